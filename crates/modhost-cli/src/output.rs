@@ -1,0 +1,82 @@
+//! How the CLI talks: status lines and module logs on stderr, results on stdout.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::Result;
+use modhost::{Event, Host, Origin, Reporter};
+use serde::Serialize;
+use tracing_subscriber::EnvFilter;
+
+/// Module log records (target `modhost::module`) show at info; everything else only warns,
+/// unless `MODHOST_LOG` says otherwise.
+pub fn init_tracing() {
+    let filter = EnvFilter::try_from_env("MODHOST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("warn,modhost::module=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .without_time()
+        .init();
+}
+
+/// Text or JSON output, chosen once by `--json`.
+pub struct Output {
+    json: bool,
+}
+
+impl Output {
+    pub fn new(json: bool) -> Self {
+        Output { json }
+    }
+
+    /// Prints `value` as the command's JSON document, or `text` when not in JSON mode.
+    pub fn result<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        if self.json {
+            serde_json::to_writer_pretty(&mut stdout, value)?;
+            writeln!(stdout)?;
+        } else {
+            write!(stdout, "{}", text())?;
+        }
+        Ok(())
+    }
+
+    /// Opens the root, with progress shown on stderr in text mode.
+    pub fn open(&self, root: &Path) -> Result<Host> {
+        let host = Host::open(root)?;
+        Ok(if self.json {
+            host
+        } else {
+            host.with_reporter(Box::new(Status))
+        })
+    }
+}
+
+/// Cargo-style status lines: a right-aligned verb, then what it applies to.
+struct Status;
+
+impl Reporter for Status {
+    fn report(&self, event: Event) {
+        let (verb, what) = match event {
+            Event::Unpacking { package } => ("Unpacking", package.display().to_string()),
+            Event::Installing { rawname, version } => {
+                ("Installing", format!("{rawname} {version}"))
+            }
+            Event::Uninstalling { rawname, version } => {
+                ("Uninstalling", format!("{rawname} {version}"))
+            }
+            Event::Loaded {
+                rawname,
+                origin: Origin::Compiled,
+            } => ("Compiled", rawname),
+            Event::Loaded {
+                origin: Origin::Cached,
+                ..
+            } => return,
+        };
+        let _ = writeln!(std::io::stderr(), "{verb:>12} {what}");
+    }
+}

@@ -1,0 +1,512 @@
+//! The sandbox modhost runs modules in.
+//!
+//! A [`Runtime`] owns one wasmtime [`Engine`] and a directory of compiled components.
+//! [`Runtime::load`] compiles a component once and keeps the artifact, keyed by the
+//! component's SHA-256 and the engine's compatibility hash, so later processes map it
+//! instead of compiling again. [`Runtime::call`] runs one lifecycle call or hook handler in
+//! a fresh instance with no ambient authority: WASI sees only the module's data directory
+//! (as `/data`), no network, no environment; an epoch deadline bounds its CPU time and a
+//! store limiter its memory.
+
+use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use modhost_state::Txn;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+mod bindings;
+mod host;
+
+use bindings::v0_1_0::{Module, ModulePre};
+use host::HostState;
+
+/// The `modhost:module` WIT versions this host runs.
+pub const SUPPORTED_API_VERSIONS: &[&str] = &["0.1.0"];
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Where a module's data directory appears inside its sandbox.
+pub const GUEST_DATA_DIR: &str = "/data";
+
+/// Bounds on what one call may use.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Wall-clock CPU budget of one call, enforced by epoch interruption.
+    pub call_timeout: Duration,
+    /// Linear memory one instance may grow to, in bytes.
+    pub max_memory: usize,
+    /// Log records kept per call; the rest are counted and dropped.
+    pub max_log_records: usize,
+    /// Longest log message kept, in bytes.
+    pub max_log_message: usize,
+    /// Longest key-value key, in bytes.
+    pub max_kv_key: usize,
+    /// Longest key-value value, in bytes.
+    pub max_kv_value: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            call_timeout: Duration::from_secs(10),
+            max_memory: 64 * 1024 * 1024,
+            max_log_records: 1000,
+            max_log_message: 4096,
+            max_kv_key: 1024,
+            max_kv_value: 1024 * 1024,
+        }
+    }
+}
+
+/// A sandbox failure, naming the module and what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file of the runtime could not be read or written.
+    #[error("`{path}`: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// wasmtime could not be set up.
+    #[error("cannot set up the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The file is not a component that this host can run.
+    #[error("`{path}` is not a loadable modhost:module@{} component: {message}", SUPPORTED_API_VERSIONS.join(", "))]
+    Load {
+        /// The component file.
+        path: PathBuf,
+        /// wasmtime's explanation.
+        message: String,
+    },
+    /// The module's call trapped, ran out of time or memory, or could not start.
+    #[error("module `{module}` {version}: {call} {failure}")]
+    Trapped {
+        /// The module's rawname.
+        module: String,
+        /// The module's version.
+        version: String,
+        /// The call that failed.
+        call: String,
+        /// What happened, with the guest backtrace when there is one.
+        failure: Failure,
+    },
+    /// The module's call returned an error.
+    #[error("module `{module}` {version}: {call} failed: {message}")]
+    Failed {
+        /// The module's rawname.
+        module: String,
+        /// The module's version.
+        version: String,
+        /// The call that failed.
+        call: String,
+        /// The module's own message.
+        message: String,
+    },
+}
+
+/// How a call was stopped by the sandbox.
+#[derive(Debug)]
+pub enum Failure {
+    /// It ran past its deadline.
+    Timeout(Duration),
+    /// It trapped (including hitting the memory cap); the text includes the backtrace.
+    Trap(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Timeout(limit) => write!(f, "was stopped after its {limit:?} deadline"),
+            Failure::Trap(text) => write!(f, "trapped: {text}"),
+        }
+    }
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A call into a module.
+#[derive(Debug, Clone)]
+pub enum Call {
+    /// `lifecycle.install`.
+    Install,
+    /// `lifecycle.upgrade(from-version)`.
+    Upgrade {
+        /// The version being replaced.
+        from: String,
+    },
+    /// `lifecycle.uninstall`.
+    Uninstall,
+    /// `lifecycle.enable`.
+    Enable,
+    /// `lifecycle.disable`.
+    Disable,
+    /// `hooks.handle`.
+    Hook {
+        /// The handler name from module.xml.
+        handler: String,
+        /// The hook point.
+        hook: String,
+        /// The hook point's input.
+        payload: String,
+    },
+}
+
+impl fmt::Display for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Call::Install => f.write_str("install()"),
+            Call::Upgrade { from } => write!(f, "upgrade({from})"),
+            Call::Uninstall => f.write_str("uninstall()"),
+            Call::Enable => f.write_str("enable()"),
+            Call::Disable => f.write_str("disable()"),
+            Call::Hook { handler, hook, .. } => write!(f, "handler `{handler}` for hook `{hook}`"),
+        }
+    }
+}
+
+/// Where a loaded component's machine code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// It was compiled now, and the artifact was stored for next time.
+    Compiled,
+    /// It was mapped from an artifact compiled earlier.
+    Cached,
+}
+
+/// A component ready to instantiate: compiled, linked, and type-checked against the WIT.
+pub struct LoadedComponent {
+    pre: ModulePre<HostState>,
+    sha256: String,
+    origin: Origin,
+}
+
+impl fmt::Debug for LoadedComponent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedComponent")
+            .field("sha256", &self.sha256)
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+impl LoadedComponent {
+    /// SHA-256 of the component file, hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Whether it was compiled now or mapped from the cache.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+}
+
+/// Who is being called, with what.
+pub struct CallContext {
+    /// The module's rawname.
+    pub rawname: String,
+    /// The module's version.
+    pub version: String,
+    /// The host directory mounted as the module's `/data`.
+    pub data_dir: PathBuf,
+    /// The open transaction the module's key-value reads and writes go through.
+    pub txn: Txn,
+}
+
+/// The wasmtime engine, the linker with the host's imports, and the artifact cache.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache_dir: PathBuf,
+    compat: String,
+    limits: Limits,
+    ticker: Arc<AtomicBool>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("cache_dir", &self.cache_dir)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// Creates a runtime that keeps compiled components in `cache_dir`.
+    pub fn new(cache_dir: &Path, limits: Limits) -> Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(32));
+        config.max_wasm_stack(512 * 1024);
+        let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        Module::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        fs_err::create_dir_all(cache_dir).map_err(|source| Error::Io {
+            path: cache_dir.to_owned(),
+            source,
+        })?;
+        let mut hasher = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let compat = format!("{:016x}", hasher.finish());
+        let ticker = Arc::new(AtomicBool::new(true));
+        let running = Arc::clone(&ticker);
+        let ticking = engine.clone();
+        thread::Builder::new()
+            .name("modhost-epoch".into())
+            .spawn(move || {
+                while running.load(Ordering::Relaxed) {
+                    thread::sleep(EPOCH_TICK);
+                    ticking.increment_epoch();
+                }
+            })
+            .map_err(|e| Error::Engine(format!("cannot start the epoch thread: {e}")))?;
+        Ok(Runtime {
+            engine,
+            linker,
+            cache_dir: cache_dir.to_owned(),
+            compat,
+            limits,
+            ticker,
+        })
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Loads the component at `path`, mapping its compiled artifact if one exists and
+    /// compiling (and storing) it otherwise. `sha256` may pass a digest already known
+    /// (recorded at install) to skip reading the file.
+    pub fn load(&self, path: &Path, sha256: Option<&str>) -> Result<LoadedComponent> {
+        let io = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let (sha256, bytes) = match sha256 {
+            Some(known) => (known.to_owned(), None),
+            None => {
+                let bytes = fs_err::read(path).map_err(io)?;
+                (hex(&Sha256::digest(&bytes)), Some(bytes))
+            }
+        };
+        let artifact = self
+            .cache_dir
+            .join(format!("{sha256}-{}.cwasm", self.compat));
+        let cached = if artifact.is_file() {
+            match self.map_artifact(&artifact) {
+                Ok(component) => Some(component),
+                Err(e) => {
+                    tracing::warn!(artifact = %artifact.display(), "discarding unusable compiled component: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let (component, origin) = match cached {
+            Some(component) => {
+                tracing::debug!(artifact = %artifact.display(), "loaded precompiled component");
+                (component, Origin::Cached)
+            }
+            None => {
+                let bytes = match bytes {
+                    Some(bytes) => bytes,
+                    None => fs_err::read(path).map_err(io)?,
+                };
+                tracing::info!(component = %path.display(), "compiling component");
+                let component =
+                    Component::from_binary(&self.engine, &bytes).map_err(|e| Error::Load {
+                        path: path.to_owned(),
+                        message: format!("{e:#}"),
+                    })?;
+                self.store_artifact(&component, &artifact)?;
+                (component, Origin::Compiled)
+            }
+        };
+        let load_err = |e: wasmtime::Error| Error::Load {
+            path: path.to_owned(),
+            message: format!("{e:#}"),
+        };
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(load_err)?;
+        let pre = ModulePre::new(instance_pre).map_err(load_err)?;
+        Ok(LoadedComponent {
+            pre,
+            sha256,
+            origin,
+        })
+    }
+
+    /// Maps an artifact this runtime wrote earlier.
+    #[allow(unsafe_code)]
+    fn map_artifact(&self, artifact: &Path) -> wasmtime::Result<Component> {
+        // SAFETY: the artifact lives in the root's cache directory, which only modhost
+        // writes, always atomically (temp file + rename) and always with bytes produced by
+        // `Component::serialize`; wasmtime also checks that it was compiled by a
+        // compatible engine before using it.
+        unsafe { Component::deserialize_file(&self.engine, artifact) }
+    }
+
+    /// Writes the artifact beside its final name and renames it into place, so a reader
+    /// never sees a partial file.
+    fn store_artifact(&self, component: &Component, artifact: &Path) -> Result<()> {
+        let bytes = component
+            .serialize()
+            .map_err(|e| Error::Engine(format!("cannot serialize a compiled component: {e}")))?;
+        let io = |source| Error::Io {
+            path: artifact.to_owned(),
+            source,
+        };
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.cache_dir).map_err(io)?;
+        tmp.write_all(&bytes).map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(artifact).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+
+    /// Runs `call` in a fresh instance of `component`. The context's transaction is handed
+    /// back whatever happens, so the caller decides whether to commit it.
+    pub fn call(
+        &self,
+        component: &LoadedComponent,
+        context: CallContext,
+        call: &Call,
+    ) -> (Result<Option<String>>, Txn) {
+        let CallContext {
+            rawname,
+            version,
+            data_dir,
+            txn,
+        } = context;
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        let preopen = wasi
+            .preopened_dir(&data_dir, GUEST_DATA_DIR, FsPerms::ReadWrite)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        let state = HostState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            store_limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.max_memory)
+                .instances(16)
+                .tables(16)
+                .memories(16)
+                .trap_on_grow_failure(true)
+                .build(),
+            limits: self.limits,
+            rawname: rawname.clone(),
+            txn,
+            log_records: 0,
+            log_dropped: 0,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.store_limits);
+        let ticks = self.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis();
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+        store.epoch_deadline_trap();
+
+        let result = match preopen {
+            Err(e) => Err(Error::Io {
+                path: data_dir,
+                source: std::io::Error::other(e),
+            }),
+            Ok(_) => self.run(component, &mut store, call, &rawname, &version),
+        };
+        let data = store.into_data();
+        if data.log_dropped > 0 {
+            tracing::warn!(target: "modhost::module", module = %rawname, "{} log records over the limit of {} were dropped", data.log_dropped, self.limits.max_log_records);
+        }
+        (result, data.txn)
+    }
+
+    fn run(
+        &self,
+        component: &LoadedComponent,
+        store: &mut Store<HostState>,
+        call: &Call,
+        rawname: &str,
+        version: &str,
+    ) -> Result<Option<String>> {
+        let trapped = |e: wasmtime::Error| Error::Trapped {
+            module: rawname.to_owned(),
+            version: version.to_owned(),
+            call: call.to_string(),
+            failure: match e.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => Failure::Timeout(self.limits.call_timeout),
+                _ => Failure::Trap(format!("{e:?}")),
+            },
+        };
+        let failed = |message: String| Error::Failed {
+            module: rawname.to_owned(),
+            version: version.to_owned(),
+            call: call.to_string(),
+            message,
+        };
+        let instance = component.pre.instantiate(&mut *store).map_err(trapped)?;
+        let lifecycle = instance.modhost_module_lifecycle();
+        let outcome = match call {
+            Call::Install => lifecycle
+                .call_install(&mut *store)
+                .map(|r| r.map(|()| None)),
+            Call::Upgrade { from } => lifecycle
+                .call_upgrade(&mut *store, from)
+                .map(|r| r.map(|()| None)),
+            Call::Uninstall => lifecycle
+                .call_uninstall(&mut *store)
+                .map(|r| r.map(|()| None)),
+            Call::Enable => lifecycle.call_enable(&mut *store).map(|r| r.map(|()| None)),
+            Call::Disable => lifecycle
+                .call_disable(&mut *store)
+                .map(|r| r.map(|()| None)),
+            Call::Hook {
+                handler,
+                hook,
+                payload,
+            } => instance
+                .modhost_module_hooks()
+                .call_handle(&mut *store, handler, hook, payload)
+                .map(|r| r.map(Some)),
+        };
+        outcome.map_err(trapped)?.map_err(failed)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of the file at `path`, hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = fs_err::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}

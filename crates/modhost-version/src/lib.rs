@@ -1,0 +1,322 @@
+//! Module versions, ordered the way FreePBX orders them, and constraints on them.
+//!
+//! FreePBX compares module versions with PHP's `version_compare`: `1.10 > 1.9`,
+//! `1.0 < 1.0.0`, `2.11.0rc1 < 2.11.0`, `1.0b1 == 1.0beta1`. PHP's function is not a total
+//! order on arbitrary strings, so [`Version`] accepts only a strict grammar — numbers
+//! separated by dots, optionally followed by one release word and a number — on which
+//! the same comparison is a total order.
+//!
+//! ```
+//! use modhost_version::{Op, Version};
+//!
+//! let rc: Version = "2.11.0rc1".parse()?;
+//! let release: Version = "2.11.0".parse()?;
+//! assert!(rc < release);
+//! assert!(Op::Ge.holds(&release, &rc));
+//! # Ok::<(), modhost_version::Error>(())
+//! ```
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+mod constraint;
+
+pub use constraint::{Op, Requirement};
+
+/// Why a string is not a version or a constraint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The text does not follow the version grammar.
+    #[error("`{text}` is not a valid version: {reason}")]
+    Version {
+        /// The rejected text.
+        text: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The text is not a known comparison operator.
+    #[error("`{0}` is not a comparison operator (expected one of lt le gt ge == = eq != ne)")]
+    Operator(String),
+}
+
+/// The longest version string accepted; real versions are far shorter.
+const MAX_LEN: usize = 64;
+
+/// A release word, in FreePBX's order: `dev < alpha < beta < rc < (release) < pl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    /// A development snapshot (`dev`).
+    Dev,
+    /// An alpha release (`alpha`, `a`).
+    Alpha,
+    /// A beta release (`beta`, `b`).
+    Beta,
+    /// A release candidate (`rc`, `RC`).
+    Rc,
+    /// A patch level after the release (`pl`, `p`).
+    Pl,
+}
+
+impl Stage {
+    /// Matches the words PHP's `version_compare` knows, case-insensitively.
+    fn parse(word: &str) -> Option<Self> {
+        match word.to_ascii_lowercase().as_str() {
+            "dev" => Some(Stage::Dev),
+            "alpha" | "a" => Some(Stage::Alpha),
+            "beta" | "b" => Some(Stage::Beta),
+            "rc" => Some(Stage::Rc),
+            "pl" | "p" => Some(Stage::Pl),
+            _ => None,
+        }
+    }
+
+    /// The canonical spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Dev => "dev",
+            Stage::Alpha => "alpha",
+            Stage::Beta => "beta",
+            Stage::Rc => "rc",
+            Stage::Pl => "pl",
+        }
+    }
+
+    /// The rank PHP gives the word; a plain number ranks [`NUMBER_RANK`].
+    fn rank(self) -> u8 {
+        match self {
+            Stage::Dev => 0,
+            Stage::Alpha => 1,
+            Stage::Beta => 2,
+            Stage::Rc => 3,
+            Stage::Pl => 5,
+        }
+    }
+}
+
+/// PHP ranks a number between `rc` and `pl` when it meets a word.
+const NUMBER_RANK: u8 = 4;
+
+/// A module version on FreePBX's order.
+///
+/// Equality and order follow the canonical form, so `1.0b1 == 1.0beta1`; [`fmt::Display`]
+/// shows the text as the module wrote it and [`Version::canonical`] the canonical form.
+#[derive(Debug, Clone)]
+pub struct Version {
+    text: String,
+    numbers: Vec<u64>,
+    stage: Option<(Stage, Option<u64>)>,
+}
+
+impl Version {
+    /// Parses `text` on the strict grammar `N(.N)*[sep? WORD [sep? N]]`, where `sep` is one
+    /// of `. - _ +` and `WORD` one of `dev alpha a beta b rc pl p` in any case.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let fail = |reason| Error::Version {
+            text: text.to_owned(),
+            reason,
+        };
+        if text.is_empty() {
+            return Err(fail("it is empty"));
+        }
+        if text.len() > MAX_LEN {
+            return Err(fail("it is longer than 64 characters"));
+        }
+        let bytes = text.as_bytes();
+        let mut pos = 0;
+        let mut numbers = Vec::new();
+        loop {
+            let digits = take_while(bytes, pos, |b| b.is_ascii_digit());
+            if digits == 0 {
+                return Err(fail("expected a number"));
+            }
+            numbers.push(
+                number(&text[pos..pos + digits]).ok_or_else(|| fail("a number is too large"))?,
+            );
+            pos += digits;
+            match bytes.get(pos) {
+                Some(b'.') if bytes.get(pos + 1).is_some_and(u8::is_ascii_digit) => pos += 1,
+                _ => break,
+            }
+        }
+        if pos == bytes.len() {
+            return Ok(Version {
+                text: text.to_owned(),
+                numbers,
+                stage: None,
+            });
+        }
+        if is_separator(bytes[pos]) {
+            pos += 1;
+        }
+        let letters = take_while(bytes, pos, |b| b.is_ascii_alphabetic());
+        if letters == 0 {
+            return Err(fail(
+                "expected a number or a release word (dev, alpha, beta, rc, pl)",
+            ));
+        }
+        let stage = Stage::parse(&text[pos..pos + letters]).ok_or_else(|| {
+            fail("unknown release word (expected dev, alpha, a, beta, b, rc, pl or p)")
+        })?;
+        pos += letters;
+        if pos < bytes.len() && is_separator(bytes[pos]) {
+            pos += 1;
+        }
+        let digits = take_while(bytes, pos, |b| b.is_ascii_digit());
+        let stage_number = if digits == 0 {
+            None
+        } else {
+            Some(number(&text[pos..pos + digits]).ok_or_else(|| fail("a number is too large"))?)
+        };
+        pos += digits;
+        if pos != bytes.len() {
+            return Err(fail("unexpected text after the release word"));
+        }
+        if digits == 0 && is_separator(bytes[pos - 1]) {
+            return Err(fail("it ends with a separator"));
+        }
+        Ok(Version {
+            text: text.to_owned(),
+            numbers,
+            stage: Some((stage, stage_number)),
+        })
+    }
+
+    /// The text as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The canonical form: numbers without leading zeros, the release word spelled in
+    /// full and lower case, with no separator before it or its number (`1.0-RC02` → `1.0rc2`).
+    pub fn canonical(&self) -> String {
+        let mut out = self
+            .numbers
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(".");
+        if let Some((stage, n)) = self.stage {
+            out.push_str(stage.as_str());
+            if let Some(n) = n {
+                out.push_str(&n.to_string());
+            }
+        }
+        out
+    }
+
+    /// The comparison keys, one per part; see [`Key`].
+    fn keys(&self) -> impl Iterator<Item = Key> + '_ {
+        let numbers = self.numbers.iter().map(|&n| Key::Number(n));
+        let stage = self.stage.into_iter().flat_map(|(stage, n)| {
+            std::iter::once(Key::Word(stage.rank())).chain(n.map(Key::Number))
+        });
+        numbers.chain(stage)
+    }
+}
+
+/// One part of a version, ordered as PHP's `version_compare` orders them, with `End`
+/// standing for "this side ran out": less than any number, ranked like a number against
+/// a word. No two different kinds ever compare equal, which makes the order total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Number(u64),
+    Word(u8),
+    End,
+}
+
+impl Key {
+    fn sort_key(self) -> (u8, u8, u64) {
+        match self {
+            Key::Word(rank) => (rank, 0, 0),
+            Key::End => (NUMBER_RANK, 0, 0),
+            Key::Number(n) => (NUMBER_RANK, 1, n),
+        }
+    }
+}
+
+impl Ord for Version {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let mut a = self.keys();
+        let mut b = other.keys();
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return Ordering::Equal,
+                (x, y) => {
+                    let x = x.unwrap_or(Key::End).sort_key();
+                    let y = y.unwrap_or(Key::End).sort_key();
+                    match x.cmp(&y) {
+                        Ordering::Equal => continue,
+                        unequal => return unequal,
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Version {}
+
+impl Hash for Version {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for key in self.keys() {
+            key.sort_key().hash(state);
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl FromStr for Version {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Version::parse(s)
+    }
+}
+
+impl Serialize for Version {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Version::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+fn take_while(bytes: &[u8], start: usize, pred: impl Fn(&u8) -> bool) -> usize {
+    bytes[start..].iter().take_while(|b| pred(b)).count()
+}
+
+fn is_separator(b: u8) -> bool {
+    matches!(b, b'.' | b'-' | b'_' | b'+')
+}
+
+fn number(digits: &str) -> Option<u64> {
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests;

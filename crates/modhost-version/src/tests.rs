@@ -1,0 +1,161 @@
+use std::cmp::Ordering;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn v(text: &str) -> Version {
+    match Version::parse(text) {
+        Ok(version) => version,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn freepbx_order_golden_cases() {
+    let less = [
+        ("1.0", "1.0.0"),
+        ("2.11.0alpha0", "2.11.0"),
+        ("2.11.0rc1", "2.11.0"),
+        ("1.9", "1.10"),
+        ("16.0.40", "16.0.40.1"),
+        ("1.0dev1", "1.0alpha1"),
+        ("1.0alpha1", "1.0beta1"),
+        ("1.0beta1", "1.0rc1"),
+        ("1.0rc1", "1.0"),
+        ("1.0", "1.0pl1"),
+        ("1.0rc1", "1.0rc2"),
+        ("1.0", "1.0.1rc1"),
+        ("1.0.0rc1", "1.0.0.0"),
+        ("2.11.0", "12.0.0"),
+        ("13.0.190", "13.0.191"),
+        ("1.0.0", "1.0pl1"),
+    ];
+    for (a, b) in less {
+        assert_eq!(v(a).cmp(&v(b)), Ordering::Less, "{a} < {b}");
+        assert_eq!(v(b).cmp(&v(a)), Ordering::Greater, "{b} > {a}");
+    }
+    let equal = [
+        ("1.0b1", "1.0beta1"),
+        ("1.0a1", "1.0alpha1"),
+        ("1.0RC1", "1.0rc1"),
+        ("1.0-rc1", "1.0rc1"),
+        ("1.0p2", "1.0pl2"),
+        ("1.01", "1.1"),
+        ("1.0_beta+2", "1.0beta2"),
+    ];
+    for (a, b) in equal {
+        assert_eq!(v(a), v(b), "{a} == {b}");
+    }
+}
+
+#[test]
+fn canonical_form() {
+    assert_eq!(v("1.0-RC02").canonical(), "1.0rc2");
+    assert_eq!(v("1.0b1").canonical(), "1.0beta1");
+    assert_eq!(v("16.0.40").canonical(), "16.0.40");
+    assert_eq!(v("2.11.0alpha0").canonical(), "2.11.0alpha0");
+    assert_eq!(v("1.0-RC02").to_string(), "1.0-RC02");
+}
+
+#[test]
+fn rejects_what_is_not_a_version() {
+    for bad in [
+        "",
+        "v1.0",
+        "1..0",
+        "1.0.",
+        ".1",
+        "1.0foo",
+        "1.0rc1.2",
+        "1.0rc1rc2",
+        "1.0 rc1",
+        "1.0rc.",
+        "abc",
+        "1.0-",
+        "99999999999999999999",
+        "1.0rc-",
+    ] {
+        assert!(Version::parse(bad).is_err(), "`{bad}` must be rejected");
+    }
+}
+
+#[test]
+fn operators_and_requirements() {
+    let r = Requirement::parse("ge 16.0").map_err(|e| e.to_string());
+    assert_eq!(r.as_ref().map(|r| r.op), Ok(Op::Ge));
+    let bare = Requirement::parse("13.0.1").map_err(|e| e.to_string());
+    assert_eq!(
+        bare.as_ref().map(|r| r.op),
+        Ok(Op::Ge),
+        "no operator means ge"
+    );
+    for (op, expected) in [
+        ("lt", Op::Lt),
+        ("LE", Op::Le),
+        ("==", Op::Eq),
+        ("=", Op::Eq),
+        ("eq", Op::Eq),
+        ("!=", Op::Ne),
+        ("ne", Op::Ne),
+        ("gt", Op::Gt),
+    ] {
+        assert_eq!(Op::parse(op), Ok(expected));
+    }
+    assert!(Op::parse(">=").is_err());
+    assert!(Requirement::parse("ge").is_err());
+    assert!(Requirement::parse("ge 1.0 extra").is_err());
+    let Ok(r) = Requirement::parse("lt 2.0") else {
+        panic!("lt 2.0 parses")
+    };
+    assert!(r.matches(&v("1.9")));
+    assert!(!r.matches(&v("2.0")));
+    assert!(r.matches(&v("2.0rc1")));
+}
+
+/// Versions drawn from the whole grammar, with the separators and spellings that
+/// canonicalise to the same thing, so that equal-but-different texts are exercised.
+fn version_text() -> impl Strategy<Value = String> {
+    let numbers = prop::collection::vec(0u64..12, 1..5)
+        .prop_map(|ns| ns.iter().map(u64::to_string).collect::<Vec<_>>().join("."));
+    let word = prop::sample::select(vec![
+        "dev", "alpha", "a", "beta", "b", "rc", "RC", "pl", "p",
+    ]);
+    let sep = prop::sample::select(vec!["", ".", "-", "_", "+"]);
+    let stage = prop::option::of((sep.clone(), word, prop::option::of((sep, 0u64..4))));
+    (numbers, stage).prop_map(|(numbers, stage)| match stage {
+        None => numbers,
+        Some((s1, word, None)) => format!("{numbers}{s1}{word}"),
+        Some((s1, word, Some((s2, n)))) => format!("{numbers}{s1}{word}{s2}{n}"),
+    })
+}
+
+proptest! {
+    #[test]
+    fn order_is_antisymmetric(a in version_text(), b in version_text()) {
+        let (a, b) = (v(&a), v(&b));
+        prop_assert_eq!(a.cmp(&b), b.cmp(&a).reverse());
+        prop_assert_eq!(a == b, a.canonical() == b.canonical());
+    }
+
+    #[test]
+    fn order_is_transitive(a in version_text(), b in version_text(), c in version_text()) {
+        let (a, b, c) = (v(&a), v(&b), v(&c));
+        if a <= b && b <= c {
+            prop_assert!(a <= c, "{} <= {} <= {} but not {} <= {}", a, b, c, a, c);
+        }
+    }
+
+    #[test]
+    fn canonical_form_round_trips(a in version_text()) {
+        let a = v(&a);
+        let canonical = v(&a.canonical());
+        prop_assert_eq!(&canonical, &a);
+        prop_assert_eq!(canonical.canonical(), a.canonical());
+    }
+
+    #[test]
+    fn parse_never_panics(text in ".{0,80}") {
+        let _ = Version::parse(&text);
+    }
+}

@@ -1,0 +1,47 @@
+//! The embedding API's error type.
+
+use std::path::PathBuf;
+
+/// Why a host operation failed. Every variant names the module or file involved.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or directory of the root could not be read or written.
+    #[error("`{path}`: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The state database failed.
+    #[error(transparent)]
+    State(#[from] modhost_state::Error),
+    /// A package was refused.
+    #[error(transparent)]
+    Package(#[from] modhost_package::Error),
+    /// The sandbox failed, or a module's call failed.
+    #[error(transparent)]
+    Runtime(#[from] modhost_runtime::Error),
+    /// An installed module's recorded module.xml no longer parses.
+    #[error("installed module `{rawname}`: {source}")]
+    Manifest {
+        /// The module.
+        rawname: String,
+        /// The manifest's problems.
+        source: modhost_manifest::Error,
+    },
+    /// The module is not installed.
+    #[error("module `{0}` is not installed")]
+    NotInstalled(String),
+    /// The plan cannot succeed; every reason is listed.
+    #[error("nothing was changed:{}", .0.iter().map(|r| format!("\n  - {r}")).collect::<String>())]
+    Refused(Vec<String>),
+    /// Other installed modules depend on the module.
+    #[error("module `{rawname}` is required by {}: uninstall them first", .dependents.join(", "))]
+    InUse {
+        /// The module.
+        rawname: String,
+        /// The modules that depend on it.
+        dependents: Vec<String>,
+    },
+}

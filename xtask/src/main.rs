@@ -1,0 +1,87 @@
+//! `cargo xtask modules` builds and packs the example modules into `target/modules/`;
+//! `cargo xtask demo` also installs them into a fresh demo root and lists them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask lives inside the workspace")?
+        .to_owned();
+    match std::env::args().nth(1).as_deref() {
+        Some("modules") => {
+            modules(&workspace)?;
+            Ok(())
+        }
+        Some("demo") => demo(&workspace),
+        _ => bail!("usage: cargo xtask modules | demo"),
+    }
+}
+
+fn cargo() -> PathBuf {
+    std::env::var_os("CARGO").map_or_else(|| "cargo".into(), PathBuf::from)
+}
+
+fn modules(workspace: &Path) -> Result<Vec<xtask::Packed>> {
+    let dirs = xtask::module_crates(&workspace.join("example-modules"))?;
+    let target = workspace.join("target");
+    let packed = xtask::build_modules(
+        &cargo(),
+        workspace,
+        &dirs,
+        &target.join("wasm-guests"),
+        &target.join("modules"),
+    )?;
+    for module in &packed {
+        println!(
+            "packed {} {} -> {}",
+            module.rawname,
+            module.version,
+            module.package.display()
+        );
+    }
+    Ok(packed)
+}
+
+fn demo(workspace: &Path) -> Result<()> {
+    let packed = modules(workspace)?;
+    let status = Command::new(cargo())
+        .current_dir(workspace)
+        .args(["build", "--quiet", "--package", "modhost-cli"])
+        .status()?;
+    if !status.success() {
+        bail!("building modhost failed");
+    }
+    let modhost = workspace.join("target/debug/modhost");
+    let root = workspace.join("target/demo-root");
+    if root.exists() {
+        fs_err::remove_dir_all(&root)?;
+    }
+    let run = |args: &[&std::ffi::OsStr]| -> Result<()> {
+        println!(
+            "$ modhost --root {} {}",
+            root.display(),
+            args.iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let status = Command::new(&modhost)
+            .arg("--root")
+            .arg(&root)
+            .args(args)
+            .status()?;
+        if !status.success() {
+            bail!("modhost failed ({status})");
+        }
+        Ok(())
+    };
+    let mut install: Vec<&std::ffi::OsStr> = vec!["install".as_ref()];
+    install.extend(packed.iter().map(|p| p.package.as_os_str()));
+    run(&install)?;
+    run(&["list".as_ref()])?;
+    Ok(())
+}
