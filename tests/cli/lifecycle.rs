@@ -1,0 +1,219 @@
+//! Installing, listing and uninstalling the example modules.
+
+use modhost_test_support::{arg, package};
+use serde_json::{Value, json};
+
+use crate::root;
+
+fn listed(root: &modhost_test_support::Root) -> Vec<(String, String, String)> {
+    let list = root.ok(&["list", "--json"]).json();
+    let Some(modules) = list.as_array() else {
+        panic!("list --json is not an array: {list}")
+    };
+    modules
+        .iter()
+        .map(|m| {
+            let field = |name: &str| m[name].as_str().unwrap_or_default().to_owned();
+            (field("rawname"), field("version"), field("status"))
+        })
+        .collect()
+}
+
+#[test]
+fn install_both_then_list_shows_them_enabled_and_install_ran() {
+    let root = root();
+    let (core, voicemail) = (package("core"), package("voicemail"));
+    let run = root.ok(&["install", arg(&core), arg(&voicemail)]);
+    assert!(
+        run.stdout.contains("installed core 16.0.40"),
+        "{}",
+        run.stdout
+    );
+
+    assert_eq!(
+        listed(&root),
+        vec![
+            ("core".into(), "16.0.40".into(), "enabled".into()),
+            ("voicemail".into(), "16.0.12".into(), "enabled".into()),
+        ]
+    );
+
+    // install() ran inside the sandbox: its key-value writes, its file in /data, its log.
+    let kv = root.ok(&["kv", "core", "--json"]).json();
+    assert_eq!(
+        kv,
+        json!({"extension/100": "Reception", "extension/101": "Sales"})
+    );
+    let readme = std::fs::read_to_string(root.path().join("data/core/README"));
+    assert_eq!(
+        readme.ok().as_deref(),
+        Some("This directory belongs to the core module.\n")
+    );
+    assert!(
+        run.stderr.contains("core installed extensions=2"),
+        "{}",
+        run.stderr
+    );
+    let kv = root.ok(&["kv", "voicemail", "--json"]).json();
+    assert_eq!(kv["mailbox/100"], Value::from("Reception"));
+}
+
+#[test]
+fn list_table_shows_each_module_on_a_line() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let run = root.ok(&["list"]);
+    assert_eq!(
+        run.stdout,
+        "RAWNAME  VERSION  STATUS   NAME\ncore     16.0.40  enabled  Core\n"
+    );
+}
+
+#[test]
+fn uninstall_runs_uninstall_and_removes_files_and_state() {
+    let root = root();
+    root.ok(&["install", arg(&package("core")), arg(&package("voicemail"))]);
+
+    let run = root.ok(&["uninstall", "voicemail"]);
+    assert!(
+        run.stderr.contains("voicemail uninstalled mailboxes=2"),
+        "uninstall() did not run:\n{}",
+        run.stderr
+    );
+    assert_eq!(
+        listed(&root),
+        vec![("core".into(), "16.0.40".into(), "enabled".into())]
+    );
+    assert!(!root.path().join("modules/voicemail").exists());
+    assert!(!root.path().join("data/voicemail").exists());
+    let gone = root.fails(&["kv", "voicemail"]);
+    assert!(
+        gone.stderr.contains("module `voicemail` is not installed"),
+        "{}",
+        gone.stderr
+    );
+    // The other module is untouched.
+    assert_eq!(
+        root.ok(&["kv", "core", "--json"]).json()["extension/100"],
+        "Reception"
+    );
+}
+
+#[test]
+fn voicemail_without_core_is_refused_and_nothing_is_installed() {
+    let root = root();
+    let run = root.fails(&["install", arg(&package("voicemail"))]);
+    assert!(
+        run.stderr
+            .contains("`voicemail` 16.0.12 requires `core ge 16.0`, which is not installed"),
+        "{}",
+        run.stderr
+    );
+    assert!(listed(&root).is_empty());
+    assert!(
+        root.tree("modules").is_empty(),
+        "{:?}",
+        root.tree("modules")
+    );
+    assert!(root.tree("data").is_empty(), "{:?}", root.tree("data"));
+    assert!(
+        root.tree("staging").is_empty(),
+        "{:?}",
+        root.tree("staging")
+    );
+}
+
+#[test]
+fn a_batch_installs_dependencies_first_whatever_the_order_given() {
+    let root = root();
+    let run = root.ok(&[
+        "install",
+        "--json",
+        arg(&package("voicemail")),
+        arg(&package("core")),
+    ]);
+    assert_eq!(
+        run.json(),
+        json!([{"rawname": "core", "version": "16.0.40"}, {"rawname": "voicemail", "version": "16.0.12"}])
+    );
+}
+
+#[test]
+fn uninstall_is_refused_while_a_dependent_is_installed() {
+    let root = root();
+    root.ok(&["install", arg(&package("core")), arg(&package("voicemail"))]);
+    let run = root.fails(&["uninstall", "core"]);
+    assert!(
+        run.stderr
+            .contains("module `core` is required by voicemail"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(listed(&root).len(), 2);
+    assert_eq!(
+        root.ok(&["kv", "core", "--json"]).json()["extension/101"],
+        "Sales"
+    );
+}
+
+#[test]
+fn installing_an_installed_module_again_is_refused_without_change() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let before = root.tree("");
+    let run = root.fails(&["install", arg(&package("core"))]);
+    assert!(
+        run.stderr.contains("`core` is already installed (16.0.40)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.tree(""), before);
+}
+
+#[test]
+fn a_second_process_maps_the_compiled_component_instead_of_recompiling() {
+    let root = root();
+    let first = root.ok(&["install", arg(&package("core"))]);
+    assert!(first.stderr.contains("Compiled core"), "{}", first.stderr);
+    let artifacts: Vec<_> = root.tree("cache").into_iter().collect();
+    assert_eq!(artifacts.len(), 1, "one compiled artifact: {artifacts:?}");
+    let artifact = root.path().join("cache").join(&artifacts[0]);
+    let modified = || std::fs::metadata(&artifact).and_then(|m| m.modified()).ok();
+    let before = modified();
+
+    let mut second = root.command(&["uninstall", "core"]);
+    second.env("MODHOST_LOG", "modhost_runtime=debug,modhost::module=info");
+    let run = modhost_test_support::Root::output(&mut second);
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("loaded precompiled component"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("compiling component"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("core uninstalled"),
+        "the component really ran:\n{}",
+        run.stderr
+    );
+    assert_eq!(modified(), before, "the artifact was not rewritten");
+}
+
+#[test]
+fn a_file_that_is_not_a_package_is_refused_by_name() {
+    let root = root();
+    let bogus = root.path().with_file_name("bogus.tgz");
+    assert!(std::fs::write(&bogus, b"not a gzip").is_ok());
+    let run = root.fails(&["install", "--json", arg(&bogus)]);
+    assert!(run.stderr.contains("bogus.tgz"), "{}", run.stderr);
+    assert!(
+        run.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("bogus.tgz"))
+    );
+    assert!(listed(&root).is_empty());
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of the `modhost` binary against the real example modules.
+
+mod lifecycle;
+
+use modhost_test_support::Root;
+
+/// A fresh root driven by this build's `modhost` binary.
+fn root() -> Root {
+    Root::new(env!("CARGO_BIN_EXE_modhost"))
+}
