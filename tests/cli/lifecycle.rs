@@ -217,3 +217,29 @@ fn a_file_that_is_not_a_package_is_refused_by_name() {
     );
     assert!(listed(&root).is_empty());
 }
+
+#[test]
+fn pack_makes_an_installable_package_from_a_module_directory() {
+    let root = root();
+    let work = root.path().with_file_name("author");
+    assert!(std::fs::create_dir_all(&work).is_ok());
+    let copied = std::fs::copy(
+        modhost_test_support::example_dir("core").join("module.xml"),
+        work.join("module.xml"),
+    )
+    .and_then(|_| {
+        std::fs::copy(
+            modhost_test_support::component("core"),
+            work.join("module.wasm"),
+        )
+    });
+    assert!(copied.is_ok(), "{copied:?}");
+    let out = work.join("core.tgz");
+    let run = root.ok(&["pack", arg(&work), "-o", arg(&out), "--json"]);
+    assert_eq!(run.json()["rawname"], "core");
+    root.ok(&["install", arg(&out)]);
+    assert_eq!(
+        listed(&root),
+        vec![("core".into(), "16.0.40".into(), "enabled".into())]
+    );
+}

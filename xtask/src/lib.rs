@@ -23,6 +23,8 @@ pub struct Packed {
     pub version: String,
     /// The package file.
     pub package: PathBuf,
+    /// The component the package holds, as built.
+    pub component: PathBuf,
 }
 
 /// The directories under `dir` that hold a `Cargo.toml` and a `module.xml`, sorted.
@@ -98,6 +100,7 @@ pub fn build_modules(
             rawname: manifest.rawname,
             version: manifest.version.to_string(),
             package,
+            component: wasm,
         });
     }
     Ok(packed)

@@ -37,6 +37,8 @@ enum Command {
     Uninstall(commands::uninstall::Args),
     /// Show a module's key-value store.
     Kv(commands::kv::Args),
+    /// Pack a module directory (module.xml + component) into a package.
+    Pack(commands::pack::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,5 +71,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::List(args) => commands::list::run(&root, &out, args),
         Command::Uninstall(args) => commands::uninstall::run(&root, &out, args),
         Command::Kv(args) => commands::kv::run(&root, &out, args),
+        Command::Pack(args) => commands::pack::run(&out, args),
     }
 }

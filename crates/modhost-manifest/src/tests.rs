@@ -70,7 +70,10 @@ fn reports_every_problem_with_its_position() {
         found[3].contains("dependency 'core>=13.0.1' is not of the form 'name [op] version'"),
         "{found:#?}"
     );
-    assert!(found[4].contains("priority `high`"), "{found:#?}");
+    assert!(
+        found[4].contains("pri `high` of <get_config>"),
+        "{found:#?}"
+    );
 }
 
 #[test]

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use modhost_manifest::{Manifest, ModuleDependency, Version};
+pub use modhost_package::pack;
 pub use modhost_runtime::{Limits, Origin};
 pub use modhost_state::{ModuleRecord, Status};
 

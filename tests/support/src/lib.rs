@@ -5,19 +5,33 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The package of example module `rawname`, built for this test run.
-pub fn package(rawname: &str) -> PathBuf {
+/// Field `column` of example module `rawname`'s line in the build script's index.
+fn indexed(rawname: &str, column: usize) -> PathBuf {
     let dir = Path::new(env!("MODHOST_TEST_PACKAGES"));
     let index = std::fs::read_to_string(dir.join("index.tsv")).unwrap_or_default();
     index
         .lines()
-        .filter_map(|line| {
-            let mut fields = line.split('\t');
-            Some((fields.next()?, fields.nth(1)?))
-        })
-        .find(|(name, _)| *name == rawname)
-        .map(|(_, path)| PathBuf::from(path))
-        .unwrap_or_else(|| panic!("no example package for `{rawname}` in {}", dir.display()))
+        .map(|line| line.split('\t').collect::<Vec<_>>())
+        .find(|fields| fields.first() == Some(&rawname))
+        .and_then(|fields| fields.get(column).map(PathBuf::from))
+        .unwrap_or_else(|| panic!("no example module `{rawname}` in {}", dir.display()))
+}
+
+/// The package of example module `rawname`, built for this test run.
+pub fn package(rawname: &str) -> PathBuf {
+    indexed(rawname, 2)
+}
+
+/// The component of example module `rawname`, as built for this test run.
+pub fn component(rawname: &str) -> PathBuf {
+    indexed(rawname, 3)
+}
+
+/// The source directory of example module `rawname` (its crate and module.xml).
+pub fn example_dir(rawname: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../example-modules")
+        .join(rawname)
 }
 
 /// What one run of the binary did.

@@ -3,4 +3,5 @@
 pub mod install;
 pub mod kv;
 pub mod list;
+pub mod pack;
 pub mod uninstall;

@@ -1,0 +1,39 @@
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::output::Output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The module's directory: its module.xml, and the component that `<component>` names
+    /// (default `module.wasm`).
+    dir: PathBuf,
+    /// The package to write; defaults to `RAWNAME-VERSION.tgz` in the current directory.
+    #[arg(short, long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+pub fn run(out: &Output, args: Args) -> Result<()> {
+    let xml = args.dir.join("module.xml");
+    let source = std::fs::read_to_string(&xml)
+        .with_context(|| format!("cannot read `{}`", xml.display()))?;
+    let manifest = modhost::Manifest::parse(&source, &xml.display().to_string())?;
+    let file = args
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("{}-{}.tgz", manifest.rawname, manifest.version)));
+    modhost::pack(&xml, &args.dir.join(&manifest.component), &file)?;
+    let document = serde_json::json!({
+        "rawname": manifest.rawname,
+        "version": manifest.version,
+        "package": file,
+    });
+    out.result(&document, || {
+        format!(
+            "packed {} {} into {}\n",
+            manifest.rawname,
+            manifest.version,
+            file.display()
+        )
+    })
+}

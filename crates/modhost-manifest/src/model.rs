@@ -1,0 +1,361 @@
+//! The typed model of module.xml: one type per element of FreePBX's format (seed 001,
+//! DESIGN.md §2) plus modhost's additions (`component`, `updateservers`, `capabilities`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::{Problem, Requirement, Version};
+
+/// A module's description: everything module.xml says.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    /// The unique id, `[a-z0-9_]+`.
+    pub rawname: String,
+    /// The repository the module comes from: `standard`, `extended`, `unsupported`,
+    /// `commercial`, or `local` when absent.
+    pub repo: String,
+    /// The display name.
+    pub name: String,
+    /// The module's version.
+    pub version: Version,
+    /// The deprecated FreePBX 2.9 placement (`setup`/`tool`), kept as written.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The module-admin category; `Other` when absent or unknown.
+    pub category: String,
+    /// Who publishes the module.
+    pub publisher: Option<String>,
+    /// A description for administrators.
+    pub description: Option<String>,
+    /// What changed, release by release.
+    pub changelog: Option<String>,
+    /// A link to more information.
+    pub info: Option<String>,
+    /// The licence's name.
+    pub license: Option<String>,
+    /// A link to the licence's text.
+    pub licenselink: Option<String>,
+    /// Where a repository serves the package.
+    pub location: Option<String>,
+    /// The package's MD5, hex (legacy repository metadata).
+    pub md5sum: Option<String>,
+    /// The package's SHA-1, hex, from `<sha1>` or `<sha1sum>` (legacy repository metadata).
+    pub sha1: Option<String>,
+    /// Entries the module adds to the application's menu.
+    pub menuitems: Vec<MenuItem>,
+    /// What the module needs to work.
+    pub depends: Depends,
+    /// The FreePBX 2.x form of `depends`, kept apart because old files use both.
+    pub requirements: Requirements,
+    /// The lowest host version the module supports.
+    pub supported: Option<Supported>,
+    /// Pages the module offers as pop-over dialogs.
+    pub popovers: Vec<Popover>,
+    /// The module's out-of-box-experience step.
+    pub oobe: Option<Oobe>,
+    /// How the module is sold, for commercial modules.
+    pub commercial: Option<Commercial>,
+    /// Files the host includes around installation.
+    pub fileinclude: Vec<FileInclude>,
+    /// Console commands the module provides.
+    pub console: Vec<ConsoleCommand>,
+    /// Tables the module owns, created before `install()`.
+    pub database: Database,
+    /// The module's handlers on other modules' hook points (`<hooks>`).
+    pub hooks: Vec<Hook>,
+    /// The module's handlers for prioritised hook points (`<methods>`), in file order.
+    pub methods: Vec<Method>,
+    /// An HTTPS URL describing the newest release (FreePBX third-party hosting).
+    pub updateurl: Option<String>,
+    /// The component's path inside the package.
+    pub component: String,
+    /// Joomla-style update servers.
+    pub updateservers: Vec<UpdateServer>,
+    /// What the module asks for beyond its sandbox; granted only by an administrator.
+    pub capabilities: Vec<Capability>,
+    /// Elements modhost does not know, kept as written.
+    pub unknown: Vec<Unknown>,
+    /// Problems that do not stop the module from loading.
+    pub warnings: Vec<Problem>,
+}
+
+/// The `<depends>` constraints. All must hold, except `engines`, of which one must.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Depends {
+    /// Constraints on the host application's version (FreePBX: framework).
+    pub version: Vec<Requirement>,
+    /// Other modules that must be installed and enabled.
+    pub modules: Vec<ModuleDependency>,
+    /// PBX engines the module runs on; any one suffices.
+    pub engines: Vec<EngineDependency>,
+    /// Files that must exist.
+    pub files: Vec<String>,
+    /// PHP facts the embedding application may declare.
+    pub php: PhpDepends,
+}
+
+impl Depends {
+    /// Whether there is nothing to check.
+    pub fn is_empty(&self) -> bool {
+        self == &Depends::default()
+    }
+}
+
+/// `<phpversion>` and `<phpcomponent>` constraints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PhpDepends {
+    /// Constraints on the PHP version.
+    pub version: Vec<Requirement>,
+    /// Components that must be present; each entry lists alternatives (`a||b`).
+    pub components: Vec<Vec<NamedRequirement>>,
+}
+
+/// A named thing with an optional version constraint: `name [op version]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamedRequirement {
+    /// The name.
+    pub name: String,
+    /// The version it must have, if any.
+    #[serde(flatten)]
+    pub requirement: Option<Requirement>,
+}
+
+impl fmt::Display for NamedRequirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.requirement {
+            Some(requirement) => write!(f, "{} {requirement}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// One `<depends><module>` entry: `rawname [op version]`.
+pub type ModuleDependency = NamedRequirement;
+
+/// One `<depends><engine>` entry: `engine [op version]`, e.g. `asterisk ge 18`.
+pub type EngineDependency = NamedRequirement;
+
+/// The legacy `<requirements>` element.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Requirements {
+    /// Files that must exist.
+    pub files: Vec<String>,
+    /// Modules that must be installed.
+    pub modules: Vec<ModuleDependency>,
+}
+
+/// `<supported>`: the lowest host version the module supports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Supported {
+    /// The version.
+    pub version: Version,
+}
+
+/// One `<methods>` entry: the module's `handler` takes part in hook point `hook`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Method {
+    /// The hook point, e.g. `get_config`.
+    pub hook: String,
+    /// The handler name passed to the module's hook entry point.
+    pub handler: String,
+    /// Lower runs earlier; [`crate::DEFAULT_PRIORITY`] when absent.
+    pub priority: i32,
+}
+
+/// One `<hooks>` entry: `handler` runs when module `target` fires hook point `hook`
+/// (FreePBX's `callingMethod`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hook {
+    /// The module whose hook point this is.
+    pub target: String,
+    /// The hook point (`callingMethod`).
+    pub hook: String,
+    /// The handler name passed to the module's hook entry point.
+    pub handler: String,
+    /// Lower runs earlier; [`crate::DEFAULT_PRIORITY`] when absent.
+    pub priority: i32,
+    /// The target's class (`<TARGET class>`).
+    pub target_class: Option<String>,
+    /// The target's namespace (`<TARGET namespace>`).
+    pub target_namespace: Option<String>,
+    /// The handler's class (`<method class>`).
+    pub class: Option<String>,
+    /// The handler's namespace (`<method namespace>`).
+    pub namespace: Option<String>,
+}
+
+/// `<database>`: the tables the module owns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Database {
+    /// The tables, in file order.
+    pub tables: Vec<Table>,
+}
+
+/// One `<table>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Table {
+    /// The table's name.
+    pub name: String,
+    /// Its columns.
+    pub fields: Vec<Field>,
+    /// Its indexes and constraints.
+    pub keys: Vec<Key>,
+}
+
+/// One `<field>` (a column), with every attribute FreePBX's schema format gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Field {
+    /// The column's name.
+    pub name: String,
+    /// Its type, one of [`crate::FIELD_TYPES`].
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Maximum length, for strings and binaries.
+    pub length: Option<u32>,
+    /// Default value.
+    pub default: Option<String>,
+    /// Whether NULL is refused; FreePBX's default is `true`.
+    pub notnull: bool,
+    /// Part of the primary key.
+    pub primarykey: bool,
+    /// Filled from a sequence.
+    pub autoincrement: bool,
+    /// Values must be unique.
+    pub unique: bool,
+    /// Unsigned integer.
+    pub unsigned: bool,
+    /// Fixed-length string.
+    pub fixed: bool,
+    /// Total digits, for decimals.
+    pub precision: Option<u32>,
+    /// Digits after the point, for decimals.
+    pub scale: Option<u32>,
+    /// A comment stored with the column.
+    pub comment: Option<String>,
+}
+
+/// One `<key>`: an index or constraint over columns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Key {
+    /// The key's name.
+    pub name: String,
+    /// `index`, `unique` or `foreign`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The columns, in order.
+    pub columns: Vec<String>,
+    /// Other attributes (for foreign keys: the referenced table and columns, actions).
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// One `<menuitems>` entry: `<KEY attrs…>Label</KEY>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MenuItem {
+    /// The item's key (the element's name), also its page name.
+    pub key: String,
+    /// The label shown in the menu.
+    pub label: String,
+    /// The menu category, if it differs from the module's.
+    pub category: Option<String>,
+    /// Position among its siblings, −10 to 10.
+    pub sort: Option<i32>,
+    /// Every attribute as written (`type`, `href`, `target`, `access`, `hidden`,
+    /// `requires_auth`, `display`, `needsenginedb`…).
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// One `<popovers>` entry: a page and the request parameters that open it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Popover {
+    /// The page (the element's name).
+    pub name: String,
+    /// Its parameters, child name → text.
+    pub params: BTreeMap<String, String>,
+}
+
+/// `<oobe>`: the module's out-of-box-experience step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Oobe {
+    /// The method to call.
+    pub method: String,
+    /// Lower runs earlier; 100 when absent.
+    pub priority: i32,
+}
+
+/// `<commercial>`: how a commercial module is obtained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Commercial {
+    /// `free`, `paid` or `upgradeable`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A protocol-relative link (`//…`) to the store page.
+    pub link: Option<String>,
+}
+
+/// One `<fileinclude>` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileInclude {
+    /// When it applies (the element's name, e.g. `install`).
+    pub stage: String,
+    /// The file.
+    pub path: String,
+}
+
+/// One `<console><command>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsoleCommand {
+    /// The command's name.
+    pub name: String,
+    /// Other names for it.
+    pub aliases: Vec<String>,
+    /// The class implementing it, if given.
+    pub class: Option<String>,
+}
+
+/// One `<updateservers><server>`: a Joomla-style update server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpdateServer {
+    /// The server's format, e.g. `extension`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Lower is asked first; 1 when absent.
+    pub priority: i32,
+    /// A display name.
+    pub name: Option<String>,
+    /// The server's URL.
+    pub url: String,
+}
+
+/// One `<capabilities>` entry: something beyond the sandbox the module asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Capability {
+    /// `<directory path access>`: a host directory mounted into the sandbox.
+    Directory {
+        /// The host path.
+        path: String,
+        /// `read-only` or `read-write`.
+        access: Access,
+    },
+}
+
+/// How a granted directory may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// Read only.
+    ReadOnly,
+    /// Read and write.
+    ReadWrite,
+}
+
+/// An element modhost does not know, kept as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unknown {
+    /// Its name.
+    pub name: String,
+    /// Its text.
+    pub text: String,
+}

@@ -1,0 +1,376 @@
+//! Real-world-shaped module.xml files, one malformed file per error class, and fuzzing.
+
+use std::path::Path;
+
+use modhost_manifest::{Access, Capability, Error, Manifest};
+use proptest::prelude::*;
+use serde_json::Value;
+
+fn fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn parse(name: &str) -> Manifest {
+    Manifest::parse(&fixture(name), name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn freepbx_16_core_parses_completely() {
+    let core = parse("core.xml");
+    assert_eq!(
+        (core.rawname.as_str(), core.version.as_str()),
+        ("core", "16.0.68.13")
+    );
+    assert_eq!(core.repo, "standard");
+    assert_eq!(core.category, "Applications");
+    assert_eq!(
+        core.description.as_deref(),
+        Some("Core & trunk management: extensions, devices, users, routes.")
+    );
+
+    let get_config = &core.methods[0];
+    assert_eq!(
+        (
+            get_config.hook.as_str(),
+            get_config.handler.as_str(),
+            get_config.priority
+        ),
+        ("get_config", "core_do_get_config", 480)
+    );
+    assert_eq!(core.methods[2].priority, 500, "default priority");
+
+    assert_eq!(core.hooks.len(), 5);
+    let chown = &core.hooks[0];
+    assert_eq!(
+        (
+            chown.target.as_str(),
+            chown.hook.as_str(),
+            chown.handler.as_str()
+        ),
+        ("framework", "fwcChownFiles", "chownFreepbx")
+    );
+    assert_eq!(chown.target_class.as_deref(), Some("Chown"));
+    assert_eq!(chown.namespace.as_deref(), Some("FreePBX\\modules"));
+    assert_eq!(core.hooks[1].priority, 400);
+    assert_eq!(core.hooks[2].priority, 500);
+
+    assert_eq!(core.database.tables.len(), 4);
+    let trunks = &core.database.tables[0];
+    assert_eq!(trunks.fields.len(), 7);
+    assert!(trunks.fields[0].primarykey && trunks.fields[0].notnull);
+    assert!(!trunks.fields[4].notnull);
+    assert_eq!(trunks.keys[0].columns, ["tech", "channelid"]);
+    let incoming = &core.database.tables[3];
+    assert!(incoming.fields[0].autoincrement && incoming.fields[0].unsigned);
+    assert_eq!(
+        (incoming.fields[5].precision, incoming.fields[5].scale),
+        (Some(10), Some(2))
+    );
+    assert_eq!(
+        incoming.keys[0]
+            .attributes
+            .get("foreigntable")
+            .map(String::as_str),
+        Some("trunks")
+    );
+
+    assert_eq!(core.menuitems.len(), 8);
+    assert_eq!(core.menuitems[0].sort, Some(-10));
+    assert_eq!(
+        core.menuitems[6]
+            .attributes
+            .get("requires_auth")
+            .map(String::as_str),
+        Some("false")
+    );
+    assert_eq!(
+        core.popovers[0].params.get("view").map(String::as_str),
+        Some("form")
+    );
+    assert_eq!(core.console[1].aliases, ["extension", "ext"]);
+    assert_eq!(
+        core.oobe.as_ref().map(|o| (o.method.as_str(), o.priority)),
+        Some(("oobeHook", 50))
+    );
+    assert_eq!(
+        core.commercial.as_ref().map(|c| c.kind.as_str()),
+        Some("free")
+    );
+    assert_eq!(core.fileinclude[0].path, "install.inc.php");
+    assert_eq!(
+        core.updateurl.as_deref(),
+        Some("https://updates.example.org/core.json")
+    );
+
+    let depends = &core.depends;
+    assert_eq!(depends.version[0].to_string(), "ge 16.0.10.30");
+    assert_eq!(
+        depends
+            .modules
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["framework ge 16.0.10.30", "sipsettings ge 16.0.5"]
+    );
+    assert_eq!(depends.engines.len(), 2);
+    assert_eq!(
+        depends.php.components[0]
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["pdo_mysql", "mysqli"]
+    );
+    assert_eq!(depends.files, ["/usr/sbin/asterisk"]);
+    assert_eq!(
+        core.supported.as_ref().map(|s| s.version.as_str()),
+        Some("16.0")
+    );
+
+    let unknown: Vec<_> = core.unknown.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(unknown, ["candisable", "canuninstall", "more-info"]);
+    assert_eq!(core.warnings.len(), 3);
+    assert_eq!(core.warnings[0].position.line, 11);
+}
+
+#[test]
+fn json_carries_every_element_under_the_documented_names() {
+    let json = serde_json::to_value(parse("core.xml")).unwrap_or_default();
+    for key in [
+        "rawname",
+        "repo",
+        "name",
+        "version",
+        "type",
+        "category",
+        "publisher",
+        "description",
+        "changelog",
+        "info",
+        "license",
+        "licenselink",
+        "location",
+        "md5sum",
+        "sha1",
+        "menuitems",
+        "depends",
+        "requirements",
+        "supported",
+        "popovers",
+        "oobe",
+        "commercial",
+        "fileinclude",
+        "console",
+        "database",
+        "hooks",
+        "methods",
+        "updateurl",
+        "component",
+        "updateservers",
+        "capabilities",
+        "warnings",
+    ] {
+        assert!(
+            json.get(key).is_some(),
+            "`{key}` missing from manifest JSON"
+        );
+    }
+    assert_eq!(
+        json["depends"]["modules"][0],
+        serde_json::json!({"name": "framework", "op": "ge", "version": "16.0.10.30"})
+    );
+    for key in ["version", "modules", "engines", "files", "php"] {
+        assert!(json["depends"].get(key).is_some(), "depends.{key}");
+    }
+    assert_eq!(
+        json["methods"][0],
+        serde_json::json!({"hook": "get_config", "handler": "core_do_get_config", "priority": 480})
+    );
+    let hook = &json["hooks"][0];
+    for key in ["target", "hook", "handler", "priority"] {
+        assert!(hook.get(key).is_some(), "hooks[].{key}");
+    }
+    let field = &json["database"]["tables"][0]["fields"][0];
+    assert_eq!(
+        (field["name"].as_str(), field["type"].as_str()),
+        (Some("trunkid"), Some("integer"))
+    );
+    assert!(json["database"]["tables"][0]["keys"].is_array());
+    assert_eq!(json["supported"]["version"], "16.0");
+    assert_eq!(json["menuitems"][0]["key"], "extensions");
+    assert!(matches!(&json["warnings"], Value::Array(w) if w.len() == 3));
+}
+
+#[test]
+fn legacy_2_11_file_with_requirements_location_and_md5sum() {
+    let fax = parse("legacy-2.11.xml");
+    assert_eq!(fax.requirements.files, ["/usr/sbin/asterisk"]);
+    assert_eq!(fax.requirements.modules[0].name, "core");
+    assert_eq!(
+        fax.location.as_deref(),
+        Some("release/2.11/fax-2.11.0.2.tgz")
+    );
+    assert_eq!(
+        fax.md5sum.as_deref(),
+        Some("4b0bd3a5b1d2ad62bd39d5f39e0a3fa2")
+    );
+    assert_eq!(
+        fax.sha1.as_deref(),
+        Some("0beec7b5ea3f0fdbc95d0dd47f3c5bc275da8a33"),
+        "<sha1sum> is read as sha1"
+    );
+    assert_eq!(fax.kind.as_deref(), Some("setup"));
+    assert!(
+        fax.warnings
+            .iter()
+            .any(|w| w.message.contains("<type>setup</type> is deprecated"))
+    );
+    assert_eq!(fax.depends.modules[0].to_string(), "core ge 2.11.0rc1");
+    assert_eq!(fax.repo, "local");
+}
+
+#[test]
+fn minimal_file_gets_the_defaults() {
+    let hello = parse("minimal.xml");
+    assert_eq!(hello.category, "Other");
+    assert_eq!(hello.repo, "local");
+    assert_eq!(hello.component, "module.wasm");
+    assert!(hello.depends.is_empty() && hello.methods.is_empty() && hello.warnings.is_empty());
+}
+
+#[test]
+fn unknown_category_becomes_other_with_a_warning_and_capabilities_are_read() {
+    let xml = r#"<module><rawname>x</rawname><name>X</name><version>1.0</version><category>Telephony</category>
+        <capabilities><directory path="/var/spool/asterisk/voicemail" access="read-write"/><directory path="/etc/asterisk"/></capabilities>
+        <updateservers><server type="extension" priority="2" name="Main">https://u.example.org/x.xml</server></updateservers></module>"#;
+    let m = Manifest::parse(xml, "x.xml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.category, "Other");
+    assert!(
+        m.warnings[0]
+            .message
+            .contains("unknown category `Telephony`")
+    );
+    assert_eq!(
+        m.capabilities,
+        [
+            Capability::Directory {
+                path: "/var/spool/asterisk/voicemail".into(),
+                access: Access::ReadWrite
+            },
+            Capability::Directory {
+                path: "/etc/asterisk".into(),
+                access: Access::ReadOnly
+            },
+        ]
+    );
+    assert_eq!(
+        (m.updateservers[0].priority, m.updateservers[0].url.as_str()),
+        (2, "https://u.example.org/x.xml")
+    );
+}
+
+#[test]
+fn each_malformed_file_is_refused_with_its_message_and_position() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/malformed");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let source = std::fs::read_to_string(&path).unwrap_or_default();
+        let expected = source
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("<!-- expect: "))
+            .and_then(|l| l.strip_suffix(" -->"))
+            .unwrap_or_else(|| panic!("{} has no expect comment", path.display()));
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        match Manifest::parse(&source, name) {
+            Ok(_) => panic!("{name} parsed but must be refused"),
+            Err(error) => {
+                let message = error.to_string();
+                assert!(
+                    message.contains(expected),
+                    "{name}: expected `{expected}` in:\n{message}"
+                );
+                assert!(
+                    message.contains(&format!("{name}:")),
+                    "{name}: the file is named:\n{message}"
+                );
+                let position = match &error {
+                    Error::Syntax { problem, .. } => problem.position,
+                    Error::Invalid { problems, .. } => problems[0].position,
+                };
+                assert!(
+                    position.line >= 1 && position.column >= 1,
+                    "{name}: {position:?}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} malformed fixtures found");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let xml = "<module>\n<rawname>Bad</rawname>\n<name/>\n<version>x</version>\n<methods><a pri=\"z\">h</a></methods>\n\
+               <database><table name=\"t\"><field name=\"f\" type=\"nope\"/></table></database>\n</module>";
+    let Err(Error::Invalid { problems, .. }) = Manifest::parse(xml, "m.xml") else {
+        panic!("must be invalid")
+    };
+    let lines: Vec<usize> = problems.iter().map(|p| p.position.line).collect();
+    assert_eq!(lines, [2, 3, 4, 5, 6, 6], "{problems:#?}");
+}
+
+#[test]
+fn huge_or_deep_documents_are_refused_without_exhausting_memory() {
+    let deep = format!(
+        "<module>{}{}</module>",
+        "<a>".repeat(100_000),
+        "</a>".repeat(100_000)
+    );
+    let err = Manifest::parse(&deep, "deep.xml")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("nested deeper than"), "{err}");
+    let wide = format!("<module>{}</module>", "<a/>".repeat(100_000));
+    let err = Manifest::parse(&wide, "wide.xml")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("more than 20000 elements"), "{err}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = Manifest::parse(&String::from_utf8_lossy(&bytes), "fuzz.xml");
+    }
+
+    #[test]
+    fn mutated_real_files_never_panic(flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+        let mut bytes = fixture("core.xml").into_bytes();
+        for (index, byte) in flips {
+            let at = index.index(bytes.len());
+            bytes[at] = byte;
+        }
+        let _ = Manifest::parse(&String::from_utf8_lossy(&bytes), "fuzz.xml");
+    }
+
+    #[test]
+    fn xml_shaped_noise_never_panics(parts in prop::collection::vec(prop::sample::select(vec![
+        "<module>", "</module>", "<rawname>", "</rawname>", "x", "1.0", "<version>", "</version>", "<depends>",
+        "</depends>", "<module>core ge 1</module>", "&amp;", "&#0;", "&#xD800;", "<![CDATA[", "]]>", "<!--", "-->",
+        "<hooks>", "<a callingMethod=\"b\">", "</a>", "<database>", "<table name=\"t\">", "<field name=\"f\" type=\"string\"/>",
+        "</table>", "<?xml version=\"1.0\"?>", "<!DOCTYPE", "\"", "'", "=", " ",
+    ]), 0..64)) {
+        let _ = Manifest::parse(&parts.concat(), "fuzz.xml");
+    }
+}
