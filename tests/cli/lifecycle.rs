@@ -105,7 +105,7 @@ fn voicemail_without_core_is_refused_and_nothing_is_installed() {
     let run = root.fails(&["install", arg(&package("voicemail"))]);
     assert!(
         run.stderr
-            .contains("`voicemail` 16.0.12 requires `core ge 16.0`, which is not installed"),
+            .contains("`voicemail` 16.0.12 requires module `core ge 16.0`: not installed"),
         "{}",
         run.stderr
     );

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `modhost` binary against the real example modules.
 
 mod lifecycle;
+mod manifest;
 
 use modhost_test_support::Root;
 

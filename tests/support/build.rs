@@ -36,10 +36,11 @@ fn build() -> Result<(), Box<dyn std::error::Error>> {
     let mut index = String::new();
     for module in packed {
         index.push_str(&format!(
-            "{}\t{}\t{}\n",
+            "{}\t{}\t{}\t{}\n",
             module.rawname,
             module.version,
-            module.package.display()
+            module.package.display(),
+            module.component.display()
         ));
     }
     std::fs::write(out.join("index.tsv"), index)?;

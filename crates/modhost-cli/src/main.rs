@@ -1,6 +1,5 @@
 //! `modhost`: the administrator's command line over the modhost library.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,6 +38,12 @@ enum Command {
     Kv(commands::kv::Args),
     /// Pack a module directory (module.xml + component) into a package.
     Pack(commands::pack::Args),
+    /// Show a module.xml, module directory or package's manifest, or every error in it.
+    Manifest(commands::manifest::Args),
+    /// Compare two versions in FreePBX's order, like dpkg --compare-versions.
+    CompareVersions(commands::compare_versions::Args),
+    /// Check a module's dependencies against the installed modules and the platform.
+    Checkdepends(commands::checkdepends::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,19 +51,15 @@ fn main() -> ExitCode {
     output::init_tracing();
     let json = cli.json;
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
-            if json {
-                let document = serde_json::json!({ "error": format!("{error:#}") });
-                let _ = writeln!(std::io::stdout(), "{document}");
-            }
-            let _ = writeln!(std::io::stderr(), "error: {error:#}");
+            let _ = output::Output::new(json).error(&format!("{error:#}"));
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<ExitCode> {
     let root = match cli.root {
         Some(root) => root,
         None => dirs::data_local_dir()
@@ -66,11 +67,15 @@ fn run(cli: Cli) -> Result<()> {
             .join("modhost"),
     };
     let out = output::Output::new(cli.json);
-    match cli.command {
+    let done = match cli.command {
         Command::Install(args) => commands::install::run(&root, &out, args),
         Command::List(args) => commands::list::run(&root, &out, args),
         Command::Uninstall(args) => commands::uninstall::run(&root, &out, args),
         Command::Kv(args) => commands::kv::run(&root, &out, args),
         Command::Pack(args) => commands::pack::run(&out, args),
-    }
+        Command::Manifest(args) => commands::manifest::run(&out, args),
+        Command::CompareVersions(args) => return commands::compare_versions::run(&out, args),
+        Command::Checkdepends(args) => return commands::checkdepends::run(&root, &out, args),
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }

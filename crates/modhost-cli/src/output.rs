@@ -44,6 +44,20 @@ impl Output {
         Ok(())
     }
 
+    /// Reports an error that ends the command with a status other than 1: on stderr, and
+    /// as `{"error": …}` in JSON mode.
+    pub fn error(&self, message: &str) -> Result<()> {
+        if self.json {
+            writeln!(
+                std::io::stdout(),
+                "{}",
+                serde_json::json!({ "error": message })
+            )?;
+        }
+        writeln!(std::io::stderr(), "error: {message}")?;
+        Ok(())
+    }
+
     /// Opens the root, with progress shown on stderr in text mode.
     pub fn open(&self, root: &Path) -> Result<Host> {
         let host = Host::open(root)?;

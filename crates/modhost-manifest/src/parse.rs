@@ -441,21 +441,22 @@ impl Parser {
             .children_named("menuitems")
             .flat_map(|m| m.children.iter())
         {
-            let sort = element.attribute("sort").and_then(|text| {
-                match text.trim().parse::<i32>() {
-                    Ok(sort) if (-10..=10).contains(&sort) => Some(sort),
-                    _ => {
-                        self.problem(
+            let sort =
+                element
+                    .attribute("sort")
+                    .and_then(|text| match text.trim().parse::<i32>() {
+                        Ok(sort) if (-10..=10).contains(&sort) => Some(sort),
+                        _ => {
+                            self.problem(
                             element.position,
                             format!(
                                 "sort `{text}` of menu item <{}> is not an integer from -10 to 10",
                                 element.name
                             ),
                         );
-                        None
-                    }
-                }
-            });
+                            None
+                        }
+                    });
             items.push(MenuItem {
                 key: element.name.clone(),
                 label: element.trimmed_text().to_owned(),

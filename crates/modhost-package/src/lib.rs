@@ -231,6 +231,46 @@ pub fn unpack(package: &Path, staging: &Path, limits: &Limits) -> Result<Unpacke
     })
 }
 
+/// The largest module.xml [`read_manifest`] accepts.
+const MAX_MANIFEST: u64 = 1024 * 1024;
+
+/// Reads and parses `<rawname>/module.xml` from a package without unpacking the rest,
+/// stopping at the first entry count or size limit.
+pub fn read_manifest(package: &Path, limits: &Limits) -> Result<Manifest, Error> {
+    let io_err = |source| Error::Io {
+        package: package.to_owned(),
+        context: "cannot read the archive".into(),
+        source,
+    };
+    let refuse = |problem: String| Error::Refused {
+        package: package.to_owned(),
+        problem,
+    };
+    let file = fs_err::File::open(package).map_err(io_err)?;
+    let mut archive = tar::Archive::new(GzDecoder::new(file));
+    for (count, entry) in archive.entries().map_err(io_err)?.enumerate() {
+        if count >= limits.max_entries {
+            break;
+        }
+        let mut entry = entry.map_err(io_err)?;
+        let path = entry.path().map_err(io_err)?.into_owned();
+        let parts = relative_parts(&path).unwrap_or_default();
+        if parts.len() == 2 && parts[1] == "module.xml" && entry.header().entry_type().is_file() {
+            let mut source = String::new();
+            (&mut entry)
+                .take(MAX_MANIFEST)
+                .read_to_string(&mut source)
+                .map_err(io_err)?;
+            let file = format!("{}/module.xml", parts[0]);
+            return Manifest::parse(&source, &file).map_err(|source| Error::Manifest {
+                package: package.to_owned(),
+                source,
+            });
+        }
+    }
+    Err(refuse("no `<rawname>/module.xml` in the package".into()))
+}
+
 /// The normal components of a relative path, or `None` for absolute paths and `..`.
 fn relative_parts(path: &Path) -> Option<Vec<String>> {
     let mut parts = Vec::new();

@@ -193,3 +193,26 @@ fn refuses_a_compression_bomb_quickly() {
     ]);
     assert!(message.contains("compression-ratio"), "{message}");
 }
+
+#[test]
+fn read_manifest_reads_module_xml_without_unpacking() {
+    let Ok(dir) = tempfile::tempdir() else {
+        panic!("tempdir")
+    };
+    let package = dir.path().join("p.tgz");
+    raw_package(
+        &package,
+        &[
+            ("demo/module.wasm", FILE, b"x"),
+            ("demo/module.xml", FILE, XML.as_bytes()),
+        ],
+    );
+    let manifest = read_manifest(&package, &Limits::default()).map_err(|e| e.to_string());
+    assert_eq!(manifest.map(|m| m.rawname), Ok("demo".to_owned()));
+    let empty = dir.path().join("e.tgz");
+    raw_package(&empty, &[("demo/module.wasm", FILE, b"x")]);
+    let message = read_manifest(&empty, &Limits::default())
+        .err()
+        .map(|e| e.to_string());
+    assert!(message.is_some_and(|m| m.contains("no `<rawname>/module.xml`")));
+}

@@ -13,6 +13,14 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The root's `modhost.toml` is invalid.
+    #[error("`{path}`: {message}")]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// The state database failed.
     #[error(transparent)]
     State(#[from] modhost_state::Error),

@@ -1,6 +1,7 @@
 //! Where things live inside a modhost root.
 //!
 //! ```text
+//! ROOT/modhost.toml                the administrator's configuration (optional)
 //! ROOT/modhost.db                  state database (SQLite)
 //! ROOT/modules/RAWNAME/VERSION/    an installed module's files
 //! ROOT/data/RAWNAME/               the module's data directory (its /data)
@@ -39,6 +40,10 @@ impl Layout {
             fs_err::create_dir_all(&dir).map_err(io(&dir))?;
         }
         Ok(layout)
+    }
+
+    pub(crate) fn config(&self) -> PathBuf {
+        self.root.join("modhost.toml")
     }
 
     pub(crate) fn database(&self) -> PathBuf {

@@ -19,20 +19,32 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use modhost_manifest::{Manifest, ModuleDependency, Version};
+pub use modhost_manifest::{Manifest, ModuleDependency, Op, Version};
 pub use modhost_package::pack;
+
+/// Reads and parses the module.xml inside a package, without installing it.
+pub fn read_manifest(package: &Path) -> Result<Manifest> {
+    Ok(modhost_package::read_manifest(
+        package,
+        &Default::default(),
+    )?)
+}
 pub use modhost_runtime::{Limits, Origin};
 pub use modhost_state::{ModuleRecord, Status};
 
+mod depends;
 mod error;
 mod layout;
 mod plan;
+mod platform;
 
+pub use depends::{Check, DependencyReport, Outcome};
 pub use error::Error;
 use layout::Layout;
 use modhost_package::Unpacked;
 use modhost_runtime::{Call, CallContext, LoadedComponent, Runtime};
 use modhost_state::State;
+pub use platform::{Engine, Php, Platform};
 
 /// The result type of the embedding API.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -92,6 +104,7 @@ pub struct Installed {
 /// A modhost root, opened.
 pub struct Host {
     layout: Layout,
+    platform: Platform,
     state: State,
     runtime: Runtime,
     reporter: Box<dyn Reporter>,
@@ -114,10 +127,12 @@ impl Host {
     /// Opens the root at `root` with the given sandbox limits.
     pub fn open_with(root: &Path, limits: Limits) -> Result<Self> {
         let layout = Layout::create(root)?;
+        let platform = Platform::load(&layout.config())?;
         let state = State::open(&layout.database())?;
         let runtime = Runtime::new(&layout.cache(), limits)?;
         Ok(Host {
             layout,
+            platform,
             state,
             runtime,
             reporter: Box::new(Silent),
@@ -128,6 +143,17 @@ impl Host {
     pub fn with_reporter(mut self, reporter: Box<dyn Reporter>) -> Self {
         self.reporter = reporter;
         self
+    }
+
+    /// Declares the host's platform facts, replacing those of the root's `modhost.toml`.
+    pub fn with_platform(mut self, platform: Platform) -> Self {
+        self.platform = platform;
+        self
+    }
+
+    /// The platform facts constraints are checked against.
+    pub fn platform(&self) -> &Platform {
+        &self.platform
     }
 
     /// The root directory.
@@ -149,6 +175,22 @@ impl Host {
     pub fn kv_entries(&self, rawname: &str) -> Result<Vec<(String, String)>> {
         self.installed(rawname)?;
         Ok(self.state.kv_entries(rawname)?)
+    }
+
+    /// The module.xml of installed module `rawname`.
+    pub fn installed_manifest(&self, rawname: &str) -> Result<Manifest> {
+        plan::manifest_of(&self.installed(rawname)?)
+    }
+
+    /// Checks every constraint of `manifest` against the installed modules and the
+    /// platform, without changing anything.
+    pub fn check_depends(&self, manifest: &Manifest) -> Result<DependencyReport> {
+        let installed = self.state.modules()?;
+        let available = installed
+            .iter()
+            .map(|r| (r.rawname.as_str(), depends::Available::Installed(r)))
+            .collect();
+        Ok(depends::check(manifest, &available, &self.platform))
     }
 
     fn installed(&self, rawname: &str) -> Result<ModuleRecord> {
@@ -181,6 +223,7 @@ impl Host {
                 .map(|s| &s.unpacked.manifest)
                 .collect::<Vec<_>>(),
             &installed,
+            &self.platform,
         )?;
         let mut loaded = Vec::with_capacity(staged.len());
         for staged in &staged {

@@ -2,9 +2,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use modhost_manifest::{Manifest, Version};
-use modhost_state::{ModuleRecord, Status};
+use modhost_manifest::Manifest;
+use modhost_state::ModuleRecord;
 
+use crate::depends::{self, Available};
+use crate::platform::Platform;
 use crate::{Error, Result};
 
 /// The recorded module.xml of an installed module, parsed.
@@ -19,9 +21,14 @@ pub(crate) fn manifest_of(record: &ModuleRecord) -> Result<Manifest> {
 
 /// The order in which `batch` can be installed on top of `installed`: each module after
 /// the batch modules it depends on. Refuses, listing every reason, when a module is
-/// already installed, appears twice, or has a dependency that neither the installed
-/// modules nor the batch satisfy, or when the batch's dependencies form a cycle.
-pub(crate) fn install_order(batch: &[&Manifest], installed: &[ModuleRecord]) -> Result<Vec<usize>> {
+/// already installed or given twice, when a constraint of any module fails against the
+/// installed modules, the batch and the platform, or when the batch's dependencies form a
+/// cycle.
+pub(crate) fn install_order(
+    batch: &[&Manifest],
+    installed: &[ModuleRecord],
+    platform: &Platform,
+) -> Result<Vec<usize>> {
     let mut reasons = Vec::new();
     let mut in_batch: BTreeMap<&str, usize> = BTreeMap::new();
     for (index, manifest) in batch.iter().enumerate() {
@@ -29,52 +36,23 @@ pub(crate) fn install_order(batch: &[&Manifest], installed: &[ModuleRecord]) -> 
             reasons.push(format!("`{}` is given more than once", manifest.rawname));
         }
     }
-    let installed: BTreeMap<&str, &ModuleRecord> =
-        installed.iter().map(|r| (r.rawname.as_str(), r)).collect();
+    let mut available: BTreeMap<&str, Available<'_>> = installed
+        .iter()
+        .map(|r| (r.rawname.as_str(), Available::Installed(r)))
+        .collect();
     for manifest in batch {
-        if let Some(record) = installed.get(manifest.rawname.as_str()) {
+        if let Some(Available::Installed(record)) = available.get(manifest.rawname.as_str()) {
             reasons.push(format!(
                 "`{}` is already installed ({}); uninstall it first",
                 manifest.rawname, record.version
             ));
         }
-        for dependency in &manifest.depends.modules {
-            let who = format!(
-                "`{}` {} requires `{dependency}`",
-                manifest.rawname, manifest.version
-            );
-            let found = match (
-                in_batch.get(dependency.name.as_str()),
-                installed.get(dependency.name.as_str()),
-            ) {
-                (Some(&index), _) => {
-                    Some((batch[index].version.clone(), "in this batch".to_owned()))
-                }
-                (None, Some(record)) if record.status != Status::Enabled => {
-                    reasons.push(format!(
-                        "{who}, which is {} ({})",
-                        record.status, record.version
-                    ));
-                    None
-                }
-                (None, Some(record)) => match Version::parse(&record.version) {
-                    Ok(version) => Some((version, "installed".to_owned())),
-                    Err(e) => {
-                        reasons.push(format!("{who}, whose installed version is unreadable: {e}"));
-                        None
-                    }
-                },
-                (None, None) => {
-                    reasons.push(format!("{who}, which is not installed"));
-                    None
-                }
-            };
-            if let (Some((version, where_)), Some(requirement)) = (found, &dependency.requirement)
-                && !requirement.matches(&version)
-            {
-                reasons.push(format!("{who}, but {version} is {where_}"));
-            }
-        }
+    }
+    for manifest in batch {
+        available.insert(&manifest.rawname, Available::Planned(manifest));
+    }
+    for manifest in batch {
+        reasons.extend(depends::check(manifest, &available, platform).failures());
     }
     if !reasons.is_empty() {
         return Err(Error::Refused(reasons));

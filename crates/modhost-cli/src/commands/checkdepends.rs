@@ -1,0 +1,47 @@
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use modhost::Outcome;
+
+use crate::output::Output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// An installed module's rawname, or a package, module directory or module.xml.
+    module: String,
+}
+
+pub fn run(root: &Path, out: &Output, args: Args) -> Result<ExitCode> {
+    let host = out.open(root)?;
+    let path = Path::new(&args.module);
+    let manifest = if path.exists() {
+        super::manifest::load(path)?
+    } else {
+        host.installed_manifest(&args.module)?
+    };
+    let report = host.check_depends(&manifest)?;
+    out.result(&report, || {
+        let mut text = format!("{} {}\n", report.rawname, report.version);
+        if report.checks.is_empty() {
+            text.push_str("  no dependencies\n");
+        }
+        for check in &report.checks {
+            let outcome = match check.outcome {
+                Outcome::Ok => "ok",
+                Outcome::Failed => "FAILED",
+                Outcome::Unchecked => "unchecked",
+            };
+            text.push_str(&format!(
+                "  {outcome:<9} {} {}: {}\n",
+                check.kind, check.constraint, check.detail
+            ));
+        }
+        text
+    })?;
+    Ok(if report.satisfied {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

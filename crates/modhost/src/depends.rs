@@ -1,0 +1,432 @@
+//! Evaluates a module's `<depends>`, `<requirements>` and `<supported>` against the
+//! installed modules and the host's [`Platform`], one [`Check`] per constraint.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use modhost_manifest::{Manifest, NamedRequirement, Op, Requirement, Version};
+use modhost_state::{ModuleRecord, Status};
+use serde::Serialize;
+
+use crate::platform::Platform;
+
+/// How one constraint fared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// It holds.
+    Ok,
+    /// It does not hold.
+    Failed,
+    /// It concerns a platform fact the host has not declared.
+    Unchecked,
+}
+
+/// One constraint and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// The element it comes from: `version`, `module`, `engine`, `phpversion`,
+    /// `phpcomponent`, `file` or `supported`.
+    pub kind: &'static str,
+    /// The constraint as written, e.g. `core ge 16.0`.
+    pub constraint: String,
+    /// Whether it holds.
+    pub outcome: Outcome,
+    /// What was found, e.g. `installed 16.0.40` or `disabled`.
+    pub detail: String,
+}
+
+/// Every check of one module.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DependencyReport {
+    /// The module.
+    pub rawname: String,
+    /// Its version.
+    pub version: String,
+    /// Whether no check failed.
+    pub satisfied: bool,
+    /// The checks, in module.xml order.
+    pub checks: Vec<Check>,
+}
+
+impl DependencyReport {
+    /// One sentence per failed check, naming the module, the constraint and what was found.
+    pub fn failures(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter(|c| c.outcome == Outcome::Failed)
+            .map(|c| {
+                format!(
+                    "`{}` {} requires {} `{}`: {}",
+                    self.rawname, self.version, c.kind, c.constraint, c.detail
+                )
+            })
+            .collect()
+    }
+}
+
+/// What a required module can be found as.
+pub(crate) enum Available<'a> {
+    /// Recorded in the state database.
+    Installed(&'a ModuleRecord),
+    /// Part of the batch being installed.
+    Planned(&'a Manifest),
+}
+
+/// Checks `manifest` against `modules` (installed or planned, by rawname) and `platform`.
+pub(crate) fn check(
+    manifest: &Manifest,
+    modules: &BTreeMap<&str, Available<'_>>,
+    platform: &Platform,
+) -> DependencyReport {
+    let mut checks = Vec::new();
+    let depends = &manifest.depends;
+    for requirement in &depends.version {
+        checks.push(versioned(
+            "version",
+            requirement,
+            platform.version.as_ref(),
+            "the host application's version",
+        ));
+    }
+    for dependency in depends.modules.iter().chain(&manifest.requirements.modules) {
+        checks.push(module(dependency, modules));
+    }
+    if !depends.engines.is_empty() {
+        checks.push(engines(&depends.engines, platform));
+    }
+    for requirement in &depends.php.version {
+        let declared = platform.php.as_ref().and_then(|php| php.version.as_ref());
+        checks.push(versioned(
+            "phpversion",
+            requirement,
+            declared,
+            "the PHP version",
+        ));
+    }
+    for alternatives in &depends.php.components {
+        checks.push(php_component(alternatives, platform));
+    }
+    for file in depends.files.iter().chain(&manifest.requirements.files) {
+        let exists = Path::new(file).exists();
+        checks.push(Check {
+            kind: "file",
+            constraint: file.clone(),
+            outcome: if exists { Outcome::Ok } else { Outcome::Failed },
+            detail: if exists {
+                "exists".into()
+            } else {
+                "does not exist".into()
+            },
+        });
+    }
+    if let Some(supported) = &manifest.supported {
+        let requirement = Requirement {
+            op: Op::Ge,
+            version: supported.version.clone(),
+        };
+        checks.push(versioned(
+            "supported",
+            &requirement,
+            platform.version.as_ref(),
+            "the host application's version",
+        ));
+    }
+    DependencyReport {
+        rawname: manifest.rawname.clone(),
+        version: manifest.version.to_string(),
+        satisfied: checks.iter().all(|c| c.outcome != Outcome::Failed),
+        checks,
+    }
+}
+
+/// A `[op] version` constraint on a platform fact that may be undeclared.
+fn versioned(
+    kind: &'static str,
+    requirement: &Requirement,
+    declared: Option<&Version>,
+    fact: &str,
+) -> Check {
+    let (outcome, detail) = match declared {
+        None => (Outcome::Unchecked, format!("{fact} is not declared")),
+        Some(version) if requirement.matches(version) => {
+            (Outcome::Ok, format!("{fact} is {version}"))
+        }
+        Some(version) => (
+            Outcome::Failed,
+            format!("{fact} is {version} ({})", direction(requirement)),
+        ),
+    };
+    Check {
+        kind,
+        constraint: requirement.to_string(),
+        outcome,
+        detail,
+    }
+}
+
+/// Why a version failed its requirement, in words.
+fn direction(requirement: &Requirement) -> &'static str {
+    match requirement.op {
+        Op::Ge | Op::Gt => "too old",
+        Op::Le | Op::Lt => "too new",
+        Op::Eq => "not the required version",
+        Op::Ne => "the excluded version",
+    }
+}
+
+fn module(dependency: &NamedRequirement, modules: &BTreeMap<&str, Available<'_>>) -> Check {
+    let found = match modules.get(dependency.name.as_str()) {
+        None => Err("not installed".to_owned()),
+        Some(Available::Planned(manifest)) => Ok((manifest.version.clone(), "to be installed")),
+        Some(Available::Installed(record)) => match record.status {
+            Status::Enabled => Version::parse(&record.version)
+                .map(|v| (v, "installed"))
+                .map_err(|e| format!("its installed version is unreadable: {e}")),
+            Status::Broken => Err(format!(
+                "installed {} but broken ({})",
+                record.version,
+                record.reason.as_deref().unwrap_or("no reason recorded")
+            )),
+            status => Err(format!("installed {} but {status}", record.version)),
+        },
+    };
+    let (outcome, detail) = match found {
+        Err(detail) => (Outcome::Failed, detail),
+        Ok((version, how)) => match &dependency.requirement {
+            Some(requirement) if !requirement.matches(&version) => (
+                Outcome::Failed,
+                format!("{how} {version} is {}", direction(requirement)),
+            ),
+            _ => (Outcome::Ok, format!("{how} {version}")),
+        },
+    };
+    Check {
+        kind: "module",
+        constraint: dependency.to_string(),
+        outcome,
+        detail,
+    }
+}
+
+/// `<engine>` entries are alternatives: one match suffices.
+fn engines(engines: &[NamedRequirement], platform: &Platform) -> Check {
+    let constraint = engines
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let (outcome, detail) = match &platform.engine {
+        None => (Outcome::Unchecked, "the engine is not declared".to_owned()),
+        Some(engine) => {
+            let matches = engines.iter().any(|e| {
+                e.name.eq_ignore_ascii_case(&engine.name)
+                    && e.requirement
+                        .as_ref()
+                        .is_none_or(|r| r.matches(&engine.version))
+            });
+            let detail = format!("the engine is {} {}", engine.name, engine.version);
+            (
+                if matches {
+                    Outcome::Ok
+                } else {
+                    Outcome::Failed
+                },
+                detail,
+            )
+        }
+    };
+    Check {
+        kind: "engine",
+        constraint,
+        outcome,
+        detail,
+    }
+}
+
+/// `<phpcomponent>a||b</phpcomponent>`: one of the alternatives must be declared present.
+fn php_component(alternatives: &[NamedRequirement], platform: &Platform) -> Check {
+    let constraint = alternatives
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" || ");
+    let (outcome, detail) = match &platform.php {
+        None => (Outcome::Unchecked, "PHP facts are not declared".to_owned()),
+        Some(php) => {
+            let present = alternatives.iter().find(|alternative| {
+                php.components
+                    .get(&alternative.name)
+                    .is_some_and(|version| match &alternative.requirement {
+                        None => true,
+                        Some(requirement) => {
+                            Version::parse(version).is_ok_and(|v| requirement.matches(&v))
+                        }
+                    })
+            });
+            match present {
+                Some(found) => (Outcome::Ok, format!("{} is present", found.name)),
+                None => (
+                    Outcome::Failed,
+                    "no matching component is declared".to_owned(),
+                ),
+            }
+        }
+    };
+    Check {
+        kind: "phpcomponent",
+        constraint,
+        outcome,
+        detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::{Engine, Php};
+
+    fn manifest(depends: &str) -> Manifest {
+        let xml = format!(
+            "<module><rawname>m</rawname><name>M</name><version>1.0</version><depends>{depends}</depends></module>"
+        );
+        Manifest::parse(&xml, "m.xml").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn record(rawname: &str, version: &str, status: Status) -> ModuleRecord {
+        ModuleRecord {
+            rawname: rawname.into(),
+            name: rawname.into(),
+            version: version.into(),
+            status,
+            reason: (status == Status::Broken).then(|| "component missing".into()),
+            component_sha256: String::new(),
+            manifest: String::new(),
+            installed_at: 0,
+        }
+    }
+
+    fn version(text: &str) -> Version {
+        Version::parse(text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn outcomes(report: &DependencyReport) -> Vec<(Outcome, &str)> {
+        report
+            .checks
+            .iter()
+            .map(|c| (c.outcome, c.detail.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn each_module_status_gets_its_own_message() {
+        let records = [
+            record("a", "2.0", Status::Enabled),
+            record("b", "1.0", Status::Disabled),
+            record("c", "1.0", Status::NeedsUpgrade),
+            record("d", "1.0", Status::Broken),
+        ];
+        let available = records
+            .iter()
+            .map(|r| (r.rawname.as_str(), Available::Installed(r)))
+            .collect();
+        let m = manifest(
+            "<module>a ge 3.0</module><module>a lt 2.0</module><module>b</module><module>c</module><module>d</module><module>e</module><module>a</module>",
+        );
+        let report = check(&m, &available, &Platform::default());
+        assert_eq!(
+            outcomes(&report),
+            [
+                (Outcome::Failed, "installed 2.0 is too old"),
+                (Outcome::Failed, "installed 2.0 is too new"),
+                (Outcome::Failed, "installed 1.0 but disabled"),
+                (Outcome::Failed, "installed 1.0 but needs-upgrade"),
+                (
+                    Outcome::Failed,
+                    "installed 1.0 but broken (component missing)"
+                ),
+                (Outcome::Failed, "not installed"),
+                (Outcome::Ok, "installed 2.0"),
+            ]
+        );
+        assert!(!report.satisfied);
+        assert_eq!(
+            report.failures()[0],
+            "`m` 1.0 requires module `a ge 3.0`: installed 2.0 is too old"
+        );
+    }
+
+    #[test]
+    fn engines_are_alternatives_and_undeclared_facts_are_unchecked() {
+        let m = manifest(
+            "<engine>asterisk ge 20</engine><engine>freeswitch</engine><version>ge 16</version><phpversion>7.4</phpversion>",
+        );
+        let empty = BTreeMap::new();
+        let undeclared = check(&m, &empty, &Platform::default());
+        assert!(undeclared.satisfied);
+        assert!(
+            undeclared
+                .checks
+                .iter()
+                .all(|c| c.outcome == Outcome::Unchecked)
+        );
+
+        let mut platform = Platform {
+            version: Some(version("16.0.40")),
+            engine: Some(Engine {
+                name: "FreeSWITCH".into(),
+                version: version("1.10"),
+            }),
+            php: None,
+        };
+        let report = check(&m, &empty, &platform);
+        assert_eq!(report.checks[0].kind, "version");
+        assert_eq!(report.checks[1].constraint, "asterisk ge 20 or freeswitch");
+        assert_eq!(report.checks[1].outcome, Outcome::Ok);
+        platform.engine = Some(Engine {
+            name: "asterisk".into(),
+            version: version("18.2"),
+        });
+        let report = check(&m, &empty, &platform);
+        assert_eq!(
+            (report.checks[1].outcome, report.checks[1].detail.as_str()),
+            (Outcome::Failed, "the engine is asterisk 18.2")
+        );
+    }
+
+    #[test]
+    fn php_components_accept_any_alternative_with_its_version() {
+        let m = manifest(
+            "<phpcomponent>pdo_mysql||mysqli ge 8.0</phpcomponent><phpcomponent>curl</phpcomponent>",
+        );
+        let platform = Platform {
+            php: Some(Php {
+                version: Some(version("8.2")),
+                components: [("mysqli".to_owned(), "8.2.7".to_owned())]
+                    .into_iter()
+                    .collect(),
+            }),
+            ..Platform::default()
+        };
+        let report = check(&m, &BTreeMap::new(), &platform);
+        assert_eq!(
+            outcomes(&report),
+            [
+                (Outcome::Ok, "mysqli is present"),
+                (Outcome::Failed, "no matching component is declared")
+            ]
+        );
+    }
+
+    #[test]
+    fn files_and_legacy_requirements_are_checked_on_disk() {
+        let xml = "<module><rawname>m</rawname><name>M</name><version>1.0</version>\
+                   <depends><file>/</file></depends><requirements><file>/nonexistent/modhost</file></requirements></module>";
+        let m = Manifest::parse(xml, "m.xml").unwrap_or_else(|e| panic!("{e}"));
+        let report = check(&m, &BTreeMap::new(), &Platform::default());
+        assert_eq!(
+            outcomes(&report),
+            [(Outcome::Ok, "exists"), (Outcome::Failed, "does not exist")]
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! The facts about the host that `<depends>` and `<supported>` are checked against.
+//!
+//! The embedding application declares them ([`crate::Host::with_platform`]); an
+//! administrator can also write them in the root's `modhost.toml`:
+//!
+//! ```toml
+//! [platform]
+//! version = "16.0.40"            # the host application's version (FreePBX: framework)
+//! engine = { name = "asterisk", version = "18.2.0" }
+//!
+//! [platform.php]                 # only for modules that declare PHP dependencies
+//! version = "8.2.7"
+//! components = { mysqli = "8.2.7", curl = "" }   # "" = present, version unknown
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use modhost_manifest::Version;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Facts about the host. A fact left out is *undeclared*: constraints on it are reported
+/// as unchecked rather than failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Platform {
+    /// The host application's version.
+    pub version: Option<Version>,
+    /// The PBX engine the application drives.
+    pub engine: Option<Engine>,
+    /// PHP facts, for modules ported from FreePBX that declare them.
+    pub php: Option<Php>,
+}
+
+/// A PBX engine and its version, e.g. `asterisk 18.2.0`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Engine {
+    /// The engine's name, compared case-insensitively.
+    pub name: String,
+    /// Its version.
+    pub version: Version,
+}
+
+/// Declared PHP facts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Php {
+    /// The PHP version.
+    pub version: Option<Version>,
+    /// Components present, each with its version or `""` when unknown.
+    #[serde(default)]
+    pub components: BTreeMap<String, String>,
+}
+
+/// The root's `modhost.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    platform: Platform,
+}
+
+impl Platform {
+    /// Reads `[platform]` from the config file at `path`; an absent file declares nothing.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = match fs_err::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Platform::default()),
+            Err(source) => {
+                return Err(Error::Io {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let config: ConfigFile = toml::from_str(&text).map_err(|e| Error::Config {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        Ok(config.platform)
+    }
+}

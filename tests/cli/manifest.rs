@@ -1,0 +1,159 @@
+//! `manifest`, `compare-versions` and `checkdepends`.
+
+use modhost_test_support::{arg, example_dir, package};
+
+use crate::root;
+
+#[test]
+fn manifest_reads_a_package_a_directory_and_a_file_alike() {
+    let root = root();
+    let from_package = root
+        .ok(&["manifest", "--json", arg(&package("core"))])
+        .json();
+    let from_dir = root
+        .ok(&["manifest", "--json", arg(&example_dir("core"))])
+        .json();
+    let from_file = root
+        .ok(&[
+            "manifest",
+            "--json",
+            arg(&example_dir("core").join("module.xml")),
+        ])
+        .json();
+    assert_eq!(from_package, from_dir);
+    assert_eq!(from_dir, from_file);
+    assert_eq!(
+        from_package["methods"][0],
+        serde_json::json!({"hook": "get_config", "handler": "core_do_get_config", "priority": 480})
+    );
+    let text = root
+        .ok(&["manifest", arg(&example_dir("voicemail"))])
+        .stdout;
+    assert!(
+        text.starts_with("Voicemail 16.0.12 (voicemail)\n"),
+        "{text}"
+    );
+    assert!(text.contains("depends      core ge 16.0"), "{text}");
+}
+
+#[test]
+fn an_invalid_manifest_exits_non_zero_listing_every_error() {
+    let root = root();
+    let bad = root.path().with_file_name("module.xml");
+    let xml = "<module>\n<rawname>Bad</rawname>\n<name>X</name>\n<version>1.0x</version>\n\
+               <depends><module>core>=13.0.1</module></depends>\n</module>\n";
+    assert!(std::fs::write(&bad, xml).is_ok());
+    let run = root.fails(&["manifest", arg(&bad)]);
+    for expected in [
+        "module.xml:2:1: rawname `Bad`",
+        "module.xml:4:1: `1.0x` is not a valid version",
+        "module.xml:5:10: dependency 'core>=13.0.1' is not of the form 'name [op] version'",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "`{expected}` missing from:\n{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn compare_versions_follows_dpkg_exit_codes() {
+    let root = root();
+    let code = |args: &[&str]| root.run(args).success;
+    assert!(code(&["compare-versions", "2.11.0rc1", "lt", "2.11.0"]));
+    assert!(code(&["compare-versions", "1.0b1", "eq", "1.0beta1"]));
+    assert!(code(&["compare-versions", "1.10", "gt", "1.9"]));
+    let status = |args: &[&str]| root.command(args).status().ok().and_then(|s| s.code());
+    assert_eq!(status(&["compare-versions", "1.0", "ge", "1.0.0"]), Some(1));
+    assert_eq!(
+        status(&["compare-versions", "16.0.40", "lt", "16.0.40.1"]),
+        Some(0)
+    );
+    assert_eq!(
+        status(&["compare-versions", "1.0", "lt", "banana"]),
+        Some(2)
+    );
+    assert_eq!(status(&["compare-versions", "1.0", "lte", "2.0"]), Some(2));
+}
+
+#[test]
+fn checkdepends_reports_each_constraint_against_installed_modules() {
+    let root = root();
+    let voicemail = package("voicemail");
+    let run = root.fails(&["checkdepends", "--json", arg(&voicemail)]);
+    let report = run.json();
+    assert_eq!(report["satisfied"], false);
+    assert_eq!(report["checks"][0]["constraint"], "core ge 16.0");
+    assert_eq!(report["checks"][0]["detail"], "not installed");
+
+    root.ok(&["install", arg(&package("core"))]);
+    let run = root.ok(&["checkdepends", arg(&voicemail)]);
+    assert!(
+        run.stdout
+            .contains("ok        module core ge 16.0: installed 16.0.40"),
+        "{}",
+        run.stdout
+    );
+    let run = root.ok(&["checkdepends", "core"]);
+    assert!(
+        run.stdout.contains(
+            "unchecked supported ge 16.0: the host application's version is not declared"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn platform_facts_from_modhost_toml_are_enforced() {
+    let root = root();
+    root.ok(&["list"]);
+    let config =
+        "[platform]\nversion = \"15.0.3\"\nengine = { name = \"asterisk\", version = \"18.2\" }\n";
+    assert!(std::fs::write(root.path().join("modhost.toml"), config).is_ok());
+    let run = root.fails(&["checkdepends", arg(&package("core"))]);
+    assert!(
+        run.stdout.contains(
+            "FAILED    supported ge 16.0: the host application's version is 15.0.3 (too old)"
+        ),
+        "{}",
+        run.stdout
+    );
+    let run = root.fails(&["install", arg(&package("core"))]);
+    assert!(
+        run.stderr
+            .contains("`core` 16.0.40 requires supported `ge 16.0`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        root.ok(&["list", "--json"])
+            .json()
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
+
+    assert!(
+        std::fs::write(
+            root.path().join("modhost.toml"),
+            "[platform]\nversion = \"16.0.40\"\n"
+        )
+        .is_ok()
+    );
+    root.ok(&["install", arg(&package("core"))]);
+
+    assert!(
+        std::fs::write(
+            root.path().join("modhost.toml"),
+            "[platform]\nversoin = \"16\"\n"
+        )
+        .is_ok()
+    );
+    let run = root.fails(&["list"]);
+    assert!(
+        run.stderr.contains("modhost.toml") && run.stderr.contains("versoin"),
+        "{}",
+        run.stderr
+    );
+}
