@@ -44,7 +44,12 @@ fn install_both_then_list_shows_them_enabled_and_install_ran() {
         kv,
         json!({"extension/100": "Reception", "extension/101": "Sales"})
     );
-    let readme = std::fs::read_to_string(root.path().join("data/core/README"));
+    let info = root.ok(&["info", "core", "--json"]).json();
+    let data_dir = root
+        .path()
+        .join("data/core")
+        .join(info["data_dir"].as_str().unwrap_or_default());
+    let readme = std::fs::read_to_string(data_dir.join("README"));
     assert_eq!(
         readme.ok().as_deref(),
         Some("This directory belongs to the core module.\n")
@@ -134,7 +139,10 @@ fn a_batch_installs_dependencies_first_whatever_the_order_given() {
     ]);
     assert_eq!(
         run.json(),
-        json!([{"rawname": "core", "version": "16.0.40"}, {"rawname": "voicemail", "version": "16.0.12"}])
+        json!([
+            {"rawname": "core", "action": "installed", "from": null, "to": "16.0.40"},
+            {"rawname": "voicemail", "action": "installed", "from": null, "to": "16.0.12"}
+        ])
     );
 }
 
@@ -145,7 +153,7 @@ fn uninstall_is_refused_while_a_dependent_is_installed() {
     let run = root.fails(&["uninstall", "core"]);
     assert!(
         run.stderr
-            .contains("module `core` is required by voicemail"),
+            .contains("module `core` is required by voicemail: disable or uninstall them first"),
         "{}",
         run.stderr
     );
@@ -163,7 +171,7 @@ fn installing_an_installed_module_again_is_refused_without_change() {
     let before = root.tree("");
     let run = root.fails(&["install", arg(&package("core"))]);
     assert!(
-        run.stderr.contains("`core` is already installed (16.0.40)"),
+        run.stderr.contains("`core` 16.0.40 is already installed"),
         "{}",
         run.stderr
     );

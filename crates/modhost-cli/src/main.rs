@@ -3,13 +3,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
+use modhost::Host;
 
 mod commands;
 mod output;
 
-/// Install, list and remove PBX modules that run as sandboxed WebAssembly components.
+use commands::{change, inspect};
+
+/// Install, upgrade and remove PBX modules that run as sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
 #[command(name = "modhost", version, about)]
 struct Cli {
@@ -22,28 +25,73 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
+    /// Fail at once instead of waiting when another modhost process is changing the root.
+    #[arg(long, global = true)]
+    no_wait: bool,
+
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Install module packages (dependencies first; all or nothing).
-    Install(commands::install::Args),
+    /// Install modules from packages or the package directory (dependencies first; all or nothing).
+    Install(change::PackageArgs),
+    /// Install or upgrade every module the package directory holds a newer version of.
+    Installlocal(change::LocalArgs),
+    /// Upgrade installed modules from packages (the old version is kept for rollback).
+    Upgrade(change::PackageArgs),
+    /// Upgrade every installed module the package directory holds a newer version of.
+    Upgradeall(change::LocalArgs),
+    /// Run a module's uninstall() and remove it with its data and tables.
+    Uninstall(change::ModuleArgs),
+    /// Remove a module without running its code (for broken modules).
+    Delete(change::ModuleArgs),
+    /// Enable a disabled module.
+    Enable(change::ModuleArgs),
+    /// Disable a module: its handlers stop running.
+    Disable(change::ModuleArgs),
+    /// Return a module to the version its last upgrade replaced.
+    Rollback(change::ModuleArgs),
     /// List installed modules.
-    List(commands::list::Args),
-    /// Run a module's uninstall() and remove it with its data.
-    Uninstall(commands::uninstall::Args),
+    List,
+    /// Show everything about an installed module.
+    Info(inspect::Rawname),
     /// Show a module's key-value store.
-    Kv(commands::kv::Args),
+    Kv(inspect::Rawname),
+    /// Show the rows of a table a module owns.
+    Rows(inspect::TableArgs),
+    /// List the running modules that depend on a module.
+    Reversedepends(inspect::Rawname),
+    /// Check a module's dependencies against the installed modules and the platform.
+    Checkdepends(commands::checkdepends::Args),
+    /// Repair the root after a crash (every change also does this first).
+    Recover,
+    /// Describe the packages in a directory: versions, installability, component exports.
+    Scan(commands::scan::Args),
+    /// Fire a hook point and show each handler's result, in the order they ran.
+    Hook(commands::hook::Args),
     /// Pack a module directory (module.xml + component) into a package.
     Pack(commands::pack::Args),
     /// Show a module.xml, module directory or package's manifest, or every error in it.
     Manifest(commands::manifest::Args),
     /// Compare two versions in FreePBX's order, like dpkg --compare-versions.
     CompareVersions(commands::compare_versions::Args),
-    /// Check a module's dependencies against the installed modules and the platform.
-    Checkdepends(commands::checkdepends::Args),
+}
+
+/// What every command needs: where the root is and how to talk.
+pub struct Context {
+    root: PathBuf,
+    out: output::Output,
+    no_wait: bool,
+}
+
+impl Context {
+    /// Opens the root, with progress shown on stderr in text mode.
+    pub fn open(&self) -> Result<Host> {
+        let host = Host::open(&self.root)?.wait_for_lock(!self.no_wait);
+        Ok(self.out.with_reporter(host))
+    }
 }
 
 fn main() -> ExitCode {
@@ -66,16 +114,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
             .context("no --root, no MODHOST_ROOT, and no per-user data directory")?
             .join("modhost"),
     };
-    let out = output::Output::new(cli.json);
+    let ctx = Context {
+        root,
+        out: output::Output::new(cli.json),
+        no_wait: cli.no_wait,
+    };
     let done = match cli.command {
-        Command::Install(args) => commands::install::run(&root, &out, args),
-        Command::List(args) => commands::list::run(&root, &out, args),
-        Command::Uninstall(args) => commands::uninstall::run(&root, &out, args),
-        Command::Kv(args) => commands::kv::run(&root, &out, args),
-        Command::Pack(args) => commands::pack::run(&out, args),
-        Command::Manifest(args) => commands::manifest::run(&out, args),
-        Command::CompareVersions(args) => return commands::compare_versions::run(&out, args),
-        Command::Checkdepends(args) => return commands::checkdepends::run(&root, &out, args),
+        Command::Install(args) => change::packages(&ctx, args, Host::install),
+        Command::Installlocal(args) => change::local(&ctx, args, Host::install_local),
+        Command::Upgrade(args) => change::packages(&ctx, args, Host::upgrade),
+        Command::Upgradeall(args) => change::local(&ctx, args, Host::upgrade_all),
+        Command::Uninstall(args) => change::module(&ctx, args, Host::uninstall),
+        Command::Delete(args) => change::module(&ctx, args, Host::delete),
+        Command::Enable(args) => change::module(&ctx, args, Host::enable),
+        Command::Disable(args) => change::module(&ctx, args, Host::disable),
+        Command::Rollback(args) => change::module(&ctx, args, Host::rollback),
+        Command::List => commands::list::run(&ctx),
+        Command::Info(args) => inspect::info(&ctx, args),
+        Command::Kv(args) => inspect::kv(&ctx, args),
+        Command::Rows(args) => inspect::rows(&ctx, args),
+        Command::Reversedepends(args) => inspect::reversedepends(&ctx, args),
+        Command::Checkdepends(args) => return commands::checkdepends::run(&ctx, args),
+        Command::Recover => commands::recover::run(&ctx),
+        Command::Scan(args) => commands::scan::run(&ctx, args),
+        Command::Hook(args) => commands::hook::run(&ctx, args),
+        Command::Pack(args) => commands::pack::run(&ctx.out, args),
+        Command::Manifest(args) => commands::manifest::run(&ctx.out, args),
+        Command::CompareVersions(args) => return commands::compare_versions::run(&ctx.out, args),
     };
     done.map(|()| ExitCode::SUCCESS)
 }

@@ -1,7 +1,6 @@
 //! How the CLI talks: status lines and module logs on stderr, results on stdout.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 
 use anyhow::Result;
 use modhost::{Event, Host, Origin, Reporter};
@@ -58,14 +57,18 @@ impl Output {
         Ok(())
     }
 
-    /// Opens the root, with progress shown on stderr in text mode.
-    pub fn open(&self, root: &Path) -> Result<Host> {
-        let host = Host::open(root)?;
-        Ok(if self.json {
+    /// Whether output is JSON.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    /// Gives `host` a reporter that shows progress on stderr, in text mode only.
+    pub fn with_reporter(&self, host: Host) -> Host {
+        if self.json {
             host
         } else {
             host.with_reporter(Box::new(Status))
-        })
+        }
     }
 }
 
@@ -75,13 +78,15 @@ struct Status;
 impl Reporter for Status {
     fn report(&self, event: Event) {
         let (verb, what) = match event {
+            Event::Waiting { lock } => (
+                "Waiting",
+                format!(
+                    "for another modhost process to finish (lock `{}`)",
+                    lock.display()
+                ),
+            ),
+            Event::Recovered { summary } => ("Recovered", summary),
             Event::Unpacking { package } => ("Unpacking", package.display().to_string()),
-            Event::Installing { rawname, version } => {
-                ("Installing", format!("{rawname} {version}"))
-            }
-            Event::Uninstalling { rawname, version } => {
-                ("Uninstalling", format!("{rawname} {version}"))
-            }
             Event::Loaded {
                 rawname,
                 origin: Origin::Compiled,
@@ -90,6 +95,11 @@ impl Reporter for Status {
                 origin: Origin::Cached,
                 ..
             } => return,
+            Event::Running {
+                verb,
+                rawname,
+                version,
+            } => (verb, format!("{rawname} {version}")),
         };
         let _ = writeln!(std::io::stderr(), "{verb:>12} {what}");
     }

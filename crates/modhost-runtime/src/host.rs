@@ -1,12 +1,12 @@
 //! What a module's store holds, and the host side of the imported interfaces.
 
-use modhost_state::Txn;
+use modhost_state::{SqlValue, Txn};
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::Limits;
-use crate::bindings::v0_1_0::modhost::module::{kv, log, types};
+use crate::bindings::v0_1_0::modhost::module::{db, kv, log, types};
 
 /// The data of one call's store: the sandbox, the limits, and the module's view of the
 /// state database.
@@ -19,6 +19,8 @@ pub(crate) struct HostState {
     pub(crate) txn: Txn,
     pub(crate) log_records: usize,
     pub(crate) log_dropped: usize,
+    /// When the call's time is up; database statements stop then too.
+    pub(crate) deadline: std::time::Instant,
 }
 
 impl WasiView for HostState {
@@ -102,6 +104,58 @@ impl kv::Host for HostState {
 
     fn keys(&mut self, prefix: String) -> wasmtime::Result<Vec<String>> {
         Ok(self.txn.kv_keys(&self.rawname, &prefix)?)
+    }
+}
+
+impl db::Host for HostState {
+    fn execute(
+        &mut self,
+        sql: String,
+        params: Vec<db::Value>,
+    ) -> wasmtime::Result<Result<u64, String>> {
+        let params: Vec<SqlValue> = params.into_iter().map(to_sql).collect();
+        Ok(self
+            .txn
+            .module_execute(&self.rawname, &sql, &params, self.deadline))
+    }
+
+    fn query(
+        &mut self,
+        sql: String,
+        params: Vec<db::Value>,
+    ) -> wasmtime::Result<Result<db::Rows, String>> {
+        let params: Vec<SqlValue> = params.into_iter().map(to_sql).collect();
+        let rows = self
+            .txn
+            .module_query(&self.rawname, &sql, &params, self.deadline);
+        Ok(rows.map(|rows| db::Rows {
+            columns: rows.columns,
+            rows: rows
+                .rows
+                .into_iter()
+                .map(|row| row.into_iter().map(from_sql).collect())
+                .collect(),
+        }))
+    }
+}
+
+fn to_sql(value: db::Value) -> SqlValue {
+    match value {
+        db::Value::Null => SqlValue::Null,
+        db::Value::Integer(i) => SqlValue::Integer(i),
+        db::Value::Real(r) => SqlValue::Real(r),
+        db::Value::Text(t) => SqlValue::Text(t),
+        db::Value::Blob(b) => SqlValue::Blob(b),
+    }
+}
+
+fn from_sql(value: SqlValue) -> db::Value {
+    match value {
+        SqlValue::Null => db::Value::Null,
+        SqlValue::Integer(i) => db::Value::Integer(i),
+        SqlValue::Real(r) => db::Value::Real(r),
+        SqlValue::Text(t) => db::Value::Text(t),
+        SqlValue::Blob(b) => db::Value::Blob(b),
     }
 }
 

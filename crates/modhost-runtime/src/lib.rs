@@ -212,6 +212,33 @@ impl LoadedComponent {
     pub fn origin(&self) -> Origin {
         self.origin
     }
+
+    /// The functions the component exports, as `interface.function` with the
+    /// interface's package and version left out when they are `modhost:module@0.1.0`
+    /// (e.g. `lifecycle.install`, `hooks.handle`).
+    pub fn exports(&self, engine: &Engine) -> Vec<String> {
+        use wasmtime::component::types::ComponentItem;
+        let component = self.pre.instance_pre().component();
+        let mut names = Vec::new();
+        for (interface, item) in component.component_type().exports(engine) {
+            let short = interface
+                .strip_prefix("modhost:module/")
+                .and_then(|rest| rest.strip_suffix("@0.1.0"))
+                .unwrap_or(interface);
+            match item.ty {
+                ComponentItem::ComponentInstance(instance) => {
+                    for (function, item) in instance.exports(engine) {
+                        if matches!(item.ty, ComponentItem::ComponentFunc(_)) {
+                            names.push(format!("{short}.{function}"));
+                        }
+                    }
+                }
+                ComponentItem::ComponentFunc(_) => names.push(short.to_owned()),
+                _ => {}
+            }
+        }
+        names
+    }
 }
 
 /// Who is being called, with what.
@@ -285,6 +312,11 @@ impl Runtime {
             limits,
             ticker,
         })
+    }
+
+    /// The wasmtime engine components are compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// The limits every call runs under.
@@ -418,6 +450,7 @@ impl Runtime {
             txn,
             log_records: 0,
             log_dropped: 0,
+            deadline: std::time::Instant::now() + self.limits.call_timeout,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.store_limits);

@@ -157,6 +157,44 @@ pub mod log {
     }
 }
 
+/// SQL on the tables the module declares in its module.xml `<database>`.
+pub mod db {
+    use crate::bindings::modhost::module::db;
+
+    pub use db::{Rows, Value};
+
+    /// Runs one INSERT, UPDATE or DELETE; returns the number of rows changed.
+    pub fn execute(sql: &str, params: &[Value]) -> Result<u64, String> {
+        db::execute(sql, params)
+    }
+
+    /// Runs one SELECT and returns its rows.
+    pub fn query(sql: &str, params: &[Value]) -> Result<Rows, String> {
+        db::query(sql, params)
+    }
+
+    /// A text parameter.
+    pub fn text(value: impl Into<String>) -> Value {
+        Value::Text(value.into())
+    }
+
+    /// The text in `value`, if it holds text.
+    pub fn as_text(value: &Value) -> Option<&str> {
+        match value {
+            Value::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The integer in `value`, if it holds one.
+    pub fn as_integer(value: &Value) -> Option<i64> {
+        match value {
+            Value::Integer(i) => Some(*i),
+            _ => None,
+        }
+    }
+}
+
 /// The module's own key-value store.
 pub mod kv {
     use crate::bindings::modhost::module::kv;

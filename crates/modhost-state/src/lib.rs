@@ -1,12 +1,14 @@
-//! The state database of a modhost root: which modules are installed, in which state, and
-//! each module's key-value store.
+//! The state database of a modhost root: which modules are installed, in which state,
+//! where their files are, their backups, their key-value stores and their own tables.
 //!
-//! The database is SQLite in WAL mode. Every change happens inside a [`Txn`], an owned
-//! `BEGIN IMMEDIATE` transaction that rolls back unless committed, so that a lifecycle
-//! call's key-value writes and the module's record commit or vanish together.
+//! The database is SQLite in WAL mode with full synchronisation, and it is the single
+//! point of truth: a change prepares new files beside the old ones, then commits one
+//! [`Txn`] that points the module at them. A crash before the commit leaves the old
+//! state; after it, the new. Files that no record points at are leftovers that
+//! [`State::referenced_dirs`] lets the host sweep away.
 //!
 //! ```
-//! use modhost_state::{ModuleRecord, State, Status};
+//! use modhost_state::State;
 //!
 //! let dir = tempfile::tempdir()?;
 //! let state = State::open(&dir.path().join("modhost.db"))?;
@@ -17,35 +19,62 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use modhost_manifest::Database;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+
+mod module_sql;
+mod schema;
+
+pub use module_sql::{Rows, SqlValue};
+pub use schema::RESERVED_PREFIXES;
 
 /// How long a writer waits for another writer's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &["
-    CREATE TABLE modules (
+    CREATE TABLE modhost_modules (
         rawname          TEXT PRIMARY KEY NOT NULL,
         name             TEXT NOT NULL,
         version          TEXT NOT NULL,
         status           TEXT NOT NULL,
         reason           TEXT,
+        module_dir       TEXT NOT NULL,
+        data_dir         TEXT NOT NULL,
         component_sha256 TEXT NOT NULL,
         manifest         TEXT NOT NULL,
         installed_at     INTEGER NOT NULL
     ) STRICT;
-    CREATE TABLE kv (
+    CREATE TABLE modhost_backups (
+        rawname          TEXT PRIMARY KEY NOT NULL,
+        name             TEXT NOT NULL,
+        version          TEXT NOT NULL,
+        status           TEXT NOT NULL,
+        module_dir       TEXT NOT NULL,
+        data_dir         TEXT NOT NULL,
+        component_sha256 TEXT NOT NULL,
+        manifest         TEXT NOT NULL,
+        installed_at     INTEGER NOT NULL,
+        kv               TEXT NOT NULL,
+        tables           TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE modhost_kv (
         module TEXT NOT NULL,
         key    TEXT NOT NULL,
         value  TEXT NOT NULL,
         PRIMARY KEY (module, key)
     ) STRICT, WITHOUT ROWID;
+    CREATE TABLE modhost_tables (
+        name   TEXT PRIMARY KEY NOT NULL,
+        module TEXT NOT NULL
+    ) STRICT;
 "];
 
 /// A state-database failure, naming the database file.
@@ -67,6 +96,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A module's `<database>` cannot be applied.
+    #[error("module `{module}`: database schema: {message}")]
+    Schema {
+        /// The module.
+        module: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// The result type of this crate.
@@ -80,7 +117,7 @@ pub enum Status {
     Enabled,
     /// Installed but switched off by an administrator.
     Disabled,
-    /// Its files are newer than the installed version.
+    /// A newer version is available locally and should be applied.
     NeedsUpgrade,
     /// Recorded, but its files are missing or cannot be loaded.
     Broken,
@@ -95,6 +132,11 @@ impl Status {
             Status::NeedsUpgrade => "needs-upgrade",
             Status::Broken => "broken",
         }
+    }
+
+    /// Whether the module's handlers run.
+    pub fn runs(self) -> bool {
+        matches!(self, Status::Enabled | Status::NeedsUpgrade)
     }
 }
 
@@ -130,6 +172,10 @@ pub struct ModuleRecord {
     pub status: Status,
     /// Why it is in that state, when that needs saying.
     pub reason: Option<String>,
+    /// The directory under `modules/RAWNAME/` holding this version's files.
+    pub module_dir: String,
+    /// The directory under `data/RAWNAME/` that is the module's `/data`.
+    pub data_dir: String,
     /// SHA-256 of the component, hex: the key of its compiled artifact.
     pub component_sha256: String,
     /// The installed module.xml, verbatim.
@@ -139,10 +185,28 @@ pub struct ModuleRecord {
     pub installed_at: i64,
 }
 
+/// The previous version of a module, kept by an upgrade so it can be rolled back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    /// The module as it was before the upgrade.
+    pub record: ModuleRecord,
+    /// Its key-value store as it was.
+    pub kv: BTreeMap<String, String>,
+    /// Its tables as they were: table → the copy holding its rows.
+    pub tables: BTreeMap<String, String>,
+}
+
 /// A modhost root's state database.
 #[derive(Debug, Clone)]
 pub struct State {
     path: PathBuf,
+}
+
+fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Sqlite {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 impl State {
@@ -152,18 +216,19 @@ impl State {
             path: path.to_owned(),
         };
         let mut conn = state.connect()?;
+        let err = sqlite(path);
         let applied: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(|e| state.err(e))?;
+            .map_err(&err)?;
         let applied = usize::try_from(applied).unwrap_or(0);
         if applied < MIGRATIONS.len() {
-            let tx = conn.transaction().map_err(|e| state.err(e))?;
+            let tx = conn.transaction().map_err(&err)?;
             for migration in &MIGRATIONS[applied..] {
-                tx.execute_batch(migration).map_err(|e| state.err(e))?;
+                tx.execute_batch(migration).map_err(&err)?;
             }
             tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)
-                .map_err(|e| state.err(e))?;
-            tx.commit().map_err(|e| state.err(e))?;
+                .map_err(&err)?;
+            tx.commit().map_err(&err)?;
         }
         Ok(state)
     }
@@ -173,28 +238,24 @@ impl State {
         &self.path
     }
 
-    fn err(&self, source: rusqlite::Error) -> Error {
-        Error::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
-    }
-
     fn connect(&self) -> Result<Connection> {
-        let conn = Connection::open(&self.path).map_err(|e| self.err(e))?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
+        let err = sqlite(&self.path);
+        let conn = Connection::open(&self.path).map_err(&err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| self.err(e))?;
+            .map_err(&err)?;
         conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(|e| self.err(e))?;
+            .map_err(&err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(&err)?;
         Ok(conn)
     }
 
-    /// Starts a write transaction; it takes the write lock at once.
+    /// Starts a write transaction; it takes SQLite's write lock at once.
     pub fn begin(&self) -> Result<Txn> {
         let conn = self.connect()?;
         conn.execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| self.err(e))?;
+            .map_err(sqlite(&self.path))?;
         Ok(Txn {
             conn,
             path: self.path.clone(),
@@ -204,20 +265,58 @@ impl State {
 
     /// Every installed module, by rawname.
     pub fn modules(&self) -> Result<Vec<ModuleRecord>> {
-        let conn = self.connect()?;
-        queries::modules(&conn, &self.path)
+        queries::modules(&self.connect()?, &self.path)
     }
 
     /// The record of `rawname`, if installed.
     pub fn module(&self, rawname: &str) -> Result<Option<ModuleRecord>> {
-        let conn = self.connect()?;
-        queries::module(&conn, &self.path, rawname)
+        queries::module(&self.connect()?, &self.path, rawname)
+    }
+
+    /// The backup of `rawname`, if an upgrade kept one.
+    pub fn backup(&self, rawname: &str) -> Result<Option<Backup>> {
+        queries::backup(&self.connect()?, &self.path, rawname)
     }
 
     /// Every entry of `module`'s key-value store, by key.
     pub fn kv_entries(&self, module: &str) -> Result<Vec<(String, String)>> {
+        queries::kv_entries(&self.connect()?, module).map_err(sqlite(&self.path))
+    }
+
+    /// The tables `module` owns, by name.
+    pub fn tables(&self, module: &str) -> Result<Vec<String>> {
+        queries::tables(&self.connect()?, module).map_err(sqlite(&self.path))
+    }
+
+    /// The rows of a table, for inspection (`SELECT *`); the table must be owned by a module.
+    pub fn table_rows(&self, module: &str, table: &str) -> Result<Rows> {
+        let mut conn = self.connect()?;
+        let owned: BTreeSet<String> = queries::tables(&conn, module)
+            .map_err(sqlite(&self.path))?
+            .into_iter()
+            .collect();
+        let sql = format!("SELECT * FROM {}", schema::quote(table));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        module_sql::query(&mut conn, owned, deadline, &sql, &[]).map_err(|message| Error::Schema {
+            module: module.to_owned(),
+            message,
+        })
+    }
+
+    /// Every directory a record points at, as `(rawname, "modules" | "data", dir)`;
+    /// anything else under `modules/` and `data/` is a leftover.
+    pub fn referenced_dirs(&self) -> Result<BTreeSet<(String, &'static str, String)>> {
         let conn = self.connect()?;
-        queries::kv_entries(&conn, module).map_err(|e| self.err(e))
+        let mut dirs = BTreeSet::new();
+        for record in queries::modules(&conn, &self.path)? {
+            dirs.insert((record.rawname.clone(), "modules", record.module_dir.clone()));
+            dirs.insert((record.rawname.clone(), "data", record.data_dir.clone()));
+            if let Some(backup) = queries::backup(&conn, &self.path, &record.rawname)? {
+                dirs.insert((record.rawname.clone(), "modules", backup.record.module_dir));
+                dirs.insert((record.rawname, "data", backup.record.data_dir));
+            }
+        }
+        Ok(dirs)
     }
 }
 
@@ -235,11 +334,8 @@ impl fmt::Debug for Txn {
 }
 
 impl Txn {
-    fn err(&self, source: rusqlite::Error) -> Error {
-        Error::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+    fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        sqlite(&self.path)
     }
 
     /// The record of `rawname`, as this transaction sees it.
@@ -247,59 +343,258 @@ impl Txn {
         queries::module(&self.conn, &self.path, rawname)
     }
 
+    /// Every module, as this transaction sees them.
+    pub fn modules(&self) -> Result<Vec<ModuleRecord>> {
+        queries::modules(&self.conn, &self.path)
+    }
+
+    /// The backup of `rawname`, as this transaction sees it.
+    pub fn backup(&self, rawname: &str) -> Result<Option<Backup>> {
+        queries::backup(&self.conn, &self.path, rawname)
+    }
+
     /// Inserts or replaces a module's record.
-    pub fn put_module(&mut self, record: &ModuleRecord) -> Result<()> {
+    pub fn put_module(&mut self, r: &ModuleRecord) -> Result<()> {
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO modules
-                 (rawname, name, version, status, reason, component_sha256, manifest, installed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT OR REPLACE INTO modhost_modules
+                 (rawname, name, version, status, reason, module_dir, data_dir, component_sha256, manifest, installed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
-                    record.rawname,
-                    record.name,
-                    record.version,
-                    record.status.as_str(),
-                    record.reason,
-                    record.component_sha256,
-                    record.manifest,
-                    record.installed_at,
+                    r.rawname,
+                    r.name,
+                    r.version,
+                    r.status.as_str(),
+                    r.reason,
+                    r.module_dir,
+                    r.data_dir,
+                    r.component_sha256,
+                    r.manifest,
+                    r.installed_at
                 ],
             )
-            .map_err(|e| self.err(e))?;
+            .map_err(self.err())?;
         Ok(())
     }
 
-    /// Removes a module's record and its whole key-value store.
-    pub fn remove_module(&mut self, rawname: &str) -> Result<()> {
+    /// Sets a module's status and its reason.
+    pub fn set_status(
+        &mut self,
+        rawname: &str,
+        status: Status,
+        reason: Option<&str>,
+    ) -> Result<()> {
         self.conn
-            .execute("DELETE FROM kv WHERE module = ?1", [rawname])
-            .map_err(|e| self.err(e))?;
-        self.conn
-            .execute("DELETE FROM modules WHERE rawname = ?1", [rawname])
-            .map_err(|e| self.err(e))?;
+            .execute(
+                "UPDATE modhost_modules SET status = ?2, reason = ?3 WHERE rawname = ?1",
+                params![rawname, status.as_str(), reason],
+            )
+            .map_err(self.err())?;
         Ok(())
+    }
+
+    /// Removes a module entirely: its record, backup, key-value store and tables.
+    pub fn remove_module(&mut self, rawname: &str) -> Result<()> {
+        self.drop_backup(rawname)?;
+        for table in queries::tables(&self.conn, rawname).map_err(self.err())? {
+            self.conn
+                .execute_batch(&format!("DROP TABLE IF EXISTS {}", schema::quote(&table)))
+                .map_err(self.err())?;
+        }
+        for sql in [
+            "DELETE FROM modhost_tables WHERE module = ?1",
+            "DELETE FROM modhost_kv WHERE module = ?1",
+            "DELETE FROM modhost_modules WHERE rawname = ?1",
+        ] {
+            self.conn.execute(sql, [rawname]).map_err(self.err())?;
+        }
+        Ok(())
+    }
+
+    /// Creates and alters `module`'s tables to match `database`; never drops. Refuses
+    /// reserved names and tables another module owns.
+    pub fn apply_schema(&mut self, module: &str, database: &Database) -> Result<()> {
+        let schema_err = |message: String| Error::Schema {
+            module: module.to_owned(),
+            message,
+        };
+        for table in &database.tables {
+            let lower = table.name.to_ascii_lowercase();
+            if RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p)) {
+                return Err(schema_err(format!(
+                    "table name `{}` is reserved",
+                    table.name
+                )));
+            }
+            let owner: Option<String> = self
+                .conn
+                .query_row(
+                    "SELECT module FROM modhost_tables WHERE name = ?1",
+                    [&table.name],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(self.err())?;
+            match owner {
+                Some(owner) if owner != module => {
+                    return Err(schema_err(format!(
+                        "table `{}` belongs to module `{owner}`",
+                        table.name
+                    )));
+                }
+                None if schema::table_exists(&self.conn, &table.name).map_err(self.err())? => {
+                    return Err(schema_err(format!(
+                        "table `{}` already exists and is not the module's",
+                        table.name
+                    )));
+                }
+                _ => {}
+            }
+        }
+        for statement in schema::migration(&self.conn, database).map_err(&schema_err)? {
+            self.conn
+                .execute_batch(&statement)
+                .map_err(|e| schema_err(format!("{e} (in `{statement}`)")))?;
+        }
+        for table in &database.tables {
+            self.conn
+                .execute(
+                    "INSERT OR IGNORE INTO modhost_tables (name, module) VALUES (?1, ?2)",
+                    [&table.name, module],
+                )
+                .map_err(self.err())?;
+        }
+        Ok(())
+    }
+
+    /// Keeps `record` (the version about to be replaced) as `rawname`'s backup, with a copy
+    /// of its key-value store and its tables. Replaces any older backup.
+    pub fn keep_backup(&mut self, record: &ModuleRecord) -> Result<()> {
+        let rawname = &record.rawname;
+        self.drop_backup(rawname)?;
+        let kv: BTreeMap<String, String> = queries::kv_entries(&self.conn, rawname)
+            .map_err(self.err())?
+            .into_iter()
+            .collect();
+        let mut tables = BTreeMap::new();
+        for table in queries::tables(&self.conn, rawname).map_err(self.err())? {
+            let copy = format!("modhost_bak__{table}");
+            self.conn
+                .execute_batch(&format!(
+                    "CREATE TABLE {} AS SELECT * FROM {}",
+                    schema::quote(&copy),
+                    schema::quote(&table)
+                ))
+                .map_err(self.err())?;
+            tables.insert(table, copy);
+        }
+        let json =
+            |value: &BTreeMap<String, String>| serde_json::to_string(value).unwrap_or_default();
+        self.conn
+            .execute(
+                "INSERT INTO modhost_backups
+                 (rawname, name, version, status, module_dir, data_dir, component_sha256, manifest, installed_at, kv, tables)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    rawname,
+                    record.name,
+                    record.version,
+                    record.status.as_str(),
+                    record.module_dir,
+                    record.data_dir,
+                    record.component_sha256,
+                    record.manifest,
+                    record.installed_at,
+                    json(&kv),
+                    json(&tables)
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Discards `rawname`'s backup and the copies of its tables; returns what it was.
+    pub fn drop_backup(&mut self, rawname: &str) -> Result<Option<Backup>> {
+        let backup = queries::backup(&self.conn, &self.path, rawname)?;
+        if let Some(backup) = &backup {
+            for copy in backup.tables.values() {
+                self.conn
+                    .execute_batch(&format!("DROP TABLE IF EXISTS {}", schema::quote(copy)))
+                    .map_err(self.err())?;
+            }
+            self.conn
+                .execute("DELETE FROM modhost_backups WHERE rawname = ?1", [rawname])
+                .map_err(self.err())?;
+        }
+        Ok(backup)
+    }
+
+    /// Makes the backup of `rawname` current again: its record, key-value store and table
+    /// contents; tables created since are dropped. `old_schema` is the backup's
+    /// `<database>`, used to recreate its tables. Returns the backup's record.
+    pub fn restore_backup(
+        &mut self,
+        rawname: &str,
+        old_schema: &Database,
+    ) -> Result<Option<ModuleRecord>> {
+        let Some(backup) = queries::backup(&self.conn, &self.path, rawname)? else {
+            return Ok(None);
+        };
+        for table in queries::tables(&self.conn, rawname).map_err(self.err())? {
+            self.conn
+                .execute_batch(&format!("DROP TABLE IF EXISTS {}", schema::quote(&table)))
+                .map_err(self.err())?;
+        }
+        self.conn
+            .execute("DELETE FROM modhost_tables WHERE module = ?1", [rawname])
+            .map_err(self.err())?;
+        self.apply_schema(rawname, old_schema)?;
+        for (table, copy) in &backup.tables {
+            let columns = schema::existing_columns(&self.conn, copy).map_err(self.err())?;
+            let list = columns
+                .iter()
+                .map(|c| schema::quote(c))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.conn
+                .execute_batch(&format!(
+                    "INSERT INTO {} ({list}) SELECT {list} FROM {}",
+                    schema::quote(table),
+                    schema::quote(copy)
+                ))
+                .map_err(self.err())?;
+        }
+        self.conn
+            .execute("DELETE FROM modhost_kv WHERE module = ?1", [rawname])
+            .map_err(self.err())?;
+        for (key, value) in &backup.kv {
+            self.kv_set(rawname, key, value)?;
+        }
+        self.drop_backup(rawname)?;
+        self.put_module(&backup.record)?;
+        Ok(Some(backup.record))
     }
 
     /// The value of `key` in `module`'s store.
     pub fn kv_get(&self, module: &str, key: &str) -> Result<Option<String>> {
         self.conn
             .query_row(
-                "SELECT value FROM kv WHERE module = ?1 AND key = ?2",
+                "SELECT value FROM modhost_kv WHERE module = ?1 AND key = ?2",
                 [module, key],
                 |row| row.get(0),
             )
             .optional()
-            .map_err(|e| self.err(e))
+            .map_err(self.err())
     }
 
     /// Sets `key` in `module`'s store.
     pub fn kv_set(&mut self, module: &str, key: &str, value: &str) -> Result<()> {
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO kv (module, key, value) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO modhost_kv (module, key, value) VALUES (?1, ?2, ?3)",
                 [module, key, value],
             )
-            .map_err(|e| self.err(e))?;
+            .map_err(self.err())?;
         Ok(())
     }
 
@@ -308,16 +603,16 @@ impl Txn {
         let removed = self
             .conn
             .execute(
-                "DELETE FROM kv WHERE module = ?1 AND key = ?2",
+                "DELETE FROM modhost_kv WHERE module = ?1 AND key = ?2",
                 [module, key],
             )
-            .map_err(|e| self.err(e))?;
+            .map_err(self.err())?;
         Ok(removed > 0)
     }
 
     /// The keys of `module`'s store that start with `prefix`, in byte order.
     pub fn kv_keys(&self, module: &str, prefix: &str) -> Result<Vec<String>> {
-        let entries = queries::kv_entries(&self.conn, module).map_err(|e| self.err(e))?;
+        let entries = queries::kv_entries(&self.conn, module).map_err(self.err())?;
         Ok(entries
             .into_iter()
             .map(|(key, _)| key)
@@ -325,9 +620,42 @@ impl Txn {
             .collect())
     }
 
+    /// Executes one statement of `module`'s against its own tables, stopped at `deadline`.
+    /// The error is for the module: it says what SQLite refused.
+    pub fn module_execute(
+        &mut self,
+        module: &str,
+        sql: &str,
+        params: &[SqlValue],
+        deadline: Instant,
+    ) -> Result<u64, String> {
+        let owned = queries::tables(&self.conn, module)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .collect();
+        module_sql::execute(&mut self.conn, owned, deadline, sql, params)
+    }
+
+    /// Runs one query of `module`'s against its own tables, stopped at `deadline`.
+    pub fn module_query(
+        &mut self,
+        module: &str,
+        sql: &str,
+        params: &[SqlValue],
+        deadline: Instant,
+    ) -> Result<Rows, String> {
+        let owned = queries::tables(&self.conn, module)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .collect();
+        module_sql::query(&mut self.conn, owned, deadline, sql, params)
+    }
+
     /// Makes every change of the transaction durable.
     pub fn commit(mut self) -> Result<()> {
-        self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(sqlite(&self.path))?;
         self.open = false;
         Ok(())
     }
@@ -347,11 +675,9 @@ impl Drop for Txn {
 mod queries {
     use super::*;
 
-    const COLUMNS: &str =
-        "rawname, name, version, status, reason, component_sha256, manifest, installed_at";
+    const COLUMNS: &str = "rawname, name, version, status, reason, module_dir, data_dir, component_sha256, manifest, installed_at";
 
     fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<(ModuleRecord, String)> {
-        let status: String = row.get(3)?;
         Ok((
             ModuleRecord {
                 rawname: row.get(0)?,
@@ -359,11 +685,13 @@ mod queries {
                 version: row.get(2)?,
                 status: Status::Broken,
                 reason: row.get(4)?,
-                component_sha256: row.get(5)?,
-                manifest: row.get(6)?,
-                installed_at: row.get(7)?,
+                module_dir: row.get(5)?,
+                data_dir: row.get(6)?,
+                component_sha256: row.get(7)?,
+                manifest: row.get(8)?,
+                installed_at: row.get(9)?,
             },
-            status,
+            row.get(3)?,
         ))
     }
 
@@ -379,15 +707,14 @@ mod queries {
     }
 
     pub(super) fn modules(conn: &Connection, path: &Path) -> Result<Vec<ModuleRecord>> {
-        let err = |source| Error::Sqlite {
-            path: path.to_owned(),
-            source,
-        };
+        let err = sqlite(path);
         let mut stmt = conn
-            .prepare(&format!("SELECT {COLUMNS} FROM modules ORDER BY rawname"))
-            .map_err(err)?;
-        let rows = stmt.query_map([], record).map_err(err)?;
-        rows.map(|row| with_status(path, row.map_err(err)?))
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM modhost_modules ORDER BY rawname"
+            ))
+            .map_err(&err)?;
+        let rows = stmt.query_map([], record).map_err(&err)?;
+        rows.map(|row| with_status(path, row.map_err(&err)?))
             .collect()
     }
 
@@ -398,101 +725,57 @@ mod queries {
     ) -> Result<Option<ModuleRecord>> {
         let row = conn
             .query_row(
-                &format!("SELECT {COLUMNS} FROM modules WHERE rawname = ?1"),
+                &format!("SELECT {COLUMNS} FROM modhost_modules WHERE rawname = ?1"),
                 [rawname],
                 record,
             )
             .optional()
-            .map_err(|source| Error::Sqlite {
-                path: path.to_owned(),
-                source,
-            })?;
+            .map_err(sqlite(path))?;
         row.map(|row| with_status(path, row)).transpose()
+    }
+
+    pub(super) fn backup(conn: &Connection, path: &Path, rawname: &str) -> Result<Option<Backup>> {
+        let row = conn
+            .query_row(
+                "SELECT rawname, name, version, status, NULL, module_dir, data_dir, component_sha256, manifest,
+                        installed_at, kv, tables
+                 FROM modhost_backups WHERE rawname = ?1",
+                [rawname],
+                |row| Ok((record(row)?, row.get::<_, String>(10)?, row.get::<_, String>(11)?)),
+            )
+            .optional()
+            .map_err(sqlite(path))?;
+        let Some((row, kv, tables)) = row else {
+            return Ok(None);
+        };
+        let corrupt = |e: serde_json::Error| Error::Corrupt {
+            path: path.to_owned(),
+            message: format!("backup of `{rawname}`: {e}"),
+        };
+        Ok(Some(Backup {
+            record: with_status(path, row)?,
+            kv: serde_json::from_str(&kv).map_err(corrupt)?,
+            tables: serde_json::from_str(&tables).map_err(corrupt)?,
+        }))
     }
 
     pub(super) fn kv_entries(
         conn: &Connection,
         module: &str,
     ) -> rusqlite::Result<Vec<(String, String)>> {
-        let mut stmt = conn.prepare("SELECT key, value FROM kv WHERE module = ?1 ORDER BY key")?;
+        let mut stmt =
+            conn.prepare("SELECT key, value FROM modhost_kv WHERE module = ?1 ORDER BY key")?;
         let rows = stmt.query_map([module], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect()
+    }
+
+    pub(super) fn tables(conn: &Connection, module: &str) -> rusqlite::Result<Vec<String>> {
+        let mut stmt =
+            conn.prepare("SELECT name FROM modhost_tables WHERE module = ?1 ORDER BY name")?;
+        let rows = stmt.query_map([module], |row| row.get(0))?;
         rows.collect()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(rawname: &str) -> ModuleRecord {
-        ModuleRecord {
-            rawname: rawname.into(),
-            name: "Core".into(),
-            version: "16.0.40".into(),
-            status: Status::Enabled,
-            reason: None,
-            component_sha256: "00".into(),
-            manifest: "<module/>".into(),
-            installed_at: 1,
-        }
-    }
-
-    fn open() -> (tempfile::TempDir, State) {
-        let Ok(dir) = tempfile::tempdir() else {
-            panic!("tempdir")
-        };
-        let state = State::open(&dir.path().join("modhost.db"));
-        let Ok(state) = state else {
-            panic!("{state:?}")
-        };
-        (dir, state)
-    }
-
-    #[test]
-    fn committed_changes_persist_and_reopen() -> Result<()> {
-        let (dir, state) = open();
-        let mut txn = state.begin()?;
-        txn.put_module(&record("core"))?;
-        txn.kv_set("core", "a", "1")?;
-        txn.commit()?;
-        let reopened = State::open(&dir.path().join("modhost.db"))?;
-        assert_eq!(reopened.modules()?, vec![record("core")]);
-        assert_eq!(reopened.kv_entries("core")?, vec![("a".into(), "1".into())]);
-        Ok(())
-    }
-
-    #[test]
-    fn dropped_transaction_rolls_back() -> Result<()> {
-        let (_dir, state) = open();
-        {
-            let mut txn = state.begin()?;
-            txn.put_module(&record("core"))?;
-            txn.kv_set("core", "a", "1")?;
-        }
-        assert!(state.modules()?.is_empty());
-        assert!(state.kv_entries("core")?.is_empty());
-        Ok(())
-    }
-
-    #[test]
-    fn kv_is_per_module_and_removed_with_the_module() -> Result<()> {
-        let (_dir, state) = open();
-        let mut txn = state.begin()?;
-        txn.put_module(&record("core"))?;
-        txn.kv_set("core", "extension/100", "x")?;
-        txn.kv_set("core", "other", "y")?;
-        txn.kv_set("voicemail", "extension/100", "z")?;
-        assert_eq!(
-            txn.kv_keys("core", "extension/")?,
-            vec!["extension/100".to_owned()]
-        );
-        assert_eq!(txn.kv_get("voicemail", "other")?, None);
-        assert!(txn.kv_delete("core", "other")?);
-        assert!(!txn.kv_delete("core", "other")?);
-        txn.remove_module("core")?;
-        txn.commit()?;
-        assert!(state.kv_entries("core")?.is_empty());
-        assert_eq!(state.kv_entries("voicemail")?.len(), 1);
-        Ok(())
-    }
-}
+mod tests;

@@ -300,6 +300,8 @@ mod tests {
             version: version.into(),
             status,
             reason: (status == Status::Broken).then(|| "component missing".into()),
+            module_dir: String::new(),
+            data_dir: String::new(),
             component_sha256: String::new(),
             manifest: String::new(),
             installed_at: 0,

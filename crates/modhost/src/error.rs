@@ -38,14 +38,19 @@ pub enum Error {
         /// The manifest's problems.
         source: modhost_manifest::Error,
     },
+    /// Another process is changing the root, and waiting was not allowed.
+    #[error(
+        "another modhost process is changing this root (lock `{0}` is held); try again, or wait without --no-wait"
+    )]
+    Locked(PathBuf),
     /// The module is not installed.
     #[error("module `{0}` is not installed")]
     NotInstalled(String),
     /// The plan cannot succeed; every reason is listed.
     #[error("nothing was changed:{}", .0.iter().map(|r| format!("\n  - {r}")).collect::<String>())]
     Refused(Vec<String>),
-    /// Other installed modules depend on the module.
-    #[error("module `{rawname}` is required by {}: uninstall them first", .dependents.join(", "))]
+    /// Running modules depend on the module.
+    #[error("module `{rawname}` is required by {}: disable or uninstall them first (or use --force)", .dependents.join(", "))]
     InUse {
         /// The module.
         rawname: String,

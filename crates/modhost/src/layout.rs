@@ -2,14 +2,20 @@
 //!
 //! ```text
 //! ROOT/modhost.toml                the administrator's configuration (optional)
-//! ROOT/modhost.db                  state database (SQLite)
-//! ROOT/modules/RAWNAME/VERSION/    an installed module's files
-//! ROOT/data/RAWNAME/               the module's data directory (its /data)
+//! ROOT/modhost.db                  state database (SQLite): the single source of truth
+//! ROOT/lock                        held by the process changing the root
+//! ROOT/modules/RAWNAME/DIR/        a version's files; the record names DIR
+//! ROOT/data/RAWNAME/DIR/           a module's /data; the record names DIR
 //! ROOT/cache/                      compiled components
-//! ROOT/staging/                    packages being unpacked; emptied as work ends
+//! ROOT/staging/                    work in progress; emptied by recovery
 //! ```
+//!
+//! Directories are never changed in place: a change writes new ones beside the old and
+//! the state database's commit switches to them. Whatever no record names is a leftover.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::{Error, Result};
 
@@ -17,7 +23,7 @@ pub(crate) struct Layout {
     pub(crate) root: PathBuf,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: path.to_owned(),
         source,
@@ -32,10 +38,10 @@ impl Layout {
         };
         for dir in [
             layout.root.clone(),
-            layout.root.join("modules"),
-            layout.root.join("data"),
+            layout.modules(),
+            layout.data(),
             layout.cache(),
-            layout.root.join("staging"),
+            layout.staging(),
         ] {
             fs_err::create_dir_all(&dir).map_err(io(&dir))?;
         }
@@ -50,51 +56,113 @@ impl Layout {
         self.root.join("modhost.db")
     }
 
+    pub(crate) fn lock(&self) -> PathBuf {
+        self.root.join("lock")
+    }
+
     pub(crate) fn cache(&self) -> PathBuf {
         self.root.join("cache")
     }
 
-    pub(crate) fn module_root(&self, rawname: &str) -> PathBuf {
-        self.root.join("modules").join(rawname)
+    pub(crate) fn modules(&self) -> PathBuf {
+        self.root.join("modules")
     }
 
-    pub(crate) fn module_dir(&self, rawname: &str, version: &str) -> PathBuf {
-        self.module_root(rawname).join(version)
+    pub(crate) fn data(&self) -> PathBuf {
+        self.root.join("data")
     }
 
-    pub(crate) fn data_dir(&self, rawname: &str) -> PathBuf {
-        self.root.join("data").join(rawname)
+    pub(crate) fn staging(&self) -> PathBuf {
+        self.root.join("staging")
+    }
+
+    pub(crate) fn module_dir(&self, rawname: &str, dir: &str) -> PathBuf {
+        self.modules().join(rawname).join(dir)
+    }
+
+    pub(crate) fn data_dir(&self, rawname: &str, dir: &str) -> PathBuf {
+        self.data().join(rawname).join(dir)
     }
 
     /// A fresh directory under `staging/`, removed when the guard drops.
     pub(crate) fn staging_dir(&self) -> Result<tempfile::TempDir> {
-        let staging = self.root.join("staging");
+        let staging = self.staging();
         tempfile::Builder::new()
             .prefix("work-")
             .tempdir_in(&staging)
             .map_err(io(&staging))
     }
+}
 
-    /// Makes `dir` an empty directory, discarding anything left there.
-    pub(crate) fn fresh_dir(&self, dir: &Path) -> Result<()> {
-        if dir.exists() {
-            self.remove_dir(dir)?;
-        }
-        fs_err::create_dir_all(dir).map_err(io(dir))
-    }
+/// A directory name no other change in this root has used: `PREFIX-TIME-PID-N`.
+pub(crate) fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{nanos:x}-{:x}-{n}", std::process::id())
+}
 
-    pub(crate) fn remove_dir(&self, dir: &Path) -> Result<()> {
-        match fs_err::remove_dir_all(dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(dir)(e)),
-            _ => Ok(()),
-        }
+/// Removes `dir` and everything in it; a missing directory is fine.
+pub(crate) fn remove_dir(dir: &Path) -> Result<()> {
+    match fs_err::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(dir)(e)),
+        _ => Ok(()),
     }
+}
 
-    /// Renames `from` to `to` (both inside the root, so on one filesystem: atomic).
-    pub(crate) fn move_into_place(&self, from: &Path, to: &Path) -> Result<()> {
-        if let Some(parent) = to.parent() {
-            fs_err::create_dir_all(parent).map_err(io(parent))?;
-        }
-        fs_err::rename(from, to).map_err(io(to))
+/// Renames `from` to `to` (both inside the root: one filesystem, so atomic) and makes
+/// the rename durable.
+pub(crate) fn move_into_place(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        fs_err::create_dir_all(parent).map_err(io(parent))?;
     }
+    fs_err::rename(from, to).map_err(io(to))?;
+    sync_tree(to)?;
+    if let Some(parent) = to.parent() {
+        sync(parent)?;
+    }
+    Ok(())
+}
+
+/// Copies the directory tree `from` into the new directory `to` (regular files and
+/// directories only: a module's data directory holds nothing else).
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs_err::create_dir_all(to).map_err(io(to))?;
+    if !from.is_dir() {
+        return Ok(());
+    }
+    for entry in fs_err::read_dir(from).map_err(io(from))? {
+        let entry = entry.map_err(io(from))?;
+        let kind = entry.file_type().map_err(io(&entry.path()))?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            fs_err::copy(entry.path(), &target).map_err(io(&target))?;
+        }
+    }
+    Ok(())
+}
+
+fn sync(path: &Path) -> Result<()> {
+    fs_err::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(io(path))
+}
+
+/// Flushes every file and directory under `dir` to disk, so a power loss after the
+/// state database commits cannot leave the files it points at incomplete.
+pub(crate) fn sync_tree(dir: &Path) -> Result<()> {
+    for entry in fs_err::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let path = entry.path();
+        if entry.file_type().map_err(io(&path))?.is_dir() {
+            sync_tree(&path)?;
+        } else {
+            sync(&path)?;
+        }
+    }
+    sync(dir)
 }

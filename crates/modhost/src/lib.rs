@@ -5,11 +5,17 @@
 //! packages (`pkg.tgz`) holding a FreePBX-style module.xml and a WebAssembly component
 //! built against modhost's WIT contract; the host runs their lifecycle calls in a sandbox.
 //!
+//! Every change is a transaction. New files are written beside the old ones, the module's
+//! schema and lifecycle call run inside one SQLite transaction, and its commit switches
+//! the module to the new files. A failure rolls everything back; a crash leaves either
+//! the old or the new version, and the next change (or [`Host::recover`]) sweeps the
+//! leftovers. One process changes a root at a time; readers are never blocked.
+//!
 //! ```no_run
 //! use std::path::Path;
 //!
 //! let host = modhost::Host::open(Path::new("/var/lib/modhost"))?;
-//! host.install(&[Path::new("core-16.0.40.tgz").to_owned()])?;
+//! host.install(&[Path::new("core-16.0.40.tgz").to_owned()], false)?;
 //! for module in host.list()? {
 //!     println!("{} {} {}", module.rawname, module.version, module.status);
 //! }
@@ -21,6 +27,36 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use modhost_manifest::{Manifest, ModuleDependency, Op, Version};
 pub use modhost_package::pack;
+pub use modhost_runtime::{Limits, Origin};
+pub use modhost_state::{ModuleRecord, Rows, SqlValue, Status};
+
+mod depends;
+mod dispatch;
+mod error;
+mod fault;
+mod layout;
+mod lock;
+mod packages;
+mod plan;
+mod platform;
+mod recover;
+
+pub use depends::{Check, DependencyReport, Outcome};
+pub use dispatch::HookCall;
+pub use error::Error;
+pub use packages::{Available, ScanEntry};
+pub use platform::{Engine, Php, Platform};
+pub use recover::Recovery;
+
+use layout::{Layout, io};
+use lock::RootLock;
+use modhost_package::Unpacked;
+use modhost_runtime::{Call, CallContext, LoadedComponent, Runtime};
+use modhost_state::{State, Txn};
+use plan::{Action, Mode};
+
+/// The result type of the embedding API.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Reads and parses the module.xml inside a package, without installing it.
 pub fn read_manifest(package: &Path) -> Result<Manifest> {
@@ -29,47 +65,24 @@ pub fn read_manifest(package: &Path) -> Result<Manifest> {
         &Default::default(),
     )?)
 }
-pub use modhost_runtime::{Limits, Origin};
-pub use modhost_state::{ModuleRecord, Status};
-
-mod depends;
-mod error;
-mod layout;
-mod plan;
-mod platform;
-
-pub use depends::{Check, DependencyReport, Outcome};
-pub use error::Error;
-use layout::Layout;
-use modhost_package::Unpacked;
-use modhost_runtime::{Call, CallContext, LoadedComponent, Runtime};
-use modhost_state::State;
-pub use platform::{Engine, Php, Platform};
-
-/// The result type of the embedding API.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Something the host is doing, for progress display. Only the application draws.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// Another process holds the root's lock; this one waits for it.
+    Waiting {
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// Leftovers of an interrupted change were cleaned up.
+    Recovered {
+        /// What was done.
+        summary: String,
+    },
     /// A package is being unpacked and checked.
     Unpacking {
         /// The package file.
         package: PathBuf,
-    },
-    /// A module's `install()` is running.
-    Installing {
-        /// The module.
-        rawname: String,
-        /// Its version.
-        version: String,
-    },
-    /// A module's `uninstall()` is running.
-    Uninstalling {
-        /// The module.
-        rawname: String,
-        /// Its version.
-        version: String,
     },
     /// A component was loaded, compiled now or mapped from the cache.
     Loaded {
@@ -77,6 +90,16 @@ pub enum Event {
         rawname: String,
         /// Where its machine code came from.
         origin: Origin,
+    },
+    /// A module's lifecycle call is running.
+    Running {
+        /// What is being done: `Installing`, `Upgrading`, `Uninstalling`, `Enabling`,
+        /// `Disabling`, `Deleting`, `Rolling back`.
+        verb: &'static str,
+        /// The module.
+        rawname: String,
+        /// The version concerned.
+        version: String,
     },
 }
 
@@ -92,22 +115,45 @@ impl Reporter for Silent {
     fn report(&self, _: Event) {}
 }
 
-/// A module that [`Host::install`] installed.
+/// What a change did to one module.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Installed {
-    /// The module's rawname.
+pub struct Change {
+    /// The module.
     pub rawname: String,
-    /// The installed version.
-    pub version: String,
+    /// `installed`, `upgraded`, `uninstalled`, `deleted`, `enabled`, `disabled` or
+    /// `rolled-back`.
+    pub action: &'static str,
+    /// The version before, if there was one.
+    pub from: Option<String>,
+    /// The version after, if the module is still installed.
+    pub to: Option<String>,
+}
+
+/// Everything known about an installed module.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModuleInfo {
+    /// Its record.
+    #[serde(flatten)]
+    pub record: ModuleRecord,
+    /// Its module.xml.
+    pub manifest: Manifest,
+    /// The version a rollback returns to, if one is kept.
+    pub backup_version: Option<String>,
+    /// The tables it owns.
+    pub tables: Vec<String>,
+    /// The running modules that depend on it.
+    pub dependents: Vec<String>,
 }
 
 /// A modhost root, opened.
 pub struct Host {
     layout: Layout,
     platform: Platform,
+    packages: Option<PathBuf>,
     state: State,
     runtime: Runtime,
     reporter: Box<dyn Reporter>,
+    wait_for_lock: bool,
 }
 
 impl std::fmt::Debug for Host {
@@ -124,24 +170,38 @@ impl Host {
         Host::open_with(root, Limits::default())
     }
 
-    /// Opens the root at `root` with the given sandbox limits.
+    /// Opens the root at `root` with the given sandbox limits. If no other process is
+    /// changing the root, leftovers of an interrupted change are cleaned up first.
     pub fn open_with(root: &Path, limits: Limits) -> Result<Self> {
         let layout = Layout::create(root)?;
-        let platform = Platform::load(&layout.config())?;
+        let config = platform::Config::load(&layout.config())?;
         let state = State::open(&layout.database())?;
         let runtime = Runtime::new(&layout.cache(), limits)?;
-        Ok(Host {
+        let host = Host {
             layout,
-            platform,
+            platform: config.platform,
+            packages: config.packages,
             state,
             runtime,
             reporter: Box::new(Silent),
-        })
+            wait_for_lock: true,
+        };
+        if let Some(_lock) = RootLock::try_acquire(&host.layout.lock())? {
+            host.recover_locked()?;
+        }
+        Ok(host)
     }
 
     /// Sends progress events to `reporter`.
     pub fn with_reporter(mut self, reporter: Box<dyn Reporter>) -> Self {
         self.reporter = reporter;
+        self
+    }
+
+    /// Whether a change waits for another process's change to finish (the default) or
+    /// fails at once with [`Error::Locked`].
+    pub fn wait_for_lock(mut self, wait: bool) -> Self {
+        self.wait_for_lock = wait;
         self
     }
 
@@ -154,6 +214,11 @@ impl Host {
     /// The platform facts constraints are checked against.
     pub fn platform(&self) -> &Platform {
         &self.platform
+    }
+
+    /// The local package directory named by the root's `modhost.toml`, if any.
+    pub fn package_dir(&self) -> Option<&Path> {
+        self.packages.as_deref()
     }
 
     /// The root directory.
@@ -171,15 +236,38 @@ impl Host {
         Ok(self.state.module(rawname)?)
     }
 
+    /// Everything known about installed module `rawname`.
+    pub fn info(&self, rawname: &str) -> Result<ModuleInfo> {
+        let record = self.installed(rawname)?;
+        Ok(ModuleInfo {
+            manifest: plan::manifest_of(&record)?,
+            backup_version: self.state.backup(rawname)?.map(|b| b.record.version),
+            tables: self.state.tables(rawname)?,
+            dependents: plan::dependents(rawname, &self.state.modules()?)?,
+            record,
+        })
+    }
+
     /// The entries of an installed module's key-value store.
     pub fn kv_entries(&self, rawname: &str) -> Result<Vec<(String, String)>> {
         self.installed(rawname)?;
         Ok(self.state.kv_entries(rawname)?)
     }
 
+    /// The rows of a table an installed module owns.
+    pub fn table_rows(&self, rawname: &str, table: &str) -> Result<Rows> {
+        self.installed(rawname)?;
+        Ok(self.state.table_rows(rawname, table)?)
+    }
+
     /// The module.xml of installed module `rawname`.
     pub fn installed_manifest(&self, rawname: &str) -> Result<Manifest> {
         plan::manifest_of(&self.installed(rawname)?)
+    }
+
+    /// The running modules that depend on `rawname`.
+    pub fn reverse_dependencies(&self, rawname: &str) -> Result<Vec<String>> {
+        plan::dependents(rawname, &self.state.modules()?)
     }
 
     /// Checks every constraint of `manifest` against the installed modules and the
@@ -199,11 +287,98 @@ impl Host {
             .ok_or_else(|| Error::NotInstalled(rawname.to_owned()))
     }
 
-    /// Installs the packages as one unit: every package is unpacked and checked, the
-    /// dependencies of all of them are resolved and every component is compiled before
-    /// anything changes; then each module's `install()` runs, dependencies first, inside
-    /// one transaction. If any step fails, nothing is installed.
-    pub fn install(&self, packages: &[PathBuf]) -> Result<Vec<Installed>> {
+    /// Takes the root's lock and sweeps leftovers of interrupted changes.
+    fn lock(&self) -> Result<RootLock> {
+        let path = self.layout.lock();
+        let lock = RootLock::acquire(&path, self.wait_for_lock, || {
+            self.reporter.report(Event::Waiting { lock: path.clone() });
+        })?;
+        self.recover_locked()?;
+        Ok(lock)
+    }
+
+    /// Repairs the root after a crash: removes what no record points at and marks
+    /// modules whose files are gone as broken.
+    pub fn recover(&self) -> Result<Recovery> {
+        let path = self.layout.lock();
+        let _lock = RootLock::acquire(&path, self.wait_for_lock, || {
+            self.reporter.report(Event::Waiting { lock: path.clone() });
+        })?;
+        self.recover_locked()
+    }
+
+    fn recover_locked(&self) -> Result<Recovery> {
+        let recovery = recover::run(&self.layout, &self.state)?;
+        if !recovery.is_empty() {
+            self.reporter.report(Event::Recovered {
+                summary: recovery.to_string(),
+            });
+        }
+        Ok(recovery)
+    }
+
+    /// Loads the component of an installed version.
+    fn component(&self, record: &ModuleRecord) -> Result<LoadedComponent> {
+        let manifest = plan::manifest_of(record)?;
+        let path = self
+            .layout
+            .module_dir(&record.rawname, &record.module_dir)
+            .join(&manifest.component);
+        let component = self.runtime.load(&path, Some(&record.component_sha256))?;
+        self.reporter.report(Event::Loaded {
+            rawname: record.rawname.clone(),
+            origin: component.origin(),
+        });
+        Ok(component)
+    }
+
+    /// Runs one lifecycle call inside `txn`; the transaction comes back only on success.
+    fn run(
+        &self,
+        component: &LoadedComponent,
+        rawname: &str,
+        version: &str,
+        data_dir: PathBuf,
+        txn: Txn,
+        call: &Call,
+    ) -> Result<Txn> {
+        let context = CallContext {
+            rawname: rawname.to_owned(),
+            version: version.to_owned(),
+            data_dir,
+            txn,
+        };
+        let (result, txn) = self.runtime.call(component, context, call);
+        result?;
+        Ok(txn)
+    }
+
+    fn running(&self, verb: &'static str, rawname: &str, version: &str) {
+        self.reporter.report(Event::Running {
+            verb,
+            rawname: rawname.to_owned(),
+            version: version.to_owned(),
+        });
+    }
+
+    /// Installs packages as one unit; a package whose module is installed at a lower
+    /// version upgrades it. See [`Host::upgrade`] for what "one unit" guarantees.
+    pub fn install(&self, packages: &[PathBuf], force: bool) -> Result<Vec<Change>> {
+        self.apply(packages, Mode::Install, force)
+    }
+
+    /// Upgrades installed modules from packages, as one unit: every package is unpacked
+    /// and checked, the whole plan's dependencies resolved and every component compiled
+    /// before anything changes; then, dependencies first and inside one transaction, each
+    /// module's schema is applied and its `install()` or `upgrade()` runs against new
+    /// copies of its files and data. The replaced version is kept as the backup. If any
+    /// step fails, nothing changes. `force` skips dependency checks, never safety checks.
+    pub fn upgrade(&self, packages: &[PathBuf], force: bool) -> Result<Vec<Change>> {
+        self.apply(packages, Mode::Upgrade, force)
+    }
+
+    fn apply(&self, packages: &[PathBuf], mode: Mode, force: bool) -> Result<Vec<Change>> {
+        let _lock = self.lock()?;
         let mut staged = Vec::new();
         for package in packages {
             self.reporter.report(Event::Unpacking {
@@ -216,166 +391,482 @@ impl Host {
                 unpacked,
             });
         }
-        let installed = self.state.modules()?;
-        let order = plan::install_order(
-            &staged
-                .iter()
-                .map(|s| &s.unpacked.manifest)
-                .collect::<Vec<_>>(),
-            &installed,
+        let manifests: Vec<&Manifest> = staged.iter().map(|s| &s.unpacked.manifest).collect();
+        let plan = plan::plan(
+            &manifests,
+            &self.state.modules()?,
             &self.platform,
+            mode,
+            force,
         )?;
-        let mut loaded = Vec::with_capacity(staged.len());
-        for staged in &staged {
-            let component = self.runtime.load(&staged.unpacked.component, None)?;
+        let mut components = Vec::with_capacity(plan.len());
+        for (index, _) in &plan {
+            let unpacked = &staged[*index].unpacked;
+            let component = self.runtime.load(&unpacked.component, None)?;
             self.reporter.report(Event::Loaded {
-                rawname: staged.unpacked.manifest.rawname.clone(),
+                rawname: unpacked.manifest.rawname.clone(),
                 origin: component.origin(),
             });
-            loaded.push(component);
+            components.push(component);
         }
 
-        let mut applied = Applied::default();
+        let mut created = Created::default();
+        let mut superseded = Vec::new();
+        let mut changes = Vec::new();
         let mut txn = self.state.begin()?;
-        for index in order {
-            let (unpacked, component) = (&staged[index].unpacked, &loaded[index]);
-            txn = self.install_one(unpacked, component, txn, &mut applied)?;
-        }
-        txn.commit()?;
-        applied.keep();
-        Ok(std::mem::take(&mut applied.installed))
-    }
-
-    fn install_one(
-        &self,
-        unpacked: &Unpacked,
-        component: &LoadedComponent,
-        txn: modhost_state::Txn,
-        applied: &mut Applied,
-    ) -> Result<modhost_state::Txn> {
-        let manifest = &unpacked.manifest;
-        let rawname = manifest.rawname.clone();
-        let version = manifest.version.to_string();
-        let data_dir = self.layout.data_dir(&rawname);
-        self.layout.fresh_dir(&data_dir)?;
-        applied.created.push(data_dir.clone());
-        self.reporter.report(Event::Installing {
-            rawname: rawname.clone(),
-            version: version.clone(),
-        });
-        let context = CallContext {
-            rawname: rawname.clone(),
-            version: version.clone(),
-            data_dir,
-            txn,
-        };
-        let (result, mut txn) = self.runtime.call(component, context, &Call::Install);
-        result?;
-        let target = self.layout.module_dir(&rawname, &version);
-        self.layout.move_into_place(&unpacked.dir, &target)?;
-        applied.created.push(self.layout.module_root(&rawname));
-        let manifest_xml =
-            fs_err::read_to_string(target.join("module.xml")).map_err(|source| Error::Io {
-                path: target.join("module.xml"),
-                source,
-            })?;
-        txn.put_module(&ModuleRecord {
-            rawname: rawname.clone(),
-            name: manifest.name.clone(),
-            version: version.clone(),
-            status: Status::Enabled,
-            reason: None,
-            component_sha256: component.sha256().to_owned(),
-            manifest: manifest_xml,
-            installed_at: now(),
-        })?;
-        applied.installed.push(Installed { rawname, version });
-        Ok(txn)
-    }
-
-    /// Runs the module's `uninstall()` and removes its files, data and state. Refused while
-    /// another installed module depends on it.
-    pub fn uninstall(&self, rawname: &str) -> Result<()> {
-        let record = self.installed(rawname)?;
-        let dependents = plan::dependents(rawname, &self.state.modules()?)?;
-        if !dependents.is_empty() {
-            return Err(Error::InUse {
+        for ((index, action), component) in plan.into_iter().zip(&components) {
+            let unpacked = &staged[index].unpacked;
+            let manifest = &unpacked.manifest;
+            let rawname = manifest.rawname.as_str();
+            let version = manifest.version.to_string();
+            let operation = match action {
+                Action::Install => "install",
+                Action::Upgrade(_) => "upgrade",
+            };
+            fault::point(operation, "begin");
+            let data_dir = layout::unique_name("data");
+            let data_path = self.layout.data_dir(rawname, &data_dir);
+            created.0.push(data_path.clone());
+            let call = match &action {
+                Action::Install => {
+                    fs_err::create_dir_all(&data_path).map_err(io(&data_path))?;
+                    self.running("Installing", rawname, &version);
+                    Call::Install
+                }
+                Action::Upgrade(previous) => {
+                    layout::copy_tree(
+                        &self.layout.data_dir(rawname, &previous.data_dir),
+                        &data_path,
+                    )?;
+                    if let Some(old) = txn.backup(rawname)? {
+                        superseded.push(self.layout.module_dir(rawname, &old.record.module_dir));
+                        superseded.push(self.layout.data_dir(rawname, &old.record.data_dir));
+                    }
+                    txn.keep_backup(previous)?;
+                    self.running(
+                        "Upgrading",
+                        rawname,
+                        &format!("{} -> {version}", previous.version),
+                    );
+                    Call::Upgrade {
+                        from: previous.version.clone(),
+                    }
+                }
+            };
+            fault::point(operation, "data-staged");
+            txn.apply_schema(rawname, &manifest.database)?;
+            fault::point(operation, "schema-applied");
+            txn = self.run(component, rawname, &version, data_path, txn, &call)?;
+            fault::point(operation, "lifecycle-called");
+            let module_dir = layout::unique_name(&version);
+            let target = self.layout.module_dir(rawname, &module_dir);
+            layout::move_into_place(&unpacked.dir, &target)?;
+            created.0.push(target.clone());
+            fault::point(operation, "files-moved");
+            let xml = target.join("module.xml");
+            txn.put_module(&ModuleRecord {
                 rawname: rawname.to_owned(),
-                dependents,
+                name: manifest.name.clone(),
+                version: version.clone(),
+                status: Status::Enabled,
+                reason: None,
+                module_dir,
+                data_dir,
+                component_sha256: component.sha256().to_owned(),
+                manifest: fs_err::read_to_string(&xml).map_err(io(&xml))?,
+                installed_at: now(),
+            })?;
+            fault::point(operation, "recorded");
+            changes.push(Change {
+                rawname: rawname.to_owned(),
+                action: if operation == "install" {
+                    "installed"
+                } else {
+                    "upgraded"
+                },
+                from: match action {
+                    Action::Install => None,
+                    Action::Upgrade(previous) => Some(previous.version.clone()),
+                },
+                to: Some(version),
             });
         }
-        let manifest = plan::manifest_of(&record)?;
-        let module_dir = self.layout.module_dir(rawname, &record.version);
-        let component = self.runtime.load(
-            &module_dir.join(&manifest.component),
-            Some(&record.component_sha256),
-        )?;
-        self.reporter.report(Event::Loaded {
-            rawname: rawname.to_owned(),
-            origin: component.origin(),
-        });
-        self.reporter.report(Event::Uninstalling {
-            rawname: rawname.to_owned(),
-            version: record.version.clone(),
-        });
-        let data_dir = self.layout.data_dir(rawname);
-        fs_err::create_dir_all(&data_dir).map_err(|source| Error::Io {
-            path: data_dir.clone(),
-            source,
-        })?;
-        let context = CallContext {
-            rawname: rawname.to_owned(),
-            version: record.version.clone(),
-            data_dir: data_dir.clone(),
-            txn: self.state.begin()?,
+        txn.commit()?;
+        fault::point("apply", "committed");
+        created.keep();
+        sweep(&superseded);
+        fault::point("apply", "cleaned");
+        Ok(changes)
+    }
+
+    /// Runs the module's `uninstall()`, then removes its record, tables, key-value store,
+    /// backup, files and data. Refused while running modules depend on it, unless `force`.
+    pub fn uninstall(&self, rawname: &str, force: bool) -> Result<Change> {
+        self.remove(rawname, force, true)
+    }
+
+    /// Removes a module without running any of its code — for a module that is broken or
+    /// whose `uninstall()` keeps failing. Refused while running modules depend on it,
+    /// unless `force`.
+    pub fn delete(&self, rawname: &str, force: bool) -> Result<Change> {
+        self.remove(rawname, force, false)
+    }
+
+    fn remove(&self, rawname: &str, force: bool, call_uninstall: bool) -> Result<Change> {
+        let _lock = self.lock()?;
+        let record = self.installed(rawname)?;
+        self.refuse_if_depended_on(rawname, force)?;
+        let operation = if call_uninstall {
+            "uninstall"
+        } else {
+            "delete"
         };
-        let (result, mut txn) = self.runtime.call(&component, context, &Call::Uninstall);
-        result?;
-        txn.remove_module(rawname)?;
-        let trash = self.layout.staging_dir()?;
-        self.layout.move_into_place(
-            &self.layout.module_root(rawname),
-            &trash.path().join("module"),
-        )?;
-        if let Err(e) = txn.commit() {
-            self.layout.move_into_place(
-                &trash.path().join("module"),
-                &self.layout.module_root(rawname),
+        let mut txn = self.state.begin()?;
+        if call_uninstall {
+            let component = self.component(&record)?;
+            self.running("Uninstalling", rawname, &record.version);
+            let data_dir = self.layout.data_dir(rawname, &record.data_dir);
+            txn = self.run(
+                &component,
+                rawname,
+                &record.version,
+                data_dir,
+                txn,
+                &Call::Uninstall,
             )?;
-            return Err(e.into());
+        } else {
+            self.running("Deleting", rawname, &record.version);
         }
-        self.layout.remove_dir(&data_dir)?;
-        Ok(())
+        fault::point(operation, "lifecycle-called");
+        txn.remove_module(rawname)?;
+        fault::point(operation, "recorded");
+        txn.commit()?;
+        fault::point(operation, "committed");
+        sweep(&[
+            self.layout.modules().join(rawname),
+            self.layout.data().join(rawname),
+        ]);
+        fault::point(operation, "cleaned");
+        Ok(Change {
+            rawname: rawname.to_owned(),
+            action: if call_uninstall {
+                "uninstalled"
+            } else {
+                "deleted"
+            },
+            from: Some(record.version),
+            to: None,
+        })
+    }
+
+    fn refuse_if_depended_on(&self, rawname: &str, force: bool) -> Result<()> {
+        let dependents = plan::dependents(rawname, &self.state.modules()?)?;
+        if dependents.is_empty() {
+            return Ok(());
+        }
+        if force {
+            tracing::warn!(
+                "--force: `{rawname}` is required by {}",
+                dependents.join(", ")
+            );
+            return Ok(());
+        }
+        Err(Error::InUse {
+            rawname: rawname.to_owned(),
+            dependents,
+        })
+    }
+
+    /// Enables a disabled module: checks its dependencies (unless `force`), runs its
+    /// `enable()`, and marks it enabled, in one transaction.
+    pub fn enable(&self, rawname: &str, force: bool) -> Result<Change> {
+        let _lock = self.lock()?;
+        let record = self.installed(rawname)?;
+        match record.status {
+            Status::Disabled => {}
+            Status::Broken => {
+                return Err(Error::Refused(vec![format!(
+                    "`{rawname}` is broken ({}); reinstall or delete it",
+                    record.reason.as_deref().unwrap_or("no reason recorded")
+                )]));
+            }
+            status => {
+                return Err(Error::Refused(vec![format!(
+                    "`{rawname}` is already {status}"
+                )]));
+            }
+        }
+        let report = self.check_depends(&plan::manifest_of(&record)?)?;
+        if !report.satisfied && !force {
+            return Err(Error::Refused(report.failures()));
+        }
+        self.toggle(&record, Call::Enable, Status::Enabled, None)
+    }
+
+    /// Disables a module: refused while running modules depend on it (unless `force`);
+    /// runs its `disable()` and marks it disabled, in one transaction.
+    pub fn disable(&self, rawname: &str, force: bool) -> Result<Change> {
+        let _lock = self.lock()?;
+        let record = self.installed(rawname)?;
+        if !record.status.runs() {
+            return Err(Error::Refused(vec![format!(
+                "`{rawname}` is {}, not enabled",
+                record.status
+            )]));
+        }
+        self.refuse_if_depended_on(rawname, force)?;
+        self.toggle(
+            &record,
+            Call::Disable,
+            Status::Disabled,
+            Some("disabled by an administrator"),
+        )
+    }
+
+    fn toggle(
+        &self,
+        record: &ModuleRecord,
+        call: Call,
+        status: Status,
+        reason: Option<&str>,
+    ) -> Result<Change> {
+        let rawname = record.rawname.as_str();
+        let component = self.component(record)?;
+        let (verb, action) = match status {
+            Status::Enabled => ("Enabling", "enabled"),
+            _ => ("Disabling", "disabled"),
+        };
+        self.running(verb, rawname, &record.version);
+        let data_dir = self.layout.data_dir(rawname, &record.data_dir);
+        let mut txn = self.run(
+            &component,
+            rawname,
+            &record.version,
+            data_dir,
+            self.state.begin()?,
+            &call,
+        )?;
+        txn.set_status(rawname, status, reason)?;
+        txn.commit()?;
+        Ok(Change {
+            rawname: rawname.to_owned(),
+            action,
+            from: Some(record.version.clone()),
+            to: Some(record.version.clone()),
+        })
+    }
+
+    /// Returns `rawname` to the version its last upgrade replaced: files, data, key-value
+    /// store and tables as they were. Refused when running modules need the current
+    /// version (unless `force`).
+    pub fn rollback(&self, rawname: &str, force: bool) -> Result<Change> {
+        let _lock = self.lock()?;
+        let current = self.installed(rawname)?;
+        let backup = self.state.backup(rawname)?.ok_or_else(|| {
+            Error::Refused(vec![format!(
+                "`{rawname}` has no previous version to roll back to"
+            )])
+        })?;
+        let previous = plan::manifest_of(&backup.record)?;
+        self.component(&backup.record)?;
+        let returning_to = Version::parse(&backup.record.version)
+            .map_err(|e| Error::Refused(vec![e.to_string()]))?;
+        let mut broken = Vec::new();
+        for record in self
+            .state
+            .modules()?
+            .iter()
+            .filter(|r| r.status.runs() && r.rawname != rawname)
+        {
+            for dependency in plan::manifest_of(record)?
+                .depends
+                .modules
+                .iter()
+                .filter(|d| d.name == rawname)
+            {
+                if dependency
+                    .requirement
+                    .as_ref()
+                    .is_some_and(|r| !r.matches(&returning_to))
+                {
+                    broken.push(format!(
+                        "`{}` requires `{dependency}`, but the rollback returns `{rawname}` to {returning_to}",
+                        record.rawname
+                    ));
+                }
+            }
+        }
+        if !broken.is_empty() && !force {
+            return Err(Error::Refused(broken));
+        }
+        self.running(
+            "Rolling back",
+            rawname,
+            &format!("{} -> {}", current.version, backup.record.version),
+        );
+        let mut txn = self.state.begin()?;
+        txn.restore_backup(rawname, &previous.database)?;
+        fault::point("rollback", "restored");
+        txn.commit()?;
+        fault::point("rollback", "committed");
+        sweep(&[
+            self.layout.module_dir(rawname, &current.module_dir),
+            self.layout.data_dir(rawname, &current.data_dir),
+        ]);
+        Ok(Change {
+            rawname: rawname.to_owned(),
+            action: "rolled-back",
+            from: Some(current.version),
+            to: Some(backup.record.version),
+        })
+    }
+
+    /// The package for each of `names`: a package file as given, or the newest package of
+    /// that module in `from` (else the configured package directory).
+    pub fn resolve_packages(&self, names: &[String], from: Option<&Path>) -> Result<Vec<PathBuf>> {
+        let dir = from.or(self.packages.as_deref());
+        names
+            .iter()
+            .map(|name| packages::resolve(name, dir))
+            .collect()
+    }
+
+    fn package_dir_or(&self, from: Option<&Path>) -> Result<PathBuf> {
+        from.or(self.packages.as_deref())
+            .map(Path::to_owned)
+            .ok_or_else(|| {
+                Error::Refused(vec![
+                    "no package directory: give --from DIR or set `packages` in modhost.toml"
+                        .into(),
+                ])
+            })
+    }
+
+    /// Upgrades every installed module for which the package directory holds a newer
+    /// version, as one unit.
+    pub fn upgrade_all(&self, from: Option<&Path>, force: bool) -> Result<Vec<Change>> {
+        let selected = self.local(from, &[packages::Available::Upgrade])?;
+        if selected.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.apply(&selected, Mode::Upgrade, force)
+    }
+
+    /// Installs every module of the package directory that is not installed, and upgrades
+    /// those it holds newer versions of, as one unit.
+    pub fn install_local(&self, from: Option<&Path>, force: bool) -> Result<Vec<Change>> {
+        let selected = self.local(
+            from,
+            &[packages::Available::New, packages::Available::Upgrade],
+        )?;
+        if selected.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.apply(&selected, Mode::Install, force)
+    }
+
+    fn local(&self, from: Option<&Path>, wanted: &[packages::Available]) -> Result<Vec<PathBuf>> {
+        let dir = self.package_dir_or(from)?;
+        let installed = self.state.modules()?;
+        Ok(packages::newest(&dir)?
+            .into_values()
+            .filter(|(_, manifest)| {
+                let current = installed.iter().find(|r| r.rawname == manifest.rawname);
+                wanted.contains(&packages::compare(
+                    &manifest.version,
+                    current.map(|r| r.version.as_str()),
+                ))
+            })
+            .map(|(path, _)| path)
+            .collect())
+    }
+
+    /// Describes every module in package directory `dir`: its version against the
+    /// installed one, whether it could be installed, and what its component exports.
+    /// Installed modules for which `dir` holds a newer version are marked `needs-upgrade`.
+    pub fn scan(&self, dir: &Path) -> Result<Vec<ScanEntry>> {
+        let _lock = self.lock()?;
+        let installed = self.state.modules()?;
+        let mut entries = Vec::new();
+        let mut outdated = Vec::new();
+        for (path, manifest) in packages::newest(dir)?.into_values() {
+            let current = installed.iter().find(|r| r.rawname == manifest.rawname);
+            let available =
+                packages::compare(&manifest.version, current.map(|r| r.version.as_str()));
+            if let (packages::Available::Upgrade, Some(record)) = (available, current)
+                && record.status == Status::Enabled
+            {
+                outdated.push((
+                    record.rawname.clone(),
+                    format!("{} is available in `{}`", manifest.version, dir.display()),
+                ));
+            }
+            let report = self.check_depends(&manifest)?;
+            let staging = self.layout.staging_dir()?;
+            let exports = modhost_package::unpack(&path, staging.path(), &Default::default())
+                .map_err(Error::from)
+                .and_then(|unpacked| Ok(self.runtime.load(&unpacked.component, None)?))
+                .map(|component| component.exports(self.runtime.engine()))
+                .unwrap_or_else(|e| vec![format!("unloadable: {e}")]);
+            entries.push(ScanEntry {
+                package: path,
+                rawname: manifest.rawname.clone(),
+                version: manifest.version.to_string(),
+                installed: current.map(|r| r.version.clone()),
+                available,
+                installable: report.satisfied,
+                unmet: report.failures(),
+                exports,
+            });
+        }
+        if !outdated.is_empty() {
+            let mut txn = self.state.begin()?;
+            for (rawname, reason) in &outdated {
+                txn.set_status(rawname, Status::NeedsUpgrade, Some(reason))?;
+            }
+            txn.commit()?;
+        }
+        Ok(entries)
+    }
+
+    /// Calls every running module's handler for hook point `hook`, in priority order (lower
+    /// first, then by rawname), each with `payload`. A failing handler is reported and
+    /// skipped; each handler's key-value and table changes commit only if it succeeds.
+    pub fn dispatch(&self, hook: &str, payload: &str) -> Result<Vec<HookCall>> {
+        dispatch::broadcast(self, hook, payload)
     }
 }
 
-/// A package unpacked into its own staging directory, removed when dropped.
+/// A package unpacked into its own staging directory.
 struct Staged {
-    /// Holds the staging directory until the install ends; dropping it removes the leftovers.
+    /// Holds the staging directory until the change ends; dropping it removes leftovers.
     _dir: tempfile::TempDir,
     unpacked: Unpacked,
 }
 
-/// What an install has put in place so far; removed on drop unless kept, so a failure
+/// Directories a change has created; removed on drop unless kept, so that a failure
 /// leaves the root as it was.
 #[derive(Default)]
-struct Applied {
-    created: Vec<PathBuf>,
-    installed: Vec<Installed>,
-}
+struct Created(Vec<PathBuf>);
 
-impl Applied {
+impl Created {
     fn keep(&mut self) {
-        self.created.clear();
+        self.0.clear();
     }
 }
 
-impl Drop for Applied {
+impl Drop for Created {
     fn drop(&mut self) {
-        for path in self.created.drain(..).rev() {
-            if let Err(e) = fs_err::remove_dir_all(&path) {
-                tracing::warn!("cannot remove `{}` while rolling back: {e}", path.display());
-            }
+        sweep(&std::mem::take(&mut self.0));
+    }
+}
+
+/// Removes directories no record points at any more. A failure only leaves a leftover
+/// that the next recovery removes, so it is logged rather than returned.
+fn sweep(dirs: &[PathBuf]) {
+    for dir in dirs {
+        if let Err(e) = layout::remove_dir(dir) {
+            tracing::warn!("cannot remove `{}` (recovery will): {e}", dir.display());
         }
     }
 }

@@ -1,34 +1,59 @@
-//! Dependency resolution: in what order a batch installs, and who depends on whom.
+//! Plans: what a batch of packages does to the root, in which order, and every reason it
+//! cannot. Nothing is changed while planning.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use modhost_manifest::Manifest;
+use modhost_manifest::{Manifest, Version};
 use modhost_state::ModuleRecord;
 
-use crate::depends::{self, Available};
+use crate::depends::{self, Available, Outcome};
 use crate::platform::Platform;
 use crate::{Error, Result};
 
 /// The recorded module.xml of an installed module, parsed.
 pub(crate) fn manifest_of(record: &ModuleRecord) -> Result<Manifest> {
-    Manifest::parse(&record.manifest, &format!("{}/module.xml", record.rawname)).map_err(|source| {
-        Error::Manifest {
-            rawname: record.rawname.clone(),
-            source,
-        }
+    parse_recorded(&record.rawname, &record.manifest)
+}
+
+pub(crate) fn parse_recorded(rawname: &str, xml: &str) -> Result<Manifest> {
+    Manifest::parse(xml, &format!("{rawname}/module.xml")).map_err(|source| Error::Manifest {
+        rawname: rawname.to_owned(),
+        source,
     })
 }
 
-/// The order in which `batch` can be installed on top of `installed`: each module after
-/// the batch modules it depends on. Refuses, listing every reason, when a module is
-/// already installed or given twice, when a constraint of any module fails against the
-/// installed modules, the batch and the platform, or when the batch's dependencies form a
-/// cycle.
-pub(crate) fn install_order(
+/// Whether a batch may only install new modules, only upgrade installed ones, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `install`: new modules, or newer versions of installed ones.
+    Install,
+    /// `upgrade`: newer versions of installed modules only.
+    Upgrade,
+}
+
+/// What one package of the batch does.
+#[derive(Debug, Clone)]
+pub(crate) enum Action {
+    /// Installs a module that is not installed.
+    Install,
+    /// Replaces the installed version, which is kept as the backup.
+    Upgrade(Box<ModuleRecord>),
+}
+
+/// The batch's actions, dependencies first: `(index into the batch, action)`.
+pub(crate) type Plan = Vec<(usize, Action)>;
+
+/// Plans `batch` on top of `installed`. Refuses, listing every reason: a module given
+/// twice; a version already installed; a downgrade; in upgrade mode, a module that is not
+/// installed; a failed constraint of any batch module, or of an installed module whose
+/// dependency the batch upgrades (unless `force`); a dependency cycle in the batch.
+pub(crate) fn plan(
     batch: &[&Manifest],
     installed: &[ModuleRecord],
     platform: &Platform,
-) -> Result<Vec<usize>> {
+    mode: Mode,
+    force: bool,
+) -> Result<Plan> {
     let mut reasons = Vec::new();
     let mut in_batch: BTreeMap<&str, usize> = BTreeMap::new();
     for (index, manifest) in batch.iter().enumerate() {
@@ -36,28 +61,81 @@ pub(crate) fn install_order(
             reasons.push(format!("`{}` is given more than once", manifest.rawname));
         }
     }
+    let records: BTreeMap<&str, &ModuleRecord> =
+        installed.iter().map(|r| (r.rawname.as_str(), r)).collect();
+    let mut actions = BTreeMap::new();
+    for (index, manifest) in batch.iter().enumerate() {
+        let rawname = manifest.rawname.as_str();
+        match (records.get(rawname), mode) {
+            (None, Mode::Install) => {
+                actions.insert(index, Action::Install);
+            }
+            (None, Mode::Upgrade) => {
+                reasons.push(format!("`{rawname}` is not installed; install it instead of upgrading"));
+            }
+            (Some(record), _) => match Version::parse(&record.version) {
+                Ok(current) if current == manifest.version => {
+                    reasons.push(format!("`{rawname}` {} is already installed", record.version));
+                }
+                Ok(current) if current > manifest.version => reasons.push(format!(
+                    "`{rawname}` {current} is installed; {} would be a downgrade (`modhost rollback {rawname}` \
+                     returns to the kept previous version)",
+                    manifest.version
+                )),
+                _ => {
+                    actions.insert(index, Action::Upgrade(Box::new((*record).clone())));
+                }
+            },
+        }
+    }
+
     let mut available: BTreeMap<&str, Available<'_>> = installed
         .iter()
         .map(|r| (r.rawname.as_str(), Available::Installed(r)))
         .collect();
     for manifest in batch {
-        if let Some(Available::Installed(record)) = available.get(manifest.rawname.as_str()) {
-            reasons.push(format!(
-                "`{}` is already installed ({}); uninstall it first",
-                manifest.rawname, record.version
+        available.insert(&manifest.rawname, Available::Planned(manifest));
+    }
+    let mut unmet = Vec::new();
+    for manifest in batch {
+        unmet.extend(depends::check(manifest, &available, platform).failures());
+    }
+    for record in installed
+        .iter()
+        .filter(|r| r.status.runs() && !in_batch.contains_key(r.rawname.as_str()))
+    {
+        let dependent = manifest_of(record)?;
+        let upgraded = |name: &str| in_batch.contains_key(name);
+        if !dependent.depends.modules.iter().any(|d| upgraded(&d.name)) {
+            continue;
+        }
+        let report = depends::check(&dependent, &available, platform);
+        for check in report
+            .checks
+            .iter()
+            .filter(|c| c.kind == "module" && c.outcome == Outcome::Failed)
+        {
+            unmet.push(format!(
+                "installed `{}` {} requires module `{}`, which the upgrade would break: {}",
+                record.rawname, record.version, check.constraint, check.detail
             ));
         }
     }
-    for manifest in batch {
-        available.insert(&manifest.rawname, Available::Planned(manifest));
-    }
-    for manifest in batch {
-        reasons.extend(depends::check(manifest, &available, platform).failures());
+    if force {
+        for reason in unmet {
+            tracing::warn!("--force: ignoring: {reason}");
+        }
+    } else {
+        reasons.extend(unmet);
     }
     if !reasons.is_empty() {
         return Err(Error::Refused(reasons));
     }
-    topological(batch, &in_batch)
+    let order = topological(batch, &in_batch)?;
+    Ok(order
+        .into_iter()
+        .filter_map(|index| actions.remove(&index).map(|action| (index, action)))
+        .collect())
 }
 
 /// Orders the batch dependencies-first (by rawname among equals, so runs are repeatable).
@@ -105,14 +183,88 @@ fn visit(
     Ok(())
 }
 
-/// The installed modules whose module.xml depends on `rawname`.
+/// The installed modules whose handlers run and whose module.xml depends on `rawname`.
 pub(crate) fn dependents(rawname: &str, installed: &[ModuleRecord]) -> Result<Vec<String>> {
     let mut dependents = Vec::new();
-    for record in installed {
+    for record in installed.iter().filter(|r| r.status.runs()) {
         let manifest = manifest_of(record)?;
         if manifest.depends.modules.iter().any(|d| d.name == rawname) {
             dependents.push(record.rawname.clone());
         }
     }
     Ok(dependents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(rawname: &str, version: &str, depends: &str) -> Manifest {
+        let xml = format!(
+            "<module><rawname>{rawname}</rawname><name>{rawname}</name><version>{version}</version>\
+             <depends>{depends}</depends></module>"
+        );
+        Manifest::parse(&xml, "m.xml").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn refusal(batch: &[&Manifest]) -> Vec<String> {
+        match plan(batch, &[], &Platform::default(), Mode::Install, false) {
+            Err(Error::Refused(reasons)) => reasons,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn orders_dependencies_first_and_names_cycles() {
+        let a = manifest("a", "1.0", "<module>b</module>");
+        let b = manifest("b", "1.0", "<module>c</module>");
+        let c = manifest("c", "1.0", "");
+        let order = plan(
+            &[&a, &b, &c],
+            &[],
+            &Platform::default(),
+            Mode::Install,
+            false,
+        );
+        let order: Vec<usize> = order
+            .map(|p| p.into_iter().map(|(i, _)| i).collect())
+            .unwrap_or_default();
+        assert_eq!(order, [2, 1, 0]);
+
+        let x = manifest("x", "1.0", "<module>y</module>");
+        let y = manifest("y", "1.0", "<module>z</module>");
+        let z = manifest("z", "1.0", "<module>x</module>");
+        assert_eq!(
+            refusal(&[&x, &y, &z]),
+            ["dependency cycle: x -> y -> z -> x"]
+        );
+    }
+
+    #[test]
+    fn every_reason_is_listed_and_force_skips_only_dependencies() {
+        let a = manifest(
+            "a",
+            "1.0",
+            "<module>missing</module><module>b ge 2.0</module>",
+        );
+        let b = manifest("b", "1.0", "");
+        let reasons = refusal(&[&a, &b, &b]);
+        assert_eq!(reasons.len(), 3, "{reasons:#?}");
+        assert!(reasons[0].contains("`b` is given more than once"));
+        assert!(reasons[1].contains("requires module `missing`: not installed"));
+        assert!(reasons[2].contains("requires module `b ge 2.0`: to be installed 1.0 is too old"));
+        let forced = plan(&[&a, &b], &[], &Platform::default(), Mode::Install, true);
+        assert!(forced.is_ok(), "{forced:?}");
+        let still_refused = plan(
+            &[&a, &b, &b],
+            &[],
+            &Platform::default(),
+            Mode::Install,
+            true,
+        );
+        assert!(
+            still_refused.is_err(),
+            "a duplicate is not a dependency problem"
+        );
+    }
 }

@@ -4,6 +4,8 @@
 //! administrator can also write them in the root's `modhost.toml`:
 //!
 //! ```toml
+//! packages = "/var/lib/modhost-packages"   # where `install NAME` and `upgradeall` look
+//!
 //! [platform]
 //! version = "16.0.40"            # the host application's version (FreePBX: framework)
 //! engine = { name = "asterisk", version = "18.2.0" }
@@ -58,17 +60,20 @@ pub struct Php {
 /// The root's `modhost.toml`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ConfigFile {
+pub(crate) struct Config {
+    /// The local package directory (`install NAME`, `upgradeall`, `installlocal`).
+    pub(crate) packages: Option<std::path::PathBuf>,
+    /// The platform facts.
     #[serde(default)]
-    platform: Platform,
+    pub(crate) platform: Platform,
 }
 
-impl Platform {
-    /// Reads `[platform]` from the config file at `path`; an absent file declares nothing.
-    pub fn load(path: &Path) -> Result<Self> {
+impl Config {
+    /// Reads the config file at `path`; an absent file configures nothing.
+    pub(crate) fn load(path: &Path) -> Result<Self> {
         let text = match fs_err::read_to_string(path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Platform::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(source) => {
                 return Err(Error::Io {
                     path: path.to_owned(),
@@ -76,10 +81,9 @@ impl Platform {
                 });
             }
         };
-        let config: ConfigFile = toml::from_str(&text).map_err(|e| Error::Config {
+        toml::from_str(&text).map_err(|e| Error::Config {
             path: path.to_owned(),
             message: e.to_string(),
-        })?;
-        Ok(config.platform)
+        })
     }
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use modhost::Outcome;
 
-use crate::output::Output;
+use crate::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -12,8 +12,9 @@ pub struct Args {
     module: String,
 }
 
-pub fn run(root: &Path, out: &Output, args: Args) -> Result<ExitCode> {
-    let host = out.open(root)?;
+pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
+    let out = &ctx.out;
+    let host = ctx.open()?;
     let path = Path::new(&args.module);
     let manifest = if path.exists() {
         super::manifest::load(path)?

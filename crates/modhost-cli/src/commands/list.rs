@@ -1,15 +1,10 @@
-use std::path::Path;
-
 use anyhow::Result;
 
-use crate::output::Output;
+use crate::Context;
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
-
-pub fn run(root: &Path, out: &Output, _args: Args) -> Result<()> {
-    let modules = out.open(root)?.list()?;
-    out.result(&modules, || {
+pub fn run(ctx: &Context) -> Result<()> {
+    let modules = ctx.open()?.list()?;
+    ctx.out.result(&modules, || {
         let rows: Vec<[String; 4]> = modules
             .iter()
             .map(|m| {

@@ -1,10 +1,12 @@
-//! One file per command: its arguments and a call into the library.
+//! One function per command: its arguments and a call into the library.
 
+pub mod change;
 pub mod checkdepends;
 pub mod compare_versions;
-pub mod install;
-pub mod kv;
+pub mod hook;
+pub mod inspect;
 pub mod list;
 pub mod manifest;
 pub mod pack;
-pub mod uninstall;
+pub mod recover;
+pub mod scan;

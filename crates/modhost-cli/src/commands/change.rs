@@ -1,0 +1,85 @@
+//! Commands that change modules: install, upgrade, installlocal, upgradeall, uninstall,
+//! delete, enable, disable, rollback. Each is one call into the library.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use modhost::{Change, Host};
+
+use crate::Context;
+
+/// Arguments of `install` and `upgrade`.
+#[derive(Debug, clap::Args)]
+pub struct PackageArgs {
+    /// Package files, or module names to find in the package directory.
+    #[arg(required = true, value_name = "PKG|NAME")]
+    packages: Vec<String>,
+    #[command(flatten)]
+    local: LocalArgs,
+}
+
+/// Arguments of `installlocal` and `upgradeall`.
+#[derive(Debug, clap::Args)]
+pub struct LocalArgs {
+    /// The package directory; defaults to `packages` in modhost.toml.
+    #[arg(long, value_name = "DIR")]
+    from: Option<PathBuf>,
+    /// Skip dependency checks (never safety checks).
+    #[arg(long)]
+    force: bool,
+}
+
+/// Arguments of the commands that take one installed module.
+#[derive(Debug, clap::Args)]
+pub struct ModuleArgs {
+    /// The module's rawname.
+    rawname: String,
+    /// Skip dependency checks (never safety checks).
+    #[arg(long)]
+    force: bool,
+}
+
+type PackageOp = fn(&Host, &[PathBuf], bool) -> modhost::Result<Vec<Change>>;
+type LocalOp = fn(&Host, Option<&std::path::Path>, bool) -> modhost::Result<Vec<Change>>;
+type ModuleOp = fn(&Host, &str, bool) -> modhost::Result<Change>;
+
+/// `install`/`upgrade`: resolves names in the package directory, then applies the batch.
+pub fn packages(ctx: &Context, args: PackageArgs, op: PackageOp) -> Result<()> {
+    let host = ctx.open()?;
+    let packages = host.resolve_packages(&args.packages, args.local.from.as_deref())?;
+    print(ctx, &op(&host, &packages, args.local.force)?)
+}
+
+/// `installlocal`/`upgradeall`: everything the package directory holds that applies.
+pub fn local(ctx: &Context, args: LocalArgs, op: LocalOp) -> Result<()> {
+    let host = ctx.open()?;
+    let changes = op(&host, args.from.as_deref(), args.force)?;
+    if changes.is_empty() && !ctx.out.json() {
+        println!("nothing to do");
+        return Ok(());
+    }
+    print(ctx, &changes)
+}
+
+/// `uninstall`, `delete`, `enable`, `disable`, `rollback`.
+pub fn module(ctx: &Context, args: ModuleArgs, op: ModuleOp) -> Result<()> {
+    let host = ctx.open()?;
+    print(ctx, &[op(&host, &args.rawname, args.force)?])
+}
+
+fn print(ctx: &Context, changes: &[Change]) -> Result<()> {
+    ctx.out.result(&changes, || {
+        changes
+            .iter()
+            .map(|c| match (&c.from, &c.to) {
+                (Some(from), Some(to)) if from != to => {
+                    format!("{} {} {from} -> {to}\n", c.action, c.rawname)
+                }
+                (_, Some(version)) | (Some(version), None) => {
+                    format!("{} {} {version}\n", c.action, c.rawname)
+                }
+                (None, None) => format!("{} {}\n", c.action, c.rawname),
+            })
+            .collect()
+    })
+}

@@ -1,0 +1,89 @@
+//! Read-only commands about installed modules: info, kv, rows, reversedepends.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use modhost::SqlValue;
+
+use crate::Context;
+
+/// A module's rawname.
+#[derive(Debug, clap::Args)]
+pub struct Rawname {
+    /// The module's rawname.
+    rawname: String,
+}
+
+/// A module and one of its tables.
+#[derive(Debug, clap::Args)]
+pub struct TableArgs {
+    /// The module's rawname.
+    rawname: String,
+    /// A table the module owns.
+    table: String,
+}
+
+pub fn info(ctx: &Context, args: Rawname) -> Result<()> {
+    let info = ctx.open()?.info(&args.rawname)?;
+    ctx.out.result(&info, || {
+        let r = &info.record;
+        let mut text = format!("{} {} ({})\n", r.name, r.version, r.rawname);
+        let mut line = |label: &str, value: &str| {
+            let _ = writeln!(text, "  {label:<12} {value}");
+        };
+        match &r.reason {
+            Some(reason) => line("status", &format!("{} ({reason})", r.status)),
+            None => line("status", r.status.as_str()),
+        }
+        line("category", &info.manifest.category);
+        if let Some(backup) = &info.backup_version {
+            line("rollback to", backup);
+        }
+        if !info.tables.is_empty() {
+            line("tables", &info.tables.join(", "));
+        }
+        if !info.dependents.is_empty() {
+            line("required by", &info.dependents.join(", "));
+        }
+        line("files", &format!("modules/{}/{}", r.rawname, r.module_dir));
+        line("data", &format!("data/{}/{}", r.rawname, r.data_dir));
+        text
+    })
+}
+
+pub fn kv(ctx: &Context, args: Rawname) -> Result<()> {
+    let entries = ctx.open()?.kv_entries(&args.rawname)?;
+    let document: BTreeMap<_, _> = entries.iter().cloned().collect();
+    ctx.out.result(&document, || {
+        entries.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+    })
+}
+
+pub fn rows(ctx: &Context, args: TableArgs) -> Result<()> {
+    let rows = ctx.open()?.table_rows(&args.rawname, &args.table)?;
+    ctx.out.result(&rows, || {
+        let mut text = rows.columns.join("\t") + "\n";
+        for row in &rows.rows {
+            let cells: Vec<String> = row
+                .iter()
+                .map(|v| match v {
+                    SqlValue::Null => "NULL".to_owned(),
+                    SqlValue::Integer(i) => i.to_string(),
+                    SqlValue::Real(r) => r.to_string(),
+                    SqlValue::Text(t) => t.clone(),
+                    SqlValue::Blob(b) => format!("<{} bytes>", b.len()),
+                })
+                .collect();
+            text += &(cells.join("\t") + "\n");
+        }
+        text
+    })
+}
+
+pub fn reversedepends(ctx: &Context, args: Rawname) -> Result<()> {
+    let dependents = ctx.open()?.reverse_dependencies(&args.rawname)?;
+    ctx.out.result(&dependents, || {
+        dependents.iter().map(|d| format!("{d}\n")).collect()
+    })
+}

@@ -1,0 +1,14 @@
+use anyhow::Result;
+
+use crate::Context;
+
+pub fn run(ctx: &Context) -> Result<()> {
+    let recovery = ctx.open()?.recover()?;
+    ctx.out.result(&recovery, || {
+        if recovery.is_empty() {
+            "nothing to recover\n".to_owned()
+        } else {
+            format!("recovered: {recovery}\n")
+        }
+    })
+}

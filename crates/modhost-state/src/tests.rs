@@ -1,0 +1,293 @@
+use std::time::{Duration, Instant};
+
+use modhost_manifest::Manifest;
+
+use super::*;
+
+fn record(rawname: &str, version: &str) -> ModuleRecord {
+    ModuleRecord {
+        rawname: rawname.into(),
+        name: rawname.into(),
+        version: version.into(),
+        status: Status::Enabled,
+        reason: None,
+        module_dir: format!("{version}-1"),
+        data_dir: "1".into(),
+        component_sha256: "00".into(),
+        manifest: "<module/>".into(),
+        installed_at: 1,
+    }
+}
+
+fn open() -> (tempfile::TempDir, State) {
+    let Ok(dir) = tempfile::tempdir() else {
+        panic!("tempdir")
+    };
+    let state = State::open(&dir.path().join("modhost.db"));
+    let Ok(state) = state else {
+        panic!("{state:?}")
+    };
+    (dir, state)
+}
+
+fn database(tables: &str) -> Database {
+    let xml = format!(
+        "<module><rawname>m</rawname><name>M</name><version>1</version><database>{tables}</database></module>"
+    );
+    Manifest::parse(&xml, "m.xml")
+        .map(|m| m.database)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+const V1: &str = r#"<table name="book"><field name="id" type="integer" primarykey="true" autoincrement="true"/>
+    <field name="number" type="string" length="20"/><key name="number" type="index"><column name="number"/></key></table>"#;
+const V2: &str = r#"<table name="book"><field name="id" type="integer" primarykey="true" autoincrement="true"/>
+    <field name="number" type="string" length="20"/><field name="label" type="string" default="" notnull="true"/></table>
+    <table name="book_tags"><field name="tag" type="string"/></table>"#;
+
+fn later() -> Instant {
+    Instant::now() + Duration::from_secs(5)
+}
+
+fn text(value: &str) -> SqlValue {
+    SqlValue::Text(value.into())
+}
+
+#[test]
+fn committed_changes_persist_and_dropped_transactions_roll_back() -> Result<()> {
+    let (dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.put_module(&record("core", "1.0"))?;
+    txn.kv_set("core", "a", "1")?;
+    txn.commit()?;
+    {
+        let mut txn = state.begin()?;
+        txn.put_module(&record("voicemail", "1.0"))?;
+        txn.kv_set("core", "a", "2")?;
+    }
+    let reopened = State::open(&dir.path().join("modhost.db"))?;
+    assert_eq!(reopened.modules()?, vec![record("core", "1.0")]);
+    assert_eq!(reopened.kv_entries("core")?, vec![("a".into(), "1".into())]);
+    Ok(())
+}
+
+#[test]
+fn kv_is_per_module_and_removed_with_the_module() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.put_module(&record("core", "1.0"))?;
+    txn.kv_set("core", "extension/100", "x")?;
+    txn.kv_set("core", "other", "y")?;
+    txn.kv_set("voicemail", "extension/100", "z")?;
+    assert_eq!(
+        txn.kv_keys("core", "extension/")?,
+        vec!["extension/100".to_owned()]
+    );
+    assert_eq!(txn.kv_get("voicemail", "other")?, None);
+    assert!(txn.kv_delete("core", "other")?);
+    assert!(!txn.kv_delete("core", "other")?);
+    txn.remove_module("core")?;
+    txn.commit()?;
+    assert!(state.kv_entries("core")?.is_empty());
+    assert_eq!(state.kv_entries("voicemail")?.len(), 1);
+    Ok(())
+}
+
+#[test]
+fn schema_is_created_then_altered_never_dropped() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    txn.module_execute(
+        "m",
+        "INSERT INTO book (number) VALUES (?1)",
+        &[text("100")],
+        later(),
+    )
+    .map_err(|message| Error::Schema {
+        module: "m".into(),
+        message,
+    })?;
+    txn.apply_schema("m", &database(V2))?;
+    let rows = txn.module_query("m", "SELECT id, number, label FROM book", &[], later());
+    assert_eq!(
+        rows.map(|r| r.rows),
+        Ok(vec![vec![SqlValue::Integer(1), text("100"), text("")]])
+    );
+    txn.apply_schema("m", &database(V1))?;
+    txn.commit()?;
+    assert_eq!(
+        state.tables("m")?,
+        ["book", "book_tags"],
+        "tables are never dropped on upgrade"
+    );
+    Ok(())
+}
+
+#[test]
+fn schema_refuses_reserved_foreign_and_impossible_tables() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    let err = txn
+        .apply_schema("other", &database(V1))
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some("module `other`: database schema: table `book` belongs to module `m`")
+    );
+    let reserved = database(r#"<table name="modhost_kv2"><field name="a" type="string"/></table>"#);
+    let err = txn
+        .apply_schema("m", &reserved)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("`modhost_kv2` is reserved"), "{err}");
+    let not_null = database(
+        r#"<table name="book"><field name="id" type="integer"/><field name="x" type="string"/></table>"#,
+    );
+    let err = txn
+        .apply_schema("m", &not_null)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("cannot add NOT NULL column `x` without a default"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn module_sql_reaches_only_the_modules_own_tables() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    txn.apply_schema(
+        "n",
+        &database(r#"<table name="secrets"><field name="s" type="string"/></table>"#),
+    )?;
+    txn.kv_set("n", "password", "hunter2")?;
+    for sql in [
+        "SELECT * FROM secrets",
+        "SELECT * FROM modhost_kv",
+        "INSERT INTO secrets (s) VALUES ('x')",
+        "DELETE FROM modhost_modules",
+        "SELECT * FROM sqlite_schema",
+        "DROP TABLE book",
+        "CREATE TABLE mine (a)",
+        "PRAGMA writable_schema = ON",
+        "ATTACH DATABASE '/tmp/x.db' AS x",
+        "COMMIT",
+        "SELECT load_extension('/tmp/x.so')",
+        "SELECT * FROM book WHERE number IN (SELECT s FROM secrets)",
+    ] {
+        let denied = txn.module_query("m", sql, &[], later());
+        assert!(denied.is_err(), "`{sql}` must be refused, got {denied:?}");
+    }
+    let own = txn.module_execute(
+        "m",
+        "INSERT INTO book (number) VALUES (?1), (?2)",
+        &[text("1"), text("2")],
+        later(),
+    );
+    assert_eq!(own, Ok(2));
+    let multiple = txn.module_execute("m", "DELETE FROM book; DELETE FROM book", &[], later());
+    assert!(multiple.is_err(), "one statement at a time");
+    assert_eq!(txn.kv_get("n", "password")?.as_deref(), Some("hunter2"));
+    Ok(())
+}
+
+#[test]
+fn a_runaway_statement_is_stopped_at_the_deadline() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    let forever =
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
+    let started = Instant::now();
+    let stopped = txn.module_query(
+        "m",
+        forever,
+        &[],
+        Instant::now() + Duration::from_millis(100),
+    );
+    assert_eq!(
+        stopped,
+        Err("the statement ran past the call's deadline".to_owned())
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let still_works = txn.module_query("m", "SELECT count(*) FROM book", &[], later());
+    assert_eq!(
+        still_works.map(|r| r.rows),
+        Ok(vec![vec![SqlValue::Integer(0)]])
+    );
+    Ok(())
+}
+
+#[test]
+fn backup_restores_record_kv_and_table_contents() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    let v1 = record("m", "1.0");
+    txn.put_module(&v1)?;
+    txn.apply_schema("m", &database(V1))?;
+    txn.kv_set("m", "k", "old")?;
+    let insert = txn.module_execute(
+        "m",
+        "INSERT INTO book (number) VALUES ('100')",
+        &[],
+        later(),
+    );
+    assert_eq!(insert, Ok(1));
+
+    txn.keep_backup(&v1)?;
+    txn.apply_schema("m", &database(V2))?;
+    let migrate = txn.module_execute(
+        "m",
+        "UPDATE book SET number = '+1' || number, label = 'new'",
+        &[],
+        later(),
+    );
+    assert_eq!(migrate, Ok(1));
+    txn.kv_set("m", "k", "new")?;
+    txn.put_module(&record("m", "2.0"))?;
+    txn.commit()?;
+    assert_eq!(
+        state.backup("m")?.map(|b| b.record.version),
+        Some("1.0".into())
+    );
+
+    let mut txn = state.begin()?;
+    let restored = txn.restore_backup("m", &database(V1))?;
+    assert_eq!(restored, Some(v1.clone()));
+    txn.commit()?;
+    assert_eq!(state.module("m")?, Some(v1));
+    assert_eq!(state.kv_entries("m")?, vec![("k".into(), "old".into())]);
+    assert_eq!(state.tables("m")?, ["book"]);
+    let rows = state.table_rows("m", "book")?;
+    assert_eq!(rows.columns, ["id", "number"]);
+    assert_eq!(rows.rows, vec![vec![SqlValue::Integer(1), text("100")]]);
+    assert_eq!(state.backup("m")?, None);
+    Ok(())
+}
+
+#[test]
+fn referenced_dirs_cover_current_and_backup_versions() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.put_module(&record("m", "1.0"))?;
+    txn.keep_backup(&record("m", "0.9"))?;
+    txn.commit()?;
+    let dirs: Vec<_> = state.referenced_dirs()?.into_iter().collect();
+    assert_eq!(
+        dirs,
+        [
+            ("m".to_owned(), "data", "1".to_owned()),
+            ("m".to_owned(), "modules", "0.9-1".to_owned()),
+            ("m".to_owned(), "modules", "1.0-1".to_owned()),
+        ]
+    );
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! A local package directory: where `install NAME`, `upgradeall` and `installlocal` find
+//! packages, and what `scan` reports about it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use modhost_manifest::{Manifest, Version};
+use serde::Serialize;
+
+use crate::layout::io;
+use crate::{Error, Result};
+
+/// What the directory holds for one module, compared with what is installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Available {
+    /// Not installed: `installlocal` would install it.
+    New,
+    /// Newer than the installed version: `upgradeall` would upgrade it.
+    Upgrade,
+    /// The installed version.
+    Installed,
+    /// Older than the installed version: never installed automatically.
+    Older,
+}
+
+/// One package found in a directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanEntry {
+    /// The package file.
+    pub package: PathBuf,
+    /// The module's rawname.
+    pub rawname: String,
+    /// The package's version.
+    pub version: String,
+    /// The installed version, if any.
+    pub installed: Option<String>,
+    /// How the package compares with what is installed.
+    pub available: Available,
+    /// Whether its dependencies are met (ignoring other packages in the directory).
+    pub installable: bool,
+    /// The unmet dependencies.
+    pub unmet: Vec<String>,
+    /// The component's exported functions, such as `lifecycle.install` or `hooks.handle`.
+    pub exports: Vec<String>,
+}
+
+/// The newest package of each module in `dir` (`*.tgz`), by rawname. Unreadable
+/// packages are skipped with a warning: one bad file must not hide the others.
+pub(crate) fn newest(dir: &Path) -> Result<BTreeMap<String, (PathBuf, Manifest)>> {
+    let mut newest: BTreeMap<String, (PathBuf, Manifest)> = BTreeMap::new();
+    for entry in fs_err::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        if path.extension().is_none_or(|e| e != "tgz") {
+            continue;
+        }
+        let manifest = match crate::read_manifest(&path) {
+            Ok(manifest) => manifest,
+            Err(e) => {
+                tracing::warn!("skipping `{}`: {e}", path.display());
+                continue;
+            }
+        };
+        let newer = newest
+            .get(&manifest.rawname)
+            .is_none_or(|(_, known)| manifest.version > known.version);
+        if newer {
+            newest.insert(manifest.rawname.clone(), (path, manifest));
+        }
+    }
+    Ok(newest)
+}
+
+/// The package for `name`: the path itself when it is a file, else the newest package of
+/// module `name` in `dir`.
+pub(crate) fn resolve(name: &str, dir: Option<&Path>) -> Result<PathBuf> {
+    let path = Path::new(name);
+    if path.is_file() {
+        return Ok(path.to_owned());
+    }
+    let Some(dir) = dir else {
+        return Err(Error::Refused(vec![format!(
+            "`{name}` is not a package file, and no package directory is configured (--from DIR, \
+             or `packages` in modhost.toml)"
+        )]));
+    };
+    newest(dir)?
+        .remove(name)
+        .map(|(path, _)| path)
+        .ok_or_else(|| {
+            Error::Refused(vec![format!(
+                "no package of `{name}` in `{}`",
+                dir.display()
+            )])
+        })
+}
+
+/// How `version` compares with `installed`.
+pub(crate) fn compare(version: &Version, installed: Option<&str>) -> Available {
+    match installed.map(Version::parse) {
+        None | Some(Err(_)) => Available::New,
+        Some(Ok(current)) if *version > current => Available::Upgrade,
+        Some(Ok(current)) if *version == current => Available::Installed,
+        Some(Ok(_)) => Available::Older,
+    }
+}

@@ -1,0 +1,106 @@
+//! Recovery: after a crash the state database is consistent by construction (SQLite), so
+//! repairing a root means removing the files no record points at and noticing records
+//! whose files are gone.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use modhost_state::{State, Status};
+
+use crate::layout::{self, Layout, io};
+use crate::{Result, plan};
+
+/// What a recovery did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Recovery {
+    /// Leftover directories removed.
+    pub removed: Vec<PathBuf>,
+    /// Modules marked broken, with the reason.
+    pub broken: Vec<(String, String)>,
+}
+
+impl Recovery {
+    /// Whether there was nothing to repair.
+    pub fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.broken.is_empty()
+    }
+}
+
+impl fmt::Display for Recovery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "removed {} leftover director", self.removed.len())?;
+        f.write_str(if self.removed.len() == 1 { "y" } else { "ies" })?;
+        for (rawname, reason) in &self.broken {
+            write!(f, "; `{rawname}` is broken: {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Repairs the root. The caller holds the root's lock.
+pub(crate) fn run(layout: &Layout, state: &State) -> Result<Recovery> {
+    let mut recovery = Recovery::default();
+    let referenced = state.referenced_dirs()?;
+    for entry in fs_err::read_dir(layout.staging()).map_err(io(&layout.staging()))? {
+        let path = entry.map_err(io(&layout.staging()))?.path();
+        layout::remove_dir(&path)?;
+        recovery.removed.push(path);
+    }
+    for (kind, base) in [("modules", layout.modules()), ("data", layout.data())] {
+        for module in fs_err::read_dir(&base).map_err(io(&base))? {
+            let module = module.map_err(io(&base))?.path();
+            let rawname = module
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut kept = 0;
+            for dir in fs_err::read_dir(&module).map_err(io(&module))? {
+                let dir = dir.map_err(io(&module))?.path();
+                let name = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if referenced.contains(&(rawname.clone(), kind, name)) {
+                    kept += 1;
+                } else {
+                    layout::remove_dir(&dir)?;
+                    recovery.removed.push(dir);
+                }
+            }
+            if kept == 0 {
+                layout::remove_dir(&module)?;
+            }
+        }
+    }
+    let mut broken = Vec::new();
+    for record in state
+        .modules()?
+        .into_iter()
+        .filter(|r| r.status != Status::Broken)
+    {
+        let module_dir = layout.module_dir(&record.rawname, &record.module_dir);
+        let component = plan::manifest_of(&record).map(|m| module_dir.join(m.component));
+        let reason = match component {
+            Err(e) => Some(e.to_string()),
+            Ok(path) if !path.is_file() => {
+                Some(format!("component `{}` is missing", path.display()))
+            }
+            Ok(_) if !layout.data_dir(&record.rawname, &record.data_dir).is_dir() => {
+                Some("its data directory is missing".to_owned())
+            }
+            Ok(_) => None,
+        };
+        if let Some(reason) = reason {
+            broken.push((record.rawname, reason));
+        }
+    }
+    if !broken.is_empty() {
+        let mut txn = state.begin()?;
+        for (rawname, reason) in &broken {
+            txn.set_status(rawname, Status::Broken, Some(reason))?;
+        }
+        txn.commit()?;
+    }
+    recovery.broken = broken;
+    Ok(recovery)
+}
