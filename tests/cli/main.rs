@@ -1,5 +1,6 @@
 //! End-to-end tests of the `modhost` binary against the real example modules.
 
+mod archives;
 mod lifecycle;
 mod manifest;
 

@@ -19,13 +19,19 @@ fn build() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("tests/support is two levels below the workspace")?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?).join("modules");
     let cargo = PathBuf::from(std::env::var("CARGO")?);
-    for watched in ["example-modules", "crates/modhost-sdk", "wit"] {
+    for watched in [
+        "example-modules",
+        "tests/guests",
+        "crates/modhost-sdk",
+        "wit",
+    ] {
         println!(
             "cargo:rerun-if-changed={}",
             workspace.join(watched).display()
         );
     }
-    let dirs = xtask::module_crates(&workspace.join("example-modules"))?;
+    let mut dirs = xtask::module_crates(&workspace.join("example-modules"))?;
+    dirs.extend(xtask::module_crates(&workspace.join("tests/guests"))?);
     let packed = xtask::build_modules(
         &cargo,
         workspace,

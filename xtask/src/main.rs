@@ -79,9 +79,29 @@ fn demo(workspace: &Path) -> Result<()> {
         }
         Ok(())
     };
+    // Install the oldest version of each module, then upgrade from the package directory,
+    // so the demo shows an upgrade and its data migration.
+    let mut oldest: Vec<&xtask::Packed> = Vec::new();
+    for module in &packed {
+        if !oldest.iter().any(|o| o.rawname == module.rawname) {
+            oldest.push(module);
+        }
+    }
     let mut install: Vec<&std::ffi::OsStr> = vec!["install".as_ref()];
-    install.extend(packed.iter().map(|p| p.package.as_os_str()));
+    install.extend(oldest.iter().map(|p| p.package.as_os_str()));
     run(&install)?;
+    let modules_dir = workspace.join("target/modules");
+    run(&[
+        "upgradeall".as_ref(),
+        "--from".as_ref(),
+        modules_dir.as_os_str(),
+    ])?;
     run(&["list".as_ref()])?;
+    run(&[
+        "hook".as_ref(),
+        "lookup".as_ref(),
+        "--payload".as_ref(),
+        "2025550100".as_ref(),
+    ])?;
     Ok(())
 }

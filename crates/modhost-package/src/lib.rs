@@ -11,6 +11,8 @@
 use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, OpenOptions};
@@ -100,16 +102,21 @@ pub fn unpack(package: &Path, staging: &Path, limits: &Limits) -> Result<Unpacke
         problem,
     };
     let file = fs_err::File::open(package).map_err(io_err("cannot open"))?;
-    let compressed = file
-        .metadata()
-        .map_err(io_err("cannot read metadata"))?
-        .len();
     let dir = Dir::open_ambient_dir(staging, ambient_authority())
         .map_err(io_err("cannot open the staging directory"))?;
-    let budget = limits
-        .max_total_size
-        .min(compressed.saturating_mul(limits.max_ratio).max(1024 * 1024));
-    let mut archive = tar::Archive::new(GzDecoder::new(file));
+    let consumed = Arc::new(AtomicU64::new(0));
+    let counting = Counting {
+        inner: file,
+        consumed: Arc::clone(&consumed),
+    };
+    // The ratio is checked against the compressed bytes read so far, so a bomb is
+    // refused after writing about a megabyte, not after filling the size budget.
+    let allowed = |consumed: u64| {
+        limits
+            .max_total_size
+            .min(consumed.saturating_mul(limits.max_ratio).max(RATIO_GRACE))
+    };
+    let mut archive = tar::Archive::new(GzDecoder::new(counting));
     let mut seen = BTreeSet::new();
     let mut top: Option<String> = None;
     let mut total = 0u64;
@@ -169,15 +176,27 @@ pub fn unpack(package: &Path, staging: &Path, limits: &Limits) -> Result<Unpacke
             let mut out = dir
                 .open_with(&relative, OpenOptions::new().write(true).create_new(true))
                 .map_err(io_err(&format!("cannot create `{shown}`")))?;
-            let remaining = budget.saturating_sub(total);
-            let written = io::copy(&mut (&mut entry).take(remaining + 1), &mut out)
-                .map_err(io_err(&format!("cannot unpack `{shown}`")))?;
-            total += written;
-            if total > budget {
-                return Err(refuse(format!(
-                    "unpacks to more than {budget} bytes (size or compression-ratio limit)"
-                )));
+            let mut buffer = [0u8; 64 * 1024];
+            loop {
+                let read = entry
+                    .read(&mut buffer)
+                    .map_err(io_err(&format!("cannot unpack `{shown}`")))?;
+                if read == 0 {
+                    break;
+                }
+                total += read as u64;
+                let limit = allowed(consumed.load(Ordering::Relaxed));
+                if total > limit {
+                    return Err(refuse(format!(
+                        "unpacks to more than {limit} bytes (size limit {} bytes, compression-ratio limit {}:1)",
+                        limits.max_total_size, limits.max_ratio
+                    )));
+                }
+                out.write_all(&buffer[..read])
+                    .map_err(io_err(&format!("cannot unpack `{shown}`")))?;
             }
+            out.sync_all()
+                .map_err(io_err(&format!("cannot unpack `{shown}`")))?;
         } else {
             return Err(refuse(format!(
                 "entry `{shown}` is a {:?}; only regular files and directories are allowed",
@@ -229,6 +248,23 @@ pub fn unpack(package: &Path, staging: &Path, limits: &Limits) -> Result<Unpacke
         manifest,
         component,
     })
+}
+
+/// Output allowed before the compression ratio is enforced: small files compress well.
+const RATIO_GRACE: u64 = 1024 * 1024;
+
+/// Counts the compressed bytes the decoder has read.
+struct Counting<R> {
+    inner: R,
+    consumed: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// The largest module.xml [`read_manifest`] accepts.

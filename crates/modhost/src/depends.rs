@@ -8,7 +8,7 @@ use modhost_manifest::{Manifest, NamedRequirement, Op, Requirement, Version};
 use modhost_state::{ModuleRecord, Status};
 use serde::Serialize;
 
-use crate::platform::Platform;
+use crate::config::Platform;
 
 /// How one constraint fared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -284,7 +284,7 @@ fn php_component(alternatives: &[NamedRequirement], platform: &Platform) -> Chec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::{Engine, Php};
+    use crate::config::{Engine, Php};
 
     fn manifest(depends: &str) -> Manifest {
         let xml = format!(

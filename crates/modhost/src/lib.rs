@@ -30,6 +30,7 @@ pub use modhost_package::pack;
 pub use modhost_runtime::{Limits, Origin};
 pub use modhost_state::{ModuleRecord, Rows, SqlValue, Status};
 
+mod config;
 mod depends;
 mod dispatch;
 mod error;
@@ -38,14 +39,13 @@ mod layout;
 mod lock;
 mod packages;
 mod plan;
-mod platform;
 mod recover;
 
+pub use config::{Engine, Php, Platform};
 pub use depends::{Check, DependencyReport, Outcome};
 pub use dispatch::HookCall;
 pub use error::Error;
 pub use packages::{Available, ScanEntry};
-pub use platform::{Engine, Php, Platform};
 pub use recover::Recovery;
 
 use layout::{Layout, io};
@@ -165,16 +165,23 @@ impl std::fmt::Debug for Host {
 }
 
 impl Host {
-    /// Opens the root at `root`, creating it on first use, with default limits.
+    /// Opens the root at `root`, creating it on first use, with the sandbox limits of its
+    /// `modhost.toml` (or the defaults).
     pub fn open(root: &Path) -> Result<Self> {
-        Host::open_with(root, Limits::default())
+        Host::open_inner(root, None)
     }
 
-    /// Opens the root at `root` with the given sandbox limits. If no other process is
-    /// changing the root, leftovers of an interrupted change are cleaned up first.
+    /// Opens the root at `root` with the given sandbox limits.
     pub fn open_with(root: &Path, limits: Limits) -> Result<Self> {
+        Host::open_inner(root, Some(limits))
+    }
+
+    /// If no other process is changing the root, leftovers of an interrupted change are
+    /// cleaned up first.
+    fn open_inner(root: &Path, limits: Option<Limits>) -> Result<Self> {
         let layout = Layout::create(root)?;
-        let config = platform::Config::load(&layout.config())?;
+        let config = config::Config::load(&layout.config())?;
+        let limits = limits.unwrap_or_else(|| config.limits.apply(Limits::default()));
         let state = State::open(&layout.database())?;
         let runtime = Runtime::new(&layout.cache(), limits)?;
         let host = Host {

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use modhost_manifest::{Manifest, Version};
 use modhost_state::ModuleRecord;
 
+use crate::config::Platform;
 use crate::depends::{self, Available, Outcome};
-use crate::platform::Platform;
 use crate::{Error, Result};
 
 /// The recorded module.xml of an installed module, parsed.

@@ -1,30 +1,52 @@
 //! Support for modhost's end-to-end tests: real packages of the example modules (built by
 //! this crate's build script) and temporary roots driven through the real `modhost` binary.
 
+pub mod hostile;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Field `column` of example module `rawname`'s line in the build script's index.
-fn indexed(rawname: &str, column: usize) -> PathBuf {
+/// Field `column` of the built module `rawname` (at `version`, if given; else the only
+/// one) in the build script's index.
+fn indexed(rawname: &str, version: Option<&str>, column: usize) -> PathBuf {
     let dir = Path::new(env!("MODHOST_TEST_PACKAGES"));
     let index = std::fs::read_to_string(dir.join("index.tsv")).unwrap_or_default();
-    index
+    let matching: Vec<Vec<&str>> = index
         .lines()
         .map(|line| line.split('\t').collect::<Vec<_>>())
-        .find(|fields| fields.first() == Some(&rawname))
-        .and_then(|fields| fields.get(column).map(PathBuf::from))
-        .unwrap_or_else(|| panic!("no example module `{rawname}` in {}", dir.display()))
+        .filter(|fields| {
+            fields.first() == Some(&rawname) && version.is_none_or(|v| fields.get(1) == Some(&v))
+        })
+        .collect();
+    match matching.as_slice() {
+        [fields] => fields.get(column).map(PathBuf::from).unwrap_or_default(),
+        [] => panic!(
+            "no built module `{rawname}` {version:?} in {}",
+            dir.display()
+        ),
+        _ => panic!("several versions of `{rawname}` are built: name one"),
+    }
 }
 
-/// The package of example module `rawname`, built for this test run.
+/// The package of module `rawname`, of which one version is built.
 pub fn package(rawname: &str) -> PathBuf {
-    indexed(rawname, 2)
+    indexed(rawname, None, 2)
 }
 
-/// The component of example module `rawname`, as built for this test run.
+/// The package of module `rawname` at `version`.
+pub fn package_at(rawname: &str, version: &str) -> PathBuf {
+    indexed(rawname, Some(version), 2)
+}
+
+/// The component of module `rawname`, of which one version is built.
 pub fn component(rawname: &str) -> PathBuf {
-    indexed(rawname, 3)
+    indexed(rawname, None, 3)
+}
+
+/// The directory holding every built package.
+pub fn packages_dir() -> PathBuf {
+    PathBuf::from(env!("MODHOST_TEST_PACKAGES"))
 }
 
 /// The source directory of example module `rawname` (its crate and module.xml).
@@ -129,6 +151,42 @@ impl Root {
             run.stdout
         );
         run
+    }
+
+    /// Writes the root's `modhost.toml` (creating the root first if needed).
+    pub fn configure(&self, toml: &str) {
+        let written = std::fs::create_dir_all(self.path())
+            .and_then(|()| std::fs::write(self.path().join("modhost.toml"), toml));
+        assert!(written.is_ok(), "{written:?}");
+    }
+
+    /// What a refused change must leave exactly as it was: the files under `modules/`,
+    /// `data/` and `staging/`, every module's record, key-value store and tables.
+    pub fn fingerprint(&self) -> String {
+        let mut print = format!(
+            "{:?}\n{:?}\n{:?}\n",
+            self.tree("modules"),
+            self.tree("data"),
+            self.tree("staging")
+        );
+        let list = self.ok(&["list", "--json"]).json();
+        print += &list.to_string();
+        for module in list.as_array().into_iter().flatten() {
+            let rawname = module["rawname"].as_str().unwrap_or_default();
+            let info = self.ok(&["info", "--json", rawname]).json();
+            print += &format!("\n{}\n{}", info, self.ok(&["kv", "--json", rawname]).stdout);
+            for table in info["tables"].as_array().into_iter().flatten() {
+                print += &self
+                    .ok(&[
+                        "rows",
+                        "--json",
+                        rawname,
+                        table.as_str().unwrap_or_default(),
+                    ])
+                    .stdout;
+            }
+        }
+        print
     }
 
     /// The files and directories under `sub` (relative to the root), for before/after

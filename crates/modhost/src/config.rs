@@ -1,10 +1,15 @@
-//! The facts about the host that `<depends>` and `<supported>` are checked against.
+//! The root's `modhost.toml`: the package directory, sandbox limits, and the platform
+//! facts that `<depends>` and `<supported>` are checked against.
 //!
 //! The embedding application declares them ([`crate::Host::with_platform`]); an
 //! administrator can also write them in the root's `modhost.toml`:
 //!
 //! ```toml
 //! packages = "/var/lib/modhost-packages"   # where `install NAME` and `upgradeall` look
+//!
+//! [limits]                     # sandbox limits of every call (defaults: 10 s, 64 MiB)
+//! call_timeout_ms = 2000
+//! max_memory_mb = 32
 //!
 //! [platform]
 //! version = "16.0.40"            # the host application's version (FreePBX: framework)
@@ -66,6 +71,32 @@ pub(crate) struct Config {
     /// The platform facts.
     #[serde(default)]
     pub(crate) platform: Platform,
+    /// Sandbox limits for every call.
+    #[serde(default)]
+    pub(crate) limits: LimitsConfig,
+}
+
+/// `[limits]`: overrides of the sandbox's defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitsConfig {
+    /// A call's deadline, in milliseconds.
+    call_timeout_ms: Option<u64>,
+    /// A call's memory cap, in MiB.
+    max_memory_mb: Option<usize>,
+}
+
+impl LimitsConfig {
+    /// `limits` with the configured values in place of its own.
+    pub(crate) fn apply(&self, mut limits: modhost_runtime::Limits) -> modhost_runtime::Limits {
+        if let Some(ms) = self.call_timeout_ms {
+            limits.call_timeout = std::time::Duration::from_millis(ms);
+        }
+        if let Some(mb) = self.max_memory_mb {
+            limits.max_memory = mb.saturating_mul(1024 * 1024);
+        }
+        limits
+    }
 }
 
 impl Config {

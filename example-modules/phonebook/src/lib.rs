@@ -1,0 +1,60 @@
+//! The `phonebook` example module, version 1: entries in its own table, filled by
+//! `install()` and read by its `lookup` hook handler.
+
+use modhost_sdk::db;
+use modhost_sdk::{Module, log};
+
+struct Phonebook;
+
+const ENTRIES: &[(&str, &str)] = &[
+    ("Alice Example", "2025550100"),
+    ("Bob Example", "2025550101"),
+];
+
+impl Module for Phonebook {
+    fn install() -> Result<(), String> {
+        for (name, number) in ENTRIES {
+            db::execute(
+                "INSERT INTO phonebook_entries (name, number) VALUES (?1, ?2)",
+                &[db::text(*name), db::text(*number)],
+            )?;
+        }
+        log::info(
+            "phonebook installed",
+            &[("entries", &ENTRIES.len().to_string())],
+        );
+        Ok(())
+    }
+
+    fn handle(handler: &str, hook: &str, payload: &str) -> Result<String, String> {
+        match handler {
+            "phonebook_lookup" => {
+                let rows = db::query(
+                    "SELECT name FROM phonebook_entries WHERE number = ?1",
+                    &[db::text(payload)],
+                )?;
+                let name = rows
+                    .rows
+                    .first()
+                    .and_then(|row| row.first())
+                    .and_then(db::as_text);
+                Ok(name.unwrap_or("unknown").to_owned())
+            }
+            "phonebook_get_config" => {
+                let rows = db::query("SELECT count(*) FROM phonebook_entries", &[])?;
+                let count = rows
+                    .rows
+                    .first()
+                    .and_then(|row| row.first())
+                    .and_then(db::as_integer);
+                Ok(format!(
+                    "{payload}; phonebook: {} entries\n",
+                    count.unwrap_or(0)
+                ))
+            }
+            other => Err(format!("no handler `{other}` for hook `{hook}`")),
+        }
+    }
+}
+
+modhost_sdk::export_module!(Phonebook);

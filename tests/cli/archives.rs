@@ -1,0 +1,207 @@
+//! Hostile and malformed packages: each class is refused with a clear error, and the
+//! root is left exactly as it was.
+
+use modhost_test_support::hostile::{Entry, EntryType, FILE, write_bomb, write_package};
+use modhost_test_support::{arg, component, package};
+
+use crate::root;
+
+const XML: &str = "<module><rawname>evil</rawname><name>Evil</name><version>1.0</version></module>";
+
+fn refused(root: &modhost_test_support::Root, name: &str, entries: &[Entry<'_>], expected: &str) {
+    let path = root.path().with_file_name(format!("{name}.tgz"));
+    write_package(&path, entries);
+    let before = root.fingerprint();
+    let run = root.fails(&["install", arg(&path)]);
+    assert!(
+        run.stderr.contains(expected),
+        "{name}: expected `{expected}` in:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("{name}.tgz")),
+        "{name}: the package is named:\n{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before, "{name}: the root changed");
+}
+
+#[test]
+fn every_class_of_hostile_archive_is_refused_and_the_root_is_unchanged() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let xml = XML.as_bytes();
+    let wasm = std::fs::read(component("core")).unwrap_or_default();
+    let long = format!("evil/{}", "a".repeat(300));
+    let cases: Vec<(&str, Vec<Entry<'_>>, &str)> = vec![
+        (
+            "symlink",
+            vec![
+                ("evil/module.xml", FILE, xml),
+                ("evil/link", EntryType::Symlink, b""),
+            ],
+            "only regular files and directories",
+        ),
+        (
+            "hardlink",
+            vec![
+                ("evil/module.xml", FILE, xml),
+                ("evil/link", EntryType::Link, b""),
+            ],
+            "only regular files and directories",
+        ),
+        (
+            "device",
+            vec![
+                ("evil/module.xml", FILE, xml),
+                ("evil/null", EntryType::Char, b""),
+            ],
+            "only regular files and directories",
+        ),
+        (
+            "fifo",
+            vec![
+                ("evil/module.xml", FILE, xml),
+                ("evil/pipe", EntryType::Fifo, b""),
+            ],
+            "only regular files and directories",
+        ),
+        (
+            "absolute",
+            vec![("/tmp/evil/module.xml", FILE, xml)],
+            "is not a relative path inside the package",
+        ),
+        (
+            "dotdot",
+            vec![
+                ("evil/module.xml", FILE, xml),
+                ("evil/../../escape", FILE, b"x"),
+            ],
+            "is not a relative path inside the package",
+        ),
+        (
+            "long-name",
+            vec![("evil/module.xml", FILE, xml), (long.as_str(), FILE, b"x")],
+            "entry path longer than 255 bytes",
+        ),
+        (
+            "duplicate",
+            vec![
+                ("evil/module.xml", FILE, xml),
+                ("evil/module.xml", FILE, xml),
+            ],
+            "duplicate entry `evil/module.xml`",
+        ),
+        (
+            "two-tops",
+            vec![("evil/module.xml", FILE, xml), ("other/x", FILE, b"x")],
+            "more than one top-level directory",
+        ),
+        (
+            "no-module-xml",
+            vec![("evil/module.wasm", FILE, b"x")],
+            "`evil/module.xml` is missing or not a file",
+        ),
+        (
+            "module-xml-dir",
+            vec![("evil/module.xml/", EntryType::Directory, b"")],
+            "`evil/module.xml` is missing or not a file",
+        ),
+        (
+            "bad-rawname",
+            vec![(
+                "Evil-1/module.xml",
+                FILE,
+                b"<module><rawname>Evil-1</rawname><name>E</name><version>1.0</version></module>",
+            )],
+            "rawname `Evil-1` must be",
+        ),
+        (
+            "wrong-dir",
+            vec![
+                ("other/module.xml", FILE, xml),
+                ("other/module.wasm", FILE, &wasm),
+            ],
+            "module.xml names rawname `evil` but the package's directory is `other`",
+        ),
+        (
+            "no-component",
+            vec![("evil/module.xml", FILE, xml)],
+            "component `evil/module.wasm` is missing",
+        ),
+        (
+            "unloadable",
+            vec![
+                ("evil/module.xml", FILE, xml),
+                ("evil/module.wasm", FILE, b"\0asm garbage"),
+            ],
+            "is not a loadable modhost:module@0.1.0 component",
+        ),
+        (
+            "core-module",
+            vec![
+                ("evil/module.xml", FILE, xml),
+                ("evil/module.wasm", FILE, b"\0asm\x01\0\0\0"),
+            ],
+            "is not a loadable modhost:module@0.1.0 component",
+        ),
+    ];
+    for (name, entries, expected) in &cases {
+        refused(&root, name, entries, expected);
+    }
+}
+
+#[test]
+fn a_compression_bomb_is_refused_quickly_writing_next_to_nothing() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let bomb = root.path().with_file_name("bomb.tgz");
+    write_bomb(&bomb, "evil", 16);
+    let before = root.fingerprint();
+    let started = std::time::Instant::now();
+    let run = root.fails(&["install", arg(&bomb)]);
+    assert!(
+        run.stderr.contains("compression-ratio limit"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "refused in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(root.fingerprint(), before);
+}
+
+#[test]
+fn installed_files_never_take_modes_from_the_archive() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = root();
+    let wasm = std::fs::read(component("core")).unwrap_or_default();
+    let xml = std::fs::read(modhost_test_support::example_dir("core").join("module.xml"))
+        .unwrap_or_default();
+    let path = root.path().with_file_name("modes.tgz");
+    write_package(
+        &path,
+        &[
+            ("core/module.xml", FILE, &xml),
+            ("core/module.wasm", FILE, &wasm),
+        ],
+    );
+    root.ok(&["install", arg(&path)]);
+    let info = root.ok(&["info", "--json", "core"]).json();
+    let dir = root
+        .path()
+        .join("modules/core")
+        .join(info["module_dir"].as_str().unwrap_or_default());
+    for file in ["module.xml", "module.wasm"] {
+        let mode = std::fs::metadata(dir.join(file))
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0o7777);
+        assert_eq!(
+            mode & 0o7002,
+            0,
+            "{file}: no setuid, setgid, sticky or world-writable bits ({mode:o})"
+        );
+    }
+}

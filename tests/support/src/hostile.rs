@@ -1,0 +1,90 @@
+//! Packages an attacker would write: raw tar headers the tar crate's safe setters refuse,
+//! and compression bombs.
+
+use std::path::Path;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+/// One archive entry: its raw name, its type and its content.
+pub type Entry<'a> = (&'a str, tar::EntryType, &'a [u8]);
+
+/// A regular file.
+pub const FILE: tar::EntryType = tar::EntryType::Regular;
+
+pub use tar::EntryType;
+
+/// Writes a gzip tar whose header names are set byte for byte (GNU long names for names
+/// over 100 bytes), with every mode bit set, links pointing at `/etc/passwd`.
+pub fn write_package(path: &Path, entries: &[Entry<'_>]) {
+    let file = std::fs::File::create(path).unwrap_or_else(|e| panic!("create {path:?}: {e}"));
+    let mut builder = tar::Builder::new(GzEncoder::new(file, Compression::fast()));
+    for (name, kind, data) in entries {
+        let mut header = tar::Header::new_gnu();
+        if name.len() < 100 {
+            if let Some(gnu) = header.as_gnu_mut() {
+                gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+            }
+        } else {
+            let mut long = tar::Header::new_gnu();
+            long.set_entry_type(tar::EntryType::GNULongName);
+            long.set_size(name.len() as u64 + 1);
+            long.set_cksum();
+            let mut bytes = name.as_bytes().to_vec();
+            bytes.push(0);
+            assert!(builder.append(&long, bytes.as_slice()).is_ok());
+        }
+        header.set_entry_type(*kind);
+        header.set_mode(0o7777);
+        header.set_size(data.len() as u64);
+        if kind.is_symlink() || kind.is_hard_link() {
+            assert!(header.set_link_name("/etc/passwd").is_ok());
+        }
+        header.set_cksum();
+        assert!(builder.append(&header, *data).is_ok());
+    }
+    assert!(
+        builder
+            .into_inner()
+            .ok()
+            .and_then(|gz| gz.finish().ok())
+            .is_some()
+    );
+}
+
+/// Raw-deflates `input`, ending with a full flush so the output is self-contained.
+fn deflate_flushed(compress: &mut flate2::Compress, input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len() / 100 + 1024);
+    let mut consumed = 0;
+    loop {
+        out.reserve(64 * 1024);
+        let before = compress.total_in();
+        let status =
+            compress.compress_vec(&input[consumed..], &mut out, flate2::FlushCompress::Full);
+        assert!(status.is_ok(), "{status:?}");
+        consumed += usize::try_from(compress.total_in() - before).unwrap_or(0);
+        if consumed == input.len() && out.capacity() > out.len() {
+            return out;
+        }
+    }
+}
+
+/// A package `RAWNAME/zeros` holding `gib` GiB of zeros. A full-flushed deflate block
+/// does not refer to earlier data, so one compressed 16 MiB run repeats to any length:
+/// the bomb is written in milliseconds, as an attacker would.
+pub fn write_bomb(path: &Path, rawname: &str, gib: u64) {
+    let mut header = tar::Header::new_gnu();
+    assert!(header.set_path(format!("{rawname}/zeros")).is_ok());
+    header.set_size(gib << 30);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let mut compress = flate2::Compress::new(Compression::fast(), false);
+    let head = deflate_flushed(&mut compress, header.as_bytes());
+    let run = deflate_flushed(&mut compress, &vec![0u8; 16 << 20]);
+    let mut bytes = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    bytes.extend(head);
+    for _ in 0..(gib << 30) / (16 << 20) {
+        bytes.extend_from_slice(&run);
+    }
+    assert!(std::fs::write(path, bytes).is_ok());
+}
