@@ -1,8 +1,11 @@
 //! End-to-end tests of the `modhost` binary against the real example modules.
 
 mod archives;
+mod concurrency;
+mod crash;
 mod lifecycle;
 mod manifest;
+mod transactions;
 
 use modhost_test_support::Root;
 

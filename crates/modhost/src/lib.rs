@@ -154,6 +154,8 @@ pub struct Host {
     runtime: Runtime,
     reporter: Box<dyn Reporter>,
     wait_for_lock: bool,
+    /// What opening the root repaired, so that [`Host::recover`] can report it too.
+    recovered_at_open: Recovery,
 }
 
 impl std::fmt::Debug for Host {
@@ -192,11 +194,16 @@ impl Host {
             runtime,
             reporter: Box::new(Silent),
             wait_for_lock: true,
+            recovered_at_open: Recovery::default(),
         };
-        if let Some(_lock) = RootLock::try_acquire(&host.layout.lock())? {
-            host.recover_locked()?;
-        }
-        Ok(host)
+        let recovered_at_open = match RootLock::try_acquire(&host.layout.lock())? {
+            Some(_lock) => recover::run(&host.layout, &host.state)?,
+            None => Recovery::default(),
+        };
+        Ok(Host {
+            recovered_at_open,
+            ..host
+        })
     }
 
     /// Sends progress events to `reporter`.
@@ -305,13 +312,17 @@ impl Host {
     }
 
     /// Repairs the root after a crash: removes what no record points at and marks
-    /// modules whose files are gone as broken.
+    /// modules whose files are gone as broken. Includes what opening the root repaired.
     pub fn recover(&self) -> Result<Recovery> {
         let path = self.layout.lock();
         let _lock = RootLock::acquire(&path, self.wait_for_lock, || {
             self.reporter.report(Event::Waiting { lock: path.clone() });
         })?;
-        self.recover_locked()
+        let mut recovery = self.recovered_at_open.clone();
+        let now = self.recover_locked()?;
+        recovery.removed.extend(now.removed);
+        recovery.broken.extend(now.broken);
+        Ok(recovery)
     }
 
     fn recover_locked(&self) -> Result<Recovery> {

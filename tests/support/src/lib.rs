@@ -95,6 +95,13 @@ impl Root {
         }
     }
 
+    /// A new root holding a copy of `template`'s root (no process may be using it).
+    pub fn copy_of(template: &Root) -> Self {
+        let root = Root::new(template.bin.to_str().unwrap_or_default());
+        copy_dir(&template.path(), &root.path());
+        root
+    }
+
     /// The root directory.
     pub fn path(&self) -> PathBuf {
         self.dir.path().join("root")
@@ -189,6 +196,17 @@ impl Root {
         print
     }
 
+    /// The names of the directories directly under `sub` (relative to the root).
+    pub fn dirs(&self, sub: &str) -> BTreeSet<String> {
+        std::fs::read_dir(self.path().join(sub))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
     /// The files and directories under `sub` (relative to the root), for before/after
     /// comparisons.
     pub fn tree(&self, sub: &str) -> BTreeSet<PathBuf> {
@@ -217,4 +235,20 @@ impl Root {
 pub fn arg(path: &Path) -> &str {
     path.to_str()
         .unwrap_or_else(|| panic!("non-UTF-8 path {path:?}"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    assert!(std::fs::create_dir_all(to).is_ok(), "create {to:?}");
+    for entry in std::fs::read_dir(from).into_iter().flatten().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            assert!(
+                std::fs::copy(entry.path(), &target).is_ok(),
+                "copy {:?}",
+                entry.path()
+            );
+        }
+    }
 }

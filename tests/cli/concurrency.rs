@@ -1,0 +1,111 @@
+//! Two processes on one root never interleave changes; readers are never blocked.
+
+use std::fs::File;
+use std::process::Stdio;
+use std::time::Duration;
+
+use modhost_test_support::{Root, arg, package};
+
+use crate::root;
+
+fn hold_lock(root: &Root) -> File {
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(root.path().join("lock"));
+    let Ok(lock) = lock else { panic!("{lock:?}") };
+    assert!(lock.lock().is_ok());
+    lock
+}
+
+#[test]
+fn a_second_writer_waits_saying_so_or_fails_with_no_wait_and_readers_go_on() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let lock = hold_lock(&root);
+
+    let refused = root.fails(&["--no-wait", "install", arg(&package("voicemail"))]);
+    assert!(
+        refused
+            .stderr
+            .contains("another modhost process is changing this root"),
+        "{}",
+        refused.stderr
+    );
+    let listed = root.ok(&["list", "--json"]).json();
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(1),
+        "readers are not blocked"
+    );
+
+    let mut waiting = root
+        .command(&["install", arg(&package("voicemail"))])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(child) = waiting.as_mut() else {
+        panic!("{waiting:?}")
+    };
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        child.try_wait().is_ok_and(|s| s.is_none()),
+        "the second writer waits for the lock"
+    );
+    drop(lock);
+    let output = waiting.and_then(|c| c.wait_with_output());
+    let Ok(output) = output else {
+        panic!("{output:?}")
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Waiting for another modhost process to finish"),
+        "{stderr}"
+    );
+    assert_eq!(
+        root.ok(&["list", "--json"]).json().as_array().map(Vec::len),
+        Some(2)
+    );
+}
+
+#[test]
+fn concurrent_changes_are_serialised_and_all_land() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let spawn = |args: &[&str]| {
+        root.command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+    };
+    let children = [
+        spawn(&["install", arg(&package("voicemail"))]),
+        spawn(&[
+            "install",
+            arg(&modhost_test_support::package_at("phonebook", "1.0.0")),
+        ]),
+        spawn(&["list"]),
+    ];
+    for child in children {
+        let output = child.and_then(|c| c.wait_with_output());
+        assert!(
+            output.as_ref().is_ok_and(|o| o.status.success()),
+            "{output:?}"
+        );
+    }
+    let names: Vec<String> = root
+        .ok(&["list", "--json"])
+        .json()
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["rawname"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(names, ["core", "phonebook", "voicemail"]);
+    assert_eq!(
+        root.ok(&["recover", "--json"]).json()["removed"],
+        serde_json::json!([])
+    );
+}

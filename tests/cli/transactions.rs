@@ -1,0 +1,337 @@
+//! Upgrades with backups, rollbacks, failing upgrades, enable/disable, broken modules.
+
+use modhost_test_support::{Root, arg, package, package_at, packages_dir};
+
+use crate::root;
+
+/// A root with core and phonebook 1.0.0 installed, and short limits so hostile calls end fast.
+fn phonebook_root() -> Root {
+    let root = root();
+    root.configure("[limits]\ncall_timeout_ms = 1500\nmax_memory_mb = 32\n");
+    root.ok(&[
+        "install",
+        arg(&package("core")),
+        arg(&package_at("phonebook", "1.0.0")),
+    ]);
+    root
+}
+
+fn lookup(root: &Root) -> String {
+    let calls = root
+        .ok(&["hook", "lookup", "--payload", "2025550100", "--json"])
+        .json();
+    assert_eq!(calls.as_array().map(Vec::len), Some(1), "{calls}");
+    calls[0]["output"].as_str().unwrap_or_default().to_owned()
+}
+
+fn version(root: &Root, rawname: &str) -> String {
+    root.ok(&["info", "--json", rawname]).json()["version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn upgrade_migrates_data_keeps_a_backup_and_rollback_restores_everything() {
+    let root = phonebook_root();
+    assert_eq!(lookup(&root), "Alice Example");
+
+    let run = root.ok(&["upgrade", arg(&package_at("phonebook", "2.0.0"))]);
+    assert!(
+        run.stdout.contains("upgraded phonebook 1.0.0 -> 2.0.0"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lookup(&root), "Alice Example <+12025550100>");
+    let rows = root
+        .ok(&["rows", "--json", "phonebook", "phonebook_entries"])
+        .json();
+    assert_eq!(
+        rows["columns"],
+        serde_json::json!(["id", "name", "number", "e164"])
+    );
+    assert_eq!(
+        rows["rows"][1],
+        serde_json::json!([2, "Bob Example", "2025550101", "+12025550101"])
+    );
+    assert_eq!(
+        root.ok(&["kv", "--json", "phonebook"]).json(),
+        serde_json::json!({"schema": "2"})
+    );
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(info["backup_version"], "1.0.0");
+
+    let run = root.ok(&["rollback", "phonebook"]);
+    assert!(
+        run.stdout.contains("rolled-back phonebook 2.0.0 -> 1.0.0"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(version(&root, "phonebook"), "1.0.0");
+    assert_eq!(lookup(&root), "Alice Example");
+    let rows = root
+        .ok(&["rows", "--json", "phonebook", "phonebook_entries"])
+        .json();
+    assert_eq!(rows["columns"], serde_json::json!(["id", "name", "number"]));
+    assert_eq!(
+        root.ok(&["kv", "--json", "phonebook"]).json(),
+        serde_json::json!({})
+    );
+    assert_eq!(
+        root.dirs("modules/phonebook").len(),
+        1,
+        "the upgraded version's files are gone"
+    );
+    assert_eq!(root.dirs("data/phonebook").len(), 1, "and its data");
+    let again = root.fails(&["rollback", "phonebook"]);
+    assert!(
+        again
+            .stderr
+            .contains("`phonebook` has no previous version to roll back to"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn a_failing_upgrade_leaves_the_old_version_enabled_with_its_data_as_it_was() {
+    let root = phonebook_root();
+    for (mode, expected) in [
+        (
+            "error",
+            "upgrade(1.0.0) failed: migration failed: this release is broken",
+        ),
+        ("trap", "upgrade(1.0.0) trapped"),
+        ("loop", "upgrade(1.0.0) was stopped after its 1.5s deadline"),
+        ("oom", "upgrade(1.0.0) trapped"),
+    ] {
+        let info = root.ok(&["info", "--json", "phonebook"]).json();
+        let data = root
+            .path()
+            .join("data/phonebook")
+            .join(info["data_dir"].as_str().unwrap_or_default());
+        assert!(std::fs::write(data.join("mode"), mode).is_ok());
+        let before = root.fingerprint();
+        let run = root.fails(&["upgrade", arg(&package_at("phonebook", "3.0.0"))]);
+        assert!(
+            run.stderr.contains("module `phonebook` 3.0.0"),
+            "{mode}: names the module:\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(expected),
+            "{mode}: expected `{expected}` in:\n{}",
+            run.stderr
+        );
+        assert_eq!(
+            root.fingerprint(),
+            before,
+            "{mode}: files, record, kv and rows are as they were"
+        );
+        assert!(
+            !data.join("damage").exists(),
+            "{mode}: the data directory is untouched"
+        );
+        assert_eq!(
+            lookup(&root),
+            "Alice Example",
+            "{mode}: the old version still works"
+        );
+    }
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(
+        (info["version"].as_str(), info["status"].as_str()),
+        (Some("1.0.0"), Some("enabled"))
+    );
+    assert_eq!(info["tables"], serde_json::json!(["phonebook_entries"]));
+}
+
+#[test]
+fn upgradeall_uses_the_package_directory_and_downgrades_are_refused() {
+    let root = phonebook_root();
+    let dir = root.path().with_file_name("packages");
+    assert!(std::fs::create_dir_all(&dir).is_ok());
+    for rawname in ["core", "voicemail"] {
+        assert!(std::fs::copy(package(rawname), dir.join(format!("{rawname}.tgz"))).is_ok());
+    }
+    assert!(std::fs::copy(package_at("phonebook", "1.0.0"), dir.join("pb1.tgz")).is_ok());
+    assert!(std::fs::copy(package_at("phonebook", "2.0.0"), dir.join("pb2.tgz")).is_ok());
+    let run = root
+        .ok(&["upgradeall", "--from", arg(&dir), "--json"])
+        .json();
+    assert_eq!(
+        run,
+        serde_json::json!([{"rawname": "phonebook", "action": "upgraded", "from": "1.0.0", "to": "2.0.0"}])
+    );
+    assert_eq!(
+        root.ok(&["upgradeall", "--from", arg(&dir)]).stdout,
+        "nothing to do\n"
+    );
+    let run = root
+        .ok(&["installlocal", "--from", arg(&dir), "--json"])
+        .json();
+    assert_eq!(
+        run,
+        serde_json::json!([{"rawname": "voicemail", "action": "installed", "from": null, "to": "16.0.12"}])
+    );
+
+    let refused = root.fails(&["upgrade", arg(&package_at("phonebook", "1.0.0"))]);
+    assert!(
+        refused
+            .stderr
+            .contains("`phonebook` 2.0.0 is installed; 1.0.0 would be a downgrade"),
+        "{}",
+        refused.stderr
+    );
+    let refused = root.fails(&["install", arg(&package("core"))]);
+    assert!(
+        refused
+            .stderr
+            .contains("`core` 16.0.40 is already installed"),
+        "{}",
+        refused.stderr
+    );
+    let refused = root.fails(&[
+        "upgrade",
+        arg(&packages_dir().join("voicemail-16.0.12.tgz")),
+    ]);
+    assert!(
+        refused
+            .stderr
+            .contains("`voicemail` 16.0.12 is already installed"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn installing_by_name_finds_the_newest_package_in_the_directory() {
+    let root = root();
+    root.configure(&format!("packages = {:?}\n", packages_dir()));
+    root.ok(&["install", "core", "voicemail"]);
+    assert_eq!(version(&root, "voicemail"), "16.0.12");
+    let missing = root.fails(&["install", "nosuchmodule"]);
+    assert!(
+        missing.stderr.contains("no package of `nosuchmodule`"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn disable_and_enable_respect_dependencies_and_stop_handlers() {
+    let root = phonebook_root();
+    root.ok(&["install", arg(&package("voicemail"))]);
+    let reverse = root.ok(&["reversedepends", "core", "--json"]).json();
+    assert_eq!(reverse, serde_json::json!(["phonebook", "voicemail"]));
+
+    let refused = root.fails(&["disable", "core"]);
+    assert!(
+        refused
+            .stderr
+            .contains("module `core` is required by phonebook, voicemail"),
+        "{}",
+        refused.stderr
+    );
+    root.ok(&["disable", "phonebook"]);
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(
+        (info["status"].as_str(), info["reason"].as_str()),
+        (Some("disabled"), Some("disabled by an administrator"))
+    );
+    let calls = root
+        .ok(&["hook", "lookup", "--json", "--payload", "2025550100"])
+        .json();
+    assert_eq!(
+        calls,
+        serde_json::json!([]),
+        "a disabled module's handlers never run"
+    );
+    root.ok(&["enable", "phonebook"]);
+    assert_eq!(lookup(&root), "Alice Example");
+}
+
+#[test]
+fn a_module_whose_files_vanish_is_marked_broken_and_can_be_deleted() {
+    let root = phonebook_root();
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    let dir = root
+        .path()
+        .join("modules/phonebook")
+        .join(info["module_dir"].as_str().unwrap_or_default());
+    assert!(std::fs::remove_file(dir.join("module.wasm")).is_ok());
+    let run = root.ok(&["recover", "--json"]).json();
+    assert_eq!(run["broken"][0][0], "phonebook");
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(info["status"], "broken");
+    assert!(
+        info["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("module.wasm") && r.contains("missing")),
+        "{info}"
+    );
+    let calls = root
+        .ok(&["hook", "lookup", "--json", "--payload", "2025550100"])
+        .json();
+    assert_eq!(calls, serde_json::json!([]), "broken modules never run");
+    let refused = root.fails(&["enable", "phonebook"]);
+    assert!(refused.stderr.contains("is broken"), "{}", refused.stderr);
+    root.ok(&["delete", "phonebook"]);
+    assert!(
+        root.fails(&["info", "phonebook"])
+            .stderr
+            .contains("not installed")
+    );
+    assert!(
+        !root.path().join("modules/phonebook").exists()
+            && !root.path().join("data/phonebook").exists()
+    );
+}
+
+#[test]
+fn scan_describes_a_directory_and_marks_outdated_modules() {
+    let root = phonebook_root();
+    let entries = root.ok(&["scan", arg(&packages_dir()), "--json"]).json();
+    let phonebook = entries
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["rawname"] == "phonebook"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (
+            phonebook["version"].as_str(),
+            phonebook["available"].as_str()
+        ),
+        (Some("3.0.0"), Some("upgrade"))
+    );
+    let exports: Vec<&str> = phonebook["exports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.as_str())
+        .collect();
+    for expected in [
+        "lifecycle.install",
+        "lifecycle.upgrade",
+        "lifecycle.uninstall",
+        "lifecycle.enable",
+        "lifecycle.disable",
+        "hooks.handle",
+    ] {
+        assert!(exports.contains(&expected), "{expected} in {exports:?}");
+    }
+    let voicemail = entries
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["rawname"] == "voicemail"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(voicemail["available"], "new");
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(info["status"], "needs-upgrade");
+    assert!(
+        info["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("3.0.0 is available")),
+        "{info}"
+    );
+}
