@@ -71,6 +71,12 @@ enum Command {
     Scan(commands::scan::Args),
     /// Fire a hook point and show each handler's result, in the order they ran.
     Hook(commands::hook::Args),
+    /// Regenerate the configuration from every running module's get_config, in priority order.
+    Reload,
+    /// Grant a module the host directories its module.xml asks for.
+    Grant(inspect::Rawname),
+    /// Withdraw every grant of a module.
+    Revoke(inspect::Rawname),
     /// Pack a module directory (module.xml + component) into a package.
     Pack(commands::pack::Args),
     /// Show a module.xml, module directory or package's manifest, or every error in it.
@@ -137,7 +143,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Checkdepends(args) => return commands::checkdepends::run(&ctx, args),
         Command::Recover => commands::recover::run(&ctx),
         Command::Scan(args) => commands::scan::run(&ctx, args),
-        Command::Hook(args) => commands::hook::run(&ctx, args),
+        Command::Hook(args) => return commands::hook::run(&ctx, args),
+        Command::Reload => commands::hook::reload(&ctx),
+        Command::Grant(args) => inspect::grant(&ctx, args),
+        Command::Revoke(args) => inspect::revoke(&ctx, args),
         Command::Pack(args) => commands::pack::run(&ctx.out, args),
         Command::Manifest(args) => commands::manifest::run(&ctx.out, args),
         Command::CompareVersions(args) => return commands::compare_versions::run(&ctx.out, args),

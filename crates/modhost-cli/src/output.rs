@@ -86,6 +86,21 @@ impl Reporter for Status {
                 ),
             ),
             Event::Recovered { summary } => ("Recovered", summary),
+            Event::Requests {
+                rawname,
+                capability,
+                granted: true,
+            } => ("Granted", format!("{rawname}: {capability}")),
+            Event::Requests {
+                rawname,
+                capability,
+                granted: false,
+            } => (
+                "Requests",
+                format!(
+                    "{rawname}: {capability} (not granted: use --grant or `modhost grant {rawname}`)"
+                ),
+            ),
             Event::Unpacking { package } => ("Unpacking", package.display().to_string()),
             Event::Loaded {
                 rawname,

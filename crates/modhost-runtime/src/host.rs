@@ -1,12 +1,15 @@
 //! What a module's store holds, and the host side of the imported interfaces.
 
-use modhost_state::{SqlValue, Txn};
+use std::sync::Arc;
+use std::time::Instant;
+
+use modhost_state::{Session, SqlValue};
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::Limits;
-use crate::bindings::v0_1_0::modhost::module::{db, kv, log, types};
+use crate::bindings::v0_1_0::modhost::module::{db, dispatch, kv, log, types};
+use crate::{Fire, FireRequest, Limits};
 
 /// The data of one call's store: the sandbox, the limits, and the module's view of the
 /// state database.
@@ -16,11 +19,22 @@ pub(crate) struct HostState {
     pub(crate) store_limits: StoreLimits,
     pub(crate) limits: Limits,
     pub(crate) rawname: String,
-    pub(crate) txn: Txn,
+    /// Lent to the handlers this call fires while `fire` runs; otherwise always here.
+    pub(crate) session: Option<Session>,
     pub(crate) log_records: usize,
     pub(crate) log_dropped: usize,
-    /// When the call's time is up; database statements stop then too.
-    pub(crate) deadline: std::time::Instant,
+    /// When the call's time is up; database statements and fired hooks stop then too.
+    pub(crate) deadline: Instant,
+    pub(crate) fire: Option<Arc<dyn Fire>>,
+    pub(crate) depth: u32,
+}
+
+impl HostState {
+    fn session(&mut self) -> wasmtime::Result<&mut Session> {
+        self.session
+            .as_mut()
+            .ok_or_else(|| wasmtime::format_err!("the module's session is lent to a hook it fired"))
+    }
 }
 
 impl WasiView for HostState {
@@ -76,34 +90,39 @@ impl log::Host for HostState {
 
 impl kv::Host for HostState {
     fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.txn.kv_get(&self.rawname, &key)?)
+        let rawname = self.rawname.clone();
+        Ok(self.session()?.txn()?.kv_get(&rawname, &key)?)
     }
 
     fn set(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), String>> {
-        if key.len() > self.limits.max_kv_key {
+        let limits = self.limits;
+        if key.len() > limits.max_kv_key {
             return Ok(Err(format!(
                 "key is {} bytes; the limit is {}",
                 key.len(),
-                self.limits.max_kv_key
+                limits.max_kv_key
             )));
         }
-        if value.len() > self.limits.max_kv_value {
+        if value.len() > limits.max_kv_value {
             return Ok(Err(format!(
                 "value is {} bytes; the limit is {}",
                 value.len(),
-                self.limits.max_kv_value
+                limits.max_kv_value
             )));
         }
-        self.txn.kv_set(&self.rawname, &key, &value)?;
+        let rawname = self.rawname.clone();
+        self.session()?.txn()?.kv_set(&rawname, &key, &value)?;
         Ok(Ok(()))
     }
 
     fn delete(&mut self, key: String) -> wasmtime::Result<bool> {
-        Ok(self.txn.kv_delete(&self.rawname, &key)?)
+        let rawname = self.rawname.clone();
+        Ok(self.session()?.txn()?.kv_delete(&rawname, &key)?)
     }
 
     fn keys(&mut self, prefix: String) -> wasmtime::Result<Vec<String>> {
-        Ok(self.txn.kv_keys(&self.rawname, &prefix)?)
+        let rawname = self.rawname.clone();
+        Ok(self.session()?.txn()?.kv_keys(&rawname, &prefix)?)
     }
 }
 
@@ -114,9 +133,11 @@ impl db::Host for HostState {
         params: Vec<db::Value>,
     ) -> wasmtime::Result<Result<u64, String>> {
         let params: Vec<SqlValue> = params.into_iter().map(to_sql).collect();
+        let (rawname, deadline) = (self.rawname.clone(), self.deadline);
         Ok(self
-            .txn
-            .module_execute(&self.rawname, &sql, &params, self.deadline))
+            .session()?
+            .txn()?
+            .module_execute(&rawname, &sql, &params, deadline))
     }
 
     fn query(
@@ -125,9 +146,11 @@ impl db::Host for HostState {
         params: Vec<db::Value>,
     ) -> wasmtime::Result<Result<db::Rows, String>> {
         let params: Vec<SqlValue> = params.into_iter().map(to_sql).collect();
+        let (rawname, deadline) = (self.rawname.clone(), self.deadline);
         let rows = self
-            .txn
-            .module_query(&self.rawname, &sql, &params, self.deadline);
+            .session()?
+            .txn()?
+            .module_query(&rawname, &sql, &params, deadline);
         Ok(rows.map(|rows| db::Rows {
             columns: rows.columns,
             rows: rows
@@ -135,6 +158,49 @@ impl db::Host for HostState {
                 .into_iter()
                 .map(|row| row.into_iter().map(from_sql).collect())
                 .collect(),
+        }))
+    }
+}
+
+impl dispatch::Host for HostState {
+    fn fire(
+        &mut self,
+        hook: String,
+        payload: String,
+    ) -> wasmtime::Result<Result<Vec<dispatch::Outcome>, String>> {
+        let Some(fire) = self.fire.clone() else {
+            return Ok(Err(
+                "this host does not dispatch hooks from modules".to_owned()
+            ));
+        };
+        let Some(session) = self.session.take() else {
+            return Ok(Err("a hook is already being fired".to_owned()));
+        };
+        let request = FireRequest {
+            caller: &self.rawname,
+            hook: &hook,
+            payload: &payload,
+            depth: self.depth + 1,
+            deadline: self.deadline,
+        };
+        let (outcomes, session) = fire.fire(request, session);
+        self.session = Some(session);
+        Ok(outcomes.map(|outcomes| {
+            outcomes
+                .into_iter()
+                .map(|(module, result)| match result {
+                    Ok(output) => dispatch::Outcome {
+                        module,
+                        ok: true,
+                        output,
+                    },
+                    Err(error) => dispatch::Outcome {
+                        module,
+                        ok: false,
+                        output: error,
+                    },
+                })
+                .collect()
         }))
     }
 }

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use modhost_state::Txn;
+use modhost_state::Session;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
@@ -39,7 +39,7 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub const GUEST_DATA_DIR: &str = "/data";
 
 /// Bounds on what one call may use.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Wall-clock CPU budget of one call, enforced by epoch interruption.
     pub call_timeout: Duration,
@@ -89,6 +89,14 @@ pub enum Error {
         path: PathBuf,
         /// wasmtime's explanation.
         message: String,
+    },
+    /// The component targets a version of the WIT contract this host does not run.
+    #[error("`{path}` is built against modhost:module@{found}; this host supports modhost:module@{}", SUPPORTED_API_VERSIONS.join(", @"))]
+    ApiVersion {
+        /// The component file.
+        path: PathBuf,
+        /// The version it targets.
+        found: String,
     },
     /// The module's call trapped, ran out of time or memory, or could not start.
     #[error("module `{module}` {version}: {call} {failure}")]
@@ -241,6 +249,45 @@ impl LoadedComponent {
     }
 }
 
+/// A host directory mounted into a module's sandbox, at the same path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// The host directory; the module sees it at the same path.
+    pub path: PathBuf,
+    /// Whether the module may only read it.
+    pub read_only: bool,
+}
+
+/// A hook fired by a module from inside a call.
+#[derive(Debug)]
+pub struct FireRequest<'a> {
+    /// The module that fired it.
+    pub caller: &'a str,
+    /// The hook point.
+    pub hook: &'a str,
+    /// The payload.
+    pub payload: &'a str,
+    /// How deep the handlers will run: 1 for a hook fired by a top-level call.
+    pub depth: u32,
+    /// The firing call's deadline, which the handlers share.
+    pub deadline: Instant,
+}
+
+/// Runs the handlers of a hook a module fires. The host implements it; the runtime
+/// lends it the firing call's session and gets it back.
+pub trait Fire: Send + Sync {
+    /// Runs `request`'s handlers inside `session`; returns each `(module, result)` in
+    /// order, or why the hook could not be fired.
+    fn fire(
+        &self,
+        request: FireRequest<'_>,
+        session: Session,
+    ) -> (
+        Result<Vec<(String, Result<String, String>)>, String>,
+        Session,
+    );
+}
+
 /// Who is being called, with what.
 pub struct CallContext {
     /// The module's rawname.
@@ -249,8 +296,18 @@ pub struct CallContext {
     pub version: String,
     /// The host directory mounted as the module's `/data`.
     pub data_dir: PathBuf,
-    /// The open transaction the module's key-value reads and writes go through.
-    pub txn: Txn,
+    /// Granted host directories.
+    pub mounts: Vec<Mount>,
+    /// The session the module's key-value and database calls go through.
+    pub session: Session,
+    /// The call's limits.
+    pub limits: Limits,
+    /// A deadline inherited from a firing call, when it is sooner than the call's own.
+    pub deadline: Option<Instant>,
+    /// Where hooks the module fires go; `None` refuses them.
+    pub fire: Option<Arc<dyn Fire>>,
+    /// How deep in fired hooks this call is: 0 at the top.
+    pub depth: u32,
 }
 
 /// The wasmtime engine, the linker with the host's imports, and the artifact cache.
@@ -259,7 +316,6 @@ pub struct Runtime {
     linker: Linker<HostState>,
     cache_dir: PathBuf,
     compat: String,
-    limits: Limits,
     ticker: Arc<AtomicBool>,
 }
 
@@ -267,14 +323,13 @@ impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runtime")
             .field("cache_dir", &self.cache_dir)
-            .field("limits", &self.limits)
             .finish()
     }
 }
 
 impl Runtime {
     /// Creates a runtime that keeps compiled components in `cache_dir`.
-    pub fn new(cache_dir: &Path, limits: Limits) -> Result<Self> {
+    pub fn new(cache_dir: &Path) -> Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(32));
@@ -309,7 +364,6 @@ impl Runtime {
             linker,
             cache_dir: cache_dir.to_owned(),
             compat,
-            limits,
             ticker,
         })
     }
@@ -317,11 +371,6 @@ impl Runtime {
     /// The wasmtime engine components are compiled for.
     pub fn engine(&self) -> &Engine {
         &self.engine
-    }
-
-    /// The limits every call runs under.
-    pub fn limits(&self) -> &Limits {
-        &self.limits
     }
 
     /// Loads the component at `path`, mapping its compiled artifact if one exists and
@@ -373,6 +422,7 @@ impl Runtime {
                 (component, Origin::Compiled)
             }
         };
+        check_api_version(&self.engine, &component, path)?;
         let load_err = |e: wasmtime::Error| Error::Load {
             path: path.to_owned(),
             message: format!("{e:#}"),
@@ -413,63 +463,99 @@ impl Runtime {
         Ok(())
     }
 
-    /// Runs `call` in a fresh instance of `component`. The context's transaction is handed
+    /// Runs `call` in a fresh instance of `component`. The context's session is handed
     /// back whatever happens, so the caller decides whether to commit it.
     pub fn call(
         &self,
         component: &LoadedComponent,
         context: CallContext,
         call: &Call,
-    ) -> (Result<Option<String>>, Txn) {
+    ) -> (Result<Option<String>>, Session) {
         let CallContext {
             rawname,
             version,
             data_dir,
-            txn,
+            mounts,
+            session,
+            limits,
+            deadline,
+            fire,
+            depth,
         } = context;
         let mut wasi = WasiCtxBuilder::new();
         wasi.allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
-        let preopen = wasi
-            .preopened_dir(&data_dir, GUEST_DATA_DIR, FsPerms::ReadWrite)
-            .map(|_| ())
-            .map_err(|e| e.to_string());
+        let mut preopens = vec![(
+            data_dir.clone(),
+            GUEST_DATA_DIR.to_owned(),
+            FsPerms::ReadWrite,
+        )];
+        for mount in &mounts {
+            let perms = if mount.read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            };
+            preopens.push((mount.path.clone(), mount.path.display().to_string(), perms));
+        }
+        let preopen = preopens.iter().try_for_each(|(host, guest, perms)| {
+            wasi.preopened_dir(host, guest, *perms)
+                .map(|_| ())
+                .map_err(|e| Error::Io {
+                    path: host.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+        });
+        let deadline = match deadline {
+            Some(inherited) => inherited.min(Instant::now() + limits.call_timeout),
+            None => Instant::now() + limits.call_timeout,
+        };
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             store_limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.max_memory)
+                .memory_size(limits.max_memory)
                 .instances(16)
                 .tables(16)
                 .memories(16)
                 .trap_on_grow_failure(true)
                 .build(),
-            limits: self.limits,
+            limits,
             rawname: rawname.clone(),
-            txn,
+            session: Some(session),
             log_records: 0,
             log_dropped: 0,
-            deadline: std::time::Instant::now() + self.limits.call_timeout,
+            deadline,
+            fire,
+            depth,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.store_limits);
-        let ticks = self.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis();
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let ticks = remaining.as_millis() / EPOCH_TICK.as_millis();
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
         store.epoch_deadline_trap();
 
-        let result = match preopen {
-            Err(e) => Err(Error::Io {
-                path: data_dir,
-                source: std::io::Error::other(e),
-            }),
-            Ok(_) => self.run(component, &mut store, call, &rawname, &version),
-        };
+        let result = preopen.and_then(|()| {
+            self.run(
+                component,
+                &mut store,
+                call,
+                &rawname,
+                &version,
+                limits.call_timeout,
+            )
+        });
         let data = store.into_data();
         if data.log_dropped > 0 {
-            tracing::warn!(target: "modhost::module", module = %rawname, "{} log records over the limit of {} were dropped", data.log_dropped, self.limits.max_log_records);
+            tracing::warn!(target: "modhost::module", module = %rawname, "{} log records over the limit of {} were dropped", data.log_dropped, limits.max_log_records);
         }
-        (result, data.txn)
+        let session = match data.session {
+            Some(session) => session,
+            None => unreachable!("the session is returned by every fire before the call ends"),
+        };
+        (result, session)
     }
 
     fn run(
@@ -479,13 +565,14 @@ impl Runtime {
         call: &Call,
         rawname: &str,
         version: &str,
+        timeout: Duration,
     ) -> Result<Option<String>> {
         let trapped = |e: wasmtime::Error| Error::Trapped {
             module: rawname.to_owned(),
             version: version.to_owned(),
             call: call.to_string(),
             failure: match e.downcast_ref::<Trap>() {
-                Some(Trap::Interrupt) => Failure::Timeout(self.limits.call_timeout),
+                Some(Trap::Interrupt) => Failure::Timeout(timeout),
                 _ => Failure::Trap(format!("{e:?}")),
             },
         };
@@ -530,16 +617,37 @@ impl Drop for Runtime {
     }
 }
 
+/// Refuses a component built against a `modhost:module` version this host does not run,
+/// naming both, before linking would fail with a less helpful message.
+fn check_api_version(engine: &Engine, component: &Component, path: &Path) -> Result<()> {
+    let ty = component.component_type();
+    let names = ty
+        .imports(engine)
+        .map(|(name, _)| name)
+        .chain(ty.exports(engine).map(|(name, _)| name));
+    let mut versions: Vec<String> = names
+        .filter_map(|name| name.strip_prefix("modhost:module/"))
+        .filter_map(|rest| rest.split_once('@').map(|(_, version)| version.to_owned()))
+        .collect();
+    versions.sort();
+    versions.dedup();
+    match versions
+        .iter()
+        .find(|v| !SUPPORTED_API_VERSIONS.contains(&v.as_str()))
+    {
+        Some(unsupported) => Err(Error::ApiVersion {
+            path: path.to_owned(),
+            found: unsupported.clone(),
+        }),
+        None if versions.is_empty() => Err(Error::Load {
+            path: path.to_owned(),
+            message: "it neither imports nor exports any modhost:module interface".to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// SHA-256 of the file at `path`, hex.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = fs_err::read(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    Ok(hex(&Sha256::digest(&bytes)))
 }

@@ -195,6 +195,18 @@ pub mod db {
     }
 }
 
+/// Firing hook points that other modules (or this one) handle.
+pub mod dispatch {
+    use crate::bindings::modhost::module::dispatch;
+
+    pub use dispatch::Outcome;
+
+    /// Fires hook point `hook` with `payload`; returns each handler's outcome in order.
+    pub fn fire(hook: &str, payload: &str) -> Result<Vec<Outcome>, String> {
+        dispatch::fire(hook, payload)
+    }
+}
+
 /// The module's own key-value store.
 pub mod kv {
     use crate::bindings::modhost::module::kv;

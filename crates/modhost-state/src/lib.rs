@@ -21,8 +21,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use modhost_manifest::Database;
@@ -31,15 +33,18 @@ use serde::Serialize;
 
 mod module_sql;
 mod schema;
+mod session;
 
 pub use module_sql::{Rows, SqlValue};
 pub use schema::RESERVED_PREFIXES;
+pub use session::Session;
 
 /// How long a writer waits for another writer's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE modhost_modules (
         rawname          TEXT PRIMARY KEY NOT NULL,
         name             TEXT NOT NULL,
@@ -75,7 +80,64 @@ const MIGRATIONS: &[&str] = &["
         name   TEXT PRIMARY KEY NOT NULL,
         module TEXT NOT NULL
     ) STRICT;
-"];
+",
+    "
+    CREATE TABLE modhost_meta (
+        key   TEXT PRIMARY KEY NOT NULL,
+        value INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO modhost_meta (key, value) VALUES ('generation', 0);
+    CREATE TABLE modhost_grants (
+        module TEXT NOT NULL,
+        path   TEXT NOT NULL,
+        access TEXT NOT NULL,
+        PRIMARY KEY (module, path)
+    ) STRICT;
+",
+];
+
+/// Connections kept for reuse: opening one costs far more than a hook call.
+const POOL_SIZE: usize = 16;
+
+type Pool = Arc<Mutex<Vec<Connection>>>;
+
+/// A connection borrowed from the pool, returned when dropped.
+struct Pooled {
+    conn: Option<Connection>,
+    pool: Pool,
+}
+
+impl Deref for Pooled {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match &self.conn {
+            Some(conn) => conn,
+            None => unreachable!("a pooled connection is only taken in drop"),
+        }
+    }
+}
+
+impl DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Connection {
+        match &mut self.conn {
+            Some(conn) => conn,
+            None => unreachable!("a pooled connection is only taken in drop"),
+        }
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && conn.is_autocommit()
+        {
+            let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.len() < POOL_SIZE {
+                pool.push(conn);
+            }
+        }
+    }
+}
 
 /// A state-database failure, naming the database file.
 #[derive(Debug, thiserror::Error)]
@@ -196,10 +258,17 @@ pub struct Backup {
     pub tables: BTreeMap<String, String>,
 }
 
-/// A modhost root's state database.
-#[derive(Debug, Clone)]
+/// A modhost root's state database. Cloning shares its connection pool.
+#[derive(Clone)]
 pub struct State {
     path: PathBuf,
+    pool: Pool,
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("State").field("path", &self.path).finish()
+    }
 }
 
 fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
@@ -214,6 +283,7 @@ impl State {
     pub fn open(path: &Path) -> Result<Self> {
         let state = State {
             path: path.to_owned(),
+            pool: Pool::default(),
         };
         let mut conn = state.connect()?;
         let err = sqlite(path);
@@ -238,7 +308,19 @@ impl State {
         &self.path
     }
 
-    fn connect(&self) -> Result<Connection> {
+    fn connect(&self) -> Result<Pooled> {
+        let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => self.open_connection()?,
+        };
+        Ok(Pooled {
+            conn: Some(conn),
+            pool: Arc::clone(&self.pool),
+        })
+    }
+
+    fn open_connection(&self) -> Result<Connection> {
         let err = sqlite(&self.path);
         let conn = Connection::open(&self.path).map_err(&err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
@@ -253,39 +335,65 @@ impl State {
 
     /// Starts a write transaction; it takes SQLite's write lock at once.
     pub fn begin(&self) -> Result<Txn> {
+        self.start("BEGIN IMMEDIATE")
+    }
+
+    /// Starts a transaction that takes the write lock only when it first writes, so
+    /// that transactions which only read (most hook calls) run side by side.
+    pub fn begin_deferred(&self) -> Result<Txn> {
+        self.start("BEGIN DEFERRED")
+    }
+
+    fn start(&self, begin: &str) -> Result<Txn> {
         let conn = self.connect()?;
-        conn.execute_batch("BEGIN IMMEDIATE")
-            .map_err(sqlite(&self.path))?;
+        conn.execute_batch(begin).map_err(sqlite(&self.path))?;
         Ok(Txn {
             conn,
             path: self.path.clone(),
             open: true,
+            changed_modules: false,
         })
+    }
+
+    /// A number that changes whenever a module is installed, changed or removed, in any
+    /// process: caches of what modules are installed are valid while it stays the same.
+    pub fn generation(&self) -> Result<i64> {
+        let conn = self.connect()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT value FROM modhost_meta WHERE key = 'generation'")
+            .map_err(sqlite(&self.path))?;
+        stmt.query_row([], |row| row.get(0))
+            .map_err(sqlite(&self.path))
+    }
+
+    /// The directories granted to `module`, as `(path, read_only)`.
+    pub fn grants(&self, module: &str) -> Result<Vec<(String, bool)>> {
+        queries::grants(&*self.connect()?, module).map_err(sqlite(&self.path))
     }
 
     /// Every installed module, by rawname.
     pub fn modules(&self) -> Result<Vec<ModuleRecord>> {
-        queries::modules(&self.connect()?, &self.path)
+        queries::modules(&*self.connect()?, &self.path)
     }
 
     /// The record of `rawname`, if installed.
     pub fn module(&self, rawname: &str) -> Result<Option<ModuleRecord>> {
-        queries::module(&self.connect()?, &self.path, rawname)
+        queries::module(&*self.connect()?, &self.path, rawname)
     }
 
     /// The backup of `rawname`, if an upgrade kept one.
     pub fn backup(&self, rawname: &str) -> Result<Option<Backup>> {
-        queries::backup(&self.connect()?, &self.path, rawname)
+        queries::backup(&*self.connect()?, &self.path, rawname)
     }
 
     /// Every entry of `module`'s key-value store, by key.
     pub fn kv_entries(&self, module: &str) -> Result<Vec<(String, String)>> {
-        queries::kv_entries(&self.connect()?, module).map_err(sqlite(&self.path))
+        queries::kv_entries(&*self.connect()?, module).map_err(sqlite(&self.path))
     }
 
     /// The tables `module` owns, by name.
     pub fn tables(&self, module: &str) -> Result<Vec<String>> {
-        queries::tables(&self.connect()?, module).map_err(sqlite(&self.path))
+        queries::tables(&*self.connect()?, module).map_err(sqlite(&self.path))
     }
 
     /// The rows of a table, for inspection (`SELECT *`); the table must be owned by a module.
@@ -320,11 +428,13 @@ impl State {
     }
 }
 
-/// An open write transaction. Dropping it without [`Txn::commit`] rolls everything back.
+/// An open transaction. Dropping it without [`Txn::commit`] rolls everything back.
 pub struct Txn {
-    conn: Connection,
+    conn: Pooled,
     path: PathBuf,
     open: bool,
+    /// Whether the set of modules or their states changed, so the generation must move.
+    changed_modules: bool,
 }
 
 impl fmt::Debug for Txn {
@@ -355,6 +465,7 @@ impl Txn {
 
     /// Inserts or replaces a module's record.
     pub fn put_module(&mut self, r: &ModuleRecord) -> Result<()> {
+        self.changed_modules = true;
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO modhost_modules
@@ -384,6 +495,7 @@ impl Txn {
         status: Status,
         reason: Option<&str>,
     ) -> Result<()> {
+        self.changed_modules = true;
         self.conn
             .execute(
                 "UPDATE modhost_modules SET status = ?2, reason = ?3 WHERE rawname = ?1",
@@ -395,6 +507,8 @@ impl Txn {
 
     /// Removes a module entirely: its record, backup, key-value store and tables.
     pub fn remove_module(&mut self, rawname: &str) -> Result<()> {
+        self.changed_modules = true;
+        self.revoke(rawname)?;
         self.drop_backup(rawname)?;
         for table in queries::tables(&self.conn, rawname).map_err(self.err())? {
             self.conn
@@ -651,8 +765,62 @@ impl Txn {
         module_sql::query(&mut self.conn, owned, deadline, sql, params)
     }
 
+    /// Marks a savepoint that [`Txn::rollback_to`] can return to.
+    pub fn savepoint(&mut self, name: &str) -> Result<()> {
+        self.conn
+            .execute_batch(&format!("SAVEPOINT {}", schema::quote(name)))
+            .map_err(self.err())
+    }
+
+    /// Keeps the changes since savepoint `name` and forgets the savepoint.
+    pub fn release(&mut self, name: &str) -> Result<()> {
+        self.conn
+            .execute_batch(&format!("RELEASE {}", schema::quote(name)))
+            .map_err(self.err())
+    }
+
+    /// Undoes the changes since savepoint `name` and forgets the savepoint.
+    pub fn rollback_to(&mut self, name: &str) -> Result<()> {
+        let name = schema::quote(name);
+        self.conn
+            .execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"))
+            .map_err(self.err())
+    }
+
+    /// Grants `module` access to the host directory `path`.
+    pub fn grant(&mut self, module: &str, path: &str, read_only: bool) -> Result<()> {
+        self.changed_modules = true;
+        let access = if read_only { "read-only" } else { "read-write" };
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO modhost_grants (module, path, access) VALUES (?1, ?2, ?3)",
+                [module, path, access],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The directories granted to `module`, as this transaction sees them.
+    pub fn grants(&self, module: &str) -> Result<Vec<(String, bool)>> {
+        queries::grants(&self.conn, module).map_err(self.err())
+    }
+
+    /// Withdraws every grant of `module`.
+    pub fn revoke(&mut self, module: &str) -> Result<()> {
+        self.changed_modules = true;
+        self.conn
+            .execute("DELETE FROM modhost_grants WHERE module = ?1", [module])
+            .map_err(self.err())?;
+        Ok(())
+    }
+
     /// Makes every change of the transaction durable.
     pub fn commit(mut self) -> Result<()> {
+        if self.changed_modules {
+            self.conn
+                .execute_batch("UPDATE modhost_meta SET value = value + 1 WHERE key = 'generation'")
+                .map_err(sqlite(&self.path))?;
+        }
         self.conn
             .execute_batch("COMMIT")
             .map_err(sqlite(&self.path))?;
@@ -766,6 +934,16 @@ mod queries {
         let mut stmt =
             conn.prepare("SELECT key, value FROM modhost_kv WHERE module = ?1 ORDER BY key")?;
         let rows = stmt.query_map([module], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect()
+    }
+
+    pub(super) fn grants(conn: &Connection, module: &str) -> rusqlite::Result<Vec<(String, bool)>> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT path, access FROM modhost_grants WHERE module = ?1 ORDER BY path",
+        )?;
+        let rows = stmt.query_map([module], |row| {
+            Ok((row.get(0)?, row.get::<_, String>(1)? == "read-only"))
+        })?;
         rows.collect()
     }
 

@@ -291,3 +291,38 @@ fn referenced_dirs_cover_current_and_backup_versions() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_lazy_session_opens_only_when_used_and_scopes_undo_alone() -> Result<()> {
+    let (_dir, state) = open();
+    let generation = state.generation()?;
+    let mut idle = Session::lazy(state.clone());
+    idle.enter()?;
+    idle.leave(true)?;
+    assert!(idle.into_txn().is_none(), "an unused session opens nothing");
+
+    let mut session = Session::lazy(state.clone());
+    session.enter()?;
+    session.txn()?.kv_set("a", "kept", "1")?;
+    session.enter()?;
+    session.txn()?.kv_set("b", "undone", "1")?;
+    session.leave(false)?;
+    session.leave(true)?;
+    session.enter()?;
+    session.txn()?.kv_set("c", "undone", "1")?;
+    session.leave(false)?;
+    session.commit()?;
+    assert_eq!(state.kv_entries("a")?.len(), 1);
+    assert!(state.kv_entries("b")?.is_empty() && state.kv_entries("c")?.is_empty());
+    assert_eq!(
+        state.generation()?,
+        generation,
+        "kv changes do not move the generation"
+    );
+
+    let mut txn = state.begin()?;
+    txn.put_module(&record("m", "1.0"))?;
+    txn.commit()?;
+    assert_eq!(state.generation()?, generation + 1, "module changes do");
+    Ok(())
+}

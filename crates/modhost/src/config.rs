@@ -11,6 +11,11 @@
 //! call_timeout_ms = 2000
 //! max_memory_mb = 32
 //!
+//! [hooks."call.route"]          # how a hook point runs (default: broadcast, continue)
+//! shape = "pipeline"
+//! on_error = "stop"
+//! call_timeout_ms = 200
+//!
 //! [platform]
 //! version = "16.0.40"            # the host application's version (FreePBX: framework)
 //! engine = { name = "asterisk", version = "18.2.0" }
@@ -74,6 +79,46 @@ pub(crate) struct Config {
     /// Sandbox limits for every call.
     #[serde(default)]
     pub(crate) limits: LimitsConfig,
+    /// Hook point declarations, by name.
+    #[serde(default)]
+    pub(crate) hooks: std::collections::BTreeMap<String, HookConfig>,
+}
+
+/// `[hooks.NAME]`: how a hook point runs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HookConfig {
+    shape: Option<crate::Shape>,
+    on_error: Option<crate::OnError>,
+    call_timeout_ms: Option<u64>,
+    max_memory_mb: Option<usize>,
+}
+
+impl Config {
+    /// The hook points the file declares; `defaults` are the host's limits.
+    pub(crate) fn hook_points(&self, defaults: modhost_runtime::Limits) -> Vec<crate::HookPoint> {
+        self.hooks
+            .iter()
+            .map(|(name, hook)| {
+                let base = if name == "get_config" {
+                    crate::HookPoint::pipeline(name)
+                } else {
+                    crate::HookPoint::broadcast(name)
+                };
+                let limits = LimitsConfig {
+                    call_timeout_ms: hook.call_timeout_ms,
+                    max_memory_mb: hook.max_memory_mb,
+                };
+                let overridden = limits.call_timeout_ms.is_some() || limits.max_memory_mb.is_some();
+                crate::HookPoint {
+                    shape: hook.shape.unwrap_or(base.shape),
+                    on_error: hook.on_error.unwrap_or(base.on_error),
+                    limits: overridden.then(|| limits.apply(defaults)),
+                    ..base
+                }
+            })
+            .collect()
+    }
 }
 
 /// `[limits]`: overrides of the sandbox's defaults.

@@ -1,9 +1,83 @@
 //! Hook dispatch: a hook point's handlers across the running modules, in priority order.
+//!
+//! What is installed is cached — each running module's handlers, grants and prepared
+//! component — and rebuilt only when the state database's generation moves, so a dispatch
+//! costs one small query plus the calls themselves. A dispatch opens a transaction only if
+//! a handler touches its store; each handler runs in its own savepoint, so a failing
+//! handler's changes are undone alone, and the rest commit together at the end.
 
-use modhost_runtime::Call;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock, RwLock, Weak};
+use std::time::Instant;
+
+use modhost_manifest::Manifest;
+use modhost_runtime::{
+    Call, CallContext, Fire, FireRequest, Limits, LoadedComponent, Mount, Runtime,
+};
+use modhost_state::{ModuleRecord, Session, State};
 use serde::Serialize;
 
-use crate::{Host, Result, plan};
+use crate::layout::Layout;
+use crate::{Result, plan};
+
+/// How deep hooks fired from inside handlers may nest.
+pub const MAX_FIRE_DEPTH: u32 = 4;
+
+/// How a hook point passes input to its handlers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    /// Every handler gets the same payload; the caller gets every result.
+    Broadcast,
+    /// Each handler gets the previous handler's output; the caller gets the last.
+    Pipeline,
+}
+
+/// What a failing handler does to the rest of the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    /// The failure is reported and the next handler runs (fail-open).
+    Continue,
+    /// The first failure stops the chain (fail-closed).
+    Stop,
+}
+
+/// A hook point the application declares: its shape, failure mode and limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookPoint {
+    /// The hook point's name, e.g. `get_config` or `call.route`.
+    pub name: String,
+    /// How input flows.
+    pub shape: Shape,
+    /// What a failure does.
+    pub on_error: OnError,
+    /// Limits of each handler call, if not the host's.
+    pub limits: Option<Limits>,
+}
+
+impl HookPoint {
+    /// A broadcast, fail-open hook point with the host's limits: the default for hook
+    /// points nobody declared.
+    pub fn broadcast(name: &str) -> Self {
+        HookPoint {
+            name: name.to_owned(),
+            shape: Shape::Broadcast,
+            on_error: OnError::Continue,
+            limits: None,
+        }
+    }
+
+    /// A pipeline, fail-closed hook point with the host's limits, like `get_config`.
+    pub fn pipeline(name: &str) -> Self {
+        HookPoint {
+            name: name.to_owned(),
+            shape: Shape::Pipeline,
+            on_error: OnError::Stop,
+            limits: None,
+        }
+    }
+}
 
 /// One handler's call and its outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -24,73 +98,324 @@ pub struct HookCall {
     pub error: Option<String>,
 }
 
-/// `(priority, rawname, handler)` for every running module's handler of `hook`: its
-/// `<methods>` named `hook`, and its `<hooks>` entries whose `TARGET.callingMethod` is `hook`.
-pub(crate) fn handlers(host: &Host, hook: &str) -> Result<Vec<(i32, String, String)>> {
-    let mut handlers = Vec::new();
-    for record in host
-        .state
-        .modules()?
-        .into_iter()
-        .filter(|r| r.status.runs())
-    {
-        let manifest = plan::manifest_of(&record)?;
-        for method in manifest.methods.iter().filter(|m| m.hook == hook) {
-            handlers.push((
-                method.priority,
-                record.rawname.clone(),
-                method.handler.clone(),
-            ));
-        }
-        for entry in manifest
-            .hooks
-            .iter()
-            .filter(|h| format!("{}.{}", h.target, h.hook) == hook)
-        {
-            handlers.push((
-                entry.priority,
-                record.rawname.clone(),
-                entry.handler.clone(),
-            ));
-        }
-    }
-    handlers.sort();
-    Ok(handlers)
+/// The result of dispatching a hook point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dispatch {
+    /// The calls, in the order they ran.
+    pub calls: Vec<HookCall>,
+    /// For a pipeline, the last output (the payload itself when nothing handled it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// For a fail-closed hook point, the module whose failure stopped the chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
 }
 
-/// Calls each handler with the same payload; failures are reported and skipped.
-pub(crate) fn broadcast(host: &Host, hook: &str, payload: &str) -> Result<Vec<HookCall>> {
-    let mut calls = Vec::new();
-    for (priority, rawname, handler) in handlers(host, hook)? {
-        let record = host.installed(&rawname)?;
-        let component = host.component(&record)?;
+/// An installed, running module as dispatch sees it.
+struct Entry {
+    record: ModuleRecord,
+    manifest: Manifest,
+    mounts: Vec<Mount>,
+    component: OnceLock<std::result::Result<Arc<LoadedComponent>, String>>,
+}
+
+/// One handler of a hook point.
+#[derive(Clone)]
+struct Handler {
+    priority: i32,
+    name: String,
+    entry: Arc<Entry>,
+}
+
+/// What is installed, as of one generation of the state database.
+#[derive(Default)]
+struct Snapshot {
+    generation: Option<i64>,
+    modules: Vec<Arc<Entry>>,
+    handlers: BTreeMap<String, Arc<Vec<Handler>>>,
+}
+
+/// Runs hook points; shared by the host and by modules firing hooks.
+pub(crate) struct Dispatcher {
+    runtime: Arc<Runtime>,
+    state: State,
+    layout: Layout,
+    limits: Limits,
+    points: RwLock<BTreeMap<String, HookPoint>>,
+    snapshot: RwLock<Snapshot>,
+    this: Weak<Dispatcher>,
+}
+
+impl Dispatcher {
+    pub(crate) fn new(
+        runtime: Arc<Runtime>,
+        state: State,
+        layout: Layout,
+        limits: Limits,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|this| Dispatcher {
+            runtime,
+            state,
+            layout,
+            limits,
+            points: RwLock::new(BTreeMap::from([(
+                "get_config".to_owned(),
+                HookPoint::pipeline("get_config"),
+            )])),
+            snapshot: RwLock::default(),
+            this: this.clone(),
+        })
+    }
+
+    /// Where hooks fired by modules go.
+    pub(crate) fn as_fire(&self) -> Option<Arc<dyn Fire>> {
+        self.this.upgrade().map(|this| this as Arc<dyn Fire>)
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub(crate) fn declare(&self, point: HookPoint) {
+        let mut points = self.points.write().unwrap_or_else(|e| e.into_inner());
+        points.insert(point.name.clone(), point);
+    }
+
+    pub(crate) fn point(&self, hook: &str) -> HookPoint {
+        let points = self.points.read().unwrap_or_else(|e| e.into_inner());
+        points
+            .get(hook)
+            .cloned()
+            .unwrap_or_else(|| HookPoint::broadcast(hook))
+    }
+
+    /// The handlers of `hook`, from a snapshot that is current with the state database.
+    fn handlers(&self, hook: &str) -> Result<Arc<Vec<Handler>>> {
+        let generation = self.state.generation()?;
+        {
+            let snapshot = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
+            if snapshot.generation == Some(generation)
+                && let Some(handlers) = snapshot.handlers.get(hook)
+            {
+                return Ok(Arc::clone(handlers));
+            }
+        }
+        let mut snapshot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+        if snapshot.generation != Some(generation) {
+            *snapshot = Snapshot {
+                generation: Some(generation),
+                modules: self.running_modules()?,
+                handlers: BTreeMap::new(),
+            };
+        }
+        let mut handlers: Vec<Handler> = Vec::new();
+        for entry in &snapshot.modules {
+            let methods = entry
+                .manifest
+                .methods
+                .iter()
+                .filter(|m| m.hook == hook)
+                .map(|m| (m.priority, &m.handler));
+            let hooks = entry
+                .manifest
+                .hooks
+                .iter()
+                .filter(|h| h.hook == hook || format!("{}.{}", h.target, h.hook) == hook)
+                .map(|h| (h.priority, &h.handler));
+            for (priority, name) in methods.chain(hooks) {
+                handlers.push(Handler {
+                    priority,
+                    name: name.clone(),
+                    entry: Arc::clone(entry),
+                });
+            }
+        }
+        handlers.sort_by(|a, b| {
+            (a.priority, &a.entry.record.rawname).cmp(&(b.priority, &b.entry.record.rawname))
+        });
+        let handlers = Arc::new(handlers);
+        snapshot
+            .handlers
+            .insert(hook.to_owned(), Arc::clone(&handlers));
+        Ok(handlers)
+    }
+
+    fn running_modules(&self) -> Result<Vec<Arc<Entry>>> {
+        let mut entries = Vec::new();
+        for record in self
+            .state
+            .modules()?
+            .into_iter()
+            .filter(|r| r.status.runs())
+        {
+            let manifest = plan::manifest_of(&record)?;
+            let mounts = self
+                .state
+                .grants(&record.rawname)?
+                .into_iter()
+                .map(|(path, read_only)| Mount {
+                    path: path.into(),
+                    read_only,
+                })
+                .collect();
+            entries.push(Arc::new(Entry {
+                record,
+                manifest,
+                mounts,
+                component: OnceLock::new(),
+            }));
+        }
+        Ok(entries)
+    }
+
+    /// Runs `hook` from the application: its own session, committed at the end.
+    pub(crate) fn dispatch(&self, hook: &str, payload: &str) -> Result<Dispatch> {
+        let handlers = self.handlers(hook)?;
+        let mut session = Session::lazy(self.state.clone());
+        let result = self.run(&self.point(hook), &handlers, payload, &mut session, 0, None);
+        session.commit()?;
+        Ok(result)
+    }
+
+    /// Runs `handlers` inside `session`, each in its own scope.
+    fn run(
+        &self,
+        point: &HookPoint,
+        handlers: &[Handler],
+        payload: &str,
+        session: &mut Session,
+        depth: u32,
+        deadline: Option<Instant>,
+    ) -> Dispatch {
+        let mut dispatch = Dispatch {
+            calls: Vec::with_capacity(handlers.len()),
+            output: None,
+            stopped_by: None,
+        };
+        let mut input = payload.to_owned();
+        for handler in handlers {
+            let result = self.call(point, handler, &input, session, depth, deadline);
+            let rawname = handler.entry.record.rawname.clone();
+            let (ok, output, error) = match result {
+                Ok(output) => (true, Some(output), None),
+                Err(error) => (false, None, Some(error)),
+            };
+            if let (Shape::Pipeline, Some(output)) = (point.shape, &output) {
+                input.clone_from(output);
+            }
+            dispatch.calls.push(HookCall {
+                rawname: rawname.clone(),
+                priority: handler.priority,
+                handler: handler.name.clone(),
+                ok,
+                output,
+                error,
+            });
+            if !ok && point.on_error == OnError::Stop {
+                dispatch.stopped_by = Some(rawname);
+                break;
+            }
+        }
+        if point.shape == Shape::Pipeline && dispatch.stopped_by.is_none() {
+            dispatch.output = Some(input);
+        }
+        dispatch
+    }
+
+    /// Calls one handler in its own scope of `session`; its changes are kept only if it
+    /// succeeds.
+    fn call(
+        &self,
+        point: &HookPoint,
+        handler: &Handler,
+        payload: &str,
+        session: &mut Session,
+        depth: u32,
+        deadline: Option<Instant>,
+    ) -> std::result::Result<String, String> {
+        let entry = &handler.entry;
+        let component = entry
+            .component
+            .get_or_init(|| {
+                let path = self
+                    .layout
+                    .module_dir(&entry.record.rawname, &entry.record.module_dir)
+                    .join(&entry.manifest.component);
+                self.runtime
+                    .load(&path, Some(&entry.record.component_sha256))
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()?;
+        session.enter().map_err(|e| e.to_string())?;
+        let context = CallContext {
+            rawname: entry.record.rawname.clone(),
+            version: entry.record.version.clone(),
+            data_dir: self
+                .layout
+                .data_dir(&entry.record.rawname, &entry.record.data_dir),
+            mounts: entry.mounts.clone(),
+            session: std::mem::replace(session, Session::lazy(self.state.clone())),
+            limits: point.limits.unwrap_or(self.limits),
+            deadline,
+            fire: self.as_fire(),
+            depth,
+        };
         let call = Call::Hook {
-            handler: handler.clone(),
-            hook: hook.to_owned(),
+            handler: handler.name.clone(),
+            hook: point.name.clone(),
             payload: payload.to_owned(),
         };
-        let context = modhost_runtime::CallContext {
-            rawname: rawname.clone(),
-            version: record.version.clone(),
-            data_dir: host.layout.data_dir(&rawname, &record.data_dir),
-            txn: host.state.begin()?,
-        };
-        let (result, txn) = host.runtime.call(&component, context, &call);
-        let (ok, output, error) = match result {
-            Ok(output) => {
-                txn.commit()?;
-                (true, output, None)
-            }
-            Err(e) => (false, None, Some(e.to_string())),
-        };
-        calls.push(HookCall {
-            rawname,
-            priority,
-            handler,
-            ok,
-            output,
-            error,
-        });
+        let (result, returned) = self.runtime.call(&component, context, &call);
+        *session = returned;
+        let output = result
+            .map(Option::unwrap_or_default)
+            .map_err(|e| e.to_string());
+        session.leave(output.is_ok()).map_err(|e| e.to_string())?;
+        output
     }
-    Ok(calls)
+}
+
+impl Fire for Dispatcher {
+    fn fire(
+        &self,
+        request: FireRequest<'_>,
+        mut session: Session,
+    ) -> (
+        std::result::Result<Vec<(String, std::result::Result<String, String>)>, String>,
+        Session,
+    ) {
+        if request.depth > MAX_FIRE_DEPTH {
+            let refusal = format!(
+                "hook `{}` fired by `{}` would nest deeper than {MAX_FIRE_DEPTH} levels; not fired",
+                request.hook, request.caller
+            );
+            return (Err(refusal), session);
+        }
+        let handlers = match self.handlers(request.hook) {
+            Ok(handlers) => handlers,
+            Err(e) => return (Err(e.to_string()), session),
+        };
+        let point = self.point(request.hook);
+        let dispatch = self.run(
+            &point,
+            &handlers,
+            request.payload,
+            &mut session,
+            request.depth,
+            Some(request.deadline),
+        );
+        let outcomes = dispatch
+            .calls
+            .into_iter()
+            .map(|call| {
+                let result = match call.error {
+                    Some(error) => Err(error),
+                    None => Ok(call.output.unwrap_or_default()),
+                };
+                (call.rawname, result)
+            })
+            .collect();
+        (Ok(outcomes), session)
+    }
 }

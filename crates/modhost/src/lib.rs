@@ -15,7 +15,7 @@
 //! use std::path::Path;
 //!
 //! let host = modhost::Host::open(Path::new("/var/lib/modhost"))?;
-//! host.install(&[Path::new("core-16.0.40.tgz").to_owned()], false)?;
+//! host.install(&[Path::new("core-16.0.40.tgz").to_owned()], modhost::Options::default())?;
 //! for module in host.list()? {
 //!     println!("{} {} {}", module.rawname, module.version, module.status);
 //! }
@@ -23,9 +23,10 @@
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use modhost_manifest::{Manifest, ModuleDependency, Op, Version};
+pub use modhost_manifest::{Capability, Manifest, ModuleDependency, Op, Version};
 pub use modhost_package::pack;
 pub use modhost_runtime::{Limits, Origin};
 pub use modhost_state::{ModuleRecord, Rows, SqlValue, Status};
@@ -43,15 +44,16 @@ mod recover;
 
 pub use config::{Engine, Php, Platform};
 pub use depends::{Check, DependencyReport, Outcome};
-pub use dispatch::HookCall;
+pub use dispatch::{Dispatch, HookCall, HookPoint, MAX_FIRE_DEPTH, OnError, Shape};
 pub use error::Error;
 pub use packages::{Available, ScanEntry};
 pub use recover::Recovery;
 
+use dispatch::Dispatcher;
 use layout::{Layout, io};
 use lock::RootLock;
 use modhost_package::Unpacked;
-use modhost_runtime::{Call, CallContext, LoadedComponent, Runtime};
+use modhost_runtime::{Call, CallContext, LoadedComponent, Mount, Runtime};
 use modhost_state::{State, Txn};
 use plan::{Action, Mode};
 
@@ -90,6 +92,15 @@ pub enum Event {
         rawname: String,
         /// Where its machine code came from.
         origin: Origin,
+    },
+    /// A module asks for a capability; it exists in the sandbox only if granted.
+    Requests {
+        /// The module.
+        rawname: String,
+        /// What it asks for.
+        capability: String,
+        /// Whether it was granted.
+        granted: bool,
     },
     /// A module's lifecycle call is running.
     Running {
@@ -151,7 +162,8 @@ pub struct Host {
     platform: Platform,
     packages: Option<PathBuf>,
     state: State,
-    runtime: Runtime,
+    runtime: Arc<Runtime>,
+    dispatcher: Arc<Dispatcher>,
     reporter: Box<dyn Reporter>,
     wait_for_lock: bool,
     /// What opening the root repaired, so that [`Host::recover`] can report it too.
@@ -185,13 +197,19 @@ impl Host {
         let config = config::Config::load(&layout.config())?;
         let limits = limits.unwrap_or_else(|| config.limits.apply(Limits::default()));
         let state = State::open(&layout.database())?;
-        let runtime = Runtime::new(&layout.cache(), limits)?;
+        let runtime = Arc::new(Runtime::new(&layout.cache())?);
+        let dispatcher =
+            Dispatcher::new(Arc::clone(&runtime), state.clone(), layout.clone(), limits);
+        for point in config.hook_points(limits) {
+            dispatcher.declare(point);
+        }
         let host = Host {
             layout,
             platform: config.platform,
             packages: config.packages,
             state,
             runtime,
+            dispatcher,
             reporter: Box::new(Silent),
             wait_for_lock: true,
             recovered_at_open: Recovery::default(),
@@ -360,15 +378,30 @@ impl Host {
         txn: Txn,
         call: &Call,
     ) -> Result<Txn> {
+        let mounts = txn
+            .grants(rawname)?
+            .into_iter()
+            .map(|(path, read_only)| Mount {
+                path: path.into(),
+                read_only,
+            })
+            .collect();
         let context = CallContext {
             rawname: rawname.to_owned(),
             version: version.to_owned(),
             data_dir,
-            txn,
+            mounts,
+            session: modhost_state::Session::over(txn),
+            limits: self.dispatcher.limits(),
+            deadline: None,
+            fire: self.dispatcher.as_fire(),
+            depth: 0,
         };
-        let (result, txn) = self.runtime.call(component, context, call);
+        let (result, session) = self.runtime.call(component, context, call);
         result?;
-        Ok(txn)
+        session.into_txn().ok_or_else(|| {
+            Error::Refused(vec![format!("`{rawname}`: the call lost its transaction")])
+        })
     }
 
     fn running(&self, verb: &'static str, rawname: &str, version: &str) {
@@ -381,8 +414,8 @@ impl Host {
 
     /// Installs packages as one unit; a package whose module is installed at a lower
     /// version upgrades it. See [`Host::upgrade`] for what "one unit" guarantees.
-    pub fn install(&self, packages: &[PathBuf], force: bool) -> Result<Vec<Change>> {
-        self.apply(packages, Mode::Install, force)
+    pub fn install(&self, packages: &[PathBuf], options: Options) -> Result<Vec<Change>> {
+        self.apply(packages, Mode::Install, options)
     }
 
     /// Upgrades installed modules from packages, as one unit: every package is unpacked
@@ -391,11 +424,11 @@ impl Host {
     /// module's schema is applied and its `install()` or `upgrade()` runs against new
     /// copies of its files and data. The replaced version is kept as the backup. If any
     /// step fails, nothing changes. `force` skips dependency checks, never safety checks.
-    pub fn upgrade(&self, packages: &[PathBuf], force: bool) -> Result<Vec<Change>> {
-        self.apply(packages, Mode::Upgrade, force)
+    pub fn upgrade(&self, packages: &[PathBuf], options: Options) -> Result<Vec<Change>> {
+        self.apply(packages, Mode::Upgrade, options)
     }
 
-    fn apply(&self, packages: &[PathBuf], mode: Mode, force: bool) -> Result<Vec<Change>> {
+    fn apply(&self, packages: &[PathBuf], mode: Mode, options: Options) -> Result<Vec<Change>> {
         let _lock = self.lock()?;
         let mut staged = Vec::new();
         for package in packages {
@@ -415,7 +448,7 @@ impl Host {
             &self.state.modules()?,
             &self.platform,
             mode,
-            force,
+            options.force,
         )?;
         let mut components = Vec::with_capacity(plan.len());
         for (index, _) in &plan {
@@ -472,6 +505,7 @@ impl Host {
                 }
             };
             fault::point(operation, "data-staged");
+            self.capabilities(&mut txn, manifest, options.grant)?;
             txn.apply_schema(rawname, &manifest.database)?;
             fault::point(operation, "schema-applied");
             txn = self.run(component, rawname, &version, data_path, txn, &call)?;
@@ -762,17 +796,17 @@ impl Host {
 
     /// Upgrades every installed module for which the package directory holds a newer
     /// version, as one unit.
-    pub fn upgrade_all(&self, from: Option<&Path>, force: bool) -> Result<Vec<Change>> {
+    pub fn upgrade_all(&self, from: Option<&Path>, options: Options) -> Result<Vec<Change>> {
         let selected = self.local(from, &[packages::Available::Upgrade])?;
         if selected.is_empty() {
             return Ok(Vec::new());
         }
-        self.apply(&selected, Mode::Upgrade, force)
+        self.apply(&selected, Mode::Upgrade, options)
     }
 
     /// Installs every module of the package directory that is not installed, and upgrades
     /// those it holds newer versions of, as one unit.
-    pub fn install_local(&self, from: Option<&Path>, force: bool) -> Result<Vec<Change>> {
+    pub fn install_local(&self, from: Option<&Path>, options: Options) -> Result<Vec<Change>> {
         let selected = self.local(
             from,
             &[packages::Available::New, packages::Available::Upgrade],
@@ -780,7 +814,7 @@ impl Host {
         if selected.is_empty() {
             return Ok(Vec::new());
         }
-        self.apply(&selected, Mode::Install, force)
+        self.apply(&selected, Mode::Install, options)
     }
 
     fn local(&self, from: Option<&Path>, wanted: &[packages::Available]) -> Result<Vec<PathBuf>> {
@@ -847,12 +881,127 @@ impl Host {
         Ok(entries)
     }
 
-    /// Calls every running module's handler for hook point `hook`, in priority order (lower
-    /// first, then by rawname), each with `payload`. A failing handler is reported and
-    /// skipped; each handler's key-value and table changes commit only if it succeeds.
-    pub fn dispatch(&self, hook: &str, payload: &str) -> Result<Vec<HookCall>> {
-        dispatch::broadcast(self, hook, payload)
+    /// Declares how hook point `point.name` runs: its shape, failure mode and limits.
+    /// Undeclared hook points are broadcast and fail-open; `get_config` is a fail-closed
+    /// pipeline.
+    pub fn declare(&self, point: HookPoint) {
+        self.dispatcher.declare(point);
     }
+
+    /// How hook point `hook` runs.
+    pub fn hook_point(&self, hook: &str) -> HookPoint {
+        self.dispatcher.point(hook)
+    }
+
+    /// Runs hook point `hook` with `payload`: every running module's handler (its
+    /// `<methods>` named `hook`, its `<hooks>` entries whose `callingMethod` or
+    /// `TARGET.callingMethod` is `hook`), in priority order — lower first, then by rawname.
+    /// Safe to call from many threads at once.
+    pub fn dispatch(&self, hook: &str, payload: &str) -> Result<Dispatch> {
+        self.dispatcher.dispatch(hook, payload)
+    }
+
+    /// Runs the `get_config` pipeline across the running modules and writes the
+    /// configuration it builds to `etc/extensions_modhost.conf` in the root, atomically.
+    /// Fails, writing nothing, if a handler fails.
+    pub fn reload(&self) -> Result<Reload> {
+        let dispatch = self.dispatch("get_config", RELOAD_HEADER)?;
+        if let Some(rawname) = &dispatch.stopped_by {
+            let error = dispatch
+                .calls
+                .last()
+                .and_then(|c| c.error.clone())
+                .unwrap_or_default();
+            return Err(Error::Refused(vec![format!(
+                "reload stopped: `{rawname}`'s get_config failed: {error}"
+            )]));
+        }
+        let text = dispatch.output.clone().unwrap_or_default();
+        let path = self.layout.root.join("etc").join("extensions_modhost.conf");
+        layout::write_atomically(&path, text.as_bytes())?;
+        Ok(Reload {
+            path,
+            handlers: dispatch
+                .calls
+                .into_iter()
+                .map(|c| (c.rawname, c.priority))
+                .collect(),
+            bytes: text.len(),
+        })
+    }
+
+    /// Grants installed module `rawname` every directory its module.xml asks for.
+    pub fn grant(&self, rawname: &str) -> Result<Vec<Capability>> {
+        let _lock = self.lock()?;
+        let manifest = plan::manifest_of(&self.installed(rawname)?)?;
+        let mut txn = self.state.begin()?;
+        let granted = self.capabilities(&mut txn, &manifest, true)?;
+        txn.commit()?;
+        Ok(granted)
+    }
+
+    /// Withdraws every grant of installed module `rawname`.
+    pub fn revoke(&self, rawname: &str) -> Result<()> {
+        let _lock = self.lock()?;
+        self.installed(rawname)?;
+        let mut txn = self.state.begin()?;
+        txn.revoke(rawname)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Shows what `manifest` asks for and, if `grant`, grants it inside `txn`.
+    fn capabilities(
+        &self,
+        txn: &mut Txn,
+        manifest: &Manifest,
+        grant: bool,
+    ) -> Result<Vec<Capability>> {
+        for capability in &manifest.capabilities {
+            let modhost_manifest::Capability::Directory { path, access } = capability;
+            let read_only = *access == modhost_manifest::Access::ReadOnly;
+            if grant {
+                txn.grant(&manifest.rawname, path, read_only)?;
+            }
+            self.reporter.report(Event::Requests {
+                rawname: manifest.rawname.clone(),
+                capability: format!(
+                    "{} access to `{path}`",
+                    if read_only { "read-only" } else { "read-write" }
+                ),
+                granted: grant,
+            });
+        }
+        Ok(if grant {
+            manifest.capabilities.clone()
+        } else {
+            Vec::new()
+        })
+    }
+}
+
+/// The header every generated configuration starts with.
+const RELOAD_HEADER: &str =
+    "; Generated by `modhost reload` from the modules' get_config handlers. Do not edit.\n";
+
+/// What [`Host::reload`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reload {
+    /// The configuration file.
+    pub path: PathBuf,
+    /// The handlers that built it, in order, with their priorities.
+    pub handlers: Vec<(String, i32)>,
+    /// Its size.
+    pub bytes: usize,
+}
+
+/// How a change may proceed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Skip dependency checks (never safety checks).
+    pub force: bool,
+    /// Grant the capabilities the modules ask for.
+    pub grant: bool,
 }
 
 /// A package unpacked into its own staging directory.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use modhost::{Change, Host};
+use modhost::{Change, Host, Options};
 
 use crate::Context;
 
@@ -27,6 +27,18 @@ pub struct LocalArgs {
     /// Skip dependency checks (never safety checks).
     #[arg(long)]
     force: bool,
+    /// Grant the host directories the modules ask for in `<capabilities>`.
+    #[arg(long)]
+    grant: bool,
+}
+
+impl LocalArgs {
+    fn options(&self) -> Options {
+        Options {
+            force: self.force,
+            grant: self.grant,
+        }
+    }
 }
 
 /// Arguments of the commands that take one installed module.
@@ -39,21 +51,21 @@ pub struct ModuleArgs {
     force: bool,
 }
 
-type PackageOp = fn(&Host, &[PathBuf], bool) -> modhost::Result<Vec<Change>>;
-type LocalOp = fn(&Host, Option<&std::path::Path>, bool) -> modhost::Result<Vec<Change>>;
+type PackageOp = fn(&Host, &[PathBuf], Options) -> modhost::Result<Vec<Change>>;
+type LocalOp = fn(&Host, Option<&std::path::Path>, Options) -> modhost::Result<Vec<Change>>;
 type ModuleOp = fn(&Host, &str, bool) -> modhost::Result<Change>;
 
 /// `install`/`upgrade`: resolves names in the package directory, then applies the batch.
 pub fn packages(ctx: &Context, args: PackageArgs, op: PackageOp) -> Result<()> {
     let host = ctx.open()?;
     let packages = host.resolve_packages(&args.packages, args.local.from.as_deref())?;
-    print(ctx, &op(&host, &packages, args.local.force)?)
+    print(ctx, &op(&host, &packages, args.local.options())?)
 }
 
 /// `installlocal`/`upgradeall`: everything the package directory holds that applies.
 pub fn local(ctx: &Context, args: LocalArgs, op: LocalOp) -> Result<()> {
     let host = ctx.open()?;
-    let changes = op(&host, args.from.as_deref(), args.force)?;
+    let changes = op(&host, args.from.as_deref(), args.options())?;
     if changes.is_empty() && !ctx.out.json() {
         println!("nothing to do");
         return Ok(());

@@ -1,20 +1,60 @@
+//! `hook` and `reload`: running hook points from the shell.
+
+use std::process::ExitCode;
+
 use anyhow::Result;
+use modhost::{OnError, Shape};
 
 use crate::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The hook point, e.g. `get_config` or `userman.delUser`.
+    /// The hook point, e.g. `get_config`, `lookup` or `userman.delUser`.
     name: String,
-    /// The input every handler receives.
+    /// The input the (first) handler receives; by convention JSON.
     #[arg(long, default_value = "")]
     payload: String,
+    /// Override the hook point's shape.
+    #[arg(long, value_enum)]
+    shape: Option<ShapeArg>,
+    /// Override what a failing handler does to the rest of the chain.
+    #[arg(long, value_enum)]
+    on_error: Option<OnErrorArg>,
 }
 
-pub fn run(ctx: &Context, args: Args) -> Result<()> {
-    let calls = ctx.open()?.dispatch(&args.name, &args.payload)?;
-    ctx.out.result(&calls, || {
-        calls
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ShapeArg {
+    Broadcast,
+    Pipeline,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum OnErrorArg {
+    Continue,
+    Stop,
+}
+
+/// Prints each call in the order it ran; exits non-zero when a failure stopped the chain.
+pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
+    let host = ctx.open()?;
+    let mut point = host.hook_point(&args.name);
+    if let Some(shape) = args.shape {
+        point.shape = match shape {
+            ShapeArg::Broadcast => Shape::Broadcast,
+            ShapeArg::Pipeline => Shape::Pipeline,
+        };
+    }
+    if let Some(on_error) = args.on_error {
+        point.on_error = match on_error {
+            OnErrorArg::Continue => OnError::Continue,
+            OnErrorArg::Stop => OnError::Stop,
+        };
+    }
+    host.declare(point);
+    let dispatch = host.dispatch(&args.name, &args.payload)?;
+    ctx.out.result(&dispatch.calls, || {
+        dispatch
+            .calls
             .iter()
             .map(|c| match (&c.output, &c.error) {
                 (_, Some(error)) => format!("{} (pri {}) failed: {error}\n", c.rawname, c.priority),
@@ -26,5 +66,23 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
                 ),
             })
             .collect()
+    })?;
+    Ok(match dispatch.stopped_by {
+        Some(_) => ExitCode::FAILURE,
+        None => ExitCode::SUCCESS,
+    })
+}
+
+/// `reload`: regenerates the configuration from every running module's `get_config`.
+pub fn reload(ctx: &Context) -> Result<()> {
+    let reload = ctx.open()?.reload()?;
+    ctx.out.result(&reload, || {
+        let mut text: String = reload
+            .handlers
+            .iter()
+            .map(|(rawname, priority)| format!("get_config  pri {priority:>4}  {rawname}\n"))
+            .collect();
+        text += &format!("wrote {} ({} bytes)\n", reload.path.display(), reload.bytes);
+        text
     })
 }

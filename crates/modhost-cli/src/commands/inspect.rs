@@ -1,4 +1,4 @@
-//! Read-only commands about installed modules: info, kv, rows, reversedepends.
+//! Commands about one installed module: info, kv, rows, reversedepends, grant, revoke.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -85,5 +85,24 @@ pub fn reversedepends(ctx: &Context, args: Rawname) -> Result<()> {
     let dependents = ctx.open()?.reverse_dependencies(&args.rawname)?;
     ctx.out.result(&dependents, || {
         dependents.iter().map(|d| format!("{d}\n")).collect()
+    })
+}
+
+pub fn grant(ctx: &Context, args: Rawname) -> Result<()> {
+    let granted = ctx.open()?.grant(&args.rawname)?;
+    ctx.out.result(&granted, || {
+        format!(
+            "granted {} capabilities to {}\n",
+            granted.len(),
+            args.rawname
+        )
+    })
+}
+
+pub fn revoke(ctx: &Context, args: Rawname) -> Result<()> {
+    ctx.open()?.revoke(&args.rawname)?;
+    let document = serde_json::json!({ "rawname": args.rawname, "revoked": true });
+    ctx.out.result(&document, || {
+        format!("revoked every grant of {}\n", args.rawname)
     })
 }
