@@ -273,19 +273,15 @@ pub struct FireRequest<'a> {
     pub deadline: Instant,
 }
 
+/// Each fired handler's module and result, in the order they ran.
+pub type Fired = Vec<(String, Result<String, String>)>;
+
 /// Runs the handlers of a hook a module fires. The host implements it; the runtime
 /// lends it the firing call's session and gets it back.
 pub trait Fire: Send + Sync {
     /// Runs `request`'s handlers inside `session`; returns each `(module, result)` in
     /// order, or why the hook could not be fired.
-    fn fire(
-        &self,
-        request: FireRequest<'_>,
-        session: Session,
-    ) -> (
-        Result<Vec<(String, Result<String, String>)>, String>,
-        Session,
-    );
+    fn fire(&self, request: FireRequest<'_>, session: Session) -> (Result<Fired, String>, Session);
 }
 
 /// Who is being called, with what.

@@ -381,10 +381,7 @@ impl Fire for Dispatcher {
         &self,
         request: FireRequest<'_>,
         mut session: Session,
-    ) -> (
-        std::result::Result<Vec<(String, std::result::Result<String, String>)>, String>,
-        Session,
-    ) {
+    ) -> (std::result::Result<Fired, String>, Session) {
         if request.depth > MAX_FIRE_DEPTH {
             let refusal = format!(
                 "hook `{}` fired by `{}` would nest deeper than {MAX_FIRE_DEPTH} levels; not fired",
