@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use modhost_manifest::Manifest;
 use modhost_runtime::{
-    Call, CallContext, Fire, FireRequest, Limits, LoadedComponent, Mount, Runtime,
+    Call, CallContext, Fire, FireRequest, Fired, Limits, LoadedComponent, Mount, Runtime,
 };
 use modhost_state::{ModuleRecord, Session, State};
 use serde::Serialize;
