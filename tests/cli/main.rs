@@ -5,6 +5,7 @@ mod concurrency;
 mod crash;
 mod lifecycle;
 mod manifest;
+mod sandbox;
 mod transactions;
 
 use modhost_test_support::Root;

@@ -21,6 +21,7 @@ use modhost_state::Session;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 mod bindings;
@@ -34,6 +35,9 @@ pub const SUPPORTED_API_VERSIONS: &[&str] = &["0.1.0"];
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// How much of a call's stderr is kept (for trap reports); writing more traps the call.
+const GUEST_STDERR: usize = 64 * 1024;
 
 /// Where a module's data directory appears inside its sandbox.
 pub const GUEST_DATA_DIR: &str = "/data";
@@ -328,6 +332,9 @@ impl Runtime {
     pub fn new(cache_dir: &Path) -> Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        // Module authors get file:line in trap backtraces from their debug info, and the
+        // behaviour does not depend on an environment variable.
+        config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
         config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(32));
         config.max_wasm_stack(512 * 1024);
         let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
@@ -479,9 +486,11 @@ impl Runtime {
             depth,
         } = context;
         let mut wasi = WasiCtxBuilder::new();
+        let stderr = MemoryOutputPipe::new(GUEST_STDERR);
         wasi.allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false);
+            .allow_ip_name_lookup(false)
+            .stderr(stderr.clone());
         let mut preopens = vec![(
             data_dir.clone(),
             GUEST_DATA_DIR.to_owned(),
@@ -533,16 +542,18 @@ impl Runtime {
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
         store.epoch_deadline_trap();
 
-        let result = preopen.and_then(|()| {
-            self.run(
-                component,
-                &mut store,
-                call,
-                &rawname,
-                &version,
-                limits.call_timeout,
-            )
-        });
+        let result = preopen
+            .and_then(|()| {
+                self.run(
+                    component,
+                    &mut store,
+                    call,
+                    &rawname,
+                    &version,
+                    limits.call_timeout,
+                )
+            })
+            .map_err(|e| with_stderr(e, &stderr.contents()));
         let data = store.into_data();
         if data.log_dropped > 0 {
             tracing::warn!(target: "modhost::module", module = %rawname, "{} log records over the limit of {} were dropped", data.log_dropped, limits.max_log_records);
@@ -569,7 +580,7 @@ impl Runtime {
             call: call.to_string(),
             failure: match e.downcast_ref::<Trap>() {
                 Some(Trap::Interrupt) => Failure::Timeout(timeout),
-                _ => Failure::Trap(format!("{e:?}")),
+                _ => Failure::Trap(format!("{e:#}")),
             },
         };
         let failed = |message: String| Error::Failed {
@@ -610,6 +621,29 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.ticker.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Adds the tail of what the guest wrote to stderr (a Rust panic message, say) to a trap.
+fn with_stderr(error: Error, stderr: &[u8]) -> Error {
+    let text = String::from_utf8_lossy(stderr);
+    let tail: Vec<&str> = text.lines().rev().take(5).collect();
+    match error {
+        Error::Trapped {
+            module,
+            version,
+            call,
+            failure: Failure::Trap(trap),
+        } if !tail.is_empty() => Error::Trapped {
+            module,
+            version,
+            call,
+            failure: Failure::Trap(format!(
+                "{trap}\nguest stderr:\n  {}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n  ")
+            )),
+        },
+        other => other,
     }
 }
 

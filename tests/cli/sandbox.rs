@@ -1,0 +1,318 @@
+//! Hooks in priority order, `reload`, and a sandbox that contains a hostile module.
+
+use modhost_test_support::{Root, arg, component, package, package_at};
+use serde_json::Value;
+
+use crate::root;
+
+/// core, voicemail and phonebook 1.0.0, with short limits; `hostile` too if asked.
+fn pbx(hostile: bool) -> Root {
+    let root = root();
+    root.configure("[limits]\ncall_timeout_ms = 1000\nmax_memory_mb = 32\n\n[hooks.spin]\ncall_timeout_ms = 300\n");
+    let mut install = vec![
+        arg(&package("core")).to_owned(),
+        arg(&package("voicemail")).to_owned(),
+        arg(&package_at("phonebook", "1.0.0")).to_owned(),
+    ];
+    if hostile {
+        install.push(arg(&package("hostile")).to_owned());
+    }
+    let mut args = vec!["install"];
+    args.extend(install.iter().map(String::as_str));
+    root.ok(&args);
+    root
+}
+
+fn hook(root: &Root, name: &str, payload: &str) -> Vec<Value> {
+    let run = root.run(&["hook", name, "--payload", payload, "--json"]);
+    run.json().as_array().cloned().unwrap_or_default()
+}
+
+fn error_of(calls: &[Value], rawname: &str) -> String {
+    calls
+        .iter()
+        .find(|c| c["rawname"] == rawname)
+        .and_then(|c| c["error"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn reload_runs_get_config_in_priority_order_and_is_byte_identical_across_runs() {
+    let root = pbx(false);
+    let run = root.ok(&["reload"]);
+    let order: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("get_config"))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "get_config  pri  100  phonebook",
+            "get_config  pri  480  core",
+            "get_config  pri  500  voicemail"
+        ]
+    );
+    let conf = root.path().join("etc/extensions_modhost.conf");
+    let first = std::fs::read_to_string(&conf).unwrap_or_default();
+    let phonebook = first.find("; phonebook: 2 entries");
+    let core = first.find("[from-internal]");
+    let voicemail = first.find("[voicemail]");
+    assert!(
+        phonebook < core && core < voicemail && phonebook.is_some(),
+        "sections in priority order:\n{first}"
+    );
+    assert!(
+        first.contains("exten => 100,1,Dial(PJSIP/100)")
+            && first.contains("exten => *101,1,VoiceMail(101@default)")
+    );
+    root.ok(&["reload"]);
+    assert_eq!(
+        std::fs::read_to_string(&conf).unwrap_or_default(),
+        first,
+        "byte-identical"
+    );
+}
+
+#[test]
+fn a_fail_closed_pipeline_stops_at_the_first_failure_and_reload_writes_nothing() {
+    let root = pbx(false);
+    root.ok(&["reload"]);
+    let conf = root.path().join("etc/extensions_modhost.conf");
+    let before = std::fs::read(&conf).unwrap_or_default();
+    root.ok(&["install", arg(&package("hostile"))]);
+    let run = root.fails(&["reload"]);
+    assert!(
+        run.stderr
+            .contains("reload stopped: `hostile`'s get_config failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read(&conf).unwrap_or_default(),
+        before,
+        "the old configuration is intact"
+    );
+
+    let calls = hook(&root, "get_config", "");
+    let ran: Vec<&str> = calls.iter().filter_map(|c| c["rawname"].as_str()).collect();
+    assert_eq!(
+        ran,
+        ["phonebook", "core", "hostile"],
+        "voicemail never ran after the failure"
+    );
+    let calls: Vec<Value> = root
+        .ok(&[
+            "hook",
+            "get_config",
+            "--shape",
+            "broadcast",
+            "--on-error",
+            "continue",
+            "--json",
+        ])
+        .json()
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let outcomes: Vec<(&str, bool)> = calls
+        .iter()
+        .map(|c| (c["rawname"].as_str().unwrap_or(""), c["ok"] == true))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("phonebook", true),
+            ("core", true),
+            ("hostile", false),
+            ("voicemail", true)
+        ]
+    );
+    assert_eq!(
+        calls[3]["output"],
+        "[voicemail]\nexten => *100,1,VoiceMail(100@default)\nexten => *101,1,VoiceMail(101@default)\n",
+        "broadcast: same payload for all"
+    );
+}
+
+#[test]
+fn every_hostile_behaviour_is_contained_and_the_host_carries_on() {
+    let root = pbx(true);
+    let before = root.fingerprint();
+    let cases = [
+        ("spin", "was stopped after its 300ms deadline"),
+        ("grow", "memory"),
+        ("recurse", "modhost_guest_hostile::recurse"),
+        ("crash", "hostile module crashed on purpose"),
+    ];
+    for (hook_name, expected) in cases {
+        let calls = hook(&root, hook_name, "");
+        let error = error_of(&calls, "hostile");
+        assert!(
+            error.contains(expected),
+            "{hook_name}: expected `{expected}` in: {error}"
+        );
+        assert!(
+            error.contains("module `hostile` 0.1.0"),
+            "{hook_name}: names the module and version: {error}"
+        );
+        assert!(
+            error.contains(&format!("handler `{hook_name}` for hook `{hook_name}`")),
+            "{hook_name}: names the call: {error}"
+        );
+        assert_eq!(root.fingerprint(), before, "{hook_name}: state unchanged");
+        let lookup = hook(&root, "lookup", "2025550100");
+        assert_eq!(
+            lookup[0]["output"], "Alice Example",
+            "{hook_name}: other modules keep working"
+        );
+        assert_eq!(
+            lookup[1]["output"], "2025550100",
+            "{hook_name}: and so does the hostile one"
+        );
+    }
+    let crash = error_of(&hook(&root, "crash", ""), "hostile");
+    assert!(
+        crash.contains("wasm backtrace"),
+        "a trap carries the guest backtrace: {crash}"
+    );
+    assert!(crash.contains("hostile"), "{crash}");
+}
+
+#[test]
+fn files_outside_the_data_directory_do_not_exist_for_a_module() {
+    let root = pbx(true);
+    let calls = hook(&root, "escape", "");
+    let report = calls[0]["output"].as_str().unwrap_or_default();
+    for line in [
+        "read /etc/passwd: denied",
+        "read /data/../../etc/passwd: denied",
+        "write /tmp/escaped: denied",
+        "list /: denied",
+    ] {
+        assert!(report.contains(line), "`{line}` in:\n{report}");
+    }
+    assert!(report.contains("write /data/inside: allowed"), "{report}");
+    assert!(!std::path::Path::new("/tmp/escaped").exists());
+}
+
+#[test]
+fn a_log_flood_is_bounded() {
+    let root = pbx(true);
+    let run = root.ok(&["hook", "flood"]);
+    let logged = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("flood i="))
+        .count();
+    assert_eq!(logged, 1000, "records beyond the limit are dropped");
+    assert!(
+        run.stderr
+            .contains("99000 log records over the limit of 1000 were dropped"),
+        "{}",
+        &run.stderr[run.stderr.len().saturating_sub(400)..]
+    );
+}
+
+#[test]
+fn a_module_firing_a_hook_that_calls_back_into_it_stops_at_the_depth_limit() {
+    let root = pbx(true);
+    let calls = hook(&root, "loopback", "0");
+    let output = calls[0]["output"].as_str().unwrap_or_default();
+    assert!(
+        output.contains(
+            "stopped at depth 4: hook `loopback` fired by `hostile` would nest deeper than 4 levels"
+        ),
+        "{output}"
+    );
+    let kv = root.ok(&["kv", "--json", "hostile"]).json();
+    let depths: Vec<&String> = kv
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    assert_eq!(
+        depths,
+        ["depth/0", "depth/1", "depth/2", "depth/3", "depth/4"],
+        "nested calls share the transaction"
+    );
+}
+
+#[test]
+fn a_handlers_writes_commit_only_when_it_succeeds() {
+    let root = pbx(true);
+    let calls = hook(&root, "remember", "kept");
+    assert_eq!(calls[0]["ok"], true);
+    assert_eq!(
+        root.ok(&["kv", "--json", "hostile"]).json(),
+        serde_json::json!({"remembered": "kept"})
+    );
+}
+
+#[test]
+fn a_directory_exists_in_the_sandbox_only_once_granted() {
+    let root = pbx(false);
+    let shared = root.path().with_file_name("shared");
+    assert!(
+        std::fs::create_dir_all(&shared).is_ok()
+            && std::fs::write(shared.join("secret.txt"), "s3cret").is_ok()
+    );
+    let module = root.path().with_file_name("granted");
+    assert!(std::fs::create_dir_all(&module).is_ok());
+    let xml = format!(
+        "<module><rawname>granted</rawname><name>Granted</name><version>1.0</version>\
+         <methods><read>read</read></methods>\
+         <capabilities><directory path=\"{}\" access=\"read-only\"/></capabilities></module>",
+        shared.display()
+    );
+    assert!(std::fs::write(module.join("module.xml"), xml).is_ok());
+    assert!(std::fs::copy(component("hostile"), module.join("module.wasm")).is_ok());
+    let package = module.join("granted.tgz");
+    root.ok(&["pack", arg(&module), "-o", arg(&package)]);
+
+    let run = root.ok(&["install", arg(&package)]);
+    assert!(
+        run.stderr.contains(&format!(
+            "granted: read-only access to `{}` (not granted",
+            shared.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    let secret = shared.join("secret.txt");
+    let read = |root: &Root| {
+        hook(root, "read", arg(&secret))
+            .first()
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(read(&root)["ok"], false, "not granted: not there");
+    root.ok(&["grant", "granted"]);
+    assert_eq!(read(&root)["output"], "s3cret");
+    root.ok(&["revoke", "granted"]);
+    assert_eq!(read(&root)["ok"], false);
+
+    root.ok(&["uninstall", "granted"]);
+    let run = root.ok(&["install", "--grant", arg(&package)]);
+    assert!(
+        run.stderr.contains("Granted granted: read-only access"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(read(&root)["output"], "s3cret");
+}
+
+#[test]
+fn a_component_built_against_another_wit_version_is_refused_naming_both() {
+    let root = pbx(false);
+    let before = root.fingerprint();
+    let run = root.fails(&["install", arg(&package("future_api"))]);
+    assert!(
+        run.stderr.contains(
+            "is built against modhost:module@0.9.0; this host supports modhost:module@0.1.0"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+}
