@@ -39,6 +39,19 @@ impl Module for Core {
                 }
                 Ok(conf)
             }
+            "core_route" => {
+                // Dial the extension, unless a module earlier in the pipeline chose already.
+                let mut call: serde_json::Value =
+                    serde_json::from_str(payload).map_err(|e| e.to_string())?;
+                if call["action"].is_null() {
+                    let to = call["to"].as_str().unwrap_or_default().to_owned();
+                    call["action"] = match kv::get(&format!("extension/{to}")) {
+                        Some(_) => format!("Dial(PJSIP/{to})").into(),
+                        None => "Playback(invalid)".into(),
+                    };
+                }
+                Ok(call.to_string())
+            }
             other => Err(format!("no handler `{other}` for hook `{hook}`")),
         }
     }

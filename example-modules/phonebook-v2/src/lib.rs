@@ -5,8 +5,19 @@ use modhost_sdk::{Module, db, kv, log};
 
 struct Phonebook;
 
+const ENTRIES: &[(&str, &str)] = &[
+    ("Alice Example", "2025550100"),
+    ("Bob Example", "2025550101"),
+];
+
 impl Module for Phonebook {
     fn install() -> Result<(), String> {
+        for (name, number) in ENTRIES {
+            db::execute(
+                "INSERT INTO phonebook_entries (name, number, e164) VALUES (?1, ?2, '+1' || ?2)",
+                &[db::text(*name), db::text(*number)],
+            )?;
+        }
         kv::set("schema", "2")
     }
 
@@ -51,6 +62,25 @@ impl Module for Phonebook {
                     "{payload}; phonebook: {} E.164 entries\n",
                     count.unwrap_or(0)
                 ))
+            }
+            "phonebook_route" => {
+                // Name the caller for the rest of the pipeline.
+                let mut call: serde_json::Value =
+                    serde_json::from_str(payload).map_err(|e| e.to_string())?;
+                let from = call["from"].as_str().unwrap_or_default().to_owned();
+                let rows = db::query(
+                    "SELECT name FROM phonebook_entries WHERE number = ?1",
+                    &[db::text(from)],
+                )?;
+                if let Some(name) = rows
+                    .rows
+                    .first()
+                    .and_then(|row| row.first())
+                    .and_then(db::as_text)
+                {
+                    call["caller_name"] = name.into();
+                }
+                Ok(call.to_string())
             }
             other => Err(format!("no handler `{other}` for hook `{hook}`")),
         }

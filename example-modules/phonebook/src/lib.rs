@@ -52,6 +52,25 @@ impl Module for Phonebook {
                     count.unwrap_or(0)
                 ))
             }
+            "phonebook_route" => {
+                // Name the caller for the rest of the pipeline.
+                let mut call: serde_json::Value =
+                    serde_json::from_str(payload).map_err(|e| e.to_string())?;
+                let from = call["from"].as_str().unwrap_or_default().to_owned();
+                let rows = db::query(
+                    "SELECT name FROM phonebook_entries WHERE number = ?1",
+                    &[db::text(from)],
+                )?;
+                if let Some(name) = rows
+                    .rows
+                    .first()
+                    .and_then(|row| row.first())
+                    .and_then(db::as_text)
+                {
+                    call["caller_name"] = name.into();
+                }
+                Ok(call.to_string())
+            }
             other => Err(format!("no handler `{other}` for hook `{hook}`")),
         }
     }

@@ -41,6 +41,18 @@ impl Module for Voicemail {
                 }
                 Ok(conf)
             }
+            "voicemail_route" => {
+                // `*NNN` reaches mailbox NNN.
+                let mut call: serde_json::Value =
+                    serde_json::from_str(payload).map_err(|e| e.to_string())?;
+                let to = call["to"].as_str().unwrap_or_default().to_owned();
+                if let Some(mailbox) = to.strip_prefix('*')
+                    && kv::get(&format!("mailbox/{mailbox}")).is_some()
+                {
+                    call["action"] = format!("VoiceMail({mailbox}@default)").into();
+                }
+                Ok(call.to_string())
+            }
             other => Err(format!("no handler `{other}` for hook `{hook}`")),
         }
     }

@@ -1,0 +1,100 @@
+//! A tiny PBX application that embeds modhost.
+//!
+//! It installs the example modules into a fresh root, declares its `call.route` hook point
+//! (a fail-closed pipeline with a tight deadline), and routes simulated incoming calls
+//! from several threads at once: each call's JSON goes through the modules' handlers in
+//! priority order — phonebook names the caller, voicemail takes `*` numbers, core dials
+//! extensions — and the application acts on the answer.
+//!
+//! ```sh
+//! cargo xtask modules                                  # build the example packages
+//! cargo run -p modhost --example pbx -- target/modules
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use modhost::{HookPoint, Host, Limits, OnError, Options, Shape};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let packages = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "target/modules".to_owned()),
+    );
+    let root = tempfile::tempdir()?;
+    let host = Host::open(root.path())?;
+
+    let wanted = ["core", "voicemail", "phonebook"].map(String::from);
+    let found = host.resolve_packages(&wanted, Some(&packages))?;
+    for change in host.install(&found, Options::default())? {
+        println!(
+            "{} {} {}",
+            change.action,
+            change.rawname,
+            change.to.unwrap_or_default()
+        );
+    }
+
+    host.declare(HookPoint {
+        name: "call.route".to_owned(),
+        shape: Shape::Pipeline,
+        on_error: OnError::Stop,
+        limits: Some(Limits {
+            call_timeout: Duration::from_millis(250),
+            ..Limits::default()
+        }),
+    });
+
+    let host = Arc::new(host);
+    let calls = [
+        ("2025550100", "100"),
+        ("2025550101", "*101"),
+        ("2025559999", "101"),
+        ("2025550100", "555"),
+    ];
+    let threads: Vec<_> = calls
+        .into_iter()
+        .map(|(from, to)| {
+            let host = Arc::clone(&host);
+            std::thread::spawn(move || route(&host, from, to))
+        })
+        .collect();
+    for thread in threads {
+        match thread.join() {
+            Ok(Ok(line)) => println!("{line}"),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err("a routing thread panicked".into()),
+        }
+    }
+    Ok(())
+}
+
+/// Routes one call through the modules and says what the PBX does with it.
+fn route(
+    host: &Host,
+    from: &str,
+    to: &str,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let payload =
+        serde_json::json!({ "from": from, "to": to, "caller_name": null, "action": null });
+    let dispatch = host.dispatch("call.route", &payload.to_string())?;
+    if let Some(rawname) = dispatch.stopped_by {
+        return Ok(format!(
+            "call {from} -> {to}: rejected, `{rawname}` failed; playing an apology"
+        ));
+    }
+    let answer: serde_json::Value = serde_json::from_str(&dispatch.output.unwrap_or_default())?;
+    let caller = answer["caller_name"].as_str().unwrap_or("unknown caller");
+    let action = answer["action"].as_str().unwrap_or("Hangup()");
+    let path: Vec<String> = dispatch
+        .calls
+        .iter()
+        .map(|c| format!("{}@{}", c.rawname, c.priority))
+        .collect();
+    Ok(format!(
+        "call from {caller} <{from}> to {to}: {action}   (via {})",
+        path.join(" -> ")
+    ))
+}

@@ -1,0 +1,95 @@
+//! The embedding API as a PBX application uses it: concurrent dispatch from many threads.
+
+use std::sync::Arc;
+
+use modhost::{HookPoint, Host, OnError, Options, Shape};
+use modhost_test_support::{package, package_at};
+
+fn assert_send_sync<T: Send + Sync>() {}
+
+#[test]
+fn a_host_is_shared_across_threads_and_dispatches_concurrently() {
+    assert_send_sync::<Host>();
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = Host::open(root.path()).unwrap_or_else(|e| panic!("{e}"));
+    let packages = [
+        package("core"),
+        package("voicemail"),
+        package_at("phonebook", "1.0.0"),
+    ];
+    let installed = host
+        .install(&packages, Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(installed.len(), 3);
+    host.declare(HookPoint {
+        name: "call.route".into(),
+        shape: Shape::Pipeline,
+        on_error: OnError::Stop,
+        limits: None,
+    });
+
+    let host = Arc::new(host);
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let host = Arc::clone(&host);
+            std::thread::spawn(move || {
+                let to = if i % 2 == 0 { "100" } else { "*101" };
+                let payload = format!(
+                    r#"{{"from":"2025550100","to":"{to}","caller_name":null,"action":null}}"#
+                );
+                (0..5)
+                    .map(|_| {
+                        host.dispatch("call.route", &payload)
+                            .map(|d| (to, d.output.unwrap_or_default()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+        })
+        .collect();
+    for thread in threads {
+        let results = thread
+            .join()
+            .unwrap_or_else(|_| panic!("a dispatch thread panicked"));
+        for (to, output) in results.unwrap_or_else(|e| panic!("{e}")) {
+            let answer: serde_json::Value = serde_json::from_str(&output).unwrap_or_default();
+            assert_eq!(answer["caller_name"], "Alice Example");
+            let expected = if to == "100" {
+                "Dial(PJSIP/100)"
+            } else {
+                "VoiceMail(101@default)"
+            };
+            assert_eq!(answer["action"], expected, "{output}");
+        }
+    }
+}
+
+#[test]
+fn dispatch_sees_changes_made_by_another_process_or_host() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let app = Host::open(root.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        app.dispatch("lookup", "2025550100")
+            .map(|d| d.calls.is_empty())
+            .unwrap_or(false)
+    );
+    let admin = Host::open(root.path()).unwrap_or_else(|e| panic!("{e}"));
+    let packages = [package("core"), package_at("phonebook", "1.0.0")];
+    admin
+        .install(&packages, Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let lookup = app
+        .dispatch("lookup", "2025550100")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        lookup.calls.first().and_then(|c| c.output.as_deref()),
+        Some("Alice Example")
+    );
+    admin
+        .disable("phonebook", false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        app.dispatch("lookup", "2025550100")
+            .map(|d| d.calls.is_empty())
+            .unwrap_or(false)
+    );
+}
