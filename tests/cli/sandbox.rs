@@ -56,7 +56,8 @@ fn reload_runs_get_config_in_priority_order_and_is_byte_identical_across_runs() 
     );
     let conf = root.path().join("etc/extensions_modhost.conf");
     let first = std::fs::read_to_string(&conf).unwrap_or_default();
-    let phonebook = first.find("; phonebook: 2 entries");
+    let phonebook =
+        first.find("[phonebook-lookup]\nexten => 2025550100,1,Set(CALLERID(name)=Alice Example)");
     let core = first.find("[from-internal]");
     let voicemail = first.find("[voicemail]");
     assert!(

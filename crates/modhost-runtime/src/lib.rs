@@ -20,7 +20,10 @@ use std::time::{Duration, Instant};
 use modhost_state::Session;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
+    Trap,
+};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
@@ -35,6 +38,12 @@ pub const SUPPORTED_API_VERSIONS: &[&str] = &["0.1.0"];
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Instances that may be alive at once (concurrent dispatches times nesting depth).
+const POOL_INSTANCES: u32 = 256;
+
+/// The largest linear memory a pooled slot can hold: the ceiling of any call's cap.
+pub const POOL_MEMORY: usize = 256 << 20;
 
 /// How much of a call's stderr is kept (for trap reports); writing more traps the call.
 const GUEST_STDERR: usize = 64 * 1024;
@@ -335,6 +344,16 @@ impl Runtime {
         // Module authors get file:line in trap backtraces from their debug info, and the
         // behaviour does not depend on an environment variable.
         config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
+        // Every call instantiates afresh, so instantiation is the hot path: the pooling
+        // allocator reuses pre-reserved slots (and copy-on-write memory images) instead of
+        // mapping memory for each instance.
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(POOL_INSTANCES)
+            .total_core_instances(POOL_INSTANCES * 2)
+            .total_memories(POOL_INSTANCES)
+            .total_tables(POOL_INSTANCES * 2)
+            .max_memory_size(POOL_MEMORY);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(32));
         config.max_wasm_stack(512 * 1024);
         let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;

@@ -49,19 +49,21 @@ impl Module for Phonebook {
                 Ok(found.unwrap_or_else(|| "unknown".to_owned()))
             }
             "phonebook_get_config" => {
+                // Name known callers before anything else in the dialplan runs.
                 let rows = db::query(
-                    "SELECT count(*) FROM phonebook_entries WHERE e164 != ''",
+                    "SELECT number, name FROM phonebook_entries ORDER BY number",
                     &[],
                 )?;
-                let count = rows
-                    .rows
-                    .first()
-                    .and_then(|row| row.first())
-                    .and_then(db::as_integer);
-                Ok(format!(
-                    "{payload}; phonebook: {} E.164 entries\n",
-                    count.unwrap_or(0)
-                ))
+                let mut conf = format!("{payload}[phonebook-lookup]\n");
+                for row in &rows.rows {
+                    let field = |i: usize| row.get(i).and_then(db::as_text).unwrap_or("");
+                    conf.push_str(&format!(
+                        "exten => {},1,Set(CALLERID(name)={})\n",
+                        field(0),
+                        field(1)
+                    ));
+                }
+                Ok(conf)
             }
             "phonebook_route" => {
                 // Name the caller for the rest of the pipeline.

@@ -41,16 +41,21 @@ impl Module for Phonebook {
                 Ok(name.unwrap_or("unknown").to_owned())
             }
             "phonebook_get_config" => {
-                let rows = db::query("SELECT count(*) FROM phonebook_entries", &[])?;
-                let count = rows
-                    .rows
-                    .first()
-                    .and_then(|row| row.first())
-                    .and_then(db::as_integer);
-                Ok(format!(
-                    "{payload}; phonebook: {} entries\n",
-                    count.unwrap_or(0)
-                ))
+                // Name known callers before anything else in the dialplan runs.
+                let rows = db::query(
+                    "SELECT number, name FROM phonebook_entries ORDER BY number",
+                    &[],
+                )?;
+                let mut conf = format!("{payload}[phonebook-lookup]\n");
+                for row in &rows.rows {
+                    let field = |i: usize| row.get(i).and_then(db::as_text).unwrap_or("");
+                    conf.push_str(&format!(
+                        "exten => {},1,Set(CALLERID(name)={})\n",
+                        field(0),
+                        field(1)
+                    ));
+                }
+                Ok(conf)
             }
             "phonebook_route" => {
                 // Name the caller for the rest of the pipeline.
