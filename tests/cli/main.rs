@@ -7,6 +7,7 @@ mod lifecycle;
 mod manifest;
 mod sandbox;
 mod transactions;
+mod updates;
 
 use modhost_test_support::Root;
 

@@ -29,6 +29,10 @@ struct Cli {
     #[arg(long, global = true)]
     no_wait: bool,
 
+    /// Trust this CA certificate (PEM) for update sources instead of the public roots.
+    #[arg(long, global = true, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -83,6 +87,18 @@ enum Command {
     Manifest(commands::manifest::Args),
     /// Compare two versions in FreePBX's order, like dpkg --compare-versions.
     CompareVersions(commands::compare_versions::Args),
+    /// Manage update sources.
+    #[command(subcommand)]
+    Source(commands::online::SourceCommand),
+    /// Ask every update source what it offers.
+    CheckOnline,
+    /// Show the upgrades the update sources offer.
+    Showupgrades,
+    /// Download a module's newest verified package from the update sources.
+    Download(commands::online::DownloadArgs),
+    /// Publish: build, serve, sign a repository; make licence keys.
+    #[command(subcommand)]
+    Repo(commands::repo::RepoCommand),
 }
 
 /// What every command needs: where the root is and how to talk.
@@ -90,12 +106,16 @@ pub struct Context {
     root: PathBuf,
     out: output::Output,
     no_wait: bool,
+    ca_cert: Option<PathBuf>,
 }
 
 impl Context {
     /// Opens the root, with progress shown on stderr in text mode.
     pub fn open(&self) -> Result<Host> {
-        let host = Host::open(&self.root)?.wait_for_lock(!self.no_wait);
+        let mut host = Host::open(&self.root)?.wait_for_lock(!self.no_wait);
+        if let Some(ca_cert) = &self.ca_cert {
+            host = host.with_ca_cert(ca_cert);
+        }
         Ok(self.out.with_reporter(host))
     }
 }
@@ -124,11 +144,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         root,
         out: output::Output::new(cli.json),
         no_wait: cli.no_wait,
+        ca_cert: cli.ca_cert,
     };
     let done = match cli.command {
-        Command::Install(args) => change::packages(&ctx, args, Host::install),
+        Command::Install(args) => change::packages(&ctx, args, Host::install, Host::install_online),
         Command::Installlocal(args) => change::local(&ctx, args, Host::install_local),
-        Command::Upgrade(args) => change::packages(&ctx, args, Host::upgrade),
+        Command::Upgrade(args) => change::packages(&ctx, args, Host::upgrade, Host::upgrade_online),
         Command::Upgradeall(args) => change::local(&ctx, args, Host::upgrade_all),
         Command::Uninstall(args) => change::module(&ctx, args, Host::uninstall),
         Command::Delete(args) => change::module(&ctx, args, Host::delete),
@@ -150,6 +171,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pack(args) => commands::pack::run(&ctx.out, args),
         Command::Manifest(args) => commands::manifest::run(&ctx.out, args),
         Command::CompareVersions(args) => return commands::compare_versions::run(&ctx.out, args),
+        Command::Source(command) => commands::online::source(&ctx, command),
+        Command::CheckOnline => return commands::online::check(&ctx, false),
+        Command::Showupgrades => return commands::online::check(&ctx, true),
+        Command::Download(args) => commands::online::download(&ctx, args),
+        Command::Repo(command) => commands::repo::run(&ctx, command),
     };
     done.map(|()| ExitCode::SUCCESS)
 }

@@ -102,6 +102,11 @@ impl Reporter for Status {
                 ),
             ),
             Event::Unpacking { package } => ("Unpacking", package.display().to_string()),
+            Event::Downloading {
+                rawname,
+                version,
+                source,
+            } => ("Downloading", format!("{rawname} {version} from {source}")),
             Event::Loaded {
                 rawname,
                 origin: Origin::Compiled,

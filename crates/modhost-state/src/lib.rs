@@ -94,7 +94,32 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (module, path)
     ) STRICT;
 ",
+    "
+    CREATE TABLE modhost_sources (
+        name        TEXT PRIMARY KEY NOT NULL,
+        url         TEXT NOT NULL,
+        public_key  TEXT,
+        extra_query TEXT
+    ) STRICT;
+    CREATE TABLE modhost_module_sources (
+        rawname TEXT PRIMARY KEY NOT NULL,
+        source  TEXT NOT NULL
+    ) STRICT;
+",
 ];
+
+/// An update source as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRecord {
+    /// Its name.
+    pub name: String,
+    /// The repository URL.
+    pub url: String,
+    /// The pinned publisher key, if any.
+    pub public_key: Option<String>,
+    /// The download key appended to package URLs, if any.
+    pub extra_query: Option<String>,
+}
 
 /// Connections kept for reuse: opening one costs far more than a hook call.
 const POOL_SIZE: usize = 16;
@@ -366,6 +391,38 @@ impl State {
             .map_err(sqlite(&self.path))
     }
 
+    /// Every update source, by name.
+    pub fn sources(&self) -> Result<Vec<SourceRecord>> {
+        let conn = self.connect()?;
+        let mut stmt = conn
+            .prepare("SELECT name, url, public_key, extra_query FROM modhost_sources ORDER BY name")
+            .map_err(sqlite(&self.path))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(SourceRecord {
+                    name: row.get(0)?,
+                    url: row.get(1)?,
+                    public_key: row.get(2)?,
+                    extra_query: row.get(3)?,
+                })
+            })
+            .map_err(sqlite(&self.path))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(sqlite(&self.path))
+    }
+
+    /// The source `rawname` was installed from; `None` for a module installed from a file.
+    pub fn module_source(&self, rawname: &str) -> Result<Option<String>> {
+        self.connect()?
+            .query_row(
+                "SELECT source FROM modhost_module_sources WHERE rawname = ?1",
+                [rawname],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sqlite(&self.path))
+    }
+
     /// The directories granted to `module`, as `(path, read_only)`.
     pub fn grants(&self, module: &str) -> Result<Vec<(String, bool)>> {
         queries::grants(&*self.connect()?, module).map_err(sqlite(&self.path))
@@ -509,6 +566,12 @@ impl Txn {
     pub fn remove_module(&mut self, rawname: &str) -> Result<()> {
         self.changed_modules = true;
         self.revoke(rawname)?;
+        self.conn
+            .execute(
+                "DELETE FROM modhost_module_sources WHERE rawname = ?1",
+                [rawname],
+            )
+            .map_err(self.err())?;
         self.drop_backup(rawname)?;
         for table in queries::tables(&self.conn, rawname).map_err(self.err())? {
             self.conn
@@ -803,6 +866,37 @@ impl Txn {
     /// The directories granted to `module`, as this transaction sees them.
     pub fn grants(&self, module: &str) -> Result<Vec<(String, bool)>> {
         queries::grants(&self.conn, module).map_err(self.err())
+    }
+
+    /// Adds or replaces an update source.
+    pub fn put_source(&mut self, source: &SourceRecord) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO modhost_sources (name, url, public_key, extra_query) VALUES (?1, ?2, ?3, ?4)",
+                params![source.name, source.url, source.public_key, source.extra_query],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Removes an update source; returns whether it existed.
+    pub fn remove_source(&mut self, name: &str) -> Result<bool> {
+        let removed = self
+            .conn
+            .execute("DELETE FROM modhost_sources WHERE name = ?1", [name])
+            .map_err(self.err())?;
+        Ok(removed > 0)
+    }
+
+    /// Records that `rawname` came from `source`.
+    pub fn set_module_source(&mut self, rawname: &str, source: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO modhost_module_sources (rawname, source) VALUES (?1, ?2)",
+                [rawname, source],
+            )
+            .map_err(self.err())?;
+        Ok(())
     }
 
     /// Withdraws every grant of `module`.

@@ -71,6 +71,8 @@ pub struct Php {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Config {
+    /// The extra CA trusted for update sources.
+    pub(crate) ca_cert: Option<std::path::PathBuf>,
     /// The local package directory (`install NAME`, `upgradeall`, `installlocal`).
     pub(crate) packages: Option<std::path::PathBuf>,
     /// The platform facts.

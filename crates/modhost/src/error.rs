@@ -27,6 +27,9 @@ pub enum Error {
     /// A package was refused.
     #[error(transparent)]
     Package(#[from] modhost_package::Error),
+    /// An update source failed, or what it sent was refused.
+    #[error(transparent)]
+    Update(#[from] modhost_update::Error),
     /// The sandbox failed, or a module's call failed.
     #[error(transparent)]
     Runtime(#[from] modhost_runtime::Error),

@@ -38,6 +38,7 @@ mod error;
 mod fault;
 mod layout;
 mod lock;
+mod online;
 mod packages;
 mod plan;
 mod recover;
@@ -46,6 +47,7 @@ pub use config::{Engine, Php, Platform};
 pub use depends::{Check, DependencyReport, Outcome};
 pub use dispatch::{Dispatch, HookCall, HookPoint, MAX_FIRE_DEPTH, OnError, Shape};
 pub use error::Error;
+pub use online::{Offer, OfferStatus, SourceInfo, SourceReport};
 pub use packages::{Available, ScanEntry};
 pub use recover::Recovery;
 
@@ -101,6 +103,15 @@ pub enum Event {
         capability: String,
         /// Whether it was granted.
         granted: bool,
+    },
+    /// A package is being downloaded and verified.
+    Downloading {
+        /// The module.
+        rawname: String,
+        /// The version.
+        version: String,
+        /// The source.
+        source: String,
     },
     /// A module's lifecycle call is running.
     Running {
@@ -166,6 +177,8 @@ pub struct Host {
     dispatcher: Arc<Dispatcher>,
     reporter: Box<dyn Reporter>,
     wait_for_lock: bool,
+    /// The extra CA trusted for update sources (`--ca-cert`, or `ca_cert` in modhost.toml).
+    ca_cert: Option<PathBuf>,
     /// What opening the root repaired, so that [`Host::recover`] can report it too.
     recovered_at_open: Recovery,
 }
@@ -212,6 +225,7 @@ impl Host {
             dispatcher,
             reporter: Box::new(Silent),
             wait_for_lock: true,
+            ca_cert: config.ca_cert.clone(),
             recovered_at_open: Recovery::default(),
         };
         let recovered_at_open = match RootLock::try_acquire(&host.layout.lock())? {
@@ -234,6 +248,13 @@ impl Host {
     /// fails at once with [`Error::Locked`].
     pub fn wait_for_lock(mut self, wait: bool) -> Self {
         self.wait_for_lock = wait;
+        self
+    }
+
+    /// Trusts the CA certificate in `path` (PEM) for update sources, instead of the
+    /// public roots: how private repositories (and tests) are trusted.
+    pub fn with_ca_cert(mut self, path: &Path) -> Self {
+        self.ca_cert = Some(path.to_owned());
         self
     }
 
@@ -415,7 +436,7 @@ impl Host {
     /// Installs packages as one unit; a package whose module is installed at a lower
     /// version upgrades it. See [`Host::upgrade`] for what "one unit" guarantees.
     pub fn install(&self, packages: &[PathBuf], options: Options) -> Result<Vec<Change>> {
-        self.apply(packages, Mode::Install, options)
+        self.apply(packages, Mode::Install, options, &Default::default())
     }
 
     /// Upgrades installed modules from packages, as one unit: every package is unpacked
@@ -425,11 +446,28 @@ impl Host {
     /// copies of its files and data. The replaced version is kept as the backup. If any
     /// step fails, nothing changes. `force` skips dependency checks, never safety checks.
     pub fn upgrade(&self, packages: &[PathBuf], options: Options) -> Result<Vec<Change>> {
-        self.apply(packages, Mode::Upgrade, options)
+        self.apply(packages, Mode::Upgrade, options, &Default::default())
     }
 
-    fn apply(&self, packages: &[PathBuf], mode: Mode, options: Options) -> Result<Vec<Change>> {
+    fn apply(
+        &self,
+        packages: &[PathBuf],
+        mode: Mode,
+        options: Options,
+        origin: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<Change>> {
         let _lock = self.lock()?;
+        self.apply_locked(packages, mode, options, origin)
+    }
+
+    /// [`Host::apply`] for a caller that already holds the root's lock.
+    fn apply_locked(
+        &self,
+        packages: &[PathBuf],
+        mode: Mode,
+        options: Options,
+        origin: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<Change>> {
         let mut staged = Vec::new();
         for package in packages {
             self.reporter.report(Event::Unpacking {
@@ -528,6 +566,9 @@ impl Host {
                 manifest: fs_err::read_to_string(&xml).map_err(io(&xml))?,
                 installed_at: now(),
             })?;
+            if let Some(source) = origin.get(rawname) {
+                txn.set_module_source(rawname, source)?;
+            }
             fault::point(operation, "recorded");
             changes.push(Change {
                 rawname: rawname.to_owned(),
@@ -801,7 +842,7 @@ impl Host {
         if selected.is_empty() {
             return Ok(Vec::new());
         }
-        self.apply(&selected, Mode::Upgrade, options)
+        self.apply(&selected, Mode::Upgrade, options, &Default::default())
     }
 
     /// Installs every module of the package directory that is not installed, and upgrades
@@ -814,7 +855,7 @@ impl Host {
         if selected.is_empty() {
             return Ok(Vec::new());
         }
-        self.apply(&selected, Mode::Install, options)
+        self.apply(&selected, Mode::Install, options, &Default::default())
     }
 
     fn local(&self, from: Option<&Path>, wanted: &[packages::Available]) -> Result<Vec<PathBuf>> {

@@ -30,6 +30,9 @@ pub struct LocalArgs {
     /// Grant the host directories the modules ask for in `<capabilities>`.
     #[arg(long)]
     grant: bool,
+    /// Use the update sources instead of package files or a package directory.
+    #[arg(long, conflicts_with = "from")]
+    online: bool,
 }
 
 impl LocalArgs {
@@ -53,11 +56,15 @@ pub struct ModuleArgs {
 
 type PackageOp = fn(&Host, &[PathBuf], Options) -> modhost::Result<Vec<Change>>;
 type LocalOp = fn(&Host, Option<&std::path::Path>, Options) -> modhost::Result<Vec<Change>>;
+type OnlineOp = fn(&Host, &[String], Options) -> modhost::Result<Vec<Change>>;
 type ModuleOp = fn(&Host, &str, bool) -> modhost::Result<Change>;
 
 /// `install`/`upgrade`: resolves names in the package directory, then applies the batch.
-pub fn packages(ctx: &Context, args: PackageArgs, op: PackageOp) -> Result<()> {
+pub fn packages(ctx: &Context, args: PackageArgs, op: PackageOp, online: OnlineOp) -> Result<()> {
     let host = ctx.open()?;
+    if args.local.online {
+        return print(ctx, &online(&host, &args.packages, args.local.options())?);
+    }
     let packages = host.resolve_packages(&args.packages, args.local.from.as_deref())?;
     print(ctx, &op(&host, &packages, args.local.options())?)
 }
@@ -65,7 +72,11 @@ pub fn packages(ctx: &Context, args: PackageArgs, op: PackageOp) -> Result<()> {
 /// `installlocal`/`upgradeall`: everything the package directory holds that applies.
 pub fn local(ctx: &Context, args: LocalArgs, op: LocalOp) -> Result<()> {
     let host = ctx.open()?;
-    let changes = op(&host, args.from.as_deref(), args.options())?;
+    let changes = if args.online {
+        host.upgrade_online(&[], args.options())?
+    } else {
+        op(&host, args.from.as_deref(), args.options())?
+    };
     if changes.is_empty() && !ctx.out.json() {
         println!("nothing to do");
         return Ok(());

@@ -7,6 +7,8 @@ pub mod hook;
 pub mod inspect;
 pub mod list;
 pub mod manifest;
+pub mod online;
 pub mod pack;
 pub mod recover;
+pub mod repo;
 pub mod scan;

@@ -1,0 +1,141 @@
+//! Update sources from the administrator's side: `source`, `check-online`,
+//! `showupgrades`, `download`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use modhost::OfferStatus;
+
+use crate::Context;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SourceCommand {
+    /// Add (or replace) an HTTPS update source.
+    Add {
+        /// A short name for it.
+        name: String,
+        /// The repository URL (https://…).
+        url: String,
+        /// The publisher's ed25519 public key (base64): indexes must then be signed by it.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Remove a source.
+    Remove {
+        /// The source's name.
+        name: String,
+    },
+    /// List the sources (download keys are never shown).
+    List,
+    /// Store the download key appended to a source's package URLs, e.g. 'email=…&key=…'.
+    Key {
+        /// The source's name.
+        name: String,
+        /// The query string.
+        query: String,
+    },
+}
+
+pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
+    let host = ctx.open()?;
+    match command {
+        SourceCommand::Add {
+            name,
+            url,
+            public_key,
+        } => {
+            host.add_source(&name, &url, public_key.as_deref())?;
+            ctx.out.result(&serde_json::json!({ "added": name }), || {
+                format!("added source {name}\n")
+            })
+        }
+        SourceCommand::Remove { name } => {
+            host.remove_source(&name)?;
+            ctx.out.result(&serde_json::json!({ "removed": name }), || {
+                format!("removed source {name}\n")
+            })
+        }
+        SourceCommand::Key { name, query } => {
+            host.set_source_key(&name, &query)?;
+            ctx.out.result(
+                &serde_json::json!({ "source": name, "key": "stored" }),
+                || format!("stored the download key of {name}\n"),
+            )
+        }
+        SourceCommand::List => {
+            let sources = host.sources()?;
+            ctx.out.result(&sources, || {
+                sources
+                    .iter()
+                    .map(|s| {
+                        let signed = if s.public_key.is_some() {
+                            "signed"
+                        } else {
+                            "unsigned"
+                        };
+                        let key = if s.has_key { ", download key set" } else { "" };
+                        format!("{}  {}  ({signed}{key})\n", s.name, s.url)
+                    })
+                    .collect()
+            })
+        }
+    }
+}
+
+/// `check-online` (every offer) and `showupgrades` (upgrades only). Exits non-zero when a
+/// source could not be checked, after reporting all of them.
+pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
+    let mut reports = ctx.open()?.check_online()?;
+    if upgrades_only {
+        for report in &mut reports {
+            report.offers.retain(|o| o.status == OfferStatus::Upgrade);
+        }
+    }
+    ctx.out.result(&reports, || {
+        let mut text = String::new();
+        for report in &reports {
+            if let Some(error) = &report.error {
+                text += &format!("{}: unavailable: {error}\n", report.source);
+            }
+            for offer in &report.offers {
+                let installed = offer.installed.as_deref().unwrap_or("-");
+                let status = serde_json::to_value(offer.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let gated = if offer.gated {
+                    " (licence key needed)"
+                } else {
+                    ""
+                };
+                text += &format!(
+                    "{}: {} {} (installed {installed}): {status}{gated}\n",
+                    report.source, offer.rawname, offer.version
+                );
+            }
+        }
+        text
+    })?;
+    Ok(if reports.iter().any(|r| r.error.is_some()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DownloadArgs {
+    /// The module to download (its newest version from the first source offering it).
+    rawname: String,
+    /// Where to write the package.
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
+}
+
+pub fn download(ctx: &Context, args: DownloadArgs) -> Result<()> {
+    let path = ctx.open()?.download(&args.rawname, &args.out)?;
+    ctx.out.result(&serde_json::json!({ "package": path }), || {
+        format!("downloaded {}\n", path.display())
+    })
+}

@@ -1,0 +1,127 @@
+//! `repo`: the publisher's side — build a repository of static files, serve it over
+//! HTTPS, make signing keys and licence keys.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use modhost_update::repo::{Groups, licence_key};
+use modhost_update::{SecretKey, serve};
+
+use crate::Context;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RepoCommand {
+    /// Write index.json (+ signature), packages/, freepbx/*.json and joomla/*.xml for a directory of packages.
+    Build {
+        /// The directory of packages (and an optional groups.toml of licence groups).
+        dir: PathBuf,
+        /// Where to write the repository.
+        #[arg(long)]
+        out: PathBuf,
+        /// A signing key file (from `repo keygen`): writes index.json.sig.
+        #[arg(long)]
+        sign: Option<PathBuf>,
+        /// The URL the repository will be served at, for the FreePBX and Joomla files.
+        #[arg(long)]
+        base_url: Option<String>,
+    },
+    /// Serve a built repository over HTTPS, with licence checks for gated groups.
+    Serve {
+        /// The built repository.
+        dir: PathBuf,
+        /// Address and port; port 0 picks a free one (the address is printed).
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: String,
+        /// The certificate chain (PEM).
+        #[arg(long)]
+        tls_cert: PathBuf,
+        /// The private key (PEM).
+        #[arg(long)]
+        tls_key: PathBuf,
+    },
+    /// Make a signing key: writes the secret key file, prints the public key to pin.
+    Keygen {
+        /// The secret key file to create (mode 0600).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the licence key of an e-mail address for a licence group.
+    LicenceKey {
+        /// The groups.toml holding the group's secret.
+        #[arg(long)]
+        groups: PathBuf,
+        /// The group.
+        group: String,
+        /// The customer's e-mail address.
+        email: String,
+    },
+}
+
+pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
+    match command {
+        RepoCommand::Build {
+            dir,
+            out,
+            sign,
+            base_url,
+        } => {
+            let key = match sign {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read `{}`", path.display()))?;
+                    Some(SecretKey::parse(&text).map_err(anyhow::Error::msg)?)
+                }
+                None => None,
+            };
+            let built = modhost_update::repo::build(&dir, &out, key.as_ref(), base_url.as_deref())?;
+            ctx.out.result(&built, || {
+                let signed = if built.signed { ", signed" } else { "" };
+                format!(
+                    "built {} with {} packages{signed}\n",
+                    out.display(),
+                    built.modules.len()
+                )
+            })
+        }
+        RepoCommand::Serve {
+            dir,
+            listen,
+            tls_cert,
+            tls_key,
+        } => {
+            let server = serve::Server::bind(&dir, &listen, &tls_cert, &tls_key)?;
+            let address = server.local_addr()?;
+            println!("listening on https://{address}");
+            std::io::stdout().flush()?;
+            server.run()?;
+            Ok(())
+        }
+        RepoCommand::Keygen { out } => {
+            let key = SecretKey::generate();
+            modhost_update::repo::write_secret(&out, &key.encode())?;
+            let public = key.public().encode();
+            ctx.out.result(
+                &serde_json::json!({ "secret_key_file": out, "public_key": public }),
+                || format!("{public}\n"),
+            )
+        }
+        RepoCommand::LicenceKey {
+            groups,
+            group,
+            email,
+        } => {
+            let groups = Groups::load(&groups)?;
+            let secret = groups
+                .groups
+                .get(&group)
+                .map(|g| g.secret.clone())
+                .with_context(|| format!("no group `{group}`"))?;
+            let key = licence_key(&secret, &email);
+            ctx.out
+                .result(&serde_json::json!({ "email": email, "key": key }), || {
+                    format!("{key}\n")
+                })
+        }
+    }
+}

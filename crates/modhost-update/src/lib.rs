@@ -1,0 +1,87 @@
+//! Keeping modules current from the servers their publishers run — safely.
+//!
+//! A *repository* is a directory of static files that any web server or CDN can host:
+//! `index.json` (every package with its version, size and SHA-256), optionally
+//! `index.json.sig` (an ed25519 signature over it), the packages under `packages/`, and
+//! for FreePBX and Joomla clients `freepbx/RAWNAME.json` and `joomla/RAWNAME.xml`.
+//! [`repo::build`] writes one; [`serve::Server`] serves one over HTTPS, with licence-gated
+//! package groups.
+//!
+//! The client side ([`Client`]) speaks HTTPS only, trusts an extra CA only when told to,
+//! bounds every size and wait, verifies a pinned publisher key when the source has one
+//! (and then refuses anything unsigned), and checks every package's size and SHA-256
+//! before it is handed on for unpacking.
+
+mod client;
+pub mod index;
+pub mod repo;
+pub mod serve;
+
+pub use client::{Client, DEFAULT_TIMEOUT, Source, require_https};
+pub use index::{Entry, Index, PublicKey, SecretKey};
+
+use std::path::PathBuf;
+
+/// Why an update step failed. Every variant names the source, URL or file involved.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A URL is not HTTPS.
+    #[error("`{0}`: plain HTTP is refused; update sources must use https://")]
+    PlainHttp(String),
+    /// The request failed: connection, TLS, timeout or size limit.
+    #[error("`{url}`: {message}")]
+    Fetch {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The server refused with its own message (a JSON `{"status":"ko", …}`).
+    #[error("`{url}`: the server refused: {message}")]
+    Server {
+        /// The URL.
+        url: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The index or a signature is malformed, unsigned where a signature is required, or
+    /// signed by another key.
+    #[error("source `{source_name}`: {message}")]
+    Untrusted {
+        /// The source.
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A downloaded package does not match the index.
+    #[error("`{url}`: {message}; the package was discarded")]
+    Mismatch {
+        /// The URL.
+        url: String,
+        /// What differs.
+        message: String,
+    },
+    /// A local file could not be read or written.
+    #[error("`{path}`: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn file_error(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::File {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,228 @@
+//! A small HTTPS server for a built repository, for tests and small sites: static files,
+//! plus licence checks on the packages of gated groups (seed 003's jBackend behaviour).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::index::Index;
+use crate::repo::{Groups, licence_key};
+use crate::{Error, Result};
+
+/// A bound HTTPS server over a repository directory.
+pub struct Server {
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    root: PathBuf,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("root", &self.root).finish()
+    }
+}
+
+impl Server {
+    /// Binds `listen` (port 0 picks a free one) with the PEM certificate chain and key.
+    pub fn bind(root: &Path, listen: &str, cert: &Path, key: &Path) -> Result<Self> {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+            .and_then(|certs| certs.collect())
+            .map_err(|e| Error::File {
+                path: cert.to_owned(),
+                message: e.to_string(),
+            })?;
+        let private = PrivateKeyDer::from_pem_file(key).map_err(|e| Error::File {
+            path: key.to_owned(),
+            message: e.to_string(),
+        })?;
+        let tls =
+            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .and_then(|b| b.with_no_client_auth().with_single_cert(chain, private))
+                .map_err(|e| Error::File {
+                    path: cert.to_owned(),
+                    message: format!("unusable certificate or key: {e}"),
+                })?;
+        let listener = TcpListener::bind(listen).map_err(|e| Error::Fetch {
+            url: listen.to_owned(),
+            message: format!("cannot listen: {e}"),
+        })?;
+        Ok(Server {
+            listener,
+            tls: Arc::new(tls),
+            root: root.to_owned(),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.listener.local_addr().map_err(|e| Error::Fetch {
+            url: "listener".into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Serves until the process ends, one thread per connection.
+    pub fn run(self) -> Result<()> {
+        let root = Arc::new(self.root);
+        for stream in self.listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let (tls, root) = (Arc::clone(&self.tls), Arc::clone(&root));
+            std::thread::spawn(move || {
+                if let Err(e) = handle(stream, tls, &root) {
+                    tracing::debug!("connection ended: {e}");
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Requests larger than this are not read.
+const MAX_HEAD: usize = 16 * 1024;
+
+fn handle(stream: TcpStream, tls: Arc<ServerConfig>, root: &Path) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let connection = ServerConnection::new(tls).map_err(std::io::Error::other)?;
+    let mut tls = StreamOwned::new(connection, stream);
+    let mut reader = BufReader::new(&mut tls);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut read = request_line.len();
+    loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line)?;
+        read += n;
+        if n == 0 || line == "\r\n" || line == "\n" || read > MAX_HEAD {
+            break;
+        }
+    }
+    let target = request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_owned();
+    let (status, content_type, body) = respond(root, &request_line, &target);
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes())?;
+    tls.write_all(&body)?;
+    tls.flush()?;
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    Ok(())
+}
+
+fn ko(status: &'static str, code: u16, description: &str) -> (&'static str, &'static str, Vec<u8>) {
+    let body =
+        serde_json::json!({ "status": "ko", "error_code": code, "error_description": description });
+    (status, "application/json", body.to_string().into_bytes())
+}
+
+fn respond(root: &Path, request_line: &str, target: &str) -> (&'static str, &'static str, Vec<u8>) {
+    if !request_line.starts_with("GET ") {
+        return ko("405 Method Not Allowed", 405, "only GET is served");
+    }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let safe = |name: &str| {
+        !name.is_empty()
+            && !name.starts_with('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    };
+    let (file, content_type) = match parts.as_slice() {
+        ["index.json"] => (root.join("index.json"), "application/json"),
+        ["index.json.sig"] => (root.join("index.json.sig"), "text/plain"),
+        ["freepbx", name] if safe(name) => (root.join("freepbx").join(name), "application/json"),
+        ["joomla", name] if safe(name) => (root.join("joomla").join(name), "application/xml"),
+        ["packages", name] if safe(name) => {
+            if let Err(refusal) = licensed(root, name, query) {
+                return refusal;
+            }
+            (root.join("packages").join(name), "application/gzip")
+        }
+        _ => return ko("404 Not Found", 404, "no such file"),
+    };
+    match std::fs::read(&file) {
+        Ok(body) => ("200 OK", content_type, body),
+        Err(_) => ko("404 Not Found", 404, "no such file"),
+    }
+}
+
+/// Checks the licence key of a gated package: `email` and `key` in the query.
+fn licensed(
+    root: &Path,
+    file: &str,
+    query: &str,
+) -> Result<(), (&'static str, &'static str, Vec<u8>)> {
+    let groups = Groups::load(&root.join("groups.toml"))
+        .map_err(|_| ko("500 Internal Server Error", 500, "bad groups"))?;
+    let index = std::fs::read(root.join("index.json"))
+        .ok()
+        .and_then(|bytes| Index::parse(&bytes, "self").ok());
+    let group = index
+        .iter()
+        .flat_map(|i| i.modules.iter())
+        .find(|e| e.file == file)
+        .and_then(|e| e.group.clone());
+    let Some(group) = group else { return Ok(()) };
+    let Some(secret) = groups.groups.get(&group).map(|g| g.secret.clone()) else {
+        return Err(ko(
+            "403 Forbidden",
+            403,
+            "this package's licence group is not configured",
+        ));
+    };
+    let param = |name: &str| {
+        query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| percent_decode(v))
+    };
+    match (param("email"), param("key")) {
+        (Some(email), Some(key)) if key == licence_key(&secret, &email) => Ok(()),
+        (Some(_), Some(_)) => Err(ko(
+            "403 Forbidden",
+            403,
+            "the licence key is not valid for this e-mail address",
+        )),
+        _ => Err(ko(
+            "403 Forbidden",
+            403,
+            &format!("a licence key for the `{group}` package group is required (email=…&key=…)"),
+        )),
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) => match u8::from_str_radix(&String::from_utf8_lossy(hex), 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            (b'+', _) => out.push(b' '),
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
