@@ -100,25 +100,32 @@ fn plain_wasmtime_floor(bencher: Bencher) {
         .get_export_index(None, "modhost:module/hooks@0.1.0")
         .and_then(|instance| component.get_export_index(Some(&instance), "handle"))
         .unwrap_or_else(|| panic!("no hooks.handle export"));
-    bencher.bench_local(|| {
-        let mut store = Store::new(
-            &engine,
-            Plain {
-                wasi: WasiCtxBuilder::new().build(),
-                table: ResourceTable::new(),
-            },
-        );
-        let instance = pre
-            .instantiate(&mut store)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let handle = instance
-            .get_typed_func::<(&str, &str, &str), (Result<String, String>,)>(&mut store, &hooks)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let (output,) = handle
-            .call(&mut store, ("echo", "echo", "x"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(output.as_deref(), Ok("x"));
-    });
+    bencher.bench_local(|| call_echo(&engine, &pre, &hooks));
+}
+
+/// One call of the `echo` handler in a fresh store and instance, as plain wasmtime does it.
+fn call_echo(
+    engine: &Engine,
+    pre: &wasmtime::component::InstancePre<Plain>,
+    hooks: &wasmtime::component::ComponentExportIndex,
+) {
+    let mut store = Store::new(
+        engine,
+        Plain {
+            wasi: WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+        },
+    );
+    let instance = pre
+        .instantiate(&mut store)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let handle = instance
+        .get_typed_func::<(&str, &str, &str), (Result<String, String>,)>(&mut store, hooks)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (output,) = handle
+        .call(&mut store, ("echo", "echo", "x"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(output.as_deref(), Ok("x"));
 }
 
 /// The floor for 100 modules: the handler of 100 distinct copies of the component (as
@@ -154,23 +161,7 @@ fn plain_wasmtime_floor_100_components(bencher: Bencher) {
         .collect();
     bencher.bench_local(|| {
         for (pre, hooks) in &prepared {
-            let mut store = Store::new(
-                &engine,
-                Plain {
-                    wasi: WasiCtxBuilder::new().build(),
-                    table: ResourceTable::new(),
-                },
-            );
-            let instance = pre
-                .instantiate(&mut store)
-                .unwrap_or_else(|e| panic!("{e}"));
-            let handle = instance
-                .get_typed_func::<(&str, &str, &str), (Result<String, String>,)>(&mut store, hooks)
-                .unwrap_or_else(|e| panic!("{e}"));
-            let (output,) = handle
-                .call(&mut store, ("echo", "echo", "x"))
-                .unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(output.as_deref(), Ok("x"));
+            call_echo(&engine, pre, hooks);
         }
     });
 }
