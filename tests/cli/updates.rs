@@ -114,33 +114,23 @@ impl Repo {
         ]);
     }
 
-    /// `args` run against `root` trusting this repository's CA.
-    fn run(&self, root: &Root, args: &[&str]) -> modhost_test_support::Run {
+    /// `args` prefixed with `--ca-cert` for this repository's CA.
+    fn trusting<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
         let mut all = vec!["--ca-cert", arg(&self.tls.ca)];
         all.extend_from_slice(args);
-        root.run(&all)
+        all
+    }
+
+    fn run(&self, root: &Root, args: &[&str]) -> modhost_test_support::Run {
+        root.run(&self.trusting(args))
     }
 
     fn ok(&self, root: &Root, args: &[&str]) -> modhost_test_support::Run {
-        let run = self.run(root, args);
-        assert!(
-            run.success,
-            "`modhost {}` failed:\n{}",
-            args.join(" "),
-            run.stderr
-        );
-        run
+        root.ok(&self.trusting(args))
     }
 
     fn fails(&self, root: &Root, args: &[&str]) -> modhost_test_support::Run {
-        let run = self.run(root, args);
-        assert!(
-            !run.success,
-            "`modhost {}` should fail:\n{}",
-            args.join(" "),
-            run.stdout
-        );
-        run
+        root.fails(&self.trusting(args))
     }
 }
 

@@ -88,19 +88,38 @@ fn plain_wasmtime_floor(bencher: Bencher) {
     let engine = Engine::default();
     let bytes = std::fs::read(component("hostile")).unwrap_or_else(|e| panic!("{e}"));
     let component = Component::from_binary(&engine, &bytes).unwrap_or_else(|e| panic!("{e}"));
-    let mut linker: Linker<Plain> = Linker::new(&engine);
+    let (pre, hooks) = prepare(&wasi_linker(&engine), &component);
+    bencher.bench_local(|| call_echo(&engine, &pre, &hooks));
+}
+
+/// A linker with WASI, as any wasmtime embedder of these components sets up.
+fn wasi_linker(engine: &Engine) -> Linker<Plain> {
+    let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap_or_else(|e| panic!("{e}"));
     linker
-        .define_unknown_imports_as_traps(&component)
+}
+
+/// The component prepared once: modhost's own imports trap (`echo` never calls them), and
+/// the index of its `hooks.handle` export.
+fn prepare(
+    linker: &Linker<Plain>,
+    component: &Component,
+) -> (
+    wasmtime::component::InstancePre<Plain>,
+    wasmtime::component::ComponentExportIndex,
+) {
+    let mut linker = linker.clone();
+    linker
+        .define_unknown_imports_as_traps(component)
         .unwrap_or_else(|e| panic!("{e}"));
     let pre = linker
-        .instantiate_pre(&component)
+        .instantiate_pre(component)
         .unwrap_or_else(|e| panic!("{e}"));
     let hooks = component
         .get_export_index(None, "modhost:module/hooks@0.1.0")
         .and_then(|instance| component.get_export_index(Some(&instance), "handle"))
         .unwrap_or_else(|| panic!("no hooks.handle export"));
-    bencher.bench_local(|| call_echo(&engine, &pre, &hooks));
+    (pre, hooks)
 }
 
 /// One call of the `echo` handler in a fresh store and instance, as plain wasmtime does it.
@@ -137,26 +156,14 @@ fn plain_wasmtime_floor_100_components(bencher: Bencher) {
     let compiled = Component::from_binary(&engine, &bytes)
         .and_then(|c| c.serialize())
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut linker: Linker<Plain> = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap_or_else(|e| panic!("{e}"));
+    let linker = wasi_linker(&engine);
     let prepared: Vec<_> = (0..100)
         .map(|_| {
             // SAFETY: the bytes come from `serialize` on this very engine, just above.
             #[allow(unsafe_code)]
             let component = unsafe { Component::deserialize(&engine, &compiled) }
                 .unwrap_or_else(|e| panic!("{e}"));
-            let mut linker = linker.clone();
-            linker
-                .define_unknown_imports_as_traps(&component)
-                .unwrap_or_else(|e| panic!("{e}"));
-            let pre = linker
-                .instantiate_pre(&component)
-                .unwrap_or_else(|e| panic!("{e}"));
-            let hooks = component
-                .get_export_index(None, "modhost:module/hooks@0.1.0")
-                .and_then(|instance| component.get_export_index(Some(&instance), "handle"))
-                .unwrap_or_else(|| panic!("no hooks.handle export"));
-            (pre, hooks)
+            prepare(&linker, &component)
         })
         .collect();
     bencher.bench_local(|| {
