@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Write};
 
 use anyhow::Result;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use modhost::{Event, Host, Origin, Reporter};
 use serde::Serialize;
 use tracing_subscriber::EnvFilter;
@@ -67,17 +68,46 @@ impl Output {
         if self.json {
             host
         } else {
-            host.with_reporter(Box::new(Status))
+            host.with_reporter(Box::new(Status::default()))
         }
     }
 }
 
-/// Cargo-style status lines: a right-aligned verb, then what it applies to.
-struct Status;
+/// Cargo-style status lines: a right-aligned verb, then what it applies to; a progress bar
+/// while a download runs (drawn only on a terminal).
+#[derive(Default)]
+struct Status {
+    download: std::sync::Mutex<Option<ProgressBar>>,
+}
+
+impl Status {
+    fn bar(&self) -> std::sync::MutexGuard<'_, Option<ProgressBar>> {
+        self.download
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 impl Reporter for Status {
     fn report(&self, event: Event) {
         let (verb, what) = match event {
+            Event::Progress {
+                received, total, ..
+            } => {
+                if let Some(bar) = self.bar().as_ref() {
+                    if let Some(total) = total {
+                        bar.set_length(total);
+                    }
+                    bar.set_position(received);
+                }
+                return;
+            }
+            Event::Verified { rawname, bytes } => {
+                if let Some(bar) = self.bar().take() {
+                    bar.finish_and_clear();
+                }
+                ("Verified", format!("{rawname} ({bytes} bytes)"))
+            }
             Event::Waiting { lock } => (
                 "Waiting",
                 format!(
@@ -106,7 +136,23 @@ impl Reporter for Status {
                 rawname,
                 version,
                 source,
-            } => ("Downloading", format!("{rawname} {version} from {source}")),
+            } => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{:>12} {rawname} {version} from {source}",
+                    "Downloading"
+                );
+                let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                *self.bar() = Some(bar);
+                return;
+            }
             Event::Loaded {
                 rawname,
                 origin: Origin::Compiled,

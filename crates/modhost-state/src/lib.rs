@@ -106,6 +106,13 @@ const MIGRATIONS: &[&str] = &[
         source  TEXT NOT NULL
     ) STRICT;
 ",
+    "
+    ALTER TABLE modhost_sources ADD COLUMN kind TEXT NOT NULL DEFAULT 'index';
+    CREATE TABLE modhost_channel_keys (
+        channel     TEXT PRIMARY KEY NOT NULL,
+        extra_query TEXT NOT NULL
+    ) STRICT;
+",
 ];
 
 /// An update source as stored.
@@ -113,8 +120,10 @@ const MIGRATIONS: &[&str] = &[
 pub struct SourceRecord {
     /// Its name.
     pub name: String,
-    /// The repository URL.
+    /// The repository URL or local path.
     pub url: String,
+    /// Its format: `index`, `a2`, `freepbx` or `joomla`.
+    pub kind: String,
     /// The pinned publisher key, if any.
     pub public_key: Option<String>,
     /// The download key appended to package URLs, if any.
@@ -395,7 +404,9 @@ impl State {
     pub fn sources(&self) -> Result<Vec<SourceRecord>> {
         let conn = self.connect()?;
         let mut stmt = conn
-            .prepare("SELECT name, url, public_key, extra_query FROM modhost_sources ORDER BY name")
+            .prepare(
+                "SELECT name, url, public_key, extra_query, kind FROM modhost_sources ORDER BY name",
+            )
             .map_err(sqlite(&self.path))?;
         let rows = stmt
             .query_map([], |row| {
@@ -404,10 +415,23 @@ impl State {
                     url: row.get(1)?,
                     public_key: row.get(2)?,
                     extra_query: row.get(3)?,
+                    kind: row.get(4)?,
                 })
             })
             .map_err(sqlite(&self.path))?;
         rows.collect::<rusqlite::Result<_>>()
+            .map_err(sqlite(&self.path))
+    }
+
+    /// The download key stored for a module-declared channel (`phonebook/updateurl`).
+    pub fn channel_key(&self, channel: &str) -> Result<Option<String>> {
+        self.connect()?
+            .query_row(
+                "SELECT extra_query FROM modhost_channel_keys WHERE channel = ?1",
+                [channel],
+                |r| r.get(0),
+            )
+            .optional()
             .map_err(sqlite(&self.path))
     }
 
@@ -872,8 +896,15 @@ impl Txn {
     pub fn put_source(&mut self, source: &SourceRecord) -> Result<()> {
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO modhost_sources (name, url, public_key, extra_query) VALUES (?1, ?2, ?3, ?4)",
-                params![source.name, source.url, source.public_key, source.extra_query],
+                "INSERT OR REPLACE INTO modhost_sources (name, url, public_key, extra_query, kind) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    source.name,
+                    source.url,
+                    source.public_key,
+                    source.extra_query,
+                    source.kind
+                ],
             )
             .map_err(self.err())?;
         Ok(())
@@ -886,6 +917,17 @@ impl Txn {
             .execute("DELETE FROM modhost_sources WHERE name = ?1", [name])
             .map_err(self.err())?;
         Ok(removed > 0)
+    }
+
+    /// Stores the download key of a module-declared channel.
+    pub fn set_channel_key(&mut self, channel: &str, extra_query: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO modhost_channel_keys (channel, extra_query) VALUES (?1, ?2)",
+                [channel, extra_query],
+            )
+            .map(|_| ())
+            .map_err(self.err())
     }
 
     /// Records that `rawname` came from `source`.

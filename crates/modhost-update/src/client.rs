@@ -1,22 +1,68 @@
-//! The HTTPS client: fetching a source's index and downloading verified packages.
+//! The client: fetching what a source offers and downloading verified packages, over
+//! HTTPS or from a local directory.
 
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
+use serde::{Deserialize, Serialize};
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
-use crate::index::{Entry, Index, MAX_INDEX, PublicKey};
-use crate::{Error, Result, file_error, hex};
+use crate::index::{Index, MAX_INDEX, PublicKey};
+use crate::release::{Digests, Release, Stability, Target};
+use crate::{Error, Location, Result, a2, file_error, freepbx, joomla};
 
-/// An update source as an administrator configured it.
+/// How long a server may stay silent (connecting, or between two reads) by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+/// The longest a whole download may take, however steadily the server trickles.
+pub const MAX_TRANSFER_TIME: Duration = Duration::from_secs(600);
+/// The largest package downloaded when the channel does not state its size.
+pub const MAX_PACKAGE: u64 = 256 * 1024 * 1024;
+
+/// The format a source speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A modhost repository: `index.json` (+ `.sig`) and `packages/`, as `repo build`
+    /// writes it.
+    Index,
+    /// a2-style: `modsource.json` names the version; the package is `<version>.tgz`.
+    A2,
+    /// A FreePBX `updateurl` JSON document.
+    Freepbx,
+    /// A Joomla update server XML document.
+    Joomla,
+}
+
+impl Kind {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Index => "index",
+            Kind::A2 => "a2",
+            Kind::Freepbx => "freepbx",
+            Kind::Joomla => "joomla",
+        }
+    }
+
+    /// Parses [`Kind::as_str`]'s names.
+    pub fn parse(text: &str) -> Option<Kind> {
+        [Kind::Index, Kind::A2, Kind::Freepbx, Kind::Joomla]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+/// An update source: one an administrator configured, or a channel a module declares.
 #[derive(Debug, Clone)]
 pub struct Source {
-    /// Its name, e.g. `main`.
+    /// Its name, e.g. `main` or `phonebook/updateurl`.
     pub name: String,
-    /// The repository's base URL (`https://…`, no trailing slash needed).
-    pub url: String,
-    /// The publisher's pinned key; with one, unsigned or badly signed indexes are refused.
+    /// Its format.
+    pub kind: Kind,
+    /// The repository (index, a2) or document (freepbx, joomla).
+    pub location: Location,
+    /// The publisher's pinned key; with one, unsigned or badly signed documents are refused.
     pub public_key: Option<PublicKey>,
     /// A download key (`email=…&key=…`) appended to package URLs; never shown.
     pub extra_query: Option<String>,
@@ -24,16 +70,16 @@ pub struct Source {
 
 /// Refuses anything but `https://` URLs.
 pub fn require_https(url: &str) -> Result<()> {
-    if url.to_ascii_lowercase().starts_with("https://") {
-        Ok(())
-    } else {
-        Err(Error::PlainHttp(url.to_owned()))
+    match Location::parse(url)? {
+        Location::Url(_) => Ok(()),
+        Location::Path(_) => Err(Error::PlainHttp(url.to_owned())),
     }
 }
 
 /// An HTTPS client with bounded waits and sizes.
 pub struct Client {
     agent: ureq::Agent,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Client {
@@ -45,6 +91,7 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// A client that trusts the Mozilla roots, or only the CA in `ca_cert` (PEM) when given
     /// — how private repositories and tests are trusted; verification is never turned off.
+    /// A server silent for `timeout` is given up on.
     pub fn new(ca_cert: Option<&Path>, timeout: Duration) -> Result<Self> {
         let roots = match ca_cert {
             None => RootCerts::WebPki,
@@ -60,110 +107,223 @@ impl Client {
         let config = ureq::Agent::config_builder()
             .https_only(true)
             .http_status_as_error(false)
-            .timeout_global(Some(timeout))
+            .timeout_connect(Some(timeout))
+            .timeout_per_read(Some(timeout))
+            .timeout_global(Some(MAX_TRANSFER_TIME))
             .tls_config(TlsConfig::builder().root_certs(roots).build())
             .build();
         Ok(Client {
             agent: ureq::Agent::new_with_config(config),
+            timeout,
         })
     }
 
-    /// GETs `url` (shown as `shown` in errors, so keys in the query never are), reading at
-    /// most `limit` bytes. A non-200 answer is an error carrying the server's message.
-    fn get(&self, url: &str, shown: &str, limit: u64) -> Result<Vec<u8>> {
-        require_https(shown)?;
+    /// Reads `location` (with `query` appended to a URL, never shown in errors), at most
+    /// `limit` bytes, telling `progress` how much has arrived. A non-200 answer is an error
+    /// carrying the server's message.
+    fn fetch(
+        &self,
+        location: &Location,
+        query: Option<&str>,
+        limit: u64,
+        document: bool,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Vec<u8>> {
+        let shown = location.to_string();
+        let url = match location {
+            Location::Path(path) => return read_local(path, limit),
+            Location::Url(url) => match query {
+                Some(query) if url.contains('?') => format!("{url}&{query}"),
+                Some(query) => format!("{url}?{query}"),
+                None => url.clone(),
+            },
+        };
         let fetch = |message: String| Error::Fetch {
-            url: shown.to_owned(),
+            url: shown.clone(),
             message,
         };
-        let response = self
-            .agent
-            .get(url)
-            .call()
-            .map_err(|e| fetch(e.to_string()))?;
+        let mut request = self.agent.get(&url);
+        if document {
+            // Documents are small: the whole exchange gets the short timeout.
+            request = request.config().timeout_global(Some(self.timeout)).build();
+        }
+        let response = request.call().map_err(|e| fetch(e.to_string()))?;
         let status = response.status();
-        let body = response
+        let mut reader = response
             .into_body()
-            .with_config()
+            .into_with_config()
             .limit(limit)
-            .read_to_vec()
-            .map_err(|e| fetch(e.to_string()))?;
+            .reader();
+        let mut body = Vec::new();
+        let mut chunk = vec![0; 64 * 1024];
+        loop {
+            let n = reader.read(&mut chunk).map_err(|e| fetch(e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+            progress(body.len() as u64);
+        }
         if status == 200 {
             return Ok(body);
         }
         let message = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .filter(|v| v["status"] == "ko")
-            .map(
-                |v| match (v["error_code"].as_i64(), v["error_description"].as_str()) {
+            .map(|v| {
+                let code = match &v["error_code"] {
+                    serde_json::Value::String(code) => Some(code.clone()),
+                    serde_json::Value::Number(code) => Some(code.to_string()),
+                    _ => None,
+                };
+                match (code, v["error_description"].as_str()) {
                     (Some(code), Some(text)) => format!("{text} (error {code})"),
                     (_, Some(text)) => text.to_owned(),
                     _ => v.to_string(),
-                },
-            );
+                }
+            });
         match message {
             Some(message) => Err(Error::Server {
-                url: shown.to_owned(),
+                url: shown,
                 message,
             }),
             None => Err(fetch(format!("HTTP status {status}"))),
         }
     }
 
-    /// Fetches and checks `source`'s index: its signature when a key is pinned (and then
-    /// the signature must be there), its format and entries.
-    pub fn fetch_index(&self, source: &Source) -> Result<Index> {
-        let base = source.url.trim_end_matches('/');
-        let url = format!("{base}/index.json");
-        let bytes = self.get(&url, &url, MAX_INDEX)?;
+    /// Fetches a metadata document of `source`, checking its signature (`<document>.sig`)
+    /// when the source pins a key — and then the signature must be there.
+    fn document(&self, source: &Source, location: &Location) -> Result<Vec<u8>> {
+        let bytes = self.fetch(location, None, MAX_INDEX, true, &mut |_| {})?;
         if let Some(key) = &source.public_key {
-            let sig_url = format!("{url}.sig");
-            let signature = self
-                .get(&sig_url, &sig_url, 1024)
-                .map_err(|e| Error::Untrusted {
-                    source_name: source.name.clone(),
-                    message: format!(
-                        "the source is signed but its index signature cannot be fetched: {e}"
-                    ),
-                })?;
+            let sig = match location {
+                Location::Url(url) => Location::Url(format!("{url}.sig")),
+                Location::Path(path) => {
+                    let mut sig = path.clone().into_os_string();
+                    sig.push(".sig");
+                    Location::Path(sig.into())
+                }
+            };
+            let signature =
+                self.fetch(&sig, None, 1024, true, &mut |_| {})
+                    .map_err(|e| Error::Untrusted {
+                        source_name: source.name.clone(),
+                        message: format!(
+                            "the source is signed but the signature of `{location}` cannot be fetched: {e}"
+                        ),
+                    })?;
             key.verify(&bytes, &signature, &source.name)?;
         }
-        Index::parse(&bytes, &source.name)
+        Ok(bytes)
     }
 
-    /// Downloads `entry` from `source` into `dir`, refusing it unless its size and SHA-256
-    /// match the (verified) index. Returns the package file.
-    pub fn download(&self, source: &Source, entry: &Entry, dir: &Path) -> Result<PathBuf> {
-        let base = source.url.trim_end_matches('/');
-        let shown = format!("{base}/packages/{}", entry.file);
-        let url = match &source.extra_query {
-            Some(query) => format!("{shown}?{query}"),
-            None => shown.clone(),
+    /// What `source` offers: every release it lists (of `rawname` only, when given) that
+    /// suits `target`. Documents are verified (signature, format, fields) first.
+    pub fn releases(
+        &self,
+        source: &Source,
+        rawname: Option<&str>,
+        target: &Target,
+    ) -> Result<Vec<Release>> {
+        let invalid = |location: &Location| {
+            let url = location.to_string();
+            move |message: String| Error::Invalid { url, message }
         };
-        let bytes = self.get(&url, &shown, entry.size.saturating_add(1))?;
+        let releases = match source.kind {
+            Kind::Index => {
+                let doc = source.location.join("index.json");
+                let index = Index::parse(&self.document(source, &doc)?, &source.name)?;
+                index
+                    .modules
+                    .into_iter()
+                    .map(|entry| {
+                        let mut digests = Digests::default();
+                        digests
+                            .set("sha256", &entry.sha256)
+                            .map_err(invalid(&doc))?;
+                        Ok(Release {
+                            location: source.location.join("packages").join(&entry.file),
+                            rawname: entry.rawname,
+                            name: entry.name,
+                            version: entry.version,
+                            size: Some(entry.size),
+                            digests,
+                            gated: entry.group.is_some(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            }
+            Kind::A2 => {
+                let doc = source.location.join(a2::INDEX);
+                let bytes = self.document(source, &doc)?;
+                vec![a2::parse(&bytes, &doc).map_err(invalid(&doc))?]
+            }
+            Kind::Freepbx => {
+                let bytes = self.document(source, &source.location)?;
+                vec![freepbx::parse(&bytes, &source.location).map_err(invalid(&source.location))?]
+            }
+            Kind::Joomla => {
+                let bytes = self.document(source, &source.location)?;
+                joomla::parse(&bytes, &source.location, rawname, target)
+                    .map_err(invalid(&source.location))?
+            }
+        };
+        // Joomla tags its updates; elsewhere the version's pre-release word says.
+        Ok(releases
+            .into_iter()
+            .filter(|r| rawname.is_none_or(|name| r.rawname == name))
+            .filter(|r| {
+                source.kind == Kind::Joomla || Stability::of_version(&r.version) >= target.stability
+            })
+            .collect())
+    }
+
+    /// Downloads `release` to `path` (with the download key `extra_query` appended to its
+    /// URL), refusing it unless its size and every published checksum match — and a
+    /// release without any checksum is never downloaded.
+    pub fn download(
+        &self,
+        release: &Release,
+        extra_query: Option<&str>,
+        path: &Path,
+        progress: &mut dyn FnMut(u64, Option<u64>),
+    ) -> Result<()> {
+        let shown = release.location.to_string();
         let mismatch = |message: String| Error::Mismatch {
             url: shown.clone(),
             message,
         };
-        if bytes.len() as u64 != entry.size {
+        if release.digests.is_empty() {
+            return Err(mismatch(
+                "no checksum is published for it, so it cannot be verified".into(),
+            ));
+        }
+        let limit = release.size.map_or(MAX_PACKAGE, |s| s.saturating_add(1));
+        let bytes = self.fetch(&release.location, extra_query, limit, false, &mut |n| {
+            progress(n, release.size)
+        })?;
+        if let Some(size) = release.size.filter(|&s| s != bytes.len() as u64) {
             return Err(mismatch(format!(
-                "{} bytes received, the index says {}",
-                bytes.len(),
-                entry.size
+                "{} bytes received, {size} published",
+                bytes.len()
             )));
         }
-        let digest = hex(&Sha256::digest(&bytes));
-        if digest != entry.sha256 {
-            return Err(mismatch(format!(
-                "SHA-256 {digest} does not match the index's {}",
-                entry.sha256
-            )));
-        }
-        let path = dir.join(&entry.file);
-        fs_err::write(&path, &bytes).map_err(file_error(&path))?;
-        Ok(path)
+        release.digests.verify(&bytes).map_err(mismatch)?;
+        fs_err::write(path, &bytes).map_err(file_error(path))
     }
 }
 
-/// How long a source may take to answer.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+fn read_local(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let file = fs_err::File::open(path).map_err(file_error(path))?;
+    let mut bytes = Vec::new();
+    file.take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(file_error(path))?;
+    if bytes.len() as u64 >= limit {
+        return Err(Error::File {
+            path: path.to_owned(),
+            message: format!("larger than the {limit}-byte limit"),
+        });
+    }
+    Ok(bytes)
+}

@@ -7,18 +7,29 @@
 //! [`repo::build`] writes one; [`serve::Server`] serves one over HTTPS, with licence-gated
 //! package groups.
 //!
-//! The client side ([`Client`]) speaks HTTPS only, trusts an extra CA only when told to,
-//! bounds every size and wait, verifies a pinned publisher key when the source has one
-//! (and then refuses anything unsigned), and checks every package's size and SHA-256
-//! before it is handed on for unpacking.
+//! The client side ([`Client`]) reads four kinds of [`Source`]: modhost repositories,
+//! a2-style `update_url`s, FreePBX `updateurl` JSON and Joomla update XML, over HTTPS or
+//! from a local directory. Each boils down to [`Release`]s. The client trusts an extra CA
+//! only when told to, bounds every size and wait, verifies a pinned publisher key when the
+//! source has one (and then refuses anything unsigned), and checks every package's size and
+//! checksums before it is handed on for unpacking.
 
+pub mod a2;
 mod client;
+mod freepbx;
 pub mod index;
+mod joomla;
+mod location;
+pub mod release;
 pub mod repo;
 pub mod serve;
 
-pub use client::{Client, DEFAULT_TIMEOUT, Source, require_https};
+pub use client::{
+    Client, DEFAULT_TIMEOUT, Kind, MAX_PACKAGE, MAX_TRANSFER_TIME, Source, require_https,
+};
 pub use index::{Entry, Index, PublicKey, SecretKey};
+pub use location::Location;
+pub use release::{Digests, Release, Stability, Target};
 
 use std::path::PathBuf;
 
@@ -53,6 +64,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A source answered something that is not a valid document of its kind.
+    #[error("`{url}`: {message}")]
+    Invalid {
+        /// The document's URL or path.
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A downloaded package does not match the index.
     #[error("`{url}`: {message}; the package was discarded")]
     Mismatch {
@@ -84,4 +103,15 @@ pub(crate) fn file_error(path: &std::path::Path) -> impl Fn(std::io::Error) -> E
 /// Lower-case hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks a release's rawname and version grammar: what keeps a server's answer from
+/// naming files or versions modhost cannot handle.
+pub(crate) fn valid_release(rawname: &str, version: &str) -> std::result::Result<(), String> {
+    if !modhost_manifest::is_valid_rawname(rawname) {
+        return Err(format!("`{rawname}` is not a valid module rawname"));
+    }
+    modhost_manifest::Version::parse(version)
+        .map(|_| ())
+        .map_err(|e| format!("version `{version}` of `{rawname}`: {e}"))
 }

@@ -4,12 +4,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use hmac::{Hmac, Mac};
-use modhost_manifest::{Manifest, Version};
+use md5::Md5;
+use modhost_manifest::Manifest;
 use quick_xml::escape::escape;
 use serde::Deserialize;
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use crate::a2::{self, ModSource};
 use crate::index::{Entry, FORMAT, Index, SecretKey};
+use crate::release::Stability;
 use crate::{Error, Result, file_error, hex};
 
 /// `groups.toml` beside the packages: licence-gated package groups (jBackend-style).
@@ -79,9 +83,11 @@ pub struct Built {
 }
 
 /// Writes the repository for the packages (`*.tgz`) in `dir` into `out`: `packages/`,
-/// `index.json` (+ `index.json.sig` with `key`), `freepbx/RAWNAME.json` and
-/// `joomla/RAWNAME.xml` (download URLs under `base_url` when given), and `groups.toml`
-/// for the server (it never serves that file). Output is reproducible: no timestamps.
+/// `index.json`, and for each module's newest version `freepbx/RAWNAME.json`,
+/// `joomla/RAWNAME.xml` (every version) and `a2/RAWNAME/modsource.json` beside its
+/// `VERSION.tgz`. With `key`, every document gets a `.sig`. Download URLs are absolute
+/// under `base_url` when given, else relative to the document. `groups.toml` is copied for
+/// the server (it never serves that file). Output is reproducible: no timestamps.
 pub fn build(
     dir: &Path,
     out: &Path,
@@ -89,7 +95,7 @@ pub fn build(
     base_url: Option<&str>,
 ) -> Result<Built> {
     let groups = Groups::load(&dir.join("groups.toml"))?;
-    for sub in ["packages", "freepbx", "joomla"] {
+    for sub in ["packages", "freepbx", "joomla", "a2"] {
         let path = out.join(sub);
         fs_err::create_dir_all(&path).map_err(file_error(&path))?;
     }
@@ -133,12 +139,11 @@ pub fn build(
         path: out.join("index.json"),
         message: e.to_string(),
     })?;
-    write(&out.join("index.json"), &json)?;
-    if let Some(key) = key {
-        write(&out.join("index.json.sig"), key.sign(&json).as_bytes())?;
-    }
-    let location = |entry: &Entry| {
-        base_url.map(|b| format!("{}/packages/{}", b.trim_end_matches('/'), entry.file))
+    let docs = Documents { out, key };
+    docs.write("index.json", &json)?;
+    let location = |entry: &Entry, relative: &str| match base_url {
+        Some(base) => format!("{}/packages/{}", base.trim_end_matches('/'), entry.file),
+        None => format!("{relative}packages/{}", entry.file),
     };
     let mut by_module: BTreeMap<&str, Vec<&(Manifest, Entry)>> = BTreeMap::new();
     for item in &found {
@@ -148,6 +153,8 @@ pub fn build(
         let Some((newest, entry)) = versions.first().map(|(m, e)| (m, e)) else {
             continue;
         };
+        let bytes = fs_err::read(out.join("packages").join(&entry.file))
+            .map_err(file_error(&out.join("packages").join(&entry.file)))?;
         let freepbx = serde_json::json!({
             "rawname": newest.rawname,
             "repo": newest.repo,
@@ -161,43 +168,48 @@ pub fn build(
             "description": newest.description,
             "depends": { "version": newest.depends.version.first().map(|r| r.version.to_string()) },
             "supported": { "version": newest.supported.as_ref().map(|s| s.version.to_string()) },
-            "location": location(entry),
+            "location": location(entry, "../"),
+            "md5sum": hex(&Md5::digest(&bytes)),
+            "sha1sum": hex(&Sha1::digest(&bytes)),
             "sha256": entry.sha256,
             "packaged": 0,
         });
         let text = serde_json::to_vec_pretty(&freepbx).unwrap_or_default();
-        write(&out.join("freepbx").join(format!("{rawname}.json")), &text)?;
+        docs.write(&format!("freepbx/{rawname}.json"), &text)?;
+
+        let a2 = ModSource {
+            rawname: entry.rawname.clone(),
+            name: Some(entry.name.clone()),
+            version: entry.version.clone(),
+            size: Some(entry.size),
+            sha256: entry.sha256.clone(),
+        };
+        let dir = out.join("a2").join(rawname);
+        fs_err::create_dir_all(&dir).map_err(file_error(&dir))?;
+        let payload = dir.join(format!("{}.tgz", entry.version));
+        fs_err::write(&payload, &bytes).map_err(file_error(&payload))?;
+        let text = serde_json::to_vec_pretty(&a2).unwrap_or_default();
+        docs.write(&format!("a2/{rawname}/{}", a2::INDEX), &text)?;
+
         let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<updates>\n");
         for (manifest, entry) in &versions {
-            let stability = if matches!(Version::parse(&entry.version).map(|v| v.canonical()), Ok(c) if c.chars().any(|c| c.is_ascii_alphabetic()))
-            {
-                "testing"
-            } else {
-                "stable"
-            };
             xml += &format!(
                 "  <update>\n    <name>{}</name>\n    <description>{}</description>\n    <element>{}</element>\n    \
                  <type>module</type>\n    <version>{}</version>\n    <downloads>\n      \
                  <downloadurl type=\"full\" format=\"tgz\">{}</downloadurl>\n    </downloads>\n    \
-                 <tags>\n      <tag>{stability}</tag>\n    </tags>\n    <sha256>{}</sha256>\n    \
+                 <tags>\n      <tag>{}</tag>\n    </tags>\n    <sha256>{}</sha256>\n    \
                  <targetplatform name=\"modhost\" version=\".*\"/>\n  </update>\n",
                 escape(manifest.name.as_str()),
                 escape(manifest.description.as_deref().unwrap_or("")),
                 escape(entry.rawname.as_str()),
                 escape(entry.version.as_str()),
-                escape(
-                    location(entry)
-                        .unwrap_or_else(|| format!("packages/{}", entry.file))
-                        .as_str()
-                ),
+                escape(location(entry, "../").as_str()),
+                Stability::of_version(&entry.version).tag(),
                 entry.sha256
             );
         }
         xml += "</updates>\n";
-        write(
-            &out.join("joomla").join(format!("{rawname}.xml")),
-            xml.as_bytes(),
-        )?;
+        docs.write(&format!("joomla/{rawname}.xml"), xml.as_bytes())?;
     }
     if !groups.groups.is_empty() {
         let from = dir.join("groups.toml");
@@ -223,8 +235,22 @@ pub fn write_secret(path: &Path, text: &str) -> Result<()> {
     file.write_all(text.as_bytes()).map_err(file_error(path))
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    fs_err::write(path, bytes).map_err(file_error(path))
+/// Writes the metadata documents under `out`, each with its `.sig` when signing.
+struct Documents<'a> {
+    out: &'a Path,
+    key: Option<&'a SecretKey>,
+}
+
+impl Documents<'_> {
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.out.join(name);
+        fs_err::write(&path, bytes).map_err(file_error(&path))?;
+        if let Some(key) = self.key {
+            let sig = self.out.join(format!("{name}.sig"));
+            fs_err::write(&sig, key.sign(bytes)).map_err(file_error(&sig))?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

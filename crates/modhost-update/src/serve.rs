@@ -140,11 +140,30 @@ fn respond(root: &Path, request_line: &str, target: &str) -> (&'static str, &'st
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
     };
+    let document = |name: &str| {
+        if name.ends_with(".tgz") {
+            "application/gzip"
+        } else if name.ends_with(".sig") {
+            "text/plain"
+        } else if name.ends_with(".xml") {
+            "application/xml"
+        } else {
+            "application/json"
+        }
+    };
     let (file, content_type) = match parts.as_slice() {
-        ["index.json"] => (root.join("index.json"), "application/json"),
-        ["index.json.sig"] => (root.join("index.json.sig"), "text/plain"),
-        ["freepbx", name] if safe(name) => (root.join("freepbx").join(name), "application/json"),
-        ["joomla", name] if safe(name) => (root.join("joomla").join(name), "application/xml"),
+        [name @ ("index.json" | "index.json.sig")] => (root.join(name), document(name)),
+        [dir @ ("freepbx" | "joomla"), name] if safe(name) => {
+            (root.join(dir).join(name), document(name))
+        }
+        ["a2", rawname, name] if safe(rawname) && safe(name) => {
+            if let Some(version) = name.strip_suffix(".tgz")
+                && let Err(refusal) = licensed(root, &format!("{rawname}-{version}.tgz"), query)
+            {
+                return refusal;
+            }
+            (root.join("a2").join(rawname).join(name), document(name))
+        }
         ["packages", name] if safe(name) => {
             if let Err(refusal) = licensed(root, name, query) {
                 return refusal;

@@ -16,7 +16,12 @@
 //! on_error = "stop"
 //! call_timeout_ms = 200
 //!
+//! [updates]                    # update channels (defaults: stable, 20 s)
+//! stability = "beta"            # offer betas and release candidates too
+//! timeout_secs = 5              # how long a silent server is waited for
+//!
 //! [platform]
+//! name = "mypbx"                 # matched against Joomla's <targetplatform name> (default modhost)
 //! version = "16.0.40"            # the host application's version (FreePBX: framework)
 //! engine = { name = "asterisk", version = "18.2.0" }
 //!
@@ -38,6 +43,9 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Platform {
+    /// The host application's name, matched against Joomla's `<targetplatform name>`;
+    /// `modhost` when undeclared.
+    pub name: Option<String>,
     /// The host application's version.
     pub version: Option<Version>,
     /// The PBX engine the application drives.
@@ -81,9 +89,23 @@ pub(crate) struct Config {
     /// Sandbox limits for every call.
     #[serde(default)]
     pub(crate) limits: LimitsConfig,
+    /// Update channel settings.
+    #[serde(default)]
+    pub(crate) updates: UpdatesConfig,
     /// Hook point declarations, by name.
     #[serde(default)]
     pub(crate) hooks: std::collections::BTreeMap<String, HookConfig>,
+}
+
+/// `[updates]`: how update channels are read.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdatesConfig {
+    /// The least stable release offered.
+    #[serde(default)]
+    pub(crate) stability: modhost_update::Stability,
+    /// How long a silent server is waited for, in seconds.
+    pub(crate) timeout_secs: Option<u64>,
 }
 
 /// `[hooks.NAME]`: how a hook point runs.

@@ -374,6 +374,7 @@ mod tests {
         );
 
         let mut platform = Platform {
+            name: None,
             version: Some(version("16.0.40")),
             engine: Some(Engine {
                 name: "FreeSWITCH".into(),
@@ -402,6 +403,7 @@ mod tests {
             "<phpcomponent>pdo_mysql||mysqli ge 8.0</phpcomponent><phpcomponent>curl</phpcomponent>",
         );
         let platform = Platform {
+            name: None,
             php: Some(Php {
                 version: Some(version("8.2")),
                 components: [("mysqli".to_owned(), "8.2.7".to_owned())]

@@ -30,6 +30,7 @@ pub use modhost_manifest::{Capability, Manifest, ModuleDependency, Op, Version};
 pub use modhost_package::pack;
 pub use modhost_runtime::{Limits, Origin};
 pub use modhost_state::{ModuleRecord, Rows, SqlValue, Status};
+pub use modhost_update::{Kind as SourceKind, Stability};
 
 mod config;
 mod depends;
@@ -113,6 +114,22 @@ pub enum Event {
         /// The source.
         source: String,
     },
+    /// Part of a download has arrived.
+    Progress {
+        /// The module.
+        rawname: String,
+        /// Bytes received so far.
+        received: u64,
+        /// The package's size, when the channel states it.
+        total: Option<u64>,
+    },
+    /// A download finished and its size and checksums matched.
+    Verified {
+        /// The module.
+        rawname: String,
+        /// The package's size.
+        bytes: u64,
+    },
     /// A module's lifecycle call is running.
     Running {
         /// What is being done: `Installing`, `Upgrading`, `Uninstalling`, `Enabling`,
@@ -179,6 +196,8 @@ pub struct Host {
     wait_for_lock: bool,
     /// The extra CA trusted for update sources (`--ca-cert`, or `ca_cert` in modhost.toml).
     ca_cert: Option<PathBuf>,
+    /// How update channels are read (`[updates]` in modhost.toml).
+    updates: config::UpdatesConfig,
     /// What opening the root repaired, so that [`Host::recover`] can report it too.
     recovered_at_open: Recovery,
 }
@@ -226,6 +245,7 @@ impl Host {
             reporter: Box::new(Silent),
             wait_for_lock: true,
             ca_cert: config.ca_cert.clone(),
+            updates: config.updates,
             recovered_at_open: Recovery::default(),
         };
         let recovered_at_open = match RootLock::try_acquire(&host.layout.lock())? {
@@ -255,6 +275,12 @@ impl Host {
     /// public roots: how private repositories (and tests) are trusted.
     pub fn with_ca_cert(mut self, path: &Path) -> Self {
         self.ca_cert = Some(path.to_owned());
+        self
+    }
+
+    /// Offers releases down to `stability` from update channels (default: stable only).
+    pub fn with_stability(mut self, stability: modhost_update::Stability) -> Self {
+        self.updates.stability = stability;
         self
     }
 

@@ -1,28 +1,37 @@
-//! Update sources: checking them, downloading verified packages, and installing or
-//! upgrading from them without ever moving down or crossing sources.
+//! Update channels: the sources an administrator configures and the ones modules declare
+//! (`<updateurl>`, `<updateservers>`); checking them, downloading verified packages, and
+//! installing or upgrading from them without ever moving down or crossing sources.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use modhost_manifest::Version;
+use modhost_manifest::{Manifest, Version};
 use modhost_state::SourceRecord;
-use modhost_update::{Client, DEFAULT_TIMEOUT, Entry, PublicKey, Source};
+use modhost_update::{
+    Client, DEFAULT_TIMEOUT, Digests, Kind, Location, PublicKey, Release, Source, Target,
+};
 use serde::Serialize;
 
 use crate::plan::Mode;
-use crate::{Change, Error, Host, Options, Result};
+use crate::{Change, Error, Event, Host, Options, Result};
 
-/// A source as `modhost source list` shows it: the download key is never shown.
+/// A channel as `modhost source list` shows it: the download key is never shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceInfo {
-    /// Its name.
+    /// Its name: an administrator's source (`main`), or a module's channel
+    /// (`phonebook/updateurl`, `phonebook/1` for its first `<updateservers>` server).
     pub name: String,
-    /// The repository URL.
+    /// Its format.
+    pub kind: modhost_update::Kind,
+    /// The URL or local path.
     pub url: String,
     /// The pinned publisher key, if the source is signed.
     pub public_key: Option<String>,
     /// Whether a download key is stored.
     pub has_key: bool,
+    /// The module that declares this channel in its module.xml; `None` for an
+    /// administrator's source.
+    pub declared_by: Option<String>,
 }
 
 /// How an offered version relates to what is installed.
@@ -31,7 +40,7 @@ pub struct SourceInfo {
 pub enum OfferStatus {
     /// Not installed: `install --online` would install it.
     Available,
-    /// Newer than the installed version, from the module's own source.
+    /// Newer than the installed version, from the module's own channel.
     Upgrade,
     /// The installed version.
     Current,
@@ -41,7 +50,7 @@ pub enum OfferStatus {
     OtherSource,
 }
 
-/// One module's newest version in one source.
+/// One module's newest suitable version in one channel.
 #[derive(Debug, Clone, Serialize)]
 pub struct Offer {
     /// The module.
@@ -56,46 +65,139 @@ pub struct Offer {
     pub gated: bool,
 }
 
-/// What one source answered.
+/// What one channel answered.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceReport {
-    /// The source.
+    /// The channel's name.
     pub source: String,
-    /// Why it could not be checked; the other sources are checked regardless.
+    /// Why it could not be checked; the other channels are checked regardless.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Its offers, by rawname.
     pub offers: Vec<Offer>,
 }
 
-/// A source's report, with the index entry behind each of its offers (same order).
-type Checked = (SourceReport, Vec<(Source, Entry)>);
+/// A channel as configured or declared, or why it cannot be used.
+struct Channel {
+    name: String,
+    /// The module that declares it.
+    declared_by: Option<String>,
+    source: std::result::Result<Source, String>,
+    /// For [`SourceInfo`]: the configured URL and key, as written.
+    url: String,
+    public_key: Option<String>,
+    kind: Kind,
+}
+
+/// A channel's report, with the release behind each of its offers (same order).
+type Checked = (SourceReport, Vec<(Source, Release)>);
 
 impl Host {
     fn client(&self) -> Result<Client> {
-        Ok(Client::new(self.ca_cert.as_deref(), DEFAULT_TIMEOUT)?)
+        let timeout = self
+            .updates
+            .timeout_secs
+            .map_or(DEFAULT_TIMEOUT, std::time::Duration::from_secs);
+        Ok(Client::new(self.ca_cert.as_deref(), timeout)?)
     }
 
-    fn source(&self, record: &SourceRecord) -> Result<Source> {
-        let public_key = match &record.public_key {
-            Some(key) => Some(
-                PublicKey::parse(key)
-                    .map_err(|e| Error::Refused(vec![format!("source `{}`: {e}", record.name)]))?,
-            ),
-            None => None,
-        };
-        Ok(Source {
-            name: record.name.clone(),
-            url: record.url.clone(),
-            public_key,
-            extra_query: record.extra_query.clone(),
-        })
+    fn target(&self) -> Target {
+        Target {
+            platform: self
+                .platform
+                .name
+                .clone()
+                .unwrap_or_else(|| "modhost".into()),
+            version: self
+                .platform
+                .version
+                .as_ref()
+                .map(Version::to_string)
+                .unwrap_or_default(),
+            stability: self.updates.stability,
+        }
     }
 
-    /// Adds (or replaces) update source `name` at `url`, which must be HTTPS. With a
-    /// `public_key`, the source is signed: unsigned or badly signed indexes are refused.
-    pub fn add_source(&self, name: &str, url: &str, public_key: Option<&str>) -> Result<()> {
-        modhost_update::require_https(url)?;
+    /// Every channel: the administrator's sources by name, then the channels declared by
+    /// modules installed from a file (a module from a source is updated from it alone),
+    /// a module's update servers in priority order.
+    fn channels(&self) -> Result<Vec<Channel>> {
+        let mut channels = Vec::new();
+        for record in self.state.sources()? {
+            let kind = Kind::parse(&record.kind).unwrap_or(Kind::Index);
+            let source = admin_source(&record, kind);
+            channels.push(Channel {
+                name: record.name,
+                declared_by: None,
+                source,
+                url: record.url,
+                public_key: record.public_key,
+                kind,
+            });
+        }
+        for module in self.state.modules()? {
+            if self.state.module_source(&module.rawname)?.is_some() {
+                continue;
+            }
+            let Ok(manifest) = Manifest::parse(&module.manifest, "module.xml") else {
+                continue;
+            };
+            let mut declared = Vec::new();
+            if let Some(url) = &manifest.updateurl {
+                declared.push(("updateurl".to_owned(), Kind::Freepbx, url.clone()));
+            }
+            let mut servers: Vec<_> = manifest.updateservers.iter().enumerate().collect();
+            servers.sort_by_key(|(i, s)| (s.priority, *i));
+            for (i, server) in servers {
+                declared.push(((i + 1).to_string(), Kind::Joomla, server.url.clone()));
+            }
+            for (suffix, kind, url) in declared {
+                let name = format!("{}/{suffix}", module.rawname);
+                let extra_query = self.state.channel_key(&name)?;
+                let source = match Location::parse(&url) {
+                    Ok(location @ Location::Url(_)) => Ok(Source {
+                        name: name.clone(),
+                        kind,
+                        location,
+                        public_key: None,
+                        extra_query,
+                    }),
+                    Ok(Location::Path(_)) => Err(format!(
+                        "`{url}`: a module may only declare https:// update channels"
+                    )),
+                    Err(e) => Err(e.to_string()),
+                };
+                channels.push(Channel {
+                    name,
+                    declared_by: Some(module.rawname.clone()),
+                    source,
+                    url,
+                    public_key: None,
+                    kind,
+                });
+            }
+        }
+        Ok(channels)
+    }
+
+    /// Adds (or replaces) update source `name` of `kind` at `location`: an `https://` URL
+    /// or an absolute local path. With a `public_key`, the source is signed: unsigned or
+    /// badly signed documents are refused.
+    pub fn add_source(
+        &self,
+        name: &str,
+        kind: Kind,
+        location: &str,
+        public_key: Option<&str>,
+    ) -> Result<()> {
+        if let Location::Path(path) = Location::parse(location)?
+            && !path.exists()
+        {
+            return Err(Error::Refused(vec![format!(
+                "source `{name}`: `{}` does not exist",
+                path.display()
+            )]));
+        }
         if !modhost_manifest::is_valid_rawname(name) {
             return Err(Error::Refused(vec![format!(
                 "source name `{name}` must be a-z, 0-9 and _"
@@ -109,7 +211,8 @@ impl Host {
         let mut txn = self.state.begin()?;
         txn.put_source(&SourceRecord {
             name: name.to_owned(),
-            url: url.trim_end_matches('/').to_owned(),
+            url: location.trim().trim_end_matches('/').to_owned(),
+            kind: kind.as_str().to_owned(),
             public_key: public_key.map(str::to_owned),
             extra_query: None,
         })?;
@@ -128,41 +231,49 @@ impl Host {
         Ok(())
     }
 
-    /// Stores the download key (`email=…&key=…`, say) appended to `name`'s package URLs.
+    /// Stores the download key (`email=…&key=…`, say) appended to the package URLs of
+    /// source or module channel `name`.
     pub fn set_source_key(&self, name: &str, extra_query: &str) -> Result<()> {
         let _lock = self.lock()?;
-        let mut record = self.source_record(name)?;
-        record.extra_query = Some(extra_query.trim_start_matches('?').to_owned());
+        let query = extra_query.trim().trim_start_matches('?');
+        let channel = self
+            .channels()?
+            .into_iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| Error::Refused(vec![format!("there is no source `{name}`")]))?;
         let mut txn = self.state.begin()?;
-        txn.put_source(&record)?;
+        if channel.declared_by.is_some() {
+            txn.set_channel_key(name, query)?;
+        } else if let Some(mut record) = self.state.sources()?.into_iter().find(|s| s.name == name)
+        {
+            record.extra_query = Some(query.to_owned());
+            txn.put_source(&record)?;
+        }
         txn.commit()?;
         Ok(())
     }
 
-    fn source_record(&self, name: &str) -> Result<SourceRecord> {
-        self.state
-            .sources()?
-            .into_iter()
-            .find(|s| s.name == name)
-            .ok_or_else(|| Error::Refused(vec![format!("there is no source `{name}`")]))
-    }
-
-    /// The configured sources.
+    /// The administrator's sources and the channels installed modules declare.
     pub fn sources(&self) -> Result<Vec<SourceInfo>> {
-        Ok(self
-            .state
-            .sources()?
-            .into_iter()
-            .map(|s| SourceInfo {
-                has_key: s.extra_query.is_some(),
-                name: s.name,
-                url: s.url,
-                public_key: s.public_key,
-            })
-            .collect())
+        let mut infos = Vec::new();
+        for channel in self.channels()? {
+            let has_key = match &channel.source {
+                Ok(source) => source.extra_query.is_some(),
+                Err(_) => false,
+            };
+            infos.push(SourceInfo {
+                name: channel.name,
+                kind: channel.kind,
+                url: channel.url,
+                public_key: channel.public_key,
+                has_key,
+                declared_by: channel.declared_by,
+            });
+        }
+        Ok(infos)
     }
 
-    /// Asks every source what it offers. A source that is down, slow, or answers garbage
+    /// Asks every channel what it offers. A channel that is down, slow, or answers garbage
     /// or a bad signature is reported in its own entry; the others are checked regardless.
     pub fn check_online(&self) -> Result<Vec<SourceReport>> {
         Ok(self
@@ -172,93 +283,176 @@ impl Host {
             .collect())
     }
 
-    /// Each source's report with the index entries behind its offers.
+    /// Each channel's report with the releases behind its offers.
     fn offers(&self) -> Result<Vec<Checked>> {
         let client = self.client()?;
+        let target = self.target();
         let mut reports = Vec::new();
-        for record in self.state.sources()? {
-            let source = self.source(&record)?;
-            let index = match client.fetch_index(&source) {
-                Ok(index) => index,
-                Err(e) => {
-                    reports.push((
-                        SourceReport {
-                            source: record.name.clone(),
-                            error: Some(e.to_string()),
-                            offers: Vec::new(),
-                        },
-                        Vec::new(),
-                    ));
+        for channel in self.channels()? {
+            let failed = |error: String| {
+                (
+                    SourceReport {
+                        source: channel.name.clone(),
+                        error: Some(error),
+                        offers: Vec::new(),
+                    },
+                    Vec::new(),
+                )
+            };
+            let source = match &channel.source {
+                Ok(source) => source,
+                Err(error) => {
+                    reports.push(failed(error.clone()));
                     continue;
                 }
             };
-            let mut newest: BTreeMap<String, Entry> = BTreeMap::new();
-            for entry in index.modules {
-                let newer = newest.get(&entry.rawname).is_none_or(|known| {
-                    matches!((Version::parse(&entry.version), Version::parse(&known.version)), (Ok(a), Ok(b)) if a > b)
-                });
-                if newer {
-                    newest.insert(entry.rawname.clone(), entry);
+            let releases = match client.releases(source, channel.declared_by.as_deref(), &target) {
+                Ok(releases) => releases,
+                Err(e) => {
+                    reports.push(failed(e.to_string()));
+                    continue;
+                }
+            };
+            let mut newest: BTreeMap<String, (Version, Release)> = BTreeMap::new();
+            for release in releases {
+                let Ok(version) = Version::parse(&release.version) else {
+                    continue;
+                };
+                if newest
+                    .get(&release.rawname)
+                    .is_none_or(|(known, _)| version > *known)
+                {
+                    newest.insert(release.rawname.clone(), (version, release));
                 }
             }
             let mut offers = Vec::new();
-            let mut entries = Vec::new();
-            for entry in newest.into_values() {
-                let installed = self.state.module(&entry.rawname)?;
-                let from = self.state.module_source(&entry.rawname)?;
+            let mut releases = Vec::new();
+            for (offered, release) in newest.into_values() {
+                let installed = self.state.module(&release.rawname)?;
+                let from = self.state.module_source(&release.rawname)?;
+                let own = match &channel.declared_by {
+                    Some(_) => from.is_none(),
+                    None => from.as_deref() == Some(channel.name.as_str()),
+                };
                 let status = match &installed {
                     None => OfferStatus::Available,
-                    Some(_) if from.as_deref() != Some(record.name.as_str()) => {
-                        OfferStatus::OtherSource
-                    }
-                    Some(record) => match (
-                        Version::parse(&entry.version),
-                        Version::parse(&record.version),
-                    ) {
-                        (Ok(offered), Ok(current)) if offered > current => OfferStatus::Upgrade,
-                        (Ok(offered), Ok(current)) if offered == current => OfferStatus::Current,
+                    Some(_) if !own => OfferStatus::OtherSource,
+                    Some(record) => match Version::parse(&record.version) {
+                        Ok(current) if offered > current => OfferStatus::Upgrade,
+                        Ok(current) if offered == current => OfferStatus::Current,
                         _ => OfferStatus::Downgrade,
                     },
                 };
                 offers.push(Offer {
-                    rawname: entry.rawname.clone(),
-                    version: entry.version.clone(),
+                    rawname: release.rawname.clone(),
+                    version: release.version.clone(),
                     installed: installed.map(|r| r.version),
                     status,
-                    gated: entry.group.is_some(),
+                    gated: release.gated,
                 });
-                entries.push((source.clone(), entry));
+                releases.push((source.clone(), release));
             }
             reports.push((
                 SourceReport {
-                    source: record.name.clone(),
+                    source: channel.name.clone(),
                     error: None,
                     offers,
                 },
-                entries,
+                releases,
             ));
         }
         Ok(reports)
     }
 
-    /// Downloads the newest verified package of `rawname` from the first source offering it
-    /// into `dir`.
+    /// Downloads the newest verified package of `rawname` from the first channel offering
+    /// it into `dir`.
     pub fn download(&self, rawname: &str, dir: &Path) -> Result<PathBuf> {
-        let (source, entry) = self.find_entry(rawname, None)?;
-        Ok(self.client()?.download(&source, &entry, dir)?)
+        let (source, release) = self.find_release(rawname)?;
+        let staging = self.layout.staging_dir()?;
+        let path = self.fetch_package(&source, &release, staging.path())?;
+        self.keep_package(&path, dir)
     }
 
-    fn find_entry(&self, rawname: &str, from: Option<&str>) -> Result<(Source, Entry)> {
+    /// Downloads the package at `url` into `dir`, refusing it unless its SHA-256 is
+    /// `sha256` and it is a readable module package; named `RAWNAME-VERSION.tgz`.
+    pub fn download_url(&self, url: &str, sha256: &str, dir: &Path) -> Result<PathBuf> {
+        let mut digests = Digests::default();
+        digests
+            .set("sha256", sha256)
+            .map_err(|e| Error::Refused(vec![e]))?;
+        let location = Location::parse(url)?;
+        let name = location.file_name().unwrap_or_default();
+        let release = Release {
+            rawname: name.clone(),
+            name,
+            version: String::new(),
+            location,
+            size: None,
+            digests,
+            gated: false,
+        };
+        let staging = self.layout.staging_dir()?;
+        let path = staging.path().join("download.tgz");
+        self.client()?
+            .download(&release, None, &path, &mut |_, _| {})?;
+        self.keep_package(&path, dir)
+    }
+
+    /// Moves a verified download into `dir` under its manifest's name.
+    fn keep_package(&self, path: &Path, dir: &Path) -> Result<PathBuf> {
+        let manifest = modhost_package::read_manifest(path, &Default::default())?;
+        let target = dir.join(format!("{}-{}.tgz", manifest.rawname, manifest.version));
+        fs_err::copy(path, &target).map_err(crate::layout::io(&target))?;
+        Ok(target)
+    }
+
+    /// Downloads `release` into `dir` with progress events, and checks that the package
+    /// is the module and version the channel announced.
+    fn fetch_package(&self, source: &Source, release: &Release, dir: &Path) -> Result<PathBuf> {
+        self.reporter.report(Event::Downloading {
+            rawname: release.rawname.clone(),
+            version: release.version.clone(),
+            source: source.name.clone(),
+        });
+        let path = dir.join(format!("{}-{}.tgz", release.rawname, release.version));
+        let mut progress = |received, total| {
+            self.reporter.report(Event::Progress {
+                rawname: release.rawname.clone(),
+                received,
+                total,
+            })
+        };
+        self.client()?
+            .download(release, source.extra_query.as_deref(), &path, &mut progress)?;
+        let manifest = modhost_package::read_manifest(&path, &Default::default())?;
+        if manifest.rawname != release.rawname
+            || Version::parse(&release.version).ok().as_ref() != Some(&manifest.version)
+        {
+            return Err(Error::Refused(vec![format!(
+                "`{}`: source `{}` announced {} {} but the package is {} {}",
+                release.location,
+                source.name,
+                release.rawname,
+                release.version,
+                manifest.rawname,
+                manifest.version
+            )]));
+        }
+        self.reporter.report(Event::Verified {
+            rawname: release.rawname.clone(),
+            bytes: fs_err::metadata(&path).map(|m| m.len()).unwrap_or(0),
+        });
+        Ok(path)
+    }
+
+    fn find_release(&self, rawname: &str) -> Result<(Source, Release)> {
         let mut reasons = Vec::new();
-        for (report, entries) in self.offers()? {
+        for (report, releases) in self.offers()? {
             if let Some(error) = report.error {
                 reasons.push(format!("source `{}`: {error}", report.source));
                 continue;
             }
-            if from.is_some_and(|f| f != report.source) {
-                continue;
-            }
-            if let Some(found) = entries.into_iter().find(|(_, e)| e.rawname == rawname) {
+            if let Some(found) = releases.into_iter().find(|(_, r)| r.rawname == rawname) {
                 return Ok(found);
             }
         }
@@ -272,19 +466,22 @@ impl Host {
     pub fn install_online(&self, names: &[String], options: Options) -> Result<Vec<Change>> {
         let mut picked = Vec::new();
         for name in names {
-            picked.push(self.find_entry(name, None)?);
+            picked.push(self.find_release(name)?);
         }
         self.apply_online(picked, Mode::Install, options)
     }
 
-    /// Upgrades modules (all with an upgrade when `names` is empty) from the sources they
-    /// were installed from. A lower version is never installed, and a module is never
-    /// replaced by one of the same rawname from another source.
+    /// Upgrades modules (all with an upgrade when `names` is empty) from their own
+    /// channels: the source they were installed from, or for a module installed from a
+    /// file the channels its module.xml declares — the highest version wins, a server
+    /// earlier in priority order on a tie. A lower version is never installed, and a
+    /// module is never replaced by one of the same rawname from another source.
     pub fn upgrade_online(&self, names: &[String], options: Options) -> Result<Vec<Change>> {
-        let mut picked = Vec::new();
+        let mut best: BTreeMap<String, (Version, Source, Release)> = BTreeMap::new();
         let mut reasons = Vec::new();
-        let mut seen = Vec::new();
-        for (report, entries) in self.offers()? {
+        let mut downgrades: BTreeMap<String, String> = BTreeMap::new();
+        let mut current = Vec::new();
+        for (report, releases) in self.offers()? {
             if let Some(error) = report.error {
                 if names.is_empty() {
                     tracing::warn!("source `{}` skipped: {error}", report.source);
@@ -293,38 +490,52 @@ impl Host {
                 }
                 continue;
             }
-            for (offer, found) in report.offers.into_iter().zip(entries) {
+            for (offer, (source, release)) in report.offers.into_iter().zip(releases) {
                 if !names.is_empty() && !names.contains(&offer.rawname) {
                     continue;
                 }
                 match offer.status {
                     OfferStatus::Upgrade => {
-                        seen.push(offer.rawname.clone());
-                        picked.push(found);
+                        let Ok(version) = Version::parse(&offer.version) else {
+                            continue;
+                        };
+                        if best
+                            .get(&offer.rawname)
+                            .is_none_or(|(known, _, _)| version > *known)
+                        {
+                            best.insert(offer.rawname, (version, source, release));
+                        }
                     }
-                    OfferStatus::Downgrade if !names.is_empty() => {
-                        seen.push(offer.rawname.clone());
-                        reasons.push(format!(
-                            "`{}` {} is installed; source `{}` offers {}: a downgrade is never installed",
-                            offer.rawname,
-                            offer.installed.unwrap_or_default(),
-                            report.source,
-                            offer.version
-                        ));
+                    OfferStatus::Downgrade => {
+                        downgrades.insert(
+                            offer.rawname.clone(),
+                            format!(
+                                "`{}` {} is installed; source `{}` offers {}: a downgrade is never installed",
+                                offer.rawname,
+                                offer.installed.unwrap_or_default(),
+                                report.source,
+                                offer.version
+                            ),
+                        );
                     }
-                    OfferStatus::Current if !names.is_empty() => seen.push(offer.rawname.clone()),
+                    OfferStatus::Current => current.push(offer.rawname),
                     _ => {}
                 }
             }
         }
-        for name in names.iter().filter(|n| !seen.contains(n)) {
-            reasons.push(format!(
-                "no upgrade of `{name}` is offered by the source it was installed from"
-            ));
+        for name in names.iter().filter(|n| !best.contains_key(*n)) {
+            match downgrades.remove(name) {
+                Some(downgrade) => reasons.push(downgrade),
+                None if current.contains(name) => {}
+                None => reasons.push(format!(
+                    "no upgrade of `{name}` is offered by the channels it is updated from"
+                )),
+            }
         }
         if !reasons.is_empty() {
             return Err(Error::Refused(reasons));
         }
+        let picked: Vec<_> = best.into_values().map(|(_, s, r)| (s, r)).collect();
         if picked.is_empty() {
             return Ok(Vec::new());
         }
@@ -333,26 +544,38 @@ impl Host {
 
     fn apply_online(
         &self,
-        picked: Vec<(Source, Entry)>,
+        picked: Vec<(Source, Release)>,
         mode: Mode,
         options: Options,
     ) -> Result<Vec<Change>> {
         // Held from before the downloads: taking it later would run recovery, which sweeps
         // staging/, where the downloads are.
         let _lock = self.lock()?;
-        let client = self.client()?;
         let downloads = self.layout.staging_dir()?;
+        let admin: Vec<String> = self.state.sources()?.into_iter().map(|s| s.name).collect();
         let mut packages = Vec::new();
         let mut origin = BTreeMap::new();
-        for (source, entry) in &picked {
-            self.reporter.report(crate::Event::Downloading {
-                rawname: entry.rawname.clone(),
-                version: entry.version.clone(),
-                source: source.name.clone(),
-            });
-            packages.push(client.download(source, entry, downloads.path())?);
-            origin.insert(entry.rawname.clone(), source.name.clone());
+        for (source, release) in &picked {
+            packages.push(self.fetch_package(source, release, downloads.path())?);
+            if admin.contains(&source.name) {
+                origin.insert(release.rawname.clone(), source.name.clone());
+            }
         }
         self.apply_locked(&packages, mode, options, &origin)
     }
+}
+
+/// The client's view of an administrator's source, or why it cannot be used.
+fn admin_source(record: &SourceRecord, kind: Kind) -> std::result::Result<Source, String> {
+    let public_key = match &record.public_key {
+        Some(key) => Some(PublicKey::parse(key).map_err(|e| format!("the pinned key: {e}"))?),
+        None => None,
+    };
+    Ok(Source {
+        name: record.name.clone(),
+        kind,
+        location: Location::parse(&record.url).map_err(|e| e.to_string())?,
+        public_key,
+        extra_query: record.extra_query.clone(),
+    })
 }

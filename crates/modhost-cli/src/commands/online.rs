@@ -5,19 +5,24 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use modhost::OfferStatus;
+use modhost::{OfferStatus, SourceKind};
 
 use crate::Context;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SourceCommand {
-    /// Add (or replace) an HTTPS update source.
+    /// Add (or replace) an update source: an https:// URL or a local directory.
     Add {
         /// A short name for it.
         name: String,
-        /// The repository URL (https://…).
-        url: String,
-        /// The publisher's ed25519 public key (base64): indexes must then be signed by it.
+        /// The repository (index, a2) or document (freepbx, joomla): https://… or an
+        /// absolute path.
+        location: String,
+        /// What it speaks: `index` (a modhost repository), `a2` (update_url with
+        /// modsource.json), `freepbx` (an updateurl JSON), `joomla` (update server XML).
+        #[arg(long, default_value = "index", value_parser = parse_kind)]
+        kind: SourceKind,
+        /// The publisher's ed25519 public key (base64): documents must then be signed by it.
         #[arg(long)]
         public_key: Option<String>,
     },
@@ -30,7 +35,7 @@ pub enum SourceCommand {
     List,
     /// Store the download key appended to a source's package URLs, e.g. 'email=…&key=…'.
     Key {
-        /// The source's name.
+        /// The source's name, or a module's channel (`phonebook/updateurl`, `phonebook/1`).
         name: String,
         /// The query string.
         query: String,
@@ -42,10 +47,11 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
     match command {
         SourceCommand::Add {
             name,
-            url,
+            location,
+            kind,
             public_key,
         } => {
-            host.add_source(&name, &url, public_key.as_deref())?;
+            host.add_source(&name, kind, &location, public_key.as_deref())?;
             ctx.out.result(&serde_json::json!({ "added": name }), || {
                 format!("added source {name}\n")
             })
@@ -75,7 +81,17 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
                             "unsigned"
                         };
                         let key = if s.has_key { ", download key set" } else { "" };
-                        format!("{}  {}  ({signed}{key})\n", s.name, s.url)
+                        let declared = s
+                            .declared_by
+                            .as_ref()
+                            .map(|m| format!(", declared by {m}"))
+                            .unwrap_or_default();
+                        format!(
+                            "{}  {}  {}  ({signed}{key}{declared})\n",
+                            s.name,
+                            s.kind.as_str(),
+                            s.url
+                        )
                     })
                     .collect()
             })
@@ -126,16 +142,33 @@ pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
 
 #[derive(Debug, clap::Args)]
 pub struct DownloadArgs {
-    /// The module to download (its newest version from the first source offering it).
-    rawname: String,
+    /// The module to download (its newest version from the first source offering it), or
+    /// an https:// URL of a package.
+    what: String,
+    /// The package's SHA-256, required with a URL: nothing unverified is downloaded.
+    #[arg(long)]
+    sha256: Option<String>,
     /// Where to write the package.
     #[arg(long, default_value = ".")]
     out: PathBuf,
 }
 
 pub fn download(ctx: &Context, args: DownloadArgs) -> Result<()> {
-    let path = ctx.open()?.download(&args.rawname, &args.out)?;
+    let host = ctx.open()?;
+    let path = if args.what.contains("://") {
+        let Some(sha256) = &args.sha256 else {
+            anyhow::bail!("a download by URL needs --sha256 HEX to verify the package");
+        };
+        host.download_url(&args.what, sha256, &args.out)?
+    } else {
+        host.download(&args.what, &args.out)?
+    };
     ctx.out.result(&serde_json::json!({ "package": path }), || {
         format!("downloaded {}\n", path.display())
     })
+}
+
+fn parse_kind(text: &str) -> Result<SourceKind, String> {
+    SourceKind::parse(text)
+        .ok_or_else(|| format!("`{text}` is not one of index, a2, freepbx, joomla"))
 }

@@ -1,0 +1,190 @@
+//! Joomla update servers (seed 003): `<updates><update>…</update></updates>`, filtered by
+//! target platform and stability.
+
+use modhost_manifest::xml::{self, Element};
+use regex::RegexBuilder;
+
+use crate::release::{Digests, Release, Stability, Target};
+use crate::{Location, valid_release};
+
+/// The longest `<targetplatform version>` pattern accepted: it is remote data.
+const MAX_PATTERN: usize = 256;
+/// The compiled pattern's size bound, so a hostile pattern cannot take memory or time.
+const PATTERN_SIZE: usize = 64 * 1024;
+
+/// What a server's document offers `target`: every `<update>` for `rawname` (any element
+/// when `None`) whose platform matches and whose tag is stable enough.
+pub(crate) fn parse(
+    bytes: &[u8],
+    doc: &Location,
+    rawname: Option<&str>,
+    target: &Target,
+) -> Result<Vec<Release>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "the update XML is not UTF-8".to_owned())?;
+    let root = xml::parse(text).map_err(|e| {
+        format!(
+            "the update XML is malformed at {}:{}: {}",
+            e.position.line, e.position.column, e.message
+        )
+    })?;
+    if root.name != "updates" {
+        return Err(format!(
+            "the document is <{}>, not a Joomla <updates> list",
+            root.name
+        ));
+    }
+    let mut releases = Vec::new();
+    for update in root.children_named("update") {
+        let field = |name: &str| update.child(name).map(Element::trimmed_text).unwrap_or("");
+        let element = field("element");
+        if rawname.is_some_and(|r| r != element) {
+            continue;
+        }
+        let at = |message: String| format!("<update> at line {}: {message}", update.position.line);
+        valid_release(element, field("version")).map_err(at)?;
+        if !platform_matches(update, target).map_err(at)? || stability(update) < target.stability {
+            continue;
+        }
+        let Some(url) = update
+            .child("downloads")
+            .into_iter()
+            .flat_map(|d| d.children_named("downloadurl"))
+            .find(|d| {
+                d.attribute("type").is_none_or(|t| t == "full")
+                    && d.attribute("format").is_none_or(|f| f == "tgz")
+            })
+        else {
+            continue;
+        };
+        let mut digests = Digests::default();
+        for algorithm in ["sha256", "sha384", "sha512"] {
+            if let Some(value) = update.child(algorithm) {
+                digests.set(algorithm, value.trimmed_text()).map_err(at)?;
+            }
+        }
+        releases.push(Release {
+            rawname: element.to_owned(),
+            name: field("name").to_owned(),
+            version: field("version").to_owned(),
+            location: doc
+                .resolve(url.trimmed_text())
+                .map_err(|e| at(e.to_string()))?,
+            size: None,
+            digests,
+            gated: false,
+        });
+    }
+    Ok(releases)
+}
+
+/// Joomla's rule: the name matches and `^(?:version)` matches the host's version. The
+/// pattern is compiled with bounded size; the `regex` crate matches in linear time.
+fn platform_matches(update: &Element, target: &Target) -> Result<bool, String> {
+    let Some(platform) = update.child("targetplatform") else {
+        return Ok(true);
+    };
+    let name = platform.attribute("name").unwrap_or("");
+    if !name.eq_ignore_ascii_case(&target.platform) {
+        return Ok(false);
+    }
+    let pattern = platform.attribute("version").unwrap_or(".*");
+    if pattern.len() > MAX_PATTERN {
+        return Err(format!(
+            "the target platform pattern is longer than {MAX_PATTERN} characters"
+        ));
+    }
+    let regex = RegexBuilder::new(&format!("^(?:{pattern})"))
+        .size_limit(PATTERN_SIZE)
+        .dfa_size_limit(PATTERN_SIZE)
+        .build()
+        .map_err(|e| format!("the target platform pattern `{pattern}` is invalid: {e}"))?;
+    Ok(regex.is_match(&target.version))
+}
+
+/// The most stable of an update's tags; untagged updates are stable, as in Joomla.
+fn stability(update: &Element) -> Stability {
+    let tags: Vec<_> = update
+        .child("tags")
+        .into_iter()
+        .flat_map(|t| t.children_named("tag"))
+        .filter_map(|t| Stability::from_tag(t.trimmed_text()))
+        .collect();
+    tags.into_iter().max().unwrap_or(Stability::Stable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(stability: Stability) -> Target {
+        Target {
+            platform: "modhost".into(),
+            version: "1.4.0".into(),
+            stability,
+        }
+    }
+
+    fn update(version: &str, tag: &str, platform: &str) -> String {
+        format!(
+            "<update><name>Phonebook</name><element>phonebook</element><type>module</type>\
+             <version>{version}</version><downloads><downloadurl type=\"full\" format=\"tgz\">\
+             pb-{version}.tgz</downloadurl></downloads><tags><tag>{tag}</tag></tags>{platform}\
+             <sha256>{}</sha256></update>",
+            "a".repeat(64)
+        )
+    }
+
+    fn offered(xml: &str, stability: Stability) -> Result<Vec<String>, String> {
+        let doc = Location::Url("https://h/joomla/phonebook.xml".into());
+        parse(xml.as_bytes(), &doc, Some("phonebook"), &target(stability))
+            .map(|r| r.into_iter().map(|r| r.version).collect())
+    }
+
+    #[test]
+    fn platform_and_stability_choose_what_is_offered() {
+        let ours = r#"<targetplatform name="modhost" version="1\.[0-4]"/>"#;
+        let xml = format!(
+            "<updates>{}{}{}{}</updates>",
+            update("2.0.0", "stable", ours),
+            update("3.0.0beta1", "beta", ours),
+            update(
+                "4.0.0",
+                "stable",
+                r#"<targetplatform name="modhost" version="2\."/>"#
+            ),
+            update(
+                "5.0.0",
+                "stable",
+                r#"<targetplatform name="joomla" version=".*"/>"#
+            ),
+        );
+        assert_eq!(offered(&xml, Stability::Stable), Ok(vec!["2.0.0".into()]));
+        assert_eq!(
+            offered(&xml, Stability::Beta),
+            Ok(vec!["2.0.0".into(), "3.0.0beta1".into()])
+        );
+    }
+
+    #[test]
+    fn hostile_documents_are_refused() {
+        let bomb = "<!DOCTYPE updates [<!ENTITY a \"aaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;\">]>\
+                    <updates>&b;</updates>";
+        assert!(offered(bomb, Stability::Stable).is_err_and(|e| e.contains("DOCTYPE")));
+        assert!(offered("{\"json\": true}", Stability::Stable).is_err());
+        assert!(offered("<html><body/></html>", Stability::Stable).is_err());
+        let long = format!(
+            "<updates>{}</updates>",
+            update(
+                "2.0.0",
+                "stable",
+                &format!(
+                    r#"<targetplatform name="modhost" version="{}"/>"#,
+                    "(a*)*".repeat(100)
+                )
+            )
+        );
+        assert!(offered(&long, Stability::Stable).is_err());
+        let bad_version = format!("<updates>{}</updates>", update("2.x", "stable", ""));
+        assert!(offered(&bad_version, Stability::Stable).is_err());
+    }
+}

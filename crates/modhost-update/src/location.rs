@@ -1,0 +1,167 @@
+//! Where a source, a document or a package lives: an HTTPS URL or a local path.
+
+use std::fmt;
+use std::path::{Component, PathBuf};
+
+use crate::{Error, Result};
+
+/// An HTTPS URL or a local path. A reference found in a remote document always resolves to
+/// a URL: a server can never point modhost at a local file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// `https://…`.
+    Url(String),
+    /// An absolute path on this machine, as an administrator configured it.
+    Path(PathBuf),
+}
+
+impl Location {
+    /// Parses an administrator's `https://` URL or absolute path; anything else (plain
+    /// HTTP, other schemes, relative paths) is refused.
+    pub fn parse(text: &str) -> Result<Self> {
+        let text = text.trim();
+        if text.to_ascii_lowercase().starts_with("https://") {
+            return Ok(Location::Url(text.trim_end_matches('/').to_owned()));
+        }
+        if text.contains("://") {
+            return Err(Error::PlainHttp(text.to_owned()));
+        }
+        let path = PathBuf::from(text);
+        if path.is_absolute() {
+            Ok(Location::Path(path))
+        } else {
+            Err(Error::File {
+                path,
+                message: "a local source must be an absolute path".into(),
+            })
+        }
+    }
+
+    /// `name` inside this location taken as a directory.
+    pub fn join(&self, name: &str) -> Location {
+        match self {
+            Location::Url(url) => Location::Url(format!("{}/{name}", url.trim_end_matches('/'))),
+            Location::Path(path) => Location::Path(path.join(name)),
+        }
+    }
+
+    /// Resolves `reference`, as found in the document at this location: an absolute
+    /// `https://` URL, or a path relative to the document's directory (`..` allowed, never
+    /// above the URL's host). A plain-HTTP reference is refused; a remote document cannot
+    /// name a local file.
+    pub fn resolve(&self, reference: &str) -> Result<Location> {
+        let reference = reference.trim();
+        if reference.to_ascii_lowercase().starts_with("https://") {
+            return Ok(Location::Url(reference.to_owned()));
+        }
+        if reference.contains("://") || reference.starts_with('/') || reference.is_empty() {
+            return Err(Error::PlainHttp(reference.to_owned()));
+        }
+        match self {
+            Location::Url(url) => {
+                let scheme_end = url.find("://").map_or(0, |i| i + 3);
+                let path_start = url[scheme_end..]
+                    .find('/')
+                    .map_or(url.len(), |i| scheme_end + i);
+                let (origin, path) = url.split_at(path_start);
+                let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+                segments.pop();
+                for part in reference.split('/') {
+                    match part {
+                        "" | "." => {}
+                        ".." => {
+                            segments.pop();
+                        }
+                        part => segments.push(part),
+                    }
+                }
+                Ok(Location::Url(format!("{origin}/{}", segments.join("/"))))
+            }
+            Location::Path(path) => {
+                let mut resolved = path.parent().map(PathBuf::from).unwrap_or_default();
+                for part in std::path::Path::new(reference).components() {
+                    match part {
+                        Component::ParentDir => {
+                            resolved.pop();
+                        }
+                        Component::Normal(part) => resolved.push(part),
+                        _ => {}
+                    }
+                }
+                Ok(Location::Path(resolved))
+            }
+        }
+    }
+
+    /// The file name at the end of the location.
+    pub fn file_name(&self) -> Option<String> {
+        match self {
+            Location::Url(url) => url
+                .split(['?', '#'])
+                .next()
+                .and_then(|u| u.rsplit('/').next())
+                .map(str::to_owned),
+            Location::Path(path) => path.file_name().map(|n| n.to_string_lossy().into_owned()),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Url(url) => f.write_str(url),
+            Location::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(text: &str) -> Location {
+        Location::Url(text.to_owned())
+    }
+
+    #[test]
+    fn references_resolve_against_the_document_and_never_leave_the_web() {
+        let doc = url("https://h.example:8443/repo/joomla/pb.xml");
+        assert_eq!(
+            doc.resolve("../packages/pb-2.0.tgz").ok(),
+            Some(url("https://h.example:8443/repo/packages/pb-2.0.tgz"))
+        );
+        assert_eq!(
+            doc.resolve("../../../../x.tgz").ok(),
+            Some(url("https://h.example:8443/x.tgz"))
+        );
+        assert_eq!(
+            doc.resolve("https://cdn.example/pb.tgz").ok(),
+            Some(url("https://cdn.example/pb.tgz"))
+        );
+        for refused in ["http://h/pb.tgz", "/etc/passwd", "file:///etc/passwd", ""] {
+            assert!(doc.resolve(refused).is_err(), "{refused}");
+        }
+        let local = Location::Path(PathBuf::from("/srv/repo/a2/pb/modsource.json"));
+        assert_eq!(
+            local.resolve("2.0.tgz").ok(),
+            Some(Location::Path(PathBuf::from("/srv/repo/a2/pb/2.0.tgz")))
+        );
+    }
+
+    #[test]
+    fn only_https_and_absolute_paths_are_sources() {
+        assert!(matches!(
+            Location::parse("https://h/repo/"),
+            Ok(Location::Url(u)) if u == "https://h/repo"
+        ));
+        assert!(matches!(
+            Location::parse("/srv/repo"),
+            Ok(Location::Path(_))
+        ));
+        assert!(matches!(
+            Location::parse("http://h/repo"),
+            Err(Error::PlainHttp(_))
+        ));
+        assert!(Location::parse("repo").is_err());
+    }
+}

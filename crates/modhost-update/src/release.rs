@@ -1,0 +1,224 @@
+//! What every channel boils down to: a release of one module, and the checksums that
+//! verify its package.
+
+use md5::Md5;
+use serde::Serialize;
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha384, Sha512};
+
+use crate::Location;
+use crate::hex;
+
+/// One module version a channel offers, with what is needed to fetch and verify it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Release {
+    /// The module.
+    pub rawname: String,
+    /// Its display name.
+    pub name: String,
+    /// The version offered.
+    pub version: String,
+    /// Where the package is.
+    #[serde(serialize_with = "display")]
+    pub location: Location,
+    /// The package's size, when the channel states it.
+    pub size: Option<u64>,
+    /// The package's checksums; at least one must be there for a download.
+    pub digests: Digests,
+    /// Whether a download needs a licence key.
+    pub gated: bool,
+}
+
+fn display<S: serde::Serializer>(location: &Location, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(location)
+}
+
+/// The checksums a channel publishes for a package, lower-case hex.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Digests {
+    /// SHA-256: modhost's own channels always carry it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// SHA-384 (Joomla).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha384: Option<String>,
+    /// SHA-512 (Joomla).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha512: Option<String>,
+    /// SHA-1 (legacy FreePBX `sha1sum`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+    /// MD5 (FreePBX `md5sum`): a legacy extra, checked whenever present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
+}
+
+impl Digests {
+    /// Sets the digest of `algorithm` from a published value, refusing one that is not
+    /// hex of the algorithm's length.
+    pub fn set(&mut self, algorithm: &str, value: &str) -> Result<(), String> {
+        let value = value.trim().to_ascii_lowercase();
+        let (slot, len) = match algorithm {
+            "sha256" => (&mut self.sha256, 64),
+            "sha384" => (&mut self.sha384, 96),
+            "sha512" => (&mut self.sha512, 128),
+            "sha1" => (&mut self.sha1, 40),
+            "md5" => (&mut self.md5, 32),
+            other => return Err(format!("unknown checksum `{other}`")),
+        };
+        if value.len() != len || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("the {algorithm} checksum `{value}` is malformed"));
+        }
+        *slot = Some(value);
+        Ok(())
+    }
+
+    /// Whether no checksum is known: such a package is never downloaded.
+    pub fn is_empty(&self) -> bool {
+        *self == Digests::default()
+    }
+
+    /// Checks every known checksum against `bytes`; the first mismatch is the error.
+    pub fn verify(&self, bytes: &[u8]) -> Result<(), String> {
+        let checks: [(&str, &Option<String>, fn(&[u8]) -> String); 5] = [
+            ("SHA-256", &self.sha256, |b| hex(&Sha256::digest(b))),
+            ("SHA-384", &self.sha384, |b| hex(&Sha384::digest(b))),
+            ("SHA-512", &self.sha512, |b| hex(&Sha512::digest(b))),
+            ("SHA-1", &self.sha1, |b| hex(&Sha1::digest(b))),
+            ("MD5", &self.md5, |b| hex(&Md5::digest(b))),
+        ];
+        for (name, expected, digest) in checks {
+            if let Some(expected) = expected {
+                let actual = digest(bytes);
+                if &actual != expected {
+                    return Err(format!(
+                        "{name} {actual} does not match the published {expected}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How stable a release must be to be offered, Joomla's scale: `dev < alpha < beta < rc <
+/// stable`.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Stability {
+    /// Development snapshots.
+    Dev,
+    /// Alpha releases.
+    Alpha,
+    /// Beta releases.
+    Beta,
+    /// Release candidates.
+    Rc,
+    /// Stable releases: the default.
+    #[default]
+    Stable,
+}
+
+impl Stability {
+    /// A Joomla `<tag>`; unknown tags are `None`.
+    pub fn from_tag(tag: &str) -> Option<Self> {
+        match tag.trim().to_ascii_lowercase().as_str() {
+            "dev" | "development" => Some(Stability::Dev),
+            "alpha" => Some(Stability::Alpha),
+            "beta" => Some(Stability::Beta),
+            "rc" => Some(Stability::Rc),
+            "stable" => Some(Stability::Stable),
+            _ => None,
+        }
+    }
+
+    /// The stability a version's pre-release word implies (`2.0beta1` is beta); versions
+    /// without one, or with a post-release word (`pl`, `p`), are stable.
+    pub fn of_version(version: &str) -> Self {
+        let word: String = version
+            .to_ascii_lowercase()
+            .chars()
+            .skip_while(|c| !c.is_ascii_alphabetic())
+            .take_while(char::is_ascii_alphabetic)
+            .collect();
+        match word.as_str() {
+            "" | "pl" | "p" => Stability::Stable,
+            "rc" => Stability::Rc,
+            "beta" | "b" => Stability::Beta,
+            "alpha" | "a" => Stability::Alpha,
+            _ => Stability::Dev,
+        }
+    }
+
+    /// The tag Joomla uses.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Stability::Dev => "dev",
+            Stability::Alpha => "alpha",
+            Stability::Beta => "beta",
+            Stability::Rc => "rc",
+            Stability::Stable => "stable",
+        }
+    }
+}
+
+/// What the host is, for Joomla's `<targetplatform>` and stability choice.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// The host application's name, matched case-insensitively against
+    /// `<targetplatform name>`.
+    pub platform: String,
+    /// Its version, matched by the server's `version` pattern (`""` when unknown).
+    pub version: String,
+    /// The least stable release to offer.
+    pub stability: Stability,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_published_checksum_is_checked() {
+        let mut digests = Digests::default();
+        assert!(digests.is_empty());
+        assert!(
+            digests
+                .set("md5", "5d41402abc4b2a76b9719d911017c592")
+                .is_ok()
+        );
+        assert!(digests.verify(b"hello").is_ok());
+        assert!(digests.verify(b"hellO").is_err());
+        assert!(
+            digests
+                .set("sha256", &hex(&Sha256::digest(b"other")))
+                .is_ok()
+        );
+        let err = digests.verify(b"hello").err().unwrap_or_default();
+        assert!(err.contains("SHA-256"), "{err}");
+        assert!(digests.set("sha1", "xyz").is_err());
+        assert!(digests.set("crc32", "00000000").is_err());
+    }
+
+    #[test]
+    fn stability_follows_joomla_order() {
+        assert!(Stability::Dev < Stability::Alpha);
+        assert!(Stability::Rc < Stability::Stable);
+        assert_eq!(Stability::from_tag(" Stable "), Some(Stability::Stable));
+        assert_eq!(Stability::from_tag("nightly"), None);
+        for (version, stability) in [
+            ("2.0.0", Stability::Stable),
+            ("2.0.0beta1", Stability::Beta),
+            ("2.0b1", Stability::Beta),
+            ("2.0.0RC2", Stability::Rc),
+            ("2.11.0alpha0", Stability::Alpha),
+            ("1.0pl1", Stability::Stable),
+            ("1.0dev3", Stability::Dev),
+        ] {
+            assert_eq!(Stability::of_version(version), stability, "{version}");
+            assert_eq!(Stability::from_tag(stability.tag()), Some(stability));
+        }
+    }
+}
