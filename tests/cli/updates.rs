@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use modhost_test_support::tls::{TlsFiles, generate};
-use modhost_test_support::{Root, arg, package, package_at};
+use modhost_test_support::{Root, arg, package, package_at, repackage};
 
 use crate::root;
 
@@ -250,7 +250,7 @@ fn bad_checksums_and_signatures_are_refused_and_the_root_is_unchanged() {
     assert!(std::fs::write(&package_file, &tampered).is_ok());
     let run = repo.fails(&root, &["install", "--online", "phonebook"]);
     assert!(
-        run.stderr.contains("does not match the index")
+        run.stderr.contains("does not match the published")
             && run.stderr.contains("the package was discarded"),
         "{}",
         run.stderr
@@ -275,7 +275,7 @@ fn bad_checksums_and_signatures_are_refused_and_the_root_is_unchanged() {
     let run = repo.fails(&root, &["install", "--online", "phonebook"]);
     assert!(
         run.stderr
-            .contains("the source is signed but its index signature cannot be fetched"),
+            .contains("the source is signed but the signature of"),
         "{}",
         run.stderr
     );
@@ -442,6 +442,8 @@ fn repo_build_writes_all_three_client_formats_reproducibly() {
         "freepbx/core.json",
         "joomla/core.xml",
         "packages/core-16.0.40.tgz",
+        "a2/core/modsource.json",
+        "a2/core/16.0.40.tgz",
     ] {
         let (x, y) = (
             std::fs::read(a.join(file)).unwrap_or_default(),
@@ -460,11 +462,335 @@ fn repo_build_writes_all_three_client_formats_reproducibly() {
         "https://repo.example.org/m/packages/core-16.0.40.tgz"
     );
     assert_eq!(freepbx["supported"]["version"], "16.0");
+    assert_eq!(
+        freepbx["md5sum"].as_str().map(str::len),
+        Some(32),
+        "{freepbx}"
+    );
+    let a2: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(a.join("a2/core/modsource.json")).unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    assert_eq!(a2["version"], "16.0.40");
+    assert_eq!(a2["sha256"], freepbx["sha256"]);
     let joomla = std::fs::read_to_string(a.join("joomla/core.xml")).unwrap_or_default();
     assert!(
         joomla.contains("<element>core</element>")
             && joomla.contains("<tag>stable</tag>")
             && joomla.contains("<sha256>"),
         "{joomla}"
+    );
+}
+
+/// Phonebook 1.0.0 with `channels` (XML) added to its module.xml, written into `dir`.
+fn phonebook_with(channels: &str, dir: &Path) -> PathBuf {
+    repackage(
+        &package_at("phonebook", "1.0.0"),
+        |xml| xml.replace("</module>", &format!("{channels}</module>")),
+        &dir.join("phonebook-1.0.0.tgz"),
+    )
+}
+
+fn report<'a>(reports: &'a serde_json::Value, source: &str) -> &'a serde_json::Value {
+    reports
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["source"] == source))
+        .unwrap_or(&serde_json::Value::Null)
+}
+
+#[test]
+fn a_module_updateurl_is_followed_and_its_md5_is_verified() {
+    let root = root();
+    let repo = Repo::serve(
+        &root,
+        &[package("core"), package_at("phonebook", "2.0.0")],
+        None,
+    );
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let updateurl = format!("<updateurl>{}/freepbx/phonebook.json</updateurl>", repo.url);
+    let v1 = phonebook_with(&updateurl, dir.path());
+    root.ok(&["install", arg(&package("core")), arg(&v1)]);
+    let sources = root.ok(&["source", "list", "--json"]).json();
+    assert_eq!(sources[0]["name"], "phonebook/updateurl", "{sources}");
+    assert_eq!(sources[0]["kind"], "freepbx");
+    assert_eq!(sources[0]["declared_by"], "phonebook");
+
+    let reports = repo.ok(&root, &["check-online", "--json"]).json();
+    let offer = &report(&reports, "phonebook/updateurl")["offers"][0];
+    assert_eq!(
+        (&offer["version"], &offer["status"]),
+        (&"2.0.0".into(), &"upgrade".into()),
+        "{reports}"
+    );
+
+    // FreePBX publishes only an md5sum: modhost checks it, unlike FreePBX.
+    let json_file = repo.out().join("freepbx/phonebook.json");
+    let original = std::fs::read_to_string(&json_file).unwrap_or_default();
+    let mut doc: serde_json::Value = serde_json::from_str(&original).unwrap_or_default();
+    if let Some(fields) = doc.as_object_mut() {
+        fields.remove("sha256");
+        fields.remove("sha1sum");
+        fields.insert("md5sum".into(), "0123456789abcdef0123456789abcdef".into());
+    }
+    assert!(std::fs::write(&json_file, doc.to_string()).is_ok());
+    let before = root.fingerprint();
+    let run = repo.fails(&root, &["upgradeall", "--online"]);
+    assert!(
+        run.stderr.contains("MD5") && run.stderr.contains("does not match the published"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+
+    assert!(std::fs::write(&json_file, &original).is_ok());
+    let run = repo.ok(&root, &["upgradeall", "--online"]);
+    assert!(
+        run.stdout.contains("upgraded phonebook 1.0.0 -> 2.0.0"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(version(&root, "phonebook"), "2.0.0");
+}
+
+#[test]
+fn joomla_servers_are_chosen_by_priority_platform_and_stability_and_take_download_keys() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let beta = repackage(
+        &package_at("phonebook", "2.0.0"),
+        |xml| xml.replace("<version>2.0.0</version>", "<version>3.0.0beta1</version>"),
+        &dir.path().join("phonebook-3.0.0beta1.tgz"),
+    );
+    let groups = "[groups.pro]\nsecret = \"s3cret\"\nmodules = [\"phonebook\"]\n";
+    let repo = Repo::serve(
+        &root,
+        &[package("core"), package_at("phonebook", "2.0.0"), beta],
+        Some(groups),
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(1);
+    let servers = format!(
+        "<updateservers>\
+           <server type=\"extension\" priority=\"2\" name=\"Mirror\">https://127.0.0.1:{closed}/pb.xml</server>\
+           <server type=\"extension\" priority=\"1\" name=\"Main\">{}/joomla/phonebook.xml</server>\
+         </updateservers>",
+        repo.url
+    );
+    let v1 = phonebook_with(&servers, dir.path());
+    root.ok(&["install", arg(&package("core")), arg(&v1)]);
+    let names: Vec<_> = root
+        .ok(&["source", "list", "--json"])
+        .json()
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(names, ["phonebook/2", "phonebook/1"], "priority order");
+
+    let reports = repo.fails(&root, &["check-online", "--json"]).json();
+    assert!(
+        report(&reports, "phonebook/1")["error"].is_string(),
+        "{reports}"
+    );
+    let offers = &report(&reports, "phonebook/2")["offers"];
+    assert_eq!(
+        offers[0]["version"], "2.0.0",
+        "stable only by default: {reports}"
+    );
+
+    root.configure("[updates]\nstability = \"beta\"\n");
+    let reports = repo.fails(&root, &["check-online", "--json"]).json();
+    assert_eq!(
+        report(&reports, "phonebook/2")["offers"][0]["version"],
+        "3.0.0beta1"
+    );
+    root.configure("[platform]\nname = \"otherpbx\"\n");
+    let reports = repo.fails(&root, &["check-online", "--json"]).json();
+    assert_eq!(
+        report(&reports, "phonebook/2")["offers"],
+        serde_json::json!([])
+    );
+    root.configure("");
+
+    let before = root.fingerprint();
+    let run = repo.fails(&root, &["upgradeall", "--online"]);
+    assert!(
+        run.stderr
+            .contains("the server refused: a licence key for the `pro` package group is required"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+    let key = root
+        .ok(&[
+            "repo",
+            "licence-key",
+            "--groups",
+            arg(&repo.out().join("groups.toml")),
+            "pro",
+            "a@example.org",
+        ])
+        .stdout;
+    root.ok(&[
+        "source",
+        "key",
+        "phonebook/2",
+        &format!("email=a%40example.org&key={}", key.trim()),
+    ]);
+    let run = repo.ok(&root, &["upgradeall", "--online"]);
+    assert!(
+        run.stdout.contains("upgraded phonebook 1.0.0 -> 2.0.0"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("phonebook/1") && !run.stderr.contains(key.trim()),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_joomla_server_answering_an_entity_bomb_affects_only_its_module() {
+    let root = root();
+    let repo = Repo::serve(
+        &root,
+        &[package("core"), package_at("phonebook", "2.0.0")],
+        None,
+    );
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let servers = format!(
+        "<updateservers><server type=\"extension\" name=\"Main\">{}/joomla/phonebook.xml</server></updateservers>",
+        repo.url
+    );
+    root.ok(&[
+        "install",
+        arg(&package("core")),
+        arg(&phonebook_with(&servers, dir.path())),
+    ]);
+    signed_source(&repo, &root);
+    let bomb = "<?xml version=\"1.0\"?><!DOCTYPE updates [<!ENTITY a \"aaaaaaaaaa\">\
+                <!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">]>\
+                <updates><update><name>&c;</name></update></updates>";
+    assert!(std::fs::write(repo.out().join("joomla/phonebook.xml"), bomb).is_ok());
+    let reports = repo.fails(&root, &["check-online", "--json"]).json();
+    assert!(
+        report(&reports, "phonebook/1")["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("DOCTYPE")),
+        "{reports}"
+    );
+    assert!(report(&reports, "main")["error"].is_null(), "{reports}");
+    assert_eq!(version(&root, "phonebook"), "1.0.0");
+}
+
+#[test]
+fn a2_sources_and_local_directories_are_sources_too() {
+    let root = root();
+    let repo = Repo::serve(
+        &root,
+        &[package("core"), package_at("phonebook", "1.0.0")],
+        None,
+    );
+    root.ok(&[
+        "source",
+        "add",
+        "local",
+        arg(&repo.out()),
+        "--public-key",
+        &repo.public_key,
+    ]);
+    repo.ok(&root, &["install", "--online", "core"]);
+    assert_eq!(version(&root, "core"), "16.0.40");
+    root.ok(&["source", "remove", "local"]);
+
+    let a2 = format!("{}/a2/phonebook", repo.url);
+    root.ok(&[
+        "source",
+        "add",
+        "pb",
+        &a2,
+        "--kind",
+        "a2",
+        "--public-key",
+        &repo.public_key,
+    ]);
+    let payload = repo.out().join("a2/phonebook/1.0.0.tgz");
+    let original = std::fs::read(&payload).unwrap_or_default();
+    let mut tampered = original.clone();
+    if let Some(byte) = tampered.last_mut() {
+        *byte ^= 1;
+    }
+    assert!(std::fs::write(&payload, &tampered).is_ok());
+    let before = root.fingerprint();
+    let run = repo.fails(&root, &["install", "--online", "phonebook"]);
+    assert!(run.stderr.contains("SHA-256"), "{}", run.stderr);
+    assert_eq!(root.fingerprint(), before);
+    assert!(std::fs::write(&payload, &original).is_ok());
+    repo.ok(&root, &["install", "--online", "phonebook"]);
+    assert_eq!(version(&root, "phonebook"), "1.0.0");
+
+    let url = format!("{}/packages/core-16.0.40.tgz", repo.url);
+    let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let refused = repo.fails(&root, &["download", &url, "--out", arg(out.path())]);
+    assert!(refused.stderr.contains("--sha256"), "{}", refused.stderr);
+    let wrong = repo.fails(
+        &root,
+        &[
+            "download",
+            &url,
+            "--sha256",
+            &"0".repeat(64),
+            "--out",
+            arg(out.path()),
+        ],
+    );
+    assert!(wrong.stderr.contains("does not match"), "{}", wrong.stderr);
+    let index = std::fs::read_to_string(repo.out().join("index.json")).unwrap_or_default();
+    let index: serde_json::Value = serde_json::from_str(&index).unwrap_or_default();
+    let sha = index["modules"][0]["sha256"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    repo.ok(
+        &root,
+        &["download", &url, "--sha256", &sha, "--out", arg(out.path())],
+    );
+    assert!(out.path().join("core-16.0.40.tgz").is_file());
+}
+
+#[test]
+fn a_silent_server_is_given_up_on_and_the_others_are_checked() {
+    let root = root();
+    let repo = Repo::serve(&root, &[package("core")], None);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = silent.local_addr().map(|a| a.port()).unwrap_or(1);
+    // Accepts connections and never answers.
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().collect();
+        drop(held);
+    });
+    root.configure("[updates]\ntimeout_secs = 1\n");
+    root.ok(&["source", "add", "main", &repo.url]);
+    root.ok(&[
+        "source",
+        "add",
+        "silent",
+        &format!("https://127.0.0.1:{port}"),
+    ]);
+    let reports = repo.fails(&root, &["check-online", "--json"]).json();
+    assert!(
+        report(&reports, "silent")["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("timeout") || e.contains("timed out")),
+        "{reports}"
+    );
+    assert_eq!(
+        report(&reports, "main")["offers"][0]["rawname"],
+        "core",
+        "{reports}"
     );
 }

@@ -80,7 +80,7 @@ impl Digests {
 
     /// Checks every known checksum against `bytes`; the first mismatch is the error.
     pub fn verify(&self, bytes: &[u8]) -> Result<(), String> {
-        let checks: [(&str, &Option<String>, fn(&[u8]) -> String); 5] = [
+        let checks: [(&str, &Option<String>, Hasher); 5] = [
             ("SHA-256", &self.sha256, |b| hex(&Sha256::digest(b))),
             ("SHA-384", &self.sha384, |b| hex(&Sha384::digest(b))),
             ("SHA-512", &self.sha512, |b| hex(&Sha512::digest(b))),
@@ -100,6 +100,9 @@ impl Digests {
         Ok(())
     }
 }
+
+/// Hex digest of some bytes under one algorithm.
+type Hasher = fn(&[u8]) -> String;
 
 /// How stable a release must be to be offered, Joomla's scale: `dev < alpha < beta < rc <
 /// stable`.

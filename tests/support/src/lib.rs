@@ -253,3 +253,37 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A copy of `package` written to `out` with its module.xml passed through `edit`: how
+/// tests give a module update channels that point at their own servers, or another
+/// version.
+pub fn repackage(package: &Path, edit: impl Fn(&str) -> String, out: &Path) -> PathBuf {
+    use std::io::Read;
+    let file = std::fs::File::open(package).unwrap_or_else(|e| panic!("{package:?}: {e}"));
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    for entry in archive
+        .entries()
+        .unwrap_or_else(|e| panic!("{package:?}: {e}"))
+    {
+        let mut entry = entry.unwrap_or_else(|e| panic!("{package:?}: {e}"));
+        let name = entry
+            .path()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut data = Vec::new();
+        assert!(entry.read_to_end(&mut data).is_ok());
+        if name.ends_with("/module.xml") {
+            data = edit(&String::from_utf8_lossy(&data)).into_bytes();
+        }
+        if entry.header().entry_type().is_file() {
+            entries.push((name, data));
+        }
+    }
+    let raw: Vec<hostile::Entry<'_>> = entries
+        .iter()
+        .map(|(name, data)| (name.as_str(), hostile::FILE, data.as_slice()))
+        .collect();
+    hostile::write_package(out, &raw);
+    out.to_owned()
+}
