@@ -6,14 +6,16 @@
 //! instead of compiling again. [`Runtime::call`] runs one lifecycle call or hook handler in
 //! a fresh instance with no ambient authority: WASI sees only the module's data directory
 //! (as `/data`), no network, no environment; an epoch deadline bounds its CPU time and a
-//! store limiter its memory.
+//! store limiter its memory. [`Runtime::call_warm`] runs hook handlers the same way in an
+//! instance kept from the module's previous call (as Zed keeps extensions loaded), so a
+//! dispatch across many modules costs function calls rather than instantiations.
 
 use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -44,6 +46,11 @@ const POOL_INSTANCES: u32 = 256;
 
 /// The largest linear memory a pooled slot can hold: the ceiling of any call's cap.
 pub const POOL_MEMORY: usize = 256 << 20;
+
+/// Idle instances kept per module, and in all: the rest of the pool stays free for live
+/// calls.
+const WARM_PER_MODULE: usize = 2;
+const WARM_TOTAL: usize = POOL_INSTANCES as usize / 2;
 
 /// How much of a call's stderr is kept (for trap reports); writing more traps the call.
 const GUEST_STDERR: usize = 64 * 1024;
@@ -326,6 +333,8 @@ pub struct Runtime {
     cache_dir: PathBuf,
     compat: String,
     ticker: Arc<AtomicBool>,
+    /// Idle instances kept by every [`Warm`] of this runtime.
+    idle: Arc<AtomicUsize>,
 }
 
 impl fmt::Debug for Runtime {
@@ -387,6 +396,7 @@ impl Runtime {
             cache_dir: cache_dir.to_owned(),
             compat,
             ticker,
+            idle: Arc::default(),
         })
     }
 
@@ -493,6 +503,29 @@ impl Runtime {
         context: CallContext,
         call: &Call,
     ) -> (Result<Option<String>>, Session) {
+        self.call_in(component, None, context, call)
+    }
+
+    /// Runs hook call `call` like [`Runtime::call`], in an instance kept in `warm` from an
+    /// earlier call when there is one: a call then costs a function call, not an
+    /// instantiation. An instance that trapped, or wrote to stderr, is not kept.
+    pub fn call_warm(
+        &self,
+        component: &LoadedComponent,
+        warm: &Warm,
+        context: CallContext,
+        call: &Call,
+    ) -> (Result<Option<String>>, Session) {
+        self.call_in(component, Some(warm), context, call)
+    }
+
+    fn call_in(
+        &self,
+        component: &LoadedComponent,
+        warm: Option<&Warm>,
+        context: CallContext,
+        call: &Call,
+    ) -> (Result<Option<String>>, Session) {
         let CallContext {
             rawname,
             version,
@@ -504,6 +537,75 @@ impl Runtime {
             fire,
             depth,
         } = context;
+        let trapped = trapped(&rawname, &version, call, limits.call_timeout);
+        let reused = warm.and_then(|w| w.take(limits.max_memory));
+        let mut hot = match reused {
+            Some(hot) => hot,
+            None => match self.sandbox(&rawname, &data_dir, &mounts, limits) {
+                Ok(sandbox) => sandbox,
+                Err(e) => return (Err(e), session),
+            },
+        };
+        let deadline = match deadline {
+            Some(inherited) => inherited.min(Instant::now() + limits.call_timeout),
+            None => Instant::now() + limits.call_timeout,
+        };
+        let state = hot.store.data_mut();
+        state.session = Some(session);
+        state.limits = limits;
+        state.deadline = deadline;
+        state.fire = fire;
+        state.depth = depth;
+        state.log_records = 0;
+        state.log_dropped = 0;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let ticks = remaining.as_millis() / EPOCH_TICK.as_millis();
+        hot.store
+            .set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+
+        let instance = match hot.instance.take() {
+            Some(instance) => Ok(instance),
+            None => component.pre.instantiate(&mut hot.store).map_err(&trapped),
+        };
+        let result = instance.and_then(|instance| {
+            let result = invoke(
+                &instance,
+                &mut hot.store,
+                call,
+                &rawname,
+                &version,
+                &trapped,
+            );
+            hot.instance = Some(instance);
+            result
+        });
+        let stderr = hot.stderr.contents();
+        let result = result.map_err(|e| with_stderr(e, &stderr));
+        let state = hot.store.data_mut();
+        state.fire = None;
+        if state.log_dropped > 0 {
+            tracing::warn!(target: "modhost::module", module = %rawname, "{} log records over the limit of {} were dropped", state.log_dropped, limits.max_log_records);
+        }
+        let session = match state.session.take() {
+            Some(session) => session,
+            None => unreachable!("the session is returned by every fire before the call ends"),
+        };
+        let healthy = !matches!(result, Err(Error::Trapped { .. })) && stderr.is_empty();
+        if let Some(warm) = warm.filter(|_| healthy) {
+            warm.keep(hot, &self.idle);
+        }
+        (result, session)
+    }
+
+    /// A store for `rawname` with no ambient authority: WASI sees only the module's data
+    /// directory and granted mounts, no network; memory is capped by a limiter.
+    fn sandbox(
+        &self,
+        rawname: &str,
+        data_dir: &Path,
+        mounts: &[Mount],
+        limits: Limits,
+    ) -> Result<Hot> {
         let mut wasi = WasiCtxBuilder::new();
         let stderr = MemoryOutputPipe::new(GUEST_STDERR);
         wasi.allow_tcp(false)
@@ -511,11 +613,11 @@ impl Runtime {
             .allow_ip_name_lookup(false)
             .stderr(stderr.clone());
         let mut preopens = vec![(
-            data_dir.clone(),
+            data_dir.to_owned(),
             GUEST_DATA_DIR.to_owned(),
             FsPerms::ReadWrite,
         )];
-        for mount in &mounts {
+        for mount in mounts {
             let perms = if mount.read_only {
                 FsPerms::ReadOnly
             } else {
@@ -523,18 +625,13 @@ impl Runtime {
             };
             preopens.push((mount.path.clone(), mount.path.display().to_string(), perms));
         }
-        let preopen = preopens.iter().try_for_each(|(host, guest, perms)| {
+        for (host, guest, perms) in &preopens {
             wasi.preopened_dir(host, guest, *perms)
-                .map(|_| ())
                 .map_err(|e| Error::Io {
                     path: host.clone(),
                     source: std::io::Error::other(e.to_string()),
-                })
-        });
-        let deadline = match deadline {
-            Some(inherited) => inherited.min(Instant::now() + limits.call_timeout),
-            None => Instant::now() + limits.call_timeout,
-        };
+                })?;
+        }
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -546,94 +643,147 @@ impl Runtime {
                 .trap_on_grow_failure(true)
                 .build(),
             limits,
-            rawname: rawname.clone(),
-            session: Some(session),
+            rawname: rawname.to_owned(),
+            session: None,
             log_records: 0,
             log_dropped: 0,
-            deadline,
-            fire,
-            depth,
+            deadline: Instant::now(),
+            fire: None,
+            depth: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.store_limits);
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let ticks = remaining.as_millis() / EPOCH_TICK.as_millis();
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
         store.epoch_deadline_trap();
+        Ok(Hot {
+            store,
+            instance: None,
+            stderr,
+            max_memory: limits.max_memory,
+        })
+    }
+}
 
-        let result = preopen
-            .and_then(|()| {
-                self.run(
-                    component,
-                    &mut store,
-                    call,
-                    &rawname,
-                    &version,
-                    limits.call_timeout,
-                )
-            })
-            .map_err(|e| with_stderr(e, &stderr.contents()));
-        let data = store.into_data();
-        if data.log_dropped > 0 {
-            tracing::warn!(target: "modhost::module", module = %rawname, "{} log records over the limit of {} were dropped", data.log_dropped, limits.max_log_records);
-        }
-        let session = match data.session {
-            Some(session) => session,
-            None => unreachable!("the session is returned by every fire before the call ends"),
-        };
-        (result, session)
+/// Maps a wasmtime error of a call to [`Error::Trapped`], naming the module, its version
+/// and the call, and telling a timeout from other traps.
+fn trapped<'a>(
+    rawname: &'a str,
+    version: &'a str,
+    call: &'a Call,
+    timeout: Duration,
+) -> impl Fn(wasmtime::Error) -> Error + 'a {
+    move |e| Error::Trapped {
+        module: rawname.to_owned(),
+        version: version.to_owned(),
+        call: call.to_string(),
+        failure: match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => Failure::Timeout(timeout),
+            _ => Failure::Trap(format!("{e:#}")),
+        },
+    }
+}
+
+/// Calls `call`'s export on `instance`.
+fn invoke(
+    instance: &Module,
+    store: &mut Store<HostState>,
+    call: &Call,
+    rawname: &str,
+    version: &str,
+    trapped: &impl Fn(wasmtime::Error) -> Error,
+) -> Result<Option<String>> {
+    let failed = |message: String| Error::Failed {
+        module: rawname.to_owned(),
+        version: version.to_owned(),
+        call: call.to_string(),
+        message,
+    };
+    let lifecycle = instance.modhost_module_lifecycle();
+    let outcome = match call {
+        Call::Install => lifecycle
+            .call_install(&mut *store)
+            .map(|r| r.map(|()| None)),
+        Call::Upgrade { from } => lifecycle
+            .call_upgrade(&mut *store, from)
+            .map(|r| r.map(|()| None)),
+        Call::Uninstall => lifecycle
+            .call_uninstall(&mut *store)
+            .map(|r| r.map(|()| None)),
+        Call::Enable => lifecycle.call_enable(&mut *store).map(|r| r.map(|()| None)),
+        Call::Disable => lifecycle
+            .call_disable(&mut *store)
+            .map(|r| r.map(|()| None)),
+        Call::Hook {
+            handler,
+            hook,
+            payload,
+        } => instance
+            .modhost_module_hooks()
+            .call_handle(&mut *store, handler, hook, payload)
+            .map(|r| r.map(Some)),
+    };
+    outcome.map_err(trapped)?.map_err(failed)
+}
+
+/// A sandboxed store, with its instance once instantiated.
+struct Hot {
+    store: Store<HostState>,
+    instance: Option<Module>,
+    stderr: MemoryOutputPipe,
+    max_memory: usize,
+}
+
+/// Instances of one module kept between its hook calls. Dropping it (when the module is
+/// upgraded, disabled or removed) drops them.
+#[derive(Default)]
+pub struct Warm {
+    idle: std::sync::Mutex<Vec<Hot>>,
+    /// The runtime-wide count of idle instances, shared with every `Warm`.
+    counter: std::sync::OnceLock<Arc<AtomicUsize>>,
+}
+
+impl fmt::Debug for Warm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Warm")
+    }
+}
+
+impl Warm {
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Hot>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn run(
-        &self,
-        component: &LoadedComponent,
-        store: &mut Store<HostState>,
-        call: &Call,
-        rawname: &str,
-        version: &str,
-        timeout: Duration,
-    ) -> Result<Option<String>> {
-        let trapped = |e: wasmtime::Error| Error::Trapped {
-            module: rawname.to_owned(),
-            version: version.to_owned(),
-            call: call.to_string(),
-            failure: match e.downcast_ref::<Trap>() {
-                Some(Trap::Interrupt) => Failure::Timeout(timeout),
-                _ => Failure::Trap(format!("{e:#}")),
-            },
-        };
-        let failed = |message: String| Error::Failed {
-            module: rawname.to_owned(),
-            version: version.to_owned(),
-            call: call.to_string(),
-            message,
-        };
-        let instance = component.pre.instantiate(&mut *store).map_err(trapped)?;
-        let lifecycle = instance.modhost_module_lifecycle();
-        let outcome = match call {
-            Call::Install => lifecycle
-                .call_install(&mut *store)
-                .map(|r| r.map(|()| None)),
-            Call::Upgrade { from } => lifecycle
-                .call_upgrade(&mut *store, from)
-                .map(|r| r.map(|()| None)),
-            Call::Uninstall => lifecycle
-                .call_uninstall(&mut *store)
-                .map(|r| r.map(|()| None)),
-            Call::Enable => lifecycle.call_enable(&mut *store).map(|r| r.map(|()| None)),
-            Call::Disable => lifecycle
-                .call_disable(&mut *store)
-                .map(|r| r.map(|()| None)),
-            Call::Hook {
-                handler,
-                hook,
-                payload,
-            } => instance
-                .modhost_module_hooks()
-                .call_handle(&mut *store, handler, hook, payload)
-                .map(|r| r.map(Some)),
-        };
-        outcome.map_err(trapped)?.map_err(failed)
+    fn take(&self, max_memory: usize) -> Option<Hot> {
+        let mut idle = self.idle();
+        let at = idle.iter().position(|h| h.max_memory == max_memory)?;
+        if let Some(counter) = self.counter.get() {
+            counter.fetch_sub(1, Ordering::Relaxed);
+        }
+        Some(idle.swap_remove(at))
+    }
+
+    /// Keeps `hot` unless this module or the runtime already keeps enough: idle instances
+    /// hold pooled slots that live calls need.
+    fn keep(&self, hot: Hot, counter: &Arc<AtomicUsize>) {
+        let counter = self.counter.get_or_init(|| Arc::clone(counter));
+        let mut idle = self.idle();
+        if idle.len() >= WARM_PER_MODULE {
+            return;
+        }
+        if counter.fetch_add(1, Ordering::Relaxed) < WARM_TOTAL {
+            idle.push(hot);
+        } else {
+            counter.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Warm {
+    fn drop(&mut self) {
+        if let Some(counter) = self.counter.get() {
+            counter.fetch_sub(self.idle().len(), Ordering::Relaxed);
+        }
     }
 }
 

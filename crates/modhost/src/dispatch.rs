@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use modhost_manifest::Manifest;
 use modhost_runtime::{
-    Call, CallContext, Fire, FireRequest, Fired, Limits, LoadedComponent, Mount, Runtime,
+    Call, CallContext, Fire, FireRequest, Fired, Limits, LoadedComponent, Mount, Runtime, Warm,
 };
 use modhost_state::{ModuleRecord, Session, State};
 use serde::Serialize;
@@ -117,6 +117,8 @@ struct Entry {
     manifest: Manifest,
     mounts: Vec<Mount>,
     component: OnceLock<std::result::Result<Arc<LoadedComponent>, String>>,
+    /// Instances kept between this module's hook calls; dropped with the snapshot.
+    warm: Warm,
 }
 
 /// One handler of a hook point.
@@ -263,6 +265,7 @@ impl Dispatcher {
                 manifest,
                 mounts,
                 component: OnceLock::new(),
+                warm: Warm::default(),
             }));
         }
         Ok(entries)
@@ -366,7 +369,9 @@ impl Dispatcher {
             hook: point.name.clone(),
             payload: payload.to_owned(),
         };
-        let (result, returned) = self.runtime.call(&component, context, &call);
+        let (result, returned) = self
+            .runtime
+            .call_warm(&component, &entry.warm, context, &call);
         *session = returned;
         let output = result
             .map(Option::unwrap_or_default)
