@@ -147,6 +147,36 @@ fn a_failing_upgrade_leaves_the_old_version_enabled_with_its_data_as_it_was() {
 }
 
 #[test]
+fn a_failing_disable_changes_nothing_not_even_the_data_directory() {
+    let root = phonebook_root();
+    root.ok(&["uninstall", "phonebook"]);
+    root.ok(&["install", arg(&package_at("phonebook", "3.0.0"))]);
+    for (mode, expected) in [
+        ("error", "disable() failed: migration failed"),
+        ("trap", "disable() trapped"),
+        ("loop", "disable() was stopped after its 1.5s deadline"),
+    ] {
+        let info = root.ok(&["info", "--json", "phonebook"]).json();
+        let data = root
+            .path()
+            .join("data/phonebook")
+            .join(info["data_dir"].as_str().unwrap_or_default());
+        assert!(std::fs::write(data.join("mode"), mode).is_ok());
+        let before = root.fingerprint();
+        let run = root.fails(&["disable", "phonebook"]);
+        assert!(
+            run.stderr.contains(expected),
+            "{mode}: expected `{expected}` in:\n{}",
+            run.stderr
+        );
+        assert_eq!(root.fingerprint(), before, "{mode}: nothing changed");
+        assert!(!data.join("damage").exists(), "{mode}: data untouched");
+        let info = root.ok(&["info", "--json", "phonebook"]).json();
+        assert_eq!(info["status"], "enabled", "{mode}");
+    }
+}
+
+#[test]
 fn upgradeall_uses_the_package_directory_and_downgrades_are_refused() {
     let root = phonebook_root();
     let dir = root.path().with_file_name("packages");

@@ -128,13 +128,7 @@ fn call_echo(
     pre: &wasmtime::component::InstancePre<Plain>,
     hooks: &wasmtime::component::ComponentExportIndex,
 ) {
-    let mut store = Store::new(
-        engine,
-        Plain {
-            wasi: WasiCtxBuilder::new().build(),
-            table: ResourceTable::new(),
-        },
-    );
+    let mut store = store(engine);
     let instance = pre
         .instantiate(&mut store)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -145,6 +139,39 @@ fn call_echo(
         .call(&mut store, ("echo", "echo", "x"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(output.as_deref(), Ok("x"));
+}
+
+/// The warm floor: the same handler called again and again on one instance kept alive,
+/// as modhost now runs hook handlers — the cost of the call alone.
+#[divan::bench]
+fn plain_wasmtime_warm_floor(bencher: Bencher) {
+    let engine = Engine::default();
+    let bytes = std::fs::read(component("hostile")).unwrap_or_else(|e| panic!("{e}"));
+    let component = Component::from_binary(&engine, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let (pre, hooks) = prepare(&wasi_linker(&engine), &component);
+    let mut store = store(&engine);
+    let instance = pre
+        .instantiate(&mut store)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let handle = instance
+        .get_typed_func::<(&str, &str, &str), (Result<String, String>,)>(&mut store, hooks)
+        .unwrap_or_else(|e| panic!("{e}"));
+    bencher.bench_local(|| {
+        let (output,) = handle
+            .call(&mut store, ("echo", "echo", "x"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(output.as_deref(), Ok("x"));
+    });
+}
+
+fn store(engine: &Engine) -> Store<Plain> {
+    Store::new(
+        engine,
+        Plain {
+            wasi: WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+        },
+    )
 }
 
 /// The floor for 100 modules: the handler of 100 distinct copies of the component (as

@@ -756,17 +756,29 @@ impl Host {
             _ => ("Disabling", "disabled"),
         };
         self.running(verb, rawname, &record.version);
-        let data_dir = self.layout.data_dir(rawname, &record.data_dir);
+        // The call works on a copy of the data directory that replaces the original only
+        // when the call succeeds, as an upgrade's does.
+        let data_dir = layout::unique_name("data");
+        let copy = self.layout.data_dir(rawname, &data_dir);
+        let mut created = Created(vec![copy.clone()]);
+        layout::copy_tree(&self.layout.data_dir(rawname, &record.data_dir), &copy)?;
         let mut txn = self.run(
             &component,
             rawname,
             &record.version,
-            data_dir,
+            copy,
             self.state.begin()?,
             &call,
         )?;
-        txn.set_status(rawname, status, reason)?;
+        txn.put_module(&ModuleRecord {
+            status,
+            reason: reason.map(str::to_owned),
+            data_dir,
+            ..record.clone()
+        })?;
         txn.commit()?;
+        created.keep();
+        sweep(&[self.layout.data_dir(rawname, &record.data_dir)]);
         Ok(Change {
             rawname: rawname.to_owned(),
             action,
