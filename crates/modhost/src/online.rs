@@ -89,6 +89,9 @@ struct Channel {
     kind: Kind,
 }
 
+/// How many channels are asked at once.
+const PARALLEL_CHECKS: usize = 8;
+
 /// A channel's report, with the release behind each of its offers (same order).
 type Checked = (SourceReport, Vec<(Source, Release)>);
 
@@ -287,8 +290,34 @@ impl Host {
     fn offers(&self) -> Result<Vec<Checked>> {
         let client = self.client()?;
         let target = self.target();
+        let channels = self.channels()?;
+        // Channels are asked in parallel, so a slow server costs one timeout, not one per
+        // channel behind it.
+        let mut answers = Vec::with_capacity(channels.len());
+        for batch in channels.chunks(PARALLEL_CHECKS) {
+            std::thread::scope(|scope| {
+                let asked: Vec<_> = batch
+                    .iter()
+                    .map(|channel| {
+                        scope.spawn(|| match &channel.source {
+                            Ok(source) => client
+                                .releases(source, channel.declared_by.as_deref(), &target)
+                                .map_err(|e| e.to_string()),
+                            Err(error) => Err(error.clone()),
+                        })
+                    })
+                    .collect();
+                for handle in asked {
+                    answers.push(
+                        handle
+                            .join()
+                            .unwrap_or_else(|_| Err("checking the source panicked".into())),
+                    );
+                }
+            });
+        }
         let mut reports = Vec::new();
-        for channel in self.channels()? {
+        for (channel, answer) in channels.into_iter().zip(answers) {
             let failed = |error: String| {
                 (
                     SourceReport {
@@ -299,17 +328,14 @@ impl Host {
                     Vec::new(),
                 )
             };
-            let source = match &channel.source {
-                Ok(source) => source,
-                Err(error) => {
-                    reports.push(failed(error.clone()));
+            let (source, releases) = match (&channel.source, answer) {
+                (Ok(source), Ok(releases)) => (source, releases),
+                (_, Err(error)) => {
+                    reports.push(failed(error));
                     continue;
                 }
-            };
-            let releases = match client.releases(source, channel.declared_by.as_deref(), &target) {
-                Ok(releases) => releases,
-                Err(e) => {
-                    reports.push(failed(e.to_string()));
+                (Err(error), _) => {
+                    reports.push(failed(error.clone()));
                     continue;
                 }
             };
