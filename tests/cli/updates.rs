@@ -178,6 +178,13 @@ fn an_update_is_found_verified_and_installed_and_a_downgrade_is_reported_not_ins
     let root = root();
     let v1 = [package("core"), package_at("phonebook", "1.0.0")];
     let repo = Repo::serve(&root, &v1, None);
+    let minisign_pub =
+        std::fs::read_to_string(repo.dir.path().join("signing.key.pub")).unwrap_or_default();
+    assert_eq!(
+        minisign_pub.lines().nth(1),
+        Some(repo.public_key.as_str()),
+        "keygen writes a minisign.pub: {minisign_pub}"
+    );
     signed_source(&repo, &root);
     repo.ok(&root, &["install", "--online", "core", "phonebook"]);
     assert_eq!(version(&root, "phonebook"), "1.0.0");
@@ -264,13 +271,13 @@ fn bad_checksums_and_signatures_are_refused_and_the_root_is_unchanged() {
     let run = repo.fails(&root, &["install", "--online", "phonebook"]);
     assert!(
         run.stderr
-            .contains("the index signature does not match the pinned publisher key"),
+            .contains("the signature does not match the pinned publisher key"),
         "{}",
         run.stderr
     );
     assert!(
         std::fs::write(&index, &text).is_ok()
-            && std::fs::remove_file(repo.out().join("index.json.sig")).is_ok()
+            && std::fs::remove_file(repo.out().join("index.json.minisig")).is_ok()
     );
     let run = repo.fails(&root, &["install", "--online", "phonebook"]);
     assert!(

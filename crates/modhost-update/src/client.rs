@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
-use crate::index::{Index, MAX_INDEX, PublicKey};
+use crate::index::{Index, MAX_INDEX, PublicKey, SIGNATURE_SUFFIX};
 use crate::release::{Digests, Release, Stability, Target};
 use crate::{Error, Location, Result, a2, file_error, freepbx, joomla};
 
@@ -23,7 +23,7 @@ pub const MAX_PACKAGE: u64 = 256 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
-    /// A modhost repository: `index.json` (+ `.sig`) and `packages/`, as `repo build`
+    /// A modhost repository: `index.json` (+ `.minisig`) and `packages/`, as `repo build`
     /// writes it.
     Index,
     /// a2-style: `modsource.json` names the version; the package is `<version>.tgz`.
@@ -191,21 +191,21 @@ impl Client {
         }
     }
 
-    /// Fetches a metadata document of `source`, checking its signature (`<document>.sig`)
+    /// Fetches a metadata document of `source`, checking its signature (`<document>.minisig`)
     /// when the source pins a key — and then the signature must be there.
     fn document(&self, source: &Source, location: &Location) -> Result<Vec<u8>> {
         let bytes = self.fetch(location, None, MAX_INDEX, true, &mut |_| {})?;
         if let Some(key) = &source.public_key {
             let sig = match location {
-                Location::Url(url) => Location::Url(format!("{url}.sig")),
+                Location::Url(url) => Location::Url(format!("{url}{SIGNATURE_SUFFIX}")),
                 Location::Path(path) => {
                     let mut sig = path.clone().into_os_string();
-                    sig.push(".sig");
+                    sig.push(SIGNATURE_SUFFIX);
                     Location::Path(sig.into())
                 }
             };
             let signature =
-                self.fetch(&sig, None, 1024, true, &mut |_| {})
+                self.fetch(&sig, None, 4096, true, &mut |_| {})
                     .map_err(|e| Error::Untrusted {
                         source_name: source.name.clone(),
                         message: format!(

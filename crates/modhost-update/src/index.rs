@@ -2,7 +2,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use blake2::{Blake2b512, Digest};
+use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -79,30 +80,55 @@ impl Index {
     }
 }
 
-/// A publisher's public key, pinned per source: base64 of the 32 key bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicKey(VerifyingKey);
+/// The extension of a document's signature file: minisign's format, so publishers can sign
+/// with the `minisign` tool and anyone can check modhost's signatures with it.
+pub const SIGNATURE_SUFFIX: &str = ".minisig";
+
+/// A publisher's public key, pinned per source: a minisign public key (the `RW…` line of
+/// a `minisign.pub`).
+#[derive(Clone)]
+pub struct PublicKey {
+    key: minisign_verify::PublicKey,
+    encoded: String,
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.encoded)
+    }
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.encoded == other.encoded
+    }
+}
+
+impl Eq for PublicKey {}
 
 impl PublicKey {
-    /// Parses a key as [`PublicKey::encode`] writes it.
+    /// Parses a minisign public key: its base64 line, or a whole `minisign.pub`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let bytes = STANDARD
-            .decode(text.trim())
-            .map_err(|e| format!("the public key is not base64: {e}"))?;
-        let bytes: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| "a public key is 32 bytes".to_owned())?;
-        VerifyingKey::from_bytes(&bytes)
-            .map(PublicKey)
-            .map_err(|e| format!("not an ed25519 public key: {e}"))
+        let line = text
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or_default();
+        minisign_verify::PublicKey::from_base64(line)
+            .map(|key| PublicKey {
+                key,
+                encoded: line.to_owned(),
+            })
+            .map_err(|e| format!("not a minisign public key: {e}"))
     }
 
-    /// The key as base64.
+    /// The key's base64 line.
     pub fn encode(&self) -> String {
-        STANDARD.encode(self.0.as_bytes())
+        self.encoded.clone()
     }
 
-    /// Checks `signature` (base64, as `index.json.sig` holds it) over `data`.
+    /// Checks `signature` (the text of a `.minisig` file) over `data`. Only prehashed
+    /// signatures (minisign's default since 0.8) are accepted.
     pub fn verify(&self, data: &[u8], signature: &[u8], source: &str) -> Result<()> {
         let untrusted = |message: &str| Error::Untrusted {
             source_name: source.to_owned(),
@@ -110,24 +136,35 @@ impl PublicKey {
         };
         let text =
             std::str::from_utf8(signature).map_err(|_| untrusted("the signature is not text"))?;
-        let bytes = STANDARD
-            .decode(text.trim())
-            .map_err(|_| untrusted("the signature is not base64"))?;
-        let signature =
-            Signature::from_slice(&bytes).map_err(|_| untrusted("the signature is malformed"))?;
-        self.0
-            .verify(data, &signature)
-            .map_err(|_| untrusted("the index signature does not match the pinned publisher key"))
+        let signature = minisign_verify::Signature::decode(text)
+            .map_err(|_| untrusted("the signature is not a minisign signature"))?;
+        self.key
+            .verify(data, &signature, false)
+            .map_err(|e| match e {
+                minisign_verify::Error::UnexpectedKeyId => {
+                    untrusted("the document is signed by another key than the pinned publisher key")
+                }
+                _ => untrusted("the signature does not match the pinned publisher key"),
+            })
     }
 }
 
-/// A publisher's signing key: base64 of the 32 secret bytes, kept in a file.
-pub struct SecretKey(SigningKey);
+/// A publisher's signing key: base64 of its 8-byte minisign key id and 32 secret bytes,
+/// kept in a file only the publisher can read.
+pub struct SecretKey {
+    id: [u8; 8],
+    key: SigningKey,
+}
 
 impl SecretKey {
     /// A new random key.
     pub fn generate() -> Self {
-        SecretKey(SigningKey::generate(&mut rand_core::OsRng))
+        let mut id = [0; 8];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+        SecretKey {
+            id,
+            key: SigningKey::generate(&mut rand_core::OsRng),
+        }
     }
 
     /// Parses a key as [`SecretKey::encode`] writes it.
@@ -135,25 +172,54 @@ impl SecretKey {
         let bytes = STANDARD
             .decode(text.trim())
             .map_err(|e| format!("the signing key is not base64: {e}"))?;
-        let bytes: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| "a signing key is 32 bytes".to_owned())?;
-        Ok(SecretKey(SigningKey::from_bytes(&bytes)))
+        let (Some(id), Some(secret)) = (
+            bytes.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()),
+            bytes.get(8..).and_then(|b| <[u8; 32]>::try_from(b).ok()),
+        ) else {
+            return Err("a signing key is 40 bytes".to_owned());
+        };
+        Ok(SecretKey {
+            id,
+            key: SigningKey::from_bytes(&secret),
+        })
     }
 
     /// The key as base64.
     pub fn encode(&self) -> String {
-        STANDARD.encode(self.0.to_bytes())
+        STANDARD.encode([&self.id[..], &self.key.to_bytes()[..]].concat())
     }
 
-    /// The public key that verifies this key's signatures.
+    /// The minisign public key that verifies this key's signatures.
     pub fn public(&self) -> PublicKey {
-        PublicKey(self.0.verifying_key())
+        let line = STANDARD.encode(
+            [
+                &b"Ed"[..],
+                &self.id[..],
+                &self.key.verifying_key().to_bytes()[..],
+            ]
+            .concat(),
+        );
+        match PublicKey::parse(&line) {
+            Ok(key) => key,
+            Err(e) => unreachable!("a freshly encoded key parses: {e}"),
+        }
     }
 
-    /// Signs `data`; base64, as `index.json.sig` holds it.
+    /// Signs `data` as minisign does (a prehashed signature with a trusted comment), as
+    /// the text of a `.minisig` file. Deterministic: the comment has no timestamp.
     pub fn sign(&self, data: &[u8]) -> String {
-        STANDARD.encode(self.0.sign(data).to_bytes())
+        let trusted = "modhost repository document";
+        let signature = self.key.sign(&Blake2b512::digest(data)).to_bytes();
+        let global = self
+            .key
+            .sign(&[&signature[..], trusted.as_bytes()].concat())
+            .to_bytes();
+        format!(
+            "untrusted comment: signature from modhost repo key {}\n{}\ntrusted comment: {trusted}\n{}\n",
+            crate::hex(&self.id),
+            STANDARD.encode([&b"ED"[..], &self.id[..], &signature[..]].concat()),
+            STANDARD.encode(global)
+        )
     }
 }
 
@@ -169,17 +235,32 @@ mod tests {
         let public = PublicKey::parse(&key.public().encode()).unwrap_or_else(|e| panic!("{e}"));
         assert!(public.verify(b"index", signature.as_bytes(), "s").is_ok());
         assert!(public.verify(b"indeX", signature.as_bytes(), "s").is_err());
-        assert!(
-            other
-                .public()
-                .verify(b"index", signature.as_bytes(), "s")
-                .is_err()
-        );
+        let foreign = other.public().verify(b"index", signature.as_bytes(), "s");
+        assert!(foreign.is_err_and(|e| e.to_string().contains("another key")));
         assert!(public.verify(b"index", b"garbage", "s").is_err());
+        let tampered = signature.replace("modhost repository document", "anything else");
+        assert!(public.verify(b"index", tampered.as_bytes(), "s").is_err());
         let restored = SecretKey::parse(&key.encode())
             .map(|k| k.public())
             .map_err(|e| e.to_string());
         assert_eq!(restored, Ok(key.public()));
+    }
+
+    /// A signature made by the `minisign` tool over `test` (minisign-verify's own example).
+    #[test]
+    fn signatures_made_by_the_minisign_tool_verify() {
+        let public = PublicKey::parse(
+            "untrusted comment: minisign public key E7620F1842B4E81F\n\
+             RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let signature = "untrusted comment: signature from minisign secret key\n\
+            RUQf6LRCGA9i559r3g7V1qNyJDApGip8MfqcadIgT9CuhV3EMhHoN1mGTkUidF/\
+            z7SrlQgXdy8ofjb7bNJJylDOocrCo8KLzZwo=\n\
+            trusted comment: timestamp:1633700835\tfile:test\tprehashed\n\
+            wLMDjy9FLAuxZ3q4NlEvkgtyhrr0gtTu6KC4KBJdITbbOeAi1zBIYo0v4iTgt8jJpIidRJnp94ABQkJAgAooBQ==\n";
+        assert!(public.verify(b"test", signature.as_bytes(), "s").is_ok());
+        assert!(public.verify(b"tesT", signature.as_bytes(), "s").is_err());
     }
 
     #[test]

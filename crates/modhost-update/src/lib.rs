@@ -2,7 +2,7 @@
 //!
 //! A *repository* is a directory of static files that any web server or CDN can host:
 //! `index.json` (every package with its version, size and SHA-256), optionally
-//! `index.json.sig` (an ed25519 signature over it), the packages under `packages/`, and
+//! `index.json.minisig` (a minisign signature over it), the packages under `packages/`, and
 //! for FreePBX and Joomla clients `freepbx/RAWNAME.json` and `joomla/RAWNAME.xml`.
 //! [`repo::build`] writes one; [`serve::Server`] serves one over HTTPS, with licence-gated
 //! package groups.
@@ -27,7 +27,7 @@ pub mod serve;
 pub use client::{
     Client, DEFAULT_TIMEOUT, Kind, MAX_PACKAGE, MAX_TRANSFER_TIME, Source, require_https,
 };
-pub use index::{Entry, Index, PublicKey, SecretKey};
+pub use index::{Entry, Index, PublicKey, SIGNATURE_SUFFIX, SecretKey};
 pub use location::Location;
 pub use release::{Digests, Release, Stability, Target};
 

@@ -12,7 +12,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use crate::a2::{self, ModSource};
-use crate::index::{Entry, FORMAT, Index, SecretKey};
+use crate::index::{Entry, FORMAT, Index, SIGNATURE_SUFFIX, SecretKey};
 use crate::release::Stability;
 use crate::{Error, Result, file_error, hex};
 
@@ -78,14 +78,14 @@ pub fn licence_key(secret: &str, email: &str) -> String {
 pub struct Built {
     /// Every package in the index.
     pub modules: Vec<Entry>,
-    /// Whether `index.json.sig` was written.
+    /// Whether the documents were signed.
     pub signed: bool,
 }
 
 /// Writes the repository for the packages (`*.tgz`) in `dir` into `out`: `packages/`,
 /// `index.json`, and for each module's newest version `freepbx/RAWNAME.json`,
 /// `joomla/RAWNAME.xml` (every version) and `a2/RAWNAME/modsource.json` beside its
-/// `VERSION.tgz`. With `key`, every document gets a `.sig`. Download URLs are absolute
+/// `VERSION.tgz`. With `key`, every document gets a minisign `.minisig`. Download URLs are absolute
 /// under `base_url` when given, else relative to the document. `groups.toml` is copied for
 /// the server (it never serves that file). Output is reproducible: no timestamps.
 pub fn build(
@@ -235,7 +235,7 @@ pub fn write_secret(path: &Path, text: &str) -> Result<()> {
     file.write_all(text.as_bytes()).map_err(file_error(path))
 }
 
-/// Writes the metadata documents under `out`, each with its `.sig` when signing.
+/// Writes the metadata documents under `out`, each with its `.minisig` when signing.
 struct Documents<'a> {
     out: &'a Path,
     key: Option<&'a SecretKey>,
@@ -246,7 +246,7 @@ impl Documents<'_> {
         let path = self.out.join(name);
         fs_err::write(&path, bytes).map_err(file_error(&path))?;
         if let Some(key) = self.key {
-            let sig = self.out.join(format!("{name}.sig"));
+            let sig = self.out.join(format!("{name}{SIGNATURE_SUFFIX}"));
             fs_err::write(&sig, key.sign(bytes)).map_err(file_error(&sig))?;
         }
         Ok(())

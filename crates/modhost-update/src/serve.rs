@@ -143,7 +143,7 @@ fn respond(root: &Path, request_line: &str, target: &str) -> (&'static str, &'st
     let document = |name: &str| {
         if name.ends_with(".tgz") {
             "application/gzip"
-        } else if name.ends_with(".sig") {
+        } else if name.ends_with(".minisig") {
             "text/plain"
         } else if name.ends_with(".xml") {
             "application/xml"
@@ -152,7 +152,7 @@ fn respond(root: &Path, request_line: &str, target: &str) -> (&'static str, &'st
         }
     };
     let (file, content_type) = match parts.as_slice() {
-        [name @ ("index.json" | "index.json.sig")] => (root.join(name), document(name)),
+        [name @ ("index.json" | "index.json.minisig")] => (root.join(name), document(name)),
         [dir @ ("freepbx" | "joomla"), name] if safe(name) => {
             (root.join(dir).join(name), document(name))
         }

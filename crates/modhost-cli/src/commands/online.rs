@@ -22,7 +22,7 @@ pub enum SourceCommand {
         /// modsource.json), `freepbx` (an updateurl JSON), `joomla` (update server XML).
         #[arg(long, default_value = "index", value_parser = parse_kind)]
         kind: SourceKind,
-        /// The publisher's ed25519 public key (base64): documents must then be signed by it.
+        /// The publisher's minisign public key (`RW…`): documents must then be signed by it.
         #[arg(long)]
         public_key: Option<String>,
     },

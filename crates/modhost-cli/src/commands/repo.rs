@@ -19,7 +19,7 @@ pub enum RepoCommand {
         /// Where to write the repository.
         #[arg(long)]
         out: PathBuf,
-        /// A signing key file (from `repo keygen`): writes index.json.sig.
+        /// A signing key file (from `repo keygen`): signs every document (`.minisig`).
         #[arg(long)]
         sign: Option<PathBuf>,
         /// The URL the repository will be served at, for the FreePBX and Joomla files.
@@ -42,7 +42,8 @@ pub enum RepoCommand {
     },
     /// Make a signing key: writes the secret key file, prints the public key to pin.
     Keygen {
-        /// The secret key file to create (mode 0600).
+        /// The secret key file to create (mode 0600); the minisign public key goes to
+        /// `OUT.pub`.
         #[arg(long)]
         out: PathBuf,
     },
@@ -101,8 +102,20 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
             let key = SecretKey::generate();
             modhost_update::repo::write_secret(&out, &key.encode())?;
             let public = key.public().encode();
+            // A minisign.pub beside it, so `minisign -Vm DOC -p KEY.pub` checks documents.
+            let mut pub_file = out.clone().into_os_string();
+            pub_file.push(".pub");
+            let pub_file = PathBuf::from(pub_file);
+            fs_err::write(
+                &pub_file,
+                format!("untrusted comment: modhost repository public key\n{public}\n"),
+            )?;
             ctx.out.result(
-                &serde_json::json!({ "secret_key_file": out, "public_key": public }),
+                &serde_json::json!({
+                    "secret_key_file": out,
+                    "public_key_file": pub_file,
+                    "public_key": public
+                }),
                 || format!("{public}\n"),
             )
         }
