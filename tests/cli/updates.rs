@@ -801,3 +801,35 @@ fn a_silent_server_is_given_up_on_and_the_others_are_checked() {
         "{reports}"
     );
 }
+
+#[test]
+fn a_module_from_one_source_is_never_replaced_from_another() {
+    let root = root();
+    let a = Repo::serve(
+        &root,
+        &[package("core"), package_at("phonebook", "1.0.0")],
+        None,
+    );
+    let b = Repo::serve_as(&root, &[package_at("phonebook", "2.0.0")], None, Some(&a));
+    root.ok(&["source", "add", "a", &a.url, "--public-key", &a.public_key]);
+    root.ok(&["source", "add", "b", &b.url, "--public-key", &b.public_key]);
+    a.ok(&root, &["install", "--online", "core", "phonebook"]);
+
+    let reports = a.ok(&root, &["check-online", "--json"]).json();
+    let offer = &report(&reports, "b")["offers"][0];
+    assert_eq!(
+        (&offer["version"], &offer["status"]),
+        (&"2.0.0".into(), &"other-source".into()),
+        "{reports}"
+    );
+    assert_eq!(
+        a.ok(&root, &["upgradeall", "--online"]).stdout,
+        "nothing to do\n"
+    );
+    assert_eq!(
+        a.ok(&root, &["upgrade", "--online", "phonebook"]).stdout,
+        "nothing to do\n",
+        "its own source has nothing newer; b's 2.0.0 is not a candidate"
+    );
+    assert_eq!(version(&root, "phonebook"), "1.0.0");
+}

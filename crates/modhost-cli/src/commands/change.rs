@@ -77,10 +77,6 @@ pub fn local(ctx: &Context, args: LocalArgs, op: LocalOp) -> Result<()> {
     } else {
         op(&host, args.from.as_deref(), args.options())?
     };
-    if changes.is_empty() && !ctx.out.json() {
-        println!("nothing to do");
-        return Ok(());
-    }
     print(ctx, &changes)
 }
 
@@ -92,6 +88,9 @@ pub fn module(ctx: &Context, args: ModuleArgs, op: ModuleOp) -> Result<()> {
 
 fn print(ctx: &Context, changes: &[Change]) -> Result<()> {
     ctx.out.result(&changes, || {
+        if changes.is_empty() {
+            return "nothing to do\n".to_owned();
+        }
         changes
             .iter()
             .map(|c| match (&c.from, &c.to) {
