@@ -833,3 +833,56 @@ fn a_module_from_one_source_is_never_replaced_from_another() {
     );
     assert_eq!(version(&root, "phonebook"), "1.0.0");
 }
+
+#[test]
+fn a_module_can_pin_its_publishers_key_for_its_own_channels() {
+    let root = root();
+    let repo = Repo::serve(
+        &root,
+        &[package("core"), package_at("phonebook", "2.0.0")],
+        None,
+    );
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let channels = format!(
+        "<updateurl publickey=\"{key}\">{url}/freepbx/phonebook.json</updateurl>\
+         <updateservers><server type=\"extension\" publickey=\"{key}\">{url}/joomla/phonebook.xml</server></updateservers>",
+        key = repo.public_key,
+        url = repo.url
+    );
+    root.ok(&[
+        "install",
+        arg(&package("core")),
+        arg(&phonebook_with(&channels, dir.path())),
+    ]);
+    let reports = repo.ok(&root, &["check-online", "--json"]).json();
+    for channel in ["phonebook/updateurl", "phonebook/1"] {
+        assert_eq!(
+            report(&reports, channel)["offers"][0]["status"],
+            "upgrade",
+            "{reports}"
+        );
+    }
+
+    // A document changed after signing (here: a mirror serving a doctored copy) is refused.
+    for doc in ["freepbx/phonebook.json", "joomla/phonebook.xml"] {
+        let path = repo.out().join(doc);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(std::fs::write(&path, text.replace("2.0.0", "2.0.1")).is_ok());
+    }
+    let before = root.fingerprint();
+    let reports = repo.fails(&root, &["check-online", "--json"]).json();
+    for channel in ["phonebook/updateurl", "phonebook/1"] {
+        assert!(
+            report(&reports, channel)["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("does not match the pinned publisher key")),
+            "{reports}"
+        );
+    }
+    let run = repo.ok(&root, &["upgradeall", "--online"]);
+    assert!(
+        run.stdout == "nothing to do\n" && run.stderr.contains("`phonebook/1` skipped"),
+        "{run:?}"
+    );
+    assert_eq!(root.fingerprint(), before);
+}

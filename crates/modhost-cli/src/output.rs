@@ -58,11 +58,6 @@ impl Output {
         Ok(())
     }
 
-    /// Whether output is JSON.
-    pub fn json(&self) -> bool {
-        self.json
-    }
-
     /// Gives `host` a reporter that shows progress on stderr, in text mode only.
     pub fn with_reporter(&self, host: Host) -> Host {
         if self.json {

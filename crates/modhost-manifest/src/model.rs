@@ -69,6 +69,9 @@ pub struct Manifest {
     pub methods: Vec<Method>,
     /// An HTTPS URL describing the newest release (FreePBX third-party hosting).
     pub updateurl: Option<String>,
+    /// The publisher's minisign public key for `updateurl` (its `publickey` attribute, a
+    /// modhost addition): the JSON must then be signed with it.
+    pub updateurl_publickey: Option<String>,
     /// The component's path inside the package.
     pub component: String,
     /// Joomla-style update servers.
@@ -326,6 +329,9 @@ pub struct UpdateServer {
     pub name: Option<String>,
     /// The server's URL.
     pub url: String,
+    /// The publisher's minisign public key (`publickey`, a modhost addition): the
+    /// server's XML must then be signed with it.
+    pub publickey: Option<String>,
 }
 
 /// One `<capabilities>` entry: something beyond the sandbox the module asks for.

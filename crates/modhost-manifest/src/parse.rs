@@ -257,6 +257,10 @@ impl Parser {
         let hooks = self.hooks(root);
         let methods = self.methods(root);
         let updateurl = self.text(root, "updateurl");
+        let updateurl_publickey = root
+            .child("updateurl")
+            .and_then(|u| u.attribute("publickey"))
+            .map(str::to_owned);
         let component = self.component(root);
         let updateservers = self.updateservers(root);
         let capabilities = self.capabilities(root);
@@ -289,6 +293,7 @@ impl Parser {
             hooks,
             methods,
             updateurl,
+            updateurl_publickey,
             component,
             updateservers,
             capabilities,
@@ -786,6 +791,7 @@ impl Parser {
                 priority: self.integer(element, "priority", 1),
                 name: element.attribute("name").map(str::to_owned),
                 url: url.to_owned(),
+                publickey: element.attribute("publickey").map(str::to_owned),
             });
         }
         servers

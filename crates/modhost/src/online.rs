@@ -147,35 +147,33 @@ impl Host {
             };
             let mut declared = Vec::new();
             if let Some(url) = &manifest.updateurl {
-                declared.push(("updateurl".to_owned(), Kind::Freepbx, url.clone()));
+                declared.push((
+                    "updateurl".to_owned(),
+                    Kind::Freepbx,
+                    url.clone(),
+                    manifest.updateurl_publickey.clone(),
+                ));
             }
             let mut servers: Vec<_> = manifest.updateservers.iter().enumerate().collect();
             servers.sort_by_key(|(i, s)| (s.priority, *i));
             for (i, server) in servers {
-                declared.push(((i + 1).to_string(), Kind::Joomla, server.url.clone()));
+                declared.push((
+                    (i + 1).to_string(),
+                    Kind::Joomla,
+                    server.url.clone(),
+                    server.publickey.clone(),
+                ));
             }
-            for (suffix, kind, url) in declared {
+            for (suffix, kind, url, key) in declared {
                 let name = format!("{}/{suffix}", module.rawname);
                 let extra_query = self.state.channel_key(&name)?;
-                let source = match Location::parse(&url) {
-                    Ok(location @ Location::Url(_)) => Ok(Source {
-                        name: name.clone(),
-                        kind,
-                        location,
-                        public_key: None,
-                        extra_query,
-                    }),
-                    Ok(Location::Path(_)) => Err(format!(
-                        "`{url}`: a module may only declare https:// update channels"
-                    )),
-                    Err(e) => Err(e.to_string()),
-                };
+                let source = declared_source(&name, kind, &url, key.as_deref(), extra_query);
                 channels.push(Channel {
                     name,
                     declared_by: Some(module.rawname.clone()),
                     source,
                     url,
-                    public_key: None,
+                    public_key: key,
                     kind,
                 });
             }
@@ -588,6 +586,36 @@ impl Host {
             }
         }
         self.apply_locked(&packages, mode, options, &origin)
+    }
+}
+
+/// The client's view of a channel a module declares, or why it cannot be used: it must be
+/// HTTPS, and a key the module pins must parse.
+fn declared_source(
+    name: &str,
+    kind: Kind,
+    url: &str,
+    key: Option<&str>,
+    extra_query: Option<String>,
+) -> std::result::Result<Source, String> {
+    let public_key = match key {
+        Some(key) => {
+            Some(PublicKey::parse(key).map_err(|e| format!("the module's publickey: {e}"))?)
+        }
+        None => None,
+    };
+    match Location::parse(url) {
+        Ok(location @ Location::Url(_)) => Ok(Source {
+            name: name.to_owned(),
+            kind,
+            location,
+            public_key,
+            extra_query,
+        }),
+        Ok(Location::Path(_)) => Err(format!(
+            "`{url}`: a module may only declare https:// update channels"
+        )),
+        Err(e) => Err(e.to_string()),
     }
 }
 
