@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::index::{Index, MAX_INDEX, PublicKey, SIGNATURE_SUFFIX};
@@ -20,7 +20,7 @@ pub const MAX_TRANSFER_TIME: Duration = Duration::from_secs(600);
 pub const MAX_PACKAGE: u64 = 256 * 1024 * 1024;
 
 /// The format a source speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A modhost repository: `index.json` (+ `.minisig`) and `packages/`, as `repo build`

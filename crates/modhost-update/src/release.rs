@@ -2,7 +2,6 @@
 //! verify its package.
 
 use md5::Md5;
-use serde::Serialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
@@ -10,7 +9,7 @@ use crate::Location;
 use crate::hex;
 
 /// One module version a channel offers, with what is needed to fetch and verify it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Release {
     /// The module.
     pub rawname: String,
@@ -19,7 +18,6 @@ pub struct Release {
     /// The version offered.
     pub version: String,
     /// Where the package is.
-    #[serde(serialize_with = "display")]
     pub location: Location,
     /// The package's size, when the channel states it.
     pub size: Option<u64>,
@@ -29,27 +27,18 @@ pub struct Release {
     pub gated: bool,
 }
 
-fn display<S: serde::Serializer>(location: &Location, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(location)
-}
-
 /// The checksums a channel publishes for a package, lower-case hex.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Digests {
     /// SHA-256: modhost's own channels always carry it.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     /// SHA-384 (Joomla).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sha384: Option<String>,
     /// SHA-512 (Joomla).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sha512: Option<String>,
     /// SHA-1 (legacy FreePBX `sha1sum`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sha1: Option<String>,
     /// MD5 (FreePBX `md5sum`): a legacy extra, checked whenever present.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub md5: Option<String>,
 }
 
@@ -106,9 +95,7 @@ type Hasher = fn(&[u8]) -> String;
 
 /// How stable a release must be to be offered, Joomla's scale: `dev < alpha < beta < rc <
 /// stable`.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stability {
     /// Development snapshots.

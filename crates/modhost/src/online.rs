@@ -392,8 +392,8 @@ impl Host {
     /// it into `dir`.
     pub fn download(&self, rawname: &str, dir: &Path) -> Result<PathBuf> {
         let (source, release) = self.find_release(rawname)?;
-        let staging = self.layout.staging_dir()?;
-        let path = self.fetch_package(&source, &release, staging.path())?;
+        let work = download_dir(dir)?;
+        let path = self.fetch_package(&source, &release, work.path())?;
         self.keep_package(&path, dir)
     }
 
@@ -415,8 +415,8 @@ impl Host {
             digests,
             gated: false,
         };
-        let staging = self.layout.staging_dir()?;
-        let path = staging.path().join("download.tgz");
+        let work = download_dir(dir)?;
+        let path = work.path().join("download.tgz");
         self.client()?
             .download(&release, None, &path, &mut |_, _| {})?;
         self.keep_package(&path, dir)
@@ -426,7 +426,7 @@ impl Host {
     fn keep_package(&self, path: &Path, dir: &Path) -> Result<PathBuf> {
         let manifest = modhost_package::read_manifest(path, &Default::default())?;
         let target = dir.join(format!("{}-{}.tgz", manifest.rawname, manifest.version));
-        fs_err::copy(path, &target).map_err(crate::layout::io(&target))?;
+        fs_err::rename(path, &target).map_err(crate::layout::io(&target))?;
         Ok(target)
     }
 
@@ -587,6 +587,16 @@ impl Host {
         }
         self.apply_locked(&packages, mode, options, &origin)
     }
+}
+
+/// A hidden work directory inside `dir` for a download that is not part of a change: the
+/// root's staging area is swept by other processes' recovery, and the same file system
+/// lets the verified package be renamed into place.
+fn download_dir(dir: &Path) -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(".modhost-download-")
+        .tempdir_in(dir)
+        .map_err(crate::layout::io(dir))
 }
 
 /// The client's view of a channel a module declares, or why it cannot be used: it must be
