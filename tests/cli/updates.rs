@@ -702,14 +702,21 @@ fn a2_sources_and_local_directories_are_sources_too() {
         &[package("core"), package_at("phonebook", "1.0.0")],
         None,
     );
-    root.ok(&[
-        "source",
-        "add",
-        "local",
-        arg(&repo.out()),
-        "--public-key",
-        &repo.public_key,
-    ]);
+    // A relative directory, as an administrator types it from inside the repository's parent.
+    let added = Root::output(
+        root.command(&[
+            "source",
+            "add",
+            "local",
+            "out",
+            "--public-key",
+            &repo.public_key,
+        ])
+        .current_dir(repo.dir.path()),
+    );
+    assert!(added.success, "{}", added.stderr);
+    let sources = root.ok(&["source", "list", "--json"]).json();
+    assert_eq!(sources[0]["url"], arg(&repo.out()), "{sources}");
     repo.ok(&root, &["install", "--online", "core"]);
     assert_eq!(version(&root, "core"), "16.0.40");
     root.ok(&["source", "remove", "local"]);

@@ -51,6 +51,12 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
             kind,
             public_key,
         } => {
+            // A relative directory is taken from where the administrator stands.
+            let location = if location.contains("://") {
+                location
+            } else {
+                std::path::absolute(&location)?.display().to_string()
+            };
             host.add_source(&name, kind, &location, public_key.as_deref())?;
             ctx.out.result(&serde_json::json!({ "added": name }), || {
                 format!("added source {name}\n")
