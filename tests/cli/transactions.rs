@@ -16,6 +16,18 @@ fn phonebook_root() -> Root {
     root
 }
 
+/// Makes phonebook-bad's next `upgrade()` or `disable()` fail as `mode` says; returns the
+/// data directory that call starts from.
+fn fail_next_call(root: &Root, mode: &str) -> std::path::PathBuf {
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    let data = root
+        .path()
+        .join("data/phonebook")
+        .join(info["data_dir"].as_str().unwrap_or_default());
+    assert!(std::fs::write(data.join("mode"), mode).is_ok());
+    data
+}
+
 fn lookup(root: &Root) -> String {
     let calls = root
         .ok(&["hook", "lookup", "--payload", "2025550100", "--json"])
@@ -105,12 +117,7 @@ fn a_failing_upgrade_leaves_the_old_version_enabled_with_its_data_as_it_was() {
         ("loop", "upgrade(1.0.0) was stopped after its 1.5s deadline"),
         ("oom", "upgrade(1.0.0) trapped"),
     ] {
-        let info = root.ok(&["info", "--json", "phonebook"]).json();
-        let data = root
-            .path()
-            .join("data/phonebook")
-            .join(info["data_dir"].as_str().unwrap_or_default());
-        assert!(std::fs::write(data.join("mode"), mode).is_ok());
+        let data = fail_next_call(&root, mode);
         let before = root.fingerprint();
         let run = root.fails(&["upgrade", arg(&package_at("phonebook", "3.0.0"))]);
         assert!(
@@ -156,12 +163,7 @@ fn a_failing_disable_changes_nothing_not_even_the_data_directory() {
         ("trap", "disable() trapped"),
         ("loop", "disable() was stopped after its 1.5s deadline"),
     ] {
-        let info = root.ok(&["info", "--json", "phonebook"]).json();
-        let data = root
-            .path()
-            .join("data/phonebook")
-            .join(info["data_dir"].as_str().unwrap_or_default());
-        assert!(std::fs::write(data.join("mode"), mode).is_ok());
+        let data = fail_next_call(&root, mode);
         let before = root.fingerprint();
         let run = root.fails(&["disable", "phonebook"]);
         assert!(

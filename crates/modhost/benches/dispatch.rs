@@ -85,11 +85,21 @@ impl WasiView for Plain {
 /// `InstancePre` prepared once, then per call a store, an instance and the call.
 #[divan::bench]
 fn plain_wasmtime_floor(bencher: Bencher) {
+    let (engine, pre, hooks) = echo();
+    bencher.bench_local(|| call_echo(&engine, &pre, &hooks));
+}
+
+/// The `hostile` component compiled by a default engine and prepared once.
+fn echo() -> (
+    Engine,
+    wasmtime::component::InstancePre<Plain>,
+    wasmtime::component::ComponentExportIndex,
+) {
     let engine = Engine::default();
     let bytes = std::fs::read(component("hostile")).unwrap_or_else(|e| panic!("{e}"));
     let component = Component::from_binary(&engine, &bytes).unwrap_or_else(|e| panic!("{e}"));
     let (pre, hooks) = prepare(&wasi_linker(&engine), &component);
-    bencher.bench_local(|| call_echo(&engine, &pre, &hooks));
+    (engine, pre, hooks)
 }
 
 /// A linker with WASI, as any wasmtime embedder of these components sets up.
@@ -122,46 +132,53 @@ fn prepare(
     (pre, hooks)
 }
 
+/// The `echo` handler's typed function.
+type Echo = wasmtime::component::TypedFunc<
+    (&'static str, &'static str, &'static str),
+    (Result<String, String>,),
+>;
+
+/// A fresh store and instance, and the instance's `echo` handler.
+fn instantiate(
+    engine: &Engine,
+    pre: &wasmtime::component::InstancePre<Plain>,
+    hooks: &wasmtime::component::ComponentExportIndex,
+) -> (Store<Plain>, Echo) {
+    let mut store = store(engine);
+    let instance = pre
+        .instantiate(&mut store)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let handle = instance
+        .get_typed_func(&mut store, hooks)
+        .unwrap_or_else(|e| panic!("{e}"));
+    (store, handle)
+}
+
+/// One call of the `echo` handler.
+fn echo_call(store: &mut Store<Plain>, handle: &Echo) {
+    let (output,) = handle
+        .call(store, ("echo", "echo", "x"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(output.as_deref(), Ok("x"));
+}
+
 /// One call of the `echo` handler in a fresh store and instance, as plain wasmtime does it.
 fn call_echo(
     engine: &Engine,
     pre: &wasmtime::component::InstancePre<Plain>,
     hooks: &wasmtime::component::ComponentExportIndex,
 ) {
-    let mut store = store(engine);
-    let instance = pre
-        .instantiate(&mut store)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let handle = instance
-        .get_typed_func::<(&str, &str, &str), (Result<String, String>,)>(&mut store, hooks)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (output,) = handle
-        .call(&mut store, ("echo", "echo", "x"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(output.as_deref(), Ok("x"));
+    let (mut store, handle) = instantiate(engine, pre, hooks);
+    echo_call(&mut store, &handle);
 }
 
 /// The warm floor: the same handler called again and again on one instance kept alive,
 /// as modhost now runs hook handlers — the cost of the call alone.
 #[divan::bench]
 fn plain_wasmtime_warm_floor(bencher: Bencher) {
-    let engine = Engine::default();
-    let bytes = std::fs::read(component("hostile")).unwrap_or_else(|e| panic!("{e}"));
-    let component = Component::from_binary(&engine, &bytes).unwrap_or_else(|e| panic!("{e}"));
-    let (pre, hooks) = prepare(&wasi_linker(&engine), &component);
-    let mut store = store(&engine);
-    let instance = pre
-        .instantiate(&mut store)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let handle = instance
-        .get_typed_func::<(&str, &str, &str), (Result<String, String>,)>(&mut store, hooks)
-        .unwrap_or_else(|e| panic!("{e}"));
-    bencher.bench_local(|| {
-        let (output,) = handle
-            .call(&mut store, ("echo", "echo", "x"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(output.as_deref(), Ok("x"));
-    });
+    let (engine, pre, hooks) = echo();
+    let (mut store, handle) = instantiate(&engine, &pre, &hooks);
+    bencher.bench_local(|| echo_call(&mut store, &handle));
 }
 
 fn store(engine: &Engine) -> Store<Plain> {
