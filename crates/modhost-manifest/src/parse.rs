@@ -9,66 +9,55 @@ use crate::{
     MAX_RAWNAME, Problem, REPOS, Requirement, Version, is_valid_rawname,
 };
 
-/// Elements read from `<module>`; anything else is kept in [`Manifest::unknown`].
-const KNOWN: &[&str] = &[
-    "rawname",
-    "repo",
-    "name",
-    "version",
-    "type",
-    "category",
-    "publisher",
-    "description",
-    "changelog",
-    "info",
-    "license",
-    "licenselink",
-    "location",
-    "md5sum",
-    "sha1",
-    "sha1sum",
-    "menuitems",
-    "depends",
-    "requirements",
-    "supported",
-    "popovers",
-    "oobe",
-    "commercial",
-    "fileinclude",
-    "console",
-    "database",
-    "hooks",
-    "methods",
-    "updateurl",
-    "component",
-    "updateservers",
-    "capabilities",
+/// Whether an element may repeat.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Occurs {
+    Once,
+    Many,
+}
+use Occurs::{Many, Once};
+
+/// Elements read from `<module>`, and whether each may repeat; anything else is kept in
+/// [`Manifest::unknown`].
+const ELEMENTS: &[(&str, Occurs)] = &[
+    ("rawname", Once),
+    ("repo", Once),
+    ("name", Once),
+    ("version", Once),
+    ("type", Once),
+    ("category", Once),
+    ("publisher", Once),
+    ("description", Once),
+    ("changelog", Once),
+    ("info", Once),
+    ("license", Once),
+    ("licenselink", Once),
+    ("location", Once),
+    ("md5sum", Once),
+    ("sha1", Once),
+    ("sha1sum", Once),
+    ("menuitems", Many),
+    ("depends", Many),
+    ("requirements", Many),
+    ("supported", Once),
+    ("popovers", Many),
+    ("oobe", Once),
+    ("commercial", Once),
+    ("fileinclude", Many),
+    ("console", Many),
+    ("database", Many),
+    ("hooks", Many),
+    ("methods", Many),
+    ("updateurl", Once),
+    ("component", Once),
+    ("updateservers", Many),
+    ("capabilities", Many),
 ];
 
-/// Elements that may appear once at most.
-const SINGLE: &[&str] = &[
-    "rawname",
-    "repo",
-    "name",
-    "version",
-    "type",
-    "category",
-    "publisher",
-    "description",
-    "changelog",
-    "info",
-    "license",
-    "licenselink",
-    "location",
-    "md5sum",
-    "sha1",
-    "sha1sum",
-    "supported",
-    "oobe",
-    "commercial",
-    "updateurl",
-    "component",
-];
+/// How often `name` may occur, if it is a known element.
+fn occurs(name: &str) -> Option<Occurs> {
+    ELEMENTS.iter().find(|(n, _)| *n == name).map(|(_, o)| *o)
+}
 
 /// Collects problems while building the model, so that all of them are reported.
 #[derive(Default)]
@@ -191,7 +180,7 @@ impl Parser {
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for child in &root.children {
             *counts.entry(child.name.as_str()).or_default() += 1;
-            if !KNOWN.contains(&child.name.as_str()) {
+            if occurs(&child.name).is_none() {
                 self.warn(
                     child.position,
                     format!("unknown element <{}> is ignored", child.name),
@@ -203,7 +192,7 @@ impl Parser {
             }
         }
         for (name, count) in counts {
-            if count > 1 && SINGLE.contains(&name) {
+            if count > 1 && occurs(name) == Some(Once) {
                 let position = root
                     .children_named(name)
                     .nth(1)

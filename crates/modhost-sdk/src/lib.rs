@@ -5,7 +5,7 @@
 //! `wasm32-wasip2` as a `cdylib`; the result is a component that targets the
 //! `modhost:module@0.1.0` world in modhost's `wit/` directory.
 //!
-//! ```ignore
+//! ```no_run
 //! use modhost_sdk::{kv, log, Module};
 //!
 //! struct Hello;

@@ -393,7 +393,7 @@ impl Host {
     pub fn download(&self, rawname: &str, dir: &Path) -> Result<PathBuf> {
         let (source, release) = self.find_release(rawname)?;
         let work = download_dir(dir)?;
-        let path = self.fetch_package(&source, &release, work.path())?;
+        let path = self.fetch_package(&self.client()?, &source, &release, work.path())?;
         self.keep_package(&path, dir)
     }
 
@@ -432,7 +432,13 @@ impl Host {
 
     /// Downloads `release` into `dir` with progress events, and checks that the package
     /// is the module and version the channel announced.
-    fn fetch_package(&self, source: &Source, release: &Release, dir: &Path) -> Result<PathBuf> {
+    fn fetch_package(
+        &self,
+        client: &Client,
+        source: &Source,
+        release: &Release,
+        dir: &Path,
+    ) -> Result<PathBuf> {
         self.reporter.report(Event::Downloading {
             rawname: release.rawname.clone(),
             version: release.version.clone(),
@@ -446,8 +452,7 @@ impl Host {
                 total,
             })
         };
-        self.client()?
-            .download(release, source.extra_query.as_deref(), &path, &mut progress)?;
+        client.download(release, source.extra_query.as_deref(), &path, &mut progress)?;
         let manifest = modhost_package::read_manifest(&path, &Default::default())?;
         if manifest.rawname != release.rawname
             || Version::parse(&release.version).ok().as_ref() != Some(&manifest.version)
@@ -577,10 +582,11 @@ impl Host {
         let _lock = self.lock()?;
         let downloads = self.layout.staging_dir()?;
         let admin: Vec<String> = self.state.sources()?.into_iter().map(|s| s.name).collect();
+        let client = self.client()?;
         let mut packages = Vec::new();
         let mut origin = BTreeMap::new();
         for (source, release) in &picked {
-            packages.push(self.fetch_package(source, release, downloads.path())?);
+            packages.push(self.fetch_package(&client, source, release, downloads.path())?);
             if admin.contains(&source.name) {
                 origin.insert(release.rawname.clone(), source.name.clone());
             }

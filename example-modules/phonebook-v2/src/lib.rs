@@ -1,6 +1,10 @@
 //! The `phonebook` example module, version 2: adds an `e164` column, which `upgrade()`
 //! fills from the 1.x numbers, and answers lookups in either form.
 
+// The dialplan and call routing are the same as version 1's.
+#[path = "../../phonebook/src/handlers.rs"]
+mod handlers;
+
 use modhost_sdk::{Module, db, kv, log};
 
 struct Phonebook;
@@ -48,42 +52,8 @@ impl Module for Phonebook {
                 });
                 Ok(found.unwrap_or_else(|| "unknown".to_owned()))
             }
-            "phonebook_get_config" => {
-                // Name known callers before anything else in the dialplan runs.
-                let rows = db::query(
-                    "SELECT number, name FROM phonebook_entries ORDER BY number",
-                    &[],
-                )?;
-                let mut conf = format!("{payload}[phonebook-lookup]\n");
-                for row in &rows.rows {
-                    let field = |i: usize| row.get(i).and_then(db::as_text).unwrap_or("");
-                    conf.push_str(&format!(
-                        "exten => {},1,Set(CALLERID(name)={})\n",
-                        field(0),
-                        field(1)
-                    ));
-                }
-                Ok(conf)
-            }
-            "phonebook_route" => {
-                // Name the caller for the rest of the pipeline.
-                let mut call: serde_json::Value =
-                    serde_json::from_str(payload).map_err(|e| e.to_string())?;
-                let from = call["from"].as_str().unwrap_or_default().to_owned();
-                let rows = db::query(
-                    "SELECT name FROM phonebook_entries WHERE number = ?1",
-                    &[db::text(from)],
-                )?;
-                if let Some(name) = rows
-                    .rows
-                    .first()
-                    .and_then(|row| row.first())
-                    .and_then(db::as_text)
-                {
-                    call["caller_name"] = name.into();
-                }
-                Ok(call.to_string())
-            }
+            "phonebook_get_config" => handlers::dialplan(payload),
+            "phonebook_route" => handlers::route(payload),
             other => Err(format!("no handler `{other}` for hook `{hook}`")),
         }
     }
