@@ -171,6 +171,7 @@ fn a_crash_at_every_step_leaves_the_old_or_the_new_version() {
         ));
     }
     for (step, expected) in [
+        ("uninstall:data-staged", Phonebook::V1),
         ("uninstall:lifecycle-called", Phonebook::V1),
         ("uninstall:recorded", Phonebook::V1),
         ("uninstall:committed", Phonebook::Absent),
@@ -181,6 +182,15 @@ fn a_crash_at_every_step_leaves_the_old_or_the_new_version() {
             &v1,
             vec!["uninstall", "phonebook"],
             expected,
+        ));
+    }
+    // A crash before a disable commits leaves the module enabled, its data as it was.
+    for step in ["disable:data-staged", "disable:lifecycle-called"] {
+        cases.push((
+            step.to_owned(),
+            &v1,
+            vec!["disable", "phonebook"],
+            Phonebook::V1,
         ));
     }
     for (step, expected) in [

@@ -1,6 +1,6 @@
 //! Upgrades with backups, rollbacks, failing upgrades, enable/disable, broken modules.
 
-use modhost_test_support::{Root, arg, package, package_at, packages_dir};
+use modhost_test_support::{Root, arg, component, package, package_at, packages_dir};
 
 use crate::root;
 
@@ -16,7 +16,7 @@ fn phonebook_root() -> Root {
     root
 }
 
-/// Makes phonebook-bad's next `upgrade()` or `disable()` fail as `mode` says; returns the
+/// Makes phonebook-bad's next `upgrade()`, `disable()` or `uninstall()` fail as `mode` says; returns the
 /// data directory that call starts from.
 fn fail_next_call(root: &Root, mode: &str) -> std::path::PathBuf {
     let info = root.ok(&["info", "--json", "phonebook"]).json();
@@ -154,18 +154,24 @@ fn a_failing_upgrade_leaves_the_old_version_enabled_with_its_data_as_it_was() {
 }
 
 #[test]
-fn a_failing_disable_changes_nothing_not_even_the_data_directory() {
+fn a_failing_disable_or_uninstall_changes_nothing_not_even_the_data_directory() {
     let root = phonebook_root();
     root.ok(&["uninstall", "phonebook"]);
     root.ok(&["install", arg(&package_at("phonebook", "3.0.0"))]);
-    for (mode, expected) in [
-        ("error", "disable() failed: migration failed"),
-        ("trap", "disable() trapped"),
-        ("loop", "disable() was stopped after its 1.5s deadline"),
+    for (verb, mode, expected) in [
+        ("disable", "error", "disable() failed: migration failed"),
+        ("disable", "trap", "disable() trapped"),
+        (
+            "disable",
+            "loop",
+            "disable() was stopped after its 1.5s deadline",
+        ),
+        ("uninstall", "error", "uninstall() failed: migration failed"),
+        ("uninstall", "trap", "uninstall() trapped"),
     ] {
         let data = fail_next_call(&root, mode);
         let before = root.fingerprint();
-        let run = root.fails(&["disable", "phonebook"]);
+        let run = root.fails(&[verb, "phonebook"]);
         assert!(
             run.stderr.contains(expected),
             "{mode}: expected `{expected}` in:\n{}",
@@ -366,4 +372,70 @@ fn scan_describes_a_directory_and_marks_outdated_modules() {
             .is_some_and(|r| r.starts_with("3.0.0 is available")),
         "{info}"
     );
+}
+
+#[test]
+fn a_directory_that_reaches_the_root_or_data_is_never_granted() {
+    let root = root();
+    let module = root.path().with_file_name("greedy");
+    assert!(std::fs::create_dir_all(&module).is_ok());
+    assert!(std::fs::copy(component("hostile"), module.join("module.wasm")).is_ok());
+    let parent = root
+        .path()
+        .parent()
+        .map(|p| p.to_owned())
+        .unwrap_or_default();
+    for (path, reason) in [
+        (root.path().join("cache"), "overlaps modhost's root"),
+        (parent, "overlaps modhost's root"),
+        ("/data/x".into(), "where the module's own data is"),
+    ] {
+        let xml = format!(
+            "<module><rawname>greedy</rawname><name>Greedy</name><version>1.0</version>\
+             <capabilities><directory path=\"{}\" access=\"read-write\"/></capabilities></module>",
+            path.display()
+        );
+        assert!(std::fs::write(module.join("module.xml"), xml).is_ok());
+        let package = module.join("greedy.tgz");
+        root.ok(&["pack", arg(&module), "-o", arg(&package)]);
+        let before = root.fingerprint();
+        let run = root.fails(&["install", "--grant", "--force", arg(&package)]);
+        assert!(
+            run.stderr.contains("is never granted") && run.stderr.contains(reason),
+            "{}: {}",
+            path.display(),
+            run.stderr
+        );
+        assert_eq!(root.fingerprint(), before, "{}", path.display());
+        // Installed without the grant, it is still refused on request.
+        root.ok(&["install", arg(&package)]);
+        let run = root.fails(&["grant", "greedy"]);
+        assert!(run.stderr.contains(reason), "{}", run.stderr);
+        root.ok(&["uninstall", "greedy"]);
+    }
+}
+
+#[test]
+fn a_first_install_whose_schema_fails_leaves_no_trace() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let module = root.path().with_file_name("clash");
+    assert!(std::fs::create_dir_all(&module).is_ok());
+    assert!(std::fs::copy(component("hostile"), module.join("module.wasm")).is_ok());
+    let xml = "<module><rawname>clash</rawname><name>Clash</name><version>1.0</version>\
+               <database><table name=\"clash_items\">\
+               <field name=\"id\" type=\"integer\"/><field name=\"id\" type=\"string\"/>\
+               </table></database></module>";
+    assert!(std::fs::write(module.join("module.xml"), xml).is_ok());
+    let package = module.join("clash.tgz");
+    root.ok(&["pack", arg(&module), "-o", arg(&package)]);
+    let before = root.fingerprint();
+    let run = root.fails(&["install", arg(&package)]);
+    assert!(
+        run.stderr.contains("clash") && run.stderr.contains("duplicate column"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+    assert!(root.dirs("data").iter().all(|d| d != "clash"));
 }

@@ -1,7 +1,7 @@
 //! Evaluates a module's `<depends>`, `<requirements>` and `<supported>` against the
 //! installed modules and the host's [`Platform`], one [`Check`] per constraint.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use modhost_manifest::{Manifest, NamedRequirement, Op, Requirement, Version};
@@ -71,6 +71,41 @@ pub(crate) enum Available<'a> {
     Installed(&'a ModuleRecord),
     /// Part of the batch being installed.
     Planned(&'a Manifest),
+    /// Not installed; the package directory holds this version of it, or nothing.
+    Packaged(Option<&'a Version>),
+}
+
+/// The modules a check can find: every installed one, and what the package directory
+/// holds of the missing ones (see [`missing`]).
+pub(crate) fn available<'a>(
+    installed: &'a [ModuleRecord],
+    packaged: &'a BTreeMap<String, Option<Version>>,
+) -> BTreeMap<&'a str, Available<'a>> {
+    let mut available: BTreeMap<&str, Available<'_>> = packaged
+        .iter()
+        .map(|(name, version)| (name.as_str(), Available::Packaged(version.as_ref())))
+        .collect();
+    available.extend(
+        installed
+            .iter()
+            .map(|r| (r.rawname.as_str(), Available::Installed(r))),
+    );
+    available
+}
+
+/// The modules `manifests` require that are neither installed nor among them: only for
+/// these does a refusal need to look into the package directory.
+pub(crate) fn missing(manifests: &[&Manifest], installed: &[ModuleRecord]) -> BTreeSet<String> {
+    manifests
+        .iter()
+        .flat_map(|m| m.depends.modules.iter().chain(&m.requirements.modules))
+        .map(|d| d.name.as_str())
+        .filter(|name| {
+            !installed.iter().any(|r| r.rawname == *name)
+                && !manifests.iter().any(|m| m.rawname == *name)
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Checks `manifest` against `modules` (installed or planned, by rawname) and `platform`.
@@ -179,6 +214,12 @@ fn module(dependency: &NamedRequirement, modules: &BTreeMap<&str, Available<'_>>
     let found = match modules.get(dependency.name.as_str()) {
         None => Err("not installed".to_owned()),
         Some(Available::Planned(manifest)) => Ok((manifest.version.clone(), "to be installed")),
+        Some(Available::Packaged(Some(version))) => Err(format!(
+            "not installed ({version} is in the package directory: install it first, or with this module)"
+        )),
+        Some(Available::Packaged(None)) => {
+            Err("not present at all: neither installed nor in the package directory".to_owned())
+        }
         Some(Available::Installed(record)) => match record.status {
             Status::Enabled => Version::parse(&record.version)
                 .map(|v| (v, "installed"))
@@ -328,13 +369,18 @@ mod tests {
             record("c", "1.0", Status::NeedsUpgrade),
             record("d", "1.0", Status::Broken),
         ];
-        let available = records
-            .iter()
-            .map(|r| (r.rawname.as_str(), Available::Installed(r)))
-            .collect();
         let m = manifest(
-            "<module>a ge 3.0</module><module>a lt 2.0</module><module>b</module><module>c</module><module>d</module><module>e</module><module>a</module>",
+            "<module>a ge 3.0</module><module>a lt 2.0</module><module>b</module><module>c</module><module>d</module><module>e</module><module>a</module><module>f</module><module>g</module>",
         );
+        let packaged = BTreeMap::from([
+            ("f".to_owned(), Version::parse("3.1").ok()),
+            ("g".to_owned(), None),
+        ]);
+        assert_eq!(
+            missing(&[&m], &records),
+            BTreeSet::from(["e".to_owned(), "f".to_owned(), "g".to_owned()])
+        );
+        let available = available(&records, &packaged);
         let report = check(&m, &available, &Platform::default());
         assert_eq!(
             outcomes(&report),
@@ -349,6 +395,14 @@ mod tests {
                 ),
                 (Outcome::Failed, "not installed"),
                 (Outcome::Ok, "installed 2.0"),
+                (
+                    Outcome::Failed,
+                    "not installed (3.1 is in the package directory: install it first, or with this module)"
+                ),
+                (
+                    Outcome::Failed,
+                    "not present at all: neither installed nor in the package directory"
+                ),
             ]
         );
         assert!(!report.satisfied);

@@ -120,8 +120,14 @@ pub(crate) fn move_into_place(from: &Path, to: &Path) -> Result<()> {
         fs_err::create_dir_all(parent).map_err(io(parent))?;
     }
     fs_err::rename(from, to).map_err(io(to))?;
-    sync_tree(to)?;
-    if let Some(parent) = to.parent() {
+    make_durable(to)
+}
+
+/// Flushes the tree `dir` and its entry in its parent, so that a record committed after
+/// this call never points at files a power loss could still take away.
+pub(crate) fn make_durable(dir: &Path) -> Result<()> {
+    sync_tree(dir)?;
+    if let Some(parent) = dir.parent() {
         sync(parent)?;
     }
     Ok(())

@@ -22,6 +22,7 @@
 //! # Ok::<(), modhost::Error>(())
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -353,11 +354,38 @@ impl Host {
     /// platform, without changing anything.
     pub fn check_depends(&self, manifest: &Manifest) -> Result<DependencyReport> {
         let installed = self.state.modules()?;
-        let available = installed
-            .iter()
-            .map(|r| (r.rawname.as_str(), depends::Available::Installed(r)))
-            .collect();
+        let packaged = self.packaged(&[manifest], &installed);
+        let available = depends::available(&installed, &packaged);
         Ok(depends::check(manifest, &available, &self.platform))
+    }
+
+    /// What the package directory holds of the modules `manifests` require but nobody
+    /// installed, so that a refusal can tell "not installed" from "not present at all".
+    /// Empty without a package directory; the directory is read only when something is
+    /// missing.
+    fn packaged(
+        &self,
+        manifests: &[&Manifest],
+        installed: &[ModuleRecord],
+    ) -> BTreeMap<String, Option<Version>> {
+        let missing = depends::missing(manifests, installed);
+        let Some(dir) = self.packages.as_deref().filter(|_| !missing.is_empty()) else {
+            return BTreeMap::new();
+        };
+        let mut found = match packages::newest(dir) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!("cannot read the package directory: {e}");
+                return BTreeMap::new();
+            }
+        };
+        missing
+            .into_iter()
+            .map(|name| {
+                let version = found.remove(&name).map(|(_, manifest)| manifest.version);
+                (name, version)
+            })
+            .collect()
     }
 
     fn installed(&self, rawname: &str) -> Result<ModuleRecord> {
@@ -480,7 +508,7 @@ impl Host {
         packages: &[PathBuf],
         mode: Mode,
         options: Options,
-        origin: &std::collections::BTreeMap<String, String>,
+        origin: &BTreeMap<String, String>,
     ) -> Result<Vec<Change>> {
         let _lock = self.lock()?;
         self.apply_locked(packages, mode, options, origin)
@@ -492,7 +520,7 @@ impl Host {
         packages: &[PathBuf],
         mode: Mode,
         options: Options,
-        origin: &std::collections::BTreeMap<String, String>,
+        origin: &BTreeMap<String, String>,
     ) -> Result<Vec<Change>> {
         let mut staged = Vec::new();
         for package in packages {
@@ -507,9 +535,11 @@ impl Host {
             });
         }
         let manifests: Vec<&Manifest> = staged.iter().map(|s| &s.unpacked.manifest).collect();
+        let installed = self.state.modules()?;
         let plan = plan::plan(
             &manifests,
-            &self.state.modules()?,
+            &installed,
+            &self.packaged(&manifests, &installed),
             &self.platform,
             mode,
             options.force,
@@ -541,7 +571,7 @@ impl Host {
             fault::point(operation, "begin");
             let data_dir = layout::unique_name("data");
             let data_path = self.layout.data_dir(rawname, &data_dir);
-            created.0.push(data_path.clone());
+            created.push_with_parent(&data_path);
             let call = match &action {
                 Action::Install => {
                     fs_err::create_dir_all(&data_path).map_err(io(&data_path))?;
@@ -572,12 +602,13 @@ impl Host {
             self.capabilities(&mut txn, manifest, options.grant)?;
             txn.apply_schema(rawname, &manifest.database)?;
             fault::point(operation, "schema-applied");
-            txn = self.run(component, rawname, &version, data_path, txn, &call)?;
+            txn = self.run(component, rawname, &version, data_path.clone(), txn, &call)?;
+            layout::make_durable(&data_path)?;
             fault::point(operation, "lifecycle-called");
             let module_dir = layout::unique_name(&version);
             let target = self.layout.module_dir(rawname, &module_dir);
+            created.push_with_parent(&target);
             layout::move_into_place(&unpacked.dir, &target)?;
-            created.0.push(target.clone());
             fault::point(operation, "files-moved");
             let xml = target.join("module.xml");
             txn.put_module(&ModuleRecord {
@@ -641,15 +672,21 @@ impl Host {
             "delete"
         };
         let mut txn = self.state.begin()?;
+        // `uninstall()` works on a copy of the data directory, so that one that damages
+        // its data and then fails leaves the module as it was.
+        let mut created = Created::default();
         if call_uninstall {
             let component = self.component(&record)?;
             self.running("Uninstalling", rawname, &record.version);
-            let data_dir = self.layout.data_dir(rawname, &record.data_dir);
+            let copy = self.layout.data_dir(rawname, &layout::unique_name("data"));
+            created.0.push(copy.clone());
+            layout::copy_tree(&self.layout.data_dir(rawname, &record.data_dir), &copy)?;
+            fault::point(operation, "data-staged");
             txn = self.run(
                 &component,
                 rawname,
                 &record.version,
-                data_dir,
+                copy,
                 txn,
                 &Call::Uninstall,
             )?;
@@ -661,6 +698,7 @@ impl Host {
         fault::point(operation, "recorded");
         txn.commit()?;
         fault::point(operation, "committed");
+        created.keep();
         sweep(&[
             self.layout.modules().join(rawname),
             self.layout.data().join(rawname),
@@ -751,9 +789,9 @@ impl Host {
     ) -> Result<Change> {
         let rawname = record.rawname.as_str();
         let component = self.component(record)?;
-        let (verb, action) = match status {
-            Status::Enabled => ("Enabling", "enabled"),
-            _ => ("Disabling", "disabled"),
+        let (operation, verb, action) = match status {
+            Status::Enabled => ("enable", "Enabling", "enabled"),
+            _ => ("disable", "Disabling", "disabled"),
         };
         self.running(verb, rawname, &record.version);
         // The call works on a copy of the data directory that replaces the original only
@@ -762,14 +800,17 @@ impl Host {
         let copy = self.layout.data_dir(rawname, &data_dir);
         let mut created = Created(vec![copy.clone()]);
         layout::copy_tree(&self.layout.data_dir(rawname, &record.data_dir), &copy)?;
+        fault::point(operation, "data-staged");
         let mut txn = self.run(
             &component,
             rawname,
             &record.version,
-            copy,
+            copy.clone(),
             self.state.begin()?,
             &call,
         )?;
+        layout::make_durable(&copy)?;
+        fault::point(operation, "lifecycle-called");
         txn.put_module(&ModuleRecord {
             status,
             reason: reason.map(str::to_owned),
@@ -777,6 +818,7 @@ impl Host {
             ..record.clone()
         })?;
         txn.commit()?;
+        fault::point(operation, "committed");
         created.keep();
         sweep(&[self.layout.data_dir(rawname, &record.data_dir)]);
         Ok(Change {
@@ -1029,6 +1071,37 @@ impl Host {
         Ok(())
     }
 
+    /// Refuses a directory grant that would reach modhost's own root (its state database
+    /// and its cache of compiled components, which the host loads as native code) or
+    /// hide the module's `/data`. A safety check: `--force` does not override it.
+    fn refuse_unsafe_grant(&self, rawname: &str, path: &str) -> Result<()> {
+        let requested = Path::new(path);
+        let requested = requested
+            .canonicalize()
+            .unwrap_or_else(|_| requested.to_owned());
+        let root = self
+            .layout
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| self.layout.root.clone());
+        let reason = if requested.starts_with(&root) || root.starts_with(&requested) {
+            Some(format!("it overlaps modhost's root `{}`", root.display()))
+        } else if Path::new(path).starts_with(modhost_runtime::GUEST_DATA_DIR) {
+            Some(format!(
+                "`{}` is where the module's own data is",
+                modhost_runtime::GUEST_DATA_DIR
+            ))
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => Err(Error::Refused(vec![format!(
+                "`{rawname}` asks for the directory `{path}`, which is never granted: {reason}"
+            )])),
+            None => Ok(()),
+        }
+    }
+
     /// Shows what `manifest` asks for and, if `grant`, grants it inside `txn`.
     fn capabilities(
         &self,
@@ -1040,6 +1113,7 @@ impl Host {
             let modhost_manifest::Capability::Directory { path, access } = capability;
             let read_only = *access == modhost_manifest::Access::ReadOnly;
             if grant {
+                self.refuse_unsafe_grant(&manifest.rawname, path)?;
                 txn.grant(&manifest.rawname, path, read_only)?;
             }
             self.reporter.report(Event::Requests {
@@ -1096,6 +1170,15 @@ struct Staged {
 struct Created(Vec<PathBuf>);
 
 impl Created {
+    /// Records `dir`, about to be created — with its parent when that does not exist
+    /// yet either (a first install's `modules/RAWNAME`), so a failure leaves no trace.
+    fn push_with_parent(&mut self, dir: &Path) {
+        match dir.parent() {
+            Some(parent) if !parent.exists() => self.0.push(parent.to_owned()),
+            _ => self.0.push(dir.to_owned()),
+        }
+    }
+
     fn keep(&mut self) {
         self.0.clear();
     }

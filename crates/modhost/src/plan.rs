@@ -50,6 +50,7 @@ pub(crate) type Plan = Vec<(usize, Action)>;
 pub(crate) fn plan(
     batch: &[&Manifest],
     installed: &[ModuleRecord],
+    packaged: &BTreeMap<String, Option<Version>>,
     platform: &Platform,
     mode: Mode,
     force: bool,
@@ -89,10 +90,7 @@ pub(crate) fn plan(
         }
     }
 
-    let mut available: BTreeMap<&str, Available<'_>> = installed
-        .iter()
-        .map(|r| (r.rawname.as_str(), Available::Installed(r)))
-        .collect();
+    let mut available = depends::available(installed, packaged);
     for manifest in batch {
         available.insert(&manifest.rawname, Available::Planned(manifest));
     }
@@ -208,7 +206,14 @@ mod tests {
     }
 
     fn refusal(batch: &[&Manifest]) -> Vec<String> {
-        match plan(batch, &[], &Platform::default(), Mode::Install, false) {
+        match plan(
+            batch,
+            &[],
+            &BTreeMap::new(),
+            &Platform::default(),
+            Mode::Install,
+            false,
+        ) {
             Err(Error::Refused(reasons)) => reasons,
             other => panic!("expected a refusal, got {other:?}"),
         }
@@ -222,6 +227,7 @@ mod tests {
         let order = plan(
             &[&a, &b, &c],
             &[],
+            &BTreeMap::new(),
             &Platform::default(),
             Mode::Install,
             false,
@@ -253,11 +259,19 @@ mod tests {
         assert!(reasons[0].contains("`b` is given more than once"));
         assert!(reasons[1].contains("requires module `missing`: not installed"));
         assert!(reasons[2].contains("requires module `b ge 2.0`: to be installed 1.0 is too old"));
-        let forced = plan(&[&a, &b], &[], &Platform::default(), Mode::Install, true);
+        let forced = plan(
+            &[&a, &b],
+            &[],
+            &BTreeMap::new(),
+            &Platform::default(),
+            Mode::Install,
+            true,
+        );
         assert!(forced.is_ok(), "{forced:?}");
         let still_refused = plan(
             &[&a, &b, &b],
             &[],
+            &BTreeMap::new(),
             &Platform::default(),
             Mode::Install,
             true,

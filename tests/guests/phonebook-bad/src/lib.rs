@@ -1,4 +1,4 @@
-//! Test guest: `upgrade()` and `disable()` first damage everything they can reach — rows,
+//! Test guest: `upgrade()`, `disable()` and `uninstall()` first damage everything they can reach — rows,
 //! key-value store, data directory — and then fail the way `/data/mode` names (written by
 //! the test into the data directory they start from): `error` (the default), `trap`,
 //! `loop` or `oom`.
@@ -13,6 +13,10 @@ impl Module for Bad {
     }
 
     fn disable() -> Result<(), String> {
+        damage_then_fail()
+    }
+
+    fn uninstall() -> Result<(), String> {
         damage_then_fail()
     }
 }
