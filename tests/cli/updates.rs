@@ -411,6 +411,27 @@ fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
     assert_eq!(version(&root, "core"), "16.0.40");
     let other = good.fails(&root, &["upgrade", "--online", "voicemail"]);
     assert!(other.stderr.contains("junk"), "{}", other.stderr);
+
+    good.publish(
+        &root,
+        &[package("core"), package_at("phonebook", "2.0.0")],
+        None,
+    );
+    let run = good.ok(&root, &["upgrade", "--online", "phonebook"]);
+    assert!(
+        run.stdout.contains("upgraded phonebook 1.0.0 -> 2.0.0")
+            && run.stderr.contains("source `down` skipped"),
+        "{run:?}"
+    );
+    // The source a named module is updated from being down does stop its upgrade.
+    root.ok(&[
+        "source",
+        "add",
+        "main",
+        &format!("https://127.0.0.1:{closed}"),
+    ]);
+    let run = good.fails(&root, &["upgrade", "--online", "core"]);
+    assert!(run.stderr.contains("source `main`: "), "{}", run.stderr);
 }
 
 #[test]
@@ -792,14 +813,16 @@ fn a_silent_server_is_given_up_on_and_the_others_are_checked() {
 #[test]
 fn a_module_from_one_source_is_never_replaced_from_another() {
     let root = root();
-    let a = Repo::phonebook(&root, "1.0.0");
-    let b = Repo::serve_as(&root, &[package_at("phonebook", "2.0.0")], None, Some(&a));
-    root.ok(&["source", "add", "a", &a.url, "--public-key", &a.public_key]);
+    // Installed from `b`; `a` sorts first, so taking the first channel that offers the
+    // module would take `a`'s.
+    let b = Repo::phonebook(&root, "1.0.0");
+    let a = Repo::serve_as(&root, &[package_at("phonebook", "2.0.0")], None, Some(&b));
     root.ok(&["source", "add", "b", &b.url, "--public-key", &b.public_key]);
-    a.ok(&root, &["install", "--online", "core", "phonebook"]);
+    b.ok(&root, &["install", "--online", "core", "phonebook"]);
+    root.ok(&["source", "add", "a", &a.url, "--public-key", &a.public_key]);
 
     let reports = a.ok(&root, &["check-online", "--json"]).json();
-    let offer = &report(&reports, "b")["offers"][0];
+    let offer = &report(&reports, "a")["offers"][0];
     assert_eq!(
         (&offer["version"], &offer["status"]),
         (&"2.0.0".into(), &"other-source".into()),
@@ -812,8 +835,27 @@ fn a_module_from_one_source_is_never_replaced_from_another() {
     assert_eq!(
         a.ok(&root, &["upgrade", "--online", "phonebook"]).stdout,
         "nothing to do\n",
-        "its own source has nothing newer; b's 2.0.0 is not a candidate"
+        "its own source has nothing newer; a's 2.0.0 is not a candidate"
     );
+    let before = root.fingerprint();
+    let run = a.fails(&root, &["install", "--online", "phonebook"]);
+    assert!(
+        run.stderr
+            .contains("`phonebook` 1.0.0 is already installed"),
+        "its own source offers only the installed version:\n{}",
+        run.stderr
+    );
+    b.publish(&root, &[package("core")], None);
+    let run = a.fails(&root, &["install", "--online", "phonebook"]);
+    assert!(
+        run.stderr.contains(
+            "`phonebook` is installed from source `b`; source `a` offers 2.0.0, \
+             but a module is never replaced by one from another source"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
     assert_eq!(version(&root, "phonebook"), "1.0.0");
 }
 

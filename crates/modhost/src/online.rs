@@ -93,7 +93,12 @@ struct Channel {
 const PARALLEL_CHECKS: usize = 8;
 
 /// A channel's report, with the release behind each of its offers (same order).
-type Checked = (SourceReport, Vec<(Source, Release)>);
+struct Checked {
+    report: SourceReport,
+    /// The module that declares the channel; `None` for an administrator's source.
+    declared_by: Option<String>,
+    releases: Vec<(Source, Release)>,
+}
 
 impl Host {
     fn client(&self) -> Result<Client> {
@@ -280,7 +285,7 @@ impl Host {
         Ok(self
             .offers()?
             .into_iter()
-            .map(|(report, _)| report)
+            .map(|checked| checked.report)
             .collect())
     }
 
@@ -316,15 +321,14 @@ impl Host {
         }
         let mut reports = Vec::new();
         for (channel, answer) in channels.into_iter().zip(answers) {
-            let failed = |error: String| {
-                (
-                    SourceReport {
-                        source: channel.name.clone(),
-                        error: Some(error),
-                        offers: Vec::new(),
-                    },
-                    Vec::new(),
-                )
+            let failed = |error: String| Checked {
+                report: SourceReport {
+                    source: channel.name.clone(),
+                    error: Some(error),
+                    offers: Vec::new(),
+                },
+                declared_by: channel.declared_by.clone(),
+                releases: Vec::new(),
             };
             let (source, releases) = match (&channel.source, answer) {
                 (Ok(source), Ok(releases)) => (source, releases),
@@ -376,14 +380,15 @@ impl Host {
                 });
                 releases.push((source.clone(), release));
             }
-            reports.push((
-                SourceReport {
+            reports.push(Checked {
+                report: SourceReport {
                     source: channel.name.clone(),
                     error: None,
                     offers,
                 },
+                declared_by: channel.declared_by.clone(),
                 releases,
-            ));
+            });
         }
         Ok(reports)
     }
@@ -391,7 +396,8 @@ impl Host {
     /// Downloads the newest verified package of `rawname` from the first channel offering
     /// it into `dir`.
     pub fn download(&self, rawname: &str, dir: &Path) -> Result<PathBuf> {
-        let (source, release) = self.find_release(rawname)?;
+        // Only a file is written: any source will do, even for an installed module.
+        let (source, release) = self.find_release(rawname, false)?;
         let work = download_dir(dir)?;
         let path = self.fetch_package(&self.client()?, &source, &release, work.path())?;
         self.keep_package(&path, dir)
@@ -474,18 +480,43 @@ impl Host {
         Ok(path)
     }
 
-    fn find_release(&self, rawname: &str) -> Result<(Source, Release)> {
+    /// The first channel offering `rawname`, with its release. With `own_only`, an
+    /// installed module is taken only from its own channels: the source it was installed
+    /// from, or for one installed from a file, the channels its module.xml declares.
+    fn find_release(&self, rawname: &str, own_only: bool) -> Result<(Source, Release)> {
         let mut reasons = Vec::new();
-        for (report, releases) in self.offers()? {
+        let mut elsewhere = None;
+        for checked in self.offers()? {
+            let report = checked.report;
             if let Some(error) = report.error {
                 reasons.push(format!("source `{}`: {error}", report.source));
                 continue;
             }
-            if let Some(found) = releases.into_iter().find(|(_, r)| r.rawname == rawname) {
+            for (offer, found) in report.offers.into_iter().zip(checked.releases) {
+                if offer.rawname != rawname {
+                    continue;
+                }
+                if own_only && offer.status == OfferStatus::OtherSource {
+                    elsewhere.get_or_insert((report.source.clone(), offer.version));
+                    continue;
+                }
                 return Ok(found);
             }
         }
-        reasons.push(format!("no source offers `{rawname}`"));
+        reasons.push(match elsewhere {
+            Some((other, version)) => {
+                let from = match self.state.module_source(rawname)? {
+                    Some(source) => format!("source `{source}`"),
+                    None => "a file, and is updated only from the channels its module.xml declares"
+                        .to_owned(),
+                };
+                format!(
+                    "`{rawname}` is installed from {from}; source `{other}` offers {version}, \
+                     but a module is never replaced by one from another source"
+                )
+            }
+            None => format!("no source offers `{rawname}`"),
+        });
         Err(Error::Refused(reasons))
     }
 
@@ -495,7 +526,7 @@ impl Host {
     pub fn install_online(&self, names: &[String], options: Options) -> Result<Vec<Change>> {
         let mut picked = Vec::new();
         for name in names {
-            picked.push(self.find_release(name)?);
+            picked.push(self.find_release(name, true)?);
         }
         self.apply_online(picked, Mode::Install, options)
     }
@@ -510,16 +541,18 @@ impl Host {
         let mut reasons = Vec::new();
         let mut downgrades: BTreeMap<String, String> = BTreeMap::new();
         let mut current = Vec::new();
-        for (report, releases) in self.offers()? {
+        for checked in self.offers()? {
+            let report = checked.report;
             if let Some(error) = report.error {
-                if names.is_empty() {
-                    tracing::warn!("source `{}` skipped: {error}", report.source);
-                } else {
+                // Only a channel a named module is updated from can hide its upgrade.
+                if self.updated_from(names, &report.source, checked.declared_by.as_deref())? {
                     reasons.push(format!("source `{}`: {error}", report.source));
+                } else {
+                    tracing::warn!("source `{}` skipped: {error}", report.source);
                 }
                 continue;
             }
-            for (offer, (source, release)) in report.offers.into_iter().zip(releases) {
+            for (offer, (source, release)) in report.offers.into_iter().zip(checked.releases) {
                 if !names.is_empty() && !names.contains(&offer.rawname) {
                     continue;
                 }
@@ -569,6 +602,26 @@ impl Host {
             return Ok(Vec::new());
         }
         self.apply_online(picked, Mode::Upgrade, options)
+    }
+
+    /// Whether one of the modules `names` is updated from channel `channel` (declared by
+    /// module `declared_by`, or an administrator's source).
+    fn updated_from(
+        &self,
+        names: &[String],
+        channel: &str,
+        declared_by: Option<&str>,
+    ) -> Result<bool> {
+        for name in names {
+            let own = match self.state.module_source(name)? {
+                Some(source) => declared_by.is_none() && source == channel,
+                None => declared_by == Some(name.as_str()),
+            };
+            if own {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn apply_online(
