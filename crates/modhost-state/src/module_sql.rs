@@ -2,16 +2,21 @@
 //!
 //! A statement is prepared under an SQLite authorizer that allows reading and writing
 //! only the tables the module owns, and nothing else: no DDL, no PRAGMA, no ATTACH, no
-//! transaction control (the host owns the transaction). A progress handler stops a
-//! statement that runs past the call's deadline, and results are bounded.
+//! transaction control (the host owns the transaction), and only the SQL functions that
+//! see nothing but their arguments. A progress handler stops a statement that runs past
+//! the call's deadline; values, statement text and results are bounded.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::limits::Limit;
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::{Connection, Statement, params_from_iter};
 use serde::Serialize;
+
+use crate::schema::quote;
 
 /// A value passed to or returned from module SQL.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -42,8 +47,181 @@ pub struct Rows {
 const MAX_ROWS: usize = 10_000;
 const MAX_BYTES: usize = 16 * 1024 * 1024;
 
+/// The largest string or blob a statement may make or bind. Without it `zeroblob`,
+/// `randomblob`, `printf`, `replace` or `group_concat` could make the host allocate
+/// gigabytes from a few bytes of SQL.
+const MAX_VALUE: i32 = 16 * 1024 * 1024;
+
+/// The longest statement text; data belongs in parameters.
+const MAX_SQL: i32 = 1024 * 1024;
+
 /// How many SQLite VM steps pass between deadline checks.
 const PROGRESS_STEPS: i32 = 10_000;
+
+/// The SQL functions a module may call: SQLite's core scalar, aggregate, window, date
+/// and JSON functions that see nothing but their arguments. Everything else is refused,
+/// notably `load_extension`, `fts3_tokenizer` (takes a pointer), `sqlite_log`, and
+/// `last_insert_rowid`, `changes` and `total_changes`, which would tell one module what
+/// another did on the shared connection (`INSERT … RETURNING` gives a module its own
+/// row ids).
+pub(crate) const FUNCTIONS: &[&str] = &[
+    "->",
+    "->>",
+    "abs",
+    "avg",
+    "char",
+    "coalesce",
+    "concat",
+    "concat_ws",
+    "count",
+    "cume_dist",
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    "date",
+    "datetime",
+    "dense_rank",
+    "first_value",
+    "format",
+    "glob",
+    "group_concat",
+    "hex",
+    "if",
+    "ifnull",
+    "iif",
+    "instr",
+    "json",
+    "json_array",
+    "json_array_insert",
+    "json_array_length",
+    "json_error_position",
+    "json_extract",
+    "json_group_array",
+    "json_group_object",
+    "json_insert",
+    "json_object",
+    "json_patch",
+    "json_pretty",
+    "json_quote",
+    "json_remove",
+    "json_replace",
+    "json_set",
+    "json_type",
+    "json_valid",
+    "jsonb",
+    "jsonb_array",
+    "jsonb_array_insert",
+    "jsonb_extract",
+    "jsonb_group_array",
+    "jsonb_group_object",
+    "jsonb_insert",
+    "jsonb_object",
+    "jsonb_patch",
+    "jsonb_remove",
+    "jsonb_replace",
+    "jsonb_set",
+    "julianday",
+    "lag",
+    "last_value",
+    "lead",
+    "length",
+    "like",
+    "likelihood",
+    "likely",
+    "lower",
+    "ltrim",
+    "max",
+    "min",
+    "nth_value",
+    "ntile",
+    "nullif",
+    "octet_length",
+    "percent_rank",
+    "printf",
+    "quote",
+    "random",
+    "randomblob",
+    "rank",
+    "replace",
+    "round",
+    "row_number",
+    "rtrim",
+    "sign",
+    "soundex",
+    "string_agg",
+    "strftime",
+    "substr",
+    "substring",
+    "sum",
+    "time",
+    "timediff",
+    "total",
+    "trim",
+    "typeof",
+    "unhex",
+    "unicode",
+    "unistr",
+    "unistr_quote",
+    "unixepoch",
+    "unlikely",
+    "upper",
+    "zeroblob",
+];
+
+/// Why a module's statement failed; shown to the module as its error message.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// The statement touches something other than the module's own tables.
+    #[error("not authorized: a module may only read and write its own tables")]
+    NotItsTables,
+    /// The statement calls a function modules may not use.
+    #[error("not authorized: function `{0}` is not available to modules")]
+    Function(String),
+    /// The progress handler stopped the statement.
+    #[error("the statement ran past the call's deadline")]
+    Deadline,
+    /// A value or the statement text is over its limit.
+    #[error("too big: values are limited to {MAX_VALUE} bytes and statements to {MAX_SQL} bytes")]
+    TooBig,
+    /// The result is over its bounds.
+    #[error("the result exceeds {MAX_ROWS} rows or {MAX_BYTES} bytes")]
+    TooLarge,
+    /// Anything else SQLite reported.
+    #[error("{0}")]
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(error: rusqlite::Error) -> Self {
+        match &error {
+            rusqlite::Error::SqliteFailure(code, _) => match code.code {
+                rusqlite::ErrorCode::OperationInterrupted => Failure::Deadline,
+                rusqlite::ErrorCode::AuthorizationForStatementDenied => Failure::NotItsTables,
+                rusqlite::ErrorCode::TooBig => Failure::TooBig,
+                _ => Failure::Sqlite(error),
+            },
+            _ => Failure::Sqlite(error),
+        }
+    }
+}
+
+/// What the authorizer learns while a module's statement is prepared.
+#[derive(Debug)]
+struct Audit {
+    /// Whether the module's statement is being prepared, so that names of unknown
+    /// kind may still be noted for [`vet`] rather than refused.
+    preparing: bool,
+    /// Names read without a database, to be vetted once preparation ends.
+    unvetted: BTreeSet<String>,
+    /// Names vetted as common table expressions rather than stored tables.
+    vetted: BTreeSet<String>,
+    /// The reason of the first refusal, for a message more precise than SQLite's.
+    refusal: Option<Failure>,
+}
+
+fn lock(audit: &Mutex<Audit>) -> MutexGuard<'_, Audit> {
+    audit.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn to_sql(value: &SqlValue) -> Value {
     match value {
@@ -66,58 +244,123 @@ fn from_sql(value: ValueRef<'_>) -> SqlValue {
 }
 
 /// Allows what a module's statement may do with `owned` tables, and nothing else.
-fn authorize(owned: &BTreeSet<String>, context: AuthContext<'_>) -> Authorization {
-    let own = |table: &str| context.database_name == Some("main") && owned.contains(table);
-    let allowed = match context.action {
-        AuthAction::Select | AuthAction::Recursive => true,
-        // A common table expression is read with no database: it is not a stored table.
-        AuthAction::Read { .. } if context.database_name.is_none() => true,
+fn authorize(
+    owned: &BTreeSet<String>,
+    audit: &mut Audit,
+    context: AuthContext<'_>,
+) -> Authorization {
+    // SQLite folds the ASCII case of names, and reports them as the statement spells them.
+    let owns = |table: &str| owned.iter().any(|t| t.eq_ignore_ascii_case(table));
+    let own = |table: &str| {
+        context
+            .database_name
+            .is_some_and(|d| d.eq_ignore_ascii_case("main"))
+            && owns(table)
+    };
+    let refusal = match context.action {
+        AuthAction::Select | AuthAction::Recursive => None,
+        // A table none of whose columns are read (`SELECT count(*) FROM t`) comes with no
+        // database name, like a common table expression: which one it is only SQLite's
+        // name resolution can tell, so unknown names are noted for `vet`.
+        AuthAction::Read { table_name, .. } if context.database_name.is_none() => {
+            if owns(table_name) || audit.vetted.contains(table_name) {
+                None
+            } else if audit.preparing {
+                audit.unvetted.insert(table_name.to_owned());
+                None
+            } else {
+                Some(Failure::NotItsTables)
+            }
+        }
         AuthAction::Read { table_name, .. }
         | AuthAction::Insert { table_name }
         | AuthAction::Update { table_name, .. }
-        | AuthAction::Delete { table_name } => own(table_name),
-        AuthAction::Function { function_name } => {
-            !function_name.eq_ignore_ascii_case("load_extension")
-        }
-        _ => false,
+        | AuthAction::Delete { table_name } => (!own(table_name)).then_some(Failure::NotItsTables),
+        AuthAction::Function { function_name } => (!FUNCTIONS
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(function_name)))
+        .then(|| Failure::Function(function_name.to_owned())),
+        _ => Some(Failure::NotItsTables),
     };
-    if allowed {
-        Authorization::Allow
-    } else {
-        Authorization::Deny
+    match refusal {
+        None => Authorization::Allow,
+        Some(refusal) => {
+            audit.refusal.get_or_insert(refusal);
+            Authorization::Deny
+        }
     }
 }
 
-/// Runs `f` with the authorizer and the deadline installed, removing both afterwards.
+/// Refuses the statement if a name it read without a database is a stored table, view
+/// or table-valued function rather than a common table expression. SQLite resolves the
+/// name alone: if it finds nothing, only the statement's own `WITH` can have defined it.
+fn vet(conn: &Connection, audit: &Mutex<Audit>) -> Result<(), Failure> {
+    let names = std::mem::take(&mut lock(audit).unvetted);
+    for name in names {
+        match conn.prepare(&format!("SELECT 0 FROM {}", quote(&name))) {
+            Err(rusqlite::Error::SqliteFailure(_, Some(message)))
+                if message.starts_with("no such table") =>
+            {
+                lock(audit).vetted.insert(name);
+            }
+            // Whatever the probe itself was refused is beside the point.
+            _ => {
+                lock(audit).refusal = Some(Failure::NotItsTables);
+                return Err(Failure::NotItsTables);
+            }
+        }
+    }
+    // SQLite prepares again after a schema change; names new by then are refused.
+    let mut audit = lock(audit);
+    audit.preparing = false;
+    audit.unvetted.clear();
+    Ok(())
+}
+
+/// Prepares `sql` and hands it to `run` with the authorizer, the deadline and the limits
+/// installed, removing them afterwards: the connection goes back to the host's pool.
 fn confined<T>(
     conn: &mut Connection,
     owned: BTreeSet<String>,
     deadline: Instant,
-    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    sql: &str,
+    run: impl FnOnce(&mut Statement<'_>) -> Result<T, Failure>,
 ) -> Result<T, String> {
-    conn.authorizer(Some(move |context: AuthContext<'_>| {
-        authorize(&owned, context)
-    }))
-    .map_err(|e| e.to_string())?;
-    conn.progress_handler(PROGRESS_STEPS, Some(move || Instant::now() > deadline))
-        .map_err(|e| e.to_string())?;
-    let result = f(conn);
+    let audit = Arc::new(Mutex::new(Audit {
+        preparing: true,
+        unvetted: BTreeSet::new(),
+        vetted: BTreeSet::new(),
+        refusal: None,
+    }));
+    let seen = Arc::clone(&audit);
+    let mut saved = Vec::new();
+    let result = (|| {
+        conn.authorizer(Some(move |context: AuthContext<'_>| {
+            authorize(&owned, &mut lock(&seen), context)
+        }))?;
+        conn.progress_handler(PROGRESS_STEPS, Some(move || Instant::now() > deadline))?;
+        for (limit, value) in [
+            (Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE),
+            (Limit::SQLITE_LIMIT_SQL_LENGTH, MAX_SQL),
+        ] {
+            saved.push((limit, conn.set_limit(limit, value)?));
+        }
+        let mut stmt = conn.prepare(sql)?;
+        vet(conn, &audit)?;
+        run(&mut stmt)
+    })();
+    let restored = saved
+        .into_iter()
+        .try_for_each(|(limit, previous)| conn.set_limit(limit, previous).map(drop));
     let cleared = conn.progress_handler(0, None::<fn() -> bool>);
     let reset = conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
-    let value = result.map_err(|e| match e {
-        rusqlite::Error::SqliteFailure(code, _)
-            if code.code == rusqlite::ErrorCode::OperationInterrupted =>
-        {
-            "the statement ran past the call's deadline".to_owned()
-        }
-        rusqlite::Error::SqliteFailure(code, _)
-            if code.code == rusqlite::ErrorCode::AuthorizationForStatementDenied =>
-        {
-            "not authorized: a module may only read and write its own tables".to_owned()
-        }
-        other => other.to_string(),
-    })?;
-    reset.and(cleared).map_err(|e| e.to_string())?;
+    // A refusal fails the preparation, with a message that does not always say why.
+    let value = result.map_err(|failure| lock(&audit).refusal.take().unwrap_or(failure));
+    let value = value.map_err(|failure| failure.to_string())?;
+    reset
+        .and(cleared)
+        .and(restored)
+        .map_err(|e| e.to_string())?;
     Ok(value)
 }
 
@@ -129,8 +372,7 @@ pub(crate) fn execute(
     sql: &str,
     params: &[SqlValue],
 ) -> Result<u64, String> {
-    confined(conn, owned, deadline, |conn| {
-        let mut stmt = conn.prepare(sql)?;
+    confined(conn, owned, deadline, sql, |stmt| {
         let changed = stmt.execute(params_from_iter(params.iter().map(to_sql)))?;
         Ok(changed as u64)
     })
@@ -144,8 +386,7 @@ pub(crate) fn query(
     sql: &str,
     params: &[SqlValue],
 ) -> Result<Rows, String> {
-    let collected = confined(conn, owned, deadline, |conn| {
-        let mut stmt = conn.prepare(sql)?;
+    confined(conn, owned, deadline, sql, |stmt| {
         let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
         let width = columns.len();
         let mut rows = stmt.query(params_from_iter(params.iter().map(to_sql)))?;
@@ -155,24 +396,25 @@ pub(crate) fn query(
         };
         let mut bytes = 0usize;
         while let Some(row) = rows.next()? {
-            if out.rows.len() >= MAX_ROWS || bytes > MAX_BYTES {
-                return Ok(Err(format!(
-                    "the result exceeds {MAX_ROWS} rows or {MAX_BYTES} bytes"
-                )));
+            if out.rows.len() >= MAX_ROWS {
+                return Err(Failure::TooLarge);
             }
             let mut values = Vec::with_capacity(width);
             for i in 0..width {
-                let value = from_sql(row.get_ref(i)?);
-                bytes += match &value {
-                    SqlValue::Text(t) => t.len(),
-                    SqlValue::Blob(b) => b.len(),
+                let value = row.get_ref(i)?;
+                // Counted before the copy, value by value: one row may hold thousands
+                // of columns at the largest value size each.
+                bytes += match value {
+                    ValueRef::Text(b) | ValueRef::Blob(b) => b.len(),
                     _ => 8,
                 };
-                values.push(value);
+                if bytes > MAX_BYTES {
+                    return Err(Failure::TooLarge);
+                }
+                values.push(from_sql(value));
             }
             out.rows.push(values);
         }
-        Ok(Ok(out))
-    });
-    collected.and_then(|inner| inner)
+        Ok(out)
+    })
 }
