@@ -370,6 +370,23 @@ fn a_licence_gated_package_needs_the_right_key() {
 }
 
 #[test]
+fn a_refusal_answered_with_status_200_is_shown_as_the_servers_message() {
+    let root = root();
+    let repo = Repo::phonebook(&root, "1.0.0");
+    signed_source(&repo, &root);
+    // jBackend (seed 003) may send its JSON refusal with status 200, in place of the package.
+    let refusal = r#"{ "status": "ko", "error_code": "REL_ENS", "error_description": "Email not specified" }"#;
+    assert!(std::fs::write(repo.out().join("packages/phonebook-1.0.0.tgz"), refusal).is_ok());
+    let run = repo.fails(&root, &["install", "--online", "phonebook"]);
+    assert!(
+        run.stderr
+            .contains("the server refused: Email not specified (error REL_ENS)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
     let root = root();
     let good = Repo::phonebook(&root, "1.0.0");

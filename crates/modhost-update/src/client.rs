@@ -119,8 +119,8 @@ impl Client {
     }
 
     /// Reads `location` (with `query` appended to a URL, never shown in errors), at most
-    /// `limit` bytes, telling `progress` how much has arrived. A non-200 answer is an error
-    /// carrying the server's message.
+    /// `limit` bytes, telling `progress` how much has arrived. A non-200 answer, and a JSON
+    /// refusal whatever the status, is an error carrying the server's message.
     fn fetch(
         &self,
         location: &Location,
@@ -164,31 +164,18 @@ impl Client {
             body.extend_from_slice(&chunk[..n]);
             progress(body.len() as u64);
         }
+        // jBackend refuses a download with its JSON error, and may do so with status 200:
+        // its message is the answer, not a package or a document to check.
+        if let Some(message) = refusal(&body) {
+            return Err(Error::Server {
+                url: shown,
+                message,
+            });
+        }
         if status == 200 {
             return Ok(body);
         }
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .filter(|v| v["status"] == "ko")
-            .map(|v| {
-                let code = match &v["error_code"] {
-                    serde_json::Value::String(code) => Some(code.clone()),
-                    serde_json::Value::Number(code) => Some(code.to_string()),
-                    _ => None,
-                };
-                match (code, v["error_description"].as_str()) {
-                    (Some(code), Some(text)) => format!("{text} (error {code})"),
-                    (_, Some(text)) => text.to_owned(),
-                    _ => v.to_string(),
-                }
-            });
-        match message {
-            Some(message) => Err(Error::Server {
-                url: shown,
-                message,
-            }),
-            None => Err(fetch(format!("HTTP status {status}"))),
-        }
+        Err(fetch(format!("HTTP status {status}")))
     }
 
     /// Fetches a metadata document of `source`, checking its signature (`<document>.minisig`)
@@ -311,6 +298,32 @@ impl Client {
         release.digests.verify(&bytes).map_err(mismatch)?;
         fs_err::write(path, &bytes).map_err(file_error(path))
     }
+}
+
+/// The largest answer taken for a server's JSON refusal: anything bigger is a package or
+/// a document, and is not parsed twice.
+const MAX_REFUSAL: usize = 64 * 1024;
+
+/// The message of a jBackend-style refusal, `{"status":"ko","error_code":…,
+/// "error_description":…}`, if `body` is one.
+fn refusal(body: &[u8]) -> Option<String> {
+    if body.len() > MAX_REFUSAL || body.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
+    let value = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    if value["status"] != "ko" {
+        return None;
+    }
+    let code = match &value["error_code"] {
+        serde_json::Value::String(code) => Some(code.clone()),
+        serde_json::Value::Number(code) => Some(code.to_string()),
+        _ => None,
+    };
+    Some(match (code, value["error_description"].as_str()) {
+        (Some(code), Some(text)) => format!("{text} (error {code})"),
+        (_, Some(text)) => text.to_owned(),
+        _ => value.to_string(),
+    })
 }
 
 fn read_local(path: &Path, limit: u64) -> Result<Vec<u8>> {
