@@ -251,3 +251,40 @@ fn pack_makes_an_installable_package_from_a_module_directory() {
         vec![("core".into(), "16.0.40".into(), "enabled".into())]
     );
 }
+
+#[test]
+fn the_root_is_the_flag_else_modhost_root_else_a_per_user_directory_created_on_first_use() {
+    let root = root();
+    let base = root.path().with_file_name("elsewhere");
+    let from_env = base.join("from-env");
+    let data_home = base.join("xdg");
+    let bin = env!("CARGO_BIN_EXE_modhost");
+    let run = |command: &mut std::process::Command| {
+        let run = modhost_test_support::Root::output(command.env_remove("MODHOST_LOG"));
+        assert!(run.success, "{}", run.stderr);
+    };
+
+    run(std::process::Command::new(bin)
+        .args(["list", "--json"])
+        .env("MODHOST_ROOT", &from_env));
+    assert!(
+        from_env.join("modhost.db").is_file(),
+        "MODHOST_ROOT is used and created"
+    );
+
+    run(std::process::Command::new(bin)
+        .args(["list", "--json"])
+        .env_remove("MODHOST_ROOT")
+        .env("HOME", &base)
+        .env("XDG_DATA_HOME", &data_home));
+    assert!(
+        data_home.join("modhost/modhost.db").is_file(),
+        "the per-user default is under XDG_DATA_HOME"
+    );
+
+    let flag = base.join("from-flag");
+    run(std::process::Command::new(bin)
+        .args(["--root", arg(&flag), "list", "--json"])
+        .env("MODHOST_ROOT", &from_env));
+    assert!(flag.join("modhost.db").is_file(), "--root wins");
+}

@@ -157,3 +157,13 @@ fn platform_facts_from_modhost_toml_are_enforced() {
         run.stderr
     );
 }
+
+#[test]
+fn an_oversized_module_xml_is_refused() {
+    let root = root();
+    let big = root.path().with_file_name("big.xml");
+    let padding = format!("<!--{}-->", "x".repeat(2 << 20));
+    assert!(std::fs::write(&big, format!("<module>{padding}</module>")).is_ok());
+    let run = root.fails(&["manifest", arg(&big)]);
+    assert!(run.stderr.contains("larger than"), "{}", run.stderr);
+}

@@ -116,13 +116,25 @@ pub struct PhpDepends {
 }
 
 /// A named thing with an optional version constraint: `name [op version]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamedRequirement {
     /// The name.
     pub name: String,
     /// The version it must have, if any.
-    #[serde(flatten)]
     pub requirement: Option<Requirement>,
+}
+
+/// Always `{"name", "op", "version"}`, with `null`s for an unconstrained name, so that
+/// readers of `manifest --json` meet one shape.
+impl Serialize for NamedRequirement {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("NamedRequirement", 3)?;
+        out.serialize_field("name", &self.name)?;
+        out.serialize_field("op", &self.requirement.as_ref().map(|r| r.op))?;
+        out.serialize_field("version", &self.requirement.as_ref().map(|r| &r.version))?;
+        out.end()
+    }
 }
 
 impl fmt::Display for NamedRequirement {

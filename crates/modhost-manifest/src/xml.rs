@@ -22,6 +22,44 @@ pub struct Position {
     pub column: usize,
 }
 
+/// Turns offsets into positions, walking forward from the last one, so that positioning
+/// every element of a document costs one pass over it rather than one per element.
+struct Locator<'a> {
+    source: &'a str,
+    offset: usize,
+    position: Position,
+}
+
+impl<'a> Locator<'a> {
+    fn new(source: &'a str) -> Self {
+        Locator {
+            source,
+            offset: 0,
+            position: Position { line: 1, column: 1 },
+        }
+    }
+
+    fn at(&mut self, offset: u64) -> Position {
+        let offset = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.source.len());
+        match self.source.get(self.offset..offset) {
+            Some(between) => {
+                match between.rfind('\n') {
+                    Some(last) => {
+                        self.position.line += between.matches('\n').count();
+                        self.position.column = between[last + 1..].chars().count() + 1;
+                    }
+                    None => self.position.column += between.chars().count(),
+                }
+                self.offset = offset;
+                self.position
+            }
+            None => Position::at(self.source, offset),
+        }
+    }
+}
+
 impl Position {
     fn at(source: &str, offset: usize) -> Self {
         let before = source.get(..offset.min(source.len())).unwrap_or(source);
@@ -85,11 +123,18 @@ pub struct SyntaxError {
 
 /// Parses `source` into its root element.
 pub fn parse(source: &str) -> Result<Element, SyntaxError> {
+    if source.len() > crate::MAX_SIZE {
+        return Err(SyntaxError {
+            position: Position { line: 1, column: 1 },
+            message: format!("the document is larger than {} bytes", crate::MAX_SIZE),
+        });
+    }
     let mut reader = Reader::from_str(source);
     reader.config_mut().trim_text(false);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut elements = 0usize;
+    let mut locator = Locator::new(source);
     let fail = |offset: u64, message: String| SyntaxError {
         position: Position::at(source, usize::try_from(offset).unwrap_or(usize::MAX)),
         message,
@@ -118,14 +163,14 @@ pub fn parse(source: &str) -> Result<Element, SyntaxError> {
                         format!("elements nested deeper than {MAX_DEPTH}"),
                     ));
                 }
-                stack.push(element(source, &start, offset).map_err(|m| fail(offset, m))?);
+                stack.push(element(&mut locator, &start, offset).map_err(|m| fail(offset, m))?);
             }
             Event::Empty(start) => {
                 elements += 1;
                 if elements > MAX_ELEMENTS {
                     return Err(fail(offset, format!("more than {MAX_ELEMENTS} elements")));
                 }
-                let done = element(source, &start, offset).map_err(|m| fail(offset, m))?;
+                let done = element(&mut locator, &start, offset).map_err(|m| fail(offset, m))?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(done),
                     None => root = Some(done),
@@ -190,7 +235,11 @@ pub fn parse(source: &str) -> Result<Element, SyntaxError> {
     root.ok_or_else(|| fail(0, "the document has no root element".into()))
 }
 
-fn element(source: &str, start: &BytesStart<'_>, offset: u64) -> Result<Element, String> {
+fn element(
+    locator: &mut Locator<'_>,
+    start: &BytesStart<'_>,
+    offset: u64,
+) -> Result<Element, String> {
     let name = start.name().as_ref().to_owned();
     let mut attributes = Vec::new();
     for attribute in start.attributes() {
@@ -207,7 +256,7 @@ fn element(source: &str, start: &BytesStart<'_>, offset: u64) -> Result<Element,
         attributes,
         text: String::new(),
         children: Vec::new(),
-        position: Position::at(source, usize::try_from(offset).unwrap_or(usize::MAX)),
+        position: locator.at(offset),
     })
 }
 
@@ -230,6 +279,28 @@ mod tests {
     }
 
     #[test]
+    fn walking_forward_finds_the_same_positions_as_counting_from_the_start() {
+        let doc = "<module>\n  <né a=\"é\"/><b/>\n\n\t<c>ü</c><d/>\n</module>";
+        let Ok(root) = parse(doc).map_err(|e| e.message) else {
+            panic!("parses")
+        };
+        let positions: Vec<Position> = root.children.iter().map(|e| e.position).collect();
+        let expected: Vec<Position> = ["<né", "<b/>", "<c>", "<d/>"]
+            .iter()
+            .filter_map(|tag| doc.find(tag))
+            .map(|offset| Position::at(doc, offset))
+            .collect();
+        assert_eq!(positions, expected);
+        assert_eq!(
+            positions[3],
+            Position {
+                line: 4,
+                column: 10
+            }
+        );
+    }
+
+    #[test]
     fn refuses_doctype_and_custom_entities() {
         let bomb = "<!DOCTYPE m [<!ENTITY a \"aaaa\">]><module>&a;</module>";
         let err = parse(bomb).err().map(|e| e.message);
@@ -237,6 +308,13 @@ mod tests {
         let custom = "<module><name>&lol;</name></module>";
         let err = parse(custom).err().map(|e| e.message);
         assert!(err.is_some_and(|m| m.contains("&lol;")));
+    }
+
+    #[test]
+    fn refuses_an_oversized_document_before_reading_it() {
+        let big = format!("<module>{}</module>", " ".repeat(crate::MAX_SIZE));
+        let err = parse(&big).err().map(|e| e.message);
+        assert!(err.is_some_and(|m| m.contains("larger than")));
     }
 
     #[test]

@@ -138,6 +138,7 @@ fn freepbx_16_core_parses_completely() {
 #[test]
 fn json_carries_every_element_under_the_documented_names() {
     let json = serde_json::to_value(parse("core.xml")).unwrap_or_default();
+    let legacy = serde_json::to_value(parse("legacy-2.11.xml")).unwrap_or_default();
     for key in [
         "rawname",
         "repo",
@@ -175,6 +176,19 @@ fn json_carries_every_element_under_the_documented_names() {
         assert!(
             json.get(key).is_some(),
             "`{key}` missing from manifest JSON"
+        );
+        // Every element carries a value in one of the two big fixtures, so a parser that
+        // dropped one would show here.
+        let filled = |json: &serde_json::Value| match &json[key] {
+            serde_json::Value::Null => false,
+            serde_json::Value::Array(a) => !a.is_empty(),
+            serde_json::Value::Object(o) => !o.is_empty(),
+            serde_json::Value::String(s) => !s.is_empty(),
+            _ => true,
+        };
+        assert!(
+            filled(&json) || filled(&legacy),
+            "`{key}` has no value in core.xml or legacy-2.11.xml"
         );
     }
     assert_eq!(
@@ -373,4 +387,25 @@ proptest! {
     ]), 0..64)) {
         let _ = Manifest::parse(&parts.concat(), "fuzz.xml");
     }
+}
+
+#[test]
+fn old_freepbx_spellings_load_and_dependencies_have_one_json_shape() {
+    let xml = "<module><rawname>legacy</rawname><name>Legacy</name><version>2.9.0alpha1.6</version>\
+               <depends><module>core ge13.0</module><module>framework</module>\
+               <version>==2.9</version></depends></module>";
+    let manifest = Manifest::parse(xml, "legacy.xml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(manifest.version.canonical(), "2.9.0alpha1.6");
+    let json = serde_json::to_value(&manifest).unwrap_or_default();
+    assert_eq!(
+        json["depends"]["modules"],
+        serde_json::json!([
+            {"name": "core", "op": "ge", "version": "13.0"},
+            {"name": "framework", "op": null, "version": null},
+        ])
+    );
+    assert_eq!(
+        json["depends"]["version"],
+        serde_json::json!([{"op": "eq", "version": "2.9"}])
+    );
 }

@@ -92,14 +92,21 @@ pub struct Requirement {
 }
 
 impl Requirement {
-    /// Parses `[op] version`, such as `ge 16.0`, `16.0` or `lt 2.0`.
+    /// Parses `[op] version`, such as `ge 16.0`, `16.0`, `lt 2.0` or `ge13.0`.
     pub fn parse(text: &str) -> Result<Self, Error> {
         let mut words = text.split_whitespace();
         match (words.next(), words.next(), words.next()) {
-            (Some(version), None, None) => Ok(Requirement {
-                op: Op::Ge,
-                version: Version::parse(version)?,
-            }),
+            // FreePBX also accepts the operator glued to the version (`ge13.0`, `==13.0`).
+            (Some(word), None, None) => match word.find(|c: char| c.is_ascii_digit()) {
+                Some(start) if start > 0 => Ok(Requirement {
+                    op: Op::parse(&word[..start])?,
+                    version: Version::parse(&word[start..])?,
+                }),
+                _ => Ok(Requirement {
+                    op: Op::Ge,
+                    version: Version::parse(word)?,
+                }),
+            },
             (Some(op), Some(version), None) => Ok(Requirement {
                 op: Op::parse(op)?,
                 version: Version::parse(version)?,

@@ -3,7 +3,7 @@
 //! FreePBX compares module versions with PHP's `version_compare`: `1.10 > 1.9`,
 //! `1.0 < 1.0.0`, `2.11.0rc1 < 2.11.0`, `1.0b1 == 1.0beta1`. PHP's function is not a total
 //! order on arbitrary strings, so [`Version`] accepts only a strict grammar — numbers
-//! separated by dots, optionally followed by one release word and a number — on which
+//! separated by dots, optionally followed by one release word and more numbers — on which
 //! the same comparison is a total order.
 //!
 //! ```
@@ -108,12 +108,14 @@ const NUMBER_RANK: u8 = 4;
 pub struct Version {
     text: String,
     numbers: Vec<u64>,
-    stage: Option<(Stage, Option<u64>)>,
+    stage: Option<(Stage, Vec<u64>)>,
 }
 
 impl Version {
-    /// Parses `text` on the strict grammar `N(.N)*[sep? WORD [sep? N]]`, where `sep` is one
-    /// of `. - _ +` and `WORD` one of `dev alpha a beta b rc pl p` in any case.
+    /// Parses `text` on the strict grammar `N(.N)*[sep? WORD [sep? N(.N)*]]`, where `sep`
+    /// is one of `. - _ +` and `WORD` one of `dev alpha a beta b rc pl p` in any case.
+    /// Old FreePBX releases number within a release word (`2.9.0alpha1.6`), hence the
+    /// dotted numbers after it.
     pub fn parse(text: &str) -> Result<Self, Error> {
         let fail = |reason| Error::Version {
             text: text.to_owned(),
@@ -127,21 +129,11 @@ impl Version {
         }
         let bytes = text.as_bytes();
         let mut pos = 0;
-        let mut numbers = Vec::new();
-        loop {
-            let digits = take_while(bytes, pos, |b| b.is_ascii_digit());
-            if digits == 0 {
-                return Err(fail("expected a number"));
-            }
-            numbers.push(
-                number(&text[pos..pos + digits]).ok_or_else(|| fail("a number is too large"))?,
-            );
-            pos += digits;
-            match bytes.get(pos) {
-                Some(b'.') if bytes.get(pos + 1).is_some_and(u8::is_ascii_digit) => pos += 1,
-                _ => break,
-            }
+        if !bytes.first().is_some_and(u8::is_ascii_digit) {
+            return Err(fail("expected a number"));
         }
+        let numbers =
+            dotted_numbers(text, &mut pos).ok_or_else(|| fail("a number is too large"))?;
         if pos == bytes.len() {
             return Ok(Version {
                 text: text.to_owned(),
@@ -165,23 +157,21 @@ impl Version {
         if pos < bytes.len() && is_separator(bytes[pos]) {
             pos += 1;
         }
-        let digits = take_while(bytes, pos, |b| b.is_ascii_digit());
-        let stage_number = if digits == 0 {
-            None
+        let stage_numbers = if bytes.get(pos).is_some_and(u8::is_ascii_digit) {
+            dotted_numbers(text, &mut pos).ok_or_else(|| fail("a number is too large"))?
         } else {
-            Some(number(&text[pos..pos + digits]).ok_or_else(|| fail("a number is too large"))?)
+            Vec::new()
         };
-        pos += digits;
         if pos != bytes.len() {
             return Err(fail("unexpected text after the release word"));
         }
-        if digits == 0 && is_separator(bytes[pos - 1]) {
+        if stage_numbers.is_empty() && is_separator(bytes[pos - 1]) {
             return Err(fail("it ends with a separator"));
         }
         Ok(Version {
             text: text.to_owned(),
             numbers,
-            stage: Some((stage, stage_number)),
+            stage: Some((stage, stage_numbers)),
         })
     }
 
@@ -199,11 +189,15 @@ impl Version {
             .map(u64::to_string)
             .collect::<Vec<_>>()
             .join(".");
-        if let Some((stage, n)) = self.stage {
+        if let Some((stage, numbers)) = &self.stage {
             out.push_str(stage.as_str());
-            if let Some(n) = n {
-                out.push_str(&n.to_string());
-            }
+            out.push_str(
+                &numbers
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join("."),
+            );
         }
         out
     }
@@ -211,8 +205,8 @@ impl Version {
     /// The comparison keys, one per part; see [`Key`].
     fn keys(&self) -> impl Iterator<Item = Key> + '_ {
         let numbers = self.numbers.iter().map(|&n| Key::Number(n));
-        let stage = self.stage.into_iter().flat_map(|(stage, n)| {
-            std::iter::once(Key::Word(stage.rank())).chain(n.map(Key::Number))
+        let stage = self.stage.iter().flat_map(|(stage, numbers)| {
+            std::iter::once(Key::Word(stage.rank())).chain(numbers.iter().map(|&n| Key::Number(n)))
         });
         numbers.chain(stage)
     }
@@ -314,8 +308,20 @@ fn is_separator(b: u8) -> bool {
     matches!(b, b'.' | b'-' | b'_' | b'+')
 }
 
-fn number(digits: &str) -> Option<u64> {
-    digits.parse().ok()
+/// Reads `N(.N)*` from `pos` (which must be at a digit), leaving `pos` after the last
+/// number; `None` when a number overflows.
+fn dotted_numbers(text: &str, pos: &mut usize) -> Option<Vec<u64>> {
+    let bytes = text.as_bytes();
+    let mut numbers = Vec::new();
+    loop {
+        let digits = take_while(bytes, *pos, |b| b.is_ascii_digit());
+        numbers.push(text[*pos..*pos + digits].parse().ok()?);
+        *pos += digits;
+        match bytes.get(*pos) {
+            Some(b'.') if bytes.get(*pos + 1).is_some_and(u8::is_ascii_digit) => *pos += 1,
+            _ => return Some(numbers),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -30,6 +30,12 @@ fn freepbx_order_golden_cases() {
         ("2.11.0", "12.0.0"),
         ("13.0.190", "13.0.191"),
         ("1.0.0", "1.0pl1"),
+        // Old FreePBX releases number within a release word.
+        ("2.8.0.0RC1.4", "2.8.0.0rc1.5"),
+        ("2.8.0.0rc1.5", "2.8.0.0"),
+        ("2.9.0alpha1.6", "2.9.0beta1.1"),
+        ("1.0rc1", "1.0rc1.0"),
+        ("1.0rc1.9", "1.0rc1.10"),
     ];
     for (a, b) in less {
         assert_eq!(v(a).cmp(&v(b)), Ordering::Less, "{a} < {b}");
@@ -56,6 +62,7 @@ fn canonical_form() {
     assert_eq!(v("16.0.40").canonical(), "16.0.40");
     assert_eq!(v("2.11.0alpha0").canonical(), "2.11.0alpha0");
     assert_eq!(v("1.0-RC02").to_string(), "1.0-RC02");
+    assert_eq!(v("2.8.0.0RC1.04").canonical(), "2.8.0.0rc1.4");
 }
 
 #[test]
@@ -67,8 +74,9 @@ fn rejects_what_is_not_a_version() {
         "1.0.",
         ".1",
         "1.0foo",
-        "1.0rc1.2",
         "1.0rc1rc2",
+        "1.0rc1.",
+        "1.0rc1-2",
         "1.0 rc1",
         "1.0rc.",
         "abc",
@@ -103,6 +111,12 @@ fn operators_and_requirements() {
         assert_eq!(Op::parse(op), Ok(expected));
     }
     assert!(Op::parse(">=").is_err());
+    for (glued, op) in [("ge13.0", Op::Ge), ("==13.0", Op::Eq), ("LT2", Op::Lt)] {
+        let r = Requirement::parse(glued).map_err(|e| e.to_string());
+        assert_eq!(r.as_ref().map(|r| r.op), Ok(op), "{glued}");
+    }
+    assert!(Requirement::parse(">=13.0").is_err());
+    assert!(Requirement::parse("v1.0").is_err());
     assert!(Requirement::parse("ge").is_err());
     assert!(Requirement::parse("ge 1.0 extra").is_err());
     let Ok(r) = Requirement::parse("lt 2.0") else {
@@ -122,11 +136,13 @@ fn version_text() -> impl Strategy<Value = String> {
         "dev", "alpha", "a", "beta", "b", "rc", "RC", "pl", "p",
     ]);
     let sep = prop::sample::select(vec!["", ".", "-", "_", "+"]);
-    let stage = prop::option::of((sep.clone(), word, prop::option::of((sep, 0u64..4))));
+    let after = prop::collection::vec(0u64..4, 1..3)
+        .prop_map(|ns| ns.iter().map(u64::to_string).collect::<Vec<_>>().join("."));
+    let stage = prop::option::of((sep.clone(), word, prop::option::of((sep, after))));
     (numbers, stage).prop_map(|(numbers, stage)| match stage {
         None => numbers,
         Some((s1, word, None)) => format!("{numbers}{s1}{word}"),
-        Some((s1, word, Some((s2, n)))) => format!("{numbers}{s1}{word}{s2}{n}"),
+        Some((s1, word, Some((s2, after)))) => format!("{numbers}{s1}{word}{s2}{after}"),
     })
 }
 
@@ -140,9 +156,25 @@ proptest! {
 
     #[test]
     fn order_is_transitive(a in version_text(), b in version_text(), c in version_text()) {
-        let (a, b, c) = (v(&a), v(&b), v(&c));
-        if a <= b && b <= c {
-            prop_assert!(a <= c, "{} <= {} <= {} but not {} <= {}", a, b, c, a, c);
+        // Sorting puts every triple in the premise's shape, so no case is wasted; the
+        // checks below then test what sorting relied on.
+        let mut sorted = [v(&a), v(&b), v(&c)];
+        sorted.sort();
+        let [a, b, c] = sorted;
+        prop_assert!(a <= b && b <= c);
+        prop_assert!(a <= c, "{} <= {} <= {} but not {} <= {}", a, b, c, a, c);
+        if a == b && b == c {
+            prop_assert_eq!(a.canonical(), c.canonical());
+        }
+    }
+
+    #[test]
+    fn equal_versions_hash_equally(a in version_text(), b in version_text()) {
+        use std::hash::BuildHasher;
+        let hasher = std::collections::hash_map::RandomState::new();
+        let (a, b) = (v(&a), v(&b));
+        if a == b {
+            prop_assert_eq!(hasher.hash_one(&a), hasher.hash_one(&b));
         }
     }
 

@@ -27,6 +27,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The module.xml model in full (hooks, methods, database, menu items…), for embedders
+/// that read more of a [`Manifest`] than its commonest types.
+pub use modhost_manifest as manifest;
 pub use modhost_manifest::{Capability, Manifest, ModuleDependency, Op, Version};
 pub use modhost_package::pack;
 pub use modhost_runtime::{Limits, Origin};

@@ -1,4 +1,5 @@
 use std::fmt::Write as _;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -23,7 +24,14 @@ pub fn load(path: &Path) -> Result<Manifest> {
     if !is_xml {
         return Ok(modhost::read_manifest(path)?);
     }
-    let source = std::fs::read_to_string(path)
+    // Read no more than the parser accepts, so a huge file is refused without being
+    // loaded whole.
+    let mut source = String::new();
+    std::fs::File::open(path)
+        .and_then(|file| {
+            file.take(modhost::manifest::MAX_SIZE as u64 + 1)
+                .read_to_string(&mut source)
+        })
         .with_context(|| format!("cannot read `{}`", path.display()))?;
     Ok(Manifest::parse(&source, &path.display().to_string())?)
 }
