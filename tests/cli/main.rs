@@ -2,6 +2,7 @@
 
 mod archives;
 mod concurrency;
+mod contract;
 mod crash;
 mod lifecycle;
 mod manifest;

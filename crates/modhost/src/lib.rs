@@ -350,6 +350,7 @@ impl Host {
 
     /// The running modules that depend on `rawname`.
     pub fn reverse_dependencies(&self, rawname: &str) -> Result<Vec<String>> {
+        self.installed(rawname)?;
         plan::dependents(rawname, &self.state.modules()?)
     }
 
