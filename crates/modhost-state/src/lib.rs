@@ -586,8 +586,29 @@ impl Txn {
         Ok(())
     }
 
+    /// Runs `f` with foreign keys checked at the commit rather than after each statement:
+    /// a module's tables are dropped and refilled in name order, which need not be the
+    /// order of their foreign keys.
+    fn deferring_foreign_keys<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.conn
+            .pragma_update(None, "defer_foreign_keys", true)
+            .map_err(self.err())?;
+        let result = f(self);
+        let restored = self
+            .conn
+            .pragma_update(None, "defer_foreign_keys", false)
+            .map_err(self.err());
+        let value = result?;
+        restored?;
+        Ok(value)
+    }
+
     /// Removes a module entirely: its record, backup, key-value store and tables.
     pub fn remove_module(&mut self, rawname: &str) -> Result<()> {
+        self.deferring_foreign_keys(|txn| txn.remove_module_now(rawname))
+    }
+
+    fn remove_module_now(&mut self, rawname: &str) -> Result<()> {
         self.changed_modules = true;
         self.revoke(rawname)?;
         self.conn
@@ -613,7 +634,8 @@ impl Txn {
     }
 
     /// Creates and alters `module`'s tables to match `database`; never drops. Refuses
-    /// reserved names and tables another module owns.
+    /// reserved names, tables another module owns, and foreign keys to tables `database`
+    /// does not declare.
     pub fn apply_schema(&mut self, module: &str, database: &Database) -> Result<()> {
         let schema_err = |message: String| Error::Schema {
             module: module.to_owned(),
@@ -652,11 +674,13 @@ impl Txn {
                 _ => {}
             }
         }
+        schema::check_foreign_targets(database).map_err(&schema_err)?;
         for statement in schema::migration(&self.conn, database).map_err(&schema_err)? {
             self.conn
                 .execute_batch(&statement)
                 .map_err(|e| schema_err(format!("{e} (in `{statement}`)")))?;
         }
+        schema::check_foreign_keys(&self.conn, database).map_err(&schema_err)?;
         for table in &database.tables {
             self.conn
                 .execute(
@@ -734,6 +758,14 @@ impl Txn {
     /// contents; tables created since are dropped. `old_schema` is the backup's
     /// `<database>`, used to recreate its tables. Returns the backup's record.
     pub fn restore_backup(
+        &mut self,
+        rawname: &str,
+        old_schema: &Database,
+    ) -> Result<Option<ModuleRecord>> {
+        self.deferring_foreign_keys(|txn| txn.restore_backup_now(rawname, old_schema))
+    }
+
+    fn restore_backup_now(
         &mut self,
         rawname: &str,
         old_schema: &Database,

@@ -123,6 +123,51 @@ pub(crate) fn create_indexes(table: &Table) -> Vec<String> {
         .collect()
 }
 
+/// Refuses a foreign key into any table `database` does not declare: one into the host's
+/// or another module's tables would let this module's rows block their changes.
+pub(crate) fn check_foreign_targets(database: &Database) -> Result<(), String> {
+    for table in &database.tables {
+        for key in table.keys.iter().filter(|k| k.kind == "foreign") {
+            let Some(target) = key.attributes.get("foreigntable") else {
+                continue;
+            };
+            if !database
+                .tables
+                .iter()
+                .any(|t| t.name.eq_ignore_ascii_case(target))
+            {
+                return Err(format!(
+                    "table `{}`: foreign key `{}` refers to `{target}`, which is not a table the module declares",
+                    table.name, key.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fails if a foreign key of `database`'s tables does not fit its target (columns that
+/// are not the target's primary key or a unique key): SQLite would report that only when
+/// rows change, and then for every change, uninstalling included.
+pub(crate) fn check_foreign_keys(conn: &Connection, database: &Database) -> Result<(), String> {
+    for table in &database.tables {
+        let violation = conn
+            .prepare(&format!("PRAGMA foreign_key_check({})", quote(&table.name)))
+            .and_then(|mut stmt| stmt.query([])?.next().map(|row| row.is_some()));
+        match violation {
+            Ok(false) => {}
+            Ok(true) => {
+                return Err(format!(
+                    "table `{}` has rows its foreign keys refuse",
+                    table.name
+                ));
+            }
+            Err(e) => return Err(format!("table `{}`: {e}", table.name)),
+        }
+    }
+    Ok(())
+}
+
 /// The columns of `table` as it exists now.
 pub(crate) fn existing_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare(&format!("PRAGMA table_info({})", quote(table)))?;

@@ -161,6 +161,85 @@ fn schema_refuses_reserved_foreign_and_impossible_tables() -> Result<()> {
 }
 
 #[test]
+fn schema_refuses_foreign_keys_outside_the_module_or_unfit_for_their_target() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema(
+        "n",
+        &database(r#"<table name="secrets"><field name="s" type="string" unique="true"/></table>"#),
+    )?;
+    for (target, columns, message) in [
+        (
+            "modhost_modules",
+            "rawname",
+            "table `t`: foreign key `k` refers to `modhost_modules`, which is not a table the module declares",
+        ),
+        (
+            "secrets",
+            "s",
+            "table `t`: foreign key `k` refers to `secrets`, which is not a table the module declares",
+        ),
+        (
+            "parent",
+            "label",
+            "table `t`: foreign key mismatch - \"t\" referencing \"parent\"",
+        ),
+    ] {
+        let schema = database(&format!(
+            r#"<table name="parent"><field name="id" type="integer" primarykey="true"/><field name="label" type="string"/></table>
+            <table name="t"><field name="a" type="string"/>
+            <key name="k" type="foreign" foreigntable="{target}" foreigncolumns="{columns}"><column name="a"/></key></table>"#
+        ));
+        let err = txn.apply_schema("m", &schema).err().map(|e| e.to_string());
+        assert_eq!(err, Some(format!("module `m`: database schema: {message}")));
+    }
+    Ok(())
+}
+
+#[test]
+fn tables_linked_by_foreign_keys_are_restored_and_removed_whatever_their_names() -> Result<()> {
+    let (_dir, state) = open();
+    let linked = database(
+        r#"<table name="author"><field name="id" type="integer" primarykey="true"/></table>
+        <table name="zseries"><field name="id" type="integer" primarykey="true"/></table>
+        <table name="book"><field name="author" type="integer"/><field name="series" type="integer"/>
+        <key name="by" type="foreign" foreigntable="author" foreigncolumns="id"><column name="author"/></key>
+        <key name="in" type="foreign" foreigntable="zseries" foreigncolumns="id"><column name="series"/></key></table>"#,
+    );
+    let mut txn = state.begin()?;
+    let v1 = record("m", "1.0");
+    txn.put_module(&v1)?;
+    txn.apply_schema("m", &linked)?;
+    for sql in [
+        "INSERT INTO author (id) VALUES (1)",
+        "INSERT INTO zseries (id) VALUES (2)",
+        "INSERT INTO book (author, series) VALUES (1, 2)",
+    ] {
+        assert_eq!(txn.module_execute("m", sql, &[], later()), Ok(1), "{sql}");
+    }
+    let orphan = txn.module_execute("m", "INSERT INTO book (author) VALUES (9)", &[], later());
+    assert!(
+        orphan.is_err(),
+        "foreign keys hold for the module's own statements"
+    );
+    txn.keep_backup(&v1)?;
+    txn.put_module(&record("m", "2.0"))?;
+    txn.commit()?;
+
+    let mut txn = state.begin()?;
+    assert_eq!(txn.restore_backup("m", &linked)?, Some(v1));
+    txn.commit()?;
+    let rows = state.table_rows("m", "book")?.rows;
+    assert_eq!(rows, vec![vec![SqlValue::Integer(1), SqlValue::Integer(2)]]);
+
+    let mut txn = state.begin()?;
+    txn.remove_module("m")?;
+    txn.commit()?;
+    assert!(state.tables("m")?.is_empty());
+    Ok(())
+}
+
+#[test]
 fn module_sql_reaches_only_the_modules_own_tables() -> Result<()> {
     let (_dir, state) = open();
     let mut txn = state.begin()?;
