@@ -387,6 +387,32 @@ fn a_refusal_answered_with_status_200_is_shown_as_the_servers_message() {
 }
 
 #[test]
+fn certificates_are_checked_against_the_public_roots_plus_every_ca_given() {
+    let root = root();
+    let repo = Repo::serve(&root, &[package("core")], None);
+    root.ok(&["source", "add", "main", &repo.url]);
+    let reports = root.fails(&["check-online", "--json"]).json();
+    assert!(
+        failed_with(&reports, "main", "certificate"),
+        "a private CA is not trusted unless given: {reports}"
+    );
+
+    // A bundle whose first certificate is another CA: every one in it is trusted.
+    let other = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let other = generate(other.path());
+    let bundle = repo.dir.path().join("bundle.pem");
+    let pem = [&other.ca, &repo.tls.ca]
+        .map(|ca| std::fs::read_to_string(ca).unwrap_or_default())
+        .concat();
+    assert!(std::fs::write(&bundle, pem).is_ok());
+    let run = root.ok(&["--ca-cert", arg(&bundle), "check-online"]);
+    assert!(run.stdout.contains("main: core 16.0.40"), "{}", run.stdout);
+    root.configure(&format!("ca_cert = '{}'\n", bundle.display()));
+    let run = root.ok(&["check-online"]);
+    assert!(run.stdout.contains("main: core 16.0.40"), "{}", run.stdout);
+}
+
+#[test]
 fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
     let root = root();
     let good = Repo::phonebook(&root, "1.0.0");

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, parse_pem};
 
 use crate::index::{Index, MAX_INDEX, PublicKey, SIGNATURE_SUFFIX};
 use crate::release::{Digests, Release, Stability, Target};
@@ -89,21 +89,15 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client that trusts the Mozilla roots, or only the CA in `ca_cert` (PEM) when given
-    /// — how private repositories and tests are trusted; verification is never turned off.
-    /// A server silent for `timeout` is given up on.
+    /// A client that trusts the public (Mozilla) roots, and also every certificate in
+    /// the PEM file `ca_cert` when given — how private repositories and tests are trusted;
+    /// verification is never turned off. A server silent for `timeout` is given up on.
     pub fn new(ca_cert: Option<&Path>, timeout: Duration) -> Result<Self> {
-        let roots = match ca_cert {
-            None => RootCerts::WebPki,
-            Some(path) => {
-                let pem = fs_err::read(path).map_err(file_error(path))?;
-                let cert = Certificate::from_pem(&pem).map_err(|e| Error::File {
-                    path: path.to_owned(),
-                    message: format!("not a PEM certificate: {e}"),
-                })?;
-                RootCerts::new_with_certs(&[cert])
-            }
+        let pem = match ca_cert {
+            Some(path) => Some((path, fs_err::read(path).map_err(file_error(path))?)),
+            None => None,
         };
+        let roots = roots(pem.as_ref().map(|(path, pem)| (*path, pem.as_slice())))?;
         let config = ureq::Agent::config_builder()
             .https_only(true)
             .http_status_as_error(false)
@@ -300,6 +294,33 @@ impl Client {
     }
 }
 
+/// The public roots, plus every certificate of the PEM file `(path, contents)` when given.
+fn roots(ca_cert: Option<(&Path, &[u8])>) -> Result<RootCerts> {
+    let mut roots: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|cert| Certificate::from_der(cert.as_ref()))
+        .collect();
+    if let Some((path, pem)) = ca_cert {
+        let public = roots.len();
+        for item in parse_pem(pem) {
+            let item = item.map_err(|e| Error::File {
+                path: path.to_owned(),
+                message: format!("not a PEM file: {e}"),
+            })?;
+            if let PemItem::Certificate(cert) = item {
+                roots.push(cert);
+            }
+        }
+        if roots.len() == public {
+            return Err(Error::File {
+                path: path.to_owned(),
+                message: "no PEM certificate in it".into(),
+            });
+        }
+    }
+    Ok(RootCerts::new_with_certs(&roots))
+}
+
 /// The largest answer taken for a server's JSON refusal: anything bigger is a package or
 /// a document, and is not parsed twice.
 const MAX_REFUSAL: usize = 64 * 1024;
@@ -339,4 +360,39 @@ fn read_local(path: &Path, limit: u64) -> Result<Vec<u8>> {
         });
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca_pem() -> String {
+        let mut params =
+            rcgen::CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        rcgen::KeyPair::generate()
+            .and_then(|key| params.self_signed(&key))
+            .map(|cert| cert.pem())
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn count(roots: &RootCerts) -> usize {
+        match roots {
+            RootCerts::Specific(certs) => certs.len(),
+            other => panic!("expected a list of roots, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_ca_file_adds_every_certificate_in_it_to_the_public_roots() {
+        let public = webpki_root_certs::TLS_SERVER_ROOT_CERTS.len();
+        assert!(public > 100);
+        let none = roots(None).map(|r| count(&r)).ok();
+        assert_eq!(none, Some(public));
+        let pem = format!("{}{}", ca_pem(), ca_pem());
+        let path = Path::new("bundle.pem");
+        let two = roots(Some((path, pem.as_bytes()))).map(|r| count(&r)).ok();
+        assert_eq!(two, Some(public + 2));
+        assert!(roots(Some((path, b"no certificate here"))).is_err());
+    }
 }
