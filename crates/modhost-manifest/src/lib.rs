@@ -110,6 +110,23 @@ pub const CATEGORIES: &[&str] = &[
 /// The repositories FreePBX knows; a module without `<repo>` is `local`.
 pub const REPOS: &[&str] = &["standard", "extended", "unsupported", "commercial", "local"];
 
+/// The attributes a `<field>` may carry; others are reported, not silently dropped.
+pub const FIELD_ATTRIBUTES: &[&str] = &[
+    "name",
+    "type",
+    "length",
+    "default",
+    "notnull",
+    "primarykey",
+    "autoincrement",
+    "unique",
+    "unsigned",
+    "fixed",
+    "precision",
+    "scale",
+    "comment",
+];
+
 /// Column types a `<database>` field may have (FreePBX's Doctrine types).
 pub const FIELD_TYPES: &[&str] = &[
     "string",

@@ -372,8 +372,14 @@ pub enum Access {
 /// An element modhost does not know, kept as written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unknown {
+    /// Where it stood: its ancestors' names, such as `module/depends`.
+    pub parent: String,
     /// Its name.
     pub name: String,
-    /// Its text.
+    /// Its attributes.
+    pub attributes: std::collections::BTreeMap<String, String>,
+    /// Its own text, trimmed.
     pub text: String,
+    /// Its child elements.
+    pub children: Vec<Unknown>,
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use crate::model::*;
 use crate::xml::{Element, Position};
 use crate::{
-    CATEGORIES, DEFAULT_COMPONENT, DEFAULT_OOBE_PRIORITY, DEFAULT_PRIORITY, FIELD_TYPES, KEY_TYPES,
-    MAX_RAWNAME, Problem, REPOS, Requirement, Version, is_valid_rawname,
+    CATEGORIES, DEFAULT_COMPONENT, DEFAULT_OOBE_PRIORITY, DEFAULT_PRIORITY, FIELD_ATTRIBUTES,
+    FIELD_TYPES, KEY_TYPES, MAX_RAWNAME, Problem, REPOS, Requirement, Version, is_valid_rawname,
 };
 
 /// Whether an element may repeat.
@@ -64,9 +64,40 @@ fn occurs(name: &str) -> Option<Occurs> {
 pub(crate) struct Parser {
     pub(crate) problems: Vec<Problem>,
     warnings: Vec<Problem>,
+    unknown: Vec<Unknown>,
+}
+
+/// `element` and everything under it, as written.
+fn unknown(parent: &str, element: &Element) -> Unknown {
+    let path = format!("{parent}/{}", element.name);
+    Unknown {
+        children: element
+            .children
+            .iter()
+            .map(|child| unknown(&path, child))
+            .collect(),
+        parent: parent.to_owned(),
+        name: element.name.clone(),
+        attributes: element.attributes.iter().cloned().collect(),
+        text: element.trimmed_text().to_owned(),
+    }
 }
 
 impl Parser {
+    /// Keeps an element modhost does not understand, with a warning: FreePBX adds
+    /// elements over time, and a module using a newer one must still load.
+    fn keep_unknown(&mut self, parent: &str, element: &Element) {
+        self.warn(
+            element.position,
+            format!(
+                "unknown element <{}> in <{}> is kept but not used",
+                element.name,
+                parent.rsplit('/').next().unwrap_or(parent)
+            ),
+        );
+        self.unknown.push(unknown(parent, element));
+    }
+
     fn problem(&mut self, position: Position, message: impl Into<String>) {
         self.problems.push(Problem {
             position,
@@ -176,19 +207,11 @@ impl Parser {
             );
             return None;
         }
-        let mut unknown = Vec::new();
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for child in &root.children {
             *counts.entry(child.name.as_str()).or_default() += 1;
             if occurs(&child.name).is_none() {
-                self.warn(
-                    child.position,
-                    format!("unknown element <{}> is ignored", child.name),
-                );
-                unknown.push(Unknown {
-                    name: child.name.clone(),
-                    text: child.trimmed_text().to_owned(),
-                });
+                self.keep_unknown("module", child);
             }
         }
         for (name, count) in counts {
@@ -286,7 +309,7 @@ impl Parser {
             component,
             updateservers,
             capabilities,
-            unknown,
+            unknown: std::mem::take(&mut self.unknown),
             warnings: std::mem::take(&mut self.warnings),
         })
     }
@@ -377,10 +400,7 @@ impl Parser {
                     }
                 }
                 "file" => depends.files.extend(self.path(element)),
-                other => self.warn(
-                    element.position,
-                    format!("unknown dependency <{other}> is ignored"),
-                ),
+                _ => self.keep_unknown("module/depends", element),
             }
         }
         depends
@@ -408,10 +428,7 @@ impl Parser {
             match element.name.as_str() {
                 "file" => requirements.files.extend(self.path(element)),
                 "module" => requirements.modules.extend(self.named(element, true)),
-                other => self.warn(
-                    element.position,
-                    format!("unknown requirement <{other}> is ignored"),
-                ),
+                _ => self.keep_unknown("module/requirements", element),
             }
         }
         requirements
@@ -546,13 +563,7 @@ impl Parser {
             .flat_map(|d| d.children.iter())
         {
             if element.name != "table" {
-                self.warn(
-                    element.position,
-                    format!(
-                        "unknown element <{}> in <database> is ignored",
-                        element.name
-                    ),
-                );
+                self.keep_unknown("module/database", element);
                 continue;
             }
             let Some(name) = self.name_attribute(element) else {
@@ -567,10 +578,7 @@ impl Parser {
                 match child.name.as_str() {
                     "field" => table.fields.extend(self.field(child)),
                     "key" => table.keys.extend(self.key(child)),
-                    other => self.warn(
-                        child.position,
-                        format!("unknown element <{other}> in <table> is ignored"),
-                    ),
+                    _ => self.keep_unknown("module/database/table", child),
                 }
             }
             if table.fields.is_empty() {
@@ -621,6 +629,14 @@ impl Parser {
                 ),
             );
             return None;
+        }
+        for (attribute, _) in &element.attributes {
+            if !FIELD_ATTRIBUTES.contains(&attribute.as_str()) {
+                self.warn(
+                    element.position,
+                    format!("field `{name}`: unknown attribute `{attribute}` is not used"),
+                );
+            }
         }
         Some(Field {
             length: self.unsigned(element, "length"),
@@ -684,10 +700,7 @@ impl Parser {
         for target in root.children_named("hooks").flat_map(|h| h.children.iter()) {
             for method in &target.children {
                 if method.name != "method" {
-                    self.warn(
-                        method.position,
-                        format!("unknown element <{}> in <hooks> is ignored", method.name),
-                    );
+                    self.keep_unknown(&format!("module/hooks/{}", target.name), method);
                     continue;
                 }
                 let handler = method.trimmed_text();

@@ -409,3 +409,43 @@ fn old_freepbx_spellings_load_and_dependencies_have_one_json_shape() {
         serde_json::json!([{"op": "eq", "version": "2.9"}])
     );
 }
+
+#[test]
+fn unknown_elements_are_kept_whole_wherever_they_stand() {
+    let xml = "<module><rawname>x</rawname><name>X</name><version>1.0</version>\
+               <future a=\"1\"><part b=\"2\">text</part></future>\
+               <depends><newkind level=\"3\">abc</newkind></depends>\
+               <database><table name=\"x_t\"><field name=\"id\" type=\"integer\" collation=\"nocase\"/>\
+               <index name=\"i\"/></table></database></module>";
+    let manifest = Manifest::parse(xml, "x.xml").unwrap_or_else(|e| panic!("{e}"));
+    let json = serde_json::to_value(&manifest.unknown).unwrap_or_default();
+    assert_eq!(
+        json,
+        serde_json::json!([
+            {"parent": "module", "name": "future", "attributes": {"a": "1"}, "text": "",
+             "children": [{"parent": "module/future", "name": "part", "attributes": {"b": "2"},
+                           "text": "text", "children": []}]},
+            {"parent": "module/depends", "name": "newkind", "attributes": {"level": "3"},
+             "text": "abc", "children": []},
+            {"parent": "module/database/table", "name": "index", "attributes": {"name": "i"},
+             "text": "", "children": []},
+        ])
+    );
+    let warnings: Vec<&str> = manifest
+        .warnings
+        .iter()
+        .map(|w| w.message.as_str())
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("unknown attribute `collation`")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("<newkind> in <depends>")),
+        "{warnings:?}"
+    );
+}
