@@ -439,3 +439,22 @@ fn a_first_install_whose_schema_fails_leaves_no_trace() {
     assert_eq!(root.fingerprint(), before);
     assert!(root.dirs("data").iter().all(|d| d != "clash"));
 }
+
+#[test]
+fn rollback_checks_the_dependencies_of_the_version_it_returns_to() {
+    let root = phonebook_root();
+    root.ok(&["upgrade", arg(&package_at("phonebook", "2.0.0"))]);
+    root.ok(&["uninstall", "--force", "core"]);
+    let before = root.fingerprint();
+    let run = root.fails(&["rollback", "phonebook"]);
+    assert!(
+        run.stderr
+            .contains("`phonebook` 1.0.0 requires module `core")
+            && run.stderr.contains("not installed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+    root.ok(&["rollback", "--force", "phonebook"]);
+    assert_eq!(version(&root, "phonebook"), "1.0.0");
+}

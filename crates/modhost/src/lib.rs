@@ -873,6 +873,8 @@ impl Host {
                 }
             }
         }
+        // The version returned to must itself still fit what is installed now.
+        broken.extend(self.check_depends(&previous)?.failures());
         if !broken.is_empty() && !force {
             return Err(Error::Refused(broken));
         }
