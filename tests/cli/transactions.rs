@@ -458,3 +458,48 @@ fn rollback_checks_the_dependencies_of_the_version_it_returns_to() {
     root.ok(&["rollback", "--force", "phonebook"]);
     assert_eq!(version(&root, "phonebook"), "1.0.0");
 }
+
+#[test]
+fn enable_takes_several_modules_dependencies_first_all_or_none() {
+    let root = phonebook_root();
+    root.ok(&["install", arg(&package("voicemail"))]);
+    root.ok(&["disable", "voicemail"]);
+    root.ok(&["disable", "phonebook"]);
+    root.ok(&["disable", "core"]);
+    let run = root.fails(&["enable", "voicemail"]);
+    assert!(
+        run.stderr.contains("requires module `core") && run.stderr.contains("disabled"),
+        "{}",
+        run.stderr
+    );
+    let enabled = root.ok(&["enable", "--json", "voicemail", "core"]).json();
+    let order: Vec<&str> = enabled
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["rawname"].as_str())
+        .collect();
+    assert_eq!(order, ["core", "voicemail"], "dependencies first");
+
+    // A failing enable() among several leaves every one of them disabled.
+    root.ok(&["uninstall", "phonebook"]);
+    root.ok(&["install", arg(&package_at("phonebook", "3.0.0"))]);
+    fail_next_call(&root, "ok");
+    root.ok(&["disable", "phonebook"]);
+    root.ok(&["disable", "voicemail"]);
+    root.ok(&["disable", "core"]);
+    fail_next_call(&root, "error");
+    let before = root.fingerprint();
+    // core's enable() runs first and succeeds; phonebook's then fails.
+    let run = root.fails(&["enable", "phonebook", "core"]);
+    assert!(
+        run.stderr.contains("Enabling core") && run.stderr.contains("enable() failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        root.fingerprint(),
+        before,
+        "all or none: core stays disabled"
+    );
+}

@@ -51,8 +51,8 @@ enum Command {
     Uninstall(change::ModuleArgs),
     /// Remove a module without running its code (for broken modules).
     Delete(change::ModuleArgs),
-    /// Enable a disabled module.
-    Enable(change::ModuleArgs),
+    /// Enable disabled modules (dependencies first; all of them or none).
+    Enable(change::EnableArgs),
     /// Disable a module: its handlers stop running.
     Disable(change::ModuleArgs),
     /// Return a module to the version its last upgrade replaced.
@@ -153,7 +153,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Upgradeall(args) => change::local(&ctx, args, Host::upgrade_all),
         Command::Uninstall(args) => change::module(&ctx, args, Host::uninstall),
         Command::Delete(args) => change::module(&ctx, args, Host::delete),
-        Command::Enable(args) => change::module(&ctx, args, Host::enable),
+        Command::Enable(args) => change::enable(&ctx, args),
         Command::Disable(args) => change::module(&ctx, args, Host::disable),
         Command::Rollback(args) => change::module(&ctx, args, Host::rollback),
         Command::List => commands::list::run(&ctx),

@@ -741,27 +741,66 @@ impl Host {
     /// Enables a disabled module: checks its dependencies (unless `force`), runs its
     /// `enable()`, and marks it enabled, in one transaction.
     pub fn enable(&self, rawname: &str, force: bool) -> Result<Change> {
+        let mut changes = self.enable_all(&[rawname.to_owned()], force)?;
+        changes
+            .pop()
+            .ok_or_else(|| Error::Refused(vec![format!("`{rawname}` was not enabled")]))
+    }
+
+    /// Enables several disabled modules as one change: dependencies among them count as
+    /// enabled, their `enable()` calls run dependencies first, and either all of them end
+    /// up enabled or none does.
+    pub fn enable_all(&self, rawnames: &[String], force: bool) -> Result<Vec<Change>> {
         let _lock = self.lock()?;
-        let record = self.installed(rawname)?;
-        match record.status {
-            Status::Disabled => {}
-            Status::Broken => {
-                return Err(Error::Refused(vec![format!(
+        let mut refusals = Vec::new();
+        let mut wanted: Vec<ModuleRecord> = Vec::new();
+        for rawname in rawnames {
+            if wanted.iter().any(|r| &r.rawname == rawname) {
+                continue;
+            }
+            let record = self.installed(rawname)?;
+            match record.status {
+                Status::Disabled => wanted.push(record),
+                Status::Broken => refusals.push(format!(
                     "`{rawname}` is broken ({}); reinstall or delete it",
                     record.reason.as_deref().unwrap_or("no reason recorded")
-                )]));
-            }
-            status => {
-                return Err(Error::Refused(vec![format!(
-                    "`{rawname}` is already {status}"
-                )]));
+                )),
+                status => refusals.push(format!("`{rawname}` is already {status}")),
             }
         }
-        let report = self.check_depends(&plan::manifest_of(&record)?)?;
-        if !report.satisfied && !force {
-            return Err(Error::Refused(report.failures()));
+        if !refusals.is_empty() {
+            return Err(Error::Refused(refusals));
         }
-        self.toggle(&record, Call::Enable, Status::Enabled, None)
+        // Check each against the modules as they will be: the others enabled too.
+        let after: Vec<ModuleRecord> = self
+            .state
+            .modules()?
+            .into_iter()
+            .map(|r| match wanted.iter().any(|w| w.rawname == r.rawname) {
+                true => ModuleRecord {
+                    status: Status::Enabled,
+                    ..r
+                },
+                false => r,
+            })
+            .collect();
+        let manifests = wanted
+            .iter()
+            .map(plan::manifest_of)
+            .collect::<Result<Vec<_>>>()?;
+        let references: Vec<&Manifest> = manifests.iter().collect();
+        let packaged = self.packaged(&references, &after);
+        let available = depends::available(&after, &packaged);
+        let failures: Vec<String> = manifests
+            .iter()
+            .flat_map(|m| depends::check(m, &available, &self.platform).failures())
+            .collect();
+        if !failures.is_empty() && !force {
+            return Err(Error::Refused(failures));
+        }
+        let order = plan::dependencies_first(&references)?;
+        let ordered: Vec<ModuleRecord> = order.into_iter().map(|i| wanted[i].clone()).collect();
+        self.toggle(&ordered, Call::Enable, Status::Enabled, None)
     }
 
     /// Disables a module: refused while running modules depend on it (unless `force`);
@@ -776,61 +815,73 @@ impl Host {
             )]));
         }
         self.refuse_if_depended_on(rawname, force)?;
-        self.toggle(
-            &record,
+        let mut changes = self.toggle(
+            std::slice::from_ref(&record),
             Call::Disable,
             Status::Disabled,
             Some("disabled by an administrator"),
-        )
+        )?;
+        changes
+            .pop()
+            .ok_or_else(|| Error::Refused(vec![format!("`{rawname}` was not disabled")]))
     }
 
+    /// Runs `call` on each of `records` in order and gives them `status`, in one
+    /// transaction. Each call works on a copy of its module's data directory that
+    /// replaces the original only when every call succeeds, as an upgrade's does.
     fn toggle(
         &self,
-        record: &ModuleRecord,
+        records: &[ModuleRecord],
         call: Call,
         status: Status,
         reason: Option<&str>,
-    ) -> Result<Change> {
-        let rawname = record.rawname.as_str();
-        let component = self.component(record)?;
+    ) -> Result<Vec<Change>> {
         let (operation, verb, action) = match status {
             Status::Enabled => ("enable", "Enabling", "enabled"),
             _ => ("disable", "Disabling", "disabled"),
         };
-        self.running(verb, rawname, &record.version);
-        // The call works on a copy of the data directory that replaces the original only
-        // when the call succeeds, as an upgrade's does.
-        let data_dir = layout::unique_name("data");
-        let copy = self.layout.data_dir(rawname, &data_dir);
-        let mut created = Created(vec![copy.clone()]);
-        layout::copy_tree(&self.layout.data_dir(rawname, &record.data_dir), &copy)?;
-        fault::point(operation, "data-staged");
-        let mut txn = self.run(
-            &component,
-            rawname,
-            &record.version,
-            copy.clone(),
-            self.state.begin()?,
-            &call,
-        )?;
-        layout::make_durable(&copy)?;
-        fault::point(operation, "lifecycle-called");
-        txn.put_module(&ModuleRecord {
-            status,
-            reason: reason.map(str::to_owned),
-            data_dir,
-            ..record.clone()
-        })?;
+        let mut created = Created::default();
+        let mut replaced = Vec::new();
+        let mut changes = Vec::new();
+        let mut txn = self.state.begin()?;
+        for record in records {
+            let rawname = record.rawname.as_str();
+            let component = self.component(record)?;
+            self.running(verb, rawname, &record.version);
+            let data_dir = layout::unique_name("data");
+            let copy = self.layout.data_dir(rawname, &data_dir);
+            created.0.push(copy.clone());
+            layout::copy_tree(&self.layout.data_dir(rawname, &record.data_dir), &copy)?;
+            fault::point(operation, "data-staged");
+            txn = self.run(
+                &component,
+                rawname,
+                &record.version,
+                copy.clone(),
+                txn,
+                &call,
+            )?;
+            layout::make_durable(&copy)?;
+            fault::point(operation, "lifecycle-called");
+            txn.put_module(&ModuleRecord {
+                status,
+                reason: reason.map(str::to_owned),
+                data_dir,
+                ..record.clone()
+            })?;
+            replaced.push(self.layout.data_dir(rawname, &record.data_dir));
+            changes.push(Change {
+                rawname: rawname.to_owned(),
+                action,
+                from: Some(record.version.clone()),
+                to: Some(record.version.clone()),
+            });
+        }
         txn.commit()?;
         fault::point(operation, "committed");
         created.keep();
-        sweep(&[self.layout.data_dir(rawname, &record.data_dir)]);
-        Ok(Change {
-            rawname: rawname.to_owned(),
-            action,
-            from: Some(record.version.clone()),
-            to: Some(record.version.clone()),
-        })
+        sweep(&replaced);
+        Ok(changes)
     }
 
     /// Returns `rawname` to the version its last upgrade replaced: files, data, key-value

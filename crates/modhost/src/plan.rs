@@ -136,6 +136,16 @@ pub(crate) fn plan(
         .collect())
 }
 
+/// The indices of `modules` ordered dependencies-first; a cycle among them is refused.
+pub(crate) fn dependencies_first(modules: &[&Manifest]) -> Result<Vec<usize>> {
+    let in_batch = modules
+        .iter()
+        .enumerate()
+        .map(|(index, m)| (m.rawname.as_str(), index))
+        .collect();
+    topological(modules, &in_batch)
+}
+
 /// Orders the batch dependencies-first (by rawname among equals, so runs are repeatable).
 fn topological(batch: &[&Manifest], in_batch: &BTreeMap<&str, usize>) -> Result<Vec<usize>> {
     let mut order = Vec::with_capacity(batch.len());

@@ -54,6 +54,17 @@ pub struct ModuleArgs {
     force: bool,
 }
 
+/// Arguments of `enable`, which takes several modules as one change.
+#[derive(Debug, clap::Args)]
+pub struct EnableArgs {
+    /// The modules' rawnames; dependencies among them are enabled first.
+    #[arg(required = true)]
+    rawnames: Vec<String>,
+    /// Skip dependency checks (never safety checks).
+    #[arg(long)]
+    force: bool,
+}
+
 type PackageOp = fn(&Host, &[PathBuf], Options) -> modhost::Result<Vec<Change>>;
 type LocalOp = fn(&Host, Option<&std::path::Path>, Options) -> modhost::Result<Vec<Change>>;
 type OnlineOp = fn(&Host, &[String], Options) -> modhost::Result<Vec<Change>>;
@@ -84,6 +95,12 @@ pub fn local(ctx: &Context, args: LocalArgs, op: LocalOp) -> Result<()> {
 pub fn module(ctx: &Context, args: ModuleArgs, op: ModuleOp) -> Result<()> {
     let host = ctx.open()?;
     print(ctx, &[op(&host, &args.rawname, args.force)?])
+}
+
+/// `enable A B…`: all of them or none.
+pub fn enable(ctx: &Context, args: EnableArgs) -> Result<()> {
+    let host = ctx.open()?;
+    print(ctx, &host.enable_all(&args.rawnames, args.force)?)
 }
 
 fn print(ctx: &Context, changes: &[Change]) -> Result<()> {

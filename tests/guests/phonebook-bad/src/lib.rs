@@ -1,7 +1,7 @@
-//! Test guest: `upgrade()`, `disable()` and `uninstall()` first damage everything they can reach — rows,
+//! Test guest: `upgrade()`, `enable()`, `disable()` and `uninstall()` first damage everything they can reach — rows,
 //! key-value store, data directory — and then fail the way `/data/mode` names (written by
 //! the test into the data directory they start from): `error` (the default), `trap`,
-//! `loop` or `oom`.
+//! `loop` or `oom` — or succeed, after the damage, when it says `ok`.
 
 use modhost_sdk::{DATA_DIR, Module, db, kv};
 
@@ -9,6 +9,10 @@ struct Bad;
 
 impl Module for Bad {
     fn upgrade(_from_version: &str) -> Result<(), String> {
+        damage_then_fail()
+    }
+
+    fn enable() -> Result<(), String> {
         damage_then_fail()
     }
 
@@ -38,6 +42,7 @@ fn damage_then_fail() -> Result<(), String> {
                 std::hint::black_box(&hog);
             }
         }
+        "ok" => Ok(()),
         _ => Err("migration failed: this release is broken".to_owned()),
     }
 }
