@@ -1,7 +1,7 @@
 //! Update sources over real HTTPS on loopback: `repo build` + `repo serve` + `check-online`
 //! + verified, signed, licence-gated downloads.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -410,6 +410,71 @@ fn certificates_are_checked_against_the_public_roots_plus_every_ca_given() {
     root.configure(&format!("ca_cert = '{}'\n", bundle.display()));
     let run = root.ok(&["check-online"]);
     assert!(run.stdout.contains("main: core 16.0.40"), "{}", run.stdout);
+}
+
+/// Stores `query` as the download key of `source`, read from standard input (`-`), so
+/// that it never shows in the process list.
+fn store_key(root: &Root, source: &str, query: &str) {
+    let mut child = root
+        .command(&["source", "key", source, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        assert!(writeln!(stdin, "{query}").is_ok());
+    }
+    let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_download_key_never_shows_even_in_trace_logs() {
+    let root = root();
+    let groups = "[groups.pro]\nsecret = \"s3cret\"\nmodules = [\"phonebook\"]\n";
+    let repo = Repo::serve(
+        &root,
+        &[package("core"), package_at("phonebook", "1.0.0")],
+        Some(groups),
+    );
+    signed_source(&repo, &root);
+    let key = root
+        .ok(&[
+            "repo",
+            "licence-key",
+            "--groups",
+            arg(&repo.dir.path().join("src/groups.toml")),
+            "pro",
+            "admin@example.org",
+        ])
+        .stdout
+        .trim()
+        .to_owned();
+    store_key(
+        &root,
+        "main",
+        &format!("email=admin%40example.org&key={key}"),
+    );
+    for filter in ["trace", "ureq::run=trace,ureq_proto=trace,rustls=trace"] {
+        let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let run = Root::output(
+            root.command(&repo.trusting(&["download", "phonebook", "--out", arg(out.path())]))
+                .env("MODHOST_LOG", filter),
+        );
+        assert!(run.success, "{}", run.stderr);
+        assert!(out.path().join("phonebook-1.0.0.tgz").is_file());
+        for output in [&run.stdout, &run.stderr] {
+            assert!(
+                !output.contains(&key),
+                "MODHOST_LOG={filter}: the key shows:\n{output}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -6,20 +6,36 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use modhost::{Event, Host, Origin, Reporter};
 use serde::Serialize;
+use tracing::Level;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterExt, filter_fn};
+use tracing_subscriber::prelude::*;
+
+/// Crates whose records below warn never show: ureq logs every request's whole URL,
+/// download key (`email=…&key=…`) included, at debug and trace, and its bytes at trace;
+/// rustls logs the handshake.
+const QUIET_BELOW_WARN: [&str; 2] = ["ureq", "rustls"];
 
 /// Module log records (target `modhost::module`) show at info; everything else only warns,
-/// unless `MODHOST_LOG` says otherwise.
+/// unless `MODHOST_LOG` says otherwise — except for [`QUIET_BELOW_WARN`], whatever it says.
 pub fn init_tracing() {
     let filter = EnvFilter::try_from_env("MODHOST_LOG")
         .unwrap_or_else(|_| EnvFilter::new("warn,modhost::module=info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // A separate filter, not directives added to `filter`: a more specific directive in
+    // MODHOST_LOG (`ureq::run=trace`) would win over an added `ureq=warn`.
+    let quiet = filter_fn(|meta| {
+        *meta.level() <= Level::WARN
+            || !QUIET_BELOW_WARN
+                .iter()
+                .any(|target| meta.target().starts_with(target))
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
         .without_time()
-        .init();
+        .with_filter(filter.and(quiet));
+    tracing_subscriber::registry().with(layer).init();
 }
 
 /// Text or JSON output, chosen once by `--json`.

@@ -115,8 +115,8 @@ const MIGRATIONS: &[&str] = &[
 ",
 ];
 
-/// An update source as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An update source as stored. Its `Debug` leaves the download key out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SourceRecord {
     /// Its name.
     pub name: String,
@@ -128,6 +128,21 @@ pub struct SourceRecord {
     pub public_key: Option<String>,
     /// The download key appended to package URLs, if any.
     pub extra_query: Option<String>,
+}
+
+impl std::fmt::Debug for SourceRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceRecord")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("kind", &self.kind)
+            .field("public_key", &self.public_key)
+            .field(
+                "extra_query",
+                &self.extra_query.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// Connections kept for reuse: opening one costs far more than a hook call.

@@ -53,8 +53,9 @@ impl Kind {
     }
 }
 
-/// An update source: one an administrator configured, or a channel a module declares.
-#[derive(Debug, Clone)]
+/// An update source: one an administrator configured, or a channel a module declares. Its
+/// `Debug` leaves the download key out.
+#[derive(Clone)]
 pub struct Source {
     /// Its name, e.g. `main` or `phonebook/updateurl`.
     pub name: String,
@@ -66,6 +67,21 @@ pub struct Source {
     pub public_key: Option<PublicKey>,
     /// A download key (`email=…&key=…`) appended to package URLs; never shown.
     pub extra_query: Option<String>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("location", &self.location)
+            .field("public_key", &self.public_key)
+            .field(
+                "extra_query",
+                &self.extra_query.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// Refuses anything but `https://` URLs.
@@ -381,6 +397,22 @@ mod tests {
             RootCerts::Specific(certs) => certs.len(),
             other => panic!("expected a list of roots, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_source_never_shows_its_download_key() {
+        let source = Source {
+            name: "main".into(),
+            kind: Kind::Index,
+            location: Location::Url("https://repo.example.org".into()),
+            public_key: None,
+            extra_query: Some("email=a%40example.org&key=s3cret".into()),
+        };
+        let shown = format!("{source:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("extra_query: Some(\"<redacted>\")"),
+            "{shown}"
+        );
     }
 
     #[test]

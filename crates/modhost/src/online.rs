@@ -702,3 +702,26 @@ fn admin_source(record: &SourceRecord, kind: Kind) -> std::result::Result<Source
         extra_query: record.extra_query.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_source_never_shows_its_download_key() {
+        let record = SourceRecord {
+            name: "main".into(),
+            url: "https://repo.example.org".into(),
+            kind: "index".into(),
+            public_key: None,
+            extra_query: Some("email=a%40example.org&key=s3cret".into()),
+        };
+        let source = admin_source(&record, Kind::Index);
+        for shown in [format!("{record:?}"), format!("{source:?}")] {
+            assert!(
+                !shown.contains("s3cret") && shown.contains("<redacted>"),
+                "{shown}"
+            );
+        }
+    }
+}

@@ -37,7 +37,8 @@ pub enum SourceCommand {
     Key {
         /// The source's name, or a module's channel (`phonebook/updateurl`, `phonebook/1`).
         name: String,
-        /// The query string.
+        /// The query string, or `-` to read it from the first line of standard input, where
+        /// other users cannot see it in the process list.
         query: String,
     },
 }
@@ -69,6 +70,14 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
             })
         }
         SourceCommand::Key { name, query } => {
+            let query = if query == "-" {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                anyhow::ensure!(!line.trim().is_empty(), "no download key on standard input");
+                line
+            } else {
+                query
+            };
             host.set_source_key(&name, &query)?;
             ctx.out.result(
                 &serde_json::json!({ "source": name, "key": "stored" }),
