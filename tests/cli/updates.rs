@@ -94,8 +94,14 @@ impl Repo {
         repo
     }
 
+    /// What `repo build` wrote: `public/` and `private/`.
     fn out(&self) -> PathBuf {
         self.dir.path().join("out")
+    }
+
+    /// The part of the repository a static web server would host.
+    fn public(&self) -> PathBuf {
+        self.out().join("public")
     }
 
     /// Rebuilds the repository from exactly `packages`; the server serves the new files.
@@ -253,7 +259,7 @@ fn bad_checksums_and_signatures_are_refused_and_the_root_is_unchanged() {
     repo.ok(&root, &["install", "--online", "core"]);
     let before = root.fingerprint();
 
-    let package_file = repo.out().join("packages/phonebook-1.0.0.tgz");
+    let package_file = repo.public().join("packages/phonebook-1.0.0.tgz");
     let original = std::fs::read(&package_file).unwrap_or_default();
     let mut tampered = original.clone();
     if let Some(byte) = tampered.last_mut() {
@@ -270,7 +276,7 @@ fn bad_checksums_and_signatures_are_refused_and_the_root_is_unchanged() {
     assert_eq!(root.fingerprint(), before);
     assert!(std::fs::write(&package_file, &original).is_ok());
 
-    let index = repo.out().join("index.json");
+    let index = repo.public().join("index.json");
     let text = std::fs::read_to_string(&index).unwrap_or_default();
     assert!(std::fs::write(&index, text.replace("\"1.0.0\"", "\"1.0.1\"")).is_ok());
     let run = repo.fails(&root, &["install", "--online", "phonebook"]);
@@ -282,7 +288,7 @@ fn bad_checksums_and_signatures_are_refused_and_the_root_is_unchanged() {
     );
     assert!(
         std::fs::write(&index, &text).is_ok()
-            && std::fs::remove_file(repo.out().join("index.json.minisig")).is_ok()
+            && std::fs::remove_file(repo.public().join("index.json.minisig")).is_ok()
     );
     let run = repo.fails(&root, &["install", "--online", "phonebook"]);
     assert!(
@@ -343,7 +349,7 @@ fn a_licence_gated_package_needs_the_right_key() {
         run.stderr
     );
 
-    let groups_file = repo.out().join("groups.toml");
+    let groups_file = repo.out().join("private/groups.toml");
     let key = root
         .ok(&[
             "repo",
@@ -376,7 +382,7 @@ fn a_refusal_answered_with_status_200_is_shown_as_the_servers_message() {
     signed_source(&repo, &root);
     // jBackend (seed 003) may send its JSON refusal with status 200, in place of the package.
     let refusal = r#"{ "status": "ko", "error_code": "REL_ENS", "error_description": "Email not specified" }"#;
-    assert!(std::fs::write(repo.out().join("packages/phonebook-1.0.0.tgz"), refusal).is_ok());
+    assert!(std::fs::write(repo.public().join("packages/phonebook-1.0.0.tgz"), refusal).is_ok());
     let run = repo.fails(&root, &["install", "--online", "phonebook"]);
     assert!(
         run.stderr
@@ -484,7 +490,7 @@ fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
     let garbage = Repo::serve_as(&root, &[package("voicemail")], None, Some(&good));
     assert!(
         std::fs::write(
-            garbage.out().join("index.json"),
+            garbage.public().join("index.json"),
             "<!DOCTYPE html><html>oops</html>"
         )
         .is_ok()
@@ -565,6 +571,8 @@ fn repo_build_writes_all_three_client_formats_reproducibly() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     build(&a);
     build(&b);
+    assert!(!a.join("private").exists(), "nothing is gated");
+    let (a, b) = (a.join("public"), b.join("public"));
     for file in [
         "index.json",
         "freepbx/core.json",
@@ -608,6 +616,67 @@ fn repo_build_writes_all_three_client_formats_reproducibly() {
             && joomla.contains("<sha256>"),
         "{joomla}"
     );
+}
+
+/// Every file under `dir`.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn repo_build_keeps_licence_secrets_and_gated_packages_out_of_the_public_part() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (src, out) = (dir.path().join("src"), dir.path().join("out"));
+    assert!(std::fs::create_dir_all(&src).is_ok());
+    for package in [package("core"), package_at("phonebook", "1.0.0")] {
+        let name = package.file_name().unwrap_or_default();
+        assert!(std::fs::copy(&package, src.join(name)).is_ok());
+    }
+    let build = || root.ok(&["repo", "build", arg(&src), "--out", arg(&out)]);
+    build();
+    assert!(out.join("public/packages/phonebook-1.0.0.tgz").is_file());
+
+    // Gated since the last build into the same directory: nothing of it may stay public.
+    let secret = "s3cret-never-published";
+    let groups = format!("[groups.pro]\nsecret = \"{secret}\"\nmodules = [\"phonebook\"]\n");
+    assert!(std::fs::write(src.join("groups.toml"), groups).is_ok());
+    let run = build();
+    assert!(
+        run.stdout.contains(arg(&out.join("public")))
+            && run.stdout.contains(arg(&out.join("private"))),
+        "{}",
+        run.stdout
+    );
+    let gated = std::fs::read(package_at("phonebook", "1.0.0")).unwrap_or_default();
+    for file in files(&out.join("public")) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert_ne!(bytes, gated, "{file:?} is the gated package");
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{file:?} holds the group's secret"
+        );
+    }
+    for kept in [
+        "public/index.json",
+        "public/packages/core-16.0.40.tgz",
+        "public/a2/core/16.0.40.tgz",
+        "public/a2/phonebook/modsource.json",
+        "private/groups.toml",
+        "private/packages/phonebook-1.0.0.tgz",
+        "private/a2/phonebook/1.0.0.tgz",
+    ] {
+        assert!(out.join(kept).is_file(), "{kept}");
+    }
 }
 
 /// Phonebook 1.0.0 with `channels` (XML) added to its module.xml, written into `dir`.
@@ -655,7 +724,7 @@ fn a_module_updateurl_is_followed_and_its_md5_is_verified() {
     );
 
     // FreePBX publishes only an md5sum: modhost checks it, unlike FreePBX.
-    let json_file = repo.out().join("freepbx/phonebook.json");
+    let json_file = repo.public().join("freepbx/phonebook.json");
     let original = std::fs::read_to_string(&json_file).unwrap_or_default();
     let mut doc: serde_json::Value = serde_json::from_str(&original).unwrap_or_default();
     if let Some(fields) = doc.as_object_mut() {
@@ -760,7 +829,7 @@ fn joomla_servers_are_chosen_by_priority_platform_and_stability_and_take_downloa
             "repo",
             "licence-key",
             "--groups",
-            arg(&repo.out().join("groups.toml")),
+            arg(&repo.out().join("private/groups.toml")),
             "pro",
             "a@example.org",
         ])
@@ -802,7 +871,7 @@ fn a_joomla_server_answering_an_entity_bomb_affects_only_its_module() {
     let bomb = "<?xml version=\"1.0\"?><!DOCTYPE updates [<!ENTITY a \"aaaaaaaaaa\">\
                 <!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">]>\
                 <updates><update><name>&c;</name></update></updates>";
-    assert!(std::fs::write(repo.out().join("joomla/phonebook.xml"), bomb).is_ok());
+    assert!(std::fs::write(repo.public().join("joomla/phonebook.xml"), bomb).is_ok());
     let reports = repo.fails(&root, &["check-online", "--json"]).json();
     assert!(failed_with(&reports, "phonebook/1", "DOCTYPE"), "{reports}");
     assert!(report(&reports, "main")["error"].is_null(), "{reports}");
@@ -819,7 +888,7 @@ fn a2_sources_and_local_directories_are_sources_too() {
             "source",
             "add",
             "local",
-            "out",
+            "out/public",
             "--public-key",
             &repo.public_key,
         ])
@@ -827,7 +896,7 @@ fn a2_sources_and_local_directories_are_sources_too() {
     );
     assert!(added.success, "{}", added.stderr);
     let sources = root.ok(&["source", "list", "--json"]).json();
-    assert_eq!(sources[0]["url"], arg(&repo.out()), "{sources}");
+    assert_eq!(sources[0]["url"], arg(&repo.public()), "{sources}");
     repo.ok(&root, &["install", "--online", "core"]);
     assert_eq!(version(&root, "core"), "16.0.40");
     root.ok(&["source", "remove", "local"]);
@@ -843,7 +912,7 @@ fn a2_sources_and_local_directories_are_sources_too() {
         "--public-key",
         &repo.public_key,
     ]);
-    let payload = repo.out().join("a2/phonebook/1.0.0.tgz");
+    let payload = repo.public().join("a2/phonebook/1.0.0.tgz");
     let original = std::fs::read(&payload).unwrap_or_default();
     let mut tampered = original.clone();
     if let Some(byte) = tampered.last_mut() {
@@ -874,7 +943,7 @@ fn a2_sources_and_local_directories_are_sources_too() {
         ],
     );
     assert!(wrong.stderr.contains("does not match"), "{}", wrong.stderr);
-    let index = std::fs::read_to_string(repo.out().join("index.json")).unwrap_or_default();
+    let index = std::fs::read_to_string(repo.public().join("index.json")).unwrap_or_default();
     let index: serde_json::Value = serde_json::from_str(&index).unwrap_or_default();
     let sha = index["modules"][0]["sha256"]
         .as_str()
@@ -994,7 +1063,7 @@ fn a_module_can_pin_its_publishers_key_for_its_own_channels() {
 
     // A document changed after signing (here: a mirror serving a doctored copy) is refused.
     for doc in ["freepbx/phonebook.json", "joomla/phonebook.xml"] {
-        let path = repo.out().join(doc);
+        let path = repo.public().join(doc);
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(std::fs::write(&path, text.replace("2.0.0", "2.0.1")).is_ok());
     }

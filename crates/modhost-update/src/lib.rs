@@ -4,8 +4,9 @@
 //! `index.json` (every package with its version, size and SHA-256), optionally
 //! `index.json.minisig` (a minisign signature over it), the packages under `packages/`, and
 //! for FreePBX and Joomla clients `freepbx/RAWNAME.json` and `joomla/RAWNAME.xml`.
-//! [`repo::build`] writes one; [`serve::Server`] serves one over HTTPS, with licence-gated
-//! package groups.
+//! [`repo::build`] writes one as its [`repo::PUBLIC`] part, and keeps the secrets and
+//! packages of licence-gated groups apart in its [`repo::PRIVATE`] part; [`serve::Server`]
+//! serves both over HTTPS, the gated packages only with a valid licence key.
 //!
 //! The client side ([`Client`]) reads four kinds of [`Source`]: modhost repositories,
 //! a2-style `update_url`s, FreePBX `updateurl` JSON and Joomla update XML, over HTTPS or

@@ -73,6 +73,14 @@ pub fn licence_key(secret: &str, email: &str) -> String {
     hex(&mac.finalize().into_bytes())
 }
 
+/// The part of a built repository that any web server or CDN may host: every document,
+/// and the packages anyone may download.
+pub const PUBLIC: &str = "public";
+/// The part of a built repository only [`crate::serve`] reads: `groups.toml` with the
+/// groups' secrets, and the packages of licence-gated groups (under `packages/` and
+/// `a2/RAWNAME/`, as in the public part). Never published.
+pub const PRIVATE: &str = "private";
+
 /// What [`build`] wrote.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Built {
@@ -80,14 +88,21 @@ pub struct Built {
     pub modules: Vec<Entry>,
     /// Whether the documents were signed.
     pub signed: bool,
+    /// The directory to publish.
+    pub public: std::path::PathBuf,
+    /// The directory of licence secrets and gated packages, when there are groups.
+    pub private: Option<std::path::PathBuf>,
 }
 
-/// Writes the repository for the packages (`*.tgz`) in `dir` into `out`: `packages/`,
-/// `index.json`, and for each module's newest version `freepbx/RAWNAME.json`,
-/// `joomla/RAWNAME.xml` (every version) and `a2/RAWNAME/modsource.json` beside its
-/// `VERSION.tgz`. With `key`, every document gets a minisign `.minisig`. Download URLs are absolute
-/// under `base_url` when given, else relative to the document. `groups.toml` is copied for
-/// the server (it never serves that file). Output is reproducible: no timestamps.
+/// Writes the repository for the packages (`*.tgz`) in `dir` into `out`. `out/`[`PUBLIC`]
+/// gets `packages/`, `index.json`, and for each module's newest version
+/// `freepbx/RAWNAME.json`, `joomla/RAWNAME.xml` (every version) and
+/// `a2/RAWNAME/modsource.json` beside its `VERSION.tgz`. The packages of licence-gated
+/// groups (`groups.toml` in `dir`) go to `out/`[`PRIVATE`] instead, with a copy of
+/// `groups.toml`: the public part can be uploaded anywhere without giving away a secret or a
+/// gated package. With `key`, every document gets a minisign `.minisig`. Download URLs
+/// are absolute under `base_url` when given, else relative to the document. Output is
+/// reproducible: no timestamps.
 pub fn build(
     dir: &Path,
     out: &Path,
@@ -95,10 +110,34 @@ pub fn build(
     base_url: Option<&str>,
 ) -> Result<Built> {
     let groups = Groups::load(&dir.join("groups.toml"))?;
+    let (public, private) = (out.join(PUBLIC), out.join(PRIVATE));
     for sub in ["packages", "freepbx", "joomla", "a2"] {
-        let path = out.join(sub);
+        let path = public.join(sub);
         fs_err::create_dir_all(&path).map_err(file_error(&path))?;
     }
+    // The part a package of `rawname` belongs in.
+    let part = |rawname: &str| match groups.group_of(rawname) {
+        Some(_) => &private,
+        None => &public,
+    };
+    let write_package = |rawname: &str, relative: &str, bytes: &[u8]| -> Result<()> {
+        let path = part(rawname).join(relative);
+        if let Some(parent) = path.parent() {
+            fs_err::create_dir_all(parent).map_err(file_error(parent))?;
+        }
+        fs_err::write(&path, bytes).map_err(file_error(&path))?;
+        // A module gated since an earlier build into `out` must not stay downloadable.
+        let stale = public.join(relative);
+        if path != stale {
+            match fs_err::remove_file(&stale) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(file_error(&stale)(e));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    };
     let mut found: Vec<(Manifest, Entry)> = Vec::new();
     let mut paths: Vec<_> = fs_err::read_dir(dir)
         .map_err(file_error(dir))?
@@ -115,8 +154,7 @@ pub fn build(
         })?;
         let bytes = fs_err::read(&path).map_err(file_error(&path))?;
         let file = format!("{}-{}.tgz", manifest.rawname, manifest.version);
-        let target = out.join("packages").join(&file);
-        fs_err::write(&target, &bytes).map_err(file_error(&target))?;
+        write_package(&manifest.rawname, &format!("packages/{file}"), &bytes)?;
         let entry = Entry {
             rawname: manifest.rawname.clone(),
             name: manifest.name.clone(),
@@ -136,10 +174,10 @@ pub fn build(
         modules: found.iter().map(|(_, e)| e.clone()).collect(),
     };
     let json = serde_json::to_vec_pretty(&index).map_err(|e| Error::File {
-        path: out.join("index.json"),
+        path: public.join("index.json"),
         message: e.to_string(),
     })?;
-    let docs = Documents { out, key };
+    let docs = Documents { out: &public, key };
     docs.write("index.json", &json)?;
     let location = |entry: &Entry, relative: &str| match base_url {
         Some(base) => format!("{}/packages/{}", base.trim_end_matches('/'), entry.file),
@@ -153,8 +191,8 @@ pub fn build(
         let Some((newest, entry)) = versions.first().map(|(m, e)| (m, e)) else {
             continue;
         };
-        let bytes = fs_err::read(out.join("packages").join(&entry.file))
-            .map_err(file_error(&out.join("packages").join(&entry.file)))?;
+        let package = part(rawname).join("packages").join(&entry.file);
+        let bytes = fs_err::read(&package).map_err(file_error(&package))?;
         let freepbx = serde_json::json!({
             "rawname": newest.rawname,
             "repo": newest.repo,
@@ -184,10 +222,13 @@ pub fn build(
             size: Some(entry.size),
             sha256: entry.sha256.clone(),
         };
-        let dir = out.join("a2").join(rawname);
+        let dir = public.join("a2").join(rawname);
         fs_err::create_dir_all(&dir).map_err(file_error(&dir))?;
-        let payload = dir.join(format!("{}.tgz", entry.version));
-        fs_err::write(&payload, &bytes).map_err(file_error(&payload))?;
+        write_package(
+            rawname,
+            &format!("a2/{rawname}/{}.tgz", entry.version),
+            &bytes,
+        )?;
         let text = serde_json::to_vec_pretty(&a2).unwrap_or_default();
         docs.write(&format!("a2/{rawname}/{}", a2::INDEX), &text)?;
 
@@ -211,14 +252,18 @@ pub fn build(
         xml += "</updates>\n";
         docs.write(&format!("joomla/{rawname}.xml"), xml.as_bytes())?;
     }
-    if !groups.groups.is_empty() {
-        let from = dir.join("groups.toml");
-        let to = out.join("groups.toml");
-        fs_err::copy(&from, &to).map_err(file_error(&to))?;
-    }
+    let private = if groups.groups.is_empty() {
+        None
+    } else {
+        let to = private.join("groups.toml");
+        fs_err::copy(dir.join("groups.toml"), &to).map_err(file_error(&to))?;
+        Some(private)
+    };
     Ok(Built {
         modules: index.modules,
         signed: key.is_some(),
+        public,
+        private,
     })
 }
 

@@ -1,5 +1,6 @@
-//! A small HTTPS server for a built repository, for tests and small sites: static files,
-//! plus licence checks on the packages of gated groups (seed 003's jBackend behaviour).
+//! A small HTTPS server for a built repository, for tests and small sites: the static files
+//! of its public part, plus the packages of gated groups from its private part after a
+//! licence check (seed 003's jBackend behaviour).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,7 +13,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::index::Index;
-use crate::repo::{Groups, licence_key};
+use crate::repo::{Groups, PRIVATE, PUBLIC, licence_key};
 use crate::{Error, Result};
 
 /// A bound HTTPS server over a repository directory.
@@ -29,8 +30,16 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Binds `listen` (port 0 picks a free one) with the PEM certificate chain and key.
+    /// Binds `listen` (port 0 picks a free one) with the PEM certificate chain and key, to
+    /// serve `root`, a directory [`crate::repo::build`] wrote.
     pub fn bind(root: &Path, listen: &str, cert: &Path, key: &Path) -> Result<Self> {
+        let public = root.join(PUBLIC);
+        if !public.is_dir() {
+            return Err(Error::File {
+                path: public,
+                message: "not found: serve the --out directory of `repo build`".into(),
+            });
+        }
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
             .and_then(|certs| certs.collect())
             .map_err(|e| Error::File {
@@ -121,13 +130,16 @@ fn handle(stream: TcpStream, tls: Arc<ServerConfig>, root: &Path) -> std::io::Re
     Ok(())
 }
 
-fn ko(status: &'static str, code: u16, description: &str) -> (&'static str, &'static str, Vec<u8>) {
+/// An answer: status line, content type, body.
+type Answer = (&'static str, &'static str, Vec<u8>);
+
+fn ko(status: &'static str, code: u16, description: &str) -> Answer {
     let body =
         serde_json::json!({ "status": "ko", "error_code": code, "error_description": description });
     (status, "application/json", body.to_string().into_bytes())
 }
 
-fn respond(root: &Path, request_line: &str, target: &str) -> (&'static str, &'static str, Vec<u8>) {
+fn respond(root: &Path, request_line: &str, target: &str) -> Answer {
     if !request_line.starts_with("GET ") {
         return ko("405 Method Not Allowed", 405, "only GET is served");
     }
@@ -151,25 +163,28 @@ fn respond(root: &Path, request_line: &str, target: &str) -> (&'static str, &'st
             "application/json"
         }
     };
+    let public = root.join(PUBLIC);
     let (file, content_type) = match parts.as_slice() {
-        [name @ ("index.json" | "index.json.minisig")] => (root.join(name), document(name)),
+        [name @ ("index.json" | "index.json.minisig")] => (public.join(name), document(name)),
         [dir @ ("freepbx" | "joomla"), name] if safe(name) => {
-            (root.join(dir).join(name), document(name))
+            (public.join(dir).join(name), document(name))
         }
         ["a2", rawname, name] if safe(rawname) && safe(name) => {
-            if let Some(version) = name.strip_suffix(".tgz")
-                && let Err(refusal) = licensed(root, &format!("{rawname}-{version}.tgz"), query)
-            {
-                return refusal;
-            }
-            (root.join("a2").join(rawname).join(name), document(name))
+            let part = match name.strip_suffix(".tgz") {
+                Some(version) => {
+                    match package_part(root, &format!("{rawname}-{version}.tgz"), query) {
+                        Ok(part) => part,
+                        Err(refusal) => return refusal,
+                    }
+                }
+                None => public,
+            };
+            (part.join("a2").join(rawname).join(name), document(name))
         }
-        ["packages", name] if safe(name) => {
-            if let Err(refusal) = licensed(root, name, query) {
-                return refusal;
-            }
-            (root.join("packages").join(name), "application/gzip")
-        }
+        ["packages", name] if safe(name) => match package_part(root, name, query) {
+            Ok(part) => (part.join("packages").join(name), "application/gzip"),
+            Err(refusal) => return refusal,
+        },
         _ => return ko("404 Not Found", 404, "no such file"),
     };
     match std::fs::read(&file) {
@@ -178,15 +193,11 @@ fn respond(root: &Path, request_line: &str, target: &str) -> (&'static str, &'st
     }
 }
 
-/// Checks the licence key of a gated package: `email` and `key` in the query.
-fn licensed(
-    root: &Path,
-    file: &str,
-    query: &str,
-) -> Result<(), (&'static str, &'static str, Vec<u8>)> {
-    let groups = Groups::load(&root.join("groups.toml"))
-        .map_err(|_| ko("500 Internal Server Error", 500, "bad groups"))?;
-    let index = std::fs::read(root.join("index.json"))
+/// The part of the repository package `file` is served from: the public one, or for a
+/// package of a licence-gated group the private one, once `query` carries a valid licence
+/// key (`email` and `key`).
+fn package_part(root: &Path, file: &str, query: &str) -> Result<PathBuf, Answer> {
+    let index = std::fs::read(root.join(PUBLIC).join("index.json"))
         .ok()
         .and_then(|bytes| Index::parse(&bytes, "self").ok());
     let group = index
@@ -194,7 +205,12 @@ fn licensed(
         .flat_map(|i| i.modules.iter())
         .find(|e| e.file == file)
         .and_then(|e| e.group.clone());
-    let Some(group) = group else { return Ok(()) };
+    let Some(group) = group else {
+        return Ok(root.join(PUBLIC));
+    };
+    let private = root.join(PRIVATE);
+    let groups = Groups::load(&private.join("groups.toml"))
+        .map_err(|_| ko("500 Internal Server Error", 500, "bad groups"))?;
     let Some(secret) = groups.groups.get(&group).map(|g| g.secret.clone()) else {
         return Err(ko(
             "403 Forbidden",
@@ -210,7 +226,7 @@ fn licensed(
             .map(|(_, v)| percent_decode(v))
     };
     match (param("email"), param("key")) {
-        (Some(email), Some(key)) if key == licence_key(&secret, &email) => Ok(()),
+        (Some(email), Some(key)) if key == licence_key(&secret, &email) => Ok(private),
         (Some(_), Some(_)) => Err(ko(
             "403 Forbidden",
             403,

@@ -12,11 +12,16 @@ use crate::Context;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum RepoCommand {
-    /// Write index.json (+ signature), packages/, freepbx/*.json and joomla/*.xml for a directory of packages.
+    /// Build a repository from a directory of packages: OUT/public to publish, OUT/private to keep.
+    ///
+    /// OUT/public holds index.json, packages/, freepbx/*.json, joomla/*.xml and a2/ (each
+    /// document with its .minisig when signing): upload it to any web server or CDN. With a
+    /// groups.toml beside the packages, OUT/private holds the licence groups' secrets and
+    /// their gated packages: it is read by `repo serve` alone; never upload it.
     Build {
         /// The directory of packages (and an optional groups.toml of licence groups).
         dir: PathBuf,
-        /// Where to write the repository.
+        /// Where to write the repository: OUT/public and OUT/private.
         #[arg(long)]
         out: PathBuf,
         /// A signing key file (from `repo keygen`): signs every document (`.minisig`).
@@ -27,8 +32,12 @@ pub enum RepoCommand {
         base_url: Option<String>,
     },
     /// Serve a built repository over HTTPS, with licence checks for gated groups.
+    ///
+    /// Serves OUT/public as it is, and the packages of licence-gated groups from
+    /// OUT/private, to requests carrying a valid e-mail and licence key
+    /// (`?email=…&key=…`); anything else gets a JSON `{"status":"ko",…}` refusal.
     Serve {
-        /// The built repository.
+        /// The --out directory of `repo build`.
         dir: PathBuf,
         /// Address and port; port 0 picks a free one (the address is printed).
         #[arg(long, default_value = "127.0.0.1:8443")]
@@ -49,7 +58,8 @@ pub enum RepoCommand {
     },
     /// Print the licence key of an e-mail address for a licence group.
     LicenceKey {
-        /// The groups.toml holding the group's secret.
+        /// The groups.toml holding the group's secret (beside the packages, or
+        /// OUT/private/groups.toml).
         #[arg(long)]
         groups: PathBuf,
         /// The group.
@@ -78,10 +88,18 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
             let built = modhost_update::repo::build(&dir, &out, key.as_ref(), base_url.as_deref())?;
             ctx.out.result(&built, || {
                 let signed = if built.signed { ", signed" } else { "" };
+                let private = match &built.private {
+                    Some(private) => format!(
+                        "; keep {} (licence secrets, gated packages) for `repo serve` alone",
+                        private.display()
+                    ),
+                    None => String::new(),
+                };
                 format!(
-                    "built {} with {} packages{signed}\n",
+                    "built {} with {} packages{signed}: publish {}{private}\n",
                     out.display(),
-                    built.modules.len()
+                    built.modules.len(),
+                    built.public.display()
                 )
             })
         }
