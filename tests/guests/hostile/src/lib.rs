@@ -1,5 +1,7 @@
-//! Test guest: every handler misbehaves in one way a sandbox must contain, except `echo`
-//! and `remember`, which the tests use to show the host and the module still work.
+//! Test guest: every handler misbehaves in one way a sandbox must contain, except `echo`,
+//! `remember` and `count`, which the tests use to show the host and the module still work.
+
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use modhost_sdk::{Module, dispatch, kv, log};
 
@@ -21,11 +23,14 @@ impl Module for Hostile {
                 std::hint::black_box(());
             },
             "grow" => {
+                // `N` holds N MiB and returns; no payload grows until something stops it.
+                let target: Option<usize> = payload.parse().ok();
                 let mut hog: Vec<Vec<u8>> = Vec::new();
-                loop {
+                while target.is_none_or(|mib| hog.len() < mib) {
                     hog.push(vec![7; 1 << 20]);
                     std::hint::black_box(&hog);
                 }
+                Ok(format!("held {} MiB", hog.len()))
             }
             "recurse" => Ok(recurse(0).to_string()),
             "escape" => {
@@ -62,6 +67,11 @@ impl Module for Hostile {
                 Ok(payload.to_owned())
             }
             "echo" => Ok(payload.to_owned()),
+            "count" => {
+                // Counts the calls this instance has served: more than one shows it was kept.
+                static CALLS: AtomicU32 = AtomicU32::new(0);
+                Ok((CALLS.fetch_add(1, Ordering::Relaxed) + 1).to_string())
+            }
             "loopback" => {
                 let depth: u32 = payload.parse().unwrap_or(0);
                 kv::set(&format!("depth/{depth}"), "reached")?;
@@ -72,6 +82,27 @@ impl Module for Hostile {
                         .collect()),
                     Err(refusal) => Ok(format!("stopped at depth {depth}: {refusal}")),
                 }
+            }
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(24 * 60 * 60));
+                Ok("woke up a day later".to_owned())
+            }
+            "hoard" => {
+                // Descriptors are forgotten, not closed: only the host can take them back.
+                let count: usize = payload.parse().unwrap_or(100);
+                std::fs::write("/data/hoard", "x").map_err(|e| format!("cannot write: {e}"))?;
+                for opened in 0..count {
+                    let file = std::fs::File::open("/data/hoard")
+                        .map_err(|e| format!("open #{opened} failed: {e}"))?;
+                    std::mem::forget(file);
+                }
+                Ok(format!("holding {count} more descriptors"))
+            }
+            "bloat" => {
+                // `ok:N` returns N bytes, `err:N` fails with an N-byte message.
+                let (kind, size) = payload.split_once(':').unwrap_or(("ok", payload));
+                let text = "x".repeat(size.parse().unwrap_or(0));
+                if kind == "err" { Err(text) } else { Ok(text) }
             }
             "read" => {
                 std::fs::read_to_string(payload).map_err(|e| format!("cannot read {payload}: {e}"))
