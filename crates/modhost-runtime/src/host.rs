@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use modhost_state::{Session, SqlValue};
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -16,7 +15,7 @@ use crate::{Fire, FireRequest, Limits};
 pub(crate) struct HostState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
-    pub(crate) store_limits: StoreLimits,
+    pub(crate) limiter: crate::limiter::Limiter,
     pub(crate) limits: Limits,
     pub(crate) rawname: String,
     /// Lent to the handlers this call fires while `fire` runs; otherwise always here.

@@ -5,10 +5,12 @@
 //! component's SHA-256 and the engine's compatibility hash, so later processes map it
 //! instead of compiling again. [`Runtime::call`] runs one lifecycle call or hook handler in
 //! a fresh instance with no ambient authority: WASI sees only the module's data directory
-//! (as `/data`), no network, no environment; an epoch deadline bounds its CPU time and a
-//! store limiter its memory. [`Runtime::call_warm`] runs hook handlers the same way in an
-//! instance kept from the module's previous call (as Zed keeps extensions loaded), so a
-//! dispatch across many modules costs function calls rather than instantiations.
+//! (as `/data`), no network, no environment; a deadline bounds its time, running or waiting
+//! in WASI; a store limiter caps its memories together; its resource table caps the files
+//! and streams it holds; and its result is bounded. [`Runtime::call_warm`] runs hook
+//! handlers the same way in an instance kept from the module's previous call (as Zed keeps
+//! extensions loaded), so a dispatch across many modules costs function calls rather than
+//! instantiations; an instance still holding open files when its call ends is not kept.
 
 use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -21,19 +23,20 @@ use std::time::{Duration, Instant};
 
 use modhost_state::Session;
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
-    Trap,
-};
+use wasmtime::component::{Component, Linker, ResourceTable, ResourceTableError};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 mod bindings;
+mod deadline;
 mod host;
+mod limiter;
 
 use bindings::v0_1_0::{Module, ModulePre};
+use deadline::DeadlinePassed;
 use host::HostState;
+use limiter::{Limiter, MemoryCapReached};
 
 /// The `modhost:module` WIT versions this host runs.
 pub const SUPPORTED_API_VERSIONS: &[&str] = &["0.1.0"];
@@ -55,6 +58,11 @@ const WARM_TOTAL: usize = POOL_INSTANCES as usize / 2;
 /// How much of a call's stderr is kept (for trap reports); writing more traps the call.
 const GUEST_STDERR: usize = 64 * 1024;
 
+/// Host resources (open files, streams, pollables) an idle instance may keep between calls.
+/// An SDK module keeps a few (its preopened directories and stdio); one that keeps more is
+/// holding on to open files, which are the process's, so it is not kept warm.
+const WARM_RESOURCES: usize = 16;
+
 /// Where a module's data directory appears inside its sandbox.
 pub const GUEST_DATA_DIR: &str = "/data";
 
@@ -63,8 +71,13 @@ pub const GUEST_DATA_DIR: &str = "/data";
 pub struct Limits {
     /// Wall-clock CPU budget of one call, enforced by epoch interruption.
     pub call_timeout: Duration,
-    /// Linear memory one instance may grow to, in bytes.
+    /// Linear memory one call's instance may hold, in bytes, across all its memories; at
+    /// most [`POOL_MEMORY`].
     pub max_memory: usize,
+    /// Longest result or error message a call may return, in bytes.
+    pub max_output: usize,
+    /// Host resources (open files, directory streams, pollables…) a call may hold at once.
+    pub max_resources: usize,
     /// Log records kept per call; the rest are counted and dropped.
     pub max_log_records: usize,
     /// Longest log message kept, in bytes.
@@ -80,11 +93,36 @@ impl Default for Limits {
         Limits {
             call_timeout: Duration::from_secs(10),
             max_memory: 64 * 1024 * 1024,
+            max_output: 1024 * 1024,
+            max_resources: 256,
             max_log_records: 1000,
             max_log_message: 4096,
             max_kv_key: 1024,
             max_kv_value: 1024 * 1024,
         }
+    }
+}
+
+impl Limits {
+    /// Refuses limits the sandbox cannot enforce as stated: a memory cap above what a pooled
+    /// slot holds would silently be cut to the slot.
+    pub fn check(&self) -> Result<()> {
+        if self.max_memory > POOL_MEMORY {
+            return Err(Error::MemoryCapTooLarge {
+                cap: self.max_memory,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `bytes` in MiB when it is a whole number of them, else in bytes.
+fn bytes(bytes: usize) -> String {
+    const MIB: usize = 1 << 20;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 
@@ -130,6 +168,27 @@ pub enum Error {
         /// What happened, with the guest backtrace when there is one.
         failure: Failure,
     },
+    /// A memory cap larger than the sandbox's memory slots was asked for.
+    #[error("a memory cap of {} is larger than the {} a sandbox can hold", bytes(*.cap), bytes(POOL_MEMORY))]
+    MemoryCapTooLarge {
+        /// The cap asked for, in bytes.
+        cap: usize,
+    },
+    /// The module's call returned a result or error message over the output limit; it was
+    /// dropped.
+    #[error("module `{module}` {version}: {call} returned {size} bytes, over the output limit of {}", bytes(*.limit))]
+    OutputTooLarge {
+        /// The module's rawname.
+        module: String,
+        /// The module's version.
+        version: String,
+        /// The call that returned it.
+        call: String,
+        /// How long the result or error message was, in bytes.
+        size: usize,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The module's call returned an error.
     #[error("module `{module}` {version}: {call} failed: {message}")]
     Failed {
@@ -147,9 +206,19 @@ pub enum Error {
 /// How a call was stopped by the sandbox.
 #[derive(Debug)]
 pub enum Failure {
-    /// It ran past its deadline.
+    /// It ran, or waited, past its deadline.
     Timeout(Duration),
-    /// It trapped (including hitting the memory cap); the text includes the backtrace.
+    /// Its memories together would have grown past its cap; the text includes the backtrace
+    /// of what asked for the memory.
+    OutOfMemory {
+        /// The cap, in bytes.
+        cap: usize,
+        /// The trap, with the backtrace.
+        trap: String,
+    },
+    /// It tried to hold more host resources (open files, streams…) than its limit.
+    TooManyResources(usize),
+    /// It trapped; the text includes the backtrace.
     Trap(String),
 }
 
@@ -157,6 +226,17 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Timeout(limit) => write!(f, "was stopped after its {limit:?} deadline"),
+            Failure::OutOfMemory { cap, trap } => {
+                write!(
+                    f,
+                    "ran out of memory: it reached its memory cap of {}: {trap}",
+                    bytes(*cap)
+                )
+            }
+            Failure::TooManyResources(limit) => write!(
+                f,
+                "was stopped holding its limit of {limit} open files, streams and other host resources"
+            ),
             Failure::Trap(text) => write!(f, "trapped: {text}"),
         }
     }
@@ -369,6 +449,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::Engine(e.to_string()))?;
+        deadline::add_to_linker(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
         Module::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| Error::Engine(e.to_string()))?;
         fs_err::create_dir_all(cache_dir).map_err(|source| Error::Io {
@@ -537,7 +618,10 @@ impl Runtime {
             fire,
             depth,
         } = context;
-        let trapped = trapped(&rawname, &version, call, limits.call_timeout);
+        if let Err(e) = limits.check() {
+            return (Err(e), session);
+        }
+        let trapped = trapped(&rawname, &version, call, limits);
         let reused = warm.and_then(|w| w.take(limits.max_memory));
         let mut hot = match reused {
             Some(hot) => hot,
@@ -551,6 +635,7 @@ impl Runtime {
             None => Instant::now() + limits.call_timeout,
         };
         let state = hot.store.data_mut();
+        state.table.set_max_capacity(limits.max_resources);
         state.session = Some(session);
         state.limits = limits;
         state.deadline = deadline;
@@ -590,7 +675,9 @@ impl Runtime {
             Some(session) => session,
             None => unreachable!("the session is returned by every fire before the call ends"),
         };
-        let healthy = !matches!(result, Err(Error::Trapped { .. })) && stderr.is_empty();
+        let healthy = !matches!(result, Err(Error::Trapped { .. }))
+            && stderr.is_empty()
+            && state.table.iter_mut().count() <= WARM_RESOURCES;
         if let Some(warm) = warm.filter(|_| healthy) {
             warm.keep(hot, &self.idle);
         }
@@ -598,7 +685,8 @@ impl Runtime {
     }
 
     /// A store for `rawname` with no ambient authority: WASI sees only the module's data
-    /// directory and granted mounts, no network; memory is capped by a limiter.
+    /// directory and granted mounts, no network; memory is capped by a limiter, host
+    /// resources by the table's capacity.
     fn sandbox(
         &self,
         rawname: &str,
@@ -632,16 +720,12 @@ impl Runtime {
                     source: std::io::Error::other(e.to_string()),
                 })?;
         }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_resources);
         let state = HostState {
             wasi: wasi.build(),
-            table: ResourceTable::new(),
-            store_limits: StoreLimitsBuilder::new()
-                .memory_size(limits.max_memory)
-                .instances(16)
-                .tables(16)
-                .memories(16)
-                .trap_on_grow_failure(true)
-                .build(),
+            table,
+            limiter: Limiter::new(limits.max_memory),
             limits,
             rawname: rawname.to_owned(),
             session: None,
@@ -652,7 +736,7 @@ impl Runtime {
             depth: 0,
         };
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.store_limits);
+        store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         Ok(Hot {
             store,
@@ -664,21 +748,37 @@ impl Runtime {
 }
 
 /// Maps a wasmtime error of a call to [`Error::Trapped`], naming the module, its version
-/// and the call, and telling a timeout from other traps.
+/// and the call, and telling which limit stopped it from other traps.
 fn trapped<'a>(
     rawname: &'a str,
     version: &'a str,
     call: &'a Call,
-    timeout: Duration,
+    limits: Limits,
 ) -> impl Fn(wasmtime::Error) -> Error + 'a {
-    move |e| Error::Trapped {
-        module: rawname.to_owned(),
-        version: version.to_owned(),
-        call: call.to_string(),
-        failure: match e.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => Failure::Timeout(timeout),
-            _ => Failure::Trap(format!("{e:#}")),
-        },
+    move |e| {
+        let failure = if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt))
+            || e.is::<DeadlinePassed>()
+        {
+            Failure::Timeout(limits.call_timeout)
+        } else if let Some(reached) = e.downcast_ref::<MemoryCapReached>() {
+            Failure::OutOfMemory {
+                cap: reached.cap,
+                trap: format!("{e:#}"),
+            }
+        } else if matches!(
+            e.downcast_ref::<ResourceTableError>(),
+            Some(ResourceTableError::Full)
+        ) {
+            Failure::TooManyResources(limits.max_resources)
+        } else {
+            Failure::Trap(format!("{e:#}"))
+        };
+        Error::Trapped {
+            module: rawname.to_owned(),
+            version: version.to_owned(),
+            call: call.to_string(),
+            failure,
+        }
     }
 }
 
@@ -696,6 +796,22 @@ fn invoke(
         version: version.to_owned(),
         call: call.to_string(),
         message,
+    };
+    let limit = store.data().limits.max_output;
+    // The result is already copied out of the guest (bounded by its memory cap); refusing it
+    // here keeps a dispatch from holding one such copy per handler.
+    let bounded = |text: &str| {
+        if text.len() > limit {
+            Err(Error::OutputTooLarge {
+                module: rawname.to_owned(),
+                version: version.to_owned(),
+                call: call.to_string(),
+                size: text.len(),
+                limit,
+            })
+        } else {
+            Ok(())
+        }
     };
     let lifecycle = instance.modhost_module_lifecycle();
     let outcome = match call {
@@ -721,7 +837,16 @@ fn invoke(
             .call_handle(&mut *store, handler, hook, payload)
             .map(|r| r.map(Some)),
     };
-    outcome.map_err(trapped)?.map_err(failed)
+    match outcome.map_err(trapped)? {
+        Ok(output) => {
+            bounded(output.as_deref().unwrap_or_default())?;
+            Ok(output)
+        }
+        Err(message) => {
+            bounded(&message)?;
+            Err(failed(message))
+        }
+    }
 }
 
 /// A sandboxed store, with its instance once instantiated.
