@@ -5,15 +5,17 @@ use serde_json::Value;
 
 use crate::root;
 
+/// Short limits. The flood's 100 000 host calls must finish even on a slow, loaded machine:
+/// the test is about the log bound, not the deadline.
+const LIMITS: &str = "[limits]\ncall_timeout_ms = 1000\nmax_memory_mb = 32\n\n\
+                      [hooks.spin]\ncall_timeout_ms = 300\n\n\
+                      [hooks.sleep]\ncall_timeout_ms = 300\n\n\
+                      [hooks.flood]\ncall_timeout_ms = 120000\n";
+
 /// core, voicemail and phonebook 1.0.0, with short limits; `hostile` too if asked.
 fn pbx(hostile: bool) -> Root {
     let root = root();
-    // The flood's 100 000 host calls must finish even on a slow, loaded machine: the test
-    // is about the log bound, not the deadline.
-    root.configure(
-        "[limits]\ncall_timeout_ms = 1000\nmax_memory_mb = 32\n\n[hooks.spin]\ncall_timeout_ms = 300\n\n\
-         [hooks.flood]\ncall_timeout_ms = 120000\n",
-    );
+    root.configure(LIMITS);
     let mut install = vec![
         arg(&package("core")).to_owned(),
         arg(&package("voicemail")).to_owned(),
@@ -148,12 +150,23 @@ fn every_hostile_behaviour_is_contained_and_the_host_carries_on() {
     let before = root.fingerprint();
     let cases = [
         ("spin", "was stopped after its 300ms deadline"),
-        ("grow", "memory"),
+        ("sleep", "was stopped after its 300ms deadline"),
+        (
+            "grow",
+            "ran out of memory: it reached its memory cap of 32 MiB",
+        ),
         ("recurse", "modhost_guest_hostile::recurse"),
         ("crash", "hostile module crashed on purpose"),
     ];
     for (hook_name, expected) in cases {
+        let started = std::time::Instant::now();
         let calls = hook(&root, hook_name, "");
+        // A whole run of the binary on a loaded machine, against a guest asleep for a day.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{hook_name}: took {:?}",
+            started.elapsed()
+        );
         let error = error_of(&calls, "hostile");
         assert!(
             error.contains(expected),
@@ -184,6 +197,56 @@ fn every_hostile_behaviour_is_contained_and_the_host_carries_on() {
         "a trap carries the guest backtrace: {crash}"
     );
     assert!(crash.contains("hostile"), "{crash}");
+}
+
+#[test]
+fn limits_configured_for_a_hook_point_are_the_ones_enforced() {
+    let root = pbx(true);
+    let output = |calls: &[Value]| calls[0]["output"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(output(&hook(&root, "grow", "12")), "held 12 MiB");
+    assert_eq!(output(&hook(&root, "bloat", "ok:2048")).len(), 2048);
+    assert_eq!(
+        output(&hook(&root, "hoard", "100")),
+        "holding 100 more descriptors"
+    );
+
+    root.configure(&format!(
+        "{LIMITS}\n[hooks.grow]\nmax_memory_mb = 8\n\n[hooks.bloat]\nmax_output_kb = 1\n\n\
+         [hooks.hoard]\nmax_resources = 32\n"
+    ));
+    let cases = [
+        (
+            "grow",
+            "12",
+            "ran out of memory: it reached its memory cap of 8 MiB",
+        ),
+        (
+            "bloat",
+            "ok:2048",
+            "returned 2048 bytes, over the output limit of 1024 bytes",
+        ),
+        ("hoard", "100", "holding its limit of 32 open files"),
+    ];
+    for (hook_name, payload, expected) in cases {
+        let calls = hook(&root, hook_name, payload);
+        let error = error_of(&calls, "hostile");
+        assert!(error.contains(expected), "{hook_name}: {error}");
+    }
+}
+
+#[test]
+fn a_memory_cap_the_sandbox_cannot_hold_is_refused_when_the_config_is_read() {
+    let root = pbx(false);
+    root.configure("[limits]\nmax_memory_mb = 32\n\n[hooks.lookup]\nmax_memory_mb = 512\n");
+    let run = root.fails(&["list"]);
+    assert!(
+        run.stderr.contains(
+            "modhost.toml`: [hooks.\"lookup\"]: a memory cap of 512 MiB is larger than the \
+             256 MiB a sandbox can hold"
+        ),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

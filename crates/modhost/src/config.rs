@@ -7,9 +7,11 @@
 //! ```toml
 //! packages = "/var/lib/modhost-packages"   # where `install NAME` and `upgradeall` look
 //!
-//! [limits]                     # sandbox limits of every call (defaults: 10 s, 64 MiB)
+//! [limits]                     # sandbox limits of every call (defaults: 10 s, 64 MiB, 1 MiB, 256)
 //! call_timeout_ms = 2000
-//! max_memory_mb = 32
+//! max_memory_mb = 32             # all of a call's linear memories together; at most 256
+//! max_output_kb = 256            # the longest result or error message a handler may return
+//! max_resources = 64             # open files, streams… a call may hold at once
 //!
 //! [hooks."call.route"]          # how a hook point runs (default: broadcast, continue)
 //! shape = "pipeline"
@@ -116,6 +118,20 @@ pub(crate) struct HookConfig {
     on_error: Option<crate::OnError>,
     call_timeout_ms: Option<u64>,
     max_memory_mb: Option<usize>,
+    max_output_kb: Option<usize>,
+    max_resources: Option<usize>,
+}
+
+impl HookConfig {
+    /// The limits this hook point sets.
+    fn limits(&self) -> LimitsConfig {
+        LimitsConfig {
+            call_timeout_ms: self.call_timeout_ms,
+            max_memory_mb: self.max_memory_mb,
+            max_output_kb: self.max_output_kb,
+            max_resources: self.max_resources,
+        }
+    }
 }
 
 impl Config {
@@ -129,15 +145,11 @@ impl Config {
                 } else {
                     crate::HookPoint::broadcast(name)
                 };
-                let limits = LimitsConfig {
-                    call_timeout_ms: hook.call_timeout_ms,
-                    max_memory_mb: hook.max_memory_mb,
-                };
-                let overridden = limits.call_timeout_ms.is_some() || limits.max_memory_mb.is_some();
+                let limits = hook.limits();
                 crate::HookPoint {
                     shape: hook.shape.unwrap_or(base.shape),
                     on_error: hook.on_error.unwrap_or(base.on_error),
-                    limits: overridden.then(|| limits.apply(defaults)),
+                    limits: limits.overrides().then(|| limits.apply(defaults)),
                     ..base
                 }
             })
@@ -146,16 +158,35 @@ impl Config {
 }
 
 /// `[limits]`: overrides of the sandbox's defaults.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LimitsConfig {
     /// A call's deadline, in milliseconds.
     call_timeout_ms: Option<u64>,
     /// A call's memory cap, in MiB.
     max_memory_mb: Option<usize>,
+    /// The longest result or error message of a call, in KiB.
+    max_output_kb: Option<usize>,
+    /// The host resources a call may hold at once.
+    max_resources: Option<usize>,
 }
 
 impl LimitsConfig {
+    /// Whether any limit is set.
+    fn overrides(&self) -> bool {
+        // Taken apart so that a new limit cannot be left out here.
+        let LimitsConfig {
+            call_timeout_ms,
+            max_memory_mb,
+            max_output_kb,
+            max_resources,
+        } = self;
+        call_timeout_ms.is_some()
+            || max_memory_mb.is_some()
+            || max_output_kb.is_some()
+            || max_resources.is_some()
+    }
+
     /// `limits` with the configured values in place of its own.
     pub(crate) fn apply(&self, mut limits: modhost_runtime::Limits) -> modhost_runtime::Limits {
         if let Some(ms) = self.call_timeout_ms {
@@ -163,6 +194,12 @@ impl LimitsConfig {
         }
         if let Some(mb) = self.max_memory_mb {
             limits.max_memory = mb.saturating_mul(1024 * 1024);
+        }
+        if let Some(kb) = self.max_output_kb {
+            limits.max_output = kb.saturating_mul(1024);
+        }
+        if let Some(count) = self.max_resources {
+            limits.max_resources = count;
         }
         limits
     }
@@ -181,9 +218,26 @@ impl Config {
                 });
             }
         };
-        toml::from_str(&text).map_err(|e| Error::Config {
+        let config: Config = toml::from_str(&text).map_err(|e| Error::Config {
             path: path.to_owned(),
             message: e.to_string(),
-        })
+        })?;
+        // Refused now, not at the first call: a cap the sandbox cannot hold would otherwise
+        // fail every call, or be silently cut.
+        let hooks = config
+            .hooks
+            .iter()
+            .map(|(name, hook)| (format!("[hooks.\"{name}\"]"), hook.limits()));
+        let sections = std::iter::once(("[limits]".to_owned(), config.limits.clone())).chain(hooks);
+        for (section, limits) in sections {
+            limits
+                .apply(modhost_runtime::Limits::default())
+                .check()
+                .map_err(|e| Error::Config {
+                    path: path.to_owned(),
+                    message: format!("{section}: {e}"),
+                })?;
+        }
+        Ok(config)
     }
 }
