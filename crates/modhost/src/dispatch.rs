@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use modhost_manifest::Manifest;
 use modhost_runtime::{
-    Call, CallContext, Fire, FireRequest, Fired, Limits, LoadedComponent, Mount, Runtime, Warm,
+    Call, CallContext, Failure, Fire, FireRequest, Fired, Limits, LoadedComponent, Mount, Runtime,
+    Warm,
 };
 use modhost_state::{ModuleRecord, Session, State};
 use serde::Serialize;
@@ -79,6 +80,52 @@ impl HookPoint {
     }
 }
 
+/// Why a handler failed, for an application that treats some failures differently (say,
+/// routing a call elsewhere after a timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// It ran, or waited, past its deadline.
+    Timeout,
+    /// It reached its memory cap.
+    OutOfMemory,
+    /// It tried to hold more open files, streams or other host resources than its limit.
+    TooManyResources,
+    /// It trapped: a panic, a stack overflow, an invalid operation.
+    Trap,
+    /// It returned an error of its own.
+    Failed,
+    /// Its result or error message was over the output limit.
+    OutputTooLarge,
+    /// The host could not run it: its component would not load, or the state database
+    /// failed.
+    Host,
+}
+
+impl FailureKind {
+    fn of(error: &modhost_runtime::Error) -> Self {
+        use modhost_runtime::Error;
+        match error {
+            Error::Trapped { failure, .. } => match failure {
+                Failure::Timeout(_) => FailureKind::Timeout,
+                Failure::OutOfMemory { .. } => FailureKind::OutOfMemory,
+                Failure::TooManyResources(_) => FailureKind::TooManyResources,
+                Failure::Trap(_) => FailureKind::Trap,
+            },
+            Error::Failed { .. } => FailureKind::Failed,
+            Error::OutputTooLarge { .. } => FailureKind::OutputTooLarge,
+            Error::Io { .. }
+            | Error::Engine(_)
+            | Error::Load { .. }
+            | Error::ApiVersion { .. }
+            | Error::MemoryCapTooLarge { .. } => FailureKind::Host,
+        }
+    }
+}
+
+/// A handler's failure: its kind and the message naming the module and the call.
+type Failed = (FailureKind, String);
+
 /// One handler's call and its outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HookCall {
@@ -96,6 +143,9 @@ pub struct HookCall {
     /// Its error, when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What kind of failure the error is, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<FailureKind>,
 }
 
 /// The result of dispatching a hook point.
@@ -299,9 +349,9 @@ impl Dispatcher {
         for handler in handlers {
             let result = self.call(point, handler, &input, session, depth, deadline);
             let rawname = handler.entry.record.rawname.clone();
-            let (ok, output, error) = match result {
-                Ok(output) => (true, Some(output), None),
-                Err(error) => (false, None, Some(error)),
+            let (ok, output, error, kind) = match result {
+                Ok(output) => (true, Some(output), None, None),
+                Err((kind, error)) => (false, None, Some(error), Some(kind)),
             };
             if let (Shape::Pipeline, Some(output)) = (point.shape, &output) {
                 input.clone_from(output);
@@ -313,6 +363,7 @@ impl Dispatcher {
                 ok,
                 output,
                 error,
+                kind,
             });
             if !ok && point.on_error == OnError::Stop {
                 dispatch.stopped_by = Some(rawname);
@@ -335,7 +386,8 @@ impl Dispatcher {
         session: &mut Session,
         depth: u32,
         deadline: Option<Instant>,
-    ) -> std::result::Result<String, String> {
+    ) -> std::result::Result<String, Failed> {
+        let host = |e: &dyn std::fmt::Display| (FailureKind::Host, e.to_string());
         let entry = &handler.entry;
         let component = entry
             .component
@@ -349,8 +401,9 @@ impl Dispatcher {
                     .map(Arc::new)
                     .map_err(|e| e.to_string())
             })
-            .clone()?;
-        session.enter().map_err(|e| e.to_string())?;
+            .clone()
+            .map_err(|e| host(&e))?;
+        session.enter().map_err(|e| host(&e))?;
         let context = CallContext {
             rawname: entry.record.rawname.clone(),
             version: entry.record.version.clone(),
@@ -375,8 +428,8 @@ impl Dispatcher {
         *session = returned;
         let output = result
             .map(Option::unwrap_or_default)
-            .map_err(|e| e.to_string());
-        session.leave(output.is_ok()).map_err(|e| e.to_string())?;
+            .map_err(|e| (FailureKind::of(&e), e.to_string()));
+        session.leave(output.is_ok()).map_err(|e| host(&e))?;
         output
     }
 }

@@ -1,0 +1,232 @@
+//! A hostile module in the embedding application's own process: every misbehaviour ends in a
+//! typed failure within the call's limits, and the same `Host` — its warm instances, its
+//! pooled slots, its file descriptors — goes on serving the other modules and the hostile
+//! one.
+
+use std::time::{Duration, Instant};
+
+use modhost::{HookPoint, Host, Limits, Options};
+use modhost_test_support::{package, package_at};
+
+/// The deadline of the hook points that only a deadline can stop.
+const SHORT: Duration = Duration::from_millis(300);
+
+/// A host in a fresh root with core, phonebook 1.0.0 and hostile installed, with the
+/// limits the CLI tests use.
+fn host() -> (tempfile::TempDir, Host) {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let limits = Limits {
+        call_timeout: Duration::from_secs(1),
+        max_memory: 32 << 20,
+        ..Limits::default()
+    };
+    let host = Host::open_with(root.path(), limits).unwrap_or_else(|e| panic!("{e}"));
+    let packages = [
+        package("core"),
+        package_at("phonebook", "1.0.0"),
+        package("hostile"),
+    ];
+    host.install(&packages, Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    for name in ["spin", "sleep"] {
+        host.declare(HookPoint {
+            limits: Some(Limits {
+                call_timeout: SHORT,
+                ..limits
+            }),
+            ..HookPoint::broadcast(name)
+        });
+    }
+    (root, host)
+}
+
+/// Dispatches `hook` and returns hostile's failure: its kind as the JSON output names it,
+/// and its message.
+fn failure(host: &Host, hook: &str, payload: &str) -> (String, String) {
+    let dispatch = host
+        .dispatch(hook, payload)
+        .unwrap_or_else(|e| panic!("{hook}: {e}"));
+    let call = dispatch
+        .calls
+        .iter()
+        .find(|c| c.rawname == "hostile")
+        .unwrap_or_else(|| panic!("{hook}: hostile did not run: {dispatch:?}"));
+    assert!(!call.ok, "{hook} succeeded: {call:?}");
+    let json = serde_json::to_value(call).unwrap_or_default();
+    let kind = json["kind"].as_str().unwrap_or_default().to_owned();
+    (kind, call.error.clone().unwrap_or_default())
+}
+
+/// Fails the test unless both modules answer `lookup` as usual.
+fn still_serving(host: &Host, after: &str) {
+    let lookup = host
+        .dispatch("lookup", "2025550100")
+        .unwrap_or_else(|e| panic!("after {after}: {e}"));
+    let outputs: Vec<(&str, Option<&str>)> = lookup
+        .calls
+        .iter()
+        .map(|c| (c.rawname.as_str(), c.output.as_deref()))
+        .collect();
+    assert_eq!(
+        outputs,
+        [
+            ("phonebook", Some("Alice Example")),
+            ("hostile", Some("2025550100"))
+        ],
+        "after {after}"
+    );
+}
+
+/// The process's open file descriptors on files named `name` under `root`.
+fn open_descriptors(root: &std::path::Path, name: &str) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap_or_else(|e| panic!("/proc/self/fd: {e}"))
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter(|target| target.starts_with(root) && target.ends_with(name))
+        .count()
+}
+
+#[test]
+fn every_misbehaviour_fails_with_its_kind_and_the_same_host_carries_on() {
+    let (_root, host) = host();
+    still_serving(&host, "install");
+    let cases = [
+        (
+            "spin",
+            "",
+            "timeout",
+            "was stopped after its 300ms deadline",
+        ),
+        (
+            "sleep",
+            "",
+            "timeout",
+            "was stopped after its 300ms deadline",
+        ),
+        ("grow", "", "out-of-memory", "memory cap of 32 MiB"),
+        ("recurse", "", "trap", "modhost_guest_hostile::recurse"),
+        ("crash", "", "trap", "hostile module crashed on purpose"),
+        (
+            "hoard",
+            "1000",
+            "too-many-resources",
+            "holding its limit of 256 open files",
+        ),
+        (
+            "bloat",
+            "ok:2000000",
+            "output-too-large",
+            "returned 2000000 bytes, over the output limit of 1 MiB",
+        ),
+        (
+            "bloat",
+            "err:2000000",
+            "output-too-large",
+            "returned 2000000 bytes, over the output limit of 1 MiB",
+        ),
+        ("bloat", "err:10", "failed", "failed: xxxxxxxxxx"),
+    ];
+    for (hook, payload, kind, expected) in cases {
+        let started = Instant::now();
+        let (found, error) = failure(&host, hook, payload);
+        // Generous for a loaded machine; a deadline that did not hold would take a day.
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{hook}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(found, kind, "{hook} {payload}: {error}");
+        assert!(
+            error.contains(expected) && error.contains("module `hostile` 0.1.0"),
+            "{hook} {payload}: expected `{expected}` in: {error}"
+        );
+        still_serving(&host, hook);
+    }
+}
+
+#[test]
+fn a_deadline_stops_a_sleeping_module_promptly() {
+    let (_root, host) = host();
+    let started = Instant::now();
+    let (kind, _) = failure(&host, "sleep", "");
+    assert_eq!(kind, "timeout");
+    assert!(
+        started.elapsed() < SHORT + Duration::from_secs(3),
+        "stopped at its deadline, not long after: {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn memory_and_output_within_their_limits_are_fine() {
+    let (_root, host) = host();
+    let dispatch = host
+        .dispatch("grow", "12")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        dispatch.calls[0].output.as_deref(),
+        Some("held 12 MiB"),
+        "{dispatch:?}"
+    );
+    let dispatch = host
+        .dispatch("bloat", "ok:1048576")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        dispatch.calls[0].output.as_ref().map(String::len),
+        Some(1 << 20)
+    );
+}
+
+#[test]
+fn a_module_cannot_keep_descriptors_open_between_calls() {
+    let (root, host) = host();
+    still_serving(&host, "install");
+    for i in 0..20 {
+        let dispatch = host
+            .dispatch("hoard", "100")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(dispatch.calls[0].ok, "hoard #{i}: {dispatch:?}");
+    }
+    // 2000 descriptors were opened and never closed by the module; the host closes them
+    // with the instance instead of keeping it warm.
+    assert_eq!(open_descriptors(root.path(), "hoard"), 0);
+    still_serving(&host, "hoarding");
+}
+
+#[test]
+fn a_memory_cap_larger_than_a_sandbox_slot_is_refused() {
+    let (_root, host) = host();
+    host.declare(HookPoint {
+        limits: Some(Limits {
+            max_memory: 512 << 20,
+            ..Limits::default()
+        }),
+        ..HookPoint::broadcast("echo")
+    });
+    let (kind, error) = failure(&host, "echo", "hi");
+    assert_eq!(kind, "host");
+    assert!(
+        error.contains("a memory cap of 512 MiB is larger than the 256 MiB a sandbox can hold"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_well_behaved_instance_is_kept_warm_and_a_hoarding_one_is_not() {
+    let (_root, host) = host();
+    let count = |host: &Host| {
+        let dispatch = host.dispatch("count", "").unwrap_or_else(|e| panic!("{e}"));
+        dispatch.calls[0].output.clone().unwrap_or_default()
+    };
+    assert_eq!(count(&host), "1");
+    assert_eq!(count(&host), "2", "the instance was kept for the next call");
+    let hoard = host
+        .dispatch("hoard", "100")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(hoard.calls[0].ok, "{hoard:?}");
+    assert_eq!(
+        count(&host),
+        "1",
+        "the hoarding instance was dropped: a fresh one counts"
+    );
+}
