@@ -151,10 +151,7 @@ fn every_hostile_behaviour_is_contained_and_the_host_carries_on() {
     let cases = [
         ("spin", "was stopped after its 300ms deadline"),
         ("sleep", "was stopped after its 300ms deadline"),
-        (
-            "grow",
-            "ran out of memory: it reached its memory cap of 32 MiB",
-        ),
+        ("grow", "trapped: out of memory at its memory cap of 32 MiB"),
         ("recurse", "modhost_guest_hostile::recurse"),
         ("crash", "hostile module crashed on purpose"),
     ];
@@ -218,7 +215,7 @@ fn limits_configured_for_a_hook_point_are_the_ones_enforced() {
         (
             "grow",
             "12",
-            "ran out of memory: it reached its memory cap of 8 MiB",
+            "trapped: out of memory at its memory cap of 8 MiB",
         ),
         (
             "bloat",

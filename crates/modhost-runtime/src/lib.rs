@@ -229,7 +229,7 @@ impl fmt::Display for Failure {
             Failure::OutOfMemory { cap, trap } => {
                 write!(
                     f,
-                    "ran out of memory: it reached its memory cap of {}: {trap}",
+                    "trapped: out of memory at its memory cap of {}: {trap}",
                     bytes(*cap)
                 )
             }
