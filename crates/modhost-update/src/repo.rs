@@ -65,12 +65,39 @@ impl Groups {
 
 /// The licence key of `email` for a group with `secret`: HMAC-SHA256, hex.
 pub fn licence_key(secret: &str, email: &str) -> String {
+    hex(&licence_mac(secret, email).finalize().into_bytes())
+}
+
+/// Whether `key` is [`licence_key`] of `email` for a group with `secret`, compared in
+/// constant time: how fast a guess is refused must not tell how much of it is right.
+pub fn licence_key_matches(secret: &str, email: &str, key: &str) -> bool {
+    let Some(bytes) = unhex(key) else {
+        return false;
+    };
+    licence_mac(secret, email).verify_slice(&bytes).is_ok()
+}
+
+fn licence_mac(secret: &str, email: &str) -> Hmac<Sha256> {
     let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()) {
         Ok(mac) => mac,
         Err(_) => unreachable!("HMAC accepts keys of any length"),
     };
     mac.update(email.trim().to_ascii_lowercase().as_bytes());
-    hex(&mac.finalize().into_bytes())
+    mac
+}
+
+/// The bytes of hex `text`, if it is hex.
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect()
 }
 
 /// The part of a built repository that any web server or CDN may host: every document,
@@ -309,5 +336,29 @@ mod tests {
         assert_ne!(key, licence_key("s3cret", "other@example.org"));
         assert_ne!(key, licence_key("other", "admin@example.org"));
         assert_eq!(key.len(), 64);
+    }
+
+    #[test]
+    fn a_licence_key_matches_only_its_email_and_secret() {
+        let key = licence_key("s3cret", "admin@example.org");
+        assert!(licence_key_matches("s3cret", "Admin@Example.org", &key));
+        assert!(licence_key_matches(
+            "s3cret",
+            "admin@example.org",
+            &key.to_ascii_uppercase()
+        ));
+        let mut wrong = key.clone();
+        wrong.replace_range(63.., if key.ends_with('0') { "1" } else { "0" });
+        for (secret, email, key) in [
+            ("s3cret", "admin@example.org", wrong.as_str()),
+            ("s3cret", "admin@example.org", &key[..62]),
+            ("s3cret", "admin@example.org", ""),
+            ("s3cret", "admin@example.org", "zz"),
+            ("s3cret", "admin@example.org", &format!("+{}", &key[1..])),
+            ("s3cret", "other@example.org", key.as_str()),
+            ("other", "admin@example.org", key.as_str()),
+        ] {
+            assert!(!licence_key_matches(secret, email, key), "{key}");
+        }
     }
 }

@@ -2,25 +2,34 @@
 //! of its public part, plus the packages of gated groups from its private part after a
 //! licence check (seed 003's jBackend behaviour).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::index::Index;
-use crate::repo::{Groups, PRIVATE, PUBLIC, licence_key};
+use crate::repo::{Groups, PRIVATE, PUBLIC, licence_key_matches};
 use crate::{Error, Result};
+
+/// How many connections a server serves at once unless told otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+/// How long a client may take to send its request, or stall its answer by not reading it,
+/// unless the server is told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A bound HTTPS server over a repository directory.
 pub struct Server {
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     root: PathBuf,
+    max_connections: usize,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Server {
@@ -66,7 +75,23 @@ impl Server {
             listener,
             tls: Arc::new(tls),
             root: root.to_owned(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            timeout: DEFAULT_TIMEOUT,
         })
+    }
+
+    /// Serves at most `max` connections at once: more are closed unanswered, so that
+    /// clients holding connections open cannot exhaust the machine's threads.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Gives a client `timeout` to send its whole request, however it trickles, and drops
+    /// one that stops reading its answer for as long.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// The address it listens on.
@@ -80,44 +105,62 @@ impl Server {
     /// Serves until the process ends, one thread per connection.
     pub fn run(self) -> Result<()> {
         let root = Arc::new(self.root);
+        let open = Arc::new(AtomicUsize::new(0));
         for stream in self.listener.incoming() {
             let Ok(stream) = stream else { continue };
-            let (tls, root) = (Arc::clone(&self.tls), Arc::clone(&root));
-            std::thread::spawn(move || {
-                if let Err(e) = handle(stream, tls, &root) {
+            let already = open.fetch_add(1, Ordering::SeqCst);
+            let slot = Slot(Arc::clone(&open));
+            if already >= self.max_connections {
+                tracing::debug!("connection closed: {} already open", self.max_connections);
+                continue;
+            }
+            let (tls, root, timeout) = (Arc::clone(&self.tls), Arc::clone(&root), self.timeout);
+            // The slot is freed when the thread ends, or with the closure if it cannot start.
+            let spawned = std::thread::Builder::new().spawn(move || {
+                let _slot = slot;
+                if let Err(e) = handle(stream, tls, &root, timeout) {
                     tracing::debug!("connection ended: {e}");
                 }
             });
+            if let Err(e) = spawned {
+                tracing::warn!("connection closed: cannot start a thread: {e}");
+            }
         }
         Ok(())
     }
 }
 
-/// Requests larger than this are not read.
-const MAX_HEAD: usize = 16 * 1024;
+/// One counted connection: the count goes down when it is dropped.
+struct Slot(Arc<AtomicUsize>);
 
-fn handle(stream: TcpStream, tls: Arc<ServerConfig>, root: &Path) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The most of a request (line and headers) that is read: a longer one is refused.
+pub const MAX_HEAD: u64 = 16 * 1024;
+
+type Tls = StreamOwned<ServerConnection, TcpStream>;
+
+fn handle(
+    stream: TcpStream,
+    tls: Arc<ServerConfig>,
+    root: &Path,
+    timeout: Duration,
+) -> std::io::Result<()> {
+    stream.set_write_timeout(Some(timeout))?;
     let connection = ServerConnection::new(tls).map_err(std::io::Error::other)?;
     let mut tls = StreamOwned::new(connection, stream);
-    let mut reader = BufReader::new(&mut tls);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let mut read = request_line.len();
-    loop {
-        let mut line = String::new();
-        let n = reader.read_line(&mut line)?;
-        read += n;
-        if n == 0 || line == "\r\n" || line == "\n" || read > MAX_HEAD {
-            break;
+    let deadline = Instant::now() + timeout;
+    let (status, content_type, body) = match read_head(&mut tls, deadline)? {
+        Ok(request_line) => {
+            let target = request_line.split_whitespace().nth(1).unwrap_or("/");
+            respond(root, &request_line, target)
         }
-    }
-    let target = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .to_owned();
-    let (status, content_type, body) = respond(root, &request_line, &target);
+        Err(refusal) => refusal,
+    };
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -128,6 +171,64 @@ fn handle(stream: TcpStream, tls: Arc<ServerConfig>, root: &Path) -> std::io::Re
     tls.conn.send_close_notify();
     let _ = tls.flush();
     Ok(())
+}
+
+/// Reads a request's head, at most [`MAX_HEAD`] bytes of it, before `deadline`: its
+/// request line, or the answer refusing a head that is too long.
+fn read_head(tls: &mut Tls, deadline: Instant) -> std::io::Result<Result<String, Answer>> {
+    let mut reader = BufReader::new(Deadline { tls, deadline }).take(MAX_HEAD);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    // A line cut short by the limit is refused; one cut short by the client hanging up
+    // ends the connection.
+    let too_long = |reader: &std::io::Take<_>, (status, code, what)| {
+        if reader.limit() == 0 {
+            Ok(Err(ko(status, code, what)))
+        } else {
+            Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof))
+        }
+    };
+    if !request_line.ends_with('\n') {
+        return too_long(
+            &reader,
+            ("414 URI Too Long", 414, "the request line is too long"),
+        );
+    }
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        if line == "\r\n" || line == "\n" {
+            return Ok(Ok(request_line));
+        }
+        if !line.ends_with('\n') {
+            return too_long(
+                &reader,
+                (
+                    "431 Request Header Fields Too Large",
+                    431,
+                    "the request's headers are too long",
+                ),
+            );
+        }
+    }
+}
+
+/// Reads a TLS connection until `deadline`, however slowly the client trickles: each read
+/// waits only for what is left of the time.
+struct Deadline<'a> {
+    tls: &'a mut Tls,
+    deadline: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.tls.sock.set_read_timeout(Some(left))?;
+        self.tls.read(buf)
+    }
 }
 
 /// An answer: status line, content type, body.
@@ -226,7 +327,7 @@ fn package_part(root: &Path, file: &str, query: &str) -> Result<PathBuf, Answer>
             .map(|(_, v)| percent_decode(v))
     };
     match (param("email"), param("key")) {
-        (Some(email), Some(key)) if key == licence_key(&secret, &email) => Ok(private),
+        (Some(email), Some(key)) if licence_key_matches(&secret, &email, &key) => Ok(private),
         (Some(_), Some(_)) => Err(ko(
             "403 Forbidden",
             403,

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
+use clap::builder::TypedValueParser as _;
 use modhost_update::repo::{Groups, licence_key};
 use modhost_update::{SecretKey, serve};
 
@@ -48,6 +49,15 @@ pub enum RepoCommand {
         /// The private key (PEM).
         #[arg(long)]
         tls_key: PathBuf,
+        /// How many connections are served at once; more are closed unanswered.
+        #[arg(long, default_value_t = serve::DEFAULT_MAX_CONNECTIONS,
+              value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+        max_connections: usize,
+        /// Seconds a client has to send its request, and may stall its answer by not
+        /// reading it.
+        #[arg(long, default_value_t = serve::DEFAULT_TIMEOUT.as_secs(),
+              value_parser = clap::value_parser!(u64).range(1..))]
+        timeout_secs: u64,
     },
     /// Make a signing key: writes the secret key file, prints the public key to pin.
     Keygen {
@@ -108,8 +118,12 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
             listen,
             tls_cert,
             tls_key,
+            max_connections,
+            timeout_secs,
         } => {
-            let server = serve::Server::bind(&dir, &listen, &tls_cert, &tls_key)?;
+            let server = serve::Server::bind(&dir, &listen, &tls_cert, &tls_key)?
+                .max_connections(max_connections)
+                .timeout(std::time::Duration::from_secs(timeout_secs));
             let address = server.local_addr()?;
             println!("listening on https://{address}");
             std::io::stdout().flush()?;
