@@ -303,12 +303,57 @@ fn bad_checksums_and_signatures_are_refused_and_the_root_is_unchanged() {
 #[test]
 fn plain_http_is_refused() {
     let root = root();
-    let run = root.fails(&["source", "add", "main", "http://127.0.0.1:8080/repo"]);
+    // Where every plain-HTTP URL below points: nothing may ever connect to it.
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let url = format!(
+        "http://127.0.0.1:{}",
+        plain.local_addr().map(|a| a.port()).unwrap_or(1)
+    );
+    let run = root.fails(&["source", "add", "main", &url]);
     assert!(
         run.stderr.contains("plain HTTP is refused"),
         "{}",
         run.stderr
     );
+    let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let run = root.fails(&[
+        "download",
+        &format!("{url}/phonebook-2.0.0.tgz"),
+        "--sha256",
+        &"0".repeat(64),
+        "--out",
+        arg(out.path()),
+    ]);
+    assert!(
+        run.stderr.contains("plain HTTP is refused"),
+        "{}",
+        run.stderr
+    );
+
+    let channels = format!(
+        "<updateurl>{url}/freepbx/phonebook.json</updateurl>\
+         <updateservers><server type=\"extension\">{url}/joomla/phonebook.xml</server></updateservers>"
+    );
+    root.ok(&[
+        "install",
+        arg(&package("core")),
+        arg(&phonebook_with(&channels, out.path())),
+    ]);
+    let reports = root.fails(&["check-online", "--json"]).json();
+    for channel in ["phonebook/updateurl", "phonebook/1"] {
+        assert!(
+            failed_with(&reports, channel, "plain HTTP is refused"),
+            "{reports}"
+        );
+    }
+    let run = root.fails(&["upgrade", "--online", "phonebook"]);
+    assert!(
+        run.stderr.contains("plain HTTP is refused"),
+        "{}",
+        run.stderr
+    );
+    assert!(plain.set_nonblocking(true).is_ok());
+    assert!(plain.accept().is_err(), "a plain-HTTP URL was contacted");
 }
 
 #[test]
