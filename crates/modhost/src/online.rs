@@ -522,7 +522,8 @@ impl Host {
 
     /// Installs modules from the sources that offer them: every package is downloaded and
     /// verified before anything changes, then installed as one unit, each recorded as
-    /// coming from its source.
+    /// coming from its source. A module already installed is taken only from its own
+    /// channels ([`Host::upgrade_online`]'s): never replaced by one from another source.
     pub fn install_online(&self, names: &[String], options: Options) -> Result<Vec<Change>> {
         let mut picked = Vec::new();
         for name in names {
