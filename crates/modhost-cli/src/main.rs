@@ -29,7 +29,7 @@ struct Cli {
     #[arg(long, global = true)]
     no_wait: bool,
 
-    /// Trust this CA certificate (PEM) for update sources instead of the public roots.
+    /// Also trust every CA certificate in this PEM file for update sources, beside the public roots.
     #[arg(long, global = true, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
 

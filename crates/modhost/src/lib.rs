@@ -275,7 +275,7 @@ impl Host {
         self
     }
 
-    /// Trusts the CA certificate in `path` (PEM) for update sources, instead of the
+    /// Also trusts every CA certificate in `path` (PEM) for update sources, beside the
     /// public roots: how private repositories (and tests) are trusted.
     pub fn with_ca_cert(mut self, path: &Path) -> Self {
         self.ca_cert = Some(path.to_owned());
