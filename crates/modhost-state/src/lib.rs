@@ -801,7 +801,7 @@ impl Txn {
             let columns = schema::existing_columns(&self.conn, copy).map_err(self.err())?;
             let list = columns
                 .iter()
-                .map(|c| schema::quote(c))
+                .map(|c| schema::quote(&c.name))
                 .collect::<Vec<_>>()
                 .join(", ");
             self.conn

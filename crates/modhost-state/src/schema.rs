@@ -28,7 +28,7 @@ fn sql_type(field: &Field) -> &'static str {
 }
 
 /// A column definition. `alone` is true for `ALTER TABLE … ADD COLUMN`, where SQLite
-/// allows neither PRIMARY KEY nor UNIQUE.
+/// allows neither PRIMARY KEY nor UNIQUE: [`migration`] adds a unique index instead.
 fn column(field: &Field, single_primary: bool, alone: bool) -> String {
     let mut sql = format!("{} {}", quote(&field.name), sql_type(field));
     if single_primary && field.primarykey && !alone {
@@ -37,7 +37,7 @@ fn column(field: &Field, single_primary: bool, alone: bool) -> String {
             sql.push_str(" AUTOINCREMENT");
         }
     }
-    if field.notnull && !(field.primarykey && field.autoincrement) {
+    if not_null(field) {
         sql.push_str(" NOT NULL");
     }
     if let Some(default) = &field.default {
@@ -48,6 +48,31 @@ fn column(field: &Field, single_primary: bool, alone: bool) -> String {
         sql.push_str(" UNIQUE");
     }
     sql
+}
+
+/// Whether `field`'s column is declared NOT NULL: an autoincrement key never is, SQLite
+/// fills it.
+fn not_null(field: &Field) -> bool {
+    field.notnull && !(field.primarykey && field.autoincrement)
+}
+
+/// The primary-key columns of `table`: its primary-key fields, else its primary key.
+fn primary_columns(table: &Table) -> Vec<String> {
+    let fields: Vec<String> = table
+        .fields
+        .iter()
+        .filter(|f| f.primarykey)
+        .map(|f| f.name.clone())
+        .collect();
+    if !fields.is_empty() {
+        return fields;
+    }
+    table
+        .keys
+        .iter()
+        .filter(|k| k.kind == "primary")
+        .flat_map(|k| k.columns.iter().cloned())
+        .collect()
 }
 
 fn index_name(table: &Table, key: &Key) -> String {
@@ -64,42 +89,30 @@ fn columns(names: &[String]) -> String {
 
 /// `CREATE TABLE` for `table`, with its primary and foreign keys.
 pub(crate) fn create_table(table: &Table) -> String {
-    let primary: Vec<String> = table
-        .fields
-        .iter()
-        .filter(|f| f.primarykey)
-        .map(|f| f.name.clone())
-        .collect();
-    let single = primary.len() == 1;
+    let primary = primary_columns(table);
+    let on_fields = table.fields.iter().any(|f| f.primarykey);
+    let single = on_fields && primary.len() == 1;
     let mut parts: Vec<String> = table
         .fields
         .iter()
         .map(|f| column(f, single, false))
         .collect();
-    if primary.len() > 1 {
+    if !primary.is_empty() && !single {
         parts.push(format!("PRIMARY KEY ({})", columns(&primary)));
     }
-    for key in &table.keys {
-        match key.kind.as_str() {
-            "primary" if primary.is_empty() => {
-                parts.push(format!("PRIMARY KEY ({})", columns(&key.columns)))
-            }
-            "foreign" => {
-                if let Some(target) = key.attributes.get("foreigntable") {
-                    let target_columns: Vec<String> = key
-                        .attributes
-                        .get("foreigncolumns")
-                        .map(|c| c.split(',').map(|s| s.trim().to_owned()).collect())
-                        .unwrap_or_else(|| key.columns.clone());
-                    parts.push(format!(
-                        "FOREIGN KEY ({}) REFERENCES {} ({})",
-                        columns(&key.columns),
-                        quote(target),
-                        columns(&target_columns)
-                    ));
-                }
-            }
-            _ => {}
+    for key in table.keys.iter().filter(|k| k.kind == "foreign") {
+        if let Some(target) = key.attributes.get("foreigntable") {
+            let target_columns: Vec<String> = key
+                .attributes
+                .get("foreigncolumns")
+                .map(|c| c.split(',').map(|s| s.trim().to_owned()).collect())
+                .unwrap_or_else(|| key.columns.clone());
+            parts.push(format!(
+                "FOREIGN KEY ({}) REFERENCES {} ({})",
+                columns(&key.columns),
+                quote(target),
+                columns(&target_columns)
+            ));
         }
     }
     format!("CREATE TABLE {} ({})", quote(&table.name), parts.join(", "))
@@ -168,11 +181,67 @@ pub(crate) fn check_foreign_keys(conn: &Connection, database: &Database) -> Resu
     Ok(())
 }
 
+/// A column of a table as it exists, as `PRAGMA table_info` describes it.
+pub(crate) struct Column {
+    /// Its name.
+    pub(crate) name: String,
+    /// Its declared type.
+    kind: String,
+    /// Whether it is declared NOT NULL.
+    not_null: bool,
+    /// Its default, as SQL.
+    default: Option<String>,
+    /// Whether it is part of the primary key.
+    primary: bool,
+}
+
 /// The columns of `table` as it exists now.
-pub(crate) fn existing_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn existing_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<Column>> {
     let mut stmt = conn.prepare(&format!("PRAGMA table_info({})", quote(table)))?;
-    let names = stmt.query_map([], |row| row.get::<_, String>(1))?;
-    names.collect()
+    let columns = stmt.query_map([], |row| {
+        Ok(Column {
+            name: row.get(1)?,
+            kind: row.get(2)?,
+            not_null: row.get(3)?,
+            default: row.get(4)?,
+            primary: row.get::<_, i64>(5)? > 0,
+        })
+    })?;
+    columns.collect()
+}
+
+/// Whether a unique index (or constraint) covers exactly `column` of `table`.
+fn unique_exists(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare(
+        "SELECT 1 FROM pragma_index_list(?1) AS l, pragma_index_info(l.name) AS i
+         WHERE l.\"unique\" AND NOT l.partial GROUP BY l.name
+         HAVING count(*) = 1 AND max(i.name) = ?2 COLLATE NOCASE",
+    )?;
+    stmt.exists([table, column])
+}
+
+/// How an existing column differs from its declaration in ways SQLite cannot alter.
+fn unalterable(table: &Table, field: &Field, column: &Column) -> Option<String> {
+    let declared_default = field.default.as_deref().map(literal);
+    let change = if !column.kind.eq_ignore_ascii_case(sql_type(field)) {
+        format!("its type from {} to {}", column.kind, sql_type(field))
+    } else if column.not_null != not_null(field) {
+        let on = |b: bool| if b { "NOT NULL" } else { "nullable" };
+        format!("it from {} to {}", on(column.not_null), on(not_null(field)))
+    } else if column.default != declared_default {
+        let shown = |d: &Option<String>| d.clone().unwrap_or_else(|| "none".into());
+        format!(
+            "its default from {} to {}",
+            shown(&column.default),
+            shown(&declared_default)
+        )
+    } else {
+        return None;
+    };
+    Some(format!(
+        "cannot change {change} in column `{}` of existing table `{}`: SQLite cannot alter a column",
+        field.name, table.name
+    ))
 }
 
 /// Whether `table` exists.
@@ -185,38 +254,83 @@ pub(crate) fn table_exists(conn: &Connection, table: &str) -> rusqlite::Result<b
     .map(|n| n > 0)
 }
 
-/// The statements that bring the database to `database`: new tables are created, new
-/// columns added, new indexes created; nothing is dropped. Fails for a column SQLite
-/// cannot add to an existing table (NOT NULL without a default).
+/// The statements that bring the database to `database`: new tables are created, the
+/// others altered by [`alterations`]; new indexes are created; nothing is dropped.
 pub(crate) fn migration(conn: &Connection, database: &Database) -> Result<Vec<String>, String> {
     let mut statements = Vec::new();
     for table in &database.tables {
-        let exists = table_exists(conn, &table.name).map_err(|e| e.to_string())?;
-        if !exists {
-            statements.push(create_table(table));
+        if table_exists(conn, &table.name).map_err(|e| e.to_string())? {
+            statements.extend(alterations(conn, table)?);
         } else {
-            let present = existing_columns(conn, &table.name).map_err(|e| e.to_string())?;
-            for field in table.fields.iter().filter(|f| !present.contains(&f.name)) {
-                if field.notnull && field.default.is_none() {
-                    return Err(format!(
-                        "cannot add NOT NULL column `{}` without a default to existing table `{}`",
-                        field.name, table.name
-                    ));
-                }
-                if field.primarykey {
-                    return Err(format!(
-                        "cannot add primary-key column `{}` to existing table `{}`",
-                        field.name, table.name
-                    ));
-                }
-                statements.push(format!(
-                    "ALTER TABLE {} ADD COLUMN {}",
-                    quote(&table.name),
-                    column(field, false, true)
-                ));
-            }
+            statements.push(create_table(table));
         }
         statements.extend(create_indexes(table));
+    }
+    Ok(statements)
+}
+
+/// The statements that bring the existing `table` to its declaration: new columns are
+/// added, unique fields given a unique index. Fails for what SQLite cannot do to an
+/// existing table: add a NOT NULL column without a default or a primary-key column,
+/// change the primary key, or change a column's type, NOT NULL or default.
+fn alterations(conn: &Connection, table: &Table) -> Result<Vec<String>, String> {
+    let mut statements = Vec::new();
+    let present = existing_columns(conn, &table.name).map_err(|e| e.to_string())?;
+    let find = |name: &str| present.iter().find(|c| c.name.eq_ignore_ascii_case(name));
+    for field in table.fields.iter().filter(|f| find(&f.name).is_none()) {
+        if field.notnull && field.default.is_none() {
+            return Err(format!(
+                "cannot add NOT NULL column `{}` without a default to existing table `{}`",
+                field.name, table.name
+            ));
+        }
+        if field.primarykey {
+            return Err(format!(
+                "cannot add primary-key column `{}` to existing table `{}`",
+                field.name, table.name
+            ));
+        }
+        statements.push(format!(
+            "ALTER TABLE {} ADD COLUMN {}",
+            quote(&table.name),
+            column(field, false, true)
+        ));
+    }
+    let mut had: Vec<String> = present
+        .iter()
+        .filter(|c| c.primary)
+        .map(|c| c.name.to_ascii_lowercase())
+        .collect();
+    let mut declared: Vec<String> = primary_columns(table)
+        .iter()
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    had.sort();
+    declared.sort();
+    if had != declared {
+        return Err(format!(
+            "cannot change the primary key of existing table `{}` from ({}) to ({}): SQLite cannot alter it",
+            table.name,
+            had.join(", "),
+            declared.join(", ")
+        ));
+    }
+    for field in &table.fields {
+        if let Some(problem) = find(&field.name).and_then(|c| unalterable(table, field, c)) {
+            return Err(problem);
+        }
+    }
+    // A lone primary key is unique already, an INTEGER one without any index.
+    let rowid = |f: &Field| f.primarykey && declared.len() == 1;
+    for field in table.fields.iter().filter(|f| f.unique && !rowid(f)) {
+        if !unique_exists(conn, &table.name, &field.name).map_err(|e| e.to_string())? {
+            statements.push(format!(
+                "CREATE UNIQUE INDEX {} ON {} ({})",
+                quote(&format!("{}__{}__unique", table.name, field.name)),
+                quote(&table.name),
+                quote(&field.name)
+            ));
+        }
     }
     Ok(statements)
 }

@@ -161,6 +161,86 @@ fn schema_refuses_reserved_foreign_and_impossible_tables() -> Result<()> {
 }
 
 #[test]
+fn an_upgrade_keeps_unique_fields_unique_and_refuses_what_it_cannot_alter() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    let run = |txn: &mut Txn, sql: &str| {
+        txn.module_execute("m", sql, &[], later())
+            .map_err(|message| Error::Schema {
+                module: "m".into(),
+                message,
+            })
+    };
+    run(&mut txn, "INSERT INTO book (number) VALUES ('1'), ('2')")?;
+    let with_code = |code: &str| {
+        database(&format!(
+            r#"<table name="book"><field name="id" type="integer" primarykey="true" autoincrement="true"/>
+            <field name="number" type="string" length="20"/>{code}</table>"#
+        ))
+    };
+    txn.apply_schema(
+        "m",
+        &with_code(r#"<field name="code" type="string" unique="true" notnull="false"/>"#),
+    )?;
+    run(&mut txn, "UPDATE book SET code = 'a' WHERE id = 1")?;
+    let duplicate = run(&mut txn, "UPDATE book SET code = 'a' WHERE id = 2");
+    assert!(
+        duplicate.is_err_and(|e| e
+            .to_string()
+            .contains("UNIQUE constraint failed: book.code")),
+        "a unique column added by an upgrade is unique"
+    );
+    txn.apply_schema(
+        "m",
+        &with_code(r#"<field name="code" type="string" unique="true" notnull="false"/>"#),
+    )?;
+
+    for (field, problem) in [
+        (
+            r#"<field name="same" type="string" unique="true" default="x"/>"#,
+            "UNIQUE constraint failed: book.same",
+        ),
+        (
+            r#"<field name="label" type="string"/>"#,
+            "cannot add NOT NULL column `label` without a default to existing table `book`",
+        ),
+        (
+            r#"<field name="code" type="integer" notnull="false"/>"#,
+            "cannot change its type from TEXT to INTEGER in column `code` of existing table `book`",
+        ),
+        (
+            r#"<field name="code" type="string"/>"#,
+            "cannot change it from nullable to NOT NULL in column `code` of existing table `book`",
+        ),
+        (
+            r#"<field name="code" type="string" notnull="false" default="z"/>"#,
+            "cannot change its default from none to 'z' in column `code` of existing table `book`",
+        ),
+    ] {
+        let err = txn
+            .apply_schema("m", &with_code(field))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(problem), "{field}: {err}");
+    }
+    let new_key = database(
+        r#"<table name="book"><field name="id" type="integer" autoincrement="true"/>
+        <field name="number" type="string" length="20" primarykey="true"/></table>"#,
+    );
+    let err = txn.apply_schema("m", &new_key).err().map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some(
+            "module `m`: database schema: cannot change the primary key of existing table `book` \
+             from (id) to (number): SQLite cannot alter it"
+        )
+    );
+    Ok(())
+}
+
+#[test]
 fn schema_refuses_foreign_keys_outside_the_module_or_unfit_for_their_target() -> Result<()> {
     let (_dir, state) = open();
     let mut txn = state.begin()?;
