@@ -1,7 +1,11 @@
 //! Hostile and malformed packages: each class is refused with a clear error, and the
 //! root is left exactly as it was.
 
-use modhost_test_support::hostile::{Entry, EntryType, FILE, write_bomb, write_package};
+use std::time::{Duration, Instant};
+
+use modhost_test_support::hostile::{
+    Entry, EntryType, FILE, noise, write_bomb, write_package, write_repeated,
+};
 use modhost_test_support::{arg, component, package};
 
 use crate::root;
@@ -33,6 +37,10 @@ fn every_class_of_hostile_archive_is_refused_and_the_root_is_unchanged() {
     let xml = XML.as_bytes();
     let wasm = std::fs::read(component("core")).unwrap_or_default();
     let long = format!("evil/{}", "a".repeat(300));
+    let huge_xml = format!("{XML}{}", " ".repeat(1 << 20));
+    let many: Vec<String> = (0..10_001).map(|i| format!("evil/{i}")).collect();
+    let mut too_many: Vec<Entry<'_>> = vec![("evil/module.xml", FILE, xml)];
+    too_many.extend(many.iter().map(|name| (name.as_str(), FILE, &b""[..])));
     let cases: Vec<(&str, Vec<Entry<'_>>, &str)> = vec![
         (
             "symlink",
@@ -138,6 +146,12 @@ fn every_class_of_hostile_archive_is_refused_and_the_root_is_unchanged() {
             "is not a loadable modhost:module@0.1.0 component",
         ),
         (
+            "huge-module-xml",
+            vec![("evil/module.xml", FILE, huge_xml.as_bytes())],
+            "`evil/module.xml` is larger than 1048576 bytes",
+        ),
+        ("too-many-entries", too_many, "more than 10000 entries"),
+        (
             "core-module",
             vec![
                 ("evil/module.xml", FILE, xml),
@@ -151,26 +165,102 @@ fn every_class_of_hostile_archive_is_refused_and_the_root_is_unchanged() {
     }
 }
 
+/// Runs `args` (naming a hostile package) and checks it fails within seconds with
+/// `expected`, leaving the root as it was.
+fn refused_quickly(root: &modhost_test_support::Root, args: &[&str], expected: &str) {
+    let before = root.fingerprint();
+    let started = Instant::now();
+    let run = root.fails(args);
+    assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{args:?}: refused in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(root.fingerprint(), before, "{args:?}: the root changed");
+}
+
 #[test]
 fn a_compression_bomb_is_refused_quickly_writing_next_to_nothing() {
     let root = root();
     root.ok(&["install", arg(&package("core"))]);
     let bomb = root.path().with_file_name("bomb.tgz");
     write_bomb(&bomb, "evil", 16);
-    let before = root.fingerprint();
-    let started = std::time::Instant::now();
-    let run = root.fails(&["install", arg(&bomb)]);
+    refused_quickly(&root, &["install", arg(&bomb)], "compression-ratio limit");
+}
+
+#[test]
+fn bombs_in_headers_and_skipped_content_are_refused_on_every_path() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let zeros = vec![0u8; 16 << 20];
+    let gib = 4 << 30;
+    // The tar crate reads GNU long names and PAX records into memory whole, and skips a
+    // directory's content by reading it: only the decompressed stream's limit stops them.
+    let bombs = [
+        ("long-name", "././@LongLink", EntryType::GNULongName),
+        ("long-link", "././@LongLink", EntryType::GNULongLink),
+        ("pax", "evil/PaxHeaders/x", EntryType::XHeader),
+        ("directory", "evil/", EntryType::Directory),
+        ("file", "evil/zeros", FILE),
+    ];
+    for (name, entry, kind) in bombs {
+        let bomb = root.path().with_file_name(format!("{name}.tgz"));
+        write_repeated(&bomb, entry, kind, &zeros, gib);
+        refused_quickly(&root, &["install", arg(&bomb)], "compression-ratio limit");
+        // `manifest` reads a package's module.xml the way scan, installlocal and
+        // `install NAME` do, without unpacking it.
+        refused_quickly(&root, &["manifest", arg(&bomb)], "compression-ratio limit");
+    }
+}
+
+#[test]
+fn a_package_past_the_size_limit_is_refused_whatever_its_ratio() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let big = root.path().with_file_name("big.tgz");
+    write_repeated(&big, "evil/big", FILE, &noise(1 << 20, 256), 257 << 20);
+    let compressed = std::fs::metadata(&big).map(|m| m.len()).unwrap_or(0);
     assert!(
-        run.stderr.contains("compression-ratio limit"),
+        compressed > (257 << 20) / 200,
+        "the ratio ({compressed} bytes compressed) stays under 200:1"
+    );
+    for command in ["install", "manifest"] {
+        refused_quickly(
+            &root,
+            &[command, arg(&big)],
+            "unpacks to more than 268435456 bytes (size limit 268435456 bytes",
+        );
+    }
+}
+
+#[test]
+fn read_manifest_refuses_an_oversized_module_xml_and_too_many_entries() {
+    let root = root();
+    let huge = root.path().with_file_name("huge.tgz");
+    let xml = format!("{XML}{}", " ".repeat(1 << 20));
+    write_package(&huge, &[("evil/module.xml", FILE, xml.as_bytes())]);
+    let run = root.fails(&["manifest", arg(&huge)]);
+    assert!(
+        run.stderr
+            .contains("`evil/module.xml` is larger than 1048576 bytes"),
         "{}",
         run.stderr
     );
+    let many: Vec<String> = (0..10_001).map(|i| format!("evil/{i}")).collect();
+    let mut entries: Vec<Entry<'_>> = many
+        .iter()
+        .map(|name| (name.as_str(), FILE, &b""[..]))
+        .collect();
+    entries.push(("evil/module.xml", FILE, XML.as_bytes()));
+    let crowded = root.path().with_file_name("crowded.tgz");
+    write_package(&crowded, &entries);
+    let run = root.fails(&["manifest", arg(&crowded)]);
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(20),
-        "refused in {:?}",
-        started.elapsed()
+        run.stderr.contains("more than 10000 entries"),
+        "{}",
+        run.stderr
     );
-    assert_eq!(root.fingerprint(), before);
 }
 
 #[test]

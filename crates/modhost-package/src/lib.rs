@@ -6,13 +6,17 @@
 //! never taken from the archive. The staging directory is opened with cap-std, so even a
 //! path that slipped past the checks could not land outside it.
 //!
+//! Every byte of the decompressed archive counts against the size and compression-ratio
+//! limits, [`read_manifest`]'s reading included: headers, GNU long names, PAX records
+//! and the content of entries that are skipped, not only the files written.
+//!
 //! [`pack`] writes a package reproducibly (fixed order, times, owners and modes).
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::rc::Rc;
 
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, OpenOptions};
@@ -26,7 +30,8 @@ use modhost_manifest::Manifest;
 pub struct Limits {
     /// The most entries (files and directories).
     pub max_entries: usize,
-    /// The most bytes of unpacked file content, in total.
+    /// The most bytes of the decompressed archive, in total: file contents, headers and
+    /// everything else.
     pub max_total_size: u64,
     /// The longest entry path, in bytes.
     pub max_path_len: usize,
@@ -91,41 +96,24 @@ pub struct Unpacked {
 pub fn unpack(package: &Path, staging: &Path, limits: &Limits) -> Result<Unpacked, Error> {
     let io_err = |context: &str| {
         let context = context.to_owned();
-        move |source| Error::Io {
-            package: package.to_owned(),
-            context,
-            source,
-        }
+        move |source| classify(package, context, source)
     };
     let refuse = |problem: String| Error::Refused {
         package: package.to_owned(),
         problem,
     };
-    let file = fs_err::File::open(package).map_err(io_err("cannot open"))?;
     let dir = Dir::open_ambient_dir(staging, ambient_authority())
         .map_err(io_err("cannot open the staging directory"))?;
-    let consumed = Arc::new(AtomicU64::new(0));
-    let counting = Counting {
-        inner: file,
-        consumed: Arc::clone(&consumed),
-    };
-    // The ratio is checked against the compressed bytes read so far, so a bomb is
-    // refused after writing about a megabyte, not after filling the size budget.
-    let allowed = |consumed: u64| {
-        limits
-            .max_total_size
-            .min(consumed.saturating_mul(limits.max_ratio).max(RATIO_GRACE))
-    };
-    let mut archive = tar::Archive::new(GzDecoder::new(counting));
+    let mut archive = tar::Archive::new(Bounded::open(package, limits)?);
     let mut seen = BTreeSet::new();
     let mut top: Option<String> = None;
-    let mut total = 0u64;
-    for entry in archive
+    for (count, entry) in archive
         .entries()
         .map_err(io_err("cannot read the archive"))?
+        .enumerate()
     {
         let mut entry = entry.map_err(io_err("cannot read the archive"))?;
-        if seen.len() >= limits.max_entries {
+        if count >= limits.max_entries {
             return Err(refuse(format!("more than {} entries", limits.max_entries)));
         }
         let raw = entry.path_bytes().into_owned();
@@ -169,6 +157,11 @@ pub fn unpack(package: &Path, staging: &Path, limits: &Limits) -> Result<Unpacke
                     "file `{shown}` is not inside the module's directory"
                 )));
             }
+            if is_manifest(&parts) && entry.size() > MAX_MANIFEST {
+                return Err(refuse(format!(
+                    "`{shown}` is larger than {MAX_MANIFEST} bytes"
+                )));
+            }
             if let Some(parent) = relative.parent() {
                 dir.create_dir_all(parent)
                     .map_err(io_err(&format!("cannot create `{shown}`")))?;
@@ -176,25 +169,7 @@ pub fn unpack(package: &Path, staging: &Path, limits: &Limits) -> Result<Unpacke
             let mut out = dir
                 .open_with(&relative, OpenOptions::new().write(true).create_new(true))
                 .map_err(io_err(&format!("cannot create `{shown}`")))?;
-            let mut buffer = [0u8; 64 * 1024];
-            loop {
-                let read = entry
-                    .read(&mut buffer)
-                    .map_err(io_err(&format!("cannot unpack `{shown}`")))?;
-                if read == 0 {
-                    break;
-                }
-                total += read as u64;
-                let limit = allowed(consumed.load(Ordering::Relaxed));
-                if total > limit {
-                    return Err(refuse(format!(
-                        "unpacks to more than {limit} bytes (size limit {} bytes, compression-ratio limit {}:1)",
-                        limits.max_total_size, limits.max_ratio
-                    )));
-                }
-                out.write_all(&buffer[..read])
-                    .map_err(io_err(&format!("cannot unpack `{shown}`")))?;
-            }
+            io::copy(&mut entry, &mut out).map_err(io_err(&format!("cannot unpack `{shown}`")))?;
             out.sync_all()
                 .map_err(io_err(&format!("cannot unpack `{shown}`")))?;
         } else {
@@ -253,51 +228,137 @@ pub fn unpack(package: &Path, staging: &Path, limits: &Limits) -> Result<Unpacke
 /// Output allowed before the compression ratio is enforced: small files compress well.
 const RATIO_GRACE: u64 = 1024 * 1024;
 
-/// Counts the compressed bytes the decoder has read.
-struct Counting<R> {
-    inner: R,
-    consumed: Arc<AtomicU64>,
+/// The largest module.xml a package may hold: the parser's own limit, enforced before
+/// the file is read.
+const MAX_MANIFEST: u64 = modhost_manifest::MAX_SIZE as u64;
+
+/// Whether `parts` name the package's `<rawname>/module.xml`.
+fn is_manifest(parts: &[String]) -> bool {
+    parts.len() == 2 && parts[1] == "module.xml"
 }
 
-impl<R: Read> Read for Counting<R> {
+/// The decompressed stream has grown past what the limits allow.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "unpacks to more than {allowed} bytes (size limit {max_total_size} bytes, compression-ratio limit {max_ratio}:1)"
+)]
+struct Exceeded {
+    allowed: u64,
+    max_total_size: u64,
+    max_ratio: u64,
+}
+
+/// An I/O error while reading `package`; the bounded stream's refusal is a refusal.
+fn classify(package: &Path, context: String, source: io::Error) -> Error {
+    match source
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<Exceeded>())
+    {
+        Some(exceeded) => Error::Refused {
+            package: package.to_owned(),
+            problem: exceeded.to_string(),
+        },
+        None => Error::Io {
+            package: package.to_owned(),
+            context,
+            source,
+        },
+    }
+}
+
+/// A package's decompressed bytes, failing with [`Exceeded`] once they pass the size limit
+/// or the compression ratio. The ratio is checked against the compressed bytes read so
+/// far, so a bomb is refused after about a megabyte, not after filling the size budget.
+/// Wrapping the decoder rather than counting file contents leaves nothing uncounted: the
+/// tar crate reads long names and PAX records into memory whole, and skips the content
+/// of entries it is not asked for by reading it.
+struct Bounded {
+    decoder: GzDecoder<Counting>,
+    compressed: Rc<Cell<u64>>,
+    produced: u64,
+    limits: Limits,
+}
+
+impl Bounded {
+    fn open(package: &Path, limits: &Limits) -> Result<Self, Error> {
+        let file = fs_err::File::open(package).map_err(|source| Error::Io {
+            package: package.to_owned(),
+            context: "cannot open".into(),
+            source,
+        })?;
+        let compressed = Rc::new(Cell::new(0));
+        Ok(Bounded {
+            decoder: GzDecoder::new(Counting {
+                inner: file,
+                consumed: Rc::clone(&compressed),
+            }),
+            compressed,
+            produced: 0,
+            limits: *limits,
+        })
+    }
+}
+
+impl Read for Bounded {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        let n = self.decoder.read(buf)?;
+        self.produced += n as u64;
+        let allowed = self.limits.max_total_size.min(
+            self.compressed
+                .get()
+                .saturating_mul(self.limits.max_ratio)
+                .max(RATIO_GRACE),
+        );
+        if self.produced > allowed {
+            return Err(io::Error::other(Exceeded {
+                allowed,
+                max_total_size: self.limits.max_total_size,
+                max_ratio: self.limits.max_ratio,
+            }));
+        }
         Ok(n)
     }
 }
 
-/// The largest module.xml [`read_manifest`] accepts.
-const MAX_MANIFEST: u64 = 1024 * 1024;
+/// Counts the compressed bytes the decoder has read.
+struct Counting {
+    inner: fs_err::File,
+    consumed: Rc<Cell<u64>>,
+}
+
+impl Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.set(self.consumed.get() + n as u64);
+        Ok(n)
+    }
+}
 
 /// Reads and parses `<rawname>/module.xml` from a package without unpacking the rest,
-/// stopping at the first entry count or size limit.
+/// within the same limits as [`unpack`].
 pub fn read_manifest(package: &Path, limits: &Limits) -> Result<Manifest, Error> {
-    let io_err = |source| Error::Io {
-        package: package.to_owned(),
-        context: "cannot read the archive".into(),
-        source,
-    };
+    let io_err = |source| classify(package, "cannot read the archive".into(), source);
     let refuse = |problem: String| Error::Refused {
         package: package.to_owned(),
         problem,
     };
-    let file = fs_err::File::open(package).map_err(io_err)?;
-    let mut archive = tar::Archive::new(GzDecoder::new(file));
+    let mut archive = tar::Archive::new(Bounded::open(package, limits)?);
     for (count, entry) in archive.entries().map_err(io_err)?.enumerate() {
-        if count >= limits.max_entries {
-            break;
-        }
         let mut entry = entry.map_err(io_err)?;
+        if count >= limits.max_entries {
+            return Err(refuse(format!("more than {} entries", limits.max_entries)));
+        }
         let path = entry.path().map_err(io_err)?.into_owned();
         let parts = relative_parts(&path).unwrap_or_default();
-        if parts.len() == 2 && parts[1] == "module.xml" && entry.header().entry_type().is_file() {
-            let mut source = String::new();
-            (&mut entry)
-                .take(MAX_MANIFEST)
-                .read_to_string(&mut source)
-                .map_err(io_err)?;
+        if is_manifest(&parts) && entry.header().entry_type().is_file() {
             let file = format!("{}/module.xml", parts[0]);
+            if entry.size() > MAX_MANIFEST {
+                return Err(refuse(format!(
+                    "`{file}` is larger than {MAX_MANIFEST} bytes"
+                )));
+            }
+            let mut source = String::new();
+            entry.read_to_string(&mut source).map_err(io_err)?;
             return Manifest::parse(&source, &file).map_err(|source| Error::Manifest {
                 package: package.to_owned(),
                 source,

@@ -76,3 +76,36 @@ fn read_manifest_reads_module_xml_without_unpacking() {
         .map(|e| e.to_string());
     assert!(message.is_some_and(|m| m.contains("no `<rawname>/module.xml`")));
 }
+
+#[test]
+fn every_decompressed_byte_and_entry_counts_against_the_limits() {
+    let (dir, xml, wasm) = module_dir();
+    let package = dir.path().join("demo.tgz");
+    assert!(pack(&xml, &wasm, &package).is_ok());
+    let refusal = |limits: Limits, unpacking: bool| {
+        let staging = tempfile::tempdir_in(dir.path()).ok();
+        let staging = staging.as_ref().map(|s| s.path()).unwrap_or(dir.path());
+        let result = if unpacking {
+            unpack(&package, staging, &limits).map(drop)
+        } else {
+            read_manifest(&package, &limits).map(drop)
+        };
+        result.err().map(|e| e.to_string()).unwrap_or_default()
+    };
+    // Three headers, module.xml and the component, in 512-byte blocks: 2.5 KiB.
+    let small = Limits {
+        max_total_size: 2048,
+        ..Limits::default()
+    };
+    assert!(refusal(small, true).contains("unpacks to more than 2048 bytes"));
+    let few = Limits {
+        max_entries: 2,
+        ..Limits::default()
+    };
+    assert!(refusal(few, true).contains("more than 2 entries"));
+    let one = Limits {
+        max_entries: 1,
+        ..Limits::default()
+    };
+    assert!(refusal(one, false).contains("more than 1 entries"));
+}

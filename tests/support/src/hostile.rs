@@ -73,18 +73,52 @@ fn deflate_flushed(compress: &mut flate2::Compress, input: &[u8]) -> Vec<u8> {
 /// does not refer to earlier data, so one compressed 16 MiB run repeats to any length:
 /// the bomb is written in milliseconds, as an attacker would.
 pub fn write_bomb(path: &Path, rawname: &str, gib: u64) {
+    write_repeated(
+        path,
+        &format!("{rawname}/zeros"),
+        FILE,
+        &vec![0u8; 16 << 20],
+        gib << 30,
+    );
+}
+
+/// A package of one entry `name` (set byte for byte) of type `kind` that declares `size`
+/// bytes of content, `run` repeated: as in [`write_bomb`], `run` is compressed once and
+/// the compressed block repeated. `size` must be a multiple of `run`'s length. Nothing
+/// follows the entry: a reader that honours its limits never gets there.
+pub fn write_repeated(path: &Path, name: &str, kind: tar::EntryType, run: &[u8], size: u64) {
     let mut header = tar::Header::new_gnu();
-    assert!(header.set_path(format!("{rawname}/zeros")).is_ok());
-    header.set_size(gib << 30);
+    if let Some(gnu) = header.as_gnu_mut() {
+        gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+    }
+    header.set_entry_type(kind);
+    header.set_size(size);
     header.set_mode(0o644);
     header.set_cksum();
     let mut compress = flate2::Compress::new(Compression::fast(), false);
     let head = deflate_flushed(&mut compress, header.as_bytes());
-    let run = deflate_flushed(&mut compress, &vec![0u8; 16 << 20]);
+    let block = deflate_flushed(&mut compress, run);
     let mut bytes = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
     bytes.extend(head);
-    for _ in 0..(gib << 30) / (16 << 20) {
-        bytes.extend_from_slice(&run);
+    for _ in 0..size / run.len() as u64 {
+        bytes.extend_from_slice(&block);
     }
     assert!(std::fs::write(path, bytes).is_ok());
+}
+
+/// `len` bytes of zeros with a pseudo-random byte every `every` bytes: content that
+/// compresses well, but not like a bomb (about 70:1 for `every` = 256).
+pub fn noise(len: usize, every: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    (0..len)
+        .map(|i| {
+            if i % every != 0 {
+                return 0;
+            }
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
 }
