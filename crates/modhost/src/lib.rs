@@ -50,7 +50,7 @@ mod recover;
 
 pub use config::{Engine, Php, Platform};
 pub use depends::{Check, DependencyReport, Outcome};
-pub use dispatch::{Dispatch, HookCall, HookPoint, MAX_FIRE_DEPTH, OnError, Shape};
+pub use dispatch::{Dispatch, FailureKind, HookCall, HookPoint, MAX_FIRE_DEPTH, OnError, Shape};
 pub use error::Error;
 pub use online::{Offer, OfferStatus, SourceInfo, SourceReport};
 pub use packages::{Available, ScanEntry};
@@ -223,6 +223,7 @@ impl Host {
 
     /// Opens the root at `root` with the given sandbox limits.
     pub fn open_with(root: &Path, limits: Limits) -> Result<Self> {
+        limits.check()?;
         Host::open_inner(root, Some(limits))
     }
 
