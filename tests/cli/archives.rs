@@ -264,34 +264,74 @@ fn read_manifest_refuses_an_oversized_module_xml_and_too_many_entries() {
 }
 
 #[test]
-fn installed_files_never_take_modes_from_the_archive() {
+fn installed_files_never_take_modes_from_the_archive_or_a_lax_umask() {
     use std::os::unix::fs::PermissionsExt;
     let root = root();
     let wasm = std::fs::read(component("core")).unwrap_or_default();
     let xml = std::fs::read(modhost_test_support::example_dir("core").join("module.xml"))
         .unwrap_or_default();
     let path = root.path().with_file_name("modes.tgz");
+    // Every header asks for mode 7777; `nested/deep/` exist only as a file's parents.
     write_package(
         &path,
         &[
+            ("core/", EntryType::Directory, b""),
             ("core/module.xml", FILE, &xml),
             ("core/module.wasm", FILE, &wasm),
+            ("core/assets/", EntryType::Directory, b""),
+            ("core/nested/deep/file", FILE, b"x"),
         ],
     );
-    root.ok(&["install", arg(&path)]);
+    let mut install = std::process::Command::new("sh");
+    install
+        .args(["-c", "umask 000; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_modhost"))
+        .arg("--root")
+        .arg(root.path())
+        .args(["install", arg(&path)]);
+    let run = modhost_test_support::Root::output(&mut install);
+    assert!(run.success, "{}", run.stderr);
     let info = root.ok(&["info", "--json", "core"]).json();
     let dir = root
         .path()
         .join("modules/core")
         .join(info["module_dir"].as_str().unwrap_or_default());
-    for file in ["module.xml", "module.wasm"] {
-        let mode = std::fs::metadata(dir.join(file))
-            .map(|m| m.permissions().mode() & 0o7777)
-            .unwrap_or(0o7777);
-        assert_eq!(
-            mode & 0o7002,
-            0,
-            "{file}: no setuid, setgid, sticky or world-writable bits ({mode:o})"
-        );
+    let mut modes = Vec::new();
+    let mut pending = vec![dir.clone()];
+    while let Some(path) = pending.pop() {
+        let metadata = std::fs::symlink_metadata(&path);
+        let Ok(metadata) = metadata else {
+            panic!("{path:?}: {metadata:?}")
+        };
+        if metadata.is_dir() {
+            pending.extend(
+                std::fs::read_dir(&path)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        }
+        let shown = path
+            .strip_prefix(&dir)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        modes.push((
+            shown,
+            format!("{:o}", metadata.permissions().mode() & 0o7777),
+        ));
     }
+    modes.sort();
+    let expected = [
+        ("", "755"),
+        ("assets", "755"),
+        ("module.wasm", "644"),
+        ("module.xml", "644"),
+        ("nested", "755"),
+        ("nested/deep", "755"),
+        ("nested/deep/file", "644"),
+    ]
+    .map(|(name, mode)| (name.to_owned(), mode.to_owned()));
+    assert_eq!(modes, expected, "modes under umask 000");
 }

@@ -3,8 +3,9 @@
 //! [`unpack`] extracts a package into a fresh staging directory and checks it before the
 //! host touches anything else: only regular files and directories, relative paths inside
 //! one top-level directory named after the rawname, bounded sizes, no duplicates, modes
-//! never taken from the archive. The staging directory is opened with cap-std, so even a
-//! path that slipped past the checks could not land outside it.
+//! never taken from the archive (files 0644, directories 0755, less what the umask
+//! removes). The staging directory is opened with cap-std, so even a path that slipped
+//! past the checks could not land outside it.
 //!
 //! Every byte of the decompressed archive counts against the size and compression-ratio
 //! limits, [`read_manifest`]'s reading included: headers, GNU long names, PAX records
@@ -19,7 +20,7 @@ use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
 use cap_std::ambient_authority;
-use cap_std::fs::{Dir, OpenOptions};
+use cap_std::fs::{Dir, DirBuilder, DirBuilderExt, OpenOptions, OpenOptionsExt};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
@@ -104,6 +105,8 @@ pub fn unpack(package: &Path, staging: &Path, limits: &Limits) -> Result<Unpacke
     };
     let dir = Dir::open_ambient_dir(staging, ambient_authority())
         .map_err(io_err("cannot open the staging directory"))?;
+    let mut dirs = DirBuilder::new();
+    dirs.recursive(true).mode(DIR_MODE);
     let mut archive = tar::Archive::new(Bounded::open(package, limits)?);
     let mut seen = BTreeSet::new();
     let mut top: Option<String> = None;
@@ -149,7 +152,7 @@ pub fn unpack(package: &Path, staging: &Path, limits: &Limits) -> Result<Unpacke
         }
         let kind = entry.header().entry_type();
         if kind.is_dir() {
-            dir.create_dir_all(&relative)
+            dir.create_dir_with(&relative, &dirs)
                 .map_err(io_err(&format!("cannot create `{shown}`")))?;
         } else if kind.is_file() {
             if parts.len() == 1 {
@@ -163,11 +166,17 @@ pub fn unpack(package: &Path, staging: &Path, limits: &Limits) -> Result<Unpacke
                 )));
             }
             if let Some(parent) = relative.parent() {
-                dir.create_dir_all(parent)
+                dir.create_dir_with(parent, &dirs)
                     .map_err(io_err(&format!("cannot create `{shown}`")))?;
             }
             let mut out = dir
-                .open_with(&relative, OpenOptions::new().write(true).create_new(true))
+                .open_with(
+                    &relative,
+                    OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(FILE_MODE),
+                )
                 .map_err(io_err(&format!("cannot create `{shown}`")))?;
             io::copy(&mut entry, &mut out).map_err(io_err(&format!("cannot unpack `{shown}`")))?;
             out.sync_all()
@@ -224,6 +233,10 @@ pub fn unpack(package: &Path, staging: &Path, limits: &Limits) -> Result<Unpacke
         component,
     })
 }
+
+/// The mode of unpacked files and directories, whatever the archive says.
+const FILE_MODE: u32 = 0o644;
+const DIR_MODE: u32 = 0o755;
 
 /// Output allowed before the compression ratio is enforced: small files compress well.
 const RATIO_GRACE: u64 = 1024 * 1024;
