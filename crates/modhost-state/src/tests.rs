@@ -509,6 +509,37 @@ fn module_sql_cannot_make_the_host_allocate_more_than_its_limits() -> Result<()>
 }
 
 #[test]
+fn module_sql_is_one_select_insert_update_or_delete_even_outside_a_transaction() -> Result<()> {
+    let (dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    txn.commit()?;
+    // VACUUM has no authorizer action of its own (SQLite refuses the ATTACH it runs):
+    // it must stay refused where no host transaction stands in its way either.
+    let copy = dir.path().join("copy.db");
+    let Ok(mut conn) = Connection::open(state.path()) else {
+        panic!("open")
+    };
+    let owned = BTreeSet::from(["book".to_owned()]);
+    for sql in [
+        format!("VACUUM INTO '{}'", copy.display()),
+        "VACUUM".to_owned(),
+        "REINDEX".to_owned(),
+    ] {
+        let refused = module_sql::query(&mut conn, owned.clone(), later(), &sql, &[]);
+        assert_eq!(
+            refused,
+            Err("not authorized: a module may only read and write its own tables".to_owned()),
+            "`{sql}`"
+        );
+    }
+    assert!(!copy.exists(), "nothing is written outside the database");
+    let values = module_sql::query(&mut conn, owned, later(), "VALUES (1)", &[]);
+    assert_eq!(values.map(|r| r.rows), Ok(vec![vec![SqlValue::Integer(1)]]));
+    Ok(())
+}
+
+#[test]
 fn a_runaway_statement_is_stopped_at_the_deadline() -> Result<()> {
     let (_dir, state) = open();
     let mut txn = state.begin()?;
