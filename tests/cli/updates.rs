@@ -177,6 +177,20 @@ fn offers(repo: &Repo, root: &Root, command: &str) -> Vec<(String, String, Strin
         .collect()
 }
 
+/// A licence group `pro` (secret `s3cret`) that gates phonebook.
+const PRO_GROUP: &str = "[groups.pro]\nsecret = \"s3cret\"\nmodules = [\"phonebook\"]\n";
+
+/// A signed repository of core and a licence-gated phonebook 1.0.0, added as source `main`.
+fn gated_phonebook(root: &Root) -> Repo {
+    let repo = Repo::serve(
+        root,
+        &[package("core"), package_at("phonebook", "1.0.0")],
+        Some(PRO_GROUP),
+    );
+    signed_source(&repo, root);
+    repo
+}
+
 fn signed_source(repo: &Repo, root: &Root) {
     root.ok(&[
         "source",
@@ -359,13 +373,7 @@ fn plain_http_is_refused() {
 #[test]
 fn a_licence_gated_package_needs_the_right_key() {
     let root = root();
-    let groups = "[groups.pro]\nsecret = \"s3cret\"\nmodules = [\"phonebook\"]\n";
-    let repo = Repo::serve(
-        &root,
-        &[package("core"), package_at("phonebook", "1.0.0")],
-        Some(groups),
-    );
-    signed_source(&repo, &root);
+    let repo = gated_phonebook(&root);
     repo.ok(&root, &["install", "--online", "core"]);
 
     let run = repo.fails(&root, &["install", "--online", "phonebook"]);
@@ -487,13 +495,7 @@ fn store_key(root: &Root, source: &str, query: &str) {
 #[test]
 fn a_download_key_never_shows_even_in_trace_logs() {
     let root = root();
-    let groups = "[groups.pro]\nsecret = \"s3cret\"\nmodules = [\"phonebook\"]\n";
-    let repo = Repo::serve(
-        &root,
-        &[package("core"), package_at("phonebook", "1.0.0")],
-        Some(groups),
-    );
-    signed_source(&repo, &root);
+    let repo = gated_phonebook(&root);
     let key = root
         .ok(&[
             "repo",
@@ -806,11 +808,10 @@ fn joomla_servers_are_chosen_by_priority_platform_and_stability_and_take_downloa
         |xml| xml.replace("<version>2.0.0</version>", "<version>3.0.0beta1</version>"),
         &dir.path().join("phonebook-3.0.0beta1.tgz"),
     );
-    let groups = "[groups.pro]\nsecret = \"s3cret\"\nmodules = [\"phonebook\"]\n";
     let repo = Repo::serve(
         &root,
         &[package("core"), package_at("phonebook", "2.0.0"), beta],
-        Some(groups),
+        Some(PRO_GROUP),
     );
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

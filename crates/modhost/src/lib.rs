@@ -683,10 +683,7 @@ impl Host {
         if call_uninstall {
             let component = self.component(&record)?;
             self.running("Uninstalling", rawname, &record.version);
-            let copy = self.layout.data_dir(rawname, &layout::unique_name("data"));
-            created.0.push(copy.clone());
-            layout::copy_tree(&self.layout.data_dir(rawname, &record.data_dir), &copy)?;
-            fault::point(operation, "data-staged");
+            let (_, copy) = self.stage_data(&record, &mut created, operation)?;
             txn = self.run(
                 &component,
                 rawname,
@@ -827,6 +824,26 @@ impl Host {
             .ok_or_else(|| Error::Refused(vec![format!("`{rawname}` was not disabled")]))
     }
 
+    /// Copies `record`'s data directory to a fresh one for a lifecycle call to work on, so
+    /// that a call that fails leaves the original as it was. Returns the copy's name and
+    /// path; `created` removes it unless the change commits.
+    fn stage_data(
+        &self,
+        record: &ModuleRecord,
+        created: &mut Created,
+        operation: &str,
+    ) -> Result<(String, PathBuf)> {
+        let name = layout::unique_name("data");
+        let copy = self.layout.data_dir(&record.rawname, &name);
+        created.0.push(copy.clone());
+        layout::copy_tree(
+            &self.layout.data_dir(&record.rawname, &record.data_dir),
+            &copy,
+        )?;
+        fault::point(operation, "data-staged");
+        Ok((name, copy))
+    }
+
     /// Runs `call` on each of `records` in order and gives them `status`, in one
     /// transaction. Each call works on a copy of its module's data directory that
     /// replaces the original only when every call succeeds, as an upgrade's does.
@@ -849,11 +866,7 @@ impl Host {
             let rawname = record.rawname.as_str();
             let component = self.component(record)?;
             self.running(verb, rawname, &record.version);
-            let data_dir = layout::unique_name("data");
-            let copy = self.layout.data_dir(rawname, &data_dir);
-            created.0.push(copy.clone());
-            layout::copy_tree(&self.layout.data_dir(rawname, &record.data_dir), &copy)?;
-            fault::point(operation, "data-staged");
+            let (data_dir, copy) = self.stage_data(record, &mut created, operation)?;
             txn = self.run(
                 &component,
                 rawname,
