@@ -40,8 +40,9 @@ fn a_second_writer_waits_saying_so_or_fails_with_no_wait_and_readers_go_on() {
         "readers are not blocked"
     );
 
+    // In JSON mode too: stdout stays one JSON document, stderr says why nothing happens.
     let mut waiting = root
-        .command(&["install", arg(&package("voicemail"))])
+        .command(&["--json", "install", arg(&package("voicemail"))])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
@@ -63,6 +64,13 @@ fn a_second_writer_waits_saying_so_or_fails_with_no_wait_and_readers_go_on() {
     assert!(
         stderr.contains("Waiting for another modhost process to finish"),
         "{stderr}"
+    );
+    let changes: Result<serde_json::Value, _> = serde_json::from_slice(&output.stdout);
+    assert!(
+        changes
+            .as_ref()
+            .is_ok_and(|c| c[0]["rawname"] == "voicemail"),
+        "{changes:?}"
     );
     assert_eq!(
         root.ok(&["list", "--json"]).json().as_array().map(Vec::len),

@@ -288,3 +288,78 @@ fn the_root_is_the_flag_else_modhost_root_else_a_per_user_directory_created_on_f
         .env("MODHOST_ROOT", &from_env));
     assert!(flag.join("modhost.db").is_file(), "--root wins");
 }
+
+#[test]
+fn under_umask_000_nothing_others_can_reach_is_writable_and_secrets_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = root();
+    let under_lax_umask = |args: &[&str]| {
+        let mut command = std::process::Command::new("sh");
+        command
+            .args(["-c", "umask 000; exec \"$0\" \"$@\""])
+            .arg(env!("CARGO_BIN_EXE_modhost"))
+            .arg("--root")
+            .arg(root.path())
+            .args(args);
+        let run = modhost_test_support::Root::output(&mut command);
+        assert!(run.success, "{}", run.stderr);
+    };
+    under_lax_umask(&["install", arg(&package("core")), arg(&package("voicemail"))]);
+    under_lax_umask(&["reload"]);
+    under_lax_umask(&["disable", "voicemail"]);
+    under_lax_umask(&["source", "add", "vendor", "https://example.invalid/"]);
+
+    let mode = |path: &std::path::Path| {
+        std::fs::symlink_metadata(path).map_or(0, |m| m.permissions().mode() & 0o7777)
+    };
+    let base = root.path();
+    let expected = [
+        ("", 0o755),
+        ("modules", 0o755),
+        ("cache", 0o755),
+        ("data", 0o700),
+        ("staging", 0o700),
+        ("lock", 0o600),
+        ("modhost.db", 0o600),
+        ("etc", 0o755),
+        ("etc/extensions_modhost.conf", 0o644),
+    ];
+    for (path, want) in expected {
+        assert_eq!(
+            format!("{:o}", mode(&base.join(path))),
+            format!("{want:o}"),
+            "mode of `{path}`"
+        );
+    }
+
+    // Walk the tree: whatever others can reach (every directory above it lets them
+    // through) must not be writable by them.
+    let mut pending = vec![(base.clone(), true)];
+    let mut seen = 0;
+    while let Some((path, reachable)) = pending.pop() {
+        let bits = mode(&path);
+        seen += 1;
+        assert!(
+            !reachable || bits & 0o002 == 0,
+            "`{}` is world-writable ({bits:o})",
+            path.display()
+        );
+        if path.is_dir() && !path.is_symlink() {
+            let through = reachable && bits & 0o001 != 0;
+            for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                pending.push((entry.path(), through));
+            }
+        }
+    }
+    assert!(seen > 20, "the walk saw the whole root ({seen} entries)");
+    let readme = std::fs::read_dir(base.join("data/core"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("README"))
+        .find(|p| p.is_file());
+    assert!(
+        readme.is_some(),
+        "the walk covered a file the guest created in its /data"
+    );
+}

@@ -375,6 +375,76 @@ fn scan_describes_a_directory_and_marks_outdated_modules() {
 }
 
 #[test]
+fn list_and_info_show_every_status_with_its_reason_not_installed_included() {
+    let root = phonebook_root();
+    let statuses = |root: &Root, args: &[&str]| -> Vec<(String, String, String)> {
+        let listed = root.ok(args).json();
+        listed
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| {
+                let field = |name: &str| m[name].as_str().unwrap_or("-").to_owned();
+                (field("rawname"), field("status"), field("reason"))
+            })
+            .collect()
+    };
+    let installed_only = statuses(&root, &["list", "--json"]);
+    assert_eq!(
+        installed_only.iter().map(|m| &m.0).collect::<Vec<_>>(),
+        ["core", "phonebook"],
+        "without a package directory, list shows what is installed"
+    );
+
+    root.ok(&["disable", "phonebook"]);
+    let dir = packages_dir();
+    let listed = statuses(&root, &["list", "--json", "--from", arg(&dir)]);
+    let voicemail = dir.join("voicemail-16.0.12.tgz");
+    assert_eq!(
+        listed[..2],
+        [
+            ("core".into(), "enabled".into(), "-".into()),
+            (
+                "phonebook".into(),
+                "disabled".into(),
+                "disabled by an administrator".into()
+            ),
+        ],
+        "installed modules first, each with its stored status"
+    );
+    assert!(
+        listed.contains(&(
+            "voicemail".into(),
+            "not-installed".into(),
+            format!("package `{}`", voicemail.display())
+        )),
+        "{listed:?}"
+    );
+    assert!(
+        listed[2..].iter().all(|m| m.1 == "not-installed") && listed.len() > 3,
+        "{listed:?}"
+    );
+    root.configure(&format!("packages = {dir:?}\n"));
+    let text = root.ok(&["list"]).stdout;
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("voicemail") && l.contains("not-installed (package")),
+        "{text}"
+    );
+    let info = root.ok(&["info", "--json", "voicemail"]).json();
+    assert_eq!(
+        (info["status"].as_str(), info["version"].as_str()),
+        (Some("not-installed"), Some("16.0.12"))
+    );
+    let unknown = root.fails(&["info", "nosuchmodule"]);
+    assert!(
+        unknown.stderr.contains("`nosuchmodule` is not installed"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[test]
 fn a_directory_that_reaches_the_root_or_data_is_never_granted() {
     let root = root();
     let module = root.path().with_file_name("greedy");

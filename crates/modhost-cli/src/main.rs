@@ -57,9 +57,9 @@ enum Command {
     Disable(change::ModuleArgs),
     /// Return a module to the version its last upgrade replaced.
     Rollback(change::ModuleArgs),
-    /// List installed modules.
-    List,
-    /// Show everything about an installed module.
+    /// List installed modules, and those the package directory offers as not-installed.
+    List(commands::list::Args),
+    /// Show everything about a module, installed or in the package directory.
     Info(inspect::Rawname),
     /// Show a module's key-value store.
     Kv(inspect::Rawname),
@@ -110,7 +110,7 @@ pub struct Context {
 }
 
 impl Context {
-    /// Opens the root, with progress shown on stderr in text mode.
+    /// Opens the root, with progress shown on stderr (in JSON mode only lock waits).
     pub fn open(&self) -> Result<Host> {
         let mut host = Host::open(&self.root)?.wait_for_lock(!self.no_wait);
         if let Some(ca_cert) = &self.ca_cert {
@@ -156,7 +156,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Enable(args) => change::enable(&ctx, args),
         Command::Disable(args) => change::module(&ctx, args, Host::disable),
         Command::Rollback(args) => change::module(&ctx, args, Host::rollback),
-        Command::List => commands::list::run(&ctx),
+        Command::List(args) => commands::list::run(&ctx, args),
         Command::Info(args) => inspect::info(&ctx, args),
         Command::Kv(args) => inspect::kv(&ctx, args),
         Command::Rows(args) => inspect::rows(&ctx, args),

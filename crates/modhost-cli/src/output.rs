@@ -74,20 +74,20 @@ impl Output {
         Ok(())
     }
 
-    /// Gives `host` a reporter that shows progress on stderr, in text mode only.
+    /// Gives `host` a reporter that shows progress on stderr; in JSON mode only why
+    /// nothing happens (waiting for the lock), since a script still deserves to know.
     pub fn with_reporter(&self, host: Host) -> Host {
-        if self.json {
-            host
-        } else {
-            host.with_reporter(Box::new(Status::default()))
-        }
+        host.with_reporter(Box::new(Status {
+            waiting_only: self.json,
+            download: Default::default(),
+        }))
     }
 }
 
 /// Cargo-style status lines: a right-aligned verb, then what it applies to; a progress bar
 /// while a download runs (drawn only on a terminal).
-#[derive(Default)]
 struct Status {
+    waiting_only: bool,
     download: std::sync::Mutex<Option<ProgressBar>>,
 }
 
@@ -101,6 +101,9 @@ impl Status {
 
 impl Reporter for Status {
     fn report(&self, event: Event) {
+        if self.waiting_only && !matches!(event, Event::Waiting { .. }) {
+            return;
+        }
         let (verb, what) = match event {
             Event::Progress {
                 received, total, ..

@@ -158,6 +158,12 @@ pub mod log {
 }
 
 /// SQL on the tables the module declares in its module.xml `<database>`.
+///
+/// Only the module's own tables, one statement per call, inside the current call's
+/// transaction. Statements up to 1 MiB, values up to 16 MiB, results up to 10,000 rows;
+/// SQLite's core functions only. `last_insert_rowid()` is refused (it would reveal other
+/// modules' inserts): get a new row's id with `query("INSERT … RETURNING id", …)`. The
+/// full rules are in the WIT file's `db` interface.
 pub mod db {
     use crate::bindings::modhost::module::db;
 
@@ -168,7 +174,7 @@ pub mod db {
         db::execute(sql, params)
     }
 
-    /// Runs one SELECT and returns its rows.
+    /// Runs one SELECT, or a change with `RETURNING`, and returns its rows.
     pub fn query(sql: &str, params: &[Value]) -> Result<Rows, String> {
         db::query(sql, params)
     }

@@ -199,6 +199,14 @@ pub enum Error {
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// The database file could not be created.
+    #[error("state database `{path}`: {source}")]
+    Io {
+        /// The database file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// A stored value is not one modhost writes; the database was changed by hand.
     #[error("state database `{path}`: {message}")]
     Corrupt {
@@ -224,6 +232,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
+    /// Not installed, though the package directory holds a package of it. Never stored:
+    /// a module without a record has this status.
+    NotInstalled,
     /// Installed and taking part in hook points.
     Enabled,
     /// Installed but switched off by an administrator.
@@ -238,6 +249,7 @@ impl Status {
     /// The stored, kebab-case name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::NotInstalled => "not-installed",
             Status::Enabled => "enabled",
             Status::Disabled => "disabled",
             Status::NeedsUpgrade => "needs-upgrade",
@@ -257,6 +269,7 @@ impl fmt::Display for Status {
     }
 }
 
+/// Parses a stored status: `not-installed` is never stored, so it is refused.
 impl FromStr for Status {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -320,6 +333,24 @@ impl fmt::Debug for State {
     }
 }
 
+/// Creates `path` empty with mode 0600 unless it exists (an empty file is an empty
+/// SQLite database); SQLite itself would create it 0644 less the umask.
+fn create_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(Error::Io {
+            path: path.to_owned(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |source| Error::Sqlite {
         path: path.to_owned(),
@@ -329,7 +360,10 @@ fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
 
 impl State {
     /// Opens the database at `path`, creating it and bringing its schema up to date.
+    /// A new database is readable by its owner only: it holds the download keys of
+    /// update sources, and SQLite gives its journal files the database's mode.
     pub fn open(path: &Path) -> Result<Self> {
+        create_private(path)?;
         let state = State {
             path: path.to_owned(),
             pool: Pool::default(),

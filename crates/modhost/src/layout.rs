@@ -12,7 +12,12 @@
 //!
 //! Directories are never changed in place: a change writes new ones beside the old and
 //! the state database's commit switches to them. Whatever no record names is a leftover.
+//!
+//! Modes are explicit, never left to the umask (which may be 000): what others may read
+//! is 0755/0644; `data/` and `staging/` are 0700, so files a module creates in its
+//! `/data` (WASI creates them 0666 less the umask) are out of everyone else's reach.
 
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -37,14 +42,14 @@ impl Layout {
         let layout = Layout {
             root: root.to_owned(),
         };
-        for dir in [
-            layout.root.clone(),
-            layout.modules(),
-            layout.data(),
-            layout.cache(),
-            layout.staging(),
+        create_dirs(&layout.root, PUBLIC_DIR)?;
+        for (dir, mode) in [
+            (layout.modules(), PUBLIC_DIR),
+            (layout.data(), PRIVATE_DIR),
+            (layout.cache(), PUBLIC_DIR),
+            (layout.staging(), PRIVATE_DIR),
         ] {
-            fs_err::create_dir_all(&dir).map_err(io(&dir))?;
+            create_dirs(&dir, mode)?;
         }
         Ok(layout)
     }
@@ -95,6 +100,22 @@ impl Layout {
     }
 }
 
+/// Directories others may read and traverse, files they may read.
+pub(crate) const PUBLIC_DIR: u32 = 0o755;
+const PUBLIC_FILE: u32 = 0o644;
+/// Directories only modhost's own user may enter.
+const PRIVATE_DIR: u32 = 0o700;
+
+/// Creates `dir` and its missing parents with `mode`; existing directories keep theirs,
+/// since an administrator may have chosen them.
+pub(crate) fn create_dirs(dir: &Path, mode: u32) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+        .map_err(io(dir))
+}
+
 /// A directory name no other change in this root has used: `PREFIX-TIME-PID-N`.
 pub(crate) fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -117,7 +138,7 @@ pub(crate) fn remove_dir(dir: &Path) -> Result<()> {
 /// the rename durable.
 pub(crate) fn move_into_place(from: &Path, to: &Path) -> Result<()> {
     if let Some(parent) = to.parent() {
-        fs_err::create_dir_all(parent).map_err(io(parent))?;
+        create_dirs(parent, PUBLIC_DIR)?;
     }
     fs_err::rename(from, to).map_err(io(to))?;
     make_durable(to)
@@ -134,9 +155,10 @@ pub(crate) fn make_durable(dir: &Path) -> Result<()> {
 }
 
 /// Copies the directory tree `from` into the new directory `to` (regular files and
-/// directories only: a module's data directory holds nothing else).
+/// directories only: a module's data directory holds nothing else), with fixed modes
+/// rather than whatever the module's files were created with.
 pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    fs_err::create_dir_all(to).map_err(io(to))?;
+    create_dirs(to, PUBLIC_DIR)?;
     if !from.is_dir() {
         return Ok(());
     }
@@ -148,22 +170,29 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
             copy_tree(&entry.path(), &target)?;
         } else if kind.is_file() {
             fs_err::copy(entry.path(), &target).map_err(io(&target))?;
+            set_mode(&target, PUBLIC_FILE)?;
         }
     }
     Ok(())
 }
 
-/// Replaces `path` with `bytes` so that readers see the old file or the new one, never
-/// a mixture.
+/// Replaces `path` with `bytes`, readable by all (generated configuration is read by the
+/// PBX, which may run as another user), so that readers see the old file or the new
+/// one, never a mixture.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs_err::create_dir_all(dir).map_err(io(dir))?;
+    create_dirs(dir, PUBLIC_DIR)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
     tmp.write_all(bytes).map_err(io(path))?;
+    set_mode(tmp.path(), PUBLIC_FILE)?;
     tmp.as_file().sync_all().map_err(io(path))?;
     tmp.persist(path).map_err(|e| io(path)(e.error))?;
     sync(dir)
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io(path))
 }
 
 fn sync(path: &Path) -> Result<()> {

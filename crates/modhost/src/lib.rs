@@ -172,6 +172,55 @@ pub struct Change {
     pub to: Option<String>,
 }
 
+/// A module the package directory holds a package of, that is not installed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NotInstalled {
+    /// The module's rawname.
+    pub rawname: String,
+    /// Its display name.
+    pub name: String,
+    /// The package's version.
+    pub version: String,
+    /// Always [`Status::NotInstalled`]: there so that every line of `list` has one.
+    pub status: Status,
+    /// Where the package is.
+    pub reason: String,
+    /// The package file.
+    pub package: PathBuf,
+}
+
+/// One line of `list`: an installed module, or one the package directory offers.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum Listed {
+    /// A module with a record.
+    Installed(ModuleRecord),
+    /// A package nobody installed.
+    NotInstalled(NotInstalled),
+}
+
+impl Listed {
+    /// The module's rawname, name, version, status and the reason for the status.
+    pub fn summary(&self) -> (&str, &str, &str, Status, Option<&str>) {
+        match self {
+            Listed::Installed(r) => (
+                &r.rawname,
+                &r.name,
+                &r.version,
+                r.status,
+                r.reason.as_deref(),
+            ),
+            Listed::NotInstalled(n) => (
+                &n.rawname,
+                &n.name,
+                &n.version,
+                n.status,
+                Some(n.reason.as_str()),
+            ),
+        }
+    }
+}
+
 /// Everything known about an installed module.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ModuleInfo {
@@ -313,6 +362,40 @@ impl Host {
     /// Every installed module, by rawname.
     pub fn list(&self) -> Result<Vec<ModuleRecord>> {
         Ok(self.state.modules()?)
+    }
+
+    /// Every installed module and, after them in rawname order, every module the package
+    /// directory `from` (default: the configured one) offers that is not installed.
+    pub fn list_all(&self, from: Option<&Path>) -> Result<Vec<Listed>> {
+        let mut listed: Vec<Listed> = self.list()?.into_iter().map(Listed::Installed).collect();
+        listed.extend(
+            self.not_installed(from)?
+                .into_iter()
+                .map(Listed::NotInstalled),
+        );
+        Ok(listed)
+    }
+
+    /// The modules package directory `from` (default: the configured one) holds packages
+    /// of and that are not installed: their status is `not-installed`. Empty without a
+    /// package directory.
+    pub fn not_installed(&self, from: Option<&Path>) -> Result<Vec<NotInstalled>> {
+        let Some(dir) = from.or(self.packages.as_deref()) else {
+            return Ok(Vec::new());
+        };
+        let installed = self.state.modules()?;
+        Ok(packages::newest(dir)?
+            .into_values()
+            .filter(|(_, manifest)| !installed.iter().any(|r| r.rawname == manifest.rawname))
+            .map(|(package, manifest)| NotInstalled {
+                reason: format!("package `{}`", package.display()),
+                rawname: manifest.rawname,
+                name: manifest.name,
+                version: manifest.version.to_string(),
+                status: Status::NotInstalled,
+                package,
+            })
+            .collect())
     }
 
     /// The installed module `rawname`, if any.
@@ -579,7 +662,7 @@ impl Host {
             created.push_with_parent(&data_path);
             let call = match &action {
                 Action::Install => {
-                    fs_err::create_dir_all(&data_path).map_err(io(&data_path))?;
+                    layout::create_dirs(&data_path, layout::PUBLIC_DIR)?;
                     self.running("Installing", rawname, &version);
                     Call::Install
                 }

@@ -1,6 +1,7 @@
 //! The root lock: one process changes a root at a time.
 
 use std::fs::{File, TryLockError};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::{Error, Result};
@@ -20,6 +21,7 @@ impl RootLock {
             source,
         };
         let file = File::options()
+            .mode(0o600)
             .create(true)
             .truncate(false)
             .write(true)

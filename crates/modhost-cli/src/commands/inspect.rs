@@ -25,7 +25,27 @@ pub struct TableArgs {
 }
 
 pub fn info(ctx: &Context, args: Rawname) -> Result<()> {
-    let info = ctx.open()?.info(&args.rawname)?;
+    let host = ctx.open()?;
+    let info = match host.info(&args.rawname) {
+        Err(modhost::Error::NotInstalled(rawname)) => {
+            let offered = host.not_installed(None)?;
+            let Some(module) = offered.into_iter().find(|m| m.rawname == rawname) else {
+                return Err(modhost::Error::NotInstalled(rawname).into());
+            };
+            return ctx.out.result(&module, || {
+                format!(
+                    "{} {} ({})\n  {:<12} {} ({})\n",
+                    module.name,
+                    module.version,
+                    module.rawname,
+                    "status",
+                    module.status,
+                    module.reason
+                )
+            });
+        }
+        info => info?,
+    };
     ctx.out.result(&info, || {
         let r = &info.record;
         let mut text = format!("{} {} ({})\n", r.name, r.version, r.rawname);

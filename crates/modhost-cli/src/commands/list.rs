@@ -1,18 +1,29 @@
+use std::path::PathBuf;
+
 use anyhow::Result;
 
 use crate::Context;
 
-pub fn run(ctx: &Context) -> Result<()> {
-    let modules = ctx.open()?.list()?;
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The package directory whose modules that are not installed are listed too
+    /// (default: `packages` in modhost.toml).
+    #[arg(long, value_name = "DIR")]
+    from: Option<PathBuf>,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<()> {
+    let modules = ctx.open()?.list_all(args.from.as_deref())?;
     ctx.out.result(&modules, || {
         let rows: Vec<[String; 4]> = modules
             .iter()
             .map(|m| {
-                let status = match &m.reason {
-                    Some(reason) => format!("{} ({reason})", m.status),
-                    None => m.status.to_string(),
+                let (rawname, name, version, status, reason) = m.summary();
+                let status = match reason {
+                    Some(reason) => format!("{status} ({reason})"),
+                    None => status.to_string(),
                 };
-                [m.rawname.clone(), m.version.clone(), status, m.name.clone()]
+                [rawname.into(), version.into(), status, name.into()]
             })
             .collect();
         table(["RAWNAME", "VERSION", "STATUS", "NAME"], &rows)
