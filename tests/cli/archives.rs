@@ -1,20 +1,34 @@
 //! Hostile and malformed packages: each class is refused with a clear error, and the
 //! root is left exactly as it was.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use modhost_test_support::hostile::{
-    Entry, EntryType, FILE, noise, write_bomb, write_package, write_repeated,
+    Entry, EntryType, FILE, noise, write_bomb, write_package, write_repeated, write_zip,
 };
-use modhost_test_support::{arg, component, package};
+use modhost_test_support::{arg, component, package, zipped};
 
 use crate::root;
 
 const XML: &str = "<module><rawname>evil</rawname><name>Evil</name><version>1.0</version></module>";
 
-fn refused(root: &modhost_test_support::Root, name: &str, entries: &[Entry<'_>], expected: &str) {
-    let path = root.path().with_file_name(format!("{name}.tgz"));
-    write_package(&path, entries);
+/// How a test writes a package of raw entries, and the file name ending it gives it.
+type Writer = (fn(&Path, &[Entry<'_>]), &'static str);
+
+const TGZ: Writer = (write_package, "tgz");
+const ZIP: Writer = (write_zip, "zip");
+
+fn refused(
+    root: &modhost_test_support::Root,
+    (write, ending): Writer,
+    name: &str,
+    entries: &[Entry<'_>],
+    expected: &str,
+) {
+    let name = format!("{name}.{ending}");
+    let path = root.path().with_file_name(&name);
+    write(&path, entries);
     let before = root.fingerprint();
     let run = root.fails(&["install", arg(&path)]);
     assert!(
@@ -23,7 +37,7 @@ fn refused(root: &modhost_test_support::Root, name: &str, entries: &[Entry<'_>],
         run.stderr
     );
     assert!(
-        run.stderr.contains(&format!("{name}.tgz")),
+        run.stderr.contains(&name),
         "{name}: the package is named:\n{}",
         run.stderr
     );
@@ -32,6 +46,19 @@ fn refused(root: &modhost_test_support::Root, name: &str, entries: &[Entry<'_>],
 
 #[test]
 fn every_class_of_hostile_archive_is_refused_and_the_root_is_unchanged() {
+    every_class_is_refused(TGZ, &[]);
+}
+
+#[test]
+fn every_class_of_hostile_zip_is_refused_and_the_root_is_unchanged() {
+    // Zip has no hard links, and the zip writer will not repeat a name (the unit tests
+    // patch one in).
+    every_class_is_refused(ZIP, &["hardlink", "duplicate"]);
+}
+
+/// Writes each class of hostile package with `writer` (but those named in `skip`) and
+/// checks `install` refuses it, leaving the root unchanged.
+fn every_class_is_refused(writer: Writer, skip: &[&str]) {
     let root = root();
     root.ok(&["install", arg(&package("core"))]);
     let xml = XML.as_bytes();
@@ -159,10 +186,56 @@ fn every_class_of_hostile_archive_is_refused_and_the_root_is_unchanged() {
             ],
             "is not a loadable modhost:module@0.1.0 component",
         ),
+        (
+            "root-no-component",
+            vec![("module.xml", FILE, xml)],
+            "component `evil/module.wasm` is missing",
+        ),
+        (
+            "root-beside-a-directory",
+            vec![
+                ("README", FILE, b"x"),
+                ("evil/module.xml", FILE, xml),
+                ("evil/module.wasm", FILE, &wasm),
+            ],
+            "more than one top-level directory (`README` and `evil`)",
+        ),
     ];
     for (name, entries, expected) in &cases {
-        refused(&root, name, entries, expected);
+        if !skip.contains(name) {
+            refused(&root, writer, name, entries, expected);
+        }
     }
+}
+
+#[test]
+fn zip_packages_install_with_module_xml_in_a_directory_or_at_the_root() {
+    let root = root();
+    let dir = root.path().with_file_name("packages");
+    assert!(std::fs::create_dir(&dir).is_ok());
+    let core = zipped(&package("core"), false, &dir.join("core.zip"));
+    let voicemail = zipped(&package("voicemail"), true, &dir.join("voicemail.zip"));
+    let manifest = root.ok(&["manifest", "--json", arg(&voicemail)]).json();
+    assert_eq!(manifest["rawname"], "voicemail", "{manifest}");
+    root.ok(&["install", arg(&core), arg(&voicemail)]);
+    let list = root.ok(&["list", "--json"]).json();
+    let modules: Vec<(&str, &str)> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let field = |name: &str| m[name].as_str().unwrap_or_default();
+            (field("rawname"), field("status"))
+        })
+        .collect();
+    assert_eq!(
+        modules,
+        [("core", "enabled"), ("voicemail", "enabled")],
+        "{list}"
+    );
+    // A package directory offers zips as it does gzip tars.
+    let scan = root.ok(&["scan", "--json", arg(&dir)]).json();
+    assert_eq!(scan.as_array().map(Vec::len), Some(2), "{scan}");
 }
 
 /// Runs `args` (naming a hostile package) and checks it fails within seconds with
@@ -187,6 +260,10 @@ fn a_compression_bomb_is_refused_quickly_writing_next_to_nothing() {
     let bomb = root.path().with_file_name("bomb.tgz");
     write_bomb(&bomb, "evil", 16);
     refused_quickly(&root, &["install", arg(&bomb)], "compression-ratio limit");
+    // A zip's entry declares its size: this one is refused before it is read.
+    let zip = root.path().with_file_name("bomb.zip");
+    write_zip(&zip, &[("evil/zeros", FILE, &vec![0; 64 << 20])]);
+    refused_quickly(&root, &["install", arg(&zip)], "compression-ratio limit");
 }
 
 #[test]

@@ -1,21 +1,27 @@
-//! Module packages: a gzip tar holding `<rawname>/module.xml` and the module's component.
+//! Module packages: a gzip tar or a zip holding `module.xml` and the module's component,
+//! either at the archive's root or in one top-level directory named after the rawname.
 //!
 //! [`unpack`] extracts a package into a fresh staging directory and checks it before the
-//! host touches anything else: only regular files and directories, relative paths inside
-//! one top-level directory named after the rawname, bounded sizes, no duplicates, modes
-//! never taken from the archive (files 0644, directories 0755, less what the umask
+//! host touches anything else: only regular files and directories, relative paths, at
+//! most one top-level directory (named after the rawname), bounded sizes, no duplicates,
+//! modes never taken from the archive (files 0644, directories 0755, less what the umask
 //! removes). The staging directory is opened with cap-std, so even a path that slipped
-//! past the checks could not land outside it.
+//! past the checks could not land outside it. The format is told by the file's first
+//! bytes, never by its name, and both formats' entries go through the same checks.
 //!
-//! Every byte of the decompressed archive counts against the size and compression-ratio
-//! limits, [`read_manifest`]'s reading included: headers, GNU long names, PAX records
-//! and the content of entries that are skipped, not only the files written.
+//! Every byte of a gzip tar's decompressed stream counts against the size and
+//! compression-ratio limits, [`read_manifest`]'s reading included: headers, GNU long
+//! names, PAX records and the content of entries that are skipped, not only the files
+//! written. A zip's entries count by their content: each is refused before it is read
+//! when its declared size would pass the limits, and stopped while it is read should it
+//! produce more.
 //!
-//! [`pack`] writes a package reproducibly (fixed order, times, owners and modes).
+//! [`pack`] writes a gzip tar reproducibly (fixed order, times, owners and modes).
 
+use std::borrow::BorrowMut;
 use std::cell::Cell;
 use std::collections::BTreeSet;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
@@ -25,14 +31,17 @@ use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use modhost_manifest::Manifest;
+use zip::read::{ArchiveOffset, Config, ZipFileEntry};
+use zip::result::ZipError;
+use zip::{ZipArchive, ZipReadOptions};
 
 /// Limits on what a package may hold.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// The most entries (files and directories).
     pub max_entries: usize,
-    /// The most bytes of the decompressed archive, in total: file contents, headers and
-    /// everything else.
+    /// The most bytes unpacked, in total: for a gzip tar, the whole decompressed stream
+    /// (headers and everything else); for a zip, the entries' contents.
     pub max_total_size: u64,
     /// The longest entry path, in bytes.
     pub max_path_len: usize,
@@ -85,7 +94,7 @@ pub enum Error {
 /// A package unpacked into a staging directory.
 #[derive(Debug)]
 pub struct Unpacked {
-    /// The module's directory inside the staging directory.
+    /// The module's directory inside the staging directory: `<staging>/<rawname>`.
     pub dir: PathBuf,
     /// The parsed module.xml.
     pub manifest: Manifest,
@@ -93,145 +102,35 @@ pub struct Unpacked {
     pub component: PathBuf,
 }
 
-/// Unpacks `package` into `staging`, an empty directory the caller owns, and validates it.
+/// Unpacks `package` (a gzip tar or a zip) into `staging`, an empty directory the caller
+/// owns, and validates it. The module's files end up in `<staging>/<rawname>` whichever
+/// layout the archive has.
 pub fn unpack(package: &Path, staging: &Path, limits: &Limits) -> Result<Unpacked, Error> {
-    let io_err = |context: &str| {
-        let context = context.to_owned();
-        move |source| classify(package, context, source)
+    let (file, format) = open(package)?;
+    let mut stage = Stage::new(package, staging, limits)?;
+    match format {
+        Format::GzipTar => unpack_tar(file, &mut stage)?,
+        Format::Zip => unpack_zip(file, &mut stage)?,
+    }
+    stage.finish(staging)
+}
+
+/// Reads and parses a package's module.xml without unpacking the rest, within the same
+/// limits as [`unpack`] and choosing the module.xml it would: the one at the root if
+/// there is one, else the one in a top-level directory.
+pub fn read_manifest(package: &Path, limits: &Limits) -> Result<Manifest, Error> {
+    let (file, format) = open(package)?;
+    let found = match format {
+        Format::GzipTar => tar_manifest(package, file, limits)?,
+        Format::Zip => zip_manifest(package, file, limits)?,
     };
-    let refuse = |problem: String| Error::Refused {
-        package: package.to_owned(),
-        problem,
-    };
-    let dir = Dir::open_ambient_dir(staging, ambient_authority())
-        .map_err(io_err("cannot open the staging directory"))?;
-    let mut dirs = DirBuilder::new();
-    dirs.recursive(true).mode(DIR_MODE);
-    let mut archive = tar::Archive::new(Bounded::open(package, limits)?);
-    let mut seen = BTreeSet::new();
-    let mut top: Option<String> = None;
-    for (count, entry) in archive
-        .entries()
-        .map_err(io_err("cannot read the archive"))?
-        .enumerate()
-    {
-        let mut entry = entry.map_err(io_err("cannot read the archive"))?;
-        if count >= limits.max_entries {
-            return Err(refuse(format!("more than {} entries", limits.max_entries)));
-        }
-        let raw = entry.path_bytes().into_owned();
-        let shown = String::from_utf8_lossy(&raw).into_owned();
-        if raw.len() > limits.max_path_len {
-            return Err(refuse(format!(
-                "entry path longer than {} bytes",
-                limits.max_path_len
-            )));
-        }
-        let path = entry
-            .path()
-            .map_err(io_err("cannot read an entry path"))?
-            .into_owned();
-        let parts = relative_parts(&path).ok_or_else(|| {
-            refuse(format!(
-                "entry `{shown}` is not a relative path inside the package"
-            ))
-        })?;
-        let Some(first) = parts.first() else { continue };
-        match &top {
-            None => top = Some(first.clone()),
-            Some(t) if t != first => {
-                return Err(refuse(format!(
-                    "more than one top-level directory (`{t}` and `{first}`)"
-                )));
-            }
-            Some(_) => {}
-        }
-        let relative: PathBuf = parts.iter().collect();
-        if !seen.insert(relative.clone()) {
-            return Err(refuse(format!("duplicate entry `{shown}`")));
-        }
-        let kind = entry.header().entry_type();
-        if kind.is_dir() {
-            dir.create_dir_with(&relative, &dirs)
-                .map_err(io_err(&format!("cannot create `{shown}`")))?;
-        } else if kind.is_file() {
-            if parts.len() == 1 {
-                return Err(refuse(format!(
-                    "file `{shown}` is not inside the module's directory"
-                )));
-            }
-            if is_manifest(&parts) && entry.size() > MAX_MANIFEST {
-                return Err(refuse(format!(
-                    "`{shown}` is larger than {MAX_MANIFEST} bytes"
-                )));
-            }
-            if let Some(parent) = relative.parent() {
-                dir.create_dir_with(parent, &dirs)
-                    .map_err(io_err(&format!("cannot create `{shown}`")))?;
-            }
-            let mut out = dir
-                .open_with(
-                    &relative,
-                    OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(FILE_MODE),
-                )
-                .map_err(io_err(&format!("cannot create `{shown}`")))?;
-            io::copy(&mut entry, &mut out).map_err(io_err(&format!("cannot unpack `{shown}`")))?;
-            out.sync_all()
-                .map_err(io_err(&format!("cannot unpack `{shown}`")))?;
-        } else {
-            return Err(refuse(format!(
-                "entry `{shown}` is a {:?}; only regular files and directories are allowed",
-                kind
-            )));
-        }
-    }
-    let rawname = top.ok_or_else(|| refuse("the archive is empty".into()))?;
-    let module_dir = staging.join(&rawname);
-    let xml_path = module_dir.join("module.xml");
-    if !seen.contains(&PathBuf::from(&rawname).join("module.xml")) || !xml_path.is_file() {
-        return Err(refuse(format!(
-            "`{rawname}/module.xml` is missing or not a file"
-        )));
-    }
-    let source = fs_err::read_to_string(&xml_path).map_err(io_err("cannot read module.xml"))?;
-    let manifest =
-        Manifest::parse(&source, &format!("{rawname}/module.xml")).map_err(|source| {
-            Error::Manifest {
-                package: package.to_owned(),
-                source,
-            }
-        })?;
-    if manifest.rawname != rawname {
-        return Err(refuse(format!(
-            "module.xml names rawname `{}` but the package's directory is `{rawname}`",
-            manifest.rawname
-        )));
-    }
-    let component_parts = relative_parts(Path::new(&manifest.component))
-        .filter(|parts| !parts.is_empty())
-        .ok_or_else(|| {
-            refuse(format!(
-                "<component> `{}` is not a relative path",
-                manifest.component
-            ))
-        })?;
-    let component = component_parts
-        .iter()
-        .fold(module_dir.clone(), |p, c| p.join(c));
-    if !component.is_file() {
-        return Err(refuse(format!(
-            "component `{rawname}/{}` is missing",
-            manifest.component
-        )));
-    }
-    Ok(Unpacked {
-        dir: module_dir,
-        manifest,
-        component,
-    })
+    let (shown, source) = found.ok_or_else(|| {
+        refused(
+            package,
+            "no `module.xml` or `<rawname>/module.xml` in the package".into(),
+        )
+    })?;
+    parse_manifest(package, &source, &shown)
 }
 
 /// The mode of unpacked files and directories, whatever the archive says.
@@ -245,12 +144,320 @@ const RATIO_GRACE: u64 = 1024 * 1024;
 /// the file is read.
 const MAX_MANIFEST: u64 = modhost_manifest::MAX_SIZE as u64;
 
-/// Whether `parts` name the package's `<rawname>/module.xml`.
-fn is_manifest(parts: &[String]) -> bool {
-    parts.len() == 2 && parts[1] == "module.xml"
+/// Where entries are unpacked before the module's directory is known (it is named after
+/// the rawname, which only module.xml tells when it is at the root). The leading dot
+/// makes it no valid rawname, so it never clashes with the final directory.
+const UNPACKING: &str = ".unpacking";
+
+/// A package's archive format.
+enum Format {
+    GzipTar,
+    Zip,
 }
 
-/// The decompressed stream has grown past what the limits allow.
+/// Opens `package` and tells its format by its first bytes.
+fn open(package: &Path) -> Result<(fs_err::File, Format), Error> {
+    let io_err = |source| Error::Io {
+        package: package.to_owned(),
+        context: "cannot open".into(),
+        source,
+    };
+    let mut file = fs_err::File::open(package).map_err(io_err)?;
+    let mut magic = Vec::with_capacity(4);
+    Read::by_ref(&mut file)
+        .take(4)
+        .read_to_end(&mut magic)
+        .and_then(|_| file.rewind())
+        .map_err(io_err)?;
+    let format = if magic.starts_with(&[0x1f, 0x8b]) {
+        Format::GzipTar
+    } else if magic == b"PK\x03\x04" {
+        Format::Zip
+    } else {
+        return Err(refused(
+            package,
+            "is neither a gzip tar nor a zip archive".into(),
+        ));
+    };
+    Ok((file, format))
+}
+
+/// Where a module.xml entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// `module.xml`, at the archive's root.
+    Root,
+    /// `<top>/module.xml`, in a top-level directory.
+    Top,
+}
+
+/// Where the path `parts` puts a module.xml, if it names one.
+fn manifest_place(parts: &[String]) -> Option<Place> {
+    match parts {
+        [name] if name == "module.xml" => Some(Place::Root),
+        [_, name] if name == "module.xml" => Some(Place::Top),
+        _ => None,
+    }
+}
+
+/// Refuses a module.xml (`shown`) of `size` bytes the parser would not accept.
+fn check_manifest_size(package: &Path, shown: &str, size: u64) -> Result<(), Error> {
+    if size > MAX_MANIFEST {
+        return Err(refused(
+            package,
+            format!("`{shown}` is larger than {MAX_MANIFEST} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads the module.xml entry `shown` of declared `size` from `content`; the read is
+/// bounded too, should the declared size lie.
+fn read_xml(package: &Path, shown: &str, size: u64, content: impl Read) -> Result<String, Error> {
+    check_manifest_size(package, shown, size)?;
+    let mut source = String::new();
+    content
+        .take(MAX_MANIFEST + 1)
+        .read_to_string(&mut source)
+        .map_err(|e| classify(package, "cannot read the archive".into(), e))?;
+    check_manifest_size(package, shown, source.len() as u64)?;
+    Ok(source)
+}
+
+fn parse_manifest(package: &Path, source: &str, shown: &str) -> Result<Manifest, Error> {
+    Manifest::parse(source, shown).map_err(|source| Error::Manifest {
+        package: package.to_owned(),
+        source,
+    })
+}
+
+fn refused(package: &Path, problem: String) -> Error {
+    Error::Refused {
+        package: package.to_owned(),
+        problem,
+    }
+}
+
+fn too_many_entries(package: &Path, limits: &Limits) -> Error {
+    refused(package, format!("more than {} entries", limits.max_entries))
+}
+
+/// What an archive entry is, as far as the checks care.
+enum Kind {
+    Dir,
+    File,
+    /// Anything else, described (`a symlink`): always refused.
+    Other(String),
+}
+
+/// A file entry that passed the checks, to be written.
+struct Target {
+    /// Its path inside the unpacking directory.
+    relative: PathBuf,
+    /// Its name as the archive gives it, for messages.
+    shown: String,
+}
+
+/// A package being unpacked into [`UNPACKING`] inside the staging directory: the checks
+/// every entry passes and the writing of files, whatever the archive format.
+struct Stage<'a> {
+    package: &'a Path,
+    limits: &'a Limits,
+    staging: Dir,
+    /// [`UNPACKING`], opened.
+    dir: Dir,
+    dirs: DirBuilder,
+    seen: BTreeSet<PathBuf>,
+    entries: usize,
+    /// The first two distinct first components of the entries' paths: two are enough to
+    /// know there is more than one top-level directory, and to name them.
+    tops: Vec<String>,
+    /// Whether `module.xml` is a file at the archive's root.
+    root_manifest: bool,
+}
+
+impl<'a> Stage<'a> {
+    fn new(package: &'a Path, staging: &Path, limits: &'a Limits) -> Result<Self, Error> {
+        let io_err = |source| classify(package, "cannot open the staging directory".into(), source);
+        let staging = Dir::open_ambient_dir(staging, ambient_authority()).map_err(io_err)?;
+        let mut dirs = DirBuilder::new();
+        dirs.recursive(true).mode(DIR_MODE);
+        staging.create_dir_with(UNPACKING, &dirs).map_err(io_err)?;
+        let dir = staging.open_dir(UNPACKING).map_err(io_err)?;
+        Ok(Stage {
+            package,
+            limits,
+            staging,
+            dir,
+            dirs,
+            seen: BTreeSet::new(),
+            entries: 0,
+            tops: Vec::new(),
+            root_manifest: false,
+        })
+    }
+
+    fn refuse(&self, problem: String) -> Error {
+        refused(self.package, problem)
+    }
+
+    fn io_err(&self, context: String) -> impl FnOnce(io::Error) -> Error + use<'a> {
+        let package = self.package;
+        move |source| classify(package, context, source)
+    }
+
+    /// Checks the entry named `raw` (read as `path`, or `None` when the archive's reading
+    /// of the name is unsafe) of kind `kind` and declared `size`; creates it when it is a
+    /// directory, and returns it when it is a file to write.
+    fn admit(
+        &mut self,
+        raw: &[u8],
+        path: Option<&Path>,
+        kind: Kind,
+        size: u64,
+    ) -> Result<Option<Target>, Error> {
+        if self.entries >= self.limits.max_entries {
+            return Err(too_many_entries(self.package, self.limits));
+        }
+        self.entries += 1;
+        let shown = String::from_utf8_lossy(raw).into_owned();
+        if raw.len() > self.limits.max_path_len {
+            return Err(self.refuse(format!(
+                "entry path longer than {} bytes",
+                self.limits.max_path_len
+            )));
+        }
+        let parts = path.and_then(relative_parts).ok_or_else(|| {
+            self.refuse(format!(
+                "entry `{shown}` is not a relative path inside the package"
+            ))
+        })?;
+        let Some(first) = parts.first() else {
+            return Ok(None);
+        };
+        if self.tops.len() < 2 && !self.tops.contains(first) {
+            self.tops.push(first.clone());
+        }
+        let relative: PathBuf = parts.iter().collect();
+        if !self.seen.insert(relative.clone()) {
+            return Err(self.refuse(format!("duplicate entry `{shown}`")));
+        }
+        match kind {
+            Kind::Dir => {
+                self.dir
+                    .create_dir_with(&relative, &self.dirs)
+                    .map_err(self.io_err(format!("cannot create `{shown}`")))?;
+                Ok(None)
+            }
+            Kind::File => {
+                if let Some(place) = manifest_place(&parts) {
+                    check_manifest_size(self.package, &shown, size)?;
+                    self.root_manifest |= place == Place::Root;
+                }
+                Ok(Some(Target { relative, shown }))
+            }
+            Kind::Other(what) => Err(self.refuse(format!(
+                "entry `{shown}` is {what}; only regular files and directories are allowed"
+            ))),
+        }
+    }
+
+    /// Writes `target` from `content`, with [`FILE_MODE`] and its parents with
+    /// [`DIR_MODE`].
+    fn write(&self, target: &Target, mut content: impl Read) -> Result<(), Error> {
+        let Target { relative, shown } = target;
+        if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
+            self.dir
+                .create_dir_with(parent, &self.dirs)
+                .map_err(self.io_err(format!("cannot create `{shown}`")))?;
+        }
+        let mut out = self
+            .dir
+            .open_with(
+                relative,
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(FILE_MODE),
+            )
+            .map_err(self.io_err(format!("cannot create `{shown}`")))?;
+        io::copy(&mut content, &mut out)
+            .and_then(|_| out.sync_all())
+            .map_err(self.io_err(format!("cannot unpack `{shown}`")))
+    }
+
+    /// Reads module.xml, checks the layout against it and moves the module's files to
+    /// `<staging>/<rawname>`.
+    fn finish(self, staging: &Path) -> Result<Unpacked, Error> {
+        // With module.xml at the root, the whole archive is the module's directory;
+        // otherwise its one top-level directory is.
+        let top = match self.tops.as_slice() {
+            _ if self.root_manifest => None,
+            [] => return Err(self.refuse("the archive is empty".into())),
+            [top] => Some(top.clone()),
+            [one, other, ..] => {
+                return Err(self.refuse(format!(
+                    "more than one top-level directory (`{one}` and `{other}`) and no \
+                     `module.xml` at the root"
+                )));
+            }
+        };
+        let xml: PathBuf = top
+            .iter()
+            .map(String::as_str)
+            .chain(["module.xml"])
+            .collect();
+        let shown = xml.display().to_string();
+        let is_file = self.dir.metadata(&xml).is_ok_and(|m| m.is_file());
+        if !self.seen.contains(&xml) || !is_file {
+            return Err(self.refuse(format!("`{shown}` is missing or not a file")));
+        }
+        let source = self
+            .dir
+            .read_to_string(&xml)
+            .map_err(self.io_err("cannot read module.xml".into()))?;
+        let manifest = parse_manifest(self.package, &source, &shown)?;
+        let rawname = manifest.rawname.clone();
+        let moved = match &top {
+            Some(top) if *top != rawname => {
+                return Err(self.refuse(format!(
+                    "module.xml names rawname `{rawname}` but the package's directory is `{top}`"
+                )));
+            }
+            Some(top) => self
+                .staging
+                .rename(Path::new(UNPACKING).join(top), &self.staging, &rawname)
+                .and_then(|()| self.staging.remove_dir(UNPACKING)),
+            None => self.staging.rename(UNPACKING, &self.staging, &rawname),
+        };
+        moved.map_err(self.io_err("cannot move the module's directory into place".into()))?;
+        let module_dir = staging.join(&rawname);
+        let component_parts = relative_parts(Path::new(&manifest.component))
+            .filter(|parts| !parts.is_empty())
+            .ok_or_else(|| {
+                self.refuse(format!(
+                    "<component> `{}` is not a relative path",
+                    manifest.component
+                ))
+            })?;
+        let component = component_parts
+            .iter()
+            .fold(module_dir.clone(), |p, c| p.join(c));
+        if !component.is_file() {
+            return Err(self.refuse(format!(
+                "component `{rawname}/{}` is missing",
+                manifest.component
+            )));
+        }
+        Ok(Unpacked {
+            dir: module_dir,
+            manifest,
+            component,
+        })
+    }
+}
+
+/// The decompressed bytes have grown past what the limits allow.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "unpacks to more than {allowed} bytes (size limit {max_total_size} bytes, compression-ratio limit {max_ratio}:1)"
@@ -261,16 +468,13 @@ struct Exceeded {
     max_ratio: u64,
 }
 
-/// An I/O error while reading `package`; the bounded stream's refusal is a refusal.
+/// An I/O error while reading `package`; the budget's refusal is a refusal.
 fn classify(package: &Path, context: String, source: io::Error) -> Error {
     match source
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<Exceeded>())
     {
-        Some(exceeded) => Error::Refused {
-            package: package.to_owned(),
-            problem: exceeded.to_string(),
-        },
+        Some(exceeded) => refused(package, exceeded.to_string()),
         None => Error::Io {
             package: package.to_owned(),
             context,
@@ -279,56 +483,76 @@ fn classify(package: &Path, context: String, source: io::Error) -> Error {
     }
 }
 
-/// A package's decompressed bytes, failing with [`Exceeded`] once they pass the size limit
-/// or the compression ratio. The ratio is checked against the compressed bytes read so
-/// far, so a bomb is refused after about a megabyte, not after filling the size budget.
-/// Wrapping the decoder rather than counting file contents leaves nothing uncounted: the
-/// tar crate reads long names and PAX records into memory whole, and skips the content
-/// of entries it is not asked for by reading it.
-struct Bounded {
-    decoder: GzDecoder<Counting>,
+/// What a package may unpack to: at most the size limit, and at most the ratio limit
+/// times the compressed bytes so far (past a grace allowance), so a bomb is refused
+/// after about a megabyte, not after filling the size budget.
+struct Budget {
+    limits: Limits,
+    /// The compressed bytes read (gzip) or declared by the entries so far (zip).
     compressed: Rc<Cell<u64>>,
     produced: u64,
-    limits: Limits,
 }
 
-impl Bounded {
-    fn open(package: &Path, limits: &Limits) -> Result<Self, Error> {
-        let file = fs_err::File::open(package).map_err(|source| Error::Io {
-            package: package.to_owned(),
-            context: "cannot open".into(),
-            source,
-        })?;
-        let compressed = Rc::new(Cell::new(0));
-        Ok(Bounded {
-            decoder: GzDecoder::new(Counting {
-                inner: file,
-                consumed: Rc::clone(&compressed),
-            }),
-            compressed,
-            produced: 0,
+impl Budget {
+    fn new(limits: &Limits) -> Self {
+        Budget {
             limits: *limits,
-        })
+            compressed: Rc::new(Cell::new(0)),
+            produced: 0,
+        }
     }
-}
 
-impl Read for Bounded {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.decoder.read(buf)?;
-        self.produced += n as u64;
+    /// Refuses `produced` bytes when the limits do not allow them.
+    fn check(&self, produced: u64) -> Result<(), Exceeded> {
         let allowed = self.limits.max_total_size.min(
             self.compressed
                 .get()
                 .saturating_mul(self.limits.max_ratio)
                 .max(RATIO_GRACE),
         );
-        if self.produced > allowed {
-            return Err(io::Error::other(Exceeded {
+        if produced > allowed {
+            return Err(Exceeded {
                 allowed,
                 max_total_size: self.limits.max_total_size,
                 max_ratio: self.limits.max_ratio,
-            }));
+            });
         }
+        Ok(())
+    }
+
+    /// Admits, before it is read, a zip entry that declares `compressed` and `size` bytes,
+    /// in a package of `length` bytes. Entries may share compressed bytes (a bomb made of
+    /// overlapping entries): the file's length bounds what counts as compressed.
+    fn admit(&mut self, compressed: u64, size: u64, length: u64) -> Result<(), Exceeded> {
+        let compressed = self.compressed.get().saturating_add(compressed);
+        self.compressed.set(compressed.min(length));
+        self.check(self.produced.saturating_add(size))
+    }
+
+    /// Counts `n` more bytes produced.
+    fn charge(&mut self, n: u64) -> Result<(), Exceeded> {
+        self.produced = self.produced.saturating_add(n);
+        self.check(self.produced)
+    }
+}
+
+/// A reader whose output is charged to a [`Budget`], failing with [`Exceeded`] once past
+/// it. A gzip tar's whole decoder is wrapped, leaving nothing uncounted: the tar crate
+/// reads long names and PAX records into memory whole, and skips the content of entries
+/// it is not asked for by reading it. A zip's entries are wrapped one by one, sharing the
+/// package's budget.
+struct Bounded<R, B> {
+    inner: R,
+    budget: B,
+}
+
+impl<R: Read, B: BorrowMut<Budget>> Read for Bounded<R, B> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.budget
+            .borrow_mut()
+            .charge(n as u64)
+            .map_err(io::Error::other)?;
         Ok(n)
     }
 }
@@ -347,38 +571,250 @@ impl Read for Counting {
     }
 }
 
-/// Reads and parses `<rawname>/module.xml` from a package without unpacking the rest,
-/// within the same limits as [`unpack`].
-pub fn read_manifest(package: &Path, limits: &Limits) -> Result<Manifest, Error> {
+/// A gzip tar's entries, its decompressed stream bounded by `limits`.
+fn gzip_tar(
+    file: fs_err::File,
+    limits: &Limits,
+) -> tar::Archive<Bounded<GzDecoder<Counting>, Budget>> {
+    let budget = Budget::new(limits);
+    let decoder = GzDecoder::new(Counting {
+        inner: file,
+        consumed: Rc::clone(&budget.compressed),
+    });
+    tar::Archive::new(Bounded {
+        inner: decoder,
+        budget,
+    })
+}
+
+/// What a tar entry type is to the checks.
+fn tar_kind(kind: tar::EntryType) -> Kind {
+    if kind.is_dir() {
+        Kind::Dir
+    } else if kind.is_file() {
+        Kind::File
+    } else {
+        Kind::Other(format!("a {kind:?}"))
+    }
+}
+
+fn unpack_tar(file: fs_err::File, stage: &mut Stage<'_>) -> Result<(), Error> {
+    let mut archive = gzip_tar(file, stage.limits);
+    let entries = archive
+        .entries()
+        .map_err(stage.io_err("cannot read the archive".into()))?;
+    for entry in entries {
+        let mut entry = entry.map_err(stage.io_err("cannot read the archive".into()))?;
+        let path = entry
+            .path()
+            .map_err(stage.io_err("cannot read an entry path".into()))?
+            .into_owned();
+        let raw = entry.path_bytes().into_owned();
+        let kind = tar_kind(entry.header().entry_type());
+        if let Some(target) = stage.admit(&raw, Some(&path), kind, entry.size())? {
+            stage.write(&target, &mut entry)?;
+        }
+    }
+    Ok(())
+}
+
+/// The module.xml [`read_manifest`] takes from a gzip tar, and its name. A
+/// `<top>/module.xml` is kept while the rest is read, in case one at the root follows.
+fn tar_manifest(
+    package: &Path,
+    file: fs_err::File,
+    limits: &Limits,
+) -> Result<Option<(String, String)>, Error> {
     let io_err = |source| classify(package, "cannot read the archive".into(), source);
-    let refuse = |problem: String| Error::Refused {
-        package: package.to_owned(),
-        problem,
-    };
-    let mut archive = tar::Archive::new(Bounded::open(package, limits)?);
+    let mut archive = gzip_tar(file, limits);
+    let mut found = None;
     for (count, entry) in archive.entries().map_err(io_err)?.enumerate() {
         let mut entry = entry.map_err(io_err)?;
         if count >= limits.max_entries {
-            return Err(refuse(format!("more than {} entries", limits.max_entries)));
+            return Err(too_many_entries(package, limits));
+        }
+        if !entry.header().entry_type().is_file() {
+            continue;
         }
         let path = entry.path().map_err(io_err)?.into_owned();
         let parts = relative_parts(&path).unwrap_or_default();
-        if is_manifest(&parts) && entry.header().entry_type().is_file() {
-            let file = format!("{}/module.xml", parts[0]);
-            if entry.size() > MAX_MANIFEST {
-                return Err(refuse(format!(
-                    "`{file}` is larger than {MAX_MANIFEST} bytes"
-                )));
+        let place = manifest_place(&parts);
+        if place == Some(Place::Root) || (place.is_some() && found.is_none()) {
+            let shown = parts.join("/");
+            let source = read_xml(package, &shown, entry.size(), &mut entry)?;
+            if place == Some(Place::Root) {
+                return Ok(Some((shown, source)));
             }
-            let mut source = String::new();
-            entry.read_to_string(&mut source).map_err(io_err)?;
-            return Manifest::parse(&source, &file).map_err(|source| Error::Manifest {
-                package: package.to_owned(),
-                source,
-            });
+            found = Some((shown, source));
         }
     }
-    Err(refuse("no `<rawname>/module.xml` in the package".into()))
+    Ok(found)
+}
+
+/// A zip's central directory, refused up front when it lists too many entries or the
+/// same name twice (the zip crate keeps one entry of a name, so the other is never seen).
+fn zip_archive(
+    package: &Path,
+    file: fs_err::File,
+    limits: &Limits,
+) -> Result<ZipArchive<fs_err::File>, Error> {
+    // The archive starts at the file's first byte: that is how its format was told.
+    let config = Config {
+        archive_offset: ArchiveOffset::Known(0),
+    };
+    let archive = ZipArchive::with_config(config, file)
+        .map_err(zip_err(package, "cannot read the archive"))?;
+    if archive.len() > limits.max_entries {
+        return Err(too_many_entries(package, limits));
+    }
+    if archive.has_duplicate_names() {
+        return Err(refused(
+            package,
+            "duplicate entry names in the zip's central directory".into(),
+        ));
+    }
+    Ok(archive)
+}
+
+/// Opens entry `index`'s content, checking its local header against the central
+/// directory so the two cannot tell different stories.
+fn zip_content<'a>(
+    archive: &'a mut ZipArchive<fs_err::File>,
+    index: usize,
+    package: &Path,
+    context: &str,
+) -> Result<zip::read::ZipFile<'a, fs_err::File>, Error> {
+    archive
+        .by_index_with_options(
+            index,
+            ZipReadOptions::new().enforce_header_consistency(true),
+        )
+        .map_err(zip_err(package, context))
+}
+
+/// A zip error as an [`Error::Io`] with `context`.
+fn zip_err<'a>(package: &'a Path, context: &'a str) -> impl FnOnce(ZipError) -> Error + 'a {
+    move |error| {
+        let source = match error {
+            ZipError::Io(source) => source,
+            other => other.into(),
+        };
+        classify(package, context.into(), source)
+    }
+}
+
+/// What a zip entry is to the checks: its unix file type, when the archive gives one,
+/// else whether its name ends with a slash.
+fn zip_kind(entry: &ZipFileEntry<'_>) -> Kind {
+    const TYPE: u32 = 0o170_000;
+    const DIR: u32 = 0o040_000;
+    const FILE: u32 = 0o100_000;
+    match (
+        entry.unix_mode().map_or(0, |mode| mode & TYPE),
+        entry.is_dir(),
+    ) {
+        (0, true) | (DIR, _) => Kind::Dir,
+        (0 | FILE, false) => Kind::File,
+        (FILE, true) => Kind::Other("a regular file with a directory's name".into()),
+        (kind, _) => Kind::Other(match kind {
+            0o120_000 => "a symlink".into(),
+            0o140_000 => "a socket".into(),
+            0o060_000 => "a block device".into(),
+            0o020_000 => "a character device".into(),
+            0o010_000 => "a FIFO".into(),
+            _ => format!("of unix file type {kind:o}"),
+        }),
+    }
+}
+
+/// A zip entry's path, when the zip crate's safe reading of its name (`enclosed_name`)
+/// and ours agree: that refuses absolute paths, `..`, drive prefixes and backslashes
+/// that one reading would take for separators and the other not.
+fn zip_path(entry: &ZipFileEntry<'_>) -> Option<PathBuf> {
+    let name = entry.name().ok()?;
+    let ours: PathBuf = relative_parts(Path::new(name.as_ref()))?.iter().collect();
+    (entry.enclosed_name()? == ours).then_some(ours)
+}
+
+fn unpack_zip(file: fs_err::File, stage: &mut Stage<'_>) -> Result<(), Error> {
+    let package = stage.package;
+    let length = file
+        .metadata()
+        .map_err(stage.io_err("cannot read the archive".into()))?
+        .len();
+    let mut archive = zip_archive(package, file, stage.limits)?;
+    let mut budget = Budget::new(stage.limits);
+    for index in 0..archive.len() {
+        let entry = archive
+            .by_index_data(index)
+            .map_err(zip_err(package, "cannot read the archive"))?;
+        if entry.encrypted() {
+            return Err(stage.refuse(format!(
+                "entry `{}` is encrypted",
+                String::from_utf8_lossy(entry.name_raw())
+            )));
+        }
+        let (size, compressed) = (entry.size(), entry.compressed_size());
+        let path = zip_path(&entry);
+        let admitted = stage.admit(entry.name_raw(), path.as_deref(), zip_kind(&entry), size)?;
+        let Some(target) = admitted else { continue };
+        budget
+            .admit(compressed, size, length)
+            .map_err(|exceeded| stage.refuse(exceeded.to_string()))?;
+        let context = format!("cannot unpack `{}`", target.shown);
+        let content = zip_content(&mut archive, index, package, &context)?;
+        stage.write(
+            &target,
+            Bounded {
+                inner: content,
+                budget: &mut budget,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The module.xml [`read_manifest`] takes from a zip, and its name: the central
+/// directory tells where it is without reading any content.
+fn zip_manifest(
+    package: &Path,
+    file: fs_err::File,
+    limits: &Limits,
+) -> Result<Option<(String, String)>, Error> {
+    let mut archive = zip_archive(package, file, limits)?;
+    let mut found = None;
+    for index in 0..archive.len() {
+        let entry = archive
+            .by_index_data(index)
+            .map_err(zip_err(package, "cannot read the archive"))?;
+        if !matches!(zip_kind(&entry), Kind::File) {
+            continue;
+        }
+        let parts = zip_path(&entry)
+            .and_then(|path| relative_parts(&path))
+            .unwrap_or_default();
+        match manifest_place(&parts) {
+            Some(Place::Root) => {
+                found = Some(index);
+                break;
+            }
+            Some(Place::Top) if found.is_none() => found = Some(index),
+            _ => {}
+        }
+    }
+    let Some(index) = found else {
+        return Ok(None);
+    };
+    let entry = archive
+        .by_index_data(index)
+        .map_err(zip_err(package, "cannot read the archive"))?;
+    let shown = String::from_utf8_lossy(entry.name_raw()).into_owned();
+    if entry.encrypted() {
+        return Err(refused(package, format!("entry `{shown}` is encrypted")));
+    }
+    let size = entry.size();
+    let content = zip_content(&mut archive, index, package, "cannot read the archive")?;
+    read_xml(package, &shown, size, content).map(|source| Some((shown, source)))
 }
 
 /// The normal components of a relative path, or `None` for absolute paths and `..`.

@@ -45,15 +45,7 @@ pub(crate) fn parse(
         if !platform_matches(update, target).map_err(at)? || stability(update) < target.stability {
             continue;
         }
-        let Some(url) = update
-            .child("downloads")
-            .into_iter()
-            .flat_map(|d| d.children_named("downloadurl"))
-            .find(|d| {
-                d.attribute("type").is_none_or(|t| t == "full")
-                    && d.attribute("format").is_none_or(|f| f == "tgz")
-            })
-        else {
+        let Some(url) = download(update) else {
             continue;
         };
         let mut digests = Digests::default();
@@ -75,6 +67,23 @@ pub(crate) fn parse(
         });
     }
     Ok(releases)
+}
+
+/// The full download an update offers in a format modhost unpacks: a gzip tar when
+/// there is one (the format modhost itself packs), else a zip. An untyped or
+/// unformatted `<downloadurl>` counts as a full gzip tar.
+fn download(update: &Element) -> Option<&Element> {
+    let full: Vec<&Element> = update
+        .child("downloads")
+        .into_iter()
+        .flat_map(|d| d.children_named("downloadurl"))
+        .filter(|d| d.attribute("type").is_none_or(|t| t == "full"))
+        .collect();
+    ["tgz", "zip"].into_iter().find_map(|format| {
+        full.iter()
+            .copied()
+            .find(|d| d.attribute("format").unwrap_or("tgz") == format)
+    })
 }
 
 /// Joomla's rule: the name matches and `^(?:version)` matches the host's version. The
@@ -132,6 +141,43 @@ mod tests {
              <sha256>{}</sha256></update>",
             "a".repeat(64)
         )
+    }
+
+    /// The locations offered for the update whose `<downloads>` are `downloads`.
+    fn downloads(downloads: &str) -> Result<Vec<Location>, String> {
+        let xml = format!(
+            "<updates><update><element>phonebook</element><version>2.0.0</version>\
+             <downloads>{downloads}</downloads></update></updates>"
+        );
+        let doc = Location::Url("https://h/joomla/phonebook.xml".into());
+        parse(
+            xml.as_bytes(),
+            &doc,
+            Some("phonebook"),
+            &target(Stability::Stable),
+        )
+        .map(|r| r.into_iter().map(|r| r.location).collect())
+    }
+
+    #[test]
+    fn a_gzip_tar_is_preferred_then_a_zip() {
+        let url = |path: &str| Location::Url(format!("https://h/joomla/{path}"));
+        let zip = r#"<downloadurl type="full" format="zip">pb.zip</downloadurl>"#;
+        let tgz = r#"<downloadurl type="full" format="tgz">pb.tgz</downloadurl>"#;
+        let upgrade = r#"<downloadurl type="upgrade" format="tgz">pb-up.tgz</downloadurl>"#;
+        let tar = r#"<downloadurl type="full" format="tar">pb.tar</downloadurl>"#;
+        assert_eq!(downloads(zip), Ok(vec![url("pb.zip")]));
+        assert_eq!(downloads(&format!("{zip}{tgz}")), Ok(vec![url("pb.tgz")]));
+        assert_eq!(downloads(&format!("{tgz}{zip}")), Ok(vec![url("pb.tgz")]));
+        assert_eq!(
+            downloads("<downloadurl>pb-plain</downloadurl>"),
+            Ok(vec![url("pb-plain")])
+        );
+        assert_eq!(
+            downloads(&format!("{upgrade}{tar}{zip}")),
+            Ok(vec![url("pb.zip")])
+        );
+        assert_eq!(downloads(&format!("{upgrade}{tar}")), Ok(vec![]));
     }
 
     fn offered(xml: &str, stability: Stability) -> Result<Vec<String>, String> {

@@ -45,13 +45,14 @@ pub struct ScanEntry {
     pub exports: Vec<String>,
 }
 
-/// The newest package of each module in `dir` (`*.tgz`), by rawname. Unreadable
-/// packages are skipped with a warning: one bad file must not hide the others.
+/// The newest package of each module in `dir` (`*.tgz` and `*.zip`; either name may hold
+/// either format, which is told by the content), by rawname. Unreadable packages are
+/// skipped with a warning: one bad file must not hide the others.
 pub(crate) fn newest(dir: &Path) -> Result<BTreeMap<String, (PathBuf, Manifest)>> {
     let mut newest: BTreeMap<String, (PathBuf, Manifest)> = BTreeMap::new();
     for entry in fs_err::read_dir(dir).map_err(io(dir))? {
         let path = entry.map_err(io(dir))?.path();
-        if path.extension().is_none_or(|e| e != "tgz") {
+        if path.extension().is_none_or(|e| e != "tgz" && e != "zip") {
             continue;
         }
         let manifest = match crate::read_manifest(&path) {

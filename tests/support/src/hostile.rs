@@ -1,5 +1,5 @@
 //! Packages an attacker would write: raw tar headers the tar crate's safe setters refuse,
-//! and compression bombs.
+//! zips of the same entries, and compression bombs.
 
 use std::path::Path;
 
@@ -50,6 +50,32 @@ pub fn write_package(path: &Path, entries: &[Entry<'_>]) {
             .and_then(|gz| gz.finish().ok())
             .is_some()
     );
+}
+
+/// Writes a zip of the same entries as [`write_package`] would: names as given, every
+/// mode bit asked for, symlinks to `/etc/passwd`, devices and FIFOs by their unix file
+/// type. Zip has no hard links, nor GNU or PAX headers.
+pub fn write_zip(path: &Path, entries: &[Entry<'_>]) {
+    use std::io::Write;
+    let file = std::fs::File::create(path).unwrap_or_else(|e| panic!("create {path:?}: {e}"));
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default().unix_permissions(0o777);
+    for (name, kind, data) in entries {
+        let special = |file_type: u32| options.external_attributes((file_type | 0o777) << 16);
+        let written = match kind {
+            tar::EntryType::Regular => zip
+                .start_file(*name, options)
+                .and_then(|()| Ok(zip.write_all(data)?)),
+            tar::EntryType::Directory => zip.add_directory(*name, options),
+            tar::EntryType::Symlink => zip.add_symlink(*name, "/etc/passwd", options),
+            tar::EntryType::Char => zip.start_file(*name, special(0o020_000)),
+            tar::EntryType::Block => zip.start_file(*name, special(0o060_000)),
+            tar::EntryType::Fifo => zip.start_file(*name, special(0o010_000)),
+            other => panic!("a zip cannot hold a {other:?}"),
+        };
+        assert!(written.is_ok(), "{name}: {written:?}");
+    }
+    assert!(zip.finish().is_ok());
 }
 
 /// Raw-deflates `input`, ending with a full flush so the output is self-contained.

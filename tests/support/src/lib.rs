@@ -258,10 +258,37 @@ fn copy_dir(from: &Path, to: &Path) {
 /// tests give a module update channels that point at their own servers, or another
 /// version.
 pub fn repackage(package: &Path, edit: impl Fn(&str) -> String, out: &Path) -> PathBuf {
+    let mut files = files_of(package);
+    for (name, data) in &mut files {
+        if name.ends_with("/module.xml") {
+            *data = edit(&String::from_utf8_lossy(data)).into_bytes();
+        }
+    }
+    hostile::write_package(out, &as_entries(&files));
+    out.to_owned()
+}
+
+/// The same module as `package` written to `out` as a zip: with its files in their
+/// top-level directory, or with the directory left out so module.xml is at the root.
+pub fn zipped(package: &Path, at_root: bool, out: &Path) -> PathBuf {
+    let mut files = files_of(package);
+    if at_root {
+        for (name, _) in &mut files {
+            if let Some((_, rest)) = name.split_once('/') {
+                *name = rest.to_owned();
+            }
+        }
+    }
+    hostile::write_zip(out, &as_entries(&files));
+    out.to_owned()
+}
+
+/// The regular files of the gzip tar `package`, by name.
+fn files_of(package: &Path) -> Vec<(String, Vec<u8>)> {
     use std::io::Read;
     let file = std::fs::File::open(package).unwrap_or_else(|e| panic!("{package:?}: {e}"));
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut files = Vec::new();
     for entry in archive
         .entries()
         .unwrap_or_else(|e| panic!("{package:?}: {e}"))
@@ -273,17 +300,16 @@ pub fn repackage(package: &Path, edit: impl Fn(&str) -> String, out: &Path) -> P
             .unwrap_or_default();
         let mut data = Vec::new();
         assert!(entry.read_to_end(&mut data).is_ok());
-        if name.ends_with("/module.xml") {
-            data = edit(&String::from_utf8_lossy(&data)).into_bytes();
-        }
         if entry.header().entry_type().is_file() {
-            entries.push((name, data));
+            files.push((name, data));
         }
     }
-    let raw: Vec<hostile::Entry<'_>> = entries
+    files
+}
+
+fn as_entries(files: &[(String, Vec<u8>)]) -> Vec<hostile::Entry<'_>> {
+    files
         .iter()
         .map(|(name, data)| (name.as_str(), hostile::FILE, data.as_slice()))
-        .collect();
-    hostile::write_package(out, &raw);
-    out.to_owned()
+        .collect()
 }
