@@ -1128,3 +1128,50 @@ fn a_module_can_pin_its_publishers_key_for_its_own_channels() {
     );
     assert_eq!(root.fingerprint(), before);
 }
+
+#[test]
+fn zip_packages_are_published_in_every_format_downloaded_as_zips_and_installed() {
+    let root = root();
+    let work = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let zip = modhost_test_support::zipped(
+        &package_at("phonebook", "2.0.0"),
+        true,
+        &work.path().join("phonebook-2.0.0.zip"),
+    );
+    let repo = Repo::serve(&root, &[package("core"), zip], None);
+    let public = repo.public();
+    assert!(public.join("packages/phonebook-2.0.0.zip").is_file());
+    assert!(public.join("a2/phonebook/2.0.0.zip").is_file());
+    let modsource = std::fs::read_to_string(public.join("a2/phonebook/modsource.json"));
+    assert!(
+        modsource
+            .as_ref()
+            .is_ok_and(|m| m.contains("\"format\": \"zip\"")),
+        "{modsource:?}"
+    );
+    let joomla = std::fs::read_to_string(public.join("joomla/phonebook.xml")).unwrap_or_default();
+    assert!(joomla.contains("format=\"zip\""), "{joomla}");
+
+    root.ok(&["install", arg(&package("core"))]);
+    let a2 = format!("{}/a2/phonebook", repo.url);
+    let key = repo.public_key.clone();
+    root.ok(&[
+        "source",
+        "add",
+        "pb",
+        &a2,
+        "--kind",
+        "a2",
+        "--public-key",
+        &key,
+    ]);
+    let out = work.path().join("downloads");
+    assert!(std::fs::create_dir_all(&out).is_ok());
+    repo.ok(&root, &["download", "phonebook", "--out", arg(&out)]);
+    assert!(
+        out.join("phonebook-2.0.0.zip").is_file(),
+        "a download keeps its format's extension"
+    );
+    repo.ok(&root, &["install", "--online", "phonebook"]);
+    assert_eq!(version(&root, "phonebook"), "2.0.0");
+}

@@ -150,9 +150,27 @@ const MAX_MANIFEST: u64 = modhost_manifest::MAX_SIZE as u64;
 const UNPACKING: &str = ".unpacking";
 
 /// A package's archive format.
-enum Format {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A gzip-compressed tar.
     GzipTar,
+    /// A zip archive.
     Zip,
+}
+
+impl Format {
+    /// The file extension packages of this format carry, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::GzipTar => "tgz",
+            Format::Zip => "zip",
+        }
+    }
+}
+
+/// The archive format of `package`, told by its first bytes; refused when it is neither.
+pub fn format(package: &Path) -> Result<Format, Error> {
+    open(package).map(|(_, format)| format)
 }
 
 /// Opens `package` and tells its format by its first bytes.

@@ -121,7 +121,13 @@ pub struct Built {
     pub private: Option<std::path::PathBuf>,
 }
 
-/// Writes the repository for the packages (`*.tgz`) in `dir` into `out`. `out/`[`PUBLIC`]
+/// The format of the package file `file` written by [`build`]: its extension.
+fn format_of(file: &str) -> &str {
+    file.rsplit_once('.')
+        .map_or("tgz", |(_, extension)| extension)
+}
+
+/// Writes the repository for the packages (`*.tgz`, `*.zip`) in `dir` into `out`. `out/`[`PUBLIC`]
 /// gets `packages/`, `index.json`, and for each module's newest version
 /// `freepbx/RAWNAME.json`, `joomla/RAWNAME.xml` (every version) and
 /// `a2/RAWNAME/modsource.json` beside its `VERSION.tgz`. The packages of licence-gated
@@ -169,18 +175,19 @@ pub fn build(
     let mut paths: Vec<_> = fs_err::read_dir(dir)
         .map_err(file_error(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "tgz"))
+        .filter(|p| p.extension().is_some_and(|e| e == "tgz" || e == "zip"))
         .collect();
     paths.sort();
     for path in paths {
-        let manifest = modhost_package::read_manifest(&path, &Default::default()).map_err(|e| {
-            Error::File {
-                path: path.clone(),
-                message: e.to_string(),
-            }
-        })?;
+        let refused = |e: modhost_package::Error| Error::File {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let manifest =
+            modhost_package::read_manifest(&path, &Default::default()).map_err(refused)?;
+        let extension = modhost_package::format(&path).map_err(refused)?.extension();
         let bytes = fs_err::read(&path).map_err(file_error(&path))?;
-        let file = format!("{}-{}.tgz", manifest.rawname, manifest.version);
+        let file = format!("{}-{}.{extension}", manifest.rawname, manifest.version);
         write_package(&manifest.rawname, &format!("packages/{file}"), &bytes)?;
         let entry = Entry {
             rawname: manifest.rawname.clone(),
@@ -242,10 +249,12 @@ pub fn build(
         let text = serde_json::to_vec_pretty(&freepbx).unwrap_or_default();
         docs.write(&format!("freepbx/{rawname}.json"), &text)?;
 
+        let extension = format_of(&entry.file);
         let a2 = ModSource {
             rawname: entry.rawname.clone(),
             name: Some(entry.name.clone()),
             version: entry.version.clone(),
+            format: (extension != "tgz").then(|| extension.to_owned()),
             size: Some(entry.size),
             sha256: entry.sha256.clone(),
         };
@@ -253,7 +262,7 @@ pub fn build(
         fs_err::create_dir_all(&dir).map_err(file_error(&dir))?;
         write_package(
             rawname,
-            &format!("a2/{rawname}/{}.tgz", entry.version),
+            &format!("a2/{rawname}/{}.{extension}", entry.version),
             &bytes,
         )?;
         let text = serde_json::to_vec_pretty(&a2).unwrap_or_default();
@@ -264,13 +273,14 @@ pub fn build(
             xml += &format!(
                 "  <update>\n    <name>{}</name>\n    <description>{}</description>\n    <element>{}</element>\n    \
                  <type>module</type>\n    <version>{}</version>\n    <downloads>\n      \
-                 <downloadurl type=\"full\" format=\"tgz\">{}</downloadurl>\n    </downloads>\n    \
+                 <downloadurl type=\"full\" format=\"{}\">{}</downloadurl>\n    </downloads>\n    \
                  <tags>\n      <tag>{}</tag>\n    </tags>\n    <sha256>{}</sha256>\n    \
                  <targetplatform name=\"modhost\" version=\".*\"/>\n  </update>\n",
                 escape(manifest.name.as_str()),
                 escape(manifest.description.as_deref().unwrap_or("")),
                 escape(entry.rawname.as_str()),
                 escape(entry.version.as_str()),
+                format_of(&entry.file),
                 escape(location(entry, "../").as_str()),
                 Stability::of_version(&entry.version).tag(),
                 entry.sha256

@@ -404,7 +404,8 @@ impl Host {
     }
 
     /// Downloads the package at `url` into `dir`, refusing it unless its SHA-256 is
-    /// `sha256` and it is a readable module package; named `RAWNAME-VERSION.tgz`.
+    /// `sha256` and it is a readable module package; named `RAWNAME-VERSION.tgz` (or
+    /// `.zip`, by its content).
     pub fn download_url(&self, url: &str, sha256: &str, dir: &Path) -> Result<PathBuf> {
         let mut digests = Digests::default();
         digests
@@ -422,16 +423,21 @@ impl Host {
             gated: false,
         };
         let work = download_dir(dir)?;
-        let path = work.path().join("download.tgz");
+        let path = work.path().join("download");
         self.client()?
             .download(&release, None, &path, &mut |_, _| {})?;
         self.keep_package(&path, dir)
     }
 
-    /// Moves a verified download into `dir` under its manifest's name.
+    /// Moves a verified download into `dir` under its manifest's name, with the
+    /// extension of its format.
     fn keep_package(&self, path: &Path, dir: &Path) -> Result<PathBuf> {
         let manifest = modhost_package::read_manifest(path, &Default::default())?;
-        let target = dir.join(format!("{}-{}.tgz", manifest.rawname, manifest.version));
+        let extension = modhost_package::format(path)?.extension();
+        let target = dir.join(format!(
+            "{}-{}.{extension}",
+            manifest.rawname, manifest.version
+        ));
         fs_err::rename(path, &target).map_err(crate::layout::io(&target))?;
         Ok(target)
     }

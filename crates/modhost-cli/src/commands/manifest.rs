@@ -9,7 +9,7 @@ use crate::output::Output;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A module.xml, a module directory, or a package (`.tgz`).
+    /// A module.xml, a module directory, or a package (`.tgz` or `.zip`).
     path: PathBuf,
 }
 
