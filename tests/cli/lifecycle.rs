@@ -226,22 +226,30 @@ fn a_file_that_is_not_a_package_is_refused_by_name() {
     assert!(listed(&root).is_empty());
 }
 
+/// Makes `dir` a module directory of example module `rawname`: its module.xml beside
+/// its component, as an author's build leaves them.
+fn module_dir(rawname: &str, dir: &std::path::Path) {
+    let copied = std::fs::create_dir_all(dir)
+        .and_then(|()| {
+            std::fs::copy(
+                modhost_test_support::example_dir(rawname).join("module.xml"),
+                dir.join("module.xml"),
+            )
+        })
+        .and_then(|_| {
+            std::fs::copy(
+                modhost_test_support::component(rawname),
+                dir.join("module.wasm"),
+            )
+        });
+    assert!(copied.is_ok(), "{copied:?}");
+}
+
 #[test]
 fn pack_makes_an_installable_package_from_a_module_directory() {
     let root = root();
     let work = root.path().with_file_name("author");
-    assert!(std::fs::create_dir_all(&work).is_ok());
-    let copied = std::fs::copy(
-        modhost_test_support::example_dir("core").join("module.xml"),
-        work.join("module.xml"),
-    )
-    .and_then(|_| {
-        std::fs::copy(
-            modhost_test_support::component("core"),
-            work.join("module.wasm"),
-        )
-    });
-    assert!(copied.is_ok(), "{copied:?}");
+    module_dir("core", &work);
     let out = work.join("core.tgz");
     let run = root.ok(&["pack", arg(&work), "-o", arg(&out), "--json"]);
     assert_eq!(run.json()["rawname"], "core");
@@ -249,6 +257,74 @@ fn pack_makes_an_installable_package_from_a_module_directory() {
     assert_eq!(
         listed(&root),
         vec![("core".into(), "16.0.40".into(), "enabled".into())]
+    );
+}
+
+#[test]
+fn scan_lists_module_directories_beside_packages_and_a_module_directory_installs() {
+    let root = root();
+    let modules = root.path().with_file_name("modules");
+    module_dir("core", &modules.join("core"));
+    assert!(std::fs::copy(package("voicemail"), modules.join("voicemail.tgz")).is_ok());
+    // Unreadable entries are skipped, not fatal: a broken module.xml, a plain directory.
+    assert!(std::fs::create_dir_all(modules.join("broken")).is_ok());
+    assert!(std::fs::write(modules.join("broken/module.xml"), "<module>").is_ok());
+    assert!(std::fs::create_dir_all(modules.join("assets")).is_ok());
+
+    let scanned = root.ok(&["scan", arg(&modules), "--json"]).json();
+    let found: Vec<(String, String, String, bool)> = scanned
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let exports_install = e["exports"]
+                .as_array()
+                .is_some_and(|x| x.iter().any(|x| x == "lifecycle.install"));
+            (
+                e["rawname"].as_str().unwrap_or_default().to_owned(),
+                e["package"].as_str().unwrap_or_default().to_owned(),
+                e["available"].as_str().unwrap_or_default().to_owned(),
+                exports_install,
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "voicemail".into(),
+                arg(&modules.join("voicemail.tgz")).into(),
+                "new".into(),
+                true
+            ),
+            (
+                "core".into(),
+                arg(&modules.join("core")).into(),
+                "new".into(),
+                true
+            ),
+        ]
+    );
+
+    root.ok(&[
+        "install",
+        arg(&modules.join("core")),
+        "voicemail",
+        "--from",
+        arg(&modules),
+    ]);
+    assert_eq!(
+        listed(&root),
+        vec![
+            ("core".into(), "16.0.40".into(), "enabled".into()),
+            ("voicemail".into(), "16.0.12".into(), "enabled".into())
+        ]
+    );
+    let refused = root.fails(&["install", arg(&modules.join("broken"))]);
+    assert!(
+        refused.stderr.contains("broken/module.xml"),
+        "{}",
+        refused.stderr
     );
 }
 

@@ -33,6 +33,9 @@ pub enum Error {
     /// The sandbox failed, or a module's call failed.
     #[error(transparent)]
     Runtime(#[from] modhost_runtime::Error),
+    /// A module.xml is invalid; the error names the file and every problem.
+    #[error(transparent)]
+    InvalidManifest(#[from] modhost_manifest::Error),
     /// An installed module's recorded module.xml no longer parses.
     #[error("installed module `{rawname}`: {source}")]
     Manifest {

@@ -67,12 +67,28 @@ use plan::{Action, Mode};
 /// The result type of the embedding API.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Reads and parses the module.xml inside a package, without installing it.
-pub fn read_manifest(package: &Path) -> Result<Manifest> {
-    Ok(modhost_package::read_manifest(
-        package,
-        &Default::default(),
-    )?)
+/// Reads and parses a module.xml without installing anything: `path` is a package, a
+/// module directory, or the module.xml itself.
+pub fn read_manifest(path: &Path) -> Result<Manifest> {
+    if path.is_dir() {
+        return read_manifest(&path.join("module.xml"));
+    }
+    let is_xml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xml"));
+    if !is_xml {
+        return Ok(modhost_package::read_manifest(path, &Default::default())?);
+    }
+    // No more than the parser accepts, so a huge file is refused without being read whole.
+    let mut source = String::new();
+    fs_err::File::open(path)
+        .and_then(|file| {
+            use std::io::Read as _;
+            file.take(modhost_manifest::MAX_SIZE as u64 + 1)
+                .read_to_string(&mut source)
+        })
+        .map_err(io(path))?;
+    Ok(Manifest::parse(&source, &path.display().to_string())?)
 }
 
 /// Something the host is doing, for progress display. Only the application draws.
@@ -576,7 +592,8 @@ impl Host {
     }
 
     /// Installs packages as one unit; a package whose module is installed at a lower
-    /// version upgrades it. See [`Host::upgrade`] for what "one unit" guarantees.
+    /// version upgrades it. A module directory (module.xml beside its component) may
+    /// stand for a package: it is packed first and passes the same checks. See [`Host::upgrade`] for what "one unit" guarantees.
     pub fn install(&self, packages: &[PathBuf], options: Options) -> Result<Vec<Change>> {
         self.apply(packages, Mode::Install, options, &Default::default())
     }
@@ -615,12 +632,7 @@ impl Host {
             self.reporter.report(Event::Unpacking {
                 package: package.clone(),
             });
-            let dir = self.layout.staging_dir()?;
-            let unpacked = modhost_package::unpack(package, dir.path(), &Default::default())?;
-            staged.push(Staged {
-                _dir: dir,
-                unpacked,
-            });
+            staged.push(self.stage(package)?);
         }
         let manifests: Vec<&Manifest> = staged.iter().map(|s| &s.unpacked.manifest).collect();
         let installed = self.state.modules()?;
@@ -1108,15 +1120,46 @@ impl Host {
             .collect())
     }
 
-    /// Describes every module in package directory `dir`: its version against the
-    /// installed one, whether it could be installed, and what its component exports.
-    /// Installed modules for which `dir` holds a newer version are marked `needs-upgrade`.
+    /// Unpacks `source` into a fresh staging directory. A module directory (module.xml
+    /// and its component) is packed first, as `modhost pack` would, so that it passes
+    /// exactly the checks a package passes.
+    fn stage(&self, source: &Path) -> Result<Staged> {
+        let dir = self.layout.staging_dir()?;
+        let packed;
+        let package = if source.is_dir() {
+            let manifest = read_manifest(source)?;
+            packed = self.layout.staging_dir()?;
+            let package = packed.path().join(format!("{}.tgz", manifest.rawname));
+            modhost_package::pack(
+                &source.join("module.xml"),
+                &source.join(&manifest.component),
+                &package,
+            )?;
+            package
+        } else {
+            source.to_owned()
+        };
+        let unpacked = modhost_package::unpack(&package, dir.path(), &Default::default())?;
+        Ok(Staged {
+            _dir: dir,
+            unpacked,
+        })
+    }
+
+    /// Describes every module in `dir` — its packages and its module directories (each a
+    /// directory holding a module.xml), as phpWebSite's installer lists a modules
+    /// directory: its version against the installed one, whether it could be installed,
+    /// and what its component exports. Installed modules for which `dir` holds a newer
+    /// version are marked `needs-upgrade`.
     pub fn scan(&self, dir: &Path) -> Result<Vec<ScanEntry>> {
         let _lock = self.lock()?;
         let installed = self.state.modules()?;
         let mut entries = Vec::new();
         let mut outdated = Vec::new();
-        for (path, manifest) in packages::newest(dir)?.into_values() {
+        let found = packages::newest(dir)?
+            .into_values()
+            .chain(packages::module_dirs(dir)?);
+        for (path, manifest) in found {
             let current = installed.iter().find(|r| r.rawname == manifest.rawname);
             let available =
                 packages::compare(&manifest.version, current.map(|r| r.version.as_str()));
@@ -1129,10 +1172,9 @@ impl Host {
                 ));
             }
             let report = self.check_depends(&manifest)?;
-            let staging = self.layout.staging_dir()?;
-            let exports = modhost_package::unpack(&path, staging.path(), &Default::default())
-                .map_err(Error::from)
-                .and_then(|unpacked| Ok(self.runtime.load(&unpacked.component, None)?))
+            let exports = self
+                .stage(&path)
+                .and_then(|staged| Ok(self.runtime.load(&staged.unpacked.component, None)?))
                 .map(|component| component.exports(self.runtime.engine()))
                 .unwrap_or_else(|e| vec![format!("unloadable: {e}")]);
             entries.push(ScanEntry {

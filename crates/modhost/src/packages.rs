@@ -27,7 +27,7 @@ pub enum Available {
 /// One package found in a directory.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScanEntry {
-    /// The package file.
+    /// The package file, or the module directory.
     pub package: PathBuf,
     /// The module's rawname.
     pub rawname: String,
@@ -72,11 +72,29 @@ pub(crate) fn newest(dir: &Path) -> Result<BTreeMap<String, (PathBuf, Manifest)>
     Ok(newest)
 }
 
-/// The package for `name`: the path itself when it is a file, else the newest package of
-/// module `name` in `dir`.
+/// The module directories in `dir`: its subdirectories holding a module.xml, sorted.
+/// Unreadable ones are skipped with a warning, as unreadable packages are.
+pub(crate) fn module_dirs(dir: &Path) -> Result<Vec<(PathBuf, Manifest)>> {
+    let mut found = Vec::new();
+    for entry in fs_err::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        if !path.join("module.xml").is_file() {
+            continue;
+        }
+        match crate::read_manifest(&path) {
+            Ok(manifest) => found.push((path, manifest)),
+            Err(e) => tracing::warn!("skipping `{}`: {e}", path.display()),
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(found)
+}
+
+/// The package for `name`: the path itself when it is a package file or a module
+/// directory, else the newest package of module `name` in `dir`.
 pub(crate) fn resolve(name: &str, dir: Option<&Path>) -> Result<PathBuf> {
     let path = Path::new(name);
-    if path.is_file() {
+    if path.is_file() || path.join("module.xml").is_file() {
         return Ok(path.to_owned());
     }
     let Some(dir) = dir else {

@@ -11,7 +11,8 @@ use crate::Context;
 /// Arguments of `install` and `upgrade`.
 #[derive(Debug, clap::Args)]
 pub struct PackageArgs {
-    /// Package files, or module names to find in the package directory.
+    /// Package files, module directories (module.xml beside the component), or module
+    /// names to find in the package directory.
     #[arg(required = true, value_name = "PKG|NAME")]
     packages: Vec<String>,
     #[command(flatten)]

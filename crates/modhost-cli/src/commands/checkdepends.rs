@@ -17,7 +17,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let host = ctx.open()?;
     let path = Path::new(&args.module);
     let manifest = if path.exists() {
-        super::manifest::load(path)?
+        modhost::read_manifest(path)?
     } else {
         host.installed_manifest(&args.module)?
     };

@@ -1,8 +1,7 @@
 use std::fmt::Write as _;
-use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use modhost::Manifest;
 
 use crate::output::Output;
@@ -13,31 +12,8 @@ pub struct Args {
     path: PathBuf,
 }
 
-/// Reads the manifest at `path`: a package, a directory holding module.xml, or the file.
-pub fn load(path: &Path) -> Result<Manifest> {
-    if path.is_dir() {
-        return load(&path.join("module.xml"));
-    }
-    let is_xml = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("xml"));
-    if !is_xml {
-        return Ok(modhost::read_manifest(path)?);
-    }
-    // Read no more than the parser accepts, so a huge file is refused without being
-    // loaded whole.
-    let mut source = String::new();
-    std::fs::File::open(path)
-        .and_then(|file| {
-            file.take(modhost::manifest::MAX_SIZE as u64 + 1)
-                .read_to_string(&mut source)
-        })
-        .with_context(|| format!("cannot read `{}`", path.display()))?;
-    Ok(Manifest::parse(&source, &path.display().to_string())?)
-}
-
 pub fn run(out: &Output, args: Args) -> Result<()> {
-    let manifest = load(&args.path)?;
+    let manifest = modhost::read_manifest(&args.path)?;
     out.result(&manifest, || summary(&manifest))
 }
 

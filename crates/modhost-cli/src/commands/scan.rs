@@ -6,7 +6,7 @@ use crate::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A directory of packages.
+    /// A directory of packages and module directories.
     dir: PathBuf,
 }
 
