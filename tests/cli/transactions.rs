@@ -375,6 +375,40 @@ fn scan_describes_a_directory_and_marks_outdated_modules() {
 }
 
 #[test]
+fn needs_upgrade_lasts_while_the_scanned_directory_holds_a_newer_version() {
+    let root = phonebook_root();
+    let dir = root.path().with_file_name("packages");
+    let elsewhere = root.path().with_file_name("elsewhere");
+    let newer = dir.join("phonebook-3.0.0.tgz");
+    let made = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::create_dir_all(&elsewhere))
+        .and_then(|()| std::fs::copy(package_at("phonebook", "3.0.0"), &newer));
+    assert!(made.is_ok(), "{made:?}");
+    let status = |root: &Root| {
+        let info = root.ok(&["info", "--json", "phonebook"]).json();
+        (
+            info["status"].as_str().unwrap_or_default().to_owned(),
+            info["reason"].as_str().map(str::to_owned),
+        )
+    };
+    let marked = (
+        "needs-upgrade".to_owned(),
+        Some(format!("3.0.0 is available in `{}`", dir.display())),
+    );
+    root.ok(&["scan", arg(&dir)]);
+    assert_eq!(status(&root), marked);
+    root.ok(&["scan", arg(&elsewhere)]);
+    assert_eq!(
+        status(&root),
+        marked,
+        "another directory says nothing about it"
+    );
+    assert!(std::fs::remove_file(&newer).is_ok());
+    root.ok(&["scan", arg(&dir)]);
+    assert_eq!(status(&root), ("enabled".to_owned(), None));
+}
+
+#[test]
 fn list_and_info_show_every_status_with_its_reason_not_installed_included() {
     let root = phonebook_root();
     let statuses = |root: &Root, args: &[&str]| -> Vec<(String, String, String)> {

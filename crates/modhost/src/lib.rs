@@ -1150,12 +1150,22 @@ impl Host {
     /// directory holding a module.xml), as phpWebSite's installer lists a modules
     /// directory: its version against the installed one, whether it could be installed,
     /// and what its component exports. Installed modules for which `dir` holds a newer
-    /// version are marked `needs-upgrade`.
+    /// version are marked `needs-upgrade`; those an earlier scan of `dir` marked, and for
+    /// which it no longer holds one, are enabled again.
     pub fn scan(&self, dir: &Path) -> Result<Vec<ScanEntry>> {
         let _lock = self.lock()?;
         let installed = self.state.modules()?;
         let mut entries = Vec::new();
-        let mut outdated = Vec::new();
+        let suffix = format!(" is available in `{}`", dir.display());
+        let marked_here = |r: &ModuleRecord| {
+            r.status == Status::NeedsUpgrade
+                && r.reason.as_deref().is_some_and(|x| x.ends_with(&suffix))
+        };
+        let mut statuses: BTreeMap<String, (Status, Option<String>)> = installed
+            .iter()
+            .filter(|r| marked_here(r))
+            .map(|r| (r.rawname.clone(), (Status::Enabled, None)))
+            .collect();
         let found = packages::newest(dir)?
             .into_values()
             .chain(packages::module_dirs(dir)?);
@@ -1164,12 +1174,15 @@ impl Host {
             let available =
                 packages::compare(&manifest.version, current.map(|r| r.version.as_str()));
             if let (packages::Available::Upgrade, Some(record)) = (available, current)
-                && record.status == Status::Enabled
+                && (record.status == Status::Enabled || marked_here(record))
             {
-                outdated.push((
+                statuses.insert(
                     record.rawname.clone(),
-                    format!("{} is available in `{}`", manifest.version, dir.display()),
-                ));
+                    (
+                        Status::NeedsUpgrade,
+                        Some(format!("{}{suffix}", manifest.version)),
+                    ),
+                );
             }
             let report = self.check_depends(&manifest)?;
             let exports = self
@@ -1188,10 +1201,10 @@ impl Host {
                 exports,
             });
         }
-        if !outdated.is_empty() {
+        if !statuses.is_empty() {
             let mut txn = self.state.begin()?;
-            for (rawname, reason) in &outdated {
-                txn.set_status(rawname, Status::NeedsUpgrade, Some(reason))?;
+            for (rawname, (status, reason)) in &statuses {
+                txn.set_status(rawname, *status, reason.as_deref())?;
             }
             txn.commit()?;
         }
