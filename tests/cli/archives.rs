@@ -359,15 +359,7 @@ fn installed_files_never_take_modes_from_the_archive_or_a_lax_umask() {
             ("core/nested/deep/file", FILE, b"x"),
         ],
     );
-    let mut install = std::process::Command::new("sh");
-    install
-        .args(["-c", "umask 000; exec \"$0\" \"$@\""])
-        .arg(env!("CARGO_BIN_EXE_modhost"))
-        .arg("--root")
-        .arg(root.path())
-        .args(["install", arg(&path)]);
-    let run = modhost_test_support::Root::output(&mut install);
-    assert!(run.success, "{}", run.stderr);
+    root.ok_under_umask_000(&["install", arg(&path)]);
     let info = root.ok(&["info", "--json", "core"]).json();
     let dir = root
         .path()

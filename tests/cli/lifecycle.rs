@@ -369,17 +369,7 @@ fn the_root_is_the_flag_else_modhost_root_else_a_per_user_directory_created_on_f
 fn under_umask_000_nothing_others_can_reach_is_writable_and_secrets_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let root = root();
-    let under_lax_umask = |args: &[&str]| {
-        let mut command = std::process::Command::new("sh");
-        command
-            .args(["-c", "umask 000; exec \"$0\" \"$@\""])
-            .arg(env!("CARGO_BIN_EXE_modhost"))
-            .arg("--root")
-            .arg(root.path())
-            .args(args);
-        let run = modhost_test_support::Root::output(&mut command);
-        assert!(run.success, "{}", run.stderr);
-    };
+    let under_lax_umask = |args: &[&str]| root.ok_under_umask_000(args);
     under_lax_umask(&["install", arg(&package("core")), arg(&package("voicemail"))]);
     under_lax_umask(&["reload"]);
     under_lax_umask(&["disable", "voicemail"]);

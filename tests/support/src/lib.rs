@@ -137,6 +137,21 @@ impl Root {
         Root::output(&mut self.command(args))
     }
 
+    /// Runs the binary with `args` under umask 000, through `sh`, and fails the test
+    /// unless it succeeds: what modhost creates must not depend on the caller's umask.
+    pub fn ok_under_umask_000(&self, args: &[&str]) -> Run {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", "umask 000; exec \"$0\" \"$@\""])
+            .arg(&self.bin)
+            .arg("--root")
+            .arg(self.path())
+            .args(args);
+        let run = Root::output(&mut command);
+        assert!(run.success, "{}", run.stderr);
+        run
+    }
+
     /// Runs the binary with `args` and fails the test unless it succeeds.
     pub fn ok(&self, args: &[&str]) -> Run {
         let run = self.run(args);
