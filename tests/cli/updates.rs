@@ -129,6 +129,22 @@ impl Repo {
         ]);
     }
 
+    /// Adds this repository's a2 channel of `rawname` to `root` as source `name`, pinned
+    /// to the repository's signing key.
+    fn add_a2_source(&self, root: &Root, name: &str, rawname: &str) {
+        let url = format!("{}/a2/{rawname}", self.url);
+        root.ok(&[
+            "source",
+            "add",
+            name,
+            &url,
+            "--kind",
+            "a2",
+            "--public-key",
+            &self.public_key,
+        ]);
+    }
+
     /// `args` prefixed with `--ca-cert` for this repository's CA.
     fn trusting<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
         let mut all = vec!["--ca-cert", arg(&self.tls.ca)];
@@ -947,17 +963,7 @@ fn a2_sources_and_local_directories_are_sources_too() {
     assert_eq!(version(&root, "core"), "16.0.40");
     root.ok(&["source", "remove", "local"]);
 
-    let a2 = format!("{}/a2/phonebook", repo.url);
-    root.ok(&[
-        "source",
-        "add",
-        "pb",
-        &a2,
-        "--kind",
-        "a2",
-        "--public-key",
-        &repo.public_key,
-    ]);
+    repo.add_a2_source(&root, "pb", "phonebook");
     let payload = repo.public().join("a2/phonebook/1.0.0.tgz");
     let original = std::fs::read(&payload).unwrap_or_default();
     let mut tampered = original.clone();
@@ -1153,18 +1159,7 @@ fn zip_packages_are_published_in_every_format_downloaded_as_zips_and_installed()
     assert!(joomla.contains("format=\"zip\""), "{joomla}");
 
     root.ok(&["install", arg(&package("core"))]);
-    let a2 = format!("{}/a2/phonebook", repo.url);
-    let key = repo.public_key.clone();
-    root.ok(&[
-        "source",
-        "add",
-        "pb",
-        &a2,
-        "--kind",
-        "a2",
-        "--public-key",
-        &key,
-    ]);
+    repo.add_a2_source(&root, "pb", "phonebook");
     let out = work.path().join("downloads");
     assert!(std::fs::create_dir_all(&out).is_ok());
     repo.ok(&root, &["download", "phonebook", "--out", arg(&out)]);

@@ -383,12 +383,10 @@ impl Host {
     /// Every installed module and, after them in rawname order, every module the package
     /// directory `from` (default: the configured one) offers that is not installed.
     pub fn list_all(&self, from: Option<&Path>) -> Result<Vec<Listed>> {
-        let mut listed: Vec<Listed> = self.list()?.into_iter().map(Listed::Installed).collect();
-        listed.extend(
-            self.not_installed(from)?
-                .into_iter()
-                .map(Listed::NotInstalled),
-        );
+        let installed = self.state.modules()?;
+        let offered = self.offered(from, &installed)?;
+        let mut listed: Vec<Listed> = installed.into_iter().map(Listed::Installed).collect();
+        listed.extend(offered.into_iter().map(Listed::NotInstalled));
         Ok(listed)
     }
 
@@ -396,10 +394,18 @@ impl Host {
     /// of and that are not installed: their status is `not-installed`. Empty without a
     /// package directory.
     pub fn not_installed(&self, from: Option<&Path>) -> Result<Vec<NotInstalled>> {
+        self.offered(from, &self.state.modules()?)
+    }
+
+    /// What [`Host::not_installed`] returns, given the installed modules.
+    fn offered(
+        &self,
+        from: Option<&Path>,
+        installed: &[ModuleRecord],
+    ) -> Result<Vec<NotInstalled>> {
         let Some(dir) = from.or(self.packages.as_deref()) else {
             return Ok(Vec::new());
         };
-        let installed = self.state.modules()?;
         Ok(packages::newest(dir)?
             .into_values()
             .filter(|(_, manifest)| !installed.iter().any(|r| r.rawname == manifest.rawname))
