@@ -1019,7 +1019,8 @@ fn a_silent_server_is_given_up_on_and_the_others_are_checked() {
         let held: Vec<_> = silent.incoming().collect();
         drop(held);
     });
-    root.configure("[updates]\ntimeout_secs = 1\n");
+    // Long enough for the working server to answer on a loaded 2-core machine.
+    root.configure("[updates]\ntimeout_secs = 4\n");
     root.ok(&["source", "add", "main", &repo.url]);
     root.ok(&[
         "source",

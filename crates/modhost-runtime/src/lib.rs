@@ -246,14 +246,14 @@ impl fmt::Display for Failure {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A call into a module.
-#[derive(Debug, Clone)]
-pub enum Call {
+#[derive(Debug, Clone, Copy)]
+pub enum Call<'a> {
     /// `lifecycle.install`.
     Install,
     /// `lifecycle.upgrade(from-version)`.
     Upgrade {
         /// The version being replaced.
-        from: String,
+        from: &'a str,
     },
     /// `lifecycle.uninstall`.
     Uninstall,
@@ -264,15 +264,15 @@ pub enum Call {
     /// `hooks.handle`.
     Hook {
         /// The handler name from module.xml.
-        handler: String,
+        handler: &'a str,
         /// The hook point.
-        hook: String,
+        hook: &'a str,
         /// The hook point's input.
-        payload: String,
+        payload: &'a str,
     },
 }
 
-impl fmt::Display for Call {
+impl fmt::Display for Call<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Call::Install => f.write_str("install()"),
@@ -385,15 +385,15 @@ pub trait Fire: Send + Sync {
 }
 
 /// Who is being called, with what.
-pub struct CallContext {
+pub struct CallContext<'a> {
     /// The module's rawname.
-    pub rawname: String,
+    pub rawname: &'a str,
     /// The module's version.
-    pub version: String,
+    pub version: &'a str,
     /// The host directory mounted as the module's `/data`.
-    pub data_dir: PathBuf,
+    pub data_dir: &'a Path,
     /// Granted host directories.
-    pub mounts: Vec<Mount>,
+    pub mounts: &'a [Mount],
     /// The session the module's key-value and database calls go through.
     pub session: Session,
     /// The call's limits.
@@ -621,18 +621,19 @@ impl Runtime {
         if let Err(e) = limits.check() {
             return (Err(e), session);
         }
-        let trapped = trapped(&rawname, &version, call, limits);
+        let trapped = trapped(rawname, version, call, limits);
         let reused = warm.and_then(|w| w.take(limits.max_memory));
         let mut hot = match reused {
             Some(hot) => hot,
-            None => match self.sandbox(&rawname, &data_dir, &mounts, limits) {
+            None => match self.sandbox(rawname, data_dir, mounts, limits) {
                 Ok(sandbox) => sandbox,
                 Err(e) => return (Err(e), session),
             },
         };
+        let now = Instant::now();
         let deadline = match deadline {
-            Some(inherited) => inherited.min(Instant::now() + limits.call_timeout),
-            None => Instant::now() + limits.call_timeout,
+            Some(inherited) => inherited.min(now + limits.call_timeout),
+            None => now + limits.call_timeout,
         };
         let state = hot.store.data_mut();
         state.table.set_max_capacity(limits.max_resources);
@@ -643,7 +644,7 @@ impl Runtime {
         state.depth = depth;
         state.log_records = 0;
         state.log_dropped = 0;
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        let remaining = deadline.saturating_duration_since(now);
         let ticks = remaining.as_millis() / EPOCH_TICK.as_millis();
         hot.store
             .set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
@@ -653,14 +654,7 @@ impl Runtime {
             None => component.pre.instantiate(&mut hot.store).map_err(&trapped),
         };
         let result = instance.and_then(|instance| {
-            let result = invoke(
-                &instance,
-                &mut hot.store,
-                call,
-                &rawname,
-                &version,
-                &trapped,
-            );
+            let result = invoke(&instance, &mut hot.store, call, rawname, version, &trapped);
             hot.instance = Some(instance);
             result
         });

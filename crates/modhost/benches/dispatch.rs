@@ -196,25 +196,52 @@ fn store(engine: &Engine) -> Store<Plain> {
 #[divan::bench]
 fn plain_wasmtime_floor_100_components(bencher: Bencher) {
     let engine = Engine::default();
-    let bytes = std::fs::read(component("hostile")).unwrap_or_else(|e| panic!("{e}"));
-    let compiled = Component::from_binary(&engine, &bytes)
-        .and_then(|c| c.serialize())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let linker = wasi_linker(&engine);
-    let prepared: Vec<_> = (0..100)
-        .map(|_| {
-            // SAFETY: the bytes come from `serialize` on this very engine, just above.
-            #[allow(unsafe_code)]
-            let component = unsafe { Component::deserialize(&engine, &compiled) }
-                .unwrap_or_else(|e| panic!("{e}"));
-            prepare(&linker, &component)
-        })
-        .collect();
+    let prepared = hundred_copies(&engine);
     bencher.bench_local(|| {
         for (pre, hooks) in &prepared {
             call_echo(&engine, pre, hooks);
         }
     });
+}
+
+/// The warm floor for 100 modules: 100 distinct copies of the component, each with an
+/// instance kept alive, each called once — the calls alone, with 100 memories to touch.
+#[divan::bench]
+fn plain_wasmtime_warm_floor_100_components(bencher: Bencher) {
+    let engine = Engine::default();
+    let mut warm: Vec<_> = hundred_copies(&engine)
+        .iter()
+        .map(|(pre, hooks)| instantiate(&engine, pre, hooks))
+        .collect();
+    bencher.bench_local(|| {
+        for (store, handle) in &mut warm {
+            echo_call(store, handle);
+        }
+    });
+}
+
+/// 100 distinct copies of the `hostile` component, each prepared, as 100 installed
+/// modules are: each has its own code and memory image.
+fn hundred_copies(
+    engine: &Engine,
+) -> Vec<(
+    wasmtime::component::InstancePre<Plain>,
+    wasmtime::component::ComponentExportIndex,
+)> {
+    let bytes = std::fs::read(component("hostile")).unwrap_or_else(|e| panic!("{e}"));
+    let compiled = Component::from_binary(engine, &bytes)
+        .and_then(|c| c.serialize())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let linker = wasi_linker(engine);
+    (0..100)
+        .map(|_| {
+            // SAFETY: the bytes come from `serialize` on this very engine, just above.
+            #[allow(unsafe_code)]
+            let component = unsafe { Component::deserialize(engine, &compiled) }
+                .unwrap_or_else(|e| panic!("{e}"));
+            prepare(&linker, &component)
+        })
+        .collect()
 }
 
 /// Opening a root with 100 installed modules (engine, state, recovery check).

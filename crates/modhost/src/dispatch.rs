@@ -6,7 +6,9 @@
 //! a handler touches its store; each handler runs in its own savepoint, so a failing
 //! handler's changes are undone alone, and the rest commit together at the end.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Instant;
 
@@ -165,6 +167,8 @@ pub struct Dispatch {
 struct Entry {
     record: ModuleRecord,
     manifest: Manifest,
+    /// The host directory mounted as the module's `/data`.
+    data_dir: PathBuf,
     mounts: Vec<Mount>,
     component: OnceLock<std::result::Result<Arc<LoadedComponent>, String>>,
     /// Instances kept between this module's hook calls; dropped with the snapshot.
@@ -311,6 +315,7 @@ impl Dispatcher {
                 })
                 .collect();
             entries.push(Arc::new(Entry {
+                data_dir: self.layout.data_dir(&record.rawname, &record.data_dir),
                 record,
                 manifest,
                 mounts,
@@ -345,7 +350,8 @@ impl Dispatcher {
             output: None,
             stopped_by: None,
         };
-        let mut input = payload.to_owned();
+        // Only a pipeline replaces its input; a broadcast passes the payload as it came.
+        let mut input = Cow::Borrowed(payload);
         for handler in handlers {
             let result = self.call(point, handler, &input, session, depth, deadline);
             let rawname = handler.entry.record.rawname.clone();
@@ -354,7 +360,7 @@ impl Dispatcher {
                 Err((kind, error)) => (false, None, Some(error), Some(kind)),
             };
             if let (Shape::Pipeline, Some(output)) = (point.shape, &output) {
-                input.clone_from(output);
+                input = Cow::Owned(output.clone());
             }
             dispatch.calls.push(HookCall {
                 rawname: rawname.clone(),
@@ -371,7 +377,7 @@ impl Dispatcher {
             }
         }
         if point.shape == Shape::Pipeline && dispatch.stopped_by.is_none() {
-            dispatch.output = Some(input);
+            dispatch.output = Some(input.into_owned());
         }
         dispatch
     }
@@ -405,12 +411,10 @@ impl Dispatcher {
             .map_err(|e| host(&e))?;
         session.enter().map_err(|e| host(&e))?;
         let context = CallContext {
-            rawname: entry.record.rawname.clone(),
-            version: entry.record.version.clone(),
-            data_dir: self
-                .layout
-                .data_dir(&entry.record.rawname, &entry.record.data_dir),
-            mounts: entry.mounts.clone(),
+            rawname: &entry.record.rawname,
+            version: &entry.record.version,
+            data_dir: &entry.data_dir,
+            mounts: &entry.mounts,
             session: std::mem::replace(session, Session::lazy(self.state.clone())),
             limits: point.limits.unwrap_or(self.limits),
             deadline,
@@ -418,9 +422,9 @@ impl Dispatcher {
             depth,
         };
         let call = Call::Hook {
-            handler: handler.name.clone(),
-            hook: point.name.clone(),
-            payload: payload.to_owned(),
+            handler: &handler.name,
+            hook: &point.name,
+            payload,
         };
         let (result, returned) = self
             .runtime

@@ -3,6 +3,7 @@
 //! ```text
 //! ROOT/modhost.toml                the administrator's configuration (optional)
 //! ROOT/modhost.db                  state database (SQLite): the single source of truth
+//! ROOT/modhost.db-generation       moves with every module change (see modhost-state)
 //! ROOT/lock                        held by the process changing the root
 //! ROOT/modules/RAWNAME/DIR/        a version's files; the record names DIR
 //! ROOT/data/RAWNAME/DIR/           a module's /data; the record names DIR

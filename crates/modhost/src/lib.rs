@@ -563,7 +563,7 @@ impl Host {
         txn: Txn,
         call: &Call,
     ) -> Result<Txn> {
-        let mounts = txn
+        let mounts: Vec<Mount> = txn
             .grants(rawname)?
             .into_iter()
             .map(|(path, read_only)| Mount {
@@ -572,10 +572,10 @@ impl Host {
             })
             .collect();
         let context = CallContext {
-            rawname: rawname.to_owned(),
-            version: version.to_owned(),
-            data_dir,
-            mounts,
+            rawname,
+            version,
+            data_dir: &data_dir,
+            mounts: &mounts,
             session: modhost_state::Session::over(txn),
             limits: self.dispatcher.limits(),
             deadline: None,
@@ -700,7 +700,7 @@ impl Host {
                         &format!("{} -> {version}", previous.version),
                     );
                     Call::Upgrade {
-                        from: previous.version.clone(),
+                        from: &previous.version,
                     }
                 }
             };
