@@ -1,5 +1,7 @@
 //! Hooks in priority order, `reload`, and a sandbox that contains a hostile module.
 
+use std::path::{Path, PathBuf};
+
 use modhost_test_support::{Root, arg, component, package, package_at};
 use serde_json::Value;
 
@@ -323,18 +325,7 @@ fn a_directory_exists_in_the_sandbox_only_once_granted() {
         std::fs::create_dir_all(&shared).is_ok()
             && std::fs::write(shared.join("secret.txt"), "s3cret").is_ok()
     );
-    let module = root.path().with_file_name("granted");
-    assert!(std::fs::create_dir_all(&module).is_ok());
-    let xml = format!(
-        "<module><rawname>granted</rawname><name>Granted</name><version>1.0</version>\
-         <methods><read>read</read></methods>\
-         <capabilities><directory path=\"{}\" access=\"read-only\"/></capabilities></module>",
-        shared.display()
-    );
-    assert!(std::fs::write(module.join("module.xml"), xml).is_ok());
-    assert!(std::fs::copy(component("hostile"), module.join("module.wasm")).is_ok());
-    let package = module.join("granted.tgz");
-    root.ok(&["pack", arg(&module), "-o", arg(&package)]);
+    let package = granted(&root, "1.0", &[(&shared, "read-only")]);
 
     let run = root.ok(&["install", arg(&package)]);
     assert!(
@@ -366,6 +357,88 @@ fn a_directory_exists_in_the_sandbox_only_once_granted() {
         run.stderr
     );
     assert_eq!(read(&root)["output"], "s3cret");
+}
+
+/// A package of module `granted` at `version`, the `hostile` component asking for the
+/// host directories `asks` (path, access).
+fn granted(root: &Root, version: &str, asks: &[(&Path, &str)]) -> PathBuf {
+    let module = root.path().with_file_name(format!("granted-{version}"));
+    assert!(std::fs::create_dir_all(&module).is_ok());
+    let capabilities: String = asks
+        .iter()
+        .map(|(path, access)| {
+            format!(
+                "<directory path=\"{}\" access=\"{access}\"/>",
+                path.display()
+            )
+        })
+        .collect();
+    let xml = format!(
+        "<module><rawname>granted</rawname><name>Granted</name><version>{version}</version>\
+         <methods><read>read</read></methods>\
+         <capabilities>{capabilities}</capabilities></module>"
+    );
+    assert!(std::fs::write(module.join("module.xml"), xml).is_ok());
+    assert!(std::fs::copy(component("hostile"), module.join("module.wasm")).is_ok());
+    let package = module.join(format!("granted-{version}.tgz"));
+    root.ok(&["pack", arg(&module), "-o", arg(&package)]);
+    package
+}
+
+#[test]
+fn a_grant_lasts_only_while_the_installed_version_asks_for_it() {
+    let root = pbx(false);
+    let shared = root.path().with_file_name("shared");
+    assert!(
+        std::fs::create_dir_all(&shared).is_ok()
+            && std::fs::write(shared.join("secret.txt"), "s3cret").is_ok()
+    );
+    let secret = shared.join("secret.txt");
+    let read = |root: &Root| {
+        hook(root, "read", arg(&secret))
+            .first()
+            .cloned()
+            .unwrap_or_default()
+    };
+
+    root.ok(&[
+        "install",
+        "--grant",
+        arg(&granted(&root, "1.0", &[(&shared, "read-write")])),
+    ]);
+    assert_eq!(read(&root)["output"], "s3cret");
+
+    let run = root.ok(&[
+        "upgrade",
+        arg(&granted(&root, "2.0", &[(&shared, "read-only")])),
+    ]);
+    assert!(
+        run.stderr.contains(&format!(
+            "Revoked granted: write access to `{}`",
+            shared.display()
+        )),
+        "a version that asks for less gets less: {}",
+        run.stderr
+    );
+    assert_eq!(read(&root)["output"], "s3cret", "reading is still granted");
+
+    let run = root.ok(&["upgrade", arg(&granted(&root, "3.0", &[]))]);
+    assert!(
+        run.stderr.contains(&format!(
+            "Revoked granted: read-only access to `{}`",
+            shared.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(read(&root)["ok"], false, "3.0 does not ask: not there");
+
+    root.ok(&["rollback", "granted"]);
+    assert_eq!(
+        read(&root)["ok"],
+        false,
+        "rolling back does not bring back a grant that was taken back"
+    );
 }
 
 #[test]

@@ -145,6 +145,13 @@ impl Reporter for Status {
                     "{rawname}: {capability} (not granted: use --grant or `modhost grant {rawname}`)"
                 ),
             ),
+            Event::Revoked {
+                rawname,
+                capability,
+            } => (
+                "Revoked",
+                format!("{rawname}: {capability} (its module.xml no longer asks for it)"),
+            ),
             Event::Unpacking { package } => ("Unpacking", package.display().to_string()),
             Event::Downloading {
                 rawname,

@@ -125,6 +125,14 @@ pub enum Event {
         /// Whether it was granted.
         granted: bool,
     },
+    /// A grant was taken back or narrowed because the module's new version no longer asks
+    /// for it (or asks for less).
+    Revoked {
+        /// The module.
+        rawname: String,
+        /// What it no longer has.
+        capability: String,
+    },
     /// A package is being downloaded and verified.
     Downloading {
         /// The module.
@@ -1021,12 +1029,8 @@ impl Host {
             .iter()
             .filter(|r| r.status.runs() && r.rawname != rawname)
         {
-            for dependency in plan::manifest_of(record)?
-                .depends
-                .modules
-                .iter()
-                .filter(|d| d.name == rawname)
-            {
+            let dependent = plan::manifest_of(record)?;
+            for dependency in plan::required_modules(&dependent).filter(|d| d.name == rawname) {
                 if dependency
                     .requirement
                     .as_ref()
@@ -1051,6 +1055,7 @@ impl Host {
         );
         let mut txn = self.state.begin()?;
         txn.restore_backup(rawname, &previous.database)?;
+        self.narrow_grants(&mut txn, &previous)?;
         fault::point("rollback", "restored");
         txn.commit()?;
         fault::point("rollback", "committed");
@@ -1317,13 +1322,15 @@ impl Host {
         }
     }
 
-    /// Shows what `manifest` asks for and, if `grant`, grants it inside `txn`.
+    /// Shows what `manifest` asks for and, if `grant`, grants it inside `txn`. Grants of an
+    /// earlier version that `manifest` no longer asks for are taken back first.
     fn capabilities(
         &self,
         txn: &mut Txn,
         manifest: &Manifest,
         grant: bool,
     ) -> Result<Vec<Capability>> {
+        self.narrow_grants(txn, manifest)?;
         for capability in &manifest.capabilities {
             let modhost_manifest::Capability::Directory { path, access } = capability;
             let read_only = *access == modhost_manifest::Access::ReadOnly;
@@ -1345,6 +1352,46 @@ impl Host {
         } else {
             Vec::new()
         })
+    }
+
+    /// Keeps only the grants `manifest` still asks for, and none wider than it asks: a new
+    /// (or rolled-back-to) version never inherits access its module.xml does not request.
+    fn narrow_grants(&self, txn: &mut Txn, manifest: &Manifest) -> Result<()> {
+        let granted = txn.grants(&manifest.rawname)?;
+        let kept: Vec<(String, bool)> = granted
+            .iter()
+            .filter_map(|(path, read_only)| {
+                manifest.capabilities.iter().find_map(|capability| {
+                    let modhost_manifest::Capability::Directory {
+                        path: asked,
+                        access,
+                    } = capability;
+                    (asked == path).then(|| {
+                        let asks_read_only = *access == modhost_manifest::Access::ReadOnly;
+                        (path.clone(), *read_only || asks_read_only)
+                    })
+                })
+            })
+            .collect();
+        if kept == granted {
+            return Ok(());
+        }
+        txn.revoke(&manifest.rawname)?;
+        for (path, read_only) in &kept {
+            txn.grant(&manifest.rawname, path, *read_only)?;
+        }
+        for (path, read_only) in granted.iter().filter(|g| !kept.contains(g)) {
+            let narrowed = kept.iter().any(|(kept, _)| kept == path);
+            self.reporter.report(Event::Revoked {
+                rawname: manifest.rawname.clone(),
+                capability: match (narrowed, read_only) {
+                    (true, _) => format!("write access to `{path}`"),
+                    (false, true) => format!("read-only access to `{path}`"),
+                    (false, false) => format!("read-write access to `{path}`"),
+                },
+            });
+        }
+        Ok(())
     }
 }
 

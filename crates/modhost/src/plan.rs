@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use modhost_manifest::{Manifest, Version};
+use modhost_manifest::{Manifest, ModuleDependency, Version};
 use modhost_state::ModuleRecord;
 
 use crate::config::Platform;
@@ -104,7 +104,7 @@ pub(crate) fn plan(
     {
         let dependent = manifest_of(record)?;
         let upgraded = |name: &str| in_batch.contains_key(name);
-        if !dependent.depends.modules.iter().any(|d| upgraded(&d.name)) {
+        if !required_modules(&dependent).any(|d| upgraded(&d.name)) {
             continue;
         }
         let report = depends::check(&dependent, &available, platform);
@@ -180,7 +180,7 @@ fn visit(
         )]));
     }
     visiting.push(index);
-    for dependency in &batch[index].depends.modules {
+    for dependency in required_modules(&batch[index]) {
         if let Some(&next) = in_batch.get(dependency.name.as_str()) {
             visit(next, batch, in_batch, done, visiting, order)?;
         }
@@ -191,12 +191,22 @@ fn visit(
     Ok(())
 }
 
+/// The modules `manifest` needs installed: `<depends><module>` and the legacy
+/// `<requirements><module>`, which FreePBX 2.x modules still use for the same thing.
+pub(crate) fn required_modules(manifest: &Manifest) -> impl Iterator<Item = &ModuleDependency> {
+    manifest
+        .depends
+        .modules
+        .iter()
+        .chain(&manifest.requirements.modules)
+}
+
 /// The installed modules whose handlers run and whose module.xml depends on `rawname`.
 pub(crate) fn dependents(rawname: &str, installed: &[ModuleRecord]) -> Result<Vec<String>> {
     let mut dependents = Vec::new();
     for record in installed.iter().filter(|r| r.status.runs()) {
         let manifest = manifest_of(record)?;
-        if manifest.depends.modules.iter().any(|d| d.name == rawname) {
+        if required_modules(&manifest).any(|d| d.name == rawname) {
             dependents.push(record.rawname.clone());
         }
     }
@@ -289,6 +299,43 @@ mod tests {
         assert!(
             still_refused.is_err(),
             "a duplicate is not a dependency problem"
+        );
+    }
+
+    #[test]
+    fn legacy_requirements_count_as_dependencies() {
+        let xml = "<module><rawname>legacy</rawname><name>Legacy</name><version>1.0</version>\
+                   <requirements><module>base</module></requirements></module>";
+        let legacy = Manifest::parse(xml, "m.xml").unwrap_or_else(|e| panic!("{e}"));
+        let base = manifest("base", "1.0", "");
+        let order = plan(
+            &[&legacy, &base],
+            &[],
+            &BTreeMap::new(),
+            &Platform::default(),
+            Mode::Install,
+            false,
+        );
+        let order: Vec<usize> = order
+            .map(|p| p.into_iter().map(|(i, _)| i).collect())
+            .unwrap_or_default();
+        assert_eq!(order, [1, 0], "base is installed first");
+
+        let record = ModuleRecord {
+            rawname: "legacy".into(),
+            name: "Legacy".into(),
+            version: "1.0".into(),
+            status: modhost_state::Status::Enabled,
+            reason: None,
+            module_dir: "1.0-1".into(),
+            data_dir: "1".into(),
+            component_sha256: "00".into(),
+            manifest: xml.into(),
+            installed_at: 1,
+        };
+        assert_eq!(
+            dependents("base", &[record]).unwrap_or_default(),
+            ["legacy"]
         );
     }
 }
