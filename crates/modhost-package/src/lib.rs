@@ -2,7 +2,8 @@
 //! either at the archive's root or in one top-level directory named after the rawname.
 //!
 //! [`unpack`] extracts a package into a fresh staging directory and checks it before the
-//! host touches anything else: only regular files and directories, relative paths, at
+//! host touches anything else: only regular files and directories (a PAX global header,
+//! such as `git archive` writes, is metadata and skipped), relative paths, at
 //! most one top-level directory (named after the rawname), bounded sizes, no duplicates,
 //! modes never taken from the archive (files 0644, directories 0755, less what the umask
 //! removes). The staging directory is opened with cap-std, so even a path that slipped
@@ -324,6 +325,15 @@ impl<'a> Stage<'a> {
         move |source| classify(package, context, source)
     }
 
+    /// Counts one more entry against the entry limit.
+    fn count(&mut self) -> Result<(), Error> {
+        if self.entries >= self.limits.max_entries {
+            return Err(too_many_entries(self.package, self.limits));
+        }
+        self.entries += 1;
+        Ok(())
+    }
+
     /// Checks the entry named `raw` (read as `path`, or `None` when the archive's reading
     /// of the name is unsafe) of kind `kind` and declared `size`; creates it when it is a
     /// directory, and returns it when it is a file to write.
@@ -334,10 +344,7 @@ impl<'a> Stage<'a> {
         kind: Kind,
         size: u64,
     ) -> Result<Option<Target>, Error> {
-        if self.entries >= self.limits.max_entries {
-            return Err(too_many_entries(self.package, self.limits));
-        }
-        self.entries += 1;
+        self.count()?;
         let shown = String::from_utf8_lossy(raw).into_owned();
         if raw.len() > self.limits.max_path_len {
             return Err(self.refuse(format!(
@@ -623,6 +630,12 @@ fn unpack_tar(file: fs_err::File, stage: &mut Stage<'_>) -> Result<(), Error> {
         .map_err(stage.io_err("cannot read the archive".into()))?;
     for entry in entries {
         let mut entry = entry.map_err(stage.io_err("cannot read the archive".into()))?;
+        if entry.header().entry_type().is_pax_global_extensions() {
+            stage.count()?;
+            let shown = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            check_pax_global(stage.package, &shown, &mut entry)?;
+            continue;
+        }
         let path = entry
             .path()
             .map_err(stage.io_err("cannot read an entry path".into()))?
@@ -631,6 +644,46 @@ fn unpack_tar(file: fs_err::File, stage: &mut Stage<'_>) -> Result<(), Error> {
         let kind = tar_kind(entry.header().entry_type());
         if let Some(target) = stage.admit(&raw, Some(&path), kind, entry.size())? {
             stage.write(&target, &mut entry)?;
+        }
+    }
+    Ok(())
+}
+
+/// The largest PAX global header accepted: `git archive` writes one of about 50 bytes
+/// (the commit id as a `comment`).
+const MAX_PAX_GLOBAL: u64 = 64 * 1024;
+
+/// PAX records that, in a global header, would change which entries other readers see:
+/// GNU tar applies them to every entry that follows, the tar crate ignores them. A package
+/// must not tell two stories, so a global header setting one is refused.
+const PAX_GLOBAL_REFUSED: [&str; 3] = ["path", "linkpath", "size"];
+
+/// Checks a PAX global header (`git archive` starts with one, `pax_global_header`):
+/// metadata, not a file, so it is skipped unless it could change how others read the
+/// archive. Its bytes are read through the budget like every other byte.
+fn check_pax_global(package: &Path, shown: &str, entry: &mut impl Read) -> Result<(), Error> {
+    let mut records = Vec::new();
+    Read::by_ref(entry)
+        .take(MAX_PAX_GLOBAL + 1)
+        .read_to_end(&mut records)
+        .map_err(|e| classify(package, "cannot read the archive".into(), e))?;
+    if records.len() as u64 > MAX_PAX_GLOBAL {
+        return Err(refused(
+            package,
+            format!("PAX global header `{shown}` is larger than {MAX_PAX_GLOBAL} bytes"),
+        ));
+    }
+    for record in tar::PaxExtensions::new(&records) {
+        let record = record
+            .map_err(|_| refused(package, format!("PAX global header `{shown}` is malformed")))?;
+        let key = String::from_utf8_lossy(record.key_bytes());
+        if PAX_GLOBAL_REFUSED.contains(&key.as_ref()) || key.starts_with("GNU.sparse.") {
+            return Err(refused(
+                package,
+                format!(
+                    "PAX global header `{shown}` sets `{key}` for every entry; only a per-entry header may"
+                ),
+            ));
         }
     }
     Ok(())
