@@ -17,46 +17,59 @@ enum Occurs {
 }
 use Occurs::{Many, Once};
 
-/// Elements read from `<module>`, and whether each may repeat; anything else is kept in
-/// [`Manifest::unknown`].
-const ELEMENTS: &[(&str, Occurs)] = &[
-    ("rawname", Once),
-    ("repo", Once),
-    ("name", Once),
-    ("version", Once),
-    ("type", Once),
-    ("category", Once),
-    ("publisher", Once),
-    ("description", Once),
-    ("changelog", Once),
-    ("info", Once),
-    ("license", Once),
-    ("licenselink", Once),
-    ("location", Once),
-    ("md5sum", Once),
-    ("sha1", Once),
-    ("sha1sum", Once),
-    ("menuitems", Many),
-    ("depends", Many),
-    ("requirements", Many),
-    ("supported", Once),
-    ("popovers", Many),
-    ("oobe", Once),
-    ("commercial", Once),
-    ("fileinclude", Many),
-    ("console", Many),
-    ("database", Many),
-    ("hooks", Many),
-    ("methods", Many),
-    ("updateurl", Once),
-    ("component", Once),
-    ("updateservers", Many),
-    ("capabilities", Many),
+/// What a known element of `<module>` holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Holds {
+    /// Text only: a child element in it is unknown.
+    Text,
+    /// Child elements, which its own reader checks.
+    Elements,
+}
+use Holds::{Elements, Text};
+
+/// Elements read from `<module>`, whether each may repeat and what it holds; anything
+/// else is kept in [`Manifest::unknown`].
+const ELEMENTS: &[(&str, Occurs, Holds)] = &[
+    ("rawname", Once, Text),
+    ("repo", Once, Text),
+    ("name", Once, Text),
+    ("version", Once, Text),
+    ("type", Once, Text),
+    ("category", Once, Text),
+    ("publisher", Once, Text),
+    ("description", Once, Text),
+    ("changelog", Once, Text),
+    ("info", Once, Text),
+    ("license", Once, Text),
+    ("licenselink", Once, Text),
+    ("location", Once, Text),
+    ("md5sum", Once, Text),
+    ("sha1", Once, Text),
+    ("sha1sum", Once, Text),
+    ("menuitems", Many, Elements),
+    ("depends", Many, Elements),
+    ("requirements", Many, Elements),
+    ("supported", Once, Elements),
+    ("popovers", Many, Elements),
+    ("oobe", Once, Elements),
+    ("commercial", Once, Elements),
+    ("fileinclude", Many, Elements),
+    ("console", Many, Elements),
+    ("database", Many, Elements),
+    ("hooks", Many, Elements),
+    ("methods", Many, Elements),
+    ("updateurl", Once, Text),
+    ("component", Once, Text),
+    ("updateservers", Many, Elements),
+    ("capabilities", Many, Elements),
 ];
 
-/// How often `name` may occur, if it is a known element.
-fn occurs(name: &str) -> Option<Occurs> {
-    ELEMENTS.iter().find(|(n, _)| *n == name).map(|(_, o)| *o)
+/// How often `name` may occur and what it holds, if it is a known element.
+fn known(name: &str) -> Option<(Occurs, Holds)> {
+    ELEMENTS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, o, h)| (*o, *h))
 }
 
 /// Collects problems while building the model, so that all of them are reported.
@@ -87,15 +100,31 @@ impl Parser {
     /// Keeps an element modhost does not understand, with a warning: FreePBX adds
     /// elements over time, and a module using a newer one must still load.
     fn keep_unknown(&mut self, parent: &str, element: &Element) {
+        let path = format!("{parent}/{}", element.name);
         self.warn(
             element.position,
             format!(
-                "unknown element <{}> in <{}> is kept but not used",
+                "unknown element <{}> in <{}> is kept but not used (`{}`)",
                 element.name,
-                parent.rsplit('/').next().unwrap_or(parent)
+                parent.rsplit('/').next().unwrap_or(parent),
+                path.strip_prefix("module/").unwrap_or(&path)
             ),
         );
         self.unknown.push(unknown(parent, element));
+    }
+
+    /// Checks the children of `element` (which stands in `parent`): those named in
+    /// `text` must hold text only, and any other is kept as unknown. Unknown elements
+    /// are kept at every level, not only under `<module>`.
+    fn check_children(&mut self, parent: &str, element: &Element, text: &[&str]) {
+        let path = format!("{parent}/{}", element.name);
+        for child in &element.children {
+            if text.contains(&child.name.as_str()) {
+                self.check_children(&path, child, &[]);
+            } else {
+                self.keep_unknown(&path, child);
+            }
+        }
     }
 
     fn problem(&mut self, position: Position, message: impl Into<String>) {
@@ -210,12 +239,14 @@ impl Parser {
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for child in &root.children {
             *counts.entry(child.name.as_str()).or_default() += 1;
-            if occurs(&child.name).is_none() {
-                self.keep_unknown("module", child);
+            match known(&child.name) {
+                None => self.keep_unknown("module", child),
+                Some((_, Text)) => self.check_children("module", child, &[]),
+                Some((_, Elements)) => {}
             }
         }
         for (name, count) in counts {
-            if count > 1 && occurs(name) == Some(Once) {
+            if count > 1 && known(name).is_some_and(|(occurs, _)| occurs == Once) {
                 let position = root
                     .children_named(name)
                     .nth(1)
@@ -276,6 +307,9 @@ impl Parser {
         let component = self.component(root);
         let updateservers = self.updateservers(root);
         let capabilities = self.capabilities(root);
+        // Found reader by reader, warnings are reported in the file's order.
+        self.warnings
+            .sort_by_key(|w| (w.position.line, w.position.column));
         Some(Manifest {
             rawname: rawname?,
             repo,
@@ -392,7 +426,7 @@ impl Parser {
                     let alternatives: Vec<_> = element
                         .trimmed_text()
                         .split("||")
-                        .map(|part| parse_named(part.trim(), false))
+                        .map(|part| parse_php_component(part.trim()))
                         .collect();
                     match alternatives.into_iter().collect::<Result<Vec<_>, _>>() {
                         Ok(all) => depends.php.components.push(all),
@@ -400,8 +434,12 @@ impl Parser {
                     }
                 }
                 "file" => depends.files.extend(self.path(element)),
-                _ => self.keep_unknown("module/depends", element),
+                _ => {
+                    self.keep_unknown("module/depends", element);
+                    continue;
+                }
             }
+            self.check_children("module/depends", element, &[]);
         }
         depends
     }
@@ -428,14 +466,19 @@ impl Parser {
             match element.name.as_str() {
                 "file" => requirements.files.extend(self.path(element)),
                 "module" => requirements.modules.extend(self.named(element, true)),
-                _ => self.keep_unknown("module/requirements", element),
+                _ => {
+                    self.keep_unknown("module/requirements", element);
+                    continue;
+                }
             }
+            self.check_children("module/requirements", element, &[]);
         }
         requirements
     }
 
     fn supported(&mut self, root: &Element) -> Option<Supported> {
         let element = root.child("supported")?;
+        self.check_children("module", element, &["version"]);
         let Some(version) = element.child("version") else {
             self.problem(element.position, "<supported> has no <version>");
             return None;
@@ -452,6 +495,7 @@ impl Parser {
             .children_named("menuitems")
             .flat_map(|m| m.children.iter())
         {
+            self.check_children("module/menuitems", element, &[]);
             let sort =
                 element
                     .attribute("sort")
@@ -480,20 +524,30 @@ impl Parser {
     }
 
     fn popovers(&mut self, root: &Element) -> Vec<Popover> {
-        root.children_named("popovers")
+        let mut popovers = Vec::new();
+        for element in root
+            .children_named("popovers")
             .flat_map(|p| p.children.iter())
-            .map(|element| Popover {
+        {
+            // A popover's children are its parameters, whatever their names: text only.
+            let path = format!("module/popovers/{}", element.name);
+            for param in &element.children {
+                self.check_children(&path, param, &[]);
+            }
+            popovers.push(Popover {
                 name: element.name.clone(),
                 params: element
                     .children
                     .iter()
                     .map(|param| (param.name.clone(), param.trimmed_text().to_owned()))
                     .collect(),
-            })
-            .collect()
+            });
+        }
+        popovers
     }
 
     fn oobe(&mut self, element: &Element) -> Option<Oobe> {
+        self.check_children("module", element, &["method"]);
         let method = element
             .attribute("method")
             .map(str::to_owned)
@@ -509,6 +563,7 @@ impl Parser {
     }
 
     fn commercial(&mut self, element: &Element) -> Commercial {
+        self.check_children("module", element, &["type", "link"]);
         let kind = self
             .text(element, "type")
             .unwrap_or_else(|| "paid".to_owned());
@@ -525,21 +580,31 @@ impl Parser {
     }
 
     fn fileinclude(&mut self, root: &Element) -> Vec<FileInclude> {
-        root.children_named("fileinclude")
+        let mut includes = Vec::new();
+        for element in root
+            .children_named("fileinclude")
             .flat_map(|f| f.children.iter())
-            .map(|element| FileInclude {
+        {
+            self.check_children("module/fileinclude", element, &[]);
+            includes.push(FileInclude {
                 stage: element.name.clone(),
                 path: element.trimmed_text().to_owned(),
-            })
-            .collect()
+            });
+        }
+        includes
     }
 
     fn console(&mut self, root: &Element) -> Vec<ConsoleCommand> {
         let mut commands = Vec::new();
         for element in root
             .children_named("console")
-            .flat_map(|c| c.children_named("command"))
+            .flat_map(|c| c.children.iter())
         {
+            if element.name != "command" {
+                self.keep_unknown("module/console", element);
+                continue;
+            }
+            self.check_children("module/console", element, &["name", "alias", "class"]);
             match self.text(element, "name") {
                 Some(name) => commands.push(ConsoleCommand {
                     name,
@@ -576,8 +641,14 @@ impl Parser {
             };
             for child in &element.children {
                 match child.name.as_str() {
-                    "field" => table.fields.extend(self.field(child)),
-                    "key" => table.keys.extend(self.key(child)),
+                    "field" => {
+                        self.check_children("module/database/table", child, &[]);
+                        table.fields.extend(self.field(child));
+                    }
+                    "key" => {
+                        self.check_children("module/database/table", child, &["column"]);
+                        table.keys.extend(self.key(child));
+                    }
                     _ => self.keep_unknown("module/database/table", child),
                 }
             }
@@ -699,10 +770,12 @@ impl Parser {
         let mut hooks = Vec::new();
         for target in root.children_named("hooks").flat_map(|h| h.children.iter()) {
             for method in &target.children {
+                let parent = format!("module/hooks/{}", target.name);
                 if method.name != "method" {
-                    self.keep_unknown(&format!("module/hooks/{}", target.name), method);
+                    self.keep_unknown(&parent, method);
                     continue;
                 }
+                self.check_children(&parent, method, &[]);
                 let handler = method.trimmed_text();
                 let Some(hook) = method.attribute("callingMethod") else {
                     self.problem(
@@ -739,6 +812,7 @@ impl Parser {
             .children_named("methods")
             .flat_map(|m| m.children.iter())
         {
+            self.check_children("module/methods", element, &[]);
             let handler = element.trimmed_text();
             if handler.is_empty() {
                 self.problem(
@@ -781,8 +855,13 @@ impl Parser {
         let mut servers = Vec::new();
         for element in root
             .children_named("updateservers")
-            .flat_map(|u| u.children_named("server"))
+            .flat_map(|u| u.children.iter())
         {
+            if element.name != "server" {
+                self.keep_unknown("module/updateservers", element);
+                continue;
+            }
+            self.check_children("module/updateservers", element, &[]);
             let url = element.trimmed_text();
             if url.is_empty() {
                 self.problem(element.position, "<server> has no URL");
@@ -812,6 +891,7 @@ impl Parser {
                 );
                 continue;
             }
+            self.check_children("module/capabilities", element, &[]);
             let access = match element.attribute("access").unwrap_or("read-only") {
                 "read-only" => Access::ReadOnly,
                 "read-write" => Access::ReadWrite,
@@ -844,7 +924,6 @@ impl Parser {
 /// Parses `name [op version]`, refusing what FreePBX would silently ignore. Module names
 /// follow the rawname grammar; engine and PHP component names may also hold `-` and capitals.
 fn parse_named(text: &str, rawname_grammar: bool) -> Result<NamedRequirement, String> {
-    let malformed = || format!("dependency '{text}' is not of the form 'name [op] version'");
     let (name, rest) = match text.split_once(char::is_whitespace) {
         Some((name, rest)) => (name, rest.trim()),
         None => (text, ""),
@@ -858,17 +937,47 @@ fn parse_named(text: &str, rawname_grammar: bool) -> Result<NamedRequirement, St
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     };
     if !valid {
-        return Err(malformed());
+        return Err(malformed(text));
     }
+    named(text, name.to_owned(), rest)
+}
+
+/// PHP components whose names hold a space, which FreePBX's `<phpcomponent>` accepts
+/// besides the `[a-z0-9_]+` extension names (as it does, case-insensitively).
+const SPACED_PHP_COMPONENTS: [&[&str]; 2] = [&["zend", "optimizer"], &["zend", "guard", "loader"]];
+
+/// Parses one `<phpcomponent>` alternative: `name [op version]`, where the name may be
+/// one of [`SPACED_PHP_COMPONENTS`], kept as written with single spaces.
+fn parse_php_component(text: &str) -> Result<NamedRequirement, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let spaced = SPACED_PHP_COMPONENTS.iter().find(|name| {
+        words.len() >= name.len()
+            && words
+                .iter()
+                .zip(name.iter())
+                .all(|(word, part)| word.eq_ignore_ascii_case(part))
+    });
+    match spaced {
+        Some(name) => {
+            let (name, rest) = words.split_at(name.len());
+            named(text, name.join(" "), &rest.join(" "))
+        }
+        None => parse_named(text, false),
+    }
+}
+
+/// `name` with the requirement `rest` (`[op] version`, or nothing), read from `text`.
+fn named(text: &str, name: String, rest: &str) -> Result<NamedRequirement, String> {
     let requirement = if rest.is_empty() {
         None
     } else {
-        Some(Requirement::parse(rest).map_err(|e| format!("{}: {e}", malformed()))?)
+        Some(Requirement::parse(rest).map_err(|e| format!("{}: {e}", malformed(text)))?)
     };
-    Ok(NamedRequirement {
-        name: name.to_owned(),
-        requirement,
-    })
+    Ok(NamedRequirement { name, requirement })
+}
+
+fn malformed(text: &str) -> String {
+    format!("dependency '{text}' is not of the form 'name [op] version'")
 }
 
 /// Letters, digits and `_`, not starting with a digit: safe to quote as an SQL name.

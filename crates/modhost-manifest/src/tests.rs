@@ -97,3 +97,132 @@ fn syntax_errors_name_file_line_and_column() {
     let message = err.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(message.starts_with("core/module.xml:2:"), "{message}");
 }
+
+#[test]
+fn zend_components_with_spaces_are_read_as_freepbx_reads_them() {
+    let xml = "<module><rawname>m</rawname><name>M</name><version>1.0</version><depends>\
+               <phpcomponent>Zend Guard Loader</phpcomponent>\
+               <phpcomponent>zend  optimizer ge 3.3||ioncube_loader</phpcomponent>\
+               <phpcomponent>ZEND GUARD LOADER 3.0</phpcomponent>\
+               </depends></module>";
+    let Ok(m) = parse(xml) else {
+        panic!("{:?}", parse(xml))
+    };
+    let read: Vec<Vec<String>> = m
+        .depends
+        .php
+        .components
+        .iter()
+        .map(|alternatives| alternatives.iter().map(ToString::to_string).collect())
+        .collect();
+    assert_eq!(
+        read,
+        [
+            vec!["Zend Guard Loader".to_owned()],
+            vec![
+                "zend optimizer ge 3.3".to_owned(),
+                "ioncube_loader".to_owned()
+            ],
+            vec!["ZEND GUARD LOADER ge 3.0".to_owned()],
+        ]
+    );
+    // Only those two names may hold spaces, and a constraint must still be one.
+    for bad in ["Zend Guard", "Zend Optimizer 3.x", "Zend Guard Loader ge"] {
+        let xml = format!(
+            "<module><rawname>m</rawname><name>M</name><version>1.0</version>\
+             <depends><phpcomponent>{bad}</phpcomponent></depends></module>"
+        );
+        let found = problems(&xml);
+        assert!(
+            found.len() == 1
+                && found[0].contains(&format!(
+                    "dependency '{bad}' is not of the form 'name [op] version'"
+                )),
+            "{found:#?}"
+        );
+    }
+}
+
+/// Unknown elements inside every kind of known element.
+const UNKNOWN_EVERYWHERE: &str = r#"<module>
+<rawname>m</rawname><name>M</name><version>1.0</version>
+<description>Text<em>marked up</em></description>
+<menuitems><m sort="1">M<badge>new</badge></m></menuitems>
+<popovers><m><display>m<extra/></display></m></popovers>
+<depends><module>core<since>2</since></module></depends>
+<requirements><file>/bin/sh<why/></file></requirements>
+<supported><version>16.0</version><foo>bar</foo></supported>
+<oobe method="setup"><when>first</when></oobe>
+<commercial><type>free</type><link>//x</link><price currency="EUR">0</price></commercial>
+<fileinclude><install>i.php<note/></install></fileinclude>
+<console><command><name>m</name><alias>mm</alias><help>h</help></command><group/></console>
+<database><table name="t"><field name="id" type="integer"><doc/></field><key name="k"><column name="id"/><where/></key></table></database>
+<hooks><core><method callingMethod="h">handler<note/></method></core></hooks>
+<methods><get_config>g<note/></get_config></methods>
+<updateservers><server>https://u.example.org/m.xml<mirror/></server><proxy/></updateservers>
+<capabilities><directory path="/srv"><why/></directory></capabilities>
+</module>"#;
+
+#[test]
+fn unknown_elements_are_kept_and_warned_about_at_every_level() {
+    let m = match parse(UNKNOWN_EVERYWHERE) {
+        Ok(m) => m,
+        Err(e) => panic!("{e}"),
+    };
+    let mut kept: Vec<String> = m
+        .unknown
+        .iter()
+        .map(|u| format!("{}/{}", u.parent, u.name))
+        .collect();
+    // In the file's order.
+    let expected = [
+        "module/description/em",
+        "module/menuitems/m/badge",
+        "module/popovers/m/display/extra",
+        "module/depends/module/since",
+        "module/requirements/file/why",
+        "module/supported/foo",
+        "module/oobe/when",
+        "module/commercial/price",
+        "module/fileinclude/install/note",
+        "module/console/command/help",
+        "module/console/group",
+        "module/database/table/field/doc",
+        "module/database/table/key/where",
+        "module/hooks/core/method/note",
+        "module/methods/get_config/note",
+        "module/updateservers/server/mirror",
+        "module/updateservers/proxy",
+        "module/capabilities/directory/why",
+    ];
+    kept.sort();
+    let mut expected_sorted = expected.to_vec();
+    expected_sorted.sort_unstable();
+    assert_eq!(kept, expected_sorted);
+
+    let price = m.unknown.iter().find(|u| u.name == "price");
+    assert_eq!(
+        price.map(|u| (u.text.as_str(), u.attributes.get("currency"))),
+        Some(("0", Some(&"EUR".to_owned()))),
+        "kept as written"
+    );
+    // What is known still reads as before.
+    assert_eq!(m.description.as_deref(), Some("Text"));
+    assert_eq!(m.menuitems[0].label, "M");
+    assert_eq!(m.console[0].aliases, ["mm"]);
+    assert_eq!(m.updateservers[0].url, "https://u.example.org/m.xml");
+    assert_eq!(m.commercial.as_ref().map(|c| c.kind.as_str()), Some("free"));
+
+    // One warning each, in the file's order, naming the element, its parent and its path.
+    let warnings: Vec<String> = m.warnings.iter().map(ToString::to_string).collect();
+    let paths: Vec<&str> = warnings
+        .iter()
+        .filter_map(|w| w.rsplit_once("(`")?.1.strip_suffix("`)"))
+        .collect();
+    let in_file_order: Vec<&str> = expected.iter().map(|p| &p["module/".len()..]).collect();
+    assert_eq!(paths, in_file_order, "{warnings:#?}");
+    assert_eq!(
+        warnings[5],
+        "8:35: unknown element <foo> in <supported> is kept but not used (`supported/foo`)"
+    );
+}
