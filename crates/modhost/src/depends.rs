@@ -295,10 +295,12 @@ fn php_component(alternatives: &[NamedRequirement], platform: &Platform) -> Chec
     let (outcome, detail) = match &platform.php {
         None => (Outcome::Unchecked, "PHP facts are not declared".to_owned()),
         Some(php) => {
+            // PHP's extension names are case-insensitive (`extension_loaded('PDO')`).
             let present = alternatives.iter().find(|alternative| {
                 php.components
-                    .get(&alternative.name)
-                    .is_some_and(|version| match &alternative.requirement {
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(&alternative.name))
+                    .is_some_and(|(_, version)| match &alternative.requirement {
                         None => true,
                         Some(requirement) => {
                             Version::parse(version).is_ok_and(|v| requirement.matches(&v))
@@ -474,6 +476,38 @@ mod tests {
                 (Outcome::Failed, "no matching component is declared")
             ]
         );
+    }
+
+    #[test]
+    fn php_components_match_whatever_the_case_zend_names_included() {
+        let m = manifest(
+            "<phpcomponent>PDO_MySQL ge 8.0</phpcomponent><phpcomponent>zend guard loader</phpcomponent>\
+             <phpcomponent>Zend Optimizer</phpcomponent><phpcomponent>curl lt 8.0</phpcomponent>",
+        );
+        let platform = Platform {
+            php: Some(Php {
+                version: None,
+                components: [
+                    ("pdo_mysql".to_owned(), "8.2.7".to_owned()),
+                    ("Zend Guard Loader".to_owned(), String::new()),
+                    ("CURL".to_owned(), "8.5.0".to_owned()),
+                ]
+                .into_iter()
+                .collect(),
+            }),
+            ..Platform::default()
+        };
+        let report = check(&m, &BTreeMap::new(), &platform);
+        assert_eq!(
+            outcomes(&report),
+            [
+                (Outcome::Ok, "PDO_MySQL is present"),
+                (Outcome::Ok, "zend guard loader is present"),
+                (Outcome::Failed, "no matching component is declared"),
+                (Outcome::Failed, "no matching component is declared"),
+            ]
+        );
+        assert_eq!(report.checks[1].constraint, "zend guard loader");
     }
 
     #[test]
