@@ -13,7 +13,10 @@ const MAX_PATTERN: usize = 256;
 const PATTERN_SIZE: usize = 64 * 1024;
 
 /// What a server's document offers `target`: every `<update>` for `rawname` (any element
-/// when `None`) whose platform matches and whose tag is stable enough.
+/// when `None`) whose platform matches and whose tag is stable enough. As in Joomla, a
+/// malformed `<update>` is skipped (with a warning) and the rest still offered; but a
+/// document that is not an `<updates>` list, or whose every `<update>` considered is
+/// malformed, is refused: a broken feed must not read as one offering nothing.
 pub(crate) fn parse(
     bytes: &[u8],
     doc: &Location,
@@ -33,40 +36,61 @@ pub(crate) fn parse(
             root.name
         ));
     }
-    let mut releases = Vec::new();
+    let (mut releases, mut sound, mut problems) = (Vec::new(), 0_usize, Vec::new());
     for update in root.children_named("update") {
-        let field = |name: &str| update.child(name).map(Element::trimmed_text).unwrap_or("");
-        let element = field("element");
+        let element = update.child("element").map_or("", Element::trimmed_text);
         if rawname.is_some_and(|r| r != element) {
             continue;
         }
-        let at = |message: String| format!("<update> at line {}: {message}", update.position.line);
-        valid_release(element, field("version")).map_err(at)?;
-        if !platform_matches(update, target).map_err(at)? || stability(update) < target.stability {
-            continue;
-        }
-        let Some(url) = download(update) else {
-            continue;
-        };
-        let mut digests = Digests::default();
-        for algorithm in ["sha256", "sha384", "sha512"] {
-            if let Some(value) = update.child(algorithm) {
-                digests.set(algorithm, value.trimmed_text()).map_err(at)?;
+        match release(update, doc, target) {
+            Ok(offered) => {
+                sound += 1;
+                releases.extend(offered);
             }
+            Err(message) => problems.push((
+                element,
+                format!("<update> at line {}: {message}", update.position.line),
+            )),
         }
-        releases.push(Release {
-            rawname: element.to_owned(),
-            name: field("name").to_owned(),
-            version: field("version").to_owned(),
-            location: doc
-                .resolve(url.trimmed_text())
-                .map_err(|e| at(e.to_string()))?,
-            size: None,
-            digests,
-            gated: false,
-        });
+    }
+    if sound == 0
+        && let Some((_, problem)) = problems.first()
+    {
+        return Err(problem.clone());
+    }
+    for (element, problem) in problems {
+        tracing::warn!(document = %doc, element, "skipped a malformed Joomla update: {problem}");
     }
     Ok(releases)
+}
+
+/// What one `<update>` offers `target`: its release, or nothing when its platform or
+/// stability rule it out or it has no download modhost unpacks; an error when it is
+/// malformed.
+fn release(update: &Element, doc: &Location, target: &Target) -> Result<Option<Release>, String> {
+    let field = |name: &str| update.child(name).map_or("", Element::trimmed_text);
+    valid_release(field("element"), field("version"))?;
+    if !platform_matches(update, target)? || stability(update) < target.stability {
+        return Ok(None);
+    }
+    let Some(url) = download(update) else {
+        return Ok(None);
+    };
+    let mut digests = Digests::default();
+    for algorithm in ["sha256", "sha384", "sha512"] {
+        if let Some(value) = update.child(algorithm) {
+            digests.set(algorithm, value.trimmed_text())?;
+        }
+    }
+    Ok(Some(Release {
+        rawname: field("element").to_owned(),
+        name: field("name").to_owned(),
+        version: field("version").to_owned(),
+        location: doc.resolve(url.trimmed_text()).map_err(|e| e.to_string())?,
+        size: None,
+        digests,
+        gated: false,
+    }))
 }
 
 /// The full download an update offers in a format modhost unpacks: a gzip tar when
@@ -232,5 +256,44 @@ mod tests {
         assert!(offered(&long, Stability::Stable).is_err());
         let bad_version = format!("<updates>{}</updates>", update("2.x", "stable", ""));
         assert!(offered(&bad_version, Stability::Stable).is_err());
+    }
+
+    #[test]
+    fn a_malformed_update_is_skipped_and_the_rest_offered() {
+        let bad_digest = update("3.0.0", "stable", "").replace(&"a".repeat(64), "not-hex");
+        let bad_pattern = update(
+            "4.0.0",
+            "stable",
+            &format!(
+                r#"<targetplatform name="modhost" version="{}"/>"#,
+                "(a*)*".repeat(100)
+            ),
+        );
+        let xml = format!(
+            "<updates>{}{}{}{}</updates>",
+            update("2.x", "stable", ""),
+            update("2.0.0", "stable", ""),
+            bad_digest,
+            bad_pattern,
+        );
+        assert_eq!(offered(&xml, Stability::Stable), Ok(vec!["2.0.0".into()]));
+        // Bad entries only: the feed is broken, not empty, and says why.
+        let xml = format!(
+            "<updates>{bad_digest}{}</updates>",
+            update("2.x", "stable", "")
+        );
+        let refused = offered(&xml, Stability::Stable);
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("line 1") && e.contains("sha256")),
+            "{refused:?}"
+        );
+        // A sound entry ruled out by its tag is not a broken feed.
+        let xml = format!(
+            "<updates>{bad_digest}{}</updates>",
+            update("3.1.0beta1", "beta", "")
+        );
+        assert_eq!(offered(&xml, Stability::Stable), Ok(vec![]));
     }
 }
