@@ -12,7 +12,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use crate::a2::{self, ModSource};
-use crate::index::{Entry, FORMAT, Index, SIGNATURE_SUFFIX, SecretKey};
+use crate::index::{Entry, FORMAT, Index, MAX_INDEX, SIGNATURE_SUFFIX, SecretKey};
 use crate::release::Stability;
 use crate::{Error, Result, file_error, hex};
 
@@ -44,14 +44,18 @@ pub struct Group {
 impl Groups {
     /// Reads `path`; a missing file means no groups.
     pub fn load(path: &Path) -> Result<Self> {
-        match fs_err::read_to_string(path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| Error::File {
-                path: path.to_owned(),
-                message: e.to_string(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Groups::default()),
-            Err(e) => Err(file_error(path)(e)),
+        match read_if_present(path)? {
+            Some(text) => Groups::parse(path, &text),
+            None => Ok(Groups::default()),
         }
+    }
+
+    /// Parses `text`, the contents of `path`.
+    fn parse(path: &Path, text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::File {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
     }
 
     /// The group `rawname` belongs to, if any.
@@ -105,7 +109,7 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 pub const PUBLIC: &str = "public";
 /// The part of a built repository only [`crate::serve`] reads: `groups.toml` with the
 /// groups' secrets, and the packages of licence-gated groups (under `packages/` and
-/// `a2/RAWNAME/`, as in the public part). Never published.
+/// `a2/RAWNAME/`, as in the public part). Never published; readable by its owner alone.
 pub const PRIVATE: &str = "private";
 
 /// What [`build`] wrote.
@@ -128,25 +132,152 @@ fn format_of(file: &str) -> &str {
 }
 
 /// Writes the repository for the packages (`*.tgz`, `*.zip`) in `dir` into `out`. `out/`[`PUBLIC`]
-/// gets `packages/`, `index.json`, and for each module's newest version
-/// `freepbx/RAWNAME.json`, `joomla/RAWNAME.xml` (every version) and
-/// `a2/RAWNAME/modsource.json` beside its `VERSION.tgz`. The packages of licence-gated
-/// groups (`groups.toml` in `dir`) go to `out/`[`PRIVATE`] instead, with a copy of
-/// `groups.toml`: the public part can be uploaded anywhere without giving away a secret or a
-/// gated package. With `key`, every document gets a minisign `.minisig`. Download URLs
-/// are absolute under `base_url` when given, else relative to the document. Output is
-/// reproducible: no timestamps.
+/// gets `packages/`, `index.json`, and for each module `freepbx/RAWNAME.json`,
+/// `joomla/RAWNAME.xml` (every version, tagged by stability) and `a2/RAWNAME/modsource.json`
+/// beside its `VERSION.tgz` (or `.zip`); the FreePBX and a2 documents, which name one
+/// version, name the newest stable one when there is one, since clients offer only stable
+/// releases by default. The packages of licence-gated groups (`groups.toml` in `dir`) go to
+/// `out/`[`PRIVATE`] instead (mode 0700), with a copy of `groups.toml` (mode 0600): the
+/// public part can be uploaded anywhere without giving away a secret or a gated package.
+/// With `key`, every document gets a minisign `.minisig`. Download URLs are absolute under
+/// `base_url` when given, else relative to the document. Output is reproducible: no
+/// timestamps.
+///
+/// The two parts belong to the build: each build writes them afresh beside the old ones
+/// and then swaps them in, so they hold exactly what this build produced (a withdrawn
+/// package or a signature from an earlier signed build does not linger), and a failed
+/// build leaves the previous repository as it was. Files put into them by hand do not
+/// survive a build; anything else in `out` is left alone. A `public` or `private`
+/// directory this function did not write (no modhost `index.json`, no `groups.toml`) is
+/// refused rather than replaced.
 pub fn build(
     dir: &Path,
     out: &Path,
     key: Option<&SecretKey>,
     base_url: Option<&str>,
 ) -> Result<Built> {
-    let groups = Groups::load(&dir.join("groups.toml"))?;
-    let (public, private) = (out.join(PUBLIC), out.join(PRIVATE));
+    let groups_file = dir.join("groups.toml");
+    let groups_text = read_if_present(&groups_file)?;
+    let groups = match &groups_text {
+        Some(text) => Groups::parse(&groups_file, text)?,
+        None => Groups::default(),
+    };
+    fs_err::create_dir_all(out).map_err(file_error(out))?;
+    for part in [PUBLIC, PRIVATE] {
+        check_replaceable(out, part)?;
+    }
+    // Inside `out`, so that the swap is a rename within one file system; the directory is
+    // 0700 and removed (with the replaced parts) when it is dropped.
+    let stage = tempfile::Builder::new()
+        .prefix(".repo-build-")
+        .tempdir_in(out)
+        .map_err(file_error(out))?;
+    let gated = match (&groups_text, groups.groups.is_empty()) {
+        (Some(text), false) => Some(text.as_str()),
+        _ => None,
+    };
+    let modules = write_parts(dir, stage.path(), &groups, gated, key, base_url)?;
+    // Secrets first: the new public index may name a group only the new private part holds.
+    replace_part(stage.path(), out, PRIVATE)?;
+    replace_part(stage.path(), out, PUBLIC)?;
+    Ok(Built {
+        modules,
+        signed: key.is_some(),
+        public: out.join(PUBLIC),
+        private: gated.map(|_| out.join(PRIVATE)),
+    })
+}
+
+/// The text of `path`; `None` when there is no such file.
+fn read_if_present(path: &Path) -> Result<Option<String>> {
+    match fs_err::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(file_error(path)(e)),
+    }
+}
+
+/// Refuses to let a build replace `out/part` unless it is missing, empty, or was written
+/// by an earlier build: a build replaces its parts whole, and must not wipe a directory
+/// someone else keeps under that name.
+fn check_replaceable(out: &Path, part: &str) -> Result<()> {
+    let path = out.join(part);
+    let refuse = |what: &str| Error::File {
+        path: path.clone(),
+        message: format!(
+            "{what}, not a part `repo build` wrote; it would be replaced whole: move it away \
+             or build into another directory"
+        ),
+    };
+    let metadata = match fs_err::symlink_metadata(&path) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(file_error(&path)(e)),
+    };
+    if !metadata.is_dir() {
+        return Err(refuse("it is not a directory"));
+    }
+    let ours = if part == PUBLIC {
+        let index = path.join("index.json");
+        fs_err::metadata(&index).is_ok_and(|m| m.is_file() && m.len() <= MAX_INDEX)
+            && fs_err::read(&index).is_ok_and(|bytes| Index::parse(&bytes, "out").is_ok())
+    } else {
+        path.join("groups.toml").is_file()
+    };
+    let empty = || {
+        fs_err::read_dir(&path)
+            .map(|mut entries| entries.next().is_none())
+            .map_err(file_error(&path))
+    };
+    if ours || empty()? {
+        Ok(())
+    } else {
+        Err(refuse("it holds files"))
+    }
+}
+
+/// Swaps `stage/part` in as `out/part`, moving the old one into `stage` (which is then
+/// removed with it). With no `stage/part`, the old one is only removed: this build has
+/// nothing for it. Two renames, so a request read in between finds the part missing.
+fn replace_part(stage: &Path, out: &Path, part: &str) -> Result<()> {
+    let (current, staged) = (out.join(part), stage.join(part));
+    let retired = stage.join(format!("replaced-{part}"));
+    let had_one = match fs_err::rename(&current, &retired) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(file_error(&current)(e)),
+    };
+    if !staged.exists() {
+        return Ok(());
+    }
+    if let Err(e) = fs_err::rename(&staged, &current) {
+        if had_one {
+            // Best effort: the old part back is better than none; the error is the rename's.
+            let _ = fs_err::rename(&retired, &current);
+        }
+        return Err(file_error(&current)(e));
+    }
+    Ok(())
+}
+
+/// Writes the public part, and the private one when there are `gated` groups (the text of
+/// `groups.toml`), under `stage`; what the index lists.
+fn write_parts(
+    dir: &Path,
+    stage: &Path,
+    groups: &Groups,
+    gated: Option<&str>,
+    key: Option<&SecretKey>,
+    base_url: Option<&str>,
+) -> Result<Vec<Entry>> {
+    let (public, private) = (stage.join(PUBLIC), stage.join(PRIVATE));
     for sub in ["packages", "freepbx", "joomla", "a2"] {
         let path = public.join(sub);
         fs_err::create_dir_all(&path).map_err(file_error(&path))?;
+    }
+    if let Some(text) = gated {
+        create_private_dir(&private)?;
+        write_secret(&private.join("groups.toml"), text)?;
     }
     // The part a package of `rawname` belongs in.
     let part = |rawname: &str| match groups.group_of(rawname) {
@@ -158,18 +289,7 @@ pub fn build(
         if let Some(parent) = path.parent() {
             fs_err::create_dir_all(parent).map_err(file_error(parent))?;
         }
-        fs_err::write(&path, bytes).map_err(file_error(&path))?;
-        // A module gated since an earlier build into `out` must not stay downloadable.
-        let stale = public.join(relative);
-        if path != stale {
-            match fs_err::remove_file(&stale) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(file_error(&stale)(e));
-                }
-                _ => {}
-            }
-        }
-        Ok(())
+        fs_err::write(&path, bytes).map_err(file_error(&path))
     };
     let mut found: Vec<(Manifest, Entry)> = Vec::new();
     let mut paths: Vec<_> = fs_err::read_dir(dir)
@@ -222,24 +342,30 @@ pub fn build(
         by_module.entry(&item.0.rawname).or_default().push(item);
     }
     for (rawname, versions) in by_module {
-        let Some((newest, entry)) = versions.first().map(|(m, e)| (m, e)) else {
+        // Clients offer only stable releases unless told otherwise, so naming a newer
+        // pre-release here would leave them with no offer at all. Versions are newest first.
+        let offered = versions
+            .iter()
+            .find(|(_, e)| Stability::of_version(&e.version) == Stability::Stable)
+            .or(versions.first());
+        let Some((manifest, entry)) = offered.map(|(m, e)| (m, e)) else {
             continue;
         };
         let package = part(rawname).join("packages").join(&entry.file);
         let bytes = fs_err::read(&package).map_err(file_error(&package))?;
         let freepbx = serde_json::json!({
-            "rawname": newest.rawname,
-            "repo": newest.repo,
-            "name": newest.name,
-            "version": newest.version,
-            "publisher": newest.publisher,
-            "license": newest.license,
-            "licenselink": newest.licenselink,
-            "changelog": newest.changelog,
-            "category": newest.category,
-            "description": newest.description,
-            "depends": { "version": newest.depends.version.first().map(|r| r.version.to_string()) },
-            "supported": { "version": newest.supported.as_ref().map(|s| s.version.to_string()) },
+            "rawname": manifest.rawname,
+            "repo": manifest.repo,
+            "name": manifest.name,
+            "version": manifest.version,
+            "publisher": manifest.publisher,
+            "license": manifest.license,
+            "licenselink": manifest.licenselink,
+            "changelog": manifest.changelog,
+            "category": manifest.category,
+            "description": manifest.description,
+            "depends": { "version": manifest.depends.version.first().map(|r| r.version.to_string()) },
+            "supported": { "version": manifest.supported.as_ref().map(|s| s.version.to_string()) },
             "location": location(entry, "../"),
             "md5sum": hex(&Md5::digest(&bytes)),
             "sha1sum": hex(&Sha1::digest(&bytes)),
@@ -289,32 +415,33 @@ pub fn build(
         xml += "</updates>\n";
         docs.write(&format!("joomla/{rawname}.xml"), xml.as_bytes())?;
     }
-    let private = if groups.groups.is_empty() {
-        None
-    } else {
-        let to = private.join("groups.toml");
-        fs_err::copy(dir.join("groups.toml"), &to).map_err(file_error(&to))?;
-        Some(private)
-    };
-    Ok(Built {
-        modules: index.modules,
-        signed: key.is_some(),
-        public,
-        private,
-    })
+    Ok(index.modules)
 }
 
-/// Writes `path` readable by nobody else, for secret keys.
+/// Creates `path` readable by its owner alone, whatever the umask.
+fn create_private_dir(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .and_then(|()| std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)))
+        .map_err(file_error(path))
+}
+
+/// Writes `path` (a new file) readable by its owner alone, whatever the umask, for secrets.
 pub fn write_secret(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
         .map_err(file_error(path))?;
-    file.write_all(text.as_bytes()).map_err(file_error(path))
+    // The mode given to open is masked by the umask; an odd one could leave it unreadable.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| file.write_all(text.as_bytes()))
+        .map_err(file_error(path))
 }
 
 /// Writes the metadata documents under `out`, each with its `.minisig` when signing.
@@ -334,6 +461,10 @@ impl Documents<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "tests_repo.rs"]
+mod tests_repo;
 
 #[cfg(test)]
 mod tests {

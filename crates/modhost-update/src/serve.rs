@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use modhost_package::Format;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -256,6 +257,8 @@ fn respond(root: &Path, request_line: &str, target: &str) -> Answer {
     let document = |name: &str| {
         if name.ends_with(".tgz") {
             "application/gzip"
+        } else if name.ends_with(".zip") {
+            "application/zip"
         } else if name.ends_with(".minisig") {
             "text/plain"
         } else if name.ends_with(".xml") {
@@ -271,9 +274,11 @@ fn respond(root: &Path, request_line: &str, target: &str) -> Answer {
             (public.join(dir).join(name), document(name))
         }
         ["a2", rawname, name] if safe(rawname) && safe(name) => {
-            let part = match name.strip_suffix(".tgz") {
-                Some(version) => {
-                    match package_part(root, &format!("{rawname}-{version}.tgz"), query) {
+            // `VERSION.EXT` is the package the index lists as `RAWNAME-VERSION.EXT`.
+            let part = match package_extension(name) {
+                Some((version, extension)) => {
+                    let file = format!("{rawname}-{version}.{extension}");
+                    match package_part(root, &file, query) {
                         Ok(part) => part,
                         Err(refusal) => return refusal,
                     }
@@ -283,7 +288,7 @@ fn respond(root: &Path, request_line: &str, target: &str) -> Answer {
             (part.join("a2").join(rawname).join(name), document(name))
         }
         ["packages", name] if safe(name) => match package_part(root, name, query) {
-            Ok(part) => (part.join("packages").join(name), "application/gzip"),
+            Ok(part) => (part.join("packages").join(name), document(name)),
             Err(refusal) => return refusal,
         },
         _ => return ko("404 Not Found", 404, "no such file"),
@@ -292,6 +297,14 @@ fn respond(root: &Path, request_line: &str, target: &str) -> Answer {
         Ok(body) => ("200 OK", content_type, body),
         Err(_) => ko("404 Not Found", 404, "no such file"),
     }
+}
+
+/// `name` split into its stem and extension when it is named like a package, in any
+/// format [`crate::repo::build`] publishes.
+fn package_extension(name: &str) -> Option<(&str, &str)> {
+    let formats = [Format::GzipTar, Format::Zip];
+    name.rsplit_once('.')
+        .filter(|(_, extension)| formats.iter().any(|f| f.extension() == *extension))
 }
 
 /// The part of the repository package `file` is served from: the public one, or for a

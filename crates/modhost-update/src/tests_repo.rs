@@ -1,0 +1,430 @@
+//! `repo build` on real packages, and `repo serve` over what it built: what a rebuild
+//! leaves, which version the one-version documents name, the modes of licence secrets, and
+//! gated packages of every format behind every path.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+use crate::serve::Server;
+use crate::{Client, Kind, Location, Source, Target};
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn write(path: &Path, bytes: &[u8]) {
+    let written = std::fs::create_dir_all(path.parent().unwrap_or(path))
+        .and_then(|()| std::fs::write(path, bytes));
+    assert!(written.is_ok(), "{path:?}: {written:?}");
+}
+
+fn module_xml(rawname: &str, version: &str) -> String {
+    format!(
+        "<module><rawname>{rawname}</rawname><name>{rawname} module</name>\
+         <version>{version}</version></module>"
+    )
+}
+
+/// A gzip tar package of `rawname` `version` in `dir`, packed as modhost packs.
+fn tgz(dir: &Path, rawname: &str, version: &str) -> PathBuf {
+    let scratch = tempdir();
+    let (xml, wasm) = (
+        scratch.path().join("module.xml"),
+        scratch.path().join("module.wasm"),
+    );
+    write(&xml, module_xml(rawname, version).as_bytes());
+    write(&wasm, b"\0asm component");
+    let out = dir.join(format!("{rawname}-{version}.tgz"));
+    assert!(std::fs::create_dir_all(dir).is_ok());
+    let packed = modhost_package::pack(&xml, &wasm, &out);
+    assert!(packed.is_ok(), "{packed:?}");
+    out
+}
+
+/// A zip package of `rawname` `version` in `dir`: one stored entry, `RAWNAME/module.xml`
+/// (all `repo build` reads), written by hand since the crate does not depend on a zip
+/// writer.
+fn zip(dir: &Path, rawname: &str, version: &str) -> PathBuf {
+    let name = format!("{rawname}/module.xml");
+    let data = module_xml(rawname, version).into_bytes();
+    let (crc, size) = (crc32(&data), data.len() as u32);
+    let name_len = name.len() as u16;
+    // Version needed 2.0, no flags, stored, 1980-01-01 00:00.
+    let common = |bytes: &mut Vec<u8>| {
+        for field in [20_u16, 0, 0, 0, 0x21] {
+            bytes.extend_from_slice(&field.to_le_bytes());
+        }
+        for field in [crc, size, size] {
+            bytes.extend_from_slice(&field.to_le_bytes());
+        }
+        for field in [name_len, 0] {
+            bytes.extend_from_slice(&field.to_le_bytes());
+        }
+    };
+    let mut bytes = 0x0403_4b50_u32.to_le_bytes().to_vec();
+    common(&mut bytes);
+    bytes.extend_from_slice(name.as_bytes());
+    bytes.extend_from_slice(&data);
+    let central_at = bytes.len() as u32;
+    bytes.extend_from_slice(&0x0201_4b50_u32.to_le_bytes());
+    bytes.extend_from_slice(&20_u16.to_le_bytes()); // made by: MS-DOS, 2.0
+    common(&mut bytes);
+    // Comment length, disk, internal and external attributes; the local header at 0.
+    bytes.extend_from_slice(&[0; 10]);
+    bytes.extend_from_slice(&0_u32.to_le_bytes());
+    bytes.extend_from_slice(name.as_bytes());
+    let central_size = bytes.len() as u32 - central_at;
+    bytes.extend_from_slice(&0x0605_4b50_u32.to_le_bytes());
+    for field in [0_u16, 0, 1, 1] {
+        bytes.extend_from_slice(&field.to_le_bytes());
+    }
+    for field in [central_size, central_at] {
+        bytes.extend_from_slice(&field.to_le_bytes());
+    }
+    bytes.extend_from_slice(&0_u16.to_le_bytes());
+    let out = dir.join(format!("{rawname}-{version}.zip"));
+    write(&out, &bytes);
+    out
+}
+
+/// CRC-32 (IEEE), as zip entries carry it.
+fn crc32(bytes: &[u8]) -> u32 {
+    !bytes.iter().fold(!0_u32, |crc, &byte| {
+        (0..8).fold(crc ^ u32::from(byte), |crc, _| {
+            (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg())
+        })
+    })
+}
+
+/// Every file under `dir`, relative to it, sorted.
+fn files(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(path) = pending.pop() {
+        for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(relative) = path.strip_prefix(dir) {
+                found.push(relative.display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn build_ok(src: &Path, out: &Path, key: Option<&SecretKey>) -> Built {
+    build(src, out, key, None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+const GROUPS: &str = "[groups.pro]\nsecret = \"s3cret\"\nmodules = [\"phonebook\"]\n";
+
+#[test]
+fn crc32_is_the_zip_checksum() {
+    assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    assert_eq!(crc32(b""), 0);
+}
+
+#[test]
+fn a_rebuild_leaves_exactly_what_it_built_and_nothing_else_of_ours() {
+    let (src, out) = (tempdir(), tempdir());
+    tgz(src.path(), "core", "1.0.0");
+    zip(src.path(), "phonebook", "1.0.0");
+    write(&src.path().join("groups.toml"), GROUPS.as_bytes());
+    write(&out.path().join("notes.txt"), b"not the build's");
+    let built = build_ok(src.path(), out.path(), Some(&SecretKey::generate()));
+    assert!(built.signed && built.private.is_some());
+    let first = files(out.path());
+    for file in [
+        "public/index.json.minisig",
+        "public/freepbx/phonebook.json.minisig",
+        "public/a2/phonebook/modsource.json",
+        "private/a2/phonebook/1.0.0.zip",
+        "private/packages/phonebook-1.0.0.zip",
+        "private/groups.toml",
+    ] {
+        assert!(first.contains(&file.to_owned()), "{file} in {first:?}");
+    }
+
+    // Phonebook withdrawn, the groups gone, and no signing key this time.
+    for file in ["phonebook-1.0.0.zip", "groups.toml"] {
+        assert!(std::fs::remove_file(src.path().join(file)).is_ok());
+    }
+    let built = build_ok(src.path(), out.path(), None);
+    assert!(!built.signed && built.private.is_none());
+    assert_eq!(
+        files(out.path()),
+        [
+            "notes.txt",
+            "public/a2/core/1.0.0.tgz",
+            "public/a2/core/modsource.json",
+            "public/freepbx/core.json",
+            "public/index.json",
+            "public/joomla/core.xml",
+            "public/packages/core-1.0.0.tgz",
+        ]
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|name| name != "public" && name != "notes.txt")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_build_does_not_replace_a_directory_it_did_not_write() {
+    let src = tempdir();
+    tgz(src.path(), "core", "1.0.0");
+    let out = tempdir();
+    write(&out.path().join("public/index.html"), b"someone's site");
+    let refused = build(src.path(), out.path(), None, None);
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("not a part `repo build` wrote")),
+        "{refused:?}"
+    );
+    assert_eq!(files(out.path()), ["public/index.html"]);
+
+    let out = tempdir();
+    write(&out.path().join("private"), b"a file");
+    assert!(build(src.path(), out.path(), None, None).is_err());
+    assert_eq!(files(out.path()), ["private"]);
+
+    // An empty directory holds nothing to lose.
+    let out = tempdir();
+    assert!(std::fs::create_dir(out.path().join("public")).is_ok());
+    build_ok(src.path(), out.path(), None);
+    assert!(out.path().join("public/index.json").is_file());
+}
+
+#[test]
+fn a_failed_build_leaves_the_previous_repository_in_place() {
+    let (src, out) = (tempdir(), tempdir());
+    tgz(src.path(), "core", "1.0.0");
+    build_ok(src.path(), out.path(), None);
+    let before = files(out.path());
+    let index = std::fs::read(out.path().join("public/index.json")).unwrap_or_default();
+    tgz(src.path(), "voicemail", "1.0.0");
+    write(&src.path().join("zz-broken.tgz"), b"not a package");
+    assert!(build(src.path(), out.path(), None, None).is_err());
+    assert_eq!(
+        files(out.path()),
+        before,
+        "nothing added, nothing left over"
+    );
+    assert_eq!(
+        std::fs::read(out.path().join("public/index.json")).unwrap_or_default(),
+        index
+    );
+}
+
+/// The versions `source` offers a client on the default (stable) channel.
+fn offered(kind: Kind, document: PathBuf) -> Vec<String> {
+    let client = Client::new(None, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
+    let source = Source {
+        name: "local".into(),
+        kind,
+        location: Location::Path(document),
+        public_key: None,
+        extra_query: None,
+    };
+    let target = Target {
+        platform: "modhost".into(),
+        version: "1.0".into(),
+        stability: Stability::Stable,
+    };
+    client
+        .releases(&source, None, &target)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|r| r.version)
+        .collect()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_default()).unwrap_or_default()
+}
+
+#[test]
+fn one_version_documents_name_the_newest_stable_release() {
+    let (src, out) = (tempdir(), tempdir());
+    for version in ["1.0.0", "2.0.0", "2.1.0beta1"] {
+        tgz(src.path(), "phonebook", version);
+    }
+    tgz(src.path(), "voicemail", "1.0.0rc1");
+    let built = build_ok(src.path(), out.path(), None);
+    assert_eq!(built.modules.len(), 4, "the index lists every version");
+    let public = out.path().join(PUBLIC);
+
+    let freepbx = json(&public.join("freepbx/phonebook.json"));
+    assert_eq!(freepbx["version"], "2.0.0");
+    assert_eq!(freepbx["location"], "../packages/phonebook-2.0.0.tgz");
+    assert_eq!(
+        json(&public.join("a2/phonebook/modsource.json"))["version"],
+        "2.0.0"
+    );
+    assert!(public.join("a2/phonebook/2.0.0.tgz").is_file());
+    assert!(!public.join("a2/phonebook/2.1.0beta1.tgz").exists());
+    let joomla = std::fs::read_to_string(public.join("joomla/phonebook.xml")).unwrap_or_default();
+    assert!(
+        joomla.contains("<version>2.1.0beta1</version>") && joomla.contains("<tag>beta</tag>"),
+        "the Joomla feed keeps every version, tagged: {joomla}"
+    );
+    // What a client on the default channel is offered from each document.
+    assert_eq!(
+        offered(Kind::Freepbx, public.join("freepbx/phonebook.json")),
+        ["2.0.0"]
+    );
+    assert_eq!(offered(Kind::A2, public.join("a2/phonebook")), ["2.0.0"]);
+    assert_eq!(
+        offered(Kind::Joomla, public.join("joomla/phonebook.xml")),
+        ["2.0.0", "1.0.0"]
+    );
+
+    // With no stable release, the newest pre-release is still the one named.
+    assert_eq!(
+        json(&public.join("freepbx/voicemail.json"))["version"],
+        "1.0.0rc1"
+    );
+    assert_eq!(
+        json(&public.join("a2/voicemail/modsource.json"))["version"],
+        "1.0.0rc1"
+    );
+}
+
+/// Set in the copy of the test binary that [`licence_secrets_are_owner_only_under_any_umask`]
+/// runs under umask 000: the directory to build in.
+const UMASK_CHILD: &str = "MODHOST_UPDATE_TEST_UMASK_DIR";
+
+#[test]
+fn licence_secrets_are_owner_only_under_any_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = std::env::var_os(UMASK_CHILD).map(PathBuf::from) {
+        write(&dir.join("probe"), b"what umask 000 gives a plain file");
+        build_ok(&dir.join("src"), &dir.join("out"), None);
+        return;
+    }
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    tgz(&src, "phonebook", "1.0.0");
+    let groups = src.join("groups.toml");
+    write(&groups, GROUPS.as_bytes());
+    assert!(std::fs::set_permissions(&groups, std::fs::Permissions::from_mode(0o644)).is_ok());
+    // The umask is the whole process's: the build runs in a copy of this test binary.
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+    let test = "repo::tests_repo::licence_secrets_are_owner_only_under_any_umask";
+    let run = std::process::Command::new("sh")
+        .args(["-c", "umask 000; exec \"$0\" \"$@\""])
+        .arg(&exe)
+        .args([test, "--exact", "--test-threads=1"])
+        .env(UMASK_CHILD, dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success() && stdout.contains("1 passed"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mode = |path: &Path| {
+        std::fs::symlink_metadata(path).map_or(0, |m| m.permissions().mode() & 0o7777)
+    };
+    assert_eq!(mode(&dir.path().join("probe")), 0o666, "the umask was 000");
+    let out = dir.path().join("out");
+    assert_eq!(mode(&out.join(PRIVATE)), 0o700);
+    assert_eq!(mode(&out.join(PRIVATE).join("groups.toml")), 0o600);
+    assert!(out.join("private/packages/phonebook-1.0.0.tgz").is_file());
+}
+
+/// A fresh CA and a certificate for 127.0.0.1 it signed, as PEM files: `ca.pem`,
+/// `server.pem`, `server.key`.
+fn certificates(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let fail = |e: rcgen::Error| -> ! { panic!("rcgen: {e}") };
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| fail(e));
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap_or_else(|e| fail(e));
+    let ca = CertifiedIssuer::self_signed(params, ca_key).unwrap_or_else(|e| fail(e));
+    let key = KeyPair::generate().unwrap_or_else(|e| fail(e));
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .and_then(|params| params.signed_by(&key, &ca))
+        .unwrap_or_else(|e| fail(e));
+    write(&dir.join("ca.pem"), ca.pem().as_bytes());
+    write(&dir.join("server.pem"), cert.pem().as_bytes());
+    write(&dir.join("server.key"), key.serialize_pem().as_bytes());
+}
+
+#[test]
+fn a_gated_zip_is_served_on_every_path_with_a_valid_key_only() {
+    let (src, out, tls) = (tempdir(), tempdir(), tempdir());
+    let package = std::fs::read(zip(src.path(), "phonebook", "1.0.0")).unwrap_or_default();
+    tgz(src.path(), "core", "1.0.0");
+    write(&src.path().join("groups.toml"), GROUPS.as_bytes());
+    build_ok(src.path(), out.path(), None);
+    certificates(tls.path());
+    let server = Server::bind(
+        out.path(),
+        "127.0.0.1:0",
+        &tls.path().join("server.pem"),
+        &tls.path().join("server.key"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let addr = server.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    std::thread::spawn(move || server.run());
+    let client = Client::new(Some(&tls.path().join("ca.pem")), Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let target = Target {
+        platform: "modhost".into(),
+        version: "1.0".into(),
+        stability: Stability::Stable,
+    };
+    let key = licence_key("s3cret", "a@example.org");
+    let licensed = format!("email=a%40example.org&key={key}");
+    let wrong = format!("email=b%40example.org&key={key}");
+    for (kind, location, file) in [
+        (
+            Kind::A2,
+            format!("https://{addr}/a2/phonebook"),
+            "1.0.0.zip",
+        ),
+        (
+            Kind::Index,
+            format!("https://{addr}"),
+            "phonebook-1.0.0.zip",
+        ),
+    ] {
+        let source = Source {
+            name: "main".into(),
+            kind,
+            location: Location::Url(location),
+            public_key: None,
+            extra_query: None,
+        };
+        let releases = client
+            .releases(&source, Some("phonebook"), &target)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let [release] = releases.as_slice() else {
+            panic!("{kind:?}: one release expected, got {releases:?}");
+        };
+        assert!(release.location.to_string().ends_with(file), "{release:?}");
+        let to = tls.path().join(file);
+        let download = |query: Option<&str>| client.download(release, query, &to, &mut |_, _| {});
+        for query in [None, Some(wrong.as_str())] {
+            let refused = download(query);
+            assert!(
+                matches!(&refused, Err(Error::Server { message, .. }) if message.contains("licence key")),
+                "{kind:?} {query:?}: {refused:?}"
+            );
+            assert!(!to.exists());
+        }
+        let fetched = download(Some(&licensed));
+        assert!(fetched.is_ok(), "{kind:?}: {fetched:?}");
+        assert_eq!(std::fs::read(&to).unwrap_or_default(), package, "{kind:?}");
+    }
+}
