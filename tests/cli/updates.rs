@@ -597,18 +597,45 @@ fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
     let run = good.ok(&root, &["upgrade", "--online", "phonebook"]);
     assert!(
         run.stdout.contains("upgraded phonebook 1.0.0 -> 2.0.0")
-            && run.stderr.contains("source `down` skipped"),
+            && run.stderr.contains("source `down`: ")
+            && run
+                .stderr
+                .contains("skipped: no module to upgrade is updated from it"),
         "{run:?}"
     );
-    // The source a named module is updated from being down does stop its upgrade.
-    root.ok(&[
-        "source",
-        "add",
-        "main",
-        &format!("https://127.0.0.1:{closed}"),
-    ]);
+
+    // A source is not silently redefined (which would drop its signing key)...
+    let down = format!("https://127.0.0.1:{closed}");
+    let run = root.fails(&["source", "add", "main", &down]);
+    assert!(
+        run.stderr.contains("source `main` already exists")
+            && run.stderr.contains("signed")
+            && run.stderr.contains("--replace"),
+        "{}",
+        run.stderr
+    );
+    // ...nor removed from under the modules installed from it.
+    let run = root.fails(&["source", "remove", "main"]);
+    assert!(
+        run.stderr
+            .contains("`core`, `phonebook` are installed from source `main`"),
+        "{}",
+        run.stderr
+    );
+
+    // The source a named module is updated from being down does stop its upgrade, and
+    // `upgradeall` fails naming it.
+    root.ok(&["source", "add", "--replace", "main", &down]);
     let run = good.fails(&root, &["upgrade", "--online", "core"]);
     assert!(run.stderr.contains("source `main`: "), "{}", run.stderr);
+    let run = good.fails(&root, &["upgradeall", "--online"]);
+    assert!(
+        run.stderr
+            .contains("nothing was upgraded; these channels could not be checked")
+            && run.stderr.contains("source `main`: "),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -961,7 +988,7 @@ fn a2_sources_and_local_directories_are_sources_too() {
     assert_eq!(sources[0]["url"], arg(&repo.public()), "{sources}");
     repo.ok(&root, &["install", "--online", "core"]);
     assert_eq!(version(&root, "core"), "16.0.40");
-    root.ok(&["source", "remove", "local"]);
+    root.ok(&["source", "remove", "--force", "local"]);
 
     repo.add_a2_source(&root, "pb", "phonebook");
     let payload = repo.public().join("a2/phonebook/1.0.0.tgz");
@@ -1128,10 +1155,13 @@ fn a_module_can_pin_its_publishers_key_for_its_own_channels() {
             "{reports}"
         );
     }
-    let run = repo.ok(&root, &["upgradeall", "--online"]);
+    let run = repo.fails(&root, &["upgradeall", "--online"]);
     assert!(
-        run.stdout == "nothing to do\n" && run.stderr.contains("`phonebook/1` skipped"),
-        "{run:?}"
+        run.stderr.contains("nothing was upgraded")
+            && run
+                .stderr
+                .contains("`phonebook/1`: the signature does not match"),
+        "a module none of whose channels can be trusted is reported: {run:?}"
     );
     assert_eq!(root.fingerprint(), before);
 }

@@ -55,6 +55,14 @@ pub enum Error {
     /// The plan cannot succeed; every reason is listed.
     #[error("nothing was changed:{}", .0.iter().map(|r| format!("\n  - {r}")).collect::<String>())]
     Refused(Vec<String>),
+    /// Some update channels could not be checked; what the others offered was applied.
+    #[error("{}", unchecked(.done, .failures))]
+    Unchecked {
+        /// The changes made from the channels that answered.
+        done: Vec<crate::Change>,
+        /// Each channel that failed, with its error.
+        failures: Vec<String>,
+    },
     /// Running modules depend on the module.
     #[error("module `{rawname}` is required by {}: disable or uninstall them first (or use --force)", .dependents.join(", "))]
     InUse {
@@ -63,4 +71,21 @@ pub enum Error {
         /// The modules that depend on it.
         dependents: Vec<String>,
     },
+}
+
+/// [`Error::Unchecked`]'s message: what was upgraded, then every channel that failed.
+fn unchecked(done: &[crate::Change], failures: &[String]) -> String {
+    let upgraded = if done.is_empty() {
+        "nothing was upgraded".to_owned()
+    } else {
+        let changes: Vec<String> = done
+            .iter()
+            .map(|c| format!("`{}` to {}", c.rawname, c.to.as_deref().unwrap_or("?")))
+            .collect();
+        format!("upgraded {}", changes.join(", "))
+    };
+    let failures: String = failures.iter().map(|f| format!("\n  - {f}")).collect();
+    format!(
+        "{upgraded}; these channels could not be checked, so their modules may be out of date:{failures}"
+    )
 }

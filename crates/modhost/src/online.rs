@@ -2,7 +2,7 @@
 //! (`<updateurl>`, `<updateservers>`); checking them, downloading verified packages, and
 //! installing or upgrading from them without ever moving down or crossing sources.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use modhost_manifest::{Manifest, Version};
@@ -186,15 +186,18 @@ impl Host {
         Ok(channels)
     }
 
-    /// Adds (or replaces) update source `name` of `kind` at `location`: an `https://` URL
-    /// or an absolute local path. With a `public_key`, the source is signed: unsigned or
-    /// badly signed documents are refused.
+    /// Adds update source `name` of `kind` at `location`: an `https://` URL or an
+    /// absolute local path. With a `public_key`, the source is signed: unsigned or badly
+    /// signed documents are refused. An existing source is changed only if `replace`: it
+    /// keeps its download key while its URL stays the same (the key is the publisher's,
+    /// never sent to another server), and its modules stay bound to it.
     pub fn add_source(
         &self,
         name: &str,
         kind: Kind,
         location: &str,
         public_key: Option<&str>,
+        replace: bool,
     ) -> Result<()> {
         if let Location::Path(path) = Location::parse(location)?
             && !path.exists()
@@ -214,21 +217,60 @@ impl Host {
                 .map_err(|e| Error::Refused(vec![format!("source `{name}`: {e}")]))?;
         }
         let _lock = self.lock()?;
+        let url = location.trim().trim_end_matches('/').to_owned();
+        let existing = self.state.sources()?.into_iter().find(|s| s.name == name);
+        let extra_query = match existing {
+            Some(existing) if !replace => {
+                return Err(Error::Refused(vec![format!(
+                    "source `{name}` already exists (`{}`{}); use `source add --replace` to change it",
+                    existing.url,
+                    if existing.public_key.is_some() {
+                        ", signed"
+                    } else {
+                        ""
+                    }
+                )]));
+            }
+            Some(existing) => {
+                if existing.public_key.is_some() && public_key.is_none() {
+                    tracing::warn!("source `{name}` is no longer signed: no --public-key given");
+                }
+                existing.extra_query.filter(|_| existing.url == url)
+            }
+            None => None,
+        };
         let mut txn = self.state.begin()?;
         txn.put_source(&SourceRecord {
             name: name.to_owned(),
-            url: location.trim().trim_end_matches('/').to_owned(),
+            url,
             kind: kind.as_str().to_owned(),
             public_key: public_key.map(str::to_owned),
-            extra_query: None,
+            extra_query,
         })?;
         txn.commit()?;
         Ok(())
     }
 
-    /// Removes update source `name`.
-    pub fn remove_source(&self, name: &str) -> Result<()> {
+    /// Removes update source `name`. While modules installed from it are bound to it, only
+    /// if `force`: they then get no updates until installed again from a source.
+    pub fn remove_source(&self, name: &str, force: bool) -> Result<()> {
         let _lock = self.lock()?;
+        let mut bound = Vec::new();
+        for record in self.state.modules()? {
+            if self.state.module_source(&record.rawname)?.as_deref() == Some(name) {
+                bound.push(format!("`{}`", record.rawname));
+            }
+        }
+        if !bound.is_empty() && !force {
+            return Err(Error::Refused(vec![format!(
+                "{} {} installed from source `{name}` and updated only from it; \
+                 use --force to remove it anyway ({} then get{} no updates)",
+                bound.join(", "),
+                if bound.len() == 1 { "is" } else { "are" },
+                if bound.len() == 1 { "it" } else { "they" },
+                if bound.len() == 1 { "s" } else { "" }
+            )]));
+        }
         let mut txn = self.state.begin()?;
         if !txn.remove_source(name)? {
             return Err(Error::Refused(vec![format!("there is no source `{name}`")]));
@@ -543,24 +585,56 @@ impl Host {
     /// file the channels its module.xml declares — the highest version wins, a server
     /// earlier in priority order on a tie. A lower version is never installed, and a
     /// module is never replaced by one of the same rawname from another source.
+    ///
+    /// A channel that fails affects only the modules it updates: a named module is refused
+    /// only when none of its channels answered, and `upgradeall` (no names) upgrades what
+    /// the others offer, then fails naming the channels it could not check.
     pub fn upgrade_online(&self, names: &[String], options: Options) -> Result<Vec<Change>> {
         let mut best: BTreeMap<String, (Version, Source, Release)> = BTreeMap::new();
         let mut reasons = Vec::new();
         let mut downgrades: BTreeMap<String, String> = BTreeMap::new();
         let mut current = Vec::new();
+        let named = !names.is_empty();
+        let targets: Vec<String> = if named {
+            names.to_vec()
+        } else {
+            self.state
+                .modules()?
+                .into_iter()
+                .map(|r| r.rawname)
+                .collect()
+        };
+        // Per module: the errors of its channels, and whether any of them answered.
+        let mut failed: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut answered: BTreeSet<&str> = BTreeSet::new();
+        let mut unchecked = BTreeSet::new();
         for checked in self.offers()? {
             let report = checked.report;
+            let mut owners = Vec::new();
+            for name in &targets {
+                let own = std::slice::from_ref(name);
+                if self.updated_from(own, &report.source, checked.declared_by.as_deref())? {
+                    owners.push(name.as_str());
+                }
+            }
             if let Some(error) = report.error {
-                // Only a channel a named module is updated from can hide its upgrade.
-                if self.updated_from(names, &report.source, checked.declared_by.as_deref())? {
-                    reasons.push(format!("source `{}`: {error}", report.source));
+                let named = format!("source `{}`", report.source);
+                let error = if error.starts_with(&named) {
+                    error
                 } else {
-                    tracing::warn!("source `{}` skipped: {error}", report.source);
+                    format!("{named}: {error}")
+                };
+                if owners.is_empty() {
+                    tracing::warn!("{error} (skipped: no module to upgrade is updated from it)");
+                }
+                for owner in owners {
+                    failed.entry(owner).or_default().push(error.clone());
                 }
                 continue;
             }
+            answered.extend(owners);
             for (offer, (source, release)) in report.offers.into_iter().zip(checked.releases) {
-                if !names.is_empty() && !names.contains(&offer.rawname) {
+                if named && !names.contains(&offer.rawname) {
                     continue;
                 }
                 match offer.status {
@@ -592,23 +666,54 @@ impl Host {
                 }
             }
         }
-        for name in names.iter().filter(|n| !best.contains_key(*n)) {
+        for name in &targets {
+            let errors = failed.remove(name.as_str()).unwrap_or_default();
+            if best.contains_key(name) {
+                for error in errors {
+                    tracing::warn!("`{name}`: {error}; upgrading from the channels that answered");
+                }
+                continue;
+            }
+            if !answered.contains(name.as_str()) && !errors.is_empty() {
+                if named {
+                    reasons.extend(errors);
+                } else {
+                    unchecked.extend(errors);
+                }
+                continue;
+            }
+            if !named {
+                continue;
+            }
             match downgrades.remove(name) {
                 Some(downgrade) => reasons.push(downgrade),
-                None if current.contains(name) => {}
+                None if current.contains(name) && errors.is_empty() => {}
                 None => reasons.push(format!(
-                    "no upgrade of `{name}` is offered by the channels it is updated from"
+                    "no upgrade of `{name}` is offered by the channels it is updated from{}",
+                    errors.iter().map(|e| format!("; {e}")).collect::<String>()
                 )),
             }
+        }
+        for downgrade in downgrades.values().filter(|_| names.is_empty()) {
+            tracing::warn!("{downgrade}");
         }
         if !reasons.is_empty() {
             return Err(Error::Refused(reasons));
         }
         let picked: Vec<_> = best.into_values().map(|(_, s, r)| (s, r)).collect();
-        if picked.is_empty() {
-            return Ok(Vec::new());
+        let changes = if picked.is_empty() {
+            Vec::new()
+        } else {
+            self.apply_online(picked, Mode::Upgrade, options)?
+        };
+        if unchecked.is_empty() {
+            Ok(changes)
+        } else {
+            Err(Error::Unchecked {
+                done: changes,
+                failures: unchecked.into_iter().collect(),
+            })
         }
-        self.apply_online(picked, Mode::Upgrade, options)
     }
 
     /// Whether one of the modules `names` is updated from channel `channel` (declared by

@@ -180,7 +180,7 @@ fn visit(
         )]));
     }
     visiting.push(index);
-    for dependency in required_modules(&batch[index]) {
+    for dependency in required_modules(batch[index]) {
         if let Some(&next) = in_batch.get(dependency.name.as_str()) {
             visit(next, batch, in_batch, done, visiting, order)?;
         }

@@ -11,7 +11,7 @@ use crate::Context;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SourceCommand {
-    /// Add (or replace) an update source: an https:// URL or a local directory.
+    /// Add an update source: an https:// URL or a local directory.
     Add {
         /// A short name for it.
         name: String,
@@ -25,11 +25,17 @@ pub enum SourceCommand {
         /// The publisher's minisign public key (`RW…`): documents must then be signed by it.
         #[arg(long)]
         public_key: Option<String>,
+        /// Change an existing source (its download key is kept only if the URL stays).
+        #[arg(long)]
+        replace: bool,
     },
     /// Remove a source.
     Remove {
         /// The source's name.
         name: String,
+        /// Remove it even though modules were installed from it.
+        #[arg(long)]
+        force: bool,
     },
     /// List the sources (download keys are never shown).
     List,
@@ -51,6 +57,7 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
             location,
             kind,
             public_key,
+            replace,
         } => {
             // A relative directory is taken from where the administrator stands.
             let location = if location.contains("://") {
@@ -58,13 +65,13 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
             } else {
                 std::path::absolute(&location)?.display().to_string()
             };
-            host.add_source(&name, kind, &location, public_key.as_deref())?;
+            host.add_source(&name, kind, &location, public_key.as_deref(), replace)?;
             ctx.out.result(&serde_json::json!({ "added": name }), || {
                 format!("added source {name}\n")
             })
         }
-        SourceCommand::Remove { name } => {
-            host.remove_source(&name)?;
+        SourceCommand::Remove { name, force } => {
+            host.remove_source(&name, force)?;
             ctx.out.result(&serde_json::json!({ "removed": name }), || {
                 format!("removed source {name}\n")
             })
