@@ -78,6 +78,69 @@ fn compare_versions_follows_dpkg_exit_codes() {
 }
 
 #[test]
+fn compare_versions_accepts_every_depends_operator_and_explains_an_unknown_one() {
+    let root = root();
+    let status = |args: &[&str]| root.command(args).status().ok().and_then(|s| s.code());
+    // Every spelling `<depends>` accepts, in any case: (a, op, b, holds).
+    for (a, op, b, holds) in [
+        ("1.0", "==", "1.0", true),
+        ("1.0", "=", "2.0", false),
+        ("1.0b1", "EQ", "1.0beta1", true),
+        ("1.0", "!=", "1.0", false),
+        ("1.0", "Ne", "2.0", true),
+        ("1.9", "LT", "1.10", true),
+        ("1.0", "LE", "1.0.0", true),
+        ("2.0", "GE", "2.0", true),
+        ("2.0", "Gt", "2.0", false),
+    ] {
+        let expected = Some(if holds { 0 } else { 1 });
+        assert_eq!(
+            status(&["compare-versions", a, op, b]),
+            expected,
+            "{a} {op} {b}"
+        );
+    }
+    let run = root.ok(&["compare-versions", "--json", "1.0b1", "==", "1.0beta1"]);
+    assert_eq!(
+        run.json(),
+        serde_json::json!({"a": "1.0beta1", "op": "eq", "b": "1.0beta1", "holds": true})
+    );
+
+    // An operator `<depends>` refuses is exit code 2 with the parser's message, not a
+    // usage error; under --json a JSON error document.
+    for op in ["<>", "lte", "~="] {
+        let output = root
+            .command(&["compare-versions", "--json", "1.0", op, "2.0"])
+            .output()
+            .ok();
+        let Some(output) = output else {
+            panic!("modhost did not run")
+        };
+        assert_eq!(output.status.code(), Some(2), "{op}");
+        let message = format!(
+            "`{op}` is not a comparison operator (expected one of lt le gt ge == = eq != ne)"
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("error: {message}")),
+            "{op}: {stderr}"
+        );
+        let document: serde_json::Value =
+            serde_json::from_slice(&output.stdout).unwrap_or_default();
+        assert_eq!(document, serde_json::json!({ "error": message }), "{op}");
+    }
+    let run = root.run(&["compare-versions", "--json", "1.0", "eq", "banana"]);
+    assert!(!run.success);
+    assert!(
+        run.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("`banana` is not a valid version")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn checkdepends_reports_each_constraint_against_installed_modules() {
     let root = root();
     let voicemail = package("voicemail");

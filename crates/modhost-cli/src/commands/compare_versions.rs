@@ -6,13 +6,14 @@ use modhost::{Op, Version};
 use crate::output::Output;
 
 /// `dpkg --compare-versions` for FreePBX versions: exit 0 when the relation holds, 1 when
-/// it does not, 2 when a version is malformed.
+/// it does not, 2 when a version or the operator is malformed.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The left-hand version.
     a: String,
-    /// One of lt le eq ne ge gt.
-    #[arg(value_parser = ["lt", "le", "eq", "ne", "ge", "gt"])]
+    /// Any operator `<depends>` accepts, in any case: lt le eq ne ge gt, == = !=.
+    // Read by `Op::parse`, not by clap, so that the two accept the same operators and an
+    // unknown one gets exit code 2 with `Op`'s message (a JSON error under --json).
     op: String,
     /// The right-hand version.
     b: String,
