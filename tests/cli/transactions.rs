@@ -607,3 +607,71 @@ fn enable_takes_several_modules_dependencies_first_all_or_none() {
         "all or none: core stays disabled"
     );
 }
+
+#[test]
+fn a_broken_module_is_repaired_by_installing_its_version_again_keeping_its_data() {
+    let root = phonebook_root();
+    let answer = lookup(&root);
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    let dir = root
+        .path()
+        .join("modules/phonebook")
+        .join(info["module_dir"].as_str().unwrap_or_default());
+    assert!(std::fs::remove_file(dir.join("module.wasm")).is_ok());
+    root.ok(&["recover"]);
+    assert_eq!(
+        root.ok(&["info", "--json", "phonebook"]).json()["status"],
+        "broken"
+    );
+
+    let run = root.ok(&["install", arg(&package_at("phonebook", "1.0.0"))]);
+    assert!(
+        run.stdout.contains("reinstalled phonebook 1.0.0"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        root.ok(&["info", "--json", "phonebook"]).json()["status"],
+        "enabled"
+    );
+    assert_eq!(
+        lookup(&root),
+        answer,
+        "its tables and data survive the repair"
+    );
+    assert!(!dir.exists(), "the broken version's files are swept");
+    assert!(
+        root.fails(&["rollback", "phonebook"])
+            .stderr
+            .contains("no previous version"),
+        "a broken version is never kept to roll back to"
+    );
+    assert!(
+        root.fails(&["install", arg(&package_at("phonebook", "1.0.0"))])
+            .stderr
+            .contains("already installed"),
+        "a working module is not reinstalled"
+    );
+}
+
+#[test]
+fn a_module_disabled_on_purpose_stays_disabled_through_an_upgrade() {
+    let root = phonebook_root();
+    root.ok(&["disable", "phonebook"]);
+    root.ok(&["upgrade", arg(&package_at("phonebook", "2.0.0"))]);
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(
+        (info["version"].as_str(), info["status"].as_str()),
+        (Some("2.0.0"), Some("disabled")),
+        "{info}"
+    );
+    let calls = root
+        .ok(&["hook", "lookup", "--json", "--payload", "2025550100"])
+        .json();
+    assert_eq!(calls, serde_json::json!([]), "still not running");
+    root.ok(&["enable", "phonebook"]);
+    assert!(
+        !lookup(&root).is_empty(),
+        "the upgraded version runs once enabled"
+    );
+}

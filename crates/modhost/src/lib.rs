@@ -697,13 +697,25 @@ impl Host {
                         &self.layout.data_dir(rawname, &previous.data_dir),
                         &data_path,
                     )?;
-                    if let Some(old) = txn.backup(rawname)? {
-                        superseded.push(self.layout.module_dir(rawname, &old.record.module_dir));
-                        superseded.push(self.layout.data_dir(rawname, &old.record.data_dir));
+                    if previous.status == Status::Broken {
+                        // Nothing to roll back to in a broken version: the kept backup
+                        // (if any) stays the one before it.
+                        superseded.push(self.layout.module_dir(rawname, &previous.module_dir));
+                        superseded.push(self.layout.data_dir(rawname, &previous.data_dir));
+                    } else {
+                        if let Some(old) = txn.backup(rawname)? {
+                            superseded
+                                .push(self.layout.module_dir(rawname, &old.record.module_dir));
+                            superseded.push(self.layout.data_dir(rawname, &old.record.data_dir));
+                        }
+                        txn.keep_backup(previous)?;
                     }
-                    txn.keep_backup(previous)?;
                     self.running(
-                        "Upgrading",
+                        if previous.version == version {
+                            "Reinstalling"
+                        } else {
+                            "Upgrading"
+                        },
                         rawname,
                         &format!("{} -> {version}", previous.version),
                     );
@@ -725,12 +737,20 @@ impl Host {
             layout::move_into_place(&unpacked.dir, &target)?;
             fault::point(operation, "files-moved");
             let xml = target.join("module.xml");
+            // A module disabled on purpose stays disabled through an upgrade, as a
+            // WordPress plugin keeps its activation; anything else comes out enabled.
+            let (status, reason) = match &action {
+                Action::Upgrade(previous) if previous.status == Status::Disabled => {
+                    (Status::Disabled, previous.reason.clone())
+                }
+                _ => (Status::Enabled, None),
+            };
             txn.put_module(&ModuleRecord {
                 rawname: rawname.to_owned(),
                 name: manifest.name.clone(),
                 version: version.clone(),
-                status: Status::Enabled,
-                reason: None,
+                status,
+                reason,
                 module_dir,
                 data_dir,
                 component_sha256: component.sha256().to_owned(),
@@ -743,10 +763,10 @@ impl Host {
             fault::point(operation, "recorded");
             changes.push(Change {
                 rawname: rawname.to_owned(),
-                action: if operation == "install" {
-                    "installed"
-                } else {
-                    "upgraded"
+                action: match &action {
+                    Action::Install => "installed",
+                    Action::Upgrade(previous) if previous.version == version => "reinstalled",
+                    Action::Upgrade(_) => "upgraded",
                 },
                 from: match action {
                     Action::Install => None,

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use modhost_manifest::{Manifest, ModuleDependency, Version};
-use modhost_state::ModuleRecord;
+use modhost_state::{ModuleRecord, Status};
 
 use crate::config::Platform;
 use crate::depends::{self, Available, Outcome};
@@ -75,6 +75,10 @@ pub(crate) fn plan(
                 reasons.push(format!("`{rawname}` is not installed; install it instead of upgrading"));
             }
             (Some(record), _) => match Version::parse(&record.version) {
+                // Installing a broken module's own version again repairs it.
+                Ok(current) if current == manifest.version && record.status == Status::Broken => {
+                    actions.insert(index, Action::Upgrade(Box::new((*record).clone())));
+                }
                 Ok(current) if current == manifest.version => {
                     reasons.push(format!("`{rawname}` {} is already installed", record.version));
                 }
