@@ -675,3 +675,39 @@ fn a_module_disabled_on_purpose_stays_disabled_through_an_upgrade() {
         "the upgraded version runs once enabled"
     );
 }
+
+#[test]
+fn a_component_changed_on_disk_is_never_compiled_and_recover_marks_it_broken() {
+    let root = phonebook_root();
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    let wasm = root
+        .path()
+        .join("modules/phonebook")
+        .join(info["module_dir"].as_str().unwrap_or_default())
+        .join("module.wasm");
+    // Another valid component in its place, and no compiled copy of the original left.
+    assert!(std::fs::copy(component("hostile"), &wasm).is_ok());
+    assert!(std::fs::remove_dir_all(root.path().join("cache")).is_ok());
+
+    let calls = root
+        .ok(&["hook", "lookup", "--json", "--payload", "2025550100"])
+        .json();
+    assert!(
+        calls[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("has changed since it was installed")),
+        "{calls}"
+    );
+    let run = root.ok(&["recover", "--json"]).json();
+    assert_eq!(run["broken"][0][0], "phonebook", "{run}");
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(info["status"], "broken");
+    assert!(
+        info["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("has changed since it was installed")),
+        "{info}"
+    );
+    root.ok(&["install", arg(&package_at("phonebook", "1.0.0"))]);
+    assert!(!lookup(&root).is_empty(), "reinstalling repairs it");
+}

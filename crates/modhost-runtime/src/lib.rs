@@ -523,7 +523,21 @@ impl Runtime {
             None => {
                 let bytes = match bytes {
                     Some(bytes) => bytes,
-                    None => fs_err::read(path).map_err(io)?,
+                    None => {
+                        // Compiled code is cached under the recorded digest: a file that no
+                        // longer has it must not be compiled and trusted under that name.
+                        let bytes = fs_err::read(path).map_err(io)?;
+                        let found = hex(&Sha256::digest(&bytes));
+                        if found != sha256 {
+                            return Err(Error::Load {
+                                path: path.to_owned(),
+                                message: format!(
+                                    "it has changed since it was installed (sha256 {found}, recorded {sha256})"
+                                ),
+                            });
+                        }
+                        bytes
+                    }
                 };
                 tracing::info!(component = %path.display(), "compiling component");
                 let component =
@@ -963,6 +977,15 @@ fn check_api_version(engine: &Engine, component: &Component, path: &Path) -> Res
         }),
         None => Ok(()),
     }
+}
+
+/// The lower-case hex sha256 of the file at `path`, as components are recorded.
+pub fn sha256_of(path: &Path) -> Result<String> {
+    let bytes = fs_err::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(hex(&Sha256::digest(&bytes)))
 }
 
 /// Lower-case hex of `bytes`.

@@ -327,7 +327,7 @@ impl Host {
             recovered_at_open: Recovery::default(),
         };
         let recovered_at_open = match RootLock::try_acquire(&host.layout.lock())? {
-            Some(_lock) => recover::run(&host.layout, &host.state)?,
+            Some(_lock) => recover::run(&host.layout, &host.state, recover::Check::Present)?,
             None => Recovery::default(),
         };
         Ok(Host {
@@ -518,7 +518,7 @@ impl Host {
         let lock = RootLock::acquire(&path, self.wait_for_lock, || {
             self.reporter.report(Event::Waiting { lock: path.clone() });
         })?;
-        self.recover_locked()?;
+        self.recover_locked(recover::Check::Present)?;
         Ok(lock)
     }
 
@@ -530,14 +530,14 @@ impl Host {
             self.reporter.report(Event::Waiting { lock: path.clone() });
         })?;
         let mut recovery = self.recovered_at_open.clone();
-        let now = self.recover_locked()?;
+        let now = self.recover_locked(recover::Check::Digest)?;
         recovery.removed.extend(now.removed);
         recovery.broken.extend(now.broken);
         Ok(recovery)
     }
 
-    fn recover_locked(&self) -> Result<Recovery> {
-        let recovery = recover::run(&self.layout, &self.state)?;
+    fn recover_locked(&self, check: recover::Check) -> Result<Recovery> {
+        let recovery = recover::run(&self.layout, &self.state, check)?;
         if !recovery.is_empty() {
             self.reporter.report(Event::Recovered {
                 summary: recovery.to_string(),

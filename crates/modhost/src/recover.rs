@@ -37,8 +37,17 @@ impl fmt::Display for Recovery {
     }
 }
 
+/// How closely recovery looks at installed components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// That they exist: cheap enough for every time a root is opened.
+    Present,
+    /// That they still have the digest recorded at install: on demand (`modhost recover`).
+    Digest,
+}
+
 /// Repairs the root. The caller holds the root's lock.
-pub(crate) fn run(layout: &Layout, state: &State) -> Result<Recovery> {
+pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recovery> {
     let mut recovery = Recovery::default();
     let referenced = state.referenced_dirs()?;
     for entry in fs_err::read_dir(layout.staging()).map_err(io(&layout.staging()))? {
@@ -88,6 +97,15 @@ pub(crate) fn run(layout: &Layout, state: &State) -> Result<Recovery> {
             Ok(_) if !layout.data_dir(&record.rawname, &record.data_dir).is_dir() => {
                 Some("its data directory is missing".to_owned())
             }
+            Ok(path) if check == Check::Digest => match modhost_runtime::sha256_of(&path) {
+                Ok(found) if found == record.component_sha256 => None,
+                Ok(found) => Some(format!(
+                    "component `{}` has changed since it was installed (sha256 {found}, recorded {})",
+                    path.display(),
+                    record.component_sha256
+                )),
+                Err(e) => Some(e.to_string()),
+            },
             Ok(_) => None,
         };
         if let Some(reason) = reason {
