@@ -259,6 +259,19 @@ pub struct ModuleInfo {
     pub tables: Vec<String>,
     /// The running modules that depend on it.
     pub dependents: Vec<String>,
+    /// The host directories it was granted (its `<capabilities>` say what it asks for).
+    pub grants: Vec<Grant>,
+    /// The update source it was installed from, which alone updates it.
+    pub source: Option<String>,
+}
+
+/// A host directory a module was granted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Grant {
+    /// The directory, as its module.xml names it (and as the module sees it).
+    pub path: String,
+    /// Whether the module may only read it.
+    pub read_only: bool,
 }
 
 /// A modhost root, opened.
@@ -441,6 +454,13 @@ impl Host {
             backup_version: self.state.backup(rawname)?.map(|b| b.record.version),
             tables: self.state.tables(rawname)?,
             dependents: plan::dependents(rawname, &self.state.modules()?)?,
+            grants: self
+                .state
+                .grants(rawname)?
+                .into_iter()
+                .map(|(path, read_only)| Grant { path, read_only })
+                .collect(),
+            source: self.state.module_source(rawname)?,
             record,
         })
     }

@@ -66,6 +66,26 @@ pub fn info(ctx: &Context, args: Rawname) -> Result<()> {
         if !info.dependents.is_empty() {
             line("required by", &info.dependents.join(", "));
         }
+        if let Some(source) = &info.source {
+            line("source", source);
+        }
+        for capability in &info.manifest.capabilities {
+            let modhost::Capability::Directory { path, access } = capability;
+            let access = match access {
+                modhost::manifest::Access::ReadOnly => "read-only",
+                modhost::manifest::Access::ReadWrite => "read-write",
+            };
+            let granted = info.grants.iter().find(|g| &g.path == path);
+            let state = match granted {
+                Some(g) if g.read_only && access == "read-write" => "granted read-only",
+                Some(_) => "granted",
+                None => "not granted",
+            };
+            line(
+                "requests",
+                &format!("{access} access to `{path}` ({state})"),
+            );
+        }
         line("files", &format!("modules/{}/{}", r.rawname, r.module_dir));
         line("data", &format!("data/{}/{}", r.rawname, r.data_dir));
         text
