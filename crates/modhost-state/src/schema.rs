@@ -210,6 +210,51 @@ pub(crate) fn existing_columns(conn: &Connection, table: &str) -> rusqlite::Resu
     columns.collect()
 }
 
+/// `DROP INDEX` for each index of `table` made from a `<key>` that the declaration no
+/// longer has, or has with other columns or another uniqueness: `CREATE INDEX IF NOT
+/// EXISTS` would otherwise keep the old one under the same name.
+fn stale_indexes(conn: &Connection, table: &Table) -> rusqlite::Result<Vec<String>> {
+    let declared: Vec<(String, bool, Vec<String>)> = table
+        .keys
+        .iter()
+        .filter(|k| k.kind == "index" || k.kind == "unique")
+        .map(|k| {
+            (
+                format!("{}_{}", table.name, k.name).to_ascii_lowercase(),
+                k.kind == "unique",
+                k.columns.iter().map(|c| c.to_ascii_lowercase()).collect(),
+            )
+        })
+        .collect();
+    // Key indexes are named `TABLE_KEY`; unique-field indexes `TABLE__FIELD__unique`.
+    let prefix = format!("{}_", table.name).to_ascii_lowercase();
+    let mut list = conn.prepare(
+        "SELECT name, \"unique\" FROM pragma_index_list(?1) WHERE origin = 'c' ORDER BY name",
+    )?;
+    let existing: Vec<(String, bool)> = list
+        .query_map([&table.name], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut info = conn.prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")?;
+    let mut statements = Vec::new();
+    for (name, unique) in existing {
+        let lower = name.to_ascii_lowercase();
+        if !lower.starts_with(&prefix) || lower.starts_with(&format!("{prefix}_")) {
+            continue;
+        }
+        let columns: Vec<String> = info
+            .query_map([&name], |row| row.get::<_, String>(0))?
+            .map(|c| c.map(|c| c.to_ascii_lowercase()))
+            .collect::<rusqlite::Result<_>>()?;
+        let current = declared
+            .iter()
+            .any(|(n, u, c)| *n == lower && *u == unique && *c == columns);
+        if !current {
+            statements.push(format!("DROP INDEX {}", quote(&name)));
+        }
+    }
+    Ok(statements)
+}
+
 /// Whether a unique index (or constraint) covers exactly `column` of `table`.
 fn unique_exists(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
     let mut stmt = conn.prepare(
@@ -255,12 +300,14 @@ pub(crate) fn table_exists(conn: &Connection, table: &str) -> rusqlite::Result<b
 }
 
 /// The statements that bring the database to `database`: new tables are created, the
-/// others altered by [`alterations`]; new indexes are created; nothing is dropped.
+/// others altered by [`alterations`]; indexes are created, and an index whose key changed
+/// or was removed is dropped (and recreated as declared); no table or column is dropped.
 pub(crate) fn migration(conn: &Connection, database: &Database) -> Result<Vec<String>, String> {
     let mut statements = Vec::new();
     for table in &database.tables {
         if table_exists(conn, &table.name).map_err(|e| e.to_string())? {
             statements.extend(alterations(conn, table)?);
+            statements.extend(stale_indexes(conn, table).map_err(|e| e.to_string())?);
         } else {
             statements.push(create_table(table));
         }

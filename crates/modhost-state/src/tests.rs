@@ -728,3 +728,52 @@ fn a_commit_that_died_half_way_is_never_trusted_and_open_repairs_it() -> Result<
     );
     Ok(())
 }
+
+/// The index `name`'s uniqueness and columns, if it exists.
+fn index(txn: &Txn, name: &str) -> Option<(bool, Vec<String>)> {
+    let unique: bool = txn
+        .conn
+        .query_row(
+            "SELECT \"unique\" FROM pragma_index_list('book') WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .ok()?;
+    let mut stmt = txn
+        .conn
+        .prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")
+        .ok()?;
+    let columns = stmt
+        .query_map([name], |r| r.get(0))
+        .ok()?
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .ok()?;
+    Some((unique, columns))
+}
+
+#[test]
+fn a_changed_key_is_rebuilt_and_a_removed_one_dropped_on_upgrade() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    assert_eq!(
+        index(&txn, "book_number"),
+        Some((false, vec!["number".into()]))
+    );
+
+    let wider = V1.replace(
+        r#"<key name="number" type="index"><column name="number"/></key>"#,
+        r#"<field name="area" type="string" default=""/><key name="number" type="unique"><column name="area"/><column name="number"/></key>"#,
+    );
+    txn.apply_schema("m", &database(&wider))?;
+    assert_eq!(
+        index(&txn, "book_number"),
+        Some((true, vec!["area".into(), "number".into()])),
+        "the key as declared now, not as it was"
+    );
+
+    txn.apply_schema("m", &database(V2))?;
+    assert_eq!(index(&txn, "book_number"), None, "V2 has no such key");
+    txn.commit()?;
+    Ok(())
+}
