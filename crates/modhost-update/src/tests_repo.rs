@@ -42,59 +42,22 @@ fn tgz(dir: &Path, rawname: &str, version: &str) -> PathBuf {
     out
 }
 
-/// A zip package of `rawname` `version` in `dir`: one stored entry, `RAWNAME/module.xml`
-/// (all `repo build` reads), written by hand since the crate does not depend on a zip
-/// writer.
+/// A zip package of `rawname` `version` in `dir`: one entry, `RAWNAME/module.xml` (all
+/// `repo build` reads).
 fn zip(dir: &Path, rawname: &str, version: &str) -> PathBuf {
-    let name = format!("{rawname}/module.xml");
-    let data = module_xml(rawname, version).into_bytes();
-    let (crc, size) = (crc32(&data), data.len() as u32);
-    let name_len = name.len() as u16;
-    // Version needed 2.0, no flags, stored, 1980-01-01 00:00.
-    let common = |bytes: &mut Vec<u8>| {
-        for field in [20_u16, 0, 0, 0, 0x21] {
-            bytes.extend_from_slice(&field.to_le_bytes());
-        }
-        for field in [crc, size, size] {
-            bytes.extend_from_slice(&field.to_le_bytes());
-        }
-        for field in [name_len, 0] {
-            bytes.extend_from_slice(&field.to_le_bytes());
-        }
-    };
-    let mut bytes = 0x0403_4b50_u32.to_le_bytes().to_vec();
-    common(&mut bytes);
-    bytes.extend_from_slice(name.as_bytes());
-    bytes.extend_from_slice(&data);
-    let central_at = bytes.len() as u32;
-    bytes.extend_from_slice(&0x0201_4b50_u32.to_le_bytes());
-    bytes.extend_from_slice(&20_u16.to_le_bytes()); // made by: MS-DOS, 2.0
-    common(&mut bytes);
-    // Comment length, disk, internal and external attributes; the local header at 0.
-    bytes.extend_from_slice(&[0; 10]);
-    bytes.extend_from_slice(&0_u32.to_le_bytes());
-    bytes.extend_from_slice(name.as_bytes());
-    let central_size = bytes.len() as u32 - central_at;
-    bytes.extend_from_slice(&0x0605_4b50_u32.to_le_bytes());
-    for field in [0_u16, 0, 1, 1] {
-        bytes.extend_from_slice(&field.to_le_bytes());
-    }
-    for field in [central_size, central_at] {
-        bytes.extend_from_slice(&field.to_le_bytes());
-    }
-    bytes.extend_from_slice(&0_u16.to_le_bytes());
+    use std::io::Write;
     let out = dir.join(format!("{rawname}-{version}.zip"));
-    write(&out, &bytes);
+    let file = std::fs::File::create(&out).unwrap_or_else(|e| panic!("{out:?}: {e}"));
+    let mut zip = ::zip::ZipWriter::new(file);
+    let written = zip
+        .start_file(
+            format!("{rawname}/module.xml"),
+            ::zip::write::SimpleFileOptions::default(),
+        )
+        .and_then(|()| Ok(zip.write_all(module_xml(rawname, version).as_bytes())?))
+        .and_then(|()| zip.finish().map(drop));
+    assert!(written.is_ok(), "{written:?}");
     out
-}
-
-/// CRC-32 (IEEE), as zip entries carry it.
-fn crc32(bytes: &[u8]) -> u32 {
-    !bytes.iter().fold(!0_u32, |crc, &byte| {
-        (0..8).fold(crc ^ u32::from(byte), |crc, _| {
-            (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg())
-        })
-    })
 }
 
 /// Every file under `dir`, relative to it, sorted.
@@ -120,12 +83,6 @@ fn build_ok(src: &Path, out: &Path, key: Option<&SecretKey>) -> Built {
 }
 
 const GROUPS: &str = "[groups.pro]\nsecret = \"s3cret\"\nmodules = [\"phonebook\"]\n";
-
-#[test]
-fn crc32_is_the_zip_checksum() {
-    assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-    assert_eq!(crc32(b""), 0);
-}
 
 #[test]
 fn a_rebuild_leaves_exactly_what_it_built_and_nothing_else_of_ours() {
