@@ -41,6 +41,11 @@ fn refused(
         "{name}: the package is named:\n{}",
         run.stderr
     );
+    assert!(
+        !run.stderr.contains("staging"),
+        "{name}: a file is named inside its package, not where it was unpacked:\n{}",
+        run.stderr
+    );
     assert_eq!(root.fingerprint(), before, "{name}: the root changed");
 }
 

@@ -681,7 +681,10 @@ impl Host {
         let mut components = Vec::with_capacity(plan.len());
         for (index, _) in &plan {
             let unpacked = &staged[*index].unpacked;
-            let component = self.runtime.load(&unpacked.component, None)?;
+            let component = self
+                .runtime
+                .load(&unpacked.component, None)
+                .map_err(|e| in_package(e, &packages[*index], unpacked))?;
             self.reporter.report(Event::Loaded {
                 rawname: unpacked.manifest.rawname.clone(),
                 origin: component.origin(),
@@ -1433,6 +1436,25 @@ impl Host {
         }
         Ok(())
     }
+}
+
+/// Names a staged component by where it is inside its package, not by the staging
+/// directory it was unpacked to, which is gone by the time anyone reads the error.
+fn in_package(error: modhost_runtime::Error, package: &Path, unpacked: &Unpacked) -> Error {
+    let inside = package
+        .join(&unpacked.manifest.rawname)
+        .join(&unpacked.manifest.component);
+    Error::Runtime(match error {
+        modhost_runtime::Error::Load { message, .. } => modhost_runtime::Error::Load {
+            path: inside,
+            message,
+        },
+        modhost_runtime::Error::ApiVersion { found, .. } => modhost_runtime::Error::ApiVersion {
+            path: inside,
+            found,
+        },
+        other => other,
+    })
 }
 
 /// The header every generated configuration starts with.
