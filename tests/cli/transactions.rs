@@ -364,6 +364,16 @@ fn scan_describes_a_directory_and_marks_outdated_modules() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(voicemail["available"], "new");
+    let core = entries
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["rawname"] == "core"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        [&phonebook, &voicemail, &core].map(|e| e["installable"].as_bool()),
+        [Some(true), Some(true), Some(false)],
+        "an installed version is not offered again"
+    );
     let info = root.ok(&["info", "--json", "phonebook"]).json();
     assert_eq!(info["status"], "needs-upgrade");
     assert!(
@@ -710,4 +720,27 @@ fn a_component_changed_on_disk_is_never_compiled_and_recover_marks_it_broken() {
     );
     root.ok(&["install", arg(&package_at("phonebook", "1.0.0"))]);
     assert!(!lookup(&root).is_empty(), "reinstalling repairs it");
+}
+
+#[test]
+fn scan_says_why_a_package_cannot_be_installed() {
+    let root = root();
+    let dir = root.path().with_file_name("offered");
+    assert!(std::fs::create_dir(&dir).is_ok());
+    let future = dir.join("future_api.tgz");
+    assert!(std::fs::copy(package("future_api"), &future).is_ok());
+    let entries = root.ok(&["scan", "--json", arg(&dir)]).json();
+    assert_eq!(entries[0]["installable"], false, "{entries}");
+    assert!(
+        entries[0]["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains(&format!("`{}/", future.display()))
+                && p.contains("is built against modhost:module@0.9.0")),
+        "{entries}"
+    );
+    let text = root.ok(&["scan", arg(&dir)]).stdout;
+    assert!(
+        text.contains("cannot be installed: ") && !text.contains("can be installed\n"),
+        "{text}"
+    );
 }

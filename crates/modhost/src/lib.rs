@@ -1239,19 +1239,28 @@ impl Host {
                 );
             }
             let report = self.check_depends(&manifest)?;
-            let exports = self
-                .stage(&path)
-                .and_then(|staged| Ok(self.runtime.load(&staged.unpacked.component, None)?))
-                .map(|component| component.exports(self.runtime.engine()))
-                .unwrap_or_else(|e| vec![format!("unloadable: {e}")]);
+            let loaded = self.stage(&path).and_then(|staged| {
+                self.runtime
+                    .load(&staged.unpacked.component, None)
+                    .map_err(|e| in_package(e, &path, &staged.unpacked))
+            });
+            let (exports, problem) = match loaded {
+                Ok(component) => (component.exports(self.runtime.engine()), None),
+                Err(e) => (Vec::new(), Some(e.to_string())),
+            };
+            let newer = matches!(
+                available,
+                packages::Available::New | packages::Available::Upgrade
+            );
             entries.push(ScanEntry {
                 package: path,
                 rawname: manifest.rawname.clone(),
                 version: manifest.version.to_string(),
                 installed: current.map(|r| r.version.clone()),
                 available,
-                installable: report.satisfied,
+                installable: newer && report.satisfied && problem.is_none(),
                 unmet: report.failures(),
+                problem,
                 exports,
             });
         }

@@ -37,10 +37,15 @@ pub struct ScanEntry {
     pub installed: Option<String>,
     /// How the package compares with what is installed.
     pub available: Available,
-    /// Whether its dependencies are met (ignoring other packages in the directory).
+    /// Whether installing (or upgrading to) it would be accepted: it is newer than what is
+    /// installed, sound, and its dependencies are met (ignoring other packages in the
+    /// directory).
     pub installable: bool,
     /// The unmet dependencies.
     pub unmet: Vec<String>,
+    /// Why the package itself cannot be installed (it does not unpack, or its component
+    /// does not load), if it cannot.
+    pub problem: Option<String>,
     /// The component's exported functions, such as `lifecycle.install` or `hooks.handle`.
     pub exports: Vec<String>,
 }

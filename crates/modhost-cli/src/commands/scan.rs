@@ -27,10 +27,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             if e.installable {
                 text += "  can be installed\n";
             }
+            if let Some(problem) = &e.problem {
+                text += &format!("  cannot be installed: {problem}\n");
+            }
             for unmet in &e.unmet {
                 text += &format!("  cannot be installed: {unmet}\n");
             }
-            text += &format!("  exports: {}\n", e.exports.join(", "));
+            if !e.exports.is_empty() {
+                text += &format!("  exports: {}\n", e.exports.join(", "));
+            }
         }
         text
     })
