@@ -429,3 +429,30 @@ fn under_umask_000_nothing_others_can_reach_is_writable_and_secrets_are_private(
         "the walk covered a file the guest created in its /data"
     );
 }
+
+#[test]
+fn install_warns_about_what_it_accepts_but_could_not_check() {
+    let root = root();
+    let dir = root.path().with_file_name("core");
+    module_dir("core", &dir);
+    let xml = std::fs::read_to_string(dir.join("module.xml")).unwrap_or_default();
+    let xml = xml.replacen(
+        "</module>",
+        "<depends><engine>asterisk ge 99</engine></depends><frobnicate/></module>",
+        1,
+    );
+    assert!(std::fs::write(dir.join("module.xml"), xml).is_ok());
+    let run = root.ok(&["install", arg(&dir)]);
+    assert!(
+        run.stderr
+            .contains("Warning core: engine `asterisk ge 99` was not checked")
+            && run.stderr.contains("[platform]"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Warning core: module.xml ") && run.stderr.contains("<frobnicate>"),
+        "{}",
+        run.stderr
+    );
+}

@@ -38,6 +38,21 @@ pub fn init_tracing() {
     tracing_subscriber::registry().with(layer).init();
 }
 
+/// `error` and its causes, each once: many errors already show their source in their own
+/// message, so a cause whose text is already there is left out.
+pub fn chain(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let message = cause.to_string();
+        if text.is_empty() {
+            text = message;
+        } else if !text.contains(&message) {
+            text = format!("{text}: {message}");
+        }
+    }
+    text
+}
+
 /// Text or JSON output, chosen once by `--json`.
 pub struct Output {
     json: bool,
@@ -145,6 +160,7 @@ impl Reporter for Status {
                     "{rawname}: {capability} (not granted: use --grant or `modhost grant {rawname}`)"
                 ),
             ),
+            Event::Warning { rawname, message } => ("Warning", format!("{rawname}: {message}")),
             Event::Revoked {
                 rawname,
                 capability,
@@ -189,5 +205,21 @@ impl Reporter for Status {
             } => (verb, format!("{rawname} {version}")),
         };
         let _ = writeln!(std::io::stderr(), "{verb:>12} {what}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_shown_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let shown = anyhow::Error::new(io)
+            .context("`a.xml`: no such file")
+            .context("reading the manifest");
+        assert_eq!(chain(&shown), "reading the manifest: `a.xml`: no such file");
+        let plain = anyhow::anyhow!("disk full").context("writing `b`");
+        assert_eq!(chain(&plain), "writing `b`: disk full");
     }
 }

@@ -125,6 +125,14 @@ pub enum Event {
         /// Whether it was granted.
         granted: bool,
     },
+    /// Something an administrator should know that does not stop the change: a module.xml
+    /// warning, or a dependency on a platform fact nobody declared (so it was not checked).
+    Warning {
+        /// The module.
+        rawname: String,
+        /// What to know.
+        message: String,
+    },
     /// A grant was taken back or narrowed because the module's new version no longer asks
     /// for it (or asks for less).
     Revoked {
@@ -497,6 +505,33 @@ impl Host {
         Ok(depends::check(manifest, &available, &self.platform))
     }
 
+    /// Reports what a change accepts but an administrator should know: module.xml
+    /// warnings, and dependencies on platform facts nobody declared, which therefore went
+    /// unchecked.
+    fn warn_about(&self, manifest: &Manifest) -> Result<()> {
+        let warn = |message: String| {
+            self.reporter.report(Event::Warning {
+                rawname: manifest.rawname.clone(),
+                message,
+            });
+        };
+        for problem in &manifest.warnings {
+            warn(format!("module.xml {problem}"));
+        }
+        for check in self
+            .check_depends(manifest)?
+            .checks
+            .into_iter()
+            .filter(|c| c.outcome == Outcome::Unchecked)
+        {
+            warn(format!(
+                "{} `{}` was not checked: {} (declare it under [platform] in modhost.toml)",
+                check.kind, check.constraint, check.detail
+            ));
+        }
+        Ok(())
+    }
+
     /// What the package directory holds of the modules `manifests` require but nobody
     /// installed, so that a refusal can tell "not installed" from "not present at all".
     /// Empty without a package directory; the directory is read only when something is
@@ -681,6 +716,7 @@ impl Host {
         let mut components = Vec::with_capacity(plan.len());
         for (index, _) in &plan {
             let unpacked = &staged[*index].unpacked;
+            self.warn_about(&unpacked.manifest)?;
             let component = self
                 .runtime
                 .load(&unpacked.component, None)
