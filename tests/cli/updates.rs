@@ -1112,6 +1112,15 @@ fn a_module_from_one_source_is_never_replaced_from_another() {
         "{}",
         run.stderr
     );
+    let run = a.fails(&root, &["upgrade", "--online", "phonebook"]);
+    assert!(
+        run.stderr.contains(
+            "no upgrade of `phonebook` is offered by the channels it is updated from; \
+             source `a` offers 2.0.0, but a module is never replaced by one from another source"
+        ),
+        "{}",
+        run.stderr
+    );
     assert_eq!(root.fingerprint(), before);
     assert_eq!(version(&root, "phonebook"), "1.0.0");
 }

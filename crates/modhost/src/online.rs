@@ -594,6 +594,8 @@ impl Host {
         let mut reasons = Vec::new();
         let mut downgrades: BTreeMap<String, String> = BTreeMap::new();
         let mut current = Vec::new();
+        // Offers for a module from a source it is not updated from: named in a refusal.
+        let mut elsewhere: BTreeMap<String, (String, String)> = BTreeMap::new();
         let named = !names.is_empty();
         let targets: Vec<String> = if named {
             names.to_vec()
@@ -662,6 +664,11 @@ impl Host {
                         );
                     }
                     OfferStatus::Current => current.push(offer.rawname),
+                    OfferStatus::OtherSource => {
+                        elsewhere
+                            .entry(offer.rawname)
+                            .or_insert((report.source.clone(), offer.version));
+                    }
                     _ => {}
                 }
             }
@@ -689,8 +696,15 @@ impl Host {
                 Some(downgrade) => reasons.push(downgrade),
                 None if current.contains(name) && errors.is_empty() => {}
                 None => reasons.push(format!(
-                    "no upgrade of `{name}` is offered by the channels it is updated from{}",
-                    errors.iter().map(|e| format!("; {e}")).collect::<String>()
+                    "no upgrade of `{name}` is offered by the channels it is updated from{}{}",
+                    errors.iter().map(|e| format!("; {e}")).collect::<String>(),
+                    match elsewhere.get(name) {
+                        Some((source, version)) => format!(
+                            "; source `{source}` offers {version}, but a module is never \
+                             replaced by one from another source"
+                        ),
+                        None => String::new(),
+                    }
                 )),
             }
         }
