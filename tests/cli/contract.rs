@@ -133,3 +133,82 @@ fn force_overrides_dependency_checks_but_never_safety_checks() {
     root.fails(&["uninstall", "core"]);
     root.ok(&["uninstall", "--force", "core"]);
 }
+
+#[test]
+fn an_error_shows_each_cause_once() {
+    let root = root();
+    let missing = root.path().with_file_name("nowhere").join("module.xml");
+    for json in [false, true] {
+        let mut args = vec!["manifest", arg(&missing)];
+        if json {
+            args.insert(0, "--json");
+        }
+        let run = root.fails(&args);
+        let shown = if json {
+            run.json()["error"].as_str().unwrap_or_default().to_owned()
+        } else {
+            run.stderr.clone()
+        };
+        assert_eq!(
+            shown.matches(arg(&missing)).count(),
+            2,
+            "the path once as the subject, once in the failed open, and no more: {shown}"
+        );
+        assert_eq!(
+            shown.matches("No such file or directory").count(),
+            1,
+            "{shown}"
+        );
+    }
+}
+
+#[test]
+fn checkdepends_takes_a_bare_rawname_for_the_installed_module_even_beside_a_directory_of_that_name()
+{
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    // Standing in a modules directory: `./core` holds another version of core.
+    let here = root.path().with_file_name("modules-dir");
+    assert!(std::fs::create_dir_all(here.join("core")).is_ok());
+    let xml = "<module><rawname>core</rawname><name>Core</name><version>9.9.9</version></module>";
+    assert!(std::fs::write(here.join("core/module.xml"), xml).is_ok());
+    let checkdepends = |module: &str| {
+        let run = Root::output(root.command(&["checkdepends", module]).current_dir(&here));
+        assert!(run.success, "checkdepends {module}: {}", run.stderr);
+        run.stdout.lines().next().unwrap_or_default().to_owned()
+    };
+    assert_eq!(checkdepends("core"), "core 16.0.40", "the installed module");
+    assert_eq!(checkdepends("./core"), "core 9.9.9", "a path is read");
+    assert_eq!(checkdepends("core/module.xml"), "core 9.9.9");
+}
+
+#[test]
+fn check_online_and_showupgrades_say_when_there_is_nothing_to_show() {
+    let root = root();
+    for command in ["check-online", "showupgrades"] {
+        let run = root.ok(&[command]);
+        assert_eq!(
+            run.stdout,
+            "no update sources are configured; add one with `modhost source add`\n"
+        );
+        assert_eq!(root.ok(&["--json", command]).json(), serde_json::json!([]));
+    }
+
+    let src = root.path().with_file_name("src");
+    let site = root.path().with_file_name("site");
+    assert!(std::fs::create_dir_all(&src).is_ok());
+    assert!(std::fs::copy(package("core"), src.join("core.tgz")).is_ok());
+    root.ok(&["repo", "build", arg(&src), "--out", arg(&site)]);
+    root.ok(&["source", "add", "main", arg(&site.join("public"))]);
+    root.ok(&["install", arg(&package("core"))]);
+    let run = root.ok(&["showupgrades"]);
+    assert_eq!(run.stdout, "no upgrades available\n");
+    let reports = root.ok(&["--json", "showupgrades"]).json();
+    assert_eq!(reports[0]["offers"], serde_json::json!([]), "{reports}");
+    let run = root.ok(&["check-online"]);
+    assert!(
+        run.stdout.starts_with("main: core 16.0.40") && !run.stdout.contains("no upgrades"),
+        "{}",
+        run.stdout
+    );
+}

@@ -113,7 +113,7 @@ fn a_fail_closed_pipeline_stops_at_the_first_failure_and_reload_writes_nothing()
         "voicemail never ran after the failure"
     );
     let calls: Vec<Value> = root
-        .ok(&[
+        .fails(&[
             "hook",
             "get_config",
             "--shape",
@@ -454,4 +454,64 @@ fn a_component_built_against_another_wit_version_is_refused_naming_both() {
         run.stderr
     );
     assert_eq!(root.fingerprint(), before);
+}
+
+#[test]
+fn a_fail_open_hook_shows_every_call_but_exits_non_zero_when_a_handler_failed() {
+    let root = pbx(true);
+    root.configure(&format!(
+        "{LIMITS}\n[hooks.get_config]\nshape = \"broadcast\"\non_error = \"continue\"\n"
+    ));
+    let run = root.fails(&["hook", "get_config"]);
+    let shown: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" (pri "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(
+        shown,
+        ["phonebook", "core", "hostile", "voicemail"],
+        "every call, the failed one included, and the chain went on:\n{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("hostile (pri 490) failed: "),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("error: hook `get_config`: 1 of 4 handlers failed"),
+        "{}",
+        run.stderr
+    );
+
+    let run = root.fails(&["hook", "get_config", "--json"]);
+    let outcomes: Vec<(String, bool)> = run
+        .json()
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (
+                c["rawname"].as_str().unwrap_or("").to_owned(),
+                c["ok"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("phonebook".to_owned(), true),
+            ("core".to_owned(), true),
+            ("hostile".to_owned(), false),
+            ("voicemail".to_owned(), true)
+        ],
+        "stdout is still the one JSON array of every call"
+    );
+
+    // Only a failure makes the exit status non-zero: the same modules succeed on `lookup`.
+    let run = root.ok(&["hook", "lookup", "--payload", "2025550100", "--json"]);
+    assert_eq!(run.json().as_array().map(Vec::len), Some(2));
 }

@@ -157,7 +157,9 @@ impl Client {
             // Documents are small: the whole exchange gets the short timeout.
             request = request.config().timeout_global(Some(self.timeout)).build();
         }
-        let response = request.call().map_err(|e| fetch(e.to_string()))?;
+        let response = request
+            .call()
+            .map_err(|e| fetch(self.explain(&e, document)))?;
         let status = response.status();
         let mut reader = response
             .into_body()
@@ -167,7 +169,9 @@ impl Client {
         let mut body = Vec::new();
         let mut chunk = vec![0; 64 * 1024];
         loop {
-            let n = reader.read(&mut chunk).map_err(|e| fetch(e.to_string()))?;
+            let n = reader
+                .read(&mut chunk)
+                .map_err(|e| fetch(self.explain(&e, document)))?;
             if n == 0 {
                 break;
             }
@@ -186,6 +190,27 @@ impl Client {
             return Ok(body);
         }
         Err(fetch(format!("HTTP status {status}")))
+    }
+
+    /// A failed request's message, saying which setting to change when one would help:
+    /// ureq's own words (`timeout: global`, `UnknownIssuer`) do not.
+    fn explain(&self, error: &(dyn std::error::Error + 'static), document: bool) -> String {
+        match problem(error) {
+            // Only a download's whole exchange gets the long limit; see `new`.
+            Some(Problem::Timeout(ureq::Timeout::Global)) if !document => format!(
+                "timed out: the download did not finish within {} s",
+                MAX_TRANSFER_TIME.as_secs()
+            ),
+            Some(Problem::Timeout(_)) => format!(
+                "timed out: no complete answer within {} s ([updates] timeout_secs)",
+                self.timeout.as_secs_f64()
+            ),
+            Some(Problem::UnknownIssuer) => format!(
+                "{error}; if the server uses a private CA, pass --ca-cert FILE or set ca_cert \
+                 in modhost.toml"
+            ),
+            None => error.to_string(),
+        }
     }
 
     /// Fetches a metadata document of `source`, checking its signature (`<document>.minisig`)
@@ -310,6 +335,37 @@ impl Client {
     }
 }
 
+/// A request failure the administrator can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Problem {
+    /// A configured wait ran out.
+    Timeout(ureq::Timeout),
+    /// The server's certificate chains to no trusted root: typically a private CA.
+    UnknownIssuer,
+}
+
+/// The [`Problem`] behind `error`, looking through the `io::Error`s that ureq and rustls
+/// wrap each other's errors in.
+fn problem(error: &(dyn std::error::Error + 'static)) -> Option<Problem> {
+    if let Some(error) = error.downcast_ref::<ureq::Error>() {
+        return match error {
+            ureq::Error::Timeout(timeout) => Some(Problem::Timeout(*timeout)),
+            ureq::Error::Io(error) => problem(error),
+            ureq::Error::Rustls(error) => problem(error),
+            _ => None,
+        };
+    }
+    if let Some(error) = error.downcast_ref::<std::io::Error>() {
+        return error.get_ref().and_then(|inner| problem(inner));
+    }
+    match error.downcast_ref::<rustls::Error>() {
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) => {
+            Some(Problem::UnknownIssuer)
+        }
+        _ => None,
+    }
+}
+
 /// The public roots, plus every certificate of the PEM file `(path, contents)` when given.
 fn roots(ca_cert: Option<(&Path, &[u8])>) -> Result<RootCerts> {
     let mut roots: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
@@ -397,6 +453,74 @@ mod tests {
             RootCerts::Specific(certs) => certs.len(),
             other => panic!("expected a list of roots, got {other:?}"),
         }
+    }
+
+    /// The error of fetching a document from `url` with a client patient for 300 ms.
+    fn fetch_error(url: String) -> String {
+        let client =
+            Client::new(None, Duration::from_millis(300)).unwrap_or_else(|e| panic!("{e}"));
+        match client.fetch(&Location::Url(url), None, 1024, true, &mut |_| {}) {
+            Err(Error::Fetch { message, .. }) => message,
+            other => panic!("expected a fetch error, got {other:?}"),
+        }
+    }
+
+    fn listener() -> (std::net::TcpListener, String) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(1);
+        (listener, format!("https://127.0.0.1:{port}/index.json"))
+    }
+
+    #[test]
+    fn a_timeout_names_the_wait_and_the_setting_that_sets_it() {
+        let (listener, url) = listener();
+        // Accepts and never answers.
+        std::thread::spawn(move || {
+            let held: Vec<_> = listener.incoming().collect();
+            drop(held);
+        });
+        let message = fetch_error(url);
+        assert_eq!(
+            message,
+            "timed out: no complete answer within 0.3 s ([updates] timeout_secs)"
+        );
+    }
+
+    #[test]
+    fn an_unknown_issuer_points_at_the_ca_settings() {
+        let (listener, url) = listener();
+        let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .and_then(|params| params.self_signed(&key))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let private = rustls_pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .and_then(|b| {
+            b.with_no_client_auth()
+                .with_single_cert(vec![cert.der().clone()], private.into())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let config = std::sync::Arc::new(config);
+        // Shows its self-signed certificate to the one client that connects.
+        std::thread::spawn(move || {
+            if let Some(Ok(mut stream)) = listener.incoming().next()
+                && let Ok(mut tls) = rustls::ServerConnection::new(config)
+            {
+                let _ = tls.complete_io(&mut stream);
+            }
+        });
+        let message = fetch_error(url);
+        assert!(
+            message.contains("UnknownIssuer")
+                && message.ends_with(
+                    "; if the server uses a private CA, pass --ca-cert FILE or set ca_cert in \
+                     modhost.toml"
+                ),
+            "{message}"
+        );
     }
 
     #[test]

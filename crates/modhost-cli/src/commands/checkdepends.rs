@@ -15,9 +15,8 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let out = &ctx.out;
     let host = ctx.open()?;
-    let path = Path::new(&args.module);
-    let manifest = if path.exists() {
-        modhost::read_manifest(path)?
+    let manifest = if names_a_file(&args.module) {
+        modhost::read_manifest(Path::new(&args.module))?
     } else {
         host.installed_manifest(&args.module)?
     };
@@ -45,4 +44,17 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Whether `module` names a package, module directory or module.xml rather than an
+/// installed module. A bare rawname never does, even where a directory of that name
+/// exists: standing in a modules directory, `core` means the installed module.
+fn names_a_file(module: &str) -> bool {
+    let lower = module.to_ascii_lowercase();
+    !modhost::manifest::is_valid_rawname(module)
+        && (module.contains('/')
+            || [".tgz", ".tar.gz", ".zip", ".xml"]
+                .iter()
+                .any(|ext| lower.ends_with(ext))
+            || Path::new(module).exists())
 }

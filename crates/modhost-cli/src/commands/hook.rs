@@ -1,5 +1,6 @@
 //! `hook` and `reload`: running hook points from the shell.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -34,7 +35,8 @@ enum OnErrorArg {
     Stop,
 }
 
-/// Prints each call in the order it ran; exits non-zero when a failure stopped the chain.
+/// Prints each call in the order it ran; exits non-zero when any handler failed, whether
+/// or not its failure stopped the chain.
 pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let host = ctx.open()?;
     let mut point = host.hook_point(&args.name);
@@ -67,10 +69,21 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             })
             .collect()
     })?;
-    Ok(match dispatch.stopped_by {
-        Some(_) => ExitCode::FAILURE,
-        None => ExitCode::SUCCESS,
-    })
+    let failed = dispatch.calls.iter().filter(|c| !c.ok).count();
+    if failed == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // stdout holds the calls (in JSON mode, the one document): the verdict goes to stderr.
+    let verdict = match &dispatch.stopped_by {
+        Some(rawname) => format!("hook `{}` stopped: `{rawname}`'s handler failed", args.name),
+        None => format!(
+            "hook `{}`: {failed} of {} handlers failed",
+            args.name,
+            dispatch.calls.len()
+        ),
+    };
+    writeln!(std::io::stderr(), "error: {verdict}")?;
+    Ok(ExitCode::FAILURE)
 }
 
 /// `reload`: regenerates the configuration from every running module's `get_config`.

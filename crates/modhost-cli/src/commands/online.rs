@@ -131,6 +131,10 @@ pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
         }
     }
     ctx.out.result(&reports, || {
+        if reports.is_empty() {
+            return "no update sources are configured; add one with `modhost source add`\n"
+                .to_owned();
+        }
         let mut text = String::new();
         for report in &reports {
             if let Some(error) = &report.error {
@@ -152,6 +156,21 @@ pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
                     report.source, offer.rawname, offer.version
                 );
             }
+        }
+        let answered = reports.iter().filter(|r| r.error.is_none()).count();
+        if answered > 0 && reports.iter().all(|r| r.offers.is_empty()) {
+            let nothing = if upgrades_only {
+                "no upgrades available"
+            } else {
+                "no modules offered"
+            };
+            // A source that did not answer may still have something.
+            let partial = if answered < reports.len() {
+                " from the sources that answered"
+            } else {
+                ""
+            };
+            text += &format!("{nothing}{partial}\n");
         }
         text
     })?;
