@@ -344,8 +344,18 @@ fn a_directory_exists_in_the_sandbox_only_once_granted() {
             .unwrap_or_default()
     };
     assert_eq!(read(&root)["ok"], false, "not granted: not there");
+    let asked = format!("read-only access to `{}`", shared.display());
+    let info = root.ok(&["info", "granted"]).stdout;
+    assert!(info.contains(&format!("{asked} (not granted)")), "{info}");
     root.ok(&["grant", "granted"]);
     assert_eq!(read(&root)["output"], "s3cret");
+    let info = root.ok(&["info", "granted"]).stdout;
+    assert!(info.contains(&format!("{asked} (granted)")), "{info}");
+    let info = root.ok(&["info", "--json", "granted"]).json();
+    assert_eq!(
+        info["grants"],
+        serde_json::json!([{"path": arg(&shared), "read_only": true}])
+    );
     root.ok(&["revoke", "granted"]);
     assert_eq!(read(&root)["ok"], false);
 

@@ -468,6 +468,10 @@ fn list_and_info_show_every_status_with_its_reason_not_installed_included() {
         listed[2..].iter().all(|m| m.1 == "not-installed") && listed.len() > 3,
         "{listed:?}"
     );
+    let info = root
+        .ok(&["info", "--json", "--from", arg(&dir), "voicemail"])
+        .json();
+    assert_eq!(info["status"], "not-installed", "{info}");
     root.configure(&format!("packages = {dir:?}\n"));
     let text = root.ok(&["list"]).stdout;
     assert!(
@@ -700,7 +704,7 @@ fn a_component_changed_on_disk_is_never_compiled_and_recover_marks_it_broken() {
     assert!(std::fs::remove_dir_all(root.path().join("cache")).is_ok());
 
     let calls = root
-        .ok(&["hook", "lookup", "--json", "--payload", "2025550100"])
+        .fails(&["hook", "lookup", "--json", "--payload", "2025550100"])
         .json();
     assert!(
         calls[0]["error"]

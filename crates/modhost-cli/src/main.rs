@@ -60,7 +60,7 @@ enum Command {
     /// List installed modules, and those the package directory offers as not-installed.
     List(commands::list::Args),
     /// Show everything about a module, installed or in the package directory.
-    Info(inspect::Rawname),
+    Info(inspect::InfoArgs),
     /// Show a module's key-value store.
     Kv(inspect::Rawname),
     /// Show the rows of a table a module owns.

@@ -24,11 +24,22 @@ pub struct TableArgs {
     table: String,
 }
 
-pub fn info(ctx: &Context, args: Rawname) -> Result<()> {
+/// `info`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct InfoArgs {
+    /// The module's rawname.
+    rawname: String,
+    /// For a module not installed: the package directory to look in (default: the
+    /// configured one).
+    #[arg(long)]
+    from: Option<std::path::PathBuf>,
+}
+
+pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
     let host = ctx.open()?;
     let info = match host.info(&args.rawname) {
         Err(modhost::Error::NotInstalled(rawname)) => {
-            let offered = host.not_installed(None)?;
+            let offered = host.not_installed(args.from.as_deref())?;
             let Some(module) = offered.into_iter().find(|m| m.rawname == rawname) else {
                 return Err(modhost::Error::NotInstalled(rawname).into());
             };
