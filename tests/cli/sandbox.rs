@@ -320,11 +320,7 @@ fn a_handlers_writes_commit_only_when_it_succeeds() {
 #[test]
 fn a_directory_exists_in_the_sandbox_only_once_granted() {
     let root = pbx(false);
-    let shared = root.path().with_file_name("shared");
-    assert!(
-        std::fs::create_dir_all(&shared).is_ok()
-            && std::fs::write(shared.join("secret.txt"), "s3cret").is_ok()
-    );
+    let (shared, read) = shared_secret(&root);
     let package = granted(&root, "1.0", &[(&shared, "read-only")]);
 
     let run = root.ok(&["install", arg(&package)]);
@@ -336,13 +332,6 @@ fn a_directory_exists_in_the_sandbox_only_once_granted() {
         "{}",
         run.stderr
     );
-    let secret = shared.join("secret.txt");
-    let read = |root: &Root| {
-        hook(root, "read", arg(&secret))
-            .first()
-            .cloned()
-            .unwrap_or_default()
-    };
     assert_eq!(read(&root)["ok"], false, "not granted: not there");
     let asked = format!("read-only access to `{}`", shared.display());
     let info = root.ok(&["info", "granted"]).stdout;
@@ -367,6 +356,24 @@ fn a_directory_exists_in_the_sandbox_only_once_granted() {
         run.stderr
     );
     assert_eq!(read(&root)["output"], "s3cret");
+}
+
+/// A directory beside `root` holding `secret.txt`, and what the `granted` module's `read`
+/// handler makes of that file: its call's result.
+fn shared_secret(root: &Root) -> (PathBuf, impl Fn(&Root) -> Value) {
+    let shared = root.path().with_file_name("shared");
+    assert!(
+        std::fs::create_dir_all(&shared).is_ok()
+            && std::fs::write(shared.join("secret.txt"), "s3cret").is_ok()
+    );
+    let secret = shared.join("secret.txt");
+    let read = move |root: &Root| {
+        hook(root, "read", arg(&secret))
+            .first()
+            .cloned()
+            .unwrap_or_default()
+    };
+    (shared, read)
 }
 
 /// A package of module `granted` at `version`, the `hostile` component asking for the
@@ -398,18 +405,7 @@ fn granted(root: &Root, version: &str, asks: &[(&Path, &str)]) -> PathBuf {
 #[test]
 fn a_grant_lasts_only_while_the_installed_version_asks_for_it() {
     let root = pbx(false);
-    let shared = root.path().with_file_name("shared");
-    assert!(
-        std::fs::create_dir_all(&shared).is_ok()
-            && std::fs::write(shared.join("secret.txt"), "s3cret").is_ok()
-    );
-    let secret = shared.join("secret.txt");
-    let read = |root: &Root| {
-        hook(root, "read", arg(&secret))
-            .first()
-            .cloned()
-            .unwrap_or_default()
-    };
+    let (shared, read) = shared_secret(&root);
 
     root.ok(&[
         "install",

@@ -299,24 +299,6 @@ fn licence_secrets_are_owner_only_under_any_umask() {
     assert!(out.join("private/packages/phonebook-1.0.0.tgz").is_file());
 }
 
-/// A fresh CA and a certificate for 127.0.0.1 it signed, as PEM files: `ca.pem`,
-/// `server.pem`, `server.key`.
-fn certificates(dir: &Path) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let fail = |e: rcgen::Error| -> ! { panic!("rcgen: {e}") };
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| fail(e));
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().unwrap_or_else(|e| fail(e));
-    let ca = CertifiedIssuer::self_signed(params, ca_key).unwrap_or_else(|e| fail(e));
-    let key = KeyPair::generate().unwrap_or_else(|e| fail(e));
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .and_then(|params| params.signed_by(&key, &ca))
-        .unwrap_or_else(|e| fail(e));
-    write(&dir.join("ca.pem"), ca.pem().as_bytes());
-    write(&dir.join("server.pem"), cert.pem().as_bytes());
-    write(&dir.join("server.key"), key.serialize_pem().as_bytes());
-}
-
 #[test]
 fn a_gated_zip_is_served_on_every_path_with_a_valid_key_only() {
     let (src, out, tls) = (tempdir(), tempdir(), tempdir());
@@ -324,7 +306,7 @@ fn a_gated_zip_is_served_on_every_path_with_a_valid_key_only() {
     tgz(src.path(), "core", "1.0.0");
     write(&src.path().join("groups.toml"), GROUPS.as_bytes());
     build_ok(src.path(), out.path(), None);
-    certificates(tls.path());
+    modhost_test_support::tls::generate(tls.path());
     let server = Server::bind(
         out.path(),
         "127.0.0.1:0",

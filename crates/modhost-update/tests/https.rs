@@ -11,7 +11,6 @@ use modhost_update::index::{Entry, FORMAT, Index, MAX_INDEX};
 use modhost_update::repo::licence_key;
 use modhost_update::serve::{MAX_HEAD, Server};
 use modhost_update::{Client, Digests, Error, Kind, Location, Release, Source, Target};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::{
     ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection, StreamOwned,
 };
@@ -27,24 +26,8 @@ struct Tls {
 
 impl Tls {
     fn new() -> Tls {
-        let fail = |e: rcgen::Error| -> ! { panic!("rcgen: {e}") };
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| fail(e));
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca_key = KeyPair::generate().unwrap_or_else(|e| fail(e));
-        let ca = CertifiedIssuer::self_signed(params, ca_key).unwrap_or_else(|e| fail(e));
-        let key = KeyPair::generate().unwrap_or_else(|e| fail(e));
-        let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-            .and_then(|params| params.signed_by(&key, &ca))
-            .unwrap_or_else(|e| fail(e));
-        for (name, text) in [
-            ("ca.pem", ca.pem()),
-            ("server.pem", cert.pem()),
-            ("server.key", key.serialize_pem()),
-        ] {
-            let path = dir.path().join(name);
-            assert!(std::fs::write(&path, text).is_ok(), "write {path:?}");
-        }
+        modhost_test_support::tls::generate(dir.path());
         Tls { dir }
     }
 

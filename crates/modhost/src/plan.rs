@@ -229,15 +229,27 @@ mod tests {
         Manifest::parse(&xml, "m.xml").unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn refusal(batch: &[&Manifest]) -> Vec<String> {
-        match plan(
+    /// The plan to install `batch` into an empty root.
+    fn install(batch: &[&Manifest], force: bool) -> Result<Plan> {
+        plan(
             batch,
             &[],
             &BTreeMap::new(),
             &Platform::default(),
             Mode::Install,
-            false,
-        ) {
+            force,
+        )
+    }
+
+    /// The order `install` would take `batch` in (indexes into it).
+    fn order(batch: &[&Manifest]) -> Vec<usize> {
+        install(batch, false)
+            .map(|p| p.into_iter().map(|(i, _)| i).collect())
+            .unwrap_or_default()
+    }
+
+    fn refusal(batch: &[&Manifest]) -> Vec<String> {
+        match install(batch, false) {
             Err(Error::Refused(reasons)) => reasons,
             other => panic!("expected a refusal, got {other:?}"),
         }
@@ -248,18 +260,7 @@ mod tests {
         let a = manifest("a", "1.0", "<module>b</module>");
         let b = manifest("b", "1.0", "<module>c</module>");
         let c = manifest("c", "1.0", "");
-        let order = plan(
-            &[&a, &b, &c],
-            &[],
-            &BTreeMap::new(),
-            &Platform::default(),
-            Mode::Install,
-            false,
-        );
-        let order: Vec<usize> = order
-            .map(|p| p.into_iter().map(|(i, _)| i).collect())
-            .unwrap_or_default();
-        assert_eq!(order, [2, 1, 0]);
+        assert_eq!(order(&[&a, &b, &c]), [2, 1, 0]);
 
         let x = manifest("x", "1.0", "<module>y</module>");
         let y = manifest("y", "1.0", "<module>z</module>");
@@ -283,23 +284,9 @@ mod tests {
         assert!(reasons[0].contains("`b` is given more than once"));
         assert!(reasons[1].contains("requires module `missing`: not installed"));
         assert!(reasons[2].contains("requires module `b ge 2.0`: to be installed 1.0 is too old"));
-        let forced = plan(
-            &[&a, &b],
-            &[],
-            &BTreeMap::new(),
-            &Platform::default(),
-            Mode::Install,
-            true,
-        );
+        let forced = install(&[&a, &b], true);
         assert!(forced.is_ok(), "{forced:?}");
-        let still_refused = plan(
-            &[&a, &b, &b],
-            &[],
-            &BTreeMap::new(),
-            &Platform::default(),
-            Mode::Install,
-            true,
-        );
+        let still_refused = install(&[&a, &b, &b], true);
         assert!(
             still_refused.is_err(),
             "a duplicate is not a dependency problem"
@@ -312,18 +299,7 @@ mod tests {
                    <requirements><module>base</module></requirements></module>";
         let legacy = Manifest::parse(xml, "m.xml").unwrap_or_else(|e| panic!("{e}"));
         let base = manifest("base", "1.0", "");
-        let order = plan(
-            &[&legacy, &base],
-            &[],
-            &BTreeMap::new(),
-            &Platform::default(),
-            Mode::Install,
-            false,
-        );
-        let order: Vec<usize> = order
-            .map(|p| p.into_iter().map(|(i, _)| i).collect())
-            .unwrap_or_default();
-        assert_eq!(order, [1, 0], "base is installed first");
+        assert_eq!(order(&[&legacy, &base]), [1, 0], "base is installed first");
 
         let record = ModuleRecord {
             rawname: "legacy".into(),
