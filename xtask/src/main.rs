@@ -60,6 +60,12 @@ fn demo(workspace: &Path) -> Result<()> {
     if root.exists() {
         fs_err::remove_dir_all(&root)?;
     }
+    // The PBX this demo stands in for, which <depends> and <supported> are checked against.
+    fs_err::create_dir_all(&root)?;
+    fs_err::write(
+        root.join("modhost.toml"),
+        "[platform]\nversion = \"16.0.40\"\nengine = { name = \"asterisk\", version = \"18.2\" }\n",
+    )?;
     let run = |args: &[&std::ffi::OsStr]| -> Result<()> {
         println!(
             "$ modhost --root {} {}",

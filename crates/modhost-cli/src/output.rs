@@ -94,7 +94,7 @@ impl Output {
     pub fn with_reporter(&self, host: Host) -> Host {
         host.with_reporter(Box::new(Status {
             waiting_only: self.json,
-            download: Default::default(),
+            bar: Default::default(),
         }))
     }
 }
@@ -103,12 +103,13 @@ impl Output {
 /// while a download runs (drawn only on a terminal).
 struct Status {
     waiting_only: bool,
-    download: std::sync::Mutex<Option<ProgressBar>>,
+    /// The bar of the download, or the spinner of the compilation, under way.
+    bar: std::sync::Mutex<Option<ProgressBar>>,
 }
 
 impl Status {
     fn bar(&self) -> std::sync::MutexGuard<'_, Option<ProgressBar>> {
-        self.download
+        self.bar
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -190,14 +191,27 @@ impl Reporter for Status {
                 *self.bar() = Some(bar);
                 return;
             }
-            Event::Loaded {
-                rawname,
-                origin: Origin::Compiled,
-            } => ("Compiled", rawname),
-            Event::Loaded {
-                origin: Origin::Cached,
-                ..
-            } => return,
+            Event::Loading { rawname } => {
+                // Compiling a component takes seconds: a spinner shows it is under way.
+                let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} loading {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_message(rawname);
+                bar.enable_steady_tick(std::time::Duration::from_millis(100));
+                *self.bar() = Some(bar);
+                return;
+            }
+            Event::Loaded { rawname, origin } => {
+                if let Some(bar) = self.bar().take() {
+                    bar.finish_and_clear();
+                }
+                match origin {
+                    Origin::Compiled => ("Compiled", rawname),
+                    Origin::Cached => return,
+                }
+            }
             Event::Running {
                 verb,
                 rawname,

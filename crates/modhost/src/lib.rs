@@ -109,6 +109,12 @@ pub enum Event {
         /// The package file.
         package: PathBuf,
     },
+    /// A component is being loaded: mapped from the cache, or compiled (seconds for a
+    /// large one), which [`Event::Loaded`] then tells.
+    Loading {
+        /// The module.
+        rawname: String,
+    },
     /// A component was loaded, compiled now or mapped from the cache.
     Loaded {
         /// The module.
@@ -717,6 +723,9 @@ impl Host {
         for (index, _) in &plan {
             let unpacked = &staged[*index].unpacked;
             self.warn_about(&unpacked.manifest)?;
+            self.reporter.report(Event::Loading {
+                rawname: unpacked.manifest.rawname.clone(),
+            });
             let component = self
                 .runtime
                 .load(&unpacked.component, None)
