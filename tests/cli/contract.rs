@@ -212,3 +212,21 @@ fn check_online_and_showupgrades_say_when_there_is_nothing_to_show() {
         run.stdout
     );
 }
+
+#[test]
+fn a_refusal_lists_its_reasons_for_scripts() {
+    let root = root();
+    let refused = root
+        .fails(&["install", "--json", arg(&package("voicemail"))])
+        .json();
+    assert_eq!(
+        refused["reasons"],
+        serde_json::json!(["`voicemail` 16.0.12 requires module `core ge 16.0`: not installed"]),
+        "{refused}"
+    );
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("nothing was changed"))
+    );
+}

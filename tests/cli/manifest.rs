@@ -55,6 +55,21 @@ fn an_invalid_manifest_exits_non_zero_listing_every_error() {
             run.stderr
         );
     }
+    let problems = root.fails(&["manifest", "--json", arg(&bad)]).json()["problems"].clone();
+    let positions: Vec<(u64, u64)> = problems
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let at = |k: &str| p["position"][k].as_u64().unwrap_or_default();
+            (at("line"), at("column"))
+        })
+        .collect();
+    assert_eq!(
+        positions,
+        [(2, 1), (4, 1), (5, 10)],
+        "each problem, with its position, for scripts: {problems}"
+    );
 }
 
 #[test]

@@ -127,7 +127,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            let _ = output::Output::new(json).error(&output::chain(&error));
+            let _ = output::Output::new(json).error(&error);
             ExitCode::FAILURE
         }
     }

@@ -53,6 +53,38 @@ pub fn chain(error: &anyhow::Error) -> String {
     text
 }
 
+/// What a script can act on in an error beside its message: each reason of a refusal,
+/// the modules in the way, each module.xml problem with its position, the changes made
+/// before channels failed.
+fn details(error: &anyhow::Error) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::json;
+    let mut details = serde_json::Map::new();
+    let Some(error) = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<modhost::Error>())
+    else {
+        return details;
+    };
+    let (key, value) = match error {
+        modhost::Error::Refused(reasons) => ("reasons", json!(reasons)),
+        modhost::Error::InUse { dependents, .. } => ("dependents", json!(dependents)),
+        modhost::Error::Unchecked { done, failures } => {
+            details.insert("changes".to_owned(), json!(done));
+            ("failures", json!(failures))
+        }
+        modhost::Error::InvalidManifest(manifest)
+        | modhost::Error::Manifest {
+            source: manifest, ..
+        } => match manifest {
+            modhost::manifest::Error::Syntax { problem, .. } => ("problems", json!([problem])),
+            modhost::manifest::Error::Invalid { problems, .. } => ("problems", json!(problems)),
+        },
+        _ => return details,
+    };
+    details.insert(key.to_owned(), value);
+    details
+}
+
 /// Text or JSON output, chosen once by `--json`.
 pub struct Output {
     json: bool,
@@ -77,13 +109,12 @@ impl Output {
 
     /// Reports an error that ends the command with a status other than 1: on stderr, and
     /// as `{"error": …}` in JSON mode.
-    pub fn error(&self, message: &str) -> Result<()> {
+    pub fn error(&self, error: &anyhow::Error) -> Result<()> {
+        let message = chain(error);
         if self.json {
-            writeln!(
-                std::io::stdout(),
-                "{}",
-                serde_json::json!({ "error": message })
-            )?;
+            let mut document = details(error);
+            document.insert("error".to_owned(), message.clone().into());
+            writeln!(std::io::stdout(), "{}", serde_json::Value::Object(document))?;
         }
         writeln!(std::io::stderr(), "error: {message}")?;
         Ok(())

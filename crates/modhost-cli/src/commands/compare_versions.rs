@@ -25,7 +25,7 @@ pub fn run(out: &Output, args: Args) -> Result<ExitCode> {
     let (a, op, b) = match parsed {
         Ok(parsed) => parsed,
         Err(e) => {
-            out.error(&e.to_string())?;
+            out.error(&e.into())?;
             return Ok(ExitCode::from(2));
         }
     };
