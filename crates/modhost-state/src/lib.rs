@@ -713,7 +713,7 @@ impl Txn {
             let owner: Option<String> = self
                 .conn
                 .query_row(
-                    "SELECT module FROM modhost_tables WHERE name = ?1",
+                    "SELECT module FROM modhost_tables WHERE name = ?1 COLLATE NOCASE",
                     [&table.name],
                     |r| r.get(0),
                 )

@@ -292,7 +292,7 @@ fn unalterable(table: &Table, field: &Field, column: &Column) -> Option<String> 
 /// Whether `table` exists.
 pub(crate) fn table_exists(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
     conn.query_row(
-        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
         [table],
         |row| row.get::<_, i64>(0),
     )

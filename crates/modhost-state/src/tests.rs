@@ -138,6 +138,15 @@ fn schema_refuses_reserved_foreign_and_impossible_tables() -> Result<()> {
         err.as_deref(),
         Some("module `other`: database schema: table `book` belongs to module `m`")
     );
+    // SQLite's names ignore case, and so does ownership.
+    let err = txn
+        .apply_schema("other", &database(&V1.replace("\"book\"", "\"BOOK\"")))
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some("module `other`: database schema: table `BOOK` belongs to module `m`")
+    );
     let reserved = database(r#"<table name="modhost_kv2"><field name="a" type="string"/></table>"#);
     let err = txn
         .apply_schema("m", &reserved)
