@@ -154,7 +154,7 @@ fn every_hostile_behaviour_is_contained_and_the_host_carries_on() {
         ("spin", "was stopped after its 300ms deadline"),
         ("sleep", "was stopped after its 300ms deadline"),
         ("grow", "trapped: out of memory at its memory cap of 32 MiB"),
-        ("recurse", "modhost_guest_hostile::recurse"),
+        ("recurse", "ran out of stack (deep or endless recursion)"),
         ("crash", "hostile module crashed on purpose"),
     ];
     for (hook_name, expected) in cases {
@@ -190,6 +190,17 @@ fn every_hostile_behaviour_is_contained_and_the_host_carries_on() {
             "{hook_name}: and so does the hostile one"
         );
     }
+    let recurse = hook(&root, "recurse", "");
+    let hostile = recurse.iter().find(|c| c["rawname"] == "hostile");
+    assert_eq!(
+        hostile.map(|c| &c["kind"]),
+        Some(&serde_json::json!("stack-overflow")),
+        "{recurse:?}"
+    );
+    assert!(
+        error_of(&recurse, "hostile").contains("modhost_guest_hostile::recurse"),
+        "with the guest backtrace"
+    );
     let crash = error_of(&hook(&root, "crash", ""), "hostile");
     assert!(
         crash.contains("wasm backtrace"),

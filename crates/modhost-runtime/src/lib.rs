@@ -218,6 +218,8 @@ pub enum Failure {
     },
     /// It tried to hold more host resources (open files, streams…) than its limit.
     TooManyResources(usize),
+    /// Its stack ran out (deep or endless recursion); the text includes the backtrace.
+    StackOverflow(String),
     /// It trapped; the text includes the backtrace.
     Trap(String),
 }
@@ -237,6 +239,9 @@ impl fmt::Display for Failure {
                 f,
                 "was stopped holding its limit of {limit} open files, streams and other host resources"
             ),
+            Failure::StackOverflow(text) => {
+                write!(f, "ran out of stack (deep or endless recursion): {text}")
+            }
             Failure::Trap(text) => write!(f, "trapped: {text}"),
         }
     }
@@ -443,7 +448,7 @@ impl Runtime {
             .total_tables(POOL_INSTANCES * 2)
             .max_memory_size(POOL_MEMORY);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(32));
+        config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(BACKTRACE_FRAMES));
         config.max_wasm_stack(512 * 1024);
         let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
@@ -778,6 +783,8 @@ fn trapped<'a>(
             Some(ResourceTableError::Full)
         ) {
             Failure::TooManyResources(limits.max_resources)
+        } else if stack_exhausted(&e) {
+            Failure::StackOverflow(format!("{e:#}"))
         } else {
             Failure::Trap(format!("{e:#}"))
         };
@@ -787,6 +794,29 @@ fn trapped<'a>(
             call: call.to_string(),
             failure,
         }
+    }
+}
+
+/// The most guest frames a trap's backtrace keeps.
+const BACKTRACE_FRAMES: usize = 32;
+
+/// Whether a trap is the stack running out: wasmtime's own stack limit, or, for guests that
+/// keep their stack in linear memory (Rust, C), an out-of-bounds access under a backtrace
+/// full of one function, which is how running off the bottom of that stack shows.
+fn stack_exhausted(e: &wasmtime::Error) -> bool {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => true,
+        Some(Trap::MemoryOutOfBounds) => {
+            e.downcast_ref::<wasmtime::WasmBacktrace>()
+                .is_some_and(|trace| {
+                    let frames = trace.frames();
+                    frames.len() >= BACKTRACE_FRAMES
+                        && frames
+                            .windows(2)
+                            .all(|w| w[0].func_index() == w[1].func_index())
+                })
+        }
+        _ => false,
     }
 }
 

@@ -93,7 +93,9 @@ pub enum FailureKind {
     OutOfMemory,
     /// It tried to hold more open files, streams or other host resources than its limit.
     TooManyResources,
-    /// It trapped: a panic, a stack overflow, an invalid operation.
+    /// Its stack ran out: deep or endless recursion.
+    StackOverflow,
+    /// It trapped: a panic, an invalid operation.
     Trap,
     /// It returned an error of its own.
     Failed,
@@ -112,6 +114,7 @@ impl FailureKind {
                 Failure::Timeout(_) => FailureKind::Timeout,
                 Failure::OutOfMemory { .. } => FailureKind::OutOfMemory,
                 Failure::TooManyResources(_) => FailureKind::TooManyResources,
+                Failure::StackOverflow(_) => FailureKind::StackOverflow,
                 Failure::Trap(_) => FailureKind::Trap,
             },
             Error::Failed { .. } => FailureKind::Failed,
