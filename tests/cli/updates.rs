@@ -1210,3 +1210,37 @@ fn zip_packages_are_published_in_every_format_downloaded_as_zips_and_installed()
     repo.ok(&root, &["install", "--online", "phonebook"]);
     assert_eq!(version(&root, "phonebook"), "2.0.0");
 }
+
+#[test]
+fn install_online_brings_the_modules_a_module_requires_from_the_sources() {
+    let root = root();
+    let repo = Repo::serve(&root, &[package("core"), package("voicemail")], None);
+    signed_source(&repo, &root);
+    let run = repo.ok(&root, &["install", "--online", "voicemail"]);
+    assert!(
+        run.stderr
+            .contains("Adding core from main: voicemail requires it"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("installed core 16.0.40") && run.stdout.contains("installed voicemail"),
+        "dependencies first, in one change: {}",
+        run.stdout
+    );
+    let sources = root.ok(&["info", "--json", "core"]).json()["source"].clone();
+    assert_eq!(sources, "main", "and it is updated from that source");
+
+    let other = crate::root();
+    let only_voicemail = Repo::serve(&other, &[package("voicemail")], None);
+    signed_source(&only_voicemail, &other);
+    let before = other.fingerprint();
+    let run = only_voicemail.fails(&other, &["install", "--online", "voicemail"]);
+    assert!(
+        run.stderr
+            .contains("requires module `core ge 16.0`: not installed"),
+        "a module no source offers is named: {}",
+        run.stderr
+    );
+    assert_eq!(other.fingerprint(), before);
+}

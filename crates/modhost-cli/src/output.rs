@@ -192,6 +192,14 @@ impl Reporter for Status {
                     "{rawname}: {capability} (not granted: use --grant or `modhost grant {rawname}`)"
                 ),
             ),
+            Event::Requires {
+                rawname,
+                dependency,
+                source,
+            } => (
+                "Adding",
+                format!("{dependency} from {source}: {rawname} requires it"),
+            ),
             Event::Warning { rawname, message } => ("Warning", format!("{rawname}: {message}")),
             Event::Revoked {
                 rawname,

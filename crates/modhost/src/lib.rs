@@ -147,6 +147,16 @@ pub enum Event {
         /// What it no longer has.
         capability: String,
     },
+    /// A module being installed from a source needs another that nobody installed, which
+    /// comes along from `source`.
+    Requires {
+        /// The module being installed.
+        rawname: String,
+        /// The module it needs.
+        dependency: String,
+        /// The source it comes from.
+        source: String,
+    },
     /// A package is being downloaded and verified.
     Downloading {
         /// The module.

@@ -12,7 +12,7 @@ use modhost_update::{
 };
 use serde::Serialize;
 
-use crate::plan::Mode;
+use crate::plan::{self, Mode};
 use crate::{Change, Error, Event, Host, Options, Result};
 
 /// A channel as `modhost source list` shows it: the download key is never shown.
@@ -762,13 +762,48 @@ impl Host {
         let downloads = self.layout.staging_dir()?;
         let admin: Vec<String> = self.state.sources()?.into_iter().map(|s| s.name).collect();
         let client = self.client()?;
+        let installed: BTreeSet<String> = self
+            .state
+            .modules()?
+            .into_iter()
+            .map(|r| r.rawname)
+            .collect();
         let mut packages = Vec::new();
         let mut origin = BTreeMap::new();
-        for (source, release) in &picked {
-            packages.push(self.fetch_package(&client, source, release, downloads.path())?);
+        let mut fetched = BTreeSet::new();
+        let mut pending = picked;
+        while let Some((source, release)) = pending.pop() {
+            if !fetched.insert(release.rawname.clone()) {
+                continue;
+            }
+            let package = self.fetch_package(&client, &source, &release, downloads.path())?;
             if admin.contains(&source.name) {
                 origin.insert(release.rawname.clone(), source.name.clone());
             }
+            if mode == Mode::Install {
+                // A module the new one needs and nobody installed comes along from the
+                // first source offering it; one no source offers is left to the plan,
+                // which names it.
+                let manifest = crate::read_manifest(&package)?;
+                for dependency in plan::required_modules(&manifest) {
+                    let name = dependency.name.as_str();
+                    let known = installed.contains(name)
+                        || fetched.contains(name)
+                        || pending.iter().any(|(_, r)| r.rawname == name);
+                    if known {
+                        continue;
+                    }
+                    if let Ok((source, release)) = self.find_release(name, true) {
+                        self.reporter.report(Event::Requires {
+                            rawname: manifest.rawname.clone(),
+                            dependency: name.to_owned(),
+                            source: source.name.clone(),
+                        });
+                        pending.push((source, release));
+                    }
+                }
+            }
+            packages.push(package);
         }
         self.apply_locked(&packages, mode, options, &origin)
     }
