@@ -104,7 +104,12 @@ fn every_misbehaviour_fails_with_its_kind_and_the_same_host_carries_on() {
             "was stopped after its 300ms deadline",
         ),
         ("grow", "", "out-of-memory", "memory cap of 32 MiB"),
-        ("recurse", "", "stack-overflow", "modhost_guest_hostile::recurse"),
+        (
+            "recurse",
+            "",
+            "stack-overflow",
+            "modhost_guest_hostile::recurse",
+        ),
         ("crash", "", "trap", "hostile module crashed on purpose"),
         (
             "hoard",
