@@ -532,3 +532,34 @@ fn a_fail_open_hook_shows_every_call_but_exits_non_zero_when_a_handler_failed() 
     let run = root.ok(&["hook", "lookup", "--payload", "2025550100", "--json"]);
     assert_eq!(run.json().as_array().map(Vec::len), Some(2));
 }
+
+#[test]
+fn a_module_filling_its_store_hits_the_state_cap_and_nothing_is_lost() {
+    let root = pbx(true);
+    // A cap just above what is there: the flood fills it in a few writes.
+    let used = std::fs::metadata(root.path().join("modhost.db"))
+        .map(|m| m.len())
+        .unwrap_or_default();
+    let cap_mb = used / (1024 * 1024) + 2;
+    root.configure(&format!("{LIMITS}\n[state]\nmax_size_mb = {cap_mb}\n"));
+    let before = root.fingerprint();
+    let calls = root.fails(&["hook", "hog", "--json"]).json();
+    let hog = calls
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["rawname"] == "hostile"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        hog["kind"], "failed",
+        "an error the module got and passed on: {hog}"
+    );
+    assert!(
+        hog["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("is full") && e.contains("[state] max_size_mb")),
+        "{hog}"
+    );
+    assert_eq!(root.fingerprint(), before, "its writes were undone");
+    let lookup = hook(&root, "lookup", "2025550100");
+    assert_eq!(lookup[0]["output"], "Alice Example", "the others carry on");
+}

@@ -110,8 +110,14 @@ impl kv::Host for HostState {
             )));
         }
         let rawname = self.rawname.clone();
-        self.session()?.txn()?.kv_set(&rawname, &key, &value)?;
-        Ok(Ok(()))
+        match self.session()?.txn()?.kv_set(&rawname, &key, &value) {
+            // The module's own doing, and one it can handle: not a trap.
+            Err(full @ modhost_state::Error::Full { .. }) => Ok(Err(full.to_string())),
+            other => {
+                other?;
+                Ok(Ok(()))
+            }
+        }
     }
 
     fn delete(&mut self, key: String) -> wasmtime::Result<bool> {

@@ -201,6 +201,18 @@ pub enum Error {
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// The database reached its size cap: modules can write no more until something is
+    /// removed or the cap raised.
+    #[error(
+        "state database `{path}` is full: it reached its size cap of {} MiB ([state] max_size_mb in modhost.toml)",
+        *.max_size as f64 / (1024.0 * 1024.0)
+    )]
+    Full {
+        /// The database file.
+        path: PathBuf,
+        /// The cap, in bytes.
+        max_size: u64,
+    },
     /// The database file could not be created.
     #[error("state database `{path}`: {source}")]
     Io {
@@ -327,6 +339,8 @@ pub struct Backup {
 pub struct State {
     /// Shared, so that cloning a state (a session per dispatch) allocates nothing.
     path: Arc<Path>,
+    /// The most bytes the database may grow to.
+    max_size: u64,
     pool: Pool,
     signal: Arc<Signal>,
 }
@@ -362,14 +376,27 @@ fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     }
 }
 
+/// The default cap on the database's size: 1 GiB.
+pub const DEFAULT_MAX_SIZE: u64 = 1024 * 1024 * 1024;
+
 impl State {
     /// Opens the database at `path`, creating it and bringing its schema up to date.
     /// A new database is readable by its owner only: it holds the download keys of
     /// update sources, and SQLite gives its journal files the database's mode.
     pub fn open(path: &Path) -> Result<Self> {
+        State::open_capped(path, DEFAULT_MAX_SIZE)
+    }
+
+    /// Opens the database at `path` like [`State::open`], where modules may not grow it
+    /// past `max_size` bytes: one filling its tables or store in a loop fills the cap, not
+    /// the PBX's disk. A module's write once the database is at its cap fails with
+    /// [`Error::Full`], an error the module can handle; modhost's own writes (installs,
+    /// records) still go through, and everything stays readable.
+    pub fn open_capped(path: &Path, max_size: u64) -> Result<Self> {
         create_private(path)?;
         let state = State {
             path: Arc::from(path),
+            max_size,
             pool: Pool::default(),
             signal: Arc::new(Signal::open(path)?),
         };
@@ -438,6 +465,7 @@ impl State {
         Ok(Txn {
             conn,
             path: Arc::clone(&self.path),
+            max_size: self.max_size,
             signal: Arc::clone(&self.signal),
             open: true,
             changed_modules: false,
@@ -573,6 +601,7 @@ impl State {
 pub struct Txn {
     conn: Pooled,
     path: Arc<Path>,
+    max_size: u64,
     signal: Arc<Signal>,
     open: bool,
     /// Whether the set of modules or their states changed, so the generation must move.
@@ -883,6 +912,7 @@ impl Txn {
 
     /// Sets `key` in `module`'s store.
     pub fn kv_set(&mut self, module: &str, key: &str, value: &str) -> Result<()> {
+        self.check_room()?;
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO modhost_kv (module, key, value) VALUES (?1, ?2, ?3)",
@@ -923,11 +953,33 @@ impl Txn {
         params: &[SqlValue],
         deadline: Instant,
     ) -> Result<u64, String> {
+        self.check_room().map_err(|e| e.to_string())?;
         let owned = queries::tables(&self.conn, module)
             .map_err(|e| e.to_string())?
             .into_iter()
             .collect();
         module_sql::execute(&mut self.conn, owned, deadline, sql, params)
+    }
+
+    /// Refuses a module's write once the database, as this transaction sees it, is at its
+    /// cap. Checked before the write rather than left to SQLite's `max_page_count`, whose
+    /// SQLITE_FULL may roll back the whole transaction: every handler of the dispatch.
+    fn check_room(&self) -> Result<()> {
+        let size: i64 = self
+            .conn
+            .query_row(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(self.err())?;
+        if u64::try_from(size).unwrap_or(u64::MAX) >= self.max_size {
+            return Err(Error::Full {
+                path: self.path.to_path_buf(),
+                max_size: self.max_size,
+            });
+        }
+        Ok(())
     }
 
     /// Runs one query of `module`'s against its own tables, stopped at `deadline`.

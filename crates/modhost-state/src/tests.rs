@@ -786,3 +786,41 @@ fn a_changed_key_is_rebuilt_and_a_removed_one_dropped_on_upgrade() -> Result<()>
     txn.commit()?;
     Ok(())
 }
+
+#[test]
+fn the_database_grows_to_its_cap_and_no_further_and_stays_readable() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|source| Error::Io {
+        path: "tempdir".into(),
+        source,
+    })?;
+    let cap = 512 * 1024;
+    let state = State::open_capped(&dir.path().join("modhost.db"), cap)?;
+    let mut txn = state.begin()?;
+    txn.kv_set("m", "kept", "before the flood")?;
+    txn.commit()?;
+
+    let value = "x".repeat(16 * 1024);
+    let mut txn = state.begin()?;
+    let full = (0..1000).find_map(|i| txn.kv_set("m", &format!("flood/{i}"), &value).err());
+    assert!(
+        matches!(full, Some(Error::Full { max_size, .. }) if max_size == cap),
+        "{full:?}"
+    );
+    assert!(
+        full.is_some_and(|e| e
+            .to_string()
+            .contains("size cap of 0.5 MiB ([state] max_size_mb")),
+        "the message names the setting"
+    );
+    drop(txn);
+    assert_eq!(
+        state.kv_entries("m")?,
+        [("kept".to_owned(), "before the flood".to_owned())],
+        "what was there stays, and the failed transaction left nothing"
+    );
+    let size = std::fs::metadata(state.path())
+        .map(|m| m.len())
+        .unwrap_or(u64::MAX);
+    assert!(size <= cap, "{size} bytes");
+    Ok(())
+}

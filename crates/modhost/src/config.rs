@@ -18,6 +18,9 @@
 //! on_error = "stop"
 //! call_timeout_ms = 200
 //!
+//! [state]
+//! max_size_mb = 4096             # the state database's cap (default 1024): modules' stores and tables fill it, not the disk
+//!
 //! [updates]                    # update channels (defaults: stable, 20 s)
 //! stability = "beta"            # offer betas and release candidates too
 //! timeout_secs = 5              # how long a silent server is waited for
@@ -94,9 +97,31 @@ pub(crate) struct Config {
     /// Update channel settings.
     #[serde(default)]
     pub(crate) updates: UpdatesConfig,
+    /// The state database's settings.
+    #[serde(default)]
+    pub(crate) state: StateConfig,
     /// Hook point declarations, by name.
     #[serde(default)]
     pub(crate) hooks: std::collections::BTreeMap<String, HookConfig>,
+}
+
+/// `[state]`: the state database.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StateConfig {
+    /// The most the database may grow to, in MiB (default 1024): what modules write to
+    /// their stores and tables counts against it.
+    max_size_mb: Option<u64>,
+}
+
+impl StateConfig {
+    /// The cap, in bytes.
+    pub(crate) fn max_size(self) -> u64 {
+        self.max_size_mb
+            .map_or(modhost_state::DEFAULT_MAX_SIZE, |mb| {
+                mb.saturating_mul(1024 * 1024)
+            })
+    }
 }
 
 /// `[updates]`: how update channels are read.

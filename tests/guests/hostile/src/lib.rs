@@ -66,6 +66,14 @@ impl Module for Hostile {
                 kv::set("remembered", payload)?;
                 Ok(payload.to_owned())
             }
+            "hog" => {
+                // Fills its store until the host says no, and passes the refusal on.
+                let value = "x".repeat(60_000);
+                for i in 0u64.. {
+                    kv::set(&format!("hog/{i}"), &value)?;
+                }
+                Ok("never full".to_owned())
+            }
             "echo" => Ok(payload.to_owned()),
             "count" => {
                 // Counts the calls this instance has served: more than one shows it was kept.
