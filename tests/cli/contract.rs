@@ -180,6 +180,23 @@ fn checkdepends_takes_a_bare_rawname_for_the_installed_module_even_beside_a_dire
     assert_eq!(checkdepends("core"), "core 16.0.40", "the installed module");
     assert_eq!(checkdepends("./core"), "core 9.9.9", "a path is read");
     assert_eq!(checkdepends("core/module.xml"), "core 9.9.9");
+
+    // dpkg's convention, as compare-versions: 1 is "not satisfied", 2 "cannot say".
+    let code = |module: &str| {
+        root.command(&["checkdepends", module])
+            .status()
+            .ok()
+            .and_then(|s| s.code())
+    };
+    assert_eq!(code(arg(&package("voicemail"))), Some(0));
+    let unmet = here.join("needy.xml");
+    let needy = "<module><rawname>needy</rawname><name>N</name><version>1</version>\
+                 <depends><module>nosuch</module></depends></module>";
+    assert!(std::fs::write(&unmet, needy).is_ok());
+    assert_eq!(code(arg(&unmet)), Some(1), "not satisfied");
+    assert_eq!(code("nosuchmodule"), Some(2), "no such module: no answer");
+    let json = Root::output(&mut root.command(&["checkdepends", "--json", "nosuchmodule"]));
+    assert!(json.json()["error"].is_string(), "{}", json.stdout);
 }
 
 #[test]

@@ -36,6 +36,13 @@ fn lookup(root: &Root) -> String {
     calls[0]["output"].as_str().unwrap_or_default().to_owned()
 }
 
+fn status(root: &Root, rawname: &str) -> String {
+    root.ok(&["info", "--json", rawname]).json()["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn version(root: &Root, rawname: &str) -> String {
     root.ok(&["info", "--json", rawname]).json()["version"]
         .as_str()
@@ -633,10 +640,7 @@ fn a_broken_module_is_repaired_by_installing_its_version_again_keeping_its_data(
         .join(info["module_dir"].as_str().unwrap_or_default());
     assert!(std::fs::remove_file(dir.join("module.wasm")).is_ok());
     root.ok(&["recover"]);
-    assert_eq!(
-        root.ok(&["info", "--json", "phonebook"]).json()["status"],
-        "broken"
-    );
+    assert_eq!(status(&root, "phonebook"), "broken");
 
     let run = root.ok(&["install", arg(&package_at("phonebook", "1.0.0"))]);
     assert!(
@@ -644,10 +648,7 @@ fn a_broken_module_is_repaired_by_installing_its_version_again_keeping_its_data(
         "{}",
         run.stdout
     );
-    assert_eq!(
-        root.ok(&["info", "--json", "phonebook"]).json()["status"],
-        "enabled"
-    );
+    assert_eq!(status(&root, "phonebook"), "enabled");
     assert_eq!(
         lookup(&root),
         answer,

@@ -12,15 +12,26 @@ pub struct Args {
     module: String,
 }
 
+/// Exit codes as `compare-versions` has them, after dpkg: 0 satisfied, 1 not satisfied,
+/// 2 when the question could not be answered (no such module, an unreadable package), so
+/// that a script can tell "no" from "cannot say".
 pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let out = &ctx.out;
-    let host = ctx.open()?;
-    let manifest = if names_a_file(&args.module) {
-        modhost::read_manifest(Path::new(&args.module))?
-    } else {
-        host.installed_manifest(&args.module)?
+    let checked = ctx.open().and_then(|host| {
+        let manifest = if names_a_file(&args.module) {
+            modhost::read_manifest(Path::new(&args.module))?
+        } else {
+            host.installed_manifest(&args.module)?
+        };
+        Ok(host.check_depends(&manifest)?)
+    });
+    let report = match checked {
+        Ok(report) => report,
+        Err(error) => {
+            out.error(&error)?;
+            return Ok(ExitCode::from(2));
+        }
     };
-    let report = host.check_depends(&manifest)?;
     out.result(&report, || {
         let mut text = format!("{} {}\n", report.rawname, report.version);
         if report.checks.is_empty() {
