@@ -365,11 +365,7 @@ fn installed_files_never_take_modes_from_the_archive_or_a_lax_umask() {
         ],
     );
     root.ok_under_umask_000(&["install", arg(&path)]);
-    let info = root.ok(&["info", "--json", "core"]).json();
-    let dir = root
-        .path()
-        .join("modules/core")
-        .join(info["module_dir"].as_str().unwrap_or_default());
+    let dir = root.installed_dir("core", "modules");
     let mut modes = Vec::new();
     let mut pending = vec![dir.clone()];
     while let Some(path) = pending.pop() {

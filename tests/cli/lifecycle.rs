@@ -44,11 +44,7 @@ fn install_both_then_list_shows_them_enabled_and_install_ran() {
         kv,
         json!({"extension/100": "Reception", "extension/101": "Sales"})
     );
-    let info = root.ok(&["info", "core", "--json"]).json();
-    let data_dir = root
-        .path()
-        .join("data/core")
-        .join(info["data_dir"].as_str().unwrap_or_default());
+    let data_dir = root.installed_dir("core", "data");
     let readme = std::fs::read_to_string(data_dir.join("README"));
     assert_eq!(
         readme.ok().as_deref(),

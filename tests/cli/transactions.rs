@@ -19,11 +19,7 @@ fn phonebook_root() -> Root {
 /// Makes phonebook-bad's next `upgrade()`, `disable()` or `uninstall()` fail as `mode` says; returns the
 /// data directory that call starts from.
 fn fail_next_call(root: &Root, mode: &str) -> std::path::PathBuf {
-    let info = root.ok(&["info", "--json", "phonebook"]).json();
-    let data = root
-        .path()
-        .join("data/phonebook")
-        .join(info["data_dir"].as_str().unwrap_or_default());
+    let data = root.installed_dir("phonebook", "data");
     assert!(std::fs::write(data.join("mode"), mode).is_ok());
     data
 }
@@ -299,11 +295,7 @@ fn disable_and_enable_respect_dependencies_and_stop_handlers() {
 #[test]
 fn a_module_whose_files_vanish_is_marked_broken_and_can_be_deleted() {
     let root = phonebook_root();
-    let info = root.ok(&["info", "--json", "phonebook"]).json();
-    let dir = root
-        .path()
-        .join("modules/phonebook")
-        .join(info["module_dir"].as_str().unwrap_or_default());
+    let dir = root.installed_dir("phonebook", "modules");
     assert!(std::fs::remove_file(dir.join("module.wasm")).is_ok());
     let run = root.ok(&["recover", "--json"]).json();
     assert_eq!(run["broken"][0][0], "phonebook");
@@ -633,11 +625,7 @@ fn enable_takes_several_modules_dependencies_first_all_or_none() {
 fn a_broken_module_is_repaired_by_installing_its_version_again_keeping_its_data() {
     let root = phonebook_root();
     let answer = lookup(&root);
-    let info = root.ok(&["info", "--json", "phonebook"]).json();
-    let dir = root
-        .path()
-        .join("modules/phonebook")
-        .join(info["module_dir"].as_str().unwrap_or_default());
+    let dir = root.installed_dir("phonebook", "modules");
     assert!(std::fs::remove_file(dir.join("module.wasm")).is_ok());
     root.ok(&["recover"]);
     assert_eq!(status(&root, "phonebook"), "broken");
@@ -694,11 +682,8 @@ fn a_module_disabled_on_purpose_stays_disabled_through_an_upgrade() {
 #[test]
 fn a_component_changed_on_disk_is_never_compiled_and_recover_marks_it_broken() {
     let root = phonebook_root();
-    let info = root.ok(&["info", "--json", "phonebook"]).json();
     let wasm = root
-        .path()
-        .join("modules/phonebook")
-        .join(info["module_dir"].as_str().unwrap_or_default())
+        .installed_dir("phonebook", "modules")
         .join("module.wasm");
     // Another valid component in its place, and no compiled copy of the original left.
     assert!(std::fs::copy(component("hostile"), &wasm).is_ok());

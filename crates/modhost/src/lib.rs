@@ -524,7 +524,7 @@ impl Host {
     /// Reports what a change accepts but an administrator should know: module.xml
     /// warnings, and dependencies on platform facts nobody declared, which therefore went
     /// unchecked.
-    fn warn_about(&self, manifest: &Manifest) -> Result<()> {
+    fn warn_about(&self, manifest: &Manifest) {
         let warn = |message: String| {
             self.reporter.report(Event::Warning {
                 rawname: manifest.rawname.clone(),
@@ -534,8 +534,9 @@ impl Host {
         for problem in &manifest.warnings {
             warn(format!("module.xml {problem}"));
         }
-        for check in self
-            .check_depends(manifest)?
+        // Only platform facts go unchecked, so no module needs to be looked up (the plan
+        // has checked those already).
+        for check in depends::check(manifest, &BTreeMap::new(), &self.platform)
             .checks
             .into_iter()
             .filter(|c| c.outcome == Outcome::Unchecked)
@@ -545,7 +546,6 @@ impl Host {
                 check.kind, check.constraint, check.detail
             ));
         }
-        Ok(())
     }
 
     /// What the package directory holds of the modules `manifests` require but nobody
@@ -732,7 +732,7 @@ impl Host {
         let mut components = Vec::with_capacity(plan.len());
         for (index, _) in &plan {
             let unpacked = &staged[*index].unpacked;
-            self.warn_about(&unpacked.manifest)?;
+            self.warn_about(&unpacked.manifest);
             self.reporter.report(Event::Loading {
                 rawname: unpacked.manifest.rawname.clone(),
             });

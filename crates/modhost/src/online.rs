@@ -439,7 +439,7 @@ impl Host {
     /// it into `dir`.
     pub fn download(&self, rawname: &str, dir: &Path) -> Result<PathBuf> {
         // Only a file is written: any source will do, even for an installed module.
-        let (source, release) = self.find_release(rawname, false)?;
+        let (source, release) = self.find_release(&self.offers()?, rawname, false)?;
         let work = download_dir(dir)?;
         let path = self.fetch_package(&self.client()?, &source, &release, work.path())?;
         self.keep_package(&path, dir)
@@ -528,27 +528,33 @@ impl Host {
         Ok(path)
     }
 
-    /// The first channel offering `rawname`, with its release. With `own_only`, an
-    /// installed module is taken only from its own channels: the source it was installed
-    /// from, or for one installed from a file, the channels its module.xml declares.
-    fn find_release(&self, rawname: &str, own_only: bool) -> Result<(Source, Release)> {
+    /// The first channel in `offers` offering `rawname`, with its release. With
+    /// `own_only`, an installed module is taken only from its own channels: the source it
+    /// was installed from, or for one installed from a file, the channels its module.xml
+    /// declares.
+    fn find_release(
+        &self,
+        offers: &[Checked],
+        rawname: &str,
+        own_only: bool,
+    ) -> Result<(Source, Release)> {
         let mut reasons = Vec::new();
         let mut elsewhere = None;
-        for checked in self.offers()? {
-            let report = checked.report;
-            if let Some(error) = report.error {
+        for checked in offers {
+            let report = &checked.report;
+            if let Some(error) = &report.error {
                 reasons.push(format!("source `{}`: {error}", report.source));
                 continue;
             }
-            for (offer, found) in report.offers.into_iter().zip(checked.releases) {
+            for (offer, found) in report.offers.iter().zip(&checked.releases) {
                 if offer.rawname != rawname {
                     continue;
                 }
                 if own_only && offer.status == OfferStatus::OtherSource {
-                    elsewhere.get_or_insert((report.source.clone(), offer.version));
+                    elsewhere.get_or_insert((report.source.clone(), offer.version.clone()));
                     continue;
                 }
-                return Ok(found);
+                return Ok(found.clone());
             }
         }
         reasons.push(match elsewhere {
@@ -573,11 +579,13 @@ impl Host {
     /// coming from its source. A module already installed is taken only from its own
     /// channels ([`Host::upgrade_online`]'s): never replaced by one from another source.
     pub fn install_online(&self, names: &[String], options: Options) -> Result<Vec<Change>> {
+        // Asked once: every name, and every dependency found later, is looked up in it.
+        let offers = self.offers()?;
         let mut picked = Vec::new();
         for name in names {
-            picked.push(self.find_release(name, true)?);
+            picked.push(self.find_release(&offers, name, true)?);
         }
-        self.apply_online(picked, Mode::Install, options)
+        self.apply_online(picked, Mode::Install, options, Some(&offers))
     }
 
     /// Upgrades modules (all with an upgrade when `names` is empty) from their own
@@ -610,15 +618,21 @@ impl Host {
         let mut failed: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         let mut answered: BTreeSet<&str> = BTreeSet::new();
         let mut unchecked = BTreeSet::new();
+        // The source each target was installed from, read once, not once per channel.
+        let mut bound = Vec::with_capacity(targets.len());
+        for name in &targets {
+            bound.push((name.as_str(), self.state.module_source(name)?));
+        }
         for checked in self.offers()? {
             let report = checked.report;
-            let mut owners = Vec::new();
-            for name in &targets {
-                let own = std::slice::from_ref(name);
-                if self.updated_from(own, &report.source, checked.declared_by.as_deref())? {
-                    owners.push(name.as_str());
-                }
-            }
+            let declared_by = checked.declared_by.as_deref();
+            let owners: Vec<&str> = bound
+                .iter()
+                .filter(|(name, source)| {
+                    updated_from(name, source.as_deref(), &report.source, declared_by)
+                })
+                .map(|(name, _)| *name)
+                .collect();
             if let Some(error) = report.error {
                 let named = format!("source `{}`", report.source);
                 let error = if error.starts_with(&named) {
@@ -718,7 +732,7 @@ impl Host {
         let changes = if picked.is_empty() {
             Vec::new()
         } else {
-            self.apply_online(picked, Mode::Upgrade, options)?
+            self.apply_online(picked, Mode::Upgrade, options, None)?
         };
         if unchecked.is_empty() {
             Ok(changes)
@@ -730,31 +744,15 @@ impl Host {
         }
     }
 
-    /// Whether one of the modules `names` is updated from channel `channel` (declared by
-    /// module `declared_by`, or an administrator's source).
-    fn updated_from(
-        &self,
-        names: &[String],
-        channel: &str,
-        declared_by: Option<&str>,
-    ) -> Result<bool> {
-        for name in names {
-            let own = match self.state.module_source(name)? {
-                Some(source) => declared_by.is_none() && source == channel,
-                None => declared_by == Some(name.as_str()),
-            };
-            if own {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
+    /// Downloads and verifies `picked`, then applies them as one change. With `offers`,
+    /// a module they need that nobody installed comes along from the first channel there
+    /// offering it; one no channel offers is left to the plan, which names it.
     fn apply_online(
         &self,
         picked: Vec<(Source, Release)>,
         mode: Mode,
         options: Options,
+        offers: Option<&[Checked]>,
     ) -> Result<Vec<Change>> {
         // Held from before the downloads: taking it later would run recovery, which sweeps
         // staging/, where the downloads are.
@@ -780,10 +778,7 @@ impl Host {
             if admin.contains(&source.name) {
                 origin.insert(release.rawname.clone(), source.name.clone());
             }
-            if mode == Mode::Install {
-                // A module the new one needs and nobody installed comes along from the
-                // first source offering it; one no source offers is left to the plan,
-                // which names it.
+            if let Some(offers) = offers {
                 let manifest = crate::read_manifest(&package)?;
                 for dependency in plan::required_modules(&manifest) {
                     let name = dependency.name.as_str();
@@ -793,7 +788,7 @@ impl Host {
                     if known {
                         continue;
                     }
-                    if let Ok((source, release)) = self.find_release(name, true) {
+                    if let Ok((source, release)) = self.find_release(offers, name, true) {
                         self.reporter.report(Event::Requires {
                             rawname: manifest.rawname.clone(),
                             dependency: name.to_owned(),
@@ -806,6 +801,15 @@ impl Host {
             packages.push(package);
         }
         self.apply_locked(&packages, mode, options, &origin)
+    }
+}
+
+/// Whether module `name`, installed from source `bound` (`None`: from a file), is updated
+/// from channel `channel` (declared by module `declared_by`, or an administrator's source).
+fn updated_from(name: &str, bound: Option<&str>, channel: &str, declared_by: Option<&str>) -> bool {
+    match bound {
+        Some(source) => declared_by.is_none() && source == channel,
+        None => declared_by == Some(name),
     }
 }
 

@@ -223,6 +223,21 @@ impl Root {
             .collect()
     }
 
+    /// Where installed module `rawname` keeps what `kind` names: `"modules"` (its
+    /// version's files) or `"data"` (its `/data`), as its record says.
+    pub fn installed_dir(&self, rawname: &str, kind: &str) -> PathBuf {
+        let info = self.ok(&["info", "--json", rawname]).json();
+        let field = if kind == "data" {
+            "data_dir"
+        } else {
+            "module_dir"
+        };
+        self.path()
+            .join(kind)
+            .join(rawname)
+            .join(info[field].as_str().unwrap_or_default())
+    }
+
     /// The files and directories under `sub` (relative to the root), for before/after
     /// comparisons.
     pub fn tree(&self, sub: &str) -> BTreeSet<PathBuf> {
