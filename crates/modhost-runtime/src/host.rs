@@ -34,6 +34,12 @@ impl HostState {
             .as_mut()
             .ok_or_else(|| wasmtime::format_err!("the module's session is lent to a hook it fired"))
     }
+
+    /// The module's transaction, opened at its first statement.
+    fn txn(&mut self) -> wasmtime::Result<&mut modhost_state::Txn> {
+        let deadline = self.deadline;
+        Ok(self.session()?.txn(deadline)?)
+    }
 }
 
 impl WasiView for HostState {
@@ -90,7 +96,7 @@ impl log::Host for HostState {
 impl kv::Host for HostState {
     fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
         let rawname = self.rawname.clone();
-        Ok(self.session()?.txn()?.kv_get(&rawname, &key)?)
+        Ok(self.txn()?.kv_get(&rawname, &key)?)
     }
 
     fn set(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), String>> {
@@ -110,7 +116,7 @@ impl kv::Host for HostState {
             )));
         }
         let rawname = self.rawname.clone();
-        match self.session()?.txn()?.kv_set(&rawname, &key, &value) {
+        match self.txn()?.kv_set(&rawname, &key, &value) {
             // The module's own doing, and one it can handle: not a trap.
             Err(full @ modhost_state::Error::Full { .. }) => Ok(Err(full.to_string())),
             other => {
@@ -122,12 +128,12 @@ impl kv::Host for HostState {
 
     fn delete(&mut self, key: String) -> wasmtime::Result<bool> {
         let rawname = self.rawname.clone();
-        Ok(self.session()?.txn()?.kv_delete(&rawname, &key)?)
+        Ok(self.txn()?.kv_delete(&rawname, &key)?)
     }
 
     fn keys(&mut self, prefix: String) -> wasmtime::Result<Vec<String>> {
         let rawname = self.rawname.clone();
-        Ok(self.session()?.txn()?.kv_keys(&rawname, &prefix)?)
+        Ok(self.txn()?.kv_keys(&rawname, &prefix)?)
     }
 }
 
@@ -140,7 +146,6 @@ impl db::Host for HostState {
         let params: Vec<SqlValue> = params.into_iter().map(to_sql).collect();
         let (rawname, deadline) = (self.rawname.clone(), self.deadline);
         Ok(self
-            .session()?
             .txn()?
             .module_execute(&rawname, &sql, &params, deadline))
     }
@@ -152,10 +157,7 @@ impl db::Host for HostState {
     ) -> wasmtime::Result<Result<db::Rows, String>> {
         let params: Vec<SqlValue> = params.into_iter().map(to_sql).collect();
         let (rawname, deadline) = (self.rawname.clone(), self.deadline);
-        let rows = self
-            .session()?
-            .txn()?
-            .module_query(&rawname, &sql, &params, deadline);
+        let rows = self.txn()?.module_query(&rawname, &sql, &params, deadline);
         Ok(rows.map(|rows| db::Rows {
             columns: rows.columns,
             rows: rows

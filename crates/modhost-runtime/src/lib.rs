@@ -222,6 +222,9 @@ pub enum Failure {
     StackOverflow(String),
     /// It trapped; the text includes the backtrace.
     Trap(String),
+    /// The host failed it: the state database could not serve one of its statements
+    /// (say, the write lock stayed taken past its deadline). Not the module's fault.
+    Host(String),
 }
 
 impl fmt::Display for Failure {
@@ -243,6 +246,7 @@ impl fmt::Display for Failure {
                 write!(f, "ran out of stack (deep or endless recursion): {text}")
             }
             Failure::Trap(text) => write!(f, "trapped: {text}"),
+            Failure::Host(text) => write!(f, "was stopped by the host: {text}"),
         }
     }
 }
@@ -783,6 +787,8 @@ fn trapped<'a>(
             Some(ResourceTableError::Full)
         ) {
             Failure::TooManyResources(limits.max_resources)
+        } else if let Some(db) = e.downcast_ref::<modhost_state::Error>() {
+            Failure::Host(db.to_string())
         } else if stack_exhausted(&e) {
             Failure::StackOverflow(format!("{e:#}"))
         } else {

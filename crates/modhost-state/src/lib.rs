@@ -27,11 +27,13 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use gate::{Gate, Turn};
 use modhost_manifest::Database;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use signal::Signal;
 
+mod gate;
 mod module_sql;
 mod schema;
 mod session;
@@ -229,6 +231,12 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The write lock stayed taken by other writers until the call's deadline.
+    #[error("state database `{path}` stayed locked by other writers until the call's deadline")]
+    Busy {
+        /// The database file.
+        path: PathBuf,
+    },
     /// A module's `<database>` cannot be applied.
     #[error("module `{module}`: database schema: {message}")]
     Schema {
@@ -343,6 +351,7 @@ pub struct State {
     max_size: u64,
     pool: Pool,
     signal: Arc<Signal>,
+    gate: Arc<Gate>,
 }
 
 impl fmt::Debug for State {
@@ -399,6 +408,7 @@ impl State {
             max_size,
             pool: Pool::default(),
             signal: Arc::new(Signal::open(path)?),
+            gate: Arc::default(),
         };
         let mut conn = state.connect()?;
         let err = sqlite(path);
@@ -453,23 +463,50 @@ impl State {
         self.start("BEGIN IMMEDIATE")
     }
 
-    /// Starts a transaction that takes the write lock only when it first writes, so
-    /// that transactions which only read (most hook calls) run side by side.
-    pub fn begin_deferred(&self) -> Result<Txn> {
-        self.start("BEGIN DEFERRED")
+    /// Starts the write transaction of a hook dispatch, waiting no later than `deadline`
+    /// for this process's other dispatches (see `gate.rs`) and for other processes'
+    /// writers; past it, [`Error::Busy`].
+    pub fn begin_by(&self, deadline: Instant) -> Result<Txn> {
+        let busy = || Error::Busy {
+            path: self.path.to_path_buf(),
+        };
+        let turn = Gate::enter(&self.gate, deadline).ok_or_else(busy)?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(busy());
+        }
+        let conn = self.connect()?;
+        let err = sqlite(&self.path);
+        conn.busy_timeout(left.min(BUSY_TIMEOUT)).map_err(&err)?;
+        let begun = conn.execute_batch("BEGIN IMMEDIATE");
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
+        match begun {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy =>
+            {
+                Err(busy())
+            }
+            other => other.map_err(&err),
+        }?;
+        Ok(self.txn(conn, Some(turn)))
     }
 
     fn start(&self, begin: &str) -> Result<Txn> {
         let conn = self.connect()?;
         conn.execute_batch(begin).map_err(sqlite(&self.path))?;
-        Ok(Txn {
+        Ok(self.txn(conn, None))
+    }
+
+    fn txn(&self, conn: Pooled, turn: Option<Turn>) -> Txn {
+        Txn {
             conn,
             path: Arc::clone(&self.path),
             max_size: self.max_size,
             signal: Arc::clone(&self.signal),
             open: true,
             changed_modules: false,
-        })
+            _turn: turn,
+        }
     }
 
     /// A number that changes whenever a module is installed, changed or removed, in any
@@ -606,6 +643,8 @@ pub struct Txn {
     open: bool,
     /// Whether the set of modules or their states changed, so the generation must move.
     changed_modules: bool,
+    /// A dispatch's turn at the gate, given back after the transaction ends.
+    _turn: Option<Turn>,
 }
 
 impl fmt::Debug for Txn {

@@ -1,6 +1,8 @@
 //! A module call's view of the database: a transaction opened on first use, with one
 //! savepoint per handler scope so a failing handler's changes are undone alone.
 
+use std::time::Instant;
+
 use crate::{Result, State, Txn};
 
 /// The transaction a call (and the calls it fires) reads and writes through.
@@ -8,7 +10,9 @@ use crate::{Result, State, Txn};
 /// A lifecycle call gets a session over a transaction that is already open. A hook
 /// dispatch gets a lazy one: handlers that never touch their store cost no database
 /// work at all, and the transaction, once opened, is shared by every handler of the
-/// dispatch and committed once at its end.
+/// dispatch and committed once at its end. It holds the write lock from its first
+/// statement, even one that only reads: a handler that reads and then writes must not
+/// find its snapshot overtaken by another writer, which SQLite could only refuse.
 #[derive(Debug)]
 pub struct Session {
     state: Option<State>,
@@ -27,7 +31,7 @@ impl Session {
         }
     }
 
-    /// A session that opens a deferred transaction on `state` when first used.
+    /// A session that opens a write transaction on `state` when first used.
     pub fn lazy(state: State) -> Self {
         Session {
             state: Some(state),
@@ -36,12 +40,13 @@ impl Session {
         }
     }
 
-    /// The transaction, opened now if needed, with the savepoints of the open scopes.
-    pub fn txn(&mut self) -> Result<&mut Txn> {
+    /// The transaction, opened now if needed (waiting for the write lock no later than
+    /// `deadline`), with the savepoints of the open scopes.
+    pub fn txn(&mut self, deadline: Instant) -> Result<&mut Txn> {
         if self.txn.is_none()
             && let Some(state) = &self.state
         {
-            self.txn = Some(state.begin_deferred()?);
+            self.txn = Some(state.begin_by(deadline)?);
         }
         let Some(txn) = self.txn.as_mut() else {
             unreachable!("a session has either a transaction or the state to open one")

@@ -652,13 +652,13 @@ fn a_lazy_session_opens_only_when_used_and_scopes_undo_alone() -> Result<()> {
 
     let mut session = Session::lazy(state.clone());
     session.enter()?;
-    session.txn()?.kv_set("a", "kept", "1")?;
+    session.txn(far())?.kv_set("a", "kept", "1")?;
     session.enter()?;
-    session.txn()?.kv_set("b", "undone", "1")?;
+    session.txn(far())?.kv_set("b", "undone", "1")?;
     session.leave(false)?;
     session.leave(true)?;
     session.enter()?;
-    session.txn()?.kv_set("c", "undone", "1")?;
+    session.txn(far())?.kv_set("c", "undone", "1")?;
     session.leave(false)?;
     session.commit()?;
     assert_eq!(state.kv_entries("a")?.len(), 1);
@@ -823,4 +823,8 @@ fn the_database_grows_to_its_cap_and_no_further_and_stays_readable() -> Result<(
         .unwrap_or(u64::MAX);
     assert!(size <= cap, "{size} bytes");
     Ok(())
+}
+
+fn far() -> std::time::Instant {
+    std::time::Instant::now() + std::time::Duration::from_secs(10)
 }

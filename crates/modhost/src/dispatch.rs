@@ -116,6 +116,7 @@ impl FailureKind {
                 Failure::TooManyResources(_) => FailureKind::TooManyResources,
                 Failure::StackOverflow(_) => FailureKind::StackOverflow,
                 Failure::Trap(_) => FailureKind::Trap,
+                Failure::Host(_) => FailureKind::Host,
             },
             Error::Failed { .. } => FailureKind::Failed,
             Error::OutputTooLarge { .. } => FailureKind::OutputTooLarge,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use modhost::{HookPoint, Host, OnError, Options, Shape};
-use modhost_test_support::{package, package_at};
+use modhost_test_support::{package, package_at, repackage};
 
 fn assert_send_sync<T: Send + Sync>() {}
 
@@ -92,4 +92,53 @@ fn dispatch_sees_changes_made_by_another_process_or_host() {
             .map(|d| d.calls.is_empty())
             .unwrap_or(false)
     );
+}
+
+#[test]
+fn concurrent_dispatches_whose_handlers_read_then_write_all_succeed() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // phonebook reads its table at pri 500; the writer then writes its store at 900.
+    let writer = repackage(
+        &package("hostile"),
+        |xml| {
+            xml.replace(
+                "<lookup pri=\"900\">echo</lookup>",
+                "<lookup pri=\"900\">remember</lookup>",
+            )
+        },
+        &root.path().join("writer.tgz"),
+    );
+    let packages = [package("core"), package_at("phonebook", "1.0.0"), writer];
+    let app = Host::open(&root.path().join("root")).unwrap_or_else(|e| panic!("{e}"));
+    app.install(&packages, Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A second host on the same root stands for a second process: it shares neither the
+    // connection pool nor the in-process turn-taking, only SQLite's lock.
+    let other = Host::open(&root.path().join("root")).unwrap_or_else(|e| panic!("{e}"));
+    let hosts = [Arc::new(app), Arc::new(other)];
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let host = Arc::clone(&hosts[i % 2]);
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|n| host.dispatch("lookup", &format!("2025550{i}{n:02}")))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+        })
+        .collect();
+    for thread in threads {
+        let dispatches = thread
+            .join()
+            .unwrap_or_else(|_| panic!("a dispatch thread panicked"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        for dispatch in dispatches {
+            let failed: Vec<_> = dispatch.calls.iter().filter(|c| !c.ok).collect();
+            assert!(failed.is_empty(), "{failed:?}");
+            assert_eq!(dispatch.calls.len(), 2, "{dispatch:?}");
+        }
+    }
+    let remembered = hosts[0]
+        .kv_entries("hostile")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(remembered.len(), 1, "{remembered:?}");
 }

@@ -1,0 +1,45 @@
+//! Turns for this process's hook dispatches at the state database's write lock.
+//!
+//! A dispatch's transaction takes SQLite's write lock when it opens (a deferred one that
+//! read first could not take it later once another writer had committed: SQLite refuses
+//! to upgrade a stale snapshot). Dispatches of one process wait for each other here,
+//! woken the moment the lock is free, instead of in SQLite's busy handler, which polls
+//! with sleeps of up to 100 ms; writers of other processes are still waited for there.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+/// Whether a dispatch of this process holds the write lock.
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    taken: Mutex<bool>,
+    freed: Condvar,
+}
+
+/// A turn at the gate, given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Turn(Arc<Gate>);
+
+impl Gate {
+    /// Waits for the turn until `deadline`; `None` when the deadline passed first.
+    pub(crate) fn enter(gate: &Arc<Gate>, deadline: Instant) -> Option<Turn> {
+        let mut taken = gate.taken.lock().unwrap_or_else(|e| e.into_inner());
+        while *taken {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            taken = gate
+                .freed
+                .wait_timeout(taken, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *taken = true;
+        Some(Turn(Arc::clone(gate)))
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        *self.0.taken.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        self.0.freed.notify_one();
+    }
+}
