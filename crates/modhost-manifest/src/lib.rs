@@ -1,8 +1,15 @@
 //! FreePBX-style module.xml: the typed model and its parser.
 //!
 //! [`Manifest::parse`] reads a module.xml into a [`Manifest`], reporting every problem it
-//! finds at once, each with its line and column; elements it does not know are kept as
-//! warnings rather than errors, so real FreePBX files load.
+//! finds at once, each with its line and column; [`Manifest::parse_bytes`] does the same
+//! from the file's bytes, and says where they are not UTF-8, the only encoding accepted.
+//!
+//! Elements it does not know are kept (in [`Manifest::unknown`]) with a warning rather
+//! than an error, so that real FreePBX files, which gain elements over time, load. The one
+//! exception is `<capabilities>`: an unknown child there is an error, because it asks for
+//! a permission modhost cannot show an administrator or grant safely, and running the
+//! module without it would be running it without something it asked for. Failing closed
+//! is the safe choice for permission requests.
 //!
 //! ```
 //! use modhost_manifest::Manifest;
@@ -66,7 +73,8 @@ impl fmt::Display for Problem {
 /// Why a module.xml could not be read.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
-    /// The file is not well-formed XML, or uses a DTD or custom entities.
+    /// The file is not well-formed XML, uses a DTD or custom entities, or (read with
+    /// [`Manifest::parse_bytes`]) is not UTF-8.
     #[error("{file}:{}:{}: {}", .problem.position.line, .problem.position.column, .problem.message)]
     Syntax {
         /// The file, as the caller named it.
@@ -160,13 +168,7 @@ impl Manifest {
     /// Parses a module.xml; `file` names it in error messages. Every problem is reported
     /// at once; warnings (unknown elements, deprecated ones) are kept in the manifest.
     pub fn parse(source: &str, file: &str) -> Result<Self, Error> {
-        let root = xml::parse(source).map_err(|e| Error::Syntax {
-            file: file.to_owned(),
-            problem: Problem {
-                position: e.position,
-                message: e.message,
-            },
-        })?;
+        let root = xml::parse(source).map_err(|e| syntax(file, e))?;
         let mut parser = parse::Parser::default();
         let manifest = parser.manifest(&root);
         parser
@@ -179,6 +181,24 @@ impl Manifest {
                 problems: parser.problems,
             }),
         }
+    }
+
+    /// Parses a module.xml from its bytes, as read from a file: like [`Manifest::parse`],
+    /// but bytes that are not UTF-8 are an [`Error::Syntax`] at the line and column of the
+    /// first such byte, naming the encoding the file declares if it declares another.
+    pub fn parse_bytes(bytes: &[u8], file: &str) -> Result<Self, Error> {
+        let source = xml::decode(bytes).map_err(|e| syntax(file, e))?;
+        Self::parse(source, file)
+    }
+}
+
+fn syntax(file: &str, error: xml::SyntaxError) -> Error {
+    Error::Syntax {
+        file: file.to_owned(),
+        problem: Problem {
+            position: error.position,
+            message: error.message,
+        },
     }
 }
 

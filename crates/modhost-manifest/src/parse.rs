@@ -387,22 +387,55 @@ impl Parser {
         }
     }
 
+    /// The checksum written under any of `names` (spellings of one element, such as
+    /// `<sha1>` and `<sha1sum>`), lower-cased. Two spellings with the same value are a
+    /// warning (one is redundant); with different values they are an error, because a
+    /// package cannot match both and choosing one would hide a broken file.
     fn checksum(&mut self, root: &Element, names: &[&str], hex_len: usize) -> Option<String> {
-        let element = names.iter().find_map(|name| root.child(name))?;
-        let text = element.trimmed_text().to_ascii_lowercase();
-        if text.is_empty() {
-            return None;
+        let mut found: Vec<(&Element, String)> = names
+            .iter()
+            .filter_map(|name| root.child(name))
+            .map(|element| (element, element.trimmed_text().to_ascii_lowercase()))
+            .filter(|(_, text)| !text.is_empty())
+            .collect();
+        // The one written first is the reference; a later one is what gets reported.
+        found.sort_by_key(|(element, _)| (element.position.line, element.position.column));
+        for (element, text) in &found {
+            if text.len() != hex_len || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                self.problem(
+                    element.position,
+                    format!(
+                        "<{}> `{text}` is not {hex_len} hexadecimal digits",
+                        element.name
+                    ),
+                );
+            }
         }
-        if text.len() != hex_len || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            self.problem(
-                element.position,
-                format!(
-                    "<{}> `{text}` is not {hex_len} hexadecimal digits",
-                    element.name
-                ),
-            );
+        let ((first, value), rest) = found.split_first()?;
+        for (element, text) in rest {
+            if text == value {
+                self.warn(
+                    element.position,
+                    format!(
+                        "<{}> repeats <{}> (at {}); one of them is enough",
+                        element.name,
+                        first.name,
+                        at(first.position)
+                    ),
+                );
+            } else {
+                self.problem(
+                    element.position,
+                    format!(
+                        "<{}> `{text}` differs from <{}> `{value}` (at {}); a package cannot match both",
+                        element.name,
+                        first.name,
+                        at(first.position)
+                    ),
+                );
+            }
         }
-        Some(text)
+        Some(value.clone())
     }
 
     fn named(&mut self, element: &Element, rawname_grammar: bool) -> Option<NamedRequirement> {
@@ -423,14 +456,20 @@ impl Parser {
                 "engine" => depends.engines.extend(self.named(element, false)),
                 "phpversion" => depends.php.version.extend(self.requirement(element)),
                 "phpcomponent" => {
-                    let alternatives: Vec<_> = element
-                        .trimmed_text()
-                        .split("||")
-                        .map(|part| parse_php_component(part.trim()))
-                        .collect();
-                    match alternatives.into_iter().collect::<Result<Vec<_>, _>>() {
-                        Ok(all) => depends.php.components.push(all),
-                        Err(message) => self.problem(element.position, message),
+                    // Every bad alternative is reported, not only the first.
+                    let mut alternatives = Vec::new();
+                    let mut valid = true;
+                    for part in element.trimmed_text().split("||") {
+                        match parse_php_component(part.trim()) {
+                            Ok(alternative) => alternatives.push(alternative),
+                            Err(message) => {
+                                valid = false;
+                                self.problem(element.position, message);
+                            }
+                        }
+                    }
+                    if valid {
+                        depends.php.components.push(alternatives);
                     }
                 }
                 "file" => depends.files.extend(self.path(element)),
@@ -476,17 +515,42 @@ impl Parser {
         requirements
     }
 
+    /// `<supported>`. A repeated `<version>` equal to the first is a warning; a different
+    /// one is an error, since the lowest supported version cannot be two versions.
     fn supported(&mut self, root: &Element) -> Option<Supported> {
         let element = root.child("supported")?;
         self.check_children("module", element, &["version"]);
-        let Some(version) = element.child("version") else {
+        let mut versions = element.children_named("version");
+        let Some(first) = versions.next() else {
             self.problem(element.position, "<supported> has no <version>");
             return None;
         };
-        Version::parse(version.trimmed_text())
-            .map(|version| Supported { version })
-            .map_err(|e| self.problem(version.position, format!("<supported>: {e}")))
-            .ok()
+        let version = Version::parse(first.trimmed_text())
+            .map_err(|e| self.problem(first.position, format!("<supported>: {e}")))
+            .ok();
+        for repeat in versions {
+            let text = repeat.trimmed_text();
+            match Version::parse(text) {
+                Err(e) => self.problem(repeat.position, format!("<supported>: {e}")),
+                Ok(other) if version.as_ref().is_some_and(|v| *v == other) => self.warn(
+                    repeat.position,
+                    format!(
+                        "<supported> repeats <version> `{text}` (first at {}); the repeat is not needed",
+                        at(first.position)
+                    ),
+                ),
+                Ok(_) => self.problem(
+                    repeat.position,
+                    format!(
+                        "<supported> has a second <version> `{text}` besides `{}` (at {}); \
+                         the lowest supported version must be one",
+                        first.trimmed_text(),
+                        at(first.position)
+                    ),
+                ),
+            }
+        }
+        version.map(|version| Supported { version })
     }
 
     fn menuitems(&mut self, root: &Element) -> Vec<MenuItem> {
@@ -550,7 +614,8 @@ impl Parser {
         self.check_children("module", element, &["method"]);
         let method = element
             .attribute("method")
-            .map(str::to_owned)
+            .map(|m| m.trim().to_owned())
+            .filter(|m| !m.is_empty())
             .or_else(|| self.text(element, "method"));
         let priority = self.integer(element, "priority", DEFAULT_OOBE_PRIORITY);
         match method {
@@ -623,6 +688,8 @@ impl Parser {
 
     fn database(&mut self, root: &Element) -> Database {
         let mut tables = Vec::new();
+        // SQLite does not tell `calls` from `CALLS`, so neither does this check.
+        let mut declared = Declared::default();
         for element in root
             .children_named("database")
             .flat_map(|d| d.children.iter())
@@ -631,36 +698,95 @@ impl Parser {
                 self.keep_unknown("module/database", element);
                 continue;
             }
-            let Some(name) = self.name_attribute(element) else {
-                continue;
-            };
-            let mut table = Table {
-                name,
-                fields: Vec::new(),
-                keys: Vec::new(),
-            };
-            for child in &element.children {
-                match child.name.as_str() {
-                    "field" => {
-                        self.check_children("module/database/table", child, &[]);
-                        table.fields.extend(self.field(child));
-                    }
-                    "key" => {
-                        self.check_children("module/database/table", child, &["column"]);
-                        table.keys.extend(self.key(child));
-                    }
-                    _ => self.keep_unknown("module/database/table", child),
-                }
+            let name = self.name_attribute(element);
+            if let Some(name) = &name {
+                self.declare(&mut declared, "table", name, element.position, "");
             }
-            if table.fields.is_empty() {
-                self.problem(
-                    element.position,
-                    format!("table `{}` has no fields", table.name),
-                );
+            // A table with a bad name is still checked whole, so that every problem in it
+            // is reported now rather than after the name is fixed.
+            let table = self.table(element);
+            if let Some(name) = name {
+                tables.push(Table { name, ..table });
             }
-            tables.push(table);
         }
         Database { tables }
+    }
+
+    /// Reports `name` if `declared` already holds it, ignoring case; records it otherwise.
+    /// `of` says where the name lives (" of table `t`") for the message.
+    fn declare(
+        &mut self,
+        declared: &mut Declared,
+        what: &str,
+        name: &str,
+        position: Position,
+        of: &str,
+    ) {
+        let folded = name.to_ascii_lowercase();
+        match declared.get(&folded) {
+            Some((first, at_first)) => {
+                let spelled = if first == name {
+                    String::new()
+                } else {
+                    format!(" as `{first}`; SQLite ignores case in names")
+                };
+                let message = format!(
+                    "{what} `{name}`{of} is already declared (at {}{spelled})",
+                    at(*at_first)
+                );
+                self.problem(position, message);
+            }
+            None => {
+                declared.insert(folded, (name.to_owned(), position));
+            }
+        }
+    }
+
+    /// The fields and keys of `<table>`, checked against each other; the name is the
+    /// caller's.
+    fn table(&mut self, element: &Element) -> Table {
+        let label = label(element, "table");
+        // Every `<field>`'s name as written, even one with a bad type or a bad name: a key
+        // naming it is then not reported as well, since fixing the field fixes both.
+        let field_names: Vec<String> = element
+            .children_named("field")
+            .filter_map(|f| f.attribute("name"))
+            .map(|n| n.trim().to_ascii_lowercase())
+            .collect();
+        let of = format!(" of {label}");
+        let mut fields_declared = Declared::default();
+        let mut keys_declared = Declared::default();
+        let mut table = Table {
+            name: String::new(),
+            fields: Vec::new(),
+            keys: Vec::new(),
+        };
+        for child in &element.children {
+            match child.name.as_str() {
+                "field" => {
+                    self.check_children("module/database/table", child, &[]);
+                    if let Some(name) = identifier_attribute(child) {
+                        self.declare(&mut fields_declared, "field", name, child.position, &of);
+                    }
+                    table.fields.extend(self.field(child));
+                }
+                "key" => {
+                    self.check_children("module/database/table", child, &["column"]);
+                    // A key becomes the SQLite index `TABLE_KEY`, created "IF NOT EXISTS":
+                    // a second key of the same name, in any case, would silently be lost.
+                    if let Some(name) = identifier_attribute(child) {
+                        self.declare(&mut keys_declared, "key", name, child.position, &of);
+                    }
+                    table.keys.extend(self.key(child, &field_names, &label));
+                }
+                _ => self.keep_unknown("module/database/table", child),
+            }
+        }
+        // Only when there is no `<field>` at all: bad fields are already reported.
+        if element.child("field").is_none() {
+            self.problem(element.position, format!("{label} has no fields"));
+        }
+        table
     }
 
     /// The `name` attribute, which must be an SQL identifier.
@@ -684,77 +810,116 @@ impl Parser {
         }
     }
 
+    /// One `<field>`. Every attribute is checked even when the name or type is bad, so
+    /// that all of its problems are reported together.
     fn field(&mut self, element: &Element) -> Option<Field> {
-        let name = self.name_attribute(element)?;
-        let kind = element
+        let label = label(element, "field");
+        let name = self.name_attribute(element);
+        let kind = match element
             .attribute("type")
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if !FIELD_TYPES.contains(&kind.as_str()) {
-            self.problem(
-                element.position,
-                format!(
-                    "field `{name}` has unknown type `{kind}` (expected one of {})",
-                    FIELD_TYPES.join(", ")
-                ),
-            );
-            return None;
-        }
+            .map(|t| t.trim().to_ascii_lowercase())
+        {
+            Some(kind) if FIELD_TYPES.contains(&kind.as_str()) => Some(kind),
+            Some(kind) if !kind.is_empty() => {
+                self.problem(
+                    element.position,
+                    format!(
+                        "{label} has unknown type `{kind}` (expected one of {})",
+                        FIELD_TYPES.join(", ")
+                    ),
+                );
+                None
+            }
+            _ => {
+                self.problem(
+                    element.position,
+                    format!(
+                        "{label} has no type (expected one of {})",
+                        FIELD_TYPES.join(", ")
+                    ),
+                );
+                None
+            }
+        };
         for (attribute, _) in &element.attributes {
             if !FIELD_ATTRIBUTES.contains(&attribute.as_str()) {
                 self.warn(
                     element.position,
-                    format!("field `{name}`: unknown attribute `{attribute}` is not used"),
+                    format!("{label}: unknown attribute `{attribute}` is not used"),
                 );
             }
         }
+        let length = self.unsigned(element, "length");
+        let notnull = self.boolean(element, "notnull", true);
+        let primarykey = self.boolean(element, "primarykey", false);
+        let autoincrement = self.boolean(element, "autoincrement", false);
+        let unique = self.boolean(element, "unique", false);
+        let unsigned = self.boolean(element, "unsigned", false);
+        let fixed = self.boolean(element, "fixed", false);
+        let precision = self.unsigned(element, "precision");
+        let scale = self.unsigned(element, "scale");
         Some(Field {
-            length: self.unsigned(element, "length"),
+            name: name?,
+            kind: kind?,
+            length,
             default: element.attribute("default").map(str::to_owned),
-            notnull: self.boolean(element, "notnull", true),
-            primarykey: self.boolean(element, "primarykey", false),
-            autoincrement: self.boolean(element, "autoincrement", false),
-            unique: self.boolean(element, "unique", false),
-            unsigned: self.boolean(element, "unsigned", false),
-            fixed: self.boolean(element, "fixed", false),
-            precision: self.unsigned(element, "precision"),
-            scale: self.unsigned(element, "scale"),
+            notnull,
+            primarykey,
+            autoincrement,
+            unique,
+            unsigned,
+            fixed,
+            precision,
+            scale,
             comment: element.attribute("comment").map(str::to_owned),
-            name,
-            kind,
         })
     }
 
-    fn key(&mut self, element: &Element) -> Option<Key> {
-        let name = self.name_attribute(element)?;
+    /// One `<key>` of `table` (its label), whose columns must be among `fields` (the
+    /// table's field names, lower-cased: SQLite's column names ignore case).
+    fn key(&mut self, element: &Element, fields: &[String], table: &str) -> Option<Key> {
+        let label = label(element, "key");
+        let name = self.name_attribute(element);
         let kind = element
             .attribute("type")
             .unwrap_or("index")
             .trim()
             .to_ascii_lowercase();
-        if !KEY_TYPES.contains(&kind.as_str()) {
+        let known_kind = KEY_TYPES.contains(&kind.as_str());
+        if !known_kind {
             self.problem(
                 element.position,
                 format!(
-                    "key `{name}` has unknown type `{kind}` (expected one of {})",
+                    "{label} has unknown type `{kind}` (expected one of {})",
                     KEY_TYPES.join(", ")
                 ),
             );
+        }
+        let mut columns = Vec::new();
+        for column in element.children_named("column") {
+            match column.attribute("name").map(str::trim) {
+                Some(name) if !name.is_empty() => {
+                    if !fields.contains(&name.to_ascii_lowercase()) {
+                        self.problem(
+                            column.position,
+                            format!(
+                                "{label} names column `{name}`, which is not a field of {table}"
+                            ),
+                        );
+                    }
+                    columns.push(name.to_owned());
+                }
+                _ => self.problem(column.position, format!("<column> of {label} has no name")),
+            }
+        }
+        if element.child("column").is_none() {
+            self.problem(element.position, format!("{label} has no <column name>"));
+        }
+        if !known_kind {
             return None;
         }
-        let columns: Vec<String> = element
-            .children_named("column")
-            .filter_map(|c| c.attribute("name").map(|n| n.trim().to_owned()))
-            .collect();
-        if columns.is_empty() {
-            self.problem(
-                element.position,
-                format!("key `{name}` has no <column name>"),
-            );
-        }
         Some(Key {
-            name,
+            name: name?,
             kind,
             columns,
             attributes: element
@@ -776,26 +941,33 @@ impl Parser {
                     continue;
                 }
                 self.check_children(&parent, method, &[]);
-                let handler = method.trimmed_text();
-                let Some(hook) = method.attribute("callingMethod") else {
+                // Each of these is checked, so that all of a method's problems show at once.
+                let hook = method
+                    .attribute("callingMethod")
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty());
+                if hook.is_none() {
                     self.problem(
                         method.position,
                         format!("<method> in <hooks><{}> has no callingMethod", target.name),
                     );
-                    continue;
-                };
+                }
+                let handler = method.trimmed_text();
                 if handler.is_empty() {
                     self.problem(
                         method.position,
                         format!("<method> in <hooks><{}> names no handler", target.name),
                     );
-                    continue;
                 }
+                let priority = self.integer(method, "priority", DEFAULT_PRIORITY);
+                let Some(hook) = hook.filter(|_| !handler.is_empty()) else {
+                    continue;
+                };
                 hooks.push(Hook {
                     target: target.name.clone(),
                     hook: hook.to_owned(),
                     handler: handler.to_owned(),
-                    priority: self.integer(method, "priority", DEFAULT_PRIORITY),
+                    priority,
                     target_class: target.attribute("class").map(str::to_owned),
                     target_namespace: target.attribute("namespace").map(str::to_owned),
                     class: method.attribute("class").map(str::to_owned),
@@ -814,6 +986,7 @@ impl Parser {
         {
             self.check_children("module/methods", element, &[]);
             let handler = element.trimmed_text();
+            let priority = self.integer(element, "pri", DEFAULT_PRIORITY);
             if handler.is_empty() {
                 self.problem(
                     element.position,
@@ -824,7 +997,7 @@ impl Parser {
             methods.push(Method {
                 hook: element.name.clone(),
                 handler: handler.to_owned(),
-                priority: self.integer(element, "pri", DEFAULT_PRIORITY),
+                priority,
             });
         }
         methods
@@ -863,13 +1036,14 @@ impl Parser {
             }
             self.check_children("module/updateservers", element, &[]);
             let url = element.trimmed_text();
+            let priority = self.integer(element, "priority", 1);
             if url.is_empty() {
                 self.problem(element.position, "<server> has no URL");
                 continue;
             }
             servers.push(UpdateServer {
                 kind: element.attribute("type").unwrap_or("extension").to_owned(),
-                priority: self.integer(element, "priority", 1),
+                priority,
                 name: element.attribute("name").map(str::to_owned),
                 url: url.to_owned(),
                 publickey: element.attribute("publickey").map(str::to_owned),
@@ -885,36 +1059,52 @@ impl Parser {
             .flat_map(|c| c.children.iter())
         {
             if element.name != "directory" {
+                // Unlike other unknown elements this is an error: a request modhost does
+                // not understand cannot be shown to an administrator or granted safely,
+                // and ignoring it would run the module without something it asked for.
                 self.problem(
                     element.position,
-                    format!("unknown capability <{}>", element.name),
+                    format!(
+                        "unknown capability <{}>: modhost cannot grant a permission it does \
+                         not understand, so the module is refused (known: <directory>)",
+                        element.name
+                    ),
                 );
                 continue;
             }
             self.check_children("module/capabilities", element, &[]);
             let access = match element.attribute("access").unwrap_or("read-only") {
-                "read-only" => Access::ReadOnly,
-                "read-write" => Access::ReadWrite,
+                "read-only" => Some(Access::ReadOnly),
+                "read-write" => Some(Access::ReadWrite),
                 other => {
                     self.problem(
                         element.position,
                         format!("access `{other}` is not read-only or read-write"),
                     );
-                    continue;
+                    None
                 }
             };
-            match element.attribute("path") {
+            let path = match element.attribute("path") {
                 Some(path) if path.starts_with('/') && !path.split('/').any(|p| p == "..") => {
-                    capabilities.push(Capability::Directory {
-                        path: path.to_owned(),
-                        access,
-                    });
+                    Some(path)
                 }
-                Some(path) => self.problem(
-                    element.position,
-                    format!("directory `{path}` is not an absolute path without `..`"),
-                ),
-                None => self.problem(element.position, "<directory> has no path"),
+                Some(path) => {
+                    self.problem(
+                        element.position,
+                        format!("directory `{path}` is not an absolute path without `..`"),
+                    );
+                    None
+                }
+                None => {
+                    self.problem(element.position, "<directory> has no path");
+                    None
+                }
+            };
+            if let (Some(path), Some(access)) = (path, access) {
+                capabilities.push(Capability::Directory {
+                    path: path.to_owned(),
+                    access,
+                });
             }
         }
         capabilities
@@ -988,4 +1178,31 @@ fn is_identifier(name: &str) -> bool {
             .next()
             .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Names already declared in one scope, lower-cased, with the name as first written and
+/// where.
+type Declared = BTreeMap<String, (String, Position)>;
+
+/// `line:column`, for messages that point at a second place.
+fn at(position: Position) -> String {
+    format!("{}:{}", position.line, position.column)
+}
+
+/// How a message names `element`: "table `calls`" from its `name` as written, valid or
+/// not, or "<table>" when it has none.
+fn label(element: &Element, what: &str) -> String {
+    match element.attribute("name").map(str::trim) {
+        Some(name) if !name.is_empty() => format!("{what} `{name}`"),
+        _ => format!("<{what}>"),
+    }
+}
+
+/// The `name` attribute of `element` if it is a valid identifier; bad names are reported
+/// by [`Parser::name_attribute`].
+fn identifier_attribute(element: &Element) -> Option<&str> {
+    element
+        .attribute("name")
+        .map(str::trim)
+        .filter(|name| is_identifier(name))
 }

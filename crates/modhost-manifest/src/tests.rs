@@ -226,3 +226,112 @@ fn unknown_elements_are_kept_and_warned_about_at_every_level() {
         "8:35: unknown element <foo> in <supported> is kept but not used (`supported/foo`)"
     );
 }
+
+/// `<module>` with a valid identity around `body`.
+fn module(body: &str) -> String {
+    format!("<module><rawname>m</rawname><name>M</name><version>1.0</version>\n{body}</module>")
+}
+
+#[test]
+fn every_problem_of_a_hook_method_server_or_directory_is_reported() {
+    let found = problems(&module(
+        "<hooks><core><method priority=\"soon\"/></core></hooks>\n\
+         <methods><get_config pri=\"late\"/></methods>\n\
+         <updateservers><server priority=\"first\"/></updateservers>\n\
+         <capabilities><directory path=\"srv\" access=\"all\"/></capabilities>\n",
+    ));
+    assert_eq!(
+        found,
+        [
+            "2:14: <method> in <hooks><core> has no callingMethod",
+            "2:14: <method> in <hooks><core> names no handler",
+            "2:14: priority `soon` of <method> is not an integer",
+            "3:10: pri `late` of <get_config> is not an integer",
+            "3:10: <get_config> names no handler",
+            "4:16: priority `first` of <server> is not an integer",
+            "4:16: <server> has no URL",
+            "5:15: access `all` is not read-only or read-write",
+            "5:15: directory `srv` is not an absolute path without `..`",
+        ]
+    );
+}
+
+#[test]
+fn sha1_and_sha1sum_agree_or_are_refused_and_an_empty_one_does_not_hide_the_other() {
+    let sha = "62cdb7020ff920e5aa642c3d4066950dd1f01f4d";
+    let other = "0beec7b5ea3f0fdbc95d0dd47f3c5bc275da8a33";
+    let xml = module(&format!("<sha1/><sha1sum>{sha}</sha1sum>"));
+    let m = parse(&xml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.sha1.as_deref(), Some(sha));
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+
+    let xml = module(&format!("<sha1sum>{other}</sha1sum>\n<sha1>{sha}</sha1>"));
+    assert_eq!(
+        problems(&xml),
+        [format!(
+            "3:1: <sha1> `{sha}` differs from <sha1sum> `{other}` (at 2:1); a package cannot match both"
+        )],
+        "the one written first is the reference, whichever its spelling"
+    );
+}
+
+#[test]
+fn a_second_supported_version_that_differs_is_refused_and_an_equal_one_warns() {
+    let found = problems(&module(
+        "<supported><version>16.0</version><version>bad</version><version>17</version></supported>",
+    ));
+    assert_eq!(
+        found,
+        [
+            "2:35: <supported>: `bad` is not a valid version: expected a number",
+            "2:57: <supported> has a second <version> `17` besides `16.0` (at 2:12); the lowest \
+             supported version must be one"
+        ]
+    );
+    let m = parse(&module(
+        "<supported><version>16.0</version><version>16.0</version></supported>",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        m.supported.map(|s| s.version.to_string()).as_deref(),
+        Some("16.0")
+    );
+    assert_eq!(m.warnings.len(), 1, "{:?}", m.warnings);
+}
+
+#[test]
+fn schema_names_are_compared_as_sqlite_compares_them() {
+    // Unique names pass, whatever their case; columns match fields ignoring case.
+    let xml = module(
+        "<database><table name=\"a\"><field name=\"Id\" type=\"integer\"/>\
+         <key name=\"k\" type=\"unique\"><column name=\"ID\"/></key></table>\
+         <table name=\"b\"><field name=\"id\" type=\"integer\"/><key name=\"k\"><column name=\"id\"/></key></table>\
+         </database>",
+    );
+    let m = parse(&xml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.database.tables.len(), 2);
+    // A table declared in a second <database> still collides with the first's.
+    let found = problems(&module(
+        "<database><table name=\"a\"><field name=\"x\" type=\"string\"/></table></database>\n\
+         <database><table name=\"a\"><field name=\"x\" type=\"string\"/></table></database>",
+    ));
+    assert_eq!(found, ["3:11: table `a` is already declared (at 2:11)"]);
+}
+
+#[test]
+fn a_table_with_a_bad_name_or_key_still_has_every_field_checked() {
+    let found = problems(&module(
+        "<database><table name=\"1t\"><field name=\"a\" type=\"string\" unique=\"perhaps\"/>\
+         <key name=\"k\" type=\"spatial\"><column name=\"z\"/></key></table></database>",
+    ));
+    assert_eq!(
+        found,
+        [
+            "2:11: <table> name `1t` is not an identifier (letters, digits, _)",
+            "2:28: unique `perhaps` of <field> is not true or false",
+            "2:76: key `k` has unknown type `spatial` (expected one of index, unique, foreign, \
+             primary)",
+            "2:105: key `k` names column `z`, which is not a field of table `1t`",
+        ]
+    );
+}

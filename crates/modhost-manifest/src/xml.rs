@@ -4,7 +4,8 @@
 //! report every problem with its line and column. Documents with a DTD or with entities
 //! other than XML's five predefined ones are refused: that closes off entity bombs.
 
-use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::escape::{EscapeError, resolve_predefined_entity};
+use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 
@@ -121,13 +122,84 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// Checks that `bytes` are UTF-8, the only encoding module.xml is read in, and returns
+/// them as text. Otherwise the error gives the line and column of the first byte that is
+/// not UTF-8 and names the encoding the document declares, if it declares another.
+pub fn decode(bytes: &[u8]) -> Result<&str, SyntaxError> {
+    // As `parse` would, so that a huge file is refused as such, not for a late bad byte.
+    if bytes.len() > crate::MAX_SIZE {
+        return Err(too_large());
+    }
+    let error = match std::str::from_utf8(bytes) {
+        Ok(text) => return Ok(text),
+        Err(error) => error,
+    };
+    let start = Position { line: 1, column: 1 };
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(SyntaxError {
+            position: start,
+            message: "the document is UTF-16 (it starts with a UTF-16 byte-order mark); \
+                      only UTF-8 is supported"
+                .into(),
+        });
+    }
+    let valid = error.valid_up_to();
+    // The prefix is UTF-8 by definition of `valid_up_to`, so this cannot fail.
+    let before = bytes
+        .get(..valid)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .unwrap_or_default();
+    let byte = bytes.get(valid).copied().unwrap_or_default();
+    let message = match declared_encoding(bytes) {
+        Some(encoding) if !is_utf8_name(&encoding) => format!(
+            "byte 0x{byte:02X} is not UTF-8: the document declares encoding `{encoding}`, \
+             but only UTF-8 is supported (convert the file to UTF-8)"
+        ),
+        _ => format!("byte 0x{byte:02X} is not UTF-8, the only encoding module.xml may use"),
+    };
+    Err(SyntaxError {
+        position: Position::at(before, before.len()),
+        message,
+    })
+}
+
+fn too_large() -> SyntaxError {
+    SyntaxError {
+        position: Position { line: 1, column: 1 },
+        message: format!("the document is larger than {} bytes", crate::MAX_SIZE),
+    }
+}
+
+fn is_utf8_name(encoding: &str) -> bool {
+    encoding.eq_ignore_ascii_case("utf-8") || encoding.eq_ignore_ascii_case("utf8")
+}
+
+/// The `encoding` of the XML declaration at the start of `bytes`, if there is one. Read
+/// from bytes, because it is wanted precisely when the document is not UTF-8.
+fn declared_encoding(bytes: &[u8]) -> Option<String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let declaration = bytes.strip_prefix(b"<?xml")?;
+    let end = declaration.windows(2).position(|w| w == b"?>")?;
+    let declaration = declaration.get(..end)?;
+    let at = declaration
+        .windows(b"encoding".len())
+        .position(|w| w == b"encoding")?;
+    let rest = declaration
+        .get(at + b"encoding".len()..)?
+        .trim_ascii_start();
+    let rest = rest.strip_prefix(b"=")?.trim_ascii_start();
+    let (&quote, rest) = rest.split_first()?;
+    if quote != b'"' && quote != b'\'' {
+        return None;
+    }
+    let value = rest.get(..rest.iter().position(|&b| b == quote)?)?;
+    Some(String::from_utf8_lossy(value).into_owned())
+}
+
 /// Parses `source` into its root element.
 pub fn parse(source: &str) -> Result<Element, SyntaxError> {
     if source.len() > crate::MAX_SIZE {
-        return Err(SyntaxError {
-            position: Position { line: 1, column: 1 },
-            message: format!("the document is larger than {} bytes", crate::MAX_SIZE),
-        });
+        return Err(too_large());
     }
     let mut reader = Reader::from_str(source);
     reader.config_mut().trim_text(false);
@@ -163,14 +235,14 @@ pub fn parse(source: &str) -> Result<Element, SyntaxError> {
                         format!("elements nested deeper than {MAX_DEPTH}"),
                     ));
                 }
-                stack.push(element(&mut locator, &start, offset).map_err(|m| fail(offset, m))?);
+                stack.push(element(&mut locator, &start, offset).map_err(|(o, m)| fail(o, m))?);
             }
             Event::Empty(start) => {
                 elements += 1;
                 if elements > MAX_ELEMENTS {
                     return Err(fail(offset, format!("more than {MAX_ELEMENTS} elements")));
                 }
-                let done = element(&mut locator, &start, offset).map_err(|m| fail(offset, m))?;
+                let done = element(&mut locator, &start, offset).map_err(|(o, m)| fail(o, m))?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(done),
                     None => root = Some(done),
@@ -190,7 +262,17 @@ pub fn parse(source: &str) -> Result<Element, SyntaxError> {
                 match stack.last_mut() {
                     Some(current) => current.text.push_str(&content),
                     None if content.trim().is_empty() => {}
-                    None => return Err(fail(offset, "text outside the root element".into())),
+                    None => {
+                        // Point at the text itself, not at the white space before it.
+                        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+                        let blank = source
+                            .get(start..)
+                            .map_or(0, |rest| rest.len() - rest.trim_start().len());
+                        return Err(fail(
+                            offset.saturating_add(blank as u64),
+                            "text outside the root element".into(),
+                        ));
+                    }
                 }
             }
             Event::CData(data) => {
@@ -210,7 +292,13 @@ pub fn parse(source: &str) -> Result<Element, SyntaxError> {
                                 fail(offset, format!("unknown entity `&{name};` (custom entities are not allowed)"))
                             })?
                     }
-                    Err(e) => return Err(fail(offset, e.to_string())),
+                    Err(e) => {
+                        let name = reference.xml10_content();
+                        return Err(fail(
+                            offset,
+                            format!("bad character reference `&{name};`: {}", escape_message(&e)),
+                        ));
+                    }
                 };
                 if let Some(current) = stack.last_mut() {
                     current.text.push_str(&resolved);
@@ -235,19 +323,48 @@ pub fn parse(source: &str) -> Result<Element, SyntaxError> {
     root.ok_or_else(|| fail(0, "the document has no root element".into()))
 }
 
+/// The element of the start tag `start`, which begins at `offset` (its `<`). A problem
+/// comes with the offset it is at, so that it is reported at its own line and column.
 fn element(
     locator: &mut Locator<'_>,
     start: &BytesStart<'_>,
     offset: u64,
-) -> Result<Element, String> {
+) -> Result<Element, (u64, String)> {
     let name = start.name().as_ref().to_owned();
+    // quick-xml counts attribute positions from the tag's name, just after `<`.
+    let tag = offset.saturating_add(1);
+    let at = |relative: usize| tag.saturating_add(relative as u64);
     let mut attributes = Vec::new();
     for attribute in start.attributes() {
-        let attribute = attribute.map_err(|e| format!("bad attribute in <{name}>: {e}"))?;
+        let attribute =
+            attribute.map_err(|e| attribute_error(locator.source, &name, start, tag, e))?;
         let key = attribute.key.as_ref().to_owned();
+        // The value borrows from the document (read from a `&str`), so where it starts
+        // is its distance from the tag; an unknown distance points at the tag.
+        let value_start = (attribute.value.as_ptr() as usize)
+            .checked_sub(start.as_ptr() as usize)
+            .filter(|&distance| distance <= start.len())
+            .map_or(offset, at);
         let value = attribute
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|e| format!("bad value for attribute `{key}` of <{name}>: {e}"))?
+            .map_err(|e| {
+                // quick-xml's ranges count from the value's start: an unknown entity's
+                // is its name, after the `&`; an unterminated one's starts at the `&`.
+                let within = match &e {
+                    quick_xml::Error::Escape(EscapeError::UnrecognizedEntity(range, _)) => {
+                        range.start.saturating_sub(1)
+                    }
+                    quick_xml::Error::Escape(EscapeError::UnterminatedEntity(range)) => range.start,
+                    _ => 0,
+                };
+                (
+                    value_start.saturating_add(within as u64),
+                    format!(
+                        "bad value for attribute `{key}` of <{name}>: {}",
+                        escape_message(&e)
+                    ),
+                )
+            })?
             .into_owned();
         attributes.push((key, value));
     }
@@ -258,6 +375,60 @@ fn element(
         children: Vec::new(),
         position: locator.at(offset),
     })
+}
+
+/// A quick-xml escaping error in words, without the byte ranges quick-xml puts in its
+/// own messages (the caller reports the position as line and column).
+fn escape_message(error: &quick_xml::Error) -> String {
+    match error {
+        quick_xml::Error::Escape(EscapeError::UnrecognizedEntity(_, name)) => {
+            format!("unknown entity `&{name};` (custom entities are not allowed)")
+        }
+        quick_xml::Error::Escape(EscapeError::UnterminatedEntity(_)) => {
+            "`&` starts an entity that has no closing `;`".into()
+        }
+        quick_xml::Error::Escape(e) => e.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// An attribute syntax error of `<name>` as a message and the document offset it is at;
+/// `tag` is the offset of the tag's name, from which quick-xml counts its positions.
+fn attribute_error(
+    source: &str,
+    name: &str,
+    start: &BytesStart<'_>,
+    tag: u64,
+    error: AttrError,
+) -> (u64, String) {
+    let at = |relative: usize| tag.saturating_add(relative as u64);
+    let (relative, what) = match error {
+        AttrError::ExpectedEq(p) => (p, "an attribute name must be followed by `=`".to_owned()),
+        AttrError::ExpectedValue(p) => (p, "`=` must be followed by a quoted value".to_owned()),
+        AttrError::UnquotedValue(p) => (p, "an attribute value must be in quotes".to_owned()),
+        AttrError::ExpectedQuote(p, quote) => (
+            p,
+            format!("an attribute value has no closing `{}`", char::from(quote)),
+        ),
+        AttrError::Duplicated(p, first) => {
+            // The attribute's name is what stands at the position, up to `=` or a space.
+            let key: String = start
+                .get(p..)
+                .unwrap_or_default()
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '=')
+                .collect();
+            let first = Position::at(source, usize::try_from(at(first)).unwrap_or(usize::MAX));
+            (
+                p,
+                format!(
+                    "attribute `{key}` is repeated (first at {}:{})",
+                    first.line, first.column
+                ),
+            )
+        }
+    };
+    (at(relative), format!("bad attribute in <{name}>: {what}"))
 }
 
 #[cfg(test)]
@@ -315,12 +486,112 @@ mod tests {
         let big = format!("<module>{}</module>", " ".repeat(crate::MAX_SIZE));
         let err = parse(&big).err().map(|e| e.message);
         assert!(err.is_some_and(|m| m.contains("larger than")));
+        let mut bytes = big.into_bytes();
+        bytes.push(0xFF);
+        let err = decode(&bytes).err().map(|e| e.message);
+        assert!(err.is_some_and(|m| m.contains("larger than")));
     }
 
     #[test]
     fn reports_unclosed_and_mismatched_tags_with_position() {
         let err = parse("<module>\n<name>x</nam>\n</module>").err();
         assert_eq!(err.map(|e| e.position.line), Some(2));
-        assert!(parse("<module><name>x</name>").is_err());
+        let err = parse("<module>\n  <depends><module>x</module>\n").err();
+        assert_eq!(
+            err,
+            Some(SyntaxError {
+                position: Position { line: 2, column: 3 },
+                message: "<depends> is never closed".into()
+            })
+        );
+    }
+
+    /// The message and `line:column` of parsing `doc`'s error.
+    fn error(doc: &str) -> Option<(String, usize, usize)> {
+        parse(doc)
+            .err()
+            .map(|e| (e.message, e.position.line, e.position.column))
+    }
+
+    #[test]
+    fn attribute_errors_are_at_their_own_line_and_column_without_byte_offsets() {
+        let cases = [
+            (
+                "<module>\n  <name a=\"1\" b=\"2\" a=\"3\">x</name></module>",
+                "bad attribute in <name>: attribute `a` is repeated (first at 2:9)",
+                (2, 21),
+            ),
+            (
+                "<module>\n  <name a>x</name></module>",
+                "bad attribute in <name>: an attribute name must be followed by `=`",
+                (2, 10),
+            ),
+            (
+                "<module>\n  <name é=\"1\" a=1>x</name></module>",
+                "bad attribute in <name>: an attribute value must be in quotes",
+                (2, 17),
+            ),
+            (
+                "<module>\n  <name a=>x</name></module>",
+                "bad attribute in <name>: `=` must be followed by a quoted value",
+                (2, 11),
+            ),
+            (
+                "<module>\n  <name x=\"é\" a=\"b&lol;c\">x</name></module>",
+                "bad value for attribute `a` of <name>: unknown entity `&lol;` (custom entities \
+                 are not allowed)",
+                (2, 19),
+            ),
+            (
+                "<module>\n  <name a=\"b&lolc\">x</name></module>",
+                "bad value for attribute `a` of <name>: `&` starts an entity that has no closing `;`",
+                (2, 13),
+            ),
+        ];
+        for (doc, message, (line, column)) in cases {
+            assert_eq!(
+                error(doc),
+                Some((message.to_owned(), line, column)),
+                "{doc}"
+            );
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_placed_and_a_declared_encoding_is_named() {
+        let latin1 =
+            b"<?xml version=\"1.0\" encoding='ISO-8859-1' ?>\n<module>\n  <name>Caf\xe9</name>";
+        let err = decode(latin1).err();
+        assert_eq!(
+            err.as_ref().map(|e| e.position),
+            Some(Position {
+                line: 3,
+                column: 12
+            })
+        );
+        assert_eq!(
+            err.map(|e| e.message).as_deref(),
+            Some(
+                "byte 0xE9 is not UTF-8: the document declares encoding `ISO-8859-1`, but only \
+                 UTF-8 is supported (convert the file to UTF-8)"
+            )
+        );
+        // A declared UTF-8 (in any spelling) is not blamed; the byte still is.
+        for doc in [
+            &b"<?xml version=\"1.0\" encoding=\"utf-8\"?><m>\xff</m>"[..],
+            b"<?xml version=\"1.0\" encoding=\"UTF8\"?><m>\xff</m>",
+            b"\xEF\xBB\xBF<m>\xff</m>",
+        ] {
+            let message = decode(doc).err().map(|e| e.message);
+            assert_eq!(
+                message.as_deref(),
+                Some("byte 0xFF is not UTF-8, the only encoding module.xml may use")
+            );
+        }
+        let utf16 = decode(b"\xFF\xFE<\0m\0/\0>\0").err();
+        assert!(utf16.is_some_and(
+            |e| e.position == Position { line: 1, column: 1 } && e.message.contains("UTF-16")
+        ),);
+        assert_eq!(decode("<m>é</m>".as_bytes()).ok(), Some("<m>é</m>"));
     }
 }
