@@ -94,11 +94,30 @@ fn a_fail_closed_pipeline_stops_at_the_first_failure_and_reload_writes_nothing()
     root.ok(&["install", arg(&package("hostile"))]);
     let run = root.fails(&["reload"]);
     assert!(
-        run.stderr
-            .contains("reload stopped: `hostile`'s get_config failed"),
+        run.stderr.contains(
+            "nothing was written: get_config handler `crash` (priority 490) failed: module `hostile` 0.1.0"
+        ),
         "{}",
         run.stderr
     );
+    let failed = root.fails(&["reload", "--json"]).json();
+    assert_eq!(
+        (&failed["call"]["rawname"], &failed["call"]["kind"]),
+        (&Value::from("hostile"), &Value::from("trap")),
+        "{failed}"
+    );
+    // get_config builds one file: it cannot be made fail-open or a broadcast.
+    root.configure(&format!(
+        "{LIMITS}\n[hooks.get_config]\non_error = \"continue\"\n"
+    ));
+    let run = root.fails(&["reload"]);
+    assert!(
+        run.stderr
+            .contains("get_config is always a fail-closed pipeline"),
+        "{}",
+        run.stderr
+    );
+    root.configure(LIMITS);
     assert_eq!(
         std::fs::read(&conf).unwrap_or_default(),
         before,
@@ -222,8 +241,10 @@ fn limits_configured_for_a_hook_point_are_the_ones_enforced() {
 
     root.configure(&format!(
         "{LIMITS}\n[hooks.grow]\nmax_memory_mb = 8\n\n[hooks.bloat]\nmax_output_kb = 1\n\n\
-         [hooks.hoard]\nmax_resources = 32\n"
+         [hooks.hoard]\nmax_resources = 32\n\n[hooks.remember]\nmax_kv_value_kb = 1\n\n\
+         [hooks.loopback]\nmax_fire_depth = 2\n"
     ));
+    let big = "x".repeat(2048);
     let cases = [
         (
             "grow",
@@ -236,12 +257,25 @@ fn limits_configured_for_a_hook_point_are_the_ones_enforced() {
             "returned 2048 bytes, over the output limit of 1024 bytes",
         ),
         ("hoard", "100", "holding its limit of 32 open files"),
+        (
+            "remember",
+            big.as_str(),
+            "failed: value is 2048 bytes; the limit is 1024",
+        ),
     ];
     for (hook_name, payload, expected) in cases {
         let calls = hook(&root, hook_name, payload);
         let error = error_of(&calls, "hostile");
         assert!(error.contains(expected), "{hook_name}: {error}");
     }
+    let calls = hook(&root, "loopback", "0");
+    let output = calls[0]["output"].as_str().unwrap_or_default();
+    assert!(
+        output.contains(
+            "stopped at depth 2: hook `loopback` fired by `hostile` would nest deeper than 2 levels"
+        ),
+        "{output}"
+    );
 }
 
 #[test]
@@ -254,6 +288,14 @@ fn a_memory_cap_the_sandbox_cannot_hold_is_refused_when_the_config_is_read() {
             "modhost.toml`: [hooks.\"lookup\"]: a memory cap of 512 MiB is larger than the \
              256 MiB a sandbox can hold"
         ),
+        "{}",
+        run.stderr
+    );
+    // A misspelt limit is refused, not ignored.
+    root.configure("[hooks.lookup]\nmax_memroy_mb = 8\n");
+    let run = root.fails(&["list"]);
+    assert!(
+        run.stderr.contains("unknown field `max_memroy_mb`"),
         "{}",
         run.stderr
     );
@@ -476,10 +518,8 @@ fn a_component_built_against_another_wit_version_is_refused_naming_both() {
 #[test]
 fn a_fail_open_hook_shows_every_call_but_exits_non_zero_when_a_handler_failed() {
     let root = pbx(true);
-    root.configure(&format!(
-        "{LIMITS}\n[hooks.get_config]\nshape = \"broadcast\"\non_error = \"continue\"\n"
-    ));
-    let run = root.fails(&["hook", "get_config"]);
+    let fail_open = ["--shape", "broadcast", "--on-error", "continue"];
+    let run = root.fails(&[&["hook", "get_config"][..], &fail_open].concat());
     let shown: Vec<&str> = run
         .stdout
         .lines()
@@ -504,7 +544,7 @@ fn a_fail_open_hook_shows_every_call_but_exits_non_zero_when_a_handler_failed() 
         run.stderr
     );
 
-    let run = root.fails(&["hook", "get_config", "--json"]);
+    let run = root.fails(&[&["hook", "get_config", "--json"][..], &fail_open].concat());
     let outcomes: Vec<(String, bool)> = run
         .json()
         .as_array()

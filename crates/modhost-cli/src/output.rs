@@ -68,6 +68,7 @@ fn details(error: &anyhow::Error) -> serde_json::Map<String, serde_json::Value> 
     let (key, value) = match error {
         modhost::Error::Refused(reasons) => ("reasons", json!(reasons)),
         modhost::Error::InUse { dependents, .. } => ("dependents", json!(dependents)),
+        modhost::Error::Reload(call) => ("call", json!(call)),
         modhost::Error::Unchecked { done, failures } => {
             details.insert("changes".to_owned(), json!(done));
             ("failures", json!(failures))

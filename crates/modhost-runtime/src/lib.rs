@@ -86,6 +86,9 @@ pub struct Limits {
     pub max_kv_key: usize,
     /// Longest key-value value, in bytes.
     pub max_kv_value: usize,
+    /// How deep hooks fired from handlers may nest: a handler of a hook fired by a
+    /// handler runs one level deeper; past this, `fire` fails instead of calling further.
+    pub max_fire_depth: u32,
 }
 
 impl Default for Limits {
@@ -99,6 +102,7 @@ impl Default for Limits {
             max_log_message: 4096,
             max_kv_key: 1024,
             max_kv_value: 1024 * 1024,
+            max_fire_depth: 4,
         }
     }
 }

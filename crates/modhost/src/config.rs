@@ -135,27 +135,42 @@ pub(crate) struct UpdatesConfig {
     pub(crate) timeout_secs: Option<u64>,
 }
 
-/// `[hooks.NAME]`: how a hook point runs.
+/// `[hooks.NAME]`: how a hook point runs: its shape, its failure mode, and any of the
+/// `[limits]` keys for its calls.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "toml::Table")]
 pub(crate) struct HookConfig {
     shape: Option<crate::Shape>,
     on_error: Option<crate::OnError>,
-    call_timeout_ms: Option<u64>,
-    max_memory_mb: Option<usize>,
-    max_output_kb: Option<usize>,
-    max_resources: Option<usize>,
+    limits: LimitsConfig,
+}
+
+/// Read by hand because serde's `flatten` cannot refuse unknown keys, and a misspelt
+/// limit must not be silently ignored.
+impl TryFrom<toml::Table> for HookConfig {
+    type Error = toml::de::Error;
+
+    fn try_from(mut table: toml::Table) -> Result<Self, Self::Error> {
+        let shape = table
+            .remove("shape")
+            .map(toml::Value::try_into)
+            .transpose()?;
+        let on_error = table
+            .remove("on_error")
+            .map(toml::Value::try_into)
+            .transpose()?;
+        Ok(HookConfig {
+            shape,
+            on_error,
+            limits: toml::Value::Table(table).try_into()?,
+        })
+    }
 }
 
 impl HookConfig {
     /// The limits this hook point sets.
     fn limits(&self) -> LimitsConfig {
-        LimitsConfig {
-            call_timeout_ms: self.call_timeout_ms,
-            max_memory_mb: self.max_memory_mb,
-            max_output_kb: self.max_output_kb,
-            max_resources: self.max_resources,
-        }
+        self.limits.clone()
     }
 }
 
@@ -194,6 +209,16 @@ pub(crate) struct LimitsConfig {
     max_output_kb: Option<usize>,
     /// The host resources a call may hold at once.
     max_resources: Option<usize>,
+    /// The log records a call may write; later ones are counted and dropped.
+    max_log_records: Option<usize>,
+    /// The longest log message kept, in KiB.
+    max_log_message_kb: Option<usize>,
+    /// The longest key-value key, in KiB.
+    max_kv_key_kb: Option<usize>,
+    /// The longest key-value value, in KiB.
+    max_kv_value_kb: Option<usize>,
+    /// How deep hooks fired from handlers may nest.
+    max_fire_depth: Option<u32>,
 }
 
 impl LimitsConfig {
@@ -205,11 +230,21 @@ impl LimitsConfig {
             max_memory_mb,
             max_output_kb,
             max_resources,
+            max_log_records,
+            max_log_message_kb,
+            max_kv_key_kb,
+            max_kv_value_kb,
+            max_fire_depth,
         } = self;
         call_timeout_ms.is_some()
             || max_memory_mb.is_some()
             || max_output_kb.is_some()
             || max_resources.is_some()
+            || max_log_records.is_some()
+            || max_log_message_kb.is_some()
+            || max_kv_key_kb.is_some()
+            || max_kv_value_kb.is_some()
+            || max_fire_depth.is_some()
     }
 
     /// `limits` with the configured values in place of its own.
@@ -225,6 +260,21 @@ impl LimitsConfig {
         }
         if let Some(count) = self.max_resources {
             limits.max_resources = count;
+        }
+        if let Some(count) = self.max_log_records {
+            limits.max_log_records = count;
+        }
+        if let Some(kb) = self.max_log_message_kb {
+            limits.max_log_message = kb.saturating_mul(1024);
+        }
+        if let Some(kb) = self.max_kv_key_kb {
+            limits.max_kv_key = kb.saturating_mul(1024);
+        }
+        if let Some(kb) = self.max_kv_value_kb {
+            limits.max_kv_value = kb.saturating_mul(1024);
+        }
+        if let Some(depth) = self.max_fire_depth {
+            limits.max_fire_depth = depth;
         }
         limits
     }
@@ -247,6 +297,19 @@ impl Config {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
+        if let Some(get_config) = config.hooks.get("get_config")
+            && (get_config
+                .shape
+                .is_some_and(|s| s != crate::Shape::Pipeline)
+                || get_config
+                    .on_error
+                    .is_some_and(|o| o != crate::OnError::Stop))
+        {
+            return Err(Error::Config {
+                path: path.to_owned(),
+                message: "[hooks.get_config]: get_config is always a fail-closed pipeline (reload builds one configuration from it, and must not write one a handler failed to add to); only its limits can be set".to_owned(),
+            });
+        }
         // Refused now, not at the first call: a cap the sandbox cannot hold would otherwise
         // fail every call, or be silently cut.
         let hooks = config

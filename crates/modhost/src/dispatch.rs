@@ -23,9 +23,6 @@ use serde::Serialize;
 use crate::layout::Layout;
 use crate::{Result, plan};
 
-/// How deep hooks fired from inside handlers may nest.
-pub const MAX_FIRE_DEPTH: u32 = 4;
-
 /// How a hook point passes input to its handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -330,11 +327,17 @@ impl Dispatcher {
         Ok(entries)
     }
 
-    /// Runs `hook` from the application: its own session, committed at the end.
+    /// Runs `hook` from the application, as it is declared.
     pub(crate) fn dispatch(&self, hook: &str, payload: &str) -> Result<Dispatch> {
-        let handlers = self.handlers(hook)?;
+        self.dispatch_as(&self.point(hook), payload)
+    }
+
+    /// Runs hook point `point.name` from the application, shaped as `point` says: its own
+    /// session, committed at the end.
+    pub(crate) fn dispatch_as(&self, point: &HookPoint, payload: &str) -> Result<Dispatch> {
+        let handlers = self.handlers(&point.name)?;
         let mut session = Session::lazy(self.state.clone());
-        let result = self.run(&self.point(hook), &handlers, payload, &mut session, 0, None);
+        let result = self.run(point, &handlers, payload, &mut session, 0, None);
         session.commit()?;
         Ok(result)
     }
@@ -448,9 +451,11 @@ impl Fire for Dispatcher {
         request: FireRequest<'_>,
         mut session: Session,
     ) -> (std::result::Result<Fired, String>, Session) {
-        if request.depth > MAX_FIRE_DEPTH {
+        let point = self.point(request.hook);
+        let max_depth = point.limits.unwrap_or(self.limits).max_fire_depth;
+        if request.depth > max_depth {
             let refusal = format!(
-                "hook `{}` fired by `{}` would nest deeper than {MAX_FIRE_DEPTH} levels; not fired",
+                "hook `{}` fired by `{}` would nest deeper than {max_depth} levels; not fired",
                 request.hook, request.caller
             );
             return (Err(refusal), session);
@@ -459,7 +464,6 @@ impl Fire for Dispatcher {
             Ok(handlers) => handlers,
             Err(e) => return (Err(e.to_string()), session),
         };
-        let point = self.point(request.hook);
         let dispatch = self.run(
             &point,
             &handlers,

@@ -63,6 +63,9 @@ pub enum Error {
         /// Each channel that failed, with its error.
         failures: Vec<String>,
     },
+    /// A `get_config` handler failed, so `reload` wrote nothing.
+    #[error("nothing was written: {}", reload_failure(.0))]
+    Reload(Box<crate::HookCall>),
     /// Running modules depend on the module.
     #[error("module `{rawname}` is required by {}: disable or uninstall them first (or use --force)", .dependents.join(", "))]
     InUse {
@@ -71,6 +74,16 @@ pub enum Error {
         /// The modules that depend on it.
         dependents: Vec<String>,
     },
+}
+
+/// [`Error::Reload`]'s message: the handler and its error, which names the module.
+fn reload_failure(call: &crate::HookCall) -> String {
+    format!(
+        "get_config handler `{}` (priority {}) failed: {}",
+        call.handler,
+        call.priority,
+        call.error.as_deref().unwrap_or("no message")
+    )
 }
 
 /// [`Error::Unchecked`]'s message: what was upgraded, then every channel that failed.

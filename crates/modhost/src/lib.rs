@@ -50,7 +50,7 @@ mod recover;
 
 pub use config::{Engine, Php, Platform};
 pub use depends::{Check, DependencyReport, Outcome};
-pub use dispatch::{Dispatch, FailureKind, HookCall, HookPoint, MAX_FIRE_DEPTH, OnError, Shape};
+pub use dispatch::{Dispatch, FailureKind, HookCall, HookPoint, OnError, Shape};
 pub use error::Error;
 pub use online::{Offer, OfferStatus, SourceInfo, SourceReport};
 pub use packages::{Available, ScanEntry};
@@ -1351,18 +1351,19 @@ impl Host {
 
     /// Runs the `get_config` pipeline across the running modules and writes the
     /// configuration it builds to `etc/extensions_modhost.conf` in the root, atomically.
-    /// Fails, writing nothing, if a handler fails.
+    /// Fails with [`Error::Reload`], writing nothing, if a handler fails. `get_config` runs
+    /// as a fail-closed pipeline whatever was declared for it: only its limits are taken.
     pub fn reload(&self) -> Result<Reload> {
-        let dispatch = self.dispatch("get_config", RELOAD_HEADER)?;
-        if let Some(rawname) = &dispatch.stopped_by {
-            let error = dispatch
-                .calls
-                .last()
-                .and_then(|c| c.error.clone())
-                .unwrap_or_default();
-            return Err(Error::Refused(vec![format!(
-                "reload stopped: `{rawname}`'s get_config failed: {error}"
-            )]));
+        let point = HookPoint {
+            shape: Shape::Pipeline,
+            on_error: OnError::Stop,
+            ..self.hook_point("get_config")
+        };
+        let mut dispatch = self.dispatcher.dispatch_as(&point, RELOAD_HEADER)?;
+        if dispatch.stopped_by.is_some()
+            && let Some(failed) = dispatch.calls.pop()
+        {
+            return Err(Error::Reload(Box::new(failed)));
         }
         let text = dispatch.output.clone().unwrap_or_default();
         let path = self.layout.root.join("etc").join("extensions_modhost.conf");
