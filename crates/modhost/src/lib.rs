@@ -1102,6 +1102,7 @@ impl Host {
         fault::point(operation, "committed");
         created.keep();
         sweep(&replaced);
+        fault::point(operation, "cleaned");
         Ok(changes)
     }
 
@@ -1153,6 +1154,17 @@ impl Host {
         );
         let mut txn = self.state.begin()?;
         txn.restore_backup(rawname, &previous.database)?;
+        // The backup's status is the one it had when the upgrade replaced it; since then
+        // the administrator may have disabled or enabled the module, with the checks and
+        // calls that go with it, and a rollback must not undo that behind their back.
+        // Only a broken module takes the backup's: the backup is what still works.
+        if current.status != Status::Broken {
+            txn.put_module(&ModuleRecord {
+                status: current.status,
+                reason: current.reason.clone(),
+                ..backup.record.clone()
+            })?;
+        }
         self.narrow_grants(&mut txn, &previous)?;
         fault::point("rollback", "restored");
         txn.commit()?;
@@ -1161,6 +1173,7 @@ impl Host {
             self.layout.module_dir(rawname, &current.module_dir),
             self.layout.data_dir(rawname, &current.data_dir),
         ]);
+        fault::point("rollback", "cleaned");
         Ok(Change {
             rawname: rawname.to_owned(),
             action: "rolled-back",
