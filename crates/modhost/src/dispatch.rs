@@ -277,7 +277,11 @@ impl Dispatcher {
                 .manifest
                 .hooks
                 .iter()
-                .filter(|h| h.hook == hook || format!("{}.{}", h.target, h.hook) == hook)
+                .filter(|h| {
+                    hook.strip_prefix(h.target.as_str())
+                        .and_then(|method| method.strip_prefix('.'))
+                        == Some(h.hook.as_str())
+                })
                 .map(|h| (h.priority, &h.handler));
             for (priority, name) in methods.chain(hooks) {
                 handlers.push(Handler {

@@ -1355,8 +1355,10 @@ impl Host {
     }
 
     /// Runs hook point `hook` with `payload`: every running module's handler (its
-    /// `<methods>` named `hook`, its `<hooks>` entries whose `callingMethod` or
-    /// `TARGET.callingMethod` is `hook`), in priority order — lower first, then by rawname.
+    /// `<methods>` named `hook`, its `<hooks>` entries whose `TARGET.callingMethod` is
+    /// `hook`), in priority order — lower first, then by rawname. A `<hooks>` entry is
+    /// qualified by its target module, as in FreePBX, where it belongs to that module's
+    /// method: `userman.delUser`, never any hook point that happens to be named `delUser`.
     /// Safe to call from many threads at once.
     pub fn dispatch(&self, hook: &str, payload: &str) -> Result<Dispatch> {
         self.dispatcher.dispatch(hook, payload)

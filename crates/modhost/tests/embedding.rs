@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use modhost::{HookPoint, Host, OnError, Options, Shape};
-use modhost_test_support::{package, package_at, repackage};
+use modhost_test_support::{component, package, package_at, repackage};
 
 fn assert_send_sync<T: Send + Sync>() {}
 
@@ -141,4 +141,64 @@ fn concurrent_dispatches_whose_handlers_read_then_write_all_succeed() {
         .kv_entries("hostile")
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(remembered.len(), 1, "{remembered:?}");
+}
+
+/// Packs the `hostile` test component as module `rawname` with `extra` in its module.xml.
+fn hostile_as(dir: &std::path::Path, rawname: &str, extra: &str) -> std::path::PathBuf {
+    let source = dir.join(rawname);
+    std::fs::create_dir_all(&source).unwrap_or_else(|e| panic!("{e}"));
+    let xml = format!(
+        "<module><rawname>{rawname}</rawname><name>{rawname}</name><version>1.0</version>{extra}</module>"
+    );
+    std::fs::write(source.join("module.xml"), xml).unwrap_or_else(|e| panic!("{e}"));
+    let package = dir.join(format!("{rawname}.tgz"));
+    modhost::pack(&source.join("module.xml"), &component("hostile"), &package)
+        .unwrap_or_else(|e| panic!("{e}"));
+    package
+}
+
+#[test]
+fn hooks_run_on_their_targets_method_in_priority_order_ties_by_rawname() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let on_route = |priority: &str| {
+        format!(
+            "<hooks><core class=\"Core\"><method callingMethod=\"route\"{priority}>echo</method></core></hooks>"
+        )
+    };
+    // Installed out of rawname order, so that only the sort can put them in order.
+    let packages = [
+        hostile_as(dir.path(), "zeta", &on_route(" priority=\"200\"")),
+        hostile_as(dir.path(), "mid", &on_route("")),
+        hostile_as(dir.path(), "alpha", &on_route(" priority=\"200\"")),
+        hostile_as(
+            dir.path(),
+            "plain",
+            "<methods><route pri=\"100\">echo</route></methods>",
+        ),
+    ];
+    let host = Host::open(&dir.path().join("root")).unwrap_or_else(|e| panic!("{e}"));
+    host.install(&packages, Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ran = |hook: &str| -> Vec<(String, i32)> {
+        host.dispatch(hook, "x")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .calls
+            .into_iter()
+            .map(|c| (c.rawname, c.priority))
+            .collect()
+    };
+    assert_eq!(
+        ran("core.route"),
+        [
+            ("alpha".to_owned(), 200),
+            ("zeta".to_owned(), 200),
+            ("mid".to_owned(), 500)
+        ]
+    );
+    assert_eq!(
+        ran("route"),
+        [("plain".to_owned(), 100)],
+        "a hook on core's `route` is not a handler of every hook point named `route`"
+    );
+    assert!(ran("other.route").is_empty());
 }
