@@ -146,6 +146,9 @@ fn every_misbehaviour_fails_with_its_kind_and_the_same_host_carries_on() {
             "{hook} {payload}: expected `{expected}` in: {error}"
         );
         still_serving(&host, hook);
+        // Whatever a failed call wrote (crash sets a key before it panics) was undone.
+        let kv = host.kv_entries("hostile").unwrap_or_else(|e| panic!("{e}"));
+        assert!(kv.is_empty(), "{hook}: {kv:?}");
     }
 }
 
@@ -234,4 +237,56 @@ fn a_well_behaved_instance_is_kept_warm_and_a_hoarding_one_is_not() {
         "1",
         "the hoarding instance was dropped: a fresh one counts"
     );
+}
+
+#[test]
+fn escapes_and_floods_are_contained_and_leave_the_state_as_it_was() {
+    let (root, host) = host();
+    let ok_output = |hook: &str, payload: &str| {
+        let dispatch = host
+            .dispatch(hook, payload)
+            .unwrap_or_else(|e| panic!("{hook}: {e}"));
+        let call = dispatch.calls.iter().find(|c| c.rawname == "hostile");
+        match call {
+            Some(call) if call.ok => call.output.clone().unwrap_or_default(),
+            other => panic!("{hook}: {other:?}"),
+        }
+    };
+    let escape = ok_output("escape", "");
+    for line in escape.lines() {
+        let allowed = line.starts_with("write /data/inside");
+        assert_eq!(line.ends_with(": allowed"), allowed, "{escape}");
+    }
+    still_serving(&host, "escape");
+
+    // A symbolic link planted in the data directory leads nowhere outside it.
+    let data = std::fs::read_dir(root.path().join("data/hostile"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("inside").exists())
+        .unwrap_or_else(|| panic!("hostile's data directory"));
+    std::os::unix::fs::symlink("/etc", data.join("link")).unwrap_or_else(|e| panic!("{e}"));
+    let (kind, error) = failure(&host, "read", "/data/link/passwd");
+    assert_eq!(kind, "failed", "{error}");
+    assert!(error.contains("cannot read /data/link/passwd"), "{error}");
+    still_serving(&host, "a symlink escape");
+
+    // A hundred thousand log calls take a while in a debug build; only the log is bounded.
+    host.declare(HookPoint {
+        limits: Some(Limits {
+            call_timeout: Duration::from_secs(120),
+            ..Limits::default()
+        }),
+        ..HookPoint::broadcast("flood")
+    });
+    assert_eq!(ok_output("flood", ""), "flooded");
+    still_serving(&host, "flood");
+    let (kind, error) = failure(&host, "shout", "");
+    assert_eq!(kind, "trap", "{error}");
+    still_serving(&host, "shout");
+
+    let kv = host.kv_entries("hostile").unwrap_or_else(|e| panic!("{e}"));
+    assert!(kv.is_empty(), "nothing reached the state: {kv:?}");
 }

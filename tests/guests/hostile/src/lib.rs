@@ -52,6 +52,14 @@ impl Module for Hostile {
                     })
                     .collect())
             }
+            "shout" => {
+                // Floods stderr, which the host keeps (bounded) for trap reports.
+                let line = "x".repeat(1023);
+                for _ in 0..1024 {
+                    eprintln!("{line}");
+                }
+                Ok("shouted".to_owned())
+            }
             "flood" => {
                 for i in 0..100_000 {
                     log::info("flood", &[("i", &i.to_string())]);
