@@ -17,6 +17,14 @@
 //! when its declared size would pass the limits, and stopped while it is read should it
 //! produce more.
 //!
+//! The ratio holds over the whole package and over every stretch of it too: every
+//! mebibyte a gzip stream unpacks to must come from its share of compressed bytes, and
+//! every zip entry from its own. Incompressible bytes early on (a real component) earn no
+//! credit that a run of zeros could spend later, so a bomb is refused after a mebibyte or
+//! two of it, wherever it sits in the package. An entry whose declared size is more than
+//! the whole package could ever unpack to ([`Limits::most_unpacked`]) is refused before a
+//! byte of it is read.
+//!
 //! [`pack`] writes a gzip tar reproducibly (fixed order, times, owners and modes).
 
 use std::borrow::BorrowMut;
@@ -29,7 +37,7 @@ use std::rc::Rc;
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, DirBuilder, DirBuilderExt, OpenOptions, OpenOptionsExt};
 use flate2::Compression;
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 use flate2::write::GzEncoder;
 use modhost_manifest::Manifest;
 use zip::read::{ArchiveOffset, Config, ZipFileEntry};
@@ -48,6 +56,16 @@ pub struct Limits {
     pub max_path_len: usize,
     /// The highest ratio of unpacked bytes to compressed bytes.
     pub max_ratio: u64,
+}
+
+impl Limits {
+    /// The most bytes a package of `compressed` bytes may unpack to: the size limit, and
+    /// the ratio limit times its length (never less than the grace allowance small
+    /// packages get).
+    pub fn most_unpacked(&self, compressed: u64) -> u64 {
+        self.max_total_size
+            .min(compressed.saturating_mul(self.max_ratio).max(RATIO_GRACE))
+    }
 }
 
 impl Default for Limits {
@@ -139,6 +157,9 @@ const FILE_MODE: u32 = 0o644;
 const DIR_MODE: u32 = 0o755;
 
 /// Output allowed before the compression ratio is enforced: small files compress well.
+/// It is also the stretch over which the ratio is checked again and again (a gzip
+/// stream's every mebibyte, a zip entry's content), so a bomb writes at most about this
+/// much past what honest bytes before it unpacked to.
 const RATIO_GRACE: u64 = 1024 * 1024;
 
 /// The largest module.xml a package may hold: the parser's own limit, enforced before
@@ -293,6 +314,10 @@ struct Stage<'a> {
     tops: Vec<String>,
     /// Whether `module.xml` is a file at the archive's root.
     root_manifest: bool,
+    /// The sizes the entries so far declared, in total.
+    declared: u64,
+    /// What the whole package may unpack to ([`Limits::most_unpacked`]).
+    most: u64,
 }
 
 impl<'a> Stage<'a> {
@@ -303,6 +328,9 @@ impl<'a> Stage<'a> {
         dirs.recursive(true).mode(DIR_MODE);
         staging.create_dir_with(UNPACKING, &dirs).map_err(io_err)?;
         let dir = staging.open_dir(UNPACKING).map_err(io_err)?;
+        let length = fs_err::metadata(package)
+            .map_err(|source| classify(package, "cannot read the archive".into(), source))?
+            .len();
         Ok(Stage {
             package,
             limits,
@@ -313,6 +341,8 @@ impl<'a> Stage<'a> {
             entries: 0,
             tops: Vec::new(),
             root_manifest: false,
+            declared: 0,
+            most: limits.most_unpacked(length),
         })
     }
 
@@ -345,6 +375,18 @@ impl<'a> Stage<'a> {
         size: u64,
     ) -> Result<Option<Target>, Error> {
         self.count()?;
+        // What the entries declare can never unpack: refused before any of it is read.
+        self.declared = self.declared.saturating_add(size);
+        if self.declared > self.most {
+            return Err(self.refuse(
+                Exceeded {
+                    allowed: self.most,
+                    max_total_size: self.limits.max_total_size,
+                    max_ratio: self.limits.max_ratio,
+                }
+                .to_string(),
+            ));
+        }
         let shown = String::from_utf8_lossy(raw).into_owned();
         if raw.len() > self.limits.max_path_len {
             return Err(self.refuse(format!(
@@ -510,12 +552,30 @@ fn classify(package: &Path, context: String, source: io::Error) -> Error {
 
 /// What a package may unpack to: at most the size limit, and at most the ratio limit
 /// times the compressed bytes so far (past a grace allowance), so a bomb is refused
-/// after about a megabyte, not after filling the size budget.
+/// after about a megabyte, not after filling the size budget. The ratio holds over each
+/// stretch too (see [`Window`]): compressed bytes that unpacked to little earlier leave
+/// no credit for a run of zeros later.
 struct Budget {
     limits: Limits,
-    /// The compressed bytes read (gzip) or declared by the entries so far (zip).
+    /// The compressed bytes the decoder consumed (gzip) or declared by the entries so far
+    /// (zip).
     compressed: Rc<Cell<u64>>,
     produced: u64,
+    /// Where the stretch being checked began.
+    window: Window,
+    /// Whether the stretch moves on by itself every [`RATIO_GRACE`] bytes (a gzip
+    /// stream); a zip's stretch is the entry being read, started by [`Budget::admit`].
+    rolling: bool,
+}
+
+/// The start of the stretch of a package over which the ratio is checked on its own: the
+/// bytes produced and compressed bytes counted when it began. Within a stretch the ratio
+/// applies past [`RATIO_GRACE`] bytes; a gzip stream's stretch moves on once it passes
+/// that many, so every mebibyte it unpacks to needs its own compressed bytes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Window {
+    produced: u64,
+    compressed: u64,
 }
 
 impl Budget {
@@ -524,20 +584,41 @@ impl Budget {
             limits: *limits,
             compressed: Rc::new(Cell::new(0)),
             produced: 0,
+            window: Window::default(),
+            rolling: true,
         }
     }
 
-    /// Refuses `produced` bytes when the limits do not allow them.
+    /// What `compressed` bytes may unpack to under the ratio limit (at least the grace
+    /// allowance).
+    fn ratio_allows(&self, compressed: u64) -> u64 {
+        compressed
+            .saturating_mul(self.limits.max_ratio)
+            .max(RATIO_GRACE)
+    }
+
+    /// Refuses `produced` bytes when the limits do not allow them, over the whole package
+    /// or over the current stretch.
     fn check(&self, produced: u64) -> Result<(), Exceeded> {
-        let allowed = self.limits.max_total_size.min(
-            self.compressed
-                .get()
-                .saturating_mul(self.limits.max_ratio)
-                .max(RATIO_GRACE),
-        );
+        let compressed = self.compressed.get();
+        let allowed = self
+            .limits
+            .max_total_size
+            .min(self.ratio_allows(compressed));
+        let stretch = produced.saturating_sub(self.window.produced);
+        let stretch_allowed = self.ratio_allows(compressed.saturating_sub(self.window.compressed));
         if produced > allowed {
             return Err(Exceeded {
                 allowed,
+                max_total_size: self.limits.max_total_size,
+                max_ratio: self.limits.max_ratio,
+            });
+        }
+        if stretch > stretch_allowed {
+            // Reported as the package's allowance: what it may unpack to, given what it
+            // unpacked to before this stretch.
+            return Err(Exceeded {
+                allowed: self.window.produced.saturating_add(stretch_allowed),
                 max_total_size: self.limits.max_total_size,
                 max_ratio: self.limits.max_ratio,
             });
@@ -547,8 +628,14 @@ impl Budget {
 
     /// Admits, before it is read, a zip entry that declares `compressed` and `size` bytes,
     /// in a package of `length` bytes. Entries may share compressed bytes (a bomb made of
-    /// overlapping entries): the file's length bounds what counts as compressed.
+    /// overlapping entries): the file's length bounds what counts as compressed. The
+    /// entry is a stretch of its own: its size must fit its own compressed bytes.
     fn admit(&mut self, compressed: u64, size: u64, length: u64) -> Result<(), Exceeded> {
+        self.rolling = false;
+        self.window = Window {
+            produced: self.produced,
+            compressed: self.compressed.get(),
+        };
         let compressed = self.compressed.get().saturating_add(compressed);
         self.compressed.set(compressed.min(length));
         self.check(self.produced.saturating_add(size))
@@ -557,7 +644,14 @@ impl Budget {
     /// Counts `n` more bytes produced.
     fn charge(&mut self, n: u64) -> Result<(), Exceeded> {
         self.produced = self.produced.saturating_add(n);
-        self.check(self.produced)
+        self.check(self.produced)?;
+        if self.rolling && self.produced - self.window.produced > RATIO_GRACE {
+            self.window = Window {
+                produced: self.produced,
+                compressed: self.compressed.get(),
+            };
+        }
+        Ok(())
     }
 }
 
@@ -582,9 +676,10 @@ impl<R: Read, B: BorrowMut<Budget>> Read for Bounded<R, B> {
     }
 }
 
-/// Counts the compressed bytes the decoder has read.
+/// Counts the compressed bytes the decoder has consumed: exactly those it inflated, not
+/// those read ahead into the buffer, so a stretch's compressed bytes are its own.
 struct Counting {
-    inner: fs_err::File,
+    inner: io::BufReader<fs_err::File>,
     consumed: Rc<Cell<u64>>,
 }
 
@@ -596,6 +691,17 @@ impl Read for Counting {
     }
 }
 
+impl io::BufRead for Counting {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.consumed.set(self.consumed.get() + amount as u64);
+        self.inner.consume(amount);
+    }
+}
+
 /// A gzip tar's entries, its decompressed stream bounded by `limits`.
 fn gzip_tar(
     file: fs_err::File,
@@ -603,7 +709,7 @@ fn gzip_tar(
 ) -> tar::Archive<Bounded<GzDecoder<Counting>, Budget>> {
     let budget = Budget::new(limits);
     let decoder = GzDecoder::new(Counting {
-        inner: file,
+        inner: io::BufReader::with_capacity(32 * 1024, file),
         consumed: Rc::clone(&budget.compressed),
     });
     tar::Archive::new(Bounded {

@@ -758,3 +758,151 @@ fn a_pax_global_header_that_would_rename_or_resize_entries_is_refused() {
         "{refused:?}"
     );
 }
+
+/// `len` pseudo-random bytes: content no compressor shrinks, like a real component's.
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+/// Raw-deflates `input` with a full flush, so the output can be repeated.
+fn deflate_flushed(compress: &mut flate2::Compress, input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len() + 1024);
+    let mut consumed = 0;
+    loop {
+        out.reserve(64 * 1024);
+        let before = compress.total_in();
+        let status =
+            compress.compress_vec(&input[consumed..], &mut out, flate2::FlushCompress::Full);
+        assert!(status.is_ok(), "{status:?}");
+        consumed += usize::try_from(compress.total_in() - before).unwrap_or(0);
+        if consumed == input.len() && out.capacity() > out.len() {
+            return out;
+        }
+    }
+}
+
+/// A gzip tar of `files`, then an entry `name` declaring `size` bytes of zeros, written
+/// as an attacker would: one compressed mebibyte of zeros repeated.
+fn write_bomb_after(path: &Path, files: &[(&str, &[u8])], name: &str, size: u64) {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (file, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        assert!(builder.append_data(&mut header, file, *data).is_ok());
+    }
+    let mut stream = builder.get_ref().clone();
+    let mut header = tar::Header::new_gnu();
+    assert!(header.set_path(name).is_ok());
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_cksum();
+    stream.extend_from_slice(header.as_bytes());
+    let run = vec![0u8; 1 << 20];
+    let mut compress = flate2::Compress::new(Compression::fast(), false);
+    let mut bytes = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    bytes.extend(deflate_flushed(&mut compress, &stream));
+    let block = deflate_flushed(&mut compress, &run);
+    for _ in 0..size / run.len() as u64 {
+        bytes.extend_from_slice(&block);
+    }
+    assert!(fs_err::write(path, bytes).is_ok());
+}
+
+#[test]
+fn what_a_package_may_unpack_to_is_bounded_by_its_length() {
+    let limits = Limits::default();
+    assert_eq!(
+        limits.most_unpacked(0),
+        RATIO_GRACE,
+        "small packages get the grace"
+    );
+    assert_eq!(limits.most_unpacked(1000), RATIO_GRACE);
+    assert_eq!(
+        limits.most_unpacked(1 << 20),
+        200 << 20,
+        "the ratio, times the length"
+    );
+    assert_eq!(
+        limits.most_unpacked(10 << 20),
+        256 << 20,
+        "never past the size limit"
+    );
+    assert_eq!(limits.most_unpacked(u64::MAX), 256 << 20);
+}
+
+#[test]
+fn the_ratio_holds_over_every_stretch_so_early_honest_bytes_leave_no_credit() {
+    // 750 KB compressed earned 150 MB of credit under a package-wide ratio alone.
+    let mut budget = Budget::new(&Limits::default());
+    budget.compressed.set(750_000);
+    assert!(budget.charge(750_000).is_ok(), "incompressible: 1:1");
+    budget.compressed.set(750_000 + 1_000);
+    let zeros = (0..200).try_for_each(|_| budget.charge(64 << 10));
+    assert!(zeros.is_err(), "a mebibyte of zeros from 1 kB is refused");
+    assert!(
+        budget.produced < 750_000 + 2 * RATIO_GRACE,
+        "refused after {} bytes",
+        budget.produced
+    );
+    // Honest content that compresses 10:1 goes on for as long as it lasts.
+    let mut budget = Budget::new(&Limits::default());
+    for _ in 0..1000 {
+        budget.compressed.set(budget.compressed.get() + 6_554);
+        assert!(budget.charge(64 << 10).is_ok(), "{}", budget.produced);
+    }
+}
+
+#[test]
+fn a_bomb_behind_a_real_component_is_refused_writing_next_to_nothing() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    let component = incompressible(750_000);
+    let files: [(&str, &[u8]); 2] = [
+        ("demo/module.xml", XML.as_bytes()),
+        ("demo/c.wasm", &component),
+    ];
+    // Declaring 2 GiB: more than the package could ever unpack to, refused unread.
+    let declared = dir.join("declared.tgz");
+    write_bomb_after(&declared, &files, "demo/zeros", 2 << 30);
+    // Declaring 100 MiB, within what 850 kB may unpack to: refused while streaming.
+    let streamed = dir.join("streamed.tgz");
+    write_bomb_after(&streamed, &files, "demo/zeros", 100 << 20);
+    // A zip: the component's compressed bytes earn the zeros entry no credit.
+    let zip = dir.join("bomb.zip");
+    let zeros = vec![0u8; 32 << 20];
+    write_package(&zip, true, &[files[0], files[1], ("demo/zeros", &zeros)]);
+    for package in [&declared, &streamed, &zip] {
+        let started = Instant::now();
+        let (unpacked, staging) = unpack_fresh(package, &Limits::default());
+        let message = unpacked.err().unwrap_or_default();
+        assert!(
+            message.contains("compression-ratio limit 200:1"),
+            "{package:?}: {message}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{package:?}");
+        let most = component.len() as u64 + 2 * RATIO_GRACE;
+        assert!(
+            written(&staging) <= most,
+            "{package:?}: {} bytes written",
+            written(&staging)
+        );
+        let manifest = read_manifest(package, &Limits::default()).map_err(|e| e.to_string());
+        assert!(
+            manifest
+                .as_ref()
+                .err()
+                .is_some_and(|m| m.contains("compression-ratio limit 200:1"))
+                || package == &zip,
+            "{package:?}: {manifest:?}"
+        );
+    }
+}
