@@ -409,6 +409,15 @@ fn a_directory_exists_in_the_sandbox_only_once_granted() {
         run.stderr
     );
     assert_eq!(read(&root)["output"], "s3cret");
+
+    // A script sees the request, and whether it was granted, in the one JSON document.
+    root.ok(&["uninstall", "granted"]);
+    let installed = root.ok(&["install", "--json", arg(&package)]).json();
+    assert_eq!(
+        installed[0]["requests"],
+        serde_json::json!([{"path": arg(&shared), "read_only": true, "granted": false}]),
+        "{installed}"
+    );
 }
 
 /// A directory beside `root` holding `secret.txt`, and what the `granted` module's `read`

@@ -218,6 +218,21 @@ pub struct Change {
     pub from: Option<String>,
     /// The version after, if the module is still installed.
     pub to: Option<String>,
+    /// The host directories its module.xml asks for (installs and upgrades), each with
+    /// whether it is granted now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<Request>,
+}
+
+/// A host directory a module asks for in `<capabilities>`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Request {
+    /// The directory.
+    pub path: String,
+    /// Whether the module asks only to read it.
+    pub read_only: bool,
+    /// Whether the administrator granted it: until then it does not exist in the sandbox.
+    pub granted: bool,
 }
 
 /// A module the package directory holds a package of, that is not installed.
@@ -803,7 +818,7 @@ impl Host {
                 }
             };
             fault::point(operation, "data-staged");
-            self.capabilities(&mut txn, manifest, options.grant)?;
+            let requests = self.capabilities(&mut txn, manifest, options.grant)?;
             txn.apply_schema(rawname, &manifest.database)?;
             fault::point(operation, "schema-applied");
             txn = self.run(component, rawname, &version, data_path.clone(), txn, &call)?;
@@ -846,6 +861,7 @@ impl Host {
                     Action::Upgrade(previous) if previous.version == version => "reinstalled",
                     Action::Upgrade(_) => "upgraded",
                 },
+                requests,
                 from: match action {
                     Action::Install => None,
                     Action::Upgrade(previous) => Some(previous.version.clone()),
@@ -914,6 +930,7 @@ impl Host {
         ]);
         fault::point(operation, "cleaned");
         Ok(Change {
+            requests: Vec::new(),
             rawname: rawname.to_owned(),
             action: if call_uninstall {
                 "uninstalled"
@@ -1092,6 +1109,7 @@ impl Host {
             })?;
             replaced.push(self.layout.data_dir(rawname, &record.data_dir));
             changes.push(Change {
+                requests: Vec::new(),
                 rawname: rawname.to_owned(),
                 action,
                 from: Some(record.version.clone()),
@@ -1175,6 +1193,7 @@ impl Host {
         ]);
         fault::point("rollback", "cleaned");
         Ok(Change {
+            requests: Vec::new(),
             rawname: rawname.to_owned(),
             action: "rolled-back",
             from: Some(current.version),
@@ -1395,7 +1414,7 @@ impl Host {
     }
 
     /// Grants installed module `rawname` every directory its module.xml asks for.
-    pub fn grant(&self, rawname: &str) -> Result<Vec<Capability>> {
+    pub fn grant(&self, rawname: &str) -> Result<Vec<Request>> {
         let _lock = self.lock()?;
         let manifest = plan::manifest_of(&self.installed(rawname)?)?;
         let mut txn = self.state.begin()?;
@@ -1446,14 +1465,17 @@ impl Host {
     }
 
     /// Shows what `manifest` asks for and, if `grant`, grants it inside `txn`. Grants of an
-    /// earlier version that `manifest` no longer asks for are taken back first.
+    /// earlier version that `manifest` no longer asks for are taken back first; those it
+    /// still asks for stay, and show as granted.
     fn capabilities(
         &self,
         txn: &mut Txn,
         manifest: &Manifest,
         grant: bool,
-    ) -> Result<Vec<Capability>> {
+    ) -> Result<Vec<Request>> {
         self.narrow_grants(txn, manifest)?;
+        let kept = txn.grants(&manifest.rawname)?;
+        let mut requests = Vec::new();
         for capability in &manifest.capabilities {
             let modhost_manifest::Capability::Directory { path, access } = capability;
             let read_only = *access == modhost_manifest::Access::ReadOnly;
@@ -1461,20 +1483,22 @@ impl Host {
                 self.refuse_unsafe_grant(&manifest.rawname, path)?;
                 txn.grant(&manifest.rawname, path, read_only)?;
             }
+            let granted = grant || kept.iter().any(|(kept, _)| kept == path);
             self.reporter.report(Event::Requests {
                 rawname: manifest.rawname.clone(),
                 capability: format!(
                     "{} access to `{path}`",
                     if read_only { "read-only" } else { "read-write" }
                 ),
-                granted: grant,
+                granted,
+            });
+            requests.push(Request {
+                path: path.clone(),
+                read_only,
+                granted,
             });
         }
-        Ok(if grant {
-            manifest.capabilities.clone()
-        } else {
-            Vec::new()
-        })
+        Ok(requests)
     }
 
     /// Keeps only the grants `manifest` still asks for, and none wider than it asks: a new
