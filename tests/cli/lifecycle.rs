@@ -267,6 +267,13 @@ fn scan_lists_module_directories_beside_packages_and_a_module_directory_installs
     assert!(std::fs::write(modules.join("broken/module.xml"), "<module>").is_ok());
     assert!(std::fs::create_dir_all(modules.join("assets")).is_ok());
 
+    // Loading every component takes a while on a fresh root: the scan says what it does.
+    let run = root.ok(&["scan", arg(&modules)]);
+    assert!(
+        run.stderr.contains("Compiled core") && run.stderr.contains("Compiled voicemail"),
+        "{}",
+        run.stderr
+    );
     let scanned = root.ok(&["scan", arg(&modules), "--json"]).json();
     let found: Vec<(String, String, String, bool)> = scanned
         .as_array()

@@ -632,6 +632,24 @@ impl Host {
         Ok(recovery)
     }
 
+    /// Loads the component of `package`, unpacked, telling the reporter: compiling a new
+    /// component takes seconds.
+    fn load_unpacked(&self, package: &Path, unpacked: &Unpacked) -> Result<LoadedComponent> {
+        let rawname = &unpacked.manifest.rawname;
+        self.reporter.report(Event::Loading {
+            rawname: rawname.clone(),
+        });
+        let component = self
+            .runtime
+            .load(&unpacked.component, None)
+            .map_err(|e| in_package(e, package, unpacked))?;
+        self.reporter.report(Event::Loaded {
+            rawname: rawname.clone(),
+            origin: component.origin(),
+        });
+        Ok(component)
+    }
+
     /// Loads the component of an installed version.
     fn component(&self, record: &ModuleRecord) -> Result<LoadedComponent> {
         let manifest = plan::manifest_of(record)?;
@@ -748,18 +766,7 @@ impl Host {
         for (index, _) in &plan {
             let unpacked = &staged[*index].unpacked;
             self.warn_about(&unpacked.manifest);
-            self.reporter.report(Event::Loading {
-                rawname: unpacked.manifest.rawname.clone(),
-            });
-            let component = self
-                .runtime
-                .load(&unpacked.component, None)
-                .map_err(|e| in_package(e, &packages[*index], unpacked))?;
-            self.reporter.report(Event::Loaded {
-                rawname: unpacked.manifest.rawname.clone(),
-                origin: component.origin(),
-            });
-            components.push(component);
+            components.push(self.load_unpacked(&packages[*index], unpacked)?);
         }
 
         let mut created = Created::default();
@@ -1326,11 +1333,9 @@ impl Host {
                 );
             }
             let report = self.check_depends(&manifest)?;
-            let loaded = self.stage(&path).and_then(|staged| {
-                self.runtime
-                    .load(&staged.unpacked.component, None)
-                    .map_err(|e| in_package(e, &path, &staged.unpacked))
-            });
+            let loaded = self
+                .stage(&path)
+                .and_then(|staged| self.load_unpacked(&path, &staged.unpacked));
             let (exports, problem) = match loaded {
                 Ok(component) => (component.exports(self.runtime.engine()), None),
                 Err(e) => (Vec::new(), Some(e.to_string())),
