@@ -184,9 +184,9 @@ fn checkdepends_takes_a_bare_rawname_for_the_installed_module_even_beside_a_dire
     // dpkg's convention, as compare-versions: 1 is "not satisfied", 2 "cannot say".
     let code = |module: &str| {
         root.command(&["checkdepends", module])
-            .status()
+            .output()
             .ok()
-            .and_then(|s| s.code())
+            .and_then(|o| o.status.code())
     };
     assert_eq!(code(arg(&package("voicemail"))), Some(0));
     let unmet = here.join("needy.xml");
@@ -246,4 +246,112 @@ fn a_refusal_lists_its_reasons_for_scripts() {
             .as_str()
             .is_some_and(|e| e.starts_with("nothing was changed"))
     );
+}
+
+#[test]
+fn a_usage_error_under_json_is_one_json_error_document_and_exits_2() {
+    let root = root();
+    // Colours forced on: the document must hold clap's plain text, whatever stderr gets.
+    let run = |args: &[&str]| {
+        let output = root
+            .command(args)
+            .env("CLICOLOR_FORCE", "1")
+            .env_remove("NO_COLOR")
+            .output();
+        let Ok(output) = output else {
+            panic!("modhost did not run")
+        };
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    // `--json` before the subcommand or after it: (arguments, what the message says).
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--json", "install"],
+            "the following required arguments were not provided",
+        ),
+        (
+            &["install", "--json"],
+            "the following required arguments were not provided",
+        ),
+        (
+            &["--json", "frobnicate"],
+            "unrecognized subcommand 'frobnicate'",
+        ),
+        (
+            &["frobnicate", "--json"],
+            "unrecognized subcommand 'frobnicate'",
+        ),
+        (
+            &["--json", "compare-versions", "1.0", "lt"],
+            "the following required arguments were not provided",
+        ),
+        (
+            &["list", "--json", "--no-such-flag"],
+            "unexpected argument '--no-such-flag'",
+        ),
+        (&["--json"], "'modhost' requires a subcommand"),
+    ];
+    for (args, says) in cases {
+        let (code, stdout, stderr) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: a usage error\nstderr: {stderr}");
+        let document: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!("{args:?}: stdout is not one JSON document ({e}): {stdout}")
+        });
+        let Some(fields) = document.as_object() else {
+            panic!("{args:?}: {document}")
+        };
+        assert_eq!(fields.keys().collect::<Vec<_>>(), ["error"], "{args:?}");
+        let message = fields["error"].as_str().unwrap_or_default();
+        assert!(message.starts_with(says), "{args:?}: {message}");
+        assert!(
+            message.contains("Usage: modhost"),
+            "{args:?}: clap's whole message: {message}"
+        );
+        assert_eq!(message, message.trim(), "{args:?}: trimmed");
+        assert!(
+            !message.contains('\u{1b}'),
+            "{args:?}: no ANSI codes: {message:?}"
+        );
+        assert!(
+            stderr.contains('\u{1b}') && stderr.contains("error:") && stderr.contains("Usage:"),
+            "{args:?}: clap's coloured text stays on stderr: {stderr}"
+        );
+    }
+
+    // Without --json, clap's text only: stdout stays empty. After `--`, `--json` is a value.
+    for args in [
+        &["frobnicate"][..],
+        &["install"],
+        &["compare-versions", "--", "--json"],
+    ] {
+        let (code, stdout, stderr) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert_eq!(stdout, "", "{args:?}");
+        assert!(stderr.contains("Usage:"), "{args:?}: {stderr}");
+    }
+
+    // Help and version print as usual, on stdout, and succeed.
+    let version = format!("modhost {}\n", env!("CARGO_PKG_VERSION"));
+    for (args, expected) in [
+        (&["--json", "--version"][..], Some(version.as_str())),
+        (&["--version", "--json"], Some(version.as_str())),
+        (&["--json", "--help"], None),
+        (&["install", "--json", "--help"], None),
+    ] {
+        let (code, stdout, stderr) = run(args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        match expected {
+            Some(expected) => assert_eq!(stdout, expected, "{args:?}"),
+            None => assert!(
+                stdout.contains("Usage:")
+                    && serde_json::from_str::<serde_json::Value>(&stdout).is_err(),
+                "{args:?}: {stdout}"
+            ),
+        }
+        assert_eq!(stderr, "", "{args:?}");
+    }
 }

@@ -1,5 +1,6 @@
 //! `modhost`: the administrator's command line over the modhost library.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -121,7 +122,10 @@ impl Context {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error, json_requested(std::env::args_os().skip(1))),
+    };
     output::init_tracing();
     let json = cli.json;
     match run(cli) {
@@ -131,6 +135,33 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `--json` is among the command line's options, before the subcommand or after
+/// it: looked for by hand because clap could not parse the command line. Nothing after
+/// `--` is an option.
+fn json_requested(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    args.into_iter()
+        .take_while(|arg| arg != "--")
+        .any(|arg| arg == "--json")
+}
+
+/// Reports a command line clap refused, or prints the help or version it was asked for.
+/// A usage error keeps clap's text on stderr and its exit status (2); under `--json`,
+/// stdout also gets `{"error": …}` with clap's message in plain text, as for every other
+/// error. Help and version print as usual and exit 0.
+fn usage_error(error: &clap::Error, json: bool) -> ExitCode {
+    if json && error.use_stderr() {
+        let text = error.render().to_string();
+        let message = text.trim();
+        let message = message
+            .strip_prefix("error:")
+            .map_or(message, str::trim_start);
+        let document = serde_json::json!({ "error": message });
+        let _ = writeln!(std::io::stdout(), "{document}");
+    }
+    let _ = error.print();
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
