@@ -79,7 +79,12 @@ fn compare_versions_follows_dpkg_exit_codes() {
     assert!(code(&["compare-versions", "2.11.0rc1", "lt", "2.11.0"]));
     assert!(code(&["compare-versions", "1.0b1", "eq", "1.0beta1"]));
     assert!(code(&["compare-versions", "1.10", "gt", "1.9"]));
-    let status = |args: &[&str]| root.command(args).status().ok().and_then(|s| s.code());
+    let status = |args: &[&str]| {
+        root.command(args)
+            .output()
+            .ok()
+            .and_then(|o| o.status.code())
+    };
     assert_eq!(status(&["compare-versions", "1.0", "ge", "1.0.0"]), Some(1));
     assert_eq!(
         status(&["compare-versions", "16.0.40", "lt", "16.0.40.1"]),
@@ -95,7 +100,12 @@ fn compare_versions_follows_dpkg_exit_codes() {
 #[test]
 fn compare_versions_accepts_every_depends_operator_and_explains_an_unknown_one() {
     let root = root();
-    let status = |args: &[&str]| root.command(args).status().ok().and_then(|s| s.code());
+    let status = |args: &[&str]| {
+        root.command(args)
+            .output()
+            .ok()
+            .and_then(|o| o.status.code())
+    };
     // Every spelling `<depends>` accepts, in any case: (a, op, b, holds).
     for (a, op, b, holds) in [
         ("1.0", "==", "1.0", true),
@@ -244,4 +254,143 @@ fn an_oversized_module_xml_is_refused() {
     assert!(std::fs::write(&big, format!("<module>{padding}</module>")).is_ok());
     let run = root.fails(&["manifest", arg(&big)]);
     assert!(run.stderr.contains("larger than"), "{}", run.stderr);
+}
+
+#[test]
+fn engine_and_php_facts_from_modhost_toml_decide_checkdepends() {
+    let root = root();
+    let depends = "<depends><engine>asterisk ge 18</engine><phpversion>ge 8.1</phpversion>\
+                   <phpcomponent>mysqli ge 8.0</phpcomponent><phpcomponent>pdo_mysql||curl</phpcomponent>\
+                   </depends></module>";
+    let pkg = modhost_test_support::repackage(
+        &package("core"),
+        |xml| xml.replace("</module>", depends),
+        &root.path().with_file_name("core-pbx.tgz"),
+    );
+    let code = |args: &[&str]| {
+        root.command(args)
+            .output()
+            .ok()
+            .and_then(|o| o.status.code())
+    };
+    let platform = |engine: &str, php: &str, components: &str| {
+        format!(
+            "[platform]\nversion = \"16.0.40\"\nengine = {{ name = \"asterisk\", version = \"{engine}\" }}\n\
+             [platform.php]\nversion = \"{php}\"\ncomponents = {{ {components} }}\n"
+        )
+    };
+
+    root.configure(&platform(
+        "18.2.0",
+        "8.2.7",
+        "mysqli = \"8.2.7\", curl = \"\"",
+    ));
+    assert_eq!(code(&["checkdepends", arg(&pkg)]), Some(0));
+    let text = root.ok(&["checkdepends", arg(&pkg)]).stdout;
+    for line in [
+        "  ok        engine asterisk ge 18: the engine is asterisk 18.2.0\n",
+        "  ok        phpversion ge 8.1: the PHP version is 8.2.7\n",
+        "  ok        phpcomponent mysqli ge 8.0: mysqli is present\n",
+        "  ok        phpcomponent pdo_mysql || curl: curl is present\n",
+    ] {
+        assert!(text.contains(line), "`{line}` missing from:\n{text}");
+    }
+    let report = root.ok(&["checkdepends", "--json", arg(&pkg)]).json();
+    assert_eq!(report["satisfied"], true, "{report}");
+    let outcomes: Vec<(String, String)> = report["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| (c["kind"].to_string(), c["outcome"].to_string()))
+        .collect();
+    assert_eq!(
+        outcomes.len(),
+        5,
+        "engine, phpversion, two phpcomponents, supported: {report}"
+    );
+    assert!(outcomes.iter().all(|(_, o)| o == "\"ok\""), "{report}");
+
+    // Each unmet fact: exit 1, the failing constraint named with what the host declared.
+    for (toml, kind, constraint, detail) in [
+        (
+            platform("16.2", "8.2.7", "mysqli = \"8.2.7\", curl = \"\""),
+            "engine",
+            "asterisk ge 18",
+            "the engine is asterisk 16.2",
+        ),
+        (
+            platform("18.2.0", "7.4.33", "mysqli = \"8.2.7\", curl = \"\""),
+            "phpversion",
+            "ge 8.1",
+            "the PHP version is 7.4.33 (too old)",
+        ),
+        (
+            platform("18.2.0", "8.2.7", "mysqli = \"7.4.33\", curl = \"\""),
+            "phpcomponent",
+            "mysqli ge 8.0",
+            "no matching component is declared",
+        ),
+        (
+            platform("18.2.0", "8.2.7", "mysqli = \"8.2.7\", gd = \"\""),
+            "phpcomponent",
+            "pdo_mysql || curl",
+            "no matching component is declared",
+        ),
+    ] {
+        root.configure(&toml);
+        assert_eq!(code(&["checkdepends", arg(&pkg)]), Some(1), "{constraint}");
+        let text = root.fails(&["checkdepends", arg(&pkg)]).stdout;
+        let line = format!("  FAILED    {kind} {constraint}: {detail}\n");
+        assert!(text.contains(&line), "`{line}` missing from:\n{text}");
+        assert_eq!(text.matches("FAILED").count(), 1, "{text}");
+
+        let run = root.fails(&["checkdepends", "--json", arg(&pkg)]);
+        let report = run.json();
+        assert_eq!(report["satisfied"], false, "{report}");
+        let failed: Vec<serde_json::Value> = report["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["outcome"] == "failed")
+            .cloned()
+            .collect();
+        assert_eq!(
+            failed,
+            [serde_json::json!({
+                "kind": kind, "constraint": constraint, "outcome": "failed", "detail": detail
+            })],
+            "{report}"
+        );
+        let run = root.fails(&["install", arg(&pkg)]);
+        let reason = format!("`core` 16.0.40 requires {kind} `{constraint}`: {detail}");
+        assert!(
+            run.stderr.contains(&reason),
+            "`{reason}` missing from:\n{}",
+            run.stderr
+        );
+    }
+    assert!(
+        root.ok(&["list", "--json"])
+            .json()
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
+
+    root.configure(&platform(
+        "18.2.0",
+        "8.2.7",
+        "mysqli = \"8.2.7\", curl = \"\"",
+    ));
+    root.ok(&["install", arg(&pkg)]);
+    // Installed, the module is checked by its rawname against the same facts.
+    assert_eq!(code(&["checkdepends", "core"]), Some(0));
+    root.configure(&platform("20.1", "8.3", "pdo_mysql = \"8.3\""));
+    let run = root.fails(&["checkdepends", "core"]);
+    assert!(
+        run.stdout.contains(
+            "  FAILED    phpcomponent mysqli ge 8.0: no matching component is declared\n"
+        ),
+        "{}",
+        run.stdout
+    );
 }
