@@ -1,6 +1,6 @@
 //! Installing, listing and uninstalling the example modules.
 
-use modhost_test_support::{arg, package};
+use modhost_test_support::{Root, arg, package};
 use serde_json::{Value, json};
 
 use crate::root;
@@ -309,13 +309,21 @@ fn scan_lists_module_directories_beside_packages_and_a_module_directory_installs
         ]
     );
 
-    root.ok(&[
-        "install",
-        arg(&modules.join("core")),
-        "voicemail",
-        "--from",
-        arg(&modules),
-    ]);
+    // A stray file named like a module (a core dump is called `core`) does not stand in
+    // for the module: a bare name is looked up in the package directory first.
+    let cwd = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    assert!(std::fs::write(cwd.path().join("voicemail"), "not a package").is_ok());
+    let install = Root::output(
+        root.command(&[
+            "install",
+            arg(&modules.join("core")),
+            "voicemail",
+            "--from",
+            arg(&modules),
+        ])
+        .current_dir(cwd.path()),
+    );
+    assert!(install.success, "{}", install.stderr);
     assert_eq!(
         listed(&root),
         vec![

@@ -1211,11 +1211,7 @@ impl Host {
     /// The package for each of `names`: a package file as given, or the newest package of
     /// that module in `from` (else the configured package directory).
     pub fn resolve_packages(&self, names: &[String], from: Option<&Path>) -> Result<Vec<PathBuf>> {
-        let dir = from.or(self.packages.as_deref());
-        names
-            .iter()
-            .map(|name| packages::resolve(name, dir))
-            .collect()
+        packages::resolve(names, from.or(self.packages.as_deref()))
     }
 
     fn package_dir_or(&self, from: Option<&Path>) -> Result<PathBuf> {

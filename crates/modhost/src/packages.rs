@@ -95,28 +95,43 @@ pub(crate) fn module_dirs(dir: &Path) -> Result<Vec<(PathBuf, Manifest)>> {
     Ok(found)
 }
 
-/// The package for `name`: the path itself when it is a package file or a module
-/// directory, else the newest package of module `name` in `dir`.
-pub(crate) fn resolve(name: &str, dir: Option<&Path>) -> Result<PathBuf> {
-    let path = Path::new(name);
-    if path.is_file() || path.join("module.xml").is_file() {
-        return Ok(path.to_owned());
-    }
-    let Some(dir) = dir else {
-        return Err(Error::Refused(vec![format!(
-            "`{name}` is not a package file, and no package directory is configured (--from DIR, \
-             or `packages` in modhost.toml)"
-        )]));
+/// The package for each of `names`: the newest package of module `name` in `dir` when
+/// `name` is a bare module name that `dir` holds, else the path itself when it is a
+/// package file or a module directory. A bare name goes to the package directory first,
+/// so that a stray file called `core` (say, a core dump) does not stand in for module
+/// `core`; `./core` names the file.
+pub(crate) fn resolve(names: &[String], dir: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let index = match dir {
+        Some(dir) if names.iter().any(|n| is_bare(n)) => newest(dir)?,
+        _ => BTreeMap::new(),
     };
-    newest(dir)?
-        .remove(name)
-        .map(|(path, _)| path)
-        .ok_or_else(|| {
-            Error::Refused(vec![format!(
-                "no package of `{name}` in `{}`",
-                dir.display()
-            )])
+    names
+        .iter()
+        .map(|name| {
+            if let Some((path, _)) = index.get(name.as_str()).filter(|_| is_bare(name)) {
+                return Ok(path.clone());
+            }
+            let path = Path::new(name);
+            if path.is_file() || path.join("module.xml").is_file() {
+                return Ok(path.to_owned());
+            }
+            Err(Error::Refused(vec![match dir {
+                Some(dir) => format!("no package of `{name}` in `{}`", dir.display()),
+                None => format!(
+                    "`{name}` is not a package file, and no package directory is configured \
+                     (--from DIR, or `packages` in modhost.toml)"
+                ),
+            }]))
         })
+        .collect()
+}
+
+/// Whether `name` is written as a module's rawname, not a path.
+fn is_bare(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// How `version` compares with `installed`.

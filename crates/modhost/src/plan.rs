@@ -130,10 +130,17 @@ pub(crate) fn plan(
     } else {
         reasons.extend(unmet);
     }
+    // A cycle is named with every other reason, not only once the rest are mended.
+    let order = match topological(batch, &in_batch) {
+        Err(Error::Refused(cycle)) => {
+            reasons.extend(cycle);
+            Vec::new()
+        }
+        order => order?,
+    };
     if !reasons.is_empty() {
         return Err(Error::Refused(reasons));
     }
-    let order = topological(batch, &in_batch)?;
     Ok(order
         .into_iter()
         .filter_map(|index| actions.remove(&index).map(|action| (index, action)))
@@ -269,6 +276,14 @@ mod tests {
             refusal(&[&x, &y, &z]),
             ["dependency cycle: x -> y -> z -> x"]
         );
+        let needy = manifest("needy", "1.0", "<module>missing</module>");
+        let reasons = refusal(&[&x, &y, &z, &needy]);
+        assert_eq!(reasons.len(), 2, "{reasons:#?}");
+        assert!(
+            reasons[0].contains("requires module `missing`"),
+            "{reasons:#?}"
+        );
+        assert_eq!(reasons[1], "dependency cycle: x -> y -> z -> x");
     }
 
     #[test]
