@@ -257,6 +257,24 @@ fn an_oversized_module_xml_is_refused() {
 }
 
 #[test]
+fn a_module_xml_in_another_encoding_is_refused_at_its_first_bad_byte() {
+    let root = root();
+    let latin1 = root.path().with_file_name("latin1.xml");
+    let xml: &[u8] = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<module>\n\
+          <rawname>x</rawname><name>Caf\xe9</name><version>1.0</version></module>\n";
+    assert!(std::fs::write(&latin1, xml).is_ok());
+    let run = root.fails(&["manifest", arg(&latin1)]);
+    assert!(
+        run.stderr.contains(
+            "latin1.xml:3:30: byte 0xE9 is not UTF-8: the document declares encoding `ISO-8859-1`, \
+             but only UTF-8 is supported"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn engine_and_php_facts_from_modhost_toml_decide_checkdepends() {
     let root = root();
     let depends = "<depends><engine>asterisk ge 18</engine><phpversion>ge 8.1</phpversion>\

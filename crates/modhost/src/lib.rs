@@ -80,15 +80,17 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
         return Ok(modhost_package::read_manifest(path, &Default::default())?);
     }
     // No more than the parser accepts, so a huge file is refused without being read whole.
-    let mut source = String::new();
+    // Bytes, not a string: a file that is not UTF-8 gets the line and column of its first
+    // bad byte, and the encoding it declares, from the parser.
+    let mut source = Vec::new();
     fs_err::File::open(path)
         .and_then(|file| {
             use std::io::Read as _;
             file.take(modhost_manifest::MAX_SIZE as u64 + 1)
-                .read_to_string(&mut source)
+                .read_to_end(&mut source)
         })
         .map_err(io(path))?;
-    Ok(Manifest::parse(&source, &path.display().to_string())?)
+    Ok(Manifest::parse_bytes(&source, &path.display().to_string())?)
 }
 
 /// Something the host is doing, for progress display. Only the application draws.

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::output::Output;
 
@@ -16,9 +16,7 @@ pub struct Args {
 
 pub fn run(out: &Output, args: Args) -> Result<()> {
     let xml = args.dir.join("module.xml");
-    let source = std::fs::read_to_string(&xml)
-        .with_context(|| format!("cannot read `{}`", xml.display()))?;
-    let manifest = modhost::Manifest::parse(&source, &xml.display().to_string())?;
+    let manifest = modhost::read_manifest(&xml)?;
     let file = args
         .out
         .unwrap_or_else(|| PathBuf::from(format!("{}-{}.tgz", manifest.rawname, manifest.version)));
