@@ -74,8 +74,30 @@ fn list_table_shows_each_module_on_a_line() {
 fn uninstall_runs_uninstall_and_removes_files_and_state() {
     let root = root();
     root.ok(&["install", arg(&package("core")), arg(&package("voicemail"))]);
+    let digest = |rawname: &str| {
+        let info = root.ok(&["info", "--json", rawname]).json();
+        info["component_sha256"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (core, voicemail) = (digest("core"), digest("voicemail"));
+    let compiled = |digest: &str| {
+        std::fs::read_dir(root.path().join("cache"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(digest))
+            .count()
+    };
+    assert_eq!((compiled(&core), compiled(&voicemail)), (1, 1));
 
     let run = root.ok(&["uninstall", "voicemail"]);
+    assert_eq!(
+        (compiled(&core), compiled(&voicemail)),
+        (1, 0),
+        "compiled code does not outlive its module"
+    );
     assert!(
         run.stderr.contains("voicemail uninstalled mailboxes=2"),
         "uninstall() did not run:\n{}",

@@ -22,7 +22,7 @@
 //! # Ok::<(), modhost::Error>(())
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -771,6 +771,12 @@ impl Host {
             components.push(self.load_unpacked(&packages[*index], unpacked)?);
         }
 
+        let mut left = Vec::new();
+        for (_, action) in &plan {
+            if let Action::Upgrade(previous) = action {
+                left.extend(self.digests_of(&previous.rawname)?);
+            }
+        }
         let mut created = Created::default();
         let mut superseded = Vec::new();
         let mut changes = Vec::new();
@@ -882,6 +888,7 @@ impl Host {
         fault::point("apply", "committed");
         created.keep();
         sweep(&superseded);
+        self.forget_compiled(left);
         fault::point("apply", "cleaned");
         Ok(changes)
     }
@@ -908,6 +915,7 @@ impl Host {
         } else {
             "delete"
         };
+        let left = self.digests_of(rawname)?;
         let mut txn = self.state.begin()?;
         // `uninstall()` works on a copy of the data directory, so that one that damages
         // its data and then fails leaves the module as it was.
@@ -937,6 +945,7 @@ impl Host {
             self.layout.modules().join(rawname),
             self.layout.data().join(rawname),
         ]);
+        self.forget_compiled(left);
         fault::point(operation, "cleaned");
         Ok(Change {
             requests: Vec::new(),
@@ -1179,6 +1188,7 @@ impl Host {
             rawname,
             &format!("{} -> {}", current.version, backup.record.version),
         );
+        let left = vec![current.component_sha256.clone()];
         let mut txn = self.state.begin()?;
         txn.restore_backup(rawname, &previous.database)?;
         // The backup's status is the one it had when the upgrade replaced it; since then
@@ -1200,6 +1210,7 @@ impl Host {
             self.layout.module_dir(rawname, &current.module_dir),
             self.layout.data_dir(rawname, &current.data_dir),
         ]);
+        self.forget_compiled(left);
         fault::point("rollback", "cleaned");
         Ok(Change {
             requests: Vec::new(),
@@ -1623,6 +1634,43 @@ impl Drop for Created {
 
 /// Removes directories no record points at any more. A failure only leaves a leftover
 /// that the next recovery removes, so it is logged rather than returned.
+impl Host {
+    /// The component digests of `rawname`'s installed version and its backup.
+    fn digests_of(&self, rawname: &str) -> Result<Vec<String>> {
+        let installed = self.state.module(rawname)?;
+        let backup = self.state.backup(rawname)?.map(|b| b.record);
+        Ok(installed
+            .into_iter()
+            .chain(backup)
+            .map(|r| r.component_sha256)
+            .collect())
+    }
+
+    /// Removes the compiled artifacts of `digests` that no installed version or backup
+    /// uses any more. A failure only leaves a file in the cache, so it is logged.
+    fn forget_compiled(&self, digests: Vec<String>) {
+        let in_use = self.state.modules().and_then(|modules| {
+            let mut in_use = BTreeSet::new();
+            for record in modules {
+                if let Some(backup) = self.state.backup(&record.rawname)? {
+                    in_use.insert(backup.record.component_sha256);
+                }
+                in_use.insert(record.component_sha256);
+            }
+            Ok(in_use)
+        });
+        let forgotten = in_use.map_err(Error::from).and_then(|in_use| {
+            digests
+                .iter()
+                .filter(|d| !in_use.contains(*d))
+                .try_for_each(|d| self.runtime.forget(d).map_err(Error::from))
+        });
+        if let Err(e) = forgotten {
+            tracing::warn!("cannot clear compiled components from the cache: {e}");
+        }
+    }
+}
+
 fn sweep(dirs: &[PathBuf]) {
     for dir in dirs {
         if let Err(e) = layout::remove_dir(dir) {
