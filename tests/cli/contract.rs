@@ -335,7 +335,10 @@ fn a_usage_error_under_json_is_one_json_error_document_and_exits_2() {
     }
 
     // Help and version print as usual, on stdout, and succeed.
-    let version = format!("modhost {}\n", env!("CARGO_PKG_VERSION"));
+    let version = format!(
+        "modhost {} (runs components built against modhost:module@0.1.0)\n",
+        env!("CARGO_PKG_VERSION")
+    );
     for (args, expected) in [
         (&["--json", "--version"][..], Some(version.as_str())),
         (&["--version", "--json"], Some(version.as_str())),

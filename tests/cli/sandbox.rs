@@ -522,6 +522,12 @@ fn a_component_built_against_another_wit_version_is_refused_naming_both() {
         run.stderr
     );
     assert_eq!(root.fingerprint(), before);
+    // A module author can ask the host which versions it runs.
+    let version = root.ok(&["--version"]).stdout;
+    assert!(
+        version.contains("runs components built against modhost:module@0.1.0"),
+        "{version}"
+    );
 }
 
 #[test]

@@ -122,7 +122,7 @@ impl Context {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(error) => return usage_error(&error, json_requested(std::env::args_os().skip(1))),
     };
@@ -135,6 +135,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Parses the command line; `--version` also names the WIT versions this host runs,
+/// which is what a module author needs to know.
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let version = format!(
+        "{} (runs components built against modhost:module@{})",
+        env!("CARGO_PKG_VERSION"),
+        modhost::SUPPORTED_API_VERSIONS.join(", @")
+    );
+    // Parsed once per process: leaking the string is what `&'static str` costs here.
+    let version: &'static str = version.leak();
+    let matches = Cli::command().version(version).try_get_matches()?;
+    Cli::from_arg_matches(&matches)
 }
 
 /// Whether `--json` is among the command line's options, before the subcommand or after

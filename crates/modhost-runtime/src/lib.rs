@@ -33,13 +33,13 @@ mod deadline;
 mod host;
 mod limiter;
 
-use bindings::v0_1_0::{Module, ModulePre};
+use bindings::{Instance, Pre};
 use deadline::DeadlinePassed;
 use host::HostState;
 use limiter::{Limiter, MemoryCapReached};
 
 /// The `modhost:module` WIT versions this host runs.
-pub const SUPPORTED_API_VERSIONS: &[&str] = &["0.1.0"];
+pub const SUPPORTED_API_VERSIONS: &[&str] = bindings::VERSIONS;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -309,7 +309,7 @@ pub enum Origin {
 
 /// A component ready to instantiate: compiled, linked, and type-checked against the WIT.
 pub struct LoadedComponent {
-    pre: ModulePre<HostState>,
+    pre: Pre,
     sha256: String,
     origin: Origin,
 }
@@ -335,8 +335,8 @@ impl LoadedComponent {
     }
 
     /// The functions the component exports, as `interface.function` with the
-    /// interface's package and version left out when they are `modhost:module@0.1.0`
-    /// (e.g. `lifecycle.install`, `hooks.handle`).
+    /// interface's package and version left out when they are a `modhost:module` version
+    /// this host runs (e.g. `lifecycle.install`, `hooks.handle`).
     pub fn exports(&self, engine: &Engine) -> Vec<String> {
         use wasmtime::component::types::ComponentItem;
         let component = self.pre.instance_pre().component();
@@ -344,8 +344,9 @@ impl LoadedComponent {
         for (interface, item) in component.component_type().exports(engine) {
             let short = interface
                 .strip_prefix("modhost:module/")
-                .and_then(|rest| rest.strip_suffix("@0.1.0"))
-                .unwrap_or(interface);
+                .and_then(|rest| rest.split_once('@'))
+                .filter(|(_, version)| SUPPORTED_API_VERSIONS.contains(version))
+                .map_or(interface, |(name, _)| name);
             match item.ty {
                 ComponentItem::ComponentInstance(instance) => {
                     for (function, item) in instance.exports(engine) {
@@ -463,8 +464,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::Engine(e.to_string()))?;
         deadline::add_to_linker(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
-        Module::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| Error::Engine(e.to_string()))?;
+        bindings::add_to_linker(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
         fs_err::create_dir_all(cache_dir).map_err(|source| Error::Io {
             path: cache_dir.to_owned(),
             source,
@@ -562,13 +562,13 @@ impl Runtime {
                 (component, Origin::Compiled)
             }
         };
-        check_api_version(&self.engine, &component, path)?;
+        let api_version = check_api_version(&self.engine, &component, path)?;
         let load_err = |e: wasmtime::Error| Error::Load {
             path: path.to_owned(),
             message: format!("{e:#}"),
         };
         let instance_pre = self.linker.instantiate_pre(&component).map_err(load_err)?;
-        let pre = ModulePre::new(instance_pre).map_err(load_err)?;
+        let pre = Pre::new(api_version, instance_pre).map_err(load_err)?;
         Ok(LoadedComponent {
             pre,
             sha256,
@@ -861,7 +861,7 @@ fn stack_exhausted(e: &wasmtime::Error) -> bool {
 
 /// Calls `call`'s export on `instance`.
 fn invoke(
-    instance: &Module,
+    instance: &Instance,
     store: &mut Store<HostState>,
     call: &Call,
     rawname: &str,
@@ -890,30 +890,7 @@ fn invoke(
             Ok(())
         }
     };
-    let lifecycle = instance.modhost_module_lifecycle();
-    let outcome = match call {
-        Call::Install => lifecycle
-            .call_install(&mut *store)
-            .map(|r| r.map(|()| None)),
-        Call::Upgrade { from } => lifecycle
-            .call_upgrade(&mut *store, from)
-            .map(|r| r.map(|()| None)),
-        Call::Uninstall => lifecycle
-            .call_uninstall(&mut *store)
-            .map(|r| r.map(|()| None)),
-        Call::Enable => lifecycle.call_enable(&mut *store).map(|r| r.map(|()| None)),
-        Call::Disable => lifecycle
-            .call_disable(&mut *store)
-            .map(|r| r.map(|()| None)),
-        Call::Hook {
-            handler,
-            hook,
-            payload,
-        } => instance
-            .modhost_module_hooks()
-            .call_handle(&mut *store, handler, hook, payload)
-            .map(|r| r.map(Some)),
-    };
+    let outcome = instance.call(store, call);
     match outcome.map_err(trapped)? {
         Ok(output) => {
             bounded(output.as_deref().unwrap_or_default())?;
@@ -929,7 +906,7 @@ fn invoke(
 /// A sandboxed store, with its instance once instantiated.
 struct Hot {
     store: Store<HostState>,
-    instance: Option<Module>,
+    instance: Option<Instance>,
     stderr: MemoryOutputPipe,
     max_memory: usize,
 }
@@ -1018,9 +995,10 @@ fn with_stderr(error: Error, stderr: &[u8]) -> Error {
     }
 }
 
-/// Refuses a component built against a `modhost:module` version this host does not run,
-/// naming both, before linking would fail with a less helpful message.
-fn check_api_version(engine: &Engine, component: &Component, path: &Path) -> Result<()> {
+/// The `modhost:module` version `component` is built against; refuses one this host does
+/// not run, naming both, before linking would fail with a less helpful message, and one
+/// that mixes versions.
+fn check_api_version(engine: &Engine, component: &Component, path: &Path) -> Result<&'static str> {
     let ty = component.component_type();
     let names = ty
         .imports(engine)
@@ -1040,11 +1018,24 @@ fn check_api_version(engine: &Engine, component: &Component, path: &Path) -> Res
             path: path.to_owned(),
             found: unsupported.clone(),
         }),
-        None if versions.is_empty() => Err(Error::Load {
-            path: path.to_owned(),
-            message: "it neither imports nor exports any modhost:module interface".to_owned(),
-        }),
-        None => Ok(()),
+        None => match versions.as_slice() {
+            [] => Err(Error::Load {
+                path: path.to_owned(),
+                message: "it neither imports nor exports any modhost:module interface".to_owned(),
+            }),
+            [version] => SUPPORTED_API_VERSIONS
+                .iter()
+                .copied()
+                .find(|v| v == version)
+                .ok_or_else(|| Error::ApiVersion {
+                    path: path.to_owned(),
+                    found: version.clone(),
+                }),
+            mixed => Err(Error::Load {
+                path: path.to_owned(),
+                message: format!("it mixes modhost:module versions {}", mixed.join(", ")),
+            }),
+        },
     }
 }
 

@@ -32,7 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use modhost_manifest as manifest;
 pub use modhost_manifest::{Capability, Manifest, ModuleDependency, Op, Version};
 pub use modhost_package::pack;
-pub use modhost_runtime::{Limits, Origin};
+pub use modhost_runtime::{Limits, Origin, SUPPORTED_API_VERSIONS};
 pub use modhost_state::{ModuleRecord, Rows, SqlValue, Status};
 pub use modhost_update::{Kind as SourceKind, Stability};
 
