@@ -1,6 +1,8 @@
 //! Upgrades with backups, rollbacks, failing upgrades, enable/disable, broken modules.
 
-use modhost_test_support::{Root, arg, component, package, package_at, packages_dir};
+use std::path::PathBuf;
+
+use modhost_test_support::{Root, arg, component, package, package_at, packages_dir, repackage};
 
 use crate::root;
 
@@ -539,9 +541,11 @@ fn a_first_install_whose_schema_fails_leaves_no_trace() {
     let module = root.path().with_file_name("clash");
     assert!(std::fs::create_dir_all(&module).is_ok());
     assert!(std::fs::copy(component("hostile"), module.join("module.wasm")).is_ok());
+    // A valid module.xml (the manifest refuses duplicate fields), but a table name the
+    // state database keeps for itself: refused when the schema is applied.
     let xml = "<module><rawname>clash</rawname><name>Clash</name><version>1.0</version>\
-               <database><table name=\"clash_items\">\
-               <field name=\"id\" type=\"integer\"/><field name=\"id\" type=\"string\"/>\
+               <database><table name=\"modhost_kv\">\
+               <field name=\"id\" type=\"integer\"/>\
                </table></database></module>";
     assert!(std::fs::write(module.join("module.xml"), xml).is_ok());
     let package = module.join("clash.tgz");
@@ -549,7 +553,10 @@ fn a_first_install_whose_schema_fails_leaves_no_trace() {
     let before = root.fingerprint();
     let run = root.fails(&["install", arg(&package)]);
     assert!(
-        run.stderr.contains("clash") && run.stderr.contains("duplicate column"),
+        run.stderr.contains("module `clash`")
+            && run
+                .stderr
+                .contains("database schema: table name `modhost_kv` is reserved"),
         "{}",
         run.stderr
     );
@@ -733,4 +740,214 @@ fn scan_says_why_a_package_cannot_be_installed() {
         text.contains("cannot be installed: ") && !text.contains("can be installed\n"),
         "{text}"
     );
+}
+
+/// Whether any enabled module's handlers answer the `lookup` hook.
+fn lookup_answers(root: &Root) -> bool {
+    let calls = root
+        .ok(&["hook", "lookup", "--json", "--payload", "2025550100"])
+        .json();
+    calls.as_array().is_some_and(|c| !c.is_empty())
+}
+
+#[test]
+fn rollback_keeps_the_status_the_module_has_now_not_the_one_its_backup_was_taken_with() {
+    let root = phonebook_root();
+    let pb2 = package_at("phonebook", "2.0.0");
+    // Backed up enabled, disabled since: the rollback leaves it disabled, not running.
+    root.ok(&["upgrade", arg(&pb2)]);
+    root.ok(&["disable", "phonebook"]);
+    root.ok(&["rollback", "phonebook"]);
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(
+        (
+            info["version"].as_str(),
+            info["status"].as_str(),
+            info["reason"].as_str()
+        ),
+        (
+            Some("1.0.0"),
+            Some("disabled"),
+            Some("disabled by an administrator")
+        ),
+        "{info}"
+    );
+    assert!(!lookup_answers(&root), "its hooks do not run");
+
+    // Backed up disabled (upgraded while disabled), enabled since: it comes back enabled.
+    root.ok(&["upgrade", arg(&pb2)]);
+    assert_eq!(status(&root, "phonebook"), "disabled");
+    root.ok(&["enable", "phonebook"]);
+    root.ok(&["rollback", "phonebook"]);
+    assert_eq!(
+        (version(&root, "phonebook"), status(&root, "phonebook")),
+        ("1.0.0".to_owned(), "enabled".to_owned())
+    );
+    assert_eq!(
+        lookup(&root),
+        "Alice Example",
+        "the version returned to runs"
+    );
+
+    // Disabled and enabled again between the upgrade and the rollback: enabled.
+    root.ok(&["upgrade", arg(&pb2)]);
+    root.ok(&["disable", "phonebook"]);
+    root.ok(&["enable", "phonebook"]);
+    root.ok(&["rollback", "phonebook"]);
+    assert_eq!(status(&root, "phonebook"), "enabled");
+    assert_eq!(lookup(&root), "Alice Example");
+}
+
+/// Phonebook `from` (its package) as version `to`, with a NOT NULL column that has no
+/// default added to its table: a first install's `install()` fails on it (its INSERT
+/// leaves the column out), and an upgrade's schema cannot add it to a table with rows.
+fn phonebook_requiring_a_column(root: &Root, from: &str, to: &str) -> PathBuf {
+    let number = r#"<field name="number" type="string" length="32"/>"#;
+    let out = root
+        .path()
+        .with_file_name(format!("phonebook-required-{to}.tgz"));
+    repackage(
+        &package_at("phonebook", from),
+        |xml| {
+            assert!(xml.contains(number), "{xml}");
+            xml.replace(
+                number,
+                &format!(r#"{number}<field name="required" type="string" notnull="true"/>"#),
+            )
+            .replace(
+                &format!("<version>{from}</version>"),
+                &format!("<version>{to}</version>"),
+            )
+        },
+        &out,
+    )
+}
+
+/// A copy of `rawname`'s package at version `to`, its module.xml otherwise passed
+/// through `edit`.
+fn repackaged(root: &Root, rawname: &str, to: &str, edit: impl Fn(&str) -> String) -> PathBuf {
+    let package = package(rawname);
+    let out = root.path().with_file_name(format!("{rawname}-{to}.tgz"));
+    repackage(
+        &package,
+        |xml| {
+            let start = xml.find("<version>").unwrap_or_default();
+            let end = xml.find("</version>").unwrap_or_default();
+            edit(&format!("{}<version>{to}{}", &xml[..start], &xml[end..]))
+        },
+        &out,
+    )
+}
+
+#[test]
+fn a_failing_first_install_leaves_no_trace() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let required = phonebook_requiring_a_column(&root, "1.0.0", "1.0.0");
+    let pb1 = package_at("phonebook", "1.0.0");
+    let pb2 = package_at("phonebook", "2.0.0");
+    for (limits, package, expected) in [
+        (
+            "",
+            &required,
+            "install() failed: NOT NULL constraint failed: phonebook_entries.required",
+        ),
+        // 2.0.0's install() sets a key-value entry, which the host refuses.
+        (
+            "max_kv_value_kb = 0",
+            &pb2,
+            "install() failed: value is 1 bytes; the limit is 0",
+        ),
+        (
+            "max_memory_mb = 1",
+            &pb1,
+            "install() trapped: out of memory at its memory cap of 1 MiB",
+        ),
+    ] {
+        root.configure(&format!("[limits]\n{limits}\n"));
+        let before = root.fingerprint();
+        let run = root.fails(&["install", arg(package)]);
+        assert!(
+            run.stderr.contains("module `phonebook`") && run.stderr.contains(expected),
+            "{limits}: expected `{expected}` in:\n{}",
+            run.stderr
+        );
+        assert_eq!(root.fingerprint(), before, "{limits}: no trace");
+        assert!(
+            !root.path().join("modules/phonebook").exists()
+                && !root.path().join("data/phonebook").exists(),
+            "{limits}: no directory of it left"
+        );
+    }
+    root.configure("");
+    root.ok(&["install", arg(&pb1)]);
+    assert_eq!(lookup(&root), "Alice Example", "a later install works");
+}
+
+#[test]
+fn a_failure_midway_or_a_refusal_leaves_the_root_as_it_was_and_force_overrides_a_dependent() {
+    let root = phonebook_root();
+    let core41 = repackaged(&root, "core", "16.0.41", str::to_owned);
+    // A batch: core's upgrade runs first (phonebook depends on it) and succeeds, then
+    // phonebook 3.0.0's upgrade() fails; core's upgrade is rolled back with it.
+    let before = root.fingerprint();
+    let run = root.fails(&[
+        "upgrade",
+        arg(&core41),
+        arg(&package_at("phonebook", "3.0.0")),
+    ]);
+    let core_ran = run.stderr.find("Upgrading core 16.0.40 -> 16.0.41");
+    let failed = run.stderr.find("upgrade(1.0.0) failed: migration failed");
+    assert!(
+        core_ran.is_some() && failed.is_some() && core_ran < failed,
+        "core's upgrade ran before phonebook's failed:\n{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before, "core is rolled back too");
+    let core = root.ok(&["info", "--json", "core"]).json();
+    assert_eq!(
+        (core["version"].as_str(), &core["backup_version"]),
+        (Some("16.0.40"), &serde_json::Value::Null),
+        "{core}"
+    );
+    assert_eq!(lookup(&root), "Alice Example");
+
+    // An upgrade whose schema fails (a NOT NULL column without a default, added to a
+    // table with rows) changes nothing.
+    let required = phonebook_requiring_a_column(&root, "1.0.0", "1.5.0");
+    let run = root.fails(&["upgrade", arg(&required)]);
+    assert!(
+        run.stderr.contains("module `phonebook`")
+            && run.stderr.contains(
+                "database schema: cannot add NOT NULL column `required` without a default"
+            ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        root.fingerprint(),
+        before,
+        "a failing schema changes nothing"
+    );
+
+    // voicemail, as installed, wants a core older than 16.1: upgrading core to 16.1.0 is
+    // refused, naming it, unless forced.
+    let voicemail = repackaged(&root, "voicemail", "16.0.13", |xml| {
+        xml.replace("core ge 16.0", "core lt 16.1")
+    });
+    root.ok(&["install", arg(&voicemail)]);
+    let core161 = repackaged(&root, "core", "16.1.0", str::to_owned);
+    let before = root.fingerprint();
+    let run = root.fails(&["upgrade", arg(&core161)]);
+    assert!(
+        run.stderr.contains(
+            "installed `voicemail` 16.0.13 requires module `core lt 16.1`, which the upgrade would break"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before, "the refusal changes nothing");
+    root.ok(&["upgrade", "--force", arg(&core161)]);
+    assert_eq!(version(&root, "core"), "16.1.0");
+    assert_eq!(lookup(&root), "Alice Example", "its dependents still run");
 }

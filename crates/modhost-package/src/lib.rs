@@ -364,18 +364,10 @@ impl<'a> Stage<'a> {
         Ok(())
     }
 
-    /// Checks the entry named `raw` (read as `path`, or `None` when the archive's reading
-    /// of the name is unsafe) of kind `kind` and declared `size`; creates it when it is a
-    /// directory, and returns it when it is a file to write.
-    fn admit(
-        &mut self,
-        raw: &[u8],
-        path: Option<&Path>,
-        kind: Kind,
-        size: u64,
-    ) -> Result<Option<Target>, Error> {
-        self.count()?;
-        // What the entries declare can never unpack: refused before any of it is read.
+    /// Counts an entry's declared `size`: what the entries declare in all must fit what
+    /// the whole package could ever unpack to, or the entry is refused before any of it is
+    /// read.
+    fn declare(&mut self, size: u64) -> Result<(), Error> {
         self.declared = self.declared.saturating_add(size);
         if self.declared > self.most {
             return Err(self.refuse(
@@ -387,6 +379,20 @@ impl<'a> Stage<'a> {
                 .to_string(),
             ));
         }
+        Ok(())
+    }
+
+    /// Checks the entry named `raw` (read as `path`, or `None` when the archive's reading
+    /// of the name is unsafe) of kind `kind` and declared `size`; creates it when it is a
+    /// directory, and returns it when it is a file to write.
+    fn admit(
+        &mut self,
+        raw: &[u8],
+        path: Option<&Path>,
+        kind: Kind,
+        size: u64,
+    ) -> Result<Option<Target>, Error> {
+        self.count()?;
         let shown = String::from_utf8_lossy(raw).into_owned();
         if raw.len() > self.limits.max_path_len {
             return Err(self.refuse(format!(
@@ -411,6 +417,7 @@ impl<'a> Stage<'a> {
         }
         match kind {
             Kind::Dir => {
+                self.declare(size)?;
                 self.dir
                     .create_dir_with(&relative, &self.dirs)
                     .map_err(self.io_err(format!("cannot create `{shown}`")))?;
@@ -421,6 +428,7 @@ impl<'a> Stage<'a> {
                     check_manifest_size(self.package, &shown, size)?;
                     self.root_manifest |= place == Place::Root;
                 }
+                self.declare(size)?;
                 Ok(Some(Target { relative, shown }))
             }
             Kind::Other(what) => Err(self.refuse(format!(
