@@ -67,6 +67,7 @@ impl Repo {
         repo.publish(root, packages, groups);
         let mut server = root
             .command(&[
+                "--json",
                 "repo",
                 "serve",
                 arg(&repo.out()),
@@ -81,14 +82,17 @@ impl Repo {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("{e}"));
-        let mut line = String::new();
+        // One JSON document, `{"listening": URL}`, printed before it serves.
+        let mut said = String::new();
         if let Some(stdout) = server.stdout.take() {
-            let _ = BufReader::new(stdout).read_line(&mut line);
+            let mut stdout = BufReader::new(stdout);
+            while stdout.read_line(&mut said).is_ok_and(|n| n > 0) && !said.ends_with("}\n") {}
         }
-        repo.url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("serve said {line:?}"))
+        let said_json: serde_json::Value = serde_json::from_str(&said).unwrap_or_default();
+        repo.url = said_json["listening"]
+            .as_str()
+            .filter(|url| url.starts_with("https://127.0.0.1:"))
+            .unwrap_or_else(|| panic!("serve --json said {said:?}"))
             .to_owned();
         repo.server = server;
         repo
@@ -152,10 +156,6 @@ impl Repo {
         all
     }
 
-    fn run(&self, root: &Root, args: &[&str]) -> modhost_test_support::Run {
-        root.run(&self.trusting(args))
-    }
-
     fn ok(&self, root: &Root, args: &[&str]) -> modhost_test_support::Run {
         root.ok(&self.trusting(args))
     }
@@ -179,8 +179,10 @@ fn version(root: &Root, rawname: &str) -> String {
         .to_owned()
 }
 
+/// What `command` (`check-online`, `showupgrades`) offers, as (rawname, version, status);
+/// the command must succeed: a source that failed would otherwise read as no offer.
 fn offers(repo: &Repo, root: &Root, command: &str) -> Vec<(String, String, String)> {
-    let reports = repo.run(root, &[command, "--json"]).json();
+    let reports = repo.ok(root, &[command, "--json"]).json();
     reports
         .as_array()
         .into_iter()
@@ -257,6 +259,18 @@ fn an_update_is_found_verified_and_installed_and_a_downgrade_is_reported_not_ins
         "{}",
         run.stdout
     );
+    let size = std::fs::metadata(repo.public().join("packages/phonebook-2.0.0.tgz"))
+        .map(|m| m.len())
+        .unwrap_or_default();
+    assert!(
+        run.stderr
+            .contains(" Downloading phonebook 2.0.0 from main\n")
+            && run
+                .stderr
+                .contains(&format!("    Verified phonebook ({size} bytes)\n")),
+        "the download's status lines: {}",
+        run.stderr
+    );
     let lookup = root
         .ok(&["hook", "lookup", "--payload", "2025550100", "--json"])
         .json();
@@ -274,9 +288,15 @@ fn an_update_is_found_verified_and_installed_and_a_downgrade_is_reported_not_ins
     )));
     let refused = repo.fails(&root, &["upgrade", "--online", "phonebook"]);
     assert!(refused.stderr.contains("`phonebook` 2.0.0 is installed; source `main` offers 1.0.0: a downgrade is never installed"), "{}", refused.stderr);
-    assert_eq!(
-        repo.ok(&root, &["upgradeall", "--online"]).stdout,
-        "nothing to do\n"
+    let run = repo.ok(&root, &["upgradeall", "--online"]);
+    assert_eq!(run.stdout, "nothing to do\n");
+    assert!(
+        run.stderr.contains(
+            "`phonebook` 2.0.0 is installed; source `main` offers 1.0.0: a downgrade is never \
+             installed"
+        ),
+        "upgradeall warns of the downgrade it skips: {}",
+        run.stderr
     );
     assert_eq!(version(&root, "phonebook"), "2.0.0");
 }
@@ -304,6 +324,19 @@ fn bad_checksums_and_signatures_are_refused_and_the_root_is_unchanged() {
         run.stderr
     );
     assert_eq!(root.fingerprint(), before);
+    // One byte more than the signed index says: a size mismatch, caught before any checksum.
+    let mut longer = original.clone();
+    longer.push(0);
+    assert!(std::fs::write(&package_file, &longer).is_ok());
+    let run = repo.fails(&root, &["install", "--online", "phonebook"]);
+    let published = original.len();
+    assert!(
+        run.stderr.contains(&format!(
+            "more than {published} bytes received, {published} published; the package was discarded"
+        )),
+        "{}",
+        run.stderr
+    );
     assert!(std::fs::write(&package_file, &original).is_ok());
 
     let index = repo.public().join("index.json");
@@ -316,10 +349,36 @@ fn bad_checksums_and_signatures_are_refused_and_the_root_is_unchanged() {
         "{}",
         run.stderr
     );
+    assert!(std::fs::write(&index, &text).is_ok());
+    // Soundly signed, but by another publisher than the one pinned.
+    let other = repo.dir.path().join("other.key");
+    let other_key = root.ok(&["repo", "keygen", "--out", arg(&other)]).stdout;
+    root.ok(&[
+        "source",
+        "add",
+        "--replace",
+        "main",
+        &repo.url,
+        "--public-key",
+        other_key.trim(),
+    ]);
+    let run = repo.fails(&root, &["install", "--online", "phonebook"]);
     assert!(
-        std::fs::write(&index, &text).is_ok()
-            && std::fs::remove_file(repo.public().join("index.json.minisig")).is_ok()
+        run.stderr
+            .contains("the document is signed by another key than the pinned publisher key"),
+        "{}",
+        run.stderr
     );
+    root.ok(&[
+        "source",
+        "add",
+        "--replace",
+        "main",
+        &repo.url,
+        "--public-key",
+        &repo.public_key,
+    ]);
+    assert!(std::fs::remove_file(repo.public().join("index.json.minisig")).is_ok());
     let run = repo.fails(&root, &["install", "--online", "phonebook"]);
     assert!(
         run.stderr
@@ -399,11 +458,28 @@ fn a_licence_gated_package_needs_the_right_key() {
         "{}",
         run.stderr
     );
+    // A key that would make every download URL invalid is refused when stored, and the
+    // refusal does not repeat it.
+    let run = root.fails(&[
+        "source",
+        "key",
+        "main",
+        "email=admin@example.org&key=sp ace7q",
+    ]);
+    assert!(
+        run.stderr.contains("a space") && !run.stderr.contains("sp ace7q"),
+        "{}",
+        run.stderr
+    );
+    let run = root.fails(&["source", "key", "main", "key=frag#ment7q"]);
+    assert!(run.stderr.contains("`#`"), "{}", run.stderr);
+
+    let wrong = "wr0ngK3y7f3a9c";
     root.ok(&[
         "source",
         "key",
         "main",
-        "email=admin%40example.org&key=0000",
+        &format!("email=admin%40example.org&key={wrong}"),
     ]);
     let run = repo.fails(&root, &["install", "--online", "phonebook"]);
     assert!(
@@ -412,11 +488,18 @@ fn a_licence_gated_package_needs_the_right_key() {
         "{}",
         run.stderr
     );
+    let json = repo.fails(&root, &["--json", "install", "--online", "phonebook"]);
     assert!(
-        !run.stderr.contains("key=0000"),
-        "download keys are never shown:\n{}",
-        run.stderr
+        json.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("(error 403)")),
+        "{}",
+        json.stdout
     );
+    let list = root.ok(&["source", "list"]);
+    let list_json = root.ok(&["source", "list", "--json"]);
+    assert_eq!(list_json.json()[0]["has_key"], true, "{}", list_json.stdout);
+    never_shows(wrong, &[&run, &json, &list, &list_json]);
 
     let groups_file = repo.out().join("private/groups.toml");
     let key = root
@@ -444,19 +527,57 @@ fn a_licence_gated_package_needs_the_right_key() {
     );
 }
 
+/// Fails unless `secret` is absent from every output of `runs` in every encoding a log
+/// or a JSON document might give it: as is, percent-encoded, JSON-escaped, hex, base64.
+fn never_shows(secret: &str, runs: &[&modhost_test_support::Run]) {
+    let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+    let percent: String = secret.bytes().map(|b| format!("%{b:02X}")).collect();
+    let base64 = {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let bits: Vec<u8> = secret
+            .bytes()
+            .flat_map(|b| (0..8).rev().map(move |i| (b >> i) & 1))
+            .collect();
+        // Whole 6-bit groups only: the tail's encoding depends on what follows the secret.
+        bits.chunks_exact(6)
+            .map(|group| {
+                let index = group
+                    .iter()
+                    .fold(0usize, |n, bit| n * 2 + usize::from(*bit));
+                char::from(ALPHABET[index])
+            })
+            .collect::<String>()
+    };
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    for run in runs {
+        for output in [&run.stdout, &run.stderr] {
+            let lower = output.to_ascii_lowercase();
+            for encoded in [secret, &hex, &percent, &base64, json.trim_matches('"')] {
+                assert!(
+                    !output.contains(encoded) && !lower.contains(&encoded.to_ascii_lowercase()),
+                    "the download key shows (as `{encoded}`):\n{output}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn a_refusal_answered_with_status_200_is_shown_as_the_servers_message() {
     let root = root();
     let repo = Repo::phonebook(&root, "1.0.0");
     signed_source(&repo, &root);
     // jBackend (seed 003) may send its JSON refusal with status 200, in place of the package.
-    let refusal = r#"{ "status": "ko", "error_code": "REL_ENS", "error_description": "Email not specified" }"#;
+    // Its message is the server's text: escape sequences in it must not reach the terminal.
+    let refusal = r#"{ "status": "ko", "error_code": "REL_ENS", "error_description": "\u001b[2J\u001b]0;owned\u0007Email not\u001b[8m specified" }"#;
     assert!(std::fs::write(repo.public().join("packages/phonebook-1.0.0.tgz"), refusal).is_ok());
     let run = repo.fails(&root, &["install", "--online", "phonebook"]);
     assert!(
         run.stderr
-            .contains("the server refused: Email not specified (error REL_ENS)"),
-        "{}",
+            .contains("the server refused: Email not specified (error REL_ENS)")
+            && !run.stderr.contains('\u{1b}')
+            && !run.stderr.contains("owned"),
+        "{:?}",
         run.stderr
     );
 }
@@ -813,31 +934,150 @@ fn a_module_updateurl_is_followed_and_its_md5_is_verified() {
         "{reports}"
     );
 
-    // FreePBX publishes only an md5sum: modhost checks it, unlike FreePBX.
+    // FreePBX publishes only an md5sum: modhost checks it, unlike FreePBX, and every
+    // other checksum the document gives.
     let json_file = repo.public().join("freepbx/phonebook.json");
     let original = std::fs::read_to_string(&json_file).unwrap_or_default();
-    let mut doc: serde_json::Value = serde_json::from_str(&original).unwrap_or_default();
-    if let Some(fields) = doc.as_object_mut() {
-        fields.remove("sha256");
-        fields.remove("sha1sum");
-        fields.insert("md5sum".into(), "0123456789abcdef0123456789abcdef".into());
-    }
-    assert!(std::fs::write(&json_file, doc.to_string()).is_ok());
+    let original: serde_json::Value = serde_json::from_str(&original).unwrap_or_default();
+    // Writes the document with `fields` set (null: removed); its text.
+    let publish = |fields: &[(&str, serde_json::Value)]| {
+        let mut doc = original.clone();
+        if let Some(doc) = doc.as_object_mut() {
+            for (name, value) in fields {
+                match value {
+                    serde_json::Value::Null => doc.remove(*name),
+                    value => doc.insert((*name).to_owned(), value.clone()),
+                };
+            }
+        }
+        let text = doc.to_string();
+        assert!(std::fs::write(&json_file, &text).is_ok());
+        text
+    };
+    let null = serde_json::Value::Null;
+    // The configuration below changes and comes back to this.
+    root.configure("");
     let before = root.fingerprint();
-    let run = repo.fails(&root, &["upgradeall", "--online"]);
+    for (fields, refusal) in [
+        (
+            vec![
+                ("sha256", null.clone()),
+                ("sha1sum", null.clone()),
+                ("md5sum", "0123456789abcdef0123456789abcdef".into()),
+            ],
+            "MD5 ",
+        ),
+        (
+            vec![("sha256", null.clone()), ("sha1sum", "0".repeat(40).into())],
+            "SHA-1 ",
+        ),
+        (
+            vec![
+                ("sha256", null.clone()),
+                ("sha1sum", null.clone()),
+                ("md5sum", null.clone()),
+            ],
+            "no checksum is published for it, so it cannot be verified",
+        ),
+    ] {
+        publish(&fields);
+        let run = repo.fails(&root, &["upgradeall", "--online"]);
+        assert!(
+            run.stderr.contains(refusal)
+                && run.stderr.contains("the package was discarded")
+                && !run.stderr.contains("Verified"),
+            "{refusal}: {}",
+            run.stderr
+        );
+        assert_eq!(root.fingerprint(), before);
+    }
+
+    // A SHA-1 alone is accepted, with a warning on the offer.
+    publish(&[("sha256", null.clone()), ("md5sum", null.clone())]);
+    let reports = repo.ok(&root, &["check-online", "--json"]).json();
+    let offer = &report(&reports, "phonebook/updateurl")["offers"][0];
     assert!(
-        run.stderr.contains("MD5") && run.stderr.contains("does not match the published"),
-        "{}",
-        run.stderr
+        offer["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w
+                .starts_with("`phonebook` 2.0.0: only a SHA-1 checksum vouches for this package")),
+        "{reports}"
     );
+
+    // A release for a newer host than this one is reported, not offered.
+    publish(&[("supported", serde_json::json!({ "version": "99.0" }))]);
+    root.configure("[platform]\nversion = \"16.0\"\n");
+    let reports = repo.ok(&root, &["check-online", "--json"]).json();
+    let offer = &report(&reports, "phonebook/updateurl")["offers"][0];
+    let why = "`phonebook` 2.0.0 supports the host application from 99.0; this one is 16.0";
+    assert!(
+        offer["status"] == "not-applicable"
+            && offer["warnings"][0]
+                .as_str()
+                .is_some_and(|w| w.starts_with(why)),
+        "{reports}"
+    );
+    let run = repo.fails(&root, &["upgrade", "--online", "phonebook"]);
+    assert!(run.stderr.contains(why), "{}", run.stderr);
+    assert_eq!(
+        repo.ok(&root, &["upgradeall", "--online"]).stdout,
+        "nothing to do\n"
+    );
+    root.configure("");
     assert_eq!(root.fingerprint(), before);
 
-    assert!(std::fs::write(&json_file, &original).is_ok());
+    // MD5 alone: a signed source must give sha256, which its signature then covers...
+    let md5_only = publish(&[("sha256", null.clone()), ("sha1sum", null.clone())]);
+    let key = std::fs::read_to_string(repo.dir.path().join("signing.key")).unwrap_or_default();
+    let key = modhost_update::SecretKey::parse(&key).unwrap_or_else(|e| panic!("{e}"));
+    let signature = repo.public().join("freepbx/phonebook.json.minisig");
+    assert!(std::fs::write(&signature, key.sign(md5_only.as_bytes())).is_ok());
+    let url = format!("{}/freepbx/phonebook.json", repo.url);
+    root.ok(&[
+        "source",
+        "add",
+        "pbx",
+        &url,
+        "--kind",
+        "freepbx",
+        "--public-key",
+        &repo.public_key,
+    ]);
+    let reports = repo.fails(&root, &["check-online", "--json"]).json();
+    assert!(
+        failed_with(
+            &reports,
+            "pbx",
+            "the source is signed, but its document gives no sha256 for `phonebook` 2.0.0"
+        ),
+        "{reports}"
+    );
+    root.ok(&["source", "remove", "pbx"]);
+
+    // ...while an unsigned one is taken on its MD5, with a warning in every output.
+    let warning = "only an MD5 checksum vouches for this package; ask its publisher for \
+                   sha256 or a signature";
+    let text = repo.ok(&root, &["check-online"]).stdout;
+    assert!(
+        text.contains(&format!(
+            "phonebook/updateurl: phonebook 2.0.0 (installed 1.0.0): upgrade\n  warning: \
+             `phonebook` 2.0.0: {warning}\n"
+        )),
+        "{text}"
+    );
+    let reports = repo.ok(&root, &["check-online", "--json"]).json();
+    assert_eq!(
+        report(&reports, "phonebook/updateurl")["offers"][0]["warnings"][0],
+        format!("`phonebook` 2.0.0: {warning}"),
+        "{reports}"
+    );
     let run = repo.ok(&root, &["upgradeall", "--online"]);
     assert!(
-        run.stdout.contains("upgraded phonebook 1.0.0 -> 2.0.0"),
-        "{}",
-        run.stdout
+        run.stdout.contains("upgraded phonebook 1.0.0 -> 2.0.0")
+            && run
+                .stderr
+                .contains(&format!("     Warning phonebook: {warning}\n")),
+        "{run:?}"
     );
     assert_eq!(version(&root, "phonebook"), "2.0.0");
 }
@@ -962,7 +1202,14 @@ fn a_joomla_server_answering_an_entity_bomb_affects_only_its_module() {
                 <updates><update><name>&c;</name></update></updates>";
     assert!(std::fs::write(repo.public().join("joomla/phonebook.xml"), bomb).is_ok());
     let reports = repo.fails(&root, &["check-online", "--json"]).json();
-    assert!(failed_with(&reports, "phonebook/1", "DOCTYPE"), "{reports}");
+    assert!(
+        failed_with(
+            &reports,
+            "phonebook/1",
+            "a DOCTYPE is not allowed in an update document"
+        ),
+        "{reports}"
+    );
     assert!(report(&reports, "main")["error"].is_null(), "{reports}");
     assert_eq!(version(&root, "phonebook"), "1.0.0");
 }
@@ -1243,4 +1490,247 @@ fn install_online_brings_the_modules_a_module_requires_from_the_sources() {
         run.stderr
     );
     assert_eq!(other.fingerprint(), before);
+}
+
+/// A copy of `package` whose module.xml says `version`, written into `dir`.
+fn at_version(package: &Path, version: &str, dir: &Path) -> PathBuf {
+    let rawname = package
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.split('-').next())
+        .unwrap_or_default()
+        .to_owned();
+    repackage(
+        package,
+        |xml| {
+            let start = xml.find("<version>").unwrap_or_default();
+            let end = xml.find("</version>").unwrap_or_default();
+            format!("{}<version>{version}{}", &xml[..start], &xml[end..])
+        },
+        &dir.join(format!("{rawname}-{version}.tgz")),
+    )
+}
+
+#[test]
+fn joomla_the_highest_version_across_servers_wins_and_a_tie_goes_to_priority() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let repo = Repo::phonebook(&root, "2.0.0");
+    // The second server lists only 2.0.0, from a package of its own that is missing: a
+    // download from it fails, naming it.
+    let feed = repo.public().join("joomla/phonebook.xml");
+    let only_v2 = std::fs::read_to_string(&feed)
+        .unwrap_or_default()
+        .replace("phonebook-2.0.0.tgz", "mirror-2.0.0.tgz");
+    assert!(only_v2.contains("mirror-2.0.0.tgz"), "{only_v2}");
+    let mirror = repo.public().join("joomla/mirror.xml");
+    assert!(std::fs::write(&mirror, &only_v2).is_ok());
+    // Listed first with the lower priority: priority decides, not the order of the list.
+    let servers = format!(
+        "<updateservers>\
+           <server type=\"extension\" priority=\"2\">{url}/joomla/phonebook.xml</server>\
+           <server type=\"extension\" priority=\"1\">{url}/joomla/mirror.xml</server>\
+         </updateservers>",
+        url = repo.url
+    );
+    root.ok(&[
+        "install",
+        arg(&package("core")),
+        arg(&phonebook_with(&servers, dir.path())),
+    ]);
+    let before = root.fingerprint();
+    let run = repo.fails(&root, &["upgrade", "--online", "phonebook"]);
+    assert!(
+        run.stderr
+            .contains(" Downloading phonebook 2.0.0 from phonebook/2\n")
+            && run
+                .stderr
+                .contains("mirror-2.0.0.tgz`: the server refused: no such file (error 404)"),
+        "a tie goes to the server of priority 1: {}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+
+    let v3 = at_version(&package_at("phonebook", "2.0.0"), "3.0.0", dir.path());
+    repo.publish(
+        &root,
+        &[package("core"), package_at("phonebook", "2.0.0"), v3],
+        None,
+    );
+    assert!(std::fs::write(&mirror, &only_v2).is_ok());
+    let run = repo.ok(&root, &["upgrade", "--online", "phonebook"]);
+    assert!(
+        run.stdout.contains("upgraded phonebook 1.0.0 -> 3.0.0")
+            && run
+                .stderr
+                .contains(" Downloading phonebook 3.0.0 from phonebook/1\n"),
+        "the highest version wins whatever its server's priority: {run:?}"
+    );
+}
+
+#[test]
+fn repo_build_targets_the_platform_it_is_told() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (src, out) = (dir.path().join("src"), dir.path().join("out"));
+    assert!(
+        std::fs::create_dir_all(&src).is_ok()
+            && std::fs::copy(package("core"), src.join("core.tgz")).is_ok()
+    );
+    root.configure("[platform]\nname = \"freepbx\"\n");
+    let feed = out.join("public/joomla/core.xml");
+    let offered = |platform: Option<&str>| {
+        let mut build = vec!["repo", "build", arg(&src), "--out", arg(&out)];
+        build.extend(platform.map(|p| ["--platform", p]).into_iter().flatten());
+        root.ok(&build);
+        root.ok(&["check-online", "--json"]).json()[0]["offers"].clone()
+    };
+    root.ok(&["repo", "build", arg(&src), "--out", arg(&out)]);
+    root.ok(&["source", "add", "j", arg(&feed), "--kind", "joomla"]);
+    // By default for modhost's own name, which this root does not go by.
+    assert_eq!(offered(None), serde_json::json!([]));
+    let offers = offered(Some("freepbx"));
+    assert_eq!(offers[0]["version"], "16.0.40", "{offers}");
+    let xml = std::fs::read_to_string(&feed).unwrap_or_default();
+    assert!(xml.contains("<targetplatform name=\"freepbx\""), "{xml}");
+}
+
+#[test]
+fn a_download_key_stored_for_one_server_never_goes_to_another() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // B gates phonebook 2.0.0; the key below is valid there, so only its absence can
+    // make B refuse.
+    let b = Repo::serve(
+        &root,
+        &[package("core"), package_at("phonebook", "2.0.0")],
+        Some(PRO_GROUP),
+    );
+    let key = root
+        .ok(&[
+            "repo",
+            "licence-key",
+            "--groups",
+            arg(&b.out().join("private/groups.toml")),
+            "pro",
+            "a@example.org",
+        ])
+        .stdout;
+    let query = format!("email=a%40example.org&key={}", key.trim());
+    let server = |url: &str| {
+        format!("<updateservers><server type=\"extension\">{url}</server></updateservers>")
+    };
+    // A: where the key was stored for; nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(1);
+    let a = format!("https://127.0.0.1:{closed}/pb.xml");
+    let from_a = dir.path().join("a");
+    assert!(std::fs::create_dir_all(&from_a).is_ok());
+    root.ok(&[
+        "install",
+        arg(&package("core")),
+        arg(&phonebook_with(&server(&a), &from_a)),
+    ]);
+    store_key(&root, "phonebook/1", &query);
+    root.ok(&["uninstall", "phonebook"]);
+
+    // Another phonebook, whose first server is B: same channel name, another server.
+    let b_feed = format!("{}/joomla/phonebook.xml", b.url);
+    root.ok(&[
+        "install",
+        arg(&phonebook_with(&server(&b_feed), dir.path())),
+    ]);
+    let sources = root.ok(&["source", "list", "--json"]).json();
+    assert_eq!(sources[0]["has_key"], false, "{sources}");
+    let before = root.fingerprint();
+    let run = b.fails(&root, &["upgrade", "--online", "phonebook"]);
+    assert!(
+        run.stderr
+            .contains("a licence key for the `pro` package group is required")
+            && run.stderr.contains(&format!(
+                "channel `phonebook/1`: its download key was stored for `{a}`, not `{b_feed}`, \
+                 so it is not sent"
+            )),
+        "B never received the key: {}",
+        run.stderr
+    );
+    never_shows(key.trim(), &[&run]);
+    assert_eq!(root.fingerprint(), before);
+
+    // Stored for B, the same key is B's to receive.
+    store_key(&root, "phonebook/1", &query);
+    let run = b.ok(&root, &["upgrade", "--online", "phonebook"]);
+    assert!(
+        run.stdout.contains("upgraded phonebook 1.0.0 -> 2.0.0"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn upgradeall_applies_what_verifies_while_an_explicit_upgrade_is_all_or_nothing() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let repo = Repo::serve(
+        &root,
+        &[
+            package("core"),
+            package_at("phonebook", "1.0.0"),
+            package("voicemail"),
+        ],
+        None,
+    );
+    // Two sources on one server: phonebook's and voicemail's a2 channels.
+    repo.add_a2_source(&root, "pb", "phonebook");
+    repo.add_a2_source(&root, "vm", "voicemail");
+    root.ok(&["install", arg(&package("core"))]);
+    repo.ok(&root, &["install", "--online", "phonebook", "voicemail"]);
+
+    let voicemail = at_version(&package("voicemail"), "16.0.13", dir.path());
+    repo.publish(
+        &root,
+        &[package("core"), package_at("phonebook", "2.0.0"), voicemail],
+        None,
+    );
+    let payload = repo.public().join("a2/voicemail/16.0.13.tgz");
+    let mut tampered = std::fs::read(&payload).unwrap_or_default();
+    if let Some(byte) = tampered.last_mut() {
+        *byte ^= 1;
+    }
+    assert!(std::fs::write(&payload, &tampered).is_ok());
+
+    let before = root.fingerprint();
+    let run = repo.fails(&root, &["upgrade", "--online", "phonebook", "voicemail"]);
+    assert!(
+        run.stderr.contains("a2/voicemail/16.0.13.tgz`: SHA-256 "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        root.fingerprint(),
+        before,
+        "nothing of the named set was applied"
+    );
+
+    let run = repo.fails(&root, &["--json", "upgradeall", "--online"]);
+    let report = run.json();
+    assert_eq!(
+        report["changes"],
+        serde_json::json!([{
+            "rawname": "phonebook", "action": "upgraded", "from": "1.0.0", "to": "2.0.0"
+        }]),
+        "{report}"
+    );
+    let failures = report["failures"].as_array().cloned().unwrap_or_default();
+    assert!(
+        failures.len() == 1
+            && failures[0].as_str().is_some_and(|f| {
+                f.starts_with("source `vm`: `voicemail` 16.0.13 was left out: ")
+                    && f.contains("SHA-256 ")
+            }),
+        "{report}"
+    );
+    assert_eq!(version(&root, "phonebook"), "2.0.0");
+    assert_eq!(version(&root, "voicemail"), "16.0.12");
 }

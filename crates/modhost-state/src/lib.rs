@@ -117,7 +117,32 @@ const MIGRATIONS: &[&str] = &[
         extra_query TEXT NOT NULL
     ) STRICT;
 ",
+    // A module channel's name (`phonebook/1`) is only a position in a module.xml, which
+    // another module.xml of the same rawname may give to another server: the key is bound
+    // to the URL it was stored for. Keys stored before have none, and are sent nowhere.
+    "
+    ALTER TABLE modhost_channel_keys ADD COLUMN url TEXT;
+",
 ];
+
+/// A download key stored for a module-declared channel. Its `Debug` leaves the key out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChannelKey {
+    /// The query appended to the channel's package URLs.
+    pub extra_query: String,
+    /// The channel URL it was stored for; `None` for a key stored before keys were bound
+    /// to URLs.
+    pub url: Option<String>,
+}
+
+impl std::fmt::Debug for ChannelKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelKey")
+            .field("extra_query", &"<redacted>")
+            .field("url", &self.url)
+            .finish()
+    }
+}
 
 /// An update source as stored. Its `Debug` leaves the download key out.
 #[derive(Clone, PartialEq, Eq)]
@@ -548,13 +573,19 @@ impl State {
             .map_err(sqlite(&self.path))
     }
 
-    /// The download key stored for a module-declared channel (`phonebook/updateurl`).
-    pub fn channel_key(&self, channel: &str) -> Result<Option<String>> {
+    /// The download key stored for a module-declared channel (`phonebook/updateurl`), with
+    /// the channel URL it was stored for.
+    pub fn channel_key(&self, channel: &str) -> Result<Option<ChannelKey>> {
         self.connect()?
             .query_row(
-                "SELECT extra_query FROM modhost_channel_keys WHERE channel = ?1",
+                "SELECT extra_query, url FROM modhost_channel_keys WHERE channel = ?1",
                 [channel],
-                |r| r.get(0),
+                |r| {
+                    Ok(ChannelKey {
+                        extra_query: r.get(0)?,
+                        url: r.get(1)?,
+                    })
+                },
             )
             .optional()
             .map_err(sqlite(&self.path))
@@ -1103,12 +1134,14 @@ impl Txn {
         Ok(removed > 0)
     }
 
-    /// Stores the download key of a module-declared channel.
-    pub fn set_channel_key(&mut self, channel: &str, extra_query: &str) -> Result<()> {
+    /// Stores the download key of a module-declared channel, for the channel URL `url`
+    /// alone: it is sent to no other.
+    pub fn set_channel_key(&mut self, channel: &str, url: &str, extra_query: &str) -> Result<()> {
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO modhost_channel_keys (channel, extra_query) VALUES (?1, ?2)",
-                [channel, extra_query],
+                "INSERT OR REPLACE INTO modhost_channel_keys (channel, extra_query, url) \
+                 VALUES (?1, ?2, ?3)",
+                [channel, extra_query, url],
             )
             .map(|_| ())
             .map_err(self.err())

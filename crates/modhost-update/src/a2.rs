@@ -52,6 +52,7 @@ pub(crate) fn parse(bytes: &[u8], doc: &Location) -> Result<Release, String> {
         size: source.size,
         digests,
         gated: false,
+        supported: None,
     })
 }
 

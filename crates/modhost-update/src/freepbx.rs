@@ -17,6 +17,13 @@ struct Description {
     md5sum: Option<String>,
     sha1sum: Option<String>,
     sha256: Option<String>,
+    supported: Option<Supported>,
+}
+
+/// `supported`: the least host application version the release supports.
+#[derive(Debug, Deserialize)]
+struct Supported {
+    version: Option<serde_json::Value>,
 }
 
 /// Reads the document at `doc`: the release it describes, its `location` resolved (it must
@@ -38,6 +45,18 @@ pub(crate) fn parse(bytes: &[u8], doc: &Location) -> Result<Release, String> {
     let location = doc
         .resolve(&d.location)
         .map_err(|e| format!("`location`: {e}"))?;
+    // FreePBX writes it as a string ("13.0"), some servers as a number (13.0).
+    let supported = match d.supported.and_then(|s| s.version) {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(text)) if text.trim().is_empty() => None,
+        Some(serde_json::Value::String(text)) => Some(text.trim().to_owned()),
+        Some(serde_json::Value::Number(number)) => Some(number.to_string()),
+        Some(other) => return Err(format!("`supported.version` {other} is not a version")),
+    };
+    if let Some(version) = &supported {
+        modhost_manifest::Version::parse(version)
+            .map_err(|e| format!("`supported.version` `{version}`: {e}"))?;
+    }
     Ok(Release {
         name: d.name.unwrap_or_else(|| d.rawname.clone()),
         rawname: d.rawname,
@@ -46,6 +65,7 @@ pub(crate) fn parse(bytes: &[u8], doc: &Location) -> Result<Release, String> {
         size: None,
         digests,
         gated: false,
+        supported,
     })
 }
 
@@ -70,6 +90,14 @@ mod tests {
             release.digests.md5.as_deref(),
             Some("55278ae5d4ab4aa7a7047076d07305b2")
         );
+        assert_eq!(release.supported.as_deref(), Some("13.0"));
+        assert_eq!(
+            release.weak_checksum_warning().as_deref(),
+            Some(
+                "only an MD5 checksum vouches for this package; ask its publisher for sha256 \
+                 or a signature"
+            )
+        );
         assert_eq!(
             release.location,
             Location::Url("https://download.example.com/modules/module-2.3.tgz".into())
@@ -89,6 +117,16 @@ mod tests {
         assert!(err.is_err_and(|e| e.contains("plain HTTP")));
         assert!(parse(with("m.tgz", "two", good_md5).as_bytes(), &doc()).is_err());
         assert!(parse(with("m.tgz", "2.3", "abc").as_bytes(), &doc()).is_err());
+        let supported = |version: &str| {
+            let text = with("m.tgz", "2.3", good_md5)
+                .replace('}', &format!(r#","supported":{{"version":{version}}}}}"#));
+            parse(text.as_bytes(), &doc()).map(|r| r.supported)
+        };
+        assert_eq!(supported("\"16.0\""), Ok(Some("16.0".into())));
+        assert_eq!(supported("17.0"), Ok(Some("17.0".into())));
+        assert_eq!(supported("\"\""), Ok(None));
+        assert!(supported("\"sixteen\"").is_err());
+        assert!(supported("[16]").is_err());
         assert!(parse(b"<html>", &doc()).is_err());
     }
 }

@@ -27,7 +27,9 @@ pub(crate) fn parse(
     let root = xml::parse(text).map_err(|e| {
         format!(
             "the update XML is malformed at {}:{}: {}",
-            e.position.line, e.position.column, e.message
+            e.position.line,
+            e.position.column,
+            in_update_document(&e.message)
         )
     })?;
     if root.name != "updates" {
@@ -64,6 +66,13 @@ pub(crate) fn parse(
     Ok(releases)
 }
 
+/// The XML reader's `message`, which speaks of the module.xml it usually reads, about an
+/// update document instead: an administrator told of a DOCTYPE "in module.xml" would look
+/// for the fault in the wrong file.
+fn in_update_document(message: &str) -> String {
+    message.replace("module.xml", "an update document")
+}
+
 /// What one `<update>` offers `target`: its release, or nothing when its platform or
 /// stability rule it out or it has no download modhost unpacks; an error when it is
 /// malformed.
@@ -90,6 +99,7 @@ fn release(update: &Element, doc: &Location, target: &Target) -> Result<Option<R
         size: None,
         digests,
         gated: false,
+        supported: None,
     }))
 }
 
@@ -110,11 +120,13 @@ fn download(update: &Element) -> Option<&Element> {
     })
 }
 
-/// Joomla's rule: the name matches and `^(?:version)` matches the host's version. The
+/// Joomla's rule: the update names a `<targetplatform>`, the name matches and `^(?:version)` matches the host's version. The
 /// pattern is compiled with bounded size; the `regex` crate matches in linear time.
 fn platform_matches(update: &Element, target: &Target) -> Result<bool, String> {
+    // Joomla skips such an update too: with no platform named, nothing says it fits this
+    // host rather than another application sharing the update server.
     let Some(platform) = update.child("targetplatform") else {
-        return Ok(true);
+        return Err("it has no <targetplatform>, so nothing says it is meant for this host".into());
     };
     let name = platform.attribute("name").unwrap_or("");
     if !name.eq_ignore_ascii_case(&target.platform) {
@@ -149,6 +161,9 @@ fn stability(update: &Element) -> Stability {
 mod tests {
     use super::*;
 
+    /// A target platform that fits every modhost host.
+    const ANY: &str = r#"<targetplatform name="modhost" version=".*"/>"#;
+
     fn target(stability: Stability) -> Target {
         Target {
             platform: "modhost".into(),
@@ -171,7 +186,7 @@ mod tests {
     fn downloads(downloads: &str) -> Result<Vec<Location>, String> {
         let xml = format!(
             "<updates><update><element>phonebook</element><version>2.0.0</version>\
-             <downloads>{downloads}</downloads></update></updates>"
+             <downloads>{downloads}</downloads>{ANY}</update></updates>"
         );
         let doc = Location::Url("https://h/joomla/phonebook.xml".into());
         parse(
@@ -239,7 +254,13 @@ mod tests {
     fn hostile_documents_are_refused() {
         let bomb = "<!DOCTYPE updates [<!ENTITY a \"aaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;\">]>\
                     <updates>&b;</updates>";
-        assert!(offered(bomb, Stability::Stable).is_err_and(|e| e.contains("DOCTYPE")));
+        let refused = offered(bomb, Stability::Stable);
+        assert!(
+            refused.as_ref().is_err_and(|e| e.contains("DOCTYPE")
+                && e.contains("in an update document")
+                && !e.contains("module.xml")),
+            "{refused:?}"
+        );
         assert!(offered("{\"json\": true}", Stability::Stable).is_err());
         assert!(offered("<html><body/></html>", Stability::Stable).is_err());
         let long = format!(
@@ -254,13 +275,13 @@ mod tests {
             )
         );
         assert!(offered(&long, Stability::Stable).is_err());
-        let bad_version = format!("<updates>{}</updates>", update("2.x", "stable", ""));
+        let bad_version = format!("<updates>{}</updates>", update("2.x", "stable", ANY));
         assert!(offered(&bad_version, Stability::Stable).is_err());
     }
 
     #[test]
     fn a_malformed_update_is_skipped_and_the_rest_offered() {
-        let bad_digest = update("3.0.0", "stable", "").replace(&"a".repeat(64), "not-hex");
+        let bad_digest = update("3.0.0", "stable", ANY).replace(&"a".repeat(64), "not-hex");
         let bad_pattern = update(
             "4.0.0",
             "stable",
@@ -271,8 +292,8 @@ mod tests {
         );
         let xml = format!(
             "<updates>{}{}{}{}</updates>",
-            update("2.x", "stable", ""),
-            update("2.0.0", "stable", ""),
+            update("2.x", "stable", ANY),
+            update("2.0.0", "stable", ANY),
             bad_digest,
             bad_pattern,
         );
@@ -280,7 +301,7 @@ mod tests {
         // Bad entries only: the feed is broken, not empty, and says why.
         let xml = format!(
             "<updates>{bad_digest}{}</updates>",
-            update("2.x", "stable", "")
+            update("2.x", "stable", ANY)
         );
         let refused = offered(&xml, Stability::Stable);
         assert!(
@@ -292,8 +313,27 @@ mod tests {
         // A sound entry ruled out by its tag is not a broken feed.
         let xml = format!(
             "<updates>{bad_digest}{}</updates>",
-            update("3.1.0beta1", "beta", "")
+            update("3.1.0beta1", "beta", ANY)
         );
         assert_eq!(offered(&xml, Stability::Stable), Ok(vec![]));
+    }
+
+    #[test]
+    fn an_update_naming_no_target_platform_is_skipped() {
+        let xml = format!(
+            "<updates>{}{}</updates>",
+            update("3.0.0", "stable", ""),
+            update("2.0.0", "stable", ANY)
+        );
+        assert_eq!(offered(&xml, Stability::Stable), Ok(vec!["2.0.0".into()]));
+        // Only such updates: the feed says nothing for this host, and is refused saying why.
+        let xml = format!("<updates>{}</updates>", update("3.0.0", "stable", ""));
+        let refused = offered(&xml, Stability::Stable);
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("no <targetplatform>")),
+            "{refused:?}"
+        );
     }
 }

@@ -27,12 +27,17 @@ pub mod serve;
 
 pub use client::{
     Client, DEFAULT_TIMEOUT, Kind, MAX_PACKAGE, MAX_TRANSFER_TIME, Source, require_https,
+    validate_query,
 };
 pub use index::{Entry, Index, PublicKey, SIGNATURE_SUFFIX, SecretKey};
 pub use location::Location;
 pub use release::{Digests, Release, Stability, Target};
 
 use std::path::PathBuf;
+
+/// The host application's name when its root declares none: what Joomla update servers
+/// match `<targetplatform name>` against, and what `repo build` targets by default.
+pub const DEFAULT_PLATFORM: &str = "modhost";
 
 /// Why an update step failed. Every variant names the source, URL or file involved.
 #[derive(Debug, thiserror::Error)]

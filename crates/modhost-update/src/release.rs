@@ -25,6 +25,31 @@ pub struct Release {
     pub digests: Digests,
     /// Whether a download needs a licence key.
     pub gated: bool,
+    /// The least host application version the release supports (FreePBX
+    /// `supported.version`), when the channel states one.
+    pub supported: Option<String>,
+}
+
+impl Release {
+    /// The warning an administrator gets about this release's package (naming neither
+    /// module nor version: where it is shown says which) when only legacy checksums (MD5,
+    /// SHA-1) vouch for it: FreePBX servers publish nothing stronger, so
+    /// such a package is accepted, but a collision-prone checksum is not much of a promise.
+    pub fn weak_checksum_warning(&self) -> Option<String> {
+        let d = &self.digests;
+        if d.has_sha2() {
+            return None;
+        }
+        let only = match (&d.md5, &d.sha1) {
+            (Some(_), Some(_)) => "only MD5 and SHA-1 checksums vouch",
+            (Some(_), None) => "only an MD5 checksum vouches",
+            (None, Some(_)) => "only a SHA-1 checksum vouches",
+            (None, None) => return None,
+        };
+        Some(format!(
+            "{only} for this package; ask its publisher for sha256 or a signature"
+        ))
+    }
 }
 
 /// The checksums a channel publishes for a package, lower-case hex.
@@ -65,6 +90,12 @@ impl Digests {
     /// Whether no checksum is known: such a package is never downloaded.
     pub fn is_empty(&self) -> bool {
         *self == Digests::default()
+    }
+
+    /// Whether a SHA-2 checksum (SHA-256, -384 or -512) is known: MD5 and SHA-1 alone
+    /// do not resist a publisher's server being made to serve a colliding package.
+    pub fn has_sha2(&self) -> bool {
+        self.sha256.is_some() || self.sha384.is_some() || self.sha512.is_some()
     }
 
     /// Checks every known checksum against `bytes`; the first mismatch is the error.
@@ -190,6 +221,51 @@ mod tests {
         assert!(err.contains("SHA-256"), "{err}");
         assert!(digests.set("sha1", "xyz").is_err());
         assert!(digests.set("crc32", "00000000").is_err());
+    }
+
+    #[test]
+    fn only_legacy_checksums_get_a_warning() {
+        let mut release = Release {
+            rawname: "pb".into(),
+            name: "pb".into(),
+            version: "2.0".into(),
+            location: Location::Url("https://h/pb.tgz".into()),
+            size: None,
+            digests: Digests::default(),
+            gated: false,
+            supported: None,
+        };
+        assert_eq!(
+            release.weak_checksum_warning(),
+            None,
+            "no checksum: refused, not warned"
+        );
+        let set = |release: &mut Release, algorithm: &str, bytes: &[u8]| {
+            let value = match algorithm {
+                "md5" => hex(&Md5::digest(bytes)),
+                "sha1" => hex(&Sha1::digest(bytes)),
+                _ => hex(&Sha256::digest(bytes)),
+            };
+            assert!(release.digests.set(algorithm, &value).is_ok());
+        };
+        set(&mut release, "sha1", b"x");
+        let warning = release.weak_checksum_warning().unwrap_or_default();
+        assert!(
+            warning.starts_with("only a SHA-1 checksum vouches"),
+            "{warning}"
+        );
+        set(&mut release, "md5", b"x");
+        let warning = release.weak_checksum_warning().unwrap_or_default();
+        assert!(
+            warning.starts_with("only MD5 and SHA-1 checksums vouch"),
+            "{warning}"
+        );
+        // A SHA-1 that does not match is refused like any other checksum.
+        set(&mut release, "sha1", b"y");
+        let err = release.digests.verify(b"x").err().unwrap_or_default();
+        assert!(err.starts_with("SHA-1 "), "{err}");
+        set(&mut release, "sha256", b"x");
+        assert_eq!(release.weak_checksum_warning(), None);
     }
 
     #[test]

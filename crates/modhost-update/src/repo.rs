@@ -140,8 +140,10 @@ fn format_of(file: &str) -> &str {
 /// `out/`[`PRIVATE`] instead (mode 0700), with a copy of `groups.toml` (mode 0600): the
 /// public part can be uploaded anywhere without giving away a secret or a gated package.
 /// With `key`, every document gets a minisign `.minisig`. Download URLs are absolute under
-/// `base_url` when given, else relative to the document. Output is reproducible: no
-/// timestamps.
+/// `base_url` when given, else relative to the document. The Joomla documents target the
+/// host application named `platform` (any version): a client offers only updates whose
+/// `<targetplatform name>` is its own ([`crate::DEFAULT_PLATFORM`] unless its root
+/// declares another). Output is reproducible: no timestamps.
 ///
 /// The two parts belong to the build: each build writes them afresh beside the old ones
 /// and then swaps them in, so they hold exactly what this build produced (a withdrawn
@@ -155,7 +157,14 @@ pub fn build(
     out: &Path,
     key: Option<&SecretKey>,
     base_url: Option<&str>,
+    platform: &str,
 ) -> Result<Built> {
+    if platform.trim().is_empty() {
+        return Err(Error::Invalid {
+            url: dir.display().to_string(),
+            message: "the target platform name is empty".into(),
+        });
+    }
     let groups_file = dir.join("groups.toml");
     let groups_text = read_if_present(&groups_file)?;
     let groups = match &groups_text {
@@ -176,7 +185,7 @@ pub fn build(
         (Some(text), false) => Some(text.as_str()),
         _ => None,
     };
-    let modules = write_parts(dir, stage.path(), &groups, gated, key, base_url)?;
+    let modules = write_parts(dir, stage.path(), &groups, gated, key, base_url, platform)?;
     // Secrets first: the new public index may name a group only the new private part holds.
     replace_part(stage.path(), out, PRIVATE)?;
     replace_part(stage.path(), out, PUBLIC)?;
@@ -269,6 +278,7 @@ fn write_parts(
     gated: Option<&str>,
     key: Option<&SecretKey>,
     base_url: Option<&str>,
+    platform: &str,
 ) -> Result<Vec<Entry>> {
     let (public, private) = (stage.join(PUBLIC), stage.join(PRIVATE));
     for sub in ["packages", "freepbx", "joomla", "a2"] {
@@ -401,7 +411,7 @@ fn write_parts(
                  <type>module</type>\n    <version>{}</version>\n    <downloads>\n      \
                  <downloadurl type=\"full\" format=\"{}\">{}</downloadurl>\n    </downloads>\n    \
                  <tags>\n      <tag>{}</tag>\n    </tags>\n    <sha256>{}</sha256>\n    \
-                 <targetplatform name=\"modhost\" version=\".*\"/>\n  </update>\n",
+                 <targetplatform name=\"{}\" version=\".*\"/>\n  </update>\n",
                 escape(manifest.name.as_str()),
                 escape(manifest.description.as_deref().unwrap_or("")),
                 escape(entry.rawname.as_str()),
@@ -409,7 +419,8 @@ fn write_parts(
                 format_of(&entry.file),
                 escape(location(entry, "../").as_str()),
                 Stability::of_version(&entry.version).tag(),
-                entry.sha256
+                entry.sha256,
+                escape(platform.trim())
             );
         }
         xml += "</updates>\n";

@@ -79,7 +79,7 @@ fn files(dir: &Path) -> Vec<String> {
 }
 
 fn build_ok(src: &Path, out: &Path, key: Option<&SecretKey>) -> Built {
-    build(src, out, key, None).unwrap_or_else(|e| panic!("{e}"))
+    build(src, out, key, None, crate::DEFAULT_PLATFORM).unwrap_or_else(|e| panic!("{e}"))
 }
 
 const GROUPS: &str = "[groups.pro]\nsecret = \"s3cret\"\nmodules = [\"phonebook\"]\n";
@@ -139,7 +139,7 @@ fn a_build_does_not_replace_a_directory_it_did_not_write() {
     tgz(src.path(), "core", "1.0.0");
     let out = tempdir();
     write(&out.path().join("public/index.html"), b"someone's site");
-    let refused = build(src.path(), out.path(), None, None);
+    let refused = build(src.path(), out.path(), None, None, crate::DEFAULT_PLATFORM);
     assert!(
         refused
             .as_ref()
@@ -150,7 +150,7 @@ fn a_build_does_not_replace_a_directory_it_did_not_write() {
 
     let out = tempdir();
     write(&out.path().join("private"), b"a file");
-    assert!(build(src.path(), out.path(), None, None).is_err());
+    assert!(build(src.path(), out.path(), None, None, crate::DEFAULT_PLATFORM).is_err());
     assert_eq!(files(out.path()), ["private"]);
 
     // An empty directory holds nothing to lose.
@@ -169,7 +169,7 @@ fn a_failed_build_leaves_the_previous_repository_in_place() {
     let index = std::fs::read(out.path().join("public/index.json")).unwrap_or_default();
     tgz(src.path(), "voicemail", "1.0.0");
     write(&src.path().join("zz-broken.tgz"), b"not a package");
-    assert!(build(src.path(), out.path(), None, None).is_err());
+    assert!(build(src.path(), out.path(), None, None, crate::DEFAULT_PLATFORM).is_err());
     assert_eq!(
         files(out.path()),
         before,
@@ -183,6 +183,11 @@ fn a_failed_build_leaves_the_previous_repository_in_place() {
 
 /// The versions `source` offers a client on the default (stable) channel.
 fn offered(kind: Kind, document: PathBuf) -> Vec<String> {
+    offered_on(kind, document, crate::DEFAULT_PLATFORM)
+}
+
+/// The versions the document at `document` offers a host application named `platform`.
+fn offered_on(kind: Kind, document: PathBuf, platform: &str) -> Vec<String> {
     let client = Client::new(None, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
     let source = Source {
         name: "local".into(),
@@ -192,7 +197,7 @@ fn offered(kind: Kind, document: PathBuf) -> Vec<String> {
         extra_query: None,
     };
     let target = Target {
-        platform: "modhost".into(),
+        platform: platform.into(),
         version: "1.0".into(),
         stability: Stability::Stable,
     };
@@ -366,4 +371,19 @@ fn a_gated_zip_is_served_on_every_path_with_a_valid_key_only() {
         assert!(fetched.is_ok(), "{kind:?}: {fetched:?}");
         assert_eq!(std::fs::read(&to).unwrap_or_default(), package, "{kind:?}");
     }
+}
+
+#[test]
+fn joomla_documents_target_the_platform_the_build_names() {
+    let (src, out) = (tempdir(), tempdir());
+    tgz(src.path(), "core", "1.0.0");
+    let joomla = out.path().join("public/joomla/core.xml");
+    build_ok(src.path(), out.path(), None);
+    assert_eq!(offered(Kind::Joomla, joomla.clone()), ["1.0.0"]);
+    assert!(offered_on(Kind::Joomla, joomla.clone(), "freepbx").is_empty());
+    let built = build(src.path(), out.path(), None, None, "freepbx");
+    assert!(built.is_ok(), "{built:?}");
+    assert!(offered(Kind::Joomla, joomla.clone()).is_empty());
+    assert_eq!(offered_on(Kind::Joomla, joomla, "FreePBX"), ["1.0.0"]);
+    assert!(build(src.path(), out.path(), None, None, " ").is_err());
 }

@@ -193,6 +193,7 @@ fn release(url: &str, package: &[u8]) -> Release {
         size: Some(package.len() as u64),
         digests,
         gated: true,
+        supported: None,
     }
 }
 
@@ -220,20 +221,85 @@ fn a_refusal_answered_with_status_200_is_the_servers_message_not_a_mismatch() {
 }
 
 #[test]
+fn a_package_over_its_published_size_is_a_mismatch_and_an_unsized_one_meets_the_cap() {
+    let tls = Tls::new();
+    // Answers `/N` with N bytes.
+    let url = tls.scripted(|request| {
+        let n = request
+            .split_whitespace()
+            .nth(1)
+            .and_then(|path| path.trim_start_matches('/').parse::<usize>().ok())
+            .unwrap_or(0);
+        answer("200 OK", &vec![0x1f; n])
+    });
+    let client = tls.client().max_package(64);
+    let mismatch = |release: &Release| match download(&client, release, tls.dir.path()) {
+        Err(Error::Mismatch { message, .. }) => message,
+        other => panic!("expected a mismatch, got {other:?}"),
+    };
+    let mut sized = release(&format!("{url}/101"), &[0x1f; 100]);
+    assert_eq!(
+        mismatch(&sized),
+        "more than 100 bytes received, 100 published"
+    );
+    sized.location = Location::Url(format!("{url}/99"));
+    assert_eq!(mismatch(&sized), "99 bytes received, 100 published");
+    // Unsized: the cap holds, whatever the server sends.
+    let mut unsized_ = release(&format!("{url}/65"), &[0x1f; 65]);
+    unsized_.size = None;
+    assert_eq!(
+        mismatch(&unsized_),
+        "larger than the 64-byte limit for a package whose size is not published"
+    );
+    unsized_ = release(&format!("{url}/64"), &[0x1f; 64]);
+    unsized_.size = None;
+    assert!(download(&client, &unsized_, tls.dir.path()).is_ok());
+    // A local package one byte over its published size is the same mismatch.
+    let local = tls.dir.path().join("local.tgz");
+    write(&local, &[0x1f; 101]);
+    let mut from_disk = release("https://unused", &[0x1f; 100]);
+    from_disk.location = Location::Path(local);
+    assert_eq!(
+        mismatch(&from_disk),
+        "more than 100 bytes received, 100 published"
+    );
+}
+
+#[test]
 fn a_redirect_to_plain_http_is_refused_without_connecting() {
     let tls = Tls::new();
     let plain = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     let port = plain.local_addr().map(|a| a.port()).unwrap_or(1);
-    let url = tls.scripted(move |_| {
+    // The redirect keeps the query, download key and all, as careless servers do.
+    let url = tls.scripted(move |request| {
+        let query = request
+            .split_whitespace()
+            .nth(1)
+            .and_then(|target| target.split_once('?'))
+            .map(|(_, query)| query.to_owned())
+            .unwrap_or_default();
         format!(
-            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{port}/pb.tgz\r\n\
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{port}/pb.tgz?{query}\r\n\
              Content-Length: 0\r\nConnection: close\r\n\r\n"
         )
         .into_bytes()
     });
     let release = release(&format!("{url}/pb.tgz"), b"package");
-    let result = download(&tls.client(), &release, tls.dir.path());
-    assert!(matches!(result, Err(Error::Fetch { .. })), "{result:?}");
+    let path = tls.dir.path().join("p.tgz");
+    let result = tls
+        .client()
+        .download(&release, Some("key=s3cret"), &path, &mut |_, _| {});
+    match &result {
+        Err(Error::Fetch { message, .. }) => assert_eq!(
+            message,
+            &format!(
+                "the server redirected to `http://127.0.0.1:{port}/pb.tgz`: plain HTTP is \
+                 refused; update sources must use https://"
+            )
+        ),
+        other => panic!("expected the redirect refused, got {other:?}"),
+    }
+    assert!(!format!("{result:?}").contains("s3cret"), "{result:?}");
     assert!(plain.set_nonblocking(true).is_ok());
     assert!(
         plain.accept().is_err(),

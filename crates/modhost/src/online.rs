@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use modhost_manifest::{Manifest, Version};
 use modhost_state::SourceRecord;
 use modhost_update::{
-    Client, DEFAULT_TIMEOUT, Digests, Kind, Location, PublicKey, Release, Source, Target,
+    Client, DEFAULT_PLATFORM, DEFAULT_TIMEOUT, Digests, Kind, Location, PublicKey, Release, Source,
+    Target,
 };
 use serde::Serialize;
 
@@ -48,6 +49,9 @@ pub enum OfferStatus {
     Downgrade,
     /// The module is installed from another source (or from a file): never replaced.
     OtherSource,
+    /// The release does not support this host application's version (FreePBX
+    /// `supported.version` above the root's `[platform] version`): never installed.
+    NotApplicable,
 }
 
 /// One module's newest suitable version in one channel.
@@ -63,6 +67,10 @@ pub struct Offer {
     pub status: OfferStatus,
     /// Whether a download needs a licence key.
     pub gated: bool,
+    /// What an administrator should know about it: only a legacy checksum vouches for
+    /// its package, or why it is not applicable.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// What one channel answered.
@@ -115,7 +123,7 @@ impl Host {
                 .platform
                 .name
                 .clone()
-                .unwrap_or_else(|| "modhost".into()),
+                .unwrap_or_else(|| DEFAULT_PLATFORM.into()),
             version: self
                 .platform
                 .version
@@ -171,7 +179,7 @@ impl Host {
             }
             for (suffix, kind, url, key) in declared {
                 let name = format!("{}/{suffix}", module.rawname);
-                let extra_query = self.state.channel_key(&name)?;
+                let extra_query = self.channel_key(&name, &url)?;
                 let source = declared_source(&name, kind, &url, key.as_deref(), extra_query);
                 channels.push(Channel {
                     name,
@@ -184,6 +192,29 @@ impl Host {
             }
         }
         Ok(channels)
+    }
+
+    /// The download key stored for module channel `name`, if it was stored for `url`. The
+    /// name is a position in a module.xml, which another module.xml of the same rawname
+    /// may give to another server: a key stored for one URL is never sent to another, and
+    /// the administrator is told it was left out.
+    fn channel_key(&self, name: &str, url: &str) -> Result<Option<String>> {
+        let Some(stored) = self.state.channel_key(name)? else {
+            return Ok(None);
+        };
+        if stored.url.as_deref() == Some(url) {
+            return Ok(Some(stored.extra_query));
+        }
+        let stored_for = match &stored.url {
+            Some(other) => format!("`{other}`"),
+            None => "a URL not recorded (it was stored by an older modhost)".to_owned(),
+        };
+        tracing::warn!(
+            "channel `{name}`: its download key was stored for {stored_for}, not `{url}`, so \
+             it is not sent; if `{url}` is its publisher's, store the key again with \
+             `modhost source key {name}`"
+        );
+        Ok(None)
     }
 
     /// Adds update source `name` of `kind` at `location`: an `https://` URL or an
@@ -280,10 +311,14 @@ impl Host {
     }
 
     /// Stores the download key (`email=…&key=…`, say) appended to the package URLs of
-    /// source or module channel `name`.
+    /// source or module channel `name`; a module channel's key is sent only to the URL the
+    /// channel has now. A key a URL's query cannot hold as written is refused.
     pub fn set_source_key(&self, name: &str, extra_query: &str) -> Result<()> {
-        let _lock = self.lock()?;
         let query = extra_query.trim().trim_start_matches('?');
+        // The message never quotes the key: it is a secret.
+        modhost_update::validate_query(query)
+            .map_err(|e| Error::Refused(vec![format!("source `{name}`: {e}")]))?;
+        let _lock = self.lock()?;
         let channel = self
             .channels()?
             .into_iter()
@@ -291,7 +326,7 @@ impl Host {
             .ok_or_else(|| Error::Refused(vec![format!("there is no source `{name}`")]))?;
         let mut txn = self.state.begin()?;
         if channel.declared_by.is_some() {
-            txn.set_channel_key(name, query)?;
+            txn.set_channel_key(name, &channel.url, query)?;
         } else if let Some(mut record) = self.state.sources()?.into_iter().find(|s| s.name == name)
         {
             record.extra_query = Some(query.to_owned());
@@ -404,7 +439,8 @@ impl Host {
                     Some(_) => from.is_none(),
                     None => from.as_deref() == Some(channel.name.as_str()),
                 };
-                let status = match &installed {
+                let mut warnings = Vec::new();
+                let mut status = match &installed {
                     None => OfferStatus::Available,
                     Some(_) if !own => OfferStatus::OtherSource,
                     Some(record) => match Version::parse(&record.version) {
@@ -413,12 +449,25 @@ impl Host {
                         _ => OfferStatus::Downgrade,
                     },
                 };
+                // Only what would be installed is held back: the rest is not offered anyway.
+                if matches!(status, OfferStatus::Available | OfferStatus::Upgrade)
+                    && let Some(why) = self.unsupported(&release)
+                {
+                    status = OfferStatus::NotApplicable;
+                    warnings.push(why);
+                }
+                warnings.extend(
+                    release
+                        .weak_checksum_warning()
+                        .map(|w| format!("`{}` {}: {w}", release.rawname, release.version)),
+                );
                 offers.push(Offer {
                     rawname: release.rawname.clone(),
                     version: release.version.clone(),
                     installed: installed.map(|r| r.version),
                     status,
                     gated: release.gated,
+                    warnings,
                 });
                 releases.push((source.clone(), release));
             }
@@ -433,6 +482,21 @@ impl Host {
             });
         }
         Ok(reports)
+    }
+
+    /// Why `release` does not suit this host, if it does not: it states a least supported
+    /// host version (FreePBX `supported.version`) above the root's `[platform] version`. As
+    /// at install, an undeclared host version is not held against it.
+    fn unsupported(&self, release: &Release) -> Option<String> {
+        let supported = Version::parse(release.supported.as_deref()?).ok()?;
+        let host = self.platform.version.as_ref()?;
+        (*host < supported).then(|| {
+            format!(
+                "`{}` {} supports the host application from {supported}; this one is {host} \
+                 ([platform] version): not applicable",
+                release.rawname, release.version
+            )
+        })
     }
 
     /// Downloads the newest verified package of `rawname` from the first channel offering
@@ -463,6 +527,7 @@ impl Host {
             size: None,
             digests,
             gated: false,
+            supported: None,
         };
         let work = download_dir(dir)?;
         let path = work.path().join("download");
@@ -521,6 +586,13 @@ impl Host {
                 manifest.version
             )]));
         }
+        // Accepted, since FreePBX servers publish nothing stronger, but not silently.
+        if let Some(message) = release.weak_checksum_warning() {
+            self.reporter.report(Event::Warning {
+                rawname: release.rawname.clone(),
+                message,
+            });
+        }
         self.reporter.report(Event::Verified {
             rawname: release.rawname.clone(),
             bytes: fs_err::metadata(&path).map(|m| m.len()).unwrap_or(0),
@@ -540,6 +612,8 @@ impl Host {
     ) -> Result<(Source, Release)> {
         let mut reasons = Vec::new();
         let mut elsewhere = None;
+        // Offers this host cannot take: named when nothing else is found.
+        let mut not_applicable = Vec::new();
         for checked in offers {
             let report = &checked.report;
             if let Some(error) = &report.error {
@@ -554,8 +628,21 @@ impl Host {
                     elsewhere.get_or_insert((report.source.clone(), offer.version.clone()));
                     continue;
                 }
+                if offer.status == OfferStatus::NotApplicable {
+                    not_applicable.extend(
+                        offer
+                            .warnings
+                            .first()
+                            .map(|w| format!("source `{}`: {w}", report.source)),
+                    );
+                    continue;
+                }
                 return Ok(found.clone());
             }
+        }
+        if !not_applicable.is_empty() {
+            reasons.extend(not_applicable);
+            return Err(Error::Refused(reasons));
         }
         reasons.push(match elsewhere {
             Some((other, version)) => {
@@ -585,7 +672,8 @@ impl Host {
         for name in names {
             picked.push(self.find_release(&offers, name, true)?);
         }
-        self.apply_online(picked, Mode::Install, options, Some(&offers))
+        self.apply_online(picked, Mode::Install, options, Some(&offers), false)
+            .map(|(changes, _)| changes)
     }
 
     /// Upgrades modules (all with an upgrade when `names` is empty) from their own
@@ -596,11 +684,16 @@ impl Host {
     ///
     /// A channel that fails affects only the modules it updates: a named module is refused
     /// only when none of its channels answered, and `upgradeall` (no names) upgrades what
-    /// the others offer, then fails naming the channels it could not check.
+    /// the others offer, then fails naming the channels it could not check. Likewise a
+    /// package that fails to download or verify: named modules are upgraded all together
+    /// or not at all, while `upgradeall` leaves that one out, upgrades the rest as one
+    /// change, and then fails naming it.
     pub fn upgrade_online(&self, names: &[String], options: Options) -> Result<Vec<Change>> {
         let mut best: BTreeMap<String, (Version, Source, Release)> = BTreeMap::new();
         let mut reasons = Vec::new();
         let mut downgrades: BTreeMap<String, String> = BTreeMap::new();
+        // Newer versions this host cannot take: a named module's refusal says so.
+        let mut not_applicable: BTreeMap<String, String> = BTreeMap::new();
         let mut current = Vec::new();
         // Offers for a module from a source it is not updated from: named in a refusal.
         let mut elsewhere: BTreeMap<String, (String, String)> = BTreeMap::new();
@@ -678,6 +771,13 @@ impl Host {
                         );
                     }
                     OfferStatus::Current => current.push(offer.rawname),
+                    OfferStatus::NotApplicable => {
+                        if let Some(warning) = offer.warnings.into_iter().next() {
+                            not_applicable
+                                .entry(offer.rawname)
+                                .or_insert(format!("source `{}`: {warning}", report.source));
+                        }
+                    }
                     OfferStatus::OtherSource => {
                         elsewhere
                             .entry(offer.rawname)
@@ -706,6 +806,10 @@ impl Host {
             if !named {
                 continue;
             }
+            if let Some(reason) = not_applicable.remove(name) {
+                reasons.push(reason);
+                continue;
+            }
             match downgrades.remove(name) {
                 Some(downgrade) => reasons.push(downgrade),
                 None if current.contains(name) && errors.is_empty() => {}
@@ -729,10 +833,16 @@ impl Host {
             return Err(Error::Refused(reasons));
         }
         let picked: Vec<_> = best.into_values().map(|(_, s, r)| (s, r)).collect();
+        // Named modules are upgraded all together or not at all, as the administrator
+        // asked for them together. `upgradeall` upgrades what it can: one server's bad
+        // package, like one server being down, must not hold back every other module.
         let changes = if picked.is_empty() {
             Vec::new()
         } else {
-            self.apply_online(picked, Mode::Upgrade, options, None)?
+            let (changes, failures) =
+                self.apply_online(picked, Mode::Upgrade, options, None, !named)?;
+            unchecked.extend(failures);
+            changes
         };
         if unchecked.is_empty() {
             Ok(changes)
@@ -747,13 +857,18 @@ impl Host {
     /// Downloads and verifies `picked`, then applies them as one change. With `offers`,
     /// a module they need that nobody installed comes along from the first channel there
     /// offering it; one no channel offers is left to the plan, which names it.
+    ///
+    /// A package that fails to download or verify fails the whole change, unless
+    /// `partial`: then it is left out, the others are applied, and each one left out is
+    /// returned with why.
     fn apply_online(
         &self,
         picked: Vec<(Source, Release)>,
         mode: Mode,
         options: Options,
         offers: Option<&[Checked]>,
-    ) -> Result<Vec<Change>> {
+        partial: bool,
+    ) -> Result<(Vec<Change>, Vec<String>)> {
         // Held from before the downloads: taking it later would run recovery, which sweeps
         // staging/, where the downloads are.
         let _lock = self.lock()?;
@@ -769,12 +884,23 @@ impl Host {
         let mut packages = Vec::new();
         let mut origin = BTreeMap::new();
         let mut fetched = BTreeSet::new();
+        let mut failures = Vec::new();
         let mut pending = picked;
         while let Some((source, release)) = pending.pop() {
             if !fetched.insert(release.rawname.clone()) {
                 continue;
             }
-            let package = self.fetch_package(&client, &source, &release, downloads.path())?;
+            let package = match self.fetch_package(&client, &source, &release, downloads.path()) {
+                Ok(package) => package,
+                Err(error) if partial => {
+                    failures.push(format!(
+                        "source `{}`: `{}` {} was left out: {error}",
+                        source.name, release.rawname, release.version
+                    ));
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             if admin.contains(&source.name) {
                 origin.insert(release.rawname.clone(), source.name.clone());
             }
@@ -800,7 +926,19 @@ impl Host {
             }
             packages.push(package);
         }
-        self.apply_locked(&packages, mode, options, &origin)
+        if packages.is_empty() {
+            return Ok((Vec::new(), failures));
+        }
+        match self.apply_locked(&packages, mode, options, &origin) {
+            Ok(changes) => Ok((changes, failures)),
+            // What was left out may be why the rest cannot be applied (a dependency's
+            // upgrade): the refusal names it too.
+            Err(Error::Refused(mut reasons)) => {
+                reasons.extend(failures);
+                Err(Error::Refused(reasons))
+            }
+            Err(error) => Err(error),
+        }
     }
 }
 

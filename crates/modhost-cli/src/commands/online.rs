@@ -126,8 +126,13 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
 pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
     let mut reports = ctx.open()?.check_online()?;
     if upgrades_only {
+        // A newer version this host cannot take is shown too, marked: the administrator
+        // would otherwise wonder why it is not offered.
         for report in &mut reports {
-            report.offers.retain(|o| o.status == OfferStatus::Upgrade);
+            report.offers.retain(|o| {
+                o.status == OfferStatus::Upgrade
+                    || (o.status == OfferStatus::NotApplicable && o.installed.is_some())
+            });
         }
     }
     ctx.out.result(&reports, || {
@@ -155,10 +160,18 @@ pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
                     "{}: {} {} (installed {installed}): {status}{gated}\n",
                     report.source, offer.rawname, offer.version
                 );
+                for warning in &offer.warnings {
+                    text += &format!("  warning: {warning}\n");
+                }
             }
         }
         let answered = reports.iter().filter(|r| r.error.is_none()).count();
-        if answered > 0 && reports.iter().all(|r| r.offers.is_empty()) {
+        let offered = |o: &&modhost::Offer| !upgrades_only || o.status == OfferStatus::Upgrade;
+        if answered > 0
+            && reports
+                .iter()
+                .all(|r| r.offers.iter().filter(offered).count() == 0)
+        {
             let nothing = if upgrades_only {
                 "no upgrades available"
             } else {

@@ -31,12 +31,17 @@ pub enum RepoCommand {
         /// The URL the repository will be served at, for the FreePBX and Joomla files.
         #[arg(long)]
         base_url: Option<String>,
+        /// The host application the Joomla files target (`<targetplatform name>`): hosts
+        /// whose modhost.toml declares `[platform] name` see only updates for that name.
+        #[arg(long, value_name = "NAME", default_value = modhost_update::DEFAULT_PLATFORM)]
+        platform: String,
     },
     /// Serve a built repository over HTTPS, with licence checks for gated groups.
     ///
     /// Serves OUT/public as it is, and the packages of licence-gated groups from
     /// OUT/private, to requests carrying a valid e-mail and licence key
-    /// (`?email=…&key=…`); anything else gets a JSON `{"status":"ko",…}` refusal.
+    /// (`?email=…&key=…`); anything else gets a JSON `{"status":"ko",…}` refusal. Prints
+    /// the URL it listens at once it does (with --json, `{"listening": URL}`).
     Serve {
         /// The --out directory of `repo build`.
         dir: PathBuf,
@@ -86,6 +91,7 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
             out,
             sign,
             base_url,
+            platform,
         } => {
             let key = match sign {
                 Some(path) => {
@@ -95,7 +101,13 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
                 }
                 None => None,
             };
-            let built = modhost_update::repo::build(&dir, &out, key.as_ref(), base_url.as_deref())?;
+            let built = modhost_update::repo::build(
+                &dir,
+                &out,
+                key.as_ref(),
+                base_url.as_deref(),
+                &platform,
+            )?;
             ctx.out.result(&built, || {
                 let signed = if built.signed { ", signed" } else { "" };
                 let private = match &built.private {
@@ -125,7 +137,13 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
                 .max_connections(max_connections)
                 .timeout(std::time::Duration::from_secs(timeout_secs));
             let address = server.local_addr()?;
-            println!("listening on https://{address}");
+            let url = format!("https://{address}");
+            // Printed before serving, for whoever started the server to read: the port
+            // may have been picked by the system.
+            ctx.out
+                .result(&serde_json::json!({ "listening": url }), || {
+                    format!("listening on {url}\n")
+                })?;
             std::io::stdout().flush()?;
             server.run()?;
             Ok(())
