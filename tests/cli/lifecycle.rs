@@ -487,5 +487,19 @@ fn install_warns_about_what_it_accepts_but_could_not_check() {
         run.stderr.contains("Warning core: module.xml ") && run.stderr.contains("<frobnicate>"),
         "{}",
         run.stderr
+    ); // The same warnings are in the change's record, for scripts.
+    root.ok(&["uninstall", "core"]);
+    let changes = root.ok(&["install", "--json", arg(&dir)]).json();
+    let warnings: Vec<&str> = changes[0]["warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        warnings.len() == 3
+            && warnings[0].starts_with("module.xml ")
+            && warnings[1].starts_with("engine `asterisk ge 99` was not checked"),
+        "{changes}"
     );
 }

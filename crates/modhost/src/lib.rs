@@ -224,6 +224,10 @@ pub struct Change {
     /// whether it is granted now.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub requests: Vec<Request>,
+    /// What the change accepted but an administrator should know (module.xml warnings,
+    /// platform facts nobody declared, a package only a weak checksum vouched for).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A host directory a module asks for in `<capabilities>`.
@@ -540,17 +544,13 @@ impl Host {
 
     /// Reports what a change accepts but an administrator should know: module.xml
     /// warnings, and dependencies on platform facts nobody declared, which therefore went
-    /// unchecked.
-    fn warn_about(&self, manifest: &Manifest) {
-        let warn = |message: String| {
-            self.reporter.report(Event::Warning {
-                rawname: manifest.rawname.clone(),
-                message,
-            });
-        };
-        for problem in &manifest.warnings {
-            warn(format!("module.xml {problem}"));
-        }
+    /// unchecked. Returns them too, for the change's record.
+    fn warn_about(&self, manifest: &Manifest) -> Vec<String> {
+        let mut warnings: Vec<String> = manifest
+            .warnings
+            .iter()
+            .map(|problem| format!("module.xml {problem}"))
+            .collect();
         // Only platform facts go unchecked, so no module needs to be looked up (the plan
         // has checked those already).
         for check in depends::check(manifest, &BTreeMap::new(), &self.platform)
@@ -558,11 +558,18 @@ impl Host {
             .into_iter()
             .filter(|c| c.outcome == Outcome::Unchecked)
         {
-            warn(format!(
+            warnings.push(format!(
                 "{} `{}` was not checked: {} (declare it under [platform] in modhost.toml)",
                 check.kind, check.constraint, check.detail
             ));
         }
+        for message in &warnings {
+            self.reporter.report(Event::Warning {
+                rawname: manifest.rawname.clone(),
+                message: message.clone(),
+            });
+        }
+        warnings
     }
 
     /// What the package directory holds of the modules `manifests` require but nobody
@@ -765,9 +772,10 @@ impl Host {
             options.force,
         )?;
         let mut components = Vec::with_capacity(plan.len());
+        let mut warned = Vec::with_capacity(plan.len());
         for (index, _) in &plan {
             let unpacked = &staged[*index].unpacked;
-            self.warn_about(&unpacked.manifest);
+            warned.push(self.warn_about(&unpacked.manifest));
             components.push(self.load_unpacked(&packages[*index], unpacked)?);
         }
 
@@ -781,7 +789,9 @@ impl Host {
         let mut superseded = Vec::new();
         let mut changes = Vec::new();
         let mut txn = self.state.begin()?;
-        for ((index, action), component) in plan.into_iter().zip(&components) {
+        for (((index, action), component), warnings) in
+            plan.into_iter().zip(&components).zip(warned)
+        {
             let unpacked = &staged[index].unpacked;
             let manifest = &unpacked.manifest;
             let rawname = manifest.rawname.as_str();
@@ -877,6 +887,7 @@ impl Host {
                     Action::Upgrade(_) => "upgraded",
                 },
                 requests,
+                warnings,
                 from: match action {
                     Action::Install => None,
                     Action::Upgrade(previous) => Some(previous.version.clone()),
@@ -949,6 +960,7 @@ impl Host {
         fault::point(operation, "cleaned");
         Ok(Change {
             requests: Vec::new(),
+            warnings: Vec::new(),
             rawname: rawname.to_owned(),
             action: if call_uninstall {
                 "uninstalled"
@@ -1128,6 +1140,7 @@ impl Host {
             replaced.push(self.layout.data_dir(rawname, &record.data_dir));
             changes.push(Change {
                 requests: Vec::new(),
+                warnings: Vec::new(),
                 rawname: rawname.to_owned(),
                 action,
                 from: Some(record.version.clone()),
@@ -1214,6 +1227,7 @@ impl Host {
         fault::point("rollback", "cleaned");
         Ok(Change {
             requests: Vec::new(),
+            warnings: Vec::new(),
             rawname: rawname.to_owned(),
             action: "rolled-back",
             from: Some(current.version),

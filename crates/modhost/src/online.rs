@@ -885,6 +885,7 @@ impl Host {
         let mut origin = BTreeMap::new();
         let mut fetched = BTreeSet::new();
         let mut failures = Vec::new();
+        let mut weak = BTreeMap::new();
         let mut pending = picked;
         while let Some((source, release)) = pending.pop() {
             if !fetched.insert(release.rawname.clone()) {
@@ -901,6 +902,9 @@ impl Host {
                 }
                 Err(error) => return Err(error),
             };
+            if let Some(warning) = release.weak_checksum_warning() {
+                weak.insert(release.rawname.clone(), warning);
+            }
             if admin.contains(&source.name) {
                 origin.insert(release.rawname.clone(), source.name.clone());
             }
@@ -930,7 +934,12 @@ impl Host {
             return Ok((Vec::new(), failures));
         }
         match self.apply_locked(&packages, mode, options, &origin) {
-            Ok(changes) => Ok((changes, failures)),
+            Ok(mut changes) => {
+                for change in &mut changes {
+                    change.warnings.extend(weak.remove(&change.rawname));
+                }
+                Ok((changes, failures))
+            }
             // What was left out may be why the rest cannot be applied (a dependency's
             // upgrade): the refusal names it too.
             Err(Error::Refused(mut reasons)) => {
