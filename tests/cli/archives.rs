@@ -5,7 +5,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use modhost_test_support::hostile::{
-    Entry, EntryType, FILE, noise, write_bomb, write_package, write_repeated, write_zip,
+    Entry, EntryType, FILE, noise, write_bomb, write_package, write_repeated, write_repeated_after,
+    write_zip,
 };
 use modhost_test_support::{arg, component, package, zipped};
 
@@ -269,6 +270,38 @@ fn a_compression_bomb_is_refused_quickly_writing_next_to_nothing() {
     let zip = root.path().with_file_name("bomb.zip");
     write_zip(&zip, &[("evil/zeros", FILE, &vec![0; 64 << 20])]);
     refused_quickly(&root, &["install", arg(&zip)], "compression-ratio limit");
+}
+
+#[test]
+fn a_bomb_behind_a_real_component_is_refused_having_written_next_to_nothing() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    // The real component (about 3 MB, 750 kB compressed) once earned a run of zeros 200
+    // times its compressed size: 150 MB written before the refusal.
+    let wasm = std::fs::read(component("core")).unwrap_or_default();
+    let real: [Entry<'_>; 2] = [
+        ("evil/module.xml", FILE, XML.as_bytes()),
+        ("evil/module.wasm", FILE, &wasm),
+    ];
+    let zeros = vec![0u8; 16 << 20];
+    // Declaring 2 GiB: more than the package could ever unpack to, refused unread.
+    // Declaring 128 MiB: within that, so refused while it streams.
+    for (name, size) in [("declared", 2 << 30), ("streamed", 128 << 20)] {
+        let bomb = root.path().with_file_name(format!("{name}.tgz"));
+        write_repeated_after(&bomb, &real, "evil/zeros", FILE, &zeros, size);
+        let before = root.fingerprint();
+        let started = Instant::now();
+        // No file modhost writes may pass 8 MiB: the component fits, the bomb must not
+        // get near it.
+        let run = root.run_with_file_cap(8 << 10, &["install", arg(&bomb)]);
+        assert!(
+            !run.success && run.stderr.contains("compression-ratio limit 200:1"),
+            "{name}: refused by the limits, not stopped by the file-size cap:\n{}",
+            run.stderr
+        );
+        assert!(started.elapsed() < Duration::from_secs(20), "{name}");
+        assert_eq!(root.fingerprint(), before, "{name}: the root changed");
+    }
 }
 
 #[test]

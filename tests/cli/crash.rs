@@ -2,9 +2,12 @@
 //! random moments (SIGKILL); the next run repairs the root to the old version fully
 //! working or the new one fully installed.
 
+use std::collections::BTreeSet;
+use std::io::BufRead;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use modhost_test_support::{Root, arg, package, package_at};
+use modhost_test_support::{Root, arg, package, package_at, repackage};
 
 use crate::root;
 
@@ -14,10 +17,23 @@ enum Phonebook {
     Absent,
     V1,
     V2,
+    /// 2.1.0: version 2 again, repackaged as a newer version (a second upgrade).
+    V21,
 }
 
 fn template(with: &[&str]) -> Root {
+    warm_template(with, None)
+}
+
+/// A root with `with` installed, its cache first given the components `warm` has
+/// compiled: changes in copies of it then load them instead of compiling them (seconds
+/// each).
+fn warm_template(with: &[&str], warm: Option<&Root>) -> Root {
     let root = root();
+    if let Some(warm) = warm {
+        assert!(std::fs::create_dir_all(root.path().join("cache")).is_ok());
+        warm_cache(&root, warm);
+    }
     let mut install = vec!["install".to_owned()];
     for rawname in with {
         let package = match *rawname {
@@ -30,9 +46,15 @@ fn template(with: &[&str]) -> Root {
     root
 }
 
-/// Checks that the root is consistent and phonebook is in one of `allowed` states, fully:
-/// its record, files, data, tables and hooks agree. Returns the state found.
+/// Checks that the root is consistent and phonebook is in one of `allowed` states, fully
+/// and enabled: its record, files, data, tables and hooks agree. Returns the state found.
 fn consistent(root: &Root, allowed: &[Phonebook]) -> Phonebook {
+    consistent_as(root, allowed, true)
+}
+
+/// [`consistent`], phonebook (when installed) being `enabled` or disabled, its handlers
+/// running or not accordingly.
+fn consistent_as(root: &Root, allowed: &[Phonebook], enabled: bool) -> Phonebook {
     let list = root.ok(&["list", "--json"]).json();
     let version = list
         .as_array()
@@ -47,6 +69,7 @@ fn consistent(root: &Root, allowed: &[Phonebook]) -> Phonebook {
         None => Phonebook::Absent,
         Some("1.0.0") => Phonebook::V1,
         Some("2.0.0") => Phonebook::V2,
+        Some("2.1.0") => Phonebook::V21,
         Some(other) => panic!("unexpected phonebook version {other}"),
     };
     assert!(
@@ -79,9 +102,10 @@ fn consistent(root: &Root, allowed: &[Phonebook]) -> Phonebook {
                 root.dirs("modules/phonebook").is_empty() && root.dirs("data/phonebook").is_empty()
             );
         }
-        Phonebook::V1 | Phonebook::V2 => {
+        Phonebook::V1 | Phonebook::V2 | Phonebook::V21 => {
             let info = root.ok(&["info", "--json", "phonebook"]).json();
-            assert_eq!(info["status"], "enabled", "{info}");
+            let status = if enabled { "enabled" } else { "disabled" };
+            assert_eq!(info["status"], status, "{info}");
             let kept = usize::from(!info["backup_version"].is_null()) + 1;
             assert_eq!(
                 root.dirs("modules/phonebook").len(),
@@ -93,19 +117,37 @@ fn consistent(root: &Root, allowed: &[Phonebook]) -> Phonebook {
                 kept,
                 "data of current and backup only"
             );
-            let expected = if state == Phonebook::V1 {
-                "Alice Example"
-            } else {
-                "Alice Example <+12025550100>"
+            let expected = match (enabled, state) {
+                (false, _) => None,
+                (true, Phonebook::V1) => Some("Alice Example"),
+                (true, _) => Some("Alice Example <+12025550100>"),
             };
             assert_eq!(
                 output.as_deref(),
-                Some(expected),
-                "the surviving version's hooks run"
+                expected,
+                "the surviving version's hooks run (if it is enabled)"
             );
         }
     }
     state
+}
+
+/// The version phonebook's backup holds, if any.
+fn backup(root: &Root) -> Option<String> {
+    let info = root.run(&["info", "--json", "phonebook"]);
+    if !info.success {
+        return None;
+    }
+    info.json()["backup_version"].as_str().map(str::to_owned)
+}
+
+/// Whether module `rawname` is installed, with files, data or a record left of it.
+fn any_trace_of(root: &Root, rawname: &str) -> bool {
+    let list = root.ok(&["list", "--json"]).json();
+    list.as_array()
+        .is_some_and(|l| l.iter().any(|m| m["rawname"] == rawname))
+        || root.path().join("modules").join(rawname).exists()
+        || root.path().join("data").join(rawname).exists()
 }
 
 /// Runs `args` with the process set to abort at `step`; it must die there.
@@ -122,14 +164,67 @@ fn crash_at(root: &Root, step: &str, args: &[&str]) {
     );
 }
 
+/// One crash: abort `args` at `step` in a copy of `template`; afterwards phonebook must be
+/// `expected`, `enabled` or not, its backup holding `backup`.
+struct Case<'a> {
+    step: String,
+    template: &'a Root,
+    args: Vec<String>,
+    expected: Phonebook,
+    enabled: bool,
+    backup: Option<&'static str>,
+}
+
+impl<'a> Case<'a> {
+    fn new(step: &str, template: &'a Root, args: &[&str], expected: Phonebook) -> Self {
+        let backup = match expected {
+            Phonebook::V2 => Some("1.0.0"),
+            Phonebook::V21 => Some("2.0.0"),
+            Phonebook::Absent | Phonebook::V1 => None,
+        };
+        Case {
+            step: step.to_owned(),
+            template,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            expected,
+            enabled: true,
+            backup,
+        }
+    }
+
+    fn disabled(self) -> Self {
+        Case {
+            enabled: false,
+            ..self
+        }
+    }
+}
+
+/// Phonebook 2.0.0 as 2.1.0: a second upgrade, replacing the backup the first one kept.
+fn phonebook_21(root: &Root) -> PathBuf {
+    repackage(
+        &package_at("phonebook", "2.0.0"),
+        |xml| xml.replace("<version>2.0.0</version>", "<version>2.1.0</version>"),
+        &root.path().with_file_name("phonebook-2.1.0.tgz"),
+    )
+}
+
 #[test]
 fn a_crash_at_every_step_leaves_the_old_or_the_new_version() {
-    let base = template(&["core"]);
-    let v1 = template(&["core", "phonebook"]);
+    // Every component the changes below load, compiled once.
+    let warm = template(&["core", "phonebook", "voicemail"]);
+    warm.ok(&["upgrade", arg(&package_at("phonebook", "2.0.0"))]);
+    let base = warm_template(&["core"], Some(&warm));
+    let v1 = warm_template(&["core", "phonebook"], Some(&warm));
     let v2 = Root::copy_of(&v1);
     v2.ok(&["upgrade", arg(&package_at("phonebook", "2.0.0"))]);
+    let v1_disabled = Root::copy_of(&v1);
+    v1_disabled.ok(&["disable", "phonebook"]);
     let pb1 = package_at("phonebook", "1.0.0");
     let pb2 = package_at("phonebook", "2.0.0");
+    let pb21 = phonebook_21(&v2);
+    let voicemail = package("voicemail");
+    let (pb1, pb2, pb21, voicemail) = (arg(&pb1), arg(&pb2), arg(&pb21), arg(&voicemail));
     let before = [
         "begin",
         "data-staged",
@@ -141,33 +236,44 @@ fn a_crash_at_every_step_leaves_the_old_or_the_new_version() {
     let after = ["apply:committed", "apply:cleaned"];
     let mut leftovers_seen = 0;
 
-    let mut cases: Vec<(String, &Root, Vec<&str>, Phonebook)> = Vec::new();
+    let mut cases: Vec<Case<'_>> = Vec::new();
     for step in before {
-        cases.push((
-            format!("install:{step}"),
+        let install = format!("install:{step}");
+        cases.push(Case::new(
+            &install,
             &base,
-            vec!["install", arg(&pb1)],
+            &["install", pb1],
             Phonebook::Absent,
         ));
-        cases.push((
-            format!("upgrade:{step}"),
-            &v1,
-            vec!["upgrade", arg(&pb2)],
-            Phonebook::V1,
-        ));
+        let upgrade = format!("upgrade:{step}");
+        cases.push(Case::new(&upgrade, &v1, &["upgrade", pb2], Phonebook::V1));
     }
     for step in after {
-        cases.push((
-            step.to_owned(),
+        cases.push(Case::new(step, &base, &["install", pb1], Phonebook::V1));
+        cases.push(Case::new(step, &v1, &["upgrade", pb2], Phonebook::V2));
+    }
+    // A second upgrade replaces the backup the first kept: until it commits, 2.0.0 runs
+    // with 1.0.0 kept; once it has, 2.1.0 runs with 2.0.0 kept, and 1.0.0 is swept.
+    for (step, expected) in [
+        ("upgrade:data-staged", Phonebook::V2),
+        ("upgrade:lifecycle-called", Phonebook::V2),
+        ("upgrade:recorded", Phonebook::V2),
+        ("apply:committed", Phonebook::V21),
+        ("apply:cleaned", Phonebook::V21),
+    ] {
+        cases.push(Case::new(step, &v2, &["upgrade", pb21], expected));
+    }
+    // The second module of a batch (phonebook, then voicemail): nothing commits.
+    for step in [
+        "install:begin:2",
+        "install:lifecycle-called:2",
+        "install:recorded:2",
+    ] {
+        cases.push(Case::new(
+            step,
             &base,
-            vec!["install", arg(&pb1)],
-            Phonebook::V1,
-        ));
-        cases.push((
-            step.to_owned(),
-            &v1,
-            vec!["upgrade", arg(&pb2)],
-            Phonebook::V2,
+            &["install", pb1, voicemail],
+            Phonebook::Absent,
         ));
     }
     for (step, expected) in [
@@ -177,118 +283,234 @@ fn a_crash_at_every_step_leaves_the_old_or_the_new_version() {
         ("uninstall:committed", Phonebook::Absent),
         ("uninstall:cleaned", Phonebook::Absent),
     ] {
-        cases.push((
-            step.to_owned(),
-            &v1,
-            vec!["uninstall", "phonebook"],
-            expected,
-        ));
+        cases.push(Case::new(step, &v1, &["uninstall", "phonebook"], expected));
     }
-    // A crash before a disable commits leaves the module enabled, its data as it was.
-    for step in ["disable:data-staged", "disable:lifecycle-called"] {
-        cases.push((
-            step.to_owned(),
-            &v1,
-            vec!["disable", "phonebook"],
-            Phonebook::V1,
-        ));
+    for (step, expected) in [
+        ("delete:lifecycle-called", Phonebook::V1),
+        ("delete:recorded", Phonebook::V1),
+        ("delete:committed", Phonebook::Absent),
+        ("delete:cleaned", Phonebook::Absent),
+    ] {
+        cases.push(Case::new(step, &v1, &["delete", "phonebook"], expected));
+    }
+    // A crash before a disable or an enable commits leaves the module as it was, its data
+    // too; after, as asked.
+    for (step, disabled) in [
+        ("disable:data-staged", false),
+        ("disable:lifecycle-called", false),
+        ("disable:committed", true),
+        ("disable:cleaned", true),
+    ] {
+        let case = Case::new(step, &v1, &["disable", "phonebook"], Phonebook::V1);
+        cases.push(if disabled { case.disabled() } else { case });
+    }
+    for (step, enabled) in [
+        ("enable:data-staged", false),
+        ("enable:lifecycle-called", false),
+        ("enable:committed", true),
+        ("enable:cleaned", true),
+    ] {
+        let case = Case::new(step, &v1_disabled, &["enable", "phonebook"], Phonebook::V1);
+        cases.push(if enabled { case } else { case.disabled() });
     }
     for (step, expected) in [
         ("rollback:restored", Phonebook::V2),
         ("rollback:committed", Phonebook::V1),
+        ("rollback:cleaned", Phonebook::V1),
     ] {
-        cases.push((
-            step.to_owned(),
-            &v2,
-            vec!["rollback", "phonebook"],
-            expected,
-        ));
+        cases.push(Case::new(step, &v2, &["rollback", "phonebook"], expected));
     }
 
-    for (step, template, args, expected) in &cases {
-        let root = Root::copy_of(template);
+    for case in &cases {
+        let step = case.step.as_str();
+        let root = Root::copy_of(case.template);
         let dirs_before = root.dirs("modules/phonebook").len() + root.dirs("data/phonebook").len();
-        crash_at(&root, step, args);
+        let args: Vec<&str> = case.args.iter().map(String::as_str).collect();
+        crash_at(&root, step, &args);
         let dirs_after_crash = root.dirs("modules/phonebook").len()
             + root.dirs("data/phonebook").len()
             + root.dirs("staging").len();
         if dirs_after_crash > dirs_before {
             leftovers_seen += 1;
         }
-        let state = consistent(&root, &[*expected]);
+        let state = consistent_as(&root, &[case.expected], case.enabled);
+        assert_eq!(backup(&root).as_deref(), case.backup, "{step}: the backup");
+        assert!(!any_trace_of(&root, "voicemail"), "{step}: no voicemail");
         // The repaired root takes the next change as if nothing had happened.
         match state {
-            Phonebook::Absent => root.ok(&["install", arg(&pb1)]),
-            Phonebook::V1 => root.ok(&["upgrade", arg(&pb2)]),
-            Phonebook::V2 => root.ok(&["rollback", "phonebook"]),
+            Phonebook::Absent => root.ok(&["install", pb1]),
+            Phonebook::V1 if !case.enabled => root.ok(&["enable", "phonebook"]),
+            Phonebook::V1 => root.ok(&["upgrade", pb2]),
+            Phonebook::V2 | Phonebook::V21 => root.ok(&["rollback", "phonebook"]),
         };
         consistent(&root, &[Phonebook::V1, Phonebook::V2]);
     }
     assert!(
-        leftovers_seen >= 8,
+        leftovers_seen >= 30,
         "crashes left leftovers for recovery to sweep ({leftovers_seen} cases)"
     );
+
+    // A count past the times the step is reached never fires: both modules install.
+    let root = Root::copy_of(&base);
+    let mut command = root.command(&["install", pb1, voicemail]);
+    command.env("MODHOST_FAULT", "install:begin:3");
+    let run = Root::output(&mut command);
+    assert!(run.success, "{}", run.stderr);
+    consistent(&root, &[Phonebook::V1]);
+    assert!(any_trace_of(&root, "voicemail"));
 }
 
-/// Kills `args` with SIGKILL at `count` moments spread over its normal duration, checking
-/// after each that the root is consistent. Returns how often each outcome was seen.
-fn kill_loop(template: &Root, args: &[&str], allowed: &[Phonebook], count: u32) -> Vec<Phonebook> {
-    let timing = Root::copy_of(template);
+/// Whether `line` is the status line a change prints once it has begun: from then on it
+/// works on the root (the data directory is copied, the transaction open).
+fn begun(line: &str) -> bool {
+    ["Installing", "Upgrading", "Uninstalling"]
+        .iter()
+        .any(|verb| line.trim_start().starts_with(verb))
+}
+
+/// Runs `args` on `root` to its end; returns how long it worked on the root: from the
+/// status line saying the change has begun (on stderr) to the result (on stdout), printed
+/// once the change is committed and cleaned up, before the process tears down.
+fn time_of_work(root: &Root, args: &[&str]) -> Duration {
+    let mut child = root
+        .command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        panic!("no pipes")
+    };
+    let mut errors = std::io::BufReader::new(stderr).lines();
+    let seen = errors.by_ref().map_while(Result::ok).any(|l| begun(&l));
     let started = Instant::now();
-    timing.ok(args);
-    let duration = started.elapsed();
-    let mut outcomes = Vec::new();
+    let mut result = String::new();
+    let read = std::io::BufReader::new(stdout).read_line(&mut result);
+    let elapsed = started.elapsed();
+    let rest: Vec<String> = errors.map_while(Result::ok).collect();
+    let status = child.wait();
+    assert!(
+        seen && read.is_ok() && status.is_ok_and(|s| s.success()),
+        "`{}` did not run through: {result} {rest:?}",
+        args.join(" ")
+    );
+    elapsed
+}
+
+/// The leftovers a change in progress may leave: what is under `staging/`, and
+/// phonebook's version and data directories.
+fn work_in_progress(root: &Root) -> BTreeSet<String> {
+    ["staging", "modules/phonebook", "data/phonebook"]
+        .iter()
+        .flat_map(|sub| {
+            root.dirs(sub)
+                .into_iter()
+                .map(move |d| format!("{sub}/{d}"))
+        })
+        .collect()
+}
+
+/// What the kills of a [`kill_loop`] found.
+#[derive(Debug)]
+struct Kills {
+    /// The state each kill left phonebook in, once repaired.
+    outcomes: Vec<Phonebook>,
+    /// How many kills left something behind that recovery then removed: they landed
+    /// inside the change.
+    leftovers: usize,
+}
+
+/// Kills `args` with SIGKILL at `count` moments spread over the time it works on the root
+/// (see [`time_of_work`]), checking after each that the
+/// root is consistent. The run that measures that time also compiles the components the
+/// change loads, and `template` keeps them compiled: the kills land in the change, not in
+/// compiling before it.
+fn kill_loop(template: &Root, args: &[&str], allowed: &[Phonebook], count: u32) -> Kills {
+    let timing = Root::copy_of(template);
+    let duration = time_of_work(&timing, args);
+    warm_cache(template, &timing);
+    let mut kills = Kills {
+        outcomes: Vec::new(),
+        leftovers: 0,
+    };
     for i in 0..count {
         let root = Root::copy_of(template);
         let mut child = root
             .command(args)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn();
-        let Ok(child) = child.as_mut() else {
-            panic!("spawn: {child:?}")
-        };
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn: {e}"));
+        let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+        // Kept open until the process is gone: it may still write.
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let seen = lines.by_ref().map_while(Result::ok).any(|l| begun(&l));
+        assert!(seen, "`{}` never began", args.join(" "));
         std::thread::sleep(
-            duration.mul_f64(f64::from(i) / f64::from(count))
-                + Duration::from_millis(u64::from(i % 3)),
+            duration.mul_f64(0.8 * f64::from(i) / f64::from(count))
+                + Duration::from_micros(u64::from(i % 3) * 300),
         );
         assert!(child.kill().is_ok() || child.try_wait().is_ok_and(|s| s.is_some()));
         let _ = child.wait();
-        outcomes.push(consistent(&root, allowed));
+        drop(lines);
+        let left = work_in_progress(&root);
+        kills.outcomes.push(consistent(&root, allowed));
+        if !left.is_subset(&work_in_progress(&root)) {
+            kills.leftovers += 1;
+        }
     }
-    outcomes
+    kills
+}
+
+/// Copies the compiled components in `from`'s cache into `template`'s.
+fn warm_cache(template: &Root, from: &Root) {
+    let (source, target) = (from.path().join("cache"), template.path().join("cache"));
+    for entry in std::fs::read_dir(&source).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        if !target.join(&name).exists() {
+            let copied = std::fs::copy(entry.path(), target.join(&name));
+            assert!(copied.is_ok(), "{name:?}: {copied:?}");
+        }
+    }
 }
 
 #[test]
 fn sigkill_at_random_moments_of_an_upgrade_never_leaves_a_half_installed_module() {
     let v1 = template(&["core", "phonebook"]);
-    let outcomes = kill_loop(
+    let kills = kill_loop(
         &v1,
         &["upgrade", arg(&package_at("phonebook", "2.0.0"))],
         &[Phonebook::V1, Phonebook::V2],
         12,
     );
     assert!(
-        outcomes.contains(&Phonebook::V1),
-        "some kills landed before the commit: {outcomes:?}"
+        kills.outcomes.contains(&Phonebook::V1),
+        "some kills landed before the commit: {kills:?}"
+    );
+    assert!(
+        kills.leftovers >= 5,
+        "most kills landed inside the change, leaving work for recovery: {kills:?}"
     );
 }
 
 #[test]
 fn sigkill_at_random_moments_of_install_and_uninstall() {
     let base = template(&["core"]);
-    let outcomes = kill_loop(
+    let kills = kill_loop(
         &base,
         &["install", arg(&package_at("phonebook", "1.0.0"))],
         &[Phonebook::Absent, Phonebook::V1],
         8,
     );
-    assert!(outcomes.contains(&Phonebook::Absent), "{outcomes:?}");
+    assert!(kills.outcomes.contains(&Phonebook::Absent), "{kills:?}");
+    assert!(kills.leftovers >= 3, "{kills:?}");
     let v1 = template(&["core", "phonebook"]);
-    kill_loop(
+    let kills = kill_loop(
         &v1,
         &["uninstall", "phonebook"],
         &[Phonebook::V1, Phonebook::Absent],
         8,
     );
+    assert!(kills.outcomes.contains(&Phonebook::V1), "{kills:?}");
+    assert!(kills.leftovers >= 3, "{kills:?}");
 }

@@ -882,6 +882,14 @@ fn a_failing_first_install_leaves_no_trace() {
     root.configure("");
     root.ok(&["install", arg(&pb1)]);
     assert_eq!(lookup(&root), "Alice Example", "a later install works");
+    // The fingerprint sees what a file holds, not only its name.
+    let before = root.fingerprint();
+    let xml = root
+        .installed_dir("phonebook", "modules")
+        .join("module.xml");
+    let text = std::fs::read_to_string(&xml).unwrap_or_default();
+    assert!(std::fs::write(&xml, text.replacen("Phonebook", "PhoneBook", 1)).is_ok());
+    assert_ne!(root.fingerprint(), before, "a changed file is seen");
 }
 
 #[test]

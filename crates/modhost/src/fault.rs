@@ -24,11 +24,7 @@ pub(crate) fn point(operation: &str, step: &str) {
         return;
     }
     if REACHED.fetch_add(1, Ordering::SeqCst) + 1 == nth {
-        if nth == 1 {
-            eprintln!("fault injection: aborting at {operation}:{step}");
-        } else {
-            eprintln!("fault injection: aborting at {operation}:{step} (time {nth})");
-        }
+        eprintln!("fault injection: aborting at {target}");
         std::process::abort();
     }
 }

@@ -113,6 +113,28 @@ pub fn write_bomb(path: &Path, rawname: &str, gib: u64) {
 /// the compressed block repeated. `size` must be a multiple of `run`'s length. Nothing
 /// follows the entry: a reader that honours its limits never gets there.
 pub fn write_repeated(path: &Path, name: &str, kind: tar::EntryType, run: &[u8], size: u64) {
+    write_repeated_after(path, &[], name, kind, run, size);
+}
+
+/// [`write_repeated`], the entry following `before` (regular files and directories,
+/// written plainly): a bomb behind a real module.xml and component.
+pub fn write_repeated_after(
+    path: &Path,
+    before: &[Entry<'_>],
+    name: &str,
+    kind: tar::EntryType,
+    run: &[u8],
+    size: u64,
+) {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (entry, entry_kind, data) in before {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(*entry_kind);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        assert!(builder.append_data(&mut header, entry, *data).is_ok());
+    }
+    let mut stream = builder.get_ref().clone();
     let mut header = tar::Header::new_gnu();
     if let Some(gnu) = header.as_gnu_mut() {
         gnu.name[..name.len()].copy_from_slice(name.as_bytes());
@@ -121,8 +143,9 @@ pub fn write_repeated(path: &Path, name: &str, kind: tar::EntryType, run: &[u8],
     header.set_size(size);
     header.set_mode(0o644);
     header.set_cksum();
+    stream.extend_from_slice(header.as_bytes());
     let mut compress = flate2::Compress::new(Compression::fast(), false);
-    let head = deflate_flushed(&mut compress, header.as_bytes());
+    let head = deflate_flushed(&mut compress, &stream);
     let block = deflate_flushed(&mut compress, run);
     let mut bytes = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
     bytes.extend(head);

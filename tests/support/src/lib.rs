@@ -152,6 +152,25 @@ impl Root {
         run
     }
 
+    /// Runs the binary with `args`, through `sh`, with no file it writes allowed past
+    /// `max_file_kib` KiB (`ulimit -f`): a write past it fails (SIGXFSZ kills the process),
+    /// so a run that succeeds or fails cleanly wrote no more than that to any one file.
+    pub fn run_with_file_cap(&self, max_file_kib: u64, args: &[&str]) -> Run {
+        let mut command = Command::new("sh");
+        command
+            .args([
+                "-c",
+                &format!("ulimit -f {max_file_kib}; exec \"$0\" \"$@\""),
+            ])
+            .arg(&self.bin)
+            .arg("--root")
+            .arg(self.path())
+            .args(args)
+            .env_remove("MODHOST_ROOT")
+            .env_remove("MODHOST_LOG");
+        Root::output(&mut command)
+    }
+
     /// Runs the binary with `args` and fails the test unless it succeeds.
     pub fn ok(&self, args: &[&str]) -> Run {
         let run = self.run(args);
@@ -183,17 +202,21 @@ impl Root {
         assert!(written.is_ok(), "{written:?}");
     }
 
-    /// What a refused change must leave exactly as it was: the files under `modules/`,
-    /// `data/` and `staging/`, every module's record, key-value store and tables.
+    /// What a refused change must leave exactly as it was: every file and directory under
+    /// `modules/`, `data/` and `staging/` with its mode and a hash of its content; the
+    /// files at the top of the root (but the lock and the state database's own files)
+    /// likewise; every table of the state database, row by row — records, backups, key-value
+    /// stores, grants, sources and the modules' own tables, with the schema; and what
+    /// `list`, `info`, `kv` and `rows` show. Compiled components (`cache/`) may come and
+    /// go, and the database file's bytes may move while its content stays.
     pub fn fingerprint(&self) -> String {
-        let mut print = format!(
-            "{:?}\n{:?}\n{:?}\n",
-            self.tree("modules"),
-            self.tree("data"),
-            self.tree("staging")
-        );
+        // `list` first: it creates the root if need be.
         let list = self.ok(&["list", "--json"]).json();
-        print += &list.to_string();
+        let mut print = list.to_string();
+        for sub in ["modules", "data", "staging"] {
+            print += &format!("\n{sub}/\n{}", self.contents(sub));
+        }
+        print += &self.top_files();
         for module in list.as_array().into_iter().flatten() {
             let rawname = module["rawname"].as_str().unwrap_or_default();
             let info = self.ok(&["info", "--json", rawname]).json();
@@ -209,9 +232,63 @@ impl Root {
                     .stdout;
             }
         }
+        print += &self.state_dump();
         print
     }
 
+    /// Each file and directory under `sub` (relative to the root), one a line: its path,
+    /// mode, and for a file its length and a hash of its content.
+    pub fn contents(&self, sub: &str) -> String {
+        let base = self.path().join(sub);
+        let mut lines = String::new();
+        for relative in self.tree(sub) {
+            let path = base.join(&relative);
+            lines += &format!("{}  {}\n", relative.display(), describe(&path));
+        }
+        lines
+    }
+
+    /// The files at the top of the root, but the lock and the state database's files, as
+    /// [`Root::contents`] describes them.
+    fn top_files(&self) -> String {
+        const SKIPPED: [&str; 5] = [
+            "lock",
+            "modhost.db",
+            "modhost.db-wal",
+            "modhost.db-shm",
+            "modhost.db-journal",
+        ];
+        let mut names: Vec<String> = std::fs::read_dir(self.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| !SKIPPED.contains(&name.as_str()))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|name| format!("/{name}  {}\n", describe(&self.path().join(name))))
+            .collect()
+    }
+
+    /// Every table of the state database, its schema and its rows (sorted), read with
+    /// SQLite directly: what the CLI does not show (backups, grants, sources) counts too.
+    pub fn state_dump(&self) -> String {
+        let path = self.path().join("modhost.db");
+        if !path.exists() {
+            return "no state database\n".to_owned();
+        }
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let db = rusqlite::Connection::open_with_flags(&path, flags)
+            .unwrap_or_else(|e| panic!("open {path:?}: {e}"));
+        let dumped = db
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .and_then(|()| dump(&db));
+        dumped.unwrap_or_else(|e| panic!("dump {path:?}: {e}"))
+    }
     /// The names of the directories directly under `sub` (relative to the root).
     pub fn dirs(&self, sub: &str) -> BTreeSet<String> {
         std::fs::read_dir(self.path().join(sub))
@@ -260,6 +337,62 @@ impl Root {
         }
         found
     }
+}
+
+/// A file's or directory's mode, and a file's length and a hash of its content.
+fn describe(path: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(metadata) = std::fs::symlink_metadata(path) else {
+        return "vanished".to_owned();
+    };
+    let mode = metadata.permissions().mode() & 0o7777;
+    if !metadata.is_file() {
+        let kind = if metadata.is_dir() { "dir" } else { "other" };
+        return format!("{kind} {mode:o}");
+    }
+    let content = std::fs::read(path).unwrap_or_else(|e| panic!("read {path:?}: {e}"));
+    // The default hasher's keys are fixed: the same content hashes alike in every run.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    content.hash(&mut hasher);
+    format!("file {mode:o} {} {:016x}", content.len(), hasher.finish())
+}
+
+/// The schema and the sorted rows of every table in `db`.
+fn dump(db: &rusqlite::Connection) -> rusqlite::Result<String> {
+    let mut out = String::new();
+    let schema: Vec<(String, String, String)> = db
+        .prepare(
+            "SELECT type, name, ifnull(sql, '') FROM sqlite_schema \
+             WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+        )?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (kind, name, sql) in &schema {
+        out += &format!("{kind} {name}: {sql}\n");
+        if kind != "table" {
+            continue;
+        }
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        let mut statement = db.prepare(&format!("SELECT * FROM {quoted}"))?;
+        let columns = statement.column_count();
+        let mut rows: Vec<String> = statement
+            .query_map([], |row| {
+                (0..columns)
+                    .map(|i| {
+                        row.get::<_, rusqlite::types::Value>(i)
+                            .map(|v| format!("{v:?}"))
+                    })
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map(|values| values.join(" | "))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        rows.sort();
+        for row in rows {
+            out += &format!("  {row}\n");
+        }
+    }
+    Ok(out)
 }
 
 /// A package path as the `&str` argument the binary takes.
