@@ -149,7 +149,22 @@ pub fn read_manifest(package: &Path, limits: &Limits) -> Result<Manifest, Error>
             "no `module.xml` or `<rawname>/module.xml` in the package".into(),
         )
     })?;
-    parse_manifest(package, &source, &shown)
+    let manifest = parse_manifest(package, &source, &shown)?;
+    match shown.split_once('/') {
+        Some((top, _)) if top != manifest.rawname => Err(misnamed(package, &manifest, top)),
+        _ => Ok(manifest),
+    }
+}
+
+/// The refusal of a package whose directory is not named after its module.
+fn misnamed(package: &Path, manifest: &Manifest, top: &str) -> Error {
+    refused(
+        package,
+        format!(
+            "module.xml names rawname `{}` but the package's directory is `{top}`",
+            manifest.rawname
+        ),
+    )
 }
 
 /// The mode of unpacked files and directories, whatever the archive says.
@@ -253,19 +268,21 @@ fn check_manifest_size(package: &Path, shown: &str, size: u64) -> Result<(), Err
 
 /// Reads the module.xml entry `shown` of declared `size` from `content`; the read is
 /// bounded too, should the declared size lie.
-fn read_xml(package: &Path, shown: &str, size: u64, content: impl Read) -> Result<String, Error> {
+fn read_xml(package: &Path, shown: &str, size: u64, content: impl Read) -> Result<Vec<u8>, Error> {
     check_manifest_size(package, shown, size)?;
-    let mut source = String::new();
+    let mut source = Vec::new();
     content
         .take(MAX_MANIFEST + 1)
-        .read_to_string(&mut source)
+        .read_to_end(&mut source)
         .map_err(|e| classify(package, "cannot read the archive".into(), e))?;
     check_manifest_size(package, shown, source.len() as u64)?;
     Ok(source)
 }
 
-fn parse_manifest(package: &Path, source: &str, shown: &str) -> Result<Manifest, Error> {
-    Manifest::parse(source, shown).map_err(|source| Error::Manifest {
+/// Parses a module.xml from its bytes: one that is not UTF-8 is refused at its first bad
+/// byte, naming the encoding it declares.
+fn parse_manifest(package: &Path, source: &[u8], shown: &str) -> Result<Manifest, Error> {
+    Manifest::parse_bytes(source, shown).map_err(|source| Error::Manifest {
         package: package.to_owned(),
         source,
     })
@@ -489,15 +506,13 @@ impl<'a> Stage<'a> {
         }
         let source = self
             .dir
-            .read_to_string(&xml)
+            .read(&xml)
             .map_err(self.io_err("cannot read module.xml".into()))?;
         let manifest = parse_manifest(self.package, &source, &shown)?;
         let rawname = manifest.rawname.clone();
         let moved = match &top {
             Some(top) if *top != rawname => {
-                return Err(self.refuse(format!(
-                    "module.xml names rawname `{rawname}` but the package's directory is `{top}`"
-                )));
+                return Err(misnamed(self.package, &manifest, top));
             }
             Some(top) => self
                 .staging
@@ -809,7 +824,7 @@ fn tar_manifest(
     package: &Path,
     file: fs_err::File,
     limits: &Limits,
-) -> Result<Option<(String, String)>, Error> {
+) -> Result<Option<(String, Vec<u8>)>, Error> {
     let io_err = |source| classify(package, "cannot read the archive".into(), source);
     let mut archive = gzip_tar(file, limits);
     let mut found = None;
@@ -965,7 +980,7 @@ fn zip_manifest(
     package: &Path,
     file: fs_err::File,
     limits: &Limits,
-) -> Result<Option<(String, String)>, Error> {
+) -> Result<Option<(String, Vec<u8>)>, Error> {
     let mut archive = zip_archive(package, file, limits)?;
     let mut found = None;
     for index in 0..archive.len() {
@@ -1025,10 +1040,9 @@ pub fn pack(module_xml: &Path, component: &Path, out: &Path) -> Result<Manifest,
             source,
         }
     };
-    let source =
-        fs_err::read_to_string(module_xml).map_err(io_err("cannot read module.xml".into()))?;
+    let source = fs_err::read(module_xml).map_err(io_err("cannot read module.xml".into()))?;
     let manifest =
-        Manifest::parse(&source, &module_xml.display().to_string()).map_err(|source| {
+        Manifest::parse_bytes(&source, &module_xml.display().to_string()).map_err(|source| {
             Error::Manifest {
                 package: out.to_owned(),
                 source,
@@ -1039,7 +1053,7 @@ pub fn pack(module_xml: &Path, component: &Path, out: &Path) -> Result<Manifest,
     let file = fs_err::File::create(out).map_err(io_err("cannot create".into()))?;
     let mut builder = tar::Builder::new(GzEncoder::new(file, Compression::best()));
     let entries: [(String, &[u8]); 2] = [
-        (format!("{rawname}/module.xml"), source.as_bytes()),
+        (format!("{rawname}/module.xml"), source.as_slice()),
         (format!("{rawname}/{}", manifest.component), &wasm),
     ];
     let mut dir = tar::Header::new_gnu();

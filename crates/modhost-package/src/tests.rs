@@ -71,6 +71,28 @@ fn read_manifest_reads_module_xml_without_unpacking() {
     assert!(
         message.is_some_and(|m| m.contains("no `module.xml` or `<rawname>/module.xml` in the package"))
     );
+
+    // Read alone, a package is held to what unpacking it would require.
+    let xml = std::fs::read(&xml).unwrap_or_default();
+    let misnamed = dir.path().join("misnamed.tgz");
+    write_tgz(&misnamed, &[("other/module.xml", &xml)]);
+    let message = read_manifest(&misnamed, &Limits::default()).map_err(|e| e.to_string());
+    assert!(
+        message.as_ref().is_err_and(|m| m
+            .contains("module.xml names rawname `demo` but the package's directory is `other`")),
+        "{message:?}"
+    );
+    let latin1 = dir.path().join("latin1.tgz");
+    let xml =
+        b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<module><name>Caf\xe9</name></module>";
+    write_tgz(&latin1, &[("demo/module.xml", xml)]);
+    let message = read_manifest(&latin1, &Limits::default()).map_err(|e| e.to_string());
+    assert!(
+        message
+            .as_ref()
+            .is_err_and(|m| m.contains("2:18: byte 0xE9 is not UTF-8") && m.contains("ISO-8859-1")),
+        "{message:?}"
+    );
 }
 
 #[test]
