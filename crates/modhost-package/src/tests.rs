@@ -5,6 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
+use modhost_test_support::hostile::{Entry, write_repeated_after};
 use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
 
@@ -794,51 +795,6 @@ fn incompressible(len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Raw-deflates `input` with a full flush, so the output can be repeated.
-fn deflate_flushed(compress: &mut flate2::Compress, input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len() + 1024);
-    let mut consumed = 0;
-    loop {
-        out.reserve(64 * 1024);
-        let before = compress.total_in();
-        let status =
-            compress.compress_vec(&input[consumed..], &mut out, flate2::FlushCompress::Full);
-        assert!(status.is_ok(), "{status:?}");
-        consumed += usize::try_from(compress.total_in() - before).unwrap_or(0);
-        if consumed == input.len() && out.capacity() > out.len() {
-            return out;
-        }
-    }
-}
-
-/// A gzip tar of `files`, then an entry `name` declaring `size` bytes of zeros, written
-/// as an attacker would: one compressed mebibyte of zeros repeated.
-fn write_bomb_after(path: &Path, files: &[(&str, &[u8])], name: &str, size: u64) {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (file, data) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        assert!(builder.append_data(&mut header, file, *data).is_ok());
-    }
-    let mut stream = builder.get_ref().clone();
-    let mut header = tar::Header::new_gnu();
-    assert!(header.set_path(name).is_ok());
-    header.set_size(size);
-    header.set_mode(0o644);
-    header.set_cksum();
-    stream.extend_from_slice(header.as_bytes());
-    let run = vec![0u8; 1 << 20];
-    let mut compress = flate2::Compress::new(Compression::fast(), false);
-    let mut bytes = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-    bytes.extend(deflate_flushed(&mut compress, &stream));
-    let block = deflate_flushed(&mut compress, &run);
-    for _ in 0..size / run.len() as u64 {
-        bytes.extend_from_slice(&block);
-    }
-    assert!(fs_err::write(path, bytes).is_ok());
-}
-
 #[test]
 fn what_a_package_may_unpack_to_is_bounded_by_its_length() {
     let limits = Limits::default();
@@ -892,12 +848,28 @@ fn a_bomb_behind_a_real_component_is_refused_writing_next_to_nothing() {
         ("demo/module.xml", XML.as_bytes()),
         ("demo/c.wasm", &component),
     ];
+    // An attacker's gzip: one compressed mebibyte of zeros, repeated.
+    let entries: Vec<Entry<'_>> = files
+        .iter()
+        .map(|(name, data)| (*name, tar::EntryType::Regular, *data))
+        .collect();
+    let zeros_run = vec![0u8; 1 << 20];
+    let bomb = |path: &Path, size: u64| {
+        write_repeated_after(
+            path,
+            &entries,
+            "demo/zeros",
+            tar::EntryType::Regular,
+            &zeros_run,
+            size,
+        );
+    };
     // Declaring 2 GiB: more than the package could ever unpack to, refused unread.
     let declared = dir.join("declared.tgz");
-    write_bomb_after(&declared, &files, "demo/zeros", 2 << 30);
+    bomb(&declared, 2 << 30);
     // Declaring 100 MiB, within what 850 kB may unpack to: refused while streaming.
     let streamed = dir.join("streamed.tgz");
-    write_bomb_after(&streamed, &files, "demo/zeros", 100 << 20);
+    bomb(&streamed, 100 << 20);
     // A zip: the component's compressed bytes earn the zeros entry no credit.
     let zip = dir.join("bomb.zip");
     let zeros = vec![0u8; 32 << 20];
