@@ -839,6 +839,72 @@ fn repackaged(root: &Root, rawname: &str, to: &str, edit: impl Fn(&str) -> Strin
     )
 }
 
+/// Phonebook-bad (3.0.0) asking for read-only access to a directory beside `root`, whose
+/// `mode` file, once granted, makes its first `install()` fail that way; returns the
+/// package and the directory.
+fn phonebook_bad_reading_its_mode(root: &Root) -> (PathBuf, PathBuf) {
+    let dir = root.path().with_file_name("install-mode");
+    assert!(std::fs::create_dir_all(&dir).is_ok());
+    let out = root.path().with_file_name("phonebook-bad-granted.tgz");
+    let package = repackage(
+        &package_at("phonebook", "3.0.0"),
+        |xml| {
+            assert!(xml.contains("</module>"), "{xml}");
+            xml.replace(
+                "</module>",
+                &format!(
+                    "<capabilities><directory path=\"{}\" access=\"read-only\"/></capabilities></module>",
+                    dir.display()
+                ),
+            )
+        },
+        &out,
+    );
+    (package, dir)
+}
+
+/// Runs `install ARGS`, which must fail naming module `phonebook` and then `expected`
+/// (its version, the call and how it failed), and checks that it left no trace: the root
+/// prints the same, `list` shows core alone, and no table, row, grant, directory, staged
+/// file or compiled component of phonebook's is left.
+fn install_fails_leaving_no_trace(root: &Root, args: &[&str], case: &str, expected: &str) {
+    let before = root.fingerprint();
+    let cache = root.tree("cache");
+    let mut install = vec!["install"];
+    install.extend(args);
+    let run = root.fails(&install);
+    assert!(
+        run.stderr
+            .contains(&format!("module `phonebook` {expected}")),
+        "{case}: expected the module and `{expected}` in:\n{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before, "{case}: no trace");
+    let listed = root.ok(&["list", "--json"]).json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{case}: {listed}");
+    assert_eq!(listed[0]["rawname"], "core", "{case}: {listed}");
+    let state = root.state_dump();
+    assert!(
+        !state.contains("phonebook"),
+        "{case}: none of its tables, rows, records or grants are left:\n{state}"
+    );
+    assert!(
+        !root.path().join("modules/phonebook").exists()
+            && !root.path().join("data/phonebook").exists(),
+        "{case}: no directory of it left"
+    );
+    assert_eq!(
+        root.tree("staging"),
+        Default::default(),
+        "{case}: nothing staged is left"
+    );
+    assert_eq!(
+        root.tree("cache"),
+        cache,
+        "{case}: no compiled component of it is left"
+    );
+}
+
 #[test]
 fn a_failing_first_install_leaves_no_trace() {
     let root = root();
@@ -850,34 +916,22 @@ fn a_failing_first_install_leaves_no_trace() {
         (
             "",
             &required,
-            "install() failed: NOT NULL constraint failed: phonebook_entries.required",
+            "1.0.0: install() failed: NOT NULL constraint failed: phonebook_entries.required",
         ),
         // 2.0.0's install() sets a key-value entry, which the host refuses.
         (
             "max_kv_value_kb = 0",
             &pb2,
-            "install() failed: value is 1 bytes; the limit is 0",
+            "2.0.0: install() failed: value is 1 bytes; the limit is 0",
         ),
         (
             "max_memory_mb = 1",
             &pb1,
-            "install() trapped: out of memory at its memory cap of 1 MiB",
+            "1.0.0: install() trapped: out of memory at its memory cap of 1 MiB",
         ),
     ] {
         root.configure(&format!("[limits]\n{limits}\n"));
-        let before = root.fingerprint();
-        let run = root.fails(&["install", arg(package)]);
-        assert!(
-            run.stderr.contains("module `phonebook`") && run.stderr.contains(expected),
-            "{limits}: expected `{expected}` in:\n{}",
-            run.stderr
-        );
-        assert_eq!(root.fingerprint(), before, "{limits}: no trace");
-        assert!(
-            !root.path().join("modules/phonebook").exists()
-                && !root.path().join("data/phonebook").exists(),
-            "{limits}: no directory of it left"
-        );
+        install_fails_leaving_no_trace(&root, &[arg(package)], limits, expected);
     }
     root.configure("");
     root.ok(&["install", arg(&pb1)]);
@@ -890,6 +944,71 @@ fn a_failing_first_install_leaves_no_trace() {
     let text = std::fs::read_to_string(&xml).unwrap_or_default();
     assert!(std::fs::write(&xml, text.replacen("Phonebook", "PhoneBook", 1)).is_ok());
     assert_ne!(root.fingerprint(), before, "a changed file is seen");
+}
+
+#[test]
+fn a_first_install_that_errors_traps_loops_or_runs_out_of_memory_leaves_no_trace() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    // Short limits, so that the hostile modes end fast.
+    root.configure("[limits]\ncall_timeout_ms = 1000\nmax_memory_mb = 16\n");
+    let (bad, mode_dir) = phonebook_bad_reading_its_mode(&root);
+    // Phonebook-bad's install() fills its tables, its key-value store and its data
+    // directory, then fails as the `mode` in the directory it is granted says.
+    for (mode, expected) in [
+        (
+            "error",
+            "3.0.0: install() failed: migration failed: this release is broken",
+        ),
+        ("trap", "3.0.0: install() trapped"),
+        ("loop", "3.0.0: install() was stopped after its 1s deadline"),
+        (
+            "oom",
+            "3.0.0: install() trapped: out of memory at its memory cap of 16 MiB",
+        ),
+    ] {
+        assert!(std::fs::write(mode_dir.join("mode"), mode).is_ok());
+        install_fails_leaving_no_trace(&root, &["--grant", arg(&bad)], mode, expected);
+    }
+
+    // The damage is real: told to succeed, its install() leaves it behind.
+    assert!(std::fs::write(mode_dir.join("mode"), "ok").is_ok());
+    root.ok(&["install", "--grant", arg(&bad)]);
+    let rows = root
+        .ok(&["rows", "--json", "phonebook", "phonebook_entries"])
+        .json();
+    assert_eq!(rows["rows"][0][1], "DAMAGED", "{rows}");
+    assert_eq!(
+        root.ok(&["kv", "--json", "phonebook"]).json(),
+        serde_json::json!({"damaged": "yes"})
+    );
+    assert!(
+        root.installed_dir("phonebook", "data")
+            .join("damage")
+            .exists()
+    );
+    // (Its uninstall() would fail, there being no `/data/mode` to say otherwise.)
+    root.ok(&["delete", "phonebook"]);
+
+    // Asked for but not granted, the directory is not there: phonebook-bad installs
+    // cleanly, having damaged nothing. What made it fail was what it read there.
+    let run = root.ok(&["install", arg(&bad)]);
+    assert!(run.stderr.contains("(not granted"), "{}", run.stderr);
+    assert_eq!(status(&root, "phonebook"), "enabled");
+    let rows = root
+        .ok(&["rows", "--json", "phonebook", "phonebook_entries"])
+        .json();
+    assert_eq!(rows["rows"], serde_json::json!([]), "{rows}");
+    assert_eq!(
+        root.ok(&["kv", "--json", "phonebook"]).json(),
+        serde_json::json!({})
+    );
+    assert!(
+        !root
+            .installed_dir("phonebook", "data")
+            .join("damage")
+            .exists()
+    );
 }
 
 #[test]

@@ -773,12 +773,46 @@ impl Host {
         )?;
         let mut components = Vec::with_capacity(plan.len());
         let mut warned = Vec::with_capacity(plan.len());
+        let mut applied = Ok(());
         for (index, _) in &plan {
             let unpacked = &staged[*index].unpacked;
             warned.push(self.warn_about(&unpacked.manifest));
-            components.push(self.load_unpacked(&packages[*index], unpacked)?);
+            match self.load_unpacked(&packages[*index], unpacked) {
+                Ok(component) => components.push(component),
+                Err(e) => {
+                    applied = Err(e);
+                    break;
+                }
+            }
         }
+        let applied = applied
+            .and_then(|()| self.apply_plan(plan, &staged, &components, warned, options, origin));
+        if applied.is_err() {
+            // A change that failed leaves no trace, not even the code it compiled (an
+            // artifact that was cached before it stays, as does one an installed version
+            // uses).
+            self.forget_compiled(
+                components
+                    .iter()
+                    .filter(|c| c.origin() == Origin::Compiled)
+                    .map(|c| c.sha256().to_owned())
+                    .collect(),
+            );
+        }
+        applied
+    }
 
+    /// Carries out `plan` over the staged packages and their loaded components, in one
+    /// transaction: [`Host::apply_locked`] once everything is checked and compiled.
+    fn apply_plan(
+        &self,
+        plan: plan::Plan,
+        staged: &[Staged],
+        components: &[LoadedComponent],
+        warned: Vec<Vec<String>>,
+        options: Options,
+        origin: &BTreeMap<String, String>,
+    ) -> Result<Vec<Change>> {
         let mut left = Vec::new();
         for (_, action) in &plan {
             if let Action::Upgrade(previous) = action {
@@ -789,8 +823,7 @@ impl Host {
         let mut superseded = Vec::new();
         let mut changes = Vec::new();
         let mut txn = self.state.begin()?;
-        for (((index, action), component), warnings) in
-            plan.into_iter().zip(&components).zip(warned)
+        for (((index, action), component), warnings) in plan.into_iter().zip(components).zip(warned)
         {
             let unpacked = &staged[index].unpacked;
             let manifest = &unpacked.manifest;
