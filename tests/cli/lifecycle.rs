@@ -1,6 +1,6 @@
 //! Installing, listing and uninstalling the example modules.
 
-use modhost_test_support::{Root, arg, package};
+use modhost_test_support::{Root, arg, package, repackage};
 use serde_json::{Value, json};
 
 use crate::root;
@@ -292,23 +292,33 @@ fn scan_lists_module_directories_beside_packages_and_a_module_directory_installs
     let modules = root.path().with_file_name("modules");
     module_dir("core", &modules.join("core"));
     assert!(std::fs::copy(package("voicemail"), modules.join("voicemail.tgz")).is_ok());
-    // Unreadable entries are skipped, not fatal: a broken module.xml, a plain directory.
+    // A plain directory is no module; one with a broken module.xml is reported (see
+    // scan_reports_what_it_cannot_read_beside_what_it_can), not fatal.
     assert!(std::fs::create_dir_all(modules.join("broken")).is_ok());
     assert!(std::fs::write(modules.join("broken/module.xml"), "<module>").is_ok());
     assert!(std::fs::create_dir_all(modules.join("assets")).is_ok());
 
     // Loading every component takes a while on a fresh root: the scan says what it does.
-    let run = root.ok(&["scan", arg(&modules)]);
+    let run = root.fails(&["scan", arg(&modules)]);
     assert!(
         run.stderr.contains("Compiled core") && run.stderr.contains("Compiled voicemail"),
         "{}",
         run.stderr
     );
-    let scanned = root.ok(&["scan", arg(&modules), "--json"]).json();
+    let scanned = root.fails(&["scan", arg(&modules), "--json"]).json();
+    let unreadable: Vec<&str> = scanned
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e.get("error").is_some())
+        .filter_map(|e| e["package"].as_str())
+        .collect();
+    assert_eq!(unreadable, [arg(&modules.join("broken"))], "{scanned}");
     let found: Vec<(String, String, String, bool)> = scanned
         .as_array()
         .into_iter()
         .flatten()
+        .filter(|e| e.get("error").is_none())
         .map(|e| {
             let exports_install = e["exports"]
                 .as_array()
@@ -367,6 +377,116 @@ fn scan_lists_module_directories_beside_packages_and_a_module_directory_installs
         "{}",
         refused.stderr
     );
+}
+
+#[test]
+fn scan_reports_what_it_cannot_read_beside_what_it_can() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let dir = root.path().with_file_name("offered");
+    assert!(std::fs::create_dir_all(&dir).is_ok());
+    let core41 = repackage(
+        &package("core"),
+        |xml| xml.replace("<version>16.0.40</version>", "<version>16.0.41</version>"),
+        &dir.join("core-16.0.41.tgz"),
+    );
+    assert!(std::fs::copy(package("voicemail"), dir.join("voicemail.tgz")).is_ok());
+    // Beside them: a file that is no archive, a package whose module.xml is invalid, a
+    // zip that is not one, and a file that is no package at all (not reported).
+    let garbage = dir.join("garbage.tgz");
+    assert!(std::fs::write(&garbage, "not a package").is_ok());
+    let invalid = repackage(
+        &package("voicemail"),
+        |xml| xml.replace("<version>16.0.12</version>", "<version>one</version>"),
+        &dir.join("invalid.tgz"),
+    );
+    let not_zip = dir.join("truncated.zip");
+    assert!(std::fs::write(&not_zip, "PK\x03\x04").is_ok());
+    assert!(std::fs::write(dir.join("README.txt"), "packages").is_ok());
+
+    let run = root.fails(&["scan", "--json", arg(&dir)]);
+    let scanned = run.json();
+    let entries = scanned.as_array().cloned().unwrap_or_default();
+    let described: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .filter_map(|e| {
+            Some((
+                e["rawname"].as_str()?,
+                e["version"].as_str()?,
+                e["available"].as_str()?,
+            ))
+        })
+        .collect();
+    assert_eq!(
+        described,
+        [
+            ("core", "16.0.41", "upgrade"),
+            ("voicemail", "16.0.12", "new")
+        ],
+        "the good ones are described: {scanned}"
+    );
+    let unreadable: Vec<(&str, &str)> = entries
+        .iter()
+        .filter(|e| e.get("rawname").is_none())
+        .map(|e| {
+            (
+                e["package"].as_str().unwrap_or_default(),
+                e["error"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        unreadable.iter().map(|u| u.0).collect::<Vec<_>>(),
+        [arg(&garbage), arg(&invalid), arg(&not_zip)],
+        "every unreadable package, by path: {scanned}"
+    );
+    assert!(
+        unreadable.iter().all(|(_, error)| !error.is_empty()),
+        "{scanned}"
+    );
+    assert!(
+        unreadable[1].1.contains("one"),
+        "the invalid version is named: {}",
+        unreadable[1].1
+    );
+    assert!(
+        !run.stderr.contains("skipping"),
+        "reported, not skipped: {}",
+        run.stderr
+    );
+
+    // The text says the same, one line each.
+    let text = root.fails(&["scan", arg(&dir)]).stdout;
+    assert!(
+        text.contains("core 16.0.41 (installed: 16.0.40, upgrade)")
+            && text.contains("voicemail 16.0.12 (installed: -, new)"),
+        "{text}"
+    );
+    for (package, error) in &unreadable {
+        assert!(
+            text.contains(&format!("{package}: unreadable: {error}\n")),
+            "{text}"
+        );
+    }
+
+    // What it read counts: core is marked. While something is unreadable, the mark stays
+    // even once the newer package is gone (the unreadable one may be it); a scan that
+    // reads everything takes it back.
+    let status = |root: &Root| {
+        root.ok(&["info", "--json", "core"]).json()["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(status(&root), "needs-upgrade");
+    assert!(std::fs::remove_file(&core41).is_ok());
+    root.fails(&["scan", arg(&dir)]);
+    assert_eq!(status(&root), "needs-upgrade");
+    for path in [&garbage, &invalid, &not_zip] {
+        assert!(std::fs::remove_file(path).is_ok());
+    }
+    root.ok(&["scan", arg(&dir)]);
+    assert_eq!(status(&root), "enabled");
 }
 
 #[test]

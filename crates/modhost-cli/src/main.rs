@@ -72,7 +72,8 @@ enum Command {
     Checkdepends(commands::checkdepends::Args),
     /// Repair the root after a crash (every change also does this first).
     Recover,
-    /// Describe the packages in a directory: versions, installability, component exports.
+    /// Describe every package in a directory: versions, installability, component exports;
+    /// exits non-zero, after describing the rest, if any cannot be read.
     Scan(commands::scan::Args),
     /// Fire a hook point and show each handler's result, in the order they ran.
     Hook(commands::hook::Args),
@@ -209,7 +210,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reversedepends(args) => inspect::reversedepends(&ctx, args),
         Command::Checkdepends(args) => return commands::checkdepends::run(&ctx, args),
         Command::Recover => commands::recover::run(&ctx),
-        Command::Scan(args) => commands::scan::run(&ctx, args),
+        Command::Scan(args) => return commands::scan::run(&ctx, args),
         Command::Hook(args) => return commands::hook::run(&ctx, args),
         Command::Reload => commands::hook::reload(&ctx),
         Command::Grant(args) => inspect::grant(&ctx, args),

@@ -53,7 +53,7 @@ pub use depends::{Check, DependencyReport, Outcome};
 pub use dispatch::{Dispatch, FailureKind, HookCall, HookPoint, OnError, Shape};
 pub use error::Error;
 pub use online::{Offer, OfferStatus, SourceInfo, SourceReport};
-pub use packages::{Available, ScanEntry};
+pub use packages::{Available, Scan, ScanEntry, Unreadable};
 pub use recover::Recovery;
 
 use dispatch::Dispatcher;
@@ -1353,10 +1353,13 @@ impl Host {
     /// Describes every module in `dir` — its packages and its module directories (each a
     /// directory holding a module.xml), as phpWebSite's installer lists a modules
     /// directory: its version against the installed one, whether it could be installed,
-    /// and what its component exports. Installed modules for which `dir` holds a newer
-    /// version are marked `needs-upgrade`; those an earlier scan of `dir` marked, and for
-    /// which it no longer holds one, are enabled again.
-    pub fn scan(&self, dir: &Path) -> Result<Vec<ScanEntry>> {
+    /// and what its component exports. A package or module directory whose module.xml
+    /// cannot be read is reported in [`Scan::unreadable`] with the error, and the others
+    /// are still described. Installed modules for which `dir` holds a newer version are
+    /// marked `needs-upgrade`; those an earlier scan of `dir` marked, and for which it no
+    /// longer holds one, are enabled again — unless something in `dir` could not be read,
+    /// which may be that newer version.
+    pub fn scan(&self, dir: &Path) -> Result<Scan> {
         let _lock = self.lock()?;
         let installed = self.state.modules()?;
         let mut entries = Vec::new();
@@ -1370,10 +1373,16 @@ impl Host {
             .filter(|r| marked_here(r))
             .map(|r| (r.rawname.clone(), (Status::Enabled, None)))
             .collect();
-        let found = packages::newest(dir)?
-            .into_values()
-            .chain(packages::module_dirs(dir)?);
-        for (path, manifest) in found {
+        let (newest, mut unreadable) = packages::read_packages(dir)?;
+        let (module_dirs, unreadable_dirs) = packages::read_module_dirs(dir)?;
+        unreadable.extend(unreadable_dirs);
+        unreadable.sort_by(|a, b| a.package.cmp(&b.package));
+        if !unreadable.is_empty() {
+            // What could not be read may be the newer version a mark stands for: without
+            // knowing, a mark is kept rather than taken back.
+            statuses.clear();
+        }
+        for (path, manifest) in newest.into_values().chain(module_dirs) {
             let current = installed.iter().find(|r| r.rawname == manifest.rawname);
             let available =
                 packages::compare(&manifest.version, current.map(|r| r.version.as_str()));
@@ -1419,7 +1428,10 @@ impl Host {
             }
             txn.commit()?;
         }
-        Ok(entries)
+        Ok(Scan {
+            entries,
+            unreadable,
+        })
     }
 
     /// Declares how hook point `point.name` runs: its shape, failure mode and limits.

@@ -50,11 +50,41 @@ pub struct ScanEntry {
     pub exports: Vec<String>,
 }
 
+/// A package or module directory whose module.xml could not be read: `scan` reports it
+/// beside the others.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unreadable {
+    /// The package file, or the module directory.
+    pub package: PathBuf,
+    /// Why it could not be read.
+    pub error: String,
+}
+
+/// What `scan` found in a directory: every package and module directory in it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Scan {
+    /// The newest readable package of each module, then the module directories.
+    pub entries: Vec<ScanEntry>,
+    /// The packages and module directories that could not be read, by path.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A package or module directory, and the module.xml read from it.
+pub(crate) type Found = (PathBuf, Manifest);
+
 /// The newest package of each module in `dir` (`*.tgz` and `*.zip`; either name may hold
 /// either format, which is told by the content), by rawname. Unreadable packages are
 /// skipped with a warning: one bad file must not hide the others.
-pub(crate) fn newest(dir: &Path) -> Result<BTreeMap<String, (PathBuf, Manifest)>> {
-    let mut newest: BTreeMap<String, (PathBuf, Manifest)> = BTreeMap::new();
+pub(crate) fn newest(dir: &Path) -> Result<BTreeMap<String, Found>> {
+    let (newest, unreadable) = read_packages(dir)?;
+    warn_skipped(&unreadable);
+    Ok(newest)
+}
+
+/// [`newest`], and the packages that could not be read, sorted by path.
+pub(crate) fn read_packages(dir: &Path) -> Result<(BTreeMap<String, Found>, Vec<Unreadable>)> {
+    let mut newest: BTreeMap<String, Found> = BTreeMap::new();
+    let mut unreadable = Vec::new();
     for entry in fs_err::read_dir(dir).map_err(io(dir))? {
         let path = entry.map_err(io(dir))?.path();
         if path.extension().is_none_or(|e| e != "tgz" && e != "zip") {
@@ -63,7 +93,10 @@ pub(crate) fn newest(dir: &Path) -> Result<BTreeMap<String, (PathBuf, Manifest)>
         let manifest = match crate::read_manifest(&path) {
             Ok(manifest) => manifest,
             Err(e) => {
-                tracing::warn!("skipping `{}`: {e}", path.display());
+                unreadable.push(Unreadable {
+                    package: path,
+                    error: e.to_string(),
+                });
                 continue;
             }
         };
@@ -74,13 +107,15 @@ pub(crate) fn newest(dir: &Path) -> Result<BTreeMap<String, (PathBuf, Manifest)>
             newest.insert(manifest.rawname.clone(), (path, manifest));
         }
     }
-    Ok(newest)
+    unreadable.sort_by(|a, b| a.package.cmp(&b.package));
+    Ok((newest, unreadable))
 }
 
-/// The module directories in `dir`: its subdirectories holding a module.xml, sorted.
-/// Unreadable ones are skipped with a warning, as unreadable packages are.
-pub(crate) fn module_dirs(dir: &Path) -> Result<Vec<(PathBuf, Manifest)>> {
+/// The module directories in `dir` (its subdirectories holding a module.xml), and those
+/// whose module.xml could not be read, each sorted by path.
+pub(crate) fn read_module_dirs(dir: &Path) -> Result<(Vec<Found>, Vec<Unreadable>)> {
     let mut found = Vec::new();
+    let mut unreadable = Vec::new();
     for entry in fs_err::read_dir(dir).map_err(io(dir))? {
         let path = entry.map_err(io(dir))?.path();
         if !path.join("module.xml").is_file() {
@@ -88,11 +123,27 @@ pub(crate) fn module_dirs(dir: &Path) -> Result<Vec<(PathBuf, Manifest)>> {
         }
         match crate::read_manifest(&path) {
             Ok(manifest) => found.push((path, manifest)),
-            Err(e) => tracing::warn!("skipping `{}`: {e}", path.display()),
+            Err(e) => unreadable.push(Unreadable {
+                package: path,
+                error: e.to_string(),
+            }),
         }
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(found)
+    unreadable.sort_by(|a, b| a.package.cmp(&b.package));
+    Ok((found, unreadable))
+}
+
+/// Logs each of `unreadable` as skipped, for the commands that only look for packages to
+/// install in a directory.
+fn warn_skipped(unreadable: &[Unreadable]) {
+    for skipped in unreadable {
+        tracing::warn!(
+            "skipping `{}`: {}",
+            skipped.package.display(),
+            skipped.error
+        );
+    }
 }
 
 /// The package for each of `names`: the newest package of module `name` in `dir` when

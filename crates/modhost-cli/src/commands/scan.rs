@@ -1,4 +1,5 @@
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Result;
 
@@ -10,11 +11,23 @@ pub struct Args {
     dir: PathBuf,
 }
 
-pub fn run(ctx: &Context, args: Args) -> Result<()> {
-    let entries = ctx.open()?.scan(&args.dir)?;
-    ctx.out.result(&entries, || {
+/// Describes every entry of the directory, unreadable ones with their error; exits
+/// non-zero when any could not be read, after reporting all of them (as `check-online`
+/// does with a source that does not answer).
+pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
+    let scan = ctx.open()?.scan(&args.dir)?;
+    // One array, as before unreadable entries were reported: each unreadable one is an
+    // object with `package` and `error` (and no `rawname`).
+    let mut document = Vec::with_capacity(scan.entries.len() + scan.unreadable.len());
+    for entry in &scan.entries {
+        document.push(serde_json::to_value(entry)?);
+    }
+    for unreadable in &scan.unreadable {
+        document.push(serde_json::to_value(unreadable)?);
+    }
+    ctx.out.result(&document, || {
         let mut text = String::new();
-        for e in &entries {
+        for e in &scan.entries {
             let installed = e.installed.as_deref().unwrap_or("-");
             let state = serde_json::to_value(e.available)
                 .ok()
@@ -37,6 +50,18 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
                 text += &format!("  exports: {}\n", e.exports.join(", "));
             }
         }
+        for unreadable in &scan.unreadable {
+            text += &format!(
+                "{}: unreadable: {}\n",
+                unreadable.package.display(),
+                unreadable.error
+            );
+        }
         text
+    })?;
+    Ok(if scan.unreadable.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
