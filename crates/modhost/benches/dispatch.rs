@@ -181,6 +181,34 @@ fn plain_wasmtime_warm_floor(bencher: Bencher) {
     bencher.bench_local(|| echo_call(&mut store, &handle));
 }
 
+/// The warm floor on modhost's own engine: the same kept instance and call, on the engine
+/// configuration the sandbox needs (epoch interruption with a deadline set per call, the
+/// pooling allocator, backtrace details, the stack cap). Against this floor a dispatch's
+/// extra cost is the host's own work; against the default engine's, it also includes the
+/// price of the sandbox's configuration.
+#[divan::bench]
+fn plain_wasmtime_warm_floor_sandboxed(bencher: Bencher) {
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let runtime = modhost_runtime::Runtime::new(cache.path()).unwrap_or_else(|e| panic!("{e}"));
+    let engine = runtime.engine();
+    let bytes = std::fs::read(component("hostile")).unwrap_or_else(|e| panic!("{e}"));
+    let component = Component::from_binary(engine, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let (pre, hooks) = prepare(&wasi_linker(engine), &component);
+    let mut store = store(engine);
+    store.epoch_deadline_trap();
+    store.set_epoch_deadline(1_000);
+    let instance = pre
+        .instantiate(&mut store)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let handle: Echo = instance
+        .get_typed_func(&mut store, hooks)
+        .unwrap_or_else(|e| panic!("{e}"));
+    bencher.bench_local(|| {
+        store.set_epoch_deadline(1_000);
+        echo_call(&mut store, &handle);
+    });
+}
+
 fn store(engine: &Engine) -> Store<Plain> {
     Store::new(
         engine,
