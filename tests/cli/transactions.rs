@@ -114,10 +114,7 @@ fn upgrade_migrates_data_keeps_a_backup_and_rollback_restores_everything() {
 fn a_failing_upgrade_leaves_the_old_version_enabled_with_its_data_as_it_was() {
     let root = phonebook_root();
     for (mode, expected) in [
-        (
-            "error",
-            "upgrade(1.0.0) failed: migration failed: this release is broken",
-        ),
+        ("error", "upgrade(1.0.0) failed: upgrade failed on purpose"),
         ("trap", "upgrade(1.0.0) trapped"),
         ("loop", "upgrade(1.0.0) was stopped after its 1.5s deadline"),
         ("oom", "upgrade(1.0.0) trapped"),
@@ -164,14 +161,22 @@ fn a_failing_disable_or_uninstall_changes_nothing_not_even_the_data_directory() 
     root.ok(&["uninstall", "phonebook"]);
     root.ok(&["install", arg(&package_at("phonebook", "3.0.0"))]);
     for (verb, mode, expected) in [
-        ("disable", "error", "disable() failed: migration failed"),
+        (
+            "disable",
+            "error",
+            "disable() failed: disable failed on purpose",
+        ),
         ("disable", "trap", "disable() trapped"),
         (
             "disable",
             "loop",
             "disable() was stopped after its 1.5s deadline",
         ),
-        ("uninstall", "error", "uninstall() failed: migration failed"),
+        (
+            "uninstall",
+            "error",
+            "uninstall() failed: uninstall failed on purpose",
+        ),
         ("uninstall", "trap", "uninstall() trapped"),
     ] {
         let data = fail_next_call(&root, mode);
@@ -742,6 +747,67 @@ fn scan_says_why_a_package_cannot_be_installed() {
     );
 }
 
+#[test]
+fn a_scan_leaves_no_code_it_compiled_behind_but_keeps_what_installed_modules_use() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let cache = root.tree("cache");
+    assert_eq!(cache.len(), 1, "core's artifact: {cache:?}");
+    let artifact = root
+        .path()
+        .join("cache")
+        .join(cache.iter().next().cloned().unwrap_or_default());
+    let modified = || std::fs::metadata(&artifact).and_then(|m| m.modified()).ok();
+    let installed_at = modified();
+    let dir = root.path().with_file_name("offered");
+    let made = std::fs::create_dir(&dir)
+        .and_then(|()| std::fs::copy(package("core"), dir.join("core.tgz")))
+        .and_then(|_| std::fs::copy(package("voicemail"), dir.join("voicemail.tgz")));
+    assert!(made.is_ok(), "{made:?}");
+
+    let run = root.ok(&["scan", arg(&dir)]);
+    assert!(
+        run.stderr.contains("Compiled voicemail") && !run.stderr.contains("Compiled core"),
+        "voicemail is compiled to list its exports, core's artifact mapped: {}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("exports: lifecycle."), "{}", run.stdout);
+    assert_eq!(
+        root.tree("cache"),
+        cache,
+        "voicemail's artifact is gone, core's kept"
+    );
+    assert_eq!(
+        modified(),
+        installed_at,
+        "core's artifact is the one its install left"
+    );
+
+    // Core's handlers still run from that artifact, without compiling it again.
+    let mut hook = root.command(&["hook", "get_config", "--json"]);
+    hook.env("MODHOST_LOG", "modhost_runtime=debug");
+    let run = Root::output(&mut hook);
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("loaded precompiled component")
+            && !run.stderr.contains("Compiled core"),
+        "{}",
+        run.stderr
+    );
+    assert!(artifact.exists());
+
+    // An installed module's artifact the scan compiles again (the cache was cleared) is in
+    // use, so it stays; voicemail's still goes.
+    assert!(std::fs::remove_dir_all(root.path().join("cache")).is_ok());
+    let run = root.ok(&["scan", arg(&dir)]);
+    assert!(
+        run.stderr.contains("Compiled core") && run.stderr.contains("Compiled voicemail"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.tree("cache"), cache, "core's artifact alone is back");
+}
+
 /// Whether any enabled module's handlers answer the `lookup` hook.
 fn lookup_answers(root: &Root) -> bool {
     let calls = root
@@ -958,7 +1024,7 @@ fn a_first_install_that_errors_traps_loops_or_runs_out_of_memory_leaves_no_trace
     for (mode, expected) in [
         (
             "error",
-            "3.0.0: install() failed: migration failed: this release is broken",
+            "3.0.0: install() failed: install failed on purpose",
         ),
         ("trap", "3.0.0: install() trapped"),
         ("loop", "3.0.0: install() was stopped after its 1s deadline"),
@@ -1024,7 +1090,9 @@ fn a_failure_midway_or_a_refusal_leaves_the_root_as_it_was_and_force_overrides_a
         arg(&package_at("phonebook", "3.0.0")),
     ]);
     let core_ran = run.stderr.find("Upgrading core 16.0.40 -> 16.0.41");
-    let failed = run.stderr.find("upgrade(1.0.0) failed: migration failed");
+    let failed = run
+        .stderr
+        .find("upgrade(1.0.0) failed: upgrade failed on purpose");
     assert!(
         core_ran.is_some() && failed.is_some() && core_ran < failed,
         "core's upgrade ran before phonebook's failed:\n{}",

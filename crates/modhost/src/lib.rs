@@ -788,16 +788,8 @@ impl Host {
         let applied = applied
             .and_then(|()| self.apply_plan(plan, &staged, &components, warned, options, origin));
         if applied.is_err() {
-            // A change that failed leaves no trace, not even the code it compiled (an
-            // artifact that was cached before it stays, as does one an installed version
-            // uses).
-            self.forget_compiled(
-                components
-                    .iter()
-                    .filter(|c| c.origin() == Origin::Compiled)
-                    .map(|c| c.sha256().to_owned())
-                    .collect(),
-            );
+            // A change that failed leaves no trace, not even the code it compiled.
+            self.forget_compiled_now(&components);
         }
         applied
     }
@@ -1358,9 +1350,21 @@ impl Host {
     /// are still described. Installed modules for which `dir` holds a newer version are
     /// marked `needs-upgrade`; those an earlier scan of `dir` marked, and for which it no
     /// longer holds one, are enabled again — unless something in `dir` could not be read,
-    /// which may be that newer version.
+    /// which may be that newer version. The artifacts the scan compiles to list exports
+    /// are removed again unless an installed version or backup uses them.
     pub fn scan(&self, dir: &Path) -> Result<Scan> {
         let _lock = self.lock()?;
+        let mut loaded_now = Vec::new();
+        let scanned = self.scan_locked(dir, &mut loaded_now);
+        // Compiled code does not outlive the modules it belongs to: what the scan compiled
+        // only to list exports goes, whether or not the scan succeeded.
+        self.forget_compiled_now(&loaded_now);
+        scanned
+    }
+
+    /// [`Host::scan`] for a caller that holds the root's lock; every component it loads
+    /// is added to `loaded_now`, for the caller to forget what it compiled.
+    fn scan_locked(&self, dir: &Path, loaded_now: &mut Vec<LoadedComponent>) -> Result<Scan> {
         let installed = self.state.modules()?;
         let mut entries = Vec::new();
         let suffix = format!(" is available in `{}`", dir.display());
@@ -1402,7 +1406,11 @@ impl Host {
                 .stage(&path)
                 .and_then(|staged| self.load_unpacked(&path, &staged.unpacked));
             let (exports, problem) = match loaded {
-                Ok(component) => (component.exports(self.runtime.engine()), None),
+                Ok(component) => {
+                    let exports = component.exports(self.runtime.engine());
+                    loaded_now.push(component);
+                    (exports, None)
+                }
                 Err(e) => (Vec::new(), Some(e.to_string())),
             };
             let newer = matches!(
@@ -1703,6 +1711,19 @@ impl Host {
             .chain(backup)
             .map(|r| r.component_sha256)
             .collect())
+    }
+
+    /// Removes the artifacts of those of `components` compiled by this run that no
+    /// installed version or backup uses. One mapped from the cache stays: it was there
+    /// before the run, for whatever put it there.
+    fn forget_compiled_now(&self, components: &[LoadedComponent]) {
+        self.forget_compiled(
+            components
+                .iter()
+                .filter(|c| c.origin() == Origin::Compiled)
+                .map(|c| c.sha256().to_owned())
+                .collect(),
+        );
     }
 
     /// Removes the compiled artifacts of `digests` that no installed version or backup

@@ -50,12 +50,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
                 text += &format!("  exports: {}\n", e.exports.join(", "));
             }
         }
+        // The error already names the package or the module.xml in the directory.
         for unreadable in &scan.unreadable {
-            text += &format!(
-                "{}: unreadable: {}\n",
-                unreadable.package.display(),
-                unreadable.error
-            );
+            text += &format!("unreadable: {}\n", unreadable.error);
         }
         text
     })?;

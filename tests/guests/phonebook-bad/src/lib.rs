@@ -57,27 +57,27 @@ impl Module for Bad {
             &[],
         )?;
         db::execute("INSERT INTO phonebook_v3_only (x) VALUES ('DAMAGED')", &[])?;
-        damage_then_fail_as(&mode)
+        damage_then_fail_as("install", &mode)
     }
 
     fn upgrade(_from_version: &str) -> Result<(), String> {
         db::execute("UPDATE phonebook_entries SET name = 'DAMAGED'", &[])?;
-        damage_then_fail_as(&data_mode())
+        damage_then_fail_as("upgrade", &data_mode())
     }
 
     fn enable() -> Result<(), String> {
         db::execute("UPDATE phonebook_entries SET name = 'DAMAGED'", &[])?;
-        damage_then_fail_as(&data_mode())
+        damage_then_fail_as("enable", &data_mode())
     }
 
     fn disable() -> Result<(), String> {
         db::execute("UPDATE phonebook_entries SET name = 'DAMAGED'", &[])?;
-        damage_then_fail_as(&data_mode())
+        damage_then_fail_as("disable", &data_mode())
     }
 
     fn uninstall() -> Result<(), String> {
         db::execute("UPDATE phonebook_entries SET name = 'DAMAGED'", &[])?;
-        damage_then_fail_as(&data_mode())
+        damage_then_fail_as("uninstall", &data_mode())
     }
 }
 
@@ -96,7 +96,8 @@ fn granted_mode() -> Option<String> {
 }
 
 /// Writes to the key-value store and the data directory, then does what `mode` says.
-fn damage_then_fail_as(mode: &str) -> Result<(), String> {
+/// `call` names the lifecycle call failing, so that a test sees which one it was.
+fn damage_then_fail_as(call: &str, mode: &str) -> Result<(), String> {
     kv::set("damaged", "yes")?;
     std::fs::write(format!("{DATA_DIR}/damage"), "yes").map_err(|e| e.to_string())?;
     match mode.trim() {
@@ -112,7 +113,7 @@ fn damage_then_fail_as(mode: &str) -> Result<(), String> {
             }
         }
         "ok" => Ok(()),
-        _ => Err("migration failed: this release is broken".to_owned()),
+        _ => Err(format!("{call} failed on purpose")),
     }
 }
 
