@@ -20,8 +20,8 @@ use modhost_runtime::{
 use modhost_state::{ModuleRecord, Session, State};
 use serde::Serialize;
 
+use crate::Result;
 use crate::layout::Layout;
-use crate::{Result, plan};
 
 /// How a hook point passes input to its handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -309,7 +309,7 @@ impl Dispatcher {
             .into_iter()
             .filter(|r| r.status.runs())
         {
-            let manifest = plan::manifest_of(&record)?;
+            let manifest = record.parse_manifest()?;
             let mounts = self
                 .state
                 .grants(&record.rawname)?

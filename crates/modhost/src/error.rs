@@ -23,7 +23,7 @@ pub enum Error {
     },
     /// The state database failed.
     #[error(transparent)]
-    State(#[from] modhost_state::Error),
+    State(modhost_state::Error),
     /// A package was refused.
     #[error(transparent)]
     Package(#[from] modhost_package::Error),
@@ -44,11 +44,36 @@ pub enum Error {
         /// The manifest's problems.
         source: modhost_manifest::Error,
     },
-    /// Another process is changing the root, and waiting was not allowed.
+    /// Another process is changing the root, and waiting was not allowed
+    /// ([`Host::wait_for_lock`](crate::Host::wait_for_lock)).
     #[error(
-        "another modhost process is changing this root (lock `{0}` is held); try again, or wait without --no-wait"
+        "another modhost process is changing this root (lock `{0}` is held); try again, or wait for the lock"
     )]
     Locked(PathBuf),
+    /// An update source of that name exists, and replacing it was not asked for.
+    #[error("source `{name}` already exists (`{url}`{}); replace it to change it", if *.signed { ", signed" } else { "" })]
+    SourceExists {
+        /// The source.
+        name: String,
+        /// Its URL.
+        url: String,
+        /// Whether it pins a publisher key.
+        signed: bool,
+    },
+    /// Modules installed from the source are bound to it, and its removal was not forced.
+    #[error("{} installed from source `{name}` and updated only from it; force the removal to remove it anyway ({} then get{} no updates)",
+        names(.modules),
+        if .modules.len() == 1 { "it" } else { "they" },
+        if .modules.len() == 1 { "s" } else { "" })]
+    SourceInUse {
+        /// The source.
+        name: String,
+        /// The modules installed from it.
+        modules: Vec<String>,
+    },
+    /// A change needs a package directory, and none was given or configured.
+    #[error("no package directory: none was given, and `packages` is not set in modhost.toml")]
+    NoPackageDir,
     /// The module is not installed.
     #[error("module `{0}` is not installed")]
     NotInstalled(String),
@@ -67,13 +92,21 @@ pub enum Error {
     #[error("nothing was written: {}", reload_failure(.0))]
     Reload(Box<crate::HookCall>),
     /// Running modules depend on the module.
-    #[error("module `{rawname}` is required by {}: disable or uninstall them first (or use --force)", .dependents.join(", "))]
+    /// [`Options::force`](crate::Options::force) overrides it.
+    #[error("module `{rawname}` is required by {}: disable or uninstall them first (or force the change)", .dependents.join(", "))]
     InUse {
         /// The module.
         rawname: String,
         /// The modules that depend on it.
         dependents: Vec<String>,
     },
+}
+
+/// The modules of [`Error::SourceInUse`], quoted, with their verb: "`a`, `b` are".
+fn names(modules: &[String]) -> String {
+    let quoted: Vec<String> = modules.iter().map(|m| format!("`{m}`")).collect();
+    let verb = if modules.len() == 1 { "is" } else { "are" };
+    format!("{} {verb}", quoted.join(", "))
 }
 
 /// [`Error::Reload`]'s message: the handler and its error, which names the module.
@@ -101,4 +134,17 @@ fn unchecked(done: &[crate::Change], failures: &[String]) -> String {
     format!(
         "{upgraded}; these channels could not be checked, so their modules may be out of date:{failures}"
     )
+}
+
+impl From<modhost_state::Error> for Error {
+    /// An installed module's manifest that no longer parses is [`Error::Manifest`]
+    /// wherever it was read; every other state error is [`Error::State`].
+    fn from(error: modhost_state::Error) -> Self {
+        match error {
+            modhost_state::Error::Manifest { rawname, source } => {
+                Error::Manifest { rawname, source }
+            }
+            other => Error::State(other),
+        }
+    }
 }

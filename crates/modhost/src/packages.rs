@@ -169,8 +169,8 @@ pub(crate) fn resolve(names: &[String], dir: Option<&Path>) -> Result<Vec<PathBu
             Err(Error::Refused(vec![match dir {
                 Some(dir) => format!("no package of `{name}` in `{}`", dir.display()),
                 None => format!(
-                    "`{name}` is not a package file, and no package directory is configured \
-                     (--from DIR, or `packages` in modhost.toml)"
+                    "`{name}` is not a package file, and no package directory was given or is \
+                     configured (`packages` in modhost.toml)"
                 ),
             }]))
         })
@@ -193,4 +193,30 @@ pub(crate) fn compare(version: &Version, installed: Option<&str>) -> Available {
         Some(Ok(current)) if *version == current => Available::Installed,
         Some(Ok(_)) => Available::Older,
     }
+}
+
+/// Reads and parses a module.xml without installing anything: `path` is a package, a
+/// module directory, or the module.xml itself.
+pub fn read_manifest(path: &Path) -> Result<Manifest> {
+    if path.is_dir() {
+        return read_manifest(&path.join("module.xml"));
+    }
+    let is_xml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xml"));
+    if !is_xml {
+        return Ok(modhost_package::read_manifest(path, &Default::default())?);
+    }
+    // No more than the parser accepts, so a huge file is refused without being read whole.
+    // Bytes, not a string: a file that is not UTF-8 gets the line and column of its first
+    // bad byte, and the encoding it declares, from the parser.
+    let mut source = Vec::new();
+    fs_err::File::open(path)
+        .and_then(|file| {
+            use std::io::Read as _;
+            file.take(modhost_manifest::MAX_SIZE as u64 + 1)
+                .read_to_end(&mut source)
+        })
+        .map_err(io(path))?;
+    Ok(Manifest::parse_bytes(&source, &path.display().to_string())?)
 }

@@ -10,18 +10,6 @@ use crate::config::Platform;
 use crate::depends::{self, Available, Outcome};
 use crate::{Error, Result};
 
-/// The recorded module.xml of an installed module, parsed.
-pub(crate) fn manifest_of(record: &ModuleRecord) -> Result<Manifest> {
-    parse_recorded(&record.rawname, &record.manifest)
-}
-
-pub(crate) fn parse_recorded(rawname: &str, xml: &str) -> Result<Manifest> {
-    Manifest::parse(xml, &format!("{rawname}/module.xml")).map_err(|source| Error::Manifest {
-        rawname: rawname.to_owned(),
-        source,
-    })
-}
-
 /// Whether a batch may only install new modules, only upgrade installed ones, or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -33,7 +21,7 @@ pub(crate) enum Mode {
 
 /// What one package of the batch does.
 #[derive(Debug, Clone)]
-pub(crate) enum Action {
+pub(crate) enum Step {
     /// Installs a module that is not installed.
     Install,
     /// Replaces the installed version, which is kept as the backup.
@@ -41,7 +29,7 @@ pub(crate) enum Action {
 }
 
 /// The batch's actions, dependencies first: `(index into the batch, action)`.
-pub(crate) type Plan = Vec<(usize, Action)>;
+pub(crate) type Plan = Vec<(usize, Step)>;
 
 /// Plans `batch` on top of `installed`. Refuses, listing every reason: a module given
 /// twice; a version already installed; a downgrade; in upgrade mode, a module that is not
@@ -69,7 +57,7 @@ pub(crate) fn plan(
         let rawname = manifest.rawname.as_str();
         match (records.get(rawname), mode) {
             (None, Mode::Install) => {
-                actions.insert(index, Action::Install);
+                actions.insert(index, Step::Install);
             }
             (None, Mode::Upgrade) => {
                 reasons.push(format!("`{rawname}` is not installed; install it instead of upgrading"));
@@ -77,7 +65,7 @@ pub(crate) fn plan(
             (Some(record), _) => match Version::parse(&record.version) {
                 // Installing a broken module's own version again repairs it.
                 Ok(current) if current == manifest.version && record.status == Status::Broken => {
-                    actions.insert(index, Action::Upgrade(Box::new((*record).clone())));
+                    actions.insert(index, Step::Upgrade(Box::new((*record).clone())));
                 }
                 Ok(current) if current == manifest.version => {
                     reasons.push(format!("`{rawname}` {} is already installed", record.version));
@@ -88,7 +76,7 @@ pub(crate) fn plan(
                     manifest.version
                 )),
                 _ => {
-                    actions.insert(index, Action::Upgrade(Box::new((*record).clone())));
+                    actions.insert(index, Step::Upgrade(Box::new((*record).clone())));
                 }
             },
         }
@@ -106,7 +94,7 @@ pub(crate) fn plan(
         .iter()
         .filter(|r| r.status.runs() && !in_batch.contains_key(r.rawname.as_str()))
     {
-        let dependent = manifest_of(record)?;
+        let dependent = record.parse_manifest()?;
         let upgraded = |name: &str| in_batch.contains_key(name);
         if !required_modules(&dependent).any(|d| upgraded(&d.name)) {
             continue;
@@ -216,7 +204,7 @@ pub(crate) fn required_modules(manifest: &Manifest) -> impl Iterator<Item = &Mod
 pub(crate) fn dependents(rawname: &str, installed: &[ModuleRecord]) -> Result<Vec<String>> {
     let mut dependents = Vec::new();
     for record in installed.iter().filter(|r| r.status.runs()) {
-        let manifest = manifest_of(record)?;
+        let manifest = record.parse_manifest()?;
         if required_modules(&manifest).any(|d| d.name == rawname) {
             dependents.push(record.rawname.clone());
         }

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use modhost_state::{State, Status};
 
+use crate::Result;
 use crate::layout::{self, Layout, io};
-use crate::{Result, plan};
 
 /// What a recovery did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -88,7 +88,9 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
         .filter(|r| r.status != Status::Broken)
     {
         let module_dir = layout.module_dir(&record.rawname, &record.module_dir);
-        let component = plan::manifest_of(&record).map(|m| module_dir.join(m.component));
+        let component = record
+            .parse_manifest()
+            .map(|m| module_dir.join(m.component));
         let reason = match component {
             Err(e) => Some(e.to_string()),
             Ok(path) if !path.is_file() => {

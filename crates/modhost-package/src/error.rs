@@ -1,0 +1,65 @@
+//! Why a package is refused, and the helpers that build the refusals.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::budget::{Exceeded, Limits};
+
+/// Why a package was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The package could not be read or the staging directory written.
+    #[error("package `{package}`: {context}: {source}")]
+    Io {
+        /// The package file.
+        package: PathBuf,
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The package's content breaks a rule.
+    #[error("package `{package}`: {problem}")]
+    Refused {
+        /// The package file.
+        package: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The package's module.xml is invalid.
+    #[error("package `{package}`: {source}")]
+    Manifest {
+        /// The package file.
+        package: PathBuf,
+        /// The manifest's problems.
+        source: modhost_manifest::Error,
+    },
+}
+
+/// The refusal of `package` for `problem`.
+pub(crate) fn refused(package: &Path, problem: String) -> Error {
+    Error::Refused {
+        package: package.to_owned(),
+        problem,
+    }
+}
+
+/// The refusal of a package with more entries than `limits` allow.
+pub(crate) fn too_many_entries(package: &Path, limits: &Limits) -> Error {
+    refused(package, format!("more than {} entries", limits.max_entries))
+}
+
+/// An I/O error while reading `package`; the budget's refusal is a refusal.
+pub(crate) fn classify(package: &Path, context: String, source: io::Error) -> Error {
+    match source
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<Exceeded>())
+    {
+        Some(exceeded) => refused(package, exceeded.to_string()),
+        None => Error::Io {
+            package: package.to_owned(),
+            context,
+            source,
+        },
+    }
+}

@@ -1,0 +1,110 @@
+//! Finding, bounding and parsing a package's module.xml: read alone ([`read_manifest`]) or
+//! once unpacked, a package is held to the same rules.
+
+use std::io::Read;
+use std::path::Path;
+
+use modhost_manifest::Manifest;
+
+use crate::budget::Limits;
+use crate::error::{Error, classify, refused};
+use crate::format::{Format, open};
+use crate::tar::tar_manifest;
+use crate::zip::zip_manifest;
+
+/// Reads and parses a package's module.xml without unpacking the rest, within the same
+/// limits as [`unpack`](crate::unpack) and choosing the module.xml it would: the one at
+/// the root if there is one, else the one in a top-level directory.
+pub fn read_manifest(package: &Path, limits: &Limits) -> Result<Manifest, Error> {
+    let (file, format) = open(package)?;
+    let found = match format {
+        Format::GzipTar => tar_manifest(package, file, limits)?,
+        Format::Zip => zip_manifest(package, file, limits)?,
+    };
+    let (shown, source) = found.ok_or_else(|| {
+        refused(
+            package,
+            "no `module.xml` or `<rawname>/module.xml` in the package".into(),
+        )
+    })?;
+    let manifest = parse_manifest(package, &source, &shown)?;
+    match shown.split_once('/') {
+        Some((top, _)) if top != manifest.rawname => Err(misnamed(package, &manifest, top)),
+        _ => Ok(manifest),
+    }
+}
+
+/// The refusal of a package whose directory is not named after its module.
+pub(crate) fn misnamed(package: &Path, manifest: &Manifest, top: &str) -> Error {
+    refused(
+        package,
+        format!(
+            "module.xml names rawname `{}` but the package's directory is `{top}`",
+            manifest.rawname
+        ),
+    )
+}
+
+/// The largest module.xml a package may hold: the parser's own limit, enforced before
+/// the file is read.
+const MAX_MANIFEST: u64 = modhost_manifest::MAX_SIZE as u64;
+
+/// Where a module.xml entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// `module.xml`, at the archive's root.
+    Root,
+    /// `<top>/module.xml`, in a top-level directory.
+    Top,
+}
+
+/// Where the path `parts` puts a module.xml, if it names one.
+pub(crate) fn manifest_place(parts: &[String]) -> Option<Place> {
+    match parts {
+        [name] if name == "module.xml" => Some(Place::Root),
+        [_, name] if name == "module.xml" => Some(Place::Top),
+        _ => None,
+    }
+}
+
+/// Refuses a module.xml (`shown`) of `size` bytes the parser would not accept.
+pub(crate) fn check_manifest_size(package: &Path, shown: &str, size: u64) -> Result<(), Error> {
+    if size > MAX_MANIFEST {
+        return Err(refused(
+            package,
+            format!("`{shown}` is larger than {MAX_MANIFEST} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads the module.xml entry `shown` of declared `size` from `content`; the read is
+/// bounded too, should the declared size lie.
+pub(crate) fn read_xml(
+    package: &Path,
+    shown: &str,
+    size: u64,
+    content: impl Read,
+) -> Result<Vec<u8>, Error> {
+    check_manifest_size(package, shown, size)?;
+    let mut source = Vec::new();
+    content
+        .take(MAX_MANIFEST + 1)
+        .read_to_end(&mut source)
+        .map_err(|e| classify(package, "cannot read the archive".into(), e))?;
+    check_manifest_size(package, shown, source.len() as u64)?;
+    Ok(source)
+}
+
+/// Parses a module.xml from its bytes: one that is not UTF-8 is refused at its first bad
+/// byte, naming the encoding it declares.
+pub(crate) fn parse_manifest(
+    package: &Path,
+    source: &[u8],
+    shown: &str,
+) -> Result<Manifest, Error> {
+    Manifest::parse_bytes(source, shown).map_err(|source| Error::Manifest {
+        package: package.to_owned(),
+        source,
+    })
+}

@@ -1,0 +1,320 @@
+//! The staging directory: the checks every entry passes whatever the archive format, the
+//! writing of files with fixed modes through cap-std, and the move of the module's files
+//! into place once module.xml has named the module.
+
+use std::collections::BTreeSet;
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, DirBuilder, DirBuilderExt, OpenOptions, OpenOptionsExt};
+use modhost_manifest::Manifest;
+
+use crate::budget::{Exceeded, Limits};
+use crate::error::{Error, classify, refused, too_many_entries};
+use crate::format::{Format, open};
+use crate::manifest::{Place, check_manifest_size, manifest_place, misnamed, parse_manifest};
+use crate::tar::unpack_tar;
+use crate::zip::unpack_zip;
+
+/// A package unpacked into a staging directory.
+#[derive(Debug)]
+pub struct Unpacked {
+    /// The module's directory inside the staging directory: `<staging>/<rawname>`.
+    pub dir: PathBuf,
+    /// The parsed module.xml.
+    pub manifest: Manifest,
+    /// The component file inside `dir`.
+    pub component: PathBuf,
+}
+
+/// Unpacks `package` (a gzip tar or a zip) into `staging`, an empty directory the caller
+/// owns, and validates it. The module's files end up in `<staging>/<rawname>` whichever
+/// layout the archive has.
+pub fn unpack(package: &Path, staging: &Path, limits: &Limits) -> Result<Unpacked, Error> {
+    let (file, format) = open(package)?;
+    let mut stage = Stage::new(package, staging, limits)?;
+    match format {
+        Format::GzipTar => unpack_tar(file, &mut stage)?,
+        Format::Zip => unpack_zip(file, &mut stage)?,
+    }
+    stage.finish(staging)
+}
+
+/// The mode of unpacked files and directories, whatever the archive says.
+pub(crate) const FILE_MODE: u32 = 0o644;
+/// The mode of unpacked directories (see [`FILE_MODE`]).
+pub(crate) const DIR_MODE: u32 = 0o755;
+
+/// Where entries are unpacked before the module's directory is known (it is named after
+/// the rawname, which only module.xml tells when it is at the root). The leading dot
+/// makes it no valid rawname, so it never clashes with the final directory.
+pub(crate) const UNPACKING: &str = ".unpacking";
+
+/// What an archive entry is, as far as the checks care.
+pub(crate) enum Kind {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    File,
+    /// Anything else, described (`a symlink`): always refused.
+    Other(String),
+}
+
+/// A file entry that passed the checks, to be written.
+pub(crate) struct Target {
+    /// Its path inside the unpacking directory.
+    relative: PathBuf,
+    /// Its name as the archive gives it, for messages.
+    pub(crate) shown: String,
+}
+
+/// A package being unpacked into [`UNPACKING`] inside the staging directory: the checks
+/// every entry passes and the writing of files, whatever the archive format.
+pub(crate) struct Stage<'a> {
+    /// The package file, for messages.
+    pub(crate) package: &'a Path,
+    /// The limits it is held to.
+    pub(crate) limits: &'a Limits,
+    staging: Dir,
+    /// [`UNPACKING`], opened.
+    dir: Dir,
+    dirs: DirBuilder,
+    seen: BTreeSet<PathBuf>,
+    entries: usize,
+    /// The first two distinct first components of the entries' paths: two are enough to
+    /// know there is more than one top-level directory, and to name them.
+    tops: Vec<String>,
+    /// Whether `module.xml` is a file at the archive's root.
+    root_manifest: bool,
+    /// The sizes the entries so far declared, in total.
+    declared: u64,
+    /// What the whole package may unpack to ([`Limits::most_unpacked`]).
+    most: u64,
+}
+
+impl<'a> Stage<'a> {
+    /// Creates [`UNPACKING`] in `staging` and opens both.
+    fn new(package: &'a Path, staging: &Path, limits: &'a Limits) -> Result<Self, Error> {
+        let io_err = |source| classify(package, "cannot open the staging directory".into(), source);
+        let staging = Dir::open_ambient_dir(staging, ambient_authority()).map_err(io_err)?;
+        let mut dirs = DirBuilder::new();
+        dirs.recursive(true).mode(DIR_MODE);
+        staging.create_dir_with(UNPACKING, &dirs).map_err(io_err)?;
+        let dir = staging.open_dir(UNPACKING).map_err(io_err)?;
+        let length = fs_err::metadata(package)
+            .map_err(|source| classify(package, "cannot read the archive".into(), source))?
+            .len();
+        Ok(Stage {
+            package,
+            limits,
+            staging,
+            dir,
+            dirs,
+            seen: BTreeSet::new(),
+            entries: 0,
+            tops: Vec::new(),
+            root_manifest: false,
+            declared: 0,
+            most: limits.most_unpacked(length),
+        })
+    }
+
+    /// The refusal of the package for `problem`.
+    pub(crate) fn refuse(&self, problem: String) -> Error {
+        refused(self.package, problem)
+    }
+
+    /// The package's error for an I/O error while doing `context` (see [`classify`]).
+    pub(crate) fn io_err(&self, context: String) -> impl FnOnce(io::Error) -> Error + use<'a> {
+        let package = self.package;
+        move |source| classify(package, context, source)
+    }
+
+    /// Counts one more entry against the entry limit.
+    pub(crate) fn count(&mut self) -> Result<(), Error> {
+        if self.entries >= self.limits.max_entries {
+            return Err(too_many_entries(self.package, self.limits));
+        }
+        self.entries += 1;
+        Ok(())
+    }
+
+    /// Counts an entry's declared `size`: what the entries declare in all must fit what
+    /// the whole package could ever unpack to, or the entry is refused before any of it is
+    /// read.
+    fn declare(&mut self, size: u64) -> Result<(), Error> {
+        self.declared = self.declared.saturating_add(size);
+        if self.declared > self.most {
+            return Err(self.refuse(
+                Exceeded {
+                    allowed: self.most,
+                    max_total_size: self.limits.max_total_size,
+                    max_ratio: self.limits.max_ratio,
+                }
+                .to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the entry named `raw` (read as `path`, or `None` when the archive's reading
+    /// of the name is unsafe) of kind `kind` and declared `size`; creates it when it is a
+    /// directory, and returns it when it is a file to write.
+    pub(crate) fn admit(
+        &mut self,
+        raw: &[u8],
+        path: Option<&Path>,
+        kind: Kind,
+        size: u64,
+    ) -> Result<Option<Target>, Error> {
+        self.count()?;
+        let shown = String::from_utf8_lossy(raw).into_owned();
+        if raw.len() > self.limits.max_path_len {
+            return Err(self.refuse(format!(
+                "entry path longer than {} bytes",
+                self.limits.max_path_len
+            )));
+        }
+        let parts = path.and_then(relative_parts).ok_or_else(|| {
+            self.refuse(format!(
+                "entry `{shown}` is not a relative path inside the package"
+            ))
+        })?;
+        let Some(first) = parts.first() else {
+            return Ok(None);
+        };
+        if self.tops.len() < 2 && !self.tops.contains(first) {
+            self.tops.push(first.clone());
+        }
+        let relative: PathBuf = parts.iter().collect();
+        if !self.seen.insert(relative.clone()) {
+            return Err(self.refuse(format!("duplicate entry `{shown}`")));
+        }
+        match kind {
+            Kind::Dir => {
+                self.declare(size)?;
+                self.dir
+                    .create_dir_with(&relative, &self.dirs)
+                    .map_err(self.io_err(format!("cannot create `{shown}`")))?;
+                Ok(None)
+            }
+            Kind::File => {
+                if let Some(place) = manifest_place(&parts) {
+                    check_manifest_size(self.package, &shown, size)?;
+                    self.root_manifest |= place == Place::Root;
+                }
+                self.declare(size)?;
+                Ok(Some(Target { relative, shown }))
+            }
+            Kind::Other(what) => Err(self.refuse(format!(
+                "entry `{shown}` is {what}; only regular files and directories are allowed"
+            ))),
+        }
+    }
+
+    /// Writes `target` from `content`, with [`FILE_MODE`] and its parents with
+    /// [`DIR_MODE`].
+    pub(crate) fn write(&self, target: &Target, mut content: impl Read) -> Result<(), Error> {
+        let Target { relative, shown } = target;
+        if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
+            self.dir
+                .create_dir_with(parent, &self.dirs)
+                .map_err(self.io_err(format!("cannot create `{shown}`")))?;
+        }
+        let mut out = self
+            .dir
+            .open_with(
+                relative,
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(FILE_MODE),
+            )
+            .map_err(self.io_err(format!("cannot create `{shown}`")))?;
+        io::copy(&mut content, &mut out)
+            .and_then(|_| out.sync_all())
+            .map_err(self.io_err(format!("cannot unpack `{shown}`")))
+    }
+
+    /// Reads module.xml, checks the layout against it and moves the module's files to
+    /// `<staging>/<rawname>`.
+    fn finish(self, staging: &Path) -> Result<Unpacked, Error> {
+        // With module.xml at the root, the whole archive is the module's directory;
+        // otherwise its one top-level directory is.
+        let top = match self.tops.as_slice() {
+            _ if self.root_manifest => None,
+            [] => return Err(self.refuse("the archive is empty".into())),
+            [top] => Some(top.clone()),
+            [one, other, ..] => {
+                return Err(self.refuse(format!(
+                    "more than one top-level directory (`{one}` and `{other}`) and no \
+                     `module.xml` at the root"
+                )));
+            }
+        };
+        let xml: PathBuf = top
+            .iter()
+            .map(String::as_str)
+            .chain(["module.xml"])
+            .collect();
+        let shown = xml.display().to_string();
+        let is_file = self.dir.metadata(&xml).is_ok_and(|m| m.is_file());
+        if !self.seen.contains(&xml) || !is_file {
+            return Err(self.refuse(format!("`{shown}` is missing or not a file")));
+        }
+        let source = self
+            .dir
+            .read(&xml)
+            .map_err(self.io_err("cannot read module.xml".into()))?;
+        let manifest = parse_manifest(self.package, &source, &shown)?;
+        let rawname = manifest.rawname.clone();
+        let moved = match &top {
+            Some(top) if *top != rawname => {
+                return Err(misnamed(self.package, &manifest, top));
+            }
+            Some(top) => self
+                .staging
+                .rename(Path::new(UNPACKING).join(top), &self.staging, &rawname)
+                .and_then(|()| self.staging.remove_dir(UNPACKING)),
+            None => self.staging.rename(UNPACKING, &self.staging, &rawname),
+        };
+        moved.map_err(self.io_err("cannot move the module's directory into place".into()))?;
+        let module_dir = staging.join(&rawname);
+        let component_parts = relative_parts(Path::new(&manifest.component))
+            .filter(|parts| !parts.is_empty())
+            .ok_or_else(|| {
+                self.refuse(format!(
+                    "<component> `{}` is not a relative path",
+                    manifest.component
+                ))
+            })?;
+        let component = component_parts
+            .iter()
+            .fold(module_dir.clone(), |p, c| p.join(c));
+        if !component.is_file() {
+            return Err(self.refuse(format!(
+                "component `{rawname}/{}` is missing",
+                manifest.component
+            )));
+        }
+        Ok(Unpacked {
+            dir: module_dir,
+            manifest,
+            component,
+        })
+    }
+}
+
+/// The normal components of a relative path, or `None` for absolute paths and `..`.
+pub(crate) fn relative_parts(path: &Path) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_str()?.to_owned()),
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(parts)
+}

@@ -1,0 +1,235 @@
+//! Zips: unpacked like gzip tars with fixed modes, and every class of hostile zip refused.
+
+use std::os::unix::fs::PermissionsExt;
+
+use super::fixtures::{XML, Z, edit_headers, scratch, unpack_fresh, write_package, write_zip};
+use crate::staging::{DIR_MODE, FILE_MODE};
+use crate::{Limits, read_manifest};
+
+/// The process's umask, which unpacked modes are subject to (022 when unknown).
+fn umask() -> u32 {
+    let status = fs_err::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Umask:"))
+        .and_then(|mask| u32::from_str_radix(mask.trim(), 8).ok())
+        .unwrap_or(0o022)
+}
+
+#[test]
+fn zip_packages_unpack_and_read_like_gzip_tars_with_fixed_modes() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    let package = dir.join("demo.zip");
+    write_zip(
+        &package,
+        &[
+            Z::Dir("demo/"),
+            Z::File("demo/module.xml", XML.as_bytes()),
+            Z::File("demo/module.wasm", b"\0asm"),
+            Z::Dir("demo/assets/"),
+            Z::File("demo/nested/deep/file", b"x"),
+        ],
+    );
+    let manifest = read_manifest(&package, &Limits::default()).map_err(|e| e.to_string());
+    assert_eq!(manifest.map(|m| m.rawname), Ok("demo".to_owned()));
+    let (unpacked, staging) = unpack_fresh(&package, &Limits::default());
+    let Ok(unpacked) = unpacked else {
+        panic!("{unpacked:?}")
+    };
+    assert_eq!(unpacked.dir, staging.join("demo"));
+    assert_eq!(unpacked.component, staging.join("demo/module.wasm"));
+    assert_eq!(
+        fs_err::read(&unpacked.component).ok(),
+        Some(b"\0asm".to_vec())
+    );
+    let mask = umask();
+    for (path, mode) in [
+        ("", DIR_MODE),
+        ("assets", DIR_MODE),
+        ("nested", DIR_MODE),
+        ("nested/deep", DIR_MODE),
+        ("nested/deep/file", FILE_MODE),
+        ("module.xml", FILE_MODE),
+    ] {
+        let found = fs_err::symlink_metadata(unpacked.dir.join(path))
+            .map(|m| m.permissions().mode() & 0o7777)
+            .ok();
+        assert_eq!(found, Some(mode & !mask), "mode of `{path}`");
+    }
+    let left: Vec<_> = fs_err::read_dir(&staging)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, ["demo"], "only the module's directory is left");
+}
+
+#[test]
+fn every_class_of_hostile_zip_is_refused() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    let xml = XML.as_bytes();
+    let long = format!("demo/{}", "a".repeat(300));
+    let mut cases: Vec<(String, Vec<Z<'_>>, String)> = Vec::new();
+    for (name, entry, what) in [
+        ("symlink", Z::Symlink("demo/x"), "a symlink"),
+        ("fifo", Z::Special("demo/x", 0o010_000), "a FIFO"),
+        (
+            "device",
+            Z::Special("demo/x", 0o020_000),
+            "a character device",
+        ),
+        ("socket", Z::Special("demo/x", 0o140_000), "a socket"),
+    ] {
+        let expected =
+            format!("entry `demo/x` is {what}; only regular files and directories are allowed");
+        cases.push((
+            name.into(),
+            vec![Z::File("demo/module.xml", xml), entry],
+            expected,
+        ));
+    }
+    // `..` anywhere (even where it stays inside), absolute paths, backslashes the zip
+    // crate takes for separators, drive prefixes.
+    for path in [
+        "demo/../../escape",
+        "demo/../x",
+        "/tmp/demo/x",
+        "demo\\..\\..\\escape",
+        "C:/demo/x",
+    ] {
+        let expected = format!("entry `{path}` is not a relative path inside the package");
+        cases.push((
+            path.into(),
+            vec![Z::File("demo/module.xml", xml), Z::File(path, b"x")],
+            expected,
+        ));
+    }
+    let rules: Vec<(&str, Vec<Z<'_>>, &str)> = vec![
+        (
+            "long-name",
+            vec![Z::File("demo/module.xml", xml), Z::File(&long, b"x")],
+            "entry path longer than 255 bytes",
+        ),
+        (
+            "same-path",
+            vec![
+                Z::File("demo/module.xml", xml),
+                Z::File("demo/./module.xml", xml),
+            ],
+            "duplicate entry `demo/./module.xml`",
+        ),
+        (
+            "two-tops",
+            vec![Z::File("demo/module.xml", xml), Z::File("other/x", b"x")],
+            "more than one top-level directory (`demo` and `other`)",
+        ),
+        (
+            "wrong-dir",
+            vec![
+                Z::File("other/module.xml", xml),
+                Z::File("other/module.wasm", b"\0asm"),
+            ],
+            "module.xml names rawname `demo` but the package's directory is `other`",
+        ),
+        (
+            "no-module-xml",
+            vec![Z::File("demo/module.wasm", b"\0asm")],
+            "`demo/module.xml` is missing or not a file",
+        ),
+        (
+            "no-component",
+            vec![Z::File("demo/module.xml", xml)],
+            "component `demo/module.wasm` is missing",
+        ),
+    ];
+    cases.extend(
+        rules
+            .into_iter()
+            .map(|(name, entries, expected)| (name.into(), entries, expected.into())),
+    );
+    for (index, (name, entries, expected)) in cases.iter().enumerate() {
+        let package = dir.join(format!("{index}.zip"));
+        write_zip(&package, entries);
+        let (unpacked, _) = unpack_fresh(&package, &Limits::default());
+        let message = unpacked.err().unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("package `{}`: ", package.display()))
+                && message.contains(expected),
+            "{name}: expected `{expected}` in `{message}`"
+        );
+    }
+}
+
+#[test]
+fn zips_the_writer_would_not_write_are_refused_too() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    let files: [(&str, &[u8]); 2] = [
+        ("demo/module.xml", XML.as_bytes()),
+        ("demo/module.xmL", XML.as_bytes()),
+    ];
+    let duplicate = dir.join("duplicate.zip");
+    write_package(&duplicate, true, &files);
+    edit_headers(&duplicate, |header, central| {
+        let name = if central { 46 } else { 30 };
+        if header.get(name..name + 15) == Some(b"demo/module.xmL") {
+            header[name + 14] = b'l';
+        }
+    });
+    let encrypted = dir.join("encrypted.zip");
+    write_package(&encrypted, true, &files[..1]);
+    edit_headers(&encrypted, |header, central| {
+        header[if central { 8 } else { 6 }] |= 1
+    });
+    for (package, expected) in [
+        (
+            &duplicate,
+            "duplicate entry names in the zip's central directory",
+        ),
+        (&encrypted, "entry `demo/module.xml` is encrypted"),
+    ] {
+        let (unpacked, _) = unpack_fresh(package, &Limits::default());
+        assert_eq!(
+            unpacked.err(),
+            Some(format!("package `{}`: {expected}", package.display()))
+        );
+        let manifest = read_manifest(package, &Limits::default()).map_err(|e| e.to_string());
+        assert_eq!(
+            manifest.err(),
+            Some(format!("package `{}`: {expected}", package.display()))
+        );
+    }
+}
+
+#[test]
+fn a_zip_with_too_many_entries_is_refused_before_any_is_unpacked() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    let package = dir.join("crowded.zip");
+    write_package(
+        &package,
+        true,
+        &[
+            ("demo/module.xml", XML.as_bytes()),
+            ("demo/module.wasm", b"\0asm"),
+            ("demo/a", b"a"),
+            ("demo/b", b"b"),
+        ],
+    );
+    let few = Limits {
+        max_entries: 3,
+        ..Limits::default()
+    };
+    let (unpacked, staging) = unpack_fresh(&package, &few);
+    let expected = format!("package `{}`: more than 3 entries", package.display());
+    assert_eq!(unpacked.err(), Some(expected.clone()));
+    assert!(
+        !staging.join(".unpacking/demo").exists(),
+        "nothing unpacked"
+    );
+    let manifest = read_manifest(&package, &few).map_err(|e| e.to_string());
+    assert_eq!(manifest.err(), Some(expected));
+}

@@ -1,0 +1,181 @@
+//! Zips: the central directory is checked up front, each entry is admitted to the budget
+//! by its declared sizes before it is read and bounded while it is, and its local header
+//! must agree with the central directory.
+
+use std::path::{Path, PathBuf};
+
+use zip::read::{ArchiveOffset, Config, ZipFileEntry};
+use zip::result::ZipError;
+use zip::{ZipArchive, ZipReadOptions};
+
+use crate::budget::{Bounded, Budget, Limits};
+use crate::error::{Error, classify, refused, too_many_entries};
+use crate::manifest::{Place, manifest_place, read_xml};
+use crate::staging::{Kind, Stage, relative_parts};
+
+/// A zip's central directory, refused up front when it lists too many entries or the
+/// same name twice (the zip crate keeps one entry of a name, so the other is never seen).
+fn zip_archive(
+    package: &Path,
+    file: fs_err::File,
+    limits: &Limits,
+) -> Result<ZipArchive<fs_err::File>, Error> {
+    // The archive starts at the file's first byte: that is how its format was told.
+    let config = Config {
+        archive_offset: ArchiveOffset::Known(0),
+    };
+    let archive = ZipArchive::with_config(config, file)
+        .map_err(zip_err(package, "cannot read the archive"))?;
+    if archive.len() > limits.max_entries {
+        return Err(too_many_entries(package, limits));
+    }
+    if archive.has_duplicate_names() {
+        return Err(refused(
+            package,
+            "duplicate entry names in the zip's central directory".into(),
+        ));
+    }
+    Ok(archive)
+}
+
+/// Opens entry `index`'s content, checking its local header against the central
+/// directory so the two cannot tell different stories.
+fn zip_content<'a>(
+    archive: &'a mut ZipArchive<fs_err::File>,
+    index: usize,
+    package: &Path,
+    context: &str,
+) -> Result<zip::read::ZipFile<'a, fs_err::File>, Error> {
+    archive
+        .by_index_with_options(
+            index,
+            ZipReadOptions::new().enforce_header_consistency(true),
+        )
+        .map_err(zip_err(package, context))
+}
+
+/// A zip error as an [`Error::Io`] with `context`.
+fn zip_err<'a>(package: &'a Path, context: &'a str) -> impl FnOnce(ZipError) -> Error + 'a {
+    move |error| {
+        let source = match error {
+            ZipError::Io(source) => source,
+            other => other.into(),
+        };
+        classify(package, context.into(), source)
+    }
+}
+
+/// What a zip entry is to the checks: its unix file type, when the archive gives one,
+/// else whether its name ends with a slash.
+fn zip_kind(entry: &ZipFileEntry<'_>) -> Kind {
+    const TYPE: u32 = 0o170_000;
+    const DIR: u32 = 0o040_000;
+    const FILE: u32 = 0o100_000;
+    match (
+        entry.unix_mode().map_or(0, |mode| mode & TYPE),
+        entry.is_dir(),
+    ) {
+        (0, true) | (DIR, _) => Kind::Dir,
+        (0 | FILE, false) => Kind::File,
+        (FILE, true) => Kind::Other("a regular file with a directory's name".into()),
+        (kind, _) => Kind::Other(match kind {
+            0o120_000 => "a symlink".into(),
+            0o140_000 => "a socket".into(),
+            0o060_000 => "a block device".into(),
+            0o020_000 => "a character device".into(),
+            0o010_000 => "a FIFO".into(),
+            _ => format!("of unix file type {kind:o}"),
+        }),
+    }
+}
+
+/// A zip entry's path, when the zip crate's safe reading of its name (`enclosed_name`)
+/// and ours agree: that refuses absolute paths, `..`, drive prefixes and backslashes
+/// that one reading would take for separators and the other not.
+fn zip_path(entry: &ZipFileEntry<'_>) -> Option<PathBuf> {
+    let name = entry.name().ok()?;
+    let ours: PathBuf = relative_parts(Path::new(name.as_ref()))?.iter().collect();
+    (entry.enclosed_name()? == ours).then_some(ours)
+}
+
+/// Unpacks a zip's entries into `stage`.
+pub(crate) fn unpack_zip(file: fs_err::File, stage: &mut Stage<'_>) -> Result<(), Error> {
+    let package = stage.package;
+    let length = file
+        .metadata()
+        .map_err(stage.io_err("cannot read the archive".into()))?
+        .len();
+    let mut archive = zip_archive(package, file, stage.limits)?;
+    let mut budget = Budget::new(stage.limits);
+    for index in 0..archive.len() {
+        let entry = archive
+            .by_index_data(index)
+            .map_err(zip_err(package, "cannot read the archive"))?;
+        if entry.encrypted() {
+            return Err(stage.refuse(format!(
+                "entry `{}` is encrypted",
+                String::from_utf8_lossy(entry.name_raw())
+            )));
+        }
+        let (size, compressed) = (entry.size(), entry.compressed_size());
+        let path = zip_path(&entry);
+        let admitted = stage.admit(entry.name_raw(), path.as_deref(), zip_kind(&entry), size)?;
+        let Some(target) = admitted else { continue };
+        budget
+            .admit(compressed, size, length)
+            .map_err(|exceeded| stage.refuse(exceeded.to_string()))?;
+        let context = format!("cannot unpack `{}`", target.shown);
+        let content = zip_content(&mut archive, index, package, &context)?;
+        stage.write(
+            &target,
+            Bounded {
+                inner: content,
+                budget: &mut budget,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The module.xml [`read_manifest`](crate::read_manifest) takes from a zip, and its name:
+/// the central directory tells where it is without reading any content.
+pub(crate) fn zip_manifest(
+    package: &Path,
+    file: fs_err::File,
+    limits: &Limits,
+) -> Result<Option<(String, Vec<u8>)>, Error> {
+    let mut archive = zip_archive(package, file, limits)?;
+    let mut found = None;
+    for index in 0..archive.len() {
+        let entry = archive
+            .by_index_data(index)
+            .map_err(zip_err(package, "cannot read the archive"))?;
+        if !matches!(zip_kind(&entry), Kind::File) {
+            continue;
+        }
+        let parts = zip_path(&entry)
+            .and_then(|path| relative_parts(&path))
+            .unwrap_or_default();
+        match manifest_place(&parts) {
+            Some(Place::Root) => {
+                found = Some(index);
+                break;
+            }
+            Some(Place::Top) if found.is_none() => found = Some(index),
+            _ => {}
+        }
+    }
+    let Some(index) = found else {
+        return Ok(None);
+    };
+    let entry = archive
+        .by_index_data(index)
+        .map_err(zip_err(package, "cannot read the archive"))?;
+    let shown = String::from_utf8_lossy(entry.name_raw()).into_owned();
+    if entry.encrypted() {
+        return Err(refused(package, format!("entry `{shown}` is encrypted")));
+    }
+    let size = entry.size();
+    let content = zip_content(&mut archive, index, package, "cannot read the archive")?;
+    read_xml(package, &shown, size, content).map(|source| Some((shown, source)))
+}

@@ -1,0 +1,168 @@
+//! Backups (`modhost_backups`): the previous version of a module that an upgrade keeps,
+//! with copies of its key-value store and tables, so that it can be rolled back.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use modhost_manifest::Database;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::sqlite;
+use crate::modules::{record, with_status};
+use crate::{Backup, Error, ModuleRecord, Result, State, Txn, kv, schema, tables};
+
+/// The backup of `rawname`, if an upgrade kept one.
+pub(crate) fn find(conn: &Connection, path: &Path, rawname: &str) -> Result<Option<Backup>> {
+    let row = conn
+        .query_row(
+            "SELECT rawname, name, version, status, NULL, module_dir, data_dir, component_sha256, manifest,
+                    installed_at, kv, tables
+             FROM modhost_backups WHERE rawname = ?1",
+            [rawname],
+            |row| Ok((record(row)?, row.get::<_, String>(10)?, row.get::<_, String>(11)?)),
+        )
+        .optional()
+        .map_err(sqlite(path))?;
+    let Some((row, kv, tables)) = row else {
+        return Ok(None);
+    };
+    let corrupt = |e: serde_json::Error| Error::Corrupt {
+        path: path.to_owned(),
+        message: format!("backup of `{rawname}`: {e}"),
+    };
+    Ok(Some(Backup {
+        record: with_status(path, row)?,
+        kv: serde_json::from_str(&kv).map_err(corrupt)?,
+        tables: serde_json::from_str(&tables).map_err(corrupt)?,
+    }))
+}
+
+impl State {
+    /// The backup of `rawname`, if an upgrade kept one.
+    pub fn backup(&self, rawname: &str) -> Result<Option<Backup>> {
+        find(&*self.connect()?, self.path(), rawname)
+    }
+}
+
+impl Txn {
+    /// The backup of `rawname`, as this transaction sees it.
+    pub fn backup(&self, rawname: &str) -> Result<Option<Backup>> {
+        find(&self.conn, &self.path, rawname)
+    }
+
+    /// Keeps `record` (the version about to be replaced) as `rawname`'s backup, with a copy
+    /// of its key-value store and its tables. Replaces any older backup.
+    pub fn keep_backup(&mut self, record: &ModuleRecord) -> Result<()> {
+        let rawname = &record.rawname;
+        self.drop_backup(rawname)?;
+        let kv: BTreeMap<String, String> = kv::entries_of(&self.conn, rawname)
+            .map_err(self.err())?
+            .into_iter()
+            .collect();
+        let mut tables = BTreeMap::new();
+        for table in tables::owned_by(&self.conn, rawname).map_err(self.err())? {
+            let copy = format!("modhost_bak__{table}");
+            self.conn
+                .execute_batch(&format!(
+                    "CREATE TABLE {} AS SELECT * FROM {}",
+                    schema::quote(&copy),
+                    schema::quote(&table)
+                ))
+                .map_err(self.err())?;
+            tables.insert(table, copy);
+        }
+        let json =
+            |value: &BTreeMap<String, String>| serde_json::to_string(value).unwrap_or_default();
+        self.conn
+            .execute(
+                "INSERT INTO modhost_backups
+                 (rawname, name, version, status, module_dir, data_dir, component_sha256, manifest, installed_at, kv, tables)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    rawname,
+                    record.name,
+                    record.version,
+                    record.status.as_str(),
+                    record.module_dir,
+                    record.data_dir,
+                    record.component_sha256,
+                    record.manifest,
+                    record.installed_at,
+                    json(&kv),
+                    json(&tables)
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Discards `rawname`'s backup and the copies of its tables; returns what it was.
+    pub fn drop_backup(&mut self, rawname: &str) -> Result<Option<Backup>> {
+        let backup = find(&self.conn, &self.path, rawname)?;
+        if let Some(backup) = &backup {
+            for copy in backup.tables.values() {
+                self.conn
+                    .execute_batch(&format!("DROP TABLE IF EXISTS {}", schema::quote(copy)))
+                    .map_err(self.err())?;
+            }
+            self.conn
+                .execute("DELETE FROM modhost_backups WHERE rawname = ?1", [rawname])
+                .map_err(self.err())?;
+        }
+        Ok(backup)
+    }
+
+    /// Makes the backup of `rawname` current again: its record, key-value store and table
+    /// contents; tables created since are dropped. `old_schema` is the backup's
+    /// `<database>`, used to recreate its tables. Returns the backup's record.
+    pub fn restore_backup(
+        &mut self,
+        rawname: &str,
+        old_schema: &Database,
+    ) -> Result<Option<ModuleRecord>> {
+        self.deferring_foreign_keys(|txn| txn.restore_backup_now(rawname, old_schema))
+    }
+
+    fn restore_backup_now(
+        &mut self,
+        rawname: &str,
+        old_schema: &Database,
+    ) -> Result<Option<ModuleRecord>> {
+        let Some(backup) = find(&self.conn, &self.path, rawname)? else {
+            return Ok(None);
+        };
+        for table in tables::owned_by(&self.conn, rawname).map_err(self.err())? {
+            self.conn
+                .execute_batch(&format!("DROP TABLE IF EXISTS {}", schema::quote(&table)))
+                .map_err(self.err())?;
+        }
+        self.conn
+            .execute("DELETE FROM modhost_tables WHERE module = ?1", [rawname])
+            .map_err(self.err())?;
+        self.apply_schema(rawname, old_schema)?;
+        for (table, copy) in &backup.tables {
+            let columns = schema::existing_columns(&self.conn, copy).map_err(self.err())?;
+            let list = columns
+                .iter()
+                .map(|c| schema::quote(&c.name))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.conn
+                .execute_batch(&format!(
+                    "INSERT INTO {} ({list}) SELECT {list} FROM {}",
+                    schema::quote(table),
+                    schema::quote(copy)
+                ))
+                .map_err(self.err())?;
+        }
+        self.conn
+            .execute("DELETE FROM modhost_kv WHERE module = ?1", [rawname])
+            .map_err(self.err())?;
+        for (key, value) in &backup.kv {
+            self.kv_set(rawname, key, value)?;
+        }
+        self.drop_backup(rawname)?;
+        self.put_module(&backup.record)?;
+        Ok(Some(backup.record))
+    }
+}

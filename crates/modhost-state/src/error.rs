@@ -1,0 +1,78 @@
+//! The crate's error type: every failure names the database file, or the module, it
+//! concerns.
+
+use std::path::{Path, PathBuf};
+
+/// A state-database failure, naming the database file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// SQLite reported an error.
+    #[error("state database `{path}`: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The database reached its size cap: modules can write no more until something is
+    /// removed or the cap raised.
+    #[error(
+        "state database `{path}` is full: it reached its size cap of {} MiB ([state] max_size_mb in modhost.toml)",
+        *.max_size as f64 / (1024.0 * 1024.0)
+    )]
+    Full {
+        /// The database file.
+        path: PathBuf,
+        /// The cap, in bytes.
+        max_size: u64,
+    },
+    /// An installed module's recorded module.xml no longer parses.
+    #[error("installed module `{rawname}`: {source}")]
+    Manifest {
+        /// The module.
+        rawname: String,
+        /// The manifest's problems.
+        source: modhost_manifest::Error,
+    },
+    /// The database file could not be created.
+    #[error("state database `{path}`: {source}")]
+    Io {
+        /// The database file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A stored value is not one modhost writes; the database was changed by hand.
+    #[error("state database `{path}`: {message}")]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The write lock stayed taken by other writers until the call's deadline.
+    #[error("state database `{path}` stayed locked by other writers until the call's deadline")]
+    Busy {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// A module's `<database>` cannot be applied.
+    #[error("module `{module}`: database schema: {message}")]
+    Schema {
+        /// The module.
+        module: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Maps SQLite's errors to [`Error::Sqlite`] naming the database at `path`.
+pub(crate) fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Sqlite {
+        path: path.to_owned(),
+        source,
+    }
+}

@@ -1,0 +1,72 @@
+//! Each module's key-value store (`modhost_kv`).
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::sqlite;
+use crate::{Result, State, Txn};
+
+/// Every entry of `module`'s store, by key.
+pub(crate) fn entries_of(
+    conn: &Connection,
+    module: &str,
+) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt =
+        conn.prepare("SELECT key, value FROM modhost_kv WHERE module = ?1 ORDER BY key")?;
+    let rows = stmt.query_map([module], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    rows.collect()
+}
+
+impl State {
+    /// Every entry of `module`'s key-value store, by key.
+    pub fn kv_entries(&self, module: &str) -> Result<Vec<(String, String)>> {
+        entries_of(&*self.connect()?, module).map_err(sqlite(self.path()))
+    }
+}
+
+impl Txn {
+    /// The value of `key` in `module`'s store.
+    pub fn kv_get(&self, module: &str, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT value FROM modhost_kv WHERE module = ?1 AND key = ?2",
+                [module, key],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Sets `key` in `module`'s store.
+    pub fn kv_set(&mut self, module: &str, key: &str, value: &str) -> Result<()> {
+        self.check_room()?;
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO modhost_kv (module, key, value) VALUES (?1, ?2, ?3)",
+                [module, key, value],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Removes `key` from `module`'s store; returns whether it was there.
+    pub fn kv_delete(&mut self, module: &str, key: &str) -> Result<bool> {
+        let removed = self
+            .conn
+            .execute(
+                "DELETE FROM modhost_kv WHERE module = ?1 AND key = ?2",
+                [module, key],
+            )
+            .map_err(self.err())?;
+        Ok(removed > 0)
+    }
+
+    /// The keys of `module`'s store that start with `prefix`, in byte order.
+    pub fn kv_keys(&self, module: &str, prefix: &str) -> Result<Vec<String>> {
+        let entries = entries_of(&self.conn, module).map_err(self.err())?;
+        Ok(entries
+            .into_iter()
+            .map(|(key, _)| key)
+            .filter(|key| key.starts_with(prefix))
+            .collect())
+    }
+}

@@ -1,0 +1,106 @@
+//! modhost's own tables, created and brought up to date when a database is opened.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::Result;
+use crate::error::sqlite;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[
+    "
+    CREATE TABLE modhost_modules (
+        rawname          TEXT PRIMARY KEY NOT NULL,
+        name             TEXT NOT NULL,
+        version          TEXT NOT NULL,
+        status           TEXT NOT NULL,
+        reason           TEXT,
+        module_dir       TEXT NOT NULL,
+        data_dir         TEXT NOT NULL,
+        component_sha256 TEXT NOT NULL,
+        manifest         TEXT NOT NULL,
+        installed_at     INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE modhost_backups (
+        rawname          TEXT PRIMARY KEY NOT NULL,
+        name             TEXT NOT NULL,
+        version          TEXT NOT NULL,
+        status           TEXT NOT NULL,
+        module_dir       TEXT NOT NULL,
+        data_dir         TEXT NOT NULL,
+        component_sha256 TEXT NOT NULL,
+        manifest         TEXT NOT NULL,
+        installed_at     INTEGER NOT NULL,
+        kv               TEXT NOT NULL,
+        tables           TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE modhost_kv (
+        module TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (module, key)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE modhost_tables (
+        name   TEXT PRIMARY KEY NOT NULL,
+        module TEXT NOT NULL
+    ) STRICT;
+",
+    "
+    CREATE TABLE modhost_meta (
+        key   TEXT PRIMARY KEY NOT NULL,
+        value INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO modhost_meta (key, value) VALUES ('generation', 0);
+    CREATE TABLE modhost_grants (
+        module TEXT NOT NULL,
+        path   TEXT NOT NULL,
+        access TEXT NOT NULL,
+        PRIMARY KEY (module, path)
+    ) STRICT;
+",
+    "
+    CREATE TABLE modhost_sources (
+        name        TEXT PRIMARY KEY NOT NULL,
+        url         TEXT NOT NULL,
+        public_key  TEXT,
+        extra_query TEXT
+    ) STRICT;
+    CREATE TABLE modhost_module_sources (
+        rawname TEXT PRIMARY KEY NOT NULL,
+        source  TEXT NOT NULL
+    ) STRICT;
+",
+    "
+    ALTER TABLE modhost_sources ADD COLUMN kind TEXT NOT NULL DEFAULT 'index';
+    CREATE TABLE modhost_channel_keys (
+        channel     TEXT PRIMARY KEY NOT NULL,
+        extra_query TEXT NOT NULL
+    ) STRICT;
+",
+    // A module channel's name (`phonebook/1`) is only a position in a module.xml, which
+    // another module.xml of the same rawname may give to another server: the key is bound
+    // to the URL it was stored for. Keys stored before have none, and are sent nowhere.
+    "
+    ALTER TABLE modhost_channel_keys ADD COLUMN url TEXT;
+",
+];
+
+/// Applies the migrations `conn`'s database lacks, all in one transaction.
+pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
+    let err = sqlite(path);
+    let applied: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(&err)?;
+    let applied = usize::try_from(applied).unwrap_or(0);
+    if applied < MIGRATIONS.len() {
+        let tx = conn.transaction().map_err(&err)?;
+        for migration in &MIGRATIONS[applied..] {
+            tx.execute_batch(migration).map_err(&err)?;
+        }
+        tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)
+            .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+    }
+    Ok(())
+}

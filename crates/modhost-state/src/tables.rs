@@ -1,0 +1,136 @@
+//! A module's own tables: which it owns (`modhost_tables`), creating and altering them
+//! to match its `<database>` (the DDL is `schema.rs`'s), and the SQL it runs against them
+//! (checked by `module_sql.rs`).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use modhost_manifest::Database;
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::sqlite;
+use crate::schema::RESERVED_PREFIXES;
+use crate::{Error, Result, Rows, SqlValue, State, Txn, module_sql, schema};
+
+/// The tables `module` owns, by name.
+pub(crate) fn owned_by(conn: &Connection, module: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare("SELECT name FROM modhost_tables WHERE module = ?1 ORDER BY name")?;
+    let rows = stmt.query_map([module], |row| row.get(0))?;
+    rows.collect()
+}
+
+impl State {
+    /// The tables `module` owns, by name.
+    pub fn tables(&self, module: &str) -> Result<Vec<String>> {
+        owned_by(&*self.connect()?, module).map_err(sqlite(self.path()))
+    }
+
+    /// The rows of a table, for inspection (`SELECT *`); the table must be owned by a module.
+    pub fn table_rows(&self, module: &str, table: &str) -> Result<Rows> {
+        let mut conn = self.connect()?;
+        let owned: BTreeSet<String> = owned_by(&conn, module)
+            .map_err(sqlite(self.path()))?
+            .into_iter()
+            .collect();
+        let sql = format!("SELECT * FROM {}", schema::quote(table));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        module_sql::query(&mut conn, owned, deadline, &sql, &[]).map_err(|message| Error::Schema {
+            module: module.to_owned(),
+            message,
+        })
+    }
+}
+
+impl Txn {
+    /// Creates and alters `module`'s tables to match `database`; never drops. Refuses
+    /// reserved names, tables another module owns, and foreign keys to tables `database`
+    /// does not declare.
+    pub fn apply_schema(&mut self, module: &str, database: &Database) -> Result<()> {
+        let schema_err = |message: String| Error::Schema {
+            module: module.to_owned(),
+            message,
+        };
+        for table in &database.tables {
+            let lower = table.name.to_ascii_lowercase();
+            if RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p)) {
+                return Err(schema_err(format!(
+                    "table name `{}` is reserved",
+                    table.name
+                )));
+            }
+            let owner: Option<String> = self
+                .conn
+                .query_row(
+                    "SELECT module FROM modhost_tables WHERE name = ?1 COLLATE NOCASE",
+                    [&table.name],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(self.err())?;
+            match owner {
+                Some(owner) if owner != module => {
+                    return Err(schema_err(format!(
+                        "table `{}` belongs to module `{owner}`",
+                        table.name
+                    )));
+                }
+                None if schema::table_exists(&self.conn, &table.name).map_err(self.err())? => {
+                    return Err(schema_err(format!(
+                        "table `{}` already exists and is not the module's",
+                        table.name
+                    )));
+                }
+                _ => {}
+            }
+        }
+        schema::check_foreign_targets(database).map_err(&schema_err)?;
+        for statement in schema::migration(&self.conn, database).map_err(&schema_err)? {
+            self.conn
+                .execute_batch(&statement)
+                .map_err(|e| schema_err(format!("{e} (in `{statement}`)")))?;
+        }
+        schema::check_foreign_keys(&self.conn, database).map_err(&schema_err)?;
+        for table in &database.tables {
+            self.conn
+                .execute(
+                    "INSERT OR IGNORE INTO modhost_tables (name, module) VALUES (?1, ?2)",
+                    [&table.name, module],
+                )
+                .map_err(self.err())?;
+        }
+        Ok(())
+    }
+
+    /// Executes one statement of `module`'s against its own tables, stopped at `deadline`.
+    /// The error is for the module: it says what SQLite refused.
+    pub fn module_execute(
+        &mut self,
+        module: &str,
+        sql: &str,
+        params: &[SqlValue],
+        deadline: Instant,
+    ) -> Result<u64, String> {
+        self.check_room().map_err(|e| e.to_string())?;
+        let owned = owned_by(&self.conn, module)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .collect();
+        module_sql::execute(&mut self.conn, owned, deadline, sql, params)
+    }
+
+    /// Runs one query of `module`'s against its own tables, stopped at `deadline`.
+    pub fn module_query(
+        &mut self,
+        module: &str,
+        sql: &str,
+        params: &[SqlValue],
+        deadline: Instant,
+    ) -> Result<Rows, String> {
+        let owned = owned_by(&self.conn, module)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .collect();
+        module_sql::query(&mut self.conn, owned, deadline, sql, params)
+    }
+}

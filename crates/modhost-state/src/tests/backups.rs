@@ -1,0 +1,114 @@
+//! Backups: keeping a module's previous version, restoring it, and the directories it
+//! keeps referenced.
+
+use super::{V1, V2, database, later, open, record, text};
+use crate::{Result, SqlValue};
+
+#[test]
+fn tables_linked_by_foreign_keys_are_restored_and_removed_whatever_their_names() -> Result<()> {
+    let (_dir, state) = open();
+    let linked = database(
+        r#"<table name="author"><field name="id" type="integer" primarykey="true"/></table>
+        <table name="zseries"><field name="id" type="integer" primarykey="true"/></table>
+        <table name="book"><field name="author" type="integer"/><field name="series" type="integer"/>
+        <key name="by" type="foreign" foreigntable="author" foreigncolumns="id"><column name="author"/></key>
+        <key name="in" type="foreign" foreigntable="zseries" foreigncolumns="id"><column name="series"/></key></table>"#,
+    );
+    let mut txn = state.begin()?;
+    let v1 = record("m", "1.0");
+    txn.put_module(&v1)?;
+    txn.apply_schema("m", &linked)?;
+    for sql in [
+        "INSERT INTO author (id) VALUES (1)",
+        "INSERT INTO zseries (id) VALUES (2)",
+        "INSERT INTO book (author, series) VALUES (1, 2)",
+    ] {
+        assert_eq!(txn.module_execute("m", sql, &[], later()), Ok(1), "{sql}");
+    }
+    let orphan = txn.module_execute("m", "INSERT INTO book (author) VALUES (9)", &[], later());
+    assert!(
+        orphan.is_err(),
+        "foreign keys hold for the module's own statements"
+    );
+    txn.keep_backup(&v1)?;
+    txn.put_module(&record("m", "2.0"))?;
+    txn.commit()?;
+
+    let mut txn = state.begin()?;
+    assert_eq!(txn.restore_backup("m", &linked)?, Some(v1));
+    txn.commit()?;
+    let rows = state.table_rows("m", "book")?.rows;
+    assert_eq!(rows, vec![vec![SqlValue::Integer(1), SqlValue::Integer(2)]]);
+
+    let mut txn = state.begin()?;
+    txn.remove_module("m")?;
+    txn.commit()?;
+    assert!(state.tables("m")?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn backup_restores_record_kv_and_table_contents() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    let v1 = record("m", "1.0");
+    txn.put_module(&v1)?;
+    txn.apply_schema("m", &database(V1))?;
+    txn.kv_set("m", "k", "old")?;
+    let insert = txn.module_execute(
+        "m",
+        "INSERT INTO book (number) VALUES ('100')",
+        &[],
+        later(),
+    );
+    assert_eq!(insert, Ok(1));
+
+    txn.keep_backup(&v1)?;
+    txn.apply_schema("m", &database(V2))?;
+    let migrate = txn.module_execute(
+        "m",
+        "UPDATE book SET number = '+1' || number, label = 'new'",
+        &[],
+        later(),
+    );
+    assert_eq!(migrate, Ok(1));
+    txn.kv_set("m", "k", "new")?;
+    txn.put_module(&record("m", "2.0"))?;
+    txn.commit()?;
+    assert_eq!(
+        state.backup("m")?.map(|b| b.record.version),
+        Some("1.0".into())
+    );
+
+    let mut txn = state.begin()?;
+    let restored = txn.restore_backup("m", &database(V1))?;
+    assert_eq!(restored, Some(v1.clone()));
+    txn.commit()?;
+    assert_eq!(state.module("m")?, Some(v1));
+    assert_eq!(state.kv_entries("m")?, vec![("k".into(), "old".into())]);
+    assert_eq!(state.tables("m")?, ["book"]);
+    let rows = state.table_rows("m", "book")?;
+    assert_eq!(rows.columns, ["id", "number"]);
+    assert_eq!(rows.rows, vec![vec![SqlValue::Integer(1), text("100")]]);
+    assert_eq!(state.backup("m")?, None);
+    Ok(())
+}
+
+#[test]
+fn referenced_dirs_cover_current_and_backup_versions() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.put_module(&record("m", "1.0"))?;
+    txn.keep_backup(&record("m", "0.9"))?;
+    txn.commit()?;
+    let dirs: Vec<_> = state.referenced_dirs()?.into_iter().collect();
+    assert_eq!(
+        dirs,
+        [
+            ("m".to_owned(), "data", "1".to_owned()),
+            ("m".to_owned(), "modules", "0.9-1".to_owned()),
+            ("m".to_owned(), "modules", "1.0-1".to_owned()),
+        ]
+    );
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! The SQL a module runs against its own tables: what it may reach, call and allocate,
+//! and for how long it may run.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use rusqlite::limits::Limit;
+
+use super::{V1, database, later, open, text};
+use crate::{Result, SqlValue, module_sql};
+
+#[test]
+fn module_sql_reaches_only_the_modules_own_tables() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    txn.apply_schema(
+        "n",
+        &database(r#"<table name="secrets"><field name="s" type="string"/></table>"#),
+    )?;
+    txn.kv_set("n", "password", "hunter2")?;
+    for sql in [
+        "SELECT * FROM secrets",
+        "SELECT * FROM modhost_kv",
+        "INSERT INTO secrets (s) VALUES ('x')",
+        "DELETE FROM modhost_modules",
+        "SELECT * FROM sqlite_schema",
+        "DROP TABLE book",
+        "CREATE TABLE mine (a)",
+        "PRAGMA writable_schema = ON",
+        "ATTACH DATABASE '/tmp/x.db' AS x",
+        "COMMIT",
+        "SELECT * FROM book WHERE number IN (SELECT s FROM secrets)",
+        // A table read without any of its columns is reported with no database name.
+        "SELECT count(*) FROM modhost_kv",
+        "SELECT count(*) FROM sqlite_master",
+        "SELECT count(*) FROM temp.sqlite_master",
+        "SELECT 1 FROM secrets",
+        "SELECT count(*) FROM SECRETS",
+        "SELECT count(*) FROM main.secrets",
+        "INSERT INTO book (number) SELECT 1 FROM secrets",
+        "UPDATE book SET number = (SELECT count(*) FROM secrets)",
+        "SELECT book.* FROM book, secrets",
+        "SELECT count(*) FROM pragma_table_info('modhost_kv')",
+        "SELECT count(*) FROM dbstat",
+        "SELECT count(*) FROM json_each('[1, 2]')",
+    ] {
+        let denied = txn.module_query("m", sql, &[], later());
+        assert_eq!(
+            denied,
+            Err("not authorized: a module may only read and write its own tables".to_owned()),
+            "`{sql}` must be refused"
+        );
+    }
+    for (sql, count) in [
+        ("SELECT count(*) FROM book", 0),
+        ("SELECT count(*) FROM BOOK", 0),
+        ("SELECT count(*) FROM MAIN.Book", 0),
+        ("SELECT count(book.id) FROM book, book AS other", 0),
+        ("WITH t(x) AS (VALUES (1), (2)) SELECT count(*) FROM t", 2),
+        ("WITH t AS (SELECT 1) SELECT count(*) FROM book, t", 0),
+    ] {
+        let rows = txn.module_query("m", sql, &[], later()).map(|r| r.rows);
+        let expected = Ok(vec![vec![SqlValue::Integer(count)]]);
+        assert_eq!(rows, expected, "`{sql}` reads only the module's own data");
+    }
+    let own = txn.module_execute(
+        "m",
+        "INSERT INTO book (number) VALUES (?1), (?2)",
+        &[text("1"), text("2")],
+        later(),
+    );
+    assert_eq!(own, Ok(2));
+    let multiple = txn.module_execute("m", "DELETE FROM book; DELETE FROM book", &[], later());
+    assert!(multiple.is_err(), "one statement at a time");
+    assert_eq!(txn.kv_get("n", "password")?.as_deref(), Some("hunter2"));
+    Ok(())
+}
+
+#[test]
+fn module_sql_calls_only_functions_that_see_nothing_but_their_arguments() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    txn.kv_set("n", "written", "by another module")?;
+    for (sql, function) in [
+        ("SELECT load_extension('/tmp/x.so')", "load_extension"),
+        ("SELECT fts3_tokenizer('simple')", "fts3_tokenizer"),
+        ("SELECT last_insert_rowid()", "last_insert_rowid"),
+        ("SELECT changes()", "changes"),
+        ("SELECT TOTAL_CHANGES()", "total_changes"),
+        ("SELECT sqlite_log(1, 'x')", "sqlite_log"),
+        (
+            "SELECT sqlite_compileoption_get(0)",
+            "sqlite_compileoption_get",
+        ),
+        ("SELECT count(*) FROM book WHERE changes() > 0", "changes"),
+    ] {
+        let denied = txn.module_query("m", sql, &[], later());
+        let expected = format!("not authorized: function `{function}` is not available to modules");
+        assert_eq!(denied, Err(expected), "`{sql}`");
+    }
+    let allowed = txn.module_query(
+        "m",
+        "SELECT abs(-1), upper('a'), json_extract('{\"a\": 2}', '$.a'), '{\"a\": 3}' ->> 'a', \
+         date('2020-01-02'), count(*) OVER (), length(zeroblob(10))",
+        &[],
+        later(),
+    );
+    assert_eq!(
+        allowed.map(|r| r.rows),
+        Ok(vec![vec![
+            SqlValue::Integer(1),
+            text("A"),
+            SqlValue::Integer(2),
+            SqlValue::Integer(3),
+            text("2020-01-02"),
+            SqlValue::Integer(1),
+            SqlValue::Integer(10),
+        ]])
+    );
+    let returning = txn.module_query(
+        "m",
+        "INSERT INTO book (number) VALUES ('1') RETURNING id",
+        &[],
+        later(),
+    );
+    assert_eq!(
+        returning.map(|r| r.rows),
+        Ok(vec![vec![SqlValue::Integer(1)]]),
+        "RETURNING gives a module its row ids"
+    );
+    let listed: BTreeSet<String> = txn
+        .conn
+        .prepare("SELECT name FROM pragma_function_list")
+        .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
+        .map_err(txn.err())?;
+    for function in module_sql::FUNCTIONS {
+        assert!(
+            listed.contains(*function),
+            "`{function}` is not an SQLite function"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn module_sql_cannot_make_the_host_allocate_more_than_its_limits() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    let default_length = txn
+        .conn
+        .limit(Limit::SQLITE_LIMIT_LENGTH)
+        .map_err(txn.err())?;
+    let long_sql = format!("SELECT '{}'", "x".repeat(2 << 20));
+    let big = SqlValue::Blob(vec![0; 20 << 20]);
+    for (sql, params) in [
+        ("SELECT zeroblob(20000000)", &[][..]),
+        ("SELECT length(randomblob(20000000))", &[]),
+        ("SELECT length(printf('%020000000d', 1))", &[]),
+        (
+            "SELECT length(zeroblob(10000000) || zeroblob(10000000))",
+            &[],
+        ),
+        (long_sql.as_str(), &[]),
+        ("SELECT length(?1)", std::slice::from_ref(&big)),
+    ] {
+        let refused = txn.module_query("m", sql, params, later());
+        let shown = &sql[..sql.len().min(60)];
+        assert_eq!(
+            refused,
+            Err(
+                "too big: values are limited to 16777216 bytes and statements to 1048576 bytes"
+                    .to_owned()
+            ),
+            "`{shown}`"
+        );
+    }
+    let wide = txn.module_query(
+        "m",
+        "SELECT zeroblob(10000000), zeroblob(10000000)",
+        &[],
+        later(),
+    );
+    assert_eq!(
+        wide,
+        Err("the result exceeds 10000 rows or 16777216 bytes".to_owned()),
+        "one row is bounded too"
+    );
+    assert_eq!(
+        txn.conn
+            .limit(Limit::SQLITE_LIMIT_LENGTH)
+            .map_err(txn.err())?,
+        default_length,
+        "the host's own statements are not limited"
+    );
+    Ok(())
+}
+
+#[test]
+fn module_sql_is_one_select_insert_update_or_delete_even_outside_a_transaction() -> Result<()> {
+    let (dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    txn.commit()?;
+    // VACUUM has no authorizer action of its own (SQLite refuses the ATTACH it runs):
+    // it must stay refused where no host transaction stands in its way either.
+    let copy = dir.path().join("copy.db");
+    let Ok(mut conn) = Connection::open(state.path()) else {
+        panic!("open")
+    };
+    let owned = BTreeSet::from(["book".to_owned()]);
+    for sql in [
+        format!("VACUUM INTO '{}'", copy.display()),
+        "VACUUM".to_owned(),
+        "REINDEX".to_owned(),
+    ] {
+        let refused = module_sql::query(&mut conn, owned.clone(), later(), &sql, &[]);
+        assert_eq!(
+            refused,
+            Err("not authorized: a module may only read and write its own tables".to_owned()),
+            "`{sql}`"
+        );
+    }
+    assert!(!copy.exists(), "nothing is written outside the database");
+    let values = module_sql::query(&mut conn, owned, later(), "VALUES (1)", &[]);
+    assert_eq!(values.map(|r| r.rows), Ok(vec![vec![SqlValue::Integer(1)]]));
+    Ok(())
+}
+
+#[test]
+fn a_runaway_statement_is_stopped_at_the_deadline() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    let forever =
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
+    let started = Instant::now();
+    let stopped = txn.module_query(
+        "m",
+        forever,
+        &[],
+        Instant::now() + Duration::from_millis(100),
+    );
+    assert_eq!(
+        stopped,
+        Err("the statement ran past the call's deadline".to_owned())
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let still_works = txn.module_query("m", "SELECT count(*) FROM book", &[], later());
+    assert_eq!(
+        still_works.map(|r| r.rows),
+        Ok(vec![vec![SqlValue::Integer(0)]])
+    );
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! Modules' `<database>` schemas: created, altered on upgrade, and refused where they
+//! cannot be.
+
+use super::{V1, V2, database, later, open, text};
+use crate::{Error, Result, SqlValue, Txn};
+
+#[test]
+fn schema_is_created_then_altered_never_dropped() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    txn.module_execute(
+        "m",
+        "INSERT INTO book (number) VALUES (?1)",
+        &[text("100")],
+        later(),
+    )
+    .map_err(|message| Error::Schema {
+        module: "m".into(),
+        message,
+    })?;
+    txn.apply_schema("m", &database(V2))?;
+    let rows = txn.module_query("m", "SELECT id, number, label FROM book", &[], later());
+    assert_eq!(
+        rows.map(|r| r.rows),
+        Ok(vec![vec![SqlValue::Integer(1), text("100"), text("")]])
+    );
+    txn.apply_schema("m", &database(V1))?;
+    txn.commit()?;
+    assert_eq!(
+        state.tables("m")?,
+        ["book", "book_tags"],
+        "tables are never dropped on upgrade"
+    );
+    Ok(())
+}
+
+#[test]
+fn schema_refuses_reserved_foreign_and_impossible_tables() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    let err = txn
+        .apply_schema("other", &database(V1))
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some("module `other`: database schema: table `book` belongs to module `m`")
+    );
+    // SQLite's names ignore case, and so does ownership.
+    let err = txn
+        .apply_schema("other", &database(&V1.replace("\"book\"", "\"BOOK\"")))
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some("module `other`: database schema: table `BOOK` belongs to module `m`")
+    );
+    let reserved = database(r#"<table name="modhost_kv2"><field name="a" type="string"/></table>"#);
+    let err = txn
+        .apply_schema("m", &reserved)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("`modhost_kv2` is reserved"), "{err}");
+    let not_null = database(
+        r#"<table name="book"><field name="id" type="integer"/><field name="x" type="string"/></table>"#,
+    );
+    let err = txn
+        .apply_schema("m", &not_null)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("cannot add NOT NULL column `x` without a default"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn an_upgrade_keeps_unique_fields_unique_and_refuses_what_it_cannot_alter() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    let run = |txn: &mut Txn, sql: &str| {
+        txn.module_execute("m", sql, &[], later())
+            .map_err(|message| Error::Schema {
+                module: "m".into(),
+                message,
+            })
+    };
+    run(&mut txn, "INSERT INTO book (number) VALUES ('1'), ('2')")?;
+    let with_code = |code: &str| {
+        database(&format!(
+            r#"<table name="book"><field name="id" type="integer" primarykey="true" autoincrement="true"/>
+            <field name="number" type="string" length="20"/>{code}</table>"#
+        ))
+    };
+    txn.apply_schema(
+        "m",
+        &with_code(r#"<field name="code" type="string" unique="true" notnull="false"/>"#),
+    )?;
+    run(&mut txn, "UPDATE book SET code = 'a' WHERE id = 1")?;
+    let duplicate = run(&mut txn, "UPDATE book SET code = 'a' WHERE id = 2");
+    assert!(
+        duplicate.is_err_and(|e| e
+            .to_string()
+            .contains("UNIQUE constraint failed: book.code")),
+        "a unique column added by an upgrade is unique"
+    );
+    txn.apply_schema(
+        "m",
+        &with_code(r#"<field name="code" type="string" unique="true" notnull="false"/>"#),
+    )?;
+
+    for (field, problem) in [
+        (
+            r#"<field name="same" type="string" unique="true" default="x"/>"#,
+            "UNIQUE constraint failed: book.same",
+        ),
+        (
+            r#"<field name="label" type="string"/>"#,
+            "cannot add NOT NULL column `label` without a default to existing table `book`",
+        ),
+        (
+            r#"<field name="code" type="integer" notnull="false"/>"#,
+            "cannot change its type from TEXT to INTEGER in column `code` of existing table `book`",
+        ),
+        (
+            r#"<field name="code" type="string"/>"#,
+            "cannot change it from nullable to NOT NULL in column `code` of existing table `book`",
+        ),
+        (
+            r#"<field name="code" type="string" notnull="false" default="z"/>"#,
+            "cannot change its default from none to 'z' in column `code` of existing table `book`",
+        ),
+    ] {
+        let err = txn
+            .apply_schema("m", &with_code(field))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(problem), "{field}: {err}");
+    }
+    let new_key = database(
+        r#"<table name="book"><field name="id" type="integer" autoincrement="true"/>
+        <field name="number" type="string" length="20" primarykey="true"/></table>"#,
+    );
+    let err = txn.apply_schema("m", &new_key).err().map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some(
+            "module `m`: database schema: cannot change the primary key of existing table `book` \
+             from (id) to (number): SQLite cannot alter it"
+        )
+    );
+    Ok(())
+}
+
+#[test]
+fn schema_refuses_foreign_keys_outside_the_module_or_unfit_for_their_target() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema(
+        "n",
+        &database(r#"<table name="secrets"><field name="s" type="string" unique="true"/></table>"#),
+    )?;
+    for (target, columns, message) in [
+        (
+            "modhost_modules",
+            "rawname",
+            "table `t`: foreign key `k` refers to `modhost_modules`, which is not a table the module declares",
+        ),
+        (
+            "secrets",
+            "s",
+            "table `t`: foreign key `k` refers to `secrets`, which is not a table the module declares",
+        ),
+        (
+            "parent",
+            "label",
+            "table `t`: foreign key mismatch - \"t\" referencing \"parent\"",
+        ),
+    ] {
+        let schema = database(&format!(
+            r#"<table name="parent"><field name="id" type="integer" primarykey="true"/><field name="label" type="string"/></table>
+            <table name="t"><field name="a" type="string"/>
+            <key name="k" type="foreign" foreigntable="{target}" foreigncolumns="{columns}"><column name="a"/></key></table>"#
+        ));
+        let err = txn.apply_schema("m", &schema).err().map(|e| e.to_string());
+        assert_eq!(err, Some(format!("module `m`: database schema: {message}")));
+    }
+    Ok(())
+}
+
+/// The index `name`'s uniqueness and columns, if it exists.
+fn index(txn: &Txn, name: &str) -> Option<(bool, Vec<String>)> {
+    let unique: bool = txn
+        .conn
+        .query_row(
+            "SELECT \"unique\" FROM pragma_index_list('book') WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .ok()?;
+    let mut stmt = txn
+        .conn
+        .prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")
+        .ok()?;
+    let columns = stmt
+        .query_map([name], |r| r.get(0))
+        .ok()?
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .ok()?;
+    Some((unique, columns))
+}
+
+#[test]
+fn a_changed_key_is_rebuilt_and_a_removed_one_dropped_on_upgrade() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    assert_eq!(
+        index(&txn, "book_number"),
+        Some((false, vec!["number".into()]))
+    );
+
+    let wider = V1.replace(
+        r#"<key name="number" type="index"><column name="number"/></key>"#,
+        r#"<field name="area" type="string" default=""/><key name="number" type="unique"><column name="area"/><column name="number"/></key>"#,
+    );
+    txn.apply_schema("m", &database(&wider))?;
+    assert_eq!(
+        index(&txn, "book_number"),
+        Some((true, vec!["area".into(), "number".into()])),
+        "the key as declared now, not as it was"
+    );
+
+    txn.apply_schema("m", &database(V2))?;
+    assert_eq!(index(&txn, "book_number"), None, "V2 has no such key");
+    txn.commit()?;
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! Transactions: commit and rollback, a dispatch's lazy session and its scopes, and the
+//! size cap.
+
+use super::{open, record};
+use crate::{Error, Result, Session, State};
+
+#[test]
+fn committed_changes_persist_and_dropped_transactions_roll_back() -> Result<()> {
+    let (dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.put_module(&record("core", "1.0"))?;
+    txn.kv_set("core", "a", "1")?;
+    txn.commit()?;
+    {
+        let mut txn = state.begin()?;
+        txn.put_module(&record("voicemail", "1.0"))?;
+        txn.kv_set("core", "a", "2")?;
+    }
+    let reopened = State::open(&dir.path().join("modhost.db"))?;
+    assert_eq!(reopened.modules()?, vec![record("core", "1.0")]);
+    assert_eq!(reopened.kv_entries("core")?, vec![("a".into(), "1".into())]);
+    Ok(())
+}
+
+#[test]
+fn a_lazy_session_opens_only_when_used_and_scopes_undo_alone() -> Result<()> {
+    let (_dir, state) = open();
+    let generation = state.generation()?;
+    let mut idle = Session::lazy(state.clone());
+    idle.enter()?;
+    idle.leave(true)?;
+    assert!(idle.into_txn().is_none(), "an unused session opens nothing");
+
+    let mut session = Session::lazy(state.clone());
+    session.enter()?;
+    session.txn(far())?.kv_set("a", "kept", "1")?;
+    session.enter()?;
+    session.txn(far())?.kv_set("b", "undone", "1")?;
+    session.leave(false)?;
+    session.leave(true)?;
+    session.enter()?;
+    session.txn(far())?.kv_set("c", "undone", "1")?;
+    session.leave(false)?;
+    session.commit()?;
+    assert_eq!(state.kv_entries("a")?.len(), 1);
+    assert!(state.kv_entries("b")?.is_empty() && state.kv_entries("c")?.is_empty());
+    assert_eq!(
+        state.generation()?,
+        generation,
+        "kv changes do not move the generation"
+    );
+
+    let mut txn = state.begin()?;
+    txn.put_module(&record("m", "1.0"))?;
+    txn.commit()?;
+    assert_eq!(state.generation()?, generation + 1, "module changes do");
+    Ok(())
+}
+
+#[test]
+fn the_database_grows_to_its_cap_and_no_further_and_stays_readable() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|source| Error::Io {
+        path: "tempdir".into(),
+        source,
+    })?;
+    let cap = 512 * 1024;
+    let state = State::open_capped(&dir.path().join("modhost.db"), cap)?;
+    let mut txn = state.begin()?;
+    txn.kv_set("m", "kept", "before the flood")?;
+    txn.commit()?;
+
+    let value = "x".repeat(16 * 1024);
+    let mut txn = state.begin()?;
+    let full = (0..1000).find_map(|i| txn.kv_set("m", &format!("flood/{i}"), &value).err());
+    assert!(
+        matches!(full, Some(Error::Full { max_size, .. }) if max_size == cap),
+        "{full:?}"
+    );
+    assert!(
+        full.is_some_and(|e| e
+            .to_string()
+            .contains("size cap of 0.5 MiB ([state] max_size_mb")),
+        "the message names the setting"
+    );
+    drop(txn);
+    assert_eq!(
+        state.kv_entries("m")?,
+        [("kept".to_owned(), "before the flood".to_owned())],
+        "what was there stays, and the failed transaction left nothing"
+    );
+    let size = std::fs::metadata(state.path())
+        .map(|m| m.len())
+        .unwrap_or(u64::MAX);
+    assert!(size <= cap, "{size} bytes");
+    Ok(())
+}
+
+fn far() -> std::time::Instant {
+    std::time::Instant::now() + std::time::Duration::from_secs(10)
+}

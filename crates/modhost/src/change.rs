@@ -1,0 +1,122 @@
+//! What a change did to each module, and how a change may proceed.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// How a change may proceed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Skip dependency checks (never safety checks).
+    pub force: bool,
+    /// Grant the capabilities the modules ask for.
+    pub grant: bool,
+}
+
+/// What a change did to one module.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// The module.
+    pub rawname: String,
+    /// What was done to it.
+    pub action: Action,
+    /// The version before, if there was one.
+    pub from: Option<String>,
+    /// The version after, if the module is still installed.
+    pub to: Option<String>,
+    /// The host directories its module.xml asks for (installs and upgrades), each with
+    /// whether it is granted now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<Request>,
+    /// What the change accepted but an administrator should know (module.xml warnings,
+    /// platform facts nobody declared, a package only a weak checksum vouched for).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl Change {
+    /// A change of `action` to `rawname` that asked for nothing and warned of nothing.
+    pub(crate) fn plain(
+        rawname: &str,
+        action: Action,
+        from: Option<String>,
+        to: Option<String>,
+    ) -> Self {
+        Change {
+            rawname: rawname.to_owned(),
+            action,
+            from,
+            to,
+            requests: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// What a change did to a module; shown (and serialised) as `installed`, `rolled-back`…
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Installed where it was not.
+    Installed,
+    /// Its installed version installed again (which repairs a broken module).
+    Reinstalled,
+    /// Replaced by a newer version; the old one is kept for a rollback.
+    Upgraded,
+    /// Removed after its `uninstall()` ran.
+    Uninstalled,
+    /// Removed without running any of its code.
+    Deleted,
+    /// Enabled.
+    Enabled,
+    /// Disabled.
+    Disabled,
+    /// Returned to the version its last upgrade replaced.
+    RolledBack,
+}
+
+impl Action {
+    /// The action's name, as `list`-style output and JSON show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Installed => "installed",
+            Action::Reinstalled => "reinstalled",
+            Action::Upgraded => "upgraded",
+            Action::Uninstalled => "uninstalled",
+            Action::Deleted => "deleted",
+            Action::Enabled => "enabled",
+            Action::Disabled => "disabled",
+            Action::RolledBack => "rolled-back",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A host directory a module asks for in `<capabilities>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Request {
+    /// The directory.
+    pub path: String,
+    /// Whether the module asks only to read it.
+    pub read_only: bool,
+    /// Whether the administrator granted it: until then it does not exist in the sandbox.
+    pub granted: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Action;
+
+    #[test]
+    fn an_action_serialises_as_it_displays() {
+        for action in [Action::Installed, Action::Reinstalled, Action::RolledBack] {
+            let json = serde_json::to_string(&action).unwrap_or_default();
+            assert_eq!(json, format!("\"{action}\""));
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! [`Host`]: a root, opened — its configuration, the root lock, recovery, and the entry to
+//! hook dispatch. What it does to modules is in `ops/` and `online/`; what it reads in
+//! `query.rs`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use modhost_runtime::{Limits, Runtime};
+use modhost_state::{ModuleRecord, State};
+
+use crate::config::{self, Platform};
+use crate::dispatch::{Dispatch, Dispatcher, HookPoint};
+use crate::event::{Event, Reporter, Silent};
+use crate::layout::Layout;
+use crate::lock::RootLock;
+use crate::recover::{self, Recovery};
+use crate::{Error, Result};
+
+/// A modhost root, opened.
+pub struct Host {
+    pub(crate) layout: Layout,
+    pub(crate) platform: Platform,
+    pub(crate) packages: Option<PathBuf>,
+    pub(crate) state: State,
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) dispatcher: Arc<Dispatcher>,
+    pub(crate) reporter: Box<dyn Reporter>,
+    wait_for_lock: bool,
+    /// The extra CA trusted for update sources ([`Host::with_ca_cert`], or `ca_cert` in
+    /// modhost.toml).
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// How update channels are read (`[updates]` in modhost.toml).
+    pub(crate) updates: config::UpdatesConfig,
+    /// What opening the root repaired, so that [`Host::recover`] can report it too.
+    recovered_at_open: Recovery,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("root", &self.layout.root)
+            .finish()
+    }
+}
+
+impl Host {
+    /// Opens the root at `root`, creating it on first use, with the sandbox limits of its
+    /// `modhost.toml` (or the defaults).
+    pub fn open(root: &Path) -> Result<Self> {
+        Host::open_inner(root, None)
+    }
+
+    /// Opens the root at `root` with the given sandbox limits.
+    pub fn open_with(root: &Path, limits: Limits) -> Result<Self> {
+        limits.check()?;
+        Host::open_inner(root, Some(limits))
+    }
+
+    /// If no other process is changing the root, leftovers of an interrupted change are
+    /// cleaned up first.
+    fn open_inner(root: &Path, limits: Option<Limits>) -> Result<Self> {
+        let layout = Layout::create(root)?;
+        let config = config::Config::load(&layout.config())?;
+        let limits = limits.unwrap_or_else(|| config.limits.apply(Limits::default()));
+        let state = State::open_capped(&layout.database(), config.state.max_size())?;
+        let runtime = Arc::new(Runtime::new(&layout.cache())?);
+        let dispatcher =
+            Dispatcher::new(Arc::clone(&runtime), state.clone(), layout.clone(), limits);
+        for point in config.hook_points(limits) {
+            dispatcher.declare(point);
+        }
+        let host = Host {
+            layout,
+            platform: config.platform,
+            packages: config.packages,
+            state,
+            runtime,
+            dispatcher,
+            reporter: Box::new(Silent),
+            wait_for_lock: true,
+            ca_cert: config.ca_cert.clone(),
+            updates: config.updates,
+            recovered_at_open: Recovery::default(),
+        };
+        let recovered_at_open = match RootLock::try_acquire(&host.layout.lock())? {
+            Some(_lock) => recover::run(&host.layout, &host.state, recover::Check::Present)?,
+            None => Recovery::default(),
+        };
+        Ok(Host {
+            recovered_at_open,
+            ..host
+        })
+    }
+
+    /// Sends progress events to `reporter`.
+    pub fn with_reporter(mut self, reporter: Box<dyn Reporter>) -> Self {
+        self.reporter = reporter;
+        self
+    }
+
+    /// Whether a change waits for another process's change to finish (the default) or
+    /// fails at once with [`Error::Locked`].
+    pub fn wait_for_lock(mut self, wait: bool) -> Self {
+        self.wait_for_lock = wait;
+        self
+    }
+
+    /// Also trusts every CA certificate in `path` (PEM) for update sources, beside the
+    /// public roots: how private repositories (and tests) are trusted.
+    pub fn with_ca_cert(mut self, path: &Path) -> Self {
+        self.ca_cert = Some(path.to_owned());
+        self
+    }
+
+    /// Offers releases down to `stability` from update channels (default: stable only).
+    pub fn with_stability(mut self, stability: modhost_update::Stability) -> Self {
+        self.updates.stability = stability;
+        self
+    }
+
+    /// Declares the host's platform facts, replacing those of the root's `modhost.toml`.
+    pub fn with_platform(mut self, platform: Platform) -> Self {
+        self.platform = platform;
+        self
+    }
+
+    /// The platform facts constraints are checked against.
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// The local package directory named by the root's `modhost.toml`, if any.
+    pub fn package_dir(&self) -> Option<&Path> {
+        self.packages.as_deref()
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.layout.root
+    }
+
+    /// The package directory `from`, else the configured one; refused when neither is.
+    pub(crate) fn package_dir_or(&self, from: Option<&Path>) -> Result<PathBuf> {
+        from.or(self.packages.as_deref())
+            .map(Path::to_owned)
+            .ok_or(Error::NoPackageDir)
+    }
+
+    /// The record of installed module `rawname`; refused when it is not installed.
+    pub(crate) fn installed(&self, rawname: &str) -> Result<ModuleRecord> {
+        self.state
+            .module(rawname)?
+            .ok_or_else(|| Error::NotInstalled(rawname.to_owned()))
+    }
+
+    /// Tells the reporter.
+    pub(crate) fn report(&self, event: Event) {
+        self.reporter.report(event);
+    }
+
+    /// Takes the root's lock and sweeps leftovers of interrupted changes.
+    pub(crate) fn lock(&self) -> Result<RootLock> {
+        let lock = self.acquire()?;
+        self.recover_locked(recover::Check::Present)?;
+        Ok(lock)
+    }
+
+    fn acquire(&self) -> Result<RootLock> {
+        let path = self.layout.lock();
+        RootLock::acquire(&path, self.wait_for_lock, || {
+            self.report(Event::Waiting { lock: path.clone() });
+        })
+    }
+
+    /// Repairs the root after a crash: removes what no record points at and marks
+    /// modules whose files are gone as broken. Includes what opening the root repaired.
+    pub fn recover(&self) -> Result<Recovery> {
+        let _lock = self.acquire()?;
+        let mut recovery = self.recovered_at_open.clone();
+        let now = self.recover_locked(recover::Check::Digest)?;
+        recovery.removed.extend(now.removed);
+        recovery.broken.extend(now.broken);
+        Ok(recovery)
+    }
+
+    fn recover_locked(&self, check: recover::Check) -> Result<Recovery> {
+        let recovery = recover::run(&self.layout, &self.state, check)?;
+        if !recovery.is_empty() {
+            self.report(Event::Recovered {
+                summary: recovery.to_string(),
+            });
+        }
+        Ok(recovery)
+    }
+
+    /// Declares how hook point `point.name` runs: its shape, failure mode and limits.
+    /// Undeclared hook points are broadcast and fail-open; `get_config` is a fail-closed
+    /// pipeline.
+    pub fn declare(&self, point: HookPoint) {
+        self.dispatcher.declare(point);
+    }
+
+    /// How hook point `hook` runs.
+    pub fn hook_point(&self, hook: &str) -> HookPoint {
+        self.dispatcher.point(hook)
+    }
+
+    /// Runs hook point `hook` with `payload`: every running module's handler (its
+    /// `<methods>` named `hook`, its `<hooks>` entries whose `TARGET.callingMethod` is
+    /// `hook`), in priority order — lower first, then by rawname. A `<hooks>` entry is
+    /// qualified by its target module, as in FreePBX, where it belongs to that module's
+    /// method: `userman.delUser`, never any hook point that happens to be named `delUser`.
+    /// Safe to call from many threads at once.
+    pub fn dispatch(&self, hook: &str, payload: &str) -> Result<Dispatch> {
+        self.dispatcher.dispatch(hook, payload)
+    }
+}

@@ -1,0 +1,412 @@
+//! Downloading what verified, and applying it: installs and upgrades from channels, each
+//! package checked against what its channel announced before anything changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use modhost_manifest::Version;
+use modhost_update::{Client, Digests, Location, Release, Source};
+
+use super::offers::{find_release, offers};
+use super::{Checked, OfferStatus, client};
+use crate::host::Host;
+use crate::plan::{self, Mode};
+use crate::{Change, Error, Event, Options, Result};
+
+/// See [`Host::download`].
+pub(crate) fn download(host: &Host, rawname: &str, dir: &Path) -> Result<PathBuf> {
+    // Only a file is written: any source will do, even for an installed module.
+    let (source, release) = find_release(host, &offers(host)?, rawname, false)?;
+    let work = download_dir(dir)?;
+    let path = fetch_package(host, &client(host)?, &source, &release, work.path())?;
+    keep_package(&path, dir)
+}
+
+/// See [`Host::download_url`].
+pub(crate) fn download_url(host: &Host, url: &str, sha256: &str, dir: &Path) -> Result<PathBuf> {
+    let mut digests = Digests::default();
+    digests
+        .set("sha256", sha256)
+        .map_err(|e| Error::Refused(vec![e]))?;
+    let location = Location::parse(url)?;
+    let name = location.file_name().unwrap_or_default();
+    let release = Release {
+        rawname: name.clone(),
+        name,
+        version: String::new(),
+        location,
+        size: None,
+        digests,
+        gated: false,
+        supported: None,
+    };
+    let work = download_dir(dir)?;
+    let path = work.path().join("download");
+    client(host)?.download(&release, None, &path, &mut |_, _| {})?;
+    keep_package(&path, dir)
+}
+
+/// Moves a verified download into `dir` under its manifest's name, with the
+/// extension of its format.
+fn keep_package(path: &Path, dir: &Path) -> Result<PathBuf> {
+    let manifest = modhost_package::read_manifest(path, &Default::default())?;
+    let extension = modhost_package::format(path)?.extension();
+    let target = dir.join(format!(
+        "{}-{}.{extension}",
+        manifest.rawname, manifest.version
+    ));
+    fs_err::rename(path, &target).map_err(crate::layout::io(&target))?;
+    Ok(target)
+}
+
+/// Downloads `release` into `dir` with progress events, and checks that the package
+/// is the module and version the channel announced.
+pub(crate) fn fetch_package(
+    host: &Host,
+    client: &Client,
+    source: &Source,
+    release: &Release,
+    dir: &Path,
+) -> Result<PathBuf> {
+    host.report(Event::Downloading {
+        rawname: release.rawname.clone(),
+        version: release.version.clone(),
+        source: source.name.clone(),
+    });
+    let path = dir.join(format!("{}-{}.tgz", release.rawname, release.version));
+    let mut progress = |received, total| {
+        host.report(Event::Progress {
+            rawname: release.rawname.clone(),
+            received,
+            total,
+        })
+    };
+    client.download(release, source.extra_query.as_deref(), &path, &mut progress)?;
+    let manifest = modhost_package::read_manifest(&path, &Default::default())?;
+    if manifest.rawname != release.rawname
+        || Version::parse(&release.version).ok().as_ref() != Some(&manifest.version)
+    {
+        return Err(Error::Refused(vec![format!(
+            "`{}`: source `{}` announced {} {} but the package is {} {}",
+            release.location,
+            source.name,
+            release.rawname,
+            release.version,
+            manifest.rawname,
+            manifest.version
+        )]));
+    }
+    // Accepted, since FreePBX servers publish nothing stronger, but not silently.
+    if let Some(message) = release.weak_checksum_warning() {
+        host.report(Event::Warning {
+            rawname: release.rawname.clone(),
+            message,
+        });
+    }
+    host.report(Event::Verified {
+        rawname: release.rawname.clone(),
+        bytes: fs_err::metadata(&path).map(|m| m.len()).unwrap_or(0),
+    });
+    Ok(path)
+}
+
+/// See [`Host::install_online`].
+pub(crate) fn install_online(
+    host: &Host,
+    names: &[String],
+    options: Options,
+) -> Result<Vec<Change>> {
+    // Asked once: every name, and every dependency found later, is looked up in it.
+    let offers = offers(host)?;
+    let mut picked = Vec::new();
+    for name in names {
+        picked.push(find_release(host, &offers, name, true)?);
+    }
+    apply_online(host, picked, Mode::Install, options, Some(&offers), false)
+        .map(|(changes, _)| changes)
+}
+
+/// See [`Host::upgrade_online`].
+pub(crate) fn upgrade_online(
+    host: &Host,
+    names: &[String],
+    options: Options,
+) -> Result<Vec<Change>> {
+    let mut best: BTreeMap<String, (Version, Source, Release)> = BTreeMap::new();
+    let mut reasons = Vec::new();
+    let mut downgrades: BTreeMap<String, String> = BTreeMap::new();
+    // Newer versions this host cannot take: a named module's refusal says so.
+    let mut not_applicable: BTreeMap<String, String> = BTreeMap::new();
+    let mut current = Vec::new();
+    // Offers for a module from a source it is not updated from: named in a refusal.
+    let mut elsewhere: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let named = !names.is_empty();
+    let targets: Vec<String> = if named {
+        names.to_vec()
+    } else {
+        host.state
+            .modules()?
+            .into_iter()
+            .map(|r| r.rawname)
+            .collect()
+    };
+    // Per module: the errors of its channels, and whether any of them answered.
+    let mut failed: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut answered: BTreeSet<&str> = BTreeSet::new();
+    let mut unchecked = BTreeSet::new();
+    // The source each target was installed from, read once, not once per channel.
+    let mut bound = Vec::with_capacity(targets.len());
+    for name in &targets {
+        bound.push((name.as_str(), host.state.module_source(name)?));
+    }
+    for checked in offers(host)? {
+        let report = checked.report;
+        let declared_by = checked.declared_by.as_deref();
+        let owners: Vec<&str> = bound
+            .iter()
+            .filter(|(name, source)| {
+                updated_from(name, source.as_deref(), &report.source, declared_by)
+            })
+            .map(|(name, _)| *name)
+            .collect();
+        if let Some(error) = report.error {
+            let named = format!("source `{}`", report.source);
+            let error = if error.starts_with(&named) {
+                error
+            } else {
+                format!("{named}: {error}")
+            };
+            if owners.is_empty() {
+                tracing::warn!("{error} (skipped: no module to upgrade is updated from it)");
+            }
+            for owner in owners {
+                failed.entry(owner).or_default().push(error.clone());
+            }
+            continue;
+        }
+        answered.extend(owners);
+        for (offer, (source, release)) in report.offers.into_iter().zip(checked.releases) {
+            if named && !names.contains(&offer.rawname) {
+                continue;
+            }
+            match offer.status {
+                OfferStatus::Upgrade => {
+                    let Ok(version) = Version::parse(&offer.version) else {
+                        continue;
+                    };
+                    if best
+                        .get(&offer.rawname)
+                        .is_none_or(|(known, _, _)| version > *known)
+                    {
+                        best.insert(offer.rawname, (version, source, release));
+                    }
+                }
+                OfferStatus::Downgrade => {
+                    downgrades.insert(
+                        offer.rawname.clone(),
+                        format!(
+                            "`{}` {} is installed; source `{}` offers {}: a downgrade is never installed",
+                            offer.rawname,
+                            offer.installed.unwrap_or_default(),
+                            report.source,
+                            offer.version
+                        ),
+                    );
+                }
+                OfferStatus::Current => current.push(offer.rawname),
+                OfferStatus::NotApplicable => {
+                    if let Some(warning) = offer.warnings.into_iter().next() {
+                        not_applicable
+                            .entry(offer.rawname)
+                            .or_insert(format!("source `{}`: {warning}", report.source));
+                    }
+                }
+                OfferStatus::OtherSource => {
+                    elsewhere
+                        .entry(offer.rawname)
+                        .or_insert((report.source.clone(), offer.version));
+                }
+                _ => {}
+            }
+        }
+    }
+    for name in &targets {
+        let errors = failed.remove(name.as_str()).unwrap_or_default();
+        if best.contains_key(name) {
+            for error in errors {
+                tracing::warn!("`{name}`: {error}; upgrading from the channels that answered");
+            }
+            continue;
+        }
+        if !answered.contains(name.as_str()) && !errors.is_empty() {
+            if named {
+                reasons.extend(errors);
+            } else {
+                unchecked.extend(errors);
+            }
+            continue;
+        }
+        if !named {
+            continue;
+        }
+        if let Some(reason) = not_applicable.remove(name) {
+            reasons.push(reason);
+            continue;
+        }
+        match downgrades.remove(name) {
+            Some(downgrade) => reasons.push(downgrade),
+            None if current.contains(name) && errors.is_empty() => {}
+            None => reasons.push(format!(
+                "no upgrade of `{name}` is offered by the channels it is updated from{}{}",
+                errors.iter().map(|e| format!("; {e}")).collect::<String>(),
+                match elsewhere.get(name) {
+                    Some((source, version)) => format!(
+                        "; source `{source}` offers {version}, but a module is never \
+                         replaced by one from another source"
+                    ),
+                    None => String::new(),
+                }
+            )),
+        }
+    }
+    for downgrade in downgrades.values().filter(|_| names.is_empty()) {
+        tracing::warn!("{downgrade}");
+    }
+    if !reasons.is_empty() {
+        return Err(Error::Refused(reasons));
+    }
+    let picked: Vec<_> = best.into_values().map(|(_, s, r)| (s, r)).collect();
+    // Named modules are upgraded all together or not at all, as the administrator
+    // asked for them together. `upgradeall` upgrades what it can: one server's bad
+    // package, like one server being down, must not hold back every other module.
+    let changes = if picked.is_empty() {
+        Vec::new()
+    } else {
+        let (changes, failures) = apply_online(host, picked, Mode::Upgrade, options, None, !named)?;
+        unchecked.extend(failures);
+        changes
+    };
+    if unchecked.is_empty() {
+        Ok(changes)
+    } else {
+        Err(Error::Unchecked {
+            done: changes,
+            failures: unchecked.into_iter().collect(),
+        })
+    }
+}
+
+/// Downloads and verifies `picked`, then applies them as one change. With `offers`,
+/// a module they need that nobody installed comes along from the first channel there
+/// offering it; one no channel offers is left to the plan, which names it.
+///
+/// A package that fails to download or verify fails the whole change, unless
+/// `partial`: then it is left out, the others are applied, and each one left out is
+/// returned with why.
+pub(crate) fn apply_online(
+    host: &Host,
+    picked: Vec<(Source, Release)>,
+    mode: Mode,
+    options: Options,
+    offers: Option<&[Checked]>,
+    partial: bool,
+) -> Result<(Vec<Change>, Vec<String>)> {
+    // Held from before the downloads: taking it later would run recovery, which sweeps
+    // staging/, where the downloads are.
+    let lock = host.lock()?;
+    let downloads = host.layout.staging_dir()?;
+    let admin: Vec<String> = host.state.sources()?.into_iter().map(|s| s.name).collect();
+    let client = client(host)?;
+    let installed: BTreeSet<String> = host
+        .state
+        .modules()?
+        .into_iter()
+        .map(|r| r.rawname)
+        .collect();
+    let mut packages = Vec::new();
+    let mut origin = BTreeMap::new();
+    let mut fetched = BTreeSet::new();
+    let mut failures = Vec::new();
+    let mut weak = BTreeMap::new();
+    let mut pending = picked;
+    while let Some((source, release)) = pending.pop() {
+        if !fetched.insert(release.rawname.clone()) {
+            continue;
+        }
+        let package = match fetch_package(host, &client, &source, &release, downloads.path()) {
+            Ok(package) => package,
+            Err(error) if partial => {
+                failures.push(format!(
+                    "source `{}`: `{}` {} was left out: {error}",
+                    source.name, release.rawname, release.version
+                ));
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        if let Some(warning) = release.weak_checksum_warning() {
+            weak.insert(release.rawname.clone(), warning);
+        }
+        if admin.contains(&source.name) {
+            origin.insert(release.rawname.clone(), source.name.clone());
+        }
+        if let Some(offers) = offers {
+            let manifest = crate::packages::read_manifest(&package)?;
+            for dependency in plan::required_modules(&manifest) {
+                let name = dependency.name.as_str();
+                let known = installed.contains(name)
+                    || fetched.contains(name)
+                    || pending.iter().any(|(_, r)| r.rawname == name);
+                if known {
+                    continue;
+                }
+                if let Ok((source, release)) = find_release(host, offers, name, true) {
+                    host.report(Event::Requires {
+                        rawname: manifest.rawname.clone(),
+                        dependency: name.to_owned(),
+                        source: source.name.clone(),
+                    });
+                    pending.push((source, release));
+                }
+            }
+        }
+        packages.push(package);
+    }
+    if packages.is_empty() {
+        return Ok((Vec::new(), failures));
+    }
+    match crate::ops::apply_locked(host, &lock, &packages, mode, options, &origin) {
+        Ok(mut changes) => {
+            for change in &mut changes {
+                change.warnings.extend(weak.remove(&change.rawname));
+            }
+            Ok((changes, failures))
+        }
+        // What was left out may be why the rest cannot be applied (a dependency's
+        // upgrade): the refusal names it too.
+        Err(Error::Refused(mut reasons)) => {
+            reasons.extend(failures);
+            Err(Error::Refused(reasons))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Whether module `name`, installed from source `bound` (`None`: from a file), is updated
+/// from channel `channel` (declared by module `declared_by`, or an administrator's source).
+fn updated_from(name: &str, bound: Option<&str>, channel: &str, declared_by: Option<&str>) -> bool {
+    match bound {
+        Some(source) => declared_by.is_none() && source == channel,
+        None => declared_by == Some(name),
+    }
+}
+
+/// A hidden work directory inside `dir` for a download that is not part of a change: the
+/// root's staging area is swept by other processes' recovery, and the same file system
+/// lets the verified package be renamed into place.
+fn download_dir(dir: &Path) -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(".modhost-download-")
+        .tempdir_in(dir)
+        .map_err(crate::layout::io(dir))
+}

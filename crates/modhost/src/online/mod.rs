@@ -1,0 +1,139 @@
+//! Update channels: the sources an administrator configures and the ones modules declare
+//! (`<updateurl>`, `<updateservers>`); checking them, downloading verified packages, and
+//! installing or upgrading from them without ever moving down or crossing sources.
+//!
+//! `sources.rs` says which channels there are, `offers.rs` what they offer, and
+//! `apply.rs` downloads, verifies and applies what was chosen.
+
+mod apply;
+mod offers;
+mod sources;
+
+pub(crate) use apply::{download, download_url, install_online, upgrade_online};
+pub(crate) use offers::check_online;
+pub(crate) use sources::{add_source, remove_source, set_source_key, sources};
+
+use modhost_manifest::Version;
+use modhost_update::{Client, DEFAULT_PLATFORM, DEFAULT_TIMEOUT, Kind, Release, Source, Target};
+use serde::Serialize;
+
+use crate::Result;
+use crate::host::Host;
+
+/// A channel as `modhost source list` shows it: the download key is never shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceInfo {
+    /// Its name: an administrator's source (`main`), or a module's channel
+    /// (`phonebook/updateurl`, `phonebook/1` for its first `<updateservers>` server).
+    pub name: String,
+    /// Its format; `None` when the stored kind is not one this modhost reads, or the
+    /// declaring module's module.xml cannot be read (checking the channel says which).
+    pub kind: Option<Kind>,
+    /// The URL or local path.
+    pub url: String,
+    /// The pinned publisher key, if the source is signed.
+    pub public_key: Option<String>,
+    /// Whether a download key is stored.
+    pub has_key: bool,
+    /// The module that declares this channel in its module.xml; `None` for an
+    /// administrator's source.
+    pub declared_by: Option<String>,
+}
+
+/// How an offered version relates to what is installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OfferStatus {
+    /// Not installed: `install --online` would install it.
+    Available,
+    /// Newer than the installed version, from the module's own channel.
+    Upgrade,
+    /// The installed version.
+    Current,
+    /// Older than the installed version: reported, never installed.
+    Downgrade,
+    /// The module is installed from another source (or from a file): never replaced.
+    OtherSource,
+    /// The release does not support this host application's version (FreePBX
+    /// `supported.version` above the root's `[platform] version`): never installed.
+    NotApplicable,
+}
+
+/// One module's newest suitable version in one channel.
+#[derive(Debug, Clone, Serialize)]
+pub struct Offer {
+    /// The module.
+    pub rawname: String,
+    /// The version offered.
+    pub version: String,
+    /// The installed version, if any.
+    pub installed: Option<String>,
+    /// How they relate.
+    pub status: OfferStatus,
+    /// Whether a download needs a licence key.
+    pub gated: bool,
+    /// What an administrator should know about it: only a legacy checksum vouches for
+    /// its package, or why it is not applicable.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// What one channel answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    /// The channel's name.
+    pub source: String,
+    /// Why it could not be checked; the other channels are checked regardless.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its offers, by rawname.
+    pub offers: Vec<Offer>,
+}
+
+/// A channel as configured or declared, or why it cannot be used.
+struct Channel {
+    name: String,
+    /// The module that declares it.
+    declared_by: Option<String>,
+    source: std::result::Result<Source, String>,
+    /// For [`SourceInfo`]: the configured URL and key, as written.
+    url: String,
+    public_key: Option<String>,
+    kind: Option<Kind>,
+}
+
+/// How many channels are asked at once.
+const PARALLEL_CHECKS: usize = 8;
+
+/// A channel's report, with the release behind each of its offers (same order).
+struct Checked {
+    report: SourceReport,
+    /// The module that declares the channel; `None` for an administrator's source.
+    declared_by: Option<String>,
+    releases: Vec<(Source, Release)>,
+}
+
+pub(crate) fn client(host: &Host) -> Result<Client> {
+    let timeout = host
+        .updates
+        .timeout_secs
+        .map_or(DEFAULT_TIMEOUT, std::time::Duration::from_secs);
+    Ok(Client::new(host.ca_cert.as_deref(), timeout)?)
+}
+
+pub(crate) fn target(host: &Host) -> Target {
+    Target {
+        platform: host
+            .platform
+            .name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PLATFORM.into()),
+        version: host
+            .platform
+            .version
+            .as_ref()
+            .map(Version::to_string)
+            .unwrap_or_default(),
+        stability: host.updates.stability,
+    }
+}

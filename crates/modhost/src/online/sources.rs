@@ -1,0 +1,303 @@
+//! Which channels there are: the administrator's sources, stored in the state, and the
+//! channels installed modules declare; adding, removing and keying them.
+
+use modhost_state::SourceRecord;
+use modhost_update::{Kind, Location, PublicKey, Source};
+
+use super::{Channel, SourceInfo};
+use crate::host::Host;
+use crate::ops::Transaction;
+use crate::{Error, Result};
+
+/// Every channel: the administrator's sources by name, then the channels declared by
+/// modules installed from a file (a module from a source is updated from it alone),
+/// a module's update servers in priority order.
+pub(crate) fn channels(host: &Host) -> Result<Vec<Channel>> {
+    let mut channels = Vec::new();
+    for record in host.state.sources()? {
+        let kind = Kind::parse(&record.kind);
+        let source = match kind {
+            Some(kind) => admin_source(&record, kind),
+            None => Err(format!(
+                "its stored kind `{}` is not one this modhost reads ({})",
+                record.kind,
+                Kind::ALL.map(Kind::as_str).join(", ")
+            )),
+        };
+        channels.push(Channel {
+            name: record.name,
+            declared_by: None,
+            source,
+            url: record.url,
+            public_key: record.public_key,
+            kind,
+        });
+    }
+    for module in host.state.modules()? {
+        if host.state.module_source(&module.rawname)?.is_some() {
+            continue;
+        }
+        let manifest = match module.parse_manifest() {
+            Ok(manifest) => manifest,
+            Err(e) => {
+                // Its channels cannot be known: a failing channel in its name says so
+                // wherever channels are checked, rather than the module going unchecked.
+                channels.push(Channel {
+                    name: format!("{}/module.xml", module.rawname),
+                    declared_by: Some(module.rawname.clone()),
+                    source: Err(format!("the channels it declares cannot be read: {e}")),
+                    url: String::new(),
+                    public_key: None,
+                    kind: None,
+                });
+                continue;
+            }
+        };
+        let mut declared = Vec::new();
+        if let Some(url) = &manifest.updateurl {
+            declared.push((
+                "updateurl".to_owned(),
+                Kind::Freepbx,
+                url.clone(),
+                manifest.updateurl_publickey.clone(),
+            ));
+        }
+        let mut servers: Vec<_> = manifest.updateservers.iter().enumerate().collect();
+        servers.sort_by_key(|(i, s)| (s.priority, *i));
+        for (i, server) in servers {
+            declared.push((
+                (i + 1).to_string(),
+                Kind::Joomla,
+                server.url.clone(),
+                server.publickey.clone(),
+            ));
+        }
+        for (suffix, kind, url, key) in declared {
+            let name = format!("{}/{suffix}", module.rawname);
+            let extra_query = channel_key(host, &name, &url)?;
+            let source = declared_source(&name, kind, &url, key.as_deref(), extra_query);
+            channels.push(Channel {
+                name,
+                declared_by: Some(module.rawname.clone()),
+                source,
+                url,
+                public_key: key,
+                kind: Some(kind),
+            });
+        }
+    }
+    Ok(channels)
+}
+
+/// The download key stored for module channel `name`, if it was stored for `url`. The
+/// name is a position in a module.xml, which another module.xml of the same rawname
+/// may give to another server: a key stored for one URL is never sent to another, and
+/// the administrator is told it was left out.
+pub(crate) fn channel_key(host: &Host, name: &str, url: &str) -> Result<Option<String>> {
+    let Some(stored) = host.state.channel_key(name)? else {
+        return Ok(None);
+    };
+    if stored.url.as_deref() == Some(url) {
+        return Ok(Some(stored.extra_query));
+    }
+    let stored_for = match &stored.url {
+        Some(other) => format!("`{other}`"),
+        None => "a URL not recorded (it was stored by an older modhost)".to_owned(),
+    };
+    tracing::warn!(
+        "channel `{name}`: its download key was stored for {stored_for}, not `{url}`, so \
+         it is not sent; if `{url}` is its publisher's, store the key again with \
+         `modhost source key {name}`"
+    );
+    Ok(None)
+}
+
+/// See [`Host::add_source`].
+pub(crate) fn add_source(
+    host: &Host,
+    name: &str,
+    kind: Kind,
+    location: &str,
+    public_key: Option<&str>,
+    replace: bool,
+) -> Result<()> {
+    if let Location::Path(path) = Location::parse(location)?
+        && !path.exists()
+    {
+        return Err(Error::Refused(vec![format!(
+            "source `{name}`: `{}` does not exist",
+            path.display()
+        )]));
+    }
+    if !modhost_manifest::is_valid_rawname(name) {
+        return Err(Error::Refused(vec![format!(
+            "source name `{name}` must be a-z, 0-9 and _"
+        )]));
+    }
+    if let Some(key) = public_key {
+        PublicKey::parse(key).map_err(|e| Error::Refused(vec![format!("source `{name}`: {e}")]))?;
+    }
+    let lock = host.lock()?;
+    let url = location.trim().trim_end_matches('/').to_owned();
+    let existing = host.state.sources()?.into_iter().find(|s| s.name == name);
+    let extra_query = match existing {
+        Some(existing) if !replace => {
+            return Err(Error::SourceExists {
+                name: name.to_owned(),
+                url: existing.url,
+                signed: existing.public_key.is_some(),
+            });
+        }
+        Some(existing) => {
+            if existing.public_key.is_some() && public_key.is_none() {
+                tracing::warn!(
+                    "source `{name}` is no longer signed: it was replaced without a public key"
+                );
+            }
+            existing.extra_query.filter(|_| existing.url == url)
+        }
+        None => None,
+    };
+    let mut tx = Transaction::new(host, &lock, "source");
+    tx.state()?.put_source(&SourceRecord {
+        name: name.to_owned(),
+        url,
+        kind: kind.as_str().to_owned(),
+        public_key: public_key.map(str::to_owned),
+        extra_query,
+    })?;
+    tx.commit()
+}
+
+/// See [`Host::remove_source`].
+pub(crate) fn remove_source(host: &Host, name: &str, force: bool) -> Result<()> {
+    let lock = host.lock()?;
+    let mut bound = Vec::new();
+    for record in host.state.modules()? {
+        if host.state.module_source(&record.rawname)?.as_deref() == Some(name) {
+            bound.push(record.rawname);
+        }
+    }
+    if !bound.is_empty() && !force {
+        return Err(Error::SourceInUse {
+            name: name.to_owned(),
+            modules: bound,
+        });
+    }
+    let mut tx = Transaction::new(host, &lock, "source");
+    if !tx.state()?.remove_source(name)? {
+        return Err(Error::Refused(vec![format!("there is no source `{name}`")]));
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// See [`Host::set_source_key`].
+pub(crate) fn set_source_key(host: &Host, name: &str, extra_query: &str) -> Result<()> {
+    let query = extra_query.trim().trim_start_matches('?');
+    // The message never quotes the key: it is a secret.
+    modhost_update::validate_query(query)
+        .map_err(|e| Error::Refused(vec![format!("source `{name}`: {e}")]))?;
+    let lock = host.lock()?;
+    let channel = channels(host)?
+        .into_iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| Error::Refused(vec![format!("there is no source `{name}`")]))?;
+    let mut tx = Transaction::new(host, &lock, "source");
+    let txn = tx.state()?;
+    if channel.declared_by.is_some() {
+        txn.set_channel_key(name, &channel.url, query)?;
+    } else if let Some(mut record) = host.state.sources()?.into_iter().find(|s| s.name == name) {
+        record.extra_query = Some(query.to_owned());
+        txn.put_source(&record)?;
+    }
+    tx.commit()
+}
+
+/// See [`Host::sources`].
+pub(crate) fn sources(host: &Host) -> Result<Vec<SourceInfo>> {
+    let mut infos = Vec::new();
+    for channel in channels(host)? {
+        let has_key = match &channel.source {
+            Ok(source) => source.extra_query.is_some(),
+            Err(_) => false,
+        };
+        infos.push(SourceInfo {
+            name: channel.name,
+            kind: channel.kind,
+            url: channel.url,
+            public_key: channel.public_key,
+            has_key,
+            declared_by: channel.declared_by,
+        });
+    }
+    Ok(infos)
+}
+
+/// The client's view of a channel a module declares, or why it cannot be used: it must be
+/// HTTPS, and a key the module pins must parse.
+fn declared_source(
+    name: &str,
+    kind: Kind,
+    url: &str,
+    key: Option<&str>,
+    extra_query: Option<String>,
+) -> std::result::Result<Source, String> {
+    let public_key = match key {
+        Some(key) => {
+            Some(PublicKey::parse(key).map_err(|e| format!("the module's publickey: {e}"))?)
+        }
+        None => None,
+    };
+    match Location::parse(url) {
+        Ok(location @ Location::Url(_)) => Ok(Source {
+            name: name.to_owned(),
+            kind,
+            location,
+            public_key,
+            extra_query,
+        }),
+        Ok(Location::Path(_)) => Err(format!(
+            "`{url}`: a module may only declare https:// update channels"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The client's view of an administrator's source, or why it cannot be used.
+fn admin_source(record: &SourceRecord, kind: Kind) -> std::result::Result<Source, String> {
+    let public_key = match &record.public_key {
+        Some(key) => Some(PublicKey::parse(key).map_err(|e| format!("the pinned key: {e}"))?),
+        None => None,
+    };
+    Ok(Source {
+        name: record.name.clone(),
+        kind,
+        location: Location::parse(&record.url).map_err(|e| e.to_string())?,
+        public_key,
+        extra_query: record.extra_query.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_source_never_shows_its_download_key() {
+        let record = SourceRecord {
+            name: "main".into(),
+            url: "https://repo.example.org".into(),
+            kind: "index".into(),
+            public_key: None,
+            extra_query: Some("email=a%40example.org&key=s3cret".into()),
+        };
+        let source = admin_source(&record, Kind::Index);
+        for shown in [format!("{record:?}"), format!("{source:?}")] {
+            assert!(
+                !shown.contains("s3cret") && shown.contains("<redacted>"),
+                "{shown}"
+            );
+        }
+    }
+}

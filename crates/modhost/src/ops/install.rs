@@ -1,0 +1,361 @@
+//! Installing and upgrading a batch of packages as one unit: unpack and check every
+//! package, plan the batch, compile every component, then apply the plan in one
+//! transaction, dependencies first.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use modhost_manifest::Manifest;
+use modhost_package::Unpacked;
+use modhost_runtime::{Call, LoadedComponent};
+use modhost_state::{ModuleRecord, Status};
+
+use super::Transaction;
+use crate::depends::{self, Outcome};
+use crate::host::Host;
+use crate::layout::{self, io};
+use crate::lock::RootLock;
+use crate::packages::{self, Available};
+use crate::plan::{self, Mode, Step};
+use crate::{Action, Change, Error, Event, Options, Result, fault};
+
+/// Installs or upgrades (as `mode` allows) `packages` as one unit; `origin` names the
+/// update source each module came from, if any.
+pub(crate) fn apply(
+    host: &Host,
+    packages: &[PathBuf],
+    mode: Mode,
+    options: Options,
+    origin: &BTreeMap<String, String>,
+) -> Result<Vec<Change>> {
+    let lock = host.lock()?;
+    apply_locked(host, &lock, packages, mode, options, origin)
+}
+
+/// [`apply`] for a caller that already holds the root's lock.
+pub(crate) fn apply_locked(
+    host: &Host,
+    lock: &RootLock,
+    packages: &[PathBuf],
+    mode: Mode,
+    options: Options,
+    origin: &BTreeMap<String, String>,
+) -> Result<Vec<Change>> {
+    let mut staged = Vec::new();
+    for package in packages {
+        host.report(Event::Unpacking {
+            package: package.clone(),
+        });
+        staged.push(stage(host, package)?);
+    }
+    let manifests: Vec<&Manifest> = staged.iter().map(|s| &s.unpacked.manifest).collect();
+    let installed = host.state.modules()?;
+    let plan = plan::plan(
+        &manifests,
+        &installed,
+        &host.packaged(&manifests, &installed),
+        &host.platform,
+        mode,
+        options.force,
+    )?;
+    // A change that fails leaves no trace, not even the code it compiled.
+    let mut tx = Transaction::new(host, lock, "apply");
+    let mut components = Vec::with_capacity(plan.len());
+    let mut warned = Vec::with_capacity(plan.len());
+    for (index, _) in &plan {
+        let unpacked = &staged[*index].unpacked;
+        warned.push(warn_about(host, &unpacked.manifest));
+        let component = load_unpacked(host, &packages[*index], unpacked)?;
+        tx.loaded(&component);
+        components.push(component);
+    }
+    for (_, step) in &plan {
+        if let Step::Upgrade(previous) = step {
+            tx.superseding(&previous.rawname)?;
+        }
+    }
+    let mut changes = Vec::new();
+    for (((index, step), component), warnings) in plan.into_iter().zip(&components).zip(warned) {
+        let unpacked = &staged[index].unpacked;
+        let mut change = apply_one(host, &mut tx, step, unpacked, component, options)?;
+        if let Some(source) = origin.get(&change.rawname) {
+            tx.state()?.set_module_source(&change.rawname, source)?;
+        }
+        fault::point(
+            if change.action == Action::Installed {
+                "install"
+            } else {
+                "upgrade"
+            },
+            "recorded",
+        );
+        change.warnings = warnings;
+        changes.push(change);
+    }
+    tx.commit()?;
+    Ok(changes)
+}
+
+/// Installs or upgrades one module of the plan inside `tx`: a new data directory (a copy,
+/// for an upgrade), its schema, its `install()` or `upgrade()`, its files beside the old
+/// ones, and its record switched.
+fn apply_one(
+    host: &Host,
+    tx: &mut Transaction<'_>,
+    step: Step,
+    unpacked: &Unpacked,
+    component: &LoadedComponent,
+    options: Options,
+) -> Result<Change> {
+    let manifest = &unpacked.manifest;
+    let rawname = manifest.rawname.as_str();
+    let version = manifest.version.to_string();
+    let operation = match step {
+        Step::Install => "install",
+        Step::Upgrade(_) => "upgrade",
+    };
+    fault::point(operation, "begin");
+    let data_dir = layout::unique_name("data");
+    let data_path = host.layout.data_dir(rawname, &data_dir);
+    tx.creating(&data_path);
+    let call = match &step {
+        Step::Install => {
+            layout::create_dirs(&data_path, layout::PUBLIC_DIR)?;
+            super::running(host, "Installing", rawname, &version);
+            Call::Install
+        }
+        Step::Upgrade(previous) => {
+            layout::copy_tree(
+                &host.layout.data_dir(rawname, &previous.data_dir),
+                &data_path,
+            )?;
+            if previous.status == Status::Broken {
+                // Nothing to roll back to in a broken version: the kept backup (if any)
+                // stays the one before it.
+                tx.replacing(host.layout.module_dir(rawname, &previous.module_dir));
+                tx.replacing(host.layout.data_dir(rawname, &previous.data_dir));
+            } else {
+                if let Some(old) = tx.state()?.backup(rawname)? {
+                    tx.replacing(host.layout.module_dir(rawname, &old.record.module_dir));
+                    tx.replacing(host.layout.data_dir(rawname, &old.record.data_dir));
+                }
+                tx.state()?.keep_backup(previous)?;
+            }
+            super::running(
+                host,
+                if previous.version == version {
+                    "Reinstalling"
+                } else {
+                    "Upgrading"
+                },
+                rawname,
+                &format!("{} -> {version}", previous.version),
+            );
+            Call::Upgrade {
+                from: &previous.version,
+            }
+        }
+    };
+    fault::point(operation, "data-staged");
+    let requests = super::requests(host, tx.state()?, manifest, options.grant)?;
+    tx.state()?.apply_schema(rawname, &manifest.database)?;
+    fault::point(operation, "schema-applied");
+    tx.call(component, rawname, &version, &data_path, &call)?;
+    layout::make_durable(&data_path)?;
+    fault::point(operation, "lifecycle-called");
+    let module_dir = layout::unique_name(&version);
+    let target = host.layout.module_dir(rawname, &module_dir);
+    tx.creating(&target);
+    layout::move_into_place(&unpacked.dir, &target)?;
+    fault::point(operation, "files-moved");
+    let xml = target.join("module.xml");
+    // A module disabled on purpose stays disabled through an upgrade, as a WordPress
+    // plugin keeps its activation; anything else comes out enabled.
+    let (status, reason) = match &step {
+        Step::Upgrade(previous) if previous.status == Status::Disabled => {
+            (Status::Disabled, previous.reason.clone())
+        }
+        _ => (Status::Enabled, None),
+    };
+    tx.state()?.put_module(&ModuleRecord {
+        rawname: rawname.to_owned(),
+        name: manifest.name.clone(),
+        version: version.clone(),
+        status,
+        reason,
+        module_dir,
+        data_dir,
+        component_sha256: component.sha256().to_owned(),
+        manifest: fs_err::read_to_string(&xml).map_err(io(&xml))?,
+        installed_at: now(),
+    })?;
+    let (action, from) = match step {
+        Step::Install => (Action::Installed, None),
+        Step::Upgrade(previous) if previous.version == version => {
+            (Action::Reinstalled, Some(previous.version.clone()))
+        }
+        Step::Upgrade(previous) => (Action::Upgraded, Some(previous.version.clone())),
+    };
+    Ok(Change {
+        requests,
+        ..Change::plain(rawname, action, from, Some(version))
+    })
+}
+
+/// Upgrades every installed module for which the package directory holds a newer
+/// version, as one unit.
+pub(crate) fn upgrade_all(
+    host: &Host,
+    from: Option<&Path>,
+    options: Options,
+) -> Result<Vec<Change>> {
+    let selected = local(host, from, &[Available::Upgrade])?;
+    if selected.is_empty() {
+        return Ok(Vec::new());
+    }
+    apply(host, &selected, Mode::Upgrade, options, &Default::default())
+}
+
+/// Installs every module of the package directory that is not installed, and upgrades
+/// those it holds newer versions of, as one unit.
+pub(crate) fn install_local(
+    host: &Host,
+    from: Option<&Path>,
+    options: Options,
+) -> Result<Vec<Change>> {
+    let selected = local(host, from, &[Available::New, Available::Upgrade])?;
+    if selected.is_empty() {
+        return Ok(Vec::new());
+    }
+    apply(host, &selected, Mode::Install, options, &Default::default())
+}
+
+/// The newest package of each module in the package directory that compares with what
+/// is installed as one of `wanted`.
+fn local(host: &Host, from: Option<&Path>, wanted: &[Available]) -> Result<Vec<PathBuf>> {
+    let dir = host.package_dir_or(from)?;
+    let installed = host.state.modules()?;
+    Ok(packages::newest(&dir)?
+        .into_values()
+        .filter(|(_, manifest)| {
+            let current = installed.iter().find(|r| r.rawname == manifest.rawname);
+            wanted.contains(&packages::compare(
+                &manifest.version,
+                current.map(|r| r.version.as_str()),
+            ))
+        })
+        .map(|(path, _)| path)
+        .collect())
+}
+
+/// A package unpacked into its own staging directory.
+pub(crate) struct Staged {
+    /// Holds the staging directory until the change ends; dropping it removes leftovers.
+    _dir: tempfile::TempDir,
+    /// The package's checked contents.
+    pub(crate) unpacked: Unpacked,
+}
+
+/// Unpacks `source` into a fresh staging directory. A module directory (module.xml and
+/// its component) is packed first, as `modhost pack` would, so that it passes exactly the
+/// checks a package passes.
+pub(crate) fn stage(host: &Host, source: &Path) -> Result<Staged> {
+    let dir = host.layout.staging_dir()?;
+    let packed;
+    let package = if source.is_dir() {
+        let manifest = packages::read_manifest(source)?;
+        packed = host.layout.staging_dir()?;
+        let package = packed.path().join(format!("{}.tgz", manifest.rawname));
+        modhost_package::pack(
+            &source.join("module.xml"),
+            &source.join(&manifest.component),
+            &package,
+        )?;
+        package
+    } else {
+        source.to_owned()
+    };
+    let unpacked = modhost_package::unpack(&package, dir.path(), &Default::default())?;
+    Ok(Staged {
+        _dir: dir,
+        unpacked,
+    })
+}
+
+/// Loads the component of `package`, unpacked, telling the reporter: compiling a new
+/// component takes seconds.
+pub(crate) fn load_unpacked(
+    host: &Host,
+    package: &Path,
+    unpacked: &Unpacked,
+) -> Result<LoadedComponent> {
+    let rawname = &unpacked.manifest.rawname;
+    host.report(Event::Loading {
+        rawname: rawname.clone(),
+    });
+    let component = host
+        .runtime
+        .load(&unpacked.component, None)
+        .map_err(|e| in_package(e, package, unpacked))?;
+    host.report(Event::Loaded {
+        rawname: rawname.clone(),
+        origin: component.origin(),
+    });
+    Ok(component)
+}
+
+/// Names a staged component by where it is inside its package, not by the staging
+/// directory it was unpacked to, which is gone by the time anyone reads the error.
+fn in_package(error: modhost_runtime::Error, package: &Path, unpacked: &Unpacked) -> Error {
+    let inside = package
+        .join(&unpacked.manifest.rawname)
+        .join(&unpacked.manifest.component);
+    Error::Runtime(match error {
+        modhost_runtime::Error::Load { message, .. } => modhost_runtime::Error::Load {
+            path: inside,
+            message,
+        },
+        modhost_runtime::Error::ApiVersion { found, .. } => modhost_runtime::Error::ApiVersion {
+            path: inside,
+            found,
+        },
+        other => other,
+    })
+}
+
+/// Reports what a change accepts but an administrator should know: module.xml warnings,
+/// and dependencies on platform facts nobody declared, which therefore went unchecked.
+/// Returns them too, for the change's record.
+fn warn_about(host: &Host, manifest: &Manifest) -> Vec<String> {
+    let mut warnings: Vec<String> = manifest
+        .warnings
+        .iter()
+        .map(|problem| format!("module.xml {problem}"))
+        .collect();
+    // Only platform facts go unchecked, so no module needs to be looked up (the plan has
+    // checked those already).
+    for check in depends::check(manifest, &BTreeMap::new(), &host.platform)
+        .checks
+        .into_iter()
+        .filter(|c| c.outcome == Outcome::Unchecked)
+    {
+        warnings.push(format!(
+            "{} `{}` was not checked: {} (declare it under [platform] in modhost.toml)",
+            check.kind, check.constraint, check.detail
+        ));
+    }
+    for message in &warnings {
+        host.report(Event::Warning {
+            rawname: manifest.rawname.clone(),
+            message: message.clone(),
+        });
+    }
+    warnings
+}
+
+/// Seconds since the epoch, for a record's `installed_at`.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

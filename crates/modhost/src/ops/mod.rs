@@ -1,0 +1,71 @@
+//! The operations that change a root, one file per verb, as cargo's `ops/cargo_*.rs` sit
+//! under its thin commands. Each runs inside one [`Transaction`], which owns the sequence
+//! every change follows; an operation says only what differs.
+
+mod grants;
+mod install;
+mod reload;
+mod remove;
+mod rollback;
+mod scan;
+mod toggle;
+mod transaction;
+
+pub(crate) use grants::{grant, narrow_grants, requests, revoke};
+pub(crate) use install::{apply, apply_locked, install_local, upgrade_all};
+pub use reload::Reload;
+pub(crate) use reload::reload;
+pub(crate) use remove::remove;
+pub(crate) use rollback::rollback;
+pub(crate) use scan::scan;
+pub(crate) use toggle::{disable, enable, enable_all};
+pub(crate) use transaction::Transaction;
+
+use modhost_runtime::LoadedComponent;
+use modhost_state::ModuleRecord;
+
+use crate::host::Host;
+use crate::{Error, Event, Result};
+
+/// Loads the component of an installed version (mapped from the cache, or compiled).
+fn component(host: &Host, record: &ModuleRecord) -> Result<LoadedComponent> {
+    let manifest = record.parse_manifest()?;
+    let path = host
+        .layout
+        .module_dir(&record.rawname, &record.module_dir)
+        .join(&manifest.component);
+    let component = host.runtime.load(&path, Some(&record.component_sha256))?;
+    host.report(Event::Loaded {
+        rawname: record.rawname.clone(),
+        origin: component.origin(),
+    });
+    Ok(component)
+}
+
+/// Tells the reporter a lifecycle call is about to run.
+fn running(host: &Host, verb: &'static str, rawname: &str, version: &str) {
+    host.report(Event::Running {
+        verb,
+        rawname: rawname.to_owned(),
+        version: version.to_owned(),
+    });
+}
+
+/// Refuses to take `rawname` away while running modules depend on it, unless `force`.
+fn refuse_if_depended_on(host: &Host, rawname: &str, force: bool) -> Result<()> {
+    let dependents = crate::plan::dependents(rawname, &host.state.modules()?)?;
+    if dependents.is_empty() {
+        return Ok(());
+    }
+    if force {
+        tracing::warn!(
+            "forced: `{rawname}` is required by {}",
+            dependents.join(", ")
+        );
+        return Ok(());
+    }
+    Err(Error::InUse {
+        rawname: rawname.to_owned(),
+        dependents,
+    })
+}

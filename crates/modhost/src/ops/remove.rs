@@ -1,0 +1,56 @@
+//! Uninstalling (running the module's `uninstall()`) and deleting (running none of its
+//! code): the record, tables, key-value store, backup, files and data all go.
+
+use modhost_runtime::Call;
+
+use super::Transaction;
+use crate::host::Host;
+use crate::{Action, Change, Result};
+
+/// Removes `rawname`, running its `uninstall()` first if `call_uninstall`. Refused while
+/// running modules depend on it, unless `force`.
+pub(crate) fn remove(
+    host: &Host,
+    rawname: &str,
+    force: bool,
+    call_uninstall: bool,
+) -> Result<Change> {
+    let lock = host.lock()?;
+    let record = host.installed(rawname)?;
+    super::refuse_if_depended_on(host, rawname, force)?;
+    let operation = if call_uninstall {
+        "uninstall"
+    } else {
+        "delete"
+    };
+    let mut tx = Transaction::new(host, &lock, operation);
+    tx.superseding(rawname)?;
+    if call_uninstall {
+        let component = super::component(host, &record)?;
+        super::running(host, "Uninstalling", rawname, &record.version);
+        // `uninstall()` works on a copy of the data directory, so that one that damages
+        // its data and then fails leaves the module as it was.
+        let (_, copy) = tx.stage_data(&record, operation)?;
+        tx.call(
+            &component,
+            rawname,
+            &record.version,
+            &copy,
+            &Call::Uninstall,
+        )?;
+    } else {
+        super::running(host, "Deleting", rawname, &record.version);
+    }
+    tx.fault("lifecycle-called");
+    tx.state()?.remove_module(rawname)?;
+    tx.fault("recorded");
+    tx.replacing(host.layout.modules().join(rawname));
+    tx.replacing(host.layout.data().join(rawname));
+    tx.commit()?;
+    let action = if call_uninstall {
+        Action::Uninstalled
+    } else {
+        Action::Deleted
+    };
+    Ok(Change::plain(rawname, action, Some(record.version), None))
+}

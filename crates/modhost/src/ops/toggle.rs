@@ -1,0 +1,143 @@
+//! Enabling and disabling: the module's `enable()` or `disable()` runs and its status
+//! changes, in one transaction.
+
+use modhost_manifest::Manifest;
+use modhost_runtime::Call;
+use modhost_state::{ModuleRecord, Status};
+
+use super::Transaction;
+use crate::host::Host;
+use crate::{Action, Change, Error, Result, depends, layout, plan};
+
+/// Enables one disabled module: [`enable_all`] of one.
+pub(crate) fn enable(host: &Host, rawname: &str, force: bool) -> Result<Change> {
+    let mut changes = enable_all(host, &[rawname.to_owned()], force)?;
+    changes
+        .pop()
+        .ok_or_else(|| Error::Refused(vec![format!("`{rawname}` was not enabled")]))
+}
+
+/// Enables several disabled modules as one change: dependencies among them count as
+/// enabled, their `enable()` calls run dependencies first, and either all of them end up
+/// enabled or none does.
+pub(crate) fn enable_all(host: &Host, rawnames: &[String], force: bool) -> Result<Vec<Change>> {
+    let lock = host.lock()?;
+    let mut refusals = Vec::new();
+    let mut wanted: Vec<ModuleRecord> = Vec::new();
+    for rawname in rawnames {
+        if wanted.iter().any(|r| &r.rawname == rawname) {
+            continue;
+        }
+        let record = host.installed(rawname)?;
+        match record.status {
+            Status::Disabled => wanted.push(record),
+            Status::Broken => refusals.push(format!(
+                "`{rawname}` is broken ({}); reinstall or delete it",
+                record.reason.as_deref().unwrap_or("no reason recorded")
+            )),
+            status => refusals.push(format!("`{rawname}` is already {status}")),
+        }
+    }
+    if !refusals.is_empty() {
+        return Err(Error::Refused(refusals));
+    }
+    // Check each against the modules as they will be: the others enabled too.
+    let after: Vec<ModuleRecord> = host
+        .state
+        .modules()?
+        .into_iter()
+        .map(|r| match wanted.iter().any(|w| w.rawname == r.rawname) {
+            true => ModuleRecord {
+                status: Status::Enabled,
+                ..r
+            },
+            false => r,
+        })
+        .collect();
+    let manifests = wanted
+        .iter()
+        .map(|r| Ok(r.parse_manifest()?))
+        .collect::<Result<Vec<_>>>()?;
+    let references: Vec<&Manifest> = manifests.iter().collect();
+    let packaged = host.packaged(&references, &after);
+    let available = depends::available(&after, &packaged);
+    let failures: Vec<String> = manifests
+        .iter()
+        .flat_map(|m| depends::check(m, &available, &host.platform).failures())
+        .collect();
+    if !failures.is_empty() && !force {
+        return Err(Error::Refused(failures));
+    }
+    let order = plan::dependencies_first(&references)?;
+    let ordered: Vec<ModuleRecord> = order.into_iter().map(|i| wanted[i].clone()).collect();
+    let tx = Transaction::new(host, &lock, "enable");
+    toggle(host, tx, &ordered, Call::Enable, Status::Enabled, None)
+}
+
+/// Disables a module: refused while running modules depend on it (unless `force`); runs
+/// its `disable()` and marks it disabled, in one transaction.
+pub(crate) fn disable(host: &Host, rawname: &str, force: bool) -> Result<Change> {
+    let lock = host.lock()?;
+    let record = host.installed(rawname)?;
+    if !record.status.runs() {
+        return Err(Error::Refused(vec![format!(
+            "`{rawname}` is {}, not enabled",
+            record.status
+        )]));
+    }
+    super::refuse_if_depended_on(host, rawname, force)?;
+    let tx = Transaction::new(host, &lock, "disable");
+    let mut changes = toggle(
+        host,
+        tx,
+        std::slice::from_ref(&record),
+        Call::Disable,
+        Status::Disabled,
+        Some("disabled by an administrator"),
+    )?;
+    changes
+        .pop()
+        .ok_or_else(|| Error::Refused(vec![format!("`{rawname}` was not disabled")]))
+}
+
+/// Runs `call` on each of `records` in order and gives them `status`, in `tx`. Each call
+/// works on a copy of its module's data directory that replaces the original only when
+/// every call succeeds, as an upgrade's does.
+fn toggle(
+    host: &Host,
+    mut tx: Transaction<'_>,
+    records: &[ModuleRecord],
+    call: Call,
+    status: Status,
+    reason: Option<&str>,
+) -> Result<Vec<Change>> {
+    let (operation, verb, action) = match status {
+        Status::Enabled => ("enable", "Enabling", Action::Enabled),
+        _ => ("disable", "Disabling", Action::Disabled),
+    };
+    let mut changes = Vec::new();
+    for record in records {
+        let rawname = record.rawname.as_str();
+        let component = super::component(host, record)?;
+        super::running(host, verb, rawname, &record.version);
+        let (data_dir, copy) = tx.stage_data(record, operation)?;
+        tx.call(&component, rawname, &record.version, &copy, &call)?;
+        layout::make_durable(&copy)?;
+        tx.fault("lifecycle-called");
+        tx.state()?.put_module(&ModuleRecord {
+            status,
+            reason: reason.map(str::to_owned),
+            data_dir,
+            ..record.clone()
+        })?;
+        tx.replacing(host.layout.data_dir(rawname, &record.data_dir));
+        changes.push(Change::plain(
+            rawname,
+            action,
+            Some(record.version.clone()),
+            Some(record.version.clone()),
+        ));
+    }
+    tx.commit()?;
+    Ok(changes)
+}

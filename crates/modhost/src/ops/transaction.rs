@@ -1,0 +1,237 @@
+//! The one sequence every change to a root follows, written once.
+//!
+//! The root's lock is held (a [`Transaction`] cannot be made without it); the SQLite
+//! transaction begins at the first write, so that compiling, which takes seconds, never
+//! holds SQLite's write lock; every directory the change creates is recorded before it
+//! exists; lifecycle calls run inside the SQLite transaction; the commit is the one
+//! atomic step; only after it are the directories the change replaced swept and the
+//! compiled components nobody uses any more forgotten. Dropped without a commit, the
+//! transaction rolls back, removes what it created and forgets what it compiled: a
+//! failure leaves no trace, as cargo's install `Transaction` guard removes what a failed
+//! install wrote.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use modhost_runtime::{Call, CallContext, LoadedComponent, Mount, Origin};
+use modhost_state::{ModuleRecord, Txn};
+
+use crate::host::Host;
+use crate::lock::RootLock;
+use crate::{Error, Result, fault, layout};
+
+/// A change to a root in progress; see the module documentation.
+pub(crate) struct Transaction<'h> {
+    host: &'h Host,
+    /// What fault points of the commit and the cleanup are named after.
+    operation: &'static str,
+    /// The SQLite transaction, from the first write on.
+    txn: Option<Txn>,
+    /// Directories created so far: removed unless the change commits.
+    created: Vec<PathBuf>,
+    /// Directories the change replaces: removed once it has committed.
+    replaced: Vec<PathBuf>,
+    /// Components whose compiled code may be unused once the change has committed.
+    superseded: Vec<String>,
+    /// Components compiled by this change: forgotten unless something installed uses them.
+    compiled: Vec<String>,
+}
+
+impl<'h> Transaction<'h> {
+    /// Starts a change of `host`, whose lock `_lock` proves is held; `operation` names
+    /// the fault points of its commit and cleanup.
+    pub(crate) fn new(host: &'h Host, _lock: &RootLock, operation: &'static str) -> Self {
+        Transaction {
+            host,
+            operation,
+            txn: None,
+            created: Vec::new(),
+            replaced: Vec::new(),
+            superseded: Vec::new(),
+            compiled: Vec::new(),
+        }
+    }
+
+    /// The SQLite transaction, begun at the first call.
+    pub(crate) fn state(&mut self) -> Result<&mut Txn> {
+        if self.txn.is_none() {
+            self.txn = Some(self.host.state.begin()?);
+        }
+        self.txn
+            .as_mut()
+            .ok_or_else(|| Error::Refused(vec!["the state transaction was lost".into()]))
+    }
+
+    /// Aborts the process here if a fault is injected at `step` of this operation.
+    pub(crate) fn fault(&self, step: &str) {
+        fault::point(self.operation, step);
+    }
+
+    /// Records `dir`, about to be created — with its parent when that does not exist
+    /// yet either (a first install's `modules/RAWNAME`), so a failure leaves no trace.
+    pub(crate) fn creating(&mut self, dir: &Path) {
+        match dir.parent() {
+            Some(parent) if !parent.exists() => self.created.push(parent.to_owned()),
+            _ => self.created.push(dir.to_owned()),
+        }
+    }
+
+    /// Sweeps `dir` once the change has committed: a version or data directory no record
+    /// points at any more.
+    pub(crate) fn replacing(&mut self, dir: PathBuf) {
+        self.replaced.push(dir);
+    }
+
+    /// After the commit, forgets the compiled code of the installed version and backup of
+    /// `rawname` as they are now, unless a record still uses it then.
+    pub(crate) fn superseding(&mut self, rawname: &str) -> Result<()> {
+        let state = &self.host.state;
+        let installed = state.module(rawname)?;
+        let backup = state.backup(rawname)?.map(|b| b.record);
+        self.superseded.extend(
+            installed
+                .into_iter()
+                .chain(backup)
+                .map(|r| r.component_sha256),
+        );
+        Ok(())
+    }
+
+    /// Notes a component this change loaded: if it was compiled now, its code is
+    /// forgotten at the end unless an installed version or backup uses it.
+    pub(crate) fn loaded(&mut self, component: &LoadedComponent) {
+        if component.origin() == Origin::Compiled {
+            self.compiled.push(component.sha256().to_owned());
+        }
+    }
+
+    /// Copies `record`'s data directory to a fresh one for a lifecycle call to work on, so
+    /// that a call that fails leaves the original as it was. Returns the copy's name and
+    /// path; the copy goes unless the change commits.
+    pub(crate) fn stage_data(
+        &mut self,
+        record: &ModuleRecord,
+        operation: &str,
+    ) -> Result<(String, PathBuf)> {
+        let layout = &self.host.layout;
+        let name = layout::unique_name("data");
+        let copy = layout.data_dir(&record.rawname, &name);
+        self.created.push(copy.clone());
+        layout::copy_tree(&layout.data_dir(&record.rawname, &record.data_dir), &copy)?;
+        fault::point(operation, "data-staged");
+        Ok((name, copy))
+    }
+
+    /// Runs one lifecycle call of `rawname` `version` inside the SQLite transaction, with
+    /// `data_dir` as its `/data` and the directories it was granted; its writes stay only
+    /// if the change commits.
+    pub(crate) fn call(
+        &mut self,
+        component: &LoadedComponent,
+        rawname: &str,
+        version: &str,
+        data_dir: &Path,
+        call: &Call,
+    ) -> Result<()> {
+        let txn = match self.txn.take() {
+            Some(txn) => txn,
+            None => self.host.state.begin()?,
+        };
+        let mounts: Vec<Mount> = txn
+            .grants(rawname)?
+            .into_iter()
+            .map(|(path, read_only)| Mount {
+                path: path.into(),
+                read_only,
+            })
+            .collect();
+        let dispatcher = &self.host.dispatcher;
+        let context = CallContext {
+            rawname,
+            version,
+            data_dir,
+            mounts: &mounts,
+            session: modhost_state::Session::over(txn),
+            limits: dispatcher.limits(),
+            deadline: None,
+            fire: dispatcher.as_fire(),
+            depth: 0,
+        };
+        let (result, session) = self.host.runtime.call(component, context, call);
+        self.txn = session.into_txn();
+        result?;
+        if self.txn.is_none() {
+            return Err(Error::Refused(vec![format!(
+                "`{rawname}`: the call lost its transaction"
+            )]));
+        }
+        Ok(())
+    }
+
+    /// Commits the change — the one atomic step — then sweeps what it replaced and
+    /// forgets the compiled code nothing uses any more.
+    pub(crate) fn commit(mut self) -> Result<()> {
+        if let Some(txn) = self.txn.take() {
+            txn.commit()?;
+        }
+        self.fault("committed");
+        self.created.clear();
+        sweep(&std::mem::take(&mut self.replaced));
+        let forget = [
+            std::mem::take(&mut self.superseded),
+            std::mem::take(&mut self.compiled),
+        ]
+        .concat();
+        forget_compiled(self.host, forget);
+        self.fault("cleaned");
+        Ok(())
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        // Rolled back first, so that what it compiled is judged by the records as they
+        // stay.
+        drop(self.txn.take());
+        sweep(&std::mem::take(&mut self.created));
+        forget_compiled(self.host, std::mem::take(&mut self.compiled));
+    }
+}
+
+/// Removes directories no record points at any more. A failure only leaves a leftover
+/// that the next recovery removes, so it is logged rather than returned.
+pub(crate) fn sweep(dirs: &[PathBuf]) {
+    for dir in dirs {
+        if let Err(e) = layout::remove_dir(dir) {
+            tracing::warn!("cannot remove `{}` (recovery will): {e}", dir.display());
+        }
+    }
+}
+
+/// Removes the compiled artifacts of `digests` that no installed version or backup
+/// uses any more. A failure only leaves a file in the cache, so it is logged.
+fn forget_compiled(host: &Host, digests: Vec<String>) {
+    if digests.is_empty() {
+        return;
+    }
+    let state = &host.state;
+    let in_use = state.modules().and_then(|modules| {
+        let mut in_use = BTreeSet::new();
+        for record in modules {
+            if let Some(backup) = state.backup(&record.rawname)? {
+                in_use.insert(backup.record.component_sha256);
+            }
+            in_use.insert(record.component_sha256);
+        }
+        Ok(in_use)
+    });
+    let forgotten = in_use.map_err(Error::from).and_then(|in_use| {
+        digests
+            .iter()
+            .filter(|d| !in_use.contains(*d))
+            .try_for_each(|d| host.runtime.forget(d).map_err(Error::from))
+    });
+    if let Err(e) = forgotten {
+        tracing::warn!("cannot clear compiled components from the cache: {e}");
+    }
+}

@@ -1,0 +1,229 @@
+//! Read-only questions about a root: what is installed, what the package directory
+//! offers, a module's details, its stores and tables, who depends on whom. None of them
+//! takes the root's lock: readers never wait for a change.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use modhost_manifest::{Manifest, Version};
+use modhost_state::{ModuleRecord, Rows, Status};
+
+use crate::depends::{self, DependencyReport};
+use crate::host::Host;
+use crate::{Result, packages, plan};
+
+/// A module the package directory holds a package of, that is not installed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NotInstalled {
+    /// The module's rawname.
+    pub rawname: String,
+    /// Its display name.
+    pub name: String,
+    /// The package's version.
+    pub version: String,
+    /// Always [`Status::NotInstalled`]: there so that every line of `list` has one.
+    pub status: Status,
+    /// Where the package is.
+    pub reason: String,
+    /// The package file.
+    pub package: PathBuf,
+}
+
+/// One line of `list`: an installed module, or one the package directory offers.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum Listed {
+    /// A module with a record.
+    Installed(ModuleRecord),
+    /// A package nobody installed.
+    NotInstalled(NotInstalled),
+}
+
+impl Listed {
+    /// The module's rawname, name, version, status and the reason for the status.
+    pub fn summary(&self) -> (&str, &str, &str, Status, Option<&str>) {
+        match self {
+            Listed::Installed(r) => (
+                &r.rawname,
+                &r.name,
+                &r.version,
+                r.status,
+                r.reason.as_deref(),
+            ),
+            Listed::NotInstalled(n) => (
+                &n.rawname,
+                &n.name,
+                &n.version,
+                n.status,
+                Some(n.reason.as_str()),
+            ),
+        }
+    }
+}
+
+/// Everything known about an installed module.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModuleInfo {
+    /// Its record.
+    #[serde(flatten)]
+    pub record: ModuleRecord,
+    /// Its module.xml.
+    pub manifest: Manifest,
+    /// The version a rollback returns to, if one is kept.
+    pub backup_version: Option<String>,
+    /// The tables it owns.
+    pub tables: Vec<String>,
+    /// The running modules that depend on it.
+    pub dependents: Vec<String>,
+    /// The host directories it was granted (its `<capabilities>` say what it asks for).
+    pub grants: Vec<Grant>,
+    /// The update source it was installed from, which alone updates it.
+    pub source: Option<String>,
+}
+
+/// A host directory a module was granted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Grant {
+    /// The directory, as its module.xml names it (and as the module sees it).
+    pub path: String,
+    /// Whether the module may only read it.
+    pub read_only: bool,
+}
+
+impl Host {
+    /// Every installed module, by rawname.
+    pub fn list(&self) -> Result<Vec<ModuleRecord>> {
+        Ok(self.state.modules()?)
+    }
+
+    /// Every installed module and, after them in rawname order, every module the package
+    /// directory `from` (default: the configured one) offers that is not installed.
+    pub fn list_all(&self, from: Option<&Path>) -> Result<Vec<Listed>> {
+        let installed = self.state.modules()?;
+        let offered = self.offered(from, &installed)?;
+        let mut listed: Vec<Listed> = installed.into_iter().map(Listed::Installed).collect();
+        listed.extend(offered.into_iter().map(Listed::NotInstalled));
+        Ok(listed)
+    }
+
+    /// The modules package directory `from` (default: the configured one) holds packages
+    /// of and that are not installed: their status is `not-installed`. Empty without a
+    /// package directory.
+    pub fn not_installed(&self, from: Option<&Path>) -> Result<Vec<NotInstalled>> {
+        self.offered(from, &self.state.modules()?)
+    }
+
+    /// What [`Host::not_installed`] returns, given the installed modules.
+    fn offered(
+        &self,
+        from: Option<&Path>,
+        installed: &[ModuleRecord],
+    ) -> Result<Vec<NotInstalled>> {
+        let Some(dir) = from.or(self.packages.as_deref()) else {
+            return Ok(Vec::new());
+        };
+        Ok(packages::newest(dir)?
+            .into_values()
+            .filter(|(_, manifest)| !installed.iter().any(|r| r.rawname == manifest.rawname))
+            .map(|(package, manifest)| NotInstalled {
+                reason: format!("package `{}`", package.display()),
+                rawname: manifest.rawname,
+                name: manifest.name,
+                version: manifest.version.to_string(),
+                status: Status::NotInstalled,
+                package,
+            })
+            .collect())
+    }
+
+    /// The installed module `rawname`, if any.
+    pub fn module(&self, rawname: &str) -> Result<Option<ModuleRecord>> {
+        Ok(self.state.module(rawname)?)
+    }
+
+    /// Everything known about installed module `rawname`.
+    pub fn info(&self, rawname: &str) -> Result<ModuleInfo> {
+        let record = self.installed(rawname)?;
+        Ok(ModuleInfo {
+            manifest: record.parse_manifest()?,
+            backup_version: self.state.backup(rawname)?.map(|b| b.record.version),
+            tables: self.state.tables(rawname)?,
+            dependents: plan::dependents(rawname, &self.state.modules()?)?,
+            grants: self
+                .state
+                .grants(rawname)?
+                .into_iter()
+                .map(|(path, read_only)| Grant { path, read_only })
+                .collect(),
+            source: self.state.module_source(rawname)?,
+            record,
+        })
+    }
+
+    /// The entries of an installed module's key-value store.
+    pub fn kv_entries(&self, rawname: &str) -> Result<Vec<(String, String)>> {
+        self.installed(rawname)?;
+        Ok(self.state.kv_entries(rawname)?)
+    }
+
+    /// The rows of a table an installed module owns.
+    pub fn table_rows(&self, rawname: &str, table: &str) -> Result<Rows> {
+        self.installed(rawname)?;
+        Ok(self.state.table_rows(rawname, table)?)
+    }
+
+    /// The module.xml of installed module `rawname`.
+    pub fn installed_manifest(&self, rawname: &str) -> Result<Manifest> {
+        Ok(self.installed(rawname)?.parse_manifest()?)
+    }
+
+    /// The running modules that depend on `rawname`.
+    pub fn reverse_dependencies(&self, rawname: &str) -> Result<Vec<String>> {
+        self.installed(rawname)?;
+        plan::dependents(rawname, &self.state.modules()?)
+    }
+
+    /// Checks every constraint of `manifest` against the installed modules and the
+    /// platform, without changing anything.
+    pub fn check_depends(&self, manifest: &Manifest) -> Result<DependencyReport> {
+        let installed = self.state.modules()?;
+        let packaged = self.packaged(&[manifest], &installed);
+        let available = depends::available(&installed, &packaged);
+        Ok(depends::check(manifest, &available, &self.platform))
+    }
+
+    /// What the package directory holds of the modules `manifests` require but nobody
+    /// installed, so that a refusal can tell "not installed" from "not present at all".
+    /// Empty without a package directory; the directory is read only when something is
+    /// missing.
+    pub(crate) fn packaged(
+        &self,
+        manifests: &[&Manifest],
+        installed: &[ModuleRecord],
+    ) -> BTreeMap<String, Option<Version>> {
+        let missing = depends::missing(manifests, installed);
+        let Some(dir) = self.packages.as_deref().filter(|_| !missing.is_empty()) else {
+            return BTreeMap::new();
+        };
+        let mut found = match packages::newest(dir) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!("cannot read the package directory: {e}");
+                return BTreeMap::new();
+            }
+        };
+        missing
+            .into_iter()
+            .map(|name| {
+                let version = found.remove(&name).map(|(_, manifest)| manifest.version);
+                (name, version)
+            })
+            .collect()
+    }
+
+    /// The package for each of `names`: a package file as given, or the newest package of
+    /// that module in `from` (else the configured package directory).
+    pub fn resolve_packages(&self, names: &[String], from: Option<&Path>) -> Result<Vec<PathBuf>> {
+        packages::resolve(names, from.or(self.packages.as_deref()))
+    }
+}

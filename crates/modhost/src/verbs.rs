@@ -1,0 +1,194 @@
+//! What a [`Host`] does to modules: each public verb is one operation of `ops/` or
+//! `online/`, which hold the logic.
+
+use std::path::{Path, PathBuf};
+
+use crate::host::Host;
+use crate::online::{self, SourceInfo, SourceReport};
+use crate::ops::{self, Reload};
+use crate::packages::Scan;
+use crate::plan::Mode;
+use crate::{Change, Options, Request, Result, SourceKind};
+
+impl Host {
+    /// Installs packages as one unit; a package whose module is installed at a lower
+    /// version upgrades it. A module directory (module.xml beside its component) may
+    /// stand for a package: it is packed first and passes the same checks. See
+    /// [`Host::upgrade`] for what "one unit" guarantees.
+    pub fn install(&self, packages: &[PathBuf], options: Options) -> Result<Vec<Change>> {
+        ops::apply(self, packages, Mode::Install, options, &Default::default())
+    }
+
+    /// Upgrades installed modules from packages, as one unit: every package is unpacked
+    /// and checked, the whole plan's dependencies resolved and every component compiled
+    /// before anything changes; then, dependencies first and inside one transaction, each
+    /// module's schema is applied and its `install()` or `upgrade()` runs against new
+    /// copies of its files and data. The replaced version is kept as the backup. If any
+    /// step fails, nothing changes. [`Options::force`] skips dependency checks, never
+    /// safety checks.
+    pub fn upgrade(&self, packages: &[PathBuf], options: Options) -> Result<Vec<Change>> {
+        ops::apply(self, packages, Mode::Upgrade, options, &Default::default())
+    }
+
+    /// Upgrades every installed module for which the package directory `from` (default:
+    /// the configured one) holds a newer version, as one unit.
+    pub fn upgrade_all(&self, from: Option<&Path>, options: Options) -> Result<Vec<Change>> {
+        ops::upgrade_all(self, from, options)
+    }
+
+    /// Installs every module of the package directory `from` (default: the configured
+    /// one) that is not installed, and upgrades those it holds newer versions of, as one
+    /// unit.
+    pub fn install_local(&self, from: Option<&Path>, options: Options) -> Result<Vec<Change>> {
+        ops::install_local(self, from, options)
+    }
+
+    /// Runs the module's `uninstall()`, then removes its record, tables, key-value store,
+    /// backup, files and data. Refused while running modules depend on it, unless `force`.
+    pub fn uninstall(&self, rawname: &str, force: bool) -> Result<Change> {
+        ops::remove(self, rawname, force, true)
+    }
+
+    /// Removes a module without running any of its code — for a module that is broken or
+    /// whose `uninstall()` keeps failing. Refused while running modules depend on it,
+    /// unless `force`.
+    pub fn delete(&self, rawname: &str, force: bool) -> Result<Change> {
+        ops::remove(self, rawname, force, false)
+    }
+
+    /// Enables a disabled module: checks its dependencies (unless `force`), runs its
+    /// `enable()`, and marks it enabled, in one transaction.
+    pub fn enable(&self, rawname: &str, force: bool) -> Result<Change> {
+        ops::enable(self, rawname, force)
+    }
+
+    /// Enables several disabled modules as one change: dependencies among them count as
+    /// enabled, their `enable()` calls run dependencies first, and either all of them end
+    /// up enabled or none does.
+    pub fn enable_all(&self, rawnames: &[String], force: bool) -> Result<Vec<Change>> {
+        ops::enable_all(self, rawnames, force)
+    }
+
+    /// Disables a module: refused while running modules depend on it (unless `force`);
+    /// runs its `disable()` and marks it disabled, in one transaction.
+    pub fn disable(&self, rawname: &str, force: bool) -> Result<Change> {
+        ops::disable(self, rawname, force)
+    }
+
+    /// Returns `rawname` to the version its last upgrade replaced: files, data, key-value
+    /// store and tables as they were. Refused when running modules need the current
+    /// version (unless `force`).
+    pub fn rollback(&self, rawname: &str, force: bool) -> Result<Change> {
+        ops::rollback(self, rawname, force)
+    }
+
+    /// Describes every module in `dir` — its packages and its module directories (each a
+    /// directory holding a module.xml), as phpWebSite's installer lists a modules
+    /// directory: its version against the installed one, whether it could be installed,
+    /// and what its component exports. A package or module directory whose module.xml
+    /// cannot be read is reported in [`Scan::unreadable`] with the error, and the others
+    /// are still described. Installed modules for which `dir` holds a newer version are
+    /// marked `needs-upgrade`; those an earlier scan of `dir` marked, and for which it no
+    /// longer holds one, are enabled again — unless something in `dir` could not be read,
+    /// which may be that newer version. The artifacts the scan compiles to list exports
+    /// are removed again unless an installed version or backup uses them.
+    pub fn scan(&self, dir: &Path) -> Result<Scan> {
+        ops::scan(self, dir)
+    }
+
+    /// Runs the `get_config` pipeline across the running modules and writes the
+    /// configuration it builds to `etc/extensions_modhost.conf` in the root, atomically.
+    /// Fails with [`Error::Reload`](crate::Error::Reload), writing nothing, if a handler
+    /// fails. `get_config` runs as a fail-closed pipeline whatever was declared for it:
+    /// only its limits are taken.
+    pub fn reload(&self) -> Result<Reload> {
+        ops::reload(self)
+    }
+
+    /// Grants installed module `rawname` every directory its module.xml asks for.
+    pub fn grant(&self, rawname: &str) -> Result<Vec<Request>> {
+        ops::grant(self, rawname)
+    }
+
+    /// Withdraws every grant of installed module `rawname`.
+    pub fn revoke(&self, rawname: &str) -> Result<()> {
+        ops::revoke(self, rawname)
+    }
+
+    /// Adds update source `name` of `kind` at `location`: an `https://` URL or an
+    /// absolute local path. With a `public_key`, the source is signed: unsigned or badly
+    /// signed documents are refused. An existing source is changed only if `replace`: it
+    /// keeps its download key while its URL stays the same (the key is the publisher's,
+    /// never sent to another server), and its modules stay bound to it.
+    pub fn add_source(
+        &self,
+        name: &str,
+        kind: SourceKind,
+        location: &str,
+        public_key: Option<&str>,
+        replace: bool,
+    ) -> Result<()> {
+        online::add_source(self, name, kind, location, public_key, replace)
+    }
+
+    /// Removes update source `name`. While modules installed from it are bound to it, only
+    /// if `force`: they then get no updates until installed again from a source.
+    pub fn remove_source(&self, name: &str, force: bool) -> Result<()> {
+        online::remove_source(self, name, force)
+    }
+
+    /// Stores the download key (`email=…&key=…`, say) appended to the package URLs of
+    /// source or module channel `name`; a module channel's key is sent only to the URL the
+    /// channel has now. A key a URL's query cannot hold as written is refused.
+    pub fn set_source_key(&self, name: &str, extra_query: &str) -> Result<()> {
+        online::set_source_key(self, name, extra_query)
+    }
+
+    /// The administrator's sources and the channels installed modules declare.
+    pub fn sources(&self) -> Result<Vec<SourceInfo>> {
+        online::sources(self)
+    }
+
+    /// Asks every channel what it offers. A channel that is down, slow, or answers garbage
+    /// or a bad signature is reported in its own entry; the others are checked regardless.
+    pub fn check_online(&self) -> Result<Vec<SourceReport>> {
+        online::check_online(self)
+    }
+
+    /// Downloads the newest verified package of `rawname` from the first channel offering
+    /// it into `dir`.
+    pub fn download(&self, rawname: &str, dir: &Path) -> Result<PathBuf> {
+        online::download(self, rawname, dir)
+    }
+
+    /// Downloads the package at `url` into `dir`, refusing it unless its SHA-256 is
+    /// `sha256` and it is a readable module package; named `RAWNAME-VERSION.tgz` (or
+    /// `.zip`, by its content).
+    pub fn download_url(&self, url: &str, sha256: &str, dir: &Path) -> Result<PathBuf> {
+        online::download_url(self, url, sha256, dir)
+    }
+
+    /// Installs modules from the sources that offer them: every package is downloaded and
+    /// verified before anything changes, then installed as one unit, each recorded as
+    /// coming from its source. A module already installed is taken only from its own
+    /// channels ([`Host::upgrade_online`]'s): never replaced by one from another source.
+    pub fn install_online(&self, names: &[String], options: Options) -> Result<Vec<Change>> {
+        online::install_online(self, names, options)
+    }
+
+    /// Upgrades modules (all with an upgrade when `names` is empty) from their own
+    /// channels: the source they were installed from, or for a module installed from a
+    /// file the channels its module.xml declares — the highest version wins, a server
+    /// earlier in priority order on a tie. A lower version is never installed, and a
+    /// module is never replaced by one of the same rawname from another source.
+    ///
+    /// A channel that fails affects only the modules it updates: a named module is refused
+    /// only when none of its channels answered, and `upgradeall` (no names) upgrades what
+    /// the others offer, then fails naming the channels it could not check. Likewise a
+    /// package that fails to download or verify: named modules are upgraded all together
+    /// or not at all, while `upgradeall` leaves that one out, upgrades the rest as one
+    /// change, and then fails naming it.
+    pub fn upgrade_online(&self, names: &[String], options: Options) -> Result<Vec<Change>> {
+        online::upgrade_online(self, names, options)
+    }
+}
