@@ -23,7 +23,7 @@ impl fmt::Display for MemoryCapReached {
         write!(
             f,
             "its memory cap of {} was reached",
-            crate::bytes(self.cap)
+            crate::error::bytes(self.cap)
         )
     }
 }

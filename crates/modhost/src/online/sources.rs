@@ -300,4 +300,91 @@ mod tests {
             );
         }
     }
+
+    /// A root whose state holds `record` as a source, written as a newer modhost (or a
+    /// damaged database) might have written it.
+    fn root_with(record: &SourceRecord) -> (tempfile::TempDir, Host) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let host = Host::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let put = host.state.begin().and_then(|mut txn| {
+            txn.put_source(record)?;
+            txn.commit()
+        });
+        put.unwrap_or_else(|e| panic!("{e}"));
+        (dir, host)
+    }
+
+    #[test]
+    fn an_unknown_stored_kind_is_an_error_naming_it_not_an_index() {
+        let (_dir, host) = root_with(&SourceRecord {
+            name: "main".into(),
+            url: "https://repo.example.org".into(),
+            kind: "gopher".into(),
+            public_key: None,
+            extra_query: None,
+        });
+        let reports = host.check_online().unwrap_or_else(|e| panic!("{e}"));
+        let error = reports
+            .iter()
+            .find(|r| r.source == "main")
+            .and_then(|r| r.error.clone())
+            .unwrap_or_default();
+        assert_eq!(
+            error,
+            "its stored kind `gopher` is not one this modhost reads (index, a2, freepbx, joomla)"
+        );
+        let listed = host.sources().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].kind, None, "never shown as another kind");
+    }
+
+    #[test]
+    fn every_kind_a_source_can_be_added_with_is_read_back() {
+        for kind in Kind::ALL {
+            let (_dir, host) = root_with(&SourceRecord {
+                name: "main".into(),
+                url: "https://repo.example.org".into(),
+                kind: kind.as_str().into(),
+                public_key: None,
+                extra_query: None,
+            });
+            let listed = host.sources().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(listed[0].kind, Some(kind));
+        }
+    }
+
+    #[test]
+    fn a_module_whose_recorded_manifest_is_unreadable_is_reported_not_skipped() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let host = Host::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let record = modhost_state::ModuleRecord {
+            rawname: "phonebook".into(),
+            name: "Phonebook".into(),
+            version: "1.0.0".into(),
+            status: modhost_state::Status::Enabled,
+            reason: None,
+            module_dir: "1.0.0".into(),
+            data_dir: "data".into(),
+            component_sha256: "00".into(),
+            manifest: "<module><rawname>phonebook".into(),
+            installed_at: 0,
+        };
+        let put = host.state.begin().and_then(|mut txn| {
+            txn.put_module(&record)?;
+            txn.commit()
+        });
+        put.unwrap_or_else(|e| panic!("{e}"));
+        let reports = host.check_online().unwrap_or_else(|e| panic!("{e}"));
+        let report = reports
+            .iter()
+            .find(|r| r.source == "phonebook/module.xml")
+            .unwrap_or_else(|| panic!("no report for the module: {reports:?}"));
+        let error = report.error.clone().unwrap_or_default();
+        assert!(
+            error.starts_with(
+                "the channels it declares cannot be read: installed module `phonebook`: "
+            ),
+            "{error}"
+        );
+    }
 }

@@ -1,0 +1,228 @@
+//! Compiled components, kept on disk: [`Runtime::load`] maps an artifact compiled earlier
+//! or compiles the component and stores one; [`Runtime::forget`] removes them.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use crate::bindings::Pre;
+use crate::version::check_api_version;
+use crate::{Error, Result, Runtime, SUPPORTED_API_VERSIONS};
+
+/// Where a loaded component's machine code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// It was compiled now, and the artifact was stored for next time.
+    Compiled,
+    /// It was mapped from an artifact compiled earlier.
+    Cached,
+}
+
+/// A component ready to instantiate: compiled, linked, and type-checked against the WIT.
+pub struct LoadedComponent {
+    pub(crate) pre: Pre,
+    sha256: String,
+    origin: Origin,
+}
+
+impl fmt::Debug for LoadedComponent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedComponent")
+            .field("sha256", &self.sha256)
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+impl LoadedComponent {
+    /// SHA-256 of the component file, hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Whether it was compiled now or mapped from the cache.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// The functions the component exports, as `interface.function` with the
+    /// interface's package and version left out when they are a `modhost:module` version
+    /// this host runs (e.g. `lifecycle.install`, `hooks.handle`).
+    pub fn exports(&self, engine: &Engine) -> Vec<String> {
+        use wasmtime::component::types::ComponentItem;
+        let component = self.pre.instance_pre().component();
+        let mut names = Vec::new();
+        for (interface, item) in component.component_type().exports(engine) {
+            let short = interface
+                .strip_prefix("modhost:module/")
+                .and_then(|rest| rest.split_once('@'))
+                .filter(|(_, version)| SUPPORTED_API_VERSIONS.contains(version))
+                .map_or(interface, |(name, _)| name);
+            match item.ty {
+                ComponentItem::ComponentInstance(instance) => {
+                    for (function, item) in instance.exports(engine) {
+                        if matches!(item.ty, ComponentItem::ComponentFunc(_)) {
+                            names.push(format!("{short}.{function}"));
+                        }
+                    }
+                }
+                ComponentItem::ComponentFunc(_) => names.push(short.to_owned()),
+                _ => {}
+            }
+        }
+        names
+    }
+}
+
+impl Runtime {
+    /// Loads the component at `path`, mapping its compiled artifact if one exists and
+    /// compiling (and storing) it otherwise. `sha256` may pass a digest already known
+    /// (recorded at install) to skip reading the file.
+    pub fn load(&self, path: &Path, sha256: Option<&str>) -> Result<LoadedComponent> {
+        let io = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let (sha256, bytes) = match sha256 {
+            Some(known) => (known.to_owned(), None),
+            None => {
+                let bytes = fs_err::read(path).map_err(io)?;
+                (hex(&Sha256::digest(&bytes)), Some(bytes))
+            }
+        };
+        let artifact = self
+            .cache_dir
+            .join(format!("{sha256}-{}.cwasm", self.compat));
+        let cached = if artifact.is_file() {
+            match self.map_artifact(&artifact) {
+                Ok(component) => Some(component),
+                Err(e) => {
+                    tracing::warn!(artifact = %artifact.display(), "discarding unusable compiled component: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let (component, origin) = match cached {
+            Some(component) => {
+                tracing::debug!(artifact = %artifact.display(), "loaded precompiled component");
+                (component, Origin::Cached)
+            }
+            None => {
+                let bytes = match bytes {
+                    Some(bytes) => bytes,
+                    None => {
+                        // Compiled code is cached under the recorded digest: a file that no
+                        // longer has it must not be compiled and trusted under that name.
+                        let bytes = fs_err::read(path).map_err(io)?;
+                        let found = hex(&Sha256::digest(&bytes));
+                        if found != sha256 {
+                            return Err(Error::Load {
+                                path: path.to_owned(),
+                                message: format!(
+                                    "it has changed since it was installed (sha256 {found}, recorded {sha256})"
+                                ),
+                            });
+                        }
+                        bytes
+                    }
+                };
+                tracing::info!(component = %path.display(), "compiling component");
+                let component =
+                    Component::from_binary(&self.engine, &bytes).map_err(|e| Error::Load {
+                        path: path.to_owned(),
+                        message: format!("{e:#}"),
+                    })?;
+                self.store_artifact(&component, &artifact)?;
+                (component, Origin::Compiled)
+            }
+        };
+        let api_version = check_api_version(&self.engine, &component, path)?;
+        let load_err = |e: wasmtime::Error| Error::Load {
+            path: path.to_owned(),
+            message: format!("{e:#}"),
+        };
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(load_err)?;
+        let pre = Pre::new(api_version, instance_pre).map_err(load_err)?;
+        Ok(LoadedComponent {
+            pre,
+            sha256,
+            origin,
+        })
+    }
+
+    /// Maps an artifact this runtime wrote earlier.
+    #[allow(unsafe_code)]
+    fn map_artifact(&self, artifact: &Path) -> wasmtime::Result<Component> {
+        // SAFETY: the artifact lives in the root's cache directory, which only modhost
+        // writes, always atomically (temp file + rename) and always with bytes produced by
+        // `Component::serialize`; wasmtime also checks that it was compiled by a
+        // compatible engine before using it.
+        unsafe { Component::deserialize_file(&self.engine, artifact) }
+    }
+
+    /// Writes the artifact beside its final name and renames it into place, so a reader
+    /// never sees a partial file.
+    fn store_artifact(&self, component: &Component, artifact: &Path) -> Result<()> {
+        let bytes = component
+            .serialize()
+            .map_err(|e| Error::Engine(format!("cannot serialize a compiled component: {e}")))?;
+        let io = |source| Error::Io {
+            path: artifact.to_owned(),
+            source,
+        };
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.cache_dir).map_err(io)?;
+        tmp.write_all(&bytes).map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(artifact).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+
+    /// Removes every compiled artifact of the component with digest `sha256`, whatever
+    /// engine compiled it, once no installed version needs it: compiled code should not
+    /// outlive the module it came from.
+    pub fn forget(&self, sha256: &str) -> Result<()> {
+        let prefix = format!("{sha256}-");
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Io { path, source }
+        };
+        for entry in fs_err::read_dir(&self.cache_dir).map_err(io(&self.cache_dir))? {
+            let entry = entry.map_err(io(&self.cache_dir))?;
+            let name = entry.file_name();
+            let ours = name.to_str().is_some_and(|n| {
+                n.strip_prefix(&prefix)
+                    .is_some_and(|rest| rest.ends_with(".cwasm"))
+            });
+            if ours {
+                let path = entry.path();
+                match fs_err::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(io(&path)(e));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The lower-case hex sha256 of the file at `path`, as components are recorded.
+pub fn sha256_of(path: &Path) -> Result<String> {
+    let bytes = fs_err::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

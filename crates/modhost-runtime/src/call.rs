@@ -1,0 +1,226 @@
+//! Calling into a module: what is called, with what, and the path every call takes.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use modhost_state::Session;
+use wasmtime::Store;
+
+use crate::bindings::Instance;
+use crate::host::HostState;
+use crate::runtime::EPOCH_TICK;
+use crate::trap::{trapped, with_stderr};
+use crate::warm::WARM_RESOURCES;
+use crate::{Error, Fire, Limits, LoadedComponent, Mount, Result, Runtime, Warm};
+
+/// A call into a module.
+#[derive(Debug, Clone, Copy)]
+pub enum Call<'a> {
+    /// `lifecycle.install`.
+    Install,
+    /// `lifecycle.upgrade(from-version)`.
+    Upgrade {
+        /// The version being replaced.
+        from: &'a str,
+    },
+    /// `lifecycle.uninstall`.
+    Uninstall,
+    /// `lifecycle.enable`.
+    Enable,
+    /// `lifecycle.disable`.
+    Disable,
+    /// `hooks.handle`.
+    Hook {
+        /// The handler name from module.xml.
+        handler: &'a str,
+        /// The hook point.
+        hook: &'a str,
+        /// The hook point's input.
+        payload: &'a str,
+    },
+}
+
+impl fmt::Display for Call<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Call::Install => f.write_str("install()"),
+            Call::Upgrade { from } => write!(f, "upgrade({from})"),
+            Call::Uninstall => f.write_str("uninstall()"),
+            Call::Enable => f.write_str("enable()"),
+            Call::Disable => f.write_str("disable()"),
+            Call::Hook { handler, hook, .. } => write!(f, "handler `{handler}` for hook `{hook}`"),
+        }
+    }
+}
+
+/// Who is being called, with what.
+pub struct CallContext<'a> {
+    /// The module's rawname.
+    pub rawname: &'a str,
+    /// The module's version.
+    pub version: &'a str,
+    /// The host directory mounted as the module's `/data`.
+    pub data_dir: &'a Path,
+    /// Granted host directories.
+    pub mounts: &'a [Mount],
+    /// The session the module's key-value and database calls go through.
+    pub session: Session,
+    /// The call's limits.
+    pub limits: Limits,
+    /// A deadline inherited from a firing call, when it is sooner than the call's own.
+    pub deadline: Option<Instant>,
+    /// Where hooks the module fires go; `None` refuses them.
+    pub fire: Option<Arc<dyn Fire>>,
+    /// How deep in fired hooks this call is: 0 at the top.
+    pub depth: u32,
+}
+
+impl Runtime {
+    /// Runs `call` in a fresh instance of `component`. The context's session is handed
+    /// back whatever happens, so the caller decides whether to commit it.
+    pub fn call(
+        &self,
+        component: &LoadedComponent,
+        context: CallContext,
+        call: &Call,
+    ) -> (Result<Option<String>>, Session) {
+        self.call_in(component, None, context, call)
+    }
+
+    /// Runs hook call `call` like [`Runtime::call`], in an instance kept in `warm` from an
+    /// earlier call when there is one: a call then costs a function call, not an
+    /// instantiation. An instance that trapped, or wrote to stderr, is not kept.
+    pub fn call_warm(
+        &self,
+        component: &LoadedComponent,
+        warm: &Warm,
+        context: CallContext,
+        call: &Call,
+    ) -> (Result<Option<String>>, Session) {
+        self.call_in(component, Some(warm), context, call)
+    }
+
+    fn call_in(
+        &self,
+        component: &LoadedComponent,
+        warm: Option<&Warm>,
+        context: CallContext,
+        call: &Call,
+    ) -> (Result<Option<String>>, Session) {
+        let CallContext {
+            rawname,
+            version,
+            data_dir,
+            mounts,
+            session,
+            limits,
+            deadline,
+            fire,
+            depth,
+        } = context;
+        if let Err(e) = limits.check() {
+            return (Err(e), session);
+        }
+        let trapped = trapped(rawname, version, call, limits);
+        let reused = warm.and_then(|w| w.take(limits.max_memory));
+        let mut hot = match reused {
+            Some(hot) => hot,
+            None => match self.sandbox(rawname, data_dir, mounts, limits) {
+                Ok(sandbox) => sandbox,
+                Err(e) => return (Err(e), session),
+            },
+        };
+        let now = Instant::now();
+        let deadline = match deadline {
+            Some(inherited) => inherited.min(now + limits.call_timeout),
+            None => now + limits.call_timeout,
+        };
+        let state = hot.store.data_mut();
+        state.table.set_max_capacity(limits.max_resources);
+        state.session = Some(session);
+        state.limits = limits;
+        state.deadline = deadline;
+        state.fire = fire;
+        state.depth = depth;
+        state.log_records = 0;
+        state.log_dropped = 0;
+        let remaining = deadline.saturating_duration_since(now);
+        let ticks = remaining.as_millis() / EPOCH_TICK.as_millis();
+        hot.store
+            .set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+
+        let instance = match hot.instance.take() {
+            Some(instance) => Ok(instance),
+            None => component.pre.instantiate(&mut hot.store).map_err(&trapped),
+        };
+        let result = instance.and_then(|instance| {
+            let result = invoke(&instance, &mut hot.store, call, rawname, version, &trapped);
+            hot.instance = Some(instance);
+            result
+        });
+        let stderr = hot.stderr.contents();
+        let result = result.map_err(|e| with_stderr(e, &stderr));
+        let state = hot.store.data_mut();
+        state.fire = None;
+        if state.log_dropped > 0 {
+            tracing::warn!(target: "modhost::module", module = %rawname, "{} log records over the limit of {} were dropped", state.log_dropped, limits.max_log_records);
+        }
+        let session = match state.session.take() {
+            Some(session) => session,
+            None => unreachable!("the session is returned by every fire before the call ends"),
+        };
+        let healthy = !matches!(result, Err(Error::Trapped { .. }))
+            && stderr.is_empty()
+            && state.table.iter_mut().count() <= WARM_RESOURCES;
+        if let Some(warm) = warm.filter(|_| healthy) {
+            warm.keep(hot, &self.idle);
+        }
+        (result, session)
+    }
+}
+
+/// Calls `call`'s export on `instance`.
+fn invoke(
+    instance: &Instance,
+    store: &mut Store<HostState>,
+    call: &Call,
+    rawname: &str,
+    version: &str,
+    trapped: &impl Fn(wasmtime::Error) -> Error,
+) -> Result<Option<String>> {
+    let failed = |message: String| Error::Failed {
+        module: rawname.to_owned(),
+        version: version.to_owned(),
+        call: call.to_string(),
+        message,
+    };
+    let limit = store.data().limits.max_output;
+    // The result is already copied out of the guest (bounded by its memory cap); refusing it
+    // here keeps a dispatch from holding one such copy per handler.
+    let bounded = |text: &str| {
+        if text.len() > limit {
+            Err(Error::OutputTooLarge {
+                module: rawname.to_owned(),
+                version: version.to_owned(),
+                call: call.to_string(),
+                size: text.len(),
+                limit,
+            })
+        } else {
+            Ok(())
+        }
+    };
+    let outcome = instance.call(store, call);
+    match outcome.map_err(trapped)? {
+        Ok(output) => {
+            bounded(output.as_deref().unwrap_or_default())?;
+            Ok(output)
+        }
+        Err(message) => {
+            bounded(&message)?;
+            Err(failed(message))
+        }
+    }
+}

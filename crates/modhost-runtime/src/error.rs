@@ -1,0 +1,145 @@
+//! How the sandbox fails: the error of every operation, and how a call was stopped.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{POOL_MEMORY, SUPPORTED_API_VERSIONS};
+
+/// A sandbox failure, naming the module and what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file of the runtime could not be read or written.
+    #[error("`{path}`: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// wasmtime could not be set up.
+    #[error("cannot set up the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The file is not a component that this host can run.
+    #[error("`{path}` is not a loadable modhost:module@{} component: {message}", SUPPORTED_API_VERSIONS.join(", "))]
+    Load {
+        /// The component file.
+        path: PathBuf,
+        /// wasmtime's explanation.
+        message: String,
+    },
+    /// The component targets a version of the WIT contract this host does not run.
+    #[error("`{path}` is built against modhost:module@{found}; this host supports modhost:module@{}", SUPPORTED_API_VERSIONS.join(", @"))]
+    ApiVersion {
+        /// The component file.
+        path: PathBuf,
+        /// The version it targets.
+        found: String,
+    },
+    /// The module's call trapped, ran out of time or memory, or could not start.
+    #[error("module `{module}` {version}: {call} {failure}")]
+    Trapped {
+        /// The module's rawname.
+        module: String,
+        /// The module's version.
+        version: String,
+        /// The call that failed.
+        call: String,
+        /// What happened, with the guest backtrace when there is one.
+        failure: Failure,
+    },
+    /// A memory cap larger than the sandbox's memory slots was asked for.
+    #[error("a memory cap of {} is larger than the {} a sandbox can hold", bytes(*.cap), bytes(POOL_MEMORY))]
+    MemoryCapTooLarge {
+        /// The cap asked for, in bytes.
+        cap: usize,
+    },
+    /// The module's call returned a result or error message over the output limit; it was
+    /// dropped.
+    #[error("module `{module}` {version}: {call} returned {size} bytes, over the output limit of {}", bytes(*.limit))]
+    OutputTooLarge {
+        /// The module's rawname.
+        module: String,
+        /// The module's version.
+        version: String,
+        /// The call that returned it.
+        call: String,
+        /// How long the result or error message was, in bytes.
+        size: usize,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The module's call returned an error.
+    #[error("module `{module}` {version}: {call} failed: {message}")]
+    Failed {
+        /// The module's rawname.
+        module: String,
+        /// The module's version.
+        version: String,
+        /// The call that failed.
+        call: String,
+        /// The module's own message.
+        message: String,
+    },
+}
+
+/// How a call was stopped by the sandbox.
+#[derive(Debug)]
+pub enum Failure {
+    /// It ran, or waited, past its deadline.
+    Timeout(Duration),
+    /// Its memories together would have grown past its cap; the text includes the backtrace
+    /// of what asked for the memory.
+    OutOfMemory {
+        /// The cap, in bytes.
+        cap: usize,
+        /// The trap, with the backtrace.
+        trap: String,
+    },
+    /// It tried to hold more host resources (open files, streams…) than its limit.
+    TooManyResources(usize),
+    /// Its stack ran out (deep or endless recursion); the text includes the backtrace.
+    StackOverflow(String),
+    /// It trapped; the text includes the backtrace.
+    Trap(String),
+    /// The host failed it: the state database could not serve one of its statements
+    /// (say, the write lock stayed taken past its deadline). Not the module's fault.
+    Host(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Timeout(limit) => write!(f, "was stopped after its {limit:?} deadline"),
+            Failure::OutOfMemory { cap, trap } => {
+                write!(
+                    f,
+                    "trapped: out of memory at its memory cap of {}: {trap}",
+                    bytes(*cap)
+                )
+            }
+            Failure::TooManyResources(limit) => write!(
+                f,
+                "was stopped holding its limit of {limit} open files, streams and other host resources"
+            ),
+            Failure::StackOverflow(text) => {
+                write!(f, "ran out of stack (deep or endless recursion): {text}")
+            }
+            Failure::Trap(text) => write!(f, "trapped: {text}"),
+            Failure::Host(text) => write!(f, "was stopped by the host: {text}"),
+        }
+    }
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `bytes` in MiB when it is a whole number of them, else in bytes.
+pub(crate) fn bytes(bytes: usize) -> String {
+    const MIB: usize = 1 << 20;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}

@@ -1,0 +1,62 @@
+//! What one call may use, and the ceiling the sandbox's pooled memory slots put on it.
+
+use std::time::Duration;
+
+use crate::{Error, Result};
+
+/// The largest linear memory a pooled slot can hold: the ceiling of any call's cap.
+pub const POOL_MEMORY: usize = 256 << 20;
+
+/// Bounds on what one call may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock CPU budget of one call, enforced by epoch interruption.
+    pub call_timeout: Duration,
+    /// Linear memory one call's instance may hold, in bytes, across all its memories; at
+    /// most [`POOL_MEMORY`].
+    pub max_memory: usize,
+    /// Longest result or error message a call may return, in bytes.
+    pub max_output: usize,
+    /// Host resources (open files, directory streams, pollables…) a call may hold at once.
+    pub max_resources: usize,
+    /// Log records kept per call; the rest are counted and dropped.
+    pub max_log_records: usize,
+    /// Longest log message kept, in bytes.
+    pub max_log_message: usize,
+    /// Longest key-value key, in bytes.
+    pub max_kv_key: usize,
+    /// Longest key-value value, in bytes.
+    pub max_kv_value: usize,
+    /// How deep hooks fired from handlers may nest: a handler of a hook fired by a
+    /// handler runs one level deeper; past this, `fire` fails instead of calling further.
+    pub max_fire_depth: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            call_timeout: Duration::from_secs(10),
+            max_memory: 64 * 1024 * 1024,
+            max_output: 1024 * 1024,
+            max_resources: 256,
+            max_log_records: 1000,
+            max_log_message: 4096,
+            max_kv_key: 1024,
+            max_kv_value: 1024 * 1024,
+            max_fire_depth: 4,
+        }
+    }
+}
+
+impl Limits {
+    /// Refuses limits the sandbox cannot enforce as stated: a memory cap above what a pooled
+    /// slot holds would silently be cut to the slot.
+    pub fn check(&self) -> Result<()> {
+        if self.max_memory > POOL_MEMORY {
+            return Err(Error::MemoryCapTooLarge {
+                cap: self.max_memory,
+            });
+        }
+        Ok(())
+    }
+}

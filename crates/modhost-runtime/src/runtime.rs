@@ -1,0 +1,109 @@
+//! The engine every call shares, the linker with the host's imports, and the epoch thread
+//! that call deadlines count on.
+
+use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::host::HostState;
+use crate::trap::BACKTRACE_FRAMES;
+use crate::{Error, POOL_MEMORY, Result, bindings, deadline};
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Instances that may be alive at once (concurrent dispatches times nesting depth).
+pub(crate) const POOL_INSTANCES: u32 = 256;
+
+/// The wasmtime engine, the linker with the host's imports, and the artifact cache.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HostState>,
+    pub(crate) cache_dir: PathBuf,
+    pub(crate) compat: String,
+    ticker: Arc<AtomicBool>,
+    /// Idle instances kept by every [`Warm`](crate::Warm) of this runtime.
+    pub(crate) idle: Arc<AtomicUsize>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("cache_dir", &self.cache_dir)
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// Creates a runtime that keeps compiled components in `cache_dir`.
+    pub fn new(cache_dir: &Path) -> Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        // Module authors get file:line in trap backtraces from their debug info, and the
+        // behaviour does not depend on an environment variable.
+        config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
+        // Every call instantiates afresh, so instantiation is the hot path: the pooling
+        // allocator reuses pre-reserved slots (and copy-on-write memory images) instead of
+        // mapping memory for each instance.
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(POOL_INSTANCES)
+            .total_core_instances(POOL_INSTANCES * 2)
+            .total_memories(POOL_INSTANCES)
+            .total_tables(POOL_INSTANCES * 2)
+            .max_memory_size(POOL_MEMORY);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(BACKTRACE_FRAMES));
+        config.max_wasm_stack(512 * 1024);
+        let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        deadline::add_to_linker(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
+        bindings::add_to_linker(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
+        fs_err::create_dir_all(cache_dir).map_err(|source| Error::Io {
+            path: cache_dir.to_owned(),
+            source,
+        })?;
+        let mut hasher = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let compat = format!("{:016x}", hasher.finish());
+        let ticker = Arc::new(AtomicBool::new(true));
+        let running = Arc::clone(&ticker);
+        let ticking = engine.clone();
+        thread::Builder::new()
+            .name("modhost-epoch".into())
+            .spawn(move || {
+                while running.load(Ordering::Relaxed) {
+                    thread::sleep(EPOCH_TICK);
+                    ticking.increment_epoch();
+                }
+            })
+            .map_err(|e| Error::Engine(format!("cannot start the epoch thread: {e}")))?;
+        Ok(Runtime {
+            engine,
+            linker,
+            cache_dir: cache_dir.to_owned(),
+            compat,
+            ticker,
+            idle: Arc::default(),
+        })
+    }
+
+    /// The wasmtime engine components are compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker.store(false, Ordering::Relaxed);
+    }
+}

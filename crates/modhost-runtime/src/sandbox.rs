@@ -1,0 +1,102 @@
+//! The store a call runs in, with no ambient authority: WASI sees only the module's data
+//! directory and the host directories granted to it, and nothing of the network.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use wasmtime::Store;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use crate::bindings::Instance;
+use crate::host::HostState;
+use crate::limiter::Limiter;
+use crate::{Error, Limits, Result, Runtime};
+
+/// Where a module's data directory appears inside its sandbox.
+pub const GUEST_DATA_DIR: &str = "/data";
+
+/// How much of a call's stderr is kept (for trap reports); writing more traps the call.
+const GUEST_STDERR: usize = 64 * 1024;
+
+/// A host directory mounted into a module's sandbox, at the same path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// The host directory; the module sees it at the same path.
+    pub path: PathBuf,
+    /// Whether the module may only read it.
+    pub read_only: bool,
+}
+
+/// A sandboxed store, with its instance once instantiated.
+pub(crate) struct Hot {
+    pub(crate) store: Store<HostState>,
+    pub(crate) instance: Option<Instance>,
+    pub(crate) stderr: MemoryOutputPipe,
+    pub(crate) max_memory: usize,
+}
+
+impl Runtime {
+    /// A store for `rawname` with no ambient authority: WASI sees only the module's data
+    /// directory and granted mounts, no network; memory is capped by a limiter, host
+    /// resources by the table's capacity.
+    pub(crate) fn sandbox(
+        &self,
+        rawname: &str,
+        data_dir: &Path,
+        mounts: &[Mount],
+        limits: Limits,
+    ) -> Result<Hot> {
+        let mut wasi = WasiCtxBuilder::new();
+        let stderr = MemoryOutputPipe::new(GUEST_STDERR);
+        wasi.allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .stderr(stderr.clone());
+        let mut preopens = vec![(
+            data_dir.to_owned(),
+            GUEST_DATA_DIR.to_owned(),
+            FsPerms::ReadWrite,
+        )];
+        for mount in mounts {
+            let perms = if mount.read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            };
+            preopens.push((mount.path.clone(), mount.path.display().to_string(), perms));
+        }
+        for (host, guest, perms) in &preopens {
+            wasi.preopened_dir(host, guest, *perms)
+                .map_err(|e| Error::Io {
+                    path: host.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+        }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_resources);
+        let state = HostState {
+            wasi: wasi.build(),
+            table,
+            limiter: Limiter::new(limits.max_memory),
+            limits,
+            rawname: rawname.to_owned(),
+            session: None,
+            log_records: 0,
+            log_dropped: 0,
+            deadline: Instant::now(),
+            fire: None,
+            depth: 0,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        Ok(Hot {
+            store,
+            instance: None,
+            stderr,
+            max_memory: limits.max_memory,
+        })
+    }
+}

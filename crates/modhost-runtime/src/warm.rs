@@ -1,0 +1,76 @@
+//! Instances kept between a module's hook calls, so a dispatch across many modules costs
+//! function calls rather than instantiations.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::runtime::POOL_INSTANCES;
+use crate::sandbox::Hot;
+
+/// Idle instances kept per module, and in all: the rest of the pool stays free for live
+/// calls.
+const WARM_PER_MODULE: usize = 2;
+const WARM_TOTAL: usize = POOL_INSTANCES as usize / 2;
+
+/// Host resources (open files, streams, pollables) an idle instance may keep between calls.
+/// An SDK module keeps a few (its preopened directories and stdio); one that keeps more is
+/// holding on to open files, which are the process's, so it is not kept warm.
+pub(crate) const WARM_RESOURCES: usize = 16;
+
+/// Instances of one module kept between its hook calls. Dropping it (when the module is
+/// upgraded, disabled or removed) drops them.
+#[derive(Default)]
+pub struct Warm {
+    idle: std::sync::Mutex<Vec<Hot>>,
+    /// The runtime-wide count of idle instances, shared with every `Warm`.
+    counter: std::sync::OnceLock<Arc<AtomicUsize>>,
+}
+
+impl fmt::Debug for Warm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Warm")
+    }
+}
+
+impl Warm {
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Hot>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// An idle instance built for calls capped at `max_memory`, if one is kept: its store's
+    /// limiter holds the cap it was built with.
+    pub(crate) fn take(&self, max_memory: usize) -> Option<Hot> {
+        let mut idle = self.idle();
+        let at = idle.iter().position(|h| h.max_memory == max_memory)?;
+        if let Some(counter) = self.counter.get() {
+            counter.fetch_sub(1, Ordering::Relaxed);
+        }
+        Some(idle.swap_remove(at))
+    }
+
+    /// Keeps `hot` unless this module or the runtime already keeps enough: idle instances
+    /// hold pooled slots that live calls need.
+    pub(crate) fn keep(&self, hot: Hot, counter: &Arc<AtomicUsize>) {
+        let counter = self.counter.get_or_init(|| Arc::clone(counter));
+        let mut idle = self.idle();
+        if idle.len() >= WARM_PER_MODULE {
+            return;
+        }
+        if counter.fetch_add(1, Ordering::Relaxed) < WARM_TOTAL {
+            idle.push(hot);
+        } else {
+            counter.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Warm {
+    fn drop(&mut self) {
+        if let Some(counter) = self.counter.get() {
+            counter.fetch_sub(self.idle().len(), Ordering::Relaxed);
+        }
+    }
+}
