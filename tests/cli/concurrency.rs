@@ -33,6 +33,13 @@ fn a_second_writer_waits_saying_so_or_fails_with_no_wait_and_readers_go_on() {
         "{}",
         refused.stderr
     );
+    assert!(
+        refused
+            .stderr
+            .contains("help: without --no-wait, modhost waits for the lock"),
+        "the CLI names its own flag: {}",
+        refused.stderr
+    );
     let listed = root.ok(&["list", "--json"]).json();
     assert_eq!(
         listed.as_array().map(Vec::len),

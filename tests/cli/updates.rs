@@ -592,6 +592,12 @@ fn certificates_are_checked_against_the_public_roots_plus_every_ca_given() {
         failed_with(&reports, "main", "certificate"),
         "a private CA is not trusted unless given: {reports}"
     );
+    // The library names its setting; the CLI adds its own flag.
+    let run = root.fails(&["check-online"]);
+    assert!(
+        run.stdout.contains("ca_cert in modhost.toml") && run.stderr.contains("--ca-cert FILE"),
+        "{run:?}"
+    );
 
     // A bundle whose first certificate is another CA: every one in it is trusted.
     let other = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -1029,7 +1035,7 @@ fn a_module_updateurl_is_followed_and_its_md5_is_verified() {
     // MD5 alone: a signed source must give sha256, which its signature then covers...
     let md5_only = publish(&[("sha256", null.clone()), ("sha1sum", null.clone())]);
     let key = std::fs::read_to_string(repo.dir.path().join("signing.key")).unwrap_or_default();
-    let key = modhost_update::SecretKey::parse(&key).unwrap_or_else(|e| panic!("{e}"));
+    let key = modhost_repo::SecretKey::parse(&key).unwrap_or_else(|e| panic!("{e}"));
     let signature = repo.public().join("freepbx/phonebook.json.minisig");
     assert!(std::fs::write(&signature, key.sign(md5_only.as_bytes())).is_ok());
     let url = format!("{}/freepbx/phonebook.json", repo.url);

@@ -86,6 +86,31 @@ fn details(error: &anyhow::Error) -> serde_json::Map<String, serde_json::Value> 
     details
 }
 
+/// What to do about `error` with this command line's own flags: the library speaks of its
+/// options (forcing a change, waiting for the lock, a package directory), the CLI of the
+/// flags that set them.
+fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    let error = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<modhost::Error>())?;
+    Some(match error {
+        modhost::Error::Locked(_) => "without --no-wait, modhost waits for the lock",
+        modhost::Error::InUse { .. } => "--force does it anyway",
+        modhost::Error::NoPackageDir => "give --from DIR, or set `packages` in modhost.toml",
+        modhost::Error::SourceExists { .. } => "use `source add --replace` to change it",
+        modhost::Error::SourceInUse { .. } => "use --force to remove it anyway",
+        _ => return flag_hint(&error.to_string()),
+    })
+}
+
+/// The flag for what an error message, as text, says to set: update errors reach the CLI
+/// as text inside reports and refusals.
+pub fn flag_hint(message: &str) -> Option<&'static str> {
+    message
+        .contains(modhost_update::PRIVATE_CA)
+        .then_some("or pass the CA's certificate with --ca-cert FILE")
+}
+
 /// Text or JSON output, chosen once by `--json`.
 pub struct Output {
     json: bool,
@@ -112,12 +137,19 @@ impl Output {
     /// as `{"error": …}` in JSON mode.
     pub fn error(&self, error: &anyhow::Error) -> Result<()> {
         let message = chain(error);
+        let hint = hint(error);
         if self.json {
             let mut document = details(error);
             document.insert("error".to_owned(), message.clone().into());
+            if let Some(hint) = hint {
+                document.insert("hint".to_owned(), hint.into());
+            }
             writeln!(std::io::stdout(), "{}", serde_json::Value::Object(document))?;
         }
         writeln!(std::io::stderr(), "error: {message}")?;
+        if let Some(hint) = hint {
+            writeln!(std::io::stderr(), "help: {hint}")?;
+        }
         Ok(())
     }
 
@@ -275,5 +307,36 @@ mod tests {
         assert_eq!(chain(&shown), "reading the manifest: `a.xml`: no such file");
         let plain = anyhow::anyhow!("disk full").context("writing `b`");
         assert_eq!(chain(&plain), "writing `b`: disk full");
+    }
+
+    #[test]
+    fn library_errors_get_the_flag_that_overrides_them() {
+        let cases = [
+            (
+                modhost::Error::Locked("lock".into()),
+                Some("without --no-wait, modhost waits for the lock"),
+            ),
+            (
+                modhost::Error::InUse {
+                    rawname: "core".into(),
+                    dependents: vec!["voicemail".into()],
+                },
+                Some("--force does it anyway"),
+            ),
+            (
+                modhost::Error::NoPackageDir,
+                Some("give --from DIR, or set `packages` in modhost.toml"),
+            ),
+            (modhost::Error::NotInstalled("core".into()), None),
+        ];
+        for (error, expected) in cases {
+            let library = error.to_string();
+            assert!(
+                !library.contains("--"),
+                "the library names no flag: {library}"
+            );
+            let error = anyhow::Error::new(error).context("uninstalling");
+            assert_eq!(hint(&error), expected);
+        }
     }
 }

@@ -1,9 +1,6 @@
-//! The repository index and its signature.
+//! The repository index, and the publisher key that checks the signatures of a source's
+//! documents.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use blake2::{Blake2b512, Digest};
-use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -149,102 +146,9 @@ impl PublicKey {
     }
 }
 
-/// A publisher's signing key: base64 of its 8-byte minisign key id and 32 secret bytes,
-/// kept in a file only the publisher can read.
-pub struct SecretKey {
-    id: [u8; 8],
-    key: SigningKey,
-}
-
-impl SecretKey {
-    /// A new random key.
-    pub fn generate() -> Self {
-        let mut id = [0; 8];
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
-        SecretKey {
-            id,
-            key: SigningKey::generate(&mut rand_core::OsRng),
-        }
-    }
-
-    /// Parses a key as [`SecretKey::encode`] writes it.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let bytes = STANDARD
-            .decode(text.trim())
-            .map_err(|e| format!("the signing key is not base64: {e}"))?;
-        let (Some(id), Some(secret)) = (
-            bytes.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()),
-            bytes.get(8..).and_then(|b| <[u8; 32]>::try_from(b).ok()),
-        ) else {
-            return Err("a signing key is 40 bytes".to_owned());
-        };
-        Ok(SecretKey {
-            id,
-            key: SigningKey::from_bytes(&secret),
-        })
-    }
-
-    /// The key as base64.
-    pub fn encode(&self) -> String {
-        STANDARD.encode([&self.id[..], &self.key.to_bytes()[..]].concat())
-    }
-
-    /// The minisign public key that verifies this key's signatures.
-    pub fn public(&self) -> PublicKey {
-        let line = STANDARD.encode(
-            [
-                &b"Ed"[..],
-                &self.id[..],
-                &self.key.verifying_key().to_bytes()[..],
-            ]
-            .concat(),
-        );
-        match PublicKey::parse(&line) {
-            Ok(key) => key,
-            Err(e) => unreachable!("a freshly encoded key parses: {e}"),
-        }
-    }
-
-    /// Signs `data` as minisign does (a prehashed signature with a trusted comment), as
-    /// the text of a `.minisig` file. Deterministic: the comment has no timestamp.
-    pub fn sign(&self, data: &[u8]) -> String {
-        let trusted = "modhost repository document";
-        let signature = self.key.sign(&Blake2b512::digest(data)).to_bytes();
-        let global = self
-            .key
-            .sign(&[&signature[..], trusted.as_bytes()].concat())
-            .to_bytes();
-        format!(
-            "untrusted comment: signature from modhost repo key {}\n{}\ntrusted comment: {trusted}\n{}\n",
-            crate::hex(&self.id),
-            STANDARD.encode([&b"ED"[..], &self.id[..], &signature[..]].concat()),
-            STANDARD.encode(global)
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signatures_verify_only_with_the_signing_key_and_the_exact_bytes() {
-        let key = SecretKey::generate();
-        let other = SecretKey::generate();
-        let signature = key.sign(b"index");
-        let public = PublicKey::parse(&key.public().encode()).unwrap_or_else(|e| panic!("{e}"));
-        assert!(public.verify(b"index", signature.as_bytes(), "s").is_ok());
-        assert!(public.verify(b"indeX", signature.as_bytes(), "s").is_err());
-        let foreign = other.public().verify(b"index", signature.as_bytes(), "s");
-        assert!(foreign.is_err_and(|e| e.to_string().contains("another key")));
-        assert!(public.verify(b"index", b"garbage", "s").is_err());
-        let tampered = signature.replace("modhost repository document", "anything else");
-        assert!(public.verify(b"index", tampered.as_bytes(), "s").is_err());
-        let restored = SecretKey::parse(&key.encode())
-            .map(|k| k.public())
-            .map_err(|e| e.to_string());
-        assert_eq!(restored, Ok(key.public()));
-    }
 
     /// A signature made by the `minisign` tool over `test` (minisign-verify's own example).
     #[test]

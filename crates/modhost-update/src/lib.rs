@@ -1,19 +1,25 @@
 //! Keeping modules current from the servers their publishers run — safely.
 //!
-//! A *repository* is a directory of static files that any web server or CDN can host:
-//! `index.json` (every package with its version, size and SHA-256), optionally
-//! `index.json.minisig` (a minisign signature over it), the packages under `packages/`, and
-//! for FreePBX and Joomla clients `freepbx/RAWNAME.json` and `joomla/RAWNAME.xml`.
-//! [`repo::build`] writes one as its [`repo::PUBLIC`] part, and keeps the secrets and
-//! packages of licence-gated groups apart in its [`repo::PRIVATE`] part; [`serve::Server`]
-//! serves both over HTTPS, the gated packages only with a valid licence key.
+//! The client side ([`Client`]) reads four kinds of [`Source`] ([`Kind::ALL`]): modhost
+//! repositories, a2-style `update_url`s, FreePBX `updateurl` JSON and Joomla update XML,
+//! over HTTPS or from a local directory. Each boils down to [`Release`]s. The client trusts
+//! an extra CA only when told to, bounds every size and wait, verifies a pinned publisher
+//! key ([`PublicKey`]) when the source has one (and then refuses anything unsigned), and
+//! checks every package's size and checksums before it is handed on for unpacking.
 //!
-//! The client side ([`Client`]) reads four kinds of [`Source`]: modhost repositories,
-//! a2-style `update_url`s, FreePBX `updateurl` JSON and Joomla update XML, over HTTPS or
-//! from a local directory. Each boils down to [`Release`]s. The client trusts an extra CA
-//! only when told to, bounds every size and wait, verifies a pinned publisher key when the
-//! source has one (and then refuses anything unsigned), and checks every package's size and
-//! checksums before it is handed on for unpacking.
+//! A modhost *repository* is a directory of static files that any web server or CDN can
+//! host: `index.json` ([`Index`], every package with its version, size and SHA-256),
+//! optionally `index.json.minisig` (a minisign signature over it), the packages under
+//! `packages/`, and for a2, FreePBX and Joomla clients `a2/RAWNAME/modsource.json`,
+//! `freepbx/RAWNAME.json` and `joomla/RAWNAME.xml`. This crate defines those formats and
+//! reads them; the publisher's side — building a repository, signing it, licence-gated
+//! groups and the HTTPS server for them — is the `modhost-repo` crate.
+//!
+//! - `source`: what a source is — its [`Kind`], [`Location`], pinned key, download key.
+//! - `client`: [`Client`], fetching documents and downloading verified packages;
+//!   `tls` the roots it trusts, `messages` what it says when a request or a server fails.
+//! - [`index`], [`a2`], `freepbx`, `joomla`: each kind's documents, read into [`Release`]s.
+//! - [`release`]: a release and the [`Digests`] that verify its package.
 
 pub mod a2;
 mod client;
@@ -21,17 +27,17 @@ mod freepbx;
 pub mod index;
 mod joomla;
 mod location;
+mod messages;
 pub mod release;
-pub mod repo;
-pub mod serve;
+mod source;
+mod tls;
 
-pub use client::{
-    Client, DEFAULT_TIMEOUT, Kind, MAX_PACKAGE, MAX_TRANSFER_TIME, Source, require_https,
-    validate_query,
-};
-pub use index::{Entry, Index, PublicKey, SIGNATURE_SUFFIX, SecretKey};
+pub use client::{Client, DEFAULT_TIMEOUT, MAX_PACKAGE, MAX_TRANSFER_TIME};
+pub use index::{Entry, Index, PublicKey, SIGNATURE_SUFFIX};
 pub use location::Location;
+pub use messages::PRIVATE_CA;
 pub use release::{Digests, Release, Stability, Target};
+pub use source::{Kind, Source, require_https, validate_query};
 
 use std::path::PathBuf;
 
@@ -99,15 +105,16 @@ pub enum Error {
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-pub(crate) fn file_error(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + '_ {
+/// Makes an I/O error on `path` an [`Error::File`], for `map_err`.
+pub fn file_error(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::File {
         path: path.to_owned(),
         message: e.to_string(),
     }
 }
 
-/// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes`: how every published checksum and key id is written.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -71,8 +71,8 @@ pub(crate) fn plan(
                     reasons.push(format!("`{rawname}` {} is already installed", record.version));
                 }
                 Ok(current) if current > manifest.version => reasons.push(format!(
-                    "`{rawname}` {current} is installed; {} would be a downgrade (`modhost rollback {rawname}` \
-                     returns to the kept previous version)",
+                    "`{rawname}` {current} is installed; {} would be a downgrade (a rollback returns to the \
+                     kept previous version)",
                     manifest.version
                 )),
                 _ => {
@@ -113,7 +113,7 @@ pub(crate) fn plan(
     }
     if force {
         for reason in unmet {
-            tracing::warn!("--force: ignoring: {reason}");
+            tracing::warn!("forced: ignoring: {reason}");
         }
     } else {
         reasons.extend(unmet);

@@ -18,9 +18,11 @@ pub enum SourceCommand {
         /// The repository (index, a2) or document (freepbx, joomla): https://… or an
         /// absolute path.
         location: String,
-        /// What it speaks: `index` (a modhost repository), `a2` (update_url with
-        /// modsource.json), `freepbx` (an updateurl JSON), `joomla` (update server XML).
-        #[arg(long, default_value = "index", value_parser = parse_kind)]
+        // The help lists every kind there is, from the one list of them.
+        #[arg(long, default_value_t = SourceKind::Index, value_parser = parse_kind,
+              help = format!("What it speaks: {}", SourceKind::ALL
+                  .map(|kind| format!("`{kind}` ({})", kind.summary()))
+                  .join(", ")))]
         kind: SourceKind,
         /// The publisher's minisign public key (`RW…`): documents must then be signed by it.
         #[arg(long)]
@@ -111,7 +113,7 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
                         format!(
                             "{}  {}  {}  ({signed}{key}{declared})\n",
                             s.name,
-                            s.kind.as_str(),
+                            s.kind.map_or("unknown", SourceKind::as_str),
                             s.url
                         )
                     })
@@ -187,6 +189,10 @@ pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
         }
         text
     })?;
+    let errors = reports.iter().filter_map(|r| r.error.as_deref());
+    if let Some(hint) = errors.filter_map(crate::output::flag_hint).next() {
+        eprintln!("help: {hint}");
+    }
     Ok(if reports.iter().any(|r| r.error.is_some()) {
         ExitCode::FAILURE
     } else {
@@ -222,7 +228,7 @@ pub fn download(ctx: &Context, args: DownloadArgs) -> Result<()> {
     })
 }
 
+/// A `--kind`: one of [`SourceKind::ALL`]'s names; the error names them all.
 fn parse_kind(text: &str) -> Result<SourceKind, String> {
-    SourceKind::parse(text)
-        .ok_or_else(|| format!("`{text}` is not one of index, a2, freepbx, joomla"))
+    text.parse()
 }

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use clap::builder::TypedValueParser as _;
-use modhost_update::repo::{Groups, licence_key};
-use modhost_update::{SecretKey, serve};
+use modhost_repo::{Groups, SecretKey, licence_key, serve};
 
 use crate::Context;
 
@@ -101,13 +100,8 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
                 }
                 None => None,
             };
-            let built = modhost_update::repo::build(
-                &dir,
-                &out,
-                key.as_ref(),
-                base_url.as_deref(),
-                &platform,
-            )?;
+            let built =
+                modhost_repo::build(&dir, &out, key.as_ref(), base_url.as_deref(), &platform)?;
             ctx.out.result(&built, || {
                 let signed = if built.signed { ", signed" } else { "" };
                 let private = match &built.private {
@@ -150,7 +144,7 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
         }
         RepoCommand::Keygen { out } => {
             let key = SecretKey::generate();
-            modhost_update::repo::write_secret(&out, &key.encode())?;
+            modhost_repo::write_secret(&out, &key.encode())?;
             let public = key.public().encode();
             // A minisign.pub beside it, so `minisign -Vm DOC -p KEY.pub` checks documents.
             let mut pub_file = out.clone().into_os_string();

@@ -106,8 +106,8 @@ pub(crate) fn channel_key(host: &Host, name: &str, url: &str) -> Result<Option<S
     };
     tracing::warn!(
         "channel `{name}`: its download key was stored for {stored_for}, not `{url}`, so \
-         it is not sent; if `{url}` is its publisher's, store the key again with \
-         `modhost source key {name}`"
+         it is not sent; if `{url}` is its publisher's, store the key again for this \
+         channel"
     );
     Ok(None)
 }

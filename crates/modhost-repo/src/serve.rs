@@ -10,13 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use modhost_package::Format;
+use modhost_update::{Error, Index, Result};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::index::Index;
-use crate::repo::{Groups, PRIVATE, PUBLIC, licence_key_matches};
-use crate::{Error, Result};
+use crate::{Groups, PRIVATE, PUBLIC, licence_key_matches};
 
 /// How many connections a server serves at once unless told otherwise.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
@@ -41,7 +40,7 @@ impl std::fmt::Debug for Server {
 
 impl Server {
     /// Binds `listen` (port 0 picks a free one) with the PEM certificate chain and key, to
-    /// serve `root`, a directory [`crate::repo::build`] wrote.
+    /// serve `root`, a directory [`crate::build()`] wrote.
     pub fn bind(root: &Path, listen: &str, cert: &Path, key: &Path) -> Result<Self> {
         let public = root.join(PUBLIC);
         if !public.is_dir() {
@@ -300,7 +299,7 @@ fn respond(root: &Path, request_line: &str, target: &str) -> Answer {
 }
 
 /// `name` split into its stem and extension when it is named like a package, in any
-/// format [`crate::repo::build`] publishes.
+/// format [`crate::build()`] publishes.
 fn package_extension(name: &str) -> Option<(&str, &str)> {
     let formats = [Format::GzipTar, Format::Zip];
     name.rsplit_once('.')

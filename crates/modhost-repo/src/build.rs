@@ -1,108 +1,22 @@
-//! Publishing: the static files of a repository, and licence keys for package groups.
+//! `repo build`: the static files of a repository, every kind's documents signed when
+//! there is a key, with the packages of licence-gated groups kept apart.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use hmac::{Hmac, Mac};
 use md5::Md5;
 use modhost_manifest::Manifest;
+use modhost_update::a2::{self, ModSource};
+use modhost_update::index::{FORMAT, MAX_INDEX};
+use modhost_update::{
+    Entry, Error, Index, Kind, Result, SIGNATURE_SUFFIX, Stability, file_error, hex,
+};
 use quick_xml::escape::escape;
-use serde::Deserialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::a2::{self, ModSource};
-use crate::index::{Entry, FORMAT, Index, MAX_INDEX, SIGNATURE_SUFFIX, SecretKey};
-use crate::release::Stability;
-use crate::{Error, Result, file_error, hex};
-
-/// `groups.toml` beside the packages: licence-gated package groups (jBackend-style).
-///
-/// ```toml
-/// [groups.pro]
-/// secret = "a long random string only the publisher knows"
-/// modules = ["phonebook"]
-/// ```
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Groups {
-    /// The groups, by name.
-    #[serde(default)]
-    pub groups: BTreeMap<String, Group>,
-}
-
-/// One licence group.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Group {
-    /// The secret licence keys are derived from; never published.
-    pub secret: String,
-    /// The modules whose packages need a key.
-    pub modules: Vec<String>,
-}
-
-impl Groups {
-    /// Reads `path`; a missing file means no groups.
-    pub fn load(path: &Path) -> Result<Self> {
-        match read_if_present(path)? {
-            Some(text) => Groups::parse(path, &text),
-            None => Ok(Groups::default()),
-        }
-    }
-
-    /// Parses `text`, the contents of `path`.
-    fn parse(path: &Path, text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::File {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })
-    }
-
-    /// The group `rawname` belongs to, if any.
-    pub fn group_of(&self, rawname: &str) -> Option<(&str, &Group)> {
-        self.groups
-            .iter()
-            .find(|(_, g)| g.modules.iter().any(|m| m == rawname))
-            .map(|(name, g)| (name.as_str(), g))
-    }
-}
-
-/// The licence key of `email` for a group with `secret`: HMAC-SHA256, hex.
-pub fn licence_key(secret: &str, email: &str) -> String {
-    hex(&licence_mac(secret, email).finalize().into_bytes())
-}
-
-/// Whether `key` is [`licence_key`] of `email` for a group with `secret`, compared in
-/// constant time: how fast a guess is refused must not tell how much of it is right.
-pub fn licence_key_matches(secret: &str, email: &str, key: &str) -> bool {
-    let Some(bytes) = unhex(key) else {
-        return false;
-    };
-    licence_mac(secret, email).verify_slice(&bytes).is_ok()
-}
-
-fn licence_mac(secret: &str, email: &str) -> Hmac<Sha256> {
-    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()) {
-        Ok(mac) => mac,
-        Err(_) => unreachable!("HMAC accepts keys of any length"),
-    };
-    mac.update(email.trim().to_ascii_lowercase().as_bytes());
-    mac
-}
-
-/// The bytes of hex `text`, if it is hex.
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect()
-}
+use crate::SecretKey;
+use crate::licence::Groups;
 
 /// The part of a built repository that any web server or CDN may host: every document,
 /// and the packages anyone may download.
@@ -120,9 +34,9 @@ pub struct Built {
     /// Whether the documents were signed.
     pub signed: bool,
     /// The directory to publish.
-    pub public: std::path::PathBuf,
+    pub public: PathBuf,
     /// The directory of licence secrets and gated packages, when there are groups.
-    pub private: Option<std::path::PathBuf>,
+    pub private: Option<PathBuf>,
 }
 
 /// The format of the package file `file` written by [`build`]: its extension.
@@ -142,7 +56,7 @@ fn format_of(file: &str) -> &str {
 /// With `key`, every document gets a minisign `.minisig`. Download URLs are absolute under
 /// `base_url` when given, else relative to the document. The Joomla documents target the
 /// host application named `platform` (any version): a client offers only updates whose
-/// `<targetplatform name>` is its own ([`crate::DEFAULT_PLATFORM`] unless its root
+/// `<targetplatform name>` is its own ([`modhost_update::DEFAULT_PLATFORM`] unless its root
 /// declares another). Output is reproducible: no timestamps.
 ///
 /// The two parts belong to the build: each build writes them afresh beside the old ones
@@ -198,7 +112,7 @@ pub fn build(
 }
 
 /// The text of `path`; `None` when there is no such file.
-fn read_if_present(path: &Path) -> Result<Option<String>> {
+pub(crate) fn read_if_present(path: &Path) -> Result<Option<String>> {
     match fs_err::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -270,7 +184,8 @@ fn replace_part(stage: &Path, out: &Path, part: &str) -> Result<()> {
 }
 
 /// Writes the public part, and the private one when there are `gated` groups (the text of
-/// `groups.toml`), under `stage`; what the index lists.
+/// `groups.toml`), under `stage`: the packages, then each kind's documents; what the index
+/// lists.
 fn write_parts(
     dir: &Path,
     stage: &Path,
@@ -280,27 +195,70 @@ fn write_parts(
     base_url: Option<&str>,
     platform: &str,
 ) -> Result<Vec<Entry>> {
-    let (public, private) = (stage.join(PUBLIC), stage.join(PRIVATE));
-    for sub in ["packages", "freepbx", "joomla", "a2"] {
-        let path = public.join(sub);
-        fs_err::create_dir_all(&path).map_err(file_error(&path))?;
-    }
-    if let Some(text) = gated {
-        create_private_dir(&private)?;
-        write_secret(&private.join("groups.toml"), text)?;
-    }
-    // The part a package of `rawname` belongs in.
-    let part = |rawname: &str| match groups.group_of(rawname) {
-        Some(_) => &private,
-        None => &public,
+    let parts = Parts {
+        public: stage.join(PUBLIC),
+        private: stage.join(PRIVATE),
+        groups,
     };
-    let write_package = |rawname: &str, relative: &str, bytes: &[u8]| -> Result<()> {
-        let path = part(rawname).join(relative);
+    if let Some(text) = gated {
+        create_private_dir(&parts.private)?;
+        write_secret(&parts.private.join("groups.toml"), text)?;
+    }
+    let found = collect(dir, &parts)?;
+    let publication = Publication {
+        docs: Documents {
+            out: &parts.public,
+            key,
+        },
+        parts: &parts,
+        base_url,
+        platform,
+        found,
+    };
+    for kind in Kind::ALL {
+        publication.write(kind)?;
+    }
+    Ok(publication
+        .found
+        .into_iter()
+        .map(|(_, entry)| entry)
+        .collect())
+}
+
+/// The two parts a build writes, and which one each module's packages belong in.
+struct Parts<'a> {
+    /// The public part: every document, and the packages anyone may download.
+    public: PathBuf,
+    /// The private part: the packages of licence-gated groups.
+    private: PathBuf,
+    /// The licence groups.
+    groups: &'a Groups,
+}
+
+impl Parts<'_> {
+    /// The part a package of `rawname` belongs in.
+    fn of(&self, rawname: &str) -> &Path {
+        match self.groups.group_of(rawname) {
+            Some(_) => &self.private,
+            None => &self.public,
+        }
+    }
+
+    /// Writes a package of `rawname` as `relative` in its part.
+    fn write_package(&self, rawname: &str, relative: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.of(rawname).join(relative);
         if let Some(parent) = path.parent() {
             fs_err::create_dir_all(parent).map_err(file_error(parent))?;
         }
         fs_err::write(&path, bytes).map_err(file_error(&path))
-    };
+    }
+}
+
+/// Copies every package (`*.tgz`, `*.zip`) in `dir` into `packages/` of its part, as
+/// `RAWNAME-VERSION.EXT`: the packages with their manifests, by rawname and newest first.
+fn collect(dir: &Path, parts: &Parts) -> Result<Vec<(Manifest, Entry)>> {
+    let packages = parts.public.join("packages");
+    fs_err::create_dir_all(&packages).map_err(file_error(&packages))?;
     let mut found: Vec<(Manifest, Entry)> = Vec::new();
     let mut paths: Vec<_> = fs_err::read_dir(dir)
         .map_err(file_error(dir))?
@@ -318,7 +276,7 @@ fn write_parts(
         let extension = modhost_package::format(&path).map_err(refused)?.extension();
         let bytes = fs_err::read(&path).map_err(file_error(&path))?;
         let file = format!("{}-{}.{extension}", manifest.rawname, manifest.version);
-        write_package(&manifest.rawname, &format!("packages/{file}"), &bytes)?;
+        parts.write_package(&manifest.rawname, &format!("packages/{file}"), &bytes)?;
         let entry = Entry {
             rawname: manifest.rawname.clone(),
             name: manifest.name.clone(),
@@ -326,107 +284,182 @@ fn write_parts(
             file,
             size: bytes.len() as u64,
             sha256: hex(&Sha256::digest(&bytes)),
-            group: groups
+            group: parts
+                .groups
                 .group_of(&manifest.rawname)
                 .map(|(name, _)| name.to_owned()),
         };
         found.push((manifest, entry));
     }
     found.sort_by(|(a, _), (b, _)| a.rawname.cmp(&b.rawname).then(b.version.cmp(&a.version)));
-    let index = Index {
-        format: FORMAT.to_owned(),
-        modules: found.iter().map(|(_, e)| e.clone()).collect(),
-    };
-    let json = serde_json::to_vec_pretty(&index).map_err(|e| Error::File {
-        path: public.join("index.json"),
-        message: e.to_string(),
-    })?;
-    let docs = Documents { out: &public, key };
-    docs.write("index.json", &json)?;
-    let location = |entry: &Entry, relative: &str| match base_url {
-        Some(base) => format!("{}/packages/{}", base.trim_end_matches('/'), entry.file),
-        None => format!("{relative}packages/{}", entry.file),
-    };
-    let mut by_module: BTreeMap<&str, Vec<&(Manifest, Entry)>> = BTreeMap::new();
-    for item in &found {
-        by_module.entry(&item.0.rawname).or_default().push(item);
-    }
-    for (rawname, versions) in by_module {
-        // Clients offer only stable releases unless told otherwise, so naming a newer
-        // pre-release here would leave them with no offer at all. Versions are newest first.
-        let offered = versions
-            .iter()
-            .find(|(_, e)| Stability::of_version(&e.version) == Stability::Stable)
-            .or(versions.first());
-        let Some((manifest, entry)) = offered.map(|(m, e)| (m, e)) else {
-            continue;
-        };
-        let package = part(rawname).join("packages").join(&entry.file);
-        let bytes = fs_err::read(&package).map_err(file_error(&package))?;
-        let freepbx = serde_json::json!({
-            "rawname": manifest.rawname,
-            "repo": manifest.repo,
-            "name": manifest.name,
-            "version": manifest.version,
-            "publisher": manifest.publisher,
-            "license": manifest.license,
-            "licenselink": manifest.licenselink,
-            "changelog": manifest.changelog,
-            "category": manifest.category,
-            "description": manifest.description,
-            "depends": { "version": manifest.depends.version.first().map(|r| r.version.to_string()) },
-            "supported": { "version": manifest.supported.as_ref().map(|s| s.version.to_string()) },
-            "location": location(entry, "../"),
-            "md5sum": hex(&Md5::digest(&bytes)),
-            "sha1sum": hex(&Sha1::digest(&bytes)),
-            "sha256": entry.sha256,
-            "packaged": 0,
-        });
-        let text = serde_json::to_vec_pretty(&freepbx).unwrap_or_default();
-        docs.write(&format!("freepbx/{rawname}.json"), &text)?;
+    Ok(found)
+}
 
-        let extension = format_of(&entry.file);
-        let a2 = ModSource {
-            rawname: entry.rawname.clone(),
-            name: Some(entry.name.clone()),
-            version: entry.version.clone(),
-            format: (extension != "tgz").then(|| extension.to_owned()),
-            size: Some(entry.size),
-            sha256: entry.sha256.clone(),
-        };
-        let dir = public.join("a2").join(rawname);
-        fs_err::create_dir_all(&dir).map_err(file_error(&dir))?;
-        write_package(
-            rawname,
-            &format!("a2/{rawname}/{}.{extension}", entry.version),
-            &bytes,
-        )?;
-        let text = serde_json::to_vec_pretty(&a2).unwrap_or_default();
-        docs.write(&format!("a2/{rawname}/{}", a2::INDEX), &text)?;
+/// What every kind's documents are written from: the packages a build found.
+struct Publication<'a> {
+    /// The public part's documents, signed when there is a key.
+    docs: Documents<'a>,
+    /// Where the packages are.
+    parts: &'a Parts<'a>,
+    /// The URL the repository is served at, when download URLs are to be absolute.
+    base_url: Option<&'a str>,
+    /// The host application the Joomla documents target.
+    platform: &'a str,
+    /// Every package with its manifest, by rawname and newest first.
+    found: Vec<(Manifest, Entry)>,
+}
 
-        let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<updates>\n");
-        for (manifest, entry) in &versions {
-            xml += &format!(
-                "  <update>\n    <name>{}</name>\n    <description>{}</description>\n    <element>{}</element>\n    \
-                 <type>module</type>\n    <version>{}</version>\n    <downloads>\n      \
-                 <downloadurl type=\"full\" format=\"{}\">{}</downloadurl>\n    </downloads>\n    \
-                 <tags>\n      <tag>{}</tag>\n    </tags>\n    <sha256>{}</sha256>\n    \
-                 <targetplatform name=\"{}\" version=\".*\"/>\n  </update>\n",
-                escape(manifest.name.as_str()),
-                escape(manifest.description.as_deref().unwrap_or("")),
-                escape(entry.rawname.as_str()),
-                escape(entry.version.as_str()),
-                format_of(&entry.file),
-                escape(location(entry, "../").as_str()),
-                Stability::of_version(&entry.version).tag(),
-                entry.sha256,
-                escape(platform.trim())
-            );
+impl Publication<'_> {
+    /// Writes what clients of `kind` read.
+    fn write(&self, kind: Kind) -> Result<()> {
+        match kind {
+            Kind::Index => self.write_index(),
+            Kind::A2 => self.write_a2(),
+            Kind::Freepbx => self.write_freepbx(),
+            Kind::Joomla => self.write_joomla(),
         }
-        xml += "</updates>\n";
-        docs.write(&format!("joomla/{rawname}.xml"), xml.as_bytes())?;
     }
-    Ok(index.modules)
+
+    /// `index.json`: every package.
+    fn write_index(&self) -> Result<()> {
+        let index = Index {
+            format: FORMAT.to_owned(),
+            modules: self.found.iter().map(|(_, e)| e.clone()).collect(),
+        };
+        let json = serde_json::to_vec_pretty(&index).map_err(|e| Error::File {
+            path: self.docs.out.join("index.json"),
+            message: e.to_string(),
+        })?;
+        self.docs.write("index.json", &json)
+    }
+
+    /// `a2/RAWNAME/modsource.json`, beside a copy of the package it names as
+    /// `VERSION.EXT` (in the module's part).
+    fn write_a2(&self) -> Result<()> {
+        self.docs.create_dir("a2")?;
+        for (rawname, _, entry) in self.offered() {
+            let bytes = self.package(rawname, entry)?;
+            let extension = format_of(&entry.file);
+            let a2 = ModSource {
+                rawname: entry.rawname.clone(),
+                name: Some(entry.name.clone()),
+                version: entry.version.clone(),
+                format: (extension != "tgz").then(|| extension.to_owned()),
+                size: Some(entry.size),
+                sha256: entry.sha256.clone(),
+            };
+            self.docs.create_dir(&format!("a2/{rawname}"))?;
+            self.parts.write_package(
+                rawname,
+                &format!("a2/{rawname}/{}.{extension}", entry.version),
+                &bytes,
+            )?;
+            let text = serde_json::to_vec_pretty(&a2).unwrap_or_default();
+            self.docs
+                .write(&format!("a2/{rawname}/{}", a2::INDEX), &text)?;
+        }
+        Ok(())
+    }
+
+    /// `freepbx/RAWNAME.json`: one version, with every checksum FreePBX knows.
+    fn write_freepbx(&self) -> Result<()> {
+        self.docs.create_dir("freepbx")?;
+        for (rawname, manifest, entry) in self.offered() {
+            let bytes = self.package(rawname, entry)?;
+            let freepbx = serde_json::json!({
+                "rawname": manifest.rawname,
+                "repo": manifest.repo,
+                "name": manifest.name,
+                "version": manifest.version,
+                "publisher": manifest.publisher,
+                "license": manifest.license,
+                "licenselink": manifest.licenselink,
+                "changelog": manifest.changelog,
+                "category": manifest.category,
+                "description": manifest.description,
+                "depends": { "version": manifest.depends.version.first().map(|r| r.version.to_string()) },
+                "supported": { "version": manifest.supported.as_ref().map(|s| s.version.to_string()) },
+                "location": self.location(entry, "../"),
+                "md5sum": hex(&Md5::digest(&bytes)),
+                "sha1sum": hex(&Sha1::digest(&bytes)),
+                "sha256": entry.sha256,
+                "packaged": 0,
+            });
+            let text = serde_json::to_vec_pretty(&freepbx).unwrap_or_default();
+            self.docs.write(&format!("freepbx/{rawname}.json"), &text)?;
+        }
+        Ok(())
+    }
+
+    /// `joomla/RAWNAME.xml`: every version, tagged by stability.
+    fn write_joomla(&self) -> Result<()> {
+        self.docs.create_dir("joomla")?;
+        for (rawname, versions) in self.modules() {
+            let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<updates>\n");
+            for (manifest, entry) in &versions {
+                xml += &format!(
+                    "  <update>\n    <name>{}</name>\n    <description>{}</description>\n    <element>{}</element>\n    \
+                     <type>module</type>\n    <version>{}</version>\n    <downloads>\n      \
+                     <downloadurl type=\"full\" format=\"{}\">{}</downloadurl>\n    </downloads>\n    \
+                     <tags>\n      <tag>{}</tag>\n    </tags>\n    <sha256>{}</sha256>\n    \
+                     <targetplatform name=\"{}\" version=\".*\"/>\n  </update>\n",
+                    escape(manifest.name.as_str()),
+                    escape(manifest.description.as_deref().unwrap_or("")),
+                    escape(entry.rawname.as_str()),
+                    escape(entry.version.as_str()),
+                    format_of(&entry.file),
+                    escape(self.location(entry, "../").as_str()),
+                    Stability::of_version(&entry.version).tag(),
+                    entry.sha256,
+                    escape(self.platform.trim())
+                );
+            }
+            xml += "</updates>\n";
+            self.docs
+                .write(&format!("joomla/{rawname}.xml"), xml.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Every module's packages, newest first.
+    fn modules(&self) -> BTreeMap<&str, Vec<&(Manifest, Entry)>> {
+        let mut by_module: BTreeMap<&str, Vec<&(Manifest, Entry)>> = BTreeMap::new();
+        for item in &self.found {
+            by_module.entry(&item.0.rawname).or_default().push(item);
+        }
+        by_module
+    }
+
+    /// Each module with the release its one-version documents (a2, FreePBX) name: the
+    /// newest stable one when there is one. Clients offer only stable releases unless told
+    /// otherwise, so naming a newer pre-release would leave them with no offer at all.
+    fn offered(&self) -> Vec<(&str, &Manifest, &Entry)> {
+        self.modules()
+            .into_iter()
+            .filter_map(|(rawname, versions)| {
+                versions
+                    .iter()
+                    .find(|(_, e)| Stability::of_version(&e.version) == Stability::Stable)
+                    .or(versions.first())
+                    .map(|(manifest, entry)| (rawname, manifest, entry))
+            })
+            .collect()
+    }
+
+    /// The bytes of the package of `rawname` that `entry` lists, as copied to its part.
+    fn package(&self, rawname: &str, entry: &Entry) -> Result<Vec<u8>> {
+        let package = self.parts.of(rawname).join("packages").join(&entry.file);
+        fs_err::read(&package).map_err(file_error(&package))
+    }
+
+    /// Where a document `relative` to the repository's root finds `entry`'s package:
+    /// absolute under the base URL when there is one.
+    fn location(&self, entry: &Entry, relative: &str) -> String {
+        match self.base_url {
+            Some(base) => format!("{}/packages/{}", base.trim_end_matches('/'), entry.file),
+            None => format!("{relative}packages/{}", entry.file),
+        }
+    }
 }
 
 /// Creates `path` readable by its owner alone, whatever the umask.
@@ -462,6 +495,13 @@ struct Documents<'a> {
 }
 
 impl Documents<'_> {
+    /// Creates the directory `name` (and its parents) for documents.
+    fn create_dir(&self, name: &str) -> Result<()> {
+        let path = self.out.join(name);
+        fs_err::create_dir_all(&path).map_err(file_error(&path))
+    }
+
+    /// Writes the document `name`, and its signature when signing.
     fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let path = self.out.join(name);
         fs_err::write(&path, bytes).map_err(file_error(&path))?;
@@ -474,43 +514,5 @@ impl Documents<'_> {
 }
 
 #[cfg(test)]
-#[path = "tests_repo.rs"]
-mod tests_repo;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn licence_keys_depend_on_secret_and_email_only() {
-        let key = licence_key("s3cret", "Admin@Example.org");
-        assert_eq!(key, licence_key("s3cret", " admin@example.org "));
-        assert_ne!(key, licence_key("s3cret", "other@example.org"));
-        assert_ne!(key, licence_key("other", "admin@example.org"));
-        assert_eq!(key.len(), 64);
-    }
-
-    #[test]
-    fn a_licence_key_matches_only_its_email_and_secret() {
-        let key = licence_key("s3cret", "admin@example.org");
-        assert!(licence_key_matches("s3cret", "Admin@Example.org", &key));
-        assert!(licence_key_matches(
-            "s3cret",
-            "admin@example.org",
-            &key.to_ascii_uppercase()
-        ));
-        let mut wrong = key.clone();
-        wrong.replace_range(63.., if key.ends_with('0') { "1" } else { "0" });
-        for (secret, email, key) in [
-            ("s3cret", "admin@example.org", wrong.as_str()),
-            ("s3cret", "admin@example.org", &key[..62]),
-            ("s3cret", "admin@example.org", ""),
-            ("s3cret", "admin@example.org", "zz"),
-            ("s3cret", "admin@example.org", &format!("+{}", &key[1..])),
-            ("s3cret", "other@example.org", key.as_str()),
-            ("other", "admin@example.org", key.as_str()),
-        ] {
-            assert!(!licence_key_matches(secret, email, key), "{key}");
-        }
-    }
-}
+#[path = "tests_build.rs"]
+mod tests_build;

@@ -5,9 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use modhost_update::{Client, Location, Source, Target};
+
 use super::*;
+use crate::licence::licence_key;
 use crate::serve::Server;
-use crate::{Client, Kind, Location, Source, Target};
 
 fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"))
@@ -79,7 +81,7 @@ fn files(dir: &Path) -> Vec<String> {
 }
 
 fn build_ok(src: &Path, out: &Path, key: Option<&SecretKey>) -> Built {
-    build(src, out, key, None, crate::DEFAULT_PLATFORM).unwrap_or_else(|e| panic!("{e}"))
+    build(src, out, key, None, modhost_update::DEFAULT_PLATFORM).unwrap_or_else(|e| panic!("{e}"))
 }
 
 const GROUPS: &str = "[groups.pro]\nsecret = \"s3cret\"\nmodules = [\"phonebook\"]\n";
@@ -139,7 +141,13 @@ fn a_build_does_not_replace_a_directory_it_did_not_write() {
     tgz(src.path(), "core", "1.0.0");
     let out = tempdir();
     write(&out.path().join("public/index.html"), b"someone's site");
-    let refused = build(src.path(), out.path(), None, None, crate::DEFAULT_PLATFORM);
+    let refused = build(
+        src.path(),
+        out.path(),
+        None,
+        None,
+        modhost_update::DEFAULT_PLATFORM,
+    );
     assert!(
         refused
             .as_ref()
@@ -150,7 +158,16 @@ fn a_build_does_not_replace_a_directory_it_did_not_write() {
 
     let out = tempdir();
     write(&out.path().join("private"), b"a file");
-    assert!(build(src.path(), out.path(), None, None, crate::DEFAULT_PLATFORM).is_err());
+    assert!(
+        build(
+            src.path(),
+            out.path(),
+            None,
+            None,
+            modhost_update::DEFAULT_PLATFORM
+        )
+        .is_err()
+    );
     assert_eq!(files(out.path()), ["private"]);
 
     // An empty directory holds nothing to lose.
@@ -169,7 +186,16 @@ fn a_failed_build_leaves_the_previous_repository_in_place() {
     let index = std::fs::read(out.path().join("public/index.json")).unwrap_or_default();
     tgz(src.path(), "voicemail", "1.0.0");
     write(&src.path().join("zz-broken.tgz"), b"not a package");
-    assert!(build(src.path(), out.path(), None, None, crate::DEFAULT_PLATFORM).is_err());
+    assert!(
+        build(
+            src.path(),
+            out.path(),
+            None,
+            None,
+            modhost_update::DEFAULT_PLATFORM
+        )
+        .is_err()
+    );
     assert_eq!(
         files(out.path()),
         before,
@@ -183,7 +209,7 @@ fn a_failed_build_leaves_the_previous_repository_in_place() {
 
 /// The versions `source` offers a client on the default (stable) channel.
 fn offered(kind: Kind, document: PathBuf) -> Vec<String> {
-    offered_on(kind, document, crate::DEFAULT_PLATFORM)
+    offered_on(kind, document, modhost_update::DEFAULT_PLATFORM)
 }
 
 /// The versions the document at `document` offers a host application named `platform`.
@@ -262,7 +288,7 @@ fn one_version_documents_name_the_newest_stable_release() {
 
 /// Set in the copy of the test binary that [`licence_secrets_are_owner_only_under_any_umask`]
 /// runs under umask 000: the directory to build in.
-const UMASK_CHILD: &str = "MODHOST_UPDATE_TEST_UMASK_DIR";
+const UMASK_CHILD: &str = "MODHOST_REPO_TEST_UMASK_DIR";
 
 #[test]
 fn licence_secrets_are_owner_only_under_any_umask() {
@@ -280,7 +306,7 @@ fn licence_secrets_are_owner_only_under_any_umask() {
     assert!(std::fs::set_permissions(&groups, std::fs::Permissions::from_mode(0o644)).is_ok());
     // The umask is the whole process's: the build runs in a copy of this test binary.
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
-    let test = "repo::tests_repo::licence_secrets_are_owner_only_under_any_umask";
+    let test = "build::tests_build::licence_secrets_are_owner_only_under_any_umask";
     let run = std::process::Command::new("sh")
         .args(["-c", "umask 000; exec \"$0\" \"$@\""])
         .arg(&exe)

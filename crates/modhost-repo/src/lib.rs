@@ -1,0 +1,24 @@
+//! The publisher's side of updates: the repository a publisher hosts, its signing key, its
+//! licence-gated package groups, and a small HTTPS server for it.
+//!
+//! [`build()`] turns a directory of packages into a repository of static files in every
+//! format of [`modhost_update::Kind::ALL`] — its [`PUBLIC`] part for any web server or CDN,
+//! and a [`PRIVATE`] part with the secrets and packages of licence-gated [`Groups`] — each
+//! document signed with a [`SecretKey`] when given one. [`serve::Server`] serves both over
+//! HTTPS, the gated packages only with a valid [`licence_key`]. The formats, and the client
+//! that reads them, are `modhost-update`'s: this crate depends on it, never the reverse, so
+//! that a host that only installs updates carries none of this.
+//!
+//! - `build`: [`build()`], [`Built`], [`write_secret`].
+//! - `key`: [`SecretKey`], minisign-compatible signing.
+//! - `licence`: [`Groups`] from `groups.toml`, [`licence_key`] and its check.
+//! - [`serve`]: the HTTPS server.
+
+mod build;
+mod key;
+mod licence;
+pub mod serve;
+
+pub use build::{Built, PRIVATE, PUBLIC, build, write_secret};
+pub use key::SecretKey;
+pub use licence::{Group, Groups, licence_key, licence_key_matches};

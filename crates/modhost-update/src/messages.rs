@@ -1,0 +1,184 @@
+//! What a failed request or a refusing server says, made fit to show: which setting to
+//! change when one would help, and a server's own text without its escape sequences.
+
+use std::time::Duration;
+
+use crate::client::MAX_TRANSFER_TIME;
+
+/// What a certificate from an unknown issuer's message ends with: where a private CA is
+/// trusted. An application with options of its own for it (a command line's flag) can
+/// look for this to say so.
+pub const PRIVATE_CA: &str =
+    "if the server uses a private CA, trust it with ca_cert in modhost.toml";
+
+/// A failed request's message, saying which setting to change when one would help:
+/// ureq's own words (`timeout: global`, `UnknownIssuer`) do not. `document` tells a
+/// document's fetch (whose whole exchange gets `timeout`) from a download's.
+pub(crate) fn explain(
+    error: &(dyn std::error::Error + 'static),
+    document: bool,
+    timeout: Duration,
+) -> String {
+    match problem(error) {
+        // Only a download's whole exchange gets the long limit; see `Client::new`.
+        Some(Problem::Timeout(ureq::Timeout::Global)) if !document => format!(
+            "timed out: the download did not finish within {} s",
+            MAX_TRANSFER_TIME.as_secs()
+        ),
+        Some(Problem::Timeout(_)) => format!(
+            "timed out: no complete answer within {} s ([updates] timeout_secs)",
+            timeout.as_secs_f64()
+        ),
+        Some(Problem::PlainHttp(target)) => {
+            // The query of where it points may hold the download key.
+            let target = target.split(['?', '#']).next().unwrap_or_default();
+            format!(
+                "the server redirected to `{target}`: plain HTTP is refused; update \
+                 sources must use https://"
+            )
+        }
+        Some(Problem::UnknownIssuer) => format!("{error}; {PRIVATE_CA}"),
+        None => error.to_string(),
+    }
+}
+
+/// A request failure the administrator can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Problem {
+    /// A configured wait ran out.
+    Timeout(ureq::Timeout),
+    /// The server's certificate chains to no trusted root: typically a private CA.
+    UnknownIssuer,
+    /// A redirect to this plain-HTTP URL, which is never followed.
+    PlainHttp(String),
+}
+
+/// The [`Problem`] behind `error`, looking through the `io::Error`s that ureq and rustls
+/// wrap each other's errors in.
+fn problem(error: &(dyn std::error::Error + 'static)) -> Option<Problem> {
+    if let Some(error) = error.downcast_ref::<ureq::Error>() {
+        return match error {
+            ureq::Error::Timeout(timeout) => Some(Problem::Timeout(*timeout)),
+            ureq::Error::RequireHttpsOnly(url) => Some(Problem::PlainHttp(url.clone())),
+            ureq::Error::Io(error) => problem(error),
+            ureq::Error::Rustls(error) => problem(error),
+            _ => None,
+        };
+    }
+    if let Some(error) = error.downcast_ref::<std::io::Error>() {
+        return error.get_ref().and_then(|inner| problem(inner));
+    }
+    match error.downcast_ref::<rustls::Error>() {
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) => {
+            Some(Problem::UnknownIssuer)
+        }
+        _ => None,
+    }
+}
+
+/// The largest answer taken for a server's JSON refusal: anything bigger is a package or
+/// a document, and is not parsed twice.
+const MAX_REFUSAL: usize = 64 * 1024;
+
+/// The message of a jBackend-style refusal, `{"status":"ko","error_code":…,
+/// "error_description":…}`, if `body` is one.
+pub(crate) fn refusal(body: &[u8]) -> Option<String> {
+    if body.len() > MAX_REFUSAL || body.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
+    let value = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    if value["status"] != "ko" {
+        return None;
+    }
+    let code = match &value["error_code"] {
+        serde_json::Value::String(code) => Some(code.clone()),
+        serde_json::Value::Number(code) => Some(code.to_string()),
+        _ => None,
+    };
+    let text = value["error_description"].as_str().map(printable);
+    Some(match (code.map(|c| printable(&c)), text) {
+        (Some(code), Some(text)) => format!("{text} (error {code})"),
+        (_, Some(text)) => text,
+        // JSON's escaping already keeps control characters out.
+        _ => value.to_string(),
+    })
+}
+
+/// The longest part of a server's message shown: it is the server's text, not ours.
+const MAX_MESSAGE: usize = 500;
+
+/// A server's `text` made safe to print on a terminal: escape sequences (which could
+/// recolour, retitle or rewrite what the administrator sees) and other control and
+/// bidirectional-formatting characters are removed, and the text is cut at
+/// [`MAX_MESSAGE`] characters.
+fn printable(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            // ESC [ … final byte (CSI); ESC ] … BEL or ESC \ (OSC); ESC and one more.
+            '\u{1b}' => match chars.next() {
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('\u{40}'..='\u{7e}').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            // The one-character CSI of C1, as ESC [.
+            '\u{9b}' => {
+                for c in chars.by_ref() {
+                    if ('\u{40}'..='\u{7e}').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            '\n' | '\t' => out.push(' '),
+            c if c.is_control() || is_bidi_control(c) => {}
+            c => out.push(c),
+        }
+    }
+    let out = out.trim();
+    match out.char_indices().nth(MAX_MESSAGE) {
+        Some((end, _)) => format!("{}…", &out[..end]),
+        None => out.to_owned(),
+    }
+}
+
+/// Unicode's bidirectional formatting characters, which can make text read otherwise
+/// than it is.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_servers_message_is_shown_without_its_escape_sequences() {
+        let body = "{\"status\":\"ko\",\"error_code\":\"E\\u001b[2J1\",\
+                    \"error_description\":\"\\u001b[31mKey\\u0000 expired\\u001b]0;pwned\\u0007\
+                    \\u202e!\\r\\ncontact \\u009b1mus\\u001bc\"}";
+        assert_eq!(
+            refusal(body.as_bytes()).as_deref(),
+            Some("Key expired! contact us (error E1)")
+        );
+        let long = format!(
+            r#"{{"status":"ko","error_description":"{}"}}"#,
+            "x".repeat(2 * MAX_MESSAGE)
+        );
+        let shown = refusal(long.as_bytes()).unwrap_or_default();
+        assert_eq!(shown.chars().count(), MAX_MESSAGE + 1, "{shown}");
+        assert!(shown.ends_with('…'));
+    }
+}

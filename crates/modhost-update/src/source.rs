@@ -1,0 +1,213 @@
+//! What an update source is: its format ([`Kind`]), where it lives, the publisher key it is
+//! pinned to, and the download key appended to its package URLs.
+
+use serde::Serialize;
+
+use crate::{Error, Location, PublicKey, Result};
+
+/// The format a source speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A modhost repository: `index.json` (+ `.minisig`) and `packages/`, as `repo build`
+    /// writes it.
+    Index,
+    /// a2-style: `modsource.json` names the version; the package is `<version>.tgz`.
+    A2,
+    /// A FreePBX `updateurl` JSON document.
+    Freepbx,
+    /// A Joomla update server XML document.
+    Joomla,
+}
+
+impl Kind {
+    /// Every kind, in the order they are listed and published.
+    pub const ALL: [Kind; 4] = [Kind::Index, Kind::A2, Kind::Freepbx, Kind::Joomla];
+
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Index => "index",
+            Kind::A2 => "a2",
+            Kind::Freepbx => "freepbx",
+            Kind::Joomla => "joomla",
+        }
+    }
+
+    /// A few words on what a source of this kind is, for help texts.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Kind::Index => "a modhost repository",
+            Kind::A2 => "update_url with modsource.json",
+            Kind::Freepbx => "an updateurl JSON",
+            Kind::Joomla => "update server XML",
+        }
+    }
+
+    /// Parses [`Kind::as_str`]'s names.
+    pub fn parse(text: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Kind {
+    /// The message naming every kind there is.
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        Kind::parse(text).ok_or_else(|| {
+            let names: Vec<&str> = Kind::ALL.into_iter().map(Kind::as_str).collect();
+            format!("`{text}` is not one of {}", names.join(", "))
+        })
+    }
+}
+
+/// An update source: one an administrator configured, or a channel a module declares. Its
+/// `Debug` leaves the download key out.
+#[derive(Clone)]
+pub struct Source {
+    /// Its name, e.g. `main` or `phonebook/updateurl`.
+    pub name: String,
+    /// Its format.
+    pub kind: Kind,
+    /// The repository (index, a2) or document (freepbx, joomla).
+    pub location: Location,
+    /// The publisher's pinned key; with one, unsigned or badly signed documents are refused.
+    pub public_key: Option<PublicKey>,
+    /// A download key (`email=…&key=…`) appended to package URLs; never shown.
+    pub extra_query: Option<String>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("location", &self.location)
+            .field("public_key", &self.public_key)
+            .field(
+                "extra_query",
+                &self.extra_query.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// Refuses anything but `https://` URLs.
+pub fn require_https(url: &str) -> Result<()> {
+    match Location::parse(url)? {
+        Location::Url(_) => Ok(()),
+        Location::Path(_) => Err(Error::PlainHttp(url.to_owned())),
+    }
+}
+
+/// Checks a download key (`email=…&key=…`) before it is stored: it is appended to package
+/// URLs as it is, so anything a URL's query cannot hold as written (spaces, `#`, quotes,
+/// non-ASCII, a stray `%`) would make every download URL invalid or cut it short.
+pub fn validate_query(query: &str) -> std::result::Result<(), String> {
+    if query.is_empty() {
+        return Err("the download key is empty".into());
+    }
+    let bytes = query.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'%' => {
+                let escaped = bytes
+                    .get(i + 1..i + 3)
+                    .is_some_and(|pair| pair.iter().all(u8::is_ascii_hexdigit));
+                if !escaped {
+                    return Err(format!(
+                        "`%` at position {} of the download key is not followed by two hex \
+                         digits; write a literal `%` as `%25`",
+                        i + 1
+                    ));
+                }
+                i += 3;
+                continue;
+            }
+            // RFC 3986's query characters: unreserved, sub-delims, `:`, `@`, `/`, `?`.
+            b if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?".contains(&b) => {}
+            _ => {
+                let shown = match char::from(b) {
+                    ' ' => "a space".to_owned(),
+                    c if b.is_ascii_graphic() => format!("`{c}`"),
+                    _ => "a control or non-ASCII character".to_owned(),
+                };
+                return Err(format!(
+                    "the download key holds {shown}, which a URL's query cannot hold as \
+                     written; percent-encode it (a space is `%20`, `#` is `%23`)"
+                ));
+            }
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_parses_from_the_name_it_shows() {
+        for kind in Kind::ALL {
+            assert_eq!(kind.to_string().parse::<Kind>(), Ok(kind));
+            let json = serde_json::to_string(&kind).unwrap_or_default();
+            assert_eq!(json, format!("\"{kind}\""));
+        }
+        assert_eq!(
+            "Index".parse::<Kind>(),
+            Err("`Index` is not one of index, a2, freepbx, joomla".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_source_never_shows_its_download_key() {
+        let source = Source {
+            name: "main".into(),
+            kind: Kind::Index,
+            location: Location::Url("https://repo.example.org".into()),
+            public_key: None,
+            extra_query: Some("email=a%40example.org&key=s3cret".into()),
+        };
+        let shown = format!("{source:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("extra_query: Some(\"<redacted>\")"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_download_key_must_fit_a_urls_query_as_written() {
+        for good in [
+            "download_id=123456",
+            "email=a%40example.org&key=0f1e",
+            "email=a@example.org&key=x-y_z.~",
+        ] {
+            assert_eq!(validate_query(good), Ok(()), "{good}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("email=a b", "a space"),
+            ("key=x#y", "`#`"),
+            ("key=50%", "two hex digits"),
+            ("key=%zz", "two hex digits"),
+            ("key=\"x\"", "`\"`"),
+            ("key=x\ny", "control"),
+            ("key=é", "non-ASCII"),
+        ] {
+            let refused = validate_query(bad);
+            assert!(
+                refused.as_ref().is_err_and(|e| e.contains(why)),
+                "{bad:?}: {refused:?}"
+            );
+        }
+    }
+}
