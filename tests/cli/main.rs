@@ -6,6 +6,7 @@ mod contract;
 mod crash;
 mod lifecycle;
 mod manifest;
+mod runaway;
 mod sandbox;
 mod transactions;
 mod updates;

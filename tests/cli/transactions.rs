@@ -195,6 +195,42 @@ fn a_failing_disable_or_uninstall_changes_nothing_not_even_the_data_directory() 
 }
 
 #[test]
+fn disable_force_runs_none_of_the_modules_code_and_keeps_its_data() {
+    let root = phonebook_root();
+    root.ok(&["uninstall", "phonebook"]);
+    root.ok(&["install", arg(&package_at("phonebook", "3.0.0"))]);
+    let data = fail_next_call(&root, "loop");
+    assert!(std::fs::write(data.join("kept"), "yes").is_ok());
+    let kv = root.ok(&["kv", "--json", "phonebook"]).json();
+    let run = root.fails(&["disable", "phonebook"]);
+    assert!(run.stderr.contains("deadline"), "{}", run.stderr);
+    let started = std::time::Instant::now();
+    let run = root.ok(&["disable", "--force", "phonebook", "--json"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1500),
+        "no deadline was waited for: disable() never ran ({:?})",
+        started.elapsed()
+    );
+    assert_eq!(run.json()[0]["action"], "disabled", "{}", run.stdout);
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(info["status"], "disabled");
+    assert_eq!(
+        info["reason"],
+        "disabled by an administrator without running its disable()"
+    );
+    let data = root.installed_dir("phonebook", "data");
+    assert_eq!(
+        std::fs::read_to_string(data.join("kept")).unwrap_or_default(),
+        "yes",
+        "its data directory is the one it had"
+    );
+    assert_eq!(root.ok(&["kv", "--json", "phonebook"]).json(), kv);
+    assert!(std::fs::write(data.join("mode"), "ok").is_ok());
+    root.ok(&["enable", "phonebook"]);
+    root.ok(&["recover"]);
+}
+
+#[test]
 fn upgradeall_uses_the_package_directory_and_downgrades_are_refused() {
     let root = phonebook_root();
     let dir = root.path().with_file_name("packages");

@@ -55,7 +55,7 @@ enum Command {
     /// Enable disabled modules (dependencies first; all of them or none).
     Enable(change::EnableArgs),
     /// Disable a module: its handlers stop running.
-    Disable(change::ModuleArgs),
+    Disable(change::DisableArgs),
     /// Return a module to the version its last upgrade replaced.
     Rollback(change::ModuleArgs),
     /// List installed modules, and those the package directory offers as not-installed.
@@ -201,7 +201,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Uninstall(args) => change::module(&ctx, args, Host::uninstall),
         Command::Delete(args) => change::module(&ctx, args, Host::delete),
         Command::Enable(args) => change::enable(&ctx, args),
-        Command::Disable(args) => change::module(&ctx, args, Host::disable),
+        Command::Disable(args) => change::disable(&ctx, args),
         Command::Rollback(args) => change::module(&ctx, args, Host::rollback),
         Command::List(args) => commands::list::run(&ctx, args),
         Command::Info(args) => inspect::info(&ctx, args),

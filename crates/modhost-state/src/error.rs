@@ -56,6 +56,12 @@ pub enum Error {
         /// The database file.
         path: PathBuf,
     },
+    /// SQLite rolled back the call's whole transaction: a write statement was interrupted
+    /// at the call's deadline. Nothing more is written in the call.
+    #[error(
+        "a statement ran past the call's deadline, so its transaction was rolled back; nothing more is written in this call"
+    )]
+    RolledBack,
     /// A module's `<database>` cannot be applied.
     #[error("module `{module}`: database schema: {message}")]
     Schema {

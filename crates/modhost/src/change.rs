@@ -13,6 +13,15 @@ pub struct Options {
     pub grant: bool,
 }
 
+/// How [`Host::disable_with`](crate::Host::disable_with) proceeds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DisableOptions {
+    /// Disable the module even while running modules depend on it.
+    pub force: bool,
+    /// Run none of the module's code: its `disable()` is skipped, its data kept as it is.
+    pub skip_code: bool,
+}
+
 /// What a change did to one module.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {

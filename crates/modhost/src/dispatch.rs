@@ -364,7 +364,34 @@ impl Dispatcher {
         // Only a pipeline replaces its input; a broadcast passes the payload as it came.
         let mut input = Cow::Borrowed(payload);
         for handler in handlers {
-            let result = self.call(point, handler, &input, session, depth, deadline);
+            let mut result = self.call(point, handler, &input, session, depth, deadline);
+            if depth == 0 {
+                // Each handler of a dispatch the application runs keeps its writes alone:
+                // a later handler whose statement runs past its deadline makes SQLite roll
+                // back the whole transaction, which must not take these with it.
+                let lost = session.lost();
+                let kept = session.checkpoint();
+                if result.is_ok() {
+                    if lost {
+                        result = Err((
+                            FailureKind::Timeout,
+                            format!(
+                                "`{}`: its writes were rolled back: a hook it fired ran a \
+                                 statement past the deadline",
+                                handler.entry.record.rawname
+                            ),
+                        ));
+                    } else if let Err(e) = kept {
+                        result = Err((
+                            FailureKind::Host,
+                            format!(
+                                "`{}`: its writes could not be kept: {e}",
+                                handler.entry.record.rawname
+                            ),
+                        ));
+                    }
+                }
+            }
             let rawname = handler.entry.record.rawname.clone();
             let (ok, output, error, kind) = match result {
                 Ok(output) => (true, Some(output), None, None),

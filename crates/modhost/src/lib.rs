@@ -64,7 +64,7 @@ mod query;
 mod recover;
 mod verbs;
 
-pub use change::{Action, Change, Options, Request};
+pub use change::{Action, Change, DisableOptions, Options, Request};
 pub use config::{Engine, Php, Platform};
 pub use depends::{Check, DependencyReport, Outcome};
 pub use dispatch::{Dispatch, FailureKind, HookCall, HookPoint, OnError, Shape};

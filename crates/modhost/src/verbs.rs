@@ -8,7 +8,7 @@ use crate::online::{self, SourceInfo, SourceReport};
 use crate::ops::{self, Reload};
 use crate::packages::Scan;
 use crate::plan::Mode;
-use crate::{Change, Options, Request, Result, SourceKind};
+use crate::{Change, DisableOptions, Options, Request, Result, SourceKind};
 
 impl Host {
     /// Installs packages as one unit; a package whose module is installed at a lower
@@ -72,7 +72,18 @@ impl Host {
     /// Disables a module: refused while running modules depend on it (unless `force`);
     /// runs its `disable()` and marks it disabled, in one transaction.
     pub fn disable(&self, rawname: &str, force: bool) -> Result<Change> {
-        ops::disable(self, rawname, force)
+        let options = DisableOptions {
+            force,
+            skip_code: false,
+        };
+        ops::disable(self, rawname, options)
+    }
+
+    /// [`Host::disable`] with every option: [`DisableOptions::skip_code`] disables a module
+    /// whose `disable()` never returns or keeps failing without running any of its code,
+    /// keeping its data as it is (where [`Host::delete`] would remove it).
+    pub fn disable_with(&self, rawname: &str, options: DisableOptions) -> Result<Change> {
+        ops::disable(self, rawname, options)
     }
 
     /// Returns `rawname` to the version its last upgrade replaced: files, data, key-value

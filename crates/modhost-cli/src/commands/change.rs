@@ -55,6 +55,17 @@ pub struct ModuleArgs {
     force: bool,
 }
 
+/// Arguments of `disable`.
+#[derive(Debug, clap::Args)]
+pub struct DisableArgs {
+    /// The module's rawname.
+    rawname: String,
+    /// Disable it even while running modules depend on it, and without running its
+    /// disable() (for a module whose disable() hangs or keeps failing); its data is kept.
+    #[arg(long)]
+    force: bool,
+}
+
 /// Arguments of `enable`, which takes several modules as one change.
 #[derive(Debug, clap::Args)]
 pub struct EnableArgs {
@@ -96,6 +107,16 @@ pub fn local(ctx: &Context, args: LocalArgs, op: LocalOp) -> Result<()> {
 pub fn module(ctx: &Context, args: ModuleArgs, op: ModuleOp) -> Result<()> {
     let host = ctx.open()?;
     print(ctx, &[op(&host, &args.rawname, args.force)?])
+}
+
+/// `disable NAME`; `--force` runs none of the module's code.
+pub fn disable(ctx: &Context, args: DisableArgs) -> Result<()> {
+    let host = ctx.open()?;
+    let options = modhost::DisableOptions {
+        force: args.force,
+        skip_code: args.force,
+    };
+    print(ctx, &[host.disable_with(&args.rawname, options)?])
 }
 
 /// `enable A B…`: all of them or none.

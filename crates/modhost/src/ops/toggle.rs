@@ -7,7 +7,7 @@ use modhost_state::{ModuleRecord, Status};
 
 use super::Transaction;
 use crate::host::Host;
-use crate::{Action, Change, Error, Result, depends, layout, plan};
+use crate::{Action, Change, DisableOptions, Error, Result, depends, layout, plan};
 
 /// Enables one disabled module: [`enable_all`] of one.
 pub(crate) fn enable(host: &Host, rawname: &str, force: bool) -> Result<Change> {
@@ -71,12 +71,20 @@ pub(crate) fn enable_all(host: &Host, rawnames: &[String], force: bool) -> Resul
     let order = plan::dependencies_first(&references)?;
     let ordered: Vec<ModuleRecord> = order.into_iter().map(|i| wanted[i].clone()).collect();
     let tx = Transaction::new(host, &lock, "enable");
-    toggle(host, tx, &ordered, Call::Enable, Status::Enabled, None)
+    toggle(
+        host,
+        tx,
+        &ordered,
+        Some(Call::Enable),
+        Status::Enabled,
+        None,
+    )
 }
 
-/// Disables a module: refused while running modules depend on it (unless `force`); runs
-/// its `disable()` and marks it disabled, in one transaction.
-pub(crate) fn disable(host: &Host, rawname: &str, force: bool) -> Result<Change> {
+/// Disables a module: refused while running modules depend on it (unless `options.force`);
+/// runs its `disable()` (unless `options.skip_code`) and marks it disabled, in one
+/// transaction.
+pub(crate) fn disable(host: &Host, rawname: &str, options: DisableOptions) -> Result<Change> {
     let lock = host.lock()?;
     let record = host.installed(rawname)?;
     if !record.status.runs() {
@@ -85,15 +93,23 @@ pub(crate) fn disable(host: &Host, rawname: &str, force: bool) -> Result<Change>
             record.status
         )]));
     }
-    super::refuse_if_depended_on(host, rawname, force)?;
+    super::refuse_if_depended_on(host, rawname, options.force)?;
     let tx = Transaction::new(host, &lock, "disable");
+    let (call, reason) = if options.skip_code {
+        (
+            None,
+            "disabled by an administrator without running its disable()",
+        )
+    } else {
+        (Some(Call::Disable), "disabled by an administrator")
+    };
     let mut changes = toggle(
         host,
         tx,
         std::slice::from_ref(&record),
-        Call::Disable,
+        call,
         Status::Disabled,
-        Some("disabled by an administrator"),
+        Some(reason),
     )?;
     changes
         .pop()
@@ -102,12 +118,13 @@ pub(crate) fn disable(host: &Host, rawname: &str, force: bool) -> Result<Change>
 
 /// Runs `call` on each of `records` in order and gives them `status`, in `tx`. Each call
 /// works on a copy of its module's data directory that replaces the original only when
-/// every call succeeds, as an upgrade's does.
+/// every call succeeds, as an upgrade's does. Without a call, no code of the modules runs
+/// and their data stays where it is.
 fn toggle(
     host: &Host,
     mut tx: Transaction<'_>,
     records: &[ModuleRecord],
-    call: Call,
+    call: Option<Call<'_>>,
     status: Status,
     reason: Option<&str>,
 ) -> Result<Vec<Change>> {
@@ -118,11 +135,18 @@ fn toggle(
     let mut changes = Vec::new();
     for record in records {
         let rawname = record.rawname.as_str();
-        let component = super::component(host, record)?;
-        super::running(host, verb, rawname, &record.version);
-        let (data_dir, copy) = tx.stage_data(record, operation)?;
-        tx.call(&component, rawname, &record.version, &copy, &call)?;
-        layout::make_durable(&copy)?;
+        let mut data_dir = record.data_dir.clone();
+        if let Some(call) = &call {
+            let component = super::component(host, record)?;
+            super::running(host, verb, rawname, &record.version);
+            let (copy_dir, copy) = tx.stage_data(record, operation)?;
+            tx.call(&component, rawname, &record.version, &copy, call)?;
+            layout::make_durable(&copy)?;
+            tx.replacing(host.layout.data_dir(rawname, &record.data_dir));
+            data_dir = copy_dir;
+        } else {
+            super::running(host, verb, rawname, &record.version);
+        }
         tx.fault("lifecycle-called");
         tx.state()?.put_module(&ModuleRecord {
             status,
@@ -130,7 +154,6 @@ fn toggle(
             data_dir,
             ..record.clone()
         })?;
-        tx.replacing(host.layout.data_dir(rawname, &record.data_dir));
         changes.push(Change::plain(
             rawname,
             action,

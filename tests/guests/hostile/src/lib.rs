@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use modhost_sdk::{Module, dispatch, kv, log};
+use modhost_sdk::{Module, db, dispatch, kv, log};
 
 struct Hostile;
 
@@ -83,6 +83,18 @@ impl Module for Hostile {
                 Ok("never full".to_owned())
             }
             "echo" => Ok(payload.to_owned()),
+            "runaway" => {
+                // Writes first, then one write statement that never ends: SQLite rolls back
+                // the whole transaction when the deadline interrupts it.
+                kv::set("runaway", "started")?;
+                db::execute(
+                    "INSERT INTO hostile_notes (note) \
+                     WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) \
+                     SELECT 'never' FROM n WHERE x < 0",
+                    &[],
+                )?;
+                Ok("the statement ended".to_owned())
+            }
             "count" => {
                 // Counts the calls this instance has served: more than one shows it was kept.
                 static CALLS: AtomicU32 = AtomicU32::new(0);
