@@ -37,6 +37,24 @@ impl Location {
         }
     }
 
+    /// The origin of a URL — scheme, host (in lower case) and port, the default one
+    /// filled in — as browsers compare them; `None` for a local path or a URL that does not
+    /// parse.
+    pub fn origin(&self) -> Option<(String, String, u16)> {
+        let Location::Url(url) = self else {
+            return None;
+        };
+        let uri = url.parse::<ureq::http::Uri>().ok()?;
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let host = uri.host()?.to_ascii_lowercase();
+        let port = uri.port_u16().or(match scheme.as_str() {
+            "https" => Some(443),
+            "http" => Some(80),
+            _ => None,
+        })?;
+        Some((scheme, host, port))
+    }
+
     /// `name` inside this location taken as a directory.
     pub fn join(&self, name: &str) -> Location {
         match self {
@@ -121,6 +139,28 @@ mod tests {
 
     fn url(text: &str) -> Location {
         Location::Url(text.to_owned())
+    }
+
+    #[test]
+    fn an_origin_is_scheme_host_and_port_with_the_default_filled_in() {
+        let origin = |text: &str| url(text).origin();
+        assert_eq!(
+            origin("https://Repo.Example.org/a/b.json?x=1"),
+            Some(("https".into(), "repo.example.org".into(), 443))
+        );
+        assert_eq!(
+            origin("https://repo.example.org:443/pkg.tgz"),
+            origin("https://repo.example.org/other")
+        );
+        assert_ne!(
+            origin("https://repo.example.org:8443/pkg.tgz"),
+            origin("https://repo.example.org/pkg.tgz")
+        );
+        assert_ne!(
+            origin("https://repo.example.org.evil.test/pkg.tgz"),
+            origin("https://repo.example.org/pkg.tgz")
+        );
+        assert_eq!(Location::Path("/srv/repo".into()).origin(), None);
     }
 
     #[test]

@@ -84,6 +84,17 @@ pub struct Source {
     pub extra_query: Option<String>,
 }
 
+impl Source {
+    /// The download key to send with a request for `location`: only to the origin (scheme,
+    /// host and port) of the source itself. A document may name packages anywhere; a key
+    /// is its publisher's, and another server never sees it.
+    pub fn key_for(&self, location: &Location) -> Option<&str> {
+        let key = self.extra_query.as_deref()?;
+        let own = self.location.origin()?;
+        (location.origin()? == own).then_some(key)
+    }
+}
+
 impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Source")
@@ -182,6 +193,30 @@ mod tests {
             !shown.contains("s3cret") && shown.contains("extra_query: Some(\"<redacted>\")"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn a_download_key_goes_only_to_its_sources_own_origin() {
+        let source = Source {
+            name: "main".into(),
+            kind: Kind::Freepbx,
+            location: Location::Url("https://repo.example.org/freepbx/pb.json".into()),
+            public_key: None,
+            extra_query: Some("key=s3cret".into()),
+        };
+        let at = |url: &str| Location::Url(url.to_owned());
+        assert_eq!(
+            source.key_for(&at("https://repo.example.org:443/packages/pb.tgz")),
+            Some("key=s3cret")
+        );
+        for elsewhere in [
+            "https://cdn.example.net/pb.tgz",
+            "https://repo.example.org:8443/pb.tgz",
+            "https://repo.example.org@cdn.example.net/pb.tgz",
+        ] {
+            assert_eq!(source.key_for(&at(elsewhere)), None, "{elsewhere}");
+        }
+        assert_eq!(source.key_for(&Location::Path("/srv/pb.tgz".into())), None);
     }
 
     #[test]

@@ -262,3 +262,130 @@ fn an_index_over_the_limit_is_refused_even_without_a_content_length() {
         other => panic!("expected the size limit, got {other:?}"),
     }
 }
+
+#[test]
+fn a_download_key_reaches_the_sources_own_server_and_never_another() {
+    use std::sync::Mutex;
+    let tls = Tls::new();
+    let package = b"package bytes".to_vec();
+    let sha256: String = Sha256::digest(&package)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    // Every request line each server sees, and the document `a` serves.
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let document = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let serving = |name: &'static str| {
+        let (seen, document, package) = (Arc::clone(&seen), Arc::clone(&document), package.clone());
+        tls.scripted(move |line| {
+            if let Ok(mut seen) = seen.lock() {
+                seen.push(format!("{name} {line}"));
+            }
+            match document.lock() {
+                Ok(body) if line.contains(".json") => answer("200 OK", &body),
+                _ => answer("200 OK", &package),
+            }
+        })
+    };
+    let a = serving("a");
+    let b = serving("b");
+    let target = Target {
+        platform: "modhost".into(),
+        version: String::new(),
+        stability: Default::default(),
+    };
+    let client = tls.client();
+    let source = Source {
+        name: "main".into(),
+        kind: Kind::Freepbx,
+        location: Location::Url(format!("{a}/pb.json")),
+        public_key: None,
+        extra_query: Some("email=a%40example.org&key=s3cret".into()),
+    };
+    for (server, name) in [(&b, "b"), (&a, "a")] {
+        if let Ok(mut body) = document.lock() {
+            *body = format!(
+                r#"{{"rawname":"phonebook","name":"Phonebook","version":"1.0.0",
+                    "location":"{server}/pb.tgz","sha256":"{sha256}"}}"#
+            )
+            .into_bytes();
+        }
+        let releases = client
+            .releases(&source, None, &target)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let release = &releases[0];
+        let key = source.key_for(&release.location);
+        let path = tls.dir.path().join("p.tgz");
+        let downloaded = client.download(release, key, &path, &mut |_, _| {});
+        assert!(downloaded.is_ok(), "{downloaded:?}");
+        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let fetched = seen
+            .iter()
+            .rev()
+            .find(|l| l.contains("/pb.tgz"))
+            .unwrap_or_else(|| panic!("no package was fetched: {seen:?}"));
+        assert!(fetched.starts_with(name), "{fetched}");
+        assert_eq!(
+            fetched.contains("key=s3cret"),
+            name == "a",
+            "only the source's own server gets the key: {seen:?}"
+        );
+    }
+}
+
+/// `body` compressed with gzip.
+fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let written = encoder.write_all(body).and_then(|()| encoder.finish());
+    written.unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_gzip_encoded_document_is_read_and_bounded_after_decompression() {
+    let tls = Tls::new();
+    let document = format!(
+        r#"{{"rawname":"phonebook","name":"Phonebook","version":"1.0.0",
+            "location":"pb.tgz","sha256":"{}"}}"#,
+        "0".repeat(64)
+    )
+    .into_bytes();
+    let encoded = gzip(&document);
+    let bomb = gzip(&vec![b' '; 64 * 1024 * 1024]);
+    let url = tls.scripted(move |line| {
+        let body = if line.contains("bomb") {
+            &bomb
+        } else {
+            &encoded
+        };
+        let mut bytes = format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        bytes.extend_from_slice(body);
+        bytes
+    });
+    let target = Target {
+        platform: "modhost".into(),
+        version: String::new(),
+        stability: Default::default(),
+    };
+    let source = |name: &str| Source {
+        name: "main".into(),
+        kind: Kind::Freepbx,
+        location: Location::Url(format!("{url}/{name}.json")),
+        public_key: None,
+        extra_query: None,
+    };
+    let releases = tls
+        .client()
+        .releases(&source("pb"), None, &target)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(releases[0].version, "1.0.0");
+    let refused = tls.client().releases(&source("bomb"), None, &target);
+    let message = refused
+        .map(|_| String::new())
+        .unwrap_or_else(|e| e.to_string());
+    assert!(message.contains("larger than"), "{message}");
+}

@@ -81,7 +81,23 @@ pub(crate) fn fetch_package(
             total,
         })
     };
-    client.download(release, source.extra_query.as_deref(), &path, &mut progress)?;
+    let key = source.key_for(&release.location);
+    if key.is_none() && source.extra_query.is_some() {
+        host.report(Event::Warning {
+            rawname: release.rawname.clone(),
+            message: format!(
+                "source `{}`: the package is at `{}`, another server than the source's, so \
+                 the source's download key is not sent there",
+                source.name,
+                release
+                    .location
+                    .origin()
+                    .map(|(scheme, host, port)| format!("{scheme}://{host}:{port}"))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    client.download(release, key, &path, &mut progress)?;
     let manifest = modhost_package::read_manifest(&path, &Default::default())?;
     if manifest.rawname != release.rawname
         || Version::parse(&release.version).ok().as_ref() != Some(&manifest.version)
