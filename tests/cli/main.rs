@@ -5,6 +5,7 @@ mod concurrency;
 mod contract;
 mod crash;
 mod lifecycle;
+mod links;
 mod manifest;
 mod runaway;
 mod sandbox;

@@ -17,19 +17,39 @@
 //! Modes are explicit, never left to the umask (which may be 000): what others may read
 //! is 0755/0644; `data/` and `staging/` are 0700, so files a module creates in its
 //! `/data` (WASI creates them 0666 less the umask) are out of everyone else's reach.
+//!
+//! What is under `modules/` and `data/` is a module's: WASI lets it plant links (to a
+//! FIFO, to a device, out of the root) in its `/data`. Host code that walks those trees
+//! (flushing, copying for a change, removing) never follows a link and never opens
+//! anything but a regular file or a directory, so a planted link cannot make a change
+//! block while it holds the root's lock, nor make the host open a device as its user.
 
+use std::ffi::{CStr, CString, OsStr};
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rustix::fs::{
+    AtFlags, CWD, Dir, FileType, Mode, OFlags, fchmod, fstat, fsync, mkdirat, openat, readlinkat,
+    statat, symlinkat,
+};
+use rustix::io::Errno;
+
 use crate::{Error, Result};
 
+/// The paths of one root.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
+    /// The root directory.
     pub(crate) root: PathBuf,
 }
 
+/// Turns an I/O error about `path` into the crate's, naming the path (which, under
+/// `modules/` or `data/`, names the module).
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: path.to_owned(),
@@ -55,38 +75,47 @@ impl Layout {
         Ok(layout)
     }
 
+    /// The administrator's configuration.
     pub(crate) fn config(&self) -> PathBuf {
         self.root.join("modhost.toml")
     }
 
+    /// The state database.
     pub(crate) fn database(&self) -> PathBuf {
         self.root.join("modhost.db")
     }
 
+    /// The lock held by the process changing the root.
     pub(crate) fn lock(&self) -> PathBuf {
         self.root.join("lock")
     }
 
+    /// Compiled components.
     pub(crate) fn cache(&self) -> PathBuf {
         self.root.join("cache")
     }
 
+    /// Every module's version directories.
     pub(crate) fn modules(&self) -> PathBuf {
         self.root.join("modules")
     }
 
+    /// Every module's data directories.
     pub(crate) fn data(&self) -> PathBuf {
         self.root.join("data")
     }
 
+    /// Work in progress, emptied by recovery.
     pub(crate) fn staging(&self) -> PathBuf {
         self.root.join("staging")
     }
 
+    /// The files of one version of `rawname`, named `dir` by its record.
     pub(crate) fn module_dir(&self, rawname: &str, dir: &str) -> PathBuf {
         self.modules().join(rawname).join(dir)
     }
 
+    /// A `/data` of `rawname`, named `dir` by its record.
     pub(crate) fn data_dir(&self, rawname: &str, dir: &str) -> PathBuf {
         self.data().join(rawname).join(dir)
     }
@@ -127,9 +156,19 @@ pub(crate) fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{nanos:x}-{:x}-{n}", std::process::id())
 }
 
-/// Removes `dir` and everything in it; a missing directory is fine.
+/// Removes `dir` and everything in it; a missing directory is fine. Links are removed,
+/// never followed: `std::fs::remove_dir_all` opens each directory relative to its parent
+/// with `O_NOFOLLOW | O_DIRECTORY` and unlinks whatever is not a directory (a link a
+/// module planted, a FIFO, a device node) without opening it. A non-directory at `dir`
+/// itself (a link, or a stray file in `staging/`) is removed as it is, so that recovery
+/// can always sweep it.
 pub(crate) fn remove_dir(dir: &Path) -> Result<()> {
-    match fs_err::remove_dir_all(dir) {
+    let removed = match std::fs::symlink_metadata(dir) {
+        Ok(metadata) if !metadata.is_dir() => std::fs::remove_file(dir),
+        Ok(_) => std::fs::remove_dir_all(dir),
+        Err(e) => Err(e),
+    };
+    match removed {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(dir)(e)),
         _ => Ok(()),
     }
@@ -150,31 +189,103 @@ pub(crate) fn move_into_place(from: &Path, to: &Path) -> Result<()> {
 pub(crate) fn make_durable(dir: &Path) -> Result<()> {
     sync_tree(dir)?;
     if let Some(parent) = dir.parent() {
-        sync(parent)?;
+        sync_dir(parent)?;
     }
     Ok(())
 }
 
-/// Copies the directory tree `from` into the new directory `to` (regular files and
-/// directories only: a module's data directory holds nothing else), with fixed modes
-/// rather than whatever the module's files were created with.
+/// Copies the directory tree `from` (a module's data directory) into the new directory
+/// `to`, with fixed modes rather than whatever the module's files were created with. A
+/// missing `from` copies nothing.
+///
+/// The module may have planted anything in `from`, and may still be changing it (its
+/// handlers run in other processes), so the walk never follows a link and never opens
+/// anything but a regular file (see [`Walk`]):
+/// - a link is copied as a link, with the same target text, which is never read through.
+///   It is the module's data (a module may link within its `/data`, which the sandbox
+///   resolves inside it), and a link that leads out stays as harmless as it was: the
+///   sandbox refuses to follow it, and host code never does;
+/// - a FIFO, socket or device node is skipped with a warning. No module can make one
+///   (WASI has no `mknod`), so it came from outside; recreating a device node would hand
+///   the module a device, and opening either could block the change or act on a device.
 pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     create_dirs(to, PUBLIC_DIR)?;
-    if !from.is_dir() {
-        return Ok(());
-    }
-    for entry in fs_err::read_dir(from).map_err(io(from))? {
-        let entry = entry.map_err(io(from))?;
-        let kind = entry.file_type().map_err(io(&entry.path()))?;
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else if kind.is_file() {
-            fs_err::copy(entry.path(), &target).map_err(io(&target))?;
-            set_mode(&target, PUBLIC_FILE)?;
+    let source = match open_dir(CWD, from) {
+        Ok(fd) => fd,
+        // No data directory (a broken module's may be gone): nothing to copy.
+        Err(e) if e == Errno::NOENT => return Ok(()),
+        // Something else in its place (Linux says ENOTDIR for a link too): a file is
+        // nothing to copy, as it always was; a link is refused, since copying through it
+        // would hand the module whatever it leads to.
+        Err(e) if e == Errno::NOTDIR => {
+            return match std::fs::symlink_metadata(from) {
+                Ok(metadata) if metadata.is_symlink() => Err(io(from)(std::io::Error::other(
+                    "a link stands where a directory should: not followed",
+                ))),
+                _ => Ok(()),
+            };
+        }
+        Err(e) => return Err(os(from)(e)),
+    };
+    let target = open_dir(CWD, to).map_err(os(to))?;
+    let mut stack = vec![(Walk::new(source, from.to_owned())?, target, to.to_owned())];
+    while let Some((walk, target, target_path)) = stack.last_mut() {
+        let Some(entry) = walk.entries.next() else {
+            stack.pop();
+            continue;
+        };
+        let from = walk.path_of(&entry.name);
+        let to = target_path.join(OsStr::from_bytes(entry.name.to_bytes()));
+        match entry.kind {
+            Kind::Dir => {
+                mkdirat(&*target, &entry.name, Mode::from_raw_mode(PUBLIC_DIR)).map_err(os(&to))?;
+                let made = open_dir(&*target, &entry.name).map_err(os(&to))?;
+                // The umask may have taken bits from the mode mkdir was given.
+                fchmod(&made, Mode::from_raw_mode(PUBLIC_DIR)).map_err(os(&to))?;
+                let source = open_dir(&walk.fd, &entry.name).map_err(os(&from))?;
+                let next = Walk::new(source, from)?;
+                stack.push((next, made, to));
+            }
+            Kind::File => copy_file(&walk.fd, target, &entry.name, &from, &to)?,
+            Kind::Link => {
+                let text = readlinkat(&walk.fd, &entry.name, Vec::new()).map_err(os(&from))?;
+                symlinkat(text.as_c_str(), &*target, &entry.name).map_err(os(&to))?;
+            }
+            Kind::Special => not_copied(&from),
         }
     }
     Ok(())
+}
+
+/// Copies the regular file `name` of `from_dir` (at path `from`) to `to_dir` (at `to`),
+/// readable by all. What replaced the file since it was listed is not followed (a link
+/// fails to open) or not copied (anything else).
+fn copy_file(
+    from_dir: &OwnedFd,
+    to_dir: &OwnedFd,
+    name: &CStr,
+    from: &Path,
+    to: &Path,
+) -> Result<()> {
+    let source = open_file(from_dir, name).map_err(os(from))?;
+    if !is_regular(&source).map_err(os(from))? {
+        not_copied(from);
+        return Ok(());
+    }
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let target = openat(to_dir, name, flags, Mode::from_raw_mode(PUBLIC_FILE)).map_err(os(to))?;
+    fchmod(&target, Mode::from_raw_mode(PUBLIC_FILE)).map_err(os(to))?;
+    std::io::copy(&mut File::from(source), &mut File::from(target)).map_err(io(to))?;
+    Ok(())
+}
+
+/// Says that the special file at `path` was left out of a copy.
+fn not_copied(path: &Path) {
+    tracing::warn!(
+        "`{}` is not a regular file, directory or link (a FIFO, socket or device node): \
+         not copied",
+        path.display()
+    );
 }
 
 /// Replaces `path` with `bytes`, readable by all (generated configuration is read by the
@@ -189,30 +300,359 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     set_mode(tmp.path(), PUBLIC_FILE)?;
     tmp.as_file().sync_all().map_err(io(path))?;
     tmp.persist(path).map_err(|e| io(path)(e.error))?;
-    sync(dir)
+    sync_dir(dir)
 }
 
+/// Gives `path` exactly `mode`, whatever the umask took away.
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
     fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io(path))
 }
 
-fn sync(path: &Path) -> Result<()> {
-    fs_err::File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(io(path))
+/// Flushes the directory `path` itself: the entries it holds, not their content. `path`
+/// is the host's (one of the root's directories, or where generated configuration goes,
+/// which an administrator may have made a link), so a link to it is followed;
+/// `O_DIRECTORY` makes anything but a directory fail to open rather than be opened.
+fn sync_dir(path: &Path) -> Result<()> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = openat(CWD, path, flags, Mode::empty()).map_err(os(path))?;
+    fsync(&fd).map_err(os(path))
 }
 
 /// Flushes every file and directory under `dir` to disk, so a power loss after the
 /// state database commits cannot leave the files it points at incomplete.
+///
+/// `dir` is a module's data directory or a version's files, so what is in it is the
+/// module's: the walk follows no link and opens no FIFO, socket or device node (see
+/// [`Walk`]). A link needs no flush of its own (its entry is flushed with its
+/// directory), and what it points at is not the module's to flush; special files hold no
+/// data to flush.
 pub(crate) fn sync_tree(dir: &Path) -> Result<()> {
-    for entry in fs_err::read_dir(dir).map_err(io(dir))? {
-        let entry = entry.map_err(io(dir))?;
-        let path = entry.path();
-        if entry.file_type().map_err(io(&path))?.is_dir() {
-            sync_tree(&path)?;
-        } else {
-            sync(&path)?;
+    let top = open_dir(CWD, dir).map_err(os(dir))?;
+    let mut stack = vec![Walk::new(top, dir.to_owned())?];
+    while let Some(walk) = stack.last_mut() {
+        let Some(entry) = walk.entries.next() else {
+            // Every entry below is flushed: now the directory that names them.
+            if let Some(done) = stack.pop() {
+                fsync(&done.fd).map_err(os(&done.path))?;
+            }
+            continue;
+        };
+        let path = walk.path_of(&entry.name);
+        match entry.kind {
+            Kind::Dir => {
+                let fd = open_dir(&walk.fd, &entry.name).map_err(os(&path))?;
+                let next = Walk::new(fd, path)?;
+                stack.push(next);
+            }
+            Kind::File => {
+                let fd = open_file(&walk.fd, &entry.name).map_err(os(&path))?;
+                // Something else may have taken the file's place since it was listed.
+                if is_regular(&fd).map_err(os(&path))? {
+                    fsync(&fd).map_err(os(&path))?;
+                }
+            }
+            Kind::Link | Kind::Special => {}
         }
     }
-    sync(dir)
+    Ok(())
+}
+
+/// What a directory entry is itself, as listed: never what a link points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    File,
+    Link,
+    /// A FIFO, socket or device node: opening one may block, or act on a device.
+    Special,
+}
+
+/// One entry of a directory being walked.
+struct Entry {
+    name: CString,
+    kind: Kind,
+}
+
+/// One directory of a tree being walked, depth first with a stack of these rather than
+/// recursion: a module decides how deep its tree goes, and a deep one ends in a clean
+/// error (out of descriptors) rather than a stack overflow.
+///
+/// Every call is made relative to the directory's descriptor, never through a path, so
+/// a directory swapped for a link after it was opened is not followed; each directory
+/// is opened with `O_NOFOLLOW | O_DIRECTORY` (a link or anything else in its place fails
+/// to open) and each regular file with `O_NOFOLLOW | O_NONBLOCK`, so that a FIFO or
+/// device put in its place since it was listed opens without blocking, and is then left
+/// alone. Special files are never opened at all.
+struct Walk {
+    fd: OwnedFd,
+    /// For messages only.
+    path: PathBuf,
+    entries: std::vec::IntoIter<Entry>,
+}
+
+impl Walk {
+    /// Lists the directory open as `fd`.
+    fn new(fd: OwnedFd, path: PathBuf) -> Result<Self> {
+        let mut entries = Vec::new();
+        // `Dir` reads through a descriptor of its own, so `fd` stays usable.
+        for entry in Dir::read_from(&fd).map_err(os(&path))? {
+            let entry = entry.map_err(os(&path))?;
+            let name = entry.file_name();
+            if name == c"." || name == c".." {
+                continue;
+            }
+            let kind = match entry.file_type() {
+                // Some file systems do not say in the listing: ask, not following a link.
+                FileType::Unknown => statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .map(|stat| FileType::from_raw_mode(stat.st_mode))
+                    .map_err(os(&path.join(OsStr::from_bytes(name.to_bytes()))))?,
+                known => known,
+            };
+            let kind = match kind {
+                FileType::Directory => Kind::Dir,
+                FileType::RegularFile => Kind::File,
+                FileType::Symlink => Kind::Link,
+                _ => Kind::Special,
+            };
+            entries.push(Entry {
+                name: name.to_owned(),
+                kind,
+            });
+        }
+        Ok(Walk {
+            fd,
+            path,
+            entries: entries.into_iter(),
+        })
+    }
+
+    /// The path of entry `name`, for messages.
+    fn path_of(&self, name: &CStr) -> PathBuf {
+        self.path.join(OsStr::from_bytes(name.to_bytes()))
+    }
+}
+
+/// Opens the directory `path` (relative to `at`) to list or flush it, refusing a link.
+fn open_dir(at: impl AsFd, path: impl rustix::path::Arg) -> rustix::io::Result<OwnedFd> {
+    let flags =
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    openat(at, path, flags, Mode::empty())
+}
+
+/// Opens the file `name` in `dir` to read or flush it: a link fails to open (`ELOOP`)
+/// rather than being followed, a FIFO opens without waiting for a writer, and a terminal
+/// does not become the process's. `O_NONBLOCK` changes nothing for a regular file.
+fn open_file(dir: &OwnedFd, name: &CStr) -> rustix::io::Result<OwnedFd> {
+    let flags =
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    openat(dir, name, flags, Mode::empty())
+}
+
+/// Whether the open `fd` is a regular file.
+fn is_regular(fd: &OwnedFd) -> rustix::io::Result<bool> {
+    fstat(fd).map(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile)
+}
+
+/// Turns a system call's error about `path` into the crate's.
+fn os(path: &Path) -> impl FnOnce(Errno) -> Error + '_ {
+    move |errno| io(path)(errno.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{FileTypeExt, symlink};
+    use std::time::Duration;
+
+    use rustix::fs::{CWD, Mode};
+
+    use super::*;
+
+    /// Runs `f` on a thread of its own and fails the test if it has not returned within
+    /// ten seconds: a walk that opens a FIFO blocks forever, and must fail, not hang.
+    fn within_deadline<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || send.send(f()));
+        receive
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("{what} did not return (blocked on a FIFO?): {e}"))
+    }
+
+    fn mkfifo(path: &Path) {
+        rustix::fs::mkfifoat(CWD, path, Mode::from_raw_mode(0o600))
+            .unwrap_or_else(|e| panic!("mkfifo {path:?}: {e}"));
+    }
+
+    fn link(target: &str, path: &Path) {
+        symlink(target, path).unwrap_or_else(|e| panic!("symlink {path:?}: {e}"));
+    }
+
+    fn write(path: &Path, text: &str) {
+        std::fs::write(path, text).unwrap_or_else(|e| panic!("write {path:?}: {e}"));
+    }
+
+    fn link_text(path: &Path) -> String {
+        std::fs::read_link(path)
+            .unwrap_or_else(|e| panic!("{path:?} is not a link: {e}"))
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::symlink_metadata(path)
+            .unwrap_or_else(|e| panic!("{path:?}: {e}"))
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    /// A temporary directory holding `outside/` (a file and a FIFO: what a module's links
+    /// lead to) and `data/`, a module's data directory: a file, a subdirectory with a
+    /// file, a FIFO, and links to the outside directory, to the FIFO (from two depths),
+    /// to `/dev/zero` and to nothing.
+    fn planted() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let top = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let outside = top.path().join("outside");
+        let data = top.path().join("data");
+        for dir in [&outside, &data.join("sub")] {
+            std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{dir:?}: {e}"));
+        }
+        write(&outside.join("secret"), "outside the root");
+        mkfifo(&outside.join("fifo"));
+        write(&data.join("notes"), "the module's own");
+        write(&data.join("sub/more"), "deeper");
+        mkfifo(&data.join("pipe"));
+        link("../outside", &data.join("out"));
+        link("../outside/fifo", &data.join("fifo"));
+        link("../../outside/fifo", &data.join("sub/fifo"));
+        link(
+            "../../../../../../../../../../../../dev/zero",
+            &data.join("zero"),
+        );
+        link("nowhere", &data.join("dangling"));
+        (top, outside, data)
+    }
+
+    #[test]
+    fn sync_tree_neither_follows_links_nor_opens_fifos() {
+        let (_top, _outside, data) = planted();
+        let result = within_deadline("sync_tree", move || {
+            sync_tree(&data).map_err(|e| e.to_string())?;
+            make_durable(&data).map_err(|e| e.to_string())
+        });
+        assert_eq!(result, Ok(()));
+    }
+
+    /// Only a FIFO and links to one, nothing that fails sooner: following the link blocks.
+    #[test]
+    fn sync_tree_does_not_open_a_fifo_a_link_leads_to() {
+        let top = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let data = top.path().join("data");
+        std::fs::create_dir(&data).unwrap_or_else(|e| panic!("{data:?}: {e}"));
+        mkfifo(&top.path().join("fifo"));
+        mkfifo(&data.join("pipe"));
+        link("../fifo", &data.join("fifo"));
+        let result = within_deadline("sync_tree", move || {
+            make_durable(&data).map_err(|e| e.to_string())
+        });
+        assert_eq!(result, Ok(()));
+    }
+
+    #[test]
+    fn sync_tree_refuses_a_link_in_place_of_the_tree() {
+        let (top, _outside, _data) = planted();
+        let tree = top.path().join("tree");
+        link("outside", &tree);
+        let error = within_deadline("sync_tree", move || {
+            sync_tree(&tree).map_err(|e| e.to_string())
+        });
+        assert!(
+            error.as_ref().is_err_and(|e| e.contains("tree")),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn copy_tree_copies_links_as_links_and_leaves_special_files_out() {
+        let (top, outside, data) = planted();
+        let copy = top.path().join("copy");
+        let to = copy.clone();
+        let result = within_deadline("copy_tree", move || {
+            copy_tree(&data, &to).map_err(|e| e.to_string())
+        });
+        assert_eq!(result, Ok(()));
+        assert_eq!(
+            std::fs::read_to_string(copy.join("notes")).ok().as_deref(),
+            Some("the module's own")
+        );
+        assert_eq!(
+            std::fs::read_to_string(copy.join("sub/more"))
+                .ok()
+                .as_deref(),
+            Some("deeper")
+        );
+        assert_eq!(mode(&copy.join("notes")), PUBLIC_FILE);
+        assert_eq!(mode(&copy.join("sub")), PUBLIC_DIR);
+        for (name, target) in [
+            ("out", "../outside"),
+            ("fifo", "../outside/fifo"),
+            ("sub/fifo", "../../outside/fifo"),
+            ("zero", "../../../../../../../../../../../../dev/zero"),
+            ("dangling", "nowhere"),
+        ] {
+            assert_eq!(link_text(&copy.join(name)), target, "{name}");
+        }
+        assert!(
+            std::fs::symlink_metadata(copy.join("pipe")).is_err(),
+            "a FIFO is not copied"
+        );
+        // Nothing was copied through the link to the outside directory.
+        let copied: Vec<_> = std::fs::read_dir(&copy)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!copied.contains(&"secret".to_owned()), "{copied:?}");
+        assert!(
+            std::fs::symlink_metadata(outside.join("fifo")).is_ok_and(|m| m.file_type().is_fifo())
+        );
+        // The copy is walked like the original.
+        let result = within_deadline("sync_tree", move || {
+            sync_tree(&copy).map_err(|e| e.to_string())
+        });
+        assert_eq!(result, Ok(()));
+    }
+
+    #[test]
+    fn copy_tree_of_nothing_makes_an_empty_directory() {
+        let top = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let copy = top.path().join("copy");
+        assert!(copy_tree(&top.path().join("missing"), &copy).is_ok());
+        assert!(std::fs::read_dir(&copy).is_ok_and(|mut d| d.next().is_none()));
+    }
+
+    #[test]
+    fn remove_dir_removes_links_not_what_they_point_at() {
+        let (top, outside, data) = planted();
+        let result = within_deadline("remove_dir", move || {
+            remove_dir(&data).map_err(|e| e.to_string())
+        });
+        assert_eq!(result, Ok(()));
+        assert!(!top.path().join("data").exists());
+        assert_eq!(
+            std::fs::read_to_string(outside.join("secret"))
+                .ok()
+                .as_deref(),
+            Some("outside the root")
+        );
+        // A link, a file or nothing where a directory is expected: removed as it is.
+        let lone = top.path().join("lone");
+        link("outside", &lone);
+        assert!(remove_dir(&lone).is_ok());
+        assert!(std::fs::symlink_metadata(&lone).is_err());
+        assert!(outside.join("secret").is_file());
+        write(&lone, "stray");
+        assert!(remove_dir(&lone).is_ok());
+        assert!(remove_dir(&lone).is_ok(), "a missing directory is fine");
+    }
 }
