@@ -231,6 +231,52 @@ fn disable_force_runs_none_of_the_modules_code_and_keeps_its_data() {
 }
 
 #[test]
+fn a_module_that_says_it_cannot_be_uninstalled_or_disabled_is_kept_unless_forced() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let core = repackage(
+        &package("core"),
+        |xml| {
+            xml.replace(
+                "</version>",
+                "</version><candisable>no</candisable><canuninstall>no</canuninstall>",
+            )
+        },
+        &dir.path().join("core-16.0.40.tgz"),
+    );
+    root.ok(&["install", arg(&core)]);
+    for (verb, what) in [
+        ("disable", "disabled"),
+        ("uninstall", "uninstalled"),
+        ("delete", "deleted"),
+    ] {
+        let before = root.fingerprint();
+        let run = root.fails(&[verb, "core"]);
+        assert!(
+            run.stderr.contains(&format!(
+                "module `core` says it cannot be {what} (<can{}>no</can{}>)",
+                if verb == "disable" {
+                    "disable"
+                } else {
+                    "uninstall"
+                },
+                if verb == "disable" {
+                    "disable"
+                } else {
+                    "uninstall"
+                },
+            )),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(root.fingerprint(), before, "{verb}: nothing changed");
+    }
+    root.ok(&["disable", "--force", "core"]);
+    root.ok(&["uninstall", "--force", "core"]);
+    assert!(root.ok(&["list", "--json"]).json()[0].is_null());
+}
+
+#[test]
 fn upgradeall_uses_the_package_directory_and_downgrades_are_refused() {
     let root = phonebook_root();
     let dir = root.path().with_file_name("packages");

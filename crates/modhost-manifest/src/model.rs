@@ -78,6 +78,18 @@ pub struct Manifest {
     pub updateservers: Vec<UpdateServer>,
     /// What the module asks for beyond its sandbox; granted only by an administrator.
     pub capabilities: Vec<Capability>,
+    /// Whether it may be uninstalled (`<canuninstall>no</canuninstall>`, as FreePBX's
+    /// framework and core say): refused unless forced.
+    pub canuninstall: bool,
+    /// Whether it may be disabled (`<candisable>no</candisable>`): refused unless forced.
+    pub candisable: bool,
+    /// Where to read more about it (`<more-info>`, a URL).
+    #[serde(rename = "more-info")]
+    pub more_info: Option<String>,
+    /// FreePBX's module type (`<modtype>`), kept as written.
+    pub modtype: Option<String>,
+    /// What a bug-fix release fixes (`<bugfix>`), kept as written.
+    pub bugfix: Option<String>,
     /// Elements modhost does not know, kept as written.
     pub unknown: Vec<Unknown>,
     /// Problems that do not stop the module from loading.
@@ -272,7 +284,8 @@ pub struct MenuItem {
     pub key: String,
     /// The label shown in the menu.
     pub label: String,
-    /// The menu category, if it differs from the module's.
+    /// The menu category: the item's own `category`, else the module's, as FreePBX's
+    /// menu files it.
     pub category: Option<String>,
     /// Position among its siblings, −10 to 10.
     pub sort: Option<i32>,

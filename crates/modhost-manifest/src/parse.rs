@@ -62,6 +62,11 @@ const ELEMENTS: &[(&str, Occurs, Holds)] = &[
     ("component", Once, Text),
     ("updateservers", Many, Elements),
     ("capabilities", Many, Elements),
+    ("canuninstall", Once, Text),
+    ("candisable", Once, Text),
+    ("more-info", Once, Text),
+    ("modtype", Once, Text),
+    ("bugfix", Once, Text),
 ];
 
 /// How often `name` may occur and what it holds, if it is a known element.
@@ -290,7 +295,7 @@ impl Parser {
         let depends = self.depends(root);
         let requirements = self.requirements(root);
         let supported = self.supported(root);
-        let menuitems = self.menuitems(root);
+        let menuitems = self.menuitems(root, &category);
         let popovers = self.popovers(root);
         let oobe = root.child("oobe").and_then(|e| self.oobe(e));
         let commercial = root.child("commercial").map(|e| self.commercial(e));
@@ -307,6 +312,8 @@ impl Parser {
         let component = self.component(root);
         let updateservers = self.updateservers(root);
         let capabilities = self.capabilities(root);
+        let canuninstall = self.yes_no(root, "canuninstall");
+        let candisable = self.yes_no(root, "candisable");
         // Found reader by reader, warnings are reported in the file's order.
         self.warnings
             .sort_by_key(|w| (w.position.line, w.position.column));
@@ -343,6 +350,11 @@ impl Parser {
             component,
             updateservers,
             capabilities,
+            canuninstall,
+            candisable,
+            more_info: self.text(root, "more-info"),
+            modtype: self.text(root, "modtype"),
+            bugfix: self.text(root, "bugfix"),
             unknown: std::mem::take(&mut self.unknown),
             warnings: std::mem::take(&mut self.warnings),
         })
@@ -553,7 +565,28 @@ impl Parser {
         version.map(|version| Supported { version })
     }
 
-    fn menuitems(&mut self, root: &Element) -> Vec<MenuItem> {
+    /// A `yes`/`no` element such as `<canuninstall>`, `yes` when absent; anything else is
+    /// warned about and taken as `yes`, which refuses nothing.
+    fn yes_no(&mut self, root: &Element, name: &str) -> bool {
+        let (Some(text), Some(element)) = (self.text(root, name), root.child(name)) else {
+            return true;
+        };
+        match text.to_ascii_lowercase().as_str() {
+            "yes" | "true" | "1" => true,
+            "no" | "false" | "0" => false,
+            _ => {
+                self.warn(
+                    element.position,
+                    format!("<{name}>{text}</{name}> is neither yes nor no; taken as yes"),
+                );
+                true
+            }
+        }
+    }
+
+    /// The `<menuitems>`; one without a `category` is in the module's `category`, where
+    /// FreePBX's menu shows it.
+    fn menuitems(&mut self, root: &Element, category: &str) -> Vec<MenuItem> {
         let mut items = Vec::new();
         for element in root
             .children_named("menuitems")
@@ -579,7 +612,7 @@ impl Parser {
             items.push(MenuItem {
                 key: element.name.clone(),
                 label: element.trimmed_text().to_owned(),
-                category: element.attribute("category").map(str::to_owned),
+                category: Some(element.attribute("category").unwrap_or(category).to_owned()),
                 sort,
                 attributes: element.attributes.iter().cloned().collect(),
             });
@@ -772,8 +805,8 @@ impl Parser {
                 }
                 "key" => {
                     self.check_children("module/database/table", child, &["column"]);
-                    // A key becomes the SQLite index `TABLE_KEY`, created "IF NOT EXISTS":
-                    // a second key of the same name, in any case, would silently be lost.
+                    // A key becomes one SQLite index named after the module, table and key:
+                    // a second key of the same name, in any case, would be the same index.
                     if let Some(name) = identifier_attribute(child) {
                         self.declare(&mut keys_declared, "key", name, child.position, &of);
                     }
@@ -813,6 +846,7 @@ impl Parser {
     /// One `<field>`. Every attribute is checked even when the name or type is bad, so
     /// that all of its problems are reported together.
     fn field(&mut self, element: &Element) -> Option<Field> {
+        let element = &lowercase_attributes(element);
         let label = label(element, "field");
         let name = self.name_attribute(element);
         let kind = match element
@@ -878,6 +912,7 @@ impl Parser {
     /// One `<key>` of `table` (its label), whose columns must be among `fields` (the
     /// table's field names, lower-cased: SQLite's column names ignore case).
     fn key(&mut self, element: &Element, fields: &[String], table: &str) -> Option<Key> {
+        let element = &lowercase_attributes(element);
         let label = label(element, "key");
         let name = self.name_attribute(element);
         let kind = element
@@ -934,6 +969,8 @@ impl Parser {
     fn hooks(&mut self, root: &Element) -> Vec<Hook> {
         let mut hooks = Vec::new();
         for target in root.children_named("hooks").flat_map(|h| h.children.iter()) {
+            // A priority on the target applies to each of its methods that gives none.
+            let inherited = self.integer(target, "priority", DEFAULT_PRIORITY);
             for method in &target.children {
                 let parent = format!("module/hooks/{}", target.name);
                 if method.name != "method" {
@@ -959,7 +996,7 @@ impl Parser {
                         format!("<method> in <hooks><{}> names no handler", target.name),
                     );
                 }
-                let priority = self.integer(method, "priority", DEFAULT_PRIORITY);
+                let priority = self.integer(method, "priority", inherited);
                 let Some(hook) = hook.filter(|_| !handler.is_empty()) else {
                     continue;
                 };
@@ -1185,6 +1222,20 @@ fn is_identifier(name: &str) -> bool {
 type Declared = BTreeMap<String, (String, Position)>;
 
 /// `line:column`, for messages that point at a second place.
+/// `element` with its attribute names in lower case, as FreePBX reads a `<database>`'s
+/// (its migration lower-cases them first): real files write `primaryKey="true"`,
+/// `autoIncrement="true"` and `notNull="false"`, and mean them. Values keep their case.
+fn lowercase_attributes(element: &Element) -> Element {
+    Element {
+        attributes: element
+            .attributes
+            .iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+            .collect(),
+        ..element.clone()
+    }
+}
+
 fn at(position: Position) -> String {
     format!("{}:{}", position.line, position.column)
 }

@@ -130,10 +130,15 @@ fn freepbx_16_core_parses_completely() {
         Some("16.0")
     );
 
-    let unknown: Vec<_> = core.unknown.iter().map(|u| u.name.as_str()).collect();
-    assert_eq!(unknown, ["candisable", "canuninstall", "more-info"]);
-    assert_eq!(core.warnings.len(), 3);
-    assert_eq!(core.warnings[0].position.line, 11);
+    // FreePBX's module admin reads these three: core may be neither disabled nor
+    // uninstalled, and says where to read more.
+    assert!(core.unknown.is_empty(), "{:?}", core.unknown);
+    assert!(core.warnings.is_empty(), "{:?}", core.warnings);
+    assert!(!core.candisable && !core.canuninstall);
+    assert_eq!(
+        core.more_info.as_deref(),
+        Some("https://wiki.freepbx.org/display/F2/Core")
+    );
 }
 
 #[test]
@@ -172,6 +177,9 @@ fn json_carries_every_element_under_the_documented_names() {
         "component",
         "updateservers",
         "capabilities",
+        "canuninstall",
+        "candisable",
+        "more-info",
         "warnings",
     ] {
         assert!(
@@ -215,7 +223,11 @@ fn json_carries_every_element_under_the_documented_names() {
     assert!(json["database"]["tables"][0]["keys"].is_array());
     assert_eq!(json["supported"]["version"], "16.0");
     assert_eq!(json["menuitems"][0]["key"], "extensions");
-    assert!(matches!(&json["warnings"], Value::Array(w) if w.len() == 3));
+    assert!(matches!(&json["warnings"], Value::Array(w) if w.is_empty()));
+    assert_eq!(
+        (&json["canuninstall"], &json["candisable"]),
+        (&Value::Bool(false), &Value::Bool(false))
+    );
 }
 
 #[test]
@@ -548,4 +560,75 @@ fn unknown_elements_are_kept_whole_wherever_they_stand() {
             .any(|w| w.contains("<newkind> in <depends>")),
         "{warnings:?}"
     );
+}
+
+#[test]
+fn database_attributes_are_read_in_any_case_as_freepbx_reads_them() {
+    let core = parse("core16-schema.xml");
+    assert!(
+        core.warnings.is_empty(),
+        "primaryKey, autoIncrement and notNull are known: {:?}",
+        core.warnings
+    );
+    let table = |name: &str| {
+        core.database
+            .tables
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no table {name}"))
+    };
+    let primary = |name: &str| -> Vec<&str> {
+        table(name)
+            .fields
+            .iter()
+            .filter(|f| f.primarykey)
+            .map(|f| f.name.as_str())
+            .collect()
+    };
+    assert_eq!(primary("trunks"), ["trunkid"]);
+    assert_eq!(primary("pjsip"), ["id", "keyword"]);
+    assert_eq!(primary("indications_zonelist"), ["iso"]);
+    assert_eq!(primary("dahdichandids"), ["channel"]);
+    let devices = table("devices");
+    assert!(devices.fields[0].primarykey && devices.fields[0].autoincrement);
+    let flags = table("pjsip").fields.iter().find(|f| f.name == "flags");
+    assert_eq!(flags.map(|f| f.notnull), Some(false), "notNull=\"false\"");
+}
+
+#[test]
+fn a_hooks_targets_priority_and_the_modules_category_are_inherited() {
+    let xml = r#"<module>
+        <rawname>contactmanager</rawname><name>Contact Manager</name><version>16.0.21</version>
+        <category>Admin</category>
+        <menuitems>
+            <contactmanager>Contact Manager</contactmanager>
+            <cmsettings category="Settings">Contact Settings</cmsettings>
+        </menuitems>
+        <hooks>
+            <userman class="Userman" namespace="FreePBX\modules" priority="600">
+                <method callingMethod="delUser" class="Contactmanager">usermanDelUser</method>
+                <method callingMethod="addUser" class="Contactmanager" priority="100">usermanAddUser</method>
+            </userman>
+            <framework class="Chown">
+                <method callingMethod="fwcChownFiles">chownFreepbx</method>
+            </framework>
+        </hooks>
+    </module>"#;
+    let manifest = Manifest::parse(xml, "contactmanager.xml").unwrap_or_else(|e| panic!("{e}"));
+    assert!(manifest.warnings.is_empty(), "{:?}", manifest.warnings);
+    let priorities: Vec<(&str, i32)> = manifest
+        .hooks
+        .iter()
+        .map(|h| (h.hook.as_str(), h.priority))
+        .collect();
+    assert_eq!(
+        priorities,
+        [("delUser", 600), ("addUser", 100), ("fwcChownFiles", 500)]
+    );
+    let categories: Vec<Option<&str>> = manifest
+        .menuitems
+        .iter()
+        .map(|m| m.category.as_deref())
+        .collect();
+    assert_eq!(categories, [Some("Admin"), Some("Settings")]);
 }

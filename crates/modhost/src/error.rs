@@ -71,6 +71,20 @@ pub enum Error {
         /// The modules installed from it.
         modules: Vec<String>,
     },
+    /// The module's module.xml says it may not be uninstalled or disabled
+    /// (`<canuninstall>no</canuninstall>`, `<candisable>no</candisable>`), and the change
+    /// was not forced.
+    #[error(
+        "module `{rawname}` says it cannot be {what} (<{element}>no</{element}>); force the change to do it anyway"
+    )]
+    Protected {
+        /// The module.
+        rawname: String,
+        /// `uninstalled`, `deleted` or `disabled`.
+        what: &'static str,
+        /// The element that says so.
+        element: &'static str,
+    },
     /// A change needs a package directory, and none was given or configured.
     #[error("no package directory: none was given, and `packages` is not set in modhost.toml")]
     NoPackageDir,

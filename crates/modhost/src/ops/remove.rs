@@ -5,7 +5,7 @@ use modhost_runtime::Call;
 
 use super::Transaction;
 use crate::host::Host;
-use crate::{Action, Change, Result};
+use crate::{Action, Change, Error, Result};
 
 /// Removes `rawname`, running its `uninstall()` first if `call_uninstall`. Refused while
 /// running modules depend on it, unless `force`.
@@ -18,6 +18,20 @@ pub(crate) fn remove(
     let lock = host.lock()?;
     let record = host.installed(rawname)?;
     super::refuse_if_depended_on(host, rawname, force)?;
+    // A module whose module.xml no longer parses can still be deleted: that is what
+    // `delete` is for.
+    let protected = record.parse_manifest().is_ok_and(|m| !m.canuninstall);
+    if protected && !force {
+        return Err(Error::Protected {
+            rawname: rawname.to_owned(),
+            what: if call_uninstall {
+                "uninstalled"
+            } else {
+                "deleted"
+            },
+            element: "canuninstall",
+        });
+    }
     let operation = if call_uninstall {
         "uninstall"
     } else {
