@@ -1,72 +1,94 @@
 //! FreePBX's `<updateurl>` channel (seed 000): one HTTPS JSON document describing a
 //! module's newest release.
 
-use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use crate::release::{Digests, Release};
 use crate::{Location, valid_release};
 
-/// The fields of the JSON modhost reads; the rest (depends, changelog, …) is informative —
-/// the package's own module.xml governs the install.
-#[derive(Debug, Deserialize)]
-struct Description {
-    rawname: String,
-    name: Option<String>,
-    version: String,
-    location: String,
-    md5sum: Option<String>,
-    sha1sum: Option<String>,
-    sha256: Option<String>,
-    supported: Option<Supported>,
-}
-
-/// `supported`: the least host application version the release supports.
-#[derive(Debug, Deserialize)]
-struct Supported {
-    version: Option<serde_json::Value>,
-}
-
 /// Reads the document at `doc`: the release it describes, its `location` resolved (it must
-/// be HTTPS) and its checksums.
+/// be HTTPS) and its checksums. Only the fields modhost reads are checked — the rest
+/// (depends, changelog, …) is informative: the package's own module.xml governs the
+/// install — and they are taken as PHP's `json_encode` writes them: a byte-order mark
+/// before the document, a version as a number (`16.0`), an empty `supported` as `[]`.
 pub(crate) fn parse(bytes: &[u8], doc: &Location) -> Result<Release, String> {
-    let d: Description = serde_json::from_slice(bytes)
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| format!("not a FreePBX module description: {e}"))?;
-    valid_release(&d.rawname, &d.version)?;
+    let Value::Object(d) = value else {
+        return Err(format!(
+            "not a FreePBX module description: {}, not an object",
+            kind(&value)
+        ));
+    };
+    let rawname = text(&d, "rawname")?.ok_or("`rawname` is missing")?;
+    let version = text(&d, "version")?.ok_or("`version` is missing")?;
+    valid_release(&rawname, &version)?;
     let mut digests = Digests::default();
-    for (algorithm, value) in [
-        ("md5", &d.md5sum),
-        ("sha1", &d.sha1sum),
-        ("sha256", &d.sha256),
-    ] {
-        if let Some(value) = value.as_deref().filter(|v| !v.trim().is_empty()) {
-            digests.set(algorithm, value)?;
+    for (algorithm, field) in [("md5", "md5sum"), ("sha1", "sha1sum"), ("sha256", "sha256")] {
+        if let Some(value) = text(&d, field)?.filter(|v| !v.trim().is_empty()) {
+            digests.set(algorithm, &value)?;
         }
     }
+    let location = text(&d, "location")?.ok_or("`location` is missing")?;
     let location = doc
-        .resolve(&d.location)
+        .resolve(&location)
         .map_err(|e| format!("`location`: {e}"))?;
-    // FreePBX writes it as a string ("13.0"), some servers as a number (13.0).
-    let supported = match d.supported.and_then(|s| s.version) {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(text)) if text.trim().is_empty() => None,
-        Some(serde_json::Value::String(text)) => Some(text.trim().to_owned()),
-        Some(serde_json::Value::Number(number)) => Some(number.to_string()),
-        Some(other) => return Err(format!("`supported.version` {other} is not a version")),
+    let supported = match d.get("supported") {
+        None | Some(Value::Null) => None,
+        // PHP writes an empty array as `[]`, whatever it stands for.
+        Some(Value::Array(items)) if items.is_empty() => None,
+        Some(Value::Object(supported)) => text(supported, "version")
+            .map_err(|e| format!("`supported.{}", e.trim_start_matches('`')))?
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| v.trim().to_owned()),
+        Some(other) => {
+            return Err(format!(
+                "`supported`: expected an object with a `version`, found {}",
+                kind(other)
+            ));
+        }
     };
     if let Some(version) = &supported {
         modhost_manifest::Version::parse(version)
             .map_err(|e| format!("`supported.version` `{version}`: {e}"))?;
     }
     Ok(Release {
-        name: d.name.unwrap_or_else(|| d.rawname.clone()),
-        rawname: d.rawname,
-        version: d.version,
+        name: text(&d, "name")?.unwrap_or_else(|| rawname.clone()),
+        rawname,
+        version,
         location,
         size: None,
         digests,
         gated: false,
         supported,
     })
+}
+
+/// Field `name` of `object` as text: a string, or a number as PHP writes one (`16.0`);
+/// `None` when absent or null. Anything else is refused, naming the field.
+fn text(object: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(Value::Number(number)) => Ok(Some(number.to_string())),
+        Some(other) => Err(format!(
+            "`{name}`: expected a string, found {}",
+            kind(other)
+        )),
+    }
+}
+
+/// What kind of JSON value `value` is, for a message.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 #[cfg(test)]
@@ -128,5 +150,55 @@ mod tests {
         assert!(supported("\"sixteen\"").is_err());
         assert!(supported("[16]").is_err());
         assert!(parse(b"<html>", &doc()).is_err());
+    }
+
+    #[test]
+    fn a_document_as_phps_json_encode_writes_it_is_read() {
+        let php = "\u{feff}{\"rawname\":\"core\",\"name\":\"Core\",\"version\":16.0,\
+            \"supported\":[],\"depends\":{\"version\":null},\
+            \"location\":\"core-16.0.tgz\",\"sha256\":\""
+            .to_owned()
+            + &"a".repeat(64)
+            + "\"}";
+        let release = parse(php.as_bytes(), &doc()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (release.version.as_str(), release.supported),
+            ("16.0", None)
+        );
+        assert_eq!(
+            release.location,
+            Location::Url("https://pbx.example/modules/core-16.0.tgz".into())
+        );
+    }
+
+    #[test]
+    fn a_refused_field_is_named() {
+        for (document, expected) in [
+            (
+                r#"{"rawname":["core"],"version":"1.0","location":"x"}"#,
+                "`rawname`: expected a string, found an array",
+            ),
+            (
+                r#"{"rawname":"core","version":"1.0","location":"x","supported":"16"}"#,
+                "`supported`: expected an object with a `version`, found a string",
+            ),
+            (
+                r#"{"rawname":"core","version":"1.0","location":"x","supported":{"version":true}}"#,
+                "`supported.version`: expected a string, found a boolean",
+            ),
+            (
+                r#"{"rawname":"core","location":"x"}"#,
+                "`version` is missing",
+            ),
+            (
+                r#"[1]"#,
+                "not a FreePBX module description: an array, not an object",
+            ),
+        ] {
+            assert_eq!(
+                parse(document.as_bytes(), &doc()).err().as_deref(),
+                Some(expected)
+            );
+        }
     }
 }
