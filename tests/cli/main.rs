@@ -4,6 +4,7 @@ mod archives;
 mod concurrency;
 mod contract;
 mod crash;
+mod escapes;
 mod lifecycle;
 mod links;
 mod manifest;

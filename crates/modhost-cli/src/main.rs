@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use modhost::Host;
 
 mod commands;
+mod escape;
 mod output;
 
 use commands::{change, inspect};

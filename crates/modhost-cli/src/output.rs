@@ -1,5 +1,6 @@
 //! How the CLI talks: status lines and module logs on stderr, results on stdout.
 
+use std::fmt;
 use std::io::{IsTerminal, Write};
 
 use anyhow::Result;
@@ -7,9 +8,15 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use modhost::{Event, Host, Origin, Reporter};
 use serde::Serialize;
 use tracing::Level;
+use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::filter::{FilterExt, filter_fn};
+use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::prelude::*;
+
+use crate::escape::{escape, escape_lines};
 
 /// Crates whose records below warn never show: ureq logs every request's whole URL,
 /// download key (`email=…&key=…`) included, at debug and trace, and its bytes at trace;
@@ -18,6 +25,8 @@ const QUIET_BELOW_WARN: [&str; 2] = ["ureq", "rustls"];
 
 /// Module log records (target `modhost::module`) show at info; everything else only warns,
 /// unless `MODHOST_LOG` says otherwise — except for [`QUIET_BELOW_WARN`], whatever it says.
+/// Every record's message and fields are shown escaped ([`EscapedFields`]): a module's
+/// log records are its own text.
 pub fn init_tracing() {
     let filter = EnvFilter::try_from_env("MODHOST_LOG")
         .unwrap_or_else(|_| EnvFilter::new("warn,modhost::module=info"));
@@ -34,8 +43,69 @@ pub fn init_tracing() {
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
         .without_time()
+        .fmt_fields(EscapedFields)
         .with_filter(filter.and(quiet));
     tracing_subscriber::registry().with(layer).init();
+}
+
+/// Formats a record's fields as the default formatter does (the message, then
+/// `name=value`, separated by spaces), each value shown escaped: the message keeps its
+/// newlines and tabs, any other field is one line. A string field is shown as it is, not
+/// quoted.
+struct EscapedFields;
+
+impl<'writer> FormatFields<'writer> for EscapedFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        let mut visitor = EscapingVisitor {
+            writer,
+            started: false,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct EscapingVisitor<'writer> {
+    writer: Writer<'writer>,
+    /// Whether a field was written: the next one is preceded by a space.
+    started: bool,
+    result: fmt::Result,
+}
+
+impl EscapingVisitor<'_> {
+    fn field(&mut self, field: &Field, value: &str) {
+        let name = field.name();
+        // Log metadata the `log` bridge records, which the event formatter shows itself.
+        if self.result.is_err() || name.starts_with("log.") {
+            return;
+        }
+        let space = if std::mem::replace(&mut self.started, true) {
+            " "
+        } else {
+            ""
+        };
+        self.result = if name == "message" {
+            write!(self.writer, "{space}{}", escape_lines(value))
+        } else {
+            let name = name.strip_prefix("r#").unwrap_or(name);
+            write!(self.writer, "{space}{name}={}", escape(value))
+        };
+    }
+}
+
+impl Visit for EscapingVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.field(field, value);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.field(field, &value.to_string());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.field(field, &format!("{value:?}"));
+    }
 }
 
 /// `error` and its causes, each once: many errors already show their source in their own
@@ -95,7 +165,7 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
         .find_map(|e| e.downcast_ref::<modhost::Error>())?;
     Some(match error {
         modhost::Error::Locked(_) => "without --no-wait, modhost waits for the lock",
-        modhost::Error::InUse { .. } => "--force does it anyway",
+        modhost::Error::InUse { .. } | modhost::Error::Protected { .. } => "--force does it anyway",
         modhost::Error::NoPackageDir => "give --from DIR, or set `packages` in modhost.toml",
         modhost::Error::SourceExists { .. } => "use `source add --replace` to change it",
         modhost::Error::SourceInUse { .. } => "use --force to remove it anyway",
@@ -133,8 +203,9 @@ impl Output {
         Ok(())
     }
 
-    /// Reports an error that ends the command with a status other than 1: on stderr, and
-    /// as `{"error": …}` in JSON mode.
+    /// Reports an error that ends the command with a status other than 1: on stderr
+    /// (escaped: it names packages, modules and what they said), and as `{"error": …}`
+    /// in JSON mode (exact).
     pub fn error(&self, error: &anyhow::Error) -> Result<()> {
         let message = chain(error);
         let hint = hint(error);
@@ -146,7 +217,7 @@ impl Output {
             }
             writeln!(std::io::stdout(), "{}", serde_json::Value::Object(document))?;
         }
-        writeln!(std::io::stderr(), "error: {message}")?;
+        writeln!(std::io::stderr(), "error: {}", escape_lines(&message))?;
         if let Some(hint) = hint {
             writeln!(std::io::stderr(), "help: {hint}")?;
         }
@@ -163,8 +234,8 @@ impl Output {
     }
 }
 
-/// Cargo-style status lines: a right-aligned verb, then what it applies to; a progress bar
-/// while a download runs (drawn only on a terminal).
+/// Cargo-style status lines: a right-aligned verb, then what it applies to, escaped; a
+/// progress bar while a download runs (drawn only on a terminal).
 struct Status {
     waiting_only: bool,
     /// The bar of the download, or the spinner of the compilation, under way.
@@ -247,11 +318,8 @@ impl Reporter for Status {
                 version,
                 source,
             } => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "{:>12} {rawname} {version} from {source}",
-                    "Downloading"
-                );
+                let what = format!("{rawname} {version} from {source}");
+                let _ = writeln!(std::io::stderr(), "{:>12} {}", "Downloading", escape(&what));
                 let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
                 bar.set_style(
                     ProgressStyle::with_template(
@@ -270,7 +338,7 @@ impl Reporter for Status {
                     ProgressStyle::with_template("{spinner} loading {msg}")
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
-                bar.set_message(rawname);
+                bar.set_message(escape(&rawname).into_owned());
                 bar.enable_steady_tick(std::time::Duration::from_millis(100));
                 *self.bar() = Some(bar);
                 return;
@@ -290,7 +358,8 @@ impl Reporter for Status {
                 version,
             } => (verb, format!("{rawname} {version}")),
         };
-        let _ = writeln!(std::io::stderr(), "{verb:>12} {what}");
+        // What a status line names (packages, modules, paths, warnings) is not the CLI's.
+        let _ = writeln!(std::io::stderr(), "{verb:>12} {}", escape(&what));
     }
 }
 
@@ -307,6 +376,53 @@ mod tests {
         assert_eq!(chain(&shown), "reading the manifest: `a.xml`: no such file");
         let plain = anyhow::anyhow!("disk full").context("writing `b`");
         assert_eq!(chain(&plain), "writing `b`: disk full");
+    }
+
+    #[test]
+    fn log_records_are_shown_escaped() {
+        use std::sync::{Arc, Mutex};
+
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_target(false)
+            .with_ansi(false)
+            .without_time()
+            .fmt_fields(EscapedFields)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let message = "hi\u{1b}]0;pwned\u{7}\r\nline two\tend";
+            let rawname = "evil\u{1b}[2J";
+            tracing::info!(target: "modhost::module", module = rawname, "{message}");
+            // A debug value is escaped after its `Debug`: a backslash it wrote is doubled.
+            tracing::warn!(module = %rawname, count = 3, path = ?"a\u{202e}b", "dropped");
+        });
+        let written = buffer
+            .0
+            .lock()
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default();
+        assert_eq!(
+            written,
+            " INFO hi\\x1b]0;pwned\\x07\\x0d\nline two\tend module=evil\\x1b[2J\n \
+             WARN dropped module=evil\\x1b[2J count=3 path=\"a\\\\u{202e}b\"\n"
+        );
     }
 
     #[test]

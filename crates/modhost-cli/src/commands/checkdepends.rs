@@ -5,6 +5,7 @@ use anyhow::Result;
 use modhost::Outcome;
 
 use crate::Context;
+use crate::escape::escape;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -33,7 +34,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         }
     };
     out.result(&report, || {
-        let mut text = format!("{} {}\n", report.rawname, report.version);
+        let mut text = format!("{} {}\n", escape(&report.rawname), escape(&report.version));
         if report.checks.is_empty() {
             text.push_str("  no dependencies\n");
         }
@@ -43,10 +44,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
                 Outcome::Failed => "FAILED",
                 Outcome::Unchecked => "unchecked",
             };
-            text.push_str(&format!(
-                "  {outcome:<9} {} {}: {}\n",
-                check.kind, check.constraint, check.detail
-            ));
+            let check = format!("{} {}: {}", check.kind, check.constraint, check.detail);
+            text.push_str(&format!("  {outcome:<9} {}\n", escape(&check)));
         }
         text
     })?;

@@ -7,6 +7,7 @@ use anyhow::Result;
 use modhost::{OnError, Shape};
 
 use crate::Context;
+use crate::escape::{escape, escape_lines, escape_path};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -36,7 +37,8 @@ enum OnErrorArg {
 }
 
 /// Prints each call in the order it ran; exits non-zero when any handler failed, whether
-/// or not its failure stopped the chain.
+/// or not its failure stopped the chain. A handler's output and error are the module's
+/// own text: shown escaped (newlines and tabs kept), exact under `--json`.
 pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let host = ctx.open()?;
     let mut point = host.hook_point(&args.name);
@@ -59,12 +61,17 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             .calls
             .iter()
             .map(|c| match (&c.output, &c.error) {
-                (_, Some(error)) => format!("{} (pri {}) failed: {error}\n", c.rawname, c.priority),
+                (_, Some(error)) => format!(
+                    "{} (pri {}) failed: {}\n",
+                    escape(&c.rawname),
+                    c.priority,
+                    escape_lines(error)
+                ),
                 (output, None) => format!(
                     "{} (pri {}): {}\n",
-                    c.rawname,
+                    escape(&c.rawname),
                     c.priority,
-                    output.as_deref().unwrap_or("")
+                    escape_lines(output.as_deref().unwrap_or(""))
                 ),
             })
             .collect()
@@ -75,10 +82,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     }
     // stdout holds the calls (in JSON mode, the one document): the verdict goes to stderr.
     let verdict = match &dispatch.stopped_by {
-        Some(rawname) => format!("hook `{}` stopped: `{rawname}`'s handler failed", args.name),
+        Some(rawname) => format!(
+            "hook `{}` stopped: `{}`'s handler failed",
+            escape(&args.name),
+            escape(rawname)
+        ),
         None => format!(
             "hook `{}`: {failed} of {} handlers failed",
-            args.name,
+            escape(&args.name),
             dispatch.calls.len()
         ),
     };
@@ -93,9 +104,15 @@ pub fn reload(ctx: &Context) -> Result<()> {
         let mut text: String = reload
             .handlers
             .iter()
-            .map(|(rawname, priority)| format!("get_config  pri {priority:>4}  {rawname}\n"))
+            .map(|(rawname, priority)| {
+                format!("get_config  pri {priority:>4}  {}\n", escape(rawname))
+            })
             .collect();
-        text += &format!("wrote {} ({} bytes)\n", reload.path.display(), reload.bytes);
+        text += &format!(
+            "wrote {} ({} bytes)\n",
+            escape_path(&reload.path),
+            reload.bytes
+        );
         text
     })
 }

@@ -7,6 +7,7 @@ use anyhow::Result;
 use modhost::SqlValue;
 
 use crate::Context;
+use crate::escape::escape;
 
 /// A module's rawname.
 #[derive(Debug, clap::Args)]
@@ -46,12 +47,12 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
             return ctx.out.result(&module, || {
                 format!(
                     "{} {} ({})\n  {:<12} {} ({})\n",
-                    module.name,
-                    module.version,
-                    module.rawname,
+                    escape(&module.name),
+                    escape(&module.version),
+                    escape(&module.rawname),
                     "status",
                     module.status,
-                    module.reason
+                    escape(&module.reason)
                 )
             });
         }
@@ -59,9 +60,15 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
     };
     ctx.out.result(&info, || {
         let r = &info.record;
-        let mut text = format!("{} {} ({})\n", r.name, r.version, r.rawname);
+        let mut text = format!(
+            "{} {} ({})\n",
+            escape(&r.name),
+            escape(&r.version),
+            escape(&r.rawname)
+        );
+        // Each value is shown escaped: most come from the module's module.xml.
         let mut line = |label: &str, value: &str| {
-            let _ = writeln!(text, "  {label:<12} {value}");
+            let _ = writeln!(text, "  {label:<12} {}", escape(value));
         };
         match &r.reason {
             Some(reason) => line("status", &format!("{} ({reason})", r.status)),
@@ -107,14 +114,19 @@ pub fn kv(ctx: &Context, args: Rawname) -> Result<()> {
     let entries = ctx.open()?.kv_entries(&args.rawname)?;
     let document: BTreeMap<_, _> = entries.iter().cloned().collect();
     ctx.out.result(&document, || {
-        entries.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+        entries
+            .iter()
+            .map(|(k, v)| format!("{}={}\n", escape(k), escape(v)))
+            .collect()
     })
 }
 
 pub fn rows(ctx: &Context, args: TableArgs) -> Result<()> {
     let rows = ctx.open()?.table_rows(&args.rawname, &args.table)?;
     ctx.out.result(&rows, || {
-        let mut text = rows.columns.join("\t") + "\n";
+        // Tabs separate the cells, newlines the rows: inside a cell both are escaped.
+        let columns: Vec<_> = rows.columns.iter().map(|c| escape(c)).collect();
+        let mut text = columns.join("\t") + "\n";
         for row in &rows.rows {
             let cells: Vec<String> = row
                 .iter()
@@ -122,7 +134,7 @@ pub fn rows(ctx: &Context, args: TableArgs) -> Result<()> {
                     SqlValue::Null => "NULL".to_owned(),
                     SqlValue::Integer(i) => i.to_string(),
                     SqlValue::Real(r) => r.to_string(),
-                    SqlValue::Text(t) => t.clone(),
+                    SqlValue::Text(t) => escape(t).into_owned(),
                     SqlValue::Blob(b) => format!("<{} bytes>", b.len()),
                 })
                 .collect();
@@ -135,7 +147,10 @@ pub fn rows(ctx: &Context, args: TableArgs) -> Result<()> {
 pub fn reversedepends(ctx: &Context, args: Rawname) -> Result<()> {
     let dependents = ctx.open()?.reverse_dependencies(&args.rawname)?;
     ctx.out.result(&dependents, || {
-        dependents.iter().map(|d| format!("{d}\n")).collect()
+        dependents
+            .iter()
+            .map(|d| format!("{}\n", escape(d)))
+            .collect()
     })
 }
 
@@ -145,7 +160,7 @@ pub fn grant(ctx: &Context, args: Rawname) -> Result<()> {
         format!(
             "granted {} capabilities to {}\n",
             granted.len(),
-            args.rawname
+            escape(&args.rawname)
         )
     })
 }
@@ -154,6 +169,6 @@ pub fn revoke(ctx: &Context, args: Rawname) -> Result<()> {
     ctx.open()?.revoke(&args.rawname)?;
     let document = serde_json::json!({ "rawname": args.rawname, "revoked": true });
     ctx.out.result(&document, || {
-        format!("revoked every grant of {}\n", args.rawname)
+        format!("revoked every grant of {}\n", escape(&args.rawname))
     })
 }

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::Context;
+use crate::escape::escape;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,7 +24,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
                     Some(reason) => format!("{status} ({reason})"),
                     None => status.to_string(),
                 };
-                [rawname.into(), version.into(), status, name.into()]
+                // Names, versions and reasons come from module.xml files and packages:
+                // escaped before the columns are measured.
+                [rawname, version, status.as_str(), name].map(|cell| escape(cell).into_owned())
             })
             .collect();
         table(["RAWNAME", "VERSION", "STATUS", "NAME"], &rows)

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use modhost::Manifest;
 
+use crate::escape::escape;
 use crate::output::Output;
 
 #[derive(Debug, clap::Args)]
@@ -18,9 +19,15 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
 }
 
 fn summary(m: &Manifest) -> String {
-    let mut text = format!("{} {} ({})\n", m.name, m.version, m.rawname);
+    let mut text = format!(
+        "{} {} ({})\n",
+        escape(&m.name),
+        escape(&m.version.to_string()),
+        escape(&m.rawname)
+    );
+    // Each value is the module.xml's text: shown escaped.
     let mut line = |label: &str, value: &str| {
-        let _ = writeln!(text, "  {label:<12} {value}");
+        let _ = writeln!(text, "  {label:<12} {}", escape(value));
     };
     line("category", &m.category);
     line("repo", &m.repo);

@@ -8,6 +8,7 @@ use anyhow::Result;
 use modhost::{OfferStatus, SourceKind};
 
 use crate::Context;
+use crate::escape::{escape, escape_lines, escape_path};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SourceCommand {
@@ -69,13 +70,13 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
             };
             host.add_source(&name, kind, &location, public_key.as_deref(), replace)?;
             ctx.out.result(&serde_json::json!({ "added": name }), || {
-                format!("added source {name}\n")
+                format!("added source {}\n", escape(&name))
             })
         }
         SourceCommand::Remove { name, force } => {
             host.remove_source(&name, force)?;
             ctx.out.result(&serde_json::json!({ "removed": name }), || {
-                format!("removed source {name}\n")
+                format!("removed source {}\n", escape(&name))
             })
         }
         SourceCommand::Key { name, query } => {
@@ -90,7 +91,7 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
             host.set_source_key(&name, &query)?;
             ctx.out.result(
                 &serde_json::json!({ "source": name, "key": "stored" }),
-                || format!("stored the download key of {name}\n"),
+                || format!("stored the download key of {}\n", escape(&name)),
             )
         }
         SourceCommand::List => {
@@ -108,13 +109,13 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
                         let declared = s
                             .declared_by
                             .as_ref()
-                            .map(|m| format!(", declared by {m}"))
+                            .map(|m| format!(", declared by {}", escape(m)))
                             .unwrap_or_default();
                         format!(
                             "{}  {}  {}  ({signed}{key}{declared})\n",
-                            s.name,
+                            escape(&s.name),
                             s.kind.map_or("unknown", SourceKind::as_str),
-                            s.url
+                            escape(&s.url)
                         )
                     })
                     .collect()
@@ -145,10 +146,14 @@ pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
         let mut text = String::new();
         for report in &reports {
             if let Some(error) = &report.error {
-                text += &format!("{}: unavailable: {error}\n", report.source);
+                text += &format!(
+                    "{}: unavailable: {}\n",
+                    escape(&report.source),
+                    escape_lines(error)
+                );
             }
             for offer in &report.offers {
-                let installed = offer.installed.as_deref().unwrap_or("-");
+                let installed = escape(offer.installed.as_deref().unwrap_or("-"));
                 let status = serde_json::to_value(offer.status)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
@@ -160,10 +165,12 @@ pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
                 };
                 text += &format!(
                     "{}: {} {} (installed {installed}): {status}{gated}\n",
-                    report.source, offer.rawname, offer.version
+                    escape(&report.source),
+                    escape(&offer.rawname),
+                    escape(&offer.version)
                 );
                 for warning in &offer.warnings {
-                    text += &format!("  warning: {warning}\n");
+                    text += &format!("  warning: {}\n", escape(warning));
                 }
             }
         }
@@ -224,7 +231,7 @@ pub fn download(ctx: &Context, args: DownloadArgs) -> Result<()> {
         host.download(&args.what, &args.out)?
     };
     ctx.out.result(&serde_json::json!({ "package": path }), || {
-        format!("downloaded {}\n", path.display())
+        format!("downloaded {}\n", escape_path(&path))
     })
 }
 

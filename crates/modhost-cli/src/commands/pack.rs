@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use crate::escape::{escape, escape_path};
 use crate::output::Output;
 
 #[derive(Debug, clap::Args)]
@@ -29,9 +30,9 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
     out.result(&document, || {
         format!(
             "packed {} {} into {}\n",
-            manifest.rawname,
-            manifest.version,
-            file.display()
+            escape(&manifest.rawname),
+            escape(&manifest.version.to_string()),
+            escape_path(&file)
         )
     })
 }

@@ -1,6 +1,7 @@
 use anyhow::Result;
 
 use crate::Context;
+use crate::escape::escape;
 
 pub fn run(ctx: &Context) -> Result<()> {
     let recovery = ctx.open()?.recover()?;
@@ -8,7 +9,7 @@ pub fn run(ctx: &Context) -> Result<()> {
         if recovery.is_empty() {
             "nothing to recover\n".to_owned()
         } else {
-            format!("recovered: {recovery}\n")
+            format!("recovered: {}\n", escape(&recovery.to_string()))
         }
     })
 }

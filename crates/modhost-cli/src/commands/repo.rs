@@ -9,6 +9,7 @@ use clap::builder::TypedValueParser as _;
 use modhost_repo::{Groups, SecretKey, licence_key, serve};
 
 use crate::Context;
+use crate::escape::escape_path;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum RepoCommand {
@@ -107,15 +108,15 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
                 let private = match &built.private {
                     Some(private) => format!(
                         "; keep {} (licence secrets, gated packages) for `repo serve` alone",
-                        private.display()
+                        escape_path(private)
                     ),
                     None => String::new(),
                 };
                 format!(
                     "built {} with {} packages{signed}: publish {}{private}\n",
-                    out.display(),
+                    escape_path(&out),
                     built.modules.len(),
-                    built.public.display()
+                    escape_path(&built.public)
                 )
             })
         }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::Context;
+use crate::escape::{escape, escape_lines};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,25 +35,27 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
             text += &format!(
-                "{} {} (installed: {installed}, {state})\n",
-                e.rawname, e.version
+                "{} {} (installed: {}, {state})\n",
+                escape(&e.rawname),
+                escape(&e.version),
+                escape(installed)
             );
             if e.installable {
                 text += "  can be installed\n";
             }
             if let Some(problem) = &e.problem {
-                text += &format!("  cannot be installed: {problem}\n");
+                text += &format!("  cannot be installed: {}\n", escape_lines(problem));
             }
             for unmet in &e.unmet {
-                text += &format!("  cannot be installed: {unmet}\n");
+                text += &format!("  cannot be installed: {}\n", escape_lines(unmet));
             }
             if !e.exports.is_empty() {
-                text += &format!("  exports: {}\n", e.exports.join(", "));
+                text += &format!("  exports: {}\n", escape(&e.exports.join(", ")));
             }
         }
         // The error already names the package or the module.xml in the directory.
         for unreadable in &scan.unreadable {
-            text += &format!("unreadable: {}\n", unreadable.error);
+            text += &format!("unreadable: {}\n", escape_lines(&unreadable.error));
         }
         text
     })?;

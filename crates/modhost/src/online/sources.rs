@@ -203,11 +203,14 @@ pub(crate) fn set_source_key(host: &Host, name: &str, extra_query: &str) -> Resu
         .into_iter()
         .find(|c| c.name == name)
         .ok_or_else(|| Error::Refused(vec![format!("there is no source `{name}`")]))?;
+    // Read before the change begins: a read beside an open write waits for nothing, but
+    // need not see it either.
+    let record = host.state.sources()?.into_iter().find(|s| s.name == name);
     let mut tx = Transaction::new(host, &lock, "source");
     let txn = tx.state()?;
     if channel.declared_by.is_some() {
         txn.set_channel_key(name, &channel.url, query)?;
-    } else if let Some(mut record) = host.state.sources()?.into_iter().find(|s| s.name == name) {
+    } else if let Some(mut record) = record {
         record.extra_query = Some(query.to_owned());
         txn.put_source(&record)?;
     }
