@@ -37,6 +37,11 @@ pub struct Built {
     pub public: PathBuf,
     /// The directory of licence secrets and gated packages, when there are groups.
     pub private: Option<PathBuf>,
+    /// What a publisher should know: without a base URL, the FreePBX and Joomla documents
+    /// name packages relative to themselves, which modhost follows and FreePBX's and
+    /// Joomla's own clients do not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The format of the package file `file` written by [`build`]: its extension.
@@ -108,6 +113,14 @@ pub fn build(
         signed: key.is_some(),
         public: out.join(PUBLIC),
         private: gated.map(|_| out.join(PRIVATE)),
+        warnings: match base_url {
+            Some(_) => Vec::new(),
+            None => vec![
+                "no base URL: freepbx/ and joomla/ documents name their packages relative to \
+                 themselves, which modhost follows but FreePBX's and Joomla's own clients do not"
+                    .to_owned(),
+            ],
+        },
     })
 }
 
@@ -277,6 +290,18 @@ fn collect(dir: &Path, parts: &Parts) -> Result<Vec<(Manifest, Entry)>> {
         let bytes = fs_err::read(&path).map_err(file_error(&path))?;
         let file = format!("{}-{}.{extension}", manifest.rawname, manifest.version);
         parts.write_package(&manifest.rawname, &format!("packages/{file}"), &bytes)?;
+        // The copy keeps the package's time: FreePBX's `packaged` and a server's
+        // Last-Modified say when it was made, not when the repository was last built.
+        let copy = parts.of(&manifest.rawname).join("packages").join(&file);
+        std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .and_then(|modified| {
+                std::fs::File::options()
+                    .write(true)
+                    .open(&copy)?
+                    .set_modified(modified)
+            })
+            .map_err(file_error(&copy))?;
         let entry = Entry {
             rawname: manifest.rawname.clone(),
             name: manifest.name.clone(),
@@ -366,7 +391,12 @@ impl Publication<'_> {
         self.docs.create_dir("freepbx")?;
         for (rawname, manifest, entry) in self.offered() {
             let bytes = self.package(rawname, entry)?;
-            let freepbx = serde_json::json!({
+            // What is not known is left out rather than written as null or 0.
+            let mut depends = serde_json::Map::new();
+            if let Some(version) = manifest.depends.version.first() {
+                depends.insert("version".into(), version.version.to_string().into());
+            }
+            let mut freepbx = serde_json::json!({
                 "rawname": manifest.rawname,
                 "repo": manifest.repo,
                 "name": manifest.name,
@@ -377,14 +407,20 @@ impl Publication<'_> {
                 "changelog": manifest.changelog,
                 "category": manifest.category,
                 "description": manifest.description,
-                "depends": { "version": manifest.depends.version.first().map(|r| r.version.to_string()) },
-                "supported": { "version": manifest.supported.as_ref().map(|s| s.version.to_string()) },
+                "depends": depends,
                 "location": self.location(entry, "../"),
                 "md5sum": hex(&Md5::digest(&bytes)),
                 "sha1sum": hex(&Sha1::digest(&bytes)),
                 "sha256": entry.sha256,
-                "packaged": 0,
+                "packaged": self.packaged(rawname, entry)?.to_string(),
             });
+            if let (Some(supported), Some(object)) = (&manifest.supported, freepbx.as_object_mut())
+            {
+                object.insert(
+                    "supported".into(),
+                    serde_json::json!({ "version": supported.version.to_string() }),
+                );
+            }
             let text = serde_json::to_vec_pretty(&freepbx).unwrap_or_default();
             self.docs.write(&format!("freepbx/{rawname}.json"), &text)?;
         }
@@ -447,6 +483,19 @@ impl Publication<'_> {
     }
 
     /// The bytes of the package of `rawname` that `entry` lists, as copied to its part.
+    /// When `entry`'s package was made, in seconds since the epoch, as FreePBX's
+    /// `packaged` says it: its file's modification time, so that building the same files
+    /// again writes the same documents.
+    fn packaged(&self, rawname: &str, entry: &Entry) -> Result<u64> {
+        let package = self.parts.of(rawname).join("packages").join(&entry.file);
+        let modified = fs_err::metadata(&package)
+            .and_then(|m| m.modified())
+            .map_err(file_error(&package))?;
+        Ok(modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()))
+    }
+
     fn package(&self, rawname: &str, entry: &Entry) -> Result<Vec<u8>> {
         let package = self.parts.of(rawname).join("packages").join(&entry.file);
         fs_err::read(&package).map_err(file_error(&package))

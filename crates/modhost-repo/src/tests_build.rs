@@ -286,6 +286,37 @@ fn one_version_documents_name_the_newest_stable_release() {
     );
 }
 
+#[test]
+fn freepbx_documents_say_when_a_package_was_made_and_leave_out_what_is_unknown() {
+    let (src, out) = (tempdir(), tempdir());
+    let package = tgz(src.path(), "phonebook", "1.0.0");
+    let made = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_486_679_131);
+    let set = std::fs::File::options()
+        .write(true)
+        .open(&package)
+        .and_then(|f| f.set_modified(made));
+    assert!(set.is_ok(), "{set:?}");
+    let built = build_ok(src.path(), out.path(), None);
+    assert_eq!(
+        built.warnings.len(),
+        1,
+        "relative locations are said: {built:?}"
+    );
+    let freepbx = json(&out.path().join(PUBLIC).join("freepbx/phonebook.json"));
+    assert_eq!(freepbx["packaged"], "1486679131", "{freepbx}");
+    assert_eq!(freepbx["depends"], serde_json::json!({}), "{freepbx}");
+    assert!(freepbx.get("supported").is_none(), "{freepbx}");
+    let with_base = build(
+        src.path(),
+        out.path(),
+        None,
+        Some("https://repo.example.org"),
+        modhost_update::DEFAULT_PLATFORM,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(with_base.warnings.is_empty());
+}
+
 /// Set in the copy of the test binary that [`licence_secrets_are_owner_only_under_any_umask`]
 /// runs under umask 000: the directory to build in.
 const UMASK_CHILD: &str = "MODHOST_REPO_TEST_UMASK_DIR";

@@ -103,6 +103,9 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
             };
             let built =
                 modhost_repo::build(&dir, &out, key.as_ref(), base_url.as_deref(), &platform)?;
+            for warning in &built.warnings {
+                eprintln!("warning: {warning} (give --base-url)");
+            }
             ctx.out.result(&built, || {
                 let signed = if built.signed { ", signed" } else { "" };
                 let private = match &built.private {
