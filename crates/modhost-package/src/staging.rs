@@ -176,11 +176,22 @@ impl<'a> Stage<'a> {
                 self.limits.max_path_len
             )));
         }
+        // Tar would take `..\..\evil.txt` for one odd file name and zip refuse it: both
+        // refuse it, saying what wrote it.
+        if raw.contains(&b'\\') {
+            return Err(self.refuse(format!(
+                "entry `{shown}` separates its path with `\\`, as Windows tools write it; \
+                 repack the module with `/` separators (`modhost pack` does)"
+            )));
+        }
         let parts = path.and_then(relative_parts).ok_or_else(|| {
             self.refuse(format!(
                 "entry `{shown}` is not a relative path inside the package"
             ))
         })?;
+        if is_desktop_metadata(&parts) {
+            return Ok(None);
+        }
         let Some(first) = parts.first() else {
             return Ok(None);
         };
@@ -304,6 +315,16 @@ impl<'a> Stage<'a> {
             component,
         })
     }
+}
+
+/// Whether `parts` name what a desktop adds to an archive beside a module: macOS Finder's
+/// `__MACOSX/` tree, its `._NAME` AppleDouble files and `.DS_Store`. They are left out,
+/// so that a zip made by right-clicking a folder installs.
+pub(crate) fn is_desktop_metadata(parts: &[String]) -> bool {
+    parts.first().is_some_and(|first| first == "__MACOSX")
+        || parts
+            .last()
+            .is_some_and(|last| last == ".DS_Store" || last.starts_with("._"))
 }
 
 /// The normal components of a relative path, or `None` for absolute paths and `..`.

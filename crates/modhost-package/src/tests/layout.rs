@@ -100,3 +100,53 @@ fn module_xml_at_the_root_puts_every_entry_under_the_rawname() {
         );
     }
 }
+
+#[test]
+fn a_finder_zip_installs_without_its_desktop_metadata() {
+    let scratch = scratch();
+    for zip in [true, false] {
+        let package = scratch
+            .path()
+            .join(if zip { "finder.zip" } else { "mac.tgz" });
+        write_package(
+            &package,
+            zip,
+            &[
+                ("demo/module.xml", XML.as_bytes()),
+                ("demo/module.wasm", b"\0asm"),
+                ("demo/.DS_Store", b"Bud1"),
+                ("demo/._module.xml", b"\0\x05\x16\x07"),
+                ("__MACOSX/demo/._module.xml", b"\0\x05\x16\x07"),
+                ("__MACOSX/._demo", b"\0\x05\x16\x07"),
+            ],
+        );
+        let (unpacked, _) = unpack_fresh(&package, &Limits::default());
+        let unpacked = unpacked.unwrap_or_else(|e| panic!("zip {zip}: {e}"));
+        assert_eq!(unpacked.manifest.rawname, "demo");
+        assert!(!unpacked.dir.join(".DS_Store").exists());
+        assert!(!unpacked.dir.join("._module.xml").exists());
+        assert!(read_manifest(&package, &Limits::default()).is_ok());
+    }
+}
+
+#[test]
+fn backslash_names_are_refused_by_both_formats_with_a_hint() {
+    let scratch = scratch();
+    for zip in [true, false] {
+        for name in ["demo\\module.wasm", "..\\..\\evil.txt"] {
+            let package = scratch.path().join(format!("{zip}-{}.pkg", name.len()));
+            write_package(
+                &package,
+                zip,
+                &[("demo/module.xml", XML.as_bytes()), (name, b"\0asm")],
+            );
+            let (unpacked, _) = unpack_fresh(&package, &Limits::default());
+            let error = unpacked.err().unwrap_or_default();
+            assert!(
+                error.contains(&format!("entry `{name}` separates its path with `\\`"))
+                    && error.contains("modhost pack"),
+                "zip {zip}, {name}: {error}"
+            );
+        }
+    }
+}
