@@ -8,6 +8,7 @@ mod escapes;
 mod lifecycle;
 mod links;
 mod manifest;
+mod messages;
 mod runaway;
 mod sandbox;
 mod transactions;

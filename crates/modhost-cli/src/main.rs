@@ -19,8 +19,9 @@ use commands::{change, inspect};
 #[command(name = "modhost", version, about)]
 struct Cli {
     /// The modhost root: state database, modules, their data and compiled components.
-    /// Defaults to `$MODHOST_ROOT`, else a per-user data directory.
-    #[arg(long, global = true, env = "MODHOST_ROOT", value_name = "DIR")]
+    /// Defaults to `$MODHOST_ROOT` (when set and not empty), else a per-user data
+    /// directory.
+    #[arg(long, global = true, value_name = "DIR")]
     root: Option<PathBuf>,
 
     /// Print one JSON document on stdout instead of text.
@@ -182,7 +183,12 @@ fn usage_error(error: &clap::Error, json: bool) -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    let root = match cli.root {
+    // Read here rather than by clap, which takes a variable set but empty for a value
+    // missing: an empty one is as good as unset.
+    let from_env = std::env::var_os("MODHOST_ROOT")
+        .filter(|root| !root.is_empty())
+        .map(PathBuf::from);
+    let root = match cli.root.or(from_env) {
         Some(root) => root,
         None => dirs::data_local_dir()
             .context("no --root, no MODHOST_ROOT, and no per-user data directory")?

@@ -27,14 +27,26 @@ impl SecretKey {
 
     /// Parses a key as [`SecretKey::encode`] writes it.
     pub fn parse(text: &str) -> Result<Self, String> {
+        const EXPECTED: &str = "modhost signs with the key `modhost repo keygen` writes \
+                                (one line of base64: a key id and an Ed25519 secret key)";
+        if text.contains("untrusted comment:") {
+            return Err(format!(
+                "this is a minisign secret key file, which modhost cannot read (it is \
+                 encrypted with a password); {EXPECTED}, or sign the built documents with \
+                 `minisign -S` yourself"
+            ));
+        }
         let bytes = STANDARD
             .decode(text.trim())
-            .map_err(|e| format!("the signing key is not base64: {e}"))?;
+            .map_err(|e| format!("the signing key is not base64 ({e}); {EXPECTED}"))?;
         let (Some(id), Some(secret)) = (
             bytes.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()),
             bytes.get(8..).and_then(|b| <[u8; 32]>::try_from(b).ok()),
         ) else {
-            return Err("a signing key is 40 bytes".to_owned());
+            return Err(format!(
+                "the signing key is {} bytes, not 40; {EXPECTED}",
+                bytes.len()
+            ));
         };
         Ok(SecretKey {
             id,
@@ -166,6 +178,22 @@ mod tests {
                 .as_ref()
                 .is_err_and(|e| e.to_string().contains("another key")),
             "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_key_of_another_kind_is_refused_saying_which_key_is_expected() {
+        let minisign = "untrusted comment: minisign encrypted secret key\n\
+                        RWRTY0IyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+        for text in [minisign, "not a key at all", "AAAA"] {
+            let error = SecretKey::parse(text).err().unwrap_or_default();
+            assert!(error.contains("modhost repo keygen"), "{text}: {error}");
+        }
+        assert!(
+            SecretKey::parse(minisign)
+                .err()
+                .unwrap_or_default()
+                .contains("minisign secret key file")
         );
     }
 }

@@ -167,11 +167,17 @@ pub(crate) fn resolve(names: &[String], dir: Option<&Path>) -> Result<Vec<PathBu
                 return Ok(path.to_owned());
             }
             Err(Error::Refused(vec![match dir {
-                Some(dir) => format!("no package of `{name}` in `{}`", dir.display()),
-                None => format!(
-                    "`{name}` is not a package file, and no package directory was given or is \
-                     configured (`packages` in modhost.toml)"
+                _ if path.is_dir() => format!(
+                    "`{name}` is a directory without a module.xml, so it is no module directory"
                 ),
+                Some(dir) if is_bare(name) => {
+                    format!("no package of `{name}` in `{}`", dir.display())
+                }
+                _ if is_bare(name) => format!(
+                    "no package directory was given or is configured (`packages` in \
+                     modhost.toml) to find module `{name}` in, and there is no file `{name}`"
+                ),
+                _ => format!("there is no file `{name}`"),
             }]))
         })
         .collect()

@@ -56,6 +56,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     }
     host.declare(point);
     let dispatch = host.dispatch(&args.name, &args.payload)?;
+    if dispatch.calls.is_empty() {
+        // Said on stderr: the JSON stays the list of calls, empty.
+        eprintln!(
+            "note: no running module handles hook `{}`",
+            escape(&args.name)
+        );
+    }
     ctx.out.result(&dispatch.calls, || {
         dispatch
             .calls

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::Context;
-use crate::escape::escape;
+use crate::escape::{escape, escape_path};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -14,8 +14,21 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
-    let modules = ctx.open()?.list_all(args.from.as_deref())?;
+    let host = ctx.open()?;
+    let modules = host.list_all(args.from.as_deref())?;
     ctx.out.result(&modules, || {
+        if modules.is_empty() {
+            let from = match args.from.as_deref().or(host.package_dir()) {
+                Some(dir) => format!("the package directory `{}` offers none", escape_path(dir)),
+                None => "install one with `modhost install PACKAGE`, or set `packages` in \
+                         modhost.toml to list what a package directory offers"
+                    .to_owned(),
+            };
+            return format!(
+                "nothing is installed in `{}`; {from}\n",
+                escape_path(host.root())
+            );
+        }
         let rows: Vec<[String; 4]> = modules
             .iter()
             .map(|m| {

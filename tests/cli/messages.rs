@@ -1,0 +1,81 @@
+//! What a newcomer reads: messages that say what happened and what to do.
+
+use std::process::Command;
+
+use modhost_test_support::{Root, arg, package};
+
+use crate::root;
+
+#[test]
+fn a_mistyped_package_or_a_directory_without_module_xml_is_named_for_what_it_is() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let missing = dir.path().join("phonebok-1.0.0.tgz");
+    let run = root.fails(&["install", arg(&missing)]);
+    assert!(
+        run.stderr
+            .contains(&format!("there is no file `{}`", missing.display())),
+        "{}",
+        run.stderr
+    );
+    let run = root.fails(&["install", arg(dir.path())]);
+    assert!(
+        run.stderr.contains("is a directory without a module.xml"),
+        "{}",
+        run.stderr
+    );
+    let run = root.fails(&["install", "phonebook"]);
+    assert!(
+        run.stderr
+            .contains("no package directory was given or is configured")
+            && run.stderr.contains("there is no file `phonebook`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_empty_list_and_a_hook_nobody_handles_say_so() {
+    let root = root();
+    let run = root.ok(&["list"]);
+    assert!(
+        run.stdout.starts_with("nothing is installed in ")
+            && run.stdout.contains("modhost install PACKAGE"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(root.ok(&["list", "--json"]).json(), serde_json::json!([]));
+    root.ok(&["install", arg(&package("core"))]);
+    let run = root.ok(&["hook", "nobody.handles", "--json"]);
+    assert_eq!(run.json(), serde_json::json!([]));
+    assert!(
+        run.stderr
+            .contains("no running module handles hook `nobody.handles`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_empty_modhost_root_variable_is_as_good_as_unset() {
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bin = env!("CARGO_BIN_EXE_modhost");
+    let run = Root::output(
+        Command::new(bin)
+            .arg("list")
+            .env("MODHOST_ROOT", "")
+            .env("XDG_DATA_HOME", data.path())
+            .env("HOME", data.path()),
+    );
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        data.path().join("modhost").is_dir(),
+        "the per-user root was used"
+    );
+    let help = Root::output(Command::new(bin).arg("--help"));
+    assert!(
+        !help.stdout.contains("[env: MODHOST_ROOT="),
+        "{}",
+        help.stdout
+    );
+}
