@@ -190,17 +190,21 @@ fn uninstall_is_refused_while_a_dependent_is_installed() {
 }
 
 #[test]
-fn installing_an_installed_module_again_is_refused_without_change() {
+fn installing_an_installed_module_again_is_a_no_op_that_says_so_unless_reinstalling() {
     let root = root();
     root.ok(&["install", arg(&package("core"))]);
     let before = root.tree("");
-    let run = root.fails(&["install", arg(&package("core"))]);
+    // As apt leaves a package at its newest version: exit 0, nothing changed.
+    let run = root.ok(&["install", arg(&package("core"))]);
     assert!(
         run.stderr.contains("`core` 16.0.40 is already installed"),
         "{}",
         run.stderr
     );
+    assert_eq!(run.stdout, "nothing to do\n");
     assert_eq!(root.tree(""), before);
+    let run = root.ok(&["install", "--reinstall", arg(&package("core")), "--json"]);
+    assert_eq!(run.json()[0]["action"], "reinstalled", "{}", run.stdout);
 }
 
 #[test]

@@ -281,6 +281,10 @@ impl Reporter for Status {
                 ),
             ),
             Event::Recovered { summary } => ("Recovered", summary),
+            Event::Unchanged { rawname, version } => (
+                "Unchanged",
+                format!("`{rawname}` {version} is already installed (--reinstall runs it again)"),
+            ),
             Event::Requests {
                 rawname,
                 capability,

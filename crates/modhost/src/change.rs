@@ -11,6 +11,9 @@ pub struct Options {
     pub force: bool,
     /// Grant the capabilities the modules ask for.
     pub grant: bool,
+    /// Install a module's installed version again, running its `upgrade()` from that
+    /// version; without it such a module is left as it is.
+    pub reinstall: bool,
 }
 
 /// How [`Host::disable_with`](crate::Host::disable_with) proceeds.

@@ -95,6 +95,13 @@ pub enum Event {
         /// The package's size.
         bytes: u64,
     },
+    /// A package's version is installed already, so its module is left as it is.
+    Unchanged {
+        /// The module.
+        rawname: String,
+        /// The installed version.
+        version: String,
+    },
     /// A module's lifecycle call is running.
     Running {
         /// What is being done: `Installing`, `Upgrading`, `Uninstalling`, `Enabling`,

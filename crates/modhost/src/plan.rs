@@ -28,8 +28,15 @@ pub(crate) enum Step {
     Upgrade(Box<ModuleRecord>),
 }
 
-/// The batch's actions, dependencies first: `(index into the batch, action)`.
-pub(crate) type Plan = Vec<(usize, Step)>;
+/// What a batch does.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    /// The batch's steps, dependencies first: `(index into the batch, step)`.
+    pub(crate) steps: Vec<(usize, Step)>,
+    /// The batch's modules whose version is installed already and so are left as they
+    /// are (indexes into the batch), as apt leaves a package at its newest version.
+    pub(crate) unchanged: Vec<usize>,
+}
 
 /// Plans `batch` on top of `installed`. Refuses, listing every reason: a module given
 /// twice; a version already installed; a downgrade; in upgrade mode, a module that is not
@@ -42,8 +49,10 @@ pub(crate) fn plan(
     platform: &Platform,
     mode: Mode,
     force: bool,
+    reinstall: bool,
 ) -> Result<Plan> {
     let mut reasons = Vec::new();
+    let mut unchanged = Vec::new();
     let mut in_batch: BTreeMap<&str, usize> = BTreeMap::new();
     for (index, manifest) in batch.iter().enumerate() {
         if in_batch.insert(&manifest.rawname, index).is_some() {
@@ -64,12 +73,14 @@ pub(crate) fn plan(
             }
             (Some(record), _) => match Version::parse(&record.version) {
                 // Installing a broken module's own version again repairs it.
-                Ok(current) if current == manifest.version && record.status == Status::Broken => {
+                // Installing a version again runs its install again only when asked.
+                Ok(current)
+                    if current == manifest.version
+                        && (reinstall || record.status == Status::Broken) =>
+                {
                     actions.insert(index, Step::Upgrade(Box::new((*record).clone())));
                 }
-                Ok(current) if current == manifest.version => {
-                    reasons.push(format!("`{rawname}` {} is already installed", record.version));
-                }
+                Ok(current) if current == manifest.version => unchanged.push(index),
                 Ok(current) if current > manifest.version => reasons.push(format!(
                     "`{rawname}` {current} is installed; {} would be a downgrade (a rollback returns to the \
                      kept previous version)",
@@ -129,10 +140,13 @@ pub(crate) fn plan(
     if !reasons.is_empty() {
         return Err(Error::Refused(reasons));
     }
-    Ok(order
-        .into_iter()
-        .filter_map(|index| actions.remove(&index).map(|action| (index, action)))
-        .collect())
+    Ok(Plan {
+        steps: order
+            .into_iter()
+            .filter_map(|index| actions.remove(&index).map(|action| (index, action)))
+            .collect(),
+        unchanged,
+    })
 }
 
 /// The indices of `modules` ordered dependencies-first; a cycle among them is refused.
@@ -233,6 +247,7 @@ mod tests {
             &Platform::default(),
             Mode::Install,
             force,
+            false,
         )
     }
 

@@ -31,6 +31,9 @@ pub struct LocalArgs {
     /// Grant the host directories the modules ask for in `<capabilities>`.
     #[arg(long)]
     grant: bool,
+    /// Install a module's installed version again (otherwise it is left as it is).
+    #[arg(long)]
+    reinstall: bool,
     /// Use the update sources instead of package files or a package directory.
     #[arg(long, conflicts_with = "from")]
     online: bool,
@@ -41,6 +44,7 @@ impl LocalArgs {
         Options {
             force: self.force,
             grant: self.grant,
+            reinstall: self.reinstall,
         }
     }
 }

@@ -57,7 +57,16 @@ pub(crate) fn apply_locked(
         &host.platform,
         mode,
         options.force,
+        options.reinstall,
     )?;
+    for index in &plan.unchanged {
+        let manifest = &staged[*index].unpacked.manifest;
+        host.report(Event::Unchanged {
+            rawname: manifest.rawname.clone(),
+            version: manifest.version.to_string(),
+        });
+    }
+    let plan = plan.steps;
     // A change that fails leaves no trace, not even the code it compiled.
     let mut tx = Transaction::new(host, lock, "apply");
     let mut components = Vec::with_capacity(plan.len());
