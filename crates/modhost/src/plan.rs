@@ -254,7 +254,7 @@ mod tests {
     /// The order `install` would take `batch` in (indexes into it).
     fn order(batch: &[&Manifest]) -> Vec<usize> {
         install(batch, false)
-            .map(|p| p.into_iter().map(|(i, _)| i).collect())
+            .map(|p| p.steps.into_iter().map(|(i, _)| i).collect())
             .unwrap_or_default()
     }
 
