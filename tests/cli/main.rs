@@ -9,6 +9,7 @@ mod lifecycle;
 mod links;
 mod manifest;
 mod messages;
+mod quota;
 mod runaway;
 mod sandbox;
 mod transactions;

@@ -37,6 +37,45 @@ pub(crate) fn find(conn: &Connection, path: &Path, rawname: &str) -> Result<Opti
     }))
 }
 
+/// The pages the backup of `rawname` holds: the copies of its tables (as SQLite's
+/// `dbstat` counts them) and its record, whose copy of the module's key-value store may
+/// be large. They do not count against the modules' cap (see `state.rs`).
+pub(crate) fn measure(conn: &Connection, rawname: &str) -> rusqlite::Result<i64> {
+    let (tables, bytes, page_size): (String, i64, i64) = conn.query_row(
+        "SELECT tables,
+                length(CAST(kv AS BLOB)) + length(CAST(tables AS BLOB))
+                    + length(CAST(manifest AS BLOB)),
+                (SELECT page_size FROM pragma_page_size())
+         FROM modhost_backups WHERE rawname = ?1",
+        [rawname],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?;
+    // An overflow page holds all but 4 bytes of a page.
+    let mut pages = bytes / (page_size - 4).max(1) + 1;
+    let copies: BTreeMap<String, String> = serde_json::from_str(&tables).unwrap_or_default();
+    let mut stmt = conn.prepare_cached("SELECT count(*) FROM dbstat WHERE name = ?1")?;
+    for copy in copies.values() {
+        pages += stmt.query_row([copy], |row| row.get::<_, i64>(0))?;
+    }
+    Ok(pages)
+}
+
+/// Measures every backup (see [`measure`]): those kept before the pages were recorded.
+pub(crate) fn measure_all(conn: &Connection) -> rusqlite::Result<()> {
+    let rawnames: Vec<String> = conn
+        .prepare("SELECT rawname FROM modhost_backups")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for rawname in rawnames {
+        let pages = measure(conn, &rawname)?;
+        conn.execute(
+            "UPDATE modhost_backups SET pages = ?2 WHERE rawname = ?1",
+            params![rawname, pages],
+        )?;
+    }
+    Ok(())
+}
+
 impl State {
     /// The backup of `rawname`, if an upgrade kept one.
     pub fn backup(&self, rawname: &str) -> Result<Option<Backup>> {
@@ -51,9 +90,12 @@ impl Txn {
     }
 
     /// Keeps `record` (the version about to be replaced) as `rawname`'s backup, with a copy
-    /// of its key-value store and its tables. Replaces any older backup.
+    /// of its key-value store and its tables. Replaces any older backup. The copies are
+    /// modhost's, beyond the modules' cap: an upgrade keeps its backup however full the
+    /// modules are, and the backup never stops them writing.
     pub fn keep_backup(&mut self, record: &ModuleRecord) -> Result<()> {
         let rawname = &record.rawname;
+        self.host_ceiling()?;
         self.drop_backup(rawname)?;
         let kv: BTreeMap<String, String> = kv::entries_of(&self.conn, rawname)
             .map_err(self.err())?
@@ -93,6 +135,13 @@ impl Txn {
                 ],
             )
             .map_err(self.err())?;
+        let pages = measure(&self.conn, rawname).map_err(self.err())?;
+        self.conn
+            .execute(
+                "UPDATE modhost_backups SET pages = ?2 WHERE rawname = ?1",
+                params![rawname, pages],
+            )
+            .map_err(self.err())?;
         Ok(())
     }
 
@@ -100,6 +149,8 @@ impl Txn {
     pub fn drop_backup(&mut self, rawname: &str) -> Result<Option<Backup>> {
         let backup = find(&self.conn, &self.path, rawname)?;
         if let Some(backup) = &backup {
+            self.host_ceiling()?;
+            self.freed = true;
             for copy in backup.tables.values() {
                 self.conn
                     .execute_batch(&format!("DROP TABLE IF EXISTS {}", schema::quote(copy)))
@@ -120,6 +171,9 @@ impl Txn {
         rawname: &str,
         old_schema: &Database,
     ) -> Result<Option<ModuleRecord>> {
+        // modhost's write, not the module's: it puts back what the backup holds, beyond
+        // the modules' cap, and then drops the backup.
+        self.host_ceiling()?;
         self.deferring_foreign_keys(|txn| txn.restore_backup_now(rawname, old_schema))
     }
 
@@ -131,6 +185,7 @@ impl Txn {
         let Some(backup) = find(&self.conn, &self.path, rawname)? else {
             return Ok(None);
         };
+        self.freed = true;
         for table in tables::owned_by(&self.conn, rawname).map_err(self.err())? {
             self.conn
                 .execute_batch(&format!("DROP TABLE IF EXISTS {}", schema::quote(&table)))
@@ -159,7 +214,12 @@ impl Txn {
             .execute("DELETE FROM modhost_kv WHERE module = ?1", [rawname])
             .map_err(self.err())?;
         for (key, value) in &backup.kv {
-            self.kv_set(rawname, key, value)?;
+            self.conn
+                .execute(
+                    "INSERT INTO modhost_kv (module, key, value) VALUES (?1, ?2, ?3)",
+                    [rawname, key, value],
+                )
+                .map_err(self.err())?;
         }
         self.drop_backup(rawname)?;
         self.put_module(&backup.record)?;

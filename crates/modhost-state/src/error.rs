@@ -15,9 +15,10 @@ pub enum Error {
         source: rusqlite::Error,
     },
     /// The database reached its size cap: modules can write no more until something is
-    /// removed or the cap raised.
+    /// removed or the cap raised. Names the module whose write was refused, when known.
     #[error(
-        "state database `{path}` is full: it reached its size cap of {} MiB ([state] max_size_mb in modhost.toml)",
+        "{}state database `{path}` is full: it reached its size cap of {} MiB ([state] max_size_mb in modhost.toml)",
+        .module.as_ref().map(|m| format!("module `{m}`: ")).unwrap_or_default(),
         *.max_size as f64 / (1024.0 * 1024.0)
     )]
     Full {
@@ -25,6 +26,9 @@ pub enum Error {
         path: PathBuf,
         /// The cap, in bytes.
         max_size: u64,
+        /// The module whose write was refused; `None` for modhost's own writes, or when
+        /// the caller did not say.
+        module: Option<String>,
     },
     /// An installed module's recorded module.xml no longer parses.
     #[error("installed module `{rawname}`: {source}")]
@@ -57,9 +61,10 @@ pub enum Error {
         path: PathBuf,
     },
     /// SQLite rolled back the call's whole transaction: a write statement was interrupted
-    /// at the call's deadline. Nothing more is written in the call.
+    /// at the call's deadline, or could not grow the database past its size cap. Nothing
+    /// more is written in the call.
     #[error(
-        "a statement ran past the call's deadline, so its transaction was rolled back; nothing more is written in this call"
+        "a statement ran past the call's deadline or the state database's size cap, so its transaction was rolled back; nothing more is written in this call"
     )]
     RolledBack,
     /// A module's `<database>` cannot be applied.

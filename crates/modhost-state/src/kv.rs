@@ -1,5 +1,6 @@
 //! Each module's key-value store (`modhost_kv`).
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::sqlite;
@@ -38,7 +39,7 @@ impl Txn {
 
     /// Sets `key` in `module`'s store.
     pub fn kv_set(&mut self, module: &str, key: &str, value: &str) -> Result<()> {
-        self.check_room()?;
+        self.check_room_for(module, (key.len() + value.len()) as u64)?;
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO modhost_kv (module, key, value) VALUES (?1, ?2, ?3)",
@@ -61,12 +62,35 @@ impl Txn {
     }
 
     /// The keys of `module`'s store that start with `prefix`, in byte order.
+    ///
+    /// Reads keys alone: values may be up to `max_kv_value_kb` each, and a guest listing
+    /// its keys must not make the host hold all of them outside the guest's memory cap.
     pub fn kv_keys(&self, module: &str, prefix: &str) -> Result<Vec<String>> {
-        let entries = entries_of(&self.conn, module).map_err(self.err())?;
-        Ok(entries
-            .into_iter()
-            .map(|(key, _)| key)
-            .filter(|key| key.starts_with(prefix))
-            .collect())
+        keys_of(&self.conn, module, prefix).map_err(self.err())
     }
+}
+
+/// The keys of `module`'s store that start with `prefix`, in byte order, without values.
+///
+/// In byte order the keys that start with `prefix` come together, first among those not
+/// below it, so the scan starts there on the primary key and stops at the first key that
+/// does not start with it: no `LIKE` or `substr` (whose `%`, `_` and NUL handling
+/// differ from a byte prefix), and no keys outside the range are read.
+fn keys_of(conn: &Connection, module: &str, prefix: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key FROM modhost_kv WHERE module = ?1 AND key >= ?2 ORDER BY key",
+    )?;
+    let mut rows = stmt.query([module, prefix])?;
+    let mut keys = Vec::new();
+    while let Some(row) = rows.next()? {
+        let starts = match row.get_ref(0)? {
+            ValueRef::Text(key) => key.starts_with(prefix.as_bytes()),
+            _ => false,
+        };
+        if !starts {
+            break;
+        }
+        keys.push(row.get(0)?);
+    }
+    Ok(keys)
 }

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use crate::Result;
 use crate::error::sqlite;
+use crate::{Result, backups};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
@@ -84,7 +84,15 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE modhost_channel_keys ADD COLUMN url TEXT;
 ",
+    // The pages each backup holds, which do not count against the modules' cap; measured
+    // for the backups kept before, right after this migration (see `apply`).
+    "
+    ALTER TABLE modhost_backups ADD COLUMN pages INTEGER NOT NULL DEFAULT 0;
+",
 ];
+
+/// The migration that added `modhost_backups.pages`.
+const BACKUP_PAGES: usize = 5;
 
 /// Applies the migrations `conn`'s database lacks, all in one transaction.
 pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
@@ -97,6 +105,9 @@ pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
         let tx = conn.transaction().map_err(&err)?;
         for migration in &MIGRATIONS[applied..] {
             tx.execute_batch(migration).map_err(&err)?;
+        }
+        if applied <= BACKUP_PAGES {
+            backups::measure_all(&tx).map_err(&err)?;
         }
         tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)
             .map_err(&err)?;

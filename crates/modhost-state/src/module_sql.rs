@@ -34,6 +34,18 @@ pub enum SqlValue {
     Blob(Vec<u8>),
 }
 
+impl SqlValue {
+    /// Roughly how many bytes the value adds to a row.
+    pub(crate) fn size(&self) -> usize {
+        match self {
+            SqlValue::Null => 0,
+            SqlValue::Integer(_) | SqlValue::Real(_) => 8,
+            SqlValue::Text(text) => text.len(),
+            SqlValue::Blob(bytes) => bytes.len(),
+        }
+    }
+}
+
 /// The result of a query: column names and rows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Rows {
@@ -186,10 +198,16 @@ enum Failure {
     /// The result is over its bounds.
     #[error("the result exceeds {MAX_ROWS} rows or {MAX_BYTES} bytes")]
     TooLarge,
+    /// The statement reached the database's page ceiling.
+    #[error("{FULL}")]
+    Full,
     /// Anything else SQLite reported.
     #[error("{0}")]
     Sqlite(rusqlite::Error),
 }
+
+/// [`Failure::Full`]'s message, which the transaction replaces with the cap it met.
+pub(crate) const FULL: &str = "the state database is full";
 
 impl From<rusqlite::Error> for Failure {
     fn from(error: rusqlite::Error) -> Self {
@@ -198,6 +216,7 @@ impl From<rusqlite::Error> for Failure {
                 rusqlite::ErrorCode::OperationInterrupted => Failure::Deadline,
                 rusqlite::ErrorCode::AuthorizationForStatementDenied => Failure::NotItsTables,
                 rusqlite::ErrorCode::TooBig => Failure::TooBig,
+                rusqlite::ErrorCode::DiskFull => Failure::Full,
                 _ => Failure::Sqlite(error),
             },
             _ => Failure::Sqlite(error),
@@ -319,6 +338,12 @@ fn vet(conn: &Connection, audit: &Mutex<Audit>) -> Result<(), Failure> {
 
 /// Prepares `sql` and hands it to `run` with the authorizer, the deadline and the limits
 /// installed, removing them afterwards: the connection goes back to the host's pool.
+///
+/// A statement that fails before it runs gets the failure it would have had if the
+/// module's tables were the only ones (see [`alone`]): otherwise SQLite's "no such
+/// table" for a name that nothing holds, against a refusal (or "no such column", or a
+/// later name's "no such table") for one another module's table holds, would let a
+/// module list the others' tables.
 fn confined<T>(
     conn: &mut Connection,
     owned: BTreeSet<String>,
@@ -326,6 +351,28 @@ fn confined<T>(
     sql: &str,
     run: impl FnOnce(&mut Statement<'_>) -> Result<T, Failure>,
 ) -> Result<T, String> {
+    let mut prepared = false;
+    let result = guarded(conn, &owned, deadline, sql, |stmt| {
+        prepared = true;
+        run(stmt)
+    });
+    match result {
+        Err(failure) if !prepared => Err(alone(conn, &owned, deadline, sql)
+            .unwrap_or(failure)
+            .to_string()),
+        other => other.map_err(|failure| failure.to_string()),
+    }
+}
+
+/// [`confined`]'s work on one connection: prepares and vets `sql` under the guards, runs
+/// it, and removes the guards whatever happened.
+fn guarded<T>(
+    conn: &mut Connection,
+    owned: &BTreeSet<String>,
+    deadline: Instant,
+    sql: &str,
+    run: impl FnOnce(&mut Statement<'_>) -> Result<T, Failure>,
+) -> Result<T, Failure> {
     let audit = Arc::new(Mutex::new(Audit {
         preparing: true,
         unvetted: BTreeSet::new(),
@@ -333,6 +380,7 @@ fn confined<T>(
         refusal: None,
     }));
     let seen = Arc::clone(&audit);
+    let owned = owned.clone();
     let mut saved = Vec::new();
     let result = (|| {
         conn.authorizer(Some(move |context: AuthContext<'_>| {
@@ -355,13 +403,47 @@ fn confined<T>(
     let cleared = conn.progress_handler(0, None::<fn() -> bool>);
     let reset = conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
     // A refusal fails the preparation, with a message that does not always say why.
-    let value = result.map_err(|failure| lock(&audit).refusal.take().unwrap_or(failure));
-    let value = value.map_err(|failure| failure.to_string())?;
-    reset
-        .and(cleared)
-        .and(restored)
-        .map_err(|e| e.to_string())?;
+    let value = result.map_err(|failure| lock(&audit).refusal.take().unwrap_or(failure))?;
+    reset.and(cleared).and(restored)?;
     Ok(value)
+}
+
+/// How preparing `sql` fails in a database that holds only `owned`'s tables and their
+/// indexes, as `conn` defines them; `None` when it does not fail there (the failure on
+/// `conn` was then the host's, such as a locked schema) or that database could not be
+/// made. Whatever other modules' tables and the host's exist, and whatever their names'
+/// case, the answer is the same: a missing table of the module's own and another's are
+/// both "no such table", as the statement spells it.
+fn alone(
+    conn: &Connection,
+    owned: &BTreeSet<String>,
+    deadline: Instant,
+    sql: &str,
+) -> Option<Failure> {
+    let mut schema = Vec::new();
+    {
+        // Each table before its indexes; a foreign key may name a table made later.
+        let mut stmt = conn
+            .prepare(
+                "SELECT sql FROM sqlite_schema WHERE tbl_name = ?1 COLLATE NOCASE
+                 AND type IN ('table', 'index') AND sql IS NOT NULL
+                 ORDER BY type = 'index', name",
+            )
+            .ok()?;
+        for table in owned {
+            let rows = stmt
+                .query_map([table], |row| row.get::<_, String>(0))
+                .ok()?;
+            for sql in rows {
+                schema.push(sql.ok()?);
+            }
+        }
+    }
+    let mut shadow = Connection::open_in_memory().ok()?;
+    for statement in &schema {
+        shadow.execute_batch(statement).ok()?;
+    }
+    guarded(&mut shadow, owned, deadline, sql, |_| Ok(())).err()
 }
 
 /// Executes one statement; returns the number of rows changed.

@@ -112,6 +112,7 @@ impl Txn {
 
     /// Inserts or replaces a module's record.
     pub fn put_module(&mut self, r: &ModuleRecord) -> Result<()> {
+        self.host_ceiling()?;
         self.changed_modules = true;
         self.conn
             .execute(
@@ -142,6 +143,7 @@ impl Txn {
         status: Status,
         reason: Option<&str>,
     ) -> Result<()> {
+        self.host_ceiling()?;
         self.changed_modules = true;
         self.conn
             .execute(
@@ -152,13 +154,17 @@ impl Txn {
         Ok(())
     }
 
-    /// Removes a module entirely: its record, backup, key-value store and tables.
+    /// Removes a module entirely: its record, backup, key-value store and tables. The
+    /// pages they held are free at once (free pages count for nothing against the cap),
+    /// and go back to the disk when the transaction commits.
     pub fn remove_module(&mut self, rawname: &str) -> Result<()> {
+        self.host_ceiling()?;
         self.deferring_foreign_keys(|txn| txn.remove_module_now(rawname))
     }
 
     fn remove_module_now(&mut self, rawname: &str) -> Result<()> {
         self.changed_modules = true;
+        self.freed = true;
         self.revoke(rawname)?;
         self.conn
             .execute(

@@ -4,9 +4,7 @@
 //! Reading the generation from SQLite costs a read transaction — file locks, a stat and
 //! a statement — which was most of a one-module dispatch. Instead every commit that moves
 //! the generation also moves a counter in a small file beside the database, and readers
-//! trust the generation they last read for as long as the counter stays put. Every
-//! process maps the file's page shared and reads the counter with one atomic load: a
-//! `pread` per dispatch was a tenth of a one-module dispatch.
+//! trust the generation they last read for as long as the counter stays put.
 //!
 //! The counter works like a seqlock across processes. A committer takes the file's
 //! lock, makes the counter odd, commits, and makes it even again; so the values only
@@ -14,26 +12,44 @@
 //! never trust an odd value: they go to SQLite every time until a later commit, or the
 //! next [`Signal::open`] that finds the lock free, makes it even again. A kill -9 at any
 //! point therefore costs speed, never correctness.
+//!
+//! The counter is read with one `pread` of 8 bytes, not through a shared mapping of the
+//! file: a mapped page that an administrator or a restore from backup truncates away
+//! faults with SIGBUS, which would kill every host that has it mapped, and checking the
+//! length first (an `fstat`, as dear as the `pread`) would still leave the moment
+//! between check and load. A `pread` of a short or emptied file just comes back short,
+//! which is never trusted. Since a `pread` is not atomic against a `pwrite`, the counter
+//! is stored Gray-coded: consecutive values differ in one bit, so a read overlapping a
+//! write sees the value before or after it, never a mixture of the two.
+//!
+//! A short file (truncated, or new) starts again at a random even value, not at 0: a
+//! reader may still trust a counter value it saw before the truncation, and counting up
+//! from 0 could reach that very value with another generation behind it.
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::os::unix::fs::OpenOptionsExt;
+use std::collections::hash_map::RandomState;
+use std::fs::{File, OpenOptions, Permissions, TryLockError};
+use std::hash::{BuildHasher, Hasher};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use memmap2::{MmapOptions, MmapRaw};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::{Error, Result};
 
-/// The counter file's length: one u64.
-const COUNTER: u64 = 8;
+/// The counter file's length: one u64, Gray-coded, little-endian.
+const COUNTER: usize = 8;
+
+/// Above every counter value modhost writes: [`fresh`] stays below half of it, and
+/// counting up from there would take 2^61 commits to reach it, so `+ 1` never overflows.
+const LIMIT: u64 = 1 << 63;
+
+/// The counter file's mode: it is modhost's alone, like the database beside it.
+const MODE: u32 = 0o600;
 
 /// The counter file of one state database and the generation last read under it.
 #[derive(Debug)]
 pub(crate) struct Signal {
     file: File,
-    /// The file's first 8 bytes, mapped shared: the counter, little-endian.
-    map: MmapRaw,
     path: PathBuf,
     /// The counter value and the generation read while it held; trusted while the
     /// counter still has that value.
@@ -43,9 +59,41 @@ pub(crate) struct Signal {
     committing: Mutex<()>,
 }
 
+/// `n` Gray-coded: `n` and `n + 1` differ in exactly one bit.
+pub(crate) fn gray(n: u64) -> u64 {
+    n ^ (n >> 1)
+}
+
+/// The number that [`gray`] coded as `code`.
+pub(crate) fn ungray(code: u64) -> u64 {
+    let mut n = code;
+    let mut shift = 1;
+    while shift < u64::BITS {
+        n ^= n >> shift;
+        shift <<= 1;
+    }
+    n
+}
+
+/// A random even counter value with room to grow: where a short file starts again.
+fn fresh() -> u64 {
+    // SipHash under the process's random keys, over the time: no other reader can have
+    // seen this value before.
+    let mut hasher = RandomState::new().build_hasher();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    hasher.write_u128(now);
+    hasher.write_u32(std::process::id());
+    // Below LIMIT / 2, and even.
+    (hasher.finish() >> 2) & !1
+}
+
 impl Signal {
-    /// Opens (creating) the counter file beside the database at `db`, and repairs an
-    /// odd counter that no committer holds — one left by a process that died committing.
+    /// Opens (creating) the counter file beside the database at `db`, sets its mode, and
+    /// repairs what no committer holds: an odd counter left by a process that died
+    /// committing, or a file cut short.
     pub(crate) fn open(db: &Path) -> Result<Self> {
         let mut name = db.as_os_str().to_owned();
         name.push("-generation");
@@ -59,32 +107,30 @@ impl Signal {
             .write(true)
             .create(true)
             .truncate(false)
-            .mode(0o600)
+            .mode(MODE)
             .open(&path)
             .map_err(io)?;
-        // Grown, never shortened: every process keeps the first 8 bytes mapped.
-        if file.metadata().map_err(io)?.len() < COUNTER {
-            file.set_len(COUNTER).map_err(io)?;
-        }
-        let map = MmapOptions::new()
-            .len(COUNTER as usize)
-            .map_raw(&file)
+        // On every open, not only at creation: a file restored from a backup, or made
+        // by hand, keeps whatever mode it came with.
+        file.set_permissions(Permissions::from_mode(MODE))
             .map_err(io)?;
         let signal = Signal {
             file,
-            map,
             path,
             seen: Mutex::new(None),
             committing: Mutex::new(()),
         };
         match signal.file.try_lock() {
             Ok(()) => {
-                let counter = signal.read();
-                if !counter.is_multiple_of(2) {
-                    signal.write(counter + 1);
-                }
-                signal.file.unlock().map_err(|e| signal.io(e))?;
+                let repaired = match signal.read() {
+                    Some(counter) if counter.is_multiple_of(2) => Ok(()),
+                    Some(counter) => signal.write(counter + 1),
+                    None => signal.write(fresh()),
+                };
+                let unlocked = signal.file.unlock().map_err(|e| signal.io(e));
+                repaired.and(unlocked)?;
             }
+            // A committer holds it, and will leave it even and whole.
             Err(TryLockError::WouldBlock) => {}
             Err(TryLockError::Error(e)) => return Err(signal.io(e)),
         }
@@ -98,32 +144,29 @@ impl Signal {
         }
     }
 
-    /// The counter, shared by every process that has the file mapped.
-    fn counter(&self) -> &AtomicU64 {
-        // SAFETY: the mapping is COUNTER bytes long and page-aligned, so it holds one
-        // aligned u64, and it lives as long as `self`. The file was grown to COUNTER bytes
-        // before mapping and nothing shortens it (modhost never truncates it), so the page
-        // stays backed. Every process touches the counter only through atomics.
-        #[allow(unsafe_code)]
-        unsafe {
-            &*self.map.as_ptr().cast::<AtomicU64>()
+    /// The counter; `None` when the file is short or unreadable, or holds a value no
+    /// modhost writes, which no reader trusts and the next writer starts afresh.
+    fn read(&self) -> Option<u64> {
+        let mut bytes = [0; COUNTER];
+        match self.file.read_at(&mut bytes, 0) {
+            Ok(COUNTER) => Some(ungray(u64::from_le_bytes(bytes))).filter(|&n| n < LIMIT),
+            // A short read of a regular file is its end: the file was cut short.
+            _ => None,
         }
     }
 
-    /// The counter; a new file reads as 0.
-    fn read(&self) -> u64 {
-        u64::from_le(self.counter().load(Ordering::SeqCst))
-    }
-
-    fn write(&self, counter: u64) {
-        self.counter().store(counter.to_le(), Ordering::SeqCst);
+    /// Stores `counter`; grows a file cut short back to its length.
+    fn write(&self, counter: u64) -> Result<()> {
+        self.file
+            .write_all_at(&gray(counter).to_le_bytes(), 0)
+            .map_err(|e| self.io(e))
     }
 
     /// The generation, from memory while the counter has not moved since it was read,
     /// else from `query` (and remembered when no commit overlapped the query).
     pub(crate) fn generation(&self, query: impl FnOnce() -> Result<i64>) -> Result<i64> {
         let before = self.read();
-        {
+        if let Some(before) = before {
             let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             if let Some((counter, generation)) = *seen
                 && counter == before
@@ -132,21 +175,32 @@ impl Signal {
             }
         }
         let generation = query()?;
-        if before.is_multiple_of(2) && self.read() == before {
+        if let Some(before) = before
+            && before.is_multiple_of(2)
+            && self.read() == Some(before)
+        {
             *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some((before, generation));
         }
         Ok(generation)
     }
 
     /// Runs `commit`, which moves the generation, with the counter odd around it, so that
-    /// no reader trusts what it read before the commit became visible.
+    /// no reader trusts what it read before the commit became visible. Fails without
+    /// running `commit` if the counter cannot be marked: other processes would not learn
+    /// of the change.
     pub(crate) fn publish(&self, commit: impl FnOnce() -> Result<()>) -> Result<()> {
         let _committing = self.committing.lock().unwrap_or_else(|e| e.into_inner());
         self.file.lock().map_err(|e| self.io(e))?;
-        let odd = self.read() | 1;
-        self.write(odd);
-        let result = commit();
-        self.write(odd + 1);
+        let odd = self.read().unwrap_or_else(fresh) | 1;
+        let result = self.write(odd).and_then(|()| {
+            let committed = commit();
+            // Whether or not the commit stood, it is no longer under way. Should this
+            // write fail, the counter stays odd, which readers never trust: slower until
+            // the next commit or open makes it even, never wrong; and a commit that
+            // stands must not be reported as failed.
+            let _ = self.write(odd + 1);
+            committed
+        });
         let unlocked = self.file.unlock().map_err(|e| self.io(e));
         result.and(unlocked)
     }

@@ -2,10 +2,50 @@
 //! reuses, the start of every transaction, and the generation that tells caches of the
 //! installed modules when to refresh. What it reads of each table lives with that table's
 //! code (`modules.rs`, `kv.rs`, …).
+//!
+//! # How big the database may grow
+//!
+//! `[state] max_size_mb` (the cap) bounds what modules write; SQLite itself holds every
+//! bound, within a statement as between statements:
+//!
+//! - Modules' pages — everything in use but the backups an upgrade keeps: their stores,
+//!   their tables, and modhost's records with them — are checked against the cap before
+//!   each module write ([`Txn::check_room_for`]): at the cap, the write is refused with
+//!   [`Error::Full`], an error the module can handle. Free pages count for nothing, and
+//!   are reused.
+//! - A module's statement runs under `PRAGMA max_page_count` = cap + [`slack`](Room) +
+//!   backups, so that no statement (an `INSERT … SELECT zeroblob(…)`, an `INSERT …
+//!   RETURNING` through `db.query`) grows the file past it: SQLite stops it with
+//!   SQLITE_FULL, also reported as [`Error::Full`]. The slack, a quarter of the cap and
+//!   at most [`SLACK_MAX`], lets the one write that began below the cap finish (a
+//!   key-value entry, a row) rather than meet the ceiling: SQLite may answer that by
+//!   rolling back the whole transaction rather than the statement alone.
+//! - modhost's own writes (records, schemas, grants, sources, and the copies of a
+//!   module's store and tables that an upgrade keeps as its backup) run under a higher
+//!   ceiling, twice the cap plus [`RESERVE`]: modules that fill the cap never starve
+//!   them. Backups are not modules' pages, so keeping one never stops modules writing;
+//!   together they may fill a cap's worth, which is what one upgrade of everything keeps.
+//! - So the file never exceeds twice the cap plus the reserve, and modules alone never
+//!   grow it past the cap plus the slack plus the backups kept.
+//! - The WAL: a transaction appends each page it changes once, so it adds at most the
+//!   file's ceiling; SQLite checkpoints every 1000 pages, and truncates the WAL to
+//!   [`JOURNAL_SIZE_LIMIT`] once a checkpoint has emptied it (a reader's old snapshot
+//!   may delay that; the last connection to close removes it).
+//! - Sorts, `GROUP BY`, `DISTINCT`, recursive CTEs' queues, temporary b-trees and
+//!   statement journals stay in memory (`temp_store = MEMORY`), which SQLite's hard heap
+//!   limit ([`HEAP_LIMIT`]) bounds: no statement writes temporary files; one that needs
+//!   more memory fails with SQLITE_NOMEM (which, like SQLITE_FULL, may roll back the
+//!   whole transaction).
+//! - Databases are in incremental auto-vacuum mode: what a removal frees goes back to the
+//!   disk at the commit (see [`State::reclaim`]). A database made before is converted
+//!   when opened, if it is small enough for the one `VACUUM` that takes
+//!   ([`CONVERT_AT_OPEN_MAX`]); a bigger one keeps its free pages, which are reused and
+//!   never counted.
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,12 +63,100 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections kept for reuse: opening one costs far more than a hook call.
 const POOL_SIZE: usize = 16;
 
-type Pool = Arc<Mutex<Vec<Connection>>>;
+/// Room beyond twice the cap for modhost's own records: module records (each with its
+/// module.xml), schemas, grants and sources, written when modules and backups fill theirs.
+pub(crate) const RESERVE: u64 = 16 * 1024 * 1024;
+
+/// The most a modules' write that began below the cap may finish past it (see the
+/// module documentation); a quarter of the cap when that is less.
+pub(crate) const SLACK_MAX: u64 = 2 * 1024 * 1024;
+
+/// The most memory SQLite may allocate in this process, all connections together
+/// (`sqlite3_hard_heap_limit64`): page caches, and what a statement sorts, groups or
+/// keeps in temporary b-trees, which stay in memory. A statement that needs more fails
+/// with SQLITE_NOMEM. The limit is the process's: `PRAGMA hard_heap_limit` only ever
+/// lowers it, so an embedding application that set a lower one keeps its own.
+pub(crate) const HEAP_LIMIT: i64 = 256 * 1024 * 1024;
+
+/// What the WAL is truncated to once checkpointed (`PRAGMA journal_size_limit`).
+pub(crate) const JOURNAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
+
+/// The largest database converted to incremental auto-vacuum when opened: the `VACUUM`
+/// that converts rewrites the whole file, needing as much again in a temporary file and
+/// in the WAL, once.
+pub(crate) const CONVERT_AT_OPEN_MAX: u64 = 256 * 1024 * 1024;
+
+/// The largest `max_page_count` SQLite accepts.
+const MAX_PAGES: u64 = 4_294_967_294;
+
+/// What bounds the database's growth, in pages (see the module documentation).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Room {
+    /// The database's page size, in bytes.
+    pub(crate) page_size: u64,
+    /// The cap, in bytes, as configured.
+    pub(crate) max_size: u64,
+    /// The pages modules may use: the cap.
+    pub(crate) cap: u64,
+    /// The pages the write that began below the cap may finish past it.
+    pub(crate) slack: u64,
+    /// The ceiling of modhost's own writes: twice the cap plus the reserve.
+    pub(crate) host: u64,
+}
+
+impl Room {
+    fn new(max_size: u64, page_size: u64) -> Room {
+        let page_size = page_size.max(512);
+        let cap = (max_size / page_size).clamp(1, MAX_PAGES);
+        let host = cap
+            .saturating_mul(2)
+            .saturating_add(RESERVE / page_size)
+            .min(MAX_PAGES);
+        Room {
+            page_size,
+            max_size,
+            cap,
+            slack: (cap / 4).min(SLACK_MAX / page_size),
+            host,
+        }
+    }
+
+    /// The ceiling of a module's statement, with `backups` pages kept by upgrades.
+    pub(crate) fn module_ceiling(&self, backups: u64) -> u64 {
+        self.cap
+            .saturating_add(self.slack)
+            .saturating_add(backups)
+            .min(self.host)
+    }
+}
+
+/// An idle connection of the pool, with its `max_page_count` as last set.
+struct Idle {
+    conn: Connection,
+    ceiling: u64,
+}
+
+type Pool = Arc<Mutex<Vec<Idle>>>;
 
 /// A connection borrowed from the pool, returned when dropped.
 pub(crate) struct Pooled {
     conn: Option<Connection>,
+    /// The connection's `max_page_count` as last set, so that setting it again to the
+    /// same value costs nothing.
+    ceiling: AtomicU64,
     pool: Pool,
+}
+
+impl Pooled {
+    /// The connection's `max_page_count` as last set.
+    pub(crate) fn ceiling(&self) -> u64 {
+        self.ceiling.load(Ordering::Relaxed)
+    }
+
+    /// Notes the connection's `max_page_count` as just set.
+    pub(crate) fn set_ceiling(&self, pages: u64) {
+        self.ceiling.store(pages, Ordering::Relaxed);
+    }
 }
 
 impl Deref for Pooled {
@@ -57,7 +185,10 @@ impl Drop for Pooled {
         {
             let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
             if pool.len() < POOL_SIZE {
-                pool.push(conn);
+                pool.push(Idle {
+                    conn,
+                    ceiling: self.ceiling(),
+                });
             }
         }
     }
@@ -68,8 +199,8 @@ impl Drop for Pooled {
 pub struct State {
     /// Shared, so that cloning a state (a session per dispatch) allocates nothing.
     path: Arc<Path>,
-    /// The most bytes the database may grow to.
-    max_size: u64,
+    /// The cap, and the ceilings derived from it.
+    room: Room,
     pool: Pool,
     signal: Arc<Signal>,
     gate: Arc<Gate>,
@@ -111,21 +242,60 @@ impl State {
     }
 
     /// Opens the database at `path` like [`State::open`], where modules may not grow it
-    /// past `max_size` bytes: one filling its tables or store in a loop fills the cap, not
-    /// the PBX's disk. A module's write once the database is at its cap fails with
-    /// [`Error::Full`], an error the module can handle; modhost's own writes (installs,
-    /// records) still go through, and everything stays readable.
+    /// past `max_size` bytes: one filling its tables or store in a loop, or in one
+    /// statement, fills the cap, not the PBX's disk. A module's write once the database is
+    /// at its cap fails with [`Error::Full`], an error the module can handle; modhost's
+    /// own writes (installs, records, backups) still go through, and everything stays
+    /// readable. See the module documentation for every bound.
     pub fn open_capped(path: &Path, max_size: u64) -> Result<Self> {
         create_private(path)?;
+        let err = sqlite(path);
+        let mut conn = Connection::open(path).map_err(&err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
+        // A new database takes its vacuum mode before WAL and its first table. Setting it
+        // takes the write lock, so it is never done on a database that has pages.
+        let pages: i64 = conn
+            .pragma_query_value(None, "page_count", |row| row.get(0))
+            .map_err(&err)?;
+        if pages == 0 {
+            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+                .map_err(&err)?;
+        }
+        configure(&conn, path)?;
+        // Process-wide, and only ever lowered.
+        conn.pragma_update(None, "hard_heap_limit", HEAP_LIMIT)
+            .map_err(&err)?;
+        let page_size: i64 = conn
+            .pragma_query_value(None, "page_size", |row| row.get(0))
+            .map_err(&err)?;
+        let room = Room::new(max_size, u64::try_from(page_size).unwrap_or(4096));
+        migrations::apply(&mut conn, path)?;
+        let (mode, pages): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT auto_vacuum FROM pragma_auto_vacuum()),
+                        (SELECT page_count FROM pragma_page_count())",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(&err)?;
+        // 0 is NONE; FULL gives freed pages back at every commit already.
+        let size = u64::try_from(pages).unwrap_or(u64::MAX) * room.page_size;
+        if mode == 0 && size <= CONVERT_AT_OPEN_MAX {
+            convert_to_incremental(path);
+        }
+        let ceiling = ceiling(&conn, path, room.host)?;
         let state = State {
             path: Arc::from(path),
-            max_size,
+            room,
             pool: Pool::default(),
             signal: Arc::new(Signal::open(path)?),
             gate: Arc::default(),
         };
-        let mut conn = state.connect()?;
-        migrations::apply(&mut conn, path)?;
+        state
+            .pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Idle { conn, ceiling });
         Ok(state)
     }
 
@@ -137,27 +307,43 @@ impl State {
     /// A connection from the pool, or a new one when the pool is empty.
     pub(crate) fn connect(&self) -> Result<Pooled> {
         let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let conn = match pooled {
-            Some(conn) => conn,
+        let idle = match pooled {
+            Some(idle) => idle,
             None => self.open_connection()?,
         };
         Ok(Pooled {
-            conn: Some(conn),
+            conn: Some(idle.conn),
+            ceiling: AtomicU64::new(idle.ceiling),
             pool: Arc::clone(&self.pool),
         })
     }
 
-    fn open_connection(&self) -> Result<Connection> {
+    fn open_connection(&self) -> Result<Idle> {
+        let conn = Connection::open(&self.path).map_err(sqlite(&self.path))?;
+        configure(&conn, &self.path)?;
+        let ceiling = ceiling(&conn, &self.path, self.room.host)?;
+        Ok(Idle { conn, ceiling })
+    }
+
+    /// Gives the pages that removals freed back to the disk (`PRAGMA incremental_vacuum`);
+    /// returns how many bytes the file shrank by. Free pages never count against the cap,
+    /// so this only matters to the disk: [`Txn::commit`] does it after every commit that
+    /// removed a module's data, and recovery may do it for a database whose last removal
+    /// was cut short. Does nothing in a database made before incremental auto-vacuum and
+    /// too big to convert when opened.
+    pub fn reclaim(&self) -> Result<u64> {
+        let conn = self.connect()?;
         let err = sqlite(&self.path);
-        let conn = Connection::open(&self.path).map_err(&err)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(&err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(&err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(&err)?;
-        Ok(conn)
+        let pages = |conn: &Connection| -> Result<u64> {
+            let pages: i64 = conn
+                .pragma_query_value(None, "page_count", |row| row.get(0))
+                .map_err(&err)?;
+            Ok(u64::try_from(pages).unwrap_or(0))
+        };
+        let before = pages(&conn)?;
+        incremental_vacuum(&conn).map_err(&err)?;
+        let after = pages(&conn)?;
+        Ok(before.saturating_sub(after) * self.room.page_size)
     }
 
     /// Starts a write transaction; it takes SQLite's write lock at once.
@@ -190,20 +376,26 @@ impl State {
             }
             other => other.map_err(&err),
         }?;
-        Ok(self.txn(conn, Some(turn)))
+        // Only modules' handlers write in a dispatch's transaction: every statement of it,
+        // queries included, runs under the modules' ceiling.
+        let txn = self.txn(conn, Some(turn));
+        txn.module_ceiling()?;
+        Ok(txn)
     }
 
     fn start(&self, begin: &str) -> Result<Txn> {
         let conn = self.connect()?;
         conn.execute_batch(begin).map_err(sqlite(&self.path))?;
-        Ok(self.txn(conn, None))
+        let txn = self.txn(conn, None);
+        txn.host_ceiling()?;
+        Ok(txn)
     }
 
     fn txn(&self, conn: Pooled, turn: Option<Turn>) -> Txn {
         Txn::new(
             conn,
             Arc::clone(&self.path),
-            self.max_size,
+            self.room,
             Arc::clone(&self.signal),
             turn,
         )
@@ -224,4 +416,68 @@ impl State {
                 .map_err(sqlite(&self.path))
         })
     }
+}
+
+/// Sets up a new connection: WAL with full synchronisation, foreign keys, and the bounds
+/// on what a statement may spill (see the module documentation).
+fn configure(conn: &Connection, path: &Path) -> Result<()> {
+    let err = sqlite(path);
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(&err)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(&err)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(&err)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(&err)?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
+        .map_err(&err)?;
+    Ok(())
+}
+
+/// Sets `conn`'s `max_page_count` to `pages`; returns what SQLite set, which is never
+/// less than the pages the database already has.
+pub(crate) fn ceiling(conn: &Connection, path: &Path, pages: u64) -> Result<u64> {
+    let pages = i64::try_from(pages.min(MAX_PAGES)).unwrap_or(i64::MAX);
+    let set: i64 = conn
+        .pragma_update_and_check(None, "max_page_count", pages, |row| row.get(0))
+        .map_err(sqlite(path))?;
+    Ok(u64::try_from(set).unwrap_or(0))
+}
+
+/// Gives every free page back to the disk, in a database in incremental auto-vacuum mode
+/// (in any other, does nothing). The pragma frees one page per step.
+pub(crate) fn incremental_vacuum(conn: &Connection) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached("PRAGMA incremental_vacuum")?;
+    let mut steps = stmt.query([])?;
+    while steps.next()?.is_some() {}
+    Ok(())
+}
+
+/// Converts a database made before incremental auto-vacuum, if it is at most
+/// [`CONVERT_AT_OPEN_MAX`]: `VACUUM` rewrites it whole, and cannot run inside a
+/// transaction, so this happens once, when it is opened. On a connection of its own,
+/// whose temporary copy of the database goes to a file rather than to SQLite's bounded
+/// heap. Best effort: a database it cannot convert now (another writer holds the lock,
+/// the disk lacks the room) stays as it is, fully usable, and is tried again at the next
+/// open.
+fn convert_to_incremental(path: &Path) {
+    let convert = || -> rusqlite::Result<()> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(1))?;
+        let value =
+            |pragma: &str| conn.pragma_query_value(None, pragma, |row| row.get::<_, i64>(0));
+        if value("auto_vacuum")? != 0 {
+            return Ok(());
+        }
+        let pages = value("page_count")?;
+        let size = u64::try_from(pages.saturating_mul(value("page_size")?)).unwrap_or(u64::MAX);
+        if pages == 0 || size > CONVERT_AT_OPEN_MAX {
+            return Ok(());
+        }
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        conn.execute_batch("VACUUM")
+    };
+    let _ = convert();
 }

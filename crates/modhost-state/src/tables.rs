@@ -85,7 +85,8 @@ impl Txn {
             }
         }
         schema::check_foreign_targets(database).map_err(&schema_err)?;
-        for statement in schema::migration(&self.conn, database).map_err(&schema_err)? {
+        schema::rename_legacy_indexes(&self.conn).map_err(self.err())?;
+        for statement in schema::migration(&self.conn, module, database).map_err(&schema_err)? {
             self.conn
                 .execute_batch(&statement)
                 .map_err(|e| schema_err(format!("{e} (in `{statement}`)")))?;
@@ -111,12 +112,25 @@ impl Txn {
         params: &[SqlValue],
         deadline: Instant,
     ) -> Result<u64, String> {
-        self.check_room().map_err(|e| e.to_string())?;
+        let bytes = sql.len() + params.iter().map(SqlValue::size).sum::<usize>();
+        self.check_room_for(module, bytes as u64)
+            .map_err(|e| e.to_string())?;
         let owned = owned_by(&self.conn, module)
             .map_err(|e| e.to_string())?
             .into_iter()
             .collect();
         module_sql::execute(&mut self.conn, owned, deadline, sql, params)
+            .map_err(|e| self.name_full(module, e))
+    }
+
+    /// A module statement's error, with SQLite's "full" (the statement reached the page
+    /// ceiling) said as the cap that stopped it, naming the module and the setting.
+    fn name_full(&self, module: &str, error: String) -> String {
+        if error == module_sql::FULL {
+            self.full(Some(module)).to_string()
+        } else {
+            error
+        }
     }
 
     /// Runs one query of `module`'s against its own tables, stopped at `deadline`.
@@ -127,10 +141,14 @@ impl Txn {
         params: &[SqlValue],
         deadline: Instant,
     ) -> Result<Rows, String> {
+        // `INSERT … RETURNING` writes through here too: it runs under the modules' ceiling
+        // whatever call it is part of.
+        self.module_ceiling().map_err(|e| e.to_string())?;
         let owned = owned_by(&self.conn, module)
             .map_err(|e| e.to_string())?
             .into_iter()
             .collect();
         module_sql::query(&mut self.conn, owned, deadline, sql, params)
+            .map_err(|e| self.name_full(module, e))
     }
 }

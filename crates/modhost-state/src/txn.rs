@@ -1,6 +1,6 @@
 //! [`Txn`], one write transaction: how it begins and ends, its savepoints, and the size
-//! cap it holds modules' writes to. Its reads and writes of each table live with that
-//! table's code (`modules.rs`, `kv.rs`, …).
+//! cap it holds modules' writes to (`state.rs` says how). Its reads and writes of each
+//! table live with that table's code (`modules.rs`, `kv.rs`, …).
 
 use std::fmt;
 use std::path::Path;
@@ -10,20 +10,49 @@ use crate::error::sqlite;
 use crate::gate::Turn;
 use crate::schema;
 use crate::signal::Signal;
-use crate::state::Pooled;
+use crate::state::{self, Pooled, Room};
 use crate::{Error, Result};
 
 /// An open transaction. Dropping it without [`Txn::commit`] rolls everything back.
 pub struct Txn {
     pub(crate) conn: Pooled,
     pub(crate) path: Arc<Path>,
-    max_size: u64,
+    room: Room,
     signal: Arc<Signal>,
     open: bool,
     /// Whether the set of modules or their states changed, so the generation must move.
     pub(crate) changed_modules: bool,
+    /// Whether a module's data or a backup was dropped, so the commit gives the pages
+    /// back to the disk.
+    pub(crate) freed: bool,
     /// A dispatch's turn at the gate, given back after the transaction ends.
     _turn: Option<Turn>,
+}
+
+/// How the database's pages are used, as a transaction sees them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Usage {
+    /// The pages of the file.
+    pub(crate) pages: u64,
+    /// Free pages: reused before the file grows, and counted for nothing.
+    pub(crate) free: u64,
+    /// The pages the backups kept by upgrades hold.
+    pub(crate) backups: u64,
+}
+
+impl Usage {
+    /// The pages counted against the cap: everything in use but backups.
+    pub(crate) fn modules(&self) -> u64 {
+        self.pages
+            .saturating_sub(self.free)
+            .saturating_sub(self.backups)
+    }
+}
+
+/// Whether SQLite refused to grow the database: the connection's `max_page_count` was
+/// reached. (A disk that is really full is reported the same way: SQLite cannot tell.)
+pub(crate) fn is_full(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull)
 }
 
 impl fmt::Debug for Txn {
@@ -38,24 +67,41 @@ impl Txn {
     pub(crate) fn new(
         conn: Pooled,
         path: Arc<Path>,
-        max_size: u64,
+        room: Room,
         signal: Arc<Signal>,
         turn: Option<Turn>,
     ) -> Txn {
         Txn {
             conn,
             path,
-            max_size,
+            room,
             signal,
             open: true,
             changed_modules: false,
+            freed: false,
             _turn: turn,
         }
     }
 
-    /// Maps SQLite's errors to [`Error::Sqlite`] naming this transaction's database.
+    /// Maps SQLite's errors to [`Error::Sqlite`] naming this transaction's database, and
+    /// SQLite's refusal to grow it past its ceiling to [`Error::Full`].
     pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
-        sqlite(&self.path)
+        move |source| {
+            if is_full(&source) {
+                self.full(None)
+            } else {
+                sqlite(&self.path)(source)
+            }
+        }
+    }
+
+    /// The error of a write refused at the cap, naming `module` if given.
+    pub(crate) fn full(&self, module: Option<&str>) -> Error {
+        Error::Full {
+            path: self.path.to_path_buf(),
+            max_size: self.room.max_size,
+            module: module.map(str::to_owned),
+        }
     }
 
     /// Runs `f` with foreign keys checked at the commit rather than after each statement:
@@ -78,32 +124,90 @@ impl Txn {
         Ok(value)
     }
 
-    /// Refuses a module's write once the database, as this transaction sees it, is at its
-    /// cap. Checked before the write rather than left to SQLite's `max_page_count`, whose
-    /// SQLITE_FULL may roll back the whole transaction: every handler of the dispatch.
-    pub(crate) fn check_room(&self) -> Result<()> {
-        let size: i64 = self
+    /// How the database's pages are used, as this transaction sees them.
+    pub(crate) fn usage(&self) -> Result<Usage> {
+        let err = sqlite(&self.path);
+        let mut stmt = self
             .conn
-            .query_row(
-                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
-                [],
-                |row| row.get(0),
+            .prepare_cached(
+                "SELECT (SELECT page_count FROM pragma_page_count()),
+                        (SELECT freelist_count FROM pragma_freelist_count()),
+                        (SELECT coalesce(sum(pages), 0) FROM modhost_backups)",
             )
-            .map_err(self.err())?;
-        if u64::try_from(size).unwrap_or(u64::MAX) >= self.max_size {
-            return Err(Error::Full {
-                path: self.path.to_path_buf(),
-                max_size: self.max_size,
-            });
+            .map_err(&err)?;
+        let (pages, free, backups): (i64, i64, i64) = stmt
+            .query_row([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .map_err(&err)?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(Usage {
+            pages: count(pages),
+            free: count(free),
+            backups: count(backups),
+        })
+    }
+
+    /// Sets the connection's `max_page_count` to `pages` unless it is already.
+    fn set_ceiling(&self, pages: u64) -> Result<()> {
+        if self.conn.ceiling() != pages {
+            let set = state::ceiling(&self.conn, &self.path, pages)?;
+            self.conn.set_ceiling(set);
         }
         Ok(())
     }
 
-    /// Marks a savepoint that [`Txn::rollback_to`] can return to.
+    /// Lowers the ceiling to the modules' for what follows: a module's statements, which
+    /// then cannot grow the file past the cap (plus the backups kept), whatever they do.
+    /// Called before each module write ([`Txn::check_room_for`]), before each module
+    /// query (which may write: `INSERT … RETURNING`), when a dispatch's transaction
+    /// begins, and when a handler's scope opens ([`Txn::savepoint`]). A module's write is
+    /// also checked before it runs, because SQLite's SQLITE_FULL may roll back the whole
+    /// transaction: every handler of the dispatch.
+    pub(crate) fn module_ceiling(&self) -> Result<()> {
+        let usage = self.usage()?;
+        self.set_ceiling(self.room.module_ceiling(usage.backups))
+    }
+
+    /// Raises the ceiling back to modhost's own, for modhost's writes: records, schemas,
+    /// backups. Called by each of them that follows a module's statements in a
+    /// transaction (and when a transaction begins).
+    pub(crate) fn host_ceiling(&self) -> Result<()> {
+        self.set_ceiling(self.room.host)
+    }
+
+    /// Refuses a write of `module`'s of about `bytes` (a key-value entry, a statement's
+    /// parameters) with [`Error::Full`] naming it, once modules fill the cap or when the
+    /// write would not fit under the modules' ceiling — so that a write too big for what
+    /// is left is refused before it runs rather than stopped by SQLite, which may then
+    /// roll back the whole transaction. Then lowers the ceiling to the modules' for it.
+    pub fn check_room_for(&self, module: &str, bytes: u64) -> Result<()> {
+        self.room_for(Some(module), bytes)
+    }
+
+    fn room_for(&self, module: Option<&str>, bytes: u64) -> Result<()> {
+        let usage = self.usage()?;
+        // The pages `bytes` take, with room for the b-tree's own: an eighth more, and a
+        // few pages for the leaf and any split above it.
+        let page = self.room.page_size;
+        let needed = match bytes {
+            0 => 0,
+            bytes => bytes.div_ceil(page) + bytes.div_ceil(page) / 8 + 4,
+        };
+        let used = usage.modules();
+        let most = self.room.cap.saturating_add(self.room.slack);
+        if used >= self.room.cap || used.saturating_add(needed) > most {
+            return Err(self.full(module));
+        }
+        self.set_ceiling(self.room.module_ceiling(usage.backups))
+    }
+
+    /// Marks a savepoint that [`Txn::rollback_to`] can return to. A savepoint opens a
+    /// module's scope (a hook handler's, see `Session`), so what follows runs under the
+    /// modules' ceiling until modhost writes again.
     pub fn savepoint(&mut self, name: &str) -> Result<()> {
         self.conn
             .execute_batch(&format!("SAVEPOINT {}", schema::quote(name)))
-            .map_err(self.err())
+            .map_err(self.err())?;
+        self.module_ceiling()
     }
 
     /// Keeps the changes since savepoint `name` and forgets the savepoint.
@@ -121,17 +225,25 @@ impl Txn {
             .map_err(self.err())
     }
 
-    /// Makes every change of the transaction durable.
+    /// Makes every change of the transaction durable. When it removed a module's data or
+    /// a backup, then gives the pages that freed back to the disk (as
+    /// [`State::reclaim`](crate::State::reclaim)), best effort: the commit stands whatever
+    /// happens to that, and free pages count for nothing until the next time.
     pub fn commit(mut self) -> Result<()> {
         if !self.changed_modules {
-            return self.finish("COMMIT");
+            self.finish("COMMIT")?;
+        } else {
+            let signal = Arc::clone(&self.signal);
+            signal.publish(|| {
+                self.finish(
+                    "UPDATE modhost_meta SET value = value + 1 WHERE key = 'generation'; COMMIT",
+                )
+            })?;
         }
-        let signal = Arc::clone(&self.signal);
-        signal.publish(|| {
-            self.finish(
-                "UPDATE modhost_meta SET value = value + 1 WHERE key = 'generation'; COMMIT",
-            )
-        })
+        if self.freed {
+            let _ = state::incremental_vacuum(&self.conn);
+        }
+        Ok(())
     }
 
     fn finish(&mut self, sql: &str) -> Result<()> {

@@ -1,26 +1,58 @@
 //! The generation: other processes see a module change at once, and a committer that
 //! died half-way misleads no one.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
 use rusqlite::Connection;
 
 use super::{open, record};
 use crate::error::sqlite;
+use crate::signal::{gray, ungray};
 use crate::{Result, State};
 
-fn counter(state: &State) -> u64 {
+fn counter_path(state: &State) -> PathBuf {
     let mut path = state.path().as_os_str().to_owned();
     path.push("-generation");
+    PathBuf::from(path)
+}
+
+/// The counter as the file holds it (Gray-coded, little-endian).
+fn counter(state: &State) -> u64 {
+    let path = counter_path(state);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    if bytes.is_empty() {
-        return 0;
-    }
-    u64::from_le_bytes(bytes.try_into().unwrap_or_else(|b| panic!("{b:?}")))
+    ungray(u64::from_le_bytes(
+        bytes.try_into().unwrap_or_else(|b| panic!("{b:?}")),
+    ))
 }
 
 fn set_counter(state: &State, value: u64) {
-    let mut path = state.path().as_os_str().to_owned();
-    path.push("-generation");
-    std::fs::write(&path, value.to_le_bytes()).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let path = counter_path(state);
+    std::fs::write(&path, gray(value).to_le_bytes()).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+}
+
+/// Cuts the counter file to `length` bytes in place, as `truncate -s` would.
+fn cut(state: &State, length: u64) {
+    let path = counter_path(state);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|file| file.set_len(length))
+        .unwrap_or_else(|e| panic!("{path:?}: {e}"));
+}
+
+fn mode(state: &State) -> u32 {
+    let path = counter_path(state);
+    std::fs::metadata(&path)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+/// Moves the generation by one module change.
+fn change(state: &State, rawname: &str) -> Result<()> {
+    let mut txn = state.begin()?;
+    txn.put_module(&record(rawname, "1.0"))?;
+    txn.commit()
 }
 
 #[test]
@@ -66,5 +98,85 @@ fn a_commit_that_died_half_way_is_never_trusted_and_open_repairs_it() -> Result<
         before + 1,
         "an even counter that stays put is trusted: only modhost commits move the generation"
     );
+    Ok(())
+}
+
+#[test]
+fn gray_coded_neighbours_differ_in_one_bit() {
+    for n in [0, 1, 2, 254, 255, 256, 0xffff, 1 << 40, (1 << 62) + 12345] {
+        assert_eq!(ungray(gray(n)), n);
+        assert_eq!((gray(n) ^ gray(n + 1)).count_ones(), 1, "{n}");
+    }
+}
+
+#[test]
+fn a_generation_file_cut_short_crashes_no_host_and_is_made_whole_again() -> Result<()> {
+    let (dir, reader) = open();
+    let db = dir.path().join("modhost.db");
+    // Opened before the file is cut, so that its open repairs nothing.
+    let writer = State::open(&db)?;
+    let mut expected = reader.generation()?;
+    for length in [0, 3] {
+        // The reader comes to trust counter 2: the very value a writer counting again
+        // from nothing would reach with its first commit.
+        set_counter(&reader, 0);
+        change(&writer, "before")?;
+        expected += 1;
+        assert_eq!(reader.generation()?, expected);
+        let trusted = counter(&reader);
+        assert_eq!(trusted, 2);
+
+        cut(&reader, length);
+        assert_eq!(
+            reader.generation()?,
+            expected,
+            "a file cut to {length} bytes is read, not mapped: no SIGBUS"
+        );
+        assert_eq!(reader.generation()?, expected, "and never trusted");
+        change(&writer, "after")?;
+        expected += 1;
+        let whole = std::fs::metadata(counter_path(&reader)).map(|m| m.len());
+        assert_eq!(whole.ok(), Some(8), "the next commit writes it whole again");
+        assert_ne!(
+            counter(&reader),
+            trusted,
+            "and not back to a value once trusted"
+        );
+        assert_eq!(counter(&reader) % 2, 0);
+        assert_eq!(reader.generation()?, expected, "the reader sees the commit");
+        assert_eq!(reader.generation()?, expected);
+        change(&reader, "reader")?;
+        expected += 1;
+        assert_eq!(writer.generation()?, expected);
+    }
+
+    cut(&reader, 0);
+    let _next = State::open(&db)?;
+    let whole = std::fs::metadata(counter_path(&reader)).map(|m| m.len());
+    assert_eq!(whole.ok(), Some(8), "an open makes a short file whole");
+    assert_eq!(counter(&reader) % 2, 0);
+    assert_eq!(reader.generation()?, expected);
+    change(&writer, "again")?;
+    assert_eq!(reader.generation()?, expected + 1);
+    Ok(())
+}
+
+#[test]
+fn a_generation_file_missing_is_made_again_and_its_mode_is_set_on_every_open() -> Result<()> {
+    let (dir, state) = open();
+    let db = dir.path().join("modhost.db");
+    assert_eq!(mode(&state), 0o600);
+    let path = counter_path(&state);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+        .unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let reopened = State::open(&db)?;
+    assert_eq!(mode(&reopened), 0o600, "set on open, not only on creation");
+
+    std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let reopened = State::open(&db)?;
+    assert_eq!(mode(&reopened), 0o600);
+    let before = reopened.generation()?;
+    change(&reopened, "m")?;
+    assert_eq!(reopened.generation()?, before + 1);
     Ok(())
 }

@@ -11,6 +11,7 @@ mod backups;
 mod generation;
 mod kv;
 mod module_sql;
+mod quota;
 mod schema;
 mod transactions;
 

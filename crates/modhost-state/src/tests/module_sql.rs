@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use rusqlite::limits::Limit;
 
 use super::{V1, database, later, open, text};
-use crate::{Result, SqlValue, module_sql};
+use crate::{Result, Rows, SqlValue, Txn, module_sql};
 
 #[test]
 fn module_sql_reaches_only_the_modules_own_tables() -> Result<()> {
@@ -20,28 +20,44 @@ fn module_sql_reaches_only_the_modules_own_tables() -> Result<()> {
         &database(r#"<table name="secrets"><field name="s" type="string"/></table>"#),
     )?;
     txn.kv_set("n", "password", "hunter2")?;
+    // Another module's tables and the host's are as absent as tables nobody has.
+    for (sql, table) in [
+        ("SELECT * FROM secrets", "secrets"),
+        ("SELECT * FROM modhost_kv", "modhost_kv"),
+        ("INSERT INTO secrets (s) VALUES ('x')", "secrets"),
+        ("DELETE FROM modhost_modules", "modhost_modules"),
+        (
+            "SELECT * FROM book WHERE number IN (SELECT s FROM secrets)",
+            "secrets",
+        ),
+        // A table read without any of its columns is reported with no database name.
+        ("SELECT count(*) FROM modhost_kv", "modhost_kv"),
+        ("SELECT 1 FROM secrets", "secrets"),
+        ("SELECT count(*) FROM SECRETS", "SECRETS"),
+        ("SELECT count(*) FROM main.secrets", "main.secrets"),
+        ("INSERT INTO book (number) SELECT 1 FROM secrets", "secrets"),
+        (
+            "UPDATE book SET number = (SELECT count(*) FROM secrets)",
+            "secrets",
+        ),
+        ("SELECT book.* FROM book, secrets", "secrets"),
+    ] {
+        let denied = txn.module_query("m", sql, &[], later());
+        assert_eq!(
+            denied,
+            Err(format!("no such table: {table}")),
+            "`{sql}` must be refused"
+        );
+    }
     for sql in [
-        "SELECT * FROM secrets",
-        "SELECT * FROM modhost_kv",
-        "INSERT INTO secrets (s) VALUES ('x')",
-        "DELETE FROM modhost_modules",
         "SELECT * FROM sqlite_schema",
         "DROP TABLE book",
         "CREATE TABLE mine (a)",
         "PRAGMA writable_schema = ON",
         "ATTACH DATABASE '/tmp/x.db' AS x",
         "COMMIT",
-        "SELECT * FROM book WHERE number IN (SELECT s FROM secrets)",
-        // A table read without any of its columns is reported with no database name.
-        "SELECT count(*) FROM modhost_kv",
         "SELECT count(*) FROM sqlite_master",
         "SELECT count(*) FROM temp.sqlite_master",
-        "SELECT 1 FROM secrets",
-        "SELECT count(*) FROM SECRETS",
-        "SELECT count(*) FROM main.secrets",
-        "INSERT INTO book (number) SELECT 1 FROM secrets",
-        "UPDATE book SET number = (SELECT count(*) FROM secrets)",
-        "SELECT book.* FROM book, secrets",
         "SELECT count(*) FROM pragma_table_info('modhost_kv')",
         "SELECT count(*) FROM dbstat",
         "SELECT count(*) FROM json_each('[1, 2]')",
@@ -253,6 +269,90 @@ fn a_runaway_statement_is_stopped_at_the_deadline() -> Result<()> {
     assert_eq!(
         still_works.map(|r| r.rows),
         Ok(vec![vec![SqlValue::Integer(0)]])
+    );
+    Ok(())
+}
+
+/// What module `m` is told for each of `statements`, `{}` standing for `table`.
+fn answers(txn: &mut Txn, table: &str, statements: &[&str]) -> Vec<Result<Rows, String>> {
+    statements
+        .iter()
+        .map(|sql| txn.module_query("m", &sql.replace("{}", table), &[], later()))
+        .collect()
+}
+
+#[test]
+fn a_module_cannot_tell_another_modules_table_from_a_missing_one() -> Result<()> {
+    let statements = [
+        "SELECT count(*) FROM {}",
+        "SELECT * FROM {}",
+        "SELECT s FROM {}",
+        "SELECT count(*) FROM main.{}",
+        "SELECT count(*) FROM {} WHERE nope = 1",
+        "SELECT nope, {}.s FROM {}",
+        "SELECT count(*) FROM {}, nowhere",
+        "SELECT count(*) FROM {} AS t JOIN book ON t.nope = book.id",
+        "SELECT count(*) FROM book INDEXED BY {}",
+        "SELECT count(*) FROM {} WHERE last_insert_rowid() > 0",
+        "INSERT INTO {} (s) VALUES (1)",
+        "INSERT INTO {} (nope) VALUES (1)",
+        "UPDATE {} SET nope = 1",
+        "DELETE FROM {}",
+        "DROP TABLE {}",
+        "CREATE INDEX i ON {} (s)",
+        "ALTER TABLE {} ADD COLUMN c",
+        "WITH w AS (SELECT 1) SELECT count(*) FROM {}, w",
+    ];
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    // `Secrets` does not exist yet: what `m` is told for a table that nobody has…
+    let mut missing = Vec::new();
+    for name in ["Secrets", "secrets", "SECRETS"] {
+        missing.push(answers(&mut txn, name, &statements));
+    }
+    assert_eq!(
+        missing[0][0],
+        Err("no such table: Secrets".to_owned()),
+        "useful for the module's own typos"
+    );
+    // …is what it is told once another module has it, whatever its spelling.
+    txn.apply_schema(
+        "n",
+        &database(r#"<table name="secrets"><field name="s" type="string"/><key name="s" type="unique"><column name="s"/></key></table>"#),
+    )?;
+    for (i, name) in ["Secrets", "secrets", "SECRETS"].into_iter().enumerate() {
+        let theirs = answers(&mut txn, name, &statements);
+        for (sql, (mine, theirs)) in statements.iter().zip(missing[i].iter().zip(&theirs)) {
+            assert_eq!(mine, theirs, "`{sql}` with `{name}`");
+            assert!(mine.is_err(), "`{sql}` with `{name}`");
+        }
+    }
+    // Likewise the host's tables, and another module's index.
+    let index = "\"modhost_key:n:secrets:s\"";
+    let host = answers(&mut txn, "modhost_kv", &statements);
+    let nobody = answers(&mut txn, "modhost_xx", &statements);
+    for (sql, (host, nobody)) in statements.iter().zip(host.iter().zip(&nobody)) {
+        let nobody = nobody
+            .clone()
+            .map_err(|e| e.replace("modhost_xx", "modhost_kv"));
+        assert_eq!(host, &nobody, "`{sql}`");
+    }
+    let theirs = answers(
+        &mut txn,
+        index,
+        &["SELECT count(*) FROM book INDEXED BY {}"],
+    );
+    let nobody = answers(
+        &mut txn,
+        "\"nothing\"",
+        &["SELECT count(*) FROM book INDEXED BY {}"],
+    );
+    assert_eq!(
+        theirs[0]
+            .clone()
+            .map_err(|e| e.replace("modhost_key:n:secrets:s", "nothing")),
+        nobody[0]
     );
     Ok(())
 }
