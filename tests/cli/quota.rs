@@ -110,3 +110,37 @@ fn a_module_that_filled_the_cap_and_was_uninstalled_leaves_room_for_the_others()
     );
     sound(&root);
 }
+
+#[test]
+fn a_module_at_its_own_quota_is_refused_while_another_keeps_writing() {
+    let root = root();
+    root.configure(
+        "[state]\nmodule_quota_mb = 1\n[state.quotas]\nsteady = 4\n\n\
+         [hooks.race]\ncall_timeout_ms = 500\n",
+    );
+    root.ok(&["install", arg(&package("hostile")), arg(&package("steady"))]);
+    let (ok, error) = call(&root, "hog", "", "hostile");
+    assert!(
+        !ok && error.contains("module `hostile` would go past its quota in the state")
+            && error.contains("[state.quotas] hostile"),
+        "an error the module got and passed on: {error}"
+    );
+    let info = root.ok(&["info", "--json", "hostile"]).json();
+    let used = info["state_used"].as_u64().unwrap_or(u64::MAX);
+    assert_eq!(info["state_quota"], MIB, "{info}");
+    assert!(used <= MIB, "{used} bytes kept");
+    let text = root.ok(&["info", "hostile"]).stdout;
+    assert!(text.contains("of its 1.0 MiB quota"), "{text}");
+    // Another module, under its own quota, writes on.
+    root.run(&["hook", "race", "--payload", "p"]);
+    let kv = root.ok(&["kv", "steady", "--json"]).json();
+    assert_eq!(
+        (&kv["before"], &kv["after"]),
+        (&"p".into(), &"p".into()),
+        "{kv}"
+    );
+    assert_eq!(
+        root.ok(&["info", "--json", "steady"]).json()["state_quota"],
+        4 * MIB
+    );
+}

@@ -30,6 +30,22 @@ pub enum Error {
         /// the caller did not say.
         module: Option<String>,
     },
+    /// A module's write would take it past its own quota in the state; the other modules
+    /// keep writing.
+    #[error(
+        "module `{module}` would go past its quota in the state: it keeps {:.1} MiB of {:.1} MiB \
+         in its key-value store and tables ([state.quotas] {module} in modhost.toml raises it)",
+        *.used as f64 / (1024.0 * 1024.0),
+        *.quota as f64 / (1024.0 * 1024.0)
+    )]
+    OverQuota {
+        /// The module.
+        module: String,
+        /// What it keeps, in bytes.
+        used: u64,
+        /// Its quota, in bytes.
+        quota: u64,
+    },
     /// An installed module's recorded module.xml no longer parses.
     #[error("installed module `{rawname}`: {source}")]
     Manifest {

@@ -33,6 +33,7 @@ mod backups;
 mod grants;
 mod kv;
 mod modules;
+mod quota;
 mod sources;
 mod tables;
 
@@ -47,6 +48,7 @@ mod signal;
 
 pub use error::{Error, Result};
 pub use module_sql::{Rows, SqlValue};
+pub use quota::{DEFAULT_MODULE_QUOTA, Quotas};
 pub use records::{Backup, ModuleRecord, Status};
 pub use schema::RESERVED_PREFIXES;
 pub use session::Session;

@@ -54,6 +54,7 @@ use rusqlite::Connection;
 use crate::error::sqlite;
 use crate::gate::{Gate, Turn};
 use crate::migrations;
+use crate::quota::{self, Quotas};
 use crate::signal::Signal;
 use crate::{Error, Result, Txn};
 
@@ -204,6 +205,8 @@ pub struct State {
     pool: Pool,
     signal: Arc<Signal>,
     gate: Arc<Gate>,
+    /// What each module may keep.
+    quotas: Arc<Quotas>,
 }
 
 impl fmt::Debug for State {
@@ -234,6 +237,23 @@ fn create_private(path: &Path) -> Result<()> {
 pub const DEFAULT_MAX_SIZE: u64 = 1024 * 1024 * 1024;
 
 impl State {
+    /// The state with `quotas` for what each module may keep in it (the default:
+    /// [`DEFAULT_MODULE_QUOTA`](crate::DEFAULT_MODULE_QUOTA) each).
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = Arc::new(quotas);
+        self
+    }
+
+    /// The quota of `module`.
+    pub fn quota_of(&self, module: &str) -> u64 {
+        self.quotas.of(module)
+    }
+
+    /// The bytes `module` keeps in its key-value store and tables.
+    pub fn module_usage(&self, module: &str) -> Result<u64> {
+        quota::usage_of(&*self.connect()?, module).map_err(sqlite(self.path()))
+    }
+
     /// Opens the database at `path`, creating it and bringing its schema up to date.
     /// A new database is readable by its owner only: it holds the download keys of
     /// update sources, and SQLite gives its journal files the database's mode.
@@ -290,6 +310,7 @@ impl State {
             pool: Pool::default(),
             signal: Arc::new(Signal::open(path)?),
             gate: Arc::default(),
+            quotas: Arc::default(),
         };
         state
             .pool
@@ -398,6 +419,7 @@ impl State {
             self.room,
             Arc::clone(&self.signal),
             turn,
+            Arc::clone(&self.quotas),
         )
     }
 

@@ -119,17 +119,22 @@ impl Txn {
             .map_err(|e| e.to_string())?
             .into_iter()
             .collect();
-        module_sql::execute(&mut self.conn, owned, deadline, sql, params)
-            .map_err(|e| self.name_full(module, e))
+        let before = self.used_bytes();
+        let done = module_sql::execute(&mut self.conn, owned, deadline, sql, params);
+        self.add_usage(module, self.used_bytes().saturating_sub(before));
+        done.map_err(|e| self.name_full(module, e))
     }
 
     /// A module statement's error, with SQLite's "full" (the statement reached the page
-    /// ceiling) said as the cap that stopped it, naming the module and the setting.
+    /// ceiling) said as the limit that stopped it: the module's quota, or the cap, naming
+    /// the module and the setting.
     fn name_full(&self, module: &str, error: String) -> String {
-        if error == module_sql::FULL {
-            self.full(Some(module)).to_string()
-        } else {
-            error
+        if error != module_sql::FULL {
+            return error;
+        }
+        match self.over_quota(module, self.cap_left()) {
+            Some(over) => over.to_string(),
+            None => self.full(Some(module)).to_string(),
         }
     }
 
@@ -143,12 +148,14 @@ impl Txn {
     ) -> Result<Rows, String> {
         // `INSERT … RETURNING` writes through here too: it runs under the modules' ceiling
         // whatever call it is part of.
-        self.module_ceiling().map_err(|e| e.to_string())?;
+        self.module_ceiling_for(module).map_err(|e| e.to_string())?;
         let owned = owned_by(&self.conn, module)
             .map_err(|e| e.to_string())?
             .into_iter()
             .collect();
-        module_sql::query(&mut self.conn, owned, deadline, sql, params)
-            .map_err(|e| self.name_full(module, e))
+        let before = self.used_bytes();
+        let done = module_sql::query(&mut self.conn, owned, deadline, sql, params);
+        self.add_usage(module, self.used_bytes().saturating_sub(before));
+        done.map_err(|e| self.name_full(module, e))
     }
 }

@@ -2,12 +2,14 @@
 //! cap it holds modules' writes to (`state.rs` says how). Its reads and writes of each
 //! table live with that table's code (`modules.rs`, `kv.rs`, …).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::error::sqlite;
 use crate::gate::Turn;
+use crate::quota::Quotas;
 use crate::schema;
 use crate::signal::Signal;
 use crate::state::{self, Pooled, Room};
@@ -27,6 +29,11 @@ pub struct Txn {
     pub(crate) freed: bool,
     /// A dispatch's turn at the gate, given back after the transaction ends.
     _turn: Option<Turn>,
+    /// What each module may keep.
+    pub(crate) quotas: Arc<Quotas>,
+    /// What each module that wrote keeps, as measured at its first write and counted
+    /// since.
+    pub(crate) quota_used: Mutex<BTreeMap<String, u64>>,
 }
 
 /// How the database's pages are used, as a transaction sees them.
@@ -70,6 +77,7 @@ impl Txn {
         room: Room,
         signal: Arc<Signal>,
         turn: Option<Turn>,
+        quotas: Arc<Quotas>,
     ) -> Txn {
         Txn {
             conn,
@@ -80,6 +88,8 @@ impl Txn {
             changed_modules: false,
             freed: false,
             _turn: turn,
+            quotas,
+            quota_used: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -175,15 +185,14 @@ impl Txn {
     }
 
     /// Refuses a write of `module`'s of about `bytes` (a key-value entry, a statement's
-    /// parameters) with [`Error::Full`] naming it, once modules fill the cap or when the
-    /// write would not fit under the modules' ceiling — so that a write too big for what
-    /// is left is refused before it runs rather than stopped by SQLite, which may then
-    /// roll back the whole transaction. Then lowers the ceiling to the modules' for it.
+    /// parameters) with [`Error::OverQuota`] when it would take the module past its quota,
+    /// and with [`Error::Full`] naming it once modules fill the cap or when the write would
+    /// not fit under the modules' ceiling — so that a write too big for what is left is
+    /// refused before it runs rather than stopped by SQLite, which may then roll back the
+    /// whole transaction. Then lowers the ceiling for it: to the modules', and to no more
+    /// than the module's own room left.
     pub fn check_room_for(&self, module: &str, bytes: u64) -> Result<()> {
-        self.room_for(Some(module), bytes)
-    }
-
-    fn room_for(&self, module: Option<&str>, bytes: u64) -> Result<()> {
+        let left = self.check_quota(module, bytes)?;
         let usage = self.usage()?;
         // The pages `bytes` take, with room for the b-tree's own: an eighth more, and a
         // few pages for the leaf and any split above it.
@@ -195,9 +204,45 @@ impl Txn {
         let used = usage.modules();
         let most = self.room.cap.saturating_add(self.room.slack);
         if used >= self.room.cap || used.saturating_add(needed) > most {
-            return Err(self.full(module));
+            return Err(self.full(Some(module)));
         }
-        self.set_ceiling(self.room.module_ceiling(usage.backups))
+        let own = usage
+            .pages
+            .saturating_add(left.div_ceil(page))
+            .saturating_add(self.room.slack);
+        self.set_ceiling(self.room.module_ceiling(usage.backups).min(own))
+    }
+
+    /// Lowers the ceiling, refusing nothing, for a query of `module`'s (which may write:
+    /// `INSERT … RETURNING`): to the modules' and to the module's own room left.
+    pub(crate) fn module_ceiling_for(&self, module: &str) -> Result<()> {
+        let left = self.quota_left(module)?;
+        let usage = self.usage()?;
+        let own = usage
+            .pages
+            .saturating_add(left.div_ceil(self.room.page_size))
+            .saturating_add(self.room.slack);
+        self.set_ceiling(self.room.module_ceiling(usage.backups).min(own))
+    }
+
+    /// The bytes modules may still add before the shared cap.
+    pub(crate) fn cap_left(&self) -> u64 {
+        self.usage().map_or(0, |u| {
+            self.room
+                .cap
+                .saturating_sub(u.modules())
+                .saturating_mul(self.room.page_size)
+        })
+    }
+
+    /// The bytes the file's used pages take now: what a module's statement grew is the
+    /// difference before and after it.
+    pub(crate) fn used_bytes(&self) -> u64 {
+        self.usage().map_or(0, |u| {
+            u.pages
+                .saturating_sub(u.free)
+                .saturating_mul(self.room.page_size)
+        })
     }
 
     /// Marks a savepoint that [`Txn::rollback_to`] can return to. A savepoint opens a

@@ -20,6 +20,9 @@
 //!
 //! [state]
 //! max_size_mb = 4096             # the state database's cap (default 1024): modules' stores and tables fill it, not the disk
+//! module_quota_mb = 64           # what one module may keep in its store and tables (default 64)
+//! [state.quotas]
+//! phonebook = 256                # per module, in MiB
 //!
 //! [updates]                    # update channels (defaults: stable, 20 s)
 //! stability = "beta"            # offer betas and release candidates too
@@ -106,17 +109,37 @@ pub(crate) struct Config {
 }
 
 /// `[state]`: the state database.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StateConfig {
     /// The most the database may grow to, in MiB (default 1024): what modules write to
     /// their stores and tables counts against it.
     max_size_mb: Option<u64>,
+    /// What one module may keep in its key-value store and tables, in MiB (default 64).
+    module_quota_mb: Option<u64>,
+    /// Per module, in MiB: its quota instead of `module_quota_mb`.
+    #[serde(default)]
+    quotas: std::collections::BTreeMap<String, u64>,
 }
 
 impl StateConfig {
+    /// Each module's quota, in bytes.
+    pub(crate) fn quotas(&self) -> modhost_state::Quotas {
+        let mib = |mb: u64| mb.saturating_mul(1024 * 1024);
+        modhost_state::Quotas {
+            default: self
+                .module_quota_mb
+                .map_or(modhost_state::DEFAULT_MODULE_QUOTA, mib),
+            modules: self
+                .quotas
+                .iter()
+                .map(|(module, mb)| (module.clone(), mib(*mb)))
+                .collect(),
+        }
+    }
+
     /// The cap, in bytes.
-    pub(crate) fn max_size(self) -> u64 {
+    pub(crate) fn max_size(&self) -> u64 {
         self.max_size_mb
             .map_or(modhost_state::DEFAULT_MAX_SIZE, |mb| {
                 mb.saturating_mul(1024 * 1024)

@@ -62,7 +62,8 @@ impl Host {
         let layout = Layout::create(root)?;
         let config = config::Config::load(&layout.config())?;
         let limits = limits.unwrap_or_else(|| config.limits.apply(Limits::default()));
-        let state = State::open_capped(&layout.database(), config.state.max_size())?;
+        let state = State::open_capped(&layout.database(), config.state.max_size())?
+            .with_quotas(config.state.quotas());
         let runtime = Arc::new(Runtime::new(&layout.cache())?);
         let dispatcher =
             Dispatcher::new(Arc::clone(&runtime), state.clone(), layout.clone(), limits);

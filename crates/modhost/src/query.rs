@@ -79,6 +79,10 @@ pub struct ModuleInfo {
     pub grants: Vec<Grant>,
     /// The update source it was installed from, which alone updates it.
     pub source: Option<String>,
+    /// What it keeps in the state (its key-value store and tables), in bytes.
+    pub state_used: u64,
+    /// What it may keep there: its quota, in bytes.
+    pub state_quota: u64,
 }
 
 /// A host directory a module was granted.
@@ -156,6 +160,8 @@ impl Host {
                 .map(|(path, read_only)| Grant { path, read_only })
                 .collect(),
             source: self.state.module_source(rawname)?,
+            state_used: self.state.module_usage(rawname)?,
+            state_quota: self.state.quota_of(rawname),
             record,
         })
     }

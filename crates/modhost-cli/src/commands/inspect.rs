@@ -81,6 +81,15 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
         if !info.tables.is_empty() {
             line("tables", &info.tables.join(", "));
         }
+        let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+        line(
+            "state",
+            &format!(
+                "{:.1} MiB of its {:.1} MiB quota (key-value store and tables)",
+                mib(info.state_used),
+                mib(info.state_quota)
+            ),
+        );
         if !info.dependents.is_empty() {
             line("required by", &info.dependents.join(", "));
         }

@@ -10,6 +10,7 @@ use crate::{ModuleRecord, SqlValue, State, Status};
 mod backups;
 mod generation;
 mod kv;
+mod module_quota;
 mod module_sql;
 mod quota;
 mod schema;

@@ -1,0 +1,110 @@
+//! Per-module quotas: a module at its own quota is refused, with an error naming it and
+//! the setting, while the others keep writing; one statement stops at it too.
+
+use std::collections::BTreeMap;
+
+use super::{database, later, record};
+use crate::{Error, Quotas, Result, State};
+
+const BLOBS: &str = r#"<table name="blobs"><field name="id" type="integer" primarykey="true" autoincrement="true"/>
+    <field name="data" type="blob"/></table>"#;
+
+/// A root whose shared cap (64 MiB) is far above the quota of `hog` (1 MiB), with two
+/// modules owning a table each.
+fn two_modules() -> Result<(tempfile::TempDir, State)> {
+    let Ok(dir) = tempfile::tempdir() else {
+        panic!("tempdir")
+    };
+    let quotas = Quotas {
+        default: 8 * 1024 * 1024,
+        modules: BTreeMap::from([("hog".to_owned(), 1024 * 1024)]),
+    };
+    let state =
+        State::open_capped(&dir.path().join("modhost.db"), 64 * 1024 * 1024)?.with_quotas(quotas);
+    let mut txn = state.begin()?;
+    for module in ["hog", "calm"] {
+        txn.put_module(&record(module, "1.0"))?;
+        let tables = BLOBS.replace("blobs", &format!("{module}_blobs"));
+        txn.apply_schema(module, &database(&tables))?;
+    }
+    txn.commit()?;
+    Ok((dir, state))
+}
+
+#[test]
+fn a_module_at_its_quota_is_refused_and_the_others_keep_writing() -> Result<()> {
+    let (_dir, state) = two_modules()?;
+    let value = "x".repeat(100 * 1024);
+    let mut refused = None;
+    for i in 0..40 {
+        let mut txn = state.begin()?;
+        match txn.kv_set("hog", &format!("v/{i}"), &value) {
+            Ok(()) => txn.commit()?,
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let Some(Error::OverQuota { module, quota, .. }) = &refused else {
+        panic!("not refused at the quota: {refused:?}");
+    };
+    assert_eq!((module.as_str(), *quota), ("hog", 1024 * 1024));
+    let message = refused.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("module `hog` would go past its quota")
+            && message.contains("[state.quotas] hog"),
+        "{message}"
+    );
+    let used = state.module_usage("hog")?;
+    assert!(used <= 1024 * 1024, "{used} bytes kept");
+    // The other module writes on, in its store and its table.
+    let mut txn = state.begin()?;
+    txn.kv_set("calm", "k", &value)?;
+    txn.module_execute(
+        "calm",
+        "INSERT INTO calm_blobs (data) VALUES (zeroblob(200000))",
+        &[],
+        later(),
+    )
+    .map_err(|e| panic!("{e}"))
+    .ok();
+    txn.commit()?;
+    assert!(state.module_usage("calm")? > 300_000);
+    Ok(())
+}
+
+#[test]
+fn one_statement_stops_at_the_modules_quota() -> Result<()> {
+    let (_dir, state) = two_modules()?;
+    let mut txn = state.begin()?;
+    // 6.4 MiB in one statement, from a few bytes of SQL.
+    let burst = txn.module_execute(
+        "hog",
+        "INSERT INTO hog_blobs (data) \
+         WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100) \
+         SELECT zeroblob(65536) FROM n",
+        &[],
+        later(),
+    );
+    assert!(
+        burst
+            .as_ref()
+            .is_err_and(|e| e.contains("module `hog` would go past its quota")),
+        "{burst:?}"
+    );
+    drop(txn);
+    let used = state.module_usage("hog")?;
+    assert!(used < 1024 * 1024, "{used} bytes kept");
+    let mut txn = state.begin()?;
+    txn.module_execute(
+        "calm",
+        "INSERT INTO calm_blobs (data) VALUES (zeroblob(100000))",
+        &[],
+        later(),
+    )
+    .map_err(|e| panic!("{e}"))
+    .ok();
+    txn.commit()?;
+    Ok(())
+}
