@@ -195,8 +195,8 @@ fn offers(repo: &Repo, root: &Root, command: &str) -> Vec<(String, String, Strin
         .collect()
 }
 
-/// A licence group `pro` (secret `s3cret`) that gates phonebook.
-const PRO_GROUP: &str = "[groups.pro]\nsecret = \"s3cret\"\nmodules = [\"phonebook\"]\n";
+/// A licence group `pro` (its secret is a constant of this file) that gates phonebook.
+const PRO_GROUP: &str = "[groups.pro]\nsecret = \"9d2c6f1e8b4a7305c2e1f9d8b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8\"\nmodules = [\"phonebook\"]\n";
 
 /// A signed repository of core and a licence-gated phonebook 1.0.0, added as source `main`.
 fn gated_phonebook(root: &Root) -> Repo {
@@ -864,7 +864,7 @@ fn repo_build_keeps_licence_secrets_and_gated_packages_out_of_the_public_part() 
     assert!(out.join("public/packages/phonebook-1.0.0.tgz").is_file());
 
     // Gated since the last build into the same directory: nothing of it may stay public.
-    let secret = "s3cret-never-published";
+    let secret = "s3cret-never-published-0123456789abcdef";
     let groups = format!("[groups.pro]\nsecret = \"{secret}\"\nmodules = [\"phonebook\"]\n");
     assert!(std::fs::write(src.join("groups.toml"), groups).is_ok());
     let run = build();

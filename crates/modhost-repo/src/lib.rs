@@ -21,4 +21,4 @@ pub mod serve;
 
 pub use build::{Built, PRIVATE, PUBLIC, build, write_secret};
 pub use key::SecretKey;
-pub use licence::{Group, Groups, licence_key, licence_key_matches};
+pub use licence::{Group, Groups, MIN_SECRET, licence_key, licence_key_matches};

@@ -11,11 +11,14 @@ use sha2::Sha256;
 
 use crate::build::read_if_present;
 
+/// The fewest characters a group's secret may have: 32 random bytes written as hex are 64.
+pub const MIN_SECRET: usize = 32;
+
 /// `groups.toml` beside the packages: licence-gated package groups (jBackend-style).
 ///
 /// ```toml
 /// [groups.pro]
-/// secret = "a long random string only the publisher knows"
+/// secret = "0f6c0c9f3e5b2a7d8e1f4a6b9c2d5e8f1a3b6c9d2e5f8a1b4c7d0e3f6a9b2c5d"
 /// modules = ["phonebook"]
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -45,12 +48,24 @@ impl Groups {
         }
     }
 
-    /// Parses `text`, the contents of `path`.
+    /// Parses `text`, the contents of `path`. A group whose secret is shorter than
+    /// [`MIN_SECRET`] is refused: its licence keys would be guessable.
     pub(crate) fn parse(path: &Path, text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::File {
+        let refused = |message: String| Error::File {
             path: path.to_owned(),
-            message: e.to_string(),
-        })
+            message,
+        };
+        let groups: Groups = toml::from_str(text).map_err(|e| refused(e.to_string()))?;
+        for (name, group) in &groups.groups {
+            let length = group.secret.trim().len();
+            if length < MIN_SECRET {
+                return Err(refused(format!(
+                    "group `{name}`: its secret is {length} characters; a licence secret needs \
+                     at least {MIN_SECRET} (say, 64 hex digits from `openssl rand -hex 32`)"
+                )));
+            }
+        }
+        Ok(groups)
     }
 
     /// The group `rawname` belongs to, if any.
@@ -134,5 +149,22 @@ mod tests {
         ] {
             assert!(!licence_key_matches(secret, email, key), "{key}");
         }
+    }
+
+    #[test]
+    fn a_weak_group_secret_is_refused() {
+        let path = Path::new("groups.toml");
+        let weak = "[groups.pro]\nsecret = \"s3cret\"\nmodules = [\"phonebook\"]\n";
+        let message = Groups::parse(path, weak)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            message.contains("group `pro`: its secret is 6 characters")
+                && message.contains("at least 32"),
+            "{message}"
+        );
+        let strong = weak.replace("s3cret", &"ab".repeat(32));
+        assert!(Groups::parse(path, &strong).is_ok());
     }
 }

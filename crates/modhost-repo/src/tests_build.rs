@@ -84,7 +84,7 @@ fn build_ok(src: &Path, out: &Path, key: Option<&SecretKey>) -> Built {
     build(src, out, key, None, modhost_update::DEFAULT_PLATFORM).unwrap_or_else(|e| panic!("{e}"))
 }
 
-const GROUPS: &str = "[groups.pro]\nsecret = \"s3cret\"\nmodules = [\"phonebook\"]\n";
+const GROUPS: &str = "[groups.pro]\nsecret = \"9d2c6f1e8b4a7305c2e1f9d8b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8\"\nmodules = [\"phonebook\"]\n";
 
 #[test]
 fn a_rebuild_leaves_exactly_what_it_built_and_nothing_else_of_ours() {
@@ -385,7 +385,10 @@ fn a_gated_zip_is_served_on_every_path_with_a_valid_key_only() {
         version: "1.0".into(),
         stability: Stability::Stable,
     };
-    let key = licence_key("s3cret", "a@example.org");
+    let key = licence_key(
+        "9d2c6f1e8b4a7305c2e1f9d8b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8",
+        "a@example.org",
+    );
     let licensed = format!("email=a%40example.org&key={key}");
     let wrong = format!("email=b%40example.org&key={key}");
     for (kind, location, file) in [

@@ -212,13 +212,16 @@ fn a_gated_package_comes_from_the_private_part_with_a_valid_key_only() {
     let dir = repo.path();
     write(
         &dir.join("private/groups.toml"),
-        b"[groups.pro]\nsecret = \"s3cret\"\nmodules = [\"phonebook\"]\n",
+        b"[groups.pro]\nsecret = \"9d2c6f1e8b4a7305c2e1f9d8b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8\"\nmodules = [\"phonebook\"]\n",
     );
     write(&dir.join("private/packages/phonebook-1.0.0.tgz"), b"gated");
     write(&dir.join("private/a2/phonebook/1.0.0.tgz"), b"gated-a2");
     write(&dir.join("public/a2/phonebook/modsource.json"), b"{}");
     let addr = tls.serve(dir, 4, Duration::from_secs(5));
-    let key = licence_key("s3cret", "a@example.org");
+    let key = licence_key(
+        "9d2c6f1e8b4a7305c2e1f9d8b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8",
+        "a@example.org",
+    );
     let get = |path: &str| {
         tls.exchange(
             addr,
