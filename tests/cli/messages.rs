@@ -79,3 +79,15 @@ fn an_empty_modhost_root_variable_is_as_good_as_unset() {
         help.stdout
     );
 }
+
+#[test]
+fn installing_online_without_any_source_says_that_none_is_configured() {
+    let root = root();
+    let run = root.fails(&["install", "--online", "phonebook"]);
+    assert!(
+        run.stderr.contains("no update sources are configured")
+            && run.stderr.contains("nothing offers `phonebook`"),
+        "{}",
+        run.stderr
+    );
+}

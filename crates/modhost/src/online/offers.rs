@@ -208,6 +208,11 @@ pub(crate) fn find_release(
                  but a module is never replaced by one from another source"
             )
         }
+        // Nothing to ask at all: say so, as `check-online` does, rather than blame sources.
+        None if offers.is_empty() => format!(
+            "no update sources are configured (and no installed module declares a channel), \
+             so nothing offers `{rawname}`; add a source first"
+        ),
         None => format!("no source offers `{rawname}`"),
     });
     Err(Error::Refused(reasons))
