@@ -81,20 +81,15 @@ impl Txn {
     /// What `module` keeps as this transaction counts it: measured at the first call,
     /// counted since.
     fn counted(&self, module: &str) -> Result<u64> {
-        let known = self
+        let mut used = self
             .quota_used
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(module)
-            .copied();
-        let now = match known {
-            Some(now) => now,
-            None => self.module_usage(module)?,
-        };
-        self.quota_used
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(module.to_owned(), now);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(now) = used.get(module) {
+            return Ok(*now);
+        }
+        let now = self.module_usage(module)?;
+        used.insert(module.to_owned(), now);
         Ok(now)
     }
 

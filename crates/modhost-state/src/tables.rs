@@ -113,13 +113,13 @@ impl Txn {
         deadline: Instant,
     ) -> Result<u64, String> {
         let bytes = sql.len() + params.iter().map(SqlValue::size).sum::<usize>();
-        self.check_room_for(module, bytes as u64)
+        let before = self
+            .check_room_for(module, bytes as u64)
             .map_err(|e| e.to_string())?;
         let owned = owned_by(&self.conn, module)
             .map_err(|e| e.to_string())?
             .into_iter()
             .collect();
-        let before = self.used_bytes();
         let done = module_sql::execute(&mut self.conn, owned, deadline, sql, params);
         self.add_usage(module, self.used_bytes().saturating_sub(before));
         done.map_err(|e| self.name_full(module, e))
@@ -148,12 +148,11 @@ impl Txn {
     ) -> Result<Rows, String> {
         // `INSERT … RETURNING` writes through here too: it runs under the modules' ceiling
         // whatever call it is part of.
-        self.module_ceiling_for(module).map_err(|e| e.to_string())?;
+        let before = self.module_ceiling_for(module).map_err(|e| e.to_string())?;
         let owned = owned_by(&self.conn, module)
             .map_err(|e| e.to_string())?
             .into_iter()
             .collect();
-        let before = self.used_bytes();
         let done = module_sql::query(&mut self.conn, owned, deadline, sql, params);
         self.add_usage(module, self.used_bytes().saturating_sub(before));
         done.map_err(|e| self.name_full(module, e))

@@ -190,8 +190,9 @@ impl Txn {
     /// not fit under the modules' ceiling — so that a write too big for what is left is
     /// refused before it runs rather than stopped by SQLite, which may then roll back the
     /// whole transaction. Then lowers the ceiling for it: to the modules', and to no more
-    /// than the module's own room left.
-    pub fn check_room_for(&self, module: &str, bytes: u64) -> Result<()> {
+    /// than the module's own room left. Returns the bytes the file's used pages take
+    /// before the write, for the caller to count what it grew.
+    pub fn check_room_for(&self, module: &str, bytes: u64) -> Result<u64> {
         let left = self.check_quota(module, bytes)?;
         let usage = self.usage()?;
         // The pages `bytes` take, with room for the b-tree's own: an eighth more, and a
@@ -210,19 +211,30 @@ impl Txn {
             .pages
             .saturating_add(left.div_ceil(page))
             .saturating_add(self.room.slack);
-        self.set_ceiling(self.room.module_ceiling(usage.backups).min(own))
+        self.set_ceiling(self.room.module_ceiling(usage.backups).min(own))?;
+        Ok(self.used_of(&usage))
     }
 
     /// Lowers the ceiling, refusing nothing, for a query of `module`'s (which may write:
-    /// `INSERT … RETURNING`): to the modules' and to the module's own room left.
-    pub(crate) fn module_ceiling_for(&self, module: &str) -> Result<()> {
+    /// `INSERT … RETURNING`): to the modules' and to the module's own room left. Returns
+    /// the bytes the file's used pages take before the query.
+    pub(crate) fn module_ceiling_for(&self, module: &str) -> Result<u64> {
         let left = self.quota_left(module)?;
         let usage = self.usage()?;
         let own = usage
             .pages
             .saturating_add(left.div_ceil(self.room.page_size))
             .saturating_add(self.room.slack);
-        self.set_ceiling(self.room.module_ceiling(usage.backups).min(own))
+        self.set_ceiling(self.room.module_ceiling(usage.backups).min(own))?;
+        Ok(self.used_of(&usage))
+    }
+
+    /// The bytes the used pages of `usage` take.
+    fn used_of(&self, usage: &Usage) -> u64 {
+        usage
+            .pages
+            .saturating_sub(usage.free)
+            .saturating_mul(self.room.page_size)
     }
 
     /// The bytes modules may still add before the shared cap.
@@ -238,11 +250,7 @@ impl Txn {
     /// The bytes the file's used pages take now: what a module's statement grew is the
     /// difference before and after it.
     pub(crate) fn used_bytes(&self) -> u64 {
-        self.usage().map_or(0, |u| {
-            u.pages
-                .saturating_sub(u.free)
-                .saturating_mul(self.room.page_size)
-        })
+        self.usage().map_or(0, |u| self.used_of(&u))
     }
 
     /// Marks a savepoint that [`Txn::rollback_to`] can return to. A savepoint opens a

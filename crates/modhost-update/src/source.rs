@@ -44,6 +44,11 @@ impl Kind {
         }
     }
 
+    /// Every kind's name, as messages list them: `index, a2, freepbx, joomla`.
+    pub fn names() -> String {
+        Kind::ALL.map(Kind::as_str).join(", ")
+    }
+
     /// Parses [`Kind::as_str`]'s names.
     pub fn parse(text: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == text)
@@ -61,10 +66,7 @@ impl std::str::FromStr for Kind {
     type Err = String;
 
     fn from_str(text: &str) -> std::result::Result<Self, String> {
-        Kind::parse(text).ok_or_else(|| {
-            let names: Vec<&str> = Kind::ALL.into_iter().map(Kind::as_str).collect();
-            format!("`{text}` is not one of {}", names.join(", "))
-        })
+        Kind::parse(text).ok_or_else(|| format!("`{text}` is not one of {}", Kind::names()))
     }
 }
 

@@ -21,7 +21,7 @@ pub(crate) fn channels(host: &Host) -> Result<Vec<Channel>> {
             None => Err(format!(
                 "its stored kind `{}` is not one this modhost reads ({})",
                 record.kind,
-                Kind::ALL.map(Kind::as_str).join(", ")
+                Kind::names()
             )),
         };
         channels.push(Channel {

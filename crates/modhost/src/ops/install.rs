@@ -86,20 +86,9 @@ pub(crate) fn apply_locked(
     let mut changes = Vec::new();
     for (((index, step), component), warnings) in plan.into_iter().zip(&components).zip(warned) {
         let unpacked = &staged[index].unpacked;
-        let mut change = apply_one(host, &mut tx, step, unpacked, component, options)?;
-        if let Some(source) = origin.get(&change.rawname) {
-            tx.state()?.set_module_source(&change.rawname, source)?;
-        }
-        fault::point(
-            if change.action == Action::Installed {
-                "install"
-            } else {
-                "upgrade"
-            },
-            "recorded",
-        );
-        change.warnings = warnings;
-        changes.push(change);
+        let source = origin.get(&unpacked.manifest.rawname).map(String::as_str);
+        let change = apply_one(host, &mut tx, step, unpacked, component, options, source)?;
+        changes.push(Change { warnings, ..change });
     }
     tx.commit()?;
     Ok(changes)
@@ -107,7 +96,7 @@ pub(crate) fn apply_locked(
 
 /// Installs or upgrades one module of the plan inside `tx`: a new data directory (a copy,
 /// for an upgrade), its schema, its `install()` or `upgrade()`, its files beside the old
-/// ones, and its record switched.
+/// ones, and its record switched (bound to update source `source`, if it came from one).
 fn apply_one(
     host: &Host,
     tx: &mut Transaction<'_>,
@@ -115,6 +104,7 @@ fn apply_one(
     unpacked: &Unpacked,
     component: &LoadedComponent,
     options: Options,
+    source: Option<&str>,
 ) -> Result<Change> {
     let manifest = &unpacked.manifest;
     let rawname = manifest.rawname.as_str();
@@ -198,6 +188,10 @@ fn apply_one(
         manifest: fs_err::read_to_string(&xml).map_err(io(&xml))?,
         installed_at: now(),
     })?;
+    if let Some(source) = source {
+        tx.state()?.set_module_source(rawname, source)?;
+    }
+    fault::point(operation, "recorded");
     let (action, from) = match step {
         Step::Install => (Action::Installed, None),
         Step::Upgrade(previous) if previous.version == version => {

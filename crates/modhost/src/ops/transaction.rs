@@ -54,12 +54,16 @@ impl<'h> Transaction<'h> {
 
     /// The SQLite transaction, begun at the first call.
     pub(crate) fn state(&mut self) -> Result<&mut Txn> {
-        if self.txn.is_none() {
-            self.txn = Some(self.host.state.begin()?);
+        let txn = self.take_txn()?;
+        Ok(self.txn.insert(txn))
+    }
+
+    /// The SQLite transaction, taken out (begun now if it was not yet).
+    fn take_txn(&mut self) -> Result<Txn> {
+        match self.txn.take() {
+            Some(txn) => Ok(txn),
+            None => Ok(self.host.state.begin()?),
         }
-        self.txn
-            .as_mut()
-            .ok_or_else(|| Error::Refused(vec!["the state transaction was lost".into()]))
     }
 
     /// Aborts the process here if a fault is injected at `step` of this operation.
@@ -133,10 +137,7 @@ impl<'h> Transaction<'h> {
         data_dir: &Path,
         call: &Call,
     ) -> Result<()> {
-        let txn = match self.txn.take() {
-            Some(txn) => txn,
-            None => self.host.state.begin()?,
-        };
+        let txn = self.take_txn()?;
         let mounts: Vec<Mount> = txn
             .grants(rawname)?
             .into_iter()
