@@ -4,6 +4,7 @@ mod archives;
 mod concurrency;
 mod contract;
 mod crash;
+mod disk;
 mod escapes;
 mod lifecycle;
 mod links;

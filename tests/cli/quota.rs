@@ -34,7 +34,7 @@ fn ceiling(cap: u64) -> u64 {
 }
 
 /// `(ok, output or error)` of `rawname`'s call at hook point `hook`.
-fn call(root: &Root, hook: &str, payload: &str, rawname: &str) -> (bool, String) {
+pub(crate) fn call(root: &Root, hook: &str, payload: &str, rawname: &str) -> (bool, String) {
     let run = root.run(&["hook", hook, "--payload", payload, "--json"]);
     let calls = run.json();
     let found = calls

@@ -13,7 +13,7 @@ use crate::host::HostState;
 use crate::runtime::EPOCH_TICK;
 use crate::trap::{trapped, with_stderr};
 use crate::warm::WARM_RESOURCES;
-use crate::{Error, Fire, Limits, LoadedComponent, Mount, Result, Runtime, Warm};
+use crate::{DiskQuota, Error, Fire, Limits, LoadedComponent, Mount, Result, Runtime, Warm};
 
 /// A call into a module.
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +75,8 @@ pub struct CallContext<'a> {
     pub fire: Option<Arc<dyn Fire>>,
     /// How deep in fired hooks this call is: 0 at the top.
     pub depth: u32,
+    /// What the module may keep in `/data` and the granted directories it may write.
+    pub disk_quota: DiskQuota,
 }
 
 impl Runtime {
@@ -119,6 +121,7 @@ impl Runtime {
             deadline,
             fire,
             depth,
+            disk_quota,
         } = context;
         if let Err(e) = limits.check() {
             return (Err(e), session);
@@ -144,6 +147,7 @@ impl Runtime {
         state.deadline = deadline;
         state.fire = fire;
         state.depth = depth;
+        state.budget.begin(disk_quota);
         state.log_records = 0;
         state.log_dropped = 0;
         let remaining = deadline.saturating_duration_since(now);

@@ -26,6 +26,8 @@ pub(crate) struct HostState {
     pub(crate) deadline: Instant,
     pub(crate) fire: Option<Arc<dyn Fire>>,
     pub(crate) depth: u32,
+    /// What the module may still write to disk, shared with the file streams it opens.
+    pub(crate) budget: Arc<crate::disk::Budget>,
 }
 
 impl HostState {

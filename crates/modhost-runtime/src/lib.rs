@@ -15,7 +15,7 @@
 //! ```no_run
 //! use std::path::Path;
 //!
-//! use modhost_runtime::{Call, CallContext, Limits, Runtime};
+//! use modhost_runtime::{Call, CallContext, DiskQuota, Limits, Runtime};
 //! use modhost_state::{Session, State};
 //!
 //! let runtime = Runtime::new(Path::new("/var/lib/modhost/cache"))?;
@@ -31,6 +31,7 @@
 //!     deadline: None,
 //!     fire: None,
 //!     depth: 0,
+//!     disk_quota: DiskQuota::default(),
 //! };
 //! // The session comes back whatever happened: the caller decides whether to commit.
 //! let (result, session) = runtime.call(&component, context, &Call::Install);
@@ -47,11 +48,13 @@ mod bindings;
 mod cache;
 mod call;
 mod deadline;
+mod disk;
 mod error;
 mod fire;
 mod host;
 mod limiter;
 mod limits;
+mod metered_fs;
 mod sandbox;
 mod trap;
 mod version;
@@ -59,6 +62,7 @@ mod warm;
 
 pub use cache::{LoadedComponent, Origin, hex, sha256_of};
 pub use call::{Call, CallContext};
+pub use disk::{DEFAULT_DISK_QUOTA, DiskQuota, DiskUsage, disk_usage};
 pub use error::{Error, Failure, Result};
 pub use fire::{Fire, FireRequest, Fired};
 pub use limits::{Limits, POOL_MEMORY};

@@ -14,7 +14,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::host::HostState;
 use crate::trap::BACKTRACE_FRAMES;
-use crate::{Error, POOL_MEMORY, Result, bindings, deadline};
+use crate::{Error, POOL_MEMORY, Result, bindings, deadline, metered_fs};
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -65,6 +65,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::Engine(e.to_string()))?;
+        metered_fs::add_to_linker(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
         deadline::add_to_linker(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
         bindings::add_to_linker(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
         fs_err::create_dir_all(cache_dir).map_err(|source| Error::Io {

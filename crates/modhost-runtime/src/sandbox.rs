@@ -10,6 +10,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::bindings::Instance;
+use crate::disk::Budget;
 use crate::host::HostState;
 use crate::limiter::Limiter;
 use crate::{Error, Limits, Result, Runtime};
@@ -74,6 +75,11 @@ impl Runtime {
                     source: std::io::Error::other(e.to_string()),
                 })?;
         }
+        let writable = preopens
+            .iter()
+            .filter(|(_, _, perms)| *perms == FsPerms::ReadWrite)
+            .map(|(host, _, _)| host.clone())
+            .collect();
         let mut table = ResourceTable::new();
         table.set_max_capacity(limits.max_resources);
         let state = HostState {
@@ -88,6 +94,7 @@ impl Runtime {
             deadline: Instant::now(),
             fire: None,
             depth: 0,
+            budget: Budget::new(rawname, writable),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

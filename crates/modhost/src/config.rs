@@ -24,6 +24,12 @@
 //! [state.quotas]
 //! phonebook = 256                # per module, in MiB
 //!
+//! [data]                       # what a module keeps in /data and the directories it may write
+//! module_quota_mb = 256          # bytes of file content (default 256)
+//! module_entries = 10000         # files, directories and links (default 10000)
+//! [data.quotas]
+//! recordings = { mb = 4096, entries = 100000 }   # per module; a key left out keeps the default
+//!
 //! [updates]                    # update channels (defaults: stable, 20 s)
 //! stability = "beta"            # offer betas and release candidates too
 //! timeout_secs = 5              # how long a silent server is waited for
@@ -103,9 +109,52 @@ pub(crate) struct Config {
     /// The state database's settings.
     #[serde(default)]
     pub(crate) state: StateConfig,
+    /// What modules may keep on disk.
+    #[serde(default)]
+    pub(crate) data: DataConfig,
     /// Hook point declarations, by name.
     #[serde(default)]
     pub(crate) hooks: std::collections::BTreeMap<String, HookConfig>,
+}
+
+/// `[data]`: what each module may keep in `/data` and the granted directories it may
+/// write, together.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DataConfig {
+    /// Bytes of file content, in MiB (default 256).
+    module_quota_mb: Option<u64>,
+    /// Files, directories and links (default 10,000).
+    module_entries: Option<u64>,
+    /// Per module: its quota instead of the defaults.
+    #[serde(default)]
+    quotas: BTreeMap<String, DataQuotaConfig>,
+}
+
+/// `[data.quotas]`: one module's disk quota; a key left out keeps the default.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataQuotaConfig {
+    mb: Option<u64>,
+    entries: Option<u64>,
+}
+
+impl DataConfig {
+    /// What `rawname` may keep on disk.
+    pub(crate) fn quota_of(&self, rawname: &str) -> modhost_runtime::DiskQuota {
+        let own = self.quotas.get(rawname).copied().unwrap_or_default();
+        let default = modhost_runtime::DEFAULT_DISK_QUOTA;
+        modhost_runtime::DiskQuota {
+            bytes: own
+                .mb
+                .or(self.module_quota_mb)
+                .map_or(default.bytes, |mb| mb.saturating_mul(1024 * 1024)),
+            entries: own
+                .entries
+                .or(self.module_entries)
+                .unwrap_or(default.entries),
+        }
+    }
 }
 
 /// `[state]`: the state database.

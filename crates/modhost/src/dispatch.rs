@@ -14,13 +14,14 @@ use std::time::Instant;
 
 use modhost_manifest::Manifest;
 use modhost_runtime::{
-    Call, CallContext, Failure, Fire, FireRequest, Fired, Limits, LoadedComponent, Mount, Runtime,
-    Warm,
+    Call, CallContext, DiskQuota, Failure, Fire, FireRequest, Fired, Limits, LoadedComponent,
+    Mount, Runtime, Warm,
 };
 use modhost_state::{ModuleRecord, Session, State};
 use serde::Serialize;
 
 use crate::Result;
+use crate::config::DataConfig;
 use crate::layout::Layout;
 
 /// How a hook point passes input to its handlers.
@@ -198,6 +199,7 @@ pub(crate) struct Dispatcher {
     state: State,
     layout: Layout,
     limits: Limits,
+    data: DataConfig,
     points: RwLock<BTreeMap<String, HookPoint>>,
     snapshot: RwLock<Snapshot>,
     this: Weak<Dispatcher>,
@@ -209,12 +211,14 @@ impl Dispatcher {
         state: State,
         layout: Layout,
         limits: Limits,
+        data: DataConfig,
     ) -> Arc<Self> {
         Arc::new_cyclic(|this| Dispatcher {
             runtime,
             state,
             layout,
             limits,
+            data,
             points: RwLock::new(BTreeMap::from([(
                 "get_config".to_owned(),
                 HookPoint::pipeline("get_config"),
@@ -231,6 +235,11 @@ impl Dispatcher {
 
     pub(crate) fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// What `rawname` may keep on disk.
+    pub(crate) fn disk_quota(&self, rawname: &str) -> DiskQuota {
+        self.data.quota_of(rawname)
     }
 
     pub(crate) fn declare(&self, point: HookPoint) {
@@ -458,6 +467,7 @@ impl Dispatcher {
             deadline,
             fire: self.as_fire(),
             depth,
+            disk_quota: self.disk_quota(&entry.record.rawname),
         };
         let call = Call::Hook {
             handler: &handler.name,

@@ -65,8 +65,13 @@ impl Host {
         let state = State::open_capped(&layout.database(), config.state.max_size())?
             .with_quotas(config.state.quotas());
         let runtime = Arc::new(Runtime::new(&layout.cache())?);
-        let dispatcher =
-            Dispatcher::new(Arc::clone(&runtime), state.clone(), layout.clone(), limits);
+        let dispatcher = Dispatcher::new(
+            Arc::clone(&runtime),
+            state.clone(),
+            layout.clone(),
+            limits,
+            config.data.clone(),
+        );
         for point in config.hook_points(limits) {
             dispatcher.declare(point);
         }

@@ -10,7 +10,7 @@ use modhost_state::{ModuleRecord, Rows, Status};
 
 use crate::depends::{self, DependencyReport};
 use crate::host::Host;
-use crate::{Result, packages, plan};
+use crate::{Error, Result, packages, plan};
 
 /// A module the package directory holds a package of, that is not installed.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -83,6 +83,14 @@ pub struct ModuleInfo {
     pub state_used: u64,
     /// What it may keep there: its quota, in bytes.
     pub state_quota: u64,
+    /// What it keeps in `/data` and the granted directories it may write, in bytes.
+    pub data_used: u64,
+    /// Files, directories and links it keeps there.
+    pub data_entries: u64,
+    /// What it may keep there, in bytes.
+    pub data_quota: u64,
+    /// How many files, directories and links it may keep there.
+    pub data_entry_quota: u64,
 }
 
 /// A host directory a module was granted.
@@ -148,20 +156,35 @@ impl Host {
     /// Everything known about installed module `rawname`.
     pub fn info(&self, rawname: &str) -> Result<ModuleInfo> {
         let record = self.installed(rawname)?;
+        let grants = self.state.grants(rawname)?;
+        let mut writable = vec![self.layout.data_dir(rawname, &record.data_dir)];
+        writable.extend(
+            grants
+                .iter()
+                .filter(|(_, read_only)| !read_only)
+                .map(|(path, _)| PathBuf::from(path)),
+        );
+        let data_used = modhost_runtime::disk_usage(&writable).map_err(|source| Error::Io {
+            path: writable[0].clone(),
+            source,
+        })?;
+        let data_quota = self.dispatcher.disk_quota(rawname);
         Ok(ModuleInfo {
             manifest: record.parse_manifest()?,
             backup_version: self.state.backup(rawname)?.map(|b| b.record.version),
             tables: self.state.tables(rawname)?,
             dependents: plan::dependents(rawname, &self.state.modules()?)?,
-            grants: self
-                .state
-                .grants(rawname)?
+            grants: grants
                 .into_iter()
                 .map(|(path, read_only)| Grant { path, read_only })
                 .collect(),
             source: self.state.module_source(rawname)?,
             state_used: self.state.module_usage(rawname)?,
             state_quota: self.state.quota_of(rawname),
+            data_used: data_used.bytes,
+            data_entries: data_used.entries,
+            data_quota: data_quota.bytes,
+            data_entry_quota: data_quota.entries,
             record,
         })
     }

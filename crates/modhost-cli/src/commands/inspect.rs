@@ -90,6 +90,16 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
                 mib(info.state_quota)
             ),
         );
+        line(
+            "data",
+            &format!(
+                "{:.1} MiB of its {:.1} MiB quota, {} of {} files and directories (/data and the directories it may write)",
+                mib(info.data_used),
+                mib(info.data_quota),
+                info.data_entries,
+                info.data_entry_quota
+            ),
+        );
         if !info.dependents.is_empty() {
             line("required by", &info.dependents.join(", "));
         }

@@ -157,6 +157,7 @@ impl<'h> Transaction<'h> {
             deadline: None,
             fire: dispatcher.as_fire(),
             depth: 0,
+            disk_quota: dispatcher.disk_quota(rawname),
         };
         let (result, session) = self.host.runtime.call(component, context, call);
         self.txn = session.into_txn();

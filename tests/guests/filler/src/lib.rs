@@ -3,6 +3,15 @@
 //! recursive CTE, through `db.execute` and through `db.query` (with `RETURNING`);
 //! `kv_flood` fills the key-value store until the host refuses, keeps what fitted and
 //! reports the refusal; `small_write` writes one small row.
+//!
+//! On disk: `fill_data` appends 64 KiB chunks to `/data/fill` (or `fill` in the directory
+//! the payload names) until a write fails and
+//! reports how far it got and the error; `fill_forever` does the same but keeps trying
+//! after a failure, so its call ends at the deadline; `fill_files` creates empty files
+//! until one fails; `sparse` sets `/data/sparse`'s length to the payload's bytes;
+//! `pwrite` writes one byte at the payload's offset in `/data/far`.
+
+use std::io::{Seek, SeekFrom, Write};
 
 use modhost_sdk::db::{self, Value};
 use modhost_sdk::{Module, kv};
@@ -49,9 +58,64 @@ impl Module for Filler {
                 )?;
                 Ok("written".to_owned())
             }
+            "fill_data" => {
+                let dir = if payload.is_empty() { "/data" } else { payload };
+                let mut file = open_append(&format!("{dir}/fill"))?;
+                let chunk = vec![7u8; 64 * 1024];
+                let mut written = 0u64;
+                loop {
+                    if let Err(e) = file.write_all(&chunk) {
+                        return Ok(format!("{written} bytes, then: {e}"));
+                    }
+                    written += chunk.len() as u64;
+                }
+            }
+            "fill_forever" => {
+                let mut file = open_append("/data/forever")?;
+                let chunk = vec![7u8; 64 * 1024];
+                loop {
+                    let _ = file.write_all(&chunk);
+                }
+            }
+            "fill_files" => {
+                std::fs::create_dir_all("/data/many").map_err(|e| e.to_string())?;
+                for i in 0u64.. {
+                    if let Err(e) = std::fs::write(format!("/data/many/{i}"), b"") {
+                        return Ok(format!("{i} files, then: {e}"));
+                    }
+                }
+                Ok("never full".to_owned())
+            }
+            "sparse" => {
+                let file = open_append("/data/sparse")?;
+                let len = payload.parse().map_err(|_| "not a length".to_owned())?;
+                file.set_len(len).map_err(|e| e.to_string())?;
+                Ok(format!("{len} bytes long"))
+            }
+            "pwrite" => {
+                let mut file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open("/data/far")
+                    .map_err(|e| e.to_string())?;
+                let at = payload.parse().map_err(|_| "not an offset".to_owned())?;
+                file.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
+                file.write_all(b"x").map_err(|e| e.to_string())?;
+                Ok(format!("written at {at}"))
+            }
             other => Err(format!("no handler `{other}` for hook `{hook}`")),
         }
     }
+}
+
+/// `path`, opened to append, created if missing.
+fn open_append(path: &str) -> Result<std::fs::File, String> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("cannot open {path}: {e}"))
 }
 
 modhost_sdk::export_module!(Filler);

@@ -1,0 +1,240 @@
+//! What a module may keep on disk: a byte and an entry quota over its `/data` and the host
+//! directories it may write, counted without following a link, and charged while a call
+//! runs so that a write past it fails inside the guest (`EDQUOT`), not after the call.
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, openat, statat};
+use rustix::io::Errno;
+
+/// What one module may keep in `/data` and its writable granted directories together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskQuota {
+    /// Bytes of file content (a sparse file counts at its full length).
+    pub bytes: u64,
+    /// Files, directories and links.
+    pub entries: u64,
+}
+
+/// The default quota: 256 MiB in 10,000 entries.
+pub const DEFAULT_DISK_QUOTA: DiskQuota = DiskQuota {
+    bytes: 256 << 20,
+    entries: 10_000,
+};
+
+impl Default for DiskQuota {
+    fn default() -> Self {
+        DEFAULT_DISK_QUOTA
+    }
+}
+
+/// What a module keeps on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    /// Bytes of file content.
+    pub bytes: u64,
+    /// Files, directories and links (the directories themselves not counted).
+    pub entries: u64,
+}
+
+/// Adds up what is kept under each of `dirs`, never following a link: a link counts as an
+/// entry, what it points at does not. A directory that does not exist, or is a link
+/// itself, holds nothing.
+pub fn disk_usage(dirs: &[PathBuf]) -> std::io::Result<DiskUsage> {
+    let mut usage = DiskUsage::default();
+    for dir in dirs {
+        match open_dir(rustix::fs::CWD, dir.as_os_str()) {
+            Ok(fd) => add_tree(fd, &mut usage)?,
+            Err(Errno::NOENT | Errno::LOOP | Errno::NOTDIR) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    Ok(usage)
+}
+
+/// Adds the tree open as `fd`: every call is relative to a directory's descriptor, and
+/// each directory is opened with `O_NOFOLLOW`, so a directory swapped for a link while the
+/// walk runs is not followed.
+fn add_tree(fd: OwnedFd, usage: &mut DiskUsage) -> std::io::Result<()> {
+    let mut pending = vec![fd];
+    while let Some(fd) = pending.pop() {
+        for entry in Dir::read_from(&fd)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if name == c"." || name == c".." {
+                continue;
+            }
+            let stat = match statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(stat) => stat,
+                // Removed since it was listed: it holds nothing now.
+                Err(Errno::NOENT) => continue,
+                Err(errno) => return Err(errno.into()),
+            };
+            usage.entries += 1;
+            match FileType::from_raw_mode(stat.st_mode) {
+                FileType::RegularFile => {
+                    usage.bytes = usage
+                        .bytes
+                        .saturating_add(u64::try_from(stat.st_size).unwrap_or(0));
+                }
+                FileType::Directory => match open_dir(&fd, OsStr::from_bytes(name.to_bytes())) {
+                    Ok(child) => pending.push(child),
+                    Err(Errno::NOENT | Errno::LOOP | Errno::NOTDIR) => {}
+                    Err(errno) => return Err(errno.into()),
+                },
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Opens directory `path` relative to `at`, refusing a link in its place.
+fn open_dir(at: impl AsFd, path: &OsStr) -> rustix::io::Result<OwnedFd> {
+    let flags =
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    openat(at, path, flags, Mode::empty())
+}
+
+/// A write refused by the quota: the guest sees `EDQUOT`.
+#[derive(Debug, thiserror::Error)]
+#[error("the module's disk quota is used up")]
+pub(crate) struct OverQuota;
+
+/// One sandbox's account of its module's disk: counted at the first write of each call
+/// (most calls write nothing, and pay nothing), then charged as the call grows files and
+/// adds entries. Shared with the file streams the call opens, which outlive one import.
+pub(crate) struct Budget {
+    rawname: String,
+    dirs: Vec<PathBuf>,
+    account: Mutex<Account>,
+}
+
+#[derive(Default)]
+struct Account {
+    quota: DiskQuota,
+    /// `None` until counted in this call, and again after a removal or truncation.
+    used: Option<DiskUsage>,
+    /// Whether this call has been refused a write already (logged once per call).
+    refused: bool,
+}
+
+impl Budget {
+    /// The budget of `rawname`, over the directories it may write.
+    pub(crate) fn new(rawname: &str, dirs: Vec<PathBuf>) -> Arc<Self> {
+        Arc::new(Budget {
+            rawname: rawname.to_owned(),
+            dirs,
+            account: Mutex::default(),
+        })
+    }
+
+    fn account(&self) -> std::sync::MutexGuard<'_, Account> {
+        self.account.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts a call under `quota`: what is on disk is counted again at its first write,
+    /// since the host or another call may have changed it.
+    pub(crate) fn begin(&self, quota: DiskQuota) {
+        *self.account() = Account {
+            quota,
+            used: None,
+            refused: false,
+        };
+    }
+
+    /// Charges `bytes` of growth and `entries` new entries, or refuses them if they would
+    /// take the module past its quota.
+    pub(crate) fn charge(&self, bytes: u64, entries: u64) -> Result<(), OverQuota> {
+        if bytes == 0 && entries == 0 {
+            return Ok(());
+        }
+        let mut account = self.account();
+        let used = match account.used {
+            Some(used) => used,
+            None => match disk_usage(&self.dirs) {
+                Ok(used) => used,
+                Err(e) => {
+                    tracing::warn!(module = %self.rawname, error = %e, "cannot count the module's disk use; its write is refused");
+                    return Err(OverQuota);
+                }
+            },
+        };
+        let after = DiskUsage {
+            bytes: used.bytes.saturating_add(bytes),
+            entries: used.entries.saturating_add(entries),
+        };
+        if after.bytes > account.quota.bytes || after.entries > account.quota.entries {
+            if !account.refused {
+                tracing::warn!(
+                    module = %self.rawname,
+                    bytes = used.bytes,
+                    entries = used.entries,
+                    quota_bytes = account.quota.bytes,
+                    quota_entries = account.quota.entries,
+                    "a write would take the module past its disk quota; refused"
+                );
+            }
+            account.refused = true;
+            account.used = Some(used);
+            return Err(OverQuota);
+        }
+        account.used = Some(after);
+        Ok(())
+    }
+
+    /// Forgets the count after something shrank or failed half-way: the next charge
+    /// counts again.
+    pub(crate) fn recount(&self) {
+        self.account().used = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_files_and_entries_without_following_links() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let outside = tempfile::tempdir()?;
+        std::fs::write(outside.path().join("big"), vec![0u8; 10_000])?;
+        std::fs::create_dir(dir.path().join("sub"))?;
+        std::fs::write(dir.path().join("sub/a"), b"12345")?;
+        std::fs::write(dir.path().join("b"), b"123")?;
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("out"))?;
+        std::os::unix::fs::symlink(outside.path().join("big"), dir.path().join("big"))?;
+        let usage = disk_usage(&[dir.path().to_owned(), dir.path().join("missing")])?;
+        assert_eq!(
+            usage,
+            DiskUsage {
+                bytes: 8,
+                entries: 5
+            }
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_charge_past_the_quota_is_refused_and_a_recount_sees_the_disk() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("a"), vec![0u8; 600])?;
+        let budget = Budget::new("m", vec![dir.path().to_owned()]);
+        budget.begin(DiskQuota {
+            bytes: 1000,
+            entries: 2,
+        });
+        assert!(budget.charge(400, 0).is_ok());
+        assert!(budget.charge(1, 0).is_err());
+        assert!(budget.charge(0, 1).is_ok());
+        assert!(budget.charge(0, 1).is_err());
+        std::fs::remove_file(dir.path().join("a"))?;
+        budget.recount();
+        assert!(budget.charge(1000, 2).is_ok());
+        Ok(())
+    }
+}

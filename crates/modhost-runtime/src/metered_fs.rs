@@ -1,0 +1,301 @@
+//! The WASI filesystem imports that grow a file or add an entry, metered against the
+//! module's [`Budget`]: each is linked over wasmtime-wasi's own (which then does the
+//! work), so a write past the quota fails in the guest with `EDQUOT` while the call runs.
+//! File streams (how wasi-libc and Python write files) are wrapped to charge each write;
+//! wasi-libc reports a refused stream write as `EIO`, the others as `EDQUOT`.
+
+use std::sync::Arc;
+
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, Resource};
+use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemCtxView, WasiFilesystemView};
+use wasmtime_wasi::p2::bindings::sync::filesystem::types::{
+    DescriptorFlags, ErrorCode, Host, HostDescriptor, OpenFlags, PathFlags,
+};
+use wasmtime_wasi::p2::{DynOutputStream, FsResult, IoError, OutputStream, Pollable, StreamError};
+
+use crate::disk::{Budget, OverQuota};
+use crate::host::HostState;
+
+/// The interface wasmtime-wasi links; a guest built against any 0.2 release finds it.
+const FILESYSTEM_TYPES: &str = "wasi:filesystem/types@0.2.12";
+
+type Fd = Resource<Descriptor>;
+type Returned<T> = wasmtime::Result<(Result<T, ErrorCode>,)>;
+
+/// Links the metered imports over wasmtime-wasi's, which must already be in `linker`.
+pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut types = linker.instance(FILESYSTEM_TYPES)?;
+    types.func_wrap(
+        "[method]descriptor.write",
+        |mut store: StoreContextMut<'_, HostState>, (fd, buf, offset): (Fd, Vec<u8>, u64)| {
+            let (mut fs, budget) = split(&mut store);
+            let size = file_of(&fs, &fd).map_or(0, |f| len_of(&f));
+            let end = offset.saturating_add(buf.len() as u64);
+            if budget.charge(end.saturating_sub(size), 0).is_err() {
+                return over_quota();
+            }
+            let result = HostDescriptor::write(&mut fs, fd, buf, offset);
+            returned(&mut fs, &budget, result)
+        },
+    )?;
+    types.func_wrap(
+        "[method]descriptor.set-size",
+        |mut store: StoreContextMut<'_, HostState>, (fd, size): (Fd, u64)| {
+            let (mut fs, budget) = split(&mut store);
+            let now = file_of(&fs, &fd).map_or(0, |f| len_of(&f));
+            if budget.charge(size.saturating_sub(now), 0).is_err() {
+                return over_quota();
+            }
+            let result = HostDescriptor::set_size(&mut fs, fd, size);
+            if size < now {
+                budget.recount();
+            }
+            returned(&mut fs, &budget, result)
+        },
+    )?;
+    types.func_wrap(
+        "[method]descriptor.write-via-stream",
+        |mut store: StoreContextMut<'_, HostState>, (fd, offset): (Fd, u64)| {
+            let (mut fs, budget) = split(&mut store);
+            let file = file_of(&fs, &fd);
+            let result = HostDescriptor::write_via_stream(&mut fs, fd, offset);
+            let result = meter(&mut fs, &budget, file, Some(offset), result);
+            returned(&mut fs, &budget, result)
+        },
+    )?;
+    types.func_wrap(
+        "[method]descriptor.append-via-stream",
+        |mut store: StoreContextMut<'_, HostState>, (fd,): (Fd,)| {
+            let (mut fs, budget) = split(&mut store);
+            let file = file_of(&fs, &fd);
+            let result = HostDescriptor::append_via_stream(&mut fs, fd);
+            let result = meter(&mut fs, &budget, file, None, result);
+            returned(&mut fs, &budget, result)
+        },
+    )?;
+    types.func_wrap(
+        "[method]descriptor.open-at",
+        |mut store: StoreContextMut<'_, HostState>,
+         (fd, path_flags, path, oflags, flags): (
+            Fd,
+            PathFlags,
+            String,
+            OpenFlags,
+            DescriptorFlags,
+        )| {
+            let (mut fs, budget) = split(&mut store);
+            if oflags.contains(OpenFlags::CREATE) {
+                let at = Resource::new_borrow(fd.rep());
+                let exists = HostDescriptor::stat_at(&mut fs, at, PathFlags::empty(), path.clone());
+                if exists.is_err() && budget.charge(0, 1).is_err() {
+                    return over_quota();
+                }
+            }
+            let result = HostDescriptor::open_at(&mut fs, fd, path_flags, path, oflags, flags);
+            if oflags.contains(OpenFlags::TRUNCATE) {
+                budget.recount();
+            }
+            returned(&mut fs, &budget, result)
+        },
+    )?;
+    types.func_wrap(
+        "[method]descriptor.create-directory-at",
+        |mut store: StoreContextMut<'_, HostState>, (fd, path): (Fd, String)| {
+            let (mut fs, budget) = split(&mut store);
+            if budget.charge(0, 1).is_err() {
+                return over_quota();
+            }
+            let result = HostDescriptor::create_directory_at(&mut fs, fd, path);
+            returned(&mut fs, &budget, result)
+        },
+    )?;
+    types.func_wrap(
+        "[method]descriptor.symlink-at",
+        |mut store: StoreContextMut<'_, HostState>, (fd, old, new): (Fd, String, String)| {
+            let (mut fs, budget) = split(&mut store);
+            if budget.charge(0, 1).is_err() {
+                return over_quota();
+            }
+            let result = HostDescriptor::symlink_at(&mut fs, fd, old, new);
+            returned(&mut fs, &budget, result)
+        },
+    )?;
+    types.func_wrap(
+        "[method]descriptor.link-at",
+        |mut store: StoreContextMut<'_, HostState>,
+         (fd, old_flags, old, new_fd, new): (Fd, PathFlags, String, Fd, String)| {
+            let (mut fs, budget) = split(&mut store);
+            if budget.charge(0, 1).is_err() {
+                return over_quota();
+            }
+            let result = HostDescriptor::link_at(&mut fs, fd, old_flags, old, new_fd, new);
+            returned(&mut fs, &budget, result)
+        },
+    )?;
+    types.func_wrap(
+        "[method]descriptor.unlink-file-at",
+        |mut store: StoreContextMut<'_, HostState>, (fd, path): (Fd, String)| {
+            let (mut fs, budget) = split(&mut store);
+            let result = HostDescriptor::unlink_file_at(&mut fs, fd, path);
+            budget.recount();
+            returned(&mut fs, &budget, result)
+        },
+    )?;
+    types.func_wrap(
+        "[method]descriptor.remove-directory-at",
+        |mut store: StoreContextMut<'_, HostState>, (fd, path): (Fd, String)| {
+            let (mut fs, budget) = split(&mut store);
+            let result = HostDescriptor::remove_directory_at(&mut fs, fd, path);
+            budget.recount();
+            returned(&mut fs, &budget, result)
+        },
+    )?;
+    types.func_wrap(
+        "[method]descriptor.rename-at",
+        |mut store: StoreContextMut<'_, HostState>,
+         (fd, old, new_fd, new): (Fd, String, Fd, String)| {
+            let (mut fs, budget) = split(&mut store);
+            let result = HostDescriptor::rename_at(&mut fs, fd, old, new_fd, new);
+            // A rename over an existing file frees what that file held.
+            budget.recount();
+            returned(&mut fs, &budget, result)
+        },
+    )?;
+    // A metered stream's refusal is ours, which wasmtime-wasi would call an I/O error.
+    // (wasi-libc does not ask, and reports every failed stream write as `EIO`.)
+    types.func_wrap(
+        "filesystem-error-code",
+        |mut store: StoreContextMut<'_, HostState>, (error,): (Resource<IoError>,)| {
+            let state = store.data_mut();
+            if state
+                .table
+                .get(&error)?
+                .downcast_ref::<OverQuota>()
+                .is_some()
+            {
+                return Ok((Some(ErrorCode::Quota),));
+            }
+            Ok((Host::filesystem_error_code(&mut state.filesystem(), error)?,))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// The store's filesystem view and its budget, borrowed together.
+fn split<'a>(
+    store: &'a mut StoreContextMut<'_, HostState>,
+) -> (WasiFilesystemCtxView<'a>, Arc<Budget>) {
+    let state = store.data_mut();
+    let budget = Arc::clone(&state.budget);
+    (state.filesystem(), budget)
+}
+
+/// The open file behind `fd`, if it is one.
+fn file_of(fs: &WasiFilesystemCtxView<'_>, fd: &Fd) -> Option<Arc<std::fs::File>> {
+    match fs.table.get(fd) {
+        Ok(Descriptor::File(file)) => Some(Arc::clone(&file.file)),
+        _ => None,
+    }
+}
+
+/// The current length of `file`.
+fn len_of(file: &std::fs::File) -> u64 {
+    file.metadata().map_or(0, |m| m.len())
+}
+
+/// The guest's `EDQUOT`.
+fn over_quota<T>() -> Returned<T> {
+    Ok((Err(ErrorCode::Quota),))
+}
+
+/// Hands wasmtime-wasi's result to the guest; after a failure, what it did is unknown,
+/// so the budget counts again at the next write.
+fn returned<T>(
+    fs: &mut WasiFilesystemCtxView<'_>,
+    budget: &Budget,
+    result: FsResult<T>,
+) -> Returned<T> {
+    match result {
+        Ok(value) => Ok((Ok(value),)),
+        Err(e) => {
+            budget.recount();
+            Ok((Err(Host::convert_error_code(fs, e)?),))
+        }
+    }
+}
+
+/// Puts the stream wasmtime-wasi opened on `file` behind a meter: starting at `offset`,
+/// or at the end for an append stream.
+fn meter(
+    fs: &mut WasiFilesystemCtxView<'_>,
+    budget: &Arc<Budget>,
+    file: Option<Arc<std::fs::File>>,
+    offset: Option<u64>,
+    opened: FsResult<Resource<DynOutputStream>>,
+) -> FsResult<Resource<DynOutputStream>> {
+    let (opened, file) = match (opened, file) {
+        (Ok(opened), Some(file)) => (opened, file),
+        (other, _) => return other,
+    };
+    let inner = fs.table.delete(opened)?;
+    let metered: DynOutputStream = Box::new(Metered {
+        inner,
+        file,
+        at: offset,
+        end: 0,
+        budget: Arc::clone(budget),
+    });
+    Ok(fs.table.push(metered)?)
+}
+
+/// A file's output stream that charges each write's growth before passing it on.
+struct Metered {
+    inner: DynOutputStream,
+    file: Arc<std::fs::File>,
+    /// Where the next write lands; `None` for an append stream.
+    at: Option<u64>,
+    /// The furthest this stream has written: a write may still be pending, so the file's
+    /// length on disk can lag behind it.
+    end: u64,
+    budget: Arc<Budget>,
+}
+
+#[wasmtime_wasi::async_trait]
+impl OutputStream for Metered {
+    fn write(&mut self, bytes: bytes::Bytes) -> Result<(), StreamError> {
+        let size = len_of(&self.file).max(self.end);
+        let start = self.at.unwrap_or(size);
+        let end = start.saturating_add(bytes.len() as u64);
+        if self.budget.charge(end.saturating_sub(size), 0).is_err() {
+            return Err(StreamError::LastOperationFailed(OverQuota.into()));
+        }
+        self.inner.write(bytes)?;
+        if let Some(at) = &mut self.at {
+            *at = end;
+        }
+        self.end = self.end.max(end);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        self.inner.flush()
+    }
+
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        self.inner.check_write()
+    }
+
+    async fn cancel(&mut self) {
+        self.inner.cancel().await;
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for Metered {
+    async fn ready(&mut self) {
+        self.inner.ready().await;
+    }
+}

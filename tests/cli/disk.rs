@@ -1,0 +1,132 @@
+//! The disk quota (`[data]`): what a module keeps in `/data` is bounded while its call
+//! runs. A write past the quota fails inside the guest with an error it sees (`EDQUOT`
+//! from creating a file or setting a length; wasi-libc reports a refused stream write,
+//! which is how it writes files, as `EIO`); a call that
+//! keeps writing after that ends at its deadline having kept no more; file counts,
+//! sparse lengths and far writes count too; one module at its quota leaves the others
+//! writing; `info` shows use and quota.
+
+use modhost_test_support::{Root, arg, component, package};
+
+use crate::quota::call;
+use crate::root;
+
+const MIB: u64 = 1024 * 1024;
+
+/// filler and hostile installed under `config`.
+fn installed(config: &str) -> Root {
+    let root = root();
+    root.ok(&["install", arg(&package("filler")), arg(&package("hostile"))]);
+    root.configure(config);
+    root
+}
+
+/// What `rawname` keeps under its data directory, in bytes of file length.
+fn data_bytes(root: &Root, rawname: &str) -> u64 {
+    let info = root.ok(&["info", "--json", rawname]).json();
+    info["data_used"].as_u64().unwrap_or(u64::MAX)
+}
+
+#[test]
+fn a_write_past_the_quota_fails_in_the_guest_and_the_others_keep_writing() {
+    let root = installed("[data]\nmodule_quota_mb = 2\n");
+    let (ok, report) = call(&root, "fill_data", "", "filler");
+    assert!(ok, "{report}");
+    let (written, error) = report.split_once(" bytes, then: ").unwrap_or_default();
+    let written: u64 = written.parse().unwrap_or(u64::MAX);
+    assert!((MIB..=2 * MIB).contains(&written), "{report}");
+    assert!(error.contains("I/O error"), "{report}");
+    let file = root.installed_dir("filler", "data").join("fill");
+    let on_disk = std::fs::metadata(&file).map_or(u64::MAX, |m| m.len());
+    assert!(on_disk <= 2 * MIB, "{on_disk} bytes on disk");
+
+    // Another module's quota is its own: hostile still writes its /data.
+    let (ok, out) = call(&root, "hoard", "1", "hostile");
+    assert!(ok, "{out}");
+
+    // `info` shows use and quota, in text and JSON.
+    let info = root.ok(&["info", "--json", "filler"]).json();
+    assert_eq!(info["data_quota"].as_u64(), Some(2 * MIB), "{info}");
+    assert_eq!(info["data_used"].as_u64(), Some(on_disk), "{info}");
+    assert_eq!(info["data_entry_quota"].as_u64(), Some(10_000), "{info}");
+    let text = root.ok(&["info", "filler"]).stdout;
+    assert!(text.contains("of its 2.0 MiB quota"), "{text}");
+}
+
+#[test]
+fn a_call_that_keeps_writing_ends_at_its_deadline_holding_no_more_than_its_quota() {
+    let root =
+        installed("[data]\nmodule_quota_mb = 3\n\n[hooks.fill_forever]\ncall_timeout_ms = 1500\n");
+    let started = std::time::Instant::now();
+    let (ok, error) = call(&root, "fill_forever", "", "filler");
+    assert!(!ok, "{error}");
+    assert!(error.contains("filler"), "{error}");
+    assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+    // At most one write of slack: a 64 KiB chunk may land as the quota is counted.
+    let kept = data_bytes(&root, "filler");
+    assert!(kept <= 3 * MIB + 64 * 1024, "{kept} bytes kept");
+    // The module still answers, and its next call is refused the same way.
+    let (ok, report) = call(&root, "fill_data", "", "filler");
+    assert!(ok && report.starts_with("0 bytes, then: "), "{report}");
+    root.ok(&["recover"]);
+}
+
+#[test]
+fn files_sparse_lengths_and_far_writes_count_against_the_quota() {
+    let root = installed("[data]\nmodule_entries = 40\n\n[data.quotas]\nfiller = { mb = 1 }\n");
+    let (ok, report) = call(&root, "fill_files", "", "filler");
+    assert!(ok, "{report}");
+    let (files, error) = report.split_once(" files, then: ").unwrap_or_default();
+    let files: u64 = files.parse().unwrap_or(u64::MAX);
+    // 40 entries: the directory `many` and 39 files in it.
+    assert_eq!(files, 39, "{report}");
+    assert!(error.to_lowercase().contains("quota"), "{report}");
+    root.ok(&["delete", "filler"]);
+    root.ok(&["install", arg(&package("filler"))]);
+
+    let (ok, error) = call(&root, "sparse", &(1u64 << 30).to_string(), "filler");
+    assert!(!ok && error.to_lowercase().contains("quota"), "{error}");
+    let (ok, out) = call(&root, "sparse", "1000", "filler");
+    assert!(ok, "{out}");
+    let (ok, error) = call(&root, "pwrite", &(1u64 << 30).to_string(), "filler");
+    assert!(!ok && error.contains("I/O error"), "{error}");
+    let (ok, out) = call(&root, "pwrite", "100", "filler");
+    assert!(ok, "{out}");
+    let kept = data_bytes(&root, "filler");
+    assert!(kept <= MIB, "{kept} bytes kept");
+
+    // The per-module setting is this module's alone: hostile keeps the default.
+    let info = root.ok(&["info", "--json", "hostile"]).json();
+    assert_eq!(info["data_quota"].as_u64(), Some(256 * MIB), "{info}");
+    assert_eq!(info["data_entry_quota"].as_u64(), Some(40), "{info}");
+}
+
+#[test]
+fn a_granted_directory_the_module_may_write_counts_against_the_same_quota() {
+    let root = installed("[data]\nmodule_quota_mb = 1\n");
+    let shared = root.path().with_file_name("shared-spool");
+    assert!(std::fs::create_dir_all(&shared).is_ok());
+    let module = root.path().with_file_name("spooler");
+    assert!(std::fs::create_dir_all(&module).is_ok());
+    let xml = format!(
+        "<module><rawname>spooler</rawname><name>Spooler</name><version>1.0</version>\
+         <methods><fill_data>fill_data</fill_data></methods>\
+         <capabilities><directory path=\"{}\" access=\"read-write\"/></capabilities></module>",
+        shared.display()
+    );
+    assert!(std::fs::write(module.join("module.xml"), xml).is_ok());
+    assert!(std::fs::copy(component("filler"), module.join("module.wasm")).is_ok());
+    let package = module.join("spooler-1.0.tgz");
+    root.ok(&["pack", arg(&module), "-o", arg(&package)]);
+    root.ok(&["install", "--grant", arg(&package)]);
+
+    let (ok, report) = call(&root, "fill_data", &shared.display().to_string(), "spooler");
+    assert!(ok, "{report}");
+    let kept = std::fs::metadata(shared.join("fill")).map_or(u64::MAX, |m| m.len());
+    assert!(
+        (MIB / 2..=MIB).contains(&kept),
+        "{kept} bytes in the granted directory: {report}"
+    );
+    let info = root.ok(&["info", "--json", "spooler"]).json();
+    assert_eq!(info["data_used"].as_u64(), Some(kept), "{info}");
+}
