@@ -37,6 +37,7 @@ fn a_mistyped_package_or_a_directory_without_module_xml_is_named_for_what_it_is(
 #[test]
 fn an_empty_list_and_a_hook_nobody_handles_say_so() {
     let root = root();
+    root.ok(&["recover"]);
     let run = root.ok(&["list"]);
     assert!(
         run.stdout.starts_with("nothing is installed in ")
@@ -62,7 +63,7 @@ fn an_empty_modhost_root_variable_is_as_good_as_unset() {
     let bin = env!("CARGO_BIN_EXE_modhost");
     let run = Root::output(
         Command::new(bin)
-            .arg("list")
+            .arg("recover")
             .env("MODHOST_ROOT", "")
             .env("XDG_DATA_HOME", data.path())
             .env("HOME", data.path()),
@@ -90,4 +91,61 @@ fn installing_online_without_any_source_says_that_none_is_configured() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn reading_commands_never_create_a_root_and_scan_and_manifest_need_none() {
+    let root = root();
+    let reads: [&[&str]; 7] = [
+        &["list"],
+        &["info", "core"],
+        &["kv", "core"],
+        &["rows", "core", "core_devices"],
+        &["reversedepends", "core"],
+        &["checkdepends", "core"],
+        &["source", "list"],
+    ];
+    for args in reads {
+        let run = root.fails(args);
+        assert!(
+            run.stderr.contains(&format!(
+                "no modhost root at `{}`: nothing was ever installed there",
+                root.path().display()
+            )) && run.stderr.contains("help: check --root and MODHOST_ROOT"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!root.path().exists(), "{args:?} created the root");
+    }
+    let json = root.run(&["--json", "list"]).json();
+    assert!(
+        json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no modhost root")),
+        "{json}"
+    );
+
+    // Describing packages needs no root, and makes none.
+    let dir = root.path().with_file_name("packages");
+    assert!(std::fs::create_dir_all(&dir).is_ok());
+    assert!(std::fs::copy(package("core"), dir.join("core.tgz")).is_ok());
+    let scan = root.ok(&["--json", "scan", arg(&dir)]).json();
+    assert_eq!(scan[0]["rawname"], "core", "{scan}");
+    assert_eq!(scan[0]["installable"], true, "{scan}");
+    let manifest = root
+        .ok(&["--json", "manifest", arg(&package("core"))])
+        .json();
+    assert_eq!(manifest["rawname"], "core", "{manifest}");
+    // A download by URL is verified by its checksum alone: it needs no root either (this
+    // one fails to connect, and leaves nothing behind).
+    let run = root.fails(&[
+        "download",
+        "https://127.0.0.1:1/core.tgz",
+        "--sha256",
+        &"0".repeat(64),
+        "--out",
+        arg(&dir),
+    ]);
+    assert!(!run.stderr.contains("no modhost root"), "{}", run.stderr);
+    assert!(!root.path().exists(), "a root was created");
 }

@@ -116,7 +116,25 @@ pub struct Context {
 impl Context {
     /// Opens the root, with progress shown on stderr (in JSON mode only lock waits).
     pub fn open(&self) -> Result<Host> {
-        let mut host = Host::open(&self.root)?.wait_for_lock(!self.no_wait);
+        self.configure(Host::open(&self.root)?)
+    }
+
+    /// Opens the root for a command that only reads it: a root that does not exist is an
+    /// error, not created.
+    pub fn open_existing(&self) -> Result<Host> {
+        self.configure(Host::open_existing(&self.root)?)
+    }
+
+    /// Opens the root if there is one, else a throwaway one: for commands that need no root.
+    pub fn open_or_scratch(&self) -> Result<Host> {
+        match Host::open_existing(&self.root) {
+            Err(modhost::Error::NoRoot(_)) => self.configure(Host::open_scratch()?),
+            opened => self.configure(opened?),
+        }
+    }
+
+    fn configure(&self, host: Host) -> Result<Host> {
+        let mut host = host.wait_for_lock(!self.no_wait);
         if let Some(ca_cert) = &self.ca_cert {
             host = host.with_ca_cert(ca_cert);
         }

@@ -167,6 +167,9 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
         modhost::Error::Locked(_) => "without --no-wait, modhost waits for the lock",
         modhost::Error::InUse { .. } | modhost::Error::Protected { .. } => "--force does it anyway",
         modhost::Error::NoPackageDir => "give --from DIR, or set `packages` in modhost.toml",
+        modhost::Error::NoRoot(_) => {
+            "check --root and MODHOST_ROOT; `modhost install PACKAGE` creates a root"
+        }
         modhost::Error::SourceExists { .. } => "use `source add --replace` to change it",
         modhost::Error::SourceInUse { .. } => "use --force to remove it anyway",
         _ => return flag_hint(&error.to_string()),

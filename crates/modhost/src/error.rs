@@ -88,6 +88,9 @@ pub enum Error {
     /// A change needs a package directory, and none was given or configured.
     #[error("no package directory: none was given, and `packages` is not set in modhost.toml")]
     NoPackageDir,
+    /// No root exists where one was to be read.
+    #[error("no modhost root at `{}`: nothing was ever installed there", .0.display())]
+    NoRoot(PathBuf),
     /// The module is not installed.
     #[error("module `{0}` is not installed")]
     NotInstalled(String),

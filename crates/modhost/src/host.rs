@@ -33,6 +33,8 @@ pub struct Host {
     pub(crate) updates: config::UpdatesConfig,
     /// What opening the root repaired, so that [`Host::recover`] can report it too.
     recovered_at_open: Recovery,
+    /// The throwaway root of [`Host::open_scratch`], removed with the host.
+    _scratch: Option<tempfile::TempDir>,
 }
 
 impl std::fmt::Debug for Host {
@@ -54,6 +56,33 @@ impl Host {
     pub fn open_with(root: &Path, limits: Limits) -> Result<Self> {
         limits.check()?;
         Host::open_inner(root, Some(limits))
+    }
+
+    /// Opens the root at `root` only if one exists there: what reads a root (listing,
+    /// inspecting) must not leave an empty one behind a mistyped path.
+    pub fn open_existing(root: &Path) -> Result<Self> {
+        if !Layout::exists(root) {
+            return Err(Error::NoRoot(root.to_owned()));
+        }
+        Host::open_inner(root, None)
+    }
+
+    /// A host on a throwaway root with nothing installed, removed when the host is
+    /// dropped: for what needs no root, such as describing a directory of packages or
+    /// downloading a package by URL.
+    pub fn open_scratch() -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("modhost-scratch-")
+            .tempdir()
+            .map_err(|source| Error::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let host = Host::open_inner(dir.path(), None)?;
+        Ok(Host {
+            _scratch: Some(dir),
+            ..host
+        })
     }
 
     /// If no other process is changing the root, leftovers of an interrupted change are
@@ -87,6 +116,7 @@ impl Host {
             ca_cert: config.ca_cert.clone(),
             updates: config.updates,
             recovered_at_open: Recovery::default(),
+            _scratch: None,
         };
         let recovered_at_open = match RootLock::try_acquire(&host.layout.lock())? {
             Some(_lock) => recover::run(&host.layout, &host.state, recover::Check::Present)?,

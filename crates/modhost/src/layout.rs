@@ -75,6 +75,11 @@ impl Layout {
         Ok(layout)
     }
 
+    /// Whether a root was ever opened at `root`: its state database is there.
+    pub(crate) fn exists(root: &Path) -> bool {
+        std::fs::symlink_metadata(root.join("modhost.db")).is_ok_and(|m| m.is_file())
+    }
+
     /// The administrator's configuration.
     pub(crate) fn config(&self) -> PathBuf {
         self.root.join("modhost.toml")

@@ -18,7 +18,7 @@ pub struct Args {
 /// that a script can tell "no" from "cannot say".
 pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let out = &ctx.out;
-    let checked = ctx.open().and_then(|host| {
+    let checked = ctx.open_existing().and_then(|host| {
         let manifest = if names_a_file(&args.module) {
             modhost::read_manifest(Path::new(&args.module))?
         } else {

@@ -37,7 +37,7 @@ pub struct InfoArgs {
 }
 
 pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
-    let host = ctx.open()?;
+    let host = ctx.open_existing()?;
     let info = match host.info(&args.rawname) {
         Err(modhost::Error::NotInstalled(rawname)) => {
             let offered = host.not_installed(args.from.as_deref())?;
@@ -130,7 +130,7 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
 }
 
 pub fn kv(ctx: &Context, args: Rawname) -> Result<()> {
-    let entries = ctx.open()?.kv_entries(&args.rawname)?;
+    let entries = ctx.open_existing()?.kv_entries(&args.rawname)?;
     let document: BTreeMap<_, _> = entries.iter().cloned().collect();
     ctx.out.result(&document, || {
         entries
@@ -141,7 +141,9 @@ pub fn kv(ctx: &Context, args: Rawname) -> Result<()> {
 }
 
 pub fn rows(ctx: &Context, args: TableArgs) -> Result<()> {
-    let rows = ctx.open()?.table_rows(&args.rawname, &args.table)?;
+    let rows = ctx
+        .open_existing()?
+        .table_rows(&args.rawname, &args.table)?;
     ctx.out.result(&rows, || {
         // Tabs separate the cells, newlines the rows: inside a cell both are escaped.
         let columns: Vec<_> = rows.columns.iter().map(|c| escape(c)).collect();
@@ -164,7 +166,7 @@ pub fn rows(ctx: &Context, args: TableArgs) -> Result<()> {
 }
 
 pub fn reversedepends(ctx: &Context, args: Rawname) -> Result<()> {
-    let dependents = ctx.open()?.reverse_dependencies(&args.rawname)?;
+    let dependents = ctx.open_existing()?.reverse_dependencies(&args.rawname)?;
     ctx.out.result(&dependents, || {
         dependents
             .iter()

@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
-    let host = ctx.open()?;
+    let host = ctx.open_existing()?;
     let modules = host.list_all(args.from.as_deref())?;
     ctx.out.result(&modules, || {
         if modules.is_empty() {

@@ -53,7 +53,12 @@ pub enum SourceCommand {
 }
 
 pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
-    let host = ctx.open()?;
+    // Listing reads the root; it must not create one behind a mistyped path.
+    let host = if matches!(command, SourceCommand::List) {
+        ctx.open_existing()?
+    } else {
+        ctx.open()?
+    };
     match command {
         SourceCommand::Add {
             name,
@@ -221,8 +226,14 @@ pub struct DownloadArgs {
 }
 
 pub fn download(ctx: &Context, args: DownloadArgs) -> Result<()> {
-    let host = ctx.open()?;
-    let path = if args.what.contains("://") {
+    let by_url = args.what.contains("://");
+    // A download by URL needs no root: it is verified by its checksum alone.
+    let host = if by_url {
+        ctx.open_or_scratch()?
+    } else {
+        ctx.open()?
+    };
+    let path = if by_url {
         let Some(sha256) = &args.sha256 else {
             anyhow::bail!("a download by URL needs --sha256 HEX to verify the package");
         };

@@ -16,7 +16,7 @@ pub struct Args {
 /// non-zero when any could not be read, after reporting all of them (as `check-online`
 /// does with a source that does not answer).
 pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
-    let scan = ctx.open()?.scan(&args.dir)?;
+    let scan = ctx.open_or_scratch()?.scan(&args.dir)?;
     // One array, as before unreadable entries were reported: each unreadable one is an
     // object with `package` and `error` (and no `rawname`).
     let mut document = Vec::with_capacity(scan.entries.len() + scan.unreadable.len());
