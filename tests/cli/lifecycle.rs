@@ -495,6 +495,7 @@ fn scan_reports_what_it_cannot_read_beside_what_it_can() {
 
 #[test]
 fn the_root_is_the_flag_else_modhost_root_else_a_per_user_directory_created_on_first_use() {
+    // `recover` is a change: it creates the root it is pointed at (reading commands do not).
     let root = root();
     let base = root.path().with_file_name("elsewhere");
     let from_env = base.join("from-env");
@@ -506,7 +507,7 @@ fn the_root_is_the_flag_else_modhost_root_else_a_per_user_directory_created_on_f
     };
 
     run(std::process::Command::new(bin)
-        .args(["list", "--json"])
+        .args(["recover", "--json"])
         .env("MODHOST_ROOT", &from_env));
     assert!(
         from_env.join("modhost.db").is_file(),
@@ -514,7 +515,7 @@ fn the_root_is_the_flag_else_modhost_root_else_a_per_user_directory_created_on_f
     );
 
     run(std::process::Command::new(bin)
-        .args(["list", "--json"])
+        .args(["recover", "--json"])
         .env_remove("MODHOST_ROOT")
         .env("HOME", &base)
         .env("XDG_DATA_HOME", &data_home));
@@ -525,7 +526,7 @@ fn the_root_is_the_flag_else_modhost_root_else_a_per_user_directory_created_on_f
 
     let flag = base.join("from-flag");
     run(std::process::Command::new(bin)
-        .args(["--root", arg(&flag), "list", "--json"])
+        .args(["--root", arg(&flag), "recover", "--json"])
         .env("MODHOST_ROOT", &from_env));
     assert!(flag.join("modhost.db").is_file(), "--root wins");
 }

@@ -24,6 +24,7 @@ fn build() -> Result<(), Box<dyn std::error::Error>> {
         "tests/guests",
         "crates/modhost-sdk",
         "wit",
+        "examples/wit",
     ] {
         println!(
             "cargo:rerun-if-changed={}",

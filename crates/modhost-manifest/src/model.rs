@@ -370,6 +370,49 @@ pub enum Capability {
         /// `read-only` or `read-write`.
         access: Access,
     },
+    /// `<import package>`: a WIT package the embedding application provides (say
+    /// `pbx:telephony`), which the module's component imports.
+    Import {
+        /// `namespace:package`.
+        package: String,
+    },
+}
+
+impl Capability {
+    /// What an administrator's grant of it is recorded under: the directory's path, or
+    /// the package's name (which, having no leading `/`, is never a path).
+    pub fn grant_key(&self) -> &str {
+        match self {
+            Capability::Directory { path, .. } => path,
+            Capability::Import { package } => package,
+        }
+    }
+
+    /// Whether it asks only to read.
+    pub fn read_only(&self) -> bool {
+        matches!(
+            self,
+            Capability::Directory {
+                access: Access::ReadOnly,
+                ..
+            }
+        )
+    }
+
+    /// What it asks for, in words: `read-write access to `/var/spool``, or
+    /// `the application's `pbx:telephony``.
+    pub fn describe(&self) -> String {
+        match self {
+            Capability::Directory { path, access } => format!(
+                "{} access to `{path}`",
+                match access {
+                    Access::ReadOnly => "read-only",
+                    Access::ReadWrite => "read-write",
+                }
+            ),
+            Capability::Import { package } => format!("the application's `{package}`"),
+        }
+    }
 }
 
 /// How a granted directory may be used.

@@ -1095,6 +1095,25 @@ impl Parser {
             .children_named("capabilities")
             .flat_map(|c| c.children.iter())
         {
+            if element.name == "import" {
+                self.check_children("module/capabilities", element, &[]);
+                match element.attribute("package") {
+                    Some(package) if is_wit_package(package) => {
+                        capabilities.push(Capability::Import {
+                            package: package.to_owned(),
+                        });
+                    }
+                    Some(package) => self.problem(
+                        element.position,
+                        format!(
+                            "package `{package}` is not a WIT package name (namespace:package, \
+                             lower-case words joined by `-`)"
+                        ),
+                    ),
+                    None => self.problem(element.position, "<import> has no package"),
+                }
+                continue;
+            }
             if element.name != "directory" {
                 // Unlike other unknown elements this is an error: a request modhost does
                 // not understand cannot be shown to an administrator or granted safely,
@@ -1103,7 +1122,7 @@ impl Parser {
                     element.position,
                     format!(
                         "unknown capability <{}>: modhost cannot grant a permission it does \
-                         not understand, so the module is refused (known: <directory>)",
+                         not understand, so the module is refused (known: <directory>, <import>)",
                         element.name
                     ),
                 );
@@ -1146,6 +1165,21 @@ impl Parser {
         }
         capabilities
     }
+}
+
+/// Whether `text` is a WIT package name without a version: `namespace:package`, each
+/// part lower-case words of letters and digits joined by `-`.
+fn is_wit_package(text: &str) -> bool {
+    let word = |part: &str| {
+        !part.is_empty()
+            && part.split('-').all(|w| {
+                w.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                    && w.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            })
+    };
+    text.split_once(':')
+        .is_some_and(|(namespace, package)| word(namespace) && word(package))
 }
 
 /// Parses `name [op version]`, refusing what FreePBX would silently ignore. Module names

@@ -10,7 +10,7 @@ use wasmtime::Store;
 use wasmtime::component::{InstancePre, Linker};
 
 use crate::Call;
-use crate::host::HostState;
+use crate::host::Sandbox;
 
 /// `modhost:module@0.1.0`, from `wit/v0.1.0`.
 pub mod v0_1_0 {
@@ -26,19 +26,19 @@ pub const VERSIONS: &[&str] = &["0.1.0"];
 
 /// Adds the host's imports of every supported version to `linker`; their names carry
 /// the version, so they sit side by side.
-pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     v0_1_0::Module::add_to_linker::<_, wasmtime::component::HasSelf<_>>(linker, |s| s)
 }
 
 /// A component linked and type-checked against the version it was built for.
 pub(crate) enum Pre {
     /// Built against 0.1.0.
-    V0_1_0(v0_1_0::ModulePre<HostState>),
+    V0_1_0(v0_1_0::ModulePre<Sandbox>),
 }
 
 impl Pre {
     /// Type-checks `pre` against `version`'s world; `version` is one of [`VERSIONS`].
-    pub(crate) fn new(version: &str, pre: InstancePre<HostState>) -> wasmtime::Result<Self> {
+    pub(crate) fn new(version: &str, pre: InstancePre<Sandbox>) -> wasmtime::Result<Self> {
         match version {
             "0.1.0" => Ok(Pre::V0_1_0(v0_1_0::ModulePre::new(pre)?)),
             other => Err(wasmtime::format_err!(
@@ -48,14 +48,14 @@ impl Pre {
     }
 
     /// The linked component underneath.
-    pub(crate) fn instance_pre(&self) -> &InstancePre<HostState> {
+    pub(crate) fn instance_pre(&self) -> &InstancePre<Sandbox> {
         match self {
             Pre::V0_1_0(pre) => pre.instance_pre(),
         }
     }
 
     /// A new instance in `store`.
-    pub(crate) fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Instance> {
+    pub(crate) fn instantiate(&self, store: &mut Store<Sandbox>) -> wasmtime::Result<Instance> {
         match self {
             Pre::V0_1_0(pre) => pre.instantiate(store).map(Instance::V0_1_0),
         }
@@ -73,7 +73,7 @@ impl Instance {
     /// error message; a hook handler's output is `Some`.
     pub(crate) fn call(
         &self,
-        store: &mut Store<HostState>,
+        store: &mut Store<Sandbox>,
         call: &Call,
     ) -> wasmtime::Result<Result<Option<String>, String>> {
         match self {

@@ -49,6 +49,16 @@ impl LoadedComponent {
         self.origin
     }
 
+    /// The names of the interfaces the component imports.
+    pub fn imports(&self, engine: &Engine) -> Vec<String> {
+        let component = self.pre.instance_pre().component();
+        component
+            .component_type()
+            .imports(engine)
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    }
+
     /// The functions the component exports, as `interface.function` with the
     /// interface's package and version left out when they are a `modhost:module` version
     /// this host runs (e.g. `lifecycle.install`, `hooks.handle`).
@@ -132,6 +142,9 @@ impl Runtime {
                         bytes
                     }
                 };
+                // Seconds or minutes of compiling are not spent on a component that could
+                // not be linked here.
+                self.check_imports(path, &bytes)?;
                 tracing::info!(component = %path.display(), "compiling component");
                 let component =
                     Component::from_binary(&self.engine, &bytes).map_err(|e| Error::Load {

@@ -9,8 +9,8 @@ use modhost_state::Session;
 use wasmtime::Store;
 
 use crate::bindings::Instance;
-use crate::host::HostState;
-use crate::runtime::EPOCH_TICK;
+use crate::cancel::Cancelled;
+use crate::host::Sandbox;
 use crate::trap::{trapped, with_stderr};
 use crate::warm::WARM_RESOURCES;
 use crate::{DiskQuota, Error, Fire, Limits, LoadedComponent, Mount, Result, Runtime, Warm};
@@ -77,6 +77,10 @@ pub struct CallContext<'a> {
     pub depth: u32,
     /// What the module may keep in `/data` and the granted directories it may write.
     pub disk_quota: DiskQuota,
+    /// The application's value for this dispatch, which its capabilities receive.
+    pub data: Option<crate::CallData>,
+    /// Cancels the call from another thread.
+    pub cancel: Option<crate::Cancel>,
 }
 
 impl Runtime {
@@ -122,6 +126,8 @@ impl Runtime {
             fire,
             depth,
             disk_quota,
+            data,
+            cancel,
         } = context;
         if let Err(e) = limits.check() {
             return (Err(e), session);
@@ -148,17 +154,23 @@ impl Runtime {
         state.fire = fire;
         state.depth = depth;
         state.budget.begin(disk_quota);
+        state.context = data;
+        state.cancel = cancel;
         state.log_records = 0;
         state.log_dropped = 0;
-        let remaining = deadline.saturating_duration_since(now);
-        let ticks = remaining.as_millis() / EPOCH_TICK.as_millis();
-        hot.store
-            .set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+        // Checked at every tick (and at once when a call is cancelled) by the store's
+        // epoch callback, which stops the call at its deadline or its cancellation.
+        hot.store.set_epoch_deadline(1);
 
-        let instance = match hot.instance.take() {
+        let instance = if hot.store.data().is_cancelled() {
+            Err(trapped(Cancelled.into()))
+        } else {
+            Ok(())
+        };
+        let instance = instance.and_then(|()| match hot.instance.take() {
             Some(instance) => Ok(instance),
             None => component.pre.instantiate(&mut hot.store).map_err(&trapped),
-        };
+        });
         let result = instance.and_then(|instance| {
             let result = invoke(&instance, &mut hot.store, call, rawname, version, &trapped);
             hot.instance = Some(instance);
@@ -168,6 +180,8 @@ impl Runtime {
         let result = result.map_err(|e| with_stderr(e, &stderr));
         let state = hot.store.data_mut();
         state.fire = None;
+        state.context = None;
+        state.cancel = None;
         if state.log_dropped > 0 {
             tracing::warn!(target: "modhost::module", module = %rawname, "{} log records over the limit of {} were dropped", state.log_dropped, limits.max_log_records);
         }
@@ -188,7 +202,7 @@ impl Runtime {
 /// Calls `call`'s export on `instance`.
 fn invoke(
     instance: &Instance,
-    store: &mut Store<HostState>,
+    store: &mut Store<Sandbox>,
     call: &Call,
     rawname: &str,
     version: &str,

@@ -15,7 +15,10 @@ use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
 use wasmtime_wasi::p2::bindings::sync::io::poll;
 
-use crate::host::HostState;
+use crate::Cancel;
+use crate::cancel::Cancelled;
+use crate::host::Sandbox;
+use crate::runtime::EPOCH_TICK;
 
 /// A call stopped because its deadline passed while it waited in WASI.
 #[derive(Debug)]
@@ -31,13 +34,14 @@ impl std::error::Error for DeadlinePassed {}
 
 /// Links the deadline-bounded `wasi:io/poll` over wasmtime-wasi's.
 pub(crate) fn add_to_linker(
-    linker: &mut wasmtime::component::Linker<HostState>,
+    linker: &mut wasmtime::component::Linker<Sandbox>,
 ) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    let added = poll::add_to_linker::<HostState, Bounded>(linker, |state| Waiter {
+    let added = poll::add_to_linker::<Sandbox, Bounded>(linker, |state| Waiter {
         table: &mut state.table,
         clocks: state.wasi.clocks(),
         deadline: state.deadline,
+        cancel: state.cancel.clone(),
     });
     linker.allow_shadowing(false);
     added
@@ -55,6 +59,7 @@ struct Waiter<'a> {
     table: &'a mut ResourceTable,
     clocks: &'a mut WasiClocksCtx,
     deadline: Instant,
+    cancel: Option<Cancel>,
 }
 
 impl poll::Host for Waiter<'_> {
@@ -64,25 +69,39 @@ impl poll::Host for Waiter<'_> {
             return poll::Host::poll(self.table, pollables);
         }
         let timer_index = u32::try_from(pollables.len())?;
-        let remaining = self.deadline.saturating_duration_since(Instant::now());
-        let mut clocks = WasiClocksCtxView {
-            ctx: self.clocks,
-            table: self.table,
-        };
-        let timer = monotonic_clock::Host::subscribe_duration(
-            &mut clocks,
-            u64::try_from(remaining.as_nanos()).unwrap_or(u64::MAX),
-        )?;
-        let mut list = pollables;
-        list.push(Resource::new_borrow(timer.rep()));
-        let ready = poll::Host::poll(self.table, list);
-        poll::HostPollable::drop(self.table, timer)?;
-        let mut ready = ready?;
-        ready.retain(|&index| index != timer_index);
-        if ready.is_empty() {
-            return Err(DeadlinePassed.into());
+        loop {
+            if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
+                return Err(Cancelled.into());
+            }
+            // A cancellable wait wakes every tick to look at its cancellation.
+            let mut wait = self.deadline.saturating_duration_since(Instant::now());
+            if self.cancel.is_some() {
+                wait = wait.min(EPOCH_TICK);
+            }
+            let mut clocks = WasiClocksCtxView {
+                ctx: self.clocks,
+                table: self.table,
+            };
+            let timer = monotonic_clock::Host::subscribe_duration(
+                &mut clocks,
+                u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX),
+            )?;
+            let mut list: Vec<Resource<DynPollable>> = pollables
+                .iter()
+                .map(|p| Resource::new_borrow(p.rep()))
+                .collect();
+            list.push(Resource::new_borrow(timer.rep()));
+            let ready = poll::Host::poll(self.table, list);
+            poll::HostPollable::drop(self.table, timer)?;
+            let mut ready = ready?;
+            ready.retain(|&index| index != timer_index);
+            if !ready.is_empty() {
+                return Ok(ready);
+            }
+            if Instant::now() >= self.deadline {
+                return Err(DeadlinePassed.into());
+            }
         }
-        Ok(ready)
     }
 }
 

@@ -36,6 +36,17 @@ pub enum Error {
         /// The version it targets.
         found: String,
     },
+    /// The component imports interfaces this host neither has nor was given by the
+    /// application.
+    #[error("`{path}` imports {}, which this host does not provide; it provides {}", .unknown.join(", "), .offered.join(", "))]
+    Imports {
+        /// The component file.
+        path: PathBuf,
+        /// The imports nobody provides.
+        unknown: Vec<String>,
+        /// The packages the host offers, with their versions.
+        offered: Vec<String>,
+    },
     /// The module's call trapped, ran out of time or memory, or could not start.
     #[error("module `{module}` {version}: {call} {failure}")]
     Trapped {
@@ -105,6 +116,8 @@ pub enum Failure {
     /// The host failed it: the state database could not serve one of its statements
     /// (say, the write lock stayed taken past its deadline). Not the module's fault.
     Host(String),
+    /// The application cancelled it (the caller hung up). Not the module's fault.
+    Cancelled,
 }
 
 impl fmt::Display for Failure {
@@ -127,6 +140,7 @@ impl fmt::Display for Failure {
             }
             Failure::Trap(text) => write!(f, "trapped: {text}"),
             Failure::Host(text) => write!(f, "was stopped by the host: {text}"),
+            Failure::Cancelled => f.write_str("was cancelled by the application"),
         }
     }
 }

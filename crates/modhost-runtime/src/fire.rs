@@ -18,6 +18,10 @@ pub struct FireRequest<'a> {
     pub depth: u32,
     /// The firing call's deadline, which the handlers share.
     pub deadline: Instant,
+    /// The application's value for the dispatch, which the handlers' capabilities see too.
+    pub data: Option<crate::CallData>,
+    /// The dispatch's cancellation, which stops the handlers too.
+    pub cancel: Option<crate::Cancel>,
 }
 
 /// Each fired handler's module and result, in the order they ran.

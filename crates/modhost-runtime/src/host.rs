@@ -11,8 +11,8 @@ use crate::bindings::v0_1_0::modhost::module::{db, dispatch, kv, log, types};
 use crate::{Fire, FireRequest, Limits};
 
 /// The data of one call's store: the sandbox, the limits, and the module's view of the
-/// state database.
-pub(crate) struct HostState {
+/// state database. Capabilities reach the call they serve through it.
+pub struct Sandbox {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: crate::limiter::Limiter,
@@ -28,9 +28,15 @@ pub(crate) struct HostState {
     pub(crate) depth: u32,
     /// What the module may still write to disk, shared with the file streams it opens.
     pub(crate) budget: Arc<crate::disk::Budget>,
+    /// What the application passed with the dispatch, for its capabilities.
+    pub(crate) context: Option<crate::CallData>,
+    /// Cancels the call from another thread.
+    pub(crate) cancel: Option<crate::Cancel>,
+    /// The application's capabilities, for their implementations to find themselves.
+    pub(crate) capabilities: Arc<[Arc<dyn crate::Capability>]>,
 }
 
-impl HostState {
+impl Sandbox {
     fn session(&mut self) -> wasmtime::Result<&mut Session> {
         self.session
             .as_mut()
@@ -44,7 +50,7 @@ impl HostState {
     }
 }
 
-impl WasiView for HostState {
+impl WasiView for Sandbox {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi,
@@ -53,9 +59,9 @@ impl WasiView for HostState {
     }
 }
 
-impl types::Host for HostState {}
+impl types::Host for Sandbox {}
 
-impl log::Host for HostState {
+impl log::Host for Sandbox {
     fn log(
         &mut self,
         level: types::Level,
@@ -95,7 +101,7 @@ impl log::Host for HostState {
     }
 }
 
-impl kv::Host for HostState {
+impl kv::Host for Sandbox {
     fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
         let rawname = self.rawname.clone();
         Ok(self.txn()?.kv_get(&rawname, &key)?)
@@ -139,7 +145,7 @@ impl kv::Host for HostState {
     }
 }
 
-impl db::Host for HostState {
+impl db::Host for Sandbox {
     fn execute(
         &mut self,
         sql: String,
@@ -171,7 +177,7 @@ impl db::Host for HostState {
     }
 }
 
-impl dispatch::Host for HostState {
+impl dispatch::Host for Sandbox {
     fn fire(
         &mut self,
         hook: String,
@@ -191,6 +197,8 @@ impl dispatch::Host for HostState {
             payload: &payload,
             depth: self.depth + 1,
             deadline: self.deadline,
+            data: self.context.clone(),
+            cancel: self.cancel.clone(),
         };
         let (outcomes, session) = fire.fire(request, session);
         self.session = Some(session);

@@ -32,6 +32,8 @@
 //!     fire: None,
 //!     depth: 0,
 //!     disk_quota: DiskQuota::default(),
+//!     data: None,
+//!     cancel: None,
 //! };
 //! // The session comes back whatever happened: the caller decides whether to commit.
 //! let (result, session) = runtime.call(&component, context, &Call::Install);
@@ -47,11 +49,14 @@ mod runtime;
 mod bindings;
 mod cache;
 mod call;
+mod cancel;
+mod capability;
 mod deadline;
 mod disk;
 mod error;
 mod fire;
 mod host;
+mod imports;
 mod limiter;
 mod limits;
 mod metered_fs;
@@ -62,9 +67,13 @@ mod warm;
 
 pub use cache::{LoadedComponent, Origin, hex, sha256_of};
 pub use call::{Call, CallContext};
+pub use cancel::Cancel;
+pub use capability::{CallData, Capability};
 pub use disk::{DEFAULT_DISK_QUOTA, DiskQuota, DiskUsage, disk_usage};
 pub use error::{Error, Failure, Result};
 pub use fire::{Fire, FireRequest, Fired};
+pub use host::Sandbox;
+pub use imports::{Interface, component_imports};
 pub use limits::{Limits, POOL_MEMORY};
 pub use runtime::Runtime;
 pub use sandbox::{GUEST_DATA_DIR, Mount};

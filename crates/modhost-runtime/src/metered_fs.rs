@@ -15,7 +15,7 @@ use wasmtime_wasi::p2::bindings::sync::filesystem::types::{
 use wasmtime_wasi::p2::{DynOutputStream, FsResult, IoError, OutputStream, Pollable, StreamError};
 
 use crate::disk::{Budget, OverQuota};
-use crate::host::HostState;
+use crate::host::Sandbox;
 
 /// The interface wasmtime-wasi links; a guest built against any 0.2 release finds it.
 const FILESYSTEM_TYPES: &str = "wasi:filesystem/types@0.2.12";
@@ -24,12 +24,12 @@ type Fd = Resource<Descriptor>;
 type Returned<T> = wasmtime::Result<(Result<T, ErrorCode>,)>;
 
 /// Links the metered imports over wasmtime-wasi's, which must already be in `linker`.
-pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut types = linker.instance(FILESYSTEM_TYPES)?;
     types.func_wrap(
         "[method]descriptor.write",
-        |mut store: StoreContextMut<'_, HostState>, (fd, buf, offset): (Fd, Vec<u8>, u64)| {
+        |mut store: StoreContextMut<'_, Sandbox>, (fd, buf, offset): (Fd, Vec<u8>, u64)| {
             let (mut fs, budget) = split(&mut store);
             let size = file_of(&fs, &fd).map_or(0, |f| len_of(&f));
             let end = offset.saturating_add(buf.len() as u64);
@@ -42,7 +42,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     )?;
     types.func_wrap(
         "[method]descriptor.set-size",
-        |mut store: StoreContextMut<'_, HostState>, (fd, size): (Fd, u64)| {
+        |mut store: StoreContextMut<'_, Sandbox>, (fd, size): (Fd, u64)| {
             let (mut fs, budget) = split(&mut store);
             let now = file_of(&fs, &fd).map_or(0, |f| len_of(&f));
             if budget.charge(size.saturating_sub(now), 0).is_err() {
@@ -57,7 +57,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     )?;
     types.func_wrap(
         "[method]descriptor.write-via-stream",
-        |mut store: StoreContextMut<'_, HostState>, (fd, offset): (Fd, u64)| {
+        |mut store: StoreContextMut<'_, Sandbox>, (fd, offset): (Fd, u64)| {
             let (mut fs, budget) = split(&mut store);
             let file = file_of(&fs, &fd);
             let result = HostDescriptor::write_via_stream(&mut fs, fd, offset);
@@ -67,7 +67,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     )?;
     types.func_wrap(
         "[method]descriptor.append-via-stream",
-        |mut store: StoreContextMut<'_, HostState>, (fd,): (Fd,)| {
+        |mut store: StoreContextMut<'_, Sandbox>, (fd,): (Fd,)| {
             let (mut fs, budget) = split(&mut store);
             let file = file_of(&fs, &fd);
             let result = HostDescriptor::append_via_stream(&mut fs, fd);
@@ -77,7 +77,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     )?;
     types.func_wrap(
         "[method]descriptor.open-at",
-        |mut store: StoreContextMut<'_, HostState>,
+        |mut store: StoreContextMut<'_, Sandbox>,
          (fd, path_flags, path, oflags, flags): (
             Fd,
             PathFlags,
@@ -102,7 +102,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     )?;
     types.func_wrap(
         "[method]descriptor.create-directory-at",
-        |mut store: StoreContextMut<'_, HostState>, (fd, path): (Fd, String)| {
+        |mut store: StoreContextMut<'_, Sandbox>, (fd, path): (Fd, String)| {
             let (mut fs, budget) = split(&mut store);
             if budget.charge(0, 1).is_err() {
                 return over_quota();
@@ -113,7 +113,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     )?;
     types.func_wrap(
         "[method]descriptor.symlink-at",
-        |mut store: StoreContextMut<'_, HostState>, (fd, old, new): (Fd, String, String)| {
+        |mut store: StoreContextMut<'_, Sandbox>, (fd, old, new): (Fd, String, String)| {
             let (mut fs, budget) = split(&mut store);
             if budget.charge(0, 1).is_err() {
                 return over_quota();
@@ -124,7 +124,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     )?;
     types.func_wrap(
         "[method]descriptor.link-at",
-        |mut store: StoreContextMut<'_, HostState>,
+        |mut store: StoreContextMut<'_, Sandbox>,
          (fd, old_flags, old, new_fd, new): (Fd, PathFlags, String, Fd, String)| {
             let (mut fs, budget) = split(&mut store);
             if budget.charge(0, 1).is_err() {
@@ -136,7 +136,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     )?;
     types.func_wrap(
         "[method]descriptor.unlink-file-at",
-        |mut store: StoreContextMut<'_, HostState>, (fd, path): (Fd, String)| {
+        |mut store: StoreContextMut<'_, Sandbox>, (fd, path): (Fd, String)| {
             let (mut fs, budget) = split(&mut store);
             let result = HostDescriptor::unlink_file_at(&mut fs, fd, path);
             budget.recount();
@@ -145,7 +145,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     )?;
     types.func_wrap(
         "[method]descriptor.remove-directory-at",
-        |mut store: StoreContextMut<'_, HostState>, (fd, path): (Fd, String)| {
+        |mut store: StoreContextMut<'_, Sandbox>, (fd, path): (Fd, String)| {
             let (mut fs, budget) = split(&mut store);
             let result = HostDescriptor::remove_directory_at(&mut fs, fd, path);
             budget.recount();
@@ -154,7 +154,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     )?;
     types.func_wrap(
         "[method]descriptor.rename-at",
-        |mut store: StoreContextMut<'_, HostState>,
+        |mut store: StoreContextMut<'_, Sandbox>,
          (fd, old, new_fd, new): (Fd, String, Fd, String)| {
             let (mut fs, budget) = split(&mut store);
             let result = HostDescriptor::rename_at(&mut fs, fd, old, new_fd, new);
@@ -167,7 +167,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     // (wasi-libc does not ask, and reports every failed stream write as `EIO`.)
     types.func_wrap(
         "filesystem-error-code",
-        |mut store: StoreContextMut<'_, HostState>, (error,): (Resource<IoError>,)| {
+        |mut store: StoreContextMut<'_, Sandbox>, (error,): (Resource<IoError>,)| {
             let state = store.data_mut();
             if state
                 .table
@@ -186,7 +186,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
 
 /// The store's filesystem view and its budget, borrowed together.
 fn split<'a>(
-    store: &'a mut StoreContextMut<'_, HostState>,
+    store: &'a mut StoreContextMut<'_, Sandbox>,
 ) -> (WasiFilesystemCtxView<'a>, Arc<Budget>) {
     let state = store.data_mut();
     let budget = Arc::clone(&state.budget);

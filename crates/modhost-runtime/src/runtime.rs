@@ -12,9 +12,10 @@ use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::host::HostState;
+use crate::host::Sandbox;
+use crate::imports::{self, Interface};
 use crate::trap::BACKTRACE_FRAMES;
-use crate::{Error, POOL_MEMORY, Result, bindings, deadline, metered_fs};
+use crate::{Cancel, Capability, Error, POOL_MEMORY, Result, bindings, deadline, metered_fs};
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -25,12 +26,16 @@ pub(crate) const POOL_INSTANCES: u32 = 256;
 /// The wasmtime engine, the linker with the host's imports, and the artifact cache.
 pub struct Runtime {
     pub(crate) engine: Engine,
-    pub(crate) linker: Linker<HostState>,
+    pub(crate) linker: Linker<Sandbox>,
     pub(crate) cache_dir: PathBuf,
     pub(crate) compat: String,
     ticker: Arc<AtomicBool>,
     /// Idle instances kept by every [`Warm`](crate::Warm) of this runtime.
     pub(crate) idle: Arc<AtomicUsize>,
+    /// What the application gives modules beyond the host's own imports.
+    pub(crate) capabilities: Arc<[Arc<dyn Capability>]>,
+    /// Every interface a component may import here: the host's and the capabilities'.
+    pub(crate) provided: Vec<Interface>,
 }
 
 impl fmt::Debug for Runtime {
@@ -44,6 +49,15 @@ impl fmt::Debug for Runtime {
 impl Runtime {
     /// Creates a runtime that keeps compiled components in `cache_dir`.
     pub fn new(cache_dir: &Path) -> Result<Self> {
+        Runtime::with_capabilities(cache_dir, Vec::new())
+    }
+
+    /// Creates a runtime that also links `capabilities` into every sandbox, for the
+    /// components that import them.
+    pub fn with_capabilities(
+        cache_dir: &Path,
+        capabilities: Vec<Arc<dyn Capability>>,
+    ) -> Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         // Module authors get file:line in trap backtraces from their debug info, and the
@@ -68,6 +82,24 @@ impl Runtime {
         metered_fs::add_to_linker(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
         deadline::add_to_linker(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
         bindings::add_to_linker(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
+        let mut provided = imports::host_interfaces();
+        for capability in &capabilities {
+            capability.add_to_linker(&mut linker).map_err(|e| {
+                Error::Engine(format!(
+                    "cannot link capability `{}`: {e:#}",
+                    capability.package()
+                ))
+            })?;
+            for name in capability.interfaces() {
+                let interface = Interface::parse(&name).ok_or_else(|| {
+                    Error::Engine(format!(
+                        "capability `{}` names `{name}`, which is not an interface name (namespace:package/interface@version)",
+                        capability.package()
+                    ))
+                })?;
+                provided.push(interface);
+            }
+        }
         fs_err::create_dir_all(cache_dir).map_err(|source| Error::Io {
             path: cache_dir.to_owned(),
             source,
@@ -94,12 +126,78 @@ impl Runtime {
             compat,
             ticker,
             idle: Arc::default(),
+            capabilities: capabilities.into(),
+            provided,
         })
     }
 
     /// The wasmtime engine components are compiled for.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// A new handle to cancel the calls it is passed to.
+    pub fn cancel_handle(&self) -> Cancel {
+        Cancel::new(&self.engine)
+    }
+
+    /// The packages a component may import here, with their versions: the host's own
+    /// and the capabilities'.
+    pub fn offered(&self) -> Vec<String> {
+        imports::packages_of(&self.provided)
+    }
+
+    /// The packages of the capabilities needing a grant that `imports` (a component's
+    /// import names) use.
+    pub fn needing_grant(&self, imports: &[String]) -> Vec<String> {
+        let mut packages: Vec<String> = imports
+            .iter()
+            .filter_map(|name| Interface::parse(name))
+            .filter_map(|import| {
+                self.capabilities
+                    .iter()
+                    .find(|c| c.needs_grant() && c.package() == import.package())
+                    .map(|c| c.package().to_owned())
+            })
+            .collect();
+        packages.sort();
+        packages.dedup();
+        packages
+    }
+
+    /// Reads the imports of the component in `bytes` (from `path`, for messages) without
+    /// compiling it, and refuses one this runtime does not provide, naming it and what
+    /// is offered.
+    pub fn check_imports(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let names = imports::component_imports(bytes).map_err(|message| Error::Load {
+            path: path.to_owned(),
+            message,
+        })?;
+        let mut unknown = Vec::new();
+        for name in names {
+            let Some(import) = Interface::parse(&name) else {
+                unknown.push(name);
+                continue;
+            };
+            if self.provided.iter().any(|p| import.satisfied_by(p)) {
+                continue;
+            }
+            if import.package() == "modhost:module" {
+                return Err(Error::ApiVersion {
+                    path: path.to_owned(),
+                    found: import.version.map(|v| v.to_string()).unwrap_or_default(),
+                });
+            }
+            unknown.push(name);
+        }
+        if !unknown.is_empty() {
+            return Err(Error::Imports {
+                path: path.to_owned(),
+                unknown,
+                offered: self.offered(),
+            });
+        }
+        Ok(())
     }
 }
 

@@ -10,8 +10,9 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::bindings::Instance;
+use crate::cancel::Cancelled;
 use crate::disk::Budget;
-use crate::host::HostState;
+use crate::host::Sandbox;
 use crate::limiter::Limiter;
 use crate::{Error, Limits, Result, Runtime};
 
@@ -32,7 +33,7 @@ pub struct Mount {
 
 /// A sandboxed store, with its instance once instantiated.
 pub(crate) struct Hot {
-    pub(crate) store: Store<HostState>,
+    pub(crate) store: Store<Sandbox>,
     pub(crate) instance: Option<Instance>,
     pub(crate) stderr: MemoryOutputPipe,
     pub(crate) max_memory: usize,
@@ -82,7 +83,7 @@ impl Runtime {
             .collect();
         let mut table = ResourceTable::new();
         table.set_max_capacity(limits.max_resources);
-        let state = HostState {
+        let state = Sandbox {
             wasi: wasi.build(),
             table,
             limiter: Limiter::new(limits.max_memory),
@@ -95,10 +96,24 @@ impl Runtime {
             fire: None,
             depth: 0,
             budget: Budget::new(rawname, writable),
+            context: None,
+            cancel: None,
+            capabilities: std::sync::Arc::clone(&self.capabilities),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
+        // At every epoch tick: stop the call once it is cancelled or its deadline passed,
+        // else let it run one more tick. Cancelling advances the epoch at once.
+        store.epoch_deadline_callback(|store| {
+            let state = store.data();
+            if state.is_cancelled() {
+                return Err(Cancelled.into());
+            }
+            if Instant::now() >= state.deadline {
+                return Err(wasmtime::Trap::Interrupt.into());
+            }
+            Ok(wasmtime::UpdateDeadline::Continue(1))
+        });
         Ok(Hot {
             store,
             instance: None,

@@ -4,6 +4,7 @@
 use wasmtime::Trap;
 use wasmtime::component::ResourceTableError;
 
+use crate::cancel::Cancelled;
 use crate::deadline::DeadlinePassed;
 use crate::limiter::MemoryCapReached;
 use crate::{Call, Error, Failure, Limits};
@@ -17,7 +18,9 @@ pub(crate) fn trapped<'a>(
     limits: Limits,
 ) -> impl Fn(wasmtime::Error) -> Error + 'a {
     move |e| {
-        let failure = if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt))
+        let failure = if e.is::<Cancelled>() {
+            Failure::Cancelled
+        } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt))
             || e.is::<DeadlinePassed>()
         {
             Failure::Timeout(limits.call_timeout)

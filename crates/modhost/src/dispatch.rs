@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use modhost_manifest::Manifest;
 use modhost_runtime::{
-    Call, CallContext, DiskQuota, Failure, Fire, FireRequest, Fired, Limits, LoadedComponent,
-    Mount, Runtime, Warm,
+    Call, CallContext, Cancel, DiskQuota, Failure, Fire, FireRequest, Fired, Limits,
+    LoadedComponent, Mount, Runtime, Warm,
 };
 use modhost_state::{ModuleRecord, Session, State};
 use serde::Serialize;
@@ -102,6 +102,9 @@ pub enum FailureKind {
     /// The host could not run it: its component would not load, or the state database
     /// failed.
     Host,
+    /// The application cancelled the dispatch (the caller hung up) while it ran or before
+    /// it started.
+    Cancelled,
 }
 
 impl FailureKind {
@@ -115,6 +118,7 @@ impl FailureKind {
                 Failure::StackOverflow(_) => FailureKind::StackOverflow,
                 Failure::Trap(_) => FailureKind::Trap,
                 Failure::Host(_) => FailureKind::Host,
+                Failure::Cancelled => FailureKind::Cancelled,
             },
             Error::Failed { .. } => FailureKind::Failed,
             Error::OutputTooLarge { .. } => FailureKind::OutputTooLarge,
@@ -122,6 +126,7 @@ impl FailureKind {
             | Error::Engine(_)
             | Error::Load { .. }
             | Error::ApiVersion { .. }
+            | Error::Imports { .. }
             | Error::MemoryCapTooLarge { .. } => FailureKind::Host,
         }
     }
@@ -163,6 +168,37 @@ pub struct Dispatch {
     /// For a fail-closed hook point, the module whose failure stopped the chain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_by: Option<String>,
+    /// Whether the application cancelled it: the handler running then stopped, and those
+    /// after it did not run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
+}
+
+/// What the application passes with one dispatch.
+#[derive(Clone, Default)]
+pub struct DispatchOptions {
+    /// A value every capability call of the dispatch receives (hooks fired from inside
+    /// it included): the channel the call is on, say.
+    pub data: Option<modhost_runtime::CallData>,
+    /// Cancels the dispatch from another thread ([`crate::Host::cancel_handle`]).
+    pub cancel: Option<Cancel>,
+}
+
+impl std::fmt::Debug for DispatchOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DispatchOptions")
+            .field("data", &self.data.is_some())
+            .field("cancel", &self.cancel)
+            .finish()
+    }
+}
+
+/// Where in a dispatch a handler runs: how deep in fired hooks, under which deadline, and
+/// with the application's options.
+struct Scope<'a> {
+    depth: u32,
+    deadline: Option<Instant>,
+    options: &'a DispatchOptions,
 }
 
 /// An installed, running module as dispatch sees it.
@@ -172,6 +208,10 @@ struct Entry {
     /// The host directory mounted as the module's `/data`.
     data_dir: PathBuf,
     mounts: Vec<Mount>,
+    /// Its grants, as `(key, read_only)`: directories and the application's capabilities.
+    grants: Vec<(String, bool)>,
+    /// Its compiled component, once loaded, and whether every capability it imports is
+    /// granted.
     component: OnceLock<std::result::Result<Arc<LoadedComponent>, String>>,
     /// Instances kept between this module's hook calls; dropped with the snapshot.
     warm: Warm,
@@ -319,20 +359,14 @@ impl Dispatcher {
             .filter(|r| r.status.runs())
         {
             let manifest = record.parse_manifest()?;
-            let mounts = self
-                .state
-                .grants(&record.rawname)?
-                .into_iter()
-                .map(|(path, read_only)| Mount {
-                    path: path.into(),
-                    read_only,
-                })
-                .collect();
+            let grants = self.state.grants(&record.rawname)?;
+            let mounts = crate::ops::mounts(grants.clone());
             entries.push(Arc::new(Entry {
                 data_dir: self.layout.data_dir(&record.rawname, &record.data_dir),
                 record,
                 manifest,
                 mounts,
+                grants,
                 component: OnceLock::new(),
                 warm: Warm::default(),
             }));
@@ -340,17 +374,49 @@ impl Dispatcher {
         Ok(entries)
     }
 
+    /// Refuses `entry`'s component if it imports a capability that needs a grant it lacks.
+    fn check_granted(&self, entry: &Entry, component: &LoadedComponent) -> Result<()> {
+        let imports = component.imports(self.runtime.engine());
+        match self
+            .runtime
+            .needing_grant(&imports)
+            .into_iter()
+            .find(|package| !entry.grants.iter().any(|(key, _)| key == package))
+        {
+            Some(package) => Err(crate::Error::NotGranted {
+                rawname: entry.record.rawname.clone(),
+                package,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Runs `hook` from the application, as it is declared.
-    pub(crate) fn dispatch(&self, hook: &str, payload: &str) -> Result<Dispatch> {
-        self.dispatch_as(&self.point(hook), payload)
+    pub(crate) fn dispatch(
+        &self,
+        hook: &str,
+        payload: &str,
+        options: &DispatchOptions,
+    ) -> Result<Dispatch> {
+        self.dispatch_as(&self.point(hook), payload, options)
     }
 
     /// Runs hook point `point.name` from the application, shaped as `point` says: its own
     /// session, committed at the end.
-    pub(crate) fn dispatch_as(&self, point: &HookPoint, payload: &str) -> Result<Dispatch> {
+    pub(crate) fn dispatch_as(
+        &self,
+        point: &HookPoint,
+        payload: &str,
+        options: &DispatchOptions,
+    ) -> Result<Dispatch> {
         let handlers = self.handlers(&point.name)?;
         let mut session = Session::lazy(self.state.clone());
-        let result = self.run(point, &handlers, payload, &mut session, 0, None);
+        let scope = Scope {
+            depth: 0,
+            deadline: None,
+            options,
+        };
+        let result = self.run(point, &handlers, payload, &mut session, &scope);
         session.commit()?;
         Ok(result)
     }
@@ -362,19 +428,19 @@ impl Dispatcher {
         handlers: &[Handler],
         payload: &str,
         session: &mut Session,
-        depth: u32,
-        deadline: Option<Instant>,
+        scope: &Scope<'_>,
     ) -> Dispatch {
         let mut dispatch = Dispatch {
             calls: Vec::with_capacity(handlers.len()),
             output: None,
             stopped_by: None,
+            cancelled: false,
         };
         // Only a pipeline replaces its input; a broadcast passes the payload as it came.
         let mut input = Cow::Borrowed(payload);
         for handler in handlers {
-            let mut result = self.call(point, handler, &input, session, depth, deadline);
-            if depth == 0 {
+            let mut result = self.call(point, handler, &input, session, scope);
+            if scope.depth == 0 {
                 // Each handler of a dispatch the application runs keeps its writes alone:
                 // a later handler whose statement runs past its deadline makes SQLite roll
                 // back the whole transaction, which must not take these with it.
@@ -418,12 +484,16 @@ impl Dispatcher {
                 error,
                 kind,
             });
+            if kind == Some(FailureKind::Cancelled) {
+                dispatch.cancelled = true;
+                break;
+            }
             if !ok && point.on_error == OnError::Stop {
                 dispatch.stopped_by = Some(rawname);
                 break;
             }
         }
-        if point.shape == Shape::Pipeline && dispatch.stopped_by.is_none() {
+        if point.shape == Shape::Pipeline && dispatch.stopped_by.is_none() && !dispatch.cancelled {
             dispatch.output = Some(input.into_owned());
         }
         dispatch
@@ -437,8 +507,7 @@ impl Dispatcher {
         handler: &Handler,
         payload: &str,
         session: &mut Session,
-        depth: u32,
-        deadline: Option<Instant>,
+        scope: &Scope<'_>,
     ) -> std::result::Result<String, Failed> {
         let host = |e: &dyn std::fmt::Display| (FailureKind::Host, e.to_string());
         let entry = &handler.entry;
@@ -449,10 +518,14 @@ impl Dispatcher {
                     .layout
                     .module_dir(&entry.record.rawname, &entry.record.module_dir)
                     .join(&entry.manifest.component);
-                self.runtime
+                let component = self
+                    .runtime
                     .load(&path, Some(&entry.record.component_sha256))
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| e.to_string())?;
+                // A grant withdrawn since install unlinks nothing: the call is refused.
+                self.check_granted(entry, &component)
+                    .map_err(|e| e.to_string())?;
+                Ok(Arc::new(component))
             })
             .clone()
             .map_err(|e| host(&e))?;
@@ -464,10 +537,12 @@ impl Dispatcher {
             mounts: &entry.mounts,
             session: std::mem::replace(session, Session::lazy(self.state.clone())),
             limits: point.limits.unwrap_or(self.limits),
-            deadline,
+            deadline: scope.deadline,
             fire: self.as_fire(),
-            depth,
+            depth: scope.depth,
             disk_quota: self.disk_quota(&entry.record.rawname),
+            data: scope.options.data.clone(),
+            cancel: scope.options.cancel.clone(),
         };
         let call = Call::Hook {
             handler: &handler.name,
@@ -505,14 +580,16 @@ impl Fire for Dispatcher {
             Ok(handlers) => handlers,
             Err(e) => return (Err(e.to_string()), session),
         };
-        let dispatch = self.run(
-            &point,
-            &handlers,
-            request.payload,
-            &mut session,
-            request.depth,
-            Some(request.deadline),
-        );
+        let options = DispatchOptions {
+            data: request.data,
+            cancel: request.cancel,
+        };
+        let scope = Scope {
+            depth: request.depth,
+            deadline: Some(request.deadline),
+            options: &options,
+        };
+        let dispatch = self.run(&point, &handlers, request.payload, &mut session, &scope);
         let outcomes = dispatch
             .calls
             .into_iter()

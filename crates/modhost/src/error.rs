@@ -88,6 +88,16 @@ pub enum Error {
     /// A change needs a package directory, and none was given or configured.
     #[error("no package directory: none was given, and `packages` is not set in modhost.toml")]
     NoPackageDir,
+    /// A module imports a capability of the application that needs a grant it lacks.
+    #[error(
+        "`{rawname}` imports the application's `{package}`, which needs an administrator's grant, and it is not granted"
+    )]
+    NotGranted {
+        /// The module.
+        rawname: String,
+        /// The capability's WIT package.
+        package: String,
+    },
     /// No root exists where one was to be read.
     #[error("no modhost root at `{}`: nothing was ever installed there", .0.display())]
     NoRoot(PathBuf),

@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use modhost_runtime::{Limits, Runtime};
+use modhost_runtime::{Cancel, Capability, Limits, Runtime};
 use modhost_state::{ModuleRecord, State};
 
 use crate::config::{self, Platform};
-use crate::dispatch::{Dispatch, Dispatcher, HookPoint};
+use crate::dispatch::{Dispatch, DispatchOptions, Dispatcher, HookPoint};
 use crate::event::{Event, Reporter, Silent};
 use crate::layout::Layout;
 use crate::lock::RootLock;
@@ -49,13 +49,12 @@ impl Host {
     /// Opens the root at `root`, creating it on first use, with the sandbox limits of its
     /// `modhost.toml` (or the defaults).
     pub fn open(root: &Path) -> Result<Self> {
-        Host::open_inner(root, None)
+        Embedding::new().open(root)
     }
 
     /// Opens the root at `root` with the given sandbox limits.
     pub fn open_with(root: &Path, limits: Limits) -> Result<Self> {
-        limits.check()?;
-        Host::open_inner(root, Some(limits))
+        Embedding::new().limits(limits).open(root)
     }
 
     /// Opens the root at `root` only if one exists there: what reads a root (listing,
@@ -64,7 +63,7 @@ impl Host {
         if !Layout::exists(root) {
             return Err(Error::NoRoot(root.to_owned()));
         }
-        Host::open_inner(root, None)
+        Embedding::new().open(root)
     }
 
     /// A host on a throwaway root with nothing installed, removed when the host is
@@ -78,7 +77,7 @@ impl Host {
                 path: std::env::temp_dir(),
                 source,
             })?;
-        let host = Host::open_inner(dir.path(), None)?;
+        let host = Embedding::new().open(dir.path())?;
         Ok(Host {
             _scratch: Some(dir),
             ..host
@@ -87,13 +86,17 @@ impl Host {
 
     /// If no other process is changing the root, leftovers of an interrupted change are
     /// cleaned up first.
-    fn open_inner(root: &Path, limits: Option<Limits>) -> Result<Self> {
+    fn open_inner(root: &Path, embedding: Embedding) -> Result<Self> {
+        let Embedding {
+            limits,
+            capabilities,
+        } = embedding;
         let layout = Layout::create(root)?;
         let config = config::Config::load(&layout.config())?;
         let limits = limits.unwrap_or_else(|| config.limits.apply(Limits::default()));
         let state = State::open_capped(&layout.database(), config.state.max_size())?
             .with_quotas(config.state.quotas());
-        let runtime = Arc::new(Runtime::new(&layout.cache())?);
+        let runtime = Arc::new(Runtime::with_capabilities(&layout.cache(), capabilities)?);
         let dispatcher = Dispatcher::new(
             Arc::clone(&runtime),
             state.clone(),
@@ -248,6 +251,89 @@ impl Host {
     /// method: `userman.delUser`, never any hook point that happens to be named `delUser`.
     /// Safe to call from many threads at once.
     pub fn dispatch(&self, hook: &str, payload: &str) -> Result<Dispatch> {
-        self.dispatcher.dispatch(hook, payload)
+        self.dispatch_with(hook, payload, &DispatchOptions::default())
+    }
+
+    /// Runs hook point `hook` like [`Host::dispatch`], with a value for the application's
+    /// capabilities and a handle that cancels it from another thread.
+    pub fn dispatch_with(
+        &self,
+        hook: &str,
+        payload: &str,
+        options: &DispatchOptions,
+    ) -> Result<Dispatch> {
+        self.dispatcher.dispatch(hook, payload, options)
+    }
+
+    /// A new handle to cancel the dispatches it is passed to ([`DispatchOptions::cancel`]).
+    pub fn cancel_handle(&self) -> Cancel {
+        self.runtime.cancel_handle()
+    }
+
+    /// The WIT packages a module's component may import here, with their versions: WASI,
+    /// `modhost:module` and the application's capabilities.
+    pub fn offered_imports(&self) -> Vec<String> {
+        self.runtime.offered()
+    }
+}
+
+/// How an application opens a root: the sandbox limits it sets and the capabilities it
+/// gives modules.
+///
+/// ```no_run
+/// # use std::path::Path;
+/// # fn telephony() -> std::sync::Arc<dyn modhost::embed::Capability> { unimplemented!() }
+/// let host = modhost::Embedding::new()
+///     .capability(telephony())
+///     .open(Path::new("/var/lib/modhost"))?;
+/// # Ok::<(), modhost::Error>(())
+/// ```
+#[derive(Default)]
+pub struct Embedding {
+    limits: Option<Limits>,
+    capabilities: Vec<Arc<dyn Capability>>,
+}
+
+impl std::fmt::Debug for Embedding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedding")
+            .field("limits", &self.limits)
+            .field(
+                "capabilities",
+                &self
+                    .capabilities
+                    .iter()
+                    .map(|c| c.package())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Embedding {
+    /// The defaults: the limits of the root's `modhost.toml`, no capabilities.
+    pub fn new() -> Self {
+        Embedding::default()
+    }
+
+    /// Sandbox limits of every call, instead of the root's `modhost.toml`.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// Gives modules `capability`: components that import its interfaces are linked with
+    /// it (once granted, if it needs a grant).
+    pub fn capability(mut self, capability: Arc<dyn Capability>) -> Self {
+        self.capabilities.push(capability);
+        self
+    }
+
+    /// Opens the root at `root`, creating it on first use.
+    pub fn open(self, root: &Path) -> Result<Host> {
+        if let Some(limits) = &self.limits {
+            limits.check()?;
+        }
+        Host::open_inner(root, self)
     }
 }

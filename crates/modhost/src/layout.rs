@@ -75,9 +75,12 @@ impl Layout {
         Ok(layout)
     }
 
-    /// Whether a root was ever opened at `root`: its state database is there.
+    /// Whether a root is at `root`: its state database is there, or an administrator's
+    /// `modhost.toml` is, ready for the first change.
     pub(crate) fn exists(root: &Path) -> bool {
-        std::fs::symlink_metadata(root.join("modhost.db")).is_ok_and(|m| m.is_file())
+        ["modhost.db", "modhost.toml"]
+            .iter()
+            .any(|file| std::fs::symlink_metadata(root.join(file)).is_ok_and(|m| m.is_file()))
     }
 
     /// The administrator's configuration.

@@ -37,6 +37,12 @@
 //!   `packages.rs`: a local package directory; `config.rs`: `modhost.toml`;
 //!   `layout.rs`, `lock.rs`, `recover.rs`: the root on disk.
 
+/// What an application gives modules: capabilities (WIT packages it implements), the
+/// sandbox its implementations see, per-dispatch values and cancellation.
+pub mod embed {
+    pub use modhost_runtime::{CallData, Cancel, Capability, Sandbox};
+}
+
 /// The module.xml model in full (hooks, methods, database, menu items…), for embedders
 /// that read more of a [`Manifest`] than its commonest types.
 pub use modhost_manifest as manifest;
@@ -67,10 +73,10 @@ mod verbs;
 pub use change::{Action, Change, DisableOptions, Options, Request};
 pub use config::{Engine, Php, Platform};
 pub use depends::{Check, DependencyReport, Outcome};
-pub use dispatch::{Dispatch, FailureKind, HookCall, HookPoint, OnError, Shape};
+pub use dispatch::{Dispatch, DispatchOptions, FailureKind, HookCall, HookPoint, OnError, Shape};
 pub use error::Error;
 pub use event::{Event, Reporter};
-pub use host::Host;
+pub use host::{Embedding, Host};
 pub use online::{Offer, OfferStatus, SourceInfo, SourceReport};
 pub use ops::Reload;
 pub use packages::{Available, Scan, ScanEntry, Unreadable, read_manifest};

@@ -210,7 +210,8 @@ impl Root {
     /// `list`, `info`, `kv` and `rows` show. Compiled components (`cache/`) may come and
     /// go, and the database file's bytes may move while its content stays.
     pub fn fingerprint(&self) -> String {
-        // `list` first: it creates the root if need be.
+        // A change creates the root; reading commands do not, so one is made first.
+        self.ok(&["recover"]);
         let list = self.ok(&["list", "--json"]).json();
         let mut print = list.to_string();
         for sub in ["modules", "data", "staging"] {

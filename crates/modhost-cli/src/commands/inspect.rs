@@ -107,21 +107,13 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
             line("source", source);
         }
         for capability in &info.manifest.capabilities {
-            let modhost::Capability::Directory { path, access } = capability;
-            let access = match access {
-                modhost::manifest::Access::ReadOnly => "read-only",
-                modhost::manifest::Access::ReadWrite => "read-write",
-            };
-            let granted = info.grants.iter().find(|g| &g.path == path);
+            let granted = info.grants.iter().find(|g| g.path == capability.grant_key());
             let state = match granted {
-                Some(g) if g.read_only && access == "read-write" => "granted read-only",
+                Some(g) if g.read_only && !capability.read_only() => "granted read-only",
                 Some(_) => "granted",
                 None => "not granted",
             };
-            line(
-                "requests",
-                &format!("{access} access to `{path}` ({state})"),
-            );
+            line("requests", &format!("{} ({state})", capability.describe()));
         }
         line("files", &format!("modules/{}/{}", r.rawname, r.module_dir));
         line("data", &format!("data/{}/{}", r.rawname, r.data_dir));

@@ -1,9 +1,10 @@
 //! Grants: the host directories a module asks for in `<capabilities>` exist in its
-//! sandbox only once an administrator grants them, and never wider than it asks.
+//! sandbox only once an administrator grants them, and never wider than it asks; the
+//! application's capabilities that need a grant are linked for it only once granted.
 
 use std::path::Path;
 
-use modhost_manifest::{Access, Capability, Manifest};
+use modhost_manifest::{Capability, Manifest};
 use modhost_state::Txn;
 
 use super::Transaction;
@@ -73,23 +74,22 @@ pub(crate) fn requests(
     let kept = txn.grants(&manifest.rawname)?;
     let mut requests = Vec::new();
     for capability in &manifest.capabilities {
-        let Capability::Directory { path, access } = capability;
-        let read_only = *access == Access::ReadOnly;
+        let key = capability.grant_key();
+        let read_only = capability.read_only();
         if grant {
-            refuse_unsafe_grant(host, &manifest.rawname, path)?;
-            txn.grant(&manifest.rawname, path, read_only)?;
+            if let Capability::Directory { path, .. } = capability {
+                refuse_unsafe_grant(host, &manifest.rawname, path)?;
+            }
+            txn.grant(&manifest.rawname, key, read_only)?;
         }
-        let granted = grant || kept.iter().any(|(kept, _)| kept == path);
+        let granted = grant || kept.iter().any(|(kept, _)| kept == key);
         host.report(Event::Requests {
             rawname: manifest.rawname.clone(),
-            capability: format!(
-                "{} access to `{path}`",
-                if read_only { "read-only" } else { "read-write" }
-            ),
+            capability: capability.describe(),
             granted,
         });
         requests.push(Request {
-            path: path.clone(),
+            path: key.to_owned(),
             read_only,
             granted,
         });
@@ -105,14 +105,8 @@ pub(crate) fn narrow_grants(host: &Host, txn: &mut Txn, manifest: &Manifest) -> 
         .iter()
         .filter_map(|(path, read_only)| {
             manifest.capabilities.iter().find_map(|capability| {
-                let Capability::Directory {
-                    path: asked,
-                    access,
-                } = capability;
-                (asked == path).then(|| {
-                    let asks_read_only = *access == Access::ReadOnly;
-                    (path.clone(), *read_only || asks_read_only)
-                })
+                (capability.grant_key() == path)
+                    .then(|| (path.clone(), *read_only || capability.read_only()))
             })
         })
         .collect();
@@ -130,9 +124,56 @@ pub(crate) fn narrow_grants(host: &Host, txn: &mut Txn, manifest: &Manifest) -> 
             capability: match (narrowed, read_only) {
                 (true, _) => format!("write access to `{path}`"),
                 (false, true) => format!("read-only access to `{path}`"),
+                (false, false) if !path.starts_with('/') => {
+                    format!("the application's `{path}`")
+                }
                 (false, false) => format!("read-write access to `{path}`"),
             },
         });
+    }
+    Ok(())
+}
+
+/// The host directories among `grants` (a module's, as `(key, read_only)`), as mounts;
+/// the rest are grants of the application's capabilities.
+pub(crate) fn mounts(grants: Vec<(String, bool)>) -> Vec<modhost_runtime::Mount> {
+    grants
+        .into_iter()
+        .filter(|(key, _)| key.starts_with('/'))
+        .map(|(path, read_only)| modhost_runtime::Mount {
+            path: path.into(),
+            read_only,
+        })
+        .collect()
+}
+
+/// Refuses `rawname`'s component if it imports a capability that needs a grant and
+/// `granted` (its grant keys) lacks it, or its module.xml does not ask for it.
+pub(crate) fn check_imports_granted(
+    host: &Host,
+    manifest: &Manifest,
+    component: &modhost_runtime::LoadedComponent,
+    granted: &[(String, bool)],
+) -> Result<()> {
+    let imports = component.imports(host.runtime.engine());
+    for package in host.runtime.needing_grant(&imports) {
+        let asked = manifest
+            .capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::Import { package: p } if *p == package));
+        if !asked {
+            return Err(Error::Refused(vec![format!(
+                "`{}` imports the application's `{package}`, but its module.xml does not ask \
+                 for it: add <capabilities><import package=\"{package}\"/></capabilities>",
+                manifest.rawname
+            )]));
+        }
+        if !granted.iter().any(|(key, _)| *key == package) {
+            return Err(Error::NotGranted {
+                rawname: manifest.rawname.clone(),
+                package,
+            });
+        }
     }
     Ok(())
 }

@@ -157,6 +157,8 @@ fn apply_one(
     };
     fault::point(operation, "data-staged");
     let requests = super::requests(host, tx.state()?, manifest, options.grant)?;
+    let granted = tx.state()?.grants(rawname)?;
+    super::check_imports_granted(host, manifest, component, &granted)?;
     tx.state()?.apply_schema(rawname, &manifest.database)?;
     fault::point(operation, "schema-applied");
     tx.call(component, rawname, &version, &data_path, &call)?;
@@ -321,6 +323,13 @@ fn in_package(error: modhost_runtime::Error, package: &Path, unpacked: &Unpacked
         modhost_runtime::Error::ApiVersion { found, .. } => modhost_runtime::Error::ApiVersion {
             path: inside,
             found,
+        },
+        modhost_runtime::Error::Imports {
+            unknown, offered, ..
+        } => modhost_runtime::Error::Imports {
+            path: inside,
+            unknown,
+            offered,
         },
         other => other,
     })

@@ -11,7 +11,7 @@ mod scan;
 mod toggle;
 mod transaction;
 
-pub(crate) use grants::{grant, narrow_grants, requests, revoke};
+pub(crate) use grants::{check_imports_granted, grant, mounts, narrow_grants, requests, revoke};
 pub(crate) use install::{apply, apply_locked, install_local, upgrade_all};
 pub use reload::Reload;
 pub(crate) use reload::reload;

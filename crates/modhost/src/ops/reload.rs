@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::dispatch::DispatchOptions;
 use crate::dispatch::{OnError, Shape};
 use crate::host::Host;
 use crate::{Error, HookPoint, Result, layout};
@@ -30,7 +31,9 @@ pub(crate) fn reload(host: &Host) -> Result<Reload> {
         on_error: OnError::Stop,
         ..host.hook_point("get_config")
     };
-    let mut dispatch = host.dispatcher.dispatch_as(&point, RELOAD_HEADER)?;
+    let mut dispatch =
+        host.dispatcher
+            .dispatch_as(&point, RELOAD_HEADER, &DispatchOptions::default())?;
     if dispatch.stopped_by.is_some()
         && let Some(failed) = dispatch.calls.pop()
     {

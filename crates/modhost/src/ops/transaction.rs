@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use modhost_runtime::{Call, CallContext, LoadedComponent, Mount, Origin};
+use modhost_runtime::{Call, CallContext, LoadedComponent, Origin};
 use modhost_state::{ModuleRecord, Txn};
 
 use crate::host::Host;
@@ -138,14 +138,7 @@ impl<'h> Transaction<'h> {
         call: &Call,
     ) -> Result<()> {
         let txn = self.take_txn()?;
-        let mounts: Vec<Mount> = txn
-            .grants(rawname)?
-            .into_iter()
-            .map(|(path, read_only)| Mount {
-                path: path.into(),
-                read_only,
-            })
-            .collect();
+        let mounts = super::mounts(txn.grants(rawname)?);
         let dispatcher = &self.host.dispatcher;
         let context = CallContext {
             rawname,
@@ -158,6 +151,8 @@ impl<'h> Transaction<'h> {
             fire: dispatcher.as_fire(),
             depth: 0,
             disk_quota: dispatcher.disk_quota(rawname),
+            data: None,
+            cancel: None,
         };
         let (result, session) = self.host.runtime.call(component, context, call);
         self.txn = session.into_txn();

@@ -22,6 +22,13 @@ impl Module for Hostile {
             "spin" => loop {
                 std::hint::black_box(());
             },
+            "note_then_spin" => {
+                // A write the call's end must undo, then a loop only a limit stops.
+                kv::set("noted", payload)?;
+                loop {
+                    std::hint::black_box(());
+                }
+            }
             "grow" => {
                 // `N` holds N MiB and returns; no payload grows until something stops it.
                 let target: Option<usize> = payload.parse().ok();

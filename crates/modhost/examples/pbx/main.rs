@@ -1,10 +1,13 @@
 //! A tiny PBX application that embeds modhost.
 //!
-//! It installs the example modules into a fresh root, declares its `call.route` hook point
-//! (a fail-closed pipeline with a tight deadline), and routes simulated incoming calls
-//! from several threads at once: each call's JSON goes through the modules' handlers in
-//! priority order — phonebook names the caller, voicemail takes `*` numbers, core dials
-//! extensions — and the application acts on the answer.
+//! It gives modules its own API, `pbx:telephony` (`telephony.rs`), installs the example
+//! modules into a fresh root (granting `callback` the API it asks for), declares its
+//! `call.route` hook point (a fail-closed pipeline with a tight deadline), and routes
+//! simulated incoming calls from several threads at once: each call's JSON goes through
+//! the modules' handlers in priority order — phonebook names the caller, voicemail takes
+//! `*` numbers, core dials extensions — and the application acts on the answer. When a
+//! call reaches voicemail, it tells the modules (`voicemail.left`, with the call's channel)
+//! and `callback` originates a call back through the PBX's API.
 //!
 //! ```sh
 //! cargo xtask modules                                  # build the example packages
@@ -15,7 +18,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use modhost::{HookPoint, Host, Limits, OnError, Options, Shape};
+use modhost::{DispatchOptions, Embedding, HookPoint, Host, Limits, OnError, Options, Shape};
+
+mod telephony;
+
+use telephony::{OnChannel, Switch};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let packages = PathBuf::from(
@@ -24,11 +31,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_else(|| "target/modules".to_owned()),
     );
     let root = tempfile::tempdir()?;
-    let host = Host::open(root.path())?;
+    let switch = Arc::new(Switch::default());
+    let host = Embedding::new()
+        .capability(Arc::clone(&switch) as Arc<dyn modhost::embed::Capability>)
+        .open(root.path())?;
 
-    let wanted = ["core", "voicemail", "phonebook"].map(String::from);
+    let wanted = ["core", "voicemail", "phonebook", "callback"].map(String::from);
     let found = host.resolve_packages(&wanted, Some(&packages))?;
-    for change in host.install(&found, Options::default())? {
+    let grant = Options {
+        grant: true,
+        ..Options::default()
+    };
+    for change in host.install(&found, grant)? {
         println!(
             "{} {} {}",
             change.action,
@@ -68,6 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Err(_) => return Err("a routing thread panicked".into()),
         }
     }
+    println!("channels: {:?}", switch.channels());
     Ok(())
 }
 
@@ -88,13 +103,33 @@ fn route(
     let answer: serde_json::Value = serde_json::from_str(&dispatch.output.unwrap_or_default())?;
     let caller = answer["caller_name"].as_str().unwrap_or("unknown caller");
     let action = answer["action"].as_str().unwrap_or("Hangup()");
+    let mut after = String::new();
+    if let Some(mailbox) = action
+        .strip_prefix("VoiceMail(")
+        .and_then(|rest| rest.split('@').next())
+    {
+        // The modules hear about the message, on the caller's channel.
+        let options = DispatchOptions {
+            data: Some(Arc::new(OnChannel(format!("PJSIP/{from}-incoming")))),
+            cancel: None,
+        };
+        let left = serde_json::json!({ "mailbox": mailbox, "from": from });
+        let told = host.dispatch_with("voicemail.left", &left.to_string(), &options)?;
+        for call in told.calls {
+            after += &format!(
+                "\n  voicemail.left -> {}: {}",
+                call.rawname,
+                call.output.or(call.error).unwrap_or_default()
+            );
+        }
+    }
     let path: Vec<String> = dispatch
         .calls
         .iter()
         .map(|c| format!("{}@{}", c.rawname, c.priority))
         .collect();
     Ok(format!(
-        "call from {caller} <{from}> to {to}: {action}   (via {})",
+        "call from {caller} <{from}> to {to}: {action}   (via {}){after}",
         path.join(" -> ")
     ))
 }

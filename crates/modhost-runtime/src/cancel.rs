@@ -1,0 +1,50 @@
+//! Stopping a call from another thread: the caller hung up, so the handler serving it
+//! stops at once, as at its deadline.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use wasmtime::Engine;
+
+/// A handle that cancels the calls it is passed to, from any thread. Cloning it gives
+/// another handle to the same cancellation.
+#[derive(Clone)]
+pub struct Cancel {
+    cancelled: Arc<AtomicBool>,
+    engine: Engine,
+}
+
+impl std::fmt::Debug for Cancel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cancel")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+impl Cancel {
+    pub(crate) fn new(engine: &Engine) -> Self {
+        Cancel {
+            cancelled: Arc::default(),
+            engine: engine.clone(),
+        }
+    }
+
+    /// Cancels: a running call stops at its next loop iteration or function entry (the
+    /// engine's epoch is advanced now, not at the next tick), a waiting one within a tick,
+    /// and calls not yet started do not run.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        self.engine.increment_epoch();
+    }
+
+    /// Whether [`Cancel::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+}
+
+/// A call stopped because it was cancelled.
+#[derive(Debug, thiserror::Error)]
+#[error("the call was cancelled")]
+pub(crate) struct Cancelled;

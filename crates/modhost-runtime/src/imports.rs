@@ -1,0 +1,185 @@
+//! What a component imports, read from its bytes without compiling it, and whether this
+//! host provides it: a component that imports an interface nobody here links is refused in
+//! milliseconds, naming the import, instead of after a compile of seconds or minutes.
+
+use std::fmt;
+
+use wasmparser::{Parser, Payload};
+
+/// The WASI 0.2 interfaces every sandbox links (wasmtime-wasi's `add_to_linker_sync`);
+/// sockets are linked with every network switched off.
+const WASI: &[&str] = &[
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stderr",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stderr",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:filesystem/preopens",
+    "wasi:filesystem/types",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:random/random",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/ip-name-lookup",
+    "wasi:sockets/network",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
+];
+
+/// The WASI version the sandbox links; a component built against any 0.2 release works.
+const WASI_VERSION: &str = "0.2.12";
+
+/// The interfaces of `modhost:module` a component may import.
+const MODHOST: &[&str] = &[
+    "modhost:module/types",
+    "modhost:module/log",
+    "modhost:module/kv",
+    "modhost:module/db",
+    "modhost:module/dispatch",
+];
+
+/// An interface name, `namespace:package/interface@version`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Interface {
+    /// `namespace:package/interface`.
+    pub name: String,
+    /// Its version, if the name carries one.
+    pub version: Option<semver::Version>,
+}
+
+impl Interface {
+    /// Reads `ns:pkg/iface@1.2.3`; `None` for a name that is not an interface's.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (name, version) = match text.split_once('@') {
+            Some((name, version)) => (name, Some(semver::Version::parse(version).ok()?)),
+            None => (text, None),
+        };
+        let (package, interface) = name.split_once('/')?;
+        if !package.contains(':') || interface.is_empty() {
+            return None;
+        }
+        Some(Interface {
+            name: name.to_owned(),
+            version,
+        })
+    }
+
+    /// The package it belongs to: `namespace:package`.
+    pub fn package(&self) -> &str {
+        self.name.split_once('/').map_or(&self.name, |(p, _)| p)
+    }
+
+    /// Whether a component importing `self` links against `provided`, as wasmtime's
+    /// linker matches them: the same interface, at a semver-compatible version (the same
+    /// major, and for 0.x the same minor).
+    pub fn satisfied_by(&self, provided: &Interface) -> bool {
+        if self.name != provided.name {
+            return false;
+        }
+        match (&self.version, &provided.version) {
+            (None, None) => true,
+            (Some(a), Some(b)) if a.major == 0 && b.major == 0 => a.minor == b.minor,
+            (Some(a), Some(b)) => a.major == b.major,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Interface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.version {
+            Some(version) => write!(f, "{}@{version}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// The names a component imports at its top level (its nested components' and modules'
+/// imports are its own business), read without validating or compiling it.
+pub fn component_imports(bytes: &[u8]) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(|e| e.to_string())? {
+            Payload::Version { encoding, .. }
+                if depth == 0 && encoding != wasmparser::Encoding::Component =>
+            {
+                return Err("it is a core WebAssembly module, not a component".to_owned());
+            }
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    names.push(import.map_err(|e| e.to_string())?.name.name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(names)
+}
+
+/// The interfaces the host itself links: WASI 0.2 and every supported `modhost:module`
+/// version.
+pub(crate) fn host_interfaces() -> Vec<Interface> {
+    let wasi = WASI.iter().map(|name| format!("{name}@{WASI_VERSION}"));
+    let modhost = crate::SUPPORTED_API_VERSIONS
+        .iter()
+        .flat_map(|version| MODHOST.iter().map(move |name| format!("{name}@{version}")));
+    wasi.chain(modhost)
+        .filter_map(|name| Interface::parse(&name))
+        .collect()
+}
+
+/// The packages `interfaces` come from, each once with its version: what a message lists
+/// as what the host offers.
+pub(crate) fn packages_of(interfaces: &[Interface]) -> Vec<String> {
+    let mut packages: Vec<String> = interfaces
+        .iter()
+        .map(|i| match &i.version {
+            Some(v) => format!("{}@{v}", i.package()),
+            None => i.package().to_owned(),
+        })
+        .collect();
+    packages.sort();
+    packages.dedup();
+    packages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_match_as_the_linker_matches_them() {
+        let provided = Interface::parse("wasi:io/streams@0.2.12");
+        let newer_patch = Interface::parse("wasi:io/streams@0.2.0");
+        let other_minor = Interface::parse("wasi:io/streams@0.3.0");
+        assert!(matches!((&newer_patch, &provided), (Some(a), Some(b)) if a.satisfied_by(b)));
+        assert!(matches!((&other_minor, &provided), (Some(a), Some(b)) if !a.satisfied_by(b)));
+        let v1 = Interface::parse("pbx:telephony/calls@1.0.0");
+        let v1_2 = Interface::parse("pbx:telephony/calls@1.2.0");
+        assert!(matches!((&v1_2, &v1), (Some(a), Some(b)) if a.satisfied_by(b)));
+        assert!(Interface::parse("not-an-interface").is_none());
+        assert_eq!(v1.as_ref().map(Interface::package), Some("pbx:telephony"));
+    }
+
+    #[test]
+    fn a_core_module_or_garbage_is_refused_with_a_reason() {
+        let core = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+        assert!(component_imports(&core).is_err_and(|e| e.contains("core WebAssembly")));
+        assert!(component_imports(b"not wasm").is_err());
+    }
+}

@@ -1,0 +1,218 @@
+//! What an embedding application gives modules: its own API (`pbx:telephony`, the
+//! example capability in `examples/pbx/telephony.rs`) linked into the modules that import
+//! it and are granted it, a per-dispatch value its implementation sees, and cancellation
+//! of a running dispatch from another thread.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use modhost::embed::Capability;
+use modhost::{DispatchOptions, Embedding, Error, FailureKind, Host, Options};
+use modhost_test_support::package;
+
+#[path = "../examples/pbx/telephony.rs"]
+mod telephony;
+
+use telephony::{OnChannel, Switch};
+
+const GRANT: Options = Options {
+    force: false,
+    grant: true,
+    reinstall: false,
+};
+
+/// A root opened by an application that gives modules `pbx:telephony`, with voicemail
+/// (which callback depends on) installed.
+fn telephony_host(root: &tempfile::TempDir) -> (Host, Arc<Switch>) {
+    let switch = Arc::new(Switch::default());
+    let host = Embedding::new()
+        .capability(Arc::clone(&switch) as Arc<dyn Capability>)
+        .open(root.path())
+        .unwrap_or_else(|e| panic!("{e}"));
+    host.install(&[package("core"), package("voicemail")], Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    (host, switch)
+}
+
+fn left(host: &Host, channel: &str) -> modhost::Dispatch {
+    let options = DispatchOptions {
+        data: Some(Arc::new(OnChannel(channel.to_owned()))),
+        cancel: None,
+    };
+    host.dispatch_with(
+        "voicemail.left",
+        r#"{"mailbox":"101","from":"2025550101"}"#,
+        &options,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_module_calls_the_applications_api_with_the_dispatchs_value() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (host, switch) = telephony_host(&root);
+    host.install(&[package("callback")], GRANT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dispatch = left(&host, "PJSIP/2025550101-in");
+    let call = &dispatch.calls[0];
+    assert!(call.ok, "{call:?}");
+    let out: serde_json::Value =
+        serde_json::from_str(call.output.as_deref().unwrap_or_default()).unwrap_or_default();
+    assert_eq!(out["state"], "ringing", "{out}");
+    assert_eq!(out["serving"], "PJSIP/2025550101-in", "{out}");
+    let channel = out["channel"].as_str().unwrap_or_default();
+    assert!(channel.starts_with("PJSIP/101-"), "{out}");
+    assert_eq!(
+        switch.channels(),
+        vec![(channel.to_owned(), "ringing".to_owned())]
+    );
+
+    // The implementation's error reaches the guest as an error it handles, not a trap.
+    let options = DispatchOptions::default();
+    let dispatch = host
+        .dispatch_with(
+            "voicemail.left",
+            r#"{"mailbox":"101","from":"x"}"#,
+            &options,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let call = &dispatch.calls[0];
+    assert_eq!(call.kind, Some(FailureKind::Failed), "{call:?}");
+    assert!(
+        call.error
+            .as_deref()
+            .is_some_and(|e| e.contains("cannot call `x` from `101`")),
+        "{call:?}"
+    );
+
+    // Without a value for the dispatch, the module hears there is none.
+    let dispatch = host
+        .dispatch("voicemail.left", r#"{"mailbox":"101","from":"2025550101"}"#)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        dispatch.calls[0]
+            .output
+            .as_deref()
+            .is_some_and(|o| o.contains(r#""serving":"none""#)),
+        "{dispatch:?}"
+    );
+
+    // Withdrawing the grant stops its calls, naming what is missing.
+    host.revoke("callback").unwrap_or_else(|e| panic!("{e}"));
+    let reopened = Embedding::new()
+        .capability(Arc::new(Switch::default()) as Arc<dyn Capability>)
+        .open(root.path())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dispatch = left(&reopened, "PJSIP/1");
+    assert!(
+        dispatch.calls[0].error.as_deref().is_some_and(|e| e.contains(
+            "`callback` imports the application's `pbx:telephony`, which needs an administrator's grant"
+        )),
+        "{dispatch:?}"
+    );
+}
+
+#[test]
+fn a_module_importing_an_api_the_application_does_not_give_is_refused_before_compiling() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = Host::open(root.path()).unwrap_or_else(|e| panic!("{e}"));
+    host.install(&[package("core"), package("voicemail")], Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    let refused = host.install(&[package("callback")], GRANT);
+    let message = match refused {
+        Err(e) => e.to_string(),
+        Ok(changes) => panic!("installed: {changes:?}"),
+    };
+    assert!(
+        message.contains("imports pbx:telephony/calls@1.0.0, which this host does not provide")
+            && message.contains("modhost:module@0.1.0")
+            && message.contains("wasi:io@0.2.12"),
+        "{message}"
+    );
+    // Refused from its import section, without a compile (which takes seconds here).
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!root.path().join("modules/callback").exists());
+}
+
+#[test]
+fn a_module_importing_an_api_that_needs_a_grant_is_refused_without_it() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (host, _) = telephony_host(&root);
+    match host.install(&[package("callback")], Options::default()) {
+        Err(Error::NotGranted { rawname, package }) => {
+            assert_eq!(
+                (rawname.as_str(), package.as_str()),
+                ("callback", "pbx:telephony")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(host.module("callback").unwrap_or_default().is_none());
+}
+
+/// Runs `hook` of the hostile module in a dispatch that another thread cancels after
+/// 200 ms; returns the dispatch and how long it ran on after the cancellation.
+fn cancelled(host: &Host, hook: &str) -> (modhost::Dispatch, Duration) {
+    let cancel = host.cancel_handle();
+    let options = DispatchOptions {
+        data: None,
+        cancel: Some(cancel.clone()),
+    };
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        cancel.cancel();
+        Instant::now()
+    });
+    let dispatch = host
+        .dispatch_with(hook, "kept?", &options)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ended = Instant::now();
+    let at = canceller
+        .join()
+        .unwrap_or_else(|_| panic!("canceller panicked"));
+    (dispatch, ended.saturating_duration_since(at))
+}
+
+#[test]
+fn a_dispatch_cancelled_from_another_thread_stops_at_once_and_keeps_no_writes() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = Host::open(root.path()).unwrap_or_else(|e| panic!("{e}"));
+    host.install(&[package("hostile")], Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    for hook in ["note_then_spin", "sleep"] {
+        let (dispatch, after) = cancelled(&host, hook);
+        assert!(dispatch.cancelled, "{hook}: {dispatch:?}");
+        let call = &dispatch.calls[0];
+        assert_eq!(call.kind, Some(FailureKind::Cancelled), "{hook}: {call:?}");
+        assert!(
+            call.error
+                .as_deref()
+                .is_some_and(|e| e.contains("was cancelled by the application")),
+            "{hook}: {call:?}"
+        );
+        // Its deadline is 10 s away: only the cancellation stopped it.
+        assert!(after < Duration::from_millis(500), "{hook}: {after:?}");
+    }
+    let kv = host.kv_entries("hostile").unwrap_or_else(|e| panic!("{e}"));
+    assert!(kv.iter().all(|(key, _)| key != "noted"), "{kv:?}");
+
+    // A cancelled handle stops a dispatch before its handlers run.
+    let cancel = host.cancel_handle();
+    cancel.cancel();
+    let options = DispatchOptions {
+        data: None,
+        cancel: Some(cancel),
+    };
+    let dispatch = host
+        .dispatch_with("echo", "x", &options)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(dispatch.cancelled && !dispatch.calls[0].ok, "{dispatch:?}");
+    // Other dispatches are untouched.
+    let echo = host.dispatch("echo", "x").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(echo.calls[0].output.as_deref(), Some("x"));
+}
