@@ -196,7 +196,7 @@ fn checkdepends_reports_each_constraint_against_installed_modules() {
 #[test]
 fn platform_facts_from_modhost_toml_are_enforced() {
     let root = root();
-    root.ok(&["list"]);
+    root.ok(&["recover"]);
     let config =
         "[platform]\nversion = \"15.0.3\"\nengine = { name = \"asterisk\", version = \"18.2\" }\n";
     assert!(std::fs::write(root.path().join("modhost.toml"), config).is_ok());

@@ -11,21 +11,21 @@ use modhost_test_support::{Root, arg, package, package_at, repackage};
 use crate::root;
 
 /// A repository built from some packages and served over HTTPS by `modhost repo serve`.
-struct Repo {
-    dir: tempfile::TempDir,
+pub(crate) struct Repo {
+    pub(crate) dir: tempfile::TempDir,
     server: Child,
-    url: String,
+    pub(crate) url: String,
     tls: TlsFiles,
-    public_key: String,
+    pub(crate) public_key: String,
 }
 
 impl Repo {
-    fn serve(root: &Root, packages: &[PathBuf], groups: Option<&str>) -> Repo {
+    pub(crate) fn serve(root: &Root, packages: &[PathBuf], groups: Option<&str>) -> Repo {
         Repo::serve_as(root, packages, groups, None)
     }
 
     /// A repository of core and phonebook at `version`, ungated.
-    fn phonebook(root: &Root, version: &str) -> Repo {
+    pub(crate) fn phonebook(root: &Root, version: &str) -> Repo {
         Repo::serve(
             root,
             &[package("core"), package_at("phonebook", version)],
@@ -99,20 +99,33 @@ impl Repo {
     }
 
     /// What `repo build` wrote: `public/` and `private/`.
-    fn out(&self) -> PathBuf {
+    pub(crate) fn out(&self) -> PathBuf {
         self.dir.path().join("out")
     }
 
     /// The part of the repository a static web server would host.
-    fn public(&self) -> PathBuf {
+    pub(crate) fn public(&self) -> PathBuf {
         self.out().join("public")
     }
 
-    /// Rebuilds the repository from exactly `packages`; the server serves the new files.
-    fn publish(&self, root: &Root, packages: &[PathBuf], groups: Option<&str>) {
+    /// Rebuilds the repository from exactly `packages`, signed with its key; the server
+    /// serves the new files.
+    pub(crate) fn publish(&self, root: &Root, packages: &[PathBuf], groups: Option<&str>) {
+        let key = self.dir.path().join("signing.key");
+        self.publish_with(root, packages, groups, &["--sign", arg(&key)]);
+    }
+
+    /// Rebuilds the repository from exactly `packages` with `args` added to `repo build`
+    /// (no signing key but one they give).
+    pub(crate) fn publish_with(
+        &self,
+        root: &Root,
+        packages: &[PathBuf],
+        groups: Option<&str>,
+        args: &[&str],
+    ) -> modhost_test_support::Run {
         let src = self.dir.path().join("src");
         let _ = std::fs::remove_dir_all(&src);
-        let _ = std::fs::remove_dir_all(self.out());
         assert!(std::fs::create_dir_all(&src).is_ok());
         for package in packages {
             let name = package.file_name().unwrap_or_default();
@@ -121,16 +134,11 @@ impl Repo {
         if let Some(groups) = groups {
             assert!(std::fs::write(src.join("groups.toml"), groups).is_ok());
         }
-        let key = self.dir.path().join("signing.key");
-        root.ok(&[
-            "repo",
-            "build",
-            arg(&src),
-            "--out",
-            arg(&self.out()),
-            "--sign",
-            arg(&key),
-        ]);
+        let mut build = vec!["repo", "build", arg(&src), "--out"];
+        let out = self.out();
+        build.push(arg(&out));
+        build.extend_from_slice(args);
+        root.ok(&build)
     }
 
     /// Adds this repository's a2 channel of `rawname` to `root` as source `name`, pinned
@@ -150,17 +158,17 @@ impl Repo {
     }
 
     /// `args` prefixed with `--ca-cert` for this repository's CA.
-    fn trusting<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+    pub(crate) fn trusting<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
         let mut all = vec!["--ca-cert", arg(&self.tls.ca)];
         all.extend_from_slice(args);
         all
     }
 
-    fn ok(&self, root: &Root, args: &[&str]) -> modhost_test_support::Run {
+    pub(crate) fn ok(&self, root: &Root, args: &[&str]) -> modhost_test_support::Run {
         root.ok(&self.trusting(args))
     }
 
-    fn fails(&self, root: &Root, args: &[&str]) -> modhost_test_support::Run {
+    pub(crate) fn fails(&self, root: &Root, args: &[&str]) -> modhost_test_support::Run {
         root.fails(&self.trusting(args))
     }
 }
@@ -172,7 +180,7 @@ impl Drop for Repo {
     }
 }
 
-fn version(root: &Root, rawname: &str) -> String {
+pub(crate) fn version(root: &Root, rawname: &str) -> String {
     root.ok(&["info", "--json", rawname]).json()["version"]
         .as_str()
         .unwrap_or_default()
@@ -181,7 +189,7 @@ fn version(root: &Root, rawname: &str) -> String {
 
 /// What `command` (`check-online`, `showupgrades`) offers, as (rawname, version, status);
 /// the command must succeed: a source that failed would otherwise read as no offer.
-fn offers(repo: &Repo, root: &Root, command: &str) -> Vec<(String, String, String)> {
+pub(crate) fn offers(repo: &Repo, root: &Root, command: &str) -> Vec<(String, String, String)> {
     let reports = repo.ok(root, &[command, "--json"]).json();
     reports
         .as_array()
@@ -209,7 +217,14 @@ fn gated_phonebook(root: &Root) -> Repo {
     repo
 }
 
-fn signed_source(repo: &Repo, root: &Root) {
+/// The id of the minisign public key `key`, as messages name it.
+pub(crate) fn key_id(key: &str) -> String {
+    modhost_update::PublicKey::parse(key)
+        .map(|k| k.key_id())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub(crate) fn signed_source(repo: &Repo, root: &Root) {
     root.ok(&[
         "source",
         "add",
@@ -344,8 +359,12 @@ fn bad_checksums_and_signatures_are_refused_and_the_root_is_unchanged() {
     assert!(std::fs::write(&index, text.replace("\"1.0.0\"", "\"1.0.1\"")).is_ok());
     let run = repo.fails(&root, &["install", "--online", "phonebook"]);
     assert!(
-        run.stderr
-            .contains("the signature does not match the pinned publisher key"),
+        run.stderr.contains(&format!(
+            "source `main`: `{}/index.json` was changed after it was signed: its signature by \
+             key ID {} does not match its content",
+            repo.url,
+            key_id(&repo.public_key)
+        )),
         "{}",
         run.stderr
     );
@@ -364,8 +383,11 @@ fn bad_checksums_and_signatures_are_refused_and_the_root_is_unchanged() {
     ]);
     let run = repo.fails(&root, &["install", "--online", "phonebook"]);
     assert!(
-        run.stderr
-            .contains("the document is signed by another key than the pinned publisher key"),
+        run.stderr.contains(&format!(
+            "is signed by key ID {}, not by the pinned key ID {}",
+            key_id(&repo.public_key),
+            key_id(&other_key)
+        )),
         "{}",
         run.stderr
     );
@@ -897,7 +919,7 @@ fn repo_build_keeps_licence_secrets_and_gated_packages_out_of_the_public_part() 
 }
 
 /// Phonebook 1.0.0 with `channels` (XML) added to its module.xml, written into `dir`.
-fn phonebook_with(channels: &str, dir: &Path) -> PathBuf {
+pub(crate) fn phonebook_with(channels: &str, dir: &Path) -> PathBuf {
     repackage(
         &package_at("phonebook", "1.0.0"),
         |xml| xml.replace("</module>", &format!("{channels}</module>")),
@@ -906,13 +928,13 @@ fn phonebook_with(channels: &str, dir: &Path) -> PathBuf {
 }
 
 /// Whether `source`'s report says it could not be checked because of `reason`.
-fn failed_with(reports: &serde_json::Value, source: &str, reason: &str) -> bool {
+pub(crate) fn failed_with(reports: &serde_json::Value, source: &str, reason: &str) -> bool {
     report(reports, source)["error"]
         .as_str()
         .is_some_and(|e| e.contains(reason))
 }
 
-fn report<'a>(reports: &'a serde_json::Value, source: &str) -> &'a serde_json::Value {
+pub(crate) fn report<'a>(reports: &'a serde_json::Value, source: &str) -> &'a serde_json::Value {
     reports
         .as_array()
         .and_then(|r| r.iter().find(|r| r["source"] == source))
@@ -1037,7 +1059,11 @@ fn a_module_updateurl_is_followed_and_its_md5_is_verified() {
     let key = std::fs::read_to_string(repo.dir.path().join("signing.key")).unwrap_or_default();
     let key = modhost_repo::SecretKey::parse(&key).unwrap_or_else(|e| panic!("{e}"));
     let signature = repo.public().join("freepbx/phonebook.json.minisig");
-    assert!(std::fs::write(&signature, key.sign(md5_only.as_bytes())).is_ok());
+    let claims = modhost_update::Claims {
+        file: Some("freepbx/phonebook.json".into()),
+        ..Default::default()
+    };
+    assert!(std::fs::write(&signature, key.sign(md5_only.as_bytes(), &claims)).is_ok());
     let url = format!("{}/freepbx/phonebook.json", repo.url);
     root.ok(&[
         "source",
@@ -1415,16 +1441,17 @@ fn a_module_can_pin_its_publishers_key_for_its_own_channels() {
     let reports = repo.fails(&root, &["check-online", "--json"]).json();
     for channel in ["phonebook/updateurl", "phonebook/1"] {
         assert!(
-            failed_with(&reports, channel, "does not match the pinned publisher key"),
+            failed_with(&reports, channel, "was changed after it was signed"),
             "{reports}"
         );
     }
     let run = repo.fails(&root, &["upgradeall", "--online"]);
     assert!(
         run.stderr.contains("nothing was upgraded")
-            && run
-                .stderr
-                .contains("`phonebook/1`: the signature does not match"),
+            && run.stderr.contains(&format!(
+                "source `phonebook/1`: `{}/joomla/phonebook.xml` was changed after it was signed",
+                repo.url
+            )),
         "a module none of whose channels can be trusted is reported: {run:?}"
     );
     assert_eq!(root.fingerprint(), before);

@@ -87,6 +87,9 @@ enum Command {
     Revoke(inspect::Rawname),
     /// Pack a module directory (module.xml + component) into a package.
     Pack(commands::pack::Args),
+    /// Start a module: a directory with module.xml, the source and a build script, in Rust
+    /// or Python.
+    New(commands::new::Args),
     /// Show a module.xml, module directory or package's manifest, or every error in it.
     Manifest(commands::manifest::Args),
     /// Compare two versions in FreePBX's order, like dpkg --compare-versions.
@@ -241,6 +244,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Grant(args) => inspect::grant(&ctx, args),
         Command::Revoke(args) => inspect::revoke(&ctx, args),
         Command::Pack(args) => commands::pack::run(&ctx.out, args),
+        Command::New(args) => commands::new::run(&ctx.out, args),
         Command::Manifest(args) => commands::manifest::run(&ctx.out, args),
         Command::CompareVersions(args) => return commands::compare_versions::run(&ctx.out, args),
         Command::Source(command) => commands::online::source(&ctx, command),

@@ -20,16 +20,22 @@ use crate::escape::{escape, escape_lines};
 
 /// Crates whose records below warn never show: ureq logs every request's whole URL,
 /// download key (`email=…&key=…`) included, at debug and trace, and its bytes at trace;
-/// rustls logs the handshake.
-const QUIET_BELOW_WARN: [&str; 2] = ["ureq", "rustls"];
+/// rustls logs the handshake; hyper and h2 (under `repo serve`) may log request lines,
+/// query strings with licence keys included.
+const QUIET_BELOW_WARN: [&str; 4] = ["ureq", "rustls", "hyper", "h2"];
 
-/// Module log records (target `modhost::module`) show at info; everything else only warns,
-/// unless `MODHOST_LOG` says otherwise — except for [`QUIET_BELOW_WARN`], whatever it says.
+/// Module log records (target `modhost::module`) and `repo serve`'s access log show at
+/// info; everything else only warns, unless `MODHOST_LOG` says otherwise — except for
+/// [`QUIET_BELOW_WARN`], whatever it says.
 /// Every record's message and fields are shown escaped ([`EscapedFields`]): a module's
 /// log records are its own text.
 pub fn init_tracing() {
-    let filter = EnvFilter::try_from_env("MODHOST_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("warn,modhost::module=info"));
+    let filter = EnvFilter::try_from_env("MODHOST_LOG").unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "warn,modhost::module=info,{}=info",
+            modhost_repo::serve::ACCESS_LOG
+        ))
+    });
     // A separate filter, not directives added to `filter`: a more specific directive in
     // MODHOST_LOG (`ureq::run=trace`) would win over an added `ureq=warn`.
     let quiet = filter_fn(|meta| {

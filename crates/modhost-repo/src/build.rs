@@ -1,22 +1,28 @@
-//! `repo build`: the static files of a repository, every kind's documents signed when
-//! there is a key, with the packages of licence-gated groups kept apart.
+//! `repo build`: the static files of a repository, every kind's documents and the release
+//! document naming them signed when there is a key, with the packages of licence-gated
+//! groups kept apart; published in one step by `publish`.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use md5::Md5;
 use modhost_manifest::Manifest;
 use modhost_update::a2::{self, ModSource};
-use modhost_update::index::{FORMAT, MAX_INDEX};
+use modhost_update::index::FORMAT;
+use modhost_update::release_document::{Document, RELEASE_FORMAT};
 use modhost_update::{
-    Entry, Error, Index, Kind, Result, SIGNATURE_SUFFIX, Stability, file_error, hex,
+    Claims, Entry, Error, Index, Kind, PublicKey, RELEASE_DOCUMENT, ReleaseDocument, Result,
+    SIGNATURE_SUFFIX, Stability, file_error, hex,
 };
 use quick_xml::escape::escape;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use crate::SecretKey;
-use crate::licence::Groups;
+use crate::licence::{Groups, create_private_dir, write_secret};
+use crate::publish::Output;
 
 /// The part of a built repository that any web server or CDN may host: every document,
 /// and the packages anyone may download.
@@ -26,6 +32,40 @@ pub const PUBLIC: &str = "public";
 /// `a2/RAWNAME/`, as in the public part). Never published; readable by its owner alone.
 pub const PRIVATE: &str = "private";
 
+/// How long a release is valid unless told otherwise: clients refuse it after, so a
+/// publisher rebuilds (or re-signs) at least this often.
+pub const DEFAULT_VALID_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How [`build_with`] builds: what [`build`] takes, and the release's validity and the
+/// next key it announces.
+#[derive(Debug, Clone)]
+pub struct Options<'a> {
+    /// The key every document is signed with; unsigned without one.
+    pub key: Option<&'a SecretKey>,
+    /// The URL the repository is served at: download URLs are absolute under it, else
+    /// relative to their document.
+    pub base_url: Option<&'a str>,
+    /// The host application the Joomla documents target.
+    pub platform: &'a str,
+    /// How long after the build clients accept the release.
+    pub valid_for: Duration,
+    /// The publisher's next key, announced in the signed release: clients pin it beside
+    /// `key`, and drop `key` once a release signed by the next one arrives.
+    pub next_key: Option<&'a PublicKey>,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options {
+            key: None,
+            base_url: None,
+            platform: modhost_update::DEFAULT_PLATFORM,
+            valid_for: DEFAULT_VALID_FOR,
+            next_key: None,
+        }
+    }
+}
+
 /// What [`build`] wrote.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Built {
@@ -33,7 +73,14 @@ pub struct Built {
     pub modules: Vec<Entry>,
     /// Whether the documents were signed.
     pub signed: bool,
-    /// The directory to publish.
+    /// The release's serial: higher than every earlier build's in this directory.
+    pub serial: u64,
+    /// The end of the release's validity, in seconds since the epoch.
+    pub valid_until: u64,
+    /// The next key the release announces, as its base64 line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_key: Option<String>,
+    /// The directory to publish: a link through `current` to this build's public part.
     pub public: PathBuf,
     /// The directory of licence secrets and gated packages, when there are groups.
     pub private: Option<PathBuf>,
@@ -50,6 +97,24 @@ fn format_of(file: &str) -> &str {
         .map_or("tgz", |(_, extension)| extension)
 }
 
+/// Builds as [`build_with`] does, the release valid for [`DEFAULT_VALID_FOR`] and
+/// announcing no next key.
+pub fn build(
+    dir: &Path,
+    out: &Path,
+    key: Option<&SecretKey>,
+    base_url: Option<&str>,
+    platform: &str,
+) -> Result<Built> {
+    let options = Options {
+        key,
+        base_url,
+        platform,
+        ..Options::default()
+    };
+    build_with(dir, out, &options)
+}
+
 /// Writes the repository for the packages (`*.tgz`, `*.zip`) in `dir` into `out`. `out/`[`PUBLIC`]
 /// gets `packages/`, `index.json`, and for each module `freepbx/RAWNAME.json`,
 /// `joomla/RAWNAME.xml` (every version, tagged by stability) and `a2/RAWNAME/modsource.json`
@@ -58,62 +123,104 @@ fn format_of(file: &str) -> &str {
 /// releases by default. The packages of licence-gated groups (`groups.toml` in `dir`) go to
 /// `out/`[`PRIVATE`] instead (mode 0700), with a copy of `groups.toml` (mode 0600): the
 /// public part can be uploaded anywhere without giving away a secret or a gated package.
-/// With `key`, every document gets a minisign `.minisig`. Download URLs are absolute under
-/// `base_url` when given, else relative to the document. The Joomla documents target the
-/// host application named `platform` (any version): a client offers only updates whose
-/// `<targetplatform name>` is its own ([`modhost_update::DEFAULT_PLATFORM`] unless its root
-/// declares another). Output is reproducible: no timestamps.
+/// Download URLs are absolute under the base URL when given, else relative to the
+/// document. The Joomla documents target the host application named by the platform
+/// (any version): a client offers only updates whose `<targetplatform name>` is its own
+/// ([`modhost_update::DEFAULT_PLATFORM`] unless its root declares another). The documents
+/// are reproducible: no timestamps.
 ///
-/// The two parts belong to the build: each build writes them afresh beside the old ones
-/// and then swaps them in, so they hold exactly what this build produced (a withdrawn
-/// package or a signature from an earlier signed build does not linger), and a failed
-/// build leaves the previous repository as it was. Files put into them by hand do not
-/// survive a build; anything else in `out` is left alone. A `public` or `private`
-/// directory this function did not write (no modhost `index.json`, no `groups.toml`) is
-/// refused rather than replaced.
-pub fn build(
-    dir: &Path,
-    out: &Path,
-    key: Option<&SecretKey>,
-    base_url: Option<&str>,
-    platform: &str,
-) -> Result<Built> {
-    if platform.trim().is_empty() {
-        return Err(Error::Invalid {
-            url: dir.display().to_string(),
-            message: "the target platform name is empty".into(),
-        });
+/// Beside them, `release.json` ([`modhost_update::ReleaseDocument`]) names every other
+/// document with its size and SHA-256, the build time, a validity end and a serial higher
+/// than the last build's (which is the build time in seconds, or one more than the last
+/// serial when that is higher). With a key, every document and the release get a minisign
+/// `.minisig` whose trusted comment claims the document's path, the serial, the build
+/// time and the validity end ([`modhost_update::Claims`]).
+///
+/// A build is written into a directory of its own, `out/builds/SERIAL`, and published in
+/// one step: `out/current` is swapped to it by a rename, and `out/public` and
+/// `out/private` are links through `current` (see the `publish` module). So each part
+/// holds exactly what this build produced (a withdrawn package or a signature from an
+/// earlier signed build does not linger), a failed build leaves the previous repository
+/// as it was, and a client reading during a build never finds a file missing. Files put
+/// into them by hand do not survive a build; anything else in `out` is left alone. A
+/// `public` or `private` directory no build wrote (no modhost `index.json`, no
+/// `groups.toml`) is refused rather than replaced.
+pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
+    let invalid = |message: &str| Error::Invalid {
+        url: dir.display().to_string(),
+        message: message.to_owned(),
+    };
+    if options.platform.trim().is_empty() {
+        return Err(invalid("the target platform name is empty"));
     }
+    if options.valid_for.as_secs() == 0 {
+        return Err(invalid("the release's validity is shorter than a second"));
+    }
+    let next_key = match (options.next_key, options.key) {
+        (Some(_), None) => {
+            return Err(invalid(
+                "a next key is announced only in a signed release: sign it with the current key",
+            ));
+        }
+        (Some(next), Some(key)) if *next == key.public() => {
+            return Err(invalid(
+                "the next key announced is the key signing the release",
+            ));
+        }
+        (next, _) => next,
+    };
     let groups_file = dir.join("groups.toml");
     let groups_text = read_if_present(&groups_file)?;
     let groups = match &groups_text {
         Some(text) => Groups::parse(&groups_file, text)?,
         None => Groups::default(),
     };
-    fs_err::create_dir_all(out).map_err(file_error(out))?;
-    for part in [PUBLIC, PRIVATE] {
-        check_replaceable(out, part)?;
-    }
-    // Inside `out`, so that the swap is a rename within one file system; the directory is
-    // 0700 and removed (with the replaced parts) when it is dropped.
-    let stage = tempfile::Builder::new()
-        .prefix(".repo-build-")
-        .tempdir_in(out)
-        .map_err(file_error(out))?;
+    let output = Output::open(out)?;
+    let built = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let serial = built.max(output.last_serial().saturating_add(1));
+    let valid_until = built.saturating_add(options.valid_for.as_secs());
+    // Removed when dropped, unless published.
+    let stage = output.stage()?;
     let gated = match (&groups_text, groups.groups.is_empty()) {
         (Some(text), false) => Some(text.as_str()),
         _ => None,
     };
-    let modules = write_parts(dir, stage.path(), &groups, gated, key, base_url, platform)?;
-    // Secrets first: the new public index may name a group only the new private part holds.
-    replace_part(stage.path(), out, PRIVATE)?;
-    replace_part(stage.path(), out, PUBLIC)?;
+    let docs = Documents {
+        out: &stage.path().join(PUBLIC),
+        key: options.key,
+        claims: Claims {
+            timestamp: Some(built),
+            file: None,
+            serial: Some(serial),
+            expires: Some(valid_until),
+        },
+        written: RefCell::new(Vec::new()),
+    };
+    let modules = write_parts(dir, stage.path(), &groups, gated, &docs, options)?;
+    let mut documents = docs.written.take();
+    documents.sort_by(|a, b| a.path.cmp(&b.path));
+    let release = ReleaseDocument {
+        format: RELEASE_FORMAT.to_owned(),
+        serial,
+        built,
+        valid_until,
+        documents,
+        next_key: next_key.map(PublicKey::encode),
+    };
+    let text = serde_json::to_vec_pretty(&release).unwrap_or_default();
+    docs.write(RELEASE_DOCUMENT, &text)?;
+    output.publish(stage, serial)?;
     Ok(Built {
         modules,
-        signed: key.is_some(),
+        signed: options.key.is_some(),
+        serial,
+        valid_until,
+        next_key: release.next_key,
         public: out.join(PUBLIC),
         private: gated.map(|_| out.join(PRIVATE)),
-        warnings: match base_url {
+        warnings: match options.base_url {
             Some(_) => Vec::new(),
             None => vec![
                 "no base URL: freepbx/ and joomla/ documents name their packages relative to \
@@ -133,80 +240,16 @@ pub(crate) fn read_if_present(path: &Path) -> Result<Option<String>> {
     }
 }
 
-/// Refuses to let a build replace `out/part` unless it is missing, empty, or was written
-/// by an earlier build: a build replaces its parts whole, and must not wipe a directory
-/// someone else keeps under that name.
-fn check_replaceable(out: &Path, part: &str) -> Result<()> {
-    let path = out.join(part);
-    let refuse = |what: &str| Error::File {
-        path: path.clone(),
-        message: format!(
-            "{what}, not a part `repo build` wrote; it would be replaced whole: move it away \
-             or build into another directory"
-        ),
-    };
-    let metadata = match fs_err::symlink_metadata(&path) {
-        Ok(metadata) => metadata,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(file_error(&path)(e)),
-    };
-    if !metadata.is_dir() {
-        return Err(refuse("it is not a directory"));
-    }
-    let ours = if part == PUBLIC {
-        let index = path.join("index.json");
-        fs_err::metadata(&index).is_ok_and(|m| m.is_file() && m.len() <= MAX_INDEX)
-            && fs_err::read(&index).is_ok_and(|bytes| Index::parse(&bytes, "out").is_ok())
-    } else {
-        path.join("groups.toml").is_file()
-    };
-    let empty = || {
-        fs_err::read_dir(&path)
-            .map(|mut entries| entries.next().is_none())
-            .map_err(file_error(&path))
-    };
-    if ours || empty()? {
-        Ok(())
-    } else {
-        Err(refuse("it holds files"))
-    }
-}
-
-/// Swaps `stage/part` in as `out/part`, moving the old one into `stage` (which is then
-/// removed with it). With no `stage/part`, the old one is only removed: this build has
-/// nothing for it. Two renames, so a request read in between finds the part missing.
-fn replace_part(stage: &Path, out: &Path, part: &str) -> Result<()> {
-    let (current, staged) = (out.join(part), stage.join(part));
-    let retired = stage.join(format!("replaced-{part}"));
-    let had_one = match fs_err::rename(&current, &retired) {
-        Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => return Err(file_error(&current)(e)),
-    };
-    if !staged.exists() {
-        return Ok(());
-    }
-    if let Err(e) = fs_err::rename(&staged, &current) {
-        if had_one {
-            // Best effort: the old part back is better than none; the error is the rename's.
-            let _ = fs_err::rename(&retired, &current);
-        }
-        return Err(file_error(&current)(e));
-    }
-    Ok(())
-}
-
 /// Writes the public part, and the private one when there are `gated` groups (the text of
-/// `groups.toml`), under `stage`: the packages, then each kind's documents; what the index
-/// lists.
+/// `groups.toml`), under `stage`: the packages, then each kind's documents through
+/// `docs`; what the index lists.
 fn write_parts(
     dir: &Path,
     stage: &Path,
     groups: &Groups,
     gated: Option<&str>,
-    key: Option<&SecretKey>,
-    base_url: Option<&str>,
-    platform: &str,
+    docs: &Documents,
+    options: &Options,
 ) -> Result<Vec<Entry>> {
     let parts = Parts {
         public: stage.join(PUBLIC),
@@ -219,13 +262,10 @@ fn write_parts(
     }
     let found = collect(dir, &parts)?;
     let publication = Publication {
-        docs: Documents {
-            out: &parts.public,
-            key,
-        },
+        docs,
         parts: &parts,
-        base_url,
-        platform,
+        base_url: options.base_url,
+        platform: options.platform,
         found,
     };
     for kind in Kind::ALL {
@@ -323,7 +363,7 @@ fn collect(dir: &Path, parts: &Parts) -> Result<Vec<(Manifest, Entry)>> {
 /// What every kind's documents are written from: the packages a build found.
 struct Publication<'a> {
     /// The public part's documents, signed when there is a key.
-    docs: Documents<'a>,
+    docs: &'a Documents<'a>,
     /// Where the packages are.
     parts: &'a Parts<'a>,
     /// The URL the repository is served at, when download URLs are to be absolute.
@@ -511,36 +551,15 @@ impl Publication<'_> {
     }
 }
 
-/// Creates `path` readable by its owner alone, whatever the umask.
-fn create_private_dir(path: &Path) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(path)
-        .and_then(|()| std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)))
-        .map_err(file_error(path))
-}
-
-/// Writes `path` (a new file) readable by its owner alone, whatever the umask, for secrets.
-pub fn write_secret(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(file_error(path))?;
-    // The mode given to open is masked by the umask; an odd one could leave it unreadable.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .and_then(|()| file.write_all(text.as_bytes()))
-        .map_err(file_error(path))
-}
-
-/// Writes the metadata documents under `out`, each with its `.minisig` when signing.
+/// Writes the metadata documents under `out`, each with its `.minisig` when signing, and
+/// keeps what the release document names of each.
 struct Documents<'a> {
     out: &'a Path,
     key: Option<&'a SecretKey>,
+    /// What every signature claims, but the path: the build's time, serial and validity.
+    claims: Claims,
+    /// Every document written so far.
+    written: RefCell<Vec<Document>>,
 }
 
 impl Documents<'_> {
@@ -550,13 +569,21 @@ impl Documents<'_> {
         fs_err::create_dir_all(&path).map_err(file_error(&path))
     }
 
-    /// Writes the document `name`, and its signature when signing.
+    /// Writes the document `name` (a path from the repository's root), and its signature
+    /// when signing, claiming that path.
     fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let path = self.out.join(name);
         fs_err::write(&path, bytes).map_err(file_error(&path))?;
         if let Some(key) = self.key {
+            let claims = Claims {
+                file: Some(name.to_owned()),
+                ..self.claims.clone()
+            };
             let sig = self.out.join(format!("{name}{SIGNATURE_SUFFIX}"));
-            fs_err::write(&sig, key.sign(bytes)).map_err(file_error(&sig))?;
+            fs_err::write(&sig, key.sign(bytes, &claims)).map_err(file_error(&sig))?;
+        }
+        if name != RELEASE_DOCUMENT {
+            self.written.borrow_mut().push(Document::of(name, bytes));
         }
         Ok(())
     }
@@ -565,3 +592,6 @@ impl Documents<'_> {
 #[cfg(test)]
 #[path = "tests_build.rs"]
 mod tests_build;
+#[cfg(test)]
+#[path = "tests_release.rs"]
+mod tests_release;

@@ -5,13 +5,22 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use blake2::{Blake2b512, Digest};
 use ed25519_dalek::{Signer, SigningKey};
-use modhost_update::{PublicKey, hex};
+use modhost_update::{Claims, PublicKey};
 
 /// A publisher's signing key: base64 of its 8-byte minisign key id and 32 secret bytes,
 /// kept in a file only the publisher can read.
 pub struct SecretKey {
     id: [u8; 8],
     key: SigningKey,
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret itself never shows: only which key it is.
+        f.debug_struct("SecretKey")
+            .field("key_id", &self.public().key_id())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SecretKey {
@@ -75,10 +84,18 @@ impl SecretKey {
         }
     }
 
-    /// Signs `data` as minisign does (a prehashed signature with a trusted comment), as
-    /// the text of a `.minisig` file. Deterministic: the comment has no timestamp.
-    pub fn sign(&self, data: &[u8]) -> String {
-        let trusted = "modhost repository document";
+    /// Signs `data` as minisign does (a prehashed signature), its trusted comment
+    /// claiming `claims` — which document, which release, when, until when — as the text
+    /// of a `.minisig` file.
+    pub fn sign(&self, data: &[u8], claims: &Claims) -> String {
+        self.sign_with_comment(data, &claims.to_comment())
+    }
+
+    /// Signs `data` as [`SecretKey::sign`] does, with `trusted` as its trusted comment:
+    /// free text, as `minisign -S -t` writes it.
+    pub fn sign_with_comment(&self, data: &[u8], trusted: &str) -> String {
+        // A comment is one line of the signature file: a line break would end it early.
+        let trusted = trusted.replace(['\r', '\n'], " ");
         let signature = self.key.sign(&Blake2b512::digest(data)).to_bytes();
         let global = self
             .key
@@ -86,7 +103,7 @@ impl SecretKey {
             .to_bytes();
         format!(
             "untrusted comment: signature from modhost repo key {}\n{}\ntrusted comment: {trusted}\n{}\n",
-            hex(&self.id),
+            self.public().key_id(),
             STANDARD.encode([&b"ED"[..], &self.id[..], &signature[..]].concat()),
             STANDARD.encode(global)
         )
@@ -97,29 +114,118 @@ impl SecretKey {
 mod tests {
     use std::path::Path;
 
+    use modhost_update::signature::verify;
     use modhost_update::{
-        Client, DEFAULT_TIMEOUT, Error, Kind, Location, Release, SIGNATURE_SUFFIX, Source, Target,
+        Client, DEFAULT_TIMEOUT, Error, Kind, Location, Refusal, Release, SIGNATURE_SUFFIX, Seen,
+        Source, Target,
     };
 
     use super::*;
+
+    /// What `key`'s signature of `data` for `path` proves, checked against `pinned`.
+    fn verified(
+        pinned: &SecretKey,
+        data: &[u8],
+        signature: &str,
+    ) -> Result<modhost_update::signature::Signed, Refusal> {
+        verify(
+            &[pinned.public()],
+            "https://h/index.json",
+            data,
+            signature.as_bytes(),
+            None,
+        )
+    }
+
+    fn claims(file: &str) -> Claims {
+        Claims {
+            timestamp: Some(1_700_000_000),
+            file: Some(file.to_owned()),
+            serial: Some(7),
+            expires: Some(4_102_444_800),
+        }
+    }
 
     #[test]
     fn signatures_verify_only_with_the_signing_key_and_the_exact_bytes() {
         let key = SecretKey::generate();
         let other = SecretKey::generate();
-        let signature = key.sign(b"index");
-        let public = PublicKey::parse(&key.public().encode()).unwrap_or_else(|e| panic!("{e}"));
-        assert!(public.verify(b"index", signature.as_bytes(), "s").is_ok());
-        assert!(public.verify(b"indeX", signature.as_bytes(), "s").is_err());
-        let foreign = other.public().verify(b"index", signature.as_bytes(), "s");
-        assert!(foreign.is_err_and(|e| e.to_string().contains("another key")));
-        assert!(public.verify(b"index", b"garbage", "s").is_err());
-        let tampered = signature.replace("modhost repository document", "anything else");
-        assert!(public.verify(b"index", tampered.as_bytes(), "s").is_err());
+        let signature = key.sign(b"index", &claims("index.json"));
+        let signed = verified(&key, b"index", &signature).map(|s| s.claims);
+        assert_eq!(
+            signed,
+            Ok(claims("index.json")),
+            "the claims come back as signed"
+        );
+        assert!(
+            matches!(
+                verified(&key, b"indeX", &signature),
+                Err(Refusal::Changed { .. })
+            ),
+            "a changed document"
+        );
+        let foreign = verified(&other, b"index", &signature);
+        assert!(
+            matches!(&foreign, Err(Refusal::OtherKey { seen, pinned, .. })
+                if *seen == key.public().key_id() && *pinned == [other.public().key_id()]),
+            "{foreign:?}"
+        );
+        assert!(matches!(
+            verified(&key, b"index", "garbage"),
+            Err(Refusal::Malformed { .. })
+        ));
+        // The comment is signed too: claiming another serial breaks the signature.
+        let tampered = signature.replace("serial:7", "serial:8");
+        assert!(matches!(
+            verified(&key, b"index", &tampered),
+            Err(Refusal::Changed { .. })
+        ));
         let restored = SecretKey::parse(&key.encode())
             .map(|k| k.public())
             .map_err(|e| e.to_string());
         assert_eq!(restored, Ok(key.public()));
+        assert!(
+            signature.starts_with(&format!(
+                "untrusted comment: signature from modhost repo key {}\n",
+                key.public().key_id()
+            )),
+            "{signature}"
+        );
+    }
+
+    #[test]
+    fn a_legacy_signature_is_refused_saying_how_to_sign_again() {
+        let key = SecretKey::generate();
+        // What `minisign -S -l` writes: the document itself signed, under `Ed`.
+        let trusted = "timestamp:1700000000\tfile:index.json";
+        let signature = key.key.sign(b"index").to_bytes();
+        let global = key
+            .key
+            .sign(&[&signature[..], trusted.as_bytes()].concat())
+            .to_bytes();
+        let legacy = format!(
+            "untrusted comment: legacy\n{}\ntrusted comment: {trusted}\n{}\n",
+            STANDARD.encode([&b"Ed"[..], &key.id[..], &signature[..]].concat()),
+            STANDARD.encode(global)
+        );
+        let refused = verified(&key, b"index", &legacy).map_err(|e| e.to_string());
+        assert_eq!(
+            refused.err().as_deref(),
+            Some(
+                "`https://h/index.json` has a legacy minisign signature (made with `minisign -S \
+                 -l`), which is not accepted: re-sign it with `minisign -S` (without -l) or \
+                 `modhost repo build --sign`"
+            )
+        );
+    }
+
+    #[test]
+    fn a_free_text_comment_claims_nothing_and_still_verifies() {
+        let key = SecretKey::generate();
+        let signature = key.sign_with_comment(b"index", "signed by ACME\nreally");
+        assert!(signature.contains("trusted comment: signed by ACME really\n"));
+        let signed = verified(&key, b"index", &signature).map(|s| s.claims);
+        assert_eq!(signed, Ok(Claims::default()));
     }
 
     /// A local FreePBX document `json` signed by `key`, as a source pinned to `pinned`.
@@ -128,13 +234,15 @@ mod tests {
         let sig = dir.join(format!("phonebook.json{SIGNATURE_SUFFIX}"));
         assert!(
             std::fs::write(&doc, json).is_ok()
-                && std::fs::write(&sig, key.sign(json.as_bytes())).is_ok()
+                && std::fs::write(&sig, key.sign(json.as_bytes(), &claims("phonebook.json")))
+                    .is_ok()
         );
         Source {
             name: "pb".into(),
             kind: Kind::Freepbx,
             location: Location::Path(doc),
-            public_key: Some(pinned.public()),
+            public_keys: vec![pinned.public()],
+            seen: Seen::default(),
             extra_query: None,
         }
     }
@@ -162,7 +270,7 @@ mod tests {
         assert!(offered.is_ok_and(|r| r.len() == 1));
         // Unsigned, the MD5 alone is accepted (FreePBX servers publish nothing else).
         let unsigned = Source {
-            public_key: None,
+            public_keys: Vec::new(),
             ..signed_freepbx(dir.path(), md5_only, &key, &key)
         };
         let offered = client.releases(&unsigned, Some("phonebook"), &Target::default());
@@ -174,9 +282,9 @@ mod tests {
         let source = signed_freepbx(dir.path(), &with_sha256, &other, &key);
         let refused = client.releases(&source, Some("phonebook"), &Target::default());
         assert!(
-            refused
-                .as_ref()
-                .is_err_and(|e| e.to_string().contains("another key")),
+            refused.as_ref().is_err_and(|e| e
+                .to_string()
+                .contains(&format!("is signed by key ID {}", other.public().key_id()))),
             "{refused:?}"
         );
     }

@@ -9,16 +9,21 @@
 //! that reads them, are `modhost-update`'s: this crate depends on it, never the reverse, so
 //! that a host that only installs updates carries none of this.
 //!
-//! - `build`: [`build()`], [`Built`], [`write_secret`].
+//! - `build`: [`build()`] and [`build_with`] with its [`Options`], [`Built`];
+//!   `publish`: the output directory, each build in `builds/SERIAL` with [`CURRENT`]
+//!   swapped to it in one rename.
 //! - `key`: [`SecretKey`], minisign-compatible signing.
-//! - `licence`: [`Groups`] from `groups.toml`, [`licence_key`] and its check.
+//! - `licence`: [`Groups`] from `groups.toml`, [`licence_key`] and its check, and
+//!   [`write_secret`] for files only their owner reads.
 //! - [`serve`]: the HTTPS server.
 
 mod build;
 mod key;
 mod licence;
+mod publish;
 pub mod serve;
 
-pub use build::{Built, PRIVATE, PUBLIC, build, write_secret};
+pub use build::{Built, DEFAULT_VALID_FOR, Options, PRIVATE, PUBLIC, build, build_with};
 pub use key::SecretKey;
-pub use licence::{Group, Groups, MIN_SECRET, licence_key, licence_key_matches};
+pub use licence::{Group, Groups, MIN_SECRET, licence_key, licence_key_matches, write_secret};
+pub use publish::{BUILDS, CURRENT};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use hmac::{Hmac, Mac};
-use modhost_update::{Error, Result, hex};
+use modhost_update::{Error, Result, file_error, hex};
 use serde::Deserialize;
 use sha2::Sha256;
 
@@ -112,6 +112,33 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
                 .and_then(|pair| u8::from_str_radix(pair, 16).ok())
         })
         .collect()
+}
+
+/// Creates `path` readable by its owner alone, whatever the umask: the private part,
+/// which holds the groups' secrets.
+pub(crate) fn create_private_dir(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .and_then(|()| std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)))
+        .map_err(file_error(path))
+}
+
+/// Writes `path` (a new file) readable by its owner alone, whatever the umask, for secrets.
+pub fn write_secret(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(file_error(path))?;
+    // The mode given to open is masked by the umask; an odd one could leave it unreadable.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| file.write_all(text.as_bytes()))
+        .map_err(file_error(path))
 }
 
 #[cfg(test)]

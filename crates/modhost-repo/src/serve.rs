@@ -1,27 +1,56 @@
-//! A small HTTPS server for a built repository, for tests and small sites: the static files
-//! of its public part, plus the packages of gated groups from its private part after a
-//! licence check (seed 003's jBackend behaviour).
+//! `repo serve`: an HTTPS server for a built repository — the static files of its public
+//! part, and the packages of licence-gated groups from its private part after a licence
+//! check (seed 003's jBackend behaviour).
+//!
+//! hyper serves HTTP/1.1 with keep-alive and HTTP/2 (agreed through ALPN) over
+//! tokio-rustls; tower-http's static-file service answers GET and HEAD with Range, ETag,
+//! Last-Modified and conditional requests (`304`), streaming each file from disk, and its
+//! compression layer gzips documents. What they leave to the server is here:
+//!
+//! - `listener`: the accept loop, the bound on connections served at once (beyond it a
+//!   `503` with `Retry-After`, never a dropped connection), each connection's protocol.
+//! - `limits`: one deadline from accept over the TLS handshake and the request, however
+//!   a client trickles it; a client that stops reading its answer is dropped.
+//! - `tls`: the certificate chain, the key, ALPN.
+//! - `route`: which file a path names, the licence check, caching headers, gzip for
+//!   documents only (packages go out byte-exact).
+//! - `access`: one log line per request at [`ACCESS_LOG`], without the query (it
+//!   carries licence keys).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod access;
+mod limits;
+mod listener;
+mod route;
+mod tls;
+
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use modhost_package::Format;
-use modhost_update::{Error, Index, Result};
-use rustls::{ServerConfig, ServerConnection, StreamOwned};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use modhost_update::{Error, Result};
+use rustls::ServerConfig;
+use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::{Groups, PRIVATE, PUBLIC, licence_key_matches};
+use crate::PUBLIC;
+
+pub use access::TARGET as ACCESS_LOG;
 
 /// How many connections a server serves at once unless told otherwise.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
-/// How long a client may take to send its request, or stall its answer by not reading it,
-/// unless the server is told otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// How long a client may take to connect and send its request, or to go on reading its
+/// answer, unless the server is told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most of a request's head (line and headers) that is read: a longer one is refused
+/// (`431`).
+pub const MAX_HEAD: u64 = 16 * 1024;
+/// The seconds a client refused for want of a free connection is told to wait.
+const RETRY_AFTER_SECS: u16 = 1;
+/// Connections the system holds for the server while it is busy: past them, clients'
+/// connection attempts are not answered and retried.
+const BACKLOG: i32 = 1024;
+/// Threads reading files at once, whatever the number of connections.
+const FILE_THREADS: usize = 64;
 
 /// A bound HTTPS server over a repository directory.
 pub struct Server {
@@ -49,46 +78,42 @@ impl Server {
                 message: "not found: serve the --out directory of `repo build`".into(),
             });
         }
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-            .and_then(|certs| certs.collect())
-            .map_err(|e| Error::File {
-                path: cert.to_owned(),
-                message: e.to_string(),
-            })?;
-        let private = PrivateKeyDer::from_pem_file(key).map_err(|e| Error::File {
-            path: key.to_owned(),
-            message: e.to_string(),
-        })?;
-        let tls =
-            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .and_then(|b| b.with_no_client_auth().with_single_cert(chain, private))
-                .map_err(|e| Error::File {
-                    path: cert.to_owned(),
-                    message: format!("unusable certificate or key: {e}"),
-                })?;
-        let listener = TcpListener::bind(listen).map_err(|e| Error::Fetch {
+        let tls = tls::config(cert, key)?;
+        let cannot_listen = |e: std::io::Error| Error::Fetch {
             url: listen.to_owned(),
             message: format!("cannot listen: {e}"),
-        })?;
-        Ok(Server {
-            listener,
-            tls: Arc::new(tls),
-            root: root.to_owned(),
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            timeout: DEFAULT_TIMEOUT,
-        })
+        };
+        let mut last = None;
+        for address in listen.to_socket_addrs().map_err(cannot_listen)? {
+            match listen_on(address) {
+                Ok(listener) => {
+                    return Ok(Server {
+                        listener,
+                        tls,
+                        root: root.to_owned(),
+                        max_connections: DEFAULT_MAX_CONNECTIONS,
+                        timeout: DEFAULT_TIMEOUT,
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(cannot_listen(last.unwrap_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no address")
+        })))
     }
 
-    /// Serves at most `max` connections at once: more are closed unanswered, so that
-    /// clients holding connections open cannot exhaust the machine's threads.
+    /// Serves at most `max` connections at once: a client beyond them is answered `503`
+    /// with `Retry-After`, so that clients holding connections open cannot exhaust the
+    /// machine.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max;
         self
     }
 
-    /// Gives a client `timeout` to send its whole request, however it trickles, and drops
-    /// one that stops reading its answer for as long.
+    /// Gives a client `timeout` from connecting to have sent its whole request, however
+    /// it trickles (and as long again for each next request on the connection), and
+    /// drops one whose answer does not move for as long.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -102,275 +127,54 @@ impl Server {
         })
     }
 
-    /// Serves until the process ends, one thread per connection.
+    /// Serves until the process ends, on a runtime of its own.
     pub fn run(self) -> Result<()> {
-        let root = Arc::new(self.root);
-        let open = Arc::new(AtomicUsize::new(0));
-        for stream in self.listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let already = open.fetch_add(1, Ordering::SeqCst);
-            let slot = Slot(Arc::clone(&open));
-            if already >= self.max_connections {
-                tracing::debug!("connection closed: {} already open", self.max_connections);
-                continue;
-            }
-            let (tls, root, timeout) = (Arc::clone(&self.tls), Arc::clone(&root), self.timeout);
-            // The slot is freed when the thread ends, or with the closure if it cannot start.
-            let spawned = std::thread::Builder::new().spawn(move || {
-                let _slot = slot;
-                if let Err(e) = handle(stream, tls, &root, timeout) {
-                    tracing::debug!("connection ended: {e}");
-                }
-            });
-            if let Err(e) = spawned {
-                tracing::warn!("connection closed: cannot start a thread: {e}");
-            }
-        }
-        Ok(())
-    }
-}
-
-/// One counted connection: the count goes down when it is dropped.
-struct Slot(Arc<AtomicUsize>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// The most of a request (line and headers) that is read: a longer one is refused.
-pub const MAX_HEAD: u64 = 16 * 1024;
-
-type Tls = StreamOwned<ServerConnection, TcpStream>;
-
-fn handle(
-    stream: TcpStream,
-    tls: Arc<ServerConfig>,
-    root: &Path,
-    timeout: Duration,
-) -> std::io::Result<()> {
-    stream.set_write_timeout(Some(timeout))?;
-    let connection = ServerConnection::new(tls).map_err(std::io::Error::other)?;
-    let mut tls = StreamOwned::new(connection, stream);
-    let deadline = Instant::now() + timeout;
-    let (status, content_type, body) = match read_head(&mut tls, deadline)? {
-        Ok(request_line) => {
-            let target = request_line.split_whitespace().nth(1).unwrap_or("/");
-            respond(root, &request_line, target)
-        }
-        Err(refusal) => refusal,
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    tls.write_all(head.as_bytes())?;
-    tls.write_all(&body)?;
-    tls.flush()?;
-    tls.conn.send_close_notify();
-    let _ = tls.flush();
-    Ok(())
-}
-
-/// Reads a request's head, at most [`MAX_HEAD`] bytes of it, before `deadline`: its
-/// request line, or the answer refusing a head that is too long.
-fn read_head(tls: &mut Tls, deadline: Instant) -> std::io::Result<Result<String, Answer>> {
-    let mut reader = BufReader::new(Deadline { tls, deadline }).take(MAX_HEAD);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    // A line cut short by the limit is refused; one cut short by the client hanging up
-    // ends the connection.
-    let too_long = |reader: &std::io::Take<_>, (status, code, what)| {
-        if reader.limit() == 0 {
-            Ok(Err(ko(status, code, what)))
-        } else {
-            Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof))
-        }
-    };
-    if !request_line.ends_with('\n') {
-        return too_long(
-            &reader,
-            ("414 URI Too Long", 414, "the request line is too long"),
-        );
-    }
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        if line == "\r\n" || line == "\n" {
-            return Ok(Ok(request_line));
-        }
-        if !line.ends_with('\n') {
-            return too_long(
-                &reader,
-                (
-                    "431 Request Header Fields Too Large",
-                    431,
-                    "the request's headers are too long",
-                ),
-            );
-        }
-    }
-}
-
-/// Reads a TLS connection until `deadline`, however slowly the client trickles: each read
-/// waits only for what is left of the time.
-struct Deadline<'a> {
-    tls: &'a mut Tls,
-    deadline: Instant,
-}
-
-impl Read for Deadline<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(std::io::ErrorKind::TimedOut.into());
-        }
-        self.tls.sock.set_read_timeout(Some(left))?;
-        self.tls.read(buf)
-    }
-}
-
-/// An answer: status line, content type, body.
-type Answer = (&'static str, &'static str, Vec<u8>);
-
-fn ko(status: &'static str, code: u16, description: &str) -> Answer {
-    let body =
-        serde_json::json!({ "status": "ko", "error_code": code, "error_description": description });
-    (status, "application/json", body.to_string().into_bytes())
-}
-
-fn respond(root: &Path, request_line: &str, target: &str) -> Answer {
-    if !request_line.starts_with("GET ") {
-        return ko("405 Method Not Allowed", 405, "only GET is served");
-    }
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let safe = |name: &str| {
-        !name.is_empty()
-            && !name.starts_with('.')
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-    };
-    let document = |name: &str| {
-        if name.ends_with(".tgz") {
-            "application/gzip"
-        } else if name.ends_with(".zip") {
-            "application/zip"
-        } else if name.ends_with(".minisig") {
-            "text/plain"
-        } else if name.ends_with(".xml") {
-            "application/xml"
-        } else {
-            "application/json"
-        }
-    };
-    let public = root.join(PUBLIC);
-    let (file, content_type) = match parts.as_slice() {
-        [name @ ("index.json" | "index.json.minisig")] => (public.join(name), document(name)),
-        [dir @ ("freepbx" | "joomla"), name] if safe(name) => {
-            (public.join(dir).join(name), document(name))
-        }
-        ["a2", rawname, name] if safe(rawname) && safe(name) => {
-            // `VERSION.EXT` is the package the index lists as `RAWNAME-VERSION.EXT`.
-            let part = match package_extension(name) {
-                Some((version, extension)) => {
-                    let file = format!("{rawname}-{version}.{extension}");
-                    match package_part(root, &file, query) {
-                        Ok(part) => part,
-                        Err(refusal) => return refusal,
-                    }
-                }
-                None => public,
+        let address = self
+            .listener
+            .local_addr()
+            .map_or_else(|_| "listener".to_owned(), |a| a.to_string());
+        let cannot_serve = |e: std::io::Error| Error::Fetch {
+            url: address.clone(),
+            message: format!("cannot serve: {e}"),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("repo-serve")
+            .max_blocking_threads(FILE_THREADS)
+            .build()
+            .map_err(cannot_serve)?;
+        let Server {
+            listener,
+            tls,
+            root,
+            max_connections,
+            timeout,
+        } = self;
+        listener.set_nonblocking(true).map_err(cannot_serve)?;
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(cannot_serve)?;
+            let settings = listener::Settings {
+                tls: tls.into(),
+                files: route::files(root),
+                max_connections,
+                timeout,
             };
-            (part.join("a2").join(rawname).join(name), document(name))
-        }
-        ["packages", name] if safe(name) => match package_part(root, name, query) {
-            Ok(part) => (part.join("packages").join(name), document(name)),
-            Err(refusal) => return refusal,
-        },
-        _ => return ko("404 Not Found", 404, "no such file"),
-    };
-    match std::fs::read(&file) {
-        Ok(body) => ("200 OK", content_type, body),
-        Err(_) => ko("404 Not Found", 404, "no such file"),
+            listener::serve(listener, settings).await;
+            Ok(())
+        })
     }
 }
 
-/// `name` split into its stem and extension when it is named like a package, in any
-/// format [`crate::build()`] publishes.
-fn package_extension(name: &str) -> Option<(&str, &str)> {
-    let formats = [Format::GzipTar, Format::Zip];
-    name.rsplit_once('.')
-        .filter(|(_, extension)| formats.iter().any(|f| f.extension() == *extension))
-}
-
-/// The part of the repository package `file` is served from: the public one, or for a
-/// package of a licence-gated group the private one, once `query` carries a valid licence
-/// key (`email` and `key`).
-fn package_part(root: &Path, file: &str, query: &str) -> Result<PathBuf, Answer> {
-    let index = std::fs::read(root.join(PUBLIC).join("index.json"))
-        .ok()
-        .and_then(|bytes| Index::parse(&bytes, "self").ok());
-    let group = index
-        .iter()
-        .flat_map(|i| i.modules.iter())
-        .find(|e| e.file == file)
-        .and_then(|e| e.group.clone());
-    let Some(group) = group else {
-        return Ok(root.join(PUBLIC));
-    };
-    let private = root.join(PRIVATE);
-    let groups = Groups::load(&private.join("groups.toml"))
-        .map_err(|_| ko("500 Internal Server Error", 500, "bad groups"))?;
-    let Some(secret) = groups.groups.get(&group).map(|g| g.secret.clone()) else {
-        return Err(ko(
-            "403 Forbidden",
-            403,
-            "this package's licence group is not configured",
-        ));
-    };
-    let param = |name: &str| {
-        query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| percent_decode(v))
-    };
-    match (param("email"), param("key")) {
-        (Some(email), Some(key)) if licence_key_matches(&secret, &email, &key) => Ok(private),
-        (Some(_), Some(_)) => Err(ko(
-            "403 Forbidden",
-            403,
-            "the licence key is not valid for this e-mail address",
-        )),
-        _ => Err(ko(
-            "403 Forbidden",
-            403,
-            &format!("a licence key for the `{group}` package group is required (email=…&key=…)"),
-        )),
-    }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match (bytes[i], bytes.get(i + 1..i + 3)) {
-            (b'%', Some(hex)) => match u8::from_str_radix(&String::from_utf8_lossy(hex), 16) {
-                Ok(b) => {
-                    out.push(b);
-                    i += 3;
-                    continue;
-                }
-                Err(_) => out.push(b'%'),
-            },
-            (b'+', _) => out.push(b' '),
-            (b, _) => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// A listener on `address` with a backlog deep enough for bursts of clients.
+fn listen_on(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    // As the standard library's listeners do: a restarted server gets its port back.
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
 }

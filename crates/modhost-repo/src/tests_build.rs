@@ -10,12 +10,13 @@ use modhost_update::{Client, Location, Source, Target};
 use super::*;
 use crate::licence::licence_key;
 use crate::serve::Server;
+use crate::{BUILDS, CURRENT};
 
-fn tempdir() -> tempfile::TempDir {
+pub(super) fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn write(path: &Path, bytes: &[u8]) {
+pub(super) fn write(path: &Path, bytes: &[u8]) {
     let written = std::fs::create_dir_all(path.parent().unwrap_or(path))
         .and_then(|()| std::fs::write(path, bytes));
     assert!(written.is_ok(), "{path:?}: {written:?}");
@@ -29,7 +30,7 @@ fn module_xml(rawname: &str, version: &str) -> String {
 }
 
 /// A gzip tar package of `rawname` `version` in `dir`, packed as modhost packs.
-fn tgz(dir: &Path, rawname: &str, version: &str) -> PathBuf {
+pub(super) fn tgz(dir: &Path, rawname: &str, version: &str) -> PathBuf {
     let scratch = tempdir();
     let (xml, wasm) = (
         scratch.path().join("module.xml"),
@@ -46,7 +47,7 @@ fn tgz(dir: &Path, rawname: &str, version: &str) -> PathBuf {
 
 /// A zip package of `rawname` `version` in `dir`: one entry, `RAWNAME/module.xml` (all
 /// `repo build` reads).
-fn zip(dir: &Path, rawname: &str, version: &str) -> PathBuf {
+pub(super) fn zip(dir: &Path, rawname: &str, version: &str) -> PathBuf {
     use std::io::Write;
     let out = dir.join(format!("{rawname}-{version}.zip"));
     let file = std::fs::File::create(&out).unwrap_or_else(|e| panic!("{out:?}: {e}"));
@@ -63,7 +64,7 @@ fn zip(dir: &Path, rawname: &str, version: &str) -> PathBuf {
 }
 
 /// Every file under `dir`, relative to it, sorted.
-fn files(dir: &Path) -> Vec<String> {
+pub(super) fn files(dir: &Path) -> Vec<String> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_owned()];
     while let Some(path) = pending.pop() {
@@ -80,11 +81,11 @@ fn files(dir: &Path) -> Vec<String> {
     found
 }
 
-fn build_ok(src: &Path, out: &Path, key: Option<&SecretKey>) -> Built {
+pub(super) fn build_ok(src: &Path, out: &Path, key: Option<&SecretKey>) -> Built {
     build(src, out, key, None, modhost_update::DEFAULT_PLATFORM).unwrap_or_else(|e| panic!("{e}"))
 }
 
-const GROUPS: &str = "[groups.pro]\nsecret = \"9d2c6f1e8b4a7305c2e1f9d8b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8\"\nmodules = [\"phonebook\"]\n";
+pub(super) const GROUPS: &str = "[groups.pro]\nsecret = \"9d2c6f1e8b4a7305c2e1f9d8b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8\"\nmodules = [\"phonebook\"]\n";
 
 #[test]
 fn a_rebuild_leaves_exactly_what_it_built_and_nothing_else_of_ours() {
@@ -111,28 +112,67 @@ fn a_rebuild_leaves_exactly_what_it_built_and_nothing_else_of_ours() {
     for file in ["phonebook-1.0.0.zip", "groups.toml"] {
         assert!(std::fs::remove_file(src.path().join(file)).is_ok());
     }
-    let built = build_ok(src.path(), out.path(), None);
-    assert!(!built.signed && built.private.is_none());
+    let rebuilt = build_ok(src.path(), out.path(), None);
+    assert!(!rebuilt.signed && rebuilt.private.is_none());
+    assert!(
+        rebuilt.serial > built.serial,
+        "{} then {}",
+        built.serial,
+        rebuilt.serial
+    );
+    // What is published: exactly this build.
     assert_eq!(
-        files(out.path()),
+        files(&out.path().join(PUBLIC)),
         [
-            "notes.txt",
-            "public/a2/core/1.0.0.tgz",
-            "public/a2/core/modsource.json",
-            "public/freepbx/core.json",
-            "public/index.json",
-            "public/joomla/core.xml",
-            "public/packages/core-1.0.0.tgz",
+            "a2/core/1.0.0.tgz",
+            "a2/core/modsource.json",
+            "freepbx/core.json",
+            "index.json",
+            "joomla/core.xml",
+            "packages/core-1.0.0.tgz",
+            "release.json",
         ]
     );
-    let leftovers: Vec<_> = std::fs::read_dir(out.path())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.file_name())
-        .filter(|name| name != "public" && name != "notes.txt")
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(
+        !out.path().join(PRIVATE).exists(),
+        "no groups: no private part"
+    );
+    // Beside it, the previous build (kept for requests that began before the swap) and
+    // the links; nothing else of ours, and what was not ours untouched.
+    let names = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names(out.path()),
+        ["builds", "current", "notes.txt", "private", "public"]
+    );
+    let mut builds = vec![
+        ".lock".to_owned(),
+        built.serial.to_string(),
+        rebuilt.serial.to_string(),
+    ];
+    builds.sort();
+    assert_eq!(names(&out.path().join(BUILDS)), builds);
+    assert_eq!(
+        std::fs::read_link(out.path().join(CURRENT)).ok(),
+        Some(Path::new(BUILDS).join(rebuilt.serial.to_string()))
+    );
+    // A third build retires the first.
+    let third = build_ok(src.path(), out.path(), None);
+    let mut builds = vec![
+        ".lock".to_owned(),
+        rebuilt.serial.to_string(),
+        third.serial.to_string(),
+    ];
+    builds.sort();
+    assert_eq!(names(&out.path().join(BUILDS)), builds);
 }
 
 #[test]
@@ -219,7 +259,8 @@ fn offered_on(kind: Kind, document: PathBuf, platform: &str) -> Vec<String> {
         name: "local".into(),
         kind,
         location: Location::Path(document),
-        public_key: None,
+        public_keys: Vec::new(),
+        seen: Default::default(),
         extra_query: None,
     };
     let target = Target {
@@ -351,11 +392,15 @@ fn licence_secrets_are_owner_only_under_any_umask() {
         "{stdout}{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let mode = |path: &Path| {
-        std::fs::symlink_metadata(path).map_or(0, |m| m.permissions().mode() & 0o7777)
-    };
+    // Through the links, as a web server or `repo serve` reaches them.
+    let mode = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.permissions().mode() & 0o7777);
     assert_eq!(mode(&dir.path().join("probe")), 0o666, "the umask was 000");
     let out = dir.path().join("out");
+    assert_eq!(
+        mode(&out.join(CURRENT)),
+        0o755,
+        "a web server reads the build"
+    );
     assert_eq!(mode(&out.join(PRIVATE)), 0o700);
     assert_eq!(mode(&out.join(PRIVATE).join("groups.toml")), 0o600);
     assert!(out.join("private/packages/phonebook-1.0.0.tgz").is_file());
@@ -407,7 +452,8 @@ fn a_gated_zip_is_served_on_every_path_with_a_valid_key_only() {
             name: "main".into(),
             kind,
             location: Location::Url(location),
-            public_key: None,
+            public_keys: Vec::new(),
+            seen: Default::default(),
             extra_query: None,
         };
         let releases = client

@@ -52,7 +52,7 @@ pub use quota::{DEFAULT_MODULE_QUOTA, Quotas};
 pub use records::{Backup, ModuleRecord, Status};
 pub use schema::RESERVED_PREFIXES;
 pub use session::Session;
-pub use sources::{ChannelKey, SourceRecord};
+pub use sources::{ChannelKey, PinnedKey, SeenRecord, SourceRecord};
 pub use state::{DEFAULT_MAX_SIZE, State};
 pub use txn::Txn;
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use crate::error::sqlite;
-use crate::{Result, backups};
+use crate::{Result, backups, sources};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
@@ -89,10 +89,31 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE modhost_backups ADD COLUMN pages INTEGER NOT NULL DEFAULT 0;
 ",
+    // A source may pin several keys, and a release may announce the publisher's next key:
+    // pinned beside the one that announced it (its `successor`), which is dropped once the
+    // next key has signed. The one key `modhost_sources.public_key` held moves here (see
+    // `apply`). What was last accepted from each channel (a release serial, a signing
+    // time) is kept for the URL it came from, so that an older copy is refused.
+    "
+    CREATE TABLE IF NOT EXISTS modhost_source_keys (
+        source     TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        successor  TEXT,
+        PRIMARY KEY (source, public_key)
+    ) STRICT;
+    CREATE TABLE IF NOT EXISTS modhost_source_seen (
+        source    TEXT PRIMARY KEY NOT NULL,
+        url       TEXT NOT NULL,
+        serial    INTEGER,
+        signed_at INTEGER
+    ) STRICT;
+",
 ];
 
 /// The migration that added `modhost_backups.pages`.
 const BACKUP_PAGES: usize = 5;
+/// The migration that added `modhost_source_keys`.
+const SOURCE_KEYS: usize = 6;
 
 /// Applies the migrations `conn`'s database lacks, all in one transaction.
 pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
@@ -108,6 +129,9 @@ pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
         }
         if applied <= BACKUP_PAGES {
             backups::measure_all(&tx).map_err(&err)?;
+        }
+        if applied <= SOURCE_KEYS {
+            sources::move_pinned_keys(&tx).map_err(&err)?;
         }
         tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)
             .map_err(&err)?;

@@ -1,6 +1,8 @@
-//! Where modules come from: update sources (`modhost_sources`), the download keys of
-//! module-declared channels (`modhost_channel_keys`), and the source each module was
-//! installed from (`modhost_module_sources`).
+//! Where modules come from: update sources (`modhost_sources`) and the publisher keys
+//! they pin (`modhost_source_keys`), what was last accepted from each channel
+//! (`modhost_source_seen`), the download keys of module-declared channels
+//! (`modhost_channel_keys`), and the source each module was installed from
+//! (`modhost_module_sources`).
 
 use rusqlite::{OptionalExtension, params};
 
@@ -26,6 +28,37 @@ impl std::fmt::Debug for ChannelKey {
     }
 }
 
+/// A publisher key a source pins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedKey {
+    /// The minisign public key's base64 line.
+    pub key: String,
+    /// The next key its publisher announced under this one's signature, pinned beside
+    /// it: once a release signed by that one is accepted, this one is dropped.
+    pub successor: Option<String>,
+}
+
+impl PinnedKey {
+    /// `key`, with no successor announced.
+    pub fn new(key: &str) -> Self {
+        PinnedKey {
+            key: key.to_owned(),
+            successor: None,
+        }
+    }
+}
+
+/// What was last accepted from a channel: an older copy of its documents is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenRecord {
+    /// The URL (or path) it was accepted from: another URL starts afresh.
+    pub url: String,
+    /// The highest release serial accepted.
+    pub serial: Option<u64>,
+    /// The latest signing time accepted, in seconds since the epoch.
+    pub signed_at: Option<u64>,
+}
+
 /// An update source as stored. Its `Debug` leaves the download key out.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SourceRecord {
@@ -35,8 +68,9 @@ pub struct SourceRecord {
     pub url: String,
     /// Its format: `index`, `a2`, `freepbx` or `joomla`.
     pub kind: String,
-    /// The pinned publisher key, if any.
-    pub public_key: Option<String>,
+    /// The publisher keys pinned, in the order they were pinned; none for an unsigned
+    /// source.
+    pub public_keys: Vec<PinnedKey>,
     /// The download key appended to package URLs, if any.
     pub extra_query: Option<String>,
 }
@@ -47,7 +81,7 @@ impl std::fmt::Debug for SourceRecord {
             .field("name", &self.name)
             .field("url", &self.url)
             .field("kind", &self.kind)
-            .field("public_key", &self.public_key)
+            .field("public_keys", &self.public_keys)
             .field(
                 "extra_query",
                 &self.extra_query.as_ref().map(|_| "<redacted>"),
@@ -57,26 +91,64 @@ impl std::fmt::Debug for SourceRecord {
 }
 
 impl State {
-    /// Every update source, by name.
+    /// Every update source, by name, with the keys it pins.
     pub fn sources(&self) -> Result<Vec<SourceRecord>> {
         let conn = self.connect()?;
-        let mut stmt = conn
-            .prepare(
-                "SELECT name, url, public_key, extra_query, kind FROM modhost_sources ORDER BY name",
-            )
-            .map_err(sqlite(self.path()))?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok(SourceRecord {
-                    name: row.get(0)?,
-                    url: row.get(1)?,
-                    public_key: row.get(2)?,
-                    extra_query: row.get(3)?,
-                    kind: row.get(4)?,
-                })
+        let err = sqlite(self.path());
+        let mut keys: Vec<(String, PinnedKey)> = conn
+            .prepare("SELECT source, public_key, successor FROM modhost_source_keys ORDER BY rowid")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| {
+                    Ok((
+                        row.get(0)?,
+                        PinnedKey {
+                            key: row.get(1)?,
+                            successor: row.get(2)?,
+                        },
+                    ))
+                })?
+                .collect()
             })
-            .map_err(sqlite(self.path()))?;
-        rows.collect::<rusqlite::Result<_>>()
+            .map_err(&err)?;
+        let mut sources: Vec<SourceRecord> = conn
+            .prepare("SELECT name, url, extra_query, kind FROM modhost_sources ORDER BY name")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| {
+                    Ok(SourceRecord {
+                        name: row.get(0)?,
+                        url: row.get(1)?,
+                        public_keys: Vec::new(),
+                        extra_query: row.get(2)?,
+                        kind: row.get(3)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(&err)?;
+        for source in &mut sources {
+            let (own, others): (Vec<_>, Vec<_>) =
+                keys.into_iter().partition(|(name, _)| *name == source.name);
+            source.public_keys = own.into_iter().map(|(_, key)| key).collect();
+            keys = others;
+        }
+        Ok(sources)
+    }
+
+    /// What was last accepted from channel `name`, if anything was.
+    pub fn seen(&self, name: &str) -> Result<Option<SeenRecord>> {
+        self.connect()?
+            .query_row(
+                "SELECT url, serial, signed_at FROM modhost_source_seen WHERE source = ?1",
+                [name],
+                |r| {
+                    Ok(SeenRecord {
+                        url: r.get(0)?,
+                        serial: r.get::<_, Option<i64>>(1)?.map(unsigned),
+                        signed_at: r.get::<_, Option<i64>>(2)?.map(unsigned),
+                    })
+                },
+            )
+            .optional()
             .map_err(sqlite(self.path()))
     }
 
@@ -111,32 +183,121 @@ impl State {
     }
 }
 
+/// Moves the one key each source pinned in `modhost_sources.public_key`, as databases
+/// made before sources could pin several hold it, to `modhost_source_keys`, and drops the
+/// column. In Rust rather than SQL: whether the column is there decides what to do.
+pub(crate) fn move_pinned_keys(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let has_column = conn
+        .prepare("SELECT 1 FROM pragma_table_info('modhost_sources') WHERE name = 'public_key'")?
+        .exists([])?;
+    if has_column {
+        conn.execute_batch(
+            "INSERT OR IGNORE INTO modhost_source_keys (source, public_key)
+                 SELECT name, public_key FROM modhost_sources WHERE public_key IS NOT NULL;
+             ALTER TABLE modhost_sources DROP COLUMN public_key;",
+        )?;
+    }
+    Ok(())
+}
+
+/// A stored serial or time, which SQLite holds signed, back as the number it was.
+fn unsigned(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// A serial or time as SQLite holds it: past `i64::MAX`, which no real one reaches, it is
+/// kept at the most.
+fn signed(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
 impl Txn {
-    /// Adds or replaces an update source.
+    /// Adds or replaces an update source, and the keys it pins.
     pub fn put_source(&mut self, source: &SourceRecord) -> Result<()> {
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO modhost_sources (name, url, public_key, extra_query, kind) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    source.name,
-                    source.url,
-                    source.public_key,
-                    source.extra_query,
-                    source.kind
-                ],
+                "INSERT OR REPLACE INTO modhost_sources (name, url, extra_query, kind) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![source.name, source.url, source.extra_query, source.kind],
             )
             .map_err(self.err())?;
+        self.conn
+            .execute(
+                "DELETE FROM modhost_source_keys WHERE source = ?1",
+                [&source.name],
+            )
+            .map_err(self.err())?;
+        for pinned in &source.public_keys {
+            self.conn
+                .execute(
+                    "INSERT OR REPLACE INTO modhost_source_keys (source, public_key, successor) \
+                     VALUES (?1, ?2, ?3)",
+                    params![source.name, pinned.key, pinned.successor],
+                )
+                .map_err(self.err())?;
+        }
         Ok(())
     }
 
-    /// Removes an update source; returns whether it existed.
+    /// Removes an update source, its keys and what was accepted from it; returns whether
+    /// it existed.
     pub fn remove_source(&mut self, name: &str) -> Result<bool> {
+        for table in ["modhost_source_keys", "modhost_source_seen"] {
+            self.conn
+                .execute(&format!("DELETE FROM {table} WHERE source = ?1"), [name])
+                .map_err(self.err())?;
+        }
         let removed = self
             .conn
             .execute("DELETE FROM modhost_sources WHERE name = ?1", [name])
             .map_err(self.err())?;
         Ok(removed > 0)
+    }
+
+    /// Records what was accepted from channel `name`, replacing what was before.
+    pub fn set_seen(&mut self, name: &str, seen: &SeenRecord) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO modhost_source_seen (source, url, serial, signed_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    name,
+                    seen.url,
+                    seen.serial.map(signed),
+                    seen.signed_at.map(signed)
+                ],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Pins `next`, the key that source `name`'s release signed by `key` announces, beside
+    /// it, as its successor.
+    pub fn announce_key(&mut self, name: &str, key: &str, next: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO modhost_source_keys (source, public_key) VALUES (?1, ?2)",
+                [name, next],
+            )
+            .map_err(self.err())?;
+        self.conn
+            .execute(
+                "UPDATE modhost_source_keys SET successor = ?3 WHERE source = ?1 AND public_key = ?2",
+                [name, key, next],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Drops the keys of source `name` that `key` succeeds, now that it has signed.
+    pub fn retire_keys(&mut self, name: &str, key: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM modhost_source_keys WHERE source = ?1 AND successor = ?2",
+                [name, key],
+            )
+            .map(|_| ())
+            .map_err(self.err())
     }
 
     /// Stores the download key of a module-declared channel, for the channel URL `url`

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use ureq::tls::TlsConfig;
 
-use crate::index::{Index, MAX_INDEX, SIGNATURE_SUFFIX};
+use crate::checking::{Answer, Checking};
+use crate::index::Index;
 use crate::messages::{explain, refusal};
 use crate::release::{Digests, Release, Stability, Target};
 use crate::source::{Kind, Source};
@@ -20,8 +21,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 pub const MAX_TRANSFER_TIME: Duration = Duration::from_secs(600);
 /// The largest package downloaded when the channel does not state its size.
 pub const MAX_PACKAGE: u64 = 256 * 1024 * 1024;
-/// The largest signature file read: a minisign signature is a few hundred bytes.
-const MAX_SIGNATURE: u64 = 4096;
+/// How long [`Client::check`] waits before reading a source again whose documents looked
+/// like two builds': a publish swaps its build in at once, so a short wait sees it done.
+const REREAD_PAUSES: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(500)];
 
 /// An HTTPS client with bounded waits and sizes.
 pub struct Client {
@@ -150,6 +152,12 @@ impl Client {
                 message,
             });
         }
+        if status == 404 || status == 410 {
+            return Err(Error::Missing {
+                url: shown,
+                status: status.as_u16(),
+            });
+        }
         if status != 200 {
             return Err(fetch(format!("HTTP status {status}")));
         }
@@ -157,7 +165,7 @@ impl Client {
     }
 
     /// Fetches a document of at most `max` bytes: a longer one is refused.
-    fn fetch_document(&self, location: &Location, max: u64) -> Result<Vec<u8>> {
+    pub(crate) fn fetch_document(&self, location: &Location, max: u64) -> Result<Vec<u8>> {
         let body = self.fetch(location, None, max, true, &mut |_| {})?;
         if body.over {
             let message = format!("larger than the {max}-byte limit");
@@ -175,48 +183,82 @@ impl Client {
         Ok(body.bytes)
     }
 
-    /// Fetches a metadata document of `source`, checking its signature (`<document>.minisig`)
-    /// when the source pins a key — and then the signature must be there.
-    fn document(&self, source: &Source, location: &Location) -> Result<Vec<u8>> {
-        let bytes = self.fetch_document(location, MAX_INDEX)?;
-        if let Some(key) = &source.public_key {
-            let sig = match location {
-                Location::Url(url) => Location::Url(format!("{url}{SIGNATURE_SUFFIX}")),
-                Location::Path(path) => {
-                    let mut sig = path.clone().into_os_string();
-                    sig.push(SIGNATURE_SUFFIX);
-                    Location::Path(sig.into())
-                }
-            };
-            let signature =
-                self.fetch_document(&sig, MAX_SIGNATURE)
-                    .map_err(|e| Error::Untrusted {
-                        source_name: source.name.clone(),
-                        message: format!(
-                            "the source is signed but the signature of `{location}` cannot be fetched: {e}"
-                        ),
-                    })?;
-            key.verify(&bytes, &signature, &source.name)?;
+    /// Fetches the document at `location`, or `None` when there is none: a 404 or 410
+    /// answer, or no such local file.
+    pub(crate) fn fetch_optional(&self, location: &Location, max: u64) -> Result<Option<Vec<u8>>> {
+        if let Location::Path(path) = location
+            && !path.exists()
+        {
+            return Ok(None);
         }
-        Ok(bytes)
+        match self.fetch_document(location, max) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(Error::Missing { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// What `source` offers: every release it lists (of `rawname` only, when given) that
-    /// suits `target`. Documents are verified (signature, format, fields) first.
+    /// suits `target`. Documents are verified (signature, freshness, format, fields)
+    /// first.
     pub fn releases(
         &self,
         source: &Source,
         rawname: Option<&str>,
         target: &Target,
     ) -> Result<Vec<Release>> {
+        self.check(source, rawname, target)
+            .map(|answer| answer.releases)
+    }
+
+    /// What `source` offers, as [`Client::releases`], with what vouches for it. A signed
+    /// modhost repository's release document is read first: an older serial than
+    /// `source.seen`'s is a rollback, a release past its validity end a freeze, and its
+    /// index must be the one the release names. A single-document channel's signature
+    /// must name its path, and a signing time older than `source.seen`'s is a rollback.
+    ///
+    /// A client reading while the publisher swaps in a new build may read a document and
+    /// its signature, or the release and the index, from two builds: what that looks like
+    /// ([`Refusal::torn`]) is read again, after a pause, before it is refused — a publish
+    /// is over by then, and a document really mixed or changed stays so.
+    pub fn check(&self, source: &Source, rawname: Option<&str>, target: &Target) -> Result<Answer> {
+        let mut pauses = REREAD_PAUSES.iter();
+        loop {
+            match self.check_once(source, rawname, target) {
+                Err(Error::Refused { refusal, .. }) if refusal.torn() => {
+                    if let Some(pause) = pauses.next() {
+                        tracing::debug!(source = %source.name, "read again: {refusal}");
+                        std::thread::sleep(*pause);
+                        continue;
+                    }
+                    return Err(Error::Refused {
+                        source_name: source.name.clone(),
+                        refusal,
+                    });
+                }
+                answer => return answer,
+            }
+        }
+    }
+
+    /// One reading of `source`, as [`Client::check`] describes it.
+    fn check_once(
+        &self,
+        source: &Source,
+        rawname: Option<&str>,
+        target: &Target,
+    ) -> Result<Answer> {
         let invalid = |location: &Location| {
             let url = location.to_string();
             move |message: String| Error::Invalid { url, message }
         };
+        let mut checking = Checking::new(self, source);
         let releases = match source.kind {
             Kind::Index => {
+                checking.release_document()?;
                 let doc = source.location.join("index.json");
-                let index = Index::parse(&self.document(source, &doc)?, &source.name)?;
+                let index =
+                    Index::parse(&checking.document(&doc, Some("index.json"))?, &source.name)?;
                 index
                     .modules
                     .into_iter()
@@ -240,15 +282,15 @@ impl Client {
             }
             Kind::A2 => {
                 let doc = source.location.join(a2::INDEX);
-                let bytes = self.document(source, &doc)?;
+                let bytes = checking.document(&doc, None)?;
                 vec![a2::parse(&bytes, &doc).map_err(invalid(&doc))?]
             }
             Kind::Freepbx => {
-                let bytes = self.document(source, &source.location)?;
+                let bytes = checking.document(&source.location, None)?;
                 vec![freepbx::parse(&bytes, &source.location).map_err(invalid(&source.location))?]
             }
             Kind::Joomla => {
-                let bytes = self.document(source, &source.location)?;
+                let bytes = checking.document(&source.location, None)?;
                 joomla::parse(&bytes, &source.location, rawname, target)
                     .map_err(invalid(&source.location))?
             }
@@ -263,7 +305,7 @@ impl Client {
             .collect();
         // A signature vouches for the package only through the checksum it covers: with
         // MD5 or SHA-1 alone, a colliding package would pass under the publisher's name.
-        if source.public_key.is_some()
+        if source.signed()
             && let Some(weak) = releases.iter().find(|r| !r.digests.has_sha2())
         {
             return Err(Error::Untrusted {
@@ -275,7 +317,7 @@ impl Client {
                 ),
             });
         }
-        Ok(releases)
+        Ok(checking.answer(releases))
     }
 
     /// Downloads `release` to `path` (with the download key `extra_query` appended to its

@@ -3,25 +3,34 @@
 //! The client side ([`Client`]) reads four kinds of [`Source`] ([`Kind::ALL`]): modhost
 //! repositories, a2-style `update_url`s, FreePBX `updateurl` JSON and Joomla update XML,
 //! over HTTPS or from a local directory. Each boils down to [`Release`]s. The client trusts
-//! an extra CA only when told to, bounds every size and wait, verifies a pinned publisher
-//! key ([`PublicKey`]) when the source has one (and then refuses anything unsigned), and
-//! checks every package's size and checksums before it is handed on for unpacking.
+//! an extra CA only when told to, bounds every size and wait, verifies the publisher keys
+//! ([`PublicKey`]) a source pins (and then refuses anything unsigned, stale, replayed or
+//! mixed from several releases: [`Refusal`]), and checks every package's size and
+//! checksums before it is handed on for unpacking.
 //!
 //! A modhost *repository* is a directory of static files that any web server or CDN can
-//! host: `index.json` ([`Index`], every package with its version, size and SHA-256),
-//! optionally `index.json.minisig` (a minisign signature over it), the packages under
-//! `packages/`, and for a2, FreePBX and Joomla clients `a2/RAWNAME/modsource.json`,
-//! `freepbx/RAWNAME.json` and `joomla/RAWNAME.xml`. This crate defines those formats and
-//! reads them; the publisher's side — building a repository, signing it, licence-gated
-//! groups and the HTTPS server for them — is the `modhost-repo` crate.
+//! host: `release.json` ([`ReleaseDocument`]: a serial, a validity end, and every other
+//! document with its size and SHA-256), `index.json` ([`Index`], every package with its
+//! version, size and SHA-256), the packages under `packages/`, and for a2, FreePBX and
+//! Joomla clients `a2/RAWNAME/modsource.json`, `freepbx/RAWNAME.json` and
+//! `joomla/RAWNAME.xml`; signed, each document has a minisign signature beside it
+//! (`.minisig`) whose trusted comment claims its path, serial, signing time and validity
+//! end ([`Claims`]). This crate defines those formats and reads them; the publisher's
+//! side — building a repository, signing it, licence-gated groups and the HTTPS server
+//! for them — is the `modhost-repo` crate.
 //!
-//! - `source`: what a source is — its [`Kind`], [`Location`], pinned key, download key.
+//! - `source`: what a source is — its [`Kind`], [`Location`], pinned keys, download key,
+//!   and what was last accepted from it ([`Seen`]).
 //! - `client`: [`Client`], fetching documents and downloading verified packages;
-//!   `tls` the roots it trusts, `messages` what it says when a request or a server fails.
+//!   `checking` one check of a source and its [`Answer`]; `tls` the roots it trusts,
+//!   `messages` what it says when a request or a server fails.
+//! - [`signature`]: keys, claims, and verifying one document; [`release_document`]: the
+//!   release; `trust`: what a check established ([`Trust`]) and why one is refused.
 //! - [`index`], [`a2`], `freepbx`, `joomla`: each kind's documents, read into [`Release`]s.
 //! - [`release`]: a release and the [`Digests`] that verify its package.
 
 pub mod a2;
+mod checking;
 mod client;
 mod freepbx;
 pub mod index;
@@ -29,15 +38,22 @@ mod joomla;
 mod location;
 mod messages;
 pub mod release;
+pub mod release_document;
+pub mod signature;
 mod source;
 mod tls;
+mod trust;
 
+pub use checking::Answer;
 pub use client::{Client, DEFAULT_TIMEOUT, MAX_PACKAGE, MAX_TRANSFER_TIME};
-pub use index::{Entry, Index, PublicKey, SIGNATURE_SUFFIX};
+pub use index::{Entry, Index};
 pub use location::Location;
 pub use messages::PRIVATE_CA;
 pub use release::{Digests, Release, Stability, Target};
+pub use release_document::{RELEASE_DOCUMENT, ReleaseDocument};
+pub use signature::{Claims, PublicKey, SIGNATURE_SUFFIX};
 pub use source::{Kind, Source, require_https, validate_query};
+pub use trust::{Refusal, Seen, Trust, span, utc};
 
 use std::path::PathBuf;
 
@@ -67,14 +83,31 @@ pub enum Error {
         /// The server's message.
         message: String,
     },
-    /// The index or a signature is malformed, unsigned where a signature is required, or
-    /// signed by another key.
+    /// The index is malformed, or a signed source's document vouches for a package with
+    /// a legacy checksum alone.
     #[error("source `{source_name}`: {message}")]
     Untrusted {
         /// The source.
         source_name: String,
         /// What is wrong.
         message: String,
+    },
+    /// A signed source's answer cannot be trusted: unsigned, signed by another key,
+    /// changed, stale, replayed, expired or mixed from several releases.
+    #[error("source `{source_name}`: {refusal}")]
+    Refused {
+        /// The source.
+        source_name: String,
+        /// Why.
+        refusal: Refusal,
+    },
+    /// The server has no such document: a 404 or 410 answer.
+    #[error("`{url}`: HTTP status {status}")]
+    Missing {
+        /// The URL.
+        url: String,
+        /// The status.
+        status: u16,
     },
     /// A source answered something that is not a valid document of its kind.
     #[error("`{url}`: {message}")]
@@ -104,6 +137,18 @@ pub enum Error {
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// What went wrong, without the source's name that the message opens with when it
+    /// names one: for a report already shown under that name.
+    pub fn reason(&self) -> String {
+        match self {
+            Error::Untrusted { message, .. } => message.clone(),
+            Error::Refused { refusal, .. } => refusal.to_string(),
+            other => other.to_string(),
+        }
+    }
+}
 
 /// Makes an I/O error on `path` an [`Error::File`], for `map_err`.
 pub fn file_error(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + '_ {

@@ -1,9 +1,10 @@
-//! What an update source is: its format ([`Kind`]), where it lives, the publisher key it is
-//! pinned to, and the download key appended to its package URLs.
+//! What an update source is: its format ([`Kind`]), where it lives, the publisher keys it
+//! is pinned to, what was last accepted from it, and the download key appended to its
+//! package URLs.
 
 use serde::Serialize;
 
-use crate::{Error, Location, PublicKey, Result};
+use crate::{Error, Location, PublicKey, Result, Seen};
 
 /// The format a source speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -80,13 +81,21 @@ pub struct Source {
     pub kind: Kind,
     /// The repository (index, a2) or document (freepbx, joomla).
     pub location: Location,
-    /// The publisher's pinned key; with one, unsigned or badly signed documents are refused.
-    pub public_key: Option<PublicKey>,
+    /// The publisher keys pinned: with any, a document must be signed by one of them, and
+    /// unsigned or badly signed documents are refused.
+    pub public_keys: Vec<PublicKey>,
+    /// What was last accepted from it: an older release or document is refused.
+    pub seen: Seen,
     /// A download key (`email=…&key=…`) appended to package URLs; never shown.
     pub extra_query: Option<String>,
 }
 
 impl Source {
+    /// Whether it pins a key, so that everything it answers must be signed.
+    pub fn signed(&self) -> bool {
+        !self.public_keys.is_empty()
+    }
+
     /// The download key to send with a request for `location`: only to the origin (scheme,
     /// host and port) of the source itself. A document may name packages anywhere; a key
     /// is its publisher's, and another server never sees it.
@@ -103,7 +112,8 @@ impl std::fmt::Debug for Source {
             .field("name", &self.name)
             .field("kind", &self.kind)
             .field("location", &self.location)
-            .field("public_key", &self.public_key)
+            .field("public_keys", &self.public_keys)
+            .field("seen", &self.seen)
             .field(
                 "extra_query",
                 &self.extra_query.as_ref().map(|_| "<redacted>"),
@@ -187,7 +197,8 @@ mod tests {
             name: "main".into(),
             kind: Kind::Index,
             location: Location::Url("https://repo.example.org".into()),
-            public_key: None,
+            public_keys: Vec::new(),
+            seen: Seen::default(),
             extra_query: Some("email=a%40example.org&key=s3cret".into()),
         };
         let shown = format!("{source:?}");
@@ -203,7 +214,8 @@ mod tests {
             name: "main".into(),
             kind: Kind::Freepbx,
             location: Location::Url("https://repo.example.org/freepbx/pb.json".into()),
-            public_key: None,
+            public_keys: Vec::new(),
+            seen: Seen::default(),
             extra_query: Some("key=s3cret".into()),
         };
         let at = |url: &str| Location::Url(url.to_owned());

@@ -1,104 +1,21 @@
 //! The client against misbehaving HTTPS servers, on loopback with certificates made here.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+
+use common::{Tls, answer};
 use modhost_update::index::MAX_INDEX;
 use modhost_update::{Client, Digests, Error, Kind, Location, Release, Source, Target};
-use rustls::{ServerConfig, ServerConnection, StreamOwned};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
-
-/// A fresh CA and a certificate for 127.0.0.1 signed by it, as PEM files in a temporary
-/// directory: `ca.pem` (what clients trust), `server.pem` and `server.key`.
-struct Tls {
-    dir: tempfile::TempDir,
-}
-
-impl Tls {
-    fn new() -> Tls {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        modhost_test_support::tls::generate(dir.path());
-        Tls { dir }
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// A client trusting this CA, patient for `timeout`.
-    fn client(&self) -> Client {
-        Client::new(Some(&self.file("ca.pem")), Duration::from_secs(5))
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn server_config(&self) -> Arc<ServerConfig> {
-        let chain = CertificateDer::pem_file_iter(self.file("server.pem"))
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .unwrap_or_else(|e| panic!("{e}"));
-        let key =
-            PrivateKeyDer::from_pem_file(self.file("server.key")).unwrap_or_else(|e| panic!("{e}"));
-        let config =
-            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
-                .unwrap_or_else(|e| panic!("{e}"));
-        Arc::new(config)
-    }
-
-    /// An HTTPS server on loopback that answers each request, one connection at a time,
-    /// with the raw bytes `answer` gives for its request line; its base URL.
-    fn scripted(&self, answer: impl Fn(&str) -> Vec<u8> + Send + 'static) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-        let url = format!(
-            "https://{}",
-            listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
-        );
-        let config = self.server_config();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let Ok(connection) = ServerConnection::new(Arc::clone(&config)) else {
-                    continue;
-                };
-                let mut tls = StreamOwned::new(connection, stream);
-                let mut reader = BufReader::new(&mut tls);
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
-                    continue;
-                }
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    line.clear();
-                }
-                // The client may hang up on an answer it refuses half-way.
-                let _ = tls.write_all(&answer(&request_line));
-                tls.conn.send_close_notify();
-                let _ = tls.flush();
-            }
-        });
-        url
-    }
-}
 
 fn write(path: &Path, bytes: &[u8]) {
     let written = std::fs::create_dir_all(path.parent().unwrap_or(path))
         .and_then(|()| std::fs::write(path, bytes));
     assert!(written.is_ok(), "{written:?}");
-}
-
-/// An answer with status `status` and `body`.
-fn answer(status: &str, body: &[u8]) -> Vec<u8> {
-    let mut bytes = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
 }
 
 /// A release at `url` whose package is `package`.
@@ -249,7 +166,8 @@ fn an_index_over_the_limit_is_refused_even_without_a_content_length() {
         name: "big".into(),
         kind: Kind::Index,
         location: Location::Url(url),
-        public_key: None,
+        public_keys: Vec::new(),
+        seen: Default::default(),
         extra_query: None,
     };
     let target = Target {
@@ -299,7 +217,8 @@ fn a_download_key_reaches_the_sources_own_server_and_never_another() {
         name: "main".into(),
         kind: Kind::Freepbx,
         location: Location::Url(format!("{a}/pb.json")),
-        public_key: None,
+        public_keys: Vec::new(),
+        seen: Default::default(),
         extra_query: Some("email=a%40example.org&key=s3cret".into()),
     };
     for (server, name) in [(&b, "b"), (&a, "a")] {
@@ -375,7 +294,8 @@ fn a_gzip_encoded_document_is_read_and_bounded_after_decompression() {
         name: "main".into(),
         kind: Kind::Freepbx,
         location: Location::Url(format!("{url}/{name}.json")),
-        public_key: None,
+        public_keys: Vec::new(),
+        seen: Default::default(),
         extra_query: None,
     };
     let releases = tls

@@ -36,6 +36,7 @@
 //! - `plan.rs` and `depends.rs`: what a batch does and whether its constraints hold;
 //!   `packages.rs`: a local package directory; `config.rs`: `modhost.toml`;
 //!   `layout.rs`, `lock.rs`, `recover.rs`: the root on disk.
+//! - `scaffold.rs` (with `templates/`): a new module's directory, for `modhost new`.
 
 /// What an application gives modules: capabilities (WIT packages it implements), the
 /// sandbox its implementations see, per-dispatch values and cancellation.
@@ -68,6 +69,7 @@ mod packages;
 mod plan;
 mod query;
 mod recover;
+mod scaffold;
 mod verbs;
 
 pub use change::{Action, Change, DisableOptions, Options, Request};
@@ -82,6 +84,7 @@ pub use ops::Reload;
 pub use packages::{Available, Scan, ScanEntry, Unreadable, read_manifest};
 pub use query::{Grant, Listed, ModuleInfo, NotInstalled};
 pub use recover::Recovery;
+pub use scaffold::{COMPONENTIZE_PY_VERSION, Lang, new_module};
 
 /// The result type of the embedding API.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -91,6 +91,9 @@ pub struct ModuleInfo {
     pub data_quota: u64,
     /// How many files, directories and links it may keep there.
     pub data_entry_quota: u64,
+    /// The interfaces its component imports (WASI, `modhost:module`, the application's),
+    /// read from the component without compiling it; empty when its files are gone.
+    pub imports: Vec<String>,
 }
 
 /// A host directory a module was granted.
@@ -169,8 +172,19 @@ impl Host {
             source,
         })?;
         let data_quota = self.dispatcher.disk_quota(rawname);
+        let manifest = record.parse_manifest()?;
+        let component = self
+            .layout
+            .module_dir(rawname, &record.module_dir)
+            .join(&manifest.component);
+        // A broken module's files may be gone: its record is still worth showing.
+        let imports = std::fs::read(&component)
+            .ok()
+            .and_then(|bytes| modhost_runtime::component_imports(&bytes).ok())
+            .unwrap_or_default();
         Ok(ModuleInfo {
-            manifest: record.parse_manifest()?,
+            imports,
+            manifest,
             backup_version: self.state.backup(rawname)?.map(|b| b.record.version),
             tables: self.state.tables(rawname)?,
             dependents: plan::dependents(rawname, &self.state.modules()?)?,

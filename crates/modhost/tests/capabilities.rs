@@ -53,6 +53,24 @@ fn a_module_calls_the_applications_api_with_the_dispatchs_value() {
     let (host, switch) = telephony_host(&root);
     host.install(&[package("callback")], GRANT)
         .unwrap_or_else(|e| panic!("{e}"));
+    // `info` reads what the component imports, without compiling it.
+    let info = host.info("callback").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        info.imports
+            .iter()
+            .any(|i| i == "pbx:telephony/calls@1.0.0")
+            && info
+                .imports
+                .iter()
+                .any(|i| i.starts_with("modhost:module/log@")),
+        "{:?}",
+        info.imports
+    );
+    assert!(
+        host.offered_imports()
+            .iter()
+            .any(|p| p == "pbx:telephony@1.0.0")
+    );
     let dispatch = left(&host, "PJSIP/2025550101-in");
     let call = &dispatch.calls[0];
     assert!(call.ok, "{call:?}");

@@ -18,7 +18,14 @@ pub struct Args {
 /// that a script can tell "no" from "cannot say".
 pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let out = &ctx.out;
-    let checked = ctx.open_existing().and_then(|host| {
+    // A package is checked against the root's modules, or, with no root there, against
+    // none (without making one); an installed module needs its root.
+    let host = if names_a_file(&args.module) {
+        ctx.open_or_scratch()
+    } else {
+        ctx.open_existing()
+    };
+    let checked = host.and_then(|host| {
         let manifest = if names_a_file(&args.module) {
             modhost::read_manifest(Path::new(&args.module))?
         } else {

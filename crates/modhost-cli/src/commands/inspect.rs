@@ -106,6 +106,15 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
         if let Some(source) = &info.source {
             line("source", source);
         }
+        let apps: Vec<&str> = info
+            .imports
+            .iter()
+            .map(String::as_str)
+            .filter(|name| !name.starts_with("wasi:") && !name.starts_with("modhost:module/"))
+            .collect();
+        if !apps.is_empty() {
+            line("imports", &apps.join(", "));
+        }
         for capability in &info.manifest.capabilities {
             let granted = info.grants.iter().find(|g| g.path == capability.grant_key());
             let state = match granted {

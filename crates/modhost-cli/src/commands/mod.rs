@@ -7,6 +7,7 @@ pub mod hook;
 pub mod inspect;
 pub mod list;
 pub mod manifest;
+pub mod new;
 pub mod online;
 pub mod pack;
 pub mod recover;

@@ -25,9 +25,10 @@ pub enum SourceCommand {
                   .map(|kind| format!("`{kind}` ({})", kind.summary()))
                   .join(", ")))]
         kind: SourceKind,
-        /// The publisher's minisign public key (`RW…`): documents must then be signed by it.
-        #[arg(long)]
-        public_key: Option<String>,
+        /// A publisher's minisign public key (`RW…`), or a minisign `.pub` file holding
+        /// one: documents must then be signed by it. Repeat to pin several keys.
+        #[arg(long, value_name = "KEY|FILE")]
+        public_key: Vec<String>,
         /// Change an existing source (its download key is kept only if the URL stays).
         #[arg(long)]
         replace: bool,
@@ -73,7 +74,12 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
             } else {
                 std::path::absolute(&location)?.display().to_string()
             };
-            host.add_source(&name, kind, &location, public_key.as_deref(), replace)?;
+            let keys = public_key
+                .iter()
+                .map(|key| public_key_text(key))
+                .collect::<Result<Vec<_>>>()?;
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            host.add_source_pinned(&name, kind, &location, &keys, replace)?;
             ctx.out.result(&serde_json::json!({ "added": name }), || {
                 format!("added source {}\n", escape(&name))
             })
@@ -105,10 +111,25 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
                 sources
                     .iter()
                     .map(|s| {
-                        let signed = if s.public_key.is_some() {
-                            "signed"
+                        let signed = if s.signed {
+                            let keys: Vec<String> = s
+                                .public_keys
+                                .iter()
+                                .map(|k| match &k.succeeded_by {
+                                    Some(next) => format!("{} (succeeded by {next})", k.key_id),
+                                    None => k.key_id.clone(),
+                                })
+                                .collect();
+                            let accepted = match (s.serial, s.signed_at) {
+                                (Some(serial), _) => format!(", release serial {serial} accepted"),
+                                (None, Some(at)) => {
+                                    format!(", signed at {} accepted", modhost_update::utc(at))
+                                }
+                                (None, None) => String::new(),
+                            };
+                            format!("signed by key ID {}{accepted}", keys.join(", "))
                         } else {
-                            "unsigned"
+                            "unsigned".to_owned()
                         };
                         let key = if s.has_key { ", download key set" } else { "" };
                         let declared = s
@@ -178,6 +199,15 @@ pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
                     text += &format!("  warning: {}\n", escape(warning));
                 }
             }
+            // Who vouches for what the source offers, after its offers: `showupgrades`
+            // lists upgrades alone.
+            if let Some(trust) = report.trust.as_ref().filter(|_| !upgrades_only) {
+                text += &format!(
+                    "{}: {}\n",
+                    escape(&report.source),
+                    escape(&trust.describe())
+                );
+            }
         }
         let answered = reports.iter().filter(|r| r.error.is_none()).count();
         let offered = |o: &&modhost::Offer| !upgrades_only || o.status == OfferStatus::Upgrade;
@@ -244,6 +274,16 @@ pub fn download(ctx: &Context, args: DownloadArgs) -> Result<()> {
     ctx.out.result(&serde_json::json!({ "package": path }), || {
         format!("downloaded {}\n", escape_path(&path))
     })
+}
+
+/// The text of a `--public-key` or `--next-key`: the key as given, or the contents of the
+/// minisign `.pub` file it names.
+pub(crate) fn public_key_text(given: &str) -> Result<String> {
+    let path = std::path::Path::new(given);
+    if modhost_update::PublicKey::parse(given).is_err() && path.is_file() {
+        return fs_err::read_to_string(path).map_err(anyhow::Error::from);
+    }
+    Ok(given.to_owned())
 }
 
 /// A `--kind`: one of [`SourceKind::ALL`]'s names; the error names them all.

@@ -9,16 +9,22 @@ use clap::builder::TypedValueParser as _;
 use modhost_repo::{Groups, SecretKey, licence_key, serve};
 
 use crate::Context;
+use crate::commands::online::public_key_text;
 use crate::escape::escape_path;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum RepoCommand {
     /// Build a repository from a directory of packages: OUT/public to publish, OUT/private to keep.
     ///
-    /// OUT/public holds index.json, packages/, freepbx/*.json, joomla/*.xml and a2/ (each
-    /// document with its .minisig when signing): upload it to any web server or CDN. With a
-    /// groups.toml beside the packages, OUT/private holds the licence groups' secrets and
-    /// their gated packages: it is read by `repo serve` alone; never upload it.
+    /// OUT/public holds release.json, index.json, packages/, freepbx/*.json, joomla/*.xml
+    /// and a2/ (each document with its .minisig when signing): upload it to any web server
+    /// or CDN. release.json names every other document with its SHA-256, a serial that
+    /// grows with every build and a validity end: signed clients refuse an older serial
+    /// and, past its validity, the whole release, so rebuild at least every --valid-for.
+    /// With a groups.toml beside the packages, OUT/private holds the licence groups'
+    /// secrets and their gated packages: it is read by `repo serve` alone; never upload
+    /// it. Each build goes to OUT/builds/SERIAL and OUT/current is switched to it in one
+    /// step; OUT/public and OUT/private are links through it.
     Build {
         /// The directory of packages (and an optional groups.toml of licence groups).
         dir: PathBuf,
@@ -35,6 +41,14 @@ pub enum RepoCommand {
         /// whose modhost.toml declares `[platform] name` see only updates for that name.
         #[arg(long, value_name = "NAME", default_value = modhost_update::DEFAULT_PLATFORM)]
         platform: String,
+        /// How long clients accept the release: seconds, or a number with s, m, h or d.
+        #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
+        valid_for: std::time::Duration,
+        /// Announce the publisher's next public key (`RW…`, or a minisign .pub file) in
+        /// the release signed by --sign: clients pin it beside the current key, and drop
+        /// the current one once a release signed by the next arrives.
+        #[arg(long, value_name = "KEY|FILE", requires = "sign")]
+        next_key: Option<String>,
     },
     /// Serve a built repository over HTTPS, with licence checks for gated groups.
     ///
@@ -92,7 +106,16 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
             sign,
             base_url,
             platform,
+            valid_for,
+            next_key,
         } => {
+            let next_key = match next_key {
+                Some(given) => Some(
+                    modhost_update::PublicKey::parse(&public_key_text(&given)?)
+                        .map_err(|e| anyhow::anyhow!("--next-key: {e}"))?,
+                ),
+                None => None,
+            };
             let key = match sign {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path)
@@ -101,8 +124,14 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
                 }
                 None => None,
             };
-            let built =
-                modhost_repo::build(&dir, &out, key.as_ref(), base_url.as_deref(), &platform)?;
+            let options = modhost_repo::Options {
+                key: key.as_ref(),
+                base_url: base_url.as_deref(),
+                platform: &platform,
+                valid_for,
+                next_key: next_key.as_ref(),
+            };
+            let built = modhost_repo::build_with(&dir, &out, &options)?;
             for warning in &built.warnings {
                 eprintln!("warning: {warning} (give --base-url)");
             }
@@ -115,10 +144,21 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
                     ),
                     None => String::new(),
                 };
+                let next = match &built.next_key {
+                    Some(next) => format!(
+                        "; it announces the next key ID {}",
+                        modhost_update::PublicKey::parse(next)
+                            .map_or_else(|_| next.clone(), |k| k.key_id())
+                    ),
+                    None => String::new(),
+                };
                 format!(
-                    "built {} with {} packages{signed}: publish {}{private}\n",
+                    "built {} with {} packages{signed}, release serial {} valid until {}: \
+                     publish {}{private}{next}\n",
                     escape_path(&out),
                     built.modules.len(),
+                    built.serial,
+                    modhost_update::utc(built.valid_until),
                     escape_path(&built.public)
                 )
             })
@@ -156,7 +196,10 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
             let pub_file = PathBuf::from(pub_file);
             fs_err::write(
                 &pub_file,
-                format!("untrusted comment: modhost repository public key\n{public}\n"),
+                format!(
+                    "untrusted comment: modhost repository public key {}\n{public}\n",
+                    key.public().key_id()
+                ),
             )?;
             ctx.out.result(
                 &serde_json::json!({
@@ -185,4 +228,31 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
                 })
         }
     }
+}
+
+/// A `--valid-for`: seconds, or a whole number with `s`, `m`, `h` or `d`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let scale = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => {
+            return Err(format!(
+                "`{other}` is not a unit: use s, m, h or d (as in 7d)"
+            ));
+        }
+    };
+    let seconds = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{text}` is not a positive duration, such as 7d or 36h"))?;
+    Ok(std::time::Duration::from_secs(seconds))
 }

@@ -14,6 +14,7 @@ mod module_quota;
 mod module_sql;
 mod quota;
 mod schema;
+mod sources;
 mod transactions;
 
 fn record(rawname: &str, version: &str) -> ModuleRecord {

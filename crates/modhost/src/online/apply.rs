@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use modhost_manifest::Version;
 use modhost_update::{Client, Digests, Location, Release, Source};
 
-use super::offers::{find_release, offers};
+use super::offers::{accepted, find_release, offers, remember};
 use super::{Checked, OfferStatus, client};
 use crate::host::Host;
 use crate::plan::{self, Mode};
@@ -16,10 +16,13 @@ use crate::{Change, Error, Event, Options, Result};
 /// See [`Host::download`].
 pub(crate) fn download(host: &Host, rawname: &str, dir: &Path) -> Result<PathBuf> {
     // Only a file is written: any source will do, even for an installed module.
-    let (source, release) = find_release(host, &offers(host)?, rawname, false)?;
+    let mut checked = offers(host)?;
+    let (source, release) = find_release(host, &checked, rawname, false)?;
     let work = download_dir(dir)?;
     let path = fetch_package(host, &client(host)?, &source, &release, work.path())?;
-    keep_package(&path, dir)
+    let kept = keep_package(&path, dir)?;
+    remember(host, &accepted(&mut checked))?;
+    Ok(kept)
 }
 
 /// See [`Host::download_url`].
@@ -133,13 +136,14 @@ pub(crate) fn install_online(
     options: Options,
 ) -> Result<Vec<Change>> {
     // Asked once: every name, and every dependency found later, is looked up in it.
-    let offers = offers(host)?;
+    let mut offers = offers(host)?;
     let mut picked = Vec::new();
     for name in names {
         picked.push(find_release(host, &offers, name, true)?);
     }
-    apply_online(host, picked, Mode::Install, options, Some(&offers), false)
-        .map(|(changes, _)| changes)
+    let (changes, _) = apply_online(host, picked, Mode::Install, options, Some(&offers), false)?;
+    remember(host, &accepted(&mut offers))?;
+    Ok(changes)
 }
 
 /// See [`Host::upgrade_online`].
@@ -175,7 +179,10 @@ pub(crate) fn upgrade_online(
     for name in &targets {
         bound.push((name.as_str(), host.state.module_source(name)?));
     }
-    for checked in offers(host)? {
+    let mut checked = offers(host)?;
+    // Kept only once the upgrade has done what it could: a refused one changes nothing.
+    let accepted = accepted(&mut checked);
+    for checked in checked {
         let report = checked.report;
         let declared_by = checked.declared_by.as_deref();
         let owners: Vec<&str> = bound
@@ -186,12 +193,8 @@ pub(crate) fn upgrade_online(
             .map(|(name, _)| *name)
             .collect();
         if let Some(error) = report.error {
-            let named = format!("source `{}`", report.source);
-            let error = if error.starts_with(&named) {
-                error
-            } else {
-                format!("{named}: {error}")
-            };
+            // A report's error never names its channel: the report does.
+            let error = format!("source `{}`: {error}", report.source);
             if owners.is_empty() {
                 tracing::warn!("{error} (skipped: no module to upgrade is updated from it)");
             }
@@ -302,6 +305,9 @@ pub(crate) fn upgrade_online(
         unchecked.extend(failures);
         changes
     };
+    if unchecked.is_empty() || !changes.is_empty() {
+        remember(host, &accepted)?;
+    }
     if unchecked.is_empty() {
         Ok(changes)
     } else {

@@ -14,11 +14,33 @@ pub(crate) use offers::check_online;
 pub(crate) use sources::{add_source, remove_source, set_source_key, sources};
 
 use modhost_manifest::Version;
-use modhost_update::{Client, DEFAULT_PLATFORM, DEFAULT_TIMEOUT, Kind, Release, Source, Target};
+use modhost_state::PinnedKey;
+use modhost_update::{
+    Client, DEFAULT_PLATFORM, DEFAULT_TIMEOUT, Kind, PublicKey, Release, Seen, Source, Target,
+    Trust,
+};
 use serde::Serialize;
 
 use crate::Result;
 use crate::host::Host;
+
+impl Host {
+    /// Adds update source `name` as [`Host::add_source`] does, pinned to every key of
+    /// `public_keys` (minisign public keys, or the text of `minisign.pub` files): its
+    /// documents must be signed by one of them. A release signed by one may announce the
+    /// publisher's next key, which is then pinned beside it, and the one it succeeds
+    /// dropped once the next key has signed a release.
+    pub fn add_source_pinned(
+        &self,
+        name: &str,
+        kind: Kind,
+        location: &str,
+        public_keys: &[&str],
+        replace: bool,
+    ) -> Result<()> {
+        sources::add_source_pinned(self, name, kind, location, public_keys, replace)
+    }
+}
 
 /// A channel as `modhost source list` shows it: the download key is never shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,13 +53,46 @@ pub struct SourceInfo {
     pub kind: Option<Kind>,
     /// The URL or local path.
     pub url: String,
-    /// The pinned publisher key, if the source is signed.
-    pub public_key: Option<String>,
+    /// Whether it pins a publisher key, so that its documents must be signed.
+    pub signed: bool,
+    /// The publisher keys it pins.
+    pub public_keys: Vec<KeyInfo>,
+    /// The highest release serial accepted from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<u64>,
+    /// The latest signing time accepted from it, in seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_at: Option<u64>,
     /// Whether a download key is stored.
     pub has_key: bool,
     /// The module that declares this channel in its module.xml; `None` for an
     /// administrator's source.
     pub declared_by: Option<String>,
+}
+
+/// A publisher key a channel pins, as `source list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyInfo {
+    /// The minisign public key's base64 line.
+    pub key: String,
+    /// Its id, as minisign shows it.
+    pub key_id: String,
+    /// The id of the next key its publisher announced, pinned beside it until that one
+    /// signs a release.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub succeeded_by: Option<String>,
+}
+
+impl KeyInfo {
+    /// How `pinned` is shown.
+    fn of(pinned: &PinnedKey) -> KeyInfo {
+        let id = |key: &str| PublicKey::parse(key).map_or_else(|_| key.to_owned(), |k| k.key_id());
+        KeyInfo {
+            key: pinned.key.clone(),
+            key_id: id(&pinned.key),
+            succeeded_by: pinned.successor.as_deref().map(id),
+        }
+    }
 }
 
 /// How an offered version relates to what is installed.
@@ -86,6 +141,10 @@ pub struct SourceReport {
     /// Why it could not be checked; the other channels are checked regardless.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Who signed its answer and what says it is current; `signed` is false for a
+    /// channel pinning no key. Absent when it could not be checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust: Option<Trust>,
     /// Its offers, by rawname.
     pub offers: Vec<Offer>,
 }
@@ -96,10 +155,12 @@ struct Channel {
     /// The module that declares it.
     declared_by: Option<String>,
     source: std::result::Result<Source, String>,
-    /// For [`SourceInfo`]: the configured URL and key, as written.
+    /// For [`SourceInfo`]: the configured URL and keys, as written.
     url: String,
-    public_key: Option<String>,
+    public_keys: Vec<PinnedKey>,
     kind: Option<Kind>,
+    /// What was last accepted from it.
+    seen: Seen,
 }
 
 /// How many channels are asked at once.
@@ -111,6 +172,8 @@ struct Checked {
     /// The module that declares the channel; `None` for an administrator's source.
     declared_by: Option<String>,
     releases: Vec<(Source, Release)>,
+    /// What is kept of its answer once what it was asked for has succeeded.
+    accepted: Option<offers::Accepted>,
 }
 
 pub(crate) fn client(host: &Host) -> Result<Client> {

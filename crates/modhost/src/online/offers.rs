@@ -4,22 +4,35 @@
 use std::collections::BTreeMap;
 
 use modhost_manifest::Version;
-use modhost_update::{Release, Source};
+use modhost_state::SeenRecord;
+use modhost_update::{Answer, Release, Seen, Source};
 
 use super::sources::channels;
-use super::{Checked, Offer, OfferStatus, PARALLEL_CHECKS, SourceReport, client, target};
+use super::{Channel, Checked, Offer, OfferStatus, PARALLEL_CHECKS, SourceReport, client, target};
 use crate::host::Host;
+use crate::lock::RootLock;
+use crate::ops::Transaction;
 use crate::{Error, Result};
 
 /// See [`Host::check_online`].
 pub(crate) fn check_online(host: &Host) -> Result<Vec<SourceReport>> {
-    Ok(offers(host)?
-        .into_iter()
-        .map(|checked| checked.report)
-        .collect())
+    let mut checked = offers(host)?;
+    remember(host, &accepted(&mut checked))?;
+    Ok(checked.into_iter().map(|checked| checked.report).collect())
 }
 
-/// Each channel's report with the releases behind its offers.
+/// What the channels of `checked` answered that is to be kept, once what they were
+/// asked for has succeeded: taken out of them.
+pub(crate) fn accepted(checked: &mut [Checked]) -> Vec<Accepted> {
+    checked
+        .iter_mut()
+        .filter_map(|c| c.accepted.take())
+        .collect()
+}
+
+/// Each channel's report with the releases behind its offers. Nothing is kept of what
+/// they answered: that is [`remember`]ed once what they were asked for has succeeded, so
+/// that a refused change leaves the root as it was.
 pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
     let client = client(host)?;
     let target = target(host);
@@ -32,10 +45,11 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
             let asked: Vec<_> = batch
                 .iter()
                 .map(|channel| {
+                    // The report names the channel: its error need not again.
                     scope.spawn(|| match &channel.source {
                         Ok(source) => client
-                            .releases(source, channel.declared_by.as_deref(), &target)
-                            .map_err(|e| e.to_string()),
+                            .check(source, channel.declared_by.as_deref(), &target)
+                            .map_err(|e| e.reason()),
                         Err(error) => Err(error.clone()),
                     })
                 })
@@ -55,13 +69,15 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
             report: SourceReport {
                 source: channel.name.clone(),
                 error: Some(error),
+                trust: None,
                 offers: Vec::new(),
             },
             declared_by: channel.declared_by.clone(),
             releases: Vec::new(),
+            accepted: None,
         };
-        let (source, releases) = match (&channel.source, answer) {
-            (Ok(source), Ok(releases)) => (source, releases),
+        let (source, answer) = match (&channel.source, answer) {
+            (Ok(source), Ok(answer)) => (source, answer),
             (_, Err(error)) => {
                 reports.push(failed(error));
                 continue;
@@ -71,6 +87,10 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
                 continue;
             }
         };
+        let accepted = Accepted::of(&channel, &answer);
+        let Answer {
+            releases, trust, ..
+        } = answer;
         let mut newest: BTreeMap<String, (Version, Release)> = BTreeMap::new();
         for release in releases {
             let Ok(version) = Version::parse(&release.version) else {
@@ -128,13 +148,94 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
             report: SourceReport {
                 source: channel.name.clone(),
                 error: None,
+                trust: Some(trust),
                 offers,
             },
             declared_by: channel.declared_by.clone(),
             releases,
+            accepted,
         });
     }
     Ok(reports)
+}
+
+/// What a channel's accepted answer changes in what is kept of it: what was accepted
+/// (for the next check to refuse an older copy), and for an administrator's source, the
+/// keys it pins when its release announced a next key or was signed by one.
+pub(crate) struct Accepted {
+    name: String,
+    url: String,
+    seen: Option<Seen>,
+    /// The key that signed and the next key it announces, to pin beside it.
+    announced: Option<(String, String)>,
+    /// The key that signed, now succeeding the keys that announced it.
+    retiring: Option<String>,
+}
+
+impl Accepted {
+    /// What `answer` changes of `channel`, if anything.
+    fn of(channel: &Channel, answer: &Answer) -> Option<Accepted> {
+        let signer = answer.signed_by.as_ref().map(|k| k.encode());
+        let pinned = |key: &str| channel.public_keys.iter().find(|p| p.key == key);
+        let admin = channel.declared_by.is_none();
+        let announced = match (&signer, &answer.next_key) {
+            (Some(signer), Some(next)) if admin => {
+                let next = next.encode();
+                let known = pinned(signer).is_some_and(|p| p.successor.as_ref() == Some(&next));
+                (!known).then(|| (signer.clone(), next))
+            }
+            _ => None,
+        };
+        let retiring = signer.filter(|signer| {
+            admin
+                && channel
+                    .public_keys
+                    .iter()
+                    .any(|p| p.successor.as_ref() == Some(signer))
+        });
+        let seen = (answer.seen != channel.seen).then_some(answer.seen);
+        (seen.is_some() || announced.is_some() || retiring.is_some()).then(|| Accepted {
+            name: channel.name.clone(),
+            url: channel.url.clone(),
+            seen,
+            announced,
+            retiring,
+        })
+    }
+}
+
+/// Keeps what the channels' accepted answers change. A check only reads the root, and
+/// must not wait for a change another process is making: when the root is locked, this
+/// is left for the next check, which compares against what was kept before.
+pub(crate) fn remember(host: &Host, accepted: &[Accepted]) -> Result<()> {
+    if accepted.is_empty() {
+        return Ok(());
+    }
+    let Some(lock) = RootLock::try_acquire(&host.layout.lock())? else {
+        tracing::debug!("the root is locked: what the channels answered is kept next time");
+        return Ok(());
+    };
+    let mut tx = Transaction::new(host, &lock, "source");
+    let txn = tx.state()?;
+    for change in accepted {
+        if let Some(seen) = change.seen {
+            txn.set_seen(
+                &change.name,
+                &SeenRecord {
+                    url: change.url.clone(),
+                    serial: seen.serial,
+                    signed_at: seen.signed_at,
+                },
+            )?;
+        }
+        if let Some((key, next)) = &change.announced {
+            txn.announce_key(&change.name, key, next)?;
+        }
+        if let Some(key) = &change.retiring {
+            txn.retire_keys(&change.name, key)?;
+        }
+    }
+    tx.commit()
 }
 
 /// Why `release` does not suit this host, if it does not: it states a least supported

@@ -1,10 +1,10 @@
 //! Which channels there are: the administrator's sources, stored in the state, and the
 //! channels installed modules declare; adding, removing and keying them.
 
-use modhost_state::SourceRecord;
-use modhost_update::{Kind, Location, PublicKey, Source};
+use modhost_state::{PinnedKey, SourceRecord};
+use modhost_update::{Kind, Location, PublicKey, Seen, Source};
 
-use super::{Channel, SourceInfo};
+use super::{Channel, KeyInfo, SourceInfo};
 use crate::host::Host;
 use crate::ops::Transaction;
 use crate::{Error, Result};
@@ -16,8 +16,9 @@ pub(crate) fn channels(host: &Host) -> Result<Vec<Channel>> {
     let mut channels = Vec::new();
     for record in host.state.sources()? {
         let kind = Kind::parse(&record.kind);
+        let seen = seen(host, &record.name, &record.url)?;
         let source = match kind {
-            Some(kind) => admin_source(&record, kind),
+            Some(kind) => admin_source(&record, kind, seen),
             None => Err(format!(
                 "its stored kind `{}` is not one this modhost reads ({})",
                 record.kind,
@@ -25,12 +26,13 @@ pub(crate) fn channels(host: &Host) -> Result<Vec<Channel>> {
             )),
         };
         channels.push(Channel {
-            name: record.name,
+            name: record.name.clone(),
             declared_by: None,
             source,
-            url: record.url,
-            public_key: record.public_key,
+            url: record.url.clone(),
+            public_keys: record.public_keys.clone(),
             kind,
+            seen,
         });
     }
     for module in host.state.modules()? {
@@ -47,8 +49,9 @@ pub(crate) fn channels(host: &Host) -> Result<Vec<Channel>> {
                     declared_by: Some(module.rawname.clone()),
                     source: Err(format!("the channels it declares cannot be read: {e}")),
                     url: String::new(),
-                    public_key: None,
+                    public_keys: Vec::new(),
                     kind: None,
+                    seen: Seen::default(),
                 });
                 continue;
             }
@@ -75,18 +78,36 @@ pub(crate) fn channels(host: &Host) -> Result<Vec<Channel>> {
         for (suffix, kind, url, key) in declared {
             let name = format!("{}/{suffix}", module.rawname);
             let extra_query = channel_key(host, &name, &url)?;
-            let source = declared_source(&name, kind, &url, key.as_deref(), extra_query);
+            let seen = seen(host, &name, &url)?;
+            let mut source = declared_source(&name, kind, &url, key.as_deref(), extra_query);
+            if let Ok(source) = &mut source {
+                source.seen = seen;
+            }
             channels.push(Channel {
                 name,
                 declared_by: Some(module.rawname.clone()),
                 source,
                 url,
-                public_key: key,
+                public_keys: key.as_deref().map(PinnedKey::new).into_iter().collect(),
                 kind: Some(kind),
+                seen,
             });
         }
     }
     Ok(channels)
+}
+
+/// What was last accepted from channel `name` at `url`: nothing, when what was accepted
+/// came from another URL (a source replaced, or a module's channel moved) — another
+/// server's serials and times say nothing of this one's.
+fn seen(host: &Host, name: &str, url: &str) -> Result<Seen> {
+    Ok(match host.state.seen(name)? {
+        Some(seen) if seen.url == url => Seen {
+            serial: seen.serial,
+            signed_at: seen.signed_at,
+        },
+        _ => Seen::default(),
+    })
 }
 
 /// The download key stored for module channel `name`, if it was stored for `url`. The
@@ -121,6 +142,19 @@ pub(crate) fn add_source(
     public_key: Option<&str>,
     replace: bool,
 ) -> Result<()> {
+    let keys: Vec<&str> = public_key.into_iter().collect();
+    add_source_pinned(host, name, kind, location, &keys, replace)
+}
+
+/// See [`Host::add_source_pinned`].
+pub(crate) fn add_source_pinned(
+    host: &Host,
+    name: &str,
+    kind: Kind,
+    location: &str,
+    public_keys: &[&str],
+    replace: bool,
+) -> Result<()> {
     if let Location::Path(path) = Location::parse(location)?
         && !path.exists()
     {
@@ -134,8 +168,14 @@ pub(crate) fn add_source(
             "source name `{name}` must be a-z, 0-9 and _"
         )]));
     }
-    if let Some(key) = public_key {
-        PublicKey::parse(key).map_err(|e| Error::Refused(vec![format!("source `{name}`: {e}")]))?;
+    let mut pinned: Vec<PinnedKey> = Vec::new();
+    for key in public_keys {
+        let key = PublicKey::parse(key)
+            .map_err(|e| Error::Refused(vec![format!("source `{name}`: {e}")]))?
+            .encode();
+        if pinned.iter().all(|p| p.key != key) {
+            pinned.push(PinnedKey::new(&key));
+        }
     }
     let lock = host.lock()?;
     let url = location.trim().trim_end_matches('/').to_owned();
@@ -145,11 +185,11 @@ pub(crate) fn add_source(
             return Err(Error::SourceExists {
                 name: name.to_owned(),
                 url: existing.url,
-                signed: existing.public_key.is_some(),
+                signed: !existing.public_keys.is_empty(),
             });
         }
         Some(existing) => {
-            if existing.public_key.is_some() && public_key.is_none() {
+            if !existing.public_keys.is_empty() && pinned.is_empty() {
                 tracing::warn!(
                     "source `{name}` is no longer signed: it was replaced without a public key"
                 );
@@ -163,7 +203,7 @@ pub(crate) fn add_source(
         name: name.to_owned(),
         url,
         kind: kind.as_str().to_owned(),
-        public_key: public_key.map(str::to_owned),
+        public_keys: pinned,
         extra_query,
     })?;
     tx.commit()
@@ -229,7 +269,10 @@ pub(crate) fn sources(host: &Host) -> Result<Vec<SourceInfo>> {
             name: channel.name,
             kind: channel.kind,
             url: channel.url,
-            public_key: channel.public_key,
+            signed: !channel.public_keys.is_empty(),
+            public_keys: channel.public_keys.iter().map(KeyInfo::of).collect(),
+            serial: channel.seen.serial,
+            signed_at: channel.seen.signed_at,
             has_key,
             declared_by: channel.declared_by,
         });
@@ -257,7 +300,8 @@ fn declared_source(
             name: name.to_owned(),
             kind,
             location,
-            public_key,
+            public_keys: public_key.into_iter().collect(),
+            seen: Seen::default(),
             extra_query,
         }),
         Ok(Location::Path(_)) => Err(format!(
@@ -267,17 +311,24 @@ fn declared_source(
     }
 }
 
-/// The client's view of an administrator's source, or why it cannot be used.
-fn admin_source(record: &SourceRecord, kind: Kind) -> std::result::Result<Source, String> {
-    let public_key = match &record.public_key {
-        Some(key) => Some(PublicKey::parse(key).map_err(|e| format!("the pinned key: {e}"))?),
-        None => None,
-    };
+/// The client's view of an administrator's source, with what was last accepted from it,
+/// or why it cannot be used.
+fn admin_source(
+    record: &SourceRecord,
+    kind: Kind,
+    seen: Seen,
+) -> std::result::Result<Source, String> {
+    let public_keys = record
+        .public_keys
+        .iter()
+        .map(|pinned| PublicKey::parse(&pinned.key).map_err(|e| format!("a pinned key: {e}")))
+        .collect::<std::result::Result<_, _>>()?;
     Ok(Source {
         name: record.name.clone(),
         kind,
         location: Location::parse(&record.url).map_err(|e| e.to_string())?,
-        public_key,
+        public_keys,
+        seen,
         extra_query: record.extra_query.clone(),
     })
 }
@@ -292,10 +343,10 @@ mod tests {
             name: "main".into(),
             url: "https://repo.example.org".into(),
             kind: "index".into(),
-            public_key: None,
+            public_keys: Vec::new(),
             extra_query: Some("email=a%40example.org&key=s3cret".into()),
         };
-        let source = admin_source(&record, Kind::Index);
+        let source = admin_source(&record, Kind::Index, Seen::default());
         for shown in [format!("{record:?}"), format!("{source:?}")] {
             assert!(
                 !shown.contains("s3cret") && shown.contains("<redacted>"),
@@ -323,7 +374,7 @@ mod tests {
             name: "main".into(),
             url: "https://repo.example.org".into(),
             kind: "gopher".into(),
-            public_key: None,
+            public_keys: Vec::new(),
             extra_query: None,
         });
         let reports = host.check_online().unwrap_or_else(|e| panic!("{e}"));
@@ -348,7 +399,7 @@ mod tests {
                 name: "main".into(),
                 url: "https://repo.example.org".into(),
                 kind: kind.as_str().into(),
-                public_key: None,
+                public_keys: Vec::new(),
                 extra_query: None,
             });
             let listed = host.sources().unwrap_or_else(|e| panic!("{e}"));

@@ -1,0 +1,40 @@
+//! `new`: a module directory to start from, in Rust or Python.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::escape::escape_path;
+use crate::output::Output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The module's rawname (lower-case letters, digits and `_`).
+    name: String,
+    /// The language: rust or python.
+    #[arg(long, default_value = "rust", value_parser = parse_lang)]
+    lang: modhost::Lang,
+    /// Where to write it (default: a directory named after the module).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+fn parse_lang(text: &str) -> Result<modhost::Lang, String> {
+    text.parse()
+}
+
+pub fn run(out: &Output, args: Args) -> Result<()> {
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
+    let files = modhost::new_module(&dir, &args.name, args.lang)?;
+    let document = serde_json::json!({ "dir": dir, "files": files });
+    out.result(&document, || {
+        format!(
+            "wrote {} ({} files). Next:\n  cd {}\n  ./build.sh\n  modhost install {}-0.1.0.tgz\n  modhost hook {}.hello --payload world\n",
+            escape_path(&dir),
+            files.len(),
+            escape_path(&dir),
+            args.name,
+            args.name
+        )
+    })
+}

@@ -1,0 +1,123 @@
+//! One access-log line per request, written when its answer ends: the method, the path —
+//! never the query, which carries licence keys and e-mail addresses —, the status, the
+//! bytes of body handed to the connection, how long the answer took, the client's address
+//! and the protocol.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body::{Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
+
+use super::limits::Activity;
+
+/// The `tracing` target of the access log, at level info: a subscriber shows or keeps the
+/// access log by enabling it.
+pub const TARGET: &str = "modhost_repo::access";
+
+/// The errors an answer's body may end with.
+pub(super) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An answer's body, whatever produced it.
+pub(super) type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// One request, from its arrival until its answer ends: logged then.
+pub(super) struct Exchange {
+    activity: Arc<Activity>,
+    method: Method,
+    path: String,
+    version: Version,
+    peer: SocketAddr,
+    started: Instant,
+    /// None until an answer is ready: a request whose connection ended first is logged
+    /// with status 0.
+    status: Option<StatusCode>,
+    bytes: u64,
+}
+
+impl Exchange {
+    /// `request`, from `peer`, on the connection `activity` follows, has arrived.
+    pub(super) fn begin<B>(
+        request: &Request<B>,
+        peer: SocketAddr,
+        activity: Arc<Activity>,
+    ) -> Self {
+        activity.started();
+        Exchange {
+            activity,
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
+            version: request.version(),
+            peer,
+            started: Instant::now(),
+            status: None,
+            bytes: 0,
+        }
+    }
+
+    /// Its answer is `response`: the body counts what it hands the connection, and ends
+    /// the exchange when dropped.
+    pub(super) fn answered(mut self, response: Response<Body>) -> Response<Logged> {
+        self.status = Some(response.status());
+        response.map(|inner| Logged {
+            inner,
+            exchange: self,
+        })
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        self.activity.ended();
+        tracing::info!(
+            target: TARGET,
+            method = %self.method,
+            path = %self.path,
+            status = self.status.map_or(0, |s| s.as_u16()),
+            bytes = self.bytes,
+            duration_ms = %format_args!("{:.3}", self.started.elapsed().as_secs_f64() * 1000.0),
+            peer = %self.peer,
+            version = ?self.version,
+            "request"
+        );
+    }
+}
+
+/// An answer's body, counted as it goes.
+pub(super) struct Logged {
+    inner: Body,
+    exchange: Exchange,
+}
+
+impl http_body::Body for Logged {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            this.exchange.bytes += data.len() as u64;
+            this.exchange.activity.moved();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

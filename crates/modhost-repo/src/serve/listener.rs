@@ -1,0 +1,168 @@
+//! The accept loop and each connection's life: a slot among the bounded many, or beyond
+//! them a prompt `503` with `Retry-After`; then TLS and HTTP/1.1 or HTTP/2 (as ALPN
+//! agreed) under the limits of [`super::limits`].
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::RETRY_AFTER;
+use http::{HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+
+use super::access::{Exchange, Logged};
+use super::limits::{Activity, Limited};
+use super::route::{self, Files};
+use super::{MAX_HEAD, RETRY_AFTER_SECS};
+
+/// How many `503` answers are under way at once, beyond the connections served: past
+/// them, new connections wait in the listen backlog rather than being dropped.
+const REFUSING: usize = 64;
+/// How long the loop pauses when accepting fails (out of file descriptors, mostly):
+/// the connection waits in the backlog meanwhile.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// Streams one HTTP/2 connection may have open at once: each holds a file and a buffer.
+const H2_STREAMS: u32 = 32;
+/// What an HTTP/2 stream buffers of its answer before waiting for the client.
+const H2_SEND_BUFFER: usize = 256 * 1024;
+
+/// What every connection needs.
+pub(super) struct Settings {
+    pub(super) tls: TlsAcceptor,
+    pub(super) files: Files,
+    pub(super) max_connections: usize,
+    pub(super) timeout: Duration,
+}
+
+/// Accepts connections on `listener` for ever.
+pub(super) async fn serve(listener: TcpListener, settings: Settings) {
+    let settings = Arc::new(settings);
+    let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let refusals = Arc::new(Semaphore::new(REFUSING));
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!("cannot accept a connection: {e}");
+                tokio::time::sleep(ACCEPT_PAUSE).await;
+                continue;
+            }
+        };
+        let accepted = Instant::now();
+        let (permit, busy) = match Arc::clone(&slots).try_acquire_owned() {
+            Ok(permit) => (permit, false),
+            // Refusals end within the timeout, most of them at once.
+            Err(_) => match Arc::clone(&refusals).acquire_owned().await {
+                Ok(permit) => (permit, true),
+                Err(closed) => {
+                    tracing::warn!("connection closed: {closed}");
+                    continue;
+                }
+            },
+        };
+        let settings = Arc::clone(&settings);
+        tokio::spawn(async move {
+            connection(tcp, peer, accepted, busy, &settings).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Serves one connection: all its requests, or when `busy` a `503` to each.
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    accepted: Instant,
+    busy: bool,
+    settings: &Settings,
+) {
+    // Small answers (headers, 304s, documents) go out at once rather than after a delay.
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(%peer, "cannot set TCP_NODELAY: {e}");
+    }
+    let handshake = settings.tls.accept(tcp);
+    let tls = match tokio::time::timeout_at(accepted + settings.timeout, handshake).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake not done in time");
+            return;
+        }
+    };
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let activity = Activity::new(accepted, settings.timeout);
+    let io = TokioIo::new(Limited::new(tls, Arc::clone(&activity)));
+    let handler = Handler {
+        files: settings.files.clone(),
+        activity,
+        peer,
+        busy,
+    };
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        // hyper answers a longer request head with 431 on its own.
+        .max_buf_size(MAX_HEAD as usize)
+        .keep_alive(!busy);
+    builder
+        .http2()
+        .max_header_list_size(MAX_HEAD as u32)
+        .max_concurrent_streams(H2_STREAMS)
+        .max_send_buf_size(H2_SEND_BUFFER);
+    let builder = if h2 {
+        builder.http2_only()
+    } else {
+        builder.http1_only()
+    };
+    if let Err(e) = builder.serve_connection(io, handler).await {
+        tracing::debug!(%peer, "connection ended: {e}");
+    }
+}
+
+/// The hyper service of one connection.
+#[derive(Clone)]
+struct Handler {
+    files: Files,
+    activity: Arc<Activity>,
+    peer: SocketAddr,
+    busy: bool,
+}
+
+impl hyper::service::Service<Request<Incoming>> for Handler {
+    type Response = Response<Logged>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Logged>, Infallible>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let exchange = Exchange::begin(&request, self.peer, Arc::clone(&self.activity));
+        if self.busy {
+            return Box::pin(std::future::ready(Ok(exchange.answered(busy()))));
+        }
+        let files = self.files.clone();
+        Box::pin(async move { Ok(exchange.answered(route::respond(files, request).await)) })
+    }
+}
+
+/// The answer beyond the bound on connections.
+fn busy() -> Response<super::access::Body> {
+    let mut answer = route::ko(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the server is busy: retry later",
+    );
+    answer
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    answer
+}

@@ -1,0 +1,325 @@
+//! Which file a request names, whether it may have it, and how it goes out: tower-http's
+//! `ServeFile` streams it from disk (HEAD, Range, ETag, Last-Modified, conditional
+//! requests), its compression layer gzips documents for clients that accept it, and
+//! packages go out byte-exact.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use mime::Mime;
+use modhost_package::Format;
+use modhost_update::Index;
+use tower_http::compression::Compression;
+use tower_http::compression::predicate::{Predicate, SizeAbove};
+use tower_http::services::ServeFile;
+use tower_service::Service;
+
+use super::access::Body;
+use crate::{Groups, PRIVATE, PUBLIC, licence_key_matches};
+
+/// A repository's files behind the compression of documents.
+pub(super) type Files = Compression<Repository, Documents>;
+
+/// The service answering requests for the files of the repository at `root`.
+pub(super) fn files(root: PathBuf) -> Files {
+    Compression::new(Repository {
+        root: Arc::new(root),
+    })
+    .gzip(true)
+    .compress_when(Documents)
+}
+
+/// Answers `request` from `files`.
+pub(super) async fn respond(mut files: Files, request: Request<Incoming>) -> Response<Body> {
+    // Always ready: neither the repository nor the compression has anything to wait for.
+    let ready = std::future::poll_fn(|cx| files.poll_ready(cx)).await;
+    let response = match ready {
+        Ok(()) => files.call(request).await,
+        Err(never) => match never {},
+    };
+    let mut response = match response {
+        Ok(response) => response.map(|body| body.boxed_unsync()),
+        Err(never) => match never {},
+    };
+    // The ETag names the file's bytes: a gzipped answer only matches it weakly, so that
+    // no cache combines ranges of the two (what nginx does too).
+    if response.headers().contains_key(CONTENT_ENCODING)
+        && let Some(etag) = response.headers().get(ETAG)
+        && !etag.as_bytes().starts_with(b"W/")
+    {
+        let mut weak = b"W/".to_vec();
+        weak.extend_from_slice(etag.as_bytes());
+        if let Ok(weak) = HeaderValue::from_bytes(&weak) {
+            response.headers_mut().insert(ETAG, weak);
+        }
+    }
+    response
+}
+
+/// The refusal JSON clients of seed 003's jBackend expect: `{"status":"ko",…}`.
+pub(super) fn ko(status: StatusCode, description: &str) -> Response<Body> {
+    let body = serde_json::json!({
+        "status": "ko",
+        "error_code": status.as_u16(),
+        "error_description": description,
+    });
+    let mut response = Response::new(
+        Full::from(body.to_string())
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The files of a built repository.
+#[derive(Clone)]
+pub(super) struct Repository {
+    root: Arc<PathBuf>,
+}
+
+impl Service<Request<Incoming>> for Repository {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let root = Arc::clone(&self.root);
+        Box::pin(async move { Ok(answer(root, request).await) })
+    }
+}
+
+async fn answer(root: Arc<PathBuf>, request: Request<Incoming>) -> Response<Body> {
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        let mut refused = ko(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET and HEAD are served",
+        );
+        refused
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return refused;
+    }
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    // Finding the file reads the index and the groups: blocking work, off the connections'
+    // threads.
+    let found = tokio::task::spawn_blocking(move || find(&root, &path, &query)).await;
+    let file = match found {
+        Ok(Ok(file)) => file,
+        Ok(Err((status, description))) => return ko(status, &description),
+        Err(e) => {
+            tracing::warn!("a request could not be answered: {e}");
+            return ko(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+        }
+    };
+    match ServeFile::new_with_mime(&file.path, &file.mime)
+        .try_call(request)
+        .await
+    {
+        Ok(mut response) => {
+            if matches!(
+                response.status(),
+                StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED
+            ) {
+                response
+                    .headers_mut()
+                    .insert(CACHE_CONTROL, HeaderValue::from_static(file.cache));
+            }
+            response.map(|body| body.map_err(Into::into).boxed_unsync())
+        }
+        Err(e) => {
+            tracing::warn!("cannot read {}: {e}", file.path.display());
+            ko(StatusCode::INTERNAL_SERVER_ERROR, "the file cannot be read")
+        }
+    }
+}
+
+/// Gzip for documents (JSON, XML, signatures), never for packages: those go out
+/// byte-exact, as their checksums and signatures say.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Documents;
+
+impl Predicate for Documents {
+    fn should_compress<B: http_body::Body>(&self, response: &Response<B>) -> bool {
+        let document = response.headers().get(CONTENT_TYPE).is_some_and(|t| {
+            [DOCUMENT_JSON, DOCUMENT_XML, DOCUMENT_TEXT]
+                .iter()
+                .any(|d| t.as_bytes().starts_with(d.as_bytes()))
+        });
+        document && SizeAbove::default().should_compress(response)
+    }
+}
+
+const DOCUMENT_JSON: &str = "application/json";
+const DOCUMENT_XML: &str = "application/xml";
+const DOCUMENT_TEXT: &str = "text/plain";
+/// Documents change with each build: kept, but checked (`If-None-Match`) before each use.
+const DOCUMENT_CACHE: &str = "no-cache";
+
+/// A file to serve: where it is, what it is, how long others may keep it.
+struct File {
+    path: PathBuf,
+    mime: Mime,
+    cache: &'static str,
+}
+
+/// Why a request is refused: the status and what the client is told.
+type Refusal = (StatusCode, String);
+
+/// The file `path` names: anything in the public part, which is made to be published
+/// whole (the documents of every format, `release.json`, signatures, packages), except that
+/// a package of a licence-gated group comes from the private part, once `query` carries a
+/// valid licence key.
+fn find(root: &Path, path: &str, query: &str) -> Result<File, Refusal> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // Plain names only: no way up, no hidden files, nothing to decode.
+    let safe = |name: &&str| {
+        !name.is_empty()
+            && !name.starts_with('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    };
+    let not_found = || (StatusCode::NOT_FOUND, "no such file".to_owned());
+    if !parts.iter().all(safe) {
+        return Err(not_found());
+    }
+    let (part, gated) = match parts.as_slice() {
+        // `VERSION.EXT` is the package the index lists as `RAWNAME-VERSION.EXT`.
+        ["a2", rawname, name] => match package_extension(name) {
+            Some((version, extension)) => {
+                package_part(root, &format!("{rawname}-{version}.{extension}"), query)?
+            }
+            None => (root.join(PUBLIC), false),
+        },
+        ["packages", name] => package_part(root, name, query)?,
+        _ => (root.join(PUBLIC), false),
+    };
+    let file: PathBuf = std::iter::once(part.as_path())
+        .chain(parts.iter().map(Path::new))
+        .collect();
+    if !std::fs::metadata(&file).is_ok_and(|m| m.is_file()) {
+        return Err(not_found());
+    }
+    let name = parts.last().copied().unwrap_or_default();
+    let (content_type, cache) = if package_extension(name).is_some() {
+        // A package is named by its version: it may be kept a while; a gated one only by
+        // the client that holds the licence.
+        let content_type = if name.ends_with(".zip") {
+            "application/zip"
+        } else {
+            "application/gzip"
+        };
+        let cache = if gated {
+            "private, max-age=3600"
+        } else {
+            "public, max-age=3600"
+        };
+        (content_type, cache)
+    } else if name.ends_with(".minisig") {
+        (DOCUMENT_TEXT, DOCUMENT_CACHE)
+    } else if name.ends_with(".xml") {
+        (DOCUMENT_XML, DOCUMENT_CACHE)
+    } else if name.ends_with(".json") {
+        (DOCUMENT_JSON, DOCUMENT_CACHE)
+    } else {
+        ("application/octet-stream", DOCUMENT_CACHE)
+    };
+    Ok(File {
+        path: file,
+        mime: content_type
+            .parse()
+            .unwrap_or(mime::APPLICATION_OCTET_STREAM),
+        cache,
+    })
+}
+
+/// `name` split into its stem and extension when it is named like a package, in any
+/// format [`crate::build()`] publishes.
+fn package_extension(name: &str) -> Option<(&str, &str)> {
+    let formats = [Format::GzipTar, Format::Zip];
+    name.rsplit_once('.')
+        .filter(|(_, extension)| formats.iter().any(|f| f.extension() == *extension))
+}
+
+/// The part of the repository package `file` is served from, and whether it is gated:
+/// the public part, or for a package of a licence-gated group the private one, once
+/// `query` carries a valid licence key (`email` and `key`).
+fn package_part(root: &Path, file: &str, query: &str) -> Result<(PathBuf, bool), Refusal> {
+    let index = std::fs::read(root.join(PUBLIC).join("index.json"))
+        .ok()
+        .and_then(|bytes| Index::parse(&bytes, "self").ok());
+    let group = index
+        .iter()
+        .flat_map(|i| i.modules.iter())
+        .find(|e| e.file == file)
+        .and_then(|e| e.group.clone());
+    let Some(group) = group else {
+        return Ok((root.join(PUBLIC), false));
+    };
+    let forbidden = |description: String| (StatusCode::FORBIDDEN, description);
+    let private = root.join(PRIVATE);
+    let groups = Groups::load(&private.join("groups.toml"))
+        .map_err(|_| (StatusCode::INTERNAL_SERVER_ERROR, "bad groups".to_owned()))?;
+    let Some(secret) = groups.groups.get(&group).map(|g| g.secret.clone()) else {
+        return Err(forbidden(
+            "this package's licence group is not configured".into(),
+        ));
+    };
+    let param = |name: &str| {
+        query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| percent_decode(v))
+    };
+    match (param("email"), param("key")) {
+        (Some(email), Some(key)) if licence_key_matches(&secret, &email, &key) => {
+            Ok((private, true))
+        }
+        (Some(_), Some(_)) => Err(forbidden(
+            "the licence key is not valid for this e-mail address".into(),
+        )),
+        _ => Err(forbidden(format!(
+            "a licence key for the `{group}` package group is required (email=…&key=…)"
+        ))),
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) => match u8::from_str_radix(&String::from_utf8_lossy(hex), 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            (b'+', _) => out.push(b' '),
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,213 @@
+//! One check of a source ([`Client::check`]): a signed repository's release document
+//! first, then each document, verified against the keys the source pins and what was
+//! last accepted from it; and what the check found ([`Answer`]).
+
+use crate::client::Client;
+use crate::index::MAX_INDEX;
+use crate::release::Release;
+use crate::release_document::{RELEASE_DOCUMENT, ReleaseDocument};
+use crate::signature::{PublicKey, SIGNATURE_SUFFIX, Signed, verify};
+use crate::source::Source;
+use crate::trust::{Refusal, Seen, Trust, now};
+use crate::{Error, Location, Result};
+
+/// The largest signature file read: a minisign signature is a few hundred bytes.
+const MAX_SIGNATURE: u64 = 4096;
+
+/// What a check of a source found ([`Client::check`]): its releases, and what vouches
+/// for them.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// What the source offers.
+    pub releases: Vec<Release>,
+    /// Who signed it, and what says it is current.
+    pub trust: Trust,
+    /// What to keep as last accepted from the source, for the next check to compare.
+    pub seen: Seen,
+    /// The pinned key that signed it.
+    pub signed_by: Option<PublicKey>,
+    /// The next key its release announces, signed by a pinned one: to pin beside it.
+    pub next_key: Option<PublicKey>,
+}
+
+/// One check of a signed source in progress: the release document read, and what the
+/// signatures so far established.
+pub(crate) struct Checking<'a> {
+    client: &'a Client,
+    source: &'a Source,
+    /// The time of the check.
+    now: u64,
+    /// The release document, once read and verified.
+    release: Option<ReleaseDocument>,
+    answer: Answer,
+}
+
+impl<'a> Checking<'a> {
+    /// A check of `source` with `client`, begun now.
+    pub(crate) fn new(client: &'a Client, source: &'a Source) -> Self {
+        Checking {
+            client,
+            source,
+            now: now(),
+            release: None,
+            answer: Answer {
+                releases: Vec::new(),
+                trust: Trust::default(),
+                seen: source.seen,
+                signed_by: None,
+                next_key: None,
+            },
+        }
+    }
+
+    /// The answer, with `releases`.
+    pub(crate) fn answer(mut self, releases: Vec<Release>) -> Answer {
+        self.answer.releases = releases;
+        self.answer
+    }
+
+    /// `refusal`, as this source's error.
+    fn refused(&self, refusal: Refusal) -> Error {
+        Error::Refused {
+            source_name: self.source.name.clone(),
+            refusal,
+        }
+    }
+
+    /// Fetches the signature of the document at `location` and checks it against the
+    /// pinned keys, for the release `serial` when there is one.
+    fn verify(&self, location: &Location, bytes: &[u8], serial: Option<u64>) -> Result<Signed> {
+        let sig = match location {
+            Location::Url(url) => Location::Url(format!("{url}{SIGNATURE_SUFFIX}")),
+            Location::Path(path) => {
+                let mut sig = path.clone().into_os_string();
+                sig.push(SIGNATURE_SUFFIX);
+                Location::Path(sig.into())
+            }
+        };
+        let shown = location.to_string();
+        let signature = self
+            .client
+            .fetch_document(&sig, MAX_SIGNATURE)
+            .map_err(|e| {
+                self.refused(Refusal::Unsigned {
+                    document: shown.clone(),
+                    why: e.to_string(),
+                })
+            })?;
+        verify(&self.source.public_keys, &shown, bytes, &signature, serial)
+            .map_err(|refusal| self.refused(refusal))
+    }
+
+    /// Reads and verifies a signed repository's release document, when it has one: its
+    /// signature, its serial against the last accepted, its validity end against now.
+    /// Having had one, the source may not drop it.
+    pub(crate) fn release_document(&mut self) -> Result<()> {
+        if !self.source.signed() {
+            return Ok(());
+        }
+        let location = self.source.location.join(RELEASE_DOCUMENT);
+        let shown = location.to_string();
+        let Some(bytes) = self.client.fetch_optional(&location, MAX_INDEX)? else {
+            return match self.source.seen.serial {
+                Some(accepted) => Err(self.refused(Refusal::Withdrawn {
+                    document: shown,
+                    accepted,
+                })),
+                None => Ok(()),
+            };
+        };
+        let signed = self.verify(&location, &bytes, None)?;
+        let invalid = |why: String| Refusal::Invalid {
+            document: shown.clone(),
+            why,
+        };
+        let release = ReleaseDocument::parse(&bytes).map_err(|why| self.refused(invalid(why)))?;
+        if let Some(claimed) = signed.claims.serial.filter(|s| *s != release.serial) {
+            return Err(self.refused(invalid(format!(
+                "its signature claims serial {claimed}, and it says serial {}",
+                release.serial
+            ))));
+        }
+        if let Some(accepted) = self.source.seen.serial.filter(|a| release.serial < *a) {
+            return Err(self.refused(Refusal::Rollback {
+                serial: release.serial,
+                accepted,
+            }));
+        }
+        if self.now > release.valid_until {
+            return Err(self.refused(Refusal::Expired {
+                what: format!("the release (serial {})", release.serial),
+                valid_until: release.valid_until,
+                now: self.now,
+            }));
+        }
+        let next_key = match &release.next_key {
+            Some(next) => Some(PublicKey::parse(next).map_err(|why| self.refused(invalid(why)))?),
+            None => None,
+        };
+        let answer = &mut self.answer;
+        answer.trust = Trust {
+            signed: true,
+            key_id: Some(signed.key.key_id()),
+            serial: Some(release.serial),
+            signed_at: Some(release.built),
+            valid_until: Some(release.valid_until),
+            next_key: release.next_key.clone(),
+        };
+        answer.seen.serial = Some(release.serial);
+        answer.next_key = next_key.filter(|next| *next != signed.key);
+        answer.signed_by = Some(signed.key);
+        self.release = Some(release);
+        Ok(())
+    }
+
+    /// Fetches the document at `location` and, the source being signed, verifies it:
+    /// against the release when there is one (which names it as `named`, its path from
+    /// the repository's root), else by its own signature's claims — a signing time older
+    /// than the last accepted is a rollback, and a validity end past is a freeze.
+    pub(crate) fn document(&mut self, location: &Location, named: Option<&str>) -> Result<Vec<u8>> {
+        let bytes = self.client.fetch_document(location, MAX_INDEX)?;
+        if !self.source.signed() {
+            return Ok(bytes);
+        }
+        let serial = self.release.as_ref().map(|r| r.serial);
+        let signed = self.verify(location, &bytes, serial)?;
+        let shown = location.to_string();
+        if let (Some(release), Some(path)) = (&self.release, named) {
+            release
+                .check(path, &shown, &bytes)
+                .map_err(|refusal| self.refused(refusal))?;
+            return Ok(bytes);
+        }
+        let claims = &signed.claims;
+        if let (Some(signed_at), Some(accepted)) = (claims.timestamp, self.source.seen.signed_at)
+            && signed_at < accepted
+        {
+            return Err(self.refused(Refusal::Replayed {
+                document: shown,
+                signed_at,
+                accepted,
+            }));
+        }
+        if let Some(expires) = claims.expires.filter(|e| self.now > *e) {
+            return Err(self.refused(Refusal::Expired {
+                what: format!("the signature of `{shown}`"),
+                valid_until: expires,
+                now: self.now,
+            }));
+        }
+        let answer = &mut self.answer;
+        answer.trust = Trust {
+            signed: true,
+            key_id: Some(signed.key.key_id()),
+            serial: None,
+            signed_at: claims.timestamp,
+            valid_until: claims.expires,
+            next_key: None,
+        };
+        answer.seen.signed_at = claims.timestamp.max(answer.seen.signed_at);
+        answer.signed_by = Some(signed.key);
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,168 @@
+//! A repository's release document, `release.json`: what apt's signed `Release` file and
+//! TUF's timestamp and snapshot roles give. It names every other document the build
+//! published (path, size, SHA-256), carries a serial that only grows, the build time and
+//! a validity end, and may announce the publisher's next key. A client pinned to a key
+//! reads it first: an older serial than one it accepted is a rollback, a release past
+//! its validity end a freeze, and a document whose hash it does not name was mixed in
+//! from elsewhere.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::hex;
+use crate::trust::Refusal;
+
+/// The release document's path, at the repository's root.
+pub const RELEASE_DOCUMENT: &str = "release.json";
+
+/// The format tag every release document carries.
+pub const RELEASE_FORMAT: &str = "modhost-release/1";
+
+/// `release.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseDocument {
+    /// Always [`RELEASE_FORMAT`].
+    pub format: String,
+    /// Grows with every build: a client refuses one lower than it accepted.
+    pub serial: u64,
+    /// When it was built, in seconds since the epoch.
+    pub built: u64,
+    /// The end of its validity, in seconds since the epoch: a client refuses it after.
+    pub valid_until: u64,
+    /// Every other document the build published, by path.
+    pub documents: Vec<Document>,
+    /// The publisher's next key (a minisign public key's base64 line), announced under
+    /// the signature of the current one: clients pin it beside the current key, and drop
+    /// the current one once a release signed by the next arrives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_key: Option<String>,
+}
+
+/// One document a release names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Document {
+    /// Its path from the repository's root, `/`-separated.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its SHA-256, hex.
+    pub sha256: String,
+}
+
+impl Document {
+    /// The entry for `bytes`, published at `path`.
+    pub fn of(path: &str, bytes: &[u8]) -> Document {
+        Document {
+            path: path.to_owned(),
+            size: bytes.len() as u64,
+            sha256: hex(&Sha256::digest(bytes)),
+        }
+    }
+
+    /// Its size and hash, as a message shows them.
+    fn shown(&self) -> String {
+        format!("{} bytes with SHA-256 {}", self.size, self.sha256)
+    }
+}
+
+impl ReleaseDocument {
+    /// Parses and checks a release document: its format, its next key, and that every
+    /// document named has a relative path and a SHA-256.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let release: ReleaseDocument =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a release document: {e}"))?;
+        if release.format != RELEASE_FORMAT {
+            return Err(format!(
+                "the format is `{}`, expected `{RELEASE_FORMAT}`",
+                release.format
+            ));
+        }
+        if let Some(next) = &release.next_key {
+            crate::PublicKey::parse(next).map_err(|e| format!("its `next_key`: {e}"))?;
+        }
+        for document in &release.documents {
+            let relative = !document.path.is_empty()
+                && !document.path.starts_with('/')
+                && document
+                    .path
+                    .split('/')
+                    .all(|part| !matches!(part, "" | "." | ".."));
+            let hashed = document.sha256.len() == 64
+                && document.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            if !relative || !hashed {
+                return Err(format!("its entry for `{}` is invalid", document.path));
+            }
+        }
+        Ok(release)
+    }
+
+    /// Checks that `bytes`, read as the document `path` at `location`, is the one this
+    /// release names.
+    pub fn check(&self, path: &str, location: &str, bytes: &[u8]) -> Result<(), Refusal> {
+        let found = Document::of(path, bytes);
+        let named = self.documents.iter().find(|d| d.path == path);
+        if named == Some(&found) {
+            return Ok(());
+        }
+        Err(Refusal::MixAndMatch {
+            document: location.to_owned(),
+            serial: self.serial,
+            found: found.shown(),
+            named: named.map(Document::shown),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(documents: Vec<Document>) -> ReleaseDocument {
+        ReleaseDocument {
+            format: RELEASE_FORMAT.into(),
+            serial: 7,
+            built: 1,
+            valid_until: 2,
+            documents,
+            next_key: None,
+        }
+    }
+
+    #[test]
+    fn a_document_must_be_the_one_the_release_names() {
+        let release = release(vec![Document::of("index.json", b"{}")]);
+        assert!(
+            release
+                .check("index.json", "https://h/index.json", b"{}")
+                .is_ok()
+        );
+        let mixed = release.check("index.json", "https://h/index.json", b"{ }");
+        assert!(
+            mixed.as_ref().is_err_and(|e| e
+                .to_string()
+                .contains("is not the document release serial 7 names (3 bytes with SHA-256")),
+            "{mixed:?}"
+        );
+        let unnamed = release.check("freepbx/core.json", "f", b"{}");
+        assert!(
+            unnamed
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("the release does not name it")),
+            "{unnamed:?}"
+        );
+    }
+
+    #[test]
+    fn a_release_naming_paths_outside_the_repository_is_refused() {
+        for path in ["/etc/passwd", "../x", "a//b", "a/./b", ""] {
+            let mut doc = Document::of("x", b"");
+            doc.path = path.into();
+            let text = serde_json::to_vec(&release(vec![doc])).unwrap_or_default();
+            assert!(ReleaseDocument::parse(&text).is_err(), "{path:?}");
+        }
+        let text = serde_json::to_vec(&release(vec![Document::of("a2/core/modsource.json", b"")]))
+            .unwrap_or_default();
+        assert!(ReleaseDocument::parse(&text).is_ok());
+        assert!(ReleaseDocument::parse(b"{\"format\":\"other\"}").is_err());
+    }
+}

@@ -1,0 +1,453 @@
+//! Signed sources over real HTTPS on loopback: the release document read first, and each
+//! way an attacker (or a stale mirror) can freeze, replay or mix what a publisher signed
+//! refused with its own message.
+
+mod common;
+
+use common::{Signer, Site, Tls};
+use modhost_update::release_document::{Document, RELEASE_FORMAT};
+use modhost_update::{
+    Answer, Claims, Error, Kind, Location, PublicKey, Refusal, ReleaseDocument, Seen, Source,
+    Target,
+};
+
+/// Now, in seconds since the epoch.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// An index offering core at `version`.
+fn index(version: &str) -> Vec<u8> {
+    format!(
+        r#"{{"format":"modhost-index/1","modules":[{{"rawname":"core","name":"Core","version":"{version}","file":"core-{version}.tgz","size":1,"sha256":"{}"}}]}}"#,
+        "a".repeat(64)
+    )
+    .into_bytes()
+}
+
+/// `repo build`'s trusted comment for the document at `path` of release `serial`.
+fn comment(path: &str, serial: u64, valid_until: u64) -> String {
+    Claims {
+        timestamp: Some(now()),
+        file: Some(path.to_owned()),
+        serial: Some(serial),
+        expires: Some(valid_until),
+    }
+    .to_comment()
+}
+
+/// A repository as `repo build` signs one, of core at `version`, release `serial`.
+struct Published {
+    release: Vec<u8>,
+    release_sig: String,
+    index: Vec<u8>,
+    index_sig: String,
+}
+
+impl Published {
+    fn new(signer: &Signer, serial: u64, version: &str, valid_until: u64) -> Published {
+        Published::announcing(signer, serial, version, valid_until, None)
+    }
+
+    fn announcing(
+        signer: &Signer,
+        serial: u64,
+        version: &str,
+        valid_until: u64,
+        next: Option<&PublicKey>,
+    ) -> Published {
+        let index = index(version);
+        let release = ReleaseDocument {
+            format: RELEASE_FORMAT.into(),
+            serial,
+            built: now(),
+            valid_until,
+            documents: vec![Document::of("index.json", &index)],
+            next_key: next.map(PublicKey::encode),
+        };
+        let release = serde_json::to_vec(&release).unwrap_or_default();
+        Published {
+            release_sig: signer.sign(&release, &comment("release.json", serial, valid_until)),
+            release,
+            index_sig: signer.sign(&index, &comment("index.json", serial, valid_until)),
+            index,
+        }
+    }
+
+    /// Serves it all on `site`.
+    fn serve(&self, site: &Site) {
+        site.put("release.json", self.release.clone());
+        site.put("release.json.minisig", self.release_sig.clone());
+        site.put("index.json", self.index.clone());
+        site.put("index.json.minisig", self.index_sig.clone());
+    }
+}
+
+fn source(site: &Site, keys: &[PublicKey], seen: Seen) -> Source {
+    Source {
+        name: "main".into(),
+        kind: Kind::Index,
+        location: Location::Url(site.url.clone()),
+        public_keys: keys.to_vec(),
+        seen,
+        extra_query: None,
+    }
+}
+
+fn check(tls: &Tls, source: &Source) -> Result<Answer, Error> {
+    tls.client().check(source, None, &Target::default())
+}
+
+/// Why `source`'s check was refused.
+fn refusal(tls: &Tls, source: &Source) -> Refusal {
+    match check(tls, source) {
+        Err(Error::Refused { refusal, .. }) => refusal,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_old_release_replayed_after_a_newer_one_is_refused_as_a_rollback() {
+    let (tls, signer) = (Tls::new(), Signer::new(1));
+    let site = Site::new(&tls);
+    let week = now() + 7 * 86_400;
+    let old = Published::new(&signer, 100, "1.0.0", week);
+    Published::new(&signer, 101, "2.0.0", week).serve(&site);
+    let first = check(&tls, &source(&site, &[signer.public()], Seen::default()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.seen.serial, Some(101));
+    assert_eq!(first.releases[0].version, "2.0.0");
+    assert_eq!(first.trust.serial, Some(101));
+
+    // A mirror (or an attacker) serves the older release, soundly signed as it was.
+    old.serve(&site);
+    let source = source(&site, &[signer.public()], first.seen);
+    let refused = check(&tls, &source).map(|_| ()).unwrap_err_text();
+    assert_eq!(
+        refused,
+        "source `main`: release serial 100 is older than serial 101, accepted from this source \
+         before: an old release is being replayed (a rollback, by the server or a mirror), and \
+         nothing from it is trusted"
+    );
+    // Having accepted a release, the source may not drop it to escape the check.
+    site.remove("release.json");
+    assert!(
+        matches!(
+            refusal(&tls, &source),
+            Refusal::Withdrawn { accepted: 101, .. }
+        ),
+        "a withdrawn release document"
+    );
+}
+
+#[test]
+fn a_release_past_its_validity_end_is_refused_saying_how_stale() {
+    let (tls, signer) = (Tls::new(), Signer::new(1));
+    let site = Site::new(&tls);
+    Published::new(&signer, 7, "1.0.0", now() - 3 * 3600 - 60).serve(&site);
+    let refused = refusal(&tls, &source(&site, &[signer.public()], Seen::default()));
+    let text = refused.to_string();
+    assert!(
+        matches!(refused, Refusal::Expired { .. })
+            && text.starts_with("the release (serial 7) expired 3 h 1 min ago (valid until ")
+            && text.contains("a frozen copy"),
+        "{text}"
+    );
+}
+
+#[test]
+fn documents_of_different_releases_are_never_mixed() {
+    let (tls, signer) = (Tls::new(), Signer::new(1));
+    let site = Site::new(&tls);
+    let week = now() + 7 * 86_400;
+    let (old, new) = (
+        Published::new(&signer, 100, "1.0.0", week),
+        Published::new(&signer, 101, "2.0.0", week),
+    );
+    let source = source(&site, &[signer.public()], Seen::default());
+
+    // The new release beside the old index and its own sound signature.
+    new.serve(&site);
+    site.put("index.json", old.index.clone());
+    site.put("index.json.minisig", old.index_sig.clone());
+    let refused = refusal(&tls, &source);
+    assert!(
+        matches!(
+            refused,
+            Refusal::OtherRelease {
+                signed: 100,
+                release: 101,
+                ..
+            }
+        ),
+        "{refused}"
+    );
+
+    // The new index with the old index's signature beside it: a stale signature.
+    site.put("index.json", new.index.clone());
+    let refused = refusal(&tls, &source);
+    assert!(
+        matches!(
+            refused,
+            Refusal::StaleSerial {
+                signed: 100,
+                release: 101,
+                ..
+            }
+        ) && refused
+            .to_string()
+            .contains("is stale: it was made for release serial 100"),
+        "{refused}"
+    );
+
+    // An index signed for this very serial, but not the one the release names.
+    let other = index("3.0.0");
+    site.put("index.json", other.clone());
+    site.put(
+        "index.json.minisig",
+        signer.sign(&other, &comment("index.json", 101, week)),
+    );
+    let refused = refusal(&tls, &source);
+    assert!(
+        matches!(refused, Refusal::MixAndMatch { serial: 101, .. })
+            && refused
+                .to_string()
+                .contains("is not the document release serial 101 names"),
+        "{refused}"
+    );
+}
+
+/// A FreePBX channel at `site`'s `freepbx/phonebook.json`, pinned to `signer`.
+fn freepbx(site: &Site, signer: &Signer, seen: Seen) -> Source {
+    Source {
+        name: "phonebook/updateurl".into(),
+        kind: Kind::Freepbx,
+        location: Location::Url(format!("{}/freepbx/phonebook.json", site.url)),
+        public_keys: vec![signer.public()],
+        seen,
+        extra_query: None,
+    }
+}
+
+fn freepbx_document(rawname: &str, version: &str) -> Vec<u8> {
+    format!(
+        r#"{{"rawname":"{rawname}","version":"{version}","location":"../packages/{rawname}.tgz","sha256":"{}"}}"#,
+        "a".repeat(64)
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_signed_document_served_under_another_name_or_beside_another_signature_is_refused() {
+    let (tls, signer) = (Tls::new(), Signer::new(1));
+    let site = Site::new(&tls);
+    let week = now() + 7 * 86_400;
+    let (core, phonebook) = (
+        freepbx_document("core", "16.0.40"),
+        freepbx_document("phonebook", "2.0.0"),
+    );
+    let core_sig = signer.sign(&core, &comment("freepbx/core.json", 5, week));
+    let phonebook_sig = signer.sign(&phonebook, &comment("freepbx/phonebook.json", 5, week));
+    let source = freepbx(&site, &signer, Seen::default());
+
+    // core.json and its signature, served as phonebook.json: both sound, and mixed.
+    site.put("freepbx/phonebook.json", core.clone());
+    site.put("freepbx/phonebook.json.minisig", core_sig.clone());
+    let refused = refusal(&tls, &source);
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "`{}/freepbx/phonebook.json` is the signed `freepbx/core.json` served under another \
+             name: its signature was made for that path (documents were mixed and matched)",
+            site.url
+        )
+    );
+    // The right document, beside the signature of another one.
+    site.put("freepbx/phonebook.json", phonebook.clone());
+    let refused = refusal(&tls, &source);
+    assert!(
+        matches!(&refused, Refusal::StalePath { file, .. } if file == "freepbx/core.json"),
+        "{refused}"
+    );
+    // The right pair.
+    site.put("freepbx/phonebook.json.minisig", phonebook_sig);
+    let answer = check(&tls, &source).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answer.releases[0].rawname, "phonebook");
+    assert!(answer.seen.signed_at.is_some() && answer.trust.serial.is_none());
+}
+
+#[test]
+fn a_single_document_signed_before_the_one_accepted_is_refused_as_a_rollback() {
+    let (tls, signer) = (Tls::new(), Signer::new(1));
+    let site = Site::new(&tls);
+    let document = freepbx_document("phonebook", "1.0.0");
+    let signed_at = now() - 86_400;
+    let claims = Claims {
+        timestamp: Some(signed_at),
+        file: Some("phonebook.json".into()),
+        ..Claims::default()
+    };
+    site.put("freepbx/phonebook.json", document.clone());
+    site.put(
+        "freepbx/phonebook.json.minisig",
+        signer.sign(&document, &claims.to_comment()),
+    );
+    let accepted = Seen {
+        serial: None,
+        signed_at: Some(signed_at + 60),
+    };
+    let refused = refusal(&tls, &freepbx(&site, &signer, accepted));
+    assert!(
+        matches!(refused, Refusal::Replayed { .. })
+            && refused
+                .to_string()
+                .contains("an old document is being replayed"),
+        "{refused}"
+    );
+    // As old as the one accepted is the same document again: accepted.
+    let same = Seen {
+        serial: None,
+        signed_at: Some(signed_at),
+    };
+    let answer = check(&tls, &freepbx(&site, &signer, same)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answer.seen.signed_at, Some(signed_at));
+}
+
+#[test]
+fn each_way_a_signature_fails_has_its_own_message() {
+    let (tls, signer, other) = (Tls::new(), Signer::new(1), Signer::new(2));
+    let site = Site::new(&tls);
+    let document = freepbx_document("phonebook", "2.0.0");
+    let claims = comment("freepbx/phonebook.json", 5, now() + 3600);
+    site.put("freepbx/phonebook.json", document.clone());
+    let source = freepbx(&site, &signer, Seen::default());
+    let doc = format!("`{}/freepbx/phonebook.json`", site.url);
+
+    // Changed after signing.
+    site.put(
+        "freepbx/phonebook.json.minisig",
+        signer.sign(&freepbx_document("phonebook", "1.0.0"), &claims),
+    );
+    assert_eq!(
+        refusal(&tls, &source).to_string(),
+        format!(
+            "{doc} was changed after it was signed: its signature by key ID {} does not match \
+             its content",
+            signer.public().key_id()
+        )
+    );
+    // A legacy signature, saying how to sign again.
+    site.put(
+        "freepbx/phonebook.json.minisig",
+        signer.sign_legacy(&document, &claims),
+    );
+    let refused = refusal(&tls, &source).to_string();
+    assert!(
+        refused.starts_with(&format!("{doc} has a legacy minisign signature"))
+            && refused.contains(
+                "re-sign it with `minisign -S` (without -l) or `modhost repo build --sign`"
+            ),
+        "{refused}"
+    );
+    // Another publisher's key: both ids named.
+    site.put(
+        "freepbx/phonebook.json.minisig",
+        other.sign(&document, &claims),
+    );
+    assert_eq!(
+        refusal(&tls, &source).to_string(),
+        format!(
+            "{doc} is signed by key ID {}, not by the pinned key ID {}",
+            other.public().key_id(),
+            signer.public().key_id()
+        )
+    );
+    // Either of two pinned keys will do.
+    let both = Source {
+        public_keys: vec![signer.public(), other.public()],
+        ..source.clone()
+    };
+    assert!(check(&tls, &both).is_ok());
+    // No signature at all.
+    site.remove("freepbx/phonebook.json.minisig");
+    assert!(matches!(refusal(&tls, &source), Refusal::Unsigned { .. }));
+    // A whole error names its source once.
+    let whole = check(&tls, &source).map(|_| ()).unwrap_err_text();
+    assert!(
+        whole.starts_with("source `phonebook/updateurl`: the source is signed but")
+            && whole.matches("source `").count() == 1,
+        "{whole}"
+    );
+}
+
+#[test]
+fn a_signature_with_a_free_text_comment_makes_no_freshness_claim() {
+    let (tls, signer) = (Tls::new(), Signer::new(1));
+    let site = Site::new(&tls);
+    let document = freepbx_document("phonebook", "2.0.0");
+    site.put("freepbx/phonebook.json", document.clone());
+    // As `minisign -S -t 'released by ACME'` writes it.
+    site.put(
+        "freepbx/phonebook.json.minisig",
+        signer.sign(&document, "released by ACME"),
+    );
+    let accepted = Seen {
+        serial: None,
+        signed_at: Some(now()),
+    };
+    let answer = check(&tls, &freepbx(&site, &signer, accepted)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        answer.seen, accepted,
+        "nothing newer claimed, nothing forgotten"
+    );
+    assert!(
+        answer
+            .trust
+            .describe()
+            .ends_with("with no freshness claim (its signature names no signing time)"),
+        "{}",
+        answer.trust.describe()
+    );
+}
+
+#[test]
+fn a_release_announces_the_next_key_and_a_release_signed_by_it_is_accepted() {
+    let (tls, current, next) = (Tls::new(), Signer::new(1), Signer::new(2));
+    let site = Site::new(&tls);
+    let week = now() + 7 * 86_400;
+    Published::announcing(&current, 10, "1.0.0", week, Some(&next.public())).serve(&site);
+    let answer = check(&tls, &source(&site, &[current.public()], Seen::default()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answer.signed_by, Some(current.public()));
+    assert_eq!(answer.next_key, Some(next.public()));
+    assert!(
+        answer.trust.describe().ends_with(&format!(
+            "announces its publisher's next key ID {}",
+            next.public().key_id()
+        )),
+        "{}",
+        answer.trust.describe()
+    );
+    // Signed by the next key, with both pinned (as the host pins them): accepted.
+    Published::new(&next, 11, "2.0.0", week).serve(&site);
+    let both = source(&site, &[current.public(), next.public()], answer.seen);
+    let answer = check(&tls, &both).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answer.signed_by, Some(next.public()));
+    assert_eq!(answer.next_key, None);
+}
+
+/// The text of an error, for a check expected to fail.
+trait ErrText {
+    fn unwrap_err_text(self) -> String;
+}
+
+impl ErrText for Result<(), Error> {
+    fn unwrap_err_text(self) -> String {
+        match self {
+            Err(e) => e.to_string(),
+            Ok(()) => panic!("expected an error"),
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! `modhost new`: a module directory that builds and packs with one command, in Rust or
+//! Python. It holds a copy of the SDK and of the WIT contract, so it builds anywhere,
+//! with no path back into this repository.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// The componentize-py release Python modules are built with: the one the tests build
+/// with, pinned in every generated `build.sh`.
+pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
+
+/// The language a new module is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// Rust, with the Rust SDK (`modhost-sdk`).
+    Rust,
+    /// Python, with the Python SDK (`modhost_sdk`) and componentize-py.
+    Python,
+}
+
+impl std::str::FromStr for Lang {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "rust" => Ok(Lang::Rust),
+            "python" => Ok(Lang::Python),
+            other => Err(format!(
+                "`{other}` is not a language modules are written in here (rust, python)"
+            )),
+        }
+    }
+}
+
+/// The contract every module builds against.
+const WIT: &str = include_str!("../../../wit/v0.1.0/module.wit");
+const MODULE_XML: &str = include_str!("../templates/module.xml");
+const RUST_CARGO: &str = include_str!("../templates/rust/Cargo.toml");
+const RUST_SDK_CARGO: &str = include_str!("../templates/rust/sdk.Cargo.toml");
+const RUST_SDK: &str = include_str!("../../modhost-sdk/src/lib.rs");
+const RUST_LIB: &str = include_str!("../templates/rust/src/lib.rs");
+const RUST_BUILD: &str = include_str!("../templates/rust/build.sh");
+const PYTHON_SDK: &str = include_str!("../../../sdk/python/modhost_sdk/__init__.py");
+const PYTHON_APP: &str = include_str!("../templates/python/app.py");
+const PYTHON_BUILD: &str = include_str!("../templates/python/build.sh");
+
+/// Writes a new module `name` in `lang` into the directory `dir` (which must not exist
+/// yet): module.xml with a `get_config` handler and one hook, the source, a copy of the
+/// SDK and the WIT, and `build.sh`, which builds and packs it. Returns the files written.
+pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
+    if !modhost_manifest::is_valid_rawname(name) {
+        return Err(Error::Refused(vec![format!(
+            "`{name}` is not a module name: lower-case letters, digits and `_`, starting with a letter"
+        )]));
+    }
+    if std::fs::symlink_metadata(dir).is_ok() {
+        return Err(Error::Refused(vec![format!(
+            "`{}` already exists: a new module gets a directory of its own",
+            dir.display()
+        )]));
+    }
+    let fill = |template: &str| {
+        template
+            .replace("{name}", name)
+            .replace("{title}", &title(name))
+            .replace("{type_name}", &type_name(name))
+            .replace("{crate_name}", &name.replace('-', "_"))
+            .replace("{componentize_py}", COMPONENTIZE_PY_VERSION)
+    };
+    let files: Vec<(&str, String)> = match lang {
+        Lang::Rust => vec![
+            ("module.xml", fill(MODULE_XML)),
+            ("Cargo.toml", fill(RUST_CARGO)),
+            ("src/lib.rs", fill(RUST_LIB)),
+            ("build.sh", fill(RUST_BUILD)),
+            ("sdk/Cargo.toml", RUST_SDK_CARGO.to_owned()),
+            // The SDK's bindings read the contract two levels up, as in this repository.
+            (
+                "sdk/src/lib.rs",
+                RUST_SDK.replace("\"../../wit/v0.1.0\"", "\"../wit\""),
+            ),
+            ("wit/module.wit", WIT.to_owned()),
+        ],
+        Lang::Python => vec![
+            ("module.xml", fill(MODULE_XML)),
+            ("app.py", fill(PYTHON_APP)),
+            ("build.sh", fill(PYTHON_BUILD)),
+            ("sdk/modhost_sdk/__init__.py", PYTHON_SDK.to_owned()),
+            ("wit/module.wit", WIT.to_owned()),
+        ],
+    };
+    let mut written = Vec::with_capacity(files.len());
+    for (relative, text) in files {
+        let path = dir.join(relative);
+        let io = |source| Error::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        std::fs::write(&path, text).map_err(io)?;
+        if relative == "build.sh" {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
+        }
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// `call_log` → `Call log`: the module's display name.
+fn title(name: &str) -> String {
+    let spaced = name.replace(['_', '-'], " ");
+    let mut chars = spaced.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// `call_log` → `CallLog`: the module's type.
+fn type_name(name: &str) -> String {
+    name.split(['_', '-'])
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_module_is_named_in_every_file_and_refuses_to_overwrite() -> Result<()> {
+        let parent = tempfile::tempdir().map_err(|source| Error::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        let dir = parent.path().join("call_log");
+        let files = new_module(&dir, "call_log", Lang::Python)?;
+        assert_eq!(files.len(), 5);
+        let app = std::fs::read_to_string(dir.join("app.py")).unwrap_or_default();
+        assert!(app.contains("class CallLog(Module):"), "{app}");
+        assert!(app.contains("@handler(\"call_log_hello\")"), "{app}");
+        let manifest = crate::read_manifest(&dir.join("module.xml"))?;
+        assert_eq!(manifest.rawname, "call_log");
+        assert_eq!(manifest.name, "Call log");
+        let build = std::fs::read_to_string(dir.join("build.sh")).unwrap_or_default();
+        assert!(build.contains(COMPONENTIZE_PY_VERSION));
+        assert!(new_module(&dir, "call_log", Lang::Rust).is_err());
+        assert!(new_module(&parent.path().join("x"), "Bad-Name", Lang::Rust).is_err());
+
+        let rust = parent.path().join("rusty");
+        new_module(&rust, "rusty", Lang::Rust)?;
+        let sdk = std::fs::read_to_string(rust.join("sdk/src/lib.rs")).unwrap_or_default();
+        assert!(
+            sdk.contains("path: \"../wit\""),
+            "the SDK reads the copied WIT"
+        );
+        Ok(())
+    }
+}

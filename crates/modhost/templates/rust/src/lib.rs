@@ -1,0 +1,32 @@
+//! The `{name}` modhost module.
+
+use modhost_sdk::{Module, db, kv, log};
+
+struct {type_name};
+
+impl Module for {type_name} {
+    fn install() -> Result<(), String> {
+        kv::set("greeting", "Hello")?;
+        log::info("{name} installed", &[]);
+        Ok(())
+    }
+
+    fn handle(handler: &str, hook: &str, payload: &str) -> Result<String, String> {
+        match handler {
+            // `get_config` is a pipeline: add this module's part to what came before.
+            "{name}_get_config" => Ok(format!("{payload}; {name}\n")),
+            "{name}_hello" => {
+                let greeting = kv::get("greeting").unwrap_or_else(|| "Hello".to_owned());
+                db::execute(
+                    "INSERT INTO {name}_greetings (who) VALUES (?1)",
+                    &[db::Value::Text(payload.to_owned())],
+                )?;
+                log::info("greeted", &[("who", payload)]);
+                Ok(format!("{greeting}, {payload}!"))
+            }
+            other => Err(format!("no handler `{other}` for hook `{hook}`")),
+        }
+    }
+}
+
+modhost_sdk::export_module!({type_name});

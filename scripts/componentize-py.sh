@@ -1,0 +1,15 @@
+# Sourced by scripts/test: puts the pinned componentize-py (the version `modhost new
+# --lang python` writes into build.sh) on PATH, from a virtualenv under target/, so the
+# Python module tests build real components. Installed from PyPI on first use.
+version=$(sed -n 's/^pub const COMPONENTIZE_PY_VERSION: &str = "\(.*\)";$/\1/p' \
+    crates/modhost/src/scaffold.rs)
+venv=target/componentize-py-$version
+if [ ! -x "$venv/bin/componentize-py" ]; then
+    echo "toolchain: installing componentize-py $version" >&2
+    python3 -m venv "$venv" >/dev/null
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$version"
+fi
+export PATH="$PWD/$venv/bin:$PATH"
+# The Python module tests fail, rather than skip, when the tool is missing.
+export MODHOST_REQUIRE_PYTHON=1
+unset version venv

@@ -1,0 +1,396 @@
+//! Signed repositories that cannot be frozen, replayed or mixed, keys that rotate, and
+//! builds that publish in one step: `repo build` + `repo serve` + the client, over real
+//! HTTPS on loopback.
+
+use std::path::{Path, PathBuf};
+
+use modhost_test_support::{Root, arg, package, package_at};
+
+use crate::root;
+use crate::updates::{Repo, failed_with, key_id, offers, phonebook_with, report, signed_source};
+
+/// The documents of a release that a replay serves again: the release, the index and
+/// their signatures.
+const RELEASE_FILES: [&str; 4] = [
+    "release.json",
+    "release.json.minisig",
+    "index.json",
+    "index.json.minisig",
+];
+
+/// Copies of `files` of `repo`'s public part, as a mirror that kept them would serve.
+fn keep(repo: &Repo, files: &[&str]) -> Vec<(PathBuf, Vec<u8>)> {
+    files
+        .iter()
+        .map(|file| {
+            let path = repo.public().join(file);
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            (path, bytes)
+        })
+        .collect()
+}
+
+/// Serves the `kept` copies again.
+fn replay(kept: &[(PathBuf, Vec<u8>)]) {
+    for (path, bytes) in kept {
+        assert!(std::fs::write(path, bytes).is_ok(), "{path:?}");
+    }
+}
+
+/// The `repo build --json` output's serial.
+fn serial(run: &modhost_test_support::Run) -> u64 {
+    run.json()["serial"].as_u64().unwrap_or_default()
+}
+
+#[test]
+fn an_old_release_replayed_after_a_newer_one_is_refused_and_changes_nothing() {
+    let root = root();
+    let repo = Repo::phonebook(&root, "1.0.0");
+    signed_source(&repo, &root);
+    repo.ok(&root, &["install", "--online", "core", "phonebook"]);
+    let old = keep(&repo, &RELEASE_FILES);
+    let old_serial = serde_json::from_slice::<serde_json::Value>(&old[0].1)
+        .ok()
+        .and_then(|release| release["serial"].as_u64())
+        .unwrap_or_default();
+    let key = repo.dir.path().join("signing.key");
+    let v2 = [package("core"), package_at("phonebook", "2.0.0")];
+    let newer = repo.publish_with(&root, &v2, None, &["--json", "--sign", arg(&key)]);
+    let reports = repo.ok(&root, &["check-online", "--json"]).json();
+    assert_eq!(
+        report(&reports, "main")["trust"]["serial"].as_u64(),
+        Some(serial(&newer)),
+        "{reports}"
+    );
+    let listed = root.ok(&["source", "list", "--json"]).json();
+    assert_eq!(
+        listed[0]["serial"].as_u64(),
+        Some(serial(&newer)),
+        "{listed}"
+    );
+
+    // A mirror (or an attacker) serves the release before it again, soundly signed.
+    replay(&old);
+    let before = root.fingerprint();
+    let run = repo.fails(&root, &["upgrade", "--online", "phonebook"]);
+    assert!(
+        run.stderr.contains(&format!(
+            "source `main`: release serial {old_serial} is older than serial {}, accepted from \
+             this source before: an old release is being replayed",
+            serial(&newer)
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("source `main`").count(),
+        1,
+        "named once: {}",
+        run.stderr
+    );
+    let run = repo.fails(&root, &["check-online"]);
+    assert!(
+        run.stdout.contains("main: unavailable: release serial ")
+            && run
+                .stdout
+                .contains("(a rollback, by the server or a mirror)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(root.fingerprint(), before, "the root is as it was");
+    assert_eq!(crate::updates::version(&root, "phonebook"), "1.0.0");
+}
+
+#[test]
+fn a_release_past_its_validity_end_is_refused_saying_how_stale() {
+    let root = root();
+    let repo = Repo::phonebook(&root, "1.0.0");
+    signed_source(&repo, &root);
+    let key = repo.dir.path().join("signing.key");
+    let packages = [package("core"), package_at("phonebook", "1.0.0")];
+    repo.publish_with(
+        &root,
+        &packages,
+        None,
+        &["--sign", arg(&key), "--valid-for", "1s"],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let before = root.fingerprint();
+    let run = repo.fails(&root, &["install", "--online", "core"]);
+    assert!(
+        run.stderr.contains("source `main`: the release (serial ")
+            && run.stderr.contains(" s ago (valid until ")
+            && run.stderr.contains("serving a frozen copy"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+    // Rebuilt in time, it is taken again.
+    repo.publish(&root, &packages, None);
+    repo.ok(&root, &["install", "--online", "core"]);
+}
+
+#[test]
+fn a_signed_document_served_under_another_name_or_beside_another_signature_is_refused() {
+    let root = root();
+    let repo = Repo::phonebook(&root, "2.0.0");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let channels = format!(
+        "<updateurl publickey=\"{}\">{}/freepbx/phonebook.json</updateurl>",
+        repo.public_key, repo.url
+    );
+    root.ok(&[
+        "install",
+        arg(&package("core")),
+        arg(&phonebook_with(&channels, dir.path())),
+    ]);
+    let reports = repo.ok(&root, &["check-online", "--json"]).json();
+    let trust = &report(&reports, "phonebook/updateurl")["trust"];
+    assert!(
+        trust["signed"] == true && trust["signed_at"].is_u64() && trust["valid_until"].is_u64(),
+        "a single document says when it was signed: {reports}"
+    );
+
+    // core.json and its own signature, served as phonebook.json: mixed and matched.
+    let freepbx = repo.public().join("freepbx");
+    let (phonebook, core) = (
+        keep(
+            &repo,
+            &["freepbx/phonebook.json", "freepbx/phonebook.json.minisig"],
+        ),
+        keep(&repo, &["freepbx/core.json", "freepbx/core.json.minisig"]),
+    );
+    for ((to, _), (_, bytes)) in phonebook.iter().zip(&core) {
+        assert!(std::fs::write(to, bytes).is_ok());
+    }
+    let before = root.fingerprint();
+    let reports = repo.fails(&root, &["check-online", "--json"]).json();
+    assert!(
+        failed_with(
+            &reports,
+            "phonebook/updateurl",
+            "is the signed `freepbx/core.json` served under another name"
+        ),
+        "{reports}"
+    );
+    // The right document beside core's signature: a stale signature.
+    replay(&phonebook[..1]);
+    let reports = repo.fails(&root, &["check-online", "--json"]).json();
+    assert!(
+        failed_with(
+            &reports,
+            "phonebook/updateurl",
+            "is stale: it was made for `freepbx/core.json`, another document"
+        ),
+        "{reports}"
+    );
+    let run = repo.fails(&root, &["upgrade", "--online", "phonebook"]);
+    assert_eq!(
+        run.stderr.matches("source `phonebook/updateurl`").count(),
+        1,
+        "named once: {}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+    replay(&phonebook);
+    assert!(freepbx.join("phonebook.json").is_file());
+    repo.ok(&root, &["upgrade", "--online", "phonebook"]);
+}
+
+#[test]
+fn a_single_document_older_than_the_one_accepted_is_refused() {
+    let root = root();
+    let repo = Repo::phonebook(&root, "2.0.0");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let channels = format!(
+        "<updateservers><server type=\"extension\" publickey=\"{}\">{}/joomla/phonebook.xml</server></updateservers>",
+        repo.public_key, repo.url
+    );
+    root.ok(&[
+        "install",
+        arg(&package("core")),
+        arg(&phonebook_with(&channels, dir.path())),
+    ]);
+    let old = keep(
+        &repo,
+        &["joomla/phonebook.xml", "joomla/phonebook.xml.minisig"],
+    );
+    // Signing times are in seconds: the next build's must be a later one.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    repo.publish(
+        &root,
+        &[package("core"), package_at("phonebook", "2.0.0")],
+        None,
+    );
+    repo.ok(&root, &["check-online"]);
+    replay(&old);
+    let before = root.fingerprint();
+    let reports = repo.fails(&root, &["check-online", "--json"]).json();
+    assert!(
+        failed_with(
+            &reports,
+            "phonebook/1",
+            "an old document is being replayed (a rollback)"
+        ),
+        "{reports}"
+    );
+    assert_eq!(root.fingerprint(), before);
+}
+
+/// The key ids `source list --json` shows pinned for source `name`, with the id of each
+/// one's announced successor.
+fn pinned(root: &Root, name: &str) -> Vec<(String, Option<String>)> {
+    let listed = root.ok(&["source", "list", "--json"]).json();
+    listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["name"] == name)
+        .flat_map(|s| s["public_keys"].as_array().cloned().unwrap_or_default())
+        .map(|k| {
+            (
+                k["key_id"].as_str().unwrap_or_default().to_owned(),
+                k["succeeded_by"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_publisher_rotates_its_key_and_clients_follow() {
+    let root = root();
+    let repo = Repo::phonebook(&root, "1.0.0");
+    let (a, b) = (
+        repo.dir.path().join("signing.key"),
+        repo.dir.path().join("next.key"),
+    );
+    let b_public = root.ok(&["repo", "keygen", "--out", arg(&b)]).stdout;
+    let (a_id, b_id) = (key_id(&repo.public_key), key_id(b_public.trim()));
+    // Pinned from keygen's minisign .pub file.
+    let a_pub = a.with_extension("key.pub");
+    root.ok(&[
+        "source",
+        "add",
+        "main",
+        &repo.url,
+        "--public-key",
+        arg(&a_pub),
+    ]);
+    assert_eq!(pinned(&root, "main"), [(a_id.clone(), None)]);
+
+    // Signed by A, announcing B (given as its .pub file): B is pinned beside A.
+    let packages = [package("core"), package_at("phonebook", "1.0.0")];
+    let b_pub = b.with_extension("key.pub");
+    let run = repo.publish_with(
+        &root,
+        &packages,
+        None,
+        &["--sign", arg(&a), "--next-key", arg(&b_pub)],
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("it announces the next key ID {b_id}")),
+        "{}",
+        run.stdout
+    );
+    let text = repo.ok(&root, &["check-online"]).stdout;
+    assert!(
+        text.contains(&format!("main: signed by key ID {a_id}, release serial "))
+            && text.contains(&format!("announces its publisher's next key ID {b_id}")),
+        "{text}"
+    );
+    assert_eq!(
+        pinned(&root, "main"),
+        [(a_id.clone(), Some(b_id.clone())), (b_id.clone(), None)]
+    );
+    let list = root.ok(&["source", "list"]).stdout;
+    assert!(
+        list.contains(&format!(
+            "signed by key ID {a_id} (succeeded by {b_id}), {b_id}"
+        )),
+        "{list}"
+    );
+
+    // Signed by B alone: accepted, and A is dropped.
+    repo.publish_with(&root, &packages, None, &["--sign", arg(&b)]);
+    repo.ok(&root, &["install", "--online", "core"]);
+    assert_eq!(pinned(&root, "main"), [(b_id.clone(), None)]);
+
+    // Signed by A alone now: refused, naming both keys.
+    repo.publish_with(&root, &packages, None, &["--sign", arg(&a)]);
+    let before = root.fingerprint();
+    let run = repo.fails(&root, &["install", "--online", "phonebook"]);
+    assert!(
+        run.stderr.contains(&format!(
+            "release.json` is signed by key ID {a_id}, not by the pinned key ID {b_id}"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+}
+
+#[test]
+fn unsigned_sources_work_and_are_shown_as_unsigned() {
+    let root = root();
+    let repo = Repo::phonebook(&root, "1.0.0");
+    root.ok(&["source", "add", "main", &repo.url]);
+    let list = root.ok(&["source", "list"]).stdout;
+    assert!(list.contains("(unsigned)"), "{list}");
+    let listed = root.ok(&["source", "list", "--json"]).json();
+    assert_eq!(listed[0]["signed"], false, "{listed}");
+    let text = repo.ok(&root, &["check-online"]).stdout;
+    assert!(text.ends_with("main: unsigned\n"), "{text}");
+    let reports = repo.ok(&root, &["check-online", "--json"]).json();
+    assert_eq!(
+        report(&reports, "main")["trust"]["signed"],
+        false,
+        "{reports}"
+    );
+    repo.ok(&root, &["install", "--online", "core"]);
+}
+
+#[test]
+fn downloads_while_repo_build_rebuilds_never_miss_a_file() {
+    let root = root();
+    let repo = Repo::phonebook(&root, "1.0.0");
+    signed_source(&repo, &root);
+    let packages = [package("core"), package_at("phonebook", "1.0.0")];
+    let downloads = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let failures = std::thread::scope(|scope| {
+        let downloader = scope.spawn(|| {
+            let mut failures = Vec::new();
+            let mut count = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) || count < 3 {
+                let args = repo.trusting(&["download", "phonebook", "--out"]);
+                let mut args = args.clone();
+                args.push(arg(downloads.path()));
+                let run = root.run(&args);
+                if !run.success {
+                    failures.push(run.stderr);
+                }
+                count += 1;
+            }
+            (failures, count)
+        });
+        for _ in 0..12 {
+            repo.publish(&root, &packages, None);
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        downloader
+            .join()
+            .unwrap_or_else(|_| (vec!["the downloader panicked".into()], 0))
+    });
+    let (failures, count) = failures;
+    assert!(failures.is_empty(), "{count} downloads: {failures:?}");
+    assert!(
+        Path::new(&downloads.path().join("phonebook-1.0.0.tgz")).is_file(),
+        "{count} downloads"
+    );
+    assert!(offers(&repo, &root, "check-online").contains(&(
+        "phonebook".into(),
+        "1.0.0".into(),
+        "available".into()
+    )));
+}

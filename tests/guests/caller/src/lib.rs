@@ -1,0 +1,44 @@
+//! Test guest: `capability N` calls the application's `pbx:telephony` `current-channel`
+//! N times; `builtin N` makes N trace-level log records through modhost's own `log`
+//! import (which the host drops past its per-call limit, as cheaply as it can). Both are
+//! one host call each, with a string crossing the boundary.
+
+use modhost_sdk::Module;
+use modhost_sdk::bindings::modhost::module::{log, types};
+
+/// Bindings to the application's `pbx:telephony` API (generated, so undocumented).
+#[allow(missing_docs)]
+mod telephony {
+    wit_bindgen::generate!({
+        path: "../../../examples/wit",
+        world: "telephony",
+    });
+}
+
+use telephony::pbx::telephony::calls;
+
+struct Caller;
+
+impl Module for Caller {
+    fn handle(handler: &str, hook: &str, payload: &str) -> Result<String, String> {
+        let times: u32 = payload.parse().unwrap_or(1);
+        match handler {
+            "capability" => {
+                let mut seen = 0usize;
+                for _ in 0..times {
+                    seen += calls::current_channel().map_or(0, |c| c.len());
+                }
+                Ok(seen.to_string())
+            }
+            "builtin" => {
+                for _ in 0..times {
+                    log::log(types::Level::Trace, "x", &[]);
+                }
+                Ok(times.to_string())
+            }
+            other => Err(format!("no handler `{other}` for hook `{hook}`")),
+        }
+    }
+}
+
+modhost_sdk::export_module!(Caller);
