@@ -12,6 +12,7 @@ mod links;
 mod manifest;
 mod messages;
 mod new;
+mod offers;
 mod quota;
 mod runaway;
 mod sandbox;

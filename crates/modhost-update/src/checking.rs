@@ -4,7 +4,7 @@
 
 use crate::client::Client;
 use crate::index::MAX_INDEX;
-use crate::release::Release;
+use crate::release::{Release, SetAside};
 use crate::release_document::{RELEASE_DOCUMENT, ReleaseDocument};
 use crate::signature::{PublicKey, SIGNATURE_SUFFIX, Signed, verify};
 use crate::source::Source;
@@ -20,6 +20,9 @@ const MAX_SIGNATURE: u64 = 4096;
 pub struct Answer {
     /// What the source offers.
     pub releases: Vec<Release>,
+    /// What it offers that is set aside (another platform, less stable than asked for,
+    /// no package modhost unpacks), with why.
+    pub set_aside: Vec<SetAside>,
     /// Who signed it, and what says it is current.
     pub trust: Trust,
     /// What to keep as last accepted from the source, for the next check to compare.
@@ -52,6 +55,7 @@ impl<'a> Checking<'a> {
             release: None,
             answer: Answer {
                 releases: Vec::new(),
+                set_aside: Vec::new(),
                 trust: Trust::default(),
                 seen: source.seen,
                 signed_by: None,
@@ -61,8 +65,9 @@ impl<'a> Checking<'a> {
     }
 
     /// The answer, with `releases`.
-    pub(crate) fn answer(mut self, releases: Vec<Release>) -> Answer {
+    pub(crate) fn answer(mut self, releases: Vec<Release>, set_aside: Vec<SetAside>) -> Answer {
         self.answer.releases = releases;
+        self.answer.set_aside = set_aside;
         self.answer
     }
 

@@ -10,7 +10,7 @@ use ureq::tls::TlsConfig;
 use crate::checking::{Answer, Checking};
 use crate::index::Index;
 use crate::messages::{explain, refusal};
-use crate::release::{Digests, Release, Stability, Target};
+use crate::release::{Digests, Release, SetAside, Stability, Target};
 use crate::source::{Kind, Source};
 use crate::tls::roots;
 use crate::{Error, Location, Result, a2, file_error, freepbx, joomla};
@@ -253,6 +253,7 @@ impl Client {
             move |message: String| Error::Invalid { url, message }
         };
         let mut checking = Checking::new(self, source);
+        let mut set_aside = Vec::new();
         let releases = match source.kind {
             Kind::Index => {
                 checking.release_document()?;
@@ -291,18 +292,29 @@ impl Client {
             }
             Kind::Joomla => {
                 let bytes = checking.document(&source.location, None)?;
-                joomla::parse(&bytes, &source.location, rawname, target)
-                    .map_err(invalid(&source.location))?
+                let (releases, aside) = joomla::parse(&bytes, &source.location, rawname, target)
+                    .map_err(invalid(&source.location))?;
+                set_aside = aside;
+                releases
             }
         };
         // Joomla tags its updates; elsewhere the version's pre-release word says.
-        let releases: Vec<Release> = releases
+        let (releases, unstable): (Vec<Release>, Vec<Release>) = releases
             .into_iter()
             .filter(|r| rawname.is_none_or(|name| r.rawname == name))
-            .filter(|r| {
+            .partition(|r| {
                 source.kind == Kind::Joomla || Stability::of_version(&r.version) >= target.stability
-            })
-            .collect();
+            });
+        set_aside.extend(unstable.into_iter().map(|r| SetAside {
+            reason: format!(
+                "its version makes it a {} release, less stable than the {} releases this \
+                 host takes",
+                Stability::of_version(&r.version).tag(),
+                target.stability.tag()
+            ),
+            rawname: r.rawname,
+            version: r.version,
+        }));
         // A signature vouches for the package only through the checksum it covers: with
         // MD5 or SHA-1 alone, a colliding package would pass under the publisher's name.
         if source.signed()
@@ -317,7 +329,7 @@ impl Client {
                 ),
             });
         }
-        Ok(checking.answer(releases))
+        Ok(checking.answer(releases, set_aside))
     }
 
     /// Downloads `release` to `path` (with the download key `extra_query` appended to its

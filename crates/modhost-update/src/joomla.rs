@@ -4,7 +4,7 @@
 use modhost_manifest::xml::{self, Element};
 use regex::RegexBuilder;
 
-use crate::release::{Digests, Release, Stability, Target};
+use crate::release::{Digests, Release, SetAside, Stability, Target};
 use crate::{Location, valid_release};
 
 /// The longest `<targetplatform version>` pattern accepted: it is remote data.
@@ -13,7 +13,8 @@ const MAX_PATTERN: usize = 256;
 const PATTERN_SIZE: usize = 64 * 1024;
 
 /// What a server's document offers `target`: every `<update>` for `rawname` (any element
-/// when `None`) whose platform matches and whose tag is stable enough. As in Joomla, a
+/// when `None`) whose platform matches and whose tag is stable enough, and the others set
+/// aside with why. As in Joomla, a
 /// malformed `<update>` is skipped (with a warning) and the rest still offered; but a
 /// document that is not an `<updates>` list, or whose every `<update>` considered is
 /// malformed, is refused: a broken feed must not read as one offering nothing.
@@ -22,7 +23,7 @@ pub(crate) fn parse(
     doc: &Location,
     rawname: Option<&str>,
     target: &Target,
-) -> Result<Vec<Release>, String> {
+) -> Result<(Vec<Release>, Vec<SetAside>), String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "the update XML is not UTF-8".to_owned())?;
     let root = xml::parse(text).map_err(|e| {
         format!(
@@ -38,16 +39,26 @@ pub(crate) fn parse(
             root.name
         ));
     }
-    let (mut releases, mut sound, mut problems) = (Vec::new(), 0_usize, Vec::new());
+    let (mut releases, mut set_aside) = (Vec::new(), Vec::new());
+    let (mut sound, mut problems) = (0_usize, Vec::new());
     for update in root.children_named("update") {
         let element = update.child("element").map_or("", Element::trimmed_text);
         if rawname.is_some_and(|r| r != element) {
             continue;
         }
         match release(update, doc, target) {
-            Ok(offered) => {
+            Ok(Ok(offered)) => {
                 sound += 1;
-                releases.extend(offered);
+                releases.push(offered);
+            }
+            Ok(Err(reason)) => {
+                sound += 1;
+                let field = |name: &str| update.child(name).map_or("", Element::trimmed_text);
+                set_aside.push(SetAside {
+                    rawname: element.to_owned(),
+                    version: field("version").to_owned(),
+                    reason,
+                });
             }
             Err(message) => problems.push((
                 element,
@@ -63,7 +74,7 @@ pub(crate) fn parse(
     for (element, problem) in problems {
         tracing::warn!(document = %doc, element, "skipped a malformed Joomla update: {problem}");
     }
-    Ok(releases)
+    Ok((releases, set_aside))
 }
 
 /// The XML reader's `message`, which speaks of the module.xml it usually reads, about an
@@ -73,17 +84,43 @@ fn in_update_document(message: &str) -> String {
     message.replace("module.xml", "an update document")
 }
 
-/// What one `<update>` offers `target`: its release, or nothing when its platform or
-/// stability rule it out or it has no download modhost unpacks; an error when it is
-/// malformed.
-fn release(update: &Element, doc: &Location, target: &Target) -> Result<Option<Release>, String> {
+/// What one `<update>` offers `target`: its release, or why it is set aside (its
+/// platform or stability rule it out, or it has no download modhost unpacks); an error
+/// when it is malformed.
+fn release(
+    update: &Element,
+    doc: &Location,
+    target: &Target,
+) -> Result<Result<Release, String>, String> {
     let field = |name: &str| update.child(name).map_or("", Element::trimmed_text);
     valid_release(field("element"), field("version"))?;
-    if !platform_matches(update, target)? || stability(update) < target.stability {
-        return Ok(None);
+    if !platform_matches(update, target)? {
+        let platform = update.child("targetplatform");
+        let attribute = |name| platform.and_then(|p| p.attribute(name)).unwrap_or("");
+        return Ok(Err(format!(
+            "it is for <targetplatform name=\"{}\" version=\"{}\">, not this host ({} {})",
+            attribute("name"),
+            attribute("version"),
+            target.platform,
+            if target.version.is_empty() {
+                "of undeclared version"
+            } else {
+                &target.version
+            }
+        )));
+    }
+    let tagged = stability(update);
+    if tagged < target.stability {
+        return Ok(Err(format!(
+            "it is tagged {}, less stable than the {} releases this host takes",
+            tagged.tag(),
+            target.stability.tag()
+        )));
     }
     let Some(url) = download(update) else {
-        return Ok(None);
+        return Ok(Err(
+            "it has no full download as a gzip tar or a zip, which modhost unpacks".to_owned(),
+        ));
     };
     let mut digests = Digests::default();
     for algorithm in ["sha256", "sha384", "sha512"] {
@@ -91,7 +128,7 @@ fn release(update: &Element, doc: &Location, target: &Target) -> Result<Option<R
             digests.set(algorithm, value.trimmed_text())?;
         }
     }
-    Ok(Some(Release {
+    Ok(Ok(Release {
         rawname: field("element").to_owned(),
         name: field("name").to_owned(),
         version: field("version").to_owned(),
@@ -195,7 +232,7 @@ mod tests {
             Some("phonebook"),
             &target(Stability::Stable),
         )
-        .map(|r| r.into_iter().map(|r| r.location).collect())
+        .map(|(r, _)| r.into_iter().map(|r| r.location).collect())
     }
 
     #[test]
@@ -222,7 +259,54 @@ mod tests {
     fn offered(xml: &str, stability: Stability) -> Result<Vec<String>, String> {
         let doc = Location::Url("https://h/joomla/phonebook.xml".into());
         parse(xml.as_bytes(), &doc, Some("phonebook"), &target(stability))
-            .map(|r| r.into_iter().map(|r| r.version).collect())
+            .map(|(r, _)| r.into_iter().map(|r| r.version).collect())
+    }
+
+    #[test]
+    fn what_is_not_offered_is_set_aside_with_why() {
+        let xml = |platform: &str, tag: &str, download: &str| {
+            format!(
+                "<updates><update><element>phonebook</element><version>2.0.0</version>\
+                 {platform}<tags><tag>{tag}</tag></tags>\
+                 <downloads>{download}</downloads></update></updates>"
+            )
+        };
+        let tgz = "<downloadurl type=\"full\" format=\"tgz\">https://h/p.tgz</downloadurl>";
+        let doc = Location::Url("https://h/joomla/phonebook.xml".into());
+        let aside = |text: String| {
+            parse(text.as_bytes(), &doc, None, &target(Stability::Stable))
+                .map(|(offered, aside)| (offered.len(), aside))
+        };
+        let joomla = r#"<targetplatform name="joomla" version="[345]"/>"#;
+        let found = aside(xml(joomla, "stable", tgz));
+        assert!(
+            found.as_ref().is_ok_and(|(offered, aside)| *offered == 0
+                && aside[0].rawname == "phonebook"
+                && aside[0].version == "2.0.0"
+                && aside[0]
+                    .reason
+                    .contains(r#"<targetplatform name="joomla" version="[345]">"#)
+                && aside[0].reason.contains("not this host (modhost 1.4.0)")),
+            "{found:?}"
+        );
+        let ours = r#"<targetplatform name="modhost" version=".*"/>"#;
+        let found = aside(xml(ours, "beta", tgz));
+        assert!(
+            found.as_ref().is_ok_and(|(_, aside)| aside[0].reason
+                == "it is tagged beta, less stable than the stable releases this host takes"),
+            "{found:?}"
+        );
+        let found = aside(xml(
+            ours,
+            "stable",
+            "<downloadurl type=\"upgrade\">https://h/p</downloadurl>",
+        ));
+        assert!(
+            found
+                .as_ref()
+                .is_ok_and(|(_, aside)| aside[0].reason.contains("no full download")),
+            "{found:?}"
+        );
     }
 
     #[test]

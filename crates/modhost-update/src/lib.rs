@@ -49,7 +49,7 @@ pub use client::{Client, DEFAULT_TIMEOUT, MAX_PACKAGE, MAX_TRANSFER_TIME};
 pub use index::{Entry, Index};
 pub use location::Location;
 pub use messages::PRIVATE_CA;
-pub use release::{Digests, Release, Stability, Target};
+pub use release::{Digests, Release, SetAside, Stability, Target};
 pub use release_document::{RELEASE_DOCUMENT, ReleaseDocument};
 pub use signature::{Claims, PublicKey, SIGNATURE_SUFFIX};
 pub use source::{Kind, Source, require_https, validate_query};

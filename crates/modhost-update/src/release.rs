@@ -185,6 +185,18 @@ impl Stability {
     }
 }
 
+/// An update a channel offers that modhost sets aside, and why: shown to the
+/// administrator, never installed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SetAside {
+    /// The module.
+    pub rawname: String,
+    /// The version offered.
+    pub version: String,
+    /// Why it is set aside, in words.
+    pub reason: String,
+}
+
 /// What the host is, for Joomla's `<targetplatform>` and stability choice.
 #[derive(Debug, Clone, Default)]
 pub struct Target {

@@ -2,23 +2,69 @@
 //! modhost's own imports: the cost of linking an application's API into the sandbox.
 //!
 //! The test guest `caller` makes N host calls in one hook call: `capability` calls
-//! `pbx:telephony/calls.current-channel` (the example capability, `examples/pbx/
-//! telephony.rs`, which reads the dispatch's value); `builtin` makes a trace-level record
-//! through `modhost:module/log` (dropped by the host). Target: a capability call costs no
+//! `pbx:telephony/calls.channel-state` (the example capability, `examples/pbx/
+//! telephony.rs`: a lock and a map lookup); `builtin` makes a trace-level record through
+//! `modhost:module/log` (dropped by the host). Each passes a string in and gets nothing
+//! back that the guest must allocate. Target: a capability call costs no
 //! more than a built-in import call plus 10%. See BENCHMARKS.md.
 
 use std::sync::{Arc, OnceLock};
 
 use divan::Bencher;
-use modhost::embed::Capability;
+use modhost::embed::{Capability, Sandbox};
 use modhost::{DispatchOptions, Embedding, Host, Options};
 use modhost_test_support::package;
+use wasmtime::component::{HasData, Linker};
 
 #[path = "../examples/pbx/telephony.rs"]
 #[allow(dead_code)]
 mod telephony;
 
+use telephony::pbx::telephony::calls::{self, State};
 use telephony::{OnChannel, Switch};
+
+/// `pbx:telephony` with bodies as trivial as the built-in `log` import's: what is left is
+/// the cost of a capability call itself.
+struct Null;
+
+/// What [`Null`]'s imports see: nothing.
+struct NullCalls;
+
+impl HasData for Null {
+    type Data<'a> = NullCalls;
+}
+
+impl calls::Host for NullCalls {
+    fn originate(&mut self, _: String, _: String) -> Result<String, String> {
+        Ok("PJSIP/null".to_owned())
+    }
+
+    fn hangup(&mut self, _: String) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn channel_state(&mut self, _: String) -> Result<State, String> {
+        Ok(State::Ringing)
+    }
+
+    fn current_channel(&mut self) -> Option<String> {
+        None
+    }
+}
+
+impl Capability for Null {
+    fn package(&self) -> &str {
+        "pbx:telephony"
+    }
+
+    fn interfaces(&self) -> Vec<String> {
+        vec!["pbx:telephony/calls@1.0.0".to_owned()]
+    }
+
+    fn add_to_linker(&self, linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
+        calls::add_to_linker::<Sandbox, Null>(linker, |_| NullCalls)
+    }
+}
 
 fn main() {
     divan::main();
@@ -27,13 +73,19 @@ fn main() {
 /// Host calls per hook call: enough that the dispatch around them is noise.
 const CALLS: u32 = 10_000;
 
-/// A host whose application gives `pbx:telephony`, with `caller` installed and granted.
-fn host() -> &'static (Host, tempfile::TempDir) {
-    static HOST: OnceLock<(Host, tempfile::TempDir)> = OnceLock::new();
-    HOST.get_or_init(|| {
+/// A host whose application gives `pbx:telephony` (the example switch, or [`Null`]),
+/// with `caller` installed and granted.
+fn host(null: bool) -> &'static (Host, tempfile::TempDir) {
+    static HOSTS: [OnceLock<(Host, tempfile::TempDir)>; 2] = [OnceLock::new(), OnceLock::new()];
+    HOSTS[usize::from(null)].get_or_init(|| {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let capability: Arc<dyn Capability> = if null {
+            Arc::new(Null)
+        } else {
+            Arc::new(Switch::default())
+        };
         let host = Embedding::new()
-            .capability(Arc::new(Switch::default()) as Arc<dyn Capability>)
+            .capability(capability)
             .open(dir.path())
             .unwrap_or_else(|e| panic!("{e}"));
         let grant = Options {
@@ -46,8 +98,8 @@ fn host() -> &'static (Host, tempfile::TempDir) {
     })
 }
 
-fn run(bencher: Bencher, hook: &str) {
-    let (host, _) = host();
+fn run(bencher: Bencher, hook: &str, null: bool) {
+    let (host, _) = host(null);
     let options = DispatchOptions {
         data: Some(Arc::new(OnChannel("PJSIP/100-1".to_owned()))),
         cancel: None,
@@ -66,14 +118,20 @@ fn run(bencher: Bencher, hook: &str) {
         });
 }
 
-/// 10,000 calls of the application's `current-channel`.
+/// 10,000 calls of the example switch's `channel-state` (a lock and a map lookup).
 #[divan::bench]
 fn capability_call(bencher: Bencher) {
-    run(bencher, "capability");
+    run(bencher, "capability", false);
+}
+
+/// 10,000 calls of a `channel-state` that does nothing: the capability call itself.
+#[divan::bench]
+fn capability_call_trivial_body(bencher: Bencher) {
+    run(bencher, "capability", true);
 }
 
 /// 10,000 calls of modhost's own `log` import: the floor a capability is held to.
 #[divan::bench]
 fn builtin_import_call(bencher: Bencher) {
-    run(bencher, "builtin");
+    run(bencher, "builtin", false);
 }

@@ -142,6 +142,14 @@ impl Host {
         online::add_source(self, name, kind, location, public_key, replace)
     }
 
+    /// Makes installed module `rawname` take its updates from source `source` from now on:
+    /// the explicit step for a module installed from a file (or from another source),
+    /// which is otherwise never replaced by a source's module of the same name. Returns
+    /// the source it was bound to before, if any.
+    pub fn attach_source(&self, rawname: &str, source: &str) -> Result<Option<String>> {
+        online::attach_source(self, rawname, source)
+    }
+
     /// Removes update source `name`. While modules installed from it are bound to it, only
     /// if `force`: they then get no updates until installed again from a source.
     pub fn remove_source(&self, name: &str, force: bool) -> Result<()> {

@@ -103,8 +103,13 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
         if !info.dependents.is_empty() {
             line("required by", &info.dependents.join(", "));
         }
-        if let Some(source) = &info.source {
-            line("source", source);
+        match &info.source {
+            Some(source) => line("source", source),
+            None => line(
+                "source",
+                "none: installed from a file; its module.xml's channels update it, and \
+                 `modhost source attach NAME SOURCE` takes its updates from a source",
+            ),
         }
         let apps: Vec<&str> = info
             .imports

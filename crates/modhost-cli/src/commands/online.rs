@@ -43,6 +43,14 @@ pub enum SourceCommand {
     },
     /// List the sources (download keys are never shown).
     List,
+    /// Take an installed module's updates from a source from now on (a module installed
+    /// from a file is otherwise never replaced by a source's).
+    Attach {
+        /// The module.
+        rawname: String,
+        /// The source's name.
+        source: String,
+    },
     /// Store the download key appended to a source's package URLs, e.g. 'email=…&key=…'.
     Key {
         /// The source's name, or a module's channel (`phonebook/updateurl`, `phonebook/1`).
@@ -82,6 +90,25 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
             host.add_source_pinned(&name, kind, &location, &keys, replace)?;
             ctx.out.result(&serde_json::json!({ "added": name }), || {
                 format!("added source {}\n", escape(&name))
+            })
+        }
+        SourceCommand::Attach { rawname, source } => {
+            let before = host.attach_source(&rawname, &source)?;
+            let document = serde_json::json!({
+                "rawname": rawname,
+                "source": source,
+                "before": before,
+            });
+            ctx.out.result(&document, || {
+                let was = match &before {
+                    Some(old) => format!(" (was `{}`)", escape(old)),
+                    None => " (was installed from a file)".to_owned(),
+                };
+                format!(
+                    "{} now takes its updates from source `{}`{was}\n",
+                    escape(&rawname),
+                    escape(&source)
+                )
             })
         }
         SourceCommand::Remove { name, force } => {
@@ -150,6 +177,18 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
     }
 }
 
+/// Whether `offer` is newer than the installed version.
+fn newer(offer: &modhost::Offer) -> bool {
+    let parse = |v: &str| modhost::Version::parse(v).ok();
+    match (
+        parse(&offer.version),
+        offer.installed.as_deref().and_then(parse),
+    ) {
+        (Some(offered), Some(installed)) => offered > installed,
+        _ => false,
+    }
+}
+
 /// `check-online` (every offer) and `showupgrades` (upgrades only). Exits non-zero when a
 /// source could not be checked, after reporting all of them.
 pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
@@ -158,9 +197,14 @@ pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
         // A newer version this host cannot take is shown too, marked: the administrator
         // would otherwise wonder why it is not offered.
         for report in &mut reports {
+            // So is a newer version from a source the module is not attached to.
             report.offers.retain(|o| {
                 o.status == OfferStatus::Upgrade
-                    || (o.status == OfferStatus::NotApplicable && o.installed.is_some())
+                    || (matches!(
+                        o.status,
+                        OfferStatus::NotApplicable | OfferStatus::Unverifiable
+                    ) && o.installed.is_some())
+                    || (o.status == OfferStatus::OtherSource && newer(o))
             });
         }
     }
@@ -198,6 +242,27 @@ pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
                 for warning in &offer.warnings {
                     text += &format!("  warning: {}\n", escape(warning));
                 }
+                if offer.status == OfferStatus::OtherSource && newer(offer) {
+                    text += &format!(
+                        "  help: {} is not updated from `{}`; `modhost source attach {} {}` \
+                         makes it so\n",
+                        escape(&offer.rawname),
+                        escape(&report.source),
+                        escape(&offer.rawname),
+                        escape(&report.source)
+                    );
+                }
+            }
+            // What the channel offers but modhost will not take, and why: silence would
+            // read as a channel offering nothing.
+            for aside in &report.set_aside {
+                text += &format!(
+                    "{}: {} {}: set aside: {}\n",
+                    escape(&report.source),
+                    escape(&aside.rawname),
+                    escape(&aside.version),
+                    escape(&aside.reason)
+                );
             }
             // Who vouches for what the source offers, after its offers: `showupgrades`
             // lists upgrades alone.
@@ -227,7 +292,13 @@ pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
             } else {
                 ""
             };
-            text += &format!("{nothing}{partial}\n");
+            let aside: usize = reports.iter().map(|r| r.set_aside.len()).sum();
+            let aside = if aside > 0 {
+                format!(" ({aside} set aside, above)")
+            } else {
+                String::new()
+            };
+            text += &format!("{nothing}{partial}{aside}\n");
         }
         text
     })?;

@@ -157,6 +157,9 @@ pub(crate) fn upgrade_online(
     let mut downgrades: BTreeMap<String, String> = BTreeMap::new();
     // Newer versions this host cannot take: a named module's refusal says so.
     let mut not_applicable: BTreeMap<String, String> = BTreeMap::new();
+    // Newer versions no checksum vouches for: an upgrade that cannot be made, which even
+    // `upgradeall` reports as failed, as it would a package that failed to verify.
+    let mut unverifiable: BTreeMap<String, String> = BTreeMap::new();
     let mut current = Vec::new();
     // Offers for a module from a source it is not updated from: named in a refusal.
     let mut elsewhere: BTreeMap<String, (String, String)> = BTreeMap::new();
@@ -233,6 +236,13 @@ pub(crate) fn upgrade_online(
                     );
                 }
                 OfferStatus::Current => current.push(offer.rawname),
+                OfferStatus::Unverifiable => {
+                    if let Some(warning) = offer.warnings.into_iter().next() {
+                        unverifiable
+                            .entry(offer.rawname)
+                            .or_insert(format!("source `{}`: {warning}", report.source));
+                    }
+                }
                 OfferStatus::NotApplicable => {
                     if let Some(warning) = offer.warnings.into_iter().next() {
                         not_applicable
@@ -262,6 +272,14 @@ pub(crate) fn upgrade_online(
                 reasons.extend(errors);
             } else {
                 unchecked.extend(errors);
+            }
+            continue;
+        }
+        if let Some(reason) = unverifiable.remove(name) {
+            if named {
+                reasons.push(reason);
+            } else {
+                unchecked.insert(reason);
             }
             continue;
         }

@@ -11,7 +11,7 @@ mod sources;
 
 pub(crate) use apply::{download, download_url, install_online, upgrade_online};
 pub(crate) use offers::check_online;
-pub(crate) use sources::{add_source, remove_source, set_source_key, sources};
+pub(crate) use sources::{add_source, attach_source, remove_source, set_source_key, sources};
 
 use modhost_manifest::Version;
 use modhost_state::PinnedKey;
@@ -112,6 +112,9 @@ pub enum OfferStatus {
     /// The release does not support this host application's version (FreePBX
     /// `supported.version` above the root's `[platform] version`): never installed.
     NotApplicable,
+    /// The channel gives no checksum for the package, so nothing could verify it: never
+    /// downloaded.
+    Unverifiable,
 }
 
 /// One module's newest suitable version in one channel.
@@ -147,6 +150,10 @@ pub struct SourceReport {
     pub trust: Option<Trust>,
     /// Its offers, by rawname.
     pub offers: Vec<Offer>,
+    /// What it offers that is set aside (another platform, less stable than this host
+    /// takes, no package modhost unpacks), with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub set_aside: Vec<modhost_update::SetAside>,
 }
 
 /// A channel as configured or declared, or why it cannot be used.

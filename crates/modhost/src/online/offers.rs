@@ -71,6 +71,7 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
                 error: Some(error),
                 trust: None,
                 offers: Vec::new(),
+                set_aside: Vec::new(),
             },
             declared_by: channel.declared_by.clone(),
             releases: Vec::new(),
@@ -89,7 +90,10 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
         };
         let accepted = Accepted::of(&channel, &answer);
         let Answer {
-            releases, trust, ..
+            releases,
+            trust,
+            set_aside,
+            ..
         } = answer;
         let mut newest: BTreeMap<String, (Version, Release)> = BTreeMap::new();
         for release in releases {
@@ -123,11 +127,20 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
                 },
             };
             // Only what would be installed is held back: the rest is not offered anyway.
-            if matches!(status, OfferStatus::Available | OfferStatus::Upgrade)
-                && let Some(why) = unsupported(host, &release)
-            {
-                status = OfferStatus::NotApplicable;
-                warnings.push(why);
+            if matches!(status, OfferStatus::Available | OfferStatus::Upgrade) {
+                if release.digests.is_empty() {
+                    status = OfferStatus::Unverifiable;
+                    warnings.push(format!(
+                        "`{}` {}: the channel gives no checksum for its package, so it \
+                         cannot be verified and is never downloaded ({})",
+                        release.rawname,
+                        release.version,
+                        checksum_fields(source.kind)
+                    ));
+                } else if let Some(why) = unsupported(host, &release) {
+                    status = OfferStatus::NotApplicable;
+                    warnings.push(why);
+                }
             }
             warnings.extend(
                 release
@@ -150,6 +163,7 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
                 error: None,
                 trust: Some(trust),
                 offers,
+                set_aside,
             },
             declared_by: channel.declared_by.clone(),
             releases,
@@ -281,7 +295,10 @@ pub(crate) fn find_release(
                 elsewhere.get_or_insert((report.source.clone(), offer.version.clone()));
                 continue;
             }
-            if offer.status == OfferStatus::NotApplicable {
+            if matches!(
+                offer.status,
+                OfferStatus::NotApplicable | OfferStatus::Unverifiable
+            ) {
                 not_applicable.extend(
                     offer
                         .warnings
@@ -317,4 +334,15 @@ pub(crate) fn find_release(
         None => format!("no source offers `{rawname}`"),
     });
     Err(Error::Refused(reasons))
+}
+
+/// Where a channel of `kind` states a package's checksum, for a message about one that
+/// does not.
+fn checksum_fields(kind: modhost_update::Kind) -> &'static str {
+    match kind {
+        modhost_update::Kind::Joomla => "a Joomla <update> needs <sha256> (or <sha384>, <sha512>)",
+        modhost_update::Kind::Freepbx => "FreePBX JSON needs `sha256`, `sha1` or `md5`",
+        modhost_update::Kind::A2 => "an a2 index needs its `sha256`",
+        modhost_update::Kind::Index => "a modhost index gives `sha256` for every package",
+    }
 }

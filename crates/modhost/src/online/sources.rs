@@ -232,6 +232,23 @@ pub(crate) fn remove_source(host: &Host, name: &str, force: bool) -> Result<()> 
     Ok(())
 }
 
+/// See [`Host::attach_source`].
+pub(crate) fn attach_source(host: &Host, rawname: &str, source: &str) -> Result<Option<String>> {
+    let lock = host.lock()?;
+    host.installed(rawname)?;
+    if !host.state.sources()?.iter().any(|s| s.name == source) {
+        return Err(Error::Refused(vec![format!(
+            "there is no source `{source}` (a module's own channels need no attaching: they \
+             update it while it is installed from a file)"
+        )]));
+    }
+    let before = host.state.module_source(rawname)?;
+    let mut tx = Transaction::new(host, &lock, "source");
+    tx.state()?.set_module_source(rawname, source)?;
+    tx.commit()?;
+    Ok(before)
+}
+
 /// See [`Host::set_source_key`].
 pub(crate) fn set_source_key(host: &Host, name: &str, extra_query: &str) -> Result<()> {
     let query = extra_query.trim().trim_start_matches('?');

@@ -1,7 +1,8 @@
-//! Test guest: `capability N` calls the application's `pbx:telephony` `current-channel`
-//! N times; `builtin N` makes N trace-level log records through modhost's own `log`
-//! import (which the host drops past its per-call limit, as cheaply as it can). Both are
-//! one host call each, with a string crossing the boundary.
+//! Test guest: `capability N` calls the application's `pbx:telephony` `channel-state`
+//! N times (on a channel it originates first); `builtin N` makes N trace-level log records
+//! through modhost's own `log` import (which the host drops past its per-call limit, as
+//! cheaply as it can). Both are one host call each, with a string going in and nothing
+//! the guest must allocate coming back.
 
 use modhost_sdk::Module;
 use modhost_sdk::bindings::modhost::module::{log, types};
@@ -24,11 +25,14 @@ impl Module for Caller {
         let times: u32 = payload.parse().unwrap_or(1);
         match handler {
             "capability" => {
-                let mut seen = 0usize;
+                let channel = calls::originate("100", "200")?;
+                let mut ringing = 0u32;
                 for _ in 0..times {
-                    seen += calls::current_channel().map_or(0, |c| c.len());
+                    if calls::channel_state(&channel)? == calls::State::Ringing {
+                        ringing += 1;
+                    }
                 }
-                Ok(seen.to_string())
+                Ok(ringing.to_string())
             }
             "builtin" => {
                 for _ in 0..times {

@@ -1,0 +1,361 @@
+//! Capabilities a C application gives modules: a WIT package whose interfaces' functions
+//! are one C callback each, taking and returning JSON.
+//!
+//! Each function is linked with wasmtime's dynamic API (`LinkerInstance::func_new`),
+//! which hands the host function its type as the importing component declares it, with
+//! every call. So the application names only the functions it implements: the argument
+//! names and types are read from the call itself, and the callback's JSON answer is
+//! converted to the result type the component expects — no WIT file to pass, and no
+//! parsing of one on the host. A component whose import does not match fails to
+//! instantiate (wasmtime checks each import's kind; the types are whatever the component
+//! says, and a JSON answer that does not fit them is an error the call reports).
+
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::sync::Arc;
+
+use modhost::embed::Sandbox;
+use serde_json::{Map, Value};
+use wasmtime::component::types::ComponentFunc;
+use wasmtime::component::{Linker, Type, Val};
+
+use crate::ffi::{Failure, guard, put_raw, quietly, str_arg, str_array};
+use crate::json;
+
+/// A capability function's implementation, called on the thread that runs the dispatch
+/// (so possibly on several threads at once).
+///
+/// - `user_data`: what was given to `modhost_capability_add`.
+/// - `function`: the WIT function's name, e.g. `"originate"`.
+/// - `args_json`: the arguments, a JSON object keyed by the WIT parameter names, e.g.
+///   `{"caller":"101","callee":"2025550101"}`.
+/// - `context`: the context string passed to `modhost_dispatch` for the dispatch this
+///   call belongs to (hooks fired from inside it included), or NULL if none was.
+/// - `result_json`: `*result_json` is NULL on entry; the callback may set it to a string
+///   it allocated with `malloc` (`strdup`), which modhost frees with `free`.
+///
+/// All strings given are NUL-terminated and valid only until the callback returns.
+///
+/// Return 0 with `*result_json` set to the function's result as JSON (NULL stands for
+/// `null`: nothing, for a function without a result; `none`, for an option), or non-zero
+/// with `*result_json` set to a message (or NULL): for a function returning
+/// `result<T, string>`, the module then gets `err(message)`; for any other, its call
+/// traps with the message, and the handler fails.
+///
+/// WIT values as JSON: bool, numbers and strings as themselves (a char as a
+/// one-character string); lists and tuples as arrays; records as objects keyed by field
+/// name; enums as the case name; flags as an array of the names set; `option<T>` as
+/// `null` or the value (`{"some": v}` when `T` is itself an option); `result<T, E>` as
+/// `{"ok": v}` or `{"err": v}`, `v` null for a missing type; variants as
+/// `{"case-name": v}`. Resources, maps, streams and futures cannot cross.
+///
+/// A callback must return in good time: a dispatch's deadline and cancellation stop the
+/// module's code, not the application's.
+pub type Callback = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        function: *const c_char,
+        args_json: *const c_char,
+        context: *const c_char,
+        result_json: *mut *mut c_char,
+    ) -> c_int,
+>;
+
+/// A capability being described: a WIT package and the interfaces of it the application
+/// implements. Made by `modhost_capability_new`, given to `modhost_open`, freed by
+/// `modhost_capability_free`.
+pub struct Capability {
+    package: String,
+    needs_grant: bool,
+    interfaces: Vec<Arc<Interface>>,
+}
+
+/// One interface of a capability and the callback serving its functions.
+struct Interface {
+    /// `namespace:package/interface@version`.
+    name: String,
+    functions: Vec<CString>,
+    /// Never NULL: `modhost_capability_add` refuses that.
+    callback: Callback,
+    user_data: UserData,
+}
+
+/// The application's pointer, handed back to its callback untouched.
+#[derive(Clone, Copy)]
+struct UserData(*mut c_void);
+
+// SAFETY: modhost never dereferences it; the application, which documents in modhost.h
+// that its callback may run on several threads at once, answers for what it points to.
+unsafe impl Send for UserData {}
+// SAFETY: as above.
+unsafe impl Sync for UserData {}
+
+/// The value `modhost_dispatch` passes to capabilities: its context string.
+pub(crate) struct Context(pub(crate) CString);
+
+/// Starts describing capability `package` (`namespace:name`, e.g. `"pbx:telephony"`):
+/// add its interfaces with `modhost_capability_add`, then give it to `modhost_open`.
+/// When `needs_grant` is true, a module may import it only once an administrator granted
+/// it (`MODHOST_GRANT` at install), as the module's `<capabilities><import
+/// package="…"/>` asks.
+///
+/// On success, `*capability` is a new capability the caller frees with
+/// `modhost_capability_free` (after `modhost_open`, which keeps what it needs).
+///
+/// # Safety
+///
+/// `package` is a NUL-terminated string; `capability` is valid for one pointer write;
+/// `error` is NULL or valid for one pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_capability_new(
+    package: *const c_char,
+    needs_grant: bool,
+    capability: *mut *mut Capability,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        guard(error, || {
+            put_raw(capability, std::ptr::null_mut());
+            if capability.is_null() {
+                return Err(Failure::argument("`capability` is NULL"));
+            }
+            let package = str_arg(package, "package")?;
+            let (namespace, name) = package.split_once(':').unwrap_or_default();
+            if namespace.is_empty() || name.is_empty() || name.contains(['/', '@']) {
+                return Err(Failure::argument(format!(
+                    "`{package}` is not a WIT package name (namespace:name)"
+                )));
+            }
+            let described = Capability {
+                package: package.to_owned(),
+                needs_grant,
+                interfaces: Vec::new(),
+            };
+            put_raw(capability, Box::into_raw(Box::new(described)));
+            Ok(())
+        })
+    }
+}
+
+/// Adds interface `interface` (`namespace:name/interface@version`, of the capability's
+/// package, e.g. `"pbx:telephony/calls@1.0.0"`) to `capability`: each of its
+/// `n_functions` WIT functions named in `functions` (e.g. `"originate"`, `"channel-state"`)
+/// is served by `callback`, which gets `user_data` back. A module whose component imports
+/// a function of the interface not named here fails to instantiate.
+///
+/// modhost copies the strings. `user_data` must stay valid, and `callback` callable,
+/// until every host opened with this capability is closed.
+///
+/// # Safety
+///
+/// `capability` is a live capability not in use by another thread; `interface` is a
+/// NUL-terminated string; `functions` points to `n_functions` NUL-terminated strings;
+/// `error` is NULL or valid for one pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_capability_add(
+    capability: *mut Capability,
+    interface: *const c_char,
+    functions: *const *const c_char,
+    n_functions: usize,
+    callback: Callback,
+    user_data: *mut c_void,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        guard(error, || {
+            let capability = capability
+                .as_mut()
+                .ok_or_else(|| Failure::argument("`capability` is NULL"))?;
+            let name = str_arg(interface, "interface")?;
+            if callback.is_none() {
+                return Err(Failure::argument("`callback` is NULL"));
+            }
+            let in_package = name
+                .strip_prefix(capability.package.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
+                .is_some_and(|rest| !rest.is_empty());
+            if !in_package {
+                return Err(Failure::argument(format!(
+                    "`{name}` is not an interface of `{}` ({}/interface@version)",
+                    capability.package, capability.package
+                )));
+            }
+            let functions = str_array(functions, n_functions, "functions")?
+                .into_iter()
+                .map(|f| {
+                    CString::new(f).map_err(|_| Failure::argument("a function name holds NUL"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if functions.is_empty() {
+                return Err(Failure::argument(format!("`{name}` names no functions")));
+            }
+            capability.interfaces.push(Arc::new(Interface {
+                name: name.to_owned(),
+                functions,
+                callback,
+                user_data: UserData(user_data),
+            }));
+            Ok(())
+        })
+    }
+}
+
+/// Frees `capability`. A host opened with it keeps what it needs. NULL is ignored.
+///
+/// # Safety
+///
+/// `capability` is NULL or a capability from `modhost_capability_new`, not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_capability_free(capability: *mut Capability) {
+    if !capability.is_null() {
+        // SAFETY: made by `Box::into_raw` in `modhost_capability_new`, freed once.
+        quietly((), || drop(unsafe { Box::from_raw(capability) }));
+    }
+}
+
+impl Capability {
+    /// What the host links: the description as it is now.
+    pub(crate) fn linked(&self) -> Arc<dyn modhost::embed::Capability> {
+        Arc::new(Linked {
+            package: self.package.clone(),
+            needs_grant: self.needs_grant,
+            interfaces: self.interfaces.clone(),
+        })
+    }
+}
+
+/// A capability as a host links it.
+struct Linked {
+    package: String,
+    needs_grant: bool,
+    interfaces: Vec<Arc<Interface>>,
+}
+
+impl modhost::embed::Capability for Linked {
+    fn package(&self) -> &str {
+        &self.package
+    }
+
+    fn interfaces(&self) -> Vec<String> {
+        self.interfaces.iter().map(|i| i.name.clone()).collect()
+    }
+
+    fn needs_grant(&self) -> bool {
+        self.needs_grant
+    }
+
+    fn add_to_linker(&self, linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
+        for interface in &self.interfaces {
+            let mut instance = linker.instance(&interface.name)?;
+            for (index, function) in interface.functions.iter().enumerate() {
+                let interface = Arc::clone(interface);
+                let name = function.to_string_lossy().into_owned();
+                instance.func_new(&name, move |store, ty, params, results| {
+                    interface.call(index, store.data(), &ty, params, results)
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Interface {
+    /// Calls function `index` through the callback: the arguments as JSON in, the answer
+    /// converted to the function's result type.
+    fn call(
+        &self,
+        index: usize,
+        sandbox: &Sandbox,
+        ty: &ComponentFunc,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> wasmtime::Result<()> {
+        let function = self
+            .functions
+            .get(index)
+            .ok_or_else(|| wasmtime::format_err!("no function {index}"))?;
+        let named = || format!("`{}#{}`", self.name, function.to_string_lossy());
+        let args = ty
+            .params()
+            .zip(params)
+            .map(|((name, _), value)| Ok((name.to_owned(), json::to_json(value)?)))
+            .collect::<Result<Map<_, _>, json::Mismatch>>()
+            .map_err(|e| wasmtime::format_err!("{}: an argument: {e}", named()))?;
+        let args = CString::new(Value::Object(args).to_string())?;
+        let context = sandbox
+            .context::<Context>()
+            .map_or(std::ptr::null(), |c| c.0.as_ptr());
+        let callback = self
+            .callback
+            .ok_or_else(|| wasmtime::format_err!("{}: no callback", named()))?;
+        let mut answer: *mut c_char = std::ptr::null_mut();
+        // SAFETY: the application's callback, called as modhost.h documents it: every
+        // string lives until it returns, and `answer` is a writable NULL.
+        let status = unsafe {
+            callback(
+                self.user_data.0,
+                function.as_ptr(),
+                args.as_ptr(),
+                context,
+                &mut answer,
+            )
+        };
+        // SAFETY: NULL, or a string the callback allocated with `malloc`.
+        let answer = unsafe { take_malloced(answer) };
+        let result_type = ty.results().next();
+        let (Some(result_type), Some(slot)) = (result_type, results.first_mut()) else {
+            return match status {
+                0 => Ok(()),
+                _ => Err(wasmtime::format_err!(
+                    "{} failed: {}",
+                    named(),
+                    answer.unwrap_or_default()
+                )),
+            };
+        };
+        *slot = if status == 0 {
+            // No answer is JSON's null: `none` for an option, which C returns most simply.
+            let json: Value = match answer {
+                Some(text) => serde_json::from_str(&text).map_err(|e| {
+                    wasmtime::format_err!("{} returned `{text}`, which is not JSON: {e}", named())
+                })?,
+                None => Value::Null,
+            };
+            json::from_json(&json, &result_type)
+                .map_err(|e| wasmtime::format_err!("{} returned {e}", named()))?
+        } else {
+            let message = answer.unwrap_or_else(|| format!("{} failed", named()));
+            match &result_type {
+                Type::Result(result) if matches!(result.err(), Some(Type::String)) => {
+                    Val::Result(Err(Some(Box::new(Val::String(message)))))
+                }
+                _ => return Err(wasmtime::format_err!("{} failed: {message}", named())),
+            }
+        };
+        Ok(())
+    }
+}
+
+unsafe extern "C" {
+    /// The C library's `free`: callbacks allocate their answers with `malloc`.
+    fn free(ptr: *mut c_void);
+}
+
+/// The string at `ptr` (lossily UTF-8), freed with `free`; `None` for NULL.
+///
+/// # Safety
+///
+/// `ptr` is NULL or a NUL-terminated string allocated with `malloc`, not used after.
+unsafe fn take_malloced(ptr: *mut c_char) -> Option<String> {
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: the caller's contract.
+    let text = unsafe { CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .into_owned();
+    // SAFETY: allocated with `malloc`, by the caller's contract, and not used again.
+    unsafe { free(ptr.cast()) };
+    Some(text)
+}

@@ -1,0 +1,191 @@
+//! The boundary's own rules, in one place: every extern function runs its body through
+//! [`guard`], which stops panics and turns failures into a status code and a message the
+//! caller frees; strings cross through [`str_arg`] and [`put`].
+
+use std::ffi::{CStr, CString, c_char, c_int};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::{
+    MODHOST_ERROR_ARGUMENT, MODHOST_ERROR_FAILED, MODHOST_ERROR_LOCKED, MODHOST_ERROR_NOT_GRANTED,
+    MODHOST_ERROR_NOT_INSTALLED, MODHOST_ERROR_PANIC, MODHOST_ERROR_REFUSED, MODHOST_OK,
+};
+
+/// Why a call failed: its status code and message.
+pub(crate) struct Failure {
+    code: c_int,
+    message: String,
+}
+
+impl Failure {
+    /// A bad argument: a NULL where a value is required, a string that is not UTF-8, a
+    /// number the function does not take.
+    pub(crate) fn argument(message: impl Into<String>) -> Self {
+        Failure {
+            code: MODHOST_ERROR_ARGUMENT,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<modhost::Error> for Failure {
+    fn from(error: modhost::Error) -> Self {
+        use modhost::Error;
+        let code = match &error {
+            Error::Locked(_) => MODHOST_ERROR_LOCKED,
+            Error::NotInstalled(_) => MODHOST_ERROR_NOT_INSTALLED,
+            Error::NotGranted { .. } => MODHOST_ERROR_NOT_GRANTED,
+            Error::Refused(_) | Error::Protected { .. } | Error::InUse { .. } => {
+                MODHOST_ERROR_REFUSED
+            }
+            _ => MODHOST_ERROR_FAILED,
+        };
+        Failure {
+            code,
+            message: error.to_string(),
+        }
+    }
+}
+
+impl From<serde_json::Error> for Failure {
+    fn from(error: serde_json::Error) -> Self {
+        Failure {
+            code: MODHOST_ERROR_FAILED,
+            message: format!("cannot write the result as JSON: {error}"),
+        }
+    }
+}
+
+/// Runs `body`, the whole of an extern function: `MODHOST_OK`, or its failure's code with
+/// the message in `*error` (when `error` is not NULL), or `MODHOST_ERROR_PANIC` when it
+/// panicked — a panic never unwinds into C.
+///
+/// # Safety
+///
+/// `error` is NULL or valid for one pointer write.
+pub(crate) unsafe fn guard(
+    error: *mut *mut c_char,
+    body: impl FnOnce() -> Result<(), Failure>,
+) -> c_int {
+    // The caller may pass an uninitialised pointer: it is NULL unless a message is written.
+    // SAFETY: the caller's contract.
+    unsafe { put_raw(error, std::ptr::null_mut()) };
+    let failure = match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => return MODHOST_OK,
+        Ok(Err(failure)) => failure,
+        Err(panic) => Failure {
+            code: MODHOST_ERROR_PANIC,
+            message: format!("modhost panicked (a bug): {}", panic_message(&*panic)),
+        },
+    };
+    // SAFETY: as above.
+    unsafe { put(error, failure.message) };
+    failure.code
+}
+
+/// Runs `body` for a function that cannot report a failure (a constructor returning NULL,
+/// a free): a panic is stopped and gives `fallback`.
+pub(crate) fn quietly<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
+}
+
+/// The UTF-8 string argument `name` at `ptr`; refused when NULL or not UTF-8.
+///
+/// # Safety
+///
+/// `ptr` is NULL or a NUL-terminated string valid for `'a`.
+pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, name: &str) -> Result<&'a str, Failure> {
+    // SAFETY: the caller's contract.
+    unsafe { opt_str_arg(ptr, name) }?.ok_or_else(|| Failure::argument(format!("`{name}` is NULL")))
+}
+
+/// The UTF-8 string argument `name` at `ptr`, or `None` for NULL; refused when not UTF-8.
+///
+/// # Safety
+///
+/// `ptr` is NULL or a NUL-terminated string valid for `'a`.
+pub(crate) unsafe fn opt_str_arg<'a>(
+    ptr: *const c_char,
+    name: &str,
+) -> Result<Option<&'a str>, Failure> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: not NULL, and NUL-terminated by the caller's contract.
+    let text = unsafe { CStr::from_ptr(ptr) };
+    text.to_str()
+        .map(Some)
+        .map_err(|e| Failure::argument(format!("`{name}` is not UTF-8: {e}")))
+}
+
+/// The `count` strings of the array `ptr`, argument `name`.
+///
+/// # Safety
+///
+/// `ptr` is NULL (with `count` 0) or points to `count` pointers, each as for [`str_arg`].
+pub(crate) unsafe fn str_array<'a>(
+    ptr: *const *const c_char,
+    count: usize,
+    name: &str,
+) -> Result<Vec<&'a str>, Failure> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    if ptr.is_null() {
+        return Err(Failure::argument(format!("`{name}` is NULL")));
+    }
+    // SAFETY: `count` readable pointers, by the caller's contract.
+    let items = unsafe { std::slice::from_raw_parts(ptr, count) };
+    items
+        .iter()
+        .enumerate()
+        // SAFETY: each is a string as for `str_arg`, by the caller's contract.
+        .map(|(i, item)| unsafe { str_arg(*item, &format!("{name}[{i}]")) })
+        .collect()
+}
+
+/// `text` as a string the caller frees with `modhost_string_free`. A NUL inside (a module's
+/// message may hold one) would cut the string short in C: it is written `\0`.
+pub(crate) fn into_c(text: String) -> *mut c_char {
+    let text = match CString::new(text) {
+        Ok(text) => text,
+        Err(e) => {
+            let escaped = String::from_utf8_lossy(&e.into_vec()).replace('\0', "\\0");
+            CString::new(escaped).unwrap_or_default()
+        }
+    };
+    text.into_raw()
+}
+
+/// Writes `text` to `*out` as a string the caller frees, unless `out` is NULL (the caller
+/// did not want it).
+///
+/// # Safety
+///
+/// `out` is NULL or valid for one pointer write.
+pub(crate) unsafe fn put(out: *mut *mut c_char, text: String) {
+    if !out.is_null() {
+        // SAFETY: the caller's contract.
+        unsafe { put_raw(out, into_c(text)) };
+    }
+}
+
+/// Writes `value` to `*out` unless `out` is NULL.
+///
+/// # Safety
+///
+/// `out` is NULL or valid for one write of a `T`.
+pub(crate) unsafe fn put_raw<T>(out: *mut T, value: T) {
+    if !out.is_null() {
+        // SAFETY: the caller's contract; `write` does not drop what was there, which may
+        // be uninitialised.
+        unsafe { out.write(value) };
+    }
+}

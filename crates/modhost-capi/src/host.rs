@@ -1,0 +1,554 @@
+//! An open root, from C: opening and closing it, changing its modules, declaring hook
+//! points, dispatching, and cancelling a dispatch from another thread. Each function is
+//! one call of `modhost::Host`; what it returns crosses as JSON.
+
+use std::ffi::{CStr, c_char, c_int};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use modhost::{DispatchOptions, Embedding, HookPoint, OnError, Options, Shape};
+
+use crate::capability::{Capability, Context};
+use crate::ffi::{Failure, guard, opt_str_arg, put, put_raw, quietly, str_arg, str_array};
+use crate::{
+    MODHOST_FORCE, MODHOST_GRANT, MODHOST_ON_ERROR_CONTINUE, MODHOST_ON_ERROR_STOP,
+    MODHOST_REINSTALL, MODHOST_SHAPE_BROADCAST, MODHOST_SHAPE_PIPELINE,
+};
+
+/// An open modhost root. Made by `modhost_open`, freed by `modhost_close`.
+///
+/// Every function taking a `const modhost_host *` may be called from several threads at
+/// once on the same host: dispatches run in parallel, and changes to the root take turns
+/// (one process or thread changes a root at a time; readers never wait).
+pub struct Host {
+    host: modhost::Host,
+    /// The limits every call runs under unless a hook point sets its own: what
+    /// `modhost_declare` starts from.
+    limits: modhost::Limits,
+}
+
+// modhost.h promises that a host may be used from several threads at once: this stops
+// compiling if `modhost::Host` ever stops being shareable.
+const _: fn() = || {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Host>();
+};
+
+/// Sandbox limits of every call a host makes. Fill one with `modhost_limits_default`, then
+/// change what differs.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Wall-clock budget of one call, in milliseconds (default 10 000).
+    pub call_timeout_ms: u64,
+    /// Linear memory of one call, all its memories together, in bytes (default 64 MiB, at
+    /// most 256 MiB).
+    pub max_memory_bytes: u64,
+    /// Longest result or error message a call may return, in bytes (default 1 MiB).
+    pub max_output_bytes: u64,
+    /// Open files and other host resources a call may hold at once (default 256).
+    pub max_resources: u64,
+    /// Log records kept per call (default 1000).
+    pub max_log_records: u64,
+    /// Longest log message kept, in bytes (default 4096).
+    pub max_log_message_bytes: u64,
+    /// Longest key-value key, in bytes (default 1024).
+    pub max_kv_key_bytes: u64,
+    /// Longest key-value value, in bytes (default 1 MiB).
+    pub max_kv_value_bytes: u64,
+    /// How deep hooks fired from handlers may nest (default 4).
+    pub max_fire_depth: u32,
+}
+
+impl From<modhost::Limits> for Limits {
+    fn from(limits: modhost::Limits) -> Self {
+        let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        Limits {
+            call_timeout_ms: u64::try_from(limits.call_timeout.as_millis()).unwrap_or(u64::MAX),
+            max_memory_bytes: wide(limits.max_memory),
+            max_output_bytes: wide(limits.max_output),
+            max_resources: wide(limits.max_resources),
+            max_log_records: wide(limits.max_log_records),
+            max_log_message_bytes: wide(limits.max_log_message),
+            max_kv_key_bytes: wide(limits.max_kv_key),
+            max_kv_value_bytes: wide(limits.max_kv_value),
+            max_fire_depth: limits.max_fire_depth,
+        }
+    }
+}
+
+impl Limits {
+    /// The limits as modhost takes them; refused when a size does not fit this machine.
+    fn to_modhost(self) -> Result<modhost::Limits, Failure> {
+        let limits = &self;
+        let size = |n: u64, name: &str| {
+            usize::try_from(n).map_err(|_| Failure::argument(format!("`{name}` is too large")))
+        };
+        Ok(modhost::Limits {
+            call_timeout: Duration::from_millis(limits.call_timeout_ms),
+            max_memory: size(limits.max_memory_bytes, "max_memory_bytes")?,
+            max_output: size(limits.max_output_bytes, "max_output_bytes")?,
+            max_resources: size(limits.max_resources, "max_resources")?,
+            max_log_records: size(limits.max_log_records, "max_log_records")?,
+            max_log_message: size(limits.max_log_message_bytes, "max_log_message_bytes")?,
+            max_kv_key: size(limits.max_kv_key_bytes, "max_kv_key_bytes")?,
+            max_kv_value: size(limits.max_kv_value_bytes, "max_kv_value_bytes")?,
+            max_fire_depth: limits.max_fire_depth,
+        })
+    }
+}
+
+/// Fills `*limits` with modhost's defaults. NULL is ignored.
+///
+/// # Safety
+///
+/// `limits` is NULL or valid for one `modhost_limits` write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_limits_default(limits: *mut Limits) {
+    // SAFETY: the caller's contract.
+    quietly((), || unsafe {
+        put_raw(limits, modhost::Limits::default().into())
+    });
+}
+
+/// Opens the root directory `root`, creating it on first use, and recovers what an
+/// interrupted change left.
+///
+/// `limits`, when not NULL, sets the limits of every call (else the root's `modhost.toml`,
+/// else the defaults). The `n_capabilities` capabilities of `capabilities` are linked
+/// into every module that imports one of their interfaces (and is granted it, if it
+/// needs a grant); the host keeps what it needs of them and of `limits`, so the caller
+/// may free them once this returns.
+///
+/// On success, `*host` is the open host, which the caller closes with `modhost_close`.
+///
+/// # Safety
+///
+/// `root` is a NUL-terminated string; `limits` is NULL or a `modhost_limits`;
+/// `capabilities` points to `n_capabilities` live capabilities (or is NULL when it is 0);
+/// `host` is valid for one pointer write; `error` is NULL or valid for one pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_open(
+    root: *const c_char,
+    limits: *const Limits,
+    capabilities: *const *const Capability,
+    n_capabilities: usize,
+    host: *mut *mut Host,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        guard(error, || {
+            put_raw(host, std::ptr::null_mut());
+            if host.is_null() {
+                return Err(Failure::argument("`host` is NULL"));
+            }
+            let root = Path::new(str_arg(root, "root")?);
+            let mut embedding = Embedding::new();
+            let chosen = match limits.as_ref() {
+                Some(limits) => {
+                    let limits = limits.to_modhost()?;
+                    embedding = embedding.limits(limits);
+                    limits
+                }
+                None => modhost::Limits::default(),
+            };
+            if n_capabilities > 0 {
+                if capabilities.is_null() {
+                    return Err(Failure::argument("`capabilities` is NULL"));
+                }
+                for (i, capability) in std::slice::from_raw_parts(capabilities, n_capabilities)
+                    .iter()
+                    .enumerate()
+                {
+                    let capability = capability
+                        .as_ref()
+                        .ok_or_else(|| Failure::argument(format!("`capabilities[{i}]` is NULL")))?;
+                    embedding = embedding.capability(capability.linked());
+                }
+            }
+            let opened = Host {
+                host: embedding.open(root)?,
+                limits: chosen,
+            };
+            put_raw(host, Box::into_raw(Box::new(opened)));
+            Ok(())
+        })
+    }
+}
+
+/// Closes `host`: every dispatch on it must have returned. NULL is ignored.
+///
+/// # Safety
+///
+/// `host` is NULL or a host from `modhost_open`, not closed before, that no other thread
+/// uses.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_close(host: *mut Host) {
+    if !host.is_null() {
+        // SAFETY: made by `Box::into_raw` in `modhost_open`, closed once.
+        quietly((), || drop(unsafe { Box::from_raw(host) }));
+    }
+}
+
+/// The open host behind `host`.
+///
+/// # Safety
+///
+/// `host` is NULL or a live host.
+unsafe fn host_arg<'a>(host: *const Host) -> Result<&'a Host, Failure> {
+    // SAFETY: the caller's contract.
+    unsafe { host.as_ref() }.ok_or_else(|| Failure::argument("`host` is NULL"))
+}
+
+/// The options `flags` (`MODHOST_GRANT`, `MODHOST_FORCE`, `MODHOST_REINSTALL`) stand for.
+fn options(flags: u32) -> Result<Options, Failure> {
+    if flags & !(MODHOST_GRANT | MODHOST_FORCE | MODHOST_REINSTALL) != 0 {
+        return Err(Failure::argument(format!("unknown flags {flags:#x}")));
+    }
+    Ok(Options {
+        force: flags & MODHOST_FORCE != 0,
+        grant: flags & MODHOST_GRANT != 0,
+        reinstall: flags & MODHOST_REINSTALL != 0,
+    })
+}
+
+/// Installs or upgrades (`verb` is `Host::install` or `Host::upgrade`) the packages
+/// `names` resolves to in `from`: what was done, as JSON.
+/// `modhost_install` and `modhost_upgrade`, which differ only in the verb.
+///
+/// # Safety
+///
+/// As `modhost_install`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn change_extern(
+    verb: Verb,
+    host: *const Host,
+    from: *const c_char,
+    packages: *const *const c_char,
+    n_packages: usize,
+    flags: u32,
+    changes: *mut *mut c_char,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        guard(error, || {
+            put_raw(changes, std::ptr::null_mut());
+            let done = change(
+                verb,
+                host_arg(host)?,
+                opt_str_arg(from, "from")?,
+                str_array(packages, n_packages, "packages")?,
+                flags,
+            )?;
+            put(changes, done);
+            Ok(())
+        })
+    }
+}
+
+/// A change of packages: `Host::install` or `Host::upgrade`.
+type Verb = fn(&modhost::Host, &[PathBuf], Options) -> modhost::Result<Vec<modhost::Change>>;
+
+fn change(
+    verb: Verb,
+    host: &Host,
+    from: Option<&str>,
+    names: Vec<&str>,
+    flags: u32,
+) -> Result<String, Failure> {
+    let names: Vec<String> = names.into_iter().map(str::to_owned).collect();
+    let found = host.host.resolve_packages(&names, from.map(Path::new))?;
+    let done = verb(&host.host, &found, options(flags)?)?;
+    Ok(serde_json::to_string(&done)?)
+}
+
+/// Installs the `n_packages` `packages` in one transaction (dependencies first): each a
+/// package file's path, or a module's rawname whose newest package in directory `from`
+/// (when not NULL; else the root's configured `packages`) is taken. `flags` is 0 or
+/// `MODHOST_GRANT` (grant the directories and capabilities the modules ask for),
+/// `MODHOST_FORCE` (skip dependency checks) and `MODHOST_REINSTALL` or-ed together.
+///
+/// On success, `*changes` (when `changes` is not NULL) is a JSON array of what was done,
+/// each `{"rawname", "action", "from", "to"}`, which the caller frees with
+/// `modhost_string_free`. A failure changes nothing.
+///
+/// # Safety
+///
+/// `host` is a live host; `from` is NULL or a NUL-terminated string; `packages` points to
+/// `n_packages` NUL-terminated strings; `changes` and `error` are NULL or valid for one
+/// pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_install(
+    host: *const Host,
+    from: *const c_char,
+    packages: *const *const c_char,
+    n_packages: usize,
+    flags: u32,
+    changes: *mut *mut c_char,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        change_extern(
+            modhost::Host::install,
+            host,
+            from,
+            packages,
+            n_packages,
+            flags,
+            changes,
+            error,
+        )
+    }
+}
+
+/// Upgrades installed modules to the `n_packages` `packages`, as `modhost_install` takes
+/// them; the versions replaced are kept for a rollback.
+///
+/// # Safety
+///
+/// As `modhost_install`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_upgrade(
+    host: *const Host,
+    from: *const c_char,
+    packages: *const *const c_char,
+    n_packages: usize,
+    flags: u32,
+    changes: *mut *mut c_char,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        change_extern(
+            modhost::Host::upgrade,
+            host,
+            from,
+            packages,
+            n_packages,
+            flags,
+            changes,
+            error,
+        )
+    }
+}
+
+/// Uninstalls module `rawname`, running its `uninstall()`. `flags` is 0 or
+/// `MODHOST_FORCE` (even when others depend on it, or its module.xml says it cannot be
+/// uninstalled).
+///
+/// On success, `*change` (when `change` is not NULL) is the JSON object of what was done,
+/// which the caller frees with `modhost_string_free`.
+///
+/// # Safety
+///
+/// `host` is a live host; `rawname` is a NUL-terminated string; `change` and `error` are
+/// NULL or valid for one pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_uninstall(
+    host: *const Host,
+    rawname: *const c_char,
+    flags: u32,
+    change: *mut *mut c_char,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        guard(error, || {
+            put_raw(change, std::ptr::null_mut());
+            let host = &host_arg(host)?.host;
+            let rawname = str_arg(rawname, "rawname")?;
+            if flags & !MODHOST_FORCE != 0 {
+                return Err(Failure::argument(format!("unknown flags {flags:#x}")));
+            }
+            let done = host.uninstall(rawname, flags & MODHOST_FORCE != 0)?;
+            put(change, serde_json::to_string(&done)?);
+            Ok(())
+        })
+    }
+}
+
+/// Lists the installed modules: on success, `*modules` is a JSON array in rawname order,
+/// each `{"rawname", "name", "version", "status", "reason", …}`, which the caller frees
+/// with `modhost_string_free`.
+///
+/// # Safety
+///
+/// `host` is a live host; `modules` is valid for one pointer write; `error` is NULL or
+/// valid for one pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_list(
+    host: *const Host,
+    modules: *mut *mut c_char,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        guard(error, || {
+            put_raw(modules, std::ptr::null_mut());
+            if modules.is_null() {
+                return Err(Failure::argument("`modules` is NULL"));
+            }
+            let listed = host_arg(host)?.host.list()?;
+            put(modules, serde_json::to_string(&listed)?);
+            Ok(())
+        })
+    }
+}
+
+/// Declares how hook point `hook` runs: `shape` is `MODHOST_SHAPE_BROADCAST` (every
+/// handler gets the payload) or `MODHOST_SHAPE_PIPELINE` (each gets the previous output);
+/// `on_error` is `MODHOST_ON_ERROR_CONTINUE` (fail-open) or `MODHOST_ON_ERROR_STOP`
+/// (fail-closed); `timeout_ms`, when not 0, is each handler's deadline, replacing the
+/// call timeout of the limits given to `modhost_open` (the defaults if none were).
+/// Undeclared hook points are broadcast and fail-open.
+///
+/// # Safety
+///
+/// `host` is a live host; `hook` is a NUL-terminated string; `error` is NULL or valid for
+/// one pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_declare(
+    host: *const Host,
+    hook: *const c_char,
+    shape: u32,
+    on_error: u32,
+    timeout_ms: u64,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        guard(error, || {
+            let host = host_arg(host)?;
+            let name = str_arg(hook, "hook")?.to_owned();
+            let shape = match shape {
+                MODHOST_SHAPE_BROADCAST => Shape::Broadcast,
+                MODHOST_SHAPE_PIPELINE => Shape::Pipeline,
+                other => return Err(Failure::argument(format!("unknown shape {other}"))),
+            };
+            let on_error = match on_error {
+                MODHOST_ON_ERROR_CONTINUE => OnError::Continue,
+                MODHOST_ON_ERROR_STOP => OnError::Stop,
+                other => return Err(Failure::argument(format!("unknown on_error {other}"))),
+            };
+            let limits = (timeout_ms > 0).then(|| modhost::Limits {
+                call_timeout: Duration::from_millis(timeout_ms),
+                ..host.limits
+            });
+            host.host.declare(HookPoint {
+                name,
+                shape,
+                on_error,
+                limits,
+            });
+            Ok(())
+        })
+    }
+}
+
+/// Runs hook point `hook` with `payload` (any text; JSON by convention) through every
+/// running module's handler, in priority order, as it is declared. `context`, when not
+/// NULL, is passed to every capability callback the dispatch makes (hooks fired from
+/// inside it included): the channel the call is on, say. `cancel`, when not NULL, stops
+/// the dispatch when another thread calls `modhost_cancel` on it.
+///
+/// A handler's failure is not the dispatch's: on success, `*result` is the JSON object
+/// `{"calls": [{"rawname", "priority", "handler", "ok", "output" | "error", "kind"}…],
+/// "output": …, "stopped_by": …, "cancelled": true}` (`output` for a pipeline that ran
+/// through, `stopped_by` when a fail-closed hook point stopped, `cancelled` only when it
+/// was), which the caller frees with `modhost_string_free`.
+///
+/// # Safety
+///
+/// `host` is a live host; `hook` and `payload` are NUL-terminated strings; `context` is
+/// NULL or a NUL-terminated string; `cancel` is NULL or a live cancel handle; `result` is
+/// valid for one pointer write; `error` is NULL or valid for one pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_dispatch(
+    host: *const Host,
+    hook: *const c_char,
+    payload: *const c_char,
+    context: *const c_char,
+    cancel: *const CancelHandle,
+    result: *mut *mut c_char,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        guard(error, || {
+            put_raw(result, std::ptr::null_mut());
+            if result.is_null() {
+                return Err(Failure::argument("`result` is NULL"));
+            }
+            let host = &host_arg(host)?.host;
+            let hook = str_arg(hook, "hook")?;
+            let payload = str_arg(payload, "payload")?;
+            let options = DispatchOptions {
+                data: (!context.is_null()).then(|| {
+                    Arc::new(Context(CStr::from_ptr(context).to_owned()))
+                        as modhost::embed::CallData
+                }),
+                cancel: cancel.as_ref().map(|handle| handle.0.clone()),
+            };
+            let dispatch = host.dispatch_with(hook, payload, &options)?;
+            put(result, serde_json::to_string(&dispatch)?);
+            Ok(())
+        })
+    }
+}
+
+/// A handle that cancels the dispatches it is passed to, from any thread. Made by
+/// `modhost_cancel_handle_new`, freed by `modhost_cancel_handle_free`.
+pub struct CancelHandle(modhost::embed::Cancel);
+
+/// A new cancel handle for dispatches on `host`, which the caller frees with
+/// `modhost_cancel_handle_free`; NULL when `host` is NULL. It may outlive the host.
+///
+/// # Safety
+///
+/// `host` is NULL or a live host.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_cancel_handle_new(host: *const Host) -> *mut CancelHandle {
+    quietly(std::ptr::null_mut(), || {
+        // SAFETY: the caller's contract.
+        match unsafe { host.as_ref() } {
+            Some(host) => Box::into_raw(Box::new(CancelHandle(host.host.cancel_handle()))),
+            None => std::ptr::null_mut(),
+        }
+    })
+}
+
+/// Cancels: the handler running in a dispatch given `handle` stops at once, as at its
+/// deadline, its writes are rolled back, the handlers after it do not run, and the
+/// dispatch's result says `"cancelled": true`. Dispatches given `handle` later are
+/// cancelled before they start: use a new handle per call that may be cancelled. Safe from
+/// any thread, while the dispatch runs. NULL is ignored.
+///
+/// # Safety
+///
+/// `handle` is NULL or a live cancel handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_cancel(handle: *const CancelHandle) {
+    quietly((), || {
+        // SAFETY: the caller's contract.
+        if let Some(handle) = unsafe { handle.as_ref() } {
+            handle.0.cancel();
+        }
+    });
+}
+
+/// Frees `handle`; a dispatch it was passed to keeps what it needs. NULL is ignored.
+///
+/// # Safety
+///
+/// `handle` is NULL or a handle from `modhost_cancel_handle_new`, not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_cancel_handle_free(handle: *mut CancelHandle) {
+    if !handle.is_null() {
+        // SAFETY: made by `Box::into_raw` in `modhost_cancel_handle_new`, freed once.
+        quietly((), || drop(unsafe { Box::from_raw(handle) }));
+    }
+}

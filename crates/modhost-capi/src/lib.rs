@@ -1,0 +1,91 @@
+//! The C API of modhost, for applications not written in Rust (Asterisk and FreeSWITCH
+//! are C, FreePBX is PHP): a shared and a static library, `libmodhost_capi`, and its
+//! header, `include/modhost.h`, written from this source by cbindgen (the `header` test
+//! fails when the committed one is stale; `MODHOST_BLESS=1` rewrites it).
+//!
+//! Shaped after wasmtime's and Extism's C APIs: opaque handles made and freed by the
+//! library; every fallible function returns a status code and, through a last
+//! `char **error`, a message the caller frees; host functions are callbacks with a
+//! `user_data` pointer; a cancel handle made from the host stops a call from another
+//! thread. Values cross as JSON text, so that a C or PHP application needs no structs
+//! beyond the limits.
+//!
+//! # Map
+//!
+//! - `host.rs`: `modhost_open` and `modhost_close`, the verbs (install, upgrade,
+//!   uninstall, list), hook points (`modhost_declare`, `modhost_dispatch`) and cancel
+//!   handles.
+//! - `capability.rs`: capabilities from C callbacks, linked with wasmtime's dynamic API.
+//! - `json.rs`: WIT values as JSON and back.
+//! - `ffi.rs`: the boundary — no panic crosses it, strings and errors cross one way.
+
+// Every extern function dereferences the raw pointers C gives it: each is `unsafe` with its
+// contract in `# Safety`, and each block says why it holds.
+#![allow(unsafe_code)]
+
+use std::ffi::{CString, c_char, c_int};
+
+mod capability;
+mod ffi;
+mod host;
+mod json;
+
+pub use capability::{
+    Callback, Capability, modhost_capability_add, modhost_capability_free, modhost_capability_new,
+};
+pub use host::{
+    CancelHandle, Host, Limits, modhost_cancel, modhost_cancel_handle_free,
+    modhost_cancel_handle_new, modhost_close, modhost_declare, modhost_dispatch, modhost_install,
+    modhost_limits_default, modhost_list, modhost_open, modhost_uninstall, modhost_upgrade,
+};
+
+/// Success.
+pub const MODHOST_OK: c_int = 0;
+/// A bad argument: a NULL where a value is required, a string that is not UTF-8, an
+/// unknown flag, shape or failure mode. Nothing was done.
+pub const MODHOST_ERROR_ARGUMENT: c_int = 1;
+/// The operation failed; the message says why (a package refused, a state database
+/// error, a module's `install()` failing…). A failed change changes nothing.
+pub const MODHOST_ERROR_FAILED: c_int = 2;
+/// A change was refused before anything changed: its plan cannot succeed (every reason
+/// is in the message), a module says it cannot be removed, or others depend on it.
+pub const MODHOST_ERROR_REFUSED: c_int = 3;
+/// The module named is not installed.
+pub const MODHOST_ERROR_NOT_INSTALLED: c_int = 4;
+/// A module imports a capability that needs an administrator's grant, and it was not
+/// given (`MODHOST_GRANT`).
+pub const MODHOST_ERROR_NOT_GRANTED: c_int = 5;
+/// Another process is changing the root.
+pub const MODHOST_ERROR_LOCKED: c_int = 6;
+/// modhost panicked: a bug, stopped at the boundary. The host may still be used.
+pub const MODHOST_ERROR_PANIC: c_int = 99;
+
+/// Install flag: grant the host directories and capabilities the modules ask for.
+pub const MODHOST_GRANT: u32 = 1;
+/// Change flag: skip dependency checks (never safety checks); uninstall a module others
+/// depend on or that says it cannot be removed.
+pub const MODHOST_FORCE: u32 = 2;
+/// Install flag: install a module's installed version again, running its `upgrade()`.
+pub const MODHOST_REINSTALL: u32 = 4;
+
+/// Hook point shape: every handler gets the same payload.
+pub const MODHOST_SHAPE_BROADCAST: u32 = 0;
+/// Hook point shape: each handler gets the previous handler's output.
+pub const MODHOST_SHAPE_PIPELINE: u32 = 1;
+/// Hook point failure mode: a failing handler is reported and the next one runs.
+pub const MODHOST_ON_ERROR_CONTINUE: u32 = 0;
+/// Hook point failure mode: the first failure stops the chain.
+pub const MODHOST_ON_ERROR_STOP: u32 = 1;
+
+/// Frees a string modhost returned (a result, a message). NULL is ignored.
+///
+/// # Safety
+///
+/// `string` is NULL or a string modhost returned, not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_string_free(string: *mut c_char) {
+    if !string.is_null() {
+        // SAFETY: made by `CString::into_raw` in `ffi::into_c`, freed once.
+        ffi::quietly((), || drop(unsafe { CString::from_raw(string) }));
+    }
+}

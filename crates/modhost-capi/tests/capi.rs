@@ -1,0 +1,425 @@
+//! The C API called as a C application calls it: through its extern functions, with a
+//! capability whose functions are one `extern "C"` callback taking JSON.
+
+// Calling the C API is calling `unsafe extern "C"` functions with raw pointers.
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::path::Path;
+use std::ptr::{null, null_mut};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use modhost_capi::*;
+use modhost_test_support::{package, package_at, packages_dir};
+use serde_json::Value;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+unsafe extern "C" {
+    /// The C library's `strdup`: callbacks hand back `malloc`ed strings.
+    fn strdup(s: *const c_char) -> *mut c_char;
+}
+
+/// What the telephony callback was called with: `(function, args, context)`.
+#[derive(Default)]
+struct Seen(Mutex<Vec<(String, Value, Option<String>)>>);
+
+/// `pbx:telephony/calls` as a C application implements it: originate refuses a callee
+/// that is not a number, every new channel rings, and the current channel is the
+/// dispatch's context.
+unsafe extern "C" fn telephony(
+    user_data: *mut c_void,
+    function: *const c_char,
+    args_json: *const c_char,
+    context: *const c_char,
+    result_json: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: modhost passes the `Seen` given with the callback and NUL-terminated strings
+    // (context may be NULL).
+    let (seen, function, args, context) = unsafe {
+        (
+            &*user_data.cast::<Seen>(),
+            CStr::from_ptr(function).to_string_lossy().into_owned(),
+            CStr::from_ptr(args_json).to_string_lossy().into_owned(),
+            (!context.is_null()).then(|| CStr::from_ptr(context).to_string_lossy().into_owned()),
+        )
+    };
+    let args: Value = serde_json::from_str(&args).unwrap_or_default();
+    let (status, answer) = match function.as_str() {
+        "originate" => {
+            let callee = args["callee"].as_str().unwrap_or_default();
+            if callee.chars().all(|c| c.is_ascii_digit()) {
+                let channel = format!("PJSIP/{}-00000001", args["caller"].as_str().unwrap_or(""));
+                (0, serde_json::json!({ "ok": channel }).to_string())
+            } else {
+                (1, format!("cannot call `{callee}`"))
+            }
+        }
+        "channel-state" => (0, r#"{"ok":"ringing"}"#.to_owned()),
+        "current-channel" => (0, serde_json::json!(context).to_string()),
+        _ => (1, format!("no function `{function}`")),
+    };
+    seen.0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push((function, args, context));
+    let answer = CString::new(answer).unwrap_or_default();
+    // SAFETY: `result_json` is writable; `strdup` allocates with `malloc`, as modhost frees.
+    unsafe { *result_json = strdup(answer.as_ptr()) };
+    status
+}
+
+/// A string modhost returned, freed.
+fn take(string: *mut c_char) -> Option<String> {
+    if string.is_null() {
+        return None;
+    }
+    // SAFETY: a string modhost returned, read then freed once.
+    let text = unsafe { CStr::from_ptr(string) }
+        .to_string_lossy()
+        .into_owned();
+    unsafe { modhost_string_free(string) };
+    Some(text)
+}
+
+/// Turns a status and its message into a `Result`.
+fn check(status: c_int, error: *mut c_char) -> Result<(), String> {
+    match (status, take(error)) {
+        (MODHOST_OK, None) => Ok(()),
+        (status, message) => Err(format!("status {status}: {message:?}")),
+    }
+}
+
+fn c(text: &str) -> CString {
+    CString::new(text).unwrap_or_default()
+}
+
+/// A root opened with `pbx:telephony` from `telephony`, reporting to `seen`.
+fn open_with_telephony(root: &Path, seen: &Seen) -> Result<*mut Host, String> {
+    let mut capability = null_mut();
+    let mut error = null_mut();
+    let functions = ["originate", "hangup", "channel-state", "current-channel"].map(c);
+    let pointers = functions.each_ref().map(|f| f.as_ptr());
+    let mut host = null_mut();
+    // SAFETY: live pointers for the duration of each call; `seen` outlives the host.
+    unsafe {
+        check(
+            modhost_capability_new(
+                c("pbx:telephony").as_ptr(),
+                true,
+                &mut capability,
+                &mut error,
+            ),
+            error,
+        )?;
+        check(
+            modhost_capability_add(
+                capability,
+                c("pbx:telephony/calls@1.0.0").as_ptr(),
+                pointers.as_ptr(),
+                pointers.len(),
+                Some(telephony),
+                std::ptr::from_ref(seen).cast_mut().cast(),
+                &mut error,
+            ),
+            error,
+        )?;
+        let mut limits = std::mem::zeroed();
+        modhost_limits_default(&mut limits);
+        limits.call_timeout_ms = 5_000;
+        let root = c(&root.to_string_lossy());
+        let opened = modhost_open(
+            root.as_ptr(),
+            &limits,
+            [capability.cast_const()].as_ptr(),
+            1,
+            &mut host,
+            &mut error,
+        );
+        // The host keeps what it needs: the description is freed at once.
+        modhost_capability_free(capability);
+        check(opened, error)?;
+    }
+    Ok(host)
+}
+
+/// Installs `rawnames` from the test packages; the changes' JSON.
+fn install(host: *const Host, rawnames: &[&str], flags: u32) -> Result<Value, String> {
+    let names: Vec<CString> = rawnames.iter().map(|n| c(n)).collect();
+    let pointers: Vec<*const c_char> = names.iter().map(|n| n.as_ptr()).collect();
+    let from = c(&packages_dir().to_string_lossy());
+    let mut changes = null_mut();
+    let mut error = null_mut();
+    // SAFETY: live pointers for the call.
+    let status = unsafe {
+        modhost_install(
+            host,
+            from.as_ptr(),
+            pointers.as_ptr(),
+            pointers.len(),
+            flags,
+            &mut changes,
+            &mut error,
+        )
+    };
+    check(status, error)?;
+    serde_json::from_str(&take(changes).unwrap_or_default()).map_err(|e| e.to_string())
+}
+
+/// Dispatches `hook`; the result's JSON.
+fn dispatch(
+    host: *const Host,
+    hook: &str,
+    payload: &str,
+    context: Option<&str>,
+    cancel: *const CancelHandle,
+) -> Result<Value, String> {
+    let context = context.map(c);
+    let mut result = null_mut();
+    let mut error = null_mut();
+    // SAFETY: live pointers for the call.
+    let status = unsafe {
+        modhost_dispatch(
+            host,
+            c(hook).as_ptr(),
+            c(payload).as_ptr(),
+            context.as_ref().map_or(null(), |c| c.as_ptr()),
+            cancel,
+            &mut result,
+            &mut error,
+        )
+    };
+    check(status, error)?;
+    serde_json::from_str(&take(result).unwrap_or_default()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_c_application_gives_modules_its_api_as_json_callbacks() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony(root.path(), &seen)?;
+    let changes = install(host, &["core", "voicemail", "callback"], MODHOST_GRANT)?;
+    assert_eq!(changes.as_array().map(Vec::len), Some(3), "{changes}");
+
+    let left = r#"{"mailbox":"101","from":"2025550101"}"#;
+    let result = dispatch(
+        host,
+        "voicemail.left",
+        left,
+        Some("PJSIP/2025550101-in"),
+        null(),
+    )?;
+    let call = &result["calls"][0];
+    assert_eq!(call["ok"], true, "{result}");
+    let output: Value = serde_json::from_str(call["output"].as_str().unwrap_or_default())?;
+    assert_eq!(
+        output,
+        serde_json::json!({
+            "channel": "PJSIP/101-00000001",
+            "state": "ringing",
+            "serving": "PJSIP/2025550101-in",
+        })
+    );
+    let calls = std::mem::take(&mut *seen.0.lock().map_err(|e| e.to_string())?);
+    let context = Some("PJSIP/2025550101-in".to_owned());
+    assert_eq!(
+        calls,
+        vec![
+            (
+                "originate".to_owned(),
+                serde_json::json!({"caller": "101", "callee": "2025550101"}),
+                context.clone()
+            ),
+            (
+                "channel-state".to_owned(),
+                serde_json::json!({"channel": "PJSIP/101-00000001"}),
+                context.clone()
+            ),
+            ("current-channel".to_owned(), serde_json::json!({}), context),
+        ]
+    );
+
+    // A callback's non-zero answer is the guest's `err(message)` for a result<_, string>:
+    // the module handles it (here by failing with it), and the host carries on.
+    let result = dispatch(
+        host,
+        "voicemail.left",
+        r#"{"mailbox":"101","from":"x"}"#,
+        None,
+        null(),
+    )?;
+    let call = &result["calls"][0];
+    assert_eq!(call["kind"], "failed", "{result}");
+    assert!(
+        call["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot call `x`")),
+        "{result}"
+    );
+    // Without a context, the module hears there is none.
+    let result = dispatch(host, "voicemail.left", left, None, null())?;
+    let output = result["calls"][0]["output"].as_str().unwrap_or_default();
+    assert!(output.contains(r#""serving":"none""#), "{result}");
+
+    // SAFETY: the host, closed once.
+    unsafe { modhost_close(host) };
+    Ok(())
+}
+
+#[test]
+fn failures_are_codes_with_a_message_the_caller_frees() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let mut error = null_mut();
+    let mut host = null_mut();
+    // SAFETY: NULL where the API takes NULL to be refused; live pointers otherwise.
+    unsafe {
+        let status = modhost_open(null(), null(), null(), 0, &mut host, &mut error);
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert_eq!(take(error).as_deref(), Some("`root` is NULL"));
+        assert!(host.is_null());
+
+        let status = modhost_open(
+            c(&root.path().to_string_lossy()).as_ptr(),
+            null(),
+            null(),
+            0,
+            &mut host,
+            null_mut(),
+        );
+        assert_eq!(status, MODHOST_OK);
+    }
+
+    // A module importing an API this host does not give is refused, naming it.
+    let refused = install(host, &["core", "voicemail", "callback"], MODHOST_GRANT);
+    assert!(
+        refused.as_ref().is_err_and(|e| e.starts_with("status 2:")
+            && e.contains("imports pbx:telephony/calls@1.0.0, which this host does not provide")),
+        "{refused:?}"
+    );
+    install(host, &["core"], 0)?;
+    // SAFETY: live pointers for each call.
+    unsafe {
+        let status = modhost_uninstall(host, c("phonebook").as_ptr(), 0, null_mut(), &mut error);
+        assert_eq!(status, MODHOST_ERROR_NOT_INSTALLED);
+        assert_eq!(
+            take(error).as_deref(),
+            Some("module `phonebook` is not installed")
+        );
+        let status = modhost_declare(host, c("call.route").as_ptr(), 7, 0, 0, &mut error);
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert_eq!(take(error).as_deref(), Some("unknown shape 7"));
+        let status = modhost_install(host, null(), null(), 1, 0, null_mut(), &mut error);
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert_eq!(take(error).as_deref(), Some("`packages` is NULL"));
+
+        let mut modules = null_mut();
+        check(modhost_list(host, &mut modules, &mut error), error)?;
+        let modules: Value = serde_json::from_str(&take(modules).unwrap_or_default())?;
+        assert_eq!(modules[0]["rawname"], "core", "{modules}");
+        assert_eq!(modules[0]["status"], "enabled", "{modules}");
+
+        let mut change = null_mut();
+        check(
+            modhost_uninstall(
+                host,
+                c("core").as_ptr(),
+                MODHOST_FORCE,
+                &mut change,
+                &mut error,
+            ),
+            error,
+        )?;
+        let change: Value = serde_json::from_str(&take(change).unwrap_or_default())?;
+        assert_eq!(change["action"], "uninstalled", "{change}");
+        modhost_close(host);
+    }
+    Ok(())
+}
+
+#[test]
+fn a_declared_pipeline_passes_each_output_on() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony(root.path(), &seen)?;
+    // The test packages hold a broken phonebook 3.0.0 too: name the good one's file.
+    let phonebook = package_at("phonebook", "2.0.0");
+    install(
+        host,
+        &["core", "voicemail", &phonebook.to_string_lossy()],
+        0,
+    )?;
+    let mut error = null_mut();
+    // SAFETY: live pointers for the call.
+    let status = unsafe {
+        modhost_declare(
+            host,
+            c("call.route").as_ptr(),
+            MODHOST_SHAPE_PIPELINE,
+            MODHOST_ON_ERROR_STOP,
+            250,
+            &mut error,
+        )
+    };
+    check(status, error)?;
+    let call = r#"{"from":"2025550100","to":"100","caller_name":null,"action":null}"#;
+    let result = dispatch(host, "call.route", call, None, null())?;
+    let output: Value = serde_json::from_str(result["output"].as_str().unwrap_or_default())?;
+    assert_eq!(output["action"], "Dial(PJSIP/100)", "{result}");
+    assert!(output["caller_name"].is_string(), "{result}");
+    // SAFETY: the host, closed once.
+    unsafe { modhost_close(host) };
+    Ok(())
+}
+
+#[test]
+fn a_dispatch_is_cancelled_from_another_thread() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let mut host = null_mut();
+    let mut error = null_mut();
+    // SAFETY: live pointers for the call.
+    let status = unsafe {
+        modhost_open(
+            c(&root.path().to_string_lossy()).as_ptr(),
+            null(),
+            null(),
+            0,
+            &mut host,
+            &mut error,
+        )
+    };
+    check(status, error)?;
+    let hostile = package("hostile");
+    install(host, &[&hostile.to_string_lossy()], 0)?;
+    // SAFETY: a live host.
+    let handle = unsafe { modhost_cancel_handle_new(host) };
+    assert!(!handle.is_null());
+    /// The handle, sent to the thread that cancels.
+    struct Shared(*mut CancelHandle);
+    // SAFETY: a cancel handle may be cancelled from any thread (modhost.h).
+    unsafe impl Send for Shared {}
+    let shared = Shared(handle);
+    let canceller = std::thread::spawn(move || {
+        let shared = shared;
+        std::thread::sleep(Duration::from_millis(200));
+        // SAFETY: the handle is freed only after this thread is joined.
+        unsafe { modhost_cancel(shared.0) };
+        Instant::now()
+    });
+    let result = dispatch(host, "spin", "", None, handle)?;
+    let ended = Instant::now();
+    let cancelled_at = canceller.join().map_err(|_| "the canceller panicked")?;
+    assert_eq!(result["cancelled"], true, "{result}");
+    assert_eq!(result["calls"][0]["kind"], "cancelled", "{result}");
+    // Its deadline is 10 s away: only the cancellation stopped it.
+    assert!(
+        ended.saturating_duration_since(cancelled_at) < Duration::from_millis(500),
+        "{result}"
+    );
+    // SAFETY: freed and closed once, nothing using them.
+    unsafe {
+        modhost_cancel_handle_free(handle);
+        modhost_close(host);
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! The C and PHP examples, built and run as their READMEs say: the C one with the system
+//! C compiler against the shared and the static library, the PHP one through PHP's FFI
+//! extension when `php` is installed (scripts/toolchain.sh installs it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use modhost_test_support::{package, package_at};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// The workspace's root.
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Where cargo put `libmodhost_capi.so` and `.a` for this test: beside the test binary,
+/// in `target/<profile>/deps`, built with the rlib the test links.
+fn library_dir() -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().ok_or("the test binary has no directory")?;
+    if !dir.join("libmodhost_capi.so").exists() {
+        return Err(format!("no libmodhost_capi.so in {}", dir.display()).into());
+    }
+    Ok(dir.to_owned())
+}
+
+/// A package directory holding the example modules the examples install, one version
+/// each (the test packages also hold a broken phonebook 3.0.0).
+fn packages(dir: &Path) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let packages = dir.join("packages");
+    std::fs::create_dir(&packages)?;
+    for source in [
+        package("core"),
+        package("voicemail"),
+        package("callback"),
+        package_at("phonebook", "2.0.0"),
+    ] {
+        let name = source.file_name().ok_or("a package without a name")?;
+        std::fs::copy(&source, packages.join(name))?;
+    }
+    Ok(packages)
+}
+
+/// Runs `command`, failing with its output unless it succeeds; its stdout.
+fn run(command: &mut Command) -> Result<String, Box<dyn std::error::Error>> {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output()?;
+    let stdout = String::from_utf8_lossy(&stdout).into_owned();
+    if !status.success() {
+        return Err(format!(
+            "{command:?}: {status}\n{stdout}\n{}",
+            String::from_utf8_lossy(&stderr)
+        )
+        .into());
+    }
+    Ok(stdout)
+}
+
+/// What the C example prints when the callback module called the C application's API on
+/// the caller's channel.
+fn assert_called_back(output: &str) {
+    assert!(
+        output.contains(r#"\"serving\":\"PJSIP/2025550101-incoming\""#)
+            && output.contains(r#"\"state\":\"ringing\""#)
+            && output.contains("channel PJSIP/101-00000000: ringing"),
+        "{output}"
+    );
+}
+
+#[test]
+fn the_c_example_gives_modules_its_api_through_the_shared_and_the_static_library() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let packages = packages(dir.path())?;
+    let lib = library_dir()?;
+    let source = workspace().join("examples/c/pbx.c");
+    let include = workspace().join("crates/modhost-capi/include");
+    let cc = |out: &Path| {
+        let mut cc = Command::new("cc");
+        cc.args(["-Wall", "-Wextra", "-Werror", "-std=c11", "-I"])
+            .arg(&include)
+            .arg("-o")
+            .arg(out)
+            .arg(&source);
+        cc
+    };
+
+    let shared = dir.path().join("pbx-shared");
+    run(cc(&shared)
+        .arg("-L")
+        .arg(&lib)
+        .arg("-lmodhost_capi")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg("-lpthread"))?;
+    assert_called_back(&run(Command::new(&shared).arg(&packages))?);
+
+    // The static library needs what Rust's standard library links on Linux.
+    let fixed = dir.path().join("pbx-static");
+    run(cc(&fixed)
+        .arg(lib.join("libmodhost_capi.a"))
+        .args(["-lpthread", "-ldl", "-lm"]))?;
+    assert_called_back(&run(Command::new(&fixed).arg(&packages))?);
+    Ok(())
+}
+
+#[test]
+fn the_php_example_routes_a_call_through_ffi_where_php_is_installed() -> TestResult {
+    let modules = match Command::new("php").arg("-m").output() {
+        Ok(output) => String::from_utf8_lossy(&output.stdout).into_owned(),
+        Err(e) => {
+            println!("skipped: `php` cannot run here ({e}); scripts/toolchain.sh installs php-cli");
+            return Ok(());
+        }
+    };
+    if !modules.lines().any(|line| line == "FFI") {
+        println!("skipped: this `php` has no FFI extension");
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let packages = packages(dir.path())?;
+    let output = run(Command::new("php")
+        .arg(workspace().join("examples/php/pbx.php"))
+        .arg(library_dir()?.join("libmodhost_capi.so"))
+        .arg(&packages))?;
+    assert!(
+        output.contains(
+            "call from Alice Example <2025550100> to 100: Dial(PJSIP/100)   \
+             (via phonebook@100 -> voicemail@400 -> core@480)"
+        ),
+        "{output}"
+    );
+    Ok(())
+}

@@ -1,0 +1,104 @@
+<?php
+// A PBX in PHP (as FreePBX is) that embeds modhost through PHP's FFI extension and the C
+// API (crates/modhost-capi/include/modhost.h): it installs the example modules into a
+// fresh root, declares its `call.route` hook point as a fail-closed pipeline, routes a
+// call through the modules and prints what they decided.
+//
+//   cargo build -p modhost-capi && cargo xtask modules
+//   php examples/php/pbx.php target/debug/libmodhost_capi.so target/modules
+//
+// Debian's php-cli enables FFI for the command line (ffi.enable=preload).
+
+declare(strict_types=1);
+
+if ($argc !== 3) {
+    fwrite(STDERR, "usage: php pbx.php LIBMODHOST_CAPI.so PACKAGE-DIR\n");
+    exit(2);
+}
+[, $library, $packages] = $argv;
+
+// PHP's FFI reads declarations, not the preprocessor: the header's #define constants are
+// read here, its C++-only blocks and other preprocessor lines dropped.
+$header = file_get_contents(__DIR__ . '/../../crates/modhost-capi/include/modhost.h');
+preg_match_all('/^#define (MODHOST_\w+) (\d+)$/m', $header, $defines, PREG_SET_ORDER);
+$const = [];
+foreach ($defines as [, $name, $value]) {
+    $const[$name] = (int) $value;
+}
+$declarations = preg_replace(['/^#ifdef __cplusplus$.*?^#endif[^\n]*$/ms', '/^#.*$/m'], '', $header);
+$modhost = FFI::cdef($declarations, $library);
+
+/** Fails with modhost's message (freed) when `$status` is not MODHOST_OK. */
+function check(FFI $modhost, int $status, FFI\CData $error, string $what): void
+{
+    if ($status === 0) {
+        return;
+    }
+    $message = FFI::isNull($error) ? '?' : FFI::string($error);
+    $modhost->modhost_string_free($error);
+    throw new RuntimeException("$what: $message (status $status)");
+}
+
+/** A string modhost returned, freed. */
+function take(FFI $modhost, FFI\CData $string): string
+{
+    $text = FFI::string($string);
+    $modhost->modhost_string_free($string);
+    return $text;
+}
+
+/** C strings for `$texts`, kept alive as long as the returned array: [array, pointers]. */
+function c_strings(array $texts): array
+{
+    $buffers = [];
+    $pointers = FFI::new('const char *[' . count($texts) . ']');
+    foreach (array_values($texts) as $i => $text) {
+        $buffers[$i] = FFI::new('char[' . (strlen($text) + 1) . ']');
+        FFI::memcpy($buffers[$i], $text, strlen($text));
+        $pointers[$i] = FFI::cast('const char *', $buffers[$i]);
+    }
+    return [$buffers, $pointers];
+}
+
+$root = sys_get_temp_dir() . '/modhost-php-' . bin2hex(random_bytes(6));
+$host = $modhost->new('modhost_host *');
+$error = $modhost->new('char *');
+try {
+    check($modhost, $modhost->modhost_open($root, null, null, 0, FFI::addr($host), FFI::addr($error)), $error, 'open');
+
+    [$keep, $names] = c_strings(['core', 'voicemail', 'phonebook']);
+    $changes = $modhost->new('char *');
+    check($modhost, $modhost->modhost_install($host, $packages, $names, 3, 0, FFI::addr($changes), FFI::addr($error)), $error, 'install');
+    foreach (json_decode(take($modhost, $changes), true) as $change) {
+        echo "{$change['action']} {$change['rawname']} {$change['to']}\n";
+    }
+
+    // Routing must be quick and must not go on past a failure.
+    check($modhost, $modhost->modhost_declare(
+        $host, 'call.route', $const['MODHOST_SHAPE_PIPELINE'], $const['MODHOST_ON_ERROR_STOP'], 250, FFI::addr($error)
+    ), $error, 'declare');
+
+    $call = json_encode(['from' => '2025550100', 'to' => '100', 'caller_name' => null, 'action' => null]);
+    $result = $modhost->new('char *');
+    check($modhost, $modhost->modhost_dispatch($host, 'call.route', $call, null, null, FFI::addr($result), FFI::addr($error)), $error, 'dispatch');
+    $dispatch = json_decode(take($modhost, $result), true);
+    if (isset($dispatch['stopped_by'])) {
+        echo "call rejected: `{$dispatch['stopped_by']}` failed\n";
+        exit(1);
+    }
+    $routed = json_decode($dispatch['output'], true);
+    $via = implode(' -> ', array_map(fn ($c) => "{$c['rawname']}@{$c['priority']}", $dispatch['calls']));
+    echo "call from {$routed['caller_name']} <{$routed['from']}> to {$routed['to']}: {$routed['action']}   (via $via)\n";
+} finally {
+    $modhost->modhost_close($host);
+    if (is_dir($root)) {
+        $files = new RecursiveIteratorIterator(
+            new RecursiveDirectoryIterator($root, FilesystemIterator::SKIP_DOTS),
+            RecursiveIteratorIterator::CHILD_FIRST
+        );
+        foreach ($files as $file) {
+            $file->isDir() && !$file->isLink() ? rmdir($file->getPathname()) : unlink($file->getPathname());
+        }
+        rmdir($root);
+    }
+}

@@ -1,0 +1,151 @@
+//! What a channel offers but modhost will not take is said, with why: the seed's jBackend
+//! feed verbatim (a Joomla platform), a beta, and a release with no checksum, which is
+//! shown as unverifiable from the start and never downloaded.
+
+use modhost_test_support::{arg, package};
+
+use crate::root;
+use crate::updates::report;
+
+/// The seed's jBackend document, verbatim.
+const JBACKEND: &str = r#"<updates> <update> <name>jBackend 3.7.0</name> <description>To update the package you must have a valid subscription</description> <element>pkg_jbackend</element> <type>package</type> <version>3.7.0</version> <client>0</client> <folder></folder> <infourl title="selfget.com website">https://www.selfget.com</infourl> <downloads> <downloadurl type="full" format="zip">https://www.selfget.com/packages/get/release/download/jback_370</downloadurl> </downloads> <tags> <tag>stable</tag> </tags> <maintainer>selfget.com</maintainer> <maintainerurl>https://www.selfget.com</maintainerurl> <targetplatform name="joomla" version="3.[012345678]" /> </update> </updates>"#;
+
+/// One update for this host, as a Joomla server would list it.
+fn update(element: &str, version: &str, tag: &str, checksum: &str) -> String {
+    format!(
+        "<update><name>{element}</name><element>{element}</element><version>{version}</version>\
+         <targetplatform name=\"modhost\" version=\".*\"/><tags><tag>{tag}</tag></tags>\
+         <downloads><downloadurl type=\"full\" format=\"tgz\">https://127.0.0.1:1/{element}.tgz</downloadurl></downloads>\
+         {checksum}</update>"
+    )
+}
+
+#[test]
+fn every_update_set_aside_is_reported_with_why_and_one_without_a_checksum_is_unverifiable() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let jbackend = dir.path().join("jbackend.xml");
+    assert!(std::fs::write(&jbackend, JBACKEND).is_ok());
+    root.ok(&["source", "add", "jb", arg(&jbackend), "--kind", "joomla"]);
+
+    // The seed's feed offers nothing this host takes: said, not silent.
+    let reports = root.ok(&["check-online", "--json"]).json();
+    let jb = report(&reports, "jb");
+    assert_eq!(jb["offers"], serde_json::json!([]), "{reports}");
+    assert_eq!(jb["set_aside"][0]["rawname"], "pkg_jbackend", "{reports}");
+    assert_eq!(jb["set_aside"][0]["version"], "3.7.0", "{reports}");
+    let reason = jb["set_aside"][0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(r#"it is for <targetplatform name="joomla" version="3.[012345678]">"#)
+            && reason.contains("not this host (modhost"),
+        "{reason}"
+    );
+    let text = root.ok(&["check-online"]).stdout;
+    assert!(
+        text.contains("jb: pkg_jbackend 3.7.0: set aside: it is for <targetplatform")
+            && text.contains("no modules offered (1 set aside, above)"),
+        "{text}"
+    );
+
+    // A beta and a release with no checksum, beside a sound one.
+    let sha = "0".repeat(64);
+    let feed = dir.path().join("feed.xml");
+    let xml = format!(
+        "<updates>{}{}{}</updates>",
+        update("core", "17.0.0", "beta", &format!("<sha256>{sha}</sha256>")),
+        update("phonebook", "2.0.0", "stable", ""),
+        update(
+            "voicemail",
+            "16.0.12",
+            "stable",
+            &format!("<sha256>{sha}</sha256>")
+        ),
+    );
+    assert!(std::fs::write(&feed, xml).is_ok());
+    root.ok(&["source", "add", "feed", arg(&feed), "--kind", "joomla"]);
+    root.ok(&["install", arg(&package("core"))]);
+    let reports = root.ok(&["check-online", "--json"]).json();
+    let feed_report = report(&reports, "feed");
+    assert_eq!(
+        feed_report["set_aside"][0]["reason"],
+        "it is tagged beta, less stable than the stable releases this host takes",
+        "{reports}"
+    );
+    let offers = feed_report["offers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let phonebook = offers.iter().find(|o| o["rawname"] == "phonebook");
+    let phonebook = phonebook.cloned().unwrap_or_default();
+    assert_eq!(phonebook["status"], "unverifiable", "{reports}");
+    assert!(
+        phonebook["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("no checksum") && w.contains("<sha256>")),
+        "{phonebook}"
+    );
+    let voicemail = offers.iter().find(|o| o["rawname"] == "voicemail");
+    assert_eq!(
+        voicemail.map(|o| o["status"].clone()),
+        Some("available".into())
+    );
+
+    // Installing it is refused from the start: nothing is downloaded.
+    let run = root.fails(&["install", "--online", "phonebook"]);
+    assert!(
+        run.stderr
+            .contains("cannot be verified and is never downloaded")
+            && !run.stderr.contains("Downloading"),
+        "{}",
+        run.stderr
+    );
+    let text = root.ok(&["showupgrades"]).stdout;
+    assert!(text.contains("set aside: it is tagged beta"), "{text}");
+}
+
+#[test]
+fn a_module_installed_from_a_file_takes_a_sources_updates_once_attached() {
+    let root = root();
+    let repo = crate::updates::Repo::phonebook(&root, "2.0.0");
+    root.ok(&[
+        "install",
+        arg(&package("core")),
+        arg(&modhost_test_support::package_at("phonebook", "1.0.0")),
+    ]);
+    crate::updates::signed_source(&repo, &root);
+
+    // Not silent: the newer version is shown, with the step that takes it.
+    let text = repo.ok(&root, &["showupgrades"]).stdout;
+    assert!(
+        text.contains("main: phonebook 2.0.0 (installed 1.0.0): other-source")
+            && text.contains("`modhost source attach phonebook main` makes it so"),
+        "{text}"
+    );
+    let info = root.ok(&["info", "phonebook"]).stdout;
+    assert!(info.contains("modhost source attach NAME SOURCE"), "{info}");
+    repo.ok(&root, &["upgradeall", "--online"]);
+    assert_eq!(crate::updates::version(&root, "phonebook"), "1.0.0");
+
+    let run = root.fails(&["source", "attach", "phonebook", "nosuch"]);
+    assert!(
+        run.stderr.contains("there is no source `nosuch`"),
+        "{}",
+        run.stderr
+    );
+    let run = root.fails(&["source", "attach", "voicemail", "main"]);
+    assert!(
+        run.stderr.contains("`voicemail` is not installed"),
+        "{}",
+        run.stderr
+    );
+    let attached = root
+        .ok(&["--json", "source", "attach", "phonebook", "main"])
+        .json();
+    assert_eq!(attached["before"], serde_json::Value::Null, "{attached}");
+    assert_eq!(
+        root.ok(&["info", "--json", "phonebook"]).json()["source"],
+        "main"
+    );
+    repo.ok(&root, &["upgradeall", "--online"]);
+    assert_eq!(crate::updates::version(&root, "phonebook"), "2.0.0");
+}
