@@ -11,7 +11,7 @@ use wasmtime::Store;
 use crate::bindings::Instance;
 use crate::cancel::Cancelled;
 use crate::host::Sandbox;
-use crate::trap::{trapped, with_stderr};
+use crate::trap::{HostPanicked, trapped, with_stderr};
 use crate::warm::WARM_RESOURCES;
 use crate::{DiskQuota, Error, Fire, Limits, LoadedComponent, Mount, Result, Runtime, Warm};
 
@@ -230,7 +230,11 @@ fn invoke(
             Ok(())
         }
     };
-    let outcome = instance.call(store, call);
+    // An application's capability is code modhost did not write: its panic fails this
+    // call (and the instance is not kept), never the dispatch or the host.
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| instance.call(store, call)))
+            .unwrap_or_else(|panic| Err(HostPanicked::from_payload(panic.as_ref()).into()));
     match outcome.map_err(trapped)? {
         Ok(output) => {
             bounded(output.as_deref().unwrap_or_default())?;

@@ -34,6 +34,8 @@ pub(crate) fn trapped<'a>(
             Some(ResourceTableError::Full)
         ) {
             Failure::TooManyResources(limits.max_resources)
+        } else if let Some(panicked) = e.downcast_ref::<HostPanicked>() {
+            Failure::Host(panicked.to_string())
         } else if let Some(db) = e.downcast_ref::<modhost_state::Error>() {
             Failure::Host(db.to_string())
         } else if stack_exhausted(&e) {
@@ -47,6 +49,23 @@ pub(crate) fn trapped<'a>(
             call: call.to_string(),
             failure,
         }
+    }
+}
+
+/// A host function (an application's capability, most likely) panicked during a call.
+#[derive(Debug, thiserror::Error)]
+#[error("a host function panicked: {0}")]
+pub(crate) struct HostPanicked(String);
+
+impl HostPanicked {
+    /// The panic's message, when it has one.
+    pub(crate) fn from_payload(payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".to_owned());
+        HostPanicked(message)
     }
 }
 

@@ -13,7 +13,54 @@ use modhost_test_support::package;
 #[path = "../examples/pbx/telephony.rs"]
 mod telephony;
 
+use telephony::pbx::telephony::calls::{self, State};
 use telephony::{OnChannel, Switch};
+
+/// An application's `pbx:telephony` whose `originate` panics, as code modhost did not
+/// write may.
+struct Panicky;
+
+/// What [`Panicky`]'s imports see.
+struct PanickyCalls;
+
+impl wasmtime::component::HasData for Panicky {
+    type Data<'a> = PanickyCalls;
+}
+
+impl calls::Host for PanickyCalls {
+    fn originate(&mut self, _: String, _: String) -> Result<String, String> {
+        panic!("the switch fell over")
+    }
+
+    fn hangup(&mut self, _: String) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn channel_state(&mut self, _: String) -> Result<State, String> {
+        Ok(State::Down)
+    }
+
+    fn current_channel(&mut self) -> Option<String> {
+        None
+    }
+}
+
+impl Capability for Panicky {
+    fn package(&self) -> &str {
+        "pbx:telephony"
+    }
+
+    fn interfaces(&self) -> Vec<String> {
+        vec!["pbx:telephony/calls@1.0.0".to_owned()]
+    }
+
+    fn add_to_linker(
+        &self,
+        linker: &mut wasmtime::component::Linker<modhost::embed::Sandbox>,
+    ) -> wasmtime::Result<()> {
+        calls::add_to_linker::<_, Panicky>(linker, |_| PanickyCalls)
+    }
+}
 
 const GRANT: Options = Options {
     force: false,
@@ -233,4 +280,38 @@ fn a_dispatch_cancelled_from_another_thread_stops_at_once_and_keeps_no_writes() 
     // Other dispatches are untouched.
     let echo = host.dispatch("echo", "x").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(echo.calls[0].output.as_deref(), Some("x"));
+}
+
+#[test]
+fn a_capability_that_panics_fails_the_call_not_the_host() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = Embedding::new()
+        .capability(Arc::new(Panicky) as Arc<dyn Capability>)
+        .open(root.path())
+        .unwrap_or_else(|e| panic!("{e}"));
+    host.install(
+        &[package("core"), package("voicemail"), package("callback")],
+        GRANT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    for _ in 0..2 {
+        let dispatch = left(&host, "PJSIP/1");
+        let call = &dispatch.calls[0];
+        assert_eq!(call.kind, Some(FailureKind::Host), "{call:?}");
+        assert!(
+            call.error
+                .as_deref()
+                .is_some_and(|e| e.contains("module `callback`")
+                    && e.contains("a host function panicked: the switch fell over")),
+            "{call:?}"
+        );
+    }
+    // The host goes on serving the other modules.
+    let routed = host
+        .dispatch(
+            "call.route",
+            r#"{"from":"1","to":"100","caller_name":null,"action":null}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(routed.calls.iter().all(|c| c.ok), "{routed:?}");
 }
