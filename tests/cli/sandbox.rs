@@ -618,3 +618,26 @@ fn a_module_filling_its_store_hits_the_state_cap_and_nothing_is_lost() {
     let lookup = hook(&root, "lookup", "2025550100");
     assert_eq!(lookup[0]["output"], "Alice Example", "the others carry on");
 }
+
+#[test]
+fn what_a_module_prints_is_logged_under_its_name_and_bounded() {
+    let root = pbx(true);
+    let run = root.run(&["hook", "print", "--payload", "2"]);
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("line 0 from stdout")
+            && run.stderr.contains("line 1 from stdout")
+            && run.stderr.contains("module=hostile"),
+        "{}",
+        run.stderr
+    );
+    // Past 64 KiB a call's output is dropped and counted; printing never fails the call.
+    let run = root.run(&["hook", "print", "--payload", "10000", "--json"]);
+    assert_eq!(run.json()[0]["output"], "printed 10000", "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("bytes printed past the 65536-byte limit of a call were dropped"),
+        "{}",
+        &run.stderr[run.stderr.len().saturating_sub(300)..]
+    );
+}

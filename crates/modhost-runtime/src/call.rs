@@ -176,6 +176,7 @@ impl Runtime {
             hot.instance = Some(instance);
             result
         });
+        hot.stdout.log(rawname);
         let stderr = hot.stderr.contents();
         let result = result.map_err(|e| with_stderr(e, &stderr));
         let state = hot.store.data_mut();

@@ -61,6 +61,7 @@ mod limiter;
 mod limits;
 mod metered_fs;
 mod sandbox;
+mod stdout;
 mod trap;
 mod version;
 mod warm;

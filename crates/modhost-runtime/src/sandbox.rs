@@ -14,6 +14,7 @@ use crate::cancel::Cancelled;
 use crate::disk::Budget;
 use crate::host::Sandbox;
 use crate::limiter::Limiter;
+use crate::stdout::Stdout;
 use crate::{Error, Limits, Result, Runtime};
 
 /// Where a module's data directory appears inside its sandbox.
@@ -36,6 +37,7 @@ pub(crate) struct Hot {
     pub(crate) store: Store<Sandbox>,
     pub(crate) instance: Option<Instance>,
     pub(crate) stderr: MemoryOutputPipe,
+    pub(crate) stdout: Stdout,
     pub(crate) max_memory: usize,
 }
 
@@ -52,10 +54,12 @@ impl Runtime {
     ) -> Result<Hot> {
         let mut wasi = WasiCtxBuilder::new();
         let stderr = MemoryOutputPipe::new(GUEST_STDERR);
+        let stdout = Stdout::default();
         wasi.allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
-            .stderr(stderr.clone());
+            .stderr(stderr.clone())
+            .stdout(stdout.clone());
         let mut preopens = vec![(
             data_dir.to_owned(),
             GUEST_DATA_DIR.to_owned(),
@@ -118,6 +122,7 @@ impl Runtime {
             store,
             instance: None,
             stderr,
+            stdout,
             max_memory: limits.max_memory,
         })
     }

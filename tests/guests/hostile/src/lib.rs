@@ -90,6 +90,14 @@ impl Module for Hostile {
                 Ok("never full".to_owned())
             }
             "echo" => Ok(payload.to_owned()),
+            "print" => {
+                // `N`: prints N lines, as an author debugging with println! would.
+                let lines: usize = payload.parse().unwrap_or(1);
+                for i in 0..lines {
+                    println!("line {i} from stdout");
+                }
+                Ok(format!("printed {lines}"))
+            }
             "runaway" => {
                 // Writes first, then one write statement that never ends: SQLite rolls back
                 // the whole transaction when the deadline interrupts it.
