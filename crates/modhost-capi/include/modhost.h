@@ -407,7 +407,8 @@ int modhost_list(const modhost_host *host,
  * handler gets the payload) or `MODHOST_SHAPE_PIPELINE` (each gets the previous output);
  * `on_error` is `MODHOST_ON_ERROR_CONTINUE` (fail-open) or `MODHOST_ON_ERROR_STOP`
  * (fail-closed); `timeout_ms`, when not 0, is each handler's deadline, replacing the
- * call timeout of the limits given to `modhost_open` (the defaults if none were).
+ * call timeout of the host's limits (those given to `modhost_open`, else the root's
+ * `modhost.toml`'s, else the defaults).
  * Undeclared hook points are broadcast and fail-open.
  *
  * # Safety

@@ -23,9 +23,6 @@ use crate::{
 /// (one process or thread changes a root at a time; readers never wait).
 pub struct Host {
     host: modhost::Host,
-    /// The limits every call runs under unless a hook point sets its own: what
-    /// `modhost_declare` starts from.
-    limits: modhost::Limits,
 }
 
 // modhost.h promises that a host may be used from several threads at once: this stops
@@ -146,14 +143,9 @@ pub unsafe extern "C" fn modhost_open(
             }
             let root = Path::new(str_arg(root, "root")?);
             let mut embedding = Embedding::new();
-            let chosen = match limits.as_ref() {
-                Some(limits) => {
-                    let limits = limits.to_modhost()?;
-                    embedding = embedding.limits(limits);
-                    limits
-                }
-                None => modhost::Limits::default(),
-            };
+            if let Some(limits) = limits.as_ref() {
+                embedding = embedding.limits(limits.to_modhost()?);
+            }
             if n_capabilities > 0 {
                 if capabilities.is_null() {
                     return Err(Failure::argument("`capabilities` is NULL"));
@@ -170,7 +162,6 @@ pub unsafe extern "C" fn modhost_open(
             }
             let opened = Host {
                 host: embedding.open(root)?,
-                limits: chosen,
             };
             put_raw(host, Box::into_raw(Box::new(opened)));
             Ok(())
@@ -403,7 +394,8 @@ pub unsafe extern "C" fn modhost_list(
 /// handler gets the payload) or `MODHOST_SHAPE_PIPELINE` (each gets the previous output);
 /// `on_error` is `MODHOST_ON_ERROR_CONTINUE` (fail-open) or `MODHOST_ON_ERROR_STOP`
 /// (fail-closed); `timeout_ms`, when not 0, is each handler's deadline, replacing the
-/// call timeout of the limits given to `modhost_open` (the defaults if none were).
+/// call timeout of the host's limits (those given to `modhost_open`, else the root's
+/// `modhost.toml`'s, else the defaults).
 /// Undeclared hook points are broadcast and fail-open.
 ///
 /// # Safety
@@ -436,7 +428,7 @@ pub unsafe extern "C" fn modhost_declare(
             };
             let limits = (timeout_ms > 0).then(|| modhost::Limits {
                 call_timeout: Duration::from_millis(timeout_ms),
-                ..host.limits
+                ..host.host.limits()
             });
             host.host.declare(HookPoint {
                 name,

@@ -239,6 +239,12 @@ impl Host {
         self.dispatcher.declare(point);
     }
 
+    /// The limits every call runs under unless its hook point sets its own: those given
+    /// when the root was opened, else its `modhost.toml`'s, else the defaults.
+    pub fn limits(&self) -> Limits {
+        self.dispatcher.limits()
+    }
+
     /// How hook point `hook` runs.
     pub fn hook_point(&self, hook: &str) -> HookPoint {
         self.dispatcher.point(hook)

@@ -202,3 +202,27 @@ fn hooks_run_on_their_targets_method_in_priority_order_ties_by_rawname() {
     );
     assert!(ran("other.route").is_empty());
 }
+
+#[test]
+fn a_host_says_which_limits_its_calls_run_under() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = Host::open(root.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(host.limits(), modhost::Limits::default());
+    drop(host);
+    std::fs::write(
+        root.path().join("modhost.toml"),
+        "[limits]\ncall_timeout_ms = 1500\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let host = Host::open(root.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        host.limits().call_timeout,
+        std::time::Duration::from_millis(1500)
+    );
+    let given = modhost::Limits {
+        max_fire_depth: 2,
+        ..modhost::Limits::default()
+    };
+    let host = Host::open_with(root.path(), given).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(host.limits(), given, "given limits win over modhost.toml");
+}
