@@ -374,8 +374,11 @@ fn downloads_while_repo_build_rebuilds_never_miss_a_file() {
             }
             (failures, count)
         });
+        // A publisher rebuilding every few hundred milliseconds, far more often than any
+        // does, while downloads run.
         for _ in 0..12 {
             repo.publish(&root, &packages, None);
+            std::thread::sleep(std::time::Duration::from_millis(300));
         }
         done.store(true, std::sync::atomic::Ordering::SeqCst);
         downloader

@@ -118,6 +118,16 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
     build(&dir, &[]);
     hello_round_trip(&root, &dir.join("hello_py-0.1.0.tgz"), "hello_py");
 
+    // `info` says what it reaches and offers, and what componentize-py adds.
+    let info = root.ok(&["info", "hello_py"]).stdout;
+    assert!(
+        info.contains("exports.init")
+            && info.contains("componentize-py's own")
+            && info.contains("hooks.handle")
+            && info.contains("network switched off"),
+        "{info}"
+    );
+
     // Any exception becomes the call's error, with the Python traceback: no trap.
     let calls = root
         .run(&[

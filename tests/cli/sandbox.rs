@@ -229,6 +229,57 @@ fn every_hostile_behaviour_is_contained_and_the_host_carries_on() {
 }
 
 #[test]
+fn a_trap_shows_the_guests_stderr_first_then_the_authors_own_frames() {
+    let root = pbx(true);
+    let crash = error_of(&hook(&root, "crash", ""), "hostile");
+    let panic = crash.find("hostile module crashed on purpose");
+    let trace = crash.find("wasm backtrace");
+    assert!(
+        panic.is_some() && trace.is_some() && panic < trace,
+        "the panic message comes before the backtrace: {crash}"
+    );
+    assert!(
+        crash.contains("panicked at tests/guests/hostile/src/lib.rs:"),
+        "it points at the author's file and line: {crash}"
+    );
+    assert!(
+        crash.contains("<modhost_guest_hostile::Hostile as modhost_sdk::Module>::handle"),
+        "the author's frame, demangled: {crash}"
+    );
+    assert!(
+        !crash.contains("std::panicking") && !crash.contains("_RN"),
+        "Rust's own frames are left out, nothing is left mangled: {crash}"
+    );
+    assert!(
+        crash.contains("the language runtime's and the bindings' left out"),
+        "says frames were left out: {crash}"
+    );
+
+    // The whole backtrace is in the log at debug level.
+    let mut run = root.command(&["hook", "crash"]);
+    run.env("MODHOST_LOG", "modhost::module=debug");
+    let run = Root::output(&mut run);
+    assert!(run.stderr.contains("rust_panic"), "{}", run.stderr);
+
+    // What a call that succeeds writes to stderr reaches the log at debug level.
+    let mut run = root.command(&["hook", "warn", "--payload", "disk nearly full"]);
+    run.env("MODHOST_LOG", "modhost::module=debug");
+    let run = Root::output(&mut run);
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("careful: disk nearly full") && run.stderr.contains("module=hostile"),
+        "{}",
+        run.stderr
+    );
+    let quiet = root.run(&["hook", "warn", "--payload", "disk nearly full"]);
+    assert!(
+        !quiet.stderr.contains("careful"),
+        "not at the default level: {}",
+        quiet.stderr
+    );
+}
+
+#[test]
 fn limits_configured_for_a_hook_point_are_the_ones_enforced() {
     let root = pbx(true);
     let output = |calls: &[Value]| calls[0]["output"].as_str().unwrap_or_default().to_owned();

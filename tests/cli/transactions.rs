@@ -830,7 +830,7 @@ fn scan_says_why_a_package_cannot_be_installed() {
 }
 
 #[test]
-fn a_scan_leaves_no_code_it_compiled_behind_but_keeps_what_installed_modules_use() {
+fn a_scan_keeps_what_it_compiled_for_the_install_within_the_caches_bound() {
     let root = root();
     root.ok(&["install", arg(&package("core"))]);
     let cache = root.tree("cache");
@@ -854,16 +854,48 @@ fn a_scan_leaves_no_code_it_compiled_behind_but_keeps_what_installed_modules_use
         run.stderr
     );
     assert!(run.stdout.contains("exports: lifecycle."), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("imports: modhost:module@0.1.0 (")
+            && run.stdout.contains("note: its only directories are /data"),
+        "{}",
+        run.stdout
+    );
+    let scanned = root.tree("cache");
     assert_eq!(
-        root.tree("cache"),
-        cache,
-        "voicemail's artifact is gone, core's kept"
+        scanned.len(),
+        2,
+        "voicemail's artifact is kept: {scanned:?}"
     );
     assert_eq!(
         modified(),
         installed_at,
         "core's artifact is the one its install left"
     );
+
+    // Installing what was scanned maps what the scan compiled.
+    let run = root.ok(&["install", arg(&package("voicemail"))]);
+    assert!(
+        !run.stderr.contains("Compiled voicemail"),
+        "not compiled again: {}",
+        run.stderr
+    );
+    assert_eq!(root.tree("cache"), scanned);
+
+    // Uninstalled, its code goes with it.
+    root.ok(&["uninstall", "voicemail"]);
+    assert_eq!(root.tree("cache"), cache, "core's artifact alone");
+
+    // With nothing to keep, a scan leaves no code of modules not installed behind, and an
+    // installed module's artifact the scan compiles again (the cache was cleared) stays.
+    root.configure("[cache]\nkeep_mb = 0\n");
+    assert!(std::fs::remove_dir_all(root.path().join("cache")).is_ok());
+    let run = root.ok(&["scan", arg(&dir)]);
+    assert!(
+        run.stderr.contains("Compiled core") && run.stderr.contains("Compiled voicemail"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.tree("cache"), cache, "core's artifact alone is back");
 
     // Core's handlers still run from that artifact, without compiling it again.
     let mut hook = root.command(&["hook", "get_config", "--json"]);
@@ -876,18 +908,6 @@ fn a_scan_leaves_no_code_it_compiled_behind_but_keeps_what_installed_modules_use
         "{}",
         run.stderr
     );
-    assert!(artifact.exists());
-
-    // An installed module's artifact the scan compiles again (the cache was cleared) is in
-    // use, so it stays; voicemail's still goes.
-    assert!(std::fs::remove_dir_all(root.path().join("cache")).is_ok());
-    let run = root.ok(&["scan", arg(&dir)]);
-    assert!(
-        run.stderr.contains("Compiled core") && run.stderr.contains("Compiled voicemail"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(root.tree("cache"), cache, "core's artifact alone is back");
 }
 
 /// Whether any enabled module's handlers answer the `lookup` hook.

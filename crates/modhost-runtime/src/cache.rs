@@ -1,6 +1,8 @@
 //! Compiled components, kept on disk: [`Runtime::load`] maps an artifact compiled earlier
-//! or compiles the component and stores one; [`Runtime::forget`] removes them.
+//! or compiles the component and stores one; [`Runtime::forget`] removes them, and
+//! [`Runtime::trim`] bounds what is kept of components nothing installed uses.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::io::Write;
 use std::path::Path;
@@ -226,6 +228,61 @@ impl Runtime {
     }
 }
 
+/// How much compiled code of components nothing installed uses (what `scan` compiled, so
+/// that installing after it compiles nothing) the cache keeps by default, in bytes.
+pub const DEFAULT_CACHE_KEEP: u64 = 512 * 1024 * 1024;
+
+impl Runtime {
+    /// Bounds the cache: artifacts of the components in `in_use` stay; those of another
+    /// engine go (they can never be mapped here); of the rest, the newest are kept while
+    /// they total at most `keep` bytes, and older ones go. Links and other non-files are
+    /// removed, never followed.
+    pub fn trim(&self, in_use: &BTreeSet<String>, keep: u64) -> Result<()> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Io { path, source }
+        };
+        let suffix = format!("-{}.cwasm", self.compat);
+        let mut unclaimed = Vec::new();
+        for entry in fs_err::read_dir(&self.cache_dir).map_err(io(&self.cache_dir))? {
+            let entry = entry.map_err(io(&self.cache_dir))?;
+            let path = entry.path();
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some((digest, _)) = name.split_once('-') else {
+                continue;
+            };
+            if !name.ends_with(".cwasm") || in_use.contains(digest) {
+                continue;
+            }
+            let meta = fs_err::symlink_metadata(&path).map_err(io(&path))?;
+            if meta.is_file() && name.ends_with(&suffix) {
+                let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+                unclaimed.push((modified, meta.len(), path));
+            } else {
+                remove(&path).map_err(io(&path))?;
+            }
+        }
+        unclaimed.sort_by_key(|(modified, _, _)| std::cmp::Reverse(*modified));
+        let mut total = 0u64;
+        for (_, len, path) in unclaimed {
+            total = total.saturating_add(len);
+            if total > keep {
+                remove(&path).map_err(io(&path))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Removes `path`, which may already be gone.
+fn remove(path: &Path) -> std::io::Result<()> {
+    match fs_err::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// The lower-case hex sha256 of the file at `path`, as components are recorded.
 pub fn sha256_of(path: &Path) -> Result<String> {
     let bytes = fs_err::read(path).map_err(|source| Error::Io {
@@ -238,4 +295,52 @@ pub fn sha256_of(path: &Path) -> Result<String> {
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    /// Writes a fake artifact of `len` bytes, `age` seconds old.
+    fn artifact(dir: &Path, name: &str, len: usize, age: u64) -> std::path::PathBuf {
+        let path = dir.join(name);
+        let file = std::fs::File::create(&path).and_then(|f| {
+            f.set_len(len as u64)?;
+            f.set_modified(SystemTime::now() - Duration::from_secs(age))
+        });
+        assert!(file.is_ok(), "{file:?}");
+        path
+    }
+
+    #[test]
+    fn trim_keeps_what_is_used_and_the_newest_within_the_bound() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let runtime = Runtime::new(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let name = |digest: &str| format!("{digest}-{}.cwasm", runtime.compat);
+        let used = artifact(dir.path(), &name("used"), 4000, 100);
+        let newest = artifact(dir.path(), &name("newest"), 600, 1);
+        let newer = artifact(dir.path(), &name("newer"), 400, 2);
+        let oldest = artifact(dir.path(), &name("oldest"), 100, 3);
+        let other_engine = artifact(dir.path(), "newer-0123456789abcdef.cwasm", 10, 0);
+        let outside = artifact(dir.path(), "outside", 10, 0);
+        let link = dir.path().join(name("link"));
+        assert!(std::os::unix::fs::symlink(&outside, &link).is_ok());
+
+        let in_use = BTreeSet::from(["used".to_owned()]);
+        assert!(runtime.trim(&in_use, 1000).is_ok());
+        assert!(used.exists(), "in use, whatever its size");
+        assert!(newest.exists() && newer.exists(), "the newest 1000 bytes");
+        assert!(!oldest.exists(), "past the bound");
+        assert!(
+            !other_engine.exists(),
+            "another engine's code is never mapped here"
+        );
+        assert!(link.symlink_metadata().is_err(), "a link is removed");
+        assert!(outside.exists(), "not followed");
+
+        assert!(runtime.trim(&in_use, 0).is_ok());
+        assert!(used.exists() && !newest.exists() && !newer.exists());
+    }
 }

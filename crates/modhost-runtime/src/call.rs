@@ -11,7 +11,7 @@ use wasmtime::Store;
 use crate::bindings::Instance;
 use crate::cancel::Cancelled;
 use crate::host::Sandbox;
-use crate::trap::{HostPanicked, trapped, with_stderr};
+use crate::trap::{HostPanicked, trapped};
 use crate::warm::WARM_RESOURCES;
 use crate::{DiskQuota, Error, Fire, Limits, LoadedComponent, Mount, Result, Runtime, Warm};
 
@@ -132,7 +132,6 @@ impl Runtime {
         if let Err(e) = limits.check() {
             return (Err(e), session);
         }
-        let trapped = trapped(rawname, version, call, limits);
         let reused = warm.and_then(|w| w.take(limits.max_memory));
         let mut hot = match reused {
             Some(hot) => hot,
@@ -141,6 +140,7 @@ impl Runtime {
                 Err(e) => return (Err(e), session),
             },
         };
+        let trapped = trapped(rawname, version, call, limits, hot.stderr.clone());
         let now = Instant::now();
         let deadline = match deadline {
             Some(inherited) => inherited.min(now + limits.call_timeout),
@@ -178,7 +178,9 @@ impl Runtime {
         });
         hot.stdout.log(rawname);
         let stderr = hot.stderr.contents();
-        let result = result.map_err(|e| with_stderr(e, &stderr));
+        for line in String::from_utf8_lossy(&stderr).lines() {
+            tracing::debug!(target: "modhost::module", module = %rawname, stderr = true, "{line}");
+        }
         let state = hot.store.data_mut();
         state.fire = None;
         state.context = None;

@@ -66,7 +66,7 @@ mod trap;
 mod version;
 mod warm;
 
-pub use cache::{LoadedComponent, Origin, hex, sha256_of};
+pub use cache::{DEFAULT_CACHE_KEEP, LoadedComponent, Origin, hex, sha256_of};
 pub use call::{Call, CallContext};
 pub use cancel::Cancel;
 pub use capability::{CallData, Capability};

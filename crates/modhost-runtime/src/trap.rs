@@ -1,8 +1,11 @@
-//! How a call that trapped is reported: which limit stopped it, when one did, and the tail
-//! of what the guest wrote to stderr.
+//! How a call that trapped is reported: which limit stopped it, when one did; then what
+//! the guest wrote to stderr (a Python traceback, a Rust panic message), which points at
+//! the author's code; then the author's own frames of the backtrace, without the
+//! language runtime's. The whole backtrace goes to the log at debug level.
 
-use wasmtime::Trap;
 use wasmtime::component::ResourceTableError;
+use wasmtime::{FrameInfo, Trap, WasmBacktrace};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::cancel::Cancelled;
 use crate::deadline::DeadlinePassed;
@@ -10,14 +13,18 @@ use crate::limiter::MemoryCapReached;
 use crate::{Call, Error, Failure, Limits};
 
 /// Maps a wasmtime error of a call to [`Error::Trapped`], naming the module, its version
-/// and the call, and telling which limit stopped it from other traps.
+/// and the call, and telling which limit stopped it from other traps. `stderr` is the
+/// call's, read when the error happens.
 pub(crate) fn trapped<'a>(
     rawname: &'a str,
     version: &'a str,
     call: &'a Call,
     limits: Limits,
+    stderr: MemoryOutputPipe,
 ) -> impl Fn(wasmtime::Error) -> Error + 'a {
     move |e| {
+        tracing::debug!(target: "modhost::module", module = %rawname, "{call} stopped: {e:?}");
+        let describe = || describe(&e, &stderr.contents());
         let failure = if e.is::<Cancelled>() {
             Failure::Cancelled
         } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt))
@@ -27,7 +34,7 @@ pub(crate) fn trapped<'a>(
         } else if let Some(reached) = e.downcast_ref::<MemoryCapReached>() {
             Failure::OutOfMemory {
                 cap: reached.cap,
-                trap: format!("{e:#}"),
+                trap: describe(),
             }
         } else if matches!(
             e.downcast_ref::<ResourceTableError>(),
@@ -39,9 +46,9 @@ pub(crate) fn trapped<'a>(
         } else if let Some(db) = e.downcast_ref::<modhost_state::Error>() {
             Failure::Host(db.to_string())
         } else if stack_exhausted(&e) {
-            Failure::StackOverflow(format!("{e:#}"))
+            Failure::StackOverflow(describe())
         } else {
-            Failure::Trap(format!("{e:#}"))
+            Failure::Trap(describe())
         };
         Error::Trapped {
             module: rawname.to_owned(),
@@ -92,25 +99,139 @@ fn stack_exhausted(e: &wasmtime::Error) -> bool {
     }
 }
 
-/// Adds the tail of what the guest wrote to stderr (a Rust panic message, say) to a trap.
-pub(crate) fn with_stderr(error: Error, stderr: &[u8]) -> Error {
-    let text = String::from_utf8_lossy(stderr);
-    let tail: Vec<&str> = text.lines().rev().take(5).collect();
-    match error {
-        Error::Trapped {
-            module,
-            version,
-            call,
-            failure: Failure::Trap(trap),
-        } if !tail.is_empty() => Error::Trapped {
-            module,
-            version,
-            call,
-            failure: Failure::Trap(format!(
-                "{trap}\nguest stderr:\n  {}",
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n  ")
-            )),
-        },
-        other => other,
+/// The most lines of a call's stderr a trap report shows (its end, where a traceback
+/// or panic message is).
+const STDERR_LINES: usize = 24;
+
+/// The most backtrace frames a trap report shows.
+const SHOWN_FRAMES: usize = 8;
+
+/// A trap as a module's author reads it: what stopped the call, the end of what the guest
+/// wrote to stderr, then the author's own frames (all frames when every one belongs to the
+/// language runtime).
+pub(crate) fn describe(e: &wasmtime::Error, stderr: &[u8]) -> String {
+    let mut text = e.root_cause().to_string();
+    let stderr = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = stderr.trim().lines().collect();
+    if !lines.is_empty() {
+        let kept = &lines[lines.len().saturating_sub(STDERR_LINES)..];
+        text.push_str("\nguest stderr");
+        if kept.len() < lines.len() {
+            text.push_str(&format!(
+                " (its last {} of {} lines)",
+                kept.len(),
+                lines.len()
+            ));
+        }
+        text.push(':');
+        for line in kept {
+            text.push_str("\n  ");
+            text.push_str(line);
+        }
     }
+    if let Some(trace) = e.downcast_ref::<WasmBacktrace>() {
+        text.push_str(&backtrace(trace.frames()));
+    }
+    text
+}
+
+/// The frames of `frames` worth an author's reading, numbered as in the full backtrace.
+fn backtrace(frames: &[FrameInfo]) -> String {
+    let named: Vec<(usize, String, &FrameInfo)> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, frame)| (i, frame_name(frame), frame))
+        .collect();
+    let own: Vec<&(usize, String, &FrameInfo)> =
+        named.iter().filter(|(_, name, _)| !runtime(name)).collect();
+    let (shown, note) = if own.is_empty() {
+        (named.iter().collect(), "")
+    } else {
+        (own, "; the language runtime's and the bindings' left out")
+    };
+    let count = shown.len();
+    let mut text = format!(
+        "\nwasm backtrace ({} of {} frames{note}{}):",
+        count.min(SHOWN_FRAMES),
+        frames.len(),
+        if count > SHOWN_FRAMES || !note.is_empty() {
+            "; all of them are logged at debug level"
+        } else {
+            ""
+        }
+    );
+    for (i, name, frame) in shown.into_iter().take(SHOWN_FRAMES) {
+        let module = frame.module().name().unwrap_or("<module>");
+        text.push_str(&format!("\n  {i:>3}: {module}!{name}"));
+        let place = frame
+            .symbols()
+            .iter()
+            .find_map(|s| Some((s.file()?, s.line()?)));
+        if let Some((file, line)) = place {
+            text.push_str(&format!(" at {file}:{line}"));
+        }
+    }
+    text
+}
+
+/// A frame's function name, demangled, without the crate disambiguators (`std[d123…]::`)
+/// and symbol hashes (`::h11b3…`) that only make it longer.
+fn frame_name(frame: &FrameInfo) -> String {
+    let Some(raw) = frame.func_name() else {
+        return format!("<function {}>", frame.func_index());
+    };
+    let demangled = rustc_demangle::try_demangle(raw).map(|d| format!("{d:#}"));
+    let raw = demangled.as_deref().unwrap_or(raw);
+    let mut name = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(open) = rest.find('[') {
+        let (before, after) = rest.split_at(open);
+        name.push_str(before);
+        match after.find(']') {
+            Some(close) if after[1..close].chars().all(|c| c.is_ascii_hexdigit()) => {
+                rest = &after[close + 1..];
+            }
+            _ => {
+                name.push('[');
+                rest = &after[1..];
+            }
+        }
+    }
+    name.push_str(rest);
+    if let Some((head, hash)) = name.rsplit_once("::h")
+        && hash.len() == 16
+        && hash.chars().all(|c| c.is_ascii_hexdigit())
+    {
+        name.truncate(head.len());
+    }
+    name
+}
+
+/// Whether a frame belongs to the language runtime (Rust's std, wasi-libc, CPython's
+/// interpreter) or the generated bindings rather than to the module's own code.
+fn runtime(name: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "std::",
+        "core::",
+        "alloc::",
+        "<std::",
+        "<core::",
+        "<alloc::",
+        "__rust",
+        "rust_",
+        "__rustc::",
+        "abort",
+        "dlmalloc",
+        "__wasi",
+        "wasi::",
+        "wit_bindgen",
+        "cabi_",
+        "_Py",
+        "Py",
+        "pyo3",
+        "componentize_py",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p))
+        || name.contains("::bindings::")
+        || name.contains('#')
 }

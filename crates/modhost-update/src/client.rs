@@ -22,8 +22,15 @@ pub const MAX_TRANSFER_TIME: Duration = Duration::from_secs(600);
 /// The largest package downloaded when the channel does not state its size.
 pub const MAX_PACKAGE: u64 = 256 * 1024 * 1024;
 /// How long [`Client::check`] waits before reading a source again whose documents looked
-/// like two builds': a publish swaps its build in at once, so a short wait sees it done.
-const REREAD_PAUSES: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(500)];
+/// like two builds': a publish swaps its build in at once, so a short wait sees it done;
+/// the longer ones outlast a publisher that rebuilds several times in a row. A source
+/// really serving mixed documents is refused after about four seconds.
+const REREAD_PAUSES: [Duration; 4] = [
+    Duration::from_millis(100),
+    Duration::from_millis(300),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
 
 /// An HTTPS client with bounded waits and sizes.
 pub struct Client {

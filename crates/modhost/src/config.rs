@@ -30,6 +30,10 @@
 //! [data.quotas]
 //! recordings = { mb = 4096, entries = 100000 }   # per module; a key left out keeps the default
 //!
+//! [cache]                      # compiled code
+//! keep_mb = 1024                 # of modules not installed (what `scan` compiled, so that an install after it
+//!                                # does not compile again), the newest kept up to this (default 512; 0 keeps none)
+//!
 //! [updates]                    # update channels (defaults: stable, 20 s)
 //! stability = "beta"            # offer betas and release candidates too
 //! timeout_secs = 5              # how long a silent server is waited for
@@ -112,6 +116,9 @@ pub(crate) struct Config {
     /// What modules may keep on disk.
     #[serde(default)]
     pub(crate) data: DataConfig,
+    /// The compiled-code cache.
+    #[serde(default)]
+    pub(crate) cache: CacheConfig,
     /// Hook point declarations, by name.
     #[serde(default)]
     pub(crate) hooks: std::collections::BTreeMap<String, HookConfig>,
@@ -154,6 +161,25 @@ impl DataConfig {
                 .or(self.module_entries)
                 .unwrap_or(default.entries),
         }
+    }
+}
+
+/// `[cache]`: the compiled-code cache.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CacheConfig {
+    /// How much compiled code of components no installed module uses is kept, in MiB
+    /// (default 512).
+    keep_mb: Option<u64>,
+}
+
+impl CacheConfig {
+    /// The bound, in bytes.
+    pub(crate) fn keep(self) -> u64 {
+        self.keep_mb
+            .map_or(modhost_runtime::DEFAULT_CACHE_KEEP, |mb| {
+                mb.saturating_mul(1024 * 1024)
+            })
     }
 }
 

@@ -31,6 +31,8 @@ pub struct Host {
     pub(crate) ca_cert: Option<PathBuf>,
     /// How update channels are read (`[updates]` in modhost.toml).
     pub(crate) updates: config::UpdatesConfig,
+    /// How much compiled code of modules not installed is kept (`[cache]`).
+    pub(crate) cache_keep: u64,
     /// What opening the root repaired, so that [`Host::recover`] can report it too.
     recovered_at_open: Recovery,
     /// The throwaway root of [`Host::open_scratch`], removed with the host.
@@ -118,6 +120,7 @@ impl Host {
             wait_for_lock: true,
             ca_cert: config.ca_cert.clone(),
             updates: config.updates,
+            cache_keep: config.cache.keep(),
             recovered_at_open: Recovery::default(),
             _scratch: None,
         };

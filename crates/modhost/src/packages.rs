@@ -48,6 +48,8 @@ pub struct ScanEntry {
     pub problem: Option<String>,
     /// The component's exported functions, such as `lifecycle.install` or `hooks.handle`.
     pub exports: Vec<String>,
+    /// The interfaces the component imports (WASI, `modhost:module`, the application's).
+    pub imports: Vec<String>,
 }
 
 /// A package or module directory whose module.xml could not be read: `scan` reports it

@@ -94,6 +94,9 @@ pub struct ModuleInfo {
     /// The interfaces its component imports (WASI, `modhost:module`, the application's),
     /// read from the component without compiling it; empty when its files are gone.
     pub imports: Vec<String>,
+    /// The functions its component exports (`lifecycle.install`, `hooks.handle`…); empty
+    /// when its component cannot be loaded.
+    pub exports: Vec<String>,
 }
 
 /// A host directory a module was granted.
@@ -182,8 +185,15 @@ impl Host {
             .ok()
             .and_then(|bytes| modhost_runtime::component_imports(&bytes).ok())
             .unwrap_or_default();
+        // Mapped from the cache as a dispatch would (compiled, and kept, if it is not).
+        let exports = self
+            .runtime
+            .load(&component, Some(&record.component_sha256))
+            .map(|loaded| loaded.exports(self.runtime.engine()))
+            .unwrap_or_default();
         Ok(ModuleInfo {
             imports,
+            exports,
             manifest,
             backup_version: self.state.backup(rawname)?.map(|b| b.record.version),
             tables: self.state.tables(rawname)?,

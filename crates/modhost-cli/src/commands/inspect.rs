@@ -8,6 +8,7 @@ use modhost::SqlValue;
 
 use crate::Context;
 use crate::escape::escape;
+use crate::surface;
 
 /// A module's rawname.
 #[derive(Debug, clap::Args)]
@@ -111,14 +112,14 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
                  `modhost source attach NAME SOURCE` takes its updates from a source",
             ),
         }
-        let apps: Vec<&str> = info
-            .imports
-            .iter()
-            .map(String::as_str)
-            .filter(|name| !name.starts_with("wasi:") && !name.starts_with("modhost:module/"))
-            .collect();
-        if !apps.is_empty() {
-            line("imports", &apps.join(", "));
+        if !info.imports.is_empty() {
+            line("imports", &surface::imports(&info.imports));
+        }
+        if !info.exports.is_empty() {
+            line("exports", &info.exports.join(", "));
+        }
+        for note in surface::notes(&info.imports, &info.exports) {
+            line("note", note);
         }
         for capability in &info.manifest.capabilities {
             let granted = info.grants.iter().find(|g| g.path == capability.grant_key());

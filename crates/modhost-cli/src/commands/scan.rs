@@ -5,6 +5,7 @@ use anyhow::Result;
 
 use crate::Context;
 use crate::escape::{escape, escape_lines};
+use crate::surface;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -49,8 +50,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             for unmet in &e.unmet {
                 text += &format!("  cannot be installed: {}\n", escape_lines(unmet));
             }
+            if !e.imports.is_empty() {
+                text += &format!("  imports: {}\n", escape(&surface::imports(&e.imports)));
+            }
             if !e.exports.is_empty() {
                 text += &format!("  exports: {}\n", escape(&e.exports.join(", ")));
+            }
+            for note in surface::notes(&e.imports, &e.exports) {
+                text += &format!("  note: {note}\n");
             }
         }
         // The error already names the package or the module.xml in the directory.

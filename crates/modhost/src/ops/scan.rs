@@ -13,8 +13,8 @@ use crate::host::Host;
 use crate::packages::{self, Available, Scan, ScanEntry};
 
 /// Describes every module in `dir` and updates the `needs-upgrade` marks; see
-/// [`Host::scan`]. Compiled code does not outlive the modules it belongs to: what the scan
-/// compiles only to list exports goes, whether or not the scan succeeds.
+/// [`Host::scan`]. What the scan compiles stays in the cache, within its bound (`[cache]
+/// keep_mb`), so that installing a scanned package compiles nothing.
 pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
     let lock = host.lock()?;
     let mut tx = Transaction::new(host, &lock, "scan");
@@ -56,13 +56,10 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
         let report = host.check_depends(&manifest)?;
         let loaded =
             stage(host, &path).and_then(|staged| load_unpacked(host, &path, &staged.unpacked));
-        let (exports, problem) = match loaded {
-            Ok(component) => {
-                let exports = component.exports(host.runtime.engine());
-                tx.loaded(&component);
-                (exports, None)
-            }
-            Err(e) => (Vec::new(), Some(e.to_string())),
+        let engine = host.runtime.engine();
+        let (exports, imports, problem) = match loaded {
+            Ok(component) => (component.exports(engine), component.imports(engine), None),
+            Err(e) => (Vec::new(), Vec::new(), Some(e.to_string())),
         };
         let newer = matches!(available, Available::New | Available::Upgrade);
         entries.push(ScanEntry {
@@ -75,6 +72,7 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
             unmet: report.failures(),
             problem,
             exports,
+            imports,
         });
     }
     for (rawname, (status, reason)) in &statuses {
@@ -82,6 +80,7 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
             .set_status(rawname, *status, reason.as_deref())?;
     }
     tx.commit()?;
+    super::transaction::trim_cache(host);
     Ok(Scan {
         entries,
         unreadable,

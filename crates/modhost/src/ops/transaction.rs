@@ -211,18 +211,7 @@ fn forget_compiled(host: &Host, digests: Vec<String>) {
     if digests.is_empty() {
         return;
     }
-    let state = &host.state;
-    let in_use = state.modules().and_then(|modules| {
-        let mut in_use = BTreeSet::new();
-        for record in modules {
-            if let Some(backup) = state.backup(&record.rawname)? {
-                in_use.insert(backup.record.component_sha256);
-            }
-            in_use.insert(record.component_sha256);
-        }
-        Ok(in_use)
-    });
-    let forgotten = in_use.map_err(Error::from).and_then(|in_use| {
+    let forgotten = in_use(host).and_then(|in_use| {
         digests
             .iter()
             .filter(|d| !in_use.contains(*d))
@@ -231,4 +220,28 @@ fn forget_compiled(host: &Host, digests: Vec<String>) {
     if let Err(e) = forgotten {
         tracing::warn!("cannot clear compiled components from the cache: {e}");
     }
+}
+
+/// Bounds the compiled code kept of components nothing installed uses (what a scan
+/// compiled) to the configured size. A failure only leaves files in the cache, so it is
+/// logged.
+pub(crate) fn trim_cache(host: &Host) {
+    let trimmed =
+        in_use(host).and_then(|in_use| Ok(host.runtime.trim(&in_use, host.cache_keep)?));
+    if let Err(e) = trimmed {
+        tracing::warn!("cannot trim the compiled-code cache: {e}");
+    }
+}
+
+/// The components installed versions and backups use.
+fn in_use(host: &Host) -> Result<BTreeSet<String>> {
+    let state = &host.state;
+    let mut in_use = BTreeSet::new();
+    for record in state.modules()? {
+        if let Some(backup) = state.backup(&record.rawname)? {
+            in_use.insert(backup.record.component_sha256);
+        }
+        in_use.insert(record.component_sha256);
+    }
+    Ok(in_use)
 }

@@ -90,6 +90,11 @@ impl Module for Hostile {
                 Ok("never full".to_owned())
             }
             "echo" => Ok(payload.to_owned()),
+            "warn" => {
+                // Writes to stderr and succeeds, as a library warning would.
+                eprintln!("careful: {payload}");
+                Ok("warned".to_owned())
+            }
             "print" => {
                 // `N`: prints N lines, as an author debugging with println! would.
                 let lines: usize = payload.parse().unwrap_or(1);
