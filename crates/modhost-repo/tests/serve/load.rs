@@ -1,0 +1,237 @@
+//! Misbehaving clients: over-long heads, trickling requests and handshakes, answers left
+//! unread, and crowds beyond the bound on connections.
+
+use super::*;
+
+#[test]
+fn an_over_long_request_is_refused_and_the_server_keeps_serving() {
+    let tls = Tls::new();
+    let repo = repository(Vec::new());
+    let addr = tls.serve(repo.path(), 4, Duration::from_secs(5));
+    // Exactly the limit and no end of line: refused at once, not waited on. hyper refuses
+    // any head past the limit, its request line included, as 431.
+    let line = format!("GET /{}", "a".repeat(MAX_HEAD as usize - 5));
+    let answer = tls.exchange(addr, line.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+    // Well past the limit: refused (or cut off), never read to its end and answered.
+    let line = format!(
+        "GET /{} HTTP/1.1\r\n\r\n",
+        "a".repeat(4 * MAX_HEAD as usize)
+    );
+    let answer = tls.exchange(addr, line.as_bytes());
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431 "),
+        "{answer}"
+    );
+    let headers = format!(
+        "GET /index.json HTTP/1.1\r\n{}",
+        "X-Padding: aaaaaaaa\r\n".repeat(MAX_HEAD as usize / 20)
+    );
+    let answer = tls.exchange(addr, headers.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+    let answer = tls.exchange(addr, GET_INDEX);
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+}
+
+#[test]
+fn connections_beyond_the_cap_are_answered_503_and_a_client_that_stops_reading_is_dropped() {
+    let tls = Tls::new();
+    let repo = repository(Vec::new());
+    // More than the socket buffers of both ends hold: the server blocks writing it.
+    write(
+        &repo.path().join("public/packages/big.tgz"),
+        &vec![0; 32 << 20],
+    );
+    let addr = tls.serve(repo.path(), 1, Duration::from_secs(1));
+    let mut stalled = tls.connect(addr);
+    let mut status = [0; 15];
+    let started = stalled
+        .write_all(b"GET /packages/big.tgz HTTP/1.1\r\n\r\n")
+        .and_then(|()| stalled.flush())
+        .and_then(|()| stalled.read_exact(&mut status));
+    assert!(started.is_ok(), "{started:?}");
+    assert_eq!(&status, b"HTTP/1.1 200 OK");
+
+    let refused = tls.exchange(addr, GET_INDEX);
+    assert!(
+        refused.starts_with("HTTP/1.1 503 ")
+            && refused
+                .to_ascii_lowercase()
+                .contains("\r\nretry-after: 1\r\n"),
+        "the only connection is taken: {refused}"
+    );
+    let waiting = Instant::now();
+    while !tls.exchange(addr, GET_INDEX).starts_with("HTTP/1.1 200 OK") {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(20),
+            "the client that stopped reading is never dropped"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(stalled);
+}
+
+#[test]
+fn a_client_trickling_its_request_is_dropped_at_the_timeout() {
+    let tls = Tls::new();
+    let repo = repository(Vec::new());
+    let addr = tls.serve(repo.path(), 4, Duration::from_secs(1));
+    let mut slow = tls.connect(addr);
+    let started = Instant::now();
+    // Each byte well within the timeout, and a request that never ends.
+    for byte in b"GET /index.json HTTP/1.1\r\nX-Slow: 1\r\n".iter().cycle() {
+        if slow
+            .write_all(&[*byte])
+            .and_then(|()| slow.flush())
+            .is_err()
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the trickling client is never dropped"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_client_trickling_its_tls_handshake_is_dropped_at_the_timeout() -> TestResult {
+    let tls = Tls::new();
+    let repo = repository(Vec::new());
+    let addr = tls.serve(repo.path(), 4, Duration::from_secs(1));
+    let mut slow = TcpStream::connect(addr)?;
+    slow.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let started = Instant::now();
+    // The start of a ClientHello record far longer than what is sent, a byte at a time.
+    let record = [0x16, 0x03, 0x01, 0x3f, 0xff];
+    for byte in record.iter().chain(std::iter::repeat(&0)) {
+        if slow.write_all(&[*byte]).is_err() {
+            break;
+        }
+        let mut answer = [0; 1];
+        match slow.read(&mut answer) {
+            // Nothing yet: the server still waits for the rest.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            _ => break,
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the trickling handshake is never dropped"
+        );
+    }
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    Ok(())
+}
+
+#[test]
+fn sixty_four_trickling_clients_do_not_keep_a_normal_client_from_being_served() {
+    const TRICKLING: usize = 64;
+    let timeout = Duration::from_secs(3);
+    let tls = Arc::new(Tls::new());
+    let repo = repository(Vec::new());
+    // As many slots as tricklers: they hold every one until the deadline cuts them.
+    let addr = tls.serve(repo.path(), TRICKLING, timeout);
+    let connected = Arc::new(Barrier::new(TRICKLING + 1));
+    let tricklers: Vec<_> = (0..TRICKLING)
+        .map(|_| {
+            let (tls, connected) = (Arc::clone(&tls), Arc::clone(&connected));
+            std::thread::spawn(move || {
+                let mut slow = tls.connect(addr);
+                let handshake = slow.conn.complete_io(&mut slow.sock);
+                connected.wait();
+                let started = Instant::now();
+                if handshake.is_ok() {
+                    for byte in b"GET /index.json HTTP/1.1\r\nX-Slow: 1\r\n".iter().cycle() {
+                        let sent = slow.write_all(&[*byte]).and_then(|()| slow.flush());
+                        if sent.is_err() || started.elapsed() > Duration::from_secs(30) {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(1500));
+                    }
+                }
+                (handshake.is_ok(), started.elapsed())
+            })
+        })
+        .collect();
+    connected.wait();
+
+    let agent = tls.agent();
+    let started = Instant::now();
+    let mut attempts = Vec::new();
+    let served = loop {
+        let answer = agent.get(format!("https://{addr}/index.json")).call();
+        let Ok(mut answer) = answer else {
+            panic!("the normal client was not answered: {answer:?}");
+        };
+        let status = answer.status().as_u16();
+        attempts.push(status);
+        if status == 200 {
+            break answer.body_mut().read_to_vec().unwrap_or_default();
+        }
+        assert_eq!(status, 503, "{attempts:?}");
+        let retry = answer
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        assert_eq!(retry, Some(1), "a 503 says when to retry");
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let waited = started.elapsed();
+    assert!(!served.is_empty());
+    assert!(
+        waited < timeout + Duration::from_secs(4),
+        "served after {waited:?} ({attempts:?})"
+    );
+    for trickler in tricklers {
+        let joined = trickler.join();
+        let Ok((handshaken, lasted)) = joined else {
+            panic!("a trickler panicked");
+        };
+        assert!(handshaken);
+        // Cut at the deadline; the client notices at its next byte or the one after.
+        assert!(
+            lasted < timeout + Duration::from_secs(5),
+            "a trickler lasted {lasted:?}"
+        );
+    }
+}
+
+#[test]
+fn five_hundred_concurrent_clients_are_each_answered() {
+    const CLIENTS: usize = 500;
+    let tls = Tls::new();
+    let repo = repository(Vec::new());
+    let addr = tls.serve(repo.path(), 64, Duration::from_secs(10));
+    let agent = tls.agent();
+    let start = Arc::new(Barrier::new(CLIENTS));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (agent, start) = (agent.clone(), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                let mut answer = agent
+                    .get(format!("https://{addr}/index.json"))
+                    .call()
+                    .map_err(|e| e.to_string())?;
+                let retry = answer.headers().contains_key("retry-after");
+                let body = answer.body_mut().read_to_vec().map_err(|e| e.to_string())?;
+                Ok::<_, String>((answer.status().as_u16(), retry, body.len()))
+            })
+        })
+        .collect();
+    let (mut served, mut refused) = (0, 0);
+    for client in clients {
+        match client.join() {
+            Ok(Ok((200, _, len))) if len > 0 => served += 1,
+            Ok(Ok((503, true, _))) => refused += 1,
+            other => panic!("a client was not answered as it should be: {other:?}"),
+        }
+    }
+    assert_eq!(served + refused, CLIENTS);
+    assert!(served >= 64, "{served} served, {refused} refused");
+}

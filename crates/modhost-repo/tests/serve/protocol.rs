@@ -1,0 +1,427 @@
+//! What HTTP gives clients: HEAD, Range, conditional requests, keep-alive, HTTP/2, gzip
+//! for documents, the public part alone, and the licence check.
+
+use super::*;
+
+#[test]
+fn range_requests_get_the_bytes_asked_for_or_416() -> TestResult {
+    let tls = Tls::new();
+    let repo = repository(vec![entry("core")]);
+    let package = pattern(100_000);
+    write(
+        &repo.path().join("public/packages/core-1.0.0.tgz"),
+        &package,
+    );
+    let addr = tls.serve(repo.path(), 8, Duration::from_secs(5));
+    let url = format!("https://{addr}/packages/core-1.0.0.tgz");
+    let agent = tls.agent();
+
+    let mut response = agent
+        .get(&url)
+        .header("Range", "bytes=1000-1999")
+        // A package is never gzipped, asked for in ranges or not.
+        .header("Accept-Encoding", "gzip")
+        .call()?;
+    assert_eq!(response.status(), 206);
+    let header = |r: &ureq::http::Response<ureq::Body>, name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        header(&response, "content-range").as_deref(),
+        Some("bytes 1000-1999/100000")
+    );
+    assert_eq!(header(&response, "content-encoding"), None);
+    assert_eq!(response.body_mut().read_to_vec()?, &package[1000..2000]);
+
+    let mut response = agent.get(&url).header("Range", "bytes=99990-").call()?;
+    assert_eq!(response.status(), 206);
+    assert_eq!(response.body_mut().read_to_vec()?, &package[99_990..]);
+
+    let response = agent.get(&url).header("Range", "bytes=100000-").call()?;
+    assert_eq!(response.status(), 416);
+    assert_eq!(
+        header(&response, "content-range").as_deref(),
+        Some("bytes */100000")
+    );
+    Ok(())
+}
+
+#[test]
+fn conditional_gets_are_answered_304_with_the_validators() -> TestResult {
+    let tls = Tls::new();
+    let repo = repository(vec![entry("core")]);
+    write(
+        &repo.path().join("public/packages/core-1.0.0.tgz"),
+        b"bytes",
+    );
+    let addr = tls.serve(repo.path(), 8, Duration::from_secs(5));
+    let agent = tls.agent();
+    for (path, cache) in [
+        ("/index.json", "no-cache"),
+        ("/packages/core-1.0.0.tgz", "public, max-age=3600"),
+    ] {
+        let url = format!("https://{addr}{path}");
+        let first = agent.get(&url).call()?;
+        assert_eq!(first.status(), 200);
+        let value = |name: &str| {
+            first
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .unwrap_or_default()
+        };
+        let (etag, modified) = (value("etag"), value("last-modified"));
+        assert!(etag.starts_with('"'), "{path}: strong ETag, got {etag:?}");
+        assert!(!modified.is_empty(), "{path}: no Last-Modified");
+        assert_eq!(value("cache-control"), cache, "{path}");
+
+        let mut again = agent.get(&url).header("If-None-Match", &etag).call()?;
+        assert_eq!(again.status(), 304, "{path}: If-None-Match");
+        assert!(again.body_mut().read_to_vec()?.is_empty());
+        let again = agent
+            .get(&url)
+            .header("If-Modified-Since", &modified)
+            .call()?;
+        assert_eq!(again.status(), 304, "{path}: If-Modified-Since");
+        let changed = agent
+            .get(&url)
+            .header("If-None-Match", "\"another\"")
+            .call()?;
+        assert_eq!(changed.status(), 200, "{path}: another ETag");
+    }
+    Ok(())
+}
+
+#[test]
+fn head_answers_the_headers_of_get_without_a_body_and_other_methods_get_405() -> TestResult {
+    let tls = Tls::new();
+    let repo = repository(vec![entry("core")]);
+    let package = pattern(70_000);
+    write(
+        &repo.path().join("public/packages/core-1.0.0.tgz"),
+        &package,
+    );
+    let addr = tls.serve(repo.path(), 8, Duration::from_secs(5));
+    let agent = tls.agent();
+    let url = format!("https://{addr}/packages/core-1.0.0.tgz");
+
+    let mut head = agent.head(&url).call()?;
+    assert_eq!(head.status(), 200);
+    let header = |name: &str| {
+        head.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(header("content-length").as_deref(), Some("70000"));
+    assert_eq!(header("content-type").as_deref(), Some("application/gzip"));
+    assert_eq!(header("accept-ranges").as_deref(), Some("bytes"));
+    assert!(head.body_mut().read_to_vec()?.is_empty());
+
+    let mut post = agent.post(&url).send(&b"x"[..])?;
+    assert_eq!(post.status(), 405);
+    assert_eq!(
+        post.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET, HEAD")
+    );
+    assert!(
+        post.body_mut()
+            .read_to_string()?
+            .contains("\"status\":\"ko\"")
+    );
+    Ok(())
+}
+
+#[test]
+fn two_requests_share_one_kept_alive_connection() -> TestResult {
+    let tls = Tls::new();
+    let repo = repository(vec![entry("core")]);
+    write(
+        &repo.path().join("public/packages/core-1.0.0.tgz"),
+        b"bytes",
+    );
+    let index = std::fs::read(repo.path().join("public/index.json"))?;
+    let addr = tls.serve(repo.path(), 8, Duration::from_secs(5));
+    let mut connection = BufReader::new(tls.connect(addr));
+    for (path, body) in [
+        ("/index.json", index.as_slice()),
+        ("/packages/core-1.0.0.tgz", b"bytes".as_slice()),
+    ] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        connection.get_mut().write_all(request.as_bytes())?;
+        connection.get_mut().flush()?;
+        let (head, answer) = read_answer(&mut connection)?;
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{path}: {head}");
+        assert!(!head.to_ascii_lowercase().contains("connection: close"));
+        assert_eq!(answer, body, "{path}");
+    }
+    Ok(())
+}
+
+/// Reads one HTTP/1.1 answer with a Content-Length from `connection`: its head and body.
+fn read_answer(
+    connection: &mut BufReader<StreamOwned<ClientConnection, TcpStream>>,
+) -> Result<(String, Vec<u8>), Box<dyn Error>> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if connection.read_line(&mut line)? == 0 {
+            return Err("the connection ended before the answer".into());
+        }
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let length = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .ok_or("no content-length")?;
+    let mut body = vec![0; length];
+    connection.read_exact(&mut body)?;
+    Ok((head, body))
+}
+
+#[test]
+fn http2_is_negotiated_through_alpn() -> TestResult {
+    let tls = Tls::new();
+    let repo = repository(vec![entry("core")]);
+    let package = pattern(300_000);
+    write(
+        &repo.path().join("public/packages/core-1.0.0.tgz"),
+        &package,
+    );
+    let index = std::fs::read(repo.path().join("public/index.json"))?;
+    let addr = tls.serve(repo.path(), 8, Duration::from_secs(5));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let connector = tokio_rustls::TlsConnector::from(tls.client_config(&[b"h2", b"http/1.1"]));
+        let stream = connector
+            .connect(ServerName::try_from("127.0.0.1")?, tcp)
+            .await?;
+        assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let (sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await?;
+        tokio::spawn(connection);
+        // Both on the one connection at once, as HTTP/2 streams.
+        let get = |path: &str| {
+            let mut sender = sender.clone();
+            let request =
+                http::Request::get(format!("https://127.0.0.1{path}")).body(Empty::<Bytes>::new());
+            tokio::spawn(async move {
+                let response = sender
+                    .send_request(request.map_err(|e| e.to_string())?)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let (version, status) = (response.version(), response.status());
+                let body = response.into_body().collect().await;
+                Ok::<_, String>((version, status, body.map_err(|e| e.to_string())?.to_bytes()))
+            })
+        };
+        let (document, package_answer) = (get("/index.json"), get("/packages/core-1.0.0.tgz"));
+        let (document, package_answer) = (document.await??, package_answer.await??);
+        for ((version, status, body), expected) in [
+            (document, index.as_slice()),
+            (package_answer, package.as_slice()),
+        ] {
+            assert_eq!(version, http::Version::HTTP_2);
+            assert_eq!(status, 200);
+            assert_eq!(body.as_ref(), expected);
+        }
+        Ok::<_, Box<dyn Error>>(())
+    })?;
+    Ok(())
+}
+
+#[test]
+fn documents_are_gzipped_for_clients_that_accept_it_and_packages_never() -> TestResult {
+    let tls = Tls::new();
+    let repo = repository((0..20).map(|i| entry(&format!("module{i}"))).collect());
+    let package = pattern(50_000);
+    write(
+        &repo.path().join("public/packages/module0-1.0.0.tgz"),
+        &package,
+    );
+    let index = std::fs::read(repo.path().join("public/index.json"))?;
+    let addr = tls.serve(repo.path(), 8, Duration::from_secs(5));
+    let agent = tls.agent();
+
+    let mut document = agent
+        .get(format!("https://{addr}/index.json"))
+        .header("Accept-Encoding", "gzip")
+        .call()?;
+    let header = |r: &ureq::http::Response<ureq::Body>, name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        header(&document, "content-encoding").as_deref(),
+        Some("gzip")
+    );
+    assert!(header(&document, "vary").is_some_and(|v| v.eq_ignore_ascii_case("accept-encoding")));
+    // The ETag names the plain bytes: the gzipped answer only matches it weakly.
+    assert!(header(&document, "etag").is_some_and(|e| e.starts_with("W/\"")));
+    let gzipped = document.body_mut().read_to_vec()?;
+    assert!(gzipped.len() < index.len());
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(gzipped.as_slice()).read_to_end(&mut plain)?;
+    assert_eq!(plain, index);
+
+    let mut identity = agent.get(format!("https://{addr}/index.json")).call()?;
+    assert_eq!(header(&identity, "content-encoding"), None);
+    assert_eq!(identity.body_mut().read_to_vec()?, index);
+
+    let mut package_answer = agent
+        .get(format!("https://{addr}/packages/module0-1.0.0.tgz"))
+        .header("Accept-Encoding", "gzip")
+        .call()?;
+    assert_eq!(header(&package_answer, "content-encoding"), None);
+    assert_eq!(package_answer.body_mut().read_to_vec()?, package);
+    Ok(())
+}
+
+#[test]
+fn every_file_of_the_public_part_is_served_and_nothing_beside_it() -> TestResult {
+    let tls = Tls::new();
+    let repo = repository(Vec::new());
+    let dir = repo.path();
+    write(&dir.join("public/release.json"), b"{\"serial\":1}");
+    write(&dir.join("public/release.json.minisig"), b"signature");
+    write(&dir.join("public/joomla/core.xml"), b"<updates/>");
+    write(&dir.join("private/groups.toml"), b"[groups]");
+    write(&dir.join("secret.txt"), b"secret");
+    let addr = tls.serve(dir, 8, Duration::from_secs(5));
+    let agent = tls.agent();
+    for (path, content_type) in [
+        ("/release.json", "application/json"),
+        ("/release.json.minisig", "text/plain"),
+        ("/joomla/core.xml", "application/xml"),
+    ] {
+        let answer = agent.get(format!("https://{addr}{path}")).call()?;
+        assert_eq!(answer.status(), 200, "{path}");
+        assert_eq!(
+            answer
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some(content_type),
+            "{path}"
+        );
+    }
+    for path in [
+        "/",
+        "/packages",
+        "/private/groups.toml",
+        "/../private/groups.toml",
+        "/%2e%2e/secret.txt",
+        "/.hidden",
+    ] {
+        let mut answer = agent.get(format!("https://{addr}{path}")).call()?;
+        assert_eq!(answer.status(), 404, "{path}");
+        assert!(
+            answer
+                .body_mut()
+                .read_to_string()?
+                .contains("\"status\":\"ko\"")
+        );
+    }
+    Ok(())
+}
+
+// The licence check, and what the access log keeps of it.
+
+#[test]
+fn a_gated_package_comes_from_the_private_part_with_a_valid_key_only() {
+    let tls = Tls::new();
+    let entry = Entry {
+        rawname: "phonebook".into(),
+        name: "Phonebook".into(),
+        version: "1.0.0".into(),
+        file: "phonebook-1.0.0.tgz".into(),
+        size: 5,
+        sha256: "0".repeat(64),
+        group: Some("pro".into()),
+    };
+    let repo = repository(vec![entry]);
+    let dir = repo.path();
+    write(
+        &dir.join("private/groups.toml"),
+        b"[groups.pro]\nsecret = \"9d2c6f1e8b4a7305c2e1f9d8b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8\"\nmodules = [\"phonebook\"]\n",
+    );
+    write(&dir.join("private/packages/phonebook-1.0.0.tgz"), b"gated");
+    write(&dir.join("private/a2/phonebook/1.0.0.tgz"), b"gated-a2");
+    write(&dir.join("public/a2/phonebook/modsource.json"), b"{}");
+    let addr = tls.serve(dir, 4, Duration::from_secs(5));
+    let key = licence_key(
+        "9d2c6f1e8b4a7305c2e1f9d8b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8",
+        "a@example.org",
+    );
+    let get = |path: &str| {
+        tls.exchange(
+            addr,
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+    };
+    for path in ["/packages/phonebook-1.0.0.tgz", "/a2/phonebook/1.0.0.tgz"] {
+        let answer = get(path);
+        assert!(
+            answer.starts_with("HTTP/1.1 403 ") && answer.contains("\"status\":\"ko\""),
+            "{answer}"
+        );
+        let answer = get(&format!("{path}?email=a%40example.org&key={}", &key[1..]));
+        assert!(answer.starts_with("HTTP/1.1 403 "), "{answer}");
+    }
+    let licensed = format!("?email=a%40example.org&key={key}");
+    let answer = get(&format!("/packages/phonebook-1.0.0.tgz{licensed}"));
+    assert!(answer.ends_with("\r\n\r\ngated"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("cache-control: private"),
+        "{answer}"
+    );
+    let answer = get(&format!("/a2/phonebook/1.0.0.tgz{licensed}"));
+    assert!(answer.ends_with("\r\n\r\ngated-a2"), "{answer}");
+    let answer = get("/a2/phonebook/modsource.json");
+    assert!(answer.ends_with("\r\n\r\n{}"), "{answer}");
+
+    // One line per request, with the path but never the query that carries the key.
+    let peer = "peer=127.0.0.1:";
+    for (path, status, bytes) in [
+        ("/packages/phonebook-1.0.0.tgz", "status=403", ""),
+        ("/packages/phonebook-1.0.0.tgz", "status=200", "bytes=5 "),
+        ("/a2/phonebook/1.0.0.tgz", "status=200", "bytes=8 "),
+    ] {
+        let line = wait_for_log_line(&[
+            "modhost_repo::access",
+            "method=GET",
+            &format!("path={path} "),
+            status,
+            bytes,
+            peer,
+            "duration_ms=",
+        ]);
+        assert!(line.is_some(), "no access-log line for {path} {status}");
+    }
+    let log = logged();
+    for secret in [key.as_str(), "a%40example.org", "a@example.org", "email="] {
+        assert!(!log.contains(secret), "the log holds {secret:?}:\n{log}");
+    }
+}
+
+// Misbehaving clients.
