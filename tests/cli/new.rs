@@ -103,16 +103,21 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
     let dir = new(&root, "hello_py", "python");
     // A handler that raises what any Python code may raise.
     let app = std::fs::read_to_string(dir.join("app.py")).unwrap_or_default();
+    // And one that stops the interpreter itself, which no Python code can catch: a trap.
     let app = app.replace(
         "\n\nLifecycle, Hooks",
         "\n    @handler(\"hello_py_boom\")\n    def boom(self, hook: str, payload: str) -> str:\n        \
-         return str(int(payload))\n\n\nLifecycle, Hooks",
+         return str(int(payload))\n\n    @handler(\"hello_py_abort\")\n    \
+         def abort(self, hook: str, payload: str) -> str:\n        \
+         import os, sys, traceback\n        traceback.print_stack(file=sys.stderr)\n        \
+         print(\"giving up: \" + payload, file=sys.stderr)\n        os.abort()\n\n\nLifecycle, Hooks",
     );
     assert!(std::fs::write(dir.join("app.py"), app).is_ok());
     let xml = std::fs::read_to_string(dir.join("module.xml")).unwrap_or_default();
     let xml = xml.replace(
         "</methods>",
-        "\t<hello_py.boom>hello_py_boom</hello_py.boom>\n\t</methods>",
+        "\t<hello_py.boom>hello_py_boom</hello_py.boom>\n\t\
+         <hello_py.abort>hello_py_abort</hello_py.abort>\n\t</methods>",
     );
     assert!(std::fs::write(dir.join("module.xml"), &xml).is_ok());
     build(&dir, &[]);
@@ -144,6 +149,19 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
         error.contains("ValueError: invalid literal for int()")
             && error.contains("app.py")
             && error.contains("Traceback"),
+        "{error}"
+    );
+
+    // A trap shows what Python wrote to stderr first, pointing at app.py, then the frames.
+    let calls = root
+        .run(&["hook", "hello_py.abort", "--payload", "now", "--json"])
+        .json();
+    let error = calls[0]["error"].as_str().unwrap_or_default();
+    assert_eq!(calls[0]["kind"], "trap", "{calls}");
+    let stderr = error.find("giving up: now");
+    let frames = error.find("wasm backtrace");
+    assert!(
+        error.contains("app.py") && stderr.is_some() && frames.is_some() && stderr < frames,
         "{error}"
     );
 

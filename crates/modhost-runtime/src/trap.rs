@@ -112,7 +112,14 @@ const SHOWN_FRAMES: usize = 8;
 pub(crate) fn describe(e: &wasmtime::Error, stderr: &[u8]) -> String {
     let mut text = e.root_cause().to_string();
     let stderr = String::from_utf8_lossy(stderr);
-    let lines: Vec<&str> = stderr.trim().lines().collect();
+    let lines: Vec<&str> = stderr.lines().collect();
+    let blank = |line: &&str| line.trim().is_empty();
+    let first = lines.iter().position(|l| !blank(l)).unwrap_or(lines.len());
+    let end = lines
+        .iter()
+        .rposition(|l| !blank(l))
+        .map_or(first, |last| last + 1);
+    let lines = &lines[first..end];
     if !lines.is_empty() {
         let kept = &lines[lines.len().saturating_sub(STDERR_LINES)..];
         text.push_str("\nguest stderr");
@@ -135,32 +142,29 @@ pub(crate) fn describe(e: &wasmtime::Error, stderr: &[u8]) -> String {
     text
 }
 
-/// The frames of `frames` worth an author's reading, numbered as in the full backtrace.
+/// The frames of `frames` worth an author's reading, numbered as in the full backtrace:
+/// none when every frame is the language runtime's (a Python module's are CPython's, and
+/// its traceback on stderr says where its own code was).
 fn backtrace(frames: &[FrameInfo]) -> String {
-    let named: Vec<(usize, String, &FrameInfo)> = frames
+    let own: Vec<(usize, String, &FrameInfo)> = frames
         .iter()
         .enumerate()
         .map(|(i, frame)| (i, frame_name(frame), frame))
+        .filter(|(_, name, frame)| !runtime(frame, name))
         .collect();
-    let own: Vec<&(usize, String, &FrameInfo)> =
-        named.iter().filter(|(_, name, _)| !runtime(name)).collect();
-    let (shown, note) = if own.is_empty() {
-        (named.iter().collect(), "")
-    } else {
-        (own, "; the language runtime's and the bindings' left out")
-    };
-    let count = shown.len();
+    if own.is_empty() {
+        return format!(
+            "\nwasm backtrace: {} frames, all the language runtime's or the bindings' (logged at debug level)",
+            frames.len()
+        );
+    }
     let mut text = format!(
-        "\nwasm backtrace ({} of {} frames{note}{}):",
-        count.min(SHOWN_FRAMES),
+        "\nwasm backtrace ({} of {} frames; the language runtime's and the bindings' left out; \
+         all of them are logged at debug level):",
+        own.len().min(SHOWN_FRAMES),
         frames.len(),
-        if count > SHOWN_FRAMES || !note.is_empty() {
-            "; all of them are logged at debug level"
-        } else {
-            ""
-        }
     );
-    for (i, name, frame) in shown.into_iter().take(SHOWN_FRAMES) {
+    for (i, name, frame) in own.into_iter().take(SHOWN_FRAMES) {
         let module = frame.module().name().unwrap_or("<module>");
         text.push_str(&format!("\n  {i:>3}: {module}!{name}"));
         let place = frame
@@ -207,10 +211,18 @@ fn frame_name(frame: &FrameInfo) -> String {
     name
 }
 
-/// Whether a frame belongs to the language runtime (Rust's std, wasi-libc, CPython's
-/// interpreter) or the generated bindings rather than to the module's own code.
-fn runtime(name: &str) -> bool {
-    const PREFIXES: &[&str] = &[
+/// Whether a frame (named `name`) belongs to the language runtime — Rust's std, wasi-libc,
+/// CPython and componentize-py's glue — or the generated bindings rather than to the
+/// module's own code.
+fn runtime(frame: &FrameInfo, name: &str) -> bool {
+    const MODULES: &[&str] = &[
+        "libpython",
+        "libc.so",
+        "libwasi",
+        "componentize_py",
+        "wasi_snapshot_preview1",
+    ];
+    const FUNCTIONS: &[&str] = &[
         "std::",
         "core::",
         "alloc::",
@@ -231,7 +243,9 @@ fn runtime(name: &str) -> bool {
         "pyo3",
         "componentize_py",
     ];
-    PREFIXES.iter().any(|p| name.starts_with(p))
+    let module = frame.module().name().unwrap_or_default();
+    MODULES.iter().any(|m| module.starts_with(m))
+        || FUNCTIONS.iter().any(|p| name.starts_with(p))
         || name.contains("::bindings::")
         || name.contains('#')
 }
