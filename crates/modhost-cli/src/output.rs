@@ -348,7 +348,7 @@ impl Reporter for Status {
                 // Compiling a component takes seconds: a spinner shows it is under way.
                 let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
                 bar.set_style(
-                    ProgressStyle::with_template("{spinner} loading {msg}")
+                    ProgressStyle::with_template("{spinner} loading {msg} ({elapsed})")
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
                 bar.set_message(escape(&rawname).into_owned());
@@ -357,12 +357,17 @@ impl Reporter for Status {
                 return;
             }
             Event::Loaded { rawname, origin } => {
-                if let Some(bar) = self.bar().take() {
+                let took = self.bar().take().map(|bar| {
                     bar.finish_and_clear();
-                }
-                match origin {
-                    Origin::Compiled => ("Compiled", rawname),
-                    Origin::Cached => return,
+                    bar.elapsed()
+                });
+                match (origin, took) {
+                    (Origin::Compiled, Some(took)) => (
+                        "Compiled",
+                        format!("{rawname} in {:.1} s", took.as_secs_f64()),
+                    ),
+                    (Origin::Compiled, None) => ("Compiled", rawname),
+                    (Origin::Cached, _) => return,
                 }
             }
             Event::Running {
