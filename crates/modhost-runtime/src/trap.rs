@@ -107,8 +107,7 @@ const STDERR_LINES: usize = 24;
 const SHOWN_FRAMES: usize = 8;
 
 /// A trap as a module's author reads it: what stopped the call, the end of what the guest
-/// wrote to stderr, then the author's own frames (all frames when every one belongs to the
-/// language runtime).
+/// wrote to stderr, then the author's own frames of the backtrace.
 pub(crate) fn describe(e: &wasmtime::Error, stderr: &[u8]) -> String {
     let mut text = e.root_cause().to_string();
     let stderr = String::from_utf8_lossy(stderr);
