@@ -16,24 +16,42 @@ use crate::host::Sandbox;
 /// `Host` traits are implemented for [`Sandbox`], where an implementation finds its own
 /// state ([`Sandbox::capability`]) and the dispatch's value ([`Sandbox::context`]).
 ///
-/// ```ignore
-/// wasmtime::component::bindgen!({ path: "wit/telephony", world: "telephony" });
+/// With `bindgen!`, `add_to_linker` is the generated one
+/// (`pbx::telephony::calls::add_to_linker::<_, HasSelf<Sandbox>>(linker, |s| s)`, as the
+/// `pbx` example of the `modhost` crate does); by hand, one function:
 ///
-/// struct Telephony { /* the PBX's channels */ }
-/// impl pbx::telephony::calls::Host for Sandbox {
-///     fn originate(&mut self, from: String, to: String) -> Result<String, String> {
-///         let telephony = self.capability::<Telephony>().ok_or("not linked")?;
-///         /* … */
-///     }
+/// ```
+/// use std::sync::Arc;
+/// use modhost_runtime::{Capability, Runtime, Sandbox};
+/// use wasmtime::component::Linker;
+///
+/// /// `acme:clock/time@1.0.0`, whose state is the time it reports.
+/// struct Clock {
+///     now: u64,
 /// }
 ///
-/// impl modhost_runtime::Capability for Telephony {
-///     fn package(&self) -> &str { "pbx:telephony" }
-///     fn interfaces(&self) -> Vec<String> { vec!["pbx:telephony/calls@1.0.0".into()] }
+/// impl Capability for Clock {
+///     fn package(&self) -> &str {
+///         "acme:clock"
+///     }
+///     fn interfaces(&self) -> Vec<String> {
+///         vec!["acme:clock/time@1.0.0".into()]
+///     }
 ///     fn add_to_linker(&self, linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
-///         pbx::telephony::calls::add_to_linker::<_, HasSelf<Sandbox>>(linker, |s| s)
+///         linker
+///             .instance("acme:clock/time@1.0.0")?
+///             .func_wrap("now", |store, (): ()| {
+///                 // The registered capability, found again through the call's sandbox.
+///                 let clock = store.data().capability::<Clock>();
+///                 Ok((clock.map_or(0, |c| c.now),))
+///             })
 ///     }
 /// }
+///
+/// let cache = tempfile::tempdir()?;
+/// let runtime = Runtime::with_capabilities(cache.path(), vec![Arc::new(Clock { now: 1 })])?;
+/// assert!(runtime.offered().contains(&"acme:clock@1.0.0".to_owned()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait Capability: Any + Send + Sync {
     /// The WIT package, `namespace:package`: how a module asks for it in `<capabilities>`

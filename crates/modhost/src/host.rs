@@ -289,13 +289,37 @@ impl Host {
 /// How an application opens a root: the sandbox limits it sets and the capabilities it
 /// gives modules.
 ///
-/// ```no_run
-/// # use std::path::Path;
-/// # fn telephony() -> std::sync::Arc<dyn modhost::embed::Capability> { unimplemented!() }
+/// ```
+/// use std::sync::Arc;
+/// use modhost::embed::{Capability, Sandbox};
+/// use wasmtime::component::Linker;
+///
+/// /// `acme:clock/time@1.0.0`: the PBX's own clock, for the modules that import it.
+/// struct Clock;
+///
+/// impl Capability for Clock {
+///     fn package(&self) -> &str {
+///         "acme:clock"
+///     }
+///     fn interfaces(&self) -> Vec<String> {
+///         vec!["acme:clock/time@1.0.0".into()]
+///     }
+///     fn needs_grant(&self) -> bool {
+///         false
+///     }
+///     fn add_to_linker(&self, linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
+///         linker
+///             .instance("acme:clock/time@1.0.0")?
+///             .func_wrap("now", |_, (): ()| Ok((1_700_000_000u64,)))
+///     }
+/// }
+///
+/// let root = tempfile::tempdir()?;
 /// let host = modhost::Embedding::new()
-///     .capability(telephony())
-///     .open(Path::new("/var/lib/modhost"))?;
-/// # Ok::<(), modhost::Error>(())
+///     .capability(Arc::new(Clock))
+///     .open(root.path())?;
+/// assert!(host.offered_imports().contains(&"acme:clock@1.0.0".to_owned()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Default)]
 pub struct Embedding {
