@@ -27,7 +27,8 @@ fn scratch() -> &'static Path {
         .path()
 }
 
-/// componentize-py at the version `modhost new` pins, if it can be found.
+/// componentize-py at the version `modhost new` pins, if it can be found: on PATH, or
+/// in the virtualenv (whose directory then goes on PATH).
 fn componentize_py() -> Option<PathBuf> {
     let version = format!("componentize-py {}", modhost::COMPONENTIZE_PY_VERSION);
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
@@ -59,13 +60,23 @@ fn python() -> Option<&'static (PathBuf, PathBuf)> {
             let dir = scratch().join("bench_py");
             modhost::new_module(&dir, "bench_py", Lang::Python)
                 .unwrap_or_else(|e| panic!("{e}"));
-            let built = Command::new(tool)
-                .current_dir(&dir)
-                .args(["-d", "wit", "-w", "module", "componentize", "app"])
-                .args(["-p", ".", "-p", "sdk", "-o", "module.wasm"])
+            // The module's own build.sh, as an author runs it, with the tool found above
+            // first on PATH; it packs with `$MODHOST`, which the benchmark does itself.
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let tool_dir = tool.parent().filter(|d| !d.as_os_str().is_empty());
+            let path = std::env::join_paths(
+                tool_dir
+                    .map(Path::to_owned)
+                    .into_iter()
+                    .chain(std::env::split_paths(&path)),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            let built = Command::new(dir.join("build.sh"))
+                .env("PATH", path)
+                .env("MODHOST", "true")
                 .status()
-                .unwrap_or_else(|e| panic!("componentize-py: {e}"));
-            assert!(built.success(), "componentize-py failed");
+                .unwrap_or_else(|e| panic!("build.sh: {e}"));
+            assert!(built.success(), "build.sh failed");
             let wasm = dir.join("module.wasm");
             let packed = scratch().join("bench_py.tgz");
             modhost::pack(&dir.join("module.xml"), &wasm, &packed)
