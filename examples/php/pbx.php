@@ -47,9 +47,19 @@ function take(FFI $modhost, FFI\CData $string): string
     return $text;
 }
 
+/** `$text`, refused if it holds a NUL byte: C would see only what comes before it. */
+function c_text(string $text): string
+{
+    if (str_contains($text, "\0")) {
+        throw new InvalidArgumentException('a NUL byte in ' . json_encode($text) . ': C strings end there');
+    }
+    return $text;
+}
+
 /** C strings for `$texts`, kept alive as long as the returned array: [array, pointers]. */
 function c_strings(array $texts): array
 {
+    array_map('c_text', $texts);
     $buffers = [];
     $pointers = FFI::new('const char *[' . count($texts) . ']');
     foreach (array_values($texts) as $i => $text) {
@@ -80,7 +90,7 @@ try {
 
     $call = json_encode(['from' => '2025550100', 'to' => '100', 'caller_name' => null, 'action' => null]);
     $result = $modhost->new('char *');
-    check($modhost, $modhost->modhost_dispatch($host, 'call.route', $call, null, null, FFI::addr($result), FFI::addr($error)), $error, 'dispatch');
+    check($modhost, $modhost->modhost_dispatch($host, 'call.route', c_text($call), null, null, FFI::addr($result), FFI::addr($error)), $error, 'dispatch');
     $dispatch = json_decode(take($modhost, $result), true);
     if (isset($dispatch['stopped_by'])) {
         echo "call rejected: `{$dispatch['stopped_by']}` failed\n";

@@ -70,7 +70,8 @@
 #define MODHOST_ERROR_NOT_GRANTED 5
 
 /**
- * Another process is changing the root.
+ * Another process holds the root's lock. Not returned by this version of the API: a
+ * change waits, without a time limit, for another thread's or process's change to end.
  */
 #define MODHOST_ERROR_LOCKED 6
 
@@ -133,7 +134,15 @@ typedef struct modhost_capability modhost_capability;
  *
  * Every function taking a `const modhost_host *` may be called from several threads at
  * once on the same host: dispatches run in parallel, and changes to the root take turns
- * (one process or thread changes a root at a time; readers never wait).
+ * (one process or thread changes a root at a time, and a change waits, without a time
+ * limit, for the one before it; readers never wait).
+ *
+ * A host reserves address space for its pool of sandboxes (a few TiB of it, mapped
+ * inaccessible until used; memory is only committed as modules use it): a process under
+ * `ulimit -v` needs no limit, and valgrind cannot run it. Dispatches beyond the pool (a
+ * few hundred handlers running at once) wait for a slot until their deadline, then fail
+ * with kind `busy`. A dispatch needs no particular thread stack: a thread with less than
+ * about 1.5 MiB left runs the module's call on a stack segment of its own.
  */
 typedef struct modhost_host modhost_host;
 
@@ -409,7 +418,8 @@ int modhost_list(const modhost_host *host,
  * (fail-closed); `timeout_ms`, when not 0, is each handler's deadline, replacing the
  * call timeout of the host's limits (those given to `modhost_open`, else the root's
  * `modhost.toml`'s, else the defaults).
- * Undeclared hook points are broadcast and fail-open.
+ * Undeclared hook points are broadcast and fail-open, except `get_config`, which is a
+ * fail-closed pipeline (what `modhost reload` runs).
  *
  * # Safety
  *
@@ -434,7 +444,17 @@ int modhost_declare(const modhost_host *host,
  * `{"calls": [{"rawname", "priority", "handler", "ok", "output" | "error", "kind"}…],
  * "output": …, "stopped_by": …, "cancelled": true}` (`output` for a pipeline that ran
  * through, `stopped_by` when a fail-closed hook point stopped, `cancelled` only when it
- * was), which the caller frees with `modhost_string_free`.
+ * was), which the caller frees with `modhost_string_free`. `kind` is one of `timeout`,
+ * `out-of-memory`, `too-many-resources`, `stack-overflow`, `trap`, `failed`,
+ * `output-too-large`, `host`, `cancelled` and `busy` (the host was running as many
+ * handlers at once as it has room for until the handler's deadline). A module
+ * uninstalled, disabled or upgraded while the dispatch runs is left out of it, as if it
+ * had not been there, once its handler reaches the state database.
+ *
+ * A capability callback may dispatch again on the same host (from the thread it was
+ * called on), up to `max_fire_depth` dispatches deep; such a dispatch is a dispatch of
+ * its own: while the handler it runs inside has written, its handlers' writes wait for
+ * the write lock until their deadline.
  *
  * # Safety
  *

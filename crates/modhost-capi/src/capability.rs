@@ -19,7 +19,7 @@ use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{Linker, Type, Val};
 
 use crate::ffi::{Failure, guard, put_raw, quietly, str_arg, str_array};
-use crate::json;
+use crate::json::{self, shortened};
 
 /// A capability function's implementation, called on the thread that runs the dispatch
 /// (so possibly on several threads at once).
@@ -302,7 +302,12 @@ impl Interface {
             )
         };
         // SAFETY: NULL, or a string the callback allocated with `malloc`.
-        let answer = unsafe { take_malloced(answer) };
+        let answer = unsafe { take_malloced(answer) }.map_err(|bytes| {
+            wasmtime::format_err!(
+                "{} answered with {bytes} bytes that are not UTF-8 text",
+                named()
+            )
+        })?;
         let result_type = ty.results().next();
         let (Some(result_type), Some(slot)) = (result_type, results.first_mut()) else {
             return match status {
@@ -310,7 +315,7 @@ impl Interface {
                 _ => Err(wasmtime::format_err!(
                     "{} failed: {}",
                     named(),
-                    answer.unwrap_or_default()
+                    shortened(&answer.unwrap_or_default())
                 )),
             };
         };
@@ -318,7 +323,11 @@ impl Interface {
             // No answer is JSON's null: `none` for an option, which C returns most simply.
             let json: Value = match answer {
                 Some(text) => serde_json::from_str(&text).map_err(|e| {
-                    wasmtime::format_err!("{} returned `{text}`, which is not JSON: {e}", named())
+                    wasmtime::format_err!(
+                        "{} returned `{}`, which is not JSON: {e}",
+                        named(),
+                        shortened(&text)
+                    )
                 })?,
                 None => Value::Null,
             };
@@ -330,7 +339,13 @@ impl Interface {
                 Type::Result(result) if matches!(result.err(), Some(Type::String)) => {
                     Val::Result(Err(Some(Box::new(Val::String(message)))))
                 }
-                _ => return Err(wasmtime::format_err!("{} failed: {message}", named())),
+                _ => {
+                    return Err(wasmtime::format_err!(
+                        "{} failed: {}",
+                        named(),
+                        shortened(&message)
+                    ));
+                }
             }
         };
         Ok(())
@@ -342,20 +357,22 @@ unsafe extern "C" {
     fn free(ptr: *mut c_void);
 }
 
-/// The string at `ptr` (lossily UTF-8), freed with `free`; `None` for NULL.
+/// The string at `ptr`, freed with `free`; `None` for NULL; its length when it is not
+/// UTF-8 (the answer is refused rather than read with replacement characters).
 ///
 /// # Safety
 ///
 /// `ptr` is NULL or a NUL-terminated string allocated with `malloc`, not used after.
-unsafe fn take_malloced(ptr: *mut c_char) -> Option<String> {
+unsafe fn take_malloced(ptr: *mut c_char) -> Result<Option<String>, usize> {
     if ptr.is_null() {
-        return None;
+        return Ok(None);
     }
     // SAFETY: the caller's contract.
-    let text = unsafe { CStr::from_ptr(ptr) }
-        .to_string_lossy()
-        .into_owned();
+    let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
+    let text = std::str::from_utf8(bytes)
+        .map(str::to_owned)
+        .map_err(|_| bytes.len());
     // SAFETY: allocated with `malloc`, by the caller's contract, and not used again.
     unsafe { free(ptr.cast()) };
-    Some(text)
+    text.map(Some)
 }

@@ -20,7 +20,15 @@ use crate::{
 ///
 /// Every function taking a `const modhost_host *` may be called from several threads at
 /// once on the same host: dispatches run in parallel, and changes to the root take turns
-/// (one process or thread changes a root at a time; readers never wait).
+/// (one process or thread changes a root at a time, and a change waits, without a time
+/// limit, for the one before it; readers never wait).
+///
+/// A host reserves address space for its pool of sandboxes (a few TiB of it, mapped
+/// inaccessible until used; memory is only committed as modules use it): a process under
+/// `ulimit -v` needs no limit, and valgrind cannot run it. Dispatches beyond the pool (a
+/// few hundred handlers running at once) wait for a slot until their deadline, then fail
+/// with kind `busy`. A dispatch needs no particular thread stack: a thread with less than
+/// about 1.5 MiB left runs the module's call on a stack segment of its own.
 pub struct Host {
     host: modhost::Host,
 }
@@ -141,7 +149,13 @@ pub unsafe extern "C" fn modhost_open(
             if host.is_null() {
                 return Err(Failure::argument("`host` is NULL"));
             }
-            let root = Path::new(str_arg(root, "root")?);
+            let root = str_arg(root, "root")?;
+            if root.is_empty() {
+                return Err(Failure::argument(
+                    "`root` is empty: name the root directory (an empty path would be the current directory)",
+                ));
+            }
+            let root = Path::new(root);
             let mut embedding = Embedding::new();
             if let Some(limits) = limits.as_ref() {
                 embedding = embedding.limits(limits.to_modhost()?);
@@ -396,7 +410,8 @@ pub unsafe extern "C" fn modhost_list(
 /// (fail-closed); `timeout_ms`, when not 0, is each handler's deadline, replacing the
 /// call timeout of the host's limits (those given to `modhost_open`, else the root's
 /// `modhost.toml`'s, else the defaults).
-/// Undeclared hook points are broadcast and fail-open.
+/// Undeclared hook points are broadcast and fail-open, except `get_config`, which is a
+/// fail-closed pipeline (what `modhost reload` runs).
 ///
 /// # Safety
 ///
@@ -451,7 +466,17 @@ pub unsafe extern "C" fn modhost_declare(
 /// `{"calls": [{"rawname", "priority", "handler", "ok", "output" | "error", "kind"}…],
 /// "output": …, "stopped_by": …, "cancelled": true}` (`output` for a pipeline that ran
 /// through, `stopped_by` when a fail-closed hook point stopped, `cancelled` only when it
-/// was), which the caller frees with `modhost_string_free`.
+/// was), which the caller frees with `modhost_string_free`. `kind` is one of `timeout`,
+/// `out-of-memory`, `too-many-resources`, `stack-overflow`, `trap`, `failed`,
+/// `output-too-large`, `host`, `cancelled` and `busy` (the host was running as many
+/// handlers at once as it has room for until the handler's deadline). A module
+/// uninstalled, disabled or upgraded while the dispatch runs is left out of it, as if it
+/// had not been there, once its handler reaches the state database.
+///
+/// A capability callback may dispatch again on the same host (from the thread it was
+/// called on), up to `max_fire_depth` dispatches deep; such a dispatch is a dispatch of
+/// its own: while the handler it runs inside has written, its handlers' writes wait for
+/// the write lock until their deadline.
 ///
 /// # Safety
 ///

@@ -67,7 +67,7 @@ fn tagged(tag: &str, payload: Option<&Val>) -> Result<Value, Mismatch> {
 
 /// `json` as a value of type `ty`.
 pub(crate) fn from_json(json: &Value, ty: &Type) -> Result<Val, Mismatch> {
-    let wrong = || format!("{json} is not {}", describe(ty));
+    let wrong = || format!("{} is not {}", shortened(&json.to_string()), describe(ty));
     Ok(match ty {
         Type::Bool => Val::Bool(json.as_bool().ok_or_else(wrong)?),
         Type::S8 => Val::S8(signed(json).ok_or_else(wrong)?),
@@ -252,6 +252,21 @@ pub(crate) fn describe(ty: &Type) -> String {
         Type::ErrorContext => "an error context".to_owned(),
         Type::FixedLengthList(list) => format!("a list of {} (an array)", list.len()),
     }
+}
+
+/// The most of a callback's answer an error message quotes.
+const QUOTED: usize = 200;
+
+/// `text` as an error message quotes it: its start, and how long it was, when it is long.
+pub(crate) fn shortened(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= QUOTED {
+        return text.into();
+    }
+    let end = (0..=QUOTED)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}… ({} bytes in all)", &text[..end], text.len()).into()
 }
 
 #[cfg(test)]

@@ -46,6 +46,17 @@ unsafe extern "C" fn telephony(
         )
     };
     let args: Value = serde_json::from_str(&args).unwrap_or_default();
+    let callee = args["callee"].as_str().unwrap_or_default();
+    if function == "originate"
+        && let Some(answer) = misbehaving(callee)
+    {
+        // SAFETY: `result_json` is writable; `strdup` allocates with `malloc`.
+        unsafe { *result_json = strdup(answer.as_ptr()) };
+        return 0;
+    }
+    if function == "originate" && callee == "again" {
+        return again(args_json, result_json);
+    }
     let (status, answer) = match function.as_str() {
         "originate" => {
             let callee = args["callee"].as_str().unwrap_or_default();
@@ -68,6 +79,50 @@ unsafe extern "C" fn telephony(
     // SAFETY: `result_json` is writable; `strdup` allocates with `malloc`, as modhost frees.
     unsafe { *result_json = strdup(answer.as_ptr()) };
     status
+}
+
+/// The answers a careless C application gives when asked to call `callee`.
+fn misbehaving(callee: &str) -> Option<CString> {
+    match callee {
+        // Latin-1 where UTF-8 belongs.
+        "latin1" => CString::new(b"{\"ok\": \"caf\xe9\"}".to_vec()).ok(),
+        // 100 000 bytes of something that is not JSON.
+        "garbage" => CString::new("<".repeat(100_000)).ok(),
+        _ => None,
+    }
+}
+
+/// The host the re-entering callback dispatches on.
+static AGAIN: std::sync::atomic::AtomicPtr<Host> = std::sync::atomic::AtomicPtr::new(null_mut());
+
+/// `originate` that, before answering, leaves another voicemail on the same host from
+/// inside the module's call, which calls back again: a loop only modhost can stop.
+fn again(args_json: *const c_char, result_json: *mut *mut c_char) -> c_int {
+    let host = AGAIN.load(std::sync::atomic::Ordering::SeqCst);
+    let left = c(r#"{"mailbox":"101","from":"again"}"#);
+    let mut result = null_mut();
+    let mut error = null_mut();
+    // SAFETY: the host outlives every dispatch on it; live pointers for the call.
+    let status = unsafe {
+        modhost_dispatch(
+            host,
+            c("voicemail.left").as_ptr(),
+            left.as_ptr(),
+            null(),
+            null(),
+            &mut result,
+            &mut error,
+        )
+    };
+    let _ = args_json;
+    let answer = match (status, take(result), take(error)) {
+        (MODHOST_OK, Some(result), _) => format!("inner dispatch: {result}"),
+        (_, _, message) => format!("inner dispatch refused: {}", message.unwrap_or_default()),
+    };
+    let answer = c(&answer);
+    // SAFETY: `result_json` is writable; `strdup` allocates with `malloc`.
+    unsafe { *result_json = strdup(answer.as_ptr()) };
+    1
 }
 
 /// A string modhost returned, freed.
@@ -278,6 +333,14 @@ fn failures_are_codes_with_a_message_the_caller_frees() -> TestResult {
         assert_eq!(status, MODHOST_ERROR_ARGUMENT);
         assert_eq!(take(error).as_deref(), Some("`root` is NULL"));
         assert!(host.is_null());
+        // An empty path would be the current directory: refused, nothing created.
+        let status = modhost_open(c("").as_ptr(), null(), null(), 0, &mut host, &mut error);
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert!(
+            take(error).is_some_and(|e| e.starts_with("`root` is empty")),
+            "an empty root was not refused"
+        );
+        assert!(host.is_null());
 
         let status = modhost_open(
             c(&root.path().to_string_lossy()).as_ptr(),
@@ -421,5 +484,46 @@ fn a_dispatch_is_cancelled_from_another_thread() -> TestResult {
         modhost_cancel_handle_free(handle);
         modhost_close(host);
     }
+    Ok(())
+}
+
+#[test]
+fn a_callbacks_bad_answers_fail_its_call_briefly_and_nesting_is_bounded() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony(root.path(), &seen)?;
+    install(host, &["core", "voicemail", "callback"], MODHOST_GRANT)?;
+    let left = |from: &str| format!(r#"{{"mailbox":"101","from":"{from}"}}"#);
+
+    // Bytes that are not UTF-8 are refused, not read with replacement characters.
+    let result = dispatch(host, "voicemail.left", &left("latin1"), None, null())?;
+    let error = result["calls"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("bytes that are not UTF-8"), "{result}");
+    // A long answer that is not JSON is quoted, not copied whole into the message.
+    let result = dispatch(host, "voicemail.left", &left("garbage"), None, null())?;
+    let error = result["calls"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("which is not JSON") && error.contains("(100000 bytes in all)"),
+        "{result}"
+    );
+    assert!(error.len() < 2_000, "a {}-byte message", error.len());
+
+    // A callback that dispatches again, from inside the module's call, on the same
+    // host: each level does it again, until modhost refuses the next level.
+    AGAIN.store(host, std::sync::atomic::Ordering::SeqCst);
+    let began = Instant::now();
+    let result = dispatch(host, "voicemail.left", &left("again"), None, null())?;
+    assert!(began.elapsed() < Duration::from_secs(3), "{result}");
+    let text = result.to_string();
+    assert!(
+        text.contains("past the limit of 4 nested dispatches"),
+        "{result}"
+    );
+    assert_eq!(text.matches("inner dispatch").count(), 5, "{result}");
+    // The host carries on.
+    let result = dispatch(host, "voicemail.left", &left("2025550101"), None, null())?;
+    assert_eq!(result["calls"][0]["ok"], true, "{result}");
+    // SAFETY: the host, closed once.
+    unsafe { modhost_close(host) };
     Ok(())
 }

@@ -3,14 +3,15 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use modhost_state::Session;
-use wasmtime::Store;
+use wasmtime::{PoolConcurrencyLimitError, Store};
 
 use crate::bindings::Instance;
 use crate::cancel::Cancelled;
 use crate::host::Sandbox;
+use crate::runtime::MAX_WASM_STACK;
 use crate::trap::{HostPanicked, trapped};
 use crate::warm::WARM_RESOURCES;
 use crate::{DiskQuota, Error, Fire, Limits, LoadedComponent, Mount, Result, Runtime, Warm};
@@ -108,7 +109,21 @@ impl Runtime {
         self.call_in(component, Some(warm), context, call)
     }
 
+    /// Runs the call on a stack with room for it: the application's thread may have too
+    /// little left (see [`CALL_STACK_NEEDED`]).
     fn call_in(
+        &self,
+        component: &LoadedComponent,
+        warm: Option<&Warm>,
+        context: CallContext,
+        call: &Call,
+    ) -> (Result<Option<String>>, Session) {
+        stacker::maybe_grow(CALL_STACK_NEEDED, CALL_STACK_GROWN, || {
+            self.call_on_stack(component, warm, context, call)
+        })
+    }
+
+    fn call_on_stack(
         &self,
         component: &LoadedComponent,
         warm: Option<&Warm>,
@@ -169,7 +184,9 @@ impl Runtime {
         };
         let instance = instance.and_then(|()| match hot.instance.take() {
             Some(instance) => Ok(instance),
-            None => component.pre.instantiate(&mut hot.store).map_err(&trapped),
+            None => self
+                .instantiate(component, &mut hot.store, deadline)
+                .map_err(&trapped),
         });
         let result = instance.and_then(|instance| {
             let result = invoke(&instance, &mut hot.store, call, rawname, version, &trapped);
@@ -201,6 +218,54 @@ impl Runtime {
         (result, session)
     }
 }
+
+impl Runtime {
+    /// Instantiates `component` in `store`. When every pooled slot is taken, it first takes
+    /// back the slots of idle warm instances, then waits for a live call to end, until
+    /// the call's deadline or its cancellation: a burst of calls beyond the pool queues
+    /// instead of failing.
+    fn instantiate(
+        &self,
+        component: &LoadedComponent,
+        store: &mut Store<Sandbox>,
+        deadline: Instant,
+    ) -> wasmtime::Result<Instance> {
+        let mut drained = false;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match component.pre.instantiate(&mut *store) {
+                Err(e) if e.is::<PoolConcurrencyLimitError>() => {
+                    if !drained {
+                        self.idle.drain();
+                        drained = true;
+                        continue;
+                    }
+                    if store.data().is_cancelled() {
+                        return Err(Cancelled.into());
+                    }
+                    if Instant::now() + pause >= deadline {
+                        return Err(e);
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(MAX_PAUSE);
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// The stack a call needs left on its thread: the guest's own (`max_wasm_stack`, which
+/// wasmtime takes from the thread it runs on) and room for the host functions it calls
+/// (SQLite, WASI, capabilities). With less, the call runs on a new stack segment of
+/// [`CALL_STACK_GROWN`] bytes.
+const CALL_STACK_NEEDED: usize = MAX_WASM_STACK + (1 << 20);
+
+/// The stack segment a call gets on a thread with less than [`CALL_STACK_NEEDED`] left.
+const CALL_STACK_GROWN: usize = 4 << 20;
+
+/// The longest a call short of a pooled slot sleeps before trying again.
+const MAX_PAUSE: Duration = Duration::from_millis(20);
 
 /// Calls `call`'s export on `instance`.
 fn invoke(

@@ -118,6 +118,9 @@ pub enum Failure {
     Host(String),
     /// The application cancelled it (the caller hung up). Not the module's fault.
     Cancelled,
+    /// No pooled instance slot came free before its deadline: the host was running as
+    /// many calls at once as its pool holds (the number). Not the module's fault.
+    Busy(u32),
 }
 
 impl fmt::Display for Failure {
@@ -141,6 +144,11 @@ impl fmt::Display for Failure {
             Failure::Trap(text) => write!(f, "trapped: {text}"),
             Failure::Host(text) => write!(f, "was stopped by the host: {text}"),
             Failure::Cancelled => f.write_str("was cancelled by the application"),
+            Failure::Busy(slots) => write!(
+                f,
+                "did not start: the host was running as many calls at once as it has room \
+                 for ({slots} instances) until this call's deadline"
+            ),
         }
     }
 }

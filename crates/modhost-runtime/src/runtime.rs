@@ -5,7 +5,7 @@ use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -15,10 +15,14 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use crate::host::Sandbox;
 use crate::imports::{self, Interface};
 use crate::trap::BACKTRACE_FRAMES;
+use crate::warm::Kept;
 use crate::{Cancel, Capability, Error, POOL_MEMORY, Result, bindings, deadline, metered_fs};
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The stack a guest may use, on the thread that calls it.
+pub(crate) const MAX_WASM_STACK: usize = 512 * 1024;
 
 /// Instances that may be alive at once (concurrent dispatches times nesting depth).
 pub(crate) const POOL_INSTANCES: u32 = 256;
@@ -31,7 +35,7 @@ pub struct Runtime {
     pub(crate) compat: String,
     ticker: Arc<AtomicBool>,
     /// Idle instances kept by every [`Warm`](crate::Warm) of this runtime.
-    pub(crate) idle: Arc<AtomicUsize>,
+    pub(crate) idle: Kept,
     /// What the application gives modules beyond the host's own imports.
     pub(crate) capabilities: Arc<[Arc<dyn Capability>]>,
     /// Every interface a component may import here: the host's and the capabilities'.
@@ -67,14 +71,16 @@ impl Runtime {
         // allocator reuses pre-reserved slots (and copy-on-write memory images) instead of
         // mapping memory for each instance.
         let mut pool = PoolingAllocationConfig::new();
+        // A component is several core instances (a Python one six or more, each with
+        // tables) but one or two memories: memories bound how many calls run at once.
         pool.total_component_instances(POOL_INSTANCES)
-            .total_core_instances(POOL_INSTANCES * 2)
+            .total_core_instances(POOL_INSTANCES * 8)
             .total_memories(POOL_INSTANCES)
-            .total_tables(POOL_INSTANCES * 2)
+            .total_tables(POOL_INSTANCES * 8)
             .max_memory_size(POOL_MEMORY);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(BACKTRACE_FRAMES));
-        config.max_wasm_stack(512 * 1024);
+        config.max_wasm_stack(MAX_WASM_STACK);
         let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
@@ -125,7 +131,7 @@ impl Runtime {
             cache_dir: cache_dir.to_owned(),
             compat,
             ticker,
-            idle: Arc::default(),
+            idle: Kept::default(),
             capabilities: capabilities.into(),
             provided,
         })

@@ -4,12 +4,13 @@
 //! language runtime's. The whole backtrace goes to the log at debug level.
 
 use wasmtime::component::ResourceTableError;
-use wasmtime::{FrameInfo, Trap, WasmBacktrace};
+use wasmtime::{FrameInfo, PoolConcurrencyLimitError, Trap, WasmBacktrace};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::cancel::Cancelled;
 use crate::deadline::DeadlinePassed;
 use crate::limiter::MemoryCapReached;
+use crate::runtime::POOL_INSTANCES;
 use crate::{Call, Error, Failure, Limits};
 
 /// Maps a wasmtime error of a call to [`Error::Trapped`], naming the module, its version
@@ -27,6 +28,8 @@ pub(crate) fn trapped<'a>(
         let describe = || describe(&e, &stderr.contents());
         let failure = if e.is::<Cancelled>() {
             Failure::Cancelled
+        } else if e.is::<PoolConcurrencyLimitError>() {
+            Failure::Busy(POOL_INSTANCES)
         } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt))
             || e.is::<DeadlinePassed>()
         {

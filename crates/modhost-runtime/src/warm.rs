@@ -2,8 +2,8 @@
 //! function calls rather than instantiations.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::runtime::POOL_INSTANCES;
 use crate::sandbox::Hot;
@@ -22,9 +22,38 @@ pub(crate) const WARM_RESOURCES: usize = 16;
 /// upgraded, disabled or removed) drops them.
 #[derive(Default)]
 pub struct Warm {
-    idle: std::sync::Mutex<Vec<Hot>>,
+    idle: Arc<Mutex<Vec<Hot>>>,
     /// The runtime-wide count of idle instances, shared with every `Warm`.
     counter: std::sync::OnceLock<Arc<AtomicUsize>>,
+}
+
+/// Every [`Warm`] of a runtime, so that live calls short of pooled slots can take the idle
+/// instances' slots back.
+#[derive(Default)]
+pub(crate) struct Kept {
+    warms: Mutex<Vec<Weak<Mutex<Vec<Hot>>>>>,
+    /// How many instances are idle in all of them.
+    pub(crate) count: Arc<AtomicUsize>,
+}
+
+impl Kept {
+    /// Drops every idle instance, giving their pooled slots back.
+    pub(crate) fn drain(&self) {
+        let mut warms = lock(&self.warms);
+        warms.retain(|idle| match idle.upgrade() {
+            Some(idle) => {
+                let mut idle = lock(&idle);
+                self.count.fetch_sub(idle.len(), Ordering::Relaxed);
+                idle.clear();
+                true
+            }
+            None => false,
+        });
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl fmt::Debug for Warm {
@@ -34,10 +63,8 @@ impl fmt::Debug for Warm {
 }
 
 impl Warm {
-    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Hot>> {
-        self.idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn idle(&self) -> MutexGuard<'_, Vec<Hot>> {
+        lock(&self.idle)
     }
 
     /// An idle instance built for calls capped at `max_memory`, if one is kept: its store's
@@ -53,8 +80,11 @@ impl Warm {
 
     /// Keeps `hot` unless this module or the runtime already keeps enough: idle instances
     /// hold pooled slots that live calls need.
-    pub(crate) fn keep(&self, hot: Hot, counter: &Arc<AtomicUsize>) {
-        let counter = self.counter.get_or_init(|| Arc::clone(counter));
+    pub(crate) fn keep(&self, hot: Hot, kept: &Kept) {
+        let counter = self.counter.get_or_init(|| {
+            lock(&kept.warms).push(Arc::downgrade(&self.idle));
+            Arc::clone(&kept.count)
+        });
         let mut idle = self.idle();
         if idle.len() >= WARM_PER_MODULE {
             return;

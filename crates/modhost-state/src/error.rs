@@ -83,6 +83,17 @@ pub enum Error {
         "a statement ran past the call's deadline or the state database's size cap, so its transaction was rolled back; nothing more is written in this call"
     )]
     RolledBack,
+    /// A dispatch's module was uninstalled, disabled or upgraded while its call ran, so
+    /// the call's statements are refused rather than run against what the change left.
+    #[error(
+        "module `{module}` was {now} while this call ran; its statements are refused and what it did is set aside"
+    )]
+    ModuleChanged {
+        /// The module.
+        module: String,
+        /// What happened to it: `uninstalled`, `disabled`, `replaced by another version`.
+        now: &'static str,
+    },
     /// A module's `<database>` cannot be applied.
     #[error("module `{module}`: database schema: {message}")]
     Schema {

@@ -17,12 +17,38 @@ use crate::{Error, Result, State, Txn};
 pub struct Session {
     state: Option<State>,
     txn: Option<Txn>,
-    /// One entry per open scope: whether its savepoint exists yet.
-    scopes: Vec<bool>,
+    /// The open scopes, innermost last.
+    scopes: Vec<Scope>,
+    /// The generation a dispatch found its modules at; see [`Session::as_of`].
+    as_of: Option<i64>,
+    /// Whether the generation had moved past `as_of` when the transaction opened: the
+    /// modules of scopes entered from then on are checked as they enter.
+    moved: bool,
     /// Whether SQLite rolled the transaction back under the session (a write statement
     /// interrupted at a deadline): nothing more may run in it, or it would run in
     /// autocommit mode, outside every scope.
     lost: bool,
+}
+
+/// One handler's scope of a session.
+#[derive(Debug)]
+struct Scope {
+    /// Whether its savepoint exists yet.
+    created: bool,
+    /// The module whose call it is, as the dispatch found it: `(rawname, module_dir)`.
+    module: Option<(String, String)>,
+    /// What happened to that module since, once checked and found changed.
+    changed: Option<&'static str>,
+}
+
+impl Scope {
+    fn new(created: bool, module: Option<(String, String)>) -> Self {
+        Scope {
+            created,
+            module,
+            changed: None,
+        }
+    }
 }
 
 impl Session {
@@ -32,6 +58,8 @@ impl Session {
             state: None,
             txn: Some(txn),
             scopes: Vec::new(),
+            as_of: None,
+            moved: false,
             lost: false,
         }
     }
@@ -42,8 +70,21 @@ impl Session {
             state: Some(state),
             txn: None,
             scopes: Vec::new(),
+            as_of: None,
+            moved: false,
             lost: false,
         }
+    }
+
+    /// Makes this (lazy) session check, when its transaction opens, that the modules of
+    /// the scopes entered with [`Session::enter_module`] are still installed, running and
+    /// at the version the dispatch found at `generation`. A module uninstalled, disabled or
+    /// upgraded between the two must not run against the state it left behind (its tables
+    /// gone, or migrated): its scope gets [`Error::ModuleChanged`] from every statement.
+    /// Costs one indexed read per transaction while nothing changed.
+    pub fn as_of(mut self, generation: i64) -> Self {
+        self.as_of = Some(generation);
+        self
     }
 
     /// The transaction, opened now if needed (waiting for the write lock no later than
@@ -55,18 +96,42 @@ impl Session {
         if self.txn.is_none()
             && let Some(state) = &self.state
         {
-            self.txn = Some(state.begin_by(deadline)?);
+            let txn = state.begin_by(deadline)?;
+            self.moved = match self.as_of {
+                Some(as_of) => generation(&txn)? != as_of,
+                None => false,
+            };
+            if self.moved {
+                for scope in &mut self.scopes {
+                    scope.changed = changed(&txn, scope.module.as_ref())?;
+                }
+            }
+            self.txn = Some(txn);
+        }
+        if let Some(scope) = self.scopes.iter().find(|s| s.changed.is_some())
+            && let (Some((module, _)), Some(now)) = (&scope.module, scope.changed)
+        {
+            return Err(Error::ModuleChanged {
+                module: module.clone(),
+                now,
+            });
         }
         let Some(txn) = self.txn.as_mut() else {
             unreachable!("a session has either a transaction or the state to open one")
         };
-        for (depth, created) in self.scopes.iter_mut().enumerate() {
-            if !*created {
+        for (depth, scope) in self.scopes.iter_mut().enumerate() {
+            if !scope.created {
                 txn.savepoint(&format!("scope{depth}"))?;
-                *created = true;
+                scope.created = true;
             }
         }
         Ok(txn)
+    }
+
+    /// Whether the innermost scope's module changed while its call ran (see
+    /// [`Session::as_of`]): what the call did is to be set aside, as if it had not run.
+    pub fn scope_changed(&self) -> bool {
+        self.scopes.last().is_some_and(|s| s.changed.is_some())
     }
 
     /// Whether SQLite rolled the transaction back under the session; see
@@ -99,24 +164,35 @@ impl Session {
 
     /// Opens a scope (one handler's call); its savepoint is made when the transaction is.
     pub fn enter(&mut self) -> Result<()> {
+        self.open_scope(None)
+    }
+
+    /// Opens the scope of a call of module `rawname`, whose files the dispatch found in
+    /// `module_dir`; see [`Session::as_of`].
+    pub fn enter_module(&mut self, rawname: &str, module_dir: &str) -> Result<()> {
+        self.open_scope(Some((rawname.to_owned(), module_dir.to_owned())))
+    }
+
+    fn open_scope(&mut self, module: Option<(String, String)>) -> Result<()> {
         if self.lost() {
             return Err(Error::RolledBack);
         }
-        let created = match self.txn.as_mut() {
-            Some(txn) => {
-                txn.savepoint(&format!("scope{}", self.scopes.len()))?;
-                true
+        let mut scope = Scope::new(false, module);
+        if let Some(txn) = self.txn.as_mut() {
+            if self.moved {
+                scope.changed = changed(txn, scope.module.as_ref())?;
             }
-            None => false,
-        };
-        self.scopes.push(created);
+            txn.savepoint(&format!("scope{}", self.scopes.len()))?;
+            scope.created = true;
+        }
+        self.scopes.push(scope);
         Ok(())
     }
 
     /// Closes the innermost scope, keeping its changes if `keep`, else undoing them.
     pub fn leave(&mut self, keep: bool) -> Result<()> {
         let depth = self.scopes.len().saturating_sub(1);
-        let created = self.scopes.pop().unwrap_or(false);
+        let created = self.scopes.pop().is_some_and(|s| s.created);
         if self.lost() {
             // The savepoints went with the transaction: there is nothing to keep or undo.
             return Ok(());
@@ -147,4 +223,28 @@ impl Session {
         }
         self.txn
     }
+}
+
+/// The generation as `txn` sees it.
+fn generation(txn: &Txn) -> Result<i64> {
+    let mut stmt = txn
+        .conn
+        .prepare_cached("SELECT value FROM modhost_meta WHERE key = 'generation'")
+        .map_err(crate::error::sqlite(&txn.path))?;
+    stmt.query_row([], |row| row.get(0))
+        .map_err(crate::error::sqlite(&txn.path))
+}
+
+/// What happened to `module` (`(rawname, module_dir)` as a dispatch found it) by the time
+/// `txn` began, if anything did.
+fn changed(txn: &Txn, module: Option<&(String, String)>) -> Result<Option<&'static str>> {
+    let Some((rawname, module_dir)) = module else {
+        return Ok(None);
+    };
+    Ok(match txn.module(rawname)? {
+        None => Some("uninstalled"),
+        Some(record) if record.module_dir != *module_dir => Some("replaced by another version"),
+        Some(record) if !record.status.runs() => Some("disabled"),
+        Some(_) => None,
+    })
 }

@@ -105,6 +105,9 @@ pub enum FailureKind {
     /// The application cancelled the dispatch (the caller hung up) while it ran or before
     /// it started.
     Cancelled,
+    /// The host was running as many calls at once as it has room for, until the handler's
+    /// deadline: it never started.
+    Busy,
 }
 
 impl FailureKind {
@@ -119,6 +122,7 @@ impl FailureKind {
                 Failure::Trap(_) => FailureKind::Trap,
                 Failure::Host(_) => FailureKind::Host,
                 Failure::Cancelled => FailureKind::Cancelled,
+                Failure::Busy(_) => FailureKind::Busy,
             },
             Error::Failed { .. } => FailureKind::Failed,
             Error::OutputTooLarge { .. } => FailureKind::OutputTooLarge,
@@ -190,6 +194,38 @@ impl std::fmt::Debug for DispatchOptions {
             .field("data", &self.data.is_some())
             .field("cancel", &self.cancel)
             .finish()
+    }
+}
+
+thread_local! {
+    /// How many dispatches the application started on this thread are running: more than
+    /// one when a capability it implements dispatches again from inside a module's call.
+    static NESTED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// One running dispatch of the application's on this thread, counted in [`NESTED`] while
+/// it lives: an application's capability that dispatches again from a module's call, which
+/// dispatches again, is bounded as hooks modules fire are.
+struct Nested;
+
+impl Nested {
+    fn enter(hook: &str, limit: u32) -> Result<Nested> {
+        let depth = NESTED.get();
+        if depth > limit {
+            return Err(crate::Error::NestedTooDeep {
+                hook: hook.to_owned(),
+                depth,
+                limit,
+            });
+        }
+        NESTED.set(depth + 1);
+        Ok(Nested)
+    }
+}
+
+impl Drop for Nested {
+    fn drop(&mut self) {
+        NESTED.set(NESTED.get().saturating_sub(1));
     }
 }
 
@@ -295,15 +331,16 @@ impl Dispatcher {
             .unwrap_or_else(|| HookPoint::broadcast(hook))
     }
 
-    /// The handlers of `hook`, from a snapshot that is current with the state database.
-    fn handlers(&self, hook: &str) -> Result<Arc<Vec<Handler>>> {
+    /// The handlers of `hook`, from a snapshot that is current with the state database,
+    /// and the generation it is of.
+    fn handlers(&self, hook: &str) -> Result<(i64, Arc<Vec<Handler>>)> {
         let generation = self.state.generation()?;
         {
             let snapshot = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
             if snapshot.generation == Some(generation)
                 && let Some(handlers) = snapshot.handlers.get(hook)
             {
-                return Ok(Arc::clone(handlers));
+                return Ok((generation, Arc::clone(handlers)));
             }
         }
         let mut snapshot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
@@ -347,7 +384,7 @@ impl Dispatcher {
         snapshot
             .handlers
             .insert(hook.to_owned(), Arc::clone(&handlers));
-        Ok(handlers)
+        Ok((generation, handlers))
     }
 
     fn running_modules(&self) -> Result<Vec<Arc<Entry>>> {
@@ -409,8 +446,9 @@ impl Dispatcher {
         payload: &str,
         options: &DispatchOptions,
     ) -> Result<Dispatch> {
-        let handlers = self.handlers(&point.name)?;
-        let mut session = Session::lazy(self.state.clone());
+        let _nested = Nested::enter(&point.name, self.limits.max_fire_depth)?;
+        let (generation, handlers) = self.handlers(&point.name)?;
+        let mut session = Session::lazy(self.state.clone()).as_of(generation);
         let scope = Scope {
             depth: 0,
             deadline: None,
@@ -439,7 +477,22 @@ impl Dispatcher {
         // Only a pipeline replaces its input; a broadcast passes the payload as it came.
         let mut input = Cow::Borrowed(payload);
         for handler in handlers {
-            let mut result = self.call(point, handler, &input, session, scope);
+            let called = self.call(point, handler, &input, session, scope);
+            let Some(mut result) = called else {
+                // Its module was uninstalled, disabled or upgraded while it ran: the
+                // dispatch goes on as if the module had not been there.
+                tracing::info!(
+                    module = %handler.entry.record.rawname,
+                    hook = %point.name,
+                    "the module changed during the dispatch; its handler's result is set aside"
+                );
+                if scope.depth == 0 {
+                    // The transaction was opened for a handler that may not run in it;
+                    // the next handler begins its own.
+                    let _ = session.checkpoint();
+                }
+                continue;
+            };
             if scope.depth == 0 {
                 // Each handler of a dispatch the application runs keeps its writes alone:
                 // a later handler whose statement runs past its deadline makes SQLite roll
@@ -500,8 +553,33 @@ impl Dispatcher {
     }
 
     /// Calls one handler in its own scope of `session`; its changes are kept only if it
-    /// succeeds.
+    /// succeeds. `None` when its module changed while it ran (see [`Session::as_of`]).
     fn call(
+        &self,
+        point: &HookPoint,
+        handler: &Handler,
+        payload: &str,
+        session: &mut Session,
+        scope: &Scope<'_>,
+    ) -> Option<std::result::Result<String, Failed>> {
+        let entry = &handler.entry;
+        if let Err(e) = session.enter_module(&entry.record.rawname, &entry.record.module_dir) {
+            return Some(Err((FailureKind::Host, e.to_string())));
+        }
+        let output = self.call_in_scope(point, handler, payload, session, scope);
+        let set_aside = session.scope_changed();
+        let kept = session.leave(output.is_ok() && !set_aside);
+        if set_aside {
+            return None;
+        }
+        Some(
+            kept.map_err(|e| (FailureKind::Host, e.to_string()))
+                .and(output),
+        )
+    }
+
+    /// Loads `handler`'s component and calls it, in the scope [`Dispatcher::call`] opened.
+    fn call_in_scope(
         &self,
         point: &HookPoint,
         handler: &Handler,
@@ -529,7 +607,6 @@ impl Dispatcher {
             })
             .clone()
             .map_err(|e| host(&e))?;
-        session.enter().map_err(|e| host(&e))?;
         let context = CallContext {
             rawname: &entry.record.rawname,
             version: &entry.record.version,
@@ -553,11 +630,9 @@ impl Dispatcher {
             .runtime
             .call_warm(&component, &entry.warm, context, &call);
         *session = returned;
-        let output = result
+        result
             .map(Option::unwrap_or_default)
-            .map_err(|e| (FailureKind::of(&e), e.to_string()));
-        session.leave(output.is_ok()).map_err(|e| host(&e))?;
-        output
+            .map_err(|e| (FailureKind::of(&e), e.to_string()))
     }
 }
 
@@ -577,7 +652,7 @@ impl Fire for Dispatcher {
             return (Err(refusal), session);
         }
         let handlers = match self.handlers(request.hook) {
-            Ok(handlers) => handlers,
+            Ok((_, handlers)) => handlers,
             Err(e) => return (Err(e.to_string()), session),
         };
         let options = DispatchOptions {

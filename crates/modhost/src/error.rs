@@ -98,6 +98,19 @@ pub enum Error {
         /// The capability's WIT package.
         package: String,
     },
+    /// The application dispatched a hook point from inside a module's call (a capability
+    /// it implements dispatching again) deeper than the hook nesting limit.
+    #[error(
+        "dispatch of `{hook}` refused: it was started from inside a module's call {depth} levels deep, past the limit of {limit} nested dispatches"
+    )]
+    NestedTooDeep {
+        /// The hook point.
+        hook: String,
+        /// How deep it would have run.
+        depth: u32,
+        /// The limit (`Limits::max_fire_depth`).
+        limit: u32,
+    },
     /// No root exists where one was to be read.
     #[error("no modhost root at `{}`: nothing was ever installed there", .0.display())]
     NoRoot(PathBuf),

@@ -131,6 +131,15 @@ impl Module for Hostile {
                     Err(refusal) => Ok(format!("stopped at depth {depth}: {refusal}")),
                 }
             }
+            "nap" => {
+                // Sleeps `payload` milliseconds, then writes: whatever changed meanwhile,
+                // the writes land in the state the dispatch began with, or nowhere.
+                let millis: u64 = payload.parse().unwrap_or(0);
+                std::thread::sleep(std::time::Duration::from_millis(millis));
+                db::execute("INSERT INTO hostile_notes (note) VALUES ('napped')", &[])?;
+                kv::set("napped", payload)?;
+                Ok("napped".to_owned())
+            }
             "sleep" => {
                 std::thread::sleep(std::time::Duration::from_secs(24 * 60 * 60));
                 Ok("woke up a day later".to_owned())

@@ -1,0 +1,206 @@
+//! Dispatches running while the root changes, more handlers running at once than the
+//! host has sandboxes for, and an application thread with a small stack: each dispatch
+//! sees a module whole or not at all, queues for a sandbox rather than failing, and never
+//! takes the process down.
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use modhost::{Dispatch, FailureKind, HookPoint, Host, Limits, OnError, Options};
+use modhost_test_support::{package, package_at};
+
+/// A host in a fresh root with core, phonebook 1.0.0 and hostile installed.
+fn host() -> (tempfile::TempDir, Arc<Host>) {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let limits = Limits {
+        call_timeout: Duration::from_secs(5),
+        max_memory: 16 << 20,
+        ..Limits::default()
+    };
+    let host = Host::open_with(root.path(), limits).unwrap_or_else(|e| panic!("{e}"));
+    let packages = [
+        package("core"),
+        package_at("phonebook", "1.0.0"),
+        package("hostile"),
+    ];
+    host.install(&packages, Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Fail-closed: were hostile's handler counted as failing, it would stop the chain.
+    host.declare(HookPoint {
+        on_error: OnError::Stop,
+        ..HookPoint::broadcast("nap")
+    });
+    (root, Arc::new(host))
+}
+
+/// Dispatches `nap` (hostile sleeps `millis`, then writes) on another thread, and runs
+/// `change` while it sleeps.
+fn nap_during(host: &Arc<Host>, millis: u64, change: impl FnOnce(&Host)) -> Dispatch {
+    let napping = Arc::clone(host);
+    let dispatch = thread::spawn(move || napping.dispatch("nap", &millis.to_string()));
+    thread::sleep(Duration::from_millis(millis / 4));
+    change(host);
+    dispatch
+        .join()
+        .unwrap_or_else(|_| panic!("the dispatch panicked"))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_module_uninstalled_during_a_dispatch_is_left_out_of_it() {
+    let (_root, host) = host();
+    let dispatch = nap_during(&host, 800, |host| {
+        host.uninstall("hostile", false)
+            .unwrap_or_else(|e| panic!("{e}"));
+    });
+    // Not a failure of the fail-closed hook point: hostile is simply not there any more.
+    assert_eq!(dispatch.stopped_by, None, "{dispatch:?}");
+    assert!(
+        dispatch.calls.iter().all(|c| c.rawname != "hostile"),
+        "{dispatch:?}"
+    );
+    // Its late writes went nowhere: no store is left behind for a module that is gone.
+    assert!(host.kv_entries("hostile").is_err());
+    host.install(&[package("hostile")], Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        host.kv_entries("hostile").unwrap_or_else(|e| panic!("{e}")),
+        []
+    );
+}
+
+#[test]
+fn a_module_disabled_during_a_dispatch_writes_nothing_and_counts_as_absent() {
+    let (_root, host) = host();
+    let dispatch = nap_during(&host, 800, |host| {
+        host.disable("hostile", false)
+            .unwrap_or_else(|e| panic!("{e}"));
+    });
+    assert_eq!(dispatch.stopped_by, None, "{dispatch:?}");
+    assert!(dispatch.calls.is_empty(), "{dispatch:?}");
+    host.enable("hostile", false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        host.kv_entries("hostile").unwrap_or_else(|e| panic!("{e}")),
+        []
+    );
+    // A change to another module changes nothing for hostile: it runs and writes.
+    let dispatch = nap_during(&host, 400, |host| {
+        host.disable("phonebook", false)
+            .unwrap_or_else(|e| panic!("{e}"));
+    });
+    assert_eq!(
+        dispatch.calls.iter().map(|c| c.ok).collect::<Vec<_>>(),
+        [true],
+        "{dispatch:?}"
+    );
+    assert_eq!(
+        host.kv_entries("hostile").unwrap_or_else(|e| panic!("{e}")),
+        [("napped".to_owned(), "400".to_owned())]
+    );
+}
+
+#[test]
+fn handlers_beyond_the_sandbox_pool_wait_for_a_slot_and_then_say_the_host_is_busy() {
+    let (_root, host) = host();
+    // Sleepers hold every sandbox for two seconds; then each is stopped at its deadline.
+    let limits = host.limits();
+    host.declare(HookPoint {
+        limits: Some(Limits {
+            call_timeout: Duration::from_secs(2),
+            ..limits
+        }),
+        ..HookPoint::broadcast("sleep")
+    });
+    host.declare(HookPoint {
+        limits: Some(Limits {
+            call_timeout: Duration::from_millis(300),
+            ..limits
+        }),
+        ..HookPoint::broadcast("echo")
+    });
+    const SLEEPERS: usize = 300;
+    let start = Arc::new(Barrier::new(SLEEPERS + 1));
+    let sleepers: Vec<_> = (0..SLEEPERS)
+        .map(|_| {
+            let host = Arc::clone(&host);
+            let start = Arc::clone(&start);
+            thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn(move || {
+                    start.wait();
+                    host.dispatch("sleep", "")
+                })
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    start.wait();
+    thread::sleep(Duration::from_millis(500));
+    // Every sandbox is taken: a handler waits its whole (short) deadline, then is told
+    // why it never ran, and it is not the module's fault.
+    let began = Instant::now();
+    let echo = host
+        .dispatch("echo", "hello")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let waited = began.elapsed();
+    let call = &echo.calls[0];
+    assert_eq!(call.kind, Some(FailureKind::Busy), "{echo:?}");
+    assert!(
+        call.error
+            .as_deref()
+            .is_some_and(|e| e.contains("as many calls at once as it has room for")),
+        "{echo:?}"
+    );
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(2),
+        "waited {waited:?}"
+    );
+    // The sleepers beyond the pool waited for a slot instead of failing at once: every one
+    // ends at a deadline or finds no slot in time, none traps.
+    for sleeper in sleepers {
+        let dispatch = sleeper
+            .join()
+            .unwrap_or_else(|_| panic!("a sleeper panicked"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let kind = dispatch.calls[0].kind;
+        assert!(
+            matches!(kind, Some(FailureKind::Timeout | FailureKind::Busy)),
+            "{dispatch:?}"
+        );
+    }
+    // The pool is whole again.
+    let echo = host
+        .dispatch("echo", "again")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(echo.calls[0].output.as_deref(), Some("again"), "{echo:?}");
+}
+
+#[test]
+fn a_thread_with_a_small_stack_runs_a_recursing_module_and_lives() {
+    let (_root, host) = host();
+    // 128 KiB: a quarter of what a guest may use, and less than Asterisk's threads have.
+    let on_small_stack = Arc::clone(&host);
+    let dispatch = thread::Builder::new()
+        .stack_size(128 << 10)
+        .spawn(move || {
+            let recursed = on_small_stack.dispatch("recurse", "");
+            let echoed = on_small_stack.dispatch("echo", "small");
+            (recursed, echoed)
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+        .join();
+    let (recursed, echoed) = dispatch.unwrap_or_else(|_| panic!("the dispatch panicked"));
+    let recursed = recursed.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        recursed.calls[0].kind,
+        Some(FailureKind::StackOverflow),
+        "{recursed:?}"
+    );
+    let echoed = echoed.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        echoed.calls[0].output.as_deref(),
+        Some("small"),
+        "{echoed:?}"
+    );
+}
