@@ -48,7 +48,8 @@ impl Default for Limits {
 /// much past what honest bytes before it unpacked to.
 pub(crate) const RATIO_GRACE: u64 = 1024 * 1024;
 
-/// The decompressed bytes have grown past what the limits allow.
+/// The decompressed bytes have grown past what the limits allow. Its `Display` is the
+/// package-wide figure in bytes; [`Exceeded::explain`] says it in words, naming the entry.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "unpacks to more than {allowed} bytes (size limit {max_total_size} bytes, compression-ratio limit {max_ratio}:1)"
@@ -57,6 +58,64 @@ pub(crate) struct Exceeded {
     pub(crate) allowed: u64,
     pub(crate) max_total_size: u64,
     pub(crate) max_ratio: u64,
+    /// What the stretch that passed its allowance may unpack to…
+    pub(crate) stretch: u64,
+    /// …and the compressed bytes it came from.
+    pub(crate) from: u64,
+    /// Whether the size limit, not the ratio, was passed.
+    pub(crate) by_size: bool,
+}
+
+impl Exceeded {
+    /// The refusal in words: `what` (an entry, quoted, or "the package") would unpack
+    /// past what the limits allow, with the numbers plainly, then the figure in bytes.
+    pub(crate) fn explain(&self, what: &str) -> String {
+        let rule = format!(
+            "packages may unpack to at most {}× their size and {}",
+            self.max_ratio,
+            amount(self.max_total_size)
+        );
+        let main = if self.by_size {
+            format!(
+                "{what} would take the package past {}, the most a package may unpack to",
+                amount(self.max_total_size)
+            )
+        } else if self.stretch <= self.from.saturating_mul(self.max_ratio) {
+            format!(
+                "{what} would unpack past {}, {} times the {} it takes in the archive",
+                amount(self.stretch),
+                self.max_ratio,
+                amount(self.from)
+            )
+        } else {
+            format!(
+                "{what} would unpack past {} from only {} in the archive",
+                amount(self.stretch),
+                amount(self.from)
+            )
+        };
+        format!("{main}; {rule} [{self}]")
+    }
+}
+
+/// `bytes` for a reader: `512 bytes`, `5 KiB`, `1.5 MiB`.
+pub(crate) fn amount(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let unit = UNITS[unit];
+    if (value - value.round()).abs() < 0.05 {
+        format!("{} {unit}", value.round())
+    } else {
+        format!("{value:.1} {unit}")
+    }
 }
 
 /// What a package may unpack to: at most the size limit, and at most the ratio limit
@@ -119,10 +178,14 @@ impl Budget {
         let stretch = produced.saturating_sub(self.window.produced);
         let stretch_allowed = self.ratio_allows(compressed.saturating_sub(self.window.compressed));
         if produced > allowed {
+            let ratio_allows = self.ratio_allows(compressed);
             return Err(Exceeded {
                 allowed,
                 max_total_size: self.limits.max_total_size,
                 max_ratio: self.limits.max_ratio,
+                stretch: allowed,
+                from: compressed,
+                by_size: self.limits.max_total_size < ratio_allows,
             });
         }
         if stretch > stretch_allowed {
@@ -132,6 +195,9 @@ impl Budget {
                 allowed: self.window.produced.saturating_add(stretch_allowed),
                 max_total_size: self.limits.max_total_size,
                 max_ratio: self.limits.max_ratio,
+                stretch: stretch_allowed,
+                from: compressed.saturating_sub(self.window.compressed),
+                by_size: false,
             });
         }
         Ok(())

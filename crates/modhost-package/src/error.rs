@@ -4,6 +4,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::budget::{Exceeded, Limits};
+use crate::fault::{Fault, find};
 
 /// Why a package was refused.
 #[derive(Debug, thiserror::Error)]
@@ -49,13 +50,27 @@ pub(crate) fn too_many_entries(package: &Path, limits: &Limits) -> Error {
     refused(package, format!("more than {} entries", limits.max_entries))
 }
 
-/// An I/O error while reading `package`; the budget's refusal is a refusal.
+/// An I/O error while reading `package`; the budget's refusal and a fault in the
+/// stream (see [`Fault`]) are refusals.
 pub(crate) fn classify(package: &Path, context: String, source: io::Error) -> Error {
-    match source
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<Exceeded>())
-    {
-        Some(exceeded) => refused(package, exceeded.to_string()),
+    if let Some(exceeded) = find::<Exceeded>(&source) {
+        return refused(package, exceeded.to_string());
+    }
+    classify_faults(package, context, source)
+}
+
+/// [`classify`], naming `what` was being read (an entry, quoted, or "the package") when
+/// the budget ran out.
+pub(crate) fn classify_at(package: &Path, context: String, what: &str, source: io::Error) -> Error {
+    if let Some(exceeded) = find::<Exceeded>(&source) {
+        return refused(package, exceeded.explain(what));
+    }
+    classify_faults(package, context, source)
+}
+
+fn classify_faults(package: &Path, context: String, source: io::Error) -> Error {
+    match find::<Fault>(&source) {
+        Some(fault) => refused(package, fault.to_string()),
         None => Error::Io {
             package: package.to_owned(),
             context,

@@ -1,9 +1,10 @@
 //! A package's archive format, told by its first bytes, never by its name.
 
-use std::io::{Read, Seek};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::error::{Error, refused};
+use crate::sniff::{BLOCK, is_tar_header, magic};
 
 /// A package's archive format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,21 +38,64 @@ pub(crate) fn open(package: &Path) -> Result<(fs_err::File, Format), Error> {
         source,
     };
     let mut file = fs_err::File::open(package).map_err(io_err)?;
-    let mut magic = Vec::with_capacity(4);
+    let mut head = Vec::with_capacity(BLOCK);
     Read::by_ref(&mut file)
-        .take(4)
-        .read_to_end(&mut magic)
+        .take(BLOCK as u64)
+        .read_to_end(&mut head)
         .and_then(|_| file.rewind())
         .map_err(io_err)?;
-    let format = if magic.starts_with(&[0x1f, 0x8b]) {
-        Format::GzipTar
-    } else if magic == b"PK\x03\x04" {
-        Format::Zip
-    } else {
-        return Err(refused(
-            package,
-            "is neither a gzip tar nor a zip archive".into(),
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Ok((file, Format::GzipTar));
+    }
+    if head.starts_with(b"PK\x03\x04") {
+        return Ok((file, Format::Zip));
+    }
+    let what = what_else(&mut file, &head).map_err(io_err)?;
+    Err(refused(package, what))
+}
+
+/// How to repack a module as a package.
+const REPACK: &str =
+    "repack the module as a .tgz (`tar -czf NAME.tgz DIR`) or a .zip (`zip -r NAME.zip DIR`)";
+
+/// What a file that is neither a gzip tar nor a zip is, when its bytes tell, and what to
+/// do about it.
+fn what_else(file: &mut fs_err::File, head: &[u8]) -> io::Result<String> {
+    if head.starts_with(b"PK\x05\x06") {
+        return Ok(format!(
+            "is an empty zip archive: it holds no files; {REPACK}"
         ));
-    };
-    Ok((file, format))
+    }
+    if let Some(what) = magic(head) {
+        return Ok(format!("is {what}, not a gzip tar or a zip; {REPACK}"));
+    }
+    if is_tar_header(head) {
+        return Ok(format!(
+            "is an uncompressed tar archive; compress it with gzip (`gzip -k NAME.tar` \
+             and install NAME.tar.gz) or {REPACK}"
+        ));
+    }
+    if has_zip_end(file)? {
+        return Ok(format!(
+            "is a self-extracting zip (a program with a zip archive after it), and a package \
+             must be the zip alone; {REPACK}"
+        ));
+    }
+    Ok("is neither a gzip tar nor a zip archive".into())
+}
+
+/// Whether the file ends with a zip's end-of-central-directory record (in its last 64
+/// KiB, where a zip comment may push it), with bytes before the zip: how a
+/// self-extracting zip looks.
+fn has_zip_end(file: &mut fs_err::File) -> io::Result<bool> {
+    const TAIL: u64 = 22 + 65_535;
+    let length = file.metadata()?.len();
+    if length < 22 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::Start(length.saturating_sub(TAIL)))?;
+    let mut tail = Vec::new();
+    Read::by_ref(file).take(TAIL).read_to_end(&mut tail)?;
+    file.rewind()?;
+    Ok(tail.windows(4).any(|w| w == b"PK\x05\x06"))
 }

@@ -25,7 +25,15 @@
 //! the whole package could ever unpack to ([`Limits::most_unpacked`]) is refused before a
 //! byte of it is read.
 //!
-//! [`pack`](fn@pack) writes a gzip tar reproducibly (fixed order, times, owners and modes).
+//! A gzip tar is read as GNU tar reads it: every gzip member (RFC 1952 allows several),
+//! each checked against its CRC32 and length, the stream drained past the tar's end (where
+//! only zero padding may follow) and nothing after it; an entry GNU tar would read
+//! otherwise (a PAX sparse header, `GNU.sparse.*`) is refused. Names that differ only in
+//! case, or make one path both a file and a directory, are refused; entry names are
+//! escaped wherever a message quotes them.
+//!
+//! [`pack`](fn@pack) writes a gzip tar reproducibly (fixed order, times, owners and modes),
+//! never following a link and packing only a WebAssembly component.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -46,9 +54,15 @@
 
 mod budget;
 mod error;
+mod escape;
+mod fault;
 mod format;
+mod gzip;
 mod manifest;
+mod names;
 mod pack;
+mod pax;
+mod sniff;
 mod staging;
 mod tar;
 mod zip;

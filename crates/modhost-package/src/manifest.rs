@@ -8,6 +8,7 @@ use modhost_manifest::Manifest;
 
 use crate::budget::Limits;
 use crate::error::{Error, classify, refused};
+use crate::escape::shown_str;
 use crate::format::{Format, open};
 use crate::tar::tar_manifest;
 use crate::zip::zip_manifest;
@@ -39,8 +40,9 @@ pub(crate) fn misnamed(package: &Path, manifest: &Manifest, top: &str) -> Error 
     refused(
         package,
         format!(
-            "module.xml names rawname `{}` but the package's directory is `{top}`",
-            manifest.rawname
+            "module.xml names rawname `{}` but the package's directory is `{}`",
+            manifest.rawname,
+            shown_str(top)
         ),
     )
 }

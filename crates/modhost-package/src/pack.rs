@@ -1,14 +1,86 @@
 //! Packing: a gzip tar written reproducibly, so the same module always packs to the same
 //! bytes.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use modhost_manifest::Manifest;
 
-use crate::error::Error;
+use crate::error::{Error, refused};
+use crate::escape::shown_str;
+
+/// The first bytes of every WebAssembly module and component.
+const WASM_MAGIC: &[u8] = b"\0asm";
+
+/// Refuses `path` (`what` it is, for the message) when it is a symbolic link: packing
+/// never follows one, so a link cannot put another file in a package.
+fn refuse_link(path: &Path, what: &str) -> Result<(), Error> {
+    match fs_err::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(refused(
+            path,
+            format!(
+                "{what} `{}` is a symbolic link, and packing never follows links; \
+                 give the path of the file itself",
+                shown_str(&path.display().to_string())
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Reads `path` (`what` it is, for messages), refusing it unless it is a regular file
+/// and not a link; the package being written is `out`.
+fn read_regular(path: &Path, out: &Path, what: &str) -> Result<Vec<u8>, Error> {
+    let io_err = |source| Error::Io {
+        package: out.to_owned(),
+        context: format!("cannot read {what}"),
+        source,
+    };
+    let shown = shown_str(&path.display().to_string());
+    let before = fs_err::symlink_metadata(path).map_err(io_err)?;
+    if before.file_type().is_symlink() {
+        return Err(refused(
+            out,
+            format!(
+                "{what} `{shown}` is a symbolic link, and packing never follows links; \
+                 copy the file itself into the module's directory"
+            ),
+        ));
+    }
+    if !before.is_file() {
+        return Err(refused(
+            out,
+            format!("{what} `{shown}` is not a regular file; only regular files are packed"),
+        ));
+    }
+    let mut file = fs_err::File::open(path).map_err(io_err)?;
+    // What was opened must be what was looked at: a link swapped in between is refused.
+    let opened = file.metadata().map_err(io_err)?;
+    if !same_file(&before, &opened) {
+        return Err(refused(
+            out,
+            format!("{what} `{shown}` changed while it was being packed; pack again"),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io_err)?;
+    Ok(bytes)
+}
+
+/// Whether two metadata describe the same file.
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+/// Whether two metadata describe the same file (as far as can be told here).
+#[cfg(not(unix))]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    b.is_file() && a.len() == b.len()
+}
 
 /// Writes a package for the module described by `module_xml`, with `component` stored
 /// under the name its `<component>` element gives. Returns the parsed manifest.
@@ -20,7 +92,8 @@ pub fn pack(module_xml: &Path, component: &Path, out: &Path) -> Result<Manifest,
             source,
         }
     };
-    let source = fs_err::read(module_xml).map_err(io_err("cannot read module.xml".into()))?;
+    refuse_link(out, "the package to write")?;
+    let source = read_regular(module_xml, out, "module.xml")?;
     let manifest =
         Manifest::parse_bytes(&source, &module_xml.display().to_string()).map_err(|source| {
             Error::Manifest {
@@ -28,7 +101,17 @@ pub fn pack(module_xml: &Path, component: &Path, out: &Path) -> Result<Manifest,
                 source,
             }
         })?;
-    let wasm = fs_err::read(component).map_err(io_err("cannot read the component".into()))?;
+    let wasm = read_regular(component, out, "the component")?;
+    if !wasm.starts_with(WASM_MAGIC) {
+        return Err(refused(
+            out,
+            format!(
+                "the component `{}` is not a WebAssembly file (it does not start with \
+                 `\\0asm`); build the module for wasm32-wasip2 and pack the `.wasm` it makes",
+                shown_str(&component.display().to_string())
+            ),
+        ));
+    }
     let rawname = &manifest.rawname;
     let file = fs_err::File::create(out).map_err(io_err("cannot create".into()))?;
     let mut builder = tar::Builder::new(GzEncoder::new(file, Compression::best()));

@@ -2,7 +2,6 @@
 //! writing of files with fixed modes through cap-std, and the move of the module's files
 //! into place once module.xml has named the module.
 
-use std::collections::BTreeSet;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
@@ -11,9 +10,11 @@ use cap_std::fs::{Dir, DirBuilder, DirBuilderExt, OpenOptions, OpenOptionsExt};
 use modhost_manifest::Manifest;
 
 use crate::budget::{Exceeded, Limits};
-use crate::error::{Error, classify, refused, too_many_entries};
+use crate::error::{Error, classify, classify_at, refused, too_many_entries};
+use crate::escape::{shown, shown_str};
 use crate::format::{Format, open};
 use crate::manifest::{Place, check_manifest_size, manifest_place, misnamed, parse_manifest};
+use crate::names::Names;
 use crate::tar::unpack_tar;
 use crate::zip::unpack_zip;
 
@@ -65,7 +66,7 @@ pub(crate) enum Kind {
 pub(crate) struct Target {
     /// Its path inside the unpacking directory.
     relative: PathBuf,
-    /// Its name as the archive gives it, for messages.
+    /// Its name as the archive gives it, escaped for messages.
     pub(crate) shown: String,
 }
 
@@ -80,7 +81,7 @@ pub(crate) struct Stage<'a> {
     /// [`UNPACKING`], opened.
     dir: Dir,
     dirs: DirBuilder,
-    seen: BTreeSet<PathBuf>,
+    names: Names,
     entries: usize,
     /// The first two distinct first components of the entries' paths: two are enough to
     /// know there is more than one top-level directory, and to name them.
@@ -91,6 +92,8 @@ pub(crate) struct Stage<'a> {
     declared: u64,
     /// What the whole package may unpack to ([`Limits::most_unpacked`]).
     most: u64,
+    /// The package's length in bytes.
+    length: u64,
 }
 
 impl<'a> Stage<'a> {
@@ -111,12 +114,13 @@ impl<'a> Stage<'a> {
             staging,
             dir,
             dirs,
-            seen: BTreeSet::new(),
+            names: Names::default(),
             entries: 0,
             tops: Vec::new(),
             root_manifest: false,
             declared: 0,
             most: limits.most_unpacked(length),
+            length,
         })
     }
 
@@ -140,20 +144,32 @@ impl<'a> Stage<'a> {
         Ok(())
     }
 
-    /// Counts an entry's declared `size`: what the entries declare in all must fit what
-    /// the whole package could ever unpack to, or the entry is refused before any of it is
-    /// read.
-    fn declare(&mut self, size: u64) -> Result<(), Error> {
+    /// The package's error for an I/O error while reading `shown` (see [`classify_at`]).
+    pub(crate) fn io_err_at(
+        &self,
+        context: String,
+        shown: &str,
+    ) -> impl FnOnce(io::Error) -> Error + use<'a> {
+        let package = self.package;
+        let what = format!("`{shown}`");
+        move |source| classify_at(package, context, &what, source)
+    }
+
+    /// Counts the declared `size` of the entry `shown`: what the entries declare in all
+    /// must fit what the whole package could ever unpack to, or the entry is refused before
+    /// any of it is read.
+    fn declare(&mut self, size: u64, shown: &str) -> Result<(), Error> {
         self.declared = self.declared.saturating_add(size);
         if self.declared > self.most {
-            return Err(self.refuse(
-                Exceeded {
-                    allowed: self.most,
-                    max_total_size: self.limits.max_total_size,
-                    max_ratio: self.limits.max_ratio,
-                }
-                .to_string(),
-            ));
+            let exceeded = Exceeded {
+                allowed: self.most,
+                max_total_size: self.limits.max_total_size,
+                max_ratio: self.limits.max_ratio,
+                stretch: self.most,
+                from: self.length,
+                by_size: self.most >= self.limits.max_total_size,
+            };
+            return Err(self.refuse(exceeded.explain(&format!("`{shown}`"))));
         }
         Ok(())
     }
@@ -169,11 +185,12 @@ impl<'a> Stage<'a> {
         size: u64,
     ) -> Result<Option<Target>, Error> {
         self.count()?;
-        let shown = String::from_utf8_lossy(raw).into_owned();
+        let shown = shown(raw);
         if raw.len() > self.limits.max_path_len {
             return Err(self.refuse(format!(
-                "entry path longer than {} bytes",
-                self.limits.max_path_len
+                "entry path longer than {} bytes: `{shown}` is {} bytes long; shorten it",
+                self.limits.max_path_len,
+                raw.len()
             )));
         }
         // Tar would take `..\..\evil.txt` for one odd file name and zip refuse it: both
@@ -185,9 +202,16 @@ impl<'a> Stage<'a> {
             )));
         }
         let parts = path.and_then(relative_parts).ok_or_else(|| {
-            self.refuse(format!(
-                "entry `{shown}` is not a relative path inside the package"
-            ))
+            let utf8 =
+                std::str::from_utf8(raw).is_ok() && path.is_none_or(|p| p.to_str().is_some());
+            self.refuse(if utf8 {
+                format!("entry `{shown}` is not a relative path inside the package")
+            } else {
+                format!(
+                    "entry `{shown}` has a name that is not UTF-8 (shown here with its bytes \
+                     escaped); give the file a UTF-8 name and repack the module"
+                )
+            })
         })?;
         if is_desktop_metadata(&parts) {
             return Ok(None);
@@ -199,12 +223,18 @@ impl<'a> Stage<'a> {
             self.tops.push(first.clone());
         }
         let relative: PathBuf = parts.iter().collect();
-        if !self.seen.insert(relative.clone()) {
-            return Err(self.refuse(format!("duplicate entry `{shown}`")));
+        if let Kind::Other(what) = &kind {
+            return Err(self.refuse(format!(
+                "entry `{shown}` is {what}; only regular files and directories are allowed"
+            )));
         }
+        let dir = matches!(kind, Kind::Dir);
+        self.names
+            .insert(&parts, dir, &shown)
+            .map_err(|problem| self.refuse(problem))?;
         match kind {
             Kind::Dir => {
-                self.declare(size)?;
+                self.declare(size, &shown)?;
                 self.dir
                     .create_dir_with(&relative, &self.dirs)
                     .map_err(self.io_err(format!("cannot create `{shown}`")))?;
@@ -215,12 +245,10 @@ impl<'a> Stage<'a> {
                     check_manifest_size(self.package, &shown, size)?;
                     self.root_manifest |= place == Place::Root;
                 }
-                self.declare(size)?;
+                self.declare(size, &shown)?;
                 Ok(Some(Target { relative, shown }))
             }
-            Kind::Other(what) => Err(self.refuse(format!(
-                "entry `{shown}` is {what}; only regular files and directories are allowed"
-            ))),
+            Kind::Other(_) => Ok(None),
         }
     }
 
@@ -245,7 +273,7 @@ impl<'a> Stage<'a> {
             .map_err(self.io_err(format!("cannot create `{shown}`")))?;
         io::copy(&mut content, &mut out)
             .and_then(|_| out.sync_all())
-            .map_err(self.io_err(format!("cannot unpack `{shown}`")))
+            .map_err(self.io_err_at(format!("cannot unpack `{shown}`"), shown))
     }
 
     /// Reads module.xml, checks the layout against it and moves the module's files to
@@ -259,8 +287,10 @@ impl<'a> Stage<'a> {
             [top] => Some(top.clone()),
             [one, other, ..] => {
                 return Err(self.refuse(format!(
-                    "more than one top-level directory (`{one}` and `{other}`) and no \
-                     `module.xml` at the root"
+                    "more than one top-level directory (`{}` and `{}`) and no \
+                     `module.xml` at the root",
+                    shown_str(one),
+                    shown_str(other)
                 )));
             }
         };
@@ -269,9 +299,14 @@ impl<'a> Stage<'a> {
             .map(String::as_str)
             .chain(["module.xml"])
             .collect();
-        let shown = xml.display().to_string();
+        let shown = shown_str(&xml.display().to_string());
+        let joined: Vec<&str> = top
+            .iter()
+            .map(String::as_str)
+            .chain(["module.xml"])
+            .collect();
         let is_file = self.dir.metadata(&xml).is_ok_and(|m| m.is_file());
-        if !self.seen.contains(&xml) || !is_file {
+        if !self.names.is_file_entry(&joined.join("/")) || !is_file {
             return Err(self.refuse(format!("`{shown}` is missing or not a file")));
         }
         let source = self

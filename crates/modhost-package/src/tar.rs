@@ -1,136 +1,154 @@
-//! Gzip tars: every byte of the decompressed stream goes through the budget, and a PAX
-//! global header (`git archive` writes one) is read as metadata, never unpacked.
+//! Gzip tars, read as GNU tar reads them: every gzip member, every byte of the
+//! decompressed stream through the budget, a PAX global header (`git archive` writes one)
+//! read as metadata and never unpacked, and nothing but zero padding after the tar's end.
 
-use std::cell::Cell;
 use std::io::{self, Read};
 use std::path::Path;
 use std::rc::Rc;
 
-use flate2::bufread::GzDecoder;
-
 use crate::budget::{Bounded, Budget, Limits};
-use crate::error::{Error, classify, refused, too_many_entries};
+use crate::error::{Error, classify, classify_at, too_many_entries};
+use crate::escape::{shown, shown_str};
+use crate::fault::Fault;
+use crate::gzip::{Counting, Members};
 use crate::manifest::{Place, manifest_place, read_xml};
+use crate::pax::{check_pax_entry, check_pax_global};
+use crate::sniff::TarStart;
 use crate::staging::{Kind, Stage, relative_parts};
 
-/// Counts the compressed bytes the decoder has consumed: exactly those it inflated, not
-/// those read ahead into the buffer, so a stretch's compressed bytes are its own.
-struct Counting {
-    inner: io::BufReader<fs_err::File>,
-    consumed: Rc<Cell<u64>>,
-}
-
-impl Read for Counting {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.consumed.set(self.consumed.get() + n as u64);
-        Ok(n)
-    }
-}
-
-impl io::BufRead for Counting {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.inner.fill_buf()
-    }
-
-    fn consume(&mut self, amount: usize) {
-        self.consumed.set(self.consumed.get() + amount as u64);
-        self.inner.consume(amount);
-    }
-}
+/// A gzip tar's decompressed stream, bounded by the budget.
+type Stream = Bounded<TarStart<Members>, Budget>;
 
 /// A gzip tar's entries, its decompressed stream bounded by `limits`.
-fn gzip_tar(
-    file: fs_err::File,
-    limits: &Limits,
-) -> tar::Archive<Bounded<GzDecoder<Counting>, Budget>> {
+fn gzip_tar(file: fs_err::File, limits: &Limits) -> tar::Archive<Stream> {
     let budget = Budget::new(limits);
-    let decoder = GzDecoder::new(Counting {
+    let members = Members::new(Counting {
         inner: io::BufReader::with_capacity(32 * 1024, file),
         consumed: Rc::clone(&budget.compressed),
     });
     tar::Archive::new(Bounded {
-        inner: decoder,
+        inner: TarStart::new(members),
         budget,
     })
 }
 
-/// What a tar entry type is to the checks.
-fn tar_kind(kind: tar::EntryType) -> Kind {
+/// What a tar entry is to the checks, its type in words when it is refused.
+fn tar_kind<R: Read>(entry: &tar::Entry<'_, R>) -> Kind {
+    use tar::EntryType as T;
+    let kind = entry.header().entry_type();
     if kind.is_dir() {
-        Kind::Dir
-    } else if kind.is_file() {
-        Kind::File
-    } else {
-        Kind::Other(format!("a {kind:?}"))
+        return Kind::Dir;
+    }
+    if kind.is_file() {
+        return Kind::File;
+    }
+    let target = || {
+        entry
+            .link_name_bytes()
+            .map(|name| shown(&name))
+            .unwrap_or_default()
+    };
+    Kind::Other(match kind {
+        T::Link => format!(
+            "a hard link to `{}` (repack with `tar --hard-dereference`)",
+            target()
+        ),
+        T::Symlink => format!("a symlink to `{}`", target()),
+        T::Char => "a character device".into(),
+        T::Block => "a block device".into(),
+        T::Fifo => "a FIFO".into(),
+        T::Continuous => "a contiguous file".into(),
+        T::GNUSparse => "a sparse file (repack with `tar` without `--sparse`)".into(),
+        other => format!(
+            "of a tar type modhost does not know (`{}`)",
+            shown(&[other.as_byte()])
+        ),
+    })
+}
+
+/// What the budget ran out on while the archive was read on from `last`, the entry read
+/// before: its content (skipped) or the header of the entry after it.
+fn after(last: &Option<String>) -> String {
+    match last {
+        Some(last) => format!("`{last}` or the entry after it"),
+        None => "the archive's first entry".into(),
     }
 }
 
-/// Unpacks a gzip tar's entries into `stage`.
+/// Unpacks a gzip tar's entries into `stage`, then checks that the gzip stream holds
+/// nothing after the tar's end but zero padding and that it ends intact.
 pub(crate) fn unpack_tar(file: fs_err::File, stage: &mut Stage<'_>) -> Result<(), Error> {
     let mut archive = gzip_tar(file, stage.limits);
+    let mut last: Option<String> = None;
     let entries = archive
         .entries()
         .map_err(stage.io_err("cannot read the archive".into()))?;
     for entry in entries {
-        let mut entry = entry.map_err(stage.io_err("cannot read the archive".into()))?;
+        let mut entry = entry.map_err(|e| {
+            classify_at(
+                stage.package,
+                "cannot read the archive".into(),
+                &after(&last),
+                e,
+            )
+        })?;
+        let raw = entry.path_bytes().into_owned();
+        let shown = shown(&raw);
         if entry.header().entry_type().is_pax_global_extensions() {
             stage.count()?;
-            let shown = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             check_pax_global(stage.package, &shown, &mut entry)?;
+            last = Some(shown);
             continue;
         }
+        check_pax_entry(stage.package, &shown, &mut entry)?;
         let path = entry
             .path()
-            .map_err(stage.io_err("cannot read an entry path".into()))?
+            .map_err(stage.io_err(format!("cannot read the path of `{shown}`")))?
             .into_owned();
-        let raw = entry.path_bytes().into_owned();
-        let kind = tar_kind(entry.header().entry_type());
+        let kind = tar_kind(&entry);
         if let Some(target) = stage.admit(&raw, Some(&path), kind, entry.size())? {
             stage.write(&target, &mut entry)?;
         }
+        last = Some(shown);
     }
-    Ok(())
+    let what = format!(
+        "the end of the archive (after `{}`)",
+        last.unwrap_or_default()
+    );
+    drain(archive.into_inner())
+        .map_err(|e| classify_at(stage.package, "cannot read the archive".into(), &what, e))
 }
 
-/// The largest PAX global header accepted: `git archive` writes one of about 50 bytes
-/// (the commit id as a `comment`).
-const MAX_PAX_GLOBAL: u64 = 64 * 1024;
+/// The size of a tar record: GNU tar pads its output with zeros to a whole number of
+/// them (20 blocks).
+const RECORD: u64 = 10 * 1024;
 
-/// PAX records that, in a global header, would change which entries other readers see:
-/// GNU tar applies them to every entry that follows, the tar crate ignores them. A package
-/// must not tell two stories, so a global header setting one is refused.
-const PAX_GLOBAL_REFUSED: [&str; 3] = ["path", "linkpath", "size"];
-
-/// Checks a PAX global header (`git archive` starts with one, `pax_global_header`):
-/// metadata, not a file, so it is skipped unless it could change how others read the
-/// archive. Its bytes are read through the budget like every other byte.
-fn check_pax_global(package: &Path, shown: &str, entry: &mut impl Read) -> Result<(), Error> {
-    let mut records = Vec::new();
-    Read::by_ref(entry)
-        .take(MAX_PAX_GLOBAL + 1)
-        .read_to_end(&mut records)
-        .map_err(|e| classify(package, "cannot read the archive".into(), e))?;
-    if records.len() as u64 > MAX_PAX_GLOBAL {
-        return Err(refused(
-            package,
-            format!("PAX global header `{shown}` is larger than {MAX_PAX_GLOBAL} bytes"),
-        ));
-    }
-    for record in tar::PaxExtensions::new(&records) {
-        let record = record
-            .map_err(|_| refused(package, format!("PAX global header `{shown}` is malformed")))?;
-        let key = String::from_utf8_lossy(record.key_bytes());
-        if PAX_GLOBAL_REFUSED.contains(&key.as_ref()) || key.starts_with("GNU.sparse.") {
-            return Err(refused(
-                package,
-                format!(
-                    "PAX global header `{shown}` sets `{key}` for every entry; only a per-entry header may"
-                ),
-            ));
+/// Reads what follows the tar's end to the end of the gzip stream, so that every
+/// member's checksum and length are checked and nothing hides there: only zero padding
+/// may follow. The first [`RECORD`] bytes of it (the rest of the end blocks and the
+/// record's padding, which nothing unpacks to) are free; every byte past them counts
+/// against the budget.
+fn drain(mut rest: Stream) -> io::Result<()> {
+    let mut buf = vec![0; 64 * 1024];
+    let mut free = Read::by_ref(&mut rest.inner).take(RECORD);
+    loop {
+        let n = free.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Err(Fault::AfterTar.into_io());
         }
     }
-    Ok(())
+    loop {
+        let n = rest.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Err(Fault::AfterTar.into_io());
+        }
+    }
 }
 
 /// The module.xml [`read_manifest`](crate::read_manifest) takes from a gzip tar, and its
@@ -144,10 +162,18 @@ pub(crate) fn tar_manifest(
     let io_err = |source| classify(package, "cannot read the archive".into(), source);
     let mut archive = gzip_tar(file, limits);
     let mut found = None;
+    let mut last: Option<String> = None;
     for (count, entry) in archive.entries().map_err(io_err)?.enumerate() {
-        let mut entry = entry.map_err(io_err)?;
+        let mut entry = entry.map_err(|e| {
+            classify_at(package, "cannot read the archive".into(), &after(&last), e)
+        })?;
         if count >= limits.max_entries {
             return Err(too_many_entries(package, limits));
+        }
+        let shown_name = shown(&entry.path_bytes());
+        last = Some(shown_name.clone());
+        if !entry.header().entry_type().is_pax_global_extensions() {
+            check_pax_entry(package, &shown_name, &mut entry)?;
         }
         if !entry.header().entry_type().is_file() {
             continue;
@@ -156,7 +182,7 @@ pub(crate) fn tar_manifest(
         let parts = relative_parts(&path).unwrap_or_default();
         let place = manifest_place(&parts);
         if place == Some(Place::Root) || (place.is_some() && found.is_none()) {
-            let shown = parts.join("/");
+            let shown = shown_str(&parts.join("/"));
             let source = read_xml(package, &shown, entry.size(), &mut entry)?;
             if place == Some(Place::Root) {
                 return Ok(Some((shown, source)));

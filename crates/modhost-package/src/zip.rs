@@ -4,12 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
+use zip::CompressionMethod;
 use zip::read::{ArchiveOffset, Config, ZipFileEntry};
 use zip::result::ZipError;
 use zip::{ZipArchive, ZipReadOptions};
 
 use crate::budget::{Bounded, Budget, Limits};
 use crate::error::{Error, classify, refused, too_many_entries};
+use crate::escape::shown;
 use crate::manifest::{Place, manifest_place, read_xml};
 use crate::staging::{Kind, Stage, relative_parts};
 
@@ -24,8 +26,15 @@ fn zip_archive(
     let config = Config {
         archive_offset: ArchiveOffset::Known(0),
     };
-    let archive = ZipArchive::with_config(config, file)
-        .map_err(zip_err(package, "cannot read the archive"))?;
+    let archive = ZipArchive::with_config(config, file).map_err(|error| match error {
+        ZipError::Io(source) => classify(package, "cannot read the archive".into(), source),
+        _ => refused(
+            package,
+            "the zip's central directory (its list of entries, at the end of the file) is \
+             damaged, so the zip cannot be read; zip the module again (`zip -r NAME.zip DIR`)"
+                .into(),
+        ),
+    })?;
     if archive.len() > limits.max_entries {
         return Err(too_many_entries(package, limits));
     }
@@ -54,15 +63,56 @@ fn zip_content<'a>(
         .map_err(zip_err(package, context))
 }
 
-/// A zip error as an [`Error::Io`] with `context`.
+/// A zip error as an [`Error::Io`] with `context`; a damaged archive is refused in words.
 fn zip_err<'a>(package: &'a Path, context: &'a str) -> impl FnOnce(ZipError) -> Error + 'a {
-    move |error| {
-        let source = match error {
-            ZipError::Io(source) => source,
-            other => other.into(),
-        };
-        classify(package, context.into(), source)
+    move |error| match error {
+        ZipError::Io(source) => classify(package, context.into(), source),
+        ZipError::InvalidArchive(why) if why.contains("inconsisten") => refused(
+            package,
+            format!(
+                "{context}: the entry's local header does not match the zip's central \
+                 directory, so zip tools would disagree about it; zip the module again"
+            ),
+        ),
+        ZipError::InvalidArchive(_) => refused(
+            package,
+            format!("{context}: the zip is damaged; zip the module again (`zip -r NAME.zip DIR`)"),
+        ),
+        other => classify(package, context.into(), other.into()),
     }
+}
+
+/// Refuses an entry (`shown`) compressed with a method other than deflate or none, which
+/// the zip reader does not decompress, naming the method.
+fn check_method(package: &Path, shown: &str, method: CompressionMethod) -> Result<(), Error> {
+    #[allow(deprecated)]
+    let id = match method {
+        CompressionMethod::Stored | CompressionMethod::Deflated => return Ok(()),
+        CompressionMethod::Unsupported(id) => id,
+        _ => 0xffff,
+    };
+    let name = match id {
+        1 => "shrink",
+        2..=5 => "reduce",
+        6 => "implode",
+        9 => "deflate64",
+        12 => "bzip2",
+        14 => "LZMA",
+        93 => "zstd",
+        95 => "xz",
+        96 => "JPEG",
+        97 => "WavPack",
+        98 => "PPMd",
+        99 => "AES encryption",
+        _ => "an unknown method",
+    };
+    Err(refused(
+        package,
+        format!(
+            "entry `{shown}` is compressed with {name} (zip method {id}), which modhost does not \
+             read; zip the module again with deflate (`zip -Z deflate -r NAME.zip DIR`)"
+        ),
+    ))
 }
 
 /// What a zip entry is to the checks: its unix file type, when the archive gives one,
@@ -111,19 +161,19 @@ pub(crate) fn unpack_zip(file: fs_err::File, stage: &mut Stage<'_>) -> Result<()
         let entry = archive
             .by_index_data(index)
             .map_err(zip_err(package, "cannot read the archive"))?;
+        let name = shown(entry.name_raw());
         if entry.encrypted() {
-            return Err(stage.refuse(format!(
-                "entry `{}` is encrypted",
-                String::from_utf8_lossy(entry.name_raw())
-            )));
+            return Err(stage.refuse(format!("entry `{name}` is encrypted")));
         }
         let (size, compressed) = (entry.size(), entry.compressed_size());
         let path = zip_path(&entry);
+        let method = entry.compression();
         let admitted = stage.admit(entry.name_raw(), path.as_deref(), zip_kind(&entry), size)?;
         let Some(target) = admitted else { continue };
+        check_method(package, &name, method)?;
         budget
             .admit(compressed, size, length)
-            .map_err(|exceeded| stage.refuse(exceeded.to_string()))?;
+            .map_err(|exceeded| stage.refuse(exceeded.explain(&format!("`{name}`"))))?;
         let context = format!("cannot unpack `{}`", target.shown);
         let content = zip_content(&mut archive, index, package, &context)?;
         stage.write(
@@ -171,10 +221,11 @@ pub(crate) fn zip_manifest(
     let entry = archive
         .by_index_data(index)
         .map_err(zip_err(package, "cannot read the archive"))?;
-    let shown = String::from_utf8_lossy(entry.name_raw()).into_owned();
+    let shown = shown(entry.name_raw());
     if entry.encrypted() {
         return Err(refused(package, format!("entry `{shown}` is encrypted")));
     }
+    check_method(package, &shown, entry.compression())?;
     let size = entry.size();
     let content = zip_content(&mut archive, index, package, "cannot read the archive")?;
     read_xml(package, &shown, size, content).map(|source| Some((shown, source)))

@@ -1,0 +1,80 @@
+//! The names a package's entries take: each once, each a file or a directory but never
+//! both, and no two differing only in case.
+
+use std::collections::BTreeMap;
+
+use crate::escape::shown_str;
+
+/// What a path is, once an entry or a path below it named it.
+struct Node {
+    /// A directory (named by a directory entry or as a parent of another entry).
+    dir: bool,
+    /// Whether an entry of its own named it.
+    entry: bool,
+}
+
+/// The paths the entries so far named, and their parents.
+#[derive(Default)]
+pub(crate) struct Names {
+    /// Every path, `/`-joined, an entry or a parent of one names.
+    nodes: BTreeMap<String, Node>,
+    /// Every path in lower case, and the path it is.
+    folded: BTreeMap<String, String>,
+}
+
+impl Names {
+    /// Records the entry at `parts` (shown as `shown`), a directory if `dir`; refuses it,
+    /// saying why, when it repeats an entry, makes a file a directory or a directory a
+    /// file, or differs from another path only in case.
+    pub(crate) fn insert(
+        &mut self,
+        parts: &[String],
+        dir: bool,
+        shown: &str,
+    ) -> Result<(), String> {
+        for end in 1..=parts.len() {
+            let path = parts[..end].join("/");
+            let last = end == parts.len();
+            let is_dir = dir || !last;
+            match self.nodes.get_mut(&path) {
+                Some(node) if node.dir != is_dir => {
+                    return Err(format!(
+                        "`{}` is both a file and a directory in the package; keep one of them",
+                        shown_str(&path)
+                    ));
+                }
+                Some(node) if last && node.entry => {
+                    return Err(format!("duplicate entry `{shown}`"));
+                }
+                Some(node) => node.entry |= last,
+                None => {
+                    let folded = path.to_lowercase();
+                    if let Some(other) = self.folded.get(&folded) {
+                        return Err(format!(
+                            "entries `{}` and `{}` differ only in case, so they cannot both \
+                             exist on macOS or Windows filesystems; rename one of them",
+                            shown_str(other),
+                            shown_str(&path)
+                        ));
+                    }
+                    self.folded.insert(folded, path.clone());
+                    self.nodes.insert(
+                        path,
+                        Node {
+                            dir: is_dir,
+                            entry: last,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an entry named `path` (`/`-joined) as a file.
+    pub(crate) fn is_file_entry(&self, path: &str) -> bool {
+        self.nodes
+            .get(path)
+            .is_some_and(|node| node.entry && !node.dir)
+    }
+}

@@ -1,0 +1,190 @@
+//! Files that are not a gzip tar or a zip, named for what they are; zips the reader
+//! cannot read, said in words; size and bomb refusals naming the entry with plain numbers.
+
+mod common;
+
+use std::io::Write;
+
+use common::{
+    WASM, XML, demo_tar, gzip, manifest, refused_with, scratch, unpacked, write, zip_bytes,
+};
+
+const REPACK: &str = "repack the module as a .tgz (`tar -czf NAME.tgz DIR`) or a .zip";
+
+#[test]
+fn other_compressions_and_archives_are_named_with_how_to_repack() {
+    let scratch = scratch();
+    let tar = demo_tar(&[]);
+    let mut sfx = b"\x7fELF\x02\x01\x01\0 a self-extracting stub".to_vec();
+    sfx.extend(zip_bytes(&[
+        ("demo/module.xml", XML.as_bytes()),
+        ("demo/module.wasm", WASM),
+    ]));
+    let empty_zip = zip_bytes(&[]);
+    for (name, bytes, expected) in [
+        (
+            "bz2.tgz",
+            b"BZh91AY&SY rest".to_vec(),
+            "is a bzip2-compressed file, not a gzip tar or a zip",
+        ),
+        (
+            "xz.tgz",
+            b"\xfd7zXZ\0 rest".to_vec(),
+            "is an xz-compressed file",
+        ),
+        (
+            "zst.tgz",
+            b"\x28\xb5\x2f\xfd rest".to_vec(),
+            "is a zstd-compressed file",
+        ),
+        (
+            "plain.tgz",
+            tar.clone(),
+            "is an uncompressed tar archive; compress it with gzip",
+        ),
+        (
+            "empty.zip",
+            empty_zip,
+            "is an empty zip archive: it holds no files",
+        ),
+        ("sfx.zip", sfx, "is a self-extracting zip"),
+    ] {
+        let package = write(scratch.path(), name, &bytes);
+        for result in [unpacked(&package), manifest(&package)] {
+            refused_with(&result, &[expected]);
+        }
+        if !name.ends_with(".zip") || name == "sfx.zip" {
+            refused_with(&unpacked(&package), &[REPACK]);
+        }
+    }
+}
+
+/// A zip of the demo module whose entries claim compression `method`.
+fn zip_with_method(method: u16) -> Vec<u8> {
+    let mut bytes = zip_bytes(&[
+        ("demo/module.xml", XML.as_bytes()),
+        ("demo/module.wasm", WASM),
+    ]);
+    let heads: Vec<(usize, usize)> = bytes
+        .windows(4)
+        .enumerate()
+        .filter_map(|(at, magic)| match magic {
+            b"PK\x03\x04" => Some((at, 8)),
+            b"PK\x01\x02" => Some((at, 10)),
+            _ => None,
+        })
+        .collect();
+    for (at, field) in heads {
+        bytes[at + field..at + field + 2].copy_from_slice(&method.to_le_bytes());
+    }
+    bytes
+}
+
+#[test]
+fn zip_methods_modhost_does_not_read_are_named() {
+    let scratch = scratch();
+    for (method, name) in [(12, "bzip2"), (14, "LZMA"), (93, "zstd"), (95, "xz")] {
+        let package = write(
+            scratch.path(),
+            &format!("{method}.zip"),
+            &zip_with_method(method),
+        );
+        let expected = [
+            &format!("entry `demo/module.xml` is compressed with {name} (zip method {method})")[..],
+            "zip the module again with deflate (`zip -Z deflate",
+        ];
+        refused_with(&unpacked(&package), &expected);
+        refused_with(&manifest(&package), &expected);
+    }
+}
+
+#[test]
+fn a_damaged_central_directory_is_said_in_words() {
+    let scratch = scratch();
+    let mut bytes = zip_bytes(&[
+        ("demo/module.xml", XML.as_bytes()),
+        ("demo/module.wasm", WASM),
+    ]);
+    // The end record's entry counts say 9 entries: the central directory ends first.
+    let end = bytes
+        .windows(4)
+        .rposition(|w| w == b"PK\x05\x06")
+        .unwrap_or(0);
+    bytes[end + 8..end + 12].copy_from_slice(&[9, 0, 9, 0]);
+    let package = write(scratch.path(), "count.zip", &bytes);
+    for result in [unpacked(&package), manifest(&package)] {
+        refused_with(&result, &["the zip's central directory", "is damaged"]);
+        let message = result.err().unwrap_or_default();
+        assert!(!message.contains("::"), "{message}");
+    }
+}
+
+#[test]
+fn a_bomb_names_its_entry_and_says_the_numbers_plainly() {
+    let scratch = scratch();
+    let zeros = vec![0u8; 8 << 20];
+    let tgz = write(
+        scratch.path(),
+        "bomb.tgz",
+        &gzip(&demo_tar(&[(
+            "demo/seed.sqlite",
+            tar::EntryType::Regular,
+            &zeros,
+        )])),
+    );
+    let zip = write(
+        scratch.path(),
+        "bomb.zip",
+        &zip_bytes(&[
+            ("demo/module.xml", XML.as_bytes()),
+            ("demo/seed.sqlite", &zeros),
+        ]),
+    );
+    for package in [&tgz, &zip] {
+        refused_with(
+            &unpacked(package),
+            &[
+                "`demo/seed.sqlite` would unpack past ",
+                " MiB",
+                "KiB",
+                "in the archive; packages may unpack to at most 200× their size and 256 MiB",
+                "compression-ratio limit 200:1",
+            ],
+        );
+    }
+}
+
+#[test]
+fn a_package_past_the_size_limit_names_the_entry() {
+    let scratch = scratch();
+    let mut noise = Vec::with_capacity(3 << 20);
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    while noise.len() < 3 << 20 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        noise.write_all(&state.to_le_bytes()).unwrap_or_default();
+    }
+    let package = write(
+        scratch.path(),
+        "big.tgz",
+        &gzip(&demo_tar(&[(
+            "demo/big.bin",
+            tar::EntryType::Regular,
+            &noise,
+        )])),
+    );
+    let staging = scratch.path().join("staging");
+    assert!(fs_err::create_dir(&staging).is_ok());
+    let limits = modhost_package::Limits {
+        max_total_size: 2 << 20,
+        ..Default::default()
+    };
+    let result = modhost_package::unpack(&package, &staging, &limits)
+        .map(|u| u.manifest.rawname)
+        .map_err(|e| e.to_string());
+    refused_with(
+        &result,
+        &["`demo/big.bin` would take the package past 2 MiB, the most a package may unpack to"],
+    );
+}
