@@ -228,9 +228,32 @@ impl Parser {
     }
 
     fn requirement(&mut self, element: &Element) -> Option<Requirement> {
-        Requirement::parse(element.trimmed_text())
+        let requirement = Requirement::parse(element.trimmed_text())
             .map_err(|e| self.problem(element.position, format!("<{}>: {e}", element.name)))
-            .ok()
+            .ok()?;
+        self.php_operator(element);
+        Some(requirement)
+    }
+
+    /// Warns about a dependency read with one of PHP's operators that FreePBX's module
+    /// admin does not know (`<version>>=2.10.0</version>`): FreePBX skips such a
+    /// dependency, so a module may have been tested without it.
+    fn php_operator(&mut self, element: &Element) {
+        let text = element.trimmed_text();
+        if let Some(at) = text.find(['<', '>']) {
+            let op: String = text[at..]
+                .chars()
+                .take_while(|c| matches!(c, '<' | '>' | '='))
+                .collect();
+            self.warn(
+                element.position,
+                format!(
+                    "<{}> `{text}`: FreePBX's module admin does not know the operator `{op}` \
+                     and skips this dependency; modhost checks it",
+                    element.name
+                ),
+            );
+        }
     }
 
     pub(crate) fn manifest(&mut self, root: &Element) -> Option<Manifest> {
@@ -252,14 +275,7 @@ impl Parser {
         }
         for (name, count) in counts {
             if count > 1 && known(name).is_some_and(|(occurs, _)| occurs == Once) {
-                let position = root
-                    .children_named(name)
-                    .nth(1)
-                    .map_or(root.position, |e| e.position);
-                self.problem(
-                    position,
-                    format!("<{name}> appears {count} times; it may appear once"),
-                );
+                self.repeated(root, name, count);
             }
         }
         let rawname = self.required(root, "rawname");
@@ -290,8 +306,8 @@ impl Parser {
             );
         }
         let category = self.category(root);
-        let md5sum = self.checksum(root, &["md5sum"], 32);
-        let sha1 = self.checksum(root, &["sha1", "sha1sum"], 40);
+        let md5sum = self.checksum(root, &["md5sum"], 32, true);
+        let sha1 = self.checksum(root, &["sha1", "sha1sum"], 40, false);
         let depends = self.depends(root);
         let requirements = self.requirements(root);
         let supported = self.supported(root);
@@ -360,6 +376,33 @@ impl Parser {
         })
     }
 
+    /// An element that may appear once appears `count` times. Repeats with the same
+    /// content as the first are a warning (old FreePBX releases repeat `<supported>` and
+    /// `<publisher>`, and FreePBX loads them): the first is read. A repeat that differs is
+    /// an error, since which one is meant cannot be told.
+    fn repeated(&mut self, root: &Element, name: &str, count: usize) {
+        let mut all = root.children_named(name);
+        let Some(first) = all.next() else { return };
+        let repeats: Vec<&Element> = all.collect();
+        match repeats.iter().find(|repeat| !same_content(first, repeat)) {
+            Some(differs) => self.problem(
+                differs.position,
+                format!("<{name}> appears {count} times; it may appear once"),
+            ),
+            None => {
+                for repeat in repeats {
+                    self.warn(
+                        repeat.position,
+                        format!(
+                            "<{name}> repeats the one at {} with the same content; one is enough",
+                            at(first.position)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
     fn repo(&mut self, root: &Element) -> String {
         match (self.text(root, "repo"), root.child("repo")) {
             (Some(repo), Some(element)) => {
@@ -403,13 +446,39 @@ impl Parser {
     /// `<sha1>` and `<sha1sum>`), lower-cased. Two spellings with the same value are a
     /// warning (one is redundant); with different values they are an error, because a
     /// package cannot match both and choosing one would hide a broken file.
-    fn checksum(&mut self, root: &Element, names: &[&str], hex_len: usize) -> Option<String> {
-        let mut found: Vec<(&Element, String)> = names
-            .iter()
-            .filter_map(|name| root.child(name))
-            .map(|element| (element, element.trimmed_text().to_ascii_lowercase()))
-            .filter(|(_, text)| !text.is_empty())
-            .collect();
+    ///
+    /// With `placeholders`, a value that is not hexadecimal at all is a placeholder, not a
+    /// checksum: real FreePBX files write `<md5sum>compatibility</md5sum>` (every firewall
+    /// 16 and 17 release), `x` or `junk`, and FreePBX loads them. It is warned about and
+    /// taken as absent. Hexadecimal digits of the wrong length stay an error: that is a
+    /// damaged checksum no package can match.
+    fn checksum(
+        &mut self,
+        root: &Element,
+        names: &[&str],
+        hex_len: usize,
+        placeholders: bool,
+    ) -> Option<String> {
+        let mut found: Vec<(&Element, String)> = Vec::new();
+        for element in names.iter().filter_map(|name| root.child(name)) {
+            let text = element.trimmed_text().to_ascii_lowercase();
+            if text.is_empty() {
+                continue;
+            }
+            if placeholders && !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                self.warn(
+                    element.position,
+                    format!(
+                        "<{}> `{}` is not a checksum ({hex_len} hexadecimal digits); it is \
+                         taken as absent (FreePBX loads such files)",
+                        element.name,
+                        element.trimmed_text()
+                    ),
+                );
+                continue;
+            }
+            found.push((element, text));
+        }
         // The one written first is the reference; a later one is what gets reported.
         found.sort_by_key(|(element, _)| (element.position.line, element.position.column));
         for (element, text) in &found {
@@ -451,9 +520,11 @@ impl Parser {
     }
 
     fn named(&mut self, element: &Element, rawname_grammar: bool) -> Option<NamedRequirement> {
-        parse_named(element.trimmed_text(), rawname_grammar)
+        let named = parse_named(element.trimmed_text(), rawname_grammar)
             .map_err(|message| self.problem(element.position, message))
-            .ok()
+            .ok()?;
+        self.php_operator(element);
+        Some(named)
     }
 
     fn depends(&mut self, root: &Element) -> Depends {
@@ -481,6 +552,7 @@ impl Parser {
                         }
                     }
                     if valid {
+                        self.php_operator(element);
                         depends.php.components.push(alternatives);
                     }
                 }
@@ -723,23 +795,35 @@ impl Parser {
         let mut tables = Vec::new();
         // SQLite does not tell `calls` from `CALLS`, so neither does this check.
         let mut declared = Declared::default();
-        for element in root
-            .children_named("database")
-            .flat_map(|d| d.children.iter())
-        {
-            if element.name != "table" {
-                self.keep_unknown("module/database", element);
-                continue;
-            }
-            let name = self.name_attribute(element);
-            if let Some(name) = &name {
-                self.declare(&mut declared, "table", name, element.position, "");
-            }
-            // A table with a bad name is still checked whole, so that every problem in it
-            // is reported now rather than after the name is fixed.
-            let table = self.table(element);
-            if let Some(name) = name {
-                tables.push(Table { name, ..table });
+        for database in root.children_named("database") {
+            // FreePBX migrates the tables of one `<database>` together, keyed by name, so
+            // there a later table of the same name wins. It reads only the first
+            // `<database>`, so a table repeated from another one stays an error.
+            let mut here: Vec<&str> = Vec::new();
+            for element in &database.children {
+                if element.name != "table" {
+                    self.keep_unknown("module/database", element);
+                    continue;
+                }
+                let name = self.name_attribute(element);
+                let again = name.as_ref().is_some_and(|name| {
+                    let later_wins = here.contains(&name.as_str());
+                    self.declare(
+                        &mut declared,
+                        "table",
+                        name,
+                        element.position,
+                        "",
+                        later_wins,
+                    )
+                });
+                here.extend(identifier_attribute(element));
+                // A table with a bad name is still checked whole, so that every problem in
+                // it is reported now rather than after the name is fixed.
+                let table = self.table(element);
+                if let Some(name) = name {
+                    replace_or_push(&mut tables, Table { name, ..table }, again, |t| &t.name);
+                }
             }
         }
         Database { tables }
@@ -747,6 +831,12 @@ impl Parser {
 
     /// Reports `name` if `declared` already holds it, ignoring case; records it otherwise.
     /// `of` says where the name lives (" of table `t`") for the message.
+    ///
+    /// With `later_wins`, the same name spelled the same way is a warning and `true` is
+    /// returned: the later definition replaces the earlier, as FreePBX's migration keys
+    /// tables and fields by name (core 14.0.1 to 16.0.30 declare `outbound_routes`
+    /// twice, and `mohclass` twice in `incoming`). A name differing only in case stays an
+    /// error: FreePBX would keep both, and SQLite cannot.
     fn declare(
         &mut self,
         declared: &mut Declared,
@@ -754,9 +844,20 @@ impl Parser {
         name: &str,
         position: Position,
         of: &str,
-    ) {
+        later_wins: bool,
+    ) -> bool {
         let folded = name.to_ascii_lowercase();
         match declared.get(&folded) {
+            Some((first, at_first)) if later_wins && first == name => {
+                let message = format!(
+                    "{what} `{name}`{of} is declared at {} and again at {}; the later \
+                     definition is used, as FreePBX uses it",
+                    at(*at_first),
+                    at(position)
+                );
+                self.warn(position, message);
+                true
+            }
             Some((first, at_first)) => {
                 let spelled = if first == name {
                     String::new()
@@ -768,9 +869,11 @@ impl Parser {
                     at(*at_first)
                 );
                 self.problem(position, message);
+                false
             }
             None => {
                 declared.insert(folded, (name.to_owned(), position));
+                false
             }
         }
     }
@@ -798,17 +901,27 @@ impl Parser {
             match child.name.as_str() {
                 "field" => {
                     self.check_children("module/database/table", child, &[]);
-                    if let Some(name) = identifier_attribute(child) {
-                        self.declare(&mut fields_declared, "field", name, child.position, &of);
+                    let again = identifier_attribute(child).is_some_and(|name| {
+                        self.declare(
+                            &mut fields_declared,
+                            "field",
+                            name,
+                            child.position,
+                            &of,
+                            true,
+                        )
+                    });
+                    if let Some(field) = self.field(child) {
+                        replace_or_push(&mut table.fields, field, again, |f| &f.name);
                     }
-                    table.fields.extend(self.field(child));
                 }
                 "key" => {
                     self.check_children("module/database/table", child, &["column"]);
                     // A key becomes one SQLite index named after the module, table and key:
                     // a second key of the same name, in any case, would be the same index.
+                    // Unlike a table or field, a repeated key stays an error.
                     if let Some(name) = identifier_attribute(child) {
-                        self.declare(&mut keys_declared, "key", name, child.position, &of);
+                        self.declare(&mut keys_declared, "key", name, child.position, &of, false);
                     }
                     table.keys.extend(self.key(child, &field_names, &label));
                 }
@@ -1255,7 +1368,6 @@ fn is_identifier(name: &str) -> bool {
 /// where.
 type Declared = BTreeMap<String, (String, Position)>;
 
-/// `line:column`, for messages that point at a second place.
 /// `element` with its attribute names in lower case, as FreePBX reads a `<database>`'s
 /// (its migration lower-cases them first): real files write `primaryKey="true"`,
 /// `autoIncrement="true"` and `notNull="false"`, and mean them. Values keep their case.
@@ -1270,6 +1382,31 @@ fn lowercase_attributes(element: &Element) -> Element {
     }
 }
 
+/// Pushes `item`, or, when it declares `name` `again`, puts it in the place of the
+/// earlier one of that name: PHP's keyed arrays keep a key where it was first set.
+fn replace_or_push<T>(items: &mut Vec<T>, item: T, again: bool, name: fn(&T) -> &String) {
+    match items
+        .iter()
+        .position(|earlier| again && name(earlier) == name(&item))
+    {
+        Some(index) => items[index] = item,
+        None => items.push(item),
+    }
+}
+
+/// Whether `a` and `b` say the same: names, attributes, trimmed text and children alike.
+fn same_content(a: &Element, b: &Element) -> bool {
+    a.name == b.name
+        && a.attributes == b.attributes
+        && a.trimmed_text() == b.trimmed_text()
+        && a.children.len() == b.children.len()
+        && a.children
+            .iter()
+            .zip(&b.children)
+            .all(|(x, y)| same_content(x, y))
+}
+
+/// `line:column`, for messages that point at a second place.
 fn at(position: Position) -> String {
     format!("{}:{}", position.line, position.column)
 }

@@ -2,7 +2,10 @@
 //!
 //! module.xml files are tiny, so a tree is simpler than streaming and lets validation
 //! report every problem with its line and column. Documents with a DTD or with entities
-//! other than XML's five predefined ones are refused: that closes off entity bombs.
+//! other than XML's five predefined ones are refused: that closes off entity bombs. So
+//! are the control characters XML 1.0 forbids, raw or as references (see `chars`).
+
+mod chars;
 
 use quick_xml::escape::{EscapeError, resolve_predefined_entity};
 use quick_xml::events::attributes::AttrError;
@@ -211,11 +214,19 @@ pub fn parse(source: &str) -> Result<Element, SyntaxError> {
         position: Position::at(source, usize::try_from(offset).unwrap_or(usize::MAX)),
         message,
     };
+    // How far the document has been checked for characters XML 1.0 forbids: each
+    // event's bytes are checked once read, so that problems are found in document order.
+    let mut checked = 0usize;
     loop {
         let offset = reader.buffer_position();
         let event = reader
             .read_event()
             .map_err(|e| fail(reader.error_position(), e.to_string()))?;
+        let read = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        if let Some((at, c)) = source.get(checked..read).and_then(chars::first_forbidden) {
+            return Err(fail((checked + at) as u64, chars::raw_message(c)));
+        }
+        checked = checked.max(read);
         match event {
             Event::Start(start) | Event::Empty(start) if root.is_some() => {
                 let name = start.name().as_ref().to_owned();
@@ -283,6 +294,13 @@ pub fn parse(source: &str) -> Result<Element, SyntaxError> {
             }
             Event::GeneralRef(reference) => {
                 let resolved = match reference.resolve_char_ref() {
+                    Ok(Some(c)) if !chars::is_xml_char(c) => {
+                        let name = reference.xml10_content();
+                        return Err(fail(
+                            offset,
+                            chars::reference_message(&format!("&{name};"), c),
+                        ));
+                    }
                     Ok(Some(c)) => c.to_string(),
                     Ok(None) => {
                         let name = reference.xml10_content();
@@ -366,6 +384,19 @@ fn element(
                 )
             })?
             .into_owned();
+        // Raw control characters are refused before the tag is read; these came from
+        // references, found again in the value as written to say where.
+        if value.chars().any(|c| !chars::is_xml_char(c)) {
+            let raw: &str = &attribute.value;
+            let (within, message) = match chars::forbidden_reference(raw) {
+                Some((within, reference, c)) => (within, chars::reference_message(reference, c)),
+                None => (0, "a character XML 1.0 does not allow".to_owned()),
+            };
+            return Err((
+                value_start.saturating_add(within as u64),
+                format!("bad value for attribute `{key}` of <{name}>: {message}"),
+            ));
+        }
         attributes.push((key, value));
     }
     Ok(Element {
@@ -432,166 +463,4 @@ fn attribute_error(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolves_predefined_entities_and_keeps_positions() {
-        let doc = "<module>\n  <name>A &amp; B &#65;</name>\n  <info/>\n</module>";
-        let root = parse(doc).map_err(|e| e.message);
-        let Ok(root) = root else { panic!("{root:?}") };
-        let name = root.child("name").map(Element::trimmed_text);
-        assert_eq!(name, Some("A & B A"));
-        assert_eq!(
-            root.child("name").map(|e| e.position),
-            Some(Position { line: 2, column: 3 })
-        );
-        assert!(root.child("info").is_some());
-    }
-
-    #[test]
-    fn walking_forward_finds_the_same_positions_as_counting_from_the_start() {
-        let doc = "<module>\n  <né a=\"é\"/><b/>\n\n\t<c>ü</c><d/>\n</module>";
-        let Ok(root) = parse(doc).map_err(|e| e.message) else {
-            panic!("parses")
-        };
-        let positions: Vec<Position> = root.children.iter().map(|e| e.position).collect();
-        let expected: Vec<Position> = ["<né", "<b/>", "<c>", "<d/>"]
-            .iter()
-            .filter_map(|tag| doc.find(tag))
-            .map(|offset| Position::at(doc, offset))
-            .collect();
-        assert_eq!(positions, expected);
-        assert_eq!(
-            positions[3],
-            Position {
-                line: 4,
-                column: 10
-            }
-        );
-    }
-
-    #[test]
-    fn refuses_doctype_and_custom_entities() {
-        let bomb = "<!DOCTYPE m [<!ENTITY a \"aaaa\">]><module>&a;</module>";
-        let err = parse(bomb).err().map(|e| e.message);
-        assert!(err.is_some_and(|m| m.contains("DOCTYPE")));
-        let custom = "<module><name>&lol;</name></module>";
-        let err = parse(custom).err().map(|e| e.message);
-        assert!(err.is_some_and(|m| m.contains("&lol;")));
-    }
-
-    #[test]
-    fn refuses_an_oversized_document_before_reading_it() {
-        let big = format!("<module>{}</module>", " ".repeat(crate::MAX_SIZE));
-        let err = parse(&big).err().map(|e| e.message);
-        assert!(err.is_some_and(|m| m.contains("larger than")));
-        let mut bytes = big.into_bytes();
-        bytes.push(0xFF);
-        let err = decode(&bytes).err().map(|e| e.message);
-        assert!(err.is_some_and(|m| m.contains("larger than")));
-    }
-
-    #[test]
-    fn reports_unclosed_and_mismatched_tags_with_position() {
-        let err = parse("<module>\n<name>x</nam>\n</module>").err();
-        assert_eq!(err.map(|e| e.position.line), Some(2));
-        let err = parse("<module>\n  <depends><module>x</module>\n").err();
-        assert_eq!(
-            err,
-            Some(SyntaxError {
-                position: Position { line: 2, column: 3 },
-                message: "<depends> is never closed".into()
-            })
-        );
-    }
-
-    /// The message and `line:column` of parsing `doc`'s error.
-    fn error(doc: &str) -> Option<(String, usize, usize)> {
-        parse(doc)
-            .err()
-            .map(|e| (e.message, e.position.line, e.position.column))
-    }
-
-    #[test]
-    fn attribute_errors_are_at_their_own_line_and_column_without_byte_offsets() {
-        let cases = [
-            (
-                "<module>\n  <name a=\"1\" b=\"2\" a=\"3\">x</name></module>",
-                "bad attribute in <name>: attribute `a` is repeated (first at 2:9)",
-                (2, 21),
-            ),
-            (
-                "<module>\n  <name a>x</name></module>",
-                "bad attribute in <name>: an attribute name must be followed by `=`",
-                (2, 10),
-            ),
-            (
-                "<module>\n  <name é=\"1\" a=1>x</name></module>",
-                "bad attribute in <name>: an attribute value must be in quotes",
-                (2, 17),
-            ),
-            (
-                "<module>\n  <name a=>x</name></module>",
-                "bad attribute in <name>: `=` must be followed by a quoted value",
-                (2, 11),
-            ),
-            (
-                "<module>\n  <name x=\"é\" a=\"b&lol;c\">x</name></module>",
-                "bad value for attribute `a` of <name>: unknown entity `&lol;` (custom entities \
-                 are not allowed)",
-                (2, 19),
-            ),
-            (
-                "<module>\n  <name a=\"b&lolc\">x</name></module>",
-                "bad value for attribute `a` of <name>: `&` starts an entity that has no closing `;`",
-                (2, 13),
-            ),
-        ];
-        for (doc, message, (line, column)) in cases {
-            assert_eq!(
-                error(doc),
-                Some((message.to_owned(), line, column)),
-                "{doc}"
-            );
-        }
-    }
-
-    #[test]
-    fn bytes_that_are_not_utf8_are_placed_and_a_declared_encoding_is_named() {
-        let latin1 =
-            b"<?xml version=\"1.0\" encoding='ISO-8859-1' ?>\n<module>\n  <name>Caf\xe9</name>";
-        let err = decode(latin1).err();
-        assert_eq!(
-            err.as_ref().map(|e| e.position),
-            Some(Position {
-                line: 3,
-                column: 12
-            })
-        );
-        assert_eq!(
-            err.map(|e| e.message).as_deref(),
-            Some(
-                "byte 0xE9 is not UTF-8: the document declares encoding `ISO-8859-1`, but only \
-                 UTF-8 is supported (convert the file to UTF-8)"
-            )
-        );
-        // A declared UTF-8 (in any spelling) is not blamed; the byte still is.
-        for doc in [
-            &b"<?xml version=\"1.0\" encoding=\"utf-8\"?><m>\xff</m>"[..],
-            b"<?xml version=\"1.0\" encoding=\"UTF8\"?><m>\xff</m>",
-            b"\xEF\xBB\xBF<m>\xff</m>",
-        ] {
-            let message = decode(doc).err().map(|e| e.message);
-            assert_eq!(
-                message.as_deref(),
-                Some("byte 0xFF is not UTF-8, the only encoding module.xml may use")
-            );
-        }
-        let utf16 = decode(b"\xFF\xFE<\0m\0/\0>\0").err();
-        assert!(utf16.is_some_and(
-            |e| e.position == Position { line: 1, column: 1 } && e.message.contains("UTF-16")
-        ),);
-        assert_eq!(decode("<m>é</m>".as_bytes()).ok(), Some("<m>é</m>"));
-    }
-}
+mod tests;

@@ -409,8 +409,9 @@ fn every_problem_in_tables_fields_keys_and_php_components_is_reported_at_once() 
                  float, datetime, datetimetz, date, time, blob, binary, guid, json, array, \
                  simple_array, object)";
     let expected = [
-        "6:3: dependency 'curl >= 7' is not of the form 'name [op] version': `>=` is not a \
-         comparison operator (expected one of lt le gt ge == = eq != ne)"
+        // `>=` is PHP's spelling of ge, read since cxpanel writes it; `=>` is no operator.
+        "6:3: dependency 'curl => 7' is not of the form 'name [op] version': `=>` is not a \
+         comparison operator (expected one of lt le gt ge eq ne == = != < <= > >= <>)"
             .to_owned(),
         "6:3: dependency 'zend guard' is not of the form 'name [op] version': `guard` is not \
          a valid version: expected a number"

@@ -83,3 +83,79 @@ fn a_hooks_targets_priority_and_the_modules_category_are_inherited() {
         .collect();
     assert_eq!(categories, [Some("Admin"), Some("Settings")]);
 }
+
+#[test]
+fn a_table_or_field_declared_twice_takes_the_later_definition_as_freepbx_does() {
+    // core 14.0.1 to 16.0.30 declare `outbound_routes` twice and `incoming`'s
+    // `mohclass` twice; FreePBX's migration keys both by name, so the later one wins.
+    let core = parse("core14-routes.xml");
+    let warnings: Vec<String> = core.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "15:4: field `mohclass` of table `incoming` is declared at 13:4 and again at 15:4; \
+             the later definition is used, as FreePBX uses it",
+            "27:3: table `outbound_routes` is declared at 17:3 and again at 27:3; the later \
+             definition is used, as FreePBX uses it",
+        ]
+    );
+    let tables: Vec<&str> = core
+        .database
+        .tables
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    // Each table once, where it was first declared (a PHP array keeps a key's place).
+    assert_eq!(
+        tables,
+        ["incoming", "outbound_routes", "outbound_route_sequence"]
+    );
+    let fields = |table: usize| -> Vec<&str> {
+        core.database.tables[table]
+            .fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect()
+    };
+    assert_eq!(fields(1), ["route_id", "name", "dest", "time_mode"]);
+    assert_eq!(
+        fields(0),
+        ["cidnum", "extension", "mohclass", "description"]
+    );
+    let mohclass = &core.database.tables[0].fields[2];
+    assert_eq!(
+        (mohclass.default.as_deref(), mohclass.notnull),
+        (Some(""), false),
+        "the later `mohclass`"
+    );
+}
+
+#[test]
+fn a_placeholder_md5sum_is_absent_and_php_operators_are_read() {
+    let firewall = parse("warnings/placeholder-md5sum.xml");
+    assert_eq!(firewall.md5sum, None);
+    let cxpanel = parse("warnings/php-operator.xml");
+    assert_eq!(
+        cxpanel.depends.version[0].to_string(),
+        "ge 2.10.0",
+        "`>=2.10.0` is ge 2.10.0"
+    );
+    // Each PHP spelling, in every kind of dependency that takes an operator.
+    let xml = "<module><rawname>m</rawname><name>M</name><version>1.0-1</version><depends>\
+               <module>core &lt;&gt; 14.0</module><engine>asterisk &lt; 21</engine>\
+               <phpversion>&gt;5.6</phpversion><phpcomponent>curl &lt;= 8</phpcomponent>\
+               </depends></module>";
+    let m = Manifest::parse(xml, "m.xml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.version.canonical(), "1.0.1", "PHP reads `-` as `.`");
+    assert_eq!(m.depends.modules[0].to_string(), "core ne 14.0");
+    assert_eq!(m.depends.engines[0].to_string(), "asterisk lt 21");
+    assert_eq!(m.depends.php.version[0].to_string(), "gt 5.6");
+    assert_eq!(m.depends.php.components[0][0].to_string(), "curl le 8");
+    assert_eq!(m.warnings.len(), 4, "{:?}", m.warnings);
+    // A hexadecimal checksum of the wrong length, and any bad <sha1>, stay errors.
+    for bad in ["<md5sum>abc123</md5sum>", "<sha1>compatibility</sha1>"] {
+        let xml =
+            format!("<module><rawname>m</rawname><name>M</name><version>1</version>{bad}</module>");
+        assert!(Manifest::parse(&xml, "m.xml").is_err(), "{bad}");
+    }
+}

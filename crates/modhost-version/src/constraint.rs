@@ -25,15 +25,17 @@ pub enum Op {
 }
 
 impl Op {
-    /// Parses one of `lt le gt ge == = eq != ne`, case-insensitively.
+    /// Parses one of the operators PHP's `version_compare` knows, case-insensitively:
+    /// `lt <`, `le <=`, `gt >`, `ge >=`, `eq == =`, `ne != <>`. FreePBX's `<depends>`
+    /// documents the words and `== = !=`; real files also write `>=2.10.0`.
     pub fn parse(text: &str) -> Result<Self, Error> {
         match text.to_ascii_lowercase().as_str() {
-            "lt" => Ok(Op::Lt),
-            "le" => Ok(Op::Le),
+            "lt" | "<" => Ok(Op::Lt),
+            "le" | "<=" => Ok(Op::Le),
             "eq" | "=" | "==" => Ok(Op::Eq),
-            "ne" | "!=" => Ok(Op::Ne),
-            "ge" => Ok(Op::Ge),
-            "gt" => Ok(Op::Gt),
+            "ne" | "!=" | "<>" => Ok(Op::Ne),
+            "ge" | ">=" => Ok(Op::Ge),
+            "gt" | ">" => Ok(Op::Gt),
             _ => Err(Error::Operator(text.to_owned())),
         }
     }
@@ -92,11 +94,12 @@ pub struct Requirement {
 }
 
 impl Requirement {
-    /// Parses `[op] version`, such as `ge 16.0`, `16.0`, `lt 2.0` or `ge13.0`.
+    /// Parses `[op] version`, such as `ge 16.0`, `16.0`, `lt 2.0`, `ge13.0` or `>=2.10.0`.
     pub fn parse(text: &str) -> Result<Self, Error> {
         let mut words = text.split_whitespace();
         match (words.next(), words.next(), words.next()) {
-            // FreePBX also accepts the operator glued to the version (`ge13.0`, `==13.0`).
+            // FreePBX also accepts the operator glued to the version (`ge13.0`, `==13.0`),
+            // and real files glue PHP's (`>=2.10.0`).
             (Some(word), None, None) => match word.find(|c: char| c.is_ascii_digit()) {
                 Some(start) if start > 0 => Ok(Requirement {
                     op: Op::parse(&word[..start])?,

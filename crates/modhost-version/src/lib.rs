@@ -39,7 +39,10 @@ pub enum Error {
         reason: &'static str,
     },
     /// The text is not a known comparison operator.
-    #[error("`{0}` is not a comparison operator (expected one of lt le gt ge == = eq != ne)")]
+    #[error(
+        "`{0}` is not a comparison operator (expected one of lt le gt ge eq ne == = != \
+         < <= > >= <>)"
+    )]
     Operator(String),
 }
 
@@ -112,10 +115,11 @@ pub struct Version {
 }
 
 impl Version {
-    /// Parses `text` on the strict grammar `N(.N)*[sep? WORD [sep? N(.N)*]]`, where `sep`
-    /// is one of `. - _ +` and `WORD` one of `dev alpha a beta b rc pl p` in any case.
-    /// Old FreePBX releases number within a release word (`2.9.0alpha1.6`), hence the
-    /// dotted numbers after it.
+    /// Parses `text` on the strict grammar `N(sep N)*[sep? WORD [sep? N(.N)*]]`, where
+    /// `sep` is one of `. - _ +` and `WORD` one of `dev alpha a beta b rc pl p` in any
+    /// case. PHP's `version_compare` reads `-`, `_` and `+` as `.`, so `1.0-1` is `1.0.1`
+    /// (and its canonical form). Old FreePBX releases number within a release word
+    /// (`2.9.0alpha1.6`), hence the dotted numbers after it.
     pub fn parse(text: &str) -> Result<Self, Error> {
         let fail = |reason| Error::Version {
             text: text.to_owned(),
@@ -132,8 +136,8 @@ impl Version {
         if !bytes.first().is_some_and(u8::is_ascii_digit) {
             return Err(fail("expected a number"));
         }
-        let numbers =
-            dotted_numbers(text, &mut pos).ok_or_else(|| fail("a number is too large"))?;
+        let numbers = dotted_numbers(text, &mut pos, is_separator)
+            .ok_or_else(|| fail("a number is too large"))?;
         if pos == bytes.len() {
             return Ok(Version {
                 text: text.to_owned(),
@@ -158,7 +162,8 @@ impl Version {
             pos += 1;
         }
         let stage_numbers = if bytes.get(pos).is_some_and(u8::is_ascii_digit) {
-            dotted_numbers(text, &mut pos).ok_or_else(|| fail("a number is too large"))?
+            dotted_numbers(text, &mut pos, |b| b == b'.')
+                .ok_or_else(|| fail("a number is too large"))?
         } else {
             Vec::new()
         };
@@ -308,9 +313,10 @@ fn is_separator(b: u8) -> bool {
     matches!(b, b'.' | b'-' | b'_' | b'+')
 }
 
-/// Reads `N(.N)*` from `pos` (which must be at a digit), leaving `pos` after the last
-/// number; `None` when a number overflows.
-fn dotted_numbers(text: &str, pos: &mut usize) -> Option<Vec<u64>> {
+/// Reads `N(sep N)*` from `pos` (which must be at a digit), where `sep` is a byte for
+/// which `separator` holds, leaving `pos` after the last number; `None` when a number
+/// overflows.
+fn dotted_numbers(text: &str, pos: &mut usize, separator: fn(u8) -> bool) -> Option<Vec<u64>> {
     let bytes = text.as_bytes();
     let mut numbers = Vec::new();
     loop {
@@ -318,7 +324,9 @@ fn dotted_numbers(text: &str, pos: &mut usize) -> Option<Vec<u64>> {
         numbers.push(text[*pos..*pos + digits].parse().ok()?);
         *pos += digits;
         match bytes.get(*pos) {
-            Some(b'.') if bytes.get(*pos + 1).is_some_and(u8::is_ascii_digit) => *pos += 1,
+            Some(&b) if separator(b) && bytes.get(*pos + 1).is_some_and(u8::is_ascii_digit) => {
+                *pos += 1;
+            }
             _ => return Some(numbers),
         }
     }

@@ -89,6 +89,32 @@ fn rejects_what_is_not_a_version() {
 }
 
 #[test]
+fn php_separators_between_numbers_are_dots() {
+    // version_compare turns `-`, `_` and `+` into `.`: `1.0-1` is `1.0.1`.
+    for (text, canonical) in [
+        ("1.0-1", "1.0.1"),
+        ("1.0_1", "1.0.1"),
+        ("1.0+1", "1.0.1"),
+        ("2-11-0rc1", "2.11.0rc1"),
+        ("1.0-1-rc2", "1.0.1rc2"),
+    ] {
+        assert_eq!(v(text).canonical(), canonical, "{text}");
+        assert_eq!(v(text), v(canonical), "{text}");
+        assert_eq!(v(text).to_string(), text, "shown as written");
+    }
+    assert!(v("1.0-1") > v("1.0"));
+    assert!(v("1.0-1") < v("1.0.2"));
+    assert!(
+        v("1.0-1") > v("1.0-rc1"),
+        "a number after `-` is not a release word"
+    );
+    assert!(v("1.0-dev") < v("1.0-1"));
+    for bad in ["1.0--1", "1.0-", "1.0-.1", "-1.0", "1.0rc1-2"] {
+        assert!(Version::parse(bad).is_err(), "`{bad}` must be rejected");
+    }
+}
+
+#[test]
 fn operators_and_requirements() {
     let r = Requirement::parse("ge 16.0").map_err(|e| e.to_string());
     assert_eq!(r.as_ref().map(|r| r.op), Ok(Op::Ge));
@@ -110,12 +136,36 @@ fn operators_and_requirements() {
     ] {
         assert_eq!(Op::parse(op), Ok(expected));
     }
-    assert!(Op::parse(">=").is_err());
+    // PHP's version_compare spellings (cxpanel writes `<version>>=2.10.0</version>`).
+    for (op, expected) in [
+        ("<", Op::Lt),
+        ("<=", Op::Le),
+        (">", Op::Gt),
+        (">=", Op::Ge),
+        ("<>", Op::Ne),
+    ] {
+        assert_eq!(Op::parse(op), Ok(expected));
+    }
+    for bad in ["=>", "=<", "gte", "geq", "><", "!", "~"] {
+        assert_eq!(
+            Op::parse(bad),
+            Err(Error::Operator(bad.to_owned())),
+            "{bad}"
+        );
+    }
     for (glued, op) in [("ge13.0", Op::Ge), ("==13.0", Op::Eq), ("LT2", Op::Lt)] {
         let r = Requirement::parse(glued).map_err(|e| e.to_string());
         assert_eq!(r.as_ref().map(|r| r.op), Ok(op), "{glued}");
     }
-    assert!(Requirement::parse(">=13.0").is_err());
+    for (glued, op) in [(">=2.10.0", Op::Ge), ("<>1.0", Op::Ne), ("<2", Op::Lt)] {
+        let r = Requirement::parse(glued).map_err(|e| e.to_string());
+        assert_eq!(r.as_ref().map(|r| r.op), Ok(op), "{glued}");
+    }
+    assert_eq!(
+        Requirement::parse(">= 2.10.0").map(|r| r.to_string()),
+        Ok("ge 2.10.0".to_owned())
+    );
+    assert!(Requirement::parse("=>13.0").is_err());
     assert!(Requirement::parse("v1.0").is_err());
     assert!(Requirement::parse("ge").is_err());
     assert!(Requirement::parse("ge 1.0 extra").is_err());
@@ -130,8 +180,20 @@ fn operators_and_requirements() {
 /// Versions drawn from the whole grammar, with the separators and spellings that
 /// canonicalise to the same thing, so that equal-but-different texts are exercised.
 fn version_text() -> impl Strategy<Value = String> {
-    let numbers = prop::collection::vec(0u64..12, 1..5)
-        .prop_map(|ns| ns.iter().map(u64::to_string).collect::<Vec<_>>().join("."));
+    // Between numbers, mostly `.`, sometimes PHP's other separators.
+    let between = prop::sample::select(vec![".", ".", ".", "-", "_", "+"]);
+    let numbers = prop::collection::vec((0u64..12, between), 1..5).prop_map(|ns| {
+        ns.iter()
+            .enumerate()
+            .map(|(i, (n, sep))| {
+                if i == 0 {
+                    n.to_string()
+                } else {
+                    format!("{sep}{n}")
+                }
+            })
+            .collect::<String>()
+    });
     let word = prop::sample::select(vec![
         "dev", "alpha", "a", "beta", "b", "rc", "RC", "pl", "p",
     ]);

@@ -1,0 +1,207 @@
+//! The element tree: positions, refusals and their messages.
+
+use super::*;
+
+#[test]
+fn resolves_predefined_entities_and_keeps_positions() {
+    let doc = "<module>\n  <name>A &amp; B &#65;</name>\n  <info/>\n</module>";
+    let root = parse(doc).map_err(|e| e.message);
+    let Ok(root) = root else { panic!("{root:?}") };
+    let name = root.child("name").map(Element::trimmed_text);
+    assert_eq!(name, Some("A & B A"));
+    assert_eq!(
+        root.child("name").map(|e| e.position),
+        Some(Position { line: 2, column: 3 })
+    );
+    assert!(root.child("info").is_some());
+}
+
+#[test]
+fn walking_forward_finds_the_same_positions_as_counting_from_the_start() {
+    let doc = "<module>\n  <né a=\"é\"/><b/>\n\n\t<c>ü</c><d/>\n</module>";
+    let Ok(root) = parse(doc).map_err(|e| e.message) else {
+        panic!("parses")
+    };
+    let positions: Vec<Position> = root.children.iter().map(|e| e.position).collect();
+    let expected: Vec<Position> = ["<né", "<b/>", "<c>", "<d/>"]
+        .iter()
+        .filter_map(|tag| doc.find(tag))
+        .map(|offset| Position::at(doc, offset))
+        .collect();
+    assert_eq!(positions, expected);
+    assert_eq!(
+        positions[3],
+        Position {
+            line: 4,
+            column: 10
+        }
+    );
+}
+
+#[test]
+fn refuses_doctype_and_custom_entities() {
+    let bomb = "<!DOCTYPE m [<!ENTITY a \"aaaa\">]><module>&a;</module>";
+    let err = parse(bomb).err().map(|e| e.message);
+    assert!(err.is_some_and(|m| m.contains("DOCTYPE")));
+    let custom = "<module><name>&lol;</name></module>";
+    let err = parse(custom).err().map(|e| e.message);
+    assert!(err.is_some_and(|m| m.contains("&lol;")));
+}
+
+#[test]
+fn refuses_an_oversized_document_before_reading_it() {
+    let big = format!("<module>{}</module>", " ".repeat(crate::MAX_SIZE));
+    let err = parse(&big).err().map(|e| e.message);
+    assert!(err.is_some_and(|m| m.contains("larger than")));
+    let mut bytes = big.into_bytes();
+    bytes.push(0xFF);
+    let err = decode(&bytes).err().map(|e| e.message);
+    assert!(err.is_some_and(|m| m.contains("larger than")));
+}
+
+#[test]
+fn reports_unclosed_and_mismatched_tags_with_position() {
+    let err = parse("<module>\n<name>x</nam>\n</module>").err();
+    assert_eq!(err.map(|e| e.position.line), Some(2));
+    let err = parse("<module>\n  <depends><module>x</module>\n").err();
+    assert_eq!(
+        err,
+        Some(SyntaxError {
+            position: Position { line: 2, column: 3 },
+            message: "<depends> is never closed".into()
+        })
+    );
+}
+
+/// The message and `line:column` of parsing `doc`'s error.
+fn error(doc: &str) -> Option<(String, usize, usize)> {
+    parse(doc)
+        .err()
+        .map(|e| (e.message, e.position.line, e.position.column))
+}
+
+#[test]
+fn attribute_errors_are_at_their_own_line_and_column_without_byte_offsets() {
+    let cases = [
+        (
+            "<module>\n  <name a=\"1\" b=\"2\" a=\"3\">x</name></module>",
+            "bad attribute in <name>: attribute `a` is repeated (first at 2:9)",
+            (2, 21),
+        ),
+        (
+            "<module>\n  <name a>x</name></module>",
+            "bad attribute in <name>: an attribute name must be followed by `=`",
+            (2, 10),
+        ),
+        (
+            "<module>\n  <name é=\"1\" a=1>x</name></module>",
+            "bad attribute in <name>: an attribute value must be in quotes",
+            (2, 17),
+        ),
+        (
+            "<module>\n  <name a=>x</name></module>",
+            "bad attribute in <name>: `=` must be followed by a quoted value",
+            (2, 11),
+        ),
+        (
+            "<module>\n  <name x=\"é\" a=\"b&lol;c\">x</name></module>",
+            "bad value for attribute `a` of <name>: unknown entity `&lol;` (custom entities \
+             are not allowed)",
+            (2, 19),
+        ),
+        (
+            "<module>\n  <name a=\"b&lolc\">x</name></module>",
+            "bad value for attribute `a` of <name>: `&` starts an entity that has no closing `;`",
+            (2, 13),
+        ),
+    ];
+    for (doc, message, (line, column)) in cases {
+        assert_eq!(
+            error(doc),
+            Some((message.to_owned(), line, column)),
+            "{doc}"
+        );
+    }
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_placed_and_a_declared_encoding_is_named() {
+    let latin1 =
+        b"<?xml version=\"1.0\" encoding='ISO-8859-1' ?>\n<module>\n  <name>Caf\xe9</name>";
+    let err = decode(latin1).err();
+    assert_eq!(
+        err.as_ref().map(|e| e.position),
+        Some(Position {
+            line: 3,
+            column: 12
+        })
+    );
+    assert_eq!(
+        err.map(|e| e.message).as_deref(),
+        Some(
+            "byte 0xE9 is not UTF-8: the document declares encoding `ISO-8859-1`, but only \
+             UTF-8 is supported (convert the file to UTF-8)"
+        )
+    );
+    // A declared UTF-8 (in any spelling) is not blamed; the byte still is.
+    for doc in [
+        &b"<?xml version=\"1.0\" encoding=\"utf-8\"?><m>\xff</m>"[..],
+        b"<?xml version=\"1.0\" encoding=\"UTF8\"?><m>\xff</m>",
+        b"\xEF\xBB\xBF<m>\xff</m>",
+    ] {
+        let message = decode(doc).err().map(|e| e.message);
+        assert_eq!(
+            message.as_deref(),
+            Some("byte 0xFF is not UTF-8, the only encoding module.xml may use")
+        );
+    }
+    let utf16 = decode(b"\xFF\xFE<\0m\0/\0>\0").err();
+    assert!(utf16.is_some_and(
+        |e| e.position == Position { line: 1, column: 1 } && e.message.contains("UTF-16")
+    ),);
+    assert_eq!(decode("<m>é</m>".as_bytes()).ok(), Some("<m>é</m>"));
+}
+
+#[test]
+fn control_characters_are_refused_wherever_they_stand_and_allowed_white_space_is_not() {
+    let ok = "<module>\t<name a=\"x\ty\">A\r\nB</name><!-- \t --></module>";
+    assert!(parse(ok).is_ok());
+    let cases = [
+        (
+            "<module><name>a\u{7}</name></module>",
+            "U+0007 (BEL",
+            (1, 16),
+        ),
+        ("<module>\n<!-- \u{1b} --></module>", "U+001B (ESC", (2, 6)),
+        ("<module><![CDATA[\u{0}]]></module>", "U+0000 (NUL", (1, 18)),
+        ("<module a=\"\u{1}\"/>", "U+0001 (SOH", (1, 12)),
+        (
+            "<module>\u{FFFF}</module>",
+            "U+FFFF (a noncharacter)",
+            (1, 9),
+        ),
+        (
+            "<module>&#x1B;</module>",
+            "character reference `&#x1B;` is U+001B",
+            (1, 9),
+        ),
+        (
+            "<module>&#8;</module>",
+            "character reference `&#8;` is U+0008 (BS",
+            (1, 9),
+        ),
+        ("<module a=\"b&#x0C;\"/>", "`&#x0C;` is U+000C (FF", (1, 13)),
+    ];
+    for (doc, message, (line, column)) in cases {
+        let found = error(doc);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|(m, l, c)| m.contains(message) && (*l, *c) == (line, column)),
+            "{doc:?}: {found:?}"
+        );
+    }
+    // An earlier syntax error is reported first: problems come in document order.
+    let found = error("<module>\n<name>x</nam>\n\u{7}</module>");
+    assert!(found.is_some_and(|(m, l, _)| l == 2 && !m.contains("U+0007")));
+}
