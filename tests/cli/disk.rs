@@ -130,3 +130,17 @@ fn a_granted_directory_the_module_may_write_counts_against_the_same_quota() {
     let info = root.ok(&["info", "--json", "spooler"]).json();
     assert_eq!(info["data_used"].as_u64(), Some(kept), "{info}");
 }
+
+#[test]
+fn a_module_cannot_give_its_files_second_names_the_quota_would_not_count() {
+    let root = installed("[data]\nmodule_quota_mb = 1\n");
+    let (ok, error) = call(&root, "hard_link", "600000", "filler");
+    assert!(
+        !ok && error.contains("cannot link") && error.contains("not permitted"),
+        "{error}"
+    );
+    assert!(!root.installed_dir("filler", "data").join("link").exists());
+    // The upgrade's copy of /data holds the one file, once.
+    root.ok(&["install", "--reinstall", arg(&package("filler"))]);
+    assert!(data_bytes(&root, "filler") <= MIB);
+}

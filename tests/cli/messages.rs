@@ -149,3 +149,41 @@ fn reading_commands_never_create_a_root_and_scan_and_manifest_need_none() {
     assert!(!run.stderr.contains("no modhost root"), "{}", run.stderr);
     assert!(!root.path().exists(), "a root was created");
 }
+
+#[test]
+fn two_different_packages_of_one_version_in_a_directory_are_named_not_picked_by_chance() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let core = package("core");
+    // The same file twice is no ambiguity.
+    for name in ["a.tgz", "b.tgz"] {
+        std::fs::copy(&core, dir.path().join(name)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    root.ok(&["scan", arg(dir.path())]);
+    // The same module and version packed another way is: which one was meant?
+    modhost_test_support::zipped(&core, false, &dir.path().join("c.zip"));
+    let run = root.fails(&["install", "--from", arg(dir.path()), "core"]);
+    assert!(
+        run.stderr
+            .contains("all hold `core` 16.0.40 but are not the same file")
+            && run.stderr.contains("c.zip")
+            && run.stderr.contains("a.tgz"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        root.ok(&["list", "--json"])
+            .json()
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
+    let scan = root.run(&["scan", "--json", arg(dir.path())]).json();
+    // Each rival is named, with the module it holds.
+    assert_eq!(
+        scan.to_string().matches("not the same file").count(),
+        2,
+        "{scan}"
+    );
+    std::fs::remove_file(dir.path().join("c.zip")).unwrap_or_else(|e| panic!("{e}"));
+    root.ok(&["install", "--from", arg(dir.path()), "core"]);
+}

@@ -125,6 +125,9 @@ fn a_module_at_its_own_quota_is_refused_while_another_keeps_writing() {
             && error.contains("[state.quotas] hostile"),
         "an error the module got and passed on: {error}"
     );
+    // The refusal was the module's to handle (it passed it on), not a trap.
+    let calls = root.run(&["hook", "hog", "--json"]).json();
+    assert_eq!(calls[0]["kind"], "failed", "{calls}");
     let info = root.ok(&["info", "--json", "hostile"]).json();
     let used = info["state_used"].as_u64().unwrap_or(u64::MAX);
     assert_eq!(info["state_quota"], MIB, "{info}");

@@ -126,7 +126,10 @@ impl kv::Host for Sandbox {
         let rawname = self.rawname.clone();
         match self.txn()?.kv_set(&rawname, &key, &value) {
             // The module's own doing, and one it can handle: not a trap.
-            Err(full @ modhost_state::Error::Full { .. }) => Ok(Err(full.to_string())),
+            Err(
+                refused @ (modhost_state::Error::Full { .. }
+                | modhost_state::Error::OverQuota { .. }),
+            ) => Ok(Err(refused.to_string())),
             other => {
                 other?;
                 Ok(Ok(()))

@@ -60,6 +60,10 @@ pub struct Unreadable {
     pub package: PathBuf,
     /// Why it could not be read.
     pub error: String,
+    /// The module it holds, when it was read but cannot be told from another package of
+    /// the same module and version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rawname: Option<String>,
 }
 
 /// What `scan` found in a directory: every package and module directory in it.
@@ -86,31 +90,79 @@ pub(crate) fn newest(dir: &Path) -> Result<BTreeMap<String, Found>> {
 /// [`newest`], and the packages that could not be read, sorted by path.
 pub(crate) fn read_packages(dir: &Path) -> Result<(BTreeMap<String, Found>, Vec<Unreadable>)> {
     let mut newest: BTreeMap<String, Found> = BTreeMap::new();
+    // Packages of a module's newest version with other bytes than the one kept: which one
+    // the administrator meant cannot be told, so neither is used.
+    let mut rivals: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     let mut unreadable = Vec::new();
+    let mut paths = Vec::new();
     for entry in fs_err::read_dir(dir).map_err(io(dir))? {
         let path = entry.map_err(io(dir))?.path();
-        if path.extension().is_none_or(|e| e != "tgz" && e != "zip") {
-            continue;
+        if path.extension().is_some_and(|e| e == "tgz" || e == "zip") {
+            paths.push(path);
         }
+    }
+    // In name order, so that what is found does not depend on the file system's order.
+    paths.sort();
+    for path in paths {
         let manifest = match crate::read_manifest(&path) {
             Ok(manifest) => manifest,
             Err(e) => {
                 unreadable.push(Unreadable {
                     package: path,
                     error: e.to_string(),
+                    rawname: None,
                 });
                 continue;
             }
         };
-        let newer = newest
-            .get(&manifest.rawname)
-            .is_none_or(|(_, known)| manifest.version > known.version);
-        if newer {
-            newest.insert(manifest.rawname.clone(), (path, manifest));
+        match newest.get(&manifest.rawname) {
+            Some((known_path, known)) if manifest.version == known.version => {
+                if !same_bytes(known_path, &path) {
+                    rivals
+                        .entry(manifest.rawname.clone())
+                        .or_default()
+                        .push(path);
+                }
+            }
+            Some((_, known)) if manifest.version < known.version => {}
+            _ => {
+                rivals.remove(&manifest.rawname);
+                newest.insert(manifest.rawname.clone(), (path, manifest));
+            }
+        }
+    }
+    for (rawname, others) in rivals {
+        let Some((kept, manifest)) = newest.remove(&rawname) else {
+            continue;
+        };
+        let all: Vec<PathBuf> = std::iter::once(kept).chain(others).collect();
+        let names = all
+            .iter()
+            .map(|p| format!("`{}`", p.display()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        for package in &all {
+            unreadable.push(Unreadable {
+                package: package.clone(),
+                error: format!(
+                    "{names} all hold `{rawname}` {} but are not the same file: which one \
+                     is meant cannot be told, so none is used; remove all but one",
+                    manifest.version
+                ),
+                rawname: Some(rawname.clone()),
+            });
         }
     }
     unreadable.sort_by(|a, b| a.package.cmp(&b.package));
     Ok((newest, unreadable))
+}
+
+/// Whether files `a` and `b` hold the same bytes (unreadable ones never do).
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    match (fs_err::read(a), fs_err::read(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// The module directories in `dir` (its subdirectories holding a module.xml), and those
@@ -128,6 +180,7 @@ pub(crate) fn read_module_dirs(dir: &Path) -> Result<(Vec<Found>, Vec<Unreadable
             Err(e) => unreadable.push(Unreadable {
                 package: path,
                 error: e.to_string(),
+                rawname: None,
             }),
         }
     }
@@ -154,15 +207,22 @@ fn warn_skipped(unreadable: &[Unreadable]) {
 /// so that a stray file called `core` (say, a core dump) does not stand in for module
 /// `core`; `./core` names the file.
 pub(crate) fn resolve(names: &[String], dir: Option<&Path>) -> Result<Vec<PathBuf>> {
-    let index = match dir {
-        Some(dir) if names.iter().any(|n| is_bare(n)) => newest(dir)?,
-        _ => BTreeMap::new(),
+    let (index, unreadable) = match dir {
+        Some(dir) if names.iter().any(|n| is_bare(n)) => read_packages(dir)?,
+        _ => (BTreeMap::new(), Vec::new()),
     };
+    warn_skipped(&unreadable);
     names
         .iter()
         .map(|name| {
             if let Some((path, _)) = index.get(name.as_str()).filter(|_| is_bare(name)) {
                 return Ok(path.clone());
+            }
+            if let Some(rival) = unreadable
+                .iter()
+                .find(|u| u.rawname.as_deref() == Some(name.as_str()))
+            {
+                return Err(Error::Refused(vec![rival.error.clone()]));
             }
             let path = Path::new(name);
             if path.is_file() || path.join("module.xml").is_file() {

@@ -9,7 +9,8 @@
 //! reports how far it got and the error; `fill_forever` does the same but keeps trying
 //! after a failure, so its call ends at the deadline; `fill_files` creates empty files
 //! until one fails; `sparse` sets `/data/sparse`'s length to the payload's bytes;
-//! `pwrite` writes one byte at the payload's offset in `/data/far`.
+//! `pwrite` writes one byte at the payload's offset in `/data/far`; `hard_link` writes
+//! `/data/linked` and tries to give it a second name.
 
 use std::io::{Seek, SeekFrom, Write};
 
@@ -103,6 +104,15 @@ impl Module for Filler {
                 file.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
                 file.write_all(b"x").map_err(|e| e.to_string())?;
                 Ok(format!("written at {at}"))
+            }
+            "hard_link" => {
+                // One file of the payload's bytes, then a hard link to it: a second name
+                // for bytes the quota counted once.
+                let bytes: usize = payload.parse().unwrap_or(1024);
+                std::fs::write("/data/linked", vec![7u8; bytes]).map_err(|e| e.to_string())?;
+                std::fs::hard_link("/data/linked", "/data/link")
+                    .map_err(|e| format!("cannot link: {e}"))?;
+                Ok("linked".to_owned())
             }
             other => Err(format!("no handler `{other}` for hook `{hook}`")),
         }
