@@ -204,6 +204,12 @@ fn disable_force_runs_none_of_the_modules_code_and_keeps_its_data() {
     let kv = root.ok(&["kv", "--json", "phonebook"]).json();
     let run = root.fails(&["disable", "phonebook"]);
     assert!(run.stderr.contains("deadline"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("help: `disable --force` disables it without running its code"),
+        "{}",
+        run.stderr
+    );
     let started = std::time::Instant::now();
     let run = root.ok(&["disable", "--force", "phonebook", "--json"]);
     assert!(

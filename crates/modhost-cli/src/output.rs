@@ -178,6 +178,9 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
         }
         modhost::Error::SourceExists { .. } => "use `source add --replace` to change it",
         modhost::Error::SourceInUse { .. } => "use --force to remove it anyway",
+        error if error.failed_call() == Some("disable()") => {
+            "`disable --force` disables it without running its code, keeping its data"
+        }
         _ => return flag_hint(&error.to_string()),
     })
 }

@@ -194,7 +194,7 @@ impl Runtime {
             result
         });
         hot.stdout.log(rawname);
-        let stderr = hot.stderr.contents();
+        let (stderr, _) = hot.stderr.contents();
         for line in String::from_utf8_lossy(&stderr).lines() {
             tracing::debug!(target: "modhost::module", module = %rawname, stderr = true, "{line}");
         }
@@ -210,7 +210,7 @@ impl Runtime {
             None => unreachable!("the session is returned by every fire before the call ends"),
         };
         let healthy = !matches!(result, Err(Error::Trapped { .. }))
-            && stderr.is_empty()
+            && hot.stderr.is_empty()
             && state.table.iter_mut().count() <= WARM_RESOURCES;
         if let Some(warm) = warm.filter(|_| healthy) {
             warm.keep(hot, &self.idle);

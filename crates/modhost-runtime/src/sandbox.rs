@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::bindings::Instance;
@@ -14,14 +13,11 @@ use crate::cancel::Cancelled;
 use crate::disk::Budget;
 use crate::host::Sandbox;
 use crate::limiter::Limiter;
-use crate::stdout::Stdout;
+use crate::output::Captured;
 use crate::{Error, Limits, Result, Runtime};
 
 /// Where a module's data directory appears inside its sandbox.
 pub const GUEST_DATA_DIR: &str = "/data";
-
-/// How much of a call's stderr is kept (for trap reports); writing more traps the call.
-const GUEST_STDERR: usize = 64 * 1024;
 
 /// A host directory mounted into a module's sandbox, at the same path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +32,8 @@ pub struct Mount {
 pub(crate) struct Hot {
     pub(crate) store: Store<Sandbox>,
     pub(crate) instance: Option<Instance>,
-    pub(crate) stderr: MemoryOutputPipe,
-    pub(crate) stdout: Stdout,
+    pub(crate) stderr: Captured,
+    pub(crate) stdout: Captured,
     pub(crate) max_memory: usize,
 }
 
@@ -53,8 +49,8 @@ impl Runtime {
         limits: Limits,
     ) -> Result<Hot> {
         let mut wasi = WasiCtxBuilder::new();
-        let stderr = MemoryOutputPipe::new(GUEST_STDERR);
-        let stdout = Stdout::default();
+        let stderr = Captured::stderr();
+        let stdout = Captured::stdout();
         wasi.allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)

@@ -5,11 +5,11 @@
 
 use wasmtime::component::ResourceTableError;
 use wasmtime::{FrameInfo, PoolConcurrencyLimitError, Trap, WasmBacktrace};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::cancel::Cancelled;
 use crate::deadline::DeadlinePassed;
 use crate::limiter::MemoryCapReached;
+use crate::output::Captured;
 use crate::runtime::POOL_INSTANCES;
 use crate::{Call, Error, Failure, Limits};
 
@@ -21,11 +21,11 @@ pub(crate) fn trapped<'a>(
     version: &'a str,
     call: &'a Call,
     limits: Limits,
-    stderr: MemoryOutputPipe,
+    stderr: Captured,
 ) -> impl Fn(wasmtime::Error) -> Error + 'a {
     move |e| {
         tracing::debug!(target: "modhost::module", module = %rawname, "{call} stopped: {e:?}");
-        let describe = || describe(&e, &stderr.contents());
+        let describe = || describe(&e, &stderr.contents().0);
         let failure = if e.is::<Cancelled>() {
             Failure::Cancelled
         } else if e.is::<PoolConcurrencyLimitError>() {

@@ -188,3 +188,18 @@ impl From<modhost_state::Error> for Error {
         }
     }
 }
+
+impl Error {
+    /// The module call that failed, when the error is a module's call failing (its
+    /// `disable()`, say, written as `disable()`): what an administrator may choose to skip.
+    pub fn failed_call(&self) -> Option<&str> {
+        match self {
+            Error::Runtime(
+                modhost_runtime::Error::Trapped { call, .. }
+                | modhost_runtime::Error::Failed { call, .. }
+                | modhost_runtime::Error::OutputTooLarge { call, .. },
+            ) => Some(call),
+            _ => None,
+        }
+    }
+}

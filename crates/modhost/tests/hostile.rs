@@ -283,8 +283,9 @@ fn escapes_and_floods_are_contained_and_leave_the_state_as_it_was() {
     });
     assert_eq!(ok_output("flood", ""), "flooded");
     still_serving(&host, "flood");
-    let (kind, error) = failure(&host, "shout", "");
-    assert_eq!(kind, "trap", "{error}");
+    // A megabyte to stderr: its end is kept for a trap report, the rest dropped, and
+    // printing never fails the module (Rust's `eprintln!` would panic if it did).
+    assert_eq!(ok_output("shout", ""), "shouted");
     still_serving(&host, "shout");
 
     let kv = host.kv_entries("hostile").unwrap_or_else(|e| panic!("{e}"));

@@ -60,7 +60,7 @@ impl Module for Hostile {
                     .collect())
             }
             "shout" => {
-                // Floods stderr, which the host keeps (bounded) for trap reports.
+                // Floods stderr, of which the host keeps the end for trap reports.
                 let line = "x".repeat(1023);
                 for _ in 0..1024 {
                     eprintln!("{line}");
