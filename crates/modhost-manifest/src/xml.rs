@@ -3,7 +3,7 @@
 //! module.xml files are tiny, so a tree is simpler than streaming and lets validation
 //! report every problem with its line and column. Documents with a DTD or with entities
 //! other than XML's five predefined ones are refused: that closes off entity bombs. So
-//! are the control characters XML 1.0 forbids, raw or as references (see `chars`).
+//! are NUL and the noncharacters, raw or as references (see `chars`).
 
 mod chars;
 
@@ -214,7 +214,7 @@ pub fn parse(source: &str) -> Result<Element, SyntaxError> {
         position: Position::at(source, usize::try_from(offset).unwrap_or(usize::MAX)),
         message,
     };
-    // How far the document has been checked for characters XML 1.0 forbids: each
+    // How far the document has been checked for characters a module.xml may not hold: each
     // event's bytes are checked once read, so that problems are found in document order.
     let mut checked = 0usize;
     loop {
@@ -390,7 +390,7 @@ fn element(
             let raw: &str = &attribute.value;
             let (within, message) = match chars::forbidden_reference(raw) {
                 Some((within, reference, c)) => (within, chars::reference_message(reference, c)),
-                None => (0, "a character XML 1.0 does not allow".to_owned()),
+                None => (0, "a character a module.xml may not hold".to_owned()),
             };
             return Err((
                 value_start.saturating_add(within as u64),

@@ -1,13 +1,13 @@
 //! Entry names as messages may quote them: an archive's names are untrusted, and a
-//! newline, a carriage return or an escape sequence in one must not forge a line or
-//! repaint the terminal that shows the refusal.
+//! newline or a carriage return in one must not forge a line of the refusal. Other control
+//! and formatting characters are left for whoever shows the message to escape (the CLI
+//! does, in text; its `--json` stays exact), so that nothing is escaped twice.
 
 use std::fmt::Write as _;
 
-/// `name` as messages show it: every control character (C0 with newline and tab, DEL,
-/// C1) as `\n`, `\r`, `\t` or `\x1b`, `\u{9b}`, and the bidirectional formatting and
-/// line separator characters as `\u{202e}`; bytes that are not UTF-8 as `\xe9`. Names
-/// longer than [`SHOWN_MAX`] characters are shortened in the middle.
+/// `name` as messages show it: a newline as `\n`, a carriage return as `\r`, bytes that
+/// are not UTF-8 as `\xe9`. Names longer than [`SHOWN_MAX`] characters are shortened in
+/// the middle.
 pub(crate) fn shown(name: &[u8]) -> String {
     let mut out = String::with_capacity(name.len());
     for chunk in name.utf8_chunks() {
@@ -43,24 +43,6 @@ fn push_char(out: &mut String, c: char) {
     match c {
         '\n' => out.push_str("\\n"),
         '\r' => out.push_str("\\r"),
-        '\t' => out.push_str("\\t"),
-        c if u32::from(c) < 0x80 && c.is_control() => {
-            let _ = write!(out, "\\x{:02x}", u32::from(c));
-        }
-        c if c.is_control()
-            || matches!(
-                c,
-                '\u{061c}'
-                    | '\u{200e}'
-                    | '\u{200f}'
-                    | '\u{2028}'
-                    | '\u{2029}'
-                    | '\u{202a}'..='\u{202e}'
-                    | '\u{2066}'..='\u{2069}'
-            ) =>
-        {
-            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-        }
         c => out.push(c),
     }
 }

@@ -145,7 +145,9 @@ fn entry_types_are_named_in_words() {
 fn control_characters_in_names_are_escaped_in_messages() {
     let scratch = scratch();
     let name = "demo/\x1b]0;pwned\x07\ninstalled demo 1.0\r";
-    let shown = "demo/\\x1b]0;pwned\\x07\\ninstalled demo 1.0\\r";
+    // Line breaks cannot forge a line; the rest is for the display to escape (the CLI's
+    // text output does, its JSON stays exact).
+    let shown = "demo/\x1b]0;pwned\x07\\ninstalled demo 1.0\\r";
     let tgz = write(
         scratch.path(),
         "ctrl.tgz",
@@ -159,7 +161,7 @@ fn control_characters_in_names_are_escaped_in_messages() {
     );
     refused_with(
         &unpacked(&zip),
-        &["more than one top-level directory (`demo` and `\\x1b[2J\\nx`)"],
+        &["more than one top-level directory (`demo` and `\x1b[2J\\nx`)"],
     );
 }
 

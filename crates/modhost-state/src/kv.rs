@@ -6,6 +6,25 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::error::sqlite;
 use crate::{Result, State, Txn};
 
+/// What a row of `modhost_kv` takes beyond its module's name, key and value, in bytes:
+/// its 2-byte cell pointer, 1–2 bytes of cell size and 4 of record header (the header's
+/// size and three serial types).
+pub(crate) const ROW_OVERHEAD: u64 = 8;
+
+/// The part of a row that a page holds: past it, a value goes to overflow pages, which
+/// it fills.
+pub(crate) const IN_PAGE: u64 = 4096;
+
+/// What an entry takes in the database: its bytes and [`ROW_OVERHEAD`], and an eighth
+/// more of what a page holds of it, for the room b-tree pages keep free and for the
+/// interior pages above. Measured, 50,000 entries in one transaction each grew the file
+/// by: 85 bytes for 64 + 4 + 0 bytes (this counts 85), 16 for 4 + 4 + 0 (18), 56 for
+/// 16 + 8 + 20 (58), 231 for 64 + 30 + 100 (227).
+pub(crate) fn row_cost(module: &str, key: &str, value: &str) -> u64 {
+    let bytes = (module.len() + key.len() + value.len()) as u64;
+    bytes + ROW_OVERHEAD + (bytes.min(IN_PAGE) + ROW_OVERHEAD) / 8
+}
+
 /// Every entry of `module`'s store, by key.
 pub(crate) fn entries_of(
     conn: &Connection,
@@ -39,7 +58,7 @@ impl Txn {
 
     /// Sets `key` in `module`'s store.
     pub fn kv_set(&mut self, module: &str, key: &str, value: &str) -> Result<()> {
-        self.check_room_for(module, (key.len() + value.len()) as u64)?;
+        self.check_room_for(module, row_cost(module, key, value))?;
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO modhost_kv (module, key, value) VALUES (?1, ?2, ?3)",

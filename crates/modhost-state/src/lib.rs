@@ -38,7 +38,10 @@ mod sources;
 mod tables;
 
 // What stands between a module and its own tables: its DDL, and the guard on its SQL.
+mod bytecode;
+mod functions;
 mod module_sql;
+mod pattern;
 mod schema;
 
 // How this process's writers wait for each other, and how every process's caches learn

@@ -17,6 +17,7 @@ use rusqlite::{Connection, Statement, params_from_iter};
 use serde::Serialize;
 
 use crate::schema::quote;
+use crate::{bytecode, functions};
 
 /// A value passed to or returned from module SQL.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -195,6 +196,18 @@ enum Failure {
     /// A value or the statement text is over its limit.
     #[error("too big: values are limited to {MAX_VALUE} bytes and statements to {MAX_SQL} bytes")]
     TooBig,
+    /// The parameters given are not as many as the statement takes.
+    #[error(
+        "the statement takes {needed} parameter{}, and {given} {} given",
+        if *needed == 1 { "" } else { "s" },
+        if *given == 1 { "was" } else { "were" }
+    )]
+    Parameters {
+        /// How many were given.
+        given: usize,
+        /// How many the statement takes.
+        needed: usize,
+    },
     /// The result is over its bounds.
     #[error("the result exceeds {MAX_ROWS} rows or {MAX_BYTES} bytes")]
     TooLarge,
@@ -218,6 +231,10 @@ impl From<rusqlite::Error> for Failure {
                 rusqlite::ErrorCode::TooBig => Failure::TooBig,
                 rusqlite::ErrorCode::DiskFull => Failure::Full,
                 _ => Failure::Sqlite(error),
+            },
+            rusqlite::Error::InvalidParameterCount(given, needed) => Failure::Parameters {
+                given: *given,
+                needed: *needed,
             },
             _ => Failure::Sqlite(error),
         }
@@ -380,11 +397,12 @@ fn guarded<T>(
         refusal: None,
     }));
     let seen = Arc::clone(&audit);
-    let owned = owned.clone();
+    let mine = owned.clone();
     let mut saved = Vec::new();
     let result = (|| {
+        let roots = bytecode::roots(conn, owned)?;
         conn.authorizer(Some(move |context: AuthContext<'_>| {
-            authorize(&owned, &mut lock(&seen), context)
+            authorize(&mine, &mut lock(&seen), context)
         }))?;
         conn.progress_handler(PROGRESS_STEPS, Some(move || Instant::now() > deadline))?;
         for (limit, value) in [
@@ -393,8 +411,18 @@ fn guarded<T>(
         ] {
             saved.push((limit, conn.set_limit(limit, value)?));
         }
+        // The functions that search stop at the deadline too (see `functions.rs`).
+        let _scope = functions::enter(functions::Scope {
+            deadline,
+            like_limit: conn.limit(Limit::SQLITE_LIMIT_LIKE_PATTERN_LENGTH)?,
+            length_limit: MAX_VALUE,
+        });
         let mut stmt = conn.prepare(sql)?;
         vet(conn, &audit)?;
+        // What the authorizer does not see (`NATURAL JOIN`, `USING`, `VACUUM`).
+        if !bytecode::confined(conn, sql, &roots) {
+            return Err(Failure::NotItsTables);
+        }
         run(&mut stmt)
     })();
     let restored = saved
@@ -446,6 +474,20 @@ fn alone(
     guarded(&mut shadow, owned, deadline, sql, |_| Ok(())).err()
 }
 
+/// Refuses `params` unless they are as many as `stmt` takes. (SQLite's binding stops
+/// at the first one too many, and would say that one's number.)
+fn counted(stmt: &Statement<'_>, params: &[SqlValue]) -> Result<(), Failure> {
+    let needed = stmt.parameter_count();
+    if params.len() == needed {
+        Ok(())
+    } else {
+        Err(Failure::Parameters {
+            given: params.len(),
+            needed,
+        })
+    }
+}
+
 /// Executes one statement; returns the number of rows changed.
 pub(crate) fn execute(
     conn: &mut Connection,
@@ -455,6 +497,7 @@ pub(crate) fn execute(
     params: &[SqlValue],
 ) -> Result<u64, String> {
     confined(conn, owned, deadline, sql, |stmt| {
+        counted(stmt, params)?;
         let changed = stmt.execute(params_from_iter(params.iter().map(to_sql)))?;
         Ok(changed as u64)
     })
@@ -469,6 +512,7 @@ pub(crate) fn query(
     params: &[SqlValue],
 ) -> Result<Rows, String> {
     confined(conn, owned, deadline, sql, |stmt| {
+        counted(stmt, params)?;
         let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
         let width = columns.len();
         let mut rows = stmt.query(params_from_iter(params.iter().map(to_sql)))?;

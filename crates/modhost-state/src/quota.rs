@@ -3,9 +3,9 @@
 //! the others' writes.
 //!
 //! A module's use is measured once per transaction, when it first writes: the bytes of
-//! its key-value entries and the pages of its tables and their indexes (SQLite's `dbstat`,
+//! its key-value entries (with what each row takes beyond its key and value) and the pages of its tables and their indexes (SQLite's `dbstat`,
 //! one b-tree at a time). Each write of the transaction then adds what it may take: a
-//! key-value entry its bytes, a statement the pages it grew the file by. A statement is
+//! key-value entry what its row takes, a statement the pages it grew the file by. A statement is
 //! bounded as it runs by the page ceiling too: no more than the module's room left (plus
 //! the slack a write begun below the cap may use).
 
@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use rusqlite::Connection;
 
 use crate::error::sqlite;
+use crate::kv;
 use crate::{Error, Result, Txn};
 
 /// The quota of a module `modhost.toml` names none for: a sixteenth of the default cap.
@@ -44,15 +45,22 @@ impl Quotas {
     }
 }
 
-/// The bytes `module` keeps in the state: its key-value entries (keys and values) and
-/// every page of its tables and their indexes.
+/// The bytes `module` keeps in the state: its key-value entries (each as
+/// `kv::row_cost` counts what it takes: its module's name, key, value and the b-tree's
+/// share) and every page of its tables and their indexes.
 pub(crate) fn usage_of(conn: &Connection, module: &str) -> rusqlite::Result<u64> {
+    // Each entry as `kv::row_cost` counts it.
     let kv: i64 = conn
         .prepare_cached(
-            "SELECT coalesce(sum(length(CAST(key AS BLOB)) + length(CAST(value AS BLOB))), 0)
-             FROM modhost_kv WHERE module = ?1",
+            "SELECT coalesce(sum(n + ?2 + (min(n, ?3) + ?2) / 8), 0) FROM (
+                 SELECT length(CAST(module AS BLOB)) + length(CAST(key AS BLOB))
+                        + length(CAST(value AS BLOB)) AS n
+                 FROM modhost_kv WHERE module = ?1)",
         )?
-        .query_row([module], |row| row.get(0))?;
+        .query_row(
+            rusqlite::params![module, kv::ROW_OVERHEAD as i64, kv::IN_PAGE as i64],
+            |row| row.get(0),
+        )?;
     let mut objects = conn.prepare_cached(
         "SELECT s.name FROM sqlite_schema AS s JOIN modhost_tables AS t ON s.tbl_name = t.name
          WHERE t.module = ?1 AND s.type IN ('table', 'index')",

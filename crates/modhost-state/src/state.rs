@@ -303,6 +303,7 @@ impl State {
         if mode == 0 && size <= CONVERT_AT_OPEN_MAX {
             convert_to_incremental(path);
         }
+        crate::functions::install(&conn).map_err(&err)?;
         let ceiling = ceiling(&conn, path, room.host)?;
         let state = State {
             path: Arc::from(path),
@@ -342,6 +343,7 @@ impl State {
     fn open_connection(&self) -> Result<Idle> {
         let conn = Connection::open(&self.path).map_err(sqlite(&self.path))?;
         configure(&conn, &self.path)?;
+        crate::functions::install(&conn).map_err(sqlite(&self.path))?;
         let ceiling = ceiling(&conn, &self.path, self.room.host)?;
         Ok(Idle { conn, ceiling })
     }

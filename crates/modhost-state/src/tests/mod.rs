@@ -8,10 +8,12 @@ use modhost_manifest::{Database, Manifest};
 use crate::{ModuleRecord, SqlValue, State, Status};
 
 mod backups;
+mod functions;
 mod generation;
 mod kv;
 mod module_quota;
 mod module_sql;
+mod module_sql_joins;
 mod quota;
 mod schema;
 mod sources;

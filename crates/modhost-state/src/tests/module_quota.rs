@@ -108,3 +108,42 @@ fn one_statement_stops_at_the_modules_quota() -> Result<()> {
     txn.commit()?;
     Ok(())
 }
+
+#[test]
+fn many_tiny_entries_meet_the_quota_at_about_the_bytes_they_take() -> Result<()> {
+    let Ok(dir) = tempfile::tempdir() else {
+        panic!("tempdir")
+    };
+    let module = "m".repeat(64);
+    let quotas = Quotas {
+        default: 1024 * 1024,
+        modules: BTreeMap::new(),
+    };
+    let state =
+        State::open_capped(&dir.path().join("modhost.db"), 64 * 1024 * 1024)?.with_quotas(quotas);
+    let pages = |state: &State| -> Result<i64> {
+        let conn = state.connect()?;
+        conn.query_row("PRAGMA page_count", [], |row| row.get(0))
+            .map_err(crate::error::sqlite(state.path()))
+    };
+    let before = pages(&state)?;
+    let mut txn = state.begin()?;
+    let mut written = 0u64;
+    // Keys of 4 bytes, values empty: 68 bytes of data a row, not 4.
+    for i in 0..300_000u64 {
+        let key = format!("{:04x}", i % 0x1_0000) + &"z".repeat((i / 0x1_0000) as usize);
+        match txn.kv_set(&module, &key, "") {
+            Ok(()) => written += 1,
+            Err(Error::OverQuota { .. }) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    txn.commit()?;
+    let grown = u64::try_from((pages(&state)? - before) * 4096).unwrap_or(0);
+    assert!(written < 20_000, "{written} entries under a 1 MiB quota");
+    assert!(
+        (900 * 1024..=1200 * 1024).contains(&grown),
+        "{written} entries took {grown} bytes against a 1 MiB quota"
+    );
+    Ok(())
+}
