@@ -2,6 +2,7 @@
 
 mod archives;
 mod concurrency;
+mod config;
 mod contract;
 mod crash;
 mod disk;

@@ -378,12 +378,42 @@ impl LimitsConfig {
     }
 }
 
+impl LimitsConfig {
+    /// The keys set to 0 where 0 would fail every call (a deadline of nothing, no memory,
+    /// no room for a result, a key or a value, not even stdio's handles). A log or fire
+    /// depth of 0 means none, and is fine.
+    fn zeros(&self) -> Vec<&'static str> {
+        let zero = |set: Option<usize>| set == Some(0);
+        [
+            ("call_timeout_ms", self.call_timeout_ms == Some(0)),
+            ("max_memory_mb", zero(self.max_memory_mb)),
+            ("max_output_kb", zero(self.max_output_kb)),
+            ("max_resources", zero(self.max_resources)),
+            ("max_kv_key_kb", zero(self.max_kv_key_kb)),
+            ("max_kv_value_kb", zero(self.max_kv_value_kb)),
+        ]
+        .into_iter()
+        .filter_map(|(key, is_zero)| is_zero.then_some(key))
+        .collect()
+    }
+}
+
+/// The most of a `modhost.toml` read: a config is a few KiB, and a link to `/dev/zero`
+/// must not hang every command.
+const MAX_CONFIG: u64 = 1024 * 1024;
+
 impl Config {
     /// Reads the config file at `path`; an absent file configures nothing.
     pub(crate) fn load(path: &Path) -> Result<Self> {
-        let text = match fs_err::read_to_string(path) {
+        let text = match read_bounded(path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            // Absent is no configuration; a link to nothing is a mistake to say.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && std::fs::symlink_metadata(path).is_err() =>
+            {
+                return Ok(Config::default());
+            }
             Err(source) => {
                 return Err(Error::Io {
                     path: path.to_owned(),
@@ -391,10 +421,24 @@ impl Config {
                 });
             }
         };
-        let config: Config = toml::from_str(&text).map_err(|e| Error::Config {
+        let mut config: Config = toml::from_str(&text).map_err(|e| Error::Config {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(Error::Config {
+                path: path.to_owned(),
+                message: problems.join("; "),
+            });
+        }
+        // A relative package directory is the root's, as the file is, not wherever the
+        // command happens to run.
+        if let (Some(packages), Some(root)) = (&config.packages, path.parent())
+            && packages.is_relative()
+        {
+            config.packages = Some(root.join(packages));
+        }
         if let Some(get_config) = config.hooks.get("get_config")
             && (get_config
                 .shape
@@ -426,4 +470,70 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+impl Config {
+    /// What the file sets that could only fail later: zeros that stop every call or
+    /// write, and quotas of names that are no module's.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let hooks = self
+            .hooks
+            .iter()
+            .map(|(name, hook)| (format!("[hooks.\"{name}\"]"), hook.limits()));
+        for (section, limits) in
+            std::iter::once(("[limits]".to_owned(), self.limits.clone())).chain(hooks)
+        {
+            for key in limits.zeros() {
+                problems.push(format!(
+                    "{section} {key} = 0 would fail every call: leave it out for the default"
+                ));
+            }
+        }
+        let zeros = [
+            ("[state] max_size_mb", self.state.max_size_mb),
+            ("[state] module_quota_mb", self.state.module_quota_mb),
+            ("[data] module_quota_mb", self.data.module_quota_mb),
+            ("[data] module_entries", self.data.module_entries),
+            ("[updates] timeout_secs", self.updates.timeout_secs),
+        ];
+        for (key, value) in zeros {
+            if value == Some(0) {
+                problems.push(format!(
+                    "{key} = 0 leaves no room at all: leave it out for the default"
+                ));
+            }
+        }
+        let named = self
+            .state
+            .quotas
+            .keys()
+            .map(|name| ("[state.quotas]", name))
+            .chain(self.data.quotas.keys().map(|name| ("[data.quotas]", name)));
+        for (section, name) in named {
+            if !modhost_manifest::is_valid_rawname(name) {
+                problems.push(format!(
+                    "{section} `{name}` is not a module's rawname (lower-case letters, digits and _)"
+                ));
+            }
+        }
+        problems
+    }
+}
+
+/// The text of the regular file at `path`, at most [`MAX_CONFIG`] bytes of it.
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG {
+        return Err(std::io::Error::other(format!(
+            "longer than {MAX_CONFIG} bytes: no modhost.toml is"
+        )));
+    }
+    Ok(text)
 }

@@ -1,0 +1,91 @@
+//! `modhost.toml` as an administrator edits it by hand: a value that could only fail
+//! later (a zero that stops every call, a quota for a name that is no module's), a link
+//! to nothing or to a device, a relative package directory. Each is refused when the
+//! file is read, naming the file and the key, or means what the administrator meant.
+
+use modhost_test_support::{arg, package};
+
+use crate::root;
+
+#[test]
+fn zeros_that_would_fail_every_call_and_quotas_of_no_module_are_refused_by_key() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let cases = [
+        (
+            "[limits]\ncall_timeout_ms = 0\n",
+            "[limits] call_timeout_ms = 0 would fail every call",
+        ),
+        (
+            "[hooks.\"x\"]\nmax_memory_mb = 0\n",
+            "[hooks.\"x\"] max_memory_mb = 0 would fail every call",
+        ),
+        (
+            "[state]\nmodule_quota_mb = 0\n",
+            "[state] module_quota_mb = 0 leaves no room at all",
+        ),
+        (
+            "[data]\nmodule_entries = 0\n",
+            "[data] module_entries = 0 leaves no room at all",
+        ),
+        (
+            "[state.quotas]\n\"../x\" = 5\n",
+            "[state.quotas] `../x` is not a module's rawname",
+        ),
+        (
+            "[data.quotas]\nRHello = { mb = 1 }\n",
+            "[data.quotas] `RHello` is not a module's rawname",
+        ),
+    ];
+    for (config, message) in cases {
+        root.configure(config);
+        let run = root.fails(&["list"]);
+        assert!(
+            run.stderr.contains("modhost.toml") && run.stderr.contains(message),
+            "{config}: {}",
+            run.stderr
+        );
+    }
+    // What means "none" stays allowed.
+    root.configure("[limits]\nmax_fire_depth = 0\nmax_log_records = 0\n");
+    root.ok(&["list"]);
+}
+
+#[test]
+fn a_config_that_links_to_nothing_or_to_a_device_is_refused_and_never_read_forever() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let config = root.path().join("modhost.toml");
+    std::os::unix::fs::symlink(root.path().join("gone.toml"), &config)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let run = root.fails(&["list"]);
+    assert!(run.stderr.contains("modhost.toml"), "{}", run.stderr);
+    std::fs::remove_file(&config).unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink("/dev/zero", &config).unwrap_or_else(|e| panic!("{e}"));
+    let started = std::time::Instant::now();
+    let run = root.fails(&["list"]);
+    assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
+    assert!(started.elapsed().as_secs() < 10);
+}
+
+#[test]
+fn a_relative_package_directory_is_the_roots_not_the_working_directorys() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let packages = root.path().join("incoming");
+    std::fs::create_dir_all(&packages).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(package("voicemail"), packages.join("voicemail.tgz"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    root.configure("packages = \"incoming\"\n");
+    // Run from elsewhere: the directory is still found beside modhost.toml.
+    let run = root
+        .command(&["install", "voicemail"])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
