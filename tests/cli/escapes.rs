@@ -104,6 +104,34 @@ fn a_handlers_output_is_shown_escaped_and_exact_in_json() {
 }
 
 #[test]
+fn a_guests_log_record_stays_one_line_and_cannot_forge_another_modules() {
+    let root = root();
+    root.ok(&["install", arg(&package("hostile"))]);
+    let forged = "greeted\n ERROR modhost::module: module=\"core\" forged\r\nagain";
+    let run = root.ok(&["hook", "forge", "--payload", forged]);
+    assert_inert("hook forge", &run);
+    let records: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("greeted"))
+        .collect();
+    assert_eq!(records.len(), 1, "{}", run.stderr);
+    assert!(
+        // The runtime's `\n`, whose backslash the CLI shows doubled as it shows every one.
+        records[0].contains("greeted\\\\n ERROR") && records[0].contains("forged\\\\r\\\\nagain"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr
+            .lines()
+            .any(|l| l.trim_start().starts_with("ERROR")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn package_and_entry_names_with_escape_sequences_are_shown_escaped() {
     let root = root();
     let dir = root.path().with_file_name("packages");

@@ -73,10 +73,10 @@ impl log::Host for Sandbox {
             return Ok(());
         }
         self.log_records += 1;
-        let message = truncate(message, self.limits.max_log_message);
+        let message = one_line(&truncate(message, self.limits.max_log_message)).into_owned();
         let fields = fields
             .iter()
-            .map(|f| format!(" {}={}", f.key, f.value))
+            .map(|f| format!(" {}={}", one_line(&f.key), one_line(&f.value)))
             .collect::<String>();
         let fields = truncate(fields, self.limits.max_log_message);
         let module = self.rawname.as_str();
@@ -98,6 +98,17 @@ impl log::Host for Sandbox {
             }
         }
         Ok(())
+    }
+}
+
+/// `text` as one log record holds it: a line break a module writes would let it forge a
+/// record of its own, under another module's name, so it is shown as `\n` or `\r`. (The
+/// CLI escapes the other control characters when it prints records.)
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains(['\n', '\r']) {
+        text.replace('\n', "\\n").replace('\r', "\\r").into()
+    } else {
+        text.into()
     }
 }
 

@@ -67,6 +67,11 @@ impl Module for Hostile {
                 }
                 Ok("shouted".to_owned())
             }
+            "forge" => {
+                // A log record whose message and field try to start records of their own.
+                log::info(payload, &[("field", payload)]);
+                Ok("logged".to_owned())
+            }
             "flood" => {
                 for i in 0..100_000 {
                     log::info("flood", &[("i", &i.to_string())]);
