@@ -49,12 +49,16 @@ const PYTHON_BUILD: &str = include_str!("../templates/python/build.sh");
 /// yet): module.xml with a `get_config` handler and one hook, the source, a copy of the
 /// SDK and the WIT, and `build.sh`, which builds and packs it. Returns the files written.
 pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
-    if !modhost_manifest::is_valid_rawname(name) {
+    if !modhost_manifest::is_valid_rawname(name)
+        || !name.starts_with(|c: char| c.is_ascii_lowercase())
+    {
         return Err(Error::Refused(vec![format!(
             "`{name}` is not a module name: lower-case letters, digits and `_`, starting with a letter"
         )]));
     }
-    if std::fs::symlink_metadata(dir).is_ok() {
+    // An empty directory (made beforehand, or by an editor) is as good as none.
+    let empty = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none());
+    if std::fs::symlink_metadata(dir).is_ok() && !empty {
         return Err(Error::Refused(vec![format!(
             "`{}` already exists: a new module gets a directory of its own",
             dir.display()
@@ -90,6 +94,15 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
             ("wit/module.wit", WIT.to_owned()),
         ],
     };
+    // What the name makes of the templates must be a module modhost takes: a long name
+    // makes table names past SQLite's identifiers, say.
+    if let Some((_, xml)) = files.iter().find(|(file, _)| *file == "module.xml")
+        && let Err(e) = modhost_manifest::Manifest::parse(xml, "module.xml")
+    {
+        return Err(Error::Refused(vec![format!(
+            "`{name}` would make a module.xml modhost refuses ({e}); choose a shorter name"
+        )]));
+    }
     let mut written = Vec::with_capacity(files.len());
     for (relative, text) in files {
         let path = dir.join(relative);
@@ -157,6 +170,23 @@ mod tests {
         assert!(build.contains(COMPONENTIZE_PY_VERSION));
         assert!(new_module(&dir, "call_log", Lang::Rust).is_err());
         assert!(new_module(&parent.path().join("x"), "Bad-Name", Lang::Rust).is_err());
+        // A name must start with a letter, and make identifiers modhost takes.
+        let refused = |name: &str| {
+            new_module(&parent.path().join("y"), name, Lang::Python)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(refused("1abc").contains("starting with a letter"));
+        assert!(refused(&"a".repeat(60)).contains("choose a shorter name"));
+        assert!(!parent.path().join("y").exists(), "nothing written");
+        // An empty directory made beforehand is used.
+        let made = parent.path().join("made");
+        std::fs::create_dir(&made).map_err(|source| Error::Io {
+            path: made.clone(),
+            source,
+        })?;
+        new_module(&made, "made", Lang::Rust)?;
 
         let rust = parent.path().join("rusty");
         new_module(&rust, "rusty", Lang::Rust)?;
