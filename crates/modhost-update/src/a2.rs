@@ -49,6 +49,7 @@ pub(crate) fn parse(bytes: &[u8], doc: &Location) -> Result<Release, String> {
         name: source.name.unwrap_or_else(|| source.rawname.clone()),
         rawname: source.rawname,
         version: source.version,
+        document: Some(doc.clone()),
         size: source.size,
         digests,
         gated: false,

@@ -8,7 +8,7 @@ use crate::release::{Release, SetAside};
 use crate::release_document::{RELEASE_DOCUMENT, ReleaseDocument};
 use crate::signature::{PublicKey, SIGNATURE_SUFFIX, Signed, verify};
 use crate::source::Source;
-use crate::trust::{Refusal, Seen, Trust, now};
+use crate::trust::{MAX_CLOCK_SKEW, Refusal, Seen, Trust, now};
 use crate::{Error, Location, Result};
 
 /// The largest signature file read: a minisign signature is a few hundred bytes.
@@ -100,8 +100,25 @@ impl<'a> Checking<'a> {
                     why: e.to_string(),
                 })
             })?;
-        verify(&self.source.public_keys, &shown, bytes, &signature, serial)
-            .map_err(|refusal| self.refused(refusal))
+        let signed = verify(&self.source.public_keys, &shown, bytes, &signature, serial)
+            .map_err(|refusal| self.refused(refusal))?;
+        if let Some(at) = signed.claims.timestamp {
+            self.not_ahead(format!("`{shown}`"), at)?;
+        }
+        Ok(signed)
+    }
+
+    /// Refuses `what`, dated `at`, when that is more than [`MAX_CLOCK_SKEW`] ahead of the
+    /// check's time.
+    fn not_ahead(&self, what: String, at: u64) -> Result<()> {
+        if at > self.now.saturating_add(MAX_CLOCK_SKEW) {
+            return Err(self.refused(Refusal::Future {
+                what,
+                at,
+                now: self.now,
+            }));
+        }
+        Ok(())
     }
 
     /// Reads and verifies a signed repository's release document, when it has one: its
@@ -134,6 +151,10 @@ impl<'a> Checking<'a> {
                 release.serial
             ))));
         }
+        self.not_ahead(
+            format!("the release (serial {})", release.serial),
+            release.built,
+        )?;
         if let Some(accepted) = self.source.seen.serial.filter(|a| release.serial < *a) {
             return Err(self.refused(Refusal::Rollback {
                 serial: release.serial,

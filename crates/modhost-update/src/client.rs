@@ -19,7 +19,8 @@ use crate::{Error, Location, Result, a2, file_error, freepbx, joomla};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The longest a whole download may take, however steadily the server trickles.
 pub const MAX_TRANSFER_TIME: Duration = Duration::from_secs(600);
-/// The largest package downloaded when the channel does not state its size.
+/// The largest package downloaded unless the client is told otherwise, whatever size the
+/// channel states.
 pub const MAX_PACKAGE: u64 = 256 * 1024 * 1024;
 /// How long [`Client::check`] waits before reading a source again whose documents looked
 /// like two builds': a publish swaps its build in at once, so a short wait sees it done;
@@ -36,7 +37,7 @@ const REREAD_PAUSES: [Duration; 4] = [
 pub struct Client {
     agent: ureq::Agent,
     timeout: Duration,
-    /// The largest package downloaded when the channel does not state its size.
+    /// The largest package downloaded, whatever size the channel states.
     max_package: u64,
 }
 
@@ -71,7 +72,7 @@ impl Client {
         })
     }
 
-    /// Sets the largest package downloaded when its channel does not state its size
+    /// Sets the largest package downloaded, whatever size its channel states
     /// ([`MAX_PACKAGE`] unless changed).
     pub fn max_package(mut self, bytes: u64) -> Self {
         self.max_package = bytes;
@@ -94,11 +95,7 @@ impl Client {
         let shown = location.to_string();
         let url = match location {
             Location::Path(path) => return read_local(path, max),
-            Location::Url(url) => match query {
-                Some(query) if url.contains('?') => format!("{url}&{query}"),
-                Some(query) => format!("{url}?{query}"),
-                None => url.clone(),
-            },
+            Location::Url(url) => with_query(url, query),
         };
         // ureq's own messages may quote the URL, and so the download key with it.
         let fetch = |message: String| Error::Fetch {
@@ -277,6 +274,7 @@ impl Client {
                             .map_err(invalid(&doc))?;
                         Ok(Release {
                             location: source.location.join("packages").join(&entry.file),
+                            document: Some(doc.clone()),
                             rawname: entry.rawname,
                             name: entry.name,
                             version: entry.version,
@@ -341,8 +339,9 @@ impl Client {
 
     /// Downloads `release` to `path` (with the download key `extra_query` appended to its
     /// URL), refusing it unless its size and every published checksum match — and a
-    /// release without any checksum is never downloaded. A package whose size is not
-    /// published may be at most [`Client::max_package`] bytes.
+    /// release without any checksum is never downloaded. A package may be at most
+    /// [`Client::max_package`] bytes: one published as larger is refused before it is
+    /// fetched, and no more than its published size is ever read.
     pub fn download(
         &self,
         release: &Release,
@@ -360,7 +359,23 @@ impl Client {
                 "no checksum is published for it, so it cannot be verified".into(),
             ));
         }
-        let max = release.size.unwrap_or(self.max_package);
+        // The published size bounds the download, and the cap bounds what may be
+        // published: a document claiming more is refused before anything is fetched.
+        let max = match release.size {
+            Some(size) if size > self.max_package => {
+                let document = release.document.as_ref().unwrap_or(&release.location);
+                return Err(Error::Invalid {
+                    url: document.to_string(),
+                    message: format!(
+                        "`{}` {} is published as {size} bytes, more than the {}-byte package \
+                         limit: it is not downloaded",
+                        release.rawname, release.version, self.max_package
+                    ),
+                });
+            }
+            Some(size) => size,
+            None => self.max_package,
+        };
         let body = self.fetch(&release.location, extra_query, max, false, &mut |n| {
             progress(n, release.size)
         })?;
@@ -385,6 +400,18 @@ impl Client {
         }
         release.digests.verify(&body.bytes).map_err(mismatch)?;
         fs_err::write(path, &body.bytes).map_err(file_error(path))
+    }
+}
+
+/// `url` with `query` (a download key) added to its query. A fragment is never sent to
+/// the server, and whatever follows `#` would hide the key from it: the fragment is
+/// left out.
+fn with_query(url: &str, query: Option<&str>) -> String {
+    let url = url.split_once('#').map_or(url, |(sent, _)| sent);
+    match query {
+        Some(query) if url.contains('?') => format!("{url}&{query}"),
+        Some(query) => format!("{url}?{query}"),
+        None => url.to_owned(),
     }
 }
 
@@ -433,6 +460,26 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(1);
         (listener, format!("https://127.0.0.1:{port}/index.json"))
+    }
+
+    #[test]
+    fn a_download_key_goes_in_the_query_never_after_a_fragment() {
+        let key = Some("email=a%40b&key=k");
+        for (url, sent) in [
+            ("https://h/p.tgz", "https://h/p.tgz?email=a%40b&key=k"),
+            (
+                "https://h/p.tgz?v=2",
+                "https://h/p.tgz?v=2&email=a%40b&key=k",
+            ),
+            ("https://h/p.tgz#frag", "https://h/p.tgz?email=a%40b&key=k"),
+            (
+                "https://h/p.tgz?v=2#f?x",
+                "https://h/p.tgz?v=2&email=a%40b&key=k",
+            ),
+        ] {
+            assert_eq!(with_query(url, key), sent, "{url}");
+        }
+        assert_eq!(with_query("https://h/p.tgz#frag", None), "https://h/p.tgz");
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub(crate) fn parse(bytes: &[u8], doc: &Location) -> Result<Release, String> {
         rawname,
         version,
         location,
+        document: Some(doc.clone()),
         size: None,
         digests,
         gated: false,

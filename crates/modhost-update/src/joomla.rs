@@ -133,6 +133,7 @@ fn release(
         name: field("name").to_owned(),
         version: field("version").to_owned(),
         location: doc.resolve(url.trimmed_text()).map_err(|e| e.to_string())?,
+        document: Some(doc.clone()),
         size: None,
         digests,
         gated: false,

@@ -53,7 +53,7 @@ pub use release::{Digests, Release, SetAside, Stability, Target};
 pub use release_document::{RELEASE_DOCUMENT, ReleaseDocument};
 pub use signature::{Claims, PublicKey, SIGNATURE_SUFFIX};
 pub use source::{Kind, Source, require_https, validate_query};
-pub use trust::{Refusal, Seen, Trust, span, utc};
+pub use trust::{MAX_CLOCK_SKEW, Refusal, Seen, Trust, span, utc};
 
 use std::path::PathBuf;
 

@@ -19,6 +19,10 @@ pub struct Release {
     pub version: String,
     /// Where the package is.
     pub location: Location,
+    /// The document that published it (a modhost index, an a2 `modsource.json`, a FreePBX
+    /// or Joomla document), which messages about the release name; `None` for a package
+    /// named directly.
+    pub document: Option<Location>,
     /// The package's size, when the channel states it.
     pub size: Option<u64>,
     /// The package's checksums; at least one must be there for a download.
@@ -242,6 +246,7 @@ mod tests {
             name: "pb".into(),
             version: "2.0".into(),
             location: Location::Url("https://h/pb.tgz".into()),
+            document: None,
             size: None,
             digests: Digests::default(),
             gated: false,

@@ -18,6 +18,10 @@ pub const RELEASE_DOCUMENT: &str = "release.json";
 /// The format tag every release document carries.
 pub const RELEASE_FORMAT: &str = "modhost-release/1";
 
+/// The largest release serial: what clients keep of the last one accepted is a signed
+/// 64-bit number.
+pub const MAX_SERIAL: u64 = i64::MAX as u64;
+
 /// `release.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseDocument {
@@ -75,6 +79,12 @@ impl ReleaseDocument {
             return Err(format!(
                 "the format is `{}`, expected `{RELEASE_FORMAT}`",
                 release.format
+            ));
+        }
+        if release.serial > MAX_SERIAL {
+            return Err(format!(
+                "its serial {} is above {MAX_SERIAL}, the largest serial a client keeps",
+                release.serial
             ));
         }
         if let Some(next) = &release.next_key {

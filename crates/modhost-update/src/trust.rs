@@ -216,6 +216,22 @@ pub enum Refusal {
         /// The time of the check.
         now: u64,
     },
+    /// A release built, or a document signed, more than [`MAX_CLOCK_SKEW`] after now:
+    /// accepted, its time would be kept as the last accepted, and every genuine later
+    /// document would look older than it.
+    #[error(
+        "{what} was signed {} in the future (at {}): check the publisher's clock (or this \
+         host's); nothing from it is trusted",
+        span(.at.saturating_sub(*.now)), utc(*.at)
+    )]
+    Future {
+        /// What is dated ahead: `the release (serial N)` or a document's signature.
+        what: String,
+        /// The time it claims.
+        at: u64,
+        /// The time of the check.
+        now: u64,
+    },
     /// A release document accepted before, missing now.
     #[error(
         "`{document}` is missing, but this source published release serial {accepted} before: \
@@ -268,6 +284,11 @@ fn named_text(named: &Option<String>) -> String {
         None => "; the release does not name it".to_owned(),
     }
 }
+
+/// How far ahead of this host's clock a release's build time or a signature's signing
+/// time may be: clocks drift, but a time further ahead would lock the source out once
+/// kept ([`Refusal::Future`]).
+pub const MAX_CLOCK_SKEW: u64 = 86_400;
 
 /// The time now, in seconds since the epoch.
 pub(crate) fn now() -> u64 {

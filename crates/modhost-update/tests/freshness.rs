@@ -438,6 +438,118 @@ fn a_release_announces_the_next_key_and_a_release_signed_by_it_is_accepted() {
     assert_eq!(answer.next_key, None);
 }
 
+/// A release `serial` built at `built`, signed by `signer` as `repo build` signs it, of
+/// core 1.0.0, valid for a week.
+fn dated(signer: &Signer, serial: u64, built: u64) -> Published {
+    let week = now() + 7 * 86_400;
+    let index = index("1.0.0");
+    let release = ReleaseDocument {
+        format: RELEASE_FORMAT.into(),
+        serial,
+        built,
+        valid_until: week,
+        documents: vec![Document::of("index.json", &index)],
+        next_key: None,
+    };
+    let release = serde_json::to_vec(&release).unwrap_or_default();
+    Published {
+        release_sig: signer.sign(&release, &comment("release.json", serial, week)),
+        release,
+        index_sig: signer.sign(&index, &comment("index.json", serial, week)),
+        index,
+    }
+}
+
+#[test]
+fn a_release_built_far_ahead_or_with_a_serial_past_what_is_kept_is_refused() {
+    let (tls, signer) = (Tls::new(), Signer::new(1));
+    let site = Site::new(&tls);
+    let source = source(&site, &[signer.public()], Seen::default());
+    for built in [now() + 3 * 86_400 + 60, u64::MAX] {
+        dated(&signer, 100, built).serve(&site);
+        let refused = refusal(&tls, &source);
+        assert!(
+            matches!(&refused, Refusal::Future { at, .. } if *at == built),
+            "{refused:?}"
+        );
+        let text = refused.to_string();
+        assert!(
+            text.starts_with("the release (serial 100) was signed ")
+                && text.contains("in the future")
+                && text.contains("check the publisher's clock"),
+            "{text}"
+        );
+    }
+    let refused = refusal(&tls, &source).to_string();
+    assert!(
+        refused.contains("was signed 213503982313809 days"),
+        "{refused}"
+    );
+    dated(&signer, 100, now() + 3 * 86_400 + 60).serve(&site);
+    assert!(
+        refusal(&tls, &source)
+            .to_string()
+            .contains(" signed 3 days 0 h in the future")
+    );
+    // A serial no client can keep.
+    dated(&signer, u64::MAX, now()).serve(&site);
+    let refused = refusal(&tls, &source);
+    assert!(
+        matches!(&refused, Refusal::Invalid { why, .. }
+            if why == "its serial 18446744073709551615 is above 9223372036854775807, the \
+                       largest serial a client keeps"),
+        "{refused:?}"
+    );
+    // Clocks drift: an hour ahead is accepted, and kept.
+    dated(&signer, i64::MAX as u64, now() + 3600).serve(&site);
+    let answer = check(&tls, &source).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answer.seen.serial, Some(i64::MAX as u64));
+}
+
+#[test]
+fn a_single_document_signed_far_ahead_is_refused_and_not_kept() {
+    let (tls, signer) = (Tls::new(), Signer::new(1));
+    let site = Site::new(&tls);
+    let document = freepbx_document("phonebook", "1.0.0");
+    let sign = |timestamp: u64| {
+        let claims = Claims {
+            timestamp: Some(timestamp),
+            file: Some("phonebook.json".into()),
+            ..Claims::default()
+        };
+        site.put("freepbx/phonebook.json", document.clone());
+        site.put(
+            "freepbx/phonebook.json.minisig",
+            signer.sign(&document, &claims.to_comment()),
+        );
+    };
+    let accepted = Seen {
+        serial: None,
+        signed_at: Some(now() - 60),
+    };
+    let source = freepbx(&site, &signer, accepted);
+    for ahead in [u64::MAX, now() + 2 * 86_400 + 60] {
+        sign(ahead);
+        let refused = refusal(&tls, &source);
+        assert!(
+            matches!(&refused, Refusal::Future { at, .. } if *at == ahead),
+            "{refused:?}"
+        );
+        assert!(
+            refused.to_string().starts_with(&format!(
+                "`{}/freepbx/phonebook.json` was signed ",
+                site.url
+            )),
+            "{refused}"
+        );
+    }
+    // The genuine next document is accepted: nothing of the refused one was kept.
+    let signed_at = now();
+    sign(signed_at);
+    let answer = check(&tls, &source).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answer.seen.signed_at, Some(signed_at));
+}
+
 /// The text of an error, for a check expected to fail.
 trait ErrText {
     fn unwrap_err_text(self) -> String;

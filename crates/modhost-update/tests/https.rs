@@ -31,6 +31,7 @@ fn release(url: &str, package: &[u8]) -> Release {
         name: "Phonebook".into(),
         version: "1.0.0".into(),
         location: Location::Url(url.to_owned()),
+        document: None,
         size: Some(package.len() as u64),
         digests,
         gated: true,
@@ -74,7 +75,16 @@ fn a_package_over_its_published_size_is_a_mismatch_and_an_unsized_one_meets_the_
         answer("200 OK", &vec![0x1f; n])
     });
     let client = tls.client().max_package(64);
-    let mismatch = |release: &Release| match download(&client, release, tls.dir.path()) {
+    // A published size above the cap is refused before fetching (see
+    // `a_published_size_above_the_cap_is_refused_before_the_package_is_fetched`): sized
+    // packages are fetched under the default cap.
+    let default_cap = tls.client();
+    let for_release = |release: &Release| match release.size {
+        Some(_) => &default_cap,
+        None => &client,
+    };
+    let mismatch = |release: &Release| match download(for_release(release), release, tls.dir.path())
+    {
         Err(Error::Mismatch { message, .. }) => message,
         other => panic!("expected a mismatch, got {other:?}"),
     };
@@ -308,4 +318,90 @@ fn a_gzip_encoded_document_is_read_and_bounded_after_decompression() {
         .map(|_| String::new())
         .unwrap_or_else(|e| e.to_string());
     assert!(message.contains("larger than"), "{message}");
+}
+
+/// An a2 channel at `url`/a2/pb publishing pb 2.0.0 as `size` bytes, whose package is an
+/// endless answer; how many times the package was asked for.
+fn endless_a2(tls: &Tls, size: u64) -> (Source, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&asked);
+    let url = tls.streaming(move |request, out| {
+        let path = request.split_whitespace().nth(1).unwrap_or_default();
+        if path == "/a2/pb/modsource.json" {
+            let document = format!(
+                r#"{{"rawname":"pb","version":"2.0.0","size":{size},"sha256":"{}"}}"#,
+                "a".repeat(64)
+            );
+            let _ = out.write_all(&answer("200 OK", document.as_bytes()));
+            return;
+        }
+        counted.fetch_add(1, Ordering::SeqCst);
+        // No length, and no end: only the client hanging up stops it.
+        let mut sent = out.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+        let chunk = vec![0x1f; 64 * 1024];
+        while sent.is_ok() {
+            sent = out.write_all(&chunk);
+        }
+    });
+    let source = Source {
+        name: "pb/update_url".into(),
+        kind: Kind::A2,
+        location: Location::Url(format!("{url}/a2/pb")),
+        public_keys: Vec::new(),
+        seen: Default::default(),
+        extra_query: None,
+    };
+    (source, asked)
+}
+
+#[test]
+fn a_published_size_above_the_cap_is_refused_before_the_package_is_fetched() {
+    use std::sync::atomic::Ordering;
+    let tls = Tls::new();
+    let (source, asked) = endless_a2(&tls, u64::MAX);
+    let client = tls.client();
+    let releases = client
+        .releases(&source, None, &Target::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let started = std::time::Instant::now();
+    match download(&client, &releases[0], tls.dir.path()) {
+        Err(Error::Invalid { url, message }) => {
+            assert!(url.ends_with("/a2/pb/modsource.json"), "{url}");
+            assert_eq!(
+                message,
+                format!(
+                    "`pb` 2.0.0 is published as 18446744073709551615 bytes, more than the \
+                     {}-byte package limit: it is not downloaded",
+                    modhost_update::MAX_PACKAGE
+                )
+            );
+        }
+        other => panic!("expected the published size refused, got {other:?}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "the package was fetched");
+    assert!(!tls.file("p.tgz").exists());
+}
+
+#[test]
+fn an_endless_package_is_read_no_further_than_its_published_size() {
+    let tls = Tls::new();
+    let (source, _) = endless_a2(&tls, 1000);
+    let client = tls.client();
+    let releases = client
+        .releases(&source, None, &Target::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut received = 0;
+    let downloaded = client.download(&releases[0], None, &tls.file("p.tgz"), &mut |n, _| {
+        received = n;
+    });
+    match downloaded {
+        Err(Error::Mismatch { message, .. }) => {
+            assert_eq!(message, "more than 1000 bytes received, 1000 published");
+        }
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
+    assert_eq!(received, 1001, "read past the published size");
+    assert!(!tls.file("p.tgz").exists());
 }

@@ -108,7 +108,7 @@ impl http_body::Body for Logged {
             && let Some(data) = frame.data_ref()
         {
             this.exchange.bytes += data.len() as u64;
-            this.exchange.activity.moved();
+            this.exchange.activity.moved(data.len() as u64);
         }
         polled
     }

@@ -4,6 +4,12 @@
 //! under way, it must move at least once in as long: a client that stops reading it (or
 //! grants an HTTP/2 stream no window) is dropped, one that reads slowly is not.
 //!
+//! Only answers' bodies count as moving: what the connection writes of its own (HTTP/2
+//! PING and SETTINGS acknowledgements, which a client can ask for at will) does not, so a
+//! connection with no request under way is closed in time whatever control frames it
+//! sends. A write counts while the connection has written fewer bytes than answers have
+//! handed it, that is while some body is still on its way out.
+//!
 //! hyper's own header-read timeout does not cover the handshake, applies to HTTP/1 only
 //! and restarts with each request, so the limits sit under hyper, on the decrypted stream,
 //! where every protocol's reads and writes pass.
@@ -32,6 +38,8 @@ pub(super) struct Activity {
     idle_since: AtomicU64,
     /// When an answer last handed the connection some of its body.
     moved: AtomicU64,
+    /// How many bytes of body answers have handed the connection in all.
+    handed: AtomicU64,
 }
 
 impl Activity {
@@ -43,6 +51,7 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             moved: AtomicU64::new(0),
+            handed: AtomicU64::new(0),
         })
     }
 
@@ -60,8 +69,9 @@ impl Activity {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// An answer handed the connection some of its body.
-    pub(super) fn moved(&self) {
+    /// An answer handed the connection `bytes` more of its body.
+    pub(super) fn moved(&self, bytes: u64) {
+        self.handed.fetch_add(bytes, Ordering::AcqRel);
         self.moved.store(self.now(), Ordering::Release);
     }
 
@@ -72,8 +82,8 @@ impl Activity {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// When a connection that waits for the client to send something, and last wrote at
-    /// `wrote`, is cut: the whole next request is due a timeout after the connection went
+    /// When a connection that waits for the client to send something, and last wrote some
+    /// answer's body at `wrote`, is cut: the whole next request is due a timeout after the connection went
     /// idle; while answers are under way, one of them must move within each timeout.
     fn read_due(&self, wrote: Instant) -> Instant {
         let since = if self.in_flight.load(Ordering::Acquire) == 0 {
@@ -97,8 +107,12 @@ pub(super) struct Limited<T> {
     reading: bool,
     /// Since when the client has not taken what the connection has to write.
     write_stalled_since: Option<Instant>,
-    /// When the connection last wrote something (the TLS handshake does not count).
+    /// When the connection last wrote while some answer's body was still to be written
+    /// (the TLS handshake and the protocol's own frames do not count).
     wrote: Instant,
+    /// How many bytes the connection has written in all: while fewer than answers have
+    /// handed it, a write carries some answer on.
+    written: u64,
 }
 
 impl<T> Limited<T> {
@@ -112,6 +126,7 @@ impl<T> Limited<T> {
             reading: false,
             write_stalled_since: None,
             wrote: accepted,
+            written: 0,
         }
     }
 
@@ -161,15 +176,20 @@ impl<T> Limited<T> {
         }
     }
 
-    /// Records a write: only bytes written count as the connection writing (a flush with
-    /// nothing to flush, which hyper does on every turn, does not).
+    /// Records a write: only bytes written while some answer's body is still to be written
+    /// count as the connection writing (a flush with nothing to flush, which hyper does on
+    /// every turn, does not, nor do the acknowledgements of a client's PINGs once every
+    /// answer is out).
     fn written(
         &mut self,
         cx: &mut Context<'_>,
         polled: Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
-        if let Poll::Ready(Ok(1..)) = polled {
-            self.wrote = Instant::now();
+        if let Poll::Ready(Ok(n @ 1..)) = polled {
+            if self.written < self.activity.handed.load(Ordering::Acquire) {
+                self.wrote = Instant::now();
+            }
+            self.written = self.written.saturating_add(n as u64);
         }
         self.waited(cx, polled)
     }

@@ -211,12 +211,9 @@ fn find(root: &Path, path: &str, query: &str) -> Result<File, Refusal> {
         ["packages", name] => package_part(root, name, query)?,
         _ => (root.join(PUBLIC), false),
     };
-    let file: PathBuf = std::iter::once(part.as_path())
-        .chain(parts.iter().map(Path::new))
-        .collect();
-    if !std::fs::metadata(&file).is_ok_and(|m| m.is_file()) {
+    let Some(file) = reached_without_links(&part, &parts) else {
         return Err(not_found());
-    }
+    };
     let name = parts.last().copied().unwrap_or_default();
     let (content_type, cache) = if package_extension(name).is_some() {
         // A package is named by its version: it may be kept a while; a gated one only by
@@ -248,6 +245,25 @@ fn find(root: &Path, path: &str, query: &str) -> Result<File, Refusal> {
             .unwrap_or(mime::APPLICATION_OCTET_STREAM),
         cache,
     })
+}
+
+/// The regular file `names` lead to under `part`, when every directory on the way is a
+/// directory and the file a file, none of them a symbolic link: a link in the repository
+/// could lead anywhere on the machine (`/etc/passwd`), so what is reached through one is
+/// not served, as if missing.
+fn reached_without_links(part: &Path, names: &[&str]) -> Option<PathBuf> {
+    let (last, directories) = names.split_last()?;
+    let mut path = part.to_owned();
+    for name in directories {
+        path.push(name);
+        let metadata = std::fs::symlink_metadata(&path).ok()?;
+        if !metadata.file_type().is_dir() {
+            return None;
+        }
+    }
+    path.push(last);
+    let metadata = std::fs::symlink_metadata(&path).ok()?;
+    metadata.file_type().is_file().then_some(path)
 }
 
 /// `name` split into its stem and extension when it is named like a package, in any

@@ -3,6 +3,8 @@
 //! licence check and its access log, and misbehaving clients (over-long heads, trickling
 //! requests, answers left unread, crowds beyond the bound on connections).
 
+mod control;
+mod links;
 mod load;
 mod protocol;
 

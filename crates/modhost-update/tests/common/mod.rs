@@ -61,6 +61,16 @@ impl Tls {
     /// An HTTPS server on loopback that answers each request, one connection at a time,
     /// with the raw bytes `answer` gives for its request line; its base URL.
     pub fn scripted(&self, answer: impl Fn(&str) -> Vec<u8> + Send + 'static) -> String {
+        self.streaming(move |request, out| {
+            // The client may hang up on an answer it refuses half-way.
+            let _ = out.write_all(&answer(request));
+        })
+    }
+
+    /// An HTTPS server on loopback that answers each request, one connection at a time,
+    /// by writing to the connection what `answer` writes for its request line (for as
+    /// long as it likes: an endless answer ends when the client hangs up); its base URL.
+    pub fn streaming(&self, answer: impl Fn(&str, &mut dyn Write) + Send + 'static) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
         let url = format!(
             "https://{}",
@@ -82,8 +92,7 @@ impl Tls {
                 while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
                     line.clear();
                 }
-                // The client may hang up on an answer it refuses half-way.
-                let _ = tls.write_all(&answer(&request_line));
+                answer(&request_line, &mut tls);
                 tls.conn.send_close_notify();
                 let _ = tls.flush();
             }

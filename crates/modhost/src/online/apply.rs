@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use modhost_manifest::Version;
 use modhost_update::{Client, Digests, Location, Release, Source};
@@ -10,6 +11,7 @@ use modhost_update::{Client, Digests, Location, Release, Source};
 use super::offers::{accepted, find_release, offers, remember};
 use super::{Checked, OfferStatus, client};
 use crate::host::Host;
+use crate::lock::RootLock;
 use crate::plan::{self, Mode};
 use crate::{Change, Error, Event, Options, Result};
 
@@ -38,6 +40,7 @@ pub(crate) fn download_url(host: &Host, url: &str, sha256: &str, dir: &Path) -> 
         name,
         version: String::new(),
         location,
+        document: None,
         size: None,
         digests,
         gated: false,
@@ -88,16 +91,7 @@ pub(crate) fn fetch_package(
     if key.is_none() && source.extra_query.is_some() {
         host.report(Event::Warning {
             rawname: release.rawname.clone(),
-            message: format!(
-                "source `{}`: the package is at `{}`, another server than the source's, so \
-                 the source's download key is not sent there",
-                source.name,
-                release
-                    .location
-                    .origin()
-                    .map(|(scheme, host, port)| format!("{scheme}://{host}:{port}"))
-                    .unwrap_or_default()
-            ),
+            message: elsewhere(&source.name, &release.location),
         });
     }
     client.download(release, key, &path, &mut progress)?;
@@ -127,6 +121,22 @@ pub(crate) fn fetch_package(
         bytes: fs_err::metadata(&path).map(|m| m.len()).unwrap_or(0),
     });
     Ok(path)
+}
+
+/// The warning that source `name`'s download key is not sent to `location`, where its
+/// package is: on another server, or at a location that does not parse (shown escaped).
+fn elsewhere(name: &str, location: &Location) -> String {
+    match location.origin() {
+        Some((scheme, host, port)) => format!(
+            "source `{name}`: the package is at `{scheme}://{host}:{port}`, another server \
+             than the source's, so the source's download key is not sent there"
+        ),
+        None => format!(
+            "source `{name}`: the package's location \"{}\" cannot be parsed, so the \
+             source's download key is not sent there",
+            location.to_string().escape_debug()
+        ),
+    }
 }
 
 /// See [`Host::install_online`].
@@ -443,10 +453,133 @@ fn updated_from(name: &str, bound: Option<&str>, channel: &str, declared_by: Opt
 
 /// A hidden work directory inside `dir` for a download that is not part of a change: the
 /// root's staging area is swept by other processes' recovery, and the same file system
-/// lets the verified package be renamed into place.
-fn download_dir(dir: &Path) -> Result<tempfile::TempDir> {
-    tempfile::Builder::new()
-        .prefix(".modhost-download-")
+/// lets the verified package be renamed into place. It is removed when dropped; one an
+/// interrupted download left behind is removed by the next download into `dir`.
+fn download_dir(dir: &Path) -> Result<DownloadDir> {
+    clear_stale_downloads(dir);
+    let work = tempfile::Builder::new()
+        .prefix(DOWNLOAD_PREFIX)
         .tempdir_in(dir)
-        .map_err(crate::layout::io(dir))
+        .map_err(crate::layout::io(dir))?;
+    let held = RootLock::acquire(&work.path().join(DOWNLOAD_LOCK), false, || {})?;
+    Ok(DownloadDir { work, _held: held })
+}
+
+/// A download's work directory, and the lock that tells other downloads it is in use.
+struct DownloadDir {
+    work: tempfile::TempDir,
+    _held: RootLock,
+}
+
+impl DownloadDir {
+    fn path(&self) -> &Path {
+        self.work.path()
+    }
+}
+
+/// The prefix of the directories downloads are made in.
+const DOWNLOAD_PREFIX: &str = ".modhost-download-";
+/// The lock file a download holds inside its directory while it runs.
+const DOWNLOAD_LOCK: &str = ".lock";
+/// How old a download directory must be before another download takes it for left
+/// behind: long enough for its own download to have taken its lock.
+const DOWNLOAD_GRACE: Duration = Duration::from_secs(10);
+
+/// Removes from `dir`, best effort, the download directories interrupted downloads left
+/// (their process killed before it could): a directory (never a link) named as
+/// [`download_dir`] names them, older than [`DOWNLOAD_GRACE`], whose lock nobody holds.
+fn clear_stale_downloads(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let candidate = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(DOWNLOAD_PREFIX)
+            && std::fs::symlink_metadata(&path).is_ok_and(|m| {
+                m.file_type().is_dir()
+                    && m.modified()
+                        .ok()
+                        .and_then(|at| at.elapsed().ok())
+                        .is_some_and(|age| age > DOWNLOAD_GRACE)
+            });
+        if !candidate {
+            continue;
+        }
+        let Ok(Some(_free)) = RootLock::try_acquire(&path.join(DOWNLOAD_LOCK)) else {
+            continue;
+        };
+        if let Err(e) = std::fs::remove_dir_all(&path) {
+            tracing::debug!("cannot remove {}: {e}", path.display());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A download directory in `dir` named `name`, last changed an hour ago.
+    fn left_behind(dir: &Path, name: &str) -> PathBuf {
+        let path = dir.join(name);
+        let aged = std::fs::create_dir(&path)
+            .and_then(|()| std::fs::File::open(&path))
+            .and_then(|d| d.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600)));
+        assert!(aged.is_ok(), "{aged:?}");
+        path
+    }
+
+    #[test]
+    fn a_package_elsewhere_is_named_by_its_origin_or_as_not_parsing() {
+        let at = |url: &str| elsewhere("main", &Location::Url(url.into()));
+        assert_eq!(
+            at("https://CDN.example.org/p/x.tgz"),
+            "source `main`: the package is at `https://cdn.example.org:443`, another server \
+             than the source's, so the source's download key is not sent there"
+        );
+        for (url, shown) in [
+            ("https://a\\b/x.tgz", "https://a\\\\b/x.tgz"),
+            ("https://a\0b/x.tgz", "https://a\\0b/x.tgz"),
+            ("https://a\x1b[31mb/x.tgz", "https://a\\u{1b}[31mb/x.tgz"),
+        ] {
+            assert_eq!(
+                at(url),
+                format!(
+                    "source `main`: the package's location \"{shown}\" cannot be parsed, so \
+                     the source's download key is not sent there"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_download_directory_an_interrupted_download_left_is_removed_by_the_next() {
+        let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = out.path();
+        let stale = left_behind(dir, ".modhost-download-stale");
+        // Another download's, under way: its lock is held.
+        let running = left_behind(dir, ".modhost-download-running");
+        let held = RootLock::try_acquire(&running.join(DOWNLOAD_LOCK));
+        assert!(matches!(held, Ok(Some(_))));
+        // A link named like one is never followed, nor removed.
+        let elsewhere = left_behind(dir, "elsewhere");
+        let link = dir.join(".modhost-download-link");
+        assert!(std::os::unix::fs::symlink(&elsewhere, &link).is_ok());
+        let kept = left_behind(dir, "modhost-download-not-hidden");
+
+        let work = download_dir(dir).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!stale.exists(), "the stale directory is left");
+        for path in [&running, &elsewhere, &link, &kept] {
+            assert!(path.exists(), "{} removed", path.display());
+        }
+        let own = work.path().to_owned();
+        assert!(own.is_dir());
+        // A second download at once leaves the first one's directory alone.
+        let second = download_dir(dir).unwrap_or_else(|e| panic!("{e}"));
+        assert!(own.is_dir());
+        drop((work, second));
+        assert!(!own.exists(), "a finished download leaves its directory");
+    }
 }

@@ -1,7 +1,7 @@
 //! Which channels there are: the administrator's sources, stored in the state, and the
 //! channels installed modules declare; adding, removing and keying them.
 
-use modhost_state::{PinnedKey, SourceRecord};
+use modhost_state::{PinnedKey, SeenRecord, SourceRecord};
 use modhost_update::{Kind, Location, PublicKey, Seen, Source};
 
 use super::{Channel, KeyInfo, SourceInfo};
@@ -180,6 +180,17 @@ pub(crate) fn add_source_pinned(
     let lock = host.lock()?;
     let url = location.trim().trim_end_matches('/').to_owned();
     let existing = host.state.sources()?.into_iter().find(|s| s.name == name);
+    // Other keys pinned start the source afresh, as TUF's recovery from a publisher's
+    // key loss does: what the old keys vouched for (a serial, a signing time) may be what
+    // locks the source out, a release dated far ahead by a compromised key.
+    let repinned = existing.as_ref().is_some_and(|existing| {
+        let keys = |pinned: &[PinnedKey]| {
+            let mut keys: Vec<String> = pinned.iter().map(|p| p.key.clone()).collect();
+            keys.sort();
+            keys
+        };
+        keys(&existing.public_keys) != keys(&pinned)
+    });
     let extra_query = match existing {
         Some(existing) if !replace => {
             return Err(Error::SourceExists {
@@ -199,7 +210,18 @@ pub(crate) fn add_source_pinned(
         None => None,
     };
     let mut tx = Transaction::new(host, &lock, "source");
-    tx.state()?.put_source(&SourceRecord {
+    let txn = tx.state()?;
+    if repinned {
+        txn.set_seen(
+            name,
+            &SeenRecord {
+                url: url.clone(),
+                serial: None,
+                signed_at: None,
+            },
+        )?;
+    }
+    txn.put_source(&SourceRecord {
         name: name.to_owned(),
         url,
         kind: kind.as_str().to_owned(),
@@ -383,6 +405,47 @@ mod tests {
         });
         put.unwrap_or_else(|e| panic!("{e}"));
         (dir, host)
+    }
+
+    #[test]
+    fn pinning_other_keys_forgets_what_the_old_ones_vouched_for() {
+        const K1: &str = "RWQTRW9oHRmx23SKr5PSDx0Xn4X1XJwo/Ce2aq7TIaQ78uP5KxqnAdDk";
+        const K2: &str = "RWQs/PbX8Q0Kebg2m1WpHY56EKQLx9JOwpJCrOUaEmjQsuJNFT8T+/+i";
+        let url = "https://repo.example.org";
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let host = Host::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let add = |key: &str| {
+            host.add_source("main", Kind::Index, url, Some(key), true)
+                .unwrap_or_else(|e| panic!("{e}"));
+        };
+        // What a release dated far ahead, signed by a lost or stolen key, leaves behind.
+        let far = SeenRecord {
+            url: url.into(),
+            serial: Some(u64::MAX >> 1),
+            signed_at: Some(u64::MAX >> 1),
+        };
+        let lock_out = || {
+            let set = host.state.begin().and_then(|mut txn| {
+                txn.set_seen("main", &far)?;
+                txn.commit()
+            });
+            set.unwrap_or_else(|e| panic!("{e}"));
+        };
+        add(K1);
+        lock_out();
+        // The same key again keeps what it vouched for: a rollback stays refused.
+        add(K1);
+        let kept = host.state.seen("main").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(kept.as_ref(), Some(&far));
+        // Another key starts afresh.
+        add(K2);
+        let seen = host.state.seen("main").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(seen.map(|s| (s.serial, s.signed_at)), Some((None, None)));
+        let source = channels(&host)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .find_map(|c| c.source.ok().filter(|s| s.name == "main"));
+        assert_eq!(source.map(|s| s.seen), Some(Seen::default()));
     }
 
     #[test]
