@@ -7,25 +7,19 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use modhost::{Dispatch, FailureKind, HookPoint, Host, Limits, OnError, Options};
-use modhost_test_support::{package, package_at};
+use modhost_test_support::package;
 
 /// A host in a fresh root with core, phonebook 1.0.0 and hostile installed.
 fn host() -> (tempfile::TempDir, Arc<Host>) {
-    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let limits = Limits {
         call_timeout: Duration::from_secs(5),
         max_memory: 16 << 20,
         ..Limits::default()
     };
-    let host = Host::open_with(root.path(), limits).unwrap_or_else(|e| panic!("{e}"));
-    let packages = [
-        package("core"),
-        package_at("phonebook", "1.0.0"),
-        package("hostile"),
-    ];
-    host.install(&packages, Options::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (root, host) = common::with_hostile(limits);
     // Fail-closed: were hostile's handler counted as failing, it would stop the chain.
     host.declare(HookPoint {
         on_error: OnError::Stop,

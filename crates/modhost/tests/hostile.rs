@@ -5,8 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use modhost::{HookPoint, Host, Limits, Options};
-use modhost_test_support::{package, package_at};
+mod common;
+
+use modhost::{HookPoint, Host, Limits};
 
 /// The deadline of the hook points that only a deadline can stop.
 const SHORT: Duration = Duration::from_millis(300);
@@ -14,20 +15,12 @@ const SHORT: Duration = Duration::from_millis(300);
 /// A host in a fresh root with core, phonebook 1.0.0 and hostile installed, with the
 /// limits the CLI tests use.
 fn host() -> (tempfile::TempDir, Host) {
-    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let limits = Limits {
         call_timeout: Duration::from_secs(1),
         max_memory: 32 << 20,
         ..Limits::default()
     };
-    let host = Host::open_with(root.path(), limits).unwrap_or_else(|e| panic!("{e}"));
-    let packages = [
-        package("core"),
-        package_at("phonebook", "1.0.0"),
-        package("hostile"),
-    ];
-    host.install(&packages, Options::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (root, host) = common::with_hostile(limits);
     for name in ["spin", "sleep"] {
         host.declare(HookPoint {
             limits: Some(Limits {
