@@ -1776,3 +1776,58 @@ fn upgradeall_applies_what_verifies_while_an_explicit_upgrade_is_all_or_nothing(
     assert_eq!(version(&root, "phonebook"), "2.0.0");
     assert_eq!(version(&root, "voicemail"), "16.0.12");
 }
+
+#[test]
+fn repo_build_refuses_two_different_files_of_one_release_and_a_public_signing_key() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (src, out) = (dir.path().join("src"), dir.path().join("out"));
+    assert!(std::fs::create_dir_all(&src).is_ok());
+    let core = package("core");
+    let name = core
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    assert!(std::fs::copy(&core, src.join(&name)).is_ok());
+
+    // A public key given as the signing key is called one.
+    let key = dir.path().join("signing.key");
+    root.ok(&["repo", "keygen", "--out", arg(&key)]);
+    let public = dir.path().join("signing.key.pub");
+    let run = root.fails(&[
+        "repo",
+        "build",
+        arg(&src),
+        "--out",
+        arg(&out),
+        "--sign",
+        arg(&public),
+    ]);
+    assert!(run.stderr.contains("this is a public key"), "{run:?}");
+    assert!(!out.exists(), "nothing written");
+
+    // A repacked copy of the same release: refused, naming both files, changing nothing.
+    repackage(
+        &core,
+        |xml| format!("{xml}\n"),
+        &src.join("core-repacked.tgz"),
+    );
+    let run = root.fails(&["repo", "build", arg(&src), "--out", arg(&out)]);
+    assert!(
+        run.stderr.contains(&format!(
+            "`{name}` and `core-repacked.tgz` both hold `core`"
+        )) && run.stderr.contains("remove all but one"),
+        "{run:?}"
+    );
+    assert!(!out.exists(), "nothing written");
+
+    // A byte-identical copy is published once, with a warning.
+    assert!(std::fs::remove_file(src.join("core-repacked.tgz")).is_ok());
+    assert!(std::fs::copy(&core, src.join("core-copy.tgz")).is_ok());
+    let run = root.ok(&["repo", "build", arg(&src), "--out", arg(&out)]);
+    assert!(
+        run.stdout.contains("with 1 packages") && run.stderr.contains("published once"),
+        "{run:?}"
+    );
+}

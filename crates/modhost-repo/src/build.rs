@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use md5::Md5;
 use modhost_manifest::Manifest;
@@ -18,11 +18,11 @@ use modhost_update::{
 };
 use quick_xml::escape::escape;
 use sha1::Sha1;
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
-use crate::SecretKey;
 use crate::licence::{Groups, create_private_dir, write_secret};
 use crate::publish::Output;
+use crate::{Options, SecretKey, packages};
 
 /// The part of a built repository that any web server or CDN may host: every document,
 /// and the packages anyone may download.
@@ -31,40 +31,6 @@ pub const PUBLIC: &str = "public";
 /// groups' secrets, and the packages of licence-gated groups (under `packages/` and
 /// `a2/RAWNAME/`, as in the public part). Never published; readable by its owner alone.
 pub const PRIVATE: &str = "private";
-
-/// How long a release is valid unless told otherwise: clients refuse it after, so a
-/// publisher rebuilds (or re-signs) at least this often.
-pub const DEFAULT_VALID_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// How [`build_with`] builds: what [`build`] takes, and the release's validity and the
-/// next key it announces.
-#[derive(Debug, Clone)]
-pub struct Options<'a> {
-    /// The key every document is signed with; unsigned without one.
-    pub key: Option<&'a SecretKey>,
-    /// The URL the repository is served at: download URLs are absolute under it, else
-    /// relative to their document.
-    pub base_url: Option<&'a str>,
-    /// The host application the Joomla documents target.
-    pub platform: &'a str,
-    /// How long after the build clients accept the release.
-    pub valid_for: Duration,
-    /// The publisher's next key, announced in the signed release: clients pin it beside
-    /// `key`, and drop `key` once a release signed by the next one arrives.
-    pub next_key: Option<&'a PublicKey>,
-}
-
-impl Default for Options<'_> {
-    fn default() -> Self {
-        Options {
-            key: None,
-            base_url: None,
-            platform: modhost_update::DEFAULT_PLATFORM,
-            valid_for: DEFAULT_VALID_FOR,
-            next_key: None,
-        }
-    }
-}
 
 /// What [`build`] wrote.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -150,12 +116,7 @@ pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
         url: dir.display().to_string(),
         message: message.to_owned(),
     };
-    if options.platform.trim().is_empty() {
-        return Err(invalid("the target platform name is empty"));
-    }
-    if options.valid_for.as_secs() == 0 {
-        return Err(invalid("the release's validity is shorter than a second"));
-    }
+    options.check(dir)?;
     let next_key = match (options.next_key, options.key) {
         (Some(_), None) => {
             return Err(invalid(
@@ -175,6 +136,8 @@ pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
         Some(text) => Groups::parse(&groups_file, text)?,
         None => Groups::default(),
     };
+    // Every package is read, and refused if ambiguous, before `out` is touched.
+    let scanned = packages::scan(dir)?;
     let output = Output::open(out)?;
     let built = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -198,7 +161,14 @@ pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
         },
         written: RefCell::new(Vec::new()),
     };
-    let modules = write_parts(dir, stage.path(), &groups, gated, &docs, options)?;
+    let modules = write_parts(
+        scanned.packages,
+        stage.path(),
+        &groups,
+        gated,
+        &docs,
+        options,
+    )?;
     let mut documents = docs.written.take();
     documents.sort_by(|a, b| a.path.cmp(&b.path));
     let release = ReleaseDocument {
@@ -220,14 +190,15 @@ pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
         next_key: release.next_key,
         public: out.join(PUBLIC),
         private: gated.map(|_| out.join(PRIVATE)),
-        warnings: match options.base_url {
-            Some(_) => Vec::new(),
-            None => vec![
+        warnings: scanned
+            .warnings
+            .into_iter()
+            .chain(options.base_url.is_none().then(|| {
                 "no base URL: freepbx/ and joomla/ documents name their packages relative to \
                  themselves, which modhost follows but FreePBX's and Joomla's own clients do not"
-                    .to_owned(),
-            ],
-        },
+                    .to_owned()
+            }))
+            .collect(),
     })
 }
 
@@ -244,7 +215,7 @@ pub(crate) fn read_if_present(path: &Path) -> Result<Option<String>> {
 /// `groups.toml`), under `stage`: the packages, then each kind's documents through
 /// `docs`; what the index lists.
 fn write_parts(
-    dir: &Path,
+    found: Vec<packages::Package>,
     stage: &Path,
     groups: &Groups,
     gated: Option<&str>,
@@ -260,7 +231,7 @@ fn write_parts(
         create_private_dir(&parts.private)?;
         write_secret(&parts.private.join("groups.toml"), text)?;
     }
-    let found = collect(dir, &parts)?;
+    let found = packages::copy(found, &parts)?;
     let publication = Publication {
         docs,
         parts: &parts,
@@ -279,18 +250,18 @@ fn write_parts(
 }
 
 /// The two parts a build writes, and which one each module's packages belong in.
-struct Parts<'a> {
+pub(crate) struct Parts<'a> {
     /// The public part: every document, and the packages anyone may download.
-    public: PathBuf,
+    pub(crate) public: PathBuf,
     /// The private part: the packages of licence-gated groups.
-    private: PathBuf,
+    pub(crate) private: PathBuf,
     /// The licence groups.
-    groups: &'a Groups,
+    pub(crate) groups: &'a Groups,
 }
 
 impl Parts<'_> {
     /// The part a package of `rawname` belongs in.
-    fn of(&self, rawname: &str) -> &Path {
+    pub(crate) fn of(&self, rawname: &str) -> &Path {
         match self.groups.group_of(rawname) {
             Some(_) => &self.private,
             None => &self.public,
@@ -298,66 +269,13 @@ impl Parts<'_> {
     }
 
     /// Writes a package of `rawname` as `relative` in its part.
-    fn write_package(&self, rawname: &str, relative: &str, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn write_package(&self, rawname: &str, relative: &str, bytes: &[u8]) -> Result<()> {
         let path = self.of(rawname).join(relative);
         if let Some(parent) = path.parent() {
             fs_err::create_dir_all(parent).map_err(file_error(parent))?;
         }
         fs_err::write(&path, bytes).map_err(file_error(&path))
     }
-}
-
-/// Copies every package (`*.tgz`, `*.zip`) in `dir` into `packages/` of its part, as
-/// `RAWNAME-VERSION.EXT`: the packages with their manifests, by rawname and newest first.
-fn collect(dir: &Path, parts: &Parts) -> Result<Vec<(Manifest, Entry)>> {
-    let packages = parts.public.join("packages");
-    fs_err::create_dir_all(&packages).map_err(file_error(&packages))?;
-    let mut found: Vec<(Manifest, Entry)> = Vec::new();
-    let mut paths: Vec<_> = fs_err::read_dir(dir)
-        .map_err(file_error(dir))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "tgz" || e == "zip"))
-        .collect();
-    paths.sort();
-    for path in paths {
-        let refused = |e: modhost_package::Error| Error::File {
-            path: path.clone(),
-            message: e.to_string(),
-        };
-        let manifest =
-            modhost_package::read_manifest(&path, &Default::default()).map_err(refused)?;
-        let extension = modhost_package::format(&path).map_err(refused)?.extension();
-        let bytes = fs_err::read(&path).map_err(file_error(&path))?;
-        let file = format!("{}-{}.{extension}", manifest.rawname, manifest.version);
-        parts.write_package(&manifest.rawname, &format!("packages/{file}"), &bytes)?;
-        // The copy keeps the package's time: FreePBX's `packaged` and a server's
-        // Last-Modified say when it was made, not when the repository was last built.
-        let copy = parts.of(&manifest.rawname).join("packages").join(&file);
-        std::fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .and_then(|modified| {
-                std::fs::File::options()
-                    .write(true)
-                    .open(&copy)?
-                    .set_modified(modified)
-            })
-            .map_err(file_error(&copy))?;
-        let entry = Entry {
-            rawname: manifest.rawname.clone(),
-            name: manifest.name.clone(),
-            version: manifest.version.to_string(),
-            file,
-            size: bytes.len() as u64,
-            sha256: hex(&Sha256::digest(&bytes)),
-            group: parts
-                .groups
-                .group_of(&manifest.rawname)
-                .map(|(name, _)| name.to_owned()),
-        };
-        found.push((manifest, entry));
-    }
-    found.sort_by(|(a, _), (b, _)| a.rawname.cmp(&b.rawname).then(b.version.cmp(&a.version)));
-    Ok(found)
 }
 
 /// What every kind's documents are written from: the packages a build found.
@@ -592,6 +510,9 @@ impl Documents<'_> {
 #[cfg(test)]
 #[path = "tests_build.rs"]
 mod tests_build;
+#[cfg(test)]
+#[path = "tests_inputs.rs"]
+mod tests_inputs;
 #[cfg(test)]
 #[path = "tests_release.rs"]
 mod tests_release;

@@ -38,6 +38,18 @@ impl SecretKey {
     pub fn parse(text: &str) -> Result<Self, String> {
         const EXPECTED: &str = "modhost signs with the key `modhost repo keygen` writes \
                                 (one line of base64: a key id and an Ed25519 secret key)";
+        if let Some(public) = text
+            .lines()
+            .find_map(|line| PublicKey::parse(line.trim()).ok())
+        {
+            return Err(format!(
+                "this is a public key (key ID {}, as a minisign .pub file holds it), which \
+                 checks signatures and cannot make them; signing takes the secret key \
+                 `modhost repo keygen` made: the file it wrote beside this one, without \
+                 `.pub`",
+                public.key_id()
+            ));
+        }
         if text.contains("untrusted comment:") {
             return Err(format!(
                 "this is a minisign secret key file, which modhost cannot read (it is \
@@ -303,5 +315,28 @@ mod tests {
                 .unwrap_or_default()
                 .contains("minisign secret key file")
         );
+    }
+
+    #[test]
+    fn a_public_key_is_refused_as_one() {
+        let key = SecretKey::generate();
+        let public = key.public();
+        // As `repo keygen` writes the .pub file, and its key line alone.
+        let file = format!(
+            "untrusted comment: modhost repository public key {}\n{}\n",
+            public.key_id(),
+            public.encode()
+        );
+        for text in [file, public.encode()] {
+            let error = SecretKey::parse(&text).err().unwrap_or_default();
+            assert!(
+                error.starts_with(&format!(
+                    "this is a public key (key ID {}, as a minisign .pub file holds it)",
+                    public.key_id()
+                )) && error.contains("secret key `modhost repo keygen` made")
+                    && !error.contains("encrypted"),
+                "{error}"
+            );
+        }
     }
 }

@@ -9,7 +9,9 @@
 //! that reads them, are `modhost-update`'s: this crate depends on it, never the reverse, so
 //! that a host that only installs updates carries none of this.
 //!
-//! - `build`: [`build()`] and [`build_with`] with its [`Options`], [`Built`];
+//! - `build`: [`build()`] and [`build_with`] with its [`Options`] (`options`: what is
+//!   refused), [`Built`]; `packages`: the input's packages, read and checked against
+//!   each other before anything is written;
 //!   `publish`: the output directory, each build in `builds/SERIAL` with [`CURRENT`]
 //!   swapped to it in one rename.
 //! - `key`: [`SecretKey`], minisign-compatible signing.
@@ -20,10 +22,13 @@
 mod build;
 mod key;
 mod licence;
+mod options;
+mod packages;
 mod publish;
 pub mod serve;
 
-pub use build::{Built, DEFAULT_VALID_FOR, Options, PRIVATE, PUBLIC, build, build_with};
+pub use build::{Built, PRIVATE, PUBLIC, build, build_with};
 pub use key::SecretKey;
 pub use licence::{Group, Groups, MIN_SECRET, licence_key, licence_key_matches, write_secret};
+pub use options::{DEFAULT_VALID_FOR, MAX_VALID_FOR, Options};
 pub use publish::{BUILDS, CURRENT};

@@ -525,10 +525,8 @@ mod tests {
         });
         let message = fetch_error(url);
         assert!(
-            message.contains("UnknownIssuer")
-                && message.ends_with(
-                    "; if the server uses a private CA, trust it with ca_cert in modhost.toml"
-                ),
+            message.starts_with("the server's certificate is issued by no CA modhost trusts")
+                && message.ends_with(&format!("; {}", crate::PRIVATE_CA)),
             "{message}"
         );
     }

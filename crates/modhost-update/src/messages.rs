@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use crate::client::MAX_TRANSFER_TIME;
 
-/// What a certificate from an unknown issuer's message ends with: where a private CA is
-/// trusted. An application with options of its own for it (a command line's flag) can
-/// look for this to say so.
-pub const PRIVATE_CA: &str =
-    "if the server uses a private CA, trust it with ca_cert in modhost.toml";
+/// What a certificate from an unknown issuer's message ends with: where a private CA (or a
+/// self-signed certificate) is trusted. An application with options of its own for it (a
+/// command line's flag) can look for this to say so.
+pub const PRIVATE_CA: &str = "if the server uses a private CA, trust it with ca_cert in modhost.toml \
+     (the CA's certificate, or a self-signed certificate itself)";
 
 /// A failed request's message, saying which setting to change when one would help:
 /// ureq's own words (`timeout: global`, `UnknownIssuer`) do not. `document` tells a
@@ -37,18 +37,19 @@ pub(crate) fn explain(
                  sources must use https://"
             )
         }
-        Some(Problem::UnknownIssuer) => format!("{error}; {PRIVATE_CA}"),
+        Some(Problem::Certificate(problem)) => certificate(&problem),
         None => error.to_string(),
     }
 }
 
 /// A request failure the administrator can act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Problem {
     /// A configured wait ran out.
     Timeout(ureq::Timeout),
-    /// The server's certificate chains to no trusted root: typically a private CA.
-    UnknownIssuer,
+    /// The server's certificate was refused: chained to no trusted root (typically a
+    /// private CA or a self-signed certificate), expired, for another host name, …
+    Certificate(rustls::CertificateError),
     /// A redirect to this plain-HTTP URL, which is never followed.
     PlainHttp(String),
 }
@@ -69,10 +70,93 @@ fn problem(error: &(dyn std::error::Error + 'static)) -> Option<Problem> {
         return error.get_ref().and_then(|inner| problem(inner));
     }
     match error.downcast_ref::<rustls::Error>() {
-        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) => {
-            Some(Problem::UnknownIssuer)
+        Some(rustls::Error::InvalidCertificate(problem)) => {
+            Some(Problem::Certificate(problem.clone()))
         }
         _ => None,
+    }
+}
+
+/// What is wrong with the server's certificate, in words, saying what would fix it:
+/// rustls' own (`invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))`) say
+/// neither. Only a certificate from an unknown issuer ends with [`PRIVATE_CA`]: trusting
+/// a CA fixes nothing else.
+fn certificate(problem: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as E;
+    const CERTIFICATE: &str = "the server's certificate";
+    match problem {
+        E::UnknownIssuer => format!(
+            "{CERTIFICATE} is issued by no CA modhost trusts: it is self-signed, or from \
+             a private CA; {PRIVATE_CA}"
+        ),
+        // webpki's `CaUsedAsEndEntity`, which rustls passes on as an error of its own.
+        E::Other(other) if other.to_string() == "CaUsedAsEndEntity" => format!(
+            "{CERTIFICATE} is a CA certificate (as `openssl req -x509` makes by default), \
+             which is never valid as a server's own, even when trusted: give the server a \
+             certificate issued by that CA for its host name (or a self-signed one that is \
+             not a CA), and trust the CA with ca_cert in modhost.toml"
+        ),
+        E::NotValidForName => {
+            format!("{CERTIFICATE} is not for this host name: the server must present one that is")
+        }
+        E::NotValidForNameContext {
+            expected,
+            presented,
+        } => {
+            let names = match presented.as_slice() {
+                [] => "no host name".to_owned(),
+                names => names
+                    .iter()
+                    .map(|name| presented_name(name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            format!(
+                "{CERTIFICATE} is not for this host name: it is for {}, not {}; the \
+                 server must present one for the host name sources use",
+                printable(&names),
+                printable(&expected.to_str())
+            )
+        }
+        E::Expired => format!(
+            "{CERTIFICATE} has expired (or is not valid yet): the server must renew it, \
+             unless this machine's clock is wrong"
+        ),
+        E::ExpiredContext { time, not_after } => format!(
+            "{CERTIFICATE} expired {} ago: the server must renew it, unless this \
+             machine's clock is wrong",
+            ago(time.as_secs().saturating_sub(not_after.as_secs()))
+        ),
+        E::NotValidYet | E::NotValidYetContext { .. } => {
+            format!("{CERTIFICATE} is not valid yet: check this machine's clock (and the server's)")
+        }
+        E::Revoked => format!("{CERTIFICATE} has been revoked by its CA"),
+        E::BadSignature => format!(
+            "{CERTIFICATE}'s signature does not verify: it was not issued by the CA it names"
+        ),
+        E::InvalidPurpose | E::InvalidPurposeContext { .. } => format!(
+            "{CERTIFICATE} is not for TLS servers (its extended key usage does not allow it)"
+        ),
+        E::BadEncoding => format!("{CERTIFICATE} is malformed"),
+        other => format!("{CERTIFICATE} was refused: {other}"),
+    }
+}
+
+/// A name a certificate presents, as rustls gives it (`DnsName("repo.example.org")`,
+/// `IpAddress(192.0.2.1)`): the name alone.
+fn presented_name(name: &str) -> &str {
+    name.split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .map_or(name, |inner| inner.trim_matches('"'))
+}
+
+/// A duration in the past, in its largest whole unit.
+fn ago(seconds: u64) -> String {
+    match seconds {
+        0..120 => format!("{seconds} s"),
+        120..7200 => format!("{} minutes", seconds / 60),
+        7200..172_800 => format!("{} hours", seconds / 3600),
+        _ => format!("{} days", seconds / 86_400),
     }
 }
 

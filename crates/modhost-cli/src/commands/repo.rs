@@ -34,14 +34,16 @@ pub enum RepoCommand {
         /// A signing key file (from `repo keygen`): signs every document (`.minisig`).
         #[arg(long)]
         sign: Option<PathBuf>,
-        /// The URL the repository will be served at, for the FreePBX and Joomla files.
+        /// The https:// URL the repository will be served at, for the FreePBX and Joomla
+        /// files (clients fetch over HTTPS only).
         #[arg(long)]
         base_url: Option<String>,
         /// The host application the Joomla files target (`<targetplatform name>`): hosts
         /// whose modhost.toml declares `[platform] name` see only updates for that name.
         #[arg(long, value_name = "NAME", default_value = modhost_update::DEFAULT_PLATFORM)]
         platform: String,
-        /// How long clients accept the release: seconds, or a number with s, m, h or d.
+        /// How long clients accept the release: seconds, or a number with s, m, h or d;
+        /// at most 366 days (expiry is what keeps a frozen mirror from being believed).
         #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
         valid_for: std::time::Duration,
         /// Announce the publisher's next public key (`RW…`, or a minisign .pub file) in
@@ -133,7 +135,12 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
             };
             let built = modhost_repo::build_with(&dir, &out, &options)?;
             for warning in &built.warnings {
-                eprintln!("warning: {warning} (give --base-url)");
+                let hint = if warning.starts_with("no base URL") {
+                    " (give --base-url)"
+                } else {
+                    ""
+                };
+                eprintln!("warning: {warning}{hint}");
             }
             ctx.out.result(&built, || {
                 let signed = if built.signed { ", signed" } else { "" };

@@ -1,0 +1,184 @@
+//! The packages a build publishes: read from its input directory and checked against each
+//! other before anything is written, then copied into the part each belongs in.
+
+use std::path::{Path, PathBuf};
+
+use modhost_manifest::Manifest;
+use modhost_update::{Entry, Error, Result, file_error, hex};
+use sha2::{Digest, Sha256};
+
+use crate::build::Parts;
+
+/// A package file of the input directory, read and identified.
+pub(crate) struct Package {
+    /// Its file.
+    path: PathBuf,
+    /// Its manifest.
+    manifest: Manifest,
+    /// Its format's extension: `tgz` or `zip`.
+    extension: &'static str,
+    /// Its SHA-256, in hex.
+    sha256: String,
+}
+
+/// What [`scan`] found: one package per module and version.
+pub(crate) struct Scanned {
+    /// The packages, by rawname and newest first.
+    pub(crate) packages: Vec<Package>,
+    /// Byte-identical copies of a package, each published once, as a publisher should hear.
+    pub(crate) warnings: Vec<String>,
+}
+
+/// The file name of `path`, as a message shows it.
+fn name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `names` as a list in a sentence: `a`, `a` and `b`, `a`, `b` and `c`.
+fn listed(names: &[String]) -> String {
+    match names.split_last() {
+        Some((last, [])) => format!("`{last}`"),
+        Some((last, rest)) => format!(
+            "{} and `{last}`",
+            rest.iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => String::new(),
+    }
+}
+
+/// Reads every package (`*.tgz`, `*.zip`) in `dir`, writing nothing. Files holding the
+/// same module and version (in FreePBX's order, so `1.0` is `1.0.0`) are one package
+/// published once when byte-identical, with a warning; otherwise which one to publish
+/// cannot be told, and the build is refused, naming every such set of files at once.
+pub(crate) fn scan(dir: &Path) -> Result<Scanned> {
+    let mut paths: Vec<_> = fs_err::read_dir(dir)
+        .map_err(file_error(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "tgz" || e == "zip"))
+        .collect();
+    paths.sort();
+    let mut found = Vec::new();
+    for path in paths {
+        let refused = |e: modhost_package::Error| Error::File {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let manifest =
+            modhost_package::read_manifest(&path, &Default::default()).map_err(refused)?;
+        let extension = modhost_package::format(&path).map_err(refused)?.extension();
+        let bytes = fs_err::read(&path).map_err(file_error(&path))?;
+        found.push(Package {
+            sha256: hex(&Sha256::digest(&bytes)),
+            path,
+            manifest,
+            extension,
+        });
+    }
+    // Stable: within a module and version, the files stay in name order.
+    found.sort_by(|a, b| {
+        let (a, b) = (&a.manifest, &b.manifest);
+        a.rawname.cmp(&b.rawname).then(b.version.cmp(&a.version))
+    });
+    let mut scanned = Scanned {
+        packages: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let mut clashes = Vec::new();
+    let mut rest = found.into_iter().peekable();
+    while let Some(first) = rest.next() {
+        let mut same = Vec::new();
+        while let Some(next) = rest.next_if(|p| {
+            p.manifest.rawname == first.manifest.rawname
+                && p.manifest.version == first.manifest.version
+        }) {
+            same.push(next);
+        }
+        if !same.is_empty() {
+            let names: Vec<String> = std::iter::once(&first)
+                .chain(&same)
+                .map(|p| name(&p.path))
+                .collect();
+            let what = format!("`{}` {}", first.manifest.rawname, first.manifest.version);
+            if same.iter().all(|p| p.sha256 == first.sha256) {
+                scanned.warnings.push(format!(
+                    "{} are the same package, {what}: it is published once",
+                    listed(&names)
+                ));
+            } else {
+                let all = if names.len() == 2 { "both" } else { "all" };
+                clashes.push(format!(
+                    "{} {all} hold {what} but are not the same file: which one to publish \
+                     cannot be told; remove all but one",
+                    listed(&names)
+                ));
+            }
+        }
+        scanned.packages.push(first);
+    }
+    if clashes.is_empty() {
+        Ok(scanned)
+    } else {
+        Err(Error::Invalid {
+            url: dir.display().to_string(),
+            message: clashes.join("; "),
+        })
+    }
+}
+
+/// Copies each package into `packages/` of its part, as `RAWNAME-VERSION.EXT`, keeping
+/// its modification time: the packages with their manifests and what the index lists of
+/// them, in [`scan`]'s order. A package that changed since it was scanned is refused.
+pub(crate) fn copy(packages: Vec<Package>, parts: &Parts) -> Result<Vec<(Manifest, Entry)>> {
+    let directory = parts.public.join("packages");
+    fs_err::create_dir_all(&directory).map_err(file_error(&directory))?;
+    let mut copied = Vec::new();
+    for package in packages {
+        let Package {
+            path,
+            manifest,
+            extension,
+            sha256,
+        } = package;
+        let bytes = fs_err::read(&path).map_err(file_error(&path))?;
+        if hex(&Sha256::digest(&bytes)) != sha256 {
+            return Err(Error::File {
+                path,
+                message: "it changed while the repository was being built; build again".into(),
+            });
+        }
+        let file = format!("{}-{}.{extension}", manifest.rawname, manifest.version);
+        parts.write_package(&manifest.rawname, &format!("packages/{file}"), &bytes)?;
+        // The copy keeps the package's time: FreePBX's `packaged` and a server's
+        // Last-Modified say when it was made, not when the repository was last built.
+        let copy = parts.of(&manifest.rawname).join("packages").join(&file);
+        std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .and_then(|modified| {
+                std::fs::File::options()
+                    .write(true)
+                    .open(&copy)?
+                    .set_modified(modified)
+            })
+            .map_err(file_error(&copy))?;
+        let entry = Entry {
+            rawname: manifest.rawname.clone(),
+            name: manifest.name.clone(),
+            version: manifest.version.to_string(),
+            file,
+            size: bytes.len() as u64,
+            sha256,
+            group: parts
+                .groups
+                .group_of(&manifest.rawname)
+                .map(|(name, _)| name.to_owned()),
+        };
+        copied.push((manifest, entry));
+    }
+    Ok(copied)
+}
