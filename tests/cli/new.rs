@@ -112,12 +112,19 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
          import os, sys, traceback\n        traceback.print_stack(file=sys.stderr)\n        \
          print(\"giving up: \" + payload, file=sys.stderr)\n        os.abort()\n\n\nLifecycle, Hooks",
     );
+    // And the mistakes a new author makes, which the SDK turns into errors at their line.
+    let app = app.replace("\n\nLifecycle, Hooks", MISTAKES).replace(
+        "from modhost_sdk import ",
+        "from modhost_sdk import HostError, ",
+    );
     assert!(std::fs::write(dir.join("app.py"), app).is_ok());
     let xml = std::fs::read_to_string(dir.join("module.xml")).unwrap_or_default();
     let xml = xml.replace(
         "</methods>",
         "\t<hello_py.boom>hello_py_boom</hello_py.boom>\n\t\
-         <hello_py.abort>hello_py_abort</hello_py.abort>\n\t</methods>",
+         <hello_py.abort>hello_py_abort</hello_py.abort>\n\t\
+         <hello_py.mistake>hello_py_mistake</hello_py.mistake>\n\t\
+         <hello_py.caught>hello_py_caught</hello_py.caught>\n\t</methods>",
     );
     assert!(std::fs::write(dir.join("module.xml"), &xml).is_ok());
     build(&dir, &[]);
@@ -165,12 +172,85 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
         "{error}"
     );
 
+    // Mistakes fail the call at the author's line, naming what was wrong: never a trap.
+    // The handler's frame in the traceback: `File "…/app.py", line 45, in mistake`.
+    const IN_MISTAKE: &str = ", in mistake";
+    let mistake = |payload: &str| {
+        let calls = root
+            .run(&["hook", "hello_py.mistake", "--payload", payload, "--json"])
+            .json();
+        assert_eq!(calls[0]["kind"], "failed", "{payload}: {calls}");
+        calls[0]["error"].as_str().unwrap_or_default().to_owned()
+    };
+    for (payload, expected, line) in [
+        (
+            "none",
+            "handler `hello_py_mistake` returned None: return a str (did it forget `return`?)",
+            "HelloPy.mistake (",
+        ),
+        (
+            "dict",
+            "handler `hello_py_mistake` returned dict: return a str (json.dumps for structured data)",
+            "HelloPy.mistake (",
+        ),
+        (
+            "kv",
+            "TypeError: kv.set: `value` must be a str, not int",
+            IN_MISTAKE,
+        ),
+        (
+            "log",
+            "TypeError: log.info: `message` must be a str",
+            IN_MISTAKE,
+        ),
+        (
+            "db",
+            "OverflowError: db.execute: parameter ?1 = 18446744073709551616",
+            IN_MISTAKE,
+        ),
+        ("host", "HostError: no such table: nosuch", IN_MISTAKE),
+        (
+            "lazy",
+            "componentize-py bundles only the modules imported when the component is built: \
+             import `decimal` at the top of app.py",
+            IN_MISTAKE,
+        ),
+    ] {
+        let error = mistake(payload);
+        assert!(
+            error.contains(expected) && error.contains(line) && error.contains("app.py"),
+            "{payload}: {error}"
+        );
+    }
+    // Caught, they are ordinary exceptions; a handler name used twice is refused.
+    let calls = root
+        .ok(&["hook", "hello_py.caught", "--payload", "x", "--json"])
+        .json();
+    assert_eq!(
+        calls[0]["output"],
+        "TypeError: kv.set: `key` must be a str, not int (5)\n\
+         HostError: no such table: nosuch\n\
+         TypeError: Dup: methods `a` and `b` are both marked @handler('dup'); \
+         a handler name may be used once",
+        "{calls}"
+    );
+
     // An upgrade keeps the store and the rows, and the code (the same component) is not
-    // compiled again.
+    // compiled again. build.sh packs under the version module.xml says.
     let xml = xml.replace("<version>0.1.0</version>", "<version>0.2.0</version>");
     assert!(std::fs::write(dir.join("module.xml"), xml).is_ok());
+    let script = std::fs::read_to_string(dir.join("build.sh")).unwrap_or_default();
+    let pack = script
+        .lines()
+        .find(|l| l.contains(" pack "))
+        .unwrap_or_default();
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", pack])
+        .current_dir(&dir)
+        .env("MODHOST", env!("CARGO_BIN_EXE_modhost"));
+    assert!(Root::output(&mut command).success, "{pack}");
     let v2 = dir.join("hello_py-0.2.0.tgz");
-    root.ok(&["pack", arg(&dir), "-o", arg(&v2)]);
     root.ok(&["upgrade", arg(&v2)]);
     let info = root.ok(&["info", "--json", "hello_py"]).json();
     assert_eq!(info["version"], "0.2.0", "{info}");
@@ -186,3 +266,50 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
             .is_some_and(Vec::is_empty)
     );
 }
+
+/// Handlers making the mistakes a new Python author makes, added to the template's app.py.
+const MISTAKES: &str = r#"
+    @handler("hello_py_mistake")
+    def mistake(self, hook: str, payload: str) -> str:
+        if payload == "dict":
+            return {"a": 1}  # type: ignore[return-value]
+        elif payload == "kv":
+            kv.set("k", 5)  # type: ignore[arg-type]
+        elif payload == "log":
+            log.info(12345, n=5, none=None)  # type: ignore[arg-type]
+        elif payload == "db":
+            db.execute("INSERT INTO hello_py_greetings (who) VALUES (?1)", 2**64)
+        elif payload == "host":
+            db.execute("INSERT INTO nosuch VALUES (1)")
+        elif payload == "lazy":
+            import decimal
+            return str(decimal.Decimal("1.5"))
+        payload += "; and forgot to return it"
+
+    @handler("hello_py_caught")
+    def caught(self, hook: str, payload: str) -> str:
+        seen = []
+        log.info("fields become text", n=5, none=None, raw=b"x")
+        try:
+            kv.set(5, "v")  # type: ignore[arg-type]
+        except TypeError as error:
+            seen.append(f"TypeError: {error}")
+        try:
+            db.query("SELECT * FROM nosuch")
+        except HostError as error:
+            seen.append(f"HostError: {error.message}")
+        try:
+            class Dup(Module):
+                @handler("dup")
+                def a(self, hook: str, payload: str) -> str:
+                    return "a"
+
+                @handler("dup")
+                def b(self, hook: str, payload: str) -> str:
+                    return "b"
+        except TypeError as error:
+            seen.append(f"TypeError: {error}")
+        return "\n".join(seen)
+
+
+Lifecycle, Hooks"#;

@@ -380,8 +380,8 @@ impl LimitsConfig {
 
 impl LimitsConfig {
     /// The keys set to 0 where 0 would fail every call (a deadline of nothing, no memory,
-    /// no room for a result, a key or a value, not even stdio's handles). A log or fire
-    /// depth of 0 means none, and is fine.
+    /// no room for a result, not even stdio's handles). A log or fire depth of 0 means
+    /// none, and a key-value limit of 0 refuses writes the module can handle: both fine.
     fn zeros(&self) -> Vec<&'static str> {
         let zero = |set: Option<usize>| set == Some(0);
         [
@@ -389,8 +389,6 @@ impl LimitsConfig {
             ("max_memory_mb", zero(self.max_memory_mb)),
             ("max_output_kb", zero(self.max_output_kb)),
             ("max_resources", zero(self.max_resources)),
-            ("max_kv_key_kb", zero(self.max_kv_key_kb)),
-            ("max_kv_value_kb", zero(self.max_kv_value_kb)),
         ]
         .into_iter()
         .filter_map(|(key, is_zero)| is_zero.then_some(key))

@@ -2,11 +2,11 @@
 
 A module is a subclass of :class:`Module`. Its lifecycle methods do nothing unless
 overridden; its hook handlers are methods marked with :func:`handler`, named as
-module.xml's ``<methods>`` and ``<hooks>`` name them. Any exception a method raises
-becomes the call's error, carrying the Python traceback, so a handler fails cleanly
-instead of trapping the sandbox::
+module.xml's ``<methods>`` and ``<hooks>`` name them, each returning a ``str``. Any
+exception a method raises becomes the call's error, carrying the Python traceback, so a
+handler fails cleanly instead of trapping the sandbox::
 
-    from modhost_sdk import Module, handler, kv, log
+    from modhost_sdk import HostError, Module, handler, kv, log
 
     class Hello(Module):
         def install(self) -> None:
@@ -22,13 +22,31 @@ instead of trapping the sandbox::
 The last line is what componentize-py looks for: the classes implementing the
 ``lifecycle`` and ``hooks`` interfaces of ``modhost:module``. Build the component with
 ``componentize-py -d wit -w module componentize app -p . -p sdk -o module.wasm``.
+
+Mistakes fail the call, naming the function and the argument, never the sandbox:
+
+- A handler must return a ``str``: returning ``None`` (a forgotten ``return``) or anything
+  else fails the call (``json.dumps`` structured data yourself).
+- ``kv``, ``log``, ``db`` and ``fire`` check their arguments' types and raise
+  :class:`TypeError` (or :class:`OverflowError` for an integer outside SQLite's 64-bit
+  range) at the caller's line. ``log`` field values are converted with ``str()``.
+- What the host refuses (a failing SQL statement, a full store, a hook nested too deep)
+  raises :class:`HostError` with the host's message; catch it with ``except HostError``.
+- componentize-py bundles only the modules imported when the component is built: import
+  what a handler needs (``import decimal``) at the top of app.py, not inside a function,
+  or the call fails with :class:`ModuleNotFoundError`.
+
+SQL values map between Python and SQLite as :data:`SqlValue` describes: ``None`` is
+NULL; ``bool`` binds as INTEGER 1 or 0 (and reads back as ``int``); ``int`` is INTEGER,
+from ``-2**63`` to ``2**63 - 1``; ``float`` is REAL; ``str`` is TEXT; ``bytes``,
+``bytearray`` and ``memoryview`` are BLOB (read back as ``bytes``). Anything else is a
+:class:`TypeError`.
 """
 
 from __future__ import annotations
 
-import json
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar, Union
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple, Type, TypeVar, Union
 
 from componentize_py_types import Err
 from wit_world.imports import db as _db
@@ -37,38 +55,116 @@ from wit_world.imports import kv as _kv
 from wit_world.imports import log as _log
 from wit_world.imports import types as _types
 
-__all__ = ["Module", "handler", "kv", "log", "db", "fire", "Outcome", "ModuleError"]
+__all__ = [
+    "Module",
+    "handler",
+    "kv",
+    "log",
+    "db",
+    "fire",
+    "Outcome",
+    "SqlValue",
+    "ModuleError",
+    "HostError",
+]
 
 #: The longest traceback kept in an error, in characters: the host bounds messages too.
 _TRACEBACK_LIMIT = 4000
+
+#: SQLite's INTEGER range, which ``db`` parameters must fit.
+_I64_MIN = -(2**63)
+_I64_MAX = 2**63 - 1
+
+#: This file, whose frames around the module's own are left out of a traceback.
+_SDK_FILE: str = globals().get("__file__") or ""
 
 
 class ModuleError(Exception):
     """Raise it to fail a call with ``message`` alone, without a traceback."""
 
 
+class HostError(Exception):
+    """The host refused what the module asked: an SQL statement that failed (``no such
+    table: x``), a value past the store's limits, a hook fired too deep.
+
+    ``str(error)`` and :attr:`message` are the host's message. Uncaught, it fails the
+    call with the traceback to the line that asked::
+
+        try:
+            db.execute("INSERT INTO hello_greetings (who) VALUES (?1)", who)
+        except HostError as error:
+            log.warn("not recorded", why=error.message)
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        #: The host's message.
+        self.message: str = message
+
+
+def _host_error(error: Err) -> HostError:
+    """The :class:`HostError` for a ``result`` error componentize-py raised."""
+    value = error.value
+    return HostError(value if isinstance(value, str) else repr(value))
+
+
+def _lazy_import_hint(error: BaseException) -> str:
+    """A hint for a module that was not bundled, when ``error`` is one."""
+    if not isinstance(error, ModuleNotFoundError) or not error.name:
+        return ""
+    return (
+        "\ncomponentize-py bundles only the modules imported when the component is built: "
+        f"import `{error.name}` at the top of app.py"
+    )
+
+
 def _failure(error: BaseException) -> Err:
     """The error result for ``error``: its type and message, then the Python traceback."""
-    if isinstance(error, Err):
-        return error
     if isinstance(error, ModuleError):
         return Err(str(error))
-    trace = "".join(traceback.format_exception(error))
+    if isinstance(error, Err):
+        return error
+    report = traceback.TracebackException(type(error), error, error.__traceback__)
+    if _SDK_FILE:
+        # The SDK's own frames around the module's code say nothing to its author: keep
+        # the module's frames and the SDK function it called.
+        frames = list(report.stack)
+        mine = [i for i, frame in enumerate(frames) if frame.filename != _SDK_FILE]
+        kept = frames[mine[0] : mine[-1] + 2] if mine else frames[-1:]
+        report.stack = traceback.StackSummary.from_list(kept)
+    trace = "".join(report.format())
     if len(trace) > _TRACEBACK_LIMIT:
         trace = "…" + trace[-_TRACEBACK_LIMIT:]
-    return Err(f"{type(error).__name__}: {error}\n{trace}")
+    return Err(f"{type(error).__name__}: {error}{_lazy_import_hint(error)}\n{trace}")
 
 
-HandlerFn = Callable[[Any, str, str], Any]
+def _type_error(function: str, argument: str, expected: str, value: object) -> NoReturn:
+    """Raises the :class:`TypeError` for ``function``'s ``argument`` not being ``expected``."""
+    raise TypeError(
+        f"{function}: `{argument}` must be {expected}, not {type(value).__name__} ({value!r:.80})"
+    )
+
+
+def _text(function: str, argument: str, value: object) -> str:
+    """``value`` if it is a ``str``; a :class:`TypeError` naming ``function`` otherwise."""
+    if not isinstance(value, str):
+        _type_error(function, argument, "a str", value)
+    return value
+
+
+HandlerFn = Callable[[Any, str, str], str]
 M = TypeVar("M", bound="Module")
 
 
 def handler(name: str) -> Callable[[HandlerFn], HandlerFn]:
     """Marks a method as the handler ``name`` (as module.xml names it).
 
-    The method is called with ``(hook, payload)`` and returns the output: a ``str`` as
-    it is, anything else (a dict, a list) as JSON.
+    The method is called with ``(hook, payload)`` and returns the output, a ``str``:
+    anything else (``None`` from a forgotten ``return``, a dict) fails the call, so
+    ``json.dumps`` structured data. Two methods of one class marked with the same name
+    are refused when the class is defined.
     """
+    _text("handler", "name", name)
 
     def mark(function: HandlerFn) -> HandlerFn:
         setattr(function, "_modhost_handler", name)
@@ -77,9 +173,32 @@ def handler(name: str) -> Callable[[HandlerFn], HandlerFn]:
     return mark
 
 
+def _where(function: Any) -> str:
+    """Where ``function`` is defined, as ``Class.method (app.py, line 7)``, or ``""``."""
+    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    name = getattr(function, "__qualname__", getattr(function, "__name__", "?"))
+    if code is None:
+        return str(name)
+    return f"{name} ({code.co_filename}, line {code.co_firstlineno})"
+
+
 class Module:
     """A modhost module. Override the lifecycle methods you need; mark handlers with
     :func:`handler`; export with :meth:`exports`."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        seen: Dict[str, str] = {}
+        for attribute, value in vars(cls).items():
+            name = getattr(value, "_modhost_handler", None)
+            if name is None:
+                continue
+            if name in seen:
+                raise TypeError(
+                    f"{cls.__name__}: methods `{seen[name]}` and `{attribute}` are both "
+                    f"marked @handler({name!r}); a handler name may be used once"
+                )
+            seen[name] = attribute
 
     def install(self) -> None:
         """First-time setup, called once when the module is installed."""
@@ -98,7 +217,8 @@ class Module:
 
     @classmethod
     def handlers(cls) -> Dict[str, str]:
-        """The handlers of this class, as ``{handler name: method name}``."""
+        """The handlers of this class, as ``{handler name: method name}``; a subclass's
+        handler replaces its base's of the same name."""
         found: Dict[str, str] = {}
         for klass in reversed(cls.__mro__):
             for attribute, value in vars(klass).items():
@@ -119,6 +239,23 @@ class Module:
                 return call()
             except BaseException as error:  # noqa: BLE001 - every failure is the call's error
                 raise _failure(error) from None
+
+        def run(name: str, method: str, hook: str, payload: str) -> str:
+            function = getattr(module, method)
+            output = function(hook, payload)
+            if isinstance(output, str):
+                return output
+            if output is None:
+                hint = "did it forget `return`?"
+            elif isinstance(output, (bytes, bytearray)):
+                hint = "decode bytes: .decode()"
+            else:
+                hint = "json.dumps for structured data"
+            kind = "None" if output is None else type(output).__name__
+            raise TypeError(
+                f"handler `{name}` returned {kind}: return a str ({hint})"
+                f" — {_where(function)}"
+            )
 
         class Lifecycle:
             def install(self) -> None:
@@ -142,94 +279,147 @@ class Module:
                 if method is None:
                     known = ", ".join(sorted(handlers)) or "none"
                     raise Err(f"no handler `{handler}` for hook `{hook}` (handlers: {known})")
-                output = guarded(lambda: getattr(module, method)(hook, payload))
-                return output if isinstance(output, str) else json.dumps(output)
+                output: str = guarded(lambda: run(handler, method, hook, payload))
+                return output
 
         return Lifecycle, Hooks
 
 
 class _Kv:
-    """The module's own key-value store."""
+    """The module's own key-value store: ``str`` keys to ``str`` values."""
 
     def get(self, key: str) -> Optional[str]:
         """The value of ``key``, or ``None``."""
-        return _kv.get(key)
+        return _kv.get(_text("kv.get", "key", key))
 
     def set(self, key: str, value: str) -> None:
-        """Sets ``key``; raises when the host refuses (a limit, the module's quota)."""
-        _kv.set(key, value)
+        """Sets ``key`` to ``value`` (both ``str``: ``str()`` or ``json.dumps`` others);
+        raises :class:`HostError` when the host refuses (a limit, the module's quota)."""
+        _text("kv.set", "key", key)
+        _text("kv.set", "value", value)
+        try:
+            _kv.set(key, value)
+        except Err as error:
+            raise _host_error(error) from None
 
     def delete(self, key: str) -> bool:
         """Deletes ``key``; whether it existed."""
-        return _kv.delete(key)
+        return _kv.delete(_text("kv.delete", "key", key))
 
     def keys(self, prefix: str = "") -> List[str]:
         """The keys starting with ``prefix``, sorted."""
-        return _kv.keys(prefix)
+        return _kv.keys(_text("kv.keys", "prefix", prefix))
 
 
 class _Log:
-    """Structured log records, which the host writes with the module's name."""
+    """Structured log records, which the host writes with the module's name.
 
-    def _log(self, level: _types.Level, message: str, fields: Dict[str, Any]) -> None:
+    The message must be a ``str``; field values may be anything, converted with ``str()``:
+    ``log.info("stored", rows=3)``.
+    """
+
+    def _log(self, level: _types.Level, function: str, message: str, fields: Dict[str, Any]) -> None:
+        _text(function, "message", message)
         _log.log(level, message, [_types.Field(k, str(v)) for k, v in fields.items()])
 
     def trace(self, message: str, **fields: Any) -> None:
         """Logs at trace level: ``log.trace("seen", caller="100")``."""
-        self._log(_types.Level.TRACE, message, fields)
+        self._log(_types.Level.TRACE, "log.trace", message, fields)
 
     def debug(self, message: str, **fields: Any) -> None:
         """Logs at debug level."""
-        self._log(_types.Level.DEBUG, message, fields)
+        self._log(_types.Level.DEBUG, "log.debug", message, fields)
 
     def info(self, message: str, **fields: Any) -> None:
         """Logs at info level."""
-        self._log(_types.Level.INFO, message, fields)
+        self._log(_types.Level.INFO, "log.info", message, fields)
 
     def warn(self, message: str, **fields: Any) -> None:
         """Logs at warning level."""
-        self._log(_types.Level.WARN, message, fields)
+        self._log(_types.Level.WARN, "log.warn", message, fields)
 
     def error(self, message: str, **fields: Any) -> None:
         """Logs at error level."""
-        self._log(_types.Level.ERROR, message, fields)
+        self._log(_types.Level.ERROR, "log.error", message, fields)
 
 
+#: What a ``db`` parameter may be, and what a column reads back as:
+#:
+#: ===========================================  ============  =====================
+#: Python                                       SQLite        read back as
+#: ===========================================  ============  =====================
+#: ``None``                                     NULL          ``None``
+#: ``bool``                                     INTEGER 1/0   ``int``
+#: ``int`` from ``-2**63`` to ``2**63 - 1``     INTEGER       ``int``
+#: ``float``                                    REAL          ``float``
+#: ``str``                                      TEXT          ``str``
+#: ``bytes``, ``bytearray``, ``memoryview``     BLOB          ``bytes``
+#: ===========================================  ============  =====================
+#:
+#: Anything else raises :class:`TypeError`; an ``int`` out of range, :class:`OverflowError`.
 SqlValue = Union[None, bool, int, float, str, bytes]
 
 
-def _to_value(value: SqlValue) -> _db.Value:
+def _to_value(function: str, index: int, value: object) -> _db.Value:
+    """The WIT value for parameter ``?index`` of ``function``."""
     if value is None:
         return _db.Value_Null()
     if isinstance(value, bool):
         return _db.Value_Integer(int(value))
     if isinstance(value, int):
-        return _db.Value_Integer(value)
+        if not _I64_MIN <= value <= _I64_MAX:
+            raise OverflowError(
+                f"{function}: parameter ?{index} = {value} is outside SQLite's INTEGER range "
+                f"(-2**63 to 2**63 - 1); bind it as a str"
+            )
+        return _db.Value_Integer(int(value))
     if isinstance(value, float):
-        return _db.Value_Real(value)
+        return _db.Value_Real(float(value))
     if isinstance(value, str):
-        return _db.Value_Text(value)
-    if isinstance(value, (bytes, bytearray)):
+        return _db.Value_Text(str(value))
+    if isinstance(value, (bytes, bytearray, memoryview)):
         return _db.Value_Blob(bytes(value))
-    raise TypeError(f"cannot bind a {type(value).__name__} to an SQL parameter")
+    hint = ""
+    if isinstance(value, (list, tuple)):
+        hint = f"; pass parameters as separate arguments: {function}(sql, *params)"
+    raise TypeError(
+        f"{function}: parameter ?{index} is a {type(value).__name__}, which SQL cannot bind "
+        f"(None, bool, int, float, str or bytes){hint}"
+    )
 
 
 def _from_value(value: _db.Value) -> SqlValue:
     if isinstance(value, _db.Value_Null):
         return None
-    return value.value
+    result: SqlValue = value.value
+    return result
 
 
 class _Db:
-    """The tables the module's module.xml ``<database>`` declares."""
+    """The tables the module's module.xml ``<database>`` declares. Parameters bind to
+    ``?1``, ``?2``, … as :data:`SqlValue` describes; a statement the host refuses or that
+    fails raises :class:`HostError`."""
+
+    def _params(self, function: str, sql: object, params: Tuple[object, ...]) -> List[_db.Value]:
+        _text(function, "sql", sql)
+        return [_to_value(function, index, p) for index, p in enumerate(params, 1)]
 
     def execute(self, sql: str, *params: SqlValue) -> int:
         """Runs one statement that changes data; the number of rows changed."""
-        return _db.execute(sql, [_to_value(p) for p in params])
+        values = self._params("db.execute", sql, params)
+        try:
+            changed: int = _db.execute(sql, values)
+        except Err as error:
+            raise _host_error(error) from None
+        return changed
 
     def query(self, sql: str, *params: SqlValue) -> List[Dict[str, SqlValue]]:
         """Runs one query; each row as ``{column: value}``."""
-        rows = _db.query(sql, [_to_value(p) for p in params])
+        values = self._params("db.query", sql, params)
+        try:
+            rows = _db.query(sql, values)
+        except Err as error:
+            raise _host_error(error) from None
         return [
             {column: _from_value(v) for column, v in zip(rows.columns, row)} for row in rows.rows
         ]
@@ -246,5 +436,13 @@ db = _Db()
 
 
 def fire(hook: str, payload: str) -> List[Outcome]:
-    """Fires hook point ``hook``; each handler's outcome, in the order they ran."""
-    return _dispatch.fire(hook, payload)
+    """Fires hook point ``hook`` with ``payload`` (a ``str``: ``json.dumps`` structured
+    data); each handler's outcome, in the order they ran. Raises :class:`HostError` when
+    the hook cannot be fired (nested too deep)."""
+    _text("fire", "hook", hook)
+    _text("fire", "payload", payload)
+    try:
+        outcomes: List[Outcome] = _dispatch.fire(hook, payload)
+    except Err as error:
+        raise _host_error(error) from None
+    return outcomes

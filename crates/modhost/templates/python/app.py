@@ -1,5 +1,8 @@
 """The `{name}` modhost module."""
 
+# componentize-py bundles only the modules imported when the component is built: import
+# what the handlers need here, at the top (`import decimal`), not inside a function, or
+# the call fails with ModuleNotFoundError.
 from modhost_sdk import Module, db, handler, kv, log
 
 
@@ -15,6 +18,9 @@ class {type_name}(Module):
 
     @handler("{name}_hello")
     def hello(self, hook: str, payload: str) -> str:
+        # A handler returns a str (json.dumps structured data). An exception fails the
+        # call with its traceback; what the host refuses (SQL that fails, say) raises
+        # modhost_sdk.HostError.
         greeting = kv.get("greeting") or "Hello"
         db.execute("INSERT INTO {name}_greetings (who) VALUES (?1)", payload)
         log.info("greeted", who=payload)

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds the `{name}` component and packs it: ./build.sh  ->  {name}-0.1.0.tgz
+# Builds the `{name}` component and packs it: ./build.sh  ->  {name}-VERSION.tgz,
+# VERSION being module.xml's <version>.
 # componentize-py is pinned: a local virtualenv gets that version unless one is on PATH.
 set -eu
 cd "$(dirname "$0")"
@@ -13,4 +14,4 @@ if [ "$(componentize-py --version 2>/dev/null)" != "componentize-py $version" ];
     componentize_py=.venv/bin/componentize-py
 fi
 "$componentize_py" -d wit -w module componentize app -p . -p sdk -o module.wasm
-"${MODHOST:-modhost}" pack . -o {name}-0.1.0.tgz
+"${MODHOST:-modhost}" pack .

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds the `{name}` component and packs it: ./build.sh  ->  {name}-0.1.0.tgz
+# Builds the `{name}` component and packs it: ./build.sh  ->  {name}-VERSION.tgz,
+# VERSION being module.xml's <version>.
 set -eu
 cd "$(dirname "$0")"
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
@@ -8,4 +9,4 @@ fi
 cargo build --release --target wasm32-wasip2
 target_dir="${CARGO_TARGET_DIR:-target}"
 cp "$target_dir/wasm32-wasip2/release/{crate_name}.wasm" module.wasm
-"${MODHOST:-modhost}" pack . -o {name}-0.1.0.tgz
+"${MODHOST:-modhost}" pack .
