@@ -290,6 +290,16 @@ fn pack_makes_an_installable_package_from_a_module_directory() {
     let out = work.join("core.tgz");
     let run = root.ok(&["pack", arg(&work), "-o", arg(&out), "--json"]);
     assert_eq!(run.json()["rawname"], "core");
+    // Anything else in the directory stays out, and the text output says so.
+    assert!(std::fs::write(work.join("notes.txt"), "mine").is_ok());
+    let again = work.join("again.tgz");
+    let run = root.ok(&["pack", arg(&work), "-o", arg(&again)]);
+    assert!(
+        run.stdout
+            .contains("(module.xml and module.wasm; nothing else in the directory)"),
+        "{}",
+        run.stdout
+    );
     root.ok(&["install", arg(&out)]);
     assert_eq!(
         listed(&root),

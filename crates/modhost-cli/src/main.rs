@@ -87,6 +87,10 @@ enum Command {
     /// Withdraw every grant of a module.
     Revoke(inspect::Rawname),
     /// Pack a module directory (module.xml + component) into a package.
+    ///
+    /// Only module.xml and the component go in: the component is all modhost runs, and
+    /// a module's files at run time are its /data. Sources, build output and assets in
+    /// the directory are left out.
     Pack(commands::pack::Args),
     /// Start a module: a directory with module.xml, the source and a build script, in Rust
     /// or Python.

@@ -29,10 +29,11 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
     });
     out.result(&document, || {
         format!(
-            "packed {} {} into {}\n",
+            "packed {} {} into {} (module.xml and {}; nothing else in the directory)\n",
             escape(&manifest.rawname),
             escape(&manifest.version.to_string()),
-            escape_path(&file)
+            escape_path(&file),
+            escape(&manifest.component)
         )
     })
 }
