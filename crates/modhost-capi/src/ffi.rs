@@ -69,7 +69,9 @@ pub(crate) unsafe fn guard(
     // The caller may pass an uninitialised pointer: it is NULL unless a message is written.
     // SAFETY: the caller's contract.
     unsafe { put_raw(error, std::ptr::null_mut()) };
-    let failure = match catch_unwind(AssertUnwindSafe(body)) {
+    // Every call may load or compile a component or call a module, which a C
+    // application's thread may not have the stack for.
+    let failure = match modhost::embed::with_stack(|| catch_unwind(AssertUnwindSafe(body))) {
         Ok(Ok(())) => return MODHOST_OK,
         Ok(Err(failure)) => failure,
         Err(panic) => Failure {

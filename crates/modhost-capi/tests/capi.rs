@@ -527,3 +527,36 @@ fn a_callbacks_bad_answers_fail_its_call_briefly_and_nesting_is_bounded() -> Tes
     unsafe { modhost_close(host) };
     Ok(())
 }
+
+#[test]
+fn a_thread_with_a_small_stack_installs_and_dispatches() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony(root.path(), &seen)?;
+    /// The host, sent to the thread with the small stack.
+    struct Shared(*mut Host);
+    // SAFETY: a host may be used from several threads at once (modhost.h).
+    unsafe impl Send for Shared {}
+    let shared = Shared(host);
+    // 64 KiB, far less than loading a component or calling a module takes: modhost runs
+    // its work on a stack segment of its own.
+    let result = std::thread::Builder::new()
+        .stack_size(64 << 10)
+        .spawn(move || {
+            let shared = shared;
+            install(shared.0, &["core", "voicemail", "callback"], MODHOST_GRANT)?;
+            dispatch(
+                shared.0,
+                "voicemail.left",
+                r#"{"mailbox":"101","from":"2025550101"}"#,
+                None,
+                null(),
+            )
+        })?
+        .join()
+        .map_err(|_| "the small thread panicked")??;
+    assert_eq!(result["calls"][0]["ok"], true, "{result}");
+    // SAFETY: the host, closed once, nothing using it.
+    unsafe { modhost_close(host) };
+    Ok(())
+}

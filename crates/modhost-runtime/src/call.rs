@@ -118,9 +118,7 @@ impl Runtime {
         context: CallContext,
         call: &Call,
     ) -> (Result<Option<String>>, Session) {
-        stacker::maybe_grow(CALL_STACK_NEEDED, CALL_STACK_GROWN, || {
-            self.call_on_stack(component, warm, context, call)
-        })
+        with_stack(|| self.call_on_stack(component, warm, context, call))
     }
 
     fn call_on_stack(
@@ -253,6 +251,15 @@ impl Runtime {
             }
         }
     }
+}
+
+/// Runs `f` on the calling thread's stack when it has [`CALL_STACK_NEEDED`] left, else
+/// on a new stack segment of [`CALL_STACK_GROWN`] bytes: what a module call, or loading
+/// a compiled component (deserialising it recurses), needs on an application's thread
+/// whose stack is small (Asterisk's are under 512 KiB; a C application may make them
+/// far smaller).
+pub fn with_stack<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(CALL_STACK_NEEDED, CALL_STACK_GROWN, f)
 }
 
 /// The stack a call needs left on its thread: the guest's own (`max_wasm_stack`, which

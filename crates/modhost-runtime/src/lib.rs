@@ -67,7 +67,7 @@ mod version;
 mod warm;
 
 pub use cache::{DEFAULT_CACHE_KEEP, LoadedComponent, Origin, hex, sha256_of};
-pub use call::{Call, CallContext};
+pub use call::{Call, CallContext, with_stack};
 pub use cancel::Cancel;
 pub use capability::{CallData, Capability};
 pub use disk::{DEFAULT_DISK_QUOTA, DiskQuota, DiskUsage, disk_usage};

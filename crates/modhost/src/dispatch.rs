@@ -446,6 +446,17 @@ impl Dispatcher {
         payload: &str,
         options: &DispatchOptions,
     ) -> Result<Dispatch> {
+        // Loading a component and calling it both need more stack than an application's
+        // thread may have.
+        modhost_runtime::with_stack(|| self.dispatch_on_stack(point, payload, options))
+    }
+
+    fn dispatch_on_stack(
+        &self,
+        point: &HookPoint,
+        payload: &str,
+        options: &DispatchOptions,
+    ) -> Result<Dispatch> {
         let _nested = Nested::enter(&point.name, self.limits.max_fire_depth)?;
         let (generation, handlers) = self.handlers(&point.name)?;
         let mut session = Session::lazy(self.state.clone()).as_of(generation);
@@ -567,7 +578,10 @@ impl Dispatcher {
             return Some(Err((FailureKind::Host, e.to_string())));
         }
         let output = self.call_in_scope(point, handler, payload, session, scope);
-        let set_aside = session.scope_changed();
+        // The module changed under the call: the state refused its statements, or the
+        // change removed its files (its component, its /data) while it loaded or ran.
+        let set_aside = session.scope_changed()
+            || (matches!(output, Err((FailureKind::Host, _))) && self.changed_since(entry));
         let kept = session.leave(output.is_ok() && !set_aside);
         if set_aside {
             return None;
@@ -576,6 +590,16 @@ impl Dispatcher {
             kept.map_err(|e| (FailureKind::Host, e.to_string()))
                 .and(output),
         )
+    }
+
+    /// Whether `entry`'s module is no longer installed, running, at the version the
+    /// dispatch found.
+    fn changed_since(&self, entry: &Entry) -> bool {
+        match self.state.module(&entry.record.rawname) {
+            Ok(Some(now)) => now.module_dir != entry.record.module_dir || !now.status.runs(),
+            Ok(None) => true,
+            Err(_) => false,
+        }
     }
 
     /// Loads `handler`'s component and calls it, in the scope [`Dispatcher::call`] opened.

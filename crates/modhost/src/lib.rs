@@ -39,9 +39,10 @@
 //! - `scaffold.rs` (with `templates/`): a new module's directory, for `modhost new`.
 
 /// What an application gives modules: capabilities (WIT packages it implements), the
-/// sandbox its implementations see, per-dispatch values and cancellation.
+/// sandbox its implementations see, per-dispatch values and cancellation; and enough
+/// stack for modhost's work on an application thread whose own is small.
 pub mod embed {
-    pub use modhost_runtime::{CallData, Cancel, Capability, Sandbox};
+    pub use modhost_runtime::{CallData, Cancel, Capability, Sandbox, with_stack};
 }
 
 /// The module.xml model in full (hooks, methods, database, menu items…), for embedders

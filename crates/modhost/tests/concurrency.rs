@@ -96,6 +96,47 @@ fn a_module_disabled_during_a_dispatch_writes_nothing_and_counts_as_absent() {
 }
 
 #[test]
+fn a_module_whose_files_an_uninstall_removed_before_its_turn_is_left_out_too() {
+    let (root, host) = host();
+    // A second hostile, whose `nap` handler comes first and sleeps to its deadline:
+    // hostile's own turn comes after its uninstall removed its files.
+    let edited = modhost_test_support::repackage(
+        &package("hostile"),
+        |xml| {
+            xml.replace("<rawname>hostile</rawname>", "<rawname>sleeper</rawname>")
+                .replace("hostile_notes", "sleeper_notes")
+                .replace("<nap>nap</nap>", "<nap pri=\"100\">sleep</nap>")
+        },
+        &root.path().join("edited.tgz"),
+    );
+    // Its files at the archive's root, where no directory name has to match the rawname.
+    let copy = modhost_test_support::zipped(&edited, true, &root.path().join("sleeper.zip"));
+    host.install(&[copy], Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    host.declare(HookPoint {
+        limits: Some(Limits {
+            call_timeout: Duration::from_millis(800),
+            ..host.limits()
+        }),
+        ..HookPoint::broadcast("nap")
+    });
+    let dispatch = nap_during(&host, 800, |host| {
+        host.uninstall("hostile", false)
+            .unwrap_or_else(|e| panic!("{e}"));
+    });
+    let calls: Vec<(&str, Option<FailureKind>)> = dispatch
+        .calls
+        .iter()
+        .map(|c| (c.rawname.as_str(), c.kind))
+        .collect();
+    assert_eq!(
+        calls,
+        [("sleeper", Some(FailureKind::Timeout))],
+        "{dispatch:?}"
+    );
+}
+
+#[test]
 fn handlers_beyond_the_sandbox_pool_wait_for_a_slot_and_then_say_the_host_is_busy() {
     let (_root, host) = host();
     // Sleepers hold every sandbox for two seconds; then each is stopped at its deadline.
@@ -173,10 +214,10 @@ fn handlers_beyond_the_sandbox_pool_wait_for_a_slot_and_then_say_the_host_is_bus
 #[test]
 fn a_thread_with_a_small_stack_runs_a_recursing_module_and_lives() {
     let (_root, host) = host();
-    // 128 KiB: a quarter of what a guest may use, and less than Asterisk's threads have.
+    // 64 KiB: an eighth of what a guest may use; its component is loaded on it, too.
     let on_small_stack = Arc::clone(&host);
     let dispatch = thread::Builder::new()
-        .stack_size(128 << 10)
+        .stack_size(64 << 10)
         .spawn(move || {
             let recursed = on_small_stack.dispatch("recurse", "");
             let echoed = on_small_stack.dispatch("echo", "small");
