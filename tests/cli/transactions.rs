@@ -1161,7 +1161,15 @@ fn a_first_install_that_errors_traps_loops_or_runs_out_of_memory_leaves_no_trace
             .join("damage")
             .exists()
     );
-    // (Its uninstall() would fail, there being no `/data/mode` to say otherwise.)
+    // Its uninstall() fails, there being no `/data/mode` to say otherwise; the help says
+    // how to remove it anyway.
+    let run = root.fails(&["uninstall", "phonebook"]);
+    assert!(
+        run.stderr
+            .contains("help: `delete` removes it without running its code"),
+        "{}",
+        run.stderr
+    );
     root.ok(&["delete", "phonebook"]);
 
     // Asked for but not granted, the directory is not there: phonebook-bad installs

@@ -181,6 +181,9 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
         error if error.failed_call() == Some("disable()") => {
             "`disable --force` disables it without running its code, keeping its data"
         }
+        error if error.failed_call() == Some("uninstall()") => {
+            "`delete` removes it without running its code, and its data with it"
+        }
         _ => return flag_hint(&error.to_string()),
     })
 }
