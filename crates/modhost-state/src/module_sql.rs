@@ -187,6 +187,16 @@ enum Failure {
     /// The statement touches something other than the module's own tables.
     #[error("not authorized: a module may only read and write its own tables")]
     NotItsTables,
+    /// The statement begins, ends or marks a transaction: the host's to do.
+    #[error(
+        "not authorized: transactions are the host's (each call runs in its own, undone if it fails): leave out BEGIN, COMMIT, ROLLBACK and SAVEPOINT"
+    )]
+    Transaction,
+    /// The statement changes the schema: module.xml's `<database>` is the schema.
+    #[error(
+        "not authorized: a module's tables and indexes are the ones its module.xml's <database> declares; it cannot create, alter or drop any"
+    )]
+    Schema,
     /// The statement calls a function modules may not use.
     #[error("not authorized: function `{0}` is not available to modules")]
     Function(String),
@@ -308,6 +318,22 @@ fn authorize(
                 Some(Failure::NotItsTables)
             }
         }
+        // A schema change writes the schema table first (and SQLite asks nothing more
+        // after a refusal): so does no other statement a module could mean.
+        AuthAction::Insert { table_name }
+        | AuthAction::Update { table_name, .. }
+        | AuthAction::Delete { table_name }
+            if [
+                "sqlite_master",
+                "sqlite_schema",
+                "sqlite_temp_master",
+                "sqlite_temp_schema",
+            ]
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(table_name)) =>
+        {
+            Some(Failure::Schema)
+        }
         AuthAction::Read { table_name, .. }
         | AuthAction::Insert { table_name }
         | AuthAction::Update { table_name, .. }
@@ -316,12 +342,38 @@ fn authorize(
             .iter()
             .any(|f| f.eq_ignore_ascii_case(function_name)))
         .then(|| Failure::Function(function_name.to_owned())),
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Some(Failure::Transaction),
+        AuthAction::CreateIndex { .. }
+        | AuthAction::CreateTable { .. }
+        | AuthAction::CreateTempIndex { .. }
+        | AuthAction::CreateTempTable { .. }
+        | AuthAction::CreateTempTrigger { .. }
+        | AuthAction::CreateTempView { .. }
+        | AuthAction::CreateTrigger { .. }
+        | AuthAction::CreateView { .. }
+        | AuthAction::CreateVtable { .. }
+        | AuthAction::DropIndex { .. }
+        | AuthAction::DropTable { .. }
+        | AuthAction::DropTempIndex { .. }
+        | AuthAction::DropTempTable { .. }
+        | AuthAction::DropTempTrigger { .. }
+        | AuthAction::DropTempView { .. }
+        | AuthAction::DropTrigger { .. }
+        | AuthAction::DropView { .. }
+        | AuthAction::DropVtable { .. }
+        | AuthAction::AlterTable { .. } => Some(Failure::Schema),
         _ => Some(Failure::NotItsTables),
     };
     match refusal {
         None => Authorization::Allow,
         Some(refusal) => {
-            audit.refusal.get_or_insert(refusal);
+            // What the statement is (a schema change, a transaction) says more than the
+            // schema table it would touch on the way, which SQLite may report first.
+            if matches!(refusal, Failure::Schema | Failure::Transaction) {
+                audit.refusal = Some(refusal);
+            } else {
+                audit.refusal.get_or_insert(refusal);
+            }
             Authorization::Deny
         }
     }

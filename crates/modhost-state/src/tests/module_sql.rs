@@ -49,13 +49,29 @@ fn module_sql_reaches_only_the_modules_own_tables() -> Result<()> {
             "`{sql}` must be refused"
         );
     }
+    // Schema changes and transaction statements are refused saying why.
+    for (sql, why) in [
+        ("DROP TABLE book", "module.xml's <database> declares"),
+        ("CREATE TABLE mine (a)", "module.xml's <database> declares"),
+        (
+            "CREATE INDEX book_name ON book (name)",
+            "module.xml's <database> declares",
+        ),
+        ("COMMIT", "transactions are the host's"),
+        ("SAVEPOINT mine", "transactions are the host's"),
+    ] {
+        let denied = txn.module_query("m", sql, &[], later());
+        assert!(
+            denied
+                .as_ref()
+                .is_err_and(|e| e.starts_with("not authorized: ") && e.contains(why)),
+            "`{sql}`: {denied:?}"
+        );
+    }
     for sql in [
         "SELECT * FROM sqlite_schema",
-        "DROP TABLE book",
-        "CREATE TABLE mine (a)",
         "PRAGMA writable_schema = ON",
         "ATTACH DATABASE '/tmp/x.db' AS x",
-        "COMMIT",
         "SELECT count(*) FROM sqlite_master",
         "SELECT count(*) FROM temp.sqlite_master",
         "SELECT count(*) FROM pragma_table_info('modhost_kv')",
