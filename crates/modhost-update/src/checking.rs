@@ -155,6 +155,14 @@ impl<'a> Checking<'a> {
             format!("the release (serial {})", release.serial),
             release.built,
         )?;
+        // A serial is a build time (or one more than the last build's): one far ahead of
+        // the clock, once kept, would lock every genuine later release out.
+        if release.serial > self.now.saturating_add(MAX_CLOCK_SKEW) {
+            return Err(self.refused(invalid(format!(
+                "its serial {} is ahead of this host's clock by more than a day read as                  seconds (a serial is its build's time, or one more than the last build's):                  kept, it would make every later release look like a replay",
+                release.serial
+            ))));
+        }
         if let Some(accepted) = self.source.seen.serial.filter(|a| release.serial < *a) {
             return Err(self.refused(Refusal::Rollback {
                 serial: release.serial,

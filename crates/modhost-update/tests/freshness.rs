@@ -500,10 +500,22 @@ fn a_release_built_far_ahead_or_with_a_serial_past_what_is_kept_is_refused() {
                        largest serial a client keeps"),
         "{refused:?}"
     );
+    // A serial far ahead of the clock (serials are build times): kept, it would lock every
+    // later release out.
+    for serial in [i64::MAX as u64, 4_102_444_800] {
+        dated(&signer, serial, now()).serve(&site);
+        let refused = refusal(&tls, &source);
+        assert!(
+            matches!(&refused, Refusal::Invalid { why, .. }
+                if why.starts_with(&format!("its serial {serial} is ahead of this host's clock"))),
+            "{refused:?}"
+        );
+    }
     // Clocks drift: an hour ahead is accepted, and kept.
-    dated(&signer, i64::MAX as u64, now() + 3600).serve(&site);
+    let serial = now() + 3600;
+    dated(&signer, serial, now() + 3600).serve(&site);
     let answer = check(&tls, &source).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(answer.seen.serial, Some(i64::MAX as u64));
+    assert_eq!(answer.seen.serial, Some(serial));
 }
 
 #[test]
