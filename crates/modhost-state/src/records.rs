@@ -92,6 +92,18 @@ pub struct ModuleRecord {
 }
 
 impl ModuleRecord {
+    /// What happened to a module found running from `module_dir`, given its record now
+    /// (`None`: not installed): `uninstalled`, `replaced by another version`, `disabled`,
+    /// or nothing.
+    pub fn change_since(now: Option<&ModuleRecord>, module_dir: &str) -> Option<&'static str> {
+        match now {
+            None => Some("uninstalled"),
+            Some(record) if record.module_dir != module_dir => Some("replaced by another version"),
+            Some(record) if !record.status.runs() => Some("disabled"),
+            Some(_) => None,
+        }
+    }
+
     /// Its recorded module.xml, parsed: the one way an installed module's manifest is
     /// read, by every caller, so that one that no longer parses is always the same error
     /// naming the module.

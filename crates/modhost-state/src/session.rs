@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::{Error, Result, State, Txn};
+use crate::{Error, ModuleRecord, Result, State, Txn};
 
 /// The transaction a call (and the calls it fires) reads and writes through.
 ///
@@ -241,10 +241,8 @@ fn changed(txn: &Txn, module: Option<&(String, String)>) -> Result<Option<&'stat
     let Some((rawname, module_dir)) = module else {
         return Ok(None);
     };
-    Ok(match txn.module(rawname)? {
-        None => Some("uninstalled"),
-        Some(record) if record.module_dir != *module_dir => Some("replaced by another version"),
-        Some(record) if !record.status.runs() => Some("disabled"),
-        Some(_) => None,
-    })
+    Ok(ModuleRecord::change_since(
+        txn.module(rawname)?.as_ref(),
+        module_dir,
+    ))
 }

@@ -284,16 +284,7 @@ fn a_single_document_signed_before_the_one_accepted_is_refused_as_a_rollback() {
     let site = Site::new(&tls);
     let document = freepbx_document("phonebook", "1.0.0");
     let signed_at = now() - 86_400;
-    let claims = Claims {
-        timestamp: Some(signed_at),
-        file: Some("phonebook.json".into()),
-        ..Claims::default()
-    };
-    site.put("freepbx/phonebook.json", document.clone());
-    site.put(
-        "freepbx/phonebook.json.minisig",
-        signer.sign(&document, &claims.to_comment()),
-    );
+    put_signed_at(&site, &signer, &document, signed_at);
     let accepted = Seen {
         serial: None,
         signed_at: Some(signed_at + 60),
@@ -523,18 +514,7 @@ fn a_single_document_signed_far_ahead_is_refused_and_not_kept() {
     let (tls, signer) = (Tls::new(), Signer::new(1));
     let site = Site::new(&tls);
     let document = freepbx_document("phonebook", "1.0.0");
-    let sign = |timestamp: u64| {
-        let claims = Claims {
-            timestamp: Some(timestamp),
-            file: Some("phonebook.json".into()),
-            ..Claims::default()
-        };
-        site.put("freepbx/phonebook.json", document.clone());
-        site.put(
-            "freepbx/phonebook.json.minisig",
-            signer.sign(&document, &claims.to_comment()),
-        );
-    };
+    let sign = |timestamp: u64| put_signed_at(&site, &signer, &document, timestamp);
     let accepted = Seen {
         serial: None,
         signed_at: Some(now() - 60),
@@ -574,4 +554,19 @@ impl ErrText for Result<(), Error> {
             Ok(()) => panic!("expected an error"),
         }
     }
+}
+
+/// Serves `document` as `freepbx/phonebook.json`, signed by `signer` at `timestamp` for
+/// that path, as the minisign tool or `repo build` signs a single document.
+fn put_signed_at(site: &Site, signer: &Signer, document: &[u8], timestamp: u64) {
+    let claims = Claims {
+        timestamp: Some(timestamp),
+        file: Some("phonebook.json".into()),
+        ..Claims::default()
+    };
+    site.put("freepbx/phonebook.json", document.to_vec());
+    site.put(
+        "freepbx/phonebook.json.minisig",
+        signer.sign(document, &claims.to_comment()),
+    );
 }

@@ -595,11 +595,9 @@ impl Dispatcher {
     /// Whether `entry`'s module is no longer installed, running, at the version the
     /// dispatch found.
     fn changed_since(&self, entry: &Entry) -> bool {
-        match self.state.module(&entry.record.rawname) {
-            Ok(Some(now)) => now.module_dir != entry.record.module_dir || !now.status.runs(),
-            Ok(None) => true,
-            Err(_) => false,
-        }
+        self.state.module(&entry.record.rawname).is_ok_and(|now| {
+            ModuleRecord::change_since(now.as_ref(), &entry.record.module_dir).is_some()
+        })
     }
 
     /// Loads `handler`'s component and calls it, in the scope [`Dispatcher::call`] opened.
