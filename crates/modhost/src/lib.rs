@@ -25,7 +25,7 @@
 //! # Map
 //!
 //! - `host.rs`: [`Host`] itself — opening a root, its settings, the root lock, recovery,
-//!   and the entry to hook dispatch (`dispatch.rs`).
+//!   and the entry to hook dispatch (`dispatch/`: the dispatcher, hook points, outcomes).
 //! - `verbs.rs`: what a host does to modules; each verb is one operation of `ops/`
 //!   (install and upgrade, remove, enable and disable, rollback, scan, grants, reload),
 //!   each run inside the one `ops/transaction.rs`, or of `online/` (sources, offers,

@@ -14,220 +14,23 @@ use std::time::Instant;
 
 use modhost_manifest::Manifest;
 use modhost_runtime::{
-    Call, CallContext, Cancel, DiskQuota, Failure, Fire, FireRequest, Fired, Limits,
-    LoadedComponent, Mount, Runtime, Warm,
+    Call, CallContext, DiskQuota, Fire, FireRequest, Fired, Limits, LoadedComponent, Mount,
+    Runtime, Warm,
 };
 use modhost_state::{ModuleRecord, Session, State};
-use serde::Serialize;
 
 use crate::Result;
 use crate::config::DataConfig;
 use crate::layout::Layout;
 
-/// How a hook point passes input to its handlers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Shape {
-    /// Every handler gets the same payload; the caller gets every result.
-    Broadcast,
-    /// Each handler gets the previous handler's output; the caller gets the last.
-    Pipeline,
-}
+mod nested;
+mod outcome;
+mod point;
 
-/// What a failing handler does to the rest of the chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OnError {
-    /// The failure is reported and the next handler runs (fail-open).
-    Continue,
-    /// The first failure stops the chain (fail-closed).
-    Stop,
-}
-
-/// A hook point the application declares: its shape, failure mode and limits.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HookPoint {
-    /// The hook point's name, e.g. `get_config` or `call.route`.
-    pub name: String,
-    /// How input flows.
-    pub shape: Shape,
-    /// What a failure does.
-    pub on_error: OnError,
-    /// Limits of each handler call, if not the host's.
-    pub limits: Option<Limits>,
-}
-
-impl HookPoint {
-    /// A broadcast, fail-open hook point with the host's limits: the default for hook
-    /// points nobody declared.
-    pub fn broadcast(name: &str) -> Self {
-        HookPoint {
-            name: name.to_owned(),
-            shape: Shape::Broadcast,
-            on_error: OnError::Continue,
-            limits: None,
-        }
-    }
-
-    /// A pipeline, fail-closed hook point with the host's limits, like `get_config`.
-    pub fn pipeline(name: &str) -> Self {
-        HookPoint {
-            name: name.to_owned(),
-            shape: Shape::Pipeline,
-            on_error: OnError::Stop,
-            limits: None,
-        }
-    }
-}
-
-/// Why a handler failed, for an application that treats some failures differently (say,
-/// routing a call elsewhere after a timeout).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FailureKind {
-    /// It ran, or waited, past its deadline.
-    Timeout,
-    /// It reached its memory cap.
-    OutOfMemory,
-    /// It tried to hold more open files, streams or other host resources than its limit.
-    TooManyResources,
-    /// Its stack ran out: deep or endless recursion.
-    StackOverflow,
-    /// It trapped: a panic, an invalid operation.
-    Trap,
-    /// It returned an error of its own.
-    Failed,
-    /// Its result or error message was over the output limit.
-    OutputTooLarge,
-    /// The host could not run it: its component would not load, or the state database
-    /// failed.
-    Host,
-    /// The application cancelled the dispatch (the caller hung up) while it ran or before
-    /// it started.
-    Cancelled,
-    /// The host was running as many calls at once as it has room for, until the handler's
-    /// deadline: it never started.
-    Busy,
-}
-
-impl FailureKind {
-    fn of(error: &modhost_runtime::Error) -> Self {
-        use modhost_runtime::Error;
-        match error {
-            Error::Trapped { failure, .. } => match failure {
-                Failure::Timeout(_) => FailureKind::Timeout,
-                Failure::OutOfMemory { .. } => FailureKind::OutOfMemory,
-                Failure::TooManyResources(_) => FailureKind::TooManyResources,
-                Failure::StackOverflow(_) => FailureKind::StackOverflow,
-                Failure::Trap(_) => FailureKind::Trap,
-                Failure::Host(_) => FailureKind::Host,
-                Failure::Cancelled => FailureKind::Cancelled,
-                Failure::Busy(_) => FailureKind::Busy,
-            },
-            Error::Failed { .. } => FailureKind::Failed,
-            Error::OutputTooLarge { .. } => FailureKind::OutputTooLarge,
-            Error::Io { .. }
-            | Error::Engine(_)
-            | Error::Load { .. }
-            | Error::ApiVersion { .. }
-            | Error::Imports { .. }
-            | Error::MemoryCapTooLarge { .. } => FailureKind::Host,
-        }
-    }
-}
-
-/// A handler's failure: its kind and the message naming the module and the call.
-type Failed = (FailureKind, String);
-
-/// One handler's call and its outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HookCall {
-    /// The module.
-    pub rawname: String,
-    /// The handler's priority.
-    pub priority: i32,
-    /// The handler's name.
-    pub handler: String,
-    /// Whether it succeeded.
-    pub ok: bool,
-    /// Its output, when it succeeded.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output: Option<String>,
-    /// Its error, when it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// What kind of failure the error is, when it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<FailureKind>,
-}
-
-/// The result of dispatching a hook point.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Dispatch {
-    /// The calls, in the order they ran.
-    pub calls: Vec<HookCall>,
-    /// For a pipeline, the last output (the payload itself when nothing handled it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output: Option<String>,
-    /// For a fail-closed hook point, the module whose failure stopped the chain.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stopped_by: Option<String>,
-    /// Whether the application cancelled it: the handler running then stopped, and those
-    /// after it did not run.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub cancelled: bool,
-}
-
-/// What the application passes with one dispatch.
-#[derive(Clone, Default)]
-pub struct DispatchOptions {
-    /// A value every capability call of the dispatch receives (hooks fired from inside
-    /// it included): the channel the call is on, say.
-    pub data: Option<modhost_runtime::CallData>,
-    /// Cancels the dispatch from another thread ([`crate::Host::cancel_handle`]).
-    pub cancel: Option<Cancel>,
-}
-
-impl std::fmt::Debug for DispatchOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DispatchOptions")
-            .field("data", &self.data.is_some())
-            .field("cancel", &self.cancel)
-            .finish()
-    }
-}
-
-thread_local! {
-    /// How many dispatches the application started on this thread are running: more than
-    /// one when a capability it implements dispatches again from inside a module's call.
-    static NESTED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-}
-
-/// One running dispatch of the application's on this thread, counted in [`NESTED`] while
-/// it lives: an application's capability that dispatches again from a module's call, which
-/// dispatches again, is bounded as hooks modules fire are.
-struct Nested;
-
-impl Nested {
-    fn enter(hook: &str, limit: u32) -> Result<Nested> {
-        let depth = NESTED.get();
-        if depth > limit {
-            return Err(crate::Error::NestedTooDeep {
-                hook: hook.to_owned(),
-                depth,
-                limit,
-            });
-        }
-        NESTED.set(depth + 1);
-        Ok(Nested)
-    }
-}
-
-impl Drop for Nested {
-    fn drop(&mut self) {
-        NESTED.set(NESTED.get().saturating_sub(1));
-    }
-}
+use nested::Nested;
+use outcome::Failed;
+pub use outcome::{Dispatch, FailureKind, HookCall};
+pub use point::{DispatchOptions, HookPoint, OnError, Shape};
 
 /// Where in a dispatch a handler runs: how deep in fired hooks, under which deadline, and
 /// with the application's options.
