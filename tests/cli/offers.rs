@@ -149,3 +149,107 @@ fn a_module_installed_from_a_file_takes_a_sources_updates_once_attached() {
     repo.ok(&root, &["upgradeall", "--online"]);
     assert_eq!(crate::updates::version(&root, "phonebook"), "2.0.0");
 }
+
+#[test]
+fn a_release_without_a_checksum_never_hides_a_sound_one_and_older_or_current_ones_are_said() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let sha = format!("<sha256>{}</sha256>", "0".repeat(64));
+    let feed = dir.path().join("feed.xml");
+    let xml = format!(
+        "<updates>{}{}{}{}</updates>",
+        update("phonebook", "2.0.0", "stable", ""),
+        update("phonebook", "1.5.0", "stable", &sha),
+        update("voicemail", "16.0.1", "stable", &sha),
+        update("core", "16.0.40", "stable", &sha),
+    );
+    assert!(std::fs::write(&feed, xml).is_ok());
+    let jbackend = dir.path().join("jbackend.xml");
+    assert!(std::fs::write(&jbackend, JBACKEND).is_ok());
+    root.ok(&[
+        "install",
+        arg(&package("core")),
+        arg(&package("voicemail")),
+        arg(&modhost_test_support::package_at("phonebook", "1.0.0")),
+    ]);
+    root.ok(&["source", "add", "feed", arg(&feed), "--kind", "joomla"]);
+    root.ok(&["source", "add", "jb", arg(&jbackend), "--kind", "joomla"]);
+    for module in ["core", "voicemail", "phonebook"] {
+        root.ok(&["source", "attach", module, "feed"]);
+    }
+
+    // 2.0.0 has no checksum: 1.5.0, which has one, is the upgrade, and 2.0.0 is set
+    // aside saying why.
+    let reports = root.ok(&["check-online", "--json"]).json();
+    let feed_report = report(&reports, "feed");
+    let offers = feed_report["offers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let offer = |name: &str| {
+        offers
+            .iter()
+            .find(|o| o["rawname"] == name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(offer("phonebook")["version"], "1.5.0", "{reports}");
+    assert_eq!(offer("phonebook")["status"], "upgrade", "{reports}");
+    let aside = feed_report["set_aside"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        aside.iter().any(|a| a["rawname"] == "phonebook"
+            && a["version"] == "2.0.0"
+            && a["reason"].as_str().is_some_and(|r| r.starts_with(
+                "the channel gives no checksum for its package, so it cannot be verified"
+            ))),
+        "{reports}"
+    );
+
+    // `showupgrades` lists the upgrade, says why 2.0.0 is not it, and names the older
+    // version offered for voicemail instead of staying silent about it.
+    let shown = root.ok(&["showupgrades", "--json"]).json();
+    let feed_report = report(&shown, "feed");
+    let statuses: Vec<(String, String)> = feed_report["offers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|o| (o["rawname"].to_string(), o["status"].to_string()))
+        .collect();
+    assert!(
+        statuses.contains(&("\"phonebook\"".into(), "\"upgrade\"".into()))
+            && statuses.contains(&("\"voicemail\"".into(), "\"downgrade\"".into()))
+            && !statuses.iter().any(|(name, _)| name == "\"core\""),
+        "{shown}"
+    );
+    let text = root.ok(&["showupgrades"]).stdout;
+    assert!(
+        text.contains("feed: voicemail 16.0.1 (installed 16.0.12): downgrade")
+            && text.contains("feed: phonebook 2.0.0: set aside: the channel gives no checksum"),
+        "{text}"
+    );
+
+    // The installed version, asked for again, is left as it is before any download.
+    let run = root.ok(&["install", "--online", "core"]);
+    assert!(
+        run.stderr.contains("`core` 16.0.40 is already installed")
+            && !run.stderr.contains("Downloading"),
+        "{}",
+        run.stderr
+    );
+    let unchanged = root.ok(&["install", "--online", "core", "--json"]).json();
+    assert_eq!(unchanged, serde_json::json!([]), "{unchanged}");
+
+    // A module a channel offers only for another platform is named with why.
+    let run = root.fails(&["install", "--online", "pkg_jbackend"]);
+    assert!(
+        run.stderr.contains(
+            "source `jb` offers `pkg_jbackend` 3.7.0, set aside: it is for <targetplatform"
+        ) && !run.stderr.contains("no source offers"),
+        "{}",
+        run.stderr
+    );
+}

@@ -50,11 +50,18 @@ impl SecretKey {
                 public.key_id()
             ));
         }
-        if text.contains("untrusted comment:") {
+        if text.trim_start().starts_with("untrusted comment:") {
+            return Self::parse_minisign(text).map_err(|why| {
+                format!(
+                    "this is a minisign secret key file, which modhost reads only when it is \
+                     not encrypted (`minisign -G -W`): {why}; {EXPECTED}, or sign the built \
+                     documents with `minisign -S` yourself"
+                )
+            });
+        }
+        if text.contains("-----BEGIN") || text.trim_start().starts_with("ssh-") {
             return Err(format!(
-                "this is a minisign secret key file, which modhost cannot read (it is \
-                 encrypted with a password); {EXPECTED}, or sign the built documents with \
-                 `minisign -S` yourself"
+                "this is a PEM or OpenSSH key, not a signing key modhost reads; {EXPECTED}"
             ));
         }
         let bytes = STANDARD
@@ -73,6 +80,51 @@ impl SecretKey {
             id,
             key: SigningKey::from_bytes(&secret),
         })
+    }
+
+    /// Reads a minisign secret key file as `minisign -G` writes it, when it is not
+    /// encrypted (`-W`): an untrusted comment, then base64 of the algorithms, the
+    /// password's scrypt parameters, the key id, the Ed25519 key pair and a BLAKE2b
+    /// checksum of them.
+    fn parse_minisign(text: &str) -> Result<Self, String> {
+        let line = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .nth(1)
+            .ok_or("it has no key line after its comment")?;
+        let bytes = STANDARD
+            .decode(line)
+            .map_err(|e| format!("its key line is not base64 ({e})"))?;
+        let field = |range: std::ops::Range<usize>| {
+            bytes
+                .get(range)
+                .ok_or_else(|| format!("its key is {} bytes, not 158", bytes.len()))
+        };
+        if field(0..2)? != b"Ed" || field(4..6)? != b"B2" || bytes.len() != 158 {
+            return Err("it is not an Ed25519 key as minisign writes one".to_owned());
+        }
+        if field(2..4)? != [0, 0] {
+            return Err("it is encrypted with a password".to_owned());
+        }
+        let (id, pair, checksum) = (field(54..62)?, field(62..126)?, field(126..158)?);
+        // minisign leaves the checksum of a key it does not encrypt all zeros.
+        let mut hasher = blake2::Blake2b::<blake2::digest::consts::U32>::new();
+        hasher.update(b"Ed");
+        hasher.update(id);
+        hasher.update(pair);
+        if checksum.iter().any(|b| *b != 0) && hasher.finalize().as_slice() != checksum {
+            return Err("its checksum does not match: the file is damaged".to_owned());
+        }
+        let (Ok(id), Ok(seed)) = (<[u8; 8]>::try_from(id), <[u8; 32]>::try_from(&pair[..32]))
+        else {
+            return Err("it is not an Ed25519 key as minisign writes one".to_owned());
+        };
+        let key = SigningKey::from_bytes(&seed);
+        if key.verifying_key().to_bytes()[..] != pair[32..] {
+            return Err("its public half does not match its secret half".to_owned());
+        }
+        Ok(SecretKey { id, key })
     }
 
     /// The key as base64.
@@ -315,6 +367,72 @@ mod tests {
                 .unwrap_or_default()
                 .contains("minisign secret key file")
         );
+    }
+
+    /// The `minisign` tool, which `scripts/toolchain.sh` installs.
+    fn minisign(args: &[&str], dir: &Path) -> std::process::Output {
+        match std::process::Command::new("minisign")
+            .args(args)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+        {
+            Ok(output) => output,
+            Err(e) => panic!("minisign (installed by scripts/toolchain.sh): {e}"),
+        }
+    }
+
+    #[test]
+    fn a_secret_key_minisign_made_without_a_password_signs_what_minisign_verifies() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let made = minisign(&["-G", "-W", "-p", "k.pub", "-s", "k.key"], dir.path());
+        assert!(made.status.success(), "{made:?}");
+        let text =
+            std::fs::read_to_string(dir.path().join("k.key")).unwrap_or_else(|e| panic!("{e}"));
+        let key = SecretKey::parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        let public =
+            std::fs::read_to_string(dir.path().join("k.pub")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(public.lines().nth(1), Some(key.public().encode().as_str()));
+        std::fs::write(dir.path().join("doc.json"), b"{}").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            dir.path().join("doc.json.minisig"),
+            key.sign(b"{}", &claims("doc.json")),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let verified = minisign(&["-V", "-p", "k.pub", "-m", "doc.json"], dir.path());
+        assert!(verified.status.success(), "{verified:?}");
+        // One byte of the public half changed: the halves no longer match.
+        let mut bytes = STANDARD
+            .decode(text.lines().nth(1).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        bytes[100] ^= 1;
+        let damaged = format!("untrusted comment: k\n{}\n", STANDARD.encode(&bytes));
+        let error = SecretKey::parse(&damaged).err().unwrap_or_default();
+        assert!(error.contains("does not match its secret half"), "{error}");
+        // With a password, it is named as encrypted.
+        bytes[100] ^= 1;
+        bytes[2..4].copy_from_slice(b"Sc");
+        let encrypted = format!("untrusted comment: k\n{}\n", STANDARD.encode(&bytes));
+        let error = SecretKey::parse(&encrypted).err().unwrap_or_default();
+        assert!(
+            error.contains("encrypted with a password") && error.contains("minisign -G -W"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn pem_and_openssh_keys_are_named_for_what_they_are() {
+        for text in [
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n",
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA==\n-----END OPENSSH PRIVATE KEY-----\n",
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA user@host",
+        ] {
+            let error = SecretKey::parse(text).err().unwrap_or_default();
+            assert!(
+                error.starts_with("this is a PEM or OpenSSH key") && !error.contains("not base64"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -172,7 +172,8 @@ fn unchecked(done: &[crate::Change], failures: &[String]) -> String {
     };
     let failures: String = failures.iter().map(|f| format!("\n  - {f}")).collect();
     format!(
-        "{upgraded}; these channels could not be checked, so their modules may be out of date:{failures}"
+        "{upgraded}; these channels could not be checked, or what they offer could not be \
+         used, so their modules may be out of date:{failures}"
     )
 }
 

@@ -194,15 +194,17 @@ fn newer(offer: &modhost::Offer) -> bool {
 pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
     let mut reports = ctx.open()?.check_online()?;
     if upgrades_only {
-        // A newer version this host cannot take is shown too, marked: the administrator
-        // would otherwise wonder why it is not offered.
+        // A newer version this host cannot take is shown too, marked, and so is an older
+        // one: the administrator would otherwise wonder why nothing is offered.
         for report in &mut reports {
             // So is a newer version from a source the module is not attached to.
             report.offers.retain(|o| {
                 o.status == OfferStatus::Upgrade
                     || (matches!(
                         o.status,
-                        OfferStatus::NotApplicable | OfferStatus::Unverifiable
+                        OfferStatus::NotApplicable
+                            | OfferStatus::Unverifiable
+                            | OfferStatus::Downgrade
                     ) && o.installed.is_some())
                     || (o.status == OfferStatus::OtherSource && newer(o))
             });

@@ -9,7 +9,7 @@ use modhost_manifest::Version;
 use modhost_update::{Client, Digests, Location, Release, Source};
 
 use super::offers::{accepted, find_release, offers, remember};
-use super::{Checked, OfferStatus, client};
+use super::{Checked, OfferStatus, announces, client};
 use crate::host::Host;
 use crate::lock::RootLock;
 use crate::plan::{self, Mode};
@@ -97,7 +97,7 @@ pub(crate) fn fetch_package(
     client.download(release, key, &path, &mut progress)?;
     let manifest = modhost_package::read_manifest(&path, &Default::default())?;
     if manifest.rawname != release.rawname
-        || Version::parse(&release.version).ok().as_ref() != Some(&manifest.version)
+        || !announces(source.kind, &release.version, &manifest.version)
     {
         return Err(Error::Refused(vec![format!(
             "`{}`: source `{}` announced {} {} but the package is {} {}",
@@ -149,7 +149,25 @@ pub(crate) fn install_online(
     let mut offers = offers(host)?;
     let mut picked = Vec::new();
     for name in names {
-        picked.push(find_release(host, &offers, name, true)?);
+        let (source, release) = find_release(host, &offers, name, true)?;
+        // What is installed already is left as it is before anything is downloaded.
+        if !options.reinstall
+            && let Some(record) = host.state.module(&release.rawname)?
+            && record.status != modhost_state::Status::Broken
+            && Version::parse(&record.version)
+                .is_ok_and(|current| announces(source.kind, &release.version, &current))
+        {
+            host.report(Event::Unchanged {
+                rawname: record.rawname,
+                version: record.version,
+            });
+            continue;
+        }
+        picked.push((source, release));
+    }
+    if picked.is_empty() {
+        remember(host, &accepted(&mut offers))?;
+        return Ok(Vec::new());
     }
     let (changes, _) = apply_online(host, picked, Mode::Install, options, Some(&offers), false)?;
     remember(host, &accepted(&mut offers))?;

@@ -183,6 +183,27 @@ struct Checked {
     accepted: Option<offers::Accepted>,
 }
 
+/// Whether a channel of `kind` announcing `announced` means `version`. FreePBX documents
+/// are written by PHP's `json_encode`, which writes a version kept as a number without
+/// its trailing zeros (16.0 as `16`, 16.10 as `16.1`): a FreePBX version that reads as
+/// a number means any version of the same numeric value.
+pub(crate) fn announces(kind: Kind, announced: &str, version: &Version) -> bool {
+    if Version::parse(announced).is_ok_and(|a| a == *version) {
+        return true;
+    }
+    let number = |text: &str| {
+        let numeric = !text.is_empty()
+            && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && text.bytes().filter(|b| *b == b'.').count() <= 1;
+        numeric.then(|| text.parse::<f64>().ok()).flatten()
+    };
+    kind == Kind::Freepbx
+        && matches!(
+            (number(announced), number(&version.to_string())),
+            (Some(a), Some(b)) if a == b
+        )
+}
+
 pub(crate) fn client(host: &Host) -> Result<Client> {
     let timeout = host
         .updates
@@ -205,5 +226,24 @@ pub(crate) fn target(host: &Host) -> Target {
             .map(Version::to_string)
             .unwrap_or_default(),
         stability: host.updates.stability,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_freepbx_version_php_wrote_as_a_number_means_the_same_numeric_version() {
+        let version = |text: &str| Version::parse(text).unwrap_or_else(|e| panic!("{e}"));
+        // `json_encode(16.0)` writes 16, `json_encode(16.10)` writes 16.1.
+        assert!(announces(Kind::Freepbx, "16", &version("16.0")));
+        assert!(announces(Kind::Freepbx, "16.1", &version("16.10")));
+        assert!(announces(Kind::Freepbx, "16.0.40", &version("16.0.40")));
+        assert!(!announces(Kind::Freepbx, "16", &version("16.0.1")));
+        assert!(!announces(Kind::Freepbx, "16.1", &version("16.0.1")));
+        // Other channels write versions as text: they must match exactly.
+        assert!(!announces(Kind::Joomla, "16", &version("16.0")));
+        assert!(announces(Kind::Joomla, "2.0.0", &version("2.0.0")));
     }
 }

@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 
 use modhost_manifest::Version;
 use modhost_state::SeenRecord;
-use modhost_update::{Answer, Release, Seen, Source};
+use modhost_update::{Answer, Release, Seen, SetAside, Source};
 
 use super::sources::channels;
-use super::{Channel, Checked, Offer, OfferStatus, PARALLEL_CHECKS, SourceReport, client, target};
+use super::{
+    Channel, Checked, Offer, OfferStatus, PARALLEL_CHECKS, SourceReport, announces, client, target,
+};
 use crate::host::Host;
 use crate::lock::RootLock;
 use crate::ops::Transaction;
@@ -95,67 +97,60 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
             set_aside,
             ..
         } = answer;
-        let mut newest: BTreeMap<String, (Version, Release)> = BTreeMap::new();
+        // Each module's releases, newest first: the newest that could be installed is
+        // offered, and every newer one that could not is set aside with why, so a
+        // release without a checksum never hides a verifiable one below it.
+        let mut by_module: BTreeMap<String, Vec<(Version, Release)>> = BTreeMap::new();
         for release in releases {
             let Ok(version) = Version::parse(&release.version) else {
                 continue;
             };
-            if newest
-                .get(&release.rawname)
-                .is_none_or(|(known, _)| version > *known)
-            {
-                newest.insert(release.rawname.clone(), (version, release));
-            }
+            by_module
+                .entry(release.rawname.clone())
+                .or_default()
+                .push((version, release));
         }
+        let mut set_aside = set_aside;
         let mut offers = Vec::new();
         let mut releases = Vec::new();
-        for (offered, release) in newest.into_values() {
-            let installed = host.state.module(&release.rawname)?;
-            let from = host.state.module_source(&release.rawname)?;
+        for (rawname, mut candidates) in by_module {
+            candidates.sort_by(|a, b| b.0.cmp(&a.0));
+            let installed = host.state.module(&rawname)?;
+            let from = host.state.module_source(&rawname)?;
             let own = match &channel.declared_by {
                 Some(_) => from.is_none(),
                 None => from.as_deref() == Some(channel.name.as_str()),
             };
-            let mut warnings = Vec::new();
-            let mut status = match &installed {
-                None => OfferStatus::Available,
-                Some(_) if !own => OfferStatus::OtherSource,
-                Some(record) => match Version::parse(&record.version) {
-                    Ok(current) if offered > current => OfferStatus::Upgrade,
-                    Ok(current) if offered == current => OfferStatus::Current,
-                    _ => OfferStatus::Downgrade,
-                },
-            };
-            // Only what would be installed is held back: the rest is not offered anyway.
-            if matches!(status, OfferStatus::Available | OfferStatus::Upgrade) {
-                if release.digests.is_empty() {
-                    status = OfferStatus::Unverifiable;
-                    warnings.push(format!(
-                        "`{}` {}: the channel gives no checksum for its package, so it \
-                         cannot be verified and is never downloaded ({})",
-                        release.rawname,
-                        release.version,
-                        checksum_fields(source.kind)
-                    ));
-                } else if let Some(why) = unsupported(host, &release) {
-                    status = OfferStatus::NotApplicable;
-                    warnings.push(why);
-                }
+            let mut judged: Vec<(Offer, Release)> = candidates
+                .into_iter()
+                .map(|(offered, release)| {
+                    let offer = judge(host, source, &release, offered, installed.as_ref(), own);
+                    (offer, release)
+                })
+                .collect();
+            let usable = judged
+                .iter()
+                .position(|(offer, _)| {
+                    !matches!(
+                        offer.status,
+                        OfferStatus::Unverifiable | OfferStatus::NotApplicable
+                    )
+                })
+                .unwrap_or(0);
+            for (skipped, _) in judged.drain(..usable) {
+                // The warning names the module and version, which a set-aside entry has.
+                let named = format!("`{}` {}: ", skipped.rawname, skipped.version);
+                let reason = skipped.warnings.into_iter().next().unwrap_or_default();
+                set_aside.push(SetAside {
+                    reason: reason.strip_prefix(&named).unwrap_or(&reason).to_owned(),
+                    rawname: skipped.rawname,
+                    version: skipped.version,
+                });
             }
-            warnings.extend(
-                release
-                    .weak_checksum_warning()
-                    .map(|w| format!("`{}` {}: {w}", release.rawname, release.version)),
-            );
-            offers.push(Offer {
-                rawname: release.rawname.clone(),
-                version: release.version.clone(),
-                installed: installed.map(|r| r.version),
-                status,
-                gated: release.gated,
-                warnings,
-            });
-            releases.push((source.clone(), release));
+            if let Some((offer, release)) = judged.into_iter().next() {
+                offers.push(offer);
+                releases.push((source.clone(), release));
+            }
         }
         reports.push(Checked {
             report: SourceReport {
@@ -171,6 +166,59 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
         });
     }
     Ok(reports)
+}
+
+/// How one release of a channel relates to this host: what is installed, whether it is
+/// the module's own channel, whether it could be verified and suits this host.
+fn judge(
+    host: &Host,
+    source: &Source,
+    release: &Release,
+    offered: Version,
+    installed: Option<&modhost_state::ModuleRecord>,
+    own: bool,
+) -> Offer {
+    let mut warnings = Vec::new();
+    let mut status = match installed {
+        None => OfferStatus::Available,
+        Some(_) if !own => OfferStatus::OtherSource,
+        Some(record) => match Version::parse(&record.version) {
+            Ok(current) if announces(source.kind, &release.version, &current) => {
+                OfferStatus::Current
+            }
+            Ok(current) if offered > current => OfferStatus::Upgrade,
+            _ => OfferStatus::Downgrade,
+        },
+    };
+    // Only what would be installed is held back: the rest is not offered anyway.
+    if matches!(status, OfferStatus::Available | OfferStatus::Upgrade) {
+        if release.digests.is_empty() {
+            status = OfferStatus::Unverifiable;
+            warnings.push(format!(
+                "`{}` {}: the channel gives no checksum for its package, so it \
+                 cannot be verified and is never downloaded ({})",
+                release.rawname,
+                release.version,
+                checksum_fields(source.kind)
+            ));
+        } else if let Some(why) = unsupported(host, release) {
+            status = OfferStatus::NotApplicable;
+            warnings.push(why);
+        }
+    }
+    warnings.extend(
+        release
+            .weak_checksum_warning()
+            .map(|w| format!("`{}` {}: {w}", release.rawname, release.version)),
+    );
+    Offer {
+        rawname: release.rawname.clone(),
+        version: release.version.clone(),
+        installed: installed.map(|r| r.version.clone()),
+        status,
+        gated: release.gated,
+        warnings,
+    }
 }
 
 /// What a channel's accepted answer changes in what is kept of it: what was accepted
@@ -310,6 +358,25 @@ pub(crate) fn find_release(
             return Ok(found.clone());
         }
     }
+    // What the channels offered but set aside (another platform, less stable, no
+    // package modhost unpacks): why is the answer, not "nobody offers it".
+    if not_applicable.is_empty() && elsewhere.is_none() {
+        for checked in offers {
+            let report = &checked.report;
+            not_applicable.extend(
+                report
+                    .set_aside
+                    .iter()
+                    .filter(|aside| aside.rawname == rawname)
+                    .map(|aside| {
+                        format!(
+                            "source `{}` offers `{rawname}` {}, set aside: {}",
+                            report.source, aside.version, aside.reason
+                        )
+                    }),
+            );
+        }
+    }
     if !not_applicable.is_empty() {
         reasons.extend(not_applicable);
         return Err(Error::Refused(reasons));
@@ -341,7 +408,9 @@ pub(crate) fn find_release(
 fn checksum_fields(kind: modhost_update::Kind) -> &'static str {
     match kind {
         modhost_update::Kind::Joomla => "a Joomla <update> needs <sha256> (or <sha384>, <sha512>)",
-        modhost_update::Kind::Freepbx => "FreePBX JSON needs `sha256`, `sha1` or `md5`",
+        modhost_update::Kind::Freepbx => {
+            "FreePBX JSON needs `sha256` (or the legacy `sha1sum`, `md5sum`)"
+        }
         modhost_update::Kind::A2 => "an a2 index needs its `sha256`",
         modhost_update::Kind::Index => "a modhost index gives `sha256` for every package",
     }
