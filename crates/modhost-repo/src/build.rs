@@ -350,9 +350,35 @@ impl Publication<'_> {
         for (rawname, manifest, entry) in self.offered() {
             let bytes = self.package(rawname, entry)?;
             // What is not known is left out rather than written as null or 0.
+            // As FreePBX turns module.xml's <depends> into JSON: one element a string,
+            // several an array.
             let mut depends = serde_json::Map::new();
-            if let Some(version) = manifest.depends.version.first() {
-                depends.insert("version".into(), version.version.to_string().into());
+            let requirement = |r: &modhost_manifest::Requirement| match r.op {
+                modhost_manifest::Op::Ge => r.version.to_string(),
+                _ => r.to_string(),
+            };
+            let one_or_many = |items: Vec<String>| match <[String; 1]>::try_from(items) {
+                Ok([one]) => serde_json::Value::from(one),
+                Err(many) => serde_json::Value::from(many),
+            };
+            let deps = &manifest.depends;
+            for (field, items) in [
+                (
+                    "version",
+                    deps.version.iter().map(requirement).collect::<Vec<_>>(),
+                ),
+                (
+                    "phpversion",
+                    deps.php.version.iter().map(requirement).collect(),
+                ),
+                (
+                    "module",
+                    deps.modules.iter().map(|m| m.to_string()).collect(),
+                ),
+            ] {
+                if !items.is_empty() {
+                    depends.insert(field.into(), one_or_many(items));
+                }
             }
             let mut freepbx = serde_json::json!({
                 "rawname": manifest.rawname,
@@ -372,12 +398,14 @@ impl Publication<'_> {
                 "sha256": entry.sha256,
                 "packaged": self.packaged(rawname, entry)?.to_string(),
             });
-            if let (Some(supported), Some(object)) = (&manifest.supported, freepbx.as_object_mut())
-            {
-                object.insert(
-                    "supported".into(),
-                    serde_json::json!({ "version": supported.version.to_string() }),
-                );
+            if let Some(object) = freepbx.as_object_mut() {
+                object.retain(|_, value| !value.is_null());
+                if let Some(supported) = &manifest.supported {
+                    object.insert(
+                        "supported".into(),
+                        serde_json::json!({ "version": supported.version.to_string() }),
+                    );
+                }
             }
             let text = serde_json::to_vec_pretty(&freepbx).unwrap_or_default();
             self.docs.write(&format!("freepbx/{rawname}.json"), &text)?;

@@ -347,6 +347,12 @@ fn freepbx_documents_say_when_a_package_was_made_and_leave_out_what_is_unknown()
     assert_eq!(freepbx["packaged"], "1486679131", "{freepbx}");
     assert_eq!(freepbx["depends"], serde_json::json!({}), "{freepbx}");
     assert!(freepbx.get("supported").is_none(), "{freepbx}");
+    assert!(
+        freepbx
+            .as_object()
+            .is_some_and(|o| o.values().all(|v| !v.is_null()) && !o.contains_key("changelog")),
+        "nothing unknown is written as null: {freepbx}"
+    );
     let with_base = build(
         src.path(),
         out.path(),
@@ -492,4 +498,38 @@ fn joomla_documents_target_the_platform_the_build_names() {
     assert!(offered(Kind::Joomla, joomla.clone()).is_empty());
     assert_eq!(offered_on(Kind::Joomla, joomla, "FreePBX"), ["1.0.0"]);
     assert!(build(src.path(), out.path(), None, None, " ").is_err());
+}
+
+#[test]
+fn freepbx_documents_carry_the_modules_depends_as_freepbx_writes_them() {
+    let (src, out, scratch) = (tempdir(), tempdir(), tempdir());
+    let (xml, wasm) = (
+        scratch.path().join("module.xml"),
+        scratch.path().join("module.wasm"),
+    );
+    write(
+        &xml,
+        b"<module><rawname>phonebook</rawname><name>Phonebook</name><version>2.0.0</version>\
+          <licenselink>https://www.gnu.org/licenses/gpl-3.0.txt</licenselink>\
+          <depends><version>16.0</version><phpversion>7.4</phpversion>\
+          <module>core ge 16.0.40</module><module>userman</module></depends></module>",
+    );
+    write(&wasm, b"\0asm component");
+    let packed = modhost_package::pack(&xml, &wasm, &src.path().join("phonebook-2.0.0.tgz"));
+    assert!(packed.is_ok(), "{packed:?}");
+    build_ok(src.path(), out.path(), None);
+    let freepbx = json(&out.path().join(PUBLIC).join("freepbx/phonebook.json"));
+    assert_eq!(
+        freepbx["depends"],
+        serde_json::json!({
+            "version": "16.0",
+            "phpversion": "7.4",
+            "module": ["core ge 16.0.40", "userman"],
+        }),
+        "{freepbx}"
+    );
+    assert_eq!(
+        freepbx["licenselink"], "https://www.gnu.org/licenses/gpl-3.0.txt",
+        "{freepbx}"
+    );
 }
