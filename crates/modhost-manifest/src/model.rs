@@ -88,8 +88,8 @@ pub struct Manifest {
     pub more_info: Option<String>,
     /// FreePBX's module type (`<modtype>`), kept as written.
     pub modtype: Option<String>,
-    /// What a bug-fix release fixes (`<bugfix>`), kept as written.
-    pub bugfix: Option<String>,
+    /// The issues a release fixes (`<bugfix id="…">`, which may repeat), as written.
+    pub bugfix: Vec<Bugfix>,
     /// Elements modhost does not know, kept as written.
     pub unknown: Vec<Unknown>,
     /// Problems that do not stop the module from loading.
@@ -125,6 +125,15 @@ pub struct PhpDepends {
     pub version: Vec<Requirement>,
     /// Components that must be present; each entry lists alternatives (`a||b`).
     pub components: Vec<Vec<NamedRequirement>>,
+}
+
+/// One issue a release fixes: `<bugfix id="FD7-23">https://issues.freepbx.org/browse/FD7-23</bugfix>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bugfix {
+    /// The issue's id, by which FreePBX looks it up (`id`).
+    pub id: Option<String>,
+    /// The element's text: a link to the issue, or a sentence.
+    pub text: String,
 }
 
 /// A named thing with an optional version constraint: `name [op version]`.

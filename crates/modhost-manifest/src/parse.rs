@@ -66,7 +66,7 @@ const ELEMENTS: &[(&str, Occurs, Holds)] = &[
     ("candisable", Once, Text),
     ("more-info", Once, Text),
     ("modtype", Once, Text),
-    ("bugfix", Once, Text),
+    ("bugfix", Many, Text),
 ];
 
 /// How often `name` may occur and what it holds, if it is a known element.
@@ -370,7 +370,14 @@ impl Parser {
             candisable,
             more_info: self.text(root, "more-info"),
             modtype: self.text(root, "modtype"),
-            bugfix: self.text(root, "bugfix"),
+            bugfix: root
+                .children_named("bugfix")
+                .map(|e| Bugfix {
+                    id: e.attribute("id").map(str::to_owned),
+                    text: e.trimmed_text().to_owned(),
+                })
+                .filter(|b| b.id.is_some() || !b.text.is_empty())
+                .collect(),
             unknown: std::mem::take(&mut self.unknown),
             warnings: std::mem::take(&mut self.warnings),
         })

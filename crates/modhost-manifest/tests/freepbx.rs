@@ -159,3 +159,84 @@ fn a_placeholder_md5sum_is_absent_and_php_operators_are_read() {
         assert!(Manifest::parse(&xml, "m.xml").is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_userman_shaped_module_loads_whole() {
+    let directory = parse("userman16-shaped.xml");
+    assert!(
+        directory.warnings.is_empty() && directory.unknown.is_empty(),
+        "every element and attribute userman uses is known: {:?} {:?}",
+        directory.warnings,
+        directory.unknown
+    );
+    assert_eq!(
+        directory.more_info.as_deref(),
+        Some("https://wiki.example.org/display/DIR/Staff+Directory")
+    );
+    assert_eq!(directory.menuitems[0].category.as_deref(), Some("Admin"));
+    let priorities: Vec<(&str, i32)> = directory
+        .hooks
+        .iter()
+        .map(|h| (h.hook.as_str(), h.priority))
+        .collect();
+    assert_eq!(
+        priorities,
+        [
+            ("getQuickCreateDisplay", 500),
+            ("getHeaders", 150),
+            ("import", 90)
+        ]
+    );
+    let people = &directory.database.tables[0];
+    let primary: Vec<&str> = people
+        .fields
+        .iter()
+        .filter(|f| f.primarykey && f.autoincrement)
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(primary, ["id"]);
+    let columns: Vec<&str> = people.keys[0].columns.iter().map(String::as_str).collect();
+    assert_eq!(columns, ["login", "auth"]);
+    assert_eq!(
+        directory
+            .depends
+            .modules
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["core ge 16.0.40"]
+    );
+}
+
+#[test]
+fn a_framework_shaped_module_keeps_what_its_module_admin_reads() {
+    let platform = parse("framework16-shaped.xml");
+    assert!(
+        platform.warnings.is_empty() && platform.unknown.is_empty(),
+        "{:?} {:?}",
+        platform.warnings,
+        platform.unknown
+    );
+    assert!(!platform.candisable && !platform.canuninstall);
+    assert_eq!(platform.modtype.as_deref(), Some("framework"));
+    let fixed: Vec<(Option<&str>, &str)> = platform
+        .bugfix
+        .iter()
+        .map(|b| (b.id.as_deref(), b.text.as_str()))
+        .collect();
+    assert_eq!(
+        fixed,
+        [
+            (Some("PLAT-23"), "https://issues.example.org/browse/PLAT-23"),
+            (Some("PLAT-19"), "https://issues.example.org/browse/PLAT-19"),
+        ]
+    );
+    let categories: Vec<Option<&str>> = platform
+        .menuitems
+        .iter()
+        .map(|m| m.category.as_deref())
+        .collect();
+    assert_eq!(categories, [Some("Admin"), Some("Reports")]);
+    assert!(platform.database.tables[0].fields[0].primarykey);
+    assert_eq!(platform.hooks[0].priority, 42);
+}
