@@ -82,6 +82,52 @@ fn an_empty_modhost_root_variable_is_as_good_as_unset() {
 }
 
 #[test]
+fn the_default_root_not_made_yet_reads_as_empty_and_a_file_is_no_root() {
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bin = env!("CARGO_BIN_EXE_modhost");
+    let fresh = |args: &[&str]| {
+        Root::output(
+            Command::new(bin)
+                .args(args)
+                .env_remove("MODHOST_ROOT")
+                .env("XDG_DATA_HOME", data.path())
+                .env("HOME", data.path()),
+        )
+    };
+    // A fresh machine's first look: nothing installed, not an error, and nothing made.
+    let run = fresh(&["list"]);
+    assert!(
+        run.success
+            && run.stdout.contains(&format!(
+                "nothing is installed in `{}`",
+                data.path().join("modhost").display()
+            )),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    let run = fresh(&["hook", "call.route"]);
+    assert!(run.success, "{}", run.stderr);
+    assert!(!data.path().join("modhost").exists(), "a root was made");
+
+    // A file where a root was named is said to be one.
+    let file = data.path().join("notes.txt");
+    assert!(std::fs::write(&file, "x").is_ok());
+    for args in [&["list"][..], &["install", arg(&package("core"))]] {
+        let run = Root::output(Command::new(bin).arg("--root").arg(&file).args(args));
+        assert!(
+            !run.success
+                && run.stderr.contains(&format!(
+                    "`{}` is a file, not a modhost root",
+                    file.display()
+                )),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
 fn installing_online_without_any_source_says_that_none_is_configured() {
     let root = root();
     let run = root.fails(&["install", "--online", "phonebook"]);
@@ -96,7 +142,7 @@ fn installing_online_without_any_source_says_that_none_is_configured() {
 #[test]
 fn reading_commands_never_create_a_root_and_scan_and_manifest_need_none() {
     let root = root();
-    let reads: [&[&str]; 7] = [
+    let reads: [&[&str]; 11] = [
         &["list"],
         &["info", "core"],
         &["kv", "core"],
@@ -104,6 +150,10 @@ fn reading_commands_never_create_a_root_and_scan_and_manifest_need_none() {
         &["reversedepends", "core"],
         &["checkdepends", "core"],
         &["source", "list"],
+        &["hook", "call.route"],
+        &["check-online"],
+        &["showupgrades"],
+        &["download", "core"],
     ];
     for args in reads {
         let run = root.fails(args);

@@ -116,6 +116,9 @@ enum Command {
 /// What every command needs: where the root is and how to talk.
 pub struct Context {
     root: PathBuf,
+    /// Whether the root was named (`--root`, `MODHOST_ROOT`) rather than the per-user
+    /// default, which a fresh machine has not made yet.
+    named_root: bool,
     out: output::Output,
     no_wait: bool,
     ca_cert: Option<PathBuf>,
@@ -129,8 +132,15 @@ impl Context {
 
     /// Opens the root for a command that only reads it: a root that does not exist is an
     /// error, not created.
+    /// The default root, not made yet, reads as one with nothing installed: a first
+    /// `modhost list` on a fresh machine is not an error.
     pub fn open_existing(&self) -> Result<Host> {
-        self.configure(Host::open_existing(&self.root)?)
+        match Host::open_existing(&self.root) {
+            Err(modhost::Error::NoRoot(_)) if !self.named_root => {
+                self.configure(Host::open_scratch()?)
+            }
+            opened => self.configure(opened?),
+        }
     }
 
     /// Opens the root if there is one, else a throwaway one: for commands that need no root.
@@ -139,6 +149,11 @@ impl Context {
             Err(modhost::Error::NoRoot(_)) => self.configure(Host::open_scratch()?),
             opened => self.configure(opened?),
         }
+    }
+
+    /// The root the command names: the per-user default's path even before it is made.
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
     }
 
     fn configure(&self, host: Host) -> Result<Host> {
@@ -214,7 +229,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let from_env = std::env::var_os("MODHOST_ROOT")
         .filter(|root| !root.is_empty())
         .map(PathBuf::from);
-    let root = match cli.root.or(from_env) {
+    let named = cli.root.or(from_env);
+    let named_root = named.is_some();
+    let root = match named {
         Some(root) => root,
         None => dirs::data_local_dir()
             .context("no --root, no MODHOST_ROOT, and no per-user data directory")?
@@ -222,6 +239,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     };
     let ctx = Context {
         root,
+        named_root,
         out: output::Output::new(cli.json),
         no_wait: cli.no_wait,
         ca_cert: cli.ca_cert,

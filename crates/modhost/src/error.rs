@@ -114,6 +114,9 @@ pub enum Error {
     /// No root exists where one was to be read.
     #[error("no modhost root at `{}`: nothing was ever installed there", .0.display())]
     NoRoot(PathBuf),
+    /// What was to be a root is a file, not a directory.
+    #[error("`{}` is a file, not a modhost root (a root is a directory)", .0.display())]
+    NotARoot(PathBuf),
     /// The module is not installed.
     #[error("module `{0}` is not installed")]
     NotInstalled(String),

@@ -63,6 +63,9 @@ impl Host {
     /// inspecting) must not leave an empty one behind a mistyped path.
     pub fn open_existing(root: &Path) -> Result<Self> {
         if !Layout::exists(root) {
+            if std::fs::metadata(root).is_ok_and(|m| !m.is_dir()) {
+                return Err(Error::NotARoot(root.to_owned()));
+            }
             return Err(Error::NoRoot(root.to_owned()));
         }
         Embedding::new().open(root)
@@ -93,6 +96,9 @@ impl Host {
             limits,
             capabilities,
         } = embedding;
+        if std::fs::metadata(root).is_ok_and(|m| !m.is_dir()) {
+            return Err(Error::NotARoot(root.to_owned()));
+        }
         let layout = Layout::create(root)?;
         let config = config::Config::load(&layout.config())?;
         let limits = limits.unwrap_or_else(|| config.limits.apply(Limits::default()));

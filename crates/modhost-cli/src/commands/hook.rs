@@ -40,7 +40,8 @@ enum OnErrorArg {
 /// or not its failure stopped the chain. A handler's output and error are the module's
 /// own text: shown escaped (newlines and tabs kept), exact under `--json`.
 pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
-    let host = ctx.open()?;
+    // A root with nothing installed has no handler: a mistyped path is said, not made.
+    let host = ctx.open_existing()?;
     let mut point = host.hook_point(&args.name);
     if let Some(shape) = args.shape {
         point.shape = match shape {

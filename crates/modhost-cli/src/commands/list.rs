@@ -26,7 +26,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             };
             return format!(
                 "nothing is installed in `{}`; {from}\n",
-                escape_path(host.root())
+                escape_path(ctx.root())
             );
         }
         let rows: Vec<[String; 4]> = modules

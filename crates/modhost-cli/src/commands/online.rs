@@ -192,7 +192,8 @@ fn newer(offer: &modhost::Offer) -> bool {
 /// `check-online` (every offer) and `showupgrades` (upgrades only). Exits non-zero when a
 /// source could not be checked, after reporting all of them.
 pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
-    let mut reports = ctx.open()?.check_online()?;
+    // Checking reads the root: it must not create one behind a mistyped path.
+    let mut reports = ctx.open_existing()?.check_online()?;
     if upgrades_only {
         // A newer version this host cannot take is shown too, marked, and so is an older
         // one: the administrator would otherwise wonder why nothing is offered.
@@ -334,7 +335,7 @@ pub fn download(ctx: &Context, args: DownloadArgs) -> Result<()> {
     let host = if by_url {
         ctx.open_or_scratch()?
     } else {
-        ctx.open()?
+        ctx.open_existing()?
     };
     let path = if by_url {
         let Some(sha256) = &args.sha256 else {
