@@ -224,7 +224,7 @@ mod tests {
         assert!(
             matches!(
                 verified(&key, b"indeX", &signature),
-                Err(Refusal::Changed { .. })
+                Err(Refusal::ChangedOrStale { .. })
             ),
             "a changed document"
         );
@@ -242,7 +242,7 @@ mod tests {
         let tampered = signature.replace("serial:7", "serial:8");
         assert!(matches!(
             verified(&key, b"index", &tampered),
-            Err(Refusal::Changed { .. })
+            Err(Refusal::ChangedOrStale { .. })
         ));
         let restored = SecretKey::parse(&key.encode())
             .map(|k| k.public())

@@ -139,7 +139,10 @@ impl<'a> Checking<'a> {
                 None => Ok(()),
             };
         };
-        let signed = self.verify(&location, &bytes, None)?;
+        // The serial the document says it is, unproven: a signature claiming another one
+        // is a stale signature from another build, not a changed document.
+        let says = ReleaseDocument::parse(&bytes).ok().map(|r| r.serial);
+        let signed = self.verify(&location, &bytes, says)?;
         let invalid = |why: String| Refusal::Invalid {
             document: shown.clone(),
             why,
@@ -215,14 +218,21 @@ impl<'a> Checking<'a> {
             return Ok(bytes);
         }
         let claims = &signed.claims;
-        if let (Some(signed_at), Some(accepted)) = (claims.timestamp, self.source.seen.signed_at)
-            && signed_at < accepted
-        {
-            return Err(self.refused(Refusal::Replayed {
-                document: shown,
-                signed_at,
-                accepted,
-            }));
+        match (claims.timestamp, self.source.seen.signed_at) {
+            (Some(signed_at), Some(accepted)) if signed_at < accepted => {
+                return Err(self.refused(Refusal::Replayed {
+                    document: shown,
+                    signed_at,
+                    accepted,
+                }));
+            }
+            (None, Some(accepted)) => {
+                return Err(self.refused(Refusal::Undated {
+                    document: shown,
+                    accepted,
+                }));
+            }
+            _ => {}
         }
         if let Some(expires) = claims.expires.filter(|e| self.now > *e) {
             return Err(self.refused(Refusal::Expired {

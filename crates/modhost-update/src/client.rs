@@ -120,12 +120,21 @@ impl Client {
             .call()
             .map_err(|e| fetch(explain(&e, document, self.timeout)))?;
         let status = response.status();
-        let gzip = document
-            && response
-                .headers()
-                .get("content-encoding")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+        let encoding = response
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty() && v != "identity");
+        let gzip = document && encoding.as_deref() == Some("gzip");
+        // Only gzip is asked for: a document in another encoding would otherwise be read as
+        // garbage and blamed on its signature or its syntax.
+        if let Some(other) = encoding.as_ref().filter(|_| document && !gzip) {
+            return Err(fetch(format!(
+                "the server sent the document with Content-Encoding `{}`, which was not \
+                 asked for (only gzip is) and cannot be read; serve it plain or gzip-encoded",
+                other.escape_debug()
+            )));
+        }
         // Cut off here rather than by ureq's limit, which fails the read: one byte past
         // `max` is then a body the caller can judge (a size mismatch is not a broken
         // connection), and nothing past it is ever read.

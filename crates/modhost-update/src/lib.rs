@@ -67,6 +67,14 @@ pub enum Error {
     /// A URL is not HTTPS.
     #[error("`{0}`: plain HTTP is refused; update sources must use https://")]
     PlainHttp(String),
+    /// A location that cannot be fetched, and why.
+    #[error("`{location}`: {why}")]
+    Location {
+        /// The location as written.
+        location: String,
+        /// Why it is refused.
+        why: String,
+    },
     /// The request failed: connection, TLS, timeout or size limit.
     #[error("`{url}`: {message}")]
     Fetch {

@@ -72,8 +72,31 @@ impl Location {
         if reference.to_ascii_lowercase().starts_with("https://") {
             return Ok(Location::Url(reference.to_owned()));
         }
-        if reference.contains("://") || reference.starts_with('/') || reference.is_empty() {
+        let refused = |why: &str| Error::Location {
+            location: reference.to_owned(),
+            why: why.to_owned(),
+        };
+        if reference.to_ascii_lowercase().starts_with("http://") {
             return Err(Error::PlainHttp(reference.to_owned()));
+        }
+        if reference.contains("://") {
+            return Err(refused("only https:// locations are fetched"));
+        }
+        if reference.is_empty() {
+            return Err(refused("the location is empty"));
+        }
+        // Locations are full https:// URLs or relative to their document; one that names
+        // neither its scheme nor its document's directory is not guessed at.
+        if reference.starts_with("//") {
+            return Err(refused(
+                "a location without its scheme: write it in full, with https://",
+            ));
+        }
+        if reference.starts_with('/') {
+            return Err(refused(
+                "a path from the server's root: write the full https:// URL, or a path \
+                 relative to the document",
+            ));
         }
         match self {
             Location::Url(url) => {
@@ -180,6 +203,21 @@ mod tests {
         );
         for refused in ["http://h/pb.tgz", "/etc/passwd", "file:///etc/passwd", ""] {
             assert!(doc.resolve(refused).is_err(), "{refused}");
+        }
+        // Each refusal says what the location is, not that it is plain HTTP.
+        for (refused, why) in [
+            ("//cdn.example/pb.tgz", "without its scheme"),
+            ("/pb.tgz", "a path from the server's root"),
+            ("ftp://h/pb.tgz", "only https:// locations"),
+            ("", "empty"),
+        ] {
+            let error = doc.resolve(refused).err().map(|e| e.to_string());
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.contains(why) && !e.contains("plain HTTP")),
+                "{refused}: {error:?}"
+            );
         }
         let local = Location::Path(PathBuf::from("/srv/repo/a2/pb/modsource.json"));
         assert_eq!(

@@ -216,9 +216,16 @@ pub fn verify(
                 signed,
                 release,
             },
-            None => Refusal::Changed {
-                document,
-                key: key.key_id(),
+            None => match (serial, claims.timestamp) {
+                (None, Some(signed_at)) => Refusal::ChangedOrStale {
+                    document,
+                    key: key.key_id(),
+                    signed_at,
+                },
+                _ => Refusal::Changed {
+                    document,
+                    key: key.key_id(),
+                },
             },
         });
     }
@@ -304,7 +311,7 @@ mod tests {
             None,
         );
         assert!(
-            matches!(changed, Err(Refusal::Changed { ref key, .. }) if key == "E7620F1842B4E81F"),
+            matches!(changed, Err(Refusal::ChangedOrStale { ref key, signed_at: 1_633_700_835, .. }) if key == "E7620F1842B4E81F"),
             "{changed:?}"
         );
     }

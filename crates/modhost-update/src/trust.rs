@@ -116,6 +116,22 @@ pub enum Refusal {
         /// The id of the key whose signature it is.
         key: String,
     },
+    /// The signature is the pinned key's, made at a time it names, and the document is not
+    /// what it signed; with no release to say which copy is current, a changed document
+    /// and a stale signature look alike.
+    #[error(
+        "`{document}` was changed after it was signed, or the signature beside it was made \
+         for another copy of it: its signature by key ID {key}, made at {}, does not match \
+         its content", utc(*.signed_at)
+    )]
+    ChangedOrStale {
+        /// The document.
+        document: String,
+        /// The id of the key whose signature it is.
+        key: String,
+        /// When its signature says it was made.
+        signed_at: u64,
+    },
     /// The signature beside the document was made for another document.
     #[error("the signature of `{document}` is stale: it was made for `{file}`, another document")]
     StalePath {
@@ -202,6 +218,20 @@ pub enum Refusal {
         /// When the one accepted last was signed.
         accepted: u64,
     },
+    /// A document whose signature names no signing time, from a channel that accepted a
+    /// dated one: it may be any older copy, replayed.
+    #[error(
+        "`{document}`'s signature names no signing time, but this channel accepted a copy \
+         signed at {}: an undated document could be an old one replayed (a rollback), and \
+         nothing from it is trusted; its publisher should sign with a timestamp \
+         (`minisign -S` without `-t`, or `modhost repo build --sign`)", utc(*.accepted)
+    )]
+    Undated {
+        /// The document.
+        document: String,
+        /// When the one accepted last was signed.
+        accepted: u64,
+    },
     /// A release or document past the end of its validity.
     #[error(
         "{what} expired {} ago (valid until {}): the server or a mirror is serving a frozen \
@@ -261,6 +291,7 @@ impl Refusal {
         matches!(
             self,
             Refusal::Changed { .. }
+                | Refusal::ChangedOrStale { .. }
                 | Refusal::StaleSerial { .. }
                 | Refusal::OtherRelease { .. }
                 | Refusal::MixAndMatch { .. }

@@ -316,18 +316,20 @@ fn each_way_a_signature_fails_has_its_own_message() {
     let source = freepbx(&site, &signer, Seen::default());
     let doc = format!("`{}/freepbx/phonebook.json`", site.url);
 
-    // Changed after signing.
+    // Changed after signing; with no release to say which copy is current, a stale
+    // signature for another copy looks the same, and the message says both.
     site.put(
         "freepbx/phonebook.json.minisig",
         signer.sign(&freepbx_document("phonebook", "1.0.0"), &claims),
     );
-    assert_eq!(
-        refusal(&tls, &source).to_string(),
-        format!(
-            "{doc} was changed after it was signed: its signature by key ID {} does not match \
-             its content",
+    let refused = refusal(&tls, &source).to_string();
+    assert!(
+        refused.starts_with(&format!(
+            "{doc} was changed after it was signed, or the signature beside it was made for \
+             another copy of it: its signature by key ID {}, made at ",
             signer.public().key_id()
-        )
+        )) && refused.ends_with("does not match its content"),
+        "{refused}"
     );
     // A legacy signature, saying how to sign again.
     site.put(
@@ -374,7 +376,7 @@ fn each_way_a_signature_fails_has_its_own_message() {
 }
 
 #[test]
-fn a_signature_with_a_free_text_comment_makes_no_freshness_claim() {
+fn a_signature_with_a_free_text_comment_makes_no_freshness_claim_and_never_follows_a_dated_one() {
     let (tls, signer) = (Tls::new(), Signer::new(1));
     let site = Site::new(&tls);
     let document = freepbx_document("phonebook", "2.0.0");
@@ -384,10 +386,22 @@ fn a_signature_with_a_free_text_comment_makes_no_freshness_claim() {
         "freepbx/phonebook.json.minisig",
         signer.sign(&document, "released by ACME"),
     );
-    let accepted = Seen {
+    // After a dated copy, an undated one could be any older copy: refused.
+    let dated = Seen {
         serial: None,
         signed_at: Some(now()),
     };
+    let refused = check(&tls, &freepbx(&site, &signer, dated));
+    assert!(
+        refused.as_ref().is_err_and(|e| {
+            let e = e.to_string();
+            e.contains(
+                "signature names no signing time, but this channel accepted a copy signed at",
+            ) && e.contains("(a rollback)")
+        }),
+        "{refused:?}"
+    );
+    let accepted = Seen::default();
     let answer = check(&tls, &freepbx(&site, &signer, accepted)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         answer.seen, accepted,
@@ -569,4 +583,25 @@ fn put_signed_at(site: &Site, signer: &Signer, document: &[u8], timestamp: u64) 
         "freepbx/phonebook.json.minisig",
         signer.sign(document, &claims.to_comment()),
     );
+}
+
+#[test]
+fn a_release_documents_signature_from_another_build_is_named_stale() {
+    let (tls, signer) = (Tls::new(), Signer::new(1));
+    let site = Site::new(&tls);
+    let week = now() + 7 * 86_400;
+    let old = Published::new(&signer, 10, "1.0.0", week);
+    Published::new(&signer, 11, "2.0.0", week).serve(&site);
+    // The new release beside the previous build's signature of it.
+    site.put("release.json.minisig", old.release_sig.clone());
+    let refused = refusal(&tls, &source(&site, &[signer.public()], Seen::default()));
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "the signature of `{}/release.json` is stale: it was made for release serial 10, \
+             and the release is serial 11",
+            site.url
+        )
+    );
+    assert!(refused.torn(), "read again, a publisher's swap is over");
 }

@@ -286,8 +286,14 @@ fn a_gzip_encoded_document_is_read_and_bounded_after_decompression() {
         } else {
             &encoded
         };
+        // A server sending an encoding nobody asked for.
+        let encoding = if line.contains("deflate") {
+            "deflate"
+        } else {
+            "gzip"
+        };
         let mut bytes = format!(
-            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\
+            "HTTP/1.1 200 OK\r\nContent-Encoding: {encoding}\r\nContent-Length: {}\r\n\
              Connection: close\r\n\r\n",
             body.len()
         )
@@ -318,6 +324,14 @@ fn a_gzip_encoded_document_is_read_and_bounded_after_decompression() {
         .map(|_| String::new())
         .unwrap_or_else(|e| e.to_string());
     assert!(message.contains("larger than"), "{message}");
+    let refused = tls.client().releases(&source("deflate"), None, &target);
+    let message = refused
+        .map(|_| String::new())
+        .unwrap_or_else(|e| e.to_string());
+    assert!(
+        message.contains("Content-Encoding `deflate`, which was not asked for"),
+        "{message}"
+    );
 }
 
 /// An a2 channel at `url`/a2/pb publishing pb 2.0.0 as `size` bytes, whose package is an
