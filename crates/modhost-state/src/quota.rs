@@ -80,6 +80,11 @@ pub(crate) fn usage_of(conn: &Connection, module: &str) -> rusqlite::Result<u64>
     Ok(bytes)
 }
 
+/// The most a statement of a module past its quota may carry (its parameters) and still
+/// run, under a ceiling that lets the file grow by nothing: enough for the `WHERE` of a
+/// `DELETE`, too little for a row worth keeping.
+const SHRINKING: u64 = 4096;
+
 impl Txn {
     /// The bytes `module` keeps, as this transaction sees it.
     pub fn module_usage(&self, module: &str) -> Result<u64> {
@@ -120,8 +125,15 @@ impl Txn {
 
     /// Refuses a write of about `bytes` by `module` that would take it past its quota,
     /// with [`Error::OverQuota`]; counts it otherwise. Returns the bytes the module may
-    /// still add.
-    pub(crate) fn check_quota(&self, module: &str, bytes: u64) -> Result<u64> {
+    /// still add, or, `may_shrink`, `None` for a statement of a module at or past its
+    /// quota that carries no more than `SHRINKING` bytes of its own: it may free room (a
+    /// `DELETE`, an `UPDATE` that shortens), and runs only if the file does not grow.
+    pub(crate) fn check_quota(
+        &self,
+        module: &str,
+        bytes: u64,
+        may_shrink: bool,
+    ) -> Result<Option<u64>> {
         let quota = self.quotas.of(module);
         let now = self.counted(module)?;
         let mut used = self
@@ -129,6 +141,9 @@ impl Txn {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if now.saturating_add(bytes) > quota {
+            if may_shrink && bytes <= SHRINKING {
+                return Ok(None);
+            }
             return Err(Error::OverQuota {
                 module: module.to_owned(),
                 used: now,
@@ -136,7 +151,7 @@ impl Txn {
             });
         }
         used.insert(module.to_owned(), now.saturating_add(bytes));
-        Ok(quota - now - bytes)
+        Ok(Some(quota - now - bytes))
     }
 
     /// Counts `bytes` more for `module`, written by a statement it ran.

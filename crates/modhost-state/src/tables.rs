@@ -114,7 +114,7 @@ impl Txn {
     ) -> Result<u64, String> {
         let bytes = sql.len() + params.iter().map(SqlValue::size).sum::<usize>();
         let before = self
-            .check_room_for(module, bytes as u64)
+            .check_room_for_statement(module, bytes as u64)
             .map_err(|e| e.to_string())?;
         let owned = owned_by(&self.conn, module)
             .map_err(|e| e.to_string())?

@@ -193,7 +193,18 @@ impl Txn {
     /// than the module's own room left. Returns the bytes the file's used pages take
     /// before the write, for the caller to count what it grew.
     pub fn check_room_for(&self, module: &str, bytes: u64) -> Result<u64> {
-        let left = self.check_quota(module, bytes)?;
+        self.check_room(module, bytes, false)
+    }
+
+    /// [`Txn::check_room_for`] for a statement of `module`'s SQL, which may free room: a
+    /// module at or past its quota may still run one that carries little of its own (a
+    /// `DELETE`), under a ceiling that lets the file grow by not one page.
+    pub(crate) fn check_room_for_statement(&self, module: &str, bytes: u64) -> Result<u64> {
+        self.check_room(module, bytes, true)
+    }
+
+    fn check_room(&self, module: &str, bytes: u64, may_shrink: bool) -> Result<u64> {
+        let room = self.check_quota(module, bytes, may_shrink)?;
         let usage = self.usage()?;
         // The pages `bytes` take, with room for the b-tree's own: an eighth more, and a
         // few pages for the leaf and any split above it.
@@ -207,10 +218,14 @@ impl Txn {
         if used >= self.room.cap || used.saturating_add(needed) > most {
             return Err(self.full(Some(module)));
         }
-        let own = usage
-            .pages
-            .saturating_add(left.div_ceil(page))
-            .saturating_add(self.room.slack);
+        // A module past its quota may still free room, but the file may not grow for it.
+        let own = match room {
+            Some(left) => usage
+                .pages
+                .saturating_add(left.div_ceil(page))
+                .saturating_add(self.room.slack),
+            None => usage.pages,
+        };
         self.set_ceiling(self.room.module_ceiling(usage.backups).min(own))?;
         Ok(self.used_of(&usage))
     }
@@ -221,10 +236,13 @@ impl Txn {
     pub(crate) fn module_ceiling_for(&self, module: &str) -> Result<u64> {
         let left = self.quota_left(module)?;
         let usage = self.usage()?;
+        // At its quota, a module's query may free room but not grow the file, or one
+        // query after another could each take the slack.
+        let slack = if left == 0 { 0 } else { self.room.slack };
         let own = usage
             .pages
             .saturating_add(left.div_ceil(self.room.page_size))
-            .saturating_add(self.room.slack);
+            .saturating_add(slack);
         self.set_ceiling(self.room.module_ceiling(usage.backups).min(own))?;
         Ok(self.used_of(&usage))
     }

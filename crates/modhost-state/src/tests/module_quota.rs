@@ -147,3 +147,49 @@ fn many_tiny_entries_meet_the_quota_at_about_the_bytes_they_take() -> Result<()>
     );
     Ok(())
 }
+
+#[test]
+fn a_module_pushed_past_its_quota_may_still_free_room_but_not_grow() -> Result<()> {
+    let (_dir, state) = two_modules()?;
+    // Statements of ten 100 KB rows each, until one is refused: the last that ran may
+    // have ended past the quota by a statement's slack.
+    let ten_rows = "INSERT INTO hog_blobs (data) \
+                    WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 10) \
+                    SELECT zeroblob(100000) FROM n";
+    for _ in 0..20 {
+        let mut txn = state.begin()?;
+        match txn.module_execute("hog", ten_rows, &[], later()) {
+            Ok(_) => txn.commit()?,
+            Err(_) => break,
+        }
+    }
+    // Whatever it keeps now, it may delete, and it may not grow.
+    let mut txn = state.begin()?;
+    let grow = txn.module_execute(
+        "hog",
+        "UPDATE hog_blobs SET data = zeroblob(300000) WHERE id = (SELECT min(id) FROM hog_blobs)",
+        &[],
+        later(),
+    );
+    assert!(
+        grow.as_ref()
+            .is_err_and(|e| e.contains("module `hog` would go past its quota")),
+        "{grow:?}"
+    );
+    drop(txn);
+    let mut txn = state.begin()?;
+    let deleted = txn.module_execute(
+        "hog",
+        "DELETE FROM hog_blobs WHERE id > ?1",
+        &[crate::SqlValue::Integer(2)],
+        later(),
+    );
+    assert!(deleted.as_ref().is_ok_and(|n| *n > 0), "{deleted:?}");
+    txn.commit()?;
+    assert!(state.module_usage("hog")? < 512 * 1024);
+    // Below its quota again, it writes again.
+    let mut txn = state.begin()?;
+    txn.kv_set("hog", "k", &"x".repeat(100_000))?;
+    txn.commit()?;
+    Ok(())
+}
