@@ -22,6 +22,10 @@
 //! is stored Gray-coded: consecutive values differ in one bit, so a read overlapping a
 //! write sees the value before or after it, never a mixture of the two.
 //!
+//! A file deleted or replaced by a rename under a running host would leave it reading a
+//! counter nobody writes: readers check, at most once a second, that the file they have
+//! open is still the one at its path, and follow the new one; committers check every time.
+//!
 //! A short file (truncated, or new) starts again at a random even value, not at 0: a
 //! reader may still trust a counter value it saw before the truncation, and counting up
 //! from 0 could reach that very value with another generation behind it.
@@ -29,10 +33,12 @@
 use std::collections::hash_map::RandomState;
 use std::fs::{File, OpenOptions, Permissions, TryLockError};
 use std::hash::{BuildHasher, Hasher};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::{Error, Result};
 
@@ -46,11 +52,20 @@ const LIMIT: u64 = 1 << 63;
 /// The counter file's mode: it is modhost's alone, like the database beside it.
 const MODE: u32 = 0o600;
 
+/// How often a reader checks that its counter file is still the one at its path: one
+/// deleted or replaced (by an administrator, a restore from backup) is followed within
+/// this long, instead of the host trusting a file nobody writes any more.
+const RECHECK: Duration = Duration::from_secs(1);
+
 /// The counter file of one state database and the generation last read under it.
 #[derive(Debug)]
 pub(crate) struct Signal {
-    file: File,
+    /// The open counter file; replaced when the one at `path` is another.
+    file: RwLock<File>,
     path: PathBuf,
+    /// When `file` was last checked against `path`, as milliseconds since `opened`.
+    checked: AtomicU64,
+    opened: Instant,
     /// The counter value and the generation read while it held; trusted while the
     /// counter still has that value.
     seen: Mutex<Option<(u64, i64)>>,
@@ -98,43 +113,37 @@ impl Signal {
         let mut name = db.as_os_str().to_owned();
         name.push("-generation");
         let path = PathBuf::from(name);
-        let io = |source| Error::Io {
-            path: path.clone(),
-            source,
-        };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(MODE)
-            .open(&path)
-            .map_err(io)?;
-        // On every open, not only at creation: a file restored from a backup, or made
-        // by hand, keeps whatever mode it came with.
-        file.set_permissions(Permissions::from_mode(MODE))
-            .map_err(io)?;
-        let signal = Signal {
-            file,
+        let file = open_counter(&path)?;
+        Ok(Signal {
+            file: RwLock::new(file),
             path,
+            checked: AtomicU64::new(0),
+            opened: Instant::now(),
             seen: Mutex::new(None),
             committing: Mutex::new(()),
-        };
-        match signal.file.try_lock() {
-            Ok(()) => {
-                let repaired = match signal.read() {
-                    Some(counter) if counter.is_multiple_of(2) => Ok(()),
-                    Some(counter) => signal.write(counter + 1),
-                    None => signal.write(fresh()),
-                };
-                let unlocked = signal.file.unlock().map_err(|e| signal.io(e));
-                repaired.and(unlocked)?;
-            }
-            // A committer holds it, and will leave it even and whole.
-            Err(TryLockError::WouldBlock) => {}
-            Err(TryLockError::Error(e)) => return Err(signal.io(e)),
+        })
+    }
+
+    /// Follows the counter file at the path when the open one is no longer there (deleted,
+    /// or replaced by a rename): `always`, or at most once per [`RECHECK`]. The generation
+    /// read under the old file is forgotten.
+    fn follow(&self, always: bool) -> Result<()> {
+        let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.checked.load(Ordering::Relaxed);
+        if !always && now.saturating_sub(last) < RECHECK.as_millis() as u64 {
+            return Ok(());
         }
-        Ok(signal)
+        self.checked.store(now, Ordering::Relaxed);
+        let gone = {
+            let file = self.file.read().unwrap_or_else(|e| e.into_inner());
+            file.metadata().map_err(|e| self.io(e))?.nlink() == 0
+        };
+        if gone {
+            let file = open_counter(&self.path)?;
+            *self.file.write().unwrap_or_else(|e| e.into_inner()) = file;
+            *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+        Ok(())
     }
 
     fn io(&self, source: std::io::Error) -> Error {
@@ -147,24 +156,13 @@ impl Signal {
     /// The counter; `None` when the file is short or unreadable, or holds a value no
     /// modhost writes, which no reader trusts and the next writer starts afresh.
     fn read(&self) -> Option<u64> {
-        let mut bytes = [0; COUNTER];
-        match self.file.read_at(&mut bytes, 0) {
-            Ok(COUNTER) => Some(ungray(u64::from_le_bytes(bytes))).filter(|&n| n < LIMIT),
-            // A short read of a regular file is its end: the file was cut short.
-            _ => None,
-        }
-    }
-
-    /// Stores `counter`; grows a file cut short back to its length.
-    fn write(&self, counter: u64) -> Result<()> {
-        self.file
-            .write_all_at(&gray(counter).to_le_bytes(), 0)
-            .map_err(|e| self.io(e))
+        read_counter(&self.file.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The generation, from memory while the counter has not moved since it was read,
     /// else from `query` (and remembered when no commit overlapped the query).
     pub(crate) fn generation(&self, query: impl FnOnce() -> Result<i64>) -> Result<i64> {
+        self.follow(false)?;
         let before = self.read();
         if let Some(before) = before {
             let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -190,18 +188,78 @@ impl Signal {
     /// of the change.
     pub(crate) fn publish(&self, commit: impl FnOnce() -> Result<()>) -> Result<()> {
         let _committing = self.committing.lock().unwrap_or_else(|e| e.into_inner());
-        self.file.lock().map_err(|e| self.io(e))?;
-        let odd = self.read().unwrap_or_else(fresh) | 1;
-        let result = self.write(odd).and_then(|()| {
-            let committed = commit();
-            // Whether or not the commit stood, it is no longer under way. Should this
-            // write fail, the counter stays odd, which readers never trust: slower until
-            // the next commit or open makes it even, never wrong; and a commit that
-            // stands must not be reported as failed.
-            let _ = self.write(odd + 1);
-            committed
-        });
-        let unlocked = self.file.unlock().map_err(|e| self.io(e));
+        // Readers that opened the file at the path now must hear of this commit.
+        self.follow(true)?;
+        let file = self.file.read().unwrap_or_else(|e| e.into_inner());
+        file.lock().map_err(|e| self.io(e))?;
+        // The guard is held throughout, so the file is read and written through it, not
+        // through `read` and `write`, which would lock again behind a waiting `follow`.
+        let odd = read_counter(&file).unwrap_or_else(fresh) | 1;
+        let result = write_counter(&file, odd)
+            .map_err(|e| self.io(e))
+            .and_then(|()| {
+                let committed = commit();
+                // Whether or not the commit stood, it is no longer under way. Should this
+                // write fail, the counter stays odd, which readers never trust: slower
+                // until the next commit or open makes it even, never wrong; and a commit
+                // that stands must not be reported as failed.
+                let _ = write_counter(&file, odd + 1);
+                committed
+            });
+        let unlocked = file.unlock().map_err(|e| self.io(e));
         result.and(unlocked)
     }
+}
+
+/// Opens (creating) the counter file at `path`, sets its mode, and repairs what no
+/// committer holds: an odd counter left by a process that died committing, or a file
+/// cut short.
+fn open_counter(path: &Path) -> Result<File> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(MODE)
+        .open(path)
+        .map_err(io)?;
+    // On every open, not only at creation: a file restored from a backup, or made by
+    // hand, keeps whatever mode it came with.
+    file.set_permissions(Permissions::from_mode(MODE))
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {
+            let repaired = match read_counter(&file) {
+                Some(counter) if counter.is_multiple_of(2) => Ok(()),
+                Some(counter) => write_counter(&file, counter + 1),
+                None => write_counter(&file, fresh()),
+            };
+            let unlocked = file.unlock();
+            repaired.and(unlocked).map_err(io)?;
+        }
+        // A committer holds it, and will leave it even and whole.
+        Err(TryLockError::WouldBlock) => {}
+        Err(TryLockError::Error(e)) => return Err(io(e)),
+    }
+    Ok(file)
+}
+
+/// The counter in `file`; `None` when it is short or unreadable, or holds a value no
+/// modhost writes.
+fn read_counter(file: &File) -> Option<u64> {
+    let mut bytes = [0; COUNTER];
+    match file.read_at(&mut bytes, 0) {
+        Ok(COUNTER) => Some(ungray(u64::from_le_bytes(bytes))).filter(|&n| n < LIMIT),
+        // A short read of a regular file is its end: the file was cut short.
+        _ => None,
+    }
+}
+
+/// Stores `counter` in `file`; grows a file cut short back to its length.
+fn write_counter(file: &File, counter: u64) -> std::io::Result<()> {
+    file.write_all_at(&gray(counter).to_le_bytes(), 0)
 }

@@ -180,3 +180,35 @@ fn a_generation_file_missing_is_made_again_and_its_mode_is_set_on_every_open() -
     assert_eq!(reopened.generation()?, before + 1);
     Ok(())
 }
+
+#[test]
+fn a_running_host_follows_a_generation_file_deleted_or_replaced_under_it() -> Result<()> {
+    let (dir, running) = open();
+    let db = dir.path().join("modhost.db");
+    let path = counter_path(&running);
+    let seen = running.generation()?;
+    // Deleted under the running host; another process opens the root and changes it,
+    // publishing on the file it made anew.
+    std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let other = State::open(&db)?;
+    change(&other, "a")?;
+    // Within the recheck interval the running host follows the new file.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(running.generation()?, seen + 1, "the change was seen");
+    // Replaced by a rename, as a restore from backup does: followed too.
+    let copy = path.with_extension("restored");
+    std::fs::copy(&path, &copy).unwrap_or_else(|e| panic!("{copy:?}: {e}"));
+    std::fs::rename(&copy, &path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let other = State::open(&db)?;
+    change(&other, "b")?;
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(
+        running.generation()?,
+        seen + 2,
+        "the second change was seen"
+    );
+    // And the running host's own commits reach the others.
+    change(&running, "c")?;
+    assert_eq!(other.generation()?, seen + 3);
+    Ok(())
+}
