@@ -108,7 +108,7 @@ enum Command {
     Showupgrades,
     /// Download a module's newest verified package from the update sources.
     Download(commands::online::DownloadArgs),
-    /// Publish: build, serve, sign a repository; make licence keys.
+    /// Publish: build, serve, sign a repository; make licence secrets and keys.
     #[command(subcommand)]
     Repo(commands::repo::RepoCommand),
 }

@@ -15,8 +15,9 @@
 //!   `publish`: the output directory, each build in `builds/SERIAL` with [`CURRENT`]
 //!   swapped to it in one rename.
 //! - `key`: [`SecretKey`], minisign-compatible signing.
-//! - `licence`: [`Groups`] from `groups.toml`, [`licence_key`] and its check, and
-//!   [`write_secret`] for files only their owner reads.
+//! - `licence`: [`Groups`] from `groups.toml` (each secret checked for strength),
+//!   [`generate_secret`], [`licence_key`] and its check, and [`write_secret`] for files
+//!   only their owner reads.
 //! - [`serve`]: the HTTPS server.
 
 mod build;
@@ -29,6 +30,8 @@ pub mod serve;
 
 pub use build::{Built, PRIVATE, PUBLIC, build, build_with};
 pub use key::SecretKey;
-pub use licence::{Group, Groups, MIN_SECRET, licence_key, licence_key_matches, write_secret};
+pub use licence::{
+    Group, Groups, MIN_SECRET, generate_secret, licence_key, licence_key_matches, write_secret,
+};
 pub use options::{DEFAULT_VALID_FOR, MAX_VALID_FOR, Options};
 pub use publish::{BUILDS, CURRENT};

@@ -11,14 +11,18 @@ use sha2::Sha256;
 
 use crate::build::read_if_present;
 
-/// The fewest characters a group's secret may have: 32 random bytes written as hex are 64.
+/// The fewest random bytes a group's secret must encode: 64 hex digits, or 43 characters
+/// of base64.
 pub const MIN_SECRET: usize = 32;
+
+/// How to make a secret, for the messages refusing one.
+const MAKE_SECRET: &str = "make one with `modhost repo licence-secret` (or `openssl rand -hex 32`)";
 
 /// `groups.toml` beside the packages: licence-gated package groups (jBackend-style).
 ///
 /// ```toml
 /// [groups.pro]
-/// secret = "0f6c0c9f3e5b2a7d8e1f4a6b9c2d5e8f1a3b6c9d2e5f8a1b4c7d0e3f6a9b2c5d"
+/// secret = "65a153f0d1c68f6b8c0c3334585905ef5f2f22c8317b4cfd06e016c3c3775c8f"
 /// modules = ["phonebook"]
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -39,6 +43,22 @@ pub struct Group {
     pub modules: Vec<String>,
 }
 
+/// `groups.toml` as written, its fields optional, so that a missing one is reported with
+/// the group it is missing from (serde names the field alone).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroups {
+    #[serde(default)]
+    groups: BTreeMap<String, RawGroup>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    secret: Option<String>,
+    modules: Option<Vec<String>>,
+}
+
 impl Groups {
     /// Reads `path`; a missing file means no groups.
     pub fn load(path: &Path) -> Result<Self> {
@@ -48,24 +68,39 @@ impl Groups {
         }
     }
 
-    /// Parses `text`, the contents of `path`. A group whose secret is shorter than
-    /// [`MIN_SECRET`] is refused: its licence keys would be guessable.
+    /// Parses `text`, the contents of `path`. A group without a secret or modules, or
+    /// whose secret is not [`MIN_SECRET`] random bytes in hex or base64, is refused: its
+    /// licence keys would be guessable.
     pub(crate) fn parse(path: &Path, text: &str) -> Result<Self> {
         let refused = |message: String| Error::File {
             path: path.to_owned(),
             message,
         };
-        let groups: Groups = toml::from_str(text).map_err(|e| refused(e.to_string()))?;
-        for (name, group) in &groups.groups {
-            let length = group.secret.trim().len();
-            if length < MIN_SECRET {
+        let raw: RawGroups = toml::from_str(text).map_err(|e| refused(e.to_string()))?;
+        let mut groups = BTreeMap::new();
+        for (name, group) in raw.groups {
+            let Some(secret) = group.secret else {
                 return Err(refused(format!(
-                    "group `{name}`: its secret is {length} characters; a licence secret needs \
-                     at least {MIN_SECRET} (say, 64 hex digits from `openssl rand -hex 32`)"
+                    "group `{name}` has no `secret`: add `secret = \"…\"` to `[groups.{name}]`; \
+                     {MAKE_SECRET}"
+                )));
+            };
+            let Some(modules) = group.modules else {
+                return Err(refused(format!(
+                    "group `{name}` has no `modules`: add `modules = [\"RAWNAME\", …]` to \
+                     `[groups.{name}]`, the modules whose packages need a licence key"
+                )));
+            };
+            if let Err(weakness) = check_secret(&secret) {
+                return Err(refused(format!(
+                    "group `{name}`: its secret {weakness}; a licence secret must be at least \
+                     {MIN_SECRET} random bytes written as hex (64 digits) or base64 \
+                     (43 characters or more): {MAKE_SECRET}"
                 )));
             }
+            groups.insert(name, Group { secret, modules });
         }
-        Ok(groups)
+        Ok(Groups { groups })
     }
 
     /// The group `rawname` belongs to, if any.
@@ -89,6 +124,96 @@ pub fn licence_key_matches(secret: &str, email: &str, key: &str) -> bool {
         return false;
     };
     licence_mac(secret, email).verify_slice(&bytes).is_ok()
+}
+
+/// A new group secret: [`MIN_SECRET`] bytes from the system's random source, as hex.
+pub fn generate_secret() -> String {
+    loop {
+        let mut bytes = [0; MIN_SECRET];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+        let secret = hex(&bytes);
+        // Random bytes fail the pattern checks with a negligible chance; never hand out a
+        // secret that `groups.toml` would refuse.
+        if check_secret(&secret).is_ok() {
+            return secret;
+        }
+    }
+}
+
+/// Whether `secret` holds at least [`MIN_SECRET`] bytes that look random: it must be hex
+/// or base64 (what tools that make random secrets write), long enough once decoded, and
+/// neither repeat a pattern nor use few distinct bytes. Length alone would let
+/// `aaaa…` or `passwordpassword…` through, whose licence keys anyone can compute. The
+/// `Err` says what is wrong, never the secret.
+fn check_secret(secret: &str) -> std::result::Result<(), String> {
+    let text = secret.trim();
+    let bytes = if text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if text.len() < 2 * MIN_SECRET {
+            return Err(format!(
+                "is {} hex digits ({} bytes)",
+                text.len(),
+                text.len() / 2
+            ));
+        }
+        unhex(text).ok_or_else(|| "has an odd number of hex digits".to_owned())?
+    } else {
+        let decoded = unbase64(text).ok_or_else(|| {
+            "is neither hex nor base64 (a passphrase is far less random than it is long)".to_owned()
+        })?;
+        if decoded.len() < MIN_SECRET {
+            return Err(format!(
+                "is {} characters of base64 ({} bytes)",
+                text.len(),
+                decoded.len()
+            ));
+        }
+        decoded
+    };
+    if looks_patterned(&bytes) {
+        return Err("is not random: its bytes repeat or follow a pattern".into());
+    }
+    Ok(())
+}
+
+/// The fewest distinct bytes the [`MIN_SECRET`] bytes of a secret must have: 32 random
+/// bytes have about 30; fewer than 16 happens by chance less often than once in 2^60.
+const MIN_DISTINCT_BYTES: usize = 16;
+/// The fewest distinct steps from one byte to the next: random bytes have about 29 too;
+/// a counting or alternating run has one or two. Kept low so that a hand-typed but
+/// irregular hex string still passes.
+const MIN_DISTINCT_STEPS: usize = 8;
+
+/// Whether `bytes` are obviously not random: few distinct values (`0000…`, `abab…`), a
+/// counting or otherwise regular run (`00 01 02 …`), or a block repeated
+/// (`password` ×4).
+fn looks_patterned(bytes: &[u8]) -> bool {
+    let distinct = |values: &mut dyn Iterator<Item = u8>| {
+        let mut seen = [false; 256];
+        values.for_each(|v| seen[usize::from(v)] = true);
+        seen.iter().filter(|&&s| s).count()
+    };
+    let steps = &mut bytes.windows(2).map(|w| w[1].wrapping_sub(w[0]));
+    let repeats =
+        (1..=bytes.len() / 2).any(|period| bytes.iter().zip(&bytes[period..]).all(|(a, b)| a == b));
+    distinct(&mut bytes.iter().copied()) < MIN_DISTINCT_BYTES
+        || distinct(steps) < MIN_DISTINCT_STEPS
+        || repeats
+}
+
+/// The bytes of base64 `text`, standard or URL-safe, padded or not.
+fn unbase64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    use base64::alphabet;
+    use base64::engine::DecodePaddingMode;
+    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let standard = GeneralPurpose::new(&alphabet::STANDARD, config);
+    let url_safe = GeneralPurpose::new(&alphabet::URL_SAFE, config);
+    standard
+        .decode(text)
+        .or_else(|_| url_safe.decode(text))
+        .ok()
 }
 
 fn licence_mac(secret: &str, email: &str) -> Hmac<Sha256> {
@@ -178,20 +303,108 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_weak_group_secret_is_refused() {
-        let path = Path::new("groups.toml");
-        let weak = "[groups.pro]\nsecret = \"s3cret\"\nmodules = [\"phonebook\"]\n";
-        let message = Groups::parse(path, weak)
+    /// The message `groups.toml` holding one group `pro` with `secret` is refused with,
+    /// or `None` when it is accepted.
+    fn refusal(secret: &str) -> Option<String> {
+        let text = format!("[groups.pro]\nsecret = \"{secret}\"\nmodules = [\"phonebook\"]\n");
+        Groups::parse(Path::new("src/groups.toml"), &text)
             .err()
             .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(
-            message.contains("group `pro`: its secret is 6 characters")
-                && message.contains("at least 32"),
-            "{message}"
+    }
+
+    #[test]
+    fn a_weak_group_secret_is_refused() {
+        let counting: Vec<u8> = (0..32).collect();
+        let b64 = |bytes: &[u8]| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        };
+        for (secret, why) in [
+            ("s3cret".to_owned(), "neither hex nor base64"),
+            ("s3creA".to_owned(), "is 6 characters of base64 (4 bytes)"),
+            ("a".repeat(32), "is 32 hex digits (16 bytes)"),
+            ("0".repeat(32), "is 32 hex digits (16 bytes)"),
+            (
+                "password".repeat(4),
+                "is 32 characters of base64 (24 bytes)",
+            ),
+            ("0".repeat(64), "not random"),
+            ("a".repeat(64), "not random"),
+            ("ab".repeat(32), "not random"),
+            ("0123456789abcdef".repeat(4), "not random"),
+            ("9d2c6f1e8b4a7305".repeat(4), "not random"),
+            (hex(&counting), "not random"),
+            (format!("{}a", "0f".repeat(32)), "odd number of hex digits"),
+            ("password".repeat(6), "not random"),
+            ("Q".repeat(44), "not random"),
+            (b64(&[7; 32]), "not random"),
+            (b64(&counting), "not random"),
+            (
+                "correct horse battery staple correct horse battery staple".to_owned(),
+                "neither hex nor base64",
+            ),
+        ] {
+            let message = refusal(&secret).unwrap_or_default();
+            assert!(
+                message.contains("src/groups.toml")
+                    && message.contains("group `pro`: its secret")
+                    && message.contains(why)
+                    && message.contains("modhost repo licence-secret"),
+                "{secret}: {message}"
+            );
+            assert!(!message.contains(&secret), "the message shows the secret");
+        }
+    }
+
+    #[test]
+    fn generated_and_random_secrets_are_accepted() {
+        for _ in 0..200 {
+            let secret = generate_secret();
+            assert_eq!(secret.len(), 2 * MIN_SECRET);
+            assert_eq!(refusal(&secret), None, "{secret}");
+            let Some(bytes) = unhex(&secret) else {
+                panic!("not hex: {secret}")
+            };
+            use base64::Engine as _;
+            use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+            // What `openssl rand -base64 32` writes, and the URL-safe unpadded form.
+            for encoded in [STANDARD.encode(&bytes), URL_SAFE_NO_PAD.encode(&bytes)] {
+                assert_eq!(refusal(&encoded), None, "{encoded}");
+            }
+            assert_eq!(refusal(&secret.to_ascii_uppercase()), None, "{secret}");
+        }
+        assert_ne!(generate_secret(), generate_secret());
+        assert_eq!(
+            refusal("65a153f0d1c68f6b8c0c3334585905ef5f2f22c8317b4cfd06e016c3c3775c8f"),
+            None
         );
-        let strong = weak.replace("s3cret", &"ab".repeat(32));
-        assert!(Groups::parse(path, &strong).is_ok());
+    }
+
+    #[test]
+    fn a_group_missing_its_secret_or_modules_is_named() {
+        let path = Path::new("src/groups.toml");
+        let message = |text: &str| {
+            Groups::parse(path, text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let missing = message("[groups.pro]\nmodules = [\"phonebook\"]\n");
+        assert!(
+            missing.contains("src/groups.toml")
+                && missing.contains("group `pro` has no `secret`")
+                && missing.contains("modhost repo licence-secret"),
+            "{missing}"
+        );
+        let missing = message(&format!(
+            "[groups.pro]\nsecret = \"{}\"\n",
+            generate_secret()
+        ));
+        assert!(
+            missing.contains("src/groups.toml") && missing.contains("group `pro` has no `modules`"),
+            "{missing}"
+        );
+        let unknown = message("[groups.pro]\nsecrets = \"x\"\nmodules = []\n");
+        assert!(unknown.contains("unknown field `secrets`"), "{unknown}");
     }
 }

@@ -14,12 +14,15 @@
 //! - `tls`: the certificate chain, the key, ALPN.
 //! - `route`: which file a path names, the licence check, caching headers, gzip for
 //!   documents only (packages go out byte-exact).
+//! - `ranges`: which Range requests are answered in part: one valid byte range, and
+//!   with `If-Range` only when it names the file served (else the whole file, `200`).
 //! - `access`: one log line per request at [`ACCESS_LOG`], without the query (it
 //!   carries licence keys).
 
 mod access;
 mod limits;
 mod listener;
+mod ranges;
 mod route;
 mod tls;
 

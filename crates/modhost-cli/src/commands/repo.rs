@@ -70,7 +70,8 @@ pub enum RepoCommand {
         /// The private key (PEM).
         #[arg(long)]
         tls_key: PathBuf,
-        /// How many connections are served at once; more are closed unanswered.
+        /// How many connections are served at once; a client beyond them is answered
+        /// 503 with Retry-After (and its connection closed), to come back later.
         #[arg(long, default_value_t = serve::DEFAULT_MAX_CONNECTIONS,
               value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
         max_connections: usize,
@@ -87,6 +88,15 @@ pub enum RepoCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Make a licence-group secret: prints 32 random bytes as 64 hex digits.
+    ///
+    /// Put it in groups.toml as the group's `secret = "…"` (beside the packages; `repo
+    /// build` copies it to OUT/private). Licence keys are HMACs under it: keep it as
+    /// secret as a signing key. `repo build` and `repo serve` refuse a secret that is not
+    /// at least 32 random bytes in hex (64 digits) or base64 (43 characters or more), or
+    /// whose bytes repeat or follow a pattern. Changing a group's secret changes every
+    /// licence key of the group.
+    LicenceSecret,
     /// Print the licence key of an e-mail address for a licence group.
     LicenceKey {
         /// The groups.toml holding the group's secret (beside the packages, or
@@ -217,6 +227,13 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
                 || format!("{public}\n"),
             )
         }
+        RepoCommand::LicenceSecret => {
+            let secret = modhost_repo::generate_secret();
+            ctx.out
+                .result(&serde_json::json!({ "secret": secret }), || {
+                    format!("{secret}\n")
+                })
+        }
         RepoCommand::LicenceKey {
             groups,
             group,
@@ -262,4 +279,58 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .filter(|n| *n > 0)
         .ok_or_else(|| format!("`{text}` is not a positive duration, such as 7d or 36h"))?;
     Ok(std::time::Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::RepoCommand;
+
+    /// `modhost repo` alone, to parse and render its subcommands.
+    #[derive(Debug, clap::Parser)]
+    #[command(name = "repo")]
+    struct Repo {
+        #[command(subcommand)]
+        command: RepoCommand,
+    }
+
+    /// The long help of `repo SUBCOMMAND`.
+    fn help(subcommand: &str) -> String {
+        let mut command = Repo::command();
+        command
+            .find_subcommand_mut(subcommand)
+            .map(|c| c.render_long_help().to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn serve_help_says_connections_beyond_the_bound_get_503() {
+        let serve = help("serve");
+        assert!(
+            serve.contains("--max-connections")
+                && serve.contains("503 with Retry-After")
+                && !serve.contains("unanswered"),
+            "{serve}"
+        );
+    }
+
+    #[test]
+    fn licence_secret_is_a_command_explained_in_its_help() {
+        let parsed = Repo::try_parse_from(["repo", "licence-secret"]);
+        assert!(
+            matches!(
+                parsed,
+                Ok(Repo {
+                    command: RepoCommand::LicenceSecret
+                })
+            ),
+            "{parsed:?}"
+        );
+        let text = help("licence-secret");
+        assert!(
+            text.contains("32 random bytes") && text.contains("groups.toml"),
+            "{text}"
+        );
+    }
 }

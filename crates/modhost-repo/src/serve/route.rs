@@ -1,7 +1,8 @@
 //! Which file a request names, whether it may have it, and how it goes out: tower-http's
 //! `ServeFile` streams it from disk (HEAD, Range, ETag, Last-Modified, conditional
 //! requests), its compression layer gzips documents for clients that accept it, and
-//! packages go out byte-exact.
+//! packages go out byte-exact. Which Range it is handed, and whether a part answered
+//! stands against `If-Range`, is `ranges`'s.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -10,9 +11,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG};
+use bytes::Bytes;
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_RANGE, RANGE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use mime::Mime;
 use modhost_package::Format;
@@ -23,6 +25,7 @@ use tower_http::services::ServeFile;
 use tower_service::Service;
 
 use super::access::Body;
+use super::ranges;
 use crate::{Groups, PRIVATE, PUBLIC, licence_key_matches};
 
 /// A repository's files behind the compression of documents.
@@ -128,10 +131,25 @@ async fn answer(root: Arc<PathBuf>, request: Request<Incoming>) -> Response<Body
             return ko(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
         }
     };
-    match ServeFile::new_with_mime(&file.path, &file.mime)
-        .try_call(request)
-        .await
+    let (request, _) = request.into_parts();
+    let range = request.headers.get(RANGE).and_then(ranges::single_range);
+    let has_range = range.is_some();
+    let mut response = serve_file(&file, &request, range).await;
+    // If-Range: a part of another representation than the client holds would be spliced
+    // onto what it has; it gets the whole file instead. Checked against the validators of
+    // the file actually opened, so that a rebuild in between cannot slip through.
+    if has_range
+        && let Some(if_range) = request.headers.get(IF_RANGE)
+        && let Ok(partial) = &response
+        && matches!(
+            partial.status(),
+            StatusCode::PARTIAL_CONTENT | StatusCode::RANGE_NOT_SATISFIABLE
+        )
+        && !ranges::validator_matches(if_range, partial.headers())
     {
+        response = serve_file(&file, &request, None).await;
+    }
+    match response {
         Ok(mut response) => {
             if matches!(
                 response.status(),
@@ -141,13 +159,35 @@ async fn answer(root: Arc<PathBuf>, request: Request<Incoming>) -> Response<Body
                     .headers_mut()
                     .insert(CACHE_CONTROL, HeaderValue::from_static(file.cache));
             }
-            response.map(|body| body.map_err(Into::into).boxed_unsync())
+            response
         }
         Err(e) => {
             tracing::warn!("cannot read {}: {e}", file.path.display());
             ko(StatusCode::INTERNAL_SERVER_ERROR, "the file cannot be read")
         }
     }
+}
+
+/// `file` answered to `request` (its head: the body of a GET or HEAD means nothing), with
+/// `range` as its only Range header.
+async fn serve_file(
+    file: &File,
+    request: &http::request::Parts,
+    range: Option<HeaderValue>,
+) -> std::io::Result<Response<Body>> {
+    let mut head = Request::new(Empty::<Bytes>::new());
+    *head.method_mut() = request.method.clone();
+    *head.uri_mut() = request.uri.clone();
+    *head.version_mut() = request.version;
+    *head.headers_mut() = request.headers.clone();
+    match range {
+        Some(range) => head.headers_mut().insert(RANGE, range),
+        None => head.headers_mut().remove(RANGE),
+    };
+    let response = ServeFile::new_with_mime(&file.path, &file.mime)
+        .try_call(head)
+        .await?;
+    Ok(response.map(|body| body.map_err(Into::into).boxed_unsync()))
 }
 
 /// Gzip for documents (JSON, XML, signatures), never for packages: those go out
@@ -291,8 +331,12 @@ fn package_part(root: &Path, file: &str, query: &str) -> Result<(PathBuf, bool),
     };
     let forbidden = |description: String| (StatusCode::FORBIDDEN, description);
     let private = root.join(PRIVATE);
-    let groups = Groups::load(&private.join("groups.toml"))
-        .map_err(|_| (StatusCode::INTERNAL_SERVER_ERROR, "bad groups".to_owned()))?;
+    // A groups.toml edited by hand since the build may hold a weak or missing secret: its
+    // packages are then refused, and the operator told why.
+    let groups = Groups::load(&private.join("groups.toml")).map_err(|e| {
+        tracing::warn!("licence-gated packages are refused: {e}");
+        (StatusCode::INTERNAL_SERVER_ERROR, "bad groups".to_owned())
+    })?;
     let Some(secret) = groups.groups.get(&group).map(|g| g.secret.clone()) else {
         return Err(forbidden(
             "this package's licence group is not configured".into(),

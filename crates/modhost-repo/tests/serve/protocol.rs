@@ -49,6 +49,133 @@ fn range_requests_get_the_bytes_asked_for_or_416() -> TestResult {
     Ok(())
 }
 
+/// The value of `name` in `response`'s headers.
+fn header_of(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+#[test]
+fn if_range_naming_another_version_of_the_file_gets_the_whole_file() -> TestResult {
+    let tls = Tls::new();
+    let repo = repository(vec![entry("core")]);
+    let path = repo.path().join("public/packages/core-1.0.0.tgz");
+    let old = pattern(10_000);
+    write(&path, &old);
+    let addr = tls.serve(repo.path(), 8, Duration::from_secs(5));
+    let url = format!("https://{addr}/packages/core-1.0.0.tgz");
+    let agent = tls.agent();
+    let first = agent.get(&url).call()?;
+    let (old_etag, old_date) = (
+        header_of(&first, "etag").unwrap_or_default(),
+        header_of(&first, "last-modified").unwrap_or_default(),
+    );
+    assert!(old_etag.starts_with('"') && !old_date.is_empty());
+
+    // A rebuild replaces the file, as `repo build` does: a new file renamed over it.
+    let new: Vec<u8> = pattern(12_000).iter().map(|b| b ^ 0x5a).collect();
+    write(&repo.path().join("public/packages/next.tmp"), &new);
+    std::fs::rename(repo.path().join("public/packages/next.tmp"), &path)?;
+    let current = agent.get(&url).call()?;
+    let (etag, date) = (
+        header_of(&current, "etag").unwrap_or_default(),
+        header_of(&current, "last-modified").unwrap_or_default(),
+    );
+    assert_ne!(etag, old_etag);
+
+    // A client resuming the old file after its first 60 bytes gets the new one whole.
+    let stale_date = "Thu, 01 Jan 1970 00:00:00 GMT";
+    let weak = format!("W/{etag}");
+    for (if_range, range) in [
+        (old_etag.as_str(), "bytes=60-"),
+        (weak.as_str(), "bytes=60-"),
+        (stale_date, "bytes=0-9"),
+        ("\"another\"", "bytes=0-9"),
+        // Unsatisfiable for the new file, but the client asked about another one.
+        (old_etag.as_str(), "bytes=50000-"),
+    ] {
+        let mut answer = agent
+            .get(&url)
+            .header("If-Range", if_range)
+            .header("Range", range)
+            .call()?;
+        assert_eq!(answer.status(), 200, "If-Range: {if_range}, Range: {range}");
+        assert_eq!(header_of(&answer, "content-range"), None);
+        assert_eq!(header_of(&answer, "etag").as_deref(), Some(etag.as_str()));
+        assert_eq!(
+            answer.body_mut().read_to_vec()?,
+            new,
+            "If-Range: {if_range}"
+        );
+    }
+    // Naming the file served, by its ETag or its exact Last-Modified, it gets the part.
+    for if_range in [etag.as_str(), date.as_str()] {
+        let mut answer = agent
+            .get(&url)
+            .header("If-Range", if_range)
+            .header("Range", "bytes=60-")
+            .call()?;
+        assert_eq!(answer.status(), 206, "If-Range: {if_range}");
+        assert_eq!(
+            header_of(&answer, "content-range").as_deref(),
+            Some("bytes 60-11999/12000")
+        );
+        assert_eq!(answer.body_mut().read_to_vec()?, &new[60..]);
+    }
+    let answer = agent
+        .get(&url)
+        .header("If-Range", &etag)
+        .header("Range", "bytes=50000-")
+        .call()?;
+    assert_eq!(answer.status(), 416);
+    // Without a Range, If-Range means nothing.
+    let mut answer = agent.get(&url).header("If-Range", &old_etag).call()?;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.body_mut().read_to_vec()?, new);
+    Ok(())
+}
+
+#[test]
+fn several_ranges_or_an_invalid_range_get_the_whole_file() -> TestResult {
+    let tls = Tls::new();
+    let repo = repository(vec![entry("core")]);
+    let package = pattern(5_000);
+    write(
+        &repo.path().join("public/packages/core-1.0.0.tgz"),
+        &package,
+    );
+    let addr = tls.serve(repo.path(), 8, Duration::from_secs(5));
+    let url = format!("https://{addr}/packages/core-1.0.0.tgz");
+    let agent = tls.agent();
+    for range in [
+        "bytes=0-0,5-9",
+        "bytes=0-0,99999-",
+        "bytes=abc",
+        "bytes=9-0",
+        "bytes=-",
+        "items=0-9",
+        "0-9",
+    ] {
+        let mut answer = agent.get(&url).header("Range", range).call()?;
+        assert_eq!(answer.status(), 200, "Range: {range}");
+        assert_eq!(header_of(&answer, "content-range"), None, "Range: {range}");
+        assert_eq!(answer.body_mut().read_to_vec()?, package, "Range: {range}");
+        let head = agent.head(&url).header("Range", range).call()?;
+        assert_eq!(head.status(), 200, "HEAD, Range: {range}");
+    }
+    // One valid range, spelled loosely, is still one range.
+    let mut answer = agent.get(&url).header("Range", "Bytes=10-19,").call()?;
+    assert_eq!(answer.status(), 206);
+    assert_eq!(answer.body_mut().read_to_vec()?, &package[10..20]);
+    let mut answer = agent.get(&url).header("Range", "bytes=-10").call()?;
+    assert_eq!(answer.status(), 206);
+    assert_eq!(answer.body_mut().read_to_vec()?, &package[4_990..]);
+    Ok(())
+}
+
 #[test]
 fn conditional_gets_are_answered_304_with_the_validators() -> TestResult {
     let tls = Tls::new();
