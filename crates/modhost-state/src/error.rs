@@ -71,10 +71,18 @@ pub enum Error {
         message: String,
     },
     /// The write lock stayed taken by other writers until the call's deadline.
-    #[error("state database `{path}` stayed locked by other writers until the call's deadline")]
+    #[error(
+        "state database `{path}` stayed locked by {} until the call's deadline",
+        match held_by {
+            Some(module) => format!("module `{module}`'s call"),
+            None => "other writers".to_owned(),
+        }
+    )]
     Busy {
         /// The database file.
         path: PathBuf,
+        /// The module whose call held the lock, when it was one of this process's.
+        held_by: Option<String>,
     },
     /// SQLite rolled back the call's whole transaction: a write statement was interrupted
     /// at the call's deadline, or could not grow the database past its size cap. Nothing

@@ -9,10 +9,11 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-/// Whether a dispatch of this process holds the write lock.
+/// Whether a dispatch of this process holds the write lock, and for which module.
 #[derive(Debug, Default)]
 pub(crate) struct Gate {
-    taken: Mutex<bool>,
+    /// `Some` while taken: the module whose call took it, if a module's.
+    taken: Mutex<Option<Option<String>>>,
     freed: Condvar,
 }
 
@@ -21,25 +22,32 @@ pub(crate) struct Gate {
 pub(crate) struct Turn(Arc<Gate>);
 
 impl Gate {
-    /// Waits for the turn until `deadline`; `None` when the deadline passed first.
-    pub(crate) fn enter(gate: &Arc<Gate>, deadline: Instant) -> Option<Turn> {
+    /// Waits for the turn until `deadline`, taking it for `holder`'s call; past the
+    /// deadline, `Err` with the module whose call held it then, if a module's did.
+    pub(crate) fn enter(
+        gate: &Arc<Gate>,
+        deadline: Instant,
+        holder: Option<&str>,
+    ) -> Result<Turn, Option<String>> {
         let mut taken = gate.taken.lock().unwrap_or_else(|e| e.into_inner());
-        while *taken {
-            let left = deadline.checked_duration_since(Instant::now())?;
+        while let Some(held) = &*taken {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return Err(held.clone());
+            };
             taken = gate
                 .freed
                 .wait_timeout(taken, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        *taken = true;
-        Some(Turn(Arc::clone(gate)))
+        *taken = Some(holder.map(str::to_owned));
+        Ok(Turn(Arc::clone(gate)))
     }
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        *self.0.taken.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        *self.0.taken.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.0.freed.notify_one();
     }
 }

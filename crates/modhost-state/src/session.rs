@@ -96,7 +96,12 @@ impl Session {
         if self.txn.is_none()
             && let Some(state) = &self.state
         {
-            let txn = state.begin_by(deadline)?;
+            let holder = self
+                .scopes
+                .iter()
+                .rev()
+                .find_map(|s| s.module.as_ref().map(|(rawname, _)| rawname.as_str()));
+            let txn = state.begin_by(deadline, holder)?;
             self.moved = match self.as_of {
                 Some(as_of) => generation(&txn)? != as_of,
                 None => false,

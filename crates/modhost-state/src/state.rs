@@ -376,15 +376,17 @@ impl State {
 
     /// Starts the write transaction of a hook dispatch, waiting no later than `deadline`
     /// for this process's other dispatches (see `gate.rs`) and for other processes'
-    /// writers; past it, [`Error::Busy`].
-    pub fn begin_by(&self, deadline: Instant) -> Result<Txn> {
-        let busy = || Error::Busy {
+    /// writers; past it, [`Error::Busy`], naming the module whose call held the lock when
+    /// it was one of this process's. `holder` is the module whose call this is.
+    pub fn begin_by(&self, deadline: Instant, holder: Option<&str>) -> Result<Txn> {
+        let busy = |held_by: Option<String>| Error::Busy {
             path: self.path.to_path_buf(),
+            held_by,
         };
-        let turn = Gate::enter(&self.gate, deadline).ok_or_else(busy)?;
+        let turn = Gate::enter(&self.gate, deadline, holder).map_err(busy)?;
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(busy());
+            return Err(busy(None));
         }
         let conn = self.connect()?;
         let err = sqlite(&self.path);
@@ -395,7 +397,7 @@ impl State {
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::DatabaseBusy =>
             {
-                Err(busy())
+                Err(busy(None))
             }
             other => other.map_err(&err),
         }?;

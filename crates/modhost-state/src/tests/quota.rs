@@ -110,7 +110,7 @@ fn a_burst_through_execute_stops_at_the_cap_within_the_statement() -> Result<()>
 fn a_burst_through_query_stops_at_the_cap_in_a_dispatch_and_in_a_handlers_scope() -> Result<()> {
     let (_dir, state) = with_blobs(CAP)?;
     // A dispatch's transaction: every statement of it runs under the modules' ceiling.
-    let mut txn = state.begin_by(later())?;
+    let mut txn = state.begin_by(later(), None)?;
     let burst = txn.module_query("m", BURST_RETURNING, &[], later());
     assert!(
         burst.as_ref().is_err_and(|e| e.contains("full")),
@@ -136,7 +136,7 @@ fn a_burst_through_query_stops_at_the_cap_in_a_dispatch_and_in_a_handlers_scope(
     }
 
     // What fits still goes through the same route.
-    let mut txn = state.begin_by(later())?;
+    let mut txn = state.begin_by(later(), None)?;
     let ids = txn.module_query(
         "m",
         "INSERT INTO blobs (data) VALUES (zeroblob(1000)) RETURNING id",

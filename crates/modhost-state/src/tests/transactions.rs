@@ -98,3 +98,25 @@ fn the_database_grows_to_its_cap_and_no_further_and_stays_readable() -> Result<(
 fn far() -> std::time::Instant {
     std::time::Instant::now() + std::time::Duration::from_secs(10)
 }
+
+#[test]
+fn a_call_that_waited_out_its_deadline_for_the_lock_names_the_module_holding_it() -> Result<()> {
+    let (_dir, state) = open();
+    let mut holding = Session::lazy(state.clone());
+    holding.enter_module("slowpoke", "slowpoke-1")?;
+    holding.txn(far())?;
+    let mut waiting = Session::lazy(state.clone());
+    waiting.enter_module("victim", "victim-1")?;
+    let soon = std::time::Instant::now() + std::time::Duration::from_millis(100);
+    let busy = waiting.txn(soon).map(|_| ()).err();
+    assert!(
+        matches!(&busy, Some(Error::Busy { held_by: Some(module), .. }) if module == "slowpoke"),
+        "{busy:?}"
+    );
+    let message = busy.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("stayed locked by module `slowpoke`'s call until the call's deadline"),
+        "{message}"
+    );
+    Ok(())
+}
