@@ -189,20 +189,20 @@ typedef int (*modhost_callback)(void *user_data,
  */
 typedef struct {
   /**
-   * Wall-clock budget of one call, in milliseconds (default 10 000).
+   * Wall-clock budget of one call, in milliseconds (default 10 000; not 0).
    */
   uint64_t call_timeout_ms;
   /**
    * Linear memory of one call, all its memories together, in bytes (default 64 MiB, at
-   * most 256 MiB).
+   * most 256 MiB; not 0).
    */
   uint64_t max_memory_bytes;
   /**
-   * Longest result or error message a call may return, in bytes (default 1 MiB).
+   * Longest result or error message a call may return, in bytes (default 1 MiB; not 0).
    */
   uint64_t max_output_bytes;
   /**
-   * Open files and other host resources a call may hold at once (default 256).
+   * Open files and other host resources a call may hold at once (default 256; not 0).
    */
   uint64_t max_resources;
   /**

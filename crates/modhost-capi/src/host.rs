@@ -45,14 +45,14 @@ const _: fn() = || {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Wall-clock budget of one call, in milliseconds (default 10 000).
+    /// Wall-clock budget of one call, in milliseconds (default 10 000; not 0).
     pub call_timeout_ms: u64,
     /// Linear memory of one call, all its memories together, in bytes (default 64 MiB, at
-    /// most 256 MiB).
+    /// most 256 MiB; not 0).
     pub max_memory_bytes: u64,
-    /// Longest result or error message a call may return, in bytes (default 1 MiB).
+    /// Longest result or error message a call may return, in bytes (default 1 MiB; not 0).
     pub max_output_bytes: u64,
-    /// Open files and other host resources a call may hold at once (default 256).
+    /// Open files and other host resources a call may hold at once (default 256; not 0).
     pub max_resources: u64,
     /// Log records kept per call (default 1000).
     pub max_log_records: u64,
@@ -90,7 +90,7 @@ impl Limits {
         let size = |n: u64, name: &str| {
             usize::try_from(n).map_err(|_| Failure::argument(format!("`{name}` is too large")))
         };
-        Ok(modhost::Limits {
+        let converted = modhost::Limits {
             call_timeout: Duration::from_millis(limits.call_timeout_ms),
             max_memory: size(limits.max_memory_bytes, "max_memory_bytes")?,
             max_output: size(limits.max_output_bytes, "max_output_bytes")?,
@@ -100,7 +100,20 @@ impl Limits {
             max_kv_key: size(limits.max_kv_key_bytes, "max_kv_key_bytes")?,
             max_kv_value: size(limits.max_kv_value_bytes, "max_kv_value_bytes")?,
             max_fire_depth: limits.max_fire_depth,
-        })
+        };
+        // Named as this struct names them.
+        if let Some(zero) = converted.failing_zeros().first() {
+            let field = match *zero {
+                "call_timeout" => "call_timeout_ms",
+                "max_memory" => "max_memory_bytes",
+                "max_output" => "max_output_bytes",
+                other => other,
+            };
+            return Err(Failure::argument(format!(
+                "`{field}` of 0 would fail every call: leave it at its default"
+            )));
+        }
+        Ok(converted)
     }
 }
 
@@ -264,9 +277,11 @@ fn change(
     names: Vec<&str>,
     flags: u32,
 ) -> Result<String, Failure> {
+    // The arguments first: an unknown flag is the caller's mistake whatever the packages.
+    let options = options(flags)?;
     let names: Vec<String> = names.into_iter().map(str::to_owned).collect();
     let found = host.host.resolve_packages(&names, from.map(Path::new))?;
-    let done = verb(&host.host, &found, options(flags)?)?;
+    let done = verb(&host.host, &found, options)?;
     Ok(serde_json::to_string(&done)?)
 }
 

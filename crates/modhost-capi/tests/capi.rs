@@ -375,6 +375,43 @@ fn failures_are_codes_with_a_message_the_caller_frees() -> TestResult {
         let status = modhost_install(host, null(), null(), 1, 0, null_mut(), &mut error);
         assert_eq!(status, MODHOST_ERROR_ARGUMENT);
         assert_eq!(take(error).as_deref(), Some("`packages` is NULL"));
+        // An unknown flag is the caller's mistake, whether or not the package exists.
+        let nosuch = [c("nosuch")];
+        let names = [nosuch[0].as_ptr()];
+        let status = modhost_install(
+            host,
+            null(),
+            names.as_ptr(),
+            1,
+            0x80,
+            null_mut(),
+            &mut error,
+        );
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert!(
+            take(error).is_some_and(|e| e.contains("unknown flags 0x80")),
+            "not named as a bad flag"
+        );
+        // A limit of 0 that would fail every call is refused at open, as in modhost.toml.
+        let mut limits = std::mem::zeroed();
+        modhost_limits_default(&mut limits);
+        limits.call_timeout_ms = 0;
+        let other = tempfile::tempdir()?;
+        let mut refused = null_mut();
+        let status = modhost_open(
+            c(&other.path().to_string_lossy()).as_ptr(),
+            &limits,
+            null(),
+            0,
+            &mut refused,
+            &mut error,
+        );
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert!(refused.is_null());
+        assert_eq!(
+            take(error).as_deref(),
+            Some("`call_timeout_ms` of 0 would fail every call: leave it at its default")
+        );
 
         let mut modules = null_mut();
         check(modhost_list(host, &mut modules, &mut error), error)?;

@@ -59,6 +59,12 @@ pub enum Error {
         /// What happened, with the guest backtrace when there is one.
         failure: Failure,
     },
+    /// A limit of 0 that would fail every call was asked for.
+    #[error("a `{limit}` of 0 would fail every call: leave it at its default")]
+    ZeroLimit {
+        /// The limit's field name.
+        limit: &'static str,
+    },
     /// A memory cap larger than the sandbox's memory slots was asked for.
     #[error("a memory cap of {} is larger than the {} a sandbox can hold", bytes(*.cap), bytes(POOL_MEMORY))]
     MemoryCapTooLarge {

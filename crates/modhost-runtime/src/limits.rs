@@ -51,12 +51,74 @@ impl Default for Limits {
 impl Limits {
     /// Refuses limits the sandbox cannot enforce as stated: a memory cap above what a pooled
     /// slot holds would silently be cut to the slot.
+    /// A limit of 0 that would fail every call (see [`Limits::failing_zeros`]) is refused too.
     pub fn check(&self) -> Result<()> {
         if self.max_memory > POOL_MEMORY {
             return Err(Error::MemoryCapTooLarge {
                 cap: self.max_memory,
             });
         }
+        if let Some(limit) = self.failing_zeros().first() {
+            return Err(Error::ZeroLimit { limit });
+        }
         Ok(())
+    }
+
+    /// The limits, by field name, set to 0 where 0 would fail every call: a deadline of
+    /// nothing, no memory, no room for a result, not even stdio's handles. A log or fire
+    /// depth of 0 means none, and a key-value limit of 0 refuses writes the module can
+    /// handle: both fine.
+    pub fn failing_zeros(&self) -> Vec<&'static str> {
+        [
+            ("call_timeout", self.call_timeout.is_zero()),
+            ("max_memory", self.max_memory == 0),
+            ("max_output", self.max_output == 0),
+            ("max_resources", self.max_resources == 0),
+        ]
+        .into_iter()
+        .filter_map(|(name, zero)| zero.then_some(name))
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_that_would_fail_every_call_is_refused_and_a_harmless_one_kept() {
+        let refused = Limits {
+            call_timeout: Duration::ZERO,
+            ..Limits::default()
+        }
+        .check();
+        assert!(
+            matches!(
+                refused,
+                Err(Error::ZeroLimit {
+                    limit: "call_timeout"
+                })
+            ),
+            "{refused:?}"
+        );
+        for zero in [
+            Limits {
+                max_output: 0,
+                ..Limits::default()
+            },
+            Limits {
+                max_resources: 0,
+                ..Limits::default()
+            },
+        ] {
+            assert!(zero.check().is_err());
+        }
+        let harmless = Limits {
+            max_log_records: 0,
+            max_fire_depth: 0,
+            max_kv_value: 0,
+            ..Limits::default()
+        };
+        assert!(harmless.check().is_ok());
     }
 }

@@ -54,7 +54,8 @@ impl FailureKind {
             | Error::Load { .. }
             | Error::ApiVersion { .. }
             | Error::Imports { .. }
-            | Error::MemoryCapTooLarge { .. } => FailureKind::Host,
+            | Error::MemoryCapTooLarge { .. }
+            | Error::ZeroLimit { .. } => FailureKind::Host,
         }
     }
 }
