@@ -573,6 +573,45 @@ fn a_component_built_against_another_wit_version_is_refused_naming_both() {
         run.stderr
     );
     assert_eq!(root.fingerprint(), before);
+    // Given as a module directory, it is refused from its component before it is packed,
+    // naming the directory's component.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let untarred = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(package("future_api"))
+        .arg("-C")
+        .arg(dir.path())
+        .status();
+    assert!(untarred.is_ok_and(|s| s.success()));
+    let module_dir = dir.path().join("future_api");
+    let run = root.fails(&["install", arg(&module_dir)]);
+    assert!(
+        run.stderr.contains(&format!(
+            "`{}` is built against modhost:module@0.9.0",
+            module_dir.join("module.wasm").display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+    // `manifest` says so too, and exits non-zero; a sound package shows its imports.
+    let run = root.fails(&["manifest", arg(&package("future_api"))]);
+    assert!(
+        run.stdout.contains("cannot be installed here: ")
+            && run.stdout.contains("modhost:module@0.9.0"),
+        "{}",
+        run.stdout
+    );
+    let described = root
+        .ok(&["--json", "manifest", arg(&package("core"))])
+        .json();
+    assert!(
+        described["imports"].as_array().is_some_and(|i| i
+            .iter()
+            .any(|n| n.as_str().is_some_and(|n| n.starts_with("wasi:")))),
+        "{described}"
+    );
+    assert!(described.get("refused").is_none(), "{described}");
     // A module author can ask the host which versions it runs.
     let version = root.ok(&["--version"]).stdout;
     assert!(

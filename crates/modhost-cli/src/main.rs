@@ -268,7 +268,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Revoke(args) => inspect::revoke(&ctx, args),
         Command::Pack(args) => commands::pack::run(&ctx.out, args),
         Command::New(args) => commands::new::run(&ctx.out, args),
-        Command::Manifest(args) => commands::manifest::run(&ctx.out, args),
+        Command::Manifest(args) => return commands::manifest::run(&ctx, args),
         Command::CompareVersions(args) => return commands::compare_versions::run(&ctx.out, args),
         Command::Source(command) => commands::online::source(&ctx, command),
         Command::CheckOnline => return commands::online::check(&ctx, false),

@@ -71,7 +71,7 @@ pub use budget::Limits;
 pub use error::Error;
 pub use format::{Format, format};
 pub use manifest::read_manifest;
-pub use pack::pack;
+pub use pack::{pack, read_component};
 pub use staging::{Unpacked, unpack};
 
 #[cfg(test)]

@@ -82,6 +82,24 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     b.is_file() && a.len() == b.len()
 }
 
+/// The component of the module directory `dir`, the file its module.xml's `<component>`
+/// names, read as packing reads it (a regular file, not through a link, a WebAssembly
+/// file): for what is checked of a component before it is packed.
+pub fn read_component(dir: &Path, component: &str) -> Result<Vec<u8>, Error> {
+    let path = dir.join(component);
+    let wasm = read_regular(&path, dir, "the component")?;
+    if !wasm.starts_with(WASM_MAGIC) {
+        return Err(refused(
+            dir,
+            format!(
+                "the component `{}` is not a WebAssembly file (it does not start with `\\0asm`)",
+                shown_str(&path.display().to_string())
+            ),
+        ));
+    }
+    Ok(wasm)
+}
+
 /// Writes a package for the module described by `module_xml`, with `component` stored
 /// under the name its `<component>` element gives. Returns the parsed manifest.
 pub fn pack(module_xml: &Path, component: &Path, out: &Path) -> Result<Manifest, Error> {

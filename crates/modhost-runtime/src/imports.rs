@@ -109,7 +109,19 @@ impl fmt::Display for Interface {
 /// The names a component imports at its top level (its nested components' and modules'
 /// imports are its own business), read without validating or compiling it.
 pub fn component_imports(bytes: &[u8]) -> Result<Vec<String>, String> {
+    Ok(top_level_names(bytes)?.0)
+}
+
+/// The names a component exports at its top level, read without validating or compiling
+/// it.
+pub fn component_exports(bytes: &[u8]) -> Result<Vec<String>, String> {
+    Ok(top_level_names(bytes)?.1)
+}
+
+/// The names a component imports and exports at its top level.
+fn top_level_names(bytes: &[u8]) -> Result<(Vec<String>, Vec<String>), String> {
     let mut names = Vec::new();
+    let mut exports = Vec::new();
     let mut depth = 0usize;
     for payload in Parser::new(0).parse_all(bytes) {
         match payload.map_err(|e| e.to_string())? {
@@ -125,10 +137,15 @@ pub fn component_imports(bytes: &[u8]) -> Result<Vec<String>, String> {
                     names.push(import.map_err(|e| e.to_string())?.name.name.to_owned());
                 }
             }
+            Payload::ComponentExportSection(reader) if depth == 0 => {
+                for export in reader {
+                    exports.push(export.map_err(|e| e.to_string())?.name.name.to_owned());
+                }
+            }
             _ => {}
         }
     }
-    Ok(names)
+    Ok((names, exports))
 }
 
 /// The interfaces the host itself links: WASI 0.2 and every supported `modhost:module`

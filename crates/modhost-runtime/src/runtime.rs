@@ -173,7 +173,7 @@ impl Runtime {
 
     /// Reads the imports of the component in `bytes` (from `path`, for messages) without
     /// compiling it, and refuses one this runtime does not provide, naming it and what
-    /// is offered.
+    /// is offered, or a `modhost:module` version, imported or exported, it does not run.
     pub fn check_imports(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         let names = imports::component_imports(bytes).map_err(|message| Error::Load {
             path: path.to_owned(),
@@ -201,6 +201,26 @@ impl Runtime {
                 path: path.to_owned(),
                 unknown,
                 offered: self.offered(),
+            });
+        }
+        // A component may only export `modhost:module` (its lifecycle and hooks): its
+        // version is read here too, so that a wrong one is refused before compiling.
+        let exports = imports::component_exports(bytes).map_err(|message| Error::Load {
+            path: path.to_owned(),
+            message,
+        })?;
+        let unsupported = exports
+            .iter()
+            .filter_map(|name| Interface::parse(name))
+            .filter(|export| export.package() == "modhost:module")
+            .find_map(|export| {
+                let version = export.version.map(|v| v.to_string()).unwrap_or_default();
+                (!crate::SUPPORTED_API_VERSIONS.contains(&version.as_str())).then_some(version)
+            });
+        if let Some(found) = unsupported {
+            return Err(Error::ApiVersion {
+                path: path.to_owned(),
+                found,
             });
         }
         Ok(())

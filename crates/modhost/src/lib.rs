@@ -83,7 +83,7 @@ pub use host::{Embedding, Host};
 pub use online::{Offer, OfferStatus, SourceInfo, SourceReport};
 pub use ops::Reload;
 pub use packages::{Available, Scan, ScanEntry, Unreadable, read_manifest};
-pub use query::{Grant, Listed, ModuleInfo, NotInstalled};
+pub use query::{ComponentImports, Grant, Listed, ModuleInfo, NotInstalled};
 pub use recover::Recovery;
 pub use scaffold::{COMPONENTIZE_PY_VERSION, Lang, new_module};
 

@@ -108,7 +108,51 @@ pub struct Grant {
     pub read_only: bool,
 }
 
+/// What a package's or module directory's component imports, read without compiling it,
+/// and why this host would refuse it, if it would.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ComponentImports {
+    /// The interfaces it imports (WASI, `modhost:module`, an application's).
+    pub imports: Vec<String>,
+    /// Why installing it here would be refused: a `modhost:module` version this host does
+    /// not run, or an import nobody provides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
 impl Host {
+    /// The imports of the component of the package or module directory at `path`, read
+    /// without compiling it, checked against what this host provides; `None` for a
+    /// module.xml alone, which names a component it does not hold.
+    pub fn component_imports(&self, path: &Path) -> Result<Option<ComponentImports>> {
+        let staging;
+        let (component, bytes) = if path.is_dir() {
+            let manifest = packages::read_manifest(path)?;
+            let bytes = modhost_package::read_component(path, &manifest.component)?;
+            (path.join(&manifest.component), bytes)
+        } else if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("xml"))
+        {
+            return Ok(None);
+        } else {
+            staging = self.layout.staging_dir()?;
+            let unpacked = modhost_package::unpack(path, staging.path(), &Default::default())?;
+            let bytes = std::fs::read(&unpacked.component).map_err(|source| Error::Io {
+                path: unpacked.component.clone(),
+                source,
+            })?;
+            (path.to_owned(), bytes)
+        };
+        let imports = modhost_runtime::component_imports(&bytes).unwrap_or_default();
+        let refused = self
+            .runtime
+            .check_imports(&component, &bytes)
+            .err()
+            .map(|e| e.to_string());
+        Ok(Some(ComponentImports { imports, refused }))
+    }
+
     /// Every installed module, by rawname.
     pub fn list(&self) -> Result<Vec<ModuleRecord>> {
         Ok(self.state.modules()?)

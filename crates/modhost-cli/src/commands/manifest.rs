@@ -1,11 +1,12 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Result;
 use modhost::Manifest;
 
+use crate::Context;
 use crate::escape::escape;
-use crate::output::Output;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -13,9 +14,38 @@ pub struct Args {
     path: PathBuf,
 }
 
-pub fn run(out: &Output, args: Args) -> Result<()> {
+/// Prints the module.xml, and for a package or module directory what its component
+/// imports (read without compiling it); exits non-zero when this host would refuse it.
+pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let manifest = modhost::read_manifest(&args.path)?;
-    out.result(&manifest, || summary(&manifest))
+    // Checked against this host's imports: the root's when there is one (its
+    // application may give more), else a throwaway one's.
+    let component = ctx.open_or_scratch()?.component_imports(&args.path)?;
+    let mut document = serde_json::to_value(&manifest)?;
+    if let (Some(component), Some(object)) = (&component, document.as_object_mut()) {
+        object.insert("imports".into(), component.imports.clone().into());
+        if let Some(refused) = &component.refused {
+            object.insert("refused".into(), refused.clone().into());
+        }
+    }
+    ctx.out.result(&document, || {
+        let mut text = summary(&manifest);
+        if let Some(component) = &component {
+            for import in &component.imports {
+                let _ = writeln!(text, "  {:<12} {}", "import", escape(import));
+            }
+            if let Some(refused) = &component.refused {
+                let _ = writeln!(text, "cannot be installed here: {}", escape(refused));
+            }
+        }
+        text
+    })?;
+    let refused = component.is_some_and(|c| c.refused.is_some());
+    Ok(if refused {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn summary(m: &Manifest) -> String {

@@ -269,6 +269,11 @@ pub(crate) fn stage(host: &Host, source: &Path) -> Result<Staged> {
     let packed;
     let package = if source.is_dir() {
         let manifest = packages::read_manifest(source)?;
+        // Checked before packing, which takes seconds for a large component: one this
+        // host cannot run is refused in milliseconds.
+        let component = modhost_package::read_component(source, &manifest.component)?;
+        host.runtime
+            .check_imports(&source.join(&manifest.component), &component)?;
         packed = host.layout.staging_dir()?;
         let package = packed.path().join(format!("{}.tgz", manifest.rawname));
         modhost_package::pack(
