@@ -295,13 +295,17 @@ mod tests {
         command: RepoCommand,
     }
 
-    /// The long help of `repo SUBCOMMAND`.
+    /// The long help of `repo SUBCOMMAND`, its words joined by single spaces: where clap
+    /// wraps it depends on the terminal.
     fn help(subcommand: &str) -> String {
         let mut command = Repo::command();
         command
             .find_subcommand_mut(subcommand)
             .map(|c| c.render_long_help().to_string())
             .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     #[test]
