@@ -224,6 +224,14 @@ enum Failure {
     /// The statement reached the database's page ceiling.
     #[error("{FULL}")]
     Full,
+    /// The statement needed more of SQLite's memory than the process allows it.
+    #[error(
+        "the statement needed more memory than SQLite may take ({} MiB, shared by every \
+         module): a sort, GROUP BY, DISTINCT or RETURNING over too many rows; work in smaller \
+         steps (LIMIT)",
+        crate::state::HEAP_LIMIT / (1024 * 1024)
+    )]
+    OutOfMemory,
     /// Anything else SQLite reported.
     #[error("{0}")]
     Sqlite(rusqlite::Error),
@@ -240,6 +248,7 @@ impl From<rusqlite::Error> for Failure {
                 rusqlite::ErrorCode::AuthorizationForStatementDenied => Failure::NotItsTables,
                 rusqlite::ErrorCode::TooBig => Failure::TooBig,
                 rusqlite::ErrorCode::DiskFull => Failure::Full,
+                rusqlite::ErrorCode::OutOfMemory => Failure::OutOfMemory,
                 _ => Failure::Sqlite(error),
             },
             rusqlite::Error::InvalidParameterCount(given, needed) => Failure::Parameters {
@@ -595,4 +604,23 @@ pub(crate) fn query(
         }
         Ok(out)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_statement_out_of_sqlites_memory_is_told_why_and_what_to_do() {
+        let nomem = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_NOMEM),
+            None,
+        );
+        let message = Failure::from(nomem).to_string();
+        assert!(
+            message.starts_with("the statement needed more memory than SQLite may take (256 MiB")
+                && message.contains("LIMIT"),
+            "{message}"
+        );
+    }
 }
