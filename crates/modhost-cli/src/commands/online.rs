@@ -192,8 +192,9 @@ fn newer(offer: &modhost::Offer) -> bool {
 /// `check-online` (every offer) and `showupgrades` (upgrades only). Exits non-zero when a
 /// source could not be checked, after reporting all of them.
 pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
-    // Checking reads the root: it must not create one behind a mistyped path.
-    let mut reports = ctx.open_existing()?.check_online()?;
+    // Checking reads the root: it must not create one behind a mistyped path. Where there
+    // is none, no source is configured, which is the answer.
+    let mut reports = ctx.open_or_scratch()?.check_online()?;
     if upgrades_only {
         // A newer version this host cannot take is shown too, marked, and so is an older
         // one: the administrator would otherwise wonder why nothing is offered.
