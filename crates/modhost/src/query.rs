@@ -123,13 +123,19 @@ pub struct ComponentImports {
 impl Host {
     /// The imports of the component of the package or module directory at `path`, read
     /// without compiling it, checked against what this host provides; `None` for a
-    /// module.xml alone, which names a component it does not hold.
+    /// module.xml alone, which names a component it does not hold, or a module directory
+    /// not built yet.
     pub fn component_imports(&self, path: &Path) -> Result<Option<ComponentImports>> {
         let staging;
         let (component, bytes) = if path.is_dir() {
             let manifest = packages::read_manifest(path)?;
+            let component = path.join(&manifest.component);
+            // A module's source directory before its first build holds no component yet.
+            if std::fs::symlink_metadata(&component).is_err() {
+                return Ok(None);
+            }
             let bytes = modhost_package::read_component(path, &manifest.component)?;
-            (path.join(&manifest.component), bytes)
+            (component, bytes)
         } else if path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("xml"))
