@@ -1,7 +1,15 @@
 //! `repo serve` against nginx, side by side in one run: both serve the same `public/`
-//! over TLS on loopback to the same client — ureq over HTTP/1.1, one thread and one kept
-//! connection per client — and after each load the run prints each server's peak memory
-//! (VmHWM; nginx's summed over its master and workers) and its CPU time per run of the load.
+//! over TLS on loopback to the same client, and after each load the run prints each
+//! server's peak memory (VmHWM; nginx's summed over its master and workers) and its CPU
+//! time per run of the load.
+//!
+//! Two clients: ureq over HTTP/1.1, one thread and one kept connection per client, for
+//! the downloads and one small-document load; and h2load (nghttp2's load generator, one
+//! thread, 100 connections) for small documents over HTTP/1.1 and HTTP/2. 100 ureq
+//! threads take more CPU than the servers do and share the machine's cores with them,
+//! which flatters the slower server; h2load takes little, so its loads measure the
+//! servers. Without h2load installed (Debian's `nghttp2-client`), its loads are skipped
+//! with a message.
 //!
 //! `repo serve` runs as a process of its own: this binary started again with
 //! `MODHOST_BENCH_SERVE` set, so that its memory is measured apart from the clients'.
@@ -31,6 +39,8 @@ const CLIENTS: usize = 100;
 /// connection.
 const GETS_PER_CLIENT: usize = 20;
 const SERVERS: [&str; 2] = ["modhost", "nginx"];
+/// Requests of each h2load run, spread over its connections.
+const H2LOAD_REQUESTS: usize = 20_000;
 const MIB: usize = 1 << 20;
 
 fn main() {
@@ -479,6 +489,67 @@ fn small_document_by_100_clients(bencher: Bencher, server: &str) {
         });
     running.measured(
         &format!("{CLIENTS} clients × {GETS_PER_CLIENT} GETs of the index"),
+        iterations.into_inner(),
+    );
+}
+
+fn h2load_binary() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").into_iter().flat_map(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("h2load"))
+            .collect::<Vec<_>>()
+    });
+    let found = on_path
+        .chain([PathBuf::from("/usr/bin/h2load")])
+        .find(|p| p.is_file());
+    if found.is_none() {
+        static SAID: OnceLock<()> = OnceLock::new();
+        SAID.get_or_init(|| {
+            eprintln!(
+                "h2load is not installed: its loads are skipped (apt install nghttp2-client)"
+            );
+        });
+    }
+    found
+}
+
+/// h2load with 100 connections, on one thread, GETting the index 20 000 times in all over
+/// HTTP/1.1 (`HTTP` 1) or HTTP/2 (`HTTP` 2), identity-encoded; each iteration connects
+/// afresh, TLS handshakes included, as the auditor's runs did.
+#[divan::bench(args = SERVERS, consts = [1, 2], sample_count = 5, sample_size = 1)]
+fn small_document_by_h2load<const HTTP: usize>(bencher: Bencher, server: &str) {
+    let Some(h2load) = h2load_binary() else {
+        return;
+    };
+    let Some(running) = Running::start(server) else {
+        return;
+    };
+    let url = running.url("/index.json");
+    let protocol = if HTTP == 2 {
+        "--npn-list=h2"
+    } else {
+        "--npn-list=http/1.1"
+    };
+    let requests = H2LOAD_REQUESTS.to_string();
+    let clients = CLIENTS.to_string();
+    let succeeded = format!("{H2LOAD_REQUESTS} succeeded");
+    let iterations = AtomicUsize::new(0);
+    bencher.counter(ItemsCount::new(H2LOAD_REQUESTS)).bench(|| {
+        iterations.fetch_add(1, Ordering::Relaxed);
+        let output = Command::new(&h2load)
+            .args([protocol, "-t1", "-n", &requests, "-c", &clients])
+            .args(["-H", "accept-encoding: identity", &url])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run h2load: {e}"));
+        let report = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            report.contains(&succeeded),
+            "h2load against {url}: {report}"
+        );
+    });
+    running.measured(
+        &format!("h2load, HTTP/{HTTP}: {H2LOAD_REQUESTS} index GETs"),
         iterations.into_inner(),
     );
 }

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
+use http::header::CONTENT_LENGTH;
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body::{Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
@@ -38,6 +39,9 @@ pub(super) struct Exchange {
     /// with status 0.
     status: Option<StatusCode>,
     bytes: u64,
+    /// The length of the answer's body, when its head says it: the body ends once that
+    /// much is handed on.
+    length: Option<u64>,
 }
 
 impl Exchange {
@@ -57,6 +61,7 @@ impl Exchange {
             started: Instant::now(),
             status: None,
             bytes: 0,
+            length: None,
         }
     }
 
@@ -64,6 +69,14 @@ impl Exchange {
     /// the exchange when dropped.
     pub(super) fn answered(mut self, response: Response<Body>) -> Response<Logged> {
         self.status = Some(response.status());
+        // A HEAD's answer says the length of the GET's body and has none.
+        if self.method != Method::HEAD {
+            self.length = response
+                .headers()
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok());
+        }
         response.map(|inner| Logged {
             inner,
             exchange: self,
@@ -113,11 +126,21 @@ impl http_body::Body for Logged {
         polled
     }
 
+    /// Also true once as much as the head said is handed on: the file service's body only
+    /// knows it has ended when polled again, and HTTP/2 would then send the end of the
+    /// stream as a frame (and a TLS record and a write) of its own.
     fn is_end_stream(&self) -> bool {
         self.inner.is_end_stream()
+            || self
+                .exchange
+                .length
+                .is_some_and(|length| self.exchange.bytes >= length)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match self.exchange.length {
+            Some(length) => SizeHint::with_exact(length.saturating_sub(self.exchange.bytes)),
+            None => self.inner.size_hint(),
+        }
     }
 }

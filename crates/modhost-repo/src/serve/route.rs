@@ -1,7 +1,7 @@
 //! Which file a request names, whether it may have it, and how it goes out: tower-http's
-//! `ServeFile` streams it from disk (HEAD, Range, ETag, Last-Modified, conditional
-//! requests), its compression layer gzips documents for clients that accept it, and
-//! packages go out byte-exact. Which Range it is handed, and whether a part answered
+//! file service answers from the file `disk` opened (HEAD, Range, ETag, Last-Modified,
+//! conditional requests), its compression layer gzips documents for clients that accept
+//! it, and packages go out byte-exact. Which Range it is handed, and whether a part answered
 //! stands against `If-Range`, is `ranges`'s.
 
 use std::convert::Infallible;
@@ -16,17 +16,20 @@ use http::header::{ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, I
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
-use mime::Mime;
 use modhost_package::Format;
 use modhost_update::Index;
 use tower_http::compression::Compression;
 use tower_http::compression::predicate::{Predicate, SizeAbove};
-use tower_http::services::ServeFile;
+use tower_http::services::ServeDir;
 use tower_service::Service;
 
 use super::access::Body;
 use super::ranges;
 use crate::{Groups, PRIVATE, PUBLIC, licence_key_matches};
+
+mod disk;
+
+use disk::Found;
 
 /// A repository's files behind the compression of documents.
 pub(super) type Files = Compression<Repository, Documents>;
@@ -118,18 +121,27 @@ async fn answer(root: Arc<PathBuf>, request: Request<Incoming>) -> Response<Body
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return refused;
     }
-    let path = request.uri().path().to_owned();
-    let query = request.uri().query().unwrap_or_default().to_owned();
-    // Finding the file reads the index and the groups: blocking work, off the connections'
-    // threads.
-    let found = tokio::task::spawn_blocking(move || find(&root, &path, &query)).await;
+    let path = request.uri().path();
+    let found = if names_package(path) {
+        // Finding a package reads and parses the index, and the groups for a gated one:
+        // work off the connections' threads.
+        let path = path.to_owned();
+        let query = request.uri().query().unwrap_or_default().to_owned();
+        tokio::task::spawn_blocking(move || find(&root, &path, &query))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!("a request could not be answered: {e}");
+                Err((StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()))
+            })
+    } else {
+        // Anything else is an open, an `fstat` and a read of a small file (and an `lstat`
+        // per directory on the way): less than handing them to another thread would
+        // take (see `disk`).
+        find(&root, path, "")
+    };
     let file = match found {
-        Ok(Ok(file)) => file,
-        Ok(Err((status, description))) => return ko(status, &description),
-        Err(e) => {
-            tracing::warn!("a request could not be answered: {e}");
-            return ko(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
-        }
+        Ok(file) => file,
+        Err((status, description)) => return ko(status, &description),
     };
     let (request, _) = request.into_parts();
     let range = request.headers.get(RANGE).and_then(ranges::single_range);
@@ -162,7 +174,7 @@ async fn answer(root: Arc<PathBuf>, request: Request<Incoming>) -> Response<Body
             response
         }
         Err(e) => {
-            tracing::warn!("cannot read {}: {e}", file.path.display());
+            tracing::warn!("cannot read {}: {e}", file.found.path().display());
             ko(StatusCode::INTERNAL_SERVER_ERROR, "the file cannot be read")
         }
     }
@@ -175,19 +187,48 @@ async fn serve_file(
     request: &http::request::Parts,
     range: Option<HeaderValue>,
 ) -> std::io::Result<Response<Body>> {
+    // The file service is handed the file's directory and its name, which `find` made
+    // sure are a directory and a plain file name: nothing of it is decoded or redirected.
+    let path = file.found.path();
+    let (Some(directory), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
+    else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no file name",
+        ));
+    };
     let mut head = Request::new(Empty::<Bytes>::new());
     *head.method_mut() = request.method.clone();
-    *head.uri_mut() = request.uri.clone();
+    *head.uri_mut() = http::Uri::try_from(format!("/{name}"))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     *head.version_mut() = request.version;
     *head.headers_mut() = request.headers.clone();
     match range {
         Some(range) => head.headers_mut().insert(RANGE, range),
         None => head.headers_mut().remove(RANGE),
     };
-    let response = ServeFile::new_with_mime(&file.path, &file.mime)
+    let mut response = ServeDir::with_backend(directory, file.found.clone())
+        .append_index_html_on_directories(false)
+        .redirect_to_trailing_slash(false)
         .try_call(head)
         .await?;
+    // The content type is the repository's, not one guessed from the extension.
+    if response.headers().contains_key(CONTENT_TYPE) {
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, file.content_type.clone());
+    }
     Ok(response.map(|body| body.map_err(Into::into).boxed_unsync()))
+}
+
+/// Whether `path` names a package: finding it reads the index.
+fn names_package(path: &str) -> bool {
+    let mut parts = path.trim_start_matches('/').split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("packages"), Some(_), None, None) => true,
+        (Some("a2"), Some(_), Some(name), None) => package_extension(name).is_some(),
+        _ => false,
+    }
 }
 
 /// Gzip for documents (JSON, XML, signatures), never for packages: those go out
@@ -214,8 +255,8 @@ const DOCUMENT_CACHE: &str = "no-cache";
 
 /// A file to serve: where it is, what it is, how long others may keep it.
 struct File {
-    path: PathBuf,
-    mime: Mime,
+    found: Found,
+    content_type: HeaderValue,
     cache: &'static str,
 }
 
@@ -251,8 +292,17 @@ fn find(root: &Path, path: &str, query: &str) -> Result<File, Refusal> {
         ["packages", name] => package_part(root, name, query)?,
         _ => (root.join(PUBLIC), false),
     };
-    let Some(file) = reached_without_links(&part, &parts) else {
-        return Err(not_found());
+    let file = match reached_without_links(&part, &parts) {
+        Ok(Some(found)) => found,
+        Ok(None) => return Err(not_found()),
+        Err(e) => {
+            tracing::warn!(
+                "cannot read {}: {e}",
+                part.join(path.trim_start_matches('/')).display()
+            );
+            let description = "the file cannot be read".to_owned();
+            return Err((StatusCode::INTERNAL_SERVER_ERROR, description));
+        }
     };
     let name = parts.last().copied().unwrap_or_default();
     let (content_type, cache) = if package_extension(name).is_some() {
@@ -279,31 +329,31 @@ fn find(root: &Path, path: &str, query: &str) -> Result<File, Refusal> {
         ("application/octet-stream", DOCUMENT_CACHE)
     };
     Ok(File {
-        path: file,
-        mime: content_type
-            .parse()
-            .unwrap_or(mime::APPLICATION_OCTET_STREAM),
+        found: file,
+        content_type: HeaderValue::from_static(content_type),
         cache,
     })
 }
 
-/// The regular file `names` lead to under `part`, when every directory on the way is a
-/// directory and the file a file, none of them a symbolic link: a link in the repository
-/// could lead anywhere on the machine (`/etc/passwd`), so what is reached through one is
-/// not served, as if missing.
-fn reached_without_links(part: &Path, names: &[&str]) -> Option<PathBuf> {
-    let (last, directories) = names.split_last()?;
+/// The regular file `names` lead to under `part`, opened, when every directory on the
+/// way is a directory and the file a file, none of them a symbolic link: a link in the
+/// repository could lead anywhere on the machine (`/etc/passwd`), so what is reached
+/// through one is not served, as if missing.
+fn reached_without_links(part: &Path, names: &[&str]) -> std::io::Result<Option<Found>> {
+    let Some((last, directories)) = names.split_last() else {
+        return Ok(None);
+    };
     let mut path = part.to_owned();
     for name in directories {
         path.push(name);
-        let metadata = std::fs::symlink_metadata(&path).ok()?;
-        if !metadata.file_type().is_dir() {
-            return None;
+        match std::fs::symlink_metadata(&path) {
+            Ok(metadata) if metadata.file_type().is_dir() => {}
+            _ => return Ok(None),
         }
     }
     path.push(last);
-    let metadata = std::fs::symlink_metadata(&path).ok()?;
-    metadata.file_type().is_file().then_some(path)
+    // The last name is checked as it is opened (`O_NOFOLLOW`).
+    Found::open(path)
 }
 
 /// `name` split into its stem and extension when it is named like a package, in any
