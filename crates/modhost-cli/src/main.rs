@@ -170,7 +170,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return usage_error(&error, json_requested(std::env::args_os().skip(1))),
     };
-    output::init_tracing();
+    let serving = matches!(
+        cli.command,
+        Command::Repo(commands::repo::RepoCommand::Serve { .. })
+    );
+    let _log = output::init_tracing(serving);
     let json = cli.json;
     match run(cli) {
         Ok(code) => code,

@@ -10,6 +10,7 @@ use serde::Serialize;
 use tracing::Level;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::fmt::FormatFields;
@@ -29,7 +30,11 @@ const QUIET_BELOW_WARN: [&str; 4] = ["ureq", "rustls", "hyper", "h2"];
 /// [`QUIET_BELOW_WARN`], whatever it says.
 /// Every record's message and fields are shown escaped ([`EscapedFields`]): a module's
 /// log records are its own text.
-pub fn init_tracing() {
+///
+/// A server (`repo serve`) writes its records from a thread of their own, so that the
+/// access log's line per request never waits for the terminal: keep the guard returned
+/// until the process ends, which writes what is left.
+pub fn init_tracing(server: bool) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let filter = EnvFilter::try_from_env("MODHOST_LOG").unwrap_or_else(|_| {
         EnvFilter::new(format!(
             "warn,modhost::module=info,{}=info",
@@ -44,14 +49,24 @@ pub fn init_tracing() {
                 .iter()
                 .any(|target| meta.target().starts_with(target))
     });
+    let (writer, guard) = if server {
+        // Not lossy: far behind, a request waits for the log rather than go unlogged.
+        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .finish(std::io::stderr());
+        (BoxMakeWriter::new(writer), Some(guard))
+    } else {
+        (BoxMakeWriter::new(std::io::stderr), None)
+    };
     let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .fmt_fields(EscapedFields)
         .with_filter(filter.and(quiet));
     tracing_subscriber::registry().with(layer).init();
+    guard
 }
 
 /// Formats a record's fields as the default formatter does (the message, then
