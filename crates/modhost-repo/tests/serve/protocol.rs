@@ -5,16 +5,8 @@ use super::*;
 
 #[test]
 fn range_requests_get_the_bytes_asked_for_or_416() -> TestResult {
-    let tls = Tls::new();
-    let repo = repository(vec![entry("core")]);
-    let package = pattern(100_000);
-    write(
-        &repo.path().join("public/packages/core-1.0.0.tgz"),
-        &package,
-    );
-    let addr = tls.serve(repo.path(), 8, Duration::from_secs(5));
-    let url = format!("https://{addr}/packages/core-1.0.0.tgz");
-    let agent = tls.agent();
+    let (package, served) = Served::package(100_000);
+    let (url, agent) = (served.url.clone(), served.tls.agent());
 
     let mut response = agent
         .get(&url)
@@ -140,16 +132,8 @@ fn if_range_naming_another_version_of_the_file_gets_the_whole_file() -> TestResu
 
 #[test]
 fn several_ranges_or_an_invalid_range_get_the_whole_file() -> TestResult {
-    let tls = Tls::new();
-    let repo = repository(vec![entry("core")]);
-    let package = pattern(5_000);
-    write(
-        &repo.path().join("public/packages/core-1.0.0.tgz"),
-        &package,
-    );
-    let addr = tls.serve(repo.path(), 8, Duration::from_secs(5));
-    let url = format!("https://{addr}/packages/core-1.0.0.tgz");
-    let agent = tls.agent();
+    let (package, served) = Served::package(5_000);
+    let (url, agent) = (served.url.clone(), served.tls.agent());
     for range in [
         "bytes=0-0,5-9",
         "bytes=0-0,99999-",
@@ -225,16 +209,8 @@ fn conditional_gets_are_answered_304_with_the_validators() -> TestResult {
 
 #[test]
 fn head_answers_the_headers_of_get_without_a_body_and_other_methods_get_405() -> TestResult {
-    let tls = Tls::new();
-    let repo = repository(vec![entry("core")]);
-    let package = pattern(70_000);
-    write(
-        &repo.path().join("public/packages/core-1.0.0.tgz"),
-        &package,
-    );
-    let addr = tls.serve(repo.path(), 8, Duration::from_secs(5));
-    let agent = tls.agent();
-    let url = format!("https://{addr}/packages/core-1.0.0.tgz");
+    let (_, served) = Served::package(70_000);
+    let (url, agent) = (served.url.clone(), served.tls.agent());
 
     let mut head = agent.head(&url).call()?;
     assert_eq!(head.status(), 200);
@@ -552,3 +528,34 @@ fn a_gated_package_comes_from_the_private_part_with_a_valid_key_only() {
 }
 
 // Misbehaving clients.
+
+/// A repository whose `core` package is `len` patterned bytes, served over HTTPS.
+struct Served {
+    tls: Tls,
+    /// Kept while the server runs.
+    _repo: tempfile::TempDir,
+    /// The package's URL.
+    url: String,
+}
+
+impl Served {
+    fn package(len: usize) -> (Vec<u8>, Served) {
+        let tls = Tls::new();
+        let repo = repository(vec![entry("core")]);
+        let package = pattern(len);
+        write(
+            &repo.path().join("public/packages/core-1.0.0.tgz"),
+            &package,
+        );
+        let addr = tls.serve(repo.path(), 8, Duration::from_secs(5));
+        let url = format!("https://{addr}/packages/core-1.0.0.tgz");
+        (
+            package,
+            Served {
+                tls,
+                _repo: repo,
+                url,
+            },
+        )
+    }
+}
