@@ -60,7 +60,9 @@ fn cancel_a_spinning_handler(bencher: Bencher) {
         .with_inputs(|| spinning(host))
         .bench_values(|(cancel, running)| {
             cancel.cancel();
-            let dispatch = running.join().unwrap_or_else(|_| panic!("dispatch panicked"));
+            let dispatch = running
+                .join()
+                .unwrap_or_else(|_| panic!("dispatch panicked"));
             assert!(dispatch.cancelled, "{dispatch:?}");
         });
 }
