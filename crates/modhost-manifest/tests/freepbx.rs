@@ -13,6 +13,37 @@ fn parse(name: &str) -> Manifest {
     Manifest::parse(&text, name).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// `name`, which must load with no warning and no element modhost does not know: every
+/// element and attribute FreePBX writes there is read.
+fn parse_clean(name: &str) -> Manifest {
+    let manifest = parse(name);
+    assert!(
+        manifest.warnings.is_empty() && manifest.unknown.is_empty(),
+        "{name}: {:?} {:?}",
+        manifest.warnings,
+        manifest.unknown
+    );
+    manifest
+}
+
+/// Each hook's and its priority, in order.
+fn priorities(manifest: &Manifest) -> Vec<(&str, i32)> {
+    manifest
+        .hooks
+        .iter()
+        .map(|h| (h.hook.as_str(), h.priority))
+        .collect()
+}
+
+/// Each menu item's category, in order.
+fn categories(manifest: &Manifest) -> Vec<Option<&str>> {
+    manifest
+        .menuitems
+        .iter()
+        .map(|m| m.category.as_deref())
+        .collect()
+}
+
 #[test]
 fn database_attributes_are_read_in_any_case_as_freepbx_reads_them() {
     let core = parse("core16-schema.xml");
@@ -67,21 +98,11 @@ fn a_hooks_targets_priority_and_the_modules_category_are_inherited() {
     </module>"#;
     let manifest = Manifest::parse(xml, "contactmanager.xml").unwrap_or_else(|e| panic!("{e}"));
     assert!(manifest.warnings.is_empty(), "{:?}", manifest.warnings);
-    let priorities: Vec<(&str, i32)> = manifest
-        .hooks
-        .iter()
-        .map(|h| (h.hook.as_str(), h.priority))
-        .collect();
     assert_eq!(
-        priorities,
+        priorities(&manifest),
         [("delUser", 600), ("addUser", 100), ("fwcChownFiles", 500)]
     );
-    let categories: Vec<Option<&str>> = manifest
-        .menuitems
-        .iter()
-        .map(|m| m.category.as_deref())
-        .collect();
-    assert_eq!(categories, [Some("Admin"), Some("Settings")]);
+    assert_eq!(categories(&manifest), [Some("Admin"), Some("Settings")]);
 }
 
 #[test]
@@ -162,25 +183,14 @@ fn a_placeholder_md5sum_is_absent_and_php_operators_are_read() {
 
 #[test]
 fn a_userman_shaped_module_loads_whole() {
-    let directory = parse("userman16-shaped.xml");
-    assert!(
-        directory.warnings.is_empty() && directory.unknown.is_empty(),
-        "every element and attribute userman uses is known: {:?} {:?}",
-        directory.warnings,
-        directory.unknown
-    );
+    let directory = parse_clean("userman16-shaped.xml");
     assert_eq!(
         directory.more_info.as_deref(),
         Some("https://wiki.example.org/display/DIR/Staff+Directory")
     );
     assert_eq!(directory.menuitems[0].category.as_deref(), Some("Admin"));
-    let priorities: Vec<(&str, i32)> = directory
-        .hooks
-        .iter()
-        .map(|h| (h.hook.as_str(), h.priority))
-        .collect();
     assert_eq!(
-        priorities,
+        priorities(&directory),
         [
             ("getQuickCreateDisplay", 500),
             ("getHeaders", 150),
@@ -210,13 +220,7 @@ fn a_userman_shaped_module_loads_whole() {
 
 #[test]
 fn a_framework_shaped_module_keeps_what_its_module_admin_reads() {
-    let platform = parse("framework16-shaped.xml");
-    assert!(
-        platform.warnings.is_empty() && platform.unknown.is_empty(),
-        "{:?} {:?}",
-        platform.warnings,
-        platform.unknown
-    );
+    let platform = parse_clean("framework16-shaped.xml");
     assert!(!platform.candisable && !platform.canuninstall);
     assert_eq!(platform.modtype.as_deref(), Some("framework"));
     let fixed: Vec<(Option<&str>, &str)> = platform
@@ -231,12 +235,7 @@ fn a_framework_shaped_module_keeps_what_its_module_admin_reads() {
             (Some("PLAT-19"), "https://issues.example.org/browse/PLAT-19"),
         ]
     );
-    let categories: Vec<Option<&str>> = platform
-        .menuitems
-        .iter()
-        .map(|m| m.category.as_deref())
-        .collect();
-    assert_eq!(categories, [Some("Admin"), Some("Reports")]);
+    assert_eq!(categories(&platform), [Some("Admin"), Some("Reports")]);
     assert!(platform.database.tables[0].fields[0].primarykey);
     assert_eq!(platform.hooks[0].priority, 42);
 }

@@ -86,13 +86,19 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 /// names, read as packing reads it (a regular file, not through a link, a WebAssembly
 /// file): for what is checked of a component before it is packed.
 pub fn read_component(dir: &Path, component: &str) -> Result<Vec<u8>, Error> {
-    let path = dir.join(component);
-    let wasm = read_regular(&path, dir, "the component")?;
+    read_wasm(&dir.join(component), dir)
+}
+
+/// The regular file `path` (see [`read_regular`]), refused unless it is WebAssembly;
+/// `out` is what messages name.
+fn read_wasm(path: &Path, out: &Path) -> Result<Vec<u8>, Error> {
+    let wasm = read_regular(path, out, "the component")?;
     if !wasm.starts_with(WASM_MAGIC) {
         return Err(refused(
-            dir,
+            out,
             format!(
-                "the component `{}` is not a WebAssembly file (it does not start with `\\0asm`)",
+                "the component `{}` is not a WebAssembly file (it does not start with \
+                 `\\0asm`); build the module for wasm32-wasip2 and pack the `.wasm` it makes",
                 shown_str(&path.display().to_string())
             ),
         ));
@@ -119,17 +125,7 @@ pub fn pack(module_xml: &Path, component: &Path, out: &Path) -> Result<Manifest,
                 source,
             }
         })?;
-    let wasm = read_regular(component, out, "the component")?;
-    if !wasm.starts_with(WASM_MAGIC) {
-        return Err(refused(
-            out,
-            format!(
-                "the component `{}` is not a WebAssembly file (it does not start with \
-                 `\\0asm`); build the module for wasm32-wasip2 and pack the `.wasm` it makes",
-                shown_str(&component.display().to_string())
-            ),
-        ));
-    }
+    let wasm = read_wasm(component, out)?;
     let rawname = &manifest.rawname;
     let file = fs_err::File::create(out).map_err(io_err("cannot create".into()))?;
     let mut builder = tar::Builder::new(GzEncoder::new(file, Compression::best()));

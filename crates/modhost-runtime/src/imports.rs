@@ -109,19 +109,22 @@ impl fmt::Display for Interface {
 /// The names a component imports at its top level (its nested components' and modules'
 /// imports are its own business), read without validating or compiling it.
 pub fn component_imports(bytes: &[u8]) -> Result<Vec<String>, String> {
-    Ok(top_level_names(bytes)?.0)
+    Ok(top_level(bytes)?.imports)
 }
 
-/// The names a component exports at its top level, read without validating or compiling
-/// it.
-pub fn component_exports(bytes: &[u8]) -> Result<Vec<String>, String> {
-    Ok(top_level_names(bytes)?.1)
+/// What a component imports and exports at its top level.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopLevel {
+    /// The names it imports.
+    pub imports: Vec<String>,
+    /// The names it exports.
+    pub exports: Vec<String>,
 }
 
-/// The names a component imports and exports at its top level.
-fn top_level_names(bytes: &[u8]) -> Result<(Vec<String>, Vec<String>), String> {
-    let mut names = Vec::new();
-    let mut exports = Vec::new();
+/// The names a component imports and exports at its top level, read in one pass without
+/// validating or compiling it.
+pub fn top_level(bytes: &[u8]) -> Result<TopLevel, String> {
+    let mut names = TopLevel::default();
     let mut depth = 0usize;
     for payload in Parser::new(0).parse_all(bytes) {
         match payload.map_err(|e| e.to_string())? {
@@ -134,18 +137,20 @@ fn top_level_names(bytes: &[u8]) -> Result<(Vec<String>, Vec<String>), String> {
             Payload::End(_) => depth = depth.saturating_sub(1),
             Payload::ComponentImportSection(reader) if depth == 0 => {
                 for import in reader {
-                    names.push(import.map_err(|e| e.to_string())?.name.name.to_owned());
+                    let name = import.map_err(|e| e.to_string())?.name.name;
+                    names.imports.push(name.to_owned());
                 }
             }
             Payload::ComponentExportSection(reader) if depth == 0 => {
                 for export in reader {
-                    exports.push(export.map_err(|e| e.to_string())?.name.name.to_owned());
+                    let name = export.map_err(|e| e.to_string())?.name.name;
+                    names.exports.push(name.to_owned());
                 }
             }
             _ => {}
         }
     }
-    Ok((names, exports))
+    Ok(names)
 }
 
 /// The interfaces the host itself links: WASI 0.2 and every supported `modhost:module`

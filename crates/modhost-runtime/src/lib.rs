@@ -74,7 +74,7 @@ pub use disk::{DEFAULT_DISK_QUOTA, DiskQuota, DiskUsage, disk_usage};
 pub use error::{Error, Failure, Result};
 pub use fire::{Fire, FireRequest, Fired};
 pub use host::Sandbox;
-pub use imports::{Interface, component_imports};
+pub use imports::{Interface, TopLevel, component_imports, top_level};
 pub use limits::{Limits, POOL_MEMORY};
 pub use runtime::Runtime;
 pub use sandbox::{GUEST_DATA_DIR, Mount};

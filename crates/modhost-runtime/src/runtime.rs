@@ -13,7 +13,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::host::Sandbox;
-use crate::imports::{self, Interface};
+use crate::imports::{self, Interface, TopLevel};
 use crate::trap::BACKTRACE_FRAMES;
 use crate::warm::Kept;
 use crate::{Cancel, Capability, Error, POOL_MEMORY, Result, bindings, deadline, metered_fs};
@@ -175,14 +175,19 @@ impl Runtime {
     /// compiling it, and refuses one this runtime does not provide, naming it and what
     /// is offered, or a `modhost:module` version, imported or exported, it does not run.
     pub fn check_imports(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        let names = imports::component_imports(bytes).map_err(|message| Error::Load {
+        let names = imports::top_level(bytes).map_err(|message| Error::Load {
             path: path.to_owned(),
             message,
         })?;
+        self.check_top_level(path, &names)
+    }
+
+    /// [`Runtime::check_imports`] of what was read of a component already.
+    pub fn check_top_level(&self, path: &Path, names: &TopLevel) -> Result<()> {
         let mut unknown = Vec::new();
-        for name in names {
-            let Some(import) = Interface::parse(&name) else {
-                unknown.push(name);
+        for name in &names.imports {
+            let Some(import) = Interface::parse(name) else {
+                unknown.push(name.clone());
                 continue;
             };
             if self.provided.iter().any(|p| import.satisfied_by(p)) {
@@ -194,7 +199,7 @@ impl Runtime {
                     found: import.version.map(|v| v.to_string()).unwrap_or_default(),
                 });
             }
-            unknown.push(name);
+            unknown.push(name.clone());
         }
         if !unknown.is_empty() {
             return Err(Error::Imports {
@@ -205,11 +210,8 @@ impl Runtime {
         }
         // A component may only export `modhost:module` (its lifecycle and hooks): its
         // version is read here too, so that a wrong one is refused before compiling.
-        let exports = imports::component_exports(bytes).map_err(|message| Error::Load {
-            path: path.to_owned(),
-            message,
-        })?;
-        let unsupported = exports
+        let unsupported = names
+            .exports
             .iter()
             .filter_map(|name| Interface::parse(name))
             .filter(|export| export.package() == "modhost:module")

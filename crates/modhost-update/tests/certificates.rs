@@ -1,16 +1,14 @@
 //! A server's certificate refused, in words that say what to fix: real HTTPS on loopback,
 //! with certificates made here that are wrong in one way each.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use modhost_update::{Client, Digests, Error, Location, PRIVATE_CA, Release};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+
+mod common;
 
 /// A server certificate and its key, and the CA that issued it (PEM) when it has one.
 struct Made {
@@ -61,40 +59,12 @@ fn self_signed(ca: bool) -> Made {
 /// An HTTPS server on loopback presenting `made`'s certificate, answering every request
 /// it gets through with 404; its base URL.
 fn serve(made: &Made) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let url = format!(
-        "https://{}",
-        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
-    );
     let key = PrivatePkcs8KeyDer::from(made.key.serialize_der());
-    let config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .and_then(|b| {
-                b.with_no_client_auth()
-                    .with_single_cert(vec![made.cert.clone()], key.into())
-            })
-            .unwrap_or_else(|e| panic!("{e}"));
-    let config = Arc::new(config);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let Ok(connection) = ServerConnection::new(Arc::clone(&config)) else {
-                continue;
-            };
-            let mut tls = StreamOwned::new(connection, stream);
-            let mut reader = BufReader::new(&mut tls);
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let _ = tls.write_all(
-                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            );
-            tls.conn.send_close_notify();
-            let _ = tls.flush();
-        }
-    });
-    url
+    let config = common::server_config(vec![made.cert.clone()], key.into());
+    common::serve(config, |_, out| {
+        let _ = out
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    })
 }
 
 /// A client trusting the public roots, and `ca` (PEM) when given.

@@ -379,20 +379,19 @@ impl LimitsConfig {
 }
 
 impl LimitsConfig {
-    /// The keys set to 0 where 0 would fail every call (a deadline of nothing, no memory,
-    /// no room for a result, not even stdio's handles). A log or fire depth of 0 means
-    /// none, and a key-value limit of 0 refuses writes the module can handle: both fine.
+    /// The keys set to 0 where 0 would fail every call: the sandbox's own rule
+    /// ([`modhost_runtime::Limits::failing_zeros`]), named as this file names them.
     fn zeros(&self) -> Vec<&'static str> {
-        let zero = |set: Option<usize>| set == Some(0);
-        [
-            ("call_timeout_ms", self.call_timeout_ms == Some(0)),
-            ("max_memory_mb", zero(self.max_memory_mb)),
-            ("max_output_kb", zero(self.max_output_kb)),
-            ("max_resources", zero(self.max_resources)),
-        ]
-        .into_iter()
-        .filter_map(|(key, is_zero)| is_zero.then_some(key))
-        .collect()
+        self.apply(modhost_runtime::Limits::default())
+            .failing_zeros()
+            .into_iter()
+            .map(|field| match field {
+                "call_timeout" => "call_timeout_ms",
+                "max_memory" => "max_memory_mb",
+                "max_output" => "max_output_kb",
+                other => other,
+            })
+            .collect()
     }
 }
 

@@ -62,10 +62,8 @@ impl Host {
     /// Opens the root at `root` only if one exists there: what reads a root (listing,
     /// inspecting) must not leave an empty one behind a mistyped path.
     pub fn open_existing(root: &Path) -> Result<Self> {
+        not_a_file(root)?;
         if !Layout::exists(root) {
-            if std::fs::metadata(root).is_ok_and(|m| !m.is_dir()) {
-                return Err(Error::NotARoot(root.to_owned()));
-            }
             return Err(Error::NoRoot(root.to_owned()));
         }
         Embedding::new().open(root)
@@ -96,9 +94,7 @@ impl Host {
             limits,
             capabilities,
         } = embedding;
-        if std::fs::metadata(root).is_ok_and(|m| !m.is_dir()) {
-            return Err(Error::NotARoot(root.to_owned()));
-        }
+        not_a_file(root)?;
         let layout = Layout::create(root)?;
         let config = config::Config::load(&layout.config())?;
         let limits = limits.unwrap_or_else(|| config.limits.apply(Limits::default()));
@@ -375,4 +371,12 @@ impl Embedding {
         }
         Host::open_inner(root, self)
     }
+}
+
+/// Refuses a root path that names a file: a root is a directory.
+fn not_a_file(root: &Path) -> Result<()> {
+    if std::fs::metadata(root).is_ok_and(|m| !m.is_dir()) {
+        return Err(Error::NotARoot(root.to_owned()));
+    }
+    Ok(())
 }

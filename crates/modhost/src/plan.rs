@@ -72,12 +72,7 @@ pub(crate) fn plan(
                 reasons.push(format!("`{rawname}` is not installed; install it instead of upgrading"));
             }
             (Some(record), _) => match Version::parse(&record.version) {
-                // Installing a broken module's own version again repairs it.
-                // Installing a version again runs its install again only when asked.
-                Ok(current)
-                    if current == manifest.version
-                        && (reinstall || record.status == Status::Broken) =>
-                {
+                Ok(current) if current == manifest.version && !left_as_is(record, reinstall) => {
                     actions.insert(index, Step::Upgrade(Box::new((*record).clone())));
                 }
                 Ok(current) if current == manifest.version => unchanged.push(index),
@@ -224,6 +219,13 @@ pub(crate) fn dependents(rawname: &str, installed: &[ModuleRecord]) -> Result<Ve
         }
     }
     Ok(dependents)
+}
+
+/// Whether asking again for the version of `record`'s module that is installed leaves it
+/// as it is: installing a version again runs its install again only when asked
+/// (`reinstall`), and a broken module's own version again repairs it.
+pub(crate) fn left_as_is(record: &ModuleRecord, reinstall: bool) -> bool {
+    !reinstall && record.status != Status::Broken
 }
 
 #[cfg(test)]

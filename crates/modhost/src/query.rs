@@ -150,13 +150,21 @@ impl Host {
             })?;
             (path.to_owned(), bytes)
         };
-        let imports = modhost_runtime::component_imports(&bytes).unwrap_or_default();
-        let refused = self
-            .runtime
-            .check_imports(&component, &bytes)
-            .err()
-            .map(|e| e.to_string());
-        Ok(Some(ComponentImports { imports, refused }))
+        // Read once; a component that cannot be read is refused in check_imports's words.
+        let (imports, refused) = match modhost_runtime::top_level(&bytes) {
+            Ok(names) => {
+                let refused = self.runtime.check_top_level(&component, &names).err();
+                (names.imports, refused)
+            }
+            Err(_) => (
+                Vec::new(),
+                self.runtime.check_imports(&component, &bytes).err(),
+            ),
+        };
+        Ok(Some(ComponentImports {
+            imports,
+            refused: refused.map(|e| e.to_string()),
+        }))
     }
 
     /// Every installed module, by rawname.

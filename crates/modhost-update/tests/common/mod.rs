@@ -50,12 +50,7 @@ impl Tls {
             .unwrap_or_else(|e| panic!("{e}"));
         let key =
             PrivateKeyDer::from_pem_file(self.file("server.key")).unwrap_or_else(|e| panic!("{e}"));
-        let config =
-            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
-                .unwrap_or_else(|e| panic!("{e}"));
-        Arc::new(config)
+        server_config(chain, key)
     }
 
     /// An HTTPS server on loopback that answers each request, one connection at a time,
@@ -71,34 +66,55 @@ impl Tls {
     /// by writing to the connection what `answer` writes for its request line (for as
     /// long as it likes: an endless answer ends when the client hangs up); its base URL.
     pub fn streaming(&self, answer: impl Fn(&str, &mut dyn Write) + Send + 'static) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-        let url = format!(
-            "https://{}",
-            listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
-        );
-        let config = self.server_config();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let Ok(connection) = ServerConnection::new(Arc::clone(&config)) else {
-                    continue;
-                };
-                let mut tls = StreamOwned::new(connection, stream);
-                let mut reader = BufReader::new(&mut tls);
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
-                    continue;
-                }
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    line.clear();
-                }
-                answer(&request_line, &mut tls);
-                tls.conn.send_close_notify();
-                let _ = tls.flush();
-            }
-        });
-        url
+        serve(self.server_config(), answer)
     }
+}
+
+/// A TLS server configuration presenting `chain` with `key`.
+pub fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Arc<ServerConfig> {
+    let config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+            .unwrap_or_else(|e| panic!("{e}"));
+    Arc::new(config)
+}
+
+/// An HTTPS server on loopback under `config` that answers each request, one connection
+/// at a time, as [`Tls::streaming`] says; its base URL.
+pub fn serve(
+    config: Arc<ServerConfig>,
+    answer: impl Fn(&str, &mut dyn Write) + Send + 'static,
+) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let url = format!(
+        "https://{}",
+        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let Ok(connection) = ServerConnection::new(Arc::clone(&config)) else {
+                continue;
+            };
+            let mut tls = StreamOwned::new(connection, stream);
+            let mut reader = BufReader::new(&mut tls);
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            answer(&request_line, &mut tls);
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    });
+    url
 }
 
 /// An answer with status `status` and `body`.

@@ -151,9 +151,8 @@ pub(crate) fn install_online(
     for name in names {
         let (source, release) = find_release(host, &offers, name, true)?;
         // What is installed already is left as it is before anything is downloaded.
-        if !options.reinstall
-            && let Some(record) = host.state.module(&release.rawname)?
-            && record.status != modhost_state::Status::Broken
+        if let Some(record) = host.state.module(&release.rawname)?
+            && plan::left_as_is(&record, options.reinstall)
             && Version::parse(&record.version)
                 .is_ok_and(|current| announces(source.kind, &release.version, &current))
         {
