@@ -1,7 +1,7 @@
 //! A package's archive format, told by its first bytes, never by its name.
 
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, refused};
 use crate::sniff::{BLOCK, is_tar_header, magic};
@@ -23,6 +23,21 @@ impl Format {
             Format::Zip => "zip",
         }
     }
+}
+
+/// The package files in `dir`, by name: every `*.tgz` and `*.zip` (either name may hold
+/// either format, which [`format`] tells by the content). Sorted, so that what a directory
+/// is found to hold never depends on the file system's order.
+pub fn package_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for entry in fs_err::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "tgz" || e == "zip") {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    Ok(paths)
 }
 
 /// The archive format of `package`, told by its first bytes; refused when it is neither.

@@ -57,12 +57,7 @@ fn listed(names: &[String]) -> String {
 /// published once when byte-identical, with a warning; otherwise which one to publish
 /// cannot be told, and the build is refused, naming every such set of files at once.
 pub(crate) fn scan(dir: &Path) -> Result<Scanned> {
-    let mut paths: Vec<_> = fs_err::read_dir(dir)
-        .map_err(file_error(dir))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "tgz" || e == "zip"))
-        .collect();
-    paths.sort();
+    let paths = modhost_package::package_files(dir).map_err(file_error(dir))?;
     let mut found = Vec::new();
     for path in paths {
         let refused = |e: modhost_package::Error| Error::File {

@@ -94,16 +94,7 @@ pub(crate) fn read_packages(dir: &Path) -> Result<(BTreeMap<String, Found>, Vec<
     // the administrator meant cannot be told, so neither is used.
     let mut rivals: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     let mut unreadable = Vec::new();
-    let mut paths = Vec::new();
-    for entry in fs_err::read_dir(dir).map_err(io(dir))? {
-        let path = entry.map_err(io(dir))?.path();
-        if path.extension().is_some_and(|e| e == "tgz" || e == "zip") {
-            paths.push(path);
-        }
-    }
-    // In name order, so that what is found does not depend on the file system's order.
-    paths.sort();
-    for path in paths {
+    for path in modhost_package::package_files(dir).map_err(io(dir))? {
         let manifest = match crate::read_manifest(&path) {
             Ok(manifest) => manifest,
             Err(e) => {
