@@ -79,7 +79,7 @@ impl Repo {
                 arg(&repo.tls.key),
             ])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log_file(&repo.log()))
             .spawn()
             .unwrap_or_else(|e| panic!("{e}"));
         // One JSON document, `{"listening": URL}`, printed before it serves.
@@ -96,6 +96,33 @@ impl Repo {
             .to_owned();
         repo.server = server;
         repo
+    }
+
+    /// Where the server's log (its access log) is written.
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("serve.log")
+    }
+
+    /// Stops the server as a service manager does, with `SIGTERM`: whether it exited
+    /// successfully (within 20 seconds), and its log.
+    fn terminate(&mut self) -> (bool, String) {
+        let pid = self.server.id().to_string();
+        let signalled = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(signalled.is_ok_and(|s| s.success()));
+        let waiting = std::time::Instant::now();
+        let exited = loop {
+            match self.server.try_wait() {
+                Ok(Some(status)) => break status.success(),
+                Ok(None) if waiting.elapsed() < std::time::Duration::from_secs(20) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                _ => break false,
+            }
+        };
+        (
+            exited,
+            std::fs::read_to_string(self.log()).unwrap_or_default(),
+        )
     }
 
     /// What `repo build` wrote: `public/` and `private/`.
@@ -178,6 +205,11 @@ impl Drop for Repo {
         let _ = self.server.kill();
         let _ = self.server.wait();
     }
+}
+
+/// A new file at `path` for a child's output.
+fn log_file(path: &Path) -> Stdio {
+    std::fs::File::create(path).map_or_else(|_| Stdio::null(), Stdio::from)
 }
 
 pub(crate) fn version(root: &Root, rawname: &str) -> String {
@@ -314,6 +346,27 @@ fn an_update_is_found_verified_and_installed_and_a_downgrade_is_reported_not_ins
         run.stderr
     );
     assert_eq!(version(&root, "phonebook"), "2.0.0");
+}
+
+#[test]
+fn repo_serve_stops_on_sigterm_with_every_request_it_served_logged() {
+    let root = root();
+    let mut repo = Repo::phonebook(&root, "1.0.0");
+    signed_source(&repo, &root);
+    repo.ok(&root, &["install", "--online", "core"]);
+    let (exited, log) = repo.terminate();
+    assert!(
+        exited,
+        "repo serve did not exit successfully on SIGTERM:\n{log}"
+    );
+    let requests: Vec<&str> = log.lines().filter(|l| l.contains("request")).collect();
+    assert!(
+        requests
+            .iter()
+            .any(|l| l.contains("path=/packages/core-16.0.40.tgz") && l.contains("status=200")),
+        "{log}"
+    );
+    assert!(log.contains("stopping"), "{log}");
 }
 
 #[test]

@@ -130,8 +130,17 @@ impl Server {
         })
     }
 
-    /// Serves until the process ends, on a runtime of its own.
+    /// Serves on a runtime of its own until the process is told to stop (`SIGTERM`, as
+    /// service managers send, or `SIGINT`, Ctrl-C), then stops as [`Server::run_until`]
+    /// does.
     pub fn run(self) -> Result<()> {
+        self.run_until(stop_signal())
+    }
+
+    /// Serves on a runtime of its own until `stop` completes; then accepts no more
+    /// connections, lets the requests under way finish (for at most the timeout, as a
+    /// client gets to send one) and returns, so that every request served is logged.
+    pub fn run_until(self, stop: impl Future<Output = ()> + Send) -> Result<()> {
         let address = self
             .listener
             .local_addr()
@@ -162,9 +171,32 @@ impl Server {
                 max_connections,
                 timeout,
             };
-            listener::serve(listener, settings).await;
+            listener::serve(listener, settings, stop).await;
             Ok(())
         })
+    }
+}
+
+/// Completes when the process gets `SIGTERM` or `SIGINT`. A signal that cannot be
+/// listened for is said, and the server then runs until the process is killed.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (term, int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(term), Ok(int)) => (term, int),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(
+                "cannot listen for SIGTERM and SIGINT, so stopping loses the requests under way: {e}"
+            );
+            return std::future::pending().await;
+        }
+    };
+    let (mut term, mut int) = (term, int);
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
 }
 

@@ -57,7 +57,8 @@ pub enum RepoCommand {
     /// Serves OUT/public as it is, and the packages of licence-gated groups from
     /// OUT/private, to requests carrying a valid e-mail and licence key
     /// (`?email=…&key=…`); anything else gets a JSON `{"status":"ko",…}` refusal. Prints
-    /// the URL it listens at once it does (with --json, `{"listening": URL}`).
+    /// the URL it listens at once it does (with --json, `{"listening": URL}`). SIGTERM or
+    /// Ctrl-C stops it once the answers under way are sent.
     Serve {
         /// The --out directory of `repo build`.
         dir: PathBuf,

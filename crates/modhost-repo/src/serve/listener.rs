@@ -14,6 +14,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -46,13 +47,24 @@ pub(super) struct Settings {
     pub(super) timeout: Duration,
 }
 
-/// Accepts connections on `listener` for ever.
-pub(super) async fn serve(listener: TcpListener, settings: Settings) {
+/// Accepts connections on `listener` until `stop` completes; then lets the connections
+/// served finish their requests under way, for at most the timeout.
+pub(super) async fn serve(
+    listener: TcpListener,
+    settings: Settings,
+    stop: impl Future<Output = ()>,
+) {
     let settings = Arc::new(settings);
     let slots = Arc::new(Semaphore::new(settings.max_connections));
     let refusals = Arc::new(Semaphore::new(REFUSING));
+    let graceful = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
     loop {
-        let (tcp, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut stop => break,
+        };
+        let (tcp, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
                 tracing::warn!("cannot accept a connection: {e}");
@@ -73,10 +85,26 @@ pub(super) async fn serve(listener: TcpListener, settings: Settings) {
             },
         };
         let settings = Arc::clone(&settings);
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            connection(tcp, peer, accepted, busy, &settings).await;
+            connection(tcp, peer, accepted, busy, &settings, watcher).await;
             drop(permit);
         });
+    }
+    drop(listener);
+    tracing::info!(
+        target: super::ACCESS_LOG,
+        "stopping: no new connections; finishing the requests under way"
+    );
+    // Idle keep-alive connections close at once; answers being sent go on to their end.
+    if tokio::time::timeout(settings.timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "stopped with answers still being sent: their clients did not read them within {:?}",
+            settings.timeout
+        );
     }
 }
 
@@ -87,6 +115,7 @@ async fn connection(
     accepted: Instant,
     busy: bool,
     settings: &Settings,
+    watcher: Watcher,
 ) {
     // Small answers (headers, 304s, documents) go out at once rather than after a delay.
     if let Err(e) = tcp.set_nodelay(true) {
@@ -129,7 +158,7 @@ async fn connection(
     } else {
         builder.http1_only()
     };
-    if let Err(e) = builder.serve_connection(io, handler).await {
+    if let Err(e) = watcher.watch(builder.serve_connection(io, handler)).await {
         tracing::debug!(%peer, "connection ended: {e}");
     }
 }

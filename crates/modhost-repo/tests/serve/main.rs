@@ -1,12 +1,13 @@
 //! `repo serve` on loopback with certificates made here: what HTTP gives its clients
 //! (HEAD, Range, conditional requests, keep-alive, HTTP/2, gzip for documents), the
 //! licence check and its access log, and misbehaving clients (over-long heads, trickling
-//! requests, answers left unread, crowds beyond the bound on connections).
+//! requests, answers left unread, crowds beyond the bound on connections), and stopping.
 
 mod control;
 mod links;
 mod load;
 mod protocol;
+mod stop;
 
 use std::error::Error;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -49,6 +50,22 @@ impl Tls {
     /// `repo serve` over the built repository `out`, serving at most `max` connections and
     /// giving clients `timeout`; its address.
     fn serve(&self, out: &Path, max: usize, timeout: Duration) -> SocketAddr {
+        self.serve_until(out, max, timeout, std::future::pending())
+            .0
+    }
+
+    /// [`Tls::serve`] until `stop` completes; its address, and its thread, which returns
+    /// once the server has stopped.
+    fn serve_until(
+        &self,
+        out: &Path,
+        max: usize,
+        timeout: Duration,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> (
+        SocketAddr,
+        std::thread::JoinHandle<modhost_update::Result<()>>,
+    ) {
         // Every test's server logs where the access-log tests read.
         access_log();
         let server = Server::bind(
@@ -61,8 +78,7 @@ impl Tls {
         .max_connections(max)
         .timeout(timeout);
         let addr = server.local_addr().unwrap_or_else(|e| panic!("{e}"));
-        std::thread::spawn(move || server.run());
-        addr
+        (addr, std::thread::spawn(move || server.run_until(stop)))
     }
 
     /// A client configuration trusting the test CA and offering `alpn`.
