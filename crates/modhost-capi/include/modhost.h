@@ -416,10 +416,13 @@ int modhost_list(const modhost_host *host,
  * handler gets the payload) or `MODHOST_SHAPE_PIPELINE` (each gets the previous output);
  * `on_error` is `MODHOST_ON_ERROR_CONTINUE` (fail-open) or `MODHOST_ON_ERROR_STOP`
  * (fail-closed); `timeout_ms`, when not 0, is each handler's deadline, replacing the
- * call timeout of the host's limits (those given to `modhost_open`, else the root's
- * `modhost.toml`'s, else the defaults).
+ * call timeout of the hook point's limits (the other limits stay as they are). With 0,
+ * its calls run under the limits the root's `modhost.toml` sets for it
+ * (`[hooks."NAME"]`), else the host's (those given to `modhost_open`, else the root's
+ * `modhost.toml`'s `[limits]`, else the defaults).
  * Undeclared hook points are broadcast and fail-open, except `get_config`, which is a
- * fail-closed pipeline (what `modhost reload` runs).
+ * fail-closed pipeline (what `modhost reload` runs): declaring it otherwise, or a hook
+ * point named "", is `MODHOST_ERROR_ARGUMENT`.
  *
  * # Safety
  *

@@ -34,6 +34,7 @@ impl From<modhost::Error> for Failure {
             Error::Locked(_) => MODHOST_ERROR_LOCKED,
             Error::NotInstalled(_) => MODHOST_ERROR_NOT_INSTALLED,
             Error::NotGranted { .. } => MODHOST_ERROR_NOT_GRANTED,
+            Error::HookPoint { .. } => MODHOST_ERROR_ARGUMENT,
             Error::Refused(_) | Error::Protected { .. } | Error::InUse { .. } => {
                 MODHOST_ERROR_REFUSED
             }

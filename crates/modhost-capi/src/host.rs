@@ -423,10 +423,13 @@ pub unsafe extern "C" fn modhost_list(
 /// handler gets the payload) or `MODHOST_SHAPE_PIPELINE` (each gets the previous output);
 /// `on_error` is `MODHOST_ON_ERROR_CONTINUE` (fail-open) or `MODHOST_ON_ERROR_STOP`
 /// (fail-closed); `timeout_ms`, when not 0, is each handler's deadline, replacing the
-/// call timeout of the host's limits (those given to `modhost_open`, else the root's
-/// `modhost.toml`'s, else the defaults).
+/// call timeout of the hook point's limits (the other limits stay as they are). With 0,
+/// its calls run under the limits the root's `modhost.toml` sets for it
+/// (`[hooks."NAME"]`), else the host's (those given to `modhost_open`, else the root's
+/// `modhost.toml`'s `[limits]`, else the defaults).
 /// Undeclared hook points are broadcast and fail-open, except `get_config`, which is a
-/// fail-closed pipeline (what `modhost reload` runs).
+/// fail-closed pipeline (what `modhost reload` runs): declaring it otherwise, or a hook
+/// point named "", is `MODHOST_ERROR_ARGUMENT`.
 ///
 /// # Safety
 ///
@@ -458,14 +461,18 @@ pub unsafe extern "C" fn modhost_declare(
             };
             let limits = (timeout_ms > 0).then(|| modhost::Limits {
                 call_timeout: Duration::from_millis(timeout_ms),
-                ..host.host.limits()
+                ..host
+                    .host
+                    .hook_point(&name)
+                    .limits
+                    .unwrap_or_else(|| host.host.limits())
             });
             host.host.declare(HookPoint {
                 name,
                 shape,
                 on_error,
                 limits,
-            });
+            })?;
             Ok(())
         })
     }

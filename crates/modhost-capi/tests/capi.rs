@@ -372,6 +372,33 @@ fn failures_are_codes_with_a_message_the_caller_frees() -> TestResult {
         let status = modhost_declare(host, c("call.route").as_ptr(), 7, 0, 0, &mut error);
         assert_eq!(status, MODHOST_ERROR_ARGUMENT);
         assert_eq!(take(error).as_deref(), Some("unknown shape 7"));
+        // get_config is what reload builds the configuration from: always fail-closed.
+        let status = modhost_declare(
+            host,
+            c("get_config").as_ptr(),
+            MODHOST_SHAPE_BROADCAST,
+            MODHOST_ON_ERROR_CONTINUE,
+            0,
+            &mut error,
+        );
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert!(
+            take(error).is_some_and(|e| e.contains("get_config is always a fail-closed pipeline")),
+            "get_config declared fail-open"
+        );
+        let status = modhost_declare(
+            host,
+            c("").as_ptr(),
+            MODHOST_SHAPE_BROADCAST,
+            MODHOST_ON_ERROR_CONTINUE,
+            0,
+            &mut error,
+        );
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert_eq!(
+            take(error).as_deref(),
+            Some("hook point ``: a hook point needs a name")
+        );
         let status = modhost_install(host, null(), null(), 1, 0, null_mut(), &mut error);
         assert_eq!(status, MODHOST_ERROR_ARGUMENT);
         assert_eq!(take(error).as_deref(), Some("`packages` is NULL"));

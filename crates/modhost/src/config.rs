@@ -13,7 +13,9 @@
 //! max_output_kb = 256            # the longest result or error message a handler may return
 //! max_resources = 64             # open files, streams… a call may hold at once
 //!
-//! [hooks."call.route"]          # how a hook point runs (default: broadcast, continue)
+//! [hooks."call.route"]          # how a hook point the application does not declare runs
+//!                              # (default: broadcast, continue), and the limits of one it
+//!                              # declares without limits of its own
 //! shape = "pipeline"
 //! on_error = "stop"
 //! call_timeout_ms = 200
@@ -270,6 +272,36 @@ impl HookConfig {
     fn limits(&self) -> LimitsConfig {
         self.limits.clone()
     }
+
+    /// How hook point `name` runs when the application does not declare it: as this
+    /// section says, else as any undeclared one does; the limits it sets apply over
+    /// `defaults`, the host's.
+    pub(crate) fn undeclared(
+        &self,
+        name: &str,
+        defaults: modhost_runtime::Limits,
+    ) -> crate::HookPoint {
+        let point = crate::HookPoint::undeclared(name);
+        crate::HookPoint {
+            shape: self.shape.unwrap_or(point.shape),
+            on_error: self.on_error.unwrap_or(point.on_error),
+            ..self.declared(point, defaults)
+        }
+    }
+
+    /// Hook point `point` as the application declares it; when it leaves the limits to
+    /// the host (`None`), those this section sets over `defaults`, the host's. What the
+    /// application says wins, as the limits it opens a root with win over `[limits]`.
+    pub(crate) fn declared(
+        &self,
+        point: crate::HookPoint,
+        defaults: modhost_runtime::Limits,
+    ) -> crate::HookPoint {
+        let limits = point
+            .limits
+            .or_else(|| self.limits.overrides().then(|| self.limits.apply(defaults)));
+        crate::HookPoint { limits, ..point }
+    }
 }
 
 impl Config {
@@ -277,20 +309,7 @@ impl Config {
     pub(crate) fn hook_points(&self, defaults: modhost_runtime::Limits) -> Vec<crate::HookPoint> {
         self.hooks
             .iter()
-            .map(|(name, hook)| {
-                let base = if name == "get_config" {
-                    crate::HookPoint::pipeline(name)
-                } else {
-                    crate::HookPoint::broadcast(name)
-                };
-                let limits = hook.limits();
-                crate::HookPoint {
-                    shape: hook.shape.unwrap_or(base.shape),
-                    on_error: hook.on_error.unwrap_or(base.on_error),
-                    limits: limits.overrides().then(|| limits.apply(defaults)),
-                    ..base
-                }
-            })
+            .map(|(name, hook)| hook.undeclared(name, defaults))
             .collect()
     }
 }
@@ -436,18 +455,14 @@ impl Config {
         {
             config.packages = Some(root.join(packages));
         }
-        if let Some(get_config) = config.hooks.get("get_config")
-            && (get_config
-                .shape
-                .is_some_and(|s| s != crate::Shape::Pipeline)
-                || get_config
-                    .on_error
-                    .is_some_and(|o| o != crate::OnError::Stop))
-        {
-            return Err(Error::Config {
-                path: path.to_owned(),
-                message: "[hooks.get_config]: get_config is always a fail-closed pipeline (reload builds one configuration from it, and must not write one a handler failed to add to); only its limits can be set".to_owned(),
-            });
+        for (name, hook) in &config.hooks {
+            let point = hook.undeclared(name, modhost_runtime::Limits::default());
+            if let Some(problem) = point.problem() {
+                return Err(Error::Config {
+                    path: path.to_owned(),
+                    message: format!("[hooks.\"{name}\"]: {problem}"),
+                });
+            }
         }
         // Refused now, not at the first call: a cap the sandbox cannot hold would otherwise
         // fail every call, or be silently cut.

@@ -117,6 +117,14 @@ pub enum Error {
     /// What was to be a root is a file, not a directory.
     #[error("`{}` is a file, not a modhost root (a root is a directory)", .0.display())]
     NotARoot(PathBuf),
+    /// A hook point cannot be declared or dispatched as asked.
+    #[error("hook point `{name}`: {problem}")]
+    HookPoint {
+        /// The hook point.
+        name: String,
+        /// Why not.
+        problem: String,
+    },
     /// The module is not installed.
     #[error("module `{0}` is not installed")]
     NotInstalled(String),

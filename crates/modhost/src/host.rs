@@ -31,6 +31,9 @@ pub struct Host {
     pub(crate) ca_cert: Option<PathBuf>,
     /// How update channels are read (`[updates]` in modhost.toml).
     pub(crate) updates: config::UpdatesConfig,
+    /// What `modhost.toml` says of each hook point, laid over the application's
+    /// declarations.
+    hooks: std::collections::BTreeMap<String, config::HookConfig>,
     /// How much compiled code of modules not installed is kept (`[cache]`).
     pub(crate) cache_keep: u64,
     /// What opening the root repaired, so that [`Host::recover`] can report it too.
@@ -111,6 +114,7 @@ impl Host {
         for point in config.hook_points(limits) {
             dispatcher.declare(point);
         }
+        let hooks = config.hooks;
         let host = Host {
             layout,
             platform: config.platform,
@@ -122,6 +126,7 @@ impl Host {
             wait_for_lock: true,
             ca_cert: config.ca_cert.clone(),
             updates: config.updates,
+            hooks,
             cache_keep: config.cache.keep(),
             recovered_at_open: Recovery::default(),
             _scratch: None,
@@ -239,9 +244,23 @@ impl Host {
 
     /// Declares how hook point `point.name` runs: its shape, failure mode and limits.
     /// Undeclared hook points are broadcast and fail-open; `get_config` is a fail-closed
-    /// pipeline.
-    pub fn declare(&self, point: HookPoint) {
+    /// pipeline, and only its limits can be declared. A declaration without limits of its
+    /// own (`limits: None`) runs under those the root's `modhost.toml` sets for the hook
+    /// point (`[hooks."NAME"]`), else the host's; limits it gives win, as those given to
+    /// [`Embedding::limits`] win over `[limits]`.
+    pub fn declare(&self, point: HookPoint) -> Result<()> {
+        if let Some(problem) = point.problem() {
+            return Err(Error::HookPoint {
+                name: point.name,
+                problem: problem.to_owned(),
+            });
+        }
+        let point = match self.hooks.get(&point.name) {
+            Some(configured) => configured.declared(point, self.limits()),
+            None => point,
+        };
         self.dispatcher.declare(point);
+        Ok(())
     }
 
     /// The limits every call runs under unless its hook point sets its own: those given
@@ -273,7 +292,26 @@ impl Host {
         payload: &str,
         options: &DispatchOptions,
     ) -> Result<Dispatch> {
-        self.dispatcher.dispatch(hook, payload, options)
+        self.dispatch_as(&self.hook_point(hook), payload, options)
+    }
+
+    /// Runs hook point `point.name` shaped as `point` says, for this dispatch only,
+    /// whatever is declared for it: how an administrator tries a hook point fail-open, or
+    /// `get_config` as a broadcast, to see every handler's answer. (`reload` runs
+    /// `get_config` as a fail-closed pipeline whatever a dispatch did.)
+    pub fn dispatch_as(
+        &self,
+        point: &HookPoint,
+        payload: &str,
+        options: &DispatchOptions,
+    ) -> Result<Dispatch> {
+        if point.name.is_empty() {
+            return Err(Error::HookPoint {
+                name: String::new(),
+                problem: crate::dispatch::NO_NAME.to_owned(),
+            });
+        }
+        self.dispatcher.dispatch_as(point, payload, options)
     }
 
     /// A new handle to cancel the dispatches it is passed to ([`DispatchOptions::cancel`]).

@@ -24,7 +24,8 @@ fn host() -> (tempfile::TempDir, Arc<Host>) {
     host.declare(HookPoint {
         on_error: OnError::Stop,
         ..HookPoint::broadcast("nap")
-    });
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     (root, Arc::new(host))
 }
 
@@ -119,7 +120,8 @@ fn a_module_whose_files_an_uninstall_removed_before_its_turn_is_left_out_too() {
             ..host.limits()
         }),
         ..HookPoint::broadcast("nap")
-    });
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     let dispatch = nap_during(&host, 800, |host| {
         host.uninstall("hostile", false)
             .unwrap_or_else(|e| panic!("{e}"));
@@ -147,14 +149,16 @@ fn handlers_beyond_the_sandbox_pool_wait_for_a_slot_and_then_say_the_host_is_bus
             ..limits
         }),
         ..HookPoint::broadcast("sleep")
-    });
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     host.declare(HookPoint {
         limits: Some(Limits {
             call_timeout: Duration::from_millis(300),
             ..limits
         }),
         ..HookPoint::broadcast("echo")
-    });
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     const SLEEPERS: usize = 300;
     let start = Arc::new(Barrier::new(SLEEPERS + 1));
     let sleepers: Vec<_> = (0..SLEEPERS)

@@ -26,7 +26,8 @@ fn a_host_is_shared_across_threads_and_dispatches_concurrently() {
         shape: Shape::Pipeline,
         on_error: OnError::Stop,
         limits: None,
-    });
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
 
     let host = Arc::new(host);
     let threads: Vec<_> = (0..8)
@@ -225,4 +226,110 @@ fn a_host_says_which_limits_its_calls_run_under() {
     };
     let host = Host::open_with(root.path(), given).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(host.limits(), given, "given limits win over modhost.toml");
+}
+
+#[test]
+fn a_declaration_without_limits_keeps_those_modhost_toml_sets_for_its_hook_point() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        root.path().join("modhost.toml"),
+        "[limits]\ncall_timeout_ms = 3000\n[hooks.spin]\ncall_timeout_ms = 300\nmax_memory_mb = 16\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let host = Host::open(root.path()).unwrap_or_else(|e| panic!("{e}"));
+    let configured = host.hook_point("spin").limits;
+    assert_eq!(
+        configured.map(|l| (l.call_timeout.as_millis(), l.max_memory)),
+        Some((300, 16 << 20))
+    );
+    let declared = host.declare(HookPoint {
+        on_error: OnError::Stop,
+        ..HookPoint::broadcast("spin")
+    });
+    assert!(declared.is_ok(), "{declared:?}");
+    let point = host.hook_point("spin");
+    assert_eq!(
+        point.on_error,
+        OnError::Stop,
+        "the application says how it works"
+    );
+    assert_eq!(
+        point.limits, configured,
+        "and leaves the limits to the root's file"
+    );
+
+    let own = modhost::Limits {
+        call_timeout: std::time::Duration::from_millis(50),
+        ..modhost::Limits::default()
+    };
+    let declared = host.declare(HookPoint {
+        limits: Some(own),
+        ..HookPoint::broadcast("spin")
+    });
+    assert!(declared.is_ok(), "{declared:?}");
+    assert_eq!(
+        host.hook_point("spin").limits,
+        Some(own),
+        "limits it gives win"
+    );
+    assert_eq!(host.hook_point("other").limits, None);
+}
+
+#[test]
+fn get_config_cannot_be_declared_other_than_a_fail_closed_pipeline_nor_a_hook_point_without_a_name()
+{
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = Host::open(root.path()).unwrap_or_else(|e| panic!("{e}"));
+    for (shape, on_error) in [
+        (Shape::Broadcast, OnError::Stop),
+        (Shape::Pipeline, OnError::Continue),
+        (Shape::Broadcast, OnError::Continue),
+    ] {
+        let refused = host.declare(HookPoint {
+            shape,
+            on_error,
+            ..HookPoint::pipeline("get_config")
+        });
+        assert!(
+            refused.as_ref().is_err_and(|e| e
+                .to_string()
+                .contains("get_config is always a fail-closed pipeline")),
+            "{refused:?}"
+        );
+        assert_eq!(
+            host.hook_point("get_config"),
+            HookPoint::pipeline("get_config")
+        );
+    }
+    let limits = modhost::Limits {
+        call_timeout: std::time::Duration::from_millis(700),
+        ..modhost::Limits::default()
+    };
+    let declared = host.declare(HookPoint {
+        limits: Some(limits),
+        ..HookPoint::pipeline("get_config")
+    });
+    assert!(declared.is_ok(), "its limits can be declared: {declared:?}");
+    assert_eq!(host.hook_point("get_config").limits, Some(limits));
+
+    let nameless = host.declare(HookPoint::broadcast(""));
+    assert!(
+        matches!(nameless, Err(modhost::Error::HookPoint { .. })),
+        "{nameless:?}"
+    );
+    // One dispatch may run it otherwise, to see every handler's answer; that declares
+    // nothing.
+    let once = host.dispatch_as(
+        &HookPoint::broadcast("get_config"),
+        "",
+        &modhost::DispatchOptions::default(),
+    );
+    assert!(once.is_ok(), "{once:?}");
+    assert_eq!(host.hook_point("get_config").shape, Shape::Pipeline);
+
+    let nameless = host.dispatch("", "");
+    assert!(
+        matches!(nameless, Err(modhost::Error::HookPoint { .. })),
+        "{nameless:?}"
+    );
 }

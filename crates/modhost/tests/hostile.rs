@@ -28,7 +28,8 @@ fn host() -> (tempfile::TempDir, Host) {
                 ..limits
             }),
             ..HookPoint::broadcast(name)
-        });
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
     }
     (root, host)
 }
@@ -203,7 +204,8 @@ fn a_memory_cap_larger_than_a_sandbox_slot_is_refused() {
             ..Limits::default()
         }),
         ..HookPoint::broadcast("echo")
-    });
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     let (kind, error) = failure(&host, "echo", "hi");
     assert_eq!(kind, "host");
     assert!(
@@ -273,7 +275,8 @@ fn escapes_and_floods_are_contained_and_leave_the_state_as_it_was() {
             ..Limits::default()
         }),
         ..HookPoint::broadcast("flood")
-    });
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(ok_output("flood", ""), "flooded");
     still_serving(&host, "flood");
     // A megabyte to stderr: its end is kept for a trap report, the rest dropped, and

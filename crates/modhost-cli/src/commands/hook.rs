@@ -55,8 +55,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             OnErrorArg::Stop => OnError::Stop,
         };
     }
-    host.declare(point);
-    let dispatch = host.dispatch(&args.name, &args.payload)?;
+    let dispatch = host.dispatch_as(&point, &args.payload, &Default::default())?;
     if dispatch.calls.is_empty() {
         // Said on stderr: the JSON stays the list of calls, empty.
         eprintln!(

@@ -59,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             call_timeout: Duration::from_millis(250),
             ..Limits::default()
         }),
-    });
+    })?;
 
     let host = Arc::new(host);
     let calls = [

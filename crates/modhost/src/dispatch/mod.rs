@@ -30,6 +30,7 @@ mod point;
 use nested::Nested;
 use outcome::Failed;
 pub use outcome::{Dispatch, FailureKind, HookCall};
+pub(crate) use point::NO_NAME;
 pub use point::{DispatchOptions, HookPoint, OnError, Shape};
 
 /// Where in a dispatch a handler runs: how deep in fired hooks, under which deadline, and
@@ -99,8 +100,8 @@ impl Dispatcher {
             limits,
             data,
             points: RwLock::new(BTreeMap::from([(
-                "get_config".to_owned(),
-                HookPoint::pipeline("get_config"),
+                point::GET_CONFIG.to_owned(),
+                HookPoint::undeclared(point::GET_CONFIG),
             )])),
             snapshot: RwLock::default(),
             this: this.clone(),
@@ -131,7 +132,7 @@ impl Dispatcher {
         points
             .get(hook)
             .cloned()
-            .unwrap_or_else(|| HookPoint::broadcast(hook))
+            .unwrap_or_else(|| HookPoint::undeclared(hook))
     }
 
     /// The handlers of `hook`, from a snapshot that is current with the state database,
@@ -229,16 +230,6 @@ impl Dispatcher {
             }),
             None => Ok(()),
         }
-    }
-
-    /// Runs `hook` from the application, as it is declared.
-    pub(crate) fn dispatch(
-        &self,
-        hook: &str,
-        payload: &str,
-        options: &DispatchOptions,
-    ) -> Result<Dispatch> {
-        self.dispatch_as(&self.point(hook), payload, options)
     }
 
     /// Runs hook point `point.name` from the application, shaped as `point` says: its own

@@ -4,6 +4,12 @@
 use modhost_runtime::{Cancel, Limits};
 use serde::Serialize;
 
+/// The hook point `reload` runs to build the configuration.
+pub(crate) const GET_CONFIG: &str = "get_config";
+
+/// Why a hook point named `` cannot be declared or dispatched.
+pub(crate) const NO_NAME: &str = "a hook point needs a name";
+
 /// How a hook point passes input to its handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -47,6 +53,31 @@ impl HookPoint {
             on_error: OnError::Continue,
             limits: None,
         }
+    }
+
+    /// How hook point `name` runs when the application does not declare it: `get_config`
+    /// as a [`HookPoint::pipeline`], any other as a [`HookPoint::broadcast`].
+    pub fn undeclared(name: &str) -> Self {
+        if name == GET_CONFIG {
+            HookPoint::pipeline(name)
+        } else {
+            HookPoint::broadcast(name)
+        }
+    }
+
+    /// Why this declaration cannot stand, if it cannot: a hook point needs a name, and
+    /// `get_config` is always a fail-closed pipeline — `reload` builds one configuration
+    /// from it and must not write one that a failed handler left out of.
+    pub(crate) fn problem(&self) -> Option<&'static str> {
+        if self.name.is_empty() {
+            return Some(NO_NAME);
+        }
+        (self.name == GET_CONFIG && (self.shape, self.on_error) != (Shape::Pipeline, OnError::Stop))
+            .then_some(
+                "get_config is always a fail-closed pipeline (reload builds one configuration \
+                 from it, and must not write one a handler failed to add to); only its limits \
+                 can be declared",
+            )
     }
 
     /// A pipeline, fail-closed hook point with the host's limits, like `get_config`.
