@@ -1,6 +1,7 @@
 //! Finding, bounding and parsing a package's module.xml: read alone ([`read_manifest`]) or
 //! once unpacked, a package is held to the same rules.
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::Path;
 
@@ -18,7 +19,7 @@ use crate::zip::zip_manifest;
 /// the root if there is one, else the one in a top-level directory.
 pub fn read_manifest(package: &Path, limits: &Limits) -> Result<Manifest, Error> {
     let (file, format) = open(package)?;
-    let found = match format {
+    let (found, tops) = match format {
         Format::GzipTar => tar_manifest(package, file, limits)?,
         Format::Zip => zip_manifest(package, file, limits)?,
     };
@@ -31,7 +32,8 @@ pub fn read_manifest(package: &Path, limits: &Limits) -> Result<Manifest, Error>
     let manifest = parse_manifest(package, &source, &shown)?;
     match shown.split_once('/') {
         Some((top, _)) if top != manifest.rawname => Err(misnamed(package, &manifest, top)),
-        _ => Ok(manifest),
+        Some(_) => Ok(manifest),
+        None => check_one_manifest(package, &manifest, &tops).map(|()| manifest),
     }
 }
 
@@ -46,6 +48,35 @@ pub(crate) fn misnamed(package: &Path, manifest: &Manifest, top: &str) -> Error 
         ),
     )
 }
+
+/// Refuses a package whose root module.xml names the module `manifest.rawname` when the
+/// package also holds `RAWNAME/module.xml` (one of `tops`, the top-level directories
+/// holding a module.xml): FreePBX reads that one, modhost the one at the root, so which
+/// is the module's cannot be told. A module.xml in a directory of another name is only a
+/// file of the module.
+pub(crate) fn check_one_manifest(
+    package: &Path,
+    manifest: &Manifest,
+    tops: &BTreeSet<String>,
+) -> Result<(), Error> {
+    if !tops.contains(&manifest.rawname) {
+        return Ok(());
+    }
+    Err(refused(
+        package,
+        format!(
+            "it holds `module.xml` at its root and `{}/module.xml` too: which one is the \
+             module's cannot be told (FreePBX reads `RAWNAME/module.xml`, modhost the one at \
+             the root); keep one",
+            manifest.rawname
+        ),
+    ))
+}
+
+/// What an archive holds of module.xml files: the one [`read_manifest`] takes (at the
+/// root, else the first in a top-level directory) and its name, and the top-level
+/// directories holding one, by their raw names.
+pub(crate) type Manifests = (Option<(String, Vec<u8>)>, BTreeSet<String>);
 
 /// The largest module.xml a package may hold: the parser's own limit, enforced before
 /// the file is read.

@@ -2,6 +2,7 @@
 //! writing of files with fixed modes through cap-std, and the move of the module's files
 //! into place once module.xml has named the module.
 
+use std::collections::BTreeSet;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
@@ -13,7 +14,9 @@ use crate::budget::{Exceeded, Limits};
 use crate::error::{Error, classify, classify_at, refused, too_many_entries};
 use crate::escape::{shown, shown_str};
 use crate::format::{Format, open};
-use crate::manifest::{Place, check_manifest_size, manifest_place, misnamed, parse_manifest};
+use crate::manifest::{
+    Place, check_manifest_size, check_one_manifest, manifest_place, misnamed, parse_manifest,
+};
 use crate::names::Names;
 use crate::tar::unpack_tar;
 use crate::zip::unpack_zip;
@@ -88,6 +91,8 @@ pub(crate) struct Stage<'a> {
     tops: Vec<String>,
     /// Whether `module.xml` is a file at the archive's root.
     root_manifest: bool,
+    /// The top-level directories holding a module.xml file, by their raw names.
+    top_manifests: BTreeSet<String>,
     /// The sizes the entries so far declared, in total.
     declared: u64,
     /// What the whole package may unpack to ([`Limits::most_unpacked`]).
@@ -118,6 +123,7 @@ impl<'a> Stage<'a> {
             entries: 0,
             tops: Vec::new(),
             root_manifest: false,
+            top_manifests: BTreeSet::new(),
             declared: 0,
             most: limits.most_unpacked(length),
             length,
@@ -243,7 +249,12 @@ impl<'a> Stage<'a> {
             Kind::File => {
                 if let Some(place) = manifest_place(&parts) {
                     check_manifest_size(self.package, &shown, size)?;
-                    self.root_manifest |= place == Place::Root;
+                    match place {
+                        Place::Root => self.root_manifest = true,
+                        Place::Top => {
+                            self.top_manifests.insert(parts[0].clone());
+                        }
+                    }
                 }
                 self.declare(size, &shown)?;
                 Ok(Some(Target { relative, shown }))
@@ -314,6 +325,9 @@ impl<'a> Stage<'a> {
             .read(&xml)
             .map_err(self.io_err("cannot read module.xml".into()))?;
         let manifest = parse_manifest(self.package, &source, &shown)?;
+        if top.is_none() {
+            check_one_manifest(self.package, &manifest, &self.top_manifests)?;
+        }
         let rawname = manifest.rawname.clone();
         let moved = match &top {
             Some(top) if *top != rawname => {

@@ -2,6 +2,7 @@
 //! decompressed stream through the budget, a PAX global header (`git archive` writes one)
 //! read as metadata and never unpacked, and nothing but zero padding after the tar's end.
 
+use std::collections::BTreeSet;
 use std::io::{self, Read};
 use std::path::Path;
 use std::rc::Rc;
@@ -11,8 +12,8 @@ use crate::error::{Error, classify, classify_at, too_many_entries};
 use crate::escape::{shown, shown_str};
 use crate::fault::Fault;
 use crate::gzip::{Counting, Members};
-use crate::manifest::{Place, manifest_place, read_xml};
-use crate::pax::{check_pax_entry, check_pax_global};
+use crate::headers::{check_entry_headers, check_pax_global};
+use crate::manifest::{Manifests, Place, manifest_place, read_xml};
 use crate::sniff::TarStart;
 use crate::staging::{Kind, Stage, relative_parts};
 
@@ -100,7 +101,7 @@ pub(crate) fn unpack_tar(file: fs_err::File, stage: &mut Stage<'_>) -> Result<()
             last = Some(shown);
             continue;
         }
-        check_pax_entry(stage.package, &shown, &mut entry)?;
+        check_entry_headers(stage.package, &shown, &mut entry)?;
         let path = entry
             .path()
             .map_err(stage.io_err(format!("cannot read the path of `{shown}`")))?
@@ -151,17 +152,16 @@ fn drain(mut rest: Stream) -> io::Result<()> {
     }
 }
 
-/// The module.xml [`read_manifest`](crate::read_manifest) takes from a gzip tar, and its
-/// name. A `<top>/module.xml` is kept while the rest is read, in case one at the root
-/// follows.
+/// The module.xml files of a gzip tar, as [`Manifests`] tells them. A `<top>/module.xml`
+/// is kept while the rest is read, in case one at the root follows.
 pub(crate) fn tar_manifest(
     package: &Path,
     file: fs_err::File,
     limits: &Limits,
-) -> Result<Option<(String, Vec<u8>)>, Error> {
+) -> Result<Manifests, Error> {
     let io_err = |source| classify(package, "cannot read the archive".into(), source);
     let mut archive = gzip_tar(file, limits);
-    let mut found = None;
+    let (mut root, mut top, mut tops) = (None, None, BTreeSet::new());
     let mut last: Option<String> = None;
     for (count, entry) in archive.entries().map_err(io_err)?.enumerate() {
         let mut entry = entry.map_err(|e| {
@@ -173,22 +173,27 @@ pub(crate) fn tar_manifest(
         let shown_name = shown(&entry.path_bytes());
         last = Some(shown_name.clone());
         if !entry.header().entry_type().is_pax_global_extensions() {
-            check_pax_entry(package, &shown_name, &mut entry)?;
+            check_entry_headers(package, &shown_name, &mut entry)?;
         }
         if !entry.header().entry_type().is_file() {
             continue;
         }
         let path = entry.path().map_err(io_err)?.into_owned();
         let parts = relative_parts(&path).unwrap_or_default();
-        let place = manifest_place(&parts);
-        if place == Some(Place::Root) || (place.is_some() && found.is_none()) {
-            let shown = shown_str(&parts.join("/"));
-            let source = read_xml(package, &shown, entry.size(), &mut entry)?;
-            if place == Some(Place::Root) {
-                return Ok(Some((shown, source)));
+        let found = match manifest_place(&parts) {
+            Some(Place::Root) => &mut root,
+            Some(Place::Top) => {
+                tops.insert(parts[0].clone());
+                match top.is_none() {
+                    true => &mut top,
+                    false => continue,
+                }
             }
-            found = Some((shown, source));
-        }
+            None => continue,
+        };
+        let shown = shown_str(&parts.join("/"));
+        let source = read_xml(package, &shown, entry.size(), &mut entry)?;
+        *found = Some((shown, source));
     }
-    Ok(found)
+    Ok((root.or(top), tops))
 }

@@ -2,6 +2,7 @@
 //! by its declared sizes before it is read and bounded while it is, and its local header
 //! must agree with the central directory.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use zip::CompressionMethod;
@@ -12,7 +13,7 @@ use zip::{ZipArchive, ZipReadOptions};
 use crate::budget::{Bounded, Budget, Limits};
 use crate::error::{Error, classify, refused, too_many_entries};
 use crate::escape::shown;
-use crate::manifest::{Place, manifest_place, read_xml};
+use crate::manifest::{Manifests, Place, manifest_place, read_xml};
 use crate::staging::{Kind, Stage, relative_parts};
 
 /// A zip's central directory, refused up front when it lists too many entries or the
@@ -187,15 +188,15 @@ pub(crate) fn unpack_zip(file: fs_err::File, stage: &mut Stage<'_>) -> Result<()
     Ok(())
 }
 
-/// The module.xml [`read_manifest`](crate::read_manifest) takes from a zip, and its name:
-/// the central directory tells where it is without reading any content.
+/// The module.xml files of a zip, as [`Manifests`] tells them: the central directory
+/// tells where they are without reading any content.
 pub(crate) fn zip_manifest(
     package: &Path,
     file: fs_err::File,
     limits: &Limits,
-) -> Result<Option<(String, Vec<u8>)>, Error> {
+) -> Result<Manifests, Error> {
     let mut archive = zip_archive(package, file, limits)?;
-    let mut found = None;
+    let (mut root, mut top, mut tops) = (None, None, BTreeSet::new());
     for index in 0..archive.len() {
         let entry = archive
             .by_index_data(index)
@@ -207,16 +208,16 @@ pub(crate) fn zip_manifest(
             .and_then(|path| relative_parts(&path))
             .unwrap_or_default();
         match manifest_place(&parts) {
-            Some(Place::Root) => {
-                found = Some(index);
-                break;
+            Some(Place::Root) => root = root.or(Some(index)),
+            Some(Place::Top) => {
+                top = top.or(Some(index));
+                tops.insert(parts[0].clone());
             }
-            Some(Place::Top) if found.is_none() => found = Some(index),
-            _ => {}
+            None => {}
         }
     }
-    let Some(index) = found else {
-        return Ok(None);
+    let Some(index) = root.or(top) else {
+        return Ok((None, tops));
     };
     let entry = archive
         .by_index_data(index)
@@ -228,5 +229,5 @@ pub(crate) fn zip_manifest(
     check_method(package, &shown, entry.compression())?;
     let size = entry.size();
     let content = zip_content(&mut archive, index, package, "cannot read the archive")?;
-    read_xml(package, &shown, size, content).map(|source| Some((shown, source)))
+    read_xml(package, &shown, size, content).map(|source| (Some((shown, source)), tops))
 }

@@ -6,5 +6,6 @@ mod budget;
 mod fixtures;
 mod layout;
 mod pack;
+mod readers;
 mod tar;
 mod zip;

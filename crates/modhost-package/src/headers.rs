@@ -1,6 +1,10 @@
-//! PAX extended headers: a global one (`git archive` writes one) is metadata, refused
-//! only when it would change which entries other readers see; a per-entry one must not
-//! make GNU tar read the entry otherwise than modhost does.
+//! A tar entry's headers, checked so that GNU tar, bsdtar and Python's tarfile read the
+//! same entry modhost reads (a package must not tell a reviewer's `tar -x` one story and
+//! modhost another): a PAX global header (`git archive` writes one) is metadata, refused
+//! only when it would change which entries other readers see; a per-entry one may set a
+//! key once, in a well-formed value, and a name it sets must be the name the entry is read
+//! by (not one a GNU long name gave it); a ustar header must be of version `00`, or some
+//! readers join its name prefix and others do not.
 
 use std::io::Read;
 use std::path::Path;
@@ -69,13 +73,44 @@ pub(crate) fn check_pax_global(
     Ok(())
 }
 
-/// Checks the PAX header of `entry`, if it has one: one that makes it a sparse file
-/// (any `GNU.sparse.*` key) is refused.
-pub(crate) fn check_pax_entry<R: Read>(
+/// The magic of a POSIX ustar header, and the only version readers agree on when the
+/// header's name has a prefix.
+const USTAR: (&[u8], &[u8]) = (b"ustar\0", b"00");
+
+/// Checks `entry`'s headers: its ustar version when its name has a prefix (see
+/// [`USTAR`]), then its PAX header, if it
+/// has one. Refused: a sparse file (any `GNU.sparse.*` key), a key set twice (GNU tar
+/// takes the last, the tar crate the first), a `size` that is not a decimal number (GNU
+/// tar stops on it, the tar crate falls back to the header's), and a `path` other than
+/// the name the entry is read by (a GNU long name beside it wins in the tar crate, the
+/// PAX name in GNU tar).
+pub(crate) fn check_entry_headers<R: Read>(
     package: &Path,
     shown: &str,
     entry: &mut tar::Entry<'_, R>,
 ) -> Result<(), Error> {
+    let header = entry.header().as_bytes();
+    let (magic, version, prefix) = (&header[257..263], &header[263..265], &header[345..500]);
+    if magic == USTAR.0 && version != USTAR.1 && prefix.iter().any(|&b| b != 0) {
+        return Err(refused(
+            package,
+            format!(
+                "entry `{shown}` has a ustar header of version `{}`, not `00`: some readers \
+                 would join its name prefix and others not; repack the module with `tar`",
+                shown_str(&String::from_utf8_lossy(version))
+            ),
+        ));
+    }
+    check_pax_entry(package, shown, entry)
+}
+
+/// The PAX half of [`check_entry_headers`].
+fn check_pax_entry<R: Read>(
+    package: &Path,
+    shown: &str,
+    entry: &mut tar::Entry<'_, R>,
+) -> Result<(), Error> {
+    let read_as = entry.path_bytes().into_owned();
     let extensions = entry.pax_extensions().map_err(|e| {
         classify(
             package,
@@ -83,17 +118,37 @@ pub(crate) fn check_pax_entry<R: Read>(
             e,
         )
     })?;
+    let malformed = || {
+        refused(
+            package,
+            format!("the PAX header of entry `{shown}` is malformed"),
+        )
+    };
+    let mut keys = std::collections::BTreeSet::new();
     for record in extensions.into_iter().flatten() {
-        let record = record.map_err(|_| {
-            refused(
-                package,
-                format!("the PAX header of entry `{shown}` is malformed"),
-            )
-        })?;
+        let record = record.map_err(|_| malformed())?;
         let key = shown_str(&String::from_utf8_lossy(record.key_bytes()));
         if key.starts_with(SPARSE) {
             return Err(sparse(package, shown, &key, "its PAX header"));
         }
+        let value = record.value_bytes();
+        let problem = match key.as_str() {
+            _ if !keys.insert(record.key_bytes().to_vec()) => "sets it twice",
+            "size" if value.is_empty() || !value.iter().all(u8::is_ascii_digit) => {
+                "sets it to no decimal number"
+            }
+            "path" if value != read_as.as_slice() => {
+                "names the entry otherwise than its GNU long name does"
+            }
+            _ => continue,
+        };
+        return Err(refused(
+            package,
+            format!(
+                "the PAX header of entry `{shown}` {problem} (`{key}`): GNU tar and modhost \
+                 would read the entry differently; repack the module with `tar`"
+            ),
+        ));
     }
     Ok(())
 }

@@ -1,0 +1,259 @@
+//! Packages other readers would read otherwise: a tar whose headers GNU tar and the tar
+//! crate disagree on (which module.xml a reviewer's `tar -x` shows, and which one
+//! modhost installs), and a package with a module.xml at its root and in its directory.
+//! Each is refused by `unpack` and by `read_manifest` alike.
+
+use std::io::Write;
+use std::path::Path;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+use super::fixtures::{XML, scratch, unpack_fresh, write_package};
+use crate::{Limits, read_manifest};
+
+/// A module.xml that is not [`XML`]: what the second story of a package would install.
+fn evil_xml() -> String {
+    XML.replace("<version>1.0</version>", "<version>6.6.6</version>")
+}
+
+/// One raw tar block for an entry `name` of type `kind` and `size` bytes, edited by
+/// `edit` before its checksum is set.
+fn block(name: &str, kind: tar::EntryType, size: u64, edit: impl Fn(&mut [u8; 512])) -> Vec<u8> {
+    let mut header = tar::Header::new_ustar();
+    assert!(header.set_path(name).is_ok());
+    header.set_entry_type(kind);
+    header.set_size(size);
+    header.set_mode(0o644);
+    edit(header.as_mut_bytes());
+    header.set_cksum();
+    header.as_bytes().to_vec()
+}
+
+/// `data` padded to whole blocks.
+fn padded(data: &[u8]) -> Vec<u8> {
+    let mut data = data.to_vec();
+    data.resize(data.len().div_ceil(512) * 512, 0);
+    data
+}
+
+/// An entry: its header block and its content.
+fn entry(name: &str, kind: tar::EntryType, data: &[u8]) -> Vec<u8> {
+    let mut bytes = block(name, kind, data.len() as u64, |_| {});
+    bytes.extend(padded(data));
+    bytes
+}
+
+/// One PAX record, `LEN key=value\n`, LEN counting the whole record.
+fn record(key: &str, value: &str) -> Vec<u8> {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len() + 1;
+    while (len.to_string().len() + body.len()) != len {
+        len += 1;
+    }
+    format!("{len}{body}").into_bytes()
+}
+
+/// A per-entry PAX header holding `records`.
+fn pax(records: &[Vec<u8>]) -> Vec<u8> {
+    entry("PaxHeader/x", tar::EntryType::XHeader, &records.concat())
+}
+
+/// A GNU long name entry naming the next entry `name`.
+fn long_name(name: &str) -> Vec<u8> {
+    let mut data = name.as_bytes().to_vec();
+    data.push(0);
+    entry("././@LongLink", tar::EntryType::GNULongName, &data)
+}
+
+/// Writes `entries` and the end of the archive as a gzip tar at `path`.
+fn write_raw(path: &Path, entries: &[Vec<u8>]) {
+    let mut tar = entries.concat();
+    tar.extend([0; 1024]);
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    assert!(gz.write_all(&tar).is_ok());
+    let written = gz.finish().and_then(|bytes| fs_err::write(path, bytes));
+    assert!(written.is_ok(), "{written:?}");
+}
+
+/// Asserts that both `unpack` and `read_manifest` refuse `package` with `words`.
+fn refused_by_both(package: &Path, words: &str) {
+    let (unpacked, _) = unpack_fresh(package, &Limits::default());
+    assert!(
+        unpacked.as_ref().is_err_and(|e| e.contains(words)),
+        "unpack: {unpacked:?}"
+    );
+    let read = read_manifest(package, &Limits::default()).map_err(|e| e.to_string());
+    assert!(
+        read.as_ref().is_err_and(|e| e.contains(words)),
+        "read_manifest: {read:?}"
+    );
+}
+
+#[test]
+fn a_pax_header_setting_a_key_twice_is_refused() {
+    let scratch = scratch();
+    let evil = evil_xml();
+    let package = scratch.path().join("twice.tgz");
+    // The tar crate takes the first `path`, GNU tar the last: two module.xml files.
+    write_raw(
+        &package,
+        &[
+            entry("demo/module.xml", tar::EntryType::Regular, XML.as_bytes()),
+            pax(&[
+                record("path", "demo/module.xml"),
+                record("path", "demo/other.xml"),
+            ]),
+            entry("demo/other.xml", tar::EntryType::Regular, evil.as_bytes()),
+        ],
+    );
+    refused_by_both(&package, "sets it twice (`path`)");
+}
+
+#[test]
+fn a_pax_path_beside_a_gnu_long_name_that_differs_is_refused_in_either_order() {
+    let scratch = scratch();
+    let evil = evil_xml();
+    for (order, headers) in [
+        (
+            "long name first",
+            vec![
+                long_name("demo/module.xml"),
+                pax(&[record("path", "demo/x.xml")]),
+            ],
+        ),
+        (
+            "PAX header first",
+            vec![
+                pax(&[record("path", "demo/x.xml")]),
+                long_name("demo/module.xml"),
+            ],
+        ),
+    ] {
+        let package = scratch.path().join(format!("{order}.tgz"));
+        let mut entries = vec![entry(
+            "demo/module.xml",
+            tar::EntryType::Regular,
+            XML.as_bytes(),
+        )];
+        entries.extend(headers);
+        entries.push(entry(
+            "demo/y.xml",
+            tar::EntryType::Regular,
+            evil.as_bytes(),
+        ));
+        write_raw(&package, &entries);
+        let (unpacked, _) = unpack_fresh(&package, &Limits::default());
+        assert!(
+            unpacked
+                .as_ref()
+                .is_err_and(|e| e
+                    .contains("names the entry otherwise than its GNU long name does (`path`)")),
+            "{order}: {unpacked:?}"
+        );
+    }
+    // Agreeing, they are one name: what GNU tar writes for a long name in PAX format.
+    let agreeing = scratch.path().join("agreeing.tgz");
+    write_raw(
+        &agreeing,
+        &[
+            long_name("demo/module.xml"),
+            pax(&[record("path", "demo/module.xml")]),
+            entry("demo/ignored", tar::EntryType::Regular, XML.as_bytes()),
+            entry("demo/module.wasm", tar::EntryType::Regular, b"\0asm"),
+        ],
+    );
+    let read = read_manifest(&agreeing, &Limits::default());
+    assert!(read.is_ok_and(|m| m.rawname == "demo"));
+}
+
+#[test]
+fn a_pax_size_that_is_no_decimal_number_is_refused() {
+    let scratch = scratch();
+    for size in ["-5", "", "+5", "0x10"] {
+        let package = scratch.path().join(format!("size{size}.tgz"));
+        write_raw(
+            &package,
+            &[
+                pax(&[record("size", size)]),
+                entry("demo/module.xml", tar::EntryType::Regular, XML.as_bytes()),
+            ],
+        );
+        refused_by_both(&package, "sets it to no decimal number (`size`)");
+    }
+}
+
+#[test]
+fn a_ustar_header_of_another_version_than_00_is_refused() {
+    let scratch = scratch();
+    let package = scratch.path().join("version.tgz");
+    // `demo/` in the prefix field: GNU tar and bsdtar join it whatever the version, the
+    // tar crate only for version 00, and would find module.xml at the root.
+    let split = |version: &'static [u8]| {
+        move |raw: &mut [u8; 512]| {
+            raw[..100].fill(0);
+            raw[..10].copy_from_slice(b"module.xml");
+            raw[345..349].copy_from_slice(b"demo");
+            raw[263..265].copy_from_slice(version);
+        }
+    };
+    let mut module = block(
+        "module.xml",
+        tar::EntryType::Regular,
+        XML.len() as u64,
+        split(b" 0"),
+    );
+    module.extend(padded(XML.as_bytes()));
+    write_raw(&package, &[module]);
+    refused_by_both(&package, "has a ustar header of version ` 0`, not `00`");
+
+    // Without a prefix, every reader reads the name alike, whatever the version says.
+    let unprefixed = scratch.path().join("unprefixed.tgz");
+    let mut module = block(
+        "demo/module.xml",
+        tar::EntryType::Regular,
+        XML.len() as u64,
+        |raw| {
+            raw[263..265].copy_from_slice(b"\0\0");
+        },
+    );
+    module.extend(padded(XML.as_bytes()));
+    write_raw(&unprefixed, &[module]);
+    let read = read_manifest(&unprefixed, &Limits::default());
+    assert!(read.is_ok_and(|m| m.rawname == "demo"));
+
+    // Version 00 with the prefix is plain ustar, read alike everywhere.
+    let plain = scratch.path().join("plain.tgz");
+    let mut module = block(
+        "module.xml",
+        tar::EntryType::Regular,
+        XML.len() as u64,
+        split(b"00"),
+    );
+    module.extend(padded(XML.as_bytes()));
+    write_raw(&plain, &[module]);
+    let read = read_manifest(&plain, &Limits::default());
+    assert!(read.is_ok_and(|m| m.rawname == "demo"));
+}
+
+#[test]
+fn a_module_xml_at_the_root_and_in_the_modules_directory_is_refused_in_both_formats() {
+    let scratch = scratch();
+    let evil = evil_xml();
+    for zip in [false, true] {
+        let package = scratch.path().join(format!("both-{zip}.pkg"));
+        write_package(
+            &package,
+            zip,
+            &[
+                ("module.xml", evil.as_bytes()),
+                ("demo/module.xml", XML.as_bytes()),
+                ("module.wasm", b"\0asm"),
+            ],
+        );
+        refused_by_both(
+            &package,
+            "it holds `module.xml` at its root and `demo/module.xml` too",
+        );
+    }
+}
