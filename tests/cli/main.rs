@@ -6,6 +6,7 @@ mod config;
 mod contract;
 mod crash;
 mod disk;
+mod downloads;
 mod escapes;
 mod freshness;
 mod lifecycle;

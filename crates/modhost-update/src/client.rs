@@ -19,6 +19,11 @@ use crate::{Error, Location, Result, a2, file_error, freepbx, joomla};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The longest a whole download may take, however steadily the server trickles.
 pub const MAX_TRANSFER_TIME: Duration = Duration::from_secs(600);
+/// The slowest a server may send, in bytes per second averaged over each stretch of the
+/// client's timeout (as curl's `--speed-limit` with `--speed-time`): a server trickling a
+/// byte at a time never goes silent long enough for the timeout, and would otherwise hold
+/// a download, and whoever waits for it, until [`MAX_TRANSFER_TIME`].
+pub const MIN_TRANSFER_RATE: u64 = 1024;
 /// The largest package downloaded unless the client is told otherwise, whatever size the
 /// channel states.
 pub const MAX_PACKAGE: u64 = 256 * 1024 * 1024;
@@ -147,6 +152,7 @@ impl Client {
         };
         let mut bytes = Vec::new();
         let mut chunk = vec![0; 64 * 1024];
+        let mut pace = Pace::new(self.timeout);
         loop {
             let n = reader
                 .read(&mut chunk)
@@ -156,6 +162,7 @@ impl Client {
             }
             bytes.extend_from_slice(&chunk[..n]);
             progress(bytes.len() as u64);
+            pace.received(n).map_err(fetch)?;
         }
         // jBackend refuses a download with its JSON error, and may do so with status 200:
         // its message is the answer, not a package or a document to check.
@@ -409,6 +416,46 @@ impl Client {
         }
         release.digests.verify(&body.bytes).map_err(mismatch)?;
         fs_err::write(path, &body.bytes).map_err(file_error(path))
+    }
+}
+
+/// How fast a server sends, stretch by stretch: each stretch as long as the timeout must
+/// bring [`MIN_TRANSFER_RATE`] bytes a second.
+struct Pace {
+    stretch: Duration,
+    started: std::time::Instant,
+    bytes: u64,
+}
+
+impl Pace {
+    fn new(stretch: Duration) -> Self {
+        Pace {
+            stretch,
+            started: std::time::Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    /// Counts `n` bytes received; `Err` with why the transfer is given up on when the
+    /// stretch just ended brought too few.
+    fn received(&mut self, n: usize) -> std::result::Result<(), String> {
+        self.bytes += n as u64;
+        let elapsed = self.started.elapsed();
+        if elapsed < self.stretch {
+            return Ok(());
+        }
+        let needed = (MIN_TRANSFER_RATE as f64 * elapsed.as_secs_f64()) as u64;
+        if self.bytes < needed {
+            return Err(format!(
+                "the server sent only {} bytes in {:.1} s, slower than the {MIN_TRANSFER_RATE} \
+                 bytes a second a transfer needs ([updates] timeout_secs sets the stretch \
+                 measured): it is given up on",
+                self.bytes,
+                elapsed.as_secs_f64()
+            ));
+        }
+        *self = Pace::new(self.stretch);
+        Ok(())
     }
 }
 

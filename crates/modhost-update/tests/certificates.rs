@@ -60,8 +60,8 @@ fn self_signed(ca: bool) -> Made {
 /// it gets through with 404; its base URL.
 fn serve(made: &Made) -> String {
     let key = PrivatePkcs8KeyDer::from(made.key.serialize_der());
-    let config = common::server_config(vec![made.cert.clone()], key.into());
-    common::serve(config, |_, out| {
+    let config = modhost_test_support::tls::server_config(vec![made.cert.clone()], key.into());
+    modhost_test_support::tls::serve(config, |_, out| {
         let _ = out
             .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     })

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::{Tls, answer};
 use modhost_update::index::MAX_INDEX;
@@ -417,5 +418,62 @@ fn an_endless_package_is_read_no_further_than_its_published_size() {
         other => panic!("expected a mismatch, got {other:?}"),
     }
     assert_eq!(received, 1001, "read past the published size");
+    assert!(!tls.file("p.tgz").exists());
+}
+
+#[test]
+fn a_package_trickled_slower_than_the_floor_is_given_up_on_within_the_timeout() {
+    let tls = Tls::new();
+    let size = 1 << 20;
+    let url = tls.streaming(move |request, out| {
+        let path = request.split_whitespace().nth(1).unwrap_or_default();
+        if path == "/a2/pb/modsource.json" {
+            let document = format!(
+                r#"{{"rawname":"pb","version":"2.0.0","size":{size},"sha256":"{}"}}"#,
+                "a".repeat(64)
+            );
+            let _ = out.write_all(&answer("200 OK", document.as_bytes()));
+            return;
+        }
+        // Never silent for long, never fast: a byte every 20 ms, 50 bytes a second.
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
+        let mut sent = out.write_all(head.as_bytes());
+        while sent.is_ok() {
+            sent = out.write_all(b"x").and_then(|()| out.flush());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let source = Source {
+        name: "pb/update_url".into(),
+        kind: Kind::A2,
+        location: Location::Url(format!("{url}/a2/pb")),
+        public_keys: Vec::new(),
+        seen: Default::default(),
+        extra_query: None,
+    };
+    let client = Client::new(Some(&tls.file("ca.pem")), Duration::from_secs(1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let releases = client
+        .releases(&source, None, &Target::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let started = std::time::Instant::now();
+    match download(&client, &releases[0], tls.dir.path()) {
+        Err(Error::Fetch {
+            url: fetched,
+            message,
+        }) => {
+            assert!(fetched.starts_with(&url), "{fetched}");
+            assert!(
+                message.contains("slower than the 1024 bytes a second a transfer needs"),
+                "{message}"
+            );
+        }
+        other => panic!("expected the trickle given up on, got {other:?}"),
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(4),
+        "given up on after {took:?}"
+    );
     assert!(!tls.file("p.tgz").exists());
 }

@@ -4,8 +4,7 @@
 #![allow(dead_code, reason = "each test file uses its own part of it")]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,9 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use blake2::{Blake2b512, Digest};
 use ed25519_dalek::{Signer as _, SigningKey};
 use modhost_update::{Client, PublicKey};
-use rustls::{ServerConfig, ServerConnection, StreamOwned};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
 
 /// A fresh CA and a certificate for 127.0.0.1 signed by it, as PEM files in a temporary
 /// directory: `ca.pem` (what clients trust), `server.pem` and `server.key`.
@@ -45,12 +42,12 @@ impl Tls {
     }
 
     fn server_config(&self) -> Arc<ServerConfig> {
-        let chain = CertificateDer::pem_file_iter(self.file("server.pem"))
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .unwrap_or_else(|e| panic!("{e}"));
-        let key =
-            PrivateKeyDer::from_pem_file(self.file("server.key")).unwrap_or_else(|e| panic!("{e}"));
-        server_config(chain, key)
+        modhost_test_support::tls::TlsFiles {
+            ca: self.file("ca.pem"),
+            cert: self.file("server.pem"),
+            key: self.file("server.key"),
+        }
+        .server_config()
     }
 
     /// An HTTPS server on loopback that answers each request, one connection at a time,
@@ -70,52 +67,7 @@ impl Tls {
     }
 }
 
-/// A TLS server configuration presenting `chain` with `key`.
-pub fn server_config(
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-) -> Arc<ServerConfig> {
-    let config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
-            .unwrap_or_else(|e| panic!("{e}"));
-    Arc::new(config)
-}
-
-/// An HTTPS server on loopback under `config` that answers each request, one connection
-/// at a time, as [`Tls::streaming`] says; its base URL.
-pub fn serve(
-    config: Arc<ServerConfig>,
-    answer: impl Fn(&str, &mut dyn Write) + Send + 'static,
-) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let url = format!(
-        "https://{}",
-        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
-    );
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let Ok(connection) = ServerConnection::new(Arc::clone(&config)) else {
-                continue;
-            };
-            let mut tls = StreamOwned::new(connection, stream);
-            let mut reader = BufReader::new(&mut tls);
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
-                continue;
-            }
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            answer(&request_line, &mut tls);
-            tls.conn.send_close_notify();
-            let _ = tls.flush();
-        }
-    });
-    url
-}
+use modhost_test_support::tls::serve;
 
 /// An answer with status `status` and `body`.
 pub fn answer(status: &str, body: &[u8]) -> Vec<u8> {

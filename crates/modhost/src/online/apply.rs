@@ -378,10 +378,10 @@ pub(crate) fn apply_online(
     offers: Option<&[Checked]>,
     partial: bool,
 ) -> Result<(Vec<Change>, Vec<String>)> {
-    // Held from before the downloads: taking it later would run recovery, which sweeps
-    // staging/, where the downloads are.
-    let lock = host.lock()?;
-    let downloads = host.layout.staging_dir()?;
+    // Downloaded before the root's lock is taken, so that a slow server never keeps
+    // other changes of the root waiting, and outside staging/, which taking the lock
+    // sweeps.
+    let downloads = download_dir(&host.layout.root)?;
     let admin: Vec<String> = host.state.sources()?.into_iter().map(|s| s.name).collect();
     let client = client(host)?;
     let installed: BTreeSet<String> = host
@@ -442,6 +442,7 @@ pub(crate) fn apply_online(
     if packages.is_empty() {
         return Ok((Vec::new(), failures));
     }
+    let lock = host.lock()?;
     match crate::ops::apply_locked(host, &lock, &packages, mode, options, &origin) {
         Ok(mut changes) => {
             for change in &mut changes {
@@ -468,9 +469,9 @@ fn updated_from(name: &str, bound: Option<&str>, channel: &str, declared_by: Opt
     }
 }
 
-/// A hidden work directory inside `dir` for a download that is not part of a change: the
-/// root's staging area is swept by other processes' recovery, and the same file system
-/// lets the verified package be renamed into place. It is removed when dropped; one an
+/// A hidden work directory inside `dir` for downloads: the root's staging area is swept
+/// by other processes' recovery, and the same file system lets a verified package be
+/// renamed into place. It is removed when dropped; one an
 /// interrupted download left behind is removed by the next download into `dir`.
 fn download_dir(dir: &Path) -> Result<DownloadDir> {
     clear_stale_downloads(dir);

@@ -1,0 +1,136 @@
+//! Packages from a slow or a trickling server: downloaded before the root's lock is taken,
+//! so that other changes of the root never wait for a server, and given up on when the
+//! server sends slower than the floor, leaving the root as it was.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use modhost_test_support::tls::{TlsFiles, generate, serve};
+use modhost_test_support::{Root, arg, package, package_at};
+use sha2::{Digest, Sha256};
+
+use crate::root;
+
+/// A Joomla feed in `dir` offering phonebook 1.0.0 from `url`/phonebook.tgz with the
+/// checksum of `bytes`, added to `root` as source `slow`.
+fn feed(root: &Root, dir: &Path, url: &str, bytes: &[u8]) {
+    let sha: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let xml = format!(
+        "<updates><update><name>phonebook</name><element>phonebook</element>\
+         <version>1.0.0</version><targetplatform name=\"modhost\" version=\".*\"/>\
+         <tags><tag>stable</tag></tags><downloads><downloadurl type=\"full\" format=\"tgz\">\
+         {url}/phonebook.tgz</downloadurl></downloads><sha256>{sha}</sha256></update></updates>"
+    );
+    let path = dir.join("feed.xml");
+    assert!(std::fs::write(&path, xml).is_ok());
+    root.ok(&["source", "add", "slow", arg(&path), "--kind", "joomla"]);
+}
+
+/// Serves the package `bytes` with `tls`, writing `chunk` bytes every `pause`; its URL,
+/// and a flag set once the package was asked for.
+fn slow_server(
+    tls: &TlsFiles,
+    bytes: Vec<u8>,
+    chunk: usize,
+    pause: Duration,
+) -> (String, Arc<AtomicBool>) {
+    let asked = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&asked);
+    let url = serve(tls.server_config(), move |_, out| {
+        seen.store(true, Ordering::SeqCst);
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            bytes.len()
+        );
+        if out.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        for part in bytes.chunks(chunk) {
+            if out.write_all(part).and_then(|()| out.flush()).is_err() {
+                return;
+            }
+            std::thread::sleep(pause);
+        }
+    });
+    (url, asked)
+}
+
+#[test]
+fn a_slow_download_never_keeps_other_changes_of_the_root_waiting() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let tls = generate(dir.path());
+    let bytes = std::fs::read(package_at("phonebook", "1.0.0")).unwrap_or_default();
+    // Well above the floor, and still some seconds long.
+    let chunk = bytes.len().div_ceil(12);
+    let (url, asked) = slow_server(&tls, bytes.clone(), chunk, Duration::from_millis(250));
+    feed(&root, dir.path(), &url, &bytes);
+
+    let mut online = root
+        .command(&[
+            "--ca-cert",
+            arg(&tls.ca),
+            "install",
+            "--online",
+            "phonebook",
+        ])
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let waiting = Instant::now();
+    while !asked.load(Ordering::SeqCst) {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(60),
+            "never downloaded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // While phonebook downloads, another change of the root goes through at once.
+    root.ok(&["--no-wait", "install", arg(&package("voicemail"))]);
+    let finished = online.wait();
+    assert!(finished.is_ok_and(|s| s.success()));
+    let list = root.ok(&["list"]).stdout;
+    assert!(
+        list.contains("phonebook") && list.contains("voicemail"),
+        "{list}"
+    );
+}
+
+#[test]
+fn a_package_trickled_below_the_floor_is_given_up_on_and_the_root_is_unchanged() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    root.configure("[updates]\ntimeout_secs = 1\n");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let tls = generate(dir.path());
+    let bytes = std::fs::read(package_at("phonebook", "1.0.0")).unwrap_or_default();
+    // Never silent for a second, and far too slow: 50 bytes a second.
+    let (url, _) = slow_server(&tls, bytes.clone(), 1, Duration::from_millis(20));
+    feed(&root, dir.path(), &url, &bytes);
+    let before = root.fingerprint();
+    let started = Instant::now();
+    let run = root.fails(&[
+        "--ca-cert",
+        arg(&tls.ca),
+        "install",
+        "--online",
+        "phonebook",
+    ]);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.stderr
+            .contains("slower than the 1024 bytes a second a transfer needs"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+}
