@@ -47,6 +47,14 @@ pub(super) fn single_range(value: &HeaderValue) -> Option<HeaderValue> {
     HeaderValue::from_str(&range).ok()
 }
 
+/// The range to ask for instead of `range` (as [`single_range`] wrote it) when the file
+/// service found it unsatisfiable: a suffix longer than the file (`bytes=-N`, N > 0) means
+/// the whole file (RFC 9110 §14.1.2), which tower-http refuses with `416`.
+pub(super) fn whole_for_long_suffix(range: &HeaderValue) -> Option<HeaderValue> {
+    let suffix = range.to_str().ok()?.strip_prefix("bytes=-")?;
+    (suffix.parse::<u64>().ok()? > 0).then(|| HeaderValue::from_static("bytes=0-"))
+}
+
 /// Whether `if_range` (an `If-Range` value) names the representation whose `headers` were
 /// served: an entity tag by strong comparison (a weak tag never matches), a date when it
 /// is exactly the `Last-Modified` value. Anything else, or a representation without the

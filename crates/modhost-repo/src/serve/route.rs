@@ -47,6 +47,7 @@ pub(super) fn files(root: PathBuf) -> Files {
 pub(super) async fn respond(mut files: Files, request: Request<Incoming>) -> Response<Body> {
     // Always ready: neither the repository nor the compression has anything to wait for.
     let ready = std::future::poll_fn(|cx| files.poll_ready(cx)).await;
+    let head = request.method() == Method::HEAD;
     let response = match ready {
         Ok(()) => files.call(request).await,
         Err(never) => match never {},
@@ -66,6 +67,11 @@ pub(super) async fn respond(mut files: Files, request: Request<Incoming>) -> Res
         if let Ok(weak) = HeaderValue::from_bytes(&weak) {
             response.headers_mut().insert(ETAG, weak);
         }
+    }
+    // A HEAD answer has no body, whatever built it (a refusal's JSON, gzipped): over
+    // HTTP/2 a body of unknown length would keep the stream open after the headers.
+    if head {
+        response = response.map(|_| Empty::new().map_err(|never| match never {}).boxed_unsync());
     }
     response
 }
@@ -146,7 +152,13 @@ async fn answer(root: Arc<PathBuf>, request: Request<Incoming>) -> Response<Body
     let (request, _) = request.into_parts();
     let range = request.headers.get(RANGE).and_then(ranges::single_range);
     let has_range = range.is_some();
-    let mut response = serve_file(&file, &request, range).await;
+    let mut response = serve_file(&file, &request, range.clone()).await;
+    if let Ok(refused) = &response
+        && refused.status() == StatusCode::RANGE_NOT_SATISFIABLE
+        && let Some(whole) = range.as_ref().and_then(ranges::whole_for_long_suffix)
+    {
+        response = serve_file(&file, &request, Some(whole)).await;
+    }
     // If-Range: a part of another representation than the client holds would be spliced
     // onto what it has; it gets the whole file instead. Checked against the validators of
     // the file actually opened, so that a rebuild in between cannot slip through.

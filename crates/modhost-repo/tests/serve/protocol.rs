@@ -38,6 +38,18 @@ fn range_requests_get_the_bytes_asked_for_or_416() -> TestResult {
         header(&response, "content-range").as_deref(),
         Some("bytes */100000")
     );
+
+    // A suffix longer than the file is the whole file (RFC 9110 §14.1.2); one of no
+    // bytes is no range at all.
+    let mut response = agent.get(&url).header("Range", "bytes=-250000").call()?;
+    assert_eq!(response.status(), 206);
+    assert_eq!(
+        header(&response, "content-range").as_deref(),
+        Some("bytes 0-99999/100000")
+    );
+    assert_eq!(response.body_mut().read_to_vec()?, package);
+    let response = agent.get(&url).header("Range", "bytes=-0").call()?;
+    assert_eq!(response.status(), 416);
     Ok(())
 }
 
@@ -342,6 +354,51 @@ fn http2_is_negotiated_through_alpn() -> TestResult {
             assert_eq!(version, http::Version::HTTP_2);
             assert_eq!(status, 200);
             assert_eq!(body.as_ref(), expected);
+        }
+        Ok::<_, Box<dyn Error>>(())
+    })?;
+    Ok(())
+}
+
+#[test]
+fn head_over_http2_ends_with_the_headers_for_refusals_too() -> TestResult {
+    let tls = Tls::new();
+    let repo = repository(vec![entry("core")]);
+    let addr = tls.serve(repo.path(), 8, Duration::from_secs(5));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let connector = tokio_rustls::TlsConnector::from(tls.client_config(&[b"h2"]));
+        let stream = connector
+            .connect(ServerName::try_from("127.0.0.1")?, tcp)
+            .await?;
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await?;
+        tokio::spawn(connection);
+        // A refusal is a gzippable JSON document: its HEAD must still end at the headers.
+        for (path, expected) in [
+            ("/nosuch", 404),
+            ("/packages/core-1.0.0.tgz", 404),
+            ("/index.json", 200),
+        ] {
+            let request = http::Request::head(format!("https://127.0.0.1{path}"))
+                .header("accept-encoding", "gzip")
+                .body(Empty::<Bytes>::new())?;
+            let answered = tokio::time::timeout(Duration::from_secs(5), async {
+                let response = sender.send_request(request).await?;
+                let status = response.status();
+                let body = response.into_body().collect().await?.to_bytes();
+                Ok::<_, hyper::Error>((status, body))
+            })
+            .await;
+            let Ok(Ok((status, body))) = answered else {
+                panic!("HEAD {path} over HTTP/2 did not end cleanly: {answered:?}");
+            };
+            assert_eq!(status, expected, "{path}");
+            assert!(body.is_empty(), "{path}: a body of {} bytes", body.len());
         }
         Ok::<_, Box<dyn Error>>(())
     })?;
