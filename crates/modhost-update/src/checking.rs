@@ -6,7 +6,7 @@ use crate::client::Client;
 use crate::index::MAX_INDEX;
 use crate::release::{Release, SetAside};
 use crate::release_document::{RELEASE_DOCUMENT, ReleaseDocument};
-use crate::signature::{PublicKey, SIGNATURE_SUFFIX, Signed, verify};
+use crate::signature::{PublicKey, Signed, verify};
 use crate::source::Source;
 use crate::trust::{MAX_CLOCK_SKEW, Refusal, Seen, Trust, now};
 use crate::{Error, Location, Result};
@@ -82,14 +82,7 @@ impl<'a> Checking<'a> {
     /// Fetches the signature of the document at `location` and checks it against the
     /// pinned keys, for the release `serial` when there is one.
     fn verify(&self, location: &Location, bytes: &[u8], serial: Option<u64>) -> Result<Signed> {
-        let sig = match location {
-            Location::Url(url) => Location::Url(format!("{url}{SIGNATURE_SUFFIX}")),
-            Location::Path(path) => {
-                let mut sig = path.clone().into_os_string();
-                sig.push(SIGNATURE_SUFFIX);
-                Location::Path(sig.into())
-            }
-        };
+        let sig = location.signature();
         let shown = location.to_string();
         let signature = self
             .client

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::{Component, PathBuf};
 
+use crate::signature::SIGNATURE_SUFFIX;
 use crate::{Error, Result};
 
 /// An HTTPS URL or a local path. A reference found in a remote document always resolves to
@@ -21,6 +22,15 @@ impl Location {
     pub fn parse(text: &str) -> Result<Self> {
         let text = text.trim();
         if text.to_ascii_lowercase().starts_with("https://") {
+            if has_credentials(text) {
+                return Err(Error::Location {
+                    location: without_credentials(text),
+                    why: "credentials in a URL (`user:password@`) would be shown wherever the \
+                          source is and sent with every request: give the source a download \
+                          key instead"
+                        .to_owned(),
+                });
+            }
             return Ok(Location::Url(text.trim_end_matches('/').to_owned()));
         }
         if text.contains("://") {
@@ -69,13 +79,19 @@ impl Location {
     /// name a local file.
     pub fn resolve(&self, reference: &str) -> Result<Location> {
         let reference = reference.trim();
-        if reference.to_ascii_lowercase().starts_with("https://") {
-            return Ok(Location::Url(reference.to_owned()));
-        }
         let refused = |why: &str| Error::Location {
-            location: reference.to_owned(),
+            location: without_credentials(reference),
             why: why.to_owned(),
         };
+        if reference.to_ascii_lowercase().starts_with("https://") {
+            if has_credentials(reference) {
+                return Err(refused(
+                    "a location with credentials (`user:password@`) is not followed: they \
+                     would be sent to the server and shown",
+                ));
+            }
+            return Ok(Location::Url(reference.to_owned()));
+        }
         if reference.to_ascii_lowercase().starts_with("http://") {
             return Err(Error::PlainHttp(reference.to_owned()));
         }
@@ -134,6 +150,26 @@ impl Location {
         }
     }
 
+    /// Where the signature of the document at this location is: `.minisig` added to its
+    /// path, before any query (a PHP endpoint's `…/update.php?channel=stable` is signed at
+    /// `…/update.php.minisig?channel=stable`); a fragment is never sent, so it is dropped.
+    pub fn signature(&self) -> Location {
+        match self {
+            Location::Url(url) => {
+                let url = url.split_once('#').map_or(url.as_str(), |(sent, _)| sent);
+                Location::Url(match url.split_once('?') {
+                    Some((path, query)) => format!("{path}{SIGNATURE_SUFFIX}?{query}"),
+                    None => format!("{url}{SIGNATURE_SUFFIX}"),
+                })
+            }
+            Location::Path(path) => {
+                let mut sig = path.clone().into_os_string();
+                sig.push(SIGNATURE_SUFFIX);
+                Location::Path(sig.into())
+            }
+        }
+    }
+
     /// The file name at the end of the location.
     pub fn file_name(&self) -> Option<String> {
         match self {
@@ -144,6 +180,34 @@ impl Location {
                 .map(str::to_owned),
             Location::Path(path) => path.file_name().map(|n| n.to_string_lossy().into_owned()),
         }
+    }
+}
+
+/// The authority of `url`: what follows the scheme, up to the path, query or fragment.
+fn authority(url: &str) -> (usize, &str) {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    (
+        start,
+        rest.split(['/', '?', '#']).next().unwrap_or_default(),
+    )
+}
+
+/// Whether `url` carries credentials before its host (`https://user:password@host/`).
+fn has_credentials(url: &str) -> bool {
+    authority(url).1.contains('@')
+}
+
+/// `url` with any credentials before its host left out, as a message may show it.
+fn without_credentials(url: &str) -> String {
+    let (start, authority) = authority(url);
+    match authority.rsplit_once('@') {
+        Some((_, host)) => format!(
+            "{}…@{host}{}",
+            &url[..start],
+            &url[start + authority.len()..]
+        ),
+        None => url.to_owned(),
     }
 }
 
@@ -184,6 +248,42 @@ mod tests {
             origin("https://repo.example.org/pkg.tgz")
         );
         assert_eq!(Location::Path("/srv/repo".into()).origin(), None);
+    }
+
+    #[test]
+    fn a_signature_is_beside_its_document_before_any_query() {
+        assert_eq!(
+            url("https://h.example/update.php?channel=stable#top").signature(),
+            url("https://h.example/update.php.minisig?channel=stable")
+        );
+        assert_eq!(
+            url("https://h.example/pb.json").signature(),
+            url("https://h.example/pb.json.minisig")
+        );
+        assert_eq!(
+            Location::Path("/srv/pb.json".into()).signature(),
+            Location::Path("/srv/pb.json.minisig".into())
+        );
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_refused_and_never_shown() {
+        for refused in [
+            Location::parse("https://admin:S3cret@repo.example/a2/pb"),
+            url("https://repo.example/x.json").resolve("https://u:S3cret@cdn.example/pb.tgz"),
+        ] {
+            let message = refused
+                .map(|l| l.to_string())
+                .unwrap_or_else(|e| e.to_string());
+            assert!(message.contains("credentials"), "{message}");
+            assert!(
+                !message.contains("S3cret") && !message.contains("admin"),
+                "{message}"
+            );
+            assert!(message.contains("https://…@"), "{message}");
+        }
+        // An `@` in the path or the query is no credential.
+        assert!(Location::parse("https://repo.example/~a@b/x?mail=a@b.example").is_ok());
     }
 
     #[test]
