@@ -131,7 +131,7 @@ pub struct SyntaxError {
 pub fn decode(bytes: &[u8]) -> Result<&str, SyntaxError> {
     // As `parse` would, so that a huge file is refused as such, not for a late bad byte.
     if bytes.len() > crate::MAX_SIZE {
-        return Err(too_large());
+        return Err(too_large(crate::MAX_SIZE));
     }
     let error = match std::str::from_utf8(bytes) {
         Ok(text) => return Ok(text),
@@ -166,10 +166,10 @@ pub fn decode(bytes: &[u8]) -> Result<&str, SyntaxError> {
     })
 }
 
-fn too_large() -> SyntaxError {
+fn too_large(max_size: usize) -> SyntaxError {
     SyntaxError {
         position: Position { line: 1, column: 1 },
-        message: format!("the document is larger than {} bytes", crate::MAX_SIZE),
+        message: format!("the document is larger than {max_size} bytes"),
     }
 }
 
@@ -199,10 +199,31 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(value).into_owned())
 }
 
-/// Parses `source` into its root element.
+/// How large a document [`parse_within`] reads: bytes, and elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// The most bytes.
+    pub max_size: usize,
+    /// The most elements.
+    pub max_elements: usize,
+}
+
+/// The bounds of a module.xml: [`crate::MAX_SIZE`] bytes, 20,000 elements.
+pub const MODULE_XML: Bounds = Bounds {
+    max_size: crate::MAX_SIZE,
+    max_elements: MAX_ELEMENTS,
+};
+
+/// Parses `source` into its root element, within the bounds of a module.xml.
 pub fn parse(source: &str) -> Result<Element, SyntaxError> {
-    if source.len() > crate::MAX_SIZE {
-        return Err(too_large());
+    parse_within(source, MODULE_XML)
+}
+
+/// Parses `source` into its root element: a document larger than `bounds`, in bytes or
+/// in elements, is refused.
+pub fn parse_within(source: &str, bounds: Bounds) -> Result<Element, SyntaxError> {
+    if source.len() > bounds.max_size {
+        return Err(too_large(bounds.max_size));
     }
     let mut reader = Reader::from_str(source);
     reader.config_mut().trim_text(false);
@@ -237,8 +258,11 @@ pub fn parse(source: &str) -> Result<Element, SyntaxError> {
             }
             Event::Start(start) => {
                 elements += 1;
-                if elements > MAX_ELEMENTS {
-                    return Err(fail(offset, format!("more than {MAX_ELEMENTS} elements")));
+                if elements > bounds.max_elements {
+                    return Err(fail(
+                        offset,
+                        format!("more than {} elements", bounds.max_elements),
+                    ));
                 }
                 if stack.len() >= MAX_DEPTH {
                     return Err(fail(
@@ -250,8 +274,11 @@ pub fn parse(source: &str) -> Result<Element, SyntaxError> {
             }
             Event::Empty(start) => {
                 elements += 1;
-                if elements > MAX_ELEMENTS {
-                    return Err(fail(offset, format!("more than {MAX_ELEMENTS} elements")));
+                if elements > bounds.max_elements {
+                    return Err(fail(
+                        offset,
+                        format!("more than {} elements", bounds.max_elements),
+                    ));
                 }
                 let done = element(&mut locator, &start, offset).map_err(|(o, m)| fail(o, m))?;
                 match stack.last_mut() {

@@ -4,8 +4,17 @@
 use modhost_manifest::xml::{self, Element};
 use regex::RegexBuilder;
 
+use crate::index::MAX_INDEX;
 use crate::release::{Digests, Release, SetAside, Stability, Target};
 use crate::{Location, valid_release};
+
+/// How large an update XML is read: as large as any channel document, and as many
+/// elements as that many bytes could sensibly hold (an `<update>` is some 20 elements in
+/// a kibibyte or more).
+const BOUNDS: xml::Bounds = xml::Bounds {
+    max_size: MAX_INDEX as usize,
+    max_elements: 100_000,
+};
 
 /// The longest `<targetplatform version>` pattern accepted: it is remote data.
 const MAX_PATTERN: usize = 256;
@@ -25,7 +34,7 @@ pub(crate) fn parse(
     target: &Target,
 ) -> Result<(Vec<Release>, Vec<SetAside>), String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "the update XML is not UTF-8".to_owned())?;
-    let root = xml::parse(text).map_err(|e| {
+    let root = xml::parse_within(text, BOUNDS).map_err(|e| {
         format!(
             "the update XML is malformed at {}:{}: {}",
             e.position.line,
@@ -234,6 +243,29 @@ mod tests {
             &target(Stability::Stable),
         )
         .map(|(r, _)| r.into_iter().map(|r| r.location).collect())
+    }
+
+    #[test]
+    fn a_feed_of_several_mebibytes_is_read_as_any_channel_document() {
+        // Some 3.2 MiB and 84,000 elements: past a module.xml's bounds, within a
+        // document's.
+        let filler = "<infourl>https://example.org/changelog</infourl>".repeat(16);
+        let updates: String = (0..3000)
+            .map(|i| {
+                update(&format!("1.0.{i}"), "stable", ANY)
+                    .replace("</update>", &format!("{filler}</update>"))
+            })
+            .collect();
+        let xml = format!("<updates>{updates}</updates>");
+        assert!(xml.len() > 3 << 20, "{}", xml.len());
+        let doc = Location::Url("https://h/joomla/phonebook.xml".into());
+        let read = parse(
+            xml.as_bytes(),
+            &doc,
+            Some("phonebook"),
+            &target(Stability::Stable),
+        );
+        assert_eq!(read.map(|(r, _)| r.len()), Ok(3000));
     }
 
     #[test]
