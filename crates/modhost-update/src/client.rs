@@ -319,11 +319,25 @@ impl Client {
                 releases
             }
         };
-        // Joomla tags its updates; elsewhere the version's pre-release word says.
-        let (releases, unstable): (Vec<Release>, Vec<Release>) = releases
+        // A module's own channel offers that module only. An index or a Joomla feed lists
+        // many; a document of one release (a2, FreePBX) naming another module is a
+        // mistake or a trick, and is said.
+        let (releases, others): (Vec<Release>, Vec<Release>) = releases
             .into_iter()
-            .filter(|r| rawname.is_none_or(|name| r.rawname == name))
-            .partition(|r| {
+            .partition(|r| rawname.is_none_or(|name| r.rawname == name));
+        if let (Some(own), Kind::A2 | Kind::Freepbx) = (rawname, source.kind) {
+            set_aside.extend(others.into_iter().map(|r| SetAside {
+                reason: format!(
+                    "it is in a channel of module `{own}`, which offers that module's \
+                     updates only"
+                ),
+                rawname: r.rawname,
+                version: r.version,
+            }));
+        }
+        // Joomla tags its updates; elsewhere the version's pre-release word says.
+        let (releases, unstable): (Vec<Release>, Vec<Release>) =
+            releases.into_iter().partition(|r| {
                 source.kind == Kind::Joomla || Stability::of_version(&r.version) >= target.stability
             });
         set_aside.extend(unstable.into_iter().map(|r| SetAside {

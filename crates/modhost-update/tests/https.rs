@@ -477,3 +477,41 @@ fn a_package_trickled_slower_than_the_floor_is_given_up_on_within_the_timeout() 
     );
     assert!(!tls.file("p.tgz").exists());
 }
+
+#[test]
+fn a_modules_own_a2_channel_naming_another_module_is_set_aside_with_why() {
+    let tls = Tls::new();
+    let url = tls.scripted(|_| {
+        let document = format!(
+            r#"{{"rawname":"voicemail","version":"9.0.0","sha256":"{}"}}"#,
+            "a".repeat(64)
+        );
+        answer("200 OK", document.as_bytes())
+    });
+    let source = Source {
+        name: "phonebook/updateurl".into(),
+        kind: Kind::A2,
+        location: Location::Url(format!("{url}/a2/phonebook")),
+        public_keys: Vec::new(),
+        seen: Default::default(),
+        extra_query: None,
+    };
+    let answer = tls
+        .client()
+        .check(&source, Some("phonebook"), &Target::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(answer.releases.is_empty());
+    let aside: Vec<_> = answer
+        .set_aside
+        .iter()
+        .map(|s| (s.rawname.as_str(), s.version.as_str(), s.reason.as_str()))
+        .collect();
+    assert_eq!(
+        aside,
+        [(
+            "voicemail",
+            "9.0.0",
+            "it is in a channel of module `phonebook`, which offers that module's updates only"
+        )]
+    );
+}
