@@ -124,6 +124,12 @@ pub struct TopLevel {
 /// The names a component imports and exports at its top level, read in one pass without
 /// validating or compiling it.
 pub fn top_level(bytes: &[u8]) -> Result<TopLevel, String> {
+    if !bytes.starts_with(WASM_MAGIC) {
+        return Err(format!(
+            "it is not a WebAssembly file: {}",
+            first_bytes(bytes)
+        ));
+    }
     let mut names = TopLevel::default();
     let mut depth = 0usize;
     for payload in Parser::new(0).parse_all(bytes) {
@@ -151,6 +157,32 @@ pub fn top_level(bytes: &[u8]) -> Result<TopLevel, String> {
         }
     }
     Ok(names)
+}
+
+/// How every WebAssembly file, module or component, begins.
+const WASM_MAGIC: &[u8] = b"\0asm";
+
+/// What `bytes` look like, for a file that should have been WebAssembly.
+fn first_bytes(bytes: &[u8]) -> String {
+    let head = &bytes[..bytes.len().min(16)];
+    if bytes.is_empty() {
+        "it is empty".to_owned()
+    } else if bytes.starts_with(b"PK\x03\x04") {
+        "it is a zip archive".to_owned()
+    } else if bytes.starts_with(&[0x1f, 0x8b]) {
+        "it is gzip data".to_owned()
+    } else if head
+        .iter()
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    {
+        format!(
+            "it is text, starting `{}`",
+            String::from_utf8_lossy(head).escape_debug()
+        )
+    } else {
+        let hex: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        format!("it starts with the bytes {}", hex.join(" "))
+    }
 }
 
 /// The interfaces the host itself links: WASI 0.2 and every supported `modhost:module`
@@ -203,5 +235,48 @@ mod tests {
         let core = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
         assert!(component_imports(&core).is_err_and(|e| e.contains("core WebAssembly")));
         assert!(component_imports(b"not wasm").is_err());
+        for (bytes, said) in [
+            (&b""[..], "it is not a WebAssembly file: it is empty"),
+            (
+                b"PK\x03\x04rest",
+                "it is not a WebAssembly file: it is a zip archive",
+            ),
+            (
+                b"<module>\n<rawname>",
+                "it is not a WebAssembly file: it is text, starting `<module>\\n<rawnam`",
+            ),
+            (
+                b"\x7fELF\x02\x01",
+                "it is not a WebAssembly file: it starts with the bytes 7f 45 4c 46",
+            ),
+        ] {
+            assert_eq!(component_imports(bytes), Err(said.to_owned()));
+        }
+    }
+
+    #[test]
+    fn an_interface_the_contract_lacks_is_an_unknown_import_not_a_version() {
+        let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let runtime = crate::Runtime::new(cache.path()).unwrap_or_else(|e| panic!("{e}"));
+        let version = crate::SUPPORTED_API_VERSIONS[0];
+        let names = TopLevel {
+            imports: vec![format!("modhost:module/zz@{version}")],
+            exports: Vec::new(),
+        };
+        match runtime.check_top_level(std::path::Path::new("m.wasm"), &names) {
+            Err(crate::Error::Imports { unknown, .. }) => {
+                assert_eq!(unknown, [format!("modhost:module/zz@{version}")]);
+            }
+            other => panic!("expected an unknown import, got {other:?}"),
+        }
+        let names = TopLevel {
+            imports: vec!["modhost:module/kv@9.9.9".to_owned()],
+            exports: Vec::new(),
+        };
+        let refused = runtime.check_top_level(std::path::Path::new("m.wasm"), &names);
+        assert!(
+            matches!(&refused, Err(crate::Error::ApiVersion { found, .. }) if found == "9.9.9"),
+            "{refused:?}"
+        );
     }
 }

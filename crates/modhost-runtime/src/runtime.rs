@@ -193,7 +193,13 @@ impl Runtime {
             if self.provided.iter().any(|p| import.satisfied_by(p)) {
                 continue;
             }
-            if import.package() == "modhost:module" {
+            let supported = import
+                .version
+                .as_ref()
+                .is_some_and(|v| crate::SUPPORTED_API_VERSIONS.contains(&v.to_string().as_str()));
+            // An interface the contract does not have, of a version it has, is one more
+            // unknown import, listed with what the host offers.
+            if import.package() == "modhost:module" && !supported {
                 return Err(Error::ApiVersion {
                     path: path.to_owned(),
                     found: import.version.map(|v| v.to_string()).unwrap_or_default(),
