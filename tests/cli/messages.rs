@@ -32,6 +32,24 @@ fn a_mistyped_package_or_a_directory_without_module_xml_is_named_for_what_it_is(
         "{}",
         run.stderr
     );
+    // A FIFO or a device is named for what it is, and never opened (a FIFO would block).
+    let fifo = dir.path().join("pb.tgz");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()));
+    for (path, kind) in [
+        (fifo.as_path(), "a FIFO"),
+        (std::path::Path::new("/dev/zero"), "a device"),
+    ] {
+        let run = root.fails(&["upgrade", arg(path)]);
+        assert!(
+            run.stderr.contains(&format!(
+                "`{}` is {kind}, not a package file",
+                path.display()
+            )),
+            "{}",
+            run.stderr
+        );
+    }
 }
 
 #[test]

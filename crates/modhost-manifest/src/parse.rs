@@ -139,6 +139,20 @@ impl Parser {
         });
     }
 
+    /// Warns that update channel `url`, declared by `element`, is never checked unless it
+    /// is an `https://` URL: modhost fetches nothing else for a module.
+    fn warn_unless_https(&mut self, position: Position, element: &str, url: &str) {
+        if !url.to_ascii_lowercase().starts_with("https://") {
+            self.warn(
+                position,
+                format!(
+                    "{element} `{url}` is not an https:// URL: modhost never checks it for \
+                     updates"
+                ),
+            );
+        }
+    }
+
     fn warn(&mut self, position: Position, message: impl Into<String>) {
         self.warnings.push(Problem {
             position,
@@ -321,6 +335,9 @@ impl Parser {
         let hooks = self.hooks(root);
         let methods = self.methods(root);
         let updateurl = self.text(root, "updateurl");
+        if let (Some(url), Some(element)) = (&updateurl, root.child("updateurl")) {
+            self.warn_unless_https(element.position, "<updateurl>", url);
+        }
         let updateurl_publickey = root
             .child("updateurl")
             .and_then(|u| u.attribute("publickey"))
@@ -1161,22 +1178,35 @@ impl Parser {
     }
 
     fn component(&mut self, root: &Element) -> String {
+        let position = root
+            .child("component")
+            .map(|e| e.position)
+            .unwrap_or_default();
         let Some(component) = self.text(root, "component") else {
+            if root.child("component").is_some() {
+                self.problem(
+                    position,
+                    format!(
+                        "<component> is empty: name the component, or leave the element out \
+                         for `{DEFAULT_COMPONENT}`"
+                    ),
+                );
+            }
             return DEFAULT_COMPONENT.to_owned();
         };
-        let safe = !component.starts_with('/')
-            && component
+        let problem = if component.contains('\\') {
+            Some("separates its path with `\\`: use `/`")
+        } else if component.starts_with('/')
+            || !component
                 .split('/')
-                .all(|part| !part.is_empty() && part != "." && part != "..");
-        if !safe {
-            let position = root
-                .child("component")
-                .map(|e| e.position)
-                .unwrap_or_default();
-            self.problem(
-                position,
-                format!("<component> `{component}` is not a relative path inside the package"),
-            );
+                .all(|part| !part.is_empty() && part != "." && part != "..")
+        {
+            Some("is not a relative path inside the package")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            self.problem(position, format!("<component> `{component}` {problem}"));
         }
         component
     }
@@ -1198,6 +1228,7 @@ impl Parser {
                 self.problem(element.position, "<server> has no URL");
                 continue;
             }
+            self.warn_unless_https(element.position, "<server>", url);
             servers.push(UpdateServer {
                 kind: element.attribute("type").unwrap_or("extension").to_owned(),
                 priority,

@@ -33,8 +33,14 @@ impl Location {
             }
             return Ok(Location::Url(text.trim_end_matches('/').to_owned()));
         }
-        if text.contains("://") {
+        if text.to_ascii_lowercase().starts_with("http://") {
             return Err(Error::PlainHttp(text.to_owned()));
+        }
+        if text.contains("://") {
+            return Err(Error::Location {
+                location: without_credentials(text),
+                why: "only https:// URLs and absolute paths are sources".to_owned(),
+            });
         }
         let path = PathBuf::from(text);
         if path.is_absolute() {
@@ -341,5 +347,12 @@ mod tests {
             Err(Error::PlainHttp(_))
         ));
         assert!(Location::parse("repo").is_err());
+        let file = Location::parse("file:///etc/passwd")
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert_eq!(
+            file,
+            Err("`file:///etc/passwd`: only https:// URLs and absolute paths are sources".into())
+        );
     }
 }

@@ -219,6 +219,11 @@ pub(crate) fn resolve(names: &[String], dir: Option<&Path>) -> Result<Vec<PathBu
             if path.is_file() || path.join("module.xml").is_file() {
                 return Ok(path.to_owned());
             }
+            if let Some(kind) = not_a_package_file(path) {
+                return Err(Error::Refused(vec![format!(
+                    "`{name}` is {kind}, not a package file"
+                )]));
+            }
             Err(Error::Refused(vec![match dir {
                 _ if path.is_dir() => format!(
                     "`{name}` is a directory without a module.xml, so it is no module directory"
@@ -234,6 +239,22 @@ pub(crate) fn resolve(names: &[String], dir: Option<&Path>) -> Result<Vec<PathBu
             }]))
         })
         .collect()
+}
+
+/// What `path` is when it exists but is neither a file nor a directory (a FIFO, a
+/// device, a socket): never opened, as reading one could block or never end.
+fn not_a_package_file(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let kind = std::fs::metadata(path).ok()?.file_type();
+    if kind.is_fifo() {
+        Some("a FIFO")
+    } else if kind.is_char_device() || kind.is_block_device() {
+        Some("a device")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else {
+        None
+    }
 }
 
 /// Whether `name` is written as a module's rawname, not a path.
