@@ -65,6 +65,33 @@ static char *answer(const char *format, const char *value) {
     return text;
 }
 
+/* A malloc'ed JSON string of `text`: quotes, backslashes and control characters escaped,
+ * as a context the application passed may hold any of them. */
+static char *json_string(const char *text) {
+    size_t size = 3;
+    for (const char *c = text; *c; c++) {
+        size += (unsigned char)*c < 0x20 ? 6 : (*c == '"' || *c == '\\') ? 2 : 1;
+    }
+    char *json = malloc(size), *out = json;
+    if (json == NULL) {
+        return NULL;
+    }
+    *out++ = '"';
+    for (const char *c = text; *c; c++) {
+        if ((unsigned char)*c < 0x20) {
+            out += sprintf(out, "\\u%04x", (unsigned char)*c);
+        } else {
+            if (*c == '"' || *c == '\\') {
+                *out++ = '\\';
+            }
+            *out++ = *c;
+        }
+    }
+    *out++ = '"';
+    *out = '\0';
+    return json;
+}
+
 /* pbx:telephony/calls@1.0.0: every function of the interface, told apart by `function`. */
 static int telephony(void *user_data, const char *function, const char *args_json,
                      const char *context, char **result_json) {
@@ -73,8 +100,8 @@ static int telephony(void *user_data, const char *function, const char *args_jso
     int status = 0;
 
     if (strcmp(function, "current-channel") == 0) {
-        /* option<string>: the string, or no answer (null) for none. */
-        *result_json = context ? answer("\"%s\"", context) : NULL;
+        /* option<string>: the string as JSON, or no answer (null) for none. */
+        *result_json = context ? json_string(context) : NULL;
         return 0;
     }
     pthread_mutex_lock(&sw->lock);

@@ -73,6 +73,9 @@ function c_strings(array $texts): array
 $root = sys_get_temp_dir() . '/modhost-php-' . bin2hex(random_bytes(6));
 $host = $modhost->new('modhost_host *');
 $error = $modhost->new('char *');
+// Set, not exited with, inside `try`: `exit` there would skip `finally`, leaving the host
+// open and its root behind.
+$status = 0;
 try {
     check($modhost, $modhost->modhost_open($root, null, null, 0, FFI::addr($host), FFI::addr($error)), $error, 'open');
 
@@ -94,11 +97,15 @@ try {
     $dispatch = json_decode(take($modhost, $result), true);
     if (isset($dispatch['stopped_by'])) {
         echo "call rejected: `{$dispatch['stopped_by']}` failed\n";
-        exit(1);
+        $status = 1;
+    } else {
+        $routed = json_decode($dispatch['output'], true);
+        $via = implode(' -> ', array_map(fn ($c) => "{$c['rawname']}@{$c['priority']}", $dispatch['calls']));
+        echo "call from {$routed['caller_name']} <{$routed['from']}> to {$routed['to']}: {$routed['action']}   (via $via)\n";
     }
-    $routed = json_decode($dispatch['output'], true);
-    $via = implode(' -> ', array_map(fn ($c) => "{$c['rawname']}@{$c['priority']}", $dispatch['calls']));
-    echo "call from {$routed['caller_name']} <{$routed['from']}> to {$routed['to']}: {$routed['action']}   (via $via)\n";
+} catch (RuntimeException | InvalidArgumentException $e) {
+    fwrite(STDERR, $e->getMessage() . "\n");
+    $status = 1;
 } finally {
     $modhost->modhost_close($host);
     if (is_dir($root)) {
@@ -112,3 +119,4 @@ try {
         rmdir($root);
     }
 }
+exit($status);
