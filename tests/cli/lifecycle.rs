@@ -305,6 +305,20 @@ fn pack_makes_an_installable_package_from_a_module_directory() {
         listed(&root),
         vec![("core".into(), "16.0.40".into(), "enabled".into())]
     );
+    // A directory as --out gets the package under its usual name.
+    let packages = work.join("packages");
+    assert!(std::fs::create_dir(&packages).is_ok());
+    root.ok(&["pack", arg(&work), "--out", arg(&packages)]);
+    assert!(packages.join("core-16.0.40.tgz").is_file());
+    // Packing before building says so.
+    assert!(std::fs::remove_file(work.join("module.wasm")).is_ok());
+    let run = root.fails(&["pack", arg(&work), "-o", arg(&again)]);
+    assert!(
+        run.stderr
+            .contains("module.wasm` does not exist: build the module first"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -39,7 +39,15 @@ fn read_regular(path: &Path, out: &Path, what: &str) -> Result<Vec<u8>, Error> {
         source,
     };
     let shown = shown_str(&path.display().to_string());
-    let before = fs_err::symlink_metadata(path).map_err(io_err)?;
+    let before = match fs_err::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(refused(
+                out,
+                format!("{what} `{shown}` does not exist{}", missing_hint(what)),
+            ));
+        }
+        other => other.map_err(io_err)?,
+    };
     if before.file_type().is_symlink() {
         return Err(refused(
             out,
@@ -87,6 +95,15 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 /// file): for what is checked of a component before it is packed.
 pub fn read_component(dir: &Path, component: &str) -> Result<Vec<u8>, Error> {
     read_wasm(&dir.join(component), dir)
+}
+
+/// What to do about a missing `what`: a component is built before it is packed.
+fn missing_hint(what: &str) -> &'static str {
+    if what == "the component" {
+        ": build the module first (`./build.sh` in a directory `modhost new` made)"
+    } else {
+        ""
+    }
 }
 
 /// The regular file `path` (see [`read_regular`]), refused unless it is WebAssembly;

@@ -49,6 +49,12 @@ const PYTHON_BUILD: &str = include_str!("../templates/python/build.sh");
 /// yet): module.xml with a `get_config` handler and one hook, the source, a copy of the
 /// SDK and the WIT, and `build.sh`, which builds and packs it. Returns the files written.
 pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
+    if name.len() > 64 {
+        return Err(Error::Refused(vec![format!(
+            "`{}…` is not a module name: a rawname has at most 64 characters",
+            &name[..name.floor_char_boundary(16)]
+        )]));
+    }
     if !modhost_manifest::is_valid_rawname(name)
         || !name.starts_with(|c: char| c.is_ascii_lowercase())
     {
@@ -64,12 +70,14 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
             dir.display()
         )]));
     }
+    let package = package_name(name);
     let fill = |template: &str| {
         template
             .replace("{name}", name)
             .replace("{title}", &title(name))
             .replace("{type_name}", &type_name(name))
-            .replace("{crate_name}", &name.replace('-', "_"))
+            .replace("{package}", &package)
+            .replace("{crate_name}", &package.replace('-', "_"))
             .replace("{componentize_py}", COMPONENTIZE_PY_VERSION)
     };
     let files: Vec<(&str, String)> = match lang {
@@ -133,8 +141,96 @@ fn title(name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// `call_log` → `CallLog`: the module's type.
+/// Type names the templates' code already uses (Rust's prelude, the SDK's, Python's
+/// constants): a module named after one gets `Module` added to its type's name.
+const TAKEN_TYPES: [&str; 18] = [
+    "Module", "Result", "String", "Option", "Vec", "Box", "Some", "None", "Ok", "Err", "Self",
+    "Send", "Sync", "Sized", "Copy", "Clone", "True", "False",
+];
+
+/// Rust's keywords and the standard crates' names, which no crate may be called: a module
+/// named after one gets `_module` added to its crate's name.
+const TAKEN_CRATES: [&str; 57] = [
+    "as",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "type",
+    "unsafe",
+    "use",
+    "where",
+    "while",
+    "async",
+    "await",
+    "dyn",
+    "abstract",
+    "become",
+    "box",
+    "do",
+    "final",
+    "macro",
+    "override",
+    "priv",
+    "typeof",
+    "unsized",
+    "virtual",
+    "yield",
+    "try",
+    "gen",
+    "core",
+    "std",
+    "alloc",
+    "proc_macro",
+    "test",
+    "union",
+];
+
+/// The Rust package of module `name`: its name, unless no crate may be called so.
+fn package_name(name: &str) -> String {
+    if TAKEN_CRATES.contains(&name) {
+        format!("{name}_module")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// `call_log` → `CallLog`: the module's type (`ModuleModule` for a module named `module`).
 fn type_name(name: &str) -> String {
+    let title_case = title_case(name);
+    if TAKEN_TYPES.contains(&title_case.as_str()) {
+        format!("{title_case}Module")
+    } else {
+        title_case
+    }
+}
+
+/// `call_log` → `CallLog`.
+fn title_case(name: &str) -> String {
     name.split(['_', '-'])
         .filter(|part| !part.is_empty())
         .map(|part| {
@@ -179,6 +275,7 @@ mod tests {
         };
         assert!(refused("1abc").contains("starting with a letter"));
         assert!(refused(&"a".repeat(60)).contains("choose a shorter name"));
+        assert!(refused(&"a".repeat(300)).contains("a rawname has at most 64 characters"));
         assert!(!parent.path().join("y").exists(), "nothing written");
         // An empty directory made beforehand is used.
         let made = parent.path().join("made");
@@ -195,6 +292,45 @@ mod tests {
             sdk.contains("path: \"../wit\""),
             "the SDK reads the copied WIT"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_name_the_templates_code_already_uses_gets_its_own_type_and_crate() -> Result<()> {
+        let parent = tempfile::tempdir().map_err(|source| Error::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        let read = |path: PathBuf| std::fs::read_to_string(path).unwrap_or_default();
+        for (name, type_name, package) in [
+            ("module", "ModuleModule", "module"),
+            ("result", "ResultModule", "result"),
+            ("self", "SelfModule", "self_module"),
+            ("core", "Core", "core_module"),
+            ("phonebook", "Phonebook", "phonebook"),
+        ] {
+            let dir = parent.path().join(format!("rust-{name}"));
+            new_module(&dir, name, Lang::Rust)?;
+            let lib = read(dir.join("src/lib.rs"));
+            assert!(lib.contains(&format!("struct {type_name};")), "{lib}");
+            let cargo = read(dir.join("Cargo.toml"));
+            assert!(cargo.contains(&format!("name = \"{package}\"")), "{cargo}");
+            let build = read(dir.join("build.sh"));
+            assert!(
+                build.contains(&format!("release/{package}.wasm")),
+                "{build}"
+            );
+        }
+        for (name, class) in [
+            ("none", "NoneModule"),
+            ("true", "TrueModule"),
+            ("false", "FalseModule"),
+        ] {
+            let dir = parent.path().join(format!("python-{name}"));
+            new_module(&dir, name, Lang::Python)?;
+            let app = read(dir.join("app.py"));
+            assert!(app.contains(&format!("class {class}(Module):")), "{app}");
+        }
         Ok(())
     }
 }

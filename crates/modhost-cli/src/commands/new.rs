@@ -32,9 +32,37 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
             "wrote {} ({} files). Next:\n  cd {}\n  ./build.sh\n  modhost install {}-0.1.0.tgz\n  modhost hook {}.hello --payload world\n",
             escape_path(&dir),
             files.len(),
-            escape_path(&dir),
+            shell_quoted(&escape_path(&dir)),
             args.name,
             args.name
         )
     })
+}
+
+/// `text` as a shell reads it back as one word: as it is when it holds only characters no
+/// shell treats specially, else in single quotes.
+fn shell_quoted(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./-+,:@%=".contains(&b));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quoted;
+
+    #[test]
+    fn a_directory_is_shown_as_a_shell_reads_it_back() {
+        assert_eq!(shell_quoted("call_log"), "call_log");
+        assert_eq!(shell_quoted("../mods/pb-1.0"), "../mods/pb-1.0");
+        assert_eq!(shell_quoted("my mod"), "'my mod'");
+        assert_eq!(shell_quoted("it's"), r"'it'\''s'");
+        assert_eq!(shell_quoted("$HOME"), "'$HOME'");
+    }
 }

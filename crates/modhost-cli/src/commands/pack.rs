@@ -10,17 +10,21 @@ pub struct Args {
     /// The module's directory: its module.xml, and the component that `<component>` names
     /// (default `module.wasm`).
     dir: PathBuf,
-    /// The package to write; defaults to `RAWNAME-VERSION.tgz` in the current directory.
-    #[arg(short, long, value_name = "FILE")]
+    /// The package to write, or a directory to write `RAWNAME-VERSION.tgz` into; defaults
+    /// to `RAWNAME-VERSION.tgz` in the current directory.
+    #[arg(short, long, value_name = "FILE|DIR")]
     out: Option<PathBuf>,
 }
 
 pub fn run(out: &Output, args: Args) -> Result<()> {
     let xml = args.dir.join("module.xml");
     let manifest = modhost::read_manifest(&xml)?;
-    let file = args
-        .out
-        .unwrap_or_else(|| PathBuf::from(format!("{}-{}.tgz", manifest.rawname, manifest.version)));
+    let name = PathBuf::from(format!("{}-{}.tgz", manifest.rawname, manifest.version));
+    let file = match args.out {
+        Some(dir) if dir.is_dir() => dir.join(name),
+        Some(file) => file,
+        None => name,
+    };
     modhost::pack(&xml, &args.dir.join(&manifest.component), &file)?;
     let document = serde_json::json!({
         "rawname": manifest.rawname,

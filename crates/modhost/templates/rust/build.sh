@@ -7,6 +7,8 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
 cargo build --release --target wasm32-wasip2
-target_dir="${CARGO_TARGET_DIR:-target}"
+# Where cargo put it: CARGO_TARGET_DIR, build.target-dir in a .cargo/config.toml, or target/.
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 cp "$target_dir/wasm32-wasip2/release/{crate_name}.wasm" module.wasm
 "${MODHOST:-modhost}" pack .
