@@ -154,7 +154,8 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
     assert_eq!(calls[0]["kind"], "failed", "{calls}");
     assert!(
         error.contains("ValueError: invalid literal for int()")
-            && error.contains("app.py")
+            && error.contains("File \"app.py\", line ")
+            && !error.contains("/0/")
             && error.contains("Traceback"),
         "{error}"
     );

@@ -118,6 +118,13 @@ def _lazy_import_hint(error: BaseException) -> str:
     )
 
 
+def _shown_path(path: str) -> str:
+    """``path`` as its author wrote it: componentize-py mounts each directory of the
+    build at ``/0``, ``/1``…, so ``/0/app.py`` is ``app.py``."""
+    mount, sep, rest = path[1:].partition("/")
+    return rest if path.startswith("/") and sep and mount.isdigit() else path
+
+
 def _failure(error: BaseException) -> Err:
     """The error result for ``error``: its type and message, then the Python traceback."""
     if isinstance(error, ModuleError):
@@ -132,6 +139,8 @@ def _failure(error: BaseException) -> Err:
         mine = [i for i, frame in enumerate(frames) if frame.filename != _SDK_FILE]
         kept = frames[mine[0] : mine[-1] + 2] if mine else frames[-1:]
         report.stack = traceback.StackSummary.from_list(kept)
+    for frame in report.stack:
+        frame.filename = _shown_path(frame.filename)
     trace = "".join(report.format())
     if len(trace) > _TRACEBACK_LIMIT:
         trace = "…" + trace[-_TRACEBACK_LIMIT:]
