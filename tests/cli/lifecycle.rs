@@ -322,6 +322,42 @@ fn pack_makes_an_installable_package_from_a_module_directory() {
 }
 
 #[test]
+fn a_module_rebuilt_without_raising_its_version_is_said_to_need_one() {
+    let root = root();
+    let work = root.path().with_file_name("rebuilt");
+    module_dir("core", &work);
+    let first = work.join("first.tgz");
+    root.ok(&["pack", arg(&work), "-o", arg(&first)]);
+    root.ok(&["install", arg(&first)]);
+    // The same package again: nothing to say but that it is installed.
+    let run = root.ok(&["upgrade", arg(&first)]);
+    assert!(
+        run.stderr.contains("`core` 16.0.40 is already installed"),
+        "{}",
+        run.stderr
+    );
+    // Rebuilt (another component), the version left as it was.
+    assert!(
+        std::fs::copy(
+            modhost_test_support::component("voicemail"),
+            work.join("module.wasm")
+        )
+        .is_ok()
+    );
+    let rebuilt = work.join("rebuilt.tgz");
+    root.ok(&["pack", arg(&work), "-o", arg(&rebuilt)]);
+    let run = root.ok(&["upgrade", arg(&rebuilt)]);
+    assert!(
+        run.stderr.contains(
+            "`core` 16.0.40 is installed, and this package of the same version holds another \
+             component: raise <version> in module.xml to upgrade to it"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn scan_lists_module_directories_beside_packages_and_a_module_directory_installs() {
     let root = root();
     let modules = root.path().with_file_name("modules");

@@ -83,6 +83,22 @@ fn reload_runs_get_config_in_priority_order_and_is_byte_identical_across_runs() 
         first,
         "byte-identical"
     );
+    // A change leaves the configuration to the next reload, and says so.
+    let run = root.ok(&["disable", "voicemail"]);
+    assert!(
+        run.stderr.contains(
+            "still holds what the modules built before this change: `modhost reload` rebuilds it"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&conf).unwrap_or_default(), first);
+    root.ok(&["reload"]);
+    assert!(
+        !std::fs::read_to_string(&conf)
+            .unwrap_or_default()
+            .contains("[voicemail]")
+    );
 }
 
 #[test]

@@ -311,9 +311,25 @@ impl Reporter for Status {
                 ),
             ),
             Event::Recovered { summary } => ("Recovered", summary),
-            Event::Unchanged { rawname, version } => (
+            Event::Unchanged {
+                rawname,
+                version,
+                differs: false,
+            } => (
                 "Unchanged",
                 format!("`{rawname}` {version} is already installed (--reinstall runs it again)"),
+            ),
+            Event::Unchanged {
+                rawname,
+                version,
+                differs: true,
+            } => (
+                "Unchanged",
+                format!(
+                    "`{rawname}` {version} is installed, and this package of the same version \
+                     holds another component: raise <version> in module.xml to upgrade to it \
+                     (--reinstall replaces the installed one as it is)"
+                ),
             ),
             Event::Requests {
                 rawname,

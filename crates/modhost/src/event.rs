@@ -101,6 +101,9 @@ pub enum Event {
         rawname: String,
         /// The installed version.
         version: String,
+        /// Whether the package's component differs from the installed one: the author
+        /// rebuilt it without raising `<version>`, which an upgrade would need.
+        differs: bool,
     },
     /// A module's lifecycle call is running.
     Running {

@@ -188,6 +188,14 @@ impl Host {
         &self.layout.root
     }
 
+    /// Where [`Host::reload`] writes the configuration the running modules build:
+    /// `etc/extensions_modhost.conf` in the root. A change of the modules leaves it as it
+    /// is until the next reload, as FreePBX's module admin leaves its configuration until
+    /// "Apply Config".
+    pub fn configuration(&self) -> PathBuf {
+        self.layout.root.join("etc").join("extensions_modhost.conf")
+    }
+
     /// The package directory `from`, else the configured one; refused when neither is.
     pub(crate) fn package_dir_or(&self, from: Option<&Path>) -> Result<PathBuf> {
         from.or(self.packages.as_deref())

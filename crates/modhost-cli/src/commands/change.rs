@@ -7,6 +7,7 @@ use anyhow::Result;
 use modhost::{Change, Host, Options};
 
 use crate::Context;
+use crate::escape::escape_path;
 
 /// Arguments of `install` and `upgrade`.
 #[derive(Debug, clap::Args)]
@@ -90,10 +91,14 @@ type ModuleOp = fn(&Host, &str, bool) -> modhost::Result<Change>;
 pub fn packages(ctx: &Context, args: PackageArgs, op: PackageOp, online: OnlineOp) -> Result<()> {
     let host = ctx.open()?;
     if args.local.online {
-        return print(ctx, &online(&host, &args.packages, args.local.options())?);
+        return print(
+            ctx,
+            &host,
+            &online(&host, &args.packages, args.local.options())?,
+        );
     }
     let packages = host.resolve_packages(&args.packages, args.local.from.as_deref())?;
-    print(ctx, &op(&host, &packages, args.local.options())?)
+    print(ctx, &host, &op(&host, &packages, args.local.options())?)
 }
 
 /// `installlocal`/`upgradeall`: everything the package directory holds that applies.
@@ -104,13 +109,13 @@ pub fn local(ctx: &Context, args: LocalArgs, op: LocalOp) -> Result<()> {
     } else {
         op(&host, args.from.as_deref(), args.options())?
     };
-    print(ctx, &changes)
+    print(ctx, &host, &changes)
 }
 
 /// `uninstall`, `delete`, `enable`, `disable`, `rollback`.
 pub fn module(ctx: &Context, args: ModuleArgs, op: ModuleOp) -> Result<()> {
     let host = ctx.open()?;
-    print(ctx, &[op(&host, &args.rawname, args.force)?])
+    print(ctx, &host, &[op(&host, &args.rawname, args.force)?])
 }
 
 /// `disable NAME`; `--force` runs none of the module's code.
@@ -120,16 +125,25 @@ pub fn disable(ctx: &Context, args: DisableArgs) -> Result<()> {
         force: args.force,
         skip_code: args.force,
     };
-    print(ctx, &[host.disable_with(&args.rawname, options)?])
+    print(ctx, &host, &[host.disable_with(&args.rawname, options)?])
 }
 
 /// `enable A B…`: all of them or none.
 pub fn enable(ctx: &Context, args: EnableArgs) -> Result<()> {
     let host = ctx.open()?;
-    print(ctx, &host.enable_all(&args.rawnames, args.force)?)
+    print(ctx, &host, &host.enable_all(&args.rawnames, args.force)?)
 }
 
-fn print(ctx: &Context, changes: &[Change]) -> Result<()> {
+/// Prints what was done; once a configuration was built, says that it waits for a reload,
+/// on stderr so that `--json` stays the list of changes.
+fn print(ctx: &Context, host: &Host, changes: &[Change]) -> Result<()> {
+    let configuration = host.configuration();
+    if !changes.is_empty() && configuration.is_file() {
+        eprintln!(
+            "note: {} still holds what the modules built before this change: `modhost reload` rebuilds it",
+            escape_path(&configuration)
+        );
+    }
     ctx.out.result(&changes, || {
         if changes.is_empty() {
             return "nothing to do\n".to_owned();

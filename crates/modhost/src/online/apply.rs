@@ -159,6 +159,7 @@ pub(crate) fn install_online(
             host.report(Event::Unchanged {
                 rawname: record.rawname,
                 version: record.version,
+                differs: false,
             });
             continue;
         }

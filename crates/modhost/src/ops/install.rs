@@ -60,10 +60,17 @@ pub(crate) fn apply_locked(
         options.reinstall,
     )?;
     for index in &plan.unchanged {
-        let manifest = &staged[*index].unpacked.manifest;
+        let unpacked = &staged[*index].unpacked;
+        let recorded = installed
+            .iter()
+            .find(|r| r.rawname == unpacked.manifest.rawname)
+            .map(|r| r.component_sha256.as_str());
+        let differs = modhost_runtime::sha256_of(&unpacked.component)
+            .is_ok_and(|digest| recorded.is_some_and(|recorded| recorded != digest));
         host.report(Event::Unchanged {
-            rawname: manifest.rawname.clone(),
-            version: manifest.version.to_string(),
+            rawname: unpacked.manifest.rawname.clone(),
+            version: unpacked.manifest.version.to_string(),
+            differs,
         });
     }
     let plan = plan.steps;

@@ -40,7 +40,7 @@ pub(crate) fn reload(host: &Host) -> Result<Reload> {
         return Err(Error::Reload(Box::new(failed)));
     }
     let text = dispatch.output.clone().unwrap_or_default();
-    let path = host.layout.root.join("etc").join("extensions_modhost.conf");
+    let path = host.configuration();
     layout::write_atomically(&path, text.as_bytes())?;
     Ok(Reload {
         path,
