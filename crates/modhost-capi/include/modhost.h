@@ -379,25 +379,6 @@ int modhost_upgrade(const modhost_host *host,
                     char **error);
 
 /**
- * Uninstalls module `rawname`, running its `uninstall()`. `flags` is 0 or
- * `MODHOST_FORCE` (even when others depend on it, or its module.xml says it cannot be
- * uninstalled).
- *
- * On success, `*change` (when `change` is not NULL) is the JSON object of what was done,
- * which the caller frees with `modhost_string_free`.
- *
- * # Safety
- *
- * `host` is a live host; `rawname` is a NUL-terminated string; `change` and `error` are
- * NULL or valid for one pointer write.
- */
-int modhost_uninstall(const modhost_host *host,
-                      const char *rawname,
-                      uint32_t flags,
-                      char **change,
-                      char **error);
-
-/**
  * Lists the installed modules: on success, `*modules` is a JSON array in rawname order,
  * each `{"rawname", "name", "version", "status", "reason", …}`, which the caller frees
  * with `modhost_string_free`.
@@ -504,6 +485,87 @@ void modhost_cancel(const modhost_cancel_handle *handle);
  * `handle` is NULL or a handle from `modhost_cancel_handle_new`, not freed before.
  */
 void modhost_cancel_handle_free(modhost_cancel_handle *handle);
+
+/**
+ * Uninstalls module `rawname`, running its `uninstall()`. `flags` is 0 or
+ * `MODHOST_FORCE` (even when others depend on it, or its module.xml says it cannot be
+ * uninstalled).
+ *
+ * On success, `*change` (when `change` is not NULL) is the JSON object of what was done,
+ * which the caller frees with `modhost_string_free`.
+ *
+ * # Safety
+ *
+ * `host` is a live host; `rawname` is a NUL-terminated string; `change` and `error` are
+ * NULL or valid for one pointer write.
+ */
+int modhost_uninstall(const modhost_host *host,
+                      const char *rawname,
+                      uint32_t flags,
+                      char **change,
+                      char **error);
+
+/**
+ * Enables module `rawname`, running its `enable()`. `flags` is 0 or `MODHOST_FORCE`
+ * (even when what it requires is not running). `*change` as `modhost_uninstall` gives it.
+ *
+ * # Safety
+ *
+ * As `modhost_uninstall`.
+ */
+int modhost_enable(const modhost_host *host,
+                   const char *rawname,
+                   uint32_t flags,
+                   char **change,
+                   char **error);
+
+/**
+ * Disables module `rawname`, running its `disable()`; its data is kept. `flags` is 0 or
+ * `MODHOST_FORCE` (even while running modules depend on it, or its module.xml says it
+ * cannot be disabled). `*change` as `modhost_uninstall` gives it.
+ *
+ * # Safety
+ *
+ * As `modhost_uninstall`.
+ */
+int modhost_disable(const modhost_host *host,
+                    const char *rawname,
+                    uint32_t flags,
+                    char **change,
+                    char **error);
+
+/**
+ * Rolls module `rawname` back to the version its last upgrade replaced, with the data
+ * it had then. `flags` is 0 or `MODHOST_FORCE` (even when running modules need the
+ * version it leaves). `*change` as `modhost_uninstall` gives it.
+ *
+ * # Safety
+ *
+ * As `modhost_uninstall`.
+ */
+int modhost_rollback(const modhost_host *host,
+                     const char *rawname,
+                     uint32_t flags,
+                     char **change,
+                     char **error);
+
+/**
+ * Runs `get_config` across the running modules, a fail-closed pipeline in priority
+ * order, and writes what it builds to `etc/extensions_modhost.conf` in the root,
+ * atomically: what an application does after its modules change, as FreePBX's "Apply
+ * Config". A failing handler writes nothing (`MODHOST_ERROR_FAILED`, naming it).
+ *
+ * On success, `*reload` (when `reload` is not NULL) is the JSON object
+ * `{"path", "handlers": [[rawname, priority], …], "bytes"}`, which the caller frees with
+ * `modhost_string_free`.
+ *
+ * # Safety
+ *
+ * `host` is a live host; `reload` and `error` are NULL or valid for one pointer write.
+ */
+int modhost_reload(const modhost_host *host,
+                   char **reload,
+                   char **error);
 
 #ifdef __cplusplus
 }  // extern "C"

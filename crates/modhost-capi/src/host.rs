@@ -30,7 +30,7 @@ use crate::{
 /// with kind `busy`. A dispatch needs no particular thread stack: a thread with less than
 /// about 1.5 MiB left runs the module's call on a stack segment of its own.
 pub struct Host {
-    host: modhost::Host,
+    pub(crate) host: modhost::Host,
 }
 
 // modhost.h promises that a host may be used from several threads at once: this stops
@@ -215,7 +215,7 @@ pub unsafe extern "C" fn modhost_close(host: *mut Host) {
 /// # Safety
 ///
 /// `host` is NULL or a live host.
-unsafe fn host_arg<'a>(host: *const Host) -> Result<&'a Host, Failure> {
+pub(crate) unsafe fn host_arg<'a>(host: *const Host) -> Result<&'a Host, Failure> {
     // SAFETY: the caller's contract.
     unsafe { host.as_ref() }.ok_or_else(|| Failure::argument("`host` is NULL"))
 }
@@ -353,41 +353,6 @@ pub unsafe extern "C" fn modhost_upgrade(
             changes,
             error,
         )
-    }
-}
-
-/// Uninstalls module `rawname`, running its `uninstall()`. `flags` is 0 or
-/// `MODHOST_FORCE` (even when others depend on it, or its module.xml says it cannot be
-/// uninstalled).
-///
-/// On success, `*change` (when `change` is not NULL) is the JSON object of what was done,
-/// which the caller frees with `modhost_string_free`.
-///
-/// # Safety
-///
-/// `host` is a live host; `rawname` is a NUL-terminated string; `change` and `error` are
-/// NULL or valid for one pointer write.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn modhost_uninstall(
-    host: *const Host,
-    rawname: *const c_char,
-    flags: u32,
-    change: *mut *mut c_char,
-    error: *mut *mut c_char,
-) -> c_int {
-    // SAFETY: the caller's contract.
-    unsafe {
-        guard(error, || {
-            put_raw(change, std::ptr::null_mut());
-            let host = &host_arg(host)?.host;
-            let rawname = str_arg(rawname, "rawname")?;
-            if flags & !MODHOST_FORCE != 0 {
-                return Err(Failure::argument(format!("unknown flags {flags:#x}")));
-            }
-            let done = host.uninstall(rawname, flags & MODHOST_FORCE != 0)?;
-            put(change, serde_json::to_string(&done)?);
-            Ok(())
-        })
     }
 }
 

@@ -12,9 +12,10 @@
 //!
 //! # Map
 //!
-//! - `host.rs`: `modhost_open` and `modhost_close`, the verbs (install, upgrade,
-//!   uninstall, list), hook points (`modhost_declare`, `modhost_dispatch`) and cancel
-//!   handles.
+//! - `host.rs`: `modhost_open` and `modhost_close`, installing and upgrading packages,
+//!   the list, hook points (`modhost_declare`, `modhost_dispatch`) and cancel handles.
+//! - `modules.rs`: one installed module's verbs (uninstall, enable, disable, rollback)
+//!   and `modhost_reload`.
 //! - `capability.rs`: capabilities from C callbacks, linked with wasmtime's dynamic API.
 //! - `json.rs`: WIT values as JSON and back.
 //! - `ffi.rs`: the boundary — no panic crosses it, strings and errors cross one way.
@@ -29,6 +30,7 @@ mod capability;
 mod ffi;
 mod host;
 mod json;
+mod modules;
 
 pub use capability::{
     Callback, Capability, modhost_capability_add, modhost_capability_free, modhost_capability_new,
@@ -36,7 +38,10 @@ pub use capability::{
 pub use host::{
     CancelHandle, Host, Limits, modhost_cancel, modhost_cancel_handle_free,
     modhost_cancel_handle_new, modhost_close, modhost_declare, modhost_dispatch, modhost_install,
-    modhost_limits_default, modhost_list, modhost_open, modhost_uninstall, modhost_upgrade,
+    modhost_limits_default, modhost_list, modhost_open, modhost_upgrade,
+};
+pub use modules::{
+    modhost_disable, modhost_enable, modhost_reload, modhost_rollback, modhost_uninstall,
 };
 
 /// Success.

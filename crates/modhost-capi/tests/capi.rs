@@ -10,9 +10,12 @@ use std::ptr::{null, null_mut};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::{c, check, take};
 use modhost_capi::*;
 use modhost_test_support::{package, package_at, packages_dir};
 use serde_json::Value;
+
+mod common;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -123,31 +126,6 @@ fn again(args_json: *const c_char, result_json: *mut *mut c_char) -> c_int {
     // SAFETY: `result_json` is writable; `strdup` allocates with `malloc`.
     unsafe { *result_json = strdup(answer.as_ptr()) };
     1
-}
-
-/// A string modhost returned, freed.
-fn take(string: *mut c_char) -> Option<String> {
-    if string.is_null() {
-        return None;
-    }
-    // SAFETY: a string modhost returned, read then freed once.
-    let text = unsafe { CStr::from_ptr(string) }
-        .to_string_lossy()
-        .into_owned();
-    unsafe { modhost_string_free(string) };
-    Some(text)
-}
-
-/// Turns a status and its message into a `Result`.
-fn check(status: c_int, error: *mut c_char) -> Result<(), String> {
-    match (status, take(error)) {
-        (MODHOST_OK, None) => Ok(()),
-        (status, message) => Err(format!("status {status}: {message:?}")),
-    }
-}
-
-fn c(text: &str) -> CString {
-    CString::new(text).unwrap_or_default()
 }
 
 /// A root opened with `pbx:telephony` from `telephony`, reporting to `seen`.
