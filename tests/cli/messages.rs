@@ -263,3 +263,22 @@ fn two_different_packages_of_one_version_in_a_directory_are_named_not_picked_by_
     std::fs::remove_file(dir.path().join("c.zip")).unwrap_or_else(|e| panic!("{e}"));
     root.ok(&["install", "--from", arg(dir.path()), "core"]);
 }
+
+#[test]
+fn an_address_space_limit_is_named_as_what_keeps_the_sandbox_from_starting() {
+    let root = root();
+    let script = "ulimit -v 8000000 && exec \"$0\" --root \"$1\" install \"$2\"";
+    let run = Root::output(
+        Command::new("sh")
+            .args(["-c", script, env!("CARGO_BIN_EXE_modhost")])
+            .arg(root.path())
+            .arg(package("core")),
+    );
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains("cannot set up the WebAssembly engine")
+            && run.stderr.contains("run without `ulimit -v`"),
+        "{}",
+        run.stderr
+    );
+}

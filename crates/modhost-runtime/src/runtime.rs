@@ -81,7 +81,15 @@ impl Runtime {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(BACKTRACE_FRAMES));
         config.max_wasm_stack(MAX_WASM_STACK);
-        let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
+        let engine = Engine::new(&config).map_err(|e| {
+            // Reserving the pool's address space is what fails under `ulimit -v` or
+            // valgrind: say what the engine needs, not only that a mapping failed.
+            Error::Engine(format!(
+                "{e:#} (the sandbox pool reserves a few TiB of address space, committing \
+                 memory only as modules use it: run without `ulimit -v`, and not under \
+                 valgrind)"
+            ))
+        })?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::Engine(e.to_string()))?;
