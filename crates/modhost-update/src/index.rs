@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::messages::clipped;
 use crate::{Error, Result};
 
 /// The format tag every index carries.
@@ -39,6 +40,42 @@ pub struct Entry {
     pub group: Option<String>,
 }
 
+impl Entry {
+    /// What is wrong with this entry, naming it, if anything is.
+    fn problem(&self) -> Option<String> {
+        let rawname = clipped(&self.rawname);
+        if !modhost_manifest::is_valid_rawname(&self.rawname) {
+            return Some(format!(
+                "`{rawname}` has no valid rawname (lower-case letters, digits and `_`, at \
+                 most 64)"
+            ));
+        }
+        if let Err(e) = modhost_manifest::Version::parse(&self.version) {
+            return Some(format!("for `{rawname}`: {e}"));
+        }
+        let safe_file = !self.file.is_empty()
+            && self
+                .file
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            && !self.file.starts_with('.');
+        if !safe_file {
+            return Some(format!(
+                "for `{rawname}` names its package `{}`: a plain file name is needed \
+                 (letters, digits, `.`, `_` and `-`, not starting with `.`)",
+                clipped(&self.file)
+            ));
+        }
+        if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Some(format!(
+                "for `{rawname}` has a sha256 of `{}`, not 64 hex digits",
+                clipped(&self.sha256)
+            ));
+        }
+        None
+    }
+}
+
 impl Index {
     /// Parses and checks an index: the format tag, rawnames, versions, file names.
     pub fn parse(bytes: &[u8], source: &str) -> Result<Self> {
@@ -55,21 +92,8 @@ impl Index {
             )));
         }
         for entry in &index.modules {
-            let safe_file = !entry.file.is_empty()
-                && entry
-                    .file
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-                && !entry.file.starts_with('.');
-            if !modhost_manifest::is_valid_rawname(&entry.rawname)
-                || modhost_manifest::Version::parse(&entry.version).is_err()
-                || !safe_file
-                || entry.sha256.len() != 64
-            {
-                return Err(untrusted(format!(
-                    "the index has an invalid entry for `{}`",
-                    entry.rawname
-                )));
+            if let Some(problem) = entry.problem() {
+                return Err(untrusted(format!("the index's entry {problem}")));
             }
         }
         Ok(index)
@@ -101,5 +125,42 @@ mod tests {
             );
         }
         assert!(Index::parse(b"<html>", "s").is_err());
+    }
+
+    #[test]
+    fn an_invalid_entry_is_refused_naming_its_field_and_quoting_little_of_it() {
+        let refused = |rawname: &str, version: &str, file: &str, sha256: &str| {
+            let json = serde_json::json!({
+                "format": FORMAT,
+                "modules": [{"rawname": rawname, "name": "x", "version": version,
+                             "file": file, "size": 1, "sha256": sha256}],
+            });
+            Index::parse(json.to_string().as_bytes(), "main")
+                .map(|_| String::new())
+                .unwrap_or_else(|e| e.to_string())
+        };
+        let sha = "a".repeat(64);
+        let long = "9".repeat(200_000);
+        for (said, expected) in [
+            (
+                refused("Core", "1.0", "c.tgz", &sha),
+                "`Core` has no valid rawname",
+            ),
+            (
+                refused("core", &long, "c.tgz", &sha),
+                "it is longer than 64 characters",
+            ),
+            (
+                refused("core", "1.0", "../c.tgz", &sha),
+                "names its package `../c.tgz`",
+            ),
+            (
+                refused("core", "1.0", "c.tgz", &"z".repeat(64)),
+                "not 64 hex digits",
+            ),
+        ] {
+            assert!(said.contains(expected), "{said}");
+            assert!(said.len() < 400, "{} bytes: {}", said.len(), &said[..200]);
+        }
     }
 }

@@ -175,9 +175,12 @@ pub fn hex(bytes: &[u8]) -> String {
 /// naming files or versions modhost cannot handle.
 pub(crate) fn valid_release(rawname: &str, version: &str) -> std::result::Result<(), String> {
     if !modhost_manifest::is_valid_rawname(rawname) {
-        return Err(format!("`{rawname}` is not a valid module rawname"));
+        return Err(format!(
+            "`{}` is not a valid module rawname",
+            messages::clipped(rawname)
+        ));
     }
     modhost_manifest::Version::parse(version)
         .map(|_| ())
-        .map_err(|e| format!("version `{version}` of `{rawname}`: {e}"))
+        .map_err(|e| format!("`{rawname}`: {e}"))
 }

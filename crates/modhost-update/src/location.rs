@@ -21,6 +21,7 @@ impl Location {
     /// HTTP, other schemes, relative paths) is refused.
     pub fn parse(text: &str) -> Result<Self> {
         let text = text.trim();
+        too_long(text)?;
         if text.to_ascii_lowercase().starts_with("https://") {
             if has_credentials(text) {
                 return Err(Error::Location {
@@ -85,6 +86,7 @@ impl Location {
     /// name a local file.
     pub fn resolve(&self, reference: &str) -> Result<Location> {
         let reference = reference.trim();
+        too_long(reference)?;
         let refused = |why: &str| Error::Location {
             location: without_credentials(reference),
             why: why.to_owned(),
@@ -189,6 +191,24 @@ impl Location {
     }
 }
 
+/// The longest location taken: longer than what servers and CDNs accept in a request
+/// (8 KiB is nginx's and most CDNs' limit), so nothing is lost by refusing it.
+const MAX_LOCATION: usize = 8 * 1024;
+
+/// Refuses a location longer than [`MAX_LOCATION`], quoting only its start.
+fn too_long(text: &str) -> Result<()> {
+    if text.len() <= MAX_LOCATION {
+        return Ok(());
+    }
+    Err(Error::Location {
+        location: crate::messages::clipped(&without_credentials(text)).into_owned(),
+        why: format!(
+            "it is {} bytes long, more than the {MAX_LOCATION} any server takes",
+            text.len()
+        ),
+    })
+}
+
 /// The authority of `url`: what follows the scheme, up to the path, query or fragment.
 fn authority(url: &str) -> (usize, &str) {
     let start = url.find("://").map_or(0, |i| i + 3);
@@ -270,6 +290,25 @@ mod tests {
             Location::Path("/srv/pb.json".into()).signature(),
             Location::Path("/srv/pb.json.minisig".into())
         );
+    }
+
+    #[test]
+    fn a_location_longer_than_any_server_takes_is_refused_quoting_its_start() {
+        let long = format!("https://h.example/{}", "a".repeat(200_000));
+        for refused in [
+            Location::parse(&long),
+            url("https://h.example/x.json").resolve(&long),
+            url("https://h.example/x.json").resolve(&"b".repeat(10_000)),
+        ] {
+            let message = refused
+                .map(|l| l.to_string())
+                .unwrap_or_else(|e| e.to_string());
+            assert!(
+                message.contains("more than the 8192 any server takes"),
+                "{message:.200}"
+            );
+            assert!(message.len() < 300, "{} bytes", message.len());
+        }
     }
 
     #[test]

@@ -266,3 +266,16 @@ mod tests {
         assert!(shown.ends_with('…'));
     }
 }
+
+/// The most of a document's text a message quotes.
+const QUOTED: usize = 64;
+
+/// `text` as a message quotes it from a document: whole when short, else its start and
+/// `…`, so that a hostile document's kilobytes never fill the terminal.
+pub(crate) fn clipped(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= QUOTED {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(format!("{}…", &text[..text.floor_char_boundary(QUOTED)]))
+    }
+}

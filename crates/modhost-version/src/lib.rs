@@ -129,7 +129,11 @@ impl Version {
             return Err(fail("it is empty"));
         }
         if text.len() > MAX_LEN {
-            return Err(fail("it is longer than 64 characters"));
+            // Quoted in part: a message never repeats a document's kilobytes of text.
+            return Err(Error::Version {
+                text: format!("{}…", &text[..text.floor_char_boundary(MAX_LEN / 2)]),
+                reason: "it is longer than 64 characters",
+            });
         }
         let bytes = text.as_bytes();
         let mut pos = 0;
