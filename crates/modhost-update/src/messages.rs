@@ -244,6 +244,19 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// The most of a document's text a message quotes.
+const QUOTED: usize = 64;
+
+/// `text` as a message quotes it from a document: whole when short, else its start and
+/// `…`, so that a hostile document's kilobytes never fill the terminal.
+pub(crate) fn clipped(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= QUOTED {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(format!("{}…", &text[..text.floor_char_boundary(QUOTED)]))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,18 +277,5 @@ mod tests {
         let shown = refusal(long.as_bytes()).unwrap_or_default();
         assert_eq!(shown.chars().count(), MAX_MESSAGE + 1, "{shown}");
         assert!(shown.ends_with('…'));
-    }
-}
-
-/// The most of a document's text a message quotes.
-const QUOTED: usize = 64;
-
-/// `text` as a message quotes it from a document: whole when short, else its start and
-/// `…`, so that a hostile document's kilobytes never fill the terminal.
-pub(crate) fn clipped(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.len() <= QUOTED {
-        std::borrow::Cow::Borrowed(text)
-    } else {
-        std::borrow::Cow::Owned(format!("{}…", &text[..text.floor_char_boundary(QUOTED)]))
     }
 }
