@@ -253,3 +253,31 @@ fn a_release_without_a_checksum_never_hides_a_sound_one_and_older_or_current_one
         run.stderr
     );
 }
+
+#[test]
+fn a_package_published_larger_than_a_package_may_be_is_not_applicable_from_the_start() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let document = format!(
+        r#"{{"rawname":"phonebook","version":"9.0.0","size":1000000000000000,"sha256":"{}"}}"#,
+        "a".repeat(64)
+    );
+    assert!(std::fs::write(dir.path().join("modsource.json"), document).is_ok());
+    root.ok(&["source", "add", "pb", arg(dir.path()), "--kind", "a2"]);
+    let reports = root.ok(&["check-online", "--json"]).json();
+    let offer = &report(&reports, "pb")["offers"][0];
+    assert_eq!(offer["status"], "not-applicable", "{offer}");
+    assert!(
+        offer["warnings"][0].as_str().is_some_and(|w| w.contains(
+            "its package is published as 1000000000000000 bytes, more than the 268435456 a \
+             package may be"
+        )),
+        "{offer}"
+    );
+    let run = root.fails(&["install", "--online", "phonebook"]);
+    assert!(
+        run.stderr.contains("more than the 268435456"),
+        "{}",
+        run.stderr
+    );
+}

@@ -109,8 +109,9 @@ pub enum OfferStatus {
     Downgrade,
     /// The module is installed from another source (or from a file): never replaced.
     OtherSource,
-    /// The release does not support this host application's version (FreePBX
-    /// `supported.version` above the root's `[platform] version`): never installed.
+    /// The release cannot be installed here: it does not support this host application's
+    /// version (FreePBX `supported.version` above the root's `[platform] version`), or its
+    /// package is published larger than a package may be. Never installed.
     NotApplicable,
     /// The channel gives no checksum for the package, so nothing could verify it: never
     /// downloaded.

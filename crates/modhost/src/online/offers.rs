@@ -201,7 +201,7 @@ fn judge(
                 release.version,
                 checksum_fields(source.kind)
             ));
-        } else if let Some(why) = unsupported(host, release) {
+        } else if let Some(why) = unsupported(host, release).or_else(|| oversized(release)) {
             status = OfferStatus::NotApplicable;
             warnings.push(why);
         }
@@ -219,6 +219,21 @@ fn judge(
         gated: release.gated,
         warnings,
     }
+}
+
+/// Why `release` is never downloaded for its published size, if it is larger than a
+/// package may be ([`modhost_update::MAX_PACKAGE`]).
+fn oversized(release: &Release) -> Option<String> {
+    let size = release
+        .size
+        .filter(|&size| size > modhost_update::MAX_PACKAGE)?;
+    Some(format!(
+        "`{}` {}: its package is published as {size} bytes, more than the {} a package may \
+         be, so it is never downloaded",
+        release.rawname,
+        release.version,
+        modhost_update::MAX_PACKAGE
+    ))
 }
 
 /// What a channel's accepted answer changes in what is kept of it: what was accepted
