@@ -130,7 +130,8 @@ impl Client {
             .get("content-encoding")
             .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
             .filter(|v| !v.is_empty() && v != "identity");
-        let gzip = document && encoding.as_deref() == Some("gzip");
+        // RFC 9110 §8.4.1.3: `x-gzip` is `gzip`, as some servers still name it.
+        let gzip = document && matches!(encoding.as_deref(), Some("gzip" | "x-gzip"));
         // Only gzip is asked for: a document in another encoding would otherwise be read as
         // garbage and blamed on its signature or its syntax.
         if let Some(other) = encoding.as_ref().filter(|_| document && !gzip) {
