@@ -32,6 +32,13 @@ pub(crate) enum Fault {
         /// What it holds instead, when known.
         found: Option<&'static str>,
     },
+    /// The tar stops in the middle of an entry (a header or its content) although the
+    /// gzip stream around it is whole.
+    #[error(
+        "the archive ends in the middle of an entry: the file is truncated; download or copy \
+         it again"
+    )]
+    TarTruncated,
     /// Data other than zero padding follows the tar's end inside the gzip stream.
     #[error(
         "the tar archive's end is followed by more data inside the gzip stream, which \

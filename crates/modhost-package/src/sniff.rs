@@ -1,7 +1,9 @@
 //! Telling what bytes are by their first few: the formats a package is not, named so a
 //! refusal can say what was found, and the check of a tar header's checksum.
 
+use std::cell::Cell;
 use std::io::{self, Read};
+use std::rc::Rc;
 
 use crate::fault::Fault;
 
@@ -74,15 +76,18 @@ pub(crate) struct TarStart<R> {
     inner: R,
     head: Vec<u8>,
     checked: bool,
+    /// Set once `inner` has ended: a tar read failing after that was cut short.
+    ended: Rc<Cell<bool>>,
 }
 
 impl<R> TarStart<R> {
-    /// `inner`, its first block to be checked as it is read.
-    pub(crate) fn new(inner: R) -> Self {
+    /// `inner`, its first block to be checked as it is read; `ended` is set when it ends.
+    pub(crate) fn new(inner: R, ended: Rc<Cell<bool>>) -> Self {
         TarStart {
             inner,
             head: Vec::with_capacity(BLOCK),
             checked: false,
+            ended,
         }
     }
 }
@@ -90,6 +95,9 @@ impl<R> TarStart<R> {
 impl<R: Read> Read for TarStart<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.ended.set(true);
+        }
         if !self.checked {
             let wanted = (BLOCK - self.head.len()).min(n);
             self.head.extend_from_slice(&buf[..wanted]);

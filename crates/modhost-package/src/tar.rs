@@ -2,15 +2,16 @@
 //! decompressed stream through the budget, a PAX global header (`git archive` writes one)
 //! read as metadata and never unpacked, and nothing but zero padding after the tar's end.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::io::{self, Read};
 use std::path::Path;
 use std::rc::Rc;
 
-use crate::budget::{Bounded, Budget, Limits};
+use crate::budget::{Bounded, Budget, Exceeded, Limits};
 use crate::error::{Error, classify, classify_at, too_many_entries};
 use crate::escape::{shown, shown_str};
-use crate::fault::Fault;
+use crate::fault::{Fault, find};
 use crate::gzip::{Counting, Members};
 use crate::headers::{check_entry_headers, check_pax_global};
 use crate::manifest::{Manifests, Place, manifest_place, read_xml};
@@ -20,17 +21,36 @@ use crate::staging::{Kind, Stage, relative_parts};
 /// A gzip tar's decompressed stream, bounded by the budget.
 type Stream = Bounded<TarStart<Members>, Budget>;
 
-/// A gzip tar's entries, its decompressed stream bounded by `limits`.
-fn gzip_tar(file: fs_err::File, limits: &Limits) -> tar::Archive<Stream> {
+/// A gzip tar's entries, its decompressed stream bounded by `limits`, and what tells a
+/// read error of the tar crate's that came from the stream's end: a truncated archive.
+fn gzip_tar(file: fs_err::File, limits: &Limits) -> (tar::Archive<Stream>, Truncation) {
     let budget = Budget::new(limits);
     let members = Members::new(Counting {
         inner: io::BufReader::with_capacity(32 * 1024, file),
         consumed: Rc::clone(&budget.compressed),
     });
-    tar::Archive::new(Bounded {
-        inner: TarStart::new(members),
+    let ended = Rc::new(Cell::new(false));
+    let archive = tar::Archive::new(Bounded {
+        inner: TarStart::new(members, Rc::clone(&ended)),
         budget,
-    })
+    });
+    (archive, Truncation(ended))
+}
+
+/// Whether a gzip tar's decompressed stream has ended.
+struct Truncation(Rc<Cell<bool>>);
+
+impl Truncation {
+    /// `error`, as the tar crate raised it reading entries: the archive cut short when the
+    /// (whole) stream had ended under it, which the tar crate words as a read that came up
+    /// short ("failed to read entire block").
+    fn explain(&self, error: io::Error) -> io::Error {
+        if self.0.get() && find::<Fault>(&error).is_none() && find::<Exceeded>(&error).is_none() {
+            Fault::TarTruncated.into_io()
+        } else {
+            error
+        }
+    }
 }
 
 /// What a tar entry is to the checks, its type in words when it is refused.
@@ -79,7 +99,7 @@ fn after(last: &Option<String>) -> String {
 /// Unpacks a gzip tar's entries into `stage`, then checks that the gzip stream holds
 /// nothing after the tar's end but zero padding and that it ends intact.
 pub(crate) fn unpack_tar(file: fs_err::File, stage: &mut Stage<'_>) -> Result<(), Error> {
-    let mut archive = gzip_tar(file, stage.limits);
+    let (mut archive, truncation) = gzip_tar(file, stage.limits);
     let mut last: Option<String> = None;
     let entries = archive
         .entries()
@@ -90,7 +110,7 @@ pub(crate) fn unpack_tar(file: fs_err::File, stage: &mut Stage<'_>) -> Result<()
                 stage.package,
                 "cannot read the archive".into(),
                 &after(&last),
-                e,
+                truncation.explain(e),
             )
         })?;
         let raw = entry.path_bytes().into_owned();
@@ -160,12 +180,17 @@ pub(crate) fn tar_manifest(
     limits: &Limits,
 ) -> Result<Manifests, Error> {
     let io_err = |source| classify(package, "cannot read the archive".into(), source);
-    let mut archive = gzip_tar(file, limits);
+    let (mut archive, truncation) = gzip_tar(file, limits);
     let (mut root, mut top, mut tops) = (None, None, BTreeSet::new());
     let mut last: Option<String> = None;
     for (count, entry) in archive.entries().map_err(io_err)?.enumerate() {
         let mut entry = entry.map_err(|e| {
-            classify_at(package, "cannot read the archive".into(), &after(&last), e)
+            classify_at(
+                package,
+                "cannot read the archive".into(),
+                &after(&last),
+                truncation.explain(e),
+            )
         })?;
         if count >= limits.max_entries {
             return Err(too_many_entries(package, limits));

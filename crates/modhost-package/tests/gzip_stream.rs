@@ -75,6 +75,19 @@ fn a_damaged_or_truncated_gzip_stream_is_refused() {
         let package = write(scratch.path(), name, &bytes);
         refused_with(&unpacked(&package), &[expected]);
     }
+    // A whole gzip stream of a tar cut inside an entry's content.
+    let tar = demo_tar(&[]);
+    let cut = gzip(&tar[..1024 + 100]);
+    let package = write(scratch.path(), "cut-tar.tgz", &cut);
+    refused_with(
+        &unpacked(&package),
+        &["the archive ends in the middle of an entry: the file is truncated"],
+    );
+    // Without its end-of-archive blocks, but whole, as GNU tar takes it.
+    assert!(tar.ends_with(&[0; 1024]));
+    let unended = gzip(&tar[..tar.len() - 1024]);
+    let package = write(scratch.path(), "unended.tgz", &unended);
+    assert!(unpacked(&package).is_ok());
 }
 
 #[test]
