@@ -241,8 +241,9 @@ extern "C" {
 void modhost_string_free(char *string);
 
 /**
- * Starts describing capability `package` (`namespace:name`, e.g. `"pbx:telephony"`):
- * add its interfaces with `modhost_capability_add`, then give it to `modhost_open`.
+ * Starts describing capability `package` (`namespace:name`, each a WIT identifier, e.g.
+ * `"pbx:telephony"`; not in the `modhost` or `wasi` namespace, which are the host's): add
+ * its interfaces with `modhost_capability_add`, then give it to `modhost_open`.
  * When `needs_grant` is true, a module may import it only once an administrator granted
  * it (`MODHOST_GRANT` at install), as the module's `<capabilities><import
  * package="…"/>` asks.
@@ -265,7 +266,9 @@ int modhost_capability_new(const char *package,
  * package, e.g. `"pbx:telephony/calls@1.0.0"`) to `capability`: each of its
  * `n_functions` WIT functions named in `functions` (e.g. `"originate"`, `"channel-state"`)
  * is served by `callback`, which gets `user_data` back. A module whose component imports
- * a function of the interface not named here fails to instantiate.
+ * a function of the interface not named here fails to instantiate. Names must be WIT
+ * identifiers (kebab-case), the version semver, each function named once and each
+ * interface added in one version only; otherwise `MODHOST_ERROR_ARGUMENT`.
  *
  * modhost copies the strings. `user_data` must stay valid, and `callback` callable,
  * until every host opened with this capability is closed.
@@ -309,8 +312,8 @@ void modhost_limits_default(modhost_limits *limits);
  * `limits`, when not NULL, sets the limits of every call (else the root's `modhost.toml`,
  * else the defaults). The `n_capabilities` capabilities of `capabilities` are linked
  * into every module that imports one of their interfaces (and is granted it, if it
- * needs a grant); the host keeps what it needs of them and of `limits`, so the caller
- * may free them once this returns.
+ * needs a grant), one capability per WIT package; the host keeps what it needs of them
+ * and of `limits`, so the caller may free them once this returns.
  *
  * On success, `*host` is the open host, which the caller closes with `modhost_close`.
  *

@@ -89,11 +89,31 @@ unsafe impl Send for UserData {}
 // SAFETY: as above.
 unsafe impl Sync for UserData {}
 
+/// The namespaces of the WIT packages the host links itself, and whose they are.
+const HOST_OWN: [(&str, &str); 2] = [("modhost", "modhost's own"), ("wasi", "WASI's")];
+
+/// Whether `text` is a WIT identifier: kebab-case words, each starting with a letter and
+/// all lower-case or all upper-case (`channel-state`, `get-HTTP`).
+fn is_wit_id(text: &str) -> bool {
+    !text.is_empty()
+        && text.split('-').all(|word| {
+            let mut bytes = word.bytes();
+            let lower = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+            let upper = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
+            match bytes.next() {
+                Some(b) if b.is_ascii_lowercase() => bytes.all(lower),
+                Some(b) if b.is_ascii_uppercase() => bytes.all(upper),
+                _ => false,
+            }
+        })
+}
+
 /// The value `modhost_dispatch` passes to capabilities: its context string.
 pub(crate) struct Context(pub(crate) CString);
 
-/// Starts describing capability `package` (`namespace:name`, e.g. `"pbx:telephony"`):
-/// add its interfaces with `modhost_capability_add`, then give it to `modhost_open`.
+/// Starts describing capability `package` (`namespace:name`, each a WIT identifier, e.g.
+/// `"pbx:telephony"`; not in the `modhost` or `wasi` namespace, which are the host's): add
+/// its interfaces with `modhost_capability_add`, then give it to `modhost_open`.
 /// When `needs_grant` is true, a module may import it only once an administrator granted
 /// it (`MODHOST_GRANT` at install), as the module's `<capabilities><import
 /// package="…"/>` asks.
@@ -121,9 +141,17 @@ pub unsafe extern "C" fn modhost_capability_new(
             }
             let package = str_arg(package, "package")?;
             let (namespace, name) = package.split_once(':').unwrap_or_default();
-            if namespace.is_empty() || name.is_empty() || name.contains(['/', '@']) {
+            if !is_wit_id(namespace) || !is_wit_id(name) {
                 return Err(Failure::argument(format!(
-                    "`{package}` is not a WIT package name (namespace:name)"
+                    "`{package}` is not a WIT package name (namespace:name, each a kebab-case \
+                     identifier such as `pbx:telephony`)"
+                )));
+            }
+            if let Some(owner) = HOST_OWN.iter().find(|(ns, _)| *ns == namespace) {
+                return Err(Failure::argument(format!(
+                    "`{package}` is in the `{namespace}` namespace, {}: a capability names a \
+                     package of the application's own",
+                    owner.1
                 )));
             }
             let described = Capability {
@@ -141,7 +169,9 @@ pub unsafe extern "C" fn modhost_capability_new(
 /// package, e.g. `"pbx:telephony/calls@1.0.0"`) to `capability`: each of its
 /// `n_functions` WIT functions named in `functions` (e.g. `"originate"`, `"channel-state"`)
 /// is served by `callback`, which gets `user_data` back. A module whose component imports
-/// a function of the interface not named here fails to instantiate.
+/// a function of the interface not named here fails to instantiate. Names must be WIT
+/// identifiers (kebab-case), the version semver, each function named once and each
+/// interface added in one version only; otherwise `MODHOST_ERROR_ARGUMENT`.
 ///
 /// modhost copies the strings. `user_data` must stay valid, and `callback` callable,
 /// until every host opened with this capability is closed.
@@ -171,25 +201,55 @@ pub unsafe extern "C" fn modhost_capability_add(
             if callback.is_none() {
                 return Err(Failure::argument("`callback` is NULL"));
             }
-            let in_package = name
+            let interface = name
                 .strip_prefix(capability.package.as_str())
                 .and_then(|rest| rest.strip_prefix('/'))
-                .is_some_and(|rest| !rest.is_empty());
-            if !in_package {
+                .and_then(|rest| rest.split_once('@'));
+            let named = interface.is_some_and(|(interface, version)| {
+                is_wit_id(interface) && semver::Version::parse(version).is_ok()
+            });
+            if !named {
                 return Err(Failure::argument(format!(
-                    "`{name}` is not an interface of `{}` ({}/interface@version)",
-                    capability.package, capability.package
+                    "`{name}` is not an interface of `{}` ({}/interface@version, the \
+                     version semver: `{}/calls@1.0.0`)",
+                    capability.package, capability.package, capability.package
                 )));
             }
-            let functions = str_array(functions, n_functions, "functions")?
+            // One version of an interface: the linker takes two of one major for the same.
+            let unversioned = |name: &str| name.split('@').next().unwrap_or_default().to_owned();
+            if let Some(added) = capability
+                .interfaces
+                .iter()
+                .find(|i| unversioned(&i.name) == unversioned(name))
+            {
+                return Err(Failure::argument(format!(
+                    "`{name}`: `{}` is added already",
+                    added.name
+                )));
+            }
+            let names = str_array(functions, n_functions, "functions")?;
+            if names.is_empty() {
+                return Err(Failure::argument(format!("`{name}` names no functions")));
+            }
+            for (at, function) in names.iter().enumerate() {
+                if !is_wit_id(function) {
+                    return Err(Failure::argument(format!(
+                        "`{function}` is not a WIT function name (a kebab-case identifier \
+                         such as `channel-state`)"
+                    )));
+                }
+                if names[..at].contains(function) {
+                    return Err(Failure::argument(format!(
+                        "`{name}` names function `{function}` twice"
+                    )));
+                }
+            }
+            let functions = names
                 .into_iter()
                 .map(|f| {
                     CString::new(f).map_err(|_| Failure::argument("a function name holds NUL"))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            if functions.is_empty() {
-                return Err(Failure::argument(format!("`{name}` names no functions")));
-            }
             capability.interfaces.push(Arc::new(Interface {
                 name: name.to_owned(),
                 functions,
@@ -215,6 +275,11 @@ pub unsafe extern "C" fn modhost_capability_free(capability: *mut Capability) {
 }
 
 impl Capability {
+    /// The WIT package it gives.
+    pub(crate) fn package(&self) -> &str {
+        &self.package
+    }
+
     /// What the host links: the description as it is now.
     pub(crate) fn linked(&self) -> Arc<dyn modhost::embed::Capability> {
         Arc::new(Linked {

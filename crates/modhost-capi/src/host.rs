@@ -136,8 +136,8 @@ pub unsafe extern "C" fn modhost_limits_default(limits: *mut Limits) {
 /// `limits`, when not NULL, sets the limits of every call (else the root's `modhost.toml`,
 /// else the defaults). The `n_capabilities` capabilities of `capabilities` are linked
 /// into every module that imports one of their interfaces (and is granted it, if it
-/// needs a grant); the host keeps what it needs of them and of `limits`, so the caller
-/// may free them once this returns.
+/// needs a grant), one capability per WIT package; the host keeps what it needs of them
+/// and of `limits`, so the caller may free them once this returns.
 ///
 /// On success, `*host` is the open host, which the caller closes with `modhost_close`.
 ///
@@ -177,13 +177,21 @@ pub unsafe extern "C" fn modhost_open(
                 if capabilities.is_null() {
                     return Err(Failure::argument("`capabilities` is NULL"));
                 }
-                for (i, capability) in std::slice::from_raw_parts(capabilities, n_capabilities)
-                    .iter()
-                    .enumerate()
-                {
+                let given = std::slice::from_raw_parts(capabilities, n_capabilities);
+                for (i, capability) in given.iter().enumerate() {
                     let capability = capability
                         .as_ref()
                         .ok_or_else(|| Failure::argument(format!("`capabilities[{i}]` is NULL")))?;
+                    let twice = given[..i]
+                        .iter()
+                        .filter_map(|earlier| earlier.as_ref())
+                        .any(|earlier| earlier.package() == capability.package());
+                    if twice {
+                        return Err(Failure::argument(format!(
+                            "`capabilities[{i}]` gives `{}` again: one capability per package",
+                            capability.package()
+                        )));
+                    }
                     embedding = embedding.capability(capability.linked());
                 }
             }

@@ -9,8 +9,10 @@ use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-/// HTTP/2 first: a client that speaks it gets it; every other gets HTTP/1.1.
-pub(super) const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+/// HTTP/2 first: a client that speaks it gets it; every other gets HTTP/1.1, or HTTP/1.0
+/// when that is all it offers (`curl --http1.0`; nginx serves it too), which the HTTP/1
+/// server answers as such.
+pub(super) const ALPN: [&[u8]; 3] = [b"h2", b"http/1.1", b"http/1.0"];
 
 /// The TLS configuration for the PEM certificate chain `cert` and private key `key`.
 pub(super) fn config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {

@@ -277,6 +277,29 @@ fn two_requests_share_one_kept_alive_connection() -> TestResult {
     Ok(())
 }
 
+#[test]
+fn a_client_offering_only_http_1_0_is_served() -> TestResult {
+    let tls = Tls::new();
+    let repo = repository(vec![entry("core")]);
+    let index = std::fs::read(repo.path().join("public/index.json"))?;
+    let addr = tls.serve(repo.path(), 8, Duration::from_secs(5));
+    let name = ServerName::try_from("127.0.0.1")?;
+    let connection = ClientConnection::new(tls.client_config(&[b"http/1.0"]), name)?;
+    let mut stream = StreamOwned::new(connection, TcpStream::connect(addr)?);
+    stream.write_all(b"GET /index.json HTTP/1.0\r\n\r\n")?;
+    stream.flush()?;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(stream.conn.alpn_protocol(), Some(&b"http/1.0"[..]));
+    assert!(answer.starts_with("HTTP/1.0 200 OK"), "{answer}");
+    assert!(
+        answer.ends_with(&*String::from_utf8_lossy(&index)),
+        "{answer}"
+    );
+    Ok(())
+}
+
 /// Reads one HTTP/1.1 answer with a Content-Length from `connection`: its head and body.
 fn read_answer(
     connection: &mut BufReader<StreamOwned<ClientConnection, TcpStream>>,
