@@ -223,6 +223,13 @@ fn reading_commands_never_create_a_root_and_scan_and_manifest_need_none() {
         arg(&dir),
     ]);
     assert!(!run.stderr.contains("no modhost root"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the server refused the connection: nothing answers at that host and port")
+            && !run.stderr.contains("os error"),
+        "{}",
+        run.stderr
+    );
     assert!(!root.path().exists(), "a root was created");
 }
 

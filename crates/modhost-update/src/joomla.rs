@@ -189,7 +189,13 @@ fn platform_matches(update: &Element, target: &Target) -> Result<bool, String> {
         .size_limit(PATTERN_SIZE)
         .dfa_size_limit(PATTERN_SIZE)
         .build()
-        .map_err(|e| format!("the target platform pattern `{pattern}` is invalid: {e}"))?;
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(limit) => format!(
+                "the target platform pattern `{pattern}` is too complex to match (it would \
+                 take more than the {limit} bytes a pattern may)"
+            ),
+            e => format!("the target platform pattern `{pattern}` is invalid: {e}"),
+        })?;
     Ok(regex.is_match(&target.version))
 }
 
@@ -392,6 +398,22 @@ mod tests {
             )
         );
         assert!(offered(&long, Stability::Stable).is_err());
+        // Short, and too large compiled: said in words, not the regex crate's.
+        let complex = format!(
+            "<updates>{}</updates>",
+            update(
+                "2.0.0",
+                "stable",
+                r#"<targetplatform name="modhost" version="\w{1000}"/>"#
+            )
+        );
+        let refused = offered(&complex, Stability::Stable);
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("is too complex to match")),
+            "{refused:?}"
+        );
         let bad_version = format!("<updates>{}</updates>", update("2.x", "stable", ANY));
         assert!(offered(&bad_version, Stability::Stable).is_err());
     }

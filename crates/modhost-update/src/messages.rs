@@ -38,8 +38,29 @@ pub(crate) fn explain(
             )
         }
         Some(Problem::Certificate(problem)) => certificate(&problem),
-        None => error.to_string(),
+        None => plain(error).unwrap_or_else(|| error.to_string()),
     }
+}
+
+/// ureq's commonest failures in words, where its own (`io: Connection refused (os error
+/// 111)`, `protocol: …`) name its internals.
+fn plain(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let error = error.downcast_ref::<ureq::Error>()?;
+    Some(match error {
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "the server refused the connection: nothing answers at that host and port".into()
+        }
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionReset => {
+            "the server closed the connection before it answered".into()
+        }
+        ureq::Error::HostNotFound => {
+            "the host name is not found (DNS has no address for it)".into()
+        }
+        ureq::Error::Protocol(e) => format!("the server's answer is not valid HTTP ({e})"),
+        ureq::Error::Http(e) => format!("the URL cannot be requested ({e})"),
+        ureq::Error::BadUri(e) => format!("the URL is not valid ({e})"),
+        _ => return None,
+    })
 }
 
 /// A request failure the administrator can act on.
