@@ -346,6 +346,23 @@ fn a_gzip_encoded_document_is_read_and_bounded_after_decompression() {
 /// An a2 channel at `url`/a2/pb publishing pb 2.0.0 as `size` bytes, whose package is an
 /// endless answer; how many times the package was asked for.
 fn endless_a2(tls: &Tls, size: u64) -> (Source, Arc<std::sync::atomic::AtomicUsize>) {
+    a2_channel(tls, size, |out| {
+        // No length, and no end: only the client hanging up stops it.
+        let mut sent = out.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+        let chunk = vec![0x1f; 64 * 1024];
+        while sent.is_ok() {
+            sent = out.write_all(&chunk);
+        }
+    })
+}
+
+/// An a2 channel at `url`/a2/pb publishing pb 2.0.0 as `size` bytes, whose package
+/// `package` writes; how many times the package was asked for.
+fn a2_channel(
+    tls: &Tls,
+    size: u64,
+    package: impl Fn(&mut dyn Write) + Send + 'static,
+) -> (Source, Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let asked = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&asked);
@@ -360,22 +377,21 @@ fn endless_a2(tls: &Tls, size: u64) -> (Source, Arc<std::sync::atomic::AtomicUsi
             return;
         }
         counted.fetch_add(1, Ordering::SeqCst);
-        // No length, and no end: only the client hanging up stops it.
-        let mut sent = out.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
-        let chunk = vec![0x1f; 64 * 1024];
-        while sent.is_ok() {
-            sent = out.write_all(&chunk);
-        }
+        package(out);
     });
-    let source = Source {
+    (a2_source(&url), asked)
+}
+
+/// Module pb's own a2 channel at `url`/a2/pb.
+fn a2_source(url: &str) -> Source {
+    Source {
         name: "pb/update_url".into(),
         kind: Kind::A2,
         location: Location::Url(format!("{url}/a2/pb")),
         public_keys: Vec::new(),
         seen: Default::default(),
         extra_query: None,
-    };
-    (source, asked)
+    }
 }
 
 #[test]
@@ -433,16 +449,7 @@ fn an_endless_package_is_read_no_further_than_its_published_size() {
 fn a_package_trickled_slower_than_the_floor_is_given_up_on_within_the_timeout() {
     let tls = Tls::new();
     let size = 1 << 20;
-    let url = tls.streaming(move |request, out| {
-        let path = request.split_whitespace().nth(1).unwrap_or_default();
-        if path == "/a2/pb/modsource.json" {
-            let document = format!(
-                r#"{{"rawname":"pb","version":"2.0.0","size":{size},"sha256":"{}"}}"#,
-                "a".repeat(64)
-            );
-            let _ = out.write_all(&answer("200 OK", document.as_bytes()));
-            return;
-        }
+    let (source, _) = a2_channel(&tls, size, move |out| {
         // Never silent for long, never fast: a byte every 20 ms, 50 bytes a second.
         let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
         let mut sent = out.write_all(head.as_bytes());
@@ -451,14 +458,7 @@ fn a_package_trickled_slower_than_the_floor_is_given_up_on_within_the_timeout() 
             std::thread::sleep(Duration::from_millis(20));
         }
     });
-    let source = Source {
-        name: "pb/update_url".into(),
-        kind: Kind::A2,
-        location: Location::Url(format!("{url}/a2/pb")),
-        public_keys: Vec::new(),
-        seen: Default::default(),
-        extra_query: None,
-    };
+    let url = source.location.to_string();
     let client = Client::new(Some(&tls.file("ca.pem")), Duration::from_secs(1))
         .unwrap_or_else(|e| panic!("{e}"));
     let releases = client
@@ -496,14 +496,7 @@ fn a_modules_own_a2_channel_naming_another_module_is_set_aside_with_why() {
         );
         answer("200 OK", document.as_bytes())
     });
-    let source = Source {
-        name: "phonebook/updateurl".into(),
-        kind: Kind::A2,
-        location: Location::Url(format!("{url}/a2/phonebook")),
-        public_keys: Vec::new(),
-        seen: Default::default(),
-        extra_query: None,
-    };
+    let source = a2_source(&url);
     let answer = tls
         .client()
         .check(&source, Some("phonebook"), &Target::default())
