@@ -67,9 +67,10 @@ fn a_slow_download_never_keeps_other_changes_of_the_root_waiting() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let tls = generate(dir.path());
     let bytes = std::fs::read(package_at("phonebook", "1.0.0")).unwrap_or_default();
-    // Well above the floor, and still some seconds long.
-    let chunk = bytes.len().div_ceil(12);
-    let (url, asked) = slow_server(&tls, bytes.clone(), chunk, Duration::from_millis(250));
+    // Well above the floor, and still long enough (six seconds) for another change to
+    // start and take the lock on a loaded machine.
+    let chunk = bytes.len().div_ceil(20);
+    let (url, asked) = slow_server(&tls, bytes.clone(), chunk, Duration::from_millis(300));
     feed(&root, dir.path(), &url, &bytes);
 
     let mut online = root
