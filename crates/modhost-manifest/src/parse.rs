@@ -296,9 +296,16 @@ impl Parser {
         if let (Some(name), Some(element)) = (&rawname, root.child("rawname"))
             && !is_valid_rawname(name)
         {
+            // Quoted in part: a rawname a kilobyte long is not worth showing whole.
+            let shown = match name.len() > MAX_RAWNAME {
+                true => format!("{}…", &name[..name.floor_char_boundary(MAX_RAWNAME)]),
+                false => name.clone(),
+            };
             self.problem(
                 element.position,
-                format!("rawname `{name}` must be 1 to {MAX_RAWNAME} characters of a-z, 0-9 and _"),
+                format!(
+                    "rawname `{shown}` must be 1 to {MAX_RAWNAME} characters of a-z, 0-9 and _"
+                ),
             );
         }
         let name = self.required(root, "name");
