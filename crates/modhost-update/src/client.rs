@@ -125,6 +125,20 @@ impl Client {
             .call()
             .map_err(|e| fetch(explain(&e, document, self.timeout)))?;
         let status = response.status();
+        // Where a redirect took the request, for a failure to name: the query left out, as
+        // it may carry the download key.
+        let landed = {
+            use ureq::ResponseExt as _;
+            let uri = response.get_uri();
+            let at = format!(
+                "{}://{}{}",
+                uri.scheme_str().unwrap_or("https"),
+                uri.authority().map_or("", |a| a.as_str()),
+                uri.path()
+            );
+            let asked = url.split(['?', '#']).next().unwrap_or_default();
+            (at != asked).then_some(at)
+        };
         let encoding = response
             .headers()
             .get("content-encoding")
@@ -177,10 +191,14 @@ impl Client {
             return Err(Error::Missing {
                 url: shown,
                 status: status.as_u16(),
+                redirected_to: landed,
             });
         }
         if status != 200 {
-            return Err(fetch(format!("HTTP status {status}")));
+            return Err(fetch(match landed {
+                Some(at) => format!("HTTP status {status} at `{at}`, where the server redirected"),
+                None => format!("HTTP status {status}"),
+            }));
         }
         Ok(Body::new(bytes, max))
     }

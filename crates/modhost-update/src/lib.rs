@@ -110,12 +110,14 @@ pub enum Error {
         refusal: Refusal,
     },
     /// The server has no such document: a 404 or 410 answer.
-    #[error("`{url}`: HTTP status {status}")]
+    #[error("`{url}`: HTTP status {status}{}", redirected_to.as_ref().map(|at| format!(" at `{at}`, where the server redirected")).unwrap_or_default())]
     Missing {
         /// The URL.
         url: String,
         /// The status.
         status: u16,
+        /// Where a redirect took the request, if one did (without its query).
+        redirected_to: Option<String>,
     },
     /// A source answered something that is not a valid document of its kind.
     #[error("`{url}`: {message}")]

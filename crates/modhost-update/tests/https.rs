@@ -160,6 +160,59 @@ fn a_redirect_to_plain_http_is_refused_without_connecting() {
 }
 
 #[test]
+fn a_failure_after_a_redirect_names_where_the_server_redirected() {
+    let tls = Tls::new();
+    let url = tls.scripted(|request| {
+        let path = request.split_whitespace().nth(1).unwrap_or_default();
+        match path {
+            p if p.starts_with("/moved") => {
+                b"HTTP/1.1 302 Found\r\nLocation: /gone/pb.tgz?key=s3cret\r\nContent-Length: 0\r\n\r\n"
+                    .to_vec()
+            }
+            p if p.starts_with("/broken") => {
+                b"HTTP/1.1 302 Found\r\nLocation: /error/pb.tgz\r\nContent-Length: 0\r\n\r\n"
+                    .to_vec()
+            }
+            p if p.starts_with("/error") => answer("500 Internal Server Error", b"oops"),
+            _ => answer("404 Not Found", b"no"),
+        }
+    });
+    let path = tls.dir.path().join("p.tgz");
+    let gone = tls.client().download(
+        &release(&format!("{url}/moved/pb.tgz"), b"x"),
+        None,
+        &path,
+        &mut |_, _| {},
+    );
+    let message = gone
+        .map(|()| String::new())
+        .unwrap_or_else(|e| e.to_string());
+    assert_eq!(
+        message,
+        format!(
+            "`{url}/moved/pb.tgz`: HTTP status 404 at `{url}/gone/pb.tgz`, where the server \
+             redirected"
+        )
+    );
+    let broken = tls.client().download(
+        &release(&format!("{url}/broken/pb.tgz"), b"x"),
+        None,
+        &path,
+        &mut |_, _| {},
+    );
+    let message = broken
+        .map(|()| String::new())
+        .unwrap_or_else(|e| e.to_string());
+    assert!(
+        message.ends_with(&format!(
+            "HTTP status 500 Internal Server Error at `{url}/error/pb.tgz`, where the server \
+             redirected"
+        )),
+        "{message}"
+    );
+}
+
+#[test]
 fn an_index_over_the_limit_is_refused_even_without_a_content_length() {
     let tls = Tls::new();
     let url = tls.scripted(|_| {
