@@ -54,6 +54,31 @@ fn a_write_past_the_quota_fails_in_the_guest_and_the_others_keep_writing() {
 }
 
 #[test]
+fn calls_at_once_in_several_processes_share_one_quota() {
+    let root = installed("[data]\nmodule_quota_mb = 64\n");
+    // Three processes, each filling /data until refused: together they keep the quota,
+    // give or take what each wrote between two counts of the disk (16 MiB).
+    let writers: Vec<_> = (0..3)
+        .map(|_| {
+            root.command(&["hook", "fill_data", "--json"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    for mut writer in writers {
+        assert!(writer.wait().is_ok());
+    }
+    let kept = data_bytes(&root, "filler");
+    assert!(
+        (60 * MIB..=64 * MIB + 3 * 16 * MIB).contains(&kept),
+        "{} MiB kept against a 64 MiB quota",
+        kept / MIB
+    );
+}
+
+#[test]
 fn a_call_that_keeps_writing_ends_at_its_deadline_holding_no_more_than_its_quota() {
     let root =
         installed("[data]\nmodule_quota_mb = 3\n\n[hooks.fill_forever]\ncall_timeout_ms = 1500\n");

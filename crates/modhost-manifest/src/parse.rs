@@ -85,6 +85,13 @@ pub(crate) struct Parser {
     unknown: Vec<Unknown>,
 }
 
+/// The most handlers one module gives one hook point.
+pub(crate) const MAX_HANDLERS: usize = 16;
+
+/// The handlers given so far, by hook point.
+#[derive(Default)]
+struct Handlers(std::collections::BTreeMap<String, std::collections::BTreeSet<String>>);
+
 /// `element` and everything under it, as written.
 fn unknown(parent: &str, element: &Element) -> Unknown {
     let path = format!("{parent}/{}", element.name);
@@ -339,8 +346,9 @@ impl Parser {
         let fileinclude = self.fileinclude(root);
         let console = self.console(root);
         let database = self.database(root);
-        let hooks = self.hooks(root);
-        let methods = self.methods(root);
+        let mut handlers = Handlers::default();
+        let hooks = self.hooks(root, &mut handlers);
+        let methods = self.methods(root, &mut handlers);
         let updateurl = self.text(root, "updateurl");
         if let (Some(url), Some(element)) = (&updateurl, root.child("updateurl")) {
             self.warn_unless_https(element.position, "<updateurl>", url);
@@ -1110,7 +1118,39 @@ impl Parser {
         })
     }
 
-    fn hooks(&mut self, root: &Element) -> Vec<Hook> {
+    /// Whether `handler` of hook point `hook`, at `position`, is taken: a handler named
+    /// again runs once (a warning), and a module gives one hook point at most
+    /// [`MAX_HANDLERS`] handlers (a problem), since every one is a call of its own.
+    fn handler_taken(
+        &mut self,
+        handlers: &mut Handlers,
+        position: Position,
+        hook: String,
+        handler: &str,
+    ) -> bool {
+        let taken = handlers.0.entry(hook).or_default();
+        if taken.contains(handler) {
+            self.warn(
+                position,
+                format!("handler `{handler}` is named again for this hook point: it runs once"),
+            );
+            return false;
+        }
+        if taken.len() == MAX_HANDLERS {
+            self.problem(
+                position,
+                format!(
+                    "more than {MAX_HANDLERS} handlers for one hook point: each is a call, and \
+                     one module's calls at a hook point are bounded"
+                ),
+            );
+            return false;
+        }
+        taken.insert(handler.to_owned());
+        true
+    }
+
+    fn hooks(&mut self, root: &Element, handlers: &mut Handlers) -> Vec<Hook> {
         let mut hooks = Vec::new();
         for target in root.children_named("hooks").flat_map(|h| h.children.iter()) {
             // A priority on the target applies to each of its methods that gives none.
@@ -1144,6 +1184,10 @@ impl Parser {
                 let Some(hook) = hook.filter(|_| !handler.is_empty()) else {
                     continue;
                 };
+                let point = format!("{}.{hook}", target.name);
+                if !self.handler_taken(handlers, method.position, point, handler) {
+                    continue;
+                }
                 hooks.push(Hook {
                     target: target.name.clone(),
                     hook: hook.to_owned(),
@@ -1159,7 +1203,7 @@ impl Parser {
         hooks
     }
 
-    fn methods(&mut self, root: &Element) -> Vec<Method> {
+    fn methods(&mut self, root: &Element, handlers: &mut Handlers) -> Vec<Method> {
         let mut methods = Vec::new();
         for element in root
             .children_named("methods")
@@ -1173,6 +1217,9 @@ impl Parser {
                     element.position,
                     format!("<{}> names no handler", element.name),
                 );
+                continue;
+            }
+            if !self.handler_taken(handlers, element.position, element.name.clone(), handler) {
                 continue;
             }
             methods.push(Method {

@@ -167,6 +167,7 @@ impl Runtime {
         state.fire = fire;
         state.depth = depth;
         state.budget.begin(disk_quota);
+        let resources_before = state.table.iter_mut().count();
         state.context = data;
         state.cancel = cancel;
         state.log_records = 0;
@@ -197,6 +198,7 @@ impl Runtime {
             tracing::debug!(target: "modhost::module", module = %rawname, stderr = true, "{line}");
         }
         let state = hot.store.data_mut();
+        state.budget.end();
         state.fire = None;
         state.context = None;
         state.cancel = None;
@@ -207,9 +209,14 @@ impl Runtime {
             Some(session) => session,
             None => unreachable!("the session is returned by every fire before the call ends"),
         };
+        // A call that wrote files and left more open than it found may hold files it
+        // deleted, whose bytes no count of its directories sees: its descriptors close
+        // with the instance rather than outlive the call.
+        let resources = state.table.iter_mut().count();
         let healthy = !matches!(result, Err(Error::Trapped { .. }))
             && hot.stderr.is_empty()
-            && state.table.iter_mut().count() <= WARM_RESOURCES;
+            && resources <= WARM_RESOURCES
+            && !(state.budget.wrote() && resources > resources_before);
         if let Some(warm) = warm.filter(|_| healthy) {
             warm.keep(hot, &self.idle);
         }

@@ -2,11 +2,12 @@
 //! directories it may write, counted without following a link, and charged while a call
 //! runs so that a write past it fails inside the guest (`EDQUOT`), not after the call.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, openat, statat};
 use rustix::io::Errno;
@@ -105,9 +106,10 @@ fn open_dir(at: impl AsFd, path: &OsStr) -> rustix::io::Result<OwnedFd> {
 #[error("the module's disk quota is used up")]
 pub(crate) struct OverQuota;
 
-/// One sandbox's account of its module's disk: counted at the first write of each call
-/// (most calls write nothing, and pay nothing), then charged as the call grows files and
-/// adds entries. Shared with the file streams the call opens, which outlive one import.
+/// A module's account of its disk, shared by all its sandboxes ([`Budgets`]): counted at
+/// the first write once its calls begin (most calls write nothing, and pay nothing), then
+/// charged as calls grow files and add entries — calls at once charge the same account.
+/// Shared with the file streams a call opens, which outlive one import.
 pub(crate) struct Budget {
     rawname: String,
     dirs: Vec<PathBuf>,
@@ -117,11 +119,21 @@ pub(crate) struct Budget {
 #[derive(Default)]
 struct Account {
     quota: DiskQuota,
-    /// `None` until counted in this call, and again after a removal or truncation.
+    /// `None` until counted in these calls, and again after a removal or truncation.
     used: Option<DiskUsage>,
-    /// Whether this call has been refused a write already (logged once per call).
+    /// Whether these calls have been refused a write already (logged once).
     refused: bool,
+    /// The module's calls under way: they share the account, so that calls at once
+    /// cannot each write up to the quota.
+    calls: usize,
+    /// Whether anything was charged since they began.
+    wrote: bool,
+    /// The bytes charged since `used` was last counted from the disk.
+    since_count: u64,
 }
+
+/// How many bytes are charged between two counts of what is on disk.
+const RECOUNT_EVERY: u64 = 16 << 20;
 
 impl Budget {
     /// The budget of `rawname`, over the directories it may write.
@@ -137,14 +149,30 @@ impl Budget {
         self.account.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts a call under `quota`: what is on disk is counted again at its first write,
-    /// since the host or another call may have changed it.
+    /// Starts a call under `quota`. When no other call of the module is under way, what
+    /// is on disk is counted again at the first write, since the host may have changed
+    /// it; else the calls under way go on charging what they counted.
     pub(crate) fn begin(&self, quota: DiskQuota) {
-        *self.account() = Account {
-            quota,
-            used: None,
-            refused: false,
-        };
+        let mut account = self.account();
+        if account.calls == 0 {
+            account.used = None;
+            account.refused = false;
+            account.wrote = false;
+        }
+        account.quota = quota;
+        account.calls += 1;
+    }
+
+    /// Ends a call [`Budget::begin`] started.
+    pub(crate) fn end(&self) {
+        let mut account = self.account();
+        account.calls = account.calls.saturating_sub(1);
+    }
+
+    /// Whether anything was charged since the module's calls began: a file grown or an
+    /// entry made.
+    pub(crate) fn wrote(&self) -> bool {
+        self.account().wrote
     }
 
     /// Charges `bytes` of growth and `entries` new entries, or refuses them if they would
@@ -154,6 +182,11 @@ impl Budget {
             return Ok(());
         }
         let mut account = self.account();
+        // Another process's calls of the module write beside these: counted again every
+        // so often, so that together they pass the quota by no more than that.
+        if account.since_count.saturating_add(bytes) > RECOUNT_EVERY {
+            account.used = None;
+        }
         let used = match account.used {
             Some(used) => used,
             None => match disk_usage(&self.dirs) {
@@ -183,7 +216,12 @@ impl Budget {
             account.used = Some(used);
             return Err(OverQuota);
         }
+        account.since_count = match account.used {
+            Some(_) => account.since_count.saturating_add(bytes),
+            None => bytes,
+        };
         account.used = Some(after);
+        account.wrote = true;
         Ok(())
     }
 
@@ -191,6 +229,29 @@ impl Budget {
     /// counts again.
     pub(crate) fn recount(&self) {
         self.account().used = None;
+    }
+}
+
+/// Each module's [`Budget`], for its sandboxes to share: keyed by the module and the
+/// directories it may write, held while any sandbox of it lives.
+#[derive(Default)]
+pub(crate) struct Budgets(Mutex<HashMap<BudgetKey, Weak<Budget>>>);
+
+/// A module and the directories it may write.
+type BudgetKey = (String, Vec<PathBuf>);
+
+impl Budgets {
+    /// The budget of `rawname` over `dirs`, made if no sandbox holds it now.
+    pub(crate) fn of(&self, rawname: &str, dirs: Vec<PathBuf>) -> Arc<Budget> {
+        let mut budgets = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        budgets.retain(|_, budget| budget.strong_count() > 0);
+        let key = (rawname.to_owned(), dirs);
+        if let Some(budget) = budgets.get(&key).and_then(Weak::upgrade) {
+            return budget;
+        }
+        let budget = Budget::new(rawname, key.1.clone());
+        budgets.insert(key, Arc::downgrade(&budget));
+        budget
     }
 }
 

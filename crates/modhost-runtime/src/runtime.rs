@@ -40,6 +40,8 @@ pub struct Runtime {
     pub(crate) capabilities: Arc<[Arc<dyn Capability>]>,
     /// Every interface a component may import here: the host's and the capabilities'.
     pub(crate) provided: Vec<Interface>,
+    /// Each module's disk budget, shared by its sandboxes.
+    pub(crate) budgets: crate::disk::Budgets,
 }
 
 impl fmt::Debug for Runtime {
@@ -142,6 +144,7 @@ impl Runtime {
             idle: Kept::default(),
             capabilities: capabilities.into(),
             provided,
+            budgets: Default::default(),
         })
     }
 

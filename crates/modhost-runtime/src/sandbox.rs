@@ -10,7 +10,6 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::bindings::Instance;
 use crate::cancel::Cancelled;
-use crate::disk::Budget;
 use crate::host::Sandbox;
 use crate::limiter::Limiter;
 use crate::output::Captured;
@@ -95,7 +94,7 @@ impl Runtime {
             deadline: Instant::now(),
             fire: None,
             depth: 0,
-            budget: Budget::new(rawname, writable),
+            budget: self.budgets.of(rawname, writable),
             context: None,
             cancel: None,
             capabilities: std::sync::Arc::clone(&self.capabilities),

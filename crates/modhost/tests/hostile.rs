@@ -287,3 +287,48 @@ fn escapes_and_floods_are_contained_and_leave_the_state_as_it_was() {
     let kv = host.kv_entries("hostile").unwrap_or_else(|e| panic!("{e}"));
     assert!(kv.is_empty(), "nothing reached the state: {kv:?}");
 }
+
+#[test]
+fn a_modules_handlers_of_one_hook_point_share_one_deadline() {
+    let (root, host) = host();
+    // A module giving `slow` two handlers that each run until stopped.
+    let dir = root.path().with_extension("twice");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let xml = "<module><rawname>twice</rawname><name>Twice</name><version>1.0</version>\
+               <methods><slow pri=\"1\">spin</slow><slow pri=\"2\">sleep</slow></methods></module>";
+    std::fs::write(dir.join("module.xml"), xml).unwrap_or_else(|e| panic!("{e}"));
+    let package = dir.join("twice.tgz");
+    modhost::pack(
+        &dir.join("module.xml"),
+        &modhost_test_support::component("hostile"),
+        &package,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    host.install(&[package], modhost::Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let deadline = Duration::from_secs(1);
+    host.declare(HookPoint {
+        limits: Some(Limits {
+            call_timeout: deadline,
+            ..host.limits()
+        }),
+        ..HookPoint::broadcast("slow")
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    // Loaded once before, so that what is measured is the calls.
+    let _ = host.dispatch("slow", "");
+    let started = Instant::now();
+    let dispatch = host.dispatch("slow", "").unwrap_or_else(|e| panic!("{e}"));
+    let took = started.elapsed();
+    let kinds: Vec<String> = dispatch
+        .calls
+        .iter()
+        .map(|c| serde_json::to_value(c).unwrap_or_default()["kind"].to_string())
+        .collect();
+    assert_eq!(kinds, ["\"timeout\"", "\"timeout\""], "{dispatch:?}");
+    assert!(
+        took < deadline * 3 / 2,
+        "two handlers of one module took {took:?} against one {deadline:?} deadline"
+    );
+    std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -281,7 +281,22 @@ impl Dispatcher {
         };
         // Only a pipeline replaces its input; a broadcast passes the payload as it came.
         let mut input = Cow::Borrowed(payload);
+        // A module's handlers of this hook point share one deadline: however many it
+        // declares, one module's calls take no longer than one call may.
+        let mut deadlines: BTreeMap<&str, Instant> = BTreeMap::new();
+        let timeout = point.limits.unwrap_or(self.limits).call_timeout;
         for handler in handlers {
+            // Loaded first (a failure is the call's to report): compiling a component is
+            // not its module's time.
+            let _ = self.component(&handler.entry);
+            let shared = *deadlines
+                .entry(handler.entry.record.rawname.as_str())
+                .or_insert_with(|| Instant::now() + timeout);
+            let scope = &Scope {
+                depth: scope.depth,
+                deadline: Some(scope.deadline.map_or(shared, |outer| outer.min(shared))),
+                options: scope.options,
+            };
             let called = self.call(point, handler, &input, session, scope);
             let Some(mut result) = called else {
                 // Its module was uninstalled, disabled or upgraded while it ran: the
@@ -394,18 +409,9 @@ impl Dispatcher {
         })
     }
 
-    /// Loads `handler`'s component and calls it, in the scope [`Dispatcher::call`] opened.
-    fn call_in_scope(
-        &self,
-        point: &HookPoint,
-        handler: &Handler,
-        payload: &str,
-        session: &mut Session,
-        scope: &Scope<'_>,
-    ) -> std::result::Result<String, Failed> {
-        let host = |e: &dyn std::fmt::Display| (FailureKind::Host, e.to_string());
-        let entry = &handler.entry;
-        let component = entry
+    /// `entry`'s component, loaded (and compiled, the first time) once per snapshot.
+    fn component(&self, entry: &Entry) -> std::result::Result<Arc<LoadedComponent>, String> {
+        entry
             .component
             .get_or_init(|| {
                 let path = self
@@ -422,7 +428,20 @@ impl Dispatcher {
                 Ok(Arc::new(component))
             })
             .clone()
-            .map_err(|e| host(&e))?;
+    }
+
+    /// Loads `handler`'s component and calls it, in the scope [`Dispatcher::call`] opened.
+    fn call_in_scope(
+        &self,
+        point: &HookPoint,
+        handler: &Handler,
+        payload: &str,
+        session: &mut Session,
+        scope: &Scope<'_>,
+    ) -> std::result::Result<String, Failed> {
+        let host = |e: &dyn std::fmt::Display| (FailureKind::Host, e.to_string());
+        let entry = &handler.entry;
+        let component = self.component(entry).map_err(|e| host(&e))?;
         let context = CallContext {
             rawname: &entry.record.rawname,
             version: &entry.record.version,
