@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::sqlite;
 use crate::modules::{record, with_status};
-use crate::{Backup, Error, ModuleRecord, Result, State, Txn, kv, schema, tables};
+use crate::{Backup, Error, ModuleRecord, Result, State, Txn, schema, tables};
 
 /// The backup of `rawname`, if an upgrade kept one.
 pub(crate) fn find(conn: &Connection, path: &Path, rawname: &str) -> Result<Option<Backup>> {
@@ -51,7 +51,13 @@ pub(crate) fn measure(conn: &Connection, rawname: &str) -> rusqlite::Result<i64>
         |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
     )?;
     // An overflow page holds all but 4 bytes of a page.
-    let mut pages = bytes / (page_size - 4).max(1) + 1;
+    let kv_bytes: i64 = conn.query_row(
+        "SELECT coalesce(sum(length(CAST(key AS BLOB)) + length(CAST(value AS BLOB))), 0)
+         FROM modhost_backup_kv WHERE module = ?1",
+        [rawname],
+        |row| row.get(0),
+    )?;
+    let mut pages = (bytes + kv_bytes) / (page_size - 4).max(1) + 1;
     let copies: BTreeMap<String, String> = serde_json::from_str(&tables).unwrap_or_default();
     let mut stmt = conn.prepare_cached("SELECT count(*) FROM dbstat WHERE name = ?1")?;
     for copy in copies.values() {
@@ -97,10 +103,13 @@ impl Txn {
         let rawname = &record.rawname;
         self.host_ceiling()?;
         self.drop_backup(rawname)?;
-        let kv: BTreeMap<String, String> = kv::entries_of(&self.conn, rawname)
-            .map_err(self.err())?
-            .into_iter()
-            .collect();
+        self.conn
+            .execute(
+                "INSERT INTO modhost_backup_kv (module, key, value)
+                 SELECT module, key, value FROM modhost_kv WHERE module = ?1",
+                [rawname],
+            )
+            .map_err(self.err())?;
         let mut tables = BTreeMap::new();
         for table in tables::owned_by(&self.conn, rawname).map_err(self.err())? {
             let copy = format!("modhost_bak__{table}");
@@ -130,7 +139,8 @@ impl Txn {
                     record.component_sha256,
                     record.manifest,
                     record.installed_at,
-                    json(&kv),
+                    // The store's copy is in modhost_backup_kv.
+                    "{}",
                     json(&tables)
                 ],
             )
@@ -158,6 +168,9 @@ impl Txn {
             }
             self.conn
                 .execute("DELETE FROM modhost_backups WHERE rawname = ?1", [rawname])
+                .map_err(self.err())?;
+            self.conn
+                .execute("DELETE FROM modhost_backup_kv WHERE module = ?1", [rawname])
                 .map_err(self.err())?;
         }
         Ok(backup)
@@ -213,6 +226,14 @@ impl Txn {
         self.conn
             .execute("DELETE FROM modhost_kv WHERE module = ?1", [rawname])
             .map_err(self.err())?;
+        self.conn
+            .execute(
+                "INSERT INTO modhost_kv (module, key, value)
+                 SELECT module, key, value FROM modhost_backup_kv WHERE module = ?1",
+                [rawname],
+            )
+            .map_err(self.err())?;
+        // A backup made before the store was copied row by row holds it as JSON.
         for (key, value) in &backup.kv {
             self.conn
                 .execute(

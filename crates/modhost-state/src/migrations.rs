@@ -108,6 +108,17 @@ const MIGRATIONS: &[&str] = &[
         signed_at INTEGER
     ) STRICT;
 ",
+    // A backup's copy of its module's key-value store, row by row: copied and put back
+    // by SQL, never held in memory whole (a JSON copy of a store near its quota outgrew
+    // SQLite's heap). `modhost_backups.kv` stays for backups made before.
+    "
+    CREATE TABLE IF NOT EXISTS modhost_backup_kv (
+        module TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (module, key)
+    ) STRICT, WITHOUT ROWID;
+",
 ];
 
 /// The migration that added `modhost_backups.pages`.

@@ -112,3 +112,32 @@ fn referenced_dirs_cover_current_and_backup_versions() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_key_value_store_of_any_content_is_backed_up_without_holding_it_in_memory() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    let v1 = record("m", "1.0");
+    txn.put_module(&v1)?;
+    // NUL bytes: six bytes each as JSON, so that a store of 48 MiB made a copy past
+    // SQLite's heap when the backup held the store as one JSON value.
+    let value = "\0".repeat(1 << 20);
+    for i in 0..48 {
+        txn.kv_set("m", &format!("k{i:02}"), &value)?;
+    }
+    txn.commit()?;
+    let mut txn = state.begin()?;
+    txn.keep_backup(&v1)?;
+    txn.kv_set("m", "k00", "changed")?;
+    txn.put_module(&record("m", "2.0"))?;
+    txn.commit()?;
+
+    let mut txn = state.begin()?;
+    assert_eq!(txn.restore_backup("m", &database(V1))?, Some(v1));
+    txn.commit()?;
+    let entries = state.kv_entries("m")?;
+    assert_eq!(entries.len(), 48);
+    assert!(entries.iter().all(|(_, v)| *v == value));
+    assert_eq!(state.backup("m")?, None);
+    Ok(())
+}
