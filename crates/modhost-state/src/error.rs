@@ -70,6 +70,18 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The write lock stayed taken by other writers for as long as a change waits.
+    #[error(
+        "state database `{path}` stayed locked by other writers (a module's long hook call, \
+         or another process's change) for the {} s a change waits for it; try again",
+        waited_secs
+    )]
+    Contended {
+        /// The database file.
+        path: PathBuf,
+        /// How long the change waited.
+        waited_secs: u64,
+    },
     /// The write lock stayed taken by other writers until the call's deadline.
     #[error(
         "state database `{path}` stayed locked by {} until the call's deadline",

@@ -410,7 +410,8 @@ impl State {
 
     fn start(&self, begin: &str) -> Result<Txn> {
         let conn = self.connect()?;
-        conn.execute_batch(begin).map_err(sqlite(&self.path))?;
+        conn.execute_batch(begin)
+            .map_err(|e| not_begun(&self.path, e))?;
         let txn = self.txn(conn, None);
         txn.host_ceiling()?;
         Ok(txn)
@@ -506,4 +507,18 @@ fn convert_to_incremental(path: &Path) {
         conn.execute_batch("VACUUM")
     };
     let _ = convert();
+}
+
+/// Why a change's transaction did not begin: the write lock held past the wait
+/// (`BUSY_TIMEOUT`) is said as what it is, not as SQLite's code 5.
+pub(crate) fn not_begun(path: &Path, error: rusqlite::Error) -> Error {
+    match error {
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DatabaseBusy => {
+            Error::Contended {
+                path: path.to_path_buf(),
+                waited_secs: BUSY_TIMEOUT.as_secs(),
+            }
+        }
+        other => sqlite(path)(other),
+    }
 }

@@ -120,3 +120,17 @@ fn a_call_that_waited_out_its_deadline_for_the_lock_names_the_module_holding_it(
     );
     Ok(())
 }
+
+#[test]
+fn a_change_kept_waiting_past_its_wait_is_told_so_not_given_sqlites_code() {
+    let busy = rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+        Some("database is locked".into()),
+    );
+    let said = crate::state::not_begun(std::path::Path::new("/r/modhost.db"), busy).to_string();
+    assert_eq!(
+        said,
+        "state database `/r/modhost.db` stayed locked by other writers (a module's long hook \
+         call, or another process's change) for the 30 s a change waits for it; try again"
+    );
+}
