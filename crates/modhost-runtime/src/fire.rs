@@ -18,6 +18,9 @@ pub struct FireRequest<'a> {
     pub depth: u32,
     /// The firing call's deadline, which the handlers share.
     pub deadline: Instant,
+    /// What the firing call's memory cap leaves, in bytes: a handler's memories may hold
+    /// no more, so that a call's memories and those of what it fires stay within its cap.
+    pub memory_left: usize,
     /// The application's value for the dispatch, which the handlers' capabilities see too.
     pub data: Option<crate::CallData>,
     /// The dispatch's cancellation, which stops the handlers too.

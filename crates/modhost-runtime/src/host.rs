@@ -211,6 +211,7 @@ impl dispatch::Host for Sandbox {
             payload: &payload,
             depth: self.depth + 1,
             deadline: self.deadline,
+            memory_left: self.limiter.left(),
             data: self.context.clone(),
             cancel: self.cancel.clone(),
         };

@@ -43,6 +43,11 @@ impl Limiter {
     pub(crate) fn new(cap: usize) -> Self {
         Limiter { cap, used: 0 }
     }
+
+    /// What the cap leaves: the bytes the store's memories may still grow by.
+    pub(crate) fn left(&self) -> usize {
+        self.cap.saturating_sub(self.used)
+    }
 }
 
 impl ResourceLimiter for Limiter {

@@ -332,3 +332,26 @@ fn a_modules_handlers_of_one_hook_point_share_one_deadline() {
     );
     std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[test]
+fn what_a_call_fires_shares_the_calls_memory_cap() {
+    let (_root, host) = host();
+    // Holding nothing, a call leaves the hook it fires all of its 32 MiB cap but what it
+    // uses itself.
+    let dispatch = host
+        .dispatch("hold_and_fire", "0:grow:20")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let output = dispatch.calls[0].output.clone().unwrap_or_default();
+    assert_eq!(output, "hostile: ok held 20 MiB", "{dispatch:?}");
+    // Holding 20 MiB, it leaves less than 20.
+    let dispatch = host
+        .dispatch("hold_and_fire", "20:grow:20")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let output = dispatch.calls[0].output.clone().unwrap_or_default();
+    assert!(dispatch.calls[0].ok, "{dispatch:?}");
+    assert!(
+        output.starts_with("hostile: failed") && output.contains("memory cap"),
+        "the fired handler got a cap of its own: {output}"
+    );
+    still_serving(&host, "nested growth");
+}

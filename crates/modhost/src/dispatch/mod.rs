@@ -38,6 +38,8 @@ pub use point::{DispatchOptions, HookPoint, OnError, Shape};
 struct Scope<'a> {
     depth: u32,
     deadline: Option<Instant>,
+    /// What the firing call's memory cap leaves, for a fired hook's handlers.
+    memory_left: Option<usize>,
     options: &'a DispatchOptions,
 }
 
@@ -257,6 +259,7 @@ impl Dispatcher {
         let scope = Scope {
             depth: 0,
             deadline: None,
+            memory_left: None,
             options,
         };
         let result = self.run(point, &handlers, payload, &mut session, &scope);
@@ -295,6 +298,7 @@ impl Dispatcher {
             let scope = &Scope {
                 depth: scope.depth,
                 deadline: Some(scope.deadline.map_or(shared, |outer| outer.min(shared))),
+                memory_left: scope.memory_left,
                 options: scope.options,
             };
             let called = self.call(point, handler, &input, session, scope);
@@ -442,13 +446,18 @@ impl Dispatcher {
         let host = |e: &dyn std::fmt::Display| (FailureKind::Host, e.to_string());
         let entry = &handler.entry;
         let component = self.component(entry).map_err(|e| host(&e))?;
+        let mut limits = point.limits.unwrap_or(self.limits);
+        if let Some(left) = scope.memory_left {
+            // At least a byte: a cap of 0 reads as a mistake, and no instance fits in one.
+            limits.max_memory = limits.max_memory.min(left).max(1);
+        }
         let context = CallContext {
             rawname: &entry.record.rawname,
             version: &entry.record.version,
             data_dir: &entry.data_dir,
             mounts: &entry.mounts,
             session: std::mem::replace(session, Session::lazy(self.state.clone())),
-            limits: point.limits.unwrap_or(self.limits),
+            limits,
             deadline: scope.deadline,
             fire: self.as_fire(),
             depth: scope.depth,
@@ -497,6 +506,7 @@ impl Fire for Dispatcher {
         let scope = Scope {
             depth: request.depth,
             deadline: Some(request.deadline),
+            memory_left: Some(request.memory_left),
             options: &options,
         };
         let dispatch = self.run(&point, &handlers, request.payload, &mut session, &scope);

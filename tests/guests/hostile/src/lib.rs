@@ -39,6 +39,27 @@ impl Module for Hostile {
                 }
                 Ok(format!("held {} MiB", hog.len()))
             }
+            "hold_and_fire" => {
+                // `N:HOOK:PAYLOAD` holds N MiB while the hook it fires runs.
+                let mut parts = payload.splitn(3, ':');
+                let mib: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                let (hook, inner) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let held: Vec<Vec<u8>> = (0..mib).map(|_| vec![7; 1 << 20]).collect();
+                std::hint::black_box(&held);
+                let outcomes = dispatch::fire(hook, inner)?;
+                Ok(outcomes
+                    .iter()
+                    .map(|o| {
+                        format!(
+                            "{}: {} {}",
+                            o.module,
+                            if o.ok { "ok" } else { "failed" },
+                            o.output
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"))
+            }
             "recurse" => Ok(recurse(0).to_string()),
             "escape" => {
                 let attempts = [
