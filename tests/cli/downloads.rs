@@ -135,3 +135,21 @@ fn a_package_trickled_below_the_floor_is_given_up_on_and_the_root_is_unchanged()
     );
     assert_eq!(root.fingerprint(), before);
 }
+
+#[test]
+fn recover_removes_what_an_interrupted_online_install_left() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    // A download directory a killed install left, a minute old, its lock free.
+    let left = root.path().join(".modhost-download-killed");
+    assert!(std::fs::create_dir(&left).is_ok());
+    assert!(std::fs::write(left.join("phonebook-1.0.0.tgz"), b"half").is_ok());
+    let minute_ago = std::time::SystemTime::now() - Duration::from_secs(60);
+    let aged = std::fs::File::open(&left).and_then(|dir| dir.set_modified(minute_ago));
+    assert!(aged.is_ok(), "{aged:?}");
+    root.ok(&["recover"]);
+    assert!(
+        !left.exists(),
+        "the interrupted download's directory is left"
+    );
+}

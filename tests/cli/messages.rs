@@ -49,7 +49,22 @@ fn a_mistyped_package_or_a_directory_without_module_xml_is_named_for_what_it_is(
             "{}",
             run.stderr
         );
+        // Nor opened by what only reads a package: a FIFO would hold them for ever.
+        let run = root.fails(&["manifest", arg(path)]);
+        assert!(
+            run.stderr
+                .contains(&format!("it is {kind}, not a package file")),
+            "{}",
+            run.stderr
+        );
     }
+    // In a package directory, it is one unreadable package beside the others.
+    let run = root.run(&["scan", arg(dir.path()), "--json"]);
+    assert!(
+        run.stdout.contains("it is a FIFO, not a package file"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

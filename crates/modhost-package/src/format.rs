@@ -52,6 +52,24 @@ pub(crate) fn open(package: &Path) -> Result<(fs_err::File, Format), Error> {
         context: "cannot open".into(),
         source,
     };
+    // Never opened unless a regular file: opening a FIFO waits for a writer, for ever.
+    let kind = fs_err::metadata(package).map_err(io_err)?.file_type();
+    if !kind.is_file() {
+        use std::os::unix::fs::FileTypeExt as _;
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "a device"
+        };
+        return Err(refused(
+            package,
+            format!("it is {what}, not a package file"),
+        ));
+    }
     let mut file = fs_err::File::open(package).map_err(io_err)?;
     let mut head = Vec::with_capacity(BLOCK);
     Read::by_ref(&mut file)

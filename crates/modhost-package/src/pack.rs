@@ -114,8 +114,9 @@ fn read_wasm(path: &Path, out: &Path) -> Result<Vec<u8>, Error> {
         return Err(refused(
             out,
             format!(
-                "the component `{}` is not a WebAssembly file (it does not start with \
-                 `\\0asm`); build the module for wasm32-wasip2 and pack the `.wasm` it makes",
+                "the component `{}` is not a WebAssembly file (it does not start with the \
+                 WebAssembly magic bytes); build the module for wasm32-wasip2 and pack the \
+                 `.wasm` it makes",
                 shown_str(&path.display().to_string())
             ),
         ));

@@ -59,7 +59,7 @@ fn pack_refuses_a_component_that_is_not_webassembly() {
         .map_err(|e| e.to_string());
     assert!(
         refused.as_ref().is_err_and(|m| m
-            .contains("module.wasm` is not a WebAssembly file (it does not start with `\\0asm`)")),
+            .contains("module.wasm` is not a WebAssembly file (it does not start with the WebAssembly magic bytes)")),
         "{refused:?}"
     );
 }

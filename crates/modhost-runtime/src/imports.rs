@@ -175,9 +175,10 @@ fn first_bytes(bytes: &[u8]) -> String {
         .iter()
         .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
     {
+        // Shown as it is (whoever shows a message escapes it), its line breaks as spaces.
         format!(
             "it is text, starting `{}`",
-            String::from_utf8_lossy(head).escape_debug()
+            String::from_utf8_lossy(head).replace(['\n', '\r', '\t'], " ")
         )
     } else {
         let hex: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
@@ -243,7 +244,7 @@ mod tests {
             ),
             (
                 b"<module>\n<rawname>",
-                "it is not a WebAssembly file: it is text, starting `<module>\\n<rawnam`",
+                "it is not a WebAssembly file: it is text, starting `<module> <rawnam`",
             ),
             (
                 b"\x7fELF\x02\x01",

@@ -16,6 +16,9 @@ const BOUNDS: xml::Bounds = xml::Bounds {
     max_elements: 100_000,
 };
 
+/// Each `<targetplatform version>` pattern of a document, and whether it matches.
+type Patterns = std::collections::HashMap<String, Result<bool, String>>;
+
 /// The longest `<targetplatform version>` pattern accepted: it is remote data.
 const MAX_PATTERN: usize = 256;
 /// The compiled pattern's size bound, so a hostile pattern cannot take memory or time.
@@ -50,12 +53,13 @@ pub(crate) fn parse(
     }
     let (mut releases, mut set_aside) = (Vec::new(), Vec::new());
     let (mut sound, mut problems) = (0_usize, Vec::new());
+    let mut patterns = Patterns::new();
     for update in root.children_named("update") {
         let element = update.child("element").map_or("", Element::trimmed_text);
         if rawname.is_some_and(|r| r != element) {
             continue;
         }
-        match release(update, doc, target) {
+        match release(update, doc, target, &mut patterns) {
             Ok(Ok(offered)) => {
                 sound += 1;
                 releases.push(offered);
@@ -100,10 +104,11 @@ fn release(
     update: &Element,
     doc: &Location,
     target: &Target,
+    patterns: &mut Patterns,
 ) -> Result<Result<Release, String>, String> {
     let field = |name: &str| update.child(name).map_or("", Element::trimmed_text);
     valid_release(field("element"), field("version"))?;
-    if !platform_matches(update, target)? {
+    if !platform_matches(update, target, patterns)? {
         let platform = update.child("targetplatform");
         let attribute = |name| platform.and_then(|p| p.attribute(name)).unwrap_or("");
         return Ok(Err(format!(
@@ -169,7 +174,11 @@ fn download(update: &Element) -> Option<&Element> {
 
 /// Joomla's rule: the update names a `<targetplatform>`, the name matches and `^(?:version)` matches the host's version. The
 /// pattern is compiled with bounded size; the `regex` crate matches in linear time.
-fn platform_matches(update: &Element, target: &Target) -> Result<bool, String> {
+fn platform_matches(
+    update: &Element,
+    target: &Target,
+    patterns: &mut Patterns,
+) -> Result<bool, String> {
     // Joomla skips such an update too: with no platform named, nothing says it fits this
     // host rather than another application sharing the update server.
     let Some(platform) = update.child("targetplatform") else {
@@ -185,6 +194,15 @@ fn platform_matches(update: &Element, target: &Target) -> Result<bool, String> {
             "the target platform pattern is longer than {MAX_PATTERN} characters"
         ));
     }
+    // A feed names the same pattern in each of its updates: compiled once per document.
+    patterns
+        .entry(pattern.to_owned())
+        .or_insert_with(|| version_matches(pattern, target))
+        .clone()
+}
+
+/// Whether `pattern`, a `<targetplatform version>`, matches the host's version.
+fn version_matches(pattern: &str, target: &Target) -> Result<bool, String> {
     let regex = RegexBuilder::new(&format!("^(?:{pattern})"))
         .size_limit(PATTERN_SIZE)
         .dfa_size_limit(PATTERN_SIZE)

@@ -290,6 +290,12 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
     // No more than the parser accepts, so a huge file is refused without being read whole.
     // Bytes, not a string: a file that is not UTF-8 gets the line and column of its first
     // bad byte, and the encoding it declares, from the parser.
+    if let Some(kind) = not_a_package_file(path) {
+        return Err(Error::Refused(vec![format!(
+            "`{}` is {kind}, not a module.xml",
+            path.display()
+        )]));
+    }
     let mut source = Vec::new();
     fs_err::File::open(path)
         .and_then(|file| {

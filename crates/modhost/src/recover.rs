@@ -49,6 +49,9 @@ pub(crate) enum Check {
 /// Repairs the root. The caller holds the root's lock.
 pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recovery> {
     let mut recovery = Recovery::default();
+    // Online installs download beside the root's directories, outside its lock: what an
+    // interrupted one left goes once no process holds it.
+    crate::online::clear_stale_downloads(&layout.root);
     let referenced = state.referenced_dirs()?;
     for entry in fs_err::read_dir(layout.staging()).map_err(io(&layout.staging()))? {
         let path = entry.map_err(io(&layout.staging()))?.path();

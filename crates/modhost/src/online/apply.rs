@@ -507,7 +507,7 @@ const DOWNLOAD_GRACE: Duration = Duration::from_secs(10);
 /// Removes from `dir`, best effort, the download directories interrupted downloads left
 /// (their process killed before it could): a directory (never a link) named as
 /// [`download_dir`] names them, older than [`DOWNLOAD_GRACE`], whose lock nobody holds.
-fn clear_stale_downloads(dir: &Path) {
+pub(crate) fn clear_stale_downloads(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };

@@ -9,7 +9,9 @@ mod apply;
 mod offers;
 mod sources;
 
-pub(crate) use apply::{download, download_url, install_online, upgrade_online};
+pub(crate) use apply::{
+    clear_stale_downloads, download, download_url, install_online, upgrade_online,
+};
 pub(crate) use offers::check_online;
 pub(crate) use sources::{add_source, attach_source, remove_source, set_source_key, sources};
 
