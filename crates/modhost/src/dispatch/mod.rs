@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, RwLock, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use modhost_manifest::Manifest;
 use modhost_runtime::{
@@ -284,24 +284,28 @@ impl Dispatcher {
         };
         // Only a pipeline replaces its input; a broadcast passes the payload as it came.
         let mut input = Cow::Borrowed(payload);
-        // A module's handlers of this hook point share one deadline: however many it
-        // declares, one module's calls take no longer than one call may.
-        let mut deadlines: BTreeMap<&str, Instant> = BTreeMap::new();
+        // A module's handlers of this hook point share one call's time: however many it
+        // declares, its calls together take no longer than one may. Time spent in other
+        // modules' handlers between them is not theirs.
+        let mut time_left: BTreeMap<&str, Duration> = BTreeMap::new();
         let timeout = point.limits.unwrap_or(self.limits).call_timeout;
         for handler in handlers {
             // Loaded first (a failure is the call's to report): compiling a component is
             // not its module's time.
             let _ = self.component(&handler.entry);
-            let shared = *deadlines
+            let left = time_left
                 .entry(handler.entry.record.rawname.as_str())
-                .or_insert_with(|| Instant::now() + timeout);
+                .or_insert(timeout);
+            let started = Instant::now();
+            let own = started + *left;
             let scope = &Scope {
                 depth: scope.depth,
-                deadline: Some(scope.deadline.map_or(shared, |outer| outer.min(shared))),
+                deadline: Some(scope.deadline.map_or(own, |outer| outer.min(own))),
                 memory_left: scope.memory_left,
                 options: scope.options,
             };
             let called = self.call(point, handler, &input, session, scope);
+            *left = left.saturating_sub(started.elapsed());
             let Some(mut result) = called else {
                 // Its module was uninstalled, disabled or upgraded while it ran: the
                 // dispatch goes on as if the module had not been there.
