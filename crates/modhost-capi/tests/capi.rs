@@ -480,20 +480,7 @@ fn a_declared_pipeline_passes_each_output_on() -> TestResult {
 #[test]
 fn a_dispatch_is_cancelled_from_another_thread() -> TestResult {
     let root = tempfile::tempdir()?;
-    let mut host = null_mut();
-    let mut error = null_mut();
-    // SAFETY: live pointers for the call.
-    let status = unsafe {
-        modhost_open(
-            c(&root.path().to_string_lossy()).as_ptr(),
-            null(),
-            null(),
-            0,
-            &mut host,
-            &mut error,
-        )
-    };
-    check(status, error)?;
+    let host = common::open(root.path())?;
     let hostile = package("hostile");
     install(host, &[&hostile.to_string_lossy()], 0)?;
     // SAFETY: a live host.

@@ -69,19 +69,7 @@ fn reload(host: *const Host) -> Result<Value, String> {
 fn an_application_upgrades_rolls_back_disables_enables_reloads_and_uninstalls() -> Result<(), String>
 {
     let root = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let (mut host, mut error) = (null_mut(), null_mut());
-    // SAFETY: live pointers for the call.
-    let status = unsafe {
-        modhost_open(
-            c(&root.path().to_string_lossy()).as_ptr(),
-            null(),
-            null(),
-            0,
-            &mut host,
-            &mut error,
-        )
-    };
-    check(status, error)?;
+    let host = common::open(root.path())?;
     apply(
         host,
         &[package("core"), package_at("phonebook", "1.0.0")],

@@ -3,8 +3,10 @@
 #![allow(dead_code, reason = "each test file uses its own part of it")]
 
 use std::ffi::{CStr, CString, c_char, c_int};
+use std::path::Path;
+use std::ptr::{null, null_mut};
 
-use modhost_capi::{MODHOST_OK, modhost_string_free};
+use modhost_capi::{Host, MODHOST_OK, modhost_open, modhost_string_free};
 
 /// A string modhost returned, freed.
 pub fn take(string: *mut c_char) -> Option<String> {
@@ -30,4 +32,21 @@ pub fn check(status: c_int, error: *mut c_char) -> Result<(), String> {
 /// `text` as a C string.
 pub fn c(text: &str) -> CString {
     CString::new(text).unwrap_or_default()
+}
+
+/// A host opened on `root` with the defaults and no capabilities.
+pub fn open(root: &Path) -> Result<*mut Host, String> {
+    let (mut host, mut error) = (null_mut(), null_mut());
+    // SAFETY: live pointers for the call.
+    let status = unsafe {
+        modhost_open(
+            c(&root.to_string_lossy()).as_ptr(),
+            null(),
+            null(),
+            0,
+            &mut host,
+            &mut error,
+        )
+    };
+    check(status, error).map(|()| host)
 }
