@@ -16,7 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
@@ -58,6 +58,9 @@ pub(super) async fn serve(
     let slots = Arc::new(Semaphore::new(settings.max_connections));
     let refusals = Arc::new(Semaphore::new(REFUSING));
     let graceful = GracefulShutdown::new();
+    // Told to connections still shaking hands, which have asked nothing yet: they close at
+    // once rather than keep the stop waiting.
+    let (stopping, stopped) = watch::channel(false);
     let mut stop = std::pin::pin!(stop);
     loop {
         let accepted = tokio::select! {
@@ -86,12 +89,14 @@ pub(super) async fn serve(
         };
         let settings = Arc::clone(&settings);
         let watcher = graceful.watcher();
+        let stopped = stopped.clone();
         tokio::spawn(async move {
-            connection(tcp, peer, accepted, busy, &settings, watcher).await;
+            connection(tcp, peer, accepted, busy, &settings, watcher, stopped).await;
             drop(permit);
         });
     }
     drop(listener);
+    let _ = stopping.send(true);
     tracing::info!(
         target: super::ACCESS_LOG,
         "stopping: no new connections; finishing the requests under way"
@@ -116,13 +121,24 @@ async fn connection(
     busy: bool,
     settings: &Settings,
     watcher: Watcher,
+    mut stopped: watch::Receiver<bool>,
 ) {
     // Small answers (headers, 304s, documents) go out at once rather than after a delay.
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(%peer, "cannot set TCP_NODELAY: {e}");
     }
     let handshake = settings.tls.accept(tcp);
-    let tls = match tokio::time::timeout_at(accepted + settings.timeout, handshake).await {
+    let handshake = async {
+        tokio::select! {
+            shaken = tokio::time::timeout_at(accepted + settings.timeout, handshake) => Some(shaken),
+            _ = stopped.wait_for(|stopped| *stopped) => None,
+        }
+    };
+    let Some(shaken) = handshake.await else {
+        tracing::debug!(%peer, "closed while shaking hands: the server is stopping");
+        return;
+    };
+    let tls = match shaken {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
             tracing::debug!(%peer, "TLS handshake failed: {e}");
