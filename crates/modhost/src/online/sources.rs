@@ -346,6 +346,12 @@ fn declared_source(
         Ok(Location::Path(_)) => Err(format!(
             "`{url}`: a module may only declare https:// update channels"
         )),
+        // Whatever else is wrong, a module's channel is refused for not being https://
+        // first: "absolute paths are sources" is an administrator's rule, not a module's.
+        Err(_) if !url.trim().to_ascii_lowercase().starts_with("https://") => Err(format!(
+            "`{}`: a module may only declare https:// update channels",
+            url.split(['?', '#']).next().unwrap_or_default()
+        )),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -375,6 +381,34 @@ fn admin_source(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_modules_channel_that_is_not_https_is_refused_as_a_modules() {
+        for url in [
+            "file:///etc/passwd",
+            "relative/updates.json",
+            "/srv/updates",
+            "ftp://h/x",
+        ] {
+            let refused = declared_source("pb/updateurl", Kind::Freepbx, url, None, None)
+                .map(|_| String::new())
+                .unwrap_or_else(|e| e);
+            assert!(
+                refused.ends_with("a module may only declare https:// update channels"),
+                "{url}: {refused}"
+            );
+        }
+        assert!(
+            declared_source(
+                "pb/updateurl",
+                Kind::Freepbx,
+                "https://h/x.json",
+                None,
+                None
+            )
+            .is_ok()
+        );
+    }
 
     #[test]
     fn a_stored_source_never_shows_its_download_key() {
