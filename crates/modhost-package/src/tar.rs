@@ -197,7 +197,10 @@ pub(crate) fn tar_manifest(
         }
         let shown_name = shown(&entry.path_bytes());
         last = Some(shown_name.clone());
-        if !entry.header().entry_type().is_pax_global_extensions() {
+        // Read as unpacking reads them, so that what it refuses is refused here too.
+        if entry.header().entry_type().is_pax_global_extensions() {
+            check_pax_global(package, &shown_name, &mut entry)?;
+        } else {
             check_entry_headers(package, &shown_name, &mut entry)?;
         }
         if !entry.header().entry_type().is_file() {

@@ -15,6 +15,7 @@ use crate::runtime::MAX_WASM_STACK;
 use crate::trap::{HostPanicked, trapped};
 use crate::warm::WARM_RESOURCES;
 use crate::{DiskQuota, Error, Fire, Limits, LoadedComponent, Mount, Result, Runtime, Warm};
+use wasmtime_wasi::filesystem::Descriptor;
 
 /// A call into a module.
 #[derive(Debug, Clone, Copy)]
@@ -166,8 +167,7 @@ impl Runtime {
         state.deadline = deadline;
         state.fire = fire;
         state.depth = depth;
-        state.budget.begin(disk_quota);
-        let resources_before = state.table.iter_mut().count();
+        let _turn = state.budget.begin(disk_quota);
         state.context = data;
         state.cancel = cancel;
         state.log_records = 0;
@@ -198,7 +198,6 @@ impl Runtime {
             tracing::debug!(target: "modhost::module", module = %rawname, stderr = true, "{line}");
         }
         let state = hot.store.data_mut();
-        state.budget.end();
         state.fire = None;
         state.context = None;
         state.cancel = None;
@@ -209,14 +208,24 @@ impl Runtime {
             Some(session) => session,
             None => unreachable!("the session is returned by every fire before the call ends"),
         };
-        // A call that wrote files and left more open than it found may hold files it
-        // deleted, whose bytes no count of its directories sees: its descriptors close
-        // with the instance rather than outlive the call.
+        // An instance that leaves a file open may hold one it deleted, whose bytes no
+        // count of its directories sees: its descriptors close with it rather than outlive
+        // the call. (Directories and stdio stay open in every instance.)
         let resources = state.table.iter_mut().count();
+        let files_open = state
+            .table
+            .iter_mut()
+            .filter(|entry| {
+                matches!(
+                    entry.downcast_ref::<Descriptor>(),
+                    Some(Descriptor::File(_))
+                )
+            })
+            .count();
         let healthy = !matches!(result, Err(Error::Trapped { .. }))
             && hot.stderr.is_empty()
             && resources <= WARM_RESOURCES
-            && !(state.budget.wrote() && resources > resources_before);
+            && files_open == 0;
         if let Some(warm) = warm.filter(|_| healthy) {
             warm.keep(hot, &self.idle);
         }

@@ -126,8 +126,6 @@ struct Account {
     /// The module's calls under way: they share the account, so that calls at once
     /// cannot each write up to the quota.
     calls: usize,
-    /// Whether anything was charged since they began.
-    wrote: bool,
     /// The bytes charged since `used` was last counted from the disk.
     since_count: u64,
 }
@@ -152,27 +150,15 @@ impl Budget {
     /// Starts a call under `quota`. When no other call of the module is under way, what
     /// is on disk is counted again at the first write, since the host may have changed
     /// it; else the calls under way go on charging what they counted.
-    pub(crate) fn begin(&self, quota: DiskQuota) {
+    pub(crate) fn begin(self: &Arc<Self>, quota: DiskQuota) -> CallTurn {
         let mut account = self.account();
         if account.calls == 0 {
             account.used = None;
             account.refused = false;
-            account.wrote = false;
         }
         account.quota = quota;
         account.calls += 1;
-    }
-
-    /// Ends a call [`Budget::begin`] started.
-    pub(crate) fn end(&self) {
-        let mut account = self.account();
-        account.calls = account.calls.saturating_sub(1);
-    }
-
-    /// Whether anything was charged since the module's calls began: a file grown or an
-    /// entry made.
-    pub(crate) fn wrote(&self) -> bool {
-        self.account().wrote
+        CallTurn(Arc::clone(self))
     }
 
     /// Charges `bytes` of growth and `entries` new entries, or refuses them if they would
@@ -213,6 +199,9 @@ impl Budget {
                 );
             }
             account.refused = true;
+            if account.used.is_none() {
+                account.since_count = 0;
+            }
             account.used = Some(used);
             return Err(OverQuota);
         }
@@ -221,7 +210,6 @@ impl Budget {
             None => bytes,
         };
         account.used = Some(after);
-        account.wrote = true;
         Ok(())
     }
 
@@ -229,6 +217,16 @@ impl Budget {
     /// counts again.
     pub(crate) fn recount(&self) {
         self.account().used = None;
+    }
+}
+
+/// A call's turn at its module's [`Budget`], ended when dropped, however the call ends.
+pub(crate) struct CallTurn(Arc<Budget>);
+
+impl Drop for CallTurn {
+    fn drop(&mut self) {
+        let mut account = self.0.account();
+        account.calls = account.calls.saturating_sub(1);
     }
 }
 

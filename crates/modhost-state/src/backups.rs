@@ -51,12 +51,7 @@ pub(crate) fn measure(conn: &Connection, rawname: &str) -> rusqlite::Result<i64>
         |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
     )?;
     // An overflow page holds all but 4 bytes of a page.
-    let kv_bytes: i64 = conn.query_row(
-        "SELECT coalesce(sum(length(CAST(key AS BLOB)) + length(CAST(value AS BLOB))), 0)
-         FROM modhost_backup_kv WHERE module = ?1",
-        [rawname],
-        |row| row.get(0),
-    )?;
+    let kv_bytes = crate::quota::kv_cost(conn, "modhost_backup_kv", rawname)?;
     let mut pages = (bytes + kv_bytes) / (page_size - 4).max(1) + 1;
     let copies: BTreeMap<String, String> = serde_json::from_str(&tables).unwrap_or_default();
     let mut stmt = conn.prepare_cached("SELECT count(*) FROM dbstat WHERE name = ?1")?;

@@ -45,22 +45,26 @@ impl Quotas {
     }
 }
 
+/// What `module`'s entries in `table` (`modhost_kv`, or a backup's copy of it) take, each
+/// as `kv::row_cost` counts it.
+pub(crate) fn kv_cost(conn: &Connection, table: &str, module: &str) -> rusqlite::Result<i64> {
+    conn.prepare_cached(&format!(
+        "SELECT coalesce(sum(n + ?2 + (min(n, ?3) + ?2) / 8), 0) FROM (
+             SELECT length(CAST(module AS BLOB)) + length(CAST(key AS BLOB))
+                    + length(CAST(value AS BLOB)) AS n
+             FROM {table} WHERE module = ?1)"
+    ))?
+    .query_row(
+        rusqlite::params![module, kv::ROW_OVERHEAD as i64, kv::IN_PAGE as i64],
+        |row| row.get(0),
+    )
+}
+
 /// The bytes `module` keeps in the state: its key-value entries (each as
 /// `kv::row_cost` counts what it takes: its module's name, key, value and the b-tree's
 /// share) and every page of its tables and their indexes.
 pub(crate) fn usage_of(conn: &Connection, module: &str) -> rusqlite::Result<u64> {
-    // Each entry as `kv::row_cost` counts it.
-    let kv: i64 = conn
-        .prepare_cached(
-            "SELECT coalesce(sum(n + ?2 + (min(n, ?3) + ?2) / 8), 0) FROM (
-                 SELECT length(CAST(module AS BLOB)) + length(CAST(key AS BLOB))
-                        + length(CAST(value AS BLOB)) AS n
-                 FROM modhost_kv WHERE module = ?1)",
-        )?
-        .query_row(
-            rusqlite::params![module, kv::ROW_OVERHEAD as i64, kv::IN_PAGE as i64],
-            |row| row.get(0),
-        )?;
+    let kv = kv_cost(conn, "modhost_kv", module)?;
     let mut objects = conn.prepare_cached(
         "SELECT s.name FROM sqlite_schema AS s JOIN modhost_tables AS t ON s.tbl_name = t.name
          WHERE t.module = ?1 AND s.type IN ('table', 'index')",

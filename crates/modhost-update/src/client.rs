@@ -129,15 +129,19 @@ impl Client {
         // it may carry the download key.
         let landed = {
             use ureq::ResponseExt as _;
-            let uri = response.get_uri();
-            let at = format!(
-                "{}://{}{}",
-                uri.scheme_str().unwrap_or("https"),
-                uri.authority().map_or("", |a| a.as_str()),
-                uri.path()
-            );
-            let asked = url.split(['?', '#']).next().unwrap_or_default();
-            (at != asked).then_some(at)
+            // Scheme, host, port and path: never credentials or the query.
+            let shown = |uri: &ureq::http::Uri| {
+                format!(
+                    "{}://{}{}{}",
+                    uri.scheme_str().unwrap_or("https").to_ascii_lowercase(),
+                    uri.host().unwrap_or_default().to_ascii_lowercase(),
+                    uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default(),
+                    uri.path()
+                )
+            };
+            let at = shown(response.get_uri());
+            let asked = url.parse::<ureq::http::Uri>().ok().map(|uri| shown(&uri));
+            (asked.as_ref() != Some(&at)).then_some(at)
         };
         let encoding = response
             .headers()

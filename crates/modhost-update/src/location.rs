@@ -35,7 +35,7 @@ impl Location {
             return Ok(Location::Url(text.trim_end_matches('/').to_owned()));
         }
         if text.to_ascii_lowercase().starts_with("http://") {
-            return Err(Error::PlainHttp(text.to_owned()));
+            return Err(Error::PlainHttp(without_credentials(text)));
         }
         if text.contains("://") {
             return Err(Error::Location {
@@ -101,7 +101,7 @@ impl Location {
             return Ok(Location::Url(reference.to_owned()));
         }
         if reference.to_ascii_lowercase().starts_with("http://") {
-            return Err(Error::PlainHttp(reference.to_owned()));
+            return Err(Error::PlainHttp(without_credentials(reference)));
         }
         if reference.contains("://") {
             return Err(refused("only https:// locations are fetched"));

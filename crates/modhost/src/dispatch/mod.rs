@@ -451,6 +451,7 @@ impl Dispatcher {
         let entry = &handler.entry;
         let component = self.component(entry).map_err(|e| host(&e))?;
         let mut limits = point.limits.unwrap_or(self.limits);
+        let usual = limits.max_memory;
         if let Some(left) = scope.memory_left {
             // At least a byte: a cap of 0 reads as a mistake, and no instance fits in one.
             limits.max_memory = limits.max_memory.min(left).max(1);
@@ -474,9 +475,14 @@ impl Dispatcher {
             hook: &point.name,
             payload,
         };
-        let (result, returned) = self
-            .runtime
-            .call_warm(&component, &entry.warm, context, &call);
+        // An instance made under a cap a firing call cut down is not kept: no other call
+        // would take it, and it would hold a place of the warm ones.
+        let (result, returned) = if limits.max_memory == usual {
+            self.runtime
+                .call_warm(&component, &entry.warm, context, &call)
+        } else {
+            self.runtime.call(&component, context, &call)
+        };
         *session = returned;
         result
             .map(Option::unwrap_or_default)
