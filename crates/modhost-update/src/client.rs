@@ -10,6 +10,7 @@ use ureq::tls::TlsConfig;
 use crate::checking::{Answer, Checking};
 use crate::index::Index;
 use crate::messages::{explain, refusal};
+use crate::pace::Pace;
 use crate::release::{Digests, Release, SetAside, Stability, Target};
 use crate::source::{Kind, Source};
 use crate::tls::roots;
@@ -19,11 +20,6 @@ use crate::{Error, Location, Result, a2, file_error, freepbx, joomla};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The longest a whole download may take, however steadily the server trickles.
 pub const MAX_TRANSFER_TIME: Duration = Duration::from_secs(600);
-/// The slowest a server may send, in bytes per second averaged over each stretch of the
-/// client's timeout (as curl's `--speed-limit` with `--speed-time`): a server trickling a
-/// byte at a time never goes silent long enough for the timeout, and would otherwise hold
-/// a download, and whoever waits for it, until [`MAX_TRANSFER_TIME`].
-pub const MIN_TRANSFER_RATE: u64 = 1024;
 /// The largest package downloaded unless the client is told otherwise, whatever size the
 /// channel states.
 pub const MAX_PACKAGE: u64 = 256 * 1024 * 1024;
@@ -453,46 +449,6 @@ impl Client {
         }
         release.digests.verify(&body.bytes).map_err(mismatch)?;
         fs_err::write(path, &body.bytes).map_err(file_error(path))
-    }
-}
-
-/// How fast a server sends, stretch by stretch: each stretch as long as the timeout must
-/// bring [`MIN_TRANSFER_RATE`] bytes a second.
-struct Pace {
-    stretch: Duration,
-    started: std::time::Instant,
-    bytes: u64,
-}
-
-impl Pace {
-    fn new(stretch: Duration) -> Self {
-        Pace {
-            stretch,
-            started: std::time::Instant::now(),
-            bytes: 0,
-        }
-    }
-
-    /// Counts `n` bytes received; `Err` with why the transfer is given up on when the
-    /// stretch just ended brought too few.
-    fn received(&mut self, n: usize) -> std::result::Result<(), String> {
-        self.bytes += n as u64;
-        let elapsed = self.started.elapsed();
-        if elapsed < self.stretch {
-            return Ok(());
-        }
-        let needed = (MIN_TRANSFER_RATE as f64 * elapsed.as_secs_f64()) as u64;
-        if self.bytes < needed {
-            return Err(format!(
-                "the server sent only {} bytes in {:.1} s, slower than the {MIN_TRANSFER_RATE} \
-                 bytes a second a transfer needs ([updates] timeout_secs sets the stretch \
-                 measured): it is given up on",
-                self.bytes,
-                elapsed.as_secs_f64()
-            ));
-        }
-        *self = Pace::new(self.stretch);
-        Ok(())
     }
 }
 

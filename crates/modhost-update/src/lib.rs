@@ -37,6 +37,7 @@ pub mod index;
 mod joomla;
 mod location;
 mod messages;
+mod pace;
 pub mod release;
 pub mod release_document;
 pub mod signature;
