@@ -346,8 +346,9 @@ fn declared_source(
         Ok(Location::Path(_)) => Err(format!(
             "`{url}`: a module may only declare https:// update channels"
         )),
-        // Whatever else is wrong, a module's channel is refused for not being https://
-        // first: "absolute paths are sources" is an administrator's rule, not a module's.
+        // Plain HTTP is said as such; anything else not https:// is refused as a module's
+        // channel: "absolute paths are sources" is an administrator's rule, not a module's.
+        Err(e @ modhost_update::Error::PlainHttp(_)) => Err(e.to_string()),
         Err(_) if !url.trim().to_ascii_lowercase().starts_with("https://") => Err(format!(
             "`{}`: a module may only declare https:// update channels",
             url.split(['?', '#']).next().unwrap_or_default()
@@ -398,6 +399,10 @@ mod tests {
                 "{url}: {refused}"
             );
         }
+        let plain = declared_source("pb/updateurl", Kind::Freepbx, "http://h/x.json", None, None)
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e);
+        assert!(plain.contains("plain HTTP is refused"), "{plain}");
         assert!(
             declared_source(
                 "pb/updateurl",
