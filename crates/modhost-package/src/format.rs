@@ -40,6 +40,23 @@ pub fn package_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
+/// What a file of `kind` is, in words, when it is not a regular file: a directory, a
+/// FIFO, a socket or a device, none of which is opened as a package or a module.xml.
+pub fn other_than_a_file(kind: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt as _;
+    if kind.is_file() {
+        None
+    } else if kind.is_dir() {
+        Some("a directory")
+    } else if kind.is_fifo() {
+        Some("a FIFO")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else {
+        Some("a device")
+    }
+}
+
 /// The archive format of `package`, told by its first bytes; refused when it is neither.
 pub fn format(package: &Path) -> Result<Format, Error> {
     open(package).map(|(_, format)| format)
@@ -54,17 +71,7 @@ pub(crate) fn open(package: &Path) -> Result<(fs_err::File, Format), Error> {
     };
     // Never opened unless a regular file: opening a FIFO waits for a writer, for ever.
     let kind = fs_err::metadata(package).map_err(io_err)?.file_type();
-    if !kind.is_file() {
-        use std::os::unix::fs::FileTypeExt as _;
-        let what = if kind.is_dir() {
-            "a directory"
-        } else if kind.is_fifo() {
-            "a FIFO"
-        } else if kind.is_socket() {
-            "a socket"
-        } else {
-            "a device"
-        };
+    if let Some(what) = other_than_a_file(kind) {
         return Err(refused(
             package,
             format!("it is {what}, not a package file"),

@@ -211,17 +211,17 @@ impl Runtime {
         // An instance that leaves a file open may hold one it deleted, whose bytes no
         // count of its directories sees: its descriptors close with it rather than outlive
         // the call. (Directories and stdio stay open in every instance.)
-        let resources = state.table.iter_mut().count();
-        let files_open = state
-            .table
-            .iter_mut()
-            .filter(|entry| {
-                matches!(
-                    entry.downcast_ref::<Descriptor>(),
-                    Some(Descriptor::File(_))
-                )
-            })
-            .count();
+        let (resources, files_open) =
+            state
+                .table
+                .iter_mut()
+                .fold((0, 0), |(resources, files), entry| {
+                    let file = matches!(
+                        entry.downcast_ref::<Descriptor>(),
+                        Some(Descriptor::File(_))
+                    );
+                    (resources + 1, files + usize::from(file))
+                });
         let healthy = !matches!(result, Err(Error::Trapped { .. }))
             && hot.stderr.is_empty()
             && resources <= WARM_RESOURCES

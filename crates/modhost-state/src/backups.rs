@@ -37,6 +37,18 @@ pub(crate) fn find(conn: &Connection, path: &Path, rawname: &str) -> Result<Opti
     }))
 }
 
+/// Copies `rawname`'s key-value entries from table `from` to table `to` (the store and its
+/// backup's copy) in SQL, never through memory.
+fn copy_kv(conn: &Connection, from: &str, to: &str, rawname: &str) -> rusqlite::Result<usize> {
+    conn.execute(
+        &format!(
+            "INSERT INTO {to} (module, key, value) SELECT module, key, value FROM {from}
+             WHERE module = ?1"
+        ),
+        [rawname],
+    )
+}
+
 /// The pages the backup of `rawname` holds: the copies of its tables (as SQLite's
 /// `dbstat` counts them) and its record, whose copy of the module's key-value store may
 /// be large. They do not count against the modules' cap (see `state.rs`).
@@ -98,13 +110,7 @@ impl Txn {
         let rawname = &record.rawname;
         self.host_ceiling()?;
         self.drop_backup(rawname)?;
-        self.conn
-            .execute(
-                "INSERT INTO modhost_backup_kv (module, key, value)
-                 SELECT module, key, value FROM modhost_kv WHERE module = ?1",
-                [rawname],
-            )
-            .map_err(self.err())?;
+        copy_kv(&self.conn, "modhost_kv", "modhost_backup_kv", rawname).map_err(self.err())?;
         let mut tables = BTreeMap::new();
         for table in tables::owned_by(&self.conn, rawname).map_err(self.err())? {
             let copy = format!("modhost_bak__{table}");
@@ -221,13 +227,7 @@ impl Txn {
         self.conn
             .execute("DELETE FROM modhost_kv WHERE module = ?1", [rawname])
             .map_err(self.err())?;
-        self.conn
-            .execute(
-                "INSERT INTO modhost_kv (module, key, value)
-                 SELECT module, key, value FROM modhost_backup_kv WHERE module = ?1",
-                [rawname],
-            )
-            .map_err(self.err())?;
+        copy_kv(&self.conn, "modhost_backup_kv", "modhost_kv", rawname).map_err(self.err())?;
         // A backup made before the store was copied row by row holds it as JSON.
         for (key, value) in &backup.kv {
             self.conn

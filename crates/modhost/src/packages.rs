@@ -244,17 +244,8 @@ pub(crate) fn resolve(names: &[String], dir: Option<&Path>) -> Result<Vec<PathBu
 /// What `path` is when it exists but is neither a file nor a directory (a FIFO, a
 /// device, a socket): never opened, as reading one could block or never end.
 fn not_a_package_file(path: &Path) -> Option<&'static str> {
-    use std::os::unix::fs::FileTypeExt as _;
     let kind = std::fs::metadata(path).ok()?.file_type();
-    if kind.is_fifo() {
-        Some("a FIFO")
-    } else if kind.is_char_device() || kind.is_block_device() {
-        Some("a device")
-    } else if kind.is_socket() {
-        Some("a socket")
-    } else {
-        None
-    }
+    modhost_package::other_than_a_file(kind).filter(|_| !kind.is_dir())
 }
 
 /// Whether `name` is written as a module's rawname, not a path.
