@@ -3,7 +3,7 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::tls::TlsConfig;
 
@@ -11,6 +11,7 @@ use crate::checking::{Answer, Checking};
 use crate::index::Index;
 use crate::messages::{explain, refusal};
 use crate::pace::Pace;
+use crate::redirect::{self, MAX_REDIRECTS};
 use crate::release::{Digests, Release, SetAside, Stability, Target};
 use crate::source::{Kind, Source};
 use crate::tls::roots;
@@ -60,6 +61,7 @@ impl Client {
         let roots = roots(pem.as_ref().map(|(path, pem)| (*path, pem.as_slice())))?;
         let config = ureq::Agent::config_builder()
             .https_only(true)
+            .max_redirects(0)
             .http_status_as_error(false)
             .timeout_connect(Some(timeout))
             .timeout_per_read(Some(timeout))
@@ -106,39 +108,52 @@ impl Client {
                 _ => message,
             },
         };
-        let mut request = self.agent.get(&url);
-        if document {
-            // Documents are small: the whole exchange gets the short timeout. Servers and
-            // CDNs often store them compressed; packages are asked for (and taken) exactly
-            // as their checksums describe them.
-            request = request
-                .header("Accept-Encoding", "gzip")
+        // Redirects are followed here, one checked hop at a time (see `redirect`), within
+        // the limit of the whole exchange: the short timeout for a document, which is small,
+        // the transfer limit for a package.
+        let limit = if document {
+            self.timeout
+        } else {
+            MAX_TRANSFER_TIME
+        };
+        let started = Instant::now();
+        let mut at = url.clone();
+        let mut hops = 0;
+        let response = loop {
+            let left = limit
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_millis(1));
+            let mut request = self.agent.get(&at);
+            if document {
+                // Servers and CDNs often store documents compressed; packages are asked for
+                // (and taken) exactly as their checksums describe them.
+                request = request.header("Accept-Encoding", "gzip");
+            }
+            let response = request
                 .config()
-                .timeout_global(Some(self.timeout))
-                .build();
-        }
-        let response = request
-            .call()
-            .map_err(|e| fetch(explain(&e, document, self.timeout)))?;
+                .timeout_global(Some(left))
+                .build()
+                .call()
+                .map_err(|e| fetch(explain(&e, document, self.timeout)))?;
+            match redirect::target(&at, &response).map_err(&fetch)? {
+                None => break response,
+                Some(_) if hops == MAX_REDIRECTS => {
+                    return Err(fetch(format!(
+                        "the server redirected more than {MAX_REDIRECTS} times"
+                    )));
+                }
+                Some(next) => {
+                    hops += 1;
+                    at = next;
+                }
+            }
+        };
         let status = response.status();
         // Where a redirect took the request, for a failure to name: the query left out, as
         // it may carry the download key.
-        let landed = {
-            use ureq::ResponseExt as _;
-            // Scheme, host, port and path: never credentials or the query.
-            let shown = |uri: &ureq::http::Uri| {
-                format!(
-                    "{}://{}{}{}",
-                    uri.scheme_str().unwrap_or("https").to_ascii_lowercase(),
-                    uri.host().unwrap_or_default().to_ascii_lowercase(),
-                    uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default(),
-                    uri.path()
-                )
-            };
-            let at = shown(response.get_uri());
-            let asked = url.parse::<ureq::http::Uri>().ok().map(|uri| shown(&uri));
-            (asked.as_ref() != Some(&at)).then_some(at)
-        };
+        let landed = (hops > 0).then(|| {
+            url::Url::parse(&at).map_or_else(|_| String::new(), |at| redirect::shown(&at))
+        });
         let encoding = response
             .headers()
             .get("content-encoding")

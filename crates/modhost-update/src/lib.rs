@@ -38,6 +38,7 @@ mod joomla;
 mod location;
 mod messages;
 mod pace;
+mod redirect;
 pub mod release;
 pub mod release_document;
 pub mod signature;

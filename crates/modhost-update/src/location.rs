@@ -193,7 +193,7 @@ impl Location {
 
 /// The longest location taken: longer than what servers and CDNs accept in a request
 /// (8 KiB is nginx's and most CDNs' limit), so nothing is lost by refusing it.
-const MAX_LOCATION: usize = 8 * 1024;
+pub(crate) const MAX_LOCATION: usize = 8 * 1024;
 
 /// Refuses a location longer than [`MAX_LOCATION`], quoting only its start.
 fn too_long(text: &str) -> Result<()> {

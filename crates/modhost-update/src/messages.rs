@@ -29,14 +29,6 @@ pub(crate) fn explain(
             "timed out: no complete answer within {} s ([updates] timeout_secs)",
             timeout.as_secs_f64()
         ),
-        Some(Problem::PlainHttp(target)) => {
-            // The query of where it points may hold the download key.
-            let target = target.split(['?', '#']).next().unwrap_or_default();
-            format!(
-                "the server redirected to `{target}`: plain HTTP is refused; update \
-                 sources must use https://"
-            )
-        }
         Some(Problem::Certificate(problem)) => certificate(&problem),
         None => plain(error).unwrap_or_else(|| error.to_string()),
     }
@@ -71,8 +63,6 @@ enum Problem {
     /// The server's certificate was refused: chained to no trusted root (typically a
     /// private CA or a self-signed certificate), expired, for another host name, …
     Certificate(rustls::CertificateError),
-    /// A redirect to this plain-HTTP URL, which is never followed.
-    PlainHttp(String),
 }
 
 /// The [`Problem`] behind `error`, looking through the `io::Error`s that ureq and rustls
@@ -81,7 +71,6 @@ fn problem(error: &(dyn std::error::Error + 'static)) -> Option<Problem> {
     if let Some(error) = error.downcast_ref::<ureq::Error>() {
         return match error {
             ureq::Error::Timeout(timeout) => Some(Problem::Timeout(*timeout)),
-            ureq::Error::RequireHttpsOnly(url) => Some(Problem::PlainHttp(url.clone())),
             ureq::Error::Io(error) => problem(error),
             ureq::Error::Rustls(error) => problem(error),
             _ => None,

@@ -3,41 +3,19 @@
 mod common;
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Tls, answer};
+use common::{Tls, answer, release};
 use modhost_update::index::MAX_INDEX;
-use modhost_update::{Client, Digests, Error, Kind, Location, Release, Source, Target};
+use modhost_update::{Client, Error, Kind, Location, Release, Source, Target};
 use sha2::{Digest, Sha256};
 
 fn write(path: &Path, bytes: &[u8]) {
     let written = std::fs::create_dir_all(path.parent().unwrap_or(path))
         .and_then(|()| std::fs::write(path, bytes));
     assert!(written.is_ok(), "{written:?}");
-}
-
-/// A release at `url` whose package is `package`.
-fn release(url: &str, package: &[u8]) -> Release {
-    let mut digests = Digests::default();
-    let sha256: String = Sha256::digest(package)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert!(digests.set("sha256", &sha256).is_ok());
-    Release {
-        rawname: "phonebook".into(),
-        name: "Phonebook".into(),
-        version: "1.0.0".into(),
-        location: Location::Url(url.to_owned()),
-        document: None,
-        size: Some(package.len() as u64),
-        digests,
-        gated: true,
-        supported: None,
-    }
 }
 
 fn download(client: &Client, release: &Release, dir: &Path) -> Result<(), Error> {
@@ -114,101 +92,6 @@ fn a_package_over_its_published_size_is_a_mismatch_and_an_unsized_one_meets_the_
     assert_eq!(
         mismatch(&from_disk),
         "more than 100 bytes received, 100 published"
-    );
-}
-
-#[test]
-fn a_redirect_to_plain_http_is_refused_without_connecting() {
-    let tls = Tls::new();
-    let plain = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let port = plain.local_addr().map(|a| a.port()).unwrap_or(1);
-    // The redirect keeps the query, download key and all, as careless servers do.
-    let url = tls.scripted(move |request| {
-        let query = request
-            .split_whitespace()
-            .nth(1)
-            .and_then(|target| target.split_once('?'))
-            .map(|(_, query)| query.to_owned())
-            .unwrap_or_default();
-        format!(
-            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{port}/pb.tgz?{query}\r\n\
-             Content-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .into_bytes()
-    });
-    let release = release(&format!("{url}/pb.tgz"), b"package");
-    let path = tls.dir.path().join("p.tgz");
-    let result = tls
-        .client()
-        .download(&release, Some("key=s3cret"), &path, &mut |_, _| {});
-    match &result {
-        Err(Error::Fetch { message, .. }) => assert_eq!(
-            message,
-            &format!(
-                "the server redirected to `http://127.0.0.1:{port}/pb.tgz`: plain HTTP is \
-                 refused; update sources must use https://"
-            )
-        ),
-        other => panic!("expected the redirect refused, got {other:?}"),
-    }
-    assert!(!format!("{result:?}").contains("s3cret"), "{result:?}");
-    assert!(plain.set_nonblocking(true).is_ok());
-    assert!(
-        plain.accept().is_err(),
-        "the plain-HTTP address was never contacted"
-    );
-}
-
-#[test]
-fn a_failure_after_a_redirect_names_where_the_server_redirected() {
-    let tls = Tls::new();
-    let url = tls.scripted(|request| {
-        let path = request.split_whitespace().nth(1).unwrap_or_default();
-        match path {
-            p if p.starts_with("/moved") => {
-                b"HTTP/1.1 302 Found\r\nLocation: /gone/pb.tgz?key=s3cret\r\nContent-Length: 0\r\n\r\n"
-                    .to_vec()
-            }
-            p if p.starts_with("/broken") => {
-                b"HTTP/1.1 302 Found\r\nLocation: /error/pb.tgz\r\nContent-Length: 0\r\n\r\n"
-                    .to_vec()
-            }
-            p if p.starts_with("/error") => answer("500 Internal Server Error", b"oops"),
-            _ => answer("404 Not Found", b"no"),
-        }
-    });
-    let path = tls.dir.path().join("p.tgz");
-    let gone = tls.client().download(
-        &release(&format!("{url}/moved/pb.tgz"), b"x"),
-        None,
-        &path,
-        &mut |_, _| {},
-    );
-    let message = gone
-        .map(|()| String::new())
-        .unwrap_or_else(|e| e.to_string());
-    assert_eq!(
-        message,
-        format!(
-            "`{url}/moved/pb.tgz`: HTTP status 404 at `{url}/gone/pb.tgz`, where the server \
-             redirected"
-        )
-    );
-    let broken = tls.client().download(
-        &release(&format!("{url}/broken/pb.tgz"), b"x"),
-        None,
-        &path,
-        &mut |_, _| {},
-    );
-    let message = broken
-        .map(|()| String::new())
-        .unwrap_or_else(|e| e.to_string());
-    assert!(
-        message.ends_with(&format!(
-            "HTTP status 500 Internal Server Error at `{url}/error/pb.tgz`, where the server \
-             redirected"
-        )),
-        "{message}"
     );
 }
 

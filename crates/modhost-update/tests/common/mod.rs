@@ -13,8 +13,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use blake2::{Blake2b512, Digest};
 use ed25519_dalek::{Signer as _, SigningKey};
-use modhost_update::{Client, PublicKey};
+use modhost_update::{Client, Digests, Location, PublicKey, Release};
 use rustls::ServerConfig;
+use sha2::Sha256;
 
 /// A fresh CA and a certificate for 127.0.0.1 signed by it, as PEM files in a temporary
 /// directory: `ca.pem` (what clients trust), `server.pem` and `server.key`.
@@ -185,5 +186,26 @@ impl Signer {
             STANDARD.encode([&algorithm[..], &self.id[..], &signature[..]].concat()),
             STANDARD.encode(global)
         )
+    }
+}
+
+/// A release at `url` whose package is `package`.
+pub fn release(url: &str, package: &[u8]) -> Release {
+    let mut digests = Digests::default();
+    let sha256: String = Sha256::digest(package)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(digests.set("sha256", &sha256).is_ok());
+    Release {
+        rawname: "phonebook".into(),
+        name: "Phonebook".into(),
+        version: "1.0.0".into(),
+        location: Location::Url(url.to_owned()),
+        document: None,
+        size: Some(package.len() as u64),
+        digests,
+        gated: true,
+        supported: None,
     }
 }

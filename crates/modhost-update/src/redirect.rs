@@ -1,0 +1,84 @@
+//! Redirects, followed one hop at a time so that each target is checked before anything is
+//! sent to it: only https://, never with credentials (which an HTTP client would send as a
+//! Basic `Authorization` header to whichever host the redirect names), never too long.
+
+use ureq::http::{Response, StatusCode};
+
+use crate::location::MAX_LOCATION;
+use crate::messages::clipped;
+
+/// The most redirects followed for one request, as many as browsers and ureq allow.
+pub(crate) const MAX_REDIRECTS: usize = 10;
+
+/// Where the answer to a request for `from` redirects to, checked, or `None` when it is not
+/// a redirect. A target that is refused is an error in words fit to show: its query is left
+/// out, as it may carry the download key.
+pub(crate) fn target<B>(from: &str, response: &Response<B>) -> Result<Option<String>, String> {
+    let status = response.status();
+    if !is_redirect(status) {
+        return Ok(None);
+    }
+    let location = response
+        .headers()
+        .get("location")
+        .ok_or_else(|| format!("HTTP status {status} without a Location to follow"))?
+        .to_str()
+        .map_err(|_| format!("HTTP status {status} with a Location that is not plain text"))?
+        .trim();
+    if location.len() > MAX_LOCATION {
+        return Err(format!(
+            "the server redirected to a location {} bytes long, more than the {MAX_LOCATION} \
+             any server takes",
+            location.len()
+        ));
+    }
+    let base = url::Url::parse(from).map_err(|e| format!("the URL is not valid ({e})"))?;
+    let mut target = base.join(location).map_err(|e| {
+        format!(
+            "the server redirected to `{}`, which is not a URL ({e})",
+            clipped(&location.escape_debug().to_string())
+        )
+    })?;
+    target.set_fragment(None);
+    match target.scheme() {
+        "https" => {}
+        "http" => {
+            return Err(format!(
+                "the server redirected to `{}`: plain HTTP is refused; update sources must \
+                 use https://",
+                shown(&target)
+            ));
+        }
+        other => {
+            return Err(format!(
+                "the server redirected to a `{}:` location, which is not followed: only \
+                 https:// is",
+                other.escape_debug()
+            ));
+        }
+    }
+    if !target.username().is_empty() || target.password().is_some() {
+        return Err(format!(
+            "the server redirected to `{}` with credentials (`user:password@`), which is not \
+             followed: they would be sent to that server",
+            shown(&target)
+        ));
+    }
+    Ok(Some(target.into()))
+}
+
+/// Whether `status` is a redirect with a Location to follow (300 and 304 are not).
+fn is_redirect(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
+/// `url` as a message shows it: scheme, host, port and path, never credentials or the query.
+pub(crate) fn shown(url: &url::Url) -> String {
+    format!(
+        "{}://{}{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        url.port().map(|p| format!(":{p}")).unwrap_or_default(),
+        url.path()
+    )
+}

@@ -1,0 +1,248 @@
+//! Redirects: each one checked before anything is sent where it points, and a failure after
+//! one naming where the server redirected.
+
+mod common;
+
+use std::net::TcpListener;
+use std::sync::{Arc, OnceLock};
+
+use common::{Tls, answer, release};
+use modhost_update::Error;
+
+/// The message of downloading `url` with the download key `key=s3cret`, which must never
+/// appear in it.
+fn refusal(tls: &Tls, url: &str) -> String {
+    let path = tls.dir.path().join("p.tgz");
+    let result = tls.client().download(
+        &release(url, b"package"),
+        Some("key=s3cret"),
+        &path,
+        &mut |_, _| {},
+    );
+    let message = match result {
+        Err(Error::Fetch { message, .. }) => message,
+        other => panic!("expected the download refused, got {other:?}"),
+    };
+    assert!(!message.contains("s3cret"), "{message}");
+    message
+}
+
+/// A loopback port that nothing must contact, and a check that nothing did.
+struct Untouched(TcpListener);
+
+impl Untouched {
+    fn new() -> (Untouched, u16) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(1);
+        assert!(listener.set_nonblocking(true).is_ok());
+        (Untouched(listener), port)
+    }
+
+    fn check(&self) {
+        assert!(
+            self.0.accept().is_err(),
+            "the redirect target was contacted"
+        );
+    }
+}
+
+#[test]
+fn a_redirect_with_credentials_is_refused_without_connecting() {
+    let tls = Tls::new();
+    let (untouched, port) = Untouched::new();
+    let url = tls.scripted(move |_| {
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: https://admin:hunter2@127.0.0.1:{port}/pb.tgz?key=s3cret\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes()
+    });
+    let message = refusal(&tls, &format!("{url}/pb.tgz"));
+    assert_eq!(
+        message,
+        format!(
+            "the server redirected to `https://127.0.0.1:{port}/pb.tgz` with credentials \
+             (`user:password@`), which is not followed: they would be sent to that server"
+        )
+    );
+    assert!(!message.contains("hunter2"), "{message}");
+    untouched.check();
+}
+
+#[test]
+fn a_redirect_to_another_scheme_or_without_a_location_is_named() {
+    let tls = Tls::new();
+    let url = tls.scripted(|request| {
+        let target = request.split_whitespace().nth(1).unwrap_or_default();
+        let location = match target.split('?').next().unwrap_or_default() {
+            "/file" => "Location: file:///etc/passwd\r\n",
+            "/ftp" => "Location: FTP://mirror.example/pb.tgz\r\n",
+            _ => "",
+        };
+        format!("HTTP/1.1 301 Moved Permanently\r\n{location}Content-Length: 0\r\n\r\n")
+            .into_bytes()
+    });
+    assert_eq!(
+        refusal(&tls, &format!("{url}/file")),
+        "the server redirected to a `file:` location, which is not followed: only https:// is"
+    );
+    assert_eq!(
+        refusal(&tls, &format!("{url}/ftp")),
+        "the server redirected to a `ftp:` location, which is not followed: only https:// is"
+    );
+    assert_eq!(
+        refusal(&tls, &format!("{url}/none")),
+        "HTTP status 301 Moved Permanently without a Location to follow"
+    );
+}
+
+#[test]
+fn a_redirect_loop_ends_after_ten_hops() {
+    let tls = Tls::new();
+    let url = tls.scripted(|request| {
+        let target = request.split_whitespace().nth(1).unwrap_or_default();
+        let path = target.split('?').next().unwrap_or_default();
+        let hop: u32 = path.trim_start_matches("/hop").parse().unwrap_or(0);
+        format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: hop{}\r\nContent-Length: 0\r\n\r\n",
+            hop + 1
+        )
+        .into_bytes()
+    });
+    assert_eq!(
+        refusal(&tls, &format!("{url}/hop0")),
+        "the server redirected more than 10 times"
+    );
+}
+
+#[test]
+fn relative_and_scheme_relative_redirects_are_followed() {
+    let tls = Tls::new();
+    let package = b"the package".to_vec();
+    let served = package.clone();
+    let base = Arc::new(OnceLock::<String>::new());
+    let known = Arc::clone(&base);
+    let url = tls.scripted(move |request| {
+        let path = request.split_whitespace().nth(1).unwrap_or_default();
+        let authority = known
+            .get()
+            .and_then(|url| url.strip_prefix("https://"))
+            .unwrap_or_default()
+            .to_owned();
+        let moved = |to: String| {
+            format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n")
+                .into_bytes()
+        };
+        match path {
+            "/a/b/start.tgz" => moved("../c/next.tgz".into()),
+            "/a/c/next.tgz" => moved(format!("//{authority}/d/last.tgz#ignored")),
+            "/d/last.tgz" => answer("200 OK", &served),
+            _ => answer("404 Not Found", b"no"),
+        }
+    });
+    assert!(base.set(url.clone()).is_ok());
+    let path = tls.dir.path().join("p.tgz");
+    let result = tls.client().download(
+        &release(&format!("{url}/a/b/start.tgz"), &package),
+        None,
+        &path,
+        &mut |_, _| {},
+    );
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(std::fs::read(&path).ok(), Some(package));
+}
+
+#[test]
+fn a_redirect_to_plain_http_is_refused_without_connecting() {
+    let tls = Tls::new();
+    let plain = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = plain.local_addr().map(|a| a.port()).unwrap_or(1);
+    // The redirect keeps the query, download key and all, as careless servers do.
+    let url = tls.scripted(move |request| {
+        let query = request
+            .split_whitespace()
+            .nth(1)
+            .and_then(|target| target.split_once('?'))
+            .map(|(_, query)| query.to_owned())
+            .unwrap_or_default();
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{port}/pb.tgz?{query}\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes()
+    });
+    let release = release(&format!("{url}/pb.tgz"), b"package");
+    let path = tls.dir.path().join("p.tgz");
+    let result = tls
+        .client()
+        .download(&release, Some("key=s3cret"), &path, &mut |_, _| {});
+    match &result {
+        Err(Error::Fetch { message, .. }) => assert_eq!(
+            message,
+            &format!(
+                "the server redirected to `http://127.0.0.1:{port}/pb.tgz`: plain HTTP is \
+                 refused; update sources must use https://"
+            )
+        ),
+        other => panic!("expected the redirect refused, got {other:?}"),
+    }
+    assert!(!format!("{result:?}").contains("s3cret"), "{result:?}");
+    assert!(plain.set_nonblocking(true).is_ok());
+    assert!(
+        plain.accept().is_err(),
+        "the plain-HTTP address was never contacted"
+    );
+}
+
+#[test]
+fn a_failure_after_a_redirect_names_where_the_server_redirected() {
+    let tls = Tls::new();
+    let url = tls.scripted(|request| {
+        let path = request.split_whitespace().nth(1).unwrap_or_default();
+        match path {
+            p if p.starts_with("/moved") => {
+                b"HTTP/1.1 302 Found\r\nLocation: /gone/pb.tgz?key=s3cret\r\nContent-Length: 0\r\n\r\n"
+                    .to_vec()
+            }
+            p if p.starts_with("/broken") => {
+                b"HTTP/1.1 302 Found\r\nLocation: /error/pb.tgz\r\nContent-Length: 0\r\n\r\n"
+                    .to_vec()
+            }
+            p if p.starts_with("/error") => answer("500 Internal Server Error", b"oops"),
+            _ => answer("404 Not Found", b"no"),
+        }
+    });
+    let path = tls.dir.path().join("p.tgz");
+    let gone = tls.client().download(
+        &release(&format!("{url}/moved/pb.tgz"), b"x"),
+        None,
+        &path,
+        &mut |_, _| {},
+    );
+    let message = gone
+        .map(|()| String::new())
+        .unwrap_or_else(|e| e.to_string());
+    assert_eq!(
+        message,
+        format!(
+            "`{url}/moved/pb.tgz`: HTTP status 404 at `{url}/gone/pb.tgz`, where the server \
+             redirected"
+        )
+    );
+    let broken = tls.client().download(
+        &release(&format!("{url}/broken/pb.tgz"), b"x"),
+        None,
+        &path,
+        &mut |_, _| {},
+    );
+    let message = broken
+        .map(|()| String::new())
+        .unwrap_or_else(|e| e.to_string());
+    assert!(
+        message.ends_with(&format!(
+            "HTTP status 500 Internal Server Error at `{url}/error/pb.tgz`, where the server \
+             redirected"
+        )),
+        "{message}"
+    );
+}
