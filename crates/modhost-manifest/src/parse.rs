@@ -142,7 +142,7 @@ impl Parser {
     fn problem(&mut self, position: Position, message: impl Into<String>) {
         self.problems.push(Problem {
             position,
-            message: message.into(),
+            message: bounded(message.into()),
         });
     }
 
@@ -163,7 +163,7 @@ impl Parser {
     fn warn(&mut self, position: Position, message: impl Into<String>) {
         self.warnings.push(Problem {
             position,
-            message: message.into(),
+            message: bounded(message.into()),
         });
     }
 
@@ -1440,6 +1440,26 @@ fn named(text: &str, name: String, rest: &str) -> Result<NamedRequirement, Strin
         Some(Requirement::parse(rest).map_err(|e| format!("{}: {e}", malformed(text)))?)
     };
     Ok(NamedRequirement { name, requirement })
+}
+
+/// The longest message about a document kept whole.
+const MAX_MESSAGE: usize = 320;
+
+/// `message` whole when short, else its start and its end with what lies between left out:
+/// messages quote the document, and a hostile one's kilobytes must not fill the terminal,
+/// while the start (what is wrong) and the end (why) stay readable.
+fn bounded(message: String) -> String {
+    if message.len() <= MAX_MESSAGE {
+        return message;
+    }
+    let head = message.floor_char_boundary(MAX_MESSAGE * 2 / 3);
+    let tail = message.ceil_char_boundary(message.len() - MAX_MESSAGE / 4);
+    format!(
+        "{}… ({} bytes left out) …{}",
+        &message[..head],
+        tail - head,
+        &message[tail..]
+    )
 }
 
 fn malformed(text: &str) -> String {

@@ -143,6 +143,25 @@ fn zend_components_with_spaces_are_read_as_freepbx_reads_them() {
     }
 }
 
+#[test]
+fn a_message_quoting_a_huge_value_keeps_its_start_and_its_end_only() {
+    let long = "a".repeat(100_000);
+    let xml = format!(
+        "<module><rawname>m</rawname><name>M</name><version>1.0</version>\
+         <depends><module>{long} ge 1.0 extra</module></depends><info>{long}</info></module>"
+    );
+    let found = problems(&xml);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].len() < 400, "{}", found[0]);
+    assert!(found[0].contains("dependency 'aaaa"), "{}", found[0]);
+    assert!(found[0].contains(" bytes left out) …"), "{}", found[0]);
+    assert!(
+        found[0].ends_with("is not of the form 'name [op] version'"),
+        "{}",
+        found[0]
+    );
+}
+
 /// Unknown elements inside every kind of known element.
 const UNKNOWN_EVERYWHERE: &str = r#"<module>
 <rawname>m</rawname><name>M</name><version>1.0</version>
