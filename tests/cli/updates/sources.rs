@@ -1,0 +1,290 @@
+//! Several sources at once: each failure its own, no module switching source, applying
+//! what verified.
+
+use modhost_test_support::{arg, package, package_at};
+
+use super::{Repo, at_version, failed_with, report, signed_source, version};
+use crate::root;
+
+#[test]
+fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
+    let root = root();
+    let good = Repo::phonebook(&root, "1.0.0");
+    let garbage = Repo::serve_as(&root, &[package("voicemail")], None, Some(&good));
+    assert!(
+        std::fs::write(
+            garbage.public().join("index.json"),
+            "<!DOCTYPE html><html>oops</html>"
+        )
+        .is_ok()
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(1);
+    signed_source(&good, &root);
+    root.ok(&[
+        "source",
+        "add",
+        "down",
+        &format!("https://127.0.0.1:{closed}"),
+    ]);
+    root.ok(&["source", "add", "junk", &garbage.url]);
+
+    let run = good.fails(&root, &["check-online", "--json"]);
+    let reports = run.json();
+    assert!(report(&reports, "down")["error"].is_string(), "{reports}");
+    assert!(
+        failed_with(&reports, "junk", "the index is not valid"),
+        "{reports}"
+    );
+    assert_eq!(
+        report(&reports, "main")["offers"].as_array().map(Vec::len),
+        Some(2),
+        "{reports}"
+    );
+
+    good.ok(&root, &["install", "--online", "core", "phonebook"]);
+    assert_eq!(version(&root, "core"), "16.0.40");
+    let other = good.fails(&root, &["upgrade", "--online", "voicemail"]);
+    assert!(other.stderr.contains("junk"), "{}", other.stderr);
+
+    good.publish(
+        &root,
+        &[package("core"), package_at("phonebook", "2.0.0")],
+        None,
+    );
+    let run = good.ok(&root, &["upgrade", "--online", "phonebook"]);
+    assert!(
+        run.stdout.contains("upgraded phonebook 1.0.0 -> 2.0.0")
+            && run.stderr.contains("source `down`: ")
+            && run
+                .stderr
+                .contains("skipped: no module to upgrade is updated from it"),
+        "{run:?}"
+    );
+
+    // A source is not silently redefined (which would drop its signing key)...
+    let down = format!("https://127.0.0.1:{closed}");
+    let run = root.fails(&["source", "add", "main", &down]);
+    assert!(
+        run.stderr.contains("source `main` already exists")
+            && run.stderr.contains("signed")
+            && run.stderr.contains("--replace"),
+        "{}",
+        run.stderr
+    );
+    // ...nor removed from under the modules installed from it.
+    let run = root.fails(&["source", "remove", "main"]);
+    assert!(
+        run.stderr
+            .contains("`core`, `phonebook` are installed from source `main`"),
+        "{}",
+        run.stderr
+    );
+
+    // The source a named module is updated from being down does stop its upgrade, and
+    // `upgradeall` fails naming it.
+    root.ok(&["source", "add", "--replace", "main", &down]);
+    let run = good.fails(&root, &["upgrade", "--online", "core"]);
+    assert!(run.stderr.contains("source `main`: "), "{}", run.stderr);
+    let run = good.fails(&root, &["upgradeall", "--online"]);
+    assert!(
+        run.stderr
+            .contains("nothing was upgraded; these channels could not be checked")
+            && run.stderr.contains("source `main`: "),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_silent_server_is_given_up_on_and_the_others_are_checked() {
+    let root = root();
+    let repo = Repo::serve(&root, &[package("core")], None);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = silent.local_addr().map(|a| a.port()).unwrap_or(1);
+    // Accepts connections and never answers.
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().collect();
+        drop(held);
+    });
+    // Long enough for the working server to answer on a loaded 2-core machine.
+    root.configure("[updates]\ntimeout_secs = 4\n");
+    root.ok(&["source", "add", "main", &repo.url]);
+    root.ok(&[
+        "source",
+        "add",
+        "silent",
+        &format!("https://127.0.0.1:{port}"),
+    ]);
+    let reports = repo.fails(&root, &["check-online", "--json"]).json();
+    assert!(
+        failed_with(&reports, "silent", "timeout") || failed_with(&reports, "silent", "timed out"),
+        "{reports}"
+    );
+    assert_eq!(
+        report(&reports, "main")["offers"][0]["rawname"],
+        "core",
+        "{reports}"
+    );
+}
+
+#[test]
+fn a_module_from_one_source_is_never_replaced_from_another() {
+    let root = root();
+    // Installed from `b`; `a` sorts first, so taking the first channel that offers the
+    // module would take `a`'s.
+    let b = Repo::phonebook(&root, "1.0.0");
+    let a = Repo::serve_as(&root, &[package_at("phonebook", "2.0.0")], None, Some(&b));
+    root.ok(&["source", "add", "b", &b.url, "--public-key", &b.public_key]);
+    b.ok(&root, &["install", "--online", "core", "phonebook"]);
+    root.ok(&["source", "add", "a", &a.url, "--public-key", &a.public_key]);
+
+    let reports = a.ok(&root, &["check-online", "--json"]).json();
+    let offer = &report(&reports, "a")["offers"][0];
+    assert_eq!(
+        (&offer["version"], &offer["status"]),
+        (&"2.0.0".into(), &"other-source".into()),
+        "{reports}"
+    );
+    assert_eq!(
+        a.ok(&root, &["upgradeall", "--online"]).stdout,
+        "nothing to do\n"
+    );
+    assert_eq!(
+        a.ok(&root, &["upgrade", "--online", "phonebook"]).stdout,
+        "nothing to do\n",
+        "its own source has nothing newer; a's 2.0.0 is not a candidate"
+    );
+    let before = root.fingerprint();
+    let run = a.ok(&root, &["install", "--online", "phonebook"]);
+    assert!(
+        run.stderr
+            .contains("`phonebook` 1.0.0 is already installed"),
+        "its own source offers only the installed version:\n{}",
+        run.stderr
+    );
+    b.publish(&root, &[package("core")], None);
+    let run = a.fails(&root, &["install", "--online", "phonebook"]);
+    assert!(
+        run.stderr.contains(
+            "`phonebook` is installed from source `b`; source `a` offers 2.0.0, \
+             but a module is never replaced by one from another source"
+        ),
+        "{}",
+        run.stderr
+    );
+    let run = a.fails(&root, &["upgrade", "--online", "phonebook"]);
+    assert!(
+        run.stderr.contains(
+            "no upgrade of `phonebook` is offered by the channels it is updated from; \
+             source `a` offers 2.0.0, but a module is never replaced by one from another source"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+    assert_eq!(version(&root, "phonebook"), "1.0.0");
+}
+
+#[test]
+fn install_online_brings_the_modules_a_module_requires_from_the_sources() {
+    let root = root();
+    let repo = Repo::serve(&root, &[package("core"), package("voicemail")], None);
+    signed_source(&repo, &root);
+    let run = repo.ok(&root, &["install", "--online", "voicemail"]);
+    assert!(
+        run.stderr
+            .contains("Adding core from main: voicemail requires it"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("installed core 16.0.40") && run.stdout.contains("installed voicemail"),
+        "dependencies first, in one change: {}",
+        run.stdout
+    );
+    let sources = root.ok(&["info", "--json", "core"]).json()["source"].clone();
+    assert_eq!(sources, "main", "and it is updated from that source");
+
+    let other = crate::root();
+    let only_voicemail = Repo::serve(&other, &[package("voicemail")], None);
+    signed_source(&only_voicemail, &other);
+    let before = other.fingerprint();
+    let run = only_voicemail.fails(&other, &["install", "--online", "voicemail"]);
+    assert!(
+        run.stderr
+            .contains("requires module `core ge 16.0`: not installed"),
+        "a module no source offers is named: {}",
+        run.stderr
+    );
+    assert_eq!(other.fingerprint(), before);
+}
+
+#[test]
+fn upgradeall_applies_what_verifies_while_an_explicit_upgrade_is_all_or_nothing() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let repo = Repo::serve(
+        &root,
+        &[
+            package("core"),
+            package_at("phonebook", "1.0.0"),
+            package("voicemail"),
+        ],
+        None,
+    );
+    // Two sources on one server: phonebook's and voicemail's a2 channels.
+    repo.add_a2_source(&root, "pb", "phonebook");
+    repo.add_a2_source(&root, "vm", "voicemail");
+    root.ok(&["install", arg(&package("core"))]);
+    repo.ok(&root, &["install", "--online", "phonebook", "voicemail"]);
+
+    let voicemail = at_version(&package("voicemail"), "16.0.13", dir.path());
+    repo.publish(
+        &root,
+        &[package("core"), package_at("phonebook", "2.0.0"), voicemail],
+        None,
+    );
+    let payload = repo.public().join("a2/voicemail/16.0.13.tgz");
+    let mut tampered = std::fs::read(&payload).unwrap_or_default();
+    if let Some(byte) = tampered.last_mut() {
+        *byte ^= 1;
+    }
+    assert!(std::fs::write(&payload, &tampered).is_ok());
+
+    let before = root.fingerprint();
+    let run = repo.fails(&root, &["upgrade", "--online", "phonebook", "voicemail"]);
+    assert!(
+        run.stderr.contains("a2/voicemail/16.0.13.tgz`: SHA-256 "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        root.fingerprint(),
+        before,
+        "nothing of the named set was applied"
+    );
+
+    let run = repo.fails(&root, &["--json", "upgradeall", "--online"]);
+    let report = run.json();
+    assert_eq!(
+        report["changes"],
+        serde_json::json!([{
+            "rawname": "phonebook", "action": "upgraded", "from": "1.0.0", "to": "2.0.0"
+        }]),
+        "{report}"
+    );
+    let failures = report["failures"].as_array().cloned().unwrap_or_default();
+    assert!(
+        failures.len() == 1
+            && failures[0].as_str().is_some_and(|f| {
+                f.starts_with("source `vm`: `voicemail` 16.0.13 was left out: ")
+                    && f.contains("SHA-256 ")
+            }),
+        "{report}"
+    );
+    assert_eq!(version(&root, "phonebook"), "2.0.0");
+    assert_eq!(version(&root, "voicemail"), "16.0.12");
+}
