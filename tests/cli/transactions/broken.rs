@@ -1,0 +1,150 @@
+//! Broken modules: vanished or changed files, repair by reinstalling, grants that reach the
+//! root refused.
+
+use modhost_test_support::{arg, component, package_at};
+
+use super::{lookup, phonebook_root, status};
+use crate::root;
+
+#[test]
+fn a_module_whose_files_vanish_is_marked_broken_and_can_be_deleted() {
+    let root = phonebook_root();
+    let dir = root.installed_dir("phonebook", "modules");
+    assert!(std::fs::remove_file(dir.join("module.wasm")).is_ok());
+    let run = root.ok(&["recover", "--json"]).json();
+    assert_eq!(run["broken"][0][0], "phonebook");
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(info["status"], "broken");
+    assert!(
+        info["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("module.wasm") && r.contains("missing")),
+        "{info}"
+    );
+    let calls = root
+        .ok(&["hook", "lookup", "--json", "--payload", "2025550100"])
+        .json();
+    assert_eq!(calls, serde_json::json!([]), "broken modules never run");
+    let refused = root.fails(&["enable", "phonebook"]);
+    assert!(refused.stderr.contains("is broken"), "{}", refused.stderr);
+    root.ok(&["delete", "phonebook"]);
+    assert!(
+        root.fails(&["info", "phonebook"])
+            .stderr
+            .contains("not installed")
+    );
+    assert!(
+        !root.path().join("modules/phonebook").exists()
+            && !root.path().join("data/phonebook").exists()
+    );
+}
+
+#[test]
+fn a_directory_that_reaches_the_root_or_data_is_never_granted() {
+    let root = root();
+    let module = root.path().with_file_name("greedy");
+    assert!(std::fs::create_dir_all(&module).is_ok());
+    assert!(std::fs::copy(component("hostile"), module.join("module.wasm")).is_ok());
+    let parent = root
+        .path()
+        .parent()
+        .map(|p| p.to_owned())
+        .unwrap_or_default();
+    for (path, reason) in [
+        (root.path().join("cache"), "overlaps modhost's root"),
+        (parent, "overlaps modhost's root"),
+        ("/data/x".into(), "where the module's own data is"),
+    ] {
+        let xml = format!(
+            "<module><rawname>greedy</rawname><name>Greedy</name><version>1.0</version>\
+             <capabilities><directory path=\"{}\" access=\"read-write\"/></capabilities></module>",
+            path.display()
+        );
+        assert!(std::fs::write(module.join("module.xml"), xml).is_ok());
+        let package = module.join("greedy.tgz");
+        root.ok(&["pack", arg(&module), "-o", arg(&package)]);
+        let before = root.fingerprint();
+        let run = root.fails(&["install", "--grant", "--force", arg(&package)]);
+        assert!(
+            run.stderr.contains("is never granted") && run.stderr.contains(reason),
+            "{}: {}",
+            path.display(),
+            run.stderr
+        );
+        assert_eq!(root.fingerprint(), before, "{}", path.display());
+        // Installed without the grant, it is still refused on request.
+        root.ok(&["install", arg(&package)]);
+        let run = root.fails(&["grant", "greedy"]);
+        assert!(run.stderr.contains(reason), "{}", run.stderr);
+        root.ok(&["uninstall", "greedy"]);
+    }
+}
+
+#[test]
+fn a_broken_module_is_repaired_by_installing_its_version_again_keeping_its_data() {
+    let root = phonebook_root();
+    let answer = lookup(&root);
+    let dir = root.installed_dir("phonebook", "modules");
+    assert!(std::fs::remove_file(dir.join("module.wasm")).is_ok());
+    root.ok(&["recover"]);
+    assert_eq!(status(&root, "phonebook"), "broken");
+
+    let run = root.ok(&["install", arg(&package_at("phonebook", "1.0.0"))]);
+    assert!(
+        run.stdout.contains("reinstalled phonebook 1.0.0"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(status(&root, "phonebook"), "enabled");
+    assert_eq!(
+        lookup(&root),
+        answer,
+        "its tables and data survive the repair"
+    );
+    assert!(!dir.exists(), "the broken version's files are swept");
+    assert!(
+        root.fails(&["rollback", "phonebook"])
+            .stderr
+            .contains("no previous version"),
+        "a broken version is never kept to roll back to"
+    );
+    assert!(
+        root.ok(&["install", arg(&package_at("phonebook", "1.0.0"))])
+            .stderr
+            .contains("already installed"),
+        "a working module is not reinstalled"
+    );
+}
+
+#[test]
+fn a_component_changed_on_disk_is_never_compiled_and_recover_marks_it_broken() {
+    let root = phonebook_root();
+    let wasm = root
+        .installed_dir("phonebook", "modules")
+        .join("module.wasm");
+    // Another valid component in its place, and no compiled copy of the original left.
+    assert!(std::fs::copy(component("hostile"), &wasm).is_ok());
+    assert!(std::fs::remove_dir_all(root.path().join("cache")).is_ok());
+
+    let calls = root
+        .fails(&["hook", "lookup", "--json", "--payload", "2025550100"])
+        .json();
+    assert!(
+        calls[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("has changed since it was installed")),
+        "{calls}"
+    );
+    let run = root.ok(&["recover", "--json"]).json();
+    assert_eq!(run["broken"][0][0], "phonebook", "{run}");
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(info["status"], "broken");
+    assert!(
+        info["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("has changed since it was installed")),
+        "{info}"
+    );
+    root.ok(&["install", arg(&package_at("phonebook", "1.0.0"))]);
+    assert!(!lookup(&root).is_empty(), "reinstalling repairs it");
+}

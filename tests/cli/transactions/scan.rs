@@ -1,0 +1,276 @@
+//! `scan`, `list` and `info`: every status with its reason, and what a scan compiles kept.
+
+use modhost_test_support::{Root, arg, package, package_at, packages_dir};
+
+use super::phonebook_root;
+use crate::root;
+
+#[test]
+fn scan_describes_a_directory_and_marks_outdated_modules() {
+    let root = phonebook_root();
+    let entries = root.ok(&["scan", arg(&packages_dir()), "--json"]).json();
+    let phonebook = entries
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["rawname"] == "phonebook"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (
+            phonebook["version"].as_str(),
+            phonebook["available"].as_str()
+        ),
+        (Some("3.0.0"), Some("upgrade"))
+    );
+    let exports: Vec<&str> = phonebook["exports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.as_str())
+        .collect();
+    for expected in [
+        "lifecycle.install",
+        "lifecycle.upgrade",
+        "lifecycle.uninstall",
+        "lifecycle.enable",
+        "lifecycle.disable",
+        "hooks.handle",
+    ] {
+        assert!(exports.contains(&expected), "{expected} in {exports:?}");
+    }
+    let voicemail = entries
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["rawname"] == "voicemail"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(voicemail["available"], "new");
+    let core = entries
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["rawname"] == "core"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        [&phonebook, &voicemail, &core].map(|e| e["installable"].as_bool()),
+        [Some(true), Some(true), Some(false)],
+        "an installed version is not offered again"
+    );
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(info["status"], "needs-upgrade");
+    assert!(
+        info["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("3.0.0 is available")),
+        "{info}"
+    );
+}
+
+#[test]
+fn needs_upgrade_lasts_while_the_scanned_directory_holds_a_newer_version() {
+    let root = phonebook_root();
+    let dir = root.path().with_file_name("packages");
+    let elsewhere = root.path().with_file_name("elsewhere");
+    let newer = dir.join("phonebook-3.0.0.tgz");
+    let made = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::create_dir_all(&elsewhere))
+        .and_then(|()| std::fs::copy(package_at("phonebook", "3.0.0"), &newer));
+    assert!(made.is_ok(), "{made:?}");
+    let status = |root: &Root| {
+        let info = root.ok(&["info", "--json", "phonebook"]).json();
+        (
+            info["status"].as_str().unwrap_or_default().to_owned(),
+            info["reason"].as_str().map(str::to_owned),
+        )
+    };
+    let marked = (
+        "needs-upgrade".to_owned(),
+        Some(format!("3.0.0 is available in `{}`", dir.display())),
+    );
+    root.ok(&["scan", arg(&dir)]);
+    assert_eq!(status(&root), marked);
+    root.ok(&["scan", arg(&elsewhere)]);
+    assert_eq!(
+        status(&root),
+        marked,
+        "another directory says nothing about it"
+    );
+    assert!(std::fs::remove_file(&newer).is_ok());
+    root.ok(&["scan", arg(&dir)]);
+    assert_eq!(status(&root), ("enabled".to_owned(), None));
+}
+
+#[test]
+fn list_and_info_show_every_status_with_its_reason_not_installed_included() {
+    let root = phonebook_root();
+    let statuses = |root: &Root, args: &[&str]| -> Vec<(String, String, String)> {
+        let listed = root.ok(args).json();
+        listed
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| {
+                let field = |name: &str| m[name].as_str().unwrap_or("-").to_owned();
+                (field("rawname"), field("status"), field("reason"))
+            })
+            .collect()
+    };
+    let installed_only = statuses(&root, &["list", "--json"]);
+    assert_eq!(
+        installed_only.iter().map(|m| &m.0).collect::<Vec<_>>(),
+        ["core", "phonebook"],
+        "without a package directory, list shows what is installed"
+    );
+
+    root.ok(&["disable", "phonebook"]);
+    let dir = packages_dir();
+    let listed = statuses(&root, &["list", "--json", "--from", arg(&dir)]);
+    let voicemail = dir.join("voicemail-16.0.12.tgz");
+    assert_eq!(
+        listed[..2],
+        [
+            ("core".into(), "enabled".into(), "-".into()),
+            (
+                "phonebook".into(),
+                "disabled".into(),
+                "disabled by an administrator".into()
+            ),
+        ],
+        "installed modules first, each with its stored status"
+    );
+    assert!(
+        listed.contains(&(
+            "voicemail".into(),
+            "not-installed".into(),
+            format!("package `{}`", voicemail.display())
+        )),
+        "{listed:?}"
+    );
+    assert!(
+        listed[2..].iter().all(|m| m.1 == "not-installed") && listed.len() > 3,
+        "{listed:?}"
+    );
+    let info = root
+        .ok(&["info", "--json", "--from", arg(&dir), "voicemail"])
+        .json();
+    assert_eq!(info["status"], "not-installed", "{info}");
+    root.configure(&format!("packages = {dir:?}\n"));
+    let text = root.ok(&["list"]).stdout;
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("voicemail") && l.contains("not-installed (package")),
+        "{text}"
+    );
+    let info = root.ok(&["info", "--json", "voicemail"]).json();
+    assert_eq!(
+        (info["status"].as_str(), info["version"].as_str()),
+        (Some("not-installed"), Some("16.0.12"))
+    );
+    let unknown = root.fails(&["info", "nosuchmodule"]);
+    assert!(
+        unknown.stderr.contains("`nosuchmodule` is not installed"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[test]
+fn scan_says_why_a_package_cannot_be_installed() {
+    let root = root();
+    let dir = root.path().with_file_name("offered");
+    assert!(std::fs::create_dir(&dir).is_ok());
+    let future = dir.join("future_api.tgz");
+    assert!(std::fs::copy(package("future_api"), &future).is_ok());
+    let entries = root.ok(&["scan", "--json", arg(&dir)]).json();
+    assert_eq!(entries[0]["installable"], false, "{entries}");
+    assert!(
+        entries[0]["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains(&format!("`{}/", future.display()))
+                && p.contains("is built against modhost:module@0.9.0")),
+        "{entries}"
+    );
+    let text = root.ok(&["scan", arg(&dir)]).stdout;
+    assert!(
+        text.contains("cannot be installed: ") && !text.contains("can be installed\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_scan_keeps_what_it_compiled_for_the_install_within_the_caches_bound() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let cache = root.tree("cache");
+    assert_eq!(cache.len(), 1, "core's artifact: {cache:?}");
+    let artifact = root
+        .path()
+        .join("cache")
+        .join(cache.iter().next().cloned().unwrap_or_default());
+    let modified = || std::fs::metadata(&artifact).and_then(|m| m.modified()).ok();
+    let installed_at = modified();
+    let dir = root.path().with_file_name("offered");
+    let made = std::fs::create_dir(&dir)
+        .and_then(|()| std::fs::copy(package("core"), dir.join("core.tgz")))
+        .and_then(|_| std::fs::copy(package("voicemail"), dir.join("voicemail.tgz")));
+    assert!(made.is_ok(), "{made:?}");
+
+    let run = root.ok(&["scan", arg(&dir)]);
+    assert!(
+        run.stderr.contains("Compiled voicemail") && !run.stderr.contains("Compiled core"),
+        "voicemail is compiled to list its exports, core's artifact mapped: {}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("exports: lifecycle."), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("imports: modhost:module@0.1.0 (")
+            && run.stdout.contains("note: its only directories are /data"),
+        "{}",
+        run.stdout
+    );
+    let scanned = root.tree("cache");
+    assert_eq!(
+        scanned.len(),
+        2,
+        "voicemail's artifact is kept: {scanned:?}"
+    );
+    assert_eq!(
+        modified(),
+        installed_at,
+        "core's artifact is the one its install left"
+    );
+
+    // Installing what was scanned maps what the scan compiled.
+    let run = root.ok(&["install", arg(&package("voicemail"))]);
+    assert!(
+        !run.stderr.contains("Compiled voicemail"),
+        "not compiled again: {}",
+        run.stderr
+    );
+    assert_eq!(root.tree("cache"), scanned);
+
+    // Uninstalled, its code goes with it.
+    root.ok(&["uninstall", "voicemail"]);
+    assert_eq!(root.tree("cache"), cache, "core's artifact alone");
+
+    // With nothing to keep, a scan leaves no code of modules not installed behind, and an
+    // installed module's artifact the scan compiles again (the cache was cleared) stays.
+    root.configure("[cache]\nkeep_mb = 0\n");
+    assert!(std::fs::remove_dir_all(root.path().join("cache")).is_ok());
+    let run = root.ok(&["scan", arg(&dir)]);
+    assert!(
+        run.stderr.contains("Compiled core") && run.stderr.contains("Compiled voicemail"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.tree("cache"), cache, "core's artifact alone is back");
+
+    // Core's handlers still run from that artifact, without compiling it again.
+    let mut hook = root.command(&["hook", "get_config", "--json"]);
+    hook.env("MODHOST_LOG", "modhost_runtime=debug");
+    let run = Root::output(&mut hook);
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("loaded precompiled component")
+            && !run.stderr.contains("Compiled core"),
+        "{}",
+        run.stderr
+    );
+}

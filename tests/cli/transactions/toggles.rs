@@ -1,0 +1,211 @@
+//! Enable, disable and uninstall: dependencies respected, failures undone, `--force`.
+
+use modhost_test_support::{arg, package, package_at, repackage};
+
+use super::{fail_next_call, lookup, phonebook_root};
+use crate::root;
+
+#[test]
+fn a_failing_disable_or_uninstall_changes_nothing_not_even_the_data_directory() {
+    let root = phonebook_root();
+    root.ok(&["uninstall", "phonebook"]);
+    root.ok(&["install", arg(&package_at("phonebook", "3.0.0"))]);
+    for (verb, mode, expected) in [
+        (
+            "disable",
+            "error",
+            "disable() failed: disable failed on purpose",
+        ),
+        ("disable", "trap", "disable() trapped"),
+        (
+            "disable",
+            "loop",
+            "disable() was stopped after its 1.5s deadline",
+        ),
+        (
+            "uninstall",
+            "error",
+            "uninstall() failed: uninstall failed on purpose",
+        ),
+        ("uninstall", "trap", "uninstall() trapped"),
+    ] {
+        let data = fail_next_call(&root, mode);
+        let before = root.fingerprint();
+        let run = root.fails(&[verb, "phonebook"]);
+        assert!(
+            run.stderr.contains(expected),
+            "{mode}: expected `{expected}` in:\n{}",
+            run.stderr
+        );
+        assert_eq!(root.fingerprint(), before, "{mode}: nothing changed");
+        assert!(!data.join("damage").exists(), "{mode}: data untouched");
+        let info = root.ok(&["info", "--json", "phonebook"]).json();
+        assert_eq!(info["status"], "enabled", "{mode}");
+    }
+}
+
+#[test]
+fn disable_force_runs_none_of_the_modules_code_and_keeps_its_data() {
+    let root = phonebook_root();
+    root.ok(&["uninstall", "phonebook"]);
+    root.ok(&["install", arg(&package_at("phonebook", "3.0.0"))]);
+    let data = fail_next_call(&root, "loop");
+    assert!(std::fs::write(data.join("kept"), "yes").is_ok());
+    let kv = root.ok(&["kv", "--json", "phonebook"]).json();
+    let run = root.fails(&["disable", "phonebook"]);
+    assert!(run.stderr.contains("deadline"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("help: `disable --force` disables it without running its code"),
+        "{}",
+        run.stderr
+    );
+    let started = std::time::Instant::now();
+    let run = root.ok(&["disable", "--force", "phonebook", "--json"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1500),
+        "no deadline was waited for: disable() never ran ({:?})",
+        started.elapsed()
+    );
+    assert_eq!(run.json()[0]["action"], "disabled", "{}", run.stdout);
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(info["status"], "disabled");
+    assert_eq!(
+        info["reason"],
+        "disabled by an administrator without running its disable()"
+    );
+    let data = root.installed_dir("phonebook", "data");
+    assert_eq!(
+        std::fs::read_to_string(data.join("kept")).unwrap_or_default(),
+        "yes",
+        "its data directory is the one it had"
+    );
+    assert_eq!(root.ok(&["kv", "--json", "phonebook"]).json(), kv);
+    assert!(std::fs::write(data.join("mode"), "ok").is_ok());
+    root.ok(&["enable", "phonebook"]);
+    root.ok(&["recover"]);
+}
+
+#[test]
+fn a_module_that_says_it_cannot_be_uninstalled_or_disabled_is_kept_unless_forced() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let core = repackage(
+        &package("core"),
+        |xml| {
+            xml.replace(
+                "</version>",
+                "</version><candisable>no</candisable><canuninstall>no</canuninstall>",
+            )
+        },
+        &dir.path().join("core-16.0.40.tgz"),
+    );
+    root.ok(&["install", arg(&core)]);
+    for (verb, what) in [
+        ("disable", "disabled"),
+        ("uninstall", "uninstalled"),
+        ("delete", "deleted"),
+    ] {
+        let before = root.fingerprint();
+        let run = root.fails(&[verb, "core"]);
+        assert!(
+            run.stderr.contains(&format!(
+                "module `core` says it cannot be {what} (<can{}>no</can{}>)",
+                if verb == "disable" {
+                    "disable"
+                } else {
+                    "uninstall"
+                },
+                if verb == "disable" {
+                    "disable"
+                } else {
+                    "uninstall"
+                },
+            )),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(root.fingerprint(), before, "{verb}: nothing changed");
+    }
+    root.ok(&["disable", "--force", "core"]);
+    root.ok(&["uninstall", "--force", "core"]);
+    assert!(root.ok(&["list", "--json"]).json()[0].is_null());
+}
+
+#[test]
+fn disable_and_enable_respect_dependencies_and_stop_handlers() {
+    let root = phonebook_root();
+    root.ok(&["install", arg(&package("voicemail"))]);
+    let reverse = root.ok(&["reversedepends", "core", "--json"]).json();
+    assert_eq!(reverse, serde_json::json!(["phonebook", "voicemail"]));
+
+    let refused = root.fails(&["disable", "core"]);
+    assert!(
+        refused
+            .stderr
+            .contains("module `core` is required by phonebook, voicemail"),
+        "{}",
+        refused.stderr
+    );
+    root.ok(&["disable", "phonebook"]);
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(
+        (info["status"].as_str(), info["reason"].as_str()),
+        (Some("disabled"), Some("disabled by an administrator"))
+    );
+    let calls = root
+        .ok(&["hook", "lookup", "--json", "--payload", "2025550100"])
+        .json();
+    assert_eq!(
+        calls,
+        serde_json::json!([]),
+        "a disabled module's handlers never run"
+    );
+    root.ok(&["enable", "phonebook"]);
+    assert_eq!(lookup(&root), "Alice Example");
+}
+
+#[test]
+fn enable_takes_several_modules_dependencies_first_all_or_none() {
+    let root = phonebook_root();
+    root.ok(&["install", arg(&package("voicemail"))]);
+    root.ok(&["disable", "voicemail"]);
+    root.ok(&["disable", "phonebook"]);
+    root.ok(&["disable", "core"]);
+    let run = root.fails(&["enable", "voicemail"]);
+    assert!(
+        run.stderr.contains("requires module `core") && run.stderr.contains("disabled"),
+        "{}",
+        run.stderr
+    );
+    let enabled = root.ok(&["enable", "--json", "voicemail", "core"]).json();
+    let order: Vec<&str> = enabled
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["rawname"].as_str())
+        .collect();
+    assert_eq!(order, ["core", "voicemail"], "dependencies first");
+
+    // A failing enable() among several leaves every one of them disabled.
+    root.ok(&["uninstall", "phonebook"]);
+    root.ok(&["install", arg(&package_at("phonebook", "3.0.0"))]);
+    fail_next_call(&root, "ok");
+    root.ok(&["disable", "phonebook"]);
+    root.ok(&["disable", "voicemail"]);
+    root.ok(&["disable", "core"]);
+    fail_next_call(&root, "error");
+    let before = root.fingerprint();
+    // core's enable() runs first and succeeds; phonebook's then fails.
+    let run = root.fails(&["enable", "phonebook", "core"]);
+    assert!(
+        run.stderr.contains("Enabling core") && run.stderr.contains("enable() failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        root.fingerprint(),
+        before,
+        "all or none: core stays disabled"
+    );
+}

@@ -1,0 +1,283 @@
+//! Upgrades with backups and rollbacks: data migrated and restored, a failing upgrade
+//! undone, downgrades refused.
+
+use modhost_test_support::{Root, arg, package, package_at, packages_dir};
+
+use super::{fail_next_call, lookup, phonebook_root, status, version};
+use crate::root;
+
+#[test]
+fn upgrade_migrates_data_keeps_a_backup_and_rollback_restores_everything() {
+    let root = phonebook_root();
+    assert_eq!(lookup(&root), "Alice Example");
+
+    let run = root.ok(&["upgrade", arg(&package_at("phonebook", "2.0.0"))]);
+    assert!(
+        run.stdout.contains("upgraded phonebook 1.0.0 -> 2.0.0"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lookup(&root), "Alice Example <+12025550100>");
+    let rows = root
+        .ok(&["rows", "--json", "phonebook", "phonebook_entries"])
+        .json();
+    assert_eq!(
+        rows["columns"],
+        serde_json::json!(["id", "name", "number", "e164"])
+    );
+    assert_eq!(
+        rows["rows"][1],
+        serde_json::json!([2, "Bob Example", "2025550101", "+12025550101"])
+    );
+    assert_eq!(
+        root.ok(&["kv", "--json", "phonebook"]).json(),
+        serde_json::json!({"schema": "2"})
+    );
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(info["backup_version"], "1.0.0");
+
+    let run = root.ok(&["rollback", "phonebook"]);
+    assert!(
+        run.stdout.contains("rolled-back phonebook 2.0.0 -> 1.0.0"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(version(&root, "phonebook"), "1.0.0");
+    assert_eq!(lookup(&root), "Alice Example");
+    let rows = root
+        .ok(&["rows", "--json", "phonebook", "phonebook_entries"])
+        .json();
+    assert_eq!(rows["columns"], serde_json::json!(["id", "name", "number"]));
+    assert_eq!(
+        root.ok(&["kv", "--json", "phonebook"]).json(),
+        serde_json::json!({})
+    );
+    assert_eq!(
+        root.dirs("modules/phonebook").len(),
+        1,
+        "the upgraded version's files are gone"
+    );
+    assert_eq!(root.dirs("data/phonebook").len(), 1, "and its data");
+    let again = root.fails(&["rollback", "phonebook"]);
+    assert!(
+        again
+            .stderr
+            .contains("`phonebook` has no previous version to roll back to"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn a_failing_upgrade_leaves_the_old_version_enabled_with_its_data_as_it_was() {
+    let root = phonebook_root();
+    for (mode, expected) in [
+        ("error", "upgrade(1.0.0) failed: upgrade failed on purpose"),
+        ("trap", "upgrade(1.0.0) trapped"),
+        ("loop", "upgrade(1.0.0) was stopped after its 1.5s deadline"),
+        ("oom", "upgrade(1.0.0) trapped"),
+    ] {
+        let data = fail_next_call(&root, mode);
+        let before = root.fingerprint();
+        let run = root.fails(&["upgrade", arg(&package_at("phonebook", "3.0.0"))]);
+        assert!(
+            run.stderr.contains("module `phonebook` 3.0.0"),
+            "{mode}: names the module:\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(expected),
+            "{mode}: expected `{expected}` in:\n{}",
+            run.stderr
+        );
+        assert_eq!(
+            root.fingerprint(),
+            before,
+            "{mode}: files, record, kv and rows are as they were"
+        );
+        assert!(
+            !data.join("damage").exists(),
+            "{mode}: the data directory is untouched"
+        );
+        assert_eq!(
+            lookup(&root),
+            "Alice Example",
+            "{mode}: the old version still works"
+        );
+    }
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(
+        (info["version"].as_str(), info["status"].as_str()),
+        (Some("1.0.0"), Some("enabled"))
+    );
+    assert_eq!(info["tables"], serde_json::json!(["phonebook_entries"]));
+}
+
+#[test]
+fn upgradeall_uses_the_package_directory_and_downgrades_are_refused() {
+    let root = phonebook_root();
+    let dir = root.path().with_file_name("packages");
+    assert!(std::fs::create_dir_all(&dir).is_ok());
+    for rawname in ["core", "voicemail"] {
+        assert!(std::fs::copy(package(rawname), dir.join(format!("{rawname}.tgz"))).is_ok());
+    }
+    assert!(std::fs::copy(package_at("phonebook", "1.0.0"), dir.join("pb1.tgz")).is_ok());
+    assert!(std::fs::copy(package_at("phonebook", "2.0.0"), dir.join("pb2.tgz")).is_ok());
+    let run = root
+        .ok(&["upgradeall", "--from", arg(&dir), "--json"])
+        .json();
+    assert_eq!(
+        run,
+        serde_json::json!([{"rawname": "phonebook", "action": "upgraded", "from": "1.0.0", "to": "2.0.0"}])
+    );
+    assert_eq!(
+        root.ok(&["upgradeall", "--from", arg(&dir)]).stdout,
+        "nothing to do\n"
+    );
+    let run = root
+        .ok(&["installlocal", "--from", arg(&dir), "--json"])
+        .json();
+    assert_eq!(
+        run,
+        serde_json::json!([{"rawname": "voicemail", "action": "installed", "from": null, "to": "16.0.12"}])
+    );
+
+    let refused = root.fails(&["upgrade", arg(&package_at("phonebook", "1.0.0"))]);
+    assert!(
+        refused
+            .stderr
+            .contains("`phonebook` 2.0.0 is installed; 1.0.0 would be a downgrade"),
+        "{}",
+        refused.stderr
+    );
+    let refused = root.ok(&["install", arg(&package("core"))]);
+    assert!(
+        refused
+            .stderr
+            .contains("`core` 16.0.40 is already installed"),
+        "{}",
+        refused.stderr
+    );
+    let refused = root.ok(&[
+        "upgrade",
+        arg(&packages_dir().join("voicemail-16.0.12.tgz")),
+    ]);
+    assert!(
+        refused
+            .stderr
+            .contains("`voicemail` 16.0.12 is already installed"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn installing_by_name_finds_the_newest_package_in_the_directory() {
+    let root = root();
+    root.configure(&format!("packages = {:?}\n", packages_dir()));
+    root.ok(&["install", "core", "voicemail"]);
+    assert_eq!(version(&root, "voicemail"), "16.0.12");
+    let missing = root.fails(&["install", "nosuchmodule"]);
+    assert!(
+        missing.stderr.contains("no package of `nosuchmodule`"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn rollback_checks_the_dependencies_of_the_version_it_returns_to() {
+    let root = phonebook_root();
+    root.ok(&["upgrade", arg(&package_at("phonebook", "2.0.0"))]);
+    root.ok(&["uninstall", "--force", "core"]);
+    let before = root.fingerprint();
+    let run = root.fails(&["rollback", "phonebook"]);
+    assert!(
+        run.stderr
+            .contains("`phonebook` 1.0.0 requires module `core")
+            && run.stderr.contains("not installed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+    root.ok(&["rollback", "--force", "phonebook"]);
+    assert_eq!(version(&root, "phonebook"), "1.0.0");
+}
+
+#[test]
+fn a_module_disabled_on_purpose_stays_disabled_through_an_upgrade() {
+    let root = phonebook_root();
+    root.ok(&["disable", "phonebook"]);
+    root.ok(&["upgrade", arg(&package_at("phonebook", "2.0.0"))]);
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(
+        (info["version"].as_str(), info["status"].as_str()),
+        (Some("2.0.0"), Some("disabled")),
+        "{info}"
+    );
+    let calls = root
+        .ok(&["hook", "lookup", "--json", "--payload", "2025550100"])
+        .json();
+    assert_eq!(calls, serde_json::json!([]), "still not running");
+    root.ok(&["enable", "phonebook"]);
+    assert!(
+        !lookup(&root).is_empty(),
+        "the upgraded version runs once enabled"
+    );
+}
+
+/// Whether any enabled module's handlers answer the `lookup` hook.
+fn lookup_answers(root: &Root) -> bool {
+    let calls = root
+        .ok(&["hook", "lookup", "--json", "--payload", "2025550100"])
+        .json();
+    calls.as_array().is_some_and(|c| !c.is_empty())
+}
+
+#[test]
+fn rollback_keeps_the_status_the_module_has_now_not_the_one_its_backup_was_taken_with() {
+    let root = phonebook_root();
+    let pb2 = package_at("phonebook", "2.0.0");
+    // Backed up enabled, disabled since: the rollback leaves it disabled, not running.
+    root.ok(&["upgrade", arg(&pb2)]);
+    root.ok(&["disable", "phonebook"]);
+    root.ok(&["rollback", "phonebook"]);
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(
+        (
+            info["version"].as_str(),
+            info["status"].as_str(),
+            info["reason"].as_str()
+        ),
+        (
+            Some("1.0.0"),
+            Some("disabled"),
+            Some("disabled by an administrator")
+        ),
+        "{info}"
+    );
+    assert!(!lookup_answers(&root), "its hooks do not run");
+
+    // Backed up disabled (upgraded while disabled), enabled since: it comes back enabled.
+    root.ok(&["upgrade", arg(&pb2)]);
+    assert_eq!(status(&root, "phonebook"), "disabled");
+    root.ok(&["enable", "phonebook"]);
+    root.ok(&["rollback", "phonebook"]);
+    assert_eq!(
+        (version(&root, "phonebook"), status(&root, "phonebook")),
+        ("1.0.0".to_owned(), "enabled".to_owned())
+    );
+    assert_eq!(
+        lookup(&root),
+        "Alice Example",
+        "the version returned to runs"
+    );
+
+    // Disabled and enabled again between the upgrade and the rollback: enabled.
+    root.ok(&["upgrade", arg(&pb2)]);
+    root.ok(&["disable", "phonebook"]);
+    root.ok(&["enable", "phonebook"]);
+    root.ok(&["rollback", "phonebook"]);
+    assert_eq!(status(&root, "phonebook"), "enabled");
+    assert_eq!(lookup(&root), "Alice Example");
+}
