@@ -26,9 +26,22 @@ pub(crate) fn parse(bytes: &[u8], doc: &Location) -> Result<Release, String> {
     valid_release(&rawname, &version)?;
     let mut digests = Digests::default();
     for (algorithm, field) in [("md5", "md5sum"), ("sha1", "sha1sum"), ("sha256", "sha256")] {
-        if let Some(value) = text(&d, field)?.filter(|v| !v.trim().is_empty()) {
-            digests.set(algorithm, &value)?;
+        let Some(value) = text(&d, field)?.filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        // As module.xml's: FreePBX writes placeholders (`compatibility` in every firewall
+        // 16 and 17 release) where it has no legacy checksum. One that is not hexadecimal
+        // at all is taken as absent; hexadecimal of the wrong length is a damaged checksum.
+        if field != "sha256" && !value.trim().bytes().all(|b| b.is_ascii_hexdigit()) {
+            tracing::warn!(
+                document = %doc,
+                "`{field}` `{}` is not a checksum; it is taken as absent (FreePBX writes such \
+                 placeholders)",
+                crate::messages::clipped(&value).escape_debug()
+            );
+            continue;
         }
+        digests.set(algorithm, &value)?;
     }
     let location = text(&d, "location")?.ok_or("`location` is missing")?;
     let location = doc
@@ -170,6 +183,31 @@ mod tests {
             release.location,
             Location::Url("https://pbx.example/modules/core-16.0.tgz".into())
         );
+    }
+
+    #[test]
+    fn a_placeholder_for_a_legacy_checksum_is_taken_as_absent_but_never_for_sha256() {
+        let sha256 = "b".repeat(64);
+        let document = |md5: &str, sha256: &str| {
+            format!(
+                r#"{{"rawname":"firewall","version":"16.0.1","location":"f.tgz","md5sum":"{md5}","sha1sum":"x","sha256":"{sha256}"}}"#
+            )
+        };
+        let release = parse(document("compatibility", &sha256).as_bytes(), &doc())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(release.digests.md5, None);
+        assert_eq!(release.digests.sha1, None);
+        assert_eq!(release.digests.sha256.as_deref(), Some(sha256.as_str()));
+        assert_eq!(
+            parse(
+                document("compatibility", "compatibility").as_bytes(),
+                &doc()
+            )
+            .err(),
+            Some("the sha256 checksum `compatibility` is malformed".to_owned())
+        );
+        // Hexadecimal of the wrong length is damaged, not a placeholder.
+        assert!(parse(document("abc123", &sha256).as_bytes(), &doc()).is_err());
     }
 
     #[test]
