@@ -314,7 +314,9 @@ pub fn parse_within(source: &str, bounds: Bounds) -> Result<Element, SyntaxError
                 }
             }
             Event::CData(data) => {
-                let content = data.into_inner();
+                // Line ends are normalised inside CDATA too (XML 1.0 §2.11): a file saved
+                // with CRLF reads the same as one saved with LF.
+                let content = data.xml10_content();
                 if let Some(current) = stack.last_mut() {
                     current.text.push_str(&content);
                 }

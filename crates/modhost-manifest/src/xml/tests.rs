@@ -17,6 +17,22 @@ fn resolves_predefined_entities_and_keeps_positions() {
 }
 
 #[test]
+fn line_ends_read_the_same_in_text_and_in_cdata() {
+    let doc =
+        "<module>\r\n<a>one\r\ntwo\rthree</a>\r\n<b><![CDATA[one\r\ntwo\rthree]]></b></module>";
+    let Ok(root) = parse(doc).map_err(|e| e.message) else {
+        panic!("parses")
+    };
+    for name in ["a", "b"] {
+        assert_eq!(
+            root.child(name).map(Element::trimmed_text),
+            Some("one\ntwo\nthree"),
+            "<{name}>"
+        );
+    }
+}
+
+#[test]
 fn walking_forward_finds_the_same_positions_as_counting_from_the_start() {
     let doc = "<module>\n  <né a=\"é\"/><b/>\n\n\t<c>ü</c><d/>\n</module>";
     let Ok(root) = parse(doc).map_err(|e| e.message) else {
