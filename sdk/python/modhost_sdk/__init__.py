@@ -188,7 +188,7 @@ def _where(function: Any) -> str:
     name = getattr(function, "__qualname__", getattr(function, "__name__", "?"))
     if code is None:
         return str(name)
-    return f"{name} ({code.co_filename}, line {code.co_firstlineno})"
+    return f"{name} ({_shown_path(code.co_filename)}, line {code.co_firstlineno})"
 
 
 class Module:
