@@ -310,6 +310,20 @@ fn pack_makes_an_installable_package_from_a_module_directory() {
     assert!(std::fs::create_dir(&packages).is_ok());
     root.ok(&["pack", arg(&work), "--out", arg(&packages)]);
     assert!(packages.join("core-16.0.40.tgz").is_file());
+    // What install would warn about in module.xml is said when packing.
+    let xml = std::fs::read_to_string(work.join("module.xml")).unwrap_or_default();
+    let typo = xml.replace("</module>", "<descripton>typo</descripton></module>");
+    assert!(std::fs::write(work.join("module.xml"), typo).is_ok());
+    let run = root.ok(&["pack", arg(&work), "-o", arg(&again)]);
+    assert!(
+        run.stdout.contains("  warning: module.xml:")
+            && run.stdout.contains("unknown element <descripton>"),
+        "{}",
+        run.stdout
+    );
+    let warned = root.ok(&["pack", arg(&work), "-o", arg(&again), "--json"]);
+    assert_eq!(warned.json()["warnings"].as_array().map(Vec::len), Some(1));
+    assert!(std::fs::write(work.join("module.xml"), xml).is_ok());
     // Packing before building says so.
     assert!(std::fs::remove_file(work.join("module.wasm")).is_ok());
     let run = root.fails(&["pack", arg(&work), "-o", arg(&again)]);

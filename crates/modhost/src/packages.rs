@@ -43,6 +43,13 @@ pub struct ScanEntry {
     pub installable: bool,
     /// The unmet dependencies.
     pub unmet: Vec<String>,
+    /// When it cannot be installed alone but can with other modules of the same directory
+    /// (`install` given them all resolves them together): those modules, as `rawname
+    /// version`. Empty otherwise.
+    pub installable_with: Vec<String>,
+    /// What its module.xml says that modhost warns about (an unknown element, a
+    /// placeholder checksum, …), each with its position.
+    pub warnings: Vec<String>,
     /// Why the package itself cannot be installed (it does not unpack, or its component
     /// does not load), if it cannot.
     pub problem: Option<String>,

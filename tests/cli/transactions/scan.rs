@@ -274,3 +274,74 @@ fn a_scan_keeps_what_it_compiled_for_the_install_within_the_caches_bound() {
         run.stderr
     );
 }
+
+#[test]
+fn scan_says_which_modules_install_together_and_shows_module_xml_warnings() {
+    let root = root();
+    let dir = root.path().with_file_name("together");
+    let made = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::copy(package("core"), dir.join("core.tgz")))
+        .and_then(|_| std::fs::copy(package_at("phonebook", "1.0.0"), dir.join("pb.tgz")))
+        .and_then(|_| std::fs::copy(package("callback"), dir.join("callback.tgz")));
+    assert!(made.is_ok(), "{made:?}");
+    // A module that needs callback, which cannot be installed here (it imports an
+    // application's capability this host lacks).
+    modhost_test_support::repackage(
+        &package("voicemail"),
+        |xml| {
+            xml.replace(
+                "<module>core ge 16.0</module>",
+                "<module>core ge 16.0</module><module>callback</module>",
+            )
+            .replace("</methods>", "</methods><descripton>typo</descripton>")
+        },
+        &dir.join("voicemail.tgz"),
+    );
+    let entries = root.ok(&["scan", arg(&dir), "--json"]).json();
+    let entry = |rawname: &str| {
+        entries
+            .as_array()
+            .and_then(|e| e.iter().find(|e| e["rawname"] == rawname))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let with = |rawname: &str| {
+        let entry = entry(rawname);
+        (
+            entry["installable"].as_bool(),
+            entry["installable_with"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        )
+    };
+    assert_eq!(with("core"), (Some(true), vec![]));
+    assert_eq!(
+        with("phonebook"),
+        (Some(false), vec![serde_json::json!("core 16.0.40")])
+    );
+    assert_eq!(with("callback"), (Some(false), vec![]));
+    assert_eq!(
+        with("voicemail"),
+        (Some(false), vec![]),
+        "callback cannot be"
+    );
+    let warnings = entry("voicemail")["warnings"].clone();
+    assert!(
+        warnings.as_array().is_some_and(|w| w.len() == 1
+            && w[0]
+                .as_str()
+                .is_some_and(|w| w.contains("unknown element <descripton>"))),
+        "{warnings}"
+    );
+    let text = root.ok(&["scan", arg(&dir)]).stdout;
+    assert!(
+        text.contains(
+            "  can be installed together with core 16.0.40 from this directory (name them in \
+             one `modhost install`)"
+        ) && text.contains("  cannot be installed: `callback` ")
+            && text.contains("  warning: module.xml:")
+            && text.contains("unknown element <descripton>"),
+        "{text}"
+    );
+}

@@ -26,18 +26,25 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
         None => name,
     };
     modhost::pack(&xml, &args.dir.join(&manifest.component), &file)?;
+    // What install would warn about is said now, while the author is at the file.
+    let warnings: Vec<String> = manifest.warnings.iter().map(ToString::to_string).collect();
     let document = serde_json::json!({
         "rawname": manifest.rawname,
         "version": manifest.version,
         "package": file,
+        "warnings": warnings,
     });
     out.result(&document, || {
-        format!(
+        let mut text = format!(
             "packed {} {} into {} (module.xml and {}; nothing else in the directory)\n",
             escape(&manifest.rawname),
             escape(&manifest.version.to_string()),
             escape_path(&file),
             escape(&manifest.component)
-        )
+        );
+        for warning in &warnings {
+            text += &format!("  warning: module.xml:{}\n", escape(warning));
+        }
+        text
     })
 }

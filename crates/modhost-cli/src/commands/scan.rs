@@ -47,8 +47,19 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             if let Some(problem) = &e.problem {
                 text += &format!("  cannot be installed: {}\n", escape_lines(problem));
             }
-            for unmet in &e.unmet {
-                text += &format!("  cannot be installed: {}\n", escape_lines(unmet));
+            if e.installable_with.is_empty() {
+                for unmet in &e.unmet {
+                    text += &format!("  cannot be installed: {}\n", escape_lines(unmet));
+                }
+            } else {
+                text += &format!(
+                    "  can be installed together with {} from this directory (name them in one \
+                     `modhost install`)\n",
+                    escape(&e.installable_with.join(", "))
+                );
+            }
+            for warning in &e.warnings {
+                text += &format!("  warning: module.xml:{}\n", escape_lines(warning));
             }
             if !e.imports.is_empty() {
                 text += &format!("  imports: {}\n", escape(&surface::imports(&e.imports)));

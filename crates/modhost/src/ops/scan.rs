@@ -4,13 +4,16 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use modhost_manifest::Manifest;
 use modhost_state::{ModuleRecord, Status};
 
 use super::Transaction;
 use super::install::{load_unpacked, stage};
 use crate::Result;
+use crate::depends;
 use crate::host::Host;
-use crate::packages::{self, Available, Scan, ScanEntry};
+use crate::packages::{self, Available, Found, Scan, ScanEntry};
+use crate::plan::required_modules;
 
 /// Describes every module in `dir` and updates the `needs-upgrade` marks; see
 /// [`Host::scan`]. What the scan compiles stays in the cache, within its bound (`[cache]
@@ -39,7 +42,8 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
         // knowing, a mark is kept rather than taken back.
         statuses.clear();
     }
-    for (path, manifest) in newest.into_values().chain(module_dirs) {
+    let found: Vec<Found> = newest.into_values().chain(module_dirs).collect();
+    for (path, manifest) in &found {
         let current = installed.iter().find(|r| r.rawname == manifest.rawname);
         let available = packages::compare(&manifest.version, current.map(|r| r.version.as_str()));
         if let (Available::Upgrade, Some(record)) = (available, current)
@@ -53,9 +57,9 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
                 ),
             );
         }
-        let report = host.check_depends(&manifest)?;
+        let report = host.check_depends(manifest)?;
         let loaded =
-            stage(host, &path).and_then(|staged| load_unpacked(host, &path, &staged.unpacked));
+            stage(host, path).and_then(|staged| load_unpacked(host, path, &staged.unpacked));
         let engine = host.runtime.engine();
         let (exports, imports, problem) = match loaded {
             Ok(component) => (component.exports(engine), component.imports(engine), None),
@@ -63,18 +67,21 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
         };
         let newer = matches!(available, Available::New | Available::Upgrade);
         entries.push(ScanEntry {
-            package: path,
+            package: path.clone(),
             rawname: manifest.rawname.clone(),
             version: manifest.version.to_string(),
             installed: current.map(|r| r.version.clone()),
             available,
             installable: newer && report.satisfied && problem.is_none(),
             unmet: report.failures(),
+            installable_with: Vec::new(),
+            warnings: manifest.warnings.iter().map(ToString::to_string).collect(),
             problem,
             exports,
             imports,
         });
     }
+    together(host, &found, &installed, &mut entries);
     for (rawname, (status, reason)) in &statuses {
         tx.state()?
             .set_status(rawname, *status, reason.as_deref())?;
@@ -85,4 +92,43 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
         entries,
         unreadable,
     })
+}
+
+/// Fills [`ScanEntry::installable_with`]: the entries that cannot be installed alone but
+/// can with others of the directory, as one `install` of them all resolves them. A
+/// candidate is newer than what is installed and sound; those whose requirements fail even
+/// with every candidate planned drop out, and the check repeats until none does.
+fn together(host: &Host, found: &[Found], installed: &[ModuleRecord], entries: &mut [ScanEntry]) {
+    let candidate = |e: &ScanEntry| {
+        e.problem.is_none() && matches!(e.available, Available::New | Available::Upgrade)
+    };
+    let mut planned: Vec<&Manifest> = found
+        .iter()
+        .zip(entries.iter())
+        .filter(|(_, e)| candidate(e))
+        .map(|((_, manifest), _)| manifest)
+        .collect();
+    let packaged = BTreeMap::new();
+    loop {
+        let mut modules = depends::available(installed, &packaged);
+        modules.extend(
+            planned
+                .iter()
+                .map(|m| (m.rawname.as_str(), depends::Available::Planned(m))),
+        );
+        let before = planned.len();
+        planned.retain(|m| depends::check(m, &modules, &host.platform).satisfied);
+        if planned.len() == before {
+            break;
+        }
+    }
+    for ((_, manifest), entry) in found.iter().zip(entries.iter_mut()) {
+        if entry.installable || !planned.iter().any(|m| m.rawname == manifest.rawname) {
+            continue;
+        }
+        entry.installable_with = required_modules(manifest)
+            .filter_map(|d| planned.iter().find(|m| m.rawname == d.name))
+            .map(|m| format!("{} {}", m.rawname, m.version))
+            .collect();
+    }
 }
