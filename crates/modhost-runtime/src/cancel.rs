@@ -38,6 +38,12 @@ impl Cancel {
         self.engine.increment_epoch();
     }
 
+    /// The flag [`Cancel::cancel`] sets, for waits and statements outside the engine
+    /// (the state database's) to look at.
+    pub(crate) fn flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.cancelled)
+    }
+
     /// Whether [`Cancel::cancel`] was called.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use modhost_state::{Session, SqlValue};
+use modhost_state::{Session, SqlValue, Stop};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -43,10 +43,16 @@ impl Sandbox {
             .ok_or_else(|| wasmtime::format_err!("the module's session is lent to a hook it fired"))
     }
 
+    /// When the module's statements must stop: at the call's deadline, or at once when
+    /// the call is cancelled.
+    fn stop(&self) -> Stop {
+        Stop::new(self.deadline, self.cancel.as_ref().map(crate::Cancel::flag))
+    }
+
     /// The module's transaction, opened at its first statement.
     fn txn(&mut self) -> wasmtime::Result<&mut modhost_state::Txn> {
-        let deadline = self.deadline;
-        Ok(self.session()?.txn(deadline)?)
+        let stop = self.stop();
+        Ok(self.session()?.txn(stop)?)
     }
 }
 
@@ -166,10 +172,8 @@ impl db::Host for Sandbox {
         params: Vec<db::Value>,
     ) -> wasmtime::Result<Result<u64, String>> {
         let params: Vec<SqlValue> = params.into_iter().map(to_sql).collect();
-        let (rawname, deadline) = (self.rawname.clone(), self.deadline);
-        Ok(self
-            .txn()?
-            .module_execute(&rawname, &sql, &params, deadline))
+        let (rawname, stop) = (self.rawname.clone(), self.stop());
+        Ok(self.txn()?.module_execute(&rawname, &sql, &params, stop))
     }
 
     fn query(
@@ -178,8 +182,8 @@ impl db::Host for Sandbox {
         params: Vec<db::Value>,
     ) -> wasmtime::Result<Result<db::Rows, String>> {
         let params: Vec<SqlValue> = params.into_iter().map(to_sql).collect();
-        let (rawname, deadline) = (self.rawname.clone(), self.deadline);
-        let rows = self.txn()?.module_query(&rawname, &sql, &params, deadline);
+        let (rawname, stop) = (self.rawname.clone(), self.stop());
+        let rows = self.txn()?.module_query(&rawname, &sql, &params, stop);
         Ok(rows.map(|rows| db::Rows {
             columns: rows.columns,
             rows: rows

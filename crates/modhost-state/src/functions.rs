@@ -12,14 +12,14 @@
 //! handler does, once a module statement's deadline has passed.
 
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::time::Instant;
 
 use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ffi};
 
+use crate::Stop;
 use crate::pattern::{self, Rules};
 
 /// SQLite's default `SQLITE_LIMIT_LIKE_PATTERN_LENGTH`, for statements outside a module's.
@@ -28,11 +28,11 @@ const DEFAULT_LIKE_LIMIT: i32 = 50_000;
 /// How many steps pass between two looks at the time.
 const STEPS_PER_LOOK: u32 = 4096;
 
-/// What the running module statement allows: its deadline and the connection's limits.
-#[derive(Debug, Clone, Copy)]
+/// What the running module statement allows: when it stops and the connection's limits.
+#[derive(Debug, Clone)]
 pub(crate) struct Scope {
     /// When the statement must stop.
-    pub(crate) deadline: Instant,
+    pub(crate) stop: Stop,
     /// The connection's `SQLITE_LIMIT_LIKE_PATTERN_LENGTH`.
     pub(crate) like_limit: i32,
     /// The connection's `SQLITE_LIMIT_LENGTH`.
@@ -42,7 +42,7 @@ pub(crate) struct Scope {
 thread_local! {
     /// The module statement this thread is running, if any: SQLite calls the functions
     /// on the thread that steps the statement.
-    static SCOPE: Cell<Option<Scope>> = const { Cell::new(None) };
+    static SCOPE: RefCell<Option<Scope>> = const { RefCell::new(None) };
     /// A plain connection that renders doubles as text the way SQLite does.
     static RENDER: RefCell<Option<Connection>> = const { RefCell::new(None) };
 }
@@ -63,11 +63,12 @@ pub(crate) fn enter(scope: Scope) -> Entered {
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        SCOPE.with(|s| s.set(self.previous));
+        SCOPE.with(|s| *s.borrow_mut() = self.previous.take());
     }
 }
 
-/// The deadline passed: the statement fails as the progress handler fails it.
+/// The deadline passed or the call was cancelled: the statement fails as the progress
+/// handler fails it.
 #[derive(Debug)]
 pub(crate) struct Interrupted;
 
@@ -78,30 +79,31 @@ impl From<Interrupted> for rusqlite::Error {
     }
 }
 
-/// Counts steps and looks at the time every [`STEPS_PER_LOOK`] of them.
+/// Counts steps and looks at the time (and the cancellation) every [`STEPS_PER_LOOK`] of
+/// them.
 #[derive(Debug)]
 pub(crate) struct Clock {
-    deadline: Option<Instant>,
+    stop: Option<Stop>,
     steps: u32,
 }
 
 impl Clock {
     fn now() -> Clock {
         Clock {
-            deadline: SCOPE.with(Cell::get).map(|s| s.deadline),
+            stop: SCOPE.with(|s| s.borrow().as_ref().map(|s| s.stop.clone())),
             steps: 0,
         }
     }
 
-    /// One step; `Err` once the deadline has passed.
+    /// One step; `Err` once the statement must stop.
     pub(crate) fn tick(&mut self) -> Result<(), Interrupted> {
         self.steps += 1;
         if self.steps < STEPS_PER_LOOK {
             return Ok(());
         }
         self.steps = 0;
-        match self.deadline {
-            Some(deadline) if Instant::now() > deadline => Err(Interrupted),
+        match &self.stop {
+            Some(stop) if stop.reached() => Err(Interrupted),
             _ => Ok(()),
         }
     }
@@ -218,9 +220,11 @@ fn replace(ctx: &Context<'_>) -> rusqlite::Result<Option<Text>> {
     };
     let finder = memchr::memmem::Finder::new(&from);
     if to.len() > from.len() {
-        let limit = SCOPE
-            .with(Cell::get)
-            .map_or(i64::from(i32::MAX), |s| i64::from(s.length_limit));
+        let limit = SCOPE.with(|s| {
+            s.borrow()
+                .as_ref()
+                .map_or(i64::from(i32::MAX), |s| i64::from(s.length_limit))
+        });
         let count = finder.find_iter(&input).count() as i64;
         let length = input.len() as i64 + count * (to.len() - from.len()) as i64;
         if length > limit {
@@ -322,9 +326,11 @@ fn like(ctx: &Context<'_>, rules: &Rules) -> rusqlite::Result<Option<i64>> {
         ValueRef::Text(t) | ValueRef::Blob(t) => t.len(),
         _ => text(ctx, 0)?.map_or(0, |t| t.len()),
     };
-    let limit = SCOPE
-        .with(Cell::get)
-        .map_or(DEFAULT_LIKE_LIMIT, |s| s.like_limit);
+    let limit = SCOPE.with(|s| {
+        s.borrow()
+            .as_ref()
+            .map_or(DEFAULT_LIKE_LIMIT, |s| s.like_limit)
+    });
     if pattern_bytes > usize::try_from(limit).unwrap_or(0) {
         return Err(message("LIKE or GLOB pattern too complex"));
     }

@@ -7,7 +7,12 @@
 //! with sleeps of up to 100 ms; writers of other processes are still waited for there.
 
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use crate::Stop;
+
+/// How often a cancellable wait looks at its cancellation, which cannot wake it.
+const CANCEL_LOOK: Duration = Duration::from_millis(10);
 
 /// Whether a dispatch of this process holds the write lock, and for which module.
 #[derive(Debug, Default)]
@@ -22,17 +27,24 @@ pub(crate) struct Gate {
 pub(crate) struct Turn(Arc<Gate>);
 
 impl Gate {
-    /// Waits for the turn until `deadline`, taking it for `holder`'s call; past the
-    /// deadline, `Err` with the module whose call held it then, if a module's did.
+    /// Waits for the turn until `stop`'s deadline or cancellation, taking it for
+    /// `holder`'s call; past it, `Err` with the module whose call held it then, if a
+    /// module's did.
     pub(crate) fn enter(
         gate: &Arc<Gate>,
-        deadline: Instant,
+        stop: &Stop,
         holder: Option<&str>,
     ) -> Result<Turn, Option<String>> {
         let mut taken = gate.taken.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(held) = &*taken {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            let left = stop.deadline().checked_duration_since(Instant::now());
+            let Some(left) = left.filter(|_| !stop.is_cancelled()) else {
                 return Err(held.clone());
+            };
+            let left = if stop.cancellable() {
+                left.min(CANCEL_LOOK)
+            } else {
+                left
             };
             taken = gate
                 .freed

@@ -25,6 +25,7 @@ mod migrations;
 mod records;
 mod session;
 mod state;
+mod stop;
 mod txn;
 
 // One file per family of modhost's tables, holding both what `State` reads of it and
@@ -57,6 +58,7 @@ pub use schema::RESERVED_PREFIXES;
 pub use session::Session;
 pub use sources::{ChannelKey, PinnedKey, SeenRecord, SourceRecord};
 pub use state::{DEFAULT_MAX_SIZE, State};
+pub use stop::Stop;
 pub use txn::Txn;
 
 #[cfg(test)]

@@ -1,9 +1,7 @@
 //! A module call's view of the database: a transaction opened on first use, with one
 //! savepoint per handler scope so a failing handler's changes are undone alone.
 
-use std::time::Instant;
-
-use crate::{Error, ModuleRecord, Result, State, Txn};
+use crate::{Error, ModuleRecord, Result, State, Stop, Txn};
 
 /// The transaction a call (and the calls it fires) reads and writes through.
 ///
@@ -88,8 +86,8 @@ impl Session {
     }
 
     /// The transaction, opened now if needed (waiting for the write lock no later than
-    /// `deadline`), with the savepoints of the open scopes.
-    pub fn txn(&mut self, deadline: Instant) -> Result<&mut Txn> {
+    /// `stop`), with the savepoints of the open scopes.
+    pub fn txn(&mut self, stop: impl Into<Stop>) -> Result<&mut Txn> {
         if self.lost() {
             return Err(Error::RolledBack);
         }
@@ -101,7 +99,7 @@ impl Session {
                 .iter()
                 .rev()
                 .find_map(|s| s.module.as_ref().map(|(rawname, _)| rawname.as_str()));
-            let txn = state.begin_by(deadline, holder)?;
+            let txn = state.begin_by(stop, holder)?;
             self.moved = match self.as_of {
                 Some(as_of) => generation(&txn)? != as_of,
                 None => false,

@@ -56,7 +56,7 @@ use crate::gate::{Gate, Turn};
 use crate::migrations;
 use crate::quota::{self, Quotas};
 use crate::signal::Signal;
-use crate::{Error, Result, Txn};
+use crate::{Error, Result, Stop, Txn};
 
 /// How long a writer waits for another writer's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -374,17 +374,19 @@ impl State {
         self.start("BEGIN IMMEDIATE")
     }
 
-    /// Starts the write transaction of a hook dispatch, waiting no later than `deadline`
-    /// for this process's other dispatches (see `gate.rs`) and for other processes'
-    /// writers; past it, [`Error::Busy`], naming the module whose call held the lock when
-    /// it was one of this process's. `holder` is the module whose call this is.
-    pub fn begin_by(&self, deadline: Instant, holder: Option<&str>) -> Result<Txn> {
+    /// Starts the write transaction of a hook dispatch, waiting for this process's other
+    /// dispatches (see `gate.rs`) and for other processes' writers no later than `stop`'s
+    /// deadline, or its cancellation; past it, [`Error::Busy`], naming the module whose
+    /// call held the lock when it was one of this process's. `holder` is the module whose
+    /// call this is.
+    pub fn begin_by(&self, stop: impl Into<Stop>, holder: Option<&str>) -> Result<Txn> {
+        let stop = stop.into();
         let busy = |held_by: Option<String>| Error::Busy {
             path: self.path.to_path_buf(),
             held_by,
         };
-        let turn = Gate::enter(&self.gate, deadline, holder).map_err(busy)?;
-        let left = deadline.saturating_duration_since(Instant::now());
+        let turn = Gate::enter(&self.gate, &stop, holder).map_err(busy)?;
+        let left = stop.deadline().saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(busy(None));
         }

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::sqlite;
 use crate::schema::RESERVED_PREFIXES;
-use crate::{Error, Result, Rows, SqlValue, State, Txn, module_sql, schema};
+use crate::{Error, Result, Rows, SqlValue, State, Stop, Txn, module_sql, schema};
 
 /// The tables `module` owns, by name.
 pub(crate) fn owned_by(conn: &Connection, module: &str) -> rusqlite::Result<Vec<String>> {
@@ -35,9 +35,11 @@ impl State {
             .collect();
         let sql = format!("SELECT * FROM {}", schema::quote(table));
         let deadline = Instant::now() + Duration::from_secs(10);
-        module_sql::query(&mut conn, owned, deadline, &sql, &[]).map_err(|message| Error::Schema {
-            module: module.to_owned(),
-            message,
+        module_sql::query(&mut conn, owned, &deadline.into(), &sql, &[]).map_err(|message| {
+            Error::Schema {
+                module: module.to_owned(),
+                message,
+            }
         })
     }
 }
@@ -103,14 +105,14 @@ impl Txn {
         Ok(())
     }
 
-    /// Executes one statement of `module`'s against its own tables, stopped at `deadline`.
+    /// Executes one statement of `module`'s against its own tables, stopped at `stop`.
     /// The error is for the module: it says what SQLite refused.
     pub fn module_execute(
         &mut self,
         module: &str,
         sql: &str,
         params: &[SqlValue],
-        deadline: Instant,
+        stop: impl Into<Stop>,
     ) -> Result<u64, String> {
         let bytes = sql.len() + params.iter().map(SqlValue::size).sum::<usize>();
         let before = self
@@ -120,7 +122,7 @@ impl Txn {
             .map_err(|e| e.to_string())?
             .into_iter()
             .collect();
-        let done = module_sql::execute(&mut self.conn, owned, deadline, sql, params);
+        let done = module_sql::execute(&mut self.conn, owned, &stop.into(), sql, params);
         self.add_usage(module, self.used_bytes().saturating_sub(before));
         done.map_err(|e| self.name_full(module, e))
     }
@@ -138,13 +140,13 @@ impl Txn {
         }
     }
 
-    /// Runs one query of `module`'s against its own tables, stopped at `deadline`.
+    /// Runs one query of `module`'s against its own tables, stopped at `stop`.
     pub fn module_query(
         &mut self,
         module: &str,
         sql: &str,
         params: &[SqlValue],
-        deadline: Instant,
+        stop: impl Into<Stop>,
     ) -> Result<Rows, String> {
         // `INSERT … RETURNING` writes through here too: it runs under the modules' ceiling
         // whatever call it is part of.
@@ -153,7 +155,7 @@ impl Txn {
             .map_err(|e| e.to_string())?
             .into_iter()
             .collect();
-        let done = module_sql::query(&mut self.conn, owned, deadline, sql, params);
+        let done = module_sql::query(&mut self.conn, owned, &stop.into(), sql, params);
         self.add_usage(module, self.used_bytes().saturating_sub(before));
         done.map_err(|e| self.name_full(module, e))
     }

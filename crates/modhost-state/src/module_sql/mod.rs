@@ -4,11 +4,10 @@
 //! only the tables the module owns, and nothing else: no DDL, no PRAGMA, no ATTACH, no
 //! transaction control (the host owns the transaction), and only the SQL functions that
 //! see nothing but their arguments. A progress handler stops a statement that runs past
-//! the call's deadline; values, statement text and results are bounded.
+//! the call's deadline or its cancellation; values, statement text and results are bounded.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::limits::Limit;
@@ -16,6 +15,7 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Statement, params_from_iter};
 use serde::Serialize;
 
+use crate::Stop;
 use crate::schema::quote;
 use crate::{bytecode, functions};
 
@@ -73,7 +73,7 @@ const MAX_VALUE: i32 = 16 * 1024 * 1024;
 /// The longest statement text; data belongs in parameters.
 const MAX_SQL: i32 = 1024 * 1024;
 
-/// How many SQLite VM steps pass between deadline checks.
+/// How many SQLite VM steps pass between two looks at the deadline and the cancellation.
 const PROGRESS_STEPS: i32 = 10_000;
 
 /// The SQL functions a module may call: SQLite's core scalar, aggregate, window, date
@@ -351,17 +351,17 @@ fn vet(conn: &Connection, audit: &Mutex<Audit>) -> Result<(), Failure> {
 fn confined<T>(
     conn: &mut Connection,
     owned: BTreeSet<String>,
-    deadline: Instant,
+    stop: &Stop,
     sql: &str,
     run: impl FnOnce(&mut Statement<'_>) -> Result<T, Failure>,
 ) -> Result<T, String> {
     let mut prepared = false;
-    let result = guarded(conn, &owned, deadline, sql, |stmt| {
+    let result = guarded(conn, &owned, stop, sql, |stmt| {
         prepared = true;
         run(stmt)
     });
     match result {
-        Err(failure) if !prepared => Err(alone(conn, &owned, deadline, sql)
+        Err(failure) if !prepared => Err(alone(conn, &owned, stop, sql)
             .unwrap_or(failure)
             .to_string()),
         other => other.map_err(|failure| failure.to_string()),
@@ -373,7 +373,7 @@ fn confined<T>(
 fn guarded<T>(
     conn: &mut Connection,
     owned: &BTreeSet<String>,
-    deadline: Instant,
+    stop: &Stop,
     sql: &str,
     run: impl FnOnce(&mut Statement<'_>) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
@@ -391,16 +391,17 @@ fn guarded<T>(
         conn.authorizer(Some(move |context: AuthContext<'_>| {
             authorize(&mine, &mut lock(&seen), context)
         }))?;
-        conn.progress_handler(PROGRESS_STEPS, Some(move || Instant::now() > deadline))?;
+        let stopping = stop.clone();
+        conn.progress_handler(PROGRESS_STEPS, Some(move || stopping.reached()))?;
         for (limit, value) in [
             (Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE),
             (Limit::SQLITE_LIMIT_SQL_LENGTH, MAX_SQL),
         ] {
             saved.push((limit, conn.set_limit(limit, value)?));
         }
-        // The functions that search stop at the deadline too (see `functions.rs`).
+        // The functions that search stop then too (see `functions.rs`).
         let _scope = functions::enter(functions::Scope {
-            deadline,
+            stop: stop.clone(),
             like_limit: conn.limit(Limit::SQLITE_LIMIT_LIKE_PATTERN_LENGTH)?,
             length_limit: MAX_VALUE,
         });
@@ -429,12 +430,7 @@ fn guarded<T>(
 /// made. Whatever other modules' tables and the host's exist, and whatever their names'
 /// case, the answer is the same: a missing table of the module's own and another's are
 /// both "no such table", as the statement spells it.
-fn alone(
-    conn: &Connection,
-    owned: &BTreeSet<String>,
-    deadline: Instant,
-    sql: &str,
-) -> Option<Failure> {
+fn alone(conn: &Connection, owned: &BTreeSet<String>, stop: &Stop, sql: &str) -> Option<Failure> {
     let mut schema = Vec::new();
     {
         // Each table before its indexes; a foreign key may name a table made later.
@@ -458,7 +454,7 @@ fn alone(
     for statement in &schema {
         shadow.execute_batch(statement).ok()?;
     }
-    guarded(&mut shadow, owned, deadline, sql, |_| Ok(())).err()
+    guarded(&mut shadow, owned, stop, sql, |_| Ok(())).err()
 }
 
 /// Refuses `params` unless they are as many as `stmt` takes. (SQLite's binding stops
@@ -479,11 +475,11 @@ fn counted(stmt: &Statement<'_>, params: &[SqlValue]) -> Result<(), Failure> {
 pub(crate) fn execute(
     conn: &mut Connection,
     owned: BTreeSet<String>,
-    deadline: Instant,
+    stop: &Stop,
     sql: &str,
     params: &[SqlValue],
 ) -> Result<u64, String> {
-    confined(conn, owned, deadline, sql, |stmt| {
+    confined(conn, owned, stop, sql, |stmt| {
         counted(stmt, params)?;
         let changed = stmt.execute(params_from_iter(params.iter().map(to_sql)))?;
         Ok(changed as u64)
@@ -494,11 +490,11 @@ pub(crate) fn execute(
 pub(crate) fn query(
     conn: &mut Connection,
     owned: BTreeSet<String>,
-    deadline: Instant,
+    stop: &Stop,
     sql: &str,
     params: &[SqlValue],
 ) -> Result<Rows, String> {
-    confined(conn, owned, deadline, sql, |stmt| {
+    confined(conn, owned, stop, sql, |stmt| {
         counted(stmt, params)?;
         let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
         let width = columns.len();

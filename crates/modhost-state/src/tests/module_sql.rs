@@ -249,7 +249,7 @@ fn module_sql_is_one_select_insert_update_or_delete_even_outside_a_transaction()
         "VACUUM".to_owned(),
         "REINDEX".to_owned(),
     ] {
-        let refused = module_sql::query(&mut conn, owned.clone(), later(), &sql, &[]);
+        let refused = module_sql::query(&mut conn, owned.clone(), &later().into(), &sql, &[]);
         assert_eq!(
             refused,
             Err("not authorized: a module may only read and write its own tables".to_owned()),
@@ -257,7 +257,7 @@ fn module_sql_is_one_select_insert_update_or_delete_even_outside_a_transaction()
         );
     }
     assert!(!copy.exists(), "nothing is written outside the database");
-    let values = module_sql::query(&mut conn, owned, later(), "VALUES (1)", &[]);
+    let values = module_sql::query(&mut conn, owned, &later().into(), "VALUES (1)", &[]);
     assert_eq!(values.map(|r| r.rows), Ok(vec![vec![SqlValue::Integer(1)]]));
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! size cap.
 
 use super::{open, record};
-use crate::{Error, Result, Session, State};
+use crate::{Error, Result, Session, State, Stop};
 
 #[test]
 fn committed_changes_persist_and_dropped_transactions_roll_back() -> Result<()> {
@@ -118,6 +118,31 @@ fn a_call_that_waited_out_its_deadline_for_the_lock_names_the_module_holding_it(
         message.contains("stayed locked by module `slowpoke`'s call until the call's deadline"),
         "{message}"
     );
+    Ok(())
+}
+
+#[test]
+fn a_call_cancelled_while_it_waits_for_the_lock_stops_waiting_at_once() -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (_dir, state) = open();
+    let mut holding = Session::lazy(state.clone());
+    holding.enter_module("slowpoke", "slowpoke-1")?;
+    holding.txn(far())?;
+    let flag = Arc::new(AtomicBool::new(false));
+    let setter = Arc::clone(&flag);
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        setter.store(true, Ordering::SeqCst);
+    });
+    let mut waiting = Session::lazy(state.clone());
+    waiting.enter_module("victim", "victim-1")?;
+    let started = std::time::Instant::now();
+    let busy = waiting.txn(Stop::new(far(), Some(flag))).map(|_| ()).err();
+    let waited = started.elapsed();
+    assert!(canceller.join().is_ok());
+    assert!(matches!(busy, Some(Error::Busy { .. })), "{busy:?}");
+    assert!(waited < std::time::Duration::from_secs(1), "{waited:?}");
     Ok(())
 }
 
