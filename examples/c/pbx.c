@@ -148,13 +148,16 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path);
 }
 
-/* Prints modhost's message for a failed `what`, frees it, and says whether it failed. */
-static int failed(int status, char *error, const char *what) {
+/* Prints modhost's message for a failed `what`, frees it, and says whether it failed.
+ * It takes the error's address, not its value: C does not say whether an argument is
+ * evaluated before or after the call in another argument that sets it. */
+static int failed(int status, char **error, const char *what) {
     if (status == MODHOST_OK) {
         return 0;
     }
-    fprintf(stderr, "pbx: %s: %s (status %d)\n", what, error ? error : "?", status);
-    modhost_string_free(error);
+    fprintf(stderr, "pbx: %s: %s (status %d)\n", what, *error ? *error : "?", status);
+    modhost_string_free(*error);
+    *error = NULL;
     return 1;
 }
 
@@ -176,23 +179,23 @@ int main(int argc, char **argv) {
 
     /* The API modules may import, granted by the administrator (MODHOST_GRANT below). */
     const char *functions[] = {"originate", "hangup", "channel-state", "current-channel"};
-    if (failed(modhost_capability_new("pbx:telephony", true, &telephony_api, &error), error,
+    if (failed(modhost_capability_new("pbx:telephony", true, &telephony_api, &error), &error,
                "capability") ||
         failed(modhost_capability_add(telephony_api, "pbx:telephony/calls@1.0.0", functions, 4,
                                       telephony, &sw, &error),
-               error, "capability")) {
+               &error, "capability")) {
         goto out;
     }
     modhost_limits limits;
     modhost_limits_default(&limits);
     limits.call_timeout_ms = 2000;
     const modhost_capability *capabilities[] = {telephony_api};
-    if (failed(modhost_open(root, &limits, capabilities, 1, &host, &error), error, "open")) {
+    if (failed(modhost_open(root, &limits, capabilities, 1, &host, &error), &error, "open")) {
         goto out;
     }
 
     const char *modules[] = {"core", "voicemail", "callback"};
-    if (failed(modhost_install(host, argv[1], modules, 3, MODHOST_GRANT, &changes, &error), error,
+    if (failed(modhost_install(host, argv[1], modules, 3, MODHOST_GRANT, &changes, &error), &error,
                "install")) {
         goto out;
     }
@@ -201,7 +204,7 @@ int main(int argc, char **argv) {
     /* The caller left a message: the modules hear it on the caller's channel. */
     if (failed(modhost_dispatch(host, "voicemail.left", "{\"mailbox\":\"101\",\"from\":\"2025550101\"}",
                                 "PJSIP/2025550101-incoming", NULL, &result, &error),
-               error, "dispatch")) {
+               &error, "dispatch")) {
         goto out;
     }
     printf("voicemail.left: %s\n", result);

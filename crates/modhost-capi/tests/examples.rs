@@ -96,6 +96,17 @@ fn the_c_example_gives_modules_its_api_through_the_shared_and_the_static_library
         .arg(format!("-Wl,-rpath,{}", lib.display()))
         .arg("-lpthread"))?;
     assert_called_back(&run(Command::new(&shared).arg(&packages))?);
+    // A failure prints modhost's own message, naming what was missing.
+    let missing = dir.path().join("no-such-packages");
+    let failed = Command::new(&shared).arg(&missing).output()?;
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        !failed.status.success()
+            && stderr.starts_with("pbx: install: ")
+            && !stderr.contains(": ? (status")
+            && stderr.contains(&*missing.to_string_lossy()),
+        "{stderr}"
+    );
 
     // The static library needs what Rust's standard library links on Linux.
     let fixed = dir.path().join("pbx-static");
