@@ -348,8 +348,9 @@ void modhost_close(modhost_host *host);
  * `MODHOST_FORCE` (skip dependency checks) and `MODHOST_REINSTALL` or-ed together.
  *
  * On success, `*changes` (when `changes` is not NULL) is a JSON array of what was done,
- * each `{"rawname", "action", "from", "to"}`, with `"requests"` (the host directories
- * and capabilities its module.xml asks for, each with whether it is granted) and
+ * each `{"rawname", "action", "from", "to"}`, with `"requests"` (what its module.xml asks
+ * for: a host directory as `{"path", "read_only", "granted"}`, an API of the application's
+ * as `{"package", "needs_grant", "granted"}`) and
  * `"warnings"` (what an administrator should know: module.xml warnings, a weak
  * checksum) when there are any; the caller frees it with `modhost_string_free`. A
  * failure changes nothing.

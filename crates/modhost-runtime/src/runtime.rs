@@ -164,6 +164,14 @@ impl Runtime {
         imports::packages_of(&self.provided)
     }
 
+    /// Whether the application's capability providing `package` needs the administrator's
+    /// grant: `false` when it needs none, or when no capability provides the package.
+    pub fn grant_needed(&self, package: &str) -> bool {
+        self.capabilities
+            .iter()
+            .any(|c| c.package() == package && c.needs_grant())
+    }
+
     /// The packages of the capabilities needing a grant that `imports` (a component's
     /// import names) use.
     pub fn needing_grant(&self, imports: &[String]) -> Vec<String> {

@@ -109,15 +109,32 @@ impl fmt::Display for Action {
     }
 }
 
-/// A host directory a module asks for in `<capabilities>`.
+/// What a module asks for in `<capabilities>`: a host directory or an API of the
+/// application's. In JSON, a directory has `path` and `read_only`, an API `package` and
+/// `needs_grant`; both have `granted`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Request {
-    /// The directory.
-    pub path: String,
-    /// Whether the module asks only to read it.
-    pub read_only: bool,
-    /// Whether the administrator granted it: until then it does not exist in the sandbox.
-    pub granted: bool,
+#[serde(untagged)]
+pub enum Request {
+    /// `<directory>`: a host directory.
+    Directory {
+        /// The directory.
+        path: String,
+        /// Whether the module asks only to read it.
+        read_only: bool,
+        /// Whether the administrator granted it: until then it does not exist in the
+        /// sandbox.
+        granted: bool,
+    },
+    /// `<import>`: a WIT package of the application's capabilities.
+    Import {
+        /// The package, `namespace:package`.
+        package: String,
+        /// Whether the application requires the administrator's grant for it; when it
+        /// does not, the module reaches it granted or not.
+        needs_grant: bool,
+        /// Whether the administrator granted it.
+        granted: bool,
+    },
 }
 
 #[cfg(test)]

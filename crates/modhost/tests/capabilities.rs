@@ -62,6 +62,31 @@ impl Capability for Panicky {
     }
 }
 
+/// An application's `pbx:telephony` that modules may import without an administrator's
+/// grant.
+struct Ungated;
+
+impl Capability for Ungated {
+    fn package(&self) -> &str {
+        "pbx:telephony"
+    }
+
+    fn interfaces(&self) -> Vec<String> {
+        vec!["pbx:telephony/calls@1.0.0".to_owned()]
+    }
+
+    fn needs_grant(&self) -> bool {
+        false
+    }
+
+    fn add_to_linker(
+        &self,
+        linker: &mut wasmtime::component::Linker<modhost::embed::Sandbox>,
+    ) -> wasmtime::Result<()> {
+        calls::add_to_linker::<_, Panicky>(linker, |_| PanickyCalls)
+    }
+}
+
 const GRANT: Options = Options {
     force: false,
     grant: true,
@@ -202,6 +227,41 @@ fn a_module_importing_an_api_the_application_does_not_give_is_refused_before_com
         started.elapsed()
     );
     assert!(!root.path().join("modules/callback").exists());
+}
+
+#[test]
+fn an_install_says_which_apis_a_module_asks_for_and_whether_they_need_a_grant() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (host, _) = telephony_host(&root);
+    let changes = host
+        .install(&[package("callback")], GRANT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let requests = serde_json::to_value(&changes[0].requests).unwrap_or_default();
+    assert_eq!(
+        requests,
+        serde_json::json!([{"package": "pbx:telephony", "needs_grant": true, "granted": true}])
+    );
+
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = Embedding::new()
+        .capability(Arc::new(Ungated) as Arc<dyn Capability>)
+        .open(root.path())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let changes = host
+        .install(
+            &[package("core"), package("voicemail"), package("callback")],
+            Options::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let callback = changes.iter().find(|c| c.rawname == "callback");
+    assert_eq!(
+        callback.map(|c| c.requests.clone()),
+        Some(vec![modhost::Request::Import {
+            package: "pbx:telephony".into(),
+            needs_grant: false,
+            granted: false,
+        }])
+    );
 }
 
 #[test]

@@ -83,16 +83,34 @@ pub(crate) fn requests(
             txn.grant(&manifest.rawname, key, read_only)?;
         }
         let granted = grant || kept.iter().any(|(kept, _)| kept == key);
-        host.report(Event::Requests {
-            rawname: manifest.rawname.clone(),
-            capability: capability.describe(),
-            granted,
-        });
-        requests.push(Request {
-            path: key.to_owned(),
-            read_only,
-            granted,
-        });
+        let request = match capability {
+            Capability::Directory { path, .. } => Request::Directory {
+                path: path.clone(),
+                read_only,
+                granted,
+            },
+            Capability::Import { package } => Request::Import {
+                package: package.clone(),
+                needs_grant: host.runtime.grant_needed(package),
+                granted,
+            },
+        };
+        // An API the application gives without a grant is not waiting for one.
+        if !matches!(
+            request,
+            Request::Import {
+                needs_grant: false,
+                granted: false,
+                ..
+            }
+        ) {
+            host.report(Event::Requests {
+                rawname: manifest.rawname.clone(),
+                capability: capability.describe(),
+                granted,
+            });
+        }
+        requests.push(request);
     }
     Ok(requests)
 }
