@@ -44,7 +44,8 @@ pub enum Error {
         path: PathBuf,
         /// The imports nobody provides.
         unknown: Vec<String>,
-        /// The packages the host offers, with their versions.
+        /// The packages the host offers, with their versions; of a package an unknown
+        /// import belongs to, its interfaces.
         offered: Vec<String>,
     },
     /// The module's call trapped, ran out of time or memory, or could not start.

@@ -172,6 +172,27 @@ impl Runtime {
             .any(|c| c.package() == package && c.needs_grant())
     }
 
+    /// What the host offers, for a message about `unknown` imports: each package with its
+    /// version, and of a package an unknown import belongs to, its interfaces, so that
+    /// an import of another interface of a package the host has reads as what it is.
+    fn offered_beside(&self, unknown: &[String]) -> Vec<String> {
+        let asked: Vec<String> = unknown
+            .iter()
+            .filter_map(|name| Interface::parse(name))
+            .map(|import| import.package().to_owned())
+            .collect();
+        let (theirs, others): (Vec<Interface>, Vec<Interface>) = self
+            .provided
+            .iter()
+            .cloned()
+            .partition(|p| asked.iter().any(|a| a == p.package()));
+        let mut offered = imports::packages_of(&others);
+        offered.extend(theirs.iter().map(ToString::to_string));
+        offered.sort();
+        offered.dedup();
+        offered
+    }
+
     /// The packages of the capabilities needing a grant that `imports` (a component's
     /// import names) use.
     pub fn needing_grant(&self, imports: &[String]) -> Vec<String> {
@@ -229,8 +250,8 @@ impl Runtime {
         if !unknown.is_empty() {
             return Err(Error::Imports {
                 path: path.to_owned(),
+                offered: self.offered_beside(&unknown),
                 unknown,
-                offered: self.offered(),
             });
         }
         // A component may only export `modhost:module` (its lifecycle and hooks): its

@@ -227,6 +227,47 @@ fn a_module_importing_an_api_the_application_does_not_give_is_refused_before_com
         started.elapsed()
     );
     assert!(!root.path().join("modules/callback").exists());
+
+    // An application giving another interface of the package: the message lists that
+    // interface, not the package, which would read as if it were given.
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = Embedding::new()
+        .capability(Arc::new(Channels) as Arc<dyn Capability>)
+        .open(root.path())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refused = host.install(
+        &[package("core"), package("voicemail"), package("callback")],
+        GRANT,
+    );
+    let message = refused
+        .map(|_| String::new())
+        .unwrap_or_else(|e| e.to_string());
+    assert!(
+        message.contains("imports pbx:telephony/calls@1.0.0, which this host does not provide")
+            && message.contains("pbx:telephony/channels@1.0.0")
+            && !message.contains("pbx:telephony@1.0.0"),
+        "{message}"
+    );
+}
+
+/// An application's `pbx:telephony` with only a `channels` interface.
+struct Channels;
+
+impl Capability for Channels {
+    fn package(&self) -> &str {
+        "pbx:telephony"
+    }
+
+    fn interfaces(&self) -> Vec<String> {
+        vec!["pbx:telephony/channels@1.0.0".to_owned()]
+    }
+
+    fn add_to_linker(
+        &self,
+        _: &mut wasmtime::component::Linker<modhost::embed::Sandbox>,
+    ) -> wasmtime::Result<()> {
+        Ok(())
+    }
 }
 
 #[test]
