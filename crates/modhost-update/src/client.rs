@@ -24,6 +24,8 @@ pub const MAX_TRANSFER_TIME: Duration = Duration::from_secs(600);
 /// The largest package downloaded unless the client is told otherwise, whatever size the
 /// channel states.
 pub const MAX_PACKAGE: u64 = 256 * 1024 * 1024;
+/// The largest file of CA certificates read: the whole Mozilla set is about 250 KiB.
+const MAX_CA_FILE: u64 = 1024 * 1024;
 /// How long [`Client::check`] waits before reading a source again whose documents looked
 /// like two builds': a publish swaps its build in at once, so a short wait sees it done;
 /// the longer ones outlast a publisher that rebuilds several times in a row. A source
@@ -55,7 +57,19 @@ impl Client {
     /// verification is never turned off. A server silent for `timeout` is given up on.
     pub fn new(ca_cert: Option<&Path>, timeout: Duration) -> Result<Self> {
         let pem = match ca_cert {
-            Some(path) => Some((path, fs_err::read(path).map_err(file_error(path))?)),
+            Some(path) => {
+                let body = read_local(path, MAX_CA_FILE)?;
+                if body.over {
+                    return Err(Error::File {
+                        path: path.to_owned(),
+                        message: format!(
+                            "larger than {} KiB: not a PEM file of certificates",
+                            MAX_CA_FILE / 1024
+                        ),
+                    });
+                }
+                Some((path, body.bytes))
+            }
             None => None,
         };
         let roots = roots(pem.as_ref().map(|(path, pem)| (*path, pem.as_slice())))?;
@@ -176,7 +190,7 @@ impl Client {
         let raw = response.into_body().into_with_config().reader();
         // A compressed document is bounded after decompression: a small bomb stays small.
         let mut reader: Box<dyn Read> = if gzip {
-            Box::new(flate2::read::GzDecoder::new(raw).take(max.saturating_add(1)))
+            Box::new(flate2::read::MultiGzDecoder::new(raw).take(max.saturating_add(1)))
         } else {
             Box::new(raw.take(max.saturating_add(1)))
         };
@@ -184,9 +198,18 @@ impl Client {
         let mut chunk = vec![0; 64 * 1024];
         let mut pace = Pace::new(self.timeout);
         loop {
-            let n = reader
-                .read(&mut chunk)
-                .map_err(|e| fetch(explain(&e, document, self.timeout)))?;
+            let n = reader.read(&mut chunk).map_err(|e| {
+                use std::io::ErrorKind::{InvalidData, InvalidInput, UnexpectedEof};
+                // The decoder's own failures, told from the connection's (which carry
+                // ureq's error inside).
+                let undecodable = matches!(e.kind(), InvalidData | InvalidInput | UnexpectedEof)
+                    && e.get_ref().is_none_or(|inner| !inner.is::<ureq::Error>());
+                fetch(if gzip && undecodable {
+                    format!("the gzip-encoded document ends early or is damaged ({e})")
+                } else {
+                    explain(&e, document, self.timeout)
+                })
+            })?;
             if n == 0 {
                 break;
             }
@@ -498,7 +521,21 @@ impl Body {
 /// Reads the local file `path` as [`Client::fetch`] reads a URL: at most `max` bytes and
 /// one more.
 fn read_local(path: &Path, max: u64) -> Result<Body> {
-    let file = fs_err::File::open(path).map_err(file_error(path))?;
+    use fs_err::os::unix::fs::OpenOptionsExt as _;
+    // Opened without waiting, so that a FIFO put where a file was expected cannot hang
+    // the client; only a regular file is read.
+    let file = fs_err::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(file_error(path))?;
+    let is_file = file.metadata().map_err(file_error(path))?.is_file();
+    if !is_file {
+        return Err(Error::File {
+            path: path.to_owned(),
+            message: "not a regular file".into(),
+        });
+    }
     let mut bytes = Vec::new();
     file.take(max.saturating_add(1))
         .read_to_end(&mut bytes)

@@ -173,3 +173,23 @@ fn an_expired_certificate_says_how_long_ago() {
         "{message}"
     );
 }
+
+#[test]
+fn a_ca_file_that_is_endless_huge_or_a_fifo_is_refused_without_waiting() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let refused = |path: &Path| match Client::new(Some(path), Duration::from_secs(5)) {
+        Err(Error::File { message, .. }) => message,
+        other => panic!("expected {path:?} refused, got {other:?}"),
+    };
+    assert_eq!(refused(Path::new("/dev/zero")), "not a regular file");
+    let fifo = dir.path().join("ca.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.as_ref().is_ok_and(|s| s.success()), "{made:?}");
+    assert_eq!(refused(&fifo), "not a regular file");
+    let huge = dir.path().join("huge.pem");
+    assert!(std::fs::write(&huge, vec![b'A'; 2 * 1024 * 1024]).is_ok());
+    assert_eq!(
+        refused(&huge),
+        "larger than 1024 KiB: not a PEM file of certificates"
+    );
+}

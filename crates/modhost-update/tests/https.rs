@@ -217,9 +217,17 @@ fn a_gzip_encoded_document_is_read_and_bounded_after_decompression() {
     .into_bytes();
     let encoded = gzip(&document);
     let bomb = gzip(&vec![b' '; 64 * 1024 * 1024]);
+    // Two gzip members, as `cat a.gz b.gz` and some compressors write: one document.
+    let (head, tail) = document.split_at(document.len() / 2);
+    let members = [gzip(head), gzip(tail)].concat();
+    let junk = [encoded.clone(), b"<html>".to_vec()].concat();
     let url = tls.scripted(move |line| {
         let body = if line.contains("bomb") {
             &bomb
+        } else if line.contains("members") {
+            &members
+        } else if line.contains("junk") {
+            &junk
         } else {
             &encoded
         };
@@ -264,6 +272,20 @@ fn a_gzip_encoded_document_is_read_and_bounded_after_decompression() {
         .releases(&source("x-gzip"), None, &target)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(releases[0].version, "1.0.0");
+    let releases = tls
+        .client()
+        .releases(&source("members"), None, &target)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(releases[0].version, "1.0.0");
+    // What follows the compressed document is not quietly dropped.
+    let refused = tls.client().releases(&source("junk"), None, &target);
+    let message = refused
+        .map(|_| String::new())
+        .unwrap_or_else(|e| e.to_string());
+    assert!(
+        message.contains("the gzip-encoded document ends early or is damaged"),
+        "{message}"
+    );
     let refused = tls.client().releases(&source("bomb"), None, &target);
     let message = refused
         .map(|_| String::new())
