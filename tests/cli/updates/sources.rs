@@ -85,7 +85,8 @@ fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
 
     // The source a named module is updated from being down does stop its upgrade, and
     // `upgradeall` fails naming it.
-    root.ok(&["source", "add", "--replace", "main", &down]);
+    let replaced = root.ok(&["source", "add", "--replace", "main", &down]);
+    assert_eq!(replaced.stdout, "replaced source main\n");
     let run = good.fails(&root, &["upgrade", "--online", "core"]);
     assert!(run.stderr.contains("source `main`: "), "{}", run.stderr);
     let run = good.fails(&root, &["upgradeall", "--online"]);

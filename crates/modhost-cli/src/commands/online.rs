@@ -87,9 +87,12 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
                 .map(|key| public_key_text(key))
                 .collect::<Result<Vec<_>>>()?;
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let replaced = replace && host.sources()?.iter().any(|s| s.name == name);
             host.add_source_pinned(&name, kind, &location, &keys, replace)?;
-            ctx.out.result(&serde_json::json!({ "added": name }), || {
-                format!("added source {}\n", escape(&name))
+            let document = serde_json::json!({ "added": name, "replaced": replaced });
+            ctx.out.result(&document, || {
+                let said = if replaced { "replaced" } else { "added" };
+                format!("{said} source {}\n", escape(&name))
             })
         }
         SourceCommand::Attach { rawname, source } => {
