@@ -28,6 +28,11 @@ use super::{MAX_HEAD, RETRY_AFTER_SECS};
 /// How many `503` answers are under way at once, beyond the connections served: past
 /// them, new connections wait in the listen backlog rather than being dropped.
 const REFUSING: usize = 64;
+/// The most of an answer the kernel holds unsent for a connection (`TCP_NOTSENT_LOWAT`):
+/// enough to keep a fast link busy between two writes, little enough that a client
+/// reading a few KiB a second lets the server write within the timeout.
+const UNSENT: u32 = 32 * 1024;
+
 /// How long the loop pauses when accepting fails (out of file descriptors, mostly):
 /// the connection waits in the backlog meanwhile.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -126,6 +131,13 @@ async fn connection(
     // Small answers (headers, 304s, documents) go out at once rather than after a delay.
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(%peer, "cannot set TCP_NODELAY: {e}");
+    }
+    // The kernel may queue megabytes of an answer and let the server write again only
+    // once half of them drained: a client reading steadily but slowly would look, for
+    // longer than the timeout, like one that stopped. With little left unsent, the
+    // server writes again as soon as the client takes some, so moving is seen moving.
+    if let Err(e) = socket2::SockRef::from(&tcp).set_tcp_notsent_lowat(UNSENT) {
+        tracing::debug!(%peer, "cannot set TCP_NOTSENT_LOWAT: {e}");
     }
     let handshake = settings.tls.accept(tcp);
     let handshake = async {
