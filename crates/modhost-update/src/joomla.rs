@@ -74,7 +74,7 @@ pub(crate) fn parse(
                 });
             }
             Err(message) => problems.push((
-                element,
+                update,
                 format!("<update> at line {}: {message}", update.position.line),
             )),
         }
@@ -84,8 +84,15 @@ pub(crate) fn parse(
     {
         return Err(problem.clone());
     }
-    for (element, problem) in problems {
-        tracing::warn!(document = %doc, element, "skipped a malformed Joomla update: {problem}");
+    // Beside sound ones, a malformed update is set aside, saying what is wrong with it:
+    // nothing a channel offers is dropped silently.
+    for (update, problem) in problems {
+        let field = |name: &str| update.child(name).map_or("", Element::trimmed_text);
+        set_aside.push(SetAside {
+            rawname: field("element").to_owned(),
+            version: field("version").to_owned(),
+            reason: format!("it is malformed: {problem}"),
+        });
     }
     Ok((releases, set_aside))
 }
@@ -138,8 +145,13 @@ fn release(
     };
     let mut digests = Digests::default();
     for algorithm in ["sha256", "sha384", "sha512"] {
-        if let Some(value) = update.child(algorithm) {
-            digests.set(algorithm, value.trimmed_text())?;
+        // An empty element is no checksum, as an absent one: the update is unverifiable.
+        if let Some(value) = update
+            .child(algorithm)
+            .map(Element::trimmed_text)
+            .filter(|v| !v.is_empty())
+        {
+            digests.set(algorithm, value)?;
         }
     }
     Ok(Ok(Release {
@@ -455,6 +467,39 @@ mod tests {
             bad_pattern,
         );
         assert_eq!(offered(&xml, Stability::Stable), Ok(vec!["2.0.0".into()]));
+        // What was skipped is set aside, each saying what is wrong with it.
+        let doc = Location::Url("https://h/joomla/phonebook.xml".into());
+        let aside = parse(xml.as_bytes(), &doc, None, &target(Stability::Stable))
+            .map(|(_, aside)| aside)
+            .unwrap_or_default();
+        let reasons: Vec<(&str, bool)> = aside
+            .iter()
+            .map(|a| {
+                (
+                    a.version.as_str(),
+                    a.reason.starts_with("it is malformed: <update> at line 1:"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![("2.x", true), ("3.0.0", true), ("4.0.0", true)],
+            "{aside:?}"
+        );
+        // An empty checksum is none: the update is offered, and unverifiable.
+        let empty = update("5.0.0", "stable", ANY).replace(&"a".repeat(64), "");
+        let found = parse(
+            format!("<updates>{empty}</updates>").as_bytes(),
+            &doc,
+            None,
+            &target(Stability::Stable),
+        );
+        assert!(
+            found
+                .as_ref()
+                .is_ok_and(|(offered, _)| offered.len() == 1 && offered[0].digests.is_empty()),
+            "{found:?}"
+        );
         // Bad entries only: the feed is broken, not empty, and says why.
         let xml = format!(
             "<updates>{bad_digest}{}</updates>",
