@@ -191,7 +191,7 @@ fn check_link(out: &Path, name: &str, part: Option<&str>) -> Result<()> {
     let ours = if part == PUBLIC {
         let index = path.join("index.json");
         fs_err::metadata(&index).is_ok_and(|m| m.is_file() && m.len() <= MAX_INDEX)
-            && fs_err::read(&index).is_ok_and(|bytes| Index::parse(&bytes, "out").is_ok())
+            && fs_err::read(&index).is_ok_and(|bytes| Index::parse(&bytes).is_ok())
     } else {
         path.join("groups.toml").is_file()
     };

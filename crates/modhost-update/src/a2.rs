@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::release::{Digests, Release};
-use crate::{Location, valid_release};
+use crate::{Location, json, valid_release};
 
 /// The index file's name under a source's `update_url`.
 pub const INDEX: &str = "modsource.json";
@@ -30,10 +30,19 @@ pub struct ModSource {
     pub sha256: String,
 }
 
-/// Reads the index at `doc` and the release it points to.
+/// Reads the index at `doc` and the release it points to. Its fields are read as PHP
+/// writes them (a version as a number, a size as text, a byte-order mark before it).
 pub(crate) fn parse(bytes: &[u8], doc: &Location) -> Result<Release, String> {
-    let source: ModSource =
-        serde_json::from_slice(bytes).map_err(|e| format!("not an a2 {INDEX}: {e}"))?;
+    let not_ours = |e: String| format!("not an a2 {INDEX}: {e}");
+    let fields = json::object(bytes).map_err(not_ours)?;
+    let source = ModSource {
+        rawname: json::required(&fields, "rawname").map_err(not_ours)?,
+        name: json::text(&fields, "name").map_err(not_ours)?,
+        version: json::required(&fields, "version").map_err(not_ours)?,
+        format: json::text(&fields, "format").map_err(not_ours)?,
+        size: json::bytes(&fields, "size").map_err(not_ours)?,
+        sha256: json::required(&fields, "sha256").map_err(not_ours)?,
+    };
     valid_release(&source.rawname, &source.version)?;
     let extension = match source.format.as_deref() {
         None | Some("tgz") => "tgz",
@@ -96,5 +105,25 @@ mod tests {
             Ok(Location::Url("https://h/a2/phonebook/2.0.0.tgz".into()))
         );
         assert!(with("rar").is_err_and(|e| e.contains("unknown package format `rar`")));
+    }
+
+    #[test]
+    fn a_document_as_php_writes_it_is_read_and_a_bad_field_named() {
+        let doc = Location::Url("https://h/a2/phonebook/modsource.json".into());
+        let sha = "a".repeat(64);
+        let php = format!(
+            "\u{feff}{{\"rawname\":\"phonebook\",\"version\":2.1,\"size\":\"59787\",\"sha256\":\"{sha}\"}}"
+        );
+        let release = parse(php.as_bytes(), &doc).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (release.version.as_str(), release.size),
+            ("2.1", Some(59787))
+        );
+        let bad =
+            format!(r#"{{"rawname":"phonebook","version":"2.1","size":[1],"sha256":"{sha}"}}"#);
+        assert_eq!(
+            parse(bad.as_bytes(), &doc).err().as_deref(),
+            Some("not an a2 modsource.json: `size`: expected a number of bytes, found an array")
+        );
     }
 }

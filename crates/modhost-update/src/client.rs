@@ -335,8 +335,8 @@ impl Client {
             Kind::Index => {
                 checking.release_document()?;
                 let doc = source.location.join("index.json");
-                let index =
-                    Index::parse(&checking.document(&doc, Some("index.json"))?, &source.name)?;
+                let index = Index::parse(&checking.document(&doc, Some("index.json"))?)
+                    .map_err(invalid(&doc))?;
                 index
                     .modules
                     .into_iter()

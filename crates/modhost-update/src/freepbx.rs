@@ -1,10 +1,11 @@
 //! FreePBX's `<updateurl>` channel (seed 000): one HTTPS JSON document describing a
 //! module's newest release.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::json::{kind, text};
 use crate::release::{Digests, Release};
-use crate::{Location, valid_release};
+use crate::{Location, json, valid_release};
 
 /// Reads the document at `doc`: the release it describes, its `location` resolved (it must
 /// be HTTPS) and its checksums. Only the fields modhost reads are checked — the rest
@@ -12,17 +13,9 @@ use crate::{Location, valid_release};
 /// install — and they are taken as PHP's `json_encode` writes them: a byte-order mark
 /// before the document, a version as a number (`16.0`), an empty `supported` as `[]`.
 pub(crate) fn parse(bytes: &[u8], doc: &Location) -> Result<Release, String> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| format!("not a FreePBX module description: {e}"))?;
-    let Value::Object(d) = value else {
-        return Err(format!(
-            "not a FreePBX module description: {}, not an object",
-            kind(&value)
-        ));
-    };
-    let rawname = text(&d, "rawname")?.ok_or("`rawname` is missing")?;
-    let version = text(&d, "version")?.ok_or("`version` is missing")?;
+    let d = json::object(bytes).map_err(|e| format!("not a FreePBX module description: {e}"))?;
+    let rawname = json::required(&d, "rawname")?;
+    let version = json::required(&d, "version")?;
     valid_release(&rawname, &version)?;
     let mut digests = Digests::default();
     for (algorithm, field) in [("md5", "md5sum"), ("sha1", "sha1sum"), ("sha256", "sha256")] {
@@ -43,7 +36,7 @@ pub(crate) fn parse(bytes: &[u8], doc: &Location) -> Result<Release, String> {
         }
         digests.set(algorithm, &value)?;
     }
-    let location = text(&d, "location")?.ok_or("`location` is missing")?;
+    let location = json::required(&d, "location")?;
     let location = doc
         .resolve(&location)
         .map_err(|e| format!("`location`: {e}"))?;
@@ -77,32 +70,6 @@ pub(crate) fn parse(bytes: &[u8], doc: &Location) -> Result<Release, String> {
         gated: false,
         supported,
     })
-}
-
-/// Field `name` of `object` as text: a string, or a number as PHP writes one (`16.0`);
-/// `None` when absent or null. Anything else is refused, naming the field.
-fn text(object: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
-    match object.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text.clone())),
-        Some(Value::Number(number)) => Ok(Some(number.to_string())),
-        Some(other) => Err(format!(
-            "`{name}`: expected a string, found {}",
-            kind(other)
-        )),
-    }
-}
-
-/// What kind of JSON value `value` is, for a message.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! The repository index: every package a modhost repository offers.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use crate::json;
 use crate::messages::clipped;
-use crate::{Error, Result};
 
 /// The format tag every index carries.
 pub const FORMAT: &str = "modhost-index/1";
@@ -77,26 +78,62 @@ impl Entry {
 }
 
 impl Index {
-    /// Parses and checks an index: the format tag, rawnames, versions, file names.
-    pub fn parse(bytes: &[u8], source: &str) -> Result<Self> {
-        let untrusted = |message: String| Error::Untrusted {
-            source_name: source.to_owned(),
-            message,
-        };
-        let index: Index = serde_json::from_slice(bytes)
-            .map_err(|e| untrusted(format!("the index is not valid: {e}")))?;
-        if index.format != FORMAT {
-            return Err(untrusted(format!(
+    /// Parses and checks an index: the format tag, rawnames, versions, file names. What
+    /// is wrong is said naming the entry and the field.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let invalid = |e: String| format!("the index is not valid: {e}");
+        let fields = json::object(bytes).map_err(invalid)?;
+        let format = json::required(&fields, "format").map_err(invalid)?;
+        if format != FORMAT {
+            return Err(format!(
                 "the index format is `{}`, expected `{FORMAT}`",
-                index.format
-            )));
+                clipped(&format)
+            ));
         }
-        for entry in &index.modules {
-            if let Some(problem) = entry.problem() {
-                return Err(untrusted(format!("the index's entry {problem}")));
+        let listed = match fields.get("modules") {
+            Some(Value::Array(listed)) => listed,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "`modules`: expected an array, found {}",
+                    json::kind(other)
+                )));
             }
+            None => return Err(invalid("`modules` is missing".to_owned())),
+        };
+        let mut modules = Vec::with_capacity(listed.len());
+        for (number, listed) in listed.iter().enumerate() {
+            let entry = Entry::read(listed).map_err(|e| {
+                let named = listed
+                    .get("rawname")
+                    .and_then(Value::as_str)
+                    .map(|r| format!(" (`{}`)", clipped(r)))
+                    .unwrap_or_default();
+                invalid(format!("entry {}{named}: {e}", number + 1))
+            })?;
+            if let Some(problem) = entry.problem() {
+                return Err(format!("the index's entry {problem}"));
+            }
+            modules.push(entry);
         }
-        Ok(index)
+        Ok(Index { format, modules })
+    }
+}
+
+impl Entry {
+    /// One entry of `modules`, each field named when it cannot be read.
+    fn read(value: &Value) -> Result<Self, String> {
+        let Value::Object(fields) = value else {
+            return Err(format!("expected an object, found {}", json::kind(value)));
+        };
+        Ok(Entry {
+            rawname: json::required(fields, "rawname")?,
+            name: json::required(fields, "name")?,
+            version: json::required(fields, "version")?,
+            file: json::required(fields, "file")?,
+            size: json::bytes(fields, "size")?.ok_or("`size` is missing")?,
+            sha256: json::required(fields, "sha256")?,
+            group: json::text(fields, "group")?,
+        })
     }
 }
 
@@ -112,7 +149,7 @@ mod tests {
                 "a".repeat(64)
             )
         };
-        assert!(Index::parse(entry("core-1.0.tgz", "core").as_bytes(), "s").is_ok());
+        assert!(Index::parse(entry("core-1.0.tgz", "core").as_bytes()).is_ok());
         for (file, rawname) in [
             ("../x.tgz", "core"),
             ("a/b.tgz", "core"),
@@ -120,11 +157,11 @@ mod tests {
             (".hidden", "core"),
         ] {
             assert!(
-                Index::parse(entry(file, rawname).as_bytes(), "s").is_err(),
+                Index::parse(entry(file, rawname).as_bytes()).is_err(),
                 "{file} {rawname}"
             );
         }
-        assert!(Index::parse(b"<html>", "s").is_err());
+        assert!(Index::parse(b"<html>").is_err());
     }
 
     #[test]
@@ -135,7 +172,7 @@ mod tests {
                 "modules": [{"rawname": rawname, "name": "x", "version": version,
                              "file": file, "size": 1, "sha256": sha256}],
             });
-            Index::parse(json.to_string().as_bytes(), "main")
+            Index::parse(json.to_string().as_bytes())
                 .map(|_| String::new())
                 .unwrap_or_else(|e| e.to_string())
         };
@@ -162,5 +199,50 @@ mod tests {
             assert!(said.contains(expected), "{said}");
             assert!(said.len() < 400, "{} bytes: {}", said.len(), &said[..200]);
         }
+    }
+
+    #[test]
+    fn a_field_that_cannot_be_read_is_named_with_its_entry() {
+        let with = |entry: &str| {
+            let text = format!(r#"{{"format":"{FORMAT}","modules":[{entry}]}}"#);
+            Index::parse(text.as_bytes()).map(|i| i.modules.len())
+        };
+        let sha = "a".repeat(64);
+        let good = format!(
+            r#"{{"rawname":"core","name":"Core","version":"1.0","file":"c.tgz","size":5,"sha256":"{sha}"}}"#
+        );
+        // A byte-order mark before it, and a size written as text, are read.
+        let text = format!("\u{feff}{{\"format\":\"{FORMAT}\",\"modules\":[{good}]}}");
+        assert_eq!(
+            Index::parse(text.as_bytes()).map(|i| i.modules.len()),
+            Ok(1)
+        );
+        assert_eq!(with(&good.replace("\"size\":5", "\"size\":\"5\"")), Ok(1));
+        for (entry, expected) in [
+            (
+                good.replace("\"size\":5", "\"size\":\"five\""),
+                "the index is not valid: entry 1 (`core`): `size`: expected a number of bytes, \
+                 found `five`",
+            ),
+            (
+                good.replace(&format!(",\"sha256\":\"{sha}\""), ""),
+                "the index is not valid: entry 1 (`core`): `sha256` is missing",
+            ),
+            (
+                good.replace("\"name\":\"Core\"", "\"name\":[\"Core\"]"),
+                "the index is not valid: entry 1 (`core`): `name`: expected a string, found an \
+                 array",
+            ),
+            (
+                "7".to_owned(),
+                "the index is not valid: entry 1: expected an object, found a number",
+            ),
+        ] {
+            assert_eq!(with(&entry), Err(expected.to_owned()));
+        }
+        assert_eq!(
+            Index::parse(b"[]"),
+            Err("the index is not valid: an array, not an object".to_owned())
+        );
     }
 }

@@ -35,6 +35,7 @@ mod client;
 mod freepbx;
 pub mod index;
 mod joomla;
+mod json;
 mod location;
 mod messages;
 mod pace;

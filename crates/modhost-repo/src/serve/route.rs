@@ -382,7 +382,7 @@ fn package_extension(name: &str) -> Option<(&str, &str)> {
 fn package_part(root: &Path, file: &str, query: &str) -> Result<(PathBuf, bool), Refusal> {
     let index = std::fs::read(root.join(PUBLIC).join("index.json"))
         .ok()
-        .and_then(|bytes| Index::parse(&bytes, "self").ok());
+        .and_then(|bytes| Index::parse(&bytes).ok());
     let group = index
         .iter()
         .flat_map(|i| i.modules.iter())
