@@ -310,7 +310,8 @@ void modhost_limits_default(modhost_limits *limits);
  * interrupted change left.
  *
  * `limits`, when not NULL, sets the limits of every call (else the root's `modhost.toml`,
- * else the defaults). The `n_capabilities` capabilities of `capabilities` are linked
+ * else the defaults); a limit of 0 that would fail every call, or a memory cap larger
+ * than a sandbox holds (256 MiB), is `MODHOST_ERROR_ARGUMENT`. The `n_capabilities` capabilities of `capabilities` are linked
  * into every module that imports one of their interfaces (and is granted it, if it
  * needs a grant), one capability per WIT package; the host keeps what it needs of them
  * and of `limits`, so the caller may free them once this returns.

@@ -113,6 +113,11 @@ impl Limits {
                 "`{field}` of 0 would fail every call: leave it at its default"
             )));
         }
+        // What else modhost refuses (a memory cap larger than a sandbox holds) is a bad
+        // argument too, as a 0 is.
+        converted
+            .check()
+            .map_err(|e| Failure::argument(format!("`max_memory_bytes`: {e}")))?;
         Ok(converted)
     }
 }
@@ -134,7 +139,8 @@ pub unsafe extern "C" fn modhost_limits_default(limits: *mut Limits) {
 /// interrupted change left.
 ///
 /// `limits`, when not NULL, sets the limits of every call (else the root's `modhost.toml`,
-/// else the defaults). The `n_capabilities` capabilities of `capabilities` are linked
+/// else the defaults); a limit of 0 that would fail every call, or a memory cap larger
+/// than a sandbox holds (256 MiB), is `MODHOST_ERROR_ARGUMENT`. The `n_capabilities` capabilities of `capabilities` are linked
 /// into every module that imports one of their interfaces (and is granted it, if it
 /// needs a grant), one capability per WIT package; the host keeps what it needs of them
 /// and of `limits`, so the caller may free them once this returns.

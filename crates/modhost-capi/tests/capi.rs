@@ -417,6 +417,23 @@ fn failures_are_codes_with_a_message_the_caller_frees() -> TestResult {
             take(error).as_deref(),
             Some("`call_timeout_ms` of 0 would fail every call: leave it at its default")
         );
+        // So is a memory cap larger than a sandbox holds.
+        modhost_limits_default(&mut limits);
+        limits.max_memory_bytes = 1 << 40;
+        let status = modhost_open(
+            c(&other.path().to_string_lossy()).as_ptr(),
+            &limits,
+            null(),
+            0,
+            &mut refused,
+            &mut error,
+        );
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert!(refused.is_null());
+        assert!(
+            take(error).is_some_and(|e| e.starts_with("`max_memory_bytes`: a memory cap of ")),
+            "not named as the memory cap"
+        );
 
         let mut modules = null_mut();
         check(modhost_list(host, &mut modules, &mut error), error)?;
