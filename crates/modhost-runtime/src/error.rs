@@ -135,11 +135,16 @@ impl fmt::Display for Failure {
         match self {
             Failure::Timeout(limit) => write!(f, "was stopped after its {limit:?} deadline"),
             Failure::OutOfMemory { cap, trap } => {
-                write!(
-                    f,
-                    "trapped: out of memory at its memory cap of {}: {trap}",
-                    bytes(*cap)
-                )
+                write!(f, "trapped: out of memory at its memory cap of {}", bytes(*cap))?;
+                // The trap's own first words say the cap again: only what follows is new.
+                let said = crate::limiter::MemoryCapReached { cap: *cap }.to_string();
+                let rest = trap.strip_prefix(&said).unwrap_or(trap);
+                let rest = rest.trim_start_matches([':', ' ', '\n']);
+                if rest.is_empty() {
+                    Ok(())
+                } else {
+                    write!(f, ": {rest}")
+                }
             }
             Failure::TooManyResources(limit) => write!(
                 f,
@@ -170,5 +175,33 @@ pub(crate) fn bytes(bytes: usize) -> String {
         format!("{} MiB", bytes / MIB)
     } else {
         format!("{bytes} bytes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_out_of_memory_names_the_cap_once() {
+        let failure = |trap: &str| {
+            Failure::OutOfMemory {
+                cap: 64 << 20,
+                trap: trap.to_owned(),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            failure("its memory cap of 64 MiB was reached\nwasm backtrace:\n  0: grow"),
+            "trapped: out of memory at its memory cap of 64 MiB: wasm backtrace:\n  0: grow"
+        );
+        assert_eq!(
+            failure("its memory cap of 64 MiB was reached"),
+            "trapped: out of memory at its memory cap of 64 MiB"
+        );
+        assert_eq!(
+            failure("memory.grow failed"),
+            "trapped: out of memory at its memory cap of 64 MiB: memory.grow failed"
+        );
     }
 }
