@@ -67,7 +67,13 @@ fn tagged(tag: &str, payload: Option<&Val>) -> Result<Value, Mismatch> {
 
 /// `json` as a value of type `ty`.
 pub(crate) fn from_json(json: &Value, ty: &Type) -> Result<Val, Mismatch> {
-    let wrong = || format!("{} is not {}", shortened(&json.to_string()), describe(ty));
+    let wrong = || {
+        format!(
+            "`{}`, which is not {}",
+            shortened(&json.to_string()),
+            describe(ty)
+        )
+    };
     Ok(match ty {
         Type::Bool => Val::Bool(json.as_bool().ok_or_else(wrong)?),
         Type::S8 => Val::S8(signed(json).ok_or_else(wrong)?),
@@ -317,5 +323,9 @@ mod tests {
             Ok(Val::S16(-5))
         ));
         assert!(from_json(&serde_json::json!("ab"), &Type::Char).is_err());
+        assert_eq!(
+            from_json(&serde_json::json!(5), &Type::String).err(),
+            Some("`5`, which is not a string".to_owned())
+        );
     }
 }

@@ -135,7 +135,11 @@ impl fmt::Display for Failure {
         match self {
             Failure::Timeout(limit) => write!(f, "was stopped after its {limit:?} deadline"),
             Failure::OutOfMemory { cap, trap } => {
-                write!(f, "trapped: out of memory at its memory cap of {}", bytes(*cap))?;
+                write!(
+                    f,
+                    "trapped: out of memory at its memory cap of {}",
+                    bytes(*cap)
+                )?;
                 // The trap's own first words say the cap again: only what follows is new.
                 let said = crate::limiter::MemoryCapReached { cap: *cap }.to_string();
                 let rest = trap.strip_prefix(&said).unwrap_or(trap);
