@@ -631,4 +631,17 @@ mod tests {
             "{message}"
         );
     }
+
+    #[test]
+    fn a_host_no_certificate_can_name_is_said_so() {
+        // 2130706433 is 127.0.0.1 as one number: it connects, and no certificate names it.
+        let (listener, url) = listener();
+        let url = url.replace("127.0.0.1", "2130706433");
+        std::thread::spawn(move || drop(listener.incoming().next()));
+        assert_eq!(
+            fetch_error(url),
+            "the host is not a name a certificate can be for: write a DNS name or a dotted IP \
+             address"
+        );
+    }
 }

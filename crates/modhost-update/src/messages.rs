@@ -51,6 +51,13 @@ fn plain(error: &(dyn std::error::Error + 'static)) -> Option<String> {
         ureq::Error::Protocol(e) => format!("the server's answer is not valid HTTP ({e})"),
         ureq::Error::Http(e) => format!("the URL cannot be requested ({e})"),
         ureq::Error::BadUri(e) => format!("the URL is not valid ({e})"),
+        // The host is neither a DNS name nor an IP address as certificates name them (a
+        // number such as `2130706433`, a name with `_`): no certificate can be for it.
+        ureq::Error::Tls(text) if text.contains("invalid dns name") => {
+            "the host is not a name a certificate can be for: write a DNS name or a dotted \
+             IP address"
+                .into()
+        }
         _ => return None,
     })
 }
