@@ -13,6 +13,8 @@ fi
 missing=()
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 command -v php >/dev/null 2>&1 || missing+=(php-cli)
+# JavaScript modules are built with componentize-js, which runs on node and comes from npm.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 # The real minisign tool checks that modhost reads the secret keys it makes.
 command -v minisign >/dev/null 2>&1 || missing+=(minisign)
 if ((${#missing[@]})) && command -v apt-get >/dev/null 2>&1; then

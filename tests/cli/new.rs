@@ -317,3 +317,164 @@ const MISTAKES: &str = r#"
 
 
 Lifecycle, Hooks"#;
+
+/// Whether componentize-js is on PATH; the suite's script puts it there and asks for it.
+fn componentize_js() -> bool {
+    let found = Command::new("componentize-js")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout).trim() == modhost::COMPONENTIZE_JS_VERSION
+        });
+    if !found && std::env::var_os("MODHOST_REQUIRE_JS").is_some() {
+        panic!(
+            "componentize-js {} is not on PATH (scripts/componentize-js.sh installs it)",
+            modhost::COMPONENTIZE_JS_VERSION
+        );
+    }
+    found
+}
+
+/// Handlers making the mistakes a new JavaScript author makes, added to the template's
+/// app.js, and one throwing from deeper in the author's code.
+const JS_HANDLERS: &str = r#"
+    hello_js_boom(hook, payload) {
+      return deeper(payload);
+    },
+
+    hello_js_mistake(hook, payload) {
+      if (payload === 'object') return { a: 1 };
+      if (payload === 'kv') kv.set('k', 5);
+      if (payload === 'db') db.execute('INSERT INTO hello_js_greetings (who) VALUES (?1)', 2n ** 64n);
+      if (payload === 'host') db.execute('INSERT INTO nosuch VALUES (1)');
+      payload += '; and forgot to return it';
+    },
+
+    hello_js_caught(hook, payload) {
+      const seen = [];
+      try {
+        kv.set(5, 'v');
+      } catch (error) {
+        seen.push(`${error.name}: ${error.message}`);
+      }
+      try {
+        db.query('SELECT * FROM nosuch');
+      } catch (error) {
+        seen.push(`${error instanceof HostError}: ${error.message}`);
+      }
+      const rows = db.query('SELECT id, who FROM hello_js_greetings ORDER BY id');
+      seen.push(JSON.stringify(rows));
+      return seen.join('\n');
+    },
+  },
+});
+
+function deeper(payload) {
+  throw new TypeError(`not a number: ${payload}`);
+}
+"#;
+
+#[test]
+fn a_javascript_module_installs_runs_upgrades_and_fails_with_its_stack() {
+    if !componentize_js() {
+        eprintln!(
+            "skipped: componentize-js {} is not on PATH (run scripts/test)",
+            modhost::COMPONENTIZE_JS_VERSION
+        );
+        return;
+    }
+    let root = root();
+    let dir = new(&root, "hello_js", "js");
+    let app = std::fs::read_to_string(dir.join("app.js")).unwrap_or_default();
+    let app = app.replace("\n  },\n});\n", JS_HANDLERS).replace(
+        "import { defineModule,",
+        "import { HostError, defineModule,",
+    );
+    assert!(std::fs::write(dir.join("app.js"), app).is_ok());
+    let xml = std::fs::read_to_string(dir.join("module.xml")).unwrap_or_default();
+    let xml = xml.replace(
+        "</methods>",
+        "\t<hello_js.boom>hello_js_boom</hello_js.boom>\n\t\
+         <hello_js.mistake>hello_js_mistake</hello_js.mistake>\n\t\
+         <hello_js.caught>hello_js_caught</hello_js.caught>\n\t</methods>",
+    );
+    assert!(std::fs::write(dir.join("module.xml"), &xml).is_ok());
+    build(&dir, &[]);
+    hello_round_trip(&root, &dir.join("hello_js-0.1.0.tgz"), "hello_js");
+
+    // What the author's code throws fails the call with the author's frames: never a trap.
+    let call = |hook: &str, payload: &str| {
+        let calls = root
+            .run(&[
+                "hook",
+                &format!("hello_js.{hook}"),
+                "--payload",
+                payload,
+                "--json",
+            ])
+            .json();
+        (
+            calls[0]["kind"].as_str().unwrap_or_default().to_owned(),
+            calls[0]["error"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    let (kind, error) = call("boom", "x");
+    assert_eq!(kind, "failed", "{error}");
+    assert!(
+        error.contains("failed: TypeError: not a number: x\ndeeper@app.js:")
+            && error.contains("hello_js_boom@app.js:")
+            && !error.contains("initializer.js")
+            && !error.contains("modhost_sdk.js"),
+        "{error}"
+    );
+    for (payload, expected) in [
+        (
+            "none",
+            "handler `hello_js_mistake` returned undefined: return a string (did it forget `return`?)",
+        ),
+        (
+            "object",
+            "handler `hello_js_mistake` returned an object: return a string (JSON.stringify structured data)",
+        ),
+        (
+            "kv",
+            "TypeError: kv.set: `value` must be a string, not a number",
+        ),
+        (
+            "db",
+            "RangeError: db: parameter ?1 = 18446744073709551616 does not fit SQLite's 64-bit integers",
+        ),
+        ("host", "no such table: nosuch"),
+    ] {
+        let (kind, error) = call("mistake", payload);
+        assert_eq!(kind, "failed", "{payload}: {error}");
+        assert!(
+            error.contains(&format!("failed: {expected}")),
+            "{payload}: {error}"
+        );
+    }
+    // Caught, they are ordinary exceptions; rows come back as objects.
+    let calls = root
+        .ok(&["hook", "hello_js.caught", "--payload", "x", "--json"])
+        .json();
+    assert_eq!(
+        calls[0]["output"],
+        "TypeError: kv.set: `key` must be a string, not a number\n\
+         true: no such table: nosuch\n\
+         [{\"id\":1,\"who\":\"world\"}]",
+        "{calls}"
+    );
+
+    // An upgrade keeps the store and the rows.
+    let xml = xml.replace("<version>0.1.0</version>", "<version>0.2.0</version>");
+    assert!(std::fs::write(dir.join("module.xml"), xml).is_ok());
+    root.ok(&["pack", arg(&dir), "--out", arg(&dir)]);
+    root.ok(&["upgrade", arg(&dir.join("hello_js-0.2.0.tgz"))]);
+    let info = root.ok(&["info", "--json", "hello_js"]).json();
+    assert_eq!(info["version"], "0.2.0", "{info}");
+    assert_eq!(
+        root.ok(&["kv", "--json", "hello_js"]).json()["greeting"],
+        "Hello"
+    );
+    root.ok(&["uninstall", "hello_js"]);
+}

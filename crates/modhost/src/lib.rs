@@ -85,7 +85,7 @@ pub use ops::Reload;
 pub use packages::{Available, Scan, ScanEntry, Unreadable, read_manifest};
 pub use query::{ComponentImports, Grant, Listed, ModuleInfo, NotInstalled};
 pub use recover::Recovery;
-pub use scaffold::{COMPONENTIZE_PY_VERSION, Lang, new_module};
+pub use scaffold::{COMPONENTIZE_JS_VERSION, COMPONENTIZE_PY_VERSION, Lang, new_module};
 
 /// The result type of the embedding API.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

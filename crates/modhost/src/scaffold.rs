@@ -1,5 +1,5 @@
-//! `modhost new`: a module directory that builds and packs with one command, in Rust or
-//! Python. It holds a copy of the SDK and of the WIT contract, so it builds anywhere,
+//! `modhost new`: a module directory that builds and packs with one command, in Rust,
+//! Python or JavaScript. It holds a copy of the SDK and of the WIT contract, so it builds anywhere,
 //! with no path back into this repository.
 
 use std::path::{Path, PathBuf};
@@ -10,6 +10,10 @@ use crate::{Error, Result};
 /// with, pinned in every generated `build.sh`.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 
+/// The componentize-js release JavaScript modules are built with, pinned in every
+/// generated `package.json` and `build.sh`.
+pub const COMPONENTIZE_JS_VERSION: &str = "0.23.0";
+
 /// The language a new module is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -17,6 +21,8 @@ pub enum Lang {
     Rust,
     /// Python, with the Python SDK (`modhost_sdk`) and componentize-py.
     Python,
+    /// JavaScript, with the JavaScript SDK (`modhost_sdk.js`) and componentize-js.
+    Js,
 }
 
 impl std::str::FromStr for Lang {
@@ -26,8 +32,9 @@ impl std::str::FromStr for Lang {
         match text {
             "rust" => Ok(Lang::Rust),
             "python" => Ok(Lang::Python),
+            "js" | "javascript" => Ok(Lang::Js),
             other => Err(format!(
-                "`{other}` is not a language modules are written in here (rust, python)"
+                "`{other}` is not a language modules are written in here (rust, python, js)"
             )),
         }
     }
@@ -44,6 +51,10 @@ const RUST_BUILD: &str = include_str!("../templates/rust/build.sh");
 const PYTHON_SDK: &str = include_str!("../../../sdk/python/modhost_sdk/__init__.py");
 const PYTHON_APP: &str = include_str!("../templates/python/app.py");
 const PYTHON_BUILD: &str = include_str!("../templates/python/build.sh");
+const JS_SDK: &str = include_str!("../../../sdk/js/modhost_sdk.js");
+const JS_APP: &str = include_str!("../templates/js/app.js");
+const JS_PACKAGE: &str = include_str!("../templates/js/package.json");
+const JS_BUILD: &str = include_str!("../templates/js/build.sh");
 
 /// Writes a new module `name` in `lang` into the directory `dir` (which must not exist
 /// yet): module.xml with a `get_config` handler and one hook, the source, a copy of the
@@ -79,6 +90,7 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
             .replace("{package}", &package)
             .replace("{crate_name}", &package.replace('-', "_"))
             .replace("{componentize_py}", COMPONENTIZE_PY_VERSION)
+            .replace("{componentize_js}", COMPONENTIZE_JS_VERSION)
     };
     let files: Vec<(&str, String)> = match lang {
         Lang::Rust => vec![
@@ -99,6 +111,14 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
             ("app.py", fill(PYTHON_APP)),
             ("build.sh", fill(PYTHON_BUILD)),
             ("sdk/modhost_sdk/__init__.py", PYTHON_SDK.to_owned()),
+            ("wit/module.wit", WIT.to_owned()),
+        ],
+        Lang::Js => vec![
+            ("module.xml", fill(MODULE_XML)),
+            ("app.js", fill(JS_APP)),
+            ("package.json", fill(JS_PACKAGE)),
+            ("build.sh", fill(JS_BUILD)),
+            ("sdk/modhost_sdk.js", JS_SDK.to_owned()),
             ("wit/module.wit", WIT.to_owned()),
         ],
     };

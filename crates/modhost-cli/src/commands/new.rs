@@ -1,4 +1,4 @@
-//! `new`: a module directory to start from, in Rust or Python.
+//! `new`: a module directory to start from, in Rust, Python or JavaScript.
 
 use std::path::PathBuf;
 
@@ -11,7 +11,7 @@ use crate::output::Output;
 pub struct Args {
     /// The module's rawname (lower-case letters, digits and `_`).
     name: String,
-    /// The language: rust or python.
+    /// The language: rust, python or js.
     #[arg(long, default_value = "rust", value_parser = parse_lang)]
     lang: modhost::Lang,
     /// Where to write it (default: a directory named after the module).

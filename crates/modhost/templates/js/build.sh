@@ -1,0 +1,18 @@
+#!/bin/sh
+# Builds the `{name}` component and packs it: ./build.sh  ->  {name}-VERSION.tgz,
+# VERSION being module.xml's <version>.
+# componentize-js is pinned (package.json): npm installs that version into node_modules
+# unless it is on PATH. WASI's HTTP is left out: modhost gives modules no network.
+set -eu
+cd "$(dirname "$0")"
+version={componentize_js}
+componentize_js=componentize-js
+if [ "$(componentize-js --version 2>/dev/null)" != "$version" ]; then
+    if [ ! -x node_modules/.bin/componentize-js ]; then
+        npm install --silent --no-audit --no-fund
+    fi
+    componentize_js=node_modules/.bin/componentize-js
+fi
+"$componentize_js" --wit wit --world-name module --disable http fetch-event \
+    --out module.wasm app.js
+"${MODHOST:-modhost}" pack .
