@@ -92,8 +92,8 @@ enum Command {
     /// a module's files at run time are its /data. Sources, build output and assets in
     /// the directory are left out.
     Pack(commands::pack::Args),
-    /// Start a module: a directory with module.xml, the source and a build script, in Rust
-    /// or Python.
+    /// Start a module: a directory with module.xml, the source and a build script, in Rust,
+    /// Python or JavaScript.
     New(commands::new::Args),
     /// Show a module.xml, module directory or package's manifest, or every error in it.
     Manifest(commands::manifest::Args),
