@@ -397,42 +397,34 @@ fn failures_are_codes_with_a_message_the_caller_frees() -> TestResult {
             take(error).is_some_and(|e| e.contains("unknown flags 0x80")),
             "not named as a bad flag"
         );
-        // A limit of 0 that would fail every call is refused at open, as in modhost.toml.
-        let mut limits = std::mem::zeroed();
-        modhost_limits_default(&mut limits);
-        limits.call_timeout_ms = 0;
+        // A limit of 0 that would fail every call is refused at open, as in modhost.toml,
+        // and so is a memory cap larger than a sandbox holds: bad arguments both.
         let other = tempfile::tempdir()?;
-        let mut refused = null_mut();
-        let status = modhost_open(
-            c(&other.path().to_string_lossy()).as_ptr(),
-            &limits,
-            null(),
-            0,
-            &mut refused,
-            &mut error,
-        );
-        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
-        assert!(refused.is_null());
+        let refused_with = |change: &dyn Fn(&mut Limits)| {
+            let mut limits = std::mem::zeroed();
+            modhost_limits_default(&mut limits);
+            change(&mut limits);
+            let (mut refused, mut error) = (null_mut(), null_mut());
+            let status = modhost_open(
+                c(&other.path().to_string_lossy()).as_ptr(),
+                &limits,
+                null(),
+                0,
+                &mut refused,
+                &mut error,
+            );
+            assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+            assert!(refused.is_null());
+            take(error).unwrap_or_default()
+        };
         assert_eq!(
-            take(error).as_deref(),
-            Some("`call_timeout_ms` of 0 would fail every call: leave it at its default")
+            refused_with(&|limits| limits.call_timeout_ms = 0),
+            "`call_timeout_ms` of 0 would fail every call: leave it at its default"
         );
-        // So is a memory cap larger than a sandbox holds.
-        modhost_limits_default(&mut limits);
-        limits.max_memory_bytes = 1 << 40;
-        let status = modhost_open(
-            c(&other.path().to_string_lossy()).as_ptr(),
-            &limits,
-            null(),
-            0,
-            &mut refused,
-            &mut error,
-        );
-        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
-        assert!(refused.is_null());
+        let said = refused_with(&|limits| limits.max_memory_bytes = 1 << 40);
         assert!(
-            take(error).is_some_and(|e| e.starts_with("`max_memory_bytes`: a memory cap of ")),
-            "not named as the memory cap"
+            said.starts_with("`max_memory_bytes`: a memory cap of "),
+            "{said}"
         );
 
         let mut modules = null_mut();
