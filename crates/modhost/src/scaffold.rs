@@ -305,6 +305,20 @@ mod tests {
         })?;
         new_module(&made, "made", Lang::Rust)?;
 
+        let js = parent.path().join("node_modules");
+        let lang: Lang = "js".parse().map_err(|e| Error::Refused(vec![e]))?;
+        let files = new_module(&js, "node_modules", lang)?;
+        assert_eq!(files.len(), 6);
+        let app = std::fs::read_to_string(js.join("app.js")).unwrap_or_default();
+        assert!(app.contains("node_modules_hello(hook, payload) {"), "{app}");
+        let package = std::fs::read_to_string(js.join("package.json")).unwrap_or_default();
+        // npm takes no package named `node_modules`: the name is modhost's own.
+        assert!(
+            package.contains("\"name\": \"modhost-node_modules\""),
+            "{package}"
+        );
+        assert!(package.contains(COMPONENTIZE_JS_VERSION), "{package}");
+
         let rust = parent.path().join("rusty");
         new_module(&rust, "rusty", Lang::Rust)?;
         let sdk = std::fs::read_to_string(rust.join("sdk/src/lib.rs")).unwrap_or_default();
