@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::sqlite;
 use crate::schema::RESERVED_PREFIXES;
+use crate::txn::Start;
 use crate::{Error, Result, Rows, SqlValue, State, Stop, Txn, module_sql, schema};
 
 /// The tables `module` owns, by name.
@@ -115,16 +116,53 @@ impl Txn {
         stop: impl Into<Stop>,
     ) -> Result<u64, String> {
         let bytes = sql.len() + params.iter().map(SqlValue::size).sum::<usize>();
-        let before = self
+        let start = self
             .check_room_for_statement(module, bytes as u64)
             .map_err(|e| e.to_string())?;
         let owned = owned_by(&self.conn, module)
             .map_err(|e| e.to_string())?
             .into_iter()
             .collect();
-        let done = module_sql::execute(&mut self.conn, owned, &stop.into(), sql, params);
-        self.add_usage(module, self.used_bytes().saturating_sub(before));
+        let stop = stop.into();
+        let done = self.within_quota(module, start, |conn| {
+            module_sql::execute(conn, owned, &stop, sql, params)
+        });
+        self.add_usage(module, self.used_bytes().saturating_sub(start.used));
         done.map_err(|e| self.name_full(module, e))
+    }
+
+    /// Runs `run`, a statement of `module`'s; for a module at its quota, inside a
+    /// savepoint that undoes it when it grew what the module keeps, refusing it as over
+    /// the quota: the module's earlier writes stay, and the refusal is one it can handle.
+    fn within_quota<T>(
+        &mut self,
+        module: &str,
+        start: Start,
+        run: impl FnOnce(&mut Connection) -> Result<T, String>,
+    ) -> Result<T, String> {
+        if !start.at_quota {
+            return run(&mut self.conn);
+        }
+        const MARK: &str = "modhost_at_quota";
+        let batch =
+            |conn: &Connection, sql: &str| conn.execute_batch(sql).map_err(|e| e.to_string());
+        batch(&self.conn, &format!("SAVEPOINT {MARK}"))?;
+        let done = run(&mut self.conn);
+        // SQLite may have rolled the whole transaction back, savepoint and all.
+        if self.conn.is_autocommit() {
+            return done;
+        }
+        let grew = self.used_bytes() > start.used;
+        if done.is_err() || grew {
+            batch(&self.conn, &format!("ROLLBACK TO {MARK}"))?;
+        }
+        batch(&self.conn, &format!("RELEASE {MARK}"))?;
+        match done {
+            Ok(_) if grew => Err(self
+                .over_quota(module, u64::MAX)
+                .map_or_else(|| module_sql::FULL.to_owned(), |e| e.to_string())),
+            done => done,
+        }
     }
 
     /// A module statement's error, with SQLite's "full" (the statement reached the page
@@ -150,13 +188,16 @@ impl Txn {
     ) -> Result<Rows, String> {
         // `INSERT … RETURNING` writes through here too: it runs under the modules' ceiling
         // whatever call it is part of.
-        let before = self.module_ceiling_for(module).map_err(|e| e.to_string())?;
+        let start = self.module_ceiling_for(module).map_err(|e| e.to_string())?;
         let owned = owned_by(&self.conn, module)
             .map_err(|e| e.to_string())?
             .into_iter()
             .collect();
-        let done = module_sql::query(&mut self.conn, owned, &stop.into(), sql, params);
-        self.add_usage(module, self.used_bytes().saturating_sub(before));
+        let stop = stop.into();
+        let done = self.within_quota(module, start, |conn| {
+            module_sql::query(conn, owned, &stop, sql, params)
+        });
+        self.add_usage(module, self.used_bytes().saturating_sub(start.used));
         done.map_err(|e| self.name_full(module, e))
     }
 }

@@ -15,6 +15,17 @@ use crate::signal::Signal;
 use crate::state::{self, Pooled, Room};
 use crate::{Error, Result};
 
+/// Where a module's statement starts: the bytes the file's used pages take, and whether
+/// the module is at its quota, so that the statement may free room but not grow what it
+/// keeps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Start {
+    /// The bytes the used pages take before the statement.
+    pub(crate) used: u64,
+    /// Whether the module is at (or past) its quota.
+    pub(crate) at_quota: bool,
+}
+
 /// An open transaction. Dropping it without [`Txn::commit`] rolls everything back.
 pub struct Txn {
     pub(crate) conn: Pooled,
@@ -194,16 +205,17 @@ impl Txn {
     /// before the write, for the caller to count what it grew.
     pub fn check_room_for(&self, module: &str, bytes: u64) -> Result<u64> {
         self.check_room(module, bytes, false)
+            .map(|start| start.used)
     }
 
     /// [`Txn::check_room_for`] for a statement of `module`'s SQL, which may free room: a
     /// module at or past its quota may still run one that carries little of its own (a
-    /// `DELETE`), under a ceiling that lets the file grow by not one page.
-    pub(crate) fn check_room_for_statement(&self, module: &str, bytes: u64) -> Result<u64> {
+    /// `DELETE`); [`Start::at_quota`] says that the statement must not grow what it keeps.
+    pub(crate) fn check_room_for_statement(&self, module: &str, bytes: u64) -> Result<Start> {
         self.check_room(module, bytes, true)
     }
 
-    fn check_room(&self, module: &str, bytes: u64, may_shrink: bool) -> Result<u64> {
+    fn check_room(&self, module: &str, bytes: u64, may_shrink: bool) -> Result<Start> {
         let room = self.check_quota(module, bytes, may_shrink)?;
         let usage = self.usage()?;
         // The pages `bytes` take, with room for the b-tree's own: an eighth more, and a
@@ -218,33 +230,37 @@ impl Txn {
         if used >= self.room.cap || used.saturating_add(needed) > most {
             return Err(self.full(Some(module)));
         }
-        // A module past its quota may still free room, but the file may not grow for it.
-        let own = match room {
-            Some(left) => usage
-                .pages
-                .saturating_add(left.div_ceil(page))
-                .saturating_add(self.room.slack),
-            None => usage.pages,
-        };
+        // A module past its quota may still free room. Its statement runs with the slack
+        // all the same, and is undone alone if it grew what the module keeps (see
+        // `Txn::within_quota`): stopped by the ceiling, a one-row write would take the
+        // whole transaction with it, the module's earlier writes included.
+        let own = usage
+            .pages
+            .saturating_add(room.map_or(0, |left| left.div_ceil(page)))
+            .saturating_add(self.room.slack);
         self.set_ceiling(self.room.module_ceiling(usage.backups).min(own))?;
-        Ok(self.used_of(&usage))
+        Ok(Start {
+            used: self.used_of(&usage),
+            at_quota: room.is_none(),
+        })
     }
 
     /// Lowers the ceiling, refusing nothing, for a query of `module`'s (which may write:
-    /// `INSERT … RETURNING`): to the modules' and to the module's own room left. Returns
-    /// the bytes the file's used pages take before the query.
-    pub(crate) fn module_ceiling_for(&self, module: &str) -> Result<u64> {
+    /// `INSERT … RETURNING`): to the modules' and to the module's own room left and the
+    /// slack. At its quota, the query may free room but not grow what the module keeps
+    /// ([`Start::at_quota`]).
+    pub(crate) fn module_ceiling_for(&self, module: &str) -> Result<Start> {
         let left = self.quota_left(module)?;
         let usage = self.usage()?;
-        // At its quota, a module's query may free room but not grow the file, or one
-        // query after another could each take the slack.
-        let slack = if left == 0 { 0 } else { self.room.slack };
         let own = usage
             .pages
             .saturating_add(left.div_ceil(self.room.page_size))
-            .saturating_add(slack);
+            .saturating_add(self.room.slack);
         self.set_ceiling(self.room.module_ceiling(usage.backups).min(own))?;
-        Ok(self.used_of(&usage))
+        Ok(Start {
+            used: self.used_of(&usage),
+            at_quota: left == 0,
+        })
     }
 
     /// The bytes the used pages of `usage` take.

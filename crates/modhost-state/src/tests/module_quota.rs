@@ -110,6 +110,49 @@ fn one_statement_stops_at_the_modules_quota() -> Result<()> {
 }
 
 #[test]
+fn a_module_reaching_its_quota_row_by_row_keeps_its_earlier_writes_and_can_go_on() -> Result<()> {
+    let (_dir, state) = two_modules()?;
+    let mut txn = state.begin()?;
+    // One row at a time, each from a few bytes of SQL, as a module loops until refused:
+    // a one-row write that SQLite stopped at the ceiling would roll the whole
+    // transaction back; the refusal must undo that statement only.
+    let insert = "INSERT INTO hog_blobs (data) VALUES (randomblob(100000))";
+    let mut written = 0;
+    let refusal = loop {
+        match txn.module_execute("hog", insert, &[], later()) {
+            Ok(_) => written += 1,
+            Err(refusal) => break refusal,
+        }
+        assert!(written < 100, "never refused");
+    };
+    assert!(
+        refusal.contains("module `hog` would go past its quota"),
+        "{refusal}"
+    );
+    // Refused again, as many times as it tries; and it may still free room.
+    for _ in 0..3 {
+        let again = txn.module_execute("hog", insert, &[], later());
+        assert!(again.is_err_and(|e| e.contains("past its quota")));
+    }
+    let kept = txn.module_query("hog", "SELECT count(*) FROM hog_blobs", &[], later());
+    assert_eq!(
+        kept.map(|rows| rows.rows),
+        Ok(vec![vec![crate::SqlValue::Integer(written)]])
+    );
+    let freed = txn.module_execute(
+        "hog",
+        "DELETE FROM hog_blobs WHERE id % 2 = 0",
+        &[],
+        later(),
+    );
+    assert!(freed.is_ok(), "{freed:?}");
+    txn.commit()?;
+    let used = state.module_usage("hog")?;
+    assert!(used < 1024 * 1024, "{used} bytes kept");
+    Ok(())
+}
+
+#[test]
 fn many_tiny_entries_meet_the_quota_at_about_the_bytes_they_take() -> Result<()> {
     let Ok(dir) = tempfile::tempdir() else {
         panic!("tempdir")

@@ -329,11 +329,23 @@ impl Dispatcher {
                 let kept = session.checkpoint();
                 if result.is_ok() {
                     if lost {
+                        // Its own statements' errors it was told of; a hook it fired, or a
+                        // limit SQLite meets mid-statement, can end the transaction too.
+                        let timed_out = scope.deadline.is_some_and(|d| Instant::now() >= d);
+                        let (kind, why) = if timed_out {
+                            (FailureKind::Timeout, "a statement ran past the deadline")
+                        } else {
+                            (
+                                FailureKind::Failed,
+                                "a statement met a limit (the state's size cap, the \
+                                 module's quota, SQLite's memory) that SQLite answers by \
+                                 undoing the whole transaction",
+                            )
+                        };
                         result = Err((
-                            FailureKind::Timeout,
+                            kind,
                             format!(
-                                "`{}`: its writes were rolled back: a hook it fired ran a \
-                                 statement past the deadline",
+                                "`{}`: its writes were rolled back: {why}",
                                 handler.entry.record.rawname
                             ),
                         ));

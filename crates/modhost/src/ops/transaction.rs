@@ -159,7 +159,9 @@ impl<'h> Transaction<'h> {
         result?;
         if self.txn.is_none() {
             return Err(Error::Refused(vec![format!(
-                "`{rawname}`: the call lost its transaction"
+                "`{rawname}`: the call's writes were rolled back: a statement ran past the \
+                 deadline or met a limit (the state's size cap, the module's quota, SQLite's \
+                 memory) that SQLite answers by undoing the whole transaction"
             )]));
         }
         Ok(())
