@@ -40,6 +40,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rustix::fs::OFlags;
+
 use crate::{Error, Result};
 
 /// The counter file's length: one u64, Gray-coded, little-endian.
@@ -219,14 +221,29 @@ fn open_counter(path: &Path) -> Result<File> {
         path: path.to_owned(),
         source,
     };
+    // A link put in its place is not followed (a chmod and a write through it would
+    // change a file outside the root), nor is anything but a regular file taken.
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(MODE)
+        .custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32)
         .open(path)
-        .map_err(io)?;
+        .map_err(|e| match e.raw_os_error() {
+            Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
+                io(std::io::Error::other(
+                    "it is a symbolic link, which modhost does not follow: remove it",
+                ))
+            }
+            _ => io(e),
+        })?;
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(io(std::io::Error::other(
+            "it is not a regular file: remove it",
+        )));
+    }
     // On every open, not only at creation: a file restored from a backup, or made by
     // hand, keeps whatever mode it came with.
     file.set_permissions(Permissions::from_mode(MODE))

@@ -182,6 +182,47 @@ fn a_generation_file_missing_is_made_again_and_its_mode_is_set_on_every_open() -
 }
 
 #[test]
+fn a_link_or_a_fifo_in_the_generation_files_place_is_refused_never_followed() -> Result<()> {
+    let (dir, state) = open();
+    let db = dir.path().join("modhost.db");
+    let path = counter_path(&state);
+    drop(state);
+    // A file outside the root, which a host following the link would chmod and write.
+    let outside = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let precious = outside.path().join("precious");
+    std::fs::write(&precious, b"precious data").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(&precious, std::fs::Permissions::from_mode(0o644))
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    std::os::unix::fs::symlink(&precious, &path).unwrap_or_else(|e| panic!("{e}"));
+    let refused = State::open(&db).map(|_| ()).err().map(|e| e.to_string());
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.contains("it is a symbolic link, which modhost does not follow")),
+        "{refused:?}"
+    );
+    let kept = std::fs::metadata(&precious).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(kept.ok(), Some(0o644));
+    assert_eq!(
+        std::fs::read(&precious).ok().as_deref(),
+        Some(&b"precious data"[..])
+    );
+    // A FIFO is no counter either, and opening it waits for nothing.
+    std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let made = std::process::Command::new("mkfifo").arg(&path).status();
+    assert!(made.as_ref().is_ok_and(|s| s.success()), "{made:?}");
+    let refused = State::open(&db).map(|_| ()).err().map(|e| e.to_string());
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.contains("it is not a regular file")),
+        "{refused:?}"
+    );
+    Ok(())
+}
+
+#[test]
 fn a_running_host_follows_a_generation_file_deleted_or_replaced_under_it() -> Result<()> {
     let (dir, running) = open();
     let db = dir.path().join("modhost.db");
