@@ -14,10 +14,18 @@
  *     });
  *
  * Anything a handler or lifecycle function throws becomes the call's error, with its
- * stack (`TypeError: …` then `deeper@app.js:5:27`), instead of a trap. A handler returns a
- * string: anything else (`undefined` from a forgotten `return`, an object) fails the call
- * naming the handler. What the host refuses (SQL on a missing table, a full quota) is
- * thrown as a `HostError` the module may catch.
+ * stack (`TypeError: …` then `deeper@app.js:5:27`) and its `cause`, instead of a trap. A
+ * handler returns a string: anything else (`undefined` from a forgotten `return`, an
+ * object) fails the call naming the handler. What the host refuses (SQL on a missing
+ * table, a full quota) is thrown as a `HostError` the module may catch.
+ *
+ * Calls are synchronous: a handler or lifecycle function that is `async` (returns a
+ * Promise) fails the call, as modhost does not wait for it. There is no network (`fetch`
+ * throws) and no timer (`setTimeout` throws): a call ends when its function returns.
+ * Code at the top level of app.js runs once, when the component is built (componentize-js
+ * snapshots it): it may not call the host, and what it computes (`Date.now()`) is the
+ * build's. npm packages need a bundler: componentize-js reads app.js and what it imports
+ * by relative path only.
  *
  * @module modhost_sdk
  */
@@ -26,6 +34,25 @@ import { log as hostLog } from 'modhost:module/log@0.1.0';
 import * as hostKv from 'modhost:module/kv@0.1.0';
 import * as hostDb from 'modhost:module/db@0.1.0';
 import { fire as hostFire } from 'modhost:module/dispatch@0.1.0';
+
+/** What a module cannot do here, as the function it would call says when called. */
+function unavailable(name, why) {
+  return () => {
+    throw new TypeError(`${name}: ${why}`);
+  };
+}
+
+// componentize-js links neither (build.sh leaves WASI's HTTP out); unreplaced, `fetch`
+// traps without a word and a timer's callback silently never runs.
+globalThis.fetch = unavailable('fetch', 'modhost modules have no network');
+globalThis.setTimeout = unavailable(
+  'setTimeout',
+  'a modhost call ends when its function returns: a timer would never fire',
+);
+globalThis.setInterval = unavailable(
+  'setInterval',
+  'a modhost call ends when its function returns: a timer would never fire',
+);
 
 /** What the host refused: its message is the host's, naming the problem. */
 export class HostError extends Error {
@@ -98,19 +125,24 @@ function toSql(value, number) {
   const what = `db: parameter ?${number}`;
   if (value === null || value === undefined) return { tag: 'null' };
   if (typeof value === 'boolean') return { tag: 'integer', val: value ? 1n : 0n };
-  if (typeof value === 'bigint' || (typeof value === 'number' && Number.isInteger(value))) {
-    const integer = BigInt(value);
-    if (integer < S64_MIN || integer > S64_MAX) {
+  if (typeof value === 'bigint') {
+    if (value < S64_MIN || value > S64_MAX) {
       throw new RangeError(`${what} = ${value} does not fit SQLite's 64-bit integers`);
     }
-    return { tag: 'integer', val: integer };
+    return { tag: 'integer', val: value };
   }
-  if (typeof value === 'number') return { tag: 'real', val: value };
+  // A whole number JavaScript holds exactly is an integer; any other number, a real.
+  if (typeof value === 'number') {
+    return Number.isSafeInteger(value)
+      ? { tag: 'integer', val: BigInt(value) }
+      : { tag: 'real', val: value };
+  }
   if (typeof value === 'string') return { tag: 'text', val: value };
   if (value instanceof Uint8Array) return { tag: 'blob', val: value };
-  throw new TypeError(
-    `${what} is ${kind(value)}: bind null, a boolean, a number, a bigint, a string or a Uint8Array`,
-  );
+  const hint = Array.isArray(value)
+    ? 'pass the values as arguments of their own: db.execute(sql, a, b)'
+    : 'bind null, a boolean, a number, a bigint, a string or a Uint8Array';
+  throw new TypeError(`${what} is ${kind(value)}: ${hint}`);
 }
 
 /** A column's value as JavaScript has it: integers as numbers while exact, else bigints. */
@@ -155,15 +187,32 @@ export const db = {
   },
 };
 
-/** A log function for `level`: `(message, fields)`, fields rendered as text. */
+/** `value` as a log field shows it: text as it is, dates in ISO 8601, JSON otherwise. */
+function rendered(value) {
+  if (typeof value === 'string') return value;
+  if (value instanceof Date) return value.toISOString();
+  if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
+    return String(value);
+  }
+  try {
+    return JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
+  } catch {
+    return String(value);
+  }
+}
+
+/** A log function for `level`: `(message, fields)`, each field's value rendered as text. */
 function logAt(level) {
   return (message, fields = {}) => {
-    text(`log.${level}`, 'message', message);
-    const rendered = Object.entries(fields).map(([key, value]) => ({
-      key,
-      value: typeof value === 'string' ? value : String(value),
-    }));
-    hostLog(level, message, rendered);
+    const what = `log.${level}`;
+    text(what, 'message', message);
+    if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) {
+      throw new TypeError(
+        `${what}: \`fields\` must be an object of names to values, not ${kind(fields)}`,
+      );
+    }
+    const all = Object.entries(fields).map(([key, value]) => ({ key, value: rendered(value) }));
+    hostLog(level, message, all);
   };
 }
 
@@ -188,15 +237,23 @@ export function fire(hook, payload) {
   return host(() => hostFire(hook, payload));
 }
 
-/** The error result for `error`: its name and message, then the author's frames. */
+/** The error result for `error`: its name and message, the author's frames, and its
+ * causes the same way. */
 function failure(error) {
-  if (error instanceof HostError) return error.message;
-  if (!(error instanceof Error)) return String(error);
+  if (!(error instanceof Error)) {
+    return error !== null && typeof error === 'object' ? rendered(error) : String(error);
+  }
   // The bindings' frames and the SDK's own say nothing about the author's code.
   const frames = String(error.stack ?? '')
     .split('\n')
     .filter((frame) => frame && !frame.includes('initializer.js') && !frame.includes('modhost_sdk.js'));
-  return [`${error.name}: ${error.message}`, ...frames].join('\n');
+  const said = [`${error.name}: ${error.message}`, ...frames].join('\n');
+  return error.cause === undefined ? said : `${said}\nCaused by: ${failure(error.cause)}`;
+}
+
+/** Whether `value` is a Promise, or behaves as one. */
+function thenable(value) {
+  return value !== null && typeof value === 'object' && typeof value.then === 'function';
 }
 
 /** `call` with what it throws turned into the call's error, thrown as WIT's `err`. */
@@ -208,8 +265,12 @@ function guarded(call) {
   }
 }
 
+/** What a call must not be: `async`. */
+const SYNCHRONOUS = 'modhost does not wait for it: make it synchronous, without async/await';
+
 /** How a handler's wrong answer is said. */
 function notText(name, value) {
+  if (thenable(value)) return `handler \`${name}\` returned a Promise: ${SYNCHRONOUS}`;
   const hint = value === undefined ? 'did it forget `return`?' : 'JSON.stringify structured data';
   return `handler \`${name}\` returned ${kind(value)}: return a string (${hint})`;
 }
@@ -224,7 +285,11 @@ export function defineModule(spec = {}) {
   const handlers = spec.handlers ?? {};
   const step = (name) => (...args) => {
     const run = spec[name];
-    if (run !== undefined) guarded(() => run.apply(spec, args));
+    if (run === undefined) return;
+    const returned = guarded(() => run.apply(spec, args));
+    // What an async function does after its first `await` would happen after the call,
+    // and its failure would be lost: refused, so that the change is undone.
+    if (thenable(returned)) throw `${name}() returned a Promise: ${SYNCHRONOUS}`;
   };
   return {
     lifecycle: {

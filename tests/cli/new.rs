@@ -335,6 +335,14 @@ fn componentize_js() -> bool {
     found
 }
 
+/// An `upgrade` that is `async` when armed (through `hello_js.arm`), as an author may write
+/// a migration.
+const JS_UPGRADE: &str = "  upgrade(fromVersion) {
+    if (kv.get('async_upgrade') === 'yes') return (async () => kv.set('migrated', 'never'))();
+  },
+
+  // Named as module.xml";
+
 /// Handlers making the mistakes a new JavaScript author makes, added to the template's
 /// app.js, and one throwing from deeper in the author's code.
 const JS_HANDLERS: &str = r#"
@@ -344,14 +352,28 @@ const JS_HANDLERS: &str = r#"
 
     hello_js_mistake(hook, payload) {
       if (payload === 'object') return { a: 1 };
+      if (payload === 'fetch') fetch('https://example.com/');
+      if (payload === 'cause') throw new Error('outer', { cause: new RangeError('inner') });
+      if (payload === 'thrown') throw { code: 7, why: 'an object' };
       if (payload === 'kv') kv.set('k', 5);
       if (payload === 'db') db.execute('INSERT INTO hello_js_greetings (who) VALUES (?1)', 2n ** 64n);
       if (payload === 'host') db.execute('INSERT INTO nosuch VALUES (1)');
       payload += '; and forgot to return it';
     },
 
+    async hello_js_later(hook, payload) {
+      throw new Error('after an await, which modhost would never see');
+    },
+
+    hello_js_arm(hook, payload) {
+      kv.set('async_upgrade', payload);
+      return payload;
+    },
+
     hello_js_caught(hook, payload) {
       const seen = [];
+      log.info('fields', { when: new Date(0), list: [1, 2], big: 2n ** 70n });
+      seen.push(JSON.stringify(db.query('SELECT ?1 AS r, ?2 AS i', 1e20, 2 ** 40)));
       try {
         kv.set(5, 'v');
       } catch (error) {
@@ -386,17 +408,22 @@ fn a_javascript_module_installs_runs_upgrades_and_fails_with_its_stack() {
     let root = root();
     let dir = new(&root, "hello_js", "js");
     let app = std::fs::read_to_string(dir.join("app.js")).unwrap_or_default();
-    let app = app.replace("\n  },\n});\n", JS_HANDLERS).replace(
-        "import { defineModule,",
-        "import { HostError, defineModule,",
-    );
+    let app = app
+        .replace("\n  },\n});\n", JS_HANDLERS)
+        .replace("  // Named as module.xml", JS_UPGRADE)
+        .replace(
+            "import { defineModule,",
+            "import { HostError, defineModule,",
+        );
     assert!(std::fs::write(dir.join("app.js"), app).is_ok());
     let xml = std::fs::read_to_string(dir.join("module.xml")).unwrap_or_default();
     let xml = xml.replace(
         "</methods>",
         "\t<hello_js.boom>hello_js_boom</hello_js.boom>\n\t\
          <hello_js.mistake>hello_js_mistake</hello_js.mistake>\n\t\
-         <hello_js.caught>hello_js_caught</hello_js.caught>\n\t</methods>",
+         <hello_js.caught>hello_js_caught</hello_js.caught>\n\t\
+         <hello_js.later>hello_js_later</hello_js.later>\n\t\
+         <hello_js.arm>hello_js_arm</hello_js.arm>\n\t</methods>",
     );
     assert!(std::fs::write(dir.join("module.xml"), &xml).is_ok());
     build(&dir, &[]);
@@ -444,7 +471,13 @@ fn a_javascript_module_installs_runs_upgrades_and_fails_with_its_stack() {
             "db",
             "RangeError: db: parameter ?1 = 18446744073709551616 does not fit SQLite's 64-bit integers",
         ),
-        ("host", "no such table: nosuch"),
+        (
+            "host",
+            "HostError: no such table: nosuch\nhello_js_mistake@app.js:",
+        ),
+        ("fetch", "TypeError: fetch: modhost modules have no network"),
+        ("cause", "Error: outer\nhello_js_mistake@app.js:"),
+        ("thrown", "{\"code\":7,\"why\":\"an object\"}"),
     ] {
         let (kind, error) = call("mistake", payload);
         assert_eq!(kind, "failed", "{payload}: {error}");
@@ -453,23 +486,55 @@ fn a_javascript_module_installs_runs_upgrades_and_fails_with_its_stack() {
             "{payload}: {error}"
         );
     }
+    let (_, error) = call("mistake", "cause");
+    assert!(
+        error.contains("\nCaused by: RangeError: inner\n"),
+        "{error}"
+    );
+    // An async handler is refused: modhost would never see what it does after an await.
+    let (kind, error) = call("later", "x");
+    assert_eq!(kind, "failed", "{error}");
+    assert!(
+        error.contains(
+            "handler `hello_js_later` returned a Promise: modhost does not wait for it: make it \
+             synchronous, without async/await"
+        ),
+        "{error}"
+    );
     // Caught, they are ordinary exceptions; rows come back as objects.
     let calls = root
         .ok(&["hook", "hello_js.caught", "--payload", "x", "--json"])
         .json();
     assert_eq!(
         calls[0]["output"],
-        "TypeError: kv.set: `key` must be a string, not a number\n\
+        "[{\"r\":100000000000000000000,\"i\":1099511627776}]\n\
+         TypeError: kv.set: `key` must be a string, not a number\n\
          true: no such table: nosuch\n\
          [{\"id\":1,\"who\":\"world\"}]",
         "{calls}"
     );
 
-    // An upgrade keeps the store and the rows.
+    // An async migration is refused, and the upgrade undone; a synchronous one keeps the
+    // store and the rows.
     let xml = xml.replace("<version>0.1.0</version>", "<version>0.2.0</version>");
     assert!(std::fs::write(dir.join("module.xml"), xml).is_ok());
     root.ok(&["pack", arg(&dir), "--out", arg(&dir)]);
-    root.ok(&["upgrade", arg(&dir.join("hello_js-0.2.0.tgz"))]);
+    let v2 = dir.join("hello_js-0.2.0.tgz");
+    root.ok(&["hook", "hello_js.arm", "--payload", "yes"]);
+    let refused = root.fails(&["upgrade", arg(&v2)]);
+    assert!(
+        refused
+            .stderr
+            .contains("upgrade() returned a Promise: modhost does not wait for it"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        root.ok(&["info", "--json", "hello_js"]).json()["version"],
+        "0.1.0"
+    );
+    root.ok(&["hook", "hello_js.arm", "--payload", "no"]);
+    root.ok(&["upgrade", arg(&v2)]);
     let info = root.ok(&["info", "--json", "hello_js"]).json();
     assert_eq!(info["version"], "0.2.0", "{info}");
     assert_eq!(

@@ -81,6 +81,15 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
             dir.display()
         )]));
     }
+    // node looks for no packages inside a directory named node_modules: componentize-js
+    // would not start there.
+    if lang == Lang::Js && dir.file_name().is_some_and(|last| last == "node_modules") {
+        return Err(Error::Refused(vec![format!(
+            "`{}`: a JavaScript module cannot be built in a directory named node_modules \
+             (node looks for no packages there); choose another with --dir",
+            dir.display()
+        )]));
+    }
     let package = package_name(name);
     let fill = |template: &str| {
         template
@@ -305,8 +314,13 @@ mod tests {
         })?;
         new_module(&made, "made", Lang::Rust)?;
 
-        let js = parent.path().join("node_modules");
         let lang: Lang = "js".parse().map_err(|e| Error::Refused(vec![e]))?;
+        let refused = new_module(&parent.path().join("node_modules"), "node_modules", lang);
+        assert!(
+            refused.is_err_and(|e| e.to_string().contains("choose another with --dir")),
+            "node_modules is no directory to build in"
+        );
+        let js = parent.path().join("nm");
         let files = new_module(&js, "node_modules", lang)?;
         assert_eq!(files.len(), 6);
         let app = std::fs::read_to_string(js.join("app.js")).unwrap_or_default();

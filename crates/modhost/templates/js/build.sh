@@ -13,6 +13,8 @@ if [ "$(componentize-js --version 2>/dev/null)" != "$version" ]; then
     fi
     componentize_js=node_modules/.bin/componentize-js
 fi
+# A syntax error, said by node with app.js's line (componentize-js would not say where).
+node --check app.js
 "$componentize_js" --wit wit --world-name module --disable http fetch-event \
     --out module.wasm app.js
 "${MODHOST:-modhost}" pack .
