@@ -76,8 +76,8 @@ pub enum RepoCommand {
         #[arg(long, default_value_t = serve::DEFAULT_MAX_CONNECTIONS,
               value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
         max_connections: usize,
-        /// Seconds a client has to send its request, and may stall its answer by not
-        /// reading it.
+        /// Seconds a client has to send its request; an answer it stops reading is
+        /// given six times as long to move again.
         #[arg(long, default_value_t = serve::DEFAULT_TIMEOUT.as_secs(),
               value_parser = clap::value_parser!(u64).range(1..))]
         timeout_secs: u64,

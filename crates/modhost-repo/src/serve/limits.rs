@@ -1,8 +1,10 @@
 //! How long a connection may take. One deadline from accept covers the TLS handshake and
 //! the first request, however the client trickles it; each next request on a kept-alive
 //! connection gets as long again from the end of the previous answer. While an answer is
-//! under way, it must move at least once in as long: a client that stops reading it (or
-//! grants an HTTP/2 stream no window) is dropped, one that reads slowly is not.
+//! under way, it must move at least once in [`STALL_FACTOR`] times as long (a minute at
+//! the default ten seconds, as nginx's `send_timeout`): a client that stops reading it (or
+//! grants an HTTP/2 stream no window) is dropped, one that reads slowly is not — nor one
+//! that reads in bursts, as `curl --limit-rate` does, pausing for seconds between them.
 //!
 //! Only answers' bodies count as moving: what the connection writes of its own (HTTP/2
 //! PING and SETTINGS acknowledgements, which a client can ask for at will) does not, so a
@@ -24,6 +26,11 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+/// How many timeouts an answer under way may stand still: what the client does with an
+/// answer (reads it in bursts, pauses to write it out) is its own affair for that long,
+/// while a request must still arrive within one timeout.
+pub(super) const STALL_FACTOR: u32 = 6;
 
 /// What a connection's requests are doing, shared by its stream ([`Limited`]) and its
 /// answers ([`super::access::Exchange`]).
@@ -83,15 +90,31 @@ impl Activity {
     }
 
     /// When a connection that waits for the client to send something, and last wrote some
-    /// answer's body at `wrote`, is cut: the whole next request is due a timeout after the connection went
-    /// idle; while answers are under way, one of them must move within each timeout.
+    /// answer's body at `wrote`, is cut: the whole next request is due a timeout after the
+    /// connection went idle; while answers are under way, one of them must move within
+    /// each [`Activity::stall`].
     fn read_due(&self, wrote: Instant) -> Instant {
-        let since = if self.in_flight.load(Ordering::Acquire) == 0 {
-            self.at(&self.idle_since)
-        } else {
+        let since = if self.answering() {
             self.at(&self.moved)
+        } else {
+            self.at(&self.idle_since)
         };
-        since.max(wrote) + self.timeout
+        since.max(wrote) + self.stall()
+    }
+
+    /// Whether some request's answer is under way.
+    fn answering(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) > 0
+    }
+
+    /// How long the connection may stand still: [`STALL_FACTOR`] timeouts while an answer
+    /// is under way, else one.
+    fn stall(&self) -> Duration {
+        if self.answering() {
+            self.timeout * STALL_FACTOR
+        } else {
+            self.timeout
+        }
     }
 }
 
@@ -136,7 +159,7 @@ impl<T> Limited<T> {
         let read = self.reading.then(|| self.activity.read_due(self.wrote));
         let write = self
             .write_stalled_since
-            .map(|since| since + self.activity.timeout);
+            .map(|since| since + self.activity.stall());
         let Some(due) = read.into_iter().chain(write).min() else {
             return Ok(());
         };

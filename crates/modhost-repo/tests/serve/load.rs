@@ -277,3 +277,35 @@ fn a_client_reading_slowly_but_steadily_is_never_dropped() {
         .map(str::to_owned);
     assert_eq!(ended, None, "the server gave up on a reading client");
 }
+
+#[test]
+fn a_client_reading_in_bursts_with_pauses_longer_than_the_timeout_is_not_dropped() {
+    let tls = Tls::new();
+    let repo = repository(Vec::new());
+    write(
+        &repo.path().join("public/packages/bursty.tgz"),
+        &vec![7; 32 << 20],
+    );
+    let addr = tls.serve(repo.path(), 4, Duration::from_secs(1));
+    let mut reader = tls.connect(addr);
+    let sent = reader
+        .write_all(b"GET /packages/bursty.tgz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .and_then(|()| reader.flush());
+    assert!(sent.is_ok(), "{sent:?}");
+    // As `curl --limit-rate` reads: a burst, then a pause of more than the timeout (but
+    // less than an answer may stand still), again and again.
+    let mut chunk = vec![0; 256 * 1024];
+    for burst in 0..3 {
+        let read = reader.read_exact(&mut chunk);
+        assert!(read.is_ok(), "burst {burst}: {read:?}");
+        std::thread::sleep(Duration::from_millis(2500));
+    }
+    let ended = logged()
+        .lines()
+        .find(|line| line.contains("path=/packages/bursty.tgz"))
+        .map(str::to_owned);
+    assert_eq!(
+        ended, None,
+        "the server gave up on a client reading in bursts"
+    );
+}
