@@ -98,7 +98,7 @@ impl Location {
                      would be sent to the server and shown",
                 ));
             }
-            return Ok(Location::Url(reference.to_owned()));
+            return valid(reference).map_err(|why| refused(&why));
         }
         if reference.to_ascii_lowercase().starts_with("http://") {
             return Err(Error::PlainHttp(without_credentials(reference)));
@@ -140,7 +140,7 @@ impl Location {
                         part => segments.push(part),
                     }
                 }
-                Ok(Location::Url(format!("{origin}/{}", segments.join("/"))))
+                valid(&format!("{origin}/{}", segments.join("/"))).map_err(|why| refused(&why))
             }
             Location::Path(path) => {
                 let mut resolved = path.parent().map(PathBuf::from).unwrap_or_default();
@@ -189,6 +189,14 @@ impl Location {
             Location::Path(path) => path.file_name().map(|n| n.to_string_lossy().into_owned()),
         }
     }
+}
+
+/// `url` as a URL a request can be made for, with what a request cannot carry (a space)
+/// percent-encoded; why not, when it is none (no host, a malformed address or port).
+fn valid(url: &str) -> std::result::Result<Location, String> {
+    url::Url::parse(url)
+        .map(|parsed| Location::Url(parsed.into()))
+        .map_err(|e| format!("it is not a valid URL ({e})"))
 }
 
 /// The longest location taken: longer than what servers and CDNs accept in a request
@@ -309,6 +317,37 @@ mod tests {
             );
             assert!(message.len() < 300, "{} bytes", message.len());
         }
+    }
+
+    #[test]
+    fn a_location_no_request_can_be_made_for_is_refused_and_a_space_encoded() {
+        let doc = url("https://h.example/joomla/pb.xml");
+        for (reference, why) in [
+            ("https://", "it is not a valid URL (empty host)"),
+            (
+                "https://[::1/p.tgz",
+                "it is not a valid URL (invalid IPv6 address)",
+            ),
+            (
+                "https://h.example:99999/p.tgz",
+                "it is not a valid URL (invalid port number)",
+            ),
+        ] {
+            let refused = doc.resolve(reference).map_err(|e| e.to_string());
+            assert!(
+                refused.as_ref().is_err_and(|e| e.ends_with(why)),
+                "{reference}: {refused:?}"
+            );
+        }
+        assert_eq!(
+            doc.resolve("https://h.example/packages/phone book.tgz")
+                .ok(),
+            Some(url("https://h.example/packages/phone%20book.tgz"))
+        );
+        assert_eq!(
+            doc.resolve("../packages/phone book.tgz").ok(),
+            Some(url("https://h.example/packages/phone%20book.tgz"))
+        );
     }
 
     #[test]
