@@ -521,10 +521,10 @@ impl Body {
 /// Reads the local file `path` as [`Client::fetch`] reads a URL: at most `max` bytes and
 /// one more.
 fn read_local(path: &Path, max: u64) -> Result<Body> {
-    use fs_err::os::unix::fs::OpenOptionsExt as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     // Opened without waiting, so that a FIFO put where a file was expected cannot hang
-    // the client; only a regular file is read.
-    let file = fs_err::OpenOptions::new()
+    // the client; only a regular file is read. (The error names the path once, below.)
+    let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)

@@ -21,9 +21,11 @@ pub(crate) fn target<B>(from: &str, response: &Response<B>) -> Result<Option<Str
     let location = response
         .headers()
         .get("location")
-        .ok_or_else(|| format!("HTTP status {status} without a Location to follow"))?
-        .to_str()
-        .map_err(|_| format!("HTTP status {status} with a Location that is not plain text"))?
+        .ok_or_else(|| format!("HTTP status {status} without a Location to follow"))?;
+    // Servers send UTF-8 where only ASCII belongs, as browsers and curl take it: joined
+    // below, it is percent-encoded. Other bytes are no text at all.
+    let location = std::str::from_utf8(location.as_bytes())
+        .map_err(|_| format!("HTTP status {status} with a Location that is not UTF-8 text"))?
         .trim();
     if location.len() > MAX_LOCATION {
         return Err(format!(
