@@ -25,6 +25,9 @@ pub struct Packed {
     pub package: PathBuf,
     /// The component the package holds, as built.
     pub component: PathBuf,
+    /// The application APIs it imports (`<capabilities><import>`), which only an embedding
+    /// application gives: the plain `modhost` command refuses it.
+    pub imports_application: Vec<String>,
 }
 
 /// The directories under `dir` that hold a `Cargo.toml` and a `module.xml`, sorted.
@@ -96,11 +99,20 @@ pub fn build_modules(
         let manifest = modhost_package::pack(&dir.join("module.xml"), &wasm, &staging)?;
         let package = out.join(format!("{}-{}.tgz", manifest.rawname, manifest.version));
         fs_err::rename(&staging, &package)?;
+        let imports_application = manifest
+            .capabilities
+            .iter()
+            .filter_map(|c| match c {
+                modhost_manifest::Capability::Import { package } => Some(package.clone()),
+                modhost_manifest::Capability::Directory { .. } => None,
+            })
+            .collect();
         packed.push(Packed {
             rawname: manifest.rawname,
             version: manifest.version.to_string(),
             package,
             component: wasm,
+            imports_application,
         });
     }
     Ok(packed)

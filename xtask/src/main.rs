@@ -89,6 +89,17 @@ fn demo(workspace: &Path) -> Result<()> {
     // so the demo shows an upgrade and its data migration.
     let mut oldest: Vec<&xtask::Packed> = Vec::new();
     for module in &packed {
+        // What imports an application's own API is for an embedding application to
+        // install (the pbx example does): this command gives no such API.
+        if !module.imports_application.is_empty() {
+            println!(
+                "(leaving out {}: it imports {}, which an embedding application gives — \
+                 `cargo run -p modhost --example pbx -- target/modules` runs it)",
+                module.rawname,
+                module.imports_application.join(", ")
+            );
+            continue;
+        }
         if !oldest.iter().any(|o| o.rawname == module.rawname) {
             oldest.push(module);
         }
