@@ -146,11 +146,16 @@ fn release(
     let mut digests = Digests::default();
     for algorithm in ["sha256", "sha384", "sha512"] {
         // An empty element is no checksum, as an absent one: the update is unverifiable.
-        if let Some(value) = update
-            .child(algorithm)
+        let mut values = update
+            .children_named(algorithm)
             .map(Element::trimmed_text)
-            .filter(|v| !v.is_empty())
-        {
+            .filter(|v| !v.is_empty());
+        if let Some(value) = values.next() {
+            // Two different checksums for one download: which one the publisher meant
+            // is unknowable, so neither is taken on trust.
+            if values.any(|other| !other.eq_ignore_ascii_case(value)) {
+                return Err(format!("it names two different <{algorithm}> checksums"));
+            }
             digests.set(algorithm, value)?;
         }
     }
@@ -498,6 +503,28 @@ mod tests {
             found
                 .as_ref()
                 .is_ok_and(|(offered, _)| offered.len() == 1 && offered[0].digests.is_empty()),
+            "{found:?}"
+        );
+        // Two different checksums for one download: set aside, naming them; the same one
+        // written twice is one checksum.
+        let sum = format!("<sha256>{}</sha256>", "a".repeat(64));
+        let twice = update("6.0.0", "stable", ANY).replace(&sum, &format!("{sum}{sum}"));
+        let conflicting = update("7.0.0", "stable", ANY)
+            .replace(&sum, &format!("{sum}<sha256>{}</sha256>", "b".repeat(64)));
+        let found = parse(
+            format!("<updates>{twice}{conflicting}</updates>").as_bytes(),
+            &doc,
+            None,
+            &target(Stability::Stable),
+        );
+        assert!(
+            found
+                .as_ref()
+                .is_ok_and(|(offered, aside)| offered.len() == 1
+                    && offered[0].version == "6.0.0"
+                    && aside.len() == 1
+                    && aside[0].version == "7.0.0"
+                    && aside[0].reason.contains("two different <sha256> checksums")),
             "{found:?}"
         );
         // Bad entries only: the feed is broken, not empty, and says why.

@@ -1,0 +1,100 @@
+//! The client against servers that misbehave in ways a message must explain.
+
+use super::*;
+
+/// The error of fetching a document from `url` with a client patient for 300 ms.
+fn fetch_error(url: String) -> String {
+    let client = Client::new(None, Duration::from_millis(300)).unwrap_or_else(|e| panic!("{e}"));
+    match client.fetch_document(&Location::Url(url), 1024) {
+        Err(Error::Fetch { message, .. }) => message,
+        other => panic!("expected a fetch error, got {other:?}"),
+    }
+}
+
+fn listener() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(1);
+    (listener, format!("https://127.0.0.1:{port}/index.json"))
+}
+
+#[test]
+fn a_download_key_goes_in_the_query_never_after_a_fragment() {
+    let key = Some("email=a%40b&key=k");
+    for (url, sent) in [
+        ("https://h/p.tgz", "https://h/p.tgz?email=a%40b&key=k"),
+        (
+            "https://h/p.tgz?v=2",
+            "https://h/p.tgz?v=2&email=a%40b&key=k",
+        ),
+        ("https://h/p.tgz#frag", "https://h/p.tgz?email=a%40b&key=k"),
+        (
+            "https://h/p.tgz?v=2#f?x",
+            "https://h/p.tgz?v=2&email=a%40b&key=k",
+        ),
+    ] {
+        assert_eq!(with_query(url, key), sent, "{url}");
+    }
+    assert_eq!(with_query("https://h/p.tgz#frag", None), "https://h/p.tgz");
+}
+
+#[test]
+fn a_timeout_names_the_wait_and_the_setting_that_sets_it() {
+    let (listener, url) = listener();
+    // Accepts and never answers.
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().collect();
+        drop(held);
+    });
+    let message = fetch_error(url);
+    assert_eq!(
+        message,
+        "timed out: no complete answer within 0.3 s ([updates] timeout_secs)"
+    );
+}
+
+#[test]
+fn an_unknown_issuer_points_at_the_ca_settings() {
+    let (listener, url) = listener();
+    let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .and_then(|params| params.self_signed(&key))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let private = rustls_pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .and_then(|b| {
+        b.with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], private.into())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let config = std::sync::Arc::new(config);
+    // Shows its self-signed certificate to the one client that connects.
+    std::thread::spawn(move || {
+        if let Some(Ok(mut stream)) = listener.incoming().next()
+            && let Ok(mut tls) = rustls::ServerConnection::new(config)
+        {
+            let _ = tls.complete_io(&mut stream);
+        }
+    });
+    let message = fetch_error(url);
+    assert!(
+        message.starts_with("the server's certificate is issued by no CA modhost trusts")
+            && message.ends_with(&format!("; {}", crate::PRIVATE_CA)),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_host_no_certificate_can_name_is_said_so() {
+    // 2130706433 is 127.0.0.1 as one number: it connects, and no certificate names it.
+    let (listener, url) = listener();
+    let url = url.replace("127.0.0.1", "2130706433");
+    std::thread::spawn(move || drop(listener.incoming().next()));
+    assert_eq!(
+        fetch_error(url),
+        "the host is not a name a certificate can be for: write a DNS name or a dotted IP \
+         address"
+    );
+}
