@@ -249,6 +249,44 @@ fn reading_commands_never_create_a_root_and_scan_and_manifest_need_none() {
 }
 
 #[test]
+fn changing_an_installed_module_needs_a_root_and_makes_none() {
+    let root = root();
+    let changes: [&[&str]; 7] = [
+        &["uninstall", "core"],
+        &["delete", "core"],
+        &["enable", "core"],
+        &["disable", "core"],
+        &["rollback", "core"],
+        &["grant", "core"],
+        &["revoke", "core"],
+    ];
+    for args in changes {
+        let run = root.fails(args);
+        assert!(
+            run.stderr.contains("no modhost root at"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!root.path().exists(), "{args:?} created the root");
+    }
+    // `recover` makes a root where there is none, and says so: a mistyped `--root` must
+    // not read as a healthy root.
+    let run = root.ok(&["recover"]);
+    assert!(
+        run.stderr.contains("note: there was no root at")
+            && run.stderr.contains("made an empty one"),
+        "{}",
+        run.stderr
+    );
+    let again = root.ok(&["recover"]);
+    assert!(
+        !again.stderr.contains("there was no root"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
 fn two_different_packages_of_one_version_in_a_directory_are_named_not_picked_by_chance() {
     let root = root();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

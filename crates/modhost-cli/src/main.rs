@@ -130,8 +130,8 @@ impl Context {
         self.configure(Host::open(&self.root)?)
     }
 
-    /// Opens the root for a command that only reads it: a root that does not exist is an
-    /// error, not created.
+    /// Opens the root for a command that reads it or changes a module already there: a
+    /// root that does not exist is an error, not created.
     /// The default root, not made yet, reads as one with nothing installed: a first
     /// `modhost list` on a fresh machine is not an error.
     pub fn open_existing(&self) -> Result<Host> {

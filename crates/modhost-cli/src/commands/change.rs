@@ -114,13 +114,13 @@ pub fn local(ctx: &Context, args: LocalArgs, op: LocalOp) -> Result<()> {
 
 /// `uninstall`, `delete`, `enable`, `disable`, `rollback`.
 pub fn module(ctx: &Context, args: ModuleArgs, op: ModuleOp) -> Result<()> {
-    let host = ctx.open()?;
+    let host = ctx.open_existing()?;
     print(ctx, &host, &[op(&host, &args.rawname, args.force)?])
 }
 
 /// `disable NAME`; `--force` runs none of the module's code.
 pub fn disable(ctx: &Context, args: DisableArgs) -> Result<()> {
-    let host = ctx.open()?;
+    let host = ctx.open_existing()?;
     let options = modhost::DisableOptions {
         force: args.force,
         skip_code: args.force,
@@ -130,7 +130,7 @@ pub fn disable(ctx: &Context, args: DisableArgs) -> Result<()> {
 
 /// `enable A B…`: all of them or none.
 pub fn enable(ctx: &Context, args: EnableArgs) -> Result<()> {
-    let host = ctx.open()?;
+    let host = ctx.open_existing()?;
     print(ctx, &host, &host.enable_all(&args.rawnames, args.force)?)
 }
 

@@ -183,7 +183,7 @@ pub fn reversedepends(ctx: &Context, args: Rawname) -> Result<()> {
 }
 
 pub fn grant(ctx: &Context, args: Rawname) -> Result<()> {
-    let granted = ctx.open()?.grant(&args.rawname)?;
+    let granted = ctx.open_existing()?.grant(&args.rawname)?;
     ctx.out.result(&granted, || {
         format!(
             "granted {} capabilities to {}\n",
@@ -194,7 +194,7 @@ pub fn grant(ctx: &Context, args: Rawname) -> Result<()> {
 }
 
 pub fn revoke(ctx: &Context, args: Rawname) -> Result<()> {
-    ctx.open()?.revoke(&args.rawname)?;
+    ctx.open_existing()?.revoke(&args.rawname)?;
     let document = serde_json::json!({ "rawname": args.rawname, "revoked": true });
     ctx.out.result(&document, || {
         format!("revoked every grant of {}\n", escape(&args.rawname))

@@ -4,7 +4,16 @@ use crate::Context;
 use crate::escape::escape;
 
 pub fn run(ctx: &Context) -> Result<()> {
+    // Said when there was no root: a mistyped `--root` must not read as a healthy root.
+    let made = !ctx.root().exists();
     let recovery = ctx.open()?.recover()?;
+    if made {
+        // On stderr: the JSON stays the recovery report.
+        eprintln!(
+            "note: there was no root at `{}`: made an empty one",
+            escape(&ctx.root().display().to_string())
+        );
+    }
     ctx.out.result(&recovery, || {
         if recovery.is_empty() {
             "nothing to recover\n".to_owned()
