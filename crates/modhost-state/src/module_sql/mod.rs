@@ -74,7 +74,9 @@ const MAX_VALUE: i32 = 16 * 1024 * 1024;
 const MAX_SQL: i32 = 1024 * 1024;
 
 /// How many SQLite VM steps pass between two looks at the deadline and the cancellation.
-const PROGRESS_STEPS: i32 = 10_000;
+/// One step may cost tens of milliseconds (a `randomblob` of `MAX_VALUE` bytes), so the
+/// look comes often: a deadline at 10,000 steps was overrun by a minute and a half.
+const PROGRESS_STEPS: i32 = 100;
 
 /// The SQL functions a module may call: SQLite's core scalar, aggregate, window, date
 /// and JSON functions that see nothing but their arguments. Everything else is refused,

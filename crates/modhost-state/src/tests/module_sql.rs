@@ -281,6 +281,25 @@ fn a_runaway_statement_is_stopped_at_the_deadline() -> Result<()> {
         Err("the statement ran past the call's deadline".to_owned())
     );
     assert!(started.elapsed() < Duration::from_secs(5));
+    // A statement each of whose rows is costly is stopped within a few rows of it.
+    let costly = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 100000) \
+                  SELECT count(randomblob(16000000)) FROM n";
+    let started = Instant::now();
+    let stopped = txn.module_query(
+        "m",
+        costly,
+        &[],
+        Instant::now() + Duration::from_millis(100),
+    );
+    assert_eq!(
+        stopped,
+        Err("the statement ran past the call's deadline".to_owned())
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     let still_works = txn.module_query("m", "SELECT count(*) FROM book", &[], later());
     assert_eq!(
         still_works.map(|r| r.rows),
