@@ -404,6 +404,27 @@ fn a_log_flood_is_bounded() {
 }
 
 #[test]
+fn a_module_firing_its_own_handler_again_and_again_logs_no_more_than_one_call_may() {
+    let root = pbx(true);
+    let run = root.ok(&["hook", "refire", "--payload", "4:chatter:600"]);
+    let logged = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("chatter i="))
+        .count();
+    assert_eq!(logged, 1000, "the dispatch's calls share one log budget");
+    assert!(
+        run.stderr
+            .contains("log records over the limit of 1000 were dropped"),
+        "{}",
+        &run.stderr[run.stderr.len().saturating_sub(400)..]
+    );
+    // A dispatch of its own starts a budget of its own.
+    let again = root.ok(&["hook", "chatter", "--payload", "10"]);
+    assert_eq!(again.stderr.matches("chatter i=").count(), 10);
+}
+
+#[test]
 fn a_module_firing_a_hook_that_calls_back_into_it_stops_at_the_depth_limit() {
     let root = pbx(true);
     let calls = hook(&root, "loopback", "0");

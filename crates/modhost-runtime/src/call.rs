@@ -83,6 +83,9 @@ pub struct CallContext<'a> {
     pub data: Option<crate::CallData>,
     /// Cancels the call from another thread.
     pub cancel: Option<crate::Cancel>,
+    /// What each module logged in the dispatch this call belongs to; `None` starts a count
+    /// of its own.
+    pub logs: Option<Arc<crate::LogLedger>>,
 }
 
 impl Runtime {
@@ -142,6 +145,7 @@ impl Runtime {
             disk_quota,
             data,
             cancel,
+            logs,
         } = context;
         if let Err(e) = limits.check() {
             return (Err(e), session);
@@ -170,7 +174,7 @@ impl Runtime {
         let _turn = state.budget.begin(disk_quota);
         state.context = data;
         state.cancel = cancel;
-        state.log_records = 0;
+        state.logs = logs.unwrap_or_default();
         state.log_dropped = 0;
         // Checked at every tick (and at once when a call is cancelled) by the store's
         // epoch callback, which stops the call at its deadline or its cancellation.

@@ -25,6 +25,8 @@ pub struct FireRequest<'a> {
     pub data: Option<crate::CallData>,
     /// The dispatch's cancellation, which stops the handlers too.
     pub cancel: Option<crate::Cancel>,
+    /// What each module logged in the dispatch so far, which the handlers count on.
+    pub logs: std::sync::Arc<crate::LogLedger>,
 }
 
 /// Each fired handler's module and result, in the order they ran.

@@ -20,7 +20,8 @@ pub struct Sandbox {
     pub(crate) rawname: String,
     /// Lent to the handlers this call fires while `fire` runs; otherwise always here.
     pub(crate) session: Option<Session>,
-    pub(crate) log_records: usize,
+    /// What each module logged in the call's dispatch, fired hooks included.
+    pub(crate) logs: std::sync::Arc<crate::LogLedger>,
     pub(crate) log_dropped: usize,
     /// When the call's time is up; database statements and fired hooks stop then too.
     pub(crate) deadline: Instant,
@@ -74,11 +75,10 @@ impl log::Host for Sandbox {
         message: String,
         fields: Vec<types::Field>,
     ) -> wasmtime::Result<()> {
-        if self.log_records >= self.limits.max_log_records {
+        if !self.logs.admit(&self.rawname, self.limits.max_log_records) {
             self.log_dropped += 1;
             return Ok(());
         }
-        self.log_records += 1;
         let message = one_line(&truncate(message, self.limits.max_log_message)).into_owned();
         let fields = fields
             .iter()
@@ -218,6 +218,7 @@ impl dispatch::Host for Sandbox {
             memory_left: self.limiter.left(),
             data: self.context.clone(),
             cancel: self.cancel.clone(),
+            logs: std::sync::Arc::clone(&self.logs),
         };
         let (outcomes, session) = fire.fire(request, session);
         self.session = Some(session);

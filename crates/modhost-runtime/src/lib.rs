@@ -34,6 +34,7 @@
 //!     disk_quota: DiskQuota::default(),
 //!     data: None,
 //!     cancel: None,
+//!     logs: None,
 //! };
 //! // The session comes back whatever happened: the caller decides whether to commit.
 //! let (result, session) = runtime.call(&component, context, &Call::Install);
@@ -59,6 +60,7 @@ mod host;
 mod imports;
 mod limiter;
 mod limits;
+mod log_ledger;
 mod metered_fs;
 mod output;
 mod sandbox;
@@ -76,6 +78,7 @@ pub use fire::{Fire, FireRequest, Fired};
 pub use host::Sandbox;
 pub use imports::{Interface, TopLevel, component_imports, top_level};
 pub use limits::{Limits, POOL_MEMORY};
+pub use log_ledger::LogLedger;
 pub use runtime::Runtime;
 pub use sandbox::{GUEST_DATA_DIR, Mount};
 pub use version::SUPPORTED_API_VERSIONS;

@@ -89,7 +89,7 @@ impl Runtime {
             limits,
             rawname: rawname.to_owned(),
             session: None,
-            log_records: 0,
+            logs: std::sync::Arc::default(),
             log_dropped: 0,
             deadline: Instant::now(),
             fire: None,

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use modhost_manifest::Manifest;
 use modhost_runtime::{
-    Call, CallContext, DiskQuota, Fire, FireRequest, Fired, Limits, LoadedComponent, Mount,
-    Runtime, Warm,
+    Call, CallContext, DiskQuota, Fire, FireRequest, Fired, Limits, LoadedComponent, LogLedger,
+    Mount, Runtime, Warm,
 };
 use modhost_state::{ModuleRecord, Session, State};
 
@@ -41,6 +41,8 @@ struct Scope<'a> {
     /// What the firing call's memory cap leaves, for a fired hook's handlers.
     memory_left: Option<usize>,
     options: &'a DispatchOptions,
+    /// What each module logged in the dispatch, for a fired hook's handlers.
+    logs: Option<Arc<LogLedger>>,
 }
 
 /// An installed, running module as dispatch sees it.
@@ -261,6 +263,7 @@ impl Dispatcher {
             deadline: None,
             memory_left: None,
             options,
+            logs: None,
         };
         let result = self.run(point, &handlers, payload, &mut session, &scope);
         session.commit()?;
@@ -303,6 +306,7 @@ impl Dispatcher {
                 deadline: Some(scope.deadline.map_or(own, |outer| outer.min(own))),
                 memory_left: scope.memory_left,
                 options: scope.options,
+                logs: scope.logs.clone(),
             };
             let called = self.call(point, handler, &input, session, scope);
             *left = left.saturating_sub(started.elapsed());
@@ -481,6 +485,7 @@ impl Dispatcher {
             disk_quota: self.disk_quota(&entry.record.rawname),
             data: scope.options.data.clone(),
             cancel: scope.options.cancel.clone(),
+            logs: scope.logs.clone(),
         };
         let call = Call::Hook {
             handler: &handler.name,
@@ -530,6 +535,7 @@ impl Fire for Dispatcher {
             deadline: Some(request.deadline),
             memory_left: Some(request.memory_left),
             options: &options,
+            logs: Some(request.logs),
         };
         let dispatch = self.run(&point, &handlers, request.payload, &mut session, &scope);
         let outcomes = dispatch

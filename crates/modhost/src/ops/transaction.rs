@@ -153,6 +153,7 @@ impl<'h> Transaction<'h> {
             disk_quota: dispatcher.disk_quota(rawname),
             data: None,
             cancel: None,
+            logs: None,
         };
         let (result, session) = self.host.runtime.call(component, context, call);
         self.txn = session.into_txn();

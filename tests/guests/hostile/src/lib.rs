@@ -93,6 +93,24 @@ impl Module for Hostile {
                 log::info(payload, &[("field", payload)]);
                 Ok("logged".to_owned())
             }
+            "refire" => {
+                // `N:HOOK:PAYLOAD` fires the hook N times: each fired call would have a
+                // log budget of its own if the dispatch did not count them together.
+                let mut parts = payload.splitn(3, ':');
+                let times: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                let (hook, inner) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                for _ in 0..times {
+                    dispatch::fire(hook, inner)?;
+                }
+                Ok(format!("fired {times} times"))
+            }
+            "chatter" => {
+                let records: usize = payload.parse().unwrap_or(0);
+                for i in 0..records {
+                    log::info("chatter", &[("i", &i.to_string())]);
+                }
+                Ok("chattered".to_owned())
+            }
             "flood" => {
                 for i in 0..100_000 {
                     log::info("flood", &[("i", &i.to_string())]);
