@@ -404,6 +404,24 @@ fn a_log_flood_is_bounded() {
 }
 
 #[test]
+fn a_module_cannot_nest_directories_deeper_than_the_host_walks() {
+    let root = pbx(true);
+    let calls = hook(&root, "nest", "");
+    let output = calls[0]["output"].as_str().unwrap_or_default();
+    // /data/nest is one level down: 64 levels in all, and the tree moved into the deepest
+    // is moved back.
+    assert_eq!(
+        output,
+        "made 64, stopped by QuotaExceeded; moving a tree in: QuotaExceeded; tree kept: true",
+        "{calls:?}"
+    );
+    // What it made is the host's to walk, copy and remove like any other tree.
+    root.ok(&["upgrade", arg(&package("hostile")), "--reinstall"]);
+    root.ok(&["uninstall", "hostile"]);
+    assert!(!root.path().join("data/hostile").exists());
+}
+
+#[test]
 fn a_module_firing_its_own_handler_again_and_again_logs_no_more_than_one_call_may() {
     let root = pbx(true);
     let run = root.ok(&["hook", "refire", "--payload", "4:chatter:600"]);

@@ -59,36 +59,43 @@ pub fn disk_usage(dirs: &[PathBuf]) -> std::io::Result<DiskUsage> {
 
 /// Adds the tree open as `fd`: every call is relative to a directory's descriptor, and
 /// each directory is opened with `O_NOFOLLOW`, so a directory swapped for a link while the
-/// walk runs is not followed.
+/// walk runs is not followed. Depth first, one directory per level open at a time: a
+/// directory of thousands of directories holds no descriptor for each.
 fn add_tree(fd: OwnedFd, usage: &mut DiskUsage) -> std::io::Result<()> {
-    let mut pending = vec![fd];
-    while let Some(fd) = pending.pop() {
-        for entry in Dir::read_from(&fd)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            if name == c"." || name == c".." {
-                continue;
+    let listing = Dir::read_from(&fd)?;
+    let mut stack = vec![(fd, listing)];
+    while let Some((fd, listing)) = stack.last_mut() {
+        let Some(entry) = listing.next() else {
+            stack.pop();
+            continue;
+        };
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == c"." || name == c".." {
+            continue;
+        }
+        let stat = match statat(&*fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => stat,
+            // Removed since it was listed: it holds nothing now.
+            Err(Errno::NOENT) => continue,
+            Err(errno) => return Err(errno.into()),
+        };
+        usage.entries += 1;
+        match FileType::from_raw_mode(stat.st_mode) {
+            FileType::RegularFile => {
+                usage.bytes = usage
+                    .bytes
+                    .saturating_add(u64::try_from(stat.st_size).unwrap_or(0));
             }
-            let stat = match statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(stat) => stat,
-                // Removed since it was listed: it holds nothing now.
-                Err(Errno::NOENT) => continue,
-                Err(errno) => return Err(errno.into()),
-            };
-            usage.entries += 1;
-            match FileType::from_raw_mode(stat.st_mode) {
-                FileType::RegularFile => {
-                    usage.bytes = usage
-                        .bytes
-                        .saturating_add(u64::try_from(stat.st_size).unwrap_or(0));
+            FileType::Directory => match open_dir(&*fd, OsStr::from_bytes(name.to_bytes())) {
+                Ok(child) => {
+                    let listing = Dir::read_from(&child)?;
+                    stack.push((child, listing));
                 }
-                FileType::Directory => match open_dir(&fd, OsStr::from_bytes(name.to_bytes())) {
-                    Ok(child) => pending.push(child),
-                    Err(Errno::NOENT | Errno::LOOP | Errno::NOTDIR) => {}
-                    Err(errno) => return Err(errno.into()),
-                },
-                _ => {}
-            }
+                Err(Errno::NOENT | Errno::LOOP | Errno::NOTDIR) => {}
+                Err(errno) => return Err(errno.into()),
+            },
+            _ => {}
         }
     }
     Ok(())
@@ -141,6 +148,11 @@ impl Budget {
             dirs,
             account: Mutex::default(),
         })
+    }
+
+    /// Where the module's writable trees start, for how deep its directories nest.
+    pub(crate) fn roots(&self) -> crate::nesting::Roots {
+        crate::nesting::Roots::of(&self.dirs)
     }
 
     fn account(&self) -> std::sync::MutexGuard<'_, Account> {

@@ -107,7 +107,14 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
             if budget.charge(0, 1).is_err() {
                 return over_quota();
             }
-            let result = HostDescriptor::create_directory_at(&mut fs, fd, path);
+            let at = fd.rep();
+            let result = HostDescriptor::create_directory_at(&mut fs, fd, path.clone());
+            if result.is_ok() && too_deep(&mut fs, &budget, at, &path) {
+                let _ =
+                    HostDescriptor::remove_directory_at(&mut fs, Resource::new_borrow(at), path);
+                budget.recount();
+                return over_quota();
+            }
             returned(&mut fs, &budget, result)
         },
     )?;
@@ -154,9 +161,15 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
         |mut store: StoreContextMut<'_, Sandbox>,
          (fd, old, new_fd, new): (Fd, String, Fd, String)| {
             let (mut fs, budget) = split(&mut store);
-            let result = HostDescriptor::rename_at(&mut fs, fd, old, new_fd, new);
+            let (from, to) = (fd.rep(), new_fd.rep());
+            let result = HostDescriptor::rename_at(&mut fs, fd, old.clone(), new_fd, new.clone());
             // A rename over an existing file frees what that file held.
             budget.recount();
+            if result.is_ok() && too_deep(&mut fs, &budget, to, &new) {
+                let back = (Resource::new_borrow(to), Resource::new_borrow(from));
+                let _ = HostDescriptor::rename_at(&mut fs, back.0, new, back.1, old);
+                return over_quota();
+            }
             returned(&mut fs, &budget, result)
         },
     )?;
@@ -188,6 +201,29 @@ fn split<'a>(
     let state = store.data_mut();
     let budget = Arc::clone(&state.budget);
     (state.filesystem(), budget)
+}
+
+/// Whether `path`, relative to the directory whose descriptor is `at`, is a directory
+/// nested too deep, or holding one (see [`crate::nesting`]).
+fn too_deep(fs: &mut WasiFilesystemCtxView<'_>, budget: &Budget, at: u32, path: &str) -> bool {
+    let opened = HostDescriptor::open_at(
+        fs,
+        Resource::new_borrow(at),
+        PathFlags::empty(),
+        path.to_owned(),
+        OpenFlags::DIRECTORY,
+        DescriptorFlags::READ,
+    );
+    // Not a directory (a file, a link): it nests nothing.
+    let Ok(opened) = opened else {
+        return false;
+    };
+    let deep = match fs.table.get(&opened) {
+        Ok(Descriptor::Dir(dir)) => budget.roots().too_deep(std::os::fd::AsFd::as_fd(&*dir.dir)),
+        _ => false,
+    };
+    let _ = fs.table.delete(opened);
+    deep
 }
 
 /// The open file behind `fd`, if it is one.

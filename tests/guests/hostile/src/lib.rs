@@ -104,6 +104,31 @@ impl Module for Hostile {
                 }
                 Ok(format!("fired {times} times"))
             }
+            "nest" => {
+                // Nests directories under /data one level at a time as deep as it may, then
+                // tries to nest deeper by moving a tree into the deepest.
+                let mut dir = std::path::PathBuf::from("/data/nest");
+                let mut made = 0;
+                let stopped = loop {
+                    match std::fs::create_dir(&dir) {
+                        Ok(()) => made += 1,
+                        Err(e) => break format!("{:?}", e.kind()),
+                    }
+                    if made == 1000 {
+                        break "nothing".to_owned();
+                    }
+                    dir.push("d");
+                };
+                dir.pop();
+                let tree = std::path::Path::new("/data/tree");
+                let moved = std::fs::create_dir_all(tree.join("a/b"))
+                    .and_then(|()| std::fs::rename(tree, dir.join("tree")))
+                    .map_or_else(|e| format!("{:?}", e.kind()), |()| "moved".to_owned());
+                Ok(format!(
+                    "made {made}, stopped by {stopped}; moving a tree in: {moved}; tree kept: {}",
+                    tree.join("a/b").is_dir()
+                ))
+            }
             "chatter" => {
                 let records: usize = payload.parse().unwrap_or(0);
                 for i in 0..records {
