@@ -70,8 +70,9 @@
 #define MODHOST_ERROR_NOT_GRANTED 5
 
 /**
- * Another process holds the root's lock. Not returned by this version of the API: a
- * change waits, without a time limit, for another thread's or process's change to end.
+ * The state database stayed locked, for the 30 s a change waits, by a dispatch whose
+ * handler wrote (or another process's change): try again. (A change waits without a
+ * time limit for another thread's or process's change to end.)
  */
 #define MODHOST_ERROR_LOCKED 6
 
@@ -135,7 +136,18 @@ typedef struct modhost_capability modhost_capability;
  * Every function taking a `const modhost_host *` may be called from several threads at
  * once on the same host: dispatches run in parallel, and changes to the root take turns
  * (one process or thread changes a root at a time, and a change waits, without a time
- * limit, for the one before it; readers never wait).
+ * limit, for the one before it; readers never wait). A change also waits, up to 30 s,
+ * for a dispatch whose handler has written to finish, then fails with
+ * `MODHOST_ERROR_LOCKED` (try again). A change asked for from inside a dispatch on the
+ * same thread (from a capability callback) is refused at once, `MODHOST_ERROR_REFUSED`:
+ * it would wait for that dispatch.
+ *
+ * wasmtime turns a module's faults into traps with signal handlers (SIGSEGV, SIGILL,
+ * SIGFPE, SIGBUS) installed when the first host is opened, which pass on signals that
+ * are not theirs to the handlers installed before. An application that installs its own
+ * handlers for those signals must do it before `modhost_open`, and never after: a
+ * handler installed later takes the signals first, and a module's fault then ends the
+ * process.
  *
  * A host reserves address space for its pool of sandboxes (a few TiB of it, mapped
  * inaccessible until used; memory is only committed as modules use it): a process under
@@ -175,7 +187,11 @@ typedef struct modhost_host modhost_host;
  * `{"case-name": v}`. Resources, maps, streams and futures cannot cross.
  *
  * A callback must return in good time: a dispatch's deadline and cancellation stop the
- * module's code, not the application's.
+ * module's code, not the application's. It must return: a C++ exception or a
+ * `longjmp` (a PHP exception or fatal error thrown through an FFI callback) must not
+ * leave it, or the process aborts or is left in an undefined state — catch them inside.
+ * It may dispatch and read the host; a change to the modules from inside it is refused
+ * (`MODHOST_ERROR_REFUSED`), since the change would wait for the dispatch it is in.
  */
 typedef int (*modhost_callback)(void *user_data,
                                 const char *function,

@@ -49,7 +49,11 @@ use crate::json::{self, shortened};
 /// `{"case-name": v}`. Resources, maps, streams and futures cannot cross.
 ///
 /// A callback must return in good time: a dispatch's deadline and cancellation stop the
-/// module's code, not the application's.
+/// module's code, not the application's. It must return: a C++ exception or a
+/// `longjmp` (a PHP exception or fatal error thrown through an FFI callback) must not
+/// leave it, or the process aborts or is left in an undefined state — catch them inside.
+/// It may dispatch and read the host; a change to the modules from inside it is refused
+/// (`MODHOST_ERROR_REFUSED`), since the change would wait for the dispatch it is in.
 pub type Callback = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,

@@ -31,7 +31,8 @@ impl From<modhost::Error> for Failure {
     fn from(error: modhost::Error) -> Self {
         use modhost::Error;
         let code = match &error {
-            Error::Locked(_) => MODHOST_ERROR_LOCKED,
+            locked if locked.is_locked() => MODHOST_ERROR_LOCKED,
+            Error::InsideDispatch => MODHOST_ERROR_REFUSED,
             Error::NotInstalled(_) => MODHOST_ERROR_NOT_INSTALLED,
             Error::NotGranted { .. } => MODHOST_ERROR_NOT_GRANTED,
             Error::HookPoint { .. } => MODHOST_ERROR_ARGUMENT,
@@ -126,6 +127,22 @@ pub(crate) unsafe fn opt_str_arg<'a>(
     text.to_str()
         .map(Some)
         .map_err(|e| Failure::argument(format!("`{name}` is not UTF-8: {e}")))
+}
+
+/// The path argument `name` at `ptr`, or `None` for NULL: any bytes, as a Unix path may
+/// hold.
+///
+/// # Safety
+///
+/// `ptr` is NULL or a NUL-terminated string valid for `'a`.
+pub(crate) unsafe fn opt_path_arg<'a>(ptr: *const c_char) -> Option<&'a std::path::Path> {
+    use std::os::unix::ffi::OsStrExt;
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: not NULL, and NUL-terminated by the caller's contract.
+    let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
+    Some(std::path::Path::new(std::ffi::OsStr::from_bytes(bytes)))
 }
 
 /// The `count` strings of the array `ptr`, argument `name`.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use modhost::{DispatchOptions, Embedding, HookPoint, OnError, Options, Shape};
 
 use crate::capability::{Capability, Context};
-use crate::ffi::{Failure, guard, opt_str_arg, put, put_raw, quietly, str_arg, str_array};
+use crate::ffi::{Failure, guard, opt_path_arg, put, put_raw, quietly, str_arg, str_array};
 use crate::{
     MODHOST_FORCE, MODHOST_GRANT, MODHOST_ON_ERROR_CONTINUE, MODHOST_ON_ERROR_STOP,
     MODHOST_REINSTALL, MODHOST_SHAPE_BROADCAST, MODHOST_SHAPE_PIPELINE,
@@ -21,7 +21,18 @@ use crate::{
 /// Every function taking a `const modhost_host *` may be called from several threads at
 /// once on the same host: dispatches run in parallel, and changes to the root take turns
 /// (one process or thread changes a root at a time, and a change waits, without a time
-/// limit, for the one before it; readers never wait).
+/// limit, for the one before it; readers never wait). A change also waits, up to 30 s,
+/// for a dispatch whose handler has written to finish, then fails with
+/// `MODHOST_ERROR_LOCKED` (try again). A change asked for from inside a dispatch on the
+/// same thread (from a capability callback) is refused at once, `MODHOST_ERROR_REFUSED`:
+/// it would wait for that dispatch.
+///
+/// wasmtime turns a module's faults into traps with signal handlers (SIGSEGV, SIGILL,
+/// SIGFPE, SIGBUS) installed when the first host is opened, which pass on signals that
+/// are not theirs to the handlers installed before. An application that installs its own
+/// handlers for those signals must do it before `modhost_open`, and never after: a
+/// handler installed later takes the signals first, and a module's fault then ends the
+/// process.
 ///
 /// A host reserves address space for its pool of sandboxes (a few TiB of it, mapped
 /// inaccessible until used; memory is only committed as modules use it): a process under
@@ -168,13 +179,12 @@ pub unsafe extern "C" fn modhost_open(
             if host.is_null() {
                 return Err(Failure::argument("`host` is NULL"));
             }
-            let root = str_arg(root, "root")?;
-            if root.is_empty() {
+            let root = opt_path_arg(root).ok_or_else(|| Failure::argument("`root` is NULL"))?;
+            if root.as_os_str().is_empty() {
                 return Err(Failure::argument(
                     "`root` is empty: name the root directory (an empty path would be the current directory)",
                 ));
             }
-            let root = Path::new(root);
             let mut embedding = Embedding::new();
             if let Some(limits) = limits.as_ref() {
                 embedding = embedding.limits(limits.to_modhost()?);
@@ -271,7 +281,7 @@ unsafe fn change_extern(
             let done = change(
                 verb,
                 host_arg(host)?,
-                opt_str_arg(from, "from")?,
+                opt_path_arg(from),
                 str_array(packages, n_packages, "packages")?,
                 flags,
             )?;
@@ -287,14 +297,14 @@ type Verb = fn(&modhost::Host, &[PathBuf], Options) -> modhost::Result<Vec<modho
 fn change(
     verb: Verb,
     host: &Host,
-    from: Option<&str>,
+    from: Option<&Path>,
     names: Vec<&str>,
     flags: u32,
 ) -> Result<String, Failure> {
     // The arguments first: an unknown flag is the caller's mistake whatever the packages.
     let options = options(flags)?;
     let names: Vec<String> = names.into_iter().map(str::to_owned).collect();
-    let found = host.host.resolve_packages(&names, from.map(Path::new))?;
+    let found = host.host.resolve_packages(&names, from)?;
     let done = verb(&host.host, &found, options)?;
     Ok(serde_json::to_string(&done)?)
 }

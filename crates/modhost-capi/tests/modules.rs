@@ -68,8 +68,12 @@ fn reload(host: *const Host) -> Result<Value, String> {
 #[test]
 fn an_application_upgrades_rolls_back_disables_enables_reloads_and_uninstalls() -> Result<(), String>
 {
-    let root = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let host = common::open(root.path())?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    // A root whose name is not UTF-8 (Latin-1 `é`), as a Unix path may be.
+    let root = dir
+        .path()
+        .join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"caf\xe9"));
+    let host = common::open(&root)?;
     apply(
         host,
         &[package("core"), package_at("phonebook", "1.0.0")],
@@ -106,7 +110,7 @@ fn an_application_upgrades_rolls_back_disables_enables_reloads_and_uninstalls() 
         ["core"],
         "a disabled module adds nothing: {written}"
     );
-    let conf = std::fs::read_to_string(root.path().join("etc/extensions_modhost.conf"))
+    let conf = std::fs::read_to_string(root.join("etc/extensions_modhost.conf"))
         .map_err(|e| e.to_string())?;
     assert!(!conf.contains("[phonebook-lookup]"), "{conf}");
 

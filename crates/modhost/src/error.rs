@@ -50,6 +50,14 @@ pub enum Error {
         "another modhost process is changing this root (lock `{0}` is held); try again, or wait for the lock"
     )]
     Locked(PathBuf),
+    /// A change was asked for on a thread running a dispatch: from an application's
+    /// capability a module's handler called. It would wait for that dispatch's own writes.
+    #[error(
+        "the modules cannot be changed from inside a dispatch (from a capability a module's \
+         handler called): the change would wait for that dispatch's own writes; make it once \
+         the dispatch has returned"
+    )]
+    InsideDispatch,
     /// An update source of that name exists, and replacing it was not asked for.
     #[error("source `{name}` already exists (`{url}`{}); replace it to change it", if *.signed { ", signed" } else { "" })]
     SourceExists {
@@ -213,5 +221,14 @@ impl Error {
             ) => Some(call),
             _ => None,
         }
+    }
+
+    /// Whether the root, or its state database, stayed locked by someone else: the same
+    /// change may succeed if tried again.
+    pub fn is_locked(&self) -> bool {
+        matches!(
+            self,
+            Error::Locked(_) | Error::State(modhost_state::Error::Contended { .. })
+        )
     }
 }

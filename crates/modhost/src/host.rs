@@ -217,6 +217,9 @@ impl Host {
 
     /// Takes the root's lock and sweeps leftovers of interrupted changes.
     pub(crate) fn lock(&self) -> Result<RootLock> {
+        if crate::dispatch::inside_dispatch() {
+            return Err(Error::InsideDispatch);
+        }
         let lock = self.acquire()?;
         self.recover_locked(recover::Check::Present)?;
         Ok(lock)

@@ -71,6 +71,7 @@ mod plan;
 mod query;
 mod recover;
 mod scaffold;
+mod serialize;
 mod verbs;
 
 pub use change::{Action, Change, DisableOptions, Options, Request};

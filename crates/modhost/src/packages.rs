@@ -28,6 +28,7 @@ pub enum Available {
 #[derive(Debug, Clone, Serialize)]
 pub struct ScanEntry {
     /// The package file, or the module directory.
+    #[serde(serialize_with = "crate::serialize::path")]
     pub package: PathBuf,
     /// The module's rawname.
     pub rawname: String,
@@ -64,6 +65,7 @@ pub struct ScanEntry {
 #[derive(Debug, Clone, Serialize)]
 pub struct Unreadable {
     /// The package file, or the module directory.
+    #[serde(serialize_with = "crate::serialize::path")]
     pub package: PathBuf,
     /// Why it could not be read.
     pub error: String,

@@ -26,6 +26,7 @@ pub struct NotInstalled {
     /// Where the package is.
     pub reason: String,
     /// The package file.
+    #[serde(serialize_with = "crate::serialize::path")]
     pub package: PathBuf,
 }
 

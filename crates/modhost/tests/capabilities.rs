@@ -420,3 +420,97 @@ fn a_capability_that_panics_fails_the_call_not_the_host() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(routed.calls.iter().all(|c| c.ok), "{routed:?}");
 }
+
+thread_local! {
+    /// The host [`Meddling`] changes from inside the calls it serves.
+    static MEDDLED: std::cell::RefCell<Option<Arc<Host>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// An application's `pbx:telephony` whose `originate` disables a module: a change from
+/// inside the dispatch that called it.
+struct Meddling;
+
+/// What [`Meddling`]'s imports see.
+struct MeddlingCalls;
+
+impl wasmtime::component::HasData for Meddling {
+    type Data<'a> = MeddlingCalls;
+}
+
+impl calls::Host for MeddlingCalls {
+    fn originate(&mut self, _: String, _: String) -> Result<String, String> {
+        let host = MEDDLED.with_borrow(Clone::clone).ok_or("no host")?;
+        let refused = host.disable("phonebook", false);
+        Err(refused.map_or_else(|e| e.to_string(), |c| format!("changed: {c:?}")))
+    }
+
+    fn hangup(&mut self, _: String) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn channel_state(&mut self, _: String) -> Result<State, String> {
+        Ok(State::Down)
+    }
+
+    fn current_channel(&mut self) -> Option<String> {
+        None
+    }
+}
+
+impl Capability for Meddling {
+    fn package(&self) -> &str {
+        "pbx:telephony"
+    }
+
+    fn interfaces(&self) -> Vec<String> {
+        vec!["pbx:telephony/calls@1.0.0".to_owned()]
+    }
+
+    fn add_to_linker(
+        &self,
+        linker: &mut wasmtime::component::Linker<modhost::embed::Sandbox>,
+    ) -> wasmtime::Result<()> {
+        calls::add_to_linker::<_, Meddling>(linker, |_| MeddlingCalls)
+    }
+}
+
+#[test]
+fn a_change_asked_for_from_inside_a_dispatch_is_refused_at_once() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = Embedding::new()
+        .capability(Arc::new(Meddling) as Arc<dyn Capability>)
+        .open(root.path())
+        .map(Arc::new)
+        .unwrap_or_else(|e| panic!("{e}"));
+    host.install(
+        &[
+            package("core"),
+            package("voicemail"),
+            package("callback"),
+            modhost_test_support::package_at("phonebook", "1.0.0"),
+        ],
+        GRANT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    MEDDLED.set(Some(Arc::clone(&host)));
+    let began = Instant::now();
+    let dispatch = left(&host, "PJSIP/1");
+    MEDDLED.set(None);
+    // Refused at once: waiting would have waited for the dispatch's own writes.
+    assert!(began.elapsed() < Duration::from_secs(10));
+    let call = &dispatch.calls[0];
+    assert!(
+        call.error
+            .as_deref()
+            .is_some_and(|e| e.contains("the modules cannot be changed from inside a dispatch")),
+        "{call:?}"
+    );
+    let phonebook = host.module("phonebook").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        phonebook.is_some_and(|m| m.status == modhost::Status::Enabled),
+        "nothing changed"
+    );
+    // Once the dispatch has returned, the same change is made.
+    host.disable("phonebook", false)
+        .unwrap_or_else(|e| panic!("{e}"));
+}

@@ -38,15 +38,9 @@ pub fn c(text: &str) -> CString {
 pub fn open(root: &Path) -> Result<*mut Host, String> {
     let (mut host, mut error) = (null_mut(), null_mut());
     // SAFETY: live pointers for the call.
-    let status = unsafe {
-        modhost_open(
-            c(&root.to_string_lossy()).as_ptr(),
-            null(),
-            null(),
-            0,
-            &mut host,
-            &mut error,
-        )
-    };
+    // The path's bytes as they are: a Unix path need not be UTF-8.
+    let root = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(root.as_os_str()))
+        .map_err(|e| e.to_string())?;
+    let status = unsafe { modhost_open(root.as_ptr(), null(), null(), 0, &mut host, &mut error) };
     check(status, error).map(|()| host)
 }

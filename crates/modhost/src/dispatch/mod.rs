@@ -24,6 +24,7 @@ use crate::config::DataConfig;
 use crate::layout::Layout;
 
 mod nested;
+pub(crate) use nested::inside_dispatch;
 mod outcome;
 mod point;
 

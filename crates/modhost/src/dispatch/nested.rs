@@ -13,6 +13,11 @@ thread_local! {
 /// dispatches again, is bounded as hooks modules fire are.
 pub(super) struct Nested;
 
+/// Whether a dispatch is running on this thread: a change made now would wait for it.
+pub(crate) fn inside_dispatch() -> bool {
+    NESTED.get() > 0
+}
+
 impl Nested {
     pub(super) fn enter(hook: &str, limit: u32) -> Result<Nested> {
         let depth = NESTED.get();

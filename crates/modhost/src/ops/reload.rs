@@ -16,6 +16,7 @@ const RELOAD_HEADER: &str =
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Reload {
     /// The configuration file.
+    #[serde(serialize_with = "crate::serialize::path")]
     pub path: PathBuf,
     /// The handlers that built it, in order, with their priorities.
     pub handlers: Vec<(String, i32)>,
