@@ -1,7 +1,9 @@
 //! The names a package's entries take: each once, each a file or a directory but never
-//! both, and no two differing only in case.
+//! both, and no two differing only in case or in Unicode normalisation.
 
 use std::collections::BTreeMap;
+
+use unicode_normalization::UnicodeNormalization;
 
 use crate::escape::shown_str;
 
@@ -18,7 +20,8 @@ struct Node {
 pub(crate) struct Names {
     /// Every path, `/`-joined, an entry or a parent of one names.
     nodes: BTreeMap<String, Node>,
-    /// Every path in lower case, and the path it is.
+    /// Every path in lower case and decomposed (NFD, as macOS stores names), and the path
+    /// it is.
     folded: BTreeMap<String, String>,
 }
 
@@ -48,11 +51,16 @@ impl Names {
                 }
                 Some(node) => node.entry |= last,
                 None => {
-                    let folded = path.to_lowercase();
+                    let folded: String = path.to_lowercase().nfd().collect();
                     if let Some(other) = self.folded.get(&folded) {
+                        let how = if other.to_lowercase() == path.to_lowercase() {
+                            "differ only in case"
+                        } else {
+                            "are one name in two Unicode forms (composed and decomposed)"
+                        };
                         return Err(format!(
-                            "entries `{}` and `{}` differ only in case, so they cannot both \
-                             exist on macOS or Windows filesystems; rename one of them",
+                            "entries `{}` and `{}` {how}, so they cannot both exist on macOS \
+                             or Windows filesystems; rename one of them",
                             shown_str(other),
                             shown_str(&path)
                         ));

@@ -57,7 +57,9 @@ impl Truncation {
 fn tar_kind<R: Read>(entry: &tar::Entry<'_, R>) -> Kind {
     use tar::EntryType as T;
     let kind = entry.header().entry_type();
-    if kind.is_dir() {
+    // Old tars (V7, `pax -x tar`) had no directory type: a file whose name ends in `/`
+    // is one, as GNU tar and Python's tarfile read it.
+    if kind.is_dir() || (kind.is_file() && entry.path_bytes().ends_with(b"/")) {
         return Kind::Dir;
     }
     if kind.is_file() {

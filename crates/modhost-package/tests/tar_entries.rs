@@ -285,3 +285,26 @@ fn names_differing_only_in_case_are_refused_in_both_formats() {
         &["`demo/Assets` and `demo/assets` differ only in case"],
     );
 }
+
+#[test]
+fn an_old_tars_directory_is_a_file_entry_whose_name_ends_in_a_slash() {
+    let scratch = scratch();
+    // As `pax -w -x tar` writes it: no directory type in the V7 format.
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("demo/", &b""[..]),
+        ("demo/module.xml", XML.as_bytes()),
+        ("demo/module.wasm", WASM),
+    ] {
+        let mut header = tar::Header::new_old();
+        header.set_entry_type(EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_size(data.len() as u64);
+        assert!(builder.append_data(&mut header, name, data).is_ok());
+    }
+    let Ok(bytes) = builder.into_inner() else {
+        panic!("tar")
+    };
+    let package = write(scratch.path(), "v7.tgz", &gzip(&bytes));
+    assert_eq!(unpacked(&package), Ok("demo".to_owned()));
+}

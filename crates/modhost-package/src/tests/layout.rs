@@ -150,3 +150,45 @@ fn backslash_names_are_refused_by_both_formats_with_a_hint() {
         }
     }
 }
+
+#[test]
+fn names_in_two_unicode_forms_are_refused_by_both_formats() {
+    let scratch = scratch();
+    let composed = "demo/caf\u{e9}.txt";
+    let decomposed = "demo/cafe\u{301}.txt";
+    let cases: [(&[&str], &str); 1] = [(
+        &[composed, decomposed],
+        "are one name in two Unicode forms (composed and decomposed)",
+    )];
+    for zip in [true, false] {
+        for (index, (names, expected)) in cases.iter().enumerate() {
+            let package = scratch.path().join(format!("{zip}-{index}.pkg"));
+            let mut entries = vec![
+                ("demo/module.xml", XML.as_bytes()),
+                ("demo/module.wasm", &b"\0asm"[..]),
+            ];
+            entries.extend(names.iter().map(|n| (*n, &b"x"[..])));
+            write_package(&package, zip, &entries);
+            let (unpacked, _) = unpack_fresh(&package, &Limits::default());
+            let error = unpacked.err().unwrap_or_default();
+            assert!(error.contains(expected), "zip {zip}, {names:?}: {error}");
+        }
+    }
+    // One accented name in one form is a name like any other.
+    let package = scratch.path().join("accented.pkg");
+    write_package(
+        &package,
+        false,
+        &[
+            ("demo/module.xml", XML.as_bytes()),
+            ("demo/module.wasm", b"\0asm"),
+            (composed, b"x"),
+        ],
+    );
+    let (unpacked, _) = unpack_fresh(&package, &Limits::default());
+    let error = unpacked.err().unwrap_or_default();
+    assert!(
+        !error.contains("Unicode") && !error.contains("control"),
+        "{error}"
+    );
+}
