@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use modhost_test_support::{Root, arg, package};
+use modhost_test_support::{Root, arg, package, package_at};
 
 use crate::root;
 
@@ -320,6 +320,15 @@ fn two_different_packages_of_one_version_in_a_directory_are_named_not_picked_by_
         2,
         "{scan}"
     );
+    // In text, the rivals' one error is said once, as what it is.
+    let text = root.run(&["scan", arg(dir.path())]);
+    assert_eq!(
+        text.stdout.matches("ambiguous: ").count(),
+        1,
+        "{}",
+        text.stdout
+    );
+    assert!(!text.stdout.contains("unreadable"), "{}", text.stdout);
     std::fs::remove_file(dir.path().join("c.zip")).unwrap_or_else(|e| panic!("{e}"));
     root.ok(&["install", "--from", arg(dir.path()), "core"]);
 }
@@ -340,5 +349,57 @@ fn an_address_space_limit_is_named_as_what_keeps_the_sandbox_from_starting() {
             && run.stderr.contains("run without `ulimit -v`"),
         "{}",
         run.stderr
+    );
+}
+
+#[test]
+fn a_missing_table_a_missing_or_file_scan_directory_and_an_empty_one_are_said_plainly() {
+    let root = root();
+    root.ok(&[
+        "install",
+        arg(&package("core")),
+        arg(&package_at("phonebook", "1.0.0")),
+    ]);
+    let run = root.fails(&["rows", "phonebook", "nosuch"]);
+    assert!(
+        run.stderr
+            .contains("module `phonebook` has no table `nosuch` (its tables: phonebook_entries)")
+            && !run.stderr.contains("no such table"),
+        "{}",
+        run.stderr
+    );
+    let run = root.fails(&["rows", "core", "nosuch"]);
+    assert!(run.stderr.contains("(it has no tables)"), "{}", run.stderr);
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let missing = dir.path().join("nowhere");
+    let run = root.fails(&["scan", arg(&missing)]);
+    assert!(
+        run.stderr
+            .contains(&format!("there is no directory `{}`", missing.display()))
+            && !run.stderr.contains("os error"),
+        "{}",
+        run.stderr
+    );
+    let run = root.fails(&["scan", arg(&package("core"))]);
+    assert!(
+        run.stderr
+            .contains("is a file, not a directory of packages")
+            && run
+                .stderr
+                .contains("`modhost manifest FILE` describes one package"),
+        "{}",
+        run.stderr
+    );
+    let run = root.ok(&["scan", arg(dir.path())]);
+    assert!(
+        run.stdout
+            .starts_with("no packages (*.tgz, *.zip) or module directories in"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        root.ok(&["--json", "scan", arg(dir.path())]).json(),
+        serde_json::json!([])
     );
 }

@@ -192,6 +192,9 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
             "check --root and MODHOST_ROOT; `modhost install PACKAGE` creates a root"
         }
         modhost::Error::SourceExists { .. } => "use `source add --replace` to change it",
+        modhost::Error::NotAPackageDir { is_file: true, .. } => {
+            "`modhost manifest FILE` describes one package"
+        }
         modhost::Error::SourceInUse { .. } => "use --force to remove it anyway",
         error if error.failed_call() == Some("disable()") => {
             "`disable --force` disables it without running its code, keeping its data"

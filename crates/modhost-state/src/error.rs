@@ -114,6 +114,19 @@ pub enum Error {
         /// What happened to it: `uninstalled`, `disabled`, `replaced by another version`.
         now: &'static str,
     },
+    /// A module's table was asked for that it does not have.
+    #[error("module `{module}` has no table `{table}` ({})", match tables.as_slice() {
+        [] => "it has no tables".to_owned(),
+        tables => format!("its tables: {}", tables.join(", ")),
+    })]
+    NoTable {
+        /// The module.
+        module: String,
+        /// The table asked for.
+        table: String,
+        /// The tables it has.
+        tables: Vec<String>,
+    },
     /// A module's `<database>` cannot be applied.
     #[error("module `{module}`: database schema: {message}")]
     Schema {

@@ -34,6 +34,14 @@ impl State {
             .map_err(sqlite(self.path()))?
             .into_iter()
             .collect();
+        // SQLite's names are case-insensitive; SQLite's own words would say "no such table".
+        if !owned.iter().any(|t| t.eq_ignore_ascii_case(table)) {
+            return Err(Error::NoTable {
+                module: module.to_owned(),
+                table: table.to_owned(),
+                tables: owned.into_iter().collect(),
+            });
+        }
         let sql = format!("SELECT * FROM {}", schema::quote(table));
         let deadline = Instant::now() + Duration::from_secs(10);
         module_sql::query(&mut conn, owned, &deadline.into(), &sql, &[]).map_err(|message| {

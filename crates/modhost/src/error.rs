@@ -93,6 +93,17 @@ pub enum Error {
         /// The element that says so.
         element: &'static str,
     },
+    /// What was to be a directory of packages is missing or is not a directory.
+    #[error("{}", match .is_file {
+        true => format!("`{}` is a file, not a directory of packages", .path.display()),
+        false => format!("there is no directory `{}`", .path.display()),
+    })]
+    NotAPackageDir {
+        /// The path given.
+        path: PathBuf,
+        /// Whether it is a file (a package, maybe) rather than missing.
+        is_file: bool,
+    },
     /// A change needs a package directory, and none was given or configured.
     #[error("no package directory: none was given, and `packages` is not set in modhost.toml")]
     NoPackageDir,

@@ -136,11 +136,17 @@ pub(crate) fn read_packages(dir: &Path) -> Result<(BTreeMap<String, Found>, Vec<
             continue;
         };
         let all: Vec<PathBuf> = std::iter::once(kept).chain(others).collect();
-        let names = all
+        // Each rival's error names the others: a few of them, so that thirty rivals do
+        // not make thirty errors of thirty names each.
+        let mut names = all
             .iter()
+            .take(if all.len() > 4 { 3 } else { 4 })
             .map(|p| format!("`{}`", p.display()))
             .collect::<Vec<_>>()
             .join(", ");
+        if all.len() > 4 {
+            names += &format!(" and {} more", all.len() - 3);
+        }
         for package in &all {
             unreadable.push(Unreadable {
                 package: package.clone(),
@@ -235,7 +241,7 @@ pub(crate) fn resolve(names: &[String], dir: Option<&Path>) -> Result<Vec<PathBu
             }
             Err(Error::Refused(vec![match dir {
                 _ if path.is_dir() => format!(
-                    "`{name}` is a directory without a module.xml, so it is no module directory"
+                    "`{name}` is a directory without a module.xml, so it is not a module directory"
                 ),
                 Some(dir) if is_bare(name) => {
                     format!("no package of `{name}` in `{}`", dir.display())

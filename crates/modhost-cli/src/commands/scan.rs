@@ -28,6 +28,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         document.push(serde_json::to_value(unreadable)?);
     }
     ctx.out.result(&document, || {
+        if document.is_empty() {
+            return format!(
+                "no packages (*.tgz, *.zip) or module directories in `{}`\n",
+                escape(&args.dir.display().to_string())
+            );
+        }
         let mut text = String::new();
         for e in &scan.entries {
             let installed = e.installed.as_deref().unwrap_or("-");
@@ -71,9 +77,18 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
                 text += &format!("  note: {note}\n");
             }
         }
-        // The error already names the package or the module.xml in the directory.
+        // The error already names the package or the module.xml in the directory; rival
+        // packages of one module share theirs, said once.
+        let mut said = std::collections::BTreeSet::new();
         for unreadable in &scan.unreadable {
-            text += &format!("unreadable: {}\n", escape_lines(&unreadable.error));
+            if !said.insert(&unreadable.error) {
+                continue;
+            }
+            let label = match unreadable.rawname {
+                Some(_) => "ambiguous",
+                None => "unreadable",
+            };
+            text += &format!("{label}: {}\n", escape_lines(&unreadable.error));
         }
         text
     })?;
