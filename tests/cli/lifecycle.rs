@@ -310,6 +310,10 @@ fn pack_makes_an_installable_package_from_a_module_directory() {
     assert!(std::fs::create_dir(&packages).is_ok());
     root.ok(&["pack", arg(&work), "--out", arg(&packages)]);
     assert!(packages.join("core-16.0.40.tgz").is_file());
+    // One that ends in `/` is a directory, made if it is not there yet.
+    let fresh = work.join("fresh").join("pkgs");
+    root.ok(&["pack", arg(&work), "-o", &format!("{}/", fresh.display())]);
+    assert!(fresh.join("core-16.0.40.tgz").is_file());
     // What install would warn about in module.xml is said when packing.
     let xml = std::fs::read_to_string(work.join("module.xml")).unwrap_or_default();
     let typo = xml.replace("</module>", "<descripton>typo</descripton></module>");

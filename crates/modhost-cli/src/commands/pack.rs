@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use crate::escape::{escape, escape_path};
 use crate::output::Output;
@@ -10,8 +10,8 @@ pub struct Args {
     /// The module's directory: its module.xml, and the component that `<component>` names
     /// (default `module.wasm`).
     dir: PathBuf,
-    /// The package to write, or a directory to write `RAWNAME-VERSION.tgz` into; defaults
-    /// to `RAWNAME-VERSION.tgz` in the current directory.
+    /// The package to write, or a directory to write `RAWNAME-VERSION.tgz` into (made if
+    /// it ends in `/`); defaults to `RAWNAME-VERSION.tgz` in the current directory.
     #[arg(short, long, value_name = "FILE|DIR")]
     out: Option<PathBuf>,
 }
@@ -22,6 +22,12 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
     let name = PathBuf::from(format!("{}-{}.tgz", manifest.rawname, manifest.version));
     let file = match args.out {
         Some(dir) if dir.is_dir() => dir.join(name),
+        // `-o pkgs/`: a directory, made if it is not there yet.
+        Some(dir) if dir.as_os_str().as_encoded_bytes().ends_with(b"/") => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create directory `{}`", dir.display()))?;
+            dir.join(name)
+        }
         Some(file) => file,
         None => name,
     };
