@@ -16,20 +16,24 @@ mod telephony;
 use telephony::pbx::telephony::calls::{self, State};
 use telephony::{OnChannel, Switch};
 
-/// An application's `pbx:telephony` whose `originate` panics, as code modhost did not
-/// write may.
-struct Panicky;
-
-/// What [`Panicky`]'s imports see.
-struct PanickyCalls;
-
-impl wasmtime::component::HasData for Panicky {
-    type Data<'a> = PanickyCalls;
+/// An application's `pbx:telephony` whose `originate` runs a function of the test's, and
+/// that may or may not need an administrator's grant.
+struct Scripted {
+    needs_grant: bool,
+    /// Adds the imports to the linker, with the `originate` [`Calls`] runs.
+    link: fn(&mut wasmtime::component::Linker<modhost::embed::Sandbox>) -> wasmtime::Result<()>,
 }
 
-impl calls::Host for PanickyCalls {
+/// What [`Scripted`]'s imports see: the `originate` to run.
+struct Calls(fn() -> Result<String, String>);
+
+impl wasmtime::component::HasData for Calls {
+    type Data<'a> = Calls;
+}
+
+impl calls::Host for Calls {
     fn originate(&mut self, _: String, _: String) -> Result<String, String> {
-        panic!("the switch fell over")
+        (self.0)()
     }
 
     fn hangup(&mut self, _: String) -> Result<(), String> {
@@ -45,28 +49,7 @@ impl calls::Host for PanickyCalls {
     }
 }
 
-impl Capability for Panicky {
-    fn package(&self) -> &str {
-        "pbx:telephony"
-    }
-
-    fn interfaces(&self) -> Vec<String> {
-        vec!["pbx:telephony/calls@1.0.0".to_owned()]
-    }
-
-    fn add_to_linker(
-        &self,
-        linker: &mut wasmtime::component::Linker<modhost::embed::Sandbox>,
-    ) -> wasmtime::Result<()> {
-        calls::add_to_linker::<_, Panicky>(linker, |_| PanickyCalls)
-    }
-}
-
-/// An application's `pbx:telephony` that modules may import without an administrator's
-/// grant.
-struct Ungated;
-
-impl Capability for Ungated {
+impl Capability for Scripted {
     fn package(&self) -> &str {
         "pbx:telephony"
     }
@@ -76,16 +59,30 @@ impl Capability for Ungated {
     }
 
     fn needs_grant(&self) -> bool {
-        false
+        self.needs_grant
     }
 
     fn add_to_linker(
         &self,
         linker: &mut wasmtime::component::Linker<modhost::embed::Sandbox>,
     ) -> wasmtime::Result<()> {
-        calls::add_to_linker::<_, Panicky>(linker, |_| PanickyCalls)
+        (self.link)(linker)
     }
 }
+
+/// `pbx:telephony` whose `originate` panics, as code modhost did not write may.
+const PANICKY: Scripted = Scripted {
+    needs_grant: true,
+    link: |linker| {
+        calls::add_to_linker::<_, Calls>(linker, |_| Calls(|| panic!("the switch fell over")))
+    },
+};
+
+/// `pbx:telephony` that modules may import without an administrator's grant.
+const UNGATED: Scripted = Scripted {
+    needs_grant: false,
+    link: PANICKY.link,
+};
 
 const GRANT: Options = Options {
     force: false,
@@ -285,7 +282,7 @@ fn an_install_says_which_apis_a_module_asks_for_and_whether_they_need_a_grant() 
 
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let host = Embedding::new()
-        .capability(Arc::new(Ungated) as Arc<dyn Capability>)
+        .capability(Arc::new(UNGATED) as Arc<dyn Capability>)
         .open(root.path())
         .unwrap_or_else(|e| panic!("{e}"));
     let changes = host
@@ -391,7 +388,7 @@ fn a_dispatch_cancelled_from_another_thread_stops_at_once_and_keeps_no_writes() 
 fn a_capability_that_panics_fails_the_call_not_the_host() {
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let host = Embedding::new()
-        .capability(Arc::new(Panicky) as Arc<dyn Capability>)
+        .capability(Arc::new(PANICKY) as Arc<dyn Capability>)
         .open(root.path())
         .unwrap_or_else(|e| panic!("{e}"));
     host.install(
@@ -426,59 +423,26 @@ thread_local! {
     static MEDDLED: std::cell::RefCell<Option<Arc<Host>>> = const { std::cell::RefCell::new(None) };
 }
 
-/// An application's `pbx:telephony` whose `originate` disables a module: a change from
-/// inside the dispatch that called it.
-struct Meddling;
-
-/// What [`Meddling`]'s imports see.
-struct MeddlingCalls;
-
-impl wasmtime::component::HasData for Meddling {
-    type Data<'a> = MeddlingCalls;
-}
-
-impl calls::Host for MeddlingCalls {
-    fn originate(&mut self, _: String, _: String) -> Result<String, String> {
-        let host = MEDDLED.with_borrow(Clone::clone).ok_or("no host")?;
-        let refused = host.disable("phonebook", false);
-        Err(refused.map_or_else(|e| e.to_string(), |c| format!("changed: {c:?}")))
-    }
-
-    fn hangup(&mut self, _: String) -> Result<(), String> {
-        Ok(())
-    }
-
-    fn channel_state(&mut self, _: String) -> Result<State, String> {
-        Ok(State::Down)
-    }
-
-    fn current_channel(&mut self) -> Option<String> {
-        None
-    }
-}
-
-impl Capability for Meddling {
-    fn package(&self) -> &str {
-        "pbx:telephony"
-    }
-
-    fn interfaces(&self) -> Vec<String> {
-        vec!["pbx:telephony/calls@1.0.0".to_owned()]
-    }
-
-    fn add_to_linker(
-        &self,
-        linker: &mut wasmtime::component::Linker<modhost::embed::Sandbox>,
-    ) -> wasmtime::Result<()> {
-        calls::add_to_linker::<_, Meddling>(linker, |_| MeddlingCalls)
-    }
-}
+/// `pbx:telephony` whose `originate` disables a module: a change from inside the dispatch
+/// that called it.
+const MEDDLING: Scripted = Scripted {
+    needs_grant: true,
+    link: |linker| {
+        calls::add_to_linker::<_, Calls>(linker, |_| {
+            Calls(|| {
+                let host = MEDDLED.with_borrow(Clone::clone).ok_or("no host")?;
+                let refused = host.disable("phonebook", false);
+                Err(refused.map_or_else(|e| e.to_string(), |c| format!("changed: {c:?}")))
+            })
+        })
+    },
+};
 
 #[test]
 fn a_change_asked_for_from_inside_a_dispatch_is_refused_at_once() {
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let host = Embedding::new()
-        .capability(Arc::new(Meddling) as Arc<dyn Capability>)
+        .capability(Arc::new(MEDDLING) as Arc<dyn Capability>)
         .open(root.path())
         .map(Arc::new)
         .unwrap_or_else(|e| panic!("{e}"));
