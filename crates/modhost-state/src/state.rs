@@ -411,10 +411,21 @@ impl State {
     }
 
     fn start(&self, begin: &str) -> Result<Txn> {
+        let deadline = Instant::now() + BUSY_TIMEOUT;
+        let turn = Gate::enter_change(&self.gate, deadline).ok_or_else(|| Error::Contended {
+            path: self.path.to_path_buf(),
+            waited_secs: BUSY_TIMEOUT.as_secs(),
+        })?;
         let conn = self.connect()?;
-        conn.execute_batch(begin)
-            .map_err(|e| not_begun(&self.path, e))?;
-        let txn = self.txn(conn, None);
+        let err = sqlite(&self.path);
+        // Other processes' writers are waited for in SQLite, within what is left.
+        let left = deadline.saturating_duration_since(Instant::now());
+        conn.busy_timeout(left.max(Duration::from_millis(1)))
+            .map_err(&err)?;
+        let begun = conn.execute_batch(begin);
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
+        begun.map_err(|e| not_begun(&self.path, e))?;
+        let txn = self.txn(conn, Some(turn));
         txn.host_ceiling()?;
         Ok(txn)
     }

@@ -38,7 +38,7 @@ pub struct Txn {
     /// Whether a module's data or a backup was dropped, so the commit gives the pages
     /// back to the disk.
     pub(crate) freed: bool,
-    /// A dispatch's turn at the gate, given back after the transaction ends.
+    /// The writer's turn at the gate, given back after the transaction ends.
     _turn: Option<Turn>,
     /// What each module may keep.
     pub(crate) quotas: Arc<Quotas>,

@@ -243,3 +243,37 @@ fn a_thread_with_a_small_stack_runs_a_recursing_module_and_lives() {
         "{echoed:?}"
     );
 }
+
+#[test]
+fn changes_are_not_starved_by_dispatches_that_keep_writing() {
+    let (_root, host) = host();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // A busy PBX: dispatches that write, back to back, on several threads.
+    let dispatchers: Vec<_> = (0..6)
+        .map(|i| {
+            let (host, stop) = (Arc::clone(&host), Arc::clone(&stop));
+            thread::spawn(move || {
+                let mut done = 0_u32;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    if host.dispatch("remember", &format!("{i}:{done}")).is_ok() {
+                        done += 1;
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    let changed = (0..3).try_for_each(|_| {
+        host.disable("phonebook", false)?;
+        host.enable("phonebook", false).map(drop)
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let dispatched: u32 = dispatchers
+        .into_iter()
+        .map(|d| d.join().unwrap_or_else(|_| panic!("a dispatcher panicked")))
+        .sum();
+    // Each change had its turn: none gave up waiting for the write lock.
+    assert!(changed.is_ok(), "{changed:?}");
+    assert!(dispatched > 0);
+}
