@@ -89,3 +89,27 @@ fn a_relative_package_directory_is_the_roots_not_the_working_directorys() {
         String::from_utf8_lossy(&run.stderr)
     );
 }
+
+#[test]
+fn a_configured_package_directory_that_is_not_there_leaves_list_to_show_what_is_installed() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    root.configure("packages = \"not-made-yet\"\n");
+    let run = root.ok(&["--json", "list"]);
+    assert_eq!(run.json()[0]["rawname"], "core", "{}", run.stdout);
+    assert!(
+        run.stderr.contains("the package directory")
+            && run.stderr.contains("not-made-yet")
+            && run.stderr.contains("is not there"),
+        "{}",
+        run.stderr
+    );
+    // One named on the command line is the administrator's mistake, and said so.
+    let run = root.fails(&["list", "--from", "/nowhere/at-all"]);
+    assert!(
+        run.stderr
+            .contains("there is no directory `/nowhere/at-all`"),
+        "{}",
+        run.stderr
+    );
+}

@@ -219,6 +219,8 @@ fn a_second_process_maps_the_compiled_component_instead_of_recompiling() {
         "says how long compiling took: {}",
         first.stderr
     );
+    // Where no spinner is drawn, a line says what the wait is for.
+    assert!(first.stderr.contains("Loading core"), "{}", first.stderr);
     let artifacts: Vec<_> = root.tree("cache").into_iter().collect();
     assert_eq!(artifacts.len(), 1, "one compiled artifact: {artifacts:?}");
     let artifact = root.path().join("cache").join(&artifacts[0]);

@@ -394,6 +394,10 @@ impl Reporter for Status {
                 bar.set_message(escape(&rawname).into_owned());
                 bar.enable_steady_tick(std::time::Duration::from_millis(100));
                 *self.bar() = Some(bar);
+                // Where no spinner is drawn (a log, a pipe), a line says what the wait is.
+                if !std::io::stderr().is_terminal() {
+                    let _ = writeln!(std::io::stderr(), "{:>12} {}", "Loading", escape(&rawname));
+                }
                 return;
             }
             Event::Loaded { rawname, origin } => {

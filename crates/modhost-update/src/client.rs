@@ -2,7 +2,7 @@
 //! HTTPS or from a local directory.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ureq::tls::TlsConfig;
@@ -528,7 +528,16 @@ fn read_local(path: &Path, max: u64) -> Result<Body> {
         .read(true)
         .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)
-        .map_err(file_error(path))?;
+        .map_err(|e| match published_beside(path) {
+            Some(public) => Error::File {
+                path: path.to_owned(),
+                message: format!(
+                    "no such file; `repo build` publishes it in `{}`: make the source that directory",
+                    public.display()
+                ),
+            },
+            None => file_error(path)(e),
+        })?;
     let is_file = file.metadata().map_err(file_error(path))?.is_file();
     if !is_file {
         return Err(Error::File {
@@ -541,6 +550,14 @@ fn read_local(path: &Path, max: u64) -> Result<Body> {
         .read_to_end(&mut bytes)
         .map_err(file_error(path))?;
     Ok(Body::new(bytes, max))
+}
+
+/// For a document missing from a directory `repo build` wrote into, the `public/` beside
+/// it where it is published: the source names the build's output, not what it publishes.
+fn published_beside(path: &Path) -> Option<PathBuf> {
+    let (dir, name) = (path.parent()?, path.file_name()?);
+    let public = dir.join("public");
+    public.join(name).is_file().then_some(public)
 }
 
 #[cfg(test)]

@@ -196,8 +196,27 @@ impl Host {
         from: Option<&Path>,
         installed: &[ModuleRecord],
     ) -> Result<Vec<NotInstalled>> {
-        let Some(dir) = from.or(self.packages.as_deref()) else {
-            return Ok(Vec::new());
+        let dir = match (from, self.packages.as_deref()) {
+            (Some(dir), _) => {
+                if !dir.is_dir() {
+                    return Err(crate::Error::NotAPackageDir {
+                        path: dir.to_owned(),
+                        is_file: dir.exists(),
+                    });
+                }
+                dir
+            }
+            // The configured directory not made yet (or on a drive not mounted) leaves the
+            // installed modules to list, and is said.
+            (None, Some(dir)) if !dir.is_dir() => {
+                tracing::warn!(
+                    "the package directory `{}` (modhost.toml's `packages`) is not there; listing only what is installed",
+                    dir.display()
+                );
+                return Ok(Vec::new());
+            }
+            (None, Some(dir)) => dir,
+            (None, None) => return Ok(Vec::new()),
         };
         Ok(packages::newest(dir)?
             .into_values()
