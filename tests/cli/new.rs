@@ -543,3 +543,26 @@ fn a_javascript_module_installs_runs_upgrades_and_fails_with_its_stack() {
     );
     root.ok(&["uninstall", "hello_js"]);
 }
+
+#[test]
+fn a_build_script_without_modhost_to_pack_with_says_so_before_building() {
+    let root = root();
+    for lang in ["rust", "python", "js"] {
+        let dir = new(&root, "nopath", lang);
+        let run = Root::output(
+            Command::new(dir.join("build.sh"))
+                .current_dir(&dir)
+                .env("MODHOST", "/nowhere/modhost"),
+        );
+        assert!(
+            !run.success
+                && run
+                    .stderr
+                    .contains("build.sh: `/nowhere/modhost` is not on PATH")
+                && run.stderr.contains("set MODHOST=/path/to/modhost"),
+            "{lang}: {}",
+            run.stderr
+        );
+        assert!(!dir.join("module.wasm").exists(), "{lang}: built anyway");
+    }
+}

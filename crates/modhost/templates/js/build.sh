@@ -5,6 +5,11 @@
 # unless it is on PATH. WASI's HTTP is left out: modhost gives modules no network.
 set -eu
 cd "$(dirname "$0")"
+modhost=${MODHOST:-modhost}
+if ! command -v "$modhost" >/dev/null 2>&1; then
+    echo "build.sh: \`$modhost\` is not on PATH: put the directory of the modhost binary on PATH, or set MODHOST=/path/to/modhost" >&2
+    exit 1
+fi
 version={componentize_js}
 componentize_js=componentize-js
 if [ "$(componentize-js --version 2>/dev/null)" != "$version" ]; then
@@ -17,4 +22,4 @@ fi
 node --check app.js
 "$componentize_js" --wit wit --world-name module --disable http fetch-event \
     --out module.wasm app.js
-"${MODHOST:-modhost}" pack .
+"$modhost" pack .

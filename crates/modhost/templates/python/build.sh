@@ -4,6 +4,11 @@
 # componentize-py is pinned: a local virtualenv gets that version unless one is on PATH.
 set -eu
 cd "$(dirname "$0")"
+modhost=${MODHOST:-modhost}
+if ! command -v "$modhost" >/dev/null 2>&1; then
+    echo "build.sh: \`$modhost\` is not on PATH: put the directory of the modhost binary on PATH, or set MODHOST=/path/to/modhost" >&2
+    exit 1
+fi
 version={componentize_py}
 componentize_py=componentize-py
 if [ "$(componentize-py --version 2>/dev/null)" != "componentize-py $version" ]; then
@@ -14,4 +19,4 @@ if [ "$(componentize-py --version 2>/dev/null)" != "componentize-py $version" ];
     componentize_py=.venv/bin/componentize-py
 fi
 "$componentize_py" -d wit -w module componentize app -p . -p sdk -o module.wasm
-"${MODHOST:-modhost}" pack .
+"$modhost" pack .

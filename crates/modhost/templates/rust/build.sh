@@ -3,6 +3,11 @@
 # VERSION being module.xml's <version>.
 set -eu
 cd "$(dirname "$0")"
+modhost=${MODHOST:-modhost}
+if ! command -v "$modhost" >/dev/null 2>&1; then
+    echo "build.sh: \`$modhost\` is not on PATH: put the directory of the modhost binary on PATH, or set MODHOST=/path/to/modhost" >&2
+    exit 1
+fi
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
@@ -11,4 +16,4 @@ cargo build --release --target wasm32-wasip2
 target_dir=$(cargo metadata --format-version 1 --no-deps |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 cp "$target_dir/wasm32-wasip2/release/{crate_name}.wasm" module.wasm
-"${MODHOST:-modhost}" pack .
+"$modhost" pack .
