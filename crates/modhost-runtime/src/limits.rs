@@ -19,7 +19,8 @@ pub struct Limits {
     pub max_output: usize,
     /// Host resources (open files, directory streams, pollables…) a call may hold at once.
     pub max_resources: usize,
-    /// Log records kept per call; the rest are counted and dropped.
+    /// Log records kept per call, and per module across a dispatch and the hooks fired
+    /// inside it; the rest are counted and dropped.
     pub max_log_records: usize,
     /// Longest log message kept, in bytes.
     pub max_log_message: usize,
