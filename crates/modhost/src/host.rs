@@ -17,6 +17,12 @@ use crate::recover::{self, Recovery};
 use crate::{Error, Result};
 
 /// A modhost root, opened.
+///
+/// A host may be shared between threads: dispatches run in parallel, and changes take
+/// turns, ahead of dispatches that have not begun writing. A change asked for from inside
+/// a dispatch on the same thread (from a capability a module's handler called) is refused
+/// with [`Error::InsideDispatch`](crate::Error::InsideDispatch): it would wait for that
+/// dispatch.
 pub struct Host {
     pub(crate) layout: Layout,
     pub(crate) platform: Platform,
