@@ -158,7 +158,10 @@ impl Client {
                 }
                 Some(next) => {
                     hops += 1;
-                    at = next;
+                    at = match query {
+                        Some(key) => redirect::without_key(&url, next, key),
+                        None => next,
+                    };
                 }
             }
         };

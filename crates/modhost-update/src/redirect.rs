@@ -84,3 +84,37 @@ pub(crate) fn shown(url: &url::Url) -> String {
         url.path()
     )
 }
+
+/// `next`, where a request carrying the download key `key` in its query is redirected
+/// from `from`: on another origin, without the key's parameters, which a server's
+/// redirect may have copied into it (nginx's `rewrite … redirect` keeps the query). A key
+/// goes only to its source's own origin.
+pub(crate) fn without_key(from: &str, next: String, key: &str) -> String {
+    let (Ok(from), Ok(mut to)) = (url::Url::parse(from), url::Url::parse(&next)) else {
+        return next;
+    };
+    if key.is_empty() || from.origin() == to.origin() || to.query().is_none() {
+        return next;
+    }
+    let secret: Vec<(String, String)> = url::form_urlencoded::parse(key.as_bytes())
+        .into_owned()
+        .collect();
+    let kept: Vec<(String, String)> = to
+        .query_pairs()
+        .into_owned()
+        .filter(|pair| !secret.contains(pair))
+        .collect();
+    if kept.len() == to.query_pairs().count() {
+        return next;
+    }
+    tracing::warn!(
+        to = %shown(&to),
+        "a redirect to another origin carried the source's download key; it was left out"
+    );
+    if kept.is_empty() {
+        to.set_query(None);
+    } else {
+        to.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    to.into()
+}

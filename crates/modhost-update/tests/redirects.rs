@@ -246,3 +246,44 @@ fn a_failure_after_a_redirect_names_where_the_server_redirected() {
         "{message}"
     );
 }
+
+#[test]
+fn a_download_key_copied_into_a_redirect_to_another_origin_is_left_out() {
+    let tls = Tls::new();
+    let package = b"the package".to_vec();
+    let served = package.clone();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let recorded = Arc::clone(&seen);
+    // The other origin: another port.
+    let other = tls.scripted(move |request| {
+        let target = request.split_whitespace().nth(1).unwrap_or_default();
+        if let Ok(mut seen) = recorded.lock() {
+            seen.push(target.to_owned());
+        }
+        answer("200 OK", &served)
+    });
+    // The source's origin redirects keeping the query, as nginx's `rewrite … redirect` does;
+    // once to itself (the key stays: it is the key's own origin), then to the other origin.
+    let url = tls.scripted(move |request| {
+        let target = request.split_whitespace().nth(1).unwrap_or_default();
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let to = match path {
+            "/start.tgz" if query.contains("key=s3cret") => format!("/moved.tgz?{query}"),
+            "/moved.tgz" if query.contains("key=s3cret") => {
+                format!("{other}/pkg.tgz?{query}&v=2")
+            }
+            _ => return answer("403 Forbidden", b"no key"),
+        };
+        format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n").into_bytes()
+    });
+    let path = tls.dir.path().join("p.tgz");
+    let result = tls.client().download(
+        &release(&format!("{url}/start.tgz"), &package),
+        Some("key=s3cret"),
+        &path,
+        &mut |_, _| {},
+    );
+    assert!(result.is_ok(), "{result:?}");
+    let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    assert_eq!(seen, ["/pkg.tgz?v=2"], "the other origin saw the key");
+}
