@@ -241,7 +241,9 @@ impl Client {
                 None => format!("HTTP status {status}"),
             }));
         }
-        Ok(Body::new(bytes, max))
+        let mut body = Body::new(bytes, max);
+        body.encoding = encoding.filter(|_| !gzip);
+        Ok(body)
     }
 
     /// Fetches a document of at most `max` bytes: a longer one is refused.
@@ -469,26 +471,36 @@ impl Client {
         let body = self.fetch(&release.location, extra_query, max, false, &mut |n| {
             progress(n, release.size)
         })?;
+        // A server that compressed the package again (or sent a compressed copy stored
+        // beside it) is named as the likely cause: the bytes are not the package's.
+        let encoded = |problem: String| match &body.encoding {
+            Some(encoding) => mismatch(format!(
+                "{problem} (the server sent it with Content-Encoding `{}`: it compressed the \
+                 package again, or sent a compressed copy; packages must be served as they are)",
+                encoding.escape_debug()
+            )),
+            None => mismatch(problem),
+        };
         match release.size {
             Some(size) if body.over => {
-                return Err(mismatch(format!(
+                return Err(encoded(format!(
                     "more than {size} bytes received, {size} published"
                 )));
             }
             Some(size) if body.bytes.len() as u64 != size => {
-                return Err(mismatch(format!(
+                return Err(encoded(format!(
                     "{} bytes received, {size} published",
                     body.bytes.len()
                 )));
             }
             None if body.over => {
-                return Err(mismatch(format!(
+                return Err(encoded(format!(
                     "larger than the {max}-byte limit for a package whose size is not published"
                 )));
             }
             _ => {}
         }
-        release.digests.verify(&body.bytes).map_err(mismatch)?;
+        release.digests.verify(&body.bytes).map_err(encoded)?;
         fs_err::write(path, &body.bytes).map_err(file_error(path))
     }
 }
@@ -511,13 +523,19 @@ struct Body {
     bytes: Vec<u8>,
     /// Whether there was more than the limit.
     over: bool,
+    /// The Content-Encoding the server named for bytes taken as they came (a package's).
+    encoding: Option<String>,
 }
 
 impl Body {
     /// `bytes`, read with limit `max`.
     fn new(bytes: Vec<u8>, max: u64) -> Self {
         let over = bytes.len() as u64 > max;
-        Body { bytes, over }
+        Body {
+            bytes,
+            over,
+            encoding: None,
+        }
     }
 }
 

@@ -207,6 +207,45 @@ fn gzip(body: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+fn a_package_compressed_again_by_the_server_is_refused_naming_the_encoding() {
+    let tls = Tls::new();
+    let package = gzip(b"a package, already a gzip tar");
+    let twice = gzip(&package);
+    let served = package.clone();
+    let url = tls.scripted(move |line| {
+        // nginx's `gzip_static always` with a `.tgz.gz` beside the package: compressed again.
+        let body = if line.contains("again") {
+            &twice
+        } else {
+            &served
+        };
+        // Apache's `AddEncoding x-gzip .tgz` labels the package as it is: taken.
+        let mut head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        head.extend_from_slice(body);
+        head
+    });
+    let refused = download(
+        &tls.client(),
+        &release(&format!("{url}/again.tgz"), &package),
+        tls.dir.path(),
+    );
+    assert!(
+        matches!(&refused, Err(e) if e.to_string().contains("the server sent it with Content-Encoding `gzip`")),
+        "{refused:?}"
+    );
+    let labelled = download(
+        &tls.client(),
+        &release(&format!("{url}/p.tgz"), &package),
+        tls.dir.path(),
+    );
+    assert!(labelled.is_ok(), "{labelled:?}");
+}
+
+#[test]
 fn a_gzip_encoded_document_is_read_and_bounded_after_decompression() {
     let tls = Tls::new();
     let document = format!(
