@@ -272,6 +272,11 @@ struct File {
     cache: &'static str,
 }
 
+/// The longest path a request may name, and the longest name in it (a file name's limit
+/// on Linux).
+const MAX_PATH: usize = 1024;
+const MAX_NAME: usize = 255;
+
 /// Why a request is refused: the status and what the client is told.
 type Refusal = (StatusCode, String);
 
@@ -280,10 +285,17 @@ type Refusal = (StatusCode, String);
 /// a package of a licence-gated group comes from the private part, once `query` carries a
 /// valid licence key.
 fn find(root: &Path, path: &str, query: &str) -> Result<File, Refusal> {
+    // Longer than any path a repository holds: said as what it is (as nginx does), not
+    // left to the filesystem to refuse.
+    if path.len() > MAX_PATH {
+        return Err((StatusCode::URI_TOO_LONG, "the path is too long".to_owned()));
+    }
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    // Plain names only: no way up, no hidden files, nothing to decode.
+    // Plain names only, no longer than a file's name may be: no way up, no hidden files,
+    // nothing to decode.
     let safe = |name: &&str| {
         !name.is_empty()
+            && name.len() <= MAX_NAME
             && !name.starts_with('.')
             && name
                 .bytes()

@@ -512,6 +512,8 @@ fn every_file_of_the_public_part_is_served_and_nothing_beside_it() -> TestResult
         "/../private/groups.toml",
         "/%2e%2e/secret.txt",
         "/.hidden",
+        // A name longer than a file's may be: no such file, not a server error.
+        &format!("/{}", "a".repeat(300)),
     ] {
         let mut answer = agent.get(format!("https://{addr}{path}")).call()?;
         assert_eq!(answer.status(), 404, "{path}");
@@ -522,6 +524,10 @@ fn every_file_of_the_public_part_is_served_and_nothing_beside_it() -> TestResult
                 .contains("\"status\":\"ko\"")
         );
     }
+    // A path longer than any a repository holds is said to be.
+    let long = format!("/{}", "a/".repeat(2000));
+    let answer = agent.get(format!("https://{addr}{long}")).call()?;
+    assert_eq!(answer.status(), 414);
     Ok(())
 }
 
