@@ -209,9 +209,17 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
 /// The flag for what an error message, as text, says to set: update errors reach the CLI
 /// as text inside reports and refusals.
 pub fn flag_hint(message: &str) -> Option<&'static str> {
-    message
-        .contains(modhost_update::PRIVATE_CA)
-        .then_some("or pass the CA's certificate with --ca-cert FILE")
+    if message.contains(modhost_update::PRIVATE_CA) {
+        return Some("or pass the CA's certificate with --ca-cert FILE");
+    }
+    // A server refusing a download for want of a key (a licence group, a Joomla download
+    // ID) is given one per source.
+    let refused = message.contains("the server refused")
+        && (message.contains("(error 401)") || message.contains("(error 403)"));
+    refused.then_some(
+        "if the server wants a download or licence key, give it to the source: \
+         `modhost source key SOURCE 'email=…&key=…'`",
+    )
 }
 
 /// Text or JSON output, chosen once by `--json`.

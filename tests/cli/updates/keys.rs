@@ -22,6 +22,12 @@ fn a_licence_gated_package_needs_the_right_key() {
         "{}",
         run.stderr
     );
+    assert!(
+        run.stderr
+            .contains("help: if the server wants a download or licence key, give it to the source"),
+        "{}",
+        run.stderr
+    );
     // A key that would make every download URL invalid is refused when stored, and the
     // refusal does not repeat it.
     let run = root.fails(&[
