@@ -243,6 +243,7 @@ impl Client {
         }
         let mut body = Body::new(bytes, max);
         body.encoding = encoding.filter(|_| !gzip);
+        body.decompressed = gzip;
         Ok(body)
     }
 
@@ -250,7 +251,12 @@ impl Client {
     pub(crate) fn fetch_document(&self, location: &Location, max: u64) -> Result<Vec<u8>> {
         let body = self.fetch(location, None, max, true, &mut |_| {})?;
         if body.over {
-            let message = format!("larger than the {max}-byte limit");
+            let message = match body.decompressed {
+                true => format!(
+                    "larger than the {max}-byte limit once decompressed (it came gzip-encoded)"
+                ),
+                false => format!("larger than the {max}-byte limit"),
+            };
             return Err(match location {
                 Location::Url(_) => Error::Fetch {
                     url: location.to_string(),
@@ -525,6 +531,8 @@ struct Body {
     over: bool,
     /// The Content-Encoding the server named for bytes taken as they came (a package's).
     encoding: Option<String>,
+    /// Whether the bytes are what a gzip-encoded answer decompressed to.
+    decompressed: bool,
 }
 
 impl Body {
@@ -535,6 +543,7 @@ impl Body {
             bytes,
             over,
             encoding: None,
+            decompressed: false,
         }
     }
 }

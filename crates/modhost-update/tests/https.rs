@@ -330,6 +330,10 @@ fn a_gzip_encoded_document_is_read_and_bounded_after_decompression() {
         .map(|_| String::new())
         .unwrap_or_else(|e| e.to_string());
     assert!(message.contains("larger than"), "{message}");
+    assert!(
+        message.contains("once decompressed (it came gzip-encoded)"),
+        "{message}"
+    );
     let refused = tls.client().releases(&source("deflate"), None, &target);
     let message = refused
         .map(|_| String::new())
