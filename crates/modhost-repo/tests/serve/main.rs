@@ -4,6 +4,7 @@
 //! requests, answers left unread, crowds beyond the bound on connections), and stopping.
 
 mod control;
+mod licence;
 mod links;
 mod load;
 mod protocol;
