@@ -493,12 +493,15 @@ mod tests {
         );
         // An empty checksum is none: the update is offered, and unverifiable.
         let empty = update("5.0.0", "stable", ANY).replace(&"a".repeat(64), "");
-        let found = parse(
-            format!("<updates>{empty}</updates>").as_bytes(),
-            &doc,
-            None,
-            &target(Stability::Stable),
-        );
+        let stable = |updates: String| {
+            parse(
+                format!("<updates>{updates}</updates>").as_bytes(),
+                &doc,
+                None,
+                &target(Stability::Stable),
+            )
+        };
+        let found = stable(empty);
         assert!(
             found
                 .as_ref()
@@ -511,12 +514,7 @@ mod tests {
         let twice = update("6.0.0", "stable", ANY).replace(&sum, &format!("{sum}{sum}"));
         let conflicting = update("7.0.0", "stable", ANY)
             .replace(&sum, &format!("{sum}<sha256>{}</sha256>", "b".repeat(64)));
-        let found = parse(
-            format!("<updates>{twice}{conflicting}</updates>").as_bytes(),
-            &doc,
-            None,
-            &target(Stability::Stable),
-        );
+        let found = stable(format!("{twice}{conflicting}"));
         assert!(
             found
                 .as_ref()
