@@ -252,7 +252,7 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
     command
         .args(["-c", pack])
         .current_dir(&dir)
-        .env("MODHOST", env!("CARGO_BIN_EXE_modhost"));
+        .env("modhost", env!("CARGO_BIN_EXE_modhost"));
     assert!(Root::output(&mut command).success, "{pack}");
     let v2 = dir.join("hello_py-0.2.0.tgz");
     root.ok(&["upgrade", arg(&v2)]);
