@@ -415,6 +415,21 @@ fn a_module_cannot_nest_directories_deeper_than_the_host_walks() {
         "made 64, stopped by QuotaExceeded; moving a tree in: QuotaExceeded; tree kept: true",
         "{calls:?}"
     );
+    // Holding every handle the sandbox allows leaves the host its own way to look.
+    root.ok(&["uninstall", "hostile"]);
+    root.ok(&["install", arg(&package("hostile"))]);
+    // The most handles a call may hold besides the ones it starts with: the first count
+    // whose call is not stopped for holding too many.
+    let full = (200..=256)
+        .rev()
+        .map(|count| hook(&root, "nest", &format!("hold:{count}")))
+        .find(|calls| calls[0]["kind"] != "too-many-resources")
+        .unwrap_or_default();
+    let output = full[0]["output"].as_str().unwrap_or_default();
+    assert!(
+        output.starts_with("made 64, stopped by QuotaExceeded"),
+        "{full:?}"
+    );
     // What it made is the host's to walk, copy and remove like any other tree.
     root.ok(&["upgrade", arg(&package("hostile")), "--reinstall"]);
     root.ok(&["uninstall", "hostile"]);

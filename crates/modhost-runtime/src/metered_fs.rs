@@ -204,26 +204,24 @@ fn split<'a>(
 }
 
 /// Whether `path`, relative to the directory whose descriptor is `at`, is a directory
-/// nested too deep, or holding one (see [`crate::nesting`]).
+/// nested too deep, or holding one (see [`crate::nesting`]). Looked at through cap-std,
+/// which resolves the path inside the directory as WASI does, and not through the
+/// guest's resource table: a guest holding all the handles it may would leave no room
+/// there to look, and so nothing refused.
 fn too_deep(fs: &mut WasiFilesystemCtxView<'_>, budget: &Budget, at: u32, path: &str) -> bool {
-    let opened = HostDescriptor::open_at(
-        fs,
-        Resource::new_borrow(at),
-        PathFlags::empty(),
-        path.to_owned(),
-        OpenFlags::DIRECTORY,
-        DescriptorFlags::READ,
-    );
-    // Not a directory (a file, a link): it nests nothing.
-    let Ok(opened) = opened else {
-        return false;
+    let base = match fs.table.get(&Resource::<Descriptor>::new_borrow(at)) {
+        Ok(Descriptor::Dir(dir)) => dir.dir.try_clone(),
+        _ => return false,
     };
-    let deep = match fs.table.get(&opened) {
-        Ok(Descriptor::Dir(dir)) => budget.roots().too_deep(std::os::fd::AsFd::as_fd(&*dir.dir)),
-        _ => false,
+    // A descriptor it cannot copy, it cannot look through: refused rather than let be.
+    let Ok(base) = base else {
+        return true;
     };
-    let _ = fs.table.delete(opened);
-    deep
+    match cap_std::fs::Dir::from_std_file(base).open_dir(path) {
+        Ok(dir) => budget.roots().too_deep(std::os::fd::AsFd::as_fd(&dir)),
+        // Not a directory (a file, a link to one): it nests nothing.
+        Err(_) => false,
+    }
 }
 
 /// The open file behind `fd`, if it is one.

@@ -106,7 +106,16 @@ impl Module for Hostile {
             }
             "nest" => {
                 // Nests directories under /data one level at a time as deep as it may, then
-                // tries to nest deeper by moving a tree into the deepest.
+                // tries to nest deeper by moving a tree into the deepest. With `hold:N`, it first
+                // holds N more handles, as many as the sandbox allows, leaving the host's own
+                // lookups no room in its table.
+                let mut held = Vec::new();
+                if let Some(count) = payload.strip_prefix("hold:") {
+                    std::fs::write("/data/held", "x").map_err(|e| e.to_string())?;
+                    for _ in 0..count.parse::<usize>().unwrap_or(0) {
+                        held.push(std::fs::File::open("/data/held").map_err(|e| e.to_string())?);
+                    }
+                }
                 let mut dir = std::path::PathBuf::from("/data/nest");
                 let mut made = 0;
                 let stopped = loop {
@@ -120,6 +129,7 @@ impl Module for Hostile {
                     dir.push("d");
                 };
                 dir.pop();
+                drop(held);
                 let tree = std::path::Path::new("/data/tree");
                 let moved = std::fs::create_dir_all(tree.join("a/b"))
                     .and_then(|()| std::fs::rename(tree, dir.join("tree")))
