@@ -96,6 +96,18 @@ pub(crate) fn newest(dir: &Path) -> Result<BTreeMap<String, Found>> {
     Ok(newest)
 }
 
+/// `dir` when it is a directory; else why it cannot be a directory of packages (it is
+/// missing, or a file).
+pub(crate) fn package_dir(dir: &Path) -> Result<&Path> {
+    match fs_err::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(dir),
+        found => Err(crate::Error::NotAPackageDir {
+            path: dir.to_owned(),
+            is_file: found.is_ok(),
+        }),
+    }
+}
+
 /// [`newest`], and the packages that could not be read, sorted by path.
 pub(crate) fn read_packages(dir: &Path) -> Result<(BTreeMap<String, Found>, Vec<Unreadable>)> {
     let mut newest: BTreeMap<String, Found> = BTreeMap::new();

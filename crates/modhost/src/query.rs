@@ -197,15 +197,7 @@ impl Host {
         installed: &[ModuleRecord],
     ) -> Result<Vec<NotInstalled>> {
         let dir = match (from, self.packages.as_deref()) {
-            (Some(dir), _) => {
-                if !dir.is_dir() {
-                    return Err(crate::Error::NotAPackageDir {
-                        path: dir.to_owned(),
-                        is_file: dir.exists(),
-                    });
-                }
-                dir
-            }
+            (Some(dir), _) => packages::package_dir(dir)?,
             // The configured directory not made yet (or on a drive not mounted) leaves the
             // installed modules to list, and is said.
             (None, Some(dir)) if !dir.is_dir() => {

@@ -55,6 +55,8 @@ const JS_SDK: &str = include_str!("../../../sdk/js/modhost_sdk.js");
 const JS_APP: &str = include_str!("../templates/js/app.js");
 const JS_PACKAGE: &str = include_str!("../templates/js/package.json");
 const JS_BUILD: &str = include_str!("../templates/js/build.sh");
+/// The lines of every build.sh that find the modhost packing the module.
+const FIND_MODHOST: &str = include_str!("../templates/find_modhost.sh");
 
 /// Writes a new module `name` in `lang` into the directory `dir` (which must not exist
 /// yet): module.xml with a `get_config` handler and one hook, the source, a copy of the
@@ -93,6 +95,7 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
     let package = package_name(name);
     let fill = |template: &str| {
         template
+            .replace("{find_modhost}\n", FIND_MODHOST)
             .replace("{name}", name)
             .replace("{title}", &title(name))
             .replace("{type_name}", &type_name(name))

@@ -19,15 +19,7 @@ use crate::plan::required_modules;
 /// [`Host::scan`]. What the scan compiles stays in the cache, within its bound (`[cache]
 /// keep_mb`), so that installing a scanned package compiles nothing.
 pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
-    match std::fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => {}
-        found => {
-            return Err(crate::Error::NotAPackageDir {
-                path: dir.to_owned(),
-                is_file: found.is_ok(),
-            });
-        }
-    }
+    packages::package_dir(dir)?;
     let lock = host.lock()?;
     let mut tx = Transaction::new(host, &lock, "scan");
     let installed = host.state.modules()?;

@@ -5,11 +5,7 @@
 # unless it is on PATH. WASI's HTTP is left out: modhost gives modules no network.
 set -eu
 cd "$(dirname "$0")"
-modhost=${MODHOST:-modhost}
-if ! command -v "$modhost" >/dev/null 2>&1; then
-    echo "build.sh: \`$modhost\` is not on PATH: put the directory of the modhost binary on PATH, or set MODHOST=/path/to/modhost" >&2
-    exit 1
-fi
+{find_modhost}
 version={componentize_js}
 componentize_js=componentize-js
 if [ "$(componentize-js --version 2>/dev/null)" != "$version" ]; then

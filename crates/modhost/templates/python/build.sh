@@ -4,11 +4,7 @@
 # componentize-py is pinned: a local virtualenv gets that version unless one is on PATH.
 set -eu
 cd "$(dirname "$0")"
-modhost=${MODHOST:-modhost}
-if ! command -v "$modhost" >/dev/null 2>&1; then
-    echo "build.sh: \`$modhost\` is not on PATH: put the directory of the modhost binary on PATH, or set MODHOST=/path/to/modhost" >&2
-    exit 1
-fi
+{find_modhost}
 version={componentize_py}
 componentize_py=componentize-py
 if [ "$(componentize-py --version 2>/dev/null)" != "componentize-py $version" ]; then

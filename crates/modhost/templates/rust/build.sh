@@ -3,11 +3,7 @@
 # VERSION being module.xml's <version>.
 set -eu
 cd "$(dirname "$0")"
-modhost=${MODHOST:-modhost}
-if ! command -v "$modhost" >/dev/null 2>&1; then
-    echo "build.sh: \`$modhost\` is not on PATH: put the directory of the modhost binary on PATH, or set MODHOST=/path/to/modhost" >&2
-    exit 1
-fi
+{find_modhost}
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
