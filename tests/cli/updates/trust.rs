@@ -143,15 +143,18 @@ fn bad_checksums_and_signatures_are_refused_and_the_root_is_unchanged() {
     // Soundly signed, but by another publisher than the one pinned.
     let other = repo.dir.path().join("other.key");
     let other_key = root.ok(&["repo", "keygen", "--out", arg(&other)]).stdout;
-    root.ok(&[
-        "source",
-        "add",
-        "--replace",
-        "main",
-        &repo.url,
-        "--public-key",
-        other_key.trim(),
-    ]);
+    let pin = |key: &str| {
+        root.ok(&[
+            "source",
+            "add",
+            "--replace",
+            "main",
+            &repo.url,
+            "--public-key",
+            key,
+        ])
+    };
+    pin(other_key.trim());
     let pinned_other = root.fingerprint();
     let run = repo.fails(&root, &["install", "--online", "phonebook"]);
     assert!(
@@ -164,15 +167,7 @@ fn bad_checksums_and_signatures_are_refused_and_the_root_is_unchanged() {
         run.stderr
     );
     assert_eq!(root.fingerprint(), pinned_other);
-    root.ok(&[
-        "source",
-        "add",
-        "--replace",
-        "main",
-        &repo.url,
-        "--public-key",
-        &repo.public_key,
-    ]);
+    pin(&repo.public_key);
     // Pinning other keys starts the source afresh, forgetting the serial the old ones
     // vouched for (how a source locked out by a far-future release recovers): the root is
     // compared from here.
