@@ -79,7 +79,7 @@ fn a_redirect_to_another_scheme_or_without_a_location_is_named() {
             "/ftp" => "Location: FTP://mirror.example/pb.tgz\r\n",
             _ => "",
         };
-        format!("HTTP/1.1 301 Moved Permanently\r\n{location}Content-Length: 0\r\n\r\n")
+        format!("HTTP/1.1 301 Moved Permanently\r\n{location}Content-Length: 0\r\nConnection: close\r\n\r\n")
             .into_bytes()
     });
     assert_eq!(
@@ -104,7 +104,7 @@ fn a_redirect_loop_ends_after_ten_hops() {
         let path = target.split('?').next().unwrap_or_default();
         let hop: u32 = path.trim_start_matches("/hop").parse().unwrap_or(0);
         format!(
-            "HTTP/1.1 307 Temporary Redirect\r\nLocation: hop{}\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: hop{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             hop + 1
         )
         .into_bytes()
@@ -130,7 +130,7 @@ fn relative_scheme_relative_and_utf8_redirects_are_followed() {
             .unwrap_or_default()
             .to_owned();
         let moved = |to: String| {
-            format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n")
+            format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                 .into_bytes()
         };
         match path {
@@ -201,11 +201,11 @@ fn a_failure_after_a_redirect_names_where_the_server_redirected() {
         let path = request.split_whitespace().nth(1).unwrap_or_default();
         match path {
             p if p.starts_with("/moved") => {
-                b"HTTP/1.1 302 Found\r\nLocation: /gone/pb.tgz?key=s3cret\r\nContent-Length: 0\r\n\r\n"
+                b"HTTP/1.1 302 Found\r\nLocation: /gone/pb.tgz?key=s3cret\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                     .to_vec()
             }
             p if p.starts_with("/broken") => {
-                b"HTTP/1.1 302 Found\r\nLocation: /error/pb.tgz\r\nContent-Length: 0\r\n\r\n"
+                b"HTTP/1.1 302 Found\r\nLocation: /error/pb.tgz\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                     .to_vec()
             }
             p if p.starts_with("/error") => answer("500 Internal Server Error", b"oops"),
@@ -274,7 +274,10 @@ fn a_download_key_copied_into_a_redirect_to_another_origin_is_left_out() {
             }
             _ => return answer("403 Forbidden", b"no key"),
         };
-        format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n").into_bytes()
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes()
     });
     let path = tls.dir.path().join("p.tgz");
     let result = tls.client().download(
