@@ -221,7 +221,7 @@ fn a_package_compressed_again_by_the_server_is_refused_naming_the_encoding() {
         };
         // Apache's `AddEncoding x-gzip .tgz` labels the package as it is: taken.
         let mut head = format!(
-            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         )
         .into_bytes();
