@@ -237,6 +237,14 @@ impl<'a> Stage<'a> {
                 "entry `{shown}` is {what}; only regular files and directories are allowed"
             )));
         }
+        // A newline or an escape byte in a file name reaches every `ls` and log that
+        // shows it: no module needs one.
+        if parts.iter().any(|part| part.chars().any(char::is_control)) {
+            return Err(self.refuse(format!(
+                "entry `{shown}` has a control character in its name; \
+                 rename the file and repack the module"
+            )));
+        }
         let dir = matches!(kind, Kind::Dir);
         self.names
             .insert(&parts, dir, &shown)

@@ -161,7 +161,7 @@ fn control_characters_in_names_are_escaped_in_messages() {
     );
     refused_with(
         &unpacked(&zip),
-        &["more than one top-level directory (`demo` and `\x1b[2J\\nx`)"],
+        &["entry `\x1b[2J\\nx/y` has a control character in its name"],
     );
 }
 

@@ -152,6 +152,41 @@ fn backslash_names_are_refused_by_both_formats_with_a_hint() {
 }
 
 #[test]
+fn control_characters_in_names_are_refused_by_both_formats() {
+    let scratch = scratch();
+    for zip in [true, false] {
+        for (index, (name, shown)) in [
+            ("demo/evil\x1b[2Jname.txt", "demo/evil\x1b[2Jname.txt"),
+            ("demo/two\nlines.txt", "demo/two\\nlines.txt"),
+            ("demo/c1\u{9b}31m.txt", "demo/c1\u{9b}31m.txt"),
+            ("demo/del\x7f/x.txt", "demo/del\x7f/x.txt"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let package = scratch.path().join(format!("{zip}-{index}.pkg"));
+            write_package(
+                &package,
+                zip,
+                &[
+                    ("demo/module.xml", XML.as_bytes()),
+                    ("demo/module.wasm", b"\0asm"),
+                    (name, b"x"),
+                ],
+            );
+            let (unpacked, _) = unpack_fresh(&package, &Limits::default());
+            let error = unpacked.err().unwrap_or_default();
+            assert!(
+                error.contains(&format!(
+                    "entry `{shown}` has a control character in its name; rename the file"
+                )),
+                "zip {zip}, {name:?}: {error}"
+            );
+        }
+    }
+}
+
+#[test]
 fn names_in_two_unicode_forms_are_refused_by_both_formats() {
     let scratch = scratch();
     let composed = "demo/caf\u{e9}.txt";
