@@ -244,6 +244,17 @@ mod tests {
             verified(&key, b"index", &tampered),
             Err(Refusal::ChangedOrStale { .. })
         ));
+        // Sound, but claiming a time nobody can read: refused, not taken as undated.
+        let unreadable = verified(
+            &key,
+            b"index",
+            &key.sign_with_comment(b"index", "timestamp:today"),
+        );
+        assert!(
+            matches!(&unreadable, Err(Refusal::Malformed { why, .. })
+                if why.contains("claims `timestamp:today`, which is not a number of seconds")),
+            "{unreadable:?}"
+        );
         let restored = SecretKey::parse(&key.encode())
             .map(|k| k.public())
             .map_err(|e| e.to_string());

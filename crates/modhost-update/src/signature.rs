@@ -121,6 +121,17 @@ impl Claims {
         claims
     }
 
+    /// The first field of `comment` that [`Claims::parse`] knows but cannot read — a
+    /// `timestamp:`, `serial:` or `expires:` that is not a number — with its value.
+    pub fn unreadable(comment: &str) -> Option<(&str, &str)> {
+        comment.split('\t').find_map(|field| {
+            let (key, value) = field.split_once(':')?;
+            let (key, value) = (key.trim(), value.trim());
+            let numeric = matches!(key, "timestamp" | "serial" | "expires");
+            (numeric && value.parse::<u64>().is_err()).then_some((key, value))
+        })
+    }
+
     /// The trusted comment that claims these fields, in [`Claims::parse`]'s format.
     pub fn to_comment(&self) -> String {
         let mut fields = Vec::new();
@@ -236,10 +247,25 @@ pub fn verify(
             signed,
             release,
         }),
-        None => Ok(Signed {
-            key: key.clone(),
-            claims,
-        }),
+        None => match Claims::unreadable(decoded.trusted_comment()) {
+            // Sound, but a freshness claim nobody can read would pass for none at all.
+            Some((field, value)) => Err(Refusal::Malformed {
+                document,
+                why: format!(
+                    "its trusted comment claims `{field}:{value}`, which is not a number of \
+                     {}; re-sign it with `modhost repo build --sign` or `minisign -S`",
+                    if field == "serial" {
+                        "releases"
+                    } else {
+                        "seconds since 1970"
+                    }
+                ),
+            }),
+            None => Ok(Signed {
+                key: key.clone(),
+                claims,
+            }),
+        },
     }
 }
 
@@ -409,6 +435,16 @@ mod tests {
         assert_eq!(Claims::parse(&claims.to_comment()), claims);
         assert_eq!(Claims::parse("signed by ACME, build 42"), Claims::default());
         assert_eq!(Claims::parse("timestamp:soon\tfile:"), Claims::default());
+        assert_eq!(Claims::unreadable(&claims.to_comment()), None);
+        assert_eq!(Claims::unreadable("signed by ACME, build 42"), None);
+        assert_eq!(
+            Claims::unreadable("file:a.json\ttimestamp: 2026-12-05 \tserial:x"),
+            Some(("timestamp", "2026-12-05"))
+        );
+        assert_eq!(
+            Claims::unreadable("serial:-1\ttimestamp:1"),
+            Some(("serial", "-1"))
+        );
     }
 
     #[test]
