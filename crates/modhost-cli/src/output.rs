@@ -228,6 +228,7 @@ pub struct Output {
 }
 
 impl Output {
+    /// JSON output when `json`, text otherwise.
     pub fn new(json: bool) -> Self {
         Output { json }
     }

@@ -78,7 +78,9 @@ impl Server {
         if !public.is_dir() {
             return Err(Error::File {
                 path: public,
-                message: "not found: serve the --out directory of `repo build`".into(),
+                message:
+                    "not found: serve the directory a repository build wrote (it holds `public/`)"
+                        .into(),
             });
         }
         let tls = tls::config(cert, key)?;

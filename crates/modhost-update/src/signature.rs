@@ -253,7 +253,7 @@ pub fn verify(
                 document,
                 why: format!(
                     "its trusted comment claims `{field}:{value}`, which is not a number of \
-                     {}; re-sign it with `modhost repo build --sign` or `minisign -S`",
+                     {}; re-sign it with minisign or modhost's repository builder, which write numbers there",
                     if field == "serial" {
                         "releases"
                     } else {

@@ -6,45 +6,51 @@ use serde::Serialize;
 
 use crate::{Error, Location, PublicKey, Result, Seen};
 
-/// The format a source speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
+/// Declares [`Kind`] from one table, so that a kind cannot be left out of
+/// [`Kind::ALL`], its name or its summary: each row is a variant, the name stored and
+/// shown, and a few words for help texts.
+macro_rules! kinds {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal, $summary:literal;)+) => {
+        /// The format a source speaks.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+        pub enum Kind {
+            $($(#[$doc])* #[serde(rename = $name)] $variant,)+
+        }
+
+        impl Kind {
+            /// Every kind, in the order they are listed and published.
+            pub const ALL: [Kind; [$($name),+].len()] = [$(Kind::$variant),+];
+
+            /// The name stored and shown.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => $name,)+
+                }
+            }
+
+            /// A few words on what a source of this kind is, for help texts.
+            pub const fn summary(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => $summary,)+
+                }
+            }
+        }
+    };
+}
+
+kinds! {
     /// A modhost repository: `index.json` (+ `.minisig`) and `packages/`, as `repo build`
     /// writes it.
-    Index,
+    Index = "index", "a modhost repository";
     /// a2-style: `modsource.json` names the version; the package is `<version>.tgz`.
-    A2,
+    A2 = "a2", "update_url with modsource.json";
     /// A FreePBX `updateurl` JSON document.
-    Freepbx,
+    Freepbx = "freepbx", "an updateurl JSON";
     /// A Joomla update server XML document.
-    Joomla,
+    Joomla = "joomla", "update server XML";
 }
 
 impl Kind {
-    /// Every kind, in the order they are listed and published.
-    pub const ALL: [Kind; 4] = [Kind::Index, Kind::A2, Kind::Freepbx, Kind::Joomla];
-
-    /// The name stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Index => "index",
-            Kind::A2 => "a2",
-            Kind::Freepbx => "freepbx",
-            Kind::Joomla => "joomla",
-        }
-    }
-
-    /// A few words on what a source of this kind is, for help texts.
-    pub fn summary(self) -> &'static str {
-        match self {
-            Kind::Index => "a modhost repository",
-            Kind::A2 => "update_url with modsource.json",
-            Kind::Freepbx => "an updateurl JSON",
-            Kind::Joomla => "update server XML",
-        }
-    }
-
     /// Every kind's name, as messages list them: `index, a2, freepbx, joomla`.
     pub fn names() -> String {
         Kind::ALL.map(Kind::as_str).join(", ")

@@ -36,6 +36,8 @@
 //! - `plan.rs` and `depends.rs`: what a batch does and whether its constraints hold;
 //!   `packages.rs`: a local package directory; `config.rs`: `modhost.toml`;
 //!   `layout.rs`, `lock.rs`, `recover.rs`: the root on disk.
+//! - `error.rs`: [`Error`]; `fault.rs`: the crash points tests inject; `serialize.rs`:
+//!   what is not always text (paths) written as JSON.
 //! - `scaffold.rs` (with `templates/`): a new module's directory, for `modhost new`.
 
 /// What an application gives modules: capabilities (WIT packages it implements), the

@@ -88,7 +88,7 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
     if lang == Lang::Js && dir.file_name().is_some_and(|last| last == "node_modules") {
         return Err(Error::Refused(vec![format!(
             "`{}`: a JavaScript module cannot be built in a directory named node_modules \
-             (node looks for no packages there); choose another with --dir",
+             (node looks for no packages there); choose another directory",
             dir.display()
         )]));
     }
@@ -320,7 +320,7 @@ mod tests {
         let lang: Lang = "js".parse().map_err(|e| Error::Refused(vec![e]))?;
         let refused = new_module(&parent.path().join("node_modules"), "node_modules", lang);
         assert!(
-            refused.is_err_and(|e| e.to_string().contains("choose another with --dir")),
+            refused.is_err_and(|e| e.to_string().contains("choose another directory")),
             "node_modules is no directory to build in"
         );
         let js = parent.path().join("nm");

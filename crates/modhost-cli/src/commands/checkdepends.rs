@@ -1,3 +1,5 @@
+//! `checkdepends`: whether a module's `<depends>` hold on this root, as an exit code.
+
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -7,6 +9,7 @@ use modhost::Outcome;
 use crate::Context;
 use crate::escape::escape;
 
+/// Arguments of `checkdepends`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// An installed module's rawname, or a package, module directory or module.xml.

@@ -1,3 +1,5 @@
+//! `compare-versions`: dpkg's version comparison, for FreePBX versions.
+
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -19,6 +21,7 @@ pub struct Args {
     b: String,
 }
 
+/// Compares the two versions; the exit code is the answer.
 pub fn run(out: &Output, args: Args) -> Result<ExitCode> {
     let parsed = Version::parse(&args.a)
         .and_then(|a| Ok((a, Op::parse(&args.op)?, Version::parse(&args.b)?)));

@@ -9,6 +9,7 @@ use modhost::{OnError, Shape};
 use crate::Context;
 use crate::escape::{escape, escape_lines, escape_path};
 
+/// Arguments of `hook`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The hook point, e.g. `get_config`, `lookup` or `userman.delUser`.

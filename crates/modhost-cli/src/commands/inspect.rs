@@ -37,6 +37,8 @@ pub struct InfoArgs {
     from: Option<std::path::PathBuf>,
 }
 
+/// `info`: an installed module in full, or what a package or the package directory
+/// would install.
 pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
     let host = ctx.open_existing()?;
     let info = match host.info(&args.rawname) {
@@ -136,6 +138,7 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
     })
 }
 
+/// `kv`: a module's key-value store.
 pub fn kv(ctx: &Context, args: Rawname) -> Result<()> {
     let entries = ctx.open_existing()?.kv_entries(&args.rawname)?;
     let document: BTreeMap<_, _> = entries.iter().cloned().collect();
@@ -147,6 +150,7 @@ pub fn kv(ctx: &Context, args: Rawname) -> Result<()> {
     })
 }
 
+/// `rows`: the rows of one of a module's tables.
 pub fn rows(ctx: &Context, args: TableArgs) -> Result<()> {
     let rows = ctx
         .open_existing()?
@@ -172,6 +176,7 @@ pub fn rows(ctx: &Context, args: TableArgs) -> Result<()> {
     })
 }
 
+/// `reversedepends`: the installed modules that depend on a module.
 pub fn reversedepends(ctx: &Context, args: Rawname) -> Result<()> {
     let dependents = ctx.open_existing()?.reverse_dependencies(&args.rawname)?;
     ctx.out.result(&dependents, || {
@@ -182,6 +187,7 @@ pub fn reversedepends(ctx: &Context, args: Rawname) -> Result<()> {
     })
 }
 
+/// `grant`: gives a module what its `<capabilities>` ask for.
 pub fn grant(ctx: &Context, args: Rawname) -> Result<()> {
     let granted = ctx.open_existing()?.grant(&args.rawname)?;
     ctx.out.result(&granted, || {
@@ -193,6 +199,7 @@ pub fn grant(ctx: &Context, args: Rawname) -> Result<()> {
     })
 }
 
+/// `revoke`: takes back what was granted to a module.
 pub fn revoke(ctx: &Context, args: Rawname) -> Result<()> {
     ctx.open_existing()?.revoke(&args.rawname)?;
     let document = serde_json::json!({ "rawname": args.rawname, "revoked": true });

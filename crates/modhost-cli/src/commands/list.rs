@@ -1,3 +1,5 @@
+//! `list`: the installed modules, and what a package directory offers beside them.
+
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -5,6 +7,7 @@ use anyhow::Result;
 use crate::Context;
 use crate::escape::{escape, escape_path};
 
+/// Arguments of `list`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The package directory whose modules that are not installed are listed too
@@ -13,6 +16,7 @@ pub struct Args {
     from: Option<PathBuf>,
 }
 
+/// Lists the modules, or says that none is installed and where packages come from.
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let host = ctx.open_existing()?;
     let modules = host.list_all(args.from.as_deref())?;

@@ -1,3 +1,5 @@
+//! `manifest`: a module.xml as modhost reads it, and its component's imports.
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +10,7 @@ use modhost::Manifest;
 use crate::Context;
 use crate::escape::escape;
 
+/// Arguments of `manifest`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A module.xml, a module directory, or a package (`.tgz` or `.zip`).

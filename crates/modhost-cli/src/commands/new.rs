@@ -7,6 +7,7 @@ use anyhow::Result;
 use crate::escape::escape_path;
 use crate::output::Output;
 
+/// Arguments of `new`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The module's rawname (lower-case letters, digits and `_`).
@@ -23,6 +24,7 @@ fn parse_lang(text: &str) -> Result<modhost::Lang, String> {
     text.parse()
 }
 
+/// Writes the new module's directory and says how to build it.
 pub fn run(out: &Output, args: Args) -> Result<()> {
     let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
     let files = modhost::new_module(&dir, &args.name, args.lang)?;

@@ -10,14 +10,15 @@ use modhost::{OfferStatus, SourceKind};
 use crate::Context;
 use crate::escape::{escape, escape_lines, escape_path};
 
+/// The `source` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum SourceCommand {
     /// Add an update source: an https:// URL or a local directory.
     Add {
         /// A short name for it.
         name: String,
-        /// The repository (index, a2) or document (freepbx, joomla): https://… or an
-        /// absolute path.
+        /// The repository or document, as its --kind has it: https://… or an absolute
+        /// path.
         location: String,
         // The help lists every kind there is, from the one list of them.
         #[arg(long, default_value_t = SourceKind::Index, value_parser = parse_kind,
@@ -61,6 +62,7 @@ pub enum SourceCommand {
     },
 }
 
+/// `source …`: adds, removes, lists and keys the update sources.
 pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
     // Listing reads the root; it must not create one behind a mistyped path.
     let host = if matches!(command, SourceCommand::List) {
@@ -320,6 +322,7 @@ pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
     })
 }
 
+/// Arguments of `download`.
 #[derive(Debug, clap::Args)]
 pub struct DownloadArgs {
     /// The module to download (its newest version from the first source offering it), or
@@ -333,6 +336,7 @@ pub struct DownloadArgs {
     out: PathBuf,
 }
 
+/// `download`: fetches a module's package, or a package by URL and checksum, verified.
 pub fn download(ctx: &Context, args: DownloadArgs) -> Result<()> {
     let by_url = args.what.contains("://");
     // A download by URL needs no root: it is verified by its checksum alone.

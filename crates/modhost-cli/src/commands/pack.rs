@@ -1,3 +1,5 @@
+//! `pack`: a module directory into a reproducible package.
+
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
@@ -5,6 +7,7 @@ use anyhow::{Context as _, Result};
 use crate::escape::{escape, escape_path};
 use crate::output::Output;
 
+/// Arguments of `pack`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The module's directory: its module.xml, and the component that `<component>` names
@@ -16,6 +19,7 @@ pub struct Args {
     out: Option<PathBuf>,
 }
 
+/// Packs the directory and says where the package went.
 pub fn run(out: &Output, args: Args) -> Result<()> {
     let xml = args.dir.join("module.xml");
     let manifest = modhost::read_manifest(&xml)?;

@@ -1,8 +1,11 @@
+//! `recover`: finishes or undoes what an interrupted change left.
+
 use anyhow::Result;
 
 use crate::Context;
 use crate::escape::escape;
 
+/// Recovers the root (making an empty one when there was none, and saying so).
 pub fn run(ctx: &Context) -> Result<()> {
     // Said when there was no root: a mistyped `--root` must not read as a healthy root.
     let made = !ctx.root().exists();

@@ -12,6 +12,7 @@ use crate::Context;
 use crate::commands::online::public_key_text;
 use crate::escape::escape_path;
 
+/// The `repo` subcommands: the publisher's side.
 #[derive(Debug, clap::Subcommand)]
 pub enum RepoCommand {
     /// Build a repository from a directory of packages: OUT/public to publish, OUT/private to keep.
@@ -111,6 +112,7 @@ pub enum RepoCommand {
     },
 }
 
+/// Runs one `repo` subcommand.
 pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
     match command {
         RepoCommand::Build {

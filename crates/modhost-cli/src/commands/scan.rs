@@ -1,3 +1,5 @@
+//! `scan`: every package and module directory in a directory, described.
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -7,6 +9,7 @@ use crate::Context;
 use crate::escape::{escape, escape_lines};
 use crate::surface;
 
+/// Arguments of `scan`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A directory of packages and module directories.

@@ -101,7 +101,7 @@ impl KeyInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OfferStatus {
-    /// Not installed: `install --online` would install it.
+    /// Not installed: an online install would install it.
     Available,
     /// Newer than the installed version, from the module's own channel.
     Upgrade,

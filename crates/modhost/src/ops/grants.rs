@@ -32,7 +32,7 @@ pub(crate) fn revoke(host: &Host, rawname: &str) -> Result<()> {
 
 /// Refuses a directory grant that would reach modhost's own root (its state database
 /// and its cache of compiled components, which the host loads as native code) or
-/// hide the module's `/data`. A safety check: `--force` does not override it.
+/// hide the module's `/data`. A safety check: forcing does not override it.
 fn refuse_unsafe_grant(host: &Host, rawname: &str, path: &str) -> Result<()> {
     let requested = Path::new(path);
     let requested = requested
