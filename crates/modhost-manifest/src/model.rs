@@ -27,6 +27,9 @@ pub struct Manifest {
     pub category: String,
     /// Who publishes the module.
     pub publisher: Option<String>,
+    /// Who published it before (`<oldpublisher>`, written when a module changed hands),
+    /// kept as written.
+    pub oldpublisher: Option<String>,
     /// A description for administrators.
     pub description: Option<String>,
     /// What changed, release by release.

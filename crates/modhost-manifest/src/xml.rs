@@ -92,11 +92,12 @@ pub struct Element {
 }
 
 impl Element {
-    /// The value of attribute `name`, if present.
+    /// The value of attribute `name`, if present, its name read in any case (as FreePBX
+    /// reads them: `primaryKey`, `publicKey` and `callingMethod` are spelt many ways).
     pub fn attribute(&self, name: &str) -> Option<&str> {
         self.attributes
             .iter()
-            .find(|(key, _)| key == name)
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_str())
     }
 
@@ -424,6 +425,20 @@ fn element(
             return Err((
                 value_start.saturating_add(within as u64),
                 format!("bad value for attribute `{key}` of <{name}>: {message}"),
+            ));
+        }
+        // Attribute names are read in any case, as FreePBX reads them: `name` and `Name`
+        // are one attribute, and saying it twice is as ambiguous as any repetition.
+        if let Some((first, _)) = attributes
+            .iter()
+            .find(|(earlier, _): &&(String, String)| earlier.eq_ignore_ascii_case(&key))
+        {
+            return Err((
+                value_start,
+                format!(
+                    "bad attribute in <{name}>: attribute `{key}` repeats `{first}` (attribute \
+                     names are read in any case)"
+                ),
             ));
         }
         attributes.push((key, value));

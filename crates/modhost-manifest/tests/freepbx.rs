@@ -184,6 +184,7 @@ fn a_placeholder_md5sum_is_absent_and_php_operators_are_read() {
 #[test]
 fn a_userman_shaped_module_loads_whole() {
     let directory = parse_clean("userman16-shaped.xml");
+    assert_eq!(directory.oldpublisher.as_deref(), Some("Staff Tools Inc"));
     assert_eq!(
         directory.more_info.as_deref(),
         Some("https://wiki.example.org/display/DIR/Staff+Directory")
@@ -238,4 +239,72 @@ fn a_framework_shaped_module_keeps_what_its_module_admin_reads() {
     assert_eq!(categories(&platform), [Some("Admin"), Some("Reports")]);
     assert!(platform.database.tables[0].fields[0].primarykey);
     assert_eq!(platform.hooks[0].priority, 42);
+}
+
+#[test]
+fn every_attribute_name_is_read_in_any_case() {
+    let key = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
+    let xml = format!(
+        r#"<module>
+        <rawname>casemod</rawname><name>Case</name><version>1.0.0</version>
+        <category>Reports</category>
+        <updateurl publicKey="{key}">https://updates.example.org/casemod.json</updateurl>
+        <menuitems><casemod Category="Admin" SORT="3">Case</casemod></menuitems>
+        <hooks>
+            <userman CLASS="Userman" Namespace="FreePBX\modules">
+                <method CallingMethod="delUser" Class="Casemod" Priority="42">onDelUser</method>
+            </userman>
+        </hooks>
+        <methods><get_config PRI="10">config</get_config></methods>
+        <database>
+            <table Name="casemod_notes">
+                <field NAME="id" Type="integer" PrimaryKey="true" AUTOINCREMENT="true"/>
+                <field name="body" type="string" length="255" NotNull="false"/>
+                <key Name="body_idx" TYPE="unique"><column Name="body"/></key>
+            </table>
+        </database>
+    </module>"#
+    );
+    let manifest = Manifest::parse(&xml, "casemod.xml").unwrap_or_else(|e| panic!("{e}"));
+    assert!(manifest.warnings.is_empty(), "{:?}", manifest.warnings);
+    assert_eq!(manifest.updateurl_publickey.as_deref(), Some(key));
+    assert_eq!(categories(&manifest), [Some("Admin")]);
+    assert_eq!(manifest.menuitems[0].sort, Some(3));
+    assert_eq!(priorities(&manifest), [("delUser", 42)]);
+    let hook = &manifest.hooks[0];
+    assert_eq!(
+        (hook.target_class.as_deref(), hook.class.as_deref()),
+        (Some("Userman"), Some("Casemod"))
+    );
+    assert_eq!(
+        manifest
+            .methods
+            .iter()
+            .map(|m| (m.hook.as_str(), m.priority))
+            .collect::<Vec<_>>(),
+        [("get_config", 10)]
+    );
+    let table = &manifest.database.tables[0];
+    assert_eq!(table.name, "casemod_notes");
+    assert!(table.fields[0].primarykey && table.fields[0].autoincrement);
+    assert!(!table.fields[1].notnull);
+    assert_eq!(table.keys[0].name, "body_idx");
+}
+
+#[test]
+fn an_attribute_given_twice_in_two_cases_is_refused() {
+    let xml = r#"<module>
+        <rawname>twice</rawname><name>Twice</name><version>1.0.0</version>
+        <updateurl publickey="RWQ1" publicKey="RWQ2">https://u.example.org/t.json</updateurl>
+    </module>"#;
+    let refused = Manifest::parse(xml, "twice.xml")
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains(
+            "bad attribute in <updateurl>: attribute `publicKey` repeats `publickey` \
+             (attribute names are read in any case)"
+        )),
+        "{refused:?}"
+    );
 }
