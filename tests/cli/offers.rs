@@ -151,6 +151,58 @@ fn a_module_installed_from_a_file_takes_a_sources_updates_once_attached() {
 }
 
 #[test]
+fn an_unverifiable_release_from_another_source_is_said_and_not_offered_for_attaching() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let feed = dir.path().join("feed.xml");
+    let sha = format!("<sha256>{}</sha256>", "0".repeat(64));
+    let xml = format!(
+        "<updates>{}{}</updates>",
+        update("phonebook", "2.0.0", "stable", ""),
+        update("core", "16.0.50", "stable", &sha),
+    );
+    assert!(std::fs::write(&feed, xml).is_ok());
+    root.ok(&[
+        "install",
+        arg(&package("core")),
+        arg(&modhost_test_support::package_at("phonebook", "1.0.0")),
+    ]);
+    root.ok(&["source", "add", "feed", arg(&feed), "--kind", "joomla"]);
+
+    let reports = root.ok(&["showupgrades", "--json"]).json();
+    let offers = report(&reports, "feed")["offers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let offer = |name: &str| offers.iter().find(|o| o["rawname"] == name).cloned();
+    let phonebook = offer("phonebook").unwrap_or_default();
+    assert_eq!(
+        (&phonebook["status"], &phonebook["attachable"]),
+        (&"other-source".into(), &false.into()),
+        "{reports}"
+    );
+    assert!(
+        phonebook["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("gives no checksum")),
+        "{phonebook}"
+    );
+    assert_eq!(
+        offer("core").map(|o| o["attachable"].clone()),
+        Some(true.into()),
+        "{reports}"
+    );
+    let text = root.ok(&["showupgrades"]).stdout;
+    assert!(
+        text.contains("feed: phonebook 2.0.0 (installed 1.0.0): other-source")
+            && text.contains("cannot be verified and is never downloaded")
+            && !text.contains("source attach phonebook feed")
+            && text.contains("`modhost source attach core feed` makes it so"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_release_without_a_checksum_never_hides_a_sound_one_and_older_or_current_ones_are_said() {
     let root = root();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

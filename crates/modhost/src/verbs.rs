@@ -174,6 +174,12 @@ impl Host {
         online::check_online(self)
     }
 
+    /// [`Host::check_online`], keeping only the offers that concern upgrades of installed
+    /// modules ([`Offer::concerns_upgrades`](crate::Offer::concerns_upgrades)).
+    pub fn check_upgrades(&self) -> Result<Vec<SourceReport>> {
+        online::check_upgrades(self)
+    }
+
     /// Downloads the newest verified package of `rawname` from the first channel offering
     /// it into `dir`.
     pub fn download(&self, rawname: &str, dir: &Path) -> Result<PathBuf> {

@@ -182,41 +182,16 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
     }
 }
 
-/// Whether `offer` is newer than the installed version.
-fn newer(offer: &modhost::Offer) -> bool {
-    let parse = |v: &str| modhost::Version::parse(v).ok();
-    match (
-        parse(&offer.version),
-        offer.installed.as_deref().and_then(parse),
-    ) {
-        (Some(offered), Some(installed)) => offered > installed,
-        _ => false,
-    }
-}
-
 /// `check-online` (every offer) and `showupgrades` (upgrades only). Exits non-zero when a
 /// source could not be checked, after reporting all of them.
 pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
     // Checking reads the root: it must not create one behind a mistyped path. Where there
     // is none, no source is configured, which is the answer.
-    let mut reports = ctx.open_or_scratch()?.check_online()?;
-    if upgrades_only {
-        // A newer version this host cannot take is shown too, marked, and so is an older
-        // one: the administrator would otherwise wonder why nothing is offered.
-        for report in &mut reports {
-            // So is a newer version from a source the module is not attached to.
-            report.offers.retain(|o| {
-                o.status == OfferStatus::Upgrade
-                    || (matches!(
-                        o.status,
-                        OfferStatus::NotApplicable
-                            | OfferStatus::Unverifiable
-                            | OfferStatus::Downgrade
-                    ) && o.installed.is_some())
-                    || (o.status == OfferStatus::OtherSource && newer(o))
-            });
-        }
-    }
+    let host = ctx.open_or_scratch()?;
+    let reports = match upgrades_only {
+        true => host.check_upgrades()?,
+        false => host.check_online()?,
+    };
     ctx.out.result(&reports, || {
         if reports.is_empty() {
             return "no update sources are configured; add one with `modhost source add`\n"
@@ -251,7 +226,7 @@ pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
                 for warning in &offer.warnings {
                     text += &format!("  warning: {}\n", escape(warning));
                 }
-                if offer.status == OfferStatus::OtherSource && newer(offer) {
+                if offer.attachable {
                     text += &format!(
                         "  help: {} is not updated from `{}`; `modhost source attach {} {}` \
                          makes it so\n",

@@ -12,7 +12,7 @@ mod sources;
 pub(crate) use apply::{
     clear_stale_downloads, download, download_url, install_online, upgrade_online,
 };
-pub(crate) use offers::check_online;
+pub(crate) use offers::{check_online, check_upgrades};
 pub(crate) use sources::{add_source, attach_source, remove_source, set_source_key, sources};
 
 use modhost_manifest::Version;
@@ -133,10 +133,39 @@ pub struct Offer {
     pub status: OfferStatus,
     /// Whether a download needs a licence key.
     pub gated: bool,
+    /// Whether attaching the module to this source would upgrade it: an
+    /// [`OfferStatus::OtherSource`] offer newer than the installed version, which could be
+    /// verified and suits this host.
+    pub attachable: bool,
     /// What an administrator should know about it: only a legacy checksum vouches for
     /// its package, or why it is not applicable.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+impl Offer {
+    /// Whether `showupgrades` shows it: an upgrade, an attachable one, or a newer or
+    /// older version of an installed module that is held back (so that the administrator
+    /// sees why nothing is upgraded).
+    pub fn concerns_upgrades(&self) -> bool {
+        match self.status {
+            OfferStatus::Upgrade => true,
+            OfferStatus::NotApplicable | OfferStatus::Unverifiable | OfferStatus::Downgrade => {
+                self.installed.is_some()
+            }
+            OfferStatus::OtherSource => self.is_newer(),
+            OfferStatus::Available | OfferStatus::Current => false,
+        }
+    }
+
+    /// Whether the version offered is newer than the installed one.
+    fn is_newer(&self) -> bool {
+        let parse = |v: &str| modhost_manifest::Version::parse(v).ok();
+        match (parse(&self.version), self.installed.as_deref().and_then(parse)) {
+            (Some(offered), Some(installed)) => offered > installed,
+            _ => false,
+        }
+    }
 }
 
 /// What one channel answered.

@@ -23,6 +23,15 @@ pub(crate) fn check_online(host: &Host) -> Result<Vec<SourceReport>> {
     Ok(checked.into_iter().map(|checked| checked.report).collect())
 }
 
+/// See [`Host::check_upgrades`].
+pub(crate) fn check_upgrades(host: &Host) -> Result<Vec<SourceReport>> {
+    let mut reports = check_online(host)?;
+    for report in &mut reports {
+        report.offers.retain(Offer::concerns_upgrades);
+    }
+    Ok(reports)
+}
+
 /// What the channels of `checked` answered that is to be kept, once what they were
 /// asked for has succeeded: taken out of them.
 pub(crate) fn accepted(checked: &mut [Checked]) -> Vec<Accepted> {
@@ -179,6 +188,9 @@ fn judge(
     own: bool,
 ) -> Offer {
     let mut warnings = Vec::new();
+    let newer = |record: &modhost_state::ModuleRecord| {
+        Version::parse(&record.version).is_ok_and(|current| offered > current)
+    };
     let mut status = match installed {
         None => OfferStatus::Available,
         Some(_) if !own => OfferStatus::OtherSource,
@@ -190,19 +202,34 @@ fn judge(
             _ => OfferStatus::Downgrade,
         },
     };
-    // Only what would be installed is held back: the rest is not offered anyway.
-    if matches!(status, OfferStatus::Available | OfferStatus::Upgrade) {
-        if release.digests.is_empty() {
-            status = OfferStatus::Unverifiable;
-            warnings.push(format!(
-                "`{}` {}: the channel gives no checksum for its package, so it \
-                 cannot be verified and is never downloaded ({})",
-                release.rawname,
-                release.version,
-                checksum_fields(source.kind)
-            ));
-        } else if let Some(why) = unsupported(host, release).or_else(|| oversized(release)) {
-            status = OfferStatus::NotApplicable;
+    // Only what would be installed is held back, or would be once the module is attached
+    // to this source: the rest is not offered anyway.
+    let attaching = status == OfferStatus::OtherSource && installed.is_some_and(newer);
+    let mut attachable = attaching;
+    if attaching || matches!(status, OfferStatus::Available | OfferStatus::Upgrade) {
+        let held = if release.digests.is_empty() {
+            Some((
+                OfferStatus::Unverifiable,
+                format!(
+                    "`{}` {}: the channel gives no checksum for its package, so it \
+                     cannot be verified and is never downloaded ({})",
+                    release.rawname,
+                    release.version,
+                    checksum_fields(source.kind)
+                ),
+            ))
+        } else {
+            unsupported(host, release)
+                .or_else(|| oversized(release))
+                .map(|why| (OfferStatus::NotApplicable, why))
+        };
+        if let Some((held, why)) = held {
+            // An offer from a source the module is not attached to keeps saying so;
+            // attaching it there would not help.
+            match attaching {
+                true => attachable = false,
+                false => status = held,
+            }
             warnings.push(why);
         }
     }
@@ -217,6 +244,7 @@ fn judge(
         installed: installed.map(|r| r.version.clone()),
         status,
         gated: release.gated,
+        attachable,
         warnings,
     }
 }
