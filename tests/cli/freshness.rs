@@ -331,6 +331,54 @@ fn a_publisher_rotates_its_key_and_clients_follow() {
 }
 
 #[test]
+fn a_next_key_the_publisher_withdraws_is_unpinned_and_signs_nothing() {
+    let root = root();
+    let repo = Repo::phonebook(&root, "1.0.0");
+    let (a, b) = (
+        repo.dir.path().join("signing.key"),
+        repo.dir.path().join("next.key"),
+    );
+    let b_public = root.ok(&["repo", "keygen", "--out", arg(&b)]).stdout;
+    let (a_id, b_id) = (key_id(&repo.public_key), key_id(b_public.trim()));
+    root.ok(&[
+        "source",
+        "add",
+        "main",
+        &repo.url,
+        "--public-key",
+        &repo.public_key,
+    ]);
+    let packages = [package("core"), package_at("phonebook", "1.0.0")];
+    let b_pub = b.with_extension("key.pub");
+    repo.publish_with(
+        &root,
+        &packages,
+        None,
+        &["--sign", arg(&a), "--next-key", arg(&b_pub)],
+    );
+    repo.ok(&root, &["check-online"]);
+    assert_eq!(
+        pinned(&root, "main"),
+        [(a_id.clone(), Some(b_id.clone())), (b_id.clone(), None)]
+    );
+
+    // The next release, still signed by A, announces nothing: B (a leaked next key, say)
+    // is unpinned.
+    repo.publish_with(&root, &packages, None, &["--sign", arg(&a)]);
+    repo.ok(&root, &["check-online"]);
+    assert_eq!(pinned(&root, "main"), [(a_id.clone(), None)]);
+    repo.publish_with(&root, &packages, None, &["--sign", arg(&b)]);
+    let run = repo.fails(&root, &["install", "--online", "core"]);
+    assert!(
+        run.stderr.contains(&format!(
+            "release.json` is signed by key ID {b_id}, not by the pinned key ID {a_id}"
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn unsigned_sources_work_and_are_shown_as_unsigned() {
     let root = root();
     let repo = Repo::phonebook(&root, "1.0.0");

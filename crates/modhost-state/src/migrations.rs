@@ -119,6 +119,17 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (module, key)
     ) STRICT, WITHOUT ROWID;
 ",
+    // Which key announced each key pinned by announcement (`NULL` for the keys an
+    // administrator pinned): a key its announcer stops announcing is unpinned again.
+    "
+    ALTER TABLE modhost_source_keys ADD COLUMN announced_by TEXT;
+    UPDATE modhost_source_keys SET announced_by = (
+        SELECT a.public_key FROM modhost_source_keys AS a
+        WHERE a.source = modhost_source_keys.source
+          AND a.successor = modhost_source_keys.public_key
+        LIMIT 1
+    );
+",
 ];
 
 /// The migration that added `modhost_backups.pages`.

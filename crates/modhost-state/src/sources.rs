@@ -254,12 +254,23 @@ impl Txn {
         Ok(removed > 0)
     }
 
-    /// Records what was accepted from channel `name`, replacing what was before.
+    /// Records what was accepted from channel `name`. For the same URL, a serial or a
+    /// signing time only grows: two checks finishing out of order must not lower it, which
+    /// would let the older release back in.
     pub fn set_seen(&mut self, name: &str, seen: &SeenRecord) -> Result<()> {
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO modhost_source_seen (source, url, serial, signed_at) \
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO modhost_source_seen (source, url, serial, signed_at) \
+                 VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (source) DO UPDATE SET \
+                   serial = CASE WHEN url = excluded.url \
+                     THEN max(coalesce(serial, excluded.serial), coalesce(excluded.serial, serial)) \
+                     ELSE excluded.serial END, \
+                   signed_at = CASE WHEN url = excluded.url \
+                     THEN max(coalesce(signed_at, excluded.signed_at), \
+                              coalesce(excluded.signed_at, signed_at)) \
+                     ELSE excluded.signed_at END, \
+                   url = excluded.url",
                 params![
                     name,
                     seen.url,
@@ -271,33 +282,45 @@ impl Txn {
             .map_err(self.err())
     }
 
-    /// Pins `next`, the key that source `name`'s release signed by `key` announces, beside
-    /// it, as its successor.
-    pub fn announce_key(&mut self, name: &str, key: &str, next: &str) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT OR IGNORE INTO modhost_source_keys (source, public_key) VALUES (?1, ?2)",
-                [name, next],
-            )
-            .map_err(self.err())?;
-        self.conn
-            .execute(
-                "UPDATE modhost_source_keys SET successor = ?3 WHERE source = ?1 AND public_key = ?2",
-                [name, key, next],
-            )
-            .map(|_| ())
-            .map_err(self.err())
-    }
-
-    /// Drops the keys of source `name` that `key` succeeds, now that it has signed.
-    pub fn retire_keys(&mut self, name: &str, key: &str) -> Result<()> {
-        self.conn
-            .execute(
-                "DELETE FROM modhost_source_keys WHERE source = ?1 AND successor = ?2",
-                [name, key],
-            )
-            .map(|_| ())
-            .map_err(self.err())
+    /// Follows the keys of source `name` after a release signed by `signer`, which
+    /// announces `next` as its publisher's next key (or nothing), was accepted: the keys
+    /// that announced `signer` are dropped (it succeeds them) and it stays pinned in its
+    /// own right; a key `signer` announced before and no longer does, pinned only for
+    /// that, is unpinned (a withdrawn or replaced next key signs nothing); `next` is
+    /// pinned beside `signer`, as its successor.
+    pub fn follow_keys(&mut self, name: &str, signer: &str, next: Option<&str>) -> Result<()> {
+        let next = next.filter(|next| *next != signer);
+        let statements: [(&str, &[&dyn rusqlite::ToSql]); 5] = [
+            (
+                "DELETE FROM modhost_source_keys \
+                 WHERE source = ?1 AND successor = ?2 AND public_key <> ?2",
+                params![name, signer],
+            ),
+            (
+                "UPDATE modhost_source_keys SET announced_by = NULL \
+                 WHERE source = ?1 AND public_key = ?2",
+                params![name, signer],
+            ),
+            (
+                "DELETE FROM modhost_source_keys \
+                 WHERE source = ?1 AND announced_by = ?2 AND public_key IS NOT ?3",
+                params![name, signer, next],
+            ),
+            (
+                "INSERT OR IGNORE INTO modhost_source_keys (source, public_key, announced_by) \
+                 SELECT ?1, ?3, ?2 WHERE ?3 IS NOT NULL",
+                params![name, signer, next],
+            ),
+            (
+                "UPDATE modhost_source_keys SET successor = ?3 \
+                 WHERE source = ?1 AND public_key = ?2",
+                params![name, signer, next],
+            ),
+        ];
+        for (sql, params) in statements {
+            self.conn.execute(sql, params).map_err(self.err())?;
+        }
+        Ok(())
     }
 
     /// Stores the download key of a module-declared channel, for the channel URL `url`

@@ -37,7 +37,7 @@ fn a_next_key_is_pinned_beside_its_announcer_which_goes_once_it_signs() -> crate
     );
 
     let mut txn = state.begin()?;
-    txn.announce_key("main", "A", "B")?;
+    txn.follow_keys("main", "A", Some("B"))?;
     txn.commit()?;
     let announced = PinnedKey {
         key: "A".into(),
@@ -48,7 +48,7 @@ fn a_next_key_is_pinned_beside_its_announcer_which_goes_once_it_signs() -> crate
         [announced, PinnedKey::new("C"), PinnedKey::new("B")]
     );
     let mut txn = state.begin()?;
-    txn.retire_keys("main", "B")?;
+    txn.follow_keys("main", "B", None)?;
     txn.commit()?;
     assert_eq!(
         keys(&state, "main"),
@@ -59,6 +59,101 @@ fn a_next_key_is_pinned_beside_its_announcer_which_goes_once_it_signs() -> crate
         [PinnedKey::new("A")],
         "another source's keys stay"
     );
+    Ok(())
+}
+
+/// The key ids pinned for `main`, each with its successor.
+fn chain(state: &State) -> Vec<(String, Option<String>)> {
+    keys(state, "main")
+        .into_iter()
+        .map(|k| (k.key, k.successor))
+        .collect()
+}
+
+fn pair(key: &str, successor: Option<&str>) -> (String, Option<String>) {
+    (key.to_owned(), successor.map(str::to_owned))
+}
+
+#[test]
+fn a_next_key_withdrawn_or_replaced_by_its_announcer_is_unpinned() -> crate::Result<()> {
+    let (_dir, state) = open();
+    let follow = |signer: &str, next: Option<&str>| -> crate::Result<()> {
+        let mut txn = state.begin()?;
+        txn.follow_keys("main", signer, next)?;
+        txn.commit()
+    };
+    let mut txn = state.begin()?;
+    txn.put_source(&source("main", &["A", "C"]))?;
+    txn.commit()?;
+    follow("A", Some("B"))?;
+    // Replaced: B was pinned only because A announced it.
+    follow("A", Some("D"))?;
+    assert_eq!(
+        chain(&state),
+        [pair("A", Some("D")), pair("C", None), pair("D", None)]
+    );
+    // Withdrawn.
+    follow("A", None)?;
+    assert_eq!(chain(&state), [pair("A", None), pair("C", None)]);
+    // A key the administrator pinned stays when its announcement is withdrawn.
+    follow("A", Some("C"))?;
+    follow("A", None)?;
+    assert_eq!(chain(&state), [pair("A", None), pair("C", None)]);
+    Ok(())
+}
+
+#[test]
+fn a_next_key_announcing_its_predecessor_back_keeps_both() -> crate::Result<()> {
+    let (_dir, state) = open();
+    let follow = |signer: &str, next: Option<&str>| -> crate::Result<()> {
+        let mut txn = state.begin()?;
+        txn.follow_keys("main", signer, next)?;
+        txn.commit()
+    };
+    let mut txn = state.begin()?;
+    txn.put_source(&source("main", &["A"]))?;
+    txn.commit()?;
+    follow("A", Some("B"))?;
+    // B signs, announcing A back: A goes as B's predecessor and comes back as its next.
+    follow("B", Some("A"))?;
+    assert_eq!(chain(&state), [pair("B", Some("A")), pair("A", None)]);
+    // A signs again: B goes, and A is pinned in its own right.
+    follow("A", None)?;
+    assert_eq!(chain(&state), [pair("A", None)]);
+    // Announcing itself announces nothing.
+    follow("A", Some("A"))?;
+    assert_eq!(chain(&state), [pair("A", None)]);
+    Ok(())
+}
+
+#[test]
+fn what_was_accepted_only_grows_for_the_same_url() -> crate::Result<()> {
+    let (_dir, state) = open();
+    let seen = |url: &str, serial: Option<u64>, signed_at: Option<u64>| SeenRecord {
+        url: url.into(),
+        serial,
+        signed_at,
+    };
+    let set = |record: &SeenRecord| -> crate::Result<()> {
+        let mut txn = state.begin()?;
+        txn.set_seen("main", record)?;
+        txn.commit()
+    };
+    set(&seen("https://a", Some(10), Some(100)))?;
+    // A check that began before the last one finished, keeping what it saw.
+    set(&seen("https://a", Some(9), Some(90)))?;
+    assert_eq!(
+        state.seen("main")?,
+        Some(seen("https://a", Some(10), Some(100)))
+    );
+    set(&seen("https://a", None, Some(120)))?;
+    assert_eq!(
+        state.seen("main")?,
+        Some(seen("https://a", Some(10), Some(120)))
+    );
+    // Another URL starts over.
+    set(&seen("https://b", Some(3), None))?;
+    assert_eq!(state.seen("main")?, Some(seen("https://b", Some(3), None)));
     Ok(())
 }
 

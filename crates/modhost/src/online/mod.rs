@@ -161,7 +161,10 @@ impl Offer {
     /// Whether the version offered is newer than the installed one.
     fn is_newer(&self) -> bool {
         let parse = |v: &str| modhost_manifest::Version::parse(v).ok();
-        match (parse(&self.version), self.installed.as_deref().and_then(parse)) {
+        match (
+            parse(&self.version),
+            self.installed.as_deref().and_then(parse),
+        ) {
             (Some(offered), Some(installed)) => offered > installed,
             _ => false,
         }

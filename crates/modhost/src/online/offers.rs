@@ -271,40 +271,37 @@ pub(crate) struct Accepted {
     name: String,
     url: String,
     seen: Option<Seen>,
-    /// The key that signed and the next key it announces, to pin beside it.
-    announced: Option<(String, String)>,
-    /// The key that signed, now succeeding the keys that announced it.
-    retiring: Option<String>,
+    /// The key that signed and the next key it announces, if any: the source's keys
+    /// follow them ([`modhost_state::Txn::follow_keys`]).
+    keys: Option<(String, Option<String>)>,
 }
 
 impl Accepted {
     /// What `answer` changes of `channel`, if anything.
     fn of(channel: &Channel, answer: &Answer) -> Option<Accepted> {
-        let signer = answer.signed_by.as_ref().map(|k| k.encode());
-        let pinned = |key: &str| channel.public_keys.iter().find(|p| p.key == key);
-        let admin = channel.declared_by.is_none();
-        let announced = match (&signer, &answer.next_key) {
-            (Some(signer), Some(next)) if admin => {
-                let next = next.encode();
-                let known = pinned(signer).is_some_and(|p| p.successor.as_ref() == Some(&next));
-                (!known).then(|| (signer.clone(), next))
-            }
-            _ => None,
-        };
-        let retiring = signer.filter(|signer| {
-            admin
-                && channel
-                    .public_keys
-                    .iter()
-                    .any(|p| p.successor.as_ref() == Some(signer))
+        // Only an administrator's source follows its publisher's keys: a module's own
+        // channel keeps the key its module.xml pins.
+        let signer = answer
+            .signed_by
+            .as_ref()
+            .map(|k| k.encode())
+            .filter(|_| channel.declared_by.is_none());
+        let next = answer.next_key.as_ref().map(|k| k.encode());
+        let keys = signer.and_then(|signer| {
+            let pinned = channel.public_keys.iter().find(|p| p.key == signer);
+            let succeeds = channel
+                .public_keys
+                .iter()
+                .any(|p| p.successor.as_ref() == Some(&signer));
+            let announced = pinned.and_then(|p| p.successor.clone());
+            (succeeds || announced != next).then_some((signer, next))
         });
         let seen = (answer.seen != channel.seen).then_some(answer.seen);
-        (seen.is_some() || announced.is_some() || retiring.is_some()).then(|| Accepted {
+        (seen.is_some() || keys.is_some()).then(|| Accepted {
             name: channel.name.clone(),
             url: channel.url.clone(),
             seen,
-            announced,
-            retiring,
+            keys,
         })
     }
 }
@@ -333,11 +330,8 @@ pub(crate) fn remember(host: &Host, accepted: &[Accepted]) -> Result<()> {
                 },
             )?;
         }
-        if let Some((key, next)) = &change.announced {
-            txn.announce_key(&change.name, key, next)?;
-        }
-        if let Some(key) = &change.retiring {
-            txn.retire_keys(&change.name, key)?;
+        if let Some((signer, next)) = &change.keys {
+            txn.follow_keys(&change.name, signer, next.as_deref())?;
         }
     }
     tx.commit()
