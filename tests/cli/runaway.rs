@@ -8,7 +8,8 @@ use crate::root;
 
 /// A short deadline for the runaway; the well-behaved handlers finish far within it.
 const LIMITS: &str = "[hooks.race]\ncall_timeout_ms = 1000\n\n\
-                      [hooks.race_closed]\ncall_timeout_ms = 1000\non_error = \"stop\"\n";
+                      [hooks.race_closed]\ncall_timeout_ms = 1000\non_error = \"stop\"\n\n\
+                      [hooks.race_inner]\ncall_timeout_ms = 300\n";
 
 fn racing() -> Root {
     let root = root();
@@ -114,5 +115,41 @@ fn a_runaway_write_in_a_fail_closed_dispatch_fails_it_naming_the_module() {
         "what ran before keeps its writes: {kv}"
     );
     assert_eq!(notes(&root).len(), 1);
+    root.ok(&["recover"]);
+}
+
+#[test]
+fn a_runaway_write_in_a_fired_hook_fails_the_call_that_fired_it_naming_the_module() {
+    let root = racing();
+    for (hook, relay) in [("race_outer", "relay"), ("race_outer_quiet", "relay_quiet")] {
+        let dispatch = root
+            .fails(&["hook", hook, "--payload", "p", "--json"])
+            .json();
+        let (ran, error) = outcome(&dispatch);
+        assert_eq!(
+            ran,
+            [call("steady", relay, false), call("steady", "after", true)],
+            "{dispatch}"
+        );
+        // The caller's writes, and those of the handlers it fired, went with the
+        // runaway's transaction: the caller fails, saying whose statement it was.
+        assert!(
+            error.contains("module `hostile`")
+                && !error.contains("SQL logic")
+                && !error.contains("transaction is"),
+            "{hook}: {error}"
+        );
+        let kv = root.ok(&["kv", "steady", "--json"]).json();
+        assert_eq!(
+            (&kv[relay], &kv["before"], &kv["after"]),
+            (&Value::Null, &Value::Null, &"p".into()),
+            "{hook}: the next handler keeps its writes: {kv}"
+        );
+        assert_eq!(
+            notes(&root).iter().filter(|n| n[1] == "after").count(),
+            if relay == "relay" { 1 } else { 2 }
+        );
+    }
+    assert_eq!(notes(&root).len(), 2);
     root.ok(&["recover"]);
 }

@@ -99,10 +99,12 @@ pub enum Error {
     /// SQLite rolled back the call's whole transaction: a write statement was interrupted
     /// at the call's deadline, or could not grow the database past its size cap. Nothing
     /// more is written in the call.
-    #[error(
-        "a statement ran past the call's deadline or the state database's size cap, so its transaction was rolled back; nothing more is written in this call"
-    )]
-    RolledBack,
+    #[error("{}", rolled_back(.by.as_deref()))]
+    RolledBack {
+        /// The module whose statement it was, when known: a hook fired from the call may
+        /// have run it.
+        by: Option<String>,
+    },
     /// A dispatch's module was uninstalled, disabled or upgraded while its call ran, so
     /// the call's statements are refused rather than run against what the change left.
     #[error(
@@ -145,5 +147,20 @@ pub(crate) fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |source| Error::Sqlite {
         path: path.to_owned(),
         source,
+    }
+}
+
+/// [`Error::RolledBack`]'s message.
+fn rolled_back(by: Option<&str>) -> String {
+    match by {
+        Some(module) => format!(
+            "module `{module}`'s statement ran past its call's deadline or the state \
+             database's size cap, and SQLite undoes the whole transaction such a statement \
+             is in: this call's writes, and those of the hooks it fired, were undone; \
+             nothing more is written in this call"
+        ),
+        None => "a statement ran past the call's deadline or the state database's size cap, \
+                 so its transaction was rolled back; nothing more is written in this call"
+            .to_owned(),
     }
 }

@@ -26,6 +26,9 @@ pub struct Session {
     /// interrupted at a deadline): nothing more may run in it, or it would run in
     /// autocommit mode, outside every scope.
     lost: bool,
+    /// The module of the innermost scope when the loss was first seen: the one whose
+    /// statement SQLite interrupted.
+    lost_by: Option<String>,
 }
 
 /// One handler's scope of a session.
@@ -59,6 +62,7 @@ impl Session {
             as_of: None,
             moved: false,
             lost: false,
+            lost_by: None,
         }
     }
 
@@ -71,6 +75,7 @@ impl Session {
             as_of: None,
             moved: false,
             lost: false,
+            lost_by: None,
         }
     }
 
@@ -89,7 +94,7 @@ impl Session {
     /// `stop`), with the savepoints of the open scopes.
     pub fn txn(&mut self, stop: impl Into<Stop>) -> Result<&mut Txn> {
         if self.lost() {
-            return Err(Error::RolledBack);
+            return Err(self.rolled_back());
         }
         if self.txn.is_none()
             && let Some(state) = &self.state
@@ -140,12 +145,31 @@ impl Session {
     /// Whether SQLite rolled the transaction back under the session; see
     /// [`Session::checkpoint`].
     pub fn lost(&mut self) -> bool {
-        if let Some(txn) = &self.txn
+        if !self.lost
+            && let Some(txn) = &self.txn
             && txn.conn.is_autocommit()
         {
             self.lost = true;
+            self.lost_by = self
+                .scopes
+                .iter()
+                .rev()
+                .find_map(|s| s.module.as_ref().map(|(rawname, _)| rawname.clone()));
         }
         self.lost
+    }
+
+    /// The module whose statement made SQLite roll the transaction back, if it is lost
+    /// and the statement ran in a module's scope.
+    pub fn lost_by(&self) -> Option<&str> {
+        self.lost_by.as_deref().filter(|_| self.lost)
+    }
+
+    /// The error of every statement once the transaction is lost.
+    fn rolled_back(&self) -> Error {
+        Error::RolledBack {
+            by: self.lost_by.clone(),
+        }
     }
 
     /// Between two handlers of a dispatch (no scope open), makes what the last one kept
@@ -159,6 +183,7 @@ impl Session {
         }
         let lost = self.lost();
         self.lost = false;
+        self.lost_by = None;
         match self.txn.take() {
             Some(txn) if !lost => txn.commit(),
             _ => Ok(()),
@@ -178,7 +203,7 @@ impl Session {
 
     fn open_scope(&mut self, module: Option<(String, String)>) -> Result<()> {
         if self.lost() {
-            return Err(Error::RolledBack);
+            return Err(self.rolled_back());
         }
         let mut scope = Scope::new(false, module);
         if let Some(txn) = self.txn.as_mut() {
@@ -195,8 +220,10 @@ impl Session {
     /// Closes the innermost scope, keeping its changes if `keep`, else undoing them.
     pub fn leave(&mut self, keep: bool) -> Result<()> {
         let depth = self.scopes.len().saturating_sub(1);
+        // Looked at before the scope goes, so that a loss its statement caused names it.
+        let lost = self.lost();
         let created = self.scopes.pop().is_some_and(|s| s.created);
-        if self.lost() {
+        if lost {
             // The savepoints went with the transaction: there is nothing to keep or undo.
             return Ok(());
         }
@@ -210,7 +237,7 @@ impl Session {
     /// Commits the transaction, if one was opened.
     pub fn commit(mut self) -> Result<()> {
         if self.lost() {
-            return Err(Error::RolledBack);
+            return Err(self.rolled_back());
         }
         match self.txn {
             Some(txn) => txn.commit(),

@@ -331,28 +331,40 @@ impl Dispatcher {
                 // a later handler whose statement runs past its deadline makes SQLite roll
                 // back the whole transaction, which must not take these with it.
                 let lost = session.lost();
+                let lost_by = session.lost_by().map(str::to_owned);
                 let kept = session.checkpoint();
                 if result.is_ok() {
                     if lost {
                         // Its own statements' errors it was told of; a hook it fired, or a
                         // limit SQLite meets mid-statement, can end the transaction too.
+                        let rawname = &handler.entry.record.rawname;
                         let timed_out = scope.deadline.is_some_and(|d| Instant::now() >= d);
-                        let (kind, why) = if timed_out {
-                            (FailureKind::Timeout, "a statement ran past the deadline")
-                        } else {
-                            (
+                        let (kind, why) = match lost_by.filter(|by| by != rawname) {
+                            // Its writes went with another's: its own deadline was not
+                            // the cause.
+                            Some(by) => (
+                                FailureKind::Failed,
+                                format!(
+                                    "a statement of module `{by}`, in a hook this call \
+                                     fired, ran past its deadline or met a limit, which \
+                                     SQLite answers by undoing the whole transaction"
+                                ),
+                            ),
+                            None if timed_out => (
+                                FailureKind::Timeout,
+                                "a statement ran past the deadline".to_owned(),
+                            ),
+                            None => (
                                 FailureKind::Failed,
                                 "a statement met a limit (the state's size cap, the \
                                  module's quota, SQLite's memory) that SQLite answers by \
-                                 undoing the whole transaction",
-                            )
+                                 undoing the whole transaction"
+                                    .to_owned(),
+                            ),
                         };
                         result = Err((
                             kind,
-                            format!(
-                                "`{}`: its writes were rolled back: {why}",
-                                handler.entry.record.rawname
-                            ),
+                            format!("`{rawname}`: its writes were rolled back: {why}"),
                         ));
                     } else if let Err(e) = kept {
                         result = Err((
