@@ -121,8 +121,8 @@ const MIGRATIONS: &[&str] = &[
 ",
     // Which key announced each key pinned by announcement (`NULL` for the keys an
     // administrator pinned): a key its announcer stops announcing is unpinned again.
+    // The column is added by `apply` (see `ANNOUNCED_BY`), unless it is there already.
     "
-    ALTER TABLE modhost_source_keys ADD COLUMN announced_by TEXT;
     UPDATE modhost_source_keys SET announced_by = (
         SELECT a.public_key FROM modhost_source_keys AS a
         WHERE a.source = modhost_source_keys.source
@@ -131,6 +131,9 @@ const MIGRATIONS: &[&str] = &[
     );
 ",
 ];
+
+/// The migration that added `modhost_source_keys.announced_by`.
+const ANNOUNCED_BY: usize = 8;
 
 /// The migration that added `modhost_backups.pages`.
 const BACKUP_PAGES: usize = 5;
@@ -146,7 +149,10 @@ pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
     let applied = usize::try_from(applied).unwrap_or(0);
     if applied < MIGRATIONS.len() {
         let tx = conn.transaction().map_err(&err)?;
-        for migration in &MIGRATIONS[applied..] {
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+            if index == ANNOUNCED_BY {
+                add_column(&tx, "modhost_source_keys", "announced_by TEXT").map_err(&err)?;
+            }
             tx.execute_batch(migration).map_err(&err)?;
         }
         if applied <= BACKUP_PAGES {
@@ -158,6 +164,20 @@ pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
         tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)
             .map_err(&err)?;
         tx.commit().map_err(&err)?;
+    }
+    Ok(())
+}
+
+/// Adds `column` (a name and a type) to `table` unless the table has it already.
+fn add_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<()> {
+    let name = column.split_whitespace().next().unwrap_or(column);
+    let present: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, name],
+        |row| row.get(0),
+    )?;
+    if !present {
+        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column}"))?;
     }
     Ok(())
 }

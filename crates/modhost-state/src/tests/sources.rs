@@ -127,6 +127,32 @@ fn a_next_key_announcing_its_predecessor_back_keeps_both() -> crate::Result<()> 
 }
 
 #[test]
+fn a_next_key_announced_before_keys_knew_their_announcer_can_still_be_withdrawn()
+-> crate::Result<()> {
+    let (dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.put_source(&source("main", &["A"]))?;
+    txn.follow_keys("main", "A", Some("B"))?;
+    txn.commit()?;
+    drop(state);
+    // As a database made before `announced_by` left it.
+    let path = dir.path().join("modhost.db");
+    let legacy = rusqlite::Connection::open(&path).and_then(|conn| {
+        conn.execute_batch(
+            "ALTER TABLE modhost_source_keys DROP COLUMN announced_by; PRAGMA user_version = 8;",
+        )
+    });
+    assert!(legacy.is_ok(), "{legacy:?}");
+    let state = State::open(&path)?;
+    assert_eq!(chain(&state), [pair("A", Some("B")), pair("B", None)]);
+    let mut txn = state.begin()?;
+    txn.follow_keys("main", "A", None)?;
+    txn.commit()?;
+    assert_eq!(chain(&state), [pair("A", None)]);
+    Ok(())
+}
+
+#[test]
 fn what_was_accepted_only_grows_for_the_same_url() -> crate::Result<()> {
     let (_dir, state) = open();
     let seen = |url: &str, serial: Option<u64>, signed_at: Option<u64>| SeenRecord {
