@@ -127,6 +127,39 @@ fn files_sparse_lengths_and_far_writes_count_against_the_quota() {
 }
 
 #[test]
+fn a_file_truncated_under_a_writing_descriptor_is_charged_for_what_it_grows_again() {
+    let root = installed("[data]\nmodule_quota_mb = 2\n");
+    // Each round writes 64 KiB past where the file was truncated: charged as growth, the
+    // quota ends it within 2 MiB of length.
+    let (ok, report) = call(&root, "truncate_under_stream", "", "filler");
+    assert!(ok, "{report}");
+    assert!(report.contains(" rounds, then: "), "{report}");
+    let file = root.installed_dir("filler", "data").join("under");
+    let length = std::fs::metadata(&file).map_or(u64::MAX, |m| m.len());
+    assert!(length <= 2 * MIB + 64 * 1024, "{length} bytes long");
+    assert!(data_bytes(&root, "filler") <= 2 * MIB + 64 * 1024);
+}
+
+#[test]
+fn files_written_through_dangling_links_count_as_entries() {
+    let root = root();
+    root.ok(&["install", arg(&package("linker"))]);
+    root.configure("[data]\nmodule_entries = 60\n");
+    let before = root.ok(&["info", "--json", "linker"]).json()["data_entries"]
+        .as_u64()
+        .unwrap_or(u64::MAX);
+    let (ok, report) = call(&root, "through_links", "40", "linker");
+    assert!(ok && report.starts_with("40 links, "), "{report}");
+    assert!(report.contains("Quota exceeded"), "{report}");
+    let info = root.ok(&["info", "--json", "linker"]).json();
+    let entries = info["data_entries"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        before < 60 && entries <= 60,
+        "{before} entries before, {entries} after: {report}"
+    );
+}
+
+#[test]
 fn a_granted_directory_the_module_may_write_counts_against_the_same_quota() {
     let root = installed("[data]\nmodule_quota_mb = 1\n");
     let shared = root.path().with_file_name("shared-spool");

@@ -121,6 +121,8 @@ pub(crate) struct Budget {
     rawname: String,
     dirs: Vec<PathBuf>,
     account: Mutex<Account>,
+    /// How many recounts were asked for (see [`Budget::counts`]).
+    recounts: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -147,6 +149,7 @@ impl Budget {
             rawname: rawname.to_owned(),
             dirs,
             account: Mutex::default(),
+            recounts: Default::default(),
         })
     }
 
@@ -229,6 +232,14 @@ impl Budget {
     /// counts again.
     pub(crate) fn recount(&self) {
         self.account().used = None;
+        self.recounts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// How many times [`Budget::recount`] has been asked for: what a stream remembers of
+    /// a file is stale once it grows.
+    pub(crate) fn counts(&self) -> u64 {
+        self.recounts.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

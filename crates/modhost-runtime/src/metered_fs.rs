@@ -88,7 +88,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
             let (mut fs, budget) = split(&mut store);
             if oflags.contains(OpenFlags::CREATE) {
                 let at = Resource::new_borrow(fd.rep());
-                let exists = HostDescriptor::stat_at(&mut fs, at, PathFlags::empty(), path.clone());
+                // Looked up as the open will resolve it: through a link it follows, the
+                // file made is the link's target, a new entry when the link dangles.
+                let exists = HostDescriptor::stat_at(&mut fs, at, path_flags, path.clone());
                 if exists.is_err() && budget.charge(0, 1).is_err() {
                     return over_quota();
                 }
@@ -277,6 +279,7 @@ fn meter(
         file,
         at: offset,
         end: 0,
+        counted: budget.counts(),
         budget: Arc::clone(budget),
     });
     Ok(fs.table.push(metered)?)
@@ -291,12 +294,21 @@ struct Metered {
     /// The furthest this stream has written: a write may still be pending, so the file's
     /// length on disk can lag behind it.
     end: u64,
+    /// The budget's [`Budget::counts`] when `end` was last good: once the budget counts
+    /// the disk again (after a truncation through another descriptor, say), the file's
+    /// length is the truth and `end` is forgotten, or writes past a truncated end would be
+    /// taken for rewrites and charged nothing.
+    counted: u64,
     budget: Arc<Budget>,
 }
 
 #[wasmtime_wasi::async_trait]
 impl OutputStream for Metered {
     fn write(&mut self, bytes: bytes::Bytes) -> Result<(), StreamError> {
+        let counted = self.budget.counts();
+        if counted != self.counted {
+            (self.end, self.counted) = (0, counted);
+        }
         let size = len_of(&self.file).max(self.end);
         let start = self.at.unwrap_or(size);
         let end = start.saturating_add(bytes.len() as u64);

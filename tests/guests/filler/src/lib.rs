@@ -10,7 +10,8 @@
 //! after a failure, so its call ends at the deadline; `fill_files` creates empty files
 //! until one fails; `sparse` sets `/data/sparse`'s length to the payload's bytes;
 //! `pwrite` writes one byte at the payload's offset in `/data/far`; `hard_link` writes
-//! `/data/linked` and tries to give it a second name.
+//! `/data/linked` and tries to give it a second name; `truncate_under_stream` writes on
+//! through one descriptor while another truncates the file under it.
 
 use std::io::{Seek, SeekFrom, Write};
 
@@ -113,6 +114,29 @@ impl Module for Filler {
                 std::fs::hard_link("/data/linked", "/data/link")
                     .map_err(|e| format!("cannot link: {e}"))?;
                 Ok("linked".to_owned())
+            }
+            "truncate_under_stream" => {
+                // One descriptor writes on; another truncates the file under it each round:
+                // the writer's next write lands past the truncated end, a hole before it.
+                let path = "/data/under";
+                let mut writer = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| e.to_string())?;
+                let cutter = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| e.to_string())?;
+                let chunk = vec![7u8; 64 * 1024];
+                for round in 0u32..2000 {
+                    if let Err(e) = writer.write_all(&chunk) {
+                        return Ok(format!("{round} rounds, then: {e}"));
+                    }
+                    cutter.set_len(0).map_err(|e| e.to_string())?;
+                }
+                Ok("2000 rounds".to_owned())
             }
             other => Err(format!("no handler `{other}` for hook `{hook}`")),
         }

@@ -12,6 +12,7 @@
 //!
 //! plus a regular file `CALL.txt`. `CALL` is `install`, `upgrade`, `enable`, `disable` or
 //! `uninstall`; what a call finds already planted (a copy keeps the links) it leaves.
+//! The `through_links` handler writes files through links that dangle until it does.
 
 use modhost_sdk::Module;
 
@@ -96,7 +97,7 @@ impl Module for Linker {
         plant("disable")
     }
 
-    fn handle(handler: &str, hook: &str, _payload: &str) -> Result<String, String> {
+    fn handle(handler: &str, hook: &str, payload: &str) -> Result<String, String> {
         match handler {
             // What the module sees of its links through the sandbox: the names in `/data`,
             // and whether reading through `install-fifo`'s link is refused.
@@ -112,6 +113,33 @@ impl Module for Linker {
                     Err(_) => "refused",
                 };
                 Ok(format!("{}\ninstall-fifo: {through}", names.join(" ")))
+            }
+            // Makes `payload` links (default 40) to files that do not exist yet, then
+            // writes a file through each (without truncating, which would have the host
+            // count the disk again): every file made that way is an entry of /data.
+            // Reports how many links and files it made.
+            "through_links" => {
+                let count: u32 = payload.parse().unwrap_or(40);
+                std::fs::create_dir_all("/data/through").map_err(|e| e.to_string())?;
+                let mut linked = 0;
+                while linked < count {
+                    let link = format!("/data/through/link{linked}");
+                    if wasi_libc::symlink(&format!("target{linked}"), &link).is_err() {
+                        break;
+                    }
+                    linked += 1;
+                }
+                for written in 0..linked {
+                    let opened = std::fs::OpenOptions::new()
+                        .create(true)
+                        .truncate(false)
+                        .write(true)
+                        .open(format!("/data/through/link{written}"));
+                    if let Err(e) = opened {
+                        return Ok(format!("{linked} links, {written} files, then: {e}"));
+                    }
+                }
+                Ok(format!("{linked} links, {linked} files"))
             }
             other => Err(format!("no handler `{other}` for hook `{hook}`")),
         }
