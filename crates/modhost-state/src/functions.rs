@@ -95,6 +95,16 @@ impl Clock {
         }
     }
 
+    /// Looks at the time now; `Err` once the statement must stop. A function that may
+    /// run long looks first: a statement can call it many times between two of the
+    /// progress handler's looks.
+    fn look(&self) -> Result<(), Interrupted> {
+        match &self.stop {
+            Some(stop) if stop.reached() => Err(Interrupted),
+            _ => Ok(()),
+        }
+    }
+
     /// One step; `Err` once the statement must stop.
     pub(crate) fn tick(&mut self) -> Result<(), Interrupted> {
         self.steps += 1;
@@ -102,10 +112,7 @@ impl Clock {
             return Ok(());
         }
         self.steps = 0;
-        match &self.stop {
-            Some(stop) if stop.reached() => Err(Interrupted),
-            _ => Ok(()),
-        }
+        self.look()
     }
 }
 
@@ -176,6 +183,7 @@ pub(crate) fn install(conn: &Connection) -> rusqlite::Result<()> {
 /// `instr(X, Y)`: the 1-based position of the first `Y` in `X`, in characters for text
 /// (counted as SQLite steps through them) and bytes for two blobs; 0 when absent.
 fn instr(ctx: &Context<'_>) -> rusqlite::Result<Option<i64>> {
+    Clock::now().look()?;
     let (haystack, needle) = (ctx.get_raw(0), ctx.get_raw(1));
     let blob = |v: ValueRef<'_>| matches!(v, ValueRef::Blob(_));
     if matches!(haystack, ValueRef::Null) || matches!(needle, ValueRef::Null) {
@@ -218,6 +226,10 @@ fn replace(ctx: &Context<'_>) -> rusqlite::Result<Option<Text>> {
     let Some(to) = text(ctx, 2)? else {
         return Ok(None);
     };
+    // Linear, but a statement may call it on megabytes many times over between two of
+    // the progress handler's looks: it looks itself, and every few thousand matches.
+    let mut clock = Clock::now();
+    clock.look()?;
     let finder = memchr::memmem::Finder::new(&from);
     if to.len() > from.len() {
         let limit = SCOPE.with(|s| {
@@ -225,7 +237,11 @@ fn replace(ctx: &Context<'_>) -> rusqlite::Result<Option<Text>> {
                 .as_ref()
                 .map_or(i64::from(i32::MAX), |s| i64::from(s.length_limit))
         });
-        let count = finder.find_iter(&input).count() as i64;
+        let mut count = 0i64;
+        for _ in finder.find_iter(&input) {
+            clock.tick()?;
+            count += 1;
+        }
         let length = input.len() as i64 + count * (to.len() - from.len()) as i64;
         if length > limit {
             return Err(code(ffi::SQLITE_TOOBIG));
@@ -234,6 +250,7 @@ fn replace(ctx: &Context<'_>) -> rusqlite::Result<Option<Text>> {
     let mut out = Vec::with_capacity(input.len());
     let mut last = 0;
     for at in finder.find_iter(&input) {
+        clock.tick()?;
         out.extend_from_slice(&input[last..at]);
         out.extend_from_slice(&to);
         last = at + from.len();
@@ -256,6 +273,7 @@ impl Sides {
 /// its ends. Like SQLite, tries `Y`'s characters in order at each step and takes the
 /// first that is there; the characters are found by length and then by a map.
 fn trim(ctx: &Context<'_>, sides: Sides) -> rusqlite::Result<Option<Text>> {
+    Clock::now().look()?;
     let Some(input) = text(ctx, 0)? else {
         return Ok(None);
     };
@@ -321,6 +339,7 @@ fn taken<'a>(
 
 /// `like(Y, X)`, `like(Y, X, E)` (`X LIKE Y [ESCAPE E]`) and `glob(Y, X)`.
 fn like(ctx: &Context<'_>, rules: &Rules) -> rusqlite::Result<Option<i64>> {
+    Clock::now().look()?;
     let pattern_bytes = match ctx.get_raw(0) {
         ValueRef::Null => 0,
         ValueRef::Text(t) | ValueRef::Blob(t) => t.len(),

@@ -170,3 +170,25 @@ fn one_function_call_ends_at_the_deadline() -> crate::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn many_calls_in_one_statement_end_at_the_deadline() -> crate::Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    // Thirty calls on megabytes fit between two of the progress handler's looks; each
+    // took half a second in a debug build.
+    let terms: Vec<String> = (0..30)
+        .map(|i| format!("length(replace(hex(zeroblob(2000000 + {i})), '0', '1'))"))
+        .collect();
+    let sql = format!("SELECT {}", terms.join(" + "));
+    let started = Instant::now();
+    let answer = txn.module_query("m", &sql, &[], started + Duration::from_millis(300));
+    let took = started.elapsed();
+    assert_eq!(
+        answer.map(drop),
+        Err("the statement ran past the call's deadline".into())
+    );
+    assert!(took < Duration::from_millis(300 + 200), "took {took:?}");
+    Ok(())
+}
