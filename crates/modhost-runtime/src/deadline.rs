@@ -3,22 +3,22 @@
 //! The epoch deadline interrupts running WebAssembly only: a guest waiting inside a host
 //! call (`std::thread::sleep` blocks on a clock pollable) runs none, so it would never be
 //! interrupted. Every wait of WASI 0.2 ends in `poll` or `pollable.block`, so the sandbox
-//! links these in place of wasmtime-wasi's: they wait for the guest's pollables and for a
-//! clock at the call's deadline, and stop the call when the deadline comes first.
+//! links these in place of wasmtime-wasi's: they wait for the guest's pollables, for a
+//! clock at the call's deadline and for the call's cancellation, and stop the call when
+//! the deadline or the cancellation comes first.
 
 use std::fmt;
 use std::time::Instant;
 
 use wasmtime::component::{HasData, Resource, ResourceTable};
 use wasmtime_wasi::clocks::{WasiClocksCtx, WasiClocksCtxView};
-use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
 use wasmtime_wasi::p2::bindings::sync::io::poll;
+use wasmtime_wasi::p2::{DynPollable, subscribe};
 
 use crate::Cancel;
 use crate::cancel::Cancelled;
 use crate::host::Sandbox;
-use crate::runtime::EPOCH_TICK;
 
 /// A call stopped because its deadline passed while it waited in WASI.
 #[derive(Debug)]
@@ -68,15 +68,16 @@ impl poll::Host for Waiter<'_> {
             // wasmtime-wasi's own refusal of an empty list.
             return poll::Host::poll(self.table, pollables);
         }
-        let timer_index = u32::try_from(pollables.len())?;
+        // Beside the guest's pollables, a clock at the deadline and, for a cancellable
+        // call, one ready the moment it is cancelled.
+        let own = u32::try_from(pollables.len())?;
         loop {
             if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
                 return Err(Cancelled.into());
             }
-            // A cancellable wait wakes every tick to look at its cancellation.
-            let mut wait = self.deadline.saturating_duration_since(Instant::now());
-            if self.cancel.is_some() {
-                wait = wait.min(EPOCH_TICK);
+            let now = Instant::now();
+            if now >= self.deadline {
+                return Err(DeadlinePassed.into());
             }
             let mut clocks = WasiClocksCtxView {
                 ctx: self.clocks,
@@ -84,22 +85,31 @@ impl poll::Host for Waiter<'_> {
             };
             let timer = monotonic_clock::Host::subscribe_duration(
                 &mut clocks,
-                u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX),
+                u64::try_from((self.deadline - now).as_nanos()).unwrap_or(u64::MAX),
             )?;
             let mut list: Vec<Resource<DynPollable>> = pollables
                 .iter()
                 .map(|p| Resource::new_borrow(p.rep()))
                 .collect();
             list.push(Resource::new_borrow(timer.rep()));
+            let cancelled = match &self.cancel {
+                Some(cancel) => {
+                    let waiting = self.table.push(cancel.pollable())?;
+                    let pollable = subscribe(self.table, waiting)?;
+                    list.push(Resource::new_borrow(pollable.rep()));
+                    Some(pollable)
+                }
+                None => None,
+            };
             let ready = poll::Host::poll(self.table, list);
             poll::HostPollable::drop(self.table, timer)?;
+            if let Some(pollable) = cancelled {
+                poll::HostPollable::drop(self.table, pollable)?;
+            }
             let mut ready = ready?;
-            ready.retain(|&index| index != timer_index);
+            ready.retain(|&index| index < own);
             if !ready.is_empty() {
                 return Ok(ready);
-            }
-            if Instant::now() >= self.deadline {
-                return Err(DeadlinePassed.into());
             }
         }
     }

@@ -26,7 +26,11 @@ pub(crate) fn trapped<'a>(
     move |e| {
         tracing::debug!(target: "modhost::module", module = %rawname, "{call} stopped: {e:?}");
         let describe = || describe(&e, &stderr.contents().0);
-        let failure = if e.is::<Cancelled>() {
+        let failure = if e.is::<Cancelled>()
+            || matches!(
+                e.downcast_ref::<modhost_state::Error>(),
+                Some(modhost_state::Error::Cancelled)
+            ) {
             Failure::Cancelled
         } else if e.is::<PoolConcurrencyLimitError>() {
             Failure::Busy(POOL_INSTANCES)

@@ -96,6 +96,10 @@ pub enum Error {
         /// The module whose call held the lock, when it was one of this process's.
         held_by: Option<String>,
     },
+    /// The call was cancelled (the application's caller hung up) while it waited for the
+    /// database.
+    #[error("the call was cancelled while it waited for the state database")]
+    Cancelled,
     /// SQLite rolled back the call's whole transaction: a write statement was interrupted
     /// at the call's deadline, or could not grow the database past its size cap. Nothing
     /// more is written in the call.

@@ -385,10 +385,15 @@ impl State {
             path: self.path.to_path_buf(),
             held_by,
         };
-        let turn = Gate::enter(&self.gate, &stop, holder).map_err(busy)?;
+        let cancelled = |stop: &Stop| stop.is_cancelled().then_some(Error::Cancelled);
+        let turn = Gate::enter(&self.gate, &stop, holder)
+            .map_err(|held_by| cancelled(&stop).unwrap_or_else(|| busy(held_by)))?;
         let left = stop.deadline().saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(busy(None));
+        }
+        if let Some(cancelled) = cancelled(&stop) {
+            return Err(cancelled);
         }
         let conn = self.connect()?;
         let err = sqlite(&self.path);

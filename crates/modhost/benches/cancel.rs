@@ -5,8 +5,9 @@
 //! Each sample starts a dispatch of the test guest `hostile`'s `note_then_spin` (a
 //! key-value write, then a loop only a limit stops) on a thread of its own and lets it
 //! spin; what is timed is `cancel()` and joining that thread, which returns once the
-//! dispatch has stopped the handler, rolled its write back and returned. Target (issue
-//! 18): within a millisecond. See BENCHMARKS.md.
+//! dispatch has stopped the handler, rolled its write back and returned; and the same for
+//! `sleep`, a handler waiting in WASI. Target (issue 18): within a millisecond. See
+//! BENCHMARKS.md.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,27 +38,26 @@ fn host() -> &'static (Host, tempfile::TempDir) {
     })
 }
 
-/// A `note_then_spin` dispatch running on its own thread, and its cancel handle.
-fn spinning(host: &'static Host) -> (Cancel, JoinHandle<Dispatch>) {
+/// A dispatch of `hook` running on its own thread, and its cancel handle.
+fn running(host: &'static Host, hook: &'static str) -> (Cancel, JoinHandle<Dispatch>) {
     let cancel = host.cancel_handle();
     let options = DispatchOptions {
         data: None,
         cancel: Some(cancel.clone()),
     };
     let running = std::thread::spawn(move || {
-        host.dispatch_with("note_then_spin", "kept?", &options)
+        host.dispatch_with(hook, "kept?", &options)
             .unwrap_or_else(|e| panic!("{e}"))
     });
     std::thread::sleep(SPINNING);
     (cancel, running)
 }
 
-/// `cancel()` to the dispatch's return, joined.
-#[divan::bench(sample_count = 60, sample_size = 1)]
-fn cancel_a_spinning_handler(bencher: Bencher) {
+/// Cancels a dispatch of `hook` and joins it, timing both.
+fn cancel_one(bencher: Bencher, hook: &'static str) {
     let (host, _) = host();
     bencher
-        .with_inputs(|| spinning(host))
+        .with_inputs(|| running(host, hook))
         .bench_values(|(cancel, running)| {
             cancel.cancel();
             let dispatch = running
@@ -65,6 +65,18 @@ fn cancel_a_spinning_handler(bencher: Bencher) {
                 .unwrap_or_else(|_| panic!("dispatch panicked"));
             assert!(dispatch.cancelled, "{dispatch:?}");
         });
+}
+
+/// `cancel()` to the dispatch's return, joined: the handler runs WebAssembly.
+#[divan::bench(sample_count = 60, sample_size = 1)]
+fn cancel_a_spinning_handler(bencher: Bencher) {
+    cancel_one(bencher, "note_then_spin");
+}
+
+/// The same for a handler waiting in WASI (`std::thread::sleep`, a clock pollable).
+#[divan::bench(sample_count = 60, sample_size = 1)]
+fn cancel_a_sleeping_handler(bencher: Bencher) {
+    cancel_one(bencher, "sleep");
 }
 
 /// The floor: a thread spinning on an atomic flag, set and joined the same way.

@@ -385,6 +385,41 @@ fn a_dispatch_cancelled_from_another_thread_stops_at_once_and_keeps_no_writes() 
 }
 
 #[test]
+fn a_dispatch_cancelled_while_it_waits_for_the_database_says_it_was_cancelled() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let written = std::fs::write(
+        root.path().join("modhost.toml"),
+        "[hooks.note_then_spin]\ncall_timeout_ms = 3000\n",
+    );
+    assert!(written.is_ok(), "{written:?}");
+    let host = Host::open(root.path()).unwrap_or_else(|e| panic!("{e}"));
+    host.install(&[package("hostile")], Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::thread::scope(|scope| {
+        // Writes, then spins to its deadline, holding the write lock.
+        let holder = scope.spawn(|| host.dispatch("note_then_spin", "held"));
+        std::thread::sleep(Duration::from_millis(300));
+        // Writes at once, so waits for the lock, until cancelled.
+        let (dispatch, after) = cancelled(&host, "nap");
+        let call = &dispatch.calls[0];
+        assert!(dispatch.cancelled, "{dispatch:?}");
+        assert_eq!(call.kind, Some(FailureKind::Cancelled), "{call:?}");
+        assert!(
+            call.error
+                .as_deref()
+                .is_some_and(|e| e.contains("was cancelled by the application")),
+            "{call:?}"
+        );
+        assert!(after < Duration::from_millis(500), "{after:?}");
+        let held = holder.join().map(|d| d.map(|d| d.calls[0].kind));
+        assert!(
+            matches!(held, Ok(Ok(Some(FailureKind::Timeout)))),
+            "{held:?}"
+        );
+    });
+}
+
+#[test]
 fn a_capability_that_panics_fails_the_call_not_the_host() {
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let host = Embedding::new()
