@@ -23,6 +23,15 @@ impl Format {
             Format::Zip => "zip",
         }
     }
+
+    /// The name a package of `rawname` at `version` in this format goes by:
+    /// `RAWNAME-VERSION.EXT`, as package directories, downloads and repositories keep it.
+    pub fn file_name(self, rawname: &str, version: &impl std::fmt::Display) -> String {
+        format!("{rawname}-{version}.{}", self.extension())
+    }
+
+    /// Every format, in the order their extensions are listed.
+    pub const ALL: [Format; 2] = [Format::GzipTar, Format::Zip];
 }
 
 /// The package files in `dir`, by name: every `*.tgz` and `*.zip` (either name may hold
@@ -32,7 +41,10 @@ pub fn package_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for entry in fs_err::read_dir(dir)? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "tgz" || e == "zip") {
+        if path
+            .extension()
+            .is_some_and(|e| Format::ALL.iter().any(|f| e == f.extension()))
+        {
             paths.push(path);
         }
     }

@@ -147,6 +147,12 @@ pub enum Error {
     /// The module is not installed.
     #[error("module `{0}` is not installed")]
     NotInstalled(String),
+    /// A path given for a package, a module directory or a module.xml does not exist.
+    #[error("there is no file `{}`", .0.display())]
+    NoSuchFile(PathBuf),
+    /// A directory given for a module directory has no module.xml.
+    #[error("`{}` is a directory without a module.xml, so it is not a module directory", .0.display())]
+    NoModuleXml(PathBuf),
     /// The plan cannot succeed; every reason is listed.
     #[error("nothing was changed:{}", .0.iter().map(|r| format!("\n  - {r}")).collect::<String>())]
     Refused(Vec<String>),

@@ -38,7 +38,8 @@
 //!   `layout.rs`, `lock.rs`, `recover.rs`: the root on disk.
 //! - `error.rs`: [`Error`]; `fault.rs`: the crash points tests inject; `serialize.rs`:
 //!   what is not always text (paths) written as JSON.
-//! - `scaffold.rs` (with `templates/`): a new module's directory, for `modhost new`.
+//! - `scaffold.rs` (with `templates/`): a new module's directory, for `modhost new`;
+//!   `packing.rs`: a module directory packed, for `modhost pack`.
 
 /// What an application gives modules: capabilities (WIT packages it implements), the
 /// sandbox its implementations see, per-dispatch values and cancellation; and enough
@@ -69,6 +70,7 @@ mod lock;
 mod online;
 mod ops;
 mod packages;
+mod packing;
 mod plan;
 mod query;
 mod recover;
@@ -86,6 +88,7 @@ pub use host::{Embedding, Host};
 pub use online::{Offer, OfferStatus, SourceInfo, SourceReport};
 pub use ops::Reload;
 pub use packages::{Available, Scan, ScanEntry, Unreadable, read_manifest};
+pub use packing::{PackTo, Packed, pack_module};
 pub use query::{ComponentImports, Grant, Listed, ModuleInfo, NotInstalled};
 pub use recover::Recovery;
 pub use scaffold::{COMPONENTIZE_JS_VERSION, COMPONENTIZE_PY_VERSION, Lang, new_module};

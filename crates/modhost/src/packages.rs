@@ -297,7 +297,14 @@ pub(crate) fn compare(version: &Version, installed: Option<&str>) -> Available {
 /// module directory, or the module.xml itself.
 pub fn read_manifest(path: &Path) -> Result<Manifest> {
     if path.is_dir() {
-        return read_manifest(&path.join("module.xml"));
+        let xml = path.join("module.xml");
+        if std::fs::symlink_metadata(&xml).is_err() {
+            return Err(Error::NoModuleXml(path.to_owned()));
+        }
+        return read_manifest(&xml);
+    }
+    if std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        return Err(Error::NoSuchFile(path.to_owned()));
     }
     let is_xml = path
         .extension()

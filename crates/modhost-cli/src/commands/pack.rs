@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
+use modhost::PackTo;
 
 use crate::escape::{escape, escape_path};
 use crate::output::Output;
@@ -21,38 +22,25 @@ pub struct Args {
 
 /// Packs the directory and says where the package went.
 pub fn run(out: &Output, args: Args) -> Result<()> {
-    let xml = args.dir.join("module.xml");
-    let manifest = modhost::read_manifest(&xml)?;
-    let name = PathBuf::from(format!("{}-{}.tgz", manifest.rawname, manifest.version));
-    let file = match args.out {
-        Some(dir) if dir.is_dir() => dir.join(name),
+    let to = match args.out.as_deref() {
+        None => PackTo::Here,
         // `-o pkgs/`: a directory, made if it is not there yet.
-        Some(dir) if dir.as_os_str().as_encoded_bytes().ends_with(b"/") => {
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create directory `{}`", dir.display()))?;
-            dir.join(name)
+        Some(dir) if dir.is_dir() || dir.as_os_str().as_encoded_bytes().ends_with(b"/") => {
+            PackTo::Dir(dir)
         }
-        Some(file) => file,
-        None => name,
+        Some(file) => PackTo::File(file),
     };
-    modhost::pack(&xml, &args.dir.join(&manifest.component), &file)?;
-    // What install would warn about is said now, while the author is at the file.
-    let warnings: Vec<String> = manifest.warnings.iter().map(ToString::to_string).collect();
-    let document = serde_json::json!({
-        "rawname": manifest.rawname,
-        "version": manifest.version,
-        "package": file,
-        "warnings": warnings,
-    });
-    out.result(&document, || {
+    let packed = modhost::pack_module(&args.dir, to)?;
+    out.result(&packed, || {
         let mut text = format!(
             "packed {} {} into {} (module.xml and {}; nothing else in the directory)\n",
-            escape(&manifest.rawname),
-            escape(&manifest.version.to_string()),
-            escape_path(&file),
-            escape(&manifest.component)
+            escape(&packed.rawname),
+            escape(&packed.version),
+            escape_path(&packed.package),
+            escape(&packed.component)
         );
-        for warning in &warnings {
+        // What install would warn about is said now, while the author is at the file.
+        for warning in &packed.warnings {
             text += &format!("  warning: module.xml:{}\n", escape(warning));
         }
         text

@@ -56,11 +56,8 @@ pub(crate) fn download_url(host: &Host, url: &str, sha256: &str, dir: &Path) -> 
 /// extension of its format.
 fn keep_package(path: &Path, dir: &Path) -> Result<PathBuf> {
     let manifest = modhost_package::read_manifest(path, &Default::default())?;
-    let extension = modhost_package::format(path)?.extension();
-    let target = dir.join(format!(
-        "{}-{}.{extension}",
-        manifest.rawname, manifest.version
-    ));
+    let target =
+        dir.join(modhost_package::format(path)?.file_name(&manifest.rawname, &manifest.version));
     fs_err::rename(path, &target).map_err(crate::layout::io(&target))?;
     Ok(target)
 }
@@ -79,7 +76,8 @@ pub(crate) fn fetch_package(
         version: release.version.clone(),
         source: source.name.clone(),
     });
-    let path = dir.join(format!("{}-{}.tgz", release.rawname, release.version));
+    let path =
+        dir.join(modhost_package::Format::GzipTar.file_name(&release.rawname, &release.version));
     let mut progress = |received, total| {
         host.report(Event::Progress {
             rawname: release.rawname.clone(),
