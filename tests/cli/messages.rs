@@ -32,6 +32,33 @@ fn a_mistyped_package_or_a_directory_without_module_xml_is_named_for_what_it_is(
         "{}",
         run.stderr
     );
+    // The commands that read a module without installing it say the same, and nothing
+    // about changes.
+    for command in [&["manifest"][..], &["checkdepends"], &["pack"]] {
+        let with = |path: &std::path::Path| {
+            let mut args = command.to_vec();
+            args.push(arg(path));
+            root.fails(&args).stderr
+        };
+        let stderr = with(&missing);
+        assert!(
+            stderr.contains(&format!("there is no file `{}`", missing.display()))
+                && !stderr.contains("nothing was changed"),
+            "{command:?}: {stderr}"
+        );
+        let stderr = with(dir.path());
+        assert!(
+            stderr.contains("is a directory without a module.xml"),
+            "{command:?}: {stderr}"
+        );
+    }
+    // `info` looks modules up by rawname: a path is said not to be one.
+    let run = root.fails(&["info", arg(&missing)]);
+    assert!(
+        run.stderr.contains("is not a module's rawname"),
+        "{}",
+        run.stderr
+    );
     // A FIFO or a device is named for what it is, and never opened (a FIFO would block).
     let fifo = dir.path().join("pb.tgz");
     let made = Command::new("mkfifo").arg(&fifo).status();

@@ -147,6 +147,12 @@ pub enum Error {
     /// The module is not installed.
     #[error("module `{0}` is not installed")]
     NotInstalled(String),
+    /// A module was asked for by something that cannot be a rawname (a path, say).
+    #[error(
+        "`{0}` is not a module's rawname (lower-case letters, digits and `_`); a package \
+         file or module directory is read for its manifest, not looked up as a module"
+    )]
+    NotARawname(String),
     /// A path given for a package, a module directory or a module.xml does not exist.
     #[error("there is no file `{}`", .0.display())]
     NoSuchFile(PathBuf),

@@ -89,7 +89,7 @@ pub use online::{Offer, OfferStatus, SourceInfo, SourceReport};
 pub use ops::Reload;
 pub use packages::{Available, Scan, ScanEntry, Unreadable, read_manifest};
 pub use packing::{PackTo, Packed, pack_module};
-pub use query::{ComponentImports, Grant, Listed, ModuleInfo, NotInstalled};
+pub use query::{ComponentImports, Described, Grant, Listed, ModuleInfo, NotInstalled};
 pub use recover::Recovery;
 pub use scaffold::{COMPONENTIZE_JS_VERSION, COMPONENTIZE_PY_VERSION, Lang, new_module};
 

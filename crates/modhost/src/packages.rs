@@ -276,7 +276,7 @@ fn not_a_package_file(path: &Path) -> Option<&'static str> {
 }
 
 /// Whether `name` is written as a module's rawname, not a path.
-fn is_bare(name: &str) -> bool {
+pub(crate) fn is_bare(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()

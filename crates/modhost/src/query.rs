@@ -100,6 +100,17 @@ pub struct ModuleInfo {
     pub exports: Vec<String>,
 }
 
+/// What [`Host::describe`] finds of a module: installed, or offered by the package
+/// directory.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum Described {
+    /// Installed: everything known about it.
+    Installed(Box<ModuleInfo>),
+    /// Not installed, but a package of the package directory holds it.
+    Offered(NotInstalled),
+}
+
 /// A host directory a module was granted.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Grant {
@@ -227,6 +238,23 @@ impl Host {
     /// The installed module `rawname`, if any.
     pub fn module(&self, rawname: &str) -> Result<Option<ModuleRecord>> {
         Ok(self.state.module(rawname)?)
+    }
+
+    /// What `info` shows of `rawname`: the installed module in full, or else the module
+    /// a package of the package directory (`from`, or the configured one) offers.
+    pub fn describe(&self, rawname: &str, from: Option<&Path>) -> Result<Described> {
+        match self.info(rawname) {
+            Err(Error::NotInstalled(_)) if !packages::is_bare(rawname) => {
+                Err(Error::NotARawname(rawname.to_owned()))
+            }
+            Err(Error::NotInstalled(_)) => self
+                .not_installed(from)?
+                .into_iter()
+                .find(|m| m.rawname == rawname)
+                .map(Described::Offered)
+                .ok_or_else(|| Error::NotInstalled(rawname.to_owned())),
+            info => info.map(|info| Described::Installed(Box::new(info))),
+        }
     }
 
     /// Everything known about installed module `rawname`.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use anyhow::Result;
-use modhost::SqlValue;
+use modhost::{Described, SqlValue};
 
 use crate::Context;
 use crate::escape::escape;
@@ -41,12 +41,9 @@ pub struct InfoArgs {
 /// would install.
 pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
     let host = ctx.open_existing()?;
-    let info = match host.info(&args.rawname) {
-        Err(modhost::Error::NotInstalled(rawname)) => {
-            let offered = host.not_installed(args.from.as_deref())?;
-            let Some(module) = offered.into_iter().find(|m| m.rawname == rawname) else {
-                return Err(modhost::Error::NotInstalled(rawname).into());
-            };
+    let info = match host.describe(&args.rawname, args.from.as_deref())? {
+        Described::Installed(info) => info,
+        Described::Offered(module) => {
             return ctx.out.result(&module, || {
                 format!(
                     "{} {} ({})\n  {:<12} {} ({})\n",
@@ -59,7 +56,6 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
                 )
             });
         }
-        info => info?,
     };
     ctx.out.result(&info, || {
         let r = &info.record;
