@@ -202,13 +202,8 @@ impl<'a> Stage<'a> {
                 raw.len()
             )));
         }
-        // Tar would take `..\..\evil.txt` for one odd file name and zip refuse it: both
-        // refuse it, saying what wrote it.
-        if raw.contains(&b'\\') {
-            return Err(self.refuse(format!(
-                "entry `{shown}` separates its path with `\\`, as Windows tools write it; \
-                 repack the module with `/` separators (`modhost pack` does)"
-            )));
+        if let Some(refusal) = backslash_refusal(raw) {
+            return Err(self.refuse(refusal));
         }
         let parts = path.and_then(relative_parts).ok_or_else(|| {
             let utf8 =
@@ -401,6 +396,19 @@ pub(crate) fn is_desktop_metadata(parts: &[String]) -> bool {
         || parts
             .last()
             .is_some_and(|last| last == ".DS_Store" || last.starts_with("._"))
+}
+
+/// Why the entry named `raw` is refused if its name holds a `\\`: tar would take
+/// `..\\..\\evil.txt` for one odd file name and zip refuse it, so both refuse it, saying
+/// what wrote it. Unpacking and reading a package's manifest refuse it alike.
+pub(crate) fn backslash_refusal(raw: &[u8]) -> Option<String> {
+    raw.contains(&b'\\').then(|| {
+        format!(
+            "entry `{}` separates its path with `\\`, as Windows tools write it; repack the \
+             module with `/` separators (`modhost pack` does)",
+            shown(raw)
+        )
+    })
 }
 
 /// The normal components of a relative path, or `None` for absolute paths and `..`.

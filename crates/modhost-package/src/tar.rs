@@ -9,14 +9,14 @@ use std::path::Path;
 use std::rc::Rc;
 
 use crate::budget::{Bounded, Budget, Exceeded, Limits};
-use crate::error::{Error, classify, classify_at, too_many_entries};
+use crate::error::{Error, classify, classify_at, refused, too_many_entries};
 use crate::escape::{shown, shown_str};
 use crate::fault::{Fault, find};
 use crate::gzip::{Counting, Members};
 use crate::headers::{check_entry_headers, check_pax_global};
 use crate::manifest::{Manifests, Place, manifest_place, read_xml};
 use crate::sniff::TarStart;
-use crate::staging::{Kind, Stage, relative_parts};
+use crate::staging::{Kind, Stage, backslash_refusal, relative_parts};
 
 /// A gzip tar's decompressed stream, bounded by the budget.
 type Stream = Bounded<TarStart<Members>, Budget>;
@@ -198,6 +198,9 @@ pub(crate) fn tar_manifest(
             return Err(too_many_entries(package, limits));
         }
         let shown_name = shown(&entry.path_bytes());
+        if let Some(refusal) = backslash_refusal(&entry.path_bytes()) {
+            return Err(refused(package, refusal));
+        }
         last = Some(shown_name.clone());
         // Read as unpacking reads them, so that what it refuses is refused here too.
         if entry.header().entry_type().is_pax_global_extensions() {
