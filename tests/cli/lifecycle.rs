@@ -125,6 +125,8 @@ fn uninstall_runs_uninstall_and_removes_files_and_state() {
 #[test]
 fn voicemail_without_core_is_refused_and_nothing_is_installed() {
     let root = root();
+    // A root that exists already: a refused install leaves it as it was.
+    root.ok(&["recover"]);
     let run = root.fails(&["install", arg(&package("voicemail"))]);
     assert!(
         run.stderr
@@ -253,6 +255,7 @@ fn a_second_process_maps_the_compiled_component_instead_of_recompiling() {
 #[test]
 fn a_file_that_is_not_a_package_is_refused_by_name() {
     let root = root();
+    root.ok(&["recover"]);
     let bogus = root.path().with_file_name("bogus.tgz");
     assert!(std::fs::write(&bogus, b"not a gzip").is_ok());
     let run = root.fails(&["install", "--json", arg(&bogus)]);

@@ -9,6 +9,7 @@ use crate::root;
 #[test]
 fn a_mistyped_package_or_a_directory_without_module_xml_is_named_for_what_it_is() {
     let root = root();
+    root.ok(&["install", arg(&package("core"))]);
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let missing = dir.path().join("phonebok-1.0.0.tgz");
     let run = root.fails(&["install", arg(&missing)]);
@@ -200,6 +201,45 @@ fn installing_online_without_any_source_says_that_none_is_configured() {
 }
 
 #[test]
+fn a_change_that_fails_on_a_root_it_made_leaves_no_root_behind() {
+    let root = root();
+    let changes: [&[&str]; 6] = [
+        &["install", "nosuch-1.0.0.tgz"],
+        &["install", "--online", "phonebook"],
+        &["upgradeall", "--online"],
+        &["installlocal"],
+        &["source", "add", "main", "/nonexistent/repository"],
+        &["source", "remove", "main"],
+    ];
+    for args in changes {
+        let run = root.fails(args);
+        assert!(!run.stderr.is_empty(), "{args:?}");
+        assert!(
+            !root.path().exists(),
+            "{args:?} left a root: {}",
+            run.stderr
+        );
+    }
+    let run = root.fails(&["upgradeall", "--online"]);
+    assert!(
+        run.stderr.contains("no update sources are configured")
+            && run.stderr.contains("nothing can be upgraded online"),
+        "{}",
+        run.stderr
+    );
+    // A change that succeeds keeps the root it made.
+    root.ok(&["install", arg(&package("core"))]);
+    let run = root.fails(&["install", "nosuch-1.0.0.tgz"]);
+    assert!(run.stderr.contains("there is no file"), "{}", run.stderr);
+    assert!(root.path().join("modhost.db").exists());
+    let text = root.ok(&["source", "list"]).stdout;
+    assert!(
+        text.starts_with("no update sources are configured; add one with `modhost source add"),
+        "{text}"
+    );
+}
+
+#[test]
 fn reading_commands_never_create_a_root_and_scan_and_manifest_need_none() {
     let root = root();
     let reads: [&[&str]; 9] = [
@@ -334,12 +374,8 @@ fn two_different_packages_of_one_version_in_a_directory_are_named_not_picked_by_
         "{}",
         run.stderr
     );
-    assert!(
-        root.ok(&["list", "--json"])
-            .json()
-            .as_array()
-            .is_none_or(Vec::is_empty)
-    );
+    // Refused on a root it would have made: none is left behind.
+    assert!(!root.path().exists());
     let scan = root.run(&["scan", "--json", arg(dir.path())]).json();
     // Each rival is named, with the module it holds.
     assert_eq!(

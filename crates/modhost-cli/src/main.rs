@@ -130,6 +130,22 @@ impl Context {
         self.configure(Host::open(&self.root)?)
     }
 
+    /// Runs `change` on the root, made if there is none yet. When the change fails, a root
+    /// made for it that holds nothing is removed again: a mistyped `--root` is not left
+    /// behind by a failed install.
+    pub fn change<T>(&self, change: impl FnOnce(&Host) -> modhost::Result<T>) -> Result<(Host, T)> {
+        let host = self.open()?;
+        match change(&host) {
+            Ok(done) => Ok((host, done)),
+            Err(error) => {
+                if let Err(e) = host.discard_if_unused() {
+                    tracing::warn!("cannot remove the root this command made: {e}");
+                }
+                Err(error.into())
+            }
+        }
+    }
+
     /// Opens the root for a command that reads it or changes a module already there: a
     /// root that does not exist is an error, not created.
     /// The default root, not made yet, reads as one with nothing installed: a first

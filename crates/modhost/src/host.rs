@@ -46,6 +46,8 @@ pub struct Host {
     recovered_at_open: Recovery,
     /// The throwaway root of [`Host::open_scratch`], removed with the host.
     _scratch: Option<tempfile::TempDir>,
+    /// Whether opening made the root: see [`Host::discard_if_unused`].
+    made: bool,
 }
 
 impl std::fmt::Debug for Host {
@@ -98,12 +100,30 @@ impl Host {
 
     /// If no other process is changing the root, leftovers of an interrupted change are
     /// cleaned up first.
+    /// Closes the host and, when opening it made its root and nothing was kept there
+    /// since (no module, no source), removes the root again: a change that failed, given
+    /// a mistyped root, leaves no empty root behind. Returns whether it was removed.
+    pub fn discard_if_unused(self) -> Result<bool> {
+        if !self.made || self._scratch.is_some() {
+            return Ok(false);
+        }
+        if !self.state.modules()?.is_empty() || !self.state.sources()?.is_empty() {
+            return Ok(false);
+        }
+        let root = self.layout.root.clone();
+        drop(self);
+        // Not following links: `remove_dir_all` removes a link, never what it leads to.
+        fs_err::remove_dir_all(&root).map_err(crate::layout::io(&root))?;
+        Ok(true)
+    }
+
     fn open_inner(root: &Path, embedding: Embedding) -> Result<Self> {
         let Embedding {
             limits,
             capabilities,
         } = embedding;
         not_a_file(root)?;
+        let made = !Layout::exists(root);
         let layout = Layout::create(root)?;
         let config = config::Config::load(&layout.config())?;
         let limits = limits.unwrap_or_else(|| config.limits.apply(Limits::default()));
@@ -136,6 +156,7 @@ impl Host {
             cache_keep: config.cache.keep(),
             recovered_at_open: Recovery::default(),
             _scratch: None,
+            made,
         };
         let recovered_at_open = match RootLock::try_acquire(&host.layout.lock())? {
             Some(_lock) => recover::run(&host.layout, &host.state, recover::Check::Present)?,

@@ -89,26 +89,24 @@ type ModuleOp = fn(&Host, &str, bool) -> modhost::Result<Change>;
 
 /// `install`/`upgrade`: resolves names in the package directory, then applies the batch.
 pub fn packages(ctx: &Context, args: PackageArgs, op: PackageOp, online: OnlineOp) -> Result<()> {
-    let host = ctx.open()?;
-    if args.local.online {
-        return print(
-            ctx,
-            &host,
-            &online(&host, &args.packages, args.local.options())?,
-        );
-    }
-    let packages = host.resolve_packages(&args.packages, args.local.from.as_deref())?;
-    print(ctx, &host, &op(&host, &packages, args.local.options())?)
+    let options = args.local.options();
+    let (host, changes) = ctx.change(|host| match args.local.online {
+        true => online(host, &args.packages, options),
+        false => op(
+            host,
+            &host.resolve_packages(&args.packages, args.local.from.as_deref())?,
+            options,
+        ),
+    })?;
+    print(ctx, &host, &changes)
 }
 
 /// `installlocal`/`upgradeall`: everything the package directory holds that applies.
 pub fn local(ctx: &Context, args: LocalArgs, op: LocalOp) -> Result<()> {
-    let host = ctx.open()?;
-    let changes = if args.online {
-        host.upgrade_online(&[], args.options())?
-    } else {
-        op(&host, args.from.as_deref(), args.options())?
-    };
+    let (host, changes) = ctx.change(|host| match args.online {
+        true => host.upgrade_online(&[], args.options()),
+        false => op(host, args.from.as_deref(), args.options()),
+    })?;
     print(ctx, &host, &changes)
 }
 

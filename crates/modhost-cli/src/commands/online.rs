@@ -64,12 +64,8 @@ pub enum SourceCommand {
 
 /// `source …`: adds, removes, lists and keys the update sources.
 pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
-    // Listing reads the root; it must not create one behind a mistyped path.
-    let host = if matches!(command, SourceCommand::List) {
-        ctx.open_existing()?
-    } else {
-        ctx.open()?
-    };
+    // Only adding a source may make a root; the others need one with sources, and must
+    // not create one behind a mistyped path.
     match command {
         SourceCommand::Add {
             name,
@@ -89,8 +85,11 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
                 .map(|key| public_key_text(key))
                 .collect::<Result<Vec<_>>>()?;
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            let replaced = replace && host.sources()?.iter().any(|s| s.name == name);
-            host.add_source_pinned(&name, kind, &location, &keys, replace)?;
+            let (_, replaced) = ctx.change(|host| {
+                let replaced = replace && host.sources()?.iter().any(|s| s.name == name);
+                host.add_source_pinned(&name, kind, &location, &keys, replace)?;
+                Ok(replaced)
+            })?;
             let document = serde_json::json!({ "added": name, "replaced": replaced });
             ctx.out.result(&document, || {
                 let said = if replaced { "replaced" } else { "added" };
@@ -98,6 +97,7 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
             })
         }
         SourceCommand::Attach { rawname, source } => {
+            let host = ctx.open_existing()?;
             let before = host.attach_source(&rawname, &source)?;
             let document = serde_json::json!({
                 "rawname": rawname,
@@ -106,6 +106,13 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
             });
             ctx.out.result(&document, || {
                 let was = match &before {
+                    Some(old) if *old == source => {
+                        return format!(
+                            "{} already takes its updates from source `{}`\n",
+                            escape(&rawname),
+                            escape(&source)
+                        );
+                    }
                     Some(old) => format!(" (was `{}`)", escape(old)),
                     None => " (was installed from a file)".to_owned(),
                 };
@@ -117,6 +124,7 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
             })
         }
         SourceCommand::Remove { name, force } => {
+            let host = ctx.open_existing()?;
             host.remove_source(&name, force)?;
             ctx.out.result(&serde_json::json!({ "removed": name }), || {
                 format!("removed source {}\n", escape(&name))
@@ -131,15 +139,20 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
             } else {
                 query
             };
-            host.set_source_key(&name, &query)?;
+            ctx.open_existing()?.set_source_key(&name, &query)?;
             ctx.out.result(
                 &serde_json::json!({ "source": name, "key": "stored" }),
                 || format!("stored the download key of {}\n", escape(&name)),
             )
         }
         SourceCommand::List => {
-            let sources = host.sources()?;
+            let sources = ctx.open_existing()?.sources()?;
             ctx.out.result(&sources, || {
+                if sources.is_empty() {
+                    return "no update sources are configured; add one with \
+                            `modhost source add NAME URL`\n"
+                        .to_owned();
+                }
                 sources
                     .iter()
                     .map(|s| {

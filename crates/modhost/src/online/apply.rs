@@ -209,6 +209,14 @@ pub(crate) fn upgrade_online(
         bound.push((name.as_str(), host.state.module_source(name)?));
     }
     let mut checked = offers(host)?;
+    // Nothing to ask at all: said, as `check-online` says it, rather than "nothing to do".
+    if checked.is_empty() {
+        return Err(Error::Refused(vec![
+            "no update sources are configured (and no installed module declares a channel), \
+             so nothing can be upgraded online; add a source first"
+                .to_owned(),
+        ]));
+    }
     // Kept only once the upgrade has done what it could: a refused one changes nothing.
     let accepted = accepted(&mut checked);
     for checked in checked {
