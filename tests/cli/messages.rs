@@ -201,6 +201,22 @@ fn installing_online_without_any_source_says_that_none_is_configured() {
 }
 
 #[test]
+fn a_package_whose_file_name_is_not_utf8_installs_and_is_checked() {
+    use std::os::unix::ffi::OsStrExt;
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let name = std::ffi::OsStr::from_bytes(b"core-caf\xe9.tgz");
+    let path = dir.path().join(name);
+    assert!(std::fs::copy(package("core"), &path).is_ok());
+    for command in ["checkdepends", "install", "manifest"] {
+        let mut run = root.command(&[command]);
+        let run = Root::output(run.arg(&path));
+        assert!(run.success, "{command}: {}", run.stderr);
+    }
+    assert_eq!(root.ok(&["list", "--json"]).json()[0]["rawname"], "core");
+}
+
+#[test]
 fn a_change_that_fails_on_a_root_it_made_leaves_no_root_behind() {
     let root = root();
     let changes: [&[&str]; 6] = [

@@ -224,25 +224,34 @@ fn warn_skipped(unreadable: &[Unreadable]) {
 /// package file or a module directory. A bare name goes to the package directory first,
 /// so that a stray file called `core` (say, a core dump) does not stand in for module
 /// `core`; `./core` names the file.
-pub(crate) fn resolve(names: &[String], dir: Option<&Path>) -> Result<Vec<PathBuf>> {
+pub(crate) fn resolve(
+    names: &[impl AsRef<std::ffi::OsStr>],
+    dir: Option<&Path>,
+) -> Result<Vec<PathBuf>> {
+    // A name that is not UTF-8 can only be a path; it is shown with its bytes replaced.
+    let text = |name: &std::ffi::OsStr| name.to_str().map(str::to_owned);
+    let bare = |name: &std::ffi::OsStr| text(name).is_some_and(|n| is_bare(&n));
     let (index, unreadable) = match dir {
-        Some(dir) if names.iter().any(|n| is_bare(n)) => read_packages(dir)?,
+        Some(dir) if names.iter().any(|n| bare(n.as_ref())) => read_packages(dir)?,
         _ => (BTreeMap::new(), Vec::new()),
     };
     warn_skipped(&unreadable);
     names
         .iter()
         .map(|name| {
-            if let Some((path, _)) = index.get(name.as_str()).filter(|_| is_bare(name)) {
+            let raw = name.as_ref();
+            let path = Path::new(raw);
+            let name = raw.to_string_lossy();
+            let bare = bare(raw);
+            if let Some((path, _)) = index.get(name.as_ref()).filter(|_| bare) {
                 return Ok(path.clone());
             }
             if let Some(rival) = unreadable
                 .iter()
-                .find(|u| u.rawname.as_deref() == Some(name.as_str()))
+                .find(|u| bare && u.rawname.as_deref() == Some(name.as_ref()))
             {
                 return Err(Error::Refused(vec![rival.error.clone()]));
             }
-            let path = Path::new(name);
             if path.is_file() || path.join("module.xml").is_file() {
                 return Ok(path.to_owned());
             }
@@ -255,10 +264,10 @@ pub(crate) fn resolve(names: &[String], dir: Option<&Path>) -> Result<Vec<PathBu
                 _ if path.is_dir() => format!(
                     "`{name}` is a directory without a module.xml, so it is not a module directory"
                 ),
-                Some(dir) if is_bare(name) => {
+                Some(dir) if bare => {
                     format!("no package of `{name}` in `{}`", dir.display())
                 }
-                _ if is_bare(name) => format!(
+                _ if bare => format!(
                     "no package directory was given or is configured (`packages` in \
                      modhost.toml) to find module `{name}` in, and there is no file `{name}`"
                 ),
@@ -273,6 +282,24 @@ pub(crate) fn resolve(names: &[String], dir: Option<&Path>) -> Result<Vec<PathBu
 fn not_a_package_file(path: &Path) -> Option<&'static str> {
     let kind = std::fs::metadata(path).ok()?.file_type();
     modhost_package::other_than_a_file(kind).filter(|_| !kind.is_dir())
+}
+
+/// Whether `arg`, given where an installed module or a package may be named, names a
+/// package, module directory or module.xml rather than an installed module. A rawname
+/// never does, even where a directory of that name exists: standing in a modules
+/// directory, `core` means the installed module.
+pub fn names_a_file(arg: &std::ffi::OsStr) -> bool {
+    let Some(text) = arg.to_str() else {
+        // Not UTF-8: no rawname, so a path.
+        return true;
+    };
+    let lower = text.to_ascii_lowercase();
+    !modhost_manifest::is_valid_rawname(text)
+        && (text.contains('/')
+            || [".tgz", ".tar.gz", ".zip", ".xml"]
+                .iter()
+                .any(|ext| lower.ends_with(ext))
+            || Path::new(arg).exists())
 }
 
 /// Whether `name` is written as a module's rawname, not a path.

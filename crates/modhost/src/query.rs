@@ -374,7 +374,11 @@ impl Host {
 
     /// The package for each of `names`: a package file as given, or the newest package of
     /// that module in `from` (else the configured package directory).
-    pub fn resolve_packages(&self, names: &[String], from: Option<&Path>) -> Result<Vec<PathBuf>> {
+    pub fn resolve_packages(
+        &self,
+        names: &[impl AsRef<std::ffi::OsStr>],
+        from: Option<&Path>,
+    ) -> Result<Vec<PathBuf>> {
         packages::resolve(names, from.or(self.packages.as_deref()))
     }
 }

@@ -15,7 +15,7 @@ pub struct PackageArgs {
     /// Package files, module directories (module.xml beside the component), or module
     /// names to find in the package directory.
     #[arg(required = true, value_name = "PKG|NAME")]
-    packages: Vec<String>,
+    packages: Vec<std::ffi::OsString>,
     #[command(flatten)]
     local: LocalArgs,
 }
@@ -91,7 +91,7 @@ type ModuleOp = fn(&Host, &str, bool) -> modhost::Result<Change>;
 pub fn packages(ctx: &Context, args: PackageArgs, op: PackageOp, online: OnlineOp) -> Result<()> {
     let options = args.local.options();
     let (host, changes) = ctx.change(|host| match args.local.online {
-        true => online(host, &args.packages, options),
+        true => online(host, &names(&args.packages)?, options),
         false => op(
             host,
             &host.resolve_packages(&args.packages, args.local.from.as_deref())?,
@@ -99,6 +99,17 @@ pub fn packages(ctx: &Context, args: PackageArgs, op: PackageOp, online: OnlineO
         ),
     })?;
     print(ctx, &host, &changes)
+}
+
+/// The module names `args` give, which are text.
+fn names(args: &[std::ffi::OsString]) -> modhost::Result<Vec<String>> {
+    args.iter()
+        .map(|arg| {
+            arg.to_str()
+                .map(str::to_owned)
+                .ok_or_else(|| modhost::Error::NotARawname(arg.to_string_lossy().into_owned()))
+        })
+        .collect()
 }
 
 /// `installlocal`/`upgradeall`: everything the package directory holds that applies.

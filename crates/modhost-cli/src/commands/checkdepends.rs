@@ -13,7 +13,7 @@ use crate::escape::escape;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// An installed module's rawname, or a package, module directory or module.xml.
-    module: String,
+    module: std::ffi::OsString,
 }
 
 /// Exit codes as `compare-versions` has them, after dpkg: 0 satisfied, 1 not satisfied,
@@ -23,16 +23,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let out = &ctx.out;
     // A package is checked against the root's modules, or, with no root there, against
     // none (without making one); an installed module needs its root.
-    let host = if names_a_file(&args.module) {
+    let file = modhost::names_a_file(&args.module);
+    let host = if file {
         ctx.open_or_scratch()
     } else {
         ctx.open_existing()
     };
     let checked = host.and_then(|host| {
-        let manifest = if names_a_file(&args.module) {
-            modhost::read_manifest(Path::new(&args.module))?
-        } else {
-            host.installed_manifest(&args.module)?
+        let manifest = match args.module.to_str() {
+            Some(rawname) if !file => host.installed_manifest(rawname)?,
+            _ => modhost::read_manifest(Path::new(&args.module))?,
         };
         Ok(host.check_depends(&manifest)?)
     });
@@ -64,17 +64,4 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// Whether `module` names a package, module directory or module.xml rather than an
-/// installed module. A bare rawname never does, even where a directory of that name
-/// exists: standing in a modules directory, `core` means the installed module.
-fn names_a_file(module: &str) -> bool {
-    let lower = module.to_ascii_lowercase();
-    !modhost::manifest::is_valid_rawname(module)
-        && (module.contains('/')
-            || [".tgz", ".tar.gz", ".zip", ".xml"]
-                .iter()
-                .any(|ext| lower.ends_with(ext))
-            || Path::new(module).exists())
 }
