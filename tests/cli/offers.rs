@@ -151,6 +151,36 @@ fn a_module_installed_from_a_file_takes_a_sources_updates_once_attached() {
 }
 
 #[test]
+fn a_download_that_fails_is_said_with_its_module_and_source() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let feed = dir.path().join("feed.xml");
+    let sha = format!("<sha256>{}</sha256>", "0".repeat(64));
+    let xml = format!(
+        "<updates>{}</updates>",
+        update("core", "16.0.50", "stable", &sha)
+    );
+    assert!(std::fs::write(&feed, xml).is_ok());
+    root.ok(&["source", "add", "feed", arg(&feed), "--kind", "joomla"]);
+    for json in [false, true] {
+        let mut args = vec!["install", "--online", "core"];
+        if json {
+            args.insert(0, "--json");
+        }
+        let run = root.fails(&args);
+        let error = match json {
+            true => run.json()["error"].as_str().unwrap_or_default().to_owned(),
+            false => run.stderr,
+        };
+        assert!(
+            error.contains("source `feed`: `core` 16.0.50: ")
+                && error.matches("nothing was changed").count() == 1,
+            "{error}"
+        );
+    }
+}
+
+#[test]
 fn an_unverifiable_release_from_another_source_is_said_and_not_offered_for_attaching() {
     let root = root();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

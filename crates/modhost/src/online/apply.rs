@@ -62,6 +62,18 @@ fn keep_package(path: &Path, dir: &Path) -> Result<PathBuf> {
     Ok(target)
 }
 
+/// `error`'s reasons, each after `context`: a refusal's reasons one by one, without its
+/// "nothing was changed" heading, which the caller's own refusal says.
+fn reasons_in(context: &str, error: Error) -> Vec<String> {
+    match error {
+        Error::Refused(reasons) => reasons
+            .into_iter()
+            .map(|reason| format!("{context}: {reason}"))
+            .collect(),
+        other => vec![format!("{context}: {other}")],
+    }
+}
+
 /// Downloads `release` into `dir` with progress events, and checks that the package
 /// is the module and version the channel announced.
 pub(crate) fn fetch_package(
@@ -409,14 +421,22 @@ pub(crate) fn apply_online(
         }
         let package = match fetch_package(host, &client, &source, &release, downloads.path()) {
             Ok(package) => package,
+            // Which module, from which source: the download's own error names a URL.
             Err(error) if partial => {
-                failures.push(format!(
-                    "source `{}`: `{}` {} was left out: {error}",
+                let context = format!(
+                    "source `{}`: `{}` {} was left out",
                     source.name, release.rawname, release.version
-                ));
+                );
+                failures.extend(reasons_in(&context, error));
                 continue;
             }
-            Err(error) => return Err(error),
+            Err(error) => {
+                let context = format!(
+                    "source `{}`: `{}` {}",
+                    source.name, release.rawname, release.version
+                );
+                return Err(Error::Refused(reasons_in(&context, error)));
+            }
         };
         if let Some(warning) = release.weak_checksum_warning() {
             weak.insert(release.rawname.clone(), warning);
