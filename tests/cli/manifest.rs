@@ -219,8 +219,9 @@ fn platform_facts_from_modhost_toml_are_enforced() {
     );
     let run = root.fails(&["install", arg(&package("core"))]);
     assert!(
-        run.stderr
-            .contains("`core` 16.0.40 requires supported `ge 16.0`"),
+        run.stderr.contains(
+            "`core` 16.0.40 requires a host application version (its <supported>) `ge 16.0`"
+        ),
         "{}",
         run.stderr
     );

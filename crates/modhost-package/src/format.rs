@@ -111,29 +111,29 @@ const REPACK: &str =
     "repack the module as a .tgz (`tar -czf NAME.tgz DIR`) or a .zip (`zip -r NAME.zip DIR`)";
 
 /// What a file that is neither a gzip tar nor a zip is, when its bytes tell, and what to
-/// do about it.
+/// do about it, as a sentence about it (`it is …`).
 fn what_else(file: &mut fs_err::File, head: &[u8]) -> io::Result<String> {
     if head.starts_with(b"PK\x05\x06") {
         return Ok(format!(
-            "is an empty zip archive: it holds no files; {REPACK}"
+            "it is an empty zip archive: it holds no files; {REPACK}"
         ));
     }
     if let Some(what) = magic(head) {
-        return Ok(format!("is {what}, not a gzip tar or a zip; {REPACK}"));
+        return Ok(format!("it is {what}, not a gzip tar or a zip; {REPACK}"));
     }
     if is_tar_header(head) {
         return Ok(format!(
-            "is an uncompressed tar archive; compress it with gzip (`gzip -k NAME.tar` \
+            "it is an uncompressed tar archive; compress it with gzip (`gzip -k NAME.tar` \
              and install NAME.tar.gz) or {REPACK}"
         ));
     }
     if has_zip_end(file)? {
         return Ok(format!(
-            "is a self-extracting zip (a program with a zip archive after it), and a package \
+            "it is a self-extracting zip (a program with a zip archive after it), and a package \
              must be the zip alone; {REPACK}"
         ));
     }
-    Ok("is neither a gzip tar nor a zip archive".into())
+    Ok("it is neither a gzip tar nor a zip archive".into())
 }
 
 /// Whether the file ends with a zip's end-of-central-directory record (in its last 64

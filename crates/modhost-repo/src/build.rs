@@ -13,13 +13,14 @@ use modhost_update::a2::{self, ModSource};
 use modhost_update::index::FORMAT;
 use modhost_update::release_document::{Document, RELEASE_FORMAT};
 use modhost_update::{
-    Claims, Entry, Error, Index, Kind, PublicKey, RELEASE_DOCUMENT, ReleaseDocument, Result,
-    SIGNATURE_SUFFIX, Stability, file_error, hex,
+    Claims, Entry, Index, Kind, PublicKey, RELEASE_DOCUMENT, ReleaseDocument, SIGNATURE_SUFFIX,
+    Stability, hex,
 };
 use quick_xml::escape::escape;
 use sha1::Sha1;
 use sha2::Digest;
 
+use crate::error::{Error, Result, file_error};
 use crate::licence::{Groups, create_private_dir, write_secret};
 use crate::publish::Output;
 use crate::{Options, SecretKey, packages};
@@ -112,8 +113,8 @@ pub fn build(
 /// `public` or `private` directory no build wrote (no modhost `index.json`, no
 /// `groups.toml`) is refused rather than replaced.
 pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
-    let invalid = |message: &str| Error::Invalid {
-        url: dir.display().to_string(),
+    let invalid = |message: &str| Error::Input {
+        dir: dir.to_owned(),
         message: message.to_owned(),
     };
     options.check(dir)?;

@@ -1,6 +1,8 @@
 //! The publisher's signing key: documents signed as minisign signs them, so that clients
 //! pinned to its public key (and the `minisign` tool) can check them.
 
+use std::path::{Path, PathBuf};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use blake2::{Blake2b512, Digest};
@@ -34,6 +36,44 @@ impl SecretKey {
         }
     }
 
+    /// Reads the secret key file at `path` ([`SecretKey::parse`]'s formats), naming the
+    /// file in every refusal.
+    pub fn read(path: &Path) -> crate::Result<Self> {
+        let refused = |message: String| crate::Error::File {
+            path: path.to_owned(),
+            message,
+        };
+        if path.is_dir() {
+            return Err(refused(
+                "a directory, not a signing key file (`repo keygen --out FILE` writes one)".into(),
+            ));
+        }
+        let text = fs_err::read_to_string(path).map_err(crate::error::file_error(path))?;
+        SecretKey::parse(&text).map_err(refused)
+    }
+
+    /// Writes a new key's secret file at `out`, readable by its owner alone, and beside it
+    /// `OUT.pub`, the public key as minisign's `.pub` files hold it (so that `minisign -Vm
+    /// DOC -p OUT.pub` checks what it signs). Returns the key and the `.pub` file's path.
+    pub fn generate_files(out: &Path) -> crate::Result<(Self, PathBuf)> {
+        let key = SecretKey::generate();
+        crate::write_secret(out, &key.encode())?;
+        let mut pub_file = out.to_owned().into_os_string();
+        pub_file.push(".pub");
+        let pub_file = PathBuf::from(pub_file);
+        let public = key.public();
+        fs_err::write(
+            &pub_file,
+            format!(
+                "untrusted comment: modhost repository public key {}\n{}\n",
+                public.key_id(),
+                public.encode()
+            ),
+        )
+        .map_err(crate::error::file_error(&pub_file))?;
+        Ok((key, pub_file))
+    }
+
     /// Parses a key as [`SecretKey::encode`] writes it.
     pub fn parse(text: &str) -> Result<Self, String> {
         const EXPECTED: &str = "modhost signs with the key `modhost repo keygen` writes \
@@ -44,9 +84,9 @@ impl SecretKey {
         {
             return Err(format!(
                 "this is a public key (key ID {}, as a minisign .pub file holds it), which \
-                 checks signatures and cannot make them; signing takes the secret key \
-                 `modhost repo keygen` made: the file it wrote beside this one, without \
-                 `.pub`",
+                 checks signatures and cannot make them; signing takes the secret key made \
+                 with it (`repo keygen --out FILE` writes FILE beside FILE.pub; `minisign \
+                 -G` writes minisign.key beside minisign.pub)",
                 public.key_id()
             ));
         }

@@ -14,6 +14,7 @@
 //!   each other before anything is written;
 //!   `publish`: the output directory, each build in `builds/SERIAL` with [`CURRENT`]
 //!   swapped to it in one rename.
+//! - `error`: [`Error`], what is refused or fails, in this crate's words.
 //! - `key`: [`SecretKey`], minisign-compatible signing.
 //! - `licence`: [`Groups`] from `groups.toml` (each secret checked for strength),
 //!   [`generate_secret`], [`licence_key`] and its check, and [`write_secret`] for files
@@ -21,6 +22,7 @@
 //! - [`serve`]: the HTTPS server.
 
 mod build;
+mod error;
 mod key;
 mod licence;
 mod options;
@@ -29,6 +31,7 @@ mod publish;
 pub mod serve;
 
 pub use build::{Built, PRIVATE, PUBLIC, build, build_with};
+pub use error::{Error, Result};
 pub use key::SecretKey;
 pub use licence::{
     Group, Groups, MIN_SECRET, generate_secret, licence_key, licence_key_matches, write_secret,

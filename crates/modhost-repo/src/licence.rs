@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use hmac::{Hmac, Mac};
-use modhost_update::{Error, Result, file_error, hex};
+use modhost_update::hex;
+
+use crate::error::{Error, Result, file_error};
 use serde::Deserialize;
 use sha2::Sha256;
 
@@ -60,6 +62,14 @@ struct RawGroup {
 }
 
 impl Groups {
+    /// The licence key of `email` in group `group` ([`licence_key`] with the group's
+    /// secret); `None` when there is no such group.
+    pub fn licence_key(&self, group: &str, email: &str) -> Option<String> {
+        self.groups
+            .get(group)
+            .map(|g| licence_key(&g.secret, email))
+    }
+
     /// Reads `path`; a missing file means no groups.
     pub fn load(path: &Path) -> Result<Self> {
         match read_if_present(path)? {

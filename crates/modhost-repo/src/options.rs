@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use modhost_update::{Error, PublicKey, Result};
+use modhost_update::PublicKey;
+
+use crate::{Error, Result};
 
 use crate::SecretKey;
 
@@ -52,8 +54,8 @@ impl Options<'_> {
     /// shorter than a second or longer than [`MAX_VALID_FOR`], a base URL clients could
     /// not fetch from.
     pub(crate) fn check(&self, dir: &Path) -> Result<()> {
-        let invalid = |message: String| Error::Invalid {
-            url: dir.display().to_string(),
+        let invalid = |message: String| Error::Input {
+            dir: dir.to_owned(),
             message,
         };
         if self.platform.trim().is_empty() {
@@ -95,9 +97,9 @@ fn days(duration: Duration) -> String {
 /// fragment, a user name or a character URLs do not hold as is.
 fn check_base_url(base: &str) -> Result<()> {
     let refused = |why: &str| {
-        Err(Error::Invalid {
+        Err(Error::BaseUrl {
             url: base.to_owned(),
-            message: format!("the base URL {why}"),
+            why: why.to_owned(),
         })
     };
     let https = base

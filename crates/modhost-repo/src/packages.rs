@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use modhost_manifest::Manifest;
-use modhost_update::{Entry, Error, Result, file_error, hex};
+use modhost_update::{Entry, hex};
+
+use crate::error::{Error, Result, file_error};
 use sha2::{Digest, Sha256};
 
 use crate::build::Parts;
@@ -119,8 +121,8 @@ pub(crate) fn scan(dir: &Path) -> Result<Scanned> {
     if clashes.is_empty() {
         Ok(scanned)
     } else {
-        Err(Error::Invalid {
-            url: dir.display().to_string(),
+        Err(Error::Input {
+            dir: dir.to_owned(),
             message: clashes.join("; "),
         })
     }

@@ -12,7 +12,9 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use modhost_update::index::MAX_INDEX;
-use modhost_update::{Error, Index, RELEASE_DOCUMENT, ReleaseDocument, Result, file_error};
+use modhost_update::{Index, RELEASE_DOCUMENT, ReleaseDocument};
+
+use crate::error::{Error, Result, file_error};
 
 use crate::{PRIVATE, PUBLIC};
 

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use modhost_update::{Error, Result};
+use crate::{Error, Result};
 use rustls::ServerConfig;
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -84,8 +84,8 @@ impl Server {
             });
         }
         let tls = tls::config(cert, key)?;
-        let cannot_listen = |e: std::io::Error| Error::Fetch {
-            url: listen.to_owned(),
+        let cannot_listen = |e: std::io::Error| Error::Listen {
+            address: listen.to_owned(),
             message: format!("cannot listen: {e}"),
         };
         let mut last = None;
@@ -126,8 +126,8 @@ impl Server {
 
     /// The address it listens on.
     pub fn local_addr(&self) -> Result<SocketAddr> {
-        self.listener.local_addr().map_err(|e| Error::Fetch {
-            url: "listener".into(),
+        self.listener.local_addr().map_err(|e| Error::Listen {
+            address: "listener".into(),
             message: e.to_string(),
         })
     }
@@ -147,8 +147,8 @@ impl Server {
             .listener
             .local_addr()
             .map_or_else(|_| "listener".to_owned(), |a| a.to_string());
-        let cannot_serve = |e: std::io::Error| Error::Fetch {
-            url: address.clone(),
+        let cannot_serve = |e: std::io::Error| Error::Listen {
+            address: address.clone(),
             message: format!("cannot serve: {e}"),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()

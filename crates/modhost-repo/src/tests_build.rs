@@ -474,7 +474,7 @@ fn a_gated_zip_is_served_on_every_path_with_a_valid_key_only() {
         for query in [None, Some(wrong.as_str())] {
             let refused = download(query);
             assert!(
-                matches!(&refused, Err(Error::Server { message, .. }) if message.contains("licence key")),
+                matches!(&refused, Err(modhost_update::Error::Server { message, .. }) if message.contains("licence key")),
                 "{kind:?} {query:?}: {refused:?}"
             );
             assert!(!to.exists());

@@ -56,9 +56,14 @@ impl DependencyReport {
             .iter()
             .filter(|c| c.outcome == Outcome::Failed)
             .map(|c| {
+                // `<supported>` names no thing required, but the host's version.
+                let what = match c.kind {
+                    "supported" => "a host application version (its <supported>)",
+                    kind => kind,
+                };
                 format!(
-                    "`{}` {} requires {} `{}`: {}",
-                    self.rawname, self.version, c.kind, c.constraint, c.detail
+                    "`{}` {} requires {what} `{}`: {}",
+                    self.rawname, self.version, c.constraint, c.detail
                 )
             })
             .collect()

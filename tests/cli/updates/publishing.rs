@@ -250,8 +250,32 @@ fn repo_build_refuses_two_different_files_of_one_release_and_a_public_signing_ke
         "--sign",
         arg(&public),
     ]);
-    assert!(run.stderr.contains("this is a public key"), "{run:?}");
+    assert!(
+        run.stderr
+            .contains(&format!("`{}`: this is a public key", public.display()))
+            && run
+                .stderr
+                .contains("`minisign -G` writes minisign.key beside minisign.pub"),
+        "{run:?}"
+    );
     assert!(!out.exists(), "nothing written");
+    // So is a directory.
+    let run = root.fails(&[
+        "repo",
+        "build",
+        arg(&src),
+        "--out",
+        arg(&out),
+        "--sign",
+        arg(dir.path()),
+    ]);
+    assert!(
+        run.stderr.contains(&format!(
+            "`{}`: a directory, not a signing key file",
+            dir.path().display()
+        )),
+        "{run:?}"
+    );
 
     // A repacked copy of the same release: refused, naming both files, changing nothing.
     repackage(

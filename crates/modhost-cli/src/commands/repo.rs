@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use clap::builder::TypedValueParser as _;
-use modhost_repo::{Groups, SecretKey, licence_key, serve};
+use modhost_repo::{Groups, SecretKey, serve};
 
 use crate::Context;
 use crate::commands::online::public_key_text;
@@ -131,14 +131,7 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
                 ),
                 None => None,
             };
-            let key = match sign {
-                Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .with_context(|| format!("cannot read `{}`", path.display()))?;
-                    Some(SecretKey::parse(&text).map_err(anyhow::Error::msg)?)
-                }
-                None => None,
-            };
+            let key = sign.as_deref().map(SecretKey::read).transpose()?;
             let options = modhost_repo::Options {
                 key: key.as_ref(),
                 base_url: base_url.as_deref(),
@@ -207,20 +200,8 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
             Ok(())
         }
         RepoCommand::Keygen { out } => {
-            let key = SecretKey::generate();
-            modhost_repo::write_secret(&out, &key.encode())?;
+            let (key, pub_file) = SecretKey::generate_files(&out)?;
             let public = key.public().encode();
-            // A minisign.pub beside it, so `minisign -Vm DOC -p KEY.pub` checks documents.
-            let mut pub_file = out.clone().into_os_string();
-            pub_file.push(".pub");
-            let pub_file = PathBuf::from(pub_file);
-            fs_err::write(
-                &pub_file,
-                format!(
-                    "untrusted comment: modhost repository public key {}\n{public}\n",
-                    key.public().key_id()
-                ),
-            )?;
             ctx.out.result(
                 &serde_json::json!({
                     "secret_key_file": out,
@@ -242,13 +223,9 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
             group,
             email,
         } => {
-            let groups = Groups::load(&groups)?;
-            let secret = groups
-                .groups
-                .get(&group)
-                .map(|g| g.secret.clone())
-                .with_context(|| format!("no group `{group}`"))?;
-            let key = licence_key(&secret, &email);
+            let key = Groups::load(&groups)?
+                .licence_key(&group, &email)
+                .with_context(|| format!("no group `{group}` in `{}`", groups.display()))?;
             ctx.out
                 .result(&serde_json::json!({ "email": email, "key": key }), || {
                     format!("{key}\n")

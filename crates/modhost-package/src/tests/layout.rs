@@ -33,7 +33,7 @@ fn the_format_is_told_by_the_first_bytes_not_the_name() {
         let package = dir.join(name);
         assert!(fs_err::write(&package, bytes).is_ok());
         let expected = format!(
-            "package `{}`: is neither a gzip tar nor a zip archive",
+            "package `{}`: it is neither a gzip tar nor a zip archive",
             package.display()
         );
         let (unpacked, _) = unpack_fresh(&package, &Limits::default());

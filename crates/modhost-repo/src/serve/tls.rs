@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use modhost_update::{Error, Result};
+use crate::{Error, Result};
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};

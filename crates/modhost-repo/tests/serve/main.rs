@@ -65,7 +65,7 @@ impl Tls {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> (
         SocketAddr,
-        std::thread::JoinHandle<modhost_update::Result<()>>,
+        std::thread::JoinHandle<modhost_repo::Result<()>>,
     ) {
         // Every test's server logs where the access-log tests read.
         access_log();
