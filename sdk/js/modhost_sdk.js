@@ -237,18 +237,37 @@ export function fire(hook, payload) {
   return host(() => hostFire(hook, payload));
 }
 
-/** The error result for `error`: its name and message, the author's frames, and its
- * causes the same way. */
-function failure(error) {
-  if (!(error instanceof Error)) {
-    return error !== null && typeof error === 'object' ? rendered(error) : String(error);
+/** `read()`, or `fallback` when reading throws or gives nothing: an author's getter or
+ * `toString` that throws must not turn a failed call into a trap. */
+function safely(read, fallback) {
+  try {
+    const value = read();
+    return value === undefined ? fallback : value;
+  } catch {
+    return fallback;
   }
+}
+
+/** The error result for `error`: its name and message, the author's frames, and its
+ * causes the same way (`seen`: the errors said already, for causes that go round). */
+function failure(error, seen = new Set()) {
+  if (!(error instanceof Error)) {
+    return safely(
+      () => String(error !== null && typeof error === 'object' ? rendered(error) : error),
+      '(a thrown value that cannot be shown)',
+    );
+  }
+  if (seen.has(error)) return '(the same error again: its causes go round)';
+  seen.add(error);
   // The bindings' frames and the SDK's own say nothing about the author's code.
-  const frames = String(error.stack ?? '')
+  const frames = safely(() => String(error.stack ?? ''), '')
     .split('\n')
     .filter((frame) => frame && !frame.includes('initializer.js') && !frame.includes('modhost_sdk.js'));
-  const said = [`${error.name}: ${error.message}`, ...frames].join('\n');
-  return error.cause === undefined ? said : `${said}\nCaused by: ${failure(error.cause)}`;
+  const name = safely(() => String(error.name), 'Error');
+  const message = safely(() => String(error.message), '(its message cannot be read)');
+  const said = [`${name}: ${message}`, ...frames].join('\n');
+  const cause = safely(() => error.cause, undefined);
+  return cause === undefined ? said : `${said}\nCaused by: ${failure(cause, seen)}`;
 }
 
 /** Whether `value` is a Promise, or behaves as one. */

@@ -359,6 +359,23 @@ fn a_module_rebuilt_without_raising_its_version_is_said_to_need_one() {
         "{}",
         run.stderr
     );
+    // module.xml changed (a table's new field, say), the version left as it was.
+    let xml_path = work.join("module.xml");
+    let xml = std::fs::read_to_string(&xml_path).unwrap_or_default();
+    let changed = xml.replacen("<description>", "<description>Changed. ", 1);
+    assert!(changed != xml && std::fs::write(&xml_path, &changed).is_ok());
+    let edited = work.join("edited.tgz");
+    root.ok(&["pack", arg(&work), "-o", arg(&edited)]);
+    let run = root.ok(&["upgrade", arg(&edited)]);
+    assert!(
+        run.stderr.contains(
+            "`core` 16.0.40 is installed, and this package of the same version holds another \
+             module.xml: raise <version>"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(std::fs::write(&xml_path, &xml).is_ok());
     // Rebuilt (another component), the version left as it was.
     assert!(
         std::fs::copy(

@@ -210,6 +210,21 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
             IN_MISTAKE,
         ),
         ("host", "HostError: no such table: nosuch", IN_MISTAKE),
+        // A module's exception class whose __str__ fails, a message of 20,000 characters
+        // (cut, so that the frames still fit), a chained cause (its frames as written).
+        ("badstr", "ApiError: <exception str() failed>", IN_MISTAKE),
+        ("long", "ValueError: unexpected rows: xxx", IN_MISTAKE),
+        (
+            "chain",
+            "The above exception was the direct cause of the following exception",
+            IN_MISTAKE,
+        ),
+        // `message` is a field like any other: the handler goes on, and returns nothing.
+        (
+            "field",
+            "handler `hello_py_mistake` returned None",
+            "HelloPy.mistake (",
+        ),
         (
             "lazy",
             "componentize-py bundles only the modules imported when the component is built: \
@@ -222,7 +237,8 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
             error.contains(expected)
                 && error.contains(line)
                 && error.contains("app.py")
-                && !error.contains("/0/"),
+                && !error.contains("/0/")
+                && error.len() < 6000,
             "{payload}: {error}"
         );
     }
@@ -288,6 +304,20 @@ const MISTAKES: &str = r#"
         elif payload == "lazy":
             import decimal
             return str(decimal.Decimal("1.5"))
+        elif payload == "badstr":
+            class ApiError(Exception):
+                def __str__(self) -> str:
+                    return self.reason  # type: ignore[attr-defined]
+            raise ApiError()
+        elif payload == "long":
+            raise ValueError("unexpected rows: " + "x" * 20000)
+        elif payload == "chain":
+            try:
+                int("x")
+            except ValueError as cause:
+                raise RuntimeError("could not parse") from cause
+        elif payload == "field":
+            log.info("a field called message", message="fine")
         payload += "; and forgot to return it"
 
     @handler("hello_py_caught")
@@ -358,6 +388,17 @@ const JS_HANDLERS: &str = r#"
       if (payload === 'kv') kv.set('k', 5);
       if (payload === 'db') db.execute('INSERT INTO hello_js_greetings (who) VALUES (?1)', 2n ** 64n);
       if (payload === 'host') db.execute('INSERT INTO nosuch VALUES (1)');
+      if (payload === 'getter') {
+        class ApiError extends Error {
+          get message() { throw new Error('no message'); }
+        }
+        throw new ApiError();
+      }
+      if (payload === 'cycle') {
+        const error = new Error('round');
+        error.cause = error;
+        throw error;
+      }
       payload += '; and forgot to return it';
     },
 
@@ -478,6 +519,12 @@ fn a_javascript_module_installs_runs_upgrades_and_fails_with_its_stack() {
         ("fetch", "TypeError: fetch: modhost modules have no network"),
         ("cause", "Error: outer\nhello_js_mistake@app.js:"),
         ("thrown", "{\"code\":7,\"why\":\"an object\"}"),
+        // A message getter that throws, a cause that is the error itself: still errors.
+        (
+            "getter",
+            "Error: (its message cannot be read)\nApiError@app.js:",
+        ),
+        ("cycle", "Error: round\nhello_js_mistake@app.js:"),
     ] {
         let (kind, error) = call("mistake", payload);
         assert_eq!(kind, "failed", "{payload}: {error}");

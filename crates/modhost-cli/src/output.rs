@@ -326,7 +326,7 @@ impl Reporter for Status {
             Event::Unchanged {
                 rawname,
                 version,
-                differs: false,
+                differs: None,
             } => (
                 "Unchanged",
                 format!("`{rawname}` {version} is already installed (--reinstall runs it again)"),
@@ -334,12 +334,12 @@ impl Reporter for Status {
             Event::Unchanged {
                 rawname,
                 version,
-                differs: true,
+                differs: Some(what),
             } => (
                 "Unchanged",
                 format!(
                     "`{rawname}` {version} is installed, and this package of the same version \
-                     holds another component: raise <version> in module.xml to upgrade to it \
+                     holds another {what}: raise <version> in module.xml to upgrade to it \
                      (--reinstall replaces the installed one as it is)"
                 ),
             ),

@@ -101,9 +101,10 @@ pub enum Event {
         rawname: String,
         /// The installed version.
         version: String,
-        /// Whether the package's component differs from the installed one: the author
-        /// rebuilt it without raising `<version>`, which an upgrade would need.
-        differs: bool,
+        /// What of the package differs from the installed module, if anything:
+        /// `component`, `module.xml`, or `component and module.xml`. The author changed it
+        /// without raising `<version>`, which an upgrade would need.
+        differs: Option<&'static str>,
     },
     /// A module's lifecycle call is running.
     Running {

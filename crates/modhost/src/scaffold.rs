@@ -57,6 +57,9 @@ const JS_PACKAGE: &str = include_str!("../templates/js/package.json");
 const JS_BUILD: &str = include_str!("../templates/js/build.sh");
 /// The lines of every build.sh that find the modhost packing the module.
 const FIND_MODHOST: &str = include_str!("../templates/find_modhost.sh");
+const RUST_GITIGNORE: &str = include_str!("../templates/rust/gitignore");
+const PYTHON_GITIGNORE: &str = include_str!("../templates/python/gitignore");
+const JS_GITIGNORE: &str = include_str!("../templates/js/gitignore");
 
 /// Writes a new module `name` in `lang` into the directory `dir` (which must not exist
 /// yet): module.xml with a `get_config` handler and one hook, the source, a copy of the
@@ -110,6 +113,7 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
             ("Cargo.toml", fill(RUST_CARGO)),
             ("src/lib.rs", fill(RUST_LIB)),
             ("build.sh", fill(RUST_BUILD)),
+            (".gitignore", RUST_GITIGNORE.to_owned()),
             ("sdk/Cargo.toml", RUST_SDK_CARGO.to_owned()),
             // The SDK's bindings read the contract two levels up, as in this repository.
             (
@@ -122,6 +126,7 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
             ("module.xml", fill(MODULE_XML)),
             ("app.py", fill(PYTHON_APP)),
             ("build.sh", fill(PYTHON_BUILD)),
+            (".gitignore", PYTHON_GITIGNORE.to_owned()),
             ("sdk/modhost_sdk/__init__.py", PYTHON_SDK.to_owned()),
             ("wit/module.wit", WIT.to_owned()),
         ],
@@ -130,6 +135,7 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
             ("app.js", fill(JS_APP)),
             ("package.json", fill(JS_PACKAGE)),
             ("build.sh", fill(JS_BUILD)),
+            (".gitignore", JS_GITIGNORE.to_owned()),
             ("sdk/modhost_sdk.js", JS_SDK.to_owned()),
             ("wit/module.wit", WIT.to_owned()),
         ],

@@ -71,6 +71,9 @@ __all__ = [
 #: The longest traceback kept in an error, in characters: the host bounds messages too.
 _TRACEBACK_LIMIT = 4000
 
+#: The most characters of one line of a traceback (a long message's) kept in an error.
+_LINE_LIMIT = 500
+
 #: SQLite's INTEGER range, which ``db`` parameters must fit.
 _I64_MIN = -(2**63)
 _I64_MAX = 2**63 - 1
@@ -125,10 +128,37 @@ def _shown_path(path: str) -> str:
     return rest if path.startswith("/") and sep and mount.isdigit() else path
 
 
+def _said(error: BaseException) -> str:
+    """``str(error)``, or what :mod:`traceback` says when that fails: a module's own
+    exception class must not turn a failed call into a trap."""
+    try:
+        return str(error)
+    except BaseException:  # noqa: BLE001 - any failure of a module's __str__
+        return "<exception str() failed>"
+
+
+def _reports(report: traceback.TracebackException) -> List[traceback.TracebackException]:
+    """``report`` and the exceptions chained to it (causes, contexts, groups)."""
+    found: List[traceback.TracebackException] = []
+    pending = [report]
+    while pending:
+        current = pending.pop()
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        pending.extend(
+            chained
+            for chained in (current.__cause__, current.__context__)
+            if chained is not None
+        )
+        pending.extend(getattr(current, "exceptions", None) or [])
+    return found
+
+
 def _failure(error: BaseException) -> Err:
     """The error result for ``error``: its type and message, then the Python traceback."""
     if isinstance(error, ModuleError):
-        return Err(str(error))
+        return Err(_said(error))
     if isinstance(error, Err):
         return error
     report = traceback.TracebackException(type(error), error, error.__traceback__)
@@ -139,12 +169,22 @@ def _failure(error: BaseException) -> Err:
         mine = [i for i, frame in enumerate(frames) if frame.filename != _SDK_FILE]
         kept = frames[mine[0] : mine[-1] + 2] if mine else frames[-1:]
         report.stack = traceback.StackSummary.from_list(kept)
-    for frame in report.stack:
-        frame.filename = _shown_path(frame.filename)
-    trace = "".join(report.format())
+    for chained in _reports(report):
+        for frame in chained.stack:
+            frame.filename = _shown_path(frame.filename)
+    # A long message (rows printed into it, say) is cut on each line it takes, so that
+    # the frames, which point at the module's code, always fit.
+    lines = [
+        line if len(line) <= _LINE_LIMIT else line[:_LINE_LIMIT] + "…\n"
+        for line in report.format()
+    ]
+    trace = "".join(lines)
     if len(trace) > _TRACEBACK_LIMIT:
         trace = "…" + trace[-_TRACEBACK_LIMIT:]
-    return Err(f"{type(error).__name__}: {error}{_lazy_import_hint(error)}\n{trace}")
+    message = _said(error)
+    if len(message) > _LINE_LIMIT:
+        message = message[:_LINE_LIMIT] + "…"
+    return Err(f"{type(error).__name__}: {message}{_lazy_import_hint(error)}\n{trace}")
 
 
 def _type_error(function: str, argument: str, expected: str, value: object) -> NoReturn:
@@ -324,30 +364,30 @@ class _Log:
     """Structured log records, which the host writes with the module's name.
 
     The message must be a ``str``; field values may be anything, converted with ``str()``:
-    ``log.info("stored", rows=3)``.
+    ``log.info("stored", rows=3)``. A field may be called ``message`` too.
     """
 
     def _log(self, level: _types.Level, function: str, message: str, fields: Dict[str, Any]) -> None:
         _text(function, "message", message)
         _log.log(level, message, [_types.Field(k, str(v)) for k, v in fields.items()])
 
-    def trace(self, message: str, **fields: Any) -> None:
+    def trace(self, message: str, /, **fields: Any) -> None:
         """Logs at trace level: ``log.trace("seen", caller="100")``."""
         self._log(_types.Level.TRACE, "log.trace", message, fields)
 
-    def debug(self, message: str, **fields: Any) -> None:
+    def debug(self, message: str, /, **fields: Any) -> None:
         """Logs at debug level."""
         self._log(_types.Level.DEBUG, "log.debug", message, fields)
 
-    def info(self, message: str, **fields: Any) -> None:
+    def info(self, message: str, /, **fields: Any) -> None:
         """Logs at info level."""
         self._log(_types.Level.INFO, "log.info", message, fields)
 
-    def warn(self, message: str, **fields: Any) -> None:
+    def warn(self, message: str, /, **fields: Any) -> None:
         """Logs at warning level."""
         self._log(_types.Level.WARN, "log.warn", message, fields)
 
-    def error(self, message: str, **fields: Any) -> None:
+    def error(self, message: str, /, **fields: Any) -> None:
         """Logs at error level."""
         self._log(_types.Level.ERROR, "log.error", message, fields)
 

@@ -169,7 +169,7 @@ pub(crate) fn install_online(
             host.report(Event::Unchanged {
                 rawname: record.rawname,
                 version: record.version,
-                differs: false,
+                differs: None,
             });
             continue;
         }

@@ -63,10 +63,18 @@ pub(crate) fn apply_locked(
         let unpacked = &staged[*index].unpacked;
         let recorded = installed
             .iter()
-            .find(|r| r.rawname == unpacked.manifest.rawname)
-            .map(|r| r.component_sha256.as_str());
-        let differs = modhost_runtime::sha256_of(&unpacked.component)
-            .is_ok_and(|digest| recorded.is_some_and(|recorded| recorded != digest));
+            .find(|r| r.rawname == unpacked.manifest.rawname);
+        let component = modhost_runtime::sha256_of(&unpacked.component).is_ok_and(|digest| {
+            recorded.is_some_and(|recorded| recorded.component_sha256 != digest)
+        });
+        let xml = std::fs::read_to_string(unpacked.dir.join("module.xml"))
+            .is_ok_and(|xml| recorded.is_some_and(|recorded| recorded.manifest != xml));
+        let differs = match (component, xml) {
+            (true, true) => Some("component and module.xml"),
+            (true, false) => Some("component"),
+            (false, true) => Some("module.xml"),
+            (false, false) => None,
+        };
         host.report(Event::Unchanged {
             rawname: unpacked.manifest.rawname.clone(),
             version: unpacked.manifest.version.to_string(),

@@ -10,6 +10,10 @@ version={componentize_js}
 componentize_js=componentize-js
 if [ "$(componentize-js --version 2>/dev/null)" != "$version" ]; then
     if [ ! -x node_modules/.bin/componentize-js ]; then
+        if ! command -v npm >/dev/null 2>&1; then
+            echo "build.sh: npm is not on PATH: install Node.js (with npm), or put componentize-js $version on PATH" >&2
+            exit 1
+        fi
         npm install --silent --no-audit --no-fund
     fi
     componentize_js=node_modules/.bin/componentize-js

@@ -8,11 +8,20 @@ cd "$(dirname "$0")"
 version={componentize_py}
 componentize_py=componentize-py
 if [ "$(componentize-py --version 2>/dev/null)" != "componentize-py $version" ]; then
-    if [ ! -x .venv/bin/componentize-py ]; then
-        python3 -m venv .venv
-        .venv/bin/pip install --quiet "componentize-py==$version"
-    fi
     componentize_py=.venv/bin/componentize-py
+    # A virtualenv moved with its directory still points at where it was: made again.
+    if [ "$("$componentize_py" --version 2>/dev/null)" != "componentize-py $version" ]; then
+        if ! command -v python3 >/dev/null 2>&1; then
+            echo "build.sh: python3 is not on PATH: install Python 3 (with its venv module), or put componentize-py $version on PATH" >&2
+            exit 1
+        fi
+        rm -rf .venv
+        python3 -m venv .venv
+        if ! .venv/bin/pip install --quiet "componentize-py==$version"; then
+            echo "build.sh: pip could not install componentize-py $version (offline?): put componentize-py $version on PATH instead" >&2
+            exit 1
+        fi
+    fi
 fi
 "$componentize_py" -d wit -w module componentize app -p . -p sdk -o module.wasm
 "$modhost" pack .

@@ -4,7 +4,13 @@
 set -eu
 cd "$(dirname "$0")"
 {find_modhost}
-if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "build.sh: cargo is not on PATH: install Rust with rustup (https://rustup.rs)" >&2
+    exit 1
+fi
+# rustup adds the target once; a Rust without rustup must have it already.
+if command -v rustup >/dev/null 2>&1 &&
+    ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
 cargo build --release --target wasm32-wasip2
