@@ -44,6 +44,23 @@ pub(super) struct Exchange {
     length: Option<u64>,
 }
 
+/// `path` as the log keeps it: cut where a client may have put a key in it anyway — a
+/// `?` or `;` it percent-encoded, or a `key=`, `email=` or `@` — so that a mistyped URL
+/// never writes a licence key or an e-mail address to the log.
+fn logged_path(path: &str) -> String {
+    let lower = path.to_ascii_lowercase();
+    let cut = [
+        "%3f", "%3b", ";", "key=", "key%3d", "email=", "email%3d", "@", "%40",
+    ]
+    .iter()
+    .filter_map(|marker| lower.find(marker))
+    .min();
+    match cut {
+        Some(at) => format!("{}…", &path[..at]),
+        None => path.to_owned(),
+    }
+}
+
 impl Exchange {
     /// `request`, from `peer`, on the connection `activity` follows, has arrived.
     pub(super) fn begin<B>(
@@ -55,7 +72,7 @@ impl Exchange {
         Exchange {
             activity,
             method: request.method().clone(),
-            path: request.uri().path().to_owned(),
+            path: logged_path(request.uri().path()),
             version: request.version(),
             peer,
             started: Instant::now(),

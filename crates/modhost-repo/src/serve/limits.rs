@@ -19,9 +19,9 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -47,6 +47,9 @@ pub(super) struct Activity {
     moved: AtomicU64,
     /// How many bytes of body answers have handed the connection in all.
     handed: AtomicU64,
+    /// Wakes the connection's reader when the last answer ends: its deadline, armed at
+    /// the answer's longer stall, is then one timeout from now.
+    reader: Mutex<Option<Waker>>,
 }
 
 impl Activity {
@@ -59,6 +62,7 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             moved: AtomicU64::new(0),
             handed: AtomicU64::new(0),
+            reader: Mutex::new(None),
         })
     }
 
@@ -86,7 +90,16 @@ impl Activity {
     pub(super) fn ended(&self) {
         // Stored before the count goes down: a deadline read in between is then the new one.
         self.idle_since.store(self.now(), Ordering::Release);
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let reader = self
+                .reader
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(reader) = reader {
+                reader.wake();
+            }
+        }
     }
 
     /// When a connection that waits for the client to send something, and last wrote some
@@ -228,6 +241,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for Limited<T> {
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Pending => {
                 this.reading = true;
+                *this
+                    .activity
+                    .reader
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
                 match this.check(cx) {
                     Ok(()) => Poll::Pending,
                     Err(e) => Poll::Ready(Err(e)),

@@ -58,6 +58,16 @@ fn a_gated_package_comes_from_the_private_part_with_a_valid_key_only() {
     assert!(answer.ends_with("\r\n\r\ngated-a2"), "{answer}");
     let answer = get("/a2/phonebook/modsource.json");
     assert!(answer.ends_with("\r\n\r\n{}"), "{answer}");
+    // A client that percent-encoded its `?` (or put the key in the path) gets a 404, and
+    // the log keeps the path only up to where the key could start.
+    for mistyped in [
+        format!("/packages/phonebook-1.0.0.tgz%3Femail=a%40example.org%26key={key}"),
+        format!("/packages/phonebook-1.0.0.tgz;key={key}"),
+        format!("/packages/email=a@example.org&key={key}"),
+    ] {
+        assert!(get(&mistyped).starts_with("HTTP/1.1 404 "), "{mistyped}");
+    }
+    assert!(wait_for_log_line(&["path=/packages/phonebook-1.0.0.tgz… ", "status=404"]).is_some());
 
     // One line per request, with the path but never the query that carries the key.
     let peer = "peer=127.0.0.1:";

@@ -96,6 +96,29 @@ fn a_client_trickling_its_request_is_dropped_at_the_timeout() {
 }
 
 #[test]
+fn a_kept_alive_connection_waiting_for_its_next_request_is_closed_at_the_timeout() -> TestResult {
+    let tls = Tls::new();
+    let repo = repository(Vec::new());
+    let addr = tls.serve(repo.path(), 4, Duration::from_secs(1));
+    let mut idle = tls.connect(addr);
+    idle.write_all(b"HEAD /index.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")?;
+    idle.flush()?;
+    let mut head = Vec::new();
+    let mut buffer = [0; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = idle.read(&mut buffer)?;
+        assert!(n > 0, "closed before answering");
+        head.extend_from_slice(&buffer[..n]);
+    }
+    let answered = Instant::now();
+    // Its next request is due one timeout after the answer, not the answer's longer stall.
+    while idle.read(&mut buffer).is_ok_and(|n| n > 0) {}
+    let lasted = answered.elapsed();
+    assert!(lasted < Duration::from_secs(3), "closed after {lasted:?}");
+    Ok(())
+}
+
+#[test]
 fn a_client_trickling_its_tls_handshake_is_dropped_at_the_timeout() -> TestResult {
     let tls = Tls::new();
     let repo = repository(Vec::new());
