@@ -101,6 +101,15 @@ fn a_module_that_says_it_cannot_be_uninstalled_or_disabled_is_kept_unless_forced
         &dir.path().join("core-16.0.40.tgz"),
     );
     root.ok(&["install", arg(&core)]);
+    // Said before anyone tries: by `info` and `manifest`.
+    let said =
+        "protected    cannot be disabled or uninstalled, its module.xml says (--force overrides)";
+    for shown in [
+        root.ok(&["info", "core"]).stdout,
+        root.ok(&["manifest", arg(&core)]).stdout,
+    ] {
+        assert!(shown.contains(said), "{shown}");
+    }
     for (verb, what) in [
         ("disable", "disabled"),
         ("uninstall", "uninstalled"),

@@ -73,7 +73,13 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
             Some(reason) => line("status", &format!("{} ({reason})", r.status)),
             None => line("status", r.status.as_str()),
         }
+        if let Some(description) = super::manifest::described(&info.manifest) {
+            line("description", &description);
+        }
         line("category", &info.manifest.category);
+        if let Some(protected) = super::manifest::protection(&info.manifest) {
+            line("protected", &protected);
+        }
         if let Some(backup) = &info.backup_version {
             line("rollback to", backup);
         }

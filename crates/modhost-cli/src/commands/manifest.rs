@@ -62,11 +62,19 @@ fn summary(m: &Manifest) -> String {
     let mut line = |label: &str, value: &str| {
         let _ = writeln!(text, "  {label:<12} {}", escape(value));
     };
+    if let Some(description) = described(m) {
+        line("description", &description);
+    }
     line("category", &m.category);
     line("repo", &m.repo);
+    if let Some(protected) = protection(m) {
+        line("protected", &protected);
+    }
     for (label, value) in [
         ("publisher", &m.publisher),
         ("license", &m.license),
+        ("more info", &m.more_info),
+        ("type", &m.modtype),
         ("updateurl", &m.updateurl),
     ] {
         if let Some(value) = value {
@@ -133,4 +141,26 @@ fn summary(m: &Manifest) -> String {
         line("warning", &warning.to_string());
     }
     text
+}
+
+/// The first line of `m`'s description, shortened: a module.xml's may run to paragraphs.
+pub(crate) fn described(m: &Manifest) -> Option<String> {
+    let first = m.description.as_deref()?.trim().lines().next()?.trim();
+    let shown: String = first.chars().take(160).collect();
+    match shown.len() < first.len() {
+        true => Some(format!("{shown}…")),
+        false => (!shown.is_empty()).then_some(shown),
+    }
+}
+
+/// What `m`'s module.xml forbids (`<candisable>no`, `<canuninstall>no`), as FreePBX's
+/// framework and core say of themselves.
+pub(crate) fn protection(m: &Manifest) -> Option<String> {
+    let what = match (m.candisable, m.canuninstall) {
+        (true, true) => return None,
+        (false, true) => "cannot be disabled",
+        (true, false) => "cannot be uninstalled",
+        (false, false) => "cannot be disabled or uninstalled",
+    };
+    Some(format!("{what}, its module.xml says (--force overrides)"))
 }
