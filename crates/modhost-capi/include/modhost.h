@@ -54,7 +54,9 @@
 
 /**
  * A change was refused before anything changed: its plan cannot succeed (every reason
- * is in the message), a module says it cannot be removed, or others depend on it.
+ * is in the message), a module says it cannot be removed, others depend on it, or its
+ * component is one this host does not run (another WIT version, an import nobody
+ * provides).
  */
 #define MODHOST_ERROR_REFUSED 3
 

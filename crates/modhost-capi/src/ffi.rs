@@ -32,13 +32,10 @@ impl From<modhost::Error> for Failure {
         use modhost::Error;
         let code = match &error {
             locked if locked.is_locked() => MODHOST_ERROR_LOCKED,
-            Error::InsideDispatch => MODHOST_ERROR_REFUSED,
+            refused if refused.is_refusal() => MODHOST_ERROR_REFUSED,
             Error::NotInstalled(_) => MODHOST_ERROR_NOT_INSTALLED,
             Error::NotGranted { .. } => MODHOST_ERROR_NOT_GRANTED,
             Error::HookPoint { .. } => MODHOST_ERROR_ARGUMENT,
-            Error::Refused(_) | Error::Protected { .. } | Error::InUse { .. } => {
-                MODHOST_ERROR_REFUSED
-            }
             _ => MODHOST_ERROR_FAILED,
         };
         Failure {

@@ -331,10 +331,11 @@ fn failures_are_codes_with_a_message_the_caller_frees() -> TestResult {
         assert_eq!(status, MODHOST_OK);
     }
 
-    // A module importing an API this host does not give is refused, naming it.
+    // A module importing an API this host does not give is refused (as any plan that
+    // cannot succeed, `MODHOST_ERROR_REFUSED`), naming it.
     let refused = install(host, &["core", "voicemail", "callback"], MODHOST_GRANT);
     assert!(
-        refused.as_ref().is_err_and(|e| e.starts_with("status 2:")
+        refused.as_ref().is_err_and(|e| e.starts_with("status 3:")
             && e.contains("imports pbx:telephony/calls@1.0.0, which this host does not provide")),
         "{refused:?}"
     );

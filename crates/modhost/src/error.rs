@@ -254,4 +254,21 @@ impl Error {
             Error::Locked(_) | Error::State(modhost_state::Error::Contended { .. })
         )
     }
+
+    /// Whether a change was refused before anything changed: its plan cannot succeed, a
+    /// module says it cannot be removed or others depend on it, or a component is one this
+    /// host does not run (another WIT version, an import nobody provides).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Error::Refused(_)
+                | Error::Protected { .. }
+                | Error::InUse { .. }
+                | Error::InsideDispatch
+                | Error::Runtime(
+                    modhost_runtime::Error::ApiVersion { .. }
+                        | modhost_runtime::Error::Imports { .. }
+                )
+        )
+    }
 }
