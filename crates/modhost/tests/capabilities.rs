@@ -302,10 +302,27 @@ fn an_install_says_which_apis_a_module_asks_for_and_whether_they_need_a_grant() 
     );
 }
 
+/// Records which modules' components were loaded (compiled, or taken from the cache).
+#[derive(Clone, Default)]
+struct Loads(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl modhost::Reporter for Loads {
+    fn report(&self, event: modhost::Event) {
+        if let modhost::Event::Loading { rawname } = event {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(rawname);
+        }
+    }
+}
+
 #[test]
 fn a_module_importing_an_api_that_needs_a_grant_is_refused_without_it() {
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (host, _) = telephony_host(&root);
+    let loads = Loads::default();
+    let host = host.with_reporter(Box::new(loads.clone()));
     match host.install(&[package("callback")], Options::default()) {
         Err(Error::NotGranted { rawname, package }) => {
             assert_eq!(
@@ -316,6 +333,9 @@ fn a_module_importing_an_api_that_needs_a_grant_is_refused_without_it() {
         other => panic!("{other:?}"),
     }
     assert!(host.module("callback").unwrap_or_default().is_none());
+    // Refused from what its component imports, read from its bytes: nothing compiled.
+    let loaded = loads.0.lock().map(|l| l.clone()).unwrap_or_default();
+    assert!(loaded.is_empty(), "{loaded:?}");
 }
 
 /// Runs `hook` of the hostile module in a dispatch that another thread cancels after

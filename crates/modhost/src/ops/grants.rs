@@ -170,11 +170,10 @@ pub(crate) fn mounts(grants: Vec<(String, bool)>) -> Vec<modhost_runtime::Mount>
 pub(crate) fn check_imports_granted(
     host: &Host,
     manifest: &Manifest,
-    component: &modhost_runtime::LoadedComponent,
+    imports: &[String],
     granted: &[(String, bool)],
 ) -> Result<()> {
-    let imports = component.imports(host.runtime.engine());
-    for package in host.runtime.needing_grant(&imports) {
+    for package in host.runtime.needing_grant(imports) {
         let asked = manifest
             .capabilities
             .iter()

@@ -86,6 +86,12 @@ pub(crate) fn apply_locked(
     let mut tx = Transaction::new(host, lock, "apply");
     let mut components = Vec::with_capacity(plan.len());
     let mut warned = Vec::with_capacity(plan.len());
+    // An import that needs a grant nobody gives is refused before anything is compiled:
+    // what the components import is read from their bytes.
+    for (index, _) in &plan {
+        let unpacked = &staged[*index].unpacked;
+        refuse_ungranted(host, unpacked, options.grant)?;
+    }
     for (index, _) in &plan {
         let unpacked = &staged[*index].unpacked;
         warned.push(warn_about(host, &unpacked.manifest));
@@ -173,7 +179,8 @@ fn apply_one(
     fault::point(operation, "data-staged");
     let requests = super::requests(host, tx.state()?, manifest, options.grant)?;
     let granted = tx.state()?.grants(rawname)?;
-    super::check_imports_granted(host, manifest, component, &granted)?;
+    let imports = component.imports(host.runtime.engine());
+    super::check_imports_granted(host, manifest, &imports, &granted)?;
     tx.state()?.apply_schema(rawname, &manifest.database)?;
     fault::point(operation, "schema-applied");
     tx.call(component, rawname, &version, &data_path, &call)?;
@@ -327,6 +334,30 @@ pub(crate) fn load_unpacked(
         origin: component.origin(),
     });
     Ok(component)
+}
+
+/// Refuses `unpacked` when its component imports an application's API that needs a
+/// grant its module.xml does not ask for, or that neither `grant` nor an earlier grant
+/// gives it. The check after compiling stays the one that decides; this one refuses
+/// nothing that one would take (a grant only narrows between the two), and a component
+/// whose imports cannot be read is left to the compiler to name.
+fn refuse_ungranted(host: &Host, unpacked: &Unpacked, grant: bool) -> Result<()> {
+    let manifest = &unpacked.manifest;
+    let Ok(imports) = std::fs::read(&unpacked.component)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| modhost_runtime::component_imports(&bytes))
+    else {
+        return Ok(());
+    };
+    let granted: Vec<(String, bool)> = match grant {
+        true => manifest
+            .capabilities
+            .iter()
+            .map(|c| (c.grant_key().to_owned(), c.read_only()))
+            .collect(),
+        false => host.state.grants(&manifest.rawname)?,
+    };
+    super::check_imports_granted(host, manifest, &imports, &granted)
 }
 
 /// Names a staged component by where it is inside its package, not by the staging
