@@ -123,6 +123,20 @@ impl Runtime {
         let (component, origin) = match cached {
             Some(component) => {
                 tracing::debug!(artifact = %artifact.display(), "loaded precompiled component");
+                // Compiled under another host, perhaps: one whose application gave an API
+                // this one does not is refused naming it, not in the linker's words.
+                let kind = component.component_type();
+                let names = crate::TopLevel {
+                    imports: kind
+                        .imports(&self.engine)
+                        .map(|(n, _)| n.to_owned())
+                        .collect(),
+                    exports: kind
+                        .exports(&self.engine)
+                        .map(|(n, _)| n.to_owned())
+                        .collect(),
+                };
+                self.check_top_level(path, &names)?;
                 (component, Origin::Cached)
             }
             None => {

@@ -302,6 +302,32 @@ fn an_install_says_which_apis_a_module_asks_for_and_whether_they_need_a_grant() 
     );
 }
 
+#[test]
+fn a_root_opened_without_an_api_its_modules_import_says_which_at_their_call() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    {
+        let (host, _) = telephony_host(&root);
+        host.install(&[package("callback")], GRANT)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // The same root, opened by an application that gives no `pbx:telephony`: the
+    // compiled component is in the cache, and its call is refused naming what it lacks.
+    let host = Host::open(root.path()).unwrap_or_else(|e| panic!("{e}"));
+    let dispatch = left(&host, "PJSIP/1");
+    let call = dispatch
+        .calls
+        .iter()
+        .find(|c| c.rawname == "callback")
+        .cloned();
+    let error = call.and_then(|c| c.error).unwrap_or_default();
+    assert!(
+        error.contains("pbx:telephony/calls@1.0.0")
+            && error.contains("this host does not provide")
+            && !error.contains("implementation is missing"),
+        "{error}"
+    );
+}
+
 /// Records which modules' components were loaded (compiled, or taken from the cache).
 #[derive(Clone, Default)]
 struct Loads(Arc<std::sync::Mutex<Vec<String>>>);
