@@ -14,7 +14,7 @@ use modhost_update::index::FORMAT;
 use modhost_update::release_document::{Document, RELEASE_FORMAT};
 use modhost_update::{
     Claims, Entry, Index, Kind, PublicKey, RELEASE_DOCUMENT, ReleaseDocument, SIGNATURE_SUFFIX,
-    Stability, hex,
+    Stability,
 };
 use quick_xml::escape::escape;
 use sha1::Sha1;
@@ -394,8 +394,8 @@ impl Publication<'_> {
                 "description": manifest.description,
                 "depends": depends,
                 "location": self.location(entry, "../"),
-                "md5sum": hex(&Md5::digest(&bytes)),
-                "sha1sum": hex(&Sha1::digest(&bytes)),
+                "md5sum": hex::encode(Md5::digest(&bytes)),
+                "sha1sum": hex::encode(Sha1::digest(&bytes)),
                 "sha256": entry.sha256,
                 "packaged": self.packaged(rawname, entry)?.to_string(),
             });

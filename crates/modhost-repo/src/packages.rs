@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use modhost_manifest::Manifest;
-use modhost_update::{Entry, hex};
+use modhost_update::Entry;
 
 use crate::error::{Error, Result, file_error};
 use sha2::{Digest, Sha256};
@@ -71,7 +71,7 @@ pub(crate) fn scan(dir: &Path) -> Result<Scanned> {
         let extension = modhost_package::format(&path).map_err(refused)?.extension();
         let bytes = fs_err::read(&path).map_err(file_error(&path))?;
         found.push(Package {
-            sha256: hex(&Sha256::digest(&bytes)),
+            sha256: hex::encode(Sha256::digest(&bytes)),
             path,
             manifest,
             extension,
@@ -143,7 +143,7 @@ pub(crate) fn copy(packages: Vec<Package>, parts: &Parts) -> Result<Vec<(Manifes
             sha256,
         } = package;
         let bytes = fs_err::read(&path).map_err(file_error(&path))?;
-        if hex(&Sha256::digest(&bytes)) != sha256 {
+        if hex::encode(Sha256::digest(&bytes)) != sha256 {
             return Err(Error::File {
                 path,
                 message: "it changed while the repository was being built; build again".into(),

@@ -103,7 +103,7 @@ impl Runtime {
             Some(known) => (known.to_owned(), None),
             None => {
                 let bytes = fs_err::read(path).map_err(io)?;
-                (hex(&Sha256::digest(&bytes)), Some(bytes))
+                (hex::encode(Sha256::digest(&bytes)), Some(bytes))
             }
         };
         let artifact = self
@@ -146,7 +146,7 @@ impl Runtime {
                         // Compiled code is cached under the recorded digest: a file that no
                         // longer has it must not be compiled and trusted under that name.
                         let bytes = fs_err::read(path).map_err(io)?;
-                        let found = hex(&Sha256::digest(&bytes));
+                        let found = hex::encode(Sha256::digest(&bytes));
                         if found != sha256 {
                             return Err(Error::Load {
                                 path: path.to_owned(),
@@ -303,12 +303,7 @@ pub fn sha256_of(path: &Path) -> Result<String> {
         path: path.to_owned(),
         source,
     })?;
-    Ok(hex(&Sha256::digest(&bytes)))
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
 #[cfg(test)]

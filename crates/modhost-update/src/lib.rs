@@ -171,11 +171,6 @@ pub fn file_error(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + 
     }
 }
 
-/// Lower-case hex of `bytes`: how every published checksum and key id is written.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Checks a release's rawname and version grammar: what keeps a server's answer from
 /// naming files or versions modhost cannot handle.
 pub(crate) fn valid_release(rawname: &str, version: &str) -> std::result::Result<(), String> {

@@ -6,7 +6,6 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use crate::Location;
-use crate::hex;
 
 /// One module version a channel offers, with what is needed to fetch and verify it.
 #[derive(Debug, Clone)]
@@ -105,11 +104,11 @@ impl Digests {
     /// Checks every known checksum against `bytes`; the first mismatch is the error.
     pub fn verify(&self, bytes: &[u8]) -> Result<(), String> {
         let checks: [(&str, &Option<String>, Hasher); 5] = [
-            ("SHA-256", &self.sha256, |b| hex(&Sha256::digest(b))),
-            ("SHA-384", &self.sha384, |b| hex(&Sha384::digest(b))),
-            ("SHA-512", &self.sha512, |b| hex(&Sha512::digest(b))),
-            ("SHA-1", &self.sha1, |b| hex(&Sha1::digest(b))),
-            ("MD5", &self.md5, |b| hex(&Md5::digest(b))),
+            ("SHA-256", &self.sha256, |b| hex::encode(Sha256::digest(b))),
+            ("SHA-384", &self.sha384, |b| hex::encode(Sha384::digest(b))),
+            ("SHA-512", &self.sha512, |b| hex::encode(Sha512::digest(b))),
+            ("SHA-1", &self.sha1, |b| hex::encode(Sha1::digest(b))),
+            ("MD5", &self.md5, |b| hex::encode(Md5::digest(b))),
         ];
         for (name, expected, digest) in checks {
             if let Some(expected) = expected {
@@ -230,7 +229,7 @@ mod tests {
         assert!(digests.verify(b"hellO").is_err());
         assert!(
             digests
-                .set("sha256", &hex(&Sha256::digest(b"other")))
+                .set("sha256", &hex::encode(Sha256::digest(b"other")))
                 .is_ok()
         );
         let err = digests.verify(b"hello").err().unwrap_or_default();
@@ -259,9 +258,9 @@ mod tests {
         );
         let set = |release: &mut Release, algorithm: &str, bytes: &[u8]| {
             let value = match algorithm {
-                "md5" => hex(&Md5::digest(bytes)),
-                "sha1" => hex(&Sha1::digest(bytes)),
-                _ => hex(&Sha256::digest(bytes)),
+                "md5" => hex::encode(Md5::digest(bytes)),
+                "sha1" => hex::encode(Sha1::digest(bytes)),
+                _ => hex::encode(Sha256::digest(bytes)),
             };
             assert!(release.digests.set(algorithm, &value).is_ok());
         };

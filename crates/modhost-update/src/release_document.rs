@@ -9,7 +9,6 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::hex;
 use crate::trust::Refusal;
 
 /// The release document's path, at the repository's root.
@@ -59,7 +58,7 @@ impl Document {
         Document {
             path: path.to_owned(),
             size: bytes.len() as u64,
-            sha256: hex(&Sha256::digest(bytes)),
+            sha256: hex::encode(Sha256::digest(bytes)),
         }
     }
 
