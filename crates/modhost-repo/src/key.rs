@@ -502,7 +502,7 @@ mod tests {
                 error.starts_with(&format!(
                     "this is a public key (key ID {}, as a minisign .pub file holds it)",
                     public.key_id()
-                )) && error.contains("secret key `modhost repo keygen` made")
+                )) && error.contains("signing takes the secret key made with it")
                     && !error.contains("encrypted"),
                 "{error}"
             );
