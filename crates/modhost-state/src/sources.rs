@@ -282,6 +282,19 @@ impl Txn {
             .map_err(self.err())
     }
 
+    /// Forgets what was accepted from channel `name`, now read at `url`: keys pinned in
+    /// place of the old ones vouch for nothing the old ones did.
+    pub fn reset_seen(&mut self, name: &str, url: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO modhost_source_seen (source, url, serial, signed_at) \
+                 VALUES (?1, ?2, NULL, NULL)",
+                [name, url],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
     /// Follows the keys of source `name` after a release signed by `signer`, which
     /// announces `next` as its publisher's next key (or nothing), was accepted: the keys
     /// that announced `signer` are dropped (it succeeds them) and it stays pinned in its

@@ -293,7 +293,11 @@ mod tests {
         })?;
         let dir = parent.path().join("call_log");
         let files = new_module(&dir, "call_log", Lang::Python)?;
-        assert_eq!(files.len(), 5);
+        assert_eq!(
+            files.len(),
+            6,
+            "module.xml, app.py, build.sh, .gitignore, the SDK and the WIT"
+        );
         let app = std::fs::read_to_string(dir.join("app.py")).unwrap_or_default();
         assert!(app.contains("class CallLog(Module):"), "{app}");
         assert!(app.contains("@handler(\"call_log_hello\")"), "{app}");
@@ -331,7 +335,7 @@ mod tests {
         );
         let js = parent.path().join("nm");
         let files = new_module(&js, "node_modules", lang)?;
-        assert_eq!(files.len(), 6);
+        assert_eq!(files.len(), 7);
         let app = std::fs::read_to_string(js.join("app.js")).unwrap_or_default();
         assert!(app.contains("node_modules_hello(hook, payload) {"), "{app}");
         let package = std::fs::read_to_string(js.join("package.json")).unwrap_or_default();

@@ -1,7 +1,7 @@
 //! Which channels there are: the administrator's sources, stored in the state, and the
 //! channels installed modules declare; adding, removing and keying them.
 
-use modhost_state::{PinnedKey, SeenRecord, SourceRecord};
+use modhost_state::{PinnedKey, SourceRecord};
 use modhost_update::{Kind, Location, PublicKey, Seen, Source};
 
 use super::{Channel, KeyInfo, SourceInfo};
@@ -212,14 +212,7 @@ pub(crate) fn add_source_pinned(
     let mut tx = Transaction::new(host, &lock, "source");
     let txn = tx.state()?;
     if repinned {
-        txn.set_seen(
-            name,
-            &SeenRecord {
-                url: url.clone(),
-                serial: None,
-                signed_at: None,
-            },
-        )?;
+        txn.reset_seen(name, &url)?;
     }
     txn.put_source(&SourceRecord {
         name: name.to_owned(),
@@ -381,6 +374,8 @@ fn admin_source(
 
 #[cfg(test)]
 mod tests {
+    use modhost_state::SeenRecord;
+
     use super::*;
 
     #[test]
