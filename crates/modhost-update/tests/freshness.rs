@@ -486,8 +486,9 @@ fn a_release_built_far_ahead_or_with_a_serial_past_what_is_kept_is_refused() {
         );
     }
     let refused = refusal(&tls, &source).to_string();
+    // u64::MAX seconds from now, in days: which day depends on the time of day now.
     assert!(
-        refused.contains("was signed 213503982313809 days"),
+        refused.contains("was signed 21350398231380") && refused.contains(" days"),
         "{refused}"
     );
     dated(&signer, 100, now() + 3 * 86_400 + 60).serve(&site);
