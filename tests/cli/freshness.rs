@@ -256,16 +256,44 @@ fn pinned(root: &Root, name: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-#[test]
-fn a_publisher_rotates_its_key_and_clients_follow() {
-    let root = root();
-    let repo = Repo::phonebook(&root, "1.0.0");
+/// A phonebook repository signed with key A, and the next key B made beside it.
+struct Rotation {
+    repo: Repo,
+    /// A's secret key file.
+    a: PathBuf,
+    /// B's secret key file (its public key beside it, in `next.key.pub`).
+    b: PathBuf,
+    a_id: String,
+    b_id: String,
+}
+
+fn rotation(root: &Root) -> Rotation {
+    let repo = Repo::phonebook(root, "1.0.0");
     let (a, b) = (
         repo.dir.path().join("signing.key"),
         repo.dir.path().join("next.key"),
     );
     let b_public = root.ok(&["repo", "keygen", "--out", arg(&b)]).stdout;
     let (a_id, b_id) = (key_id(&repo.public_key), key_id(b_public.trim()));
+    Rotation {
+        repo,
+        a,
+        b,
+        a_id,
+        b_id,
+    }
+}
+
+#[test]
+fn a_publisher_rotates_its_key_and_clients_follow() {
+    let root = root();
+    let Rotation {
+        repo,
+        a,
+        b,
+        a_id,
+        b_id,
+    } = rotation(&root);
     // Pinned from keygen's minisign .pub file.
     let a_pub = a.with_extension("key.pub");
     root.ok(&[
@@ -333,13 +361,13 @@ fn a_publisher_rotates_its_key_and_clients_follow() {
 #[test]
 fn a_next_key_the_publisher_withdraws_is_unpinned_and_signs_nothing() {
     let root = root();
-    let repo = Repo::phonebook(&root, "1.0.0");
-    let (a, b) = (
-        repo.dir.path().join("signing.key"),
-        repo.dir.path().join("next.key"),
-    );
-    let b_public = root.ok(&["repo", "keygen", "--out", arg(&b)]).stdout;
-    let (a_id, b_id) = (key_id(&repo.public_key), key_id(b_public.trim()));
+    let Rotation {
+        repo,
+        a,
+        b,
+        a_id,
+        b_id,
+    } = rotation(&root);
     root.ok(&[
         "source",
         "add",

@@ -74,14 +74,17 @@ fn pair(key: &str, successor: Option<&str>) -> (String, Option<String>) {
     (key.to_owned(), successor.map(str::to_owned))
 }
 
+/// Follows `main`'s keys after a release signed by `signer` announcing `next`.
+fn follow(state: &State, signer: &str, next: Option<&str>) -> crate::Result<()> {
+    let mut txn = state.begin()?;
+    txn.follow_keys("main", signer, next)?;
+    txn.commit()
+}
+
 #[test]
 fn a_next_key_withdrawn_or_replaced_by_its_announcer_is_unpinned() -> crate::Result<()> {
     let (_dir, state) = open();
-    let follow = |signer: &str, next: Option<&str>| -> crate::Result<()> {
-        let mut txn = state.begin()?;
-        txn.follow_keys("main", signer, next)?;
-        txn.commit()
-    };
+    let follow = |signer: &str, next: Option<&str>| follow(&state, signer, next);
     let mut txn = state.begin()?;
     txn.put_source(&source("main", &["A", "C"]))?;
     txn.commit()?;
@@ -105,11 +108,7 @@ fn a_next_key_withdrawn_or_replaced_by_its_announcer_is_unpinned() -> crate::Res
 #[test]
 fn a_next_key_announcing_its_predecessor_back_keeps_both() -> crate::Result<()> {
     let (_dir, state) = open();
-    let follow = |signer: &str, next: Option<&str>| -> crate::Result<()> {
-        let mut txn = state.begin()?;
-        txn.follow_keys("main", signer, next)?;
-        txn.commit()
-    };
+    let follow = |signer: &str, next: Option<&str>| follow(&state, signer, next);
     let mut txn = state.begin()?;
     txn.put_source(&source("main", &["A"]))?;
     txn.commit()?;
