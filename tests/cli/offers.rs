@@ -187,14 +187,16 @@ fn an_unverifiable_release_from_another_source_is_said_and_not_offered_for_attac
     let feed = dir.path().join("feed.xml");
     let sha = format!("<sha256>{}</sha256>", "0".repeat(64));
     let xml = format!(
-        "<updates>{}{}</updates>",
+        "<updates>{}{}{}</updates>",
         update("phonebook", "2.0.0", "stable", ""),
         update("core", "16.0.50", "stable", &sha),
+        update("voicemail", "16.0.1", "stable", &sha),
     );
     assert!(std::fs::write(&feed, xml).is_ok());
     root.ok(&[
         "install",
         arg(&package("core")),
+        arg(&package("voicemail")),
         arg(&modhost_test_support::package_at("phonebook", "1.0.0")),
     ]);
     root.ok(&["source", "add", "feed", arg(&feed), "--kind", "joomla"]);
@@ -208,7 +210,7 @@ fn an_unverifiable_release_from_another_source_is_said_and_not_offered_for_attac
     let phonebook = offer("phonebook").unwrap_or_default();
     assert_eq!(
         (&phonebook["status"], &phonebook["attachable"]),
-        (&"other-source".into(), &false.into()),
+        (&"unverifiable".into(), &false.into()),
         "{reports}"
     );
     assert!(
@@ -224,12 +226,27 @@ fn an_unverifiable_release_from_another_source_is_said_and_not_offered_for_attac
     );
     let text = root.ok(&["showupgrades"]).stdout;
     assert!(
-        text.contains("feed: phonebook 2.0.0 (installed 1.0.0): other-source")
+        text.contains("feed: phonebook 2.0.0 (installed 1.0.0): unverifiable")
             && text.contains("cannot be verified and is never downloaded")
             && !text.contains("source attach phonebook feed")
-            && text.contains("`modhost source attach core feed` makes it so"),
+            && text.contains("`modhost source attach core feed` makes it so")
+            && !text.contains("voicemail"),
         "{text}"
     );
+    // An older version from a channel the module is not updated from is a downgrade,
+    // said by check-online, and no concern of showupgrades.
+    let reports = root.ok(&["check-online", "--json"]).json();
+    let voicemail = report(&reports, "feed")["offers"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["rawname"] == "voicemail").cloned())
+        .unwrap_or_default();
+    assert_eq!(
+        (&voicemail["status"], &voicemail["own"]),
+        (&"downgrade".into(), &false.into()),
+        "{reports}"
+    );
+    // And an upgrade from the module's own channels is not held back by them.
+    root.ok(&["upgradeall", "--online"]);
 }
 
 #[test]

@@ -398,6 +398,27 @@ pub(crate) fn is_desktop_metadata(parts: &[String]) -> bool {
             .is_some_and(|last| last == ".DS_Store" || last.starts_with("._"))
 }
 
+/// Why reading a package's manifest refuses the entry named `raw` without unpacking it,
+/// as unpacking would: a `\\` ([`backslash_refusal`]), a name that is not UTF-8, or a
+/// control character in it.
+pub(crate) fn name_refusal(raw: &[u8]) -> Option<String> {
+    if let Some(refusal) = backslash_refusal(raw) {
+        return Some(refusal);
+    }
+    let shown = shown(raw);
+    match std::str::from_utf8(raw) {
+        Err(_) => Some(format!(
+            "entry `{shown}` has a name that is not UTF-8 (shown here with its bytes \
+             escaped); give the file a UTF-8 name and repack the module"
+        )),
+        Ok(name) if name.chars().any(char::is_control) => Some(format!(
+            "entry `{shown}` has a control character in its name; rename the file and \
+             repack the module"
+        )),
+        Ok(_) => None,
+    }
+}
+
 /// Why the entry named `raw` is refused if its name holds a `\\`: tar would take
 /// `..\\..\\evil.txt` for one odd file name and zip refuse it, so both refuse it, saying
 /// what wrote it. Unpacking and reading a package's manifest refuse it alike.

@@ -16,7 +16,7 @@ use crate::gzip::{Counting, Members};
 use crate::headers::{check_entry_headers, check_pax_global};
 use crate::manifest::{Manifests, Place, manifest_place, read_xml};
 use crate::sniff::TarStart;
-use crate::staging::{Kind, Stage, backslash_refusal, relative_parts};
+use crate::staging::{Kind, Stage, name_refusal, relative_parts};
 
 /// A gzip tar's decompressed stream, bounded by the budget.
 type Stream = Bounded<TarStart<Members>, Budget>;
@@ -198,7 +198,7 @@ pub(crate) fn tar_manifest(
             return Err(too_many_entries(package, limits));
         }
         let shown_name = shown(&entry.path_bytes());
-        if let Some(refusal) = backslash_refusal(&entry.path_bytes()) {
+        if let Some(refusal) = name_refusal(&entry.path_bytes()) {
             return Err(refused(package, refusal));
         }
         last = Some(shown_name.clone());

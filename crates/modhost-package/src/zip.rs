@@ -14,7 +14,7 @@ use crate::budget::{Bounded, Budget, Limits};
 use crate::error::{Error, classify, refused, too_many_entries};
 use crate::escape::shown;
 use crate::manifest::{Manifests, Place, manifest_place, read_xml};
-use crate::staging::{Kind, Stage, backslash_refusal, relative_parts};
+use crate::staging::{Kind, Stage, name_refusal, relative_parts};
 
 /// A zip's central directory, refused up front when it lists too many entries or the
 /// same name twice (the zip crate keeps one entry of a name, so the other is never seen).
@@ -201,7 +201,7 @@ pub(crate) fn zip_manifest(
         let entry = archive
             .by_index_data(index)
             .map_err(zip_err(package, "cannot read the archive"))?;
-        if let Some(refusal) = backslash_refusal(entry.name_raw()) {
+        if let Some(refusal) = name_refusal(entry.name_raw()) {
             return Err(refused(package, refusal));
         }
         if !matches!(zip_kind(&entry), Kind::File) {

@@ -181,13 +181,19 @@ fn control_characters_in_names_are_refused_by_both_formats() {
                 ],
             );
             let (unpacked, _) = unpack_fresh(&package, &Limits::default());
-            let error = unpacked.err().unwrap_or_default();
-            assert!(
-                error.contains(&format!(
-                    "entry `{shown}` has a control character in its name; rename the file"
-                )),
-                "zip {zip}, {name:?}: {error}"
-            );
+            // Reading its manifest alone (`manifest`, `scan`, `checkdepends`) says the same.
+            let read = read_manifest(&package, &Limits::default()).map_err(|e| e.to_string());
+            for error in [
+                unpacked.err().unwrap_or_default(),
+                read.err().unwrap_or_default(),
+            ] {
+                assert!(
+                    error.contains(&format!(
+                        "entry `{shown}` has a control character in its name; rename the file"
+                    )),
+                    "zip {zip}, {name:?}: {error}"
+                );
+            }
         }
     }
 }

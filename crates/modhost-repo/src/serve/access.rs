@@ -45,18 +45,53 @@ pub(super) struct Exchange {
 }
 
 /// `path` as the log keeps it: cut where a client may have put a key in it anyway — a
-/// `?` or `;` it percent-encoded, or a `key=`, `email=` or `@` — so that a mistyped URL
-/// never writes a licence key or an e-mail address to the log.
+/// `?` or `;` it percent-encoded, a `key=`, `email=` or `@` however encoded, or a run of
+/// hex digits as long as a licence key — so that a mistyped URL never writes a licence
+/// key or an e-mail address to the log.
 fn logged_path(path: &str) -> String {
-    let lower = path.to_ascii_lowercase();
-    let cut = [
-        "%3f", "%3b", ";", "key=", "key%3d", "email=", "email%3d", "@", "%40",
-    ]
-    .iter()
-    .filter_map(|marker| lower.find(marker))
-    .min();
-    match cut {
-        Some(at) => format!("{}…", &path[..at]),
+    const MARKERS: [&str; 8] = ["?", ";", "&", "key=", "email=", "e-mail", "@", "%40"];
+    // Where each character of the path, decoded (twice: `%2540` is `@` encoded twice),
+    // came from in the path as sent.
+    let mut decoded: Vec<(char, usize)> = path.char_indices().map(|(i, c)| (c, i)).collect();
+    for _ in 0..2 {
+        let mut next = Vec::with_capacity(decoded.len());
+        let mut i = 0;
+        while i < decoded.len() {
+            let hex = decoded.get(i + 1..i + 3).and_then(|pair| {
+                let text: String = pair.iter().map(|(c, _)| *c).collect();
+                u8::from_str_radix(&text, 16).ok()
+            });
+            match (decoded[i].0, hex) {
+                ('%', Some(byte)) => {
+                    next.push((char::from(byte).to_ascii_lowercase(), decoded[i].1));
+                    i += 3;
+                }
+                (c, _) => {
+                    next.push((c.to_ascii_lowercase(), decoded[i].1));
+                    i += 1;
+                }
+            }
+        }
+        decoded = next;
+    }
+    let text: String = decoded.iter().map(|(c, _)| *c).collect();
+    let starts: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+    let at = |byte: usize| starts.binary_search(&byte).ok().map(|n| decoded[n].1);
+    let marked = MARKERS
+        .iter()
+        .filter_map(|marker| text.find(marker))
+        .filter_map(at);
+    // A licence key is 64 hex digits; no package or document name holds 32 in a row.
+    let hex_run = text
+        .char_indices()
+        .scan(0, |run, (i, c)| {
+            *run = if c.is_ascii_hexdigit() { *run + 1 } else { 0 };
+            Some((i, *run))
+        })
+        .find(|(_, run)| *run == 32)
+        .and_then(|(i, _)| at(i + 1 - 32));
+    match marked.chain(hex_run).min() {
+        Some(cut) => format!("{}…", &path[..cut]),
         None => path.to_owned(),
     }
 }
@@ -159,5 +194,29 @@ impl http_body::Body for Logged {
             Some(length) => SizeHint::with_exact(length.saturating_sub(self.exchange.bytes)),
             None => self.inner.size_hint(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_path;
+
+    #[test]
+    fn a_path_is_logged_up_to_where_a_key_or_an_address_could_start() {
+        let key = "6ae3".repeat(16);
+        for (path, logged) in [
+            ("/packages/core-16.0.40.tgz", "/packages/core-16.0.40.tgz"),
+            ("/freepbx/core.json", "/freepbx/core.json"),
+            ("/packages/pb.tgz%3Fkey=1", "/packages/pb.tgz…"),
+            ("/packages/pb.tgz%26%6B%65%79=1", "/packages/pb.tgz…"),
+            ("/packages/pb.tgz%26%4B%45%59%3D1", "/packages/pb.tgz…"),
+            ("/packages/pb.tgz%26k%65y=1", "/packages/pb.tgz…"),
+            ("/e-mail/a%2540b.org", "/…"),
+            ("/x/A@B.ORG", "/x/A…"),
+            ("/packages/pb.tgz;key=1", "/packages/pb.tgz…"),
+        ] {
+            assert_eq!(logged_path(path), logged, "{path}");
+        }
+        assert_eq!(logged_path(&format!("/packages/{key}")), "/packages/…");
     }
 }

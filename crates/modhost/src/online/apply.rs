@@ -257,6 +257,16 @@ pub(crate) fn upgrade_online(
             if named && !names.contains(&offer.rawname) {
                 continue;
             }
+            // Another channel's offer is never installed over a module: a newer one is
+            // named in a refusal, the rest says nothing about upgrading it.
+            if !offer.own {
+                if offer.is_newer() {
+                    elsewhere
+                        .entry(offer.rawname)
+                        .or_insert((report.source.clone(), offer.version));
+                }
+                continue;
+            }
             match offer.status {
                 OfferStatus::Upgrade => {
                     let Ok(version) = Version::parse(&offer.version) else {
@@ -295,11 +305,6 @@ pub(crate) fn upgrade_online(
                             .entry(offer.rawname)
                             .or_insert(format!("source `{}`: {warning}", report.source));
                     }
-                }
-                OfferStatus::OtherSource => {
-                    elsewhere
-                        .entry(offer.rawname)
-                        .or_insert((report.source.clone(), offer.version));
                 }
                 _ => {}
             }

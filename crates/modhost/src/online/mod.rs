@@ -109,7 +109,9 @@ pub enum OfferStatus {
     Current,
     /// Older than the installed version: reported, never installed.
     Downgrade,
-    /// The module is installed from another source (or from a file): never replaced.
+    /// Newer than the installed version, from a channel the module is not updated from
+    /// (another source's, or any for a module installed from a file): never installed
+    /// over it unless the module is attached to that source.
     OtherSource,
     /// The release cannot be installed here: it does not support this host application's
     /// version (FreePBX `supported.version` above the root's `[platform] version`), or its
@@ -133,6 +135,9 @@ pub struct Offer {
     pub status: OfferStatus,
     /// Whether a download needs a licence key.
     pub gated: bool,
+    /// Whether this channel updates the module: the one it is updated from, or any for a
+    /// module not installed. Another channel's offer is never installed over it.
+    pub own: bool,
     /// Whether attaching the module to this source would upgrade it: an
     /// [`OfferStatus::OtherSource`] offer newer than the installed version, which could be
     /// verified and suits this host.
@@ -150,16 +155,17 @@ impl Offer {
     pub fn concerns_upgrades(&self) -> bool {
         match self.status {
             OfferStatus::Upgrade => true,
-            OfferStatus::NotApplicable | OfferStatus::Unverifiable | OfferStatus::Downgrade => {
-                self.installed.is_some()
-            }
+            // Newer versions held back, from any channel, and older ones from the module's
+            // own (an older one elsewhere says nothing about upgrading).
+            OfferStatus::NotApplicable | OfferStatus::Unverifiable => self.installed.is_some(),
+            OfferStatus::Downgrade => self.installed.is_some() && self.own,
             OfferStatus::OtherSource => self.is_newer(),
             OfferStatus::Available | OfferStatus::Current => false,
         }
     }
 
     /// Whether the version offered is newer than the installed one.
-    fn is_newer(&self) -> bool {
+    pub(crate) fn is_newer(&self) -> bool {
         let parse = |v: &str| modhost_manifest::Version::parse(v).ok();
         match (
             parse(&self.version),

@@ -188,23 +188,22 @@ fn judge(
     own: bool,
 ) -> Offer {
     let mut warnings = Vec::new();
-    let newer = |record: &modhost_state::ModuleRecord| {
-        Version::parse(&record.version).is_ok_and(|current| offered > current)
-    };
+    // Related to the installed version whichever channel offers it; only a newer version
+    // from a channel the module is not updated from is told apart, as another source's.
     let mut status = match installed {
         None => OfferStatus::Available,
-        Some(_) if !own => OfferStatus::OtherSource,
         Some(record) => match Version::parse(&record.version) {
             Ok(current) if announces(source.kind, &release.version, &current) => {
                 OfferStatus::Current
             }
-            Ok(current) if offered > current => OfferStatus::Upgrade,
+            Ok(current) if offered > current && own => OfferStatus::Upgrade,
+            Ok(current) if offered > current => OfferStatus::OtherSource,
             _ => OfferStatus::Downgrade,
         },
     };
     // Only what would be installed is held back, or would be once the module is attached
     // to this source: the rest is not offered anyway.
-    let attaching = status == OfferStatus::OtherSource && installed.is_some_and(newer);
+    let attaching = status == OfferStatus::OtherSource;
     let mut attachable = attaching;
     if attaching || matches!(status, OfferStatus::Available | OfferStatus::Upgrade) {
         let held = if release.digests.is_empty() {
@@ -224,12 +223,9 @@ fn judge(
                 .map(|why| (OfferStatus::NotApplicable, why))
         };
         if let Some((held, why)) = held {
-            // An offer from a source the module is not attached to keeps saying so;
-            // attaching it there would not help.
-            match attaching {
-                true => attachable = false,
-                false => status = held,
-            }
+            // Attaching the module to this source would not help.
+            attachable = false;
+            status = held;
             warnings.push(why);
         }
     }
@@ -244,6 +240,7 @@ fn judge(
         installed: installed.map(|r| r.version.clone()),
         status,
         gated: release.gated,
+        own: installed.is_none() || own,
         attachable,
         warnings,
     }
@@ -270,6 +267,9 @@ fn oversized(release: &Release) -> Option<String> {
 pub(crate) struct Accepted {
     name: String,
     url: String,
+    /// The keys the channel pinned when it was checked: an administrator who re-pinned
+    /// or removed the source since has the last word.
+    pinned: Vec<modhost_state::PinnedKey>,
     seen: Option<Seen>,
     /// The key that signed and the next key it announces, if any: the source's keys
     /// follow them ([`modhost_state::Txn::follow_keys`]).
@@ -300,6 +300,7 @@ impl Accepted {
         (seen.is_some() || keys.is_some()).then(|| Accepted {
             name: channel.name.clone(),
             url: channel.url.clone(),
+            pinned: channel.public_keys.clone(),
             seen,
             keys,
         })
@@ -318,8 +319,21 @@ pub(crate) fn remember(host: &Host, accepted: &[Accepted]) -> Result<()> {
         return Ok(());
     };
     let mut tx = Transaction::new(host, &lock, "source");
+    // Read once the root is locked: what the channels are now, which no change can move
+    // before this one commits.
+    let now = channels(host)?;
     let txn = tx.state()?;
     for change in accepted {
+        let unchanged = now.iter().any(|c| {
+            c.name == change.name && c.url == change.url && c.public_keys == change.pinned
+        });
+        if !unchanged {
+            tracing::debug!(
+                source = %change.name,
+                "the source changed while it was checked: what it answered is not kept"
+            );
+            continue;
+        }
         if let Some(seen) = change.seen {
             txn.set_seen(
                 &change.name,
@@ -376,7 +390,7 @@ pub(crate) fn find_release(
             if offer.rawname != rawname {
                 continue;
             }
-            if own_only && offer.status == OfferStatus::OtherSource {
+            if own_only && !offer.own {
                 elsewhere.get_or_insert((report.source.clone(), offer.version.clone()));
                 continue;
             }
@@ -450,5 +464,76 @@ fn checksum_fields(kind: modhost_update::Kind) -> &'static str {
         }
         modhost_update::Kind::A2 => "an a2 index needs its `sha256`",
         modhost_update::Kind::Index => "a modhost index gives `sha256` for every package",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use modhost_update::Kind;
+
+    use super::*;
+
+    const K1: &str = "RWQTRW9oHRmx23SKr5PSDx0Xn4X1XJwo/Ce2aq7TIaQ78uP5KxqnAdDk";
+    const K2: &str = "RWQs/PbX8Q0Kebg2m1WpHY56EKQLx9JOwpJCrOUaEmjQsuJNFT8T+/+i";
+    const K3: &str = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
+    const URL: &str = "https://repo.example.org";
+
+    /// What a check of `main`, as it is now, accepted: serial 10 from a release signed
+    /// by K1 announcing K2.
+    fn accepted_now(host: &Host) -> Accepted {
+        let channel = channels(host)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .find(|c| c.name == "main")
+            .unwrap_or_else(|| panic!("no source main"));
+        Accepted {
+            name: channel.name,
+            url: channel.url,
+            pinned: channel.public_keys,
+            seen: Some(Seen {
+                serial: Some(10),
+                signed_at: None,
+            }),
+            keys: Some((K1.to_owned(), Some(K2.to_owned()))),
+        }
+    }
+
+    fn pinned(host: &Host) -> Vec<String> {
+        let sources = host.state.sources().unwrap_or_default();
+        sources
+            .into_iter()
+            .find(|s| s.name == "main")
+            .map(|s| s.public_keys.into_iter().map(|k| k.key).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_check_finishing_after_its_source_was_pinned_again_or_removed_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let host = Host::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let add = |key: &str| {
+            host.add_source("main", Kind::Index, URL, Some(key), true)
+                .unwrap_or_else(|e| panic!("{e}"));
+        };
+        add(K1);
+        // Pinned again (a lost key's recovery) while the check ran: its answer is not kept.
+        let stale = accepted_now(&host);
+        add(K3);
+        remember(&host, &[stale]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pinned(&host), [K3]);
+        let seen = host.state.seen("main").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(seen.and_then(|s| s.serial), None);
+        // Removed while the check ran: nothing comes back.
+        let stale = accepted_now(&host);
+        host.remove_source("main", true)
+            .unwrap_or_else(|e| panic!("{e}"));
+        remember(&host, &[stale]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(host.state.seen("main").unwrap_or_default().is_none());
+        // Unchanged, it is kept.
+        add(K1);
+        remember(&host, &[accepted_now(&host)]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pinned(&host), [K1, K2]);
+        let seen = host.state.seen("main").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(seen.and_then(|s| s.serial), Some(10));
     }
 }

@@ -183,9 +183,16 @@ pub(crate) fn add_source_pinned(
     // Other keys pinned start the source afresh, as TUF's recovery from a publisher's
     // key loss does: what the old keys vouched for (a serial, a signing time) may be what
     // locks the source out, a release dated far ahead by a compromised key.
+    // The keys compared are those pinned in their own right: a next key a release
+    // announced is pinned beside them by the source itself, and pinning the same keys
+    // again (as configuration tools do, mid-rotation) keeps what they vouched for.
     let repinned = existing.as_ref().is_some_and(|existing| {
         let keys = |pinned: &[PinnedKey]| {
-            let mut keys: Vec<String> = pinned.iter().map(|p| p.key.clone()).collect();
+            let mut keys: Vec<String> = pinned
+                .iter()
+                .filter(|p| !pinned.iter().any(|q| q.successor.as_ref() == Some(&p.key)))
+                .map(|p| p.key.clone())
+                .collect();
             keys.sort();
             keys
         };
@@ -241,10 +248,27 @@ pub(crate) fn remove_source(host: &Host, name: &str, force: bool) -> Result<()> 
     }
     let mut tx = Transaction::new(host, &lock, "source");
     if !tx.state()?.remove_source(name)? {
-        return Err(Error::Refused(vec![format!("there is no source `{name}`")]));
+        return Err(Error::Refused(vec![no_source(host, name)?]));
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Why `name` is no administrator's source: a module's own channel (which its module.xml
+/// declares, updates it while it is installed from a file, and goes with it), or nothing.
+fn no_source(host: &Host, name: &str) -> Result<String> {
+    let declared = channels(host)?
+        .into_iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.declared_by);
+    Ok(match declared {
+        Some(module) => format!(
+            "`{name}` is module `{module}`'s own channel, which its module.xml declares: it \
+             updates `{module}` while it is installed from a file, needs no attaching, and \
+             goes when `{module}` does"
+        ),
+        None => format!("there is no source `{name}`"),
+    })
 }
 
 /// See [`Host::attach_source`].
@@ -252,10 +276,7 @@ pub(crate) fn attach_source(host: &Host, rawname: &str, source: &str) -> Result<
     let lock = host.lock()?;
     host.installed(rawname)?;
     if !host.state.sources()?.iter().any(|s| s.name == source) {
-        return Err(Error::Refused(vec![format!(
-            "there is no source `{source}` (a module's own channels need no attaching: they \
-             update it while it is installed from a file)"
-        )]));
+        return Err(Error::Refused(vec![no_source(host, source)?]));
     }
     let before = host.state.module_source(rawname)?;
     let mut tx = Transaction::new(host, &lock, "source");
@@ -468,6 +489,15 @@ mod tests {
         add(K1);
         lock_out();
         // The same key again keeps what it vouched for: a rollback stays refused.
+        add(K1);
+        let kept = host.state.seen("main").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(kept.as_ref(), Some(&far));
+        // So it does mid-rotation, with a next key its release announced pinned beside it.
+        let announced = host.state.begin().and_then(|mut txn| {
+            txn.follow_keys("main", K1, Some(K2))?;
+            txn.commit()
+        });
+        announced.unwrap_or_else(|e| panic!("{e}"));
         add(K1);
         let kept = host.state.seen("main").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(kept.as_ref(), Some(&far));
