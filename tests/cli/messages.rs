@@ -189,6 +189,36 @@ fn the_default_root_not_made_yet_reads_as_empty_and_a_file_is_no_root() {
 }
 
 #[test]
+fn a_bare_name_that_is_also_a_directory_says_how_to_read_the_directory() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    assert!(std::fs::create_dir(dir.path().join("voicemail")).is_ok());
+    let mut command = root.command(&["checkdepends", "voicemail"]);
+    let run = Root::output(command.current_dir(dir.path()));
+    assert!(
+        !run.success
+            && run.stderr.contains("module `voicemail` is not installed")
+            && run.stderr.contains("write it as a path: `./NAME`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn upgrading_online_a_module_not_installed_says_to_install_it() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let run = root.fails(&["upgrade", "--online", "phonebook"]);
+    assert!(
+        run.stderr
+            .contains("`phonebook` is not installed; install it instead of upgrading"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn installing_online_without_any_source_says_that_none_is_configured() {
     let root = root();
     let run = root.fails(&["install", "--online", "phonebook"]);

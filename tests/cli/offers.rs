@@ -151,6 +151,36 @@ fn a_module_installed_from_a_file_takes_a_sources_updates_once_attached() {
 }
 
 #[test]
+fn a_modules_own_channel_is_named_as_one_when_attached_to_or_removed() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let core = modhost_test_support::repackage(
+        &package("core"),
+        |xml| {
+            xml.replace(
+                "</version>",
+                "</version><updateurl>https://updates.example.org/core.json</updateurl>",
+            )
+        },
+        &dir.path().join("core-16.0.40.tgz"),
+    );
+    root.ok(&["install", arg(&core)]);
+    for args in [
+        &["source", "attach", "core", "core/updateurl"][..],
+        &["source", "remove", "core/updateurl"],
+    ] {
+        let run = root.fails(args);
+        assert!(
+            run.stderr.contains(
+                "`core/updateurl` is module `core`'s own channel, which its module.xml declares"
+            ),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
 fn a_download_that_fails_is_said_with_its_module_and_source() {
     let root = root();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

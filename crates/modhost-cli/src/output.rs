@@ -196,6 +196,11 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
             "`modhost manifest FILE` describes one package"
         }
         modhost::Error::SourceInUse { .. } => "use --force to remove it anyway",
+        // A bare name is a module's; a package or module directory of that name is read
+        // when written as a path.
+        modhost::Error::NotInstalled(name) if std::path::Path::new(name).exists() => {
+            "to read the file or directory of that name, write it as a path: `./NAME`"
+        }
         error if error.failed_call() == Some("disable()") => {
             "`disable --force` disables it without running its code, keeping its data"
         }

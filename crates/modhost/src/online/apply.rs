@@ -202,6 +202,15 @@ pub(crate) fn upgrade_online(
     // Offers for a module from a source it is not updated from: named in a refusal.
     let mut elsewhere: BTreeMap<String, (String, String)> = BTreeMap::new();
     let named = !names.is_empty();
+    // Said before any channel is asked, as an upgrade from a file says it.
+    let missing: Vec<String> = names
+        .iter()
+        .filter(|name| host.state.module(name).is_ok_and(|r| r.is_none()))
+        .map(|name| format!("`{name}` is not installed; install it instead of upgrading"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Refused(missing));
+    }
     let targets: Vec<String> = if named {
         names.to_vec()
     } else {
