@@ -2,16 +2,16 @@
 //! (`<updateurl>`, `<updateservers>`); checking them, downloading verified packages, and
 //! installing or upgrading from them without ever moving down or crossing sources.
 //!
-//! `sources.rs` says which channels there are, `offers.rs` what they offer, and
-//! `apply.rs` downloads, verifies and applies what was chosen.
+//! `sources.rs` says which channels there are, `offers.rs` what they offer,
+//! `download.rs` fetches verified packages, and `apply.rs` applies what was chosen.
 
 mod apply;
+mod download;
 mod offers;
 mod sources;
 
-pub(crate) use apply::{
-    clear_stale_downloads, download, download_url, install_online, upgrade_online,
-};
+pub(crate) use apply::{install_online, upgrade_online};
+pub(crate) use download::{clear_stale_downloads, download, download_url};
 pub(crate) use offers::{check_online, check_upgrades};
 pub(crate) use sources::{add_source, attach_source, remove_source, set_source_key, sources};
 
