@@ -288,8 +288,9 @@ fn a_change_that_fails_on_a_root_it_made_leaves_no_root_behind() {
 #[test]
 fn reading_commands_never_create_a_root_and_scan_and_manifest_need_none() {
     let root = root();
-    let reads: [&[&str]; 9] = [
+    let reads: [&[&str]; 10] = [
         &["list"],
+        &["reload"],
         &["info", "core"],
         &["kv", "core"],
         &["rows", "core", "core_devices"],

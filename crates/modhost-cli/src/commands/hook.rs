@@ -107,7 +107,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
 
 /// `reload`: regenerates the configuration from every running module's `get_config`.
 pub fn reload(ctx: &Context) -> Result<()> {
-    let reload = ctx.open()?.reload()?;
+    // Nothing to rebuild where nothing was ever installed: no root is made for it.
+    let reload = ctx.open_existing()?.reload()?;
     ctx.out.result(&reload, || {
         let mut text: String = reload
             .handlers
