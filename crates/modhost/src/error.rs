@@ -162,6 +162,15 @@ pub enum Error {
     /// The plan cannot succeed; every reason is listed.
     #[error("nothing was changed:{}", .0.iter().map(|r| format!("\n  - {r}")).collect::<String>())]
     Refused(Vec<String>),
+    /// A change of packages downloaded from the update channels failed as they were
+    /// applied: which ones, from where, then why. Nothing was changed.
+    #[error("nothing was changed applying {applying}: {source}")]
+    Online {
+        /// The packages, each with its version and source.
+        applying: String,
+        /// Why it failed.
+        source: Box<Error>,
+    },
     /// Some update channels could not be checked; what the others offered was applied.
     #[error("{}", unchecked(.done, .failures))]
     Unchecked {
@@ -237,6 +246,7 @@ impl Error {
     /// `disable()`, say, written as `disable()`): what an administrator may choose to skip.
     pub fn failed_call(&self) -> Option<&str> {
         match self {
+            Error::Online { source, .. } => source.failed_call(),
             Error::Runtime(
                 modhost_runtime::Error::Trapped { call, .. }
                 | modhost_runtime::Error::Failed { call, .. }
@@ -249,6 +259,9 @@ impl Error {
     /// Whether the root, or its state database, stayed locked by someone else: the same
     /// change may succeed if tried again.
     pub fn is_locked(&self) -> bool {
+        if let Error::Online { source, .. } = self {
+            return source.is_locked();
+        }
         matches!(
             self,
             Error::Locked(_) | Error::State(modhost_state::Error::Contended { .. })
@@ -259,6 +272,9 @@ impl Error {
     /// module says it cannot be removed or others depend on it, or a component is one this
     /// host does not run (another WIT version, an import nobody provides).
     pub fn is_refusal(&self) -> bool {
+        if let Error::Online { source, .. } = self {
+            return source.is_refusal();
+        }
         matches!(
             self,
             Error::Refused(_)

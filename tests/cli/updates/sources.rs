@@ -107,6 +107,29 @@ fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
 }
 
 #[test]
+fn a_downloaded_upgrade_that_fails_as_it_is_applied_names_its_version_and_source() {
+    let root = root();
+    let repo = Repo::phonebook(&root, "1.0.0");
+    signed_source(&repo, &root);
+    repo.ok(&root, &["install", "--online", "core", "phonebook"]);
+    // A release whose upgrade() fails: downloaded and verified, refused as it is applied.
+    repo.publish(
+        &root,
+        &[package("core"), package_at("phonebook", "3.0.0")],
+        None,
+    );
+    let run = repo.fails(&root, &["upgrade", "--online", "phonebook"]);
+    assert!(
+        run.stderr
+            .contains("nothing was changed applying `phonebook` 3.0.0 (source `main`): ")
+            && run.stderr.contains("upgrade failed on purpose"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(version(&root, "phonebook"), "1.0.0");
+}
+
+#[test]
 fn a_silent_server_is_given_up_on_and_the_others_are_checked() {
     let root = root();
     let repo = Repo::serve(&root, &[package("core")], None);

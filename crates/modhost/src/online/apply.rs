@@ -300,6 +300,8 @@ pub(crate) fn apply_online(
         .map(|r| r.rawname)
         .collect();
     let mut packages = Vec::new();
+    // What is applied, as an error names it: `core` 16.0.40 (source `main`).
+    let mut applied = Vec::new();
     let mut origin = BTreeMap::new();
     let mut fetched = BTreeSet::new();
     let mut failures = Vec::new();
@@ -354,6 +356,10 @@ pub(crate) fn apply_online(
                 }
             }
         }
+        applied.push(format!(
+            "`{}` {} (source `{}`)",
+            release.rawname, release.version, source.name
+        ));
         packages.push(package);
     }
     if packages.is_empty() {
@@ -373,7 +379,11 @@ pub(crate) fn apply_online(
             reasons.extend(failures);
             Err(Error::Refused(reasons))
         }
-        Err(error) => Err(error),
+        // The error names a module: which version, from which source, is said first.
+        Err(error) => Err(Error::Online {
+            applying: applied.join(", "),
+            source: Box::new(error),
+        }),
     }
 }
 
