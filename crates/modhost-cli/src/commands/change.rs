@@ -55,7 +55,8 @@ impl LocalArgs {
 pub struct ModuleArgs {
     /// The module's rawname.
     rawname: String,
-    /// Skip dependency checks (never safety checks).
+    /// Skip dependency checks and, for uninstall and delete, a module.xml's
+    /// `<canuninstall>no` (never safety checks).
     #[arg(long)]
     force: bool,
 }
@@ -65,8 +66,9 @@ pub struct ModuleArgs {
 pub struct DisableArgs {
     /// The module's rawname.
     rawname: String,
-    /// Disable it even while running modules depend on it, and without running its
-    /// disable() (for a module whose disable() hangs or keeps failing); its data is kept.
+    /// Disable it even while running modules depend on it or its module.xml says
+    /// `<candisable>no`, and without running its disable() (for a module whose disable()
+    /// hangs or keeps failing); its data is kept.
     #[arg(long)]
     force: bool,
 }
