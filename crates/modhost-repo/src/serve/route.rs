@@ -44,10 +44,15 @@ pub(super) fn files(root: PathBuf) -> Files {
 }
 
 /// Answers `request` from `files`.
-pub(super) async fn respond(mut files: Files, request: Request<Incoming>) -> Response<Body> {
+pub(super) async fn respond(mut files: Files, mut request: Request<Incoming>) -> Response<Body> {
     // Always ready: neither the repository nor the compression has anything to wait for.
     let ready = std::future::poll_fn(|cx| files.poll_ready(cx)).await;
+    // A HEAD is answered as the GET it stands for, its body then dropped: the same
+    // header fields, gzip's included, which compression would not give an empty body.
     let head = request.method() == Method::HEAD;
+    if head {
+        *request.method_mut() = Method::GET;
+    }
     let response = match ready {
         Ok(()) => files.call(request).await,
         Err(never) => match never {},

@@ -464,6 +464,15 @@ fn documents_are_gzipped_for_clients_that_accept_it_and_packages_never() -> Test
     flate2::read::GzDecoder::new(gzipped.as_slice()).read_to_end(&mut plain)?;
     assert_eq!(plain, index);
 
+    // A HEAD says what the GET would: gzip, its Vary and its weak ETag.
+    let head = agent
+        .head(format!("https://{addr}/index.json"))
+        .header("Accept-Encoding", "gzip")
+        .call()?;
+    for name in ["content-encoding", "vary", "etag"] {
+        assert_eq!(header(&head, name), header(&document, name), "{name}");
+    }
+
     let mut identity = agent.get(format!("https://{addr}/index.json")).call()?;
     assert_eq!(header(&identity, "content-encoding"), None);
     assert_eq!(identity.body_mut().read_to_vec()?, index);
