@@ -2,7 +2,9 @@
 //! feed verbatim (a Joomla platform), a beta, and a release with no checksum, which is
 //! shown as unverifiable from the start and never downloaded.
 
-use modhost_test_support::{arg, package};
+use std::path::Path;
+
+use modhost_test_support::{Root, arg, package};
 
 use crate::root;
 use crate::updates::report;
@@ -18,6 +20,19 @@ fn update(element: &str, version: &str, tag: &str, checksum: &str) -> String {
          <downloads><downloadurl type=\"full\" format=\"tgz\">https://127.0.0.1:1/{element}.tgz</downloadurl></downloads>\
          {checksum}</update>"
     )
+}
+
+/// A `<sha256>` no package matches: enough for a channel to offer a release as sound.
+fn any_sha256() -> String {
+    format!("<sha256>{}</sha256>", "0".repeat(64))
+}
+
+/// Writes a Joomla feed of `updates` into `dir` and adds it to `root` as source `feed`.
+fn add_feed(root: &Root, dir: &Path, updates: &[String]) {
+    let feed = dir.join("feed.xml");
+    let written = std::fs::write(&feed, format!("<updates>{}</updates>", updates.concat()));
+    assert!(written.is_ok(), "{written:?}");
+    root.ok(&["source", "add", "feed", arg(&feed), "--kind", "joomla"]);
 }
 
 #[test]
@@ -184,14 +199,11 @@ fn a_modules_own_channel_is_named_as_one_when_attached_to_or_removed() {
 fn a_download_that_fails_is_said_with_its_module_and_source() {
     let root = root();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let feed = dir.path().join("feed.xml");
-    let sha = format!("<sha256>{}</sha256>", "0".repeat(64));
-    let xml = format!(
-        "<updates>{}</updates>",
-        update("core", "16.0.50", "stable", &sha)
+    add_feed(
+        &root,
+        dir.path(),
+        &[update("core", "16.0.50", "stable", &any_sha256())],
     );
-    assert!(std::fs::write(&feed, xml).is_ok());
-    root.ok(&["source", "add", "feed", arg(&feed), "--kind", "joomla"]);
     for json in [false, true] {
         let mut args = vec!["install", "--online", "core"];
         if json {
@@ -214,22 +226,22 @@ fn a_download_that_fails_is_said_with_its_module_and_source() {
 fn an_unverifiable_release_from_another_source_is_said_and_not_offered_for_attaching() {
     let root = root();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let feed = dir.path().join("feed.xml");
-    let sha = format!("<sha256>{}</sha256>", "0".repeat(64));
-    let xml = format!(
-        "<updates>{}{}{}</updates>",
-        update("phonebook", "2.0.0", "stable", ""),
-        update("core", "16.0.50", "stable", &sha),
-        update("voicemail", "16.0.1", "stable", &sha),
-    );
-    assert!(std::fs::write(&feed, xml).is_ok());
     root.ok(&[
         "install",
         arg(&package("core")),
         arg(&package("voicemail")),
         arg(&modhost_test_support::package_at("phonebook", "1.0.0")),
     ]);
-    root.ok(&["source", "add", "feed", arg(&feed), "--kind", "joomla"]);
+    let sha = any_sha256();
+    add_feed(
+        &root,
+        dir.path(),
+        &[
+            update("phonebook", "2.0.0", "stable", ""),
+            update("core", "16.0.50", "stable", &sha),
+            update("voicemail", "16.0.1", "stable", &sha),
+        ],
+    );
 
     let reports = root.ok(&["showupgrades", "--json"]).json();
     let offers = report(&reports, "feed")["offers"]

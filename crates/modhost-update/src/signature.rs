@@ -79,6 +79,15 @@ impl PublicKey {
     }
 }
 
+/// The `key:value` fields of a trusted comment, separated by tabs, each trimmed; text
+/// without a `:` is no field.
+fn fields(comment: &str) -> impl Iterator<Item = (&str, &str)> {
+    comment
+        .split('\t')
+        .filter_map(|field| field.split_once(':'))
+        .map(|(key, value)| (key.trim(), value.trim()))
+}
+
 /// A key id as minisign shows it: its eight bytes as a little-endian number, in hex.
 fn key_id(id: &[u8; 8]) -> String {
     format!("{:016X}", u64::from_le_bytes(*id))
@@ -105,16 +114,13 @@ impl Claims {
     /// Reads the fields of `comment`; unknown fields and malformed numbers claim nothing.
     pub fn parse(comment: &str) -> Claims {
         let mut claims = Claims::default();
-        for field in comment.split('\t') {
-            let Some((key, value)) = field.split_once(':') else {
-                continue;
-            };
-            let number = || value.trim().parse::<u64>().ok();
-            match key.trim() {
+        for (key, value) in fields(comment) {
+            let number = || value.parse::<u64>().ok();
+            match key {
                 "timestamp" => claims.timestamp = number(),
                 "serial" => claims.serial = number(),
                 "expires" => claims.expires = number(),
-                "file" if !value.trim().is_empty() => claims.file = Some(value.trim().to_owned()),
+                "file" if !value.is_empty() => claims.file = Some(value.to_owned()),
                 _ => {}
             }
         }
@@ -124,11 +130,8 @@ impl Claims {
     /// The first field of `comment` that [`Claims::parse`] knows but cannot read — a
     /// `timestamp:`, `serial:` or `expires:` that is not a number — with its value.
     pub fn unreadable(comment: &str) -> Option<(&str, &str)> {
-        comment.split('\t').find_map(|field| {
-            let (key, value) = field.split_once(':')?;
-            let (key, value) = (key.trim(), value.trim());
-            let numeric = matches!(key, "timestamp" | "serial" | "expires");
-            (numeric && value.parse::<u64>().is_err()).then_some((key, value))
+        fields(comment).find(|(key, value)| {
+            matches!(*key, "timestamp" | "serial" | "expires") && value.parse::<u64>().is_err()
         })
     }
 
