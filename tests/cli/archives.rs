@@ -121,6 +121,15 @@ fn every_class_is_refused(writer: Writer, skip: &[&str]) {
             "is not a relative path inside the package",
         ),
         (
+            // The name and the hint read as written: no backslash shown doubled.
+            "backslash",
+            vec![
+                ("evil/module.xml", FILE, xml),
+                ("evil/..\\..\\evil.txt", FILE, b"x"),
+            ],
+            "entry `evil/..\\..\\evil.txt` separates its path with `\\`, as Windows tools write it",
+        ),
+        (
             "long-name",
             vec![("evil/module.xml", FILE, xml), (long.as_str(), FILE, b"x")],
             "entry path longer than 255 bytes",

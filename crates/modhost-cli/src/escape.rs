@@ -13,8 +13,10 @@ use std::path::Path;
 /// `text` on one line: every control character — C0 (newline and tab included), DEL
 /// and C1 — shown as `\x1b` (below U+0080) or `\u{9b}`, every bidirectional formatting
 /// character and the Unicode line and paragraph separators as `\u{202e}`, and a
-/// backslash doubled, so that an escape shown can only stand for a character escaped.
-/// Text with none of these is returned as it is.
+/// backslash that would otherwise read as the start of such an escape (`\x1b` typed out)
+/// doubled, so that an escape shown can only stand for a character escaped. Other
+/// backslashes (a Windows path, a message quoting `\`) are shown as they are. Text with
+/// none of these is returned as it is.
 pub fn escape(text: &str) -> Cow<'_, str> {
     escape_with(text, false)
 }
@@ -31,17 +33,22 @@ pub fn escape_path(path: &Path) -> String {
 }
 
 fn escape_with(text: &str, keep_lines: bool) -> Cow<'_, str> {
-    let needs = |c: char| c == '\\' || (is_unsafe(c) && !(keep_lines && matches!(c, '\n' | '\t')));
-    let Some(start) = text.find(needs) else {
+    let needs = |c: char| is_unsafe(c) && !(keep_lines && matches!(c, '\n' | '\t'));
+    let doubled = |i: usize| backslash_reads_as_escape(&text[i..], needs);
+    let Some(start) = text
+        .char_indices()
+        .find(|&(i, c)| needs(c) || doubled(i))
+        .map(|(i, _)| i)
+    else {
         return Cow::Borrowed(text);
     };
     let mut out = String::with_capacity(text.len() + 8);
     out.push_str(&text[..start]);
-    for c in text[start..].chars() {
-        if !needs(c) {
-            out.push(c);
-        } else if c == '\\' {
+    for (i, c) in text[start..].char_indices() {
+        if doubled(start + i) {
             out.push_str("\\\\");
+        } else if !needs(c) {
+            out.push(c);
         } else if u32::from(c) < 0x80 {
             let _ = write!(out, "\\x{:02x}", u32::from(c));
         } else {
@@ -49,6 +56,20 @@ fn escape_with(text: &str, keep_lines: bool) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Whether `rest` starts with a backslash that, shown as it is, would read as the start
+/// of an escape: one followed by `x` and two hex digits, by `u{`, by another backslash,
+/// or by a character that is itself escaped. Only such a backslash is doubled.
+fn backslash_reads_as_escape(rest: &str, needs: impl Fn(char) -> bool) -> bool {
+    let Some(after) = rest.strip_prefix('\\') else {
+        return false;
+    };
+    let hex = |s: &str| s.len() >= 2 && s.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit);
+    after.starts_with(['\\'])
+        || after.strip_prefix('x').is_some_and(hex)
+        || after.starts_with("u{")
+        || after.chars().next().is_some_and(needs)
 }
 
 /// Whether a terminal could act on `c`, or `c` could make text read otherwise than it
@@ -113,11 +134,66 @@ mod tests {
     }
 
     #[test]
-    fn a_backslash_is_doubled_so_an_escape_is_unambiguous() {
+    fn a_backslash_is_doubled_only_where_it_would_read_as_an_escape() {
         // The text `\x1b` and the character ESC are shown differently.
         assert_eq!(escape("\\x1b"), "\\\\x1b");
+        assert_eq!(escape("\\u{9b}"), "\\\\u{9b}");
         assert_eq!(escape("\u{1b}"), "\\x1b");
-        assert_eq!(escape_lines("C:\\dir\n"), "C:\\\\dir\n");
+        // A doubled backslash typed out stays distinguishable from one doubled here.
+        assert_eq!(escape("\\\\x1b"), "\\\\\\\\x1b");
+        // A backslash before an escaped character is doubled too.
+        assert_eq!(escape("\\\u{1b}"), "\\\\\\x1b");
+        // Windows paths and a quoted separator read as they were written.
+        assert_eq!(escape_lines("C:\\dir\n"), "C:\\dir\n");
+        assert_eq!(escape("..\\..\\evil.txt, `\\`"), "..\\..\\evil.txt, `\\`");
+        assert_eq!(escape("C:\\xyz"), "C:\\xyz");
+    }
+
+    /// Reads text shown by [`escape`] back: `\\` is a backslash, `\xHH` and `\u{H…}` a
+    /// character, and any other backslash itself.
+    fn unescape(shown: &str) -> String {
+        let mut out = String::new();
+        let mut rest = shown;
+        while let Some(c) = rest.chars().next() {
+            let after = &rest[c.len_utf8()..];
+            let (decoded, taken) = match (c, after) {
+                ('\\', a) if a.starts_with('\\') => ('\\', 2),
+                ('\\', a) if a.starts_with('x') && a.len() >= 3 => {
+                    match u32::from_str_radix(&a[1..3], 16) {
+                        Ok(n) => (char::from_u32(n).unwrap_or('?'), 4),
+                        Err(_) => ('\\', 1),
+                    }
+                }
+                ('\\', a) if a.starts_with("u{") => {
+                    let end = a.find('}').unwrap_or(a.len());
+                    let n = u32::from_str_radix(&a[2..end], 16).unwrap_or(0);
+                    (char::from_u32(n).unwrap_or('?'), end + 2)
+                }
+                (c, _) => (c, c.len_utf8()),
+            };
+            out.push(decoded);
+            rest = &rest[taken..];
+        }
+        out
+    }
+
+    #[test]
+    fn every_short_text_reads_back_as_it_was() {
+        let alphabet = [
+            '\\', 'x', '1', 'b', 'u', '{', '}', '\u{1b}', '\n', '\u{202e}', 'a',
+        ];
+        let mut texts = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = texts
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+            texts.extend(longer);
+            texts.dedup();
+        }
+        for text in &texts {
+            assert_eq!(&unescape(&escape(text)), text, "{:?}", escape(text));
+        }
     }
 
     #[test]
