@@ -228,9 +228,7 @@ impl<'a> Stage<'a> {
         }
         let relative: PathBuf = parts.iter().collect();
         if let Kind::Other(what) = &kind {
-            return Err(self.refuse(format!(
-                "entry `{shown}` is {what}; only regular files and directories are allowed"
-            )));
+            return Err(self.refuse(not_regular(&shown, what)));
         }
         // A newline or an escape byte in a file name reaches every `ls` and log that
         // shows it: no module needs one.
@@ -391,6 +389,12 @@ impl<'a> Stage<'a> {
 /// Whether `parts` name what a desktop adds to an archive beside a module: macOS Finder's
 /// `__MACOSX/` tree, its `._NAME` AppleDouble files and `.DS_Store`. They are left out,
 /// so that a zip made by right-clicking a folder installs.
+/// The refusal of an entry that is neither a regular file nor a directory (`what`
+/// says what it is), worded once for unpacking and for reading a package's module.xml.
+pub(crate) fn not_regular(shown: &str, what: &str) -> String {
+    format!("entry `{shown}` is {what}; only regular files and directories are allowed")
+}
+
 pub(crate) fn is_desktop_metadata(parts: &[String]) -> bool {
     parts.first().is_some_and(|first| first == "__MACOSX")
         || parts

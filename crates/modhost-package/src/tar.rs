@@ -16,7 +16,7 @@ use crate::gzip::{Counting, Members};
 use crate::headers::{check_entry_headers, check_pax_global};
 use crate::manifest::{Manifests, Place, manifest_place, read_xml};
 use crate::sniff::TarStart;
-use crate::staging::{Kind, Stage, name_refusal, relative_parts};
+use crate::staging::{Kind, Stage, is_desktop_metadata, name_refusal, not_regular, relative_parts};
 
 /// A gzip tar's decompressed stream, bounded by the budget.
 type Stream = Bounded<TarStart<Members>, Budget>;
@@ -208,11 +208,17 @@ pub(crate) fn tar_manifest(
         } else {
             check_entry_headers(package, &shown_name, &mut entry)?;
         }
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
+        let kind = tar_kind(&entry);
         let path = entry.path().map_err(io_err)?.into_owned();
         let parts = relative_parts(&path).unwrap_or_default();
+        // Refused as unpacking refuses it, so that `manifest` and `install` agree.
+        match &kind {
+            Kind::Other(what) if !is_desktop_metadata(&parts) => {
+                return Err(refused(package, not_regular(&shown_name, what)));
+            }
+            Kind::File => {}
+            _ => continue,
+        }
         let found = match manifest_place(&parts) {
             Some(Place::Root) => &mut root,
             Some(Place::Top) => {

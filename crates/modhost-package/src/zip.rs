@@ -12,9 +12,9 @@ use zip::{ZipArchive, ZipReadOptions};
 
 use crate::budget::{Bounded, Budget, Limits};
 use crate::error::{Error, classify, refused, too_many_entries};
-use crate::escape::shown;
+use crate::escape::{shown, shown_str};
 use crate::manifest::{Manifests, Place, manifest_place, read_xml};
-use crate::staging::{Kind, Stage, name_refusal, relative_parts};
+use crate::staging::{Kind, Stage, is_desktop_metadata, name_refusal, not_regular, relative_parts};
 
 /// A zip's central directory, refused up front when it lists too many entries or the
 /// same name twice (the zip crate keeps one entry of a name, so the other is never seen).
@@ -204,28 +204,38 @@ pub(crate) fn zip_manifest(
         if let Some(refusal) = name_refusal(entry.name_raw()) {
             return Err(refused(package, refusal));
         }
-        if !matches!(zip_kind(&entry), Kind::File) {
-            continue;
-        }
         let parts = zip_path(&entry)
             .and_then(|path| relative_parts(&path))
             .unwrap_or_default();
+        // Refused as unpacking refuses it, so that `manifest` and `install` agree.
+        match zip_kind(&entry) {
+            Kind::Other(what) if !is_desktop_metadata(&parts) => {
+                return Err(refused(
+                    package,
+                    not_regular(&shown(entry.name_raw()), &what),
+                ));
+            }
+            Kind::File => {}
+            _ => continue,
+        }
         match manifest_place(&parts) {
-            Some(Place::Root) => root = root.or(Some(index)),
+            Some(Place::Root) => root = root.or(Some((index, parts))),
             Some(Place::Top) => {
-                top = top.or(Some(index));
                 tops.insert(parts[0].clone());
+                top = top.or(Some((index, parts)));
             }
             None => {}
         }
     }
-    let Some(index) = root.or(top) else {
+    let Some((index, parts)) = root.or(top) else {
         return Ok((None, tops));
     };
     let entry = archive
         .by_index_data(index)
         .map_err(zip_err(package, "cannot read the archive"))?;
-    let shown = shown(entry.name_raw());
+    // The name as unpacking reads it (`./core/module.xml` is `core/module.xml`), as the
+    // tar side names it: the caller takes the module's directory from it.
+    let shown = shown_str(&parts.join("/"));
     if entry.encrypted() {
         return Err(refused(package, format!("entry `{shown}` is encrypted")));
     }

@@ -239,3 +239,74 @@ fn names_in_two_unicode_forms_are_refused_by_both_formats() {
         "{error}"
     );
 }
+
+#[test]
+fn names_starting_with_dot_slash_read_alike_in_both_formats() {
+    // bsdtar writes `./demo/module.xml` when given `.` or `./demo`.
+    let scratch = scratch();
+    for zip in [true, false] {
+        let package = scratch.path().join(format!("dot-{zip}.pkg"));
+        write_package(
+            &package,
+            zip,
+            &[
+                ("./demo/module.xml", XML.as_bytes()),
+                ("./demo/module.wasm", b"\0asm"),
+            ],
+        );
+        let (unpacked, _) = unpack_fresh(&package, &Limits::default());
+        let unpacked = unpacked.unwrap_or_else(|e| panic!("zip {zip}: {e}"));
+        assert_eq!(unpacked.manifest.rawname, "demo");
+        let read = read_manifest(&package, &Limits::default());
+        assert!(
+            read.as_ref().is_ok_and(|m| m.rawname == "demo"),
+            "zip {zip}: {read:?}"
+        );
+    }
+}
+
+#[test]
+fn a_module_xml_that_is_a_link_is_refused_alike_when_read_and_unpacked() {
+    let scratch = scratch();
+    // GNU tar stores a second name of a hard-linked file as a link entry.
+    let tgz = scratch.path().join("linked-tar.tgz");
+    let built = fs_err::File::create(&tgz).map(|file| {
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::fast(),
+        ));
+        let mut xml = tar::Header::new_gnu();
+        xml.set_size(XML.len() as u64);
+        xml.set_mode(0o644);
+        let mut link = tar::Header::new_gnu();
+        link.set_entry_type(tar::EntryType::Link);
+        link.set_size(0);
+        let appended = builder
+            .append_data(&mut xml, "demo/orig.xml", XML.as_bytes())
+            .and_then(|()| builder.append_link(&mut link, "demo/module.xml", "demo/orig.xml"))
+            .and_then(|()| builder.into_inner()?.finish().map(drop));
+        assert!(appended.is_ok(), "{appended:?}");
+    });
+    assert!(built.is_ok());
+    let zip = scratch.path().join("linked-zip.zip");
+    super::fixtures::write_zip(
+        &zip,
+        &[
+            super::fixtures::Z::File("demo/orig.xml", XML.as_bytes()),
+            super::fixtures::Z::Symlink("demo/module.xml"),
+        ],
+    );
+    for (package, what) in [(&tgz, "a hard link"), (&zip, "a symlink")] {
+        let (unpacked, _) = unpack_fresh(package, &Limits::default());
+        let unpacked = unpacked.err().unwrap_or_default();
+        let read = read_manifest(package, &Limits::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            read.contains(&format!("entry `demo/module.xml` is {what}")),
+            "{read}"
+        );
+        assert_eq!(read, unpacked);
+    }
+}
