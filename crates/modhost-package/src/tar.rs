@@ -205,9 +205,9 @@ pub(crate) fn tar_manifest(
         // Read as unpacking reads them, so that what it refuses is refused here too.
         if entry.header().entry_type().is_pax_global_extensions() {
             check_pax_global(package, &shown_name, &mut entry)?;
-        } else {
-            check_entry_headers(package, &shown_name, &mut entry)?;
+            continue;
         }
+        check_entry_headers(package, &shown_name, &mut entry)?;
         let kind = tar_kind(&entry);
         let path = entry.path().map_err(io_err)?.into_owned();
         let parts = relative_parts(&path).unwrap_or_default();
