@@ -59,13 +59,15 @@ fn escape_with(text: &str, keep_lines: bool) -> Cow<'_, str> {
 }
 
 /// Whether `rest` starts with a backslash that, shown as it is, would read as the start
-/// of an escape: one followed by `x` and two hex digits, by `u{`, by another backslash,
-/// or by a character that is itself escaped. Only such a backslash is doubled.
+/// of an escape: one followed by `x` and two hex digits below `80` (the only ones
+/// written here: a package's `\xe9` for a byte that is not UTF-8 stays as it is), by
+/// `u{`, by another backslash, or by a character that is itself escaped. Only such a
+/// backslash is doubled.
 fn backslash_reads_as_escape(rest: &str, needs: impl Fn(char) -> bool) -> bool {
     let Some(after) = rest.strip_prefix('\\') else {
         return false;
     };
-    let hex = |s: &str| s.len() >= 2 && s.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit);
+    let hex = |s: &str| matches!(s.as_bytes(), [b'0'..=b'7', low, ..] if low.is_ascii_hexdigit());
     after.starts_with(['\\'])
         || after.strip_prefix('x').is_some_and(hex)
         || after.starts_with("u{")
@@ -147,6 +149,8 @@ mod tests {
         assert_eq!(escape_lines("C:\\dir\n"), "C:\\dir\n");
         assert_eq!(escape("..\\..\\evil.txt, `\\`"), "..\\..\\evil.txt, `\\`");
         assert_eq!(escape("C:\\xyz"), "C:\\xyz");
+        // A package's escape of a byte that is not UTF-8 is no escape of the CLI's.
+        assert_eq!(escape("caf\\xe9.txt"), "caf\\xe9.txt");
     }
 
     /// Reads text shown by [`escape`] back: `\\` is a backslash, `\xHH` and `\u{H…}` a
@@ -159,9 +163,9 @@ mod tests {
             let (decoded, taken) = match (c, after) {
                 ('\\', a) if a.starts_with('\\') => ('\\', 2),
                 ('\\', a) if a.starts_with('x') && a.len() >= 3 => {
-                    match u32::from_str_radix(&a[1..3], 16) {
-                        Ok(n) => (char::from_u32(n).unwrap_or('?'), 4),
-                        Err(_) => ('\\', 1),
+                    match u32::from_str_radix(a.get(1..3).unwrap_or("-"), 16) {
+                        Ok(n) if n < 0x80 => (char::from_u32(n).unwrap_or('?'), 4),
+                        _ => ('\\', 1),
                     }
                 }
                 ('\\', a) if a.starts_with("u{") => {
@@ -180,7 +184,7 @@ mod tests {
     #[test]
     fn every_short_text_reads_back_as_it_was() {
         let alphabet = [
-            '\\', 'x', '1', 'b', 'u', '{', '}', '\u{1b}', '\n', '\u{202e}', 'a',
+            '\\', 'x', '1', 'b', 'u', '{', '}', '\u{1b}', '\n', '\u{202e}', 'a', 'e', '9',
         ];
         let mut texts = vec![String::new()];
         for _ in 0..4 {
