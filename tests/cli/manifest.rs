@@ -1,5 +1,6 @@
 //! `manifest`, `compare-versions` and `checkdepends`.
 
+use modhost_test_support::hostile::{FILE, write_package, write_zip};
 use modhost_test_support::{arg, example_dir, package};
 
 use crate::root;
@@ -64,21 +65,35 @@ fn an_invalid_manifest_exits_non_zero_listing_every_error() {
             run.stderr
         );
     }
-    let problems = root.fails(&["manifest", "--json", arg(&bad)]).json()["problems"].clone();
-    let positions: Vec<(u64, u64)> = problems
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| {
-            let at = |k: &str| p["position"][k].as_u64().unwrap_or_default();
-            (at("line"), at("column"))
-        })
-        .collect();
-    assert_eq!(
-        positions,
-        [(2, 1), (4, 1), (5, 10)],
-        "each problem, with its position, for scripts: {problems}"
-    );
+    // The same problems, for scripts, from a module.xml alone or inside a package, and
+    // whether the package is described or installed.
+    let tgz = root.path().with_file_name("bad.tgz");
+    let zip = root.path().with_file_name("bad.zip");
+    let entries = [("Bad/module.xml", FILE, xml.as_bytes())];
+    write_package(&tgz, &entries);
+    write_zip(&zip, &entries);
+    for args in [
+        ["manifest", "--json", arg(&bad)],
+        ["manifest", "--json", arg(&tgz)],
+        ["manifest", "--json", arg(&zip)],
+        ["install", "--json", arg(&tgz)],
+    ] {
+        let problems = root.fails(&args).json()["problems"].clone();
+        let positions: Vec<(u64, u64)> = problems
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                let at = |k: &str| p["position"][k].as_u64().unwrap_or_default();
+                (at("line"), at("column"))
+            })
+            .collect();
+        assert_eq!(
+            positions,
+            [(2, 1), (4, 1), (5, 10)],
+            "{args:?}: each problem, with its position, for scripts: {problems}"
+        );
+    }
 }
 
 #[test]

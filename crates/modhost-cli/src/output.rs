@@ -156,6 +156,14 @@ fn details(error: &anyhow::Error) -> serde_json::Map<String, serde_json::Value> 
     else {
         return details;
     };
+    if let Some(manifest) = error.manifest() {
+        let problems = match manifest {
+            modhost::manifest::Error::Syntax { problem, .. } => json!([problem]),
+            modhost::manifest::Error::Invalid { problems, .. } => json!(problems),
+        };
+        details.insert("problems".to_owned(), problems);
+        return details;
+    }
     let (key, value) = match error {
         modhost::Error::Refused(reasons) => ("reasons", json!(reasons)),
         modhost::Error::InUse { dependents, .. } => ("dependents", json!(dependents)),
@@ -164,13 +172,6 @@ fn details(error: &anyhow::Error) -> serde_json::Map<String, serde_json::Value> 
             details.insert("changes".to_owned(), json!(done));
             ("failures", json!(failures))
         }
-        modhost::Error::InvalidManifest(manifest)
-        | modhost::Error::Manifest {
-            source: manifest, ..
-        } => match manifest {
-            modhost::manifest::Error::Syntax { problem, .. } => ("problems", json!([problem])),
-            modhost::manifest::Error::Invalid { problems, .. } => ("problems", json!(problems)),
-        },
         _ => return details,
     };
     details.insert(key.to_owned(), value);

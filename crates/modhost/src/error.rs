@@ -242,6 +242,22 @@ impl From<modhost_state::Error> for Error {
 }
 
 impl Error {
+    /// The module.xml problems behind this error, whichever layer met them: a module
+    /// directory's, an installed module's, or a package's.
+    pub fn manifest(&self) -> Option<&modhost_manifest::Error> {
+        match self {
+            Error::Online { source, .. } => source.manifest(),
+            Error::InvalidManifest(manifest)
+            | Error::Manifest {
+                source: manifest, ..
+            }
+            | Error::Package(modhost_package::Error::Manifest {
+                source: manifest, ..
+            }) => Some(manifest),
+            _ => None,
+        }
+    }
+
     /// The module call that failed, when the error is a module's call failing (its
     /// `disable()`, say, written as `disable()`): what an administrator may choose to skip.
     pub fn failed_call(&self) -> Option<&str> {
