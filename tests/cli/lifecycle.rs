@@ -205,6 +205,26 @@ fn installing_an_installed_module_again_is_a_no_op_that_says_so_unless_reinstall
     );
     assert_eq!(run.stdout, "nothing to do\n");
     assert_eq!(root.tree(""), before);
+    // Scripts read it in the JSON too, beside what did change.
+    let run = root.ok(&[
+        "install",
+        "--json",
+        arg(&package("core")),
+        arg(&package("voicemail")),
+    ]);
+    let changes = run.json();
+    let actions: Vec<(&str, &str)> = changes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| Some((c["rawname"].as_str()?, c["action"].as_str()?)))
+        .collect();
+    assert_eq!(
+        actions,
+        [("voicemail", "installed"), ("core", "unchanged")],
+        "{}",
+        run.stdout
+    );
     let run = root.ok(&["install", "--reinstall", arg(&package("core")), "--json"]);
     assert_eq!(run.json()[0]["action"], "reinstalled", "{}", run.stdout);
 }

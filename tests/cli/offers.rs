@@ -382,7 +382,11 @@ fn a_release_without_a_checksum_never_hides_a_sound_one_and_older_or_current_one
         run.stderr
     );
     let unchanged = root.ok(&["install", "--online", "core", "--json"]).json();
-    assert_eq!(unchanged, serde_json::json!([]), "{unchanged}");
+    assert_eq!(
+        unchanged,
+        serde_json::json!([{"rawname": "core", "action": "unchanged", "from": "16.0.40", "to": "16.0.40"}]),
+        "{unchanged}"
+    );
 
     // A module a channel offers only for another platform is named with why.
     let run = root.fails(&["install", "--online", "pkg_jbackend"]);

@@ -329,6 +329,9 @@ impl Reporter for Status {
                 ),
             ),
             Event::Recovered { summary } => ("Recovered", summary),
+            Event::AlreadyIn { rawname, status } => {
+                ("Unchanged", format!("`{rawname}` is already {status}"))
+            }
             Event::Unchanged {
                 rawname,
                 version,

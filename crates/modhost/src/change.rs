@@ -85,6 +85,9 @@ pub enum Action {
     Disabled,
     /// Returned to the version its last upgrade replaced.
     RolledBack,
+    /// Left as it was: that version was installed already, or the module was already
+    /// enabled (or disabled). Nothing of it ran.
+    Unchanged,
 }
 
 impl Action {
@@ -99,6 +102,7 @@ impl Action {
             Action::Enabled => "enabled",
             Action::Disabled => "disabled",
             Action::RolledBack => "rolled-back",
+            Action::Unchanged => "unchanged",
         }
     }
 }

@@ -106,6 +106,13 @@ pub enum Event {
         /// without raising `<version>`, which an upgrade would need.
         differs: Option<&'static str>,
     },
+    /// A module asked to be enabled (or disabled) already was, and is left as it is.
+    AlreadyIn {
+        /// The module.
+        rawname: String,
+        /// Its status, which is the one asked for.
+        status: modhost_state::Status,
+    },
     /// A module's lifecycle call is running.
     Running {
         /// What is being done: `Installing`, `Upgrading`, `Uninstalling`, `Enabling`,

@@ -196,6 +196,40 @@ fn enable_takes_several_modules_dependencies_first_all_or_none() {
         .collect();
     assert_eq!(order, ["core", "voicemail"], "dependencies first");
 
+    // What is enabled already is left as it is, said, and the rest enabled.
+    root.ok(&["disable", "voicemail"]);
+    let run = root.ok(&["enable", "--json", "core", "voicemail"]);
+    let actions: Vec<String> = run
+        .json()
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| format!("{} {}", c["rawname"], c["action"]))
+        .collect();
+    assert_eq!(
+        actions,
+        ["\"voicemail\" \"enabled\"", "\"core\" \"unchanged\""]
+    );
+    let before = root.fingerprint();
+    let run = root.ok(&["enable", "voicemail"]);
+    assert_eq!(run.stdout, "nothing to do\n");
+    assert!(
+        run.stderr.contains("`voicemail` is already enabled"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before, "no code ran, nothing changed");
+    root.ok(&["disable", "voicemail"]);
+    let before = root.fingerprint();
+    let run = root.ok(&["disable", "voicemail"]);
+    assert!(
+        run.stderr.contains("`voicemail` is already disabled"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before, "no code ran, nothing changed");
+    root.ok(&["enable", "voicemail"]);
+
     // A failing enable() among several leaves every one of them disabled.
     root.ok(&["uninstall", "phonebook"]);
     root.ok(&["install", arg(&package_at("phonebook", "3.0.0"))]);

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use modhost::{Change, Host, Options};
+use modhost::{Action, Change, Host, Options};
 
 use crate::Context;
 use crate::escape::escape_path;
@@ -149,18 +149,19 @@ pub fn enable(ctx: &Context, args: EnableArgs) -> Result<()> {
 /// on stderr so that `--json` stays the list of changes.
 fn print(ctx: &Context, host: &Host, changes: &[Change]) -> Result<()> {
     let configuration = host.configuration();
-    if !changes.is_empty() && configuration.is_file() {
+    // What was left as it is was said as it was met (on stderr), and is in `--json`.
+    let changed = || changes.iter().filter(|c| c.action != Action::Unchanged);
+    if changed().next().is_some() && configuration.is_file() {
         eprintln!(
             "note: {} still holds what the modules built before this change: `modhost reload` rebuilds it",
             escape_path(&configuration)
         );
     }
     ctx.out.result(&changes, || {
-        if changes.is_empty() {
+        if changed().next().is_none() {
             return "nothing to do\n".to_owned();
         }
-        changes
-            .iter()
+        changed()
             .map(|c| match (&c.from, &c.to) {
                 (Some(from), Some(to)) if from != to => {
                     format!("{} {} {from} -> {to}\n", c.action, c.rawname)

@@ -34,6 +34,7 @@ pub(crate) fn install_online(
     // Asked once: every name, and every dependency found later, is looked up in it.
     let mut offers = offers(host)?;
     let mut picked = Vec::new();
+    let mut left = Vec::new();
     for name in names {
         let (source, release) = find_release(host, &offers, name, true)?;
         // What is installed already is left as it is before anything is downloaded.
@@ -42,6 +43,11 @@ pub(crate) fn install_online(
             && Version::parse(&record.version)
                 .is_ok_and(|current| announces(source.kind, &release.version, &current))
         {
+            left.push(crate::ops::unchanged(
+                &record.rawname,
+                &record.version,
+                None,
+            ));
             host.report(Event::Unchanged {
                 rawname: record.rawname,
                 version: record.version,
@@ -53,10 +59,12 @@ pub(crate) fn install_online(
     }
     if picked.is_empty() {
         remember(host, &accepted(&mut offers))?;
-        return Ok(Vec::new());
+        return Ok(left);
     }
-    let (changes, _) = apply_online(host, picked, Mode::Install, options, Some(&offers), false)?;
+    let (mut changes, _) =
+        apply_online(host, picked, Mode::Install, options, Some(&offers), false)?;
     remember(host, &accepted(&mut offers))?;
+    changes.extend(left);
     Ok(changes)
 }
 

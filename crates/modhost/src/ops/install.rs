@@ -59,6 +59,7 @@ pub(crate) fn apply_locked(
         options.force,
         options.reinstall,
     )?;
+    let mut left = Vec::with_capacity(plan.unchanged.len());
     for index in &plan.unchanged {
         let unpacked = &staged[*index].unpacked;
         let recorded = installed
@@ -75,9 +76,14 @@ pub(crate) fn apply_locked(
             (false, true) => Some("module.xml"),
             (false, false) => None,
         };
+        let (rawname, version) = (
+            &unpacked.manifest.rawname,
+            unpacked.manifest.version.to_string(),
+        );
+        left.push(unchanged(rawname, &version, differs));
         host.report(Event::Unchanged {
-            rawname: unpacked.manifest.rawname.clone(),
-            version: unpacked.manifest.version.to_string(),
+            rawname: rawname.clone(),
+            version,
             differs,
         });
     }
@@ -112,7 +118,26 @@ pub(crate) fn apply_locked(
         changes.push(Change { warnings, ..change });
     }
     tx.commit()?;
+    changes.extend(left);
     Ok(changes)
+}
+
+/// The record of a module left as it is, its package being of the installed version;
+/// `differs` says what of the package is not what is installed.
+pub(crate) fn unchanged(rawname: &str, version: &str, differs: Option<&str>) -> Change {
+    let mut change = Change::plain(
+        rawname,
+        Action::Unchanged,
+        Some(version.to_owned()),
+        Some(version.to_owned()),
+    );
+    if let Some(what) = differs {
+        change.warnings.push(format!(
+            "the package's {what} differs from the installed one of the same version: \
+             raise <version> to upgrade to it, or reinstall it"
+        ));
+    }
+    change
 }
 
 /// Installs or upgrades one module of the plan inside `tx`: a new data directory (a copy,

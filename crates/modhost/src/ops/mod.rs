@@ -12,7 +12,7 @@ mod toggle;
 mod transaction;
 
 pub(crate) use grants::{check_imports_granted, grant, mounts, narrow_grants, requests, revoke};
-pub(crate) use install::{apply, apply_locked, install_local, upgrade_all};
+pub(crate) use install::{apply, apply_locked, install_local, unchanged, upgrade_all};
 pub use reload::Reload;
 pub(crate) use reload::reload;
 pub(crate) use remove::remove;

@@ -7,7 +7,7 @@ use modhost_state::{ModuleRecord, Status};
 
 use super::Transaction;
 use crate::host::Host;
-use crate::{Action, Change, DisableOptions, Error, Result, depends, layout, plan};
+use crate::{Action, Change, DisableOptions, Error, Event, Result, depends, layout, plan};
 
 /// Enables one disabled module: [`enable_all`] of one.
 pub(crate) fn enable(host: &Host, rawname: &str, force: bool) -> Result<Change> {
@@ -24,6 +24,7 @@ pub(crate) fn enable_all(host: &Host, rawnames: &[String], force: bool) -> Resul
     let lock = host.lock()?;
     let mut refusals = Vec::new();
     let mut wanted: Vec<ModuleRecord> = Vec::new();
+    let mut left = Vec::new();
     for rawname in rawnames {
         if wanted.iter().any(|r| &r.rawname == rawname) {
             continue;
@@ -35,11 +36,24 @@ pub(crate) fn enable_all(host: &Host, rawnames: &[String], force: bool) -> Resul
                 "`{rawname}` is broken ({}); reinstall or delete it",
                 record.reason.as_deref().unwrap_or("no reason recorded")
             )),
-            status => refusals.push(format!("`{rawname}` is already {status}")),
+            Status::Enabled if !left.iter().any(|c: &Change| c.rawname == *rawname) => {
+                left.push(already(record));
+            }
+            Status::Enabled => {}
+            status => refusals.push(format!("`{rawname}` is {status} and cannot be enabled")),
         }
     }
     if !refusals.is_empty() {
         return Err(Error::Refused(refusals));
+    }
+    for change in &left {
+        host.report(Event::AlreadyIn {
+            rawname: change.rawname.clone(),
+            status: Status::Enabled,
+        });
+    }
+    if wanted.is_empty() {
+        return Ok(left);
     }
     // Check each against the modules as they will be: the others enabled too.
     let after: Vec<ModuleRecord> = host
@@ -71,13 +85,25 @@ pub(crate) fn enable_all(host: &Host, rawnames: &[String], force: bool) -> Resul
     let order = plan::dependencies_first(&references)?;
     let ordered: Vec<ModuleRecord> = order.into_iter().map(|i| wanted[i].clone()).collect();
     let tx = Transaction::new(host, &lock, "enable");
-    toggle(
+    let mut changes = toggle(
         host,
         tx,
         &ordered,
         Some(Call::Enable),
         Status::Enabled,
         None,
+    )?;
+    changes.extend(left);
+    Ok(changes)
+}
+
+/// The record of a module already in the status asked for, left as it is.
+fn already(record: ModuleRecord) -> Change {
+    Change::plain(
+        &record.rawname,
+        Action::Unchanged,
+        Some(record.version.clone()),
+        Some(record.version),
     )
 }
 
@@ -87,6 +113,13 @@ pub(crate) fn enable_all(host: &Host, rawnames: &[String], force: bool) -> Resul
 pub(crate) fn disable(host: &Host, rawname: &str, options: DisableOptions) -> Result<Change> {
     let lock = host.lock()?;
     let record = host.installed(rawname)?;
+    if record.status == Status::Disabled {
+        host.report(Event::AlreadyIn {
+            rawname: rawname.to_owned(),
+            status: Status::Disabled,
+        });
+        return Ok(already(record));
+    }
     if !record.status.runs() {
         return Err(Error::Refused(vec![format!(
             "`{rawname}` is {}, not enabled",
