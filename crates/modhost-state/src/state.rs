@@ -16,7 +16,11 @@
 //! - A module's statement runs under `PRAGMA max_page_count` = cap + [`slack`](Room) +
 //!   backups, so that no statement (an `INSERT … SELECT zeroblob(…)`, an `INSERT …
 //!   RETURNING` through `db.query`) grows the file past it: SQLite stops it with
-//!   SQLITE_FULL, also reported as [`Error::Full`]. The slack, a quarter of the cap and
+//!   SQLITE_FULL, also reported as [`Error::Full`]. Free pages (a `DELETE` leaves them
+//!   until the next reclaim) let a statement grow what is used without growing the
+//!   file, which no ceiling can stop: with free pages about, a module's statement runs
+//!   in a savepoint and is undone, refused the same way, if it grew what is used past
+//!   its room. The slack, a quarter of the cap and
 //!   at most [`SLACK_MAX`], lets the one write that began below the cap finish (a
 //!   key-value entry, a row) rather than meet the ceiling: SQLite may answer that by
 //!   rolling back the whole transaction rather than the statement alone.

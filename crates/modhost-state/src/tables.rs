@@ -142,13 +142,16 @@ impl Txn {
     /// Runs `run`, a statement of `module`'s; for a module at its quota, inside a
     /// savepoint that undoes it when it grew what the module keeps, refusing it as over
     /// the quota: the module's earlier writes stay, and the refusal is one it can handle.
+    /// With free pages about, which the page ceiling cannot keep a statement from
+    /// filling, the same savepoint undoes one that grew what is used past its room
+    /// ([`Start::room`]), refused as the ceiling would have refused it.
     fn within_quota<T>(
         &mut self,
         module: &str,
         start: Start,
         run: impl FnOnce(&mut Connection) -> Result<T, String>,
     ) -> Result<T, String> {
-        if !start.at_quota {
+        if !start.at_quota && start.room.is_none() {
             return run(&mut self.conn);
         }
         const MARK: &str = "modhost_at_quota";
@@ -160,15 +163,19 @@ impl Txn {
         if self.conn.is_autocommit() {
             return done;
         }
-        let grew = self.used_bytes() > start.used;
-        if done.is_err() || grew {
+        let grew = self.used_bytes().saturating_sub(start.used);
+        let at_quota = start.at_quota && grew > 0;
+        let past_room = start.room.is_some_and(|room| grew > room);
+        if done.is_err() || at_quota || past_room {
             batch(&self.conn, &format!("ROLLBACK TO {MARK}"))?;
         }
         batch(&self.conn, &format!("RELEASE {MARK}"))?;
         match done {
-            Ok(_) if grew => Err(self
+            Ok(_) if at_quota => Err(self
                 .over_quota(module, u64::MAX)
                 .map_or_else(|| module_sql::FULL.to_owned(), |e| e.to_string())),
+            // Said as the page ceiling's refusal is: the caller names the limit.
+            Ok(_) if past_room => Err(module_sql::FULL.to_owned()),
             done => done,
         }
     }

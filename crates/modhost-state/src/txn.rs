@@ -15,15 +15,21 @@ use crate::signal::Signal;
 use crate::state::{self, Pooled, Room};
 use crate::{Error, Result};
 
-/// Where a module's statement starts: the bytes the file's used pages take, and whether
-/// the module is at its quota, so that the statement may free room but not grow what it
-/// keeps.
+/// Where a module's statement starts: the bytes the file's used pages take, whether the
+/// module is at its quota, so that the statement may free room but not grow what it
+/// keeps, and how far the statement may grow what is used when free pages let it grow
+/// that without growing the file.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Start {
     /// The bytes the used pages take before the statement.
     pub(crate) used: u64,
     /// Whether the module is at (or past) its quota.
     pub(crate) at_quota: bool,
+    /// The bytes the statement may add to the used pages: the module's room left and the
+    /// slack, within the cap's. The page ceiling holds this for the file's growth, but a
+    /// statement that fills free pages first grows what is used without growing the
+    /// file: with free pages about, the statement is checked against it after it ran.
+    pub(crate) room: Option<u64>,
 }
 
 /// An open transaction. Dropping it without [`Txn::commit`] rolls everything back.
@@ -234,15 +240,32 @@ impl Txn {
         // all the same, and is undone alone if it grew what the module keeps (see
         // `Txn::within_quota`): stopped by the ceiling, a one-row write would take the
         // whole transaction with it, the module's earlier writes included.
+        let left = room.map_or(0, |left| left.div_ceil(page));
         let own = usage
             .pages
-            .saturating_add(room.map_or(0, |left| left.div_ceil(page)))
+            .saturating_add(left)
             .saturating_add(self.room.slack);
         self.set_ceiling(self.room.module_ceiling(usage.backups).min(own))?;
         Ok(Start {
             used: self.used_of(&usage),
             at_quota: room.is_none(),
+            room: self.free_room(&usage, left),
         })
+    }
+
+    /// [`Start::room`] for a module with `left` pages of its quota, when free pages
+    /// could let a statement grow what is used past the page ceiling's reach.
+    fn free_room(&self, usage: &Usage, left: u64) -> Option<u64> {
+        if usage.free == 0 {
+            return None;
+        }
+        let quota = left.saturating_add(self.room.slack);
+        let cap = self
+            .room
+            .cap
+            .saturating_add(self.room.slack)
+            .saturating_sub(usage.modules());
+        Some(quota.min(cap).saturating_mul(self.room.page_size))
     }
 
     /// Lowers the ceiling, refusing nothing, for a query of `module`'s (which may write:
@@ -252,14 +275,16 @@ impl Txn {
     pub(crate) fn module_ceiling_for(&self, module: &str) -> Result<Start> {
         let left = self.quota_left(module)?;
         let usage = self.usage()?;
+        let pages = left.div_ceil(self.room.page_size);
         let own = usage
             .pages
-            .saturating_add(left.div_ceil(self.room.page_size))
+            .saturating_add(pages)
             .saturating_add(self.room.slack);
         self.set_ceiling(self.room.module_ceiling(usage.backups).min(own))?;
         Ok(Start {
             used: self.used_of(&usage),
             at_quota: left == 0,
+            room: self.free_room(&usage, pages),
         })
     }
 

@@ -236,3 +236,64 @@ fn a_module_pushed_past_its_quota_may_still_free_room_but_not_grow() -> Result<(
     txn.commit()?;
     Ok(())
 }
+
+#[test]
+fn free_pages_never_let_a_statement_past_the_quota() -> Result<()> {
+    let (_dir, state) = two_modules()?;
+    // Another module's 6 MiB, written and deleted: free pages a statement can fill
+    // without growing the file, which the page ceiling alone would not stop.
+    let mut txn = state.begin()?;
+    let grow = |txn: &mut crate::Txn, module: &str, rows: u32| {
+        txn.module_execute(
+            module,
+            &format!(
+                "INSERT INTO {module}_blobs (data) \
+                 WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < {rows}) \
+                 SELECT zeroblob(65536) FROM n"
+            ),
+            &[],
+            later(),
+        )
+    };
+    grow(&mut txn, "calm", 96).map_err(|e| panic!("{e}")).ok();
+    txn.commit()?;
+    let mut txn = state.begin()?;
+    txn.module_execute("calm", "DELETE FROM calm_blobs", &[], later())
+        .map_err(|e| panic!("{e}"))
+        .ok();
+    txn.commit()?;
+    for (round, via_query) in [(0, false), (1, true), (2, false)] {
+        let mut txn = state.begin()?;
+        // 6.4 MiB for a module of 1 MiB, through execute and through `INSERT … RETURNING`.
+        let burst = match via_query {
+            false => grow(&mut txn, "hog", 100).map(drop),
+            true => txn
+                .module_query(
+                    "hog",
+                    "INSERT INTO hog_blobs (data) \
+                     WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100) \
+                     SELECT zeroblob(65536) FROM n RETURNING id",
+                    &[],
+                    later(),
+                )
+                .map(drop),
+        };
+        assert!(
+            burst
+                .as_ref()
+                .is_err_and(|e| e.contains("module `hog` would go past its quota")),
+            "round {round}: {burst:?}"
+        );
+        // What fits is kept, then deleted: the module's own free pages, next round.
+        grow(&mut txn, "hog", 12).map_err(|e| panic!("{e}")).ok();
+        txn.commit()?;
+        let used = state.module_usage("hog")?;
+        assert!(used <= 1024 * 1024, "round {round}: {used} bytes kept");
+        let mut txn = state.begin()?;
+        txn.module_execute("hog", "DELETE FROM hog_blobs", &[], later())
+            .map_err(|e| panic!("{e}"))
+            .ok();
+        txn.commit()?;
+    }
+    Ok(())
+}
