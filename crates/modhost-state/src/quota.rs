@@ -48,14 +48,11 @@ impl Quotas {
 /// What `module`'s entries in `table` (`modhost_kv`, or a backup's copy of it) take, each
 /// as `kv::row_cost` counts it.
 pub(crate) fn kv_cost(conn: &Connection, table: &str, module: &str) -> rusqlite::Result<i64> {
-    conn.prepare_cached(&format!(
-        "SELECT coalesce(sum(n + ?2 + (min(n, ?3) + ?2) / 8), 0) FROM (
-             SELECT length(CAST(module AS BLOB)) + length(CAST(key AS BLOB))
-                    + length(CAST(value AS BLOB)) AS n
-             FROM {table} WHERE module = ?1)"
-    ))?
-    .query_row(
-        rusqlite::params![module, kv::ROW_OVERHEAD as i64, kv::IN_PAGE as i64],
+    let [overhead, header, max_local, page, min_local, overflow] = kv::cost_params();
+    conn.prepare_cached(&kv::cost_sql(table))?.query_row(
+        rusqlite::params![
+            module, overhead, header, max_local, page, min_local, overflow
+        ],
         |row| row.get(0),
     )
 }

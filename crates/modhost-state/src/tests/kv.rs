@@ -55,3 +55,40 @@ fn kv_keys_reads_the_keys_alone_never_the_values() -> Result<()> {
     assert!(txn.kv_keys("o", "")?.is_empty());
     Ok(())
 }
+
+#[test]
+fn kv_cost_follows_what_rows_take() -> Result<()> {
+    // Values around the size at which a row spills into overflow pages, where a cost
+    // counted in bytes alone would be a quarter of what a 1000-byte value takes.
+    for size in [0, 100, 900, 1000, 1500, 3000, 4100, 9000, 50_000] {
+        let (_dir, state) = open();
+        let mut txn = state.begin()?;
+        let value = "v".repeat(size);
+        // Enough entries for pages to be filled as a store fills them.
+        let count = (2_000_000 / (size + 20)).clamp(300, 50_000);
+        for i in 0..count {
+            txn.kv_set("m", &format!("key/{i:05}"), &value)?;
+        }
+        let measured = txn
+            .conn
+            .query_row(
+                "SELECT sum(pgsize) FROM dbstat WHERE name = 'modhost_kv' AND aggregate = 1",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .and_then(|taken| Ok((taken, crate::quota::kv_cost(&txn.conn, "modhost_kv", "m")?)));
+        let Ok((taken, counted)) = measured else {
+            panic!("{measured:?}")
+        };
+        let each = (0..count)
+            .map(|i| crate::kv::row_cost("m", &format!("key/{i:05}"), &value))
+            .sum::<u64>();
+        assert_eq!(u64::try_from(counted).unwrap_or(0), each, "size {size}");
+        let ratio = counted as f64 / taken as f64;
+        assert!(
+            (0.8..=1.25).contains(&ratio),
+            "size {size}: counted {counted} for {taken} bytes of pages"
+        );
+    }
+    Ok(())
+}
