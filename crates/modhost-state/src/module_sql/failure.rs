@@ -53,6 +53,13 @@ pub(super) enum Failure {
         crate::state::HEAP_LIMIT / (1024 * 1024)
     )]
     OutOfMemory,
+    /// The statement gathered more of SQLite's memory than one statement may.
+    #[error(
+        "the statement needed more than {} MiB of memory: a sort, GROUP BY, DISTINCT or \
+         RETURNING over too many rows; work in smaller steps (LIMIT)",
+        super::memory::STATEMENT_MEMORY / (1024 * 1024)
+    )]
+    StatementMemory,
     /// Anything else SQLite reported.
     #[error("{0}")]
     Sqlite(rusqlite::Error),

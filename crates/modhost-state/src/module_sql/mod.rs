@@ -20,6 +20,7 @@ use crate::schema::quote;
 use crate::{bytecode, functions};
 
 mod failure;
+mod memory;
 
 pub(crate) use failure::FULL;
 use failure::Failure;
@@ -394,7 +395,20 @@ fn guarded<T>(
             authorize(&mine, &mut lock(&seen), context)
         }))?;
         let stopping = stop.clone();
-        conn.progress_handler(PROGRESS_STEPS, Some(move || stopping.reached()))?;
+        let baseline = memory::Baseline::now();
+        let noting = Arc::clone(&audit);
+        conn.progress_handler(
+            PROGRESS_STEPS,
+            Some(move || {
+                if baseline.exceeded() {
+                    lock(&noting)
+                        .refusal
+                        .get_or_insert(Failure::StatementMemory);
+                    return true;
+                }
+                stopping.reached()
+            }),
+        )?;
         for (limit, value) in [
             (Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE),
             (Limit::SQLITE_LIMIT_SQL_LENGTH, MAX_SQL),

@@ -308,6 +308,38 @@ fn a_runaway_statement_is_stopped_at_the_deadline() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn a_sort_in_memory_is_bounded_so_that_it_ends_near_the_deadline() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    // Millions of rows gathered for one sort, which SQLite then sorts in one step that
+    // no deadline interrupts: bounded by what the statement may gather, it fails soon.
+    let sort = "SELECT count(*) FROM (SELECT x FROM (WITH RECURSIVE n(i) AS \
+                (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000000) \
+                SELECT random() AS x FROM n) ORDER BY x)";
+    let started = Instant::now();
+    let stopped = txn.module_query("m", sort, &[], Instant::now() + Duration::from_secs(30));
+    let took = started.elapsed();
+    assert!(
+        stopped
+            .as_ref()
+            .is_err_and(|e| e.starts_with("the statement needed more than 64 MiB of memory")),
+        "{stopped:?}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    // A sort of what a module keeps in a call is untouched.
+    let small = "SELECT count(*) FROM (SELECT x FROM (WITH RECURSIVE n(i) AS \
+                 (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
+                 SELECT random() AS x FROM n) ORDER BY x)";
+    let sorted = txn.module_query("m", small, &[], later());
+    assert_eq!(
+        sorted.map(|r| r.rows),
+        Ok(vec![vec![SqlValue::Integer(100_000)]])
+    );
+    Ok(())
+}
+
 /// What module `m` is told for each of `statements`, `{}` standing for `table`.
 fn answers(txn: &mut Txn, table: &str, statements: &[&str]) -> Vec<Result<Rows, String>> {
     statements
