@@ -369,7 +369,11 @@ fn a_module_cannot_tell_another_modules_table_from_a_missing_one() -> Result<()>
         "CREATE INDEX i ON {} (s)",
         "ALTER TABLE {} ADD COLUMN c",
         "WITH w AS (SELECT 1) SELECT count(*) FROM {}, w",
+        "REINDEX {}",
+        " /* maintenance */ ;REINDEX {}",
     ];
+    // A common table expression runs alike, whatever else bears its name.
+    let named_alike = ["WITH {} AS (SELECT 1) SELECT count(*) FROM {}"];
     let (_dir, state) = open();
     let mut txn = state.begin()?;
     txn.apply_schema("m", &database(V1))?;
@@ -394,12 +398,20 @@ fn a_module_cannot_tell_another_modules_table_from_a_missing_one() -> Result<()>
             assert_eq!(mine, theirs, "`{sql}` with `{name}`");
             assert!(mine.is_err(), "`{sql}` with `{name}`");
         }
+        let answered = answers(&mut txn, name, &named_alike);
+        assert_eq!(
+            answered[0].clone().map(|r| r.rows),
+            Ok(vec![vec![SqlValue::Integer(1)]]),
+            "`{}` with `{name}`",
+            named_alike[0]
+        );
     }
     // Likewise the host's tables, and another module's index.
     let index = "\"modhost_key:n:secrets:s\"";
-    let host = answers(&mut txn, "modhost_kv", &statements);
-    let nobody = answers(&mut txn, "modhost_xx", &statements);
-    for (sql, (host, nobody)) in statements.iter().zip(host.iter().zip(&nobody)) {
+    let every: Vec<&str> = statements.iter().chain(&named_alike).copied().collect();
+    let host = answers(&mut txn, "modhost_kv", &every);
+    let nobody = answers(&mut txn, "modhost_xx", &every);
+    for (sql, (host, nobody)) in every.iter().zip(host.iter().zip(&nobody)) {
         let nobody = nobody
             .clone()
             .map_err(|e| e.replace("modhost_xx", "modhost_kv"));
