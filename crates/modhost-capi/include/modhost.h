@@ -34,6 +34,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /**
  * Success.
@@ -245,10 +248,6 @@ typedef struct {
   uint32_t max_fire_depth;
 } modhost_limits;
 
-#ifdef __cplusplus
-extern "C" {
-#endif // __cplusplus
-
 /**
  * Frees a string modhost returned (a result, a message). NULL is ignored.
  *
@@ -329,12 +328,18 @@ void modhost_limits_default(modhost_limits *limits);
  *
  * `limits`, when not NULL, sets the limits of every call (else the root's `modhost.toml`,
  * else the defaults); a limit of 0 that would fail every call, or a memory cap larger
- * than a sandbox holds (256 MiB), is `MODHOST_ERROR_ARGUMENT`. The `n_capabilities` capabilities of `capabilities` are linked
+ * than a sandbox holds (256 MiB) or under one WebAssembly page (64 KiB), is
+ * `MODHOST_ERROR_ARGUMENT`. The `n_capabilities` capabilities of `capabilities` are linked
  * into every module that imports one of their interfaces (and is granted it, if it
  * needs a grant), one capability per WIT package; the host keeps what it needs of them
  * and of `limits`, so the caller may free them once this returns.
  *
  * On success, `*host` is the open host, which the caller closes with `modhost_close`.
+ *
+ * A host serves the process that opened it. In a process forked from that one (a
+ * PHP-FPM or prefork worker forked after the master opened it), every call on it fails
+ * saying so, since the child has none of its threads and SQLite's connections are not
+ * used across a fork: the child opens the root again and uses that host.
  *
  * # Safety
  *
@@ -594,7 +599,7 @@ int modhost_reload(const modhost_host *host,
                    char **error);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+} /* extern "C" */
+#endif
 
-#endif  /* MODHOST_H */
+#endif /* MODHOST_H */

@@ -124,7 +124,7 @@ impl Limits {
                 "`{field}` of 0 would fail every call: leave it at its default"
             )));
         }
-        // What else modhost refuses (a memory cap larger than a sandbox holds) is a bad
+        // What else modhost refuses (a memory cap a sandbox cannot hold or run in) is a bad
         // argument too, as a 0 is.
         converted
             .check()
@@ -151,12 +151,18 @@ pub unsafe extern "C" fn modhost_limits_default(limits: *mut Limits) {
 ///
 /// `limits`, when not NULL, sets the limits of every call (else the root's `modhost.toml`,
 /// else the defaults); a limit of 0 that would fail every call, or a memory cap larger
-/// than a sandbox holds (256 MiB), is `MODHOST_ERROR_ARGUMENT`. The `n_capabilities` capabilities of `capabilities` are linked
+/// than a sandbox holds (256 MiB) or under one WebAssembly page (64 KiB), is
+/// `MODHOST_ERROR_ARGUMENT`. The `n_capabilities` capabilities of `capabilities` are linked
 /// into every module that imports one of their interfaces (and is granted it, if it
 /// needs a grant), one capability per WIT package; the host keeps what it needs of them
 /// and of `limits`, so the caller may free them once this returns.
 ///
 /// On success, `*host` is the open host, which the caller closes with `modhost_close`.
+///
+/// A host serves the process that opened it. In a process forked from that one (a
+/// PHP-FPM or prefork worker forked after the master opened it), every call on it fails
+/// saying so, since the child has none of its threads and SQLite's connections are not
+/// used across a fork: the child opens the root again and uses that host.
 ///
 /// # Safety
 ///

@@ -427,6 +427,8 @@ fn failures_are_codes_with_a_message_the_caller_frees() -> TestResult {
             said.starts_with("`max_memory_bytes`: a memory cap of "),
             "{said}"
         );
+        let said = refused_with(&|limits| limits.max_memory_bytes = 4096);
+        assert!(said.contains("under one WebAssembly page"), "{said}");
 
         let mut modules = null_mut();
         check(modhost_list(host, &mut modules, &mut error), error)?;

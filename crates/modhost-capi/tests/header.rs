@@ -29,3 +29,35 @@ fn the_committed_header_is_what_cbindgen_writes() -> Result<(), Box<dyn std::err
     )
     .into())
 }
+
+#[test]
+fn the_header_compiles_as_c89() -> Result<(), Box<dyn std::error::Error>> {
+    // Asterisk and FreeSWITCH build with old C dialects; a `//` comment, or a C99-only
+    // construct outside the standard headers, would stop them at the include.
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir()?;
+    let source = dir.path().join("uses.c");
+    std::fs::write(
+        &source,
+        "#include \"modhost.h\"\n#include \"modhost.h\"\n\
+         int main(void) { modhost_string_free(NULL); return MODHOST_OK; }\n",
+    )?;
+    let output = std::process::Command::new("cc")
+        .args([
+            "-std=c89",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-fsyntax-only",
+            "-I",
+        ])
+        .arg(crate_dir.join("include"))
+        .arg(&source)
+        .output()?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}

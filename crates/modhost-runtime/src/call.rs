@@ -122,6 +122,9 @@ impl Runtime {
         context: CallContext,
         call: &Call,
     ) -> (Result<Option<String>>, Session) {
+        if let Err(e) = self.same_process() {
+            return (Err(e), context.session);
+        }
         with_stack(|| self.call_on_stack(component, warm, context, call))
     }
 
@@ -158,7 +161,9 @@ impl Runtime {
                 Err(e) => return (Err(e), session),
             },
         };
-        let trapped = trapped(rawname, version, call, limits, hot.stderr.clone());
+        let refused = hot.store.data().limiter.refused();
+        refused.clear();
+        let trapped = trapped(rawname, version, call, limits, hot.stderr.clone(), refused);
         let now = Instant::now();
         let deadline = match deadline {
             Some(inherited) => inherited.min(now + limits.call_timeout),
@@ -173,6 +178,9 @@ impl Runtime {
         state.depth = depth;
         let _turn = state.budget.begin(disk_quota);
         state.context = data;
+        if let Some(cancel) = &cancel {
+            cancel.watch(&self.engine);
+        }
         state.cancel = cancel;
         state.logs = logs.unwrap_or_default();
         state.log_dropped = 0;
@@ -264,7 +272,14 @@ impl Runtime {
                     if Instant::now() + pause >= deadline {
                         return Err(e);
                     }
-                    std::thread::sleep(pause);
+                    // Slept a slice at a time, so that a cancellation is seen within one.
+                    let until = Instant::now() + pause;
+                    while Instant::now() < until {
+                        if store.data().is_cancelled() {
+                            return Err(Cancelled.into());
+                        }
+                        std::thread::sleep(SLICE);
+                    }
                     pause = (pause * 2).min(MAX_PAUSE);
                 }
                 other => return other,
@@ -293,6 +308,9 @@ const CALL_STACK_GROWN: usize = 4 << 20;
 
 /// The longest a call short of a pooled slot sleeps before trying again.
 const MAX_PAUSE: Duration = Duration::from_millis(20);
+
+/// How often a call short of a pooled slot looks whether it was cancelled.
+const SLICE: Duration = Duration::from_millis(1);
 
 /// Calls `call`'s export on `instance`.
 fn invoke(

@@ -1,11 +1,11 @@
 //! Stopping a call from another thread: the caller hung up, so the handler serving it
 //! stops at once, as at its deadline.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
-use wasmtime::Engine;
+use wasmtime::{Engine, EngineWeak};
 
 /// A handle that cancels the calls it is passed to, from any thread. Cloning it gives
 /// another handle to the same cancellation.
@@ -14,7 +14,10 @@ pub struct Cancel {
     cancelled: Arc<AtomicBool>,
     /// Wakes the calls waiting in WASI (a sleep, a poll) the moment it is cancelled.
     woken: Arc<Notify>,
-    engine: Engine,
+    /// The engines of the calls it was passed to, whose epoch it advances so that they
+    /// stop now rather than at the next tick. Weak: a handle kept by the application
+    /// does not keep a closed host's engine alive.
+    engines: Arc<Mutex<Vec<EngineWeak>>>,
 }
 
 impl std::fmt::Debug for Cancel {
@@ -30,7 +33,21 @@ impl Cancel {
         Cancel {
             cancelled: Arc::default(),
             woken: Arc::default(),
-            engine: engine.clone(),
+            engines: Arc::new(Mutex::new(vec![engine.weak()])),
+        }
+    }
+
+    /// Notes that a call on `engine` was passed this handle: a handle made by one
+    /// runtime may be passed to another's calls, which it must stop as promptly.
+    pub(crate) fn watch(&self, engine: &Engine) {
+        let mut engines = self.engines.lock().unwrap_or_else(PoisonError::into_inner);
+        engines.retain(|weak| weak.upgrade().is_some());
+        if !engines
+            .iter()
+            .filter_map(EngineWeak::upgrade)
+            .any(|known| Engine::same(&known, engine))
+        {
+            engines.push(engine.weak());
         }
     }
 
@@ -41,7 +58,10 @@ impl Cancel {
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
         self.woken.notify_waiters();
-        self.engine.increment_epoch();
+        let engines = self.engines.lock().unwrap_or_else(PoisonError::into_inner);
+        for engine in engines.iter().filter_map(EngineWeak::upgrade) {
+            engine.increment_epoch();
+        }
     }
 
     /// A `wasi:io/poll` pollable that is ready once this is cancelled.
@@ -86,5 +106,76 @@ impl wasmtime_wasi::p2::Pollable for Waiting {
             }
             notified.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use wasmtime::{Config, Engine, Instance, Module, Store};
+
+    use super::Cancel;
+
+    /// `(module (func (export "spin") (loop (br 0))))`
+    const SPIN: &[u8] = &[
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+        0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type: () -> ()
+        0x03, 0x02, 0x01, 0x00, // func 0 has type 0
+        0x07, 0x08, 0x01, 0x04, b's', b'p', b'i', b'n', 0x00, 0x00, // export "spin"
+        0x0a, 0x09, 0x01, 0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b, // loop { br 0 }
+    ];
+
+    fn engine() -> Engine {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        Engine::new(&config).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_handle_stops_a_call_on_another_engine_it_was_passed_to() {
+        // No thread ticks either engine: only the handle advances the epoch.
+        let made_by = engine();
+        let runs_on = engine();
+        let cancel = Cancel::new(&made_by);
+        cancel.watch(&runs_on);
+        let module = Module::new(&runs_on, SPIN).unwrap_or_else(|e| panic!("{e}"));
+        let mut store = Store::new(&runs_on, ());
+        store.set_epoch_deadline(1);
+        let instance = Instance::new(&mut store, &module, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let spin = instance
+            .get_typed_func::<(), ()>(&mut store, "spin")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let canceller = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            cancel.cancel();
+            Instant::now()
+        });
+        let spun = spin.call(&mut store, ());
+        let ended = Instant::now();
+        let at = canceller
+            .join()
+            .unwrap_or_else(|_| panic!("canceller panicked"));
+        assert!(spun.is_err(), "the spin ended by itself");
+        assert!(ended.saturating_duration_since(at) < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_handle_kept_after_its_runtime_does_not_keep_its_engine() {
+        let engine = engine();
+        let weak = engine.weak();
+        let cancel = Cancel::new(&engine);
+        let other = self::engine();
+        cancel.watch(&other);
+        // Watching the same engine twice keeps one entry.
+        cancel.watch(&other);
+        let watched = cancel.engines.lock().map(|e| e.len()).unwrap_or(0);
+        assert_eq!(watched, 2);
+        drop(engine);
+        drop(other);
+        assert!(weak.upgrade().is_none(), "the handle kept the engine alive");
+        // Cancelling with every engine gone still marks the handle.
+        cancel.cancel();
+        assert!(cancel.is_cancelled());
     }
 }

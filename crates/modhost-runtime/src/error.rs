@@ -72,6 +72,13 @@ pub enum Error {
         /// The cap asked for, in bytes.
         cap: usize,
     },
+    /// A memory cap under one WebAssembly page was asked for: no component with a memory
+    /// could run.
+    #[error("a memory cap of {} is under one WebAssembly page ({}): no module could run", bytes(*.cap), bytes(crate::limits::WASM_PAGE))]
+    MemoryCapTooSmall {
+        /// The cap asked for, in bytes.
+        cap: usize,
+    },
     /// The module's call returned a result or error message over the output limit; it was
     /// dropped.
     #[error("module `{module}` {version}: {call} returned {size} bytes, over the output limit of {}", bytes(*.limit))]

@@ -7,6 +7,10 @@ use crate::{Error, Result};
 /// The largest linear memory a pooled slot can hold: the ceiling of any call's cap.
 pub const POOL_MEMORY: usize = 256 << 20;
 
+/// A WebAssembly page: a memory cap under it fails every call of a component that has
+/// a memory, which is every real one.
+pub const WASM_PAGE: usize = 64 << 10;
+
 /// Bounds on what one call may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -51,7 +55,7 @@ impl Default for Limits {
 
 impl Limits {
     /// Refuses limits the sandbox cannot enforce as stated: a memory cap above what a pooled
-    /// slot holds would silently be cut to the slot.
+    /// slot holds would silently be cut to the slot, and one under a page fails every call.
     /// A limit of 0 that would fail every call (see [`Limits::failing_zeros`]) is refused too.
     pub fn check(&self) -> Result<()> {
         if self.max_memory > POOL_MEMORY {
@@ -61,6 +65,11 @@ impl Limits {
         }
         if let Some(limit) = self.failing_zeros().first() {
             return Err(Error::ZeroLimit { limit });
+        }
+        if self.max_memory < WASM_PAGE {
+            return Err(Error::MemoryCapTooSmall {
+                cap: self.max_memory,
+            });
         }
         Ok(())
     }
@@ -121,5 +130,27 @@ mod tests {
             ..Limits::default()
         };
         assert!(harmless.check().is_ok());
+    }
+
+    #[test]
+    fn a_memory_cap_under_a_page_is_refused_and_one_page_kept() {
+        for cap in [1, 1000, WASM_PAGE - 1] {
+            let refused = Limits {
+                max_memory: cap,
+                ..Limits::default()
+            }
+            .check();
+            assert!(
+                matches!(refused, Err(Error::MemoryCapTooSmall { cap: c }) if c == cap),
+                "{cap}: {refused:?}"
+            );
+            let message = refused.map_err(|e| e.to_string()).err().unwrap_or_default();
+            assert!(message.contains("under one WebAssembly page"), "{message}");
+        }
+        let page = Limits {
+            max_memory: WASM_PAGE,
+            ..Limits::default()
+        };
+        assert!(page.check().is_ok());
     }
 }

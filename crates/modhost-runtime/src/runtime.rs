@@ -42,6 +42,9 @@ pub struct Runtime {
     pub(crate) provided: Vec<Interface>,
     /// Each module's disk budget, shared by its sandboxes.
     pub(crate) budgets: crate::disk::Budgets,
+    /// The process that made it: a forked child has none of its threads (the epoch
+    /// thread that deadlines count on among them), so it runs no call.
+    pub(crate) process: u32,
 }
 
 impl fmt::Debug for Runtime {
@@ -145,12 +148,27 @@ impl Runtime {
             capabilities: capabilities.into(),
             provided,
             budgets: Default::default(),
+            process: std::process::id(),
         })
     }
 
     /// The wasmtime engine components are compiled for.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Fails in a process forked from the one that made the runtime: the child has
+    /// none of its threads, so no deadline would stop a call there.
+    pub fn same_process(&self) -> Result<()> {
+        let now = std::process::id();
+        if now == self.process {
+            return Ok(());
+        }
+        Err(Error::Engine(format!(
+            "this runtime was made in process {} and this is process {now}, forked from it: \
+             a forked process has none of its threads, so it runs no call; open the host again in this process",
+            self.process
+        )))
     }
 
     /// A new handle to cancel the calls it is passed to.

@@ -96,6 +96,18 @@ pub enum Error {
         /// The module whose call held the lock, when it was one of this process's.
         held_by: Option<String>,
     },
+    /// The state was opened by another process, which forked this one: SQLite's
+    /// connections are not to be used across a fork.
+    #[error(
+        "state database `{path}` was opened by process {opened_by}, which forked this one; \
+         a connection is not to be used across a fork: open the host again in this process"
+    )]
+    Forked {
+        /// The database file.
+        path: PathBuf,
+        /// The process that opened it.
+        opened_by: u32,
+    },
     /// The call was cancelled (the application's caller hung up) while it waited for the
     /// database.
     #[error("the call was cancelled while it waited for the state database")]

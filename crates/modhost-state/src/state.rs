@@ -213,6 +213,8 @@ pub struct State {
     gate: Arc<Gate>,
     /// What each module may keep.
     quotas: Arc<Quotas>,
+    /// The process that opened it; a forked child uses none of its connections.
+    process: u32,
 }
 
 impl fmt::Debug for State {
@@ -318,6 +320,7 @@ impl State {
             signal: Arc::new(Signal::open(path)?),
             gate: Arc::default(),
             quotas: Arc::default(),
+            process: std::process::id(),
         };
         state
             .pool
@@ -334,6 +337,12 @@ impl State {
 
     /// A connection from the pool, or a new one when the pool is empty.
     pub(crate) fn connect(&self) -> Result<Pooled> {
+        if std::process::id() != self.process {
+            return Err(Error::Forked {
+                path: self.path.to_path_buf(),
+                opened_by: self.process,
+            });
+        }
         let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let idle = match pooled {
             Some(idle) => idle,

@@ -425,6 +425,18 @@ fn a_dispatch_cancelled_from_another_thread_stops_at_once_and_keeps_no_writes() 
         .dispatch_with("echo", "x", &options)
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(dispatch.cancelled && !dispatch.calls[0].ok, "{dispatch:?}");
+    // And so does a dispatch of a point no module handles: it says it was cancelled,
+    // and a pipeline gives no output.
+    host.declare(modhost::HookPoint::pipeline("unheard"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dispatch = host
+        .dispatch_with("unheard", "x", &options)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        dispatch.cancelled && dispatch.calls.is_empty(),
+        "{dispatch:?}"
+    );
+    assert_eq!(dispatch.output, None, "{dispatch:?}");
     // Other dispatches are untouched.
     let echo = host.dispatch("echo", "x").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(echo.calls[0].output.as_deref(), Some("x"));

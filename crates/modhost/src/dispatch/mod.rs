@@ -403,6 +403,17 @@ impl Dispatcher {
                 break;
             }
         }
+        // Cancelled with no handler to stop (none declared, or every one set aside): still
+        // cancelled, and a pipeline gives no output, as when a handler was stopped.
+        if dispatch.calls.is_empty()
+            && scope
+                .options
+                .cancel
+                .as_ref()
+                .is_some_and(modhost_runtime::Cancel::is_cancelled)
+        {
+            dispatch.cancelled = true;
+        }
         if point.shape == Shape::Pipeline && dispatch.stopped_by.is_none() && !dispatch.cancelled {
             dispatch.output = Some(input.into_owned());
         }

@@ -55,6 +55,7 @@ impl FailureKind {
             | Error::ApiVersion { .. }
             | Error::Imports { .. }
             | Error::MemoryCapTooLarge { .. }
+            | Error::MemoryCapTooSmall { .. }
             | Error::ZeroLimit { .. } => FailureKind::Host,
         }
     }
