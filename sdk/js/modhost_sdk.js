@@ -80,7 +80,7 @@ function kind(value) {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
   if (Array.isArray(value)) return 'an array';
-  if (value instanceof Uint8Array) return 'a Uint8Array';
+  if (ArrayBuffer.isView(value)) return 'a Uint8Array';
   const type = typeof value;
   return type === 'object' ? 'an object' : `a ${type}`;
 }
@@ -138,7 +138,11 @@ function toSql(value, number) {
       : { tag: 'real', val: value };
   }
   if (typeof value === 'string') return { tag: 'text', val: value };
-  if (value instanceof Uint8Array) return { tag: 'blob', val: value };
+  // Any byte view, a blob read back from a query among them (the bindings' arrays are
+  // not always this realm's Uint8Array): its bytes as they are.
+  if (ArrayBuffer.isView(value)) {
+    return { tag: 'blob', val: new Uint8Array(value.buffer, value.byteOffset, value.byteLength) };
+  }
   const hint = Array.isArray(value)
     ? 'pass the values as arguments of their own: db.execute(sql, a, b)'
     : 'bind null, a boolean, a number, a bigint, a string or a Uint8Array';
@@ -156,6 +160,9 @@ function fromSql(value) {
         && integer <= BigInt(Number.MAX_SAFE_INTEGER);
       return exact ? Number(integer) : integer;
     }
+    case 'blob':
+      // A Uint8Array of its own, which binds again as it came.
+      return Uint8Array.from(value.val);
     default:
       return value.val;
   }
@@ -252,10 +259,12 @@ function safely(read, fallback) {
  * causes the same way (`seen`: the errors said already, for causes that go round). */
 function failure(error, seen = new Set()) {
   if (!(error instanceof Error)) {
-    return safely(
+    // Said as what it is: a thrown value has no name and no stack to point at the code.
+    const shown = safely(
       () => String(error !== null && typeof error === 'object' ? rendered(error) : error),
       '(a thrown value that cannot be shown)',
     );
+    return `threw ${kind(error)}, not an Error (throw an Error to see where): ${shown}`;
   }
   if (seen.has(error)) return '(the same error again: its causes go round)';
   seen.add(error);

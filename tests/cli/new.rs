@@ -225,6 +225,18 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
             "handler `hello_py_mistake` returned None",
             "HelloPy.mistake (",
         ),
+        // Text no UTF-8 string can carry fails at the author's line, naming it: no trap.
+        (
+            "surrogate",
+            "handler `hello_py_mistake` returned a str that is not valid Unicode text: \
+             a lone surrogate '\\udcff' at index 7",
+            "HelloPy.mistake (",
+        ),
+        (
+            "kvsurrogate",
+            "ValueError: kv.set: `value` is not valid Unicode text: a lone surrogate",
+            IN_MISTAKE,
+        ),
         (
             "lazy",
             "componentize-py bundles only the modules imported when the component is built: \
@@ -251,7 +263,8 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
         "TypeError: kv.set: `key` must be a str, not int (5)\n\
          HostError: no such table: nosuch\n\
          TypeError: Dup: methods `a` and `b` are both marked @handler('dup'); \
-         a handler name may be used once",
+         a handler name may be used once\n\
+         MemoryError",
         "{calls}"
     );
 
@@ -318,6 +331,10 @@ const MISTAKES: &str = r#"
                 raise RuntimeError("could not parse") from cause
         elif payload == "field":
             log.info("a field called message", message="fine")
+        elif payload == "surrogate":
+            return b"caller \xff".decode("utf-8", "surrogateescape")
+        elif payload == "kvsurrogate":
+            kv.set("k", "\udc80")
         payload += "; and forgot to return it"
 
     @handler("hello_py_caught")
@@ -343,6 +360,13 @@ const MISTAKES: &str = r#"
                     return "b"
         except TypeError as error:
             seen.append(f"TypeError: {error}")
+        # Past the memory cap, an allocation fails as Python's do: a MemoryError to catch.
+        try:
+            bytearray(1 << 30)
+        except MemoryError:
+            seen.append("MemoryError")
+        # A message, or a log field, with a lone surrogate is sent escaped.
+        log.info("escaped", raw=b"\xff".decode("utf-8", "surrogateescape"))
         return "\n".join(seen)
 
 
@@ -425,6 +449,9 @@ const JS_HANDLERS: &str = r#"
       } catch (error) {
         seen.push(`${error instanceof HostError}: ${error.message}`);
       }
+      // A blob read back binds again as it came.
+      const [{ b }] = db.query('SELECT ?1 AS b', new Uint8Array([1, 2, 255]));
+      seen.push(JSON.stringify(db.query('SELECT hex(?1) AS h', b)));
       const rows = db.query('SELECT id, who FROM hello_js_greetings ORDER BY id');
       seen.push(JSON.stringify(rows));
       return seen.join('\n');
@@ -518,7 +545,11 @@ fn a_javascript_module_installs_runs_upgrades_and_fails_with_its_stack() {
         ),
         ("fetch", "TypeError: fetch: modhost modules have no network"),
         ("cause", "Error: outer\nhello_js_mistake@app.js:"),
-        ("thrown", "{\"code\":7,\"why\":\"an object\"}"),
+        (
+            "thrown",
+            "threw an object, not an Error (throw an Error to see where): \
+             {\"code\":7,\"why\":\"an object\"}",
+        ),
         // A message getter that throws, a cause that is the error itself: still errors.
         (
             "getter",
@@ -557,6 +588,7 @@ fn a_javascript_module_installs_runs_upgrades_and_fails_with_its_stack() {
         "[{\"r\":100000000000000000000,\"i\":1099511627776}]\n\
          TypeError: kv.set: `key` must be a string, not a number\n\
          true: no such table: nosuch\n\
+         [{\"h\":\"0102FF\"}]\n\
          [{\"id\":1,\"who\":\"world\"}]",
         "{calls}"
     );

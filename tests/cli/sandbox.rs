@@ -77,7 +77,14 @@ fn reload_runs_get_config_in_priority_order_and_is_byte_identical_across_runs() 
         first.contains("exten => 100,1,Dial(PJSIP/100)")
             && first.contains("exten => *101,1,VoiceMail(101@default)")
     );
-    root.ok(&["reload"]);
+    // In JSON, each handler is an object naming its module, handler and priority.
+    let json = root.ok(&["reload", "--json"]).json();
+    assert_eq!(
+        json["handlers"][0],
+        serde_json::json!({"rawname": "phonebook", "handler": "phonebook_get_config", "priority": 100}),
+        "{json}"
+    );
+    assert_eq!(json["handlers"].as_array().map(Vec::len), Some(3), "{json}");
     assert_eq!(
         std::fs::read_to_string(&conf).unwrap_or_default(),
         first,
@@ -795,8 +802,9 @@ fn what_a_module_prints_is_logged_under_its_name_and_bounded() {
     let run = root.run(&["hook", "print", "--payload", "10000", "--json"]);
     assert_eq!(run.json()[0]["output"], "printed 10000", "{}", run.stderr);
     assert!(
+        // 10,000 lines of `line {i} from stdout\n`: 218,890 bytes, all but 64 KiB dropped.
         run.stderr
-            .contains("bytes printed past the 65536-byte limit of a call were dropped"),
+            .contains("153354 bytes printed past the 65536-byte limit of a call were dropped"),
         "{}",
         &run.stderr[run.stderr.len().saturating_sub(300)..]
     );

@@ -103,7 +103,7 @@ fn an_application_upgrades_rolls_back_disables_enables_reloads_and_uninstalls() 
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|h| h[0].as_str())
+        .filter_map(|h| h["rawname"].as_str())
         .collect();
     assert_eq!(
         handlers,

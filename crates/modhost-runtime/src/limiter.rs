@@ -4,6 +4,8 @@
 //! memories could use that many times the cap; this limiter counts them together.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use wasmtime::ResourceLimiter;
 
@@ -36,12 +38,40 @@ pub(crate) struct Limiter {
     cap: usize,
     /// Bytes held by the store's memories; they never shrink while the store lives.
     used: usize,
+    /// The cap, once a `memory.grow` past it was refused; else 0.
+    refused: Refused,
+}
+
+/// Whether a store's limiter refused a `memory.grow` at its cap since the call began:
+/// a trap that follows (the guest's allocator aborting) is the cap's doing.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Refused(Arc<AtomicUsize>);
+
+impl Refused {
+    /// The cap a grow was refused at, if one was.
+    pub(crate) fn cap(&self) -> Option<usize> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|&cap| cap > 0)
+    }
+
+    /// Forgets a refusal, as a new call begins.
+    pub(crate) fn clear(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
 }
 
 impl Limiter {
     /// A limiter for a new store, whose memories may hold `cap` bytes in all.
     pub(crate) fn new(cap: usize) -> Self {
-        Limiter { cap, used: 0 }
+        Limiter {
+            cap,
+            used: 0,
+            refused: Refused::default(),
+        }
+    }
+
+    /// What says whether a grow was refused during the current call.
+    pub(crate) fn refused(&self) -> Refused {
+        self.refused.clone()
     }
 
     /// What the cap leaves: the bytes the store's memories may still grow by.
@@ -64,9 +94,15 @@ impl ResourceLimiter for Limiter {
                 self.used = total;
                 Ok(true)
             }
-            // A trap rather than a failed `memory.grow`: the guest's allocator would abort
-            // anyway, and the trap carries the backtrace of what asked for the memory.
-            _ => Err(MemoryCapReached { cap: self.cap }.into()),
+            // A new memory too large for the cap fails the instantiation, naming the cap.
+            _ if current == 0 => Err(MemoryCapReached { cap: self.cap }.into()),
+            // A `memory.grow` past it fails as the guest's allocator expects (-1): Python
+            // raises MemoryError, which a module may catch; an allocator that aborts
+            // instead traps, and the trap is reported as the cap's.
+            _ => {
+                self.refused.0.store(self.cap, Ordering::Relaxed);
+                Ok(false)
+            }
         }
     }
 
@@ -128,6 +164,16 @@ mod tests {
             limiter.memory_growing(8 * MIB, 8 * MIB, None),
             Ok(true)
         ));
+        // A grow of a memory it has past the cap fails as `memory.grow` fails, and is
+        // remembered for the call's report; a new call forgets it.
+        assert_eq!(limiter.refused().cap(), None);
+        assert!(matches!(
+            limiter.memory_growing(24 * MIB, 25 * MIB, None),
+            Ok(false)
+        ));
+        assert_eq!(limiter.refused().cap(), Some(32 * MIB));
+        limiter.refused().clear();
+        assert_eq!(limiter.refused().cap(), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use wasmtime::{FrameInfo, PoolConcurrencyLimitError, Trap, WasmBacktrace};
 
 use crate::cancel::Cancelled;
 use crate::deadline::DeadlinePassed;
-use crate::limiter::MemoryCapReached;
+use crate::limiter::{MemoryCapReached, Refused};
 use crate::output::Captured;
 use crate::runtime::POOL_INSTANCES;
 use crate::{Call, Error, Failure, Limits};
@@ -22,6 +22,7 @@ pub(crate) fn trapped<'a>(
     call: &'a Call,
     limits: Limits,
     stderr: Captured,
+    refused: Refused,
 ) -> impl Fn(wasmtime::Error) -> Error + 'a {
     move |e| {
         tracing::debug!(target: "modhost::module", module = %rawname, "{call} stopped: {e:?}");
@@ -38,9 +39,13 @@ pub(crate) fn trapped<'a>(
             || e.is::<DeadlinePassed>()
         {
             Failure::Timeout(limits.call_timeout)
-        } else if let Some(reached) = e.downcast_ref::<MemoryCapReached>() {
+        } else if let Some(cap) = e
+            .downcast_ref::<MemoryCapReached>()
+            .map(|reached| reached.cap)
+            .or_else(|| refused.cap())
+        {
             Failure::OutOfMemory {
-                cap: reached.cap,
+                cap,
                 trap: describe(),
             }
         } else if matches!(
@@ -156,16 +161,17 @@ fn backtrace(frames: &[FrameInfo]) -> String {
         .iter()
         .enumerate()
         .map(|(i, frame)| (i, frame_name(frame), frame))
-        .filter(|(_, name, frame)| !runtime(frame, name))
+        .filter(|(_, name, frame)| !runtime(frame, name) && !nameless(frame))
         .collect();
     if own.is_empty() {
         return format!(
-            "\nwasm backtrace: {} frames, all the language runtime's or the bindings' (logged at debug level)",
+            "\nwasm backtrace: {} frames, all the language runtime's, the bindings' or nameless (logged at debug level)",
             frames.len()
         );
     }
     let mut text = format!(
-        "\nwasm backtrace ({} of {} frames; the language runtime's and the bindings' left out; \
+        "\nwasm backtrace ({} of {} frames; the language runtime's and the bindings' left out, \
+         and nameless ones; \
          all of them are logged at debug level):",
         own.len().min(SHOWN_FRAMES),
         frames.len(),
@@ -217,6 +223,12 @@ fn frame_name(frame: &FrameInfo) -> String {
     name
 }
 
+/// Whether a frame has neither a name nor a source place: `<function 1234>` tells an
+/// author nothing (a JavaScript module's engine is built without names).
+fn nameless(frame: &FrameInfo) -> bool {
+    frame.func_name().is_none() && frame.symbols().is_empty()
+}
+
 /// Whether a frame (named `name`) belongs to the language runtime — Rust's std, wasi-libc,
 /// CPython and componentize-py's glue — or the generated bindings rather than to the
 /// module's own code.
@@ -254,4 +266,40 @@ fn runtime(frame: &FrameInfo, name: &str) -> bool {
         || FUNCTIONS.iter().any(|p| name.starts_with(p))
         || name.contains("::bindings::")
         || name.contains('#')
+}
+
+#[cfg(test)]
+mod tests {
+    use wasmtime::{Config, Engine, Instance, Module, Store};
+
+    /// `(module (func (export "boom") unreachable))`, without a name section.
+    const BOOM: &[u8] = &[
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+        0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type: () -> ()
+        0x03, 0x02, 0x01, 0x00, // func 0 has type 0
+        0x07, 0x08, 0x01, 0x04, b'b', b'o', b'o', b'm', 0x00, 0x00, // export "boom"
+        0x0a, 0x05, 0x01, 0x03, 0x00, 0x00, 0x0b, // unreachable
+    ];
+
+    #[test]
+    fn a_nameless_frame_is_left_out_and_said_to_be() {
+        let engine = Engine::new(&Config::new()).unwrap_or_else(|e| panic!("{e}"));
+        let module = Module::new(&engine, BOOM).unwrap_or_else(|e| panic!("{e}"));
+        let mut store = Store::new(&engine, ());
+        let instance = Instance::new(&mut store, &module, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let boom = instance
+            .get_typed_func::<(), ()>(&mut store, "boom")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let trap = boom
+            .call(&mut store, ())
+            .err()
+            .unwrap_or_else(|| panic!("no trap"));
+        assert!(trap.downcast_ref::<wasmtime::WasmBacktrace>().is_some());
+        let said = super::describe(&trap, b"");
+        assert!(
+            !said.contains("<function")
+                && said.contains("1 frames, all the language runtime's, the bindings' or nameless"),
+            "{said}"
+        );
+    }
 }

@@ -158,9 +158,10 @@ def _reports(report: traceback.TracebackException) -> List[traceback.TracebackEx
 def _failure(error: BaseException) -> Err:
     """The error result for ``error``: its type and message, then the Python traceback."""
     if isinstance(error, ModuleError):
-        return Err(_said(error))
+        return Err(_printable(_said(error)))
     if isinstance(error, Err):
-        return error
+        value = error.value
+        return Err(_printable(value)) if isinstance(value, str) else error
     report = traceback.TracebackException(type(error), error, error.__traceback__)
     if _SDK_FILE:
         # The SDK's own frames around the module's code say nothing to its author: keep
@@ -184,7 +185,7 @@ def _failure(error: BaseException) -> Err:
     message = _said(error)
     if len(message) > _LINE_LIMIT:
         message = message[:_LINE_LIMIT] + "…"
-    return Err(f"{type(error).__name__}: {message}{_lazy_import_hint(error)}\n{trace}")
+    return Err(_printable(f"{type(error).__name__}: {message}{_lazy_import_hint(error)}\n{trace}"))
 
 
 def _type_error(function: str, argument: str, expected: str, value: object) -> NoReturn:
@@ -195,10 +196,31 @@ def _type_error(function: str, argument: str, expected: str, value: object) -> N
 
 
 def _text(function: str, argument: str, value: object) -> str:
-    """``value`` if it is a ``str``; a :class:`TypeError` naming ``function`` otherwise."""
+    """``value`` if it is a ``str`` the host can take; a :class:`TypeError` naming
+    ``function`` otherwise, or a :class:`ValueError` for a lone surrogate."""
     if not isinstance(value, str):
         _type_error(function, argument, "a str", value)
+    _unicode(f"{function}: `{argument}`", value)
     return value
+
+
+def _unicode(what: str, value: str) -> None:
+    """Raises :class:`ValueError` when ``value`` holds a lone surrogate (what
+    ``errors="surrogateescape"`` decoding leaves), which no UTF-8 string can carry:
+    passed to the host, it would stop the interpreter instead of failing the call."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"{what} is not valid Unicode text: a lone surrogate {value[error.start]!r} at "
+            f"index {error.start} (decode bytes with errors='replace', or keep them as bytes)"
+        ) from None
+
+
+def _printable(text: str) -> str:
+    """``text`` with any lone surrogate written as its escape: what the SDK itself sends
+    (an error message, a log field) must never stop the interpreter."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 HandlerFn = Callable[[Any, str, str], str]
@@ -293,6 +315,10 @@ class Module:
             function = getattr(module, method)
             output = function(hook, payload)
             if isinstance(output, str):
+                try:
+                    _unicode(f"handler `{name}` returned a str that", output)
+                except ValueError as error:
+                    raise ValueError(f"{error} — {_where(function)}") from None
                 return output
             if output is None:
                 hint = "did it forget `return`?"
@@ -369,7 +395,11 @@ class _Log:
 
     def _log(self, level: _types.Level, function: str, message: str, fields: Dict[str, Any]) -> None:
         _text(function, "message", message)
-        _log.log(level, message, [_types.Field(k, str(v)) for k, v in fields.items()])
+        _log.log(
+            level,
+            message,
+            [_types.Field(_printable(k), _printable(str(v))) for k, v in fields.items()],
+        )
 
     def trace(self, message: str, /, **fields: Any) -> None:
         """Logs at trace level: ``log.trace("seen", caller="100")``."""
@@ -425,6 +455,7 @@ def _to_value(function: str, index: int, value: object) -> _db.Value:
     if isinstance(value, float):
         return _db.Value_Real(float(value))
     if isinstance(value, str):
+        _unicode(f"{function}: parameter ?{index}", value)
         return _db.Value_Text(str(value))
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _db.Value_Blob(bytes(value))
