@@ -329,6 +329,15 @@ fn engine_and_php_facts_from_modhost_toml_decide_checkdepends() {
         "mysqli = \"8.2.7\", curl = \"\"",
     ));
     assert_eq!(code(&["checkdepends", arg(&pkg)]), Some(0));
+    // `manifest` lists every one of them.
+    let text = root.ok(&["manifest", arg(&pkg)]).stdout;
+    assert!(
+        text.contains(
+            "engine asterisk ge 18, php ge 8.1, php component mysqli ge 8.0, \
+             php component pdo_mysql || curl"
+        ),
+        "{text}"
+    );
     let text = root.ok(&["checkdepends", arg(&pkg)]).stdout;
     for line in [
         "  ok        engine asterisk ge 18: the engine is asterisk 18.2.0\n",

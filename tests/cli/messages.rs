@@ -140,6 +140,15 @@ fn an_empty_modhost_root_variable_is_as_good_as_unset() {
         "{}",
         help.stdout
     );
+    // Each command's --force says what it forces for that command.
+    let help = Root::output(Command::new(bin).args(["rollback", "--help"]));
+    assert!(
+        help.stdout.contains("need the current version") && !help.stdout.contains("canuninstall"),
+        "{}",
+        help.stdout
+    );
+    let help = Root::output(Command::new(bin).args(["uninstall", "--help"]));
+    assert!(help.stdout.contains("<canuninstall>no"), "{}", help.stdout);
 }
 
 #[test]

@@ -60,7 +60,7 @@ enum Command {
     /// Disable a module: its handlers stop running.
     Disable(change::DisableArgs),
     /// Return a module to the version its last upgrade replaced.
-    Rollback(change::ModuleArgs),
+    Rollback(change::RollbackArgs),
     /// List installed modules, and those the package directory offers as not-installed.
     List(commands::list::Args),
     /// Show everything about a module, installed or in the package directory.
@@ -273,7 +273,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Delete(args) => change::module(&ctx, args, Host::delete),
         Command::Enable(args) => change::enable(&ctx, args),
         Command::Disable(args) => change::disable(&ctx, args),
-        Command::Rollback(args) => change::module(&ctx, args, Host::rollback),
+        Command::Rollback(args) => change::rollback(&ctx, args),
         Command::List(args) => commands::list::run(&ctx, args),
         Command::Info(args) => inspect::info(&ctx, args),
         Command::Kv(args) => inspect::kv(&ctx, args),

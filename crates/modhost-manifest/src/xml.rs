@@ -134,19 +134,30 @@ pub fn decode(bytes: &[u8]) -> Result<&str, SyntaxError> {
     if bytes.len() > crate::MAX_SIZE {
         return Err(too_large(crate::MAX_SIZE));
     }
+    let start = Position { line: 1, column: 1 };
+    // Without a byte-order mark, UTF-16 text of ASCII is valid UTF-8 with a NUL beside
+    // every character: told by its first character, `<`, as XML's appendix F tells it.
+    let utf16 = if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        Some("it starts with a UTF-16 byte-order mark")
+    } else if bytes.starts_with(b"<\0") {
+        Some("little-endian, without a byte-order mark")
+    } else if bytes.starts_with(b"\0<") {
+        Some("big-endian, without a byte-order mark")
+    } else {
+        None
+    };
+    if let Some(how) = utf16 {
+        return Err(SyntaxError {
+            position: start,
+            message: format!(
+                "the document is UTF-16 ({how}); only UTF-8 is supported (convert the file to UTF-8)"
+            ),
+        });
+    }
     let error = match std::str::from_utf8(bytes) {
         Ok(text) => return Ok(text),
         Err(error) => error,
     };
-    let start = Position { line: 1, column: 1 };
-    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        return Err(SyntaxError {
-            position: start,
-            message: "the document is UTF-16 (it starts with a UTF-16 byte-order mark); \
-                      only UTF-8 is supported"
-                .into(),
-        });
-    }
     let valid = error.valid_up_to();
     // The prefix is UTF-8 by definition of `valid_up_to`, so this cannot fail.
     let before = bytes

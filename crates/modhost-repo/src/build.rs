@@ -376,6 +376,25 @@ impl Publication<'_> {
                     "module",
                     deps.modules.iter().map(|m| m.to_string()).collect(),
                 ),
+                (
+                    "engine",
+                    deps.engines.iter().map(|e| e.to_string()).collect(),
+                ),
+                (
+                    "phpcomponent",
+                    // Each entry's alternatives as module.xml writes them: `a||b`.
+                    deps.php
+                        .components
+                        .iter()
+                        .map(|alternatives| {
+                            alternatives
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join("||")
+                        })
+                        .collect(),
+                ),
             ] {
                 if !items.is_empty() {
                     depends.insert(field.into(), one_or_many(items));

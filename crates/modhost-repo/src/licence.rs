@@ -175,12 +175,34 @@ fn check_secret(secret: &str) -> std::result::Result<(), String> {
                 decoded.len()
             ));
         }
+        // A repeated block is said to be one (below), words or not.
+        if reads_as_words(text) && !looks_patterned(&decoded) {
+            return Err(
+                "reads as words, not base64 of random bytes: it is all letters, mostly of one \
+                 case (a passphrase is far less random than it is long)"
+                    .into(),
+            );
+        }
         decoded
     };
     if looks_patterned(&bytes) {
         return Err("is not random: its bytes repeat or follow a pattern".into());
     }
     Ok(())
+}
+
+/// Whether base64 `text` reads as words run together (`thequickbrownfox…`,
+/// `OurPbxSecret…`), whose decoded bytes look random though the words are not: letters
+/// only, and mostly of one case. Base64 of random bytes is letters only about once in
+/// 9,000, and of those, mostly of one case (seven in ten or more) about once in 250.
+fn reads_as_words(text: &str) -> bool {
+    let text = text.trim_end_matches('=');
+    if !text.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return false;
+    }
+    let upper = text.bytes().filter(u8::is_ascii_uppercase).count();
+    let minority = upper.min(text.len() - upper);
+    10 * minority <= 3 * text.len()
 }
 
 /// The fewest distinct bytes the [`MIN_SECRET`] bytes of a secret must have: 32 random
@@ -341,6 +363,15 @@ mod tests {
             (
                 "correct horse battery staple correct horse battery staple".to_owned(),
                 "neither hex nor base64",
+            ),
+            // Words run together are valid base64, of random-looking bytes.
+            (
+                "thequickbrownfoxjumpsoverthelazydogsandcatsx".to_owned(),
+                "reads as words",
+            ),
+            (
+                "OurPbxLicenceSecretIsKeptInTheVaultUpstairs".to_owned(),
+                "reads as words",
             ),
         ] {
             let message = refusal(&secret).unwrap_or_default();

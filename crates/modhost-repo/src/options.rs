@@ -83,13 +83,19 @@ impl Options<'_> {
     }
 }
 
-/// `duration` in days, as a message shows it.
+/// `duration` in days, as a message shows it: to the second, so that one just past the
+/// limit never reads as the limit (`366 days 1s`, not `366.0 days`).
 fn days(duration: Duration) -> String {
     let seconds = duration.as_secs();
-    match seconds % 86_400 {
-        0 => format!("{} days", seconds / 86_400),
-        _ => format!("{:.1} days", seconds as f64 / 86_400.0),
+    let mut text = format!("{} days", seconds / 86_400);
+    let rest = seconds % 86_400;
+    for (unit, size, of) in [("h", 3_600, 24), ("m", 60, 60), ("s", 1, 60)] {
+        let count = rest / size % of;
+        if count > 0 {
+            text += &format!(" {count}{unit}");
+        }
     }
+    text
 }
 
 /// Refuses a base URL the FreePBX and Joomla documents could not name packages under:

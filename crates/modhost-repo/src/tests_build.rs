@@ -512,7 +512,10 @@ fn freepbx_documents_carry_the_modules_depends_as_freepbx_writes_them() {
         b"<module><rawname>phonebook</rawname><name>Phonebook</name><version>2.0.0</version>\
           <licenselink>https://www.gnu.org/licenses/gpl-3.0.txt</licenselink>\
           <depends><version>16.0</version><phpversion>7.4</phpversion>\
-          <module>core ge 16.0.40</module><module>userman</module></depends></module>",
+          <module>core ge 16.0.40</module><module>userman</module>\
+          <engine>asterisk ge 18</engine><engine>freeswitch</engine>\
+          <phpcomponent>mysqli ge 8.0</phpcomponent><phpcomponent>pdo_mysql||curl</phpcomponent>\
+          </depends></module>",
     );
     write(&wasm, b"\0asm component");
     let packed = modhost_package::pack(&xml, &wasm, &src.path().join("phonebook-2.0.0.tgz"));
@@ -525,6 +528,8 @@ fn freepbx_documents_carry_the_modules_depends_as_freepbx_writes_them() {
             "version": "16.0",
             "phpversion": "7.4",
             "module": ["core ge 16.0.40", "userman"],
+            "engine": ["asterisk ge 18", "freeswitch"],
+            "phpcomponent": ["mysqli ge 8.0", "pdo_mysql||curl"],
         }),
         "{freepbx}"
     );

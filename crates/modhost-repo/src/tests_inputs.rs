@@ -137,7 +137,12 @@ fn a_validity_over_366_days_is_refused_saying_why() {
         valid_for: MAX_VALID_FOR + Duration::from_secs(1),
         ..Options::default()
     };
-    assert!(refused(src.path(), out.path(), &over).contains("366.0 days"));
+    assert!(refused(src.path(), out.path(), &over).contains("valid for 366 days 1s is refused"));
+    let over = Options {
+        valid_for: MAX_VALID_FOR + Duration::from_secs(3_661),
+        ..Options::default()
+    };
+    assert!(refused(src.path(), out.path(), &over).contains("valid for 366 days 1h 1m 1s"));
     assert!(files(out.path()).is_empty(), "nothing written");
     let longest = Options {
         valid_for: MAX_VALID_FOR,

@@ -72,10 +72,19 @@ impl Location {
         Some((scheme, host, port))
     }
 
-    /// `name` inside this location taken as a directory.
+    /// `name` inside this location taken as a directory. A URL's query stays the
+    /// query (`…/repo?token=t` joins as `…/repo/name?token=t`); its fragment, which is
+    /// never sent, goes.
     pub fn join(&self, name: &str) -> Location {
         match self {
-            Location::Url(url) => Location::Url(format!("{}/{name}", url.trim_end_matches('/'))),
+            Location::Url(url) => {
+                let url = url.split_once('#').map_or(url.as_str(), |(url, _)| url);
+                let (path, query) = match url.split_once('?') {
+                    Some((path, query)) => (path, format!("?{query}")),
+                    None => (url, String::new()),
+                };
+                Location::Url(format!("{}/{name}{query}", path.trim_end_matches('/')))
+            }
             Location::Path(path) => Location::Path(path.join(name)),
         }
     }
@@ -282,6 +291,22 @@ mod tests {
             origin("https://repo.example.org/pkg.tgz")
         );
         assert_eq!(Location::Path("/srv/repo".into()).origin(), None);
+    }
+
+    #[test]
+    fn a_name_joins_the_path_and_the_query_stays_the_query() {
+        assert_eq!(
+            url("https://h.example/a2/?token=t#top").join("index.json"),
+            url("https://h.example/a2/index.json?token=t")
+        );
+        assert_eq!(
+            url("https://h.example/a2").join("index.json"),
+            url("https://h.example/a2/index.json")
+        );
+        assert_eq!(
+            Location::Path("/srv/repo".into()).join("index.json"),
+            Location::Path("/srv/repo/index.json".into())
+        );
     }
 
     #[test]

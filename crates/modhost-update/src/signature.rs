@@ -223,6 +223,12 @@ pub fn verify(
     let mismatch = Mismatch::between(&claims, document, serial);
     let document = document.to_owned();
     if key.key.verify(data, &decoded, false).is_err() {
+        if data.starts_with(&[0x1f, 0x8b]) {
+            return Err(Refusal::Gzipped {
+                document,
+                key: key.key_id(),
+            });
+        }
         return Err(match mismatch {
             Some(Mismatch::Path(file)) => Refusal::StalePath { document, file },
             Some(Mismatch::Serial { signed, release }) => Refusal::StaleSerial {
@@ -342,6 +348,28 @@ mod tests {
         assert!(
             matches!(changed, Err(Refusal::ChangedOrStale { ref key, signed_at: 1_633_700_835, .. }) if key == "E7620F1842B4E81F"),
             "{changed:?}"
+        );
+    }
+
+    #[test]
+    fn a_document_a_server_gzipped_without_saying_so_is_named_as_such() {
+        use std::io::Write as _;
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let written = gzip.write_all(b"test");
+        assert!(written.is_ok(), "{written:?}");
+        let gzipped = gzip.finish().unwrap_or_default();
+        let refused = verify(
+            &[tool_key()],
+            "https://h/a/test",
+            &gzipped,
+            TOOL_SIGNATURE.as_bytes(),
+            None,
+        );
+        let message = refused.as_ref().map_err(ToString::to_string).err();
+        assert!(
+            matches!(refused, Err(Refusal::Gzipped { .. }))
+                && message.is_some_and(|m| m.contains("without a `Content-Encoding: gzip` header")),
+            "{refused:?}"
         );
     }
 

@@ -116,6 +116,20 @@ pub enum Refusal {
         /// The id of the key whose signature it is.
         key: String,
     },
+    /// The document arrived as gzip data its server did not declare: what was signed is
+    /// the text, and the bytes are its compressed form.
+    #[error(
+        "`{document}` arrived as gzip data (its first bytes are 1f 8b) without a \
+         `Content-Encoding: gzip` header, so it is not the text its signature by key ID {key} \
+         covers: the server compresses it without saying so (nginx: a `.gz` file served in \
+         place of the document, or a `default_type` for gzip); serve the file as it is"
+    )]
+    Gzipped {
+        /// The document.
+        document: String,
+        /// The id of the key whose signature it is.
+        key: String,
+    },
     /// The signature is the pinned key's, made at a time it names, and the document is not
     /// what it signed; with no release to say which copy is current, a changed document
     /// and a stale signature look alike.

@@ -86,7 +86,7 @@ pub use error::Error;
 pub use event::{Event, Reporter};
 pub use host::{Embedding, Host};
 pub use online::{Offer, OfferStatus, SourceInfo, SourceReport};
-pub use ops::Reload;
+pub use ops::{Reload, ReloadHandler};
 pub use packages::{Available, Scan, ScanEntry, Unreadable, names_a_file, read_manifest};
 pub use packing::{PackTo, Packed, pack_module};
 pub use query::{ComponentImports, Described, Grant, Listed, ModuleInfo, NotInstalled};

@@ -55,8 +55,19 @@ impl LocalArgs {
 pub struct ModuleArgs {
     /// The module's rawname.
     rawname: String,
-    /// Skip dependency checks and, for uninstall and delete, a module.xml's
-    /// `<canuninstall>no` (never safety checks).
+    /// Skip dependency checks and a module.xml's `<canuninstall>no` (never safety
+    /// checks).
+    #[arg(long)]
+    force: bool,
+}
+
+/// Arguments of `rollback`.
+#[derive(Debug, clap::Args)]
+pub struct RollbackArgs {
+    /// The module's rawname.
+    rawname: String,
+    /// Roll back even while running modules need the current version (never safety
+    /// checks).
     #[arg(long)]
     force: bool,
 }
@@ -127,6 +138,12 @@ pub fn local(ctx: &Context, args: LocalArgs, op: LocalOp) -> Result<()> {
 pub fn module(ctx: &Context, args: ModuleArgs, op: ModuleOp) -> Result<()> {
     let host = ctx.open_existing()?;
     print(ctx, &host, &[op(&host, &args.rawname, args.force)?])
+}
+
+/// `rollback NAME`.
+pub fn rollback(ctx: &Context, args: RollbackArgs) -> Result<()> {
+    let host = ctx.open_existing()?;
+    print(ctx, &host, &[host.rollback(&args.rawname, args.force)?])
 }
 
 /// `disable NAME`; `--force` runs none of the module's code.

@@ -113,8 +113,12 @@ pub fn reload(ctx: &Context) -> Result<()> {
         let mut text: String = reload
             .handlers
             .iter()
-            .map(|(rawname, priority)| {
-                format!("get_config  pri {priority:>4}  {}\n", escape(rawname))
+            .map(|built| {
+                format!(
+                    "get_config  pri {:>4}  {}\n",
+                    built.priority,
+                    escape(&built.rawname)
+                )
             })
             .collect();
         text += &format!(

@@ -90,6 +90,10 @@ fn summary(m: &Manifest) -> String {
         .chain(d.modules.iter().map(ToString::to_string))
         .chain(d.engines.iter().map(|e| format!("engine {e}")))
         .chain(d.php.version.iter().map(|r| format!("php {r}")))
+        .chain(d.php.components.iter().map(|alternatives| {
+            let names: Vec<String> = alternatives.iter().map(ToString::to_string).collect();
+            format!("php component {}", names.join(" || "))
+        }))
         .chain(d.files.iter().cloned())
         .collect();
     if !depends.is_empty() {

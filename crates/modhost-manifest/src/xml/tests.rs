@@ -175,6 +175,24 @@ fn bytes_that_are_not_utf8_are_placed_and_a_declared_encoding_is_named() {
     assert!(utf16.is_some_and(
         |e| e.position == Position { line: 1, column: 1 } && e.message.contains("UTF-16")
     ),);
+    // Without a mark, as Notepad's "Unicode" writes it too: named, not a NUL error.
+    let utf16le: Vec<u8> = "<?xml version=\"1.0\"?><module/>"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let utf16be: Vec<u8> = "<module/>"
+        .encode_utf16()
+        .flat_map(u16::to_be_bytes)
+        .collect();
+    for (doc, how) in [(utf16le, "little-endian"), (utf16be, "big-endian")] {
+        let message = decode(&doc).err().map(|e| e.message).unwrap_or_default();
+        assert!(
+            message.starts_with(&format!(
+                "the document is UTF-16 ({how}, without a byte-order mark)"
+            )),
+            "{message}"
+        );
+    }
     assert_eq!(decode("<m>é</m>".as_bytes()).ok(), Some("<m>é</m>"));
 }
 

@@ -153,6 +153,21 @@ impl Drop for Exchange {
     }
 }
 
+/// Logs an answer hyper gave on its own, to a request it could not read (a head too
+/// long): its method and path are unknown, so they are logged as `-`.
+pub(super) fn refused_by_hyper(peer: SocketAddr, status: StatusCode) {
+    tracing::info!(
+        target: TARGET,
+        method = %"-",
+        path = %"-",
+        status = status.as_u16(),
+        bytes = 0,
+        peer = %peer,
+        version = ?Version::HTTP_11,
+        "request"
+    );
+}
+
 /// An answer's body, counted as it goes.
 pub(super) struct Logged {
     inner: Body,

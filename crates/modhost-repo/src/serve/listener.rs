@@ -187,6 +187,12 @@ async fn connection(
         builder.http1_only()
     };
     if let Err(e) = watcher.watch(builder.serve_connection(io, handler)).await {
+        // hyper answered 431 itself, calling no service: the access log still says so.
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_parse_too_large)
+        {
+            super::access::refused_by_hyper(peer, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        }
         tracing::debug!(%peer, "connection ended: {e}");
     }
 }

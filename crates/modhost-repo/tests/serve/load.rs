@@ -5,6 +5,7 @@ use super::*;
 
 #[test]
 fn an_over_long_request_is_refused_and_the_server_keeps_serving() {
+    access_log();
     let tls = Tls::new();
     let repo = repository(Vec::new());
     let addr = tls.serve(repo.path(), 4, Duration::from_secs(5));
@@ -13,6 +14,13 @@ fn an_over_long_request_is_refused_and_the_server_keeps_serving() {
     let line = format!("GET /{}", "a".repeat(MAX_HEAD as usize - 5));
     let answer = tls.exchange(addr, line.as_bytes());
     assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+    // hyper answers it without the service, and the access log still has it.
+    let line = wait_for_log_line(&["status=431", "path=-", "peer=127.0.0.1:"]);
+    assert!(
+        line.is_some(),
+        "no access-log line for the 431:\n{}",
+        logged()
+    );
     // Well past the limit: refused (or cut off), never read to its end and answered.
     let line = format!(
         "GET /{} HTTP/1.1\r\n\r\n",

@@ -13,8 +13,8 @@ mod transaction;
 
 pub(crate) use grants::{check_imports_granted, grant, mounts, narrow_grants, requests, revoke};
 pub(crate) use install::{apply, apply_locked, install_local, unchanged, upgrade_all};
-pub use reload::Reload;
 pub(crate) use reload::reload;
+pub use reload::{Reload, ReloadHandler};
 pub(crate) use remove::remove;
 pub(crate) use rollback::rollback;
 pub(crate) use scan::scan;

@@ -18,10 +18,21 @@ pub struct Reload {
     /// The configuration file.
     #[serde(serialize_with = "crate::serialize::path")]
     pub path: PathBuf,
-    /// The handlers that built it, in order, with their priorities.
-    pub handlers: Vec<(String, i32)>,
+    /// The handlers that built it, in the order they ran.
+    pub handlers: Vec<ReloadHandler>,
     /// Its size.
     pub bytes: usize,
+}
+
+/// One handler that added to a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReloadHandler {
+    /// Its module.
+    pub rawname: String,
+    /// The handler's name.
+    pub handler: String,
+    /// Its priority: lower ran first.
+    pub priority: i32,
 }
 
 /// Runs `get_config` as a fail-closed pipeline, whatever was declared for it (only its
@@ -48,7 +59,11 @@ pub(crate) fn reload(host: &Host) -> Result<Reload> {
         handlers: dispatch
             .calls
             .into_iter()
-            .map(|c| (c.rawname, c.priority))
+            .map(|c| ReloadHandler {
+                rawname: c.rawname,
+                handler: c.handler,
+                priority: c.priority,
+            })
             .collect(),
         bytes: text.len(),
     })
