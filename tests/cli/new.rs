@@ -124,7 +124,8 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
         "\t<hello_py.boom>hello_py_boom</hello_py.boom>\n\t\
          <hello_py.abort>hello_py_abort</hello_py.abort>\n\t\
          <hello_py.mistake>hello_py_mistake</hello_py.mistake>\n\t\
-         <hello_py.caught>hello_py_caught</hello_py.caught>\n\t</methods>",
+         <hello_py.caught>hello_py_caught</hello_py.caught>\n\t\
+         <hello_py.later>hello_py_later</hello_py.later>\n\t</methods>",
     );
     assert!(std::fs::write(dir.join("module.xml"), &xml).is_ok());
     build(&dir, &[]);
@@ -254,6 +255,19 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
             "{payload}: {error}"
         );
     }
+    // An async handler is refused: none of its code would run.
+    let calls = root
+        .run(&["hook", "hello_py.later", "--payload", "x", "--json"])
+        .json();
+    let error = calls[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        calls[0]["kind"] == "failed"
+            && error.contains(
+                "TypeError: handler `hello_py_later` returned a coroutine: modhost does not \
+                 wait for it, so none of its code ran"
+            ),
+        "{calls}"
+    );
     // Caught, they are ordinary exceptions; a handler name used twice is refused.
     let calls = root
         .ok(&["hook", "hello_py.caught", "--payload", "x", "--json"])
@@ -336,6 +350,10 @@ const MISTAKES: &str = r#"
         elif payload == "kvsurrogate":
             kv.set("k", "\udc80")
         payload += "; and forgot to return it"
+
+    @handler("hello_py_later")  # type: ignore[arg-type]
+    async def later(self, hook: str, payload: str) -> str:
+        return payload
 
     @handler("hello_py_caught")
     def caught(self, hook: str, payload: str) -> str:

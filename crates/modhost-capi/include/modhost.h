@@ -5,6 +5,10 @@
  * -lm). A C application opens a root, installs module packages, declares its hook
  * points and dispatches them; it gives modules its own API as capabilities whose WIT
  * functions are C callbacks taking and returning JSON. examples/c/pbx.c does all of it.
+ * The shared library exports only modhost_* symbols. The static one holds modhost's own
+ * SQLite, whose sqlite3_* symbols are global in it: an application that uses SQLite
+ * itself (Asterisk's astdb does) links the shared library, or its SQLite calls would
+ * reach modhost's copy, or clash with its own static one.
  *
  * Errors: every function that can fail returns an int, MODHOST_OK (0) or a
  * MODHOST_ERROR_* code, and takes a last `char **error`: when it is not NULL, *error is

@@ -108,6 +108,26 @@ fn the_c_example_gives_modules_its_api_through_the_shared_and_the_static_library
         "{stderr}"
     );
 
+    // The shared library exports modhost's functions and nothing else (its SQLite
+    // included): an application's own SQLite is never interposed by it.
+    let exported = run(Command::new("nm")
+        .args(["-D", "--defined-only", "--format=posix"])
+        .arg(lib.join("libmodhost_capi.so")))?;
+    let functions: Vec<&str> = exported
+        .lines()
+        .filter_map(
+            |line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [name, "T", ..] => Some(name),
+                _ => None,
+            },
+        )
+        .collect();
+    assert!(
+        functions.contains(&"modhost_open")
+            && functions.iter().all(|name| name.starts_with("modhost_")),
+        "{functions:?}"
+    );
+
     // The static library needs what Rust's standard library links on Linux.
     let fixed = dir.path().join("pbx-static");
     run(cc(&fixed)

@@ -46,6 +46,7 @@ from ``-2**63`` to ``2**63 - 1``; ``float`` is REAL; ``str`` is TEXT; ``bytes``,
 from __future__ import annotations
 
 import traceback
+import types
 from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple, Type, TypeVar, Union
 
 from componentize_py_types import Err
@@ -217,6 +218,18 @@ def _unicode(what: str, value: str) -> None:
         ) from None
 
 
+def _not_async(what: str, returned: object) -> None:
+    """Raises :class:`TypeError` when ``what`` returned a coroutine: an ``async def``
+    runs nothing until awaited, and modhost never awaits it."""
+    if isinstance(returned, (types.CoroutineType, types.AsyncGeneratorType)):
+        if isinstance(returned, types.CoroutineType):
+            returned.close()
+        raise TypeError(
+            f"{what} returned a coroutine: modhost does not wait for it, so none of its "
+            "code ran: make it a plain def, without async/await"
+        )
+
+
 def _printable(text: str) -> str:
     """``text`` with any lone surrogate written as its escape: what the SDK itself sends
     (an error message, a log field) must never stop the interpreter."""
@@ -311,9 +324,16 @@ class Module:
             except BaseException as error:  # noqa: BLE001 - every failure is the call's error
                 raise _failure(error) from None
 
+        def lifecycle(name: str, call: Callable[[], Any]) -> None:
+            def checked() -> None:
+                _not_async(f"{name}()", call())
+
+            guarded(checked)
+
         def run(name: str, method: str, hook: str, payload: str) -> str:
             function = getattr(module, method)
             output = function(hook, payload)
+            _not_async(f"handler `{name}`", output)
             if isinstance(output, str):
                 try:
                     _unicode(f"handler `{name}` returned a str that", output)
@@ -334,19 +354,19 @@ class Module:
 
         class Lifecycle:
             def install(self) -> None:
-                guarded(module.install)
+                lifecycle("install", module.install)
 
             def upgrade(self, from_version: str) -> None:
-                guarded(lambda: module.upgrade(from_version))
+                lifecycle("upgrade", lambda: module.upgrade(from_version))
 
             def uninstall(self) -> None:
-                guarded(module.uninstall)
+                lifecycle("uninstall", module.uninstall)
 
             def enable(self) -> None:
-                guarded(module.enable)
+                lifecycle("enable", module.enable)
 
             def disable(self) -> None:
-                guarded(module.disable)
+                lifecycle("disable", module.disable)
 
         class Hooks:
             def handle(self, handler: str, hook: str, payload: str) -> str:
