@@ -137,10 +137,14 @@ struct Account {
     calls: usize,
     /// The bytes charged since `used` was last counted from the disk.
     since_count: u64,
+    /// The entries charged since then.
+    entries_since_count: u64,
 }
 
 /// How many bytes are charged between two counts of what is on disk.
 const RECOUNT_EVERY: u64 = 16 << 20;
+/// How many entries are charged between two counts of what is on disk.
+const RECOUNT_EVERY_ENTRIES: u64 = 256;
 
 impl Budget {
     /// The budget of `rawname`, over the directories it may write.
@@ -185,7 +189,9 @@ impl Budget {
         let mut account = self.account();
         // Another process's calls of the module write beside these: counted again every
         // so often, so that together they pass the quota by no more than that.
-        if account.since_count.saturating_add(bytes) > RECOUNT_EVERY {
+        if account.since_count.saturating_add(bytes) > RECOUNT_EVERY
+            || account.entries_since_count.saturating_add(entries) > RECOUNT_EVERY_ENTRIES
+        {
             account.used = None;
         }
         let used = match account.used {
@@ -216,13 +222,17 @@ impl Budget {
             account.refused = true;
             if account.used.is_none() {
                 account.since_count = 0;
+                account.entries_since_count = 0;
             }
             account.used = Some(used);
             return Err(OverQuota);
         }
-        account.since_count = match account.used {
-            Some(_) => account.since_count.saturating_add(bytes),
-            None => bytes,
+        (account.since_count, account.entries_since_count) = match account.used {
+            Some(_) => (
+                account.since_count.saturating_add(bytes),
+                account.entries_since_count.saturating_add(entries),
+            ),
+            None => (bytes, entries),
         };
         account.used = Some(after);
         Ok(())
@@ -317,6 +327,41 @@ mod tests {
         std::fs::remove_file(dir.path().join("a"))?;
         budget.recount();
         assert!(budget.charge(1000, 2).is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn entries_another_process_adds_are_seen_within_a_recount() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let quota = DiskQuota {
+            bytes: 1 << 30,
+            entries: 600,
+        };
+        // This process's budget counts the directory at its first write.
+        let here = Budget::new("m", vec![dir.path().to_owned()]);
+        let _turn = here.begin(quota);
+        let mut made = 0;
+        let mut make = |at: &std::path::Path| {
+            made += 1;
+            std::fs::write(at.join(format!("{made}")), b"")
+        };
+        assert!(here.charge(0, 1).is_ok());
+        make(dir.path())?;
+        // Another process's calls of the module add 500 entries meanwhile.
+        for _ in 0..500 {
+            make(dir.path())?;
+        }
+        while here.charge(0, 1).is_ok() {
+            make(dir.path())?;
+        }
+        let kept = disk_usage(&[dir.path().to_owned()])?.entries;
+        // Not the other process's 500 on top of a whole quota of its own: within one
+        // recount of the quota.
+        assert!(
+            kept <= quota.entries + RECOUNT_EVERY_ENTRIES && kept < quota.entries + 500,
+            "{kept} entries under a quota of {}",
+            quota.entries
+        );
         Ok(())
     }
 }
