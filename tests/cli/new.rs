@@ -278,7 +278,8 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
          HostError: no such table: nosuch\n\
          TypeError: Dup: methods `a` and `b` are both marked @handler('dup'); \
          a handler name may be used once\n\
-         MemoryError",
+         MemoryError\n\
+         RecursionError",
         "{calls}"
     );
 
@@ -383,6 +384,14 @@ const MISTAKES: &str = r#"
             bytearray(1 << 30)
         except MemoryError:
             seen.append("MemoryError")
+        # Recursion through C (here __getattr__) meets Python's own limit first.
+        class Deep:
+            def __getattr__(self, name: str) -> str:
+                return str(getattr(self, name + "x"))
+        try:
+            Deep().a
+        except RecursionError:
+            seen.append("RecursionError")
         # A message, or a log field, with a lone surrogate is sent escaped.
         log.info("escaped", raw=b"\xff".decode("utf-8", "surrogateescape"))
         return "\n".join(seen)
