@@ -163,6 +163,22 @@ fn a_module_installed_from_a_file_takes_a_sources_updates_once_attached() {
     );
     repo.ok(&root, &["upgradeall", "--online"]);
     assert_eq!(crate::updates::version(&root, "phonebook"), "2.0.0");
+
+    // Attached to a source that offers nothing of it, a module is not left silent.
+    root.ok(&["install", arg(&package("voicemail"))]);
+    root.ok(&["source", "attach", "voicemail", "main"]);
+    let text = repo.ok(&root, &["showupgrades"]).stdout;
+    assert!(
+        text.contains("main: offers no voicemail, which takes its updates from it")
+            && text.contains("`modhost source attach voicemail SOURCE`"),
+        "{text}"
+    );
+    let reports = repo.ok(&root, &["--json", "check-online"]).json();
+    assert_eq!(
+        reports[0]["not_offered"],
+        serde_json::json!(["voicemail"]),
+        "{reports}"
+    );
 }
 
 #[test]

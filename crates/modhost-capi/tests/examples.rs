@@ -128,6 +128,16 @@ fn the_c_example_gives_modules_its_api_through_the_shared_and_the_static_library
         "{functions:?}"
     );
 
+    // It names itself, so an application linked to it by its path needs only the
+    // loader's search to find it.
+    let dynamic = run(Command::new("readelf")
+        .arg("-d")
+        .arg(lib.join("libmodhost_capi.so")))?;
+    assert!(
+        dynamic.contains("(SONAME)") && dynamic.contains("[libmodhost_capi.so]"),
+        "{dynamic}"
+    );
+
     // The static library needs what Rust's standard library links on Linux.
     let fixed = dir.path().join("pbx-static");
     run(cc(&fixed)

@@ -261,6 +261,17 @@ pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
                     escape(&aside.reason)
                 );
             }
+            // A module taking its updates from a source that offers nothing of it would
+            // otherwise never hear of one, silently.
+            for rawname in &report.not_offered {
+                text += &format!(
+                    "{source}: offers no {name}, which takes its updates from it
+  help:                      `modhost source attach {name} SOURCE` takes them from another source
+",
+                    source = escape(&report.source),
+                    name = escape(rawname),
+                );
+            }
             // Who vouches for what the source offers, after its offers: `showupgrades`
             // lists upgrades alone.
             if let Some(trust) = report.trust.as_ref().filter(|_| !upgrades_only) {

@@ -195,6 +195,10 @@ pub struct SourceReport {
     /// takes, no package modhost unpacks), with why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub set_aside: Vec<modhost_update::SetAside>,
+    /// Installed modules that take their updates from it and that it does not offer at
+    /// all: attached to the wrong source, or dropped by its publisher.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_offered: Vec<String>,
 }
 
 /// A channel as configured or declared, or why it cannot be used.

@@ -83,6 +83,7 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
                 trust: None,
                 offers: Vec::new(),
                 set_aside: Vec::new(),
+                not_offered: Vec::new(),
             },
             declared_by: channel.declared_by.clone(),
             releases: Vec::new(),
@@ -161,6 +162,21 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
                 releases.push((source.clone(), release));
             }
         }
+        let named = |rawname: &str| {
+            offers.iter().any(|o| o.rawname == rawname)
+                || set_aside.iter().any(|a| a.rawname == rawname)
+        };
+        let mut not_offered = Vec::new();
+        for record in host.state.modules()? {
+            let from = host.state.module_source(&record.rawname)?;
+            let takes_from_it = match &channel.declared_by {
+                Some(module) => *module == record.rawname && from.is_none(),
+                None => from.as_deref() == Some(channel.name.as_str()),
+            };
+            if takes_from_it && !named(&record.rawname) {
+                not_offered.push(record.rawname);
+            }
+        }
         reports.push(Checked {
             report: SourceReport {
                 source: channel.name.clone(),
@@ -168,6 +184,7 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
                 trust: Some(trust),
                 offers,
                 set_aside,
+                not_offered,
             },
             declared_by: channel.declared_by.clone(),
             releases,
