@@ -113,18 +113,12 @@ impl wasmtime_wasi::p2::Pollable for Waiting {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use wasmtime::{Config, Engine, Instance, Module, Store};
+    use wasmtime::{Config, Engine};
 
     use super::Cancel;
 
-    /// `(module (func (export "spin") (loop (br 0))))`
-    const SPIN: &[u8] = &[
-        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
-        0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type: () -> ()
-        0x03, 0x02, 0x01, 0x00, // func 0 has type 0
-        0x07, 0x08, 0x01, 0x04, b's', b'p', b'i', b'n', 0x00, 0x00, // export "spin"
-        0x0a, 0x09, 0x01, 0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b, // loop { br 0 }
-    ];
+    /// `loop { br 0 }`: spins until stopped.
+    const SPIN: &[u8] = &[0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b];
 
     fn engine() -> Engine {
         let mut config = Config::new();
@@ -139,13 +133,8 @@ mod tests {
         let runs_on = engine();
         let cancel = Cancel::new(&made_by);
         cancel.watch(&runs_on);
-        let module = Module::new(&runs_on, SPIN).unwrap_or_else(|e| panic!("{e}"));
-        let mut store = Store::new(&runs_on, ());
+        let (mut store, spin) = crate::core_wasm::function(&runs_on, SPIN);
         store.set_epoch_deadline(1);
-        let instance = Instance::new(&mut store, &module, &[]).unwrap_or_else(|e| panic!("{e}"));
-        let spin = instance
-            .get_typed_func::<(), ()>(&mut store, "spin")
-            .unwrap_or_else(|e| panic!("{e}"));
         let canceller = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(100));
             cancel.cancel();

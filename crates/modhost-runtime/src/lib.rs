@@ -52,6 +52,8 @@ mod cache;
 mod call;
 mod cancel;
 mod capability;
+#[cfg(test)]
+mod core_wasm;
 mod deadline;
 mod disk;
 mod error;
