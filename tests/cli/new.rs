@@ -279,7 +279,8 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
          TypeError: Dup: methods `a` and `b` are both marked @handler('dup'); \
          a handler name may be used once\n\
          MemoryError\n\
-         RecursionError",
+         RecursionError\n\
+         socket.create_connection: no network",
         "{calls}"
     );
 
@@ -392,6 +393,12 @@ const MISTAKES: &str = r#"
             Deep().a
         except RecursionError:
             seen.append("RecursionError")
+        # The network is refused, saying so, however it is reached.
+        import socket
+        try:
+            socket.create_connection(("127.0.0.1", 80))
+        except PermissionError as error:
+            seen.append(str(error).split(": modhost modules have no network")[0] + ": no network")
         # A message, or a log field, with a lone surrogate is sent escaped.
         log.info("escaped", raw=b"\xff".decode("utf-8", "surrogateescape"))
         return "\n".join(seen)

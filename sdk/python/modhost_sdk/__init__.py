@@ -45,6 +45,7 @@ from ``-2**63`` to ``2**63 - 1``; ``float`` is REAL; ``str`` is TEXT; ``bytes``,
 
 from __future__ import annotations
 
+import socket
 import traceback
 import types
 from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple, Type, TypeVar, Union
@@ -78,6 +79,33 @@ _LINE_LIMIT = 500
 #: SQLite's INTEGER range, which ``db`` parameters must fit.
 _I64_MIN = -(2**63)
 _I64_MAX = 2**63 - 1
+
+#: What a module reaching for the network is told: the sandbox links WASI's sockets with
+#: every network switched off, which would otherwise fail as `unknown encoding: idna`
+#: (the codec is never bundled) or an errno that means something else.
+_NO_NETWORK = (
+    "modhost modules have no network: a module reaches the PBX through its hooks, kv, db "
+    "and the APIs the application gives it"
+)
+
+
+def _no_network(name: str) -> Callable[..., NoReturn]:
+    def refused(*_args: object, **_kwargs: object) -> NoReturn:
+        raise PermissionError(f"{name}: {_NO_NETWORK}")
+
+    return refused
+
+
+for _name in (
+    "create_connection",
+    "create_server",
+    "getaddrinfo",
+    "gethostbyname",
+    "gethostbyname_ex",
+    "gethostbyaddr",
+):
+    setattr(socket, _name, _no_network(f"socket.{_name}"))
+setattr(socket.socket, "__init__", _no_network("socket.socket"))
 
 #: This file, whose frames around the module's own are left out of a traceback.
 _SDK_FILE: str = globals().get("__file__") or ""
