@@ -287,7 +287,8 @@ int modhost_capability_new(const char *package,
  * package, e.g. `"pbx:telephony/calls@1.0.0"`) to `capability`: each of its
  * `n_functions` WIT functions named in `functions` (e.g. `"originate"`, `"channel-state"`)
  * is served by `callback`, which gets `user_data` back. A module whose component imports
- * a function of the interface not named here fails to instantiate. Names must be WIT
+ * a function of the interface not named here is refused at install, before it is
+ * compiled, naming the function. Names must be WIT
  * identifiers (kebab-case), the version semver, each function named once and each
  * interface added in one version only; otherwise `MODHOST_ERROR_ARGUMENT`.
  *

@@ -173,7 +173,8 @@ pub unsafe extern "C" fn modhost_capability_new(
 /// package, e.g. `"pbx:telephony/calls@1.0.0"`) to `capability`: each of its
 /// `n_functions` WIT functions named in `functions` (e.g. `"originate"`, `"channel-state"`)
 /// is served by `callback`, which gets `user_data` back. A module whose component imports
-/// a function of the interface not named here fails to instantiate. Names must be WIT
+/// a function of the interface not named here is refused at install, before it is
+/// compiled, naming the function. Names must be WIT
 /// identifiers (kebab-case), the version semver, each function named once and each
 /// interface added in one version only; otherwise `MODHOST_ERROR_ARGUMENT`.
 ///
@@ -308,6 +309,17 @@ impl modhost::embed::Capability for Linked {
 
     fn interfaces(&self) -> Vec<String> {
         self.interfaces.iter().map(|i| i.name.clone()).collect()
+    }
+
+    fn functions(&self, interface: &str) -> Option<Vec<String>> {
+        let interface = self.interfaces.iter().find(|i| i.name == interface)?;
+        Some(
+            interface
+                .functions
+                .iter()
+                .map(|f| f.to_string_lossy().into_owned())
+                .collect(),
+        )
     }
 
     fn needs_grant(&self) -> bool {

@@ -130,10 +130,20 @@ fn again(args_json: *const c_char, result_json: *mut *mut c_char) -> c_int {
 
 /// A root opened with `pbx:telephony` from `telephony`, reporting to `seen`.
 fn open_with_telephony(root: &Path, seen: &Seen) -> Result<*mut Host, String> {
+    let all = ["originate", "hangup", "channel-state", "current-channel"];
+    open_with_telephony_giving(root, seen, &all)
+}
+
+/// [`open_with_telephony`], its interface giving only `functions`.
+fn open_with_telephony_giving(
+    root: &Path,
+    seen: &Seen,
+    functions: &[&str],
+) -> Result<*mut Host, String> {
     let mut capability = null_mut();
     let mut error = null_mut();
-    let functions = ["originate", "hangup", "channel-state", "current-channel"].map(c);
-    let pointers = functions.each_ref().map(|f| f.as_ptr());
+    let functions: Vec<CString> = functions.iter().map(|f| c(f)).collect();
+    let pointers: Vec<*const c_char> = functions.iter().map(|f| f.as_ptr()).collect();
     let mut host = null_mut();
     // SAFETY: live pointers for the duration of each call; `seen` outlives the host.
     unsafe {
@@ -225,6 +235,37 @@ fn dispatch(
     };
     check(status, error)?;
     serde_json::from_str(&take(result).unwrap_or_default()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_module_importing_a_function_the_c_capability_lacks_is_refused_before_compiling() -> TestResult
+{
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony_giving(root.path(), &seen, &["hangup"])?;
+    let refused = install(host, &["core", "voicemail", "callback"], MODHOST_GRANT);
+    assert!(
+        refused.as_ref().is_err_and(|e| e.starts_with("status 3:")
+            && e.contains(
+                "from `pbx:telephony/calls@1.0.0`, which the application's capability \
+                 does not provide; it provides hangup"
+            )
+            && e.contains("originate")),
+        "{refused:?}"
+    );
+    // Nothing was compiled for it.
+    let cache = root.path().join("cache");
+    let compiled = std::fs::read_dir(&cache)
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".cwasm"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(compiled, 0, "{}", cache.display());
+    // SAFETY: the host is not used again.
+    unsafe { modhost_close(host) };
+    Ok(())
 }
 
 #[test]

@@ -61,6 +61,14 @@ pub trait Capability: Any + Send + Sync {
     /// The interfaces it provides, with their versions: `pbx:telephony/calls@1.0.0`.
     fn interfaces(&self) -> Vec<String>;
 
+    /// The functions `interface` (one of [`Capability::interfaces`]) provides, when the
+    /// capability can say: a component importing one it lacks is then refused before it
+    /// is compiled, naming the function. `None` (the default) leaves that to linking.
+    fn functions(&self, interface: &str) -> Option<Vec<String>> {
+        let _ = interface;
+        None
+    }
+
     /// Whether a module may import it only once an administrator granted it (the default).
     fn needs_grant(&self) -> bool {
         true

@@ -48,6 +48,24 @@ pub enum Error {
         /// import belongs to, its interfaces.
         offered: Vec<String>,
     },
+    /// The component imports functions of an application's interface that the
+    /// application's capability does not provide.
+    #[error(
+        "`{path}` imports {} from `{interface}`, which the application's capability does not \
+         provide; it provides {}",
+        .missing.join(", "),
+        if .provided.is_empty() { "none of its functions".to_owned() } else { .provided.join(", ") }
+    )]
+    MissingFunctions {
+        /// The component file.
+        path: PathBuf,
+        /// The interface, `namespace:package/interface@version`.
+        interface: String,
+        /// The functions imported that it lacks.
+        missing: Vec<String>,
+        /// The functions it provides.
+        provided: Vec<String>,
+    },
     /// The module's call trapped, ran out of time or memory, or could not start.
     #[error("module `{module}` {version}: {call} {failure}")]
     Trapped {

@@ -159,6 +159,35 @@ pub fn top_level(bytes: &[u8]) -> Result<TopLevel, String> {
     Ok(names)
 }
 
+/// The functions each of `imports` (top-level instance imports of the component in
+/// `bytes`) asks for, read by validating the component, which costs a fraction of
+/// compiling it. `None` when it does not validate: compiling it says why.
+pub(crate) fn imported_functions(
+    bytes: &[u8],
+    imports: &[&str],
+) -> Option<Vec<(String, Vec<String>)>> {
+    use wasmparser::component_types::ComponentEntityType;
+    let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+    let types = validator.validate_all(bytes).ok()?;
+    let asked = imports
+        .iter()
+        .filter_map(|&name| {
+            let ComponentEntityType::Instance(id) = types.component_item_for_import(name)?.ty
+            else {
+                return None;
+            };
+            let functions = types[id]
+                .exports
+                .iter()
+                .filter(|(_, item)| matches!(item.ty, ComponentEntityType::Func(_)))
+                .map(|(function, _)| function.clone())
+                .collect();
+            Some((name.to_owned(), functions))
+        })
+        .collect();
+    Some(asked)
+}
+
 /// How every WebAssembly file, module or component, begins.
 const WASM_MAGIC: &[u8] = b"\0asm";
 

@@ -235,12 +235,64 @@ impl Runtime {
     /// Reads the imports of the component in `bytes` (from `path`, for messages) without
     /// compiling it, and refuses one this runtime does not provide, naming it and what
     /// is offered, or a `modhost:module` version, imported or exported, it does not run.
+    /// An import of an application's interface whose capability lists its functions is
+    /// checked function by function too.
     pub fn check_imports(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         let names = imports::top_level(bytes).map_err(|message| Error::Load {
             path: path.to_owned(),
             message,
         })?;
-        self.check_top_level(path, &names)
+        self.check_top_level(path, &names)?;
+        self.check_functions(path, bytes, &names)
+    }
+
+    /// Refuses a component importing a function of a capability's interface that the
+    /// capability does not provide. Only a component importing an interface whose
+    /// capability lists its functions is read for it.
+    fn check_functions(&self, path: &Path, bytes: &[u8], names: &TopLevel) -> Result<()> {
+        let mut listed: Vec<(&str, Vec<String>)> = Vec::new();
+        for name in &names.imports {
+            let Some(import) = Interface::parse(name) else {
+                continue;
+            };
+            let functions = self.capabilities.iter().find_map(|capability| {
+                capability
+                    .interfaces()
+                    .iter()
+                    .find(|offered| {
+                        Interface::parse(offered).is_some_and(|o| import.satisfied_by(&o))
+                    })
+                    .and_then(|offered| capability.functions(offered))
+            });
+            if let Some(functions) = functions {
+                listed.push((name, functions));
+            }
+        }
+        if listed.is_empty() {
+            return Ok(());
+        }
+        let imports: Vec<&str> = listed.iter().map(|(name, _)| *name).collect();
+        let Some(asked) = imports::imported_functions(bytes, &imports) else {
+            return Ok(());
+        };
+        for (interface, functions) in asked {
+            let Some((_, provided)) = listed.iter().find(|(name, _)| *name == interface) else {
+                continue;
+            };
+            let missing: Vec<String> = functions
+                .into_iter()
+                .filter(|function| !provided.contains(function))
+                .collect();
+            if !missing.is_empty() {
+                return Err(Error::MissingFunctions {
+                    path: path.to_owned(),
+                    interface,
+                    missing,
+                    provided: provided.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// [`Runtime::check_imports`] of what was read of a component already.

@@ -300,6 +300,7 @@ impl Error {
                 | Error::Runtime(
                     modhost_runtime::Error::ApiVersion { .. }
                         | modhost_runtime::Error::Imports { .. }
+                        | modhost_runtime::Error::MissingFunctions { .. }
                 )
         )
     }

@@ -54,6 +54,7 @@ impl FailureKind {
             | Error::Load { .. }
             | Error::ApiVersion { .. }
             | Error::Imports { .. }
+            | Error::MissingFunctions { .. }
             | Error::MemoryCapTooLarge { .. }
             | Error::MemoryCapTooSmall { .. }
             | Error::ZeroLimit { .. } => FailureKind::Host,
