@@ -197,6 +197,90 @@ fn a_signed_document_served_under_another_name_or_beside_another_signature_is_re
     repo.ok(&root, &["upgrade", "--online", "phonebook"]);
 }
 
+/// The `minisign` tool, which `scripts/toolchain.sh` installs, run in `dir`.
+fn minisign(args: &[&str], dir: &Path) {
+    let run = std::process::Command::new("minisign")
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output();
+    assert!(
+        run.as_ref().is_ok_and(|r| r.status.success()),
+        "minisign {args:?}: {run:?}"
+    );
+}
+
+#[test]
+fn an_a2_document_of_another_module_signed_by_the_minisign_tool_is_refused() {
+    let root = root();
+    let repo = Repo::phonebook(&root, "1.0.0");
+    // A publisher signing with the minisign tool, whose trusted comment names the file
+    // (`modsource.json`), not its directory: every module's document claims the same.
+    let keys = repo.dir.path();
+    minisign(&["-G", "-W", "-p", "tool.pub", "-s", "tool.key"], keys);
+    let packages = [package("core"), package_at("phonebook", "1.0.0")];
+    repo.publish_with(
+        &root,
+        &packages,
+        None,
+        &["--sign", arg(&keys.join("tool.key"))],
+    );
+    for module in ["phonebook", "core"] {
+        let document = repo.public().join(format!("a2/{module}/modsource.json"));
+        minisign(&["-S", "-s", "tool.key", "-m", arg(&document)], keys);
+    }
+    let public = std::fs::read_to_string(keys.join("tool.pub")).unwrap_or_default();
+    let key = public.lines().nth(1).unwrap_or_default().to_owned();
+    let url = format!("{}/a2/phonebook", repo.url);
+    root.ok(&[
+        "source",
+        "add",
+        "pb",
+        &url,
+        "--kind",
+        "a2",
+        "--public-key",
+        &key,
+    ]);
+    let reports = repo.ok(&root, &["check-online", "--json"]).json();
+    assert_eq!(
+        report(&reports, "pb")["offers"][0]["rawname"],
+        "phonebook",
+        "{reports}"
+    );
+
+    // core's document and its signature served as phonebook's: both are sound.
+    let (phonebook, core) = (
+        keep(
+            &repo,
+            &[
+                "a2/phonebook/modsource.json",
+                "a2/phonebook/modsource.json.minisig",
+            ],
+        ),
+        keep(
+            &repo,
+            &["a2/core/modsource.json", "a2/core/modsource.json.minisig"],
+        ),
+    );
+    for ((to, _), (_, bytes)) in phonebook.iter().zip(&core) {
+        assert!(std::fs::write(to, bytes).is_ok());
+    }
+    let before = root.fingerprint();
+    let reports = repo.fails(&root, &["check-online", "--json"]).json();
+    assert!(
+        failed_with(
+            &reports,
+            "pb",
+            "it offered `phonebook` when first accepted from this location and now offers `core`"
+        ),
+        "{reports}"
+    );
+    assert_eq!(root.fingerprint(), before);
+    replay(&phonebook);
+    repo.ok(&root, &["check-online"]);
+}
+
 #[test]
 fn a_single_document_older_than_the_one_accepted_is_refused() {
     let root = root();

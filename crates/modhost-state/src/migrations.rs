@@ -130,7 +130,15 @@ const MIGRATIONS: &[&str] = &[
         LIMIT 1
     );
 ",
+    // The module a channel of one module's document offered when first accepted: the
+    // column `modhost_source_seen.module`, added by `apply` (see `SEEN_MODULE`).
+    "
+    -- nothing more
+",
 ];
+
+/// The migration that added `modhost_source_seen.module`.
+const SEEN_MODULE: usize = 9;
 
 /// The migration that added `modhost_source_keys.announced_by`.
 const ANNOUNCED_BY: usize = 8;
@@ -152,6 +160,9 @@ pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
             if index == ANNOUNCED_BY {
                 add_column(&tx, "modhost_source_keys", "announced_by TEXT").map_err(&err)?;
+            }
+            if index == SEEN_MODULE {
+                add_column(&tx, "modhost_source_seen", "module TEXT").map_err(&err)?;
             }
             tx.execute_batch(migration).map_err(&err)?;
         }

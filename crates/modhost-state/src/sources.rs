@@ -57,6 +57,9 @@ pub struct SeenRecord {
     pub serial: Option<u64>,
     /// The latest signing time accepted, in seconds since the epoch.
     pub signed_at: Option<u64>,
+    /// The module a channel of one module's document (a2, FreePBX) offered when first
+    /// accepted from the URL: another module's document served in its place is told.
+    pub module: Option<String>,
 }
 
 /// An update source as stored. Its `Debug` leaves the download key out.
@@ -138,13 +141,14 @@ impl State {
     pub fn seen(&self, name: &str) -> Result<Option<SeenRecord>> {
         self.connect()?
             .query_row(
-                "SELECT url, serial, signed_at FROM modhost_source_seen WHERE source = ?1",
+                "SELECT url, serial, signed_at, module FROM modhost_source_seen WHERE source = ?1",
                 [name],
                 |r| {
                     Ok(SeenRecord {
                         url: r.get(0)?,
                         serial: r.get::<_, Option<i64>>(1)?.map(unsigned),
                         signed_at: r.get::<_, Option<i64>>(2)?.map(unsigned),
+                        module: r.get(3)?,
                     })
                 },
             )
@@ -256,12 +260,12 @@ impl Txn {
 
     /// Records what was accepted from channel `name`. For the same URL, a serial or a
     /// signing time only grows: two checks finishing out of order must not lower it, which
-    /// would let the older release back in.
+    /// would let the older release back in; the module first recorded stays.
     pub fn set_seen(&mut self, name: &str, seen: &SeenRecord) -> Result<()> {
         self.conn
             .execute(
-                "INSERT INTO modhost_source_seen (source, url, serial, signed_at) \
-                 VALUES (?1, ?2, ?3, ?4) \
+                "INSERT INTO modhost_source_seen (source, url, serial, signed_at, module) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
                  ON CONFLICT (source) DO UPDATE SET \
                    serial = CASE WHEN url = excluded.url \
                      THEN max(coalesce(serial, excluded.serial), coalesce(excluded.serial, serial)) \
@@ -270,12 +274,16 @@ impl Txn {
                      THEN max(coalesce(signed_at, excluded.signed_at), \
                               coalesce(excluded.signed_at, signed_at)) \
                      ELSE excluded.signed_at END, \
+                   module = CASE WHEN url = excluded.url \
+                     THEN coalesce(module, excluded.module) \
+                     ELSE excluded.module END, \
                    url = excluded.url",
                 params![
                     name,
                     seen.url,
                     seen.serial.map(signed),
-                    seen.signed_at.map(signed)
+                    seen.signed_at.map(signed),
+                    seen.module,
                 ],
             )
             .map(|_| ())
@@ -287,8 +295,8 @@ impl Txn {
     pub fn reset_seen(&mut self, name: &str, url: &str) -> Result<()> {
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO modhost_source_seen (source, url, serial, signed_at) \
-                 VALUES (?1, ?2, NULL, NULL)",
+                "INSERT OR REPLACE INTO modhost_source_seen (source, url, serial, signed_at, module) \
+                 VALUES (?1, ?2, NULL, NULL, NULL)",
                 [name, url],
             )
             .map(|_| ())

@@ -158,6 +158,7 @@ fn what_was_accepted_only_grows_for_the_same_url() -> crate::Result<()> {
         url: url.into(),
         serial,
         signed_at,
+        module: None,
     };
     let set = |record: &SeenRecord| -> crate::Result<()> {
         let mut txn = state.begin()?;
@@ -179,6 +180,22 @@ fn what_was_accepted_only_grows_for_the_same_url() -> crate::Result<()> {
     // Another URL starts over.
     set(&seen("https://b", Some(3), None))?;
     assert_eq!(state.seen("main")?, Some(seen("https://b", Some(3), None)));
+    // The module first offered from a URL stays; another URL forgets it.
+    let offering = |url: &str, module: &str| SeenRecord {
+        module: Some(module.into()),
+        ..seen(url, None, None)
+    };
+    set(&offering("https://b", "phonebook"))?;
+    set(&offering("https://b", "core"))?;
+    assert_eq!(
+        state.seen("main")?.and_then(|s| s.module).as_deref(),
+        Some("phonebook")
+    );
+    set(&offering("https://c", "core"))?;
+    assert_eq!(
+        state.seen("main")?.and_then(|s| s.module).as_deref(),
+        Some("core")
+    );
     Ok(())
 }
 
@@ -189,6 +206,7 @@ fn what_was_accepted_is_kept_per_channel_and_goes_with_its_source() -> crate::Re
         url: "https://repo.example.org".into(),
         serial: Some(1_764_851_234),
         signed_at: None,
+        module: None,
     };
     let mut txn = state.begin()?;
     txn.put_source(&source("main", &["A"]))?;

@@ -213,6 +213,9 @@ struct Channel {
     kind: Option<Kind>,
     /// What was last accepted from it.
     seen: Seen,
+    /// For an administrator's source of one module's document (a2, FreePBX), the module
+    /// it offered when first accepted from its URL.
+    offered: Option<String>,
 }
 
 /// How many channels are asked at once.

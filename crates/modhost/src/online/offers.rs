@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use modhost_manifest::Version;
 use modhost_state::SeenRecord;
-use modhost_update::{Answer, Release, Seen, SetAside, Source};
+use modhost_update::{Answer, Kind, Release, Seen, SetAside, Source};
 
 use super::sources::channels;
 use super::{
@@ -100,7 +100,32 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
                 continue;
             }
         };
-        let accepted = Accepted::of(&channel, &answer);
+        // An administrator's source of one module's document offers that module for as
+        // long as it has its URL: another module's document in its place (signed by the
+        // same publisher, with a signature naming only its file, as the minisign tool's
+        // does) would otherwise stop the first module's updates without a word.
+        let single =
+            channel.declared_by.is_none() && matches!(channel.kind, Some(Kind::A2 | Kind::Freepbx));
+        let offering = answer
+            .releases
+            .iter()
+            .map(|r| r.rawname.clone())
+            .chain(answer.set_aside.iter().map(|a| a.rawname.clone()))
+            .next()
+            .filter(|_| single);
+        if let (Some(was), Some(now)) = (&channel.offered, &offering)
+            && was != now
+        {
+            reports.push(failed(format!(
+                "it offered `{was}` when first accepted from this location and now offers \
+                 `{now}`: another module's document served in its place, or the source \
+                 changed what it is for; nothing of it is taken (if `{now}` is meant, \
+                 remove the source and add it again)"
+            )));
+            continue;
+        }
+        let first = offering.filter(|_| channel.offered.is_none());
+        let accepted = Accepted::of(&channel, &answer, first);
         let Answer {
             releases,
             trust,
@@ -291,11 +316,14 @@ pub(crate) struct Accepted {
     /// The key that signed and the next key it announces, if any: the source's keys
     /// follow them ([`modhost_state::Txn::follow_keys`]).
     keys: Option<(String, Option<String>)>,
+    /// The module a source of one module's document offers, first seen now.
+    module: Option<String>,
 }
 
 impl Accepted {
-    /// What `answer` changes of `channel`, if anything.
-    fn of(channel: &Channel, answer: &Answer) -> Option<Accepted> {
+    /// What `answer` changes of `channel`, if anything; `module` is the module it offers
+    /// when that is to be recorded.
+    fn of(channel: &Channel, answer: &Answer, module: Option<String>) -> Option<Accepted> {
         // Only an administrator's source follows its publisher's keys: a module's own
         // channel keeps the key its module.xml pins.
         let signer = answer
@@ -314,12 +342,13 @@ impl Accepted {
             (succeeds || announced != next).then_some((signer, next))
         });
         let seen = (answer.seen != channel.seen).then_some(answer.seen);
-        (seen.is_some() || keys.is_some()).then(|| Accepted {
+        (seen.is_some() || keys.is_some() || module.is_some()).then(|| Accepted {
             name: channel.name.clone(),
             url: channel.url.clone(),
             pinned: channel.public_keys.clone(),
             seen,
             keys,
+            module,
         })
     }
 }
@@ -351,13 +380,16 @@ pub(crate) fn remember(host: &Host, accepted: &[Accepted]) -> Result<()> {
             );
             continue;
         }
-        if let Some(seen) = change.seen {
+        if change.seen.is_some() || change.module.is_some() {
+            // What is not new is written as unknown, which keeps what is stored.
+            let seen = change.seen.unwrap_or_default();
             txn.set_seen(
                 &change.name,
                 &SeenRecord {
                     url: change.url.clone(),
                     serial: seen.serial,
                     signed_at: seen.signed_at,
+                    module: change.module.clone(),
                 },
             )?;
         }

@@ -17,6 +17,11 @@ pub(crate) fn channels(host: &Host) -> Result<Vec<Channel>> {
     for record in host.state.sources()? {
         let kind = Kind::parse(&record.kind);
         let seen = seen(host, &record.name, &record.url)?;
+        let offered = host
+            .state
+            .seen(&record.name)?
+            .filter(|seen| seen.url == record.url)
+            .and_then(|seen| seen.module);
         let source = match kind {
             Some(kind) => admin_source(&record, kind, seen),
             None => Err(format!(
@@ -33,6 +38,7 @@ pub(crate) fn channels(host: &Host) -> Result<Vec<Channel>> {
             public_keys: record.public_keys.clone(),
             kind,
             seen,
+            offered,
         });
     }
     for module in host.state.modules()? {
@@ -52,6 +58,7 @@ pub(crate) fn channels(host: &Host) -> Result<Vec<Channel>> {
                     public_keys: Vec::new(),
                     kind: None,
                     seen: Seen::default(),
+                    offered: None,
                 });
                 continue;
             }
@@ -91,6 +98,7 @@ pub(crate) fn channels(host: &Host) -> Result<Vec<Channel>> {
                 public_keys: key.as_deref().map(PinnedKey::new).into_iter().collect(),
                 kind: Some(kind),
                 seen,
+                offered: None,
             });
         }
     }
@@ -478,6 +486,7 @@ mod tests {
             url: url.into(),
             serial: Some(u64::MAX >> 1),
             signed_at: Some(u64::MAX >> 1),
+            module: None,
         };
         let lock_out = || {
             let set = host.state.begin().and_then(|mut txn| {
