@@ -544,6 +544,7 @@ mod tests {
                 signed_at: None,
             }),
             keys: Some((K1.to_owned(), Some(K2.to_owned()))),
+            module: None,
         }
     }
 
