@@ -80,7 +80,7 @@ function kind(value) {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
   if (Array.isArray(value)) return 'an array';
-  if (ArrayBuffer.isView(value)) return 'a Uint8Array';
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor?.name ?? 'byte view'}`;
   const type = typeof value;
   return type === 'object' ? 'an object' : `a ${type}`;
 }

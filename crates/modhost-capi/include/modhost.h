@@ -341,10 +341,11 @@ void modhost_limits_default(modhost_limits *limits);
  *
  * On success, `*host` is the open host, which the caller closes with `modhost_close`.
  *
- * A host serves the process that opened it. In a process forked from that one (a
- * PHP-FPM or prefork worker forked after the master opened it), every call on it fails
- * saying so, since the child has none of its threads and SQLite's connections are not
- * used across a fork: the child opens the root again and uses that host.
+ * A host serves the process that opened it. A process forked from one that used
+ * modhost has none of the threads modhost started there (and SQLite's connections are
+ * not used across a fork): every call on an inherited host fails saying so, and so does
+ * opening a host there. Open hosts only in processes not forked from one that used
+ * modhost: each PHP-FPM or prefork worker its own, the master none.
  *
  * # Safety
  *

@@ -86,7 +86,8 @@ impl Options<'_> {
 /// `duration` in days, as a message shows it: to the second, so that one just past the
 /// limit never reads as the limit (`366 days 1s`, not `366.0 days`).
 fn days(duration: Duration) -> String {
-    let seconds = duration.as_secs();
+    // A part of a second counts as one: it is past the limit all the same.
+    let seconds = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
     let mut text = format!("{} days", seconds / 86_400);
     let rest = seconds % 86_400;
     for (unit, size, of) in [("h", 3_600, 24), ("m", 60, 60), ("s", 1, 60)] {

@@ -143,6 +143,11 @@ fn a_validity_over_366_days_is_refused_saying_why() {
         ..Options::default()
     };
     assert!(refused(src.path(), out.path(), &over).contains("valid for 366 days 1h 1m 1s"));
+    let over = Options {
+        valid_for: MAX_VALID_FOR + Duration::from_millis(500),
+        ..Options::default()
+    };
+    assert!(refused(src.path(), out.path(), &over).contains("valid for 366 days 1s"));
     assert!(files(out.path()).is_empty(), "nothing written");
     let longest = Options {
         valid_for: MAX_VALID_FOR,

@@ -70,6 +70,7 @@ impl Runtime {
         cache_dir: &Path,
         capabilities: Vec<Arc<dyn Capability>>,
     ) -> Result<Self> {
+        not_forked()?;
         let mut config = Config::new();
         config.epoch_interruption(true);
         // Module authors get file:line in trap backtraces from their debug info, and the
@@ -169,7 +170,8 @@ impl Runtime {
         }
         Err(Error::Engine(format!(
             "this runtime was made in process {} and this is process {now}, forked from it: \
-             a forked process has none of its threads, so it runs no call; open the host again in this process",
+             a forked process has none of its threads, so it runs no call; open modhost only \
+             in processes not forked from one that used it",
             self.process
         )))
     }
@@ -242,8 +244,13 @@ impl Runtime {
             path: path.to_owned(),
             message,
         })?;
-        self.check_top_level(path, &names)?;
-        self.check_functions(path, bytes, &names)
+        self.check_read(path, bytes, &names)
+    }
+
+    /// [`Runtime::check_imports`] of a component whose top level was read already.
+    pub fn check_read(&self, path: &Path, bytes: &[u8], names: &TopLevel) -> Result<()> {
+        self.check_top_level(path, names)?;
+        self.check_functions(path, bytes, names)
     }
 
     /// Refuses a component importing a function of a capability's interface that the
@@ -346,6 +353,28 @@ impl Runtime {
         }
         Ok(())
     }
+}
+
+/// The process that made the first runtime: copied into a process forked from it, which
+/// is how a forked process knows.
+static FIRST_PROCESS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// Fails in a process forked from one that made a runtime. The threads that process
+/// started — its engines' epoch threads, the compiler's pool, WASI's runtime — are not
+/// in the fork, yet their shared state says they are: a compile or a file read there
+/// would wait for ever.
+fn not_forked() -> Result<()> {
+    let now = std::process::id();
+    let first = *FIRST_PROCESS.get_or_init(|| now);
+    if first == now {
+        return Ok(());
+    }
+    Err(Error::Engine(format!(
+        "process {first}, which forked this one, used modhost: a forked process has none of \
+         the threads it started, so modhost cannot run here; open modhost only in processes \
+         not forked from one that used it (each PHP-FPM or prefork worker its own, the \
+         master none)"
+    )))
 }
 
 impl Drop for Runtime {

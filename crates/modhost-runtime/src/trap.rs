@@ -39,13 +39,9 @@ pub(crate) fn trapped<'a>(
             || e.is::<DeadlinePassed>()
         {
             Failure::Timeout(limits.call_timeout)
-        } else if let Some(cap) = e
-            .downcast_ref::<MemoryCapReached>()
-            .map(|reached| reached.cap)
-            .or_else(|| refused.cap())
-        {
+        } else if let Some(reached) = e.downcast_ref::<MemoryCapReached>() {
             Failure::OutOfMemory {
-                cap,
+                cap: reached.cap,
                 trap: describe(),
             }
         } else if matches!(
@@ -59,6 +55,16 @@ pub(crate) fn trapped<'a>(
             Failure::Host(db.to_string())
         } else if stack_exhausted(&e) {
             Failure::StackOverflow(describe())
+        } else if let Some(cap) = refused
+            .cap()
+            .filter(|_| matches!(e.downcast_ref::<Trap>(), Some(Trap::UnreachableCodeReached)))
+        {
+            // An allocator that aborts when a grow fails (Rust's does) ends the call at
+            // an `unreachable`: after a refused grow, that is the cap's doing.
+            Failure::OutOfMemory {
+                cap,
+                trap: describe(),
+            }
         } else {
             Failure::Trap(describe())
         };

@@ -100,7 +100,8 @@ pub enum Error {
     /// connections are not to be used across a fork.
     #[error(
         "state database `{path}` was opened by process {opened_by}, which forked this one; \
-         a connection is not to be used across a fork: open the host again in this process"
+         a connection is not to be used across a fork: open modhost only in processes not \
+         forked from one that used it"
     )]
     Forked {
         /// The database file.

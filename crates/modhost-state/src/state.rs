@@ -39,9 +39,11 @@
 //!   statement journals stay in memory (`temp_store = MEMORY`), which SQLite's hard heap
 //!   limit ([`HEAP_LIMIT`]) bounds: no statement writes temporary files; one that needs
 //!   more memory fails with SQLITE_NOMEM (which, like SQLITE_FULL, may roll back the
-//!   whole transaction). One module statement may take no more than a quarter of that
-//!   (`module_sql/memory.rs`): SQLite sorts what it gathered in memory in one step that
-//!   no deadline interrupts, and the rest of the heap is the other modules'.
+//!   whole transaction). One module statement is stopped once SQLite's memory grew by a
+//!   quarter of that while it ran (`module_sql/memory.rs`, counted for the process, so
+//!   others' statements at once move it too): SQLite sorts what it gathered in memory in
+//!   one step that no deadline interrupts, and the rest of the heap is the other
+//!   modules'.
 //! - Databases are in incremental auto-vacuum mode: what a removal frees goes back to the
 //!   disk at the commit (see [`State::reclaim`]). A database made before is converted
 //!   when opened, if it is small enough for the one `VACUUM` that takes

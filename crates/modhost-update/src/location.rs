@@ -133,6 +133,14 @@ impl Location {
         }
         match self {
             Location::Url(url) => {
+                // The document's query and fragment are not part of its directory; the
+                // reference's own query stays with it (its fragment is never sent).
+                let url = url.split(['?', '#']).next().unwrap_or_default();
+                let reference = reference.split('#').next().unwrap_or_default();
+                let (reference, query) = match reference.split_once('?') {
+                    Some((path, query)) => (path, format!("?{query}")),
+                    None => (reference, String::new()),
+                };
                 let scheme_end = url.find("://").map_or(0, |i| i + 3);
                 let path_start = url[scheme_end..]
                     .find('/')
@@ -149,7 +157,8 @@ impl Location {
                         part => segments.push(part),
                     }
                 }
-                valid(&format!("{origin}/{}", segments.join("/"))).map_err(|why| refused(&why))
+                valid(&format!("{origin}/{}{query}", segments.join("/")))
+                    .map_err(|why| refused(&why))
             }
             Location::Path(path) => {
                 let mut resolved = path.parent().map(PathBuf::from).unwrap_or_default();
@@ -291,6 +300,23 @@ mod tests {
             origin("https://repo.example.org/pkg.tgz")
         );
         assert_eq!(Location::Path("/srv/repo".into()).origin(), None);
+    }
+
+    #[test]
+    fn a_reference_resolves_against_the_documents_path_not_its_query() {
+        let document = url("https://h.example/a2/modsource.json?token=ab/cd#top");
+        assert_eq!(
+            document.resolve("1.0.tgz").ok(),
+            Some(url("https://h.example/a2/1.0.tgz"))
+        );
+        assert_eq!(
+            document.resolve("../pkg/1.0.tgz?v=2#x").ok(),
+            Some(url("https://h.example/pkg/1.0.tgz?v=2"))
+        );
+        assert_eq!(
+            url("https://h.example?x=/y/z").resolve("a.tgz").ok(),
+            Some(url("https://h.example/a.tgz"))
+        );
     }
 
     #[test]

@@ -165,7 +165,7 @@ impl Host {
         // Read once; a component that cannot be read is refused in check_imports's words.
         let (imports, refused) = match modhost_runtime::top_level(&bytes) {
             Ok(names) => {
-                let refused = self.runtime.check_top_level(&component, &names).err();
+                let refused = self.runtime.check_read(&component, &bytes, &names).err();
                 (names.imports, refused)
             }
             Err(_) => (

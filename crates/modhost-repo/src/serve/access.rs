@@ -154,7 +154,7 @@ impl Drop for Exchange {
 }
 
 /// Logs an answer hyper gave on its own, to a request it could not read (a head too
-/// long): its method and path are unknown, so they are logged as `-`.
+/// long): its method, path and version are unknown, so they are logged as `-`.
 pub(super) fn refused_by_hyper(peer: SocketAddr, status: StatusCode) {
     tracing::info!(
         target: TARGET,
@@ -163,7 +163,7 @@ pub(super) fn refused_by_hyper(peer: SocketAddr, status: StatusCode) {
         status = status.as_u16(),
         bytes = 0,
         peer = %peer,
-        version = ?Version::HTTP_11,
+        version = %"-",
         "request"
     );
 }

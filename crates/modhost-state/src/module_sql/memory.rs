@@ -28,9 +28,10 @@ impl Baseline {
         Baseline(in_use())
     }
 
-    /// Whether SQLite's memory grew by more than [`STATEMENT_MEMORY`] since. Another
-    /// thread's statement growing it at the same time counts too, which can only stop
-    /// this one sooner, never let it take more.
+    /// Whether SQLite's memory grew by more than [`STATEMENT_MEMORY`] since. The count is
+    /// the process's: another connection's growth meanwhile counts against this
+    /// statement, and what another frees meanwhile lets this one take that much more.
+    /// SQLite's hard heap limit (`state.rs`) bounds them all together whatever happens.
     pub(crate) fn exceeded(self) -> bool {
         in_use().saturating_sub(self.0) > STATEMENT_MEMORY
     }
