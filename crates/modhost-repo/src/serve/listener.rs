@@ -36,8 +36,11 @@ const UNSENT: u32 = 32 * 1024;
 /// How long the loop pauses when accepting fails (out of file descriptors, mostly):
 /// the connection waits in the backlog meanwhile.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-/// Streams one HTTP/2 connection may have open at once: each holds a file and a buffer.
-const H2_STREAMS: u32 = 32;
+/// Streams one HTTP/2 connection may have open at once: each holds a file, its send
+/// buffer and a chunk read ahead, about 192 KiB for a client that stops reading, so a
+/// connection holds at most 1.5 MiB of them (32 streams let a few hundred connections
+/// of such clients hold more than a GiB). Browsers and download tools open a few.
+const H2_STREAMS: u32 = 8;
 /// What an HTTP/2 stream buffers of its answer before waiting for the client: two of
 /// the file service's 64 KiB chunks. 256 KiB was no faster (100 downloads of a 10 MiB
 /// package at once over loopback) and, once files were read without a trip to another

@@ -384,6 +384,61 @@ fn http2_is_negotiated_through_alpn() -> TestResult {
 }
 
 #[test]
+fn an_http2_connection_has_at_most_eight_streams_under_way() -> TestResult {
+    let tls = Tls::new();
+    let repo = repository(vec![entry("core")]);
+    // Far more than the flow-control windows let through unread.
+    write(
+        &repo.path().join("public/packages/big.tgz"),
+        &vec![0; 4 << 20],
+    );
+    let addr = tls.serve(repo.path(), 8, Duration::from_secs(10));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let connector = tokio_rustls::TlsConnector::from(tls.client_config(&[b"h2"]));
+        let stream = connector
+            .connect(ServerName::try_from("127.0.0.1")?, tcp)
+            .await?;
+        let (sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await?;
+        tokio::spawn(connection);
+        let get = |path: &str| {
+            let mut sender = sender.clone();
+            let request =
+                http::Request::get(format!("https://127.0.0.1{path}")).body(Empty::<Bytes>::new());
+            async move {
+                let request = request.map_err(|e| e.to_string())?;
+                sender
+                    .send_request(request)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        };
+        // Eight downloads left unread hold eight streams, each with what it buffered.
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            held.push(get("/packages/big.tgz").await?);
+        }
+        // A ninth request waits for one of them.
+        let ninth = tokio::spawn(get("/index.json"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!ninth.is_finished(), "a ninth stream was opened at once");
+        drop(held.pop());
+        let answered = tokio::time::timeout(Duration::from_secs(5), ninth).await;
+        assert!(
+            matches!(answered, Ok(Ok(Ok(ref response))) if response.status() == 200),
+            "{answered:?}"
+        );
+        Ok::<_, Box<dyn Error>>(())
+    })?;
+    Ok(())
+}
+
+#[test]
 fn head_over_http2_ends_with_the_headers_for_refusals_too() -> TestResult {
     let tls = Tls::new();
     let repo = repository(vec![entry("core")]);
