@@ -304,7 +304,7 @@ pub fn with_stack<R>(f: impl FnOnce() -> R) -> R {
 const CALL_STACK_NEEDED: usize = MAX_WASM_STACK + (1 << 20);
 
 /// The stack segment a call gets on a thread with less than [`CALL_STACK_NEEDED`] left.
-const CALL_STACK_GROWN: usize = MAX_WASM_STACK + (2 << 20);
+const CALL_STACK_GROWN: usize = 4 << 20;
 
 /// The longest a call short of a pooled slot sleeps before trying again.
 const MAX_PAUSE: Duration = Duration::from_millis(20);
