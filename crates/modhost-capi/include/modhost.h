@@ -593,8 +593,8 @@ int modhost_rollback(const modhost_host *host,
  * Config". A failing handler writes nothing (`MODHOST_ERROR_FAILED`, naming it).
  *
  * On success, `*reload` (when `reload` is not NULL) is the JSON object
- * `{"path", "handlers": [[rawname, priority], …], "bytes"}`, which the caller frees with
- * `modhost_string_free`.
+ * `{"path", "handlers": [{"rawname", "handler", "priority"}, …], "bytes"}`, which the
+ * caller frees with `modhost_string_free`.
  *
  * # Safety
  *

@@ -22,7 +22,8 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let scan = ctx.open_or_scratch()?.scan(&args.dir)?;
     // One array, as before unreadable entries were reported: each unreadable one is an
-    // object with `package` and `error` (and no `rawname`).
+    // object with `package` and `error` (and `rawname` when two packages hold one
+    // module and version but differ).
     let mut document = Vec::with_capacity(scan.entries.len() + scan.unreadable.len());
     for entry in &scan.entries {
         document.push(serde_json::to_value(entry)?);
