@@ -279,6 +279,7 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
          TypeError: Dup: methods `a` and `b` are both marked @handler('dup'); \
          a handler name may be used once\n\
          MemoryError\n\
+         RecursionError\n\
          socket.create_connection: no network",
         "{calls}"
     );
@@ -384,6 +385,14 @@ const MISTAKES: &str = r#"
             bytearray(1 << 30)
         except MemoryError:
             seen.append("MemoryError")
+        # Recursion through C (here __getattr__) meets Python's own limit first.
+        class Deep:
+            def __getattr__(self, name: str) -> str:
+                return str(getattr(self, name + "x"))
+        try:
+            Deep().a
+        except RecursionError:
+            seen.append("RecursionError")
         # The network is refused, saying so, however it is reached.
         import socket
         try:

@@ -289,12 +289,13 @@ impl Runtime {
 }
 
 /// Runs `f` on the calling thread's stack when it has [`CALL_STACK_NEEDED`] left, else
-/// on a new stack segment of [`CALL_STACK_GROWN`] bytes: what a module call, or loading
+/// on a stack segment of [`CALL_STACK_GROWN`] bytes the thread keeps for its next calls
+/// (`stack.rs`): what a module call, or loading
 /// a compiled component (deserialising it recurses), needs on an application's thread
 /// whose stack is small (Asterisk's are under 512 KiB; a C application may make them
 /// far smaller).
 pub fn with_stack<R>(f: impl FnOnce() -> R) -> R {
-    stacker::maybe_grow(CALL_STACK_NEEDED, CALL_STACK_GROWN, f)
+    crate::stack::run_with(CALL_STACK_NEEDED, CALL_STACK_GROWN, f)
 }
 
 /// The stack a call needs left on its thread: the guest's own (`max_wasm_stack`, which
@@ -304,7 +305,7 @@ pub fn with_stack<R>(f: impl FnOnce() -> R) -> R {
 const CALL_STACK_NEEDED: usize = MAX_WASM_STACK + (1 << 20);
 
 /// The stack segment a call gets on a thread with less than [`CALL_STACK_NEEDED`] left.
-const CALL_STACK_GROWN: usize = 4 << 20;
+const CALL_STACK_GROWN: usize = CALL_STACK_NEEDED + (2 << 20);
 
 /// The longest a call short of a pooled slot sleeps before trying again.
 const MAX_PAUSE: Duration = Duration::from_millis(20);

@@ -67,6 +67,7 @@ mod metered_fs;
 mod nesting;
 mod output;
 mod sandbox;
+mod stack;
 mod trap;
 mod version;
 mod warm;

@@ -21,12 +21,12 @@ use crate::{Cancel, Capability, Error, POOL_MEMORY, Result, bindings, deadline, 
 /// How often the epoch advances; deadlines are counted in these ticks.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// The stack a guest may use, on the thread that calls it. 2 MiB would let CPython reach
-/// its own recursion limit first when a module recurses through C (`__getattr__` needs
-/// more than 1 MiB; it traps as a stack overflow here instead), but a call then needs
-/// more than a Rust thread's 2 MiB, and a call from such a thread would map a stack
-/// segment of its own each time: several times the cost of a warm dispatch.
-pub(crate) const MAX_WASM_STACK: usize = 512 << 10;
+/// The stack a guest may use, on the thread that calls it: enough for CPython to reach
+/// its own recursion limit first, so that a Python module recursing through C (through
+/// `__getattr__`, say, which needs more than 1 MiB) gets a RecursionError it can catch,
+/// not a trap. wasmtime allows no more than its async stack size, 2 MiB. A thread with
+/// less left runs calls on a segment it keeps (`stack.rs`).
+pub(crate) const MAX_WASM_STACK: usize = 2 << 20;
 
 /// Instances that may be alive at once (concurrent dispatches times nesting depth).
 pub(crate) const POOL_INSTANCES: u32 = 256;
