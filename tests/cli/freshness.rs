@@ -37,6 +37,16 @@ fn replay(kept: &[(PathBuf, Vec<u8>)]) {
     }
 }
 
+/// Serves the files `from` of `repo`'s public part in place of the files `to`, as a
+/// mirror mixing documents would; the copies of `to` it replaced, to [`replay`].
+fn served_as(repo: &Repo, from: &[&str], to: &[&str]) -> Vec<(PathBuf, Vec<u8>)> {
+    let (replaced, served) = (keep(repo, to), keep(repo, from));
+    for ((path, _), (_, bytes)) in replaced.iter().zip(&served) {
+        assert!(std::fs::write(path, bytes).is_ok(), "{path:?}");
+    }
+    replaced
+}
+
 /// The `repo build --json` output's serial.
 fn serial(run: &modhost_test_support::Run) -> u64 {
     run.json()["serial"].as_u64().unwrap_or_default()
@@ -153,16 +163,11 @@ fn a_signed_document_served_under_another_name_or_beside_another_signature_is_re
 
     // core.json and its own signature, served as phonebook.json: mixed and matched.
     let freepbx = repo.public().join("freepbx");
-    let (phonebook, core) = (
-        keep(
-            &repo,
-            &["freepbx/phonebook.json", "freepbx/phonebook.json.minisig"],
-        ),
-        keep(&repo, &["freepbx/core.json", "freepbx/core.json.minisig"]),
+    let phonebook = served_as(
+        &repo,
+        &["freepbx/core.json", "freepbx/core.json.minisig"],
+        &["freepbx/phonebook.json", "freepbx/phonebook.json.minisig"],
     );
-    for ((to, _), (_, bytes)) in phonebook.iter().zip(&core) {
-        assert!(std::fs::write(to, bytes).is_ok());
-    }
     let before = root.fingerprint();
     let reports = repo.fails(&root, &["check-online", "--json"]).json();
     assert!(
@@ -250,22 +255,14 @@ fn an_a2_document_of_another_module_signed_by_the_minisign_tool_is_refused() {
     );
 
     // core's document and its signature served as phonebook's: both are sound.
-    let (phonebook, core) = (
-        keep(
-            &repo,
-            &[
-                "a2/phonebook/modsource.json",
-                "a2/phonebook/modsource.json.minisig",
-            ],
-        ),
-        keep(
-            &repo,
-            &["a2/core/modsource.json", "a2/core/modsource.json.minisig"],
-        ),
+    let phonebook = served_as(
+        &repo,
+        &["a2/core/modsource.json", "a2/core/modsource.json.minisig"],
+        &[
+            "a2/phonebook/modsource.json",
+            "a2/phonebook/modsource.json.minisig",
+        ],
     );
-    for ((to, _), (_, bytes)) in phonebook.iter().zip(&core) {
-        assert!(std::fs::write(to, bytes).is_ok());
-    }
     let before = root.fingerprint();
     let reports = repo.fails(&root, &["check-online", "--json"]).json();
     assert!(

@@ -328,6 +328,24 @@ fn read_answer(
     Ok((head, body))
 }
 
+/// An HTTP/2 connection to the server at `addr`, the client offering `alpn`: its sender.
+async fn http2(
+    tls: &Tls,
+    addr: std::net::SocketAddr,
+    alpn: &[&[u8]],
+) -> Result<hyper::client::conn::http2::SendRequest<Empty<Bytes>>, Box<dyn Error>> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let connector = tokio_rustls::TlsConnector::from(tls.client_config(alpn));
+    let stream = connector
+        .connect(ServerName::try_from("127.0.0.1")?, tcp)
+        .await?;
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
 #[test]
 fn http2_is_negotiated_through_alpn() -> TestResult {
     let tls = Tls::new();
@@ -343,16 +361,7 @@ fn http2_is_negotiated_through_alpn() -> TestResult {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let tcp = tokio::net::TcpStream::connect(addr).await?;
-        let connector = tokio_rustls::TlsConnector::from(tls.client_config(&[b"h2", b"http/1.1"]));
-        let stream = connector
-            .connect(ServerName::try_from("127.0.0.1")?, tcp)
-            .await?;
-        assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-        let (sender, connection) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                .await?;
-        tokio::spawn(connection);
+        let sender = http2(&tls, addr, &[b"h2", b"http/1.1"]).await?;
         // Both on the one connection at once, as HTTP/2 streams.
         let get = |path: &str| {
             let mut sender = sender.clone();
@@ -397,15 +406,7 @@ fn an_http2_connection_has_at_most_eight_streams_under_way() -> TestResult {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let tcp = tokio::net::TcpStream::connect(addr).await?;
-        let connector = tokio_rustls::TlsConnector::from(tls.client_config(&[b"h2"]));
-        let stream = connector
-            .connect(ServerName::try_from("127.0.0.1")?, tcp)
-            .await?;
-        let (sender, connection) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                .await?;
-        tokio::spawn(connection);
+        let sender = http2(&tls, addr, &[b"h2"]).await?;
         let get = |path: &str| {
             let mut sender = sender.clone();
             let request =
@@ -447,15 +448,7 @@ fn head_over_http2_ends_with_the_headers_for_refusals_too() -> TestResult {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let tcp = tokio::net::TcpStream::connect(addr).await?;
-        let connector = tokio_rustls::TlsConnector::from(tls.client_config(&[b"h2"]));
-        let stream = connector
-            .connect(ServerName::try_from("127.0.0.1")?, tcp)
-            .await?;
-        let (mut sender, connection) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                .await?;
-        tokio::spawn(connection);
+        let mut sender = http2(&tls, addr, &[b"h2"]).await?;
         // A refusal is a gzippable JSON document: its HEAD must still end at the headers.
         for (path, expected) in [
             ("/nosuch", 404),
