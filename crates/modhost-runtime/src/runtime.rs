@@ -48,7 +48,7 @@ pub struct Runtime {
     pub(crate) budgets: crate::disk::Budgets,
     /// The process that made it: a forked child has none of its threads (the epoch
     /// thread that deadlines count on among them), so it runs no call.
-    pub(crate) process: u32,
+    pub(crate) process: modhost_state::Process,
 }
 
 impl fmt::Debug for Runtime {
@@ -153,7 +153,7 @@ impl Runtime {
             capabilities: capabilities.into(),
             provided,
             budgets: Default::default(),
-            process: std::process::id(),
+            process: modhost_state::Process::current(),
         })
     }
 
@@ -165,15 +165,15 @@ impl Runtime {
     /// Fails in a process forked from the one that made the runtime: the child has
     /// none of its threads, so no deadline would stop a call there.
     pub fn same_process(&self) -> Result<()> {
-        let now = std::process::id();
-        if now == self.process {
+        if self.process.is_current() {
             return Ok(());
         }
+        let now = std::process::id();
         Err(Error::Engine(format!(
             "this runtime was made in process {} and this is process {now}, forked from it: \
              a forked process has none of its threads, so it runs no call; open modhost only \
              in processes not forked from one that used it",
-            self.process
+            self.process.id
         )))
     }
 
@@ -356,20 +356,14 @@ impl Runtime {
     }
 }
 
-/// The process that made the first runtime: copied into a process forked from it, which
-/// is how a forked process knows.
-static FIRST_PROCESS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-
-/// Fails in a process forked from one that made a runtime. The threads that process
+/// Fails in a process forked from one that used modhost. The threads that process
 /// started — its engines' epoch threads, the compiler's pool, WASI's runtime — are not
 /// in the fork, yet their shared state says they are: a compile or a file read there
 /// would wait for ever.
 fn not_forked() -> Result<()> {
-    let now = std::process::id();
-    let first = *FIRST_PROCESS.get_or_init(|| now);
-    if first == now {
+    let Some(first) = modhost_state::Process::forked_from() else {
         return Ok(());
-    }
+    };
     Err(Error::Engine(format!(
         "process {first}, which forked this one, used modhost: a forked process has none of \
          the threads it started, so modhost cannot run here; open modhost only in processes \

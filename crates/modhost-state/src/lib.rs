@@ -22,6 +22,7 @@
 // The database, its transactions, and what they hand out.
 mod error;
 mod migrations;
+mod process;
 mod records;
 mod session;
 mod state;
@@ -52,6 +53,7 @@ mod signal;
 
 pub use error::{Error, Result};
 pub use module_sql::{Rows, SqlValue};
+pub use process::Process;
 pub use quota::{DEFAULT_MODULE_QUOTA, Quotas};
 pub use records::{Backup, ModuleRecord, Status};
 pub use schema::RESERVED_PREFIXES;

@@ -62,6 +62,7 @@ use rusqlite::Connection;
 use crate::error::sqlite;
 use crate::gate::{Gate, Turn};
 use crate::migrations;
+use crate::process::Process;
 use crate::quota::{self, Quotas};
 use crate::signal::Signal;
 use crate::{Error, Result, Stop, Txn};
@@ -216,7 +217,7 @@ pub struct State {
     /// What each module may keep.
     quotas: Arc<Quotas>,
     /// The process that opened it; a forked child uses none of its connections.
-    process: u32,
+    process: Process,
 }
 
 impl fmt::Debug for State {
@@ -322,7 +323,7 @@ impl State {
             signal: Arc::new(Signal::open(path)?),
             gate: Arc::default(),
             quotas: Arc::default(),
-            process: std::process::id(),
+            process: Process::current(),
         };
         state
             .pool
@@ -339,10 +340,10 @@ impl State {
 
     /// A connection from the pool, or a new one when the pool is empty.
     pub(crate) fn connect(&self) -> Result<Pooled> {
-        if std::process::id() != self.process {
+        if !self.process.is_current() {
             return Err(Error::Forked {
                 path: self.path.to_path_buf(),
-                opened_by: self.process,
+                opened_by: self.process.id,
             });
         }
         let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
