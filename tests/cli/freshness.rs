@@ -202,17 +202,10 @@ fn a_signed_document_served_under_another_name_or_beside_another_signature_is_re
     repo.ok(&root, &["upgrade", "--online", "phonebook"]);
 }
 
-/// The `minisign` tool, which `scripts/toolchain.sh` installs, run in `dir`.
+/// The `minisign` tool, run in `dir`, succeeding.
 fn minisign(args: &[&str], dir: &Path) {
-    let run = std::process::Command::new("minisign")
-        .args(args)
-        .current_dir(dir)
-        .stdin(std::process::Stdio::null())
-        .output();
-    assert!(
-        run.as_ref().is_ok_and(|r| r.status.success()),
-        "minisign {args:?}: {run:?}"
-    );
+    let run = modhost_test_support::minisign(args, dir);
+    assert!(run.status.success(), "minisign {args:?}: {run:?}");
 }
 
 #[test]

@@ -420,21 +420,9 @@ mod tests {
         );
     }
 
-    /// The `minisign` tool, which `scripts/toolchain.sh` installs.
-    fn minisign(args: &[&str], dir: &Path) -> std::process::Output {
-        match std::process::Command::new("minisign")
-            .args(args)
-            .current_dir(dir)
-            .stdin(std::process::Stdio::null())
-            .output()
-        {
-            Ok(output) => output,
-            Err(e) => panic!("minisign (installed by scripts/toolchain.sh): {e}"),
-        }
-    }
-
     #[test]
     fn a_secret_key_minisign_made_without_a_password_signs_what_minisign_verifies() {
+        use modhost_test_support::minisign;
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let made = minisign(&["-G", "-W", "-p", "k.pub", "-s", "k.key"], dir.path());
         assert!(made.status.success(), "{made:?}");

@@ -396,6 +396,20 @@ fn dump(db: &rusqlite::Connection) -> rusqlite::Result<String> {
     Ok(out)
 }
 
+/// Runs the `minisign` tool (which `scripts/toolchain.sh` installs) in `dir`, with no
+/// input, so that it never waits for a password.
+pub fn minisign(args: &[&str], dir: &Path) -> std::process::Output {
+    match Command::new("minisign")
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+    {
+        Ok(output) => output,
+        Err(e) => panic!("minisign (installed by scripts/toolchain.sh): {e}"),
+    }
+}
+
 /// A package path as the `&str` argument the binary takes.
 pub fn arg(path: &Path) -> &str {
     path.to_str()
