@@ -74,6 +74,13 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
             }
         });
     }
+    // Each installed module and the source it is updated from, read once for every
+    // channel's report of the modules it should offer and does not.
+    let mut updated_from = Vec::new();
+    for record in host.state.modules()? {
+        let from = host.state.module_source(&record.rawname)?;
+        updated_from.push((record.rawname, from));
+    }
     let mut reports = Vec::new();
     for (channel, answer) in channels.into_iter().zip(answers) {
         let failed = |error: String| Checked {
@@ -191,17 +198,15 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
             offers.iter().any(|o| o.rawname == rawname)
                 || set_aside.iter().any(|a| a.rawname == rawname)
         };
-        let mut not_offered = Vec::new();
-        for record in host.state.modules()? {
-            let from = host.state.module_source(&record.rawname)?;
-            let takes_from_it = match &channel.declared_by {
-                Some(module) => *module == record.rawname && from.is_none(),
+        let not_offered = updated_from
+            .iter()
+            .filter(|(rawname, from)| match &channel.declared_by {
+                Some(module) => module == rawname && from.is_none(),
                 None => from.as_deref() == Some(channel.name.as_str()),
-            };
-            if takes_from_it && !named(&record.rawname) {
-                not_offered.push(record.rawname);
-            }
-        }
+            })
+            .filter(|(rawname, _)| !named(rawname))
+            .map(|(rawname, _)| rawname.clone())
+            .collect();
         reports.push(Checked {
             report: SourceReport {
                 source: channel.name.clone(),
