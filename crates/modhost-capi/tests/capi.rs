@@ -269,6 +269,33 @@ fn a_module_importing_a_function_the_c_capability_lacks_is_refused_before_compil
 }
 
 #[test]
+fn a_compiled_module_importing_a_function_the_c_capability_lacks_is_refused_naming_it() -> TestResult
+{
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony(root.path(), &seen)?;
+    install(host, &["core", "voicemail", "callback"], MODHOST_GRANT)?;
+    // SAFETY: the host is not used again.
+    unsafe { modhost_close(host) };
+    // The same root, its compiled components cached, opened by an application whose
+    // capability lacks a function the module imports: its call says which, in our words.
+    let host = open_with_telephony_giving(root.path(), &seen, &["hangup"])?;
+    let left = r#"{"mailbox":"101","from":"2025550101"}"#;
+    let result = dispatch(host, "voicemail.left", left, None, null())?;
+    let error = result["calls"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(
+            "from `pbx:telephony/calls@1.0.0`, which the application's capability does not \
+             provide; it provides hangup"
+        ) && error.contains("originate"),
+        "{result}"
+    );
+    // SAFETY: the host is not used again.
+    unsafe { modhost_close(host) };
+    Ok(())
+}
+
+#[test]
 fn a_c_application_gives_modules_its_api_as_json_callbacks() -> TestResult {
     let root = tempfile::tempdir()?;
     let seen = Seen::default();

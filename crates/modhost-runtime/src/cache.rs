@@ -90,6 +90,32 @@ impl LoadedComponent {
     }
 }
 
+/// The functions each of `imports` (top-level instance imports of `component`) asks
+/// for, read from its compiled type.
+fn imported_functions(
+    engine: &Engine,
+    component: &Component,
+    imports: &[&str],
+) -> Vec<(String, Vec<String>)> {
+    use wasmtime::component::types::ComponentItem;
+    component
+        .component_type()
+        .imports(engine)
+        .filter(|(name, _)| imports.contains(name))
+        .filter_map(|(name, item)| match item.ty {
+            ComponentItem::ComponentInstance(instance) => Some((
+                name.to_owned(),
+                instance
+                    .exports(engine)
+                    .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentFunc(_)))
+                    .map(|(function, _)| function.to_owned())
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
 impl Runtime {
     /// Loads the component at `path`, mapping its compiled artifact if one exists and
     /// compiling (and storing) it otherwise. `sha256` may pass a digest already known
@@ -137,6 +163,9 @@ impl Runtime {
                         .collect(),
                 };
                 self.check_top_level(path, &names)?;
+                self.check_functions(path, &names, |imports| {
+                    Some(imported_functions(&self.engine, &component, imports))
+                })?;
                 (component, Origin::Cached)
             }
             None => {

@@ -251,13 +251,21 @@ impl Runtime {
     /// [`Runtime::check_imports`] of a component whose top level was read already.
     pub fn check_read(&self, path: &Path, bytes: &[u8], names: &TopLevel) -> Result<()> {
         self.check_top_level(path, names)?;
-        self.check_functions(path, bytes, names)
+        self.check_functions(path, names, |imports| {
+            imports::imported_functions(bytes, imports)
+        })
     }
 
     /// Refuses a component importing a function of a capability's interface that the
     /// capability does not provide. Only a component importing an interface whose
-    /// capability lists its functions is read for it.
-    fn check_functions(&self, path: &Path, bytes: &[u8], names: &TopLevel) -> Result<()> {
+    /// capability lists its functions is read for it, by `asked`: the functions each of
+    /// the given imports asks for, `None` when they cannot be read.
+    pub(crate) fn check_functions(
+        &self,
+        path: &Path,
+        names: &TopLevel,
+        asked: impl FnOnce(&[&str]) -> Option<Vec<(String, Vec<String>)>>,
+    ) -> Result<()> {
         let mut listed: Vec<(&str, Vec<String>)> = Vec::new();
         for name in &names.imports {
             let Some(import) = Interface::parse(name) else {
@@ -280,7 +288,7 @@ impl Runtime {
             return Ok(());
         }
         let imports: Vec<&str> = listed.iter().map(|(name, _)| *name).collect();
-        let Some(asked) = imports::imported_functions(bytes, &imports) else {
+        let Some(asked) = asked(&imports) else {
             return Ok(());
         };
         for (interface, functions) in asked {
