@@ -196,7 +196,9 @@ typedef struct modhost_host modhost_host;
  * `{"case-name": v}`. Resources, maps, streams and futures cannot cross.
  *
  * A callback must return in good time: a dispatch's deadline and cancellation stop the
- * module's code, not the application's. It must return: a C++ exception or a
+ * module's code, not the application's. One that waits (for a channel to answer, say)
+ * polls `modhost_call_stopped` (or bounds its wait by `modhost_call_ms_left`) and
+ * returns an error once the call it serves is to stop. It must return: a C++ exception or a
  * `longjmp` (a PHP exception or fatal error thrown through an FFI callback) must not
  * leave it, or the process aborts or is left in an undefined state — catch them inside.
  * It may dispatch and read the host; a change to the modules from inside it is refused
@@ -260,6 +262,21 @@ typedef struct {
  * `string` is NULL or a string modhost returned, not freed before.
  */
 void modhost_string_free(char *string);
+
+/**
+ * Whether the call the capability callback running on this thread serves is to stop:
+ * its dispatch was cancelled or its deadline passed. The module's code is stopped as
+ * soon as the callback returns, so a callback that waits polls this and returns an
+ * error once it is true. `false` outside a callback.
+ */
+bool modhost_call_stopped(void);
+
+/**
+ * The milliseconds left before the deadline of the call the capability callback running
+ * on this thread serves: what a wait inside it may take at most. 0 once the deadline
+ * passed or the dispatch was cancelled; -1 outside a callback.
+ */
+int64_t modhost_call_ms_left(void);
 
 /**
  * Starts describing capability `package` (`namespace:name`, each a WIT identifier, e.g.

@@ -10,8 +10,10 @@
 //! instantiate (wasmtime checks each import's kind; the types are whatever the component
 //! says, and a JSON answer that does not fit them is an error the call reports).
 
+use std::cell::Cell;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::sync::Arc;
+use std::time::Instant;
 
 use modhost::embed::Sandbox;
 use serde_json::{Map, Value};
@@ -49,7 +51,9 @@ use crate::json::{self, shortened};
 /// `{"case-name": v}`. Resources, maps, streams and futures cannot cross.
 ///
 /// A callback must return in good time: a dispatch's deadline and cancellation stop the
-/// module's code, not the application's. It must return: a C++ exception or a
+/// module's code, not the application's. One that waits (for a channel to answer, say)
+/// polls `modhost_call_stopped` (or bounds its wait by `modhost_call_ms_left`) and
+/// returns an error once the call it serves is to stop. It must return: a C++ exception or a
 /// `longjmp` (a PHP exception or fatal error thrown through an FFI callback) must not
 /// leave it, or the process aborts or is left in an undefined state — catch them inside.
 /// It may dispatch and read the host; a change to the modules from inside it is refused
@@ -110,6 +114,64 @@ fn is_wit_id(text: &str) -> bool {
                 _ => false,
             }
         })
+}
+
+thread_local! {
+    /// The sandbox of the call whose capability callback runs on this thread; NULL when
+    /// none does.
+    static SERVING: Cell<*const Sandbox> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Marks a sandbox as the one this thread's callback serves, until dropped; then the one
+/// it nested in (a callback may dispatch, whose calls call back) is served again.
+struct Serving(*const Sandbox);
+
+impl Serving {
+    fn enter(sandbox: &Sandbox) -> Self {
+        Serving(SERVING.replace(sandbox))
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        SERVING.set(self.0);
+    }
+}
+
+/// `f` of the sandbox of the call the running callback serves, if one runs on this thread.
+fn serving<T>(f: impl FnOnce(&Sandbox) -> T) -> Option<T> {
+    // SAFETY: the pointer is set only by a `Serving` that lives inside `Interface::call`,
+    // while the sandbox it points to is borrowed there, and is restored when it is dropped.
+    unsafe { SERVING.get().as_ref() }.map(f)
+}
+
+/// Whether the call the capability callback running on this thread serves is to stop:
+/// its dispatch was cancelled or its deadline passed. The module's code is stopped as
+/// soon as the callback returns, so a callback that waits polls this and returns an
+/// error once it is true. `false` outside a callback.
+#[unsafe(no_mangle)]
+pub extern "C" fn modhost_call_stopped() -> bool {
+    quietly(false, || {
+        serving(|sandbox| sandbox.is_cancelled() || Instant::now() >= sandbox.deadline())
+            .unwrap_or(false)
+    })
+}
+
+/// The milliseconds left before the deadline of the call the capability callback running
+/// on this thread serves: what a wait inside it may take at most. 0 once the deadline
+/// passed or the dispatch was cancelled; -1 outside a callback.
+#[unsafe(no_mangle)]
+pub extern "C" fn modhost_call_ms_left() -> i64 {
+    quietly(-1, || {
+        serving(|sandbox| {
+            if sandbox.is_cancelled() {
+                return 0;
+            }
+            let left = sandbox.deadline().saturating_duration_since(Instant::now());
+            i64::try_from(left.as_millis()).unwrap_or(i64::MAX)
+        })
+        .unwrap_or(-1)
+    })
 }
 
 /// The value `modhost_dispatch` passes to capabilities: its context string.
@@ -371,6 +433,7 @@ impl Interface {
             .callback
             .ok_or_else(|| wasmtime::format_err!("{}: no callback", named()))?;
         let mut answer: *mut c_char = std::ptr::null_mut();
+        let serving = Serving::enter(sandbox);
         // SAFETY: the application's callback, called as modhost.h documents it: every
         // string lives until it returns, and `answer` is a writable NULL.
         let status = unsafe {
@@ -382,6 +445,7 @@ impl Interface {
                 &mut answer,
             )
         };
+        drop(serving);
         // SAFETY: NULL, or a string the callback allocated with `malloc`.
         let answer = unsafe { take_malloced(answer) }.map_err(|bytes| {
             wasmtime::format_err!(

@@ -16,7 +16,8 @@
 //!   the list, hook points (`modhost_declare`, `modhost_dispatch`) and cancel handles.
 //! - `modules.rs`: one installed module's verbs (uninstall, enable, disable, rollback)
 //!   and `modhost_reload`.
-//! - `capability.rs`: capabilities from C callbacks, linked with wasmtime's dynamic API.
+//! - `capability.rs`: capabilities from C callbacks, linked with wasmtime's dynamic API,
+//!   and what a callback asks of the call it serves (`modhost_call_stopped`).
 //! - `json.rs`: WIT values as JSON and back.
 //! - `ffi.rs`: the boundary — no panic crosses it, strings and errors cross one way.
 
@@ -33,7 +34,8 @@ mod json;
 mod modules;
 
 pub use capability::{
-    Callback, Capability, modhost_capability_add, modhost_capability_free, modhost_capability_new,
+    Callback, Capability, modhost_call_ms_left, modhost_call_stopped, modhost_capability_add,
+    modhost_capability_free, modhost_capability_new,
 };
 pub use host::{
     CancelHandle, Host, Limits, modhost_cancel, modhost_cancel_handle_free,

@@ -60,6 +60,9 @@ unsafe extern "C" fn telephony(
     if function == "originate" && callee == "again" {
         return again(args_json, result_json);
     }
+    if function == "originate" && callee == "wait" {
+        return wait(seen, result_json);
+    }
     let (status, answer) = match function.as_str() {
         "originate" => {
             let callee = args["callee"].as_str().unwrap_or_default();
@@ -93,6 +96,25 @@ fn misbehaving(callee: &str) -> Option<CString> {
         "garbage" => CString::new("<".repeat(100_000)).ok(),
         _ => None,
     }
+}
+
+/// `originate` of a callee that never answers: it waits, as a PBX waits for a channel,
+/// until the call it serves is to stop (at most 5 s), and notes how long it had left.
+fn wait(seen: &Seen, result_json: *mut *mut c_char) -> c_int {
+    let left_at_start = modhost_call_ms_left();
+    let started = Instant::now();
+    while !modhost_call_stopped() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let left = serde_json::json!({ "at_start": left_at_start, "after": modhost_call_ms_left() });
+    seen.0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(("wait".to_owned(), left, None));
+    let answer = c("no answer");
+    // SAFETY: `result_json` is writable; `strdup` allocates with `malloc`.
+    unsafe { *result_json = strdup(answer.as_ptr()) };
+    1
 }
 
 /// The host the re-entering callback dispatches on.
@@ -130,8 +152,17 @@ fn again(args_json: *const c_char, result_json: *mut *mut c_char) -> c_int {
 
 /// A root opened with `pbx:telephony` from `telephony`, reporting to `seen`.
 fn open_with_telephony(root: &Path, seen: &Seen) -> Result<*mut Host, String> {
+    open_with_telephony_within(root, seen, 5_000)
+}
+
+/// [`open_with_telephony`], each call given `call_timeout_ms`.
+fn open_with_telephony_within(
+    root: &Path,
+    seen: &Seen,
+    call_timeout_ms: u64,
+) -> Result<*mut Host, String> {
     let all = ["originate", "hangup", "channel-state", "current-channel"];
-    open_with_telephony_giving(root, seen, &all)
+    open_with_telephony_giving(root, seen, &all, call_timeout_ms)
 }
 
 /// [`open_with_telephony`], its interface giving only `functions`.
@@ -139,6 +170,7 @@ fn open_with_telephony_giving(
     root: &Path,
     seen: &Seen,
     functions: &[&str],
+    call_timeout_ms: u64,
 ) -> Result<*mut Host, String> {
     let mut capability = null_mut();
     let mut error = null_mut();
@@ -170,7 +202,7 @@ fn open_with_telephony_giving(
         )?;
         let mut limits = std::mem::zeroed();
         modhost_limits_default(&mut limits);
-        limits.call_timeout_ms = 5_000;
+        limits.call_timeout_ms = call_timeout_ms;
         let root = c(&root.to_string_lossy());
         let opened = modhost_open(
             root.as_ptr(),
@@ -242,7 +274,7 @@ fn a_module_importing_a_function_the_c_capability_lacks_is_refused_before_compil
 {
     let root = tempfile::tempdir()?;
     let seen = Seen::default();
-    let host = open_with_telephony_giving(root.path(), &seen, &["hangup"])?;
+    let host = open_with_telephony_giving(root.path(), &seen, &["hangup"], 5_000)?;
     let refused = install(host, &["core", "voicemail", "callback"], MODHOST_GRANT);
     assert!(
         refused.as_ref().is_err_and(|e| e.starts_with("status 3:")
@@ -279,7 +311,7 @@ fn a_compiled_module_importing_a_function_the_c_capability_lacks_is_refused_nami
     unsafe { modhost_close(host) };
     // The same root, its compiled components cached, opened by an application whose
     // capability lacks a function the module imports: its call says which, in our words.
-    let host = open_with_telephony_giving(root.path(), &seen, &["hangup"])?;
+    let host = open_with_telephony_giving(root.path(), &seen, &["hangup"], 5_000)?;
     let left = r#"{"mailbox":"101","from":"2025550101"}"#;
     let result = dispatch(host, "voicemail.left", left, None, null())?;
     let error = result["calls"][0]["error"].as_str().unwrap_or_default();
@@ -587,6 +619,74 @@ fn a_dispatch_is_cancelled_from_another_thread() -> TestResult {
     assert!(
         ended.saturating_duration_since(cancelled_at) < Duration::from_millis(500),
         "{result}"
+    );
+    // SAFETY: freed and closed once, nothing using them.
+    unsafe {
+        modhost_cancel_handle_free(handle);
+        modhost_close(host);
+    }
+    Ok(())
+}
+
+#[test]
+fn a_waiting_callback_sees_its_call_cancelled_and_its_deadline_pass() -> TestResult {
+    assert!(!modhost_call_stopped() && modhost_call_ms_left() == -1);
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony_within(root.path(), &seen, 1_000)?;
+    install(host, &["core", "voicemail", "callback"], MODHOST_GRANT)?;
+    let left = r#"{"mailbox":"101","from":"wait"}"#;
+
+    // The deadline: the callback stops waiting when it passes, and so does the call.
+    let started = Instant::now();
+    let result = dispatch(host, "voicemail.left", left, None, null())?;
+    let took = started.elapsed();
+    assert_eq!(result["calls"][0]["kind"], "timeout", "{result}");
+    // Without the callback's wait ending, the call would have lasted its 5 s.
+    assert!(took < Duration::from_millis(3_000), "{took:?}: {result}");
+    let waits = |seen: &Seen| -> Vec<Value> {
+        let seen = seen
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.iter()
+            .filter(|(function, _, _)| function == "wait")
+            .map(|(_, left, _)| left.clone())
+            .collect()
+    };
+    let waited = waits(&seen);
+    let at_start = waited[0]["at_start"].as_i64().unwrap_or(-1);
+    assert!(
+        waited.len() == 1 && (1..=1_000).contains(&at_start) && waited[0]["after"] == 0,
+        "{waited:?}"
+    );
+
+    // A cancellation: the callback sees it at once, long before the deadline.
+    // SAFETY: a live host.
+    let handle = unsafe { modhost_cancel_handle_new(host) };
+    /// The handle, sent to the thread that cancels.
+    struct Shared(*mut CancelHandle);
+    // SAFETY: a cancel handle may be cancelled from any thread (modhost.h).
+    unsafe impl Send for Shared {}
+    let shared = Shared(handle);
+    let canceller = std::thread::spawn(move || {
+        let shared = shared;
+        std::thread::sleep(Duration::from_millis(50));
+        // SAFETY: the handle is freed only after this thread is joined.
+        unsafe { modhost_cancel(shared.0) };
+        Instant::now()
+    });
+    let result = dispatch(host, "voicemail.left", left, None, handle)?;
+    let ended = Instant::now();
+    let cancelled_at = canceller.join().map_err(|_| "the canceller panicked")?;
+    assert_eq!(result["cancelled"], true, "{result}");
+    assert!(
+        ended.saturating_duration_since(cancelled_at) < Duration::from_millis(200),
+        "{result}"
+    );
+    assert_eq!(
+        waits(&seen).get(1).map(|w| w["after"].clone()),
+        Some(0.into())
     );
     // SAFETY: freed and closed once, nothing using them.
     unsafe {
