@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use modhost_test_support::{Root, arg, component, package, package_at};
+use modhost_test_support::{Root, arg, compiled_artifacts, component, package, package_at};
 use serde_json::Value;
 
 use crate::root;
@@ -641,6 +641,7 @@ fn a_grant_lasts_only_while_the_installed_version_asks_for_it() {
 fn a_component_built_against_another_wit_version_is_refused_naming_both() {
     let root = pbx(false);
     let before = root.fingerprint();
+    let compiled = compiled_artifacts(&root.path());
     let run = root.fails(&["install", arg(&package("future_api"))]);
     assert!(
         run.stderr.contains(
@@ -650,6 +651,8 @@ fn a_component_built_against_another_wit_version_is_refused_naming_both() {
         run.stderr
     );
     assert_eq!(root.fingerprint(), before);
+    // Refused from its import section, before seconds of compiling.
+    assert_eq!(compiled_artifacts(&root.path()), compiled);
     // Given as a module directory, it is refused from its component before it is packed,
     // naming the directory's component.
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -671,6 +674,7 @@ fn a_component_built_against_another_wit_version_is_refused_naming_both() {
         run.stderr
     );
     assert_eq!(root.fingerprint(), before);
+    assert_eq!(compiled_artifacts(&root.path()), compiled);
     // `manifest` says so too, and exits non-zero; a sound package shows its imports.
     let run = root.fails(&["manifest", arg(&package("future_api"))]);
     assert!(

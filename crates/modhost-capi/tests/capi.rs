@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{c, check, take};
 use modhost_capi::*;
-use modhost_test_support::{package, package_at, packages_dir};
+use modhost_test_support::{compiled_artifacts, package, package_at, packages_dir};
 use serde_json::Value;
 
 mod common;
@@ -286,15 +286,7 @@ fn a_module_importing_a_function_the_c_capability_lacks_is_refused_before_compil
         "{refused:?}"
     );
     // Nothing was compiled for it.
-    let cache = root.path().join("cache");
-    let compiled = std::fs::read_dir(&cache)
-        .map(|dir| {
-            dir.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".cwasm"))
-                .count()
-        })
-        .unwrap_or(0);
-    assert_eq!(compiled, 0, "{}", cache.display());
+    assert_eq!(compiled_artifacts(root.path()), 0);
     // SAFETY: the host is not used again.
     unsafe { modhost_close(host) };
     Ok(())

@@ -396,6 +396,18 @@ fn dump(db: &rusqlite::Connection) -> rusqlite::Result<String> {
     Ok(out)
 }
 
+/// How many compiled components the root at `root` keeps in its cache: a component
+/// refused before compiling leaves the count as it was.
+pub fn compiled_artifacts(root: &Path) -> usize {
+    std::fs::read_dir(root.join("cache"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".cwasm"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// Runs the `minisign` tool (which `scripts/toolchain.sh` installs) in `dir`, with no
 /// input, so that it never waits for a password.
 pub fn minisign(args: &[&str], dir: &Path) -> std::process::Output {
