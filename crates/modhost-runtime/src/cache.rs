@@ -12,8 +12,9 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use crate::bindings::Pre;
+use crate::imports::export_name;
 use crate::version::check_api_version;
-use crate::{Error, Result, Runtime, SUPPORTED_API_VERSIONS};
+use crate::{Error, Result, Runtime};
 
 /// Where a loaded component's machine code came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,28 +62,22 @@ impl LoadedComponent {
             .collect()
     }
 
-    /// The functions the component exports, as `interface.function` with the
-    /// interface's package and version left out when they are a `modhost:module` version
-    /// this host runs (e.g. `lifecycle.install`, `hooks.handle`).
+    /// The functions the component exports, named as [`crate::exported_functions`]
+    /// names them (e.g. `lifecycle.install`, `hooks.handle`).
     pub fn exports(&self, engine: &Engine) -> Vec<String> {
         use wasmtime::component::types::ComponentItem;
         let component = self.pre.instance_pre().component();
         let mut names = Vec::new();
         for (interface, item) in component.component_type().exports(engine) {
-            let short = interface
-                .strip_prefix("modhost:module/")
-                .and_then(|rest| rest.split_once('@'))
-                .filter(|(_, version)| SUPPORTED_API_VERSIONS.contains(version))
-                .map_or(interface, |(name, _)| name);
             match item.ty {
                 ComponentItem::ComponentInstance(instance) => {
                     for (function, item) in instance.exports(engine) {
                         if matches!(item.ty, ComponentItem::ComponentFunc(_)) {
-                            names.push(format!("{short}.{function}"));
+                            names.push(export_name(interface, Some(function)));
                         }
                     }
                 }
-                ComponentItem::ComponentFunc(_) => names.push(short.to_owned()),
+                ComponentItem::ComponentFunc(_) => names.push(export_name(interface, None)),
                 _ => {}
             }
         }

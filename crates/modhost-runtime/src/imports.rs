@@ -188,6 +188,46 @@ pub(crate) fn imported_functions(
     Some(asked)
 }
 
+/// The functions the component in `bytes` exports (its top-level exports, `exports`, and
+/// the functions of those that are instances), read by validating it, which costs a
+/// fraction of compiling it: as `interface.function`, the interface's package and version
+/// left out when they are a `modhost:module` version this host runs (`lifecycle.install`,
+/// `hooks.handle`). `None` when it does not validate.
+pub fn exported_functions(bytes: &[u8], exports: &[String]) -> Option<Vec<String>> {
+    use wasmparser::component_types::ComponentEntityType;
+    let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+    let types = validator.validate_all(bytes).ok()?;
+    let mut names = Vec::new();
+    for export in exports {
+        match types.component_item_for_export(export).map(|item| item.ty) {
+            Some(ComponentEntityType::Instance(id)) => names.extend(
+                types[id]
+                    .exports
+                    .iter()
+                    .filter(|(_, item)| matches!(item.ty, ComponentEntityType::Func(_)))
+                    .map(|(function, _)| export_name(export, Some(function))),
+            ),
+            Some(ComponentEntityType::Func(_)) => names.push(export_name(export, None)),
+            _ => {}
+        }
+    }
+    Some(names)
+}
+
+/// How an export is shown: `interface.function`, or the function alone, the interface's
+/// package and version left out when they are a `modhost:module` version this host runs.
+pub(crate) fn export_name(interface: &str, function: Option<&str>) -> String {
+    let short = interface
+        .strip_prefix("modhost:module/")
+        .and_then(|rest| rest.split_once('@'))
+        .filter(|(_, version)| crate::SUPPORTED_API_VERSIONS.contains(version))
+        .map_or(interface, |(name, _)| name);
+    match function {
+        Some(function) => format!("{short}.{function}"),
+        None => short.to_owned(),
+    }
+}
+
 /// How every WebAssembly file, module or component, begins.
 const WASM_MAGIC: &[u8] = b"\0asm";
 

@@ -80,7 +80,7 @@ pub use disk::{DEFAULT_DISK_QUOTA, DiskQuota, DiskUsage, disk_usage};
 pub use error::{Error, Failure, Result};
 pub use fire::{Fire, FireRequest, Fired};
 pub use host::Sandbox;
-pub use imports::{Interface, TopLevel, component_imports, top_level};
+pub use imports::{Interface, TopLevel, component_imports, exported_functions, top_level};
 pub use limits::{Limits, POOL_MEMORY};
 pub use log_ledger::LogLedger;
 pub use nesting::MAX_DIRECTORY_DEPTH;

@@ -89,7 +89,7 @@ pub use online::{Offer, OfferStatus, SourceInfo, SourceReport};
 pub use ops::{Reload, ReloadHandler};
 pub use packages::{Available, Scan, ScanEntry, Unreadable, names_a_file, read_manifest};
 pub use packing::{PackTo, Packed, pack_module};
-pub use query::{ComponentImports, Described, Grant, Listed, ModuleInfo, NotInstalled};
+pub use query::{ComponentImports, Described, Grant, Listed, ModuleInfo, NotInstalled, Offered};
 pub use recover::Recovery;
 pub use scaffold::{COMPONENTIZE_JS_VERSION, COMPONENTIZE_PY_VERSION, Lang, new_module};
 

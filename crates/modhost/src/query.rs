@@ -95,9 +95,14 @@ pub struct ModuleInfo {
     /// The interfaces its component imports (WASI, `modhost:module`, the application's),
     /// read from the component without compiling it; empty when its files are gone.
     pub imports: Vec<String>,
-    /// The functions its component exports (`lifecycle.install`, `hooks.handle`…); empty
-    /// when its component cannot be loaded.
+    /// The functions its component exports (`lifecycle.install`, `hooks.handle`…), read
+    /// without compiling it; empty when its component cannot be read.
     pub exports: Vec<String>,
+    /// Why this host would not run its component (an import it does not provide, a
+    /// `modhost:module` version it does not run), when it would not: a root shared with
+    /// an application that gives modules an API this one does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// What [`Host::describe`] finds of a module: installed, or offered by the package
@@ -108,7 +113,18 @@ pub enum Described {
     /// Installed: everything known about it.
     Installed(Box<ModuleInfo>),
     /// Not installed, but a package of the package directory holds it.
-    Offered(NotInstalled),
+    Offered(Box<Offered>),
+}
+
+/// A module the package directory offers, as `info` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Offered {
+    /// The package and its module.
+    #[serde(flatten)]
+    pub module: NotInstalled,
+    /// Its component's imports, and why this host would refuse it, if it would.
+    #[serde(flatten)]
+    pub component: ComponentImports,
 }
 
 /// A host directory a module was granted.
@@ -122,7 +138,7 @@ pub struct Grant {
 
 /// What a package's or module directory's component imports, read without compiling it,
 /// and why this host would refuse it, if it would.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ComponentImports {
     /// The interfaces it imports (WASI, `modhost:module`, an application's).
     pub imports: Vec<String>,
@@ -247,12 +263,22 @@ impl Host {
             Err(Error::NotInstalled(_)) if !packages::is_bare(rawname) => {
                 Err(Error::NotARawname(rawname.to_owned()))
             }
-            Err(Error::NotInstalled(_)) => self
-                .not_installed(from)?
-                .into_iter()
-                .find(|m| m.rawname == rawname)
-                .map(Described::Offered)
-                .ok_or_else(|| Error::NotInstalled(rawname.to_owned())),
+            Err(Error::NotInstalled(_)) => {
+                let module = self
+                    .not_installed(from)?
+                    .into_iter()
+                    .find(|m| m.rawname == rawname)
+                    .ok_or_else(|| Error::NotInstalled(rawname.to_owned()))?;
+                // A package that cannot be read says so where the imports would be.
+                let component = match self.component_imports(&module.package) {
+                    Ok(component) => component.unwrap_or_default(),
+                    Err(e) => ComponentImports {
+                        imports: Vec::new(),
+                        refused: Some(e.to_string()),
+                    },
+                };
+                Ok(Described::Offered(Box::new(Offered { module, component })))
+            }
             info => info.map(|info| Described::Installed(Box::new(info))),
         }
     }
@@ -278,20 +304,19 @@ impl Host {
             .layout
             .module_dir(rawname, &record.module_dir)
             .join(&manifest.component);
-        // A broken module's files may be gone: its record is still worth showing.
-        let imports = std::fs::read(&component)
-            .ok()
-            .and_then(|bytes| modhost_runtime::component_imports(&bytes).ok())
-            .unwrap_or_default();
-        // Mapped from the cache as a dispatch would (compiled, and kept, if it is not).
-        let exports = self
-            .runtime
-            .load(&component, Some(&record.component_sha256))
-            .map(|loaded| loaded.exports(self.runtime.engine()))
-            .unwrap_or_default();
+        // Read, never compiled: a broken module's files may be gone, and its record is
+        // still worth showing.
+        let read = std::fs::read(&component).ok().and_then(|bytes| {
+            let names = modhost_runtime::top_level(&bytes).ok()?;
+            let refused = self.runtime.check_read(&component, &bytes, &names).err();
+            let exports = modhost_runtime::exported_functions(&bytes, &names.exports);
+            Some((names.imports, exports.unwrap_or_default(), refused))
+        });
+        let (imports, exports, refused) = read.unwrap_or_default();
         Ok(ModuleInfo {
             imports,
             exports,
+            refused: refused.map(|e| e.to_string()),
             manifest,
             backup_version: self.state.backup(rawname)?.map(|b| b.record.version),
             tables: self.state.tables(rawname)?,

@@ -322,6 +322,52 @@ fn a_root_opened_without_an_api_its_modules_import_says_which_at_their_call() {
             && !error.contains("implementation is missing"),
         "{error}"
     );
+    // `info` says so too, and shows what the component exports, read without compiling.
+    std::fs::remove_dir_all(root.path().join("cache")).unwrap_or_else(|e| panic!("{e}"));
+    let info = host.info("callback").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        info.refused
+            .as_deref()
+            .is_some_and(|r| r
+                .contains("imports pbx:telephony/calls@1.0.0, which this host does not provide")),
+        "{info:?}"
+    );
+    assert!(
+        info.exports.contains(&"hooks.handle".to_owned())
+            && info.exports.contains(&"lifecycle.install".to_owned()),
+        "{:?}",
+        info.exports
+    );
+    assert_eq!(compiled_artifacts(root.path()), 0);
+    // A module only offered by the package directory: the same check, from its package.
+    let fresh = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = Host::open(fresh.path()).unwrap_or_else(|e| panic!("{e}"));
+    let offered = host.describe("callback", Some(&modhost_test_support::packages_dir()));
+    match offered {
+        Ok(modhost::Described::Offered(offered)) => {
+            assert!(
+                offered
+                    .component
+                    .imports
+                    .contains(&"pbx:telephony/calls@1.0.0".to_owned())
+                    && offered
+                        .component
+                        .refused
+                        .as_deref()
+                        .is_some_and(|r| r.contains("which this host does not provide")),
+                "{offered:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let (host, _) = telephony_host(&fresh);
+    let info = host.info("callback");
+    assert!(info.is_err(), "not installed");
+    let offered = host.describe("callback", Some(&modhost_test_support::packages_dir()));
+    assert!(
+        matches!(&offered, Ok(modhost::Described::Offered(o)) if o.component.refused.is_none()),
+        "{offered:?}"
+    );
 }
 
 /// Records which modules' components were loaded (compiled, or taken from the cache).

@@ -43,9 +43,10 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
     let host = ctx.open_existing()?;
     let info = match host.describe(&args.rawname, args.from.as_deref())? {
         Described::Installed(info) => info,
-        Described::Offered(module) => {
-            return ctx.out.result(&module, || {
-                format!(
+        Described::Offered(offered) => {
+            return ctx.out.result(&offered, || {
+                let (module, component) = (&offered.module, &offered.component);
+                let mut text = format!(
                     "{} {} ({})\n  {:<12} {} ({})\n",
                     escape(&module.name),
                     escape(&module.version),
@@ -53,7 +54,15 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
                     "status",
                     module.status,
                     escape(&module.reason)
-                )
+                );
+                if !component.imports.is_empty() {
+                    let imports = surface::imports(&component.imports);
+                    let _ = writeln!(text, "  {:<12} {}", "imports", escape(&imports));
+                }
+                if let Some(refused) = &component.refused {
+                    let _ = writeln!(text, "  {:<12} {}", "refused", escape(refused));
+                }
+                text
             });
         }
     };
@@ -121,6 +130,9 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
         }
         if !info.exports.is_empty() {
             line("exports", &info.exports.join(", "));
+        }
+        if let Some(refused) = &info.refused {
+            line("refused", &format!("this host would not run it: {refused}"));
         }
         for note in surface::notes(&info.imports, &info.exports) {
             line("note", note);
