@@ -442,3 +442,38 @@ fn a_package_published_larger_than_a_package_may_be_is_not_applicable_from_the_s
         run.stderr
     );
 }
+
+#[test]
+fn an_upgrade_held_back_by_a_newer_release_set_aside_names_it() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // The newest release has no checksum; beside it, an older one that has.
+    add_feed(
+        &root,
+        dir.path(),
+        &[
+            update("core", "16.0.50", "stable", ""),
+            update("core", "16.0.1", "stable", &any_sha256()),
+        ],
+    );
+    root.ok(&["install", arg(&package("core"))]);
+    root.ok(&["source", "attach", "core", "feed"]);
+
+    let run = root.fails(&["upgrade", "--online", "core"]);
+    assert!(
+        run.stderr
+            .contains("source `feed` offers `core` 16.0.50, set aside: ")
+            && run.stderr.contains("no checksum")
+            && !run.stderr.contains("downgrade"),
+        "{}",
+        run.stderr
+    );
+    let run = root.ok(&["upgradeall", "--online"]);
+    assert!(
+        run.stderr
+            .contains("source `feed` offers `core` 16.0.50, set aside: "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(crate::updates::version(&root, "core"), "16.0.40");
+}

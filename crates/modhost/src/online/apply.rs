@@ -85,6 +85,9 @@ pub(crate) fn upgrade_online(
     let mut current = Vec::new();
     // Offers for a module from a source it is not updated from: named in a refusal.
     let mut elsewhere: BTreeMap<String, (String, String)> = BTreeMap::new();
+    // Releases newer than installed that a module's own channels set aside, with why:
+    // what leaves it as it is must not read as nothing newer being published.
+    let mut newer_aside: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let named = !names.is_empty();
     // Said before any channel is asked, as an upgrade from a file says it.
     let missing: Vec<String> = names
@@ -144,6 +147,29 @@ pub(crate) fn upgrade_online(
                 failed.entry(owner).or_default().push(error.clone());
             }
             continue;
+        }
+        for aside in &report.set_aside {
+            if !owners.contains(&aside.rawname.as_str())
+                || (named && !names.contains(&aside.rawname))
+            {
+                continue;
+            }
+            let installed = host.state.module(&aside.rawname)?.map(|r| r.version);
+            let newer = match (Version::parse(&aside.version), installed.as_deref()) {
+                (Ok(offered), Some(installed)) => {
+                    Version::parse(installed).is_ok_and(|installed| offered > installed)
+                }
+                _ => false,
+            };
+            if newer {
+                newer_aside
+                    .entry(aside.rawname.clone())
+                    .or_default()
+                    .push(format!(
+                        "source `{}` offers `{}` {}, set aside: {}",
+                        report.source, aside.rawname, aside.version, aside.reason
+                    ));
+            }
         }
         answered.extend(owners);
         for (offer, (source, release)) in report.offers.into_iter().zip(checked.releases) {
@@ -205,6 +231,12 @@ pub(crate) fn upgrade_online(
     }
     for name in &targets {
         let errors = failed.remove(name.as_str()).unwrap_or_default();
+        let aside = newer_aside.remove(name).unwrap_or_default();
+        if best.contains_key(name) || !named {
+            for aside in &aside {
+                tracing::warn!("{aside}");
+            }
+        }
         if best.contains_key(name) {
             for error in errors {
                 tracing::warn!("`{name}`: {error}; upgrading from the channels that answered");
@@ -232,6 +264,12 @@ pub(crate) fn upgrade_online(
         }
         if let Some(reason) = not_applicable.remove(name) {
             reasons.push(reason);
+            continue;
+        }
+        // A newer release set aside is why this one is not upgraded, whatever older one
+        // the channel offers beside it.
+        if !aside.is_empty() {
+            reasons.extend(aside);
             continue;
         }
         match downgrades.remove(name) {
