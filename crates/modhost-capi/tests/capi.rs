@@ -320,6 +320,31 @@ fn a_compiled_module_importing_a_function_the_c_capability_lacks_is_refused_nami
 }
 
 #[test]
+fn the_context_reaches_a_hook_fired_from_inside_the_dispatch() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony(root.path(), &seen)?;
+    install(host, &["core", "caller"], MODHOST_GRANT)?;
+    let result = dispatch(host, "relay", "", Some("SIP/alice-00000042"), null())?;
+    assert_eq!(
+        result["calls"][0]["output"], "SIP/alice-00000042",
+        "{result}"
+    );
+    let calls = std::mem::take(&mut *seen.0.lock().map_err(|e| e.to_string())?);
+    assert_eq!(
+        calls,
+        vec![(
+            "current-channel".to_owned(),
+            serde_json::json!({}),
+            Some("SIP/alice-00000042".to_owned())
+        )]
+    );
+    // SAFETY: the host is not used again.
+    unsafe { modhost_close(host) };
+    Ok(())
+}
+
+#[test]
 fn a_c_application_gives_modules_its_api_as_json_callbacks() -> TestResult {
     let root = tempfile::tempdir()?;
     let seen = Seen::default();

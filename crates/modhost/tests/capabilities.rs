@@ -370,6 +370,37 @@ fn a_root_opened_without_an_api_its_modules_import_says_which_at_their_call() {
     );
 }
 
+#[test]
+fn the_dispatchs_value_reaches_a_hook_fired_from_inside_it() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (host, _) = telephony_host(&root);
+    host.install(&[package("caller")], GRANT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let on = |channel: &str| DispatchOptions {
+        data: Some(Arc::new(OnChannel(channel.to_owned()))),
+        cancel: None,
+    };
+    let relayed = |options: &DispatchOptions| {
+        let dispatch = host
+            .dispatch_with("relay", "", options)
+            .unwrap_or_else(|e| panic!("{e}"));
+        dispatch.calls[0].output.clone()
+    };
+    assert_eq!(
+        relayed(&on("PJSIP/7-0001")).as_deref(),
+        Some("PJSIP/7-0001")
+    );
+    // Each dispatch its own: the next one's value, or none, never the last one's.
+    assert_eq!(
+        relayed(&on("PJSIP/8-0002")).as_deref(),
+        Some("PJSIP/8-0002")
+    );
+    assert_eq!(
+        relayed(&DispatchOptions::default()).as_deref(),
+        Some("none")
+    );
+}
+
 /// Records which modules' components were loaded (compiled, or taken from the cache).
 #[derive(Clone, Default)]
 struct Loads(Arc<std::sync::Mutex<Vec<String>>>);
