@@ -604,6 +604,58 @@ int modhost_rollback(const modhost_host *host,
                      char **error);
 
 /**
+ * Grants installed module `rawname` what its module.xml's `<capabilities>` ask for: the
+ * host directories and the application's capabilities (as `MODHOST_GRANT` does at
+ * install, and `modhost grant` on the command line): for a module installed without it,
+ * or whose grants were revoked.
+ *
+ * On success, `*requests` (when `requests` is not NULL) is the JSON array of what it asks
+ * for, each with whether it is now granted, which the caller frees with
+ * `modhost_string_free`.
+ *
+ * # Safety
+ *
+ * `host` is a live host; `rawname` is a NUL-terminated string; `requests` and `error`
+ * are NULL or valid for one pointer write.
+ */
+int modhost_grant(const modhost_host *host,
+                  const char *rawname,
+                  char **requests,
+                  char **error);
+
+/**
+ * Withdraws every grant of installed module `rawname`: its directories are no longer
+ * mounted, and its calls into a capability that needs a grant are refused, until
+ * `modhost_grant`.
+ *
+ * # Safety
+ *
+ * `host` is a live host; `rawname` is a NUL-terminated string; `error` is NULL or valid
+ * for one pointer write.
+ */
+int modhost_revoke(const modhost_host *host,
+                   const char *rawname,
+                   char **error);
+
+/**
+ * What is known of installed module `rawname`, as `modhost info --json` shows it: its
+ * record, module.xml, tables, grants, what it keeps and may keep, its component's
+ * imports and exports, and `refused` when this host would not run its component.
+ *
+ * On success, `*info` is that JSON object, which the caller frees with
+ * `modhost_string_free`.
+ *
+ * # Safety
+ *
+ * `host` is a live host; `rawname` is a NUL-terminated string; `info` is valid for one
+ * pointer write; `error` is NULL or valid for one pointer write.
+ */
+int modhost_info(const modhost_host *host,
+                 const char *rawname,
+                 char **info,
+                 char **error);
+
+/**
  * Runs `get_config` across the running modules, a fail-closed pipeline in priority
  * order, and writes what it builds to `etc/extensions_modhost.conf` in the root,
  * atomically: what an application does after its modules change, as FreePBX's "Apply

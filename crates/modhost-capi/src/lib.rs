@@ -14,8 +14,8 @@
 //!
 //! - `host.rs`: `modhost_open` and `modhost_close`, installing and upgrading packages,
 //!   the list, hook points (`modhost_declare`, `modhost_dispatch`) and cancel handles.
-//! - `modules.rs`: one installed module's verbs (uninstall, enable, disable, rollback)
-//!   and `modhost_reload`.
+//! - `modules.rs`: one installed module's verbs (uninstall, enable, disable, rollback,
+//!   grant, revoke), its info, and `modhost_reload`.
 //! - `capability.rs`: capabilities from C callbacks, linked with wasmtime's dynamic API,
 //!   and what a callback asks of the call it serves (`modhost_call_stopped`).
 //! - `json.rs`: WIT values as JSON and back.
@@ -43,7 +43,8 @@ pub use host::{
     modhost_limits_default, modhost_list, modhost_open, modhost_upgrade,
 };
 pub use modules::{
-    modhost_disable, modhost_enable, modhost_reload, modhost_rollback, modhost_uninstall,
+    modhost_disable, modhost_enable, modhost_grant, modhost_info, modhost_reload, modhost_revoke,
+    modhost_rollback, modhost_uninstall,
 };
 
 /// Success.

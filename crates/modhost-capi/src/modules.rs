@@ -1,5 +1,6 @@
-//! What is done to one installed module — uninstall, enable, disable, rollback — and
-//! `modhost_reload`, which rebuilds the configuration from the modules running.
+//! What is done to one installed module — uninstall, enable, disable, rollback, grant,
+//! revoke — and asked of it (`modhost_info`), and `modhost_reload`, which rebuilds the
+//! configuration from the modules running.
 
 use std::ffi::{c_char, c_int};
 
@@ -10,11 +11,40 @@ use crate::host::{Host, host_arg};
 /// A verb of one installed module, as `modhost::Host` has it: `force` is `MODHOST_FORCE`.
 type ModuleVerb = fn(&modhost::Host, &str, bool) -> modhost::Result<modhost::Change>;
 
-/// Runs `verb` on module `rawname`: the body every module verb of the C API shares.
+/// Runs `body` on module `rawname` and writes what it returns, as JSON, to `*out` (when
+/// `out` is not NULL): the body every function of one module shares.
 ///
 /// # Safety
 ///
 /// As each of them.
+unsafe fn on_module<T: serde::Serialize>(
+    host: *const Host,
+    rawname: *const c_char,
+    out: *mut *mut c_char,
+    error: *mut *mut c_char,
+    body: impl FnOnce(&modhost::Host, &str) -> Result<T, Failure>,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        guard(error, || {
+            put_raw(out, std::ptr::null_mut());
+            let host = &host_arg(host)?.host;
+            let rawname = str_arg(rawname, "rawname")?;
+            if rawname.is_empty() {
+                return Err(Failure::argument("`rawname` is empty"));
+            }
+            let done = body(host, rawname)?;
+            put(out, serde_json::to_string(&done)?);
+            Ok(())
+        })
+    }
+}
+
+/// Runs `verb` on module `rawname`, `flags` 0 or `MODHOST_FORCE`.
+///
+/// # Safety
+///
+/// As each verb.
 unsafe fn module_extern(
     verb: ModuleVerb,
     host: *const Host,
@@ -25,19 +55,11 @@ unsafe fn module_extern(
 ) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
-        guard(error, || {
-            put_raw(change, std::ptr::null_mut());
-            let host = &host_arg(host)?.host;
-            let rawname = str_arg(rawname, "rawname")?;
+        on_module(host, rawname, change, error, |host, rawname| {
             if flags & !MODHOST_FORCE != 0 {
                 return Err(Failure::argument(format!("unknown flags {flags:#x}")));
             }
-            if rawname.is_empty() {
-                return Err(Failure::argument("`rawname` is empty"));
-            }
-            let done = verb(host, rawname, flags & MODHOST_FORCE != 0)?;
-            put(change, serde_json::to_string(&done)?);
-            Ok(())
+            Ok(verb(host, rawname, flags & MODHOST_FORCE != 0)?)
         })
     }
 }
@@ -128,6 +150,89 @@ pub unsafe extern "C" fn modhost_rollback(
 ) -> c_int {
     // SAFETY: the caller's contract.
     unsafe { module_extern(modhost::Host::rollback, host, rawname, flags, change, error) }
+}
+
+/// Grants installed module `rawname` what its module.xml's `<capabilities>` ask for: the
+/// host directories and the application's capabilities (as `MODHOST_GRANT` does at
+/// install, and `modhost grant` on the command line): for a module installed without it,
+/// or whose grants were revoked.
+///
+/// On success, `*requests` (when `requests` is not NULL) is the JSON array of what it asks
+/// for, each with whether it is now granted, which the caller frees with
+/// `modhost_string_free`.
+///
+/// # Safety
+///
+/// `host` is a live host; `rawname` is a NUL-terminated string; `requests` and `error`
+/// are NULL or valid for one pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_grant(
+    host: *const Host,
+    rawname: *const c_char,
+    requests: *mut *mut c_char,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        on_module(host, rawname, requests, error, |host, rawname| {
+            Ok(host.grant(rawname)?)
+        })
+    }
+}
+
+/// Withdraws every grant of installed module `rawname`: its directories are no longer
+/// mounted, and its calls into a capability that needs a grant are refused, until
+/// `modhost_grant`.
+///
+/// # Safety
+///
+/// `host` is a live host; `rawname` is a NUL-terminated string; `error` is NULL or valid
+/// for one pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_revoke(
+    host: *const Host,
+    rawname: *const c_char,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        on_module(
+            host,
+            rawname,
+            std::ptr::null_mut(),
+            error,
+            |host, rawname| Ok(host.revoke(rawname)?),
+        )
+    }
+}
+
+/// What is known of installed module `rawname`, as `modhost info --json` shows it: its
+/// record, module.xml, tables, grants, what it keeps and may keep, its component's
+/// imports and exports, and `refused` when this host would not run its component.
+///
+/// On success, `*info` is that JSON object, which the caller frees with
+/// `modhost_string_free`.
+///
+/// # Safety
+///
+/// `host` is a live host; `rawname` is a NUL-terminated string; `info` is valid for one
+/// pointer write; `error` is NULL or valid for one pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_info(
+    host: *const Host,
+    rawname: *const c_char,
+    info: *mut *mut c_char,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        on_module(host, rawname, info, error, |host, rawname| {
+            if info.is_null() {
+                return Err(Failure::argument("`info` is NULL"));
+            }
+            Ok(host.info(rawname)?)
+        })
+    }
 }
 
 /// Runs `get_config` across the running modules, a fail-closed pipeline in priority

@@ -345,6 +345,127 @@ fn the_context_reaches_a_hook_fired_from_inside_the_dispatch() -> TestResult {
 }
 
 #[test]
+fn a_c_application_revokes_and_grants_a_modules_api_and_reads_its_info() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony(root.path(), &seen)?;
+    install(host, &["core", "voicemail", "callback"], MODHOST_GRANT)?;
+    let left = r#"{"mailbox":"101","from":"2025550101"}"#;
+    let rawname = c("callback");
+    let mut error = null_mut();
+
+    // SAFETY: live pointers for the call.
+    check(
+        unsafe { modhost_revoke(host, rawname.as_ptr(), &mut error) },
+        error,
+    )?;
+    let result = dispatch(host, "voicemail.left", left, None, null())?;
+    assert!(
+        result["calls"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("which needs an administrator's grant")),
+        "{result}"
+    );
+
+    let mut requests = null_mut();
+    // SAFETY: live pointers for the call.
+    let status = unsafe { modhost_grant(host, rawname.as_ptr(), &mut requests, &mut error) };
+    check(status, error)?;
+    let requests: Value = serde_json::from_str(&take(requests).unwrap_or_default())?;
+    assert_eq!(
+        requests,
+        serde_json::json!([{"package": "pbx:telephony", "needs_grant": true, "granted": true}])
+    );
+    let result = dispatch(host, "voicemail.left", left, None, null())?;
+    assert_eq!(result["calls"][0]["ok"], true, "{result}");
+
+    let mut info = null_mut();
+    // SAFETY: live pointers for the call.
+    check(
+        unsafe { modhost_info(host, rawname.as_ptr(), &mut info, &mut error) },
+        error,
+    )?;
+    let info: Value = serde_json::from_str(&take(info).unwrap_or_default())?;
+    let listed = |key: &str, name: &str| {
+        info[key]
+            .as_array()
+            .is_some_and(|names| names.iter().any(|n| n == name))
+    };
+    assert!(
+        info["rawname"] == "callback"
+            && info["status"] == "enabled"
+            && listed("imports", "pbx:telephony/calls@1.0.0")
+            && listed("exports", "hooks.handle")
+            && info.get("refused").is_none(),
+        "{info}"
+    );
+    let nosuch = c("nosuch");
+    let mut out = null_mut();
+    // SAFETY: live pointers for the calls.
+    let (missing, null_out) = unsafe {
+        (
+            modhost_info(host, nosuch.as_ptr(), &mut out, null_mut()),
+            modhost_info(host, rawname.as_ptr(), null_mut(), null_mut()),
+        )
+    };
+    assert_eq!(
+        (missing, null_out, out),
+        (
+            MODHOST_ERROR_NOT_INSTALLED,
+            MODHOST_ERROR_ARGUMENT,
+            null_mut()
+        )
+    );
+    // SAFETY: the host is not used again.
+    unsafe { modhost_close(host) };
+    Ok(())
+}
+
+#[test]
+fn one_host_dispatches_from_many_threads_each_with_its_own_context() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony(root.path(), &seen)?;
+    install(host, &["core", "caller"], MODHOST_GRANT)?;
+    /// The host, shared with the threads that dispatch on it.
+    #[derive(Clone, Copy)]
+    struct Shared(*mut Host);
+    // SAFETY: a host may be used from several threads at once (modhost.h).
+    unsafe impl Send for Shared {}
+    let threads: Vec<_> = (0..8)
+        .map(|thread| {
+            let shared = Shared(host);
+            std::thread::spawn(move || {
+                let shared = shared;
+                let mut wrong = Vec::new();
+                for call in 0..40 {
+                    let channel = format!("PJSIP/{thread}-{call:08}");
+                    match dispatch(shared.0, "whoami", "", Some(&channel), null()) {
+                        Ok(result) if result["calls"][0]["output"] == channel.as_str() => {}
+                        other => wrong.push(format!("{channel}: {other:?}")),
+                    }
+                }
+                wrong
+            })
+        })
+        .collect();
+    let mut wrong = Vec::new();
+    for thread in threads {
+        wrong.extend(thread.join().map_err(|_| "a dispatching thread panicked")?);
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} wrong: {:?}",
+        wrong.len(),
+        wrong.first()
+    );
+    assert_eq!(seen.0.lock().map_err(|e| e.to_string())?.len(), 8 * 40);
+    // SAFETY: every thread is joined; the host is not used again.
+    unsafe { modhost_close(host) };
+    Ok(())
+}
+
+#[test]
 fn a_c_application_gives_modules_its_api_as_json_callbacks() -> TestResult {
     let root = tempfile::tempdir()?;
     let seen = Seen::default();
