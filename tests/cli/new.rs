@@ -112,11 +112,27 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
          import os, sys, traceback\n        traceback.print_stack(file=sys.stderr)\n        \
          print(\"giving up: \" + payload, file=sys.stderr)\n        os.abort()\n\n\nLifecycle, Hooks",
     );
-    // And the mistakes a new author makes, which the SDK turns into errors at their line.
-    let app = app.replace("\n\nLifecycle, Hooks", MISTAKES).replace(
-        "from modhost_sdk import ",
-        "from modhost_sdk import HostError, ",
-    );
+    // And the mistakes a new author makes, which the SDK turns into errors at their line;
+    // rows read back, print(), and an upgrade() that raises while `refuse_upgrade` is set.
+    let app = app
+        .replace("\n\nLifecycle, Hooks", MISTAKES)
+        .replace(
+            "from modhost_sdk import ",
+            "import json\nfrom modhost_sdk import HostError, ",
+        )
+        .replace(
+            "    @handler(\"hello_py_get_config\")",
+            "    def upgrade(self, previous: str) -> None:\n        \
+             if kv.get(\"refuse_upgrade\"):\n            \
+             raise ValueError(\"not from \" + previous)\n\n    \
+             @handler(\"hello_py_rows\")\n    \
+             def rows(self, hook: str, payload: str) -> str:\n        \
+             print(\"printed\", payload)\n        \
+             if payload == \"refuse\":\n            kv.set(\"refuse_upgrade\", \"yes\")\n        \
+             elif payload == \"allow\":\n            kv.delete(\"refuse_upgrade\")\n        \
+             return json.dumps(db.query(\"SELECT id, who FROM hello_py_greetings ORDER BY id\"))\n\n    \
+             @handler(\"hello_py_get_config\")",
+        );
     assert!(std::fs::write(dir.join("app.py"), app).is_ok());
     let xml = std::fs::read_to_string(dir.join("module.xml")).unwrap_or_default();
     let xml = xml.replace(
@@ -125,7 +141,8 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
          <hello_py.abort>hello_py_abort</hello_py.abort>\n\t\
          <hello_py.mistake>hello_py_mistake</hello_py.mistake>\n\t\
          <hello_py.caught>hello_py_caught</hello_py.caught>\n\t\
-         <hello_py.later>hello_py_later</hello_py.later>\n\t</methods>",
+         <hello_py.later>hello_py_later</hello_py.later>\n\t\
+         <hello_py.rows>hello_py_rows</hello_py.rows>\n\t</methods>",
     );
     assert!(std::fs::write(dir.join("module.xml"), &xml).is_ok());
     build(&dir, &[]);
@@ -139,6 +156,31 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
             && info.contains("hooks.handle")
             && info.contains("network switched off"),
         "{info}"
+    );
+
+    // db.query's rows are dicts; print() and log fields reach the log.
+    let mut run = root.command(&["hook", "hello_py.rows", "--payload", "refuse", "--json"]);
+    run.env("MODHOST_LOG", "modhost::module=debug");
+    let run = Root::output(&mut run);
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(
+        run.json()[0]["output"],
+        r#"[{"id": 1, "who": "world"}]"#,
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("printed refuse") && run.stderr.contains("module=hello_py"),
+        "{}",
+        run.stderr
+    );
+    let mut run = root.command(&["hook", "hello_py.hello", "--payload", "log"]);
+    run.env("MODHOST_LOG", "modhost::module=debug");
+    let run = Root::output(&mut run);
+    assert!(
+        run.stderr.contains("greeted") && run.stderr.contains("who=log"),
+        "{}",
+        run.stderr
     );
 
     // Any exception becomes the call's error, with the Python traceback: no trap.
@@ -300,13 +342,30 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
         .env("modhost", env!("CARGO_BIN_EXE_modhost"));
     assert!(Root::output(&mut command).success, "{pack}");
     let v2 = dir.join("hello_py-0.2.0.tgz");
-    root.ok(&["upgrade", arg(&v2)]);
+    // An upgrade() that raises fails the upgrade with its traceback, and changes nothing.
+    let before = root.fingerprint();
+    let run = root.fails(&["upgrade", arg(&v2)]);
+    assert!(
+        run.stderr.contains("ValueError: not from 0.1.0")
+            && run.stderr.contains("app.py")
+            && run.stderr.contains("in upgrade"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+    root.ok(&["hook", "hello_py.rows", "--payload", "allow"]);
+    let run = root.ok(&["upgrade", arg(&v2)]);
+    assert!(!run.stderr.contains("Compiled"), "{}", run.stderr);
     let info = root.ok(&["info", "--json", "hello_py"]).json();
     assert_eq!(info["version"], "0.2.0", "{info}");
     assert_eq!(
         root.ok(&["kv", "--json", "hello_py"]).json()["greeting"],
         "Hello"
     );
+    let rows = root
+        .ok(&["rows", "--json", "hello_py", "hello_py_greetings"])
+        .json();
+    assert_eq!(rows["rows"].as_array().map(Vec::len), Some(2), "{rows}");
     root.ok(&["uninstall", "hello_py"]);
     assert!(
         root.ok(&["list", "--json"])
