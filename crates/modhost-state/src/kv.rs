@@ -55,29 +55,74 @@ fn split(payload: u64) -> (u64, u64) {
     (local, (payload - local).div_ceil(OVERFLOW))
 }
 
-/// [`row_cost`] in SQL, summed over `module`'s entries of `table` (`modhost_kv`, or a
-/// backup's copy of it), its parameters bound by [`cost_params`].
-pub(crate) fn cost_sql(table: &str) -> String {
+/// [`row_cost`] as an SQL expression (a scalar subquery) of the row `row` (a table's
+/// alias, or `NEW` and `OLD` in a trigger), its constants written in: one definition for
+/// summing a backup's entries and for the triggers that keep `modhost_kv_usage`.
+pub(crate) fn row_cost_sql(row: &str) -> String {
     format!(
-        "SELECT coalesce(sum(in_page + in_page / 8 + pages * ?5), 0) FROM (
-             SELECT local + ?2 - ?3 + CASE WHEN pages > 0 THEN 4 ELSE 0 END AS in_page, pages
+        "(SELECT in_page + in_page / 8 + pages * {PAGE} FROM (
+             SELECT local + {extra} + CASE WHEN pages > 0 THEN 4 ELSE 0 END AS in_page, pages
              FROM (
-                 SELECT local, CASE WHEN p <= ?4 THEN 0 ELSE (p - local + ?7 - 1) / ?7 END AS pages
+                 SELECT local, CASE WHEN p <= {MAX_LOCAL} THEN 0
+                     ELSE (p - local + {OVERFLOW} - 1) / {OVERFLOW} END AS pages
                  FROM (
                      SELECT p, CASE
-                         WHEN p <= ?4 THEN p
-                         WHEN ?6 + (p - ?6) % ?7 <= ?4 THEN ?6 + (p - ?6) % ?7
-                         ELSE ?6 END AS local
+                         WHEN p <= {MAX_LOCAL} THEN p
+                         WHEN {MIN_LOCAL} + (p - {MIN_LOCAL}) % {OVERFLOW} <= {MAX_LOCAL}
+                             THEN {MIN_LOCAL} + (p - {MIN_LOCAL}) % {OVERFLOW}
+                         ELSE {MIN_LOCAL} END AS local
                      FROM (
-                         SELECT length(CAST(module AS BLOB)) + length(CAST(key AS BLOB))
-                                + length(CAST(value AS BLOB)) + ?3 AS p
-                         FROM {table} WHERE module = ?1))))"
+                         SELECT length(CAST({row}.module AS BLOB))
+                                + length(CAST({row}.key AS BLOB))
+                                + length(CAST({row}.value AS BLOB)) + {HEADER} AS p)))))",
+        extra = ROW_OVERHEAD - HEADER
     )
 }
 
-/// The parameters of [`cost_sql`] after the module's name.
-pub(crate) fn cost_params() -> [i64; 6] {
-    [ROW_OVERHEAD, HEADER, MAX_LOCAL, PAGE, MIN_LOCAL, OVERFLOW].map(|n| n as i64)
+/// [`row_cost`] summed over `module`'s entries of `table` (`modhost_kv`, or a backup's
+/// copy of it), reading every one: for a backup, taken once per upgrade. The live store's
+/// is kept as it changes, in `modhost_kv_usage` ([`usage_sql`]).
+pub(crate) fn cost_sql(table: &str) -> String {
+    format!(
+        "SELECT coalesce(sum({}), 0) FROM {table} AS e WHERE e.module = ?1",
+        row_cost_sql("e")
+    )
+}
+
+/// `modhost_kv_usage`: what each module's entries take, kept by triggers in the same
+/// statement as every change to `modhost_kv`, so that measuring a module's use reads one
+/// row, not its every entry (a store of millions of keys would hold the write lock for
+/// seconds, every call), and filled from the entries there are.
+pub(crate) fn usage_sql() -> String {
+    let (new, old) = (row_cost_sql("NEW"), row_cost_sql("OLD"));
+    let add = format!(
+        "INSERT INTO modhost_kv_usage (module, bytes) VALUES (NEW.module, {new})
+             ON CONFLICT (module) DO UPDATE SET bytes = bytes + excluded.bytes;"
+    );
+    let remove = format!(
+        "UPDATE modhost_kv_usage SET bytes = bytes - {old} WHERE module = OLD.module;
+         DELETE FROM modhost_kv_usage WHERE module = OLD.module AND bytes <= 0;"
+    );
+    // Made again from the entries there are whenever the migration runs: it cannot count
+    // twice, and a database brought back to an older schema version is counted afresh.
+    format!(
+        "DROP TRIGGER IF EXISTS modhost_kv_usage_insert;
+         DROP TRIGGER IF EXISTS modhost_kv_usage_delete;
+         DROP TRIGGER IF EXISTS modhost_kv_usage_update;
+         DROP TABLE IF EXISTS modhost_kv_usage;
+         CREATE TABLE modhost_kv_usage (
+             module TEXT PRIMARY KEY NOT NULL,
+             bytes  INTEGER NOT NULL
+         ) STRICT;
+         CREATE TRIGGER modhost_kv_usage_insert AFTER INSERT ON modhost_kv BEGIN {add} END;
+         CREATE TRIGGER modhost_kv_usage_delete AFTER DELETE ON modhost_kv BEGIN {remove} END;
+         CREATE TRIGGER modhost_kv_usage_update AFTER UPDATE ON modhost_kv BEGIN
+             {remove} {add}
+         END;
+         INSERT INTO modhost_kv_usage (module, bytes)
+             SELECT e.module, sum({}) FROM modhost_kv AS e GROUP BY e.module;",
+        row_cost_sql("e")
+    )
 }
 
 /// Every entry of `module`'s store, by key.
@@ -114,9 +159,12 @@ impl Txn {
     /// Sets `key` in `module`'s store.
     pub fn kv_set(&mut self, module: &str, key: &str, value: &str) -> Result<()> {
         self.check_room_for(module, row_cost(module, key, value))?;
+        // An upsert, not `INSERT OR REPLACE`, whose deletion fires no trigger: the usage
+        // triggers see the old value leave.
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO modhost_kv (module, key, value) VALUES (?1, ?2, ?3)",
+                "INSERT INTO modhost_kv (module, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (module, key) DO UPDATE SET value = excluded.value",
                 [module, key, value],
             )
             .map_err(self.err())?;

@@ -135,7 +135,15 @@ const MIGRATIONS: &[&str] = &[
     "
     -- nothing more
 ",
+    // What each module's key-value entries take, kept by triggers: `kv::usage_sql`, run by
+    // `apply` (see `KV_USAGE`).
+    "
+    -- nothing more
+",
 ];
+
+/// The migration that added `modhost_kv_usage` and its triggers.
+const KV_USAGE: usize = 10;
 
 /// The migration that added `modhost_source_seen.module`.
 const SEEN_MODULE: usize = 9;
@@ -165,6 +173,9 @@ pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
                 add_column(&tx, "modhost_source_seen", "module TEXT").map_err(&err)?;
             }
             tx.execute_batch(migration).map_err(&err)?;
+            if index == KV_USAGE {
+                tx.execute_batch(&crate::kv::usage_sql()).map_err(&err)?;
+            }
         }
         if applied <= BACKUP_PAGES {
             backups::measure_all(&tx).map_err(&err)?;

@@ -3,8 +3,9 @@
 //! the others' writes.
 //!
 //! A module's use is measured once per transaction, when it first writes: the bytes of
-//! its key-value entries (with what each row takes beyond its key and value) and the pages of its tables and their indexes (SQLite's `dbstat`,
-//! one b-tree at a time). Each write of the transaction then adds what it may take: a
+//! its key-value entries (with what each row takes beyond its key and value, kept as they
+//! change by triggers, in `modhost_kv_usage`) and the pages of its tables and their
+//! indexes (SQLite's `dbstat`, one b-tree at a time). Each write of the transaction then adds what it may take: a
 //! key-value entry what its row takes, a statement the pages it grew the file by. A statement is
 //! bounded as it runs by the page ceiling too: no more than the module's room left (plus
 //! the slack a write begun below the cap may use).
@@ -45,23 +46,24 @@ impl Quotas {
     }
 }
 
-/// What `module`'s entries in `table` (`modhost_kv`, or a backup's copy of it) take, each
-/// as `kv::row_cost` counts it.
+/// What `module`'s entries in `table` (a backup's copy of `modhost_kv`) take, each as
+/// `kv::row_cost` counts it.
 pub(crate) fn kv_cost(conn: &Connection, table: &str, module: &str) -> rusqlite::Result<i64> {
-    let [overhead, header, max_local, page, min_local, overflow] = kv::cost_params();
-    conn.prepare_cached(&kv::cost_sql(table))?.query_row(
-        rusqlite::params![
-            module, overhead, header, max_local, page, min_local, overflow
-        ],
-        |row| row.get(0),
-    )
+    conn.prepare_cached(&kv::cost_sql(table))?
+        .query_row([module], |row| row.get(0))
+}
+
+/// What `module`'s entries in its store take, as the triggers on `modhost_kv` keep it.
+pub(crate) fn kv_usage(conn: &Connection, module: &str) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT coalesce(max(bytes), 0) FROM modhost_kv_usage WHERE module = ?1")?
+        .query_row([module], |row| row.get(0))
 }
 
 /// The bytes `module` keeps in the state: its key-value entries (each as
 /// `kv::row_cost` counts what it takes: its module's name, key, value and the b-tree's
 /// share) and every page of its tables and their indexes.
 pub(crate) fn usage_of(conn: &Connection, module: &str) -> rusqlite::Result<u64> {
-    let kv = kv_cost(conn, "modhost_kv", module)?;
+    let kv = kv_usage(conn, module)?;
     let mut objects = conn.prepare_cached(
         "SELECT s.name FROM sqlite_schema AS s JOIN modhost_tables AS t ON s.tbl_name = t.name
          WHERE t.module = ?1 AND s.type IN ('table', 'index')",

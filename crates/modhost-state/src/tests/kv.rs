@@ -76,7 +76,7 @@ fn kv_cost_follows_what_rows_take() -> Result<()> {
                 [],
                 |row| row.get::<_, i64>(0),
             )
-            .and_then(|taken| Ok((taken, crate::quota::kv_cost(&txn.conn, "modhost_kv", "m")?)));
+            .and_then(|taken| Ok((taken, crate::quota::kv_usage(&txn.conn, "m")?)));
         let Ok((taken, counted)) = measured else {
             panic!("{measured:?}")
         };
@@ -90,5 +90,43 @@ fn kv_cost_follows_what_rows_take() -> Result<()> {
             "size {size}: counted {counted} for {taken} bytes of pages"
         );
     }
+    Ok(())
+}
+
+#[test]
+fn kv_usage_is_kept_as_entries_change_and_equals_a_count_of_them() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.put_module(&record("core", "1.0"))?;
+    let recount = |txn: &crate::Txn, module: &str| -> Result<(i64, i64)> {
+        let kept = crate::quota::kv_usage(&txn.conn, module).map_err(txn.err())?;
+        let counted = crate::quota::kv_cost(&txn.conn, "modhost_kv", module).map_err(txn.err())?;
+        Ok((kept, counted))
+    };
+    for (i, size) in [0, 10, 900, 1000, 5000, 70_000].into_iter().enumerate() {
+        txn.kv_set("core", &format!("k{i}"), &"v".repeat(size))?;
+    }
+    txn.kv_set("other", "k", "another module's")?;
+    let (kept, counted) = recount(&txn, "core")?;
+    assert!(kept > 70_000 && kept == counted, "{kept} {counted}");
+    // Replacing a value, shorter and longer, and deleting one.
+    txn.kv_set("core", "k5", "short")?;
+    txn.kv_set("core", "k1", &"w".repeat(3000))?;
+    assert!(txn.kv_delete("core", "k3")?);
+    let (kept, counted) = recount(&txn, "core")?;
+    assert!(kept < 70_000 && kept == counted, "{kept} {counted}");
+    // Removed with the module, the other's untouched.
+    let other = recount(&txn, "other")?;
+    txn.remove_module("core")?;
+    assert_eq!(recount(&txn, "core")?, (0, 0));
+    assert_eq!(recount(&txn, "other")?, other);
+    let rows: i64 = txn
+        .conn
+        .query_row("SELECT count(*) FROM modhost_kv_usage", [], |row| {
+            row.get(0)
+        })
+        .map_err(txn.err())?;
+    assert_eq!(rows, 1, "no row is kept for a module with no entries");
+    txn.commit()?;
     Ok(())
 }
