@@ -64,6 +64,8 @@ pub struct Rows {
 /// Bounds on what one statement may return.
 const MAX_ROWS: usize = 10_000;
 const MAX_BYTES: usize = 16 * 1024 * 1024;
+/// What one value of a result takes in the host besides its bytes.
+const VALUE_SIZE: usize = std::mem::size_of::<SqlValue>();
 
 /// The largest string or blob a statement may make or bind. Without it `zeroblob`,
 /// `randomblob`, `printf`, `replace` or `group_concat` could make the host allocate
@@ -539,11 +541,14 @@ pub(crate) fn query(
             for i in 0..width {
                 let value = row.get_ref(i)?;
                 // Counted before the copy, value by value: one row may hold thousands
-                // of columns at the largest value size each.
-                bytes += match value {
-                    ValueRef::Text(b) | ValueRef::Blob(b) => b.len(),
-                    _ => 8,
-                };
+                // of columns at the largest value size each. A value takes its `SqlValue`
+                // as well as its bytes: ten thousand rows of two thousand empty strings
+                // hold hundreds of megabytes in the host.
+                bytes += VALUE_SIZE
+                    + match value {
+                        ValueRef::Text(b) | ValueRef::Blob(b) => b.len(),
+                        _ => 0,
+                    };
                 if bytes > MAX_BYTES {
                     return Err(Failure::TooLarge);
                 }

@@ -221,6 +221,19 @@ fn module_sql_cannot_make_the_host_allocate_more_than_its_limits() -> Result<()>
         Err("the result exceeds 10000 rows or 16777216 bytes".to_owned()),
         "one row is bounded too"
     );
+    // Empty values take room in the host too: 10,000 rows of 1,000 empty strings (ten
+    // million values, over 300 MB as values) are refused, as are as many NULLs.
+    let columns = vec!["''"; 1000].join(", ");
+    let empty = format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)
+         SELECT {columns} FROM n"
+    );
+    for sql in [empty.clone(), empty.replace("''", "NULL")] {
+        assert_eq!(
+            txn.module_query("m", &sql, &[], later()),
+            Err("the result exceeds 10000 rows or 16777216 bytes".to_owned()),
+        );
+    }
     assert_eq!(
         txn.conn
             .limit(Limit::SQLITE_LIMIT_LENGTH)
