@@ -160,8 +160,8 @@ impl kv::Host for Sandbox {
     }
 
     fn keys(&mut self, prefix: String) -> wasmtime::Result<Vec<String>> {
-        let rawname = self.rawname.clone();
-        Ok(self.txn()?.kv_keys(&rawname, &prefix)?)
+        let (rawname, stop) = (self.rawname.clone(), self.stop());
+        Ok(self.txn()?.kv_keys(&rawname, &prefix, &stop)?)
     }
 }
 

@@ -146,6 +146,29 @@ pub enum Error {
         /// The tables it has.
         tables: Vec<String>,
     },
+    /// A module's listing of its keys would take more of the host's memory than a listing
+    /// may.
+    #[error(
+        "module `{module}`: the keys starting with `{prefix}` take more than {limit} bytes \
+         as a list; list them by narrower prefixes"
+    )]
+    TooManyKeys {
+        /// The module.
+        module: String,
+        /// The prefix it listed.
+        prefix: String,
+        /// What a listing may take, in bytes.
+        limit: usize,
+    },
+    /// A module's work in the state ran past its call's deadline, or the call was
+    /// cancelled, while the host worked for it.
+    #[error("module `{module}`: its call's deadline passed, or it was cancelled, while {doing}")]
+    Stopped {
+        /// The module.
+        module: String,
+        /// What the host was doing for it.
+        doing: &'static str,
+    },
     /// A module's `<database>` cannot be applied.
     #[error("module `{module}`: database schema: {message}")]
     Schema {

@@ -4,7 +4,10 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::sqlite;
-use crate::{Result, State, Txn};
+use crate::{Result, State, Stop, Txn};
+
+/// The most the keys one listing returns may take in the host, as a query's result may.
+const MAX_KEYS_BYTES: usize = 16 * 1024 * 1024;
 
 /// What a row of `modhost_kv` takes beyond its module's name, key and value, in bytes:
 /// its 2-byte cell pointer, 1–2 bytes of cell size and 4 of record header (the header's
@@ -187,32 +190,44 @@ impl Txn {
     ///
     /// Reads keys alone: values may be up to `max_kv_value_kb` each, and a guest listing
     /// its keys must not make the host hold all of them outside the guest's memory cap.
-    pub fn kv_keys(&self, module: &str, prefix: &str) -> Result<Vec<String>> {
-        keys_of(&self.conn, module, prefix).map_err(self.err())
-    }
-}
-
-/// The keys of `module`'s store that start with `prefix`, in byte order, without values.
-///
-/// In byte order the keys that start with `prefix` come together, first among those not
-/// below it, so the scan starts there on the primary key and stops at the first key that
-/// does not start with it: no `LIKE` or `substr` (whose `%`, `_` and NUL handling
-/// differ from a byte prefix), and no keys outside the range are read.
-fn keys_of(conn: &Connection, module: &str, prefix: &str) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT key FROM modhost_kv WHERE module = ?1 AND key >= ?2 ORDER BY key",
-    )?;
-    let mut rows = stmt.query([module, prefix])?;
-    let mut keys = Vec::new();
-    while let Some(row) = rows.next()? {
-        let starts = match row.get_ref(0)? {
-            ValueRef::Text(key) => key.starts_with(prefix.as_bytes()),
-            _ => false,
-        };
-        if !starts {
-            break;
+    /// The keys themselves are bounded as a query's result is
+    /// ([`Error::TooManyKeys`](crate::Error::TooManyKeys)), and the scan ends at `stop`
+    /// ([`Error::Stopped`](crate::Error::Stopped)).
+    pub fn kv_keys(&self, module: &str, prefix: &str, stop: &Stop) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT key FROM modhost_kv WHERE module = ?1 AND key >= ?2 ORDER BY key",
+            )
+            .map_err(self.err())?;
+        let mut rows = stmt.query([module, prefix]).map_err(self.err())?;
+        let mut keys = Vec::new();
+        let mut bytes = 0usize;
+        // In byte order the keys that start with `prefix` come together, first among those
+        // not below it, so the scan starts there on the primary key and stops at the first
+        // key that does not start with it: no `LIKE` or `substr` (whose `%`, `_` and NUL
+        // handling differ from a byte prefix), and no keys outside the range are read.
+        while let Some(row) = rows.next().map_err(self.err())? {
+            let key = match row.get_ref(0).map_err(self.err())? {
+                ValueRef::Text(key) if key.starts_with(prefix.as_bytes()) => key,
+                _ => break,
+            };
+            bytes += key.len() + std::mem::size_of::<String>();
+            if bytes > MAX_KEYS_BYTES {
+                return Err(crate::Error::TooManyKeys {
+                    module: module.to_owned(),
+                    prefix: prefix.to_owned(),
+                    limit: MAX_KEYS_BYTES,
+                });
+            }
+            if keys.len() % 1024 == 1023 && stop.reached() {
+                return Err(crate::Error::Stopped {
+                    module: module.to_owned(),
+                    doing: "listing its keys",
+                });
+            }
+            keys.push(row.get(0).map_err(self.err())?);
         }
-        keys.push(row.get(0)?);
+        Ok(keys)
     }
-    Ok(keys)
 }

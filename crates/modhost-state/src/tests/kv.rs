@@ -1,7 +1,14 @@
 //! Modules' key-value stores.
 
+use std::time::{Duration, Instant};
+
 use super::{open, record};
-use crate::Result;
+use crate::{Error, Result, Stop};
+
+/// A stop the tests do not reach.
+fn soon() -> Stop {
+    Stop::new(Instant::now() + Duration::from_secs(30), None)
+}
 
 #[test]
 fn kv_is_per_module_and_removed_with_the_module() -> Result<()> {
@@ -12,7 +19,7 @@ fn kv_is_per_module_and_removed_with_the_module() -> Result<()> {
     txn.kv_set("core", "other", "y")?;
     txn.kv_set("voicemail", "extension/100", "z")?;
     assert_eq!(
-        txn.kv_keys("core", "extension/")?,
+        txn.kv_keys("core", "extension/", &soon())?,
         vec!["extension/100".to_owned()]
     );
     assert_eq!(txn.kv_get("voicemail", "other")?, None);
@@ -43,16 +50,23 @@ fn kv_keys_reads_the_keys_alone_never_the_values() -> Result<()> {
         )
         .map_err(txn.err())?;
     assert!(txn.kv_get("m", "a/unreadable").is_err(), "the value is bad");
-    assert_eq!(txn.kv_keys("m", "a/")?, ["a/1", "a/2", "a/unreadable"]);
-    assert_eq!(txn.kv_keys("m", "a%")?, ["a%"], "no LIKE wildcards");
-    assert_eq!(txn.kv_keys("m", "a_")?, ["a_b"]);
     assert_eq!(
-        txn.kv_keys("m", "")?,
+        txn.kv_keys("m", "a/", &soon())?,
+        ["a/1", "a/2", "a/unreadable"]
+    );
+    assert_eq!(
+        txn.kv_keys("m", "a%", &soon())?,
+        ["a%"],
+        "no LIKE wildcards"
+    );
+    assert_eq!(txn.kv_keys("m", "a_", &soon())?, ["a_b"]);
+    assert_eq!(
+        txn.kv_keys("m", "", &soon())?,
         ["", "a%", "a/1", "a/2", "a/unreadable", "a0", "a_b", "b"],
         "every key, in byte order"
     );
-    assert!(txn.kv_keys("m", "c")?.is_empty());
-    assert!(txn.kv_keys("o", "")?.is_empty());
+    assert!(txn.kv_keys("m", "c", &soon())?.is_empty());
+    assert!(txn.kv_keys("o", "", &soon())?.is_empty());
     Ok(())
 }
 
@@ -128,5 +142,34 @@ fn kv_usage_is_kept_as_entries_change_and_equals_a_count_of_them() -> Result<()>
         .map_err(txn.err())?;
     assert_eq!(rows, 1, "no row is kept for a module with no entries");
     txn.commit()?;
+    Ok(())
+}
+
+#[test]
+fn kv_keys_is_bounded_in_the_host_and_by_the_calls_deadline() -> Result<()> {
+    let (_dir, state) = open();
+    let txn = state.begin()?;
+    // 600,000 keys of 8 bytes: each also takes a `String` in the host, 19 MB in all.
+    txn.conn
+        .execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 599999)
+             INSERT INTO modhost_kv (module, key, value)
+             SELECT 'm', printf('k%07d', i), '' FROM n;",
+        )
+        .map_err(txn.err())?;
+    match txn.kv_keys("m", "", &soon()) {
+        Err(Error::TooManyKeys { module, prefix, .. }) => {
+            assert_eq!((module.as_str(), prefix.as_str()), ("m", ""));
+        }
+        other => panic!("{:?}", other.map(|keys| keys.len())),
+    }
+    // A narrower prefix is listed.
+    assert_eq!(txn.kv_keys("m", "k00001", &soon())?.len(), 100);
+    // Past the deadline, the scan stops within a thousand keys.
+    let past = Stop::new(Instant::now(), None);
+    assert!(matches!(
+        txn.kv_keys("m", "k0", &past),
+        Err(Error::Stopped { module, .. }) if module == "m"
+    ));
     Ok(())
 }
