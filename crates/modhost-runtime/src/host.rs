@@ -224,12 +224,7 @@ impl dispatch::Host for Sandbox {
         // A statement of a fired handler that SQLite interrupted took the whole
         // transaction with it, this call's writes included: the outcomes would tell of
         // writes that are gone, so the call learns that instead.
-        let lost = session.lost().then(|| {
-            modhost_state::Error::RolledBack {
-                by: session.lost_by().map(str::to_owned),
-            }
-            .to_string()
-        });
+        let lost = session.lost().then(|| session.rolled_back().to_string());
         self.session = Some(session);
         if let Some(lost) = lost {
             return Ok(Err(format!("hook `{hook}`: {lost}")));

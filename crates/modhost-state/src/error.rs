@@ -116,11 +116,13 @@ pub enum Error {
     /// SQLite rolled back the call's whole transaction: a write statement was interrupted
     /// at the call's deadline, or could not grow the database past its size cap. Nothing
     /// more is written in the call.
-    #[error("{}", rolled_back(.by.as_deref()))]
+    #[error("{}", rolled_back(.by.as_deref(), .cause.as_deref()))]
     RolledBack {
         /// The module whose statement it was, when known: a hook fired from the call may
         /// have run it.
         by: Option<String>,
+        /// Why the statement failed, when known.
+        cause: Option<String>,
     },
     /// A dispatch's module was uninstalled, disabled or upgraded while its call ran, so
     /// the call's statements are refused rather than run against what the change left.
@@ -191,16 +193,20 @@ pub(crate) fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
 }
 
 /// [`Error::RolledBack`]'s message.
-fn rolled_back(by: Option<&str>) -> String {
+fn rolled_back(by: Option<&str>, cause: Option<&str>) -> String {
+    let why = match cause {
+        Some(cause) => format!("failed ({cause})"),
+        None => "ran past its call's deadline or the state database's size cap".to_owned(),
+    };
     match by {
         Some(module) => format!(
-            "module `{module}`'s statement ran past its call's deadline or the state \
-             database's size cap, and SQLite undoes the whole transaction such a statement \
-             is in: this call's writes, and those of the hooks it fired, were undone; \
-             nothing more is written in this call"
+            "module `{module}`'s statement {why}, and SQLite undoes the whole transaction \
+             such a statement is in: this call's writes, and those of the hooks it fired, \
+             were undone; nothing more is written in this call"
         ),
-        None => "a statement ran past the call's deadline or the state database's size cap, \
-                 so its transaction was rolled back; nothing more is written in this call"
-            .to_owned(),
+        None => format!(
+            "a statement {why}, so its transaction was rolled back; nothing more is written \
+             in this call"
+        ),
     }
 }

@@ -29,6 +29,8 @@ pub struct Session {
     /// The module of the innermost scope when the loss was first seen: the one whose
     /// statement SQLite interrupted.
     lost_by: Option<String>,
+    /// Why that statement failed, as it was told.
+    lost_cause: Option<String>,
 }
 
 /// One handler's scope of a session.
@@ -63,6 +65,7 @@ impl Session {
             moved: false,
             lost: false,
             lost_by: None,
+            lost_cause: None,
         }
     }
 
@@ -76,6 +79,7 @@ impl Session {
             moved: false,
             lost: false,
             lost_by: None,
+            lost_cause: None,
         }
     }
 
@@ -150,6 +154,7 @@ impl Session {
             && txn.conn.is_autocommit()
         {
             self.lost = true;
+            self.lost_cause = txn.last_failure.clone();
             self.lost_by = self
                 .scopes
                 .iter()
@@ -165,10 +170,12 @@ impl Session {
         self.lost_by.as_deref().filter(|_| self.lost)
     }
 
-    /// The error of every statement once the transaction is lost.
-    fn rolled_back(&self) -> Error {
+    /// The error of every statement once the transaction is lost: the module whose
+    /// statement lost it, and why that statement failed.
+    pub fn rolled_back(&self) -> Error {
         Error::RolledBack {
             by: self.lost_by.clone(),
+            cause: self.lost_cause.clone(),
         }
     }
 
@@ -184,6 +191,7 @@ impl Session {
         let lost = self.lost();
         self.lost = false;
         self.lost_by = None;
+        self.lost_cause = None;
         match self.txn.take() {
             Some(txn) if !lost => txn.commit(),
             _ => Ok(()),

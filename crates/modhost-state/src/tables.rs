@@ -136,7 +136,7 @@ impl Txn {
             module_sql::execute(conn, owned, &stop, sql, params)
         });
         self.add_usage(module, self.used_bytes().saturating_sub(start.used));
-        done.map_err(|e| self.name_full(module, e))
+        self.failed(done.map_err(|e| self.name_full(module, e)))
     }
 
     /// Runs `run`, a statement of `module`'s; for a module at its quota, inside a
@@ -213,6 +213,13 @@ impl Txn {
             module_sql::query(conn, owned, &stop, sql, params)
         });
         self.add_usage(module, self.used_bytes().saturating_sub(start.used));
-        done.map_err(|e| self.name_full(module, e))
+        self.failed(done.map_err(|e| self.name_full(module, e)))
+    }
+
+    /// `done`, its failure kept as the last statement's ([`Txn::last_failure`]); a
+    /// statement that succeeded leaves none, so that an older failure is never blamed.
+    fn failed<T>(&mut self, done: Result<T, String>) -> Result<T, String> {
+        self.last_failure = done.as_ref().err().cloned();
+        done
     }
 }

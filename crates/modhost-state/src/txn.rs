@@ -51,6 +51,9 @@ pub struct Txn {
     /// What each module that wrote keeps, as measured at its first write and counted
     /// since.
     pub(crate) quota_used: Mutex<BTreeMap<String, u64>>,
+    /// Why the last module statement that failed did: when SQLite rolled the whole
+    /// transaction back for it, what the rollback is put down to.
+    pub(crate) last_failure: Option<String>,
 }
 
 /// How the database's pages are used, as a transaction sees them.
@@ -107,6 +110,7 @@ impl Txn {
             _turn: turn,
             quotas,
             quota_used: Mutex::new(BTreeMap::new()),
+            last_failure: None,
         }
     }
 

@@ -448,3 +448,36 @@ fn a_module_cannot_tell_another_modules_table_from_a_missing_one() -> Result<()>
     );
     Ok(())
 }
+
+#[test]
+fn a_write_out_of_statement_memory_that_loses_the_transaction_is_put_down_to_that() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &database(V1))?;
+    txn.commit()?;
+    let mut session = crate::Session::lazy(state);
+    session.enter()?;
+    // A write whose DISTINCT gathers more than a statement may: SQLite's out-of-memory
+    // error takes the whole transaction with it.
+    let write = "INSERT INTO book (number) SELECT count(*) FROM (SELECT DISTINCT \
+                 hex(randomblob(100)) FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL \
+                 SELECT i + 1 FROM n WHERE i < 3000000) SELECT i FROM n))";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let failed = session
+        .txn(deadline)?
+        .module_execute("m", write, &[], deadline);
+    assert!(
+        failed
+            .as_ref()
+            .is_err_and(|e| e.starts_with("the statement needed more than 64 MiB of memory")),
+        "{failed:?}"
+    );
+    assert!(session.lost(), "SQLite rolled the transaction back");
+    let told = session.rolled_back().to_string();
+    assert!(
+        told.contains("failed (the statement needed more than 64 MiB of memory")
+            && !told.contains("deadline"),
+        "{told}"
+    );
+    Ok(())
+}
