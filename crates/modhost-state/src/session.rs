@@ -7,8 +7,9 @@ use crate::{Error, ModuleRecord, Result, State, Stop, Txn};
 ///
 /// A lifecycle call gets a session over a transaction that is already open. A hook
 /// dispatch gets a lazy one: handlers that never touch their store cost no database
-/// work at all, and the transaction, once opened, is shared by every handler of the
-/// dispatch and committed once at its end. It holds the write lock from its first
+/// work at all, and the transaction, once opened, serves the handler (and the hooks it
+/// fires) and is committed when the handler returns ([`Session::checkpoint`]); the next
+/// handler's first statement opens the next one. It holds the write lock from its first
 /// statement, even one that only reads: a handler that reads and then writes must not
 /// find its snapshot overtaken by another writer, which SQLite could only refuse.
 #[derive(Debug)]

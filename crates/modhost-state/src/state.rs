@@ -227,21 +227,34 @@ impl fmt::Debug for State {
 }
 
 /// Creates `path` empty with mode 0600 unless it exists (an empty file is an empty
-/// SQLite database); SQLite itself would create it 0644 less the umask.
+/// SQLite database; SQLite itself would create it 0644 less the umask), and gives an
+/// existing one mode 0600 too: it holds download keys, and a file restored from a backup
+/// or made by hand keeps whatever mode it came with. SQLite gives its `-wal` and `-shm`
+/// files the database's mode.
 fn create_private(path: &Path) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new()
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
     {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(Error::Io {
-            path: path.to_owned(),
-            source: e,
-        }),
-        _ => Ok(()),
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::File::open(path).map_err(io)?
+        }
+        Err(e) => return Err(io(e)),
+    };
+    let mode = file.metadata().map_err(io)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
     }
+    Ok(())
 }
 
 /// The default cap on the database's size: 1 GiB.

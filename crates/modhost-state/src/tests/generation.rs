@@ -253,3 +253,21 @@ fn a_running_host_follows_a_generation_file_deleted_or_replaced_under_it() -> Re
     assert_eq!(other.generation()?, seen + 3);
     Ok(())
 }
+
+#[test]
+fn the_database_s_mode_is_set_on_every_open_too() -> Result<()> {
+    let (dir, _state) = open();
+    let db = dir.path().join("modhost.db");
+    let db_mode = || {
+        std::fs::metadata(&db)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or_else(|e| panic!("{db:?}: {e}"))
+    };
+    assert_eq!(db_mode(), 0o600);
+    // Restored from a backup, or copied by hand: readable by everyone, download keys and all.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644))
+        .unwrap_or_else(|e| panic!("{db:?}: {e}"));
+    let _reopened = State::open(&db)?;
+    assert_eq!(db_mode(), 0o600);
+    Ok(())
+}

@@ -4,7 +4,10 @@
 //! component — and rebuilt only when the state database's generation moves, so a dispatch
 //! costs one small query plus the calls themselves. A dispatch opens a transaction only if
 //! a handler touches its store; each handler runs in its own savepoint, so a failing
-//! handler's changes are undone alone, and the rest commit together at the end.
+//! handler's changes are undone alone, and what a handler kept is committed when it
+//! returns (`Session::checkpoint`), so that a later handler's runaway statement, which
+//! SQLite answers by rolling back the whole transaction, undoes nothing but its own. A
+//! fail-closed dispatch that stops at a failure so keeps what the handlers before it wrote.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
