@@ -67,7 +67,21 @@ fn a_rust_module_from_nothing_to_installed_in_five_commands() {
     let dir = new(&root, "hello_rust", "rust");
     // The workspace's target directory keeps the SDK's dependencies built between runs.
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/new-modules");
+    // The lock's packages, in any order (cargo sorts them by name, the module's too).
+    let locked = || {
+        let lock = std::fs::read_to_string(dir.join("Cargo.lock")).unwrap_or_default();
+        let mut packages: Vec<String> = lock.split("\n\n").map(str::to_owned).collect();
+        packages.sort();
+        packages
+    };
+    let before = locked();
     build(&dir, &[("CARGO_TARGET_DIR", target)]);
+    // Every dependency was pinned already: the build resolved nothing anew.
+    assert!(
+        before.iter().any(|p| p.contains("name = \"wit-bindgen\"")),
+        "{before:?}"
+    );
+    assert_eq!(locked(), before);
     hello_round_trip(&root, &dir.join("hello_rust-0.1.0.tgz"), "hello_rust");
     root.ok(&["uninstall", "hello_rust"]);
 }

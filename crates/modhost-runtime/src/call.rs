@@ -282,6 +282,12 @@ impl Runtime {
                     }
                     pause = (pause * 2).min(MAX_PAUSE);
                 }
+                Ok(instance) => {
+                    // From here on a memory growing from nothing is a `memory.grow`, which
+                    // past the cap fails as the guest expects, not a new memory.
+                    store.data_mut().limiter.instantiated();
+                    return Ok(instance);
+                }
                 other => return other,
             }
         }

@@ -40,6 +40,9 @@ pub(crate) struct Limiter {
     used: usize,
     /// The cap, once a `memory.grow` past it was refused; else 0.
     refused: Refused,
+    /// Whether the store's instance is made: until then a memory growing from nothing is
+    /// a new one (its initial size); after, a `memory.grow` of one declared empty.
+    instantiated: bool,
 }
 
 /// Whether a store's limiter refused a `memory.grow` at its cap since the call began:
@@ -66,7 +69,13 @@ impl Limiter {
             cap,
             used: 0,
             refused: Refused::default(),
+            instantiated: false,
         }
+    }
+
+    /// Notes that the store's instance is made: its memories exist.
+    pub(crate) fn instantiated(&mut self) {
+        self.instantiated = true;
     }
 
     /// What says whether a grow was refused during the current call.
@@ -95,7 +104,9 @@ impl ResourceLimiter for Limiter {
                 Ok(true)
             }
             // A new memory too large for the cap fails the instantiation, naming the cap.
-            _ if current == 0 => Err(MemoryCapReached { cap: self.cap }.into()),
+            _ if current == 0 && !self.instantiated => {
+                Err(MemoryCapReached { cap: self.cap }.into())
+            }
             // A `memory.grow` past it fails as the guest's allocator expects (-1): Python
             // raises MemoryError, which a module may catch; an allocator that aborts
             // instead traps, and the trap is reported as the cap's.
@@ -174,6 +185,22 @@ mod tests {
         assert_eq!(limiter.refused().cap(), Some(32 * MIB));
         limiter.refused().clear();
         assert_eq!(limiter.refused().cap(), None);
+    }
+
+    #[test]
+    fn a_memory_declared_empty_grows_past_the_cap_as_memory_grow_fails() {
+        let mut limiter = Limiter::new(32 * MIB);
+        // Instantiating: an empty memory, then one too large, which fails instantiation.
+        assert!(matches!(limiter.memory_growing(0, 0, None), Ok(true)));
+        assert!(limiter.memory_growing(0, 33 * MIB, None).is_err());
+        limiter.instantiated();
+        // Its first `memory.grow` past the cap: -1 in the guest, not a trap.
+        assert!(matches!(
+            limiter.memory_growing(0, 33 * MIB, None),
+            Ok(false)
+        ));
+        assert_eq!(limiter.refused().cap(), Some(32 * MIB));
+        assert!(matches!(limiter.memory_growing(0, MIB, None), Ok(true)));
     }
 
     #[test]

@@ -44,6 +44,9 @@ impl std::str::FromStr for Lang {
 const WIT: &str = include_str!("../../../wit/v0.1.0/module.wit");
 const MODULE_XML: &str = include_str!("../templates/module.xml");
 const RUST_CARGO: &str = include_str!("../templates/rust/Cargo.toml");
+/// Every dependency of a new Rust module pinned at the versions tested here: the module's
+/// first build resolves nothing, and an author's later additions keep these.
+const RUST_LOCK: &str = include_str!("../templates/rust/Cargo.lock");
 const RUST_SDK_CARGO: &str = include_str!("../templates/rust/sdk.Cargo.toml");
 const RUST_SDK: &str = include_str!("../../modhost-sdk/src/lib.rs");
 const RUST_LIB: &str = include_str!("../templates/rust/src/lib.rs");
@@ -54,6 +57,9 @@ const PYTHON_BUILD: &str = include_str!("../templates/python/build.sh");
 const JS_SDK: &str = include_str!("../../../sdk/js/modhost_sdk.js");
 const JS_APP: &str = include_str!("../templates/js/app.js");
 const JS_PACKAGE: &str = include_str!("../templates/js/package.json");
+/// componentize-js's own dependencies pinned, as `npm install` found them when the
+/// version in `package.json` was tested here.
+const JS_LOCK: &str = include_str!("../templates/js/package-lock.json");
 const JS_BUILD: &str = include_str!("../templates/js/build.sh");
 /// The lines of every build.sh that find the modhost packing the module.
 const FIND_MODHOST: &str = include_str!("../templates/find_modhost.sh");
@@ -111,6 +117,7 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
         Lang::Rust => vec![
             ("module.xml", fill(MODULE_XML)),
             ("Cargo.toml", fill(RUST_CARGO)),
+            ("Cargo.lock", fill(RUST_LOCK)),
             ("src/lib.rs", fill(RUST_LIB)),
             ("build.sh", fill(RUST_BUILD)),
             (".gitignore", RUST_GITIGNORE.to_owned()),
@@ -134,6 +141,7 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
             ("module.xml", fill(MODULE_XML)),
             ("app.js", fill(JS_APP)),
             ("package.json", fill(JS_PACKAGE)),
+            ("package-lock.json", fill(JS_LOCK)),
             ("build.sh", fill(JS_BUILD)),
             (".gitignore", JS_GITIGNORE.to_owned()),
             ("sdk/modhost_sdk.js", JS_SDK.to_owned()),
@@ -335,7 +343,12 @@ mod tests {
         );
         let js = parent.path().join("nm");
         let files = new_module(&js, "node_modules", lang)?;
-        assert_eq!(files.len(), 7);
+        assert_eq!(files.len(), 8, "with package-lock.json");
+        let lock = std::fs::read_to_string(js.join("package-lock.json")).unwrap_or_default();
+        assert_eq!(
+            lock.matches("\"name\": \"modhost-node_modules\"").count(),
+            2
+        );
         let app = std::fs::read_to_string(js.join("app.js")).unwrap_or_default();
         assert!(app.contains("node_modules_hello(hook, payload) {"), "{app}");
         let package = std::fs::read_to_string(js.join("package.json")).unwrap_or_default();
@@ -348,6 +361,11 @@ mod tests {
 
         let rust = parent.path().join("rusty");
         new_module(&rust, "rusty", Lang::Rust)?;
+        let lock = std::fs::read_to_string(rust.join("Cargo.lock")).unwrap_or_default();
+        assert!(
+            lock.contains("name = \"rusty\"\nversion = \"0.1.0\""),
+            "{lock}"
+        );
         let sdk = std::fs::read_to_string(rust.join("sdk/src/lib.rs")).unwrap_or_default();
         assert!(
             sdk.contains("path: \"../wit\""),

@@ -209,7 +209,6 @@ fn apply_one(
     tx.state()?.apply_schema(rawname, &manifest.database)?;
     fault::point(operation, "schema-applied");
     tx.call(component, rawname, &version, &data_path, &call)?;
-    layout::make_durable(&data_path)?;
     fault::point(operation, "lifecycle-called");
     let module_dir = layout::unique_name(&version);
     let target = host.layout.module_dir(rawname, &module_dir);

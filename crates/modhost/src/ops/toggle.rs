@@ -7,7 +7,7 @@ use modhost_state::{ModuleRecord, Status};
 
 use super::Transaction;
 use crate::host::Host;
-use crate::{Action, Change, DisableOptions, Error, Event, Result, depends, layout, plan};
+use crate::{Action, Change, DisableOptions, Error, Event, Result, depends, plan};
 
 /// Enables one disabled module: [`enable_all`] of one.
 pub(crate) fn enable(host: &Host, rawname: &str, force: bool) -> Result<Change> {
@@ -181,7 +181,6 @@ fn toggle(
             super::running(host, verb, rawname, &record.version);
             let (copy_dir, copy) = tx.stage_data(record, operation)?;
             tx.call(&component, rawname, &record.version, &copy, call)?;
-            layout::make_durable(&copy)?;
             tx.replacing(host.layout.data_dir(rawname, &record.data_dir));
             data_dir = copy_dir;
         } else {

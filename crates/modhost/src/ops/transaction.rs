@@ -128,7 +128,8 @@ impl<'h> Transaction<'h> {
 
     /// Runs one lifecycle call of `rawname` `version` inside the SQLite transaction, with
     /// `data_dir` as its `/data` and the directories it was granted; its writes stay only
-    /// if the change commits.
+    /// if the change commits. A `data_dir` this change made (a staged copy, a first
+    /// install's) is made durable after the call, before the commit can record it.
     pub(crate) fn call(
         &mut self,
         component: &LoadedComponent,
@@ -164,6 +165,9 @@ impl<'h> Transaction<'h> {
                  deadline or met a limit (the state's size cap, the module's quota, SQLite's \
                  memory) that SQLite answers by undoing the whole transaction"
             )]));
+        }
+        if self.created.iter().any(|made| data_dir.starts_with(made)) {
+            layout::make_durable(data_dir)?;
         }
         Ok(())
     }
