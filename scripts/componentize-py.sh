@@ -9,7 +9,14 @@ if [ ! -x "$venv/bin/componentize-py" ]; then
     python3 -m venv "$venv" >/dev/null
     "$venv/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$version"
 fi
+# mypy, pinned, beside it: the tests check the Python SDK and a new module's app.py are
+# typed, against the bindings componentize-py generates.
+mypy_version=1.15.0
+if [ "$("$venv/bin/python" -m mypy --version 2>/dev/null | cut -d' ' -f2)" != "$mypy_version" ]; then
+    echo "toolchain: installing mypy $mypy_version" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "mypy==$mypy_version"
+fi
 export PATH="$PWD/$venv/bin:$PATH"
 # The Python module tests fail, rather than skip, when the tool is missing.
 export MODHOST_REQUIRE_PYTHON=1
-unset version venv
+unset version venv mypy_version

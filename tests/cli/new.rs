@@ -105,6 +105,38 @@ fn componentize_py() -> bool {
 }
 
 #[test]
+fn the_python_sdk_and_a_new_modules_app_type_check_under_mypy_strict() {
+    if !componentize_py() {
+        eprintln!("skipped: componentize-py is not on PATH (run scripts/test)");
+        return;
+    }
+    let root = root();
+    let dir = new(&root, "typed_py", "python");
+    // The bindings the SDK imports, as componentize-py generates them when it builds.
+    let bindings = dir.join("bindings");
+    let generated = Root::output(
+        Command::new("componentize-py")
+            .args(["-d", "wit", "-w", "module", "bindings"])
+            .arg(&bindings)
+            .current_dir(&dir),
+    );
+    assert!(generated.success, "{}", generated.stderr);
+    let path = std::env::join_paths([bindings, dir.join("sdk")]).unwrap_or_default();
+    let checked = Root::output(
+        Command::new("python3")
+            .args(["-m", "mypy", "--strict", "sdk/modhost_sdk", "app.py"])
+            .env("MYPYPATH", path)
+            .current_dir(&dir),
+    );
+    assert!(
+        checked.success && checked.stdout.contains("Success: no issues found"),
+        "{}\n{}",
+        checked.stdout,
+        checked.stderr
+    );
+}
+
+#[test]
 fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
     if !componentize_py() {
         eprintln!(

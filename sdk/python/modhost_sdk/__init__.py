@@ -134,7 +134,7 @@ class HostError(Exception):
         self.message: str = message
 
 
-def _host_error(error: Err) -> HostError:
+def _host_error(error: Err[Any]) -> HostError:
     """The :class:`HostError` for a ``result`` error componentize-py raised."""
     value = error.value
     return HostError(value if isinstance(value, str) else repr(value))
@@ -184,7 +184,7 @@ def _reports(report: traceback.TracebackException) -> List[traceback.TracebackEx
     return found
 
 
-def _failure(error: BaseException) -> Err:
+def _failure(error: BaseException) -> Err[str]:
     """The error result for ``error``: its type and message, then the Python traceback."""
     if isinstance(error, ModuleError):
         return Err(_printable(_said(error)))
