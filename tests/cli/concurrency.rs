@@ -124,3 +124,41 @@ fn concurrent_changes_are_serialised_and_all_land() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn a_call_that_waited_out_another_processs_write_names_that_process() {
+    let root = root();
+    root.configure(
+        "[hooks.note_then_spin]\ncall_timeout_ms = 6000\n\n[hooks.hog]\ncall_timeout_ms = 400\n",
+    );
+    root.ok(&["install", arg(&package("hostile"))]);
+    // One process's handler writes, then spins to its deadline, holding the write lock.
+    let mut holding = root
+        .command(&["hook", "note_then_spin", "--payload", "x"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(holder) = holding.as_mut() else {
+        panic!("{holding:?}")
+    };
+    let pid = holder.id();
+    // Another's handler waits for it until its own deadline, then is told who held it.
+    let mut waited = None;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(150));
+        let calls = root.run(&["hook", "hog", "--json"]).json();
+        let error = calls[0]["error"].as_str().unwrap_or_default().to_owned();
+        if error.contains("stayed locked by") {
+            waited = Some(error);
+            break;
+        }
+    }
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let error = waited.unwrap_or_default();
+    assert!(
+        error.contains(&format!("stayed locked by process {pid} (`modhost "))
+            && error.contains("writing to it"),
+        "{error}"
+    );
+}

@@ -85,9 +85,10 @@ pub enum Error {
     /// The write lock stayed taken by other writers until the call's deadline.
     #[error(
         "state database `{path}` stayed locked by {} until the call's deadline",
-        match held_by {
-            Some(module) => format!("module `{module}`'s call"),
-            None => "other writers".to_owned(),
+        match (held_by, process) {
+            (Some(module), _) => format!("module `{module}`'s call"),
+            (None, Some(process)) => format!("{process}, writing to it"),
+            (None, None) => "other writers".to_owned(),
         }
     )]
     Busy {
@@ -95,6 +96,9 @@ pub enum Error {
         path: PathBuf,
         /// The module whose call held the lock, when it was one of this process's.
         held_by: Option<String>,
+        /// The other process that held it, as `process PID (COMMAND)`, when the system
+        /// says.
+        process: Option<String>,
     },
     /// The state was opened by another process, which forked this one: SQLite's
     /// connections are not to be used across a fork.

@@ -50,6 +50,7 @@ mod schema;
 // that modules changed.
 mod gate;
 mod signal;
+mod writer;
 
 pub use error::{Error, Result};
 pub use module_sql::{Rows, SqlValue};

@@ -414,6 +414,10 @@ impl State {
         let stop = stop.into();
         let busy = |held_by: Option<String>| Error::Busy {
             path: self.path.to_path_buf(),
+            process: held_by
+                .is_none()
+                .then(|| crate::writer::elsewhere(&self.path))
+                .flatten(),
             held_by,
         };
         let cancelled = |stop: &Stop| stop.is_cancelled().then_some(Error::Cancelled);
