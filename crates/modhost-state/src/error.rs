@@ -72,8 +72,13 @@ pub enum Error {
     },
     /// The write lock stayed taken by other writers for as long as a change waits.
     #[error(
-        "state database `{path}` stayed locked by other writers (a module's long hook call, \
-         or another process's change) for the {} s a change waits for it; try again",
+        "state database `{path}` stayed locked by {} for the {} s a change waits for it; try \
+         again",
+        match process {
+            Some(process) => format!("{process}, writing to it"),
+            None => "other writers (a module's long hook call, or another process's change)"
+                .to_owned(),
+        },
         waited_secs
     )]
     Contended {
@@ -81,6 +86,9 @@ pub enum Error {
         path: PathBuf,
         /// How long the change waited.
         waited_secs: u64,
+        /// The other process that held it, as `process PID (COMMAND)`, when the system
+        /// says.
+        process: Option<String>,
     },
     /// The write lock stayed taken by other writers until the call's deadline.
     #[error(

@@ -455,6 +455,7 @@ impl State {
         let turn = Gate::enter_change(&self.gate, deadline).ok_or_else(|| Error::Contended {
             path: self.path.to_path_buf(),
             waited_secs: BUSY_TIMEOUT.as_secs(),
+            process: None,
         })?;
         let conn = self.connect()?;
         let err = sqlite(&self.path);
@@ -570,6 +571,7 @@ pub(crate) fn not_begun(path: &Path, error: rusqlite::Error) -> Error {
             Error::Contended {
                 path: path.to_path_buf(),
                 waited_secs: BUSY_TIMEOUT.as_secs(),
+                process: crate::writer::elsewhere(path),
             }
         }
         other => sqlite(path)(other),

@@ -159,3 +159,18 @@ fn a_change_kept_waiting_past_its_wait_is_told_so_not_given_sqlites_code() {
          call, or another process's change) for the 30 s a change waits for it; try again"
     );
 }
+
+#[test]
+fn a_change_kept_waiting_by_another_process_names_it() {
+    let said = Error::Contended {
+        path: "/r/modhost.db".into(),
+        waited_secs: 30,
+        process: Some("process 4242 (`asterisk -f`)".into()),
+    }
+    .to_string();
+    assert_eq!(
+        said,
+        "state database `/r/modhost.db` stayed locked by process 4242 (`asterisk -f`), \
+         writing to it, for the 30 s a change waits for it; try again"
+    );
+}
