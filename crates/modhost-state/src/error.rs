@@ -75,7 +75,7 @@ pub enum Error {
         "state database `{path}` stayed locked by {} for the {} s a change waits for it; try \
          again",
         match process {
-            Some(process) => format!("{process}, writing to it"),
+            Some(process) => format!("{process}, writing to it,"),
             None => "other writers (a module's long hook call, or another process's change)"
                 .to_owned(),
         },
