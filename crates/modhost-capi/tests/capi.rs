@@ -269,6 +269,39 @@ fn dispatch(
     serde_json::from_str(&take(result).unwrap_or_default()).map_err(|e| e.to_string())
 }
 
+/// Dispatches `hook` with `payload` on `host` and cancels it from another thread
+/// `after` its start; the result, and how long the dispatch went on after the cancel.
+fn dispatch_cancelled(
+    host: *const Host,
+    hook: &str,
+    payload: &str,
+    after: Duration,
+) -> Result<(Value, Duration), String> {
+    // SAFETY: a live host.
+    let handle = unsafe { modhost_cancel_handle_new(host) };
+    if handle.is_null() {
+        return Err("no cancel handle".into());
+    }
+    /// The handle, sent to the thread that cancels.
+    struct Shared(*mut CancelHandle);
+    // SAFETY: a cancel handle may be cancelled from any thread (modhost.h).
+    unsafe impl Send for Shared {}
+    let shared = Shared(handle);
+    let canceller = std::thread::spawn(move || {
+        let shared = shared;
+        std::thread::sleep(after);
+        // SAFETY: the handle is freed only after this thread is joined.
+        unsafe { modhost_cancel(shared.0) };
+        Instant::now()
+    });
+    let result = dispatch(host, hook, payload, None, handle);
+    let ended = Instant::now();
+    let cancelled_at = canceller.join().map_err(|_| "the canceller panicked");
+    // SAFETY: made above, freed once, nothing using it.
+    unsafe { modhost_cancel_handle_free(handle) };
+    Ok((result?, ended.saturating_duration_since(cancelled_at?)))
+}
+
 #[test]
 fn a_module_importing_a_function_the_c_capability_lacks_is_refused_before_compiling() -> TestResult
 {
@@ -733,36 +766,13 @@ fn a_dispatch_is_cancelled_from_another_thread() -> TestResult {
     let host = common::open(root.path())?;
     let hostile = package("hostile");
     install(host, &[&hostile.to_string_lossy()], 0)?;
-    // SAFETY: a live host.
-    let handle = unsafe { modhost_cancel_handle_new(host) };
-    assert!(!handle.is_null());
-    /// The handle, sent to the thread that cancels.
-    struct Shared(*mut CancelHandle);
-    // SAFETY: a cancel handle may be cancelled from any thread (modhost.h).
-    unsafe impl Send for Shared {}
-    let shared = Shared(handle);
-    let canceller = std::thread::spawn(move || {
-        let shared = shared;
-        std::thread::sleep(Duration::from_millis(200));
-        // SAFETY: the handle is freed only after this thread is joined.
-        unsafe { modhost_cancel(shared.0) };
-        Instant::now()
-    });
-    let result = dispatch(host, "spin", "", None, handle)?;
-    let ended = Instant::now();
-    let cancelled_at = canceller.join().map_err(|_| "the canceller panicked")?;
+    let (result, went_on) = dispatch_cancelled(host, "spin", "", Duration::from_millis(200))?;
     assert_eq!(result["cancelled"], true, "{result}");
     assert_eq!(result["calls"][0]["kind"], "cancelled", "{result}");
     // Its deadline is 10 s away: only the cancellation stopped it.
-    assert!(
-        ended.saturating_duration_since(cancelled_at) < Duration::from_millis(500),
-        "{result}"
-    );
-    // SAFETY: freed and closed once, nothing using them.
-    unsafe {
-        modhost_cancel_handle_free(handle);
-        modhost_close(host);
-    }
+    assert!(went_on < Duration::from_millis(500), "{result}");
+    // SAFETY: the host, closed once.
+    unsafe { modhost_close(host) };
     Ok(())
 }
 
@@ -800,37 +810,16 @@ fn a_waiting_callback_sees_its_call_cancelled_and_its_deadline_pass() -> TestRes
     );
 
     // A cancellation: the callback sees it at once, long before the deadline.
-    // SAFETY: a live host.
-    let handle = unsafe { modhost_cancel_handle_new(host) };
-    /// The handle, sent to the thread that cancels.
-    struct Shared(*mut CancelHandle);
-    // SAFETY: a cancel handle may be cancelled from any thread (modhost.h).
-    unsafe impl Send for Shared {}
-    let shared = Shared(handle);
-    let canceller = std::thread::spawn(move || {
-        let shared = shared;
-        std::thread::sleep(Duration::from_millis(50));
-        // SAFETY: the handle is freed only after this thread is joined.
-        unsafe { modhost_cancel(shared.0) };
-        Instant::now()
-    });
-    let result = dispatch(host, "voicemail.left", left, None, handle)?;
-    let ended = Instant::now();
-    let cancelled_at = canceller.join().map_err(|_| "the canceller panicked")?;
+    let (result, went_on) =
+        dispatch_cancelled(host, "voicemail.left", left, Duration::from_millis(50))?;
     assert_eq!(result["cancelled"], true, "{result}");
-    assert!(
-        ended.saturating_duration_since(cancelled_at) < Duration::from_millis(200),
-        "{result}"
-    );
+    assert!(went_on < Duration::from_millis(200), "{result}");
     assert_eq!(
         waits(&seen).get(1).map(|w| w["after"].clone()),
         Some(0.into())
     );
-    // SAFETY: freed and closed once, nothing using them.
-    unsafe {
-        modhost_cancel_handle_free(handle);
-        modhost_close(host);
-    }
+    // SAFETY: closed once, nothing using it.
+    unsafe { modhost_close(host) };
     Ok(())
 }
 
