@@ -148,7 +148,7 @@ fn a_call_that_waited_out_another_processs_write_names_that_process() {
         std::thread::sleep(Duration::from_millis(150));
         let calls = root.run(&["hook", "hog", "--json"]).json();
         let error = calls[0]["error"].as_str().unwrap_or_default().to_owned();
-        if error.contains("stayed locked by") {
+        if error.contains("stayed locked by process") {
             waited = Some(error);
             break;
         }
@@ -157,8 +157,9 @@ fn a_call_that_waited_out_another_processs_write_names_that_process() {
     let _ = holder.wait();
     let error = waited.unwrap_or_default();
     assert!(
-        error.contains(&format!("stayed locked by process {pid} (`modhost "))
-            && error.contains("writing to it"),
+        error.contains(&format!(
+            "stayed locked by process {pid} (`modhost`), writing to it"
+        )),
         "{error}"
     );
 }

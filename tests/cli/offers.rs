@@ -476,4 +476,19 @@ fn an_upgrade_held_back_by_a_newer_release_set_aside_names_it() {
         run.stderr
     );
     assert_eq!(crate::updates::version(&root, "core"), "16.0.40");
+
+    // Up to date with what could be installed: said, and not refused.
+    let feed = format!(
+        "<updates>{}{}</updates>",
+        update("core", "16.0.50", "stable", ""),
+        update("core", "16.0.40", "stable", &any_sha256())
+    );
+    assert!(std::fs::write(dir.path().join("feed.xml"), feed).is_ok());
+    let run = root.ok(&["upgrade", "--online", "core"]);
+    assert!(
+        run.stderr
+            .contains("source `feed` offers `core` 16.0.50, set aside: "),
+        "{}",
+        run.stderr
+    );
 }

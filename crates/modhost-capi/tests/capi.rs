@@ -98,9 +98,13 @@ fn misbehaving(callee: &str) -> Option<CString> {
     }
 }
 
+/// How many waits of [`wait`] began: a test cancels once one is under way.
+static WAITS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// `originate` of a callee that never answers: it waits, as a PBX waits for a channel,
 /// until the call it serves is to stop (at most 5 s), and notes how long it had left.
 fn wait(seen: &Seen, result_json: *mut *mut c_char) -> c_int {
+    WAITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let left_at_start = modhost_call_ms_left();
     let started = Instant::now();
     while !modhost_call_stopped() && started.elapsed() < Duration::from_secs(5) {
@@ -269,12 +273,14 @@ fn dispatch(
     serde_json::from_str(&take(result).unwrap_or_default()).map_err(|e| e.to_string())
 }
 
-/// Dispatches `hook` with `payload` on `host` and cancels it from another thread
-/// `after` its start; the result, and how long the dispatch went on after the cancel.
+/// Dispatches `hook` with `payload` on `host` and cancels it from another thread once
+/// `ready` says so (at most 10 s on), then `after` more; the result, and how long the
+/// dispatch went on after the cancel.
 fn dispatch_cancelled(
     host: *const Host,
     hook: &str,
     payload: &str,
+    ready: impl Fn() -> bool + Send + 'static,
     after: Duration,
 ) -> Result<(Value, Duration), String> {
     // SAFETY: a live host.
@@ -289,6 +295,10 @@ fn dispatch_cancelled(
     let shared = Shared(handle);
     let canceller = std::thread::spawn(move || {
         let shared = shared;
+        let started = Instant::now();
+        while !ready() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         std::thread::sleep(after);
         // SAFETY: the handle is freed only after this thread is joined.
         unsafe { modhost_cancel(shared.0) };
@@ -766,7 +776,8 @@ fn a_dispatch_is_cancelled_from_another_thread() -> TestResult {
     let host = common::open(root.path())?;
     let hostile = package("hostile");
     install(host, &[&hostile.to_string_lossy()], 0)?;
-    let (result, went_on) = dispatch_cancelled(host, "spin", "", Duration::from_millis(200))?;
+    let (result, went_on) =
+        dispatch_cancelled(host, "spin", "", || true, Duration::from_millis(200))?;
     assert_eq!(result["cancelled"], true, "{result}");
     assert_eq!(result["calls"][0]["kind"], "cancelled", "{result}");
     // Its deadline is 10 s away: only the cancellation stopped it.
@@ -803,15 +814,24 @@ fn a_waiting_callback_sees_its_call_cancelled_and_its_deadline_pass() -> TestRes
             .collect()
     };
     let waited = waits(&seen);
-    let at_start = waited[0]["at_start"].as_i64().unwrap_or(-1);
+    let at_start = waited
+        .first()
+        .map_or(-1, |w| w["at_start"].as_i64().unwrap_or(-1));
     assert!(
         waited.len() == 1 && (1..=1_000).contains(&at_start) && waited[0]["after"] == 0,
-        "{waited:?}"
+        "the callback waits once, and sees the deadline pass: {waited:?}"
     );
 
     // A cancellation: the callback sees it at once, long before the deadline.
-    let (result, went_on) =
-        dispatch_cancelled(host, "voicemail.left", left, Duration::from_millis(50))?;
+    let waits_before = WAITS.load(std::sync::atomic::Ordering::SeqCst);
+    let waiting = move || WAITS.load(std::sync::atomic::Ordering::SeqCst) > waits_before;
+    let (result, went_on) = dispatch_cancelled(
+        host,
+        "voicemail.left",
+        left,
+        waiting,
+        Duration::from_millis(20),
+    )?;
     assert_eq!(result["cancelled"], true, "{result}");
     assert!(went_on < Duration::from_millis(200), "{result}");
     assert_eq!(

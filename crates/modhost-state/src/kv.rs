@@ -96,6 +96,11 @@ pub(crate) fn cost_sql(table: &str) -> String {
 /// statement as every change to `modhost_kv`, so that measuring a module's use reads one
 /// row, not its every entry (a store of millions of keys would hold the write lock for
 /// seconds, every call), and filled from the entries there are.
+///
+/// `INSERT OR REPLACE`, which every modhost writes entries with (an older one too, on a
+/// database this one migrated), deletes the row it replaces without firing a delete
+/// trigger: the row's cost leaves in a trigger before the insert instead. An upsert would
+/// fire that trigger and an update one both, so none is used.
 pub(crate) fn usage_sql() -> String {
     let (new, old) = (row_cost_sql("NEW"), row_cost_sql("OLD"));
     let add = format!(
@@ -106,10 +111,17 @@ pub(crate) fn usage_sql() -> String {
         "UPDATE modhost_kv_usage SET bytes = bytes - {old} WHERE module = OLD.module;
          DELETE FROM modhost_kv_usage WHERE module = OLD.module AND bytes <= 0;"
     );
+    let replaced = format!(
+        "UPDATE modhost_kv_usage SET bytes = bytes - coalesce((
+             SELECT {} FROM modhost_kv AS o WHERE o.module = NEW.module AND o.key = NEW.key
+         ), 0) WHERE module = NEW.module;",
+        row_cost_sql("o")
+    );
     // Made again from the entries there are whenever the migration runs: it cannot count
-    // twice, and a database brought back to an older schema version is counted afresh.
+    // twice.
     format!(
-        "DROP TRIGGER IF EXISTS modhost_kv_usage_insert;
+        "DROP TRIGGER IF EXISTS modhost_kv_usage_replace;
+         DROP TRIGGER IF EXISTS modhost_kv_usage_insert;
          DROP TRIGGER IF EXISTS modhost_kv_usage_delete;
          DROP TRIGGER IF EXISTS modhost_kv_usage_update;
          DROP TABLE IF EXISTS modhost_kv_usage;
@@ -117,6 +129,7 @@ pub(crate) fn usage_sql() -> String {
              module TEXT PRIMARY KEY NOT NULL,
              bytes  INTEGER NOT NULL
          ) STRICT;
+         CREATE TRIGGER modhost_kv_usage_replace BEFORE INSERT ON modhost_kv BEGIN {replaced} END;
          CREATE TRIGGER modhost_kv_usage_insert AFTER INSERT ON modhost_kv BEGIN {add} END;
          CREATE TRIGGER modhost_kv_usage_delete AFTER DELETE ON modhost_kv BEGIN {remove} END;
          CREATE TRIGGER modhost_kv_usage_update AFTER UPDATE ON modhost_kv BEGIN
@@ -161,13 +174,12 @@ impl Txn {
 
     /// Sets `key` in `module`'s store.
     pub fn kv_set(&mut self, module: &str, key: &str, value: &str) -> Result<()> {
+        self.last_failure = None;
         self.check_room_for(module, row_cost(module, key, value))?;
-        // An upsert, not `INSERT OR REPLACE`, whose deletion fires no trigger: the usage
-        // triggers see the old value leave.
+        // `INSERT OR REPLACE`, as the usage triggers expect (see `usage_sql`).
         self.conn
             .execute(
-                "INSERT INTO modhost_kv (module, key, value) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (module, key) DO UPDATE SET value = excluded.value",
+                "INSERT OR REPLACE INTO modhost_kv (module, key, value) VALUES (?1, ?2, ?3)",
                 [module, key, value],
             )
             .map_err(self.err())?;
@@ -176,6 +188,7 @@ impl Txn {
 
     /// Removes `key` from `module`'s store; returns whether it was there.
     pub fn kv_delete(&mut self, module: &str, key: &str) -> Result<bool> {
+        self.last_failure = None;
         let removed = self
             .conn
             .execute(

@@ -165,6 +165,12 @@ impl Session {
         self.lost
     }
 
+    /// Why the statement that made SQLite roll the transaction back failed, if it is lost
+    /// and that is known.
+    pub fn lost_cause(&self) -> Option<&str> {
+        self.lost_cause.as_deref().filter(|_| self.lost)
+    }
+
     /// The module whose statement made SQLite roll the transaction back, if it is lost
     /// and the statement ran in a module's scope.
     pub fn lost_by(&self) -> Option<&str> {

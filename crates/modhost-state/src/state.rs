@@ -228,33 +228,50 @@ impl fmt::Debug for State {
 
 /// Creates `path` empty with mode 0600 unless it exists (an empty file is an empty
 /// SQLite database; SQLite itself would create it 0644 less the umask), and gives an
-/// existing one mode 0600 too: it holds download keys, and a file restored from a backup
-/// or made by hand keeps whatever mode it came with. SQLite gives its `-wal` and `-shm`
-/// files the database's mode.
+/// existing one, and its `-wal` and `-shm` files, mode 0600 too: they hold download keys,
+/// and a file restored from a backup or made by hand keeps whatever mode it came with.
+/// Only files this user owns are changed: a root shared through a group by its owner
+/// stays as its owner set it.
 fn create_private(path: &Path) -> Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let io = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let file = match std::fs::OpenOptions::new()
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
     {
         Ok(_) => return Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::fs::File::open(path).map_err(io)?
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(Error::Io {
+                path: path.to_owned(),
+                source: e,
+            });
         }
-        Err(e) => return Err(io(e)),
-    };
-    let mode = file.metadata().map_err(io)?.permissions().mode();
-    if mode & 0o077 != 0 {
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(io)?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        keep_private(Path::new(&file));
     }
     Ok(())
+}
+
+/// Takes group and others' access to `file` away, if it is a regular file this user owns.
+///
+/// By path, never through a descriptor: closing any descriptor of a file drops every
+/// POSIX lock this process holds on it, and SQLite's locks on the database, its WAL and
+/// its shared memory may be held here already by another connection.
+fn keep_private(file: &Path) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(meta) = std::fs::symlink_metadata(file) else {
+        return;
+    };
+    let mode = meta.permissions().mode();
+    if meta.is_file() && meta.uid() == rustix::process::geteuid().as_raw() && mode & 0o077 != 0 {
+        // Refused, the file stays as it is: opening the database must not fail for it.
+        let _ = std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode & 0o700));
+    }
 }
 
 /// The default cap on the database's size: 1 GiB.

@@ -123,6 +123,7 @@ impl Txn {
         params: &[SqlValue],
         stop: impl Into<Stop>,
     ) -> Result<u64, String> {
+        self.last_failure = None;
         let bytes = sql.len() + params.iter().map(SqlValue::size).sum::<usize>();
         let start = self
             .check_room_for_statement(module, bytes as u64)
@@ -201,6 +202,7 @@ impl Txn {
         params: &[SqlValue],
         stop: impl Into<Stop>,
     ) -> Result<Rows, String> {
+        self.last_failure = None;
         // `INSERT … RETURNING` writes through here too: it runs under the modules' ceiling
         // whatever call it is part of.
         let start = self.module_ceiling_for(module).map_err(|e| e.to_string())?;

@@ -51,8 +51,9 @@ pub struct Txn {
     /// What each module that wrote keeps, as measured at its first write and counted
     /// since.
     pub(crate) quota_used: Mutex<BTreeMap<String, u64>>,
-    /// Why the last module statement that failed did: when SQLite rolled the whole
-    /// transaction back for it, what the rollback is put down to.
+    /// Why the last statement a module made failed (none when it succeeded, or was a
+    /// key-value write): when SQLite rolled the whole transaction back for it, what the
+    /// rollback is put down to.
     pub(crate) last_failure: Option<String>,
 }
 

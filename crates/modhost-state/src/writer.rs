@@ -14,39 +14,42 @@ use std::path::Path;
 /// 120, and the write lock is the first of them.
 const WAL_WRITE_LOCK: u64 = 120;
 
-/// At most this much of the holder's command line is shown.
-const COMMAND: usize = 80;
-
 /// The other process holding the write lock of the database at `path`, as `process PID
-/// (COMMAND)`, if one does and the system says so (Linux, with `/proc` mounted).
+/// (NAME)`, if one does and the system says so (Linux, with `/proc` mounted). Its name is
+/// the program's (`/proc/PID/comm`), never its command line, which may hold secrets (a
+/// download key given as an argument) and reaches modules in their errors.
 pub(crate) fn elsewhere(path: &Path) -> Option<String> {
     let mut shm = path.as_os_str().to_owned();
     shm.push("-shm");
     let shm = std::fs::metadata(shm).ok()?;
-    let file = format!(
-        "{:02x}:{:02x}:{}",
+    let device = format!(
+        "{:02x}:{:02x}",
         rustix::fs::major(shm.dev()),
-        rustix::fs::minor(shm.dev()),
-        shm.ino()
+        rustix::fs::minor(shm.dev())
     );
     let locks = std::fs::read_to_string("/proc/locks").ok()?;
-    let pid = holder(&locks, &file, std::process::id())?;
-    let command = std::fs::read(format!("/proc/{pid}/cmdline"))
+    let me = std::process::id();
+    // `/proc/locks` names the file system's own device, which on btrfs subvolumes and
+    // overlay file systems is not the one `stat` gives: the inode alone, then.
+    let pid = holder(&locks, |on| on == format!("{device}:{}", shm.ino()), me)
+        .or_else(|| holder(&locks, |on| on.ends_with(&format!(":{}", shm.ino())), me))?;
+    let name = std::fs::read(format!("/proc/{pid}/comm"))
         .map(|bytes| readable(&bytes))
         .unwrap_or_default();
-    Some(match command.is_empty() {
+    Some(match name.is_empty() {
         true => format!("process {pid}"),
-        false => format!("process {pid} (`{command}`)"),
+        false => format!("process {pid} (`{name}`)"),
     })
 }
 
 /// The pid of another process than `me` holding a POSIX write lock over the write-lock
-/// byte of `file` (`MAJOR:MINOR:INODE`, as `/proc/locks` names it) in `locks`.
-fn holder(locks: &str, file: &str, me: u32) -> Option<u32> {
+/// byte of the file `on` accepts (given `MAJOR:MINOR:INODE`, as `/proc/locks` names it)
+/// in `locks`.
+fn holder(locks: &str, on: impl Fn(&str) -> bool, me: u32) -> Option<u32> {
     locks.lines().find_map(|line| {
         // `1: POSIX  ADVISORY  WRITE 1234 08:01:5678 120 120`; a waiter's line has `->`.
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let [_, "POSIX", _, "WRITE", pid, on, start, end] = fields.as_slice() else {
+        let [_, "POSIX", _, "WRITE", pid, file, start, end] = fields.as_slice() else {
             return None;
         };
         let pid: u32 = pid.parse().ok()?;
@@ -57,33 +60,18 @@ fn holder(locks: &str, file: &str, me: u32) -> Option<u32> {
                 .parse::<u64>()
                 .is_ok_and(|end| (start..=end).contains(&WAL_WRITE_LOCK)),
         };
-        (*on == file && covers && pid != me).then_some(pid)
+        (on(file) && covers && pid != me).then_some(pid)
     })
 }
 
-/// A command line's arguments joined by spaces, control characters shown as `?`, cut
-/// to [`COMMAND`] characters.
-fn readable(cmdline: &[u8]) -> String {
-    let text = String::from_utf8_lossy(cmdline);
-    let mut words: Vec<String> = text
-        .split('\0')
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            w.chars()
-                .map(|c| if c.is_control() { '?' } else { c })
-                .collect()
-        })
-        .collect();
-    if let Some(program) = words.first_mut()
-        && let Some((_, name)) = program.rsplit_once('/')
-    {
-        *program = name.to_owned();
-    }
-    let joined = words.join(" ");
-    match joined.char_indices().nth(COMMAND) {
-        Some((at, _)) => format!("{}…", &joined[..at]),
-        None => joined,
-    }
+/// A program's name as `/proc/PID/comm` gives it (at most 15 bytes and a newline),
+/// control characters shown as `?`.
+fn readable(comm: &[u8]) -> String {
+    String::from_utf8_lossy(comm)
+        .trim_end_matches('\n')
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 #[cfg(test)]
@@ -97,21 +85,17 @@ mod tests {
                      2: -> POSIX  ADVISORY  WRITE 902 08:01:77 120 120\n\
                      3: POSIX  ADVISORY  WRITE 903 08:01:77 120 120\n\
                      4: FLOCK  ADVISORY  WRITE 904 08:01:77 0 EOF\n";
-        assert_eq!(holder(locks, "08:01:77", 1), Some(903));
-        assert_eq!(holder(locks, "08:01:77", 903), None, "not this process");
-        assert_eq!(holder(locks, "08:01:79", 1), None);
+        let on = |file: &'static str| move |f: &str| f == file;
+        assert_eq!(holder(locks, on("08:01:77"), 1), Some(903));
+        assert_eq!(holder(locks, on("08:01:77"), 903), None, "not this process");
+        assert_eq!(holder(locks, on("08:01:79"), 1), None);
         let whole = "5: POSIX  ADVISORY  WRITE 905 08:01:77 0 EOF\n";
-        assert_eq!(holder(whole, "08:01:77", 1), Some(905));
+        assert_eq!(holder(whole, on("08:01:77"), 1), Some(905));
     }
 
     #[test]
-    fn a_command_line_is_shown_short_and_without_control_characters() {
-        assert_eq!(
-            readable(b"/usr/sbin/asterisk\0-f\0-vvv\0"),
-            "asterisk -f -vvv"
-        );
-        assert_eq!(readable(b"evil\x1b]0;x\x07\0"), "evil?]0;x?");
-        let long = readable(&[b'a'; 200]);
-        assert_eq!(long.chars().count(), COMMAND + 1);
+    fn a_program_name_is_shown_without_control_characters() {
+        assert_eq!(readable(b"asterisk\n"), "asterisk");
+        assert_eq!(readable(b"evil\x1b]0;x\x07\n"), "evil?]0;x?");
     }
 }

@@ -349,6 +349,15 @@ mod tests {
             lock.matches("\"name\": \"modhost-node_modules\"").count(),
             2
         );
+        // The lock pins the componentize-js the build script asks for: bumping one alone
+        // would leave the other behind.
+        let pinned = format!(
+            "\"node_modules/@bytecodealliance/componentize-js\": {{\n      \"version\": \"{COMPONENTIZE_JS_VERSION}\""
+        );
+        assert!(
+            lock.contains(&pinned),
+            "the lock's componentize-js is not {COMPONENTIZE_JS_VERSION}"
+        );
         let app = std::fs::read_to_string(js.join("app.js")).unwrap_or_default();
         assert!(app.contains("node_modules_hello(hook, payload) {"), "{app}");
         let package = std::fs::read_to_string(js.join("package.json")).unwrap_or_default();

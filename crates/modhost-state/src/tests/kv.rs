@@ -123,10 +123,17 @@ fn kv_usage_is_kept_as_entries_change_and_equals_a_count_of_them() -> Result<()>
     txn.kv_set("other", "k", "another module's")?;
     let (kept, counted) = recount(&txn, "core")?;
     assert!(kept > 70_000 && kept == counted, "{kept} {counted}");
-    // Replacing a value, shorter and longer, and deleting one.
+    // Replacing a value, shorter and longer, and deleting one; and an UPDATE, which no
+    // modhost makes but a repair by hand might.
     txn.kv_set("core", "k5", "short")?;
     txn.kv_set("core", "k1", &"w".repeat(3000))?;
     assert!(txn.kv_delete("core", "k3")?);
+    txn.conn
+        .execute(
+            "UPDATE modhost_kv SET value = 'edited' WHERE module = 'core' AND key = 'k4'",
+            [],
+        )
+        .map_err(txn.err())?;
     let (kept, counted) = recount(&txn, "core")?;
     assert!(kept < 70_000 && kept == counted, "{kept} {counted}");
     // Removed with the module, the other's untouched.

@@ -335,6 +335,7 @@ impl Dispatcher {
                 // back the whole transaction, which must not take these with it.
                 let lost = session.lost();
                 let lost_by = session.lost_by().map(str::to_owned);
+                let cause = session.lost_cause().map(str::to_owned);
                 let kept = session.checkpoint();
                 if result.is_ok() {
                     if lost {
@@ -359,10 +360,16 @@ impl Dispatcher {
                             ),
                             None => (
                                 FailureKind::Failed,
-                                "a statement met a limit (the state's size cap, the \
-                                 module's quota, SQLite's memory) that SQLite answers by \
-                                 undoing the whole transaction"
-                                    .to_owned(),
+                                match cause {
+                                    Some(cause) => format!(
+                                        "a statement failed ({cause}), which SQLite answers \
+                                         by undoing the whole transaction"
+                                    ),
+                                    None => "a statement met a limit (the state's size cap, \
+                                             the module's quota, SQLite's memory) that \
+                                             SQLite answers by undoing the whole transaction"
+                                        .to_owned(),
+                                },
                             ),
                         };
                         result = Err((

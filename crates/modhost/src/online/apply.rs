@@ -266,8 +266,16 @@ pub(crate) fn upgrade_online(
             reasons.push(reason);
             continue;
         }
-        // A newer release set aside is why this one is not upgraded, whatever older one
-        // the channel offers beside it.
+        // Up to date with what could be installed: a newer release set aside (for another
+        // platform, say) is said, and nothing is refused.
+        if current.contains(name) && errors.is_empty() && !downgrades.contains_key(name) {
+            for aside in &aside {
+                tracing::warn!("{aside}");
+            }
+            continue;
+        }
+        // Else a newer release set aside is why it is not upgraded, whatever older one the
+        // channel offers beside it.
         if !aside.is_empty() {
             reasons.extend(aside);
             continue;

@@ -156,14 +156,14 @@ impl<'h> Transaction<'h> {
             cancel: None,
             logs: None,
         };
-        let (result, session) = self.host.runtime.call(component, context, call);
+        let (result, mut session) = self.host.runtime.call(component, context, call);
+        let lost = session.lost().then(|| session.rolled_back().to_string());
         self.txn = session.into_txn();
         result?;
         if self.txn.is_none() {
+            let why = lost.unwrap_or_else(|| "its transaction ended under it".to_owned());
             return Err(Error::Refused(vec![format!(
-                "`{rawname}`: the call's writes were rolled back: a statement ran past the \
-                 deadline or met a limit (the state's size cap, the module's quota, SQLite's \
-                 memory) that SQLite answers by undoing the whole transaction"
+                "`{rawname}`: the call's writes were rolled back: {why}"
             )]));
         }
         if self.created.iter().any(|made| data_dir.starts_with(made)) {
