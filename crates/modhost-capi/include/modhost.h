@@ -163,7 +163,7 @@ typedef struct modhost_capability modhost_capability;
  * `ulimit -v` needs no limit, and valgrind cannot run it. Dispatches beyond the pool (a
  * few hundred handlers running at once) wait for a slot until their deadline, then fail
  * with kind `busy`. A dispatch needs no particular thread stack: a thread with less than
- * about 1.5 MiB left runs the module's call on a stack segment of its own.
+ * 3 MiB left runs the module's call on a stack segment of its own.
  */
 typedef struct modhost_host modhost_host;
 

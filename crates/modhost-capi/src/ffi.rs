@@ -206,3 +206,60 @@ pub(crate) unsafe fn put_raw<T>(out: *mut T, value: T) {
         unsafe { out.write(value) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The message `error` points at, freed.
+    fn message(error: *mut c_char) -> Option<String> {
+        // SAFETY: NULL, or a string `guard` made with `CString::into_raw`, taken once.
+        (!error.is_null()).then(|| {
+            unsafe { CString::from_raw(error) }
+                .to_string_lossy()
+                .into_owned()
+        })
+    }
+
+    #[test]
+    fn a_panic_stops_at_the_boundary_as_a_code_and_its_message() {
+        let mut error = std::ptr::null_mut();
+        // SAFETY: `error` is writable.
+        let code = unsafe { guard(&mut error, || panic!("a bug")) };
+        assert_eq!(code, MODHOST_ERROR_PANIC);
+        assert_eq!(
+            message(error).as_deref(),
+            Some("modhost panicked (a bug): a bug")
+        );
+
+        let number = 7;
+        // SAFETY: `error` is writable.
+        let code = unsafe { guard(&mut error, || panic!("bug {number}")) };
+        assert_eq!(code, MODHOST_ERROR_PANIC);
+        assert_eq!(
+            message(error).as_deref(),
+            Some("modhost panicked (a bug): bug 7")
+        );
+
+        // With no place for the message, the code alone.
+        // SAFETY: NULL is allowed.
+        let code = unsafe { guard(std::ptr::null_mut(), || panic!("unseen")) };
+        assert_eq!(code, MODHOST_ERROR_PANIC);
+        assert_eq!(quietly(3, || panic!("in a free")), 3);
+    }
+
+    #[test]
+    fn success_leaves_no_message_even_over_an_uninitialised_pointer() {
+        let mut error = std::ptr::dangling_mut::<c_char>();
+        // SAFETY: `error` is writable.
+        let code = unsafe { guard(&mut error, || Ok(())) };
+        assert_eq!(code, MODHOST_OK);
+        assert!(error.is_null());
+    }
+
+    #[test]
+    fn a_nul_inside_a_message_is_written_not_cut_at() {
+        let text = message(into_c("before\0after".to_owned()));
+        assert_eq!(text.as_deref(), Some("before\\0after"));
+    }
+}

@@ -39,7 +39,7 @@ use crate::{
 /// `ulimit -v` needs no limit, and valgrind cannot run it. Dispatches beyond the pool (a
 /// few hundred handlers running at once) wait for a slot until their deadline, then fail
 /// with kind `busy`. A dispatch needs no particular thread stack: a thread with less than
-/// about 1.5 MiB left runs the module's call on a stack segment of its own.
+/// 3 MiB left runs the module's call on a stack segment of its own.
 pub struct Host {
     pub(crate) host: modhost::Host,
 }
@@ -236,8 +236,11 @@ pub unsafe extern "C" fn modhost_open(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn modhost_close(host: *mut Host) {
     if !host.is_null() {
-        // SAFETY: made by `Box::into_raw` in `modhost_open`, closed once.
-        quietly((), || drop(unsafe { Box::from_raw(host) }));
+        // SAFETY: made by `Box::into_raw` in `modhost_open`, closed once. Closing ends the
+        // host's pool and engine, on a stack segment of its own where the thread's is small.
+        quietly((), || {
+            modhost::embed::with_stack(|| drop(unsafe { Box::from_raw(host) }))
+        });
     }
 }
 

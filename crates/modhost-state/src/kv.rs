@@ -175,7 +175,21 @@ impl Txn {
     /// Sets `key` in `module`'s store.
     pub fn kv_set(&mut self, module: &str, key: &str, value: &str) -> Result<()> {
         self.last_failure = None;
-        self.check_room_for(module, row_cost(module, key, value))?;
+        // What the entry adds: a value replacing another (a counter, a state rewritten on
+        // every call) adds only what it is larger by.
+        let replaced: i64 = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT coalesce(max({}), 0) FROM modhost_kv AS o WHERE o.module = ?1 AND o.key = ?2",
+                row_cost_sql("o")
+            ))
+            .and_then(|mut stmt| stmt.query_row([module, key], |row| row.get(0)))
+            .map_err(self.err())?;
+        let replaced = u64::try_from(replaced).unwrap_or(0);
+        self.check_room_for(
+            module,
+            row_cost(module, key, value).saturating_sub(replaced),
+        )?;
         // `INSERT OR REPLACE`, as the usage triggers expect (see `usage_sql`).
         self.conn
             .execute(

@@ -2,13 +2,16 @@
 //! tables — well below the shared cap, so that one module filling its share never stops
 //! the others' writes.
 //!
-//! A module's use is measured once per transaction, when it first writes: the bytes of
-//! its key-value entries (with what each row takes beyond its key and value, kept as they
-//! change by triggers, in `modhost_kv_usage`) and the pages of its tables and their
-//! indexes (SQLite's `dbstat`, one b-tree at a time). Each write of the transaction then adds what it may take: a
-//! key-value entry what its row takes, a statement the pages it grew the file by. A statement is
-//! bounded as it runs by the page ceiling too: no more than the module's room left (plus
-//! the slack a write begun below the cap may use).
+//! A module's use is the bytes of its key-value entries (with what each row takes beyond
+//! its key and value), read at every write from `modhost_kv_usage`, which triggers keep
+//! exact as entries change, and the pages of its tables and their indexes: measured
+//! (SQLite's `dbstat`, one b-tree at a time) when the transaction first needs them, then
+//! counted up by what each of the module's statements grew the file by, and measured
+//! again after one that shrank it or a rollback to a savepoint. A write is refused when
+//! what it may take would pass the quota; only what it did take is counted, so that
+//! rewriting the same rows again and again never adds up. A statement is bounded as it
+//! runs by the page ceiling too: no more than the module's room left (plus the slack a
+//! write begun below the cap may use).
 
 use std::collections::BTreeMap;
 
@@ -63,7 +66,12 @@ pub(crate) fn kv_usage(conn: &Connection, module: &str) -> rusqlite::Result<i64>
 /// `kv::row_cost` counts what it takes: its module's name, key, value and the b-tree's
 /// share) and every page of its tables and their indexes.
 pub(crate) fn usage_of(conn: &Connection, module: &str) -> rusqlite::Result<u64> {
-    let kv = kv_usage(conn, module)?;
+    let kv = u64::try_from(kv_usage(conn, module)?).unwrap_or(0);
+    Ok(kv.saturating_add(tables_usage(conn, module)?))
+}
+
+/// The bytes of every page of `module`'s tables and their indexes.
+fn tables_usage(conn: &Connection, module: &str) -> rusqlite::Result<u64> {
     let mut objects = conn.prepare_cached(
         "SELECT s.name FROM sqlite_schema AS s JOIN modhost_tables AS t ON s.tbl_name = t.name
          WHERE t.module = ?1 AND s.type IN ('table', 'index')",
@@ -75,7 +83,7 @@ pub(crate) fn usage_of(conn: &Connection, module: &str) -> rusqlite::Result<u64>
     let mut pages = conn.prepare_cached(
         "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name = ?1 AND aggregate = 1",
     )?;
-    let mut bytes = u64::try_from(kv).unwrap_or(0);
+    let mut bytes = 0_u64;
     for name in names {
         let size: i64 = pages.query_row([&name], |row| row.get(0))?;
         bytes = bytes.saturating_add(u64::try_from(size).unwrap_or(0));
@@ -94,19 +102,24 @@ impl Txn {
         usage_of(&self.conn, module).map_err(sqlite(&self.path))
     }
 
-    /// What `module` keeps as this transaction counts it: measured at the first call,
-    /// counted since.
+    /// What `module` keeps as this transaction counts it: its key-value entries as they
+    /// are now, and its tables as measured at the first call and grown since.
     fn counted(&self, module: &str) -> Result<u64> {
-        let mut used = self
+        let kv = kv_usage(&self.conn, module).map_err(sqlite(&self.path))?;
+        let kv = u64::try_from(kv).unwrap_or(0);
+        let mut tables = self
             .quota_used
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(now) = used.get(module) {
-            return Ok(*now);
-        }
-        let now = self.module_usage(module)?;
-        used.insert(module.to_owned(), now);
-        Ok(now)
+        let tables = match tables.get(module) {
+            Some(counted) => *counted,
+            None => {
+                let measured = tables_usage(&self.conn, module).map_err(sqlite(&self.path))?;
+                tables.insert(module.to_owned(), measured);
+                measured
+            }
+        };
+        Ok(kv.saturating_add(tables))
     }
 
     /// The bytes `module` may still add before its quota.
@@ -127,10 +140,11 @@ impl Txn {
     }
 
     /// Refuses a write of about `bytes` by `module` that would take it past its quota,
-    /// with [`Error::OverQuota`]; counts it otherwise. Returns the bytes the module may
-    /// still add, or, `may_shrink`, `None` for a statement of a module at or past its
-    /// quota that carries no more than `SHRINKING` bytes of its own: it may free room (a
-    /// `DELETE`, an `UPDATE` that shortens), and runs only if the file does not grow.
+    /// with [`Error::OverQuota`]. Returns the bytes the module may still add after it,
+    /// or, `may_shrink`, `None` for a statement of a module at or past its quota that
+    /// carries no more than `SHRINKING` bytes of its own: it may free room (a `DELETE`,
+    /// an `UPDATE` that shortens), and runs only if the file does not grow. Nothing is
+    /// counted here: what the write takes is, once it has run.
     pub(crate) fn check_quota(
         &self,
         module: &str,
@@ -139,10 +153,6 @@ impl Txn {
     ) -> Result<Option<u64>> {
         let quota = self.quotas.of(module);
         let now = self.counted(module)?;
-        let mut used = self
-            .quota_used
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if now.saturating_add(bytes) > quota {
             if may_shrink && bytes <= SHRINKING {
                 return Ok(None);
@@ -153,18 +163,31 @@ impl Txn {
                 quota,
             });
         }
-        used.insert(module.to_owned(), now.saturating_add(bytes));
         Ok(Some(quota - now - bytes))
     }
 
-    /// Counts `bytes` more for `module`, written by a statement it ran.
-    pub(crate) fn add_usage(&self, module: &str, bytes: u64) {
+    /// Counts what a statement of `module`'s did to its tables, given the bytes the
+    /// file's used pages took before it (`before`): what it grew them by, or, when it
+    /// shrank them, nothing, and its tables are measured again at the next write.
+    pub(crate) fn count_statement(&self, module: &str, before: u64) {
+        let after = self.used_bytes();
         let mut used = self
             .quota_used
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(now) = used.get_mut(module) {
-            *now = now.saturating_add(bytes);
+        if after < before {
+            used.remove(module);
+        } else if let Some(now) = used.get_mut(module) {
+            *now = now.saturating_add(after - before);
         }
+    }
+
+    /// Forgets what every module's tables were counted at: a rollback to a savepoint
+    /// undid writes that were counted, and the next write measures again.
+    pub(crate) fn recount(&self) {
+        self.quota_used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 }

@@ -136,7 +136,7 @@ impl Txn {
         let done = self.within_quota(module, start, |conn| {
             module_sql::execute(conn, owned, &stop, sql, params)
         });
-        self.add_usage(module, self.used_bytes().saturating_sub(start.used));
+        self.count_statement(module, start.used);
         self.failed(done.map_err(|e| self.name_full(module, e)))
     }
 
@@ -214,7 +214,7 @@ impl Txn {
         let done = self.within_quota(module, start, |conn| {
             module_sql::query(conn, owned, &stop, sql, params)
         });
-        self.add_usage(module, self.used_bytes().saturating_sub(start.used));
+        self.count_statement(module, start.used);
         self.failed(done.map_err(|e| self.name_full(module, e)))
     }
 

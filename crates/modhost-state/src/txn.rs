@@ -48,8 +48,8 @@ pub struct Txn {
     _turn: Option<Turn>,
     /// What each module may keep.
     pub(crate) quotas: Arc<Quotas>,
-    /// What each module that wrote keeps, as measured at its first write and counted
-    /// since.
+    /// What each module's tables take, as measured at its first write and grown since
+    /// (its key-value entries are read as they are, see `quota.rs`).
     pub(crate) quota_used: Mutex<BTreeMap<String, u64>>,
     /// Why the last statement a module made failed (none when it succeeded, or was a
     /// key-value write): when SQLite rolled the whole transaction back for it, what the
@@ -337,6 +337,7 @@ impl Txn {
     /// Undoes the changes since savepoint `name` and forgets the savepoint.
     pub fn rollback_to(&mut self, name: &str) -> Result<()> {
         let name = schema::quote(name);
+        self.recount();
         self.conn
             .execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"))
             .map_err(self.err())

@@ -155,7 +155,9 @@ impl<'a> Checking<'a> {
         // the clock, once kept, would lock every genuine later release out.
         if release.serial > self.now.saturating_add(MAX_CLOCK_SKEW) {
             return Err(self.refused(invalid(format!(
-                "its serial {} is ahead of this host's clock by more than a day read as                  seconds (a serial is its build's time, or one more than the last build's):                  kept, it would make every later release look like a replay",
+                "its serial {} is ahead of this host's clock by more than a day read as \
+                 seconds (a serial is its build's time, or one more than the last build's): \
+                 kept, it would make every later release look like a replay",
                 release.serial
             ))));
         }

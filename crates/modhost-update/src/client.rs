@@ -393,7 +393,7 @@ impl Client {
         let (releases, others): (Vec<Release>, Vec<Release>) = releases
             .into_iter()
             .partition(|r| rawname.is_none_or(|name| r.rawname == name));
-        if let (Some(own), Kind::A2 | Kind::Freepbx) = (rawname, source.kind) {
+        if let Some(own) = rawname.filter(|_| source.kind.one_module()) {
             set_aside.extend(others.into_iter().map(|r| SetAside {
                 reason: format!(
                     "it is in a channel of module `{own}`, which offers that module's \

@@ -7,10 +7,11 @@ use serde::Serialize;
 use crate::{Error, Location, PublicKey, Result, Seen};
 
 /// Declares [`Kind`] from one table, so that a kind cannot be left out of
-/// [`Kind::ALL`], its name or its summary: each row is a variant, the name stored and
-/// shown, and a few words for help texts.
+/// [`Kind::ALL`], its name, its summary or its shape: each row is a variant, the name
+/// stored and shown, a few words for help texts, and whether one document holds one
+/// module's releases only.
 macro_rules! kinds {
-    ($($(#[$doc:meta])* $variant:ident = $name:literal, $summary:literal;)+) => {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal, $summary:literal, one module: $one:literal;)+) => {
         /// The format a source speaks.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
         pub enum Kind {
@@ -34,6 +35,14 @@ macro_rules! kinds {
                     $(Kind::$variant => $summary,)+
                 }
             }
+
+            /// Whether one document of this kind holds one module's releases only (a2,
+            /// FreePBX), rather than a list of many modules (an index, a Joomla feed).
+            pub const fn one_module(self) -> bool {
+                match self {
+                    $(Kind::$variant => $one,)+
+                }
+            }
         }
     };
 }
@@ -41,13 +50,13 @@ macro_rules! kinds {
 kinds! {
     /// A modhost repository: `index.json` (+ `.minisig`) and `packages/`, as `repo build`
     /// writes it.
-    Index = "index", "a modhost repository";
+    Index = "index", "a modhost repository", one module: false;
     /// a2-style: `modsource.json` names the version; the package is `<version>.tgz`.
-    A2 = "a2", "update_url with modsource.json";
+    A2 = "a2", "update_url with modsource.json", one module: true;
     /// A FreePBX `updateurl` JSON document.
-    Freepbx = "freepbx", "an updateurl JSON";
+    Freepbx = "freepbx", "an updateurl JSON", one module: true;
     /// A Joomla update server XML document.
-    Joomla = "joomla", "update server XML";
+    Joomla = "joomla", "update server XML", one module: false;
 }
 
 impl Kind {

@@ -142,6 +142,22 @@ impl Host {
         online::add_source(self, name, kind, location, public_key, replace)
     }
 
+    /// Adds update source `name` as [`Host::add_source`] does, pinned to every key of
+    /// `public_keys` (minisign public keys, or the text of `minisign.pub` files): its
+    /// documents must be signed by one of them. A release signed by one may announce the
+    /// publisher's next key, which is then pinned beside it, and the one it succeeds
+    /// dropped once the next key has signed a release.
+    pub fn add_source_pinned(
+        &self,
+        name: &str,
+        kind: SourceKind,
+        location: &str,
+        public_keys: &[&str],
+        replace: bool,
+    ) -> Result<()> {
+        online::add_source_pinned(self, name, kind, location, public_keys, replace)
+    }
+
     /// Makes installed module `rawname` take its updates from source `source` from now on:
     /// the explicit step for a module installed from a file (or from another source),
     /// which is otherwise never replaced by a source's module of the same name. Returns

@@ -333,3 +333,39 @@ fn get_config_cannot_be_declared_other_than_a_fail_closed_pipeline_nor_a_hook_po
         "{nameless:?}"
     );
 }
+
+/// An application links `modhost` for modules, not for publishing them: the HTTP server
+/// and its stack live in `modhost-repo`, which only the CLI pulls in. (tokio is there,
+/// for WASI's own use, not for serving.)
+#[test]
+fn the_embedding_library_links_no_server() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let tree = std::process::Command::new(cargo)
+        .args(["tree", "--offline", "-p", "modhost", "-e", "normal"])
+        .args(["--prefix", "none", "--format", "{p}"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| panic!("cargo tree: {e}"));
+    assert!(
+        tree.status.success(),
+        "cargo tree: {}",
+        String::from_utf8_lossy(&tree.stderr)
+    );
+    let tree = String::from_utf8_lossy(&tree.stdout);
+    assert!(tree.lines().any(|l| l.starts_with("ureq ")), "{tree}");
+    let servers: Vec<&str> = tree
+        .lines()
+        .filter(|l| {
+            [
+                "hyper ",
+                "hyper-util ",
+                "tower",
+                "tokio-rustls ",
+                "modhost-repo ",
+            ]
+            .iter()
+            .any(|name| l.starts_with(name))
+        })
+        .collect();
+    assert!(servers.is_empty(), "modhost links {servers:?}");
+}

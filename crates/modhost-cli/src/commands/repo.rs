@@ -146,7 +146,7 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
                 } else {
                     ""
                 };
-                eprintln!("warning: {warning}{hint}");
+                eprintln!("warning: {}{hint}", crate::escape::escape_lines(warning));
             }
             ctx.out.result(&built, || {
                 let signed = if built.signed { ", signed" } else { "" };

@@ -297,3 +297,68 @@ fn free_pages_never_let_a_statement_past_the_quota() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn rewriting_the_same_entry_and_rows_in_one_transaction_never_adds_up() -> Result<()> {
+    let (_dir, state) = two_modules()?;
+    // `hog` may keep 1 MiB. One transaction (a handler's, a whole upgrade's) rewrites
+    // a 300 KB entry 20 times and a row holding 4 KB 500 times: 6 MB and 2 MB written,
+    // about 300 KB and one row kept.
+    let mut txn = state.begin()?;
+    for i in 0..20 {
+        txn.kv_set("hog", "state", &i.to_string().repeat(150_000))?;
+    }
+    txn.module_execute(
+        "hog",
+        "INSERT INTO hog_blobs (id, data) VALUES (1, X'')",
+        &[],
+        later(),
+    )
+    .map_err(|e| panic!("{e}"))
+    .ok();
+    let data = crate::SqlValue::Blob(vec![7; 4096]);
+    for i in 0..500 {
+        let updated = txn.module_execute(
+            "hog",
+            "UPDATE hog_blobs SET data = ?1 WHERE id = 1",
+            std::slice::from_ref(&data),
+            later(),
+        );
+        assert!(updated.is_ok(), "update {i}: {updated:?}");
+    }
+    txn.commit()?;
+    let used = state.module_usage("hog")?;
+    assert!((300_000..700_000).contains(&used), "{used} bytes kept");
+    Ok(())
+}
+
+#[test]
+fn a_ring_buffer_at_its_quota_deletes_its_oldest_and_writes_on() -> Result<()> {
+    let (_dir, state) = two_modules()?;
+    // Fill `hog` with 50 KB rows until refused, as a log kept to its quota does.
+    let insert = "INSERT INTO hog_blobs (data) VALUES (randomblob(50000))";
+    let mut txn = state.begin()?;
+    let mut rows = 0;
+    while txn.module_execute("hog", insert, &[], later()).is_ok() {
+        rows += 1;
+        assert!(rows < 100, "never refused");
+    }
+    txn.commit()?;
+    assert!(rows > 10, "{rows} rows before the quota");
+    // From then on, in one transaction: drop the oldest, write the newest, 30 times.
+    let mut txn = state.begin()?;
+    for i in 0..30 {
+        let deleted = txn.module_execute(
+            "hog",
+            "DELETE FROM hog_blobs WHERE id = (SELECT min(id) FROM hog_blobs)",
+            &[],
+            later(),
+        );
+        assert!(deleted.is_ok_and(|n| n == 1), "delete {i}");
+        let written = txn.module_execute("hog", insert, &[], later());
+        assert!(written.is_ok(), "write {i}: {written:?}");
+    }
+    txn.commit()?;
+    assert!(state.module_usage("hog")? <= 1024 * 1024 + 64 * 1024);
+    Ok(())
+}

@@ -82,7 +82,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Err(_) => return Err("a routing thread panicked".into()),
         }
     }
-    println!("channels: {:?}", switch.channels());
+    let channels = switch.channels();
+    println!("channels: {channels:?}");
+    // The voicemail left for *101 must have made `callback` originate through the
+    // application's API: without it the example showed nothing of capabilities.
+    if channels.is_empty() {
+        return Err("`callback` originated no call through pbx:telephony".into());
+    }
     Ok(())
 }
 

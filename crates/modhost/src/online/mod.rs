@@ -13,7 +13,9 @@ mod sources;
 pub(crate) use apply::{install_online, upgrade_online};
 pub(crate) use download::{clear_stale_downloads, download, download_url};
 pub(crate) use offers::{check_online, check_upgrades};
-pub(crate) use sources::{add_source, attach_source, remove_source, set_source_key, sources};
+pub(crate) use sources::{
+    add_source, add_source_pinned, attach_source, remove_source, set_source_key, sources,
+};
 
 use modhost_manifest::Version;
 use modhost_state::PinnedKey;
@@ -25,24 +27,6 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::host::Host;
-
-impl Host {
-    /// Adds update source `name` as [`Host::add_source`] does, pinned to every key of
-    /// `public_keys` (minisign public keys, or the text of `minisign.pub` files): its
-    /// documents must be signed by one of them. A release signed by one may announce the
-    /// publisher's next key, which is then pinned beside it, and the one it succeeds
-    /// dropped once the next key has signed a release.
-    pub fn add_source_pinned(
-        &self,
-        name: &str,
-        kind: Kind,
-        location: &str,
-        public_keys: &[&str],
-        replace: bool,
-    ) -> Result<()> {
-        sources::add_source_pinned(self, name, kind, location, public_keys, replace)
-    }
-}
 
 /// A channel as `modhost source list` shows it: the download key is never shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

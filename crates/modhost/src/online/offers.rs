@@ -111,8 +111,7 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
         // long as it has its URL: another module's document in its place (signed by the
         // same publisher, with a signature naming only its file, as the minisign tool's
         // does) would otherwise stop the first module's updates without a word.
-        let single =
-            channel.declared_by.is_none() && matches!(channel.kind, Some(Kind::A2 | Kind::Freepbx));
+        let single = channel.declared_by.is_none() && channel.kind.is_some_and(Kind::one_module);
         let offering = answer
             .releases
             .iter()

@@ -23,6 +23,9 @@ use crate::{Error, Result, fault, layout};
 /// A change to a root in progress; see the module documentation.
 pub(crate) struct Transaction<'h> {
     host: &'h Host,
+    /// The root's lock, borrowed for as long as the change runs: a lock dropped before
+    /// the transaction is (a temporary's) does not compile.
+    _lock: &'h RootLock,
     /// What fault points of the commit and the cleanup are named after.
     operation: &'static str,
     /// The SQLite transaction, from the first write on.
@@ -38,11 +41,12 @@ pub(crate) struct Transaction<'h> {
 }
 
 impl<'h> Transaction<'h> {
-    /// Starts a change of `host`, whose lock `_lock` proves is held; `operation` names
-    /// the fault points of its commit and cleanup.
-    pub(crate) fn new(host: &'h Host, _lock: &RootLock, operation: &'static str) -> Self {
+    /// Starts a change of `host` under its `lock`, held until the change ends;
+    /// `operation` names the fault points of its commit and cleanup.
+    pub(crate) fn new(host: &'h Host, lock: &'h RootLock, operation: &'static str) -> Self {
         Transaction {
             host,
+            _lock: lock,
             operation,
             txn: None,
             created: Vec::new(),

@@ -1,0 +1,85 @@
+//! Dispatches cancelled from another thread.
+
+use std::ptr::null;
+use std::time::{Duration, Instant};
+
+use modhost_capi::*;
+use modhost_test_support::package;
+use serde_json::Value;
+
+use crate::TestResult;
+use crate::common;
+use crate::telephony::*;
+
+#[test]
+fn a_dispatch_is_cancelled_from_another_thread() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let host = common::open(root.path())?;
+    let hostile = package("hostile");
+    install(host, &[&hostile.to_string_lossy()], 0)?;
+    let (result, went_on) =
+        dispatch_cancelled(host, "spin", "", || true, Duration::from_millis(200))?;
+    assert_eq!(result["cancelled"], true, "{result}");
+    assert_eq!(result["calls"][0]["kind"], "cancelled", "{result}");
+    // Its deadline is 10 s away: only the cancellation stopped it.
+    assert!(went_on < Duration::from_millis(500), "{result}");
+    // SAFETY: the host, closed once.
+    unsafe { modhost_close(host) };
+    Ok(())
+}
+
+#[test]
+fn a_waiting_callback_sees_its_call_cancelled_and_its_deadline_pass() -> TestResult {
+    assert!(!modhost_call_stopped() && modhost_call_ms_left() == -1);
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony_within(root.path(), &seen, 1_000)?;
+    install(host, &["core", "voicemail", "callback"], MODHOST_GRANT)?;
+    let left = r#"{"mailbox":"101","from":"wait"}"#;
+
+    // The deadline: the callback stops waiting when it passes, and so does the call.
+    let started = Instant::now();
+    let result = dispatch(host, "voicemail.left", left, None, null())?;
+    let took = started.elapsed();
+    assert_eq!(result["calls"][0]["kind"], "timeout", "{result}");
+    // Without the callback's wait ending, the call would have lasted its 5 s.
+    assert!(took < Duration::from_millis(3_000), "{took:?}: {result}");
+    let waits = |seen: &Seen| -> Vec<Value> {
+        let seen = seen
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.iter()
+            .filter(|(function, _, _)| function == "wait")
+            .map(|(_, left, _)| left.clone())
+            .collect()
+    };
+    let waited = waits(&seen);
+    let at_start = waited
+        .first()
+        .map_or(-1, |w| w["at_start"].as_i64().unwrap_or(-1));
+    assert!(
+        waited.len() == 1 && (1..=1_000).contains(&at_start) && waited[0]["after"] == 0,
+        "the callback waits once, and sees the deadline pass: {waited:?}"
+    );
+
+    // A cancellation: the callback sees it at once, long before the deadline.
+    let waits_before = WAITS.load(std::sync::atomic::Ordering::SeqCst);
+    let waiting = move || WAITS.load(std::sync::atomic::Ordering::SeqCst) > waits_before;
+    let (result, went_on) = dispatch_cancelled(
+        host,
+        "voicemail.left",
+        left,
+        waiting,
+        Duration::from_millis(20),
+    )?;
+    assert_eq!(result["cancelled"], true, "{result}");
+    assert!(went_on < Duration::from_millis(200), "{result}");
+    assert_eq!(
+        waits(&seen).get(1).map(|w| w["after"].clone()),
+        Some(0.into())
+    );
+    // SAFETY: closed once, nothing using it.
+    unsafe { modhost_close(host) };
+    Ok(())
+}

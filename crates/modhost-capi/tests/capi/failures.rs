@@ -1,0 +1,242 @@
+//! Failures as codes with a message the caller frees; pipelines; bad callback answers.
+
+use std::ptr::{null, null_mut};
+use std::time::{Duration, Instant};
+
+use modhost_capi::*;
+use modhost_test_support::package_at;
+use serde_json::Value;
+
+use crate::TestResult;
+use crate::common::{c, check, take};
+use crate::telephony::*;
+
+#[test]
+fn failures_are_codes_with_a_message_the_caller_frees() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let mut error = null_mut();
+    let mut host = null_mut();
+    // SAFETY: NULL where the API takes NULL to be refused; live pointers otherwise.
+    unsafe {
+        let status = modhost_open(null(), null(), null(), 0, &mut host, &mut error);
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert_eq!(take(error).as_deref(), Some("`root` is NULL"));
+        assert!(host.is_null());
+        // An empty path would be the current directory: refused, nothing created.
+        let status = modhost_open(c("").as_ptr(), null(), null(), 0, &mut host, &mut error);
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert!(
+            take(error).is_some_and(|e| e.starts_with("`root` is empty")),
+            "an empty root was not refused"
+        );
+        assert!(host.is_null());
+
+        let status = modhost_open(
+            c(&root.path().to_string_lossy()).as_ptr(),
+            null(),
+            null(),
+            0,
+            &mut host,
+            null_mut(),
+        );
+        assert_eq!(status, MODHOST_OK);
+    }
+
+    // A module importing an API this host does not give is refused (as any plan that
+    // cannot succeed, `MODHOST_ERROR_REFUSED`), naming it.
+    let refused = install(host, &["core", "voicemail", "callback"], MODHOST_GRANT);
+    assert!(
+        refused.as_ref().is_err_and(|e| e.starts_with("status 3:")
+            && e.contains("imports pbx:telephony/calls@1.0.0, which this host does not provide")),
+        "{refused:?}"
+    );
+    install(host, &["core"], 0)?;
+    // SAFETY: live pointers for each call.
+    unsafe {
+        let status = modhost_uninstall(host, c("phonebook").as_ptr(), 0, null_mut(), &mut error);
+        assert_eq!(status, MODHOST_ERROR_NOT_INSTALLED);
+        assert_eq!(
+            take(error).as_deref(),
+            Some("module `phonebook` is not installed")
+        );
+        let status = modhost_declare(host, c("call.route").as_ptr(), 7, 0, 0, &mut error);
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert_eq!(take(error).as_deref(), Some("unknown shape 7"));
+        // get_config is what reload builds the configuration from: always fail-closed.
+        let status = modhost_declare(
+            host,
+            c("get_config").as_ptr(),
+            MODHOST_SHAPE_BROADCAST,
+            MODHOST_ON_ERROR_CONTINUE,
+            0,
+            &mut error,
+        );
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert!(
+            take(error).is_some_and(|e| e.contains("get_config is always a fail-closed pipeline")),
+            "get_config declared fail-open"
+        );
+        let status = modhost_declare(
+            host,
+            c("").as_ptr(),
+            MODHOST_SHAPE_BROADCAST,
+            MODHOST_ON_ERROR_CONTINUE,
+            0,
+            &mut error,
+        );
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert_eq!(
+            take(error).as_deref(),
+            Some("hook point ``: a hook point needs a name")
+        );
+        let status = modhost_install(host, null(), null(), 1, 0, null_mut(), &mut error);
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert_eq!(take(error).as_deref(), Some("`packages` is NULL"));
+        // An unknown flag is the caller's mistake, whether or not the package exists.
+        let nosuch = [c("nosuch")];
+        let names = [nosuch[0].as_ptr()];
+        let status = modhost_install(
+            host,
+            null(),
+            names.as_ptr(),
+            1,
+            0x80,
+            null_mut(),
+            &mut error,
+        );
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert!(
+            take(error).is_some_and(|e| e.contains("unknown flags 0x80")),
+            "not named as a bad flag"
+        );
+        // A limit of 0 that would fail every call is refused at open, as in modhost.toml,
+        // and so is a memory cap larger than a sandbox holds: bad arguments both.
+        let other = tempfile::tempdir()?;
+        let refused_with = |change: &dyn Fn(&mut Limits)| {
+            let mut limits = std::mem::zeroed();
+            modhost_limits_default(&mut limits);
+            change(&mut limits);
+            let (mut refused, mut error) = (null_mut(), null_mut());
+            let status = modhost_open(
+                c(&other.path().to_string_lossy()).as_ptr(),
+                &limits,
+                null(),
+                0,
+                &mut refused,
+                &mut error,
+            );
+            assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+            assert!(refused.is_null());
+            take(error).unwrap_or_default()
+        };
+        assert_eq!(
+            refused_with(&|limits| limits.call_timeout_ms = 0),
+            "`call_timeout_ms` of 0 would fail every call: leave it at its default"
+        );
+        let said = refused_with(&|limits| limits.max_memory_bytes = 1 << 40);
+        assert!(
+            said.starts_with("`max_memory_bytes`: a memory cap of "),
+            "{said}"
+        );
+        let said = refused_with(&|limits| limits.max_memory_bytes = 4096);
+        assert!(said.contains("under one WebAssembly page"), "{said}");
+
+        let mut modules = null_mut();
+        check(modhost_list(host, &mut modules, &mut error), error)?;
+        let modules: Value = serde_json::from_str(&take(modules).unwrap_or_default())?;
+        assert_eq!(modules[0]["rawname"], "core", "{modules}");
+        assert_eq!(modules[0]["status"], "enabled", "{modules}");
+
+        let mut change = null_mut();
+        check(
+            modhost_uninstall(
+                host,
+                c("core").as_ptr(),
+                MODHOST_FORCE,
+                &mut change,
+                &mut error,
+            ),
+            error,
+        )?;
+        let change: Value = serde_json::from_str(&take(change).unwrap_or_default())?;
+        assert_eq!(change["action"], "uninstalled", "{change}");
+        modhost_close(host);
+    }
+    Ok(())
+}
+
+#[test]
+fn a_declared_pipeline_passes_each_output_on() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony(root.path(), &seen)?;
+    // The test packages hold a broken phonebook 3.0.0 too: name the good one's file.
+    let phonebook = package_at("phonebook", "2.0.0");
+    install(
+        host,
+        &["core", "voicemail", &phonebook.to_string_lossy()],
+        0,
+    )?;
+    let mut error = null_mut();
+    // SAFETY: live pointers for the call.
+    let status = unsafe {
+        modhost_declare(
+            host,
+            c("call.route").as_ptr(),
+            MODHOST_SHAPE_PIPELINE,
+            MODHOST_ON_ERROR_STOP,
+            250,
+            &mut error,
+        )
+    };
+    check(status, error)?;
+    let call = r#"{"from":"2025550100","to":"100","caller_name":null,"action":null}"#;
+    let result = dispatch(host, "call.route", call, None, null())?;
+    let output: Value = serde_json::from_str(result["output"].as_str().unwrap_or_default())?;
+    assert_eq!(output["action"], "Dial(PJSIP/100)", "{result}");
+    assert!(output["caller_name"].is_string(), "{result}");
+    // SAFETY: the host, closed once.
+    unsafe { modhost_close(host) };
+    Ok(())
+}
+
+#[test]
+fn a_callbacks_bad_answers_fail_its_call_briefly_and_nesting_is_bounded() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony(root.path(), &seen)?;
+    install(host, &["core", "voicemail", "callback"], MODHOST_GRANT)?;
+    let left = |from: &str| format!(r#"{{"mailbox":"101","from":"{from}"}}"#);
+
+    // Bytes that are not UTF-8 are refused, not read with replacement characters.
+    let result = dispatch(host, "voicemail.left", &left("latin1"), None, null())?;
+    let error = result["calls"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("bytes that are not UTF-8"), "{result}");
+    // A long answer that is not JSON is quoted, not copied whole into the message.
+    let result = dispatch(host, "voicemail.left", &left("garbage"), None, null())?;
+    let error = result["calls"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("which is not JSON") && error.contains("(100000 bytes in all)"),
+        "{result}"
+    );
+    assert!(error.len() < 2_000, "a {}-byte message", error.len());
+
+    // A callback that dispatches again, from inside the module's call, on the same
+    // host: each level does it again, until modhost refuses the next level.
+    AGAIN.store(host, std::sync::atomic::Ordering::SeqCst);
+    let began = Instant::now();
+    let result = dispatch(host, "voicemail.left", &left("again"), None, null())?;
+    assert!(began.elapsed() < Duration::from_secs(3), "{result}");
+    let text = result.to_string();
+    assert!(
+        text.contains("past the limit of 4 nested dispatches"),
+        "{result}"
+    );
+    assert_eq!(text.matches("inner dispatch").count(), 5, "{result}");
+    // The host carries on.
+    let result = dispatch(host, "voicemail.left", &left("2025550101"), None, null())?;
+    assert_eq!(result["calls"][0]["ok"], true, "{result}");
+    // SAFETY: the host, closed once.
+    unsafe { modhost_close(host) };
+    Ok(())
+}

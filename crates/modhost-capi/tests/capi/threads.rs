@@ -1,0 +1,85 @@
+//! One host on many threads, and on a thread with a small stack.
+
+use std::ptr::null;
+
+use modhost_capi::*;
+
+use crate::TestResult;
+use crate::telephony::*;
+
+#[test]
+fn one_host_dispatches_from_many_threads_each_with_its_own_context() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony(root.path(), &seen)?;
+    install(host, &["core", "caller"], MODHOST_GRANT)?;
+    /// The host, shared with the threads that dispatch on it.
+    #[derive(Clone, Copy)]
+    struct Shared(*mut Host);
+    // SAFETY: a host may be used from several threads at once (modhost.h).
+    unsafe impl Send for Shared {}
+    let threads: Vec<_> = (0..8)
+        .map(|thread| {
+            let shared = Shared(host);
+            std::thread::spawn(move || {
+                let shared = shared;
+                let mut wrong = Vec::new();
+                for call in 0..40 {
+                    let channel = format!("PJSIP/{thread}-{call:08}");
+                    match dispatch(shared.0, "whoami", "", Some(&channel), null()) {
+                        Ok(result) if result["calls"][0]["output"] == channel.as_str() => {}
+                        other => wrong.push(format!("{channel}: {other:?}")),
+                    }
+                }
+                wrong
+            })
+        })
+        .collect();
+    let mut wrong = Vec::new();
+    for thread in threads {
+        wrong.extend(thread.join().map_err(|_| "a dispatching thread panicked")?);
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} wrong: {:?}",
+        wrong.len(),
+        wrong.first()
+    );
+    assert_eq!(seen.0.lock().map_err(|e| e.to_string())?.len(), 8 * 40);
+    // SAFETY: every thread is joined; the host is not used again.
+    unsafe { modhost_close(host) };
+    Ok(())
+}
+
+#[test]
+fn a_thread_with_a_small_stack_installs_and_dispatches() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony(root.path(), &seen)?;
+    /// The host, sent to the thread with the small stack.
+    struct Shared(*mut Host);
+    // SAFETY: a host may be used from several threads at once (modhost.h).
+    unsafe impl Send for Shared {}
+    let shared = Shared(host);
+    // 64 KiB, far less than loading a component or calling a module takes: modhost runs
+    // its work on a stack segment of its own.
+    let result = std::thread::Builder::new()
+        .stack_size(64 << 10)
+        .spawn(move || {
+            let shared = shared;
+            install(shared.0, &["core", "voicemail", "callback"], MODHOST_GRANT)?;
+            dispatch(
+                shared.0,
+                "voicemail.left",
+                r#"{"mailbox":"101","from":"2025550101"}"#,
+                None,
+                null(),
+            )
+        })?
+        .join()
+        .map_err(|_| "the small thread panicked")??;
+    assert_eq!(result["calls"][0]["ok"], true, "{result}");
+    // SAFETY: the host, closed once, nothing using it.
+    unsafe { modhost_close(host) };
+    Ok(())
+}
