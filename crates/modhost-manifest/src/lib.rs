@@ -158,8 +158,32 @@ pub const FIELD_TYPES: &[&str] = &[
     "object",
 ];
 
-/// Kinds of `<key>`.
-pub const KEY_TYPES: &[&str] = &["index", "unique", "foreign", "primary"];
+/// Kinds of `<key>`. FreePBX's `fulltext` (a MySQL index for word search) is kept as a
+/// plain index: SQLite's tables have none.
+pub const KEY_TYPES: &[&str] = &["index", "unique", "foreign", "primary", "fulltext"];
+
+/// The attributes a `<key>` may carry, lower-cased as FreePBX reads them; others are
+/// reported. A foreign key names its table (`foreigntable`) and, unless they are named as
+/// its own, the columns there (`foreigncols`, FreePBX's spelling, or `foreigncolumns`).
+pub const KEY_ATTRIBUTES: &[&str] = &[
+    "name",
+    "type",
+    "foreigntable",
+    "foreigncols",
+    "foreigncolumns",
+    "ondelete",
+    "onupdate",
+];
+
+/// What a foreign key may do when the row it refers to is deleted or updated
+/// (`onDelete`, `onUpdate`), as SQL says it, in any case.
+pub const FOREIGN_KEY_ACTIONS: &[&str] = &[
+    "CASCADE",
+    "SET NULL",
+    "SET DEFAULT",
+    "RESTRICT",
+    "NO ACTION",
+];
 
 /// The default priority of an `<oobe>` step.
 pub const DEFAULT_OOBE_PRIORITY: i32 = 100;

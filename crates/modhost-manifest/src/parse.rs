@@ -6,7 +6,8 @@ use crate::model::*;
 use crate::xml::{Element, Position};
 use crate::{
     CATEGORIES, DEFAULT_COMPONENT, DEFAULT_OOBE_PRIORITY, DEFAULT_PRIORITY, FIELD_ATTRIBUTES,
-    FIELD_TYPES, KEY_TYPES, MAX_RAWNAME, Problem, REPOS, Requirement, Version, is_valid_rawname,
+    FIELD_TYPES, FOREIGN_KEY_ACTIONS, KEY_ATTRIBUTES, KEY_TYPES, MAX_RAWNAME, Problem, REPOS,
+    Requirement, Version, is_valid_rawname,
 };
 
 /// Whether an element may repeat.
@@ -697,6 +698,33 @@ impl Parser {
         }
     }
 
+    /// The `sort` of menu item `element`, `text`: an integer, kept within -10 to 10 as
+    /// FreePBX's module admin keeps it (said as a warning).
+    fn menu_sort(&mut self, element: &Element, text: &str) -> Option<i32> {
+        let Ok(sort) = text.trim().parse::<i64>() else {
+            self.problem(
+                element.position,
+                format!(
+                    "sort `{text}` of menu item <{}> is not an integer from -10 to 10",
+                    element.name
+                ),
+            );
+            return None;
+        };
+        let kept = sort.clamp(-10, 10);
+        if kept != sort {
+            self.warn(
+                element.position,
+                format!(
+                    "sort `{text}` of menu item <{}> is outside -10 to 10: it is {kept}, as \
+                     FreePBX keeps it",
+                    element.name
+                ),
+            );
+        }
+        i32::try_from(kept).ok()
+    }
+
     /// The `<menuitems>`; one without a `category` is in the module's `category`, where
     /// FreePBX's menu shows it.
     fn menuitems(&mut self, root: &Element, category: &str) -> Vec<MenuItem> {
@@ -706,22 +734,9 @@ impl Parser {
             .flat_map(|m| m.children.iter())
         {
             self.check_children("module/menuitems", element, &[]);
-            let sort =
-                element
-                    .attribute("sort")
-                    .and_then(|text| match text.trim().parse::<i32>() {
-                        Ok(sort) if (-10..=10).contains(&sort) => Some(sort),
-                        _ => {
-                            self.problem(
-                            element.position,
-                            format!(
-                                "sort `{text}` of menu item <{}> is not an integer from -10 to 10",
-                                element.name
-                            ),
-                        );
-                            None
-                        }
-                    });
+            let sort = element
+                .attribute("sort")
+                .and_then(|text| self.menu_sort(element, text));
             items.push(MenuItem {
                 key: element.name.clone(),
                 label: element.trimmed_text().to_owned(),
@@ -1107,17 +1122,105 @@ impl Parser {
         if !known_kind {
             return None;
         }
+        let kind = if kind == "fulltext" {
+            self.warn(
+                element.position,
+                format!(
+                    "{label} is a full-text index, which SQLite's tables do not have: it is \
+                     kept as a plain index"
+                ),
+            );
+            "index".to_owned()
+        } else {
+            kind
+        };
+        let attributes = self.key_attributes(element, &label, &kind, columns.len());
         Some(Key {
             name: name?,
             kind,
             columns,
-            attributes: element
-                .attributes
-                .iter()
-                .filter(|(k, _)| k != "name" && k != "type")
-                .cloned()
-                .collect(),
+            attributes,
         })
+    }
+
+    /// The attributes of `<key>` `element` (its label, of `kind`, over `columns`
+    /// columns) beyond its name and type: a foreign key's target, as `foreigntable` and
+    /// `foreigncolumns` whichever spelling named the columns, and its actions in capitals.
+    /// Attributes no key reads, and a foreign key's on another kind, are reported.
+    fn key_attributes(
+        &mut self,
+        element: &Element,
+        label: &str,
+        kind: &str,
+        columns: usize,
+    ) -> BTreeMap<String, String> {
+        let mut attributes = BTreeMap::new();
+        for (attribute, value) in &element.attributes {
+            let attribute = attribute.as_str();
+            if attribute == "name" || attribute == "type" {
+                continue;
+            }
+            if !KEY_ATTRIBUTES.contains(&attribute) {
+                self.warn(
+                    element.position,
+                    format!("{label}: unknown attribute `{attribute}` is not used"),
+                );
+                continue;
+            }
+            if kind != "foreign" {
+                self.warn(
+                    element.position,
+                    format!("{label}: `{attribute}` is not used by a key of type `{kind}`"),
+                );
+                continue;
+            }
+            let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
+            match attribute {
+                "ondelete" | "onupdate" => {
+                    let action = value.to_ascii_uppercase();
+                    if FOREIGN_KEY_ACTIONS.contains(&action.as_str()) {
+                        attributes.insert(attribute.to_owned(), action);
+                    } else {
+                        self.problem(
+                            element.position,
+                            format!(
+                                "{label}: `{attribute}` is `{value}` (expected one of {})",
+                                FOREIGN_KEY_ACTIONS.join(", ")
+                            ),
+                        );
+                    }
+                }
+                "foreigncols" | "foreigncolumns" => {
+                    if attributes.contains_key("foreigncolumns") {
+                        self.problem(
+                            element.position,
+                            format!("{label} names its target columns twice"),
+                        );
+                    }
+                    let named = value.split(',').filter(|c| !c.trim().is_empty()).count();
+                    if named != columns {
+                        self.problem(
+                            element.position,
+                            format!(
+                                "{label} refers to {named} column(s) of its target for its \
+                                 {columns} own"
+                            ),
+                        );
+                    }
+                    attributes.insert("foreigncolumns".to_owned(), value);
+                }
+                _ => {
+                    attributes.insert(attribute.to_owned(), value);
+                }
+            }
+        }
+        if kind == "foreign" && !attributes.contains_key("foreigntable") {
+            self.problem(
+                element.position,
+                format!("{label} is a foreign key that names no `foreigntable`"),
+            );
+        }
+        attributes
     }
 
     /// Whether `handler` of hook point `hook`, at `position`, is taken: a handler named

@@ -349,7 +349,7 @@ fn a_table_with_a_bad_name_or_key_still_has_every_field_checked() {
             "2:11: <table> name `1t` is not an identifier (letters, digits, _)",
             "2:28: unique `perhaps` of <field> is not true or false",
             "2:76: key `k` has unknown type `spatial` (expected one of index, unique, foreign, \
-             primary)",
+             primary, fulltext)",
             "2:105: key `k` names column `z`, which is not a field of table `1t`",
         ]
     );

@@ -427,7 +427,7 @@ fn every_problem_in_tables_fields_keys_and_php_components_is_reported_at_once() 
             .to_owned(),
         "17:4: <key> name `by-start` is not an identifier (letters, digits, _)".to_owned(),
         "17:4: key `by-start` has unknown type `clustered` (expected one of index, unique, \
-         foreign, primary)"
+         foreign, primary, fulltext)"
             .to_owned(),
         // `bad name` is a field, though a badly named one: only `callee` is reported.
         "18:51: key `by_caller` names column `callee`, which is not a field of table `calls`"

@@ -308,3 +308,78 @@ fn an_attribute_given_twice_in_two_cases_is_refused() {
         "{refused:?}"
     );
 }
+
+/// The keys FreePBX's Migration builds: `fulltext` (kept as a plain index), and foreign
+/// keys as FreePBX spells them (`foreigncols`, `onDelete` in any case).
+#[test]
+fn keys_as_freepbx_spells_them_are_read_and_bad_ones_named() {
+    let xml = r#"<module><rawname>cdrnotes</rawname><name>CDR notes</name><version>16.0.1</version>
+      <database>
+        <table name="cdrnotes_calls">
+          <field name="id" type="integer" primaryKey="true" autoIncrement="true"/>
+          <field name="note" type="text"/>
+          <key name="note_words" type="fulltext"><column name="note"/></key>
+        </table>
+        <table name="cdrnotes_tags">
+          <field name="call" type="integer"/>
+          <field name="tag" type="string" length="40"/>
+          <key name="tag_call" type="foreign" foreignTable="cdrnotes_calls" foreignCols="id"
+               onDelete="cascade" onUpdate="no  action"><column name="call"/></key>
+        </table>
+      </database></module>"#;
+    let manifest = Manifest::parse(xml, "module.xml").unwrap_or_else(|e| panic!("{e}"));
+    let words = &manifest.database.tables[0].keys[0];
+    assert_eq!(
+        (words.kind.as_str(), &words.columns[..]),
+        ("index", &["note".to_owned()][..])
+    );
+    assert_eq!(manifest.warnings.len(), 1, "{:?}", manifest.warnings);
+    assert!(
+        manifest.warnings[0]
+            .message
+            .contains("key `note_words` is a full-text index"),
+        "{:?}",
+        manifest.warnings
+    );
+    let foreign = &manifest.database.tables[1].keys[0];
+    let attribute = |name: &str| foreign.attributes.get(name).map(String::as_str);
+    assert_eq!(attribute("foreigntable"), Some("cdrnotes_calls"));
+    assert_eq!(attribute("foreigncolumns"), Some("id"));
+    assert_eq!(attribute("ondelete"), Some("CASCADE"));
+    assert_eq!(attribute("onupdate"), Some("NO ACTION"));
+
+    // An action SQL does not have, target columns that do not pair with the key's own, a
+    // foreign key with no table, and an attribute no key reads.
+    let bad = xml
+        .replace(r#"onDelete="cascade""#, r#"onDelete="explode""#)
+        .replace(r#"foreignCols="id""#, r#"foreignCols="id,note""#)
+        .replace(r#"type="fulltext""#, r#"type="fulltext" clustered="yes""#);
+    let refused = Manifest::parse(&bad, "module.xml").map(|_| ());
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("key `tag_call`: `ondelete` is `explode` (expected one of CASCADE,")
+            && message.contains("key `tag_call` refers to 2 column(s) of its target for its 1 own"),
+        "{message}"
+    );
+    let unknown = Manifest::parse(
+        &xml.replace(r#"type="fulltext""#, r#"type="fulltext" clustered="yes""#),
+        "module.xml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        unknown
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("unknown attribute `clustered`")),
+        "{:?}",
+        unknown.warnings
+    );
+    let tableless = xml.replace(r#"foreignTable="cdrnotes_calls""#, "");
+    let refused = Manifest::parse(&tableless, "module.xml").map(|_| ());
+    assert!(
+        refused.as_ref().is_err_and(|e| e
+            .to_string()
+            .contains("key `tag_call` is a foreign key that names no `foreigntable`")),
+        "{refused:?}"
+    );
+}

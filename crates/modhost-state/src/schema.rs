@@ -1,7 +1,7 @@
 //! A module's `<database>` as SQLite DDL: tables created on install, altered (never
 //! dropped) on upgrade, dropped on uninstall.
 
-use modhost_manifest::{Database, Field, Key, Table};
+use modhost_manifest::{Database, FOREIGN_KEY_ACTIONS, Field, Key, Table};
 use rusqlite::Connection;
 
 /// Table names modules may not declare: modhost's own tables and SQLite's.
@@ -156,8 +156,18 @@ pub(crate) fn create_table(table: &Table) -> String {
                 .get("foreigncolumns")
                 .map(|c| c.split(',').map(|s| s.trim().to_owned()).collect())
                 .unwrap_or_else(|| key.columns.clone());
+            // The manifest's parser let only SQL's own actions through, in capitals.
+            let actions: String = [("ondelete", "ON DELETE"), ("onupdate", "ON UPDATE")]
+                .iter()
+                .filter_map(|(attribute, clause)| {
+                    let action = key.attributes.get(*attribute)?;
+                    FOREIGN_KEY_ACTIONS
+                        .contains(&action.as_str())
+                        .then(|| format!(" {clause} {action}"))
+                })
+                .collect();
             parts.push(format!(
-                "FOREIGN KEY ({}) REFERENCES {} ({})",
+                "FOREIGN KEY ({}) REFERENCES {} ({}){actions}",
                 columns(&key.columns),
                 quote(target),
                 columns(&target_columns)

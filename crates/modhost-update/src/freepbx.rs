@@ -150,6 +150,20 @@ mod tests {
             release.location,
             Location::Url("https://pbx.example/modules/core-16.0.tgz".into())
         );
+        // Every field PHP never set comes as an empty array: absent, as it is meant.
+        let unset = php.replacen(
+            "\"supported\":[]",
+            "\"supported\":[],\"md5sum\":[],\"sha1sum\":{},\"size\":[],\"name\":[]",
+            1,
+        );
+        let release = parse(unset.as_bytes(), &doc()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((release.digests.md5, release.digests.sha1), (None, None));
+        // A field that holds something that is not text is still refused, by name.
+        let listed = php.replacen("\"supported\":[]", "\"supported\":[],\"md5sum\":[\"x\"]", 1);
+        assert_eq!(
+            parse(listed.as_bytes(), &doc()).err(),
+            Some("`md5sum`: expected a string, found an array".to_owned())
+        );
     }
 
     #[test]

@@ -15,11 +15,23 @@ pub(crate) fn object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     }
 }
 
+/// Field `name` of `object`, `None` when absent, null, or an empty array or object: PHP's
+/// `json_encode` writes an empty array for a value never set, as `[]` (or `{}`).
+fn field<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    object.get(name).filter(|value| match value {
+        Value::Null => false,
+        Value::Array(items) => !items.is_empty(),
+        Value::Object(fields) => !fields.is_empty(),
+        _ => true,
+    })
+}
+
 /// Field `name` of `object` as text: a string, or a number as PHP writes one (`16.0`);
-/// `None` when absent or null. Anything else is refused, naming the field.
+/// `None` when absent, null or empty (see [`field`]). Anything else is refused, naming
+/// the field.
 pub(crate) fn text(object: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
-    match object.get(name) {
-        None | Some(Value::Null) => Ok(None),
+    match field(object, name) {
+        None => Ok(None),
         Some(Value::String(text)) => Ok(Some(text.clone())),
         Some(Value::Number(number)) => Ok(Some(number.to_string())),
         Some(other) => Err(format!(
@@ -35,11 +47,11 @@ pub(crate) fn required(object: &Map<String, Value>, name: &str) -> Result<String
 }
 
 /// Field `name` of `object` as a count of bytes: a whole number, or one written as text
-/// (`"59787"`); `None` when absent or null.
+/// (`"59787"`); `None` when absent, null or empty (see [`field`]).
 pub(crate) fn bytes(object: &Map<String, Value>, name: &str) -> Result<Option<u64>, String> {
     let refused = |found: String| format!("`{name}`: expected a number of bytes, found {found}");
-    match object.get(name) {
-        None | Some(Value::Null) => Ok(None),
+    match field(object, name) {
+        None => Ok(None),
         Some(Value::Number(number)) => number
             .as_u64()
             .map(Some)

@@ -386,3 +386,39 @@ fn a_unique_field_added_by_an_upgrade_gets_an_index_of_the_modules_own() -> Resu
     );
     Ok(())
 }
+
+#[test]
+fn a_foreign_key_acts_as_its_on_delete_says() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema(
+        "m",
+        &database(
+            r#"<table name="calls"><field name="id" type="integer" primaryKey="true"/></table>
+            <table name="tags"><field name="call" type="integer"/><field name="tag" type="string"/>
+              <key name="tag_call" type="foreign" foreignTable="calls" foreignCols="id"
+                   onDelete="cascade"><column name="call"/></key></table>"#,
+        ),
+    )?;
+    let run = |txn: &mut Txn, sql: &str| {
+        txn.module_execute("m", sql, &[], later())
+            .map_err(|message| Error::Schema {
+                module: "m".into(),
+                message,
+            })
+    };
+    run(&mut txn, "INSERT INTO calls (id) VALUES (1), (2)")?;
+    run(
+        &mut txn,
+        "INSERT INTO tags (call, tag) VALUES (1, 'a'), (2, 'b')",
+    )?;
+    run(&mut txn, "DELETE FROM calls WHERE id = 1")?;
+    let rows = txn.module_query("m", "SELECT call, tag FROM tags", &[], later());
+    assert_eq!(
+        rows.map(|r| r.rows),
+        Ok(vec![vec![SqlValue::Integer(2), text("b")]])
+    );
+    // Without a row to refer to, a tag is refused, as a foreign key refuses it.
+    assert!(run(&mut txn, "INSERT INTO tags (call, tag) VALUES (9, 'c')").is_err());
+    Ok(())
+}
