@@ -87,6 +87,8 @@ fn a_runaway_write_in_a_fail_open_dispatch_undoes_only_its_own_writes() {
     root.fails(&["hook", "race", "--payload", "q", "--json"]);
     assert_eq!(notes(&root).len(), 4);
     root.ok(&["recover"]);
+    // SQLite finds the database whole (the dump checks its integrity).
+    root.state_dump();
     root.ok(&["uninstall", "hostile"]);
 }
 
@@ -116,6 +118,8 @@ fn a_runaway_write_in_a_fail_closed_dispatch_fails_it_naming_the_module() {
     );
     assert_eq!(notes(&root).len(), 1);
     root.ok(&["recover"]);
+    // SQLite finds the database whole (the dump checks its integrity).
+    root.state_dump();
 }
 
 #[test]
@@ -152,4 +156,6 @@ fn a_runaway_write_in_a_fired_hook_fails_the_call_that_fired_it_naming_the_modul
     }
     assert_eq!(notes(&root).len(), 2);
     root.ok(&["recover"]);
+    // SQLite finds the database whole (the dump checks its integrity).
+    root.state_dump();
 }

@@ -202,7 +202,8 @@ impl Root {
         assert!(written.is_ok(), "{written:?}");
     }
 
-    /// What a refused change must leave exactly as it was: every file and directory under
+    /// What a refused change must leave exactly as it was (and SQLite's `integrity_check`
+    /// must pass): every file and directory under
     /// `modules/`, `data/` and `staging/` with its mode and a hash of its content; the
     /// files at the top of the root (but the lock and the state database's own files)
     /// likewise; every table of the state database, row by row — records, backups, key-value
@@ -285,10 +286,18 @@ impl Root {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let db = rusqlite::Connection::open_with_flags(&path, flags)
             .unwrap_or_else(|e| panic!("open {path:?}: {e}"));
-        let dumped = db
+        // Whatever happened to the root, SQLite must find its database whole.
+        let integrity = db
             .busy_timeout(std::time::Duration::from_secs(10))
-            .and_then(|()| dump(&db));
-        dumped.unwrap_or_else(|e| panic!("dump {path:?}: {e}"))
+            .and_then(|()| {
+                db.query_row("PRAGMA integrity_check", [], |row| row.get::<_, String>(0))
+            });
+        assert_eq!(
+            integrity.as_deref().map_err(ToString::to_string),
+            Ok("ok"),
+            "integrity_check of {path:?}"
+        );
+        dump(&db).unwrap_or_else(|e| panic!("dump {path:?}: {e}"))
     }
     /// The names of the directories directly under `sub` (relative to the root).
     pub fn dirs(&self, sub: &str) -> BTreeSet<String> {

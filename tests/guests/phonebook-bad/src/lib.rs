@@ -1,7 +1,9 @@
 //! Test guest: `upgrade()`, `enable()`, `disable()` and `uninstall()` first damage everything they can reach — rows,
 //! key-value store, data directory — and then fail the way `/data/mode` names (written by
 //! the test into the data directory they start from): `error` (the default), `trap`,
-//! `loop` or `oom` — or succeed, after the damage, when it says `ok`.
+//! `loop`, `oom` or `runaway` (one SQL write that never ends, which SQLite, interrupted at
+//! the deadline, answers by rolling back the whole transaction) — or succeed, after the
+//! damage, when it says `ok`.
 //!
 //! A first install starts from a new, empty data directory, so `install()` takes its mode
 //! from elsewhere: a `mode` file in a host directory the module was granted (a
@@ -111,6 +113,17 @@ fn damage_then_fail_as(call: &str, mode: &str) -> Result<(), String> {
                 hog.push(vec![1; 1 << 20]);
                 std::hint::black_box(&hog);
             }
+        }
+        "runaway" => {
+            // An `INSERT … SELECT` from an endless recursive query: it writes nothing, and
+            // never ends.
+            db::execute(
+                "INSERT INTO phonebook_entries (name, number) \
+                 WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) \
+                 SELECT 'runaway', x FROM n WHERE x < 0",
+                &[],
+            )?;
+            Err(format!("{call}'s runaway write ended"))
         }
         "ok" => Ok(()),
         _ => Err(format!("{call} failed on purpose")),
