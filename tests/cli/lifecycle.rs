@@ -1,6 +1,6 @@
 //! Installing, listing and uninstalling the example modules.
 
-use modhost_test_support::{Root, arg, package, repackage};
+use modhost_test_support::{Root, arg, package, package_at, repackage};
 use serde_json::{Value, json};
 
 use crate::root;
@@ -227,6 +227,27 @@ fn installing_an_installed_module_again_is_a_no_op_that_says_so_unless_reinstall
     );
     let run = root.ok(&["install", "--reinstall", arg(&package("core")), "--json"]);
     assert_eq!(run.json()[0]["action"], "reinstalled", "{}", run.stdout);
+
+    // A reinstall runs the module's upgrade() from its own version: one whose upgrade()
+    // fails is refused, and the version stays as it was.
+    root.ok(&["install", arg(&package_at("phonebook", "1.0.0"))]);
+    let mode = |text: &str| {
+        let written = std::fs::write(root.installed_dir("phonebook", "data").join("mode"), text);
+        assert!(written.is_ok(), "{written:?}");
+    };
+    mode("ok");
+    root.ok(&["upgrade", arg(&package_at("phonebook", "3.0.0"))]);
+    mode("error");
+    let before = root.fingerprint();
+    let bad = package_at("phonebook", "3.0.0");
+    let run = root.fails(&["install", "--reinstall", arg(&bad)]);
+    assert!(
+        run.stderr
+            .contains("upgrade(3.0.0) failed: upgrade failed on purpose"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
 }
 
 #[test]

@@ -116,6 +116,12 @@ fn every_update_set_aside_is_reported_with_why_and_one_without_a_checksum_is_unv
     );
     let text = root.ok(&["showupgrades"]).stdout;
     assert!(text.contains("set aside: it is tagged beta"), "{text}");
+    let reports = root.ok(&["showupgrades", "--json"]).json();
+    assert_eq!(
+        report(&reports, "feed")["set_aside"][0]["reason"],
+        "it is tagged beta, less stable than the stable releases this host takes",
+        "{reports}"
+    );
 }
 
 #[test]

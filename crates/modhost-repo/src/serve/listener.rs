@@ -86,14 +86,21 @@ pub(super) async fn serve(
         let accepted = Instant::now();
         let (permit, busy) = match Arc::clone(&slots).try_acquire_owned() {
             Ok(permit) => (permit, false),
-            // Refusals end within the timeout, most of them at once.
-            Err(_) => match Arc::clone(&refusals).acquire_owned().await {
-                Ok(permit) => (permit, true),
-                Err(closed) => {
-                    tracing::warn!("connection closed: {closed}");
-                    continue;
+            // Refusals end within the timeout, most of them at once; a stop meanwhile is
+            // not kept waiting for them.
+            Err(_) => {
+                let refusal = tokio::select! {
+                    refusal = Arc::clone(&refusals).acquire_owned() => refusal,
+                    () = &mut stop => break,
+                };
+                match refusal {
+                    Ok(permit) => (permit, true),
+                    Err(closed) => {
+                        tracing::warn!("connection closed: {closed}");
+                        continue;
+                    }
                 }
-            },
+            }
         };
         let settings = Arc::clone(&settings);
         let watcher = graceful.watcher();

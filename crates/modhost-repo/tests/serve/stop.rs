@@ -25,6 +25,20 @@ fn read_head(stream: &mut impl Read) -> (String, Vec<u8>) {
     }
 }
 
+/// Waits for `server`'s thread to return, at most `limit`, then checks it stopped cleanly.
+fn returns_within(
+    server: std::thread::JoinHandle<modhost_repo::Result<()>>,
+    limit: Duration,
+    why: &str,
+) {
+    let waiting = Instant::now();
+    while !server.is_finished() {
+        assert!(waiting.elapsed() < limit, "{why}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(matches!(server.join(), Ok(Ok(()))));
+}
+
 #[test]
 fn stopping_finishes_the_answer_under_way_closes_idle_connections_and_takes_no_new_ones() {
     let tls = Tls::new();
@@ -94,19 +108,39 @@ fn stopping_finishes_the_answer_under_way_closes_idle_connections_and_takes_no_n
     assert_eq!(body.len(), BIG, "the answer under way was cut short");
     assert!(body == big);
     // The silent connection asked nothing: it does not hold the stop to the timeout (10 s).
-    let waiting = Instant::now();
-    while !server.is_finished() {
-        assert!(
-            waiting.elapsed() < Duration::from_secs(5),
-            "the server did not return once its answers were sent"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(matches!(server.join(), Ok(Ok(()))));
+    returns_within(
+        server,
+        Duration::from_secs(5),
+        "the server did not return once its answers were sent",
+    );
     let line = wait_for_log_line(&["path=/packages/stopping-1.0.0.tgz", "status=200"]);
     assert!(
         line.as_ref()
             .is_some_and(|l| l.contains(&format!("bytes={BIG}"))),
         "{line:?}"
+    );
+}
+
+#[test]
+fn a_stop_is_not_kept_waiting_by_connections_beyond_the_bound() {
+    let tls = Tls::new();
+    let repo = repository(vec![entry("stopping")]);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // One slot, and a timeout far longer than the stop may take.
+    let (addr, server) = tls.serve_until(repo.path(), 1, Duration::from_secs(30), async move {
+        let _ = stopped.await;
+    });
+    // Connections that never begin TLS: one holds the slot, 64 the refusals under way,
+    // and the next waits for a refusal to end.
+    let silent: Vec<TcpStream> = (0..70)
+        .filter_map(|_| TcpStream::connect(addr).ok())
+        .collect();
+    assert_eq!(silent.len(), 70);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(stop.send(()).is_ok());
+    returns_within(
+        server,
+        Duration::from_secs(10),
+        "the stop waited for refusals that end only at their timeout",
     );
 }
