@@ -70,7 +70,9 @@ fn main() {
 }
 
 /// The `repo serve` process: the library's server over the fixture in `dir`, with its
-/// defaults, printing its address for the benchmark to read.
+/// defaults but one — every load comes from 127.0.0.1, standing for many clients, so that
+/// one address may hold every connection (as nginx here has no per-client limit either) —
+/// printing its address for the benchmark to read.
 fn serve(dir: &Path) {
     let server = Server::bind(
         &dir.join("repo"),
@@ -78,7 +80,8 @@ fn serve(dir: &Path) {
         &dir.join("server.pem"),
         &dir.join("server.key"),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap_or_else(|e| panic!("{e}"))
+    .max_per_client(modhost_repo::serve::DEFAULT_MAX_CONNECTIONS);
     let addr = server.local_addr().unwrap_or_else(|e| panic!("{e}"));
     let mut stdout = std::io::stdout();
     let printed = writeln!(stdout, "{addr}").and_then(|()| stdout.flush());

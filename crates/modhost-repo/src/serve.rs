@@ -9,6 +9,7 @@
 //!
 //! - `listener`: the accept loop, the bound on connections served at once (beyond it a
 //!   `503` with `Retry-After`, never a dropped connection), each connection's protocol.
+//! - `clients`: each client's share of those connections.
 //! - `limits`: one deadline from accept over the TLS handshake and the request, however
 //!   a client trickles it; a client that stops reading its answer is dropped.
 //! - `tls`: the certificate chain, the key, ALPN.
@@ -20,6 +21,7 @@
 //!   carries licence keys).
 
 mod access;
+mod clients;
 mod limits;
 mod listener;
 mod ranges;
@@ -41,6 +43,9 @@ pub use access::TARGET as ACCESS_LOG;
 
 /// How many connections a server serves at once unless told otherwise.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// What share of the connections served one client may hold unless told otherwise: a
+/// quarter, so that one client reading slowly on many connections leaves room for others.
+pub const DEFAULT_CLIENT_SHARE: usize = 4;
 /// How long a client may take to connect and send its request, or to go on reading its
 /// answer, unless the server is told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,6 +66,8 @@ pub struct Server {
     tls: Arc<ServerConfig>,
     root: PathBuf,
     max_connections: usize,
+    /// `None`: a quarter of `max_connections` ([`DEFAULT_CLIENT_SHARE`]).
+    max_per_client: Option<usize>,
     timeout: Duration,
 }
 
@@ -97,6 +104,7 @@ impl Server {
                         tls,
                         root: root.to_owned(),
                         max_connections: DEFAULT_MAX_CONNECTIONS,
+                        max_per_client: None,
                         timeout: DEFAULT_TIMEOUT,
                     });
                 }
@@ -113,6 +121,15 @@ impl Server {
     /// machine.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max;
+        self
+    }
+
+    /// Lets one client (an address; an IPv6 one by its /64) hold at most `max` of the
+    /// connections served at once, a quarter of them unless told: past it, its next
+    /// connection is answered `503` with `Retry-After`, as past the bound. A server
+    /// behind a proxy, whose connections all come from the proxy, gives it them all.
+    pub fn max_per_client(mut self, max: usize) -> Self {
+        self.max_per_client = Some(max);
         self
     }
 
@@ -162,8 +179,11 @@ impl Server {
             tls,
             root,
             max_connections,
+            max_per_client,
             timeout,
         } = self;
+        let max_per_client =
+            max_per_client.unwrap_or_else(|| max_connections.div_ceil(DEFAULT_CLIENT_SHARE));
         listener.set_nonblocking(true).map_err(cannot_serve)?;
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).map_err(cannot_serve)?;
@@ -171,6 +191,7 @@ impl Server {
                 tls: tls.into(),
                 files: route::files(root),
                 max_connections,
+                max_per_client,
                 timeout,
             };
             listener::serve(listener, settings, stop).await;

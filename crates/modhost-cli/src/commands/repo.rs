@@ -77,6 +77,11 @@ pub enum RepoCommand {
         #[arg(long, default_value_t = serve::DEFAULT_MAX_CONNECTIONS,
               value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
         max_connections: usize,
+        /// How many of them one client (an address; IPv6 by its /64) may hold at once;
+        /// beyond, it too is answered 503. Default: a quarter of --max-connections.
+        /// Behind a proxy, whose connections all come from it, give it them all.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+        max_per_client: Option<usize>,
         /// Seconds a client has to send its request; an answer it stops reading is
         /// given six times as long to move again.
         #[arg(long, default_value_t = serve::DEFAULT_TIMEOUT.as_secs(),
@@ -182,11 +187,15 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
             tls_cert,
             tls_key,
             max_connections,
+            max_per_client,
             timeout_secs,
         } => {
-            let server = serve::Server::bind(&dir, &listen, &tls_cert, &tls_key)?
+            let mut server = serve::Server::bind(&dir, &listen, &tls_cert, &tls_key)?
                 .max_connections(max_connections)
                 .timeout(std::time::Duration::from_secs(timeout_secs));
+            if let Some(max) = max_per_client {
+                server = server.max_per_client(max);
+            }
             let address = server.local_addr()?;
             let url = format!("https://{address}");
             // Printed before serving, for whoever started the server to read: the port

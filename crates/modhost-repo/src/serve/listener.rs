@@ -1,5 +1,5 @@
-//! The accept loop and each connection's life: a slot among the bounded many, or beyond
-//! them a prompt `503` with `Retry-After`; then TLS and HTTP/1.1 or HTTP/2 (as ALPN
+//! The accept loop and each connection's life: a slot among the bounded many (within its
+//! client's share of them), or beyond them a prompt `503` with `Retry-After`; then TLS and HTTP/1.1 or HTTP/2 (as ALPN
 //! agreed) under the limits of [`super::limits`].
 
 use std::convert::Infallible;
@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use super::access::{Exchange, Logged};
+use super::clients::Clients;
 use super::limits::{Activity, Limited};
 use super::route::{self, Files};
 use super::{MAX_HEAD, RETRY_AFTER_SECS};
@@ -52,6 +53,8 @@ pub(super) struct Settings {
     pub(super) tls: TlsAcceptor,
     pub(super) files: Files,
     pub(super) max_connections: usize,
+    /// The most of them one client may hold at once.
+    pub(super) max_per_client: usize,
     pub(super) timeout: Duration,
 }
 
@@ -64,6 +67,7 @@ pub(super) async fn serve(
 ) {
     let settings = Arc::new(settings);
     let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let clients = Clients::new(settings.max_per_client);
     let refusals = Arc::new(Semaphore::new(REFUSING));
     let graceful = GracefulShutdown::new();
     // Told to connections still shaking hands, which have asked nothing yet: they close at
@@ -84,17 +88,23 @@ pub(super) async fn serve(
             }
         };
         let accepted = Instant::now();
-        let (permit, busy) = match Arc::clone(&slots).try_acquire_owned() {
-            Ok(permit) => (permit, false),
+        // A client past its share is refused as one past the bound is; a refused
+        // connection takes nothing of its client's share.
+        let slot = clients.take(peer.ip()).and_then(|held| {
+            let permit = Arc::clone(&slots).try_acquire_owned().ok()?;
+            Some((permit, held))
+        });
+        let (permit, held, busy) = match slot {
+            Some((permit, held)) => (permit, Some(held), false),
             // Refusals end within the timeout, most of them at once; a stop meanwhile is
             // not kept waiting for them.
-            Err(_) => {
+            None => {
                 let refusal = tokio::select! {
                     refusal = Arc::clone(&refusals).acquire_owned() => refusal,
                     () = &mut stop => break,
                 };
                 match refusal {
-                    Ok(permit) => (permit, true),
+                    Ok(permit) => (permit, None, true),
                     Err(closed) => {
                         tracing::warn!("connection closed: {closed}");
                         continue;
@@ -107,7 +117,7 @@ pub(super) async fn serve(
         let stopped = stopped.clone();
         tokio::spawn(async move {
             connection(tcp, peer, accepted, busy, &settings, watcher, stopped).await;
-            drop(permit);
+            drop((permit, held));
         });
     }
     drop(listener);

@@ -340,3 +340,52 @@ fn a_client_reading_in_bursts_with_pauses_longer_than_the_timeout_is_not_dropped
         "the server gave up on a client reading in bursts"
     );
 }
+
+#[test]
+fn one_client_holds_its_share_of_the_connections_and_another_is_served() {
+    let tls = Tls::new();
+    let repo = repository(Vec::new());
+    // Eight connections; one client may hold two.
+    let (addr, _server) = tls.serve_shared(
+        repo.path(),
+        8,
+        2,
+        Duration::from_secs(10),
+        std::future::pending(),
+    );
+    // Kept alive after its answer: the connection stays the client's.
+    let ask = |stream: &mut StreamOwned<ClientConnection, TcpStream>| {
+        let request = b"GET /index.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        let _ = stream.write_all(request).and_then(|()| stream.flush());
+        let mut head = [0; 12];
+        let _ = stream.read_exact(&mut head);
+        String::from_utf8_lossy(&head).into_owned()
+    };
+    // Two kept-alive connections from 127.0.0.1, as a client downloading slowly holds.
+    let mut held: Vec<_> = (0..2).map(|_| tls.connect(addr)).collect();
+    for stream in &mut held {
+        assert_eq!(ask(stream), "HTTP/1.1 200");
+    }
+    // Its third is refused as one beyond the bound is, to come back later.
+    let refused = tls.exchange(addr, GET_INDEX);
+    assert!(
+        refused.starts_with("HTTP/1.1 503 ")
+            && refused
+                .to_ascii_lowercase()
+                .contains("\r\nretry-after: 1\r\n"),
+        "{refused}"
+    );
+    // Another client, with six connections still free, is served.
+    let mut other = tls.connect_from(addr, Some([127, 0, 0, 2].into()));
+    assert_eq!(ask(&mut other), "HTTP/1.1 200");
+    // Once the first client lets one go, it gets its place back.
+    drop(held.pop());
+    let waiting = Instant::now();
+    while !tls.exchange(addr, GET_INDEX).starts_with("HTTP/1.1 200") {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "a connection that ended never gave its place back"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -56,11 +56,28 @@ impl Tls {
     }
 
     /// [`Tls::serve`] until `stop` completes; its address, and its thread, which returns
-    /// once the server has stopped.
+    /// once the server has stopped. Every test's client is 127.0.0.1: it may hold every
+    /// connection.
     fn serve_until(
         &self,
         out: &Path,
         max: usize,
+        timeout: Duration,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> (
+        SocketAddr,
+        std::thread::JoinHandle<modhost_repo::Result<()>>,
+    ) {
+        self.serve_shared(out, max, max, timeout, stop)
+    }
+
+    /// [`Tls::serve_until`], one client holding at most `per_client` of the `max`
+    /// connections.
+    fn serve_shared(
+        &self,
+        out: &Path,
+        max: usize,
+        per_client: usize,
         timeout: Duration,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> (
@@ -77,6 +94,7 @@ impl Tls {
         )
         .unwrap_or_else(|e| panic!("{e}"))
         .max_connections(max)
+        .max_per_client(per_client)
         .timeout(timeout);
         let addr = server.local_addr().unwrap_or_else(|e| panic!("{e}"));
         (addr, std::thread::spawn(move || server.run_until(stop)))
@@ -98,10 +116,31 @@ impl Tls {
 
     /// A TLS connection to `addr`, for requests no HTTP client would send.
     fn connect(&self, addr: SocketAddr) -> StreamOwned<ClientConnection, TcpStream> {
+        self.connect_from(addr, None)
+    }
+
+    /// [`Tls::connect`] from the address `source` (another of loopback's, 127.0.0.2, is
+    /// another client), or the system's choice.
+    fn connect_from(
+        &self,
+        addr: SocketAddr,
+        source: Option<std::net::IpAddr>,
+    ) -> StreamOwned<ClientConnection, TcpStream> {
         let name = ServerName::try_from("127.0.0.1").unwrap_or_else(|e| panic!("{e}"));
         let connection =
             ClientConnection::new(self.client_config(&[]), name).unwrap_or_else(|e| panic!("{e}"));
-        let socket = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
+        let socket = match source {
+            None => TcpStream::connect(addr),
+            Some(source) => {
+                use socket2::{Domain, Socket, Type};
+                Socket::new(Domain::for_address(addr), Type::STREAM, None).and_then(|socket| {
+                    socket.bind(&SocketAddr::new(source, 0).into())?;
+                    socket.connect(&addr.into())?;
+                    Ok(TcpStream::from(socket))
+                })
+            }
+        };
+        let socket = socket.unwrap_or_else(|e| panic!("{e}"));
         assert!(
             socket
                 .set_read_timeout(Some(Duration::from_secs(20)))
