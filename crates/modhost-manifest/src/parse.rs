@@ -1134,7 +1134,7 @@ impl Parser {
         } else {
             kind
         };
-        let attributes = self.key_attributes(element, &label, &kind, columns.len());
+        let attributes = self.key_attributes(element, &label, &kind, columns.len())?;
         Some(Key {
             name: name?,
             kind,
@@ -1146,15 +1146,20 @@ impl Parser {
     /// The attributes of `<key>` `element` (its label, of `kind`, over `columns`
     /// columns) beyond its name and type: a foreign key's target, as `foreigntable` and
     /// `foreigncolumns` whichever spelling named the columns, and its actions in capitals.
-    /// Attributes no key reads, and a foreign key's on another kind, are reported.
+    /// What cannot be used is a warning, never a refusal (a module installed by an older
+    /// modhost, whose manifest is read again, must still load): an attribute no key reads,
+    /// a foreign key's on another kind, an action SQL does not have (left out); a foreign
+    /// key naming no table or target columns that do not pair with its own (`None`: the
+    /// key is not created, as SQLite could never check it).
     fn key_attributes(
         &mut self,
         element: &Element,
         label: &str,
         kind: &str,
         columns: usize,
-    ) -> BTreeMap<String, String> {
+    ) -> Option<BTreeMap<String, String>> {
         let mut attributes = BTreeMap::new();
+        let mut usable = true;
         for (attribute, value) in &element.attributes {
             let attribute = attribute.as_str();
             if attribute == "name" || attribute == "type" {
@@ -1181,10 +1186,11 @@ impl Parser {
                     if FOREIGN_KEY_ACTIONS.contains(&action.as_str()) {
                         attributes.insert(attribute.to_owned(), action);
                     } else {
-                        self.problem(
+                        self.warn(
                             element.position,
                             format!(
-                                "{label}: `{attribute}` is `{value}` (expected one of {})",
+                                "{label}: `{attribute}` is `{value}`, which is not used \
+                                 (expected one of {})",
                                 FOREIGN_KEY_ACTIONS.join(", ")
                             ),
                         );
@@ -1192,22 +1198,24 @@ impl Parser {
                 }
                 "foreigncols" | "foreigncolumns" => {
                     if attributes.contains_key("foreigncolumns") {
-                        self.problem(
+                        self.warn(
                             element.position,
-                            format!("{label} names its target columns twice"),
+                            format!("{label} names its target columns twice: the first is used"),
                         );
+                        continue;
                     }
-                    let named = value.split(',').filter(|c| !c.trim().is_empty()).count();
-                    if named != columns {
-                        self.problem(
+                    let named: Vec<&str> = value.split(',').map(str::trim).collect();
+                    if named.len() != columns || named.iter().any(|c| c.is_empty()) {
+                        self.warn(
                             element.position,
                             format!(
-                                "{label} refers to {named} column(s) of its target for its \
-                                 {columns} own"
+                                "{label} is not created: its target columns `{value}` do not \
+                                 pair with its {columns} own"
                             ),
                         );
+                        usable = false;
                     }
-                    attributes.insert("foreigncolumns".to_owned(), value);
+                    attributes.insert("foreigncolumns".to_owned(), named.join(","));
                 }
                 _ => {
                     attributes.insert(attribute.to_owned(), value);
@@ -1215,12 +1223,13 @@ impl Parser {
             }
         }
         if kind == "foreign" && !attributes.contains_key("foreigntable") {
-            self.problem(
+            self.warn(
                 element.position,
-                format!("{label} is a foreign key that names no `foreigntable`"),
+                format!("{label} is not created: a foreign key must name its `foreigntable`"),
             );
+            usable = false;
         }
-        attributes
+        usable.then_some(attributes)
     }
 
     /// Whether `handler` of hook point `hook`, at `position`, is taken: a handler named

@@ -186,8 +186,10 @@ impl Txn {
         old_schema: &Database,
     ) -> Result<Option<ModuleRecord>> {
         // modhost's write, not the module's: it puts back what the backup holds, beyond
-        // the modules' cap, and then drops the backup.
+        // the modules' cap, and then drops the backup. What the module's tables were
+        // counted at for its quota is measured again.
         self.host_ceiling()?;
+        self.recount();
         self.deferring_foreign_keys(|txn| txn.restore_backup_now(rawname, old_schema))
     }
 

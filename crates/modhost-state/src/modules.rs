@@ -159,6 +159,7 @@ impl Txn {
     /// and go back to the disk when the transaction commits.
     pub fn remove_module(&mut self, rawname: &str) -> Result<()> {
         self.host_ceiling()?;
+        self.recount();
         self.deferring_foreign_keys(|txn| txn.remove_module_now(rawname))
     }
 

@@ -140,8 +140,8 @@ impl Txn {
     }
 
     /// Refuses a write of about `bytes` by `module` that would take it past its quota,
-    /// with [`Error::OverQuota`]. Returns the bytes the module may still add after it,
-    /// or, `may_shrink`, `None` for a statement of a module at or past its quota that
+    /// with [`Error::OverQuota`]. Returns the bytes the module may still add (the write
+    /// included: what bounds the write as it runs), or, `may_shrink`, `None` for a statement of a module at or past its quota that
     /// carries no more than `SHRINKING` bytes of its own: it may free room (a `DELETE`,
     /// an `UPDATE` that shortens), and runs only if the file does not grow. Nothing is
     /// counted here: what the write takes is, once it has run.
@@ -163,7 +163,7 @@ impl Txn {
                 quota,
             });
         }
-        Ok(Some(quota - now - bytes))
+        Ok(Some(quota - now))
     }
 
     /// Counts what a statement of `module`'s did to its tables, given the bytes the
@@ -182,8 +182,10 @@ impl Txn {
         }
     }
 
-    /// Forgets what every module's tables were counted at: a rollback to a savepoint
-    /// undid writes that were counted, and the next write measures again.
+    /// Forgets what every module's tables were counted at, so that the next write
+    /// measures them again: a rollback to a savepoint undid writes that were counted, or
+    /// modhost itself changed a module's tables (its schema, a backup put back, a module
+    /// removed).
     pub(crate) fn recount(&self) {
         self.quota_used
             .lock()

@@ -58,6 +58,8 @@ impl Txn {
     /// reserved names, tables another module owns, and foreign keys to tables `database`
     /// does not declare.
     pub fn apply_schema(&mut self, module: &str, database: &Database) -> Result<()> {
+        // New tables and indexes are the module's too: its quota measures them again.
+        self.recount();
         let schema_err = |message: String| Error::Schema {
             module: module.to_owned(),
             message,

@@ -90,12 +90,24 @@ pub(super) async fn serve(
         let accepted = Instant::now();
         // A client past its share is refused as one past the bound is; a refused
         // connection takes nothing of its client's share.
-        let slot = clients.take(peer.ip()).and_then(|held| {
+        let held = clients.take(peer.ip());
+        let within_share = held.is_some();
+        let slot = held.and_then(|held| {
             let permit = Arc::clone(&slots).try_acquire_owned().ok()?;
             Some((permit, held))
         });
         let (permit, held, busy) = match slot {
             Some((permit, held)) => (permit, Some(held), false),
+            // A client past its share while slots are free is answered only if a refusal
+            // is free now: waiting for one would let a single client stop the server
+            // accepting anyone else. Its connection is closed instead.
+            None if !within_share => match Arc::clone(&refusals).try_acquire_owned() {
+                Ok(permit) => (permit, None, true),
+                Err(_) => {
+                    tracing::debug!(%peer, "closed: past its share, and no refusal is free");
+                    continue;
+                }
+            },
             // Refusals end within the timeout, most of them at once; a stop meanwhile is
             // not kept waiting for them.
             None => {

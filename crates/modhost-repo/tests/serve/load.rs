@@ -375,9 +375,23 @@ fn one_client_holds_its_share_of_the_connections_and_another_is_served() {
                 .contains("\r\nretry-after: 1\r\n"),
         "{refused}"
     );
-    // Another client, with six connections still free, is served.
+    // Another client, with six connections still free, is served: even while the
+    // first floods the server with connections that never begin TLS, which the server
+    // cannot refuse before they time out.
+    let flood: Vec<TcpStream> = (0..80)
+        .filter_map(|_| TcpStream::connect(addr).ok())
+        .collect();
+    assert_eq!(flood.len(), 80);
+    std::thread::sleep(Duration::from_millis(200));
+    let asked = Instant::now();
     let mut other = tls.connect_from(addr, Some([127, 0, 0, 2].into()));
     assert_eq!(ask(&mut other), "HTTP/1.1 200");
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "another client waited {:?} behind the first's flood",
+        asked.elapsed()
+    );
+    drop(flood);
     // Once the first client lets one go, it gets its place back.
     drop(held.pop());
     let waiting = Instant::now();

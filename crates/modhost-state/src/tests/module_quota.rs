@@ -362,3 +362,26 @@ fn a_ring_buffer_at_its_quota_deletes_its_oldest_and_writes_on() -> Result<()> {
     assert!(state.module_usage("hog")? <= 1024 * 1024 + 64 * 1024);
     Ok(())
 }
+
+#[test]
+fn one_write_may_take_most_of_the_room_its_quota_leaves() -> Result<()> {
+    let Ok(dir) = tempfile::tempdir() else {
+        panic!("tempdir")
+    };
+    // A cap whose slack (a quarter, 4 MiB) is well under a module's quota (8 MiB): the
+    // write's own room is what bounds it.
+    let quotas = Quotas {
+        default: 8 * 1024 * 1024,
+        modules: BTreeMap::new(),
+    };
+    let state =
+        State::open_capped(&dir.path().join("modhost.db"), 16 * 1024 * 1024)?.with_quotas(quotas);
+    let mut txn = state.begin()?;
+    txn.put_module(&record("big", "1.0"))?;
+    txn.commit()?;
+    let mut txn = state.begin()?;
+    txn.kv_set("big", "snapshot", &"s".repeat(6 * 1024 * 1024))?;
+    txn.commit()?;
+    assert!(state.module_usage("big")? > 6 * 1024 * 1024);
+    Ok(())
+}
