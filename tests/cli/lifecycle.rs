@@ -784,3 +784,41 @@ fn install_warns_about_what_it_accepts_but_could_not_check() {
         "{changes}"
     );
 }
+
+#[test]
+fn an_upgrade_says_which_foreign_keys_it_cannot_apply_to_existing_tables() {
+    let root = root();
+    let dir = root.path().with_file_name("fk");
+    assert!(std::fs::create_dir_all(&dir).is_ok());
+    let with_tables = |version: &str, on_delete: &str| {
+        let tables = format!(
+            r#"<database><table name="core_calls"><field name="id" type="integer" primaryKey="true"/></table>
+            <table name="core_tags"><field name="call" type="integer"/>
+            <key name="tag_call" type="foreign" foreignTable="core_calls" foreignCols="id" onDelete="{on_delete}"><column name="call"/></key>
+            </table></database></module>"#
+        );
+        repackage(
+            &package("core"),
+            |xml| {
+                xml.replace(
+                    "<version>16.0.40</version>",
+                    &format!("<version>{version}</version>"),
+                )
+                .replace("</module>", &tables)
+            },
+            &dir.join(format!("core-{version}.tgz")),
+        )
+    };
+    let first = with_tables("16.0.40", "cascade");
+    let run = root.ok(&["install", arg(&first)]);
+    assert!(!run.stderr.contains("is not applied"), "{}", run.stderr);
+    let changed = with_tables("16.0.41", "restrict");
+    let run = root.ok(&["upgrade", arg(&changed)]);
+    assert!(
+        run.stderr.contains(
+            "foreign key `tag_call` of table `core_tags` is not applied: the table exists"
+        ),
+        "{}",
+        run.stderr
+    );
+}

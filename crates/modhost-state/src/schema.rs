@@ -404,6 +404,107 @@ pub(crate) fn table_exists(conn: &Connection, table: &str) -> rusqlite::Result<b
     .map(|n| n > 0)
 }
 
+/// One foreign key as SQLite keeps it: the table it refers to, its columns and theirs,
+/// and its actions, in lower case.
+#[derive(Debug, PartialEq, Eq)]
+struct ForeignKey {
+    target: String,
+    from: Vec<String>,
+    to: Vec<String>,
+    on_update: String,
+    on_delete: String,
+}
+
+/// The foreign keys `table` has, as `pragma_foreign_key_list` lists them.
+fn foreign_keys_of(conn: &Connection, table: &str) -> rusqlite::Result<Vec<ForeignKey>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, \"table\", \"from\", coalesce(\"to\", ''), on_update, on_delete
+         FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
+    )?;
+    let rows = stmt.query_map([table], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, String>(4)?,
+            row.get::<_, String>(5)?,
+        ))
+    })?;
+    let mut keys: Vec<(i64, ForeignKey)> = Vec::new();
+    for row in rows {
+        let (id, target, from, to, on_update, on_delete) = row?;
+        match keys.last_mut() {
+            Some((last, key)) if *last == id => {
+                key.from.push(from.to_ascii_lowercase());
+                key.to.push(to.to_ascii_lowercase());
+            }
+            _ => keys.push((
+                id,
+                ForeignKey {
+                    target: target.to_ascii_lowercase(),
+                    from: vec![from.to_ascii_lowercase()],
+                    to: vec![to.to_ascii_lowercase()],
+                    on_update: on_update.to_ascii_lowercase(),
+                    on_delete: on_delete.to_ascii_lowercase(),
+                },
+            )),
+        }
+    }
+    Ok(keys.into_iter().map(|(_, key)| key).collect())
+}
+
+/// `key`, a foreign key of the manifest, as SQLite would keep it once created.
+fn declared_foreign_key(key: &Key) -> Option<ForeignKey> {
+    let lower = |names: &[String]| names.iter().map(|n| n.to_ascii_lowercase()).collect();
+    let to = match key.attributes.get("foreigncolumns") {
+        Some(columns) => columns
+            .split(',')
+            .map(|c| c.trim().to_ascii_lowercase())
+            .collect(),
+        None => lower(&key.columns),
+    };
+    let action = |attribute: &str| {
+        key.attributes
+            .get(attribute)
+            .map_or_else(|| "no action".to_owned(), |a| a.to_ascii_lowercase())
+    };
+    Some(ForeignKey {
+        target: key.attributes.get("foreigntable")?.to_ascii_lowercase(),
+        from: lower(&key.columns),
+        to,
+        on_update: action("onupdate"),
+        on_delete: action("ondelete"),
+    })
+}
+
+/// What of `database`'s foreign keys an upgrade leaves out: each one declared on a table
+/// that exists already and does not have it as declared, said as a sentence. SQLite
+/// cannot add or change a table's foreign keys in place, and [`migration`] never does.
+pub(crate) fn unapplied_foreign_keys(
+    conn: &Connection,
+    database: &Database,
+) -> rusqlite::Result<Vec<String>> {
+    let mut notes = Vec::new();
+    for table in &database.tables {
+        if !table_exists(conn, &table.name)? {
+            continue;
+        }
+        let existing = foreign_keys_of(conn, &table.name)?;
+        for key in table.keys.iter().filter(|k| k.kind == "foreign") {
+            if declared_foreign_key(key).is_some_and(|declared| !existing.contains(&declared)) {
+                notes.push(format!(
+                    "foreign key `{}` of table `{}` is not applied: the table exists, and \
+                     SQLite cannot add or change a table's foreign keys in place (it keeps \
+                     those it was created with)",
+                    key.name, table.name
+                ));
+            }
+        }
+    }
+    Ok(notes)
+}
+
 /// The statements that bring the database to `module`'s `database`: new tables are
 /// created, the others altered by [`alterations`]; indexes are created, and an index whose
 /// key changed or was removed is dropped (and recreated as declared); no table or column

@@ -116,6 +116,13 @@ impl Txn {
         Ok(())
     }
 
+    /// What an upgrade to `database` leaves out of it: the foreign keys it declares on
+    /// tables that exist already without them (see `schema::unapplied_foreign_keys`), each
+    /// said as a sentence for the administrator.
+    pub fn unapplied_foreign_keys(&self, database: &Database) -> Result<Vec<String>> {
+        schema::unapplied_foreign_keys(&self.conn, database).map_err(self.err())
+    }
+
     /// Executes one statement of `module`'s against its own tables, stopped at `stop`.
     /// The error is for the module: it says what SQLite refused.
     pub fn module_execute(

@@ -422,3 +422,40 @@ fn a_foreign_key_acts_as_its_on_delete_says() -> Result<()> {
     assert!(run(&mut txn, "INSERT INTO tags (call, tag) VALUES (9, 'c')").is_err());
     Ok(())
 }
+
+#[test]
+fn foreign_keys_an_upgrade_cannot_apply_to_existing_tables_are_named() -> Result<()> {
+    let (_dir, state) = open();
+    let tables = |on_delete: &str, extra: &str| {
+        database(&format!(
+            r#"<table name="calls"><field name="id" type="integer" primaryKey="true"/></table>
+            <table name="tags"><field name="call" type="integer"/><field name="other" type="integer"/>
+              <key name="tag_call" type="foreign" foreignTable="calls" foreignCols="id"
+                   onDelete="{on_delete}"><column name="call"/></key>{extra}</table>"#
+        ))
+    };
+    let mut txn = state.begin()?;
+    // A first install creates every key: nothing is left out.
+    assert_eq!(
+        txn.unapplied_foreign_keys(&tables("cascade", ""))?,
+        Vec::<String>::new()
+    );
+    txn.apply_schema("m", &tables("cascade", ""))?;
+    assert_eq!(
+        txn.unapplied_foreign_keys(&tables("CASCADE", ""))?,
+        Vec::<String>::new()
+    );
+    // An upgrade that changes an action, or adds a key to an existing table, is told.
+    let changed = txn.unapplied_foreign_keys(&tables("restrict", ""))?;
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(
+        changed[0].starts_with("foreign key `tag_call` of table `tags` is not applied"),
+        "{changed:?}"
+    );
+    let added =
+        r#"<key name="tag_other" type="foreign" foreignTable="calls"><column name="other"/></key>"#;
+    let notes = txn.unapplied_foreign_keys(&tables("cascade", added))?;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("`tag_other`"), "{notes:?}");
+    Ok(())
+}
