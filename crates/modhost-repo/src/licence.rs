@@ -280,7 +280,17 @@ pub fn write_secret(path: &Path, text: &str) -> Result<()> {
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(file_error(path))?;
+        .map_err(|e| match e.kind() {
+            // A secret is never written over: the one there may be all that signs or
+            // gates what is published.
+            std::io::ErrorKind::AlreadyExists => crate::Error::File {
+                path: path.to_owned(),
+                message: "exists already, and a secret is never written over: choose \
+                          another file, or move this one away first"
+                    .into(),
+            },
+            _ => file_error(path)(e),
+        })?;
     // The mode given to open is masked by the umask; an odd one could leave it unreadable.
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
         .and_then(|()| file.write_all(text.as_bytes()))
@@ -290,6 +300,24 @@ pub fn write_secret(path: &Path, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_is_never_written_over() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("secret");
+        assert!(write_secret(&path, "first").is_ok());
+        let again = write_secret(&path, "second").map_err(|e| e.to_string());
+        assert!(
+            again
+                .as_ref()
+                .is_err_and(|e| e.contains("exists already, and a secret is never written over")),
+            "{again:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).ok().as_deref(),
+            Some("first")
+        );
+    }
 
     #[test]
     fn licence_keys_depend_on_secret_and_email_only() {

@@ -32,6 +32,17 @@ impl Location {
                         .to_owned(),
                 });
             }
+            if let Some(name) = secret_parameter(text) {
+                return Err(Error::Location {
+                    location: text.split_once('?').map_or(text, |(url, _)| url).to_owned() + "?…",
+                    why: format!(
+                        "its query holds `{name}=`, a secret that would be shown wherever the \
+                         source is and sent to every server a document names: give the \
+                         source a download key instead (stored, never shown, sent only to \
+                         its own server)"
+                    ),
+                });
+            }
             return Ok(Location::Url(text.trim_end_matches('/').to_owned()));
         }
         if text.to_ascii_lowercase().starts_with("http://") {
@@ -73,7 +84,7 @@ impl Location {
     }
 
     /// `name` inside this location taken as a directory. A URL's query stays the
-    /// query (`…/repo?token=t` joins as `…/repo/name?token=t`); its fragment, which is
+    /// query (`…/repo?channel=stable` joins as `…/repo/name?channel=stable`); its fragment, which is
     /// never sent, goes.
     pub fn join(&self, name: &str) -> Location {
         match self {
@@ -250,6 +261,36 @@ fn has_credentials(url: &str) -> bool {
     authority(url).1.contains('@')
 }
 
+/// Query parameters that carry a secret: download keys (FreePBX's and jBackend's `key`,
+/// Joomla's `dlid`) and the usual names of tokens and passwords.
+const SECRET_PARAMETERS: &[&str] = &[
+    "key",
+    "dlid",
+    "token",
+    "access_token",
+    "apikey",
+    "api_key",
+    "password",
+    "passwd",
+    "secret",
+    "licence",
+    "license",
+];
+
+/// The first parameter of `url`'s query whose name says it carries a secret.
+fn secret_parameter(url: &str) -> Option<&str> {
+    let url = url.split_once('#').map_or(url, |(url, _)| url);
+    let (_, query) = url.split_once('?')?;
+    query
+        .split(['&', ';'])
+        .map(|pair| pair.split_once('=').map_or(pair, |(name, _)| name))
+        .find(|name| {
+            SECRET_PARAMETERS
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(name))
+        })
+}
+
 /// `url` with any credentials before its host left out, as a message may show it.
 fn without_credentials(url: &str) -> String {
     let (start, authority) = authority(url);
@@ -300,6 +341,28 @@ mod tests {
             origin("https://repo.example.org/pkg.tgz")
         );
         assert_eq!(Location::Path("/srv/repo".into()).origin(), None);
+    }
+
+    #[test]
+    fn a_source_url_carrying_a_secret_in_its_query_is_refused_without_showing_it() {
+        for text in [
+            "https://pbx.example/a2/voicemail?email=a%40b.c&key=883c0ffee",
+            "https://pbx.example/joomla.xml?DLID=abc123",
+            "https://pbx.example/repo?channel=stable;token=t0k",
+        ] {
+            let refused = Location::parse(text).map_err(|e| e.to_string());
+            assert!(
+                refused
+                    .as_ref()
+                    .is_err_and(|e| e.contains("give the source a download key")
+                        && !e.contains("883c0ffee")
+                        && !e.contains("abc123")
+                        && !e.contains("t0k")),
+                "{refused:?}"
+            );
+        }
+        // A query that names no secret (a channel, a format) is the source's own.
+        assert!(Location::parse("https://pbx.example/update.php?channel=stable&keyring=x").is_ok());
     }
 
     #[test]

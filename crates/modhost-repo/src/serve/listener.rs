@@ -219,11 +219,17 @@ async fn connection(
         builder.http1_only()
     };
     if let Err(e) = watcher.watch(builder.serve_connection(io, handler)).await {
-        // hyper answered 431 itself, calling no service: the access log still says so.
-        if e.downcast_ref::<hyper::Error>()
-            .is_some_and(hyper::Error::is_parse_too_large)
-        {
-            super::access::refused_by_hyper(peer, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        // hyper answered a request it could not read itself, calling no service (431 for
+        // a head too long, 400 for one that is no HTTP, as a control byte in the request
+        // line makes it): the access log still says so.
+        match e.downcast_ref::<hyper::Error>() {
+            Some(e) if e.is_parse_too_large() => {
+                super::access::refused_by_hyper(peer, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+            }
+            Some(e) if e.is_parse() => {
+                super::access::refused_by_hyper(peer, StatusCode::BAD_REQUEST);
+            }
+            _ => {}
         }
         tracing::debug!(%peer, "connection ended: {e}");
     }

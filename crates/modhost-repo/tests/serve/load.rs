@@ -39,6 +39,15 @@ fn an_over_long_request_is_refused_and_the_server_keeps_serving() {
     assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
     let answer = tls.exchange(addr, GET_INDEX);
     assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    // A request line that is no HTTP (an escape byte in it) is refused and logged too.
+    let answer = tls.exchange(addr, b"GET /x\x1b[31m HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    let line = wait_for_log_line(&["status=400", "path=-", "peer=127.0.0.1:"]);
+    assert!(
+        line.is_some(),
+        "no access-log line for the 400:\n{}",
+        logged()
+    );
 }
 
 #[test]
