@@ -229,7 +229,19 @@ fn version_matches(pattern: &str, target: &Target) -> Result<bool, String> {
                 "the target platform pattern `{pattern}` is too complex to match (it would \
                  take more than the {limit} bytes a pattern may)"
             ),
-            e => format!("the target platform pattern `{pattern}` is invalid: {e}"),
+            // The regex crate draws the pattern over several lines with a caret under
+            // the fault; a message is one line: its `error:` line says what is wrong.
+            e => {
+                let text = e.to_string();
+                let why = text
+                    .lines()
+                    .find_map(|line| line.trim().strip_prefix("error:"))
+                    .map_or_else(
+                        || text.split_whitespace().collect::<Vec<_>>().join(" "),
+                        |w| w.trim().to_owned(),
+                    );
+                format!("the target platform pattern `{pattern}` is invalid: {why}")
+            }
         })?;
     Ok(regex.is_match(&target.version))
 }
@@ -451,6 +463,22 @@ mod tests {
         );
         let bad_version = format!("<updates>{}</updates>", update("2.x", "stable", ANY));
         assert!(offered(&bad_version, Stability::Stable).is_err());
+        // A pattern that does not parse is said on one line, what is wrong with it named.
+        let unclosed = format!(
+            "<updates>{}</updates>",
+            update(
+                "2.0.0",
+                "stable",
+                r#"<targetplatform name="modhost" version="["/>"#
+            )
+        );
+        let refused = offered(&unclosed, Stability::Stable);
+        assert!(
+            refused.as_ref().is_err_and(|e| e
+                .contains("the target platform pattern `[` is invalid: unclosed character class")
+                && !e.contains('\n')),
+            "{refused:?}"
+        );
     }
 
     #[test]
