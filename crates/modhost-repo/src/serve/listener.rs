@@ -100,14 +100,17 @@ pub(super) async fn serve(
             Some((permit, held)) => (permit, Some(held), false),
             // A client past its share while slots are free is answered only if a refusal
             // is free now: waiting for one would let a single client stop the server
-            // accepting anyone else. Its connection is closed instead.
-            None if !within_share => match Arc::clone(&refusals).try_acquire_owned() {
-                Ok(permit) => (permit, None, true),
-                Err(_) => {
-                    tracing::debug!(%peer, "closed: past its share, and no refusal is free");
-                    continue;
+            // accepting anyone else. Its connection is closed instead. (With every slot
+            // taken, it waits as any client beyond the bound does.)
+            None if !within_share && slots.available_permits() > 0 => {
+                match Arc::clone(&refusals).try_acquire_owned() {
+                    Ok(permit) => (permit, None, true),
+                    Err(_) => {
+                        tracing::debug!(%peer, "closed: past its share, and no refusal is free");
+                        continue;
+                    }
                 }
-            },
+            }
             // Refusals end within the timeout, most of them at once; a stop meanwhile is
             // not kept waiting for them.
             None => {
