@@ -1061,11 +1061,15 @@ impl Parser {
         let fixed = self.boolean(element, "fixed", false);
         let precision = self.unsigned(element, "precision");
         let scale = self.unsigned(element, "scale");
+        let default = element.attribute("default").map(str::to_owned);
+        if let (Some(kind), Some(default)) = (&kind, &default) {
+            self.check_default(element, &label, kind, default);
+        }
         Some(Field {
             name: name?,
             kind: kind?,
             length,
-            default: element.attribute("default").map(str::to_owned),
+            default,
             notnull,
             primarykey,
             autoincrement,
@@ -1076,6 +1080,35 @@ impl Parser {
             scale,
             comment: element.attribute("comment").map(str::to_owned),
         })
+    }
+
+    /// Warns of a field's `default` that its column keeps otherwise than a FreePBX module
+    /// (on MySQL, through Doctrine) expects: every default is kept as the text written,
+    /// so a number field's default that is no number, a boolean's `true`, or a date's
+    /// `CURRENT_TIMESTAMP` (kept as that word, not the time of the insert) is said.
+    fn check_default(&mut self, element: &Element, label: &str, kind: &str, default: &str) {
+        let numeric = matches!(
+            kind,
+            "integer" | "smallint" | "bigint" | "decimal" | "float"
+        );
+        let number = default.trim().parse::<f64>().is_ok();
+        let why = match kind {
+            "boolean" if !matches!(default.trim(), "0" | "1") => {
+                "a boolean is stored as 0 or 1: write the default as one of them"
+            }
+            "datetime" | "datetimetz" | "date" | "time"
+                if default.trim().to_ascii_uppercase().starts_with("CURRENT_") =>
+            {
+                "it is kept as that text, not the time of the insert: write the time in \
+                 the INSERT"
+            }
+            _ if numeric && !number => "it is not a number, and is kept as text",
+            _ => return,
+        };
+        self.warn(
+            element.position,
+            format!("{label}: default `{default}` of a {kind} field: {why}"),
+        );
     }
 
     /// One `<key>` of `table` (its label), whose columns must be among `fields` (the
