@@ -988,6 +988,20 @@ impl Parser {
         if element.child("field").is_none() {
             self.problem(element.position, format!("{label} has no fields"));
         }
+        // SQLite numbers a lone INTEGER primary key itself, and nothing else.
+        if table.fields.iter().filter(|f| f.primarykey).count() > 1 {
+            for field in table.fields.iter().filter(|f| f.autoincrement) {
+                self.warn(
+                    element.position,
+                    format!(
+                        "{label}: `autoincrement` of field `{}` is not used: SQLite numbers \
+                         rows only for a primary key of one integer field, and this one has \
+                         several",
+                        field.name
+                    ),
+                );
+            }
+        }
         table
     }
 
