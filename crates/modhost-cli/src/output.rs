@@ -223,8 +223,9 @@ pub fn flag_hint(message: &str) -> Option<&'static str> {
     let refused = message.contains("the server refused")
         && (message.contains("(error 401)") || message.contains("(error 403)"));
     refused.then_some(
-        "if the server wants a download or licence key, give it to the source: \
-         `modhost source key SOURCE 'email=…&key=…'`",
+        "if the server wants a download or licence key, give it to the source, or \
+         check the one it has with the publisher: `modhost source key SOURCE 'email=…&key=…'` \
+         replaces it",
     )
 }
 
