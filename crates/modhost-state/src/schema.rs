@@ -151,11 +151,7 @@ pub(crate) fn create_table(table: &Table) -> String {
     }
     for key in table.keys.iter().filter(|k| k.kind == "foreign") {
         if let Some(target) = key.attributes.get("foreigntable") {
-            let target_columns: Vec<String> = key
-                .attributes
-                .get("foreigncolumns")
-                .map(|c| c.split(',').map(|s| s.trim().to_owned()).collect())
-                .unwrap_or_else(|| key.columns.clone());
+            let target_columns = target_columns(key);
             // The manifest's parser let only SQL's own actions through, in capitals.
             let actions: String = [("ondelete", "ON DELETE"), ("onupdate", "ON UPDATE")]
                 .iter()
@@ -454,16 +450,19 @@ fn foreign_keys_of(conn: &Connection, table: &str) -> rusqlite::Result<Vec<Forei
     Ok(keys.into_iter().map(|(_, key)| key).collect())
 }
 
+/// The columns foreign key `key` refers to: those its `foreigncolumns` names, else
+/// columns of its own names.
+fn target_columns(key: &Key) -> Vec<String> {
+    key.attributes
+        .get("foreigncolumns")
+        .map(|c| c.split(',').map(|s| s.trim().to_owned()).collect())
+        .unwrap_or_else(|| key.columns.clone())
+}
+
 /// `key`, a foreign key of the manifest, as SQLite would keep it once created.
 fn declared_foreign_key(key: &Key) -> Option<ForeignKey> {
     let lower = |names: &[String]| names.iter().map(|n| n.to_ascii_lowercase()).collect();
-    let to = match key.attributes.get("foreigncolumns") {
-        Some(columns) => columns
-            .split(',')
-            .map(|c| c.trim().to_ascii_lowercase())
-            .collect(),
-        None => lower(&key.columns),
-    };
+    let to = lower(&target_columns(key));
     let action = |attribute: &str| {
         key.attributes
             .get(attribute)
