@@ -11,6 +11,7 @@ use modhost::Host;
 mod commands;
 mod escape;
 mod output;
+mod progress;
 mod surface;
 
 use commands::{change, inspect};

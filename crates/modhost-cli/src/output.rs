@@ -18,6 +18,7 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::prelude::*;
 
 use crate::escape::{escape, escape_lines};
+use crate::progress::Pending;
 
 /// Crates whose records below warn never show: ureq logs every request's whole URL,
 /// download key (`email=…&key=…`) included, at debug and trace, and its bytes at trace;
@@ -279,6 +280,7 @@ impl Output {
         host.with_reporter(Box::new(Status {
             waiting_only: self.json,
             bar: Default::default(),
+            loading: Default::default(),
         }))
     }
 }
@@ -287,13 +289,21 @@ impl Output {
 /// progress bar while a download runs (drawn only on a terminal).
 struct Status {
     waiting_only: bool,
-    /// The bar of the download, or the spinner of the compilation, under way.
+    /// The bar of the download under way.
     bar: std::sync::Mutex<Option<ProgressBar>>,
+    /// The compilation under way, shown once it lasts.
+    loading: std::sync::Mutex<Option<Pending>>,
 }
 
 impl Status {
     fn bar(&self) -> std::sync::MutexGuard<'_, Option<ProgressBar>> {
         self.bar
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn loading(&self) -> std::sync::MutexGuard<'_, Option<Pending>> {
+        self.loading
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -404,26 +414,11 @@ impl Reporter for Status {
                 return;
             }
             Event::Loading { rawname } => {
-                // Compiling a component takes seconds: a spinner shows it is under way.
-                let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-                bar.set_style(
-                    ProgressStyle::with_template("{spinner} loading {msg} ({elapsed})")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                );
-                bar.set_message(escape(&rawname).into_owned());
-                bar.enable_steady_tick(std::time::Duration::from_millis(100));
-                *self.bar() = Some(bar);
-                // Where no spinner is drawn (a log, a pipe), a line says what the wait is.
-                if !std::io::stderr().is_terminal() {
-                    let _ = writeln!(std::io::stderr(), "{:>12} {}", "Loading", escape(&rawname));
-                }
+                *self.loading() = Some(Pending::loading(escape(&rawname).into_owned()));
                 return;
             }
             Event::Loaded { rawname, origin } => {
-                let took = self.bar().take().map(|bar| {
-                    bar.finish_and_clear();
-                    bar.elapsed()
-                });
+                let took = self.loading().take().map(Pending::finish);
                 match (origin, took) {
                     (Origin::Compiled, Some(took)) => (
                         "Compiled",
