@@ -794,13 +794,14 @@ fn install_warns_about_what_it_accepts_but_could_not_check() {
 }
 
 #[test]
-fn an_upgrade_says_which_foreign_keys_it_cannot_apply_to_existing_tables() {
+fn an_upgrade_changes_columns_and_foreign_keys_of_existing_tables_keeping_their_rows() {
     let root = root();
     let dir = root.path().with_file_name("fk");
     assert!(std::fs::create_dir_all(&dir).is_ok());
-    let with_tables = |version: &str, on_delete: &str| {
+    let with_tables = |version: &str, on_delete: &str, kind: &str| {
         let tables = format!(
-            r#"<database><table name="core_calls"><field name="id" type="integer" primaryKey="true"/></table>
+            r#"<database><table name="core_calls"><field name="id" type="integer" primaryKey="true"/>
+            <field name="kind" type="{kind}" notNull="false"/></table>
             <table name="core_tags"><field name="call" type="integer"/>
             <key name="tag_call" type="foreign" foreignTable="core_calls" foreignCols="id" onDelete="{on_delete}"><column name="call"/></key>
             </table></database></module>"#
@@ -817,16 +818,50 @@ fn an_upgrade_says_which_foreign_keys_it_cannot_apply_to_existing_tables() {
             &dir.join(format!("core-{version}.tgz")),
         )
     };
-    let first = with_tables("16.0.40", "cascade");
-    let run = root.ok(&["install", arg(&first)]);
-    assert!(!run.stderr.contains("is not applied"), "{}", run.stderr);
-    let changed = with_tables("16.0.41", "restrict");
-    let run = root.ok(&["upgrade", arg(&changed)]);
-    assert!(
-        run.stderr.contains(
-            "foreign key `tag_call` of table `core_tags` is not applied: the table exists"
-        ),
-        "{}",
-        run.stderr
+    root.ok(&["install", arg(&with_tables("16.0.40", "cascade", "string"))]);
+    root.write_state(
+        "INSERT INTO core_calls (id, kind) VALUES (1, '7'), (2, 'x');
+         INSERT INTO core_tags (call) VALUES (1), (2);",
     );
+    let schema = |dump: &str, table: &str| {
+        dump.lines()
+            .find(|l| l.starts_with(&format!("table {table}: ")))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    let before = root.state_dump();
+    assert!(
+        schema(&before, "core_tags").contains("ON DELETE CASCADE"),
+        "{before}"
+    );
+
+    // SQLite cannot alter either in place: the tables are made again, their rows kept.
+    let run = root.ok(&[
+        "upgrade",
+        arg(&with_tables("16.0.41", "restrict", "integer")),
+    ]);
+    assert!(!run.stderr.contains("not applied"), "{}", run.stderr);
+    let after = root.state_dump();
+    assert!(
+        schema(&after, "core_tags").contains("ON DELETE RESTRICT"),
+        "{after}"
+    );
+    assert!(
+        schema(&after, "core_calls").contains("\"kind\" INTEGER"),
+        "{after}"
+    );
+    let rows = root.ok(&["rows", "core", "core_calls", "--json"]).json();
+    assert_eq!(
+        rows["rows"],
+        serde_json::json!([[1, 7], [2, "x"]]),
+        "{rows}"
+    );
+    let tags = root.ok(&["rows", "core", "core_tags", "--json"]).json();
+    assert_eq!(tags["rows"], serde_json::json!([[1], [2]]), "{tags}");
+
+    // The backup has the tables as they were.
+    root.ok(&["rollback", "core"]);
+    let back = root.state_dump();
+    assert_eq!(schema(&back, "core_tags"), schema(&before, "core_tags"));
+    assert_eq!(schema(&back, "core_calls"), schema(&before, "core_calls"));
 }

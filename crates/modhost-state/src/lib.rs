@@ -44,6 +44,7 @@ mod bytecode;
 mod functions;
 mod module_sql;
 mod pattern;
+mod rebuild;
 mod schema;
 
 // How this process's writers wait for each other, and how every process's caches learn

@@ -52,8 +52,13 @@ fn column(field: &Field, single_primary: bool, alone: bool) -> String {
 
 /// Whether `field`'s column is declared NOT NULL: an autoincrement key never is, SQLite
 /// fills it.
-fn not_null(field: &Field) -> bool {
+pub(crate) fn not_null(field: &Field) -> bool {
     field.notnull && !(field.primarykey && field.autoincrement)
+}
+
+/// Whether `field` is `table`'s lone INTEGER primary key, which SQLite fills itself.
+pub(crate) fn is_rowid(table: &Table, field: &Field) -> bool {
+    field.primarykey && sql_type(field) == "INTEGER" && primary_columns(table).len() == 1
 }
 
 /// The primary-key columns of `table`: its primary-key fields, else its primary key.
@@ -138,6 +143,12 @@ fn columns(names: &[String]) -> String {
 
 /// `CREATE TABLE` for `table`, with its primary and foreign keys.
 pub(crate) fn create_table(table: &Table) -> String {
+    create_table_keeping(table, &[])
+}
+
+/// [`create_table`], with `kept` (columns the table has and `table` no longer declares)
+/// after the declared ones, as they are.
+pub(crate) fn create_table_keeping(table: &Table, kept: &[&Column]) -> String {
     let primary = primary_columns(table);
     let on_fields = table.fields.iter().any(|f| f.primarykey);
     let single = on_fields && primary.len() == 1;
@@ -145,6 +156,7 @@ pub(crate) fn create_table(table: &Table) -> String {
         .fields
         .iter()
         .map(|f| column(f, single, false))
+        .chain(kept.iter().map(|c| c.definition()))
         .collect();
     if !primary.is_empty() && !single {
         parts.push(format!("PRIMARY KEY ({})", columns(&primary)));
@@ -237,9 +249,28 @@ pub(crate) struct Column {
     /// Whether it is declared NOT NULL.
     not_null: bool,
     /// Its default, as SQL.
-    default: Option<String>,
+    pub(crate) default: Option<String>,
     /// Whether it is part of the primary key.
     primary: bool,
+}
+
+impl Column {
+    /// The column as a column definition, without its place in the primary key.
+    fn definition(&self) -> String {
+        let mut sql = quote(&self.name);
+        if !self.kind.is_empty() {
+            sql.push(' ');
+            sql.push_str(&self.kind);
+        }
+        if self.not_null {
+            sql.push_str(" NOT NULL");
+        }
+        if let Some(default) = &self.default {
+            sql.push_str(" DEFAULT ");
+            sql.push_str(default);
+        }
+        sql
+    }
 }
 
 /// The columns of `table` as it exists now.
@@ -366,28 +397,65 @@ fn unique_exists(conn: &Connection, table: &str, column: &str) -> rusqlite::Resu
     stmt.exists([table, column])
 }
 
-/// How an existing column differs from its declaration in ways SQLite cannot alter.
-fn unalterable(table: &Table, field: &Field, column: &Column) -> Option<String> {
-    let declared_default = field.default.as_deref().map(literal);
-    let change = if !column.kind.eq_ignore_ascii_case(sql_type(field)) {
-        format!("its type from {} to {}", column.kind, sql_type(field))
-    } else if column.not_null != not_null(field) {
-        let on = |b: bool| if b { "NOT NULL" } else { "nullable" };
-        format!("it from {} to {}", on(column.not_null), on(not_null(field)))
-    } else if column.default != declared_default {
-        let shown = |d: &Option<String>| d.clone().unwrap_or_else(|| "none".into());
-        format!(
-            "its default from {} to {}",
-            shown(&column.default),
-            shown(&declared_default)
-        )
-    } else {
-        return None;
+/// Whether an existing column differs from its declaration in a way `ALTER TABLE`
+/// cannot change: its type, NOT NULL or default.
+fn column_differs(field: &Field, column: &Column) -> bool {
+    !column.kind.eq_ignore_ascii_case(sql_type(field))
+        || column.not_null != not_null(field)
+        || column.default != field.default.as_deref().map(literal)
+}
+
+/// Whether the existing `table` differs from its declaration in a way `ALTER TABLE`
+/// cannot follow, so that [`crate::rebuild`] makes it again: a column's type, NOT NULL or
+/// default, the primary key, the foreign keys, or a new column that is part of the
+/// primary key or NOT NULL without a default.
+pub(crate) fn needs_rebuild(conn: &Connection, table: &Table) -> rusqlite::Result<bool> {
+    let present = existing_columns(conn, &table.name)?;
+    for field in &table.fields {
+        let differs = match present
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(&field.name))
+        {
+            Some(column) => column_differs(field, column),
+            None => field.primarykey || (not_null(field) && field.default.is_none()),
+        };
+        if differs {
+            return Ok(true);
+        }
+    }
+    let lower = |names: Vec<String>| {
+        let mut names: Vec<String> = names.iter().map(|c| c.to_ascii_lowercase()).collect();
+        names.sort();
+        names
     };
-    Some(format!(
-        "cannot change {change} in column `{}` of existing table `{}`: SQLite cannot alter a column",
-        field.name, table.name
-    ))
+    let had = lower(
+        present
+            .iter()
+            .filter(|c| c.primary)
+            .map(|c| c.name.clone())
+            .collect(),
+    );
+    if had != lower(primary_columns(table)) {
+        return Ok(true);
+    }
+    let mut existing = foreign_keys_of(conn, &table.name)?;
+    let mut declared: Vec<ForeignKey> = table
+        .keys
+        .iter()
+        .filter(|k| k.kind == "foreign")
+        .filter_map(declared_foreign_key)
+        .collect();
+    existing.sort();
+    declared.sort();
+    Ok(existing != declared)
+}
+
+/// The tables `table`'s foreign keys refer to, in lower case.
+pub(crate) fn foreign_key_targets(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    Ok(foreign_keys_of(conn, table)?
+        .into_iter()
+        .map(|key| key.target)
+        .collect())
 }
 
 /// Whether `table` exists.
@@ -402,7 +470,7 @@ pub(crate) fn table_exists(conn: &Connection, table: &str) -> rusqlite::Result<b
 
 /// One foreign key as SQLite keeps it: the table it refers to, its columns and theirs,
 /// and its actions, in lower case.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct ForeignKey {
     target: String,
     from: Vec<String>,
@@ -477,33 +545,6 @@ fn declared_foreign_key(key: &Key) -> Option<ForeignKey> {
     })
 }
 
-/// What of `database`'s foreign keys an upgrade leaves out: each one declared on a table
-/// that exists already and does not have it as declared, said as a sentence. SQLite
-/// cannot add or change a table's foreign keys in place, and [`migration`] never does.
-pub(crate) fn unapplied_foreign_keys(
-    conn: &Connection,
-    database: &Database,
-) -> rusqlite::Result<Vec<String>> {
-    let mut notes = Vec::new();
-    for table in &database.tables {
-        if !table_exists(conn, &table.name)? {
-            continue;
-        }
-        let existing = foreign_keys_of(conn, &table.name)?;
-        for key in table.keys.iter().filter(|k| k.kind == "foreign") {
-            if declared_foreign_key(key).is_some_and(|declared| !existing.contains(&declared)) {
-                notes.push(format!(
-                    "foreign key `{}` of table `{}` is not applied: the table exists, and \
-                     SQLite cannot add or change a table's foreign keys in place (it keeps \
-                     those it was created with)",
-                    key.name, table.name
-                ));
-            }
-        }
-    }
-    Ok(notes)
-}
-
 /// The statements that bring the database to `module`'s `database`: new tables are
 /// created, the others altered by [`alterations`]; indexes are created, and an index whose
 /// key changed or was removed is dropped (and recreated as declared); no table or column
@@ -527,59 +568,26 @@ pub(crate) fn migration(
 }
 
 /// The statements that bring the existing `table` to its declaration: new columns are
-/// added, unique fields given a unique index. Fails for what SQLite cannot do to an
-/// existing table: add a NOT NULL column without a default or a primary-key column,
-/// change the primary key, or change a column's type, NOT NULL or default.
+/// added, unique fields given a unique index. What `ALTER TABLE` cannot do, the table
+/// rebuilt before ([`crate::rebuild`]) has done.
 fn alterations(conn: &Connection, module: &str, table: &Table) -> Result<Vec<String>, String> {
     let mut statements = Vec::new();
     let present = existing_columns(conn, &table.name).map_err(|e| e.to_string())?;
     let find = |name: &str| present.iter().find(|c| c.name.eq_ignore_ascii_case(name));
     for field in table.fields.iter().filter(|f| find(&f.name).is_none()) {
-        if field.notnull && field.default.is_none() {
-            return Err(format!(
-                "cannot add NOT NULL column `{}` without a default to existing table `{}`",
-                field.name, table.name
-            ));
-        }
-        if field.primarykey {
-            return Err(format!(
-                "cannot add primary-key column `{}` to existing table `{}`",
-                field.name, table.name
-            ));
-        }
         statements.push(format!(
             "ALTER TABLE {} ADD COLUMN {}",
             quote(&table.name),
             column(field, false, true)
         ));
     }
-    let mut had: Vec<String> = present
-        .iter()
-        .filter(|c| c.primary)
-        .map(|c| c.name.to_ascii_lowercase())
-        .collect();
-    let mut declared: Vec<String> = primary_columns(table)
-        .iter()
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    had.sort();
-    declared.sort();
-    if had != declared {
-        return Err(format!(
-            "cannot change the primary key of existing table `{}` from ({}) to ({}): SQLite cannot alter it",
-            table.name,
-            had.join(", "),
-            declared.join(", ")
-        ));
-    }
-    for field in &table.fields {
-        if let Some(problem) = find(&field.name).and_then(|c| unalterable(table, field, c)) {
-            return Err(problem);
-        }
-    }
     // A lone primary key is unique already, an INTEGER one without any index.
-    let rowid = |f: &Field| f.primarykey && declared.len() == 1;
-    for field in table.fields.iter().filter(|f| f.unique && !rowid(f)) {
+    let single = primary_columns(table).len() == 1;
+    for field in table
+        .fields
+        .iter()
+        .filter(|f| f.unique && !(f.primarykey && single))
+    {
         if !unique_exists(conn, &table.name, &field.name).map_err(|e| e.to_string())? {
             statements.push(format!(
                 "CREATE UNIQUE INDEX {} ON {} ({})",

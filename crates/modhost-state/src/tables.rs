@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::error::sqlite;
 use crate::schema::RESERVED_PREFIXES;
 use crate::txn::Start;
-use crate::{Error, Result, Rows, SqlValue, State, Stop, Txn, module_sql, schema};
+use crate::{Error, Result, Rows, SqlValue, State, Stop, Txn, module_sql, rebuild, schema};
 
 /// The tables `module` owns, by name.
 pub(crate) fn owned_by(conn: &Connection, module: &str) -> rusqlite::Result<Vec<String>> {
@@ -54,12 +54,35 @@ impl State {
 }
 
 impl Txn {
-    /// Creates and alters `module`'s tables to match `database`; never drops. Refuses
+    /// Creates and alters `module`'s tables to match `database`, rebuilding (rows kept) a
+    /// table whose change `ALTER TABLE` cannot make; never drops a table or a column. Refuses
     /// reserved names, tables another module owns, and foreign keys to tables `database`
     /// does not declare.
+    /// All or nothing: a refusal leaves the tables as they were.
     pub fn apply_schema(&mut self, module: &str, database: &Database) -> Result<()> {
         // New tables and indexes are the module's too: its quota measures them again.
         self.recount();
+        self.conn
+            .execute_batch("SAVEPOINT modhost_schema")
+            .map_err(self.err())?;
+        match self.apply_schema_now(module, database) {
+            Ok(()) => self
+                .conn
+                .execute_batch("RELEASE modhost_schema")
+                .map_err(self.err()),
+            Err(e) => {
+                // Should SQLite have ended the whole transaction, this fails, and the
+                // transaction's end says so: the cause is `e`.
+                let _ = self
+                    .conn
+                    .execute_batch("ROLLBACK TO modhost_schema; RELEASE modhost_schema");
+                self.recount();
+                Err(e)
+            }
+        }
+    }
+
+    fn apply_schema_now(&mut self, module: &str, database: &Database) -> Result<()> {
         let schema_err = |message: String| Error::Schema {
             module: module.to_owned(),
             message,
@@ -99,6 +122,12 @@ impl Txn {
         }
         schema::check_foreign_targets(database).map_err(&schema_err)?;
         schema::rename_legacy_indexes(&self.conn).map_err(self.err())?;
+        // Rebuilding copies tables and drops them again: modhost's write, as a backup is.
+        self.host_ceiling()?;
+        let rebuilt = self.deferring_foreign_keys(|txn| {
+            rebuild::rebuild(&txn.conn, module, database).map_err(&schema_err)
+        })?;
+        self.freed |= !rebuilt.is_empty();
         for statement in schema::migration(&self.conn, module, database).map_err(&schema_err)? {
             self.conn
                 .execute_batch(&statement)
@@ -114,13 +143,6 @@ impl Txn {
                 .map_err(self.err())?;
         }
         Ok(())
-    }
-
-    /// What an upgrade to `database` leaves out of it: the foreign keys it declares on
-    /// tables that exist already without them (see `schema::unapplied_foreign_keys`), each
-    /// said as a sentence for the administrator.
-    pub fn unapplied_foreign_keys(&self, database: &Database) -> Result<Vec<String>> {
-        schema::unapplied_foreign_keys(&self.conn, database).map_err(self.err())
     }
 
     /// Executes one statement of `module`'s against its own tables, stopped at `stop`.

@@ -143,13 +143,19 @@ impl Txn {
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<T>,
     ) -> Result<T> {
+        // Nested (a restore applies a schema, which may rebuild tables): the outer keeps
+        // them deferred until its own end.
+        let was: bool = self
+            .conn
+            .pragma_query_value(None, "defer_foreign_keys", |row| row.get(0))
+            .map_err(self.err())?;
         self.conn
             .pragma_update(None, "defer_foreign_keys", true)
             .map_err(self.err())?;
         let result = f(self);
         let restored = self
             .conn
-            .pragma_update(None, "defer_foreign_keys", false)
+            .pragma_update(None, "defer_foreign_keys", was)
             .map_err(self.err());
         let value = result?;
         restored?;

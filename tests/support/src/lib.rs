@@ -299,6 +299,18 @@ impl Root {
         );
         dump(&db).unwrap_or_else(|e| panic!("dump {path:?}: {e}"))
     }
+    /// Runs `sql` on the state database directly: rows a module could have written.
+    pub fn write_state(&self, sql: &str) {
+        let path = self.path().join("modhost.db");
+        let written = rusqlite::Connection::open(&path).and_then(|db| {
+            db.busy_timeout(std::time::Duration::from_secs(10))?;
+            db.execute_batch(sql)
+        });
+        if let Err(e) = written {
+            panic!("{sql} in {path:?}: {e}");
+        }
+    }
+
     /// The names of the directories directly under `sub` (relative to the root).
     pub fn dirs(&self, sub: &str) -> BTreeSet<String> {
         std::fs::read_dir(self.path().join(sub))

@@ -67,20 +67,40 @@ fn schema_refuses_reserved_foreign_and_impossible_tables() -> Result<()> {
     let not_null = database(
         r#"<table name="book"><field name="id" type="integer"/><field name="x" type="string"/></table>"#,
     );
+    txn.module_execute("m", "INSERT INTO book (number) VALUES ('1')", &[], later())
+        .map_err(|message| Error::Schema {
+            module: "m".into(),
+            message,
+        })?;
     let err = txn
         .apply_schema("m", &not_null)
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(
-        err.contains("cannot add NOT NULL column `x` without a default"),
+        err.contains(
+            "cannot add NOT NULL column `x` without a default to existing table `book`, \
+             which has 1 row(s)"
+        ),
         "{err}"
     );
     Ok(())
 }
 
+/// The columns of `table` as `PRAGMA table_info` has them: name, type, NOT NULL, default.
+type Columns = Vec<(String, String, bool, Option<String>)>;
+
+fn columns(txn: &Txn, table: &str) -> rusqlite::Result<Columns> {
+    txn.conn
+        .prepare("SELECT name, type, \"notnull\", dflt_value FROM pragma_table_info(?1)")?
+        .query_map([table], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect()
+}
+
 #[test]
-fn an_upgrade_keeps_unique_fields_unique_and_refuses_what_it_cannot_alter() -> Result<()> {
+fn an_upgrade_keeps_unique_fields_unique_and_rebuilds_what_alter_cannot_change() -> Result<()> {
     let (_dir, state) = open();
     let mut txn = state.begin()?;
     txn.apply_schema("m", &database(V1))?;
@@ -91,7 +111,20 @@ fn an_upgrade_keeps_unique_fields_unique_and_refuses_what_it_cannot_alter() -> R
                 message,
             })
     };
-    run(&mut txn, "INSERT INTO book (number) VALUES ('1'), ('2')")?;
+    let rows = |txn: &mut Txn, sql: &str| {
+        txn.module_query("m", sql, &[], later())
+            .map(|r| r.rows)
+            .map_err(|message| Error::Schema {
+                module: "m".into(),
+                message,
+            })
+    };
+    run(
+        &mut txn,
+        "INSERT INTO book (number) VALUES ('1'), ('2'), ('3')",
+    )?;
+    // The highest id is given out and gone: a rebuild must not give it again.
+    run(&mut txn, "DELETE FROM book WHERE id = 3")?;
     let with_code = |code: &str| {
         database(&format!(
             r#"<table name="book"><field name="id" type="integer" primarykey="true" autoincrement="true"/>
@@ -114,7 +147,9 @@ fn an_upgrade_keeps_unique_fields_unique_and_refuses_what_it_cannot_alter() -> R
         "m",
         &with_code(r#"<field name="code" type="string" unique="true" notnull="false"/>"#),
     )?;
+    let before = columns(&txn, "book").map_err(|e| e.to_string());
 
+    // What the rows cannot take is refused, naming the column, and changes nothing.
     for (field, problem) in [
         (
             r#"<field name="same" type="string" unique="true" default="x"/>"#,
@@ -122,19 +157,13 @@ fn an_upgrade_keeps_unique_fields_unique_and_refuses_what_it_cannot_alter() -> R
         ),
         (
             r#"<field name="label" type="string"/>"#,
-            "cannot add NOT NULL column `label` without a default to existing table `book`",
-        ),
-        (
-            r#"<field name="code" type="integer" notnull="false"/>"#,
-            "cannot change its type from TEXT to INTEGER in column `code` of existing table `book`",
+            "cannot add NOT NULL column `label` without a default to existing table `book`, \
+             which has 2 row(s)",
         ),
         (
             r#"<field name="code" type="string"/>"#,
-            "cannot change it from nullable to NOT NULL in column `code` of existing table `book`",
-        ),
-        (
-            r#"<field name="code" type="string" notnull="false" default="z"/>"#,
-            "cannot change its default from none to 'z' in column `code` of existing table `book`",
+            "cannot make column `code` of existing table `book` NOT NULL without a default: \
+             1 row(s) hold NULL in it",
         ),
     ] {
         let err = txn
@@ -143,19 +172,65 @@ fn an_upgrade_keeps_unique_fields_unique_and_refuses_what_it_cannot_alter() -> R
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains(problem), "{field}: {err}");
+        assert_eq!(
+            columns(&txn, "book").map_err(|e| e.to_string()),
+            before,
+            "{field}"
+        );
     }
+
+    // A type, NOT NULL and a default change: the table is made again, its rows kept, a
+    // NULL taking the new default.
+    txn.apply_schema(
+        "m",
+        &with_code(r#"<field name="code" type="integer" notnull="true" default="7"/>"#),
+    )?;
+    let code = columns(&txn, "book")
+        .ok()
+        .and_then(|c| c.into_iter().find(|c| c.0 == "code"));
+    assert_eq!(
+        code,
+        Some(("code".into(), "INTEGER".into(), true, Some("'7'".into())))
+    );
+    assert_eq!(
+        rows(&mut txn, "SELECT id, number, code FROM book ORDER BY id")?,
+        [
+            vec![SqlValue::Integer(1), text("1"), text("a")],
+            vec![SqlValue::Integer(2), text("2"), SqlValue::Integer(7)],
+        ]
+    );
+    run(&mut txn, "INSERT INTO book (number) VALUES ('4')")?;
+    assert_eq!(
+        rows(&mut txn, "SELECT max(id) FROM book")?,
+        [vec![SqlValue::Integer(4)]],
+        "AUTOINCREMENT does not give an id twice"
+    );
+
+    // A new primary key, with a column the declaration no longer names: kept as it was.
     let new_key = database(
-        r#"<table name="book"><field name="id" type="integer" autoincrement="true"/>
+        r#"<table name="book"><field name="id" type="integer"/>
         <field name="number" type="string" length="20" primarykey="true"/></table>"#,
     );
-    let err = txn.apply_schema("m", &new_key).err().map(|e| e.to_string());
-    assert_eq!(
-        err.as_deref(),
-        Some(
-            "module `m`: database schema: cannot change the primary key of existing table `book` \
-             from (id) to (number): SQLite cannot alter it"
-        )
+    txn.apply_schema("m", &new_key)?;
+    let duplicate = run(&mut txn, "INSERT INTO book (id, number) VALUES (9, '1')");
+    assert!(
+        duplicate.is_err_and(|e| e.to_string().contains("UNIQUE constraint failed")),
+        "`number` is the primary key now"
     );
+    assert_eq!(
+        rows(&mut txn, "SELECT number, code FROM book ORDER BY number")?,
+        [
+            vec![text("1"), text("a")],
+            vec![text("2"), SqlValue::Integer(7)],
+            vec![text("4"), SqlValue::Integer(7)],
+        ]
+    );
+    txn.commit()?;
+    let checked: rusqlite::Result<String> =
+        state
+            .connect()?
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0));
+    assert_eq!(checked.ok().as_deref(), Some("ok"));
     Ok(())
 }
 
@@ -424,38 +499,183 @@ fn a_foreign_key_acts_as_its_on_delete_says() -> Result<()> {
 }
 
 #[test]
-fn foreign_keys_an_upgrade_cannot_apply_to_existing_tables_are_named() -> Result<()> {
+fn foreign_keys_an_upgrade_changes_are_applied_and_every_row_kept() -> Result<()> {
     let (_dir, state) = open();
-    let tables = |on_delete: &str, extra: &str| {
+    let tables = |kind: &str, on_delete: &str, extra: &str| {
         database(&format!(
-            r#"<table name="calls"><field name="id" type="integer" primaryKey="true"/></table>
-            <table name="tags"><field name="call" type="integer"/><field name="other" type="integer"/>
+            r#"<table name="calls"><field name="id" type="integer" primaryKey="true"/>
+              <field name="kind" type="string" notnull="false"{kind}/></table>
+            <table name="tags"><field name="call" type="integer"/>
+              <field name="other" type="integer" notnull="false"/>
               <key name="tag_call" type="foreign" foreignTable="calls" foreignCols="id"
                    onDelete="{on_delete}"><column name="call"/></key>{extra}</table>"#
         ))
     };
+    let run = |txn: &mut Txn, sql: &str| {
+        txn.module_execute("m", sql, &[], later())
+            .map_err(|message| Error::Schema {
+                module: "m".into(),
+                message,
+            })
+    };
+    let tags = |txn: &mut Txn| {
+        txn.module_query(
+            "m",
+            "SELECT call, other FROM tags ORDER BY call",
+            &[],
+            later(),
+        )
+        .map(|r| r.rows)
+    };
+    let kept = vec![
+        vec![SqlValue::Integer(1), SqlValue::Null],
+        vec![SqlValue::Integer(2), SqlValue::Integer(3)],
+    ];
     let mut txn = state.begin()?;
-    // A first install creates every key: nothing is left out.
-    assert_eq!(
-        txn.unapplied_foreign_keys(&tables("cascade", ""))?,
-        Vec::<String>::new()
-    );
-    txn.apply_schema("m", &tables("cascade", ""))?;
-    assert_eq!(
-        txn.unapplied_foreign_keys(&tables("CASCADE", ""))?,
-        Vec::<String>::new()
-    );
-    // An upgrade that changes an action, or adds a key to an existing table, is told.
-    let changed = txn.unapplied_foreign_keys(&tables("restrict", ""))?;
-    assert_eq!(changed.len(), 1, "{changed:?}");
+    txn.apply_schema("m", &tables("", "cascade", ""))?;
+    run(&mut txn, "INSERT INTO calls (id) VALUES (1), (2), (3)")?;
+    run(
+        &mut txn,
+        "INSERT INTO tags (call, other) VALUES (1, NULL), (2, 3)",
+    )?;
+
+    // The parent made again (its column's default changes): the cascade of dropping it
+    // takes nothing from the table that refers to it.
+    txn.apply_schema("m", &tables(r#" default="x""#, "cascade", ""))?;
+    assert_eq!(tags(&mut txn), Ok(kept.clone()));
+    // A changed action is applied.
+    txn.apply_schema("m", &tables(r#" default="x""#, "restrict", ""))?;
+    assert_eq!(tags(&mut txn), Ok(kept.clone()));
+    let restricted = run(&mut txn, "DELETE FROM calls WHERE id = 1");
     assert!(
-        changed[0].starts_with("foreign key `tag_call` of table `tags` is not applied"),
-        "{changed:?}"
+        restricted.is_err_and(|e| e.to_string().contains("FOREIGN KEY constraint failed")),
+        "ON DELETE RESTRICT holds"
     );
-    let added =
-        r#"<key name="tag_other" type="foreign" foreignTable="calls"><column name="other"/></key>"#;
-    let notes = txn.unapplied_foreign_keys(&tables("cascade", added))?;
-    assert_eq!(notes.len(), 1, "{notes:?}");
-    assert!(notes[0].contains("`tag_other`"), "{notes:?}");
+    // So is a key added to an existing table.
+    let added = r#"<key name="tag_other" type="foreign" foreignTable="calls" foreignCols="id"><column name="other"/></key>"#;
+    txn.apply_schema("m", &tables(r#" default="x""#, "restrict", added))?;
+    assert_eq!(tags(&mut txn), Ok(kept.clone()));
+    assert!(run(&mut txn, "INSERT INTO tags (call, other) VALUES (3, 99)").is_err());
+    txn.commit()?;
+
+    // A key the rows already break is refused, and the transaction keeps nothing of it.
+    let mut txn = state.begin()?;
+    run(&mut txn, "DELETE FROM tags")?;
+    txn.commit()?;
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &tables(r#" default="x""#, "cascade", ""))?;
+    run(&mut txn, "INSERT INTO tags (call, other) VALUES (1, 42)")?;
+    let err = txn
+        .apply_schema("m", &tables(r#" default="x""#, "cascade", added))
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some("module `m`: database schema: table `tags` has rows its foreign keys refuse")
+    );
+    drop(txn);
+    let mut txn = state.begin()?;
+    assert_eq!(tags(&mut txn), Ok(vec![]));
+    assert!(
+        run(&mut txn, "INSERT INTO tags (call, other) VALUES (1, 42)").is_err(),
+        "the committed schema still has `tag_other`"
+    );
+    Ok(())
+}
+
+#[test]
+fn tables_rebuilt_together_are_dropped_children_first() -> Result<()> {
+    let (_dir, state) = open();
+    // The child is declared first, and RESTRICT refuses a parent's row going while a
+    // child's row refers to it, deferred or not.
+    let tables = |default: &str| {
+        database(&format!(
+            r#"<table name="tags"><field name="call" type="integer"/>
+              <field name="label" type="string" notnull="false"{default}/>
+              <key name="tag_call" type="foreign" foreignTable="calls" foreignCols="id"
+                   onDelete="restrict"><column name="call"/></key></table>
+            <table name="calls"><field name="id" type="integer" primaryKey="true"/>
+              <field name="kind" type="string" notnull="false"{default}/></table>"#
+        ))
+    };
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &tables(""))?;
+    for sql in [
+        "INSERT INTO calls (id) VALUES (1), (2)",
+        "INSERT INTO tags (call) VALUES (1), (2)",
+    ] {
+        txn.module_execute("m", sql, &[], later())
+            .map_err(|message| Error::Schema {
+                module: "m".into(),
+                message,
+            })?;
+    }
+    txn.apply_schema("m", &tables(r#" default="x""#))?;
+    let rows = txn
+        .module_query(
+            "m",
+            "SELECT count(*) FROM tags JOIN calls ON id = call",
+            &[],
+            later(),
+        )
+        .map(|r| r.rows);
+    assert_eq!(rows, Ok(vec![vec![SqlValue::Integer(2)]]));
+    txn.commit()?;
+    Ok(())
+}
+
+#[test]
+fn tables_that_refer_to_each_other_are_rebuilt_together() -> Result<()> {
+    let (_dir, state) = open();
+    let tables = |default: &str| {
+        database(&format!(
+            r#"<table name="person"><field name="id" type="integer" primaryKey="true"/>
+              <field name="team" type="integer" notnull="false"{default}/>
+              <key name="person_team" type="foreign" foreignTable="team" foreignCols="id"
+                   onDelete="cascade"><column name="team"/></key></table>
+            <table name="team"><field name="id" type="integer" primaryKey="true"/>
+              <field name="lead" type="integer" notnull="false"/>
+              <key name="team_lead" type="foreign" foreignTable="person" foreignCols="id"
+                   onDelete="cascade"><column name="lead"/></key></table>"#
+        ))
+    };
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &tables(""))?;
+    let run = |txn: &mut Txn, sql: &str| {
+        txn.module_execute("m", sql, &[], later())
+            .map_err(|message| Error::Schema {
+                module: "m".into(),
+                message,
+            })
+    };
+    run(&mut txn, "INSERT INTO person (id) VALUES (1), (2)")?;
+    run(&mut txn, "INSERT INTO team (id, lead) VALUES (10, 1)")?;
+    run(&mut txn, "UPDATE person SET team = 10")?;
+    // Only `person` changes; `team` refers to it, and it to `team`.
+    txn.apply_schema("m", &tables(r#" default="0""#))?;
+    let rows = txn
+        .module_query(
+            "m",
+            "SELECT person.id, team.id, lead FROM person JOIN team ON team.id = team ORDER BY 1",
+            &[],
+            later(),
+        )
+        .map(|r| r.rows);
+    assert_eq!(
+        rows,
+        Ok(vec![
+            vec![
+                SqlValue::Integer(1),
+                SqlValue::Integer(10),
+                SqlValue::Integer(1)
+            ],
+            vec![
+                SqlValue::Integer(2),
+                SqlValue::Integer(10),
+                SqlValue::Integer(1)
+            ],
+        ])
+    );
+    txn.commit()?;
     Ok(())
 }

@@ -206,12 +206,6 @@ fn apply_one(
     let granted = tx.state()?.grants(rawname)?;
     let imports = component.imports(host.runtime.engine());
     super::check_imports_granted(host, manifest, &imports, &granted)?;
-    for message in tx.state()?.unapplied_foreign_keys(&manifest.database)? {
-        host.report(Event::Warning {
-            rawname: rawname.to_owned(),
-            message,
-        });
-    }
     tx.state()?.apply_schema(rawname, &manifest.database)?;
     fault::point(operation, "schema-applied");
     tx.call(component, rawname, &version, &data_path, &call)?;

@@ -1,0 +1,305 @@
+//! An existing table whose declaration changed in a way `ALTER TABLE` cannot follow — a
+//! column's type, NOT NULL or default, the primary key, the foreign keys, a NOT NULL
+//! column without a default — made again as declared, its rows kept. This is SQLite's
+//! own recipe (<https://sqlite.org/lang_altertable.html#otheralter>), run inside the
+//! install's transaction: a failure anywhere rolls all of it back.
+//!
+//! SQLite's recipe turns foreign keys off, which a transaction cannot do. Instead every
+//! table whose rows could be touched by dropping the changed ones — the tables that refer
+//! to them, transitively, all the module's own (foreign keys never leave a module) — is
+//! copied first and made again too: whatever a cascade deletes in them on the way is
+//! refilled from its copy, and foreign keys are checked at the commit.
+
+use modhost_manifest::{Database, Table};
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::schema::{self, Column, quote};
+
+/// A name for the copy of the `n`th table rebuilt; the prefix is reserved for modhost.
+fn copy_name(n: usize) -> String {
+    format!("modhost_rebuild_{n}")
+}
+
+/// One table of the rebuilt family, as it was.
+struct Old {
+    name: String,
+    /// Its columns.
+    columns: Vec<Column>,
+    /// Its `CREATE TABLE` and `CREATE INDEX` statements, for a table no longer declared.
+    sql: Vec<String>,
+    /// What `AUTOINCREMENT` had handed out, kept so ids are not given twice.
+    sequence: Option<i64>,
+    /// The tables its foreign keys refer to, in lower case.
+    targets: Vec<String>,
+}
+
+/// The order to drop `old` in: a table only once no other table left refers to it, so
+/// that a parent's implicit `DELETE` finds no child for `RESTRICT` to refuse, nor for a
+/// cascade to visit. (A cycle is broken anywhere; its cascades land in tables that are
+/// refilled, and only a `RESTRICT` inside it is refused.)
+fn children_first(old: &[Old]) -> Vec<usize> {
+    let mut left: Vec<usize> = (0..old.len()).collect();
+    let mut order = Vec::with_capacity(old.len());
+    while !left.is_empty() {
+        let unreferenced = left.iter().position(|&n| {
+            let name = old[n].name.to_ascii_lowercase();
+            !left
+                .iter()
+                .any(|&m| m != n && old[m].targets.contains(&name))
+        });
+        order.push(left.remove(unreferenced.unwrap_or(0)));
+    }
+    order
+}
+
+/// Rebuilds every table of `module` that exists and that `database` declares in a way
+/// [`schema::needs_rebuild`] says `ALTER TABLE` cannot reach, with the tables that refer to
+/// them. Columns the declaration no longer has are kept, as an upgrade keeps them.
+/// Returns the names of the tables rebuilt. Run it with foreign keys deferred, and roll
+/// back what it did if it fails.
+pub(crate) fn rebuild(
+    conn: &Connection,
+    module: &str,
+    database: &Database,
+) -> Result<Vec<String>, String> {
+    let sql_err = |e: rusqlite::Error| e.to_string();
+    let mut family: Vec<String> = Vec::new();
+    for table in &database.tables {
+        if schema::table_exists(conn, &table.name).map_err(sql_err)?
+            && schema::needs_rebuild(conn, table).map_err(sql_err)?
+        {
+            family.push(table.name.to_ascii_lowercase());
+        }
+    }
+    if family.is_empty() {
+        return Ok(Vec::new());
+    }
+    let owned = crate::tables::owned_by(conn, module).map_err(sql_err)?;
+    loop {
+        let mut grew = false;
+        for table in &owned {
+            let lower = table.to_ascii_lowercase();
+            if family.contains(&lower) {
+                continue;
+            }
+            let targets = schema::foreign_key_targets(conn, table).map_err(sql_err)?;
+            if targets.iter().any(|t| family.contains(t)) {
+                family.push(lower);
+                grew = true;
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+
+    let mut old = Vec::with_capacity(family.len());
+    for (n, name) in family.iter().enumerate() {
+        old.push(read_old(conn, name).map_err(sql_err)?);
+        conn.execute_batch(&format!(
+            "CREATE TABLE {} AS SELECT * FROM {}",
+            quote(&copy_name(n)),
+            quote(name)
+        ))
+        .map_err(sql_err)?;
+    }
+    let declared = |name: &str| {
+        database
+            .tables
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(name))
+    };
+    for (n, was) in old.iter().enumerate() {
+        if let Some(table) = declared(&was.name) {
+            check_rows_fit(conn, &copy_name(n), table, &was.columns)?;
+        }
+    }
+    let order = children_first(&old);
+    for &n in &order {
+        conn.execute_batch(&format!("DROP TABLE {}", quote(&old[n].name)))
+            .map_err(|e| format!("rebuilding table `{}`: {e}", old[n].name))?;
+    }
+    for &n in order.iter().rev() {
+        let was = &old[n];
+        let statements = match declared(&was.name) {
+            Some(table) => {
+                let kept: Vec<&Column> = was
+                    .columns
+                    .iter()
+                    .filter(|c| {
+                        !table
+                            .fields
+                            .iter()
+                            .any(|f| f.name.eq_ignore_ascii_case(&c.name))
+                    })
+                    .collect();
+                let mut statements = vec![schema::create_table_keeping(table, &kept)];
+                statements.extend(schema::create_indexes(module, table));
+                statements
+            }
+            None => was.sql.clone(),
+        };
+        for statement in &statements {
+            conn.execute_batch(statement)
+                .map_err(|e| format!("rebuilding table `{}`: {e}", was.name))?;
+        }
+    }
+    // Every table made before any is filled: a row's foreign key needs its target table.
+    for &n in order.iter().rev() {
+        refill(conn, &copy_name(n), &old[n], declared(&old[n].name))?;
+    }
+    for n in 0..old.len() {
+        conn.execute_batch(&format!("DROP TABLE {}", quote(&copy_name(n))))
+            .map_err(sql_err)?;
+    }
+    Ok(family)
+}
+
+/// What `rebuild` needs to know of `table` before dropping it.
+fn read_old(conn: &Connection, table: &str) -> rusqlite::Result<Old> {
+    let name: String = conn.query_row(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+        [table],
+        |row| row.get(0),
+    )?;
+    let mut stmt = conn.prepare(
+        "SELECT sql FROM sqlite_schema WHERE tbl_name = ?1 AND sql IS NOT NULL
+         ORDER BY type = 'index', name",
+    )?;
+    let sql = stmt
+        .query_map([&name], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let has_sequence: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'sqlite_sequence'",
+        [],
+        |row| row.get(0),
+    )?;
+    let sequence = if has_sequence {
+        conn.query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = ?1",
+            [&name],
+            |row| row.get(0),
+        )
+        .optional()?
+    } else {
+        None
+    };
+    Ok(Old {
+        columns: schema::existing_columns(conn, &name)?,
+        targets: schema::foreign_key_targets(conn, &name)?,
+        name,
+        sql,
+        sequence,
+    })
+}
+
+/// Refuses, before anything is dropped, a declaration the rows in `copy` cannot fill: a
+/// NOT NULL column without a default that is new, or that holds NULL in some row. (A
+/// column with a default takes it where a row holds NULL.)
+fn check_rows_fit(
+    conn: &Connection,
+    copy: &str,
+    table: &Table,
+    columns: &[Column],
+) -> Result<(), String> {
+    for field in table.fields.iter().filter(|f| schema::not_null(f)) {
+        if field.default.is_some() || schema::is_rowid(table, field) {
+            continue;
+        }
+        let existing = columns
+            .iter()
+            .any(|c| c.name.eq_ignore_ascii_case(&field.name));
+        let filter = if existing {
+            format!(" WHERE {} IS NULL", quote(&field.name))
+        } else {
+            String::new()
+        };
+        let rows: i64 = conn
+            .query_row(
+                &format!("SELECT count(*) FROM {}{filter}", quote(copy)),
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+        if rows > 0 && existing {
+            return Err(format!(
+                "cannot make column `{}` of existing table `{}` NOT NULL without a default: \
+                 {rows} row(s) hold NULL in it",
+                field.name, table.name
+            ));
+        }
+        if rows > 0 {
+            return Err(format!(
+                "cannot add NOT NULL column `{}` without a default to existing table `{}`, \
+                 which has {rows} row(s)",
+                field.name, table.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Puts the rows of `copy` back into `was`, made again (as `table` declares it, if it
+/// does): the columns both have, a NULL taking the column's default where it is now NOT
+/// NULL; then what `AUTOINCREMENT` had handed out.
+fn refill(conn: &Connection, copy: &str, was: &Old, table: Option<&Table>) -> Result<(), String> {
+    let now = schema::existing_columns(conn, &was.name).map_err(|e| e.to_string())?;
+    let (mut into, mut from) = (Vec::new(), Vec::new());
+    for column in now.iter().filter(|n| {
+        was.columns
+            .iter()
+            .any(|c| c.name.eq_ignore_ascii_case(&n.name))
+    }) {
+        into.push(quote(&column.name));
+        let default = table
+            .and_then(|t| {
+                t.fields
+                    .iter()
+                    .find(|f| f.name.eq_ignore_ascii_case(&column.name))
+            })
+            .filter(|f| schema::not_null(f))
+            .and(column.default.as_deref());
+        from.push(match default {
+            Some(default) => format!("coalesce({}, {default})", quote(&column.name)),
+            None => quote(&column.name),
+        });
+    }
+    conn.execute_batch(&format!(
+        "INSERT INTO {} ({}) SELECT {} FROM {}",
+        quote(&was.name),
+        into.join(", "),
+        from.join(", "),
+        quote(copy)
+    ))
+    .map_err(|e| {
+        format!(
+            "cannot keep the rows of table `{}` as now declared: {e}",
+            was.name
+        )
+    })?;
+    if let Some(sequence) = was.sequence {
+        // Only a table with AUTOINCREMENT has a row here; the refill made it if any row
+        // came back, and an empty table gets one so that ids already given stay given.
+        conn.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1",
+            rusqlite::params![was.name, sequence],
+        )
+        .map_err(|e| e.to_string())?;
+        let autoincrement: bool = conn
+            .query_row(
+                "SELECT sql LIKE '%AUTOINCREMENT%' FROM sqlite_schema WHERE name = ?1",
+                [&was.name],
+                |row| row.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+        if autoincrement {
+            conn.execute(
+                "INSERT INTO sqlite_sequence (name, seq) SELECT ?1, ?2
+                 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?1)",
+                rusqlite::params![was.name, sequence],
+            )
+            .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
