@@ -1,8 +1,11 @@
 <?php
 // A PBX in PHP (as FreePBX is) that embeds modhost through PHP's FFI extension and the C
-// API (crates/modhost-capi/include/modhost.h): it installs the example modules into a
-// fresh root, declares its `call.route` hook point as a fail-closed pipeline, routes a
-// call through the modules and prints what they decided.
+// API (crates/modhost-capi/include/modhost.h): it gives modules its own API,
+// `pbx:telephony` (examples/wit/telephony.wit), as PHP callbacks; installs the example
+// modules into a fresh root; declares its `call.route` hook point as a fail-closed
+// pipeline, routes a call through the modules and prints what they decided; then tells
+// them a voicemail was left, and prints the call the `callback` module made through the
+// API.
 //
 //   cargo build -p modhost-capi && cargo xtask modules
 //   php examples/php/pbx.php target/debug/libmodhost_capi.so target/modules
@@ -70,18 +73,75 @@ function c_strings(array $texts): array
     return [$buffers, $pointers];
 }
 
+/** The switch: the channels modules originated, by name, and their states. */
+$channels = [];
+
+/**
+ * pbx:telephony/calls@1.0.0, every function told apart by `$function`: returns
+ * [status, answer], the answer JSON (or a message when the status is not 0).
+ */
+function telephony(array &$channels, string $function, array $args, ?string $context): array
+{
+    switch ($function) {
+        case 'current-channel': // option<string>: the string, or null for none
+            return [0, json_encode($context)];
+        case 'originate': // result<string, string>
+            if (!ctype_digit($args['callee'] ?? '')) {
+                return [1, 'cannot originate a call to ' . json_encode($args['callee'] ?? null)];
+            }
+            $name = sprintf('PJSIP/%s-%08x', $args['caller'], count($channels));
+            $channels[$name] = 'ringing';
+            return [0, json_encode(['ok' => $name])];
+        case 'hangup':
+        case 'channel-state':
+            $name = $args['channel'] ?? '';
+            if (!isset($channels[$name])) {
+                return [1, 'no channel ' . json_encode($name)];
+            }
+            if ($function === 'hangup') {
+                $channels[$name] = 'down';
+                return [0, json_encode(['ok' => null])];
+            }
+            return [0, json_encode(['ok' => $channels[$name]])];
+    }
+    return [1, "unknown function $function"];
+}
+
+// What modhost calls. Its answer must come from the C library's malloc, which PHP's own
+// strings do not: modhost_string_new copies it there. Nothing may be thrown out of it.
+$callback = function ($user, $function, $args, $context, $result) use ($modhost, &$channels): int {
+    try {
+        [$status, $answer] = telephony($channels, $function, json_decode($args, true, 16, JSON_THROW_ON_ERROR), $context);
+    } catch (Throwable $e) {
+        [$status, $answer] = [1, $e->getMessage()];
+    }
+    $result[0] = $modhost->modhost_string_new(c_text($answer));
+    return $status;
+};
+
 $root = sys_get_temp_dir() . '/modhost-php-' . bin2hex(random_bytes(6));
 $host = $modhost->new('modhost_host *');
+$telephony = $modhost->new('modhost_capability *');
 $error = $modhost->new('char *');
 // Set, not exited with, inside `try`: `exit` there would skip `finally`, leaving the host
 // open and its root behind.
 $status = 0;
 try {
-    check($modhost, $modhost->modhost_open($root, null, null, 0, FFI::addr($host), FFI::addr($error)), $error, 'open');
+    // The API modules may import, granted by the administrator (MODHOST_GRANT below).
+    check($modhost, $modhost->modhost_capability_new('pbx:telephony', true, FFI::addr($telephony), FFI::addr($error)), $error, 'capability');
+    [$keepFunctions, $functions] = c_strings(['originate', 'hangup', 'channel-state', 'current-channel']);
+    check($modhost, $modhost->modhost_capability_add(
+        $telephony, 'pbx:telephony/calls@1.0.0', $functions, 4, $callback, null, FFI::addr($error)
+    ), $error, 'capability');
+    $capabilities = $modhost->new('const modhost_capability *[1]');
+    $capabilities[0] = $telephony;
+    check($modhost, $modhost->modhost_open($root, null, $capabilities, 1, FFI::addr($host), FFI::addr($error)), $error, 'open');
 
-    [$keep, $names] = c_strings(['core', 'voicemail', 'phonebook']);
+    [$keep, $names] = c_strings(['core', 'voicemail', 'phonebook', 'callback']);
     $changes = $modhost->new('char *');
-    check($modhost, $modhost->modhost_install($host, $packages, $names, 3, 0, FFI::addr($changes), FFI::addr($error)), $error, 'install');
+    check($modhost, $modhost->modhost_install(
+        $host, $packages, $names, 4, $const['MODHOST_GRANT'], FFI::addr($changes), FFI::addr($error)
+    ), $error, 'install');
     foreach (json_decode(take($modhost, $changes), true) as $change) {
         echo "{$change['action']} {$change['rawname']} {$change['to']}\n";
     }
@@ -103,11 +163,22 @@ try {
         $via = implode(' -> ', array_map(fn ($c) => "{$c['rawname']}@{$c['priority']}", $dispatch['calls']));
         echo "call from {$routed['caller_name']} <{$routed['from']}> to {$routed['to']}: {$routed['action']}   (via $via)\n";
     }
+
+    // The caller left a message: the modules hear it on the caller's channel.
+    $left = json_encode(['mailbox' => '101', 'from' => '2025550101']);
+    check($modhost, $modhost->modhost_dispatch(
+        $host, 'voicemail.left', $left, 'PJSIP/2025550101-incoming', null, FFI::addr($result), FFI::addr($error)
+    ), $error, 'dispatch');
+    echo 'voicemail.left: ' . take($modhost, $result) . "\n";
+    foreach ($channels as $name => $state) {
+        echo "channel $name: $state\n";
+    }
 } catch (RuntimeException | InvalidArgumentException $e) {
     fwrite(STDERR, $e->getMessage() . "\n");
     $status = 1;
 } finally {
     $modhost->modhost_close($host);
+    $modhost->modhost_capability_free($telephony);
     if (is_dir($root)) {
         $files = new RecursiveIteratorIterator(
             new RecursiveDirectoryIterator($root, FilesystemIterator::SKIP_DOTS),

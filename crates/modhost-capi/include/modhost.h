@@ -19,8 +19,8 @@
  * read during the call (NUL-terminated, UTF-8 where it names something): modhost copies
  * what it keeps. Handles (modhost_host, modhost_capability, modhost_cancel_handle) are
  * made and freed by their own functions. The one exception runs the other way: a
- * capability callback's *result_json is allocated by the application with malloc and
- * freed by modhost with free.
+ * capability callback's *result_json is allocated by the application with malloc (or
+ * modhost_string_new) and freed by modhost with free.
  *
  * Threads: a modhost_host may be used from several threads at once (not closed while in
  * use); capability callbacks may be called on several threads at once; a
@@ -89,6 +89,12 @@ extern "C" {
  * modhost panicked: a bug, stopped at the boundary. The host may still be used.
  */
 #define MODHOST_ERROR_PANIC 99
+
+/**
+ * The most bytes a capability callback's answer may hold (16 MiB): a longer one fails
+ * the module's call unread, as a module's own output past its limit does.
+ */
+#define MODHOST_MAX_ANSWER_BYTES 16777216
 
 /**
  * Install flag: grant the host directories and capabilities the modules ask for.
@@ -178,9 +184,16 @@ typedef struct modhost_host modhost_host;
  * - `context`: the context string passed to `modhost_dispatch` for the dispatch this
  *   call belongs to (hooks fired from inside it included), or NULL if none was.
  * - `result_json`: `*result_json` is NULL on entry; the callback may set it to a string
- *   it allocated with `malloc` (`strdup`), which modhost frees with `free`.
+ *   it allocated with `malloc` (`strdup`, or `modhost_string_new` where the
+ *   application's strings come from another allocator: PHP's `FFI::new`), which modhost
+ *   frees with `free`. One longer than `MODHOST_MAX_ANSWER_BYTES` fails the call.
  *
  * All strings given are NUL-terminated and valid only until the callback returns.
+ *
+ * It runs on the dispatching thread, on that thread's stack unless less than 3 MiB of it
+ * was left: then on the stack segment the module's call runs on (see `modhost_host`),
+ * which a runtime that checks its stack's bounds (PHP 8.3's `zend.max_allowed_stack_size`,
+ * a conservative garbage collector) does not know: dispatch from a thread with room.
  *
  * Return 0 with `*result_json` set to the function's result as JSON (NULL stands for
  * `null`: nothing, for a function without a result; `none`, for an option), or non-zero
@@ -336,6 +349,19 @@ int modhost_capability_add(modhost_capability *capability,
 void modhost_capability_free(modhost_capability *capability);
 
 /**
+ * A copy of `text` allocated with the C library's `malloc`, as a capability callback's
+ * `*result_json` must be: for an application whose own strings come from another
+ * allocator (PHP's `FFI::new`, whose memory `free` must never see, or a custom
+ * `malloc`). NULL when `text` is NULL or memory runs out. Only a callback's answer is
+ * freed by modhost; any other copy is the caller's to free with `free`.
+ *
+ * # Safety
+ *
+ * `text` is NULL or a NUL-terminated string.
+ */
+char *modhost_string_new(const char *text);
+
+/**
  * Fills `*limits` with modhost's defaults. NULL is ignored.
  *
  * # Safety
@@ -488,6 +514,11 @@ int modhost_declare(const modhost_host *host,
  * handlers at once as it has room for until the handler's deadline). A module
  * uninstalled, disabled or upgraded while the dispatch runs is left out of it, as if it
  * had not been there, once its handler reaches the state database.
+ *
+ * Returns `MODHOST_OK` whatever the handlers did; `MODHOST_ERROR_ARGUMENT`;
+ * `MODHOST_ERROR_REFUSED` when no handler ran because the dispatch was nested past
+ * `max_fire_depth`; `MODHOST_ERROR_FAILED` when the host cannot dispatch at all (a
+ * process forked from the one that opened it, the state database unreadable).
  *
  * A capability callback may dispatch again on the same host (from the thread it was
  * called on), up to `max_fire_depth` dispatches deep; such a dispatch is a dispatch of

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{Linker, Type, Val};
 
+use crate::MODHOST_MAX_ANSWER_BYTES;
 use crate::ffi::{Failure, guard, put_raw, quietly, str_arg, str_array};
 use crate::json::{self, shortened};
 
@@ -33,9 +34,16 @@ use crate::json::{self, shortened};
 /// - `context`: the context string passed to `modhost_dispatch` for the dispatch this
 ///   call belongs to (hooks fired from inside it included), or NULL if none was.
 /// - `result_json`: `*result_json` is NULL on entry; the callback may set it to a string
-///   it allocated with `malloc` (`strdup`), which modhost frees with `free`.
+///   it allocated with `malloc` (`strdup`, or `modhost_string_new` where the
+///   application's strings come from another allocator: PHP's `FFI::new`), which modhost
+///   frees with `free`. One longer than `MODHOST_MAX_ANSWER_BYTES` fails the call.
 ///
 /// All strings given are NUL-terminated and valid only until the callback returns.
+///
+/// It runs on the dispatching thread, on that thread's stack unless less than 3 MiB of it
+/// was left: then on the stack segment the module's call runs on (see `modhost_host`),
+/// which a runtime that checks its stack's bounds (PHP 8.3's `zend.max_allowed_stack_size`,
+/// a conservative garbage collector) does not know: dispatch from a thread with room.
 ///
 /// Return 0 with `*result_json` set to the function's result as JSON (NULL stands for
 /// `null`: nothing, for a function without a result; `none`, for an option), or non-zero
@@ -447,11 +455,16 @@ impl Interface {
         };
         drop(serving);
         // SAFETY: NULL, or a string the callback allocated with `malloc`.
-        let answer = unsafe { take_malloced(answer) }.map_err(|bytes| {
-            wasmtime::format_err!(
+        let answer = unsafe { take_malloced(answer) }.map_err(|unreadable| match unreadable {
+            Unreadable::NotText(bytes) => wasmtime::format_err!(
                 "{} answered with {bytes} bytes that are not UTF-8 text",
                 named()
-            )
+            ),
+            Unreadable::TooLong(bytes) => wasmtime::format_err!(
+                "{} answered with {bytes} bytes, more than the {MODHOST_MAX_ANSWER_BYTES} \
+                 an answer may hold",
+                named()
+            ),
         })?;
         let result_type = ty.results().next();
         let (Some(result_type), Some(slot)) = (result_type, results.first_mut()) else {
@@ -498,25 +511,67 @@ impl Interface {
 }
 
 unsafe extern "C" {
-    /// The C library's `free`: callbacks allocate their answers with `malloc`.
+    /// The C library's `malloc` and `free`: callbacks' answers are allocated with the one
+    /// and freed with the other.
+    fn malloc(size: usize) -> *mut c_void;
     fn free(ptr: *mut c_void);
 }
 
-/// The string at `ptr`, freed with `free`; `None` for NULL; its length when it is not
-/// UTF-8 (the answer is refused rather than read with replacement characters).
+/// A copy of `text` allocated with the C library's `malloc`, as a capability callback's
+/// `*result_json` must be: for an application whose own strings come from another
+/// allocator (PHP's `FFI::new`, whose memory `free` must never see, or a custom
+/// `malloc`). NULL when `text` is NULL or memory runs out. Only a callback's answer is
+/// freed by modhost; any other copy is the caller's to free with `free`.
+///
+/// # Safety
+///
+/// `text` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_string_new(text: *const c_char) -> *mut c_char {
+    quietly(std::ptr::null_mut(), || {
+        if text.is_null() {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: NUL-terminated, by the caller's contract.
+        let bytes = unsafe { CStr::from_ptr(text) }.to_bytes_with_nul();
+        // SAFETY: any size may be asked for; NULL is checked.
+        let copy = unsafe { malloc(bytes.len()) }.cast::<u8>();
+        if !copy.is_null() {
+            // SAFETY: `copy` holds `bytes.len()` bytes, and is not `bytes`.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), copy, bytes.len()) };
+        }
+        copy.cast()
+    })
+}
+
+/// Why a callback's answer cannot be taken.
+enum Unreadable {
+    /// It is not UTF-8 text; its length.
+    NotText(usize),
+    /// It is longer than [`MODHOST_MAX_ANSWER_BYTES`]; its length.
+    TooLong(usize),
+}
+
+/// The string at `ptr`, freed with `free`; `None` for NULL. Refused, rather than read
+/// with replacement characters or copied whole, when it is not UTF-8 or is longer than a
+/// module could be given.
 ///
 /// # Safety
 ///
 /// `ptr` is NULL or a NUL-terminated string allocated with `malloc`, not used after.
-unsafe fn take_malloced(ptr: *mut c_char) -> Result<Option<String>, usize> {
+unsafe fn take_malloced(ptr: *mut c_char) -> Result<Option<String>, Unreadable> {
     if ptr.is_null() {
         return Ok(None);
     }
     // SAFETY: the caller's contract.
     let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
-    let text = std::str::from_utf8(bytes)
-        .map(str::to_owned)
-        .map_err(|_| bytes.len());
+    let text = if bytes.len() > MODHOST_MAX_ANSWER_BYTES {
+        Err(Unreadable::TooLong(bytes.len()))
+    } else {
+        std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|_| Unreadable::NotText(bytes.len()))
+    };
     // SAFETY: allocated with `malloc`, by the caller's contract, and not used again.
     unsafe { free(ptr.cast()) };
     text.map(Some)

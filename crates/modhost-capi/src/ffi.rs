@@ -168,6 +168,37 @@ pub(crate) unsafe fn str_array<'a>(
         .collect()
 }
 
+/// The `count` paths of the array `ptr`, argument `name`: any bytes, as for
+/// [`opt_path_arg`], none NULL.
+///
+/// # Safety
+///
+/// `ptr` is NULL (with `count` 0) or points to `count` pointers, each NULL or a
+/// NUL-terminated string valid for `'a`.
+pub(crate) unsafe fn path_array<'a>(
+    ptr: *const *const c_char,
+    count: usize,
+    name: &str,
+) -> Result<Vec<&'a std::path::Path>, Failure> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    if ptr.is_null() {
+        return Err(Failure::argument(format!("`{name}` is NULL")));
+    }
+    // SAFETY: `count` readable pointers, by the caller's contract.
+    let items = unsafe { std::slice::from_raw_parts(ptr, count) };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            // SAFETY: each is NULL or a string as for `opt_path_arg`, by the contract.
+            unsafe { opt_path_arg(*item) }
+                .ok_or_else(|| Failure::argument(format!("`{name}[{i}]` is NULL")))
+        })
+        .collect()
+}
+
 /// `text` as a string the caller frees with `modhost_string_free`. A NUL inside (a module's
 /// message may hold one) would cut the string short in C: it is written `\0`.
 pub(crate) fn into_c(text: String) -> *mut c_char {

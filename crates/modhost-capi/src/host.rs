@@ -10,7 +10,7 @@ use std::time::Duration;
 use modhost::{DispatchOptions, Embedding, HookPoint, OnError, Options, Shape};
 
 use crate::capability::{Capability, Context};
-use crate::ffi::{Failure, guard, opt_path_arg, put, put_raw, quietly, str_arg, str_array};
+use crate::ffi::{Failure, guard, opt_path_arg, path_array, put, put_raw, quietly, str_arg};
 use crate::{
     MODHOST_FORCE, MODHOST_GRANT, MODHOST_ON_ERROR_CONTINUE, MODHOST_ON_ERROR_STOP,
     MODHOST_REINSTALL, MODHOST_SHAPE_BROADCAST, MODHOST_SHAPE_PIPELINE,
@@ -292,7 +292,7 @@ unsafe fn change_extern(
                 verb,
                 host_arg(host)?,
                 opt_path_arg(from),
-                str_array(packages, n_packages, "packages")?,
+                path_array(packages, n_packages, "packages")?,
                 flags,
             )?;
             put(changes, done);
@@ -308,12 +308,11 @@ fn change(
     verb: Verb,
     host: &Host,
     from: Option<&Path>,
-    names: Vec<&str>,
+    names: Vec<&Path>,
     flags: u32,
 ) -> Result<String, Failure> {
     // The arguments first: an unknown flag is the caller's mistake whatever the packages.
     let options = options(flags)?;
-    let names: Vec<String> = names.into_iter().map(str::to_owned).collect();
     let found = host.host.resolve_packages(&names, from)?;
     let done = verb(&host.host, &found, options)?;
     Ok(serde_json::to_string(&done)?)
@@ -497,6 +496,11 @@ pub unsafe extern "C" fn modhost_declare(
 /// handlers at once as it has room for until the handler's deadline). A module
 /// uninstalled, disabled or upgraded while the dispatch runs is left out of it, as if it
 /// had not been there, once its handler reaches the state database.
+///
+/// Returns `MODHOST_OK` whatever the handlers did; `MODHOST_ERROR_ARGUMENT`;
+/// `MODHOST_ERROR_REFUSED` when no handler ran because the dispatch was nested past
+/// `max_fire_depth`; `MODHOST_ERROR_FAILED` when the host cannot dispatch at all (a
+/// process forked from the one that opened it, the state database unreadable).
 ///
 /// A capability callback may dispatch again on the same host (from the thread it was
 /// called on), up to `max_fire_depth` dispatches deep; such a dispatch is a dispatch of

@@ -35,7 +35,7 @@ mod modules;
 
 pub use capability::{
     Callback, Capability, modhost_call_ms_left, modhost_call_stopped, modhost_capability_add,
-    modhost_capability_free, modhost_capability_new,
+    modhost_capability_free, modhost_capability_new, modhost_string_new,
 };
 pub use host::{
     CancelHandle, Host, Limits, modhost_cancel, modhost_cancel_handle_free,
@@ -71,6 +71,10 @@ pub const MODHOST_ERROR_NOT_GRANTED: c_int = 5;
 pub const MODHOST_ERROR_LOCKED: c_int = 6;
 /// modhost panicked: a bug, stopped at the boundary. The host may still be used.
 pub const MODHOST_ERROR_PANIC: c_int = 99;
+
+/// The most bytes a capability callback's answer may hold (16 MiB): a longer one fails
+/// the module's call unread, as a module's own output past its limit does.
+pub const MODHOST_MAX_ANSWER_BYTES: usize = 16_777_216;
 
 /// Install flag: grant the host directories and capabilities the modules ask for.
 pub const MODHOST_GRANT: u32 = 1;

@@ -158,7 +158,8 @@ fn skip(why: &str) -> TestResult {
 }
 
 #[test]
-fn the_php_example_routes_a_call_through_ffi_where_php_is_installed() -> TestResult {
+fn the_php_example_routes_a_call_and_gives_its_api_through_ffi_where_php_is_installed() -> TestResult
+{
     let modules = match Command::new("php").arg("-m").output() {
         Ok(output) => String::from_utf8_lossy(&output.stdout).into_owned(),
         Err(e) => {
@@ -183,5 +184,7 @@ fn the_php_example_routes_a_call_through_ffi_where_php_is_installed() -> TestRes
         ),
         "{output}"
     );
+    // The telephony API given as PHP callbacks, answering through modhost_string_new.
+    assert_called_back(&output);
     Ok(())
 }

@@ -286,7 +286,8 @@ impl Error {
 
     /// Whether a change was refused before anything changed: its plan cannot succeed, a
     /// module says it cannot be removed or others depend on it, or a component is one this
-    /// host does not run (another WIT version, an import nobody provides).
+    /// host does not run (another WIT version, an import nobody provides); or a dispatch
+    /// was refused before any handler ran (nested too deep, or started from inside one).
     pub fn is_refusal(&self) -> bool {
         if let Error::Online { source, .. } = self {
             return source.is_refusal();
@@ -297,6 +298,7 @@ impl Error {
                 | Error::Protected { .. }
                 | Error::InUse { .. }
                 | Error::InsideDispatch
+                | Error::NestedTooDeep { .. }
                 | Error::Runtime(
                     modhost_runtime::Error::ApiVersion { .. }
                         | modhost_runtime::Error::Imports { .. }

@@ -220,6 +220,13 @@ fn a_callbacks_bad_answers_fail_its_call_briefly_and_nesting_is_bounded() -> Tes
         "{result}"
     );
     assert!(error.len() < 2_000, "a {}-byte message", error.len());
+    // An answer past the limit is refused unread.
+    let result = dispatch(host, "voicemail.left", &left("huge"), None, null())?;
+    let error = result["calls"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("answered with 16777217 bytes, more than the 16777216 an answer may hold"),
+        "{result}"
+    );
 
     // A callback that dispatches again, from inside the module's call, on the same
     // host: each level does it again, until modhost refuses the next level.
@@ -229,7 +236,8 @@ fn a_callbacks_bad_answers_fail_its_call_briefly_and_nesting_is_bounded() -> Tes
     assert!(began.elapsed() < Duration::from_secs(3), "{result}");
     let text = result.to_string();
     assert!(
-        text.contains("past the limit of 4 nested dispatches"),
+        text.contains("refused (status 3): dispatch of `voicemail.left` refused")
+            && text.contains("past the limit of 4 nested dispatches"),
         "{result}"
     );
     assert_eq!(text.matches("inner dispatch").count(), 5, "{result}");
@@ -239,4 +247,56 @@ fn a_callbacks_bad_answers_fail_its_call_briefly_and_nesting_is_bounded() -> Tes
     // SAFETY: the host, closed once.
     unsafe { modhost_close(host) };
     Ok(())
+}
+
+#[test]
+fn a_package_path_may_be_any_bytes_as_a_unix_path_may() -> TestResult {
+    use std::os::unix::ffi::OsStrExt;
+    let root = tempfile::tempdir()?;
+    let host = crate::common::open(root.path())?;
+    // A Latin-1 directory name, as an old system's locale writes it.
+    let dir = tempfile::tempdir()?;
+    let latin1 = dir.path().join(std::ffi::OsStr::from_bytes(b"m\xf3dulos"));
+    std::fs::create_dir(&latin1)?;
+    let package = latin1.join("core.tgz");
+    std::fs::copy(modhost_test_support::package("core"), &package)?;
+    let path = std::ffi::CString::new(package.as_os_str().as_bytes())?;
+    let (mut changes, mut error) = (null_mut(), null_mut());
+    // SAFETY: live pointers for the call.
+    let status = unsafe {
+        modhost_install(
+            host,
+            null(),
+            [path.as_ptr()].as_ptr(),
+            1,
+            0,
+            &mut changes,
+            &mut error,
+        )
+    };
+    check(status, error)?;
+    let changes: Value = serde_json::from_str(&take(changes).unwrap_or_default())?;
+    assert_eq!(changes[0]["rawname"], "core", "{changes}");
+    // SAFETY: the host, closed once.
+    unsafe { modhost_close(host) };
+    Ok(())
+}
+
+#[test]
+fn string_new_copies_with_the_c_librarys_malloc() {
+    unsafe extern "C" {
+        fn free(ptr: *mut std::ffi::c_void);
+    }
+    // SAFETY: NULL is allowed.
+    assert!(unsafe { modhost_string_new(null()) }.is_null());
+    let text = c("{\"ok\":\"PJSIP/101\"}");
+    // SAFETY: a NUL-terminated string.
+    let copy = unsafe { modhost_string_new(text.as_ptr()) };
+    assert!(!copy.is_null());
+    assert_ne!(copy.cast_const(), text.as_ptr());
+    // SAFETY: the copy is NUL-terminated, and `malloc`'s to free.
+    unsafe {
+        assert_eq!(std::ffi::CStr::from_ptr(copy), text.as_c_str());
+        free(copy.cast());
+    }
 }

@@ -76,8 +76,9 @@ pub(crate) unsafe extern "C" fn telephony(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .push((function, args, context));
     let answer = CString::new(answer).unwrap_or_default();
-    // SAFETY: `result_json` is writable; `strdup` allocates with `malloc`, as modhost frees.
-    unsafe { *result_json = strdup(answer.as_ptr()) };
+    // SAFETY: `result_json` is writable; `modhost_string_new` allocates with `malloc`, as
+    // modhost frees.
+    unsafe { *result_json = modhost_string_new(answer.as_ptr()) };
     status
 }
 
@@ -88,6 +89,12 @@ fn misbehaving(callee: &str) -> Option<CString> {
         "latin1" => CString::new(b"{\"ok\": \"caf\xe9\"}".to_vec()).ok(),
         // 100 000 bytes of something that is not JSON.
         "garbage" => CString::new("<".repeat(100_000)).ok(),
+        // One byte more than an answer may hold.
+        "huge" => CString::new(format!(
+            r#"{{"ok":"{}"}}"#,
+            "x".repeat(MODHOST_MAX_ANSWER_BYTES - 8)
+        ))
+        .ok(),
         _ => None,
     }
 }
@@ -141,7 +148,10 @@ fn again(args_json: *const c_char, result_json: *mut *mut c_char) -> c_int {
     let _ = args_json;
     let answer = match (status, take(result), take(error)) {
         (MODHOST_OK, Some(result), _) => format!("inner dispatch: {result}"),
-        (_, _, message) => format!("inner dispatch refused: {}", message.unwrap_or_default()),
+        (status, _, message) => format!(
+            "inner dispatch refused (status {status}): {}",
+            message.unwrap_or_default()
+        ),
     };
     let answer = c(&answer);
     // SAFETY: `result_json` is writable; `strdup` allocates with `malloc`.

@@ -259,6 +259,10 @@ impl Dispatcher {
         payload: &str,
         options: &DispatchOptions,
     ) -> Result<Dispatch> {
+        // A forked child has none of the runtime's threads: no handler could run, and a
+        // dispatch of nothing but failures would read, to a caller checking only the
+        // result, as one that ran.
+        self.runtime.same_process()?;
         let _nested = Nested::enter(&point.name, self.limits.max_fire_depth)?;
         let (generation, handlers) = self.handlers(&point.name)?;
         let mut session = Session::lazy(self.state.clone()).as_of(generation);
