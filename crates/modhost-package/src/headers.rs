@@ -101,6 +101,19 @@ pub(crate) fn check_entry_headers<R: Read>(
             ),
         ));
     }
+    // GNU tar and Python's tarfile read what follows a directory's header as the next
+    // header, whatever size it declares; the tar crate skips that many bytes: entries a
+    // reviewer's `tar -x` sees that modhost would not, or the other way round.
+    if entry.header().entry_type().is_dir() && entry.size() != 0 {
+        return Err(refused(
+            package,
+            format!(
+                "entry `{shown}` is a directory that declares {} bytes of content, which \
+                 tar tools read as the entries after it: repack the module with `tar`",
+                entry.size()
+            ),
+        ));
+    }
     check_pax_entry(package, shown, entry)
 }
 

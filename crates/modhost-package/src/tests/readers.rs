@@ -184,6 +184,52 @@ fn a_pax_size_that_is_no_decimal_number_is_refused() {
 }
 
 #[test]
+fn a_directory_declaring_content_is_refused_as_the_entries_it_would_hide() {
+    let scratch = scratch();
+    let package = scratch.path().join("twostories.tgz");
+    // GNU tar reads what follows `demo/` as the next entry: the module.xml a reviewer
+    // sees. The tar crate skips the directory's "content": the one before.
+    let hidden = entry(
+        "demo/module.xml",
+        tar::EntryType::Regular,
+        evil_xml().as_bytes(),
+    );
+    let mut directory = block(
+        "demo/",
+        tar::EntryType::Directory,
+        hidden.len() as u64,
+        |_| {},
+    );
+    directory.extend(hidden);
+    write_raw(
+        &package,
+        &[
+            entry("demo/module.xml", tar::EntryType::Regular, XML.as_bytes()),
+            entry("demo/module.wasm", tar::EntryType::Regular, b"\0asm"),
+            directory,
+        ],
+    );
+    refused_by_both(
+        &package,
+        "entry `demo/` is a directory that declares 1024 bytes of content, which tar tools \
+         read as the entries after it",
+    );
+
+    // An old tar's directory, a file whose name ends in `/`, has its content skipped by
+    // every reader alike.
+    let v7 = scratch.path().join("v7.tgz");
+    write_raw(
+        &v7,
+        &[
+            entry("demo/", tar::EntryType::Regular, b"skipped by every reader"),
+            entry("demo/module.xml", tar::EntryType::Regular, XML.as_bytes()),
+        ],
+    );
+    let read = read_manifest(&v7, &Limits::default());
+    assert!(read.is_ok_and(|m| m.rawname == "demo"));
+}
+
+#[test]
 fn a_ustar_header_of_another_version_than_00_is_refused() {
     let scratch = scratch();
     let package = scratch.path().join("version.tgz");
