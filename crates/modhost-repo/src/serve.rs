@@ -184,6 +184,7 @@ impl Server {
         } = self;
         let max_per_client =
             max_per_client.unwrap_or_else(|| max_connections.div_ceil(DEFAULT_CLIENT_SHARE));
+        listener::raise_open_files(max_connections);
         listener.set_nonblocking(true).map_err(cannot_serve)?;
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).map_err(cannot_serve)?;

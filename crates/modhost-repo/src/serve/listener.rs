@@ -9,8 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::RETRY_AFTER;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -20,14 +19,15 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+use super::MAX_HEAD;
 use super::access::{Exchange, Logged};
 use super::clients::Clients;
 use super::limits::{Activity, Limited};
 use super::route::{self, Files};
-use super::{MAX_HEAD, RETRY_AFTER_SECS};
 
 /// How many `503` answers are under way at once, beyond the connections served: past
-/// them, new connections wait in the listen backlog rather than being dropped.
+/// them, new connections wait in the listen backlog (for a refusal, or a slot for a
+/// client within its share) rather than being dropped.
 const REFUSING: usize = 64;
 /// The most of an answer the kernel holds unsent for a connection (`TCP_NOTSENT_LOWAT`):
 /// enough to keep a fast link busy between two writes, little enough that a client
@@ -47,6 +47,30 @@ const H2_STREAMS: u32 = 8;
 /// package at once over loopback) and, once files were read without a trip to another
 /// thread for each chunk, held 20 MB more at the peak.
 const H2_SEND_BUFFER: usize = 128 * 1024;
+
+/// Raises this process's limit on open files to what the system allows, as nginx's
+/// `worker_rlimit_nofile` does: each connection may have a socket and a file per HTTP/2
+/// stream open, 2,304 for the default 256 connections, past the 1,024 most service
+/// managers and shells give. Says so when even that is too few for `max_connections`.
+pub(super) fn raise_open_files(max_connections: usize) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit.clone()) {
+            tracing::debug!("cannot raise the limit on open files: {e}");
+        }
+    }
+    let open = getrlimit(Resource::Nofile).current;
+    let needed = max_connections * (1 + H2_STREAMS as usize) + REFUSING + 64;
+    if let Some(open) = open.filter(|&open| open < needed as u64) {
+        tracing::warn!(
+            "this process may open {open} files, and {max_connections} connections with \
+             {H2_STREAMS} downloads each may need {needed}: past that, clients get `503` \
+             (raise `ulimit -n`, or lower the connections)"
+        );
+    }
+}
 
 /// What every connection needs.
 pub(super) struct Settings {
@@ -91,18 +115,16 @@ pub(super) async fn serve(
         // A client past its share is refused as one past the bound is; a refused
         // connection takes nothing of its client's share.
         let held = clients.take(peer.ip());
-        let within_share = held.is_some();
-        let slot = held.and_then(|held| {
-            let permit = Arc::clone(&slots).try_acquire_owned().ok()?;
-            Some((permit, held))
-        });
-        let (permit, held, busy) = match slot {
-            Some((permit, held)) => (permit, Some(held), false),
+        let slot = match held {
+            Some(_) => Arc::clone(&slots).try_acquire_owned().ok(),
+            None => None,
+        };
+        let (permit, held, busy) = match (held, slot) {
+            (Some(held), Some(permit)) => (permit, Some(held), false),
             // A client past its share while slots are free is answered only if a refusal
             // is free now: waiting for one would let a single client stop the server
-            // accepting anyone else. Its connection is closed instead. (With every slot
-            // taken, it waits as any client beyond the bound does.)
-            None if !within_share && slots.available_permits() > 0 => {
+            // accepting anyone else. Its connection is closed instead.
+            (None, _) if slots.available_permits() > 0 => {
                 match Arc::clone(&refusals).try_acquire_owned() {
                     Ok(permit) => (permit, None, true),
                     Err(_) => {
@@ -111,15 +133,29 @@ pub(super) async fn serve(
                     }
                 }
             }
-            // Refusals end within the timeout, most of them at once; a stop meanwhile is
+            // Every slot taken: a refusal, or for a client within its share the slot
+            // that frees first. Both come back within the timeout (a refusal's
+            // connection ends by then, whatever its client does); a stop meanwhile is
             // not kept waiting for them.
-            None => {
-                let refusal = tokio::select! {
-                    refusal = Arc::clone(&refusals).acquire_owned() => refusal,
+            (held, _) => {
+                let slot = async {
+                    match held {
+                        Some(held) => Arc::clone(&slots)
+                            .acquire_owned()
+                            .await
+                            .map(|permit| (permit, Some(held))),
+                        None => std::future::pending().await,
+                    }
+                };
+                let taken = tokio::select! {
+                    slot = slot => slot.map(|(permit, held)| (permit, held, false)),
+                    refusal = Arc::clone(&refusals).acquire_owned() => {
+                        refusal.map(|permit| (permit, None, true))
+                    }
                     () = &mut stop => break,
                 };
-                match refusal {
-                    Ok(permit) => (permit, None, true),
+                match taken {
+                    Ok(taken) => taken,
                     Err(closed) => {
                         tracing::warn!("connection closed: {closed}");
                         continue;
@@ -199,11 +235,13 @@ async fn connection(
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     let activity = Activity::new(accepted, settings.timeout);
     let io = TokioIo::new(Limited::new(tls, Arc::clone(&activity)));
+    let answered = Arc::new(tokio::sync::Notify::new());
     let handler = Handler {
         files: settings.files.clone(),
         activity,
         peer,
         busy,
+        answered: Arc::clone(&answered),
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -221,7 +259,17 @@ async fn connection(
     } else {
         builder.http1_only()
     };
-    if let Err(e) = watcher.watch(builder.serve_connection(io, handler)).await {
+    let served = if busy {
+        refuse(
+            builder.serve_connection(io, handler),
+            &answered,
+            accepted + settings.timeout,
+        )
+        .await
+    } else {
+        watcher.watch(builder.serve_connection(io, handler)).await
+    };
+    if let Err(e) = served {
         // hyper answered a request it could not read itself, calling no service (431 for
         // a head too long, 400 for one that is no HTTP, as a control byte in the request
         // line makes it): the access log still says so.
@@ -238,6 +286,29 @@ async fn connection(
     }
 }
 
+/// Serves a refused connection: once its first `503` is answered it is told to end (an
+/// HTTP/2 `GOAWAY`, after which its client opens a new connection rather than ask again
+/// on this one), and it ends at `deadline` whatever its client does, so that the
+/// refusals the server has room for come back.
+async fn refuse<C>(
+    connection: auto::Connection<'_, C, Handler, TokioExecutor>,
+    answered: &tokio::sync::Notify,
+    deadline: Instant,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    C: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        served = connection.as_mut() => return served,
+        () = answered.notified() => connection.as_mut().graceful_shutdown(),
+        () = tokio::time::sleep_until(deadline) => return Ok(()),
+    }
+    tokio::time::timeout_at(deadline, connection)
+        .await
+        .unwrap_or(Ok(()))
+}
+
 /// The hyper service of one connection.
 #[derive(Clone)]
 struct Handler {
@@ -245,6 +316,8 @@ struct Handler {
     activity: Arc<Activity>,
     peer: SocketAddr,
     busy: bool,
+    /// Told when a refused connection's `503` is answered.
+    answered: Arc<tokio::sync::Notify>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Handler {
@@ -255,6 +328,7 @@ impl hyper::service::Service<Request<Incoming>> for Handler {
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let exchange = Exchange::begin(&request, self.peer, Arc::clone(&self.activity));
         if self.busy {
+            self.answered.notify_one();
             return Box::pin(std::future::ready(Ok(exchange.answered(busy()))));
         }
         let files = self.files.clone();
@@ -264,12 +338,8 @@ impl hyper::service::Service<Request<Incoming>> for Handler {
 
 /// The answer beyond the bound on connections.
 fn busy() -> Response<super::access::Body> {
-    let mut answer = route::ko(
+    route::ko(
         StatusCode::SERVICE_UNAVAILABLE,
         "the server is busy: retry later",
-    );
-    answer
-        .headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-    answer
+    )
 }

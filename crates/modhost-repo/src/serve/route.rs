@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_RANGE, RANGE};
+use http::header::{
+    ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_RANGE, RANGE, RETRY_AFTER,
+};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
@@ -97,7 +99,25 @@ pub(super) fn ko(status: StatusCode, description: &str) -> Response<Body> {
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(RETRY_AFTER, HeaderValue::from(super::RETRY_AFTER_SECS));
+    }
     response
+}
+
+/// What a file that cannot be opened or read answers: `503` (with `Retry-After`) when
+/// the server is out of file descriptors, a moment's load worth retrying; else `500`.
+fn unreadable(e: &std::io::Error) -> (StatusCode, String) {
+    match rustix::io::Errno::from_io_error(e) {
+        Some(rustix::io::Errno::MFILE | rustix::io::Errno::NFILE) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server has too many files open: retry later".to_owned(),
+        ),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the file cannot be read".to_owned(),
+        ),
+    }
 }
 
 /// The files of a built repository.
@@ -192,7 +212,8 @@ async fn answer(root: Arc<PathBuf>, request: Request<Incoming>) -> Response<Body
         }
         Err(e) => {
             tracing::warn!("cannot read {}: {e}", file.found.path().display());
-            ko(StatusCode::INTERNAL_SERVER_ERROR, "the file cannot be read")
+            let (status, description) = unreadable(&e);
+            ko(status, &description)
         }
     }
 }
@@ -329,8 +350,7 @@ fn find(root: &Path, path: &str, query: &str) -> Result<File, Refusal> {
                 "cannot read {}: {e}",
                 part.join(path.trim_start_matches('/')).display()
             );
-            let description = "the file cannot be read".to_owned();
-            return Err((StatusCode::INTERNAL_SERVER_ERROR, description));
+            return Err(unreadable(&e));
         }
     };
     let name = parts.last().copied().unwrap_or_default();

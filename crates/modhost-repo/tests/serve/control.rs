@@ -1,6 +1,7 @@
 //! HTTP/2 control frames are no request: a client that only sends PINGs (whose
 //! acknowledgements the server writes) is closed at the timeout like one that sends
-//! nothing, before its first request or after its last answer.
+//! nothing, before its first request or after its last answer. A refused HTTP/2
+//! connection is told to go away once it has its `503`, and cannot hold its refusal.
 
 use super::*;
 
@@ -9,6 +10,7 @@ const DATA: u8 = 0;
 const HEADERS: u8 = 1;
 const SETTINGS: u8 = 4;
 const PING: u8 = 6;
+const GOAWAY: u8 = 7;
 const END_STREAM: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
 const ACK: u8 = 0x1;
@@ -26,6 +28,8 @@ fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
 struct H2 {
     stream: StreamOwned<ClientConnection, TcpStream>,
     received: Vec<u8>,
+    /// The payload of the frame read last.
+    payload: Vec<u8>,
 }
 
 /// What reading the connection found.
@@ -53,6 +57,7 @@ impl H2 {
         let mut h2 = H2 {
             stream: StreamOwned::new(connection, socket),
             received: Vec::new(),
+            payload: Vec::new(),
         };
         let mut opening = PREFACE.to_vec();
         opening.extend(frame(SETTINGS, 0, 0, &[]));
@@ -84,6 +89,7 @@ impl H2 {
                 if self.received.len() >= 9 + len {
                     let (kind, flags) = (header[3], header[4]);
                     let stream = u32::from_be_bytes([header[5], header[6], header[7], header[8]]);
+                    self.payload = self.received[9..9 + len].to_vec();
                     self.received.drain(..9 + len);
                     return Got::Frame(kind, flags, stream & 0x7fff_ffff);
                 }
@@ -195,4 +201,71 @@ fn an_http2_connection_that_only_pings_after_its_answer_is_closed_at_the_timeout
         "a connection sending only PINGs after its answer ({acks} acknowledged) was open \
          {closed_after:?}"
     );
+}
+
+#[test]
+fn a_refused_http2_connection_goes_away_after_its_503_and_the_server_accepts_again() {
+    let tls = Tls::new();
+    let repo = repository(vec![entry("core")]);
+    // More than the socket buffers of both ends hold: the one slot stays taken.
+    write(
+        &repo.path().join("public/packages/big.tgz"),
+        &vec![0; 32 << 20],
+    );
+    // Long enough that nothing below is the timeout's doing.
+    let timeout = Duration::from_secs(30);
+    let addr = tls.serve(repo.path(), 1, timeout);
+    let mut stalled = tls.connect(addr);
+    let mut status = [0; 15];
+    let started = stalled
+        .write_all(b"GET /packages/big.tgz HTTP/1.1\r\n\r\n")
+        .and_then(|()| stalled.flush())
+        .and_then(|()| stalled.read_exact(&mut status));
+    assert!(started.is_ok(), "{started:?}");
+
+    // Refused, it may not keep asking on the same connection: a client that did would
+    // hold one of the few refusals for as long as it kept asking.
+    let mut h2 = H2::connect(&tls, addr);
+    assert!(h2.send(&frame(
+        HEADERS,
+        END_STREAM | END_HEADERS,
+        1,
+        &get("/index.json")
+    )));
+    let asked = Instant::now();
+    let (mut answered, mut going) = (false, false);
+    while asked.elapsed() < Duration::from_secs(10) {
+        match h2.read() {
+            Got::Frame(HEADERS | DATA, flags, 1) if flags & END_STREAM != 0 => answered = true,
+            Got::Frame(GOAWAY, _, 0) => going = true,
+            Got::Frame(SETTINGS, 0, 0) => assert!(h2.send(&frame(SETTINGS, ACK, 0, &[]))),
+            // As every HTTP/2 client does: a server going away pings for the last word.
+            Got::Frame(PING, 0, 0) => {
+                let pong = frame(PING, ACK, 0, &h2.payload);
+                assert!(h2.send(&pong));
+            }
+            Got::Closed => break,
+            Got::Frame(..) | Got::Nothing => {}
+        }
+    }
+    assert!(
+        answered && going,
+        "answered: {answered}, told to go away: {going}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "the refused connection stayed open"
+    );
+
+    // Once the slot is free, a new client is served.
+    drop(stalled);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = tls.exchange(addr, GET_INDEX);
+        if answer.starts_with("HTTP/1.1 200 OK") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never served again: {answer}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
