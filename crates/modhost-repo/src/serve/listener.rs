@@ -57,7 +57,7 @@ pub(super) fn raise_open_files(max_connections: usize) {
     let mut limit = getrlimit(Resource::Nofile);
     if limit.current < limit.maximum {
         limit.current = limit.maximum;
-        if let Err(e) = setrlimit(Resource::Nofile, limit.clone()) {
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
             tracing::debug!("cannot raise the limit on open files: {e}");
         }
     }
