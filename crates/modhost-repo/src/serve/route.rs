@@ -482,3 +482,20 @@ fn percent_decode(text: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_out_of_files_is_a_moment_to_retry_and_anything_else_an_error() {
+        for errno in [24, 23] {
+            let (status, description) = unreadable(&std::io::Error::from_raw_os_error(errno));
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{description}");
+            let answer = ko(status, &description);
+            assert!(answer.headers().contains_key(RETRY_AFTER));
+        }
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(unreadable(&denied).0, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}
