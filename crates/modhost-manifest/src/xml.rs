@@ -16,6 +16,9 @@ use quick_xml::reader::Reader;
 const MAX_DEPTH: usize = 32;
 /// More elements than this are refused; a large core module.xml has a few hundred.
 const MAX_ELEMENTS: usize = 20_000;
+/// The most attributes one element may have: FreePBX's elements have a handful, a
+/// `<field>` about a dozen.
+const MAX_ATTRIBUTES: usize = 64;
 
 /// A line and column, both counted from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -394,7 +397,15 @@ fn element(
     let tag = offset.saturating_add(1);
     let at = |relative: usize| tag.saturating_add(relative as u64);
     let mut attributes = Vec::new();
-    for attribute in start.attributes() {
+    for (count, attribute) in start.attributes().enumerate() {
+        // Each attribute is compared with those before it (here, and by quick-xml): a
+        // tag of a hundred thousand would take minutes, in every `scan` and `list`.
+        if count == MAX_ATTRIBUTES {
+            return Err((
+                offset,
+                format!("<{name}> has more than {MAX_ATTRIBUTES} attributes"),
+            ));
+        }
         let attribute =
             attribute.map_err(|e| attribute_error(locator.source, &name, start, tag, e))?;
         let key = attribute.key.as_ref().to_owned();

@@ -471,6 +471,24 @@ fn huge_or_deep_documents_are_refused_without_exhausting_memory() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("more than 20000 elements"), "{err}");
+    // Each attribute is checked against those before it: a hundred thousand in one tag
+    // (a 1 MiB module.xml) would take minutes, in every `list` of a package directory.
+    let attributes: String = (0..100_000).map(|i| format!(" a{i}=\"\"")).collect();
+    let crowded = format!("<module{attributes}/>");
+    let err = Manifest::parse(&crowded, "crowded.xml")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("<module> has more than 64 attributes"),
+        "{err}"
+    );
+    let field: String = (0..64).map(|i| format!(" a{i}=\"\"")).collect();
+    let err = Manifest::parse(&format!("<module{field}/>"), "64.xml")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(!err.contains("attributes"), "64 are allowed: {err}");
 }
 
 proptest! {

@@ -234,5 +234,13 @@ pub(crate) fn tar_manifest(
         let source = read_xml(package, &shown, entry.size(), &mut entry)?;
         *found = Some((shown, source));
     }
+    // To its end, as unpacking reads it: a package whose gzip checksum fails, or that
+    // hides something after the tar, is unreadable here too, not listed as the newest.
+    let what = format!(
+        "the end of the archive (after `{}`)",
+        last.unwrap_or_default()
+    );
+    drain(archive.into_inner())
+        .map_err(|e| classify_at(package, "cannot read the archive".into(), &what, e))?;
     Ok((root.or(top), tops))
 }

@@ -74,6 +74,9 @@ fn a_damaged_or_truncated_gzip_stream_is_refused() {
     ] {
         let package = write(scratch.path(), name, &bytes);
         refused_with(&unpacked(&package), &[expected]);
+        // Reading only its module.xml reads it to its end too: a damaged package is
+        // never listed, or taken as the newest of a directory.
+        refused_with(&manifest(&package), &[expected]);
     }
     // A whole gzip stream of a tar cut inside an entry's content.
     let tar = demo_tar(&[]);
@@ -100,10 +103,12 @@ fn bytes_after_the_gzip_stream_are_refused() {
         let mut bytes = gzip(&demo_tar(&[]));
         bytes.extend_from_slice(tail);
         let package = write(scratch.path(), name, &bytes);
-        refused_with(
-            &unpacked(&package),
-            &["the file goes on after the end of its gzip stream"],
-        );
+        for read in [unpacked(&package), manifest(&package)] {
+            refused_with(
+                &read,
+                &["the file goes on after the end of its gzip stream"],
+            );
+        }
     }
     // A byte that could start another member is one cut short.
     let mut bytes = gzip(&demo_tar(&[]));
