@@ -4,13 +4,14 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::budget::{Exceeded, Limits};
+use crate::escape::shown_path;
 use crate::fault::{Fault, find};
 
 /// Why a package was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The package could not be read or the staging directory written.
-    #[error("package `{package}`: {context}: {source}")]
+    #[error("package `{}`: {context}: {source}", shown_path(package))]
     Io {
         /// The package file.
         package: PathBuf,
@@ -20,7 +21,7 @@ pub enum Error {
         source: io::Error,
     },
     /// The package's content breaks a rule.
-    #[error("package `{package}`: {problem}")]
+    #[error("package `{}`: {problem}", shown_path(package))]
     Refused {
         /// The package file.
         package: PathBuf,
@@ -28,7 +29,7 @@ pub enum Error {
         problem: String,
     },
     /// The package's module.xml is invalid.
-    #[error("package `{package}`: {source}")]
+    #[error("package `{}`: {source}", shown_path(package))]
     Manifest {
         /// The package file.
         package: PathBuf,

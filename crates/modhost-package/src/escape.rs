@@ -9,6 +9,17 @@ use std::fmt::Write as _;
 /// are not UTF-8 as `\xe9`. Names longer than [`SHOWN_MAX`] characters are shortened in
 /// the middle.
 pub(crate) fn shown(name: &[u8]) -> String {
+    shorten(escaped(name))
+}
+
+/// A package's path as messages show it: escaped as [`shown`] escapes a name (a file
+/// name may hold a newline too), never shortened.
+pub(crate) fn shown_path(path: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    escaped(path.as_os_str().as_bytes())
+}
+
+fn escaped(name: &[u8]) -> String {
     let mut out = String::with_capacity(name.len());
     for chunk in name.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -18,7 +29,7 @@ pub(crate) fn shown(name: &[u8]) -> String {
             let _ = write!(out, "\\x{byte:02x}");
         }
     }
-    shorten(out)
+    out
 }
 
 /// A text `name` as messages show it (see [`shown`]).

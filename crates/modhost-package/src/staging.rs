@@ -202,7 +202,9 @@ impl<'a> Stage<'a> {
                 raw.len()
             )));
         }
-        if let Some(refusal) = backslash_refusal(raw) {
+        // As reading only the manifest refuses it: `scan` and `install` agree. (A zip
+        // reader would decode a name without its UTF-8 flag as CP437 and take it.)
+        if let Some(refusal) = name_refusal(raw) {
             return Err(self.refuse(refusal));
         }
         let parts = path.and_then(relative_parts).ok_or_else(|| {
@@ -220,6 +222,10 @@ impl<'a> Stage<'a> {
         if is_desktop_metadata(&parts) {
             return Ok(None);
         }
+        // Before the root itself (`./`) is passed over: a link named so is still one.
+        if let Kind::Other(what) = &kind {
+            return Err(self.refuse(not_regular(&shown, what)));
+        }
         let Some(first) = parts.first() else {
             return Ok(None);
         };
@@ -227,9 +233,6 @@ impl<'a> Stage<'a> {
             self.tops.push(first.clone());
         }
         let relative: PathBuf = parts.iter().collect();
-        if let Kind::Other(what) = &kind {
-            return Err(self.refuse(not_regular(&shown, what)));
-        }
         // A newline or an escape byte in a file name reaches every `ls` and log that
         // shows it: no module needs one.
         if parts.iter().any(|part| part.chars().any(char::is_control)) {

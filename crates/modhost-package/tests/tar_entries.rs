@@ -153,7 +153,13 @@ fn control_characters_in_names_are_escaped_in_messages() {
         "ctrl.tgz",
         &gzip(&demo_tar(&[(name, EntryType::Symlink, b"x")])),
     );
-    refused_with(&unpacked(&tgz), &[&format!("entry `{shown}` is a symlink")]);
+    // The name refused before what it is, as reading only the manifest refuses it.
+    refused_with(
+        &unpacked(&tgz),
+        &[&format!(
+            "entry `{shown}` has a control character in its name"
+        )],
+    );
     let zip = write(
         scratch.path(),
         "ctrl.zip",
@@ -163,6 +169,19 @@ fn control_characters_in_names_are_escaped_in_messages() {
         &unpacked(&zip),
         &["entry `\x1b[2J\\nx/y` has a control character in its name"],
     );
+    // A package's own file name may hold a line break too.
+    let forged = write(
+        scratch.path(),
+        "a.tgz: ok\nvoicemail 16.0.12 can be installed\nx.tgz",
+        b"not a package",
+    );
+    for read in [unpacked(&forged), common::manifest(&forged)] {
+        let message = read.err().unwrap_or_default();
+        assert!(
+            !message.contains('\n') && message.contains("a.tgz: ok\\nvoicemail 16.0.12"),
+            "{message}"
+        );
+    }
 }
 
 #[test]

@@ -238,3 +238,49 @@ fn a_zip_with_too_many_entries_is_refused_before_any_is_unpacked() {
     let manifest = read_manifest(&package, &few).map_err(|e| e.to_string());
     assert_eq!(manifest.err(), Some(expected));
 }
+
+#[test]
+fn unpacking_refuses_what_reading_the_manifest_refuses() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    // A name without the UTF-8 flag that is not ASCII: a zip reader decodes it as CP437
+    // and would take it; reading the manifest refuses it.
+    let cp437 = dir.join("cp437.zip");
+    write_package(
+        &cp437,
+        true,
+        &[
+            ("demo/module.xml", XML.as_bytes()),
+            ("demo/cafX.txt", b"menu"),
+        ],
+    );
+    edit_headers(&cp437, |header, central| {
+        let name = if central { 46 } else { 30 };
+        if header.get(name..name + 13) == Some(b"demo/cafX.txt") {
+            header[name + 8] = 0x82;
+        }
+    });
+    // A link named `./`: the root, passed over as a directory would be, is still a link.
+    let dot = dir.join("dot.zip");
+    write_zip(
+        &dot,
+        &[Z::Symlink("./"), Z::File("demo/module.xml", XML.as_bytes())],
+    );
+    for (package, expected) in [
+        (
+            &cp437,
+            "entry `demo/caf\\x82.txt` has a name that is not UTF-8",
+        ),
+        (&dot, "entry `./` is a symlink"),
+    ] {
+        let (unpacked, _) = unpack_fresh(package, &Limits::default());
+        let manifest = read_manifest(package, &Limits::default()).map_err(|e| e.to_string());
+        for refused in [unpacked.err(), manifest.err()] {
+            assert!(
+                refused.as_deref().is_some_and(|e| e.contains(expected)),
+                "{}: {refused:?}",
+                package.display()
+            );
+        }
+    }
+}
