@@ -155,6 +155,15 @@ pub fn generate_secret() -> String {
 /// `Err` says what is wrong, never the secret.
 fn check_secret(secret: &str) -> std::result::Result<(), String> {
     let text = secret.trim();
+    // Keys are the HMAC of the secret as written: one a shop computes from the secret
+    // without the spaces would not match.
+    if text != secret {
+        return Err(
+            "has spaces or a line break around it: remove them (keys are computed \
+                    from the secret exactly as written)"
+                .into(),
+        );
+    }
     let bytes = if text.bytes().all(|b| b.is_ascii_hexdigit()) {
         if text.len() < 2 * MIN_SECRET {
             return Err(format!(
@@ -187,6 +196,14 @@ fn check_secret(secret: &str) -> std::result::Result<(), String> {
     };
     if looks_patterned(&bytes) {
         return Err("is not random: its bytes repeat or follow a pattern".into());
+    }
+    // Hex or base64 of a sentence: random bytes are all printable ASCII about once in
+    // 10^14.
+    if bytes.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return Err(
+            "decodes to text, not random bytes (a passphrase is far less random than it is long)"
+                .into(),
+        );
     }
     Ok(())
 }
@@ -400,6 +417,23 @@ mod tests {
             (
                 "OurPbxLicenceSecretIsKeptInTheVaultUpstairs".to_owned(),
                 "reads as words",
+            ),
+            // Text encoded looks random only to a check of the encoding.
+            (
+                b64(b"The quick brown fox jumps over the lazy dog!!"),
+                "decodes to text",
+            ),
+            (
+                hex::encode(b"correct horse battery staple and more words!"),
+                "decodes to text",
+            ),
+            (
+                b64(b"password1234567890password1234567890abcdefghij"),
+                "decodes to text",
+            ),
+            (
+                format!("  {}\\n", generate_secret()),
+                "has spaces or a line break around it",
             ),
         ] {
             let message = refusal(&secret).unwrap_or_default();
