@@ -153,3 +153,31 @@ fn recover_removes_what_an_interrupted_online_install_left() {
         "the interrupted download's directory is left"
     );
 }
+
+#[test]
+fn a_download_that_is_no_package_is_named_by_its_url_and_source() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let tls = generate(dir.path());
+    // What the feed's checksum says, and no package at all.
+    let bytes = b"<html>maintenance</html>".to_vec();
+    let (url, _) = slow_server(&tls, bytes.clone(), 1 << 20, Duration::ZERO);
+    feed(&root, dir.path(), &url, &bytes);
+    let before = root.fingerprint();
+    let run = root.fails(&[
+        "--ca-cert",
+        arg(&tls.ca),
+        "install",
+        "--online",
+        "phonebook",
+    ]);
+    assert!(
+        run.stderr
+            .contains(&format!("`{url}/phonebook.tgz` from source `slow`: it is "))
+            && !run.stderr.contains(".modhost-download-"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+}

@@ -38,6 +38,20 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// What is wrong, without the package's path: for a message that names the package
+    /// otherwise (where it was downloaded from, rather than the temporary file).
+    pub fn problem(&self) -> String {
+        match self {
+            Error::Io {
+                context, source, ..
+            } => format!("{context}: {source}"),
+            Error::Refused { problem, .. } => problem.clone(),
+            Error::Manifest { source, .. } => source.to_string(),
+        }
+    }
+}
+
 /// The refusal of `package` for `problem`.
 pub(crate) fn refused(package: &Path, problem: String) -> Error {
     Error::Refused {

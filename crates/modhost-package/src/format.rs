@@ -34,17 +34,22 @@ impl Format {
     pub const ALL: [Format; 2] = [Format::GzipTar, Format::Zip];
 }
 
-/// The package files in `dir`, by name: every `*.tgz` and `*.zip` (either name may hold
-/// either format, which [`format`] tells by the content). Sorted, so that what a directory
-/// is found to hold never depends on the file system's order.
+/// The package files in `dir`, by name: every `*.tgz`, `*.tar.gz` (what `gzip NAME.tar`
+/// and release pages make) and `*.zip` (any of them may hold either format, which
+/// [`format`] tells by the content). Sorted, so that what a directory is found to hold
+/// never depends on the file system's order.
 pub fn package_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    use std::os::unix::ffi::OsStrExt;
     let mut paths = Vec::new();
     for entry in fs_err::read_dir(dir)? {
         let path = entry?.path();
-        if path
+        let named = path
             .extension()
             .is_some_and(|e| Format::ALL.iter().any(|f| e == f.extension()))
-        {
+            || path
+                .file_name()
+                .is_some_and(|n| n.as_bytes().ends_with(b".tar.gz"));
+        if named {
             paths.push(path);
         }
     }

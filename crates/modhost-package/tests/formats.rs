@@ -188,3 +188,25 @@ fn a_package_past_the_size_limit_names_the_entry() {
         &["`demo/big.bin` would take the package past 2 MiB, the most a package may unpack to"],
     );
 }
+
+#[test]
+fn a_package_directory_lists_tgz_tar_gz_and_zip_files_only() {
+    let scratch = scratch();
+    for name in [
+        "b.tar.gz",
+        "a.tgz",
+        "c.zip",
+        "d.tar",
+        "e.gz",
+        "module.xml",
+        "f.tar.gz.txt",
+    ] {
+        write(scratch.path(), name, b"");
+    }
+    let listed: Vec<String> = modhost_package::package_files(scratch.path())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+        .collect();
+    assert_eq!(listed, ["a.tgz", "b.tar.gz", "c.zip"]);
+}

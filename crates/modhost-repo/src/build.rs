@@ -183,6 +183,7 @@ pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
     let text = serde_json::to_vec_pretty(&release).unwrap_or_default();
     docs.write(RELEASE_DOCUMENT, &text)?;
     output.publish(stage, serial)?;
+    let empty = modules.is_empty();
     Ok(Built {
         modules,
         signed: options.key.is_some(),
@@ -194,6 +195,10 @@ pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
         warnings: scanned
             .warnings
             .into_iter()
+            .chain(empty.then(|| {
+                "no packages: the repository offers no module (a previous build's are withdrawn)"
+                    .to_owned()
+            }))
             .chain(options.base_url.is_none().then(|| {
                 "no base URL: freepbx/ and joomla/ documents name their packages relative to \
                  themselves, which modhost follows but FreePBX's and Joomla's own clients do not"

@@ -59,6 +59,24 @@ fn packages_of_one_module_and_version_that_differ_are_refused_changing_nothing()
 }
 
 #[test]
+fn a_build_of_no_packages_says_it_withdraws_everything() {
+    let (src, out) = (tempdir(), tempdir());
+    tgz(src.path(), "hello", "0.1.0");
+    let built = build_ok(src.path(), out.path(), None);
+    assert!(!built.warnings.iter().any(|w| w.contains("no packages")));
+    let empty = tempdir();
+    let built = build_ok(empty.path(), out.path(), None);
+    assert!(
+        built
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("no packages: the repository offers no module")),
+        "{:?}",
+        built.warnings
+    );
+}
+
+#[test]
 fn a_byte_identical_copy_is_published_once_with_a_warning() {
     let (src, out) = (tempdir(), tempdir());
     let original = tgz(src.path(), "hello", "0.1.0");

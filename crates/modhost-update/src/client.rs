@@ -117,10 +117,7 @@ impl Client {
         // ureq's own messages may quote the URL, and so the download key with it.
         let fetch = |message: String| Error::Fetch {
             url: shown.clone(),
-            message: match query {
-                Some(query) if !query.is_empty() => message.replace(query, "<download key>"),
-                _ => message,
-            },
+            message: without_key(message, query),
         };
         // Redirects are followed here, one checked hop at a time (see `redirect`), within
         // the limit of the whole exchange: the short timeout for a document, which is small,
@@ -223,9 +220,10 @@ impl Client {
         // jBackend refuses a download with its JSON error, and may do so with status 200:
         // its message is the answer, not a package or a document to check.
         if let Some(message) = refusal(&bytes) {
+            // A server may quote the key it refused.
             return Err(Error::Server {
                 url: shown,
-                message,
+                message: without_key(message, query),
             });
         }
         if status == 404 || status == 410 {
@@ -308,13 +306,18 @@ impl Client {
     /// A client reading while the publisher swaps in a new build may read a document and
     /// its signature, or the release and the index, from two builds: what that looks like
     /// ([`Refusal::torn`]) is read again, after a pause, before it is refused — a publish
-    /// is over by then, and a document really mixed or changed stays so.
+    /// is over by then, and a document really mixed or changed stays so — while the
+    /// readings so far took less than the timeout.
     pub fn check(&self, source: &Source, rawname: Option<&str>, target: &Target) -> Result<Answer> {
         let mut pauses = REREAD_PAUSES.iter();
+        let started = std::time::Instant::now();
         loop {
             match self.check_once(source, rawname, target) {
                 Err(Error::Refused { refusal, .. }) if refusal.torn() => {
-                    if let Some(pause) = pauses.next() {
+                    // Only while reading is quick, as a publish race is: a server that
+                    // answers slowly and mixed would have every reading take its time.
+                    let quick = started.elapsed() < self.timeout;
+                    if let Some(pause) = pauses.next().filter(|_| quick) {
                         tracing::debug!(source = %source.name, "read again: {refusal}");
                         std::thread::sleep(*pause);
                         continue;
@@ -509,6 +512,25 @@ impl Client {
         release.digests.verify(&body.bytes).map_err(encoded)?;
         fs_err::write(path, &body.bytes).map_err(file_error(path))
     }
+}
+
+/// `message` with the download key `query` left out: the whole query, and each of its
+/// values (`dlid=KEY`, `email=…&key=KEY`), wherever it is quoted.
+fn without_key(message: String, query: Option<&str>) -> String {
+    let Some(query) = query.filter(|q| !q.is_empty()) else {
+        return message;
+    };
+    let mut message = message.replace(query, "<download key>");
+    for value in query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(_, v)| v)
+    {
+        if !value.is_empty() {
+            message = message.replace(value, "<download key>");
+        }
+    }
+    message
 }
 
 /// `url` with `query` (a download key) added to its query. A fragment is never sent to

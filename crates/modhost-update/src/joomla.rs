@@ -23,6 +23,8 @@ type Patterns = std::collections::HashMap<String, Result<bool, String>>;
 const MAX_PATTERN: usize = 256;
 /// The compiled pattern's size bound, so a hostile pattern cannot take memory or time.
 const PATTERN_SIZE: usize = 64 * 1024;
+/// The most distinct patterns one document may have compiled: a feed has one or two.
+const MAX_PATTERNS: usize = 32;
 
 /// What a server's document offers `target`: every `<update>` for `rawname` (any element
 /// when `None`) whose platform matches and whose tag is stable enough, and the others set
@@ -212,6 +214,13 @@ fn platform_matches(
         ));
     }
     // A feed names the same pattern in each of its updates: compiled once per document.
+    // Each compile is bounded, and so is how many a document asks for: thousands of
+    // distinct ones would take a minute of compiling after the download's time limits.
+    if patterns.len() >= MAX_PATTERNS && !patterns.contains_key(pattern) {
+        return Err(format!(
+            "the document names more than {MAX_PATTERNS} different target platform patterns"
+        ));
+    }
     patterns
         .entry(pattern.to_owned())
         .or_insert_with(|| version_matches(pattern, target))
@@ -460,6 +469,34 @@ mod tests {
                 .as_ref()
                 .is_err_and(|e| e.contains("is too complex to match")),
             "{refused:?}"
+        );
+        // Each compile is bounded, and so is how many distinct ones a document asks for.
+        let many: String = (0..40)
+            .map(|i| {
+                update(
+                    &format!("2.0.{i}"),
+                    "stable",
+                    &format!(r#"<targetplatform name="modhost" version="(1|{i})\..*"/>"#),
+                )
+            })
+            .collect();
+        let doc = Location::Url("https://h/joomla/phonebook.xml".into());
+        let parsed = parse(
+            format!("<updates>{many}</updates>").as_bytes(),
+            &doc,
+            Some("phonebook"),
+            &target(Stability::Stable),
+        );
+        let Ok((offered_many, set_aside)) = parsed else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(offered_many.len(), 32);
+        assert_eq!(set_aside.len(), 8);
+        assert!(
+            set_aside.iter().all(|s| s
+                .reason
+                .contains("more than 32 different target platform patterns")),
+            "{set_aside:?}"
         );
         let bad_version = format!("<updates>{}</updates>", update("2.x", "stable", ANY));
         assert!(offered(&bad_version, Stability::Stable).is_err());

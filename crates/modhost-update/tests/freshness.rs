@@ -559,6 +559,48 @@ fn a_single_document_signed_far_ahead_is_refused_and_not_kept() {
     assert_eq!(answer.seen.signed_at, Some(signed_at));
 }
 
+#[test]
+fn a_slow_source_that_looks_mid_publish_is_not_read_again_and_again() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    let (tls, signer) = (Tls::new(), Signer::new(1));
+    let site = Site::new(&tls);
+    let week = now() + 7 * 86_400;
+    let old = Published::new(&signer, 10, "1.0.0", week);
+    Published::new(&signer, 11, "2.0.0", week).serve(&site);
+    site.put("release.json.minisig", old.release_sig.clone());
+    // The same files, each answered after 600 ms: two of them take longer than the
+    // client's timeout, as no publish race does.
+    let reads = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&reads);
+    let slow = tls.scripted(move |request| {
+        std::thread::sleep(Duration::from_millis(600));
+        let path = request.split_whitespace().nth(1).unwrap_or_default();
+        let path = path.trim_start_matches('/');
+        if path == "release.json" {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+        common::answer("200 OK", &site.get(path))
+    });
+    let client = modhost_update::Client::new(Some(&tls.file("ca.pem")), Duration::from_secs(1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let slow_source = Source {
+        name: "main".into(),
+        kind: Kind::Index,
+        location: Location::Url(slow),
+        public_keys: vec![signer.public()],
+        seen: Seen::default(),
+        extra_query: None,
+    };
+    let refused = client.check(&slow_source, None, &Target::default());
+    assert!(
+        matches!(&refused, Err(Error::Refused { refusal, .. }) if refusal.torn()),
+        "{refused:?}"
+    );
+    assert_eq!(reads.load(Ordering::SeqCst), 1, "read once, not five times");
+}
+
 /// The text of an error, for a check expected to fail.
 trait ErrText {
     fn unwrap_err_text(self) -> String;

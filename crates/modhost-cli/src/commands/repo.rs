@@ -261,12 +261,19 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
             ));
         }
     };
+    let not_a_duration = || format!("`{text}` is not a positive duration, such as 7d or 36h");
+    let number = match number.parse::<u64>() {
+        Ok(number) => number,
+        // All digits, and still no u64: too long, not malformed.
+        Err(_) if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) => u64::MAX,
+        Err(_) => return Err(not_a_duration()),
+    };
     let seconds = number
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(scale))
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("`{text}` is not a positive duration, such as 7d or 36h"))?;
+        .checked_mul(scale)
+        .ok_or_else(|| format!("`{text}` is far longer than any release may be valid for"))?;
+    if seconds == 0 {
+        return Err(not_a_duration());
+    }
     Ok(std::time::Duration::from_secs(seconds))
 }
 
@@ -295,6 +302,23 @@ mod tests {
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    #[test]
+    fn a_duration_too_long_is_said_to_be_and_a_malformed_one_malformed() {
+        use super::parse_duration;
+        assert_eq!(
+            parse_duration("36h"),
+            Ok(std::time::Duration::from_secs(36 * 3600))
+        );
+        for text in ["9999999999999999d", "99999999999999999999d"] {
+            let err = parse_duration(text).err().unwrap_or_default();
+            assert!(err.contains("far longer than any release"), "{text}: {err}");
+        }
+        for text in ["0d", "d", "0"] {
+            let err = parse_duration(text).err().unwrap_or_default();
+            assert!(err.contains("is not a positive duration"), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -125,3 +125,22 @@ fn a_source_naming_a_builds_output_is_pointed_at_its_public_directory() {
     };
     assert!(!said.contains("repo build"), "{said}");
 }
+
+#[test]
+fn a_download_key_quoted_anywhere_in_a_message_is_left_out() {
+    let query = Some("email=ann%40example.com&key=6f1c9e2d4b7a8350&dlid=SECRETKEY123");
+    for (message, shown) in [
+        (
+            "invalid download id in dlid=SECRETKEY123",
+            "invalid download id in dlid=<download key>",
+        ),
+        ("key 6f1c9e2d4b7a8350 expired", "key <download key> expired"),
+        (
+            "GET /p.tgz?email=ann%40example.com&key=6f1c9e2d4b7a8350&dlid=SECRETKEY123 failed",
+            "GET /p.tgz?<download key> failed",
+        ),
+    ] {
+        assert_eq!(without_key(message.to_owned(), query), shown);
+    }
+    assert_eq!(without_key("as is".to_owned(), None), "as is");
+}

@@ -90,7 +90,16 @@ pub(crate) fn fetch_package(
         });
     }
     client.download(release, key, &path, &mut progress)?;
-    let manifest = modhost_package::read_manifest(&path, &Default::default())?;
+    // Named by where it came from: the file it was downloaded to is gone by the time
+    // the message is read.
+    let manifest = modhost_package::read_manifest(&path, &Default::default()).map_err(|e| {
+        Error::Refused(vec![format!(
+            "`{}` from source `{}`: {}",
+            release.location,
+            source.name,
+            e.problem()
+        )])
+    })?;
     if manifest.rawname != release.rawname
         || !announces(source.kind, &release.version, &manifest.version)
     {
