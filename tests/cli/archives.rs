@@ -319,22 +319,29 @@ fn bombs_in_headers_and_skipped_content_are_refused_on_every_path() {
     root.ok(&["install", arg(&package("core"))]);
     let zeros = vec![0u8; 16 << 20];
     let gib = 4 << 30;
-    // The tar crate reads GNU long names and PAX records into memory whole, and skips a
-    // directory's content by reading it: only the decompressed stream's limit stops them.
+    // The tar crate reads GNU long names and PAX records into memory whole: only the
+    // decompressed stream's limit stops them. A directory that declares content is
+    // refused for that, before any of it is read.
+    let ratio = "compression-ratio limit";
     let bombs = [
-        ("long-name", "././@LongLink", EntryType::GNULongName),
-        ("long-link", "././@LongLink", EntryType::GNULongLink),
-        ("pax", "evil/PaxHeaders/x", EntryType::XHeader),
-        ("directory", "evil/", EntryType::Directory),
-        ("file", "evil/zeros", FILE),
+        ("long-name", "././@LongLink", EntryType::GNULongName, ratio),
+        ("long-link", "././@LongLink", EntryType::GNULongLink, ratio),
+        ("pax", "evil/PaxHeaders/x", EntryType::XHeader, ratio),
+        (
+            "directory",
+            "evil/",
+            EntryType::Directory,
+            "entry `evil/` is a directory that declares 4294967296 bytes of content",
+        ),
+        ("file", "evil/zeros", FILE, ratio),
     ];
-    for (name, entry, kind) in bombs {
+    for (name, entry, kind, refusal) in bombs {
         let bomb = root.path().with_file_name(format!("{name}.tgz"));
         write_repeated(&bomb, entry, kind, &zeros, gib);
-        refused_quickly(&root, &["install", arg(&bomb)], "compression-ratio limit");
+        refused_quickly(&root, &["install", arg(&bomb)], refusal);
         // `manifest` reads a package's module.xml the way scan, installlocal and
         // `install NAME` do, without unpacking it.
-        refused_quickly(&root, &["manifest", arg(&bomb)], "compression-ratio limit");
+        refused_quickly(&root, &["manifest", arg(&bomb)], refusal);
     }
 }
 

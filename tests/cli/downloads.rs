@@ -60,6 +60,17 @@ fn slow_server(
     (url, asked)
 }
 
+/// `install --online phonebook` into `root`, trusting `tls`'s CA, expected to fail.
+fn install_online(root: &Root, tls: &TlsFiles) -> modhost_test_support::Run {
+    root.fails(&[
+        "--ca-cert",
+        arg(&tls.ca),
+        "install",
+        "--online",
+        "phonebook",
+    ])
+}
+
 #[test]
 fn a_slow_download_never_keeps_other_changes_of_the_root_waiting() {
     let root = root();
@@ -115,13 +126,7 @@ fn a_package_trickled_below_the_floor_is_given_up_on_and_the_root_is_unchanged()
     feed(&root, dir.path(), &url, &bytes);
     let before = root.fingerprint();
     let started = Instant::now();
-    let run = root.fails(&[
-        "--ca-cert",
-        arg(&tls.ca),
-        "install",
-        "--online",
-        "phonebook",
-    ]);
+    let run = install_online(&root, &tls);
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "took {:?}",
@@ -165,13 +170,7 @@ fn a_download_that_is_no_package_is_named_by_its_url_and_source() {
     let (url, _) = slow_server(&tls, bytes.clone(), 1 << 20, Duration::ZERO);
     feed(&root, dir.path(), &url, &bytes);
     let before = root.fingerprint();
-    let run = root.fails(&[
-        "--ca-cert",
-        arg(&tls.ca),
-        "install",
-        "--online",
-        "phonebook",
-    ]);
+    let run = install_online(&root, &tls);
     assert!(
         run.stderr
             .contains(&format!("`{url}/phonebook.tgz` from source `slow`: it is "))

@@ -384,6 +384,12 @@ void modhost_limits_default(modhost_limits *limits);
  *
  * On success, `*host` is the open host, which the caller closes with `modhost_close`.
  *
+ * The root's `modhost.toml` (see the README's "A root") holds what the C API does not
+ * take: what modules' `<supported>` and `<depends>` are checked against (`[platform]`:
+ * `version = "16.0.40"`, `engine = { name = "asterisk", version = "18.2" }`; without
+ * it they are warned about, not checked), quotas, and the package directory that
+ * `modhost_install` looks names up in when `from` is NULL.
+ *
  * A host serves the process that opened it. A process forked from one that used
  * modhost has none of the threads modhost started there (and SQLite's connections are
  * not used across a fork): every call on an inherited host fails saying so, and so does

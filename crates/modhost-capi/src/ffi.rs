@@ -142,16 +142,18 @@ pub(crate) unsafe fn opt_path_arg<'a>(ptr: *const c_char) -> Option<&'a std::pat
     Some(std::path::Path::new(std::ffi::OsStr::from_bytes(bytes)))
 }
 
-/// The `count` strings of the array `ptr`, argument `name`.
+/// The `count` pointers of the array `ptr`, argument `name`, each read by `each` with
+/// its own argument name (`name[i]`).
 ///
 /// # Safety
 ///
-/// `ptr` is NULL (with `count` 0) or points to `count` pointers, each as for [`str_arg`].
-pub(crate) unsafe fn str_array<'a>(
+/// `ptr` is NULL (with `count` 0) or points to `count` readable pointers.
+unsafe fn array<T>(
     ptr: *const *const c_char,
     count: usize,
     name: &str,
-) -> Result<Vec<&'a str>, Failure> {
+    each: impl Fn(*const c_char, String) -> Result<T, Failure>,
+) -> Result<Vec<T>, Failure> {
     if count == 0 {
         return Ok(Vec::new());
     }
@@ -163,9 +165,22 @@ pub(crate) unsafe fn str_array<'a>(
     items
         .iter()
         .enumerate()
-        // SAFETY: each is a string as for `str_arg`, by the caller's contract.
-        .map(|(i, item)| unsafe { str_arg(*item, &format!("{name}[{i}]")) })
+        .map(|(i, item)| each(*item, format!("{name}[{i}]")))
         .collect()
+}
+
+/// The `count` strings of the array `ptr`, argument `name`.
+///
+/// # Safety
+///
+/// `ptr` is NULL (with `count` 0) or points to `count` pointers, each as for [`str_arg`].
+pub(crate) unsafe fn str_array<'a>(
+    ptr: *const *const c_char,
+    count: usize,
+    name: &str,
+) -> Result<Vec<&'a str>, Failure> {
+    // SAFETY: each is a string as for `str_arg`, by the caller's contract.
+    unsafe { array(ptr, count, name, |item, named| str_arg(item, &named)) }
 }
 
 /// The `count` paths of the array `ptr`, argument `name`: any bytes, as for
@@ -180,23 +195,12 @@ pub(crate) unsafe fn path_array<'a>(
     count: usize,
     name: &str,
 ) -> Result<Vec<&'a std::path::Path>, Failure> {
-    if count == 0 {
-        return Ok(Vec::new());
-    }
-    if ptr.is_null() {
-        return Err(Failure::argument(format!("`{name}` is NULL")));
-    }
-    // SAFETY: `count` readable pointers, by the caller's contract.
-    let items = unsafe { std::slice::from_raw_parts(ptr, count) };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            // SAFETY: each is NULL or a string as for `opt_path_arg`, by the contract.
-            unsafe { opt_path_arg(*item) }
-                .ok_or_else(|| Failure::argument(format!("`{name}[{i}]` is NULL")))
+    // SAFETY: each is NULL or a string as for `opt_path_arg`, by the caller's contract.
+    unsafe {
+        array(ptr, count, name, |item, named| {
+            opt_path_arg(item).ok_or_else(|| Failure::argument(format!("`{named}` is NULL")))
         })
-        .collect()
+    }
 }
 
 /// `text` as a string the caller frees with `modhost_string_free`. A NUL inside (a module's

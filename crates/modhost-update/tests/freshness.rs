@@ -570,6 +570,7 @@ fn a_slow_source_that_looks_mid_publish_is_not_read_again_and_again() {
     let old = Published::new(&signer, 10, "1.0.0", week);
     Published::new(&signer, 11, "2.0.0", week).serve(&site);
     site.put("release.json.minisig", old.release_sig.clone());
+    let mixed = source(&site, &[signer.public()], Seen::default());
     // The same files, each answered after 600 ms: two of them take longer than the
     // client's timeout, as no publish race does.
     let reads = Arc::new(AtomicUsize::new(0));
@@ -586,12 +587,8 @@ fn a_slow_source_that_looks_mid_publish_is_not_read_again_and_again() {
     let client = modhost_update::Client::new(Some(&tls.file("ca.pem")), Duration::from_secs(1))
         .unwrap_or_else(|e| panic!("{e}"));
     let slow_source = Source {
-        name: "main".into(),
-        kind: Kind::Index,
         location: Location::Url(slow),
-        public_keys: vec![signer.public()],
-        seen: Seen::default(),
-        extra_query: None,
+        ..mixed
     };
     let refused = client.check(&slow_source, None, &Target::default());
     assert!(

@@ -207,21 +207,10 @@ fn an_http2_connection_that_only_pings_after_its_answer_is_closed_at_the_timeout
 fn a_refused_http2_connection_goes_away_after_its_503_and_the_server_accepts_again() {
     let tls = Tls::new();
     let repo = repository(vec![entry("core")]);
-    // More than the socket buffers of both ends hold: the one slot stays taken.
-    write(
-        &repo.path().join("public/packages/big.tgz"),
-        &vec![0; 32 << 20],
-    );
     // Long enough that nothing below is the timeout's doing.
     let timeout = Duration::from_secs(30);
     let addr = tls.serve(repo.path(), 1, timeout);
-    let mut stalled = tls.connect(addr);
-    let mut status = [0; 15];
-    let started = stalled
-        .write_all(b"GET /packages/big.tgz HTTP/1.1\r\n\r\n")
-        .and_then(|()| stalled.flush())
-        .and_then(|()| stalled.read_exact(&mut status));
-    assert!(started.is_ok(), "{started:?}");
+    let stalled = stalled_download(&tls, addr, repo.path());
 
     // Refused, it may not keep asking on the same connection: a client that did would
     // hold one of the few refusals for as long as it kept asking.
@@ -257,15 +246,11 @@ fn a_refused_http2_connection_goes_away_after_its_503_and_the_server_accepts_aga
         "the refused connection stayed open"
     );
 
-    // Once the slot is free, a new client is served.
     drop(stalled);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let answer = tls.exchange(addr, GET_INDEX);
-        if answer.starts_with("HTTP/1.1 200 OK") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never served again: {answer}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    served_again_within(
+        &tls,
+        addr,
+        Duration::from_secs(10),
+        "the slot freed was never taken again",
+    );
 }

@@ -54,20 +54,8 @@ fn an_over_long_request_is_refused_and_the_server_keeps_serving() {
 fn connections_beyond_the_cap_are_answered_503_and_a_client_that_stops_reading_is_dropped() {
     let tls = Tls::new();
     let repo = repository(Vec::new());
-    // More than the socket buffers of both ends hold: the server blocks writing it.
-    write(
-        &repo.path().join("public/packages/big.tgz"),
-        &vec![0; 32 << 20],
-    );
     let addr = tls.serve(repo.path(), 1, Duration::from_secs(1));
-    let mut stalled = tls.connect(addr);
-    let mut status = [0; 15];
-    let started = stalled
-        .write_all(b"GET /packages/big.tgz HTTP/1.1\r\n\r\n")
-        .and_then(|()| stalled.flush())
-        .and_then(|()| stalled.read_exact(&mut status));
-    assert!(started.is_ok(), "{started:?}");
-    assert_eq!(&status, b"HTTP/1.1 200 OK");
+    let stalled = stalled_download(&tls, addr, repo.path());
 
     // The only connection is taken.
     assert_busy(&tls.exchange(addr, GET_INDEX));
@@ -405,14 +393,4 @@ fn assert_busy(answer: &str) {
                 .contains("\r\nretry-after: 1\r\n"),
         "{answer}"
     );
-}
-
-/// Asks for the index until it is served, for at most `limit`; `why` says what it means
-/// if it never is.
-fn served_again_within(tls: &Tls, addr: SocketAddr, limit: Duration, why: &str) {
-    let waiting = Instant::now();
-    while !tls.exchange(addr, GET_INDEX).starts_with("HTTP/1.1 200 OK") {
-        assert!(waiting.elapsed() < limit, "{why}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }

@@ -282,3 +282,33 @@ const GET_INDEX: &[u8] =
     b"GET /index.json HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
 
 // What HTTP gives a client.
+
+/// Takes the one slot of the server at `addr`, serving the repository at `repo`: a
+/// download of a package larger than the socket buffers of both ends hold, its status
+/// read and the rest left unread, so that the server waits to write.
+fn stalled_download(
+    tls: &Tls,
+    addr: SocketAddr,
+    repo: &Path,
+) -> StreamOwned<ClientConnection, TcpStream> {
+    write(&repo.join("public/packages/big.tgz"), &vec![0; 32 << 20]);
+    let mut stalled = tls.connect(addr);
+    let mut status = [0; 15];
+    let started = stalled
+        .write_all(b"GET /packages/big.tgz HTTP/1.1\r\n\r\n")
+        .and_then(|()| stalled.flush())
+        .and_then(|()| stalled.read_exact(&mut status));
+    assert!(started.is_ok(), "{started:?}");
+    assert_eq!(&status, b"HTTP/1.1 200 OK");
+    stalled
+}
+
+/// Asks for the index until it is served, for at most `limit`; `why` says what it means
+/// if it never is.
+fn served_again_within(tls: &Tls, addr: SocketAddr, limit: Duration, why: &str) {
+    let waiting = Instant::now();
+    while !tls.exchange(addr, GET_INDEX).starts_with("HTTP/1.1 200 OK") {
+        assert!(waiting.elapsed() < limit, "{why}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
