@@ -61,9 +61,10 @@ extern "C" {
 
 /**
  * A change was refused before anything changed: its plan cannot succeed (every reason
- * is in the message), a module says it cannot be removed, others depend on it, or its
- * component is one this host does not run (another WIT version, an import nobody
- * provides).
+ * is in the message: a package file missing, say), a package is refused for what it
+ * holds (no archive, a bad module.xml, an unsafe entry), a module says it cannot be
+ * removed, others depend on it, or its component is one this host does not run (another
+ * WIT version, an import nobody provides).
  */
 #define MODHOST_ERROR_REFUSED 3
 

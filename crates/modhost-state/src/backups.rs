@@ -212,6 +212,9 @@ impl Txn {
             .map_err(self.err())?;
         self.apply_schema(rawname, old_schema)?;
         for (table, copy) in &backup.tables {
+            // What the old schema no longer declares and an upgrade kept (a table, a
+            // column) comes back as the copy has it.
+            self.restore_kept(rawname, table, copy)?;
             let columns = schema::existing_columns(&self.conn, copy).map_err(self.err())?;
             let list = columns
                 .iter()
@@ -242,5 +245,45 @@ impl Txn {
         self.drop_backup(rawname)?;
         self.put_module(&backup.record)?;
         Ok(Some(backup.record))
+    }
+}
+
+impl Txn {
+    /// Makes `table` (restored from `copy`) hold every column the copy has: a table the
+    /// restored schema does not declare is made as the copy is, and owned by `rawname`;
+    /// a column it does not declare is added.
+    fn restore_kept(&mut self, rawname: &str, table: &str, copy: &str) -> Result<()> {
+        if !schema::table_exists(&self.conn, table).map_err(self.err())? {
+            self.conn
+                .execute_batch(&format!(
+                    "CREATE TABLE {} AS SELECT * FROM {} WHERE 0",
+                    schema::quote(table),
+                    schema::quote(copy)
+                ))
+                .map_err(self.err())?;
+            self.conn
+                .execute(
+                    "INSERT OR IGNORE INTO modhost_tables (name, module) VALUES (?1, ?2)",
+                    [table, rawname],
+                )
+                .map_err(self.err())?;
+            return Ok(());
+        }
+        let present = schema::existing_columns(&self.conn, table).map_err(self.err())?;
+        for column in schema::existing_columns(&self.conn, copy).map_err(self.err())? {
+            if !present
+                .iter()
+                .any(|c| c.name.eq_ignore_ascii_case(&column.name))
+            {
+                self.conn
+                    .execute_batch(&format!(
+                        "ALTER TABLE {} ADD COLUMN {}",
+                        schema::quote(table),
+                        column.definition()
+                    ))
+                    .map_err(self.err())?;
+            }
+        }
+        Ok(())
     }
 }

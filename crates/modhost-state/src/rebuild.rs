@@ -15,6 +15,10 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::schema::{self, Column, quote};
 
+/// The column of a copy that keeps its rows' rowids: a module may have kept one (SQLite
+/// would renumber the rows of a table without an INTEGER PRIMARY KEY).
+const ROWID: &str = "modhost_rowid";
+
 /// A name for the copy of the `n`th table rebuilt; the prefix is reserved for modhost.
 fn copy_name(n: usize) -> String {
     format!("modhost_rebuild_{n}")
@@ -34,9 +38,9 @@ struct Old {
 }
 
 /// The order to drop `old` in: a table only once no other table left refers to it, so
-/// that a parent's implicit `DELETE` finds no child for `RESTRICT` to refuse, nor for a
-/// cascade to visit. (A cycle is broken anywhere; its cascades land in tables that are
-/// refilled, and only a `RESTRICT` inside it is refused.)
+/// that a parent's implicit `DELETE` finds no child for a cascade to visit. (A cycle is
+/// broken anywhere; its cascades land in tables that are refilled. With foreign keys
+/// deferred, `RESTRICT` waits for the commit as `NO ACTION` does.)
 fn children_first(old: &[Old]) -> Vec<usize> {
     let mut left: Vec<usize> = (0..old.len()).collect();
     let mut order = Vec::with_capacity(old.len());
@@ -97,7 +101,7 @@ pub(crate) fn rebuild(
     for (n, name) in family.iter().enumerate() {
         old.push(read_old(conn, name).map_err(sql_err)?);
         conn.execute_batch(&format!(
-            "CREATE TABLE {} AS SELECT * FROM {}",
+            "CREATE TABLE {} AS SELECT rowid AS {ROWID}, * FROM {}",
             quote(&copy_name(n)),
             quote(name)
         ))
@@ -176,7 +180,7 @@ fn read_old(conn: &Connection, table: &str) -> rusqlite::Result<Old> {
     )?;
     let sequence = if has_sequence {
         conn.query_row(
-            "SELECT seq FROM sqlite_sequence WHERE name = ?1",
+            "SELECT seq FROM sqlite_sequence WHERE name = ?1 COLLATE NOCASE",
             [&name],
             |row| row.get(0),
         )
@@ -264,6 +268,11 @@ fn refill(conn: &Connection, copy: &str, was: &Old, table: Option<&Table>) -> Re
             None => quote(&column.name),
         });
     }
+    // Where an INTEGER PRIMARY KEY is the rowid, its column carries it already.
+    if !schema::has_rowid_alias(&now) {
+        into.push("rowid".to_owned());
+        from.push(ROWID.to_owned());
+    }
     conn.execute_batch(&format!(
         "INSERT INTO {} ({}) SELECT {} FROM {}",
         quote(&was.name),
@@ -278,25 +287,27 @@ fn refill(conn: &Connection, copy: &str, was: &Old, table: Option<&Table>) -> Re
         )
     })?;
     if let Some(sequence) = was.sequence {
-        // Only a table with AUTOINCREMENT has a row here; the refill made it if any row
-        // came back, and an empty table gets one so that ids already given stay given.
-        conn.execute(
-            "UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1",
-            rusqlite::params![was.name, sequence],
-        )
-        .map_err(|e| e.to_string())?;
-        let autoincrement: bool = conn
+        // What AUTOINCREMENT had handed out stays handed out: the refill made its row if
+        // any row came back, and an empty table gets one. (Names ignore case: the table
+        // made again is named as now declared.)
+        let (name, autoincrement): (String, bool) = conn
             .query_row(
-                "SELECT sql LIKE '%AUTOINCREMENT%' FROM sqlite_schema WHERE name = ?1",
+                "SELECT name, sql LIKE '%AUTOINCREMENT%' FROM sqlite_schema
+                 WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
                 [&was.name],
-                |row| row.get(0),
+                |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .map_err(|e| e.to_string())?;
+        conn.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1",
+            rusqlite::params![name, sequence],
+        )
+        .map_err(|e| e.to_string())?;
         if autoincrement {
             conn.execute(
                 "INSERT INTO sqlite_sequence (name, seq) SELECT ?1, ?2
                  WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?1)",
-                rusqlite::params![was.name, sequence],
+                rusqlite::params![name, sequence],
             )
             .map_err(|e| e.to_string())?;
         }

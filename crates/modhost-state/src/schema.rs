@@ -256,7 +256,7 @@ pub(crate) struct Column {
 
 impl Column {
     /// The column as a column definition, without its place in the primary key.
-    fn definition(&self) -> String {
+    pub(crate) fn definition(&self) -> String {
         let mut sql = quote(&self.name);
         if !self.kind.is_empty() {
             sql.push(' ');
@@ -407,8 +407,8 @@ fn column_differs(field: &Field, column: &Column) -> bool {
 
 /// Whether the existing `table` differs from its declaration in a way `ALTER TABLE`
 /// cannot follow, so that [`crate::rebuild`] makes it again: a column's type, NOT NULL or
-/// default, the primary key, the foreign keys, or a new column that is part of the
-/// primary key or NOT NULL without a default.
+/// default, the primary key or its AUTOINCREMENT, the foreign keys, or a new column that
+/// is part of the primary key or NOT NULL without a default.
 pub(crate) fn needs_rebuild(conn: &Connection, table: &Table) -> rusqlite::Result<bool> {
     let present = existing_columns(conn, &table.name)?;
     for field in &table.fields {
@@ -438,6 +438,18 @@ pub(crate) fn needs_rebuild(conn: &Connection, table: &Table) -> rusqlite::Resul
     if had != lower(primary_columns(table)) {
         return Ok(true);
     }
+    let single = table.fields.iter().any(|f| f.primarykey) && primary_columns(table).len() == 1;
+    let declared_autoincrement =
+        single && table.fields.iter().any(|f| f.primarykey && f.autoincrement);
+    let has_autoincrement: bool = conn.query_row(
+        "SELECT ifnull(max(sql LIKE '%AUTOINCREMENT%'), 0) FROM sqlite_schema
+         WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+        [&table.name],
+        |row| row.get(0),
+    )?;
+    if declared_autoincrement != has_autoincrement {
+        return Ok(true);
+    }
     let mut existing = foreign_keys_of(conn, &table.name)?;
     let mut declared: Vec<ForeignKey> = table
         .keys
@@ -456,6 +468,15 @@ pub(crate) fn foreign_key_targets(conn: &Connection, table: &str) -> rusqlite::R
         .into_iter()
         .map(|key| key.target)
         .collect())
+}
+
+/// Whether a table of `columns` has an INTEGER PRIMARY KEY, which is its rowid.
+pub(crate) fn has_rowid_alias(columns: &[Column]) -> bool {
+    let mut primary = columns.iter().filter(|c| c.primary);
+    matches!(
+        (primary.next(), primary.next()),
+        (Some(only), None) if only.kind.eq_ignore_ascii_case("INTEGER")
+    )
 }
 
 /// Whether `table` exists.
@@ -546,7 +567,8 @@ fn declared_foreign_key(key: &Key) -> Option<ForeignKey> {
 }
 
 /// The statements that bring the database to `module`'s `database`: new tables are
-/// created, the others altered by [`alterations`]; indexes are created, and an index whose
+/// created, the others altered by [`alterations`] unless they need a rebuild (see
+/// [`needs_rebuild`]), which runs after these; indexes are created, and an index whose
 /// key changed or was removed is dropped (and recreated as declared); no table or column
 /// is dropped.
 pub(crate) fn migration(
@@ -557,6 +579,11 @@ pub(crate) fn migration(
     let mut statements = Vec::new();
     for table in &database.tables {
         if table_exists(conn, &table.name).map_err(|e| e.to_string())? {
+            // Made again afterwards, once what it may refer to (a new table, a new key
+            // of another) is there.
+            if needs_rebuild(conn, table).map_err(|e| e.to_string())? {
+                continue;
+            }
             statements.extend(alterations(conn, module, table)?);
             statements.extend(index_changes(conn, module, table).map_err(|e| e.to_string())?);
         } else {

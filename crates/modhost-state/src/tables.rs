@@ -122,17 +122,17 @@ impl Txn {
         }
         schema::check_foreign_targets(database).map_err(&schema_err)?;
         schema::rename_legacy_indexes(&self.conn).map_err(self.err())?;
+        for statement in schema::migration(&self.conn, module, database).map_err(&schema_err)? {
+            self.conn
+                .execute_batch(&statement)
+                .map_err(|e| schema_err(format!("{e} (in `{statement}`)")))?;
+        }
         // Rebuilding copies tables and drops them again: modhost's write, as a backup is.
         self.host_ceiling()?;
         let rebuilt = self.deferring_foreign_keys(|txn| {
             rebuild::rebuild(&txn.conn, module, database).map_err(&schema_err)
         })?;
         self.freed |= !rebuilt.is_empty();
-        for statement in schema::migration(&self.conn, module, database).map_err(&schema_err)? {
-            self.conn
-                .execute_batch(&statement)
-                .map_err(|e| schema_err(format!("{e} (in `{statement}`)")))?;
-        }
         schema::check_foreign_keys(&self.conn, database).map_err(&schema_err)?;
         for table in &database.tables {
             self.conn

@@ -514,23 +514,43 @@ impl Client {
     }
 }
 
+/// The shortest part of a download key's query that is left out of messages: shorter
+/// values (`v=1`) are no secret, and would blot out every `1`.
+const SHORTEST_SECRET: usize = 4;
+
 /// `message` with the download key `query` left out: the whole query, and each of its
-/// values (`dlid=KEY`, `email=…&key=KEY`), wherever it is quoted.
+/// values (`dlid=KEY`, `email=…&key=KEY`) as sent and decoded, wherever one is quoted.
+/// One pass over the message, the longest secret tried first at each place, so that
+/// none is cut into by a shorter one.
 fn without_key(message: String, query: Option<&str>) -> String {
     let Some(query) = query.filter(|q| !q.is_empty()) else {
         return message;
     };
-    let mut message = message.replace(query, "<download key>");
-    for value in query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(_, v)| v)
-    {
-        if !value.is_empty() {
-            message = message.replace(value, "<download key>");
+    let mut secrets: Vec<String> = vec![query.to_owned()];
+    for pair in query.split('&') {
+        if let Some((_, value)) = pair.split_once('=') {
+            secrets.push(value.to_owned());
         }
     }
-    message
+    secrets.extend(url::form_urlencoded::parse(query.as_bytes()).map(|(_, v)| v.into_owned()));
+    secrets.retain(|s| s.len() >= SHORTEST_SECRET);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    let mut shown = String::with_capacity(message.len());
+    let mut rest = message.as_str();
+    while let Some(c) = rest.chars().next() {
+        match secrets.iter().find(|s| rest.starts_with(s.as_str())) {
+            Some(secret) => {
+                shown.push_str("<download key>");
+                rest = &rest[secret.len()..];
+            }
+            None => {
+                shown.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    shown
 }
 
 /// `url` with `query` (a download key) added to its query. A fragment is never sent to

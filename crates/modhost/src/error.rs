@@ -285,8 +285,9 @@ impl Error {
     }
 
     /// Whether a change was refused before anything changed: its plan cannot succeed, a
-    /// module says it cannot be removed or others depend on it, or a component is one this
-    /// host does not run (another WIT version, an import nobody provides); or a dispatch
+    /// package is refused for what it holds, a module says it cannot be removed or others
+    /// depend on it, or a component is one this host does not run (another WIT version, an
+    /// import nobody provides); or a dispatch
     /// was refused before any handler ran (nested too deep, or started from inside one).
     pub fn is_refusal(&self) -> bool {
         if let Error::Online { source, .. } = self {
@@ -299,6 +300,10 @@ impl Error {
                 | Error::InUse { .. }
                 | Error::InsideDispatch
                 | Error::NestedTooDeep { .. }
+                | Error::Package(
+                    modhost_package::Error::Refused { .. }
+                        | modhost_package::Error::Manifest { .. }
+                )
                 | Error::Runtime(
                     modhost_runtime::Error::ApiVersion { .. }
                         | modhost_runtime::Error::Imports { .. }

@@ -277,6 +277,27 @@ fn a_package_path_may_be_any_bytes_as_a_unix_path_may() -> TestResult {
     check(status, error)?;
     let changes: Value = serde_json::from_str(&take(changes).unwrap_or_default())?;
     assert_eq!(changes[0]["rawname"], "core", "{changes}");
+    // A file that is no package is refused for what it holds, as a missing one is.
+    let junk = latin1.join("junk.tgz");
+    std::fs::write(&junk, b"not a package")?;
+    for path in [junk.clone(), latin1.join("missing.tgz")] {
+        let path = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+        let mut error = null_mut();
+        // SAFETY: live pointers for the call.
+        let status = unsafe {
+            modhost_install(
+                host,
+                null(),
+                [path.as_ptr()].as_ptr(),
+                1,
+                0,
+                null_mut(),
+                &mut error,
+            )
+        };
+        let message = take(error).unwrap_or_default();
+        assert_eq!(status, MODHOST_ERROR_REFUSED, "{message}");
+    }
     // SAFETY: the host, closed once.
     unsafe { modhost_close(host) };
     Ok(())

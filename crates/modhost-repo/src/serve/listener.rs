@@ -54,15 +54,17 @@ const H2_SEND_BUFFER: usize = 128 * 1024;
 /// managers and shells give. Says so when even that is too few for `max_connections`.
 pub(super) fn raise_open_files(max_connections: usize) {
     use rustix::process::{Resource, getrlimit, setrlimit};
+    let needed = max_connections * (1 + H2_STREAMS as usize) + REFUSING + 64;
     let mut limit = getrlimit(Resource::Nofile);
-    if limit.current < limit.maximum {
-        limit.current = limit.maximum;
+    // No hard limit (`None`, where a system allows it): as many as needed.
+    let most = limit.maximum.unwrap_or(needed as u64);
+    if limit.current.is_some_and(|current| current < most) {
+        limit.current = Some(most);
         if let Err(e) = setrlimit(Resource::Nofile, limit) {
             tracing::debug!("cannot raise the limit on open files: {e}");
         }
     }
     let open = getrlimit(Resource::Nofile).current;
-    let needed = max_connections * (1 + H2_STREAMS as usize) + REFUSING + 64;
     if let Some(open) = open.filter(|&open| open < needed as u64) {
         tracing::warn!(
             "this process may open {open} files, and {max_connections} connections with \

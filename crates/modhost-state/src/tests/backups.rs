@@ -141,3 +141,39 @@ fn a_key_value_store_of_any_content_is_backed_up_without_holding_it_in_memory() 
     assert_eq!(state.backup("m")?, None);
     Ok(())
 }
+
+#[test]
+fn a_rollback_brings_back_the_columns_and_tables_an_upgrade_kept() -> Result<()> {
+    let (_dir, state) = open();
+    let v1 = database(
+        r#"<table name="book"><field name="a" type="string"/><field name="k" type="string" notnull="false"/></table>
+           <table name="old"><field name="x" type="string"/></table>"#,
+    );
+    // v2 declares neither `k` nor `old`: both are kept, as upgrades keep them.
+    let v2 = database(r#"<table name="book"><field name="a" type="string"/></table>"#);
+    let mut txn = state.begin()?;
+    txn.put_module(&record("m", "1.0"))?;
+    txn.apply_schema("m", &v1)?;
+    for sql in [
+        "INSERT INTO book (a, k) VALUES ('1', 'kept')",
+        "INSERT INTO old (x) VALUES ('older')",
+    ] {
+        assert_eq!(txn.module_execute("m", sql, &[], later()), Ok(1), "{sql}");
+    }
+    txn.apply_schema("m", &v2)?;
+    let v2_record = record("m", "2.0");
+    txn.put_module(&v2_record)?;
+    txn.keep_backup(&v2_record)?;
+    txn.apply_schema("m", &v2)?;
+    txn.put_module(&record("m", "3.0"))?;
+    txn.commit()?;
+
+    let mut txn = state.begin()?;
+    assert_eq!(txn.restore_backup("m", &v2)?, Some(v2_record));
+    txn.commit()?;
+    let book = state.table_rows("m", "book")?.rows;
+    assert_eq!(book, vec![vec![text("1"), text("kept")]]);
+    let old = state.table_rows("m", "old")?.rows;
+    assert_eq!(old, vec![vec![text("older")]]);
+    Ok(())
+}

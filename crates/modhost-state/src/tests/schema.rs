@@ -584,10 +584,10 @@ fn foreign_keys_an_upgrade_changes_are_applied_and_every_row_kept() -> Result<()
 }
 
 #[test]
-fn tables_rebuilt_together_are_dropped_children_first() -> Result<()> {
+fn tables_rebuilt_together_keep_their_rows_whatever_order_they_are_declared_in() -> Result<()> {
     let (_dir, state) = open();
-    // The child is declared first, and RESTRICT refuses a parent's row going while a
-    // child's row refers to it, deferred or not.
+    // The child is declared first, its key RESTRICT: both are made again before either
+    // is refilled, and a row refers to a table that exists.
     let tables = |default: &str| {
         database(&format!(
             r#"<table name="tags"><field name="call" type="integer"/>
@@ -677,5 +677,103 @@ fn tables_that_refer_to_each_other_are_rebuilt_together() -> Result<()> {
         ])
     );
     txn.commit()?;
+    Ok(())
+}
+
+#[test]
+fn a_rebuilt_table_may_refer_to_a_table_and_a_key_the_same_upgrade_adds() -> Result<()> {
+    let (_dir, state) = open();
+    let v1 = database(
+        r#"<table name="Calls"><field name="id" type="integer" primaryKey="true" autoincrement="true"/>
+           <field name="note" type="string" notnull="false"/></table>
+         <table name="lines"><field name="code" type="string"/></table>"#,
+    );
+    // `calls` (now spelt so) gets a key into a new table, and one into `lines` by a
+    // column that this upgrade makes unique.
+    let v2 = database(
+        r#"<table name="calls"><field name="id" type="integer" primaryKey="true" autoincrement="true"/>
+           <field name="note" type="string" notnull="false"/>
+           <field name="carrier" type="integer" notnull="false"/>
+           <field name="line" type="string" notnull="false"/>
+           <key name="by" type="foreign" foreignTable="carriers" foreignCols="id"><column name="carrier"/></key>
+           <key name="on" type="foreign" foreignTable="lines" foreignCols="code"><column name="line"/></key></table>
+         <table name="carriers"><field name="id" type="integer" primaryKey="true"/></table>
+         <table name="lines"><field name="code" type="string"/>
+           <key name="code" type="unique"><column name="code"/></key></table>"#,
+    );
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &v1)?;
+    let run = |txn: &mut Txn, sql: &str| {
+        txn.module_execute("m", sql, &[], later())
+            .map_err(|message| Error::Schema {
+                module: "m".into(),
+                message,
+            })
+    };
+    run(
+        &mut txn,
+        "INSERT INTO calls (note) VALUES ('a'), ('b'), ('c')",
+    )?;
+    run(&mut txn, "DELETE FROM calls WHERE id = 3")?;
+    txn.apply_schema("m", &v2)?;
+    run(&mut txn, "INSERT INTO calls (note) VALUES ('d')")?;
+    let rows = txn
+        .module_query("m", "SELECT id, note FROM calls ORDER BY id", &[], later())
+        .map(|r| r.rows);
+    assert_eq!(
+        rows,
+        Ok(vec![
+            vec![SqlValue::Integer(1), text("a")],
+            vec![SqlValue::Integer(2), text("b")],
+            vec![SqlValue::Integer(4), text("d")],
+        ]),
+        "rows kept, and an id given once is not given again"
+    );
+    assert!(
+        run(&mut txn, "INSERT INTO calls (carrier) VALUES (9)").is_err(),
+        "the new key holds"
+    );
+    txn.commit()?;
+    Ok(())
+}
+
+#[test]
+fn a_rebuild_keeps_the_rowids_a_module_may_have_kept() -> Result<()> {
+    let (_dir, state) = open();
+    let keyed = |default: &str| {
+        database(&format!(
+            r#"<table name="pairs"><field name="a" type="string" primaryKey="true"/>
+               <field name="b" type="string" primaryKey="true"/>
+               <field name="note" type="string" notnull="false"{default}/></table>"#
+        ))
+    };
+    let mut txn = state.begin()?;
+    txn.apply_schema("m", &keyed(""))?;
+    let run = |txn: &mut Txn, sql: &str| {
+        txn.module_execute("m", sql, &[], later())
+            .map_err(|message| Error::Schema {
+                module: "m".into(),
+                message,
+            })
+    };
+    run(
+        &mut txn,
+        "INSERT INTO pairs (a, b) VALUES ('x', '1'), ('y', '2'), ('z', '3')",
+    )?;
+    run(&mut txn, "DELETE FROM pairs WHERE a = 'x'")?;
+    let rowids = |txn: &mut Txn| {
+        txn.module_query("m", "SELECT rowid, a FROM pairs ORDER BY a", &[], later())
+            .map(|r| r.rows)
+    };
+    let before = rowids(&mut txn);
+    assert_eq!(
+        before,
+        Ok(vec![
+            vec![SqlValue::Integer(2), text("y")],
+            vec![SqlValue::Integer(3), text("z")],
+        ])
+    );
+    txn.apply_schema("m", &keyed(r#" default="n""#))?;
+    assert_eq!(rowids(&mut txn), before);
     Ok(())
 }

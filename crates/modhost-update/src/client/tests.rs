@@ -143,4 +143,15 @@ fn a_download_key_quoted_anywhere_in_a_message_is_left_out() {
         assert_eq!(without_key(message.to_owned(), query), shown);
     }
     assert_eq!(without_key("as is".to_owned(), None), "as is");
+    // A short value is no secret and cuts into nothing; a key is left out as sent and
+    // as a server quotes it decoded.
+    let query = Some("uid=7&key=3f7a9c%2B1d%3D");
+    assert_eq!(
+        without_key("key 3f7a9c+1d= expired after 10s (uid 7)".to_owned(), query),
+        "key <download key> expired after 10s (uid 7)"
+    );
+    assert_eq!(
+        without_key("bad key=3f7a9c%2B1d%3D".to_owned(), query),
+        "bad key=<download key>"
+    );
 }
