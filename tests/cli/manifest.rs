@@ -282,17 +282,28 @@ fn an_oversized_module_xml_is_refused() {
 }
 
 #[test]
-fn a_module_xml_in_another_encoding_is_refused_at_its_first_bad_byte() {
+fn a_latin1_module_xml_is_read_and_another_encoding_refused_at_its_first_bad_byte() {
     let root = root();
+    let xml = |encoding: &str| {
+        let mut xml =
+            format!("<?xml version=\"1.0\" encoding=\"{encoding}\"?>\n<module>\n").into_bytes();
+        xml.extend_from_slice(
+            b"<rawname>x</rawname><name>Caf\xe9</name><version>1.0</version></module>\n",
+        );
+        xml
+    };
+    // As FreePBX reads it.
     let latin1 = root.path().with_file_name("latin1.xml");
-    let xml: &[u8] = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<module>\n\
-          <rawname>x</rawname><name>Caf\xe9</name><version>1.0</version></module>\n";
-    assert!(std::fs::write(&latin1, xml).is_ok());
-    let run = root.fails(&["manifest", arg(&latin1)]);
+    assert!(std::fs::write(&latin1, xml("ISO-8859-1")).is_ok());
+    let run = root.ok(&["manifest", arg(&latin1), "--json"]);
+    assert_eq!(run.json()["name"], "Café", "{}", run.stdout);
+    let cp1252 = root.path().with_file_name("cp1252.xml");
+    assert!(std::fs::write(&cp1252, xml("windows-1252")).is_ok());
+    let run = root.fails(&["manifest", arg(&cp1252)]);
     assert!(
         run.stderr.contains(
-            "latin1.xml:3:30: byte 0xE9 is not UTF-8: the document declares encoding `ISO-8859-1`, \
-             but only UTF-8 is supported"
+            "cp1252.xml:3:30: byte 0xE9 is not UTF-8: the document declares encoding \
+             `windows-1252`, but only UTF-8 and ISO-8859-1 are supported"
         ),
         "{}",
         run.stderr

@@ -208,11 +208,12 @@ impl Manifest {
     }
 
     /// Parses a module.xml from its bytes, as read from a file: like [`Manifest::parse`],
-    /// but bytes that are not UTF-8 are an [`Error::Syntax`] at the line and column of the
-    /// first such byte, naming the encoding the file declares if it declares another.
+    /// read as UTF-8, or as ISO-8859-1 where the file declares it; other bytes that are
+    /// not UTF-8 are an [`Error::Syntax`] at the line and column of the first such byte,
+    /// naming the encoding the file declares if it declares another.
     pub fn parse_bytes(bytes: &[u8], file: &str) -> Result<Self, Error> {
         let source = xml::decode(bytes).map_err(|e| syntax(file, e))?;
-        Self::parse(source, file)
+        Self::parse(&source, file)
     }
 }
 

@@ -129,10 +129,12 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Checks that `bytes` are UTF-8, the only encoding module.xml is read in, and returns
-/// them as text. Otherwise the error gives the line and column of the first byte that is
-/// not UTF-8 and names the encoding the document declares, if it declares another.
-pub fn decode(bytes: &[u8]) -> Result<&str, SyntaxError> {
+/// `bytes` as text: UTF-8, or ISO-8859-1 where the document declares it (as FreePBX, with
+/// libxml2, reads such a file; a document declaring it that is UTF-8 all the same is read
+/// as UTF-8, as it was most likely saved). Otherwise the error gives the line and column
+/// of the first byte that is not UTF-8 and names the encoding the document declares, if
+/// it declares another.
+pub fn decode(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, SyntaxError> {
     // As `parse` would, so that a huge file is refused as such, not for a late bad byte.
     if bytes.len() > crate::MAX_SIZE {
         return Err(too_large(crate::MAX_SIZE));
@@ -158,9 +160,17 @@ pub fn decode(bytes: &[u8]) -> Result<&str, SyntaxError> {
         });
     }
     let error = match std::str::from_utf8(bytes) {
-        Ok(text) => return Ok(text),
+        Ok(text) => return Ok(text.into()),
         Err(error) => error,
     };
+    if declared_encoding(bytes).is_some_and(|encoding| is_latin1_name(&encoding)) {
+        // Each byte is the code point of the same number.
+        return Ok(bytes
+            .iter()
+            .map(|&b| char::from(b))
+            .collect::<String>()
+            .into());
+    }
     let valid = error.valid_up_to();
     // The prefix is UTF-8 by definition of `valid_up_to`, so this cannot fail.
     let before = bytes
@@ -171,7 +181,7 @@ pub fn decode(bytes: &[u8]) -> Result<&str, SyntaxError> {
     let message = match declared_encoding(bytes) {
         Some(encoding) if !is_utf8_name(&encoding) => format!(
             "byte 0x{byte:02X} is not UTF-8: the document declares encoding `{encoding}`, \
-             but only UTF-8 is supported (convert the file to UTF-8)"
+             but only UTF-8 and ISO-8859-1 are supported (convert the file to UTF-8)"
         ),
         _ => format!("byte 0x{byte:02X} is not UTF-8, the only encoding module.xml may use"),
     };
@@ -190,6 +200,20 @@ fn too_large(max_size: usize) -> SyntaxError {
 
 fn is_utf8_name(encoding: &str) -> bool {
     encoding.eq_ignore_ascii_case("utf-8") || encoding.eq_ignore_ascii_case("utf8")
+}
+
+/// Whether `encoding` names ISO-8859-1, as the IANA registry spells it and its aliases.
+fn is_latin1_name(encoding: &str) -> bool {
+    [
+        "iso-8859-1",
+        "iso8859-1",
+        "iso_8859-1",
+        "latin1",
+        "latin-1",
+        "l1",
+    ]
+    .iter()
+    .any(|name| encoding.eq_ignore_ascii_case(name))
 }
 
 /// The `encoding` of the XML declaration at the start of `bytes`, if there is one. Read

@@ -135,6 +135,15 @@ impl Txn {
         self.freed |= !rebuilt.is_empty();
         schema::check_foreign_keys(&self.conn, database).map_err(&schema_err)?;
         for table in &database.tables {
+            // One record per table, named as now declared: SQLite's names ignore case,
+            // and a second record of another spelling would have a backup copy it twice.
+            self.conn
+                .execute(
+                    "DELETE FROM modhost_tables
+                     WHERE name = ?1 COLLATE NOCASE AND name <> ?1 AND module = ?2",
+                    [&table.name, module],
+                )
+                .map_err(self.err())?;
             self.conn
                 .execute(
                     "INSERT OR IGNORE INTO modhost_tables (name, module) VALUES (?1, ?2)",
