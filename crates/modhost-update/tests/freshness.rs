@@ -565,11 +565,7 @@ fn a_slow_source_that_looks_mid_publish_is_not_read_again_and_again() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
     let (tls, signer) = (Tls::new(), Signer::new(1));
-    let site = Site::new(&tls);
-    let week = now() + 7 * 86_400;
-    let old = Published::new(&signer, 10, "1.0.0", week);
-    Published::new(&signer, 11, "2.0.0", week).serve(&site);
-    site.put("release.json.minisig", old.release_sig.clone());
+    let site = mid_publish(&tls, &signer);
     let mixed = source(&site, &[signer.public()], Seen::default());
     // The same files, each answered after 600 ms: two of them take longer than the
     // client's timeout, as no publish race does.
@@ -596,6 +592,17 @@ fn a_slow_source_that_looks_mid_publish_is_not_read_again_and_again() {
         "{refused:?}"
     );
     assert_eq!(reads.load(Ordering::SeqCst), 1, "read once, not five times");
+}
+
+/// A site serving release 11 beside release 10's signature of its release document, as
+/// a reader may find it while the publisher swaps one build for the next.
+fn mid_publish(tls: &Tls, signer: &Signer) -> Site {
+    let site = Site::new(tls);
+    let week = now() + 7 * 86_400;
+    let old = Published::new(signer, 10, "1.0.0", week);
+    Published::new(signer, 11, "2.0.0", week).serve(&site);
+    site.put("release.json.minisig", old.release_sig);
+    site
 }
 
 /// The text of an error, for a check expected to fail.
@@ -630,12 +637,7 @@ fn put_signed_at(site: &Site, signer: &Signer, document: &[u8], timestamp: u64) 
 #[test]
 fn a_release_documents_signature_from_another_build_is_named_stale() {
     let (tls, signer) = (Tls::new(), Signer::new(1));
-    let site = Site::new(&tls);
-    let week = now() + 7 * 86_400;
-    let old = Published::new(&signer, 10, "1.0.0", week);
-    Published::new(&signer, 11, "2.0.0", week).serve(&site);
-    // The new release beside the previous build's signature of it.
-    site.put("release.json.minisig", old.release_sig.clone());
+    let site = mid_publish(&tls, &signer);
     let refused = refusal(&tls, &source(&site, &[signer.public()], Seen::default()));
     assert_eq!(
         refused.to_string(),

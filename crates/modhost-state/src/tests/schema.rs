@@ -4,6 +4,15 @@
 use super::{V1, V2, database, later, open, text};
 use crate::{Error, Result, SqlValue, Txn};
 
+/// Runs `sql` as module `m`'s statement, its refusal as a schema error.
+fn run(txn: &mut Txn, sql: &str) -> Result<u64> {
+    txn.module_execute("m", sql, &[], later())
+        .map_err(|message| Error::Schema {
+            module: "m".into(),
+            message,
+        })
+}
+
 #[test]
 fn schema_is_created_then_altered_never_dropped() -> Result<()> {
     let (_dir, state) = open();
@@ -67,11 +76,7 @@ fn schema_refuses_reserved_foreign_and_impossible_tables() -> Result<()> {
     let not_null = database(
         r#"<table name="book"><field name="id" type="integer"/><field name="x" type="string"/></table>"#,
     );
-    txn.module_execute("m", "INSERT INTO book (number) VALUES ('1')", &[], later())
-        .map_err(|message| Error::Schema {
-            module: "m".into(),
-            message,
-        })?;
+    run(&mut txn, "INSERT INTO book (number) VALUES ('1')")?;
     let err = txn
         .apply_schema("m", &not_null)
         .err()
@@ -104,13 +109,6 @@ fn an_upgrade_keeps_unique_fields_unique_and_rebuilds_what_alter_cannot_change()
     let (_dir, state) = open();
     let mut txn = state.begin()?;
     txn.apply_schema("m", &database(V1))?;
-    let run = |txn: &mut Txn, sql: &str| {
-        txn.module_execute("m", sql, &[], later())
-            .map_err(|message| Error::Schema {
-                module: "m".into(),
-                message,
-            })
-    };
     let rows = |txn: &mut Txn, sql: &str| {
         txn.module_query("m", sql, &[], later())
             .map(|r| r.rows)
@@ -475,13 +473,6 @@ fn a_foreign_key_acts_as_its_on_delete_says() -> Result<()> {
                    onDelete="cascade"><column name="call"/></key></table>"#,
         ),
     )?;
-    let run = |txn: &mut Txn, sql: &str| {
-        txn.module_execute("m", sql, &[], later())
-            .map_err(|message| Error::Schema {
-                module: "m".into(),
-                message,
-            })
-    };
     run(&mut txn, "INSERT INTO calls (id) VALUES (1), (2)")?;
     run(
         &mut txn,
@@ -510,13 +501,6 @@ fn foreign_keys_an_upgrade_changes_are_applied_and_every_row_kept() -> Result<()
               <key name="tag_call" type="foreign" foreignTable="calls" foreignCols="id"
                    onDelete="{on_delete}"><column name="call"/></key>{extra}</table>"#
         ))
-    };
-    let run = |txn: &mut Txn, sql: &str| {
-        txn.module_execute("m", sql, &[], later())
-            .map_err(|message| Error::Schema {
-                module: "m".into(),
-                message,
-            })
     };
     let tags = |txn: &mut Txn| {
         txn.module_query(
@@ -604,11 +588,7 @@ fn tables_rebuilt_together_keep_their_rows_whatever_order_they_are_declared_in()
         "INSERT INTO calls (id) VALUES (1), (2)",
         "INSERT INTO tags (call) VALUES (1), (2)",
     ] {
-        txn.module_execute("m", sql, &[], later())
-            .map_err(|message| Error::Schema {
-                module: "m".into(),
-                message,
-            })?;
+        run(&mut txn, sql)?;
     }
     txn.apply_schema("m", &tables(r#" default="x""#))?;
     let rows = txn
@@ -641,13 +621,6 @@ fn tables_that_refer_to_each_other_are_rebuilt_together() -> Result<()> {
     };
     let mut txn = state.begin()?;
     txn.apply_schema("m", &tables(""))?;
-    let run = |txn: &mut Txn, sql: &str| {
-        txn.module_execute("m", sql, &[], later())
-            .map_err(|message| Error::Schema {
-                module: "m".into(),
-                message,
-            })
-    };
     run(&mut txn, "INSERT INTO person (id) VALUES (1), (2)")?;
     run(&mut txn, "INSERT INTO team (id, lead) VALUES (10, 1)")?;
     run(&mut txn, "UPDATE person SET team = 10")?;
@@ -703,13 +676,6 @@ fn a_rebuilt_table_may_refer_to_a_table_and_a_key_the_same_upgrade_adds() -> Res
     );
     let mut txn = state.begin()?;
     txn.apply_schema("m", &v1)?;
-    let run = |txn: &mut Txn, sql: &str| {
-        txn.module_execute("m", sql, &[], later())
-            .map_err(|message| Error::Schema {
-                module: "m".into(),
-                message,
-            })
-    };
     run(
         &mut txn,
         "INSERT INTO calls (note) VALUES ('a'), ('b'), ('c')",
@@ -755,13 +721,6 @@ fn a_rebuild_keeps_the_rowids_a_module_may_have_kept() -> Result<()> {
     };
     let mut txn = state.begin()?;
     txn.apply_schema("m", &keyed(""))?;
-    let run = |txn: &mut Txn, sql: &str| {
-        txn.module_execute("m", sql, &[], later())
-            .map_err(|message| Error::Schema {
-                module: "m".into(),
-                message,
-            })
-    };
     run(
         &mut txn,
         "INSERT INTO pairs (a, b) VALUES ('x', '1'), ('y', '2'), ('z', '3')",
