@@ -134,12 +134,17 @@ pub(crate) fn unpack_tar(file: fs_err::File, stage: &mut Stage<'_>) -> Result<()
         }
         last = Some(shown);
     }
+    drain_after(stage.package, archive.into_inner(), last)
+}
+
+/// [`drain`]s `rest`, what follows the tar's end, its fault placed after `last`, the
+/// entry read last.
+fn drain_after(package: &Path, rest: Stream, last: Option<String>) -> Result<(), Error> {
     let what = format!(
         "the end of the archive (after `{}`)",
         last.unwrap_or_default()
     );
-    drain(archive.into_inner())
-        .map_err(|e| classify_at(stage.package, "cannot read the archive".into(), &what, e))
+    drain(rest).map_err(|e| classify_at(package, "cannot read the archive".into(), &what, e))
 }
 
 /// The size of a tar record: GNU tar pads its output with zeros to a whole number of
@@ -236,11 +241,6 @@ pub(crate) fn tar_manifest(
     }
     // To its end, as unpacking reads it: a package whose gzip checksum fails, or that
     // hides something after the tar, is unreadable here too, not listed as the newest.
-    let what = format!(
-        "the end of the archive (after `{}`)",
-        last.unwrap_or_default()
-    );
-    drain(archive.into_inner())
-        .map_err(|e| classify_at(package, "cannot read the archive".into(), &what, e))?;
+    drain_after(package, archive.into_inner(), last)?;
     Ok((root.or(top), tops))
 }

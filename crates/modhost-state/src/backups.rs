@@ -246,9 +246,7 @@ impl Txn {
         self.put_module(&backup.record)?;
         Ok(Some(backup.record))
     }
-}
 
-impl Txn {
     /// Makes `table` (restored from `copy`) hold every column the copy has: a table the
     /// restored schema does not declare is made as the copy is, and owned by `rawname`;
     /// a column it does not declare is added.
@@ -261,13 +259,7 @@ impl Txn {
                     schema::quote(copy)
                 ))
                 .map_err(self.err())?;
-            self.conn
-                .execute(
-                    "INSERT OR IGNORE INTO modhost_tables (name, module) VALUES (?1, ?2)",
-                    [table, rawname],
-                )
-                .map_err(self.err())?;
-            return Ok(());
+            return self.own_table(rawname, table);
         }
         let present = schema::existing_columns(&self.conn, table).map_err(self.err())?;
         for column in schema::existing_columns(&self.conn, copy).map_err(self.err())? {

@@ -56,50 +56,56 @@ fn children_first(old: &[Old]) -> Vec<usize> {
     order
 }
 
-/// Rebuilds every table of `module` that exists and that `database` declares in a way
-/// [`schema::needs_rebuild`] says `ALTER TABLE` cannot reach, with the tables that refer to
-/// them. Columns the declaration no longer has are kept, as an upgrade keeps them.
-/// Returns the names of the tables rebuilt. Run it with foreign keys deferred, and roll
-/// back what it did if it fails.
+/// Rebuilds `changed`, tables of `module` that exist and that `database` declares in a
+/// way `ALTER TABLE` cannot reach ([`schema::tables_to_rebuild`]), with the tables that
+/// refer to them. Columns the declaration no longer has are kept, as an upgrade keeps
+/// them. Returns the names of the tables rebuilt. Run it with foreign keys deferred, and
+/// roll back what it did if it fails.
 pub(crate) fn rebuild(
     conn: &Connection,
     module: &str,
     database: &Database,
+    changed: Vec<String>,
 ) -> Result<Vec<String>, String> {
     let sql_err = |e: rusqlite::Error| e.to_string();
-    let mut family: Vec<String> = Vec::new();
-    for table in &database.tables {
-        if schema::table_exists(conn, &table.name).map_err(sql_err)?
-            && schema::needs_rebuild(conn, table).map_err(sql_err)?
-        {
-            family.push(table.name.to_ascii_lowercase());
-        }
-    }
-    if family.is_empty() {
+    if changed.is_empty() {
         return Ok(Vec::new());
     }
-    let owned = crate::tables::owned_by(conn, module).map_err(sql_err)?;
+    // Which of the module's tables refer to which, read once.
+    let links = crate::tables::owned_by(conn, module)
+        .and_then(|owned| {
+            owned
+                .into_iter()
+                .map(|table| {
+                    let targets = schema::foreign_key_targets(conn, &table)?;
+                    Ok((table.to_ascii_lowercase(), targets))
+                })
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(sql_err)?;
+    let mut family = changed;
     loop {
-        let mut grew = false;
-        for table in &owned {
-            let lower = table.to_ascii_lowercase();
-            if family.contains(&lower) {
-                continue;
-            }
-            let targets = schema::foreign_key_targets(conn, table).map_err(sql_err)?;
-            if targets.iter().any(|t| family.contains(t)) {
-                family.push(lower);
-                grew = true;
-            }
-        }
-        if !grew {
+        let joining: Vec<String> = links
+            .iter()
+            .filter(|(table, targets)| {
+                !family.contains(table) && targets.iter().any(|t| family.contains(t))
+            })
+            .map(|(table, _)| table.clone())
+            .collect();
+        if joining.is_empty() {
             break;
         }
+        family.extend(joining);
     }
 
     let mut old = Vec::with_capacity(family.len());
     for (n, name) in family.iter().enumerate() {
-        old.push(read_old(conn, name).map_err(sql_err)?);
+        let targets = links
+            .iter()
+            .find(|(table, _)| table == name)
+            .map(|(_, targets)| targets.clone())
+            .unwrap_or_default();
+        old.push(read_old(conn, name, targets).map_err(sql_err)?);
         conn.execute_batch(&format!(
             "CREATE TABLE {} AS SELECT rowid AS {ROWID}, * FROM {}",
             quote(&copy_name(n)),
@@ -160,7 +166,7 @@ pub(crate) fn rebuild(
 }
 
 /// What `rebuild` needs to know of `table` before dropping it.
-fn read_old(conn: &Connection, table: &str) -> rusqlite::Result<Old> {
+fn read_old(conn: &Connection, table: &str, targets: Vec<String>) -> rusqlite::Result<Old> {
     let name: String = conn.query_row(
         "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
         [table],
@@ -190,7 +196,7 @@ fn read_old(conn: &Connection, table: &str) -> rusqlite::Result<Old> {
     };
     Ok(Old {
         columns: schema::existing_columns(conn, &name)?,
-        targets: schema::foreign_key_targets(conn, &name)?,
+        targets,
         name,
         sql,
         sequence,

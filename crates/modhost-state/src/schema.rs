@@ -56,9 +56,15 @@ pub(crate) fn not_null(field: &Field) -> bool {
     field.notnull && !(field.primarykey && field.autoincrement)
 }
 
+/// Whether `table`'s primary key is one field declared `primarykey`: then the column
+/// itself says `PRIMARY KEY` (and may say `AUTOINCREMENT`).
+fn single_primary(table: &Table) -> bool {
+    table.fields.iter().any(|f| f.primarykey) && primary_columns(table).len() == 1
+}
+
 /// Whether `field` is `table`'s lone INTEGER primary key, which SQLite fills itself.
 pub(crate) fn is_rowid(table: &Table, field: &Field) -> bool {
-    field.primarykey && sql_type(field) == "INTEGER" && primary_columns(table).len() == 1
+    field.primarykey && sql_type(field) == "INTEGER" && single_primary(table)
 }
 
 /// The primary-key columns of `table`: its primary-key fields, else its primary key.
@@ -150,8 +156,7 @@ pub(crate) fn create_table(table: &Table) -> String {
 /// after the declared ones, as they are.
 pub(crate) fn create_table_keeping(table: &Table, kept: &[&Column]) -> String {
     let primary = primary_columns(table);
-    let on_fields = table.fields.iter().any(|f| f.primarykey);
-    let single = on_fields && primary.len() == 1;
+    let single = single_primary(table);
     let mut parts: Vec<String> = table
         .fields
         .iter()
@@ -438,9 +443,8 @@ pub(crate) fn needs_rebuild(conn: &Connection, table: &Table) -> rusqlite::Resul
     if had != lower(primary_columns(table)) {
         return Ok(true);
     }
-    let single = table.fields.iter().any(|f| f.primarykey) && primary_columns(table).len() == 1;
     let declared_autoincrement =
-        single && table.fields.iter().any(|f| f.primarykey && f.autoincrement);
+        single_primary(table) && table.fields.iter().any(|f| f.primarykey && f.autoincrement);
     let has_autoincrement: bool = conn.query_row(
         "SELECT ifnull(max(sql LIKE '%AUTOINCREMENT%'), 0) FROM sqlite_schema
          WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
@@ -460,6 +464,21 @@ pub(crate) fn needs_rebuild(conn: &Connection, table: &Table) -> rusqlite::Resul
     existing.sort();
     declared.sort();
     Ok(existing != declared)
+}
+
+/// The tables of `database` that exist and need a rebuild (see [`needs_rebuild`]), by
+/// name in lower case.
+pub(crate) fn tables_to_rebuild(
+    conn: &Connection,
+    database: &Database,
+) -> rusqlite::Result<Vec<String>> {
+    let mut tables = Vec::new();
+    for table in &database.tables {
+        if table_exists(conn, &table.name)? && needs_rebuild(conn, table)? {
+            tables.push(table.name.to_ascii_lowercase());
+        }
+    }
+    Ok(tables)
 }
 
 /// The tables `table`'s foreign keys refer to, in lower case.
@@ -567,23 +586,23 @@ fn declared_foreign_key(key: &Key) -> Option<ForeignKey> {
 }
 
 /// The statements that bring the database to `module`'s `database`: new tables are
-/// created, the others altered by [`alterations`] unless they need a rebuild (see
-/// [`needs_rebuild`]), which runs after these; indexes are created, and an index whose
-/// key changed or was removed is dropped (and recreated as declared); no table or column
-/// is dropped.
+/// created, the others altered by [`alterations`] except those `rebuilding` names (in
+/// lower case), which [`crate::rebuild`] makes again after these, once what they may
+/// refer to (a new table, a new key of another) is there; indexes are created, and an
+/// index whose key changed or was removed is dropped (and recreated as declared); no
+/// table or column is dropped.
 pub(crate) fn migration(
     conn: &Connection,
     module: &str,
     database: &Database,
+    rebuilding: &[String],
 ) -> Result<Vec<String>, String> {
     let mut statements = Vec::new();
     for table in &database.tables {
+        if rebuilding.contains(&table.name.to_ascii_lowercase()) {
+            continue;
+        }
         if table_exists(conn, &table.name).map_err(|e| e.to_string())? {
-            // Made again afterwards, once what it may refer to (a new table, a new key
-            // of another) is there.
-            if needs_rebuild(conn, table).map_err(|e| e.to_string())? {
-                continue;
-            }
             statements.extend(alterations(conn, module, table)?);
             statements.extend(index_changes(conn, module, table).map_err(|e| e.to_string())?);
         } else {
@@ -595,8 +614,8 @@ pub(crate) fn migration(
 }
 
 /// The statements that bring the existing `table` to its declaration: new columns are
-/// added, unique fields given a unique index. What `ALTER TABLE` cannot do, the table
-/// rebuilt before ([`crate::rebuild`]) has done.
+/// added, unique fields given a unique index. A table whose change `ALTER TABLE` cannot
+/// make never comes here: [`crate::rebuild`] makes it again.
 fn alterations(conn: &Connection, module: &str, table: &Table) -> Result<Vec<String>, String> {
     let mut statements = Vec::new();
     let present = existing_columns(conn, &table.name).map_err(|e| e.to_string())?;
@@ -609,7 +628,7 @@ fn alterations(conn: &Connection, module: &str, table: &Table) -> Result<Vec<Str
         ));
     }
     // A lone primary key is unique already, an INTEGER one without any index.
-    let single = primary_columns(table).len() == 1;
+    let single = single_primary(table);
     for field in table
         .fields
         .iter()

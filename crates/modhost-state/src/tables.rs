@@ -66,17 +66,11 @@ impl Txn {
             .execute_batch("SAVEPOINT modhost_schema")
             .map_err(self.err())?;
         match self.apply_schema_now(module, database) {
-            Ok(()) => self
-                .conn
-                .execute_batch("RELEASE modhost_schema")
-                .map_err(self.err()),
+            Ok(()) => self.release("modhost_schema"),
             Err(e) => {
                 // Should SQLite have ended the whole transaction, this fails, and the
                 // transaction's end says so: the cause is `e`.
-                let _ = self
-                    .conn
-                    .execute_batch("ROLLBACK TO modhost_schema; RELEASE modhost_schema");
-                self.recount();
+                let _ = self.rollback_to("modhost_schema");
                 Err(e)
             }
         }
@@ -122,7 +116,10 @@ impl Txn {
         }
         schema::check_foreign_targets(database).map_err(&schema_err)?;
         schema::rename_legacy_indexes(&self.conn).map_err(self.err())?;
-        for statement in schema::migration(&self.conn, module, database).map_err(&schema_err)? {
+        let rebuilding = schema::tables_to_rebuild(&self.conn, database).map_err(self.err())?;
+        let statements =
+            schema::migration(&self.conn, module, database, &rebuilding).map_err(&schema_err)?;
+        for statement in statements {
             self.conn
                 .execute_batch(&statement)
                 .map_err(|e| schema_err(format!("{e} (in `{statement}`)")))?;
@@ -130,27 +127,33 @@ impl Txn {
         // Rebuilding copies tables and drops them again: modhost's write, as a backup is.
         self.host_ceiling()?;
         let rebuilt = self.deferring_foreign_keys(|txn| {
-            rebuild::rebuild(&txn.conn, module, database).map_err(&schema_err)
+            rebuild::rebuild(&txn.conn, module, database, rebuilding).map_err(&schema_err)
         })?;
         self.freed |= !rebuilt.is_empty();
         schema::check_foreign_keys(&self.conn, database).map_err(&schema_err)?;
         for table in &database.tables {
-            // One record per table, named as now declared: SQLite's names ignore case,
-            // and a second record of another spelling would have a backup copy it twice.
-            self.conn
-                .execute(
-                    "DELETE FROM modhost_tables
-                     WHERE name = ?1 COLLATE NOCASE AND name <> ?1 AND module = ?2",
-                    [&table.name, module],
-                )
-                .map_err(self.err())?;
-            self.conn
-                .execute(
-                    "INSERT OR IGNORE INTO modhost_tables (name, module) VALUES (?1, ?2)",
-                    [&table.name, module],
-                )
-                .map_err(self.err())?;
+            self.own_table(module, &table.name)?;
         }
+        Ok(())
+    }
+
+    /// Records `table` as `module`'s. One record per table, named as now declared:
+    /// SQLite's names ignore case, and a second record of another spelling would have a
+    /// backup copy the table twice.
+    pub(crate) fn own_table(&self, module: &str, table: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM modhost_tables
+                 WHERE name = ?1 COLLATE NOCASE AND name <> ?1 AND module = ?2",
+                [table, module],
+            )
+            .map_err(self.err())?;
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO modhost_tables (name, module) VALUES (?1, ?2)",
+                [table, module],
+            )
+            .map_err(self.err())?;
         Ok(())
     }
 

@@ -117,10 +117,9 @@ pub(super) async fn serve(
         // A client past its share is refused as one past the bound is; a refused
         // connection takes nothing of its client's share.
         let held = clients.take(peer.ip());
-        let slot = match held {
-            Some(_) => Arc::clone(&slots).try_acquire_owned().ok(),
-            None => None,
-        };
+        let slot = held
+            .as_ref()
+            .and_then(|_| Arc::clone(&slots).try_acquire_owned().ok());
         let (permit, held, busy) = match (held, slot) {
             (Some(held), Some(permit)) => (permit, Some(held), false),
             // A client past its share while slots are free is answered only if a refusal
@@ -140,24 +139,18 @@ pub(super) async fn serve(
             // connection ends by then, whatever its client does); a stop meanwhile is
             // not kept waiting for them.
             (held, _) => {
-                let slot = async {
-                    match held {
-                        Some(held) => Arc::clone(&slots)
-                            .acquire_owned()
-                            .await
-                            .map(|permit| (permit, Some(held))),
-                        None => std::future::pending().await,
-                    }
-                };
                 let taken = tokio::select! {
-                    slot = slot => slot.map(|(permit, held)| (permit, held, false)),
+                    slot = Arc::clone(&slots).acquire_owned(), if held.is_some() => {
+                        slot.map(|permit| (permit, false))
+                    }
                     refusal = Arc::clone(&refusals).acquire_owned() => {
-                        refusal.map(|permit| (permit, None, true))
+                        refusal.map(|permit| (permit, true))
                     }
                     () = &mut stop => break,
                 };
                 match taken {
-                    Ok(taken) => taken,
+                    Ok((permit, false)) => (permit, held, false),
+                    Ok((permit, true)) => (permit, None, true),
                     Err(closed) => {
                         tracing::warn!("connection closed: {closed}");
                         continue;
