@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::sqlite;
 use crate::modules::{record, with_status};
+use crate::schema::ROWID;
 use crate::{Backup, Error, ModuleRecord, Result, State, Txn, schema, tables};
 
 /// The backup of `rawname`, if an upgrade kept one.
@@ -103,7 +104,8 @@ impl Txn {
     }
 
     /// Keeps `record` (the version about to be replaced) as `rawname`'s backup, with a copy
-    /// of its key-value store and its tables. Replaces any older backup. The copies are
+    /// of its key-value store and its tables (their rows' rowids kept, as a module may have
+    /// kept them). Replaces any older backup. The copies are
     /// modhost's, beyond the modules' cap: an upgrade keeps its backup however full the
     /// modules are, and the backup never stops them writing.
     pub fn keep_backup(&mut self, record: &ModuleRecord) -> Result<()> {
@@ -116,7 +118,7 @@ impl Txn {
             let copy = format!("modhost_bak__{table}");
             self.conn
                 .execute_batch(&format!(
-                    "CREATE TABLE {} AS SELECT * FROM {}",
+                    "CREATE TABLE {} AS SELECT rowid AS {ROWID}, * FROM {}",
                     schema::quote(&copy),
                     schema::quote(&table)
                 ))
@@ -215,16 +217,27 @@ impl Txn {
             // What the old schema no longer declares and an upgrade kept (a table, a
             // column) comes back as the copy has it.
             self.restore_kept(rawname, table, copy)?;
-            let columns = schema::existing_columns(&self.conn, copy).map_err(self.err())?;
-            let list = columns
-                .iter()
-                .map(|c| schema::quote(&c.name))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let (mut into, mut from) = (Vec::new(), Vec::new());
+            for column in schema::existing_columns(&self.conn, copy).map_err(self.err())? {
+                if column.name == ROWID {
+                    // A backup made before rowids were kept has no such column. Where an
+                    // INTEGER PRIMARY KEY is the rowid, its column carries it already.
+                    let now = schema::existing_columns(&self.conn, table).map_err(self.err())?;
+                    if !schema::has_rowid_alias(&now) {
+                        into.push("rowid".to_owned());
+                        from.push(ROWID.to_owned());
+                    }
+                } else {
+                    into.push(schema::quote(&column.name));
+                    from.push(schema::quote(&column.name));
+                }
+            }
             self.conn
                 .execute_batch(&format!(
-                    "INSERT INTO {} ({list}) SELECT {list} FROM {}",
+                    "INSERT INTO {} ({}) SELECT {} FROM {}",
                     schema::quote(table),
+                    into.join(", "),
+                    from.join(", "),
                     schema::quote(copy)
                 ))
                 .map_err(self.err())?;
@@ -251,10 +264,20 @@ impl Txn {
     /// restored schema does not declare is made as the copy is, and owned by `rawname`;
     /// a column it does not declare is added.
     fn restore_kept(&mut self, rawname: &str, table: &str, copy: &str) -> Result<()> {
+        let kept: Vec<_> = schema::existing_columns(&self.conn, copy)
+            .map_err(self.err())?
+            .into_iter()
+            .filter(|c| c.name != ROWID)
+            .collect();
         if !schema::table_exists(&self.conn, table).map_err(self.err())? {
+            let list = kept
+                .iter()
+                .map(|c| schema::quote(&c.name))
+                .collect::<Vec<_>>()
+                .join(", ");
             self.conn
                 .execute_batch(&format!(
-                    "CREATE TABLE {} AS SELECT * FROM {} WHERE 0",
+                    "CREATE TABLE {} AS SELECT {list} FROM {} WHERE 0",
                     schema::quote(table),
                     schema::quote(copy)
                 ))
@@ -262,7 +285,7 @@ impl Txn {
             return self.own_table(rawname, table);
         }
         let present = schema::existing_columns(&self.conn, table).map_err(self.err())?;
-        for column in schema::existing_columns(&self.conn, copy).map_err(self.err())? {
+        for column in kept {
             if !present
                 .iter()
                 .any(|c| c.name.eq_ignore_ascii_case(&column.name))

@@ -13,11 +13,7 @@
 use modhost_manifest::{Database, Table};
 use rusqlite::{Connection, OptionalExtension};
 
-use crate::schema::{self, Column, quote};
-
-/// The column of a copy that keeps its rows' rowids: a module may have kept one (SQLite
-/// would renumber the rows of a table without an INTEGER PRIMARY KEY).
-const ROWID: &str = "modhost_rowid";
+use crate::schema::{self, Column, ROWID, quote};
 
 /// A name for the copy of the `n`th table rebuilt; the prefix is reserved for modhost.
 fn copy_name(n: usize) -> String {

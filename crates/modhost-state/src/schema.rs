@@ -489,6 +489,11 @@ pub(crate) fn foreign_key_targets(conn: &Connection, table: &str) -> rusqlite::R
         .collect())
 }
 
+/// The column of a copy (a rebuild's, a backup's) that keeps its rows' rowids: a module
+/// may have kept one, and SQLite would renumber the rows of a table without an INTEGER
+/// PRIMARY KEY. The prefix is modhost's: no module's column has it.
+pub(crate) const ROWID: &str = "modhost_rowid";
+
 /// Whether a table of `columns` has an INTEGER PRIMARY KEY, which is its rowid.
 pub(crate) fn has_rowid_alias(columns: &[Column]) -> bool {
     let mut primary = columns.iter().filter(|c| c.primary);

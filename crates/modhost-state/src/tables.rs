@@ -89,6 +89,15 @@ impl Txn {
                     table.name
                 )));
             }
+            if let Some(field) = table.fields.iter().find(|f| {
+                let lower = f.name.to_ascii_lowercase();
+                RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
+            }) {
+                return Err(schema_err(format!(
+                    "column name `{}` of table `{}` is reserved",
+                    field.name, table.name
+                )));
+            }
             let owner: Option<String> = self
                 .conn
                 .query_row(

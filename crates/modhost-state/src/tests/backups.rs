@@ -177,3 +177,68 @@ fn a_rollback_brings_back_the_columns_and_tables_an_upgrade_kept() -> Result<()>
     assert_eq!(old, vec![vec![text("older")]]);
     Ok(())
 }
+
+#[test]
+fn a_rollback_keeps_the_rowids_of_a_table_without_an_integer_key() -> Result<()> {
+    let (_dir, state) = open();
+    let pairs = database(
+        r#"<table name="pairs"><field name="a" type="string" primaryKey="true"/>
+           <field name="b" type="string" primaryKey="true"/></table>"#,
+    );
+    let rowids = |state: &crate::State| -> Result<Vec<Vec<SqlValue>>> {
+        let mut txn = state.begin()?;
+        let rows = txn.module_query("m", "SELECT rowid, a FROM pairs ORDER BY a", &[], later());
+        Ok(rows.map(|r| r.rows).unwrap_or_default())
+    };
+    let v1 = record("m", "1.0");
+    let mut txn = state.begin()?;
+    txn.put_module(&v1)?;
+    txn.apply_schema("m", &pairs)?;
+    for sql in [
+        "INSERT INTO pairs (a, b) VALUES ('x', '1'), ('y', '2'), ('z', '3')",
+        "DELETE FROM pairs WHERE a = 'x'",
+    ] {
+        assert!(txn.module_execute("m", sql, &[], later()).is_ok(), "{sql}");
+    }
+    txn.keep_backup(&v1)?;
+    txn.put_module(&record("m", "2.0"))?;
+    let vacuumed = "DELETE FROM pairs; INSERT INTO pairs (a, b) VALUES ('y', '2'), ('z', '3')";
+    for sql in vacuumed.split("; ") {
+        assert!(txn.module_execute("m", sql, &[], later()).is_ok(), "{sql}");
+    }
+    txn.commit()?;
+    let kept = vec![
+        vec![SqlValue::Integer(2), text("y")],
+        vec![SqlValue::Integer(3), text("z")],
+    ];
+    assert_ne!(rowids(&state)?, kept, "the upgrade renumbered the rows");
+
+    let mut txn = state.begin()?;
+    assert_eq!(txn.restore_backup("m", &pairs)?, Some(v1.clone()));
+    txn.commit()?;
+    assert_eq!(rowids(&state)?, kept);
+
+    // A backup kept before rowids were: its rows come back, numbered afresh.
+    let mut txn = state.begin()?;
+    txn.keep_backup(&v1)?;
+    let copy = state_copy(&txn)?;
+    let drop = format!("ALTER TABLE \"{copy}\" DROP COLUMN modhost_rowid");
+    txn.conn.execute_batch(&drop).map_err(txn.err())?;
+    txn.commit()?;
+    let mut txn = state.begin()?;
+    assert_eq!(txn.restore_backup("m", &pairs)?, Some(v1));
+    txn.commit()?;
+    assert_eq!(
+        state.table_rows("m", "pairs")?.rows,
+        vec![vec![text("y"), text("2")], vec![text("z"), text("3")]]
+    );
+    Ok(())
+}
+
+/// The name of the copy `m`'s backup keeps of its table `pairs`.
+fn state_copy(txn: &crate::Txn) -> Result<String> {
+    let backup = txn.backup("m")?;
+    Ok(backup
+        .and_then(|b| b.tables.get("pairs").cloned())
+        .unwrap_or_default())
+}

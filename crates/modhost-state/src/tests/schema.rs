@@ -73,6 +73,14 @@ fn schema_refuses_reserved_foreign_and_impossible_tables() -> Result<()> {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("`modhost_kv2` is reserved"), "{err}");
+    // modhost's copies keep rowids in a column of its own name.
+    let column =
+        database(r#"<table name="pad"><field name="MODHOST_rowid" type="integer"/></table>"#);
+    let err = txn.apply_schema("m", &column).err().map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some("module `m`: database schema: column name `MODHOST_rowid` of table `pad` is reserved")
+    );
     let not_null = database(
         r#"<table name="book"><field name="id" type="integer"/><field name="x" type="string"/></table>"#,
     );
