@@ -129,47 +129,65 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// `bytes` as text: UTF-8, or ISO-8859-1 where the document declares it (as FreePBX, with
-/// libxml2, reads such a file; a document declaring it that is UTF-8 all the same is read
-/// as UTF-8, as it was most likely saved). Otherwise the error gives the line and column
-/// of the first byte that is not UTF-8 and names the encoding the document declares, if
-/// it declares another.
+/// `bytes` as text, read as FreePBX (with libxml2) reads it: UTF-8; UTF-16, told by its
+/// byte-order mark or, without one, by its first character `<` (XML's appendix F); or the
+/// encoding the document declares (ISO-8859-1 byte for byte as libxml2 reads it, others
+/// such as windows-1252 by their WHATWG labels). A document that declares another
+/// encoding but is UTF-8 all the same is read as UTF-8, as it was most likely saved.
+/// Otherwise the error gives the line and column of the first byte that cannot be read
+/// and names the encoding.
 pub fn decode(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, SyntaxError> {
+    decode_within(bytes, crate::MAX_SIZE)
+}
+
+/// [`decode`] for a document of at most `max_size` bytes (another XML document, such as
+/// an update server's).
+pub fn decode_within(
+    bytes: &[u8],
+    max_size: usize,
+) -> Result<std::borrow::Cow<'_, str>, SyntaxError> {
     // As `parse` would, so that a huge file is refused as such, not for a late bad byte.
-    if bytes.len() > crate::MAX_SIZE {
-        return Err(too_large(crate::MAX_SIZE));
+    if bytes.len() > max_size {
+        return Err(too_large(max_size));
     }
-    let start = Position { line: 1, column: 1 };
-    // Without a byte-order mark, UTF-16 text of ASCII is valid UTF-8 with a NUL beside
-    // every character: told by its first character, `<`, as XML's appendix F tells it.
-    let utf16 = if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        Some("it starts with a UTF-16 byte-order mark")
-    } else if bytes.starts_with(b"<\0") {
-        Some("little-endian, without a byte-order mark")
-    } else if bytes.starts_with(b"\0<") {
-        Some("big-endian, without a byte-order mark")
-    } else {
-        None
+    let utf16 = match bytes {
+        [0xFF, 0xFE, rest @ ..] => Some((encoding_rs::UTF_16LE, rest)),
+        [0xFE, 0xFF, rest @ ..] => Some((encoding_rs::UTF_16BE, rest)),
+        [b'<', 0, ..] => Some((encoding_rs::UTF_16LE, bytes)),
+        [0, b'<', ..] => Some((encoding_rs::UTF_16BE, bytes)),
+        _ => None,
     };
-    if let Some(how) = utf16 {
-        return Err(SyntaxError {
-            position: start,
-            message: format!(
-                "the document is UTF-16 ({how}); only UTF-8 is supported (convert the file to UTF-8)"
-            ),
-        });
+    if let Some((encoding, text)) = utf16 {
+        return decode_as(encoding, text);
     }
     let error = match std::str::from_utf8(bytes) {
         Ok(text) => return Ok(text.into()),
         Err(error) => error,
     };
-    if declared_encoding(bytes).is_some_and(|encoding| is_latin1_name(&encoding)) {
-        // Each byte is the code point of the same number.
-        return Ok(bytes
-            .iter()
-            .map(|&b| char::from(b))
-            .collect::<String>()
-            .into());
+    let declared = declared_encoding(bytes);
+    if let Some(label) = declared.as_deref().filter(|label| !is_utf8_name(label)) {
+        if is_latin1_name(label) {
+            // Each byte is the code point of the same number (where WHATWG's label would
+            // read windows-1252).
+            return Ok(bytes
+                .iter()
+                .map(|&b| char::from(b))
+                .collect::<String>()
+                .into());
+        }
+        return match encoding_rs::Encoding::for_label(label.as_bytes()) {
+            Some(encoding) if encoding != encoding_rs::UTF_8 && !is_utf16(encoding) => {
+                decode_as(encoding, bytes)
+            }
+            _ => Err(SyntaxError {
+                position: Position { line: 1, column: 1 },
+                message: format!(
+                    "the document declares encoding `{}`, which modhost cannot read here \
+                     (convert the file to UTF-8)",
+                    label.escape_debug()
+                ),
+            }),
+        };
     }
     let valid = error.valid_up_to();
     // The prefix is UTF-8 by definition of `valid_up_to`, so this cannot fail.
@@ -178,16 +196,37 @@ pub fn decode(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, SyntaxError> {
         .and_then(|b| std::str::from_utf8(b).ok())
         .unwrap_or_default();
     let byte = bytes.get(valid).copied().unwrap_or_default();
-    let message = match declared_encoding(bytes) {
-        Some(encoding) if !is_utf8_name(&encoding) => format!(
-            "byte 0x{byte:02X} is not UTF-8: the document declares encoding `{encoding}`, \
-             but only UTF-8 and ISO-8859-1 are supported (convert the file to UTF-8)"
-        ),
-        _ => format!("byte 0x{byte:02X} is not UTF-8, the only encoding module.xml may use"),
-    };
     Err(SyntaxError {
         position: Position::at(before, before.len()),
-        message,
+        message: format!(
+            "byte 0x{byte:02X} is not UTF-8, and the document declares no other encoding \
+             (convert the file to UTF-8, or declare its encoding)"
+        ),
+    })
+}
+
+/// Whether `encoding` is one of UTF-16's, which a declaration cannot name for a document
+/// read as single bytes.
+fn is_utf16(encoding: &'static encoding_rs::Encoding) -> bool {
+    encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE
+}
+
+/// `bytes` read as `encoding`, or an error at the first sequence that is not of it.
+fn decode_as(
+    encoding: &'static encoding_rs::Encoding,
+    bytes: &[u8],
+) -> Result<std::borrow::Cow<'static, str>, SyntaxError> {
+    let (text, malformed) = encoding.decode_without_bom_handling(bytes);
+    if !malformed {
+        return Ok(text.into_owned().into());
+    }
+    let at = text.find(char::REPLACEMENT_CHARACTER).unwrap_or_default();
+    Err(SyntaxError {
+        position: Position::at(&text, at),
+        message: format!(
+            "the document is not valid {} here (convert the file to UTF-8)",
+            encoding.name()
+        ),
     })
 }
 

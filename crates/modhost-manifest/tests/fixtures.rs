@@ -259,6 +259,29 @@ fn legacy_2_11_file_with_requirements_location_and_md5sum() {
 }
 
 #[test]
+fn files_saved_in_other_encodings_are_read_as_they_declare_or_mark_themselves() {
+    let cp1252 = b"<?xml version=\"1.0\" encoding=\"Windows-1252\"?>\r\n<module><rawname>x</rawname>\
+        <name>Caf\xe9</name><version>1.0</version><description>\x93Quoted\x94</description></module>";
+    let read = Manifest::parse_bytes(cp1252, "module.xml").map_err(|e| e.to_string());
+    assert_eq!(
+        read.as_ref()
+            .map(|m| (m.name.as_str(), m.description.as_deref())),
+        Ok(("Café", Some("\u{201c}Quoted\u{201d}")))
+    );
+    // Notepad's "Unicode": UTF-16 with a byte-order mark.
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(
+            "<module><rawname>x</rawname><name>Café</name><version>1.0</version></module>"
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes),
+        )
+        .collect();
+    let read = Manifest::parse_bytes(&utf16, "module.xml").map_err(|e| e.to_string());
+    assert_eq!(read.map(|m| m.name), Ok("Café".to_owned()));
+}
+
+#[test]
 fn minimal_file_gets_the_defaults() {
     let hello = parse("minimal.xml");
     assert_eq!(hello.category, "Other");

@@ -38,8 +38,13 @@ pub(crate) fn parse(
     rawname: Option<&str>,
     target: &Target,
 ) -> Result<(Vec<Release>, Vec<SetAside>), String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "the update XML is not UTF-8".to_owned())?;
-    let root = xml::parse_within(text, BOUNDS).map_err(|e| {
+    let text = xml::decode_within(bytes, BOUNDS.max_size).map_err(|e| {
+        format!(
+            "the update XML cannot be read at {}:{}: {}",
+            e.position.line, e.position.column, e.message
+        )
+    })?;
+    let root = xml::parse_within(&text, BOUNDS).map_err(|e| {
         format!(
             "the update XML is malformed at {}:{}: {}",
             e.position.line,
@@ -328,6 +333,27 @@ mod tests {
             &target(Stability::Stable),
         );
         assert_eq!(read.map(|(r, _)| r.len()), Ok(3000));
+    }
+
+    #[test]
+    fn a_feed_in_another_encoding_is_read_as_it_declares_itself() {
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><updates>{}</updates>",
+            update("2.0.0", "stable", ANY).replace("Phonebook", "T\u{e9}l\u{e9}phone")
+        );
+        let latin1: Vec<u8> = xml.chars().map(|c| c as u8).collect();
+        let doc = Location::Url("https://h/joomla/phonebook.xml".into());
+        let read = parse(&latin1, &doc, Some("phonebook"), &target(Stability::Stable));
+        assert_eq!(read.map(|(r, _)| r.len()), Ok(1));
+        let undeclared = b"<updates><update><name>T\xe9l</name></update></updates>";
+        let read = parse(undeclared, &doc, None, &target(Stability::Stable));
+        assert_eq!(
+            read.err().as_deref(),
+            Some(
+                "the update XML cannot be read at 1:25: byte 0xE9 is not UTF-8, and the document \
+                 declares no other encoding (convert the file to UTF-8, or declare its encoding)"
+            )
+        );
     }
 
     #[test]

@@ -141,7 +141,7 @@ fn attribute_errors_are_at_their_own_line_and_column_without_byte_offsets() {
 }
 
 #[test]
-fn bytes_that_are_not_utf8_are_placed_and_a_declared_encoding_is_named() {
+fn bytes_that_are_not_utf8_are_read_as_declared_or_placed() {
     // ISO-8859-1 declared is read as FreePBX reads it; UTF-8 all the same, as UTF-8.
     let latin1 =
         b"<?xml version=\"1.0\" encoding='ISO-8859-1' ?>\n<module>\n  <name>Caf\xe9</name>";
@@ -154,57 +154,77 @@ fn bytes_that_are_not_utf8_are_placed_and_a_declared_encoding_is_named() {
         decode(saved_as_utf8.as_bytes()).ok().as_deref(),
         Some(saved_as_utf8)
     );
-    let cp1252 =
-        b"<?xml version=\"1.0\" encoding='windows-1252' ?>\n<module>\n  <name>Caf\xe9</name>";
-    let err = decode(cp1252).err();
+    // Other declared encodings by their labels: Windows' curly quotes, Japanese.
+    let cp1252 = b"<?xml version=\"1.0\" encoding='windows-1252'?><name>\x93Caf\xe9\x94</name>";
+    assert_eq!(
+        decode(cp1252).ok().as_deref(),
+        Some("<?xml version=\"1.0\" encoding='windows-1252'?><name>\u{201c}Café\u{201d}</name>")
+    );
+    let sjis = b"<?xml version=\"1.0\" encoding=\"Shift_JIS\"?><name>\x93\xfa\x96\x7b</name>";
+    assert_eq!(
+        decode(sjis).ok().as_deref(),
+        Some("<?xml version=\"1.0\" encoding=\"Shift_JIS\"?><name>日本</name>")
+    );
+    // A byte that is not of the declared encoding is placed.
+    let broken = b"<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>\n<m>\n  ok\x81</m>";
+    let err = decode(broken).err();
     assert_eq!(
         err.as_ref().map(|e| e.position),
-        Some(Position {
-            line: 3,
-            column: 12
-        })
+        Some(Position { line: 3, column: 5 })
     );
     assert_eq!(
         err.map(|e| e.message).as_deref(),
+        Some("the document is not valid Shift_JIS here (convert the file to UTF-8)")
+    );
+    let unknown = decode(b"<?xml version=\"1.0\" encoding=\"EBCDIC-US\"?><m>\xc1</m>").err();
+    assert_eq!(
+        unknown.map(|e| e.message).as_deref(),
         Some(
-            "byte 0xE9 is not UTF-8: the document declares encoding `windows-1252`, but only \
-             UTF-8 and ISO-8859-1 are supported (convert the file to UTF-8)"
+            "the document declares encoding `EBCDIC-US`, which modhost cannot read here \
+             (convert the file to UTF-8)"
         )
     );
-    // A declared UTF-8 (in any spelling) is not blamed; the byte still is.
+    // Without a declaration (or declaring UTF-8 in any spelling) the byte is blamed.
+    let err = decode(b"<module>\n  <name>Caf\xe9</name>").err();
+    assert_eq!(
+        err.as_ref().map(|e| e.position),
+        Some(Position {
+            line: 2,
+            column: 12
+        })
+    );
     for doc in [
         &b"<?xml version=\"1.0\" encoding=\"utf-8\"?><m>\xff</m>"[..],
         b"<?xml version=\"1.0\" encoding=\"UTF8\"?><m>\xff</m>",
         b"\xEF\xBB\xBF<m>\xff</m>",
+        b"<m>\xff</m>",
     ] {
         let message = decode(doc).err().map(|e| e.message);
         assert_eq!(
             message.as_deref(),
-            Some("byte 0xFF is not UTF-8, the only encoding module.xml may use")
+            Some(
+                "byte 0xFF is not UTF-8, and the document declares no other encoding \
+                 (convert the file to UTF-8, or declare its encoding)"
+            )
         );
     }
-    let utf16 = decode(b"\xFF\xFE<\0m\0/\0>\0").err();
-    assert!(utf16.is_some_and(
-        |e| e.position == Position { line: 1, column: 1 } && e.message.contains("UTF-16")
-    ),);
-    // Without a mark, as Notepad's "Unicode" writes it too: named, not a NUL error.
-    let utf16le: Vec<u8> = "<?xml version=\"1.0\"?><module/>"
-        .encode_utf16()
-        .flat_map(u16::to_le_bytes)
-        .collect();
-    let utf16be: Vec<u8> = "<module/>"
-        .encode_utf16()
-        .flat_map(u16::to_be_bytes)
-        .collect();
-    for (doc, how) in [(utf16le, "little-endian"), (utf16be, "big-endian")] {
-        let message = decode(&doc).err().map(|e| e.message).unwrap_or_default();
-        assert!(
-            message.starts_with(&format!(
-                "the document is UTF-16 ({how}, without a byte-order mark)"
-            )),
-            "{message}"
-        );
+    // UTF-16, as Notepad's "Unicode" writes it: with a byte-order mark or without one.
+    let text = "<?xml version=\"1.0\" encoding=\"UTF-16\"?><module>é</module>";
+    let le = || text.encode_utf16().flat_map(u16::to_le_bytes);
+    let be = || text.encode_utf16().flat_map(u16::to_be_bytes);
+    for doc in [
+        [0xFF, 0xFE].into_iter().chain(le()).collect::<Vec<u8>>(),
+        [0xFE, 0xFF].into_iter().chain(be()).collect(),
+        le().collect(),
+        be().collect(),
+    ] {
+        assert_eq!(decode(&doc).ok().as_deref(), Some(text), "{doc:?}");
     }
+    let truncated = decode(b"\xFF\xFE<\0m\0/\0>").err().map(|e| e.message);
+    assert_eq!(
+        truncated.as_deref(),
+        Some("the document is not valid UTF-16LE here (convert the file to UTF-8)")
+    );
     assert_eq!(
         decode("<m>é</m>".as_bytes()).ok().as_deref(),
         Some("<m>é</m>")
