@@ -144,6 +144,15 @@ fn a_module_installed_from_a_file_takes_a_sources_updates_once_attached() {
     );
     let info = root.ok(&["info", "phonebook"]).stdout;
     assert!(info.contains("modhost source attach NAME SOURCE"), "{info}");
+    // Its module.xml names no channel of its own, and says what it needs and serves.
+    for shown in [
+        "source       none: installed from a file, and its module.xml names no update channel",
+        "depends      core ge 16.0",
+        "publisher    modhost",
+        "method       ",
+    ] {
+        assert!(info.contains(shown), "{shown}: {info}");
+    }
     repo.ok(&root, &["upgradeall", "--online"]);
     assert_eq!(crate::updates::version(&root, "phonebook"), "1.0.0");
 
@@ -175,8 +184,10 @@ fn a_module_installed_from_a_file_takes_a_sources_updates_once_attached() {
     root.ok(&["source", "attach", "voicemail", "main"]);
     let text = repo.ok(&root, &["showupgrades"]).stdout;
     assert!(
-        text.contains("main: offers no voicemail, which takes its updates from it")
-            && text.contains("`modhost source attach voicemail SOURCE`"),
+        text.contains(
+            "main: offers no voicemail, which takes its updates from it\n  \
+             help: `modhost source attach voicemail SOURCE` takes them from another source\n"
+        ),
         "{text}"
     );
     let reports = repo.ok(&root, &["--json", "check-online"]).json();
@@ -202,6 +213,13 @@ fn a_modules_own_channel_is_named_as_one_when_attached_to_or_removed() {
         &dir.path().join("core-16.0.40.tgz"),
     );
     root.ok(&["install", arg(&core)]);
+    let info = root.ok(&["info", "core"]).stdout;
+    assert!(
+        info.contains(
+            "source       none: installed from a file; its module.xml's channels update it"
+        ) && info.contains("updateurl    https://updates.example.org/core.json"),
+        "{info}"
+    );
     for args in [
         &["source", "attach", "core", "core/updateurl"][..],
         &["source", "remove", "core/updateurl"],

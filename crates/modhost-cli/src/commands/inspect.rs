@@ -89,6 +89,7 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
         if let Some(protected) = super::manifest::protection(&info.manifest) {
             line("protected", &protected);
         }
+        super::manifest::details(&info.manifest, &mut line);
         if let Some(backup) = &info.backup_version {
             line("rollback to", backup);
         }
@@ -117,11 +118,17 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
         if !info.dependents.is_empty() {
             line("required by", &info.dependents.join(", "));
         }
+        let channels = info.manifest.updateurl.is_some() || !info.manifest.updateservers.is_empty();
         match &info.source {
             Some(source) => line("source", source),
-            None => line(
+            None if channels => line(
                 "source",
                 "none: installed from a file; its module.xml's channels update it, and \
+                 `modhost source attach NAME SOURCE` takes its updates from a source",
+            ),
+            None => line(
+                "source",
+                "none: installed from a file, and its module.xml names no update channel; \
                  `modhost source attach NAME SOURCE` takes its updates from a source",
             ),
         }

@@ -70,6 +70,35 @@ fn summary(m: &Manifest) -> String {
     if let Some(protected) = protection(m) {
         line("protected", &protected);
     }
+    details(m, &mut line);
+    for table in &m.database.tables {
+        line(
+            "table",
+            &format!(
+                "{} ({}, {})",
+                table.name,
+                counted(table.fields.len(), "field"),
+                counted(table.keys.len(), "key")
+            ),
+        );
+    }
+    for warning in &m.warnings {
+        line("warning", &warning.to_string());
+    }
+    text
+}
+
+/// `n` and `noun`, plural unless one.
+fn counted(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
+/// What `m` says of itself beyond its name and category, one `line(label, value)` each:
+/// who publishes it, what it needs, what it serves, and its menu.
+pub(crate) fn details(m: &Manifest, line: &mut dyn FnMut(&str, &str)) {
     for (label, value) in [
         ("publisher", &m.publisher),
         ("license", &m.license),
@@ -120,17 +149,6 @@ fn summary(m: &Manifest) -> String {
             ),
         );
     }
-    for table in &m.database.tables {
-        line(
-            "table",
-            &format!(
-                "{} ({} fields, {} keys)",
-                table.name,
-                table.fields.len(),
-                table.keys.len()
-            ),
-        );
-    }
     if !m.menuitems.is_empty() {
         line(
             "menu",
@@ -141,17 +159,15 @@ fn summary(m: &Manifest) -> String {
                 .join(", "),
         );
     }
-    for warning in &m.warnings {
-        line("warning", &warning.to_string());
-    }
-    text
 }
 
-/// The first line of `m`'s description, shortened: a module.xml's may run to paragraphs.
+/// `m`'s description on one line, shortened: a module.xml's may run to paragraphs.
 pub(crate) fn described(m: &Manifest) -> Option<String> {
-    let first = m.description.as_deref()?.trim().lines().next()?.trim();
-    let shown: String = first.chars().take(160).collect();
-    match shown.len() < first.len() {
+    // On one line: a module.xml's description is often wrapped as its file was.
+    let words = m.description.as_deref()?.split_whitespace();
+    let whole = words.collect::<Vec<_>>().join(" ");
+    let shown: String = whole.chars().take(160).collect();
+    match shown.len() < whole.len() {
         true => Some(format!("{shown}…")),
         false => (!shown.is_empty()).then_some(shown),
     }

@@ -265,9 +265,8 @@ pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
             // otherwise never hear of one, silently.
             for rawname in &report.not_offered {
                 text += &format!(
-                    "{source}: offers no {name}, which takes its updates from it
-  help:                      `modhost source attach {name} SOURCE` takes them from another source
-",
+                    "{source}: offers no {name}, which takes its updates from it\n  \
+                     help: `modhost source attach {name} SOURCE` takes them from another source\n",
                     source = escape(&report.source),
                     name = escape(rawname),
                 );
