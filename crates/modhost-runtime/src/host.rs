@@ -79,12 +79,9 @@ impl log::Host for Sandbox {
             self.log_dropped += 1;
             return Ok(());
         }
-        let message = one_line(&truncate(message, self.limits.max_log_message)).into_owned();
-        let fields = fields
-            .iter()
-            .map(|f| format!(" {}={}", one_line(&f.key), one_line(&f.value)))
-            .collect::<String>();
-        let fields = truncate(fields, self.limits.max_log_message);
+        let max = self.limits.max_log_message;
+        let message = one_line(&truncate(message, max)).into_owned();
+        let fields = joined_fields(&fields, max);
         let module = self.rawname.as_str();
         match level {
             types::Level::Trace => {
@@ -105,6 +102,24 @@ impl log::Host for Sandbox {
         }
         Ok(())
     }
+}
+
+/// `fields` as a record shows them (` key=value` each), cut to `max` bytes. Each part is
+/// cut to what is left before it is escaped: however many and however large the fields,
+/// a record costs the host no more than its limit.
+fn joined_fields(fields: &[types::Field], max: usize) -> String {
+    let mut joined = String::new();
+    for field in fields {
+        if joined.len() > max {
+            break;
+        }
+        for (separator, part) in [(" ", &field.key), ("=", &field.value)] {
+            joined.push_str(separator);
+            let room = max.saturating_sub(joined.len()) + 1;
+            joined.push_str(&one_line(prefix(part, room)));
+        }
+    }
+    truncate(joined, max)
 }
 
 /// `text` as one log record holds it: a line break a module writes would let it forge a
@@ -269,15 +284,53 @@ fn from_sql(value: SqlValue) -> db::Value {
     }
 }
 
+/// The longest start of `text` of at most `max` bytes.
+fn prefix(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default()
+}
+
 /// Cuts `text` to at most `max` bytes, on a character boundary, marking the cut.
 fn truncate(mut text: String, max: usize) -> String {
     if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
+        let end = prefix(&text, max).len();
         text.truncate(end);
         text.push('…');
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(key: &str, value: &str) -> types::Field {
+        types::Field {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_records_fields_are_joined_escaped_and_cut_to_its_limit() {
+        let few = [field("a", "1"), field("line", "x\ny")];
+        assert_eq!(joined_fields(&few, 4096), " a=1 line=x\\ny");
+        // However many and however large, the record is its limit and a mark.
+        let large = "v".repeat(1 << 20);
+        let many: Vec<_> = (0..64).map(|i| field(&format!("k{i}"), &large)).collect();
+        let joined = joined_fields(&many, 4096);
+        assert_eq!(joined.len(), 4096 + '…'.len_utf8());
+        assert!(
+            joined.starts_with(" k0=vvv") && joined.ends_with("v…"),
+            "{joined}"
+        );
+        // A cut never splits a character, nor leaves an escape's half.
+        let wide = [field("é", &"é".repeat(3000))];
+        assert!(joined_fields(&wide, 4095).ends_with("é…"));
+        let breaks = [field("n", &"\n".repeat(5000))];
+        assert!(joined_fields(&breaks, 10).starts_with(" n=\\n\\n\\n"));
+    }
 }

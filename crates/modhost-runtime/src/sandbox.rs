@@ -101,6 +101,10 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        // What one import call may hand the host: no more than the guest's memory holds.
+        // Past it (arguments that all point at one buffer) the call traps, rather than
+        // the host copying many times the memory cap for it.
+        store.set_hostcall_fuel(limits.max_memory);
         // At every epoch tick: stop the call once it is cancelled or its deadline passed,
         // else let it run one more tick. Cancelling advances the epoch at once.
         store.epoch_deadline_callback(|store| {

@@ -124,6 +124,8 @@ fn every_misbehaviour_fails_with_its_kind_and_the_same_host_carries_on() {
             "returned 2000000 bytes, over the output limit of 1 MiB",
         ),
         ("bloat", "err:10", "failed", "failed: xxxxxxxxxx"),
+        // 80 MiB of log fields from one MiB of memory: past what its memory holds.
+        ("alias", "40", "trap", "too much data is being copied"),
     ];
     for (hook, payload, kind, expected) in cases {
         let started = Instant::now();

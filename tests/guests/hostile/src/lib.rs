@@ -243,8 +243,36 @@ impl Module for Hostile {
             "read" => {
                 std::fs::read_to_string(payload).map_err(|e| format!("cannot read {payload}: {e}"))
             }
+            "alias" => {
+                // `N` fields whose keys and values all point at one MiB.
+                aliased::log(payload.parse().unwrap_or(1), 1 << 20);
+                Ok("logged".to_owned())
+            }
             other => Err(format!("no handler `{other}` for hook `{hook}`")),
         }
+    }
+}
+
+/// The `log` import called as no binding would: one buffer given as many arguments, so
+/// the host would copy many times what the guest's memory holds.
+#[allow(unsafe_code)]
+mod aliased {
+    #[link(wasm_import_module = "modhost:module/log@0.1.0")]
+    unsafe extern "C" {
+        #[link_name = "log"]
+        fn raw_log(level: i32, message: *const u8, len: usize, fields: *const u32, count: usize);
+    }
+
+    /// Logs one record of `count` fields, each key and value the same `size` bytes.
+    pub fn log(count: usize, size: usize) {
+        let buffer = vec![b'k'; size];
+        let (at, len) = (buffer.as_ptr() as u32, size as u32);
+        let fields: Vec<u32> = (0..count).flat_map(|_| [at, len, at, len]).collect();
+        let message = b"aliased";
+        // SAFETY: every pointer is to memory this function holds for the call; the
+        // canonical ABI lowers `list<field>` to a pointer and count of two (pointer,
+        // length) pairs each, which `fields` is.
+        unsafe { raw_log(2, message.as_ptr(), message.len(), fields.as_ptr(), count) };
     }
 }
 
