@@ -1,5 +1,6 @@
 //! A package's gzip stream, read as GNU tar reads it: every member, each checked against
-//! its CRC32 and length, and nothing but gzip members to the end of the file.
+//! its CRC32 and length, and nothing but gzip members (and zeros padding the file) to the
+//! end of the file.
 
 use std::cell::Cell;
 use std::io::{self, BufRead, Read};
@@ -37,8 +38,8 @@ impl BufRead for Counting {
 
 /// The decompressed bytes of every member of a gzip stream, one after the other (RFC 1952
 /// allows several; `gzip -d` and GNU tar read them all). A member whose CRC32 or length
-/// does not match, a stream cut short and bytes after the last member are
-/// [`Fault`]s.
+/// does not match, a stream cut short and bytes after the last member (other than zeros
+/// padding the file) are [`Fault`]s.
 pub(crate) struct Members {
     /// The member being read; `None` once the file ended after a whole member.
     decoder: Option<GzDecoder<Counting>>,
@@ -99,11 +100,31 @@ impl Read for Members {
             if rest.is_empty() {
                 return Ok(0);
             }
+            if rest[0] == 0 {
+                // Zeros to the end pad the file to a block, as tape-era tools and some
+                // uploads do; gzip, GNU tar and bsdtar read past them.
+                return zeros_to_the_end(&mut file);
+            }
             if rest[0] != 0x1f || rest.get(1).is_some_and(|&b| b != 0x8b) {
                 return Err(Fault::AfterGzip.into_io());
             }
             self.decoder = Some(GzDecoder::new(file));
             self.later = true;
         }
+    }
+}
+
+/// Reads `file` to its end, which must hold nothing but zeros.
+fn zeros_to_the_end(file: &mut Counting) -> io::Result<usize> {
+    loop {
+        let rest = file.fill_buf()?;
+        if rest.is_empty() {
+            return Ok(0);
+        }
+        if rest.iter().any(|&b| b != 0) {
+            return Err(Fault::AfterGzip.into_io());
+        }
+        let read = rest.len();
+        file.consume(read);
     }
 }

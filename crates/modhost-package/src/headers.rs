@@ -77,9 +77,12 @@ pub(crate) fn check_pax_global(
 /// header's name has a prefix.
 const USTAR: (&[u8], &[u8]) = (b"ustar\0", b"00");
 
+/// The magic and version of a GNU header, whose prefix bytes hold times and sparse maps.
+const GNU: (&[u8], &[u8]) = (b"ustar ", b" \0");
+
 /// Checks `entry`'s headers: its ustar version when its name has a prefix (see
-/// [`USTAR`]), then its PAX header, if it
-/// has one. Refused: a sparse file (any `GNU.sparse.*` key), a key set twice (GNU tar
+/// [`USTAR`]), a GNU header's empty prefix (see [`GNU`]), a directory's size, then its PAX
+/// header, if it has one. Refused: a sparse file (any `GNU.sparse.*` key), a key set twice (GNU tar
 /// takes the last, the tar crate the first), a `size` that is not a decimal number (GNU
 /// tar stops on it, the tar crate falls back to the header's), and a `path` other than
 /// the name the entry is read by (a GNU long name beside it wins in the tar crate, the
@@ -91,6 +94,20 @@ pub(crate) fn check_entry_headers<R: Read>(
 ) -> Result<(), Error> {
     let header = entry.header().as_bytes();
     let (magic, version, prefix) = (&header[257..263], &header[263..265], &header[345..500]);
+    // GNU headers keep times where ustar keeps the prefix: GNU tar and bsdtar ignore it
+    // there, Python's tarfile joins it to the name.
+    let sparse = entry.header().entry_type() == tar::EntryType::GNUSparse;
+    if magic == GNU.0 && version == GNU.1 && !sparse && prefix.iter().any(|&b| b != 0) {
+        return Err(refused(
+            package,
+            format!(
+                "entry `{shown}` has a GNU header whose name-prefix bytes are not empty: \
+                 some readers would join them to its name and others not (GNU tar fills \
+                 them only in an incremental archive); repack the module with `tar -czf`, \
+                 without `-g`"
+            ),
+        ));
+    }
     if magic == USTAR.0 && version != USTAR.1 && prefix.iter().any(|&b| b != 0) {
         return Err(refused(
             package,
@@ -104,7 +121,10 @@ pub(crate) fn check_entry_headers<R: Read>(
     // GNU tar and Python's tarfile read what follows a directory's header as the next
     // header, whatever size it declares; the tar crate skips that many bytes: entries a
     // reviewer's `tar -x` sees that modhost would not, or the other way round.
-    if entry.header().entry_type().is_dir() && entry.size() != 0 {
+    // An old tar's directory is a file whose name ends in `/`, read as one alike.
+    let kind = entry.header().entry_type();
+    let directory = kind.is_dir() || (kind.is_file() && entry.path_bytes().ends_with(b"/"));
+    if directory && entry.size() != 0 {
         return Err(refused(
             package,
             format!(

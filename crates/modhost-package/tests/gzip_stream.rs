@@ -1,5 +1,6 @@
 //! The gzip layer as GNU tar reads it: every member, each checked against its CRC32 and
-//! length, nothing after the stream and nothing but zero padding after the tar's end.
+//! length, nothing but zeros after the stream and nothing but zero padding after the tar's
+//! end.
 
 mod common;
 
@@ -94,11 +95,23 @@ fn a_damaged_or_truncated_gzip_stream_is_refused() {
 }
 
 #[test]
-fn bytes_after_the_gzip_stream_are_refused() {
+fn bytes_after_the_gzip_stream_are_refused_but_zeros_padding_it() {
     let scratch = scratch();
+    // Padded to a block, or with zeros appended: gzip, GNU tar and bsdtar read past them.
+    for (name, pad) in [("zeros.tgz", 1000), ("block.tgz", 0)] {
+        let mut bytes = gzip(&demo_tar(&[]));
+        let padded = match pad {
+            0 => bytes.len().next_multiple_of(512),
+            n => bytes.len() + n,
+        };
+        bytes.resize(padded, 0);
+        let package = write(scratch.path(), name, &bytes);
+        assert_eq!(unpacked(&package), Ok("demo".into()), "{name}");
+        assert!(manifest(&package).is_ok(), "{name}");
+    }
     for (name, tail) in [
         ("garbage.tgz", &b"trailing garbage"[..]),
-        ("zeros.tgz", &[0u8; 512][..]),
+        ("zeros-then-garbage.tgz", &b"\0\0\0\0x"[..]),
     ] {
         let mut bytes = gzip(&demo_tar(&[]));
         bytes.extend_from_slice(tail);

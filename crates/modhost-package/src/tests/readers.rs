@@ -215,18 +215,55 @@ fn a_directory_declaring_content_is_refused_as_the_entries_it_would_hide() {
          read as the entries after it",
     );
 
-    // An old tar's directory, a file whose name ends in `/`, has its content skipped by
-    // every reader alike.
+    // An old tar's directory, a file whose name ends in `/`, alike: GNU tar lists its
+    // content as skipped but unpacks it as entries.
     let v7 = scratch.path().join("v7.tgz");
+    let hidden = entry("demo/module.wasm", tar::EntryType::Regular, b"\0asm other");
     write_raw(
         &v7,
         &[
-            entry("demo/", tar::EntryType::Regular, b"skipped by every reader"),
+            entry("demo/module.xml", tar::EntryType::Regular, XML.as_bytes()),
+            entry("demo/x/", tar::EntryType::Regular, &hidden),
+            entry("demo/module.wasm", tar::EntryType::Regular, b"\0asm"),
+        ],
+    );
+    refused_by_both(
+        &v7,
+        "entry `demo/x/` is a directory that declares 1024 bytes of content",
+    );
+    let empty = scratch.path().join("v7-empty.tgz");
+    write_raw(
+        &empty,
+        &[
+            entry("demo/", tar::EntryType::Regular, b""),
             entry("demo/module.xml", tar::EntryType::Regular, XML.as_bytes()),
         ],
     );
-    let read = read_manifest(&v7, &Limits::default());
+    let read = read_manifest(&empty, &Limits::default());
     assert!(read.is_ok_and(|m| m.rawname == "demo"));
+}
+
+#[test]
+fn a_gnu_header_with_bytes_where_ustar_keeps_a_prefix_is_refused() {
+    let scratch = scratch();
+    let package = scratch.path().join("gnu-prefix.tgz");
+    // Python's tarfile would read `../../outside/demo/module.xml`; GNU tar and bsdtar
+    // ignore the bytes, as the tar crate does.
+    let mut module = block(
+        "demo/module.xml",
+        tar::EntryType::Regular,
+        XML.len() as u64,
+        |raw| {
+            raw[257..265].copy_from_slice(b"ustar  \0");
+            raw[345..358].copy_from_slice(b"../../outside");
+        },
+    );
+    module.extend(padded(XML.as_bytes()));
+    write_raw(&package, &[module]);
+    refused_by_both(
+        &package,
+        "entry `demo/module.xml` has a GNU header whose name-prefix bytes are not empty",
+    );
 }
 
 #[test]
