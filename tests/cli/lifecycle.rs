@@ -337,6 +337,31 @@ fn module_dir(rawname: &str, dir: &std::path::Path) {
 }
 
 #[test]
+fn a_module_directory_whose_module_xml_is_a_link_is_refused_naming_it() {
+    let root = root();
+    let dir = root.path().with_file_name("linked");
+    module_dir("core", &dir);
+    let moved = std::fs::rename(dir.join("module.xml"), dir.join("real.xml"))
+        .and_then(|()| std::os::unix::fs::symlink("real.xml", dir.join("module.xml")));
+    assert!(moved.is_ok(), "{moved:?}");
+    let before = root.fingerprint();
+    for args in [&["install"][..], &["manifest"], &["pack"]] {
+        let mut args = args.to_vec();
+        args.push(arg(&dir));
+        let run = root.fails(&args);
+        assert!(
+            run.stderr.contains(&format!(
+                "`{}` is a symbolic link, and modhost never follows links in a module directory",
+                dir.join("module.xml").display()
+            )) && !run.stderr.contains("staging"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(root.fingerprint(), before);
+}
+
+#[test]
 fn pack_makes_an_installable_package_from_a_module_directory() {
     let root = root();
     let work = root.path().with_file_name("author");

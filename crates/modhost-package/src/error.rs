@@ -52,6 +52,25 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The same error naming `package`: for a package made from what the user gave (a
+    /// module directory packed into a temporary file), so that messages name that.
+    pub fn naming(self, package: &Path) -> Error {
+        let package = package.to_owned();
+        match self {
+            Error::Io {
+                context, source, ..
+            } => Error::Io {
+                package,
+                context,
+                source,
+            },
+            Error::Refused { problem, .. } => Error::Refused { package, problem },
+            Error::Manifest { source, .. } => Error::Manifest { package, source },
+        }
+    }
+}
+
 /// The refusal of `package` for `problem`.
 pub(crate) fn refused(package: &Path, problem: String) -> Error {
     Error::Refused {

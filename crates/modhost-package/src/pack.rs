@@ -8,6 +8,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use modhost_manifest::Manifest;
 
+use crate::Limits;
 use crate::error::{Error, refused};
 use crate::escape::shown_str;
 
@@ -30,9 +31,10 @@ fn refuse_link(path: &Path, what: &str) -> Result<(), Error> {
     }
 }
 
-/// Reads `path` (`what` it is, for messages), refusing it unless it is a regular file
-/// and not a link; the package being written is `out`.
-fn read_regular(path: &Path, out: &Path, what: &str) -> Result<Vec<u8>, Error> {
+/// Reads `path` (`what` it is, for messages), refusing it unless it is a regular file,
+/// not a link, and of at most `max` bytes (checked before it is read, and while it is);
+/// the package being written is `out`.
+fn read_regular(path: &Path, out: &Path, what: &str, max: u64) -> Result<Vec<u8>, Error> {
     let io_err = |source| Error::Io {
         package: out.to_owned(),
         context: format!("cannot read {what}"),
@@ -63,7 +65,7 @@ fn read_regular(path: &Path, out: &Path, what: &str) -> Result<Vec<u8>, Error> {
             format!("{what} `{shown}` is not a regular file; only regular files are packed"),
         ));
     }
-    let mut file = fs_err::File::open(path).map_err(io_err)?;
+    let file = fs_err::File::open(path).map_err(io_err)?;
     // What was opened must be what was looked at: a link swapped in between is refused.
     let opened = file.metadata().map_err(io_err)?;
     if !same_file(&before, &opened) {
@@ -72,8 +74,27 @@ fn read_regular(path: &Path, out: &Path, what: &str) -> Result<Vec<u8>, Error> {
             format!("{what} `{shown}` changed while it was being packed; pack again"),
         ));
     }
+    let too_large = |size: u64| {
+        refused(
+            out,
+            format!(
+                "{what} `{shown}` is {}, more than the {} a package may unpack to",
+                crate::budget::amount(size),
+                crate::budget::amount(max)
+            ),
+        )
+    };
+    if opened.len() > max {
+        return Err(too_large(opened.len()));
+    }
+    // The file may grow after it was measured: no more than the bound is read.
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(io_err)?;
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    if bytes.len() as u64 > max {
+        return Err(too_large(bytes.len() as u64));
+    }
     Ok(bytes)
 }
 
@@ -109,7 +130,8 @@ fn missing_hint(what: &str) -> &'static str {
 /// The regular file `path` (see [`read_regular`]), refused unless it is WebAssembly;
 /// `out` is what messages name.
 fn read_wasm(path: &Path, out: &Path) -> Result<Vec<u8>, Error> {
-    let wasm = read_regular(path, out, "the component")?;
+    let max = Limits::default().max_total_size;
+    let wasm = read_regular(path, out, "the component", max)?;
     if !wasm.starts_with(WASM_MAGIC) {
         return Err(refused(
             out,
@@ -135,7 +157,12 @@ pub fn pack(module_xml: &Path, component: &Path, out: &Path) -> Result<Manifest,
         }
     };
     refuse_link(out, "the package to write")?;
-    let source = read_regular(module_xml, out, "module.xml")?;
+    let source = read_regular(
+        module_xml,
+        out,
+        "module.xml",
+        modhost_manifest::MAX_SIZE as u64,
+    )?;
     let manifest =
         Manifest::parse_bytes(&source, &module_xml.display().to_string()).map_err(|source| {
             Error::Manifest {
@@ -146,32 +173,81 @@ pub fn pack(module_xml: &Path, component: &Path, out: &Path) -> Result<Manifest,
     let wasm = read_wasm(component, out)?;
     let rawname = &manifest.rawname;
     let file = fs_err::File::create(out).map_err(io_err("cannot create".into()))?;
-    let mut builder = tar::Builder::new(GzEncoder::new(file, Compression::best()));
+    let written = write_tar(file, rawname, &manifest.component, &source, &wasm)
+        .map_err(io_err("cannot write".into()))?;
+    // What unpacking would refuse as a bomb is not written as a package.
+    let limits = Limits::default();
+    let compressed = fs_err::metadata(out)
+        .map_err(io_err("cannot measure".into()))?
+        .len();
+    if written > limits.most_unpacked(compressed) {
+        let _ = fs_err::remove_file(out);
+        return Err(refused(
+            out,
+            format!(
+                "the component `{}` compresses more than {}:1 ({} to {}), which modhost \
+                 refuses as a decompression bomb: it is not a component a compiler made",
+                shown_str(&component.display().to_string()),
+                limits.max_ratio,
+                crate::budget::amount(written),
+                crate::budget::amount(compressed)
+            ),
+        ));
+    }
+    Ok(manifest)
+}
+
+/// Writes the package's gzip tar to `file`: the module's directory, its module.xml
+/// (`source`) and its component (`wasm`, named `component`). Returns the tar's length.
+fn write_tar(
+    file: fs_err::File,
+    rawname: &str,
+    component: &str,
+    source: &[u8],
+    wasm: &[u8],
+) -> io::Result<u64> {
+    let counted = Counted {
+        inner: GzEncoder::new(file, Compression::best()),
+        written: 0,
+    };
+    let mut builder = tar::Builder::new(counted);
     let entries: [(String, &[u8]); 2] = [
-        (format!("{rawname}/module.xml"), source.as_slice()),
-        (format!("{rawname}/{}", manifest.component), &wasm),
+        (format!("{rawname}/module.xml"), source),
+        (format!("{rawname}/{component}"), wasm),
     ];
     let mut dir = tar::Header::new_gnu();
     dir.set_entry_type(tar::EntryType::Directory);
     dir.set_mode(0o755);
     dir.set_size(0);
     dir.set_mtime(0);
-    builder
-        .append_data(&mut dir, format!("{rawname}/"), io::empty())
-        .map_err(io_err("cannot write".into()))?;
+    builder.append_data(&mut dir, format!("{rawname}/"), io::empty())?;
     for (name, data) in entries {
         let mut header = tar::Header::new_gnu();
         header.set_mode(0o644);
         header.set_size(data.len() as u64);
         header.set_mtime(0);
-        builder
-            .append_data(&mut header, &name, data)
-            .map_err(io_err(format!("cannot write `{name}`")))?;
+        builder.append_data(&mut header, &name, data)?;
     }
-    let mut gz = builder
-        .into_inner()
-        .map_err(io_err("cannot finish".into()))?;
-    gz.flush().map_err(io_err("cannot finish".into()))?;
-    gz.finish().map_err(io_err("cannot finish".into()))?;
-    Ok(manifest)
+    let mut counted = builder.into_inner()?;
+    counted.flush()?;
+    counted.inner.finish()?;
+    Ok(counted.written)
+}
+
+/// A writer that counts what passes through it: the tar's length, before gzip.
+struct Counted<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }

@@ -63,3 +63,54 @@ fn pack_refuses_a_component_that_is_not_webassembly() {
         "{refused:?}"
     );
 }
+
+#[test]
+fn pack_refuses_what_unpacking_would_before_reading_it_whole() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    let xml = write(dir, "module.xml", XML.as_bytes());
+    let out = dir.join("demo.tgz");
+    // Sparse: twenty gibibytes on disk in name only. Refused from its size, unread.
+    let huge = write(dir, "huge.wasm", WASM);
+    let grown = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&huge)
+        .and_then(|f| f.set_len(20 << 30));
+    assert!(grown.is_ok(), "{grown:?}");
+    let refused = pack(&xml, &huge, &out).map(drop).map_err(|e| e.to_string());
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|m| m
+                .contains("huge.wasm` is 20 GiB, more than the 256 MiB a package may unpack to")),
+        "{refused:?}"
+    );
+    let xml_huge = write(dir, "big.xml", &vec![b' '; (1 << 20) + 1]);
+    let refused = pack(&xml_huge, &huge, &out)
+        .map(drop)
+        .map_err(|e| e.to_string());
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|m| m.contains("module.xml `") && m.contains("more than the 1 MiB")),
+        "{refused:?}"
+    );
+
+    // Within the size, but nothing a compiler makes: a bomb, not written.
+    let zeros = write(dir, "zeros.wasm", WASM);
+    let grown = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&zeros)
+        .and_then(|f| f.set_len(64 << 20));
+    assert!(grown.is_ok(), "{grown:?}");
+    let refused = pack(&xml, &zeros, &out)
+        .map(drop)
+        .map_err(|e| e.to_string());
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|m| m.contains("zeros.wasm` compresses more than 200:1")),
+        "{refused:?}"
+    );
+    assert!(!out.exists(), "no package is left");
+}

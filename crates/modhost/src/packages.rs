@@ -325,8 +325,18 @@ pub(crate) fn compare(version: &Version, installed: Option<&str>) -> Available {
 pub fn read_manifest(path: &Path) -> Result<Manifest> {
     if path.is_dir() {
         let xml = path.join("module.xml");
-        if std::fs::symlink_metadata(&xml).is_err() {
-            return Err(Error::NoModuleXml(path.to_owned()));
+        match std::fs::symlink_metadata(&xml) {
+            Err(_) => return Err(Error::NoModuleXml(path.to_owned())),
+            // As packing it would be: a module directory's files are never followed.
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(Error::Refused(vec![format!(
+                    "`{}` is a symbolic link, and modhost never follows links in a module \
+                     directory; copy the file itself into `{}`",
+                    xml.display(),
+                    path.display()
+                )]));
+            }
+            Ok(_) => {}
         }
         return read_manifest(&xml);
     }

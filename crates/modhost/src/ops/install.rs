@@ -326,12 +326,15 @@ pub(crate) fn stage(host: &Host, source: &Path) -> Result<Staged> {
             &source.join("module.xml"),
             &source.join(&manifest.component),
             &package,
-        )?;
+        )
+        .map_err(|e| e.naming(source))?;
         package
     } else {
         source.to_owned()
     };
-    let unpacked = modhost_package::unpack(&package, dir.path(), &Default::default())?;
+    // Whatever is refused is named as the user gave it, not as the packed copy.
+    let unpacked = modhost_package::unpack(&package, dir.path(), &Default::default())
+        .map_err(|e| e.naming(source))?;
     Ok(Staged {
         _dir: dir,
         unpacked,
