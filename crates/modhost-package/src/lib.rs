@@ -66,6 +66,7 @@ mod sniff;
 mod staging;
 mod tar;
 mod zip;
+mod zip_layout;
 
 pub use budget::Limits;
 pub use error::Error;

@@ -15,9 +15,11 @@ use crate::error::{Error, classify, refused, too_many_entries};
 use crate::escape::{shown, shown_str};
 use crate::manifest::{Manifests, Place, manifest_place, read_xml};
 use crate::staging::{Kind, Stage, is_desktop_metadata, name_refusal, not_regular, relative_parts};
+use crate::zip_layout::check_layout;
 
-/// A zip's central directory, refused up front when it lists too many entries or the
-/// same name twice (the zip crate keeps one entry of a name, so the other is never seen).
+/// A zip's central directory, refused up front when it lists too many entries, the same
+/// name twice (the zip crate keeps one entry of a name, so the other is never seen), or
+/// leaves bytes between its entries (see [`check_layout`]).
 fn zip_archive(
     package: &Path,
     file: fs_err::File,
@@ -27,7 +29,10 @@ fn zip_archive(
     let config = Config {
         archive_offset: ArchiveOffset::Known(0),
     };
-    let archive = ZipArchive::with_config(config, file).map_err(|error| match error {
+    let mut again = file
+        .try_clone()
+        .map_err(|e| classify(package, "cannot read the archive".into(), e))?;
+    let mut archive = ZipArchive::with_config(config, file).map_err(|error| match error {
         ZipError::Io(source) => classify(package, "cannot read the archive".into(), source),
         _ => refused(
             package,
@@ -45,6 +50,7 @@ fn zip_archive(
             "duplicate entry names in the zip's central directory".into(),
         ));
     }
+    check_layout(package, &mut again, &mut archive)?;
     Ok(archive)
 }
 

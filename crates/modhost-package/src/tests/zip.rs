@@ -284,3 +284,72 @@ fn unpacking_refuses_what_reading_the_manifest_refuses() {
         }
     }
 }
+
+/// Drops the central directory's record of `name` from the zip at `path`: its entry stays
+/// in the file, listed nowhere.
+fn unlist(path: &std::path::Path, name: &[u8]) {
+    let mut bytes = fs_err::read(path).unwrap_or_default();
+    let end = bytes.len() - 22;
+    let u16_at = |b: &[u8], at: usize| usize::from(u16::from_le_bytes([b[at], b[at + 1]]));
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let (mut at, size) = (u32_at(&bytes, end + 16) as usize, u32_at(&bytes, end + 12));
+    loop {
+        assert_eq!(&bytes[at..at + 4], b"PK\x01\x02", "no record of {name:?}");
+        let named = u16_at(&bytes, at + 28);
+        let length = 46 + named + u16_at(&bytes, at + 30) + u16_at(&bytes, at + 32);
+        if &bytes[at + 46..at + 46 + named] == name {
+            bytes.drain(at..at + length);
+            let end = bytes.len() - 22;
+            for count in [end + 8, end + 10] {
+                let fewer = (u16_at(&bytes, count) - 1) as u16;
+                bytes[count..count + 2].copy_from_slice(&fewer.to_le_bytes());
+            }
+            let smaller = size - length as u32;
+            bytes[end + 12..end + 16].copy_from_slice(&smaller.to_le_bytes());
+            break;
+        }
+        at += length;
+    }
+    assert!(fs_err::write(path, bytes).is_ok());
+}
+
+#[test]
+fn bytes_no_listed_entry_covers_are_refused_and_data_descriptors_are_not() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    // `bsdtar` and `jar`, streaming from the start, would unpack the unlisted component.
+    for (file, hidden) in [("last.zip", 2), ("between.zip", 1)] {
+        let package = dir.join(file);
+        let mut files: Vec<(&str, &[u8])> = vec![
+            ("demo/module.xml", XML.as_bytes()),
+            ("demo/module.wasm", b"\0asm listed"),
+        ];
+        files.insert(hidden, ("demo/hidden.wasm", b"\0asm hidden"));
+        write_package(&package, true, &files);
+        unlist(&package, b"demo/hidden.wasm");
+        let (unpacked, _) = unpack_fresh(&package, &Limits::default());
+        let manifest = read_manifest(&package, &Limits::default()).map_err(|e| e.to_string());
+        for message in [unpacked.err(), manifest.err()] {
+            let message = message.unwrap_or_default();
+            assert!(
+                message.contains("of the zip belong to no entry its central directory lists"),
+                "{file}: {message}"
+            );
+        }
+    }
+
+    // Written to a stream, each entry's sizes follow its data in a descriptor.
+    let streamed = dir.join("streamed.zip");
+    let mut zip = zip::ZipWriter::new_stream(Vec::new());
+    let options = zip::write::SimpleFileOptions::default();
+    for (name, data) in [("demo/module.xml", XML.as_bytes()), ("demo/module.wasm", b"\0asm")] {
+        let written = zip
+            .start_file(name, options)
+            .and_then(|()| Ok(std::io::Write::write_all(&mut zip, data)?));
+        assert!(written.is_ok(), "{written:?}");
+    }
+    let bytes = zip.finish().map(|stream| stream.into_inner());
+    assert!(bytes.as_ref().is_ok_and(|b| fs_err::write(&streamed, b).is_ok()));
+    let (unpacked, _) = unpack_fresh(&streamed, &Limits::default());
+    assert_eq!(unpacked.map(|u| u.manifest.rawname), Ok("demo".to_owned()));
+}
