@@ -35,7 +35,7 @@ impl Format {
 }
 
 /// The package files in `dir`, by name: every `*.tgz`, `*.tar.gz` (what `gzip NAME.tar`
-/// and release pages make) and `*.zip` (any of them may hold either format, which
+/// and release pages make) and `*.zip`, in any case (any of them may hold either format, which
 /// [`format`] tells by the content). Sorted, so that what a directory is found to hold
 /// never depends on the file system's order.
 pub fn package_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
@@ -43,12 +43,14 @@ pub fn package_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for entry in fs_err::read_dir(dir)? {
         let path = entry?.path();
-        let named = path
-            .extension()
-            .is_some_and(|e| Format::ALL.iter().any(|f| e == f.extension()))
-            || path
-                .file_name()
-                .is_some_and(|n| n.as_bytes().ends_with(b".tar.gz"));
+        // In any case: a package copied from Windows may be `CORE.ZIP`.
+        let named = path.extension().is_some_and(|e| {
+            Format::ALL
+                .iter()
+                .any(|f| e.as_bytes().eq_ignore_ascii_case(f.extension().as_bytes()))
+        }) || path
+            .file_name()
+            .is_some_and(|n| n.as_bytes().to_ascii_lowercase().ends_with(b".tar.gz"));
         if named {
             paths.push(path);
         }

@@ -27,13 +27,22 @@ const PAX_GLOBAL_REFUSED: [&str; 3] = ["path", "linkpath", "size"];
 /// does not.
 const SPARSE: &str = "GNU.sparse.";
 
-/// The refusal of an entry that holds a sparse file.
-fn sparse(package: &Path, shown: &str, key: &str, header: &str) -> Error {
+/// How to repack a module without sparse files, with the tools that make them.
+pub(crate) const NOT_SPARSE: &str = "repack the module without sparse files: GNU tar without `--sparse`, bsdtar with \
+     `--no-read-sparse`";
+
+/// The refusal of an entry that holds a sparse file; `real` is the name GNU tar would
+/// give it, when its header says.
+fn sparse(package: &Path, shown: &str, real: Option<&str>, key: &str, header: &str) -> Error {
+    let real = real
+        .filter(|real| *real != shown)
+        .map(|real| format!(" (`{real}` to GNU tar and bsdtar)"))
+        .unwrap_or_default();
     refused(
         package,
         format!(
-            "entry `{shown}` holds a sparse file ({header} sets `{key}`), which GNU tar and \
-             modhost would unpack differently; repack the module with `tar` without `--sparse`"
+            "entry `{shown}`{real} holds a sparse file ({header} sets `{key}`), which GNU tar \
+             and modhost would unpack differently; {NOT_SPARSE}"
         ),
     )
 }
@@ -157,12 +166,27 @@ fn check_pax_entry<R: Read>(
             format!("the PAX header of entry `{shown}` is malformed"),
         )
     };
+    let records = extensions
+        .into_iter()
+        .flatten()
+        .map(|record| record.map_err(|_| malformed()))
+        .collect::<Result<Vec<_>, _>>()?;
+    // A sparse file is refused under the name the tools that made it show.
+    let real = records
+        .iter()
+        .find(|r| r.key_bytes() == b"GNU.sparse.name")
+        .map(|r| crate::escape::shown(r.value_bytes()));
     let mut keys = std::collections::BTreeSet::new();
-    for record in extensions.into_iter().flatten() {
-        let record = record.map_err(|_| malformed())?;
+    for record in records {
         let key = shown_str(&String::from_utf8_lossy(record.key_bytes()));
         if key.starts_with(SPARSE) {
-            return Err(sparse(package, shown, &key, "its PAX header"));
+            return Err(sparse(
+                package,
+                shown,
+                real.as_deref(),
+                &key,
+                "its PAX header",
+            ));
         }
         let value = record.value_bytes();
         let problem = match key.as_str() {

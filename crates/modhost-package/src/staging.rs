@@ -422,8 +422,21 @@ pub(crate) fn name_refusal(raw: &[u8]) -> Option<String> {
             "entry `{shown}` has a control character in its name; rename the file and \
              repack the module"
         )),
-        Ok(_) => None,
+        Ok(name) => name.chars().find(|&c| is_bidi_control(c)).map(|c| {
+            format!(
+                "entry `{shown}` has a bidirectional-text control (U+{:04X}) in its name, \
+                 which makes it display as another name; rename the file and repack the \
+                 module",
+                u32::from(c)
+            )
+        }),
     }
+}
+
+/// Whether `c` reorders the text around it (Unicode's bidirectional controls): a name
+/// holding one shows as another, as "Trojan Source" showed of code.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Why the entry named `raw` is refused if its name holds a `\\`: tar would take

@@ -81,7 +81,7 @@ fn tar_kind<R: Read>(entry: &tar::Entry<'_, R>) -> Kind {
         T::Block => "a block device".into(),
         T::Fifo => "a FIFO".into(),
         T::Continuous => "a contiguous file".into(),
-        T::GNUSparse => "a sparse file (repack with `tar` without `--sparse`)".into(),
+        T::GNUSparse => format!("a sparse file ({})", crate::headers::NOT_SPARSE),
         other => format!(
             "of a tar type modhost does not know (`{}`)",
             shown(&[other.as_byte()])

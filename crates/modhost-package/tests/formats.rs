@@ -200,6 +200,9 @@ fn a_package_directory_lists_tgz_tar_gz_and_zip_files_only() {
         "e.gz",
         "module.xml",
         "f.tar.gz.txt",
+        "G.ZIP",
+        "h.Tgz",
+        "i.TAR.GZ",
     ] {
         write(scratch.path(), name, b"");
     }
@@ -208,5 +211,8 @@ fn a_package_directory_lists_tgz_tar_gz_and_zip_files_only() {
         .iter()
         .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
         .collect();
-    assert_eq!(listed, ["a.tgz", "b.tar.gz", "c.zip"]);
+    assert_eq!(
+        listed,
+        ["G.ZIP", "a.tgz", "b.tar.gz", "c.zip", "h.Tgz", "i.TAR.GZ"]
+    );
 }

@@ -57,9 +57,10 @@ fn a_per_entry_pax_sparse_header_is_refused_saying_how_to_repack() {
         &gzip(&with_pax_entry(&records, "demo/x", WASM)),
     );
     let expected = [
-        "entry `demo/x` holds a sparse file",
+        "entry `demo/x` (`demo/module.wasm` to GNU tar and bsdtar) holds a sparse file",
         "`GNU.sparse.name`",
-        "repack the module with `tar` without `--sparse`",
+        "repack the module without sparse files: GNU tar without `--sparse`, bsdtar with \
+         `--no-read-sparse`",
     ];
     refused_with(&unpacked(&renamed), &expected);
     refused_with(&manifest(&renamed), &expected);
@@ -101,7 +102,8 @@ fn sparse_files_made_by_gnu_tar_are_refused() {
         ),
         (
             "sparse-gnu.tgz",
-            "entry `demo/sparse.dat` is a sparse file (repack with `tar` without `--sparse`)",
+            "entry `demo/sparse.dat` is a sparse file (repack the module without sparse \
+             files: GNU tar without `--sparse`, bsdtar with `--no-read-sparse`)",
         ),
     ] {
         let package = scratch.path().join(name);

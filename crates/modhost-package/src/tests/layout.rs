@@ -199,6 +199,57 @@ fn control_characters_in_names_are_refused_by_both_formats() {
 }
 
 #[test]
+fn bidirectional_controls_in_names_are_refused_by_both_formats() {
+    let scratch = scratch();
+    for zip in [true, false] {
+        for (index, (name, code)) in [
+            ("demo/invoice\u{202E}txt.wasm", "202E"),
+            ("demo/\u{2066}x\u{2069}.txt", "2066"),
+            ("demo/rtl\u{200F}mark.txt", "200F"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let package = scratch.path().join(format!("bidi-{zip}-{index}.pkg"));
+            write_package(
+                &package,
+                zip,
+                &[
+                    ("demo/module.xml", XML.as_bytes()),
+                    ("demo/module.wasm", b"\0asm"),
+                    (name, b"x"),
+                ],
+            );
+            let (unpacked, _) = unpack_fresh(&package, &Limits::default());
+            let read = read_manifest(&package, &Limits::default()).map_err(|e| e.to_string());
+            for error in [
+                unpacked.err().unwrap_or_default(),
+                read.err().unwrap_or_default(),
+            ] {
+                assert!(
+                    error.contains(&format!(
+                        "entry `{name}` has a bidirectional-text control (U+{code}) in its name"
+                    )),
+                    "zip {zip}, {name:?}: {error}"
+                );
+            }
+        }
+    }
+    // Right-to-left letters themselves are names like any other.
+    let package = scratch.path().join("hebrew.tgz");
+    write_package(
+        &package,
+        false,
+        &[
+            ("demo/module.xml", XML.as_bytes()),
+            ("demo/module.wasm", b"\0asm"),
+            ("demo/\u{05e9}\u{05dc}\u{05d5}\u{05dd}.txt", b"x"),
+        ],
+    );
+    assert!(unpack_fresh(&package, &Limits::default()).0.is_ok());
+}
+
+#[test]
 fn names_in_two_unicode_forms_are_refused_by_both_formats() {
     let scratch = scratch();
     let composed = "demo/caf\u{e9}.txt";

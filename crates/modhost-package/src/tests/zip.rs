@@ -342,14 +342,21 @@ fn bytes_no_listed_entry_covers_are_refused_and_data_descriptors_are_not() {
     let streamed = dir.join("streamed.zip");
     let mut zip = zip::ZipWriter::new_stream(Vec::new());
     let options = zip::write::SimpleFileOptions::default();
-    for (name, data) in [("demo/module.xml", XML.as_bytes()), ("demo/module.wasm", b"\0asm")] {
+    for (name, data) in [
+        ("demo/module.xml", XML.as_bytes()),
+        ("demo/module.wasm", b"\0asm"),
+    ] {
         let written = zip
             .start_file(name, options)
             .and_then(|()| Ok(std::io::Write::write_all(&mut zip, data)?));
         assert!(written.is_ok(), "{written:?}");
     }
     let bytes = zip.finish().map(|stream| stream.into_inner());
-    assert!(bytes.as_ref().is_ok_and(|b| fs_err::write(&streamed, b).is_ok()));
+    assert!(
+        bytes
+            .as_ref()
+            .is_ok_and(|b| fs_err::write(&streamed, b).is_ok())
+    );
     let (unpacked, _) = unpack_fresh(&streamed, &Limits::default());
     assert_eq!(unpacked.map(|u| u.manifest.rawname), Ok("demo".to_owned()));
 }
