@@ -45,6 +45,9 @@ pub const DEFAULT_PRIORITY: i32 = 500;
 /// The component's path inside the package when `<component>` is absent.
 pub const DEFAULT_COMPONENT: &str = "module.wasm";
 
+/// Table names modules may not declare: modhost's own tables and SQLite's.
+pub const RESERVED_PREFIXES: &[&str] = &["modhost_", "sqlite_"];
+
 /// The largest module.xml accepted, in bytes; a large core module.xml is about 30 KiB.
 pub const MAX_SIZE: usize = 1024 * 1024;
 

@@ -862,6 +862,12 @@ impl Parser {
                     continue;
                 }
                 let name = self.name_attribute(element);
+                if let Some(name) = name.as_deref().filter(|n| is_reserved(n)) {
+                    self.problem(
+                        element.position,
+                        format!("table `{name}`: {}", reserved_name("table")),
+                    );
+                }
                 let again = name.as_ref().is_some_and(|name| {
                     let later_wins = here.contains(&name.as_str());
                     self.declare(
@@ -988,6 +994,7 @@ impl Parser {
         if element.child("field").is_none() {
             self.problem(element.position, format!("{label} has no fields"));
         }
+        self.check_primary_keys(element, &label, &table);
         // SQLite numbers a lone INTEGER primary key itself, and nothing else.
         if table.fields.iter().filter(|f| f.primarykey).count() > 1 {
             for field in table.fields.iter().filter(|f| f.autoincrement) {
@@ -1003,6 +1010,56 @@ impl Parser {
             }
         }
         table
+    }
+
+    /// A table has one primary key: given by its fields' `primaryKey` or by one
+    /// `<key type="primary">`. Two that differ are a problem (FreePBX's migration, through
+    /// Doctrine, refuses the table too); the same one twice, a warning.
+    fn check_primary_keys(&mut self, element: &Element, label: &str, table: &Table) {
+        let folded = |names: &mut dyn Iterator<Item = &String>| {
+            let mut names: Vec<String> = names.map(|n| n.to_ascii_lowercase()).collect();
+            names.sort();
+            names
+        };
+        let mut declared: Vec<(String, Vec<String>)> = Vec::new();
+        let flagged = folded(
+            &mut table
+                .fields
+                .iter()
+                .filter(|f| f.primarykey)
+                .map(|f| &f.name),
+        );
+        if !flagged.is_empty() {
+            declared.push(("its fields' `primaryKey`".to_owned(), flagged));
+        }
+        for key in table.keys.iter().filter(|k| k.kind == "primary") {
+            declared.push((
+                format!("key `{}`", key.name),
+                folded(&mut key.columns.iter()),
+            ));
+        }
+        let Some(((first, columns), rest)) = declared.split_first() else {
+            return;
+        };
+        for (other, others) in rest {
+            let (what, same) = (
+                format!("{label} declares its primary key twice"),
+                others == columns,
+            );
+            let message = format!(
+                "{what}: {first} gives ({}) and {other} gives ({})",
+                columns.join(", "),
+                others.join(", ")
+            );
+            if same {
+                self.warn(element.position, format!("{message}; one is enough"));
+            } else {
+                self.problem(
+                    element.position,
+                    format!("{message}; a table has one primary key: keep one of them"),
+                );
+            }
+        }
     }
 
     /// The `name` attribute, which must be an SQL identifier.
@@ -1032,6 +1089,12 @@ impl Parser {
         let element = &lowercase_attributes(element);
         let label = label(element, "field");
         let name = self.name_attribute(element);
+        if name.as_deref().is_some_and(is_reserved) {
+            self.problem(
+                element.position,
+                format!("{label}: {}", reserved_name("field")),
+            );
+        }
         let kind = match element
             .attribute("type")
             .map(|t| t.trim().to_ascii_lowercase())
@@ -1625,6 +1688,27 @@ fn bounded(message: String) -> String {
 
 fn malformed(text: &str) -> String {
     format!("dependency '{text}' is not of the form 'name [op] version'")
+}
+
+/// Whether a table or field named `name` would take one of modhost's or SQLite's own
+/// names.
+fn is_reserved(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    crate::RESERVED_PREFIXES
+        .iter()
+        .any(|p| lower.starts_with(p))
+}
+
+/// Why a `what` (table, field) may not have its name.
+fn reserved_name(what: &str) -> String {
+    let prefixes: Vec<String> = crate::RESERVED_PREFIXES
+        .iter()
+        .map(|p| format!("`{p}`"))
+        .collect();
+    format!(
+        "the {what} name is reserved: names starting with {} are modhost's and SQLite's own",
+        prefixes.join(" or ")
+    )
 }
 
 /// Letters, digits and `_`, not starting with a digit: safe to quote as an SQL name.

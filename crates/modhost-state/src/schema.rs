@@ -4,8 +4,7 @@
 use modhost_manifest::{Database, FOREIGN_KEY_ACTIONS, Field, Key, Table};
 use rusqlite::Connection;
 
-/// Table names modules may not declare: modhost's own tables and SQLite's.
-pub const RESERVED_PREFIXES: &[&str] = &["modhost_", "sqlite_"];
+pub use modhost_manifest::RESERVED_PREFIXES;
 
 /// `name` as an SQL identifier. Manifest validation already restricts names to
 /// `[A-Za-z_][A-Za-z0-9_]*`; quoting keeps keywords such as `user` usable.

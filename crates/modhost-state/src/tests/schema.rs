@@ -66,7 +66,9 @@ fn schema_refuses_reserved_foreign_and_impossible_tables() -> Result<()> {
         err.as_deref(),
         Some("module `other`: database schema: table `BOOK` belongs to module `m`")
     );
-    let reserved = database(r#"<table name="modhost_kv2"><field name="a" type="string"/></table>"#);
+    // A module.xml cannot name one (the manifest refuses it); a schema made otherwise.
+    let mut reserved = database(r#"<table name="kv2"><field name="a" type="string"/></table>"#);
+    reserved.tables[0].name = "modhost_kv2".into();
     let err = txn
         .apply_schema("m", &reserved)
         .err()
@@ -74,8 +76,8 @@ fn schema_refuses_reserved_foreign_and_impossible_tables() -> Result<()> {
         .unwrap_or_default();
     assert!(err.contains("`modhost_kv2` is reserved"), "{err}");
     // modhost's copies keep rowids in a column of its own name.
-    let column =
-        database(r#"<table name="pad"><field name="MODHOST_rowid" type="integer"/></table>"#);
+    let mut column = database(r#"<table name="pad"><field name="r" type="integer"/></table>"#);
+    column.tables[0].fields[0].name = "MODHOST_rowid".into();
     let err = txn.apply_schema("m", &column).err().map(|e| e.to_string());
     assert_eq!(
         err.as_deref(),
