@@ -11,14 +11,18 @@ use crate::root;
 #[test]
 fn a_first_install_whose_schema_fails_leaves_no_trace() {
     let root = root();
-    root.ok(&["install", arg(&package("core"))]);
+    root.ok(&[
+        "install",
+        arg(&package("core")),
+        arg(&package_at("phonebook", "1.0.0")),
+    ]);
     let module = root.path().with_file_name("clash");
     assert!(std::fs::create_dir_all(&module).is_ok());
     assert!(std::fs::copy(component("hostile"), module.join("module.wasm")).is_ok());
-    // A valid module.xml (the manifest refuses duplicate fields), but a table name the
-    // state database keeps for itself: refused when the schema is applied.
+    // A valid module.xml (the manifest refuses duplicate fields and reserved names), but
+    // a table another module owns: refused when the schema is applied.
     let xml = "<module><rawname>clash</rawname><name>Clash</name><version>1.0</version>\
-               <database><table name=\"modhost_kv\">\
+               <database><table name=\"phonebook_entries\">\
                <field name=\"id\" type=\"integer\"/>\
                </table></database></module>";
     assert!(std::fs::write(module.join("module.xml"), xml).is_ok());
@@ -28,9 +32,9 @@ fn a_first_install_whose_schema_fails_leaves_no_trace() {
     let run = root.fails(&["install", arg(&package)]);
     assert!(
         run.stderr.contains("module `clash`")
-            && run
-                .stderr
-                .contains("database schema: table name `modhost_kv` is reserved"),
+            && run.stderr.contains(
+                "database schema: table `phonebook_entries` belongs to module `phonebook`"
+            ),
         "{}",
         run.stderr
     );
