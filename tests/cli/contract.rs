@@ -207,6 +207,8 @@ fn checkdepends_takes_a_bare_rawname_for_the_installed_module_even_beside_a_dire
 #[test]
 fn check_online_and_showupgrades_say_when_there_is_nothing_to_show() {
     let root = root();
+    // A root without sources (one that is not there is said to be missing).
+    root.ok(&["recover"]);
     for command in ["check-online", "showupgrades"] {
         let run = root.ok(&[command]);
         assert_eq!(

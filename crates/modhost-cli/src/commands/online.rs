@@ -200,7 +200,8 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
 pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
     // Checking reads the root: it must not create one behind a mistyped path. Where there
     // is none, no source is configured, which is the answer.
-    let host = ctx.open_or_scratch()?;
+    // A named root that is not there has no sources: said, not made.
+    let host = ctx.open_existing()?;
     let reports = match upgrades_only {
         true => host.check_upgrades()?,
         false => host.check_online()?,
