@@ -126,7 +126,9 @@ fn release(
         let platform = update.child("targetplatform");
         let attribute = |name| platform.and_then(|p| p.attribute(name)).unwrap_or("");
         return Ok(Err(format!(
-            "it is for <targetplatform name=\"{}\" version=\"{}\">, not this host ({} {})",
+            "it is for <targetplatform name=\"{}\" version=\"{}\">, not this host ({} {}; \
+             a host that is that platform says so in modhost.toml's [platform] name and \
+             version)",
             attribute("name"),
             attribute("version"),
             target.platform,
@@ -407,7 +409,10 @@ mod tests {
                 && aside[0]
                     .reason
                     .contains(r#"<targetplatform name="joomla" version="[345]">"#)
-                && aside[0].reason.contains("not this host (modhost 1.4.0)")),
+                && aside[0].reason.contains(
+                    "not this host (modhost 1.4.0; a host that is \
+                     that platform says so in modhost.toml's [platform] name and version)"
+                )),
             "{found:?}"
         );
         let ours = r#"<targetplatform name="modhost" version=".*"/>"#;
