@@ -490,7 +490,10 @@ fn unsigned_sources_work_and_are_shown_as_unsigned() {
     let listed = root.ok(&["source", "list", "--json"]).json();
     assert_eq!(listed[0]["signed"], false, "{listed}");
     let text = repo.ok(&root, &["check-online"]).stdout;
-    assert!(text.ends_with("main: unsigned\n"), "{text}");
+    assert!(
+        text.ends_with("main: unsigned: no publisher key is pinned, so only the connection vouches for what it offers\n"),
+        "{text}"
+    );
     let reports = repo.ok(&root, &["check-online", "--json"]).json();
     assert_eq!(
         report(&reports, "main")["trust"]["signed"],

@@ -274,12 +274,14 @@ fn judge(
             status = held;
             warnings.push(why);
         }
+        // Said of what would be downloaded only: an installed version's weak checksum
+        // promises nothing more now.
+        warnings.extend(
+            release
+                .weak_checksum_warning()
+                .map(|w| format!("`{}` {}: {w}", release.rawname, release.version)),
+        );
     }
-    warnings.extend(
-        release
-            .weak_checksum_warning()
-            .map(|w| format!("`{}` {}: {w}", release.rawname, release.version)),
-    );
     Offer {
         rawname: release.rawname.clone(),
         version: release.version.clone(),
