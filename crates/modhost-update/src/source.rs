@@ -65,6 +65,17 @@ impl Kind {
         Kind::ALL.map(Kind::as_str).join(", ")
     }
 
+    /// The document a source of this kind is read from beneath its location (`index.json`
+    /// of a repository, a2's `modsource.json`), which the location itself must not name;
+    /// `None` where the location is the document.
+    pub const fn document_beneath(self) -> Option<&'static str> {
+        match self {
+            Kind::Index => Some("index.json"),
+            Kind::A2 => Some(crate::a2::INDEX),
+            Kind::Freepbx | Kind::Joomla => None,
+        }
+    }
+
     /// Parses [`Kind::as_str`]'s names.
     pub fn parse(text: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == text)

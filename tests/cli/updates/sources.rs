@@ -71,6 +71,27 @@ fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
         "{run:?}"
     );
 
+    // A repository's (or an a2 channel's) own document given for its location is said,
+    // with the location to give.
+    for (kind, document) in [("index", "index.json"), ("a2", "modsource.json")] {
+        let run = root.fails(&[
+            "source",
+            "add",
+            "wrong",
+            "--kind",
+            kind,
+            &format!("https://127.0.0.1:{closed}/repo/{document}"),
+        ]);
+        assert!(
+            run.stderr.contains(&format!(
+                "names the {kind} source's `{document}`; give the location that holds it, \
+                 `https://127.0.0.1:{closed}/repo/`"
+            )),
+            "{}",
+            run.stderr
+        );
+    }
+
     // A source is not silently redefined (which would drop its signing key)...
     let down = format!("https://127.0.0.1:{closed}");
     let run = root.fails(&["source", "add", "main", &down]);

@@ -176,6 +176,16 @@ pub(crate) fn add_source_pinned(
             "source name `{name}` must be a-z, 0-9 and _"
         )]));
     }
+    // `…/repo/index.json` would be read as `…/repo/index.json/index.json`.
+    let trimmed = location.trim().trim_end_matches('/');
+    if let Some(document) = kind.document_beneath()
+        && let Some(parent) = trimmed.strip_suffix(document).filter(|p| p.ends_with('/'))
+    {
+        return Err(Error::Refused(vec![format!(
+            "source `{name}`: `{trimmed}` names the {kind} source's `{document}`; give the \
+             location that holds it, `{parent}`"
+        )]));
+    }
     let mut pinned: Vec<PinnedKey> = Vec::new();
     for key in public_keys {
         let key = PublicKey::parse(key)
