@@ -91,6 +91,21 @@ fn a_handlers_output_is_shown_escaped_and_exact_in_json() {
         run.stdout
     );
 
+    // A line a handler starts at the left edge cannot pass for one of modhost's own.
+    let run = root.ok(&[
+        "hook",
+        "echo",
+        "--payload",
+        "done\nerror: forged\nhelp: forged",
+    ]);
+    assert!(
+        run.stdout
+            .contains("done\n  error: forged\n  help: forged\n")
+            && !run.stdout.lines().any(|l| l.starts_with("error:")),
+        "{}",
+        run.stdout
+    );
+
     let run = root.ok(&["hook", "echo", "--payload", &payload, "--json"]);
     let calls = run.json();
     let echoed = calls

@@ -22,9 +22,31 @@ pub fn escape(text: &str) -> Cow<'_, str> {
 }
 
 /// [`escape`] for text that spans lines (a handler's output, an error and its causes,
-/// a log message): newline and tab are kept.
+/// a log message): newline and tab are kept, and a line that would start at the left
+/// edge is indented by two spaces, so that no text a module wrote can pass for a line of
+/// modhost's own (`error: …`). Lines already indented are shown as they are.
 pub fn escape_lines(text: &str) -> Cow<'_, str> {
-    escape_with(text, true)
+    let escaped = escape_with(text, true);
+    let flush = |i: usize, escaped: &str| {
+        escaped[i + 1..]
+            .chars()
+            .next()
+            .is_some_and(|c| !matches!(c, ' ' | '\t' | '\n'))
+    };
+    if !escaped
+        .char_indices()
+        .any(|(i, c)| c == '\n' && flush(i, &escaped))
+    {
+        return escaped;
+    }
+    let mut out = String::with_capacity(escaped.len() + 8);
+    for (i, c) in escaped.char_indices() {
+        out.push(c);
+        if c == '\n' && flush(i, &escaped) {
+            out.push_str("  ");
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// A path as [`escape`] shows it (after the lossy conversion of `Path::display`).
@@ -131,8 +153,13 @@ mod tests {
     #[test]
     fn one_line_text_escapes_newline_and_tab_and_lines_keep_them() {
         assert_eq!(escape("a\nb\tc"), "a\\x0ab\\x09c");
-        assert_eq!(escape_lines("a\nb\tc"), "a\nb\tc");
-        assert_eq!(escape_lines("a\r\nb\u{1b}c\n"), "a\\x0d\nb\\x1bc\n");
+        assert_eq!(escape_lines("a\nb\tc"), "a\n  b\tc");
+        assert_eq!(escape_lines("a\r\nb\u{1b}c\n"), "a\\x0d\n  b\\x1bc\n");
+        // What a module writes cannot pass for modhost's own line; indented lines stay.
+        assert_eq!(
+            escape_lines("boom\nerror: forged\n  at app.py:3\n\n\tx"),
+            "boom\n  error: forged\n  at app.py:3\n\n\tx"
+        );
     }
 
     #[test]

@@ -496,7 +496,7 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(
             written,
-            " INFO hi\\x1b]0;pwned\\x07\\x0d\nline two\tend module=evil\\x1b[2J\n \
+            " INFO hi\\x1b]0;pwned\\x07\\x0d\n  line two\tend module=evil\\x1b[2J\n \
              WARN dropped module=evil\\x1b[2J count=3 path=\"a\\\\u{202e}b\"\n"
         );
     }
