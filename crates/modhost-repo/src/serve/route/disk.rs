@@ -121,11 +121,31 @@ pub(in crate::serve) struct Meta {
 
 impl From<&std::fs::Metadata> for Meta {
     fn from(metadata: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
         Meta {
             dir: metadata.is_dir(),
-            modified: metadata.modified().ok(),
+            modified: metadata
+                .modified()
+                .ok()
+                .map(|time| with_identity(time, metadata.ino())),
             len: metadata.len(),
         }
+    }
+}
+
+/// `time` to the second, its fraction taken from the file's inode number. tower-http
+/// makes the ETag of a file from its length and this time to the nanosecond, while
+/// `Last-Modified` shows whole seconds. A build keeps each package's own time (FreePBX's
+/// `packaged` says when it was made) and writes every file anew: two builds of a package
+/// of the same length and second, but other bytes, are then told apart by their files,
+/// so that a cache or a client resuming one never takes the other for it.
+fn with_identity(time: SystemTime, inode: u64) -> SystemTime {
+    match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(since) => {
+            let nanos = (inode % 1_000_000_000) as u32;
+            SystemTime::UNIX_EPOCH + std::time::Duration::new(since.as_secs(), nanos)
+        }
+        Err(_) => time,
     }
 }
 
