@@ -368,6 +368,28 @@ fn a_publisher_rotates_its_key_and_clients_follow() {
         a_id,
         b_id,
     } = rotation(&root);
+    // A secret key given for it, or a file that is not there, is said to be so.
+    let missing = a.with_extension("nosuch.pub");
+    for (given, said) in [
+        (
+            arg(&a).to_owned(),
+            format!(
+                "`{}` is a secret key: give its public key, `{}.pub`",
+                a.display(),
+                a.display()
+            ),
+        ),
+        (
+            arg(&missing).to_owned(),
+            format!(
+                "`{}` is neither a minisign public key nor a file that exists",
+                missing.display()
+            ),
+        ),
+    ] {
+        let run = root.fails(&["source", "add", "main", &repo.url, "--public-key", &given]);
+        assert!(run.stderr.contains(&said), "{given}: {}", run.stderr);
+    }
     // Pinned from keygen's minisign .pub file.
     let a_pub = a.with_extension("key.pub");
     root.ok(&[

@@ -277,17 +277,19 @@ const SECRET_PARAMETERS: &[&str] = &[
     "license",
 ];
 
-/// The first parameter of `url`'s query whose name says it carries a secret.
-fn secret_parameter(url: &str) -> Option<&str> {
+/// The first parameter of `url`'s query whose name, decoded as a server decodes it
+/// (`k%65y` is `key`), says it carries a secret.
+fn secret_parameter(url: &str) -> Option<String> {
     let url = url.split_once('#').map_or(url, |(url, _)| url);
     let (_, query) = url.split_once('?')?;
     query
         .split(['&', ';'])
-        .map(|pair| pair.split_once('=').map_or(pair, |(name, _)| name))
+        .filter_map(|pair| url::form_urlencoded::parse(pair.as_bytes()).next())
+        .map(|(name, _)| name.into_owned())
         .find(|name| {
             SECRET_PARAMETERS
                 .iter()
-                .any(|s| s.eq_ignore_ascii_case(name))
+                .any(|s| s.eq_ignore_ascii_case(name.trim()))
         })
 }
 
@@ -349,6 +351,9 @@ mod tests {
             "https://pbx.example/a2/voicemail?email=a%40b.c&key=883c0ffee",
             "https://pbx.example/joomla.xml?DLID=abc123",
             "https://pbx.example/repo?channel=stable;token=t0k",
+            // Named as the server reads it.
+            "https://pbx.example/x?k%65y=883c0ffee",
+            "https://pbx.example/x?%44LID=abc123",
         ] {
             let refused = Location::parse(text).map_err(|e| e.to_string());
             assert!(
