@@ -784,3 +784,49 @@ fn a_build_script_without_modhost_to_pack_with_says_so_before_building() {
         assert!(!dir.join("module.wasm").exists(), "{lang}: built anyway");
     }
 }
+
+#[test]
+fn a_syntax_error_is_said_with_its_line_before_anything_is_built() {
+    let root = root();
+    let cases = [
+        (
+            "python",
+            "app.py",
+            "\ndef broken(:\n",
+            "SyntaxError",
+            componentize_py(),
+        ),
+        (
+            "js",
+            "app.js",
+            "\nconst = 1;\n",
+            "SyntaxError",
+            componentize_js(),
+        ),
+    ];
+    for (lang, app, broken, said, tool) in cases {
+        if !tool {
+            eprintln!("skipped {lang}: its componentize tool is not on PATH");
+            continue;
+        }
+        let dir = new(&root, "typo", lang);
+        let source = std::fs::read_to_string(dir.join(app)).unwrap_or_default();
+        let lines = source.lines().count();
+        assert!(std::fs::write(dir.join(app), source + broken).is_ok());
+        let run = Root::output(
+            Command::new(dir.join("build.sh"))
+                .current_dir(&dir)
+                .env("MODHOST", env!("CARGO_BIN_EXE_modhost")),
+        );
+        assert!(
+            !run.success
+                && run.stderr.contains(said)
+                && run.stderr.contains(app)
+                && run.stderr.contains(&format!("{}", lines + 2))
+                && run.stderr.lines().count() < 12,
+            "{lang}: {}",
+            run.stderr
+        );
+        assert!(!dir.join("module.wasm").exists(), "{lang}: built anyway");
+    }
+}

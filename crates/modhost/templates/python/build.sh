@@ -23,5 +23,17 @@ if [ "$(componentize-py --version 2>/dev/null)" != "componentize-py $version" ];
         fi
     fi
 fi
+# A syntax error, said by Python with app.py's line (componentize-py would bury it in a
+# backtrace of its own).
+python=python3
+[ -x .venv/bin/python ] && python=.venv/bin/python
+if command -v "$python" >/dev/null 2>&1; then
+    "$python" -c 'import sys, traceback
+try:
+    compile(open("app.py", encoding="utf-8").read(), "app.py", "exec")
+except SyntaxError as error:
+    sys.stderr.write("".join(traceback.format_exception_only(type(error), error)))
+    sys.exit(1)'
+fi
 "$componentize_py" -d wit -w module componentize app -p . -p sdk -o module.wasm
 "$modhost" pack .
