@@ -282,28 +282,33 @@ fn an_oversized_module_xml_is_refused() {
 }
 
 #[test]
-fn a_latin1_module_xml_is_read_and_another_encoding_refused_at_its_first_bad_byte() {
+fn a_module_xml_is_read_in_the_encoding_it_declares_and_an_undeclared_one_placed() {
     let root = root();
-    let xml = |encoding: &str| {
-        let mut xml =
-            format!("<?xml version=\"1.0\" encoding=\"{encoding}\"?>\n<module>\n").into_bytes();
+    let xml = |declaration: &str| {
+        let mut xml = format!("{declaration}\n<module>\n").into_bytes();
         xml.extend_from_slice(
-            b"<rawname>x</rawname><name>Caf\xe9</name><version>1.0</version></module>\n",
+            b"<rawname>x</rawname><name>Caf\xe9 \x93A\x94</name><version>1.0</version></module>\n",
         );
         xml
     };
-    // As FreePBX reads it.
-    let latin1 = root.path().with_file_name("latin1.xml");
-    assert!(std::fs::write(&latin1, xml("ISO-8859-1")).is_ok());
-    let run = root.ok(&["manifest", arg(&latin1), "--json"]);
-    assert_eq!(run.json()["name"], "Café", "{}", run.stdout);
-    let cp1252 = root.path().with_file_name("cp1252.xml");
-    assert!(std::fs::write(&cp1252, xml("windows-1252")).is_ok());
-    let run = root.fails(&["manifest", arg(&cp1252)]);
+    // As FreePBX (libxml2) reads them.
+    for (encoding, name) in [
+        ("ISO-8859-1", "Café \u{93}A\u{94}"),
+        ("windows-1252", "Café \u{201c}A\u{201d}"),
+    ] {
+        let file = root.path().with_file_name(format!("{encoding}.xml"));
+        let declared = format!("<?xml version=\"1.0\" encoding=\"{encoding}\"?>");
+        assert!(std::fs::write(&file, xml(&declared)).is_ok());
+        let run = root.ok(&["manifest", arg(&file), "--json"]);
+        assert_eq!(run.json()["name"], name, "{}", run.stdout);
+    }
+    let undeclared = root.path().with_file_name("undeclared.xml");
+    assert!(std::fs::write(&undeclared, xml("<!-- saved in windows-1252 -->")).is_ok());
+    let run = root.fails(&["manifest", arg(&undeclared)]);
     assert!(
         run.stderr.contains(
-            "cp1252.xml:3:30: byte 0xE9 is not UTF-8: the document declares encoding \
-             `windows-1252`, but only UTF-8 and ISO-8859-1 are supported"
+            "undeclared.xml:3:30: byte 0xE9 is not UTF-8, and the document declares no other \
+             encoding (convert the file to UTF-8, or declare its encoding)"
         ),
         "{}",
         run.stderr
