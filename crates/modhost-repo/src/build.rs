@@ -113,11 +113,21 @@ pub fn build(
 /// `public` or `private` directory no build wrote (no modhost `index.json`, no
 /// `groups.toml`) is refused rather than replaced.
 pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
-    let invalid = |message: &str| Error::Input {
-        dir: dir.to_owned(),
-        message: message.to_owned(),
-    };
-    options.check(dir)?;
+    let invalid = |message: &str| Error::Options(message.to_owned());
+    options.check()?;
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        found => {
+            let what = match found {
+                Ok(_) => "is not a directory".to_owned(),
+                Err(e) => crate::error::io_words(&e),
+            };
+            return Err(Error::File {
+                path: dir.to_owned(),
+                message: format!("{what}: a repository is built from a directory of packages"),
+            });
+        }
+    }
     let next_key = match (options.next_key, options.key) {
         (Some(_), None) => {
             return Err(invalid(

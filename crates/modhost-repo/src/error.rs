@@ -23,6 +23,10 @@ pub enum Error {
         /// Why not.
         message: String,
     },
+    /// Options no build can honour together or at all, whatever its packages: a
+    /// validity past the longest, an empty platform, a next key without a signature.
+    #[error("{0}")]
+    Options(String),
     /// A base URL clients could not fetch the repository from.
     #[error("`{url}`: the base URL {why}")]
     BaseUrl {
@@ -48,10 +52,34 @@ pub enum Error {
 /// The result type of the publisher's side.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The [`Error::File`] of an I/O failure on `path`.
+/// The [`Error::File`] of an I/O failure on `path`, said in words: the path is named
+/// once, by the error, not again by the failure.
 pub(crate) fn file_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::File {
         path: path.to_owned(),
-        message: e.to_string(),
+        message: io_words(&e),
+    }
+}
+
+/// What an I/O failure on a path says of it: "does not exist", "is not a directory", or
+/// the system's words for it without the path (fs_err's wrapping) or the error number.
+pub(crate) fn io_words(error: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match error.kind() {
+        K::NotFound => "does not exist".into(),
+        K::NotADirectory => "is not a directory".into(),
+        K::IsADirectory => "is a directory, not a file".into(),
+        K::PermissionDenied => "cannot be reached: permission denied".into(),
+        _ => {
+            let mut innermost: &dyn std::error::Error = error;
+            while let Some(source) = innermost.source() {
+                innermost = source;
+            }
+            let text = innermost.to_string();
+            match text.rsplit_once(" (os error ") {
+                Some((words, _)) => words.to_owned(),
+                None => text,
+            }
+        }
     }
 }

@@ -1,7 +1,6 @@
 //! How a build builds: [`Options`], and what of them is refused before anything is read
 //! or written.
 
-use std::path::Path;
 use std::time::Duration;
 
 use modhost_update::PublicKey;
@@ -53,11 +52,8 @@ impl Options<'_> {
     /// Refuses options no build of `dir` can honour: an empty platform, a validity
     /// shorter than a second or longer than [`MAX_VALID_FOR`], a base URL clients could
     /// not fetch from.
-    pub(crate) fn check(&self, dir: &Path) -> Result<()> {
-        let invalid = |message: String| Error::Input {
-            dir: dir.to_owned(),
-            message,
-        };
+    pub(crate) fn check(&self) -> Result<()> {
+        let invalid = Error::Options;
         if self.platform.trim().is_empty() {
             return Err(invalid("the target platform name is empty".into()));
         }

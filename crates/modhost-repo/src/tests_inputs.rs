@@ -146,8 +146,9 @@ fn a_validity_over_366_days_is_refused_saying_why() {
         ..Options::default()
     };
     let message = refused(src.path(), out.path(), &options);
+    // The option is at fault, not the directory: the message names no path.
     assert!(
-        message.contains("a release valid for 99999999 days is refused: at most 366 days")
+        message.starts_with("a release valid for 99999999 days is refused: at most 366 days")
             && message.contains("never refreshed"),
         "{message}"
     );
@@ -172,4 +173,25 @@ fn a_validity_over_366_days_is_refused_saying_why() {
         ..Options::default()
     };
     assert!(build_with(src.path(), out.path(), &longest).is_ok());
+}
+
+#[test]
+fn a_directory_of_packages_that_is_not_one_is_said_in_words() {
+    let (src, out) = (tempdir(), tempdir());
+    tgz(src.path(), "hello", "0.1.0");
+    let missing = src.path().join("nosuch");
+    let package = src.path().join("hello-0.1.0.tgz");
+    for (dir, said) in [
+        (&missing, "does not exist"),
+        (&package, "is not a directory"),
+    ] {
+        assert_eq!(
+            refused(dir, out.path(), &Options::default()),
+            format!(
+                "`{}`: {said}: a repository is built from a directory of packages",
+                dir.display()
+            )
+        );
+    }
+    assert!(files(out.path()).is_empty(), "nothing written");
 }
