@@ -140,6 +140,25 @@ fn what_else(file: &mut fs_err::File, head: &[u8]) -> io::Result<String> {
              must be the zip alone; {REPACK}"
         ));
     }
+    // A module's own files, given where its package or directory belongs.
+    if head.starts_with(b"\0asm") {
+        return Ok(
+            "it is a WebAssembly file, not a package: give the module's directory \
+                   (its module.xml beside the component), or pack it (`modhost pack DIR`)"
+                .into(),
+        );
+    }
+    let text = head
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(head)
+        .trim_ascii_start();
+    if text.starts_with(b"<?xml") || text.starts_with(b"<module") {
+        return Ok(
+            "it is XML (a module.xml?), not a package: give the module's directory, \
+                   which holds the module.xml and its component"
+                .into(),
+        );
+    }
     Ok("it is neither a gzip tar nor a zip archive".into())
 }
 

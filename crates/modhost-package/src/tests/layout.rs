@@ -25,7 +25,7 @@ fn the_format_is_told_by_the_first_bytes_not_the_name() {
         );
     }
     for (name, bytes) in [
-        ("text.tgz", &b"<module/>"[..]),
+        ("text.tgz", &b"module: yaml"[..]),
         ("empty.zip", b""),
         ("gzip-only-one-byte.tgz", b"\x1f"),
         ("zip-spanned.zip", b"PK\x07\x08"),
@@ -40,6 +40,30 @@ fn the_format_is_told_by_the_first_bytes_not_the_name() {
         assert_eq!(unpacked.err(), Some(expected.clone()), "{name}");
         let manifest = read_manifest(&package, &Limits::default()).map_err(|e| e.to_string());
         assert_eq!(manifest.err(), Some(expected), "{name}");
+    }
+    // A module's own files, given for its package, are named as what they are.
+    for (name, bytes, said) in [
+        (
+            "given.xml",
+            &b"\xEF\xBB\xBF <?xml version=\"1.0\"?><module/>"[..],
+            "it is XML (a module.xml?), not a package: give the module's directory",
+        ),
+        (
+            "bare.xml",
+            b"<module><rawname>x</rawname></module>",
+            "it is XML (a module.xml?)",
+        ),
+        (
+            "component.wasm",
+            b"\0asm\x0d\0\x01\0",
+            "it is a WebAssembly file, not a package: give the module's directory",
+        ),
+    ] {
+        let package = dir.join(name);
+        assert!(fs_err::write(&package, bytes).is_ok());
+        let (unpacked, _) = unpack_fresh(&package, &Limits::default());
+        let message = unpacked.err().unwrap_or_default();
+        assert!(message.contains(said), "{name}: {message}");
     }
 }
 
