@@ -344,4 +344,21 @@ fn scan_says_which_modules_install_together_and_shows_module_xml_warnings() {
             && text.contains("unknown element <descripton>"),
         "{text}"
     );
+
+    // Beside a voicemail it could be installed with, callback is refused for its import
+    // alone: what the directory holds does not count against it.
+    assert!(std::fs::copy(package("voicemail"), dir.join("voicemail.tgz")).is_ok());
+    let entries = root.ok(&["scan", arg(&dir), "--json"]).json();
+    let callback = entries
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["rawname"] == "callback"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(callback["unmet"], serde_json::json!([]), "{callback}");
+    assert!(
+        callback["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("imports pbx:telephony")),
+        "{callback}"
+    );
 }

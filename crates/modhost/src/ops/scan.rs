@@ -123,7 +123,19 @@ fn together(host: &Host, found: &[Found], installed: &[ModuleRecord], entries: &
             break;
         }
     }
+    let mut modules = depends::available(installed, &packaged);
+    modules.extend(
+        planned
+            .iter()
+            .map(|m| (m.rawname.as_str(), depends::Available::Planned(m))),
+    );
     for ((_, manifest), entry) in found.iter().zip(entries.iter_mut()) {
+        // A package refused for itself is not offered to install with the others, but
+        // what the directory holds does not count against it either.
+        if entry.problem.is_some() {
+            entry.unmet = depends::check(manifest, &modules, &host.platform).failures();
+            continue;
+        }
         if entry.installable || !planned.iter().any(|m| m.rawname == manifest.rawname) {
             continue;
         }
