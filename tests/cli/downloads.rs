@@ -179,4 +179,22 @@ fn a_download_that_is_no_package_is_named_by_its_url_and_source() {
         run.stderr
     );
     assert_eq!(root.fingerprint(), before);
+    // A download alone says the same, with the module and the source it came from.
+    let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let run = root.fails(&[
+        "--ca-cert",
+        arg(&tls.ca),
+        "download",
+        "phonebook",
+        "--out",
+        arg(out.path()),
+    ]);
+    assert!(
+        run.stderr.contains("source `slow`: `phonebook` ")
+            && run
+                .stderr
+                .contains(&format!("`{url}/phonebook.tgz` from source `slow`: it is ")),
+        "{}",
+        run.stderr
+    );
 }

@@ -15,7 +15,7 @@ use crate::{Change, Error, Event, Options, Result};
 
 /// `error`'s reasons, each after `context`: a refusal's reasons one by one, without its
 /// "nothing was changed" heading, which the caller's own refusal says.
-fn reasons_in(context: &str, error: Error) -> Vec<String> {
+pub(super) fn reasons_in(context: &str, error: Error) -> Vec<String> {
     match error {
         Error::Refused(reasons) => reasons
             .into_iter()

@@ -18,7 +18,15 @@ pub(crate) fn download(host: &Host, rawname: &str, dir: &Path) -> Result<PathBuf
     let mut checked = offers(host)?;
     let (source, release) = find_release(host, &checked, rawname, false)?;
     let work = download_dir(dir)?;
-    let path = fetch_package(host, &client(host)?, &source, &release, work.path())?;
+    // Which module, from which source: the download's own error names a URL.
+    let path =
+        fetch_package(host, &client(host)?, &source, &release, work.path()).map_err(|error| {
+            let context = format!(
+                "source `{}`: `{}` {}",
+                source.name, release.rawname, release.version
+            );
+            Error::Refused(super::apply::reasons_in(&context, error))
+        })?;
     let kept = keep_package(&path, dir)?;
     remember(host, &accepted(&mut checked))?;
     Ok(kept)
