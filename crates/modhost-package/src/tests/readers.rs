@@ -30,6 +30,13 @@ fn block(name: &str, kind: tar::EntryType, size: u64, edit: impl Fn(&mut [u8; 51
     header.as_bytes().to_vec()
 }
 
+/// An entry `name` holding the demo module.xml, its header block edited by `edit`.
+fn module_xml(name: &str, edit: impl Fn(&mut [u8; 512])) -> Vec<u8> {
+    let mut entry = block(name, tar::EntryType::Regular, XML.len() as u64, edit);
+    entry.extend(padded(XML.as_bytes()));
+    entry
+}
+
 /// `data` padded to whole blocks.
 fn padded(data: &[u8]) -> Vec<u8> {
     let mut data = data.to_vec();
@@ -249,16 +256,10 @@ fn a_gnu_header_with_bytes_where_ustar_keeps_a_prefix_is_refused() {
     let package = scratch.path().join("gnu-prefix.tgz");
     // Python's tarfile would read `../../outside/demo/module.xml`; GNU tar and bsdtar
     // ignore the bytes, as the tar crate does.
-    let mut module = block(
-        "demo/module.xml",
-        tar::EntryType::Regular,
-        XML.len() as u64,
-        |raw| {
-            raw[257..265].copy_from_slice(b"ustar  \0");
-            raw[345..358].copy_from_slice(b"../../outside");
-        },
-    );
-    module.extend(padded(XML.as_bytes()));
+    let module = module_xml("demo/module.xml", |raw| {
+        raw[257..265].copy_from_slice(b"ustar  \0");
+        raw[345..358].copy_from_slice(b"../../outside");
+    });
     write_raw(&package, &[module]);
     refused_by_both(
         &package,
@@ -280,40 +281,22 @@ fn a_ustar_header_of_another_version_than_00_is_refused() {
             raw[263..265].copy_from_slice(version);
         }
     };
-    let mut module = block(
-        "module.xml",
-        tar::EntryType::Regular,
-        XML.len() as u64,
-        split(b" 0"),
-    );
-    module.extend(padded(XML.as_bytes()));
+    let module = module_xml("module.xml", split(b" 0"));
     write_raw(&package, &[module]);
     refused_by_both(&package, "has a ustar header of version ` 0`, not `00`");
 
     // Without a prefix, every reader reads the name alike, whatever the version says.
     let unprefixed = scratch.path().join("unprefixed.tgz");
-    let mut module = block(
-        "demo/module.xml",
-        tar::EntryType::Regular,
-        XML.len() as u64,
-        |raw| {
-            raw[263..265].copy_from_slice(b"\0\0");
-        },
-    );
-    module.extend(padded(XML.as_bytes()));
+    let module = module_xml("demo/module.xml", |raw| {
+        raw[263..265].copy_from_slice(b"\0\0");
+    });
     write_raw(&unprefixed, &[module]);
     let read = read_manifest(&unprefixed, &Limits::default());
     assert!(read.is_ok_and(|m| m.rawname == "demo"));
 
     // Version 00 with the prefix is plain ustar, read alike everywhere.
     let plain = scratch.path().join("plain.tgz");
-    let mut module = block(
-        "module.xml",
-        tar::EntryType::Regular,
-        XML.len() as u64,
-        split(b"00"),
-    );
-    module.extend(padded(XML.as_bytes()));
+    let module = module_xml("module.xml", split(b"00"));
     write_raw(&plain, &[module]);
     let read = read_manifest(&plain, &Limits::default());
     assert!(read.is_ok_and(|m| m.rawname == "demo"));
