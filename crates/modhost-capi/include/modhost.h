@@ -411,12 +411,16 @@ int modhost_open(const char *root,
                  char **error);
 
 /**
- * Closes `host`: every dispatch on it must have returned. NULL is ignored.
+ * Closes `host`, once every call on it under way in other threads has returned (a
+ * dispatch in a capability callback, say): it waits for them, and a call begun on it
+ * meanwhile fails with `MODHOST_ERROR_ARGUMENT`. Closed from inside one of its own calls
+ * (a capability callback), it cannot wait for that call: it is then left open, and
+ * refuses every call after, until the process ends. NULL is ignored.
  *
  * # Safety
  *
- * `host` is NULL or a host from `modhost_open`, not closed before, that no other thread
- * uses.
+ * `host` is NULL or a host from `modhost_open`, not closed before; no call on it begins
+ * after this returns.
  */
 void modhost_close(modhost_host *host);
 

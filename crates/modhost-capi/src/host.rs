@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use modhost::{DispatchOptions, Embedding, HookPoint, OnError, Options, Shape};
 
+use crate::calls::{Calls, Entered};
 use crate::capability::{Capability, Context};
 use crate::ffi::{Failure, guard, opt_path_arg, path_array, put, put_raw, quietly, str_arg};
 use crate::{
@@ -42,6 +43,8 @@ use crate::{
 /// 3 MiB left runs the module's call on a stack segment of its own.
 pub struct Host {
     pub(crate) host: modhost::Host,
+    /// The calls under way, which closing waits for.
+    pub(crate) calls: Calls,
 }
 
 // modhost.h promises that a host may be used from several threads at once: this stops
@@ -226,6 +229,7 @@ pub unsafe extern "C" fn modhost_open(
             }
             let opened = Host {
                 host: embedding.open(root)?,
+                calls: Calls::default(),
             };
             put_raw(host, Box::into_raw(Box::new(opened)));
             Ok(())
@@ -233,21 +237,30 @@ pub unsafe extern "C" fn modhost_open(
     }
 }
 
-/// Closes `host`: every dispatch on it must have returned. NULL is ignored.
+/// Closes `host`, once every call on it under way in other threads has returned (a
+/// dispatch in a capability callback, say): it waits for them, and a call begun on it
+/// meanwhile fails with `MODHOST_ERROR_ARGUMENT`. Closed from inside one of its own calls
+/// (a capability callback), it cannot wait for that call: it is then left open, and
+/// refuses every call after, until the process ends. NULL is ignored.
 ///
 /// # Safety
 ///
-/// `host` is NULL or a host from `modhost_open`, not closed before, that no other thread
-/// uses.
+/// `host` is NULL or a host from `modhost_open`, not closed before; no call on it begins
+/// after this returns.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn modhost_close(host: *mut Host) {
-    if !host.is_null() {
-        // SAFETY: made by `Box::into_raw` in `modhost_open`, closed once. Closing ends the
-        // host's pool and engine, on a stack segment of its own where the thread's is small.
-        quietly((), || {
-            modhost::embed::with_stack(|| drop(unsafe { Box::from_raw(host) }))
-        });
+    // SAFETY: made by `Box::into_raw` in `modhost_open`, not closed before.
+    let Some(open) = (unsafe { host.as_ref() }) else {
+        return;
+    };
+    if !quietly(false, || open.calls.close()) {
+        return;
     }
+    // SAFETY: no call on it is under way, and none begins. Closing ends the host's pool
+    // and engine, on a stack segment of its own where the thread's is small.
+    quietly((), || {
+        modhost::embed::with_stack(|| drop(unsafe { Box::from_raw(host) }))
+    });
 }
 
 /// The open host behind `host`.
@@ -255,9 +268,10 @@ pub unsafe extern "C" fn modhost_close(host: *mut Host) {
 /// # Safety
 ///
 /// `host` is NULL or a live host.
-pub(crate) unsafe fn host_arg<'a>(host: *const Host) -> Result<&'a Host, Failure> {
+pub(crate) unsafe fn host_arg<'a>(host: *const Host) -> Result<Entered<'a>, Failure> {
     // SAFETY: the caller's contract.
-    unsafe { host.as_ref() }.ok_or_else(|| Failure::argument("`host` is NULL"))
+    let host = unsafe { host.as_ref() }.ok_or_else(|| Failure::argument("`host` is NULL"))?;
+    Calls::enter(host)
 }
 
 /// The options `flags` (`MODHOST_GRANT`, `MODHOST_FORCE`, `MODHOST_REINSTALL`) stand for.
@@ -296,7 +310,7 @@ unsafe fn change_extern(
             put_raw(changes, std::ptr::null_mut());
             let done = change(
                 verb,
-                host_arg(host)?,
+                &*host_arg(host)?,
                 opt_path_arg(from),
                 path_array(packages, n_packages, "packages")?,
                 flags,
@@ -536,7 +550,8 @@ pub unsafe extern "C" fn modhost_dispatch(
             if result.is_null() {
                 return Err(Failure::argument("`result` is NULL"));
             }
-            let host = &host_arg(host)?.host;
+            let open = host_arg(host)?;
+            let host = &open.host;
             let hook = str_arg(hook, "hook")?;
             let payload = str_arg(payload, "payload")?;
             let options = DispatchOptions {

@@ -27,6 +27,7 @@
 
 use std::ffi::{CString, c_char, c_int};
 
+mod calls;
 mod capability;
 mod ffi;
 mod host;

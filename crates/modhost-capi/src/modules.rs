@@ -28,7 +28,8 @@ unsafe fn on_module<T: serde::Serialize>(
     unsafe {
         guard(error, || {
             put_raw(out, std::ptr::null_mut());
-            let host = &host_arg(host)?.host;
+            let open = host_arg(host)?;
+            let host = &open.host;
             let rawname = str_arg(rawname, "rawname")?;
             if rawname.is_empty() {
                 return Err(Failure::argument("`rawname` is empty"));

@@ -83,3 +83,40 @@ fn a_waiting_callback_sees_its_call_cancelled_and_its_deadline_pass() -> TestRes
     unsafe { modhost_close(host) };
     Ok(())
 }
+
+#[test]
+fn closing_a_host_waits_for_a_dispatch_in_a_callback_on_another_thread() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony_within(root.path(), &seen, 1_000)?;
+    install(host, &["core", "voicemail", "callback"], MODHOST_GRANT)?;
+    let address = host as usize;
+    let dispatching = std::thread::spawn(move || {
+        let left = r#"{"mailbox":"101","from":"wait"}"#;
+        dispatch(address as *const Host, "voicemail.left", left, None, null())
+    });
+    let called = |function: &str| {
+        seen.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .any(|(f, _, _)| f == function)
+    };
+    let started = Instant::now();
+    while !called("waiting") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never called back"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // SAFETY: the host, closed once, while the other thread's dispatch is in a callback.
+    unsafe { modhost_close(host) };
+    // It returned once the dispatch had: the callback had finished, with its call.
+    assert!(called("wait"), "closed under the dispatch");
+    let result = dispatching
+        .join()
+        .map_err(|_| "the dispatching thread panicked")??;
+    assert_eq!(result["calls"][0]["kind"], "timeout", "{result}");
+    Ok(())
+}

@@ -106,6 +106,10 @@ pub(crate) static WAITS: std::sync::atomic::AtomicUsize = std::sync::atomic::Ato
 /// until the call it serves is to stop (at most 5 s), and notes how long it had left.
 fn wait(seen: &Seen, result_json: *mut *mut c_char) -> c_int {
     WAITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    seen.0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(("waiting".to_owned(), Value::Null, None));
     let left_at_start = modhost_call_ms_left();
     let started = Instant::now();
     while !modhost_call_stopped() && started.elapsed() < Duration::from_secs(5) {
