@@ -52,6 +52,23 @@ pub(crate) fn parse(
             in_update_document(&e.message)
         )
     })?;
+    if root.name == "extensionset" {
+        // A collection server's list: each extension's own document is its `detailsurl`.
+        let details: Vec<&str> = root
+            .children_named("extension")
+            .filter(|e| rawname.is_none_or(|r| e.attribute("element") == Some(r)))
+            .filter_map(|e| e.attribute("detailsurl"))
+            .take(3)
+            .collect();
+        let named = match details.as_slice() {
+            [] => String::new(),
+            urls => format!(" (here: {})", urls.join(", ")),
+        };
+        return Err(format!(
+            "the document is a Joomla collection (<extensionset>), which lists other update \
+             documents: give the source an extension's own document, its `detailsurl`{named}"
+        ));
+    }
     if root.name != "updates" {
         return Err(format!(
             "the document is <{}>, not a Joomla <updates> list",
@@ -354,6 +371,30 @@ mod tests {
             Some(
                 "the update XML cannot be read at 1:25: byte 0xE9 is not UTF-8, and the document \
                  declares no other encoding (convert the file to UTF-8, or declare its encoding)"
+            )
+        );
+    }
+
+    #[test]
+    fn a_collection_is_said_to_be_one_with_the_documents_it_lists() {
+        let xml = r#"<extensionset name="Extensions" description="All">
+            <extension name="Phonebook" element="phonebook" type="module" version="2.0.0"
+              detailsurl="https://h/joomla/phonebook.xml"/>
+            <extension name="Other" element="other" type="module" version="1.0"
+              detailsurl="https://h/joomla/other.xml"/></extensionset>"#;
+        let doc = Location::Url("https://h/joomla/list.xml".into());
+        let read = parse(
+            xml.as_bytes(),
+            &doc,
+            Some("phonebook"),
+            &target(Stability::Stable),
+        );
+        assert_eq!(
+            read.err().as_deref(),
+            Some(
+                "the document is a Joomla collection (<extensionset>), which lists other update \
+                 documents: give the source an extension's own document, its `detailsurl` \
+                 (here: https://h/joomla/phonebook.xml)"
             )
         );
     }
