@@ -114,3 +114,54 @@ impl Sandbox {
 
 /// The per-dispatch value an application passes to its capabilities.
 pub type CallData = Arc<dyn Any + Send + Sync>;
+
+/// The namespaces that are the host's own: no capability may offer a package in them.
+const HOST_NAMESPACES: [&str; 2] = ["modhost", "wasi"];
+
+/// Refuses capabilities modules could not be offered as they are: a package that is not
+/// `namespace:package` or is in the host's namespaces, one given twice, no interfaces, an
+/// interface that is not named as one or is another package's. Checked when a host is
+/// opened, before anything is linked: each refusal names the capability.
+pub(crate) fn check(capabilities: &[Arc<dyn Capability>]) -> crate::Result<()> {
+    for (n, capability) in capabilities.iter().enumerate() {
+        let package = capability.package();
+        let refused = |problem: String| crate::Error::Capability {
+            package: package.to_owned(),
+            problem,
+        };
+        let Some((namespace, name)) = package.split_once(':') else {
+            return Err(refused("a package is named `namespace:package`".into()));
+        };
+        if namespace.is_empty() || name.is_empty() || name.contains([':', '/', '@']) {
+            return Err(refused("a package is named `namespace:package`".into()));
+        }
+        if HOST_NAMESPACES.contains(&namespace) {
+            return Err(refused(format!(
+                "the `{namespace}` namespace is the host's own"
+            )));
+        }
+        if capabilities[..n].iter().any(|c| c.package() == package) {
+            return Err(refused(
+                "it is given twice: one capability per package".into(),
+            ));
+        }
+        let interfaces = capability.interfaces();
+        if interfaces.is_empty() {
+            return Err(refused("it provides no interface".into()));
+        }
+        for text in &interfaces {
+            match crate::imports::Interface::parse(text) {
+                None => {
+                    return Err(refused(format!(
+                        "`{text}` is not an interface name (namespace:package/interface@version)"
+                    )));
+                }
+                Some(interface) if interface.package() != package => {
+                    return Err(refused(format!("interface `{text}` is another package's")));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(())
+}

@@ -17,6 +17,14 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A capability an application gives cannot be offered to modules as it is.
+    #[error("capability `{package}` is refused: {problem}")]
+    Capability {
+        /// The capability's package, as it names it.
+        package: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// wasmtime could not be set up.
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),

@@ -72,6 +72,7 @@ impl Runtime {
         capabilities: Vec<Arc<dyn Capability>>,
     ) -> Result<Self> {
         not_forked()?;
+        crate::capability::check(&capabilities)?;
         let mut config = Config::new();
         config.epoch_interruption(true);
         // Module authors get file:line in trap backtraces from their debug info, and the
@@ -108,21 +109,19 @@ impl Runtime {
         bindings::add_to_linker(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
         let mut provided = imports::host_interfaces();
         for capability in &capabilities {
-            capability.add_to_linker(&mut linker).map_err(|e| {
-                Error::Engine(format!(
-                    "cannot link capability `{}`: {e:#}",
-                    capability.package()
-                ))
-            })?;
-            for name in capability.interfaces() {
-                let interface = Interface::parse(&name).ok_or_else(|| {
-                    Error::Engine(format!(
-                        "capability `{}` names `{name}`, which is not an interface name (namespace:package/interface@version)",
-                        capability.package()
-                    ))
+            capability
+                .add_to_linker(&mut linker)
+                .map_err(|e| Error::Capability {
+                    package: capability.package().to_owned(),
+                    problem: format!("it cannot be linked: {e:#}"),
                 })?;
-                provided.push(interface);
-            }
+            // Checked by `capability::check`: every name parses.
+            provided.extend(
+                capability
+                    .interfaces()
+                    .iter()
+                    .filter_map(|name| Interface::parse(name)),
+            );
         }
         fs_err::create_dir_all(cache_dir).map_err(|source| Error::Io {
             path: cache_dir.to_owned(),

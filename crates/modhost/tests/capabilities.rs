@@ -644,3 +644,70 @@ fn a_change_asked_for_from_inside_a_dispatch_is_refused_at_once() {
     host.disable("phonebook", false)
         .unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// A capability that says it is `package` with `interfaces`, and links nothing.
+struct Declared(&'static str, &'static [&'static str]);
+
+impl Capability for Declared {
+    fn package(&self) -> &str {
+        self.0
+    }
+
+    fn interfaces(&self) -> Vec<String> {
+        self.1.iter().map(|&i| i.to_owned()).collect()
+    }
+
+    fn add_to_linker(
+        &self,
+        _: &mut wasmtime::component::Linker<modhost::embed::Sandbox>,
+    ) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn capabilities_that_cannot_be_offered_are_refused_when_the_host_opens() {
+    let calls = &["pbx:telephony/calls@1.0.0"][..];
+    let cases: [(&[Declared], &str); 6] = [
+        (
+            &[
+                Declared("pbx:telephony", calls),
+                Declared("pbx:telephony", &["pbx:telephony/queues@1.0.0"]),
+            ],
+            "capability `pbx:telephony` is refused: it is given twice: one capability per package",
+        ),
+        (
+            &[Declared("wasi:cli", &["wasi:cli/environment@0.2.6"])],
+            "capability `wasi:cli` is refused: the `wasi` namespace is the host's own",
+        ),
+        (
+            &[Declared("modhost:module", &["modhost:module/kv@0.1.0"])],
+            "capability `modhost:module` is refused: the `modhost` namespace is the host's own",
+        ),
+        (
+            &[Declared("pbx:telephony", &["acme:other/calls@1.0.0"])],
+            "capability `pbx:telephony` is refused: interface `acme:other/calls@1.0.0` is another package's",
+        ),
+        (
+            &[Declared("pbx:telephony", &[])],
+            "capability `pbx:telephony` is refused: it provides no interface",
+        ),
+        (
+            &[Declared("telephony", calls)],
+            "capability `telephony` is refused: a package is named `namespace:package`",
+        ),
+    ];
+    for (n, (given, said)) in cases.into_iter().enumerate() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut embedding = Embedding::new();
+        for capability in given {
+            let capability = Declared(capability.0, capability.1);
+            embedding = embedding.capability(Arc::new(capability) as Arc<dyn Capability>);
+        }
+        let opened = embedding
+            .open(root.path())
+            .map(drop)
+            .map_err(|e| e.to_string());
+        assert_eq!(opened, Err(said.to_owned()), "case {n}");
+    }
+}
