@@ -56,6 +56,11 @@ pub use modhost_package::pack;
 pub use modhost_runtime::{Limits, Origin, SUPPORTED_API_VERSIONS};
 pub use modhost_state::{ModuleRecord, Rows, SqlValue, Status};
 pub use modhost_update::{Kind as SourceKind, Stability};
+// The errors [`Error`]'s variants carry, for an embedder to match on.
+pub use modhost_package::Error as PackageError;
+pub use modhost_runtime::{Error as RuntimeError, Failure as CallFailure};
+pub use modhost_state::Error as StateError;
+pub use modhost_update::Error as UpdateError;
 
 mod change;
 mod config;

@@ -369,3 +369,27 @@ fn the_embedding_library_links_no_server() {
         .collect();
     assert!(servers.is_empty(), "modhost links {servers:?}");
 }
+
+#[test]
+fn an_embedder_matches_the_errors_of_every_layer() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = modhost::Host::open(root.path()).unwrap_or_else(|e| panic!("{e}"));
+    let missing = root.path().join("nosuch.tgz");
+    let installed = host.install(std::slice::from_ref(&missing), modhost::Options::default());
+    assert!(
+        matches!(&installed, Err(modhost::Error::NoSuchFile(path)) if *path == missing),
+        "{installed:?}"
+    );
+    // A component importing what this host lacks: the runtime's own variant.
+    let packages = ["core", "voicemail", "callback"].map(package);
+    let installed = host.install(&packages, modhost::Options::default());
+    assert!(
+        matches!(
+            &installed,
+            Err(modhost::Error::Runtime(
+                modhost::RuntimeError::Imports { .. }
+            ))
+        ),
+        "{installed:?}"
+    );
+}

@@ -311,6 +311,9 @@ pub(crate) struct Staged {
 /// its component) is packed first, as `modhost pack` would, so that it passes exactly the
 /// checks a package passes.
 pub(crate) fn stage(host: &Host, source: &Path) -> Result<Staged> {
+    if std::fs::symlink_metadata(source).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        return Err(crate::Error::NoSuchFile(source.to_owned()));
+    }
     let dir = host.layout.staging_dir()?;
     let packed;
     let package = if source.is_dir() {
@@ -408,6 +411,17 @@ fn in_package(error: modhost_runtime::Error, package: &Path, unpacked: &Unpacked
             path: inside,
             unknown,
             offered,
+        },
+        modhost_runtime::Error::MissingFunctions {
+            interface,
+            missing,
+            provided,
+            ..
+        } => modhost_runtime::Error::MissingFunctions {
+            path: inside,
+            interface,
+            missing,
+            provided,
         },
         other => other,
     })
