@@ -159,12 +159,17 @@ const SOURCE_KEYS: usize = 6;
 /// Applies the migrations `conn`'s database lacks, all in one transaction.
 pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
     let err = sqlite(path);
-    let applied: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(&err)?;
-    let applied = usize::try_from(applied).unwrap_or(0);
-    if applied < MIGRATIONS.len() {
-        let tx = conn.transaction().map_err(&err)?;
+    let version = |conn: &Connection| -> rusqlite::Result<usize> {
+        let applied: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        Ok(usize::try_from(applied).unwrap_or(0))
+    };
+    if version(conn).map_err(&err)? < MIGRATIONS.len() {
+        // Read again under the write lock: two processes opening a new root at once both
+        // see it empty, and only the first may create its tables.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let applied = version(&tx).map_err(&err)?;
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
             if index == ANNOUNCED_BY {
                 add_column(&tx, "modhost_source_keys", "announced_by TEXT").map_err(&err)?;

@@ -174,3 +174,33 @@ fn a_change_kept_waiting_by_another_process_names_it() {
          writing to it, for the 30 s a change waits for it; try again"
     );
 }
+
+#[test]
+fn several_openers_of_a_new_database_make_its_tables_once() {
+    // As two processes installing into a root that does not exist yet.
+    for round in 0..10 {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("modhost.db");
+        let barrier = std::sync::Barrier::new(6);
+        let opened: Vec<std::result::Result<(), String>> = std::thread::scope(|scope| {
+            let openers: Vec<_> = (0..6)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        crate::State::open(&path)
+                            .map(drop)
+                            .map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            openers
+                .into_iter()
+                .map(|o| o.join().unwrap_or_else(|_| Err("panicked".into())))
+                .collect()
+        });
+        assert!(
+            opened.iter().all(Result::is_ok),
+            "round {round}: {opened:?}"
+        );
+    }
+}
