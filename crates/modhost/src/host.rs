@@ -12,7 +12,7 @@ use crate::config::{self, Platform};
 use crate::dispatch::{Dispatch, DispatchOptions, Dispatcher, HookPoint};
 use crate::event::{Event, Reporter, Silent};
 use crate::layout::Layout;
-use crate::lock::RootLock;
+use crate::lock::{RootLock, RootUse};
 use crate::recover::{self, Recovery};
 use crate::{Error, Result};
 
@@ -48,6 +48,8 @@ pub struct Host {
     _scratch: Option<tempfile::TempDir>,
     /// Whether opening made the root: see [`Host::discard_if_unused`].
     made: bool,
+    /// This host's hold on the root, which no other host's removal of it breaks.
+    in_use: RootUse,
 }
 
 impl std::fmt::Debug for Host {
@@ -98,22 +100,28 @@ impl Host {
         })
     }
 
-    /// If no other process is changing the root, leftovers of an interrupted change are
-    /// cleaned up first.
     /// Closes the host and, when opening it made its root and nothing was kept there
     /// since (no module, no source), removes the root again: a change that failed, given
-    /// a mistyped root, leaves no empty root behind. Returns whether it was removed.
+    /// a mistyped root, leaves no empty root behind. A root another host has open (in
+    /// this process or another), or whose lock another process holds, is kept. Returns
+    /// whether it was removed.
     pub fn discard_if_unused(self) -> Result<bool> {
-        if !self.made || self._scratch.is_some() {
+        if !self.made || self._scratch.is_some() || !self.in_use.sole() {
             return Ok(false);
         }
+        let Some(lock) = RootLock::try_acquire(&self.layout.lock())? else {
+            return Ok(false);
+        };
         if !self.state.modules()?.is_empty() || !self.state.sources()?.is_empty() {
             return Ok(false);
         }
         let root = self.layout.root.clone();
-        drop(self);
+        // The holds are let go of with the files, after them.
+        let Host { in_use, .. } = self;
+        let holds = (in_use, lock);
         // Not following links: `remove_dir_all` removes a link, never what it leads to.
         fs_err::remove_dir_all(&root).map_err(crate::layout::io(&root))?;
+        drop(holds);
         Ok(true)
     }
 
@@ -123,8 +131,27 @@ impl Host {
             capabilities,
         } = embedding;
         not_a_file(root)?;
-        let made = !Layout::exists(root);
-        let layout = Layout::create(root)?;
+        // A root removed while this host opened it (a failed change's, made at the same
+        // moment) is made again; twice is more than a race.
+        let (made, layout, in_use) = {
+            let mut attempts = 0;
+            loop {
+                let made = !Layout::exists(root);
+                let layout = Layout::create(root)?;
+                match RootUse::take(&layout.users())? {
+                    Some(in_use) => break (made, layout, in_use),
+                    None if attempts < 2 => attempts += 1,
+                    None => {
+                        return Err(Error::Io {
+                            path: layout.users(),
+                            source: std::io::Error::other(
+                                "the root was removed while it was opened",
+                            ),
+                        });
+                    }
+                }
+            }
+        };
         let config = config::Config::load(&layout.config())?;
         let limits = limits.unwrap_or_else(|| config.limits.apply(Limits::default()));
         let state = State::open_capped(&layout.database(), config.state.max_size())?
@@ -157,6 +184,7 @@ impl Host {
             recovered_at_open: Recovery::default(),
             _scratch: None,
             made,
+            in_use,
         };
         let recovered_at_open = match RootLock::try_acquire(&host.layout.lock())? {
             Some(_lock) => recover::run(&host.layout, &host.state, recover::Check::Present)?,

@@ -93,6 +93,11 @@ impl Layout {
         self.root.join("modhost.db")
     }
 
+    /// The file every host holding the root open has a shared lock on.
+    pub(crate) fn users(&self) -> PathBuf {
+        self.root.join("users")
+    }
+
     /// The lock held by the process changing the root.
     pub(crate) fn lock(&self) -> PathBuf {
         self.root.join("lock")

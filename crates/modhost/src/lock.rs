@@ -1,4 +1,5 @@
-//! The root lock: one process changes a root at a time.
+//! The root lock: one process changes a root at a time; and the root's users, so that a
+//! root is never removed from under another host that has it open.
 
 use std::fs::{File, TryLockError};
 use std::os::unix::fs::OpenOptionsExt;
@@ -46,5 +47,42 @@ impl RootLock {
             Err(Error::Locked(_)) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Holds a shared lock on a root's `users` file while a host has the root open: a root
+/// made for a change that failed is removed only when no other host, in this process or
+/// another, has it open ([`RootUse::sole`]).
+#[derive(Debug)]
+pub(crate) struct RootUse {
+    file: File,
+}
+
+impl RootUse {
+    /// Takes a shared hold on the root whose `users` file is `path`. `None` when the root
+    /// was removed while it was being taken (its file is no longer linked): the caller
+    /// opens the root again.
+    pub(crate) fn take(path: &Path) -> Result<Option<Self>> {
+        let io = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = File::options()
+            .mode(0o600)
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+        file.lock_shared().map_err(io)?;
+        use std::os::unix::fs::MetadataExt;
+        let linked = file.metadata().map_err(io)?.nlink() > 0;
+        Ok(linked.then_some(RootUse { file }))
+    }
+
+    /// Whether this is the root's only user: the hold becomes exclusive if no other is
+    /// held, and stays so until dropped.
+    pub(crate) fn sole(&self) -> bool {
+        self.file.try_lock().is_ok()
     }
 }

@@ -393,3 +393,26 @@ fn an_embedder_matches_the_errors_of_every_layer() {
         "{installed:?}"
     );
 }
+
+#[test]
+fn a_root_made_for_a_failed_change_is_kept_while_another_host_has_it_open() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let root = dir.path().join("fresh");
+    // Two hosts open a root that did not exist, as two first installs at once do.
+    let made = Host::open(&root).unwrap_or_else(|e| panic!("{e}"));
+    let other = Host::open(&root).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(made.discard_if_unused().ok(), Some(false));
+    assert!(
+        root.join("modhost.db").exists(),
+        "removed from under the other host"
+    );
+    other
+        .install(&[package("core")], Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(other);
+    // Alone, a root made and left empty is removed.
+    let alone = dir.path().join("alone");
+    let host = Host::open(&alone).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(host.discard_if_unused().ok(), Some(true));
+    assert!(!alone.exists());
+}
