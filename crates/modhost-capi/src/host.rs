@@ -515,8 +515,9 @@ pub unsafe extern "C" fn modhost_declare(
 /// `out-of-memory`, `too-many-resources`, `stack-overflow`, `trap`, `failed`,
 /// `output-too-large`, `host`, `cancelled` and `busy` (the host was running as many
 /// handlers at once as it has room for until the handler's deadline). A module
-/// uninstalled, disabled or upgraded while the dispatch runs is left out of it, as if it
-/// had not been there, once its handler reaches the state database.
+/// uninstalled or disabled while the dispatch runs is left out of it, as if it had not
+/// been there, once its handler reaches the state database; one upgraded meanwhile
+/// answers as its new version.
 ///
 /// Returns `MODHOST_OK` whatever the handlers did; `MODHOST_ERROR_ARGUMENT`;
 /// `MODHOST_ERROR_REFUSED` when no handler ran because the dispatch was nested past

@@ -97,6 +97,47 @@ fn a_module_disabled_during_a_dispatch_writes_nothing_and_counts_as_absent() {
 }
 
 #[test]
+fn a_module_upgraded_during_a_dispatch_answers_it_as_its_new_version() {
+    let (root, host) = host();
+    let newer = modhost_test_support::repackage(
+        &package("hostile"),
+        |xml| {
+            let old = xml
+                .split("<version>")
+                .nth(1)
+                .and_then(|v| v.split("</version>").next());
+            xml.replace(
+                &format!("<version>{}</version>", old.unwrap_or_default()),
+                "<version>99.0</version>",
+            )
+        },
+        &root.path().join("hostile-99.0.tgz"),
+    );
+    let dispatch = nap_during(&host, 800, |host| {
+        host.upgrade(&[newer], Options::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+    });
+    // Not left out, as an uninstalled module is: the old version's call is set aside
+    // and the new one's answers, once.
+    let calls: Vec<(&str, bool, Option<&str>)> = dispatch
+        .calls
+        .iter()
+        .map(|c| (c.rawname.as_str(), c.ok, c.output.as_deref()))
+        .collect();
+    assert_eq!(calls, [("hostile", true, Some("napped"))], "{dispatch:?}");
+    assert_eq!(
+        host.kv_entries("hostile").unwrap_or_else(|e| panic!("{e}")),
+        [("napped".to_owned(), "800".to_owned())]
+    );
+    let version = host
+        .list()
+        .ok()
+        .and_then(|l| l.into_iter().find(|m| m.rawname == "hostile"))
+        .map(|m| m.version);
+    assert_eq!(version.as_deref(), Some("99.0"));
+}
+
+#[test]
 fn a_module_whose_files_an_uninstall_removed_before_its_turn_is_left_out_too() {
     let (root, host) = host();
     // A second hostile, whose `nap` handler comes first and sleeps to its deadline:

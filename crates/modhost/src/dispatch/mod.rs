@@ -10,7 +10,7 @@
 //! fail-closed dispatch that stops at a failure so keeps what the handlers before it wrote.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -298,14 +298,17 @@ impl Dispatcher {
         // A module's handlers of this hook point share one call's time: however many it
         // declares, its calls together take no longer than one may. Time spent in other
         // modules' handlers between them is not theirs.
-        let mut time_left: BTreeMap<&str, Duration> = BTreeMap::new();
+        let mut time_left: BTreeMap<String, Duration> = BTreeMap::new();
         let timeout = point.limits.unwrap_or(self.limits).call_timeout;
-        for handler in handlers {
+        let mut queue: VecDeque<Handler> = handlers.iter().cloned().collect();
+        // Modules upgraded under the dispatch, whose new version's handlers ran instead.
+        let mut rerun = BTreeSet::new();
+        while let Some(handler) = queue.pop_front() {
             // Loaded first (a failure is the call's to report): compiling a component is
             // not its module's time.
             let _ = self.component(&handler.entry);
             let left = time_left
-                .entry(handler.entry.record.rawname.as_str())
+                .entry(handler.entry.record.rawname.clone())
                 .or_insert(timeout);
             let started = Instant::now();
             let own = started + *left;
@@ -316,11 +319,12 @@ impl Dispatcher {
                 options: scope.options,
                 logs: scope.logs.clone(),
             };
-            let called = self.call(point, handler, &input, session, scope);
+            let called = self.call(point, &handler, &input, session, scope);
             *left = left.saturating_sub(started.elapsed());
             let Some(mut result) = called else {
                 // Its module was uninstalled, disabled or upgraded while it ran: the
-                // dispatch goes on as if the module had not been there.
+                // dispatch goes on as if the module had not been there, or, upgraded,
+                // with its new version's handlers in their place.
                 tracing::info!(
                     module = %handler.entry.record.rawname,
                     hook = %point.name,
@@ -330,6 +334,25 @@ impl Dispatcher {
                     // The transaction was opened for a handler that may not run in it;
                     // the next handler begins its own.
                     let _ = session.checkpoint();
+                    let rawname = &handler.entry.record.rawname;
+                    if rerun.insert(rawname.clone())
+                        && let Ok((generation, fresh)) = self.handlers(&point.name)
+                    {
+                        let old = std::mem::replace(
+                            session,
+                            Session::lazy(self.state.clone()).as_of(generation),
+                        );
+                        let _ = old.commit();
+                        queue.retain(|h| h.entry.record.rawname != *rawname);
+                        for again in fresh
+                            .iter()
+                            .rev()
+                            .filter(|h| h.entry.record.rawname == *rawname)
+                        {
+                            queue.push_front(again.clone());
+                        }
+                        time_left.remove(rawname);
+                    }
                 }
                 continue;
             };
