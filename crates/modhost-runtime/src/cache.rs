@@ -16,6 +16,10 @@ use crate::imports::export_name;
 use crate::version::check_api_version;
 use crate::{Error, Result, Runtime};
 
+/// The start of the name of a file written under another name first and renamed into
+/// place: one a crash left is recognised by it, and removed by `recover`.
+pub const PARTIAL: &str = ".modhost-partial-";
+
 /// Where a loaded component's machine code came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -229,7 +233,10 @@ impl Runtime {
             path: artifact.to_owned(),
             source,
         };
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.cache_dir).map_err(io)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(PARTIAL)
+            .tempfile_in(&self.cache_dir)
+            .map_err(io)?;
         tmp.write_all(&bytes).map_err(io)?;
         tmp.as_file().sync_all().map_err(io)?;
         tmp.persist(artifact).map_err(|e| io(e.error))?;

@@ -72,7 +72,7 @@ mod trap;
 mod version;
 mod warm;
 
-pub use cache::{DEFAULT_CACHE_KEEP, LoadedComponent, Origin, sha256_of};
+pub use cache::{DEFAULT_CACHE_KEEP, LoadedComponent, Origin, PARTIAL, sha256_of};
 pub use call::{Call, CallContext, with_stack};
 pub use cancel::Cancel;
 pub use capability::{CallData, Capability};

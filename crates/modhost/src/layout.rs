@@ -308,7 +308,10 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     create_dirs(dir, PUBLIC_DIR)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(modhost_runtime::PARTIAL)
+        .tempfile_in(dir)
+        .map_err(io(dir))?;
     tmp.write_all(bytes).map_err(io(path))?;
     set_mode(tmp.path(), PUBLIC_FILE)?;
     tmp.as_file().sync_all().map_err(io(path))?;

@@ -13,7 +13,7 @@ use crate::layout::{self, Layout, io};
 /// What a recovery did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Recovery {
-    /// Leftover directories removed.
+    /// Leftover directories (and half-written files) removed.
     pub removed: Vec<PathBuf>,
     /// Modules marked broken, with the reason.
     pub broken: Vec<(String, String)>,
@@ -37,6 +37,38 @@ impl fmt::Display for Recovery {
     }
 }
 
+/// How long a file written under a partial name may go untouched before it counts as
+/// one a crash left: others are being written, by a compile or a reload in another
+/// process, which take seconds at most.
+const PARTIAL_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes from `dirs` the files a crash left half-written under a partial name (see
+/// [`modhost_runtime::PARTIAL`]), recording them in `recovery`. Best effort: what cannot
+/// be read or removed is left for the next recovery.
+fn sweep_partial(dirs: &[PathBuf], recovery: &mut Recovery) {
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let partial = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(modhost_runtime::PARTIAL));
+            let stale = entry
+                .metadata()
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= PARTIAL_AGE);
+            if partial && stale && std::fs::remove_file(entry.path()).is_ok() {
+                recovery.removed.push(entry.path());
+            }
+        }
+    }
+}
+
 /// How closely recovery looks at installed components.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Check {
@@ -52,6 +84,7 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
     // Online installs download beside the root's directories, outside its lock: what an
     // interrupted one left goes once no process holds it.
     crate::online::clear_stale_downloads(&layout.root);
+    sweep_partial(&[layout.cache(), layout.root.join("etc")], &mut recovery);
     let referenced = state.referenced_dirs()?;
     for entry in fs_err::read_dir(layout.staging()).map_err(io(&layout.staging()))? {
         let path = entry.map_err(io(&layout.staging()))?.path();

@@ -416,3 +416,43 @@ fn a_root_made_for_a_failed_change_is_kept_while_another_host_has_it_open() {
     assert_eq!(host.discard_if_unused().ok(), Some(true));
     assert!(!alone.exists());
 }
+
+#[test]
+fn recover_removes_the_half_written_files_a_crash_left_and_no_others() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = Host::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let write = |path: std::path::PathBuf, old: bool| {
+        std::fs::create_dir_all(path.parent().unwrap_or(dir.path()))
+            .and_then(|()| std::fs::write(&path, b"half"))
+            .and_then(|()| match old {
+                true => std::fs::File::options()
+                    .write(true)
+                    .open(&path)?
+                    .set_modified(hour_ago),
+                false => Ok(()),
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        path
+    };
+    // A compile's and a reload's, cut short long ago; one being written now; and files
+    // of other names.
+    let left = [
+        write(dir.path().join("cache/.modhost-partial-a1"), true),
+        write(dir.path().join("etc/.modhost-partial-b2"), true),
+    ];
+    let kept = [
+        write(dir.path().join("cache/.modhost-partial-now"), false),
+        write(dir.path().join("etc/notes.conf"), true),
+    ];
+    let recovery = host.recover().unwrap_or_else(|e| panic!("{e}"));
+    for path in &left {
+        assert!(
+            !path.exists() && recovery.removed.contains(path),
+            "{path:?}: {recovery:?}"
+        );
+    }
+    for path in &kept {
+        assert!(path.exists(), "{path:?}");
+    }
+}
