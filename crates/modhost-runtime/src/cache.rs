@@ -229,9 +229,16 @@ impl Runtime {
         let bytes = component
             .serialize()
             .map_err(|e| Error::Engine(format!("cannot serialize a compiled component: {e}")))?;
-        let io = |source| Error::Io {
-            path: artifact.to_owned(),
-            source,
+        let io = |source: std::io::Error| match source.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                Error::CacheFull {
+                    path: self.cache_dir.clone(),
+                }
+            }
+            _ => Error::Io {
+                path: artifact.to_owned(),
+                source,
+            },
         };
         let mut tmp = tempfile::Builder::new()
             .prefix(PARTIAL)

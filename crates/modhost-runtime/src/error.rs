@@ -25,6 +25,16 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
+    /// The disk holding the compiled-code cache has no room for a compiled component.
+    #[error(
+        "`{}`: the disk holding the compiled-code cache is full; free some space on it \
+         (nothing was changed)",
+        .path.display()
+    )]
+    CacheFull {
+        /// The cache directory.
+        path: PathBuf,
+    },
     /// wasmtime could not be set up.
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),

@@ -6,6 +6,17 @@ use std::path::{Path, PathBuf};
 /// A state-database failure, naming the database file.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The file system holding the database has no room left: nothing can be written
+    /// (and SQLite cannot even map its shared memory to read) until space is freed.
+    #[error(
+        "state database `{}`: the disk holding it is full; free some space on it (nothing \
+         was changed)",
+        .path.display()
+    )]
+    DiskFull {
+        /// The database file.
+        path: PathBuf,
+    },
     /// SQLite reported an error.
     #[error("state database `{path}`: {source}")]
     Sqlite {
@@ -198,10 +209,29 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Maps SQLite's errors to [`Error::Sqlite`] naming the database at `path`.
 pub(crate) fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |source| Error::Sqlite {
-        path: path.to_owned(),
-        source,
+    move |source| {
+        let io = matches!(
+            &source,
+            rusqlite::Error::SqliteFailure(e, _)
+                if matches!(e.code, rusqlite::ErrorCode::SystemIoFailure | rusqlite::ErrorCode::DiskFull)
+        );
+        if io && disk_is_full(path) {
+            return Error::DiskFull {
+                path: path.to_owned(),
+            };
+        }
+        Error::Sqlite {
+            path: path.to_owned(),
+            source,
+        }
     }
+}
+
+/// Whether the file system holding `path` has no room left for anyone but root: what an
+/// I/O error of SQLite's then means. (SQLite's own words are "disk I/O error".)
+pub(crate) fn disk_is_full(path: &Path) -> bool {
+    let dir = path.parent().unwrap_or(path);
+    rustix::fs::statvfs(dir).is_ok_and(|fs| fs.f_bavail.saturating_mul(fs.f_frsize) < 64 * 1024)
 }
 
 /// [`Error::RolledBack`]'s message.
@@ -220,5 +250,30 @@ fn rolled_back(by: Option<&str>, cause: Option<&str>) -> String {
             "a statement {why}, so its transaction was rolled back; nothing more is written \
              in this call"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_io_error_on_a_full_disk_says_the_disk_is_full() {
+        let io = || {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_SHMSIZE),
+                None,
+            )
+        };
+        // /proc has no room for anyone: as a full disk looks.
+        let full = Path::new("/proc/self/modhost.db");
+        assert_eq!(
+            sqlite(full)(io()).to_string(),
+            "state database `/proc/self/modhost.db`: the disk holding it is full; free some \
+             space on it (nothing was changed)"
+        );
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let roomy = dir.path().join("modhost.db");
+        assert!(matches!(sqlite(&roomy)(io()), Error::Sqlite { .. }));
     }
 }

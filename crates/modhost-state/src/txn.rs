@@ -119,7 +119,8 @@ impl Txn {
     /// SQLite's refusal to grow it past its ceiling to [`Error::Full`].
     pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
         move |source| {
-            if is_full(&source) {
+            // The database's cap, unless it is the disk that is full.
+            if is_full(&source) && !crate::error::disk_is_full(&self.path) {
                 self.full(None)
             } else {
                 sqlite(&self.path)(source)

@@ -52,6 +52,7 @@ impl FailureKind {
             Error::Io { .. }
             | Error::Engine(_)
             | Error::Capability { .. }
+            | Error::CacheFull { .. }
             | Error::Load { .. }
             | Error::ApiVersion { .. }
             | Error::Imports { .. }
