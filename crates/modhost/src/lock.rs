@@ -7,6 +7,20 @@ use std::path::Path;
 
 use crate::{Error, Result};
 
+/// Opens (making it, private) the file at `path` whose lock is taken.
+fn open_lock_file(path: &Path) -> Result<File> {
+    File::options()
+        .mode(0o600)
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })
+}
+
 /// Holds the exclusive lock on a root's `lock` file until dropped.
 #[derive(Debug)]
 pub(crate) struct RootLock {
@@ -21,13 +35,7 @@ impl RootLock {
             path: path.to_owned(),
             source,
         };
-        let file = File::options()
-            .mode(0o600)
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(io)?;
+        let file = open_lock_file(path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) if wait => {
@@ -67,13 +75,7 @@ impl RootUse {
             path: path.to_owned(),
             source,
         };
-        let file = File::options()
-            .mode(0o600)
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(io)?;
+        let file = open_lock_file(path)?;
         file.lock_shared().map_err(io)?;
         use std::os::unix::fs::MetadataExt;
         let linked = file.metadata().map_err(io)?.nlink() > 0;

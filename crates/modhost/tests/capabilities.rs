@@ -225,7 +225,10 @@ fn a_module_importing_an_api_the_application_does_not_give_is_refused_before_com
     // interface, not the package, which would read as if it were given.
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let host = Embedding::new()
-        .capability(Arc::new(Channels) as Arc<dyn Capability>)
+        .capability(
+            Arc::new(Declared("pbx:telephony", &["pbx:telephony/channels@1.0.0"]))
+                as Arc<dyn Capability>,
+        )
         .open(root.path())
         .unwrap_or_else(|e| panic!("{e}"));
     let refused = host.install(
@@ -241,26 +244,6 @@ fn a_module_importing_an_api_the_application_does_not_give_is_refused_before_com
             && !message.contains("pbx:telephony@1.0.0"),
         "{message}"
     );
-}
-
-/// An application's `pbx:telephony` with only a `channels` interface.
-struct Channels;
-
-impl Capability for Channels {
-    fn package(&self) -> &str {
-        "pbx:telephony"
-    }
-
-    fn interfaces(&self) -> Vec<String> {
-        vec!["pbx:telephony/channels@1.0.0".to_owned()]
-    }
-
-    fn add_to_linker(
-        &self,
-        _: &mut wasmtime::component::Linker<modhost::embed::Sandbox>,
-    ) -> wasmtime::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]
