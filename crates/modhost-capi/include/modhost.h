@@ -363,15 +363,6 @@ void modhost_capability_free(modhost_capability *capability);
 char *modhost_string_new(const char *text);
 
 /**
- * Fills `*limits` with modhost's defaults. NULL is ignored.
- *
- * # Safety
- *
- * `limits` is NULL or valid for one `modhost_limits` write.
- */
-void modhost_limits_default(modhost_limits *limits);
-
-/**
  * Opens the root directory `root`, creating it on first use, and recovers what an
  * interrupted change left.
  *
@@ -583,6 +574,15 @@ void modhost_cancel(const modhost_cancel_handle *handle);
  * `handle` is NULL or a handle from `modhost_cancel_handle_new`, not freed before.
  */
 void modhost_cancel_handle_free(modhost_cancel_handle *handle);
+
+/**
+ * Fills `*limits` with modhost's defaults. NULL is ignored.
+ *
+ * # Safety
+ *
+ * `limits` is NULL or valid for one `modhost_limits` write.
+ */
+void modhost_limits_default(modhost_limits *limits);
 
 /**
  * Uninstalls module `rawname`, running its `uninstall()`. `flags` is 0 or

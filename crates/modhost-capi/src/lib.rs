@@ -32,6 +32,7 @@ mod capability;
 mod ffi;
 mod host;
 mod json;
+mod limits;
 mod modules;
 
 pub use capability::{
@@ -39,10 +40,11 @@ pub use capability::{
     modhost_capability_free, modhost_capability_new, modhost_string_new,
 };
 pub use host::{
-    CancelHandle, Host, Limits, modhost_cancel, modhost_cancel_handle_free,
-    modhost_cancel_handle_new, modhost_close, modhost_declare, modhost_dispatch, modhost_install,
-    modhost_limits_default, modhost_list, modhost_open, modhost_upgrade,
+    CancelHandle, Host, modhost_cancel, modhost_cancel_handle_free, modhost_cancel_handle_new,
+    modhost_close, modhost_declare, modhost_dispatch, modhost_install, modhost_list, modhost_open,
+    modhost_upgrade,
 };
+pub use limits::{Limits, modhost_limits_default};
 pub use modules::{
     modhost_disable, modhost_enable, modhost_grant, modhost_info, modhost_reload, modhost_revoke,
     modhost_rollback, modhost_uninstall,

@@ -1,0 +1,411 @@
+//! Joomla update documents: what is offered, what is set aside and why, and what is
+//! refused.
+
+use super::*;
+
+/// A target platform that fits every modhost host.
+const ANY: &str = r#"<targetplatform name="modhost" version=".*"/>"#;
+
+fn target(stability: Stability) -> Target {
+    Target {
+        platform: "modhost".into(),
+        version: "1.4.0".into(),
+        stability,
+    }
+}
+
+fn update(version: &str, tag: &str, platform: &str) -> String {
+    format!(
+        "<update><name>Phonebook</name><element>phonebook</element><type>module</type>\
+         <version>{version}</version><downloads><downloadurl type=\"full\" format=\"tgz\">\
+         pb-{version}.tgz</downloadurl></downloads><tags><tag>{tag}</tag></tags>{platform}\
+         <sha256>{}</sha256></update>",
+        "a".repeat(64)
+    )
+}
+
+/// The locations offered for the update whose `<downloads>` are `downloads`.
+fn downloads(downloads: &str) -> Result<Vec<Location>, String> {
+    let xml = format!(
+        "<updates><update><element>phonebook</element><version>2.0.0</version>\
+         <downloads>{downloads}</downloads>{ANY}</update></updates>"
+    );
+    let doc = Location::Url("https://h/joomla/phonebook.xml".into());
+    parse(
+        xml.as_bytes(),
+        &doc,
+        Some("phonebook"),
+        &target(Stability::Stable),
+    )
+    .map(|(r, _)| r.into_iter().map(|r| r.location).collect())
+}
+
+#[test]
+fn a_feed_of_several_mebibytes_is_read_as_any_channel_document() {
+    // Some 3.2 MiB and 84,000 elements: past a module.xml's bounds, within a
+    // document's.
+    let filler = "<infourl>https://example.org/changelog</infourl>".repeat(16);
+    let updates: String = (0..3000)
+        .map(|i| {
+            update(&format!("1.0.{i}"), "stable", ANY)
+                .replace("</update>", &format!("{filler}</update>"))
+        })
+        .collect();
+    let xml = format!("<updates>{updates}</updates>");
+    assert!(xml.len() > 3 << 20, "{}", xml.len());
+    let doc = Location::Url("https://h/joomla/phonebook.xml".into());
+    let read = parse(
+        xml.as_bytes(),
+        &doc,
+        Some("phonebook"),
+        &target(Stability::Stable),
+    );
+    assert_eq!(read.map(|(r, _)| r.len()), Ok(3000));
+}
+
+#[test]
+fn a_feed_in_another_encoding_is_read_as_it_declares_itself() {
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><updates>{}</updates>",
+        update("2.0.0", "stable", ANY).replace("Phonebook", "T\u{e9}l\u{e9}phone")
+    );
+    let latin1: Vec<u8> = xml.chars().map(|c| c as u8).collect();
+    let doc = Location::Url("https://h/joomla/phonebook.xml".into());
+    let read = parse(&latin1, &doc, Some("phonebook"), &target(Stability::Stable));
+    assert_eq!(read.map(|(r, _)| r.len()), Ok(1));
+    let undeclared = b"<updates><update><name>T\xe9l</name></update></updates>";
+    let read = parse(undeclared, &doc, None, &target(Stability::Stable));
+    assert_eq!(
+        read.err().as_deref(),
+        Some(
+            "the update XML cannot be read at 1:25: byte 0xE9 is not UTF-8, and the document \
+             declares no other encoding (convert the file to UTF-8, or declare its encoding)"
+        )
+    );
+}
+
+#[test]
+fn a_collection_is_said_to_be_one_with_the_documents_it_lists() {
+    let xml = r#"<extensionset name="Extensions" description="All">
+        <extension name="Phonebook" element="phonebook" type="module" version="2.0.0"
+          detailsurl="https://h/joomla/phonebook.xml"/>
+        <extension name="Other" element="other" type="module" version="1.0"
+          detailsurl="https://h/joomla/other.xml"/></extensionset>"#;
+    let doc = Location::Url("https://h/joomla/list.xml".into());
+    let read = parse(
+        xml.as_bytes(),
+        &doc,
+        Some("phonebook"),
+        &target(Stability::Stable),
+    );
+    assert_eq!(
+        read.err().as_deref(),
+        Some(
+            "the document is a Joomla collection (<extensionset>), which lists other update \
+             documents: give the source an extension's own document, its `detailsurl` \
+             (here: https://h/joomla/phonebook.xml)"
+        )
+    );
+}
+
+#[test]
+fn a_gzip_tar_is_preferred_then_a_zip() {
+    let url = |path: &str| Location::Url(format!("https://h/joomla/{path}"));
+    let zip = r#"<downloadurl type="full" format="zip">pb.zip</downloadurl>"#;
+    let tgz = r#"<downloadurl type="full" format="tgz">pb.tgz</downloadurl>"#;
+    let upgrade = r#"<downloadurl type="upgrade" format="tgz">pb-up.tgz</downloadurl>"#;
+    let tar = r#"<downloadurl type="full" format="tar">pb.tar</downloadurl>"#;
+    assert_eq!(downloads(zip), Ok(vec![url("pb.zip")]));
+    assert_eq!(downloads(&format!("{zip}{tgz}")), Ok(vec![url("pb.tgz")]));
+    assert_eq!(downloads(&format!("{tgz}{zip}")), Ok(vec![url("pb.tgz")]));
+    assert_eq!(
+        downloads("<downloadurl>pb-plain</downloadurl>"),
+        Ok(vec![url("pb-plain")])
+    );
+    assert_eq!(
+        downloads(&format!("{upgrade}{tar}{zip}")),
+        Ok(vec![url("pb.zip")])
+    );
+    assert_eq!(downloads(&format!("{upgrade}{tar}")), Ok(vec![]));
+}
+
+fn offered(xml: &str, stability: Stability) -> Result<Vec<String>, String> {
+    let doc = Location::Url("https://h/joomla/phonebook.xml".into());
+    parse(xml.as_bytes(), &doc, Some("phonebook"), &target(stability))
+        .map(|(r, _)| r.into_iter().map(|r| r.version).collect())
+}
+
+#[test]
+fn what_is_not_offered_is_set_aside_with_why() {
+    let xml = |platform: &str, tag: &str, download: &str| {
+        format!(
+            "<updates><update><element>phonebook</element><version>2.0.0</version>\
+             {platform}<tags><tag>{tag}</tag></tags>\
+             <downloads>{download}</downloads></update></updates>"
+        )
+    };
+    let tgz = "<downloadurl type=\"full\" format=\"tgz\">https://h/p.tgz</downloadurl>";
+    let doc = Location::Url("https://h/joomla/phonebook.xml".into());
+    let aside = |text: String| {
+        parse(text.as_bytes(), &doc, None, &target(Stability::Stable))
+            .map(|(offered, aside)| (offered.len(), aside))
+    };
+    let joomla = r#"<targetplatform name="joomla" version="[345]"/>"#;
+    let found = aside(xml(joomla, "stable", tgz));
+    assert!(
+        found.as_ref().is_ok_and(|(offered, aside)| *offered == 0
+            && aside[0].rawname == "phonebook"
+            && aside[0].version == "2.0.0"
+            && aside[0]
+                .reason
+                .contains(r#"<targetplatform name="joomla" version="[345]">"#)
+            && aside[0].reason.contains(
+                "not this host (modhost 1.4.0; a host that is \
+                 that platform says so in modhost.toml's [platform] name and version)"
+            )),
+        "{found:?}"
+    );
+    let ours = r#"<targetplatform name="modhost" version=".*"/>"#;
+    let found = aside(xml(ours, "beta", tgz));
+    assert!(
+        found.as_ref().is_ok_and(|(_, aside)| aside[0].reason
+            == "it is tagged beta, less stable than the stable releases this host takes"),
+        "{found:?}"
+    );
+    let found = aside(xml(
+        ours,
+        "stable",
+        "<downloadurl type=\"upgrade\">https://h/p</downloadurl>",
+    ));
+    assert!(
+        found
+            .as_ref()
+            .is_ok_and(|(_, aside)| aside[0].reason.contains("no full download")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn platform_and_stability_choose_what_is_offered() {
+    let ours = r#"<targetplatform name="modhost" version="1\.[0-4]"/>"#;
+    let xml = format!(
+        "<updates>{}{}{}{}</updates>",
+        update("2.0.0", "stable", ours),
+        update("3.0.0beta1", "beta", ours),
+        update(
+            "4.0.0",
+            "stable",
+            r#"<targetplatform name="modhost" version="2\."/>"#
+        ),
+        update(
+            "5.0.0",
+            "stable",
+            r#"<targetplatform name="joomla" version=".*"/>"#
+        ),
+    );
+    assert_eq!(offered(&xml, Stability::Stable), Ok(vec!["2.0.0".into()]));
+    assert_eq!(
+        offered(&xml, Stability::Beta),
+        Ok(vec!["2.0.0".into(), "3.0.0beta1".into()])
+    );
+}
+
+#[test]
+fn hostile_documents_are_refused() {
+    let bomb = "<!DOCTYPE updates [<!ENTITY a \"aaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;\">]>\
+                <updates>&b;</updates>";
+    let refused = offered(bomb, Stability::Stable);
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("DOCTYPE")
+            && e.contains("in an update document")
+            && !e.contains("module.xml")),
+        "{refused:?}"
+    );
+    assert!(offered("{\"json\": true}", Stability::Stable).is_err());
+    assert!(offered("<html><body/></html>", Stability::Stable).is_err());
+    let long = format!(
+        "<updates>{}</updates>",
+        update(
+            "2.0.0",
+            "stable",
+            &format!(
+                r#"<targetplatform name="modhost" version="{}"/>"#,
+                "(a*)*".repeat(100)
+            )
+        )
+    );
+    assert!(offered(&long, Stability::Stable).is_err());
+    // Short, and too large compiled: said in words, not the regex crate's.
+    let complex = format!(
+        "<updates>{}</updates>",
+        update(
+            "2.0.0",
+            "stable",
+            r#"<targetplatform name="modhost" version="\w{1000}"/>"#
+        )
+    );
+    let refused = offered(&complex, Stability::Stable);
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("is too complex to match")),
+        "{refused:?}"
+    );
+    // Each compile is bounded, and so is how many distinct ones a document asks for.
+    let many: String = (0..40)
+        .map(|i| {
+            update(
+                &format!("2.0.{i}"),
+                "stable",
+                &format!(r#"<targetplatform name="modhost" version="(1|{i})\..*"/>"#),
+            )
+        })
+        .collect();
+    let doc = Location::Url("https://h/joomla/phonebook.xml".into());
+    let parsed = parse(
+        format!("<updates>{many}</updates>").as_bytes(),
+        &doc,
+        Some("phonebook"),
+        &target(Stability::Stable),
+    );
+    let Ok((offered_many, set_aside)) = parsed else {
+        panic!("{parsed:?}")
+    };
+    assert_eq!(offered_many.len(), 32);
+    assert_eq!(set_aside.len(), 8);
+    assert!(
+        set_aside.iter().all(|s| s
+            .reason
+            .contains("more than 32 different target platform patterns")),
+        "{set_aside:?}"
+    );
+    let bad_version = format!("<updates>{}</updates>", update("2.x", "stable", ANY));
+    assert!(offered(&bad_version, Stability::Stable).is_err());
+    // A pattern that does not parse is said on one line, what is wrong with it named.
+    let unclosed = format!(
+        "<updates>{}</updates>",
+        update(
+            "2.0.0",
+            "stable",
+            r#"<targetplatform name="modhost" version="["/>"#
+        )
+    );
+    let refused = offered(&unclosed, Stability::Stable);
+    assert!(
+        refused.as_ref().is_err_and(|e| e
+            .contains("the target platform pattern `[` is invalid: unclosed character class")
+            && !e.contains('\n')),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn a_malformed_update_is_skipped_and_the_rest_offered() {
+    let bad_digest = update("3.0.0", "stable", ANY).replace(&"a".repeat(64), "not-hex");
+    let bad_pattern = update(
+        "4.0.0",
+        "stable",
+        &format!(
+            r#"<targetplatform name="modhost" version="{}"/>"#,
+            "(a*)*".repeat(100)
+        ),
+    );
+    let xml = format!(
+        "<updates>{}{}{}{}</updates>",
+        update("2.x", "stable", ANY),
+        update("2.0.0", "stable", ANY),
+        bad_digest,
+        bad_pattern,
+    );
+    assert_eq!(offered(&xml, Stability::Stable), Ok(vec!["2.0.0".into()]));
+    // What was skipped is set aside, each saying what is wrong with it.
+    let doc = Location::Url("https://h/joomla/phonebook.xml".into());
+    let aside = parse(xml.as_bytes(), &doc, None, &target(Stability::Stable))
+        .map(|(_, aside)| aside)
+        .unwrap_or_default();
+    let reasons: Vec<(&str, bool)> = aside
+        .iter()
+        .map(|a| {
+            (
+                a.version.as_str(),
+                a.reason.starts_with("it is malformed: <update> at line 1:"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![("2.x", true), ("3.0.0", true), ("4.0.0", true)],
+        "{aside:?}"
+    );
+    // An empty checksum is none: the update is offered, and unverifiable.
+    let empty = update("5.0.0", "stable", ANY).replace(&"a".repeat(64), "");
+    let stable = |updates: String| {
+        parse(
+            format!("<updates>{updates}</updates>").as_bytes(),
+            &doc,
+            None,
+            &target(Stability::Stable),
+        )
+    };
+    let found = stable(empty);
+    assert!(
+        found
+            .as_ref()
+            .is_ok_and(|(offered, _)| offered.len() == 1 && offered[0].digests.is_empty()),
+        "{found:?}"
+    );
+    // Two different checksums for one download: set aside, naming them; the same one
+    // written twice is one checksum.
+    let sum = format!("<sha256>{}</sha256>", "a".repeat(64));
+    let twice = update("6.0.0", "stable", ANY).replace(&sum, &format!("{sum}{sum}"));
+    let conflicting = update("7.0.0", "stable", ANY)
+        .replace(&sum, &format!("{sum}<sha256>{}</sha256>", "b".repeat(64)));
+    let found = stable(format!("{twice}{conflicting}"));
+    assert!(
+        found
+            .as_ref()
+            .is_ok_and(|(offered, aside)| offered.len() == 1
+                && offered[0].version == "6.0.0"
+                && aside.len() == 1
+                && aside[0].version == "7.0.0"
+                && aside[0].reason.contains("two different <sha256> checksums")),
+        "{found:?}"
+    );
+    // Bad entries only: the feed is broken, not empty, and says why.
+    let xml = format!(
+        "<updates>{bad_digest}{}</updates>",
+        update("2.x", "stable", ANY)
+    );
+    let refused = offered(&xml, Stability::Stable);
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("line 1") && e.contains("sha256")),
+        "{refused:?}"
+    );
+    // A sound entry ruled out by its tag is not a broken feed.
+    let xml = format!(
+        "<updates>{bad_digest}{}</updates>",
+        update("3.1.0beta1", "beta", ANY)
+    );
+    assert_eq!(offered(&xml, Stability::Stable), Ok(vec![]));
+}
+
+#[test]
+fn an_update_naming_no_target_platform_is_skipped() {
+    let xml = format!(
+        "<updates>{}{}</updates>",
+        update("3.0.0", "stable", ""),
+        update("2.0.0", "stable", ANY)
+    );
+    assert_eq!(offered(&xml, Stability::Stable), Ok(vec!["2.0.0".into()]));
+    // Only such updates: the feed says nothing for this host, and is refused saying why.
+    let xml = format!("<updates>{}</updates>", update("3.0.0", "stable", ""));
+    let refused = offered(&xml, Stability::Stable);
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("no <targetplatform>")),
+        "{refused:?}"
+    );
+}
