@@ -96,10 +96,9 @@ fn a_module_disabled_during_a_dispatch_writes_nothing_and_counts_as_absent() {
     );
 }
 
-#[test]
-fn a_module_upgraded_during_a_dispatch_answers_it_as_its_new_version() {
-    let (root, host) = host();
-    let newer = modhost_test_support::repackage(
+/// Hostile at `version`, answering `nap` first with a quick `echo`, then its nap.
+fn hostile_echoing_then_napping(root: &tempfile::TempDir, version: &str) -> std::path::PathBuf {
+    modhost_test_support::repackage(
         &package("hostile"),
         |xml| {
             let old = xml
@@ -108,23 +107,53 @@ fn a_module_upgraded_during_a_dispatch_answers_it_as_its_new_version() {
                 .and_then(|v| v.split("</version>").next());
             xml.replace(
                 &format!("<version>{}</version>", old.unwrap_or_default()),
-                "<version>99.0</version>",
+                &format!("<version>{version}</version>"),
+            )
+            .replace(
+                "<nap>nap</nap>",
+                "<nap pri=\"100\">echo</nap><nap pri=\"200\">nap</nap>",
             )
         },
-        &root.path().join("hostile-99.0.tgz"),
-    );
+        &root.path().join(format!("hostile-{version}.tgz")),
+    )
+}
+
+#[test]
+fn a_module_upgraded_during_a_dispatch_answers_it_as_its_new_version() {
+    let (root, host) = host();
+    host.upgrade(
+        &[hostile_echoing_then_napping(&root, "98.0")],
+        Options::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let newer = hostile_echoing_then_napping(&root, "99.0");
     let dispatch = nap_during(&host, 800, |host| {
         host.upgrade(&[newer], Options::default())
             .unwrap_or_else(|e| panic!("{e}"));
     });
-    // Not left out, as an uninstalled module is: the old version's call is set aside
-    // and the new one's answers, once.
-    let calls: Vec<(&str, bool, Option<&str>)> = dispatch
+    // Not left out, as an uninstalled module is: the old version's nap is set aside and
+    // the new one's answers in its place, once; the echo that answered before the
+    // upgrade is not run again.
+    let calls: Vec<(&str, &str, bool, Option<&str>)> = dispatch
         .calls
         .iter()
-        .map(|c| (c.rawname.as_str(), c.ok, c.output.as_deref()))
+        .map(|c| {
+            (
+                c.rawname.as_str(),
+                c.handler.as_str(),
+                c.ok,
+                c.output.as_deref(),
+            )
+        })
         .collect();
-    assert_eq!(calls, [("hostile", true, Some("napped"))], "{dispatch:?}");
+    assert_eq!(
+        calls,
+        [
+            ("hostile", "echo", true, Some("800")),
+            ("hostile", "nap", true, Some("napped"))
+        ],
+        "{dispatch:?}"
+    );
     assert_eq!(
         host.kv_entries("hostile").unwrap_or_else(|e| panic!("{e}")),
         [("napped".to_owned(), "800".to_owned())]

@@ -334,21 +334,27 @@ impl Dispatcher {
                     // The transaction was opened for a handler that may not run in it;
                     // the next handler begins its own.
                     let _ = session.checkpoint();
+                    // The session stays as of the dispatch's start: every other module's
+                    // handler is still checked against what changed, and the new
+                    // version's pass, their files being the current record's.
                     let rawname = &handler.entry.record.rawname;
                     if rerun.insert(rawname.clone())
-                        && let Ok((generation, fresh)) = self.handlers(&point.name)
+                        && let Ok((_, fresh)) = self.handlers(&point.name)
                     {
-                        let old = std::mem::replace(
-                            session,
-                            Session::lazy(self.state.clone()).as_of(generation),
-                        );
-                        let _ = old.commit();
-                        queue.retain(|h| h.entry.record.rawname != *rawname);
-                        for again in fresh
+                        // Its handlers that already answered at the old version are not
+                        // run again: the new version's take up from where it was.
+                        let answered = dispatch
+                            .calls
                             .iter()
-                            .rev()
+                            .filter(|c| c.rawname == *rawname)
+                            .count();
+                        queue.retain(|h| h.entry.record.rawname != *rawname);
+                        let mine: Vec<&Handler> = fresh
+                            .iter()
                             .filter(|h| h.entry.record.rawname == *rawname)
-                        {
+                            .skip(answered)
+                            .collect();
+                        for again in mine.into_iter().rev() {
                             queue.push_front(again.clone());
                         }
                         time_left.remove(rawname);
