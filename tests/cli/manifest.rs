@@ -316,6 +316,37 @@ fn a_module_xml_is_read_in_the_encoding_it_declares_and_an_undeclared_one_placed
 }
 
 #[test]
+fn a_module_whose_module_xml_is_in_windows_1252_installs_and_runs() {
+    let root = root();
+    let dir = root.path().with_file_name("cafe");
+    let xml = std::fs::read_to_string(example_dir("core").join("module.xml"))
+        .unwrap_or_default()
+        .replace("<name>Core</name>", "<name>Caf\u{e9}</name>");
+    // As a Windows editor saves it: one byte for é, and says so.
+    let mut bytes = b"<?xml version=\"1.0\" encoding=\"windows-1252\"?>\n".to_vec();
+    bytes.extend(
+        xml.chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')),
+    );
+    let made = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join("module.xml"), &bytes))
+        .and_then(|()| {
+            std::fs::copy(
+                modhost_test_support::component("core"),
+                dir.join("module.wasm"),
+            )
+        });
+    assert!(made.is_ok(), "{made:?}");
+    root.ok(&["install", arg(&dir)]);
+    let listed = root.ok(&["list", "--json"]).json();
+    assert_eq!(listed[0]["name"], "Café", "{listed}");
+    // Its recorded module.xml is read again for every dispatch.
+    root.ok(&["reload"]);
+    let run = root.ok(&["install", arg(&dir)]);
+    assert!(run.stdout.contains("nothing to do"), "{}", run.stdout);
+}
+
+#[test]
 fn engine_and_php_facts_from_modhost_toml_decide_checkdepends() {
     let root = root();
     let depends = "<depends><engine>asterisk ge 18</engine><phpversion>ge 8.1</phpversion>\

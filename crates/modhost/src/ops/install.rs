@@ -68,7 +68,7 @@ pub(crate) fn apply_locked(
         let component = modhost_runtime::sha256_of(&unpacked.component).is_ok_and(|digest| {
             recorded.is_some_and(|recorded| recorded.component_sha256 != digest)
         });
-        let xml = std::fs::read_to_string(unpacked.dir.join("module.xml"))
+        let xml = module_xml_text(&unpacked.dir.join("module.xml"))
             .is_ok_and(|xml| recorded.is_some_and(|recorded| recorded.manifest != xml));
         let differs = match (component, xml) {
             (true, true) => Some("component and module.xml"),
@@ -233,7 +233,7 @@ fn apply_one(
         module_dir,
         data_dir,
         component_sha256: component.sha256().to_owned(),
-        manifest: fs_err::read_to_string(&xml).map_err(io(&xml))?,
+        manifest: module_xml_text(&xml)?,
         installed_at: now(),
     })?;
     if let Some(source) = source {
@@ -462,4 +462,20 @@ fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The text of the module.xml at `path`, as the record keeps it: decoded from whatever
+/// encoding the file is in (its declaration, which the record keeps, is not read again).
+fn module_xml_text(path: &Path) -> Result<String> {
+    let bytes = fs_err::read(path).map_err(io(path))?;
+    let text = modhost_manifest::xml::decode(&bytes).map_err(|e| {
+        Error::Refused(vec![format!(
+            "`{}`:{}:{}: {}",
+            path.display(),
+            e.position.line,
+            e.position.column,
+            e.message
+        )])
+    })?;
+    Ok(text.into_owned())
 }
