@@ -403,15 +403,16 @@ int modhost_open(const char *root,
 
 /**
  * Closes `host`, once every call on it under way in other threads has returned (a
- * dispatch in a capability callback, say): it waits for them, and a call begun on it
- * meanwhile fails with `MODHOST_ERROR_ARGUMENT`. Closed from inside one of its own calls
- * (a capability callback), it cannot wait for that call: it is then left open, and
- * refuses every call after, until the process ends. NULL is ignored.
+ * dispatch in a capability callback, say): it waits for them, and a call made from
+ * inside one of them meanwhile (a callback dispatching again) fails with
+ * `MODHOST_ERROR_ARGUMENT`. Closed from inside one of its own calls (a capability
+ * callback), it cannot wait for that call: it is then left open, and refuses every call
+ * after, until the process ends. NULL is ignored.
  *
  * # Safety
  *
- * `host` is NULL or a host from `modhost_open`, not closed before; no call on it begins
- * after this returns.
+ * `host` is NULL or a host from `modhost_open`, not closed before; once this is called,
+ * no thread begins a call on it other than from inside a call already under way.
  */
 void modhost_close(modhost_host *host);
 
@@ -545,7 +546,8 @@ int modhost_dispatch(const modhost_host *host,
 
 /**
  * A new cancel handle for dispatches on `host`, which the caller frees with
- * `modhost_cancel_handle_free`; NULL when `host` is NULL. It may outlive the host.
+ * `modhost_cancel_handle_free`; NULL when `host` is NULL or being closed. It may outlive
+ * the host.
  *
  * # Safety
  *

@@ -1,11 +1,13 @@
 //! The calls under way on a host, so that `modhost_close` waits for them: an application
 //! unloading (an Asterisk module, say) may close a host while another thread's dispatch
 //! is still in a capability callback, and the host is then freed only once that dispatch
-//! has returned, rather than under it. A call begun once the host is closing is refused.
+//! has returned, rather than under it. A call made from inside one under way once the
+//! host is closing is refused. The count lives in an `Arc` each call holds, so that the
+//! last call's unlock and wake-up never touch a host already freed.
 
 use std::cell::RefCell;
 use std::ops::Deref;
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use crate::ffi::Failure;
 use crate::host::Host;
@@ -33,14 +35,16 @@ impl Calls {
     /// Counts a call on `host` in until the returned guard is dropped; refused once the
     /// host is being closed.
     pub(crate) fn enter(host: &Host) -> Result<Entered<'_>, Failure> {
-        let calls = &host.calls;
-        let mut state = calls.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.closing {
-            return Err(Failure::argument("the host is being closed"));
+        let calls = Arc::clone(&host.calls);
+        {
+            let mut state = calls.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if state.closing {
+                return Err(Failure::argument("the host is being closed"));
+            }
+            state.running += 1;
         }
-        state.running += 1;
-        INSIDE.with(|inside| inside.borrow_mut().push(address(calls)));
-        Ok(Entered { host })
+        INSIDE.with(|inside| inside.borrow_mut().push(address(&calls)));
+        Ok(Entered { host, calls })
     }
 
     /// Marks the host closing and waits until no call on it is under way. False, and
@@ -70,6 +74,9 @@ fn address(calls: &Calls) -> usize {
 /// A call under way on a host, which reads as the host.
 pub(crate) struct Entered<'a> {
     host: &'a Host,
+    /// The host's count, held apart from the host: the closer may free the host as soon
+    /// as the count reaches zero.
+    calls: Arc<Calls>,
 }
 
 impl Deref for Entered<'_> {
@@ -82,7 +89,7 @@ impl Deref for Entered<'_> {
 
 impl Drop for Entered<'_> {
     fn drop(&mut self) {
-        let calls = &self.host.calls;
+        let calls = &self.calls;
         INSIDE.with(|inside| {
             let mut inside = inside.borrow_mut();
             if let Some(at) = inside.iter().rposition(|&a| a == address(calls)) {

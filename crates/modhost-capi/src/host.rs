@@ -45,7 +45,7 @@ use crate::{
 pub struct Host {
     pub(crate) host: modhost::Host,
     /// The calls under way, which closing waits for.
-    pub(crate) calls: Calls,
+    pub(crate) calls: std::sync::Arc<Calls>,
 }
 
 // modhost.h promises that a host may be used from several threads at once: this stops
@@ -135,7 +135,7 @@ pub unsafe extern "C" fn modhost_open(
             }
             let opened = Host {
                 host: embedding.open(root)?,
-                calls: Calls::default(),
+                calls: std::sync::Arc::default(),
             };
             put_raw(host, Box::into_raw(Box::new(opened)));
             Ok(())
@@ -144,15 +144,16 @@ pub unsafe extern "C" fn modhost_open(
 }
 
 /// Closes `host`, once every call on it under way in other threads has returned (a
-/// dispatch in a capability callback, say): it waits for them, and a call begun on it
-/// meanwhile fails with `MODHOST_ERROR_ARGUMENT`. Closed from inside one of its own calls
-/// (a capability callback), it cannot wait for that call: it is then left open, and
-/// refuses every call after, until the process ends. NULL is ignored.
+/// dispatch in a capability callback, say): it waits for them, and a call made from
+/// inside one of them meanwhile (a callback dispatching again) fails with
+/// `MODHOST_ERROR_ARGUMENT`. Closed from inside one of its own calls (a capability
+/// callback), it cannot wait for that call: it is then left open, and refuses every call
+/// after, until the process ends. NULL is ignored.
 ///
 /// # Safety
 ///
-/// `host` is NULL or a host from `modhost_open`, not closed before; no call on it begins
-/// after this returns.
+/// `host` is NULL or a host from `modhost_open`, not closed before; once this is called,
+/// no thread begins a call on it other than from inside a call already under way.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn modhost_close(host: *mut Host) {
     // SAFETY: made by `Box::into_raw` in `modhost_open`, not closed before.
@@ -480,7 +481,8 @@ pub unsafe extern "C" fn modhost_dispatch(
 pub struct CancelHandle(modhost::embed::Cancel);
 
 /// A new cancel handle for dispatches on `host`, which the caller frees with
-/// `modhost_cancel_handle_free`; NULL when `host` is NULL. It may outlive the host.
+/// `modhost_cancel_handle_free`; NULL when `host` is NULL or being closed. It may outlive
+/// the host.
 ///
 /// # Safety
 ///
@@ -489,9 +491,9 @@ pub struct CancelHandle(modhost::embed::Cancel);
 pub unsafe extern "C" fn modhost_cancel_handle_new(host: *const Host) -> *mut CancelHandle {
     quietly(std::ptr::null_mut(), || {
         // SAFETY: the caller's contract.
-        match unsafe { host.as_ref() } {
-            Some(host) => Box::into_raw(Box::new(CancelHandle(host.host.cancel_handle()))),
-            None => std::ptr::null_mut(),
+        match unsafe { host_arg(host) } {
+            Ok(host) => Box::into_raw(Box::new(CancelHandle(host.host.cancel_handle()))),
+            Err(_) => std::ptr::null_mut(),
         }
     })
 }
