@@ -211,9 +211,9 @@ impl Manifest {
     }
 
     /// Parses a module.xml from its bytes, as read from a file: like [`Manifest::parse`],
-    /// read as UTF-8, or as ISO-8859-1 where the file declares it; other bytes that are
-    /// not UTF-8 are an [`Error::Syntax`] at the line and column of the first such byte,
-    /// naming the encoding the file declares if it declares another.
+    /// decoded as [`xml::decode`] reads it (UTF-8, UTF-16, or the encoding the file
+    /// declares); bytes that cannot be read are an [`Error::Syntax`] at the line and
+    /// column of the first, naming the encoding.
     pub fn parse_bytes(bytes: &[u8], file: &str) -> Result<Self, Error> {
         let source = xml::decode(bytes).map_err(|e| syntax(file, e))?;
         Self::parse(&source, file)

@@ -1089,12 +1089,6 @@ impl Parser {
         let element = &lowercase_attributes(element);
         let label = label(element, "field");
         let name = self.name_attribute(element);
-        if name.as_deref().is_some_and(is_reserved) {
-            self.problem(
-                element.position,
-                format!("{label}: {}", reserved_name("field")),
-            );
-        }
         let kind = match element
             .attribute("type")
             .map(|t| t.trim().to_ascii_lowercase())
@@ -1690,8 +1684,9 @@ fn malformed(text: &str) -> String {
     format!("dependency '{text}' is not of the form 'name [op] version'")
 }
 
-/// Whether a table or field named `name` would take one of modhost's or SQLite's own
-/// names.
+/// Whether a table named `name` would take one of modhost's or SQLite's own names. (A
+/// field's is refused when its table is made: a module installed before fields were
+/// checked must still read.)
 fn is_reserved(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     crate::RESERVED_PREFIXES
@@ -1699,7 +1694,7 @@ fn is_reserved(name: &str) -> bool {
         .any(|p| lower.starts_with(p))
 }
 
-/// Why a `what` (table, field) may not have its name.
+/// Why a `what` may not have its name.
 fn reserved_name(what: &str) -> String {
     let prefixes: Vec<String> = crate::RESERVED_PREFIXES
         .iter()

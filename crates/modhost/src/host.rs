@@ -48,8 +48,9 @@ pub struct Host {
     _scratch: Option<tempfile::TempDir>,
     /// Whether opening made the root: see [`Host::discard_if_unused`].
     made: bool,
-    /// This host's hold on the root, which no other host's removal of it breaks.
-    in_use: RootUse,
+    /// This host's hold on the root, which no other host's removal of it breaks; taken
+    /// out only by [`Host::discard_if_unused`], to outlast the rest of the host.
+    in_use: Option<RootUse>,
 }
 
 impl std::fmt::Debug for Host {
@@ -105,8 +106,9 @@ impl Host {
     /// a mistyped root, leaves no empty root behind. A root another host has open (in
     /// this process or another), or whose lock another process holds, is kept. Returns
     /// whether it was removed.
-    pub fn discard_if_unused(self) -> Result<bool> {
-        if !self.made || self._scratch.is_some() || !self.in_use.sole() {
+    pub fn discard_if_unused(mut self) -> Result<bool> {
+        let sole = self.in_use.as_ref().is_some_and(RootUse::sole);
+        if !self.made || self._scratch.is_some() || !sole {
             return Ok(false);
         }
         let Some(lock) = RootLock::try_acquire(&self.layout.lock())? else {
@@ -116,9 +118,10 @@ impl Host {
             return Ok(false);
         }
         let root = self.layout.root.clone();
-        // The holds are let go of with the files, after them.
-        let Host { in_use, .. } = self;
-        let holds = (in_use, lock);
+        // The database and everything else the host has open are closed first; the
+        // holds are let go of after the files are gone.
+        let holds = (self.in_use.take(), lock);
+        drop(self);
         // Not following links: `remove_dir_all` removes a link, never what it leads to.
         fs_err::remove_dir_all(&root).map_err(crate::layout::io(&root))?;
         drop(holds);
@@ -184,7 +187,7 @@ impl Host {
             recovered_at_open: Recovery::default(),
             _scratch: None,
             made,
-            in_use,
+            in_use: Some(in_use),
         };
         let recovered_at_open = match RootLock::try_acquire(&host.layout.lock())? {
             Some(_lock) => recover::run(&host.layout, &host.state, recover::Check::Present)?,

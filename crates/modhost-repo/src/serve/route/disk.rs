@@ -124,25 +124,31 @@ impl From<&std::fs::Metadata> for Meta {
         use std::os::unix::fs::MetadataExt;
         Meta {
             dir: metadata.is_dir(),
-            modified: metadata
-                .modified()
-                .ok()
-                .map(|time| with_identity(time, metadata.ino())),
+            modified: metadata.modified().ok().map(|time| {
+                // When the file itself was last written or renamed: not settable by
+                // touch, unlike its modification time, nor shared by a file that takes
+                // its inode number over.
+                let changed = (metadata.ctime() as u64)
+                    .wrapping_mul(1_000_000_000)
+                    .wrapping_add(metadata.ctime_nsec() as u64);
+                with_identity(time, metadata.ino() ^ changed.rotate_left(21))
+            }),
             len: metadata.len(),
         }
     }
 }
 
-/// `time` to the second, its fraction taken from the file's inode number. tower-http
-/// makes the ETag of a file from its length and this time to the nanosecond, while
-/// `Last-Modified` shows whole seconds. A build keeps each package's own time (FreePBX's
-/// `packaged` says when it was made) and writes every file anew: two builds of a package
-/// of the same length and second, but other bytes, are then told apart by their files,
-/// so that a cache or a client resuming one never takes the other for it.
-fn with_identity(time: SystemTime, inode: u64) -> SystemTime {
+/// `time` to the second, its fraction taken from `identity` (the file's inode number and
+/// change time). tower-http makes the ETag of a file from its length and this time to the
+/// nanosecond, while `Last-Modified` shows whole seconds. A build keeps each package's
+/// own time (FreePBX's `packaged` says when it was made) and writes every file anew: two
+/// builds of a package of the same length and second, but other bytes, are then told
+/// apart by their files, so that a cache or a client resuming one never takes the other
+/// for it.
+fn with_identity(time: SystemTime, identity: u64) -> SystemTime {
     match time.duration_since(SystemTime::UNIX_EPOCH) {
         Ok(since) => {
-            let nanos = (inode % 1_000_000_000) as u32;
+            let nanos = (identity % 1_000_000_000) as u32;
             SystemTime::UNIX_EPOCH + std::time::Duration::new(since.as_secs(), nanos)
         }
         Err(_) => time,
