@@ -865,7 +865,7 @@ impl Parser {
                 if let Some(name) = name.as_deref().filter(|n| is_reserved(n)) {
                     self.problem(
                         element.position,
-                        format!("table `{name}`: {}", reserved_name("table")),
+                        format!("table `{name}`: {}", reserved_table()),
                     );
                 }
                 let again = name.as_ref().is_some_and(|name| {
@@ -1684,9 +1684,9 @@ fn malformed(text: &str) -> String {
     format!("dependency '{text}' is not of the form 'name [op] version'")
 }
 
-/// Whether a table named `name` would take one of modhost's or SQLite's own names. (A
-/// field's is refused when its table is made: a module installed before fields were
-/// checked must still read.)
+/// Whether a table named `name` would take one of modhost's or SQLite's own names
+/// ([`crate::RESERVED_PREFIXES`]). (A field's is refused when its table is made: a module
+/// installed before fields were checked must still read.)
 fn is_reserved(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     crate::RESERVED_PREFIXES
@@ -1694,14 +1694,14 @@ fn is_reserved(name: &str) -> bool {
         .any(|p| lower.starts_with(p))
 }
 
-/// Why a `what` may not have its name.
-fn reserved_name(what: &str) -> String {
+/// Why a table may not have a reserved name.
+fn reserved_table() -> String {
     let prefixes: Vec<String> = crate::RESERVED_PREFIXES
         .iter()
         .map(|p| format!("`{p}`"))
         .collect();
     format!(
-        "the {what} name is reserved: names starting with {} are modhost's and SQLite's own",
+        "the table name is reserved: names starting with {} are modhost's and SQLite's own",
         prefixes.join(" or ")
     )
 }

@@ -326,10 +326,10 @@ impl Publication<'_> {
             modules: self.found.iter().map(|(_, e)| e.clone()).collect(),
         };
         let json = serde_json::to_vec_pretty(&index).map_err(|e| Error::File {
-            path: self.docs.out.join("index.json"),
+            path: self.docs.out.join(modhost_update::index::FILE),
             message: e.to_string(),
         })?;
-        self.docs.write("index.json", &json)
+        self.docs.write(modhost_update::index::FILE, &json)
     }
 
     /// `a2/RAWNAME/modsource.json`, beside a copy of the package it names as

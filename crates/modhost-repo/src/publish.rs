@@ -191,7 +191,7 @@ fn check_link(out: &Path, name: &str, part: Option<&str>) -> Result<()> {
         return Err(foreign(&path, "it is not a directory"));
     };
     let ours = if part == PUBLIC {
-        let index = path.join("index.json");
+        let index = path.join(modhost_update::index::FILE);
         fs_err::metadata(&index).is_ok_and(|m| m.is_file() && m.len() <= MAX_INDEX)
             && fs_err::read(&index).is_ok_and(|bytes| Index::parse(&bytes).is_ok())
     } else {

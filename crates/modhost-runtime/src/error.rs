@@ -144,6 +144,36 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The same error naming the component `path` instead (where it sits inside its
+    /// package, say, rather than where it was unpacked); others as they are.
+    pub fn naming_component(self, path: PathBuf) -> Self {
+        match self {
+            Error::Load { message, .. } => Error::Load { path, message },
+            Error::ApiVersion { found, .. } => Error::ApiVersion { path, found },
+            Error::Imports {
+                unknown, offered, ..
+            } => Error::Imports {
+                path,
+                unknown,
+                offered,
+            },
+            Error::MissingFunctions {
+                interface,
+                missing,
+                provided,
+                ..
+            } => Error::MissingFunctions {
+                path,
+                interface,
+                missing,
+                provided,
+            },
+            other => other,
+        }
+    }
+}
+
 /// How a call was stopped by the sandbox.
 #[derive(Debug)]
 pub enum Failure {

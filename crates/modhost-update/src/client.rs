@@ -348,8 +348,8 @@ impl Client {
         let releases = match source.kind {
             Kind::Index => {
                 checking.release_document()?;
-                let doc = source.location.join("index.json");
-                let index = Index::parse(&checking.document(&doc, Some("index.json"))?)
+                let doc = source.location.join(crate::index::FILE);
+                let index = Index::parse(&checking.document(&doc, Some(crate::index::FILE))?)
                     .map_err(invalid(&doc))?;
                 index
                     .modules

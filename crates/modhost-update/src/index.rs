@@ -9,6 +9,9 @@ use crate::messages::clipped;
 /// The format tag every index carries.
 pub const FORMAT: &str = "modhost-index/1";
 
+/// The index's file name, at the top of a repository.
+pub const FILE: &str = "index.json";
+
 /// The largest index accepted.
 pub const MAX_INDEX: u64 = 4 * 1024 * 1024;
 

@@ -70,7 +70,7 @@ impl Kind {
     /// `None` where the location is the document.
     pub const fn document_beneath(self) -> Option<&'static str> {
         match self {
-            Kind::Index => Some("index.json"),
+            Kind::Index => Some(crate::index::FILE),
             Kind::A2 => Some(crate::a2::INDEX),
             Kind::Freepbx | Kind::Joomla => None,
         }

@@ -50,11 +50,14 @@ fn sweep_partial(dirs: &[PathBuf], recovery: &mut Recovery) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
         };
-        for entry in entries.flatten() {
-            let partial = entry
+        // Only a partial name is looked at further: the cache holds many other files.
+        let partial = entries.flatten().filter(|entry| {
+            entry
                 .file_name()
                 .to_str()
-                .is_some_and(|n| n.starts_with(modhost_runtime::PARTIAL));
+                .is_some_and(|n| n.starts_with(modhost_runtime::PARTIAL))
+        });
+        for entry in partial {
             let stale = entry
                 .metadata()
                 .ok()
@@ -62,7 +65,7 @@ fn sweep_partial(dirs: &[PathBuf], recovery: &mut Recovery) {
                 .and_then(|m| m.modified().ok())
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age >= PARTIAL_AGE);
-            if partial && stale && std::fs::remove_file(entry.path()).is_ok() {
+            if stale && std::fs::remove_file(entry.path()).is_ok() {
                 recovery.removed.push(entry.path());
             }
         }

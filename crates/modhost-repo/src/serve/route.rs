@@ -417,7 +417,7 @@ fn package_extension(name: &str) -> Option<(&str, &str)> {
 /// the public part, or for a package of a licence-gated group the private one, once
 /// `query` carries a valid licence key (`email` and `key`).
 fn package_part(root: &Path, file: &str, query: &str) -> Result<(PathBuf, bool), Refusal> {
-    let index = std::fs::read(root.join(PUBLIC).join("index.json"))
+    let index = std::fs::read(root.join(PUBLIC).join(modhost_update::index::FILE))
         .ok()
         .and_then(|bytes| Index::parse(&bytes).ok());
     let group = index

@@ -396,35 +396,7 @@ fn in_package(error: modhost_runtime::Error, package: &Path, unpacked: &Unpacked
     let inside = package
         .join(&unpacked.manifest.rawname)
         .join(&unpacked.manifest.component);
-    Error::Runtime(match error {
-        modhost_runtime::Error::Load { message, .. } => modhost_runtime::Error::Load {
-            path: inside,
-            message,
-        },
-        modhost_runtime::Error::ApiVersion { found, .. } => modhost_runtime::Error::ApiVersion {
-            path: inside,
-            found,
-        },
-        modhost_runtime::Error::Imports {
-            unknown, offered, ..
-        } => modhost_runtime::Error::Imports {
-            path: inside,
-            unknown,
-            offered,
-        },
-        modhost_runtime::Error::MissingFunctions {
-            interface,
-            missing,
-            provided,
-            ..
-        } => modhost_runtime::Error::MissingFunctions {
-            path: inside,
-            interface,
-            missing,
-            provided,
-        },
-        other => other,
-    })
+    Error::Runtime(error.naming_component(inside))
 }
 
 /// Reports what a change accepts but an administrator should know: module.xml warnings,
