@@ -521,8 +521,7 @@ impl State {
 fn configure(conn: &Connection, path: &Path) -> Result<()> {
     let err = sqlite(path);
     conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(&err)?;
+    use_wal(conn, path)?;
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(&err)?;
     conn.pragma_update(None, "foreign_keys", "ON")
@@ -532,6 +531,25 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
     conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
         .map_err(&err)?;
     Ok(())
+}
+
+/// Puts the database in WAL mode, which it keeps once set. Switching a new database
+/// needs it alone for a moment, and SQLite answers "locked" at once, without waiting,
+/// when another process opening it at the same moment holds a read lock (its rule
+/// against two waiting on each other): the switch is tried again until `BUSY_TIMEOUT`.
+fn use_wal(conn: &Connection, path: &Path) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            switched => return switched.map_err(|e| not_begun(path, e)),
+        }
+    }
 }
 
 /// Sets `conn`'s `max_page_count` to `pages`; returns what SQLite set, which is never
