@@ -116,29 +116,29 @@ pub(super) async fn serve(
         let accepted = Instant::now();
         // A client past its share is refused as one past the bound is; a refused
         // connection takes nothing of its client's share.
+        // The slot first, then the share: a connection's share is given back before its
+        // slot (below), so a slot found free is never one whose client still counts it,
+        // and a client whose share is every slot is never told it is past it.
+        let slot = Arc::clone(&slots).try_acquire_owned().ok();
         let held = clients.take(peer.ip());
-        let slot = held
-            .as_ref()
-            .and_then(|_| Arc::clone(&slots).try_acquire_owned().ok());
         let (permit, held, busy) = match (held, slot) {
             (Some(held), Some(permit)) => (permit, Some(held), false),
             // A client past its share while slots are free is answered only if a refusal
             // is free now: waiting for one would let a single client stop the server
-            // accepting anyone else. Its connection is closed instead.
-            (None, _) if slots.available_permits() > 0 => {
-                match Arc::clone(&refusals).try_acquire_owned() {
-                    Ok(permit) => (permit, None, true),
-                    Err(_) => {
-                        tracing::debug!(%peer, "closed: past its share, and no refusal is free");
-                        continue;
-                    }
+            // accepting anyone else. Its connection is closed instead. The slot stays
+            // free for the others.
+            (None, Some(_free)) => match Arc::clone(&refusals).try_acquire_owned() {
+                Ok(permit) => (permit, None, true),
+                Err(_) => {
+                    tracing::debug!(%peer, "closed: past its share, and no refusal is free");
+                    continue;
                 }
-            }
+            },
             // Every slot taken: a refusal, or for a client within its share the slot
             // that frees first. Both come back within the timeout (a refusal's
             // connection ends by then, whatever its client does); a stop meanwhile is
             // not kept waiting for them.
-            (held, _) => {
+            (held, None) => {
                 let taken = tokio::select! {
                     slot = Arc::clone(&slots).acquire_owned(), if held.is_some() => {
                         slot.map(|permit| (permit, false))
@@ -163,7 +163,8 @@ pub(super) async fn serve(
         let stopped = stopped.clone();
         tokio::spawn(async move {
             connection(tcp, peer, accepted, busy, &settings, watcher, stopped).await;
-            drop((permit, held));
+            drop(held);
+            drop(permit);
         });
     }
     drop(listener);
