@@ -116,7 +116,7 @@ fn a_module_at_its_own_quota_is_refused_while_another_keeps_writing() {
     let root = root();
     root.configure(
         "[state]\nmodule_quota_mb = 1\n[state.quotas]\nsteady = 4\n\n\
-         [hooks.race]\ncall_timeout_ms = 500\n",
+         [hooks.race]\ncall_timeout_ms = 1000\n",
     );
     root.ok(&["install", arg(&package("hostile")), arg(&package("steady"))]);
     let (ok, error) = call(&root, "hog", "", "hostile");

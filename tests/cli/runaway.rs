@@ -9,7 +9,7 @@ use crate::root;
 /// A short deadline for the runaway; the well-behaved handlers finish far within it.
 const LIMITS: &str = "[hooks.race]\ncall_timeout_ms = 1000\n\n\
                       [hooks.race_closed]\ncall_timeout_ms = 1000\non_error = \"stop\"\n\n\
-                      [hooks.race_inner]\ncall_timeout_ms = 300\n";
+                      [hooks.race_inner]\ncall_timeout_ms = 1000\n";
 
 fn racing() -> Root {
     let root = root();

@@ -366,10 +366,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let runtime = Runtime::new(dir.path()).unwrap_or_else(|e| panic!("{e}"));
         let name = |digest: &str| format!("{digest}-{}.cwasm", runtime.compat);
-        let used = artifact(dir.path(), &name("used"), 4000, 100);
-        let newest = artifact(dir.path(), &name("newest"), 600, 1);
-        let newer = artifact(dir.path(), &name("newer"), 400, 2);
-        let oldest = artifact(dir.path(), &name("oldest"), 100, 3);
+        let used = artifact(dir.path(), &name("used"), 4000, 1000);
+        let newest = artifact(dir.path(), &name("newest"), 600, 100);
+        let newer = artifact(dir.path(), &name("newer"), 400, 200);
+        let oldest = artifact(dir.path(), &name("oldest"), 100, 300);
         let other_engine = artifact(dir.path(), "newer-0123456789abcdef.cwasm", 10, 0);
         let outside = artifact(dir.path(), "outside", 10, 0);
         let link = dir.path().join(name("link"));

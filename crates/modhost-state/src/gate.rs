@@ -109,7 +109,7 @@ impl Drop for Turn {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
 
     use super::Gate;
@@ -121,14 +121,15 @@ mod tests {
         let stop = || Stop::from(Instant::now() + Duration::from_secs(30));
         let first = Gate::enter(&gate, &stop(), Some("a"));
         assert!(first.is_ok());
-        // Dispatches take turns without a pause, as a busy PBX's do.
+        // Dispatches take turns without a pause, as a busy PBX's do, until the test is done.
         let dispatched = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicBool::new(false));
         let dispatchers: Vec<_> = (0..4)
             .map(|_| {
                 let (gate, dispatched) = (Arc::clone(&gate), Arc::clone(&dispatched));
+                let done = Arc::clone(&done);
                 std::thread::spawn(move || {
-                    let began = Instant::now();
-                    while began.elapsed() < Duration::from_millis(500) {
+                    while !done.load(Ordering::SeqCst) {
                         let stop = Stop::from(Instant::now() + Duration::from_secs(30));
                         if let Ok(turn) = Gate::enter(&gate, &stop, Some("b")) {
                             dispatched.fetch_add(1, Ordering::SeqCst);
@@ -151,13 +152,18 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(dispatched.load(Ordering::SeqCst), before);
         drop(change);
+        let after = Instant::now();
+        while dispatched.load(Ordering::SeqCst) == before {
+            assert!(
+                after.elapsed() < Duration::from_secs(10),
+                "dispatches went on"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        done.store(true, Ordering::SeqCst);
         for dispatcher in dispatchers {
             assert!(dispatcher.join().is_ok());
         }
-        assert!(
-            dispatched.load(Ordering::SeqCst) > before,
-            "dispatches went on"
-        );
     }
 
     #[test]

@@ -419,7 +419,7 @@ fn a_published_size_above_the_cap_is_refused_before_the_package_is_fetched() {
         }
         other => panic!("expected the published size refused, got {other:?}"),
     }
-    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
     assert_eq!(asked.load(Ordering::SeqCst), 0, "the package was fetched");
     assert!(!tls.file("p.tgz").exists());
 }
@@ -481,7 +481,8 @@ fn a_package_trickled_slower_than_the_floor_is_given_up_on_within_the_timeout() 
     }
     let took = started.elapsed();
     assert!(
-        took >= Duration::from_secs(1) && took < Duration::from_secs(4),
+        // Read to its end, it would take almost six hours.
+        took >= Duration::from_secs(1) && took < Duration::from_secs(10),
         "given up on after {took:?}"
     );
     assert!(!tls.file("p.tgz").exists());

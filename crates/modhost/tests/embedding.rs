@@ -110,6 +110,15 @@ fn concurrent_dispatches_whose_handlers_read_then_write_all_succeed() {
         &root.path().join("writer.tgz"),
     );
     let packages = [package("core"), package_at("phonebook", "1.0.0"), writer];
+    // What is asserted is that every handler gets its turn at the write lock, however
+    // long a loaded machine makes the wait; not how fast.
+    let configured = std::fs::create_dir(root.path().join("root")).and_then(|()| {
+        std::fs::write(
+            root.path().join("root/modhost.toml"),
+            "[hooks.lookup]\ncall_timeout_ms = 60000\n",
+        )
+    });
+    assert!(configured.is_ok(), "{configured:?}");
     let app = Host::open(&root.path().join("root")).unwrap_or_else(|e| panic!("{e}"));
     app.install(&packages, Options::default())
         .unwrap_or_else(|e| panic!("{e}"));

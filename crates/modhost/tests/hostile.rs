@@ -308,7 +308,7 @@ fn a_modules_handlers_of_one_hook_point_share_one_deadline() {
     .unwrap_or_else(|e| panic!("{e}"));
     host.install(&[package], modhost::Options::default())
         .unwrap_or_else(|e| panic!("{e}"));
-    let deadline = Duration::from_secs(1);
+    let deadline = Duration::from_secs(3);
     host.declare(HookPoint {
         limits: Some(Limits {
             call_timeout: deadline,
@@ -329,7 +329,8 @@ fn a_modules_handlers_of_one_hook_point_share_one_deadline() {
         .collect();
     assert_eq!(kinds, ["\"timeout\"", "\"timeout\""], "{dispatch:?}");
     assert!(
-        took < deadline * 3 / 2,
+        // Two deadlines would be 6 s.
+        took < deadline * 5 / 3,
         "two handlers of one module took {took:?} against one {deadline:?} deadline"
     );
     std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));

@@ -22,7 +22,7 @@ fn a_dispatch_is_cancelled_from_another_thread() -> TestResult {
     assert_eq!(result["cancelled"], true, "{result}");
     assert_eq!(result["calls"][0]["kind"], "cancelled", "{result}");
     // Its deadline is 10 s away: only the cancellation stopped it.
-    assert!(went_on < Duration::from_millis(500), "{result}");
+    assert!(went_on < Duration::from_secs(2), "{result}");
     // SAFETY: the host, closed once.
     unsafe { modhost_close(host) };
     Ok(())
@@ -32,10 +32,19 @@ fn a_dispatch_is_cancelled_from_another_thread() -> TestResult {
 fn a_waiting_callback_sees_its_call_cancelled_and_its_deadline_pass() -> TestResult {
     assert!(!modhost_call_stopped() && modhost_call_ms_left() == -1);
     let root = tempfile::tempdir()?;
-    let seen = Seen::default();
-    let host = open_with_telephony_within(root.path(), &seen, 1_000)?;
+    // Read by the cancelling thread too, as long as the process lives.
+    let seen: &'static Seen = Box::leak(Box::default());
+    let host = open_with_telephony_within(root.path(), seen, 1_000)?;
     install(host, &["core", "voicemail", "callback"], MODHOST_GRANT)?;
     let left = r#"{"mailbox":"101","from":"wait"}"#;
+    let waits_begun = || {
+        seen.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|(function, _, _)| function == "waiting")
+            .count()
+    };
 
     // The deadline: the callback stops waiting when it passes, and so does the call.
     let started = Instant::now();
@@ -54,7 +63,7 @@ fn a_waiting_callback_sees_its_call_cancelled_and_its_deadline_pass() -> TestRes
             .map(|(_, left, _)| left.clone())
             .collect()
     };
-    let waited = waits(&seen);
+    let waited = waits(seen);
     let at_start = waited
         .first()
         .map_or(-1, |w| w["at_start"].as_i64().unwrap_or(-1));
@@ -64,8 +73,8 @@ fn a_waiting_callback_sees_its_call_cancelled_and_its_deadline_pass() -> TestRes
     );
 
     // A cancellation: the callback sees it at once, long before the deadline.
-    let waits_before = WAITS.load(std::sync::atomic::Ordering::SeqCst);
-    let waiting = move || WAITS.load(std::sync::atomic::Ordering::SeqCst) > waits_before;
+    let waits_before = waits_begun();
+    let waiting = move || waits_begun() > waits_before;
     let (result, went_on) = dispatch_cancelled(
         host,
         "voicemail.left",
@@ -74,9 +83,10 @@ fn a_waiting_callback_sees_its_call_cancelled_and_its_deadline_pass() -> TestRes
         Duration::from_millis(20),
     )?;
     assert_eq!(result["cancelled"], true, "{result}");
-    assert!(went_on < Duration::from_millis(200), "{result}");
+    // Its deadline was at most 1 s away.
+    assert!(went_on < Duration::from_millis(600), "{result}");
     assert_eq!(
-        waits(&seen).get(1).map(|w| w["after"].clone()),
+        waits(seen).get(1).map(|w| w["after"].clone()),
         Some(0.into())
     );
     // SAFETY: closed once, nothing using it.

@@ -99,13 +99,9 @@ fn misbehaving(callee: &str) -> Option<CString> {
     }
 }
 
-/// How many waits of [`wait`] began: a test cancels once one is under way.
-pub(crate) static WAITS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
 /// `originate` of a callee that never answers: it waits, as a PBX waits for a channel,
 /// until the call it serves is to stop (at most 5 s), and notes how long it had left.
 fn wait(seen: &Seen, result_json: *mut *mut c_char) -> c_int {
-    WAITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     seen.0
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

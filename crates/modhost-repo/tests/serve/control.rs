@@ -159,7 +159,7 @@ fn an_http2_connection_that_only_pings_is_closed_at_the_timeout() {
     let (closed_after, acks) = h2.ping_until_closed(timeout * 5);
     assert!(acks > 2, "the PINGs were not answered: {acks}");
     assert!(
-        closed_after < timeout + Duration::from_millis(1500),
+        closed_after < timeout + Duration::from_secs(4),
         "a connection sending only PINGs ({acks} acknowledged) was open {closed_after:?}"
     );
 }
@@ -197,7 +197,7 @@ fn an_http2_connection_that_only_pings_after_its_answer_is_closed_at_the_timeout
     let (closed_after, acks) = h2.ping_until_closed(timeout * 5);
     assert!(acks > 2, "the PINGs were not answered: {acks}");
     assert!(
-        closed_after < timeout + Duration::from_millis(1500),
+        closed_after < timeout + Duration::from_secs(4),
         "a connection sending only PINGs after its answer ({acks} acknowledged) was open \
          {closed_after:?}"
     );

@@ -111,7 +111,11 @@ fn a_kept_alive_connection_waiting_for_its_next_request_is_closed_at_the_timeout
     // Its next request is due one timeout after the answer, not the answer's longer stall.
     while idle.read(&mut buffer).is_ok_and(|n| n > 0) {}
     let lasted = answered.elapsed();
-    assert!(lasted < Duration::from_secs(3), "closed after {lasted:?}");
+    // Left open to the answer's stall, it would last 6 s.
+    assert!(
+        lasted < Duration::from_millis(4500),
+        "closed after {lasted:?}"
+    );
     Ok(())
 }
 
@@ -204,7 +208,7 @@ fn sixty_four_trickling_clients_do_not_keep_a_normal_client_from_being_served() 
     let waited = started.elapsed();
     assert!(!served.is_empty());
     assert!(
-        waited < timeout + Duration::from_secs(4),
+        waited < timeout + Duration::from_secs(8),
         "served after {waited:?} ({attempts:?})"
     );
     for trickler in tricklers {
@@ -215,7 +219,7 @@ fn sixty_four_trickling_clients_do_not_keep_a_normal_client_from_being_served() 
         assert!(handshaken);
         // Cut at the deadline; the client notices at its next byte or the one after.
         assert!(
-            lasted < timeout + Duration::from_secs(5),
+            lasted < timeout + Duration::from_secs(8),
             "a trickler lasted {lasted:?}"
         );
     }

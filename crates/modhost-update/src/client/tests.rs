@@ -2,9 +2,9 @@
 
 use super::*;
 
-/// The error of fetching a document from `url` with a client patient for 300 ms.
-fn fetch_error(url: String) -> String {
-    let client = Client::new(None, Duration::from_millis(300)).unwrap_or_else(|e| panic!("{e}"));
+/// The error of fetching a document from `url` with a client patient for `patience`.
+fn fetch_error(url: String, patience: Duration) -> String {
+    let client = Client::new(None, patience).unwrap_or_else(|e| panic!("{e}"));
     match client.fetch_document(&Location::Url(url), 1024) {
         Err(Error::Fetch { message, .. }) => message,
         other => panic!("expected a fetch error, got {other:?}"),
@@ -45,7 +45,7 @@ fn a_timeout_names_the_wait_and_the_setting_that_sets_it() {
         let held: Vec<_> = listener.incoming().collect();
         drop(held);
     });
-    let message = fetch_error(url);
+    let message = fetch_error(url, Duration::from_millis(300));
     assert_eq!(
         message,
         "timed out: no complete answer within 0.3 s ([updates] timeout_secs)"
@@ -78,7 +78,7 @@ fn an_unknown_issuer_points_at_the_ca_settings() {
             let _ = tls.complete_io(&mut stream);
         }
     });
-    let message = fetch_error(url);
+    let message = fetch_error(url, Duration::from_secs(10));
     assert!(
         message.starts_with("the server's certificate is issued by no CA modhost trusts")
             && message.ends_with(&format!("; {}", crate::PRIVATE_CA)),
@@ -93,7 +93,7 @@ fn a_host_no_certificate_can_name_is_said_so() {
     let url = url.replace("127.0.0.1", "2130706433");
     std::thread::spawn(move || drop(listener.incoming().next()));
     assert_eq!(
-        fetch_error(url),
+        fetch_error(url, Duration::from_secs(10)),
         "the host is not a name a certificate can be for: write a DNS name or a dotted IP \
          address"
     );

@@ -56,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         shape: Shape::Pipeline,
         on_error: OnError::Stop,
         limits: Some(Limits {
-            call_timeout: Duration::from_millis(250),
+            call_timeout: Duration::from_secs(2),
             ..Limits::default()
         }),
     })?;
