@@ -142,7 +142,8 @@ fn a_call_cancelled_while_it_waits_for_the_lock_stops_waiting_at_once() -> Resul
     let waited = started.elapsed();
     assert!(canceller.join().is_ok());
     assert!(matches!(busy, Some(Error::Cancelled)), "{busy:?}");
-    assert!(waited < std::time::Duration::from_secs(1), "{waited:?}");
+    // The lock is held far longer: only the cancellation ended the wait.
+    assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
     Ok(())
 }
 
