@@ -124,6 +124,14 @@ mod tests {
         // Dispatches take turns without a pause, as a busy PBX's do, until the test is done.
         let dispatched = Arc::new(AtomicUsize::new(0));
         let done = Arc::new(AtomicBool::new(false));
+        // Stops the dispatchers however the test ends, a failed assertion included.
+        struct Done(Arc<AtomicBool>);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let _done = Done(Arc::clone(&done));
         let dispatchers: Vec<_> = (0..4)
             .map(|_| {
                 let (gate, dispatched) = (Arc::clone(&gate), Arc::clone(&dispatched));

@@ -536,20 +536,25 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
 /// Puts the database in WAL mode, which it keeps once set. Switching a new database
 /// needs it alone for a moment, and SQLite answers "locked" at once, without waiting,
 /// when another process opening it at the same moment holds a read lock (its rule
-/// against two waiting on each other): the switch is tried again until `BUSY_TIMEOUT`.
+/// against two waiting on each other): the switch is tried again, all tries within
+/// `BUSY_TIMEOUT`.
 fn use_wal(conn: &Connection, path: &Path) -> Result<()> {
     let started = Instant::now();
-    loop {
+    let switched = loop {
+        let left = BUSY_TIMEOUT.saturating_sub(started.elapsed());
+        conn.busy_timeout(left.max(Duration::from_millis(1)))
+            .map_err(sqlite(path))?;
         match conn.pragma_update(None, "journal_mode", "WAL") {
             Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::DatabaseBusy
-                    && started.elapsed() < BUSY_TIMEOUT =>
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && !left.is_zero() =>
             {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            switched => return switched.map_err(|e| not_begun(path, e)),
+            switched => break switched,
         }
-    }
+    };
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite(path))?;
+    switched.map_err(|e| not_begun(path, e))
 }
 
 /// Sets `conn`'s `max_page_count` to `pages`; returns what SQLite set, which is never

@@ -83,6 +83,7 @@ fn a_waiting_callback_sees_its_call_cancelled_and_its_deadline_pass() -> TestRes
         Duration::from_millis(20),
     )?;
     assert_eq!(result["cancelled"], true, "{result}");
+    assert_eq!(result["calls"][0]["kind"], "cancelled", "{result}");
     // Its deadline was at most 1 s away.
     assert!(went_on < Duration::from_millis(600), "{result}");
     assert_eq!(
