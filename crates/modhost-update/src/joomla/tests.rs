@@ -24,20 +24,25 @@ fn update(version: &str, tag: &str, platform: &str) -> String {
     )
 }
 
+/// `xml` read as phonebook's update document by a host taking `stability`, for the
+/// module `rawname` (or any).
+fn read(
+    xml: &[u8],
+    rawname: Option<&str>,
+    stability: Stability,
+) -> Result<(Vec<Release>, Vec<SetAside>), String> {
+    let doc = Location::Url("https://h/joomla/phonebook.xml".into());
+    parse(xml, &doc, rawname, &target(stability))
+}
+
 /// The locations offered for the update whose `<downloads>` are `downloads`.
 fn downloads(downloads: &str) -> Result<Vec<Location>, String> {
     let xml = format!(
         "<updates><update><element>phonebook</element><version>2.0.0</version>\
          <downloads>{downloads}</downloads>{ANY}</update></updates>"
     );
-    let doc = Location::Url("https://h/joomla/phonebook.xml".into());
-    parse(
-        xml.as_bytes(),
-        &doc,
-        Some("phonebook"),
-        &target(Stability::Stable),
-    )
-    .map(|(r, _)| r.into_iter().map(|r| r.location).collect())
+    read(xml.as_bytes(), Some("phonebook"), Stability::Stable)
+        .map(|(r, _)| r.into_iter().map(|r| r.location).collect())
 }
 
 #[test]
@@ -53,14 +58,8 @@ fn a_feed_of_several_mebibytes_is_read_as_any_channel_document() {
         .collect();
     let xml = format!("<updates>{updates}</updates>");
     assert!(xml.len() > 3 << 20, "{}", xml.len());
-    let doc = Location::Url("https://h/joomla/phonebook.xml".into());
-    let read = parse(
-        xml.as_bytes(),
-        &doc,
-        Some("phonebook"),
-        &target(Stability::Stable),
-    );
-    assert_eq!(read.map(|(r, _)| r.len()), Ok(3000));
+    let found = read(xml.as_bytes(), Some("phonebook"), Stability::Stable);
+    assert_eq!(found.map(|(r, _)| r.len()), Ok(3000));
 }
 
 #[test]
@@ -70,13 +69,12 @@ fn a_feed_in_another_encoding_is_read_as_it_declares_itself() {
         update("2.0.0", "stable", ANY).replace("Phonebook", "T\u{e9}l\u{e9}phone")
     );
     let latin1: Vec<u8> = xml.chars().map(|c| c as u8).collect();
-    let doc = Location::Url("https://h/joomla/phonebook.xml".into());
-    let read = parse(&latin1, &doc, Some("phonebook"), &target(Stability::Stable));
-    assert_eq!(read.map(|(r, _)| r.len()), Ok(1));
+    let found = read(&latin1, Some("phonebook"), Stability::Stable);
+    assert_eq!(found.map(|(r, _)| r.len()), Ok(1));
     let undeclared = b"<updates><update><name>T\xe9l</name></update></updates>";
-    let read = parse(undeclared, &doc, None, &target(Stability::Stable));
+    let found = read(undeclared, None, Stability::Stable);
     assert_eq!(
-        read.err().as_deref(),
+        found.err().as_deref(),
         Some(
             "the update XML cannot be read at 1:25: byte 0xE9 is not UTF-8, and the document \
              declares no other encoding (convert the file to UTF-8, or declare its encoding)"
@@ -129,9 +127,21 @@ fn a_gzip_tar_is_preferred_then_a_zip() {
     assert_eq!(downloads(&format!("{upgrade}{tar}")), Ok(vec![]));
 }
 
+/// Our platform's element, for the versions `pattern` matches.
+fn ours(pattern: &str) -> String {
+    format!(r#"<targetplatform name="modhost" version="{pattern}"/>"#)
+}
+
+/// A document offering 2.0.0, stable, for our platform's versions `pattern` matches.
+fn offering_for(pattern: &str) -> String {
+    format!(
+        "<updates>{}</updates>",
+        update("2.0.0", "stable", &ours(pattern))
+    )
+}
+
 fn offered(xml: &str, stability: Stability) -> Result<Vec<String>, String> {
-    let doc = Location::Url("https://h/joomla/phonebook.xml".into());
-    parse(xml.as_bytes(), &doc, Some("phonebook"), &target(stability))
+    read(xml.as_bytes(), Some("phonebook"), stability)
         .map(|(r, _)| r.into_iter().map(|r| r.version).collect())
 }
 
@@ -145,9 +155,8 @@ fn what_is_not_offered_is_set_aside_with_why() {
         )
     };
     let tgz = "<downloadurl type=\"full\" format=\"tgz\">https://h/p.tgz</downloadurl>";
-    let doc = Location::Url("https://h/joomla/phonebook.xml".into());
     let aside = |text: String| {
-        parse(text.as_bytes(), &doc, None, &target(Stability::Stable))
+        read(text.as_bytes(), None, Stability::Stable)
             .map(|(offered, aside)| (offered.len(), aside))
     };
     let joomla = r#"<targetplatform name="joomla" version="[345]"/>"#;
@@ -223,27 +232,10 @@ fn hostile_documents_are_refused() {
     );
     assert!(offered("{\"json\": true}", Stability::Stable).is_err());
     assert!(offered("<html><body/></html>", Stability::Stable).is_err());
-    let long = format!(
-        "<updates>{}</updates>",
-        update(
-            "2.0.0",
-            "stable",
-            &format!(
-                r#"<targetplatform name="modhost" version="{}"/>"#,
-                "(a*)*".repeat(100)
-            )
-        )
-    );
+    let long = offering_for(&"(a*)*".repeat(100));
     assert!(offered(&long, Stability::Stable).is_err());
     // Short, and too large compiled: said in words, not the regex crate's.
-    let complex = format!(
-        "<updates>{}</updates>",
-        update(
-            "2.0.0",
-            "stable",
-            r#"<targetplatform name="modhost" version="\w{1000}"/>"#
-        )
-    );
+    let complex = offering_for(r"\w{1000}");
     let refused = offered(&complex, Stability::Stable);
     assert!(
         refused
@@ -257,16 +249,14 @@ fn hostile_documents_are_refused() {
             update(
                 &format!("2.0.{i}"),
                 "stable",
-                &format!(r#"<targetplatform name="modhost" version="(1|{i})\..*"/>"#),
+                &ours(&format!(r"(1|{i})\..*")),
             )
         })
         .collect();
-    let doc = Location::Url("https://h/joomla/phonebook.xml".into());
-    let parsed = parse(
+    let parsed = read(
         format!("<updates>{many}</updates>").as_bytes(),
-        &doc,
         Some("phonebook"),
-        &target(Stability::Stable),
+        Stability::Stable,
     );
     let Ok((offered_many, set_aside)) = parsed else {
         panic!("{parsed:?}")
@@ -282,14 +272,7 @@ fn hostile_documents_are_refused() {
     let bad_version = format!("<updates>{}</updates>", update("2.x", "stable", ANY));
     assert!(offered(&bad_version, Stability::Stable).is_err());
     // A pattern that does not parse is said on one line, what is wrong with it named.
-    let unclosed = format!(
-        "<updates>{}</updates>",
-        update(
-            "2.0.0",
-            "stable",
-            r#"<targetplatform name="modhost" version="["/>"#
-        )
-    );
+    let unclosed = offering_for("[");
     let refused = offered(&unclosed, Stability::Stable);
     assert!(
         refused.as_ref().is_err_and(|e| e
@@ -302,14 +285,7 @@ fn hostile_documents_are_refused() {
 #[test]
 fn a_malformed_update_is_skipped_and_the_rest_offered() {
     let bad_digest = update("3.0.0", "stable", ANY).replace(&"a".repeat(64), "not-hex");
-    let bad_pattern = update(
-        "4.0.0",
-        "stable",
-        &format!(
-            r#"<targetplatform name="modhost" version="{}"/>"#,
-            "(a*)*".repeat(100)
-        ),
-    );
+    let bad_pattern = update("4.0.0", "stable", &ours(&"(a*)*".repeat(100)));
     let xml = format!(
         "<updates>{}{}{}{}</updates>",
         update("2.x", "stable", ANY),
@@ -319,8 +295,7 @@ fn a_malformed_update_is_skipped_and_the_rest_offered() {
     );
     assert_eq!(offered(&xml, Stability::Stable), Ok(vec!["2.0.0".into()]));
     // What was skipped is set aside, each saying what is wrong with it.
-    let doc = Location::Url("https://h/joomla/phonebook.xml".into());
-    let aside = parse(xml.as_bytes(), &doc, None, &target(Stability::Stable))
+    let aside = read(xml.as_bytes(), None, Stability::Stable)
         .map(|(_, aside)| aside)
         .unwrap_or_default();
     let reasons: Vec<(&str, bool)> = aside
@@ -340,11 +315,10 @@ fn a_malformed_update_is_skipped_and_the_rest_offered() {
     // An empty checksum is none: the update is offered, and unverifiable.
     let empty = update("5.0.0", "stable", ANY).replace(&"a".repeat(64), "");
     let stable = |updates: String| {
-        parse(
+        read(
             format!("<updates>{updates}</updates>").as_bytes(),
-            &doc,
             None,
-            &target(Stability::Stable),
+            Stability::Stable,
         )
     };
     let found = stable(empty);
