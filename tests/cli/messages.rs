@@ -366,7 +366,9 @@ fn reading_commands_never_create_a_root_and_scan_and_manifest_need_none() {
 #[test]
 fn changing_an_installed_module_needs_a_root_and_makes_none() {
     let root = root();
-    let changes: [&[&str]; 7] = [
+    let changes: [&[&str]; 9] = [
+        &["upgrade", "core"],
+        &["upgradeall"],
         &["uninstall", "core"],
         &["delete", "core"],
         &["enable", "core"],
@@ -398,6 +400,41 @@ fn changing_an_installed_module_needs_a_root_and_makes_none() {
         !again.stderr.contains("there was no root"),
         "{}",
         again.stderr
+    );
+}
+
+#[test]
+fn a_failed_change_given_someones_directory_as_the_root_keeps_it_and_everything_in_it() {
+    let root = root();
+    let victim = root.path();
+    std::fs::create_dir_all(victim.join("sub")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(victim.join("extensions.conf"), "precious").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(victim.join("sub/b.conf"), "x").unwrap_or_else(|e| panic!("{e}"));
+    let before = root.tree("");
+    let missing = victim.join("nosuch.tgz");
+    let not_a_package = victim.join("extensions.conf");
+    let failing: [&[&str]; 3] = [
+        &["install", arg(&missing)],
+        &["install", arg(&not_a_package)],
+        &["source", "add", "x", "/nonexistent/modhost-repo"],
+    ];
+    for args in failing {
+        root.fails(args);
+        // What the failed change made is gone; what was there is as it was.
+        assert_eq!(root.tree(""), before, "{args:?}");
+    }
+    // `recover` says the directory was no root, though the directory was there.
+    let run = root.ok(&["recover"]);
+    assert!(
+        run.stderr.contains("there was no root at"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(victim.join("extensions.conf"))
+            .ok()
+            .as_deref(),
+        Some("precious")
     );
 }
 

@@ -114,6 +114,15 @@ enum Command {
     Repo(commands::repo::RepoCommand),
 }
 
+/// Whether a change may make the root it is given.
+#[derive(Debug, Clone, Copy)]
+pub enum Root {
+    /// Made if there is none yet: installing, adding a source.
+    MadeIfMissing,
+    /// Refused if there is none: upgrading, which needs something installed.
+    Existing,
+}
+
 /// What every command needs: where the root is and how to talk.
 pub struct Context {
     root: PathBuf,
@@ -131,11 +140,19 @@ impl Context {
         self.configure(Host::open(&self.root)?)
     }
 
-    /// Runs `change` on the root, made if there is none yet. When the change fails, a root
-    /// made for it that holds nothing is removed again: a mistyped `--root` is not left
-    /// behind by a failed install.
-    pub fn change<T>(&self, change: impl FnOnce(&Host) -> modhost::Result<T>) -> Result<(Host, T)> {
-        let host = self.open()?;
+    /// Runs `change` on the root, made if there is none yet when `root` says so (an
+    /// install, a source: what a new root is for), else refused as
+    /// [`Context::open_existing`] refuses it (an upgrade: nothing is installed there). When the change fails, what was made for it is removed again: a
+    /// mistyped `--root` is not left behind by a failed install.
+    pub fn change<T>(
+        &self,
+        root: Root,
+        change: impl FnOnce(&Host) -> modhost::Result<T>,
+    ) -> Result<(Host, T)> {
+        let host = match root {
+            Root::MadeIfMissing => self.open()?,
+            Root::Existing => self.open_existing()?,
+        };
         match change(&host) {
             Ok(done) => Ok((host, done)),
             Err(error) => {
@@ -266,10 +283,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
         ca_cert: cli.ca_cert,
     };
     let done = match cli.command {
-        Command::Install(args) => change::packages(&ctx, args, Host::install, Host::install_online),
-        Command::Installlocal(args) => change::local(&ctx, args, Host::install_local),
-        Command::Upgrade(args) => change::packages(&ctx, args, Host::upgrade, Host::upgrade_online),
-        Command::Upgradeall(args) => change::local(&ctx, args, Host::upgrade_all),
+        Command::Install(args) => change::packages(
+            &ctx,
+            args,
+            Root::MadeIfMissing,
+            Host::install,
+            Host::install_online,
+        ),
+        Command::Installlocal(args) => {
+            change::local(&ctx, args, Root::MadeIfMissing, Host::install_local)
+        }
+        Command::Upgrade(args) => change::packages(
+            &ctx,
+            args,
+            Root::Existing,
+            Host::upgrade,
+            Host::upgrade_online,
+        ),
+        Command::Upgradeall(args) => change::local(&ctx, args, Root::Existing, Host::upgrade_all),
         Command::Uninstall(args) => change::module(&ctx, args, Host::uninstall),
         Command::Delete(args) => change::module(&ctx, args, Host::delete),
         Command::Enable(args) => change::enable(&ctx, args),

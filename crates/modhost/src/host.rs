@@ -13,6 +13,7 @@ use crate::dispatch::{Dispatch, DispatchOptions, Dispatcher, HookPoint};
 use crate::event::{Event, Reporter, Silent};
 use crate::layout::Layout;
 use crate::lock::{RootLock, RootUse};
+use crate::made::Made;
 use crate::recover::{self, Recovery};
 use crate::{Error, Result};
 
@@ -46,8 +47,8 @@ pub struct Host {
     recovered_at_open: Recovery,
     /// The throwaway root of [`Host::open_scratch`], removed with the host.
     _scratch: Option<tempfile::TempDir>,
-    /// Whether opening made the root: see [`Host::discard_if_unused`].
-    made: bool,
+    /// What opening made where there was no root: see [`Host::discard_if_unused`].
+    made: Option<Made>,
     /// This host's hold on the root, which no other host's removal of it breaks; taken
     /// out only by [`Host::discard_if_unused`], to outlast the rest of the host.
     in_use: Option<RootUse>,
@@ -83,6 +84,12 @@ impl Host {
         Embedding::new().open(root)
     }
 
+    /// Whether a root is at `root`: its state database is there, or an administrator's
+    /// `modhost.toml`, ready for the first change.
+    pub fn is_root(root: &Path) -> bool {
+        Layout::exists(root)
+    }
+
     /// A host on a throwaway root with nothing installed, removed when the host is
     /// dropped: for what needs no root, such as describing a directory of packages or
     /// downloading a package by URL.
@@ -102,13 +109,15 @@ impl Host {
     }
 
     /// Closes the host and, when opening it made its root and nothing was kept there
-    /// since (no module, no source), removes the root again: a change that failed, given
-    /// a mistyped root, leaves no empty root behind. A root another host has open (in
-    /// this process or another), or whose lock another process holds, is kept. Returns
-    /// whether it was removed.
+    /// since (no module, no source), removes what opening made: a change that failed,
+    /// given a mistyped root, leaves no empty root behind. Only what opening made goes: a
+    /// directory that was there before (someone's, given as the root by mistake) is kept
+    /// with everything it held. A root another host has open (in this process or
+    /// another), or whose lock another process holds, is kept. Returns whether it was
+    /// removed.
     pub fn discard_if_unused(mut self) -> Result<bool> {
         let sole = self.in_use.as_ref().is_some_and(RootUse::sole);
-        if !self.made || self._scratch.is_some() || !sole {
+        if self.made.is_none() || self._scratch.is_some() || !sole {
             return Ok(false);
         }
         let Some(lock) = RootLock::try_acquire(&self.layout.lock())? else {
@@ -118,12 +127,14 @@ impl Host {
             return Ok(false);
         }
         let root = self.layout.root.clone();
+        let made = self.made.take();
         // The database and everything else the host has open are closed first; the
         // holds are let go of after the files are gone.
         let holds = (self.in_use.take(), lock);
         drop(self);
-        // Not following links: `remove_dir_all` removes a link, never what it leads to.
-        fs_err::remove_dir_all(&root).map_err(crate::layout::io(&root))?;
+        if let Some(made) = made {
+            made.remove(&root)?;
+        }
         drop(holds);
         Ok(true)
     }
@@ -139,7 +150,7 @@ impl Host {
         let (made, layout, in_use) = {
             let mut attempts = 0;
             loop {
-                let made = !Layout::exists(root);
+                let made = Made::before_opening(root)?;
                 let layout = Layout::create(root)?;
                 match RootUse::take(&layout.users())? {
                     Some(in_use) => break (made, layout, in_use),

@@ -72,6 +72,7 @@ mod fault;
 mod host;
 mod layout;
 mod lock;
+mod made;
 mod online;
 mod ops;
 mod packages;

@@ -427,6 +427,47 @@ fn a_root_made_for_a_failed_change_is_kept_while_another_host_has_it_open() {
 }
 
 #[test]
+fn discarding_a_root_made_in_an_existing_directory_removes_only_what_opening_made() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let root = dir.path().join("etc");
+    std::fs::create_dir_all(root.join("sub")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(root.join("extensions.conf"), "precious").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(root.join("sub/b.conf"), "x").unwrap_or_else(|e| panic!("{e}"));
+    // A link that was there stays, and what it leads to is never touched.
+    std::os::unix::fs::symlink(dir.path(), root.join("up")).unwrap_or_else(|e| panic!("{e}"));
+    let names = |path: &std::path::Path| -> std::collections::BTreeSet<_> {
+        std::fs::read_dir(path)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|entry| entry.map(|entry| entry.file_name()))
+            .collect::<std::io::Result<_>>()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let before = names(&root);
+    let host = Host::open(&root).unwrap_or_else(|e| panic!("{e}"));
+    assert!(names(&root).len() > before.len(), "opening made nothing");
+    assert!(
+        host.install(&[root.join("nosuch.tgz")], Options::default())
+            .is_err()
+    );
+    assert_eq!(host.discard_if_unused().ok(), Some(true));
+    assert_eq!(names(&root), before);
+    assert_eq!(names(&root.join("sub")).len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(root.join("extensions.conf"))
+            .ok()
+            .as_deref(),
+        Some("precious")
+    );
+    assert!(!Host::is_root(&root));
+    // A root that was there before is never discarded, though nothing is installed.
+    let host = Host::open(&root).unwrap_or_else(|e| panic!("{e}"));
+    drop(host);
+    let host = Host::open(&root).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(host.discard_if_unused().ok(), Some(false));
+    assert!(Host::is_root(&root));
+}
+
+#[test]
 fn recover_removes_the_half_written_files_a_crash_left_and_no_others() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let host = Host::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use modhost::{Action, Change, Host, Options};
 
-use crate::Context;
 use crate::escape::escape_path;
+use crate::{Context, Root};
 
 /// Arguments of `install` and `upgrade`.
 #[derive(Debug, clap::Args)]
@@ -101,9 +101,15 @@ type OnlineOp = fn(&Host, &[String], Options) -> modhost::Result<Vec<Change>>;
 type ModuleOp = fn(&Host, &str, bool) -> modhost::Result<Change>;
 
 /// `install`/`upgrade`: resolves names in the package directory, then applies the batch.
-pub fn packages(ctx: &Context, args: PackageArgs, op: PackageOp, online: OnlineOp) -> Result<()> {
+pub fn packages(
+    ctx: &Context,
+    args: PackageArgs,
+    root: Root,
+    op: PackageOp,
+    online: OnlineOp,
+) -> Result<()> {
     let options = args.local.options();
-    let (host, changes) = ctx.change(|host| match args.local.online {
+    let (host, changes) = ctx.change(root, |host| match args.local.online {
         true => online(host, &names(&args.packages)?, options),
         false => op(
             host,
@@ -126,8 +132,8 @@ fn names(args: &[std::ffi::OsString]) -> modhost::Result<Vec<String>> {
 }
 
 /// `installlocal`/`upgradeall`: everything the package directory holds that applies.
-pub fn local(ctx: &Context, args: LocalArgs, op: LocalOp) -> Result<()> {
-    let (host, changes) = ctx.change(|host| match args.online {
+pub fn local(ctx: &Context, args: LocalArgs, root: Root, op: LocalOp) -> Result<()> {
+    let (host, changes) = ctx.change(root, |host| match args.online {
         true => host.upgrade_online(&[], args.options()),
         false => op(host, args.from.as_deref(), args.options()),
     })?;

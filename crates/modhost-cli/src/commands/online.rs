@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use modhost::{OfferStatus, SourceKind};
 
-use crate::Context;
 use crate::escape::{escape, escape_lines, escape_path};
+use crate::{Context, Root};
 
 /// The `source` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -85,7 +85,7 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
                 .map(|key| public_key_text(key))
                 .collect::<Result<Vec<_>>>()?;
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            let (_, replaced) = ctx.change(|host| {
+            let (_, replaced) = ctx.change(Root::MadeIfMissing, |host| {
                 let replaced = replace && host.sources()?.iter().any(|s| s.name == name);
                 host.add_source_pinned(&name, kind, &location, &keys, replace)?;
                 Ok(replaced)

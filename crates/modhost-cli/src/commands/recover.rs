@@ -8,7 +8,7 @@ use crate::escape::escape;
 /// Recovers the root (making an empty one when there was none, and saying so).
 pub fn run(ctx: &Context) -> Result<()> {
     // Said when there was no root: a mistyped `--root` must not read as a healthy root.
-    let made = !ctx.root().exists();
+    let made = !modhost::Host::is_root(ctx.root());
     let recovery = ctx.open()?.recover()?;
     if made {
         // On stderr: the JSON stays the recovery report.
