@@ -105,6 +105,16 @@ pub(crate) fn classify_at(package: &Path, context: String, what: &str, source: i
 fn classify_faults(package: &Path, context: String, source: io::Error) -> Error {
     match find::<Fault>(&source) {
         Some(fault) => refused(package, fault.to_string()),
+        // No error of the system's but the tar or zip reader's own: what it read breaks
+        // the format. Said as what it means, the reader's words kept for whoever repairs it.
+        None if source.raw_os_error().is_none() => refused(
+            package,
+            format!(
+                "{context}: the archive is damaged ({}); download or copy it again, or \
+                 repack the module",
+                crate::escape::shown_str(&source.to_string())
+            ),
+        ),
         None => Error::Io {
             package: package.to_owned(),
             context,

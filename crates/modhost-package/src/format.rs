@@ -104,6 +104,17 @@ pub(crate) fn open(package: &Path) -> Result<(fs_err::File, Format), Error> {
         .and_then(|_| file.rewind())
         .map_err(io_err)?;
     if head.starts_with(&[0x1f, 0x8b]) {
+        // A gzip member may carry any bytes in its header's extra field, a whole zip
+        // included: zip tools would read that zip, and another module, from the file.
+        if zip_end(&mut file).map_err(io_err)?.is_some() {
+            return Err(refused(
+                package,
+                format!(
+                    "it is a gzip tar and a zip at once (a zip's end record closes the \
+                     file), which zip tools and tar tools read as different packages; {REPACK}"
+                ),
+            ));
+        }
         return Ok((file, Format::GzipTar));
     }
     if head.starts_with(b"PK\x03\x04") {
@@ -162,18 +173,36 @@ fn what_else(file: &mut fs_err::File, head: &[u8]) -> io::Result<String> {
     Ok("it is neither a gzip tar nor a zip archive".into())
 }
 
-/// Whether the file ends with a zip's end-of-central-directory record (in its last 64
-/// KiB, where a zip comment may push it), with bytes before the zip: how a
-/// self-extracting zip looks.
+/// Whether the file ends with a zip's end-of-central-directory record, with bytes before
+/// the zip: how a self-extracting zip looks.
 fn has_zip_end(file: &mut fs_err::File) -> io::Result<bool> {
-    const TAIL: u64 = 22 + 65_535;
+    zip_end(file).map(|end| end.is_some())
+}
+
+/// The length of a zip's end-of-central-directory record without its comment.
+pub(crate) const ZIP_END: u64 = 22;
+
+/// Where the zip end-of-central-directory record that closes `file` starts: the record
+/// whose comment runs exactly to the file's last byte, as zip readers look for it from
+/// the end (its comment may be up to 64 KiB). `None` when no record closes the file.
+pub(crate) fn zip_end(file: &mut fs_err::File) -> io::Result<Option<u64>> {
+    const TAIL: u64 = ZIP_END + 65_535;
     let length = file.metadata()?.len();
-    if length < 22 {
-        return Ok(false);
+    if length < ZIP_END {
+        return Ok(None);
     }
-    file.seek(SeekFrom::Start(length.saturating_sub(TAIL)))?;
+    let from = length.saturating_sub(TAIL);
+    file.seek(SeekFrom::Start(from))?;
     let mut tail = Vec::new();
     Read::by_ref(file).take(TAIL).read_to_end(&mut tail)?;
     file.rewind()?;
-    Ok(tail.windows(4).any(|w| w == b"PK\x05\x06"))
+    let last = tail.len().saturating_sub(ZIP_END as usize);
+    let found = (0..=last).rev().find(|&at| {
+        let record = &tail[at..];
+        let comment = record.get(20..22).map_or(usize::MAX, |n| {
+            usize::from(u16::from_le_bytes([n[0], n[1]]))
+        });
+        record.starts_with(b"PK\x05\x06") && record.len() == ZIP_END as usize + comment
+    });
+    Ok(found.map(|at| from + at as u64))
 }

@@ -194,6 +194,9 @@ fn check_pax_entry<R: Read>(
             "size" if value.is_empty() || !value.iter().all(u8::is_ascii_digit) => {
                 "sets it to no decimal number"
             }
+            "size" if std::str::from_utf8(value).is_ok_and(|v| v.parse::<u64>().is_err()) => {
+                "sets it to a number too large for any file"
+            }
             "path" if value != read_as.as_slice() => {
                 "names the entry otherwise than its GNU long name does"
             }

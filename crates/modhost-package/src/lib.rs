@@ -73,7 +73,7 @@ pub use error::Error;
 pub use format::{Format, format, other_than_a_file, package_files};
 pub use manifest::read_manifest;
 pub use pack::{pack, read_component};
-pub use staging::{Unpacked, unpack};
+pub use staging::{Unpacked, unpack, unpack_to_read};
 
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@ use crate::budget::Limits;
 use crate::error::{Error, classify, refused};
 use crate::escape::shown_str;
 use crate::format::{Format, open};
+use crate::staging::is_desktop_metadata;
 use crate::tar::tar_manifest;
 use crate::zip::zip_manifest;
 
@@ -91,8 +92,13 @@ pub(crate) enum Place {
     Top,
 }
 
-/// Where the path `parts` puts a module.xml, if it names one.
+/// Where the path `parts` puts a module.xml, if it names one: never in the desktop's
+/// metadata (`__MACOSX/module.xml`), which unpacking skips, so that reading a package's
+/// manifest and installing it take the same one.
 pub(crate) fn manifest_place(parts: &[String]) -> Option<Place> {
+    if is_desktop_metadata(parts) {
+        return None;
+    }
     match parts {
         [name] if name == "module.xml" => Some(Place::Root),
         [_, name] if name == "module.xml" => Some(Place::Top),

@@ -12,6 +12,7 @@ use zip::ZipArchive;
 
 use crate::error::{Error, classify, refused};
 use crate::escape::shown;
+use crate::format::{ZIP_END, zip_end};
 
 /// The signature that starts a local file header.
 const LOCAL_HEADER: [u8; 4] = *b"PK\x03\x04";
@@ -110,5 +111,65 @@ pub(crate) fn check_layout<R: Read + Seek>(
             before = Some(span);
         }
     }
+    check_end(package, file, central)
+}
+
+/// Refuses a zip unless its central directory, which starts at `central`, runs to its
+/// end record (a zip64's end record and locator between them), and that record closes
+/// the file: a second zip appended, or anything after the end record, is read by `unzip`
+/// and Python as the zip, by others not.
+fn check_end(package: &Path, file: &mut fs_err::File, central: u64) -> Result<(), Error> {
+    let appended = || {
+        refused(
+            package,
+            "bytes follow the zip's end (another zip appended to it, or junk), and zip \
+             tools differ on which part they read: zip the module again (`zip -r NAME.zip DIR`)"
+                .into(),
+        )
+    };
+    let io_err = |e| classify(package, "cannot read the archive".into(), e);
+    let end = zip_end(file).map_err(io_err)?.ok_or_else(appended)?;
+    let record = read_at::<{ ZIP_END as usize }>(file, end).map_err(io_err)?;
+    let u32_at = |bytes: &[u8], at: usize| {
+        u64::from(u32::from_le_bytes([
+            bytes[at],
+            bytes[at + 1],
+            bytes[at + 2],
+            bytes[at + 3],
+        ]))
+    };
+    let u64_at = |bytes: &[u8], at: usize| {
+        let mut le = [0u8; 8];
+        le.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(le)
+    };
+    let mut directory = (u32_at(&record, 16), u32_at(&record, 12), end);
+    const LOCATOR: u64 = 20;
+    if let Some(locator_at) = end.checked_sub(LOCATOR) {
+        let locator = read_at::<{ LOCATOR as usize }>(file, locator_at).map_err(io_err)?;
+        if locator.starts_with(b"PK\x06\x07") {
+            let zip64_at = u64_at(&locator, 8);
+            let zip64 = read_at::<56>(file, zip64_at).map_err(|_| appended())?;
+            let closes = zip64_at
+                .checked_add(12)
+                .and_then(|at| at.checked_add(u64_at(&zip64, 4)));
+            if !zip64.starts_with(b"PK\x06\x06") || closes != Some(locator_at) {
+                return Err(appended());
+            }
+            directory = (u64_at(&zip64, 48), u64_at(&zip64, 40), zip64_at);
+        }
+    }
+    let (start, size, next) = directory;
+    if start != central || start.checked_add(size) != Some(next) {
+        return Err(appended());
+    }
     Ok(())
+}
+
+/// The `N` bytes of `file` from `at`.
+fn read_at<const N: usize>(file: &mut fs_err::File, at: u64) -> std::io::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    file.seek(SeekFrom::Start(at))?;
+    file.read_exact(&mut bytes)?;
+    Ok(bytes)
 }

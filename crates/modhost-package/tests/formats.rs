@@ -216,3 +216,93 @@ fn a_package_directory_lists_tgz_tar_gz_and_zip_files_only() {
         ["G.ZIP", "a.tgz", "b.tar.gz", "c.zip", "h.Tgz", "i.TAR.GZ"]
     );
 }
+
+/// The demo module as a zip whose end has a zip64 end record and locator, as `zip -fz`
+/// and large zips write it.
+fn zip64_bytes() -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.set_raw_zip64_extensible_data_sector(Box::new([]));
+    let options = zip::write::SimpleFileOptions::default();
+    for (name, data) in [
+        ("demo/module.xml", XML.as_bytes()),
+        ("demo/module.wasm", WASM),
+    ] {
+        let written = zip
+            .start_file(name, options)
+            .and_then(|()| Ok(zip.write_all(data)?));
+        assert!(written.is_ok(), "{written:?}");
+    }
+    match zip.finish() {
+        Ok(cursor) => cursor.into_inner(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn a_zip_with_bytes_after_its_end_or_a_gzip_tar_that_is_a_zip_too_is_refused() {
+    let scratch = scratch();
+    let demo = [
+        ("demo/module.xml", XML.as_bytes()),
+        ("demo/module.wasm", WASM),
+    ];
+    let good = zip_bytes(&demo);
+    let other = zip_bytes(&[
+        ("demo/module.xml", XML.replace("Demo", "Other").as_bytes()),
+        ("demo/module.wasm", WASM),
+    ]);
+    // What zip tools write is accepted: a comment, and a zip64 end.
+    let mut commented = good.clone();
+    let length = commented.len();
+    commented[length - 2..].copy_from_slice(&5u16.to_le_bytes());
+    commented.extend(b"hello");
+    let zip64 = zip64_bytes();
+    assert!(zip64.windows(4).any(|w| w == b"PK\x06\x06"), "no zip64 end");
+    for (name, bytes) in [("commented.zip", &commented), ("zip64.zip", &zip64)] {
+        let package = write(scratch.path(), name, bytes);
+        assert_eq!(unpacked(&package), Ok("demo".to_owned()), "{name}");
+        assert_eq!(manifest(&package), Ok("demo".to_owned()), "{name}");
+    }
+    // `unzip` reads the last of two zips, the zip crate the first: which is the package?
+    let appended = |first: &[u8], second: &[u8]| [first, second].concat();
+    let mut junk = good.clone();
+    junk.extend(b"GARBAGE");
+    let mut zip64_junk = zip64.clone();
+    zip64_junk.extend(b"GARBAGE");
+    for (name, bytes) in [
+        ("junk.zip", junk),
+        ("zip64-junk.zip", zip64_junk),
+        ("good-then-other.zip", appended(&good, &other)),
+        ("other-then-good.zip", appended(&other, &good)),
+    ] {
+        let package = write(scratch.path(), name, &bytes);
+        for result in [unpacked(&package), manifest(&package)] {
+            refused_with(
+                &result,
+                &["bytes follow the zip's end", "zip the module again"],
+            );
+        }
+    }
+    // A gzip member's extra field holding a zip whose comment runs over the deflated
+    // tar to the file's end: gzip reads a tar from it, `unzip` the zip.
+    let tar = gzip(&demo_tar(&[]));
+    let carrying = |zip: &[u8]| {
+        let mut bytes = tar[..10].to_vec();
+        bytes[3] |= 0x04;
+        let extra = u16::try_from(zip.len()).unwrap_or_else(|e| panic!("{e}"));
+        bytes.extend(extra.to_le_bytes());
+        bytes.extend(zip);
+        bytes.extend(&tar[10..]);
+        bytes
+    };
+    let mut closing = other.clone();
+    let rest = u16::try_from(tar.len() - 10).unwrap_or_else(|e| panic!("{e}"));
+    let length = closing.len();
+    closing[length - 2..].copy_from_slice(&rest.to_le_bytes());
+    let package = write(scratch.path(), "polyglot.tgz", &carrying(&closing));
+    for result in [unpacked(&package), manifest(&package)] {
+        refused_with(&result, &["it is a gzip tar and a zip at once"]);
+    }
+    // A zip in the extra field that does not close the file is no zip to zip tools.
+    let package = write(scratch.path(), "extra.tgz", &carrying(&other));
+    assert_eq!(unpacked(&package), Ok("demo".to_owned()));
+}

@@ -171,7 +171,8 @@ impl Host {
             return Ok(None);
         } else {
             staging = self.layout.staging_dir()?;
-            let unpacked = modhost_package::unpack(path, staging.path(), &Default::default())?;
+            let unpacked =
+                modhost_package::unpack_to_read(path, staging.path(), &Default::default())?;
             let bytes = std::fs::read(&unpacked.component).map_err(|source| Error::Io {
                 path: unpacked.component.clone(),
                 source,

@@ -136,6 +136,9 @@ fn a_finder_zip_installs_without_its_desktop_metadata() {
             &package,
             zip,
             &[
+                // A copy of module.xml in the metadata tree, ahead of the module's own:
+                // reading the manifest skips it as unpacking does.
+                ("__MACOSX/module.xml", XML.as_bytes()),
                 ("demo/module.xml", XML.as_bytes()),
                 ("demo/module.wasm", b"\0asm"),
                 ("demo/.DS_Store", b"Bud1"),
@@ -149,7 +152,13 @@ fn a_finder_zip_installs_without_its_desktop_metadata() {
         assert_eq!(unpacked.manifest.rawname, "demo");
         assert!(!unpacked.dir.join(".DS_Store").exists());
         assert!(!unpacked.dir.join("._module.xml").exists());
-        assert!(read_manifest(&package, &Limits::default()).is_ok());
+        let read = read_manifest(&package, &Limits::default());
+        assert_eq!(
+            read.map(|manifest| manifest.rawname)
+                .map_err(|e| e.to_string()),
+            Ok("demo".to_owned()),
+            "zip {zip}"
+        );
     }
 }
 
@@ -364,5 +373,45 @@ fn a_module_xml_that_is_a_link_is_refused_alike_when_read_and_unpacked() {
             "{read}"
         );
         assert_eq!(read, unpacked);
+    }
+}
+
+#[test]
+fn unpacking_to_read_checks_and_writes_what_unpacking_to_install_does() {
+    let scratch = scratch();
+    let good: [(&str, &[u8]); 3] = [
+        ("demo/module.xml", XML.as_bytes()),
+        ("demo/module.wasm", b"\0asm"),
+        ("demo/assets/a.txt", b"a"),
+    ];
+    let bad: [(&str, &[u8]); 3] = [
+        ("demo/module.xml", XML.as_bytes()),
+        ("demo/module.wasm", b"\0asm"),
+        ("other/x", b"x"),
+    ];
+    for zip in [true, false] {
+        for (label, files) in [("good", &good), ("bad", &bad)] {
+            let package = scratch.path().join(format!("{label}-{zip}.pkg"));
+            write_package(&package, zip, files);
+            let outcomes = [crate::unpack, crate::unpack_to_read].map(|unpack| {
+                let staging =
+                    tempfile::tempdir_in(scratch.path()).unwrap_or_else(|e| panic!("{e}"));
+                unpack(&package, staging.path(), &Limits::default())
+                    .map(|u| {
+                        let read = |name: &str| fs_err::read(u.dir.join(name)).ok();
+                        let files = (read("module.wasm"), read("assets/a.txt"));
+                        (
+                            u.manifest.rawname,
+                            u.dir
+                                .strip_prefix(staging.path())
+                                .map(std::path::Path::to_path_buf),
+                            files,
+                        )
+                    })
+                    .map_err(|e| e.to_string())
+            });
+            assert_eq!(outcomes[0], outcomes[1], "{label}, zip {zip}");
+            assert_eq!(outcomes[0].is_ok(), label == "good", "{:?}", outcomes[0]);
+        }
     }
 }

@@ -188,6 +188,50 @@ fn a_pax_size_that_is_no_decimal_number_is_refused() {
         );
         refused_by_both(&package, "sets it to no decimal number (`size`)");
     }
+    // Digits past 64 bits: GNU tar and bsdtar refuse it; the tar crate would read the
+    // header's own size instead.
+    let package = scratch.path().join("huge.tgz");
+    write_raw(
+        &package,
+        &[
+            pax(&[record("size", "18446744073709551616")]),
+            entry("demo/module.xml", tar::EntryType::Regular, XML.as_bytes()),
+        ],
+    );
+    refused_by_both(
+        &package,
+        "sets it to a number too large for any file (`size`)",
+    );
+}
+
+#[test]
+fn a_tar_the_reader_finds_damaged_is_said_to_be_damaged_in_words() {
+    let scratch = scratch();
+    let mut bad_checksum = entry("demo/module.xml", tar::EntryType::Regular, XML.as_bytes());
+    bad_checksum[148..156].copy_from_slice(b"0000000\0");
+    let mut bad_size = entry("demo/module.xml", tar::EntryType::Regular, XML.as_bytes());
+    bad_size[124..135].copy_from_slice(b"zzzzzzzzzzz");
+    // Each after a good entry: a bad first header is no tar at all.
+    let good = || entry("demo/module.wasm", tar::EntryType::Regular, b"\0asm");
+    for (name, entries) in [
+        ("checksum.tgz", vec![good(), bad_checksum]),
+        ("size.tgz", vec![good(), bad_size]),
+        // A PAX header describing an entry that never comes.
+        (
+            "orphan.tgz",
+            vec![pax(&[record("path", "demo/module.xml")])],
+        ),
+    ] {
+        let package = scratch.path().join(name);
+        write_raw(&package, &entries);
+        refused_by_both(&package, "the archive is damaged (");
+        let read = read_manifest(&package, &Limits::default()).map_err(|e| e.to_string());
+        assert!(
+            read.as_ref()
+                .is_err_and(|e| e.ends_with("); download or copy it again, or repack the module")),
+            "{name}: {read:?}"
+        );
+    }
 }
 
 #[test]

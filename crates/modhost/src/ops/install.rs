@@ -46,7 +46,7 @@ pub(crate) fn apply_locked(
         host.report(Event::Unpacking {
             package: package.clone(),
         });
-        staged.push(stage(host, package)?);
+        staged.push(stage(host, package, modhost_package::unpack)?);
     }
     let manifests: Vec<&Manifest> = staged.iter().map(|s| &s.unpacked.manifest).collect();
     let installed = host.state.modules()?;
@@ -307,10 +307,18 @@ pub(crate) struct Staged {
     pub(crate) unpacked: Unpacked,
 }
 
-/// Unpacks `source` into a fresh staging directory. A module directory (module.xml and
-/// its component) is packed first, as `modhost pack` would, so that it passes exactly the
-/// checks a package passes.
-pub(crate) fn stage(host: &Host, source: &Path) -> Result<Staged> {
+/// How a package is unpacked: [`modhost_package::unpack`] for what is installed, synced
+/// to disk; [`modhost_package::unpack_to_read`] for what is only described.
+pub(crate) type Unpack = fn(
+    &Path,
+    &Path,
+    &modhost_package::Limits,
+) -> std::result::Result<Unpacked, modhost_package::Error>;
+
+/// Unpacks `source` into a fresh staging directory with `unpack`. A module directory
+/// (module.xml and its component) is packed first, as `modhost pack` would, so that it
+/// passes exactly the checks a package passes.
+pub(crate) fn stage(host: &Host, source: &Path, unpack: Unpack) -> Result<Staged> {
     if std::fs::symlink_metadata(source).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
         return Err(crate::Error::NoSuchFile(source.to_owned()));
     }
@@ -336,8 +344,8 @@ pub(crate) fn stage(host: &Host, source: &Path) -> Result<Staged> {
         source.to_owned()
     };
     // Whatever is refused is named as the user gave it, not as the packed copy.
-    let unpacked = modhost_package::unpack(&package, dir.path(), &Default::default())
-        .map_err(|e| e.naming(source))?;
+    let unpacked =
+        unpack(&package, dir.path(), &Default::default()).map_err(|e| e.naming(source))?;
     Ok(Staged {
         _dir: dir,
         unpacked,

@@ -59,8 +59,8 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
             );
         }
         let report = host.check_depends(manifest)?;
-        let loaded =
-            stage(host, path).and_then(|staged| load_unpacked(host, path, &staged.unpacked));
+        let loaded = stage(host, path, modhost_package::unpack_to_read)
+            .and_then(|staged| load_unpacked(host, path, &staged.unpacked));
         let engine = host.runtime.engine();
         let (exports, imports, problem) = match loaded {
             Ok(component) => (component.exports(engine), component.imports(engine), None),
