@@ -229,6 +229,24 @@ impl<'a> Checking<'a> {
             }
             _ => {}
         }
+        // A one-document channel's builds signed within one second share their time; the
+        // serial its signature claims tells the older one. An index without a release has
+        // no serial of its own to keep: the serial accepted is the release's.
+        let one_document = named.is_none();
+        if let (true, Some(signed_at), Some(serial), Some(accepted)) = (
+            one_document,
+            claims.timestamp,
+            claims.serial,
+            self.source.seen.serial,
+        ) && Some(signed_at) == self.source.seen.signed_at
+            && serial < accepted
+        {
+            return Err(self.refused(Refusal::OlderBuild {
+                document: shown,
+                serial,
+                accepted,
+            }));
+        }
         if let Some(expires) = claims.expires.filter(|e| self.now > *e) {
             return Err(self.refused(Refusal::Expired {
                 what: format!("the signature of `{shown}`"),
@@ -246,6 +264,9 @@ impl<'a> Checking<'a> {
             next_key: None,
         };
         answer.seen.signed_at = claims.timestamp.max(answer.seen.signed_at);
+        if one_document {
+            answer.seen.serial = claims.serial.max(answer.seen.serial);
+        }
         answer.signed_by = Some(signed.key);
         Ok(bytes)
     }

@@ -78,6 +78,10 @@ impl Client {
             .max_redirects(0)
             .http_status_as_error(false)
             .timeout_connect(Some(timeout))
+            // A head trickled a byte at a time is never silent for a read's timeout, and
+            // the body's pace (see `Pace`) does not see it: each has a bound of its own.
+            .timeout_send_request(Some(timeout))
+            .timeout_recv_response(Some(timeout))
             .timeout_per_read(Some(timeout))
             .timeout_global(Some(MAX_TRANSFER_TIME))
             .tls_config(TlsConfig::builder().root_certs(roots).build())
@@ -156,7 +160,7 @@ impl Client {
                 Some(next) => {
                     hops += 1;
                     at = match query {
-                        Some(key) => redirect::without_key(&url, next, key),
+                        Some(key) => redirect::without_key(&url, next, key).map_err(&fetch)?,
                         None => next,
                     };
                 }
@@ -165,8 +169,10 @@ impl Client {
         let status = response.status();
         // Where a redirect took the request, for a failure to name: the query left out, as
         // it may carry the download key.
+        // The key may be in its path too, where a server put it.
         let landed = (hops > 0).then(|| {
-            url::Url::parse(&at).map_or_else(|_| String::new(), |at| redirect::shown(&at))
+            let at = url::Url::parse(&at).map_or_else(|_| String::new(), |at| redirect::shown(&at));
+            without_key(at, query)
         });
         let encoding = response
             .headers()
@@ -514,10 +520,6 @@ impl Client {
     }
 }
 
-/// The shortest part of a download key's query that is left out of messages: shorter
-/// values (`v=1`) are no secret, and would blot out every `1`.
-const SHORTEST_SECRET: usize = 4;
-
 /// `message` with the download key `query` left out: the whole query, and each of its
 /// values (`dlid=KEY`, `email=…&key=KEY`) as sent and decoded, wherever one is quoted.
 /// One pass over the message, the longest secret tried first at each place, so that
@@ -526,16 +528,7 @@ fn without_key(message: String, query: Option<&str>) -> String {
     let Some(query) = query.filter(|q| !q.is_empty()) else {
         return message;
     };
-    let mut secrets: Vec<String> = vec![query.to_owned()];
-    for pair in query.split('&') {
-        if let Some((_, value)) = pair.split_once('=') {
-            secrets.push(value.to_owned());
-        }
-    }
-    secrets.extend(url::form_urlencoded::parse(query.as_bytes()).map(|(_, v)| v.into_owned()));
-    secrets.retain(|s| s.len() >= SHORTEST_SECRET);
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    secrets.dedup();
+    let secrets = redirect::secrets(query);
     let mut shown = String::with_capacity(message.len());
     let mut rest = message.as_str();
     while let Some(c) = rest.chars().next() {

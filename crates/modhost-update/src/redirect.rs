@@ -85,36 +85,71 @@ pub(crate) fn shown(url: &url::Url) -> String {
     )
 }
 
+/// The shortest part of a download key's query that is left out of messages: shorter
+/// values (`v=1`) are no secret, and would blot out every `1`.
+const SHORTEST_SECRET: usize = 4;
+
+/// What of the download key `query` is secret, longest first: the whole query, and each
+/// of its values (`dlid=KEY`, `email=…&key=KEY`) as sent and decoded.
+pub(crate) fn secrets(query: &str) -> Vec<String> {
+    let mut secrets: Vec<String> = vec![query.to_owned()];
+    for pair in query.split('&') {
+        if let Some((_, value)) = pair.split_once('=') {
+            secrets.push(value.to_owned());
+        }
+    }
+    secrets.extend(url::form_urlencoded::parse(query.as_bytes()).map(|(_, v)| v.into_owned()));
+    secrets.retain(|s| s.len() >= SHORTEST_SECRET);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    secrets
+}
+
 /// `next`, where a request carrying the download key `key` in its query is redirected
 /// from `from`: on another origin, without the key's parameters, which a server's
-/// redirect may have copied into it (nginx's `rewrite … redirect` keeps the query). A key
-/// goes only to its source's own origin.
-pub(crate) fn without_key(from: &str, next: String, key: &str) -> String {
+/// redirect may have copied into it (nginx's `rewrite … redirect` keeps the query). A
+/// redirect to another origin that carries the key elsewhere in its address (its path,
+/// percent-encoded or not) is refused: a key goes only to its source's own origin.
+pub(crate) fn without_key(from: &str, next: String, key: &str) -> Result<String, String> {
     let (Ok(from), Ok(mut to)) = (url::Url::parse(from), url::Url::parse(&next)) else {
-        return next;
+        return Ok(next);
     };
-    if key.is_empty() || from.origin() == to.origin() || to.query().is_none() {
-        return next;
+    if key.is_empty() || from.origin() == to.origin() {
+        return Ok(next);
     }
-    let secret: Vec<(String, String)> = url::form_urlencoded::parse(key.as_bytes())
-        .into_owned()
-        .collect();
-    let kept: Vec<(String, String)> = to
-        .query_pairs()
-        .into_owned()
-        .filter(|pair| !secret.contains(pair))
-        .collect();
-    if kept.len() == to.query_pairs().count() {
-        return next;
+    if to.query().is_some() {
+        let secret: Vec<(String, String)> = url::form_urlencoded::parse(key.as_bytes())
+            .into_owned()
+            .collect();
+        let kept: Vec<(String, String)> = to
+            .query_pairs()
+            .into_owned()
+            .filter(|pair| !secret.contains(pair))
+            .collect();
+        if kept.len() != to.query_pairs().count() {
+            tracing::warn!(
+                to = %shown(&to),
+                "a redirect to another origin carried the source's download key; it was left out"
+            );
+            if kept.is_empty() {
+                to.set_query(None);
+            } else {
+                to.query_pairs_mut().clear().extend_pairs(kept);
+            }
+        }
     }
-    tracing::warn!(
-        to = %shown(&to),
-        "a redirect to another origin carried the source's download key; it was left out"
-    );
-    if kept.is_empty() {
-        to.set_query(None);
-    } else {
-        to.query_pairs_mut().clear().extend_pairs(kept);
+    let address = String::from(to);
+    let decoded = percent_encoding::percent_decode_str(&address).decode_utf8_lossy();
+    if secrets(key)
+        .iter()
+        .any(|secret| address.contains(secret.as_str()) || decoded.contains(secret.as_str()))
+    {
+        return Err(format!(
+            "the server redirected the download to another origin with the download key in \
+             the address (`{}`), which is not followed: a key goes only to its source's own \
+             origin",
+            url::Url::parse(&address).map_or_else(|_| String::new(), |to| shown(&to))
+        ));
     }
-    to.into()
+    Ok(address)
 }

@@ -232,6 +232,21 @@ pub enum Refusal {
         /// When the one accepted last was signed.
         accepted: u64,
     },
+    /// A document signed in the same second as the one accepted last from the same
+    /// channel, by an older build: its signature claims a lower serial.
+    #[error(
+        "`{document}` was signed in the same second as the copy accepted from this channel, \
+         but by an older build (serial {serial}, before {accepted}): an old document is being \
+         replayed (a rollback), and nothing from it is trusted"
+    )]
+    OlderBuild {
+        /// The document.
+        document: String,
+        /// The build serial its signature claims.
+        serial: u64,
+        /// The highest serial accepted from the channel before.
+        accepted: u64,
+    },
     /// A document whose signature names no signing time, from a channel that accepted a
     /// dated one: it may be any older copy, replayed.
     #[error(

@@ -307,6 +307,64 @@ fn a_single_document_signed_before_the_one_accepted_is_refused_as_a_rollback() {
 }
 
 #[test]
+fn a_single_document_of_an_older_build_signed_in_the_same_second_is_refused() {
+    let (tls, signer) = (Tls::new(), Signer::new(1));
+    let site = Site::new(&tls);
+    let document = freepbx_document("phonebook", "1.0.0");
+    let signed_at = now() - 60;
+    let put = |serial: u64| {
+        let claims = Claims {
+            timestamp: Some(signed_at),
+            file: Some("freepbx/phonebook.json".into()),
+            serial: Some(serial),
+            expires: None,
+        };
+        site.put("freepbx/phonebook.json", document.clone());
+        site.put(
+            "freepbx/phonebook.json.minisig",
+            signer.sign(&document, &claims.to_comment()),
+        );
+    };
+    // Build 8 is accepted, and what was accepted is kept: its time and its serial.
+    put(8);
+    let answer =
+        check(&tls, &freepbx(&site, &signer, Seen::default())).unwrap_or_else(|e| panic!("{e}"));
+    let accepted = answer.seen;
+    assert_eq!(
+        (accepted.signed_at, accepted.serial),
+        (Some(signed_at), Some(8))
+    );
+    // Build 7, signed in the same second, replayed after it.
+    put(7);
+    let refused = refusal(&tls, &freepbx(&site, &signer, accepted));
+    assert!(
+        matches!(
+            refused,
+            Refusal::OlderBuild {
+                serial: 7,
+                accepted: 8,
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains(
+            "was signed in the same second as the copy accepted from this channel, but by an \
+             older build (serial 7, before 8)"
+        ),
+        "{refused}"
+    );
+    // The same build again, and a newer one of the same second, are accepted.
+    for serial in [8, 9] {
+        put(serial);
+        let answer = check(&tls, &freepbx(&site, &signer, accepted))
+            .unwrap_or_else(|e| panic!("serial {serial}: {e}"));
+        assert_eq!(answer.seen.serial, Some(serial));
+    }
+}
+
+#[test]
 fn each_way_a_signature_fails_has_its_own_message() {
     let (tls, signer, other) = (Tls::new(), Signer::new(1), Signer::new(2));
     let site = Site::new(&tls);

@@ -489,6 +489,40 @@ fn a_package_trickled_slower_than_the_floor_is_given_up_on_within_the_timeout() 
 }
 
 #[test]
+fn a_package_whose_answer_head_is_trickled_is_given_up_on_within_the_timeout() {
+    let tls = Tls::new();
+    let (source, _) = a2_channel(&tls, 1000, move |out| {
+        // The head a byte every 200 ms: no read waits a second, and no body byte comes.
+        let head = "HTTP/1.1 200 OK\r\nX-Padding: ".to_owned() + &"p".repeat(4096);
+        for byte in head.as_bytes() {
+            if out.write_all(&[*byte]).and_then(|()| out.flush()).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let client = Client::new(Some(&tls.file("ca.pem")), Duration::from_secs(1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let releases = client
+        .releases(&source, None, &Target::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let started = std::time::Instant::now();
+    match download(&client, &releases[0], tls.dir.path()) {
+        Err(Error::Fetch { message, .. }) => {
+            assert!(
+                message.contains("timed out: no complete answer within 1 s"),
+                "{message}"
+            );
+        }
+        other => panic!("expected the trickled head given up on, got {other:?}"),
+    }
+    let took = started.elapsed();
+    // The whole head would take over 13 minutes; the transfer limit is 10.
+    assert!(took < Duration::from_secs(10), "given up on after {took:?}");
+    assert!(!tls.file("p.tgz").exists());
+}
+
+#[test]
 fn a_modules_own_a2_channel_naming_another_module_is_set_aside_with_why() {
     let tls = Tls::new();
     let url = tls.scripted(|_| {

@@ -290,3 +290,49 @@ fn a_download_key_copied_into_a_redirect_to_another_origin_is_left_out() {
     let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
     assert_eq!(seen, ["/pkg.tgz?v=2"], "the other origin saw the key");
 }
+
+#[test]
+fn a_download_key_moved_into_the_path_of_a_redirect_never_leaves_its_origin_nor_shows() {
+    let tls = Tls::new();
+    let (untouched, port) = Untouched::new();
+    // To another origin with the key in the path, percent-encoded as servers write it.
+    let url = tls.scripted(move |request| {
+        let target = request.split_whitespace().nth(1).unwrap_or_default();
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let to = match path {
+            "/away.tgz" => format!("https://127.0.0.1:{port}/pkg.tgz%3F{query}"),
+            "/home.tgz" => format!("/gone/pkg.tgz%3F{query}"),
+            _ => return answer("404 Not Found", b""),
+        };
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes()
+    });
+    let message = refusal(&tls, &format!("{url}/away.tgz"));
+    assert!(
+        message.contains("with the download key in the address")
+            && message.contains("a key goes only to its source's own origin"),
+        "{message}"
+    );
+    untouched.check();
+    // On its own origin the key may go anywhere, but a failure there never quotes it.
+    let path = tls.dir.path().join("p.tgz");
+    let result = tls.client().download(
+        &release(&format!("{url}/home.tgz"), b"package"),
+        Some("email=alice%40example.org&key=s3cret"),
+        &path,
+        &mut |_, _| {},
+    );
+    let message = match result {
+        Err(error @ Error::Missing { .. }) => error.to_string(),
+        other => panic!("expected a 404, got {other:?}"),
+    };
+    assert!(
+        message.contains("HTTP status 404")
+            && message.contains("<download key>")
+            && !message.contains("s3cret")
+            && !message.contains("alice"),
+        "{message}"
+    );
+}
