@@ -8,17 +8,20 @@
 // API.
 //
 //   cargo build -p modhost-capi && cargo xtask modules
-//   php examples/php/pbx.php target/debug/libmodhost_capi.so target/modules
+//   php examples/php/pbx.php target/debug/libmodhost_capi.so target/modules [CHANNEL]
 //
+// CHANNEL is the caller's channel the voicemail is left on, the dispatch's context
+// (`PJSIP/2025550101-incoming` unless given); like a caller ID name, it need not be UTF-8.
 // Debian's php-cli enables FFI for the command line (ffi.enable=preload).
 
 declare(strict_types=1);
 
-if ($argc !== 3) {
-    fwrite(STDERR, "usage: php pbx.php LIBMODHOST_CAPI.so PACKAGE-DIR\n");
+if ($argc !== 3 && $argc !== 4) {
+    fwrite(STDERR, "usage: php pbx.php LIBMODHOST_CAPI.so PACKAGE-DIR [CHANNEL]\n");
     exit(2);
 }
 [, $library, $packages] = $argv;
+$channel = $argv[3] ?? 'PJSIP/2025550101-incoming';
 
 // PHP's FFI reads declarations, not the preprocessor: the header's #define constants are
 // read here, its C++-only blocks and other preprocessor lines dropped.
@@ -50,11 +53,20 @@ function take(FFI $modhost, FFI\CData $string): string
     return $text;
 }
 
+/**
+ * `$value` as JSON. Text from the switch (a channel name, a caller ID) may be Latin-1,
+ * which JSON cannot hold: its bytes that are not UTF-8 become U+FFFD rather than fail.
+ */
+function json(mixed $value): string
+{
+    return json_encode($value, JSON_INVALID_UTF8_SUBSTITUTE | JSON_THROW_ON_ERROR);
+}
+
 /** `$text`, refused if it holds a NUL byte: C would see only what comes before it. */
 function c_text(string $text): string
 {
     if (str_contains($text, "\0")) {
-        throw new InvalidArgumentException('a NUL byte in ' . json_encode($text) . ': C strings end there');
+        throw new InvalidArgumentException('a NUL byte in ' . json($text) . ': C strings end there');
     }
     return $text;
 }
@@ -84,38 +96,40 @@ function telephony(array &$channels, string $function, array $args, ?string $con
 {
     switch ($function) {
         case 'current-channel': // option<string>: the string, or null for none
-            return [0, json_encode($context)];
+            return [0, json($context)];
         case 'originate': // result<string, string>
             if (!ctype_digit($args['callee'] ?? '')) {
-                return [1, 'cannot originate a call to ' . json_encode($args['callee'] ?? null)];
+                return [1, 'cannot originate a call to ' . json($args['callee'] ?? null)];
             }
             $name = sprintf('PJSIP/%s-%08x', $args['caller'], count($channels));
             $channels[$name] = 'ringing';
-            return [0, json_encode(['ok' => $name])];
+            return [0, json(['ok' => $name])];
         case 'hangup':
         case 'channel-state':
             $name = $args['channel'] ?? '';
             if (!isset($channels[$name])) {
-                return [1, 'no channel ' . json_encode($name)];
+                return [1, 'no channel ' . json($name)];
             }
             if ($function === 'hangup') {
                 $channels[$name] = 'down';
-                return [0, json_encode(['ok' => null])];
+                return [0, json(['ok' => null])];
             }
-            return [0, json_encode(['ok' => $channels[$name]])];
+            return [0, json(['ok' => $channels[$name]])];
     }
     return [1, "unknown function $function"];
 }
 
 // What modhost calls. Its answer must come from the C library's malloc, which PHP's own
-// strings do not: modhost_string_new copies it there. Nothing may be thrown out of it.
+// strings do not: modhost_string_new copies it there. Nothing may be thrown out of it
+// (PHP stops the process if anything is), so everything that could throw is in `try`.
 $callback = function ($user, $function, $args, $context, $result) use ($modhost, &$channels): int {
     try {
         [$status, $answer] = telephony($channels, $function, json_decode($args, true, 16, JSON_THROW_ON_ERROR), $context);
+        $answer = c_text($answer);
     } catch (Throwable $e) {
-        [$status, $answer] = [1, $e->getMessage()];
+        [$status, $answer] = [1, str_replace("\0", ' ', $e->getMessage())];
     }
-    $result[0] = $modhost->modhost_string_new(c_text($answer));
+    $result[0] = $modhost->modhost_string_new($answer);
     return $status;
 };
 
@@ -151,7 +165,7 @@ try {
         $host, 'call.route', $const['MODHOST_SHAPE_PIPELINE'], $const['MODHOST_ON_ERROR_STOP'], 250, FFI::addr($error)
     ), $error, 'declare');
 
-    $call = json_encode(['from' => '2025550100', 'to' => '100', 'caller_name' => null, 'action' => null]);
+    $call = json(['from' => '2025550100', 'to' => '100', 'caller_name' => null, 'action' => null]);
     $result = $modhost->new('char *');
     check($modhost, $modhost->modhost_dispatch($host, 'call.route', c_text($call), null, null, FFI::addr($result), FFI::addr($error)), $error, 'dispatch');
     $dispatch = json_decode(take($modhost, $result), true);
@@ -165,9 +179,9 @@ try {
     }
 
     // The caller left a message: the modules hear it on the caller's channel.
-    $left = json_encode(['mailbox' => '101', 'from' => '2025550101']);
+    $left = json(['mailbox' => '101', 'from' => '2025550101']);
     check($modhost, $modhost->modhost_dispatch(
-        $host, 'voicemail.left', $left, 'PJSIP/2025550101-incoming', null, FFI::addr($result), FFI::addr($error)
+        $host, 'voicemail.left', $left, c_text($channel), null, FFI::addr($result), FFI::addr($error)
     ), $error, 'dispatch');
     echo 'voicemail.left: ' . take($modhost, $result) . "\n";
     foreach ($channels as $name => $state) {

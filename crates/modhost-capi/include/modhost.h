@@ -13,6 +13,9 @@
  * Errors: every function that can fail returns an int, MODHOST_OK (0) or a
  * MODHOST_ERROR_* code, and takes a last `char **error`: when it is not NULL, *error is
  * set to NULL, or on failure to a message the caller frees with modhost_string_free.
+ * Every other out-pointer (`*host`, `*capability`, `*changes`, `*result`, ...) is set to
+ * NULL first, and is left NULL on failure: pass a fresh variable, not one holding a
+ * handle still to be freed.
  *
  * Ownership: every `char *` modhost returns (results, messages) belongs to the caller,
  * who frees it with modhost_string_free. Every `const char *` the caller passes is only
@@ -407,7 +410,9 @@ int modhost_open(const char *root,
  * inside one of them meanwhile (a callback dispatching again) fails with
  * `MODHOST_ERROR_ARGUMENT`. Closed from inside one of its own calls (a capability
  * callback), it cannot wait for that call: it is then left open, and refuses every call
- * after, until the process ends. NULL is ignored.
+ * after, until the process ends. In a process forked from the one that opened it, it
+ * only lets go of the handle, at once: the host there is the parent's copy, whose calls
+ * under way at the fork never end, and nothing of it is freed. NULL is ignored.
  *
  * # Safety
  *

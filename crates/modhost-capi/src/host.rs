@@ -148,7 +148,9 @@ pub unsafe extern "C" fn modhost_open(
 /// inside one of them meanwhile (a callback dispatching again) fails with
 /// `MODHOST_ERROR_ARGUMENT`. Closed from inside one of its own calls (a capability
 /// callback), it cannot wait for that call: it is then left open, and refuses every call
-/// after, until the process ends. NULL is ignored.
+/// after, until the process ends. In a process forked from the one that opened it, it
+/// only lets go of the handle, at once: the host there is the parent's copy, whose calls
+/// under way at the fork never end, and nothing of it is freed. NULL is ignored.
 ///
 /// # Safety
 ///
@@ -160,6 +162,9 @@ pub unsafe extern "C" fn modhost_close(host: *mut Host) {
     let Some(open) = (unsafe { host.as_ref() }) else {
         return;
     };
+    if !quietly(false, || open.host.opened_in_this_process()) {
+        return;
+    }
     if !quietly(false, || open.calls.close()) {
         return;
     }

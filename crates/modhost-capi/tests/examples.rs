@@ -186,5 +186,18 @@ fn the_php_example_routes_a_call_and_gives_its_api_through_ffi_where_php_is_inst
     );
     // The telephony API given as PHP callbacks, answering through modhost_string_new.
     assert_called_back(&output);
+    // A channel whose name is Latin-1, not UTF-8: the callback answers the module with
+    // its bytes replaced, and nothing is thrown out of it (which would stop PHP).
+    use std::os::unix::ffi::OsStrExt;
+    let output = run(Command::new("php")
+        .arg(workspace().join("examples/php/pbx.php"))
+        .arg(library_dir()?.join("libmodhost_capi.so"))
+        .arg(&packages)
+        .arg(std::ffi::OsStr::from_bytes(b"PJSIP/caf\xe9-incoming")))?;
+    assert!(
+        output.contains("\\\"serving\\\":\\\"PJSIP/caf\u{fffd}-incoming\\\"")
+            && output.contains("channel PJSIP/101-00000000: ringing"),
+        "{output}"
+    );
     Ok(())
 }

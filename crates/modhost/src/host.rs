@@ -84,6 +84,12 @@ impl Host {
         Embedding::new().open(root)
     }
 
+    /// Whether this is the process that opened the host. A process forked from it has
+    /// none of the host's threads, and every call on the host there fails.
+    pub fn opened_in_this_process(&self) -> bool {
+        self.runtime.same_process().is_ok()
+    }
+
     /// Whether a root is at `root`: its state database is there, or an administrator's
     /// `modhost.toml`, ready for the first change.
     pub fn is_root(root: &Path) -> bool {
@@ -295,6 +301,9 @@ impl Host {
     }
 
     fn acquire(&self) -> Result<RootLock> {
+        // Refused before waiting: in a process forked while this one held the lock, the
+        // wait would be for the parent's change, and then nothing could run.
+        self.runtime.same_process()?;
         let path = self.layout.lock();
         RootLock::acquire(&path, self.wait_for_lock, || {
             self.report(Event::Waiting { lock: path.clone() });

@@ -24,7 +24,16 @@ fn open_lock_file(path: &Path) -> Result<File> {
 /// Holds the exclusive lock on a root's `lock` file until dropped.
 #[derive(Debug)]
 pub(crate) struct RootLock {
-    _file: File,
+    file: File,
+}
+
+impl Drop for RootLock {
+    /// Lets go of the lock explicitly rather than by closing the file: a process forked
+    /// while the lock was held shares its open file, and closing this copy alone would
+    /// leave the lock held for as long as that child lives.
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
 }
 
 impl RootLock {
@@ -45,7 +54,7 @@ impl RootLock {
             Err(TryLockError::WouldBlock) => return Err(Error::Locked(path.to_owned())),
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
-        Ok(RootLock { _file: file })
+        Ok(RootLock { file })
     }
 
     /// Takes the lock only if it is free at once.

@@ -321,3 +321,66 @@ fn string_new_copies_with_the_c_librarys_malloc() {
         free(copy.cast());
     }
 }
+
+#[test]
+fn every_out_pointer_is_left_null_on_failure() -> TestResult {
+    let root = tempfile::tempdir()?;
+    // What a caller's variable held before the call: never freed, only compared.
+    fn stale<T>() -> *mut T {
+        std::ptr::dangling_mut()
+    }
+    let mut error = null_mut();
+    let mut host: *mut Host = stale();
+    let mut capability: *mut Capability = stale();
+    // SAFETY: refused arguments; the out-pointers are written, never read.
+    unsafe {
+        let status = modhost_open(null(), null(), null(), 0, &mut host, null_mut());
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert!(host.is_null());
+        let status =
+            modhost_capability_new(c("no package").as_ptr(), false, &mut capability, null_mut());
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert!(capability.is_null());
+    }
+    let host = crate::common::open(root.path())?;
+    let missing = c(&root.path().join("nosuch.tgz").to_string_lossy());
+    let rawname = c("nosuch");
+    // SAFETY: live pointers for each call; the out-pointers are written, never read.
+    unsafe {
+        let mut changes: *mut std::ffi::c_char = stale();
+        let status = modhost_install(
+            host,
+            null(),
+            [missing.as_ptr()].as_ptr(),
+            1,
+            0,
+            &mut changes,
+            &mut error,
+        );
+        assert_ne!(status, MODHOST_OK);
+        assert!(changes.is_null() && !error.is_null());
+        take(error);
+        let mut change: *mut std::ffi::c_char = stale();
+        let status = modhost_uninstall(host, rawname.as_ptr(), 0, &mut change, null_mut());
+        assert_eq!(status, MODHOST_ERROR_NOT_INSTALLED);
+        assert!(change.is_null());
+        let mut info: *mut std::ffi::c_char = stale();
+        let status = modhost_info(host, rawname.as_ptr(), &mut info, null_mut());
+        assert_eq!(status, MODHOST_ERROR_NOT_INSTALLED);
+        assert!(info.is_null());
+        let mut result: *mut std::ffi::c_char = stale();
+        let status = modhost_dispatch(
+            host,
+            null(),
+            null(),
+            null(),
+            null(),
+            &mut result,
+            null_mut(),
+        );
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert!(result.is_null());
+        modhost_close(host);
+    }
+    Ok(())
+}
