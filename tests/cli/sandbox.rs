@@ -555,6 +555,51 @@ fn a_directory_exists_in_the_sandbox_only_once_granted() {
     );
 }
 
+#[test]
+fn a_granted_directory_gone_missing_leaves_only_its_module_without_it() {
+    let root = pbx(false);
+    let (shared, read) = shared_secret(&root);
+    let package = granted(&root, "1.0", &[(&shared, "read-write")]);
+    root.ok(&["install", "--grant", arg(&package)]);
+    assert_eq!(read(&root)["output"], "s3cret");
+    assert!(std::fs::remove_dir_all(&shared).is_ok());
+    // The module runs without it, told why; the others, and reload, are not held up.
+    let secret = shared.join("secret.txt");
+    let run = root.run(&["hook", "read", "--payload", arg(&secret), "--json"]);
+    let calls = run.json();
+    assert_eq!(calls[0]["ok"], false, "{calls}");
+    assert!(
+        run.stderr.contains("granted directory cannot be opened")
+            && run.stderr.contains("modhost revoke granted"),
+        "{}",
+        run.stderr
+    );
+    root.ok(&["reload"]);
+    root.ok(&["hook", "lookup", "--payload", "2025550100"]);
+    // A file where the directory was is no directory either.
+    assert!(std::fs::write(&shared, "a file").is_ok());
+    root.ok(&["reload"]);
+    // Granting what is not a directory is refused, saying what it is; the module can still
+    // be disabled and uninstalled (its disable() and uninstall() run without it).
+    let run = root.fails(&["grant", "granted"]);
+    assert!(
+        run.stderr
+            .contains(&format!("asks for the directory `{}`", shared.display()))
+            && run
+                .stderr
+                .contains("it is not a directory; create it, then grant it"),
+        "{}",
+        run.stderr
+    );
+    assert!(std::fs::remove_file(&shared).is_ok());
+    let run = root.fails(&["grant", "granted"]);
+    assert!(run.stderr.contains("it does not exist"), "{}", run.stderr);
+    root.ok(&["disable", "granted"]);
+    root.ok(&["uninstall", "granted"]);
+    let run = root.fails(&["install", "--grant", arg(&package)]);
+    assert!(run.stderr.contains("it does not exist"), "{}", run.stderr);
+}
+
 /// A directory beside `root` holding `secret.txt`, and what the `granted` module's `read`
 /// handler makes of that file: its call's result.
 fn shared_secret(root: &Root) -> (PathBuf, impl Fn(&Root) -> Value) {

@@ -60,20 +60,32 @@ impl Runtime {
             GUEST_DATA_DIR.to_owned(),
             FsPerms::ReadWrite,
         )];
+        wasi.preopened_dir(data_dir, GUEST_DATA_DIR, FsPerms::ReadWrite)
+            .map_err(|e| Error::Io {
+                path: data_dir.to_owned(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
         for mount in mounts {
             let perms = if mount.read_only {
                 FsPerms::ReadOnly
             } else {
                 FsPerms::ReadWrite
             };
-            preopens.push((mount.path.clone(), mount.path.display().to_string(), perms));
-        }
-        for (host, guest, perms) in &preopens {
-            wasi.preopened_dir(host, guest, *perms)
-                .map_err(|e| Error::Io {
-                    path: host.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
+            let guest = mount.path.display().to_string();
+            // A granted directory removed (or replaced by a file) since it was granted is
+            // left out, said once per sandbox: the module runs without it and meets its
+            // absence as any program meets a missing directory, while its disable() and
+            // uninstall() still run and no other module's call is held up by it.
+            if let Err(e) = wasi.preopened_dir(&mount.path, &guest, perms) {
+                tracing::warn!(
+                    module = rawname,
+                    directory = %mount.path.display(),
+                    "the module's granted directory cannot be opened ({e}), so its sandbox \
+                     lacks it: recreate it, or `modhost revoke {rawname}`"
+                );
+                continue;
+            }
+            preopens.push((mount.path.clone(), guest, perms));
         }
         let writable = preopens
             .iter()

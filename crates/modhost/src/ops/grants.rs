@@ -30,9 +30,20 @@ pub(crate) fn revoke(host: &Host, rawname: &str) -> Result<()> {
     tx.commit()
 }
 
-/// Refuses a directory grant that would reach modhost's own root (its state database
-/// and its cache of compiled components, which the host loads as native code) or
-/// hide the module's `/data`. A safety check: forcing does not override it.
+/// What `path` is when it is no directory to grant, in words: not there, or a file.
+fn not_a_directory(path: &Path) -> Option<&'static str> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_dir() => None,
+        Ok(_) => Some("it is not a directory"),
+        Err(_) => Some("it does not exist"),
+    }
+}
+
+/// Refuses a directory grant that is no directory on this machine (a grant of nothing
+/// would leave the module's sandbox without it), that would reach modhost's own root
+/// (its state database and its cache of compiled components, which the host loads as
+/// native code) or hide the module's `/data`. A safety check: forcing does not override
+/// it.
 fn refuse_unsafe_grant(host: &Host, rawname: &str, path: &str) -> Result<()> {
     let requested = Path::new(path);
     let requested = requested
@@ -43,22 +54,23 @@ fn refuse_unsafe_grant(host: &Host, rawname: &str, path: &str) -> Result<()> {
         .root
         .canonicalize()
         .unwrap_or_else(|_| host.layout.root.clone());
-    let reason = if requested.starts_with(&root) || root.starts_with(&requested) {
-        Some(format!("it overlaps modhost's root `{}`", root.display()))
+    let asks = format!("`{rawname}` asks for the directory `{path}`");
+    let refusal = if requested.starts_with(&root) || root.starts_with(&requested) {
+        format!(
+            "{asks}, which is never granted: it overlaps modhost's root `{}`",
+            root.display()
+        )
     } else if Path::new(path).starts_with(modhost_runtime::GUEST_DATA_DIR) {
-        Some(format!(
-            "`{}` is where the module's own data is",
+        format!(
+            "{asks}, which is never granted: `{}` is where the module's own data is",
             modhost_runtime::GUEST_DATA_DIR
-        ))
+        )
+    } else if let Some(what) = not_a_directory(Path::new(path)) {
+        format!("{asks}, which cannot be granted yet: {what}; create it, then grant it")
     } else {
-        None
+        return Ok(());
     };
-    match reason {
-        Some(reason) => Err(Error::Refused(vec![format!(
-            "`{rawname}` asks for the directory `{path}`, which is never granted: {reason}"
-        )])),
-        None => Ok(()),
-    }
+    Err(Error::Refused(vec![refusal]))
 }
 
 /// Shows what `manifest` asks for and, if `grant`, grants it inside `txn`. Grants of an
