@@ -130,7 +130,18 @@ pub(crate) fn check(
         ));
     }
     for dependency in depends.modules.iter().chain(&manifest.requirements.modules) {
-        checks.push(module(dependency, modules));
+        checks.push(match platform_module(dependency, modules) {
+            Some(requirement) => Check {
+                constraint: dependency.to_string(),
+                ..versioned(
+                    "module",
+                    &requirement,
+                    platform.version.as_ref(),
+                    "the host application's version (FreePBX's framework)",
+                )
+            },
+            None => module(dependency, modules),
+        });
     }
     if !depends.engines.is_empty() {
         checks.push(engines(&depends.engines, platform));
@@ -178,6 +189,31 @@ pub(crate) fn check(
         satisfied: checks.iter().all(|c| c.outcome != Outcome::Failed),
         checks,
     }
+}
+
+/// FreePBX's `framework`: the host application itself, which every FreePBX system has
+/// and no modhost root installs as a module. A dependency on it (over a thousand real
+/// module.xml files have `<module>framework ge 13.0.1</module>`) is on the host
+/// application's version, `[platform] version`, unless a module of that name is there.
+pub(crate) const FRAMEWORK: &str = "framework";
+
+/// The requirement `dependency` puts on the host application, when it names
+/// [`FRAMEWORK`] and no module of that name is installed or planned.
+fn platform_module(
+    dependency: &NamedRequirement,
+    modules: &BTreeMap<&str, Available<'_>>,
+) -> Option<Requirement> {
+    let absent = matches!(
+        modules.get(FRAMEWORK),
+        None | Some(Available::Packaged(None))
+    );
+    if dependency.name != FRAMEWORK || !absent {
+        return None;
+    }
+    Some(dependency.requirement.clone().unwrap_or(Requirement {
+        op: Op::Ge,
+        version: Version::parse("0").ok()?,
+    }))
 }
 
 /// A `[op] version` constraint on a platform fact that may be undeclared.
@@ -312,11 +348,31 @@ fn php_component(alternatives: &[NamedRequirement], platform: &Platform) -> Chec
                         }
                     })
             });
+            // Declared, but at a version none of the alternatives takes: say which.
+            let mismatched = || {
+                alternatives.iter().find_map(|alternative| {
+                    let (name, version) = php
+                        .components
+                        .iter()
+                        .find(|(name, _)| name.eq_ignore_ascii_case(&alternative.name))?;
+                    let requirement = alternative.requirement.as_ref()?;
+                    Some(match Version::parse(version) {
+                        Ok(_) => format!(
+                            "{name} {version} is declared, which is {}",
+                            direction(requirement)
+                        ),
+                        Err(_) => format!(
+                            "{name} is declared without a version, so `{alternative}` cannot \
+                             be checked against it"
+                        ),
+                    })
+                })
+            };
             match present {
                 Some(found) => (Outcome::Ok, format!("{} is present", found.name)),
                 None => (
                     Outcome::Failed,
-                    "no matching component is declared".to_owned(),
+                    mismatched().unwrap_or_else(|| "no matching component is declared".to_owned()),
                 ),
             }
         }
@@ -366,6 +422,49 @@ mod tests {
             .iter()
             .map(|c| (c.outcome, c.detail.as_str()))
             .collect()
+    }
+
+    #[test]
+    fn framework_is_the_host_application_unless_a_module_of_that_name_is_there() {
+        let m = manifest("<module>framework ge 13.0.1beta3.56</module><module>framework</module>");
+        let none = BTreeMap::new();
+        let undeclared = check(&m, &none, &Platform::default());
+        assert!(undeclared.satisfied, "{undeclared:?}");
+        assert_eq!(
+            outcomes(&undeclared),
+            [(
+                Outcome::Unchecked,
+                "the host application's version (FreePBX's framework) is not declared"
+            ); 2]
+        );
+        assert_eq!(
+            undeclared.checks[0].constraint,
+            "framework ge 13.0.1beta3.56"
+        );
+        assert_eq!(undeclared.checks[1].constraint, "framework");
+        let mut platform = Platform {
+            version: Some(version("16.0.40.1")),
+            ..Platform::default()
+        };
+        let report = check(&m, &none, &platform);
+        assert!(report.satisfied, "{report:?}");
+        platform.version = Some(version("13.0.1alpha1"));
+        let report = check(&m, &none, &platform);
+        assert_eq!(
+            outcomes(&report)[0],
+            (
+                Outcome::Failed,
+                "the host application's version (FreePBX's framework) is 13.0.1alpha1 (too old)"
+            )
+        );
+        // A module named framework, once there, is the one depended on.
+        let installed = record("framework", "12.0", Status::Enabled);
+        let modules = BTreeMap::from([("framework", Available::Installed(&installed))]);
+        let report = check(&m, &modules, &platform);
+        assert_eq!(
+            outcomes(&report)[0],
+            (Outcome::Failed, "installed 12.0 is too old")
+        );
     }
 
     #[test]
@@ -481,6 +580,32 @@ mod tests {
                 (Outcome::Failed, "no matching component is declared")
             ]
         );
+        // Declared, but too old or with no version to compare: said so, not "not declared".
+        let m = manifest(
+            "<phpcomponent>zlib ge 2.0</phpcomponent><phpcomponent>gd ge 2.0</phpcomponent>",
+        );
+        let platform = Platform {
+            php: Some(Php {
+                version: None,
+                components: [
+                    ("zlib".to_owned(), "1.2".to_owned()),
+                    ("gd".to_owned(), String::new()),
+                ]
+                .into_iter()
+                .collect(),
+            }),
+            ..Platform::default()
+        };
+        assert_eq!(
+            outcomes(&check(&m, &BTreeMap::new(), &platform)),
+            [
+                (Outcome::Failed, "zlib 1.2 is declared, which is too old"),
+                (
+                    Outcome::Failed,
+                    "gd is declared without a version, so `gd ge 2.0` cannot be checked against it"
+                ),
+            ]
+        );
     }
 
     #[test]
@@ -509,7 +634,7 @@ mod tests {
                 (Outcome::Ok, "PDO_MySQL is present"),
                 (Outcome::Ok, "zend guard loader is present"),
                 (Outcome::Failed, "no matching component is declared"),
-                (Outcome::Failed, "no matching component is declared"),
+                (Outcome::Failed, "CURL 8.5.0 is declared, which is too new"),
             ]
         );
         assert_eq!(report.checks[1].constraint, "zend guard loader");
