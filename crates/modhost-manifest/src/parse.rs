@@ -209,7 +209,10 @@ impl Parser {
         }
     }
 
-    /// A boolean attribute (`true/false`, `yes/no`, `1/0`), or `default` when absent.
+    /// A boolean attribute of a `<database>` field, as FreePBX's schema migration reads
+    /// it: `true` (in any case) is true and every other value false, so `yes` and `1`
+    /// are false there too (warned about: the author likely meant true); `default` when
+    /// absent.
     fn boolean(&mut self, element: &Element, attribute: &str, default: bool) -> bool {
         match element
             .attribute(attribute)
@@ -217,8 +220,19 @@ impl Parser {
         {
             None => default,
             Some(text) => match text.as_str() {
-                "true" | "yes" | "1" => true,
+                "true" => true,
                 "false" | "no" | "0" => false,
+                "yes" | "1" => {
+                    self.warn(
+                        element.position,
+                        format!(
+                            "{attribute} `{text}` of <{}> is read as false, as FreePBX reads \
+                             every value but `true`: write `true` if true is meant",
+                            element.name
+                        ),
+                    );
+                    false
+                }
                 _ => {
                     self.problem(
                         element.position,
@@ -287,6 +301,8 @@ impl Parser {
             );
             return None;
         }
+        let pruned = self.without_empty_repeats(root);
+        let root = pruned.as_ref().unwrap_or(root);
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for child in &root.children {
             *counts.entry(child.name.as_str()).or_default() += 1;
@@ -416,6 +432,47 @@ impl Parser {
             unknown: std::mem::take(&mut self.unknown),
             warnings: std::mem::take(&mut self.warnings),
         })
+    }
+
+    /// `root` without the empty repeats of an element that may appear once, when one of
+    /// its repeats has content (bulkhandler 13.0.21 has `<description/>`, then its
+    /// description): the one with content is read, and each empty one is warned about.
+    /// `None` when there are none to leave out.
+    fn without_empty_repeats(&mut self, root: &Element) -> Option<Element> {
+        let empty = |e: &Element| {
+            e.trimmed_text().is_empty() && e.children.is_empty() && e.attributes.is_empty()
+        };
+        let left_out: Vec<usize> = root
+            .children
+            .iter()
+            .enumerate()
+            .filter(|(_, child)| {
+                empty(child)
+                    && known(&child.name).is_some_and(|(occurs, _)| occurs == Once)
+                    && root.children_named(&child.name).any(|other| !empty(other))
+            })
+            .map(|(index, _)| index)
+            .collect();
+        if left_out.is_empty() {
+            return None;
+        }
+        for &index in &left_out {
+            let child = &root.children[index];
+            self.warn(
+                child.position,
+                format!(
+                    "an empty <{}/> beside another <{0}> with content is left out",
+                    child.name
+                ),
+            );
+        }
+        let mut pruned = root.clone();
+        let mut index = 0;
+        pruned.children.retain(|_| {
+            index += 1;
+            !left_out.contains(&(index - 1))
+        });
+        Some(pruned)
     }
 
     /// An element that may appear once appears `count` times. Repeats with the same
@@ -1373,6 +1430,7 @@ impl Parser {
         for target in root.children_named("hooks").flat_map(|h| h.children.iter()) {
             // A priority on the target applies to each of its methods that gives none.
             let inherited = self.integer(target, "priority", DEFAULT_PRIORITY);
+            let target_name = self.hook_target(target);
             for method in &target.children {
                 let parent = format!("module/hooks/{}", target.name);
                 if method.name != "method" {
@@ -1402,12 +1460,12 @@ impl Parser {
                 let Some(hook) = hook.filter(|_| !handler.is_empty()) else {
                     continue;
                 };
-                let point = format!("{}.{hook}", target.name);
+                let point = format!("{target_name}.{hook}");
                 if !self.handler_taken(handlers, method.position, point, handler) {
                     continue;
                 }
                 hooks.push(Hook {
-                    target: target.name.clone(),
+                    target: target_name.clone(),
                     hook: hook.to_owned(),
                     handler: handler.to_owned(),
                     priority,
@@ -1419,6 +1477,25 @@ impl Parser {
             }
         }
         hooks
+    }
+
+    /// The module a `<hooks>` target element names. FreePBX finds the target by its
+    /// class, so real files spell the element as the class is spelt (firewall's
+    /// `<Backup class="Backup">`): a name that is a rawname once lower-cased is read so,
+    /// with a warning, and hooks into that module's hook points.
+    fn hook_target(&mut self, target: &Element) -> String {
+        let lower = target.name.to_ascii_lowercase();
+        if lower != target.name && is_valid_rawname(&lower) {
+            self.warn(
+                target.position,
+                format!(
+                    "the hook target <{}> is read as module `{lower}`: rawnames are lower case",
+                    target.name
+                ),
+            );
+            return lower;
+        }
+        target.name.clone()
     }
 
     fn methods(&mut self, root: &Element, handlers: &mut Handlers) -> Vec<Method> {

@@ -402,3 +402,68 @@ fn keys_as_freepbx_spells_them_are_read_and_bad_ones_named() {
         assert!(manifest.database.tables[1].keys.is_empty(), "{unpaired}");
     }
 }
+
+#[test]
+fn firewall_bulkhandler_and_schema_quirks_are_read_as_freepbx_reads_them() {
+    // firewall 13–17: the hook target spelt as its class; bulkhandler 13.0.21: an empty
+    // <description/> before the real one; a field's booleans as FreePBX's migration reads
+    // them (only `true` is true).
+    let xml = r#"<module>
+        <rawname>firewall</rawname><name>Firewall</name><version>16.0.8</version>
+        <description/>
+        <description>Integrated software firewall</description>
+        <hooks>
+            <Backup class="Backup" namespace="FreePBX\modules">
+                <method callingMethod="postrestoreModulehook" class="Firewall" namespace="FreePBX\modules">postrestorehook</method>
+            </Backup>
+        </hooks>
+        <database>
+            <table name="firewall_hosts">
+                <field name="id" type="integer" primarykey="yes" autoincrement="1"/>
+                <field name="host" type="string" length="100" notnull="TRUE" unique="True"/>
+                <field name="note" type="string" notnull="0"/>
+            </table>
+        </database>
+    </module>"#;
+    let manifest = Manifest::parse(xml, "firewall.xml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        manifest.description.as_deref(),
+        Some("Integrated software firewall")
+    );
+    assert_eq!(manifest.hooks[0].target, "backup");
+    assert_eq!(manifest.hooks[0].hook, "postrestoreModulehook");
+    let fields = &manifest.database.tables[0].fields;
+    let flags: Vec<(bool, bool, bool, bool)> = fields
+        .iter()
+        .map(|f| (f.primarykey, f.autoincrement, f.notnull, f.unique))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            (false, false, true, false),
+            (false, false, true, true),
+            (false, false, false, false),
+        ]
+    );
+    let warnings: Vec<&str> = manifest.warnings.iter().map(|w| w.message.as_str()).collect();
+    for expected in [
+        "an empty <description/> beside another <description> with content is left out",
+        "the hook target <Backup> is read as module `backup`: rawnames are lower case",
+        "primarykey `yes` of <field> is read as false, as FreePBX reads every value but `true`",
+        "autoincrement `1` of <field> is read as false",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.contains(expected)),
+            "`{expected}` not in {warnings:?}"
+        );
+    }
+    // Two descriptions with content are still two answers to one question.
+    let twice = xml.replace("<description/>", "<description>Another</description>");
+    let refused = Manifest::parse(&twice, "firewall.xml").map(|_| ());
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("<description> appears 2 times")),
+        "{refused:?}"
+    );
+}
