@@ -528,14 +528,21 @@ fn a_missing_table_a_missing_or_file_scan_directory_and_an_empty_one_are_said_pl
 
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let missing = dir.path().join("nowhere");
-    let run = root.fails(&["scan", arg(&missing)]);
-    assert!(
-        run.stderr
-            .contains(&format!("there is no directory `{}`", missing.display()))
-            && !run.stderr.contains("os error"),
-        "{}",
-        run.stderr
-    );
+    for args in [
+        vec!["scan", arg(&missing)],
+        vec!["install", "--from", arg(&missing), "core"],
+        vec!["upgradeall", "--from", arg(&missing)],
+        vec!["installlocal", "--from", arg(&missing)],
+    ] {
+        let run = root.fails(&args);
+        assert!(
+            run.stderr
+                .contains(&format!("there is no directory `{}`", missing.display()))
+                && !run.stderr.contains("os error"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
     let run = root.fails(&["scan", arg(&package("core"))]);
     assert!(
         run.stderr

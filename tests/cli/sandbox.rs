@@ -524,7 +524,8 @@ fn a_directory_exists_in_the_sandbox_only_once_granted() {
     let asked = format!("read-only access to `{}`", shared.display());
     let info = root.ok(&["info", "granted"]).stdout;
     assert!(info.contains(&format!("{asked} (not granted)")), "{info}");
-    root.ok(&["grant", "granted"]);
+    let run = root.ok(&["grant", "granted"]);
+    assert_eq!(run.stdout, "granted 1 capability to granted\n");
     assert_eq!(read(&root)["output"], "s3cret");
     let info = root.ok(&["info", "granted"]).stdout;
     assert!(info.contains(&format!("{asked} (granted)")), "{info}");

@@ -76,8 +76,9 @@ enum Command {
     Checkdepends(commands::checkdepends::Args),
     /// Repair the root after a crash (every change also does this first).
     Recover,
-    /// Describe every package in a directory: versions, installability, component exports;
-    /// exits non-zero, after describing the rest, if any cannot be read.
+    /// Describe the newest package of each module, and every module directory, in a
+    /// directory: versions, installability, component exports; exits non-zero, after
+    /// describing the rest, if any cannot be read.
     Scan(commands::scan::Args),
     /// Fire a hook point and show each handler's result, in the order they ran.
     Hook(commands::hook::Args),

@@ -445,7 +445,11 @@ fn firewall_bulkhandler_and_schema_quirks_are_read_as_freepbx_reads_them() {
             (false, false, false, false),
         ]
     );
-    let warnings: Vec<&str> = manifest.warnings.iter().map(|w| w.message.as_str()).collect();
+    let warnings: Vec<&str> = manifest
+        .warnings
+        .iter()
+        .map(|w| w.message.as_str())
+        .collect();
     for expected in [
         "an empty <description/> beside another <description> with content is left out",
         "the hook target <Backup> is read as module `backup`: rawnames are lower case",

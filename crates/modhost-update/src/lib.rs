@@ -51,7 +51,7 @@ pub use checking::Answer;
 pub use client::{Client, DEFAULT_TIMEOUT, MAX_PACKAGE, MAX_TRANSFER_TIME};
 pub use index::{Entry, Index};
 pub use location::Location;
-pub use messages::PRIVATE_CA;
+pub use messages::{PRIVATE_CA, plain_io};
 pub use release::{Digests, Release, SetAside, Stability, Target};
 pub use release_document::{RELEASE_DOCUMENT, ReleaseDocument};
 pub use signature::{Claims, PublicKey, SIGNATURE_SUFFIX};
@@ -167,7 +167,7 @@ impl Error {
 pub fn file_error(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::File {
         path: path.to_owned(),
-        message: e.to_string(),
+        message: plain_io(&e),
     }
 }
 

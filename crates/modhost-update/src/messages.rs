@@ -11,6 +11,24 @@ use crate::client::MAX_TRANSFER_TIME;
 pub const PRIVATE_CA: &str = "if the server uses a private CA, trust it with ca_cert in modhost.toml \
      (the CA's certificate, or a self-signed certificate itself)";
 
+/// A file's I/O error in words, for a message that names the file already: the common
+/// ones said plainly, the others without the system's `(os error N)`.
+pub fn plain_io(error: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::NotFound => "no such file".to_owned(),
+        ErrorKind::PermissionDenied => "permission denied: this user cannot read it".to_owned(),
+        ErrorKind::IsADirectory => "it is a directory, not a file".to_owned(),
+        _ => {
+            let text = error.to_string();
+            match text.find(" (os error ") {
+                Some(at) => text[..at].to_owned(),
+                None => text,
+            }
+        }
+    }
+}
+
 /// A failed request's message, saying which setting to change when one would help:
 /// ureq's own words (`timeout: global`, `UnknownIssuer`) do not. `document` tells a
 /// document's fetch (whose whole exchange gets `timeout`) from a download's.

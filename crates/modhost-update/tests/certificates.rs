@@ -183,7 +183,7 @@ fn a_ca_file_that_is_endless_huge_or_a_fifo_is_refused_without_waiting() {
     };
     assert_eq!(refused(Path::new("/dev/zero")), "not a regular file");
     let missing = refused(&dir.path().join("missing.pem"));
-    assert_eq!(missing, "No such file or directory (os error 2)");
+    assert_eq!(missing, "no such file");
     let fifo = dir.path().join("ca.fifo");
     let made = std::process::Command::new("mkfifo").arg(&fifo).status();
     assert!(made.as_ref().is_ok_and(|s| s.success()), "{made:?}");

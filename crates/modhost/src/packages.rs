@@ -115,6 +115,7 @@ pub(crate) fn read_packages(dir: &Path) -> Result<(BTreeMap<String, Found>, Vec<
     // the administrator meant cannot be told, so neither is used.
     let mut rivals: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     let mut unreadable = Vec::new();
+    package_dir(dir)?;
     for path in modhost_package::package_files(dir).map_err(io(dir))? {
         let manifest = match crate::read_manifest(&path) {
             Ok(manifest) => manifest,

@@ -13,7 +13,8 @@ use crate::output::Output;
 pub struct Args {
     /// The left-hand version.
     a: String,
-    /// Any operator `<depends>` accepts, in any case: lt le eq ne ge gt, == = !=.
+    /// Any operator `<depends>` accepts, in any case: lt le eq ne ge gt, < <= = == != <>
+    /// >= >.
     // Read by `Op::parse`, not by clap, so that the two accept the same operators and an
     // unknown one gets exit code 2 with `Op`'s message (a JSON error under --json).
     op: String,

@@ -212,11 +212,12 @@ pub fn reversedepends(ctx: &Context, args: Rawname) -> Result<()> {
 pub fn grant(ctx: &Context, args: Rawname) -> Result<()> {
     let granted = ctx.open_existing()?.grant(&args.rawname)?;
     ctx.out.result(&granted, || {
-        format!(
-            "granted {} capabilities to {}\n",
-            granted.len(),
-            escape(&args.rawname)
-        )
+        let what = match granted.len() {
+            0 => "nothing (it asks for no capability)".to_owned(),
+            1 => "1 capability".to_owned(),
+            n => format!("{n} capabilities"),
+        };
+        format!("granted {what} to {}\n", escape(&args.rawname))
     })
 }
 

@@ -17,8 +17,8 @@ pub enum SourceCommand {
     Add {
         /// A short name for it.
         name: String,
-        /// The repository or document, as its --kind has it: https://… or an absolute
-        /// path.
+        /// The repository or document, as its --kind has it: https://… or a path (a
+        /// relative one is made absolute, from the current directory, before it is kept).
         location: String,
         // The help lists every kind there is, from the one list of them.
         #[arg(long, default_value_t = SourceKind::Index, value_parser = parse_kind,

@@ -1,4 +1,5 @@
-//! `scan`: every package and module directory in a directory, described.
+//! `scan`: the newest package of each module and every module directory in a directory,
+//! described.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
