@@ -412,7 +412,7 @@ fn changing_an_installed_module_needs_a_root_and_makes_none() {
 
 #[test]
 fn a_failed_change_given_someones_directory_as_the_root_keeps_it_and_everything_in_it() {
-    let root = root();
+    let (root, other) = (root(), root());
     let victim = root.path();
     std::fs::create_dir_all(victim.join("sub")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(victim.join("extensions.conf"), "precious").unwrap_or_else(|e| panic!("{e}"));
@@ -429,6 +429,20 @@ fn a_failed_change_given_someones_directory_as_the_root_keeps_it_and_everything_
         root.fails(args);
         // What the failed change made is gone; what was there is as it was.
         assert_eq!(root.tree(""), before, "{args:?}");
+    }
+    // A directory holding what a root holds (`data/`) is refused before anything is done:
+    // recovery would take `data/x` for a removed module's leftovers.
+    std::fs::create_dir_all(other.path().join("data/x")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(other.path().join("data/x/y"), "mine").unwrap_or_else(|e| panic!("{e}"));
+    let before = other.tree("");
+    for args in [&["install", arg(&package("core"))][..], &["recover"]] {
+        let run = other.fails(args);
+        assert!(
+            run.stderr.contains("is not a modhost root, but holds `data` as a root does"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert_eq!(other.tree(""), before, "{args:?}");
     }
     // `recover` says the directory was no root, though the directory was there.
     let run = root.ok(&["recover"]);

@@ -133,6 +133,19 @@ pub enum Error {
     /// No root exists where one was to be read.
     #[error("no modhost root at `{}`: nothing was ever installed there", .0.display())]
     NoRoot(PathBuf),
+    /// What was to be a root is a directory that is no root but holds a name a root has:
+    /// someone else's, which modhost would take for its own.
+    #[error(
+        "`{}` is not a modhost root, but holds `{entry}` as a root does: give an empty \
+         directory or a new path as the root (modhost would take what is there for its own)",
+        .path.display()
+    )]
+    NotARootButHolds {
+        /// The directory.
+        path: PathBuf,
+        /// The name in it that a root has.
+        entry: String,
+    },
     /// What was to be a root is a file, not a directory.
     #[error("`{}` is a file, not a modhost root (a root is a directory)", .0.display())]
     NotARoot(PathBuf),

@@ -465,6 +465,21 @@ fn discarding_a_root_made_in_an_existing_directory_removes_only_what_opening_mad
     let host = Host::open(&root).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(host.discard_if_unused().ok(), Some(false));
     assert!(Host::is_root(&root));
+
+    // A directory that is no root but holds what a root holds (FreePBX's admin directory
+    // has a `modules/`) is refused, and nothing in it is touched: recovery would remove
+    // what no record names.
+    let admin = dir.path().join("admin");
+    std::fs::create_dir_all(admin.join("modules/core")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(admin.join("modules/core/module.xml"), "<module/>")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let opened = Host::open(&admin).map(|_| ());
+    assert!(
+        matches!(&opened, Err(modhost::Error::NotARootButHolds { entry, .. }) if entry == "modules"),
+        "{opened:?}"
+    );
+    assert_eq!(names(&admin).len(), 1);
+    assert!(admin.join("modules/core/module.xml").is_file());
 }
 
 #[test]

@@ -165,7 +165,7 @@ fn an_unmet_fact_is_refused_naming_the_constraint_and_what_the_host_declared() {
                 php: php("8.2.7", &[("mysqli", "7.4.33"), ("curl", "")]),
                 ..met()
             },
-            "`core` 16.0.40 requires phpcomponent `mysqli ge 8.0`: no matching component is declared",
+            "`core` 16.0.40 requires phpcomponent `mysqli ge 8.0`: mysqli 7.4.33 is declared, which is too old",
         ),
         (
             Platform {
