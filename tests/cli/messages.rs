@@ -438,7 +438,8 @@ fn a_failed_change_given_someones_directory_as_the_root_keeps_it_and_everything_
     for args in [&["install", arg(&package("core"))][..], &["recover"]] {
         let run = other.fails(args);
         assert!(
-            run.stderr.contains("is not a modhost root, but holds `data` as a root does"),
+            run.stderr
+                .contains("is not a modhost root, but holds `data` as a root does"),
             "{args:?}: {}",
             run.stderr
         );

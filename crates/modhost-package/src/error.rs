@@ -102,12 +102,29 @@ pub(crate) fn classify_at(package: &Path, context: String, what: &str, source: i
     classify_faults(package, context, source)
 }
 
+/// Whether `error` is, or wraps (as readers wrap what the file gave them), an error of
+/// the operating system's: a disk or a permission failing, not an archive's bytes.
+fn from_the_system(error: &io::Error) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(inner) = current {
+        if let Some(io) = inner.downcast_ref::<io::Error>() {
+            if io.raw_os_error().is_some() {
+                return true;
+            }
+            current = io.get_ref().map(|e| e as _);
+            continue;
+        }
+        current = inner.source();
+    }
+    false
+}
+
 fn classify_faults(package: &Path, context: String, source: io::Error) -> Error {
     match find::<Fault>(&source) {
         Some(fault) => refused(package, fault.to_string()),
         // No error of the system's but the tar or zip reader's own: what it read breaks
         // the format. Said as what it means, the reader's words kept for whoever repairs it.
-        None if source.raw_os_error().is_none() => refused(
+        None if !from_the_system(&source) => refused(
             package,
             format!(
                 "{context}: the archive is damaged ({}); download or copy it again, or \
@@ -120,5 +137,34 @@ fn classify_faults(package: &Path, context: String, source: io::Error) -> Error 
             context,
             source,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_system_error_stays_an_io_error_and_a_readers_complaint_is_damage() {
+        let package = Path::new("p.tgz");
+        let failed = io::Error::from_raw_os_error(5);
+        assert!(matches!(
+            classify(package, "cannot read the archive".into(), failed),
+            Error::Io { .. }
+        ));
+        // Wrapped, as readers wrap what the file gave them.
+        let wrapped = io::Error::other(io::Error::from_raw_os_error(5));
+        assert!(matches!(
+            classify(package, "cannot read the archive".into(), wrapped),
+            Error::Io { .. }
+        ));
+        let damaged = io::Error::other("archive header checksum mismatch");
+        let refused = classify(package, "cannot read the archive".into(), damaged);
+        assert!(
+            refused
+                .to_string()
+                .contains("the archive is damaged (archive header checksum"),
+            "{refused}"
+        );
     }
 }

@@ -82,7 +82,7 @@ pub fn format(package: &Path) -> Result<Format, Error> {
 }
 
 /// Opens `package` and tells its format by its first bytes.
-pub(crate) fn open(package: &Path) -> Result<(fs_err::File, Format), Error> {
+pub(crate) fn open(package: &Path) -> Result<(std::fs::File, Format), Error> {
     let io_err = |source| Error::Io {
         package: package.to_owned(),
         context: "cannot open".into(),
@@ -96,7 +96,9 @@ pub(crate) fn open(package: &Path) -> Result<(fs_err::File, Format), Error> {
             format!("it is {what}, not a package file"),
         ));
     }
-    let mut file = fs_err::File::open(package).map_err(io_err)?;
+    // Read as the system's own file: an error reading it keeps its system error, which
+    // tells a failing disk from a damaged archive (see `classify`).
+    let mut file = fs_err::File::open(package).map_err(io_err)?.into_file();
     let mut head = Vec::with_capacity(BLOCK);
     Read::by_ref(&mut file)
         .take(BLOCK as u64)
@@ -130,7 +132,7 @@ const REPACK: &str =
 
 /// What a file that is neither a gzip tar nor a zip is, when its bytes tell, and what to
 /// do about it, as a sentence about it (`it is …`).
-fn what_else(file: &mut fs_err::File, head: &[u8]) -> io::Result<String> {
+fn what_else(file: &mut std::fs::File, head: &[u8]) -> io::Result<String> {
     if head.starts_with(b"PK\x05\x06") {
         return Ok(format!(
             "it is an empty zip archive: it holds no files; {REPACK}"
@@ -175,7 +177,7 @@ fn what_else(file: &mut fs_err::File, head: &[u8]) -> io::Result<String> {
 
 /// Whether the file ends with a zip's end-of-central-directory record, with bytes before
 /// the zip: how a self-extracting zip looks.
-fn has_zip_end(file: &mut fs_err::File) -> io::Result<bool> {
+fn has_zip_end(file: &mut std::fs::File) -> io::Result<bool> {
     zip_end(file).map(|end| end.is_some())
 }
 
@@ -185,7 +187,7 @@ pub(crate) const ZIP_END: u64 = 22;
 /// Where the zip end-of-central-directory record that closes `file` starts: the record
 /// whose comment runs exactly to the file's last byte, as zip readers look for it from
 /// the end (its comment may be up to 64 KiB). `None` when no record closes the file.
-pub(crate) fn zip_end(file: &mut fs_err::File) -> io::Result<Option<u64>> {
+pub(crate) fn zip_end(file: &mut std::fs::File) -> io::Result<Option<u64>> {
     const TAIL: u64 = ZIP_END + 65_535;
     let length = file.metadata()?.len();
     if length < ZIP_END {

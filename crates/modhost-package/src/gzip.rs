@@ -13,7 +13,7 @@ use crate::fault::Fault;
 /// Counts the compressed bytes the decoder has consumed: exactly those it inflated, not
 /// those read ahead into the buffer, so a stretch's compressed bytes are its own.
 pub(crate) struct Counting {
-    pub(crate) inner: io::BufReader<fs_err::File>,
+    pub(crate) inner: io::BufReader<std::fs::File>,
     pub(crate) consumed: Rc<Cell<u64>>,
 }
 

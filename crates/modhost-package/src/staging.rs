@@ -135,7 +135,7 @@ impl<'a> Stage<'a> {
         dirs.recursive(true).mode(DIR_MODE);
         staging.create_dir_with(UNPACKING, &dirs).map_err(io_err)?;
         let dir = staging.open_dir(UNPACKING).map_err(io_err)?;
-        let length = fs_err::metadata(package)
+        let length = std::fs::metadata(package)
             .map_err(|source| classify(package, "cannot read the archive".into(), source))?
             .len();
         Ok(Stage {

@@ -23,7 +23,7 @@ type Stream = Bounded<TarStart<Members>, Budget>;
 
 /// A gzip tar's entries, its decompressed stream bounded by `limits`, and what tells a
 /// read error of the tar crate's that came from the stream's end: a truncated archive.
-fn gzip_tar(file: fs_err::File, limits: &Limits) -> (tar::Archive<Stream>, Truncation) {
+fn gzip_tar(file: std::fs::File, limits: &Limits) -> (tar::Archive<Stream>, Truncation) {
     let budget = Budget::new(limits);
     let members = Members::new(Counting {
         inner: io::BufReader::with_capacity(32 * 1024, file),
@@ -100,7 +100,7 @@ fn after(last: &Option<String>) -> String {
 
 /// Unpacks a gzip tar's entries into `stage`, then checks that the gzip stream holds
 /// nothing after the tar's end but zero padding and that it ends intact.
-pub(crate) fn unpack_tar(file: fs_err::File, stage: &mut Stage<'_>) -> Result<(), Error> {
+pub(crate) fn unpack_tar(file: std::fs::File, stage: &mut Stage<'_>) -> Result<(), Error> {
     let (mut archive, truncation) = gzip_tar(file, stage.limits);
     let mut last: Option<String> = None;
     let entries = archive
@@ -183,7 +183,7 @@ fn drain(mut rest: Stream) -> io::Result<()> {
 /// is kept while the rest is read, in case one at the root follows.
 pub(crate) fn tar_manifest(
     package: &Path,
-    file: fs_err::File,
+    file: std::fs::File,
     limits: &Limits,
 ) -> Result<Manifests, Error> {
     let io_err = |source| classify(package, "cannot read the archive".into(), source);

@@ -22,9 +22,9 @@ use crate::zip_layout::check_layout;
 /// leaves bytes between its entries (see [`check_layout`]).
 fn zip_archive(
     package: &Path,
-    file: fs_err::File,
+    file: std::fs::File,
     limits: &Limits,
-) -> Result<ZipArchive<fs_err::File>, Error> {
+) -> Result<ZipArchive<std::fs::File>, Error> {
     // The archive starts at the file's first byte: that is how its format was told.
     let config = Config {
         archive_offset: ArchiveOffset::Known(0),
@@ -57,11 +57,11 @@ fn zip_archive(
 /// Opens entry `index`'s content, checking its local header against the central
 /// directory so the two cannot tell different stories.
 fn zip_content<'a>(
-    archive: &'a mut ZipArchive<fs_err::File>,
+    archive: &'a mut ZipArchive<std::fs::File>,
     index: usize,
     package: &Path,
     context: &str,
-) -> Result<zip::read::ZipFile<'a, fs_err::File>, Error> {
+) -> Result<zip::read::ZipFile<'a, std::fs::File>, Error> {
     archive
         .by_index_with_options(
             index,
@@ -156,7 +156,7 @@ fn zip_path(entry: &ZipFileEntry<'_>) -> Option<PathBuf> {
 }
 
 /// Unpacks a zip's entries into `stage`.
-pub(crate) fn unpack_zip(file: fs_err::File, stage: &mut Stage<'_>) -> Result<(), Error> {
+pub(crate) fn unpack_zip(file: std::fs::File, stage: &mut Stage<'_>) -> Result<(), Error> {
     let package = stage.package;
     let length = file
         .metadata()
@@ -198,7 +198,7 @@ pub(crate) fn unpack_zip(file: fs_err::File, stage: &mut Stage<'_>) -> Result<()
 /// tells where they are without reading any content.
 pub(crate) fn zip_manifest(
     package: &Path,
-    file: fs_err::File,
+    file: std::fs::File,
     limits: &Limits,
 ) -> Result<Manifests, Error> {
     let mut archive = zip_archive(package, file, limits)?;

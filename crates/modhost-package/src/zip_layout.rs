@@ -36,7 +36,7 @@ struct Span {
 /// one another from the file's first byte to its central directory.
 pub(crate) fn check_layout<R: Read + Seek>(
     package: &Path,
-    file: &mut fs_err::File,
+    file: &mut std::fs::File,
     archive: &mut ZipArchive<R>,
 ) -> Result<(), Error> {
     let damaged = |name: &str| {
@@ -118,7 +118,7 @@ pub(crate) fn check_layout<R: Read + Seek>(
 /// end record (a zip64's end record and locator between them), and that record closes
 /// the file: a second zip appended, or anything after the end record, is read by `unzip`
 /// and Python as the zip, by others not.
-fn check_end(package: &Path, file: &mut fs_err::File, central: u64) -> Result<(), Error> {
+fn check_end(package: &Path, file: &mut std::fs::File, central: u64) -> Result<(), Error> {
     let appended = || {
         refused(
             package,
@@ -167,7 +167,7 @@ fn check_end(package: &Path, file: &mut fs_err::File, central: u64) -> Result<()
 }
 
 /// The `N` bytes of `file` from `at`.
-fn read_at<const N: usize>(file: &mut fs_err::File, at: u64) -> std::io::Result<[u8; N]> {
+fn read_at<const N: usize>(file: &mut std::fs::File, at: u64) -> std::io::Result<[u8; N]> {
     let mut bytes = [0u8; N];
     file.seek(SeekFrom::Start(at))?;
     file.read_exact(&mut bytes)?;

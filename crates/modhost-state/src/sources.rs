@@ -260,7 +260,10 @@ impl Txn {
 
     /// Records what was accepted from channel `name`. For the same URL, a serial or a
     /// signing time only grows: two checks finishing out of order must not lower it, which
-    /// would let the older release back in; the module first recorded stays.
+    /// would let the older release back in; the module first recorded stays. A later
+    /// signing time brings its own serial, when it has one, and an earlier one none (one-
+    /// document channels tell builds of one second apart by it, and a publisher's
+    /// serials may restart).
     pub fn set_seen(&mut self, name: &str, seen: &SeenRecord) -> Result<()> {
         self.conn
             .execute(
@@ -268,7 +271,12 @@ impl Txn {
                  VALUES (?1, ?2, ?3, ?4, ?5) \
                  ON CONFLICT (source) DO UPDATE SET \
                    serial = CASE WHEN url = excluded.url \
-                     THEN max(coalesce(serial, excluded.serial), coalesce(excluded.serial, serial)) \
+                     THEN CASE \
+                       WHEN excluded.signed_at > coalesce(signed_at, -1) \
+                         AND excluded.serial IS NOT NULL THEN excluded.serial \
+                       WHEN excluded.signed_at < signed_at THEN serial \
+                       ELSE max(coalesce(serial, excluded.serial), coalesce(excluded.serial, serial)) \
+                       END \
                      ELSE excluded.serial END, \
                    signed_at = CASE WHEN url = excluded.url \
                      THEN max(coalesce(signed_at, excluded.signed_at), \

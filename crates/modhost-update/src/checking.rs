@@ -263,9 +263,15 @@ impl<'a> Checking<'a> {
             valid_until: claims.expires,
             next_key: None,
         };
+        // The serial tells builds of one second apart: a later second's build starts
+        // afresh (a publisher's serials may restart), the same second's keeps the highest.
+        let later = claims.timestamp > answer.seen.signed_at;
         answer.seen.signed_at = claims.timestamp.max(answer.seen.signed_at);
         if one_document {
-            answer.seen.serial = claims.serial.max(answer.seen.serial);
+            answer.seen.serial = match (later, claims.serial) {
+                (true, Some(serial)) => Some(serial),
+                _ => claims.serial.max(answer.seen.serial),
+            };
         }
         answer.signed_by = Some(signed.key);
         Ok(bytes)

@@ -362,6 +362,19 @@ fn a_single_document_of_an_older_build_signed_in_the_same_second_is_refused() {
             .unwrap_or_else(|e| panic!("serial {serial}: {e}"));
         assert_eq!(answer.seen.serial, Some(serial));
     }
+    // A later second's build brings its own serial, though lower (serials may restart):
+    // read again, it is the same build, not an older one.
+    let later = Seen {
+        serial: Some(9),
+        signed_at: Some(signed_at - 10),
+    };
+    put(1);
+    let answer = check(&tls, &freepbx(&site, &signer, later)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (answer.seen.signed_at, answer.seen.serial),
+        (Some(signed_at), Some(1))
+    );
+    check(&tls, &freepbx(&site, &signer, answer.seen)).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]

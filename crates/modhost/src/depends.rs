@@ -106,7 +106,10 @@ pub(crate) fn missing(manifests: &[&Manifest], installed: &[ModuleRecord]) -> BT
         .flat_map(|m| m.depends.modules.iter().chain(&m.requirements.modules))
         .map(|d| d.name.as_str())
         .filter(|name| {
-            !installed.iter().any(|r| r.rawname == *name)
+            // Checked against the application's version when not there as a module: no
+            // need to look for it in the package directory.
+            *name != FRAMEWORK
+                && !installed.iter().any(|r| r.rawname == *name)
                 && !manifests.iter().any(|m| m.rawname == *name)
         })
         .map(str::to_owned)
@@ -203,10 +206,10 @@ fn platform_module(
     dependency: &NamedRequirement,
     modules: &BTreeMap<&str, Available<'_>>,
 ) -> Option<Requirement> {
-    let absent = matches!(
-        modules.get(FRAMEWORK),
-        None | Some(Available::Packaged(None))
-    );
+    // A framework package in the package directory (FreePBX mirrors carry one) is PHP
+    // for FreePBX, not a module this host would install: only one installed or planned
+    // stands for the application.
+    let absent = matches!(modules.get(FRAMEWORK), None | Some(Available::Packaged(_)));
     if dependency.name != FRAMEWORK || !absent {
         return None;
     }
@@ -457,7 +460,15 @@ mod tests {
                 "the host application's version (FreePBX's framework) is 13.0.1alpha1 (too old)"
             )
         );
-        // A module named framework, once there, is the one depended on.
+        // One in the package directory is FreePBX's PHP, not the application here.
+        let mirrored = version("16.0.1");
+        let packaged = BTreeMap::from([("framework", Available::Packaged(Some(&mirrored)))]);
+        assert_eq!(
+            outcomes(&check(&m, &packaged, &platform))[0].1,
+            "the host application's version (FreePBX's framework) is 13.0.1alpha1 (too old)"
+        );
+        assert!(missing(&[&m], &[]).is_empty());
+        // A module named framework, once installed, is the one depended on.
         let installed = record("framework", "12.0", Status::Enabled);
         let modules = BTreeMap::from([("framework", Available::Installed(&installed))]);
         let report = check(&m, &modules, &platform);

@@ -177,6 +177,24 @@ fn what_was_accepted_only_grows_for_the_same_url() -> crate::Result<()> {
         state.seen("main")?,
         Some(seen("https://a", Some(10), Some(120)))
     );
+    // A later signing time brings its serial, lower or not: a publisher's serials may
+    // restart, and only builds of one second are told apart by them.
+    set(&seen("https://a", Some(2), Some(130)))?;
+    assert_eq!(
+        state.seen("main")?,
+        Some(seen("https://a", Some(2), Some(130)))
+    );
+    set(&seen("https://a", Some(1), Some(130)))?;
+    assert_eq!(
+        state.seen("main")?,
+        Some(seen("https://a", Some(2), Some(130)))
+    );
+    set(&seen("https://a", Some(10), Some(100)))?;
+    assert_eq!(
+        state.seen("main")?,
+        Some(seen("https://a", Some(2), Some(130))),
+        "a check of an earlier second, finishing late, changes nothing"
+    );
     // Another URL starts over.
     set(&seen("https://b", Some(3), None))?;
     assert_eq!(state.seen("main")?, Some(seen("https://b", Some(3), None)));
