@@ -595,6 +595,17 @@ fn a_granted_directory_gone_missing_leaves_only_its_module_without_it() {
     assert!(std::fs::remove_file(&shared).is_ok());
     let run = root.fails(&["grant", "granted"]);
     assert!(run.stderr.contains("it does not exist"), "{}", run.stderr);
+    // Replaced by a link into the root, it is left out too: the root is never granted.
+    assert!(std::os::unix::fs::symlink(root.path(), &shared).is_ok());
+    let inside = shared.join("modhost.db");
+    let run = root.run(&["hook", "read", "--payload", arg(&inside), "--json"]);
+    assert_eq!(run.json()[0]["ok"], false, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("now leads into modhost's root"),
+        "{}",
+        run.stderr
+    );
+    assert!(std::fs::remove_file(&shared).is_ok());
     root.ok(&["disable", "granted"]);
     root.ok(&["uninstall", "granted"]);
     let run = root.fails(&["install", "--grant", arg(&package)]);

@@ -120,7 +120,8 @@ enum Command {
 pub enum Root {
     /// Made if there is none yet: installing, adding a source.
     MadeIfMissing,
-    /// Refused if there is none: upgrading, which needs something installed.
+    /// Refused if there is none (the per-user default, not made yet, reads as one with
+    /// nothing installed): upgrading, which needs something installed.
     Existing,
 }
 
@@ -143,8 +144,9 @@ impl Context {
 
     /// Runs `change` on the root, made if there is none yet when `root` says so (an
     /// install, a source: what a new root is for), else refused as
-    /// [`Context::open_existing`] refuses it (an upgrade: nothing is installed there). When the change fails, what was made for it is removed again: a
-    /// mistyped `--root` is not left behind by a failed install.
+    /// [`Context::open_existing`] refuses it (an upgrade: nothing is installed there).
+    /// When the change fails, what was made for it is removed again: a mistyped `--root`
+    /// is not left behind by a failed install.
     pub fn change<T>(
         &self,
         root: Root,

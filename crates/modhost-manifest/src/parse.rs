@@ -210,9 +210,9 @@ impl Parser {
     }
 
     /// A boolean attribute of a `<database>` field, as FreePBX's schema migration reads
-    /// it: `true` (in any case) is true and every other value false, so `yes` and `1`
-    /// are false there too (warned about: the author likely meant true); `default` when
-    /// absent.
+    /// it: only `true` (in any case) is true; `false`, `no` and `0` are false, and so are
+    /// `yes` and `1` (warned about: the author likely meant true); anything else is a
+    /// problem, taken as `default`, which it also is when absent.
     fn boolean(&mut self, element: &Element, attribute: &str, default: bool) -> bool {
         match element
             .attribute(attribute)

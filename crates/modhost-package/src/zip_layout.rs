@@ -143,27 +143,33 @@ fn check_end(package: &Path, file: &mut std::fs::File, central: u64) -> Result<(
         le.copy_from_slice(&bytes[at..at + 8]);
         u64::from_le_bytes(le)
     };
-    let mut directory = (u32_at(&record, 16), u32_at(&record, 12), end);
+    // Where the central directory starts, how long it is and what must follow it: as the
+    // end record says, and as a zip64 end record does when a locator points at one. The
+    // bytes before the end record may spell a locator by chance (a name in the central
+    // directory): either reading that fits is the zip's.
+    let mut readings = vec![(u32_at(&record, 16), u32_at(&record, 12), end)];
     const LOCATOR: u64 = 20;
     if let Some(locator_at) = end.checked_sub(LOCATOR) {
         let locator = read_at::<{ LOCATOR as usize }>(file, locator_at).map_err(io_err)?;
-        if locator.starts_with(b"PK\x06\x07") {
-            let zip64_at = u64_at(&locator, 8);
-            let zip64 = read_at::<56>(file, zip64_at).map_err(|_| appended())?;
+        let zip64_at = u64_at(&locator, 8);
+        if locator.starts_with(b"PK\x06\x07")
+            && let Ok(zip64) = read_at::<56>(file, zip64_at)
+        {
             let closes = zip64_at
                 .checked_add(12)
                 .and_then(|at| at.checked_add(u64_at(&zip64, 4)));
-            if !zip64.starts_with(b"PK\x06\x06") || closes != Some(locator_at) {
-                return Err(appended());
+            if zip64.starts_with(b"PK\x06\x06") && closes == Some(locator_at) {
+                readings.push((u64_at(&zip64, 48), u64_at(&zip64, 40), zip64_at));
             }
-            directory = (u64_at(&zip64, 48), u64_at(&zip64, 40), zip64_at);
         }
     }
-    let (start, size, next) = directory;
-    if start != central || start.checked_add(size) != Some(next) {
-        return Err(appended());
+    let fits = |&(start, size, next): &(u64, u64, u64)| {
+        start == central && start.checked_add(size) == Some(next)
+    };
+    match readings.iter().any(fits) {
+        true => Ok(()),
+        false => Err(appended()),
     }
-    Ok(())
 }
 
 /// The `N` bytes of `file` from `at`.

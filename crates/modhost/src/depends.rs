@@ -364,9 +364,13 @@ fn php_component(alternatives: &[NamedRequirement], platform: &Platform) -> Chec
                             "{name} {version} is declared, which is {}",
                             direction(requirement)
                         ),
-                        Err(_) => format!(
+                        Err(_) if version.is_empty() => format!(
                             "{name} is declared without a version, so `{alternative}` cannot \
                              be checked against it"
+                        ),
+                        Err(_) => format!(
+                            "{name} is declared as `{version}`, which is no version to check \
+                             `{alternative}` against"
                         ),
                     })
                 })

@@ -25,14 +25,20 @@ fn open_lock_file(path: &Path) -> Result<File> {
 #[derive(Debug)]
 pub(crate) struct RootLock {
     file: File,
+    /// The process that took it.
+    process: u32,
 }
 
 impl Drop for RootLock {
     /// Lets go of the lock explicitly rather than by closing the file: a process forked
     /// while the lock was held shares its open file, and closing this copy alone would
-    /// leave the lock held for as long as that child lives.
+    /// leave the lock held for as long as that child lives. Only the process that took
+    /// it lets go: a child dropping its copy (unwinding through the change it was forked
+    /// in) must not end the parent's hold in the middle of its change.
     fn drop(&mut self) {
-        let _ = self.file.unlock();
+        if std::process::id() == self.process {
+            let _ = self.file.unlock();
+        }
     }
 }
 
@@ -54,7 +60,10 @@ impl RootLock {
             Err(TryLockError::WouldBlock) => return Err(Error::Locked(path.to_owned())),
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
-        Ok(RootLock { file })
+        Ok(RootLock {
+            file,
+            process: std::process::id(),
+        })
     }
 
     /// Takes the lock only if it is free at once.

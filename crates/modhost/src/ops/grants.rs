@@ -30,12 +30,17 @@ pub(crate) fn revoke(host: &Host, rawname: &str) -> Result<()> {
     tx.commit()
 }
 
-/// What `path` is when it is no directory to grant, in words: not there, or a file.
-fn not_a_directory(path: &Path) -> Option<&'static str> {
+/// What `path` is when it is no directory to grant, in words: not there, a file, or out
+/// of this user's reach.
+fn not_a_directory(path: &Path) -> Option<String> {
     match std::fs::metadata(path) {
         Ok(metadata) if metadata.is_dir() => None,
-        Ok(_) => Some("it is not a directory"),
-        Err(_) => Some("it does not exist"),
+        Ok(_) => Some("it is not a directory".to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("it does not exist".to_owned()),
+        Err(e) => Some(format!(
+            "it cannot be reached ({})",
+            modhost_update::plain_io(&e)
+        )),
     }
 }
 
@@ -164,12 +169,30 @@ pub(crate) fn narrow_grants(host: &Host, txn: &mut Txn, manifest: &Manifest) -> 
     Ok(())
 }
 
-/// The host directories among `grants` (a module's, as `(key, read_only)`), as mounts;
-/// the rest are grants of the application's capabilities.
-pub(crate) fn mounts(grants: Vec<(String, bool)>) -> Vec<modhost_runtime::Mount> {
+/// The host directories among `grants` (a module's, as `(key, read_only)`), as mounts,
+/// but none that now leads into the root at `root`; the rest are grants of the
+/// application's capabilities.
+pub(crate) fn mounts(grants: Vec<(String, bool)>, root: &Path) -> Vec<modhost_runtime::Mount> {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
     grants
         .into_iter()
         .filter(|(key, _)| key.starts_with('/'))
+        // Checked when granted, and again as it is now: a granted directory replaced by a
+        // link into the root would hand the module the compiled code the host runs.
+        .filter(|(path, _)| {
+            let now = Path::new(path)
+                .canonicalize()
+                .unwrap_or_else(|_| path.into());
+            let overlaps = now.starts_with(&root) || root.starts_with(&now);
+            if overlaps {
+                tracing::warn!(
+                    directory = %path,
+                    "a granted directory now leads into modhost's root `{}`: left out",
+                    root.display()
+                );
+            }
+            !overlaps
+        })
         .map(|(path, read_only)| modhost_runtime::Mount {
             path: path.into(),
             read_only,
