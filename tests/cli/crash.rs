@@ -31,6 +31,9 @@ fn template(with: &[&str]) -> Root {
 fn warm_template(with: &[&str], warm: Option<&Root>) -> Root {
     let root = root();
     if let Some(warm) = warm {
+        // A root before its first change (its modhost.toml written), whose cache is
+        // seeded: a directory that is no root must not hold a root's `cache/`.
+        root.configure("");
         assert!(std::fs::create_dir_all(root.path().join("cache")).is_ok());
         warm_cache(&root, warm);
     }

@@ -427,7 +427,7 @@ fn engine_and_php_facts_from_modhost_toml_decide_checkdepends() {
             platform("18.2.0", "8.2.7", "mysqli = \"7.4.33\", curl = \"\""),
             "phpcomponent",
             "mysqli ge 8.0",
-            "no matching component is declared",
+            "mysqli 7.4.33 is declared, which is too old",
         ),
         (
             platform("18.2.0", "8.2.7", "mysqli = \"8.2.7\", gd = \"\""),

@@ -439,7 +439,26 @@ fn a_failed_change_given_someones_directory_as_the_root_keeps_it_and_everything_
         let run = other.fails(args);
         assert!(
             run.stderr
-                .contains("is not a modhost root, but holds `data` as a root does"),
+                .contains("is not a modhost root (it has no state database")
+                && run.stderr.contains("but holds `data` as a root does"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert_eq!(other.tree(""), before, "{args:?}");
+    }
+    // A root that lost its state database but kept its modhost.toml: not a root either,
+    // and what its modules kept is left for the administrator to restore.
+    other.configure("");
+    let before = other.tree("");
+    for args in [
+        &["list"][..],
+        &["install", arg(&package("core"))],
+        &["recover"],
+    ] {
+        let run = other.fails(args);
+        assert!(
+            run.stderr
+                .contains("restore its modhost.db if it was a root"),
             "{args:?}: {}",
             run.stderr
         );

@@ -136,7 +136,8 @@ pub enum Error {
     /// What was to be a root is a directory that is no root but holds a name a root has:
     /// someone else's, which modhost would take for its own.
     #[error(
-        "`{}` is not a modhost root, but holds `{entry}` as a root does: give an empty \
+        "`{}` is not a modhost root (it has no state database, modhost.db), but holds \
+         `{entry}` as a root does: restore its modhost.db if it was a root, or give an empty \
          directory or a new path as the root (modhost would take what is there for its own)",
         .path.display()
     )]

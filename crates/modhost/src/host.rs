@@ -157,13 +157,18 @@ impl Host {
             let mut attempts = 0;
             loop {
                 let made = Made::before_opening(root)?;
-                let layout = Layout::create(root)?;
-                match RootUse::take(&layout.users())? {
+                // The root's users are held before its other directories are made: one
+                // who finds them and no database yet knows the root is being made.
+                let in_use = Layout::create_root(root)
+                    .and_then(|()| RootUse::take(&Layout::users_of(root)))
+                    .inspect_err(|_| forget(root, made))?;
+                let layout = Layout::create(root).inspect_err(|_| forget(root, made))?;
+                match in_use {
                     Some(in_use) => break (made, layout, in_use),
                     None if attempts < 2 => attempts += 1,
                     None => {
                         return Err(Error::Io {
-                            path: layout.users(),
+                            path: Layout::users_of(root),
                             source: std::io::Error::other(
                                 "the root was removed while it was opened",
                             ),
@@ -172,6 +177,28 @@ impl Host {
                 }
             }
         };
+        // Opening that fails once it made the root (a modhost.toml that cannot be read,
+        // say) takes away what it made: the directory is then as it was, not refused
+        // forever for holding a root's names.
+        Self::assemble(layout, limits, capabilities, made, in_use).inspect_err(|_| {
+            // Held while the files go, as a failed change's discarding holds it.
+            if let Ok(Some(users)) = RootUse::take(&Layout::users_of(root))
+                && users.sole()
+            {
+                forget(root, made);
+                drop(users);
+            }
+        })
+    }
+
+    /// The host on the root `layout` opening made ready, which `in_use` holds.
+    fn assemble(
+        layout: Layout,
+        limits: Option<Limits>,
+        capabilities: Vec<Arc<dyn Capability>>,
+        made: Option<Made>,
+        in_use: RootUse,
+    ) -> Result<Self> {
         let config = config::Config::load(&layout.config())?;
         let limits = limits.unwrap_or_else(|| config.limits.apply(Limits::default()));
         let state = State::open_capped(&layout.database(), config.state.max_size())?
@@ -497,6 +524,14 @@ impl Embedding {
             limits.check()?;
         }
         Host::open_inner(root, self)
+    }
+}
+
+/// Takes away what opening `root` made, when it made anything; what cannot be removed
+/// stays, as the directory's leftovers, for the next open to find.
+fn forget(root: &Path, made: Option<Made>) {
+    if let Some(made) = made {
+        let _ = made.remove(root);
     }
 }
 

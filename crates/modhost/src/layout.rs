@@ -58,6 +58,11 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 impl Layout {
+    /// Creates the root directory alone, if missing.
+    pub(crate) fn create_root(root: &Path) -> Result<()> {
+        create_dirs(root, PUBLIC_DIR)
+    }
+
     /// Creates the root and its directories if missing.
     pub(crate) fn create(root: &Path) -> Result<Self> {
         let layout = Layout {
@@ -93,9 +98,10 @@ impl Layout {
         self.root.join("modhost.db")
     }
 
-    /// The file every host holding the root open has a shared lock on.
-    pub(crate) fn users(&self) -> PathBuf {
-        self.root.join("users")
+    /// The file every host holding the root at `root` open has a shared lock on (taken
+    /// before the root is opened).
+    pub(crate) fn users_of(root: &Path) -> PathBuf {
+        root.join("users")
     }
 
     /// The lock held by the process changing the root.

@@ -5,6 +5,7 @@
 use std::ffi::OsStr;
 use std::io::ErrorKind;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::layout::{Layout, io};
 use crate::{Error, Result};
@@ -13,7 +14,7 @@ use crate::{Error, Result};
 /// the locks, and the directories of modules, their data, compiled code, work in
 /// progress and generated configuration.
 const TOP: [&str; 12] = [
-    "modhost.db",
+    DATABASE,
     "modhost.db-wal",
     "modhost.db-shm",
     "modhost.db-journal",
@@ -27,8 +28,34 @@ const TOP: [&str; 12] = [
     "etc",
 ];
 
+/// The state database, whose presence makes a directory a root.
+const DATABASE: &str = "modhost.db";
+
+/// What a root to be (its `modhost.toml` written) may hold before its first change.
+const SEEDED: [&str; 2] = ["cache", "etc"];
+
+/// How long a root another process is making is waited for: its database comes within
+/// milliseconds of its directories.
+const MAKING: Duration = Duration::from_secs(5);
+
+/// What [`Made::look`] found.
+enum Look {
+    /// What opening would make (`None`: a root is there).
+    Made(Option<Made>),
+    /// A name a root has, in a directory that is no root.
+    Holds(String),
+}
+
+/// Whether another host has `root` open while it is no root yet: it is making it.
+fn being_made(root: &Path) -> bool {
+    let Ok(users) = std::fs::File::open(Layout::users_of(root)) else {
+        return false;
+    };
+    matches!(users.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
 /// What a host made when it opened a path that was not a root.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Made {
     /// The directory itself did not exist: it goes too, once empty.
     Directory,
@@ -38,17 +65,41 @@ pub(crate) enum Made {
 }
 
 impl Made {
-    /// What opening `root` is about to make: `None` when a root is already there. A
-    /// directory that is no root but holds a name a root has (`modules/`, `data/`) is
-    /// refused: modhost would take what is in it for its own, and recovery removes what
-    /// no record names.
+    /// What opening `root` is about to make: `None` when a root is already there (its
+    /// state database is). A directory without one that holds a name a root has
+    /// (`modules/`, `data/`) is refused: modhost would take what is in it for its own,
+    /// and recovery removes what no record names. Only where the administrator's
+    /// `modhost.toml` says a root is meant may `cache/` and `etc/` be there beforehand
+    /// (compiled code seeded from another root, generated configuration). A root another
+    /// process is making at the same moment is waited for.
     pub(crate) fn before_opening(root: &Path) -> Result<Option<Made>> {
-        if Layout::exists(root) {
-            return Ok(None);
+        let started = Instant::now();
+        loop {
+            match Made::look(root)? {
+                Look::Made(made) => return Ok(made),
+                Look::Holds(_) if being_made(root) && started.elapsed() < MAKING => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Look::Holds(entry) => {
+                    return Err(Error::NotARootButHolds {
+                        path: root.to_owned(),
+                        entry,
+                    });
+                }
+            }
+        }
+    }
+
+    /// What is at `root` now.
+    fn look(root: &Path) -> Result<Look> {
+        if std::fs::symlink_metadata(root.join(DATABASE)).is_ok_and(|m| m.is_file()) {
+            return Ok(Look::Made(None));
         }
         let entries = match std::fs::read_dir(root) {
             Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Some(Made::Directory)),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Ok(Look::Made(Some(Made::Directory)));
+            }
             Err(source) => {
                 return Err(Error::Io {
                     path: root.to_owned(),
@@ -56,16 +107,18 @@ impl Made {
                 });
             }
         };
+        let meant = Layout::exists(root);
         for entry in entries {
             let name = entry.map_err(io(root))?.file_name();
-            if let Some(taken) = TOP.iter().find(|top| OsStr::new(top) == name) {
-                return Err(Error::NotARootButHolds {
-                    path: root.to_owned(),
-                    entry: (*taken).to_owned(),
-                });
+            let taken = TOP
+                .iter()
+                .filter(|top| !(meant && SEEDED.contains(top)))
+                .find(|top| OsStr::new(top) == name);
+            if let Some(taken) = taken {
+                return Ok(Look::Holds((*taken).to_owned()));
             }
         }
-        Ok(Some(Made::Within))
+        Ok(Look::Made(Some(Made::Within)))
     }
 
     /// Removes what was made in (or as) `root`. Links are removed as links, never

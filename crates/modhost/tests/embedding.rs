@@ -427,6 +427,30 @@ fn a_root_made_for_a_failed_change_is_kept_while_another_host_has_it_open() {
 }
 
 #[test]
+fn hosts_making_one_new_root_at_once_all_open_it() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for round in 0..10 {
+        let root = dir.path().join(format!("fresh{round}"));
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let opening: Vec<_> = (0..6)
+            .map(|_| {
+                let (root, barrier) = (root.clone(), std::sync::Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Host::open(&root).map(|_| ()).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for thread in opening {
+            let opened = thread.join().unwrap_or_else(|_| panic!("panicked"));
+            // One seeing another's directories before its database is waiting for it,
+            // not refusing a directory that is no root.
+            assert_eq!(opened, Ok(()), "round {round}");
+        }
+    }
+}
+
+#[test]
 fn discarding_a_root_made_in_an_existing_directory_removes_only_what_opening_made() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let root = dir.path().join("etc");
@@ -480,6 +504,17 @@ fn discarding_a_root_made_in_an_existing_directory_removes_only_what_opening_mad
     );
     assert_eq!(names(&admin).len(), 1);
     assert!(admin.join("modules/core/module.xml").is_file());
+
+    // Opening that fails after making the root's directories (here its modhost.toml is
+    // a directory, which is no configuration) takes them away again: the directory is
+    // as it was, and is not refused ever after for holding a root's names.
+    let config_dir = dir.path().join("config-dir");
+    std::fs::create_dir_all(config_dir.join("modhost.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let before = names(&config_dir);
+    assert!(Host::open(&config_dir).is_err());
+    assert_eq!(names(&config_dir), before);
+    std::fs::remove_dir(config_dir.join("modhost.toml")).unwrap_or_else(|e| panic!("{e}"));
+    Host::open(&config_dir).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
