@@ -107,13 +107,15 @@ pub(crate) fn open(package: &Path) -> Result<(std::fs::File, Format), Error> {
         .map_err(io_err)?;
     if head.starts_with(&[0x1f, 0x8b]) {
         // A gzip member may carry any bytes in its header's extra field, a whole zip
-        // included: zip tools would read that zip, and another module, from the file.
-        if zip_end(&mut file).map_err(io_err)?.is_some() {
+        // included: zip tools would read that zip, and another module, from the file. A
+        // record on disk 0 of 0 is 64 bits no compressed stream spells by chance.
+        let tail = zip_tail(&mut file).map_err(io_err)?;
+        if tail.closing.is_some() || tail.last_on_disk_zero {
             return Err(refused(
                 package,
                 format!(
-                    "it is a gzip tar and a zip at once (a zip's end record closes the \
-                     file), which zip tools and tar tools read as different packages; {REPACK}"
+                    "it is a gzip tar and a zip at once (a zip's end record is in its last \
+                     64 KiB), which zip tools and tar tools read as different packages; {REPACK}"
                 ),
             ));
         }
@@ -178,20 +180,34 @@ fn what_else(file: &mut std::fs::File, head: &[u8]) -> io::Result<String> {
 /// Whether the file ends with a zip's end-of-central-directory record, with bytes before
 /// the zip: how a self-extracting zip looks.
 fn has_zip_end(file: &mut std::fs::File) -> io::Result<bool> {
-    zip_end(file).map(|end| end.is_some())
+    zip_tail(file).map(|tail| tail.closing.is_some())
 }
 
 /// The length of a zip's end-of-central-directory record without its comment.
 pub(crate) const ZIP_END: u64 = 22;
 
-/// Where the zip end-of-central-directory record that closes `file` starts: the record
-/// whose comment runs exactly to the file's last byte, as zip readers look for it from
-/// the end (its comment may be up to 64 KiB). `None` when no record closes the file.
-pub(crate) fn zip_end(file: &mut std::fs::File) -> io::Result<Option<u64>> {
+/// The zip end-of-central-directory records in a file's last 64 KiB and 22 bytes, where
+/// zip readers look for one (its comment may be up to 64 KiB).
+#[derive(Debug, Default)]
+pub(crate) struct ZipTail {
+    /// Where the record whose comment runs exactly to the file's last byte starts: the
+    /// one a careful reader takes.
+    pub(crate) closing: Option<u64>,
+    /// Where the last whole record starts, whatever its comment's length says: the one
+    /// Python's `zipfile` takes (`unzip` too, the comment cut short). A crafted file puts
+    /// one in another record's comment, or in a gzip header, for those to read another
+    /// package than the careful reader does.
+    pub(crate) last: Option<u64>,
+    /// Whether that last record says it is on disk 0 of 0, as every real one does.
+    pub(crate) last_on_disk_zero: bool,
+}
+
+/// The zip end records at the end of `file` (see [`ZipTail`]).
+pub(crate) fn zip_tail(file: &mut std::fs::File) -> io::Result<ZipTail> {
     const TAIL: u64 = ZIP_END + 65_535;
     let length = file.metadata()?.len();
     if length < ZIP_END {
-        return Ok(None);
+        return Ok(ZipTail::default());
     }
     let from = length.saturating_sub(TAIL);
     file.seek(SeekFrom::Start(from))?;
@@ -199,12 +215,17 @@ pub(crate) fn zip_end(file: &mut std::fs::File) -> io::Result<Option<u64>> {
     Read::by_ref(file).take(TAIL).read_to_end(&mut tail)?;
     file.rewind()?;
     let last = tail.len().saturating_sub(ZIP_END as usize);
-    let found = (0..=last).rev().find(|&at| {
-        let record = &tail[at..];
-        let comment = record.get(20..22).map_or(usize::MAX, |n| {
-            usize::from(u16::from_le_bytes([n[0], n[1]]))
-        });
-        record.starts_with(b"PK\x05\x06") && record.len() == ZIP_END as usize + comment
+    let records: Vec<usize> = (0..=last)
+        .filter(|&at| tail[at..].starts_with(b"PK\x05\x06"))
+        .collect();
+    let closing = records.iter().rev().copied().find(|&at| {
+        let comment = usize::from(u16::from_le_bytes([tail[at + 20], tail[at + 21]]));
+        tail.len() - at == ZIP_END as usize + comment
     });
-    Ok(found.map(|at| from + at as u64))
+    let last_record = records.last().copied();
+    Ok(ZipTail {
+        closing: closing.map(|at| from + at as u64),
+        last: last_record.map(|at| from + at as u64),
+        last_on_disk_zero: last_record.is_some_and(|at| tail[at + 4..at + 8] == [0; 4]),
+    })
 }

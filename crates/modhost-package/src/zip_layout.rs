@@ -12,7 +12,7 @@ use zip::ZipArchive;
 
 use crate::error::{Error, classify, refused};
 use crate::escape::shown;
-use crate::format::{ZIP_END, zip_end};
+use crate::format::{ZIP_END, zip_tail};
 
 /// The signature that starts a local file header.
 const LOCAL_HEADER: [u8; 4] = *b"PK\x03\x04";
@@ -128,7 +128,17 @@ fn check_end(package: &Path, file: &mut std::fs::File, central: u64) -> Result<(
         )
     };
     let io_err = |e| classify(package, "cannot read the archive".into(), e);
-    let end = zip_end(file).map_err(io_err)?.ok_or_else(appended)?;
+    let tail = zip_tail(file).map_err(io_err)?;
+    let end = tail.closing.ok_or_else(appended)?;
+    if tail.last != Some(end) {
+        return Err(refused(
+            package,
+            "the zip's comment holds another end record, which `unzip` and Python read \
+             instead of the real one, and so another package: zip the module again \
+             (`zip -r NAME.zip DIR`)"
+                .into(),
+        ));
+    }
     let record = read_at::<{ ZIP_END as usize }>(file, end).map_err(io_err)?;
     let u32_at = |bytes: &[u8], at: usize| {
         u64::from(u32::from_le_bytes([

@@ -298,11 +298,34 @@ fn a_zip_with_bytes_after_its_end_or_a_gzip_tar_that_is_a_zip_too_is_refused() {
     let rest = u16::try_from(tar.len() - 10).unwrap_or_else(|e| panic!("{e}"));
     let length = closing.len();
     closing[length - 2..].copy_from_slice(&rest.to_le_bytes());
-    let package = write(scratch.path(), "polyglot.tgz", &carrying(&closing));
-    for result in [unpacked(&package), manifest(&package)] {
-        refused_with(&result, &["it is a gzip tar and a zip at once"]);
+    // Its comment's length running past the file's end, as `unzip` and Python read it all
+    // the same (the comment cut short): no careful reader's fit, refused just as well.
+    let mut overshooting = other.clone();
+    let length = overshooting.len();
+    overshooting[length - 2..].copy_from_slice(&u16::MAX.to_le_bytes());
+    for (name, zip) in [("polyglot.tgz", &closing), ("overshoot.tgz", &overshooting)] {
+        let package = write(scratch.path(), name, &carrying(zip));
+        for result in [unpacked(&package), manifest(&package)] {
+            refused_with(&result, &["it is a gzip tar and a zip at once"]);
+        }
     }
-    // A zip in the extra field that does not close the file is no zip to zip tools.
+    // A zip whose comment holds another zip's end record (its comment long enough to run
+    // past the file): Python and `unzip` take that one, and read another package.
+    let mut hiding = good.clone();
+    let mut inner = other[other.len() - 22..].to_vec();
+    inner[20..22].copy_from_slice(&u16::MAX.to_le_bytes());
+    let length = hiding.len();
+    let comment = u16::try_from(inner.len()).unwrap_or_else(|e| panic!("{e}"));
+    hiding[length - 2..].copy_from_slice(&comment.to_le_bytes());
+    hiding.extend(&inner);
+    let package = write(scratch.path(), "hiding.zip", &hiding);
+    for result in [unpacked(&package), manifest(&package)] {
+        refused_with(&result, &["the zip's comment holds another end record"]);
+    }
+    // A zip whose comment is shorter than the rest of the file: Python reads it too.
     let package = write(scratch.path(), "extra.tgz", &carrying(&other));
+    refused_with(&unpacked(&package), &["it is a gzip tar and a zip at once"]);
+    // What gzip and tar tools write is never taken for one.
+    let package = write(scratch.path(), "plain.tgz", &tar);
     assert_eq!(unpacked(&package), Ok("demo".to_owned()));
 }
