@@ -49,6 +49,9 @@ pub struct Runtime {
     /// The process that made it: a forked child has none of its threads (the epoch
     /// thread that deadlines count on among them), so it runs no call.
     pub(crate) process: modhost_state::Process,
+    /// Directories no mount may reach into or hold, as they are now (links resolved): the
+    /// compiled code it loads, and what the application adds ([`Runtime::protecting`]).
+    pub(crate) protected: Vec<PathBuf>,
 }
 
 impl fmt::Debug for Runtime {
@@ -153,7 +156,25 @@ impl Runtime {
             provided,
             budgets: Default::default(),
             process: modhost_state::Process::current(),
+            protected: vec![resolved(cache_dir)],
         })
+    }
+
+    /// Also keeps every mount out of `dir` (and `dir` out of every mount): an embedding
+    /// application's root, whose state and modules no module may reach. Checked each time
+    /// a sandbox is made, so that a granted directory replaced by a link since is caught.
+    pub fn protecting(mut self, dir: &Path) -> Self {
+        self.protected.push(resolved(dir));
+        self
+    }
+
+    /// The protected directory `path` reaches into or holds, as it resolves now.
+    pub(crate) fn reaches_protected(&self, path: &Path) -> Option<&Path> {
+        let path = resolved(path);
+        self.protected
+            .iter()
+            .find(|protected| path.starts_with(protected) || protected.starts_with(&path))
+            .map(PathBuf::as_path)
     }
 
     /// The wasmtime engine components are compiled for.
@@ -382,5 +403,44 @@ fn not_forked() -> Result<()> {
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.ticker.store(false, Ordering::Relaxed);
+    }
+}
+
+/// `path` with its links resolved, or as given when it cannot be (not there yet).
+fn resolved(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mount_reaching_a_protected_directory_is_told_as_it_resolves_now() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let root = dir.path().join("root");
+        let shared = dir.path().join("shared");
+        for made in [root.join("cache"), shared.clone()] {
+            std::fs::create_dir_all(made).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let runtime = Runtime::new(&root.join("cache"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .protecting(&root);
+        assert_eq!(runtime.reaches_protected(&shared), None);
+        // Into it, holding it, or a link to it, which is how it resolves now.
+        assert!(runtime.reaches_protected(&root.join("data")).is_some());
+        assert!(runtime.reaches_protected(dir.path()).is_some());
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(root.join("cache"), &link).unwrap_or_else(|e| panic!("{e}"));
+        // The compiled code, which the runtime protects of itself, is named first.
+        assert_eq!(
+            runtime.reaches_protected(&link),
+            Some(
+                root.join("cache")
+                    .canonicalize()
+                    .unwrap_or_default()
+                    .as_path()
+            )
+        );
     }
 }

@@ -72,15 +72,28 @@ impl Runtime {
                 FsPerms::ReadWrite
             };
             let guest = mount.path.display().to_string();
+            if let Some(protected) = self.reaches_protected(&mount.path) {
+                tracing::warn!(
+                    module = rawname,
+                    directory = %mount.path.display(),
+                    "the module's granted directory now leads into or holds `{}`, which no \
+                     module may reach, so its sandbox lacks it: `modhost revoke {rawname}`",
+                    protected.display()
+                );
+                continue;
+            }
             // A granted directory removed (or replaced by a file) since it was granted is
             // left out, said once per sandbox: the module runs without it and meets its
             // absence as any program meets a missing directory, while its disable() and
             // uninstall() still run and no other module's call is held up by it.
             if let Err(e) = wasi.preopened_dir(&mount.path, &guest, perms) {
+                // The system's words, without its error number.
+                let text = e.to_string();
+                let why = text.split(" (os error").next().unwrap_or_default();
                 tracing::warn!(
                     module = rawname,
                     directory = %mount.path.display(),
-                    "the module's granted directory cannot be opened ({e}), so its sandbox \
+                    "the module's granted directory cannot be opened ({why}), so its sandbox \
                      lacks it: recreate it, or `modhost revoke {rawname}`"
                 );
                 continue;

@@ -169,10 +169,12 @@ impl Client {
         let status = response.status();
         // Where a redirect took the request, for a failure to name: the query left out, as
         // it may carry the download key.
-        // The key may be in its path too, where a server put it.
-        let landed = (hops > 0).then(|| {
-            let at = url::Url::parse(&at).map_or_else(|_| String::new(), |at| redirect::shown(&at));
-            without_key(at, query)
+        // With a download key sent, only the origin is named: the server may have put the
+        // key in the path, in any encoding.
+        let landed = (hops > 0).then(|| match url::Url::parse(&at) {
+            Ok(at) if query.is_some_and(|q| !q.is_empty()) => at.origin().ascii_serialization(),
+            Ok(at) => redirect::shown(&at),
+            Err(_) => String::new(),
         });
         let encoding = response
             .headers()

@@ -203,7 +203,9 @@ impl Host {
         let limits = limits.unwrap_or_else(|| config.limits.apply(Limits::default()));
         let state = State::open_capped(&layout.database(), config.state.max_size())?
             .with_quotas(config.state.quotas());
-        let runtime = Arc::new(Runtime::with_capabilities(&layout.cache(), capabilities)?);
+        let runtime = Arc::new(
+            Runtime::with_capabilities(&layout.cache(), capabilities)?.protecting(&layout.root),
+        );
         let dispatcher = Dispatcher::new(
             Arc::clone(&runtime),
             state.clone(),

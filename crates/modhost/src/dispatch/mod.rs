@@ -209,7 +209,7 @@ impl Dispatcher {
         {
             let manifest = record.parse_manifest()?;
             let grants = self.state.grants(&record.rawname)?;
-            let mounts = crate::ops::mounts(grants.clone(), &self.layout.root);
+            let mounts = crate::ops::mounts(grants.clone());
             entries.push(Arc::new(Entry {
                 data_dir: self.layout.data_dir(&record.rawname, &record.data_dir),
                 record,

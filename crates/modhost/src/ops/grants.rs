@@ -169,30 +169,13 @@ pub(crate) fn narrow_grants(host: &Host, txn: &mut Txn, manifest: &Manifest) -> 
     Ok(())
 }
 
-/// The host directories among `grants` (a module's, as `(key, read_only)`), as mounts,
-/// but none that now leads into the root at `root`; the rest are grants of the
-/// application's capabilities.
-pub(crate) fn mounts(grants: Vec<(String, bool)>, root: &Path) -> Vec<modhost_runtime::Mount> {
-    let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
+/// The host directories among `grants` (a module's, as `(key, read_only)`), as mounts;
+/// the rest are grants of the application's capabilities. (The runtime leaves out one
+/// that now leads into the root, each time it makes a sandbox.)
+pub(crate) fn mounts(grants: Vec<(String, bool)>) -> Vec<modhost_runtime::Mount> {
     grants
         .into_iter()
         .filter(|(key, _)| key.starts_with('/'))
-        // Checked when granted, and again as it is now: a granted directory replaced by a
-        // link into the root would hand the module the compiled code the host runs.
-        .filter(|(path, _)| {
-            let now = Path::new(path)
-                .canonicalize()
-                .unwrap_or_else(|_| path.into());
-            let overlaps = now.starts_with(&root) || root.starts_with(&now);
-            if overlaps {
-                tracing::warn!(
-                    directory = %path,
-                    "a granted directory now leads into modhost's root `{}`: left out",
-                    root.display()
-                );
-            }
-            !overlaps
-        })
         .map(|(path, read_only)| modhost_runtime::Mount {
             path: path.into(),
             read_only,

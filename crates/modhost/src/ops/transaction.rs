@@ -143,7 +143,7 @@ impl<'h> Transaction<'h> {
         call: &Call,
     ) -> Result<()> {
         let txn = self.take_txn()?;
-        let mounts = super::mounts(txn.grants(rawname)?, &self.host.layout.root);
+        let mounts = super::mounts(txn.grants(rawname)?);
         let dispatcher = &self.host.dispatcher;
         let context = CallContext {
             rawname,
