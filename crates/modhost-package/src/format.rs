@@ -108,9 +108,10 @@ pub(crate) fn open(package: &Path) -> Result<(std::fs::File, Format), Error> {
     if head.starts_with(&[0x1f, 0x8b]) {
         // A gzip member may carry any bytes in its header's extra field, a whole zip
         // included: zip tools would read that zip, and another module, from the file. A
-        // record on disk 0 of 0 is 64 bits no compressed stream spells by chance.
+        // record on disk 0 of 0, or with a central directory before it, is 64 bits no
+        // compressed stream spells by chance.
         let tail = zip_tail(&mut file).map_err(io_err)?;
-        if tail.closing.is_some() || tail.last_on_disk_zero {
+        if tail.closing.is_some() || tail.last_readable {
             return Err(refused(
                 package,
                 format!(
@@ -198,8 +199,9 @@ pub(crate) struct ZipTail {
     /// one in another record's comment, or in a gzip header, for those to read another
     /// package than the careful reader does.
     pub(crate) last: Option<u64>,
-    /// Whether that last record says it is on disk 0 of 0, as every real one does.
-    pub(crate) last_on_disk_zero: bool,
+    /// Whether that last record is one a zip reader would take: it says it is on disk 0
+    /// of 0, as every real one does, or a central directory lies right before it.
+    pub(crate) last_readable: bool,
 }
 
 /// The zip end records at the end of `file` (see [`ZipTail`]).
@@ -213,8 +215,12 @@ pub(crate) fn zip_tail(file: &mut std::fs::File) -> io::Result<ZipTail> {
     file.seek(SeekFrom::Start(from))?;
     let mut tail = Vec::new();
     Read::by_ref(file).take(TAIL).read_to_end(&mut tail)?;
-    file.rewind()?;
-    let last = tail.len().saturating_sub(ZIP_END as usize);
+    // A file cut short since its length was read has no whole record to look at.
+    if tail.len() < ZIP_END as usize {
+        file.rewind()?;
+        return Ok(ZipTail::default());
+    }
+    let last = tail.len() - ZIP_END as usize;
     let records: Vec<usize> = (0..=last)
         .filter(|&at| tail[at..].starts_with(b"PK\x05\x06"))
         .collect();
@@ -223,9 +229,26 @@ pub(crate) fn zip_tail(file: &mut std::fs::File) -> io::Result<ZipTail> {
         tail.len() - at == ZIP_END as usize + comment
     });
     let last_record = records.last().copied();
+    // A reader finds the central directory right before the record, as long as the
+    // record says it is: a real one is there whatever the disk fields claim.
+    let mut readable = false;
+    if let Some(at) = last_record {
+        let size = u64::from(u32::from_le_bytes([
+            tail[at + 12],
+            tail[at + 13],
+            tail[at + 14],
+            tail[at + 15],
+        ]));
+        if let Some(directory) = (from + at as u64).checked_sub(size) {
+            let mut signature = [0u8; 4];
+            file.seek(SeekFrom::Start(directory))?;
+            readable = file.read_exact(&mut signature).is_ok() && signature == *b"PK\x01\x02";
+        }
+    }
+    file.rewind()?;
     Ok(ZipTail {
         closing: closing.map(|at| from + at as u64),
         last: last_record.map(|at| from + at as u64),
-        last_on_disk_zero: last_record.is_some_and(|at| tail[at + 4..at + 8] == [0; 4]),
+        last_readable: last_record.is_some_and(|at| readable || tail[at + 4..at + 8] == [0; 4]),
     })
 }

@@ -150,7 +150,8 @@ impl Client {
                 .build()
                 .call()
                 .map_err(|e| fetch(explain(&e, document, self.timeout)))?;
-            match redirect::target(&at, &response).map_err(&fetch)? {
+            let keyed = query.is_some_and(|q| !q.is_empty());
+            match redirect::target(&at, &response, keyed).map_err(&fetch)? {
                 None => break response,
                 Some(_) if hops == MAX_REDIRECTS => {
                     return Err(fetch(format!(

@@ -13,7 +13,17 @@ pub(crate) const MAX_REDIRECTS: usize = 10;
 /// Where the answer to a request for `from` redirects to, checked, or `None` when it is not
 /// a redirect. A target that is refused is an error in words fit to show: its query is left
 /// out, as it may carry the download key.
-pub(crate) fn target<B>(from: &str, response: &Response<B>) -> Result<Option<String>, String> {
+pub(crate) fn target<B>(
+    from: &str,
+    response: &Response<B>,
+    keyed: bool,
+) -> Result<Option<String>, String> {
+    // With a download key sent, a server may have put it anywhere in where it redirects:
+    // only that place's origin is named.
+    let named = |url: &url::Url| match keyed {
+        true => url.origin().ascii_serialization(),
+        false => shown(url),
+    };
     let status = response.status();
     if !is_redirect(status) {
         return Ok(None);
@@ -35,11 +45,12 @@ pub(crate) fn target<B>(from: &str, response: &Response<B>) -> Result<Option<Str
         ));
     }
     let base = url::Url::parse(from).map_err(|e| format!("the URL is not valid ({e})"))?;
-    let mut target = base.join(location).map_err(|e| {
-        format!(
+    let mut target = base.join(location).map_err(|e| match keyed {
+        true => format!("the server redirected to a location that is not a URL ({e})"),
+        false => format!(
             "the server redirected to `{}`, which is not a URL ({e})",
             clipped(&location.escape_debug().to_string())
-        )
+        ),
     })?;
     target.set_fragment(None);
     match target.scheme() {
@@ -48,7 +59,7 @@ pub(crate) fn target<B>(from: &str, response: &Response<B>) -> Result<Option<Str
             return Err(format!(
                 "the server redirected to `{}`: plain HTTP is refused; update sources must \
                  use https://",
-                shown(&target)
+                named(&target)
             ));
         }
         other => {
@@ -63,7 +74,7 @@ pub(crate) fn target<B>(from: &str, response: &Response<B>) -> Result<Option<Str
         return Err(format!(
             "the server redirected to `{}` with credentials (`user:password@`), which is not \
              followed: they would be sent to that server",
-            shown(&target)
+            named(&target)
         ));
     }
     Ok(Some(target.into()))
@@ -128,7 +139,7 @@ pub(crate) fn without_key(from: &str, next: String, key: &str) -> Result<String,
             .collect();
         if kept.len() != to.query_pairs().count() {
             tracing::warn!(
-                to = %shown(&to),
+                to = %to.origin().ascii_serialization(),
                 "a redirect to another origin carried the source's download key; it was left out"
             );
             if kept.is_empty() {

@@ -446,6 +446,19 @@ fn an_endless_package_is_read_no_further_than_its_published_size() {
     assert!(!tls.file("p.tgz").exists());
 }
 
+/// Downloads `source`'s first release with a client patient for 1 s: what it came to,
+/// and how long it took.
+fn impatient_download(tls: &Tls, source: &Source) -> (Result<(), Error>, Duration) {
+    let client = Client::new(Some(&tls.file("ca.pem")), Duration::from_secs(1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let releases = client
+        .releases(source, None, &Target::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let started = std::time::Instant::now();
+    let downloaded = download(&client, &releases[0], tls.dir.path());
+    (downloaded, started.elapsed())
+}
+
 #[test]
 fn a_package_trickled_slower_than_the_floor_is_given_up_on_within_the_timeout() {
     let tls = Tls::new();
@@ -460,13 +473,8 @@ fn a_package_trickled_slower_than_the_floor_is_given_up_on_within_the_timeout() 
         }
     });
     let url = source.location.to_string();
-    let client = Client::new(Some(&tls.file("ca.pem")), Duration::from_secs(1))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let releases = client
-        .releases(&source, None, &Target::default())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let started = std::time::Instant::now();
-    match download(&client, &releases[0], tls.dir.path()) {
+    let (downloaded, took) = impatient_download(&tls, &source);
+    match downloaded {
         Err(Error::Fetch {
             url: fetched,
             message,
@@ -479,7 +487,6 @@ fn a_package_trickled_slower_than_the_floor_is_given_up_on_within_the_timeout() 
         }
         other => panic!("expected the trickle given up on, got {other:?}"),
     }
-    let took = started.elapsed();
     assert!(
         // Read to its end, it would take almost six hours.
         took >= Duration::from_secs(1) && took < Duration::from_secs(10),
@@ -501,13 +508,8 @@ fn a_package_whose_answer_head_is_trickled_is_given_up_on_within_the_timeout() {
             std::thread::sleep(Duration::from_millis(200));
         }
     });
-    let client = Client::new(Some(&tls.file("ca.pem")), Duration::from_secs(1))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let releases = client
-        .releases(&source, None, &Target::default())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let started = std::time::Instant::now();
-    match download(&client, &releases[0], tls.dir.path()) {
+    let (downloaded, took) = impatient_download(&tls, &source);
+    match downloaded {
         Err(Error::Fetch { message, .. }) => {
             assert!(
                 message.contains("timed out: no complete answer within 1 s"),
@@ -516,7 +518,6 @@ fn a_package_whose_answer_head_is_trickled_is_given_up_on_within_the_timeout() {
         }
         other => panic!("expected the trickled head given up on, got {other:?}"),
     }
-    let took = started.elapsed();
     // The whole head would take over 13 minutes; the transfer limit is 10.
     assert!(took < Duration::from_secs(10), "given up on after {took:?}");
     assert!(!tls.file("p.tgz").exists());

@@ -10,7 +10,8 @@ use common::{Tls, answer, release};
 use modhost_update::Error;
 
 /// The message of downloading `url` with the download key `key=s3cret`, which must never
-/// appear in it.
+/// appear in it (where a keyed download was redirected, only the place's origin is
+/// named: a server may have put the key anywhere in it).
 fn refusal(tls: &Tls, url: &str) -> String {
     let path = tls.dir.path().join("p.tgz");
     let result = tls.client().download(
@@ -61,7 +62,7 @@ fn a_redirect_with_credentials_is_refused_without_connecting() {
     assert_eq!(
         message,
         format!(
-            "the server redirected to `https://127.0.0.1:{port}/pb.tgz` with credentials \
+            "the server redirected to `https://127.0.0.1:{port}` with credentials \
              (`user:password@`), which is not followed: they would be sent to that server"
         )
     );
@@ -180,7 +181,7 @@ fn a_redirect_to_plain_http_is_refused_without_connecting() {
         Err(Error::Fetch { message, .. }) => assert_eq!(
             message,
             &format!(
-                "the server redirected to `http://127.0.0.1:{port}/pb.tgz`: plain HTTP is \
+                "the server redirected to `http://127.0.0.1:{port}`: plain HTTP is \
                  refused; update sources must use https://"
             )
         ),

@@ -162,9 +162,11 @@ impl Host {
                 let in_use = Layout::create_root(root)
                     .and_then(|()| RootUse::take(&Layout::users_of(root)))
                     .inspect_err(|_| forget(root, made))?;
-                let layout = Layout::create(root).inspect_err(|_| forget(root, made))?;
                 match in_use {
-                    Some(in_use) => break (made, layout, in_use),
+                    Some(in_use) => {
+                        let layout = Layout::create(root).inspect_err(|_| forget(root, made))?;
+                        break (made, layout, in_use);
+                    }
                     None if attempts < 2 => attempts += 1,
                     None => {
                         return Err(Error::Io {
@@ -181,9 +183,14 @@ impl Host {
         // say) takes away what it made: the directory is then as it was, not refused
         // forever for holding a root's names.
         Self::assemble(layout, limits, capabilities, made, in_use).inspect_err(|_| {
-            // Held while the files go, as a failed change's discarding holds it.
+            // Only before the state database was made: once it is there, another process
+            // may have opened the root and kept something in it, and the root is whole
+            // enough for the next opener to take. Held while the files go, as a failed
+            // change's discarding holds it.
+            let database = Layout::database_of(root);
             if let Ok(Some(users)) = RootUse::take(&Layout::users_of(root))
                 && users.sole()
+                && std::fs::symlink_metadata(&database).is_err()
             {
                 forget(root, made);
                 drop(users);

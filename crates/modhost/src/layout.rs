@@ -95,7 +95,12 @@ impl Layout {
 
     /// The state database.
     pub(crate) fn database(&self) -> PathBuf {
-        self.root.join("modhost.db")
+        Layout::database_of(&self.root)
+    }
+
+    /// [`Layout::database`] of the root at `root`, before it is opened.
+    pub(crate) fn database_of(root: &Path) -> PathBuf {
+        root.join("modhost.db")
     }
 
     /// The file every host holding the root at `root` open has a shared lock on (taken

@@ -46,9 +46,20 @@ enum Look {
     Holds(String),
 }
 
-/// Whether another host has `root` open while it is no root yet: it is making it.
+/// How many times a directory that holds a root's names, with no one making it, is
+/// looked at again before it is refused, and how long apart: another opener may have
+/// made its `users` file and not yet locked it.
+const SETTLING: (u32, Duration) = (5, Duration::from_millis(20));
+
+/// Whether another host has `root` open while it is no root yet: it is making it. Only a
+/// regular `users` file is opened: a FIFO there (someone's directory given as the root)
+/// would wait for a writer.
 fn being_made(root: &Path) -> bool {
-    let Ok(users) = std::fs::File::open(Layout::users_of(root)) else {
+    let users = Layout::users_of(root);
+    if !std::fs::symlink_metadata(&users).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let Ok(users) = std::fs::File::open(users) else {
         return false;
     };
     matches!(users.try_lock(), Err(std::fs::TryLockError::WouldBlock))
@@ -59,9 +70,13 @@ fn being_made(root: &Path) -> bool {
 pub(crate) enum Made {
     /// The directory itself did not exist: it goes too, once empty.
     Directory,
-    /// The directory existed, holding none of a root's names: it stays, with whatever
-    /// else is in it.
-    Within,
+    /// The directory existed, holding none of a root's names but those [`SEEDED`] ones
+    /// its `modhost.toml` allows, each marked when it was there before: it stays, with
+    /// them and whatever else is in it.
+    Within {
+        /// Which of [`SEEDED`] were there before opening.
+        seeded: [bool; 2],
+    },
 }
 
 impl Made {
@@ -74,11 +89,16 @@ impl Made {
     /// process is making at the same moment is waited for.
     pub(crate) fn before_opening(root: &Path) -> Result<Option<Made>> {
         let started = Instant::now();
+        let mut settling = 0;
         loop {
             match Made::look(root)? {
                 Look::Made(made) => return Ok(made),
                 Look::Holds(_) if being_made(root) && started.elapsed() < MAKING => {
                     std::thread::sleep(Duration::from_millis(10));
+                }
+                Look::Holds(_) if settling < SETTLING.0 => {
+                    settling += 1;
+                    std::thread::sleep(SETTLING.1);
                 }
                 Look::Holds(entry) => {
                     return Err(Error::NotARootButHolds {
@@ -108,23 +128,33 @@ impl Made {
             }
         };
         let meant = Layout::exists(root);
+        let mut seeded = [false; 2];
         for entry in entries {
             let name = entry.map_err(io(root))?.file_name();
-            let taken = TOP
-                .iter()
-                .filter(|top| !(meant && SEEDED.contains(top)))
-                .find(|top| OsStr::new(top) == name);
-            if let Some(taken) = taken {
+            if let Some(at) = SEEDED.iter().position(|seed| OsStr::new(seed) == name)
+                && meant
+            {
+                seeded[at] = true;
+                continue;
+            }
+            if let Some(taken) = TOP.iter().find(|top| OsStr::new(top) == name) {
                 return Ok(Look::Holds((*taken).to_owned()));
             }
         }
-        Ok(Look::Made(Some(Made::Within)))
+        Ok(Look::Made(Some(Made::Within { seeded })))
     }
 
     /// Removes what was made in (or as) `root`. Links are removed as links, never
     /// followed: `remove_dir_all` does not follow them either.
     pub(crate) fn remove(&self, root: &Path) -> Result<()> {
-        for name in TOP {
+        let kept = |name: &str| match self {
+            Made::Within { seeded } => SEEDED
+                .iter()
+                .zip(seeded)
+                .any(|(seed, was)| *was && *seed == name),
+            Made::Directory => false,
+        };
+        for name in TOP.into_iter().filter(|name| !kept(name)) {
             let path = root.join(name);
             let removed = match std::fs::symlink_metadata(&path) {
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,

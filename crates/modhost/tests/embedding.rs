@@ -515,6 +515,34 @@ fn discarding_a_root_made_in_an_existing_directory_removes_only_what_opening_mad
     assert_eq!(names(&config_dir), before);
     std::fs::remove_dir(config_dir.join("modhost.toml")).unwrap_or_else(|e| panic!("{e}"));
     Host::open(&config_dir).unwrap_or_else(|e| panic!("{e}"));
+
+    // A root before its first change (its modhost.toml written), its cache seeded: a
+    // failed first change takes what it made, never the administrator's seeded cache.
+    let seeded = dir.path().join("seeded");
+    std::fs::create_dir_all(seeded.join("cache")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(seeded.join("cache/kept"), "compiled").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(seeded.join("modhost.toml"), "").unwrap_or_else(|e| panic!("{e}"));
+    let before = names(&seeded);
+    let host = Host::open(&seeded).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        host.install(&[seeded.join("nosuch.tgz")], Options::default())
+            .is_err()
+    );
+    assert_eq!(host.discard_if_unused().ok(), Some(true));
+    assert_eq!(names(&seeded), before);
+    assert!(seeded.join("cache/kept").is_file());
+    // A FIFO where the users file would be is someone's, and never waited on.
+    let piped = dir.path().join("piped");
+    std::fs::create_dir_all(&piped).unwrap_or_else(|e| panic!("{e}"));
+    let made = std::process::Command::new("mkfifo")
+        .arg(piped.join("users"))
+        .status();
+    assert!(made.is_ok_and(|s| s.success()));
+    let opened = Host::open(&piped).map(|_| ());
+    assert!(
+        matches!(&opened, Err(modhost::Error::NotARootButHolds { entry, .. }) if entry == "users"),
+        "{opened:?}"
+    );
 }
 
 #[test]
