@@ -49,7 +49,7 @@ enum Look {
 /// How many times a directory that holds a root's names, with no one making it, is
 /// looked at again before it is refused, and how long apart: another opener may have
 /// made its `users` file and not yet locked it.
-const SETTLING: (u32, Duration) = (5, Duration::from_millis(20));
+const SETTLING: (u32, Duration) = (10, Duration::from_millis(50));
 
 /// Whether another host has `root` open while it is no root yet: it is making it. Only a
 /// regular `users` file is opened: a FIFO there (someone's directory given as the root)

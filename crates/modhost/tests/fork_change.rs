@@ -38,8 +38,12 @@ impl Reporter for Pausing {
 const FINE: i32 = 0;
 const CHANGED_ACROSS_THE_FORK: i32 = 10;
 
-/// How long the child lives on after its checks, holding its copy of the lock's file.
-const CHILD_LIFE: Duration = Duration::from_secs(10);
+/// How long the child lives on after its checks at most, holding its copy of the lock's
+/// file: until the parent has made its next change, which must not wait for it.
+const CHILD_LIFE: Duration = Duration::from_secs(60);
+
+/// What the parent's next change may take, far below what waiting for the child takes.
+const CHANGE_BOUND: Duration = Duration::from_secs(15);
 
 #[test]
 fn a_fork_during_a_change_neither_lets_the_child_wait_nor_holds_the_parents_lock() {
@@ -66,6 +70,12 @@ fn a_fork_during_a_change_neither_lets_the_child_wait_nor_holds_the_parents_lock
         .recv_timeout(Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("the install never began: {e}"));
 
+    // The child lives until the parent closes its end of this pipe.
+    let mut pipe = [0; 2];
+    // SAFETY: `pipe` has room for the two descriptors.
+    #[allow(unsafe_code)]
+    let piped = unsafe { libc::pipe(pipe.as_mut_ptr()) };
+    assert_eq!(piped, 0, "pipe failed");
     // SAFETY: the child runs only this test's code, then leaves with `_exit`, running no
     // destructor and no test harness; this binary runs no other test.
     #[allow(unsafe_code)]
@@ -79,14 +89,26 @@ fn a_fork_during_a_change_neither_lets_the_child_wait_nor_holds_the_parents_lock
                 CHANGED_ACROSS_THE_FORK
             }
         };
-        std::thread::sleep(CHILD_LIFE);
-        // SAFETY: ends the child at once, as a forked child must.
+        let mut told = libc::pollfd {
+            fd: pipe[0],
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let life = i32::try_from(CHILD_LIFE.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: the child's own copies of the pipe's descriptors; then ends the child at
+        // once, as a forked child must.
         #[allow(unsafe_code)]
         unsafe {
+            libc::close(pipe[1]);
+            libc::poll(&mut told, 1, life);
             libc::_exit(status)
         };
     }
-    let forked = Instant::now();
+    // SAFETY: the parent's copy of the pipe's reading end, not used by the parent.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::close(pipe[0])
+    };
     resume_tx
         .send(())
         .unwrap_or_else(|e| panic!("the install ended early: {e}"));
@@ -95,11 +117,17 @@ fn a_fork_during_a_change_neither_lets_the_child_wait_nor_holds_the_parents_lock
         .unwrap_or_else(|_| panic!("install panicked"));
     assert!(installed.is_ok(), "{installed:?}");
     // The parent's next change takes the lock its last one let go of, child or no child.
+    let started = Instant::now();
     host.uninstall("voicemail", false)
         .unwrap_or_else(|e| panic!("{e}"));
-    let took = forked.elapsed();
+    let took = started.elapsed();
+    // SAFETY: the parent's writing end, closed once: the child leaves.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::close(pipe[1])
+    };
     assert!(
-        took < CHILD_LIFE / 2,
+        took < CHANGE_BOUND,
         "the parent's change waited {took:?} for the child"
     );
     let mut status = 0;
