@@ -169,7 +169,7 @@ impl Runtime {
     }
 
     /// The protected directory `path` reaches into or holds, as it resolves now.
-    pub(crate) fn reaches_protected(&self, path: &Path) -> Option<&Path> {
+    pub fn reaches_protected(&self, path: &Path) -> Option<&Path> {
         let path = resolved(path);
         self.protected
             .iter()

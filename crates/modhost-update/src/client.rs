@@ -131,6 +131,9 @@ impl Client {
         } else {
             MAX_TRANSFER_TIME
         };
+        // Whether a download key goes with the request: where it is redirected, only the
+        // origin is named then.
+        let keyed = query.is_some_and(|q| !q.is_empty());
         let started = Instant::now();
         let mut at = url.clone();
         let mut hops = 0;
@@ -150,7 +153,6 @@ impl Client {
                 .build()
                 .call()
                 .map_err(|e| fetch(explain(&e, document, self.timeout)))?;
-            let keyed = query.is_some_and(|q| !q.is_empty());
             match redirect::target(&at, &response, keyed).map_err(&fetch)? {
                 None => break response,
                 Some(_) if hops == MAX_REDIRECTS => {
@@ -173,7 +175,7 @@ impl Client {
         // With a download key sent, only the origin is named: the server may have put the
         // key in the path, in any encoding.
         let landed = (hops > 0).then(|| match url::Url::parse(&at) {
-            Ok(at) if query.is_some_and(|q| !q.is_empty()) => at.origin().ascii_serialization(),
+            Ok(at) if keyed => at.origin().ascii_serialization(),
             Ok(at) => redirect::shown(&at),
             Err(_) => String::new(),
         });

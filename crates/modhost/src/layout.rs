@@ -41,6 +41,9 @@ use rustix::io::Errno;
 
 use crate::{Error, Result};
 
+/// The state database's name, whose presence makes a directory a root.
+pub(crate) const DATABASE: &str = "modhost.db";
+
 /// The paths of one root.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
@@ -83,7 +86,7 @@ impl Layout {
     /// Whether a root is at `root`: its state database is there, or an administrator's
     /// `modhost.toml` is, ready for the first change.
     pub(crate) fn exists(root: &Path) -> bool {
-        ["modhost.db", "modhost.toml"]
+        [DATABASE, "modhost.toml"]
             .iter()
             .any(|file| std::fs::symlink_metadata(root.join(file)).is_ok_and(|m| m.is_file()))
     }
@@ -100,7 +103,7 @@ impl Layout {
 
     /// [`Layout::database`] of the root at `root`, before it is opened.
     pub(crate) fn database_of(root: &Path) -> PathBuf {
-        root.join("modhost.db")
+        root.join(DATABASE)
     }
 
     /// The file every host holding the root at `root` open has a shared lock on (taken

@@ -7,7 +7,7 @@ use std::io::ErrorKind;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::layout::{Layout, io};
+use crate::layout::{DATABASE, Layout, io};
 use crate::{Error, Result};
 
 /// What a root holds at its top, all of it modhost's: the state database and its files,
@@ -27,9 +27,6 @@ const TOP: [&str; 12] = [
     "staging",
     "etc",
 ];
-
-/// The state database, whose presence makes a directory a root.
-const DATABASE: &str = "modhost.db";
 
 /// What a root to be (its `modhost.toml` written) may hold before its first change.
 const SEEDED: [&str; 2] = ["cache", "etc"];
@@ -112,7 +109,7 @@ impl Made {
 
     /// What is at `root` now.
     fn look(root: &Path) -> Result<Look> {
-        if std::fs::symlink_metadata(root.join(DATABASE)).is_ok_and(|m| m.is_file()) {
+        if std::fs::symlink_metadata(Layout::database_of(root)).is_ok_and(|m| m.is_file()) {
             return Ok(Look::Made(None));
         }
         let entries = match std::fs::read_dir(root) {
