@@ -1,6 +1,7 @@
 //! Two processes on one root never interleave changes; readers are never blocked.
 
 use std::fs::File;
+use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -82,6 +83,23 @@ fn a_second_writer_waits_saying_so_or_fails_with_no_wait_and_readers_go_on() {
     assert_eq!(
         root.ok(&["list", "--json"]).json().as_array().map(Vec::len),
         Some(2)
+    );
+}
+
+#[test]
+fn the_lock_names_the_process_holding_it() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let lock = hold_lock(&root);
+    assert!(lock.set_len(0).is_ok());
+    assert!((&lock).write_all(b"4242\n").is_ok());
+    let refused = root.fails(&["--no-wait", "install", arg(&package("voicemail"))]);
+    assert!(
+        refused
+            .stderr
+            .contains("another modhost process is changing this root (process 4242 holds lock"),
+        "{}",
+        refused.stderr
     );
 }
 

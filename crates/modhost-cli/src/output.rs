@@ -187,7 +187,7 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
         .chain()
         .find_map(|e| e.downcast_ref::<modhost::Error>())?;
     Some(match error {
-        modhost::Error::Locked(_) => "without --no-wait, modhost waits for the lock",
+        modhost::Error::Locked { .. } => "without --no-wait, modhost waits for the lock",
         modhost::Error::InUse { .. } | modhost::Error::Protected { .. } => "--force does it anyway",
         modhost::Error::NoPackageDir => "give --from DIR, or set `packages` in modhost.toml",
         modhost::Error::NoRoot(_) => {
@@ -332,11 +332,11 @@ impl Reporter for Status {
                 }
                 ("Verified", format!("{rawname} ({bytes} bytes)"))
             }
-            Event::Waiting { lock } => (
+            Event::Waiting { lock, holder } => (
                 "Waiting",
                 format!(
-                    "for another modhost process to finish (lock `{}`)",
-                    lock.display()
+                    "for another modhost process to finish ({})",
+                    modhost::held(&lock, holder)
                 ),
             ),
             Event::Recovered { summary } => ("Recovered", summary),
@@ -505,7 +505,10 @@ mod tests {
     fn library_errors_get_the_flag_that_overrides_them() {
         let cases = [
             (
-                modhost::Error::Locked("lock".into()),
+                modhost::Error::Locked {
+                    lock: "lock".into(),
+                    holder: None,
+                },
                 Some("without --no-wait, modhost waits for the lock"),
             ),
             (

@@ -1,6 +1,6 @@
 //! The embedding API's error type.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Why a host operation failed. Every variant names the module or file involved.
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +47,15 @@ pub enum Error {
     /// Another process is changing the root, and waiting was not allowed
     /// ([`Host::wait_for_lock`](crate::Host::wait_for_lock)).
     #[error(
-        "another modhost process is changing this root (lock `{0}` is held); try again, or wait for the lock"
+        "another modhost process is changing this root ({}); try again, or wait for the lock",
+        held(lock, *holder)
     )]
-    Locked(PathBuf),
+    Locked {
+        /// The lock file.
+        lock: PathBuf,
+        /// The process holding it, as it wrote itself in the file.
+        holder: Option<u32>,
+    },
     /// A change was asked for on a thread running a dispatch: from an application's
     /// capability a module's handler called. It would wait for that dispatch's own writes.
     #[error(
@@ -208,6 +214,14 @@ pub enum Error {
 }
 
 /// The modules of [`Error::SourceInUse`], quoted, with their verb: "`a`, `b` are".
+/// Which lock is held, and by which process when it is known.
+pub fn held(lock: &Path, holder: Option<u32>) -> String {
+    match holder {
+        Some(pid) => format!("process {pid} holds lock `{}`", lock.display()),
+        None => format!("lock `{}` is held", lock.display()),
+    }
+}
+
 fn names(modules: &[String]) -> String {
     let quoted: Vec<String> = modules.iter().map(|m| format!("`{m}`")).collect();
     let verb = if modules.len() == 1 { "is" } else { "are" };
@@ -294,7 +308,7 @@ impl Error {
         }
         matches!(
             self,
-            Error::Locked(_) | Error::State(modhost_state::Error::Contended { .. })
+            Error::Locked { .. } | Error::State(modhost_state::Error::Contended { .. })
         )
     }
 

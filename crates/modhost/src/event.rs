@@ -11,6 +11,8 @@ pub enum Event {
     Waiting {
         /// The lock file.
         lock: PathBuf,
+        /// The process holding it, as it wrote itself in the file.
+        holder: Option<u32>,
     },
     /// Leftovers of an interrupted change were cleaned up.
     Recovered {

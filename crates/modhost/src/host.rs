@@ -341,8 +341,11 @@ impl Host {
         // wait would be for the parent's change, and then nothing could run.
         self.runtime.same_process()?;
         let path = self.layout.lock();
-        RootLock::acquire(&path, self.wait_for_lock, || {
-            self.report(Event::Waiting { lock: path.clone() });
+        RootLock::acquire(&path, self.wait_for_lock, |holder| {
+            self.report(Event::Waiting {
+                lock: path.clone(),
+                holder,
+            });
         })
     }
 

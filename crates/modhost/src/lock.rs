@@ -2,7 +2,8 @@
 //! root is never removed from under another host that has it open.
 
 use std::fs::{File, TryLockError};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::Read;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use crate::{Error, Result};
@@ -13,6 +14,7 @@ fn open_lock_file(path: &Path) -> Result<File> {
         .mode(0o600)
         .create(true)
         .truncate(false)
+        .read(true)
         .write(true)
         .open(path)
         .map_err(|source| Error::Io {
@@ -37,6 +39,8 @@ impl Drop for RootLock {
     /// in) must not end the parent's hold in the middle of its change.
     fn drop(&mut self) {
         if std::process::id() == self.process {
+            // Its name goes first, so that no later reader takes it for the holder.
+            let _ = self.file.set_len(0);
             let _ = self.file.unlock();
         }
     }
@@ -44,36 +48,58 @@ impl Drop for RootLock {
 
 impl RootLock {
     /// Takes the lock. If another process holds it, waits when `wait` is true (calling
-    /// `waiting` first, so the user knows why nothing happens) and fails otherwise.
-    pub(crate) fn acquire(path: &Path, wait: bool, waiting: impl FnOnce()) -> Result<Self> {
+    /// `waiting` with the holder's process id first, so the user knows why nothing
+    /// happens) and fails otherwise.
+    pub(crate) fn acquire(
+        path: &Path,
+        wait: bool,
+        waiting: impl FnOnce(Option<u32>),
+    ) -> Result<Self> {
         let io = |source| Error::Io {
             path: path.to_owned(),
             source,
         };
-        let file = open_lock_file(path)?;
+        let mut file = open_lock_file(path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) if wait => {
-                waiting();
+                waiting(holder(&mut file));
                 file.lock().map_err(io)?;
             }
-            Err(TryLockError::WouldBlock) => return Err(Error::Locked(path.to_owned())),
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    lock: path.to_owned(),
+                    holder: holder(&mut file),
+                });
+            }
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
-        Ok(RootLock {
-            file,
-            process: std::process::id(),
-        })
+        let process = std::process::id();
+        // Who holds it is written for those who find it held, as apt names the process
+        // holding dpkg's lock; the lock itself is the flock, so a failed write only loses
+        // that name.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.write_all_at(format!("{process}\n").as_bytes(), 0));
+        Ok(RootLock { file, process })
     }
 
     /// Takes the lock only if it is free at once.
     pub(crate) fn try_acquire(path: &Path) -> Result<Option<Self>> {
-        match RootLock::acquire(path, false, || {}) {
+        match RootLock::acquire(path, false, |_| {}) {
             Ok(lock) => Ok(Some(lock)),
-            Err(Error::Locked(_)) => Ok(None),
+            Err(Error::Locked { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
+}
+
+/// The process id the holder of a lock wrote in its file, if it is readable: the file is
+/// the root's own, but a short or garbled one only loses the name.
+fn holder(file: &mut File) -> Option<u32> {
+    let mut text = String::new();
+    file.take(32).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
 }
 
 /// Holds a shared lock on a root's `users` file while a host has the root open: a root

@@ -354,3 +354,63 @@ fn changes_are_not_starved_by_dispatches_that_keep_writing() {
     assert!(changed.is_ok(), "{changed:?}");
     assert!(dispatched > 0);
 }
+
+/// What a change's reporter saw of the root's lock at one event: the lock file's text,
+/// and the holder and message a second host that does not wait was refused with.
+type LockSeen = (String, Option<u32>, String);
+
+/// Reads, at every event of a change, the root's lock file, and asks a second host that
+/// does not wait to change the root.
+struct LockWatcher {
+    root: std::path::PathBuf,
+    seen: Arc<std::sync::Mutex<Vec<LockSeen>>>,
+}
+
+impl modhost::Reporter for LockWatcher {
+    fn report(&self, _: modhost::Event) {
+        let written = std::fs::read_to_string(self.root.join("lock")).unwrap_or_default();
+        let other = Host::open(&self.root).map(|host| host.wait_for_lock(false));
+        let seen = match other.and_then(|other| other.recover()) {
+            Err(error @ modhost::Error::Locked { holder, .. }) => {
+                (written, holder, error.to_string())
+            }
+            other => (written, None, format!("not refused as locked: {other:?}")),
+        };
+        if let Ok(mut all) = self.seen.lock() {
+            all.push(seen);
+        }
+    }
+}
+
+#[test]
+fn the_process_changing_a_root_is_named_to_others_and_only_while_it_holds_the_lock() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let host = Host::open(root.path())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_reporter(Box::new(LockWatcher {
+            root: root.path().to_owned(),
+            seen: Arc::clone(&seen),
+        }));
+    host.install(&[package("core")], Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let me = std::process::id();
+    let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    assert!(!seen.is_empty(), "the install reported its steps");
+    for (written, holder, message) in &seen {
+        assert_eq!(written.trim(), me.to_string());
+        assert_eq!(*holder, Some(me), "{message}");
+        assert!(
+            message.contains(&format!("process {me} holds lock `")),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("lock"))
+            .ok()
+            .as_deref(),
+        Some(""),
+        "a lock let go of no longer names its last holder"
+    );
+}

@@ -161,7 +161,7 @@ pub(crate) fn download_dir(dir: &Path) -> Result<DownloadDir> {
         .prefix(DOWNLOAD_PREFIX)
         .tempdir_in(dir)
         .map_err(crate::layout::io(dir))?;
-    let held = RootLock::acquire(&work.path().join(DOWNLOAD_LOCK), false, || {})?;
+    let held = RootLock::acquire(&work.path().join(DOWNLOAD_LOCK), false, |_| {})?;
     Ok(DownloadDir { work, _held: held })
 }
 
