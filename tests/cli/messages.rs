@@ -599,3 +599,24 @@ fn a_missing_table_a_missing_or_file_scan_directory_and_an_empty_one_are_said_pl
         serde_json::json!([])
     );
 }
+
+#[test]
+fn a_source_url_is_kept_as_it_is_requested_and_one_never_requestable_is_refused_at_once() {
+    let root = root();
+    root.ok(&["source", "add", "idn", "https://bücher.example/pl ain/"]);
+    let sources = root.ok(&["source", "list", "--json"]).json();
+    assert_eq!(
+        sources[0]["url"], "https://xn--bcher-kva.example/pl%20ain",
+        "{sources}"
+    );
+    let run = root.fails(&["source", "add", "port", "https://repo.example:99999/x"]);
+    assert!(
+        run.stderr.contains(
+            "`https://repo.example:99999/x`: it is not a valid URL (invalid port number)"
+        ),
+        "{}",
+        run.stderr
+    );
+    let sources = root.ok(&["source", "list", "--json"]).json();
+    assert_eq!(sources.as_array().map(Vec::len), Some(1), "{sources}");
+}

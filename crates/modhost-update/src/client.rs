@@ -179,11 +179,7 @@ impl Client {
             Ok(at) => redirect::shown(&at),
             Err(_) => String::new(),
         });
-        let encoding = response
-            .headers()
-            .get("content-encoding")
-            .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
-            .filter(|v| !v.is_empty() && v != "identity");
+        let encoding = content_encoding(response.headers());
         // RFC 9110 §8.4.1.3: `x-gzip` is `gzip`, as some servers still name it.
         let gzip = document && matches!(encoding.as_deref(), Some("gzip" | "x-gzip"));
         // Only gzip is asked for: a document in another encoding would otherwise be read as
@@ -561,6 +557,20 @@ fn with_query(url: &str, query: Option<&str>) -> String {
         Some(query) => format!("{url}?{query}"),
         None => url.to_owned(),
     }
+}
+
+/// The Content-Encoding `headers` name, lower-cased, every header line of it joined as one
+/// list (RFC 9110 §5.3: several lines mean what one comma-joined line means); `None` for
+/// none or `identity`.
+fn content_encoding(headers: &ureq::http::HeaderMap) -> Option<String> {
+    let codings: Vec<String> = headers
+        .get_all("content-encoding")
+        .iter()
+        .flat_map(|line| line.to_str().unwrap_or("?").split(','))
+        .map(|coding| coding.trim().to_ascii_lowercase())
+        .filter(|coding| !coding.is_empty() && coding != "identity")
+        .collect();
+    (!codings.is_empty()).then(|| codings.join(", "))
 }
 
 /// What a fetch read: at most its limit and one byte more.

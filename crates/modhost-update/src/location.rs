@@ -43,7 +43,14 @@ impl Location {
                     ),
                 });
             }
-            return Ok(Location::Url(text.trim_end_matches('/').to_owned()));
+            // Parsed as every request's URL will be, so that one that can never be
+            // requested (a bad port, no host) is refused now, and a host in Unicode or a
+            // space in the path is written as it is sent (punycode, `%20`).
+            let url = valid(text).map_err(|why| Error::Location {
+                location: text.to_owned(),
+                why,
+            })?;
+            return Ok(Location::Url(url.trim_end_matches('/').to_owned()));
         }
         if text.to_ascii_lowercase().starts_with("http://") {
             return Err(Error::PlainHttp(without_credentials(text)));
@@ -118,7 +125,9 @@ impl Location {
                      would be sent to the server and shown",
                 ));
             }
-            return valid(reference).map_err(|why| refused(&why));
+            return valid(reference)
+                .map(Location::Url)
+                .map_err(|why| refused(&why));
         }
         if reference.to_ascii_lowercase().starts_with("http://") {
             return Err(Error::PlainHttp(without_credentials(reference)));
@@ -169,6 +178,7 @@ impl Location {
                     }
                 }
                 valid(&format!("{origin}/{}{query}", segments.join("/")))
+                    .map(Location::Url)
                     .map_err(|why| refused(&why))
             }
             Location::Path(path) => {
@@ -222,9 +232,9 @@ impl Location {
 
 /// `url` as a URL a request can be made for, with what a request cannot carry (a space)
 /// percent-encoded; why not, when it is none (no host, a malformed address or port).
-fn valid(url: &str) -> std::result::Result<Location, String> {
+fn valid(url: &str) -> std::result::Result<String, String> {
     url::Url::parse(url)
-        .map(|parsed| Location::Url(parsed.into()))
+        .map(String::from)
         .map_err(|e| format!("it is not a valid URL ({e})"))
 }
 
@@ -368,6 +378,27 @@ mod tests {
         }
         // A query that names no secret (a channel, a format) is the source's own.
         assert!(Location::parse("https://pbx.example/update.php?channel=stable&keyring=x").is_ok());
+    }
+
+    #[test]
+    fn a_source_url_is_written_as_it_will_be_requested_or_refused_now() {
+        assert_eq!(
+            Location::parse("https://bücher.example/pl ain/").ok(),
+            Some(url("https://xn--bcher-kva.example/pl%20ain"))
+        );
+        assert_eq!(
+            Location::parse("https://Repo.Example.org").ok(),
+            Some(url("https://repo.example.org"))
+        );
+        for unusable in ["https://", "https://h.example:99999/x", "https://[::1/x"] {
+            let refused = Location::parse(unusable).map_err(|e| e.to_string());
+            assert!(
+                refused
+                    .as_ref()
+                    .is_err_and(|e| e.contains("it is not a valid URL")),
+                "{unusable}: {refused:?}"
+            );
+        }
     }
 
     #[test]

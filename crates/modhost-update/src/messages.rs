@@ -218,8 +218,9 @@ pub(crate) fn refusal(body: &[u8]) -> Option<String> {
     Some(match (code.map(|c| printable(&c)), text) {
         (Some(code), Some(text)) => format!("{text} (error {code})"),
         (_, Some(text)) => text,
-        // JSON's escaping already keeps control characters out.
-        _ => value.to_string(),
+        // JSON's escaping already keeps control characters out; the length is cut as a
+        // description's is.
+        _ => printable(&value.to_string()),
     })
 }
 
@@ -312,5 +313,16 @@ mod tests {
         let shown = refusal(long.as_bytes()).unwrap_or_default();
         assert_eq!(shown.chars().count(), MAX_MESSAGE + 1, "{shown}");
         assert!(shown.ends_with('…'));
+    }
+
+    #[test]
+    fn a_refusal_whose_description_is_not_text_is_cut_too() {
+        let body = format!(
+            r#"{{"status":"ko","error_code":403,"error_description":{{"m":"{}"}}}}"#,
+            "x".repeat(60_000)
+        );
+        let shown = refusal(body.as_bytes()).unwrap_or_default();
+        assert_eq!(shown.chars().count(), MAX_MESSAGE + 1, "{shown}");
+        assert!(shown.starts_with(r#"{"error_code":403,"error_description":{"m":"xxx"#));
     }
 }

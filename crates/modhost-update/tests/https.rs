@@ -275,6 +275,9 @@ fn a_gzip_encoded_document_is_read_and_bounded_after_decompression() {
             "deflate"
         } else if line.contains("x-gzip") {
             "x-gzip"
+        } else if line.contains("twice") {
+            // Two header lines are one list (RFC 9110 §5.3): gzip applied twice.
+            "gzip\r\nContent-Encoding: gzip"
         } else {
             "gzip"
         };
@@ -340,6 +343,14 @@ fn a_gzip_encoded_document_is_read_and_bounded_after_decompression() {
         .unwrap_or_else(|e| e.to_string());
     assert!(
         message.contains("Content-Encoding `deflate`, which was not asked for"),
+        "{message}"
+    );
+    let refused = tls.client().releases(&source("twice"), None, &target);
+    let message = refused
+        .map(|_| String::new())
+        .unwrap_or_else(|e| e.to_string());
+    assert!(
+        message.contains("Content-Encoding `gzip, gzip`, which was not asked for"),
         "{message}"
     );
 }

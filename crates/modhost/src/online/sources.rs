@@ -163,7 +163,8 @@ pub(crate) fn add_source_pinned(
     public_keys: &[&str],
     replace: bool,
 ) -> Result<()> {
-    if let Location::Path(path) = Location::parse(location)?
+    let parsed = Location::parse(location)?;
+    if let Location::Path(path) = &parsed
         && !path.exists()
     {
         return Err(Error::Refused(vec![format!(
@@ -196,7 +197,11 @@ pub(crate) fn add_source_pinned(
         }
     }
     let lock = host.lock()?;
-    let url = location.trim().trim_end_matches('/').to_owned();
+    // A URL is kept as it is requested (a Unicode host in punycode, a space encoded).
+    let url = match parsed {
+        Location::Url(url) => url,
+        Location::Path(_) => location.trim().trim_end_matches('/').to_owned(),
+    };
     let existing = host.state.sources()?.into_iter().find(|s| s.name == name);
     // Other keys pinned start the source afresh, as TUF's recovery from a publisher's
     // key loss does: what the old keys vouched for (a serial, a signing time) may be what
