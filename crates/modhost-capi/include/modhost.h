@@ -551,8 +551,8 @@ int modhost_dispatch(const modhost_host *host,
 
 /**
  * A new cancel handle for dispatches on `host`, which the caller frees with
- * `modhost_cancel_handle_free`; NULL when `host` is NULL or being closed. It may outlive
- * the host.
+ * `modhost_cancel_handle_free`; NULL when `host` is NULL or being closed, or in a
+ * process forked from the one that opened it. It may outlive the host.
  *
  * # Safety
  *

@@ -162,7 +162,7 @@ pub unsafe extern "C" fn modhost_close(host: *mut Host) {
     let Some(open) = (unsafe { host.as_ref() }) else {
         return;
     };
-    if !quietly(false, || open.host.opened_in_this_process()) {
+    if !quietly(false, || open.host.check_process().is_ok()) {
         return;
     }
     if !quietly(false, || open.calls.close()) {
@@ -183,6 +183,9 @@ pub unsafe extern "C" fn modhost_close(host: *mut Host) {
 pub(crate) unsafe fn host_arg<'a>(host: *const Host) -> Result<Entered<'a>, Failure> {
     // SAFETY: the caller's contract.
     let host = unsafe { host.as_ref() }.ok_or_else(|| Failure::argument("`host` is NULL"))?;
+    // Before anything of the host is touched: in a forked child, a lock a parent's thread
+    // held at the fork is held for ever.
+    host.host.check_process()?;
     Calls::enter(host)
 }
 
@@ -486,8 +489,8 @@ pub unsafe extern "C" fn modhost_dispatch(
 pub struct CancelHandle(modhost::embed::Cancel);
 
 /// A new cancel handle for dispatches on `host`, which the caller frees with
-/// `modhost_cancel_handle_free`; NULL when `host` is NULL or being closed. It may outlive
-/// the host.
+/// `modhost_cancel_handle_free`; NULL when `host` is NULL or being closed, or in a
+/// process forked from the one that opened it. It may outlive the host.
 ///
 /// # Safety
 ///

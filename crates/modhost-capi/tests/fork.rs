@@ -1,7 +1,9 @@
 //! A C application that forks (a PHP-FPM or Apache master making a worker) while another
 //! thread is inside a call: in the child, a change on the inherited host is refused at
 //! once, never left waiting for the parent's root lock, and `modhost_close` returns at
-//! once, never waiting for the parent's call, which never ends there. Its own test
+//! once, never waiting for the parent's call, which never ends there. A child forked
+//! while another thread declares a hook point is refused its declarations and
+//! dispatches, never left waiting for a lock the parent's thread held. Its own test
 //! binary: a fork from a test binary running other tests on other threads could copy a
 //! lock one of them holds.
 
@@ -72,29 +74,13 @@ fn a_child_forked_during_a_call_is_refused_changes_and_closes_at_once() {
         // SAFETY: ends the child at once, as a forked child must.
         unsafe { libc::_exit(status) };
     }
-    // The child ends at once, or it waits for ever: a bound tells which.
-    let forked = Instant::now();
-    let mut status = 0;
-    let ended = loop {
-        // SAFETY: polls the child just made.
-        let waited = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if waited == pid {
-            break true;
-        }
-        if forked.elapsed() > Duration::from_secs(20) {
-            // SAFETY: the child just made, stuck.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let ended = ended_within(pid, Duration::from_secs(20));
     let result = dispatching
         .join()
         .unwrap_or_else(|_| panic!("dispatch panicked"));
-    assert!(
-        ended,
-        "the child never returned from a change or from closing"
-    );
+    let Some(status) = ended else {
+        panic!("the child never returned from a change or from closing")
+    };
     assert!(libc::WIFEXITED(status), "child did not exit: {status}");
     assert_eq!(
         libc::WEXITSTATUS(status),
@@ -105,6 +91,85 @@ fn a_child_forked_during_a_call_is_refused_changes_and_closes_at_once() {
     let result = result.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(result["calls"][0]["kind"], "timeout", "{result}");
     install(host, &["phonebook"], 0).unwrap_or_else(|e| panic!("{e}"));
+
+    // A child forked while another thread declares a hook point: the host's table of
+    // hook points may be locked for ever in the child, so its calls are refused before
+    // anything of the host is touched.
+    let declaring = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let declarer = {
+        let declaring = std::sync::Arc::clone(&declaring);
+        std::thread::spawn(move || {
+            while declaring.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = declare(address as *const Host, "call.route");
+            }
+        })
+    };
+    for _ in 0..20 {
+        // SAFETY: as above.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let declared = declare(host, "call.route");
+            let dispatched = dispatch(host, "call.route", "{}", None, null());
+            let status = match (&declared, &dispatched) {
+                (Err(d), Err(r)) if d.contains("fork") && r.contains("fork") => FINE,
+                _ => {
+                    eprintln!("child: {declared:?} {dispatched:?}");
+                    CHANGED_ACROSS_THE_FORK
+                }
+            };
+            // SAFETY: ends the child at once, as a forked child must.
+            unsafe { libc::_exit(status) };
+        }
+        let Some(status) = ended_within(pid, Duration::from_secs(20)) else {
+            panic!("a child forked during a declaration never returned")
+        };
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == FINE,
+            "see the child's message above: {status}"
+        );
+    }
+    declaring.store(false, std::sync::atomic::Ordering::Relaxed);
+    declarer
+        .join()
+        .unwrap_or_else(|_| panic!("declaring panicked"));
     // SAFETY: the host, closed once.
     unsafe { modhost_close(host) };
+}
+
+/// Declares `hook` a fail-closed pipeline on `host`.
+fn declare(host: *const Host, hook: &str) -> Result<(), String> {
+    let mut error = std::ptr::null_mut();
+    // SAFETY: live pointers for the call.
+    let status = unsafe {
+        modhost_declare(
+            host,
+            common::c(hook).as_ptr(),
+            MODHOST_SHAPE_PIPELINE,
+            MODHOST_ON_ERROR_STOP,
+            0,
+            &mut error,
+        )
+    };
+    common::check(status, error)
+}
+
+/// The status of child `pid` once it ends, or `None` (and the child killed) if it is
+/// still running after `bound`: it ends at once, or it waits for ever.
+fn ended_within(pid: libc::pid_t, bound: Duration) -> Option<i32> {
+    let forked = Instant::now();
+    let mut status = 0;
+    loop {
+        // SAFETY: polls the child just made.
+        let waited = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if waited == pid {
+            return Some(status);
+        }
+        if forked.elapsed() > bound {
+            // SAFETY: the child just made, stuck.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

@@ -84,10 +84,11 @@ impl Host {
         Embedding::new().open(root)
     }
 
-    /// Whether this is the process that opened the host. A process forked from it has
-    /// none of the host's threads, and every call on the host there fails.
-    pub fn opened_in_this_process(&self) -> bool {
-        self.runtime.same_process().is_ok()
+    /// Fails, saying why, in a process forked from the one that opened the host: it has
+    /// none of the host's threads, and may hold for ever a lock one of them held at the
+    /// fork, so every call on the host there fails before touching any.
+    pub fn check_process(&self) -> Result<()> {
+        Ok(self.runtime.same_process()?)
     }
 
     /// Whether a root is at `root`: its state database is there, or an administrator's
@@ -339,7 +340,7 @@ impl Host {
     fn acquire(&self) -> Result<RootLock> {
         // Refused before waiting: in a process forked while this one held the lock, the
         // wait would be for the parent's change, and then nothing could run.
-        self.runtime.same_process()?;
+        self.check_process()?;
         let path = self.layout.lock();
         RootLock::acquire(&path, self.wait_for_lock, |holder| {
             self.report(Event::Waiting {
@@ -377,6 +378,7 @@ impl Host {
     /// point (`[hooks."NAME"]`), else the host's; limits it gives win, as those given to
     /// [`Embedding::limits`] win over `[limits]`.
     pub fn declare(&self, point: HookPoint) -> Result<()> {
+        self.check_process()?;
         if let Some(problem) = point.problem() {
             return Err(Error::HookPoint {
                 name: point.name,
@@ -420,6 +422,7 @@ impl Host {
         payload: &str,
         options: &DispatchOptions,
     ) -> Result<Dispatch> {
+        self.check_process()?;
         self.dispatch_as(&self.hook_point(hook), payload, options)
     }
 
