@@ -890,3 +890,93 @@ fn an_upgrade_changes_columns_and_foreign_keys_of_existing_tables_keeping_their_
     assert_eq!(schema(&back, "core_tags"), schema(&before, "core_tags"));
     assert_eq!(schema(&back, "core_calls"), schema(&before, "core_calls"));
 }
+
+/// A package directory holding `rawnames`' packages (phonebook at 1.0.0).
+fn package_dir_of(rawnames: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for rawname in rawnames {
+        let from = match *rawname {
+            "phonebook" => package_at("phonebook", "1.0.0"),
+            rawname => package(rawname),
+        };
+        let to = dir.path().join(from.file_name().unwrap_or_default());
+        std::fs::copy(&from, to).unwrap_or_else(|e| panic!("{e}"));
+    }
+    dir
+}
+
+#[test]
+fn a_module_named_from_a_package_directory_brings_what_it_requires_from_there() {
+    let packages = package_dir_of(&["core", "voicemail", "phonebook"]);
+    let root = root();
+    let run = root.ok(&["install", "--from", arg(packages.path()), "phonebook"]);
+    assert!(
+        run.stderr.contains("Adding core from `") && run.stderr.contains("phonebook requires it"),
+        "{}",
+        run.stderr
+    );
+    let listed = root.ok(&["list", "--json"]).json();
+    let names: Vec<&str> = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["rawname"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["core", "phonebook"],
+        "only what it requires came along"
+    );
+
+    // Forced, dependencies are set aside: nothing comes along.
+    let forced = crate::root();
+    forced.ok(&[
+        "install",
+        "--force",
+        "--from",
+        arg(packages.path()),
+        "voicemail",
+    ]);
+    let listed = forced.ok(&["list", "--json"]).json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+}
+
+#[test]
+fn installlocal_leaves_out_what_cannot_be_met_and_installs_the_rest() {
+    // callback requires voicemail, which the directory does not hold.
+    let packages = package_dir_of(&["core", "phonebook", "callback"]);
+    let root = root();
+    let run = root.fails(&["--json", "installlocal", "--from", arg(packages.path())]);
+    let error = run.json();
+    let done: Vec<&str> = error["changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["rawname"].as_str())
+        .collect();
+    assert_eq!(done, ["core", "phonebook"], "{error}");
+    let left_out = error["left_out"][0].as_str().unwrap_or_default();
+    assert!(
+        left_out.starts_with("`callback` 1.0.0 requires module `voicemail ge 16.0`: not"),
+        "{error}"
+    );
+    assert!(
+        error["error"].as_str().is_some_and(|e| e.starts_with(
+            "installed `core` 16.0.40, installed `phonebook` 1.0.0; these packages were left out"
+        )),
+        "{error}"
+    );
+    assert_eq!(
+        root.ok(&["list", "--json"]).json().as_array().map(Vec::len),
+        Some(2)
+    );
+    // Run again, the one left out is still said, and nothing else changes.
+    let again = root.fails(&["installlocal", "--from", arg(packages.path())]);
+    assert!(
+        again
+            .stderr
+            .contains("nothing was changed; these packages were left out"),
+        "{}",
+        again.stderr
+    );
+}

@@ -424,7 +424,9 @@ void modhost_close(modhost_host *host);
 /**
  * Installs the `n_packages` `packages` in one transaction (dependencies first): each a
  * package file's path, or a module's rawname whose newest package in directory `from`
- * (when not NULL; else the root's configured `packages`) is taken. `flags` is 0 or
+ * (when not NULL; else the root's configured `packages`) is taken. The modules they
+ * require that are not installed and that directory holds come along, unless
+ * `MODHOST_FORCE` sets dependencies aside. `flags` is 0 or
  * `MODHOST_GRANT` (grant the directories and capabilities the modules ask for),
  * `MODHOST_FORCE` (skip dependency checks) and `MODHOST_REINSTALL` or-ed together.
  *

@@ -3,7 +3,7 @@
 //! one call of `modhost::Host`; what it returns crosses as JSON.
 
 use std::ffi::{CStr, c_char, c_int};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -201,7 +201,7 @@ fn options(flags: u32) -> Result<Options, Failure> {
     })
 }
 
-/// Installs or upgrades (`verb` is `Host::install` or `Host::upgrade`) the packages
+/// Installs or upgrades (`verb` is `Host::install_from` or `Host::upgrade_from`) the packages
 /// `names` resolves to in `from`: what was done, as JSON.
 /// `modhost_install` and `modhost_upgrade`, which differ only in the verb.
 ///
@@ -236,8 +236,9 @@ unsafe fn change_extern(
     }
 }
 
-/// A change of packages: `Host::install` or `Host::upgrade`.
-type Verb = fn(&modhost::Host, &[PathBuf], Options) -> modhost::Result<Vec<modhost::Change>>;
+/// A change of packages: `Host::install_from` or `Host::upgrade_from`.
+type Verb =
+    fn(&modhost::Host, &[&Path], Option<&Path>, Options) -> modhost::Result<Vec<modhost::Change>>;
 
 fn change(
     verb: Verb,
@@ -248,14 +249,15 @@ fn change(
 ) -> Result<String, Failure> {
     // The arguments first: an unknown flag is the caller's mistake whatever the packages.
     let options = options(flags)?;
-    let found = host.host.resolve_packages(&names, from)?;
-    let done = verb(&host.host, &found, options)?;
+    let done = verb(&host.host, &names, from, options)?;
     Ok(serde_json::to_string(&done)?)
 }
 
 /// Installs the `n_packages` `packages` in one transaction (dependencies first): each a
 /// package file's path, or a module's rawname whose newest package in directory `from`
-/// (when not NULL; else the root's configured `packages`) is taken. `flags` is 0 or
+/// (when not NULL; else the root's configured `packages`) is taken. The modules they
+/// require that are not installed and that directory holds come along, unless
+/// `MODHOST_FORCE` sets dependencies aside. `flags` is 0 or
 /// `MODHOST_GRANT` (grant the directories and capabilities the modules ask for),
 /// `MODHOST_FORCE` (skip dependency checks) and `MODHOST_REINSTALL` or-ed together.
 ///
@@ -285,7 +287,7 @@ pub unsafe extern "C" fn modhost_install(
     // SAFETY: the caller's contract.
     unsafe {
         change_extern(
-            modhost::Host::install,
+            |host, names, from, options| host.install_from(names, from, options),
             host,
             from,
             packages,
@@ -316,7 +318,7 @@ pub unsafe extern "C" fn modhost_upgrade(
     // SAFETY: the caller's contract.
     unsafe {
         change_extern(
-            modhost::Host::upgrade,
+            |host, names, from, options| host.upgrade_from(names, from, options),
             host,
             from,
             packages,

@@ -290,7 +290,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             &ctx,
             args,
             Root::MadeIfMissing,
-            Host::install,
+            Host::install_from,
             Host::install_online,
         ),
         Command::Installlocal(args) => {
@@ -300,7 +300,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             &ctx,
             args,
             Root::Existing,
-            Host::upgrade,
+            Host::upgrade_from,
             Host::upgrade_online,
         ),
         Command::Upgradeall(args) => change::local(&ctx, args, Root::Existing, Host::upgrade_all),

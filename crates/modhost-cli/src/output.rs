@@ -173,6 +173,10 @@ fn details(error: &anyhow::Error) -> serde_json::Map<String, serde_json::Value> 
             details.insert("changes".to_owned(), json!(done));
             ("failures", json!(failures))
         }
+        modhost::Error::LeftOut { done, left_out } => {
+            details.insert("changes".to_owned(), json!(done));
+            ("left_out", json!(left_out))
+        }
         _ => return details,
     };
     details.insert(key.to_owned(), value);

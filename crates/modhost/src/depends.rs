@@ -116,6 +116,46 @@ pub(crate) fn missing(manifests: &[&Manifest], installed: &[ModuleRecord]) -> BT
         .collect()
 }
 
+/// The modules a check of a batch can find: every installed one, and `planned`.
+pub(crate) fn with_planned<'a>(
+    installed: &'a [ModuleRecord],
+    planned: &[&'a Manifest],
+) -> BTreeMap<&'a str, Available<'a>> {
+    let mut modules: BTreeMap<&str, Available<'_>> = installed
+        .iter()
+        .map(|r| (r.rawname.as_str(), Available::Installed(r)))
+        .collect();
+    modules.extend(
+        planned
+            .iter()
+            .map(|m| (m.rawname.as_str(), Available::Planned(m))),
+    );
+    modules
+}
+
+/// Those of `candidates` that can be installed together, as one install of them all
+/// resolves them: a candidate whose requirements fail even with every other planned
+/// drops out, and the check repeats until none does.
+pub(crate) fn satisfiable<'a>(
+    mut candidates: Vec<&'a Manifest>,
+    installed: &'a [ModuleRecord],
+    platform: &Platform,
+) -> Vec<&'a Manifest> {
+    loop {
+        let before = candidates.len();
+        let modules = with_planned(installed, &candidates);
+        let kept: Vec<&Manifest> = candidates
+            .iter()
+            .copied()
+            .filter(|m| check(m, &modules, platform).satisfied)
+            .collect();
+        candidates = kept;
+        if candidates.len() == before {
+            return candidates;
+        }
+    }
+}
+
 /// Checks `manifest` against `modules` (installed or planned, by rawname) and `platform`.
 pub(crate) fn check(
     manifest: &Manifest,

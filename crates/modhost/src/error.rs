@@ -199,6 +199,15 @@ pub enum Error {
         /// Each channel that failed, with its error.
         failures: Vec<String>,
     },
+    /// Some packages of a package directory were left out, as what they require is not
+    /// met by what is installed and the other packages; the rest were applied.
+    #[error("{}", left_out_message(.done, .left_out))]
+    LeftOut {
+        /// The changes made from the other packages.
+        done: Vec<crate::Change>,
+        /// Each package left out, with why.
+        left_out: Vec<String>,
+    },
     /// A `get_config` handler failed, so `reload` wrote nothing.
     #[error("nothing was written: {}", reload_failure(.0))]
     Reload(Box<crate::HookCall>),
@@ -235,6 +244,28 @@ fn reload_failure(call: &crate::HookCall) -> String {
         call.handler,
         call.priority,
         call.error.as_deref().unwrap_or("no message")
+    )
+}
+
+/// [`Error::LeftOut`]'s message: what was done, then every package left out.
+fn left_out_message(done: &[crate::Change], left_out: &[String]) -> String {
+    let done = match done.is_empty() {
+        true => "nothing was changed".to_owned(),
+        false => {
+            let changes: Vec<String> = done
+                .iter()
+                .map(|c| {
+                    let version = c.to.as_deref().unwrap_or("?");
+                    format!("{} `{}` {version}", c.action, c.rawname)
+                })
+                .collect();
+            changes.join(", ")
+        }
+    };
+    let left_out: String = left_out.iter().map(|f| format!("\n  - {f}")).collect();
+    format!(
+        "{done}; these packages were left out, as what they require is not met here, \
+         even with the rest of the package directory:{left_out}"
     )
 }
 

@@ -30,6 +30,32 @@ impl Host {
         ops::apply(self, packages, Mode::Upgrade, options, &Default::default())
     }
 
+    /// Installs, as [`Host::install`], the packages `names` resolve to
+    /// ([`Host::resolve_packages`]) in the package directory `from` (default: the
+    /// configured one), with the modules they require that are not installed and that
+    /// directory holds, each reported as [`Event::Requires`](crate::Event::Requires).
+    /// [`Options::force`], which sets dependencies aside, brings none along.
+    pub fn install_from(
+        &self,
+        names: &[impl AsRef<std::ffi::OsStr>],
+        from: Option<&Path>,
+        options: Options,
+    ) -> Result<Vec<Change>> {
+        ops::apply_named(self, names, from, Mode::Install, options)
+    }
+
+    /// Upgrades, as [`Host::upgrade`], the packages `names` resolve to in the package
+    /// directory `from`, with the modules they require as [`Host::install_from`] brings
+    /// them.
+    pub fn upgrade_from(
+        &self,
+        names: &[impl AsRef<std::ffi::OsStr>],
+        from: Option<&Path>,
+        options: Options,
+    ) -> Result<Vec<Change>> {
+        ops::apply_named(self, names, from, Mode::Upgrade, options)
+    }
+
     /// Upgrades every installed module for which the package directory `from` (default:
     /// the configured one) holds a newer version, as one unit.
     pub fn upgrade_all(&self, from: Option<&Path>, options: Options) -> Result<Vec<Change>> {
@@ -38,7 +64,9 @@ impl Host {
 
     /// Installs every module of the package directory `from` (default: the configured
     /// one) that is not installed, and upgrades those it holds newer versions of, as one
-    /// unit.
+    /// unit. Those whose requirements are not met by what is installed and the rest of
+    /// the directory are left out and named in [`Error::LeftOut`](crate::Error::LeftOut),
+    /// which also holds what was done.
     pub fn install_local(&self, from: Option<&Path>, options: Options) -> Result<Vec<Change>> {
         ops::install_local(self, from, options)
     }

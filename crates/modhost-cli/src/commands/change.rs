@@ -95,12 +95,17 @@ pub struct EnableArgs {
     force: bool,
 }
 
-type PackageOp = fn(&Host, &[PathBuf], Options) -> modhost::Result<Vec<Change>>;
+type PackageOp = fn(
+    &Host,
+    &[std::ffi::OsString],
+    Option<&std::path::Path>,
+    Options,
+) -> modhost::Result<Vec<Change>>;
 type LocalOp = fn(&Host, Option<&std::path::Path>, Options) -> modhost::Result<Vec<Change>>;
 type OnlineOp = fn(&Host, &[String], Options) -> modhost::Result<Vec<Change>>;
 type ModuleOp = fn(&Host, &str, bool) -> modhost::Result<Change>;
 
-/// `install`/`upgrade`: resolves names in the package directory, then applies the batch.
+/// `install`/`upgrade`: the packages named, or found in the package directory, as one batch.
 pub fn packages(
     ctx: &Context,
     args: PackageArgs,
@@ -111,11 +116,7 @@ pub fn packages(
     let options = args.local.options();
     let (host, changes) = ctx.change(root, |host| match args.local.online {
         true => online(host, &names(&args.packages)?, options),
-        false => op(
-            host,
-            &host.resolve_packages(&args.packages, args.local.from.as_deref())?,
-            options,
-        ),
+        false => op(host, &args.packages, args.local.from.as_deref(), options),
     })?;
     print(ctx, &host, &changes)
 }

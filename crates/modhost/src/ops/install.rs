@@ -15,7 +15,7 @@ use crate::depends::{self, Outcome};
 use crate::host::Host;
 use crate::layout::{self, io};
 use crate::lock::RootLock;
-use crate::packages::{self, Available};
+use crate::packages;
 use crate::plan::{self, Mode, Step};
 use crate::{Action, Change, Error, Event, Options, Result, fault};
 
@@ -251,52 +251,6 @@ fn apply_one(
         requests,
         ..Change::plain(rawname, action, from, Some(version))
     })
-}
-
-/// Upgrades every installed module for which the package directory holds a newer
-/// version, as one unit.
-pub(crate) fn upgrade_all(
-    host: &Host,
-    from: Option<&Path>,
-    options: Options,
-) -> Result<Vec<Change>> {
-    let selected = local(host, from, &[Available::Upgrade])?;
-    if selected.is_empty() {
-        return Ok(Vec::new());
-    }
-    apply(host, &selected, Mode::Upgrade, options, &Default::default())
-}
-
-/// Installs every module of the package directory that is not installed, and upgrades
-/// those it holds newer versions of, as one unit.
-pub(crate) fn install_local(
-    host: &Host,
-    from: Option<&Path>,
-    options: Options,
-) -> Result<Vec<Change>> {
-    let selected = local(host, from, &[Available::New, Available::Upgrade])?;
-    if selected.is_empty() {
-        return Ok(Vec::new());
-    }
-    apply(host, &selected, Mode::Install, options, &Default::default())
-}
-
-/// The newest package of each module in the package directory that compares with what
-/// is installed as one of `wanted`.
-fn local(host: &Host, from: Option<&Path>, wanted: &[Available]) -> Result<Vec<PathBuf>> {
-    let dir = host.package_dir_or(from)?;
-    let installed = host.state.modules()?;
-    Ok(packages::newest(&dir)?
-        .into_values()
-        .filter(|(_, manifest)| {
-            let current = installed.iter().find(|r| r.rawname == manifest.rawname);
-            wanted.contains(&packages::compare(
-                &manifest.version,
-                current.map(|r| r.version.as_str()),
-            ))
-        })
-        .map(|(path, _)| path)
-        .collect())
 }
 
 /// A package unpacked into its own staging directory.

@@ -4,6 +4,7 @@
 
 mod grants;
 mod install;
+mod local;
 mod reload;
 mod remove;
 mod rollback;
@@ -12,7 +13,8 @@ mod toggle;
 mod transaction;
 
 pub(crate) use grants::{check_imports_granted, grant, mounts, narrow_grants, requests, revoke};
-pub(crate) use install::{apply, apply_locked, install_local, unchanged, upgrade_all};
+pub(crate) use install::{apply, apply_locked, unchanged};
+pub(crate) use local::{apply_named, install_local, upgrade_all};
 pub(crate) use reload::reload;
 pub use reload::{Reload, ReloadHandler};
 pub(crate) use remove::remove;

@@ -96,39 +96,20 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
 }
 
 /// Fills [`ScanEntry::installable_with`]: the entries that cannot be installed alone but
-/// can with others of the directory, as one `install` of them all resolves them. A
-/// candidate is newer than what is installed and sound; those whose requirements fail even
-/// with every candidate planned drop out, and the check repeats until none does.
+/// can with others of the directory, as one `install` of them all resolves them
+/// ([`depends::satisfiable`]). A candidate is newer than what is installed and sound.
 fn together(host: &Host, found: &[Found], installed: &[ModuleRecord], entries: &mut [ScanEntry]) {
     let candidate = |e: &ScanEntry| {
         e.problem.is_none() && matches!(e.available, Available::New | Available::Upgrade)
     };
-    let mut planned: Vec<&Manifest> = found
+    let candidates: Vec<&Manifest> = found
         .iter()
         .zip(entries.iter())
         .filter(|(_, e)| candidate(e))
         .map(|((_, manifest), _)| manifest)
         .collect();
-    let packaged = BTreeMap::new();
-    loop {
-        let mut modules = depends::available(installed, &packaged);
-        modules.extend(
-            planned
-                .iter()
-                .map(|m| (m.rawname.as_str(), depends::Available::Planned(m))),
-        );
-        let before = planned.len();
-        planned.retain(|m| depends::check(m, &modules, &host.platform).satisfied);
-        if planned.len() == before {
-            break;
-        }
-    }
-    let mut modules = depends::available(installed, &packaged);
-    modules.extend(
-        planned
-            .iter()
-            .map(|m| (m.rawname.as_str(), depends::Available::Planned(m))),
-    );
+    let planned = depends::satisfiable(candidates, installed, &host.platform);
+    let modules = depends::with_planned(installed, &planned);
     for ((_, manifest), entry) in found.iter().zip(entries.iter_mut()) {
         // A package refused for itself is not offered to install with the others, but
         // what the directory holds does not count against it either.

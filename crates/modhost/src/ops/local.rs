@@ -1,0 +1,160 @@
+//! Choosing from a package directory: the packages named modules resolve to, with the
+//! modules they require that the directory holds; and everything it holds that can be
+//! installed or upgraded (`installlocal`, `upgradeall`).
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use modhost_manifest::Manifest;
+
+use super::apply;
+use crate::depends;
+use crate::host::Host;
+use crate::packages::{self, Available, Found};
+use crate::plan::{self, Mode};
+use crate::{Change, Error, Event, Options, Result};
+
+/// Installs or upgrades (as `mode` allows) the packages `names` resolve to in the package
+/// directory `from` (else the configured one), as one unit, with the modules they require
+/// that are not installed and that directory holds, as apt takes a package's
+/// dependencies from its repository. [`Options::force`], which sets dependencies aside,
+/// brings none along.
+pub(crate) fn apply_named(
+    host: &Host,
+    names: &[impl AsRef<OsStr>],
+    from: Option<&Path>,
+    mode: Mode,
+    options: Options,
+) -> Result<Vec<Change>> {
+    let dir = from.or(host.packages.as_deref());
+    let mut selected = packages::resolve(names, dir)?;
+    if let Some(dir) = dir.filter(|_| !options.force) {
+        let required = required_from(host, &selected, dir)?;
+        selected.extend(required);
+    }
+    apply(host, &selected, mode, options, &Default::default())
+}
+
+/// The packages in `dir` of the modules `selected` require, directly or through each
+/// other, that are neither installed nor selected. A package whose module.xml cannot be
+/// read brings nothing: installing it says why.
+fn required_from(host: &Host, selected: &[PathBuf], dir: &Path) -> Result<Vec<PathBuf>> {
+    let installed = host.state.modules()?;
+    let mut manifests: Vec<Manifest> = selected
+        .iter()
+        .filter_map(|path| packages::read_manifest(path).ok())
+        .collect();
+    let mut index = None;
+    let mut added = Vec::new();
+    loop {
+        let missing = depends::missing(&manifests.iter().collect::<Vec<_>>(), &installed);
+        if missing.is_empty() {
+            return Ok(added);
+        }
+        let index = match &mut index {
+            Some(index) => index,
+            None => index.insert(packages::newest(dir)?),
+        };
+        let mut found: Vec<Manifest> = Vec::new();
+        for name in missing {
+            let Some((path, manifest)) = index.remove(&name) else {
+                continue;
+            };
+            let by = manifests
+                .iter()
+                .find(|m| plan::required_modules(m).any(|d| d.name == name));
+            host.report(Event::Requires {
+                rawname: by.map(|m| m.rawname.clone()).unwrap_or_default(),
+                dependency: name,
+                source: format!("`{}`", dir.display()),
+            });
+            added.push(path);
+            found.push(manifest);
+        }
+        if found.is_empty() {
+            return Ok(added);
+        }
+        manifests.extend(found);
+    }
+}
+
+/// Upgrades every installed module for which the package directory holds a newer
+/// version, as one unit; see [`install_local`] for those that cannot be.
+pub(crate) fn upgrade_all(
+    host: &Host,
+    from: Option<&Path>,
+    options: Options,
+) -> Result<Vec<Change>> {
+    apply_local(host, from, &[Available::Upgrade], Mode::Upgrade, options)
+}
+
+/// Installs every module of the package directory that is not installed, and upgrades
+/// those it holds newer versions of, as one unit. Those whose requirements cannot be met
+/// by what is installed and the rest of the directory are left out, as FreePBX's
+/// `installlocal` goes on past them, and named with why in [`Error::LeftOut`] after
+/// the others are applied.
+pub(crate) fn install_local(
+    host: &Host,
+    from: Option<&Path>,
+    options: Options,
+) -> Result<Vec<Change>> {
+    apply_local(
+        host,
+        from,
+        &[Available::New, Available::Upgrade],
+        Mode::Install,
+        options,
+    )
+}
+
+/// Applies, as `mode`, the newest package of each module in the package directory that
+/// compares with what is installed as one of `wanted`, leaving out those that cannot be
+/// installed together with the rest.
+fn apply_local(
+    host: &Host,
+    from: Option<&Path>,
+    wanted: &[Available],
+    mode: Mode,
+    options: Options,
+) -> Result<Vec<Change>> {
+    let dir = host.package_dir_or(from)?;
+    let installed = host.state.modules()?;
+    let candidates: Vec<Found> = packages::newest(&dir)?
+        .into_values()
+        .filter(|(_, manifest)| {
+            let current = installed.iter().find(|r| r.rawname == manifest.rawname);
+            wanted.contains(&packages::compare(
+                &manifest.version,
+                current.map(|r| r.version.as_str()),
+            ))
+        })
+        .collect();
+    let manifests: Vec<&Manifest> = candidates.iter().map(|(_, m)| m).collect();
+    let kept = match options.force {
+        true => manifests.clone(),
+        false => depends::satisfiable(manifests.clone(), &installed, &host.platform),
+    };
+    let modules = depends::with_planned(&installed, &kept);
+    let left_out: Vec<String> = manifests
+        .iter()
+        .filter(|m| !kept.iter().any(|k| k.rawname == m.rawname))
+        .map(|m| {
+            // Each failure names the module and its version.
+            let failures = depends::check(m, &modules, &host.platform).failures();
+            failures.join("; ")
+        })
+        .collect();
+    let selected: Vec<PathBuf> = candidates
+        .iter()
+        .filter(|(_, m)| kept.iter().any(|k| k.rawname == m.rawname))
+        .map(|(path, _)| path.clone())
+        .collect();
+    let done = match selected.is_empty() {
+        true => Vec::new(),
+        false => apply(host, &selected, mode, options, &Default::default())?,
+    };
+    match left_out.is_empty() {
+        true => Ok(done),
+        false => Err(Error::LeftOut { done, left_out }),
+    }
+}
