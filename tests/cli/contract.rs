@@ -341,14 +341,20 @@ fn a_usage_error_under_json_is_one_json_error_document_and_exits_2() {
         assert!(stderr.contains("Usage:"), "{args:?}: {stderr}");
     }
 
-    // Help and version print as usual, on stdout, and succeed.
+    // Help and version print as usual, on stdout, and succeed; the version as JSON when
+    // asked for.
     let version = format!(
         "modhost {} (runs components built against modhost:module@0.1.0)\n",
         env!("CARGO_PKG_VERSION")
     );
+    let json_version = format!(
+        "{{\"module_api\":[\"0.1.0\"],\"version\":\"{}\"}}\n",
+        env!("CARGO_PKG_VERSION")
+    );
     for (args, expected) in [
-        (&["--json", "--version"][..], Some(version.as_str())),
-        (&["--version", "--json"], Some(version.as_str())),
+        (&["--version"][..], Some(version.as_str())),
+        (&["--json", "--version"], Some(json_version.as_str())),
+        (&["--version", "--json"], Some(json_version.as_str())),
         (&["--json", "--help"], None),
         (&["install", "--json", "--help"], None),
     ] {

@@ -375,9 +375,21 @@ fn pack_makes_an_installable_package_from_a_module_directory() {
     let run = root.ok(&["pack", arg(&work), "-o", arg(&again)]);
     assert!(
         run.stdout
-            .contains("(module.xml and module.wasm; nothing else in the directory)"),
+            .contains("(module.xml and module.wasm only: the rest of the directory is left out)"),
         "{}",
         run.stdout
+    );
+    // Given its module.xml rather than its directory, it says which to give.
+    let run = root.fails(&["pack", arg(&work.join("module.xml"))]);
+    assert!(
+        run.stderr.contains(&format!(
+            "`{}` is a file: give the module's directory, the one holding module.xml and its \
+             component (`{}`)",
+            work.join("module.xml").display(),
+            work.display()
+        )),
+        "{}",
+        run.stderr
     );
     root.ok(&["install", arg(&out)]);
     assert_eq!(

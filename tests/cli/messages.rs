@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use modhost_test_support::{Root, arg, package, package_at};
+use modhost_test_support::{Root, arg, package, package_at, packages_dir};
 
 use crate::root;
 
@@ -619,4 +619,19 @@ fn a_source_url_is_kept_as_it_is_requested_and_one_never_requestable_is_refused_
     );
     let sources = root.ok(&["source", "list", "--json"]).json();
     assert_eq!(sources.as_array().map(Vec::len), Some(1), "{sources}");
+}
+
+#[test]
+fn a_directory_of_packages_is_not_taken_as_a_source() {
+    let root = root();
+    let run = root.fails(&["source", "add", "main", arg(&packages_dir())]);
+    assert!(
+        run.stderr.contains(&format!(
+            "source `main`: `{}` holds packages but no `index.json`, so it is a package \
+             directory, not an update source",
+            packages_dir().display()
+        )),
+        "{}",
+        run.stderr
+    );
 }

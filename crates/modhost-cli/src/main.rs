@@ -249,8 +249,17 @@ fn json_requested(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
 /// Reports a command line clap refused, or prints the help or version it was asked for.
 /// A usage error keeps clap's text on stderr and its exit status (2); under `--json`,
 /// stdout also gets `{"error": …}` with clap's message in plain text, as for every other
-/// error. Help and version print as usual and exit 0.
+/// error. Help and version print as usual and exit 0; under `--json`, the version is
+/// `{"version", "module_api"}`.
 fn usage_error(error: &clap::Error, json: bool) -> ExitCode {
+    if json && error.kind() == clap::error::ErrorKind::DisplayVersion {
+        let document = serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "module_api": modhost::SUPPORTED_API_VERSIONS,
+        });
+        let _ = writeln!(std::io::stdout(), "{document}");
+        return ExitCode::SUCCESS;
+    }
     if json && error.use_stderr() {
         let text = error.render().to_string();
         let message = text.trim();

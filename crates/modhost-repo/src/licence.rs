@@ -306,6 +306,17 @@ pub fn write_secret(path: &Path, text: &str) -> Result<()> {
                           another file, or move this one away first"
                     .into(),
             },
+            // What is missing is the directory it would go in, not the file.
+            std::io::ErrorKind::NotFound => crate::Error::File {
+                path: path.to_owned(),
+                message: format!(
+                    "cannot be written: its directory `{}` does not exist",
+                    path.parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(Path::new("."))
+                        .display()
+                ),
+            },
             _ => file_error(path)(e),
         })?;
     // The mode given to open is masked by the umask; an odd one could leave it unreadable.
@@ -317,6 +328,21 @@ pub fn write_secret(path: &Path, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_whose_directory_is_missing_says_so() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("keys").join("k.key");
+        let message = write_secret(&path, "x").map_err(|e| e.to_string());
+        assert_eq!(
+            message,
+            Err(format!(
+                "`{}`: cannot be written: its directory `{}` does not exist",
+                path.display(),
+                dir.path().join("keys").display()
+            ))
+        );
+    }
 
     #[test]
     fn a_secret_is_never_written_over() {

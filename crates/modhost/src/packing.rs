@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use modhost_package::Format;
 use serde::Serialize;
 
-use crate::{Result, read_manifest};
+use crate::{Error, Result, read_manifest};
 
 /// A module directory packed: what it holds and where its package went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,6 +38,15 @@ pub enum PackTo<'a> {
 /// Packs the module directory `dir` (its module.xml and the component `<component>`
 /// names, nothing else) into a reproducible gzipped tar at `to`.
 pub fn pack_module(dir: &Path, to: PackTo<'_>) -> Result<Packed> {
+    if !dir.is_dir() && dir.exists() {
+        let holder = dir.parent().filter(|p| !p.as_os_str().is_empty());
+        return Err(Error::Refused(vec![format!(
+            "`{}` is a file: give the module's directory, the one holding module.xml and its \
+             component{}",
+            dir.display(),
+            holder.map_or_else(String::new, |p| format!(" (`{}`)", p.display()))
+        )]));
+    }
     let manifest = read_manifest(dir)?;
     let name = Format::GzipTar.file_name(&manifest.rawname, &manifest.version);
     let package = match to {

@@ -33,7 +33,7 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
     let packed = modhost::pack_module(&args.dir, to)?;
     out.result(&packed, || {
         let mut text = format!(
-            "packed {} {} into {} (module.xml and {}; nothing else in the directory)\n",
+            "packed {} {} into {} (module.xml and {} only: the rest of the directory is left out)\n",
             escape(&packed.rawname),
             escape(&packed.version),
             escape_path(&packed.package),

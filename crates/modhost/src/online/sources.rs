@@ -172,6 +172,21 @@ pub(crate) fn add_source_pinned(
             path.display()
         )]));
     }
+    // A directory of packages is what `--from` and `packages` read, not a source: a
+    // source's directory holds the document `repo build` writes beside them.
+    if let (Location::Path(path), Some(document)) = (&parsed, kind.document_beneath())
+        && path.is_dir()
+        && !path.join(document).exists()
+        && modhost_package::package_files(path).is_ok_and(|found| !found.is_empty())
+    {
+        return Err(Error::Refused(vec![format!(
+            "source `{name}`: `{}` holds packages but no `{document}`, so it is a package \
+             directory, not an update source: install from it as a package directory (the \
+             root's `packages` setting), or publish it as a source with `modhost repo build` \
+             and add what that writes",
+            path.display()
+        )]));
+    }
     if !modhost_manifest::is_valid_rawname(name) {
         return Err(Error::Refused(vec![format!(
             "source name `{name}` must be a-z, 0-9 and _"
