@@ -992,3 +992,53 @@ fn installlocal_leaves_out_what_cannot_be_met_and_installs_the_rest() {
         again.stderr
     );
 }
+
+#[test]
+fn a_module_whose_rawname_holds_a_hyphen_lives_a_whole_life() {
+    // FreePBX's own `asterisk-cli` is named so.
+    let root = root();
+    let unpacked = root.path().with_file_name("unpacked");
+    assert!(std::fs::create_dir(&unpacked).is_ok());
+    let untarred = std::process::Command::new("tar")
+        .arg("xzf")
+        .arg(package_at("phonebook", "1.0.0"))
+        .arg("-C")
+        .arg(&unpacked)
+        .status();
+    assert!(untarred.as_ref().is_ok_and(|s| s.success()), "{untarred:?}");
+    let work = unpacked.join("phonebook");
+    let xml = std::fs::read_to_string(work.join("module.xml")).unwrap_or_default();
+    let renamed = xml.replace(
+        "<rawname>phonebook</rawname>",
+        "<rawname>asterisk-cli</rawname>",
+    );
+    assert!(std::fs::write(work.join("module.xml"), renamed).is_ok());
+    let packages = root.path().with_file_name("packages");
+    root.ok(&[
+        "pack",
+        arg(&work),
+        "--out",
+        &format!("{}/", packages.display()),
+    ]);
+    assert!(packages.join("asterisk-cli-1.0.0.tgz").is_file());
+    std::fs::copy(package("core"), packages.join("core-16.0.40.tgz"))
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    root.ok(&["install", "--from", arg(&packages), "asterisk-cli"]);
+    let rows = root
+        .ok(&["rows", "asterisk-cli", "phonebook_entries", "--json"])
+        .json();
+    assert_eq!(rows["rows"].as_array().map(Vec::len), Some(2), "{rows}");
+    let calls = root
+        .ok(&["hook", "lookup", "--payload", "2025550100", "--json"])
+        .json();
+    assert_eq!(calls[0]["rawname"], "asterisk-cli", "{calls}");
+    assert_eq!(calls[0]["output"], "Alice Example", "{calls}");
+    root.ok(&["disable", "asterisk-cli"]);
+    root.ok(&["enable", "asterisk-cli"]);
+    root.ok(&["uninstall", "asterisk-cli"]);
+    assert_eq!(
+        listed(&root),
+        vec![("core".into(), "16.0.40".into(), "enabled".into())]
+    );
+}

@@ -99,14 +99,20 @@ fn list(problems: &[Problem], file: &str) -> String {
     problems.iter().map(|p| format!("\n  {file}:{p}")).collect()
 }
 
-/// Whether `name` follows the rawname grammar `[a-z0-9_]+`.
+/// Whether `name` follows the rawname grammar `[a-z0-9_][a-z0-9_-]*`: FreePBX's own
+/// `asterisk-cli` holds a `-`, which never comes first, where a command line would read
+/// the name as an option.
 pub fn is_valid_rawname(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_RAWNAME
+        && !name.starts_with('-')
         && name
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
+
+/// How [`is_valid_rawname`]'s grammar is said in a refusal.
+pub const RAWNAME_GRAMMAR: &str = "a-z, 0-9, _ and - (not first)";
 
 /// The module-admin categories; any other is shown as `Other`.
 pub const CATEGORIES: &[&str] = &[

@@ -6,8 +6,8 @@ use crate::model::*;
 use crate::xml::{Element, Position};
 use crate::{
     CATEGORIES, DEFAULT_COMPONENT, DEFAULT_OOBE_PRIORITY, DEFAULT_PRIORITY, FIELD_ATTRIBUTES,
-    FIELD_TYPES, FOREIGN_KEY_ACTIONS, KEY_ATTRIBUTES, KEY_TYPES, MAX_RAWNAME, Problem, REPOS,
-    Requirement, Version, is_valid_rawname,
+    FIELD_TYPES, FOREIGN_KEY_ACTIONS, KEY_ATTRIBUTES, KEY_TYPES, MAX_RAWNAME, Problem,
+    RAWNAME_GRAMMAR, REPOS, Requirement, Version, is_valid_rawname,
 };
 
 /// Whether an element may repeat.
@@ -329,7 +329,7 @@ impl Parser {
             self.problem(
                 element.position,
                 format!(
-                    "rawname `{shown}` must be 1 to {MAX_RAWNAME} characters of a-z, 0-9 and _"
+                    "rawname `{shown}` must be 1 to {MAX_RAWNAME} characters of {RAWNAME_GRAMMAR}"
                 ),
             );
         }

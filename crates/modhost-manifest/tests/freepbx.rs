@@ -471,3 +471,23 @@ fn firewall_bulkhandler_and_schema_quirks_are_read_as_freepbx_reads_them() {
         "{refused:?}"
     );
 }
+
+#[test]
+fn a_rawname_with_a_hyphen_loads_as_freepbxs_own_asterisk_cli_does() {
+    let console = parse_clean("console16-shaped.xml");
+    assert_eq!(console.rawname, "engine-console");
+    assert_eq!(console.menuitems[0].category.as_deref(), Some("Admin"));
+    // Never first, where a command line would take the name for an option.
+    for bad in ["-console", "Engine-console", "engine console"] {
+        let text = format!(
+            "<module><rawname>{bad}</rawname><name>X</name><version>1.0</version></module>"
+        );
+        let refused = Manifest::parse(&text, "module.xml").map_err(|e| e.to_string());
+        assert!(
+            refused.as_ref().is_err_and(
+                |e| e.contains("must be 1 to 64 characters of a-z, 0-9, _ and - (not first)")
+            ),
+            "{bad}: {refused:?}"
+        );
+    }
+}

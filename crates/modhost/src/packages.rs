@@ -231,7 +231,7 @@ pub(crate) fn resolve(
 ) -> Result<Vec<PathBuf>> {
     // A name that is not UTF-8 can only be a path; it is shown with its bytes replaced.
     let text = |name: &std::ffi::OsStr| name.to_str().map(str::to_owned);
-    let bare = |name: &std::ffi::OsStr| text(name).is_some_and(|n| is_bare(&n));
+    let bare = |name: &std::ffi::OsStr| text(name).is_some_and(|n| modhost_manifest::is_valid_rawname(&n));
     let (index, unreadable) = match dir {
         Some(dir) if names.iter().any(|n| bare(n.as_ref())) => read_packages(dir)?,
         _ => (BTreeMap::new(), Vec::new()),
@@ -301,14 +301,6 @@ pub fn names_a_file(arg: &std::ffi::OsStr) -> bool {
                 .iter()
                 .any(|ext| lower.ends_with(ext))
             || Path::new(arg).exists())
-}
-
-/// Whether `name` is written as a module's rawname, not a path.
-pub(crate) fn is_bare(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// How `version` compares with `installed`.

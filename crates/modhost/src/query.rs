@@ -261,7 +261,7 @@ impl Host {
     /// a package of the package directory (`from`, or the configured one) offers.
     pub fn describe(&self, rawname: &str, from: Option<&Path>) -> Result<Described> {
         match self.info(rawname) {
-            Err(Error::NotInstalled(_)) if !packages::is_bare(rawname) => {
+            Err(Error::NotInstalled(_)) if !modhost_manifest::is_valid_rawname(rawname) => {
                 Err(Error::NotARawname(rawname.to_owned()))
             }
             Err(Error::NotInstalled(_)) => {

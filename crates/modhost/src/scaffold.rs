@@ -77,8 +77,11 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
             &name[..name.floor_char_boundary(16)]
         )]));
     }
+    // Stricter than a rawname: the name is also the source's identifier in every
+    // language, where `-` is no part of one.
     if !modhost_manifest::is_valid_rawname(name)
         || !name.starts_with(|c: char| c.is_ascii_lowercase())
+        || name.contains('-')
     {
         return Err(Error::Refused(vec![format!(
             "`{name}` is not a module name: lower-case letters, digits and `_`, starting with a letter"

@@ -189,7 +189,8 @@ pub(crate) fn add_source_pinned(
     }
     if !modhost_manifest::is_valid_rawname(name) {
         return Err(Error::Refused(vec![format!(
-            "source name `{name}` must be a-z, 0-9 and _"
+            "source name `{name}` must be {}",
+            modhost_manifest::RAWNAME_GRAMMAR
         )]));
     }
     // `…/repo/index.json` would be read as `…/repo/index.json/index.json`.
