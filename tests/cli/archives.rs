@@ -113,6 +113,16 @@ fn every_class_is_refused(writer: Writer, skip: &[&str]) {
             "is not a relative path inside the package",
         ),
         (
+            // Every entry absolute, as `tar -P` of a build directory writes them: the
+            // path is the problem, not a module.xml missing from the top.
+            "absolute-deep",
+            vec![
+                ("/srv/build/evil/module.xml", FILE, xml),
+                ("/srv/build/evil/module.wasm", FILE, &wasm),
+            ],
+            "entry `/srv/build/evil/module.xml` is not a relative path inside the package",
+        ),
+        (
             "dotdot",
             vec![
                 ("evil/module.xml", FILE, xml),

@@ -230,18 +230,7 @@ impl<'a> Stage<'a> {
         if let Some(refusal) = name_refusal(raw) {
             return Err(self.refuse(refusal));
         }
-        let parts = path.and_then(relative_parts).ok_or_else(|| {
-            let utf8 =
-                std::str::from_utf8(raw).is_ok() && path.is_none_or(|p| p.to_str().is_some());
-            self.refuse(if utf8 {
-                format!("entry `{shown}` is not a relative path inside the package")
-            } else {
-                format!(
-                    "entry `{shown}` has a name that is not UTF-8 (shown here with its bytes \
-                     escaped); give the file a UTF-8 name and repack the module"
-                )
-            })
-        })?;
+        let parts = entry_parts(raw, path).map_err(|why| self.refuse(why))?;
         if is_desktop_metadata(&parts) {
             return Ok(None);
         }
@@ -478,6 +467,25 @@ pub(crate) fn backslash_refusal(raw: &[u8]) -> Option<String> {
 }
 
 /// The normal components of a relative path, or `None` for absolute paths and `..`.
+/// The parts of the entry named `raw` (`path` as the archive's reader decodes it), or
+/// why it has none: an absolute path or one with `..`, or a name that is not UTF-8.
+/// Reading only the manifest refuses what unpacking refuses, so that `manifest`, `scan`
+/// and `install` agree.
+pub(crate) fn entry_parts(raw: &[u8], path: Option<&Path>) -> Result<Vec<String>, String> {
+    path.and_then(relative_parts).ok_or_else(|| {
+        let shown = shown(raw);
+        let utf8 = std::str::from_utf8(raw).is_ok() && path.is_none_or(|p| p.to_str().is_some());
+        if utf8 {
+            format!("entry `{shown}` is not a relative path inside the package")
+        } else {
+            format!(
+                "entry `{shown}` has a name that is not UTF-8 (shown here with its bytes \
+                 escaped); give the file a UTF-8 name and repack the module"
+            )
+        }
+    })
+}
+
 pub(crate) fn relative_parts(path: &Path) -> Option<Vec<String>> {
     let mut parts = Vec::new();
     for component in path.components() {

@@ -16,7 +16,7 @@ use crate::gzip::{Counting, Members};
 use crate::headers::{check_entry_headers, check_pax_global};
 use crate::manifest::{Manifests, Place, manifest_place, read_xml};
 use crate::sniff::TarStart;
-use crate::staging::{Kind, Stage, is_desktop_metadata, name_refusal, not_regular, relative_parts};
+use crate::staging::{Kind, Stage, entry_parts, is_desktop_metadata, name_refusal, not_regular};
 
 /// A gzip tar's decompressed stream, bounded by the budget.
 type Stream = Bounded<TarStart<Members>, Budget>;
@@ -215,7 +215,8 @@ pub(crate) fn tar_manifest(
         check_entry_headers(package, &shown_name, &mut entry)?;
         let kind = tar_kind(&entry);
         let path = entry.path().map_err(io_err)?.into_owned();
-        let parts = relative_parts(&path).unwrap_or_default();
+        let parts =
+            entry_parts(&entry.path_bytes(), Some(&path)).map_err(|why| refused(package, why))?;
         // Refused as unpacking refuses it, so that `manifest` and `install` agree.
         match &kind {
             Kind::Other(what) if !is_desktop_metadata(&parts) => {

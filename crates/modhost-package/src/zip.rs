@@ -14,7 +14,9 @@ use crate::budget::{Bounded, Budget, Limits};
 use crate::error::{Error, classify, refused, too_many_entries};
 use crate::escape::{shown, shown_str};
 use crate::manifest::{Manifests, Place, manifest_place, read_xml};
-use crate::staging::{Kind, Stage, is_desktop_metadata, name_refusal, not_regular, relative_parts};
+use crate::staging::{
+    Kind, Stage, entry_parts, is_desktop_metadata, name_refusal, not_regular, relative_parts,
+};
 use crate::zip_layout::check_layout;
 
 /// A zip's central directory, refused up front when it lists too many entries, the same
@@ -210,9 +212,8 @@ pub(crate) fn zip_manifest(
         if let Some(refusal) = name_refusal(entry.name_raw()) {
             return Err(refused(package, refusal));
         }
-        let parts = zip_path(&entry)
-            .and_then(|path| relative_parts(&path))
-            .unwrap_or_default();
+        let parts = entry_parts(entry.name_raw(), zip_path(&entry).as_deref())
+            .map_err(|why| refused(package, why))?;
         // Refused as unpacking refuses it, so that `manifest` and `install` agree.
         match zip_kind(&entry) {
             Kind::Other(what) if !is_desktop_metadata(&parts) => {

@@ -231,7 +231,8 @@ pub(crate) fn resolve(
 ) -> Result<Vec<PathBuf>> {
     // A name that is not UTF-8 can only be a path; it is shown with its bytes replaced.
     let text = |name: &std::ffi::OsStr| name.to_str().map(str::to_owned);
-    let bare = |name: &std::ffi::OsStr| text(name).is_some_and(|n| modhost_manifest::is_valid_rawname(&n));
+    let bare =
+        |name: &std::ffi::OsStr| text(name).is_some_and(|n| modhost_manifest::is_valid_rawname(&n));
     let (index, unreadable) = match dir {
         Some(dir) if names.iter().any(|n| bare(n.as_ref())) => read_packages(dir)?,
         _ => (BTreeMap::new(), Vec::new()),
