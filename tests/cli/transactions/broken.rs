@@ -145,6 +145,19 @@ fn a_component_changed_on_disk_is_never_compiled_and_recover_marks_it_broken() {
             .is_some_and(|r| r.contains("has changed since it was installed")),
         "{info}"
     );
+    // The list keeps its columns narrow: the reason, with its path and digests, is said
+    // below the table.
+    let listed = root.ok(&["list"]).stdout;
+    let (table, reasons) = listed.split_once("\n\n").unwrap_or_default();
+    assert!(
+        table.lines().all(|line| line.len() < 60) && table.contains("phonebook  1.0.0    broken"),
+        "{listed}"
+    );
+    assert!(
+        reasons.starts_with("phonebook: broken: component `")
+            && reasons.contains("has changed since it was installed"),
+        "{listed}"
+    );
     root.ok(&["install", arg(&package_at("phonebook", "1.0.0"))]);
     assert!(!lookup(&root).is_empty(), "reinstalling repairs it");
 }
