@@ -1042,3 +1042,56 @@ fn a_module_whose_rawname_holds_a_hyphen_lives_a_whole_life() {
         vec![("core".into(), "16.0.40".into(), "enabled".into())]
     );
 }
+
+#[test]
+fn scan_names_a_requirement_the_directory_holds_but_cannot_install() {
+    let packages = package_dir_of(&["core", "callback"]);
+    // voicemail is there, but requires a module nowhere to be found.
+    repackage(
+        &package("voicemail"),
+        |xml| {
+            xml.replace(
+                "<depends>",
+                "<depends>\n\t\t<module>nowhere ge 1.0</module>",
+            )
+        },
+        &packages.path().join("voicemail-16.0.12.tgz"),
+    );
+    let root = root();
+    let scanned = root.ok(&["scan", "--json", arg(packages.path())]).json();
+    let unmet = |rawname: &str| -> Vec<String> {
+        scanned
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["rawname"] == rawname)
+            .map(|e| {
+                e["unmet"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|u| u.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(
+        unmet("callback").iter().any(|u| u.contains(
+            "requires module `voicemail ge 16.0`: not installed (16.0.12 is in the package directory"
+        )),
+        "{scanned}"
+    );
+    assert!(
+        unmet("voicemail")
+            .iter()
+            .any(|u| u.contains("requires module `nowhere ge 1.0`")),
+        "{scanned}"
+    );
+
+    // An author scanning the module being written: the directory is the module.
+    let work = root.path().with_file_name("author");
+    module_dir("core", &work);
+    let scanned = root.ok(&["scan", "--json", arg(&work)]).json();
+    assert_eq!(scanned[0]["rawname"], "core", "{scanned}");
+    assert_eq!(scanned[0]["installable"], true, "{scanned}");
+}

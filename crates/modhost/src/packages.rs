@@ -184,13 +184,15 @@ fn same_bytes(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// The module directories in `dir` (its subdirectories holding a module.xml), and those
+/// The module directories in `dir` (its subdirectories holding a module.xml, and `dir`
+/// itself when it holds one: an author scanning the module being written), and those
 /// whose module.xml could not be read, each sorted by path.
 pub(crate) fn read_module_dirs(dir: &Path) -> Result<(Vec<Found>, Vec<Unreadable>)> {
     let mut found = Vec::new();
     let mut unreadable = Vec::new();
-    for entry in fs_err::read_dir(dir).map_err(io(dir))? {
-        let path = entry.map_err(io(dir))?.path();
+    let subdirs = fs_err::read_dir(dir).map_err(io(dir))?;
+    for entry in std::iter::once(Ok(dir.to_owned())).chain(subdirs.map(|e| e.map(|e| e.path()))) {
+        let path = entry.map_err(io(dir))?;
         if !path.join("module.xml").is_file() {
             continue;
         }

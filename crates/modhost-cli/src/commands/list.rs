@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use modhost::Status;
 
 use crate::Context;
 use crate::escape::{escape, escape_path};
@@ -36,20 +37,28 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         let rows: Vec<[String; 4]> = modules
             .iter()
             .map(|m| {
-                let (rawname, name, version, status, _) = m.summary();
-                let status = status.to_string();
-                // Names and versions come from module.xml files and packages: escaped
-                // before the columns are measured.
+                let (rawname, name, version, status, reason) = m.summary();
+                let status = match reason.filter(|_| status != Status::Broken) {
+                    Some(reason) => format!("{status} ({reason})"),
+                    None => status.to_string(),
+                };
+                // Names, versions and reasons come from module.xml files and packages:
+                // escaped before the columns are measured.
                 [rawname, version, status.as_str(), name].map(|cell| escape(cell).into_owned())
             })
             .collect();
-        // Why a module is broken can name paths and digests: said whole below the table,
+        // Why a module is broken names paths and digests: said whole below the table,
         // where it widens no column.
         let reasons: String = modules
             .iter()
             .filter_map(|m| {
                 let (rawname, _, _, status, reason) = m.summary();
-                reason.map(|reason| format!("{}: {status}: {}\n", escape(rawname), escape(reason)))
+                let reason = reason.filter(|_| status == Status::Broken)?;
+                Some(format!(
+                    "{}: {status}: {}\n",
+                    escape(rawname),
+                    escape(reason)
+                ))
             })
             .collect();
         let table = table(["RAWNAME", "VERSION", "STATUS", "NAME"], &rows);

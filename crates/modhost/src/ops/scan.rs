@@ -97,7 +97,8 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
 
 /// Fills [`ScanEntry::installable_with`]: the entries that cannot be installed alone but
 /// can with others of the directory, as one `install` of them all resolves them
-/// ([`depends::satisfiable`]). A candidate is newer than what is installed and sound.
+/// ([`depends::satisfiable`]); and the unmet requirements of those that cannot be
+/// installed even so. A candidate is newer than what is installed and sound.
 fn together(host: &Host, found: &[Found], installed: &[ModuleRecord], entries: &mut [ScanEntry]) {
     let candidate = |e: &ScanEntry| {
         e.problem.is_none() && matches!(e.available, Available::New | Available::Upgrade)
@@ -109,15 +110,31 @@ fn together(host: &Host, found: &[Found], installed: &[ModuleRecord], entries: &
         .map(|((_, manifest), _)| manifest)
         .collect();
     let planned = depends::satisfiable(candidates, installed, &host.platform);
-    let modules = depends::with_planned(installed, &planned);
+    // What the directory holds that cannot be installed with the rest: named by a
+    // requirement on it as there (and to be looked at), not as absent.
+    let aside: BTreeMap<String, Option<modhost_manifest::Version>> = found
+        .iter()
+        .map(|(_, m)| m)
+        .filter(|m| !planned.iter().any(|p| p.rawname == m.rawname))
+        .filter(|m| !installed.iter().any(|r| r.rawname == m.rawname))
+        .map(|m| (m.rawname.clone(), Some(m.version.clone())))
+        .collect();
+    let mut unmeetable = depends::available(installed, &aside);
+    unmeetable.extend(
+        planned
+            .iter()
+            .map(|m| (m.rawname.as_str(), depends::Available::Planned(m))),
+    );
     for ((_, manifest), entry) in found.iter().zip(entries.iter_mut()) {
-        // A package refused for itself is not offered to install with the others, but
-        // what the directory holds does not count against it either.
-        if entry.problem.is_some() {
-            entry.unmet = depends::check(manifest, &modules, &host.platform).failures();
+        // A package refused for itself, or one that cannot be installed even with the
+        // rest, is not offered to install with the others; its requirements that the
+        // directory holds are said to be there, not absent.
+        let planned_too = planned.iter().any(|m| m.rawname == manifest.rawname);
+        if entry.problem.is_some() || (!entry.installable && !planned_too) {
+            entry.unmet = depends::check(manifest, &unmeetable, &host.platform).failures();
             continue;
         }
-        if entry.installable || !planned.iter().any(|m| m.rawname == manifest.rawname) {
+        if entry.installable {
             continue;
         }
         entry.installable_with = required_modules(manifest)
