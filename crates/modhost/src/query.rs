@@ -125,6 +125,10 @@ pub struct Offered {
     /// Its component's imports, and why this host would refuse it, if it would.
     #[serde(flatten)]
     pub component: ComponentImports,
+    /// Its module.xml, as modhost reads it.
+    pub manifest: Manifest,
+    /// Its requirements that what is installed does not meet, each said in full.
+    pub unmet: Vec<String>,
 }
 
 /// A host directory a module was granted.
@@ -278,7 +282,14 @@ impl Host {
                         refused: Some(e.to_string()),
                     },
                 };
-                Ok(Described::Offered(Box::new(Offered { module, component })))
+                let manifest = packages::read_manifest(&module.package)?;
+                let unmet = self.check_depends(&manifest)?.failures();
+                Ok(Described::Offered(Box::new(Offered {
+                    module,
+                    component,
+                    manifest,
+                    unmet,
+                })))
             }
             info => info.map(|info| Described::Installed(Box::new(info))),
         }

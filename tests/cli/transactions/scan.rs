@@ -151,6 +151,23 @@ fn list_and_info_show_every_status_with_its_reason_not_installed_included() {
         .ok(&["info", "--json", "--from", arg(&dir), "voicemail"])
         .json();
     assert_eq!(info["status"], "not-installed", "{info}");
+    // Described as in full as an installed module: its module.xml, and what it lacks.
+    assert_eq!(info["manifest"]["rawname"], "voicemail", "{info}");
+    assert_eq!(info["unmet"], serde_json::json!([]), "{info}");
+    let text = root.ok(&["info", "--from", arg(&dir), "voicemail"]).stdout;
+    assert!(
+        text.contains("\n  description  ") && text.contains("\n  depends      core ge 16.0"),
+        "{text}"
+    );
+    let callback = root
+        .ok(&["info", "--json", "--from", arg(&dir), "callback"])
+        .json();
+    assert!(
+        callback["unmet"][0]
+            .as_str()
+            .is_some_and(|u| u.contains("requires module `voicemail ge 16.0`")),
+        "{callback}"
+    );
     root.configure(&format!("packages = {dir:?}\n"));
     let text = root.ok(&["list"]).stdout;
     assert!(

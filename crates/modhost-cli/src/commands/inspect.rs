@@ -46,21 +46,43 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
         Described::Offered(offered) => {
             return ctx.out.result(&offered, || {
                 let (module, component) = (&offered.module, &offered.component);
+                let manifest = &offered.manifest;
                 let mut text = format!(
-                    "{} {} ({})\n  {:<12} {} ({})\n",
+                    "{} {} ({})\n",
                     escape(&module.name),
                     escape(&module.version),
                     escape(&module.rawname),
-                    "status",
-                    module.status,
-                    escape(&module.reason)
                 );
+                // As an installed module's: most values come from its module.xml.
+                let mut line = |label: &str, value: &str| {
+                    let _ = writeln!(text, "  {label:<12} {}", escape(value));
+                };
+                line("status", &format!("{} ({})", module.status, module.reason));
+                if let Some(description) = super::manifest::described(manifest) {
+                    line("description", &description);
+                }
+                line("category", &manifest.category);
+                if let Some(protected) = super::manifest::protection(manifest) {
+                    line("protected", &protected);
+                }
+                super::manifest::details(manifest, &mut line);
+                let tables: Vec<&str> = manifest
+                    .database
+                    .tables
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect();
+                if !tables.is_empty() {
+                    line("tables", &tables.join(", "));
+                }
+                for unmet in &offered.unmet {
+                    line("unmet", unmet);
+                }
                 if !component.imports.is_empty() {
-                    let imports = surface::imports(&component.imports);
-                    let _ = writeln!(text, "  {:<12} {}", "imports", escape(&imports));
+                    line("imports", &surface::imports(&component.imports));
                 }
                 if let Some(refused) = &component.refused {
-                    let _ = writeln!(text, "  {:<12} {}", "refused", escape(refused));
+                    line("refused", refused);
                 }
                 text
             });
