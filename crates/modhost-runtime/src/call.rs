@@ -14,7 +14,9 @@ use crate::host::Sandbox;
 use crate::runtime::MAX_WASM_STACK;
 use crate::trap::{HostPanicked, trapped};
 use crate::warm::WARM_RESOURCES;
-use crate::{DiskQuota, Error, Fire, Limits, LoadedComponent, Mount, Result, Runtime, Warm};
+use crate::{
+    DiskQuota, Error, Failure, Fire, Limits, LoadedComponent, Mount, Result, Runtime, Warm,
+};
 use wasmtime_wasi::filesystem::Descriptor;
 
 /// A call into a module.
@@ -152,6 +154,18 @@ impl Runtime {
         } = context;
         if let Err(e) = limits.check() {
             return (Err(e), session);
+        }
+        // A call fired from one already past its deadline starts nothing: were it given
+        // an instance and a tick, every handler a fan of hooks reaches would run one, and
+        // a call ten seconds long would take minutes.
+        if deadline.is_some_and(|inherited| Instant::now() >= inherited) {
+            let timeout = Error::Trapped {
+                module: rawname.to_owned(),
+                version: version.to_owned(),
+                call: call.to_string(),
+                failure: Failure::Timeout(limits.call_timeout),
+            };
+            return (Err(timeout), session);
         }
         let reused = warm.and_then(|w| w.take(limits.max_memory));
         let mut hot = match reused {

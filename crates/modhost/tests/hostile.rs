@@ -337,6 +337,60 @@ fn a_modules_handlers_of_one_hook_point_share_one_deadline() {
 }
 
 #[test]
+fn hooks_fired_past_the_deadline_start_nothing_so_a_fan_ends_with_its_call() {
+    let (root, host) = host();
+    // A module giving `fan` sixteen handlers, each firing `fan` again, then spinning:
+    // four levels of it are 65,536 calls, were each given its start after the deadline.
+    let dir = root.path().with_extension("fan");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let methods: String = (0..16)
+        .map(|n| format!("<fan pri=\"{n}\">fan{n}</fan>"))
+        .collect();
+    let xml = format!(
+        "<module><rawname>fan</rawname><name>Fan</name><version>1.0</version>\
+         <methods>{methods}</methods></module>"
+    );
+    std::fs::write(dir.join("module.xml"), xml).unwrap_or_else(|e| panic!("{e}"));
+    let package = dir.join("fan.tgz");
+    modhost::pack(
+        &dir.join("module.xml"),
+        &modhost_test_support::component("hostile"),
+        &package,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    host.install(&[package], modhost::Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let deadline = Duration::from_millis(500);
+    host.declare(HookPoint {
+        limits: Some(Limits {
+            call_timeout: deadline,
+            max_fire_depth: 4,
+            ..host.limits()
+        }),
+        ..HookPoint::broadcast("fan")
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    let dispatch = host.dispatch("fan", "").unwrap_or_else(|e| panic!("{e}"));
+    let took = started.elapsed();
+    assert!(
+        dispatch
+            .calls
+            .iter()
+            .all(|c| { serde_json::to_value(c).unwrap_or_default()["kind"] == "timeout" }),
+        "{dispatch:?}"
+    );
+    // The module's sixteen handlers share one 500 ms; what they fired after it passed
+    // started nothing. Given a tick each, they took minutes.
+    assert!(
+        took < Duration::from_secs(5),
+        "a fan of fired hooks took {took:?} against a {deadline:?} deadline"
+    );
+    still_serving(&host, "a fan of fired hooks");
+    std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
 fn what_a_call_fires_shares_the_calls_memory_cap() {
     let (_root, host) = host();
     // Holding nothing, a call leaves the hook it fires all of its 32 MiB cap but what it

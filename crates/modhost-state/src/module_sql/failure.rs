@@ -21,6 +21,12 @@ pub(super) enum Failure {
     /// The statement calls a function modules may not use.
     #[error("not authorized: function `{0}` is not available to modules")]
     Function(String),
+    /// The statement calls a function one call of which could run past any deadline.
+    #[error(
+        "not authorized: function `{0}` is not available to modules: one call of it can run \
+         for minutes, past any deadline, on large objects; merge them in the module's own code"
+    )]
+    Unstoppable(String),
     /// The progress handler stopped the statement.
     #[error("the statement ran past the call's deadline")]
     Deadline,

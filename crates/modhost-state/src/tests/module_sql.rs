@@ -133,6 +133,41 @@ fn module_sql_calls_only_functions_that_see_nothing_but_their_arguments() -> Res
         let expected = format!("not authorized: function `{function}` is not available to modules");
         assert_eq!(denied, Err(expected), "`{sql}`");
     }
+    // One call of these is one uninterruptible step that can outlast any deadline.
+    for function in ["json_patch", "JSONB_PATCH"] {
+        let sql = format!("SELECT {function}('{{\"a\":1}}', '{{\"b\":2}}')");
+        let denied = txn.module_query("m", &sql, &[], later());
+        assert!(
+            denied.as_ref().is_err_and(|e| e.starts_with(&format!(
+                "not authorized: function `{}` is not available to modules: one call of it can \
+                 run for minutes",
+                function.to_lowercase()
+            ))),
+            "`{sql}`: {denied:?}"
+        );
+    }
+    // Nor does one call walk a document once per path for more paths than a second allows.
+    let paths: String = (0..40).map(|n| format!(", '$.k{n}', {n}")).collect();
+    let denied = txn.module_query(
+        "m",
+        &format!("SELECT json_set('{{}}'{paths})"),
+        &[],
+        later(),
+    );
+    assert!(
+        denied
+            .as_ref()
+            .is_err_and(|e| e.contains("too many arguments on function json_set")),
+        "{denied:?}"
+    );
+    let paths: String = (0..20).map(|n| format!(", '$.k{n}', {n}")).collect();
+    let allowed = txn.module_query(
+        "m",
+        &format!("SELECT json_set('{{}}'{paths})"),
+        &[],
+        later(),
+    );
+    assert!(allowed.is_ok(), "{allowed:?}");
     let allowed = txn.module_query(
         "m",
         "SELECT abs(-1), upper('a'), json_extract('{\"a\": 2}', '$.a'), '{\"a\": 3}' ->> 'a', \

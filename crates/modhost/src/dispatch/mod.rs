@@ -580,6 +580,13 @@ impl Fire for Dispatcher {
         request: FireRequest<'_>,
         mut session: Session,
     ) -> (std::result::Result<Fired, String>, Session) {
+        if Instant::now() >= request.deadline {
+            let refusal = format!(
+                "hook `{}` fired by `{}` after its deadline passed; not fired",
+                request.hook, request.caller
+            );
+            return (Err(refusal), session);
+        }
         let point = self.point(request.hook);
         let max_depth = point.limits.unwrap_or(self.limits).max_fire_depth;
         if request.depth > max_depth {

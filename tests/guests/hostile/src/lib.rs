@@ -22,6 +22,14 @@ impl Module for Hostile {
             "spin" => loop {
                 std::hint::black_box(());
             },
+            // Fires the hook it serves (every handler of it, its own among them), then
+            // spins until stopped: a fan that would grow without end past its deadline.
+            fan if fan.starts_with("fan") => {
+                let _ = dispatch::fire(hook, payload);
+                loop {
+                    std::hint::black_box(());
+                }
+            }
             "note_then_spin" => {
                 // A write the call's end must undo, then a loop only a limit stops.
                 kv::set("noted", payload)?;
