@@ -141,6 +141,31 @@ fn a_file_truncated_under_a_writing_descriptor_is_charged_for_what_it_grows_agai
 }
 
 #[test]
+fn files_removed_while_open_still_count_while_the_call_writes_them() {
+    let root = installed("[data]\nmodule_quota_mb = 2\n");
+    // No walk of /data sees a file removed while open; the quota counts it as long as it
+    // is open, through a stream and at offsets alike.
+    for payload in ["1:64", "4:8"] {
+        let (ok, report) = call(&root, "unlinked_open", payload, "filler");
+        assert!(ok, "{payload}: {report}");
+        let written: u64 = report
+            .trim_start_matches("wrote ")
+            .trim_end_matches(" bytes")
+            .parse()
+            .unwrap_or(u64::MAX);
+        assert!(
+            written <= 2 * MIB + 64 * 1024,
+            "{payload}: {written} bytes written past a 2 MiB quota"
+        );
+    }
+    assert_eq!(
+        data_bytes(&root, "filler"),
+        0,
+        "removed files hold nothing once closed"
+    );
+}
+
+#[test]
 fn files_written_through_dangling_links_count_as_entries() {
     let root = root();
     root.ok(&["install", arg(&package("linker"))]);

@@ -123,6 +123,9 @@ pub(crate) struct Budget {
     account: Mutex<Account>,
     /// How many recounts were asked for (see [`Budget::counts`]).
     recounts: std::sync::atomic::AtomicU64,
+    /// The files the module's calls have written through, while they are open: one
+    /// removed while open still holds its bytes, which no walk of the directories sees.
+    written: Mutex<HashMap<usize, Weak<std::fs::File>>>,
 }
 
 #[derive(Default)]
@@ -154,7 +157,40 @@ impl Budget {
             dirs,
             account: Mutex::default(),
             recounts: Default::default(),
+            written: Mutex::default(),
         })
+    }
+
+    /// Notes that a call writes through `file`, so that its bytes are counted for as long
+    /// as it is open, removed or not.
+    pub(crate) fn writing(&self, file: &Arc<std::fs::File>) {
+        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = Arc::as_ptr(file) as usize;
+        if written.contains_key(&key) {
+            return;
+        }
+        // The files closed since are let go of now and then, not at every new one.
+        if written.len() >= 64 && written.len().is_power_of_two() {
+            written.retain(|_, file| file.strong_count() > 0);
+        }
+        written.insert(key, Arc::downgrade(file));
+    }
+
+    /// What is on disk under the module's directories, and in the files it still has open
+    /// that were removed from them.
+    fn count(&self) -> std::io::Result<DiskUsage> {
+        let mut used = disk_usage(&self.dirs)?;
+        let written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        for file in written.values().filter_map(Weak::upgrade) {
+            if let Ok(stat) = rustix::fs::fstat(&*file)
+                && stat.st_nlink == 0
+            {
+                used.bytes = used
+                    .bytes
+                    .saturating_add(u64::try_from(stat.st_size).unwrap_or(0));
+            }
+        }
+        Ok(used)
     }
 
     /// Where the module's writable trees start, for how deep its directories nest.
@@ -196,7 +232,7 @@ impl Budget {
         }
         let used = match account.used {
             Some(used) => used,
-            None => match disk_usage(&self.dirs) {
+            None => match self.count() {
                 Ok(used) => used,
                 Err(e) => {
                     tracing::warn!(module = %self.rawname, error = %e, "cannot count the module's disk use; its write is refused");

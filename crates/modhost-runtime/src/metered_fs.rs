@@ -31,7 +31,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
         "[method]descriptor.write",
         |mut store: StoreContextMut<'_, Sandbox>, (fd, buf, offset): (Fd, Vec<u8>, u64)| {
             let (mut fs, budget) = split(&mut store);
-            let size = file_of(&fs, &fd).map_or(0, |f| len_of(&f));
+            let size = written_file(&fs, &budget, &fd).map_or(0, |f| len_of(&f));
             let end = offset.saturating_add(buf.len() as u64);
             if budget.charge(end.saturating_sub(size), 0).is_err() {
                 return over_quota();
@@ -44,7 +44,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
         "[method]descriptor.set-size",
         |mut store: StoreContextMut<'_, Sandbox>, (fd, size): (Fd, u64)| {
             let (mut fs, budget) = split(&mut store);
-            let now = file_of(&fs, &fd).map_or(0, |f| len_of(&f));
+            let now = written_file(&fs, &budget, &fd).map_or(0, |f| len_of(&f));
             if budget.charge(size.saturating_sub(now), 0).is_err() {
                 return over_quota();
             }
@@ -234,6 +234,17 @@ fn file_of(fs: &WasiFilesystemCtxView<'_>, fd: &Fd) -> Option<Arc<std::fs::File>
     }
 }
 
+/// The file open as `fd`, noted as written through ([`Budget::writing`]).
+fn written_file(
+    fs: &WasiFilesystemCtxView<'_>,
+    budget: &Budget,
+    fd: &Fd,
+) -> Option<Arc<std::fs::File>> {
+    let file = file_of(fs, fd)?;
+    budget.writing(&file);
+    Some(file)
+}
+
 /// The current length of `file`.
 fn len_of(file: &std::fs::File) -> u64 {
     file.metadata().map_or(0, |m| m.len())
@@ -273,6 +284,7 @@ fn meter(
         (Ok(opened), Some(file)) => (opened, file),
         (other, _) => return other,
     };
+    budget.writing(&file);
     let inner = fs.table.delete(opened)?;
     let metered: DynOutputStream = Box::new(Metered {
         inner,

@@ -138,6 +138,35 @@ impl Module for Filler {
                 }
                 Ok("2000 rounds".to_owned())
             }
+            "unlinked_open" => {
+                // `N:MIB`: N files, each removed while open, then written to (through a
+                // stream, every other one by setting its length) until refused or MIB MiB long:
+                // bytes no walk of /data sees, which the quota counts all the same.
+                let (files, mib) = payload.split_once(':').unwrap_or(("1", "64"));
+                let (files, mib): (usize, usize) =
+                    (files.parse().unwrap_or(1), mib.parse().unwrap_or(64));
+                let chunk = vec![7u8; 64 * 1024];
+                let mut written = 0usize;
+                let mut open = Vec::new();
+                'files: for n in 0..files {
+                    let path = format!("/data/gone{n}");
+                    let mut file = std::fs::File::create(&path).map_err(|e| e.to_string())?;
+                    std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+                    for round in 0..mib * 16 {
+                        let wrote = match n % 2 {
+                            0 => file.write_all(&chunk),
+                            _ => file.set_len(((round + 1) * chunk.len()) as u64),
+                        };
+                        if wrote.is_err() {
+                            open.push(file);
+                            continue 'files;
+                        }
+                        written += chunk.len();
+                    }
+                    open.push(file);
+                }
+                Ok(format!("wrote {written} bytes"))
+            }
             other => Err(format!("no handler `{other}` for hook `{hook}`")),
         }
     }
