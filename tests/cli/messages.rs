@@ -435,7 +435,12 @@ fn a_failed_change_given_someones_directory_as_the_root_keeps_it_and_everything_
     std::fs::create_dir_all(other.path().join("data/x")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(other.path().join("data/x/y"), "mine").unwrap_or_else(|e| panic!("{e}"));
     let before = other.tree("");
-    for args in [&["install", arg(&package("core"))][..], &["recover"]] {
+    for args in [
+        &["install", arg(&package("core"))][..],
+        &["recover"],
+        &["list"],
+        &["info", "core"],
+    ] {
         let run = other.fails(args);
         assert!(
             run.stderr

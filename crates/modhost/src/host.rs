@@ -79,6 +79,14 @@ impl Host {
     pub fn open_existing(root: &Path) -> Result<Self> {
         not_a_file(root)?;
         if !Layout::exists(root) {
+            // A directory holding a root's names without its database is said to be so,
+            // as a change there is told, not taken for a mistyped path.
+            if let Some(entry) = Made::held_name(root) {
+                return Err(Error::NotARootButHolds {
+                    path: root.to_owned(),
+                    entry,
+                });
+            }
             return Err(Error::NoRoot(root.to_owned()));
         }
         Embedding::new().open(root)

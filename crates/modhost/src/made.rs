@@ -107,6 +107,16 @@ impl Made {
         }
     }
 
+    /// The name of a root's (`modules/`, `data/`) that `root`, a directory that is no
+    /// root, holds, if it holds one: what reading it finds, said as opening it would say
+    /// it.
+    pub(crate) fn held_name(root: &Path) -> Option<String> {
+        match Made::look(root) {
+            Ok(Look::Holds(entry)) => Some(entry),
+            _ => None,
+        }
+    }
+
     /// What is at `root` now.
     fn look(root: &Path) -> Result<Look> {
         if std::fs::symlink_metadata(Layout::database_of(root)).is_ok_and(|m| m.is_file()) {
