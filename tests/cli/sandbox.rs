@@ -866,6 +866,15 @@ fn what_a_module_prints_is_logged_under_its_name_and_bounded() {
         "{}",
         run.stderr
     );
+    // Each line as it ends, among the module's log records in the order it wrote them.
+    let at = |text: &str| run.stderr.find(text).unwrap_or(usize::MAX);
+    assert!(
+        at("before printing") < at("line 0 from stdout")
+            && at("line 1 from stdout") < at("after printing")
+            && at("after printing") < usize::MAX,
+        "{}",
+        run.stderr
+    );
     // Past 64 KiB a call's output is dropped and counted; printing never fails the call.
     let run = root.run(&["hook", "print", "--payload", "10000", "--json"]);
     assert_eq!(run.json()[0]["output"], "printed 10000", "{}", run.stderr);

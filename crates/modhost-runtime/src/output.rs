@@ -1,9 +1,10 @@
 //! A module's stdout and stderr, which authors print to (`print()` in Python, `println!`
 //! and `eprintln!` in Rust): kept, bounded, never an error (printing must not fail a
 //! module, and Rust's `eprintln!` panics when its write fails). Stdout keeps the start of
-//! what a call printed and goes to the log after the call; stderr keeps the end, where a
-//! traceback or a panic message is, for trap reports (and the log at debug level). Past
-//! the bound, output is dropped and counted.
+//! what a call printed and goes to the log a line as soon as the line ends, so that it
+//! stands among the module's log records in the order the module wrote them; stderr keeps
+//! the end, where a traceback or a panic message is, for trap reports (and the log at
+//! debug level). Past the bound, output is dropped and counted.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -19,6 +20,8 @@ const KEPT: usize = 64 * 1024;
 struct Printed {
     bytes: Vec<u8>,
     dropped: usize,
+    /// How much of `bytes` went to the log already: the lines ended so far.
+    logged: usize,
 }
 
 /// Which part of a stream's output is kept past [`KEPT`] bytes.
@@ -36,12 +39,18 @@ enum Keep {
 pub(crate) struct Captured {
     printed: Arc<Mutex<Printed>>,
     keep: Keep,
+    /// The module whose lines go to the log as they end; `None` for a stream that is only
+    /// read (stderr).
+    module: Option<Arc<str>>,
 }
 
 impl Captured {
-    /// A stdout: its first bytes are kept.
-    pub(crate) fn stdout() -> Self {
-        Captured::default()
+    /// Module `rawname`'s stdout: its first bytes are kept, each line logged as it ends.
+    pub(crate) fn stdout(rawname: &str) -> Self {
+        Captured {
+            module: Some(rawname.into()),
+            ..Captured::default()
+        }
     }
 
     /// A stderr: its last bytes are kept.
@@ -70,12 +79,17 @@ impl Captured {
         printed.bytes.is_empty() && printed.dropped == 0
     }
 
-    /// Logs what the call printed, a record a line, under the module's name, and forgets it.
+    /// Logs what the call printed and no ended line has logged yet (a last line without
+    /// its newline), under the module's name, and forgets it.
     pub(crate) fn log(&self, rawname: &str) {
-        let Printed { bytes, dropped } = std::mem::take(&mut *self.printed());
-        let text = String::from_utf8_lossy(&bytes);
+        let Printed {
+            bytes,
+            dropped,
+            logged,
+        } = std::mem::take(&mut *self.printed());
+        let text = String::from_utf8_lossy(&bytes[logged.min(bytes.len())..]);
         for line in text.lines() {
-            tracing::info!(target: "modhost::module", module = %rawname, stdout = true, "{line}");
+            log_line(rawname, line);
         }
         if dropped > 0 {
             tracing::warn!(target: "modhost::module", module = %rawname, "{dropped} bytes printed past the {KEPT}-byte limit of a call were dropped");
@@ -90,6 +104,17 @@ impl Captured {
                 let kept = bytes.len().min(room);
                 printed.bytes.extend_from_slice(&bytes[..kept]);
                 printed.dropped += bytes.len() - kept;
+                let Some(module) = &self.module else {
+                    return;
+                };
+                while let Some(end) = printed.bytes[printed.logged..]
+                    .iter()
+                    .position(|b| *b == b'\n')
+                {
+                    let line = &printed.bytes[printed.logged..printed.logged + end];
+                    log_line(module, String::from_utf8_lossy(line).trim_end_matches('\r'));
+                    printed.logged += end + 1;
+                }
             }
             Keep::Tail => {
                 let skipped = bytes.len().saturating_sub(KEPT);
@@ -104,6 +129,11 @@ impl Captured {
             }
         }
     }
+}
+
+/// One line module `rawname` printed, as a log record under its name.
+fn log_line(rawname: &str, line: &str) {
+    tracing::info!(target: "modhost::module", module = %rawname, stdout = true, "{line}");
 }
 
 impl IsTerminal for Captured {
@@ -174,7 +204,7 @@ mod tests {
 
     #[test]
     fn stderr_keeps_its_end_and_stdout_its_start_counting_the_rest() {
-        let (stderr, stdout) = (Captured::stderr(), Captured::stdout());
+        let (stderr, stdout) = (Captured::stderr(), Captured::stdout("m"));
         for i in 0..300u32 {
             let line = format!("{i:04} {}\n", "x".repeat(1018));
             stderr.keep(line.as_bytes());

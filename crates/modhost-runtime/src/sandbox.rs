@@ -49,7 +49,7 @@ impl Runtime {
     ) -> Result<Hot> {
         let mut wasi = WasiCtxBuilder::new();
         let stderr = Captured::stderr();
-        let stdout = Captured::stdout();
+        let stdout = Captured::stdout(rawname);
         wasi.allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)

@@ -46,6 +46,7 @@ from ``-2**63`` to ``2**63 - 1``; ``float`` is REAL; ``str`` is TEXT; ``bytes``,
 from __future__ import annotations
 
 import socket
+import sys
 import traceback
 import types
 from typing import Any, Callable, Dict, List, NoReturn, Optional, Tuple, Type, TypeVar, Union
@@ -87,6 +88,14 @@ _NO_NETWORK = (
     "modhost modules have no network: a module reaches the PBX through its hooks, kv, db "
     "and the APIs the application gives it"
 )
+
+
+# What ``print()`` writes reaches the host a line at a time, as it is printed, and so the
+# log among the module's own records in the order written: stdout is no terminal here,
+# where Python would hold it back until a block filled or the call ended.
+_reconfigure = getattr(sys.stdout, "reconfigure", None)
+if _reconfigure is not None:
+    _reconfigure(line_buffering=True)
 
 
 def _no_network(name: str) -> Callable[..., NoReturn]:

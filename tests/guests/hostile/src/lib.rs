@@ -183,11 +183,14 @@ impl Module for Hostile {
                 Ok("warned".to_owned())
             }
             "print" => {
-                // `N`: prints N lines, as an author debugging with println! would.
+                // `N`: prints N lines, as an author debugging with println! would, between
+                // two log records.
                 let lines: usize = payload.parse().unwrap_or(1);
+                log::info("before printing", &[]);
                 for i in 0..lines {
                     println!("line {i} from stdout");
                 }
+                log::info("after printing", &[]);
                 Ok(format!("printed {lines}"))
             }
             "runaway" => {
