@@ -194,6 +194,19 @@ fn the_default_root_not_made_yet_reads_as_empty_and_a_file_is_no_root() {
             "{args:?}: {}",
             run.stderr
         );
+        // And one under it is said to be under a file, not "not a directory".
+        let under = file.join("root");
+        let run = Root::output(Command::new(bin).arg("--root").arg(&under).args(args));
+        assert!(
+            !run.success
+                && run.stderr.contains(&format!(
+                    "`{}` cannot be a modhost root: `{}` is a file, not a directory",
+                    under.display(),
+                    file.display()
+                )),
+            "{args:?}: {}",
+            run.stderr
+        );
     }
 }
 

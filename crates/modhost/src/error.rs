@@ -156,6 +156,18 @@ pub enum Error {
     /// What was to be a root is a file, not a directory.
     #[error("`{}` is a file, not a modhost root (a root is a directory)", .0.display())]
     NotARoot(PathBuf),
+    /// What was to be a root lies under a file, where no directory can be.
+    #[error(
+        "`{}` cannot be a modhost root: `{}` is a file, not a directory",
+        .root.display(),
+        .file.display()
+    )]
+    UnderAFile {
+        /// The root asked for.
+        root: PathBuf,
+        /// The file on its path.
+        file: PathBuf,
+    },
     /// A hook point cannot be declared or dispatched as asked.
     #[error("hook point `{name}`: {problem}")]
     HookPoint {

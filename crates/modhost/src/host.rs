@@ -563,5 +563,18 @@ fn not_a_file(root: &Path) -> Result<()> {
     if std::fs::metadata(root).is_ok_and(|m| !m.is_dir()) {
         return Err(Error::NotARoot(root.to_owned()));
     }
+    // A file on the way (`notes.txt/root`) is named, not left to the system's "not a
+    // directory" about the path as a whole.
+    if let Some(file) = root
+        .ancestors()
+        .skip(1)
+        .filter(|a| !a.as_os_str().is_empty())
+        .find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir()))
+    {
+        return Err(Error::UnderAFile {
+            root: root.to_owned(),
+            file: file.to_owned(),
+        });
+    }
     Ok(())
 }
