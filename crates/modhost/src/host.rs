@@ -12,7 +12,7 @@ use crate::config::{self, Platform};
 use crate::dispatch::{Dispatch, DispatchOptions, Dispatcher, HookPoint};
 use crate::event::{Event, Reporter, Silent};
 use crate::layout::Layout;
-use crate::lock::{RootLock, RootUse};
+use crate::lock::{Holder, RootLock, RootUse};
 use crate::made::Made;
 use crate::recover::{self, Recovery};
 use crate::{Error, Result};
@@ -135,7 +135,7 @@ impl Host {
         if self.made.is_none() || self._scratch.is_some() || !sole {
             return Ok(false);
         }
-        let Some(lock) = RootLock::try_acquire(&self.layout.lock())? else {
+        let Some(lock) = RootLock::try_acquire(&self.layout.lock(), Holder::Named)? else {
             return Ok(false);
         };
         if !self.state.modules()?.is_empty() || !self.state.sources()?.is_empty() {
@@ -251,7 +251,7 @@ impl Host {
             made,
             in_use: Some(in_use),
         };
-        let recovered_at_open = match RootLock::try_acquire(&host.layout.lock())? {
+        let recovered_at_open = match RootLock::try_acquire(&host.layout.lock(), Holder::Named)? {
             Some(_lock) => recover::run(&host.layout, &host.state, recover::Check::Present)?,
             None => Recovery::default(),
         };
@@ -350,7 +350,7 @@ impl Host {
         // wait would be for the parent's change, and then nothing could run.
         self.check_process()?;
         let path = self.layout.lock();
-        RootLock::acquire(&path, self.wait_for_lock, |holder| {
+        RootLock::acquire(&path, Holder::Named, self.wait_for_lock, |holder| {
             self.report(Event::Waiting {
                 lock: path.clone(),
                 holder,

@@ -8,27 +8,51 @@ use std::path::Path;
 
 use crate::{Error, Result};
 
-/// Opens (making it, private) the file at `path` whose lock is taken.
+/// Opens (making it, private) the file at `path` whose lock is taken: never through a
+/// link, and only a regular file, since a holder writes its name in it (a link planted
+/// where a lock file goes would have the host write over what it points at).
 fn open_lock_file(path: &Path) -> Result<File> {
-    File::options()
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::options()
         .mode(0o600)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC).bits() as i32)
         .create(true)
         .truncate(false)
         .read(true)
         .write(true)
         .open(path)
-        .map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })
+        .map_err(io)?;
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(io(std::io::Error::other(
+            "it is not a regular file, so it cannot be a lock",
+        )));
+    }
+    Ok(file)
 }
 
-/// Holds the exclusive lock on a root's `lock` file until dropped.
+/// Whether a lock's holder writes its process id in the lock file, for those who find
+/// it held: the root's lock does; a download directory's, which only tells a sweep the
+/// directory is in use, does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// The holder's process id is written in the file while it holds it.
+    Named,
+    /// The file is only locked.
+    Unnamed,
+}
+
+/// Holds the exclusive lock on a root's `lock` file (or a download directory's) until
+/// dropped.
 #[derive(Debug)]
 pub(crate) struct RootLock {
     file: File,
     /// The process that took it.
     process: u32,
+    /// Whether the holder's name is in the file.
+    holder: Holder,
 }
 
 impl Drop for RootLock {
@@ -40,7 +64,9 @@ impl Drop for RootLock {
     fn drop(&mut self) {
         if std::process::id() == self.process {
             // Its name goes first, so that no later reader takes it for the holder.
-            let _ = self.file.set_len(0);
+            if self.holder == Holder::Named {
+                let _ = self.file.set_len(0);
+            }
             let _ = self.file.unlock();
         }
     }
@@ -52,6 +78,7 @@ impl RootLock {
     /// happens) and fails otherwise.
     pub(crate) fn acquire(
         path: &Path,
+        holder: Holder,
         wait: bool,
         waiting: impl FnOnce(Option<u32>),
     ) -> Result<Self> {
@@ -63,13 +90,13 @@ impl RootLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) if wait => {
-                waiting(holder(&mut file));
+                waiting(written_holder(&mut file));
                 file.lock().map_err(io)?;
             }
             Err(TryLockError::WouldBlock) => {
                 return Err(Error::Locked {
                     lock: path.to_owned(),
-                    holder: holder(&mut file),
+                    holder: written_holder(&mut file),
                 });
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
@@ -78,15 +105,21 @@ impl RootLock {
         // Who holds it is written for those who find it held, as apt names the process
         // holding dpkg's lock; the lock itself is the flock, so a failed write only loses
         // that name.
-        let _ = file
-            .set_len(0)
-            .and_then(|()| file.write_all_at(format!("{process}\n").as_bytes(), 0));
-        Ok(RootLock { file, process })
+        if holder == Holder::Named {
+            let _ = file
+                .set_len(0)
+                .and_then(|()| file.write_all_at(format!("{process}\n").as_bytes(), 0));
+        }
+        Ok(RootLock {
+            file,
+            process,
+            holder,
+        })
     }
 
     /// Takes the lock only if it is free at once.
-    pub(crate) fn try_acquire(path: &Path) -> Result<Option<Self>> {
-        match RootLock::acquire(path, false, |_| {}) {
+    pub(crate) fn try_acquire(path: &Path, holder: Holder) -> Result<Option<Self>> {
+        match RootLock::acquire(path, holder, false, |_| {}) {
             Ok(lock) => Ok(Some(lock)),
             Err(Error::Locked { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -96,7 +129,7 @@ impl RootLock {
 
 /// The process id the holder of a lock wrote in its file, if it is readable: the file is
 /// the root's own, but a short or garbled one only loses the name.
-fn holder(file: &mut File) -> Option<u32> {
+fn written_holder(file: &mut File) -> Option<u32> {
     let mut text = String::new();
     file.take(32).read_to_string(&mut text).ok()?;
     text.trim().parse().ok()
@@ -130,5 +163,53 @@ impl RootUse {
     /// held, and stays so until dropped.
     pub(crate) fn sole(&self) -> bool {
         self.file.try_lock().is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_file_that_is_a_link_is_never_followed_nor_written() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let victim = dir.path().join("shadow");
+        std::fs::write(&victim, "secret\n").unwrap_or_else(|e| panic!("{e}"));
+        let lock = dir.path().join("lock");
+        std::os::unix::fs::symlink(&victim, &lock).unwrap_or_else(|e| panic!("{e}"));
+        for holder in [Holder::Named, Holder::Unnamed] {
+            assert!(RootLock::acquire(&lock, holder, false, |_| {}).is_err());
+            assert!(RootLock::try_acquire(&lock, holder).is_err());
+        }
+        assert_eq!(
+            std::fs::read_to_string(&victim).ok().as_deref(),
+            Some("secret\n")
+        );
+        // Nor is a directory, a FIFO or anything but a regular file taken for one.
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let refused = RootLock::try_acquire(&fifo, Holder::Named).map(|_| ());
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("not a regular file")),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn only_a_named_lock_holds_its_holders_process_id() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("lock");
+        let named = RootLock::acquire(&path, Holder::Named, false, |_| {});
+        assert_eq!(
+            std::fs::read_to_string(&path).ok(),
+            Some(format!("{}\n", std::process::id()))
+        );
+        drop(named);
+        let unnamed = RootLock::acquire(&path, Holder::Unnamed, false, |_| {});
+        assert!(unnamed.is_ok());
+        assert_eq!(std::fs::read_to_string(&path).ok().as_deref(), Some(""));
     }
 }

@@ -9,7 +9,7 @@ use modhost_update::{Client, Digests, Location, Release, Source};
 use super::offers::{accepted, find_release, offers, remember};
 use super::{announces, client};
 use crate::host::Host;
-use crate::lock::RootLock;
+use crate::lock::{Holder, RootLock};
 use crate::{Error, Event, Result};
 
 /// See [`Host::download`].
@@ -161,7 +161,12 @@ pub(crate) fn download_dir(dir: &Path) -> Result<DownloadDir> {
         .prefix(DOWNLOAD_PREFIX)
         .tempdir_in(dir)
         .map_err(crate::layout::io(dir))?;
-    let held = RootLock::acquire(&work.path().join(DOWNLOAD_LOCK), false, |_| {})?;
+    let held = RootLock::acquire(
+        &work.path().join(DOWNLOAD_LOCK),
+        Holder::Unnamed,
+        false,
+        |_| {},
+    )?;
     Ok(DownloadDir { work, _held: held })
 }
 
@@ -209,7 +214,8 @@ pub(crate) fn clear_stale_downloads(dir: &Path) {
         if !candidate {
             continue;
         }
-        let Ok(Some(_free)) = RootLock::try_acquire(&path.join(DOWNLOAD_LOCK)) else {
+        let Ok(Some(_free)) = RootLock::try_acquire(&path.join(DOWNLOAD_LOCK), Holder::Unnamed)
+        else {
             continue;
         };
         if let Err(e) = std::fs::remove_dir_all(&path) {
@@ -262,7 +268,7 @@ mod tests {
         let stale = left_behind(dir, ".modhost-download-stale");
         // Another download's, under way: its lock is held.
         let running = left_behind(dir, ".modhost-download-running");
-        let held = RootLock::try_acquire(&running.join(DOWNLOAD_LOCK));
+        let held = RootLock::try_acquire(&running.join(DOWNLOAD_LOCK), Holder::Unnamed);
         assert!(matches!(held, Ok(Some(_))));
         // A link named like one is never followed, nor removed.
         let elsewhere = left_behind(dir, "elsewhere");

@@ -12,7 +12,7 @@ use super::{
     Channel, Checked, Offer, OfferStatus, PARALLEL_CHECKS, SourceReport, announces, client, target,
 };
 use crate::host::Host;
-use crate::lock::RootLock;
+use crate::lock::{Holder, RootLock};
 use crate::ops::Transaction;
 use crate::{Error, Result};
 
@@ -366,7 +366,7 @@ pub(crate) fn remember(host: &Host, accepted: &[Accepted]) -> Result<()> {
     if accepted.is_empty() {
         return Ok(());
     }
-    let Some(lock) = RootLock::try_acquire(&host.layout.lock())? else {
+    let Some(lock) = RootLock::try_acquire(&host.layout.lock(), Holder::Named)? else {
         tracing::debug!("the root is locked: what the channels answered is kept next time");
         return Ok(());
     };
