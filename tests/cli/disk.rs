@@ -145,9 +145,15 @@ fn files_removed_while_open_still_count_while_the_call_writes_them() {
     let root = installed("[data]\nmodule_quota_mb = 2\n");
     // No walk of /data sees a file removed while open; the quota counts it as long as it
     // is open, through a stream and at offsets alike.
-    for payload in ["1:64", "4:8"] {
-        let (ok, report) = call(&root, "unlinked_open", payload, "filler");
-        assert!(ok, "{payload}: {report}");
+    for (hook, payload) in [
+        ("unlinked_open", "1:64"),
+        ("unlinked_open", "4:8"),
+        // Held only to read, then removed, or renamed over: held all the same.
+        ("held_while_read", "8:1:remove"),
+        ("held_while_read", "8:1:rename"),
+    ] {
+        let (ok, report) = call(&root, hook, payload, "filler");
+        assert!(ok, "{hook} {payload}: {report}");
         let written: u64 = report
             .trim_start_matches("wrote ")
             .trim_end_matches(" bytes")
@@ -155,13 +161,13 @@ fn files_removed_while_open_still_count_while_the_call_writes_them() {
             .unwrap_or(u64::MAX);
         assert!(
             written <= 2 * MIB + 64 * 1024,
-            "{payload}: {written} bytes written past a 2 MiB quota"
+            "{hook} {payload}: {written} bytes written past a 2 MiB quota"
         );
     }
     assert_eq!(
         data_bytes(&root, "filler"),
-        0,
-        "removed files hold nothing once closed"
+        MIB,
+        "only the file renamed into place is left: removed ones hold nothing once closed"
     );
 }
 

@@ -123,9 +123,9 @@ pub(crate) struct Budget {
     account: Mutex<Account>,
     /// How many recounts were asked for (see [`Budget::counts`]).
     recounts: std::sync::atomic::AtomicU64,
-    /// The files the module's calls have written through, while they are open: one
-    /// removed while open still holds its bytes, which no walk of the directories sees.
-    written: Mutex<HashMap<usize, Weak<std::fs::File>>>,
+    /// The files the module's calls have opened, while they are open: one removed while
+    /// open still holds its bytes, which no walk of the directories sees.
+    open: Mutex<HashMap<usize, Weak<std::fs::File>>>,
 }
 
 #[derive(Default)]
@@ -157,33 +157,36 @@ impl Budget {
             dirs,
             account: Mutex::default(),
             recounts: Default::default(),
-            written: Mutex::default(),
+            open: Mutex::default(),
         })
     }
 
-    /// Notes that a call writes through `file`, so that its bytes are counted for as long
-    /// as it is open, removed or not.
-    pub(crate) fn writing(&self, file: &Arc<std::fs::File>) {
-        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+    /// Notes that a call holds `file` open (read, written or both), so that its bytes are
+    /// counted for as long as it is open, removed or not.
+    pub(crate) fn holds(&self, file: &Arc<std::fs::File>) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let key = Arc::as_ptr(file) as usize;
-        if written.contains_key(&key) {
+        if open.get(&key).is_some_and(|held| held.strong_count() > 0) {
             return;
         }
-        // The files closed since are let go of now and then, not at every new one.
-        if written.len() >= 64 && written.len().is_power_of_two() {
-            written.retain(|_, file| file.strong_count() > 0);
+        // The files closed since are let go of now and then, not at every new one: the
+        // map stays within twice what the sandbox's table lets a call hold open.
+        if open.len() >= 64 && open.len().is_power_of_two() {
+            open.retain(|_, file| file.strong_count() > 0);
         }
-        written.insert(key, Arc::downgrade(file));
+        open.insert(key, Arc::downgrade(file));
     }
 
     /// What is on disk under the module's directories, and in the files it still has open
-    /// that were removed from them.
+    /// that were removed from them (each once, however many descriptors hold it).
     fn count(&self) -> std::io::Result<DiskUsage> {
         let mut used = disk_usage(&self.dirs)?;
-        let written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
-        for file in written.values().filter_map(Weak::upgrade) {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut removed = std::collections::HashSet::new();
+        for file in open.values().filter_map(Weak::upgrade) {
             if let Ok(stat) = rustix::fs::fstat(&*file)
                 && stat.st_nlink == 0
+                && removed.insert((stat.st_dev, stat.st_ino))
             {
                 used.bytes = used
                     .bytes

@@ -99,6 +99,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
             if oflags.contains(OpenFlags::TRUNCATE) {
                 budget.recount();
             }
+            // Every file opened, for reading too: removed while open, it keeps its bytes.
+            if let Some(file) = result.as_ref().ok().and_then(|opened| file_of(&fs, opened)) {
+                budget.holds(&file);
+            }
             returned(&mut fs, &budget, result)
         },
     )?;
@@ -234,14 +238,14 @@ fn file_of(fs: &WasiFilesystemCtxView<'_>, fd: &Fd) -> Option<Arc<std::fs::File>
     }
 }
 
-/// The file open as `fd`, noted as written through ([`Budget::writing`]).
+/// The file open as `fd`, noted as held ([`Budget::holds`]).
 fn written_file(
     fs: &WasiFilesystemCtxView<'_>,
     budget: &Budget,
     fd: &Fd,
 ) -> Option<Arc<std::fs::File>> {
     let file = file_of(fs, fd)?;
-    budget.writing(&file);
+    budget.holds(&file);
     Some(file)
 }
 
@@ -284,7 +288,7 @@ fn meter(
         (Ok(opened), Some(file)) => (opened, file),
         (other, _) => return other,
     };
-    budget.writing(&file);
+    budget.holds(&file);
     let inner = fs.table.delete(opened)?;
     let metered: DynOutputStream = Box::new(Metered {
         inner,

@@ -187,8 +187,12 @@ mod tests {
         );
         // Nor is a directory, a FIFO or anything but a regular file taken for one.
         let fifo = dir.path().join("fifo");
-        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600))
-            .unwrap_or_else(|e| panic!("{e}"));
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let refused = RootLock::try_acquire(&fifo, Holder::Named).map(|_| ());
         assert!(
             refused

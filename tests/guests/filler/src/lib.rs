@@ -167,6 +167,39 @@ impl Module for Filler {
                 }
                 Ok(format!("wrote {written} bytes"))
             }
+            "held_while_read" => {
+                // `N:MIB:HOW`: N times, a file of MIB MiB is written and closed, opened
+                // again only to read, then removed (HOW `remove`) or renamed over by the
+                // next one (`rename`): its bytes stay on disk while it is held.
+                let mut parts = payload.splitn(3, ':');
+                let files: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+                let mib: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+                let rename = parts.next() == Some("rename");
+                let chunk = vec![7u8; 64 * 1024];
+                let (mut written, mut held) = (0usize, Vec::new());
+                'files: for n in 0..files {
+                    let path = format!("/data/held{n}");
+                    let mut file = std::fs::File::create(&path).map_err(|e| e.to_string())?;
+                    for _ in 0..mib * 16 {
+                        if file.write_all(&chunk).is_err() {
+                            break 'files;
+                        }
+                        written += chunk.len();
+                    }
+                    drop(file);
+                    match rename {
+                        true => {
+                            held.push(std::fs::File::open("/data/kept").ok());
+                            std::fs::rename(&path, "/data/kept").map_err(|e| e.to_string())?;
+                        }
+                        false => {
+                            held.push(std::fs::File::open(&path).ok());
+                            std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+                        }
+                    }
+                }
+                Ok(format!("wrote {written} bytes"))
+            }
             other => Err(format!("no handler `{other}` for hook `{hook}`")),
         }
     }
