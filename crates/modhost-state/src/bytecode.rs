@@ -8,6 +8,10 @@
 //! open only the root pages of the module's tables and their indexes (and
 //! `sqlite_sequence` as `AUTOINCREMENT` does, once to read and once to write per
 //! table), and may not use the opcodes of schema changes, `VACUUM` or virtual tables.
+//!
+//! The bytecode also tells how many places call a function: SQLite's progress handler
+//! runs only where the program jumps, so a statement of many calls in a row, each on a
+//! value of megabytes, ran as one stretch for tens of seconds past its deadline.
 
 use std::collections::BTreeSet;
 
@@ -75,35 +79,73 @@ pub(crate) fn roots(conn: &Connection, owned: &BTreeSet<String>) -> rusqlite::Re
     Ok(roots)
 }
 
-/// Whether `sql` (already prepared once on `conn`, with the same guards) opens only
-/// what `roots` allows and holds none of the [`REFUSED`] opcodes. Any failure to read
-/// its bytecode counts as no.
-pub(crate) fn confined(conn: &Connection, sql: &str, roots: &Roots) -> bool {
-    opens_only(conn, sql, roots).unwrap_or(false)
+/// The most places one module statement may call a function at: each call may take a
+/// value of up to 16 MiB, and all of them may run with no jump between, where nothing
+/// stops them.
+pub(crate) const MAX_CALL_SITES: usize = 48;
+
+/// What a statement's bytecode says of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// It opens only the module's tables, and calls functions at few enough places.
+    Confined,
+    /// It opens what is not the module's, or uses a refused opcode (or its bytecode
+    /// could not be read).
+    NotItsTables,
+    /// It calls functions at this many places, more than [`MAX_CALL_SITES`].
+    TooManyCalls(usize),
 }
 
-fn opens_only(conn: &Connection, sql: &str, roots: &Roots) -> rusqlite::Result<bool> {
+/// What `sql` (already prepared once on `conn`, with the same guards) does: whether it
+/// opens only what `roots` allows and holds none of the [`REFUSED`] opcodes, and at how
+/// many places it calls a function. Any failure to read its bytecode counts as
+/// [`Verdict::NotItsTables`].
+pub(crate) fn confined(conn: &Connection, sql: &str, roots: &Roots) -> Verdict {
+    match read(conn, sql, roots) {
+        Ok((true, calls)) if calls > MAX_CALL_SITES => Verdict::TooManyCalls(calls),
+        Ok((true, _)) => Verdict::Confined,
+        _ => Verdict::NotItsTables,
+    }
+}
+
+/// Whether `sql` opens only what `roots` allows, and at how many places it calls a
+/// function.
+fn read(conn: &Connection, sql: &str, roots: &Roots) -> rusqlite::Result<(bool, usize)> {
     let mut stmt = conn.prepare(&format!("EXPLAIN {sql}"))?;
     // Unbound parameters are NULL: the bytecode does not depend on them.
     let mut rows = stmt.raw_query();
     let (mut sequence_reads, mut sequence_writes) = (0u32, 0u32);
+    let mut calls = 0;
     while let Some(row) = rows.next()? {
         let opcode: String = row.get(1)?;
+        if [
+            "Function",
+            "PureFunc",
+            "AggStep",
+            "AggStep1",
+            "AggInverse",
+            "AggValue",
+        ]
+        .contains(&opcode.as_str())
+        {
+            calls += 1;
+            continue;
+        }
         let (p1, p2, p3, p5): (i64, i64, i64, i64) =
             (row.get(2)?, row.get(3)?, row.get(4)?, row.get(6)?);
         if REFUSED.contains(&opcode.as_str()) {
-            return Ok(false);
+            return Ok((false, calls));
         }
         let (root, database) = match opcode.as_str() {
             "OpenRead" | "OpenWrite" | "ReopenIdx" if p5 & P2_IS_REGISTER != 0 => {
-                return Ok(false);
+                return Ok((false, calls));
             }
             "OpenRead" | "OpenWrite" | "ReopenIdx" => (p2, p3),
             "Clear" => (p1, p2),
             _ => continue,
         };
         if database != 0 {
-            return Ok(false);
+            return Ok((false, calls));
         }
         if roots.owned.contains(&root) {
             continue;
@@ -112,13 +154,13 @@ fn opens_only(conn: &Connection, sql: &str, roots: &Roots) -> rusqlite::Result<b
             match opcode.as_str() {
                 "OpenWrite" => sequence_writes += 1,
                 "OpenRead" => sequence_reads += 1,
-                _ => return Ok(false),
+                _ => return Ok((false, calls)),
             }
             continue;
         }
-        return Ok(false);
+        return Ok((false, calls));
     }
     // `AUTOINCREMENT` reads `sqlite_sequence` once for each time it writes it; a read
     // more is the statement's own.
-    Ok(sequence_reads <= sequence_writes)
+    Ok((sequence_reads <= sequence_writes, calls))
 }

@@ -1,6 +1,7 @@
 //! Why a module's statement failed, in the words the module gets as its error.
 
 use super::{MAX_BYTES, MAX_ROWS, MAX_SQL, MAX_VALUE};
+use crate::bytecode::MAX_CALL_SITES;
 
 /// Why a module's statement failed; shown to the module as its error message.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,14 @@ pub(super) enum Failure {
          for minutes, past any deadline, on large objects; merge them in the module's own code"
     )]
     Unstoppable(String),
+    /// The statement calls functions at more places than may run with nothing to stop
+    /// them.
+    #[error(
+        "the statement calls functions at {0} places, more than the {MAX_CALL_SITES} one \
+         statement may: SQLite runs calls in a row with nothing to stop them at the call's \
+         deadline; split it into several statements"
+    )]
+    TooManyCalls(usize),
     /// The progress handler stopped the statement.
     #[error("the statement ran past the call's deadline")]
     Deadline,

@@ -454,9 +454,12 @@ fn guarded<T>(
         }
         let mut stmt = conn.prepare(sql)?;
         vet(&audit);
-        // What the authorizer does not see (`NATURAL JOIN`, `USING`, `VACUUM`).
-        if !bytecode::confined(conn, sql, &roots) {
-            return Err(Failure::NotItsTables);
+        // What the authorizer does not see (`NATURAL JOIN`, `USING`, `VACUUM`), and how
+        // long the statement may run with nothing to stop it.
+        match bytecode::confined(conn, sql, &roots) {
+            bytecode::Verdict::Confined => {}
+            bytecode::Verdict::NotItsTables => return Err(Failure::NotItsTables),
+            bytecode::Verdict::TooManyCalls(calls) => return Err(Failure::TooManyCalls(calls)),
         }
         run(&mut stmt)
     })();

@@ -178,19 +178,38 @@ fn many_calls_in_one_statement_end_at_the_deadline() -> crate::Result<()> {
     let (_dir, state) = open();
     let mut txn = state.begin()?;
     txn.apply_schema("m", &database(V1))?;
-    // Thirty calls on megabytes fit between two of the progress handler's looks; each
+    // Ten calls on megabytes fit between two of the progress handler's looks; each
     // took half a second in a debug build.
-    let terms: Vec<String> = (0..30)
-        .map(|i| format!("length(replace(hex(zeroblob(2000000 + {i})), '0', '1'))"))
-        .collect();
-    let sql = format!("SELECT {}", terms.join(" + "));
+    let terms = |n: usize| -> String {
+        let terms: Vec<String> = (0..n)
+            .map(|i| format!("length(replace(hex(zeroblob(2000000 + {i})), '0', '1'))"))
+            .collect();
+        format!("SELECT {}", terms.join(" + "))
+    };
     let started = Instant::now();
-    let answer = txn.module_query("m", &sql, &[], started + Duration::from_millis(300));
+    let answer = txn.module_query("m", &terms(10), &[], started + Duration::from_millis(300));
     let took = started.elapsed();
     assert_eq!(
         answer.map(drop),
         Err("the statement ran past the call's deadline".into())
     );
     assert!(took < Duration::from_millis(300 + 1200), "took {took:?}");
+    // Calls with nothing to stop them between (`randomblob` is not one that looks at the
+    // clock) are bounded in number: thirty of the above are 120 places.
+    let started = Instant::now();
+    let answer = txn.module_query("m", &terms(30), &[], started + Duration::from_millis(300));
+    assert_eq!(
+        answer.map(drop),
+        Err(
+            "the statement calls functions at 120 places, more than the 48 one statement may: \
+             SQLite runs calls in a row with nothing to stop them at the call's deadline; \
+             split it into several statements"
+                .into()
+        )
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "refused before running"
+    );
     Ok(())
 }
