@@ -940,6 +940,23 @@ fn a_module_named_from_a_package_directory_brings_what_it_requires_from_there() 
         "only what it requires came along"
     );
 
+    // An upgrade changes only what is installed: a requirement nobody installed is said,
+    // not brought along.
+    let upgrades = package_dir_of(&["voicemail"]);
+    repackage(
+        &package_at("phonebook", "2.0.0"),
+        |xml| xml.replace("</depends>", "<module>voicemail ge 16.0</module></depends>"),
+        &upgrades.path().join("phonebook-2.0.0.tgz"),
+    );
+    let run = root.fails(&["upgrade", "--from", arg(upgrades.path()), "phonebook"]);
+    assert!(
+        run.stderr
+            .contains("requires module `voicemail ge 16.0`: not installed")
+            && !run.stderr.contains("Adding voicemail"),
+        "{}",
+        run.stderr
+    );
+
     // Forced, dependencies are set aside: nothing comes along.
     let forced = crate::root();
     forced.ok(&[

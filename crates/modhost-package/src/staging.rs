@@ -466,7 +466,6 @@ pub(crate) fn backslash_refusal(raw: &[u8]) -> Option<String> {
     })
 }
 
-/// The normal components of a relative path, or `None` for absolute paths and `..`.
 /// The parts of the entry named `raw` (`path` as the archive's reader decodes it), or
 /// why it has none: an absolute path or one with `..`, or a name that is not UTF-8.
 /// Reading only the manifest refuses what unpacking refuses, so that `manifest`, `scan`
@@ -486,6 +485,7 @@ pub(crate) fn entry_parts(raw: &[u8], path: Option<&Path>) -> Result<Vec<String>
     })
 }
 
+/// The normal components of a relative path, or `None` for absolute paths and `..`.
 pub(crate) fn relative_parts(path: &Path) -> Option<Vec<String>> {
     let mut parts = Vec::new();
     for component in path.components() {

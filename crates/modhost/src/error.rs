@@ -234,7 +234,6 @@ pub enum Error {
     },
 }
 
-/// The modules of [`Error::SourceInUse`], quoted, with their verb: "`a`, `b` are".
 /// Which lock is held, and by which process when it is known.
 pub fn held(lock: &Path, holder: Option<u32>) -> String {
     match holder {
@@ -243,6 +242,7 @@ pub fn held(lock: &Path, holder: Option<u32>) -> String {
     }
 }
 
+/// The modules of [`Error::SourceInUse`], quoted, with their verb: "`a`, `b` are".
 fn names(modules: &[String]) -> String {
     let quoted: Vec<String> = modules.iter().map(|m| format!("`{m}`")).collect();
     let verb = if modules.len() == 1 { "is" } else { "are" };

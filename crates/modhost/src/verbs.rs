@@ -45,8 +45,8 @@ impl Host {
     }
 
     /// Upgrades, as [`Host::upgrade`], the packages `names` resolve to in the package
-    /// directory `from`, with the modules they require as [`Host::install_from`] brings
-    /// them.
+    /// directory `from` (default: the configured one). Unlike [`Host::install_from`], it
+    /// brings no other module along: an upgrade changes only what is installed.
     pub fn upgrade_from(
         &self,
         names: &[impl AsRef<std::ffi::OsStr>],

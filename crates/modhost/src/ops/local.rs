@@ -15,10 +15,11 @@ use crate::plan::{self, Mode};
 use crate::{Change, Error, Event, Options, Result};
 
 /// Installs or upgrades (as `mode` allows) the packages `names` resolve to in the package
-/// directory `from` (else the configured one), as one unit, with the modules they require
-/// that are not installed and that directory holds, as apt takes a package's
-/// dependencies from its repository. [`Options::force`], which sets dependencies aside,
-/// brings none along.
+/// directory `from` (else the configured one), as one unit. An install brings along the
+/// modules they require that are not installed and that directory holds, as apt takes a
+/// package's dependencies from its repository; an upgrade changes only what is installed
+/// (a requirement nobody installed is said, as online upgrades say it), and
+/// [`Options::force`], which sets dependencies aside, brings none either.
 pub(crate) fn apply_named(
     host: &Host,
     names: &[impl AsRef<OsStr>],
@@ -28,7 +29,7 @@ pub(crate) fn apply_named(
 ) -> Result<Vec<Change>> {
     let dir = from.or(host.packages.as_deref());
     let mut selected = packages::resolve(names, dir)?;
-    if let Some(dir) = dir.filter(|_| !options.force) {
+    if let Some(dir) = dir.filter(|_| mode == Mode::Install && !options.force) {
         let required = required_from(host, &selected, dir)?;
         selected.extend(required);
     }

@@ -38,6 +38,8 @@ pub struct ReloadHandler {
 /// Runs `get_config` as a fail-closed pipeline, whatever was declared for it (only its
 /// limits are taken), and writes what it built to `etc/extensions_modhost.conf`.
 pub(crate) fn reload(host: &Host) -> Result<Reload> {
+    // Before the table of hook points is read, which a forked child may find locked.
+    host.check_process()?;
     let point = HookPoint {
         shape: Shape::Pipeline,
         on_error: OnError::Stop,
