@@ -99,20 +99,23 @@ fn list(problems: &[Problem], file: &str) -> String {
     problems.iter().map(|p| format!("\n  {file}:{p}")).collect()
 }
 
-/// Whether `name` follows the rawname grammar `[a-z0-9_][a-z0-9_-]*`: FreePBX's own
-/// `asterisk-cli` holds a `-`, which never comes first, where a command line would read
-/// the name as an option.
+/// Whether `name` follows the rawname grammar `[a-z0-9_]+(-[a-z][a-z0-9_]*)*`: FreePBX's
+/// own `asterisk-cli` holds a `-`. One never comes first, where a command line would read
+/// the name as an option, and is always followed by a letter, so that a package's file
+/// name, `RAWNAME-VERSION.tgz` with a version starting with a digit, tells them apart.
 pub fn is_valid_rawname(name: &str) -> bool {
+    let bytes = name.as_bytes();
     !name.is_empty()
         && name.len() <= MAX_RAWNAME
         && !name.starts_with('-')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && bytes.iter().enumerate().all(|(at, &b)| match b {
+            b'-' => bytes.get(at + 1).is_some_and(u8::is_ascii_lowercase),
+            b => b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_',
+        })
 }
 
 /// How [`is_valid_rawname`]'s grammar is said in a refusal.
-pub const RAWNAME_GRAMMAR: &str = "a-z, 0-9, _ and - (not first)";
+pub const RAWNAME_GRAMMAR: &str = "a-z, 0-9, _ and - (not first, and before a letter)";
 
 /// The module-admin categories; any other is shown as `Other`.
 pub const CATEGORIES: &[&str] = &[

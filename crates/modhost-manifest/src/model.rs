@@ -11,7 +11,7 @@ use crate::{Problem, Requirement, Version};
 /// A module's description: everything module.xml says.
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
-    /// The unique id, `[a-z0-9_]+`.
+    /// The unique id: lower-case letters, digits, `_` and `-` ([`crate::is_valid_rawname`]).
     pub rawname: String,
     /// The repository the module comes from: `standard`, `extended`, `unsupported`,
     /// `commercial`, or `local` when absent.

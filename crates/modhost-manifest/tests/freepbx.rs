@@ -478,15 +478,23 @@ fn a_rawname_with_a_hyphen_loads_as_freepbxs_own_asterisk_cli_does() {
     assert_eq!(console.rawname, "engine-console");
     assert_eq!(console.menuitems[0].category.as_deref(), Some("Admin"));
     // Never first, where a command line would take the name for an option.
-    for bad in ["-console", "Engine-console", "engine console"] {
+    // Nor before a digit or at the end, where `NAME-VERSION.tgz` could not be split.
+    for bad in [
+        "-console",
+        "Engine-console",
+        "engine console",
+        "engine-1",
+        "engine-",
+        "engine--console",
+    ] {
         let text = format!(
             "<module><rawname>{bad}</rawname><name>X</name><version>1.0</version></module>"
         );
         let refused = Manifest::parse(&text, "module.xml").map_err(|e| e.to_string());
         assert!(
-            refused.as_ref().is_err_and(
-                |e| e.contains("must be 1 to 64 characters of a-z, 0-9, _ and - (not first)")
-            ),
+            refused.as_ref().is_err_and(|e| e.contains(
+                "must be 1 to 64 characters of a-z, 0-9, _ and - (not first, and before a letter)"
+            )),
             "{bad}: {refused:?}"
         );
     }

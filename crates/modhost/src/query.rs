@@ -283,7 +283,9 @@ impl Host {
                     },
                 };
                 let manifest = packages::read_manifest(&module.package)?;
-                let unmet = self.check_depends(&manifest)?.failures();
+                let unmet = self
+                    .check_depends_in(&manifest, from.or(self.packages.as_deref()))?
+                    .failures();
                 Ok(Described::Offered(Box::new(Offered {
                     module,
                     component,
@@ -374,8 +376,18 @@ impl Host {
     /// Checks every constraint of `manifest` against the installed modules and the
     /// platform, without changing anything.
     pub fn check_depends(&self, manifest: &Manifest) -> Result<DependencyReport> {
+        self.check_depends_in(manifest, self.packages.as_deref())
+    }
+
+    /// [`Host::check_depends`], telling what is missing but in the package directory
+    /// `dir` from what is nowhere.
+    fn check_depends_in(
+        &self,
+        manifest: &Manifest,
+        dir: Option<&Path>,
+    ) -> Result<DependencyReport> {
         let installed = self.state.modules()?;
-        let packaged = self.packaged(&[manifest], &installed);
+        let packaged = self.packaged_in(&[manifest], &installed, dir);
         let available = depends::available(&installed, &packaged);
         Ok(depends::check(manifest, &available, &self.platform))
     }
@@ -389,8 +401,18 @@ impl Host {
         manifests: &[&Manifest],
         installed: &[ModuleRecord],
     ) -> BTreeMap<String, Option<Version>> {
+        self.packaged_in(manifests, installed, self.packages.as_deref())
+    }
+
+    /// [`Host::packaged`], of the package directory `dir`.
+    fn packaged_in(
+        &self,
+        manifests: &[&Manifest],
+        installed: &[ModuleRecord],
+        dir: Option<&Path>,
+    ) -> BTreeMap<String, Option<Version>> {
         let missing = depends::missing(manifests, installed);
-        let Some(dir) = self.packages.as_deref().filter(|_| !missing.is_empty()) else {
+        let Some(dir) = dir.filter(|_| !missing.is_empty()) else {
             return BTreeMap::new();
         };
         let mut found = match packages::newest(dir) {

@@ -163,9 +163,10 @@ fn list_and_info_show_every_status_with_its_reason_not_installed_included() {
         .ok(&["info", "--json", "--from", arg(&dir), "callback"])
         .json();
     assert!(
-        callback["unmet"][0]
-            .as_str()
-            .is_some_and(|u| u.contains("requires module `voicemail ge 16.0`")),
+        callback["unmet"][0].as_str().is_some_and(|u| u.contains(
+            "requires module `voicemail ge 16.0`: not installed (16.0.12 is in the package \
+                 directory"
+        )),
         "{callback}"
     );
     root.configure(&format!("packages = {dir:?}\n"));
