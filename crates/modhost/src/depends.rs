@@ -116,15 +116,13 @@ pub(crate) fn missing(manifests: &[&Manifest], installed: &[ModuleRecord]) -> BT
         .collect()
 }
 
-/// The modules a check of a batch can find: every installed one, and `planned`.
+/// The modules a check of a batch can find: what [`available`] gives, and `planned`.
 pub(crate) fn with_planned<'a>(
     installed: &'a [ModuleRecord],
+    packaged: &'a BTreeMap<String, Option<Version>>,
     planned: &[&'a Manifest],
 ) -> BTreeMap<&'a str, Available<'a>> {
-    let mut modules: BTreeMap<&str, Available<'_>> = installed
-        .iter()
-        .map(|r| (r.rawname.as_str(), Available::Installed(r)))
-        .collect();
+    let mut modules = available(installed, packaged);
     modules.extend(
         planned
             .iter()
@@ -143,7 +141,8 @@ pub(crate) fn satisfiable<'a>(
 ) -> Vec<&'a Manifest> {
     loop {
         let before = candidates.len();
-        let modules = with_planned(installed, &candidates);
+        let none = BTreeMap::new();
+        let modules = with_planned(installed, &none, &candidates);
         let kept: Vec<&Manifest> = candidates
             .iter()
             .copied()

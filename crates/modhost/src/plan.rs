@@ -7,7 +7,7 @@ use modhost_manifest::{Manifest, ModuleDependency, Version};
 use modhost_state::{ModuleRecord, Status};
 
 use crate::config::Platform;
-use crate::depends::{self, Available, Outcome};
+use crate::depends::{self, Outcome};
 use crate::{Error, Result};
 
 /// Whether a batch may only install new modules, only upgrade installed ones, or both.
@@ -88,10 +88,7 @@ pub(crate) fn plan(
         }
     }
 
-    let mut available = depends::available(installed, packaged);
-    for manifest in batch {
-        available.insert(&manifest.rawname, Available::Planned(manifest));
-    }
+    let available = depends::with_planned(installed, packaged, batch);
     let mut unmet = Vec::new();
     for manifest in batch {
         unmet.extend(depends::check(manifest, &available, platform).failures());

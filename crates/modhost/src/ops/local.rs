@@ -135,7 +135,8 @@ fn apply_local(
         true => manifests.clone(),
         false => depends::satisfiable(manifests.clone(), &installed, &host.platform),
     };
-    let modules = depends::with_planned(&installed, &kept);
+    let none = Default::default();
+    let modules = depends::with_planned(&installed, &none, &kept);
     let left_out: Vec<String> = manifests
         .iter()
         .filter(|m| !kept.iter().any(|k| k.rawname == m.rawname))

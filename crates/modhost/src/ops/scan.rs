@@ -119,12 +119,7 @@ fn together(host: &Host, found: &[Found], installed: &[ModuleRecord], entries: &
         .filter(|m| !installed.iter().any(|r| r.rawname == m.rawname))
         .map(|m| (m.rawname.clone(), Some(m.version.clone())))
         .collect();
-    let mut unmeetable = depends::available(installed, &aside);
-    unmeetable.extend(
-        planned
-            .iter()
-            .map(|m| (m.rawname.as_str(), depends::Available::Planned(m))),
-    );
+    let unmeetable = depends::with_planned(installed, &aside, &planned);
     for ((_, manifest), entry) in found.iter().zip(entries.iter_mut()) {
         // A package refused for itself, or one that cannot be installed even with the
         // rest, is not offered to install with the others; its requirements that the
