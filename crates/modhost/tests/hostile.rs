@@ -290,16 +290,22 @@ fn escapes_and_floods_are_contained_and_leave_the_state_as_it_was() {
     assert!(kv.is_empty(), "nothing reached the state: {kv:?}");
 }
 
-#[test]
-fn a_modules_handlers_of_one_hook_point_share_one_deadline() {
-    let (root, host) = host();
-    // A module giving `slow` two handlers that each run until stopped.
-    let dir = root.path().with_extension("twice");
+/// Installs module `rawname`: hostile's component under a module.xml whose `<methods>`
+/// are `methods`. Returns the directory it was packed in, for the test to remove.
+fn install_hostile_as(
+    root: &tempfile::TempDir,
+    host: &Host,
+    rawname: &str,
+    methods: &str,
+) -> std::path::PathBuf {
+    let dir = root.path().with_extension(rawname);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-    let xml = "<module><rawname>twice</rawname><name>Twice</name><version>1.0</version>\
-               <methods><slow pri=\"1\">spin</slow><slow pri=\"2\">sleep</slow></methods></module>";
+    let xml = format!(
+        "<module><rawname>{rawname}</rawname><name>{rawname}</name><version>1.0</version>\
+         <methods>{methods}</methods></module>"
+    );
     std::fs::write(dir.join("module.xml"), xml).unwrap_or_else(|e| panic!("{e}"));
-    let package = dir.join("twice.tgz");
+    let package = dir.join(format!("{rawname}.tgz"));
     modhost::pack(
         &dir.join("module.xml"),
         &modhost_test_support::component("hostile"),
@@ -308,6 +314,19 @@ fn a_modules_handlers_of_one_hook_point_share_one_deadline() {
     .unwrap_or_else(|e| panic!("{e}"));
     host.install(&[package], modhost::Options::default())
         .unwrap_or_else(|e| panic!("{e}"));
+    dir
+}
+
+#[test]
+fn a_modules_handlers_of_one_hook_point_share_one_deadline() {
+    let (root, host) = host();
+    // A module giving `slow` two handlers that each run until stopped.
+    let dir = install_hostile_as(
+        &root,
+        &host,
+        "twice",
+        "<slow pri=\"1\">spin</slow><slow pri=\"2\">sleep</slow>",
+    );
     let deadline = Duration::from_secs(3);
     host.declare(HookPoint {
         limits: Some(Limits {
@@ -341,25 +360,10 @@ fn hooks_fired_past_the_deadline_start_nothing_so_a_fan_ends_with_its_call() {
     let (root, host) = host();
     // A module giving `fan` sixteen handlers, each firing `fan` again, then spinning:
     // four levels of it are 65,536 calls, were each given its start after the deadline.
-    let dir = root.path().with_extension("fan");
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let methods: String = (0..16)
         .map(|n| format!("<fan pri=\"{n}\">fan{n}</fan>"))
         .collect();
-    let xml = format!(
-        "<module><rawname>fan</rawname><name>Fan</name><version>1.0</version>\
-         <methods>{methods}</methods></module>"
-    );
-    std::fs::write(dir.join("module.xml"), xml).unwrap_or_else(|e| panic!("{e}"));
-    let package = dir.join("fan.tgz");
-    modhost::pack(
-        &dir.join("module.xml"),
-        &modhost_test_support::component("hostile"),
-        &package,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    host.install(&[package], modhost::Options::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = install_hostile_as(&root, &host, "fan", &methods);
     let deadline = Duration::from_millis(500);
     host.declare(HookPoint {
         limits: Some(Limits {
