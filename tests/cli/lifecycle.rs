@@ -972,8 +972,14 @@ fn a_module_named_from_a_package_directory_brings_what_it_requires_from_there() 
 
 #[test]
 fn installlocal_leaves_out_what_cannot_be_met_and_installs_the_rest() {
-    // callback requires voicemail, which the directory does not hold.
+    // callback imports the application's pbx:telephony, which the CLI's host does not
+    // give; voicemail requires a module the directory does not hold.
     let packages = package_dir_of(&["core", "phonebook", "callback"]);
+    repackage(
+        &package("voicemail"),
+        |xml| xml.replace("</depends>", "<module>nowhere ge 1.0</module></depends>"),
+        &packages.path().join("voicemail-16.0.12.tgz"),
+    );
     let root = root();
     let run = root.fails(&["--json", "installlocal", "--from", arg(packages.path())]);
     let error = run.json();
@@ -984,9 +990,15 @@ fn installlocal_leaves_out_what_cannot_be_met_and_installs_the_rest() {
         .filter_map(|c| c["rawname"].as_str())
         .collect();
     assert_eq!(done, ["core", "phonebook"], "{error}");
-    let left_out = error["left_out"][0].as_str().unwrap_or_default();
+    let left_out = |n: usize| error["left_out"][n].as_str().unwrap_or_default();
     assert!(
-        left_out.starts_with("`callback` 1.0.0 requires module `voicemail ge 16.0`: not"),
+        left_out(0).starts_with("`callback` 1.0.0: `")
+            && left_out(0)
+                .contains("imports pbx:telephony/calls@1.0.0, which this host does not provide"),
+        "{error}"
+    );
+    assert!(
+        left_out(1).starts_with("`voicemail` 16.0.12 requires module `nowhere ge 1.0`: not"),
         "{error}"
     );
     assert!(

@@ -90,10 +90,11 @@ pub(crate) fn upgrade_all(
 }
 
 /// Installs every module of the package directory that is not installed, and upgrades
-/// those it holds newer versions of, as one unit. Those whose requirements cannot be met
-/// by what is installed and the rest of the directory are left out, as FreePBX's
-/// `installlocal` goes on past them, and named with why in [`Error::LeftOut`] after
-/// the others are applied.
+/// those it holds newer versions of, as one unit. Those this host would refuse for
+/// themselves (a component importing what it does not offer), and those whose
+/// requirements cannot be met by what is installed and the rest of the directory, are
+/// left out, as FreePBX's `installlocal` goes on past them, and named with why in
+/// [`Error::LeftOut`] after the others are applied.
 pub(crate) fn install_local(
     host: &Host,
     from: Option<&Path>,
@@ -109,8 +110,8 @@ pub(crate) fn install_local(
 }
 
 /// Applies, as `mode`, the newest package of each module in the package directory that
-/// compares with what is installed as one of `wanted`, leaving out those that cannot be
-/// installed together with the rest.
+/// compares with what is installed as one of `wanted`, leaving out those this host would
+/// refuse for themselves and those that cannot be installed together with the rest.
 fn apply_local(
     host: &Host,
     from: Option<&Path>,
@@ -130,6 +131,26 @@ fn apply_local(
             ))
         })
         .collect();
+    // A package this host would refuse for itself (a component importing what it does not
+    // offer) is left out, and with it what requires it.
+    let mut left_out = Vec::new();
+    let candidates: Vec<Found> = candidates
+        .into_iter()
+        .filter(|(path, manifest)| {
+            let refused = match host.component_imports(path) {
+                Ok(component) => component.and_then(|c| c.refused),
+                Err(e) => Some(e.to_string()),
+            };
+            let Some(why) = refused else {
+                return true;
+            };
+            left_out.push(format!(
+                "`{}` {}: {why}",
+                manifest.rawname, manifest.version
+            ));
+            false
+        })
+        .collect();
     let manifests: Vec<&Manifest> = candidates.iter().map(|(_, m)| m).collect();
     let kept = match options.force {
         true => manifests.clone(),
@@ -137,15 +158,16 @@ fn apply_local(
     };
     let none = Default::default();
     let modules = depends::with_planned(&installed, &none, &kept);
-    let left_out: Vec<String> = manifests
-        .iter()
-        .filter(|m| !kept.iter().any(|k| k.rawname == m.rawname))
-        .map(|m| {
-            // Each failure names the module and its version.
-            let failures = depends::check(m, &modules, &host.platform).failures();
-            failures.join("; ")
-        })
-        .collect();
+    left_out.extend(
+        manifests
+            .iter()
+            .filter(|m| !kept.iter().any(|k| k.rawname == m.rawname))
+            .map(|m| {
+                // Each failure names the module and its version.
+                let failures = depends::check(m, &modules, &host.platform).failures();
+                failures.join("; ")
+            }),
+    );
     let selected: Vec<PathBuf> = candidates
         .iter()
         .filter(|(_, m)| kept.iter().any(|k| k.rawname == m.rawname))
