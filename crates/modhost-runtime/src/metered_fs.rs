@@ -31,7 +31,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
         "[method]descriptor.write",
         |mut store: StoreContextMut<'_, Sandbox>, (fd, buf, offset): (Fd, Vec<u8>, u64)| {
             let (mut fs, budget) = split(&mut store);
-            let size = written_file(&fs, &budget, &fd).map_or(0, |f| len_of(&f));
+            let size = file_of(&fs, &fd).map_or(0, |f| len_of(&f));
             let end = offset.saturating_add(buf.len() as u64);
             if budget.charge(end.saturating_sub(size), 0).is_err() {
                 return over_quota();
@@ -44,7 +44,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
         "[method]descriptor.set-size",
         |mut store: StoreContextMut<'_, Sandbox>, (fd, size): (Fd, u64)| {
             let (mut fs, budget) = split(&mut store);
-            let now = written_file(&fs, &budget, &fd).map_or(0, |f| len_of(&f));
+            let now = file_of(&fs, &fd).map_or(0, |f| len_of(&f));
             if budget.charge(size.saturating_sub(now), 0).is_err() {
                 return over_quota();
             }
@@ -100,6 +100,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
                 budget.recount();
             }
             // Every file opened, for reading too: removed while open, it keeps its bytes.
+            // A guest gets a file's descriptor from here alone, so none is missed.
             if let Some(file) = result.as_ref().ok().and_then(|opened| file_of(&fs, opened)) {
                 budget.holds(&file);
             }
@@ -238,17 +239,6 @@ fn file_of(fs: &WasiFilesystemCtxView<'_>, fd: &Fd) -> Option<Arc<std::fs::File>
     }
 }
 
-/// The file open as `fd`, noted as held ([`Budget::holds`]).
-fn written_file(
-    fs: &WasiFilesystemCtxView<'_>,
-    budget: &Budget,
-    fd: &Fd,
-) -> Option<Arc<std::fs::File>> {
-    let file = file_of(fs, fd)?;
-    budget.holds(&file);
-    Some(file)
-}
-
 /// The current length of `file`.
 fn len_of(file: &std::fs::File) -> u64 {
     file.metadata().map_or(0, |m| m.len())
@@ -288,7 +278,6 @@ fn meter(
         (Ok(opened), Some(file)) => (opened, file),
         (other, _) => return other,
     };
-    budget.holds(&file);
     let inner = fs.table.delete(opened)?;
     let metered: DynOutputStream = Box::new(Metered {
         inner,
