@@ -16,6 +16,8 @@ mod module_sql;
 mod module_sql_joins;
 mod quota;
 mod schema;
+mod schema_indexes;
+mod schema_rebuilds;
 mod sources;
 mod transactions;
 

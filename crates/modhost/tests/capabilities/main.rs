@@ -10,7 +10,8 @@ use modhost::embed::Capability;
 use modhost::{DispatchOptions, Embedding, Error, FailureKind, Host, Options};
 use modhost_test_support::{compiled_artifacts, package};
 
-#[path = "../examples/pbx/telephony.rs"]
+mod cancel;
+#[path = "../../examples/pbx/telephony.rs"]
 mod telephony;
 
 use telephony::pbx::telephony::calls::{self, State};
@@ -418,139 +419,6 @@ fn a_module_importing_an_api_that_needs_a_grant_is_refused_without_it() {
     // Refused from what its component imports, read from its bytes: nothing compiled.
     let loaded = loads.0.lock().map(|l| l.clone()).unwrap_or_default();
     assert!(loaded.is_empty(), "{loaded:?}");
-}
-
-/// Runs `hook` of the hostile module in a dispatch that another thread cancels after
-/// 200 ms; returns the dispatch and how long it ran on after the cancellation.
-fn cancelled(host: &Host, hook: &str) -> (modhost::Dispatch, Duration) {
-    let cancel = host.cancel_handle();
-    let options = DispatchOptions {
-        data: None,
-        cancel: Some(cancel.clone()),
-    };
-    let canceller = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(200));
-        cancel.cancel();
-        Instant::now()
-    });
-    let dispatch = host
-        .dispatch_with(hook, "kept?", &options)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let ended = Instant::now();
-    let at = canceller
-        .join()
-        .unwrap_or_else(|_| panic!("canceller panicked"));
-    (dispatch, ended.saturating_duration_since(at))
-}
-
-#[test]
-fn a_dispatch_cancelled_from_another_thread_stops_at_once_and_keeps_no_writes() {
-    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let host = Host::open(root.path()).unwrap_or_else(|e| panic!("{e}"));
-    host.install(&[package("hostile")], Options::default())
-        .unwrap_or_else(|e| panic!("{e}"));
-    // Spinning in wasm, blocked in a WASI call, and inside one endless SQL statement.
-    for hook in ["note_then_spin", "sleep", "race"] {
-        let (dispatch, after) = cancelled(&host, hook);
-        assert!(dispatch.cancelled, "{hook}: {dispatch:?}");
-        let call = &dispatch.calls[0];
-        assert_eq!(call.kind, Some(FailureKind::Cancelled), "{hook}: {call:?}");
-        assert!(
-            call.error
-                .as_deref()
-                .is_some_and(|e| e.contains("was cancelled by the application")),
-            "{hook}: {call:?}"
-        );
-        // Its deadline is 10 s away: only the cancellation stopped it.
-        assert!(after < Duration::from_secs(2), "{hook}: {after:?}");
-    }
-    let kv = host.kv_entries("hostile").unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        kv.iter().all(|(key, _)| key != "noted" && key != "runaway"),
-        "{kv:?}"
-    );
-
-    // A cancelled handle stops a dispatch before its handlers run.
-    let cancel = host.cancel_handle();
-    cancel.cancel();
-    let options = DispatchOptions {
-        data: None,
-        cancel: Some(cancel),
-    };
-    let dispatch = host
-        .dispatch_with("echo", "x", &options)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(dispatch.cancelled && !dispatch.calls[0].ok, "{dispatch:?}");
-    // And so does a dispatch of a point no module handles: it says it was cancelled,
-    // and a pipeline gives no output.
-    host.declare(modhost::HookPoint::pipeline("unheard"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let dispatch = host
-        .dispatch_with("unheard", "x", &options)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        dispatch.cancelled && dispatch.calls.is_empty(),
-        "{dispatch:?}"
-    );
-    assert_eq!(dispatch.output, None, "{dispatch:?}");
-    // Other dispatches are untouched.
-    let echo = host.dispatch("echo", "x").unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(echo.calls[0].output.as_deref(), Some("x"));
-}
-
-#[test]
-fn a_dispatch_cancelled_while_it_waits_for_the_database_says_it_was_cancelled() {
-    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let written = std::fs::write(
-        root.path().join("modhost.toml"),
-        "[hooks.note_then_spin]\ncall_timeout_ms = 10000\n\
-         [hooks.remember]\ncall_timeout_ms = 100\n",
-    );
-    assert!(written.is_ok(), "{written:?}");
-    let host = Host::open(root.path()).unwrap_or_else(|e| panic!("{e}"));
-    host.install(&[package("hostile")], Options::default())
-        .unwrap_or_else(|e| panic!("{e}"));
-    std::thread::scope(|scope| {
-        // Writes, then spins to its deadline, holding the write lock.
-        let holder = scope.spawn(|| host.dispatch("note_then_spin", "held"));
-        // Held once a quick write is told the holder kept the lock to its deadline.
-        let asked = Instant::now();
-        loop {
-            let probe = host
-                .dispatch("remember", "probe")
-                .unwrap_or_else(|e| panic!("{e}"));
-            let call = &probe.calls[0];
-            if call.error.as_deref().is_some_and(|e| {
-                e.contains("stayed locked by module `hostile`'s call until the call's deadline")
-            }) {
-                break;
-            }
-            assert!(
-                asked.elapsed() < Duration::from_secs(3),
-                "never held: {call:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Writes at once, so waits for the lock, until cancelled.
-        let (dispatch, after) = cancelled(&host, "nap");
-        let call = &dispatch.calls[0];
-        assert!(dispatch.cancelled, "{dispatch:?}");
-        assert_eq!(call.kind, Some(FailureKind::Cancelled), "{call:?}");
-        assert!(
-            call.error
-                .as_deref()
-                .is_some_and(|e| e.contains("was cancelled by the application")),
-            "{call:?}"
-        );
-        // Were the cancellation ignored, nap would wait for the lock, held 10 s from the
-        // holder's start: at most 3.2 s before the cancellation.
-        assert!(after < Duration::from_secs(2), "{after:?}");
-        let held = holder.join().map(|d| d.map(|d| d.calls[0].kind));
-        assert!(
-            matches!(held, Ok(Ok(Some(FailureKind::Timeout)))),
-            "{held:?}"
-        );
-    });
 }
 
 #[test]
