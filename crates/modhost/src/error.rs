@@ -56,6 +56,18 @@ pub enum Error {
         /// The process holding it, as it wrote itself in the file.
         holder: Option<u32>,
     },
+    /// The root's lock file was removed or replaced while a change held it, so another
+    /// process may have taken the root meanwhile: the change is not committed.
+    #[error(
+        "the root's lock file `{}` was removed or replaced while this change held it, so \
+         another process may have changed the root meanwhile: nothing was changed; never \
+         remove a lock file, a process holding it lets go of it when it ends",
+        lock.display()
+    )]
+    LockLost {
+        /// The lock file.
+        lock: PathBuf,
+    },
     /// A change was asked for on a thread running a dispatch: from an application's
     /// capability a module's handler called. It would wait for that dispatch's own writes.
     #[error(

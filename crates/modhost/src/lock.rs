@@ -86,20 +86,32 @@ impl RootLock {
             path: path.to_owned(),
             source,
         };
+        let mut waiting = Some(waiting);
         let mut file = open_lock_file(path)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) if wait => {
-                waiting(written_holder(&mut file));
-                file.lock().map_err(io)?;
+        loop {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) if wait => {
+                    if let Some(waiting) = waiting.take() {
+                        waiting(written_holder(&mut file));
+                    }
+                    file.lock().map_err(io)?;
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Error::Locked {
+                        lock: path.to_owned(),
+                        holder: written_holder(&mut file),
+                    });
+                }
+                Err(TryLockError::Error(e)) => return Err(io(e)),
             }
-            Err(TryLockError::WouldBlock) => {
-                return Err(Error::Locked {
-                    lock: path.to_owned(),
-                    holder: written_holder(&mut file),
-                });
+            // A lock file removed (or replaced) by hand while this process waited for it
+            // locks nothing any more: another process may hold the file now at `path`.
+            // The lock is taken again on that one.
+            if is_at(&file, path).map_err(io)? {
+                break;
             }
-            Err(TryLockError::Error(e)) => return Err(io(e)),
+            file = open_lock_file(path)?;
         }
         let process = std::process::id();
         // Who holds it is written for those who find it held, as apt names the process
@@ -117,6 +129,14 @@ impl RootLock {
         })
     }
 
+    /// Whether the lock still guards `path`: its file was neither removed nor replaced
+    /// (by hand: modhost never removes a root's lock file) since it was taken. A change
+    /// checks it before it commits, since another process may since have taken the new
+    /// file at `path` and swept what this change made.
+    pub(crate) fn still_guards(&self, path: &Path) -> bool {
+        is_at(&self.file, path).unwrap_or(false)
+    }
+
     /// Takes the lock only if it is free at once.
     pub(crate) fn try_acquire(path: &Path, holder: Holder) -> Result<Option<Self>> {
         match RootLock::acquire(path, holder, false, |_| {}) {
@@ -125,6 +145,17 @@ impl RootLock {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Whether `file` is the file at `path`, that path not a link.
+fn is_at(file: &File, path: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let held = file.metadata()?;
+    Ok(match std::fs::symlink_metadata(path) {
+        Ok(there) => held.nlink() > 0 && there.dev() == held.dev() && there.ino() == held.ino(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e),
+    })
 }
 
 /// The process id the holder of a lock wrote in its file, if it is readable: the file is
@@ -215,5 +246,40 @@ mod tests {
         let unnamed = RootLock::acquire(&path, Holder::Unnamed, false, |_| {});
         assert!(unnamed.is_ok());
         assert_eq!(std::fs::read_to_string(&path).ok().as_deref(), Some(""));
+    }
+
+    #[test]
+    fn a_lock_file_removed_while_waited_for_is_not_taken_for_the_lock() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("lock");
+        let first = RootLock::acquire(&path, Holder::Named, false, |_| {});
+        let first = first.unwrap_or_else(|e| panic!("{e}"));
+        let waited = path.clone();
+        let (started, running) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let lock = RootLock::acquire(&waited, Holder::Named, true, |_| {
+                let _ = started.send(());
+            });
+            lock.map(|lock| lock.still_guards(&waited))
+        });
+        running
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("the waiter never waited: {e}"));
+        // Removed by hand, and another process takes the new file at the path.
+        std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!first.still_guards(&path));
+        let second = RootLock::acquire(&path, Holder::Named, false, |_| {});
+        let second = second.unwrap_or_else(|e| panic!("{e}"));
+        drop(first);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(
+            !waiter.is_finished(),
+            "the waiter took the removed file's lock while another held the path's"
+        );
+        drop(second);
+        let guards = waiter
+            .join()
+            .unwrap_or_else(|_| panic!("the waiter panicked"));
+        assert!(guards.unwrap_or_else(|e| panic!("{e}")));
     }
 }

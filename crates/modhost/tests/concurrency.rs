@@ -414,3 +414,40 @@ fn the_process_changing_a_root_is_named_to_others_and_only_while_it_holds_the_lo
         "a lock let go of no longer names its last holder"
     );
 }
+
+/// Removes the root's lock file when a change is about to run a module's code, as an
+/// administrator who took a waiting message for a stale lock would.
+struct LockRemover(std::path::PathBuf);
+
+impl modhost::Reporter for LockRemover {
+    fn report(&self, event: modhost::Event) {
+        if matches!(event, modhost::Event::Running { .. }) {
+            let _ = std::fs::remove_file(self.0.join("lock"));
+        }
+    }
+}
+
+#[test]
+fn a_change_whose_lock_file_is_removed_while_it_runs_commits_nothing() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = Host::open(root.path())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_reporter(Box::new(LockRemover(root.path().to_owned())));
+    let refused = host.install(&[package("core")], Options::default());
+    assert!(
+        matches!(&refused, Err(modhost::Error::LockLost { lock }) if *lock == root.path().join("lock")),
+        "{refused:?}"
+    );
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("nothing was changed"), "{message}");
+    assert!(host.list().unwrap_or_else(|e| panic!("{e}")).is_empty());
+    let modules = std::fs::read_dir(root.path().join("modules"))
+        .map(|d| d.count())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(modules, 0, "what the change made is gone");
+    // The lock is a new file now, and the next change takes it.
+    drop(host);
+    let host = Host::open(root.path()).unwrap_or_else(|e| panic!("{e}"));
+    host.install(&[package("core")], Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+}

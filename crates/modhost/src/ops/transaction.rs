@@ -25,7 +25,7 @@ pub(crate) struct Transaction<'h> {
     host: &'h Host,
     /// The root's lock, borrowed for as long as the change runs: a lock dropped before
     /// the transaction is (a temporary's) does not compile.
-    _lock: &'h RootLock,
+    lock: &'h RootLock,
     /// What fault points of the commit and the cleanup are named after.
     operation: &'static str,
     /// The SQLite transaction, from the first write on.
@@ -46,7 +46,7 @@ impl<'h> Transaction<'h> {
     pub(crate) fn new(host: &'h Host, lock: &'h RootLock, operation: &'static str) -> Self {
         Transaction {
             host,
-            _lock: lock,
+            lock,
             operation,
             txn: None,
             created: Vec::new(),
@@ -179,6 +179,10 @@ impl<'h> Transaction<'h> {
     /// Commits the change — the one atomic step — then sweeps what it replaced and
     /// forgets the compiled code nothing uses any more.
     pub(crate) fn commit(mut self) -> Result<()> {
+        let lock = self.host.layout.lock();
+        if !self.lock.still_guards(&lock) {
+            return Err(Error::LockLost { lock });
+        }
         if let Some(txn) = self.txn.take() {
             txn.commit()?;
         }
