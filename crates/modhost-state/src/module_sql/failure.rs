@@ -36,6 +36,13 @@ pub(super) enum Failure {
          deadline; split it into several statements"
     )]
     TooManyCalls(usize),
+    /// The statement's text holds a NUL byte, where SQLite would stop reading it and run
+    /// what comes before: `DELETE FROM t\0 WHERE …` would empty the table.
+    #[error(
+        "the statement holds a NUL byte, where SQLite would stop reading it and run only \
+         what comes before; text holding NUL bytes goes in a parameter"
+    )]
+    Nul,
     /// The progress handler stopped the statement.
     #[error("the statement ran past the call's deadline")]
     Deadline,

@@ -452,6 +452,9 @@ fn guarded<T>(
         if leading_keyword(sql).eq_ignore_ascii_case("REINDEX") {
             return Err(Failure::NotItsTables);
         }
+        if sql.contains('\0') {
+            return Err(Failure::Nul);
+        }
         let mut stmt = conn.prepare(sql)?;
         vet(&audit);
         // What the authorizer does not see (`NATURAL JOIN`, `USING`, `VACUUM`), and how

@@ -305,6 +305,27 @@ fn module_sql_is_one_select_insert_update_or_delete_even_outside_a_transaction()
         );
     }
     assert!(!copy.exists(), "nothing is written outside the database");
+    // SQLite reads a statement up to a NUL byte and runs what comes before it.
+    let mut txn = state.begin()?;
+    let inserted = txn.module_execute(
+        "m",
+        "INSERT INTO book (number) VALUES ('kept')",
+        &[],
+        later(),
+    );
+    assert_eq!(inserted, Ok(1));
+    for sql in [
+        "DELETE FROM book\0 WHERE id = -1",
+        "SELECT 1\0; DELETE FROM book",
+    ] {
+        let refused = txn.module_execute("m", sql, &[], later());
+        assert!(
+            refused.as_ref().is_err_and(|e| e.contains("NUL byte")),
+            "`{sql}`: {refused:?}"
+        );
+    }
+    let kept = txn.module_query("m", "SELECT count(*) FROM book", &[], later());
+    assert_eq!(kept.map(|r| r.rows), Ok(vec![vec![SqlValue::Integer(1)]]));
     let values = module_sql::query(&mut conn, owned, &later().into(), "VALUES (1)", &[]);
     assert_eq!(values.map(|r| r.rows), Ok(vec![vec![SqlValue::Integer(1)]]));
     Ok(())
