@@ -72,6 +72,8 @@ pub struct ModuleInfo {
     pub manifest: Manifest,
     /// The version a rollback returns to, if one is kept.
     pub backup_version: Option<String>,
+    /// Why that backup cannot be rolled back to (its files are gone), if it cannot.
+    pub backup_unusable: Option<String>,
     /// The tables it owns.
     pub tables: Vec<String>,
     /// The running modules that depend on it.
@@ -327,12 +329,16 @@ impl Host {
             Some((names.imports, exports.unwrap_or_default(), refused))
         });
         let (imports, exports, refused) = read.unwrap_or_default();
+        let backup = self.state.backup(rawname)?;
         Ok(ModuleInfo {
             imports,
             exports,
             refused: refused.map(|e| e.to_string()),
             manifest,
-            backup_version: self.state.backup(rawname)?.map(|b| b.record.version),
+            backup_version: backup.as_ref().map(|b| b.record.version.clone()),
+            backup_unusable: backup.and_then(|b| {
+                crate::recover::unusable(&self.layout, &b.record, crate::recover::Check::Present)
+            }),
             tables: self.state.tables(rawname)?,
             dependents: plan::dependents(rawname, &self.state.modules()?)?,
             grants: grants

@@ -3,12 +3,12 @@
 //! whose files are gone.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use modhost_state::{State, Status};
+use modhost_state::{ModuleRecord, State, Status};
 
 use crate::Result;
-use crate::layout::{self, Layout, io};
+use crate::layout::{self, Layout};
 
 /// What a recovery did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -17,12 +17,15 @@ pub struct Recovery {
     pub removed: Vec<PathBuf>,
     /// Modules marked broken, with the reason.
     pub broken: Vec<(String, String)>,
+    /// Leftover directories that could not be removed, with why: they take room, and
+    /// nothing else (every later recovery tries again).
+    pub stuck: Vec<(PathBuf, String)>,
 }
 
 impl Recovery {
     /// Whether there was nothing to repair.
     pub fn is_empty(&self) -> bool {
-        self.removed.is_empty() && self.broken.is_empty()
+        self.removed.is_empty() && self.broken.is_empty() && self.stuck.is_empty()
     }
 }
 
@@ -32,6 +35,14 @@ impl fmt::Display for Recovery {
         f.write_str(if self.removed.len() == 1 { "y" } else { "ies" })?;
         for (rawname, reason) in &self.broken {
             write!(f, "; `{rawname}` is broken: {reason}")?;
+        }
+        for (path, reason) in &self.stuck {
+            write!(
+                f,
+                "; cannot remove leftover `{}` ({reason}): no module uses it; remove it as a \
+                 user allowed to",
+                path.display()
+            )?;
         }
         Ok(())
     }
@@ -89,21 +100,28 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
     crate::online::clear_stale_downloads(&layout.root);
     sweep_partial(&[layout.cache(), layout.root.join("etc")], &mut recovery);
     let referenced = state.referenced_dirs()?;
-    for entry in fs_err::read_dir(layout.staging()).map_err(io(&layout.staging()))? {
-        let path = entry.map_err(io(&layout.staging()))?.path();
-        layout::remove_dir(&path)?;
-        recovery.removed.push(path);
+    // A leftover that cannot be removed (made by another user, say) is reported and
+    // left: it takes room and nothing else, and must never keep the modules from being
+    // listed, changed or dispatched to.
+    let remove = |path: PathBuf, recovery: &mut Recovery| match layout::remove_dir(&path) {
+        Ok(()) => recovery.removed.push(path),
+        Err(e) => {
+            let reason = error_reason(&e);
+            tracing::warn!("cannot remove leftover `{}`: {reason}", path.display());
+            recovery.stuck.push((path, reason));
+        }
+    };
+    for path in entries(&layout.staging(), &mut recovery) {
+        remove(path, &mut recovery);
     }
     for (kind, base) in [("modules", layout.modules()), ("data", layout.data())] {
-        for module in fs_err::read_dir(&base).map_err(io(&base))? {
-            let module = module.map_err(io(&base))?.path();
+        for module in entries(&base, &mut recovery) {
             let rawname = module
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let mut kept = 0;
-            for dir in fs_err::read_dir(&module).map_err(io(&module))? {
-                let dir = dir.map_err(io(&module))?.path();
+            for dir in entries(&module, &mut recovery) {
                 let name = dir
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
@@ -111,12 +129,11 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
                 if referenced.contains(&(rawname.clone(), kind, name)) {
                     kept += 1;
                 } else {
-                    layout::remove_dir(&dir)?;
-                    recovery.removed.push(dir);
+                    remove(dir, &mut recovery);
                 }
             }
-            if kept == 0 {
-                layout::remove_dir(&module)?;
+            if kept == 0 && std::fs::read_dir(&module).is_ok_and(|mut d| d.next().is_none()) {
+                remove(module, &mut recovery);
             }
         }
     }
@@ -126,30 +143,7 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
         .into_iter()
         .filter(|r| r.status != Status::Broken)
     {
-        let module_dir = layout.module_dir(&record.rawname, &record.module_dir);
-        let component = record
-            .parse_manifest()
-            .map(|m| module_dir.join(m.component));
-        let reason = match component {
-            Err(e) => Some(e.to_string()),
-            Ok(path) if !path.is_file() => {
-                Some(format!("component `{}` is missing", path.display()))
-            }
-            Ok(_) if !layout.data_dir(&record.rawname, &record.data_dir).is_dir() => {
-                Some("its data directory is missing".to_owned())
-            }
-            Ok(path) if check == Check::Digest => match modhost_runtime::sha256_of(&path) {
-                Ok(found) if found == record.component_sha256 => None,
-                Ok(found) => Some(format!(
-                    "component `{}` has changed since it was installed (sha256 {found}, recorded {})",
-                    path.display(),
-                    record.component_sha256
-                )),
-                Err(e) => Some(e.to_string()),
-            },
-            Ok(_) => None,
-        };
-        if let Some(reason) = reason {
+        if let Some(reason) = unusable(layout, &record, check) {
             broken.push((record.rawname, reason));
         }
     }
@@ -162,4 +156,62 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
     }
     recovery.broken = broken;
     Ok(recovery)
+}
+
+/// Why the installed (or backed-up) version `record` cannot run as recorded: its
+/// manifest, component or data directory is gone (or, checked for its `Digest`, its
+/// component changed); `None` when it can.
+pub(crate) fn unusable(layout: &Layout, record: &ModuleRecord, check: Check) -> Option<String> {
+    let module_dir = layout.module_dir(&record.rawname, &record.module_dir);
+    let component = match record.parse_manifest() {
+        Ok(manifest) => module_dir.join(manifest.component),
+        Err(e) => return Some(e.to_string()),
+    };
+    let is_file = std::fs::symlink_metadata(&component).is_ok_and(|m| m.is_file());
+    let data_dir = layout.data_dir(&record.rawname, &record.data_dir);
+    if !is_file {
+        Some(format!("component `{}` is missing", component.display()))
+    } else if !std::fs::symlink_metadata(&data_dir).is_ok_and(|m| m.is_dir()) {
+        Some(format!(
+            "its data directory `{}` is missing",
+            data_dir.display()
+        ))
+    } else if check == Check::Digest {
+        match modhost_runtime::sha256_of(&component) {
+            Ok(found) if found == record.component_sha256 => None,
+            Ok(found) => Some(format!(
+                "component `{}` has changed since it was installed (sha256 {found}, recorded {})",
+                component.display(),
+                record.component_sha256
+            )),
+            Err(e) => Some(e.to_string()),
+        }
+    } else {
+        None
+    }
+}
+
+/// The entries of `dir`; one that cannot be read is reported in `recovery` as stuck.
+fn entries(dir: &Path, recovery: &mut Recovery) -> Vec<PathBuf> {
+    let read = std::fs::read_dir(dir).and_then(|d| {
+        d.map(|entry| entry.map(|e| e.path()))
+            .collect::<std::io::Result<Vec<_>>>()
+    });
+    match read {
+        Ok(paths) => paths,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            tracing::warn!("cannot read `{}`: {e}", dir.display());
+            recovery.stuck.push((dir.to_owned(), e.to_string()));
+            Vec::new()
+        }
+    }
+}
+
+/// What went wrong removing a leftover, without its path (said beside it).
+fn error_reason(error: &crate::Error) -> String {
+    match error {
+        crate::Error::Io { source, .. } => source.to_string(),
+        other => other.to_string(),
+    }
 }

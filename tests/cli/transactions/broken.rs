@@ -1,6 +1,9 @@
 //! Broken modules: vanished or changed files, repair by reinstalling, grants that reach the
 //! root refused.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
 use modhost_test_support::{arg, component, package_at};
 
 use super::{lookup, phonebook_root, status};
@@ -160,4 +163,69 @@ fn a_component_changed_on_disk_is_never_compiled_and_recover_marks_it_broken() {
     );
     root.ok(&["install", arg(&package_at("phonebook", "1.0.0"))]);
     assert!(!lookup(&root).is_empty(), "reinstalling repairs it");
+}
+
+/// Makes `dir` (a leftover no module uses) impossible to remove until dropped: an
+/// immutable file in it for root, whom permissions do not stop; a read-only directory
+/// for anyone else.
+struct Unremovable(PathBuf, bool);
+
+impl Unremovable {
+    fn new(dir: PathBuf) -> Self {
+        let file = dir.join("recording.wav");
+        assert!(std::fs::create_dir_all(&dir).is_ok() && std::fs::write(&file, "x").is_ok());
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        let made = if root {
+            std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(&file)
+                .status()
+                .is_ok_and(|s| s.success())
+        } else {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o500)).is_ok()
+        };
+        assert!(made, "cannot make {} unremovable", dir.display());
+        Unremovable(dir, root)
+    }
+}
+
+impl Drop for Unremovable {
+    fn drop(&mut self) {
+        if self.1 {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(self.0.join("recording.wav"))
+                .status();
+        } else {
+            let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
+        }
+    }
+}
+
+#[test]
+fn a_leftover_that_cannot_be_removed_is_reported_and_stops_nothing() {
+    let root = phonebook_root();
+    // What an uninstall run by another user (or sudo) could not take away.
+    let stuck = root.path().join("data/gone/data-1");
+    let _unremovable = Unremovable::new(stuck.clone());
+    let list = root.ok(&["list"]);
+    assert!(list.stdout.contains("phonebook"), "{}", list.stdout);
+    assert!(
+        list.stderr.contains("cannot remove leftover `") && list.stderr.contains("data-1"),
+        "{}",
+        list.stderr
+    );
+    assert_eq!(lookup(&root), "Alice Example");
+    root.ok(&["upgrade", arg(&package_at("phonebook", "2.0.0"))]);
+    let recovered = root.ok(&["recover"]);
+    assert!(
+        recovered.stdout.contains("cannot remove leftover `")
+            && recovered.stdout.contains("remove it as a user allowed to"),
+        "{}",
+        recovered.stdout
+    );
+    assert!(stuck.exists());
 }

@@ -211,6 +211,41 @@ fn rollback_checks_the_dependencies_of_the_version_it_returns_to() {
 }
 
 #[test]
+fn a_backup_whose_files_were_removed_by_hand_is_never_rolled_back_to() {
+    let root = phonebook_root();
+    root.ok(&["upgrade", arg(&package_at("phonebook", "2.0.0"))]);
+    // The administrator "cleans old versions"; the compiled code stays in the cache.
+    let modules = root.path().join("modules/phonebook");
+    let backups = std::fs::read_dir(&modules)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("1.0.0-"))
+        .map(|e| e.path())
+        .collect::<Vec<_>>();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert!(std::fs::remove_dir_all(&backups[0]).is_ok());
+    let info = root.ok(&["info", "phonebook"]);
+    assert!(
+        info.stdout
+            .contains("1.0.0, which cannot be used: component `"),
+        "{}",
+        info.stdout
+    );
+    let before = root.fingerprint();
+    let run = root.fails(&["rollback", "phonebook"]);
+    assert!(
+        run.stderr
+            .contains("the backup of `phonebook` (1.0.0) cannot be used: component `")
+            && run.stderr.contains("is missing"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+    assert_eq!(version(&root, "phonebook"), "2.0.0");
+    assert_eq!(lookup(&root), "Alice Example <+12025550100>");
+}
+
+#[test]
 fn a_module_disabled_on_purpose_stays_disabled_through_an_upgrade() {
     let root = phonebook_root();
     root.ok(&["disable", "phonebook"]);

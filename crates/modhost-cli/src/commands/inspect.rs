@@ -112,8 +112,12 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
             line("protected", &protected);
         }
         super::manifest::details(&info.manifest, &mut line);
-        if let Some(backup) = &info.backup_version {
-            line("rollback to", backup);
+        match (&info.backup_version, &info.backup_unusable) {
+            (Some(backup), Some(problem)) => {
+                line("rollback to", &format!("{backup}, which cannot be used: {problem}"))
+            }
+            (Some(backup), None) => line("rollback to", backup),
+            _ => {}
         }
         if !info.tables.is_empty() {
             line("tables", &info.tables.join(", "));

@@ -6,7 +6,7 @@ use modhost_state::{ModuleRecord, Status};
 
 use super::Transaction;
 use crate::host::Host;
-use crate::{Action, Change, Error, Result, plan};
+use crate::{Action, Change, Error, Result, plan, recover};
 
 /// Returns `rawname` to its backup. Refused when running modules need the current
 /// version, or the version returned to does not fit what is installed (unless `force`).
@@ -18,6 +18,14 @@ pub(crate) fn rollback(host: &Host, rawname: &str, force: bool) -> Result<Change
             "`{rawname}` has no previous version to roll back to"
         )])
     })?;
+    // Its files are looked at, not only its compiled code (which the cache may still
+    // hold): a backup whose files were removed by hand would roll back to a broken module.
+    if let Some(problem) = recover::unusable(&host.layout, &backup.record, recover::Check::Digest) {
+        return Err(Error::Refused(vec![format!(
+            "the backup of `{rawname}` ({}) cannot be used: {problem}",
+            backup.record.version
+        )]));
+    }
     let previous = backup.record.parse_manifest()?;
     super::component(host, &backup.record)?;
     let returning_to =

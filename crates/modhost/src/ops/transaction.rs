@@ -215,7 +215,10 @@ impl Drop for Transaction<'_> {
 pub(crate) fn sweep(dirs: &[PathBuf]) {
     for dir in dirs {
         if let Err(e) = layout::remove_dir(dir) {
-            tracing::warn!("cannot remove `{}` (recovery will): {e}", dir.display());
+            tracing::warn!(
+                "cannot remove `{}`: {e}; no module uses it, and recovery tries again",
+                dir.display()
+            );
         }
     }
 }
