@@ -246,6 +246,35 @@ fn a_backup_whose_files_were_removed_by_hand_is_never_rolled_back_to() {
 }
 
 #[test]
+fn reinstalling_the_same_version_keeps_the_backup_of_the_one_before() {
+    let root = phonebook_root();
+    root.ok(&["upgrade", arg(&package_at("phonebook", "2.0.0"))]);
+    let run = root.ok(&[
+        "upgrade",
+        "--reinstall",
+        arg(&package_at("phonebook", "2.0.0")),
+    ]);
+    assert!(
+        run.stdout.contains("reinstalled phonebook 2.0.0"),
+        "{}",
+        run.stdout
+    );
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(info["backup_version"], "1.0.0", "{info}");
+    root.ok(&["rollback", "phonebook"]);
+    assert_eq!(version(&root, "phonebook"), "1.0.0");
+    assert_eq!(lookup(&root), "Alice Example");
+    // And with no backup yet, a reinstall makes none: there is no other version.
+    root.ok(&[
+        "install",
+        "--reinstall",
+        arg(&package_at("phonebook", "1.0.0")),
+    ]);
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(info["backup_version"], serde_json::Value::Null, "{info}");
+}
+
+#[test]
 fn a_module_disabled_on_purpose_stays_disabled_through_an_upgrade() {
     let root = phonebook_root();
     root.ok(&["disable", "phonebook"]);

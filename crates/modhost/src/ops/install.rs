@@ -174,9 +174,10 @@ fn apply_one(
                 &host.layout.data_dir(rawname, &previous.data_dir),
                 &data_path,
             )?;
-            if previous.status == Status::Broken {
-                // Nothing to roll back to in a broken version: the kept backup (if any)
-                // stays the one before it.
+            if previous.status == Status::Broken || previous.version == version {
+                // Nothing to roll back to in a broken version, nor in the same version
+                // reinstalled: the kept backup (if any) stays the version before it, which
+                // a rollback still returns to.
                 tx.replacing(host.layout.module_dir(rawname, &previous.module_dir));
                 tx.replacing(host.layout.data_dir(rawname, &previous.data_dir));
             } else {
