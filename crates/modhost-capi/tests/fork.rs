@@ -3,7 +3,8 @@
 //! once, never left waiting for the parent's root lock, and `modhost_close` returns at
 //! once, never waiting for the parent's call, which never ends there. A child forked
 //! while another thread declares a hook point is refused its declarations and
-//! dispatches, never left waiting for a lock the parent's thread held. Its own test
+//! dispatches, never left waiting for a lock the parent's thread held, and opening a
+//! host of its own fails at once, before any database is touched. Its own test
 //! binary: a fork from a test binary running other tests on other threads could copy a
 //! lock one of them holds.
 
@@ -133,6 +134,53 @@ fn a_child_forked_during_a_call_is_refused_changes_and_closes_at_once() {
     declarer
         .join()
         .unwrap_or_else(|_| panic!("declaring panicked"));
+
+    // A child forked while other threads read the state database (SQLite's own locks
+    // may be held at the fork) opens a host of its own: refused at once, before the
+    // database is touched, never left waiting for a lock no thread there will release.
+    let listing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let listers: Vec<_> = (0..2)
+        .map(|_| {
+            let listing = std::sync::Arc::clone(&listing);
+            std::thread::spawn(move || {
+                while listing.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (mut modules, mut error) = (std::ptr::null_mut(), std::ptr::null_mut());
+                    // SAFETY: the live host, out-pointers of this call.
+                    let status =
+                        unsafe { modhost_list(address as *const Host, &mut modules, &mut error) };
+                    let _ = (common::take(modules), common::check(status, error));
+                }
+            })
+        })
+        .collect();
+    let other = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for _ in 0..40 {
+        // SAFETY: as above.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let status = match common::open(other.path()) {
+                Err(e) if e.contains("fork") => FINE,
+                other => {
+                    eprintln!("child: opened across the fork: {other:?}");
+                    CHANGED_ACROSS_THE_FORK
+                }
+            };
+            // SAFETY: ends the child at once, as a forked child must.
+            unsafe { libc::_exit(status) };
+        }
+        let Some(status) = ended_within(pid, Duration::from_secs(20)) else {
+            panic!("a child forked while the state was read never returned from opening")
+        };
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == FINE,
+            "see the child's message above: {status}"
+        );
+    }
+    listing.store(false, std::sync::atomic::Ordering::Relaxed);
+    for lister in listers {
+        lister.join().unwrap_or_else(|_| panic!("listing panicked"));
+    }
     // SAFETY: the host, closed once.
     unsafe { modhost_close(host) };
 }

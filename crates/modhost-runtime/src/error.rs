@@ -35,6 +35,20 @@ pub enum Error {
         /// The cache directory.
         path: PathBuf,
     },
+    /// This process was forked from one that used modhost: it has none of the threads
+    /// that one started, so nothing of modhost runs here.
+    #[error(
+        "process {first}, which forked this one ({now}), used modhost: a forked process has \
+         none of the threads it started, so modhost cannot run here; open modhost only in \
+         processes not forked from one that used it (each PHP-FPM or prefork worker its own, \
+         the master none)"
+    )]
+    Forked {
+        /// The process that used modhost first.
+        first: u32,
+        /// This process.
+        now: u32,
+    },
     /// wasmtime could not be set up.
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),

@@ -84,7 +84,7 @@ pub use imports::{Interface, TopLevel, component_imports, exported_functions, to
 pub use limits::{Limits, POOL_MEMORY};
 pub use log_ledger::LogLedger;
 pub use nesting::MAX_DIRECTORY_DEPTH;
-pub use runtime::Runtime;
+pub use runtime::{Runtime, not_forked};
 pub use sandbox::{GUEST_DATA_DIR, Mount};
 pub use version::SUPPORTED_API_VERSIONS;
 pub use warm::Warm;

@@ -188,13 +188,10 @@ impl Runtime {
         if self.process.is_current() {
             return Ok(());
         }
-        let now = std::process::id();
-        Err(Error::Engine(format!(
-            "this runtime was made in process {} and this is process {now}, forked from it: \
-             a forked process has none of its threads, so it runs no call; open modhost only \
-             in processes not forked from one that used it",
-            self.process.id
-        )))
+        Err(Error::Forked {
+            first: self.process.id,
+            now: std::process::id(),
+        })
     }
 
     /// A new handle to cancel the calls it is passed to.
@@ -386,18 +383,17 @@ impl Runtime {
 
 /// Fails in a process forked from one that used modhost. The threads that process
 /// started — its engines' epoch threads, the compiler's pool, WASI's runtime — are not
-/// in the fork, yet their shared state says they are: a compile or a file read there
-/// would wait for ever.
-fn not_forked() -> Result<()> {
+/// in the fork, yet their shared state (SQLite's and the allocator's locks among it) says
+/// they are: opening a database, compiling or reading a file there could wait for ever,
+/// so this comes before any of them.
+pub fn not_forked() -> Result<()> {
     let Some(first) = modhost_state::Process::forked_from() else {
         return Ok(());
     };
-    Err(Error::Engine(format!(
-        "process {first}, which forked this one, used modhost: a forked process has none of \
-         the threads it started, so modhost cannot run here; open modhost only in processes \
-         not forked from one that used it (each PHP-FPM or prefork worker its own, the \
-         master none)"
-    )))
+    Err(Error::Forked {
+        first,
+        now: std::process::id(),
+    })
 }
 
 impl Drop for Runtime {

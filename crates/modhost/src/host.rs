@@ -159,6 +159,7 @@ impl Host {
             limits,
             capabilities,
         } = embedding;
+        modhost_runtime::not_forked()?;
         not_a_file(root)?;
         // A root removed while this host opened it (a failed change's, made at the same
         // moment) is made again; twice is more than a race.

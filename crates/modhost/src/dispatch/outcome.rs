@@ -51,6 +51,7 @@ impl FailureKind {
             Error::OutputTooLarge { .. } => FailureKind::OutputTooLarge,
             Error::Io { .. }
             | Error::Engine(_)
+            | Error::Forked { .. }
             | Error::Capability { .. }
             | Error::CacheFull { .. }
             | Error::Load { .. }
