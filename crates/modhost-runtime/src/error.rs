@@ -38,10 +38,10 @@ pub enum Error {
     /// This process was forked from one that used modhost: it has none of the threads
     /// that one started, so nothing of modhost runs here.
     #[error(
-        "process {first}, which forked this one ({now}), used modhost: a forked process has \
-         none of the threads it started, so modhost cannot run here; open modhost only in \
-         processes not forked from one that used it (each PHP-FPM or prefork worker its own, \
-         the master none)"
+        "process {first}, which forked this one, used modhost: a forked process (this is \
+         {now}) has none of the threads it started, so modhost cannot run here; open modhost \
+         only in processes not forked from one that used it (each PHP-FPM or prefork worker \
+         its own, the master none)"
     )]
     Forked {
         /// The process that used modhost first.
