@@ -121,17 +121,20 @@ pub(crate) struct Budget {
     rawname: String,
     dirs: Vec<PathBuf>,
     account: Mutex<Account>,
-    /// How many recounts were asked for (see [`Budget::counts`]).
+    /// How many times something may have shrunk (see [`Budget::counts`]).
     recounts: std::sync::atomic::AtomicU64,
     /// The files the module's calls have opened, while they are open: one removed while
     /// open still holds its bytes, which no walk of the directories sees.
     open: Mutex<HashMap<usize, Weak<std::fs::File>>>,
+    /// How many times the directories were walked.
+    #[cfg(test)]
+    walks: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
 struct Account {
     quota: DiskQuota,
-    /// `None` until counted in these calls, and again after a removal or truncation.
+    /// `None` until counted in these calls, and again every so often.
     used: Option<DiskUsage>,
     /// Whether these calls have been refused a write already (logged once).
     refused: bool,
@@ -142,6 +145,10 @@ struct Account {
     since_count: u64,
     /// The entries charged since then.
     entries_since_count: u64,
+    /// Whether something may have shrunk since `used` was counted (a removal, a
+    /// truncation, a failed write): `used` may then be above what is on disk, and is
+    /// counted again before a write is refused for it.
+    stale: bool,
 }
 
 /// How many bytes are charged between two counts of what is on disk.
@@ -158,6 +165,8 @@ impl Budget {
             account: Mutex::default(),
             recounts: Default::default(),
             open: Mutex::default(),
+            #[cfg(test)]
+            walks: Default::default(),
         })
     }
 
@@ -180,6 +189,8 @@ impl Budget {
     /// What is on disk under the module's directories, and in the files it still has open
     /// that were removed from them (each once, however many descriptors hold it).
     fn count(&self) -> std::io::Result<DiskUsage> {
+        #[cfg(test)]
+        self.walks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut used = disk_usage(&self.dirs)?;
         let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let mut removed = std::collections::HashSet::new();
@@ -233,59 +244,64 @@ impl Budget {
         {
             account.used = None;
         }
-        let used = match account.used {
-            Some(used) => used,
-            None => match self.count() {
-                Ok(used) => used,
+        let quota = account.quota;
+        let past = |used: DiskUsage| {
+            used.bytes.saturating_add(bytes) > quota.bytes
+                || used.entries.saturating_add(entries) > quota.entries
+        };
+        // Counted from the disk when not yet counted, and when what may have shrunk since
+        // would be refused: a walk of the module's files costs as many of them as it has,
+        // so removals and truncations do not each ask for one.
+        let (used, counted) = match account.used {
+            Some(used) if !(account.stale && past(used)) => (used, false),
+            _ => match self.count() {
+                Ok(used) => (used, true),
                 Err(e) => {
                     tracing::warn!(module = %self.rawname, error = %e, "cannot count the module's disk use; its write is refused");
                     return Err(OverQuota);
                 }
             },
         };
-        let after = DiskUsage {
-            bytes: used.bytes.saturating_add(bytes),
-            entries: used.entries.saturating_add(entries),
-        };
-        if after.bytes > account.quota.bytes || after.entries > account.quota.entries {
+        if counted {
+            account.stale = false;
+            account.since_count = 0;
+            account.entries_since_count = 0;
+        }
+        if past(used) {
             if !account.refused {
                 tracing::warn!(
                     module = %self.rawname,
                     bytes = used.bytes,
                     entries = used.entries,
-                    quota_bytes = account.quota.bytes,
-                    quota_entries = account.quota.entries,
+                    asked_bytes = bytes,
+                    asked_entries = entries,
+                    quota_bytes = quota.bytes,
+                    quota_entries = quota.entries,
                     "a write would take the module past its disk quota; refused"
                 );
             }
             account.refused = true;
-            if account.used.is_none() {
-                account.since_count = 0;
-                account.entries_since_count = 0;
-            }
             account.used = Some(used);
             return Err(OverQuota);
         }
-        (account.since_count, account.entries_since_count) = match account.used {
-            Some(_) => (
-                account.since_count.saturating_add(bytes),
-                account.entries_since_count.saturating_add(entries),
-            ),
-            None => (bytes, entries),
-        };
-        account.used = Some(after);
+        account.since_count = account.since_count.saturating_add(bytes);
+        account.entries_since_count = account.entries_since_count.saturating_add(entries);
+        account.used = Some(DiskUsage {
+            bytes: used.bytes.saturating_add(bytes),
+            entries: used.entries.saturating_add(entries),
+        });
         Ok(())
     }
 
-    /// Forgets the count after something shrank or failed half-way: the next charge
-    /// counts again.
-    pub(crate) fn recount(&self) {
-        self.account().used = None;
+    /// Notes that something may have shrunk, or failed half-way: the count may be above
+    /// what is on disk, and is taken again before a write is refused for it.
+    pub(crate) fn may_have_shrunk(&self) {
+        self.account().stale = true;
         self.recounts
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// How many times [`Budget::recount`] has been asked for: what a stream remembers of
+    /// How many times [`Budget::may_have_shrunk`] was called: what a stream remembers of
     /// a file is stale once it grows.
     pub(crate) fn counts(&self) -> u64 {
         self.recounts.load(std::sync::atomic::Ordering::SeqCst)
@@ -364,7 +380,7 @@ mod tests {
         assert!(budget.charge(0, 1).is_ok());
         assert!(budget.charge(0, 1).is_err());
         std::fs::remove_file(dir.path().join("a"))?;
-        budget.recount();
+        budget.may_have_shrunk();
         assert!(budget.charge(1000, 2).is_ok());
         Ok(())
     }
@@ -400,6 +416,35 @@ mod tests {
             kept <= quota.entries + RECOUNT_EVERY_ENTRIES && kept < quota.entries + 500,
             "{kept} entries under a quota of {}",
             quota.entries
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn removals_do_not_each_walk_the_files_and_a_refusal_sees_what_they_freed()
+    -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let budget = Budget::new("m", vec![dir.path().to_owned()]);
+        let quota = 100;
+        let _turn = budget.begin(DiskQuota {
+            bytes: 1 << 30,
+            entries: quota,
+        });
+        // A module that writes a file, then removes it, a thousand times over: counted
+        // as if nothing was removed, it would pass its quota of a hundred entries every
+        // hundred writes, and each refusal counts again and finds the room.
+        let writes = 1_000;
+        for n in 0..writes {
+            let file = dir.path().join(n.to_string());
+            assert!(budget.charge(0, 1).is_ok(), "write {n} refused");
+            std::fs::write(&file, b"x")?;
+            std::fs::remove_file(&file)?;
+            budget.may_have_shrunk();
+        }
+        let walks = budget.walks.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            walks <= 1 + writes / quota + writes / RECOUNT_EVERY_ENTRIES,
+            "{walks} walks of the files for {writes} writes"
         );
         Ok(())
     }

@@ -50,7 +50,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
             }
             let result = HostDescriptor::set_size(&mut fs, fd, size);
             if size < now {
-                budget.recount();
+                budget.may_have_shrunk();
             }
             returned(&mut fs, &budget, result)
         },
@@ -97,7 +97,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
             }
             let result = HostDescriptor::open_at(&mut fs, fd, path_flags, path, oflags, flags);
             if oflags.contains(OpenFlags::TRUNCATE) {
-                budget.recount();
+                budget.may_have_shrunk();
             }
             // Every file opened, for reading too: removed while open, it keeps its bytes.
             // A guest gets a file's descriptor from here alone, so none is missed.
@@ -119,7 +119,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
             if result.is_ok() && too_deep(&mut fs, &budget, at, &path) {
                 let _ =
                     HostDescriptor::remove_directory_at(&mut fs, Resource::new_borrow(at), path);
-                budget.recount();
+                budget.may_have_shrunk();
                 return over_quota();
             }
             returned(&mut fs, &budget, result)
@@ -150,7 +150,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
         |mut store: StoreContextMut<'_, Sandbox>, (fd, path): (Fd, String)| {
             let (mut fs, budget) = split(&mut store);
             let result = HostDescriptor::unlink_file_at(&mut fs, fd, path);
-            budget.recount();
+            budget.may_have_shrunk();
             returned(&mut fs, &budget, result)
         },
     )?;
@@ -159,7 +159,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
         |mut store: StoreContextMut<'_, Sandbox>, (fd, path): (Fd, String)| {
             let (mut fs, budget) = split(&mut store);
             let result = HostDescriptor::remove_directory_at(&mut fs, fd, path);
-            budget.recount();
+            budget.may_have_shrunk();
             returned(&mut fs, &budget, result)
         },
     )?;
@@ -171,7 +171,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
             let (from, to) = (fd.rep(), new_fd.rep());
             let result = HostDescriptor::rename_at(&mut fs, fd, old.clone(), new_fd, new.clone());
             // A rename over an existing file frees what that file held.
-            budget.recount();
+            budget.may_have_shrunk();
             if result.is_ok() && too_deep(&mut fs, &budget, to, &new) {
                 let back = (Resource::new_borrow(to), Resource::new_borrow(from));
                 let _ = HostDescriptor::rename_at(&mut fs, back.0, new, back.1, old);
@@ -259,7 +259,7 @@ fn returned<T>(
     match result {
         Ok(value) => Ok((Ok(value),)),
         Err(e) => {
-            budget.recount();
+            budget.may_have_shrunk();
             Ok((Err(Host::convert_error_code(fs, e)?),))
         }
     }

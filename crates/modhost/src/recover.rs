@@ -167,11 +167,10 @@ pub(crate) fn unusable(layout: &Layout, record: &ModuleRecord, check: Check) -> 
         Ok(manifest) => module_dir.join(manifest.component),
         Err(e) => return Some(e.to_string()),
     };
-    let is_file = std::fs::symlink_metadata(&component).is_ok_and(|m| m.is_file());
     let data_dir = layout.data_dir(&record.rawname, &record.data_dir);
-    if !is_file {
+    if !component.is_file() {
         Some(format!("component `{}` is missing", component.display()))
-    } else if !std::fs::symlink_metadata(&data_dir).is_ok_and(|m| m.is_dir()) {
+    } else if !data_dir.is_dir() {
         Some(format!(
             "its data directory `{}` is missing",
             data_dir.display()
