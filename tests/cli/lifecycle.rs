@@ -1020,6 +1020,33 @@ fn installlocal_leaves_out_what_cannot_be_met_and_installs_the_rest() {
         "{}",
         again.stderr
     );
+
+    // A package cut short (a copy that stopped half-way) is left out by its path, and
+    // upgradeall says so too: nothing it would have brought is known.
+    let bytes = std::fs::read(package_at("phonebook", "2.0.0")).unwrap_or_default();
+    let cut = packages.path().join("phonebook-2.0.0.tgz");
+    assert!(std::fs::write(&cut, &bytes[..bytes.len() / 2]).is_ok());
+    for command in ["installlocal", "upgradeall"] {
+        let run = root.fails(&["--json", command, "--from", arg(packages.path())]);
+        let error = run.json();
+        let named = error["left_out"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.as_str())
+            .any(|l| l.starts_with(&format!("`{}`: ", cut.display())));
+        assert!(named, "{command}: {error}");
+    }
+    let listed = root.ok(&["list", "--json"]).json();
+    let phonebook = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["rawname"] == "phonebook");
+    assert_eq!(
+        phonebook.map(|m| m["version"].clone()),
+        Some(json!("1.0.0"))
+    );
 }
 
 #[test]

@@ -121,7 +121,14 @@ fn apply_local(
 ) -> Result<Vec<Change>> {
     let dir = host.package_dir_or(from)?;
     let installed = host.state.modules()?;
-    let candidates: Vec<Found> = packages::newest(&dir)?
+    let (newest, unreadable) = packages::read_packages(&dir)?;
+    // A package that cannot be read is left out too, by its path: what it would have
+    // installed or upgraded is not known, and a script must see that something was not.
+    let mut left_out: Vec<String> = unreadable
+        .into_iter()
+        .map(|u| format!("`{}`: {}", u.package.display(), u.error))
+        .collect();
+    let candidates: Vec<Found> = newest
         .into_values()
         .filter(|(_, manifest)| {
             let current = installed.iter().find(|r| r.rawname == manifest.rawname);
@@ -133,7 +140,6 @@ fn apply_local(
         .collect();
     // A package this host would refuse for itself (a component importing what it does not
     // offer) is left out, and with it what requires it.
-    let mut left_out = Vec::new();
     let candidates: Vec<Found> = candidates
         .into_iter()
         .filter(|(path, manifest)| {
