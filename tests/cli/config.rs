@@ -36,6 +36,14 @@ fn zeros_that_would_fail_every_call_and_quotas_of_no_module_are_refused_by_key()
             "[data.quotas]\nRHello = { mb = 1 }\n",
             "[data.quotas] `RHello` is not a module's rawname",
         ),
+        (
+            "[state.quotas]\ncore = 0\n",
+            "[state.quotas] core = 0 leaves the module no room at all",
+        ),
+        (
+            "[data.quotas]\ncore = { mb = 5, entries = 0 }\n",
+            "[data.quotas] core.entries = 0 leaves the module no room at all",
+        ),
     ];
     for (config, message) in cases {
         root.configure(config);

@@ -522,10 +522,28 @@ impl Config {
             .keys()
             .map(|name| ("[state.quotas]", name))
             .chain(self.data.quotas.keys().map(|name| ("[data.quotas]", name)));
+        let own_zeros = self
+            .state
+            .quotas
+            .iter()
+            .filter(|(_, mb)| **mb == 0)
+            .map(|(name, _)| format!("[state.quotas] {name}"))
+            .chain(self.data.quotas.iter().flat_map(|(name, quota)| {
+                [("mb", quota.mb), ("entries", quota.entries)]
+                    .into_iter()
+                    .filter(|(_, value)| *value == Some(0))
+                    .map(move |(key, _)| format!("[data.quotas] {name}.{key}"))
+            }));
+        for key in own_zeros {
+            problems.push(format!(
+                "{key} = 0 leaves the module no room at all: leave it out for the default"
+            ));
+        }
         for (section, name) in named {
             if !modhost_manifest::is_valid_rawname(name) {
                 problems.push(format!(
-                    "{section} `{name}` is not a module's rawname (lower-case letters, digits and _)"
+                    "{section} `{name}` is not a module's rawname ({})",
+                    modhost_manifest::RAWNAME_GRAMMAR
                 ));
             }
         }
