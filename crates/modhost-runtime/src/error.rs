@@ -98,6 +98,20 @@ pub enum Error {
         /// The functions it provides.
         provided: Vec<String>,
     },
+    /// The component does not export what every module exports.
+    #[error(
+        "`{}` does not export modhost:module's {}: a module exports both `lifecycle` and \
+         `hooks` (the Rust SDK's `export_module!`, a Python module's `Lifecycle` and `Hooks` \
+         classes, the JS SDK's `defineModule`)",
+        .path.display(),
+        .missing.join(" and ")
+    )]
+    MissingExports {
+        /// The component file.
+        path: PathBuf,
+        /// The interfaces it does not export.
+        missing: Vec<String>,
+    },
     /// The module's call trapped, ran out of time or memory, or could not start.
     #[error("module `{module}` {version}: {call} {failure}")]
     Trapped {
@@ -183,6 +197,7 @@ impl Error {
                 missing,
                 provided,
             },
+            Error::MissingExports { missing, .. } => Error::MissingExports { path, missing },
             other => other,
         }
     }

@@ -349,4 +349,46 @@ mod tests {
             "{refused:?}"
         );
     }
+
+    #[test]
+    fn a_component_that_does_not_export_lifecycle_and_hooks_is_refused_naming_them() {
+        let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let runtime = crate::Runtime::new(cache.path()).unwrap_or_else(|e| panic!("{e}"));
+        let version = crate::SUPPORTED_API_VERSIONS[0];
+        let path = std::path::Path::new("m.wasm");
+        let names = TopLevel {
+            imports: vec![format!("modhost:module/log@{version}")],
+            exports: vec![format!("modhost:module/lifecycle@{version}")],
+        };
+        let refused = runtime.check_top_level(path, &names);
+        assert!(
+            matches!(&refused, Err(crate::Error::MissingExports { missing, .. }) if missing == &["`hooks`"]),
+            "{refused:?}"
+        );
+        let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.starts_with("`m.wasm` does not export modhost:module's `hooks`: ")
+                && message.contains("export_module!"),
+            "{message}"
+        );
+        let names = TopLevel {
+            imports: Vec::new(),
+            exports: vec!["wasi:cli/run@0.2.0".to_owned()],
+        };
+        let refused = runtime.check_top_level(path, &names).err();
+        assert!(
+            refused
+                .as_ref()
+                .is_some_and(|e| e.to_string().contains("`lifecycle` and `hooks`")),
+            "{refused:?}"
+        );
+        let names = TopLevel {
+            imports: Vec::new(),
+            exports: vec![
+                format!("modhost:module/lifecycle@{version}"),
+                format!("modhost:module/hooks@{version}"),
+            ],
+        };
+        assert!(runtime.check_top_level(path, &names).is_ok());
+    }
 }

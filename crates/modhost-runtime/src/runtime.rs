@@ -377,6 +377,22 @@ impl Runtime {
                 found,
             });
         }
+        let missing: Vec<String> = ["lifecycle", "hooks"]
+            .into_iter()
+            .filter(|wanted| {
+                !names.exports.iter().any(|name| {
+                    Interface::parse(name)
+                        .is_some_and(|export| export.name == format!("modhost:module/{wanted}"))
+                })
+            })
+            .map(|wanted| format!("`{wanted}`"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::MissingExports {
+                path: path.to_owned(),
+                missing,
+            });
+        }
         Ok(())
     }
 }
