@@ -29,8 +29,9 @@ use crate::{
 /// same thread (from a capability callback) is refused at once, `MODHOST_ERROR_REFUSED`:
 /// it would wait for that dispatch.
 ///
-/// wasmtime turns a module's faults into traps with signal handlers (SIGSEGV, SIGILL,
-/// SIGFPE, SIGBUS) installed when the first host is opened, which pass on signals that
+/// wasmtime turns a module's faults into traps with signal handlers (on Linux x86-64
+/// SIGSEGV, SIGILL and SIGFPE; on macOS, FreeBSD and 32-bit ARM SIGBUS too) installed
+/// when the first host is opened, which pass on signals that
 /// are not theirs to the handlers installed before. An application that installs its own
 /// handlers for those signals must do it before `modhost_open`, and never after: a
 /// handler installed later takes the signals first, and a module's fault then ends the
@@ -38,7 +39,10 @@ use crate::{
 ///
 /// A host reserves address space for its pool of sandboxes (a few TiB of it, mapped
 /// inaccessible until used; memory is only committed as modules use it): a process under
-/// `ulimit -v` needs no limit, and valgrind cannot run it. Dispatches beyond the pool (a
+/// `ulimit -v` needs no limit, and valgrind cannot run it. It also takes about 2,000
+/// memory mappings, of the 65,530 Linux allows a process by default
+/// (`vm.max_map_count`): about 30 hosts fit in one process. Open one host per root and
+/// share it between threads. Dispatches beyond the pool (a
 /// few hundred handlers running at once) wait for a slot until their deadline, then fail
 /// with kind `busy`. A dispatch needs no particular thread stack: a thread with less than
 /// 3 MiB left runs the module's call on a stack segment of its own.

@@ -190,20 +190,14 @@ impl Runtime {
                 // not be linked here.
                 self.check_imports(path, &bytes)?;
                 tracing::info!(component = %path.display(), "compiling component");
-                let component =
-                    Component::from_binary(&self.engine, &bytes).map_err(|e| Error::Load {
-                        path: path.to_owned(),
-                        message: format!("{e:#}"),
-                    })?;
+                let component = Component::from_binary(&self.engine, &bytes)
+                    .map_err(|e| load_failure(path, e))?;
                 self.store_artifact(&component, &artifact)?;
                 (component, Origin::Compiled)
             }
         };
         let api_version = check_api_version(&self.engine, &component, path)?;
-        let load_err = |e: wasmtime::Error| Error::Load {
-            path: path.to_owned(),
-            message: format!("{e:#}"),
-        };
+        let load_err = |e: wasmtime::Error| load_failure(path, e);
         let instance_pre = self.linker.instantiate_pre(&component).map_err(load_err)?;
         let pre = Pre::new(api_version, instance_pre).map_err(load_err)?;
         Ok(LoadedComponent {
@@ -344,6 +338,22 @@ pub fn sha256_of(path: &Path) -> Result<String> {
     Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
+/// Why the component at `path` could not be loaded: the component's fault, or the
+/// process's when the system refused memory (too many hosts open, say).
+fn load_failure(path: &Path, error: wasmtime::Error) -> Error {
+    if crate::runtime::out_of_memory(&error) {
+        return Error::Engine(format!(
+            "the system refused memory loading `{}`: {error:#} ({})",
+            path.display(),
+            crate::runtime::mappings_hint()
+        ));
+    }
+    Error::Load {
+        path: path.to_owned(),
+        message: format!("{error:#}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, SystemTime};
@@ -389,5 +399,23 @@ mod tests {
 
         assert!(runtime.trim(&in_use, 0).is_ok());
         assert!(used.exists() && !newest.exists() && !newer.exists());
+    }
+
+    #[test]
+    fn memory_the_system_refuses_is_the_processs_fault_not_the_components() {
+        let path = Path::new("m.wasm");
+        let refused = wasmtime::Error::from(std::io::Error::from_raw_os_error(12))
+            .context("unable to make memory executable");
+        match load_failure(path, refused) {
+            Error::Engine(message) => assert!(
+                message.starts_with("the system refused memory loading `m.wasm`: ")
+                    && message.contains("vm.max_map_count")
+                    && message.contains("hosts are open in this process"),
+                "{message}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let invalid = wasmtime::Error::msg("invalid leading byte in type definition");
+        assert!(matches!(load_failure(path, invalid), Error::Load { .. }));
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -97,11 +97,13 @@ impl Runtime {
         config.max_wasm_stack(MAX_WASM_STACK);
         let engine = Engine::new(&config).map_err(|e| {
             // Reserving the pool's address space is what fails under `ulimit -v` or
-            // valgrind: say what the engine needs, not only that a mapping failed.
+            // valgrind, or with too many hosts open: say what the engine needs, not only
+            // that a mapping failed.
             Error::Engine(format!(
                 "{e:#} (the sandbox pool reserves a few TiB of address space, committing \
                  memory only as modules use it: run without `ulimit -v`, and not under \
-                 valgrind)"
+                 valgrind; {})",
+                mappings_hint()
             ))
         })?;
         let mut linker = Linker::new(&engine);
@@ -145,6 +147,7 @@ impl Runtime {
                 }
             })
             .map_err(|e| Error::Engine(format!("cannot start the epoch thread: {e}")))?;
+        OPEN.fetch_add(1, Ordering::Relaxed);
         Ok(Runtime {
             engine,
             linker,
@@ -415,7 +418,32 @@ pub fn not_forked() -> Result<()> {
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.ticker.store(false, Ordering::Relaxed);
+        OPEN.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// How many runtimes (one per open host) this process has.
+static OPEN: AtomicUsize = AtomicUsize::new(0);
+
+/// What an open host costs in memory mappings, and how many are open: a process runs out
+/// of mappings long before it runs out of memory.
+pub(crate) fn mappings_hint() -> String {
+    format!(
+        "each open host takes about 2,000 memory mappings, and Linux allows a process \
+         65,530 by default (`sysctl vm.max_map_count`): {} hosts are open in this process; \
+         share one host between threads, or raise the limit",
+        OPEN.load(Ordering::Relaxed)
+    )
+}
+
+/// Whether `error` is the system refusing memory (`ENOMEM`): the process is out of memory
+/// or of memory mappings, which is no fault of the component being loaded.
+pub(crate) fn out_of_memory(error: &wasmtime::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.raw_os_error() == Some(12))
+    }) || format!("{error:#}").contains("(os error 12)")
 }
 
 /// `path` with its links resolved, or as given when it cannot be (not there yet).
