@@ -52,7 +52,9 @@ extern "C" {
 
 /**
  * A bad argument: a NULL where a value is required, a string that is not UTF-8, an
- * unknown flag, shape or failure mode. Nothing was done.
+ * empty path or one longer than the system opens, a rawname outside module.xml's
+ * grammar, a hook point name over 256 bytes, an unknown flag, shape or failure mode.
+ * Nothing was done.
  */
 #define MODHOST_ERROR_ARGUMENT 1
 

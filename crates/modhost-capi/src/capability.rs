@@ -22,7 +22,8 @@ use wasmtime::component::{Linker, Type, Val};
 
 use crate::MODHOST_MAX_ANSWER_BYTES;
 use crate::ffi::{Failure, guard, put_raw, quietly, str_arg, str_array};
-use crate::json::{self, shortened};
+use crate::json;
+use modhost::shortened;
 
 /// A capability function's implementation, called on the thread that runs the dispatch
 /// (so possibly on several threads at once).

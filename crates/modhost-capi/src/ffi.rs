@@ -183,6 +183,9 @@ pub(crate) unsafe fn str_array<'a>(
     unsafe { array(ptr, count, name, |item, named| str_arg(item, &named)) }
 }
 
+/// The longest path Linux opens (`PATH_MAX`, its terminating NUL included).
+const PATH_MAX: usize = 4096;
+
 /// The `count` paths of the array `ptr`, argument `name`: any bytes, as for
 /// [`opt_path_arg`], none NULL.
 ///
@@ -198,7 +201,20 @@ pub(crate) unsafe fn path_array<'a>(
     // SAFETY: each is NULL or a string as for `opt_path_arg`, by the caller's contract.
     unsafe {
         array(ptr, count, name, |item, named| {
-            opt_path_arg(item).ok_or_else(|| Failure::argument(format!("`{named}` is NULL")))
+            let path = opt_path_arg(item)
+                .ok_or_else(|| Failure::argument(format!("`{named}` is NULL")))?;
+            let length = path.as_os_str().len();
+            if length == 0 {
+                return Err(Failure::argument(format!("`{named}` is empty")));
+            }
+            // Longer than the system opens: said by its length, not repeated in full.
+            if length > PATH_MAX {
+                return Err(Failure::argument(format!(
+                    "`{named}` is {length} bytes long, longer than any path the system opens \
+                     ({PATH_MAX} bytes)"
+                )));
+            }
+            Ok(path)
         })
     }
 }

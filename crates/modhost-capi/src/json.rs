@@ -70,7 +70,7 @@ pub(crate) fn from_json(json: &Value, ty: &Type) -> Result<Val, Mismatch> {
     let wrong = || {
         format!(
             "`{}`, which is not {}",
-            shortened(&json.to_string()),
+            modhost::shortened(&json.to_string()),
             describe(ty)
         )
     };
@@ -258,21 +258,6 @@ pub(crate) fn describe(ty: &Type) -> String {
         Type::ErrorContext => "an error context".to_owned(),
         Type::FixedLengthList(list) => format!("a list of {} (an array)", list.len()),
     }
-}
-
-/// The most of a callback's answer an error message quotes.
-const QUOTED: usize = 200;
-
-/// `text` as an error message quotes it: its start, and how long it was, when it is long.
-pub(crate) fn shortened(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.len() <= QUOTED {
-        return text.into();
-    }
-    let end = (0..=QUOTED)
-        .rev()
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0);
-    format!("{}… ({} bytes in all)", &text[..end], text.len()).into()
 }
 
 #[cfg(test)]

@@ -53,7 +53,9 @@ pub use modules::{
 /// Success.
 pub const MODHOST_OK: c_int = 0;
 /// A bad argument: a NULL where a value is required, a string that is not UTF-8, an
-/// unknown flag, shape or failure mode. Nothing was done.
+/// empty path or one longer than the system opens, a rawname outside module.xml's
+/// grammar, a hook point name over 256 bytes, an unknown flag, shape or failure mode.
+/// Nothing was done.
 pub const MODHOST_ERROR_ARGUMENT: c_int = 1;
 /// The operation failed; the message says why (a package refused, a state database
 /// error, a module's `install()` failing…). A failed change changes nothing.

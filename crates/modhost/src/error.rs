@@ -181,7 +181,7 @@ pub enum Error {
         file: PathBuf,
     },
     /// A hook point cannot be declared or dispatched as asked.
-    #[error("hook point `{name}`: {problem}")]
+    #[error("hook point `{}`: {problem}", shortened(name))]
     HookPoint {
         /// The hook point.
         name: String,
@@ -269,6 +269,22 @@ fn reload_failure(call: &crate::HookCall) -> String {
         call.priority,
         call.error.as_deref().unwrap_or("no message")
     )
+}
+
+/// The most of a caller's text a message quotes.
+const QUOTED: usize = 200;
+
+/// `text` as a message quotes it: its start, and how long it was, when it is long (a name
+/// or an answer of megabytes an application or a module passed).
+pub fn shortened(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= QUOTED {
+        return text.into();
+    }
+    let end = (0..=QUOTED)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}… ({} bytes in all)", &text[..end], text.len()).into()
 }
 
 /// [`Error::LeftOut`]'s message: what was done, then every package left out.

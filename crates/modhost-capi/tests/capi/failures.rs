@@ -109,6 +109,54 @@ fn failures_are_codes_with_a_message_the_caller_frees() -> TestResult {
             take(error).is_some_and(|e| e.contains("unknown flags 0x80")),
             "not named as a bad flag"
         );
+        // What cannot be a name or a path is the caller's mistake, said without repeating
+        // megabytes of it.
+        let huge = "x".repeat(10 << 20);
+        let mut info = null_mut();
+        for rawname in [huge.as_str(), "Core", "../core"] {
+            let status = modhost_info(host, c(rawname).as_ptr(), &mut info, &mut error);
+            assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+            let said = take(error).unwrap_or_default();
+            assert!(
+                said.starts_with("`rawname` `") && said.contains("is not a module's rawname"),
+                "{}",
+                modhost::shortened(&said)
+            );
+            assert!(said.len() < 1024, "{} bytes said", said.len());
+        }
+        let status = modhost_declare(
+            host,
+            c(&huge).as_ptr(),
+            MODHOST_SHAPE_BROADCAST,
+            MODHOST_ON_ERROR_CONTINUE,
+            0,
+            &mut error,
+        );
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        let said = take(error).unwrap_or_default();
+        assert!(
+            said.ends_with(
+                "(10485760 bytes in all)`: a hook point's name is at most 256 bytes long"
+            ),
+            "{}",
+            modhost::shortened(&said)
+        );
+        for (path, words) in [
+            (String::new(), "`packages[0]` is empty".to_owned()),
+            (
+                huge.clone(),
+                "`packages[0]` is 10485760 bytes long, longer than any path".to_owned(),
+            ),
+        ] {
+            let path = c(&path);
+            let paths = [path.as_ptr()];
+            let status =
+                modhost_install(host, null(), paths.as_ptr(), 1, 0, null_mut(), &mut error);
+            assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+            let said = take(error).unwrap_or_default();
+            assert!(said.starts_with(&words), "{}", modhost::shortened(&said));
+        }
+
         // A limit of 0 that would fail every call is refused at open, as in modhost.toml,
         // and so is a memory cap larger than a sandbox holds: bad arguments both.
         let other = tempfile::tempdir()?;

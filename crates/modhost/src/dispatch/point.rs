@@ -10,6 +10,9 @@ pub(crate) const GET_CONFIG: &str = "get_config";
 /// Why a hook point named `` cannot be declared or dispatched.
 pub(crate) const NO_NAME: &str = "a hook point needs a name";
 
+/// The longest name a hook point may have: module.xml's are a few words.
+const MAX_NAME: usize = 256;
+
 /// How a hook point passes input to its handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -71,6 +74,9 @@ impl HookPoint {
     pub(crate) fn problem(&self) -> Option<&'static str> {
         if self.name.is_empty() {
             return Some(NO_NAME);
+        }
+        if self.name.len() > MAX_NAME {
+            return Some("a hook point's name is at most 256 bytes long");
         }
         (self.name == GET_CONFIG && (self.shape, self.on_error) != (Shape::Pipeline, OnError::Stop))
             .then_some(
