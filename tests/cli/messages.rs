@@ -541,6 +541,23 @@ fn two_different_packages_of_one_version_in_a_directory_are_named_not_picked_by_
 }
 
 #[test]
+fn a_root_whose_state_database_cannot_be_written_is_not_left_behind() {
+    let root = root();
+    let made = root.path().join("new");
+    // Files may not grow (as on a full disk): the state database is made, and stays empty.
+    let script = "trap '' XFSZ; ulimit -f 0 && exec \"$0\" --root \"$1\" install \"$2\"";
+    let run = Root::output(
+        Command::new("sh")
+            .args(["-c", script, env!("CARGO_BIN_EXE_modhost")])
+            .arg(&made)
+            .arg(package("core")),
+    );
+    assert!(!run.success);
+    assert!(run.stderr.contains("state database"), "{}", run.stderr);
+    assert!(!made.exists(), "a root that holds nothing was left behind");
+}
+
+#[test]
 fn an_address_space_limit_is_named_as_what_keeps_the_sandbox_from_starting() {
     let root = root();
     let script = "ulimit -v 8000000 && exec \"$0\" --root \"$1\" install \"$2\"";
