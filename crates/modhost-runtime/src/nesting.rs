@@ -2,8 +2,10 @@
 //! write. The host walks those trees — counting the quota, copying `/data` at an upgrade,
 //! removing it at an uninstall — and a tree nested thousands deep needs a descriptor per
 //! level (past the usual limit of 1,024 open files) and memory growing with the square of
-//! its depth. A module's `mkdir` or `rename` that would nest a directory deeper fails in
-//! the guest with `EDQUOT`, and nothing is left of it.
+//! its depth. Paths stay shorter than the system's `PATH_MAX` too: an administrator's
+//! tools (`cp -a`, `rsync`, a backup) cannot copy a file with a longer one. A module's
+//! `mkdir` or `rename` that would nest a directory deeper or longer fails in the guest
+//! with `EDQUOT`, and nothing is left of it.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
@@ -12,6 +14,11 @@ use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, fstat, openat, statat};
 
 /// The deepest a directory may lie below the directory it was written in.
 pub const MAX_DIRECTORY_DEPTH: usize = 64;
+
+/// The longest path a module's directory may have, from `/`: a file of the longest name
+/// (255 bytes) in it still has a path shorter than Linux's `PATH_MAX` (4,096 bytes, its
+/// terminating NUL included).
+const MAX_DIRECTORY_PATH: usize = 4096 - 1 - 256;
 
 /// Where a module's writable trees start, by device and inode.
 pub(crate) struct Roots(Vec<(u64, u64)>);
@@ -32,9 +39,14 @@ impl Roots {
 
     /// Whether `dir`, or a directory below it, lies deeper than [`MAX_DIRECTORY_DEPTH`]
     /// below a root; also when that cannot be told (no root above it within reach).
+    /// Also when `dir`, or a directory below it, has a path longer than
+    /// [`MAX_DIRECTORY_PATH`].
     pub(crate) fn too_deep(&self, dir: BorrowedFd<'_>) -> bool {
-        match self.depth_of(dir) {
-            Some(depth) => deeper_than(dir, MAX_DIRECTORY_DEPTH - depth),
+        let (Some(depth), Some(length)) = (self.depth_of(dir), path_length(dir)) else {
+            return true;
+        };
+        match MAX_DIRECTORY_PATH.checked_sub(length) {
+            Some(room) => deeper_than(dir, MAX_DIRECTORY_DEPTH - depth, room),
             None => true,
         }
     }
@@ -55,23 +67,39 @@ impl Roots {
     }
 }
 
-/// Whether a directory lies more than `levels` below `dir`. One descriptor per level is
-/// open at a time, and `levels` is bounded.
-fn deeper_than(dir: BorrowedFd<'_>, levels: usize) -> bool {
+/// The length of the path of directory `dir` from `/`, as the system tells it; `None`
+/// when it is too long to be told. 0 when it cannot be asked (no `/proc`): the depth
+/// still bounds it then.
+fn path_length(dir: BorrowedFd<'_>) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let link = format!("/proc/self/fd/{}", dir.as_raw_fd());
+    match rustix::fs::readlink(link, Vec::new()) {
+        Ok(path) => Some(path.as_bytes().len()),
+        Err(rustix::io::Errno::NAMETOOLONG) => None,
+        Err(_) => Some(0),
+    }
+}
+
+/// Whether a directory lies more than `levels` below `dir`, or its path is more than
+/// `room` bytes longer than `dir`'s. One descriptor per level is open at a time, and
+/// `levels` is bounded.
+fn deeper_than(dir: BorrowedFd<'_>, levels: usize, room: usize) -> bool {
     let Some(top) = open_dir(dir, ".") else {
         return true;
     };
-    let mut stack: Vec<(OwnedFd, Dir)> = Vec::new();
+    // Each directory being listed, and how much longer its path is than `dir`'s.
+    let mut stack: Vec<(OwnedFd, Dir, usize)> = Vec::new();
     match Dir::read_from(&top) {
-        Ok(listing) => stack.push((top, listing)),
+        Ok(listing) => stack.push((top, listing, 0)),
         Err(_) => return true,
     }
     loop {
         // How far below `dir` the entries being listed lie.
         let level = stack.len();
-        let Some((fd, listing)) = stack.last_mut() else {
+        let Some((fd, listing, longer)) = stack.last_mut() else {
             break;
         };
+        let longer = *longer;
         let entry = match listing.next() {
             None => {
                 stack.pop();
@@ -93,7 +121,8 @@ fn deeper_than(dir: BorrowedFd<'_>, levels: usize) -> bool {
         if !is_dir {
             continue;
         }
-        if level > levels {
+        let child_longer = longer + 1 + name.to_bytes().len();
+        if level > levels || child_longer > room {
             return true;
         }
         // Gone, or swapped for a link, since it was listed: nothing nests there.
@@ -101,7 +130,7 @@ fn deeper_than(dir: BorrowedFd<'_>, levels: usize) -> bool {
             continue;
         };
         match Dir::read_from(&child) {
-            Ok(listing) => stack.push((child, listing)),
+            Ok(listing) => stack.push((child, listing, child_longer)),
             Err(_) => return true,
         }
     }
@@ -140,6 +169,42 @@ mod tests {
         // Outside every root: cannot be told, so too deep.
         let elsewhere = tempfile::tempdir()?;
         assert!(roots.too_deep(std::fs::File::open(elsewhere.path())?.as_fd()));
+        Ok(())
+    }
+
+    #[test]
+    fn a_directory_whose_path_would_pass_path_max_is_too_deep() -> std::io::Result<()> {
+        let root = tempfile::tempdir()?;
+        let roots = Roots::of(&[root.path().to_owned()]);
+        let name = "n".repeat(250);
+        let mut path = root.path().to_owned();
+        // Made by descriptor, as a module's `mkdirat` makes it: no path is ever that long.
+        let mut dir = std::fs::File::open(root.path())?;
+        let mut made = 0;
+        loop {
+            rustix::fs::mkdirat(&dir, name.as_str(), rustix::fs::Mode::from_raw_mode(0o700))?;
+            dir = rustix::fs::openat(
+                &dir,
+                name.as_str(),
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
+                rustix::fs::Mode::empty(),
+            )?
+            .into();
+            path.push(&name);
+            made += 1;
+            if roots.too_deep(dir.as_fd()) {
+                break;
+            }
+            assert!(made < MAX_DIRECTORY_DEPTH, "never too long");
+        }
+        let length = path.as_os_str().len();
+        assert!(
+            length > super::MAX_DIRECTORY_PATH && length - 251 <= super::MAX_DIRECTORY_PATH,
+            "too deep at {length} bytes"
+        );
+        // And so is the top of the subtree that reaches past it.
+        let top = std::fs::File::open(root.path().join(&name))?;
+        assert!(roots.too_deep(top.as_fd()));
         Ok(())
     }
 }
