@@ -258,6 +258,9 @@ function safely(read, fallback) {
 /** The error result for `error`: its name and message, the author's frames, and its
  * causes the same way (`seen`: the errors said already, for causes that go round). */
 function failure(error, seen = new Set()) {
+  // What SpiderMonkey throws when it can allocate no more: the module's memory, not a
+  // value the author threw.
+  if (error === 'out of memory') return 'ran out of memory';
   if (!(error instanceof Error)) {
     // Said as what it is: a thrown value has no name and no stack to point at the code.
     const shown = safely(

@@ -562,6 +562,10 @@ const JS_HANDLERS: &str = r#"
         error.cause = error;
         throw error;
       }
+      if (payload === 'hungry') {
+        const kept = [];
+        for (;;) kept.push(new Array(1e6).fill(kept.length));
+      }
       payload += '; and forgot to return it';
     },
 
@@ -695,6 +699,11 @@ fn a_javascript_module_installs_runs_upgrades_and_fails_with_its_stack() {
             "Error: (its message cannot be read)\nApiError@app.js:",
         ),
         ("cycle", "Error: round\nhello_js_mistake@app.js:"),
+        // The engine out of memory at the module's cap: said so, not blamed on a throw.
+        (
+            "hungry",
+            "ran out of memory (its memory reached its cap of ",
+        ),
     ] {
         let (kind, error) = call("mistake", payload);
         assert_eq!(kind, "failed", "{payload}: {error}");

@@ -376,6 +376,16 @@ fn invoke(
         }
         Err(message) => {
             bounded(&message)?;
+            // A guest whose allocation failed at the cap may report it as an error of
+            // its own (a Python MemoryError, a JS "out of memory"), which says nothing of
+            // the cap: said here, as a trap at the cap says it.
+            let message = match store.data().limiter.refused().cap() {
+                Some(cap) => format!(
+                    "{message} (its memory reached its cap of {}: more was refused during the call)",
+                    crate::error::bytes(cap)
+                ),
+                None => message,
+            };
             Err(failed(message))
         }
     }
