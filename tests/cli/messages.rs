@@ -558,6 +558,51 @@ fn a_root_whose_state_database_cannot_be_written_is_not_left_behind() {
 }
 
 #[test]
+fn a_root_this_user_cannot_write_is_named_with_its_owner_and_what_to_do() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let open_up = |path: &std::path::Path| {
+        assert!(std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).is_ok());
+    };
+    let superuser = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let path = root.path();
+    let (run, expected) = if superuser {
+        // Another user, who may reach the root but not write it.
+        for dir in path.ancestors().take(3) {
+            open_up(dir);
+        }
+        let run = Root::output(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_modhost"))
+                .arg("--root")
+                .arg(&path)
+                .arg("list"),
+        );
+        (run, "belongs to user `root` (uid 0), and this is ")
+    } else {
+        let read_only = std::fs::Permissions::from_mode(0o555);
+        assert!(std::fs::set_permissions(&path, read_only).is_ok());
+        let run = root.run(&["list"]);
+        open_up(&path);
+        (run, "let this user write it")
+    };
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains(&format!(
+            "the modhost root `{}` cannot be written (",
+            path.display()
+        )) && run.stderr.contains(expected),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn an_address_space_limit_is_named_as_what_keeps_the_sandbox_from_starting() {
     let root = root();
     let script = "ulimit -v 8000000 && exec \"$0\" --root \"$1\" install \"$2\"";

@@ -168,6 +168,19 @@ pub enum Error {
     /// What was to be a root is a file, not a directory.
     #[error("`{}` is a file, not a modhost root (a root is a directory)", .0.display())]
     NotARoot(PathBuf),
+    /// The root cannot be written by this process: a host writes to its root even to
+    /// read it (it takes the root's lock and repairs what a crash left).
+    #[error(
+        "the modhost root `{}` cannot be written ({why}); modhost writes to a root even to \
+         read it, to take its lock and repair what a crash left",
+        .root.display()
+    )]
+    RootNotWritable {
+        /// The root.
+        root: PathBuf,
+        /// Why, and what to do.
+        why: String,
+    },
     /// What was to be a root lies under a file, where no directory can be.
     #[error(
         "`{}` cannot be a modhost root: `{}` is a file, not a directory",

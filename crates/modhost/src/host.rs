@@ -8,6 +8,7 @@ use std::sync::Arc;
 use modhost_runtime::{Cancel, Capability, Limits, Runtime};
 use modhost_state::{ModuleRecord, State};
 
+use crate::access;
 use crate::config::{self, Platform};
 use crate::dispatch::{Dispatch, DispatchOptions, Dispatcher, HookPoint};
 use crate::event::{Event, Reporter, Silent};
@@ -547,7 +548,8 @@ impl Embedding {
         if let Some(limits) = &self.limits {
             limits.check()?;
         }
-        Host::open_inner(root, self)
+        access::warn_if_another_users(root);
+        Host::open_inner(root, self).map_err(|e| access::not_writable(root, e))
     }
 }
 

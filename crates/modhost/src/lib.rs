@@ -35,7 +35,8 @@
 //! - `event.rs` and `change.rs`: progress events, and what a change did.
 //! - `plan.rs` and `depends.rs`: what a batch does and whether its constraints hold;
 //!   `packages.rs`: a local package directory; `config.rs`: `modhost.toml`;
-//!   `layout.rs`, `lock.rs`, `recover.rs`: the root on disk.
+//!   `layout.rs`, `lock.rs`, `recover.rs`: the root on disk; `access.rs`: a root this
+//!   process may not write, said so.
 //! - `error.rs`: [`Error`]; `fault.rs`: the crash points tests inject; `serialize.rs`:
 //!   what is not always text (paths) written as JSON.
 //! - `scaffold.rs` (with `templates/`): a new module's directory, for `modhost new`;
@@ -62,6 +63,7 @@ pub use modhost_runtime::{Error as RuntimeError, Failure as CallFailure};
 pub use modhost_state::Error as StateError;
 pub use modhost_update::Error as UpdateError;
 
+mod access;
 mod change;
 mod config;
 mod depends;
