@@ -603,6 +603,23 @@ fn a_root_this_user_cannot_write_is_named_with_its_owner_and_what_to_do() {
 }
 
 #[test]
+fn a_damaged_state_database_is_named_with_how_to_recover_it() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let database = root.path().join("modhost.db");
+    let mut bytes = std::fs::read(&database).unwrap_or_default();
+    bytes[..16].copy_from_slice(b"not a database!\0");
+    assert!(std::fs::write(&database, bytes).is_ok());
+    let run = root.fails(&["list"]);
+    assert!(
+        run.stderr.contains("modhost.db` is damaged (")
+            && run.stderr.contains(".recover | sqlite3 recovered.db"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn an_address_space_limit_is_named_as_what_keeps_the_sandbox_from_starting() {
     let root = root();
     let script = "ulimit -v 8000000 && exec \"$0\" --root \"$1\" install \"$2\"";

@@ -17,6 +17,18 @@ pub enum Error {
         /// The database file.
         path: PathBuf,
     },
+    /// The database file is damaged, or is not a database at all.
+    #[error(
+        "state database `{path}` is damaged ({source}): restore it from a backup, or save \
+         what it still holds with `sqlite3 {path} .recover | sqlite3 recovered.db` and put \
+         that in its place, with no modhost process running"
+    )]
+    Damaged {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
     /// SQLite reported an error.
     #[error("state database `{path}`: {source}")]
     Sqlite {
@@ -218,6 +230,16 @@ pub(crate) fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
         if io && disk_is_full(path) {
             return Error::DiskFull {
                 path: path.to_owned(),
+            };
+        }
+        if matches!(
+            &source,
+            rusqlite::Error::SqliteFailure(e, _)
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        ) {
+            return Error::Damaged {
+                path: path.to_owned(),
+                source,
             };
         }
         Error::Sqlite {
