@@ -603,6 +603,31 @@ fn a_root_this_user_cannot_write_is_named_with_its_owner_and_what_to_do() {
 }
 
 #[test]
+fn a_root_that_is_a_link_to_nothing_is_named_so_by_changes_and_reads() {
+    let root = root();
+    let link = root.path().with_file_name("dangling");
+    let target = root.path().with_file_name("unmounted");
+    assert!(std::os::unix::fs::symlink(&target, &link).is_ok());
+    let expected = format!(
+        "`{}` is a link to `{}`, which does not exist (a file system not mounted?)",
+        link.display(),
+        target.display()
+    );
+    for command in [&["install", arg(&package("core"))][..], &["list"]] {
+        let mut args = vec!["--root", arg(&link)];
+        args.extend_from_slice(command);
+        let run = Root::output(Command::new(env!("CARGO_BIN_EXE_modhost")).args(&args));
+        assert!(!run.success);
+        assert!(
+            run.stderr.contains(&expected),
+            "{command:?}: {}",
+            run.stderr
+        );
+    }
+    assert!(!target.exists());
+}
+
+#[test]
 fn a_damaged_state_database_is_named_with_how_to_recover_it() {
     let root = root();
     root.ok(&["install", arg(&package("core"))]);

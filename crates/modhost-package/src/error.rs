@@ -132,6 +132,24 @@ fn classify_faults(package: &Path, context: String, source: io::Error) -> Error 
                 crate::escape::shown_str(&source.to_string())
             ),
         ),
+        // The staging disk full reads as the package's fault in the system's words.
+        None if matches!(
+            source.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+        ) =>
+        {
+            Error::Io {
+                package: package.to_owned(),
+                context,
+                source: io::Error::new(
+                    source.kind(),
+                    format!(
+                        "the disk it is unpacked to (the root's) is full ({source}); free some \
+                         space on it: the package is not at fault"
+                    ),
+                ),
+            }
+        }
         None => Error::Io {
             package: package.to_owned(),
             context,
@@ -165,6 +183,23 @@ mod tests {
                 .to_string()
                 .contains("the archive is damaged (archive header checksum"),
             "{refused}"
+        );
+    }
+
+    #[test]
+    fn a_full_disk_is_said_to_be_the_disks_not_the_packages() {
+        let full = classify_at(
+            Path::new("p.tgz"),
+            "cannot unpack `m/module.wasm`".to_owned(),
+            "`m/module.wasm`",
+            io::Error::from_raw_os_error(28),
+        );
+        let said = full.to_string();
+        assert!(
+            matches!(full, Error::Io { .. })
+                && said.contains("the disk it is unpacked to (the root's) is full")
+                && said.contains("the package is not at fault"),
+            "{said}"
         );
     }
 }

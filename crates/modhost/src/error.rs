@@ -181,6 +181,19 @@ pub enum Error {
         /// Why, and what to do.
         why: String,
     },
+    /// What was to be a root is a link to nothing.
+    #[error(
+        "`{}` is a link to `{}`, which does not exist (a file system not mounted?): make or \
+         mount it, or give the root's own path",
+        .root.display(),
+        .target.display()
+    )]
+    DanglingRoot {
+        /// The root asked for.
+        root: PathBuf,
+        /// Where its link points.
+        target: PathBuf,
+    },
     /// What was to be a root lies under a file, where no directory can be.
     #[error(
         "`{}` cannot be a modhost root: `{}` is a file, not a directory",

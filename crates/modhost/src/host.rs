@@ -566,6 +566,16 @@ fn not_a_file(root: &Path) -> Result<()> {
     if std::fs::metadata(root).is_ok_and(|m| !m.is_dir()) {
         return Err(Error::NotARoot(root.to_owned()));
     }
+    // A link to nothing (a file system not mounted, a target moved away) is said to be
+    // one: nothing can be made at the root, and nothing was ever installed through it.
+    if std::fs::symlink_metadata(root).is_ok_and(|m| m.is_symlink())
+        && std::fs::metadata(root).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    {
+        return Err(Error::DanglingRoot {
+            root: root.to_owned(),
+            target: std::fs::read_link(root).unwrap_or_default(),
+        });
+    }
     // A file on the way (`notes.txt/root`) is named, not left to the system's "not a
     // directory" about the path as a whole.
     if let Some(file) = root

@@ -54,9 +54,22 @@ pub(crate) struct Layout {
 /// Turns an I/O error about `path` into the crate's, naming the path (which, under
 /// `modules/` or `data/`, names the module).
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_owned(),
-        source,
+    move |source| {
+        // The system's words ("No space left on device") read as a fault of the file
+        // named, a module's data or a package: said to be the disk's.
+        let source = match source.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                std::io::Error::new(
+                    source.kind(),
+                    format!("the disk holding it is full ({source}); free some space on it"),
+                )
+            }
+            _ => source,
+        };
+        Error::Io {
+            path: path.to_owned(),
+            source,
+        }
     }
 }
 
@@ -170,7 +183,25 @@ pub(crate) fn create_dirs(dir: &Path, mode: u32) -> Result<()> {
         .recursive(true)
         .mode(mode)
         .create(dir)
-        .map_err(io(dir))
+        .map_err(|source| {
+            // The system's "File exists" or "Not a directory" says nothing of which: the
+            // first of `dir` and its parents that is there and no directory is named.
+            let file = dir
+                .ancestors()
+                .find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir()));
+            match (source.kind(), file) {
+                (
+                    std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory,
+                    Some(file),
+                ) => Error::Io {
+                    path: file.to_owned(),
+                    source: std::io::Error::other(
+                        "a file is where modhost keeps a directory: move it away",
+                    ),
+                },
+                _ => io(dir)(source),
+            }
+        })
 }
 
 /// A directory name no other change in this root has used: `PREFIX-TIME-PID-N`.

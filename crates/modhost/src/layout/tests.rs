@@ -193,3 +193,23 @@ fn remove_dir_removes_links_not_what_they_point_at() {
     assert!(remove_dir(&lone).is_ok());
     assert!(remove_dir(&lone).is_ok(), "a missing directory is fine");
 }
+
+#[test]
+fn a_full_disk_and_a_file_where_a_directory_goes_are_said_as_what_they_are() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let full = io(dir.path())(std::io::Error::from_raw_os_error(28)).to_string();
+    assert!(
+        full.contains("the disk holding it is full (") && full.contains("free some space on it"),
+        "{full}"
+    );
+    let etc = dir.path().join("etc");
+    write(&etc, "a stray file");
+    let refused = create_dirs(&etc.join("sub"), PUBLIC_DIR).map_err(|e| e.to_string());
+    assert_eq!(
+        refused,
+        Err(format!(
+            "`{}`: a file is where modhost keeps a directory: move it away",
+            etc.display()
+        ))
+    );
+}
