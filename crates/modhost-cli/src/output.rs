@@ -226,7 +226,9 @@ pub fn flag_hint(message: &str) -> Option<&'static str> {
     // A server refusing a download for want of a key (a licence group, a Joomla download
     // ID) is given one per source.
     let refused = message.contains("the server refused")
-        && (message.contains("(error 401)") || message.contains("(error 403)"));
+        && (message.contains("(error 401)") || message.contains("(error 403)"))
+        || message.contains("HTTP status 401")
+        || message.contains("HTTP status 403");
     refused.then_some(
         "if the server wants a download or licence key, give it to the source, or \
          check the one it has with the publisher: `modhost source key SOURCE 'email=…&key=…'` \

@@ -64,6 +64,15 @@ fn format_of(file: &str) -> &str {
         .map_or("tgz", |(_, extension)| extension)
 }
 
+/// The `format` Joomla's update XML names the package file `file` by: `gz` for a gzip
+/// tar (Joomla's `DownloadSource::FORMAT_TAR_GZ`), `zip` for a zip.
+fn joomla_format(file: &str) -> &str {
+    match format_of(file) {
+        "tgz" => "gz",
+        other => other,
+    }
+}
+
 /// Builds as [`build_with`] does, the release valid for [`DEFAULT_VALID_FOR`] and
 /// announcing no next key.
 pub fn build(
@@ -464,7 +473,7 @@ impl Publication<'_> {
                     escape(manifest.description.as_deref().unwrap_or("")),
                     escape(entry.rawname.as_str()),
                     escape(entry.version.as_str()),
-                    format_of(&entry.file),
+                    joomla_format(&entry.file),
                     escape(self.location(entry, "../").as_str()),
                     Stability::of_version(&entry.version).tag(),
                     entry.sha256,

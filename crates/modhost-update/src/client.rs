@@ -180,6 +180,16 @@ impl Client {
             Err(_) => String::new(),
         });
         let encoding = content_encoding(response.headers());
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_owned())
+        };
+        // What the server announced, for a transfer it cuts short to be told by its bytes.
+        let announced: Option<u64> = header("content-length").and_then(|v| v.parse().ok());
+        let retry = header("retry-after").map(|after| retry_text(&after));
         // RFC 9110 §8.4.1.3: `x-gzip` is `gzip`, as some servers still name it.
         let gzip = document && matches!(encoding.as_deref(), Some("gzip" | "x-gzip"));
         // Only gzip is asked for: a document in another encoding would otherwise be read as
@@ -205,18 +215,29 @@ impl Client {
         let mut chunk = vec![0; 64 * 1024];
         let mut pace = Pace::new(self.timeout);
         loop {
-            let n = reader.read(&mut chunk).map_err(|e| {
-                use std::io::ErrorKind::{InvalidData, InvalidInput, UnexpectedEof};
-                // The decoder's own failures, told from the connection's (which carry
-                // ureq's error inside).
-                let undecodable = matches!(e.kind(), InvalidData | InvalidInput | UnexpectedEof)
-                    && e.get_ref().is_none_or(|inner| !inner.is::<ureq::Error>());
-                fetch(if gzip && undecodable {
-                    format!("the gzip-encoded document ends early or is damaged ({e})")
-                } else {
-                    explain(&e, document, self.timeout)
-                })
-            })?;
+            let n = match reader.read(&mut chunk) {
+                Ok(n) => n,
+                Err(e) => {
+                    use std::io::ErrorKind::{InvalidData, InvalidInput, UnexpectedEof};
+                    // The decoder's own failures, told from the connection's (which carry
+                    // ureq's error inside).
+                    let undecodable =
+                        matches!(e.kind(), InvalidData | InvalidInput | UnexpectedEof)
+                            && e.get_ref().is_none_or(|inner| !inner.is::<ureq::Error>());
+                    let explained = explain(&e, document, self.timeout);
+                    return Err(fetch(match announced {
+                        _ if gzip && undecodable => {
+                            format!("the gzip-encoded document ends early or is damaged ({e})")
+                        }
+                        Some(total) if !gzip && (bytes.len() as u64) < total => format!(
+                            "the transfer ended after {} of the {total} bytes the server \
+                             announced ({explained})",
+                            bytes.len()
+                        ),
+                        _ => explained,
+                    }));
+                }
+            };
             if n == 0 {
                 break;
             }
@@ -241,9 +262,12 @@ impl Client {
             });
         }
         if status != 200 {
+            let retry = retry.unwrap_or_default();
             return Err(fetch(match landed {
-                Some(at) => format!("HTTP status {status} at `{at}`, where the server redirected"),
-                None => format!("HTTP status {status}"),
+                Some(at) => {
+                    format!("HTTP status {status} at `{at}`, where the server redirected{retry}")
+                }
+                None => format!("HTTP status {status}{retry}"),
             }));
         }
         let mut body = Body::new(bytes, max);
@@ -518,6 +542,20 @@ impl Client {
         }
         release.digests.verify(&body.bytes).map_err(encoded)?;
         fs_err::write(path, &body.bytes).map_err(file_error(path))
+    }
+}
+
+/// What a `Retry-After` header (seconds, or an HTTP date) asks, said after a status.
+fn retry_text(after: &str) -> String {
+    match after.parse::<u64>() {
+        Ok(seconds) => format!("; the server asks to be asked again in {seconds} s"),
+        Err(_) => {
+            let date: String = after.chars().take(64).collect();
+            format!(
+                "; the server asks to be asked again after {}",
+                date.escape_debug()
+            )
+        }
     }
 }
 

@@ -48,11 +48,8 @@ impl Entry {
     /// What is wrong with this entry, naming it, if anything is.
     fn problem(&self) -> Option<String> {
         let rawname = clipped(&self.rawname);
-        if !modhost_manifest::is_valid_rawname(&self.rawname) {
-            return Some(format!(
-                "`{rawname}` has no valid rawname (lower-case letters, digits and `_`, at \
-                 most 64)"
-            ));
+        if let Some(problem) = modhost_manifest::rawname_problem(&self.rawname) {
+            return Some(format!("`{rawname}` has no valid rawname: {problem}"));
         }
         if let Err(e) = modhost_manifest::Version::parse(&self.version) {
             return Some(format!("for `{rawname}`: {e}"));

@@ -198,6 +198,10 @@ fn release(
     }))
 }
 
+/// The `format`s of a `<downloadurl>` that name a gzip tar: Joomla's own (`gz`) and
+/// the spellings packages go by.
+const GZIP_TAR: [&str; 3] = ["gz", "tgz", "tar.gz"];
+
 /// The full download an update offers in a format modhost unpacks: a gzip tar when
 /// there is one (the format modhost itself packs), else a zip. An untyped or
 /// unformatted `<downloadurl>` counts as a full gzip tar.
@@ -208,11 +212,12 @@ fn download(update: &Element) -> Option<&Element> {
         .flat_map(|d| d.children_named("downloadurl"))
         .filter(|d| d.attribute("type").is_none_or(|t| t == "full"))
         .collect();
-    ["tgz", "zip"].into_iter().find_map(|format| {
-        full.iter()
-            .copied()
-            .find(|d| d.attribute("format").unwrap_or("tgz") == format)
-    })
+    let format = |d: &Element| d.attribute("format").unwrap_or("gz").to_ascii_lowercase();
+    let gzip_tar = full
+        .iter()
+        .copied()
+        .find(|d| GZIP_TAR.contains(&format(d).as_str()));
+    gzip_tar.or_else(|| full.iter().copied().find(|d| format(d) == "zip"))
 }
 
 /// Joomla's rule: the update names a `<targetplatform>`, the name matches and `^(?:version)` matches the host's version. The

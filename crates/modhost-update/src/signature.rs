@@ -229,6 +229,12 @@ pub fn verify(
                 key: key.key_id(),
             });
         }
+        if is_web_page(data) {
+            return Err(Refusal::WebPage {
+                document,
+                bytes: data.len(),
+            });
+        }
         return Err(match mismatch {
             Some(Mismatch::Path(file)) => Refusal::StalePath { document, file },
             Some(Mismatch::Serial { signed, release }) => Refusal::StaleSerial {
@@ -306,6 +312,19 @@ impl Mismatch {
     }
 }
 
+/// Whether `data` is an HTML page: what a failing server or a captive portal sends in
+/// place of a document, with status 200. No document modhost reads starts so.
+fn is_web_page(data: &[u8]) -> bool {
+    let start = data
+        .strip_prefix(b"\xef\xbb\xbf")
+        .unwrap_or(data)
+        .trim_ascii_start();
+    let head = &start[..start.len().min(16)];
+    [&b"<!doctype html"[..], b"<html", b"<head", b"<body"]
+        .iter()
+        .any(|tag| head.len() >= tag.len() && head[..tag.len()].eq_ignore_ascii_case(tag))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,6 +366,40 @@ mod tests {
         );
         assert!(
             matches!(changed, Err(Refusal::ChangedOrStale { ref key, signed_at: 1_633_700_835, .. }) if key == "E7620F1842B4E81F"),
+            "{changed:?}"
+        );
+    }
+
+    #[test]
+    fn an_error_page_in_place_of_a_signed_document_is_named_as_one() {
+        for page in [
+            &b"<html><body>Service down</body></html>"[..],
+            b"\xef\xbb\xbf\n  <!DOCTYPE HTML PUBLIC>",
+        ] {
+            let refused = verify(
+                &[tool_key()],
+                "https://h/a/test",
+                page,
+                TOOL_SIGNATURE.as_bytes(),
+                None,
+            );
+            assert!(
+                matches!(&refused, Err(Refusal::WebPage { bytes, .. }) if *bytes == page.len()),
+                "{refused:?}"
+            );
+            let said = refused.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(said.contains("came back as an HTML page"), "{said}");
+        }
+        // A document that merely holds markup is judged as a document.
+        let changed = verify(
+            &[tool_key()],
+            "https://h/a/test",
+            b"{\"html\": \"<html>\"}",
+            TOOL_SIGNATURE.as_bytes(),
+            None,
+        );
+        assert!(
+            matches!(changed, Err(Refusal::ChangedOrStale { .. })),
             "{changed:?}"
         );
     }

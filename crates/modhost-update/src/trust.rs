@@ -130,6 +130,19 @@ pub enum Refusal {
         /// The id of the key whose signature it is.
         key: String,
     },
+    /// What came back is a web page, not the document: a server's error or login page
+    /// served with status 200.
+    #[error(
+        "`{document}` came back as an HTML page ({bytes} bytes), not the document its \
+         signature covers: the server answered with an error or login page; check that it \
+         serves the file itself"
+    )]
+    WebPage {
+        /// The document.
+        document: String,
+        /// How long the page was.
+        bytes: usize,
+    },
     /// The signature is the pinned key's, made at a time it names, and the document is not
     /// what it signed; with no release to say which copy is current, a changed document
     /// and a stale signature look alike.

@@ -96,6 +96,50 @@ fn a_package_over_its_published_size_is_a_mismatch_and_an_unsized_one_meets_the_
 }
 
 #[test]
+fn a_transfer_cut_short_and_an_answer_to_come_back_later_are_said_so() {
+    let tls = Tls::new();
+    let url = tls.scripted(|request| {
+        if request.contains("/busy") {
+            return b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 120\r\nContent-Length: 0\r\n\
+                     Connection: close\r\n\r\n"
+                .to_vec();
+        }
+        if request.contains("/down") {
+            return b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: Wed, 21 Oct 2026 07:28:00 \
+                     GMT\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                .to_vec();
+        }
+        // Announces more than it sends, then hangs up.
+        let mut cut =
+            b"HTTP/1.1 200 OK\r\nContent-Length: 99999\r\nConnection: close\r\n\r\n".to_vec();
+        cut.extend_from_slice(&[0x1f; 1000]);
+        cut
+    });
+    let fetched = |path: &str| {
+        let release = release(&format!("{url}/{path}"), &[0x1f; 99999]);
+        match download(&tls.client(), &release, tls.dir.path()) {
+            Err(Error::Fetch { message, .. }) => message,
+            other => panic!("{path}: expected a failed fetch, got {other:?}"),
+        }
+    };
+    let cut = fetched("cut");
+    assert!(
+        cut.starts_with("the transfer ended after 1000 of the 99999 bytes the server announced ("),
+        "{cut}"
+    );
+    assert_eq!(
+        fetched("busy"),
+        "HTTP status 429 Too Many Requests; the server asks to be asked again in 120 s"
+    );
+    assert_eq!(
+        fetched("down"),
+        "HTTP status 503 Service Unavailable; the server asks to be asked again after Wed, 21 \
+         Oct 2026 07:28:00 GMT"
+    );
+    assert!(!tls.file("p.tgz").exists());
+}
+
+#[test]
 fn an_index_over_the_limit_is_refused_even_without_a_content_length() {
     let tls = Tls::new();
     let url = tls.scripted(|_| {

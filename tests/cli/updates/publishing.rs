@@ -97,6 +97,11 @@ fn repo_build_writes_all_three_client_formats_reproducibly() {
             && joomla.contains("<sha256>"),
         "{joomla}"
     );
+    // Joomla's own word for a gzip tar, which its client knows.
+    assert!(
+        joomla.contains(r#"<downloadurl type="full" format="gz">"#),
+        "{joomla}"
+    );
 }
 
 /// Every file under `dir`.

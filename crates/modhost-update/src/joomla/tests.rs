@@ -125,6 +125,11 @@ fn a_gzip_tar_is_preferred_then_a_zip() {
         Ok(vec![url("pb.zip")])
     );
     assert_eq!(downloads(&format!("{upgrade}{tar}")), Ok(vec![]));
+    // Joomla's own name for a gzip tar, and the spellings packages go by, in any case.
+    for format in ["gz", "GZ", "tar.gz"] {
+        let gz = format!(r#"<downloadurl type="full" format="{format}">pb.tgz</downloadurl>"#);
+        assert_eq!(downloads(&format!("{zip}{gz}")), Ok(vec![url("pb.tgz")]));
+    }
 }
 
 /// Our platform's element, for the versions `pattern` matches.
