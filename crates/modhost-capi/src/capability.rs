@@ -109,10 +109,13 @@ unsafe impl Sync for UserData {}
 /// The namespaces of the WIT packages the host links itself, and whose they are.
 const HOST_OWN: [(&str, &str); 2] = [("modhost", "modhost's own"), ("wasi", "WASI's")];
 
+/// The longest WIT identifier taken: a name an application gives is a few words.
+const MAX_WIT_ID: usize = 128;
+
 /// Whether `text` is a WIT identifier: kebab-case words, each starting with a letter and
 /// all lower-case or all upper-case (`channel-state`, `get-HTTP`).
 fn is_wit_id(text: &str) -> bool {
-    !text.is_empty()
+    (1..=MAX_WIT_ID).contains(&text.len())
         && text.split('-').all(|word| {
             let mut bytes = word.bytes();
             let lower = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
@@ -218,8 +221,9 @@ pub unsafe extern "C" fn modhost_capability_new(
             let (namespace, name) = package.split_once(':').unwrap_or_default();
             if !is_wit_id(namespace) || !is_wit_id(name) {
                 return Err(Failure::argument(format!(
-                    "`{package}` is not a WIT package name (namespace:name, each a kebab-case \
-                     identifier such as `pbx:telephony`)"
+                    "`{}` is not a WIT package name (namespace:name, each a kebab-case \
+                     identifier such as `pbx:telephony`)",
+                    shortened(package)
                 )));
             }
             if let Some(owner) = HOST_OWN.iter().find(|(ns, _)| *ns == namespace) {
@@ -286,9 +290,12 @@ pub unsafe extern "C" fn modhost_capability_add(
             });
             if !named {
                 return Err(Failure::argument(format!(
-                    "`{name}` is not an interface of `{}` ({}/interface@version, the \
+                    "`{}` is not an interface of `{}` ({}/interface@version, the \
                      version semver: `{}/calls@1.0.0`)",
-                    capability.package, capability.package, capability.package
+                    shortened(name),
+                    capability.package,
+                    capability.package,
+                    capability.package
                 )));
             }
             // One version of an interface: the linker takes two of one major for the same.
@@ -310,8 +317,9 @@ pub unsafe extern "C" fn modhost_capability_add(
             for (at, function) in names.iter().enumerate() {
                 if !is_wit_id(function) {
                     return Err(Failure::argument(format!(
-                        "`{function}` is not a WIT function name (a kebab-case identifier \
-                         such as `channel-state`)"
+                        "`{}` is not a WIT function name (a kebab-case identifier \
+                         such as `channel-state`)",
+                        shortened(function)
                     )));
                 }
                 if names[..at].contains(function) {

@@ -186,6 +186,27 @@ pub(crate) unsafe fn str_array<'a>(
 /// The longest path Linux opens (`PATH_MAX`, its terminating NUL included).
 const PATH_MAX: usize = 4096;
 
+/// `path`, argument `name`, refused when empty (it would be the current directory) or
+/// longer than the system opens (said by its length, not repeated in full).
+pub(crate) fn checked_path<'a>(
+    path: &'a std::path::Path,
+    name: &str,
+) -> Result<&'a std::path::Path, Failure> {
+    let length = path.as_os_str().len();
+    if length == 0 {
+        return Err(Failure::argument(format!(
+            "`{name}` is empty: an empty path would be the current directory"
+        )));
+    }
+    if length >= PATH_MAX {
+        return Err(Failure::argument(format!(
+            "`{name}` is {length} bytes long, longer than any path the system opens ({} bytes)",
+            PATH_MAX - 1
+        )));
+    }
+    Ok(path)
+}
+
 /// The `count` paths of the array `ptr`, argument `name`: any bytes, as for
 /// [`opt_path_arg`], none NULL.
 ///
@@ -203,18 +224,7 @@ pub(crate) unsafe fn path_array<'a>(
         array(ptr, count, name, |item, named| {
             let path = opt_path_arg(item)
                 .ok_or_else(|| Failure::argument(format!("`{named}` is NULL")))?;
-            let length = path.as_os_str().len();
-            if length == 0 {
-                return Err(Failure::argument(format!("`{named}` is empty")));
-            }
-            // Longer than the system opens: said by its length, not repeated in full.
-            if length > PATH_MAX {
-                return Err(Failure::argument(format!(
-                    "`{named}` is {length} bytes long, longer than any path the system opens \
-                     ({PATH_MAX} bytes)"
-                )));
-            }
-            Ok(path)
+            checked_path(path, &named)
         })
     }
 }

@@ -11,7 +11,9 @@ use modhost::{DispatchOptions, Embedding, HookPoint, OnError, Options, Shape};
 
 use crate::calls::{Calls, Entered};
 use crate::capability::{Capability, Context};
-use crate::ffi::{Failure, guard, opt_path_arg, path_array, put, put_raw, quietly, str_arg};
+use crate::ffi::{
+    Failure, checked_path, guard, opt_path_arg, path_array, put, put_raw, quietly, str_arg,
+};
 use crate::limits::Limits;
 use crate::{
     MODHOST_FORCE, MODHOST_GRANT, MODHOST_ON_ERROR_CONTINUE, MODHOST_ON_ERROR_STOP,
@@ -106,11 +108,7 @@ pub unsafe extern "C" fn modhost_open(
                 return Err(Failure::argument("`host` is NULL"));
             }
             let root = opt_path_arg(root).ok_or_else(|| Failure::argument("`root` is NULL"))?;
-            if root.as_os_str().is_empty() {
-                return Err(Failure::argument(
-                    "`root` is empty: name the root directory (an empty path would be the current directory)",
-                ));
-            }
+            let root = checked_path(root, "root")?;
             let mut embedding = Embedding::new();
             if let Some(limits) = limits.as_ref() {
                 embedding = embedding.limits(limits.to_modhost()?);
@@ -230,7 +228,9 @@ unsafe fn change_extern(
             let done = change(
                 verb,
                 &*host_arg(host)?,
-                opt_path_arg(from),
+                opt_path_arg(from)
+                    .map(|from| checked_path(from, "from"))
+                    .transpose()?,
                 path_array(packages, n_packages, "packages")?,
                 flags,
             )?;

@@ -34,12 +34,8 @@ unsafe fn on_module<T: serde::Serialize>(
             if rawname.is_empty() {
                 return Err(Failure::argument("`rawname` is empty"));
             }
-            if !modhost::manifest::is_valid_rawname(rawname) {
-                return Err(Failure::argument(format!(
-                    "`rawname` `{}` is not a module's rawname ({})",
-                    modhost::shortened(rawname),
-                    modhost::manifest::RAWNAME_GRAMMAR
-                )));
+            if let Some(problem) = modhost::manifest::rawname_problem(rawname) {
+                return Err(Failure::argument(format!("`rawname`: {problem}")));
             }
             let done = body(host, rawname)?;
             put(out, serde_json::to_string(&done)?);

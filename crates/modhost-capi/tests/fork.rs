@@ -181,6 +181,9 @@ fn a_child_forked_during_a_call_is_refused_changes_and_closes_at_once() {
     for lister in listers {
         lister.join().unwrap_or_else(|_| panic!("listing panicked"));
     }
+    // Refused before anything was made: no database, no directory of a root.
+    let made = std::fs::read_dir(other.path()).map_or(usize::MAX, Iterator::count);
+    assert_eq!(made, 0, "opening in a forked child made part of a root");
     // SAFETY: the host, closed once.
     unsafe { modhost_close(host) };
 }

@@ -114,8 +114,29 @@ pub fn is_valid_rawname(name: &str) -> bool {
         })
 }
 
+/// The longest name a hook point may have: module.xml's are a few words.
+pub const MAX_HOOK_NAME: usize = 256;
+
 /// How [`is_valid_rawname`]'s grammar is said in a refusal.
 pub const RAWNAME_GRAMMAR: &str = "a-z, 0-9, _ and - (not first, and before a letter)";
+
+/// Why `name` is no rawname, said as module.xml's refusal says it (quoting a long name in
+/// part); `None` when it is one.
+pub fn rawname_problem(name: &str) -> Option<String> {
+    if is_valid_rawname(name) {
+        return None;
+    }
+    let shown = match name.len() > MAX_RAWNAME {
+        true => format!("{}…", &name[..name.floor_char_boundary(MAX_RAWNAME)]),
+        false => name.to_owned(),
+    };
+    Some(format!("rawname `{shown}` must be {}", rawname_rule()))
+}
+
+/// What a rawname must be, said in a refusal: its length and [`RAWNAME_GRAMMAR`].
+pub fn rawname_rule() -> String {
+    format!("1 to {MAX_RAWNAME} characters of {RAWNAME_GRAMMAR}")
+}
 
 /// The module-admin categories; any other is shown as `Other`.
 pub const CATEGORIES: &[&str] = &[

@@ -6,8 +6,8 @@ use crate::model::*;
 use crate::xml::{Element, Position};
 use crate::{
     CATEGORIES, DEFAULT_COMPONENT, DEFAULT_OOBE_PRIORITY, DEFAULT_PRIORITY, FIELD_ATTRIBUTES,
-    FIELD_TYPES, FOREIGN_KEY_ACTIONS, KEY_ATTRIBUTES, KEY_TYPES, MAX_RAWNAME, Problem,
-    RAWNAME_GRAMMAR, REPOS, Requirement, Version, is_valid_rawname,
+    FIELD_TYPES, FOREIGN_KEY_ACTIONS, KEY_ATTRIBUTES, KEY_TYPES, MAX_HOOK_NAME, Problem, REPOS,
+    Requirement, Version, is_valid_rawname, rawname_problem,
 };
 
 /// Whether an element may repeat.
@@ -319,19 +319,9 @@ impl Parser {
         }
         let rawname = self.required(root, "rawname");
         if let (Some(name), Some(element)) = (&rawname, root.child("rawname"))
-            && !is_valid_rawname(name)
+            && let Some(problem) = rawname_problem(name)
         {
-            // Quoted in part: a rawname a kilobyte long is not worth showing whole.
-            let shown = match name.len() > MAX_RAWNAME {
-                true => format!("{}…", &name[..name.floor_char_boundary(MAX_RAWNAME)]),
-                false => name.clone(),
-            };
-            self.problem(
-                element.position,
-                format!(
-                    "rawname `{shown}` must be 1 to {MAX_RAWNAME} characters of {RAWNAME_GRAMMAR}"
-                ),
-            );
+            self.problem(element.position, problem);
         }
         let name = self.required(root, "name");
         let version = self.required(root, "version").and_then(|text| {
@@ -1403,6 +1393,18 @@ impl Parser {
         hook: String,
         handler: &str,
     ) -> bool {
+        if hook.len() > MAX_HOOK_NAME {
+            let shown = &hook[..hook.floor_char_boundary(64)];
+            self.problem(
+                position,
+                format!(
+                    "hook point `{shown}…` is {} bytes long: a hook point's name is at most \
+                     {MAX_HOOK_NAME}",
+                    hook.len()
+                ),
+            );
+            return false;
+        }
         let taken = handlers.0.entry(hook).or_default();
         if taken.contains(handler) {
             self.warn(

@@ -137,6 +137,8 @@ impl Runtime {
         let cached = if artifact.is_file() {
             match self.map_artifact(&artifact) {
                 Ok(component) => Some(component),
+                // The process's want, not the artifact's fault: compiling would meet it too.
+                Err(e) if crate::runtime::out_of_memory(&e) => return Err(load_failure(path, e)),
                 Err(e) => {
                     tracing::warn!(artifact = %artifact.display(), "discarding unusable compiled component: {e}");
                     None

@@ -122,7 +122,7 @@ pub(crate) struct Budget {
     dirs: Vec<PathBuf>,
     account: Mutex<Account>,
     /// How many times something may have shrunk (see [`Budget::counts`]).
-    recounts: std::sync::atomic::AtomicU64,
+    shrinks: std::sync::atomic::AtomicU64,
     /// The files the module's calls have opened, while they are open: one removed while
     /// open still holds its bytes, which no walk of the directories sees.
     open: Mutex<HashMap<usize, Weak<std::fs::File>>>,
@@ -163,7 +163,7 @@ impl Budget {
             rawname: rawname.to_owned(),
             dirs,
             account: Mutex::default(),
-            recounts: Default::default(),
+            shrinks: Default::default(),
             open: Mutex::default(),
             #[cfg(test)]
             walks: Default::default(),
@@ -297,14 +297,14 @@ impl Budget {
     /// what is on disk, and is taken again before a write is refused for it.
     pub(crate) fn may_have_shrunk(&self) {
         self.account().stale = true;
-        self.recounts
+        self.shrinks
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// How many times [`Budget::may_have_shrunk`] was called: what a stream remembers of
     /// a file is stale once it grows.
     pub(crate) fn counts(&self) -> u64 {
-        self.recounts.load(std::sync::atomic::Ordering::SeqCst)
+        self.shrinks.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

@@ -250,7 +250,7 @@ fn over_quota<T>() -> Returned<T> {
 }
 
 /// Hands wasmtime-wasi's result to the guest; after a failure, what it did is unknown,
-/// so the budget counts again at the next write.
+/// so the budget's count may be high, and is taken again before a write is refused.
 fn returned<T>(
     fs: &mut WasiFilesystemCtxView<'_>,
     budget: &Budget,
@@ -299,10 +299,10 @@ struct Metered {
     /// The furthest this stream has written: a write may still be pending, so the file's
     /// length on disk can lag behind it.
     end: u64,
-    /// The budget's [`Budget::counts`] when `end` was last good: once the budget counts
-    /// the disk again (after a truncation through another descriptor, say), the file's
-    /// length is the truth and `end` is forgotten, or writes past a truncated end would be
-    /// taken for rewrites and charged nothing.
+    /// The budget's [`Budget::counts`] when `end` was last good: once something may have
+    /// shrunk (a truncation through another descriptor, say), the file's length is the
+    /// truth and `end` is forgotten, or writes past a truncated end would be taken for
+    /// rewrites and charged nothing.
     counted: u64,
     budget: Arc<Budget>,
 }
@@ -320,7 +320,12 @@ impl OutputStream for Metered {
         if self.budget.charge(end.saturating_sub(size), 0).is_err() {
             return Err(StreamError::LastOperationFailed(OverQuota.into()));
         }
-        self.inner.write(bytes)?;
+        // Charged already: a write that fails leaves the count high until it is taken
+        // again.
+        if let Err(e) = self.inner.write(bytes) {
+            self.budget.may_have_shrunk();
+            return Err(e);
+        }
         if let Some(at) = &mut self.at {
             *at = end;
         }

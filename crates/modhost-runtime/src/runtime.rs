@@ -99,11 +99,14 @@ impl Runtime {
             // Reserving the pool's address space is what fails under `ulimit -v` or
             // valgrind, or with too many hosts open: say what the engine needs, not only
             // that a mapping failed.
+            let others = match OPEN.load(Ordering::Relaxed) {
+                0 => String::new(),
+                _ => format!("; {}", mappings_hint()),
+            };
             Error::Engine(format!(
                 "{e:#} (the sandbox pool reserves a few TiB of address space, committing \
                  memory only as modules use it: run without `ulimit -v`, and not under \
-                 valgrind; {})",
-                mappings_hint()
+                 valgrind{others})"
             ))
         })?;
         let mut linker = Linker::new(&engine);

@@ -65,6 +65,14 @@ pub(crate) fn trapped<'a>(
                 cap,
                 trap: describe(),
             }
+        } else if crate::runtime::out_of_memory(&e) {
+            // The system refused memory to the sandbox (too many hosts or mappings in
+            // the process): the host's failure, not the module's trap.
+            Failure::Host(format!(
+                "{} ({})",
+                describe(),
+                crate::runtime::mappings_hint()
+            ))
         } else {
             Failure::Trap(describe())
         };

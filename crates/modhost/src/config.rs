@@ -522,6 +522,11 @@ impl Config {
             .keys()
             .map(|name| ("[state.quotas]", name))
             .chain(self.data.quotas.keys().map(|name| ("[data.quotas]", name)));
+        for name in self.hooks.keys() {
+            if let Some(problem) = crate::dispatch::name_problem(name) {
+                problems.push(format!("[hooks.\"{}\"]: {problem}", crate::shortened(name)));
+            }
+        }
         let own_zeros = self
             .state
             .quotas
@@ -542,8 +547,9 @@ impl Config {
         for (section, name) in named {
             if !modhost_manifest::is_valid_rawname(name) {
                 problems.push(format!(
-                    "{section} `{name}` is not a module's rawname ({})",
-                    modhost_manifest::RAWNAME_GRAMMAR
+                    "{section} `{}` is not a module's rawname: {}",
+                    crate::shortened(name),
+                    modhost_manifest::rawname_problem(name).unwrap_or_default()
                 ));
             }
         }

@@ -219,8 +219,10 @@ pub enum Error {
     NotInstalled(String),
     /// A module was asked for by something that cannot be a rawname (a path, say).
     #[error(
-        "`{0}` is not a module's rawname (lower-case letters, digits and `_`); a package \
-         file or module directory is read for its manifest, not looked up as a module"
+        "`{}` is not a module's rawname ({}); a package file or module directory is read \
+         for its manifest, not looked up as a module",
+        shortened(.0),
+        modhost_manifest::rawname_rule()
     )]
     NotARawname(String),
     /// A path given for a package, a module directory or a module.xml does not exist.
@@ -405,7 +407,9 @@ impl Error {
         }
         matches!(
             self,
-            Error::Locked { .. } | Error::State(modhost_state::Error::Contended { .. })
+            Error::Locked { .. }
+                | Error::LockLost { .. }
+                | Error::State(modhost_state::Error::Contended { .. })
         )
     }
 
@@ -433,6 +437,7 @@ impl Error {
                     modhost_runtime::Error::ApiVersion { .. }
                         | modhost_runtime::Error::Imports { .. }
                         | modhost_runtime::Error::MissingFunctions { .. }
+                        | modhost_runtime::Error::MissingExports { .. }
                 )
         )
     }

@@ -194,10 +194,11 @@ impl Host {
         // say) takes away what it made: the directory is then as it was, not refused
         // forever for holding a root's names.
         Self::assemble(layout, limits, capabilities, made, in_use).inspect_err(|_| {
-            // Only before the state database was made: once it is there, another process
-            // may have opened the root and kept something in it, and the root is whole
-            // enough for the next opener to take. Held while the files go, as a failed
-            // change's discarding holds it.
+            // Only while the state database holds nothing (not made, or made and never
+            // written, on a full disk say): once it holds its tables, another process may
+            // have opened the root and kept something in it, and the root is whole enough
+            // for the next opener to take. Held while the files go, as a failed change's
+            // discarding holds it.
             let database = Layout::database_of(root);
             if let Ok(Some(users)) = RootUse::take(&Layout::users_of(root))
                 && users.sole()
@@ -368,12 +369,17 @@ impl Host {
         let now = self.recover_locked(recover::Check::Digest)?;
         recovery.removed.extend(now.removed);
         recovery.broken.extend(now.broken);
+        // What is stuck or unreadable now is the whole of it: the open's would say it twice.
+        recovery.stuck = now.stuck;
+        recovery.unreadable = now.unreadable;
         Ok(recovery)
     }
 
     fn recover_locked(&self, check: recover::Check) -> Result<Recovery> {
         let recovery = recover::run(&self.layout, &self.state, check)?;
-        if !recovery.is_empty() {
+        // What could not be removed or read is warned about as it is found; only a repair
+        // is an event of the change.
+        if recovery.repaired() {
             self.report(Event::Recovered {
                 summary: recovery.to_string(),
             });
@@ -446,10 +452,10 @@ impl Host {
         payload: &str,
         options: &DispatchOptions,
     ) -> Result<Dispatch> {
-        if point.name.is_empty() {
+        if let Some(problem) = crate::dispatch::name_problem(&point.name) {
             return Err(Error::HookPoint {
-                name: String::new(),
-                problem: crate::dispatch::NO_NAME.to_owned(),
+                name: point.name.clone(),
+                problem: problem.to_owned(),
             });
         }
         self.dispatcher.dispatch_as(point, payload, options)

@@ -88,7 +88,7 @@ impl RootLock {
         };
         let mut waiting = Some(waiting);
         let mut file = open_lock_file(path)?;
-        loop {
+        for attempt in 0.. {
             match file.try_lock() {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) if wait => {
@@ -110,6 +110,14 @@ impl RootLock {
             // The lock is taken again on that one.
             if is_at(&file, path).map_err(io)? {
                 break;
+            }
+            // Replaced again and again, or a file system whose files do not keep their
+            // identity (some network ones): a lock there guards nothing.
+            if attempt == MAX_REOPENS {
+                return Err(io(std::io::Error::other(
+                    "the lock file was replaced each time it was locked, so it cannot lock \
+                     the root; never remove it, and keep the root on a local file system",
+                )));
             }
             file = open_lock_file(path)?;
         }
@@ -133,8 +141,11 @@ impl RootLock {
     /// (by hand: modhost never removes a root's lock file) since it was taken. A change
     /// checks it before it commits, since another process may since have taken the new
     /// file at `path` and swept what this change made.
-    pub(crate) fn still_guards(&self, path: &Path) -> bool {
-        is_at(&self.file, path).unwrap_or(false)
+    pub(crate) fn still_guards(&self, path: &Path) -> Result<bool> {
+        is_at(&self.file, path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// Takes the lock only if it is free at once.
@@ -146,6 +157,9 @@ impl RootLock {
         }
     }
 }
+
+/// How many times a lock file found replaced once locked is opened again.
+const MAX_REOPENS: u32 = 8;
 
 /// Whether `file` is the file at `path`, that path not a link.
 fn is_at(file: &File, path: &Path) -> std::io::Result<bool> {
@@ -260,14 +274,14 @@ mod tests {
             let lock = RootLock::acquire(&waited, Holder::Named, true, |_| {
                 let _ = started.send(());
             });
-            lock.map(|lock| lock.still_guards(&waited))
+            lock.and_then(|lock| lock.still_guards(&waited))
         });
         running
             .recv_timeout(std::time::Duration::from_secs(10))
             .unwrap_or_else(|e| panic!("the waiter never waited: {e}"));
         // Removed by hand, and another process takes the new file at the path.
         std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!first.still_guards(&path));
+        assert!(!first.still_guards(&path).unwrap_or(true));
         let second = RootLock::acquire(&path, Holder::Named, false, |_| {});
         let second = second.unwrap_or_else(|e| panic!("{e}"));
         drop(first);

@@ -73,6 +73,9 @@ pub struct Unreadable {
     /// the same module and version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rawname: Option<String>,
+    /// And its version, then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// What `scan` found in a directory: every package and module directory in it.
@@ -124,6 +127,7 @@ pub(crate) fn read_packages(dir: &Path) -> Result<(BTreeMap<String, Found>, Vec<
                     package: path,
                     error: e.to_string(),
                     rawname: None,
+                    version: None,
                 });
                 continue;
             }
@@ -169,6 +173,7 @@ pub(crate) fn read_packages(dir: &Path) -> Result<(BTreeMap<String, Found>, Vec<
                     manifest.version
                 ),
                 rawname: Some(rawname.clone()),
+                version: Some(manifest.version.to_string()),
             });
         }
     }
@@ -202,6 +207,7 @@ pub(crate) fn read_module_dirs(dir: &Path) -> Result<(Vec<Found>, Vec<Unreadable
                 package: path,
                 error: e.to_string(),
                 rawname: None,
+                version: None,
             }),
         }
     }
@@ -255,6 +261,22 @@ pub(crate) fn resolve(
                 .find(|u| bare && u.rawname.as_deref() == Some(name.as_ref()))
             {
                 return Err(Error::Refused(vec![rival.error.clone()]));
+            }
+            // A package that cannot be read, named as the module's are, may hold its
+            // newest version: the older one readable is not taken for it.
+            if let Some(cut) = unreadable.iter().find(|u| {
+                bare && u.rawname.is_none()
+                    && u.package
+                        .file_name()
+                        .and_then(|f| f.to_str())
+                        .is_some_and(|f| f.starts_with(&format!("{name}-")))
+            }) {
+                return Err(Error::Refused(vec![format!(
+                    "`{}` cannot be read, and may hold the newest `{name}`: {}; remove it, or \
+                     fetch it again",
+                    cut.package.display(),
+                    cut.error
+                )]));
             }
             if path.is_file() || path.join("module.xml").is_file() {
                 return Ok(path.to_owned());

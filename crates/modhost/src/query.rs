@@ -72,7 +72,8 @@ pub struct ModuleInfo {
     pub manifest: Manifest,
     /// The version a rollback returns to, if one is kept.
     pub backup_version: Option<String>,
-    /// Why that backup cannot be rolled back to (its files are gone), if it cannot.
+    /// Why that backup cannot be rolled back to (its files are gone), if it cannot. Only
+    /// their presence is looked at here; a rollback also checks its component's digest.
     pub backup_unusable: Option<String>,
     /// The tables it owns.
     pub tables: Vec<String>,
@@ -337,7 +338,10 @@ impl Host {
             manifest,
             backup_version: backup.as_ref().map(|b| b.record.version.clone()),
             backup_unusable: backup.and_then(|b| {
-                crate::recover::unusable(&self.layout, &b.record, crate::recover::Check::Present)
+                let check = crate::recover::Check::Present;
+                crate::recover::unusable(&self.layout, &b.record, check).unwrap_or_else(
+                    |unreadable| Some(format!("it cannot be checked: {unreadable}")),
+                )
             }),
             tables: self.state.tables(rawname)?,
             dependents: plan::dependents(rawname, &self.state.modules()?)?,

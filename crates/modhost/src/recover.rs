@@ -2,6 +2,7 @@
 //! repairing a root means removing the files no record points at and noticing records
 //! whose files are gone.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -20,31 +21,53 @@ pub struct Recovery {
     /// Leftover directories that could not be removed, with why: they take room, and
     /// nothing else (every later recovery tries again).
     pub stuck: Vec<(PathBuf, String)>,
+    /// Directories of the root that could not be read, with why: what they hold was
+    /// neither swept nor judged.
+    pub unreadable: Vec<(PathBuf, String)>,
 }
 
 impl Recovery {
     /// Whether there was nothing to repair.
     pub fn is_empty(&self) -> bool {
-        self.removed.is_empty() && self.broken.is_empty() && self.stuck.is_empty()
+        self.removed.is_empty()
+            && self.broken.is_empty()
+            && self.stuck.is_empty()
+            && self.unreadable.is_empty()
+    }
+
+    /// Whether it changed anything: removed a leftover or marked a module broken.
+    pub fn repaired(&self) -> bool {
+        !self.removed.is_empty() || !self.broken.is_empty()
     }
 }
 
 impl fmt::Display for Recovery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "removed {} leftover director", self.removed.len())?;
-        f.write_str(if self.removed.len() == 1 { "y" } else { "ies" })?;
+        let mut said = Vec::new();
+        if !self.removed.is_empty() {
+            let n = self.removed.len();
+            said.push(format!(
+                "removed {n} leftover director{}",
+                if n == 1 { "y" } else { "ies" }
+            ));
+        }
         for (rawname, reason) in &self.broken {
-            write!(f, "; `{rawname}` is broken: {reason}")?;
+            said.push(format!("`{rawname}` is broken: {reason}"));
         }
         for (path, reason) in &self.stuck {
-            write!(
-                f,
-                "; cannot remove leftover `{}` ({reason}): no module uses it; remove it as a \
+            said.push(format!(
+                "cannot remove leftover `{}` ({reason}): no module uses it; remove it as a \
                  user allowed to",
                 path.display()
-            )?;
+            ));
         }
-        Ok(())
+        for (path, reason) in &self.unreadable {
+            said.push(format!(
+                "cannot read `{}` ({reason}): what it holds was not looked at",
+                path.display()
+            ));
+        }
+        f.write_str(&said.join("; "))
     }
 }
 
@@ -100,6 +123,17 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
     crate::online::clear_stale_downloads(&layout.root);
     sweep_partial(&[layout.cache(), layout.root.join("etc")], &mut recovery);
     let referenced = state.referenced_dirs()?;
+    // Said once per process: a host opened by every worker of an application would say
+    // it again at each.
+    let warn_once = |what: String| {
+        static SAID: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+        let mut said = SAID
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if said.insert(what.clone()) {
+            tracing::warn!("{what}");
+        }
+    };
     // A leftover that cannot be removed (made by another user, say) is reported and
     // left: it takes room and nothing else, and must never keep the modules from being
     // listed, changed or dispatched to.
@@ -107,7 +141,10 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
         Ok(()) => recovery.removed.push(path),
         Err(e) => {
             let reason = error_reason(&e);
-            tracing::warn!("cannot remove leftover `{}`: {reason}", path.display());
+            warn_once(format!(
+                "cannot remove leftover `{}`: {reason}",
+                path.display()
+            ));
             recovery.stuck.push((path, reason));
         }
     };
@@ -137,14 +174,25 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
             }
         }
     }
+    for (path, reason) in &recovery.unreadable {
+        warn_once(format!("cannot read `{}`: {reason}", path.display()));
+    }
     let mut broken = Vec::new();
     for record in state
         .modules()?
         .into_iter()
         .filter(|r| r.status != Status::Broken)
     {
-        if let Some(reason) = unusable(layout, &record, check) {
-            broken.push((record.rawname, reason));
+        // Only what is known to be gone or changed marks a module broken, a status that
+        // stays: a file that cannot be looked at now (a permission, a disk's error) may
+        // be back once that is mended.
+        match unusable(layout, &record, check) {
+            Ok(None) => {}
+            Ok(Some(reason)) => broken.push((record.rawname, reason)),
+            Err(reason) => warn_once(format!(
+                "cannot check module `{}`'s files: {reason}",
+                record.rawname
+            )),
         }
     }
     if !broken.is_empty() {
@@ -160,37 +208,53 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
 
 /// Why the installed (or backed-up) version `record` cannot run as recorded: its
 /// manifest, component or data directory is gone (or, checked for its `Digest`, its
-/// component changed); `None` when it can.
-pub(crate) fn unusable(layout: &Layout, record: &ModuleRecord, check: Check) -> Option<String> {
+/// component changed); `Ok(None)` when it can, `Err` when that cannot be told (a file
+/// that cannot be looked at).
+pub(crate) fn unusable(
+    layout: &Layout,
+    record: &ModuleRecord,
+    check: Check,
+) -> std::result::Result<Option<String>, String> {
     let module_dir = layout.module_dir(&record.rawname, &record.module_dir);
     let component = match record.parse_manifest() {
         Ok(manifest) => module_dir.join(manifest.component),
-        Err(e) => return Some(e.to_string()),
+        Err(e) => return Ok(Some(e.to_string())),
     };
     let data_dir = layout.data_dir(&record.rawname, &record.data_dir);
-    if !component.is_file() {
-        Some(format!("component `{}` is missing", component.display()))
-    } else if !data_dir.is_dir() {
-        Some(format!(
+    // Followed, as the sandbox follows them: a data directory an administrator moved
+    // and linked back is there.
+    let there = |path: &Path, is: fn(&std::fs::Metadata) -> bool| match std::fs::metadata(path) {
+        Ok(metadata) => Ok(is(&metadata)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(format!("`{}`: {e}", path.display())),
+    };
+    if !there(&component, std::fs::Metadata::is_file)? {
+        return Ok(Some(format!(
+            "component `{}` is missing",
+            component.display()
+        )));
+    }
+    if !there(&data_dir, std::fs::Metadata::is_dir)? {
+        return Ok(Some(format!(
             "its data directory `{}` is missing",
             data_dir.display()
-        ))
-    } else if check == Check::Digest {
-        match modhost_runtime::sha256_of(&component) {
-            Ok(found) if found == record.component_sha256 => None,
-            Ok(found) => Some(format!(
-                "component `{}` has changed since it was installed (sha256 {found}, recorded {})",
-                component.display(),
-                record.component_sha256
-            )),
-            Err(e) => Some(e.to_string()),
-        }
-    } else {
-        None
+        )));
+    }
+    if check == Check::Present {
+        return Ok(None);
+    }
+    match modhost_runtime::sha256_of(&component) {
+        Ok(found) if found == record.component_sha256 => Ok(None),
+        Ok(found) => Ok(Some(format!(
+            "component `{}` has changed since it was installed (sha256 {found}, recorded {})",
+            component.display(),
+            record.component_sha256
+        ))),
+        Err(e) => Err(e.to_string()),
     }
 }
 
-/// The entries of `dir`; one that cannot be read is reported in `recovery` as stuck.
+/// The entries of `dir`; one that cannot be read is reported in `recovery`.
 fn entries(dir: &Path, recovery: &mut Recovery) -> Vec<PathBuf> {
     let read = std::fs::read_dir(dir).and_then(|d| {
         d.map(|entry| entry.map(|e| e.path()))
@@ -200,8 +264,7 @@ fn entries(dir: &Path, recovery: &mut Recovery) -> Vec<PathBuf> {
         Ok(paths) => paths,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => {
-            tracing::warn!("cannot read `{}`: {e}", dir.display());
-            recovery.stuck.push((dir.to_owned(), e.to_string()));
+            recovery.unreadable.push((dir.to_owned(), e.to_string()));
             Vec::new()
         }
     }

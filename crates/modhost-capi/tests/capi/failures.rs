@@ -118,7 +118,7 @@ fn failures_are_codes_with_a_message_the_caller_frees() -> TestResult {
             assert_eq!(status, MODHOST_ERROR_ARGUMENT);
             let said = take(error).unwrap_or_default();
             assert!(
-                said.starts_with("`rawname` `") && said.contains("is not a module's rawname"),
+                said.starts_with("`rawname`: rawname `") && said.contains("must be 1 to 64"),
                 "{}",
                 modhost::shortened(&said)
             );

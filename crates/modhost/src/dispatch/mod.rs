@@ -34,7 +34,7 @@ mod point;
 use nested::Nested;
 use outcome::Failed;
 pub use outcome::{Dispatch, FailureKind, HookCall};
-pub(crate) use point::NO_NAME;
+pub(crate) use point::name_problem;
 pub use point::{DispatchOptions, HookPoint, OnError, Shape};
 
 /// Where in a dispatch a handler runs: how deep in fired hooks, under which deadline, and

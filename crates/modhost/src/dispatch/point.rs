@@ -8,10 +8,17 @@ use serde::Serialize;
 pub(crate) const GET_CONFIG: &str = "get_config";
 
 /// Why a hook point named `` cannot be declared or dispatched.
-pub(crate) const NO_NAME: &str = "a hook point needs a name";
+const NO_NAME: &str = "a hook point needs a name";
 
-/// The longest name a hook point may have: module.xml's are a few words.
-const MAX_NAME: usize = 256;
+/// Why `name` cannot name a hook point, if it cannot: empty, or longer than module.xml
+/// lets a hook point's name be.
+pub(crate) fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some(NO_NAME);
+    }
+    (name.len() > modhost_manifest::MAX_HOOK_NAME)
+        .then_some("a hook point's name is at most 256 bytes long")
+}
 
 /// How a hook point passes input to its handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -72,11 +79,8 @@ impl HookPoint {
     /// `get_config` is always a fail-closed pipeline — `reload` builds one configuration
     /// from it and must not write one that a failed handler left out of.
     pub(crate) fn problem(&self) -> Option<&'static str> {
-        if self.name.is_empty() {
-            return Some(NO_NAME);
-        }
-        if self.name.len() > MAX_NAME {
-            return Some("a hook point's name is at most 256 bytes long");
+        if let Some(problem) = name_problem(&self.name) {
+            return Some(problem);
         }
         (self.name == GET_CONFIG && (self.shape, self.on_error) != (Shape::Pipeline, OnError::Stop))
             .then_some(

@@ -122,21 +122,28 @@ fn apply_local(
     let dir = host.package_dir_or(from)?;
     let installed = host.state.modules()?;
     let (newest, unreadable) = packages::read_packages(&dir)?;
+    let wanted_version = |rawname: &str, version: &modhost_manifest::Version| {
+        let current = installed.iter().find(|r| r.rawname == rawname);
+        wanted.contains(&packages::compare(
+            version,
+            current.map(|r| r.version.as_str()),
+        ))
+    };
     // A package that cannot be read is left out too, by its path: what it would have
     // installed or upgraded is not known, and a script must see that something was not.
+    // Two packages of one version that differ are, when that version would be applied.
     let mut left_out: Vec<String> = unreadable
         .into_iter()
+        .filter(|u| match (&u.rawname, &u.version) {
+            (Some(rawname), Some(version)) => modhost_manifest::Version::parse(version)
+                .map_or(true, |version| wanted_version(rawname, &version)),
+            _ => true,
+        })
         .map(|u| format!("`{}`: {}", u.package.display(), u.error))
         .collect();
     let candidates: Vec<Found> = newest
         .into_values()
-        .filter(|(_, manifest)| {
-            let current = installed.iter().find(|r| r.rawname == manifest.rawname);
-            wanted.contains(&packages::compare(
-                &manifest.version,
-                current.map(|r| r.version.as_str()),
-            ))
-        })
+        .filter(|(_, manifest)| wanted_version(&manifest.rawname, &manifest.version))
         .collect();
     // A package this host would refuse for itself (a component importing what it does not
     // offer) is left out, and with it what requires it.

@@ -180,7 +180,7 @@ impl<'h> Transaction<'h> {
     /// forgets the compiled code nothing uses any more.
     pub(crate) fn commit(mut self) -> Result<()> {
         let lock = self.host.layout.lock();
-        if !self.lock.still_guards(&lock) {
+        if !self.lock.still_guards(&lock)? {
             return Err(Error::LockLost { lock });
         }
         if let Some(txn) = self.txn.take() {
