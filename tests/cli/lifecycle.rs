@@ -1037,6 +1037,32 @@ fn installlocal_leaves_out_what_cannot_be_met_and_installs_the_rest() {
             .any(|l| l.starts_with(&format!("`{}`: ", cut.display())));
         assert!(named, "{command}: {error}");
     }
+    // Asked for by name, the module is not taken from an older package beside it.
+    let run = root.fails(&["upgrade", "--from", arg(packages.path()), "phonebook"]);
+    assert!(
+        run.stderr.contains(&format!(
+            "`{}` cannot be read, and may hold the newest `phonebook`",
+            cut.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    // Two different packages of a version installed already change nothing: not left out.
+    assert!(std::fs::remove_file(&cut).is_ok());
+    let core = std::fs::read(package("core")).unwrap_or_default();
+    let mut other = core.clone();
+    other.push(0);
+    let rival = packages.path().join("core-copy.tgz");
+    assert!(std::fs::write(&rival, other).is_ok());
+    let run = root.fails(&["--json", "installlocal", "--from", arg(packages.path())]);
+    let error = run.json();
+    let mentions_core = error["left_out"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.as_str())
+        .any(|l| l.contains("core"));
+    assert!(!mentions_core, "{error}");
     let listed = root.ok(&["list", "--json"]).json();
     let phonebook = listed
         .as_array()

@@ -253,6 +253,25 @@ pub(crate) fn resolve(
             let path = Path::new(raw);
             let name = raw.to_string_lossy();
             let bare = bare(raw);
+            // A package that cannot be read, named as the module's are, may hold its
+            // newest version: the older one readable is not taken for it.
+            if let Some(cut) = unreadable.iter().find(|u| {
+                bare && u.rawname.is_none()
+                    && u.package
+                        .file_name()
+                        .and_then(|f| f.to_str())
+                        // `NAME-VERSION…`: a version starts with a digit, where another
+                        // module's hyphenated rawname goes on with a letter.
+                        .and_then(|f| f.strip_prefix(&format!("{name}-")))
+                        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+            }) {
+                return Err(Error::Refused(vec![format!(
+                    "`{}` cannot be read, and may hold the newest `{name}`: {}; remove it, or \
+                     fetch it again",
+                    cut.package.display(),
+                    cut.error
+                )]));
+            }
             if let Some((path, _)) = index.get(name.as_ref()).filter(|_| bare) {
                 return Ok(path.clone());
             }
@@ -261,22 +280,6 @@ pub(crate) fn resolve(
                 .find(|u| bare && u.rawname.as_deref() == Some(name.as_ref()))
             {
                 return Err(Error::Refused(vec![rival.error.clone()]));
-            }
-            // A package that cannot be read, named as the module's are, may hold its
-            // newest version: the older one readable is not taken for it.
-            if let Some(cut) = unreadable.iter().find(|u| {
-                bare && u.rawname.is_none()
-                    && u.package
-                        .file_name()
-                        .and_then(|f| f.to_str())
-                        .is_some_and(|f| f.starts_with(&format!("{name}-")))
-            }) {
-                return Err(Error::Refused(vec![format!(
-                    "`{}` cannot be read, and may hold the newest `{name}`: {}; remove it, or \
-                     fetch it again",
-                    cut.package.display(),
-                    cut.error
-                )]));
             }
             if path.is_file() || path.join("module.xml").is_file() {
                 return Ok(path.to_owned());
