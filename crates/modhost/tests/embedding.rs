@@ -584,3 +584,39 @@ fn recover_removes_the_half_written_files_a_crash_left_and_no_others() {
         assert!(path.exists(), "{path:?}");
     }
 }
+
+#[test]
+fn recover_reports_a_leftover_it_cannot_remove_found_after_the_host_opened() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = Host::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    // Left by a change run as another user, after this host opened the root.
+    let stuck = dir.path().join("data/gone/data-1");
+    let file = stuck.join("recording.wav");
+    std::fs::create_dir_all(&stuck)
+        .and_then(|()| std::fs::write(&file, b"x"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let immutable = |flag: &str| {
+        std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(&file)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    // Only root may make a file immutable, and only where the file system can.
+    if !immutable("+i") {
+        eprintln!("skipped: chattr +i is not allowed here");
+        return;
+    }
+    let recovery = host.recover();
+    let _ = immutable("-i");
+    let recovery = recovery.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        recovery.stuck.iter().any(|(path, _)| *path == stuck),
+        "{recovery:?}"
+    );
+    assert!(
+        recovery.to_string().contains("cannot remove leftover `"),
+        "{recovery}"
+    );
+    assert!(recovery.removed.is_empty(), "{recovery:?}");
+}
