@@ -92,7 +92,7 @@ pub(crate) const MAX_HANDLERS: usize = 16;
 
 /// The handlers given so far, by hook point.
 #[derive(Default)]
-struct Handlers(std::collections::BTreeMap<String, std::collections::BTreeSet<String>>);
+struct Handlers(std::collections::BTreeMap<String, std::collections::BTreeMap<String, i32>>);
 
 /// `element` and everything under it, as written.
 fn unknown(parent: &str, element: &Element) -> Unknown {
@@ -355,8 +355,10 @@ impl Parser {
         let console = self.console(root);
         let database = self.database(root);
         let mut handlers = Handlers::default();
-        let hooks = self.hooks(root, &mut handlers);
+        // `<methods>` first: its `pri` is FreePBX's own way to order a hook point's
+        // handlers, and of a handler named in both, the first named is kept.
         let methods = self.methods(root, &mut handlers);
+        let hooks = self.hooks(root, &mut handlers);
         let updateurl = self.text(root, "updateurl");
         if let (Some(url), Some(element)) = (&updateurl, root.child("updateurl")) {
             self.warn_unless_https(element.position, "<updateurl>", url);
@@ -1392,6 +1394,7 @@ impl Parser {
         position: Position,
         hook: String,
         handler: &str,
+        priority: i32,
     ) -> bool {
         if hook.len() > MAX_HOOK_NAME {
             let shown = &hook[..hook.floor_char_boundary(64)];
@@ -1406,10 +1409,13 @@ impl Parser {
             return false;
         }
         let taken = handlers.0.entry(hook).or_default();
-        if taken.contains(handler) {
+        if let Some(kept) = taken.get(handler) {
             self.warn(
                 position,
-                format!("handler `{handler}` is named again for this hook point: it runs once"),
+                format!(
+                    "handler `{handler}` is named again for this hook point: it runs once, at \
+                     priority {kept} as first named (not at {priority})"
+                ),
             );
             return false;
         }
@@ -1423,7 +1429,7 @@ impl Parser {
             );
             return false;
         }
-        taken.insert(handler.to_owned());
+        taken.insert(handler.to_owned(), priority);
         true
     }
 
@@ -1463,7 +1469,7 @@ impl Parser {
                     continue;
                 };
                 let point = format!("{target_name}.{hook}");
-                if !self.handler_taken(handlers, method.position, point, handler) {
+                if !self.handler_taken(handlers, method.position, point, handler, priority) {
                     continue;
                 }
                 hooks.push(Hook {
@@ -1516,7 +1522,13 @@ impl Parser {
                 );
                 continue;
             }
-            if !self.handler_taken(handlers, element.position, element.name.clone(), handler) {
+            if !self.handler_taken(
+                handlers,
+                element.position,
+                element.name.clone(),
+                handler,
+                priority,
+            ) {
                 continue;
             }
             methods.push(Method {

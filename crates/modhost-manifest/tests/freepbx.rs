@@ -106,6 +106,27 @@ fn a_hooks_targets_priority_and_the_modules_category_are_inherited() {
 }
 
 #[test]
+fn a_handler_named_in_methods_and_in_hooks_runs_once_at_its_methods_priority() {
+    let xml = r#"<module>
+        <rawname>pb</rawname><name>PB</name><version>1.0</version>
+        <hooks><userman><method callingMethod="delUser">echo</method></userman></hooks>
+        <methods><userman.delUser pri="10">echo</userman.delUser></methods>
+    </module>"#;
+    let manifest = Manifest::parse(xml, "pb.xml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(manifest.methods.len(), 1);
+    assert_eq!(manifest.methods[0].priority, 10);
+    assert!(manifest.hooks.is_empty(), "{:?}", manifest.hooks);
+    let warnings: Vec<String> = manifest.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "3:25: handler `echo` is named again for this hook point: it runs once, at priority \
+          10 as first named (not at 500)"
+        ]
+    );
+}
+
+#[test]
 fn a_table_or_field_declared_twice_takes_the_later_definition_as_freepbx_does() {
     // core 14.0.1 to 16.0.30 declare `outbound_routes` twice and `incoming`'s
     // `mohclass` twice; FreePBX's migration keys both by name, so the later one wins.
