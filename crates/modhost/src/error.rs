@@ -263,6 +263,14 @@ pub enum Error {
     /// A `get_config` handler failed, so `reload` wrote nothing.
     #[error("nothing was written: {}", reload_failure(.0))]
     Reload(Box<crate::HookCall>),
+    /// A broken module has a `get_config` handler, so `reload` wrote nothing: the
+    /// configuration would lack its part.
+    #[error(
+        "nothing was written: {}, so the configuration would lack its part; reinstall its \
+         version to repair it (its data is kept), or delete it to reload without it",
+        .0.iter().map(|l| format!("`{}` has a get_config handler but {}", l.rawname, l.why.replacen("its module is", "is", 1))).collect::<Vec<_>>().join("; ")
+    )]
+    ReloadBroken(Vec<crate::LeftOut>),
     /// Running modules depend on the module.
     /// [`Options::force`](crate::Options::force) overrides it.
     #[error("module `{rawname}` is required by {}: disable or uninstall them first (or force the change)", .dependents.join(", "))]

@@ -89,7 +89,10 @@ mod verbs;
 pub use change::{Action, Change, DisableOptions, Options, Request};
 pub use config::{Engine, Php, Platform};
 pub use depends::{Check, DependencyReport, Outcome};
-pub use dispatch::{Dispatch, DispatchOptions, FailureKind, HookCall, HookPoint, OnError, Shape};
+pub use dispatch::{
+    Dispatch, DispatchOptions, FailureKind, HookCall, HookPoint, LeftOut, LeftOutCause, OnError,
+    Shape,
+};
 pub use error::{Error, held, shortened};
 pub use event::{Event, Reporter};
 pub use host::{Embedding, Host};

@@ -74,6 +74,17 @@ fn a_module_disabled_during_a_dispatch_writes_nothing_and_counts_as_absent() {
     });
     assert_eq!(dispatch.stopped_by, None, "{dispatch:?}");
     assert!(dispatch.calls.is_empty(), "{dispatch:?}");
+    // Said to have been left out, and why.
+    let left: Vec<_> = dispatch
+        .left_out
+        .iter()
+        .map(|l| (l.rawname.as_str(), l.cause))
+        .collect();
+    assert_eq!(
+        left,
+        [("hostile", modhost::LeftOutCause::Changed)],
+        "{dispatch:?}"
+    );
     host.enable("hostile", false)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(

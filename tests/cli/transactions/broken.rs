@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use modhost_test_support::{arg, component, package_at};
+use modhost_test_support::{arg, component, package, package_at};
 
 use super::{lookup, phonebook_root, status};
 use crate::root;
@@ -235,4 +235,52 @@ fn a_leftover_that_cannot_be_removed_is_reported_and_stops_nothing() {
         recovered.stdout
     );
     assert!(stuck.exists());
+}
+
+#[test]
+fn a_broken_modules_handlers_are_named_as_left_out_and_reload_writes_nothing_without_it() {
+    let root = phonebook_root();
+    root.ok(&["install", arg(&package("voicemail"))]);
+    root.ok(&["reload"]);
+    let config = root.path().join("etc/extensions_modhost.conf");
+    let before = std::fs::read_to_string(&config).unwrap_or_default();
+    assert!(before.contains("voicemail"), "{before}");
+    let component = root
+        .installed_dir("voicemail", "modules")
+        .join("module.wasm");
+    assert!(std::fs::remove_file(component).is_ok());
+
+    let run = root.ok(&["hook", "call.route", "--payload", "{\"to\":\"*100\"}"]);
+    assert!(
+        run.stderr
+            .contains("note: voicemail (pri 400) not run: its module is broken (component `"),
+        "{}",
+        run.stderr
+    );
+    let run = root.fails(&["reload"]);
+    assert!(
+        run.stderr.contains(
+            "nothing was written: `voicemail` has a get_config handler but is broken (component `"
+        ) && run.stderr.contains("or delete it to reload without it"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap_or_default(), before);
+    // Repaired by reinstalling its version, it is in the configuration again.
+    root.ok(&["install", "--reinstall", arg(&package("voicemail"))]);
+    root.ok(&["reload"]);
+    assert_eq!(std::fs::read_to_string(&config).unwrap_or_default(), before);
+
+    // A fail-closed chain that stops says which handlers never ran.
+    root.configure(
+        "[limits]\ncall_timeout_ms = 1500\nmax_memory_mb = 32\n\
+         [hooks.\"call.route\"]\nshape = \"pipeline\"\non_error = \"stop\"\n",
+    );
+    let run = root.fails(&["hook", "call.route", "--payload", "not json"]);
+    assert!(
+        run.stderr
+            .contains("note: core (pri 480) not run: the chain stopped at `phonebook`'s failure"),
+        "{}",
+        run.stderr
+    );
 }

@@ -57,11 +57,20 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         };
     }
     let dispatch = host.dispatch_as(&point, &args.payload, &Default::default())?;
-    if dispatch.calls.is_empty() {
+    if dispatch.calls.is_empty() && dispatch.left_out.is_empty() {
         // Said on stderr: the JSON stays the list of calls, empty.
         eprintln!(
             "note: no running module handles hook `{}`",
             escape(&args.name)
+        );
+    }
+    // Said on stderr too, in both modes: the JSON stays the list of calls that ran.
+    for left in &dispatch.left_out {
+        eprintln!(
+            "note: {} (pri {}) not run: {}",
+            escape(&left.rawname),
+            left.priority,
+            escape(&left.why)
         );
     }
     ctx.out.result(&dispatch.calls, || {

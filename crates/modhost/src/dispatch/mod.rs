@@ -33,7 +33,7 @@ mod point;
 
 use nested::Nested;
 use outcome::Failed;
-pub use outcome::{Dispatch, FailureKind, HookCall};
+pub use outcome::{Dispatch, FailureKind, HookCall, LeftOut, LeftOutCause};
 pub(crate) use point::name_problem;
 pub use point::{DispatchOptions, HookPoint, OnError, Shape};
 
@@ -165,23 +165,7 @@ impl Dispatcher {
         }
         let mut handlers: Vec<Handler> = Vec::new();
         for entry in &snapshot.modules {
-            let methods = entry
-                .manifest
-                .methods
-                .iter()
-                .filter(|m| m.hook == hook)
-                .map(|m| (m.priority, &m.handler));
-            let hooks = entry
-                .manifest
-                .hooks
-                .iter()
-                .filter(|h| {
-                    hook.strip_prefix(h.target.as_str())
-                        .and_then(|method| method.strip_prefix('.'))
-                        == Some(h.hook.as_str())
-                })
-                .map(|h| (h.priority, &h.handler));
-            for (priority, name) in methods.chain(hooks) {
+            for (priority, name) in handlers_in(&entry.manifest, hook) {
                 handlers.push(Handler {
                     priority,
                     name: name.clone(),
@@ -197,6 +181,33 @@ impl Dispatcher {
             .handlers
             .insert(hook.to_owned(), Arc::clone(&handlers));
         Ok((generation, handlers))
+    }
+
+    /// The handlers of `hook` that broken modules declare: they cannot run, and a
+    /// dispatch says so rather than leave them out unsaid.
+    fn broken_handlers(&self, hook: &str) -> Result<Vec<LeftOut>> {
+        let mut left_out = Vec::new();
+        for record in self
+            .state
+            .modules()?
+            .into_iter()
+            .filter(|r| r.status == modhost_state::Status::Broken)
+        {
+            let Ok(manifest) = record.parse_manifest() else {
+                continue;
+            };
+            let reason = record.reason.as_deref().unwrap_or("its files are gone");
+            for (priority, handler) in handlers_in(&manifest, hook) {
+                left_out.push(LeftOut {
+                    rawname: record.rawname.clone(),
+                    handler: handler.clone(),
+                    priority,
+                    cause: LeftOutCause::Broken,
+                    why: format!("its module is broken ({reason})"),
+                });
+            }
+        }
+        Ok(left_out)
     }
 
     fn running_modules(&self) -> Result<Vec<Arc<Entry>>> {
@@ -273,8 +284,9 @@ impl Dispatcher {
             options,
             logs: None,
         };
-        let result = self.run(point, &handlers, payload, &mut session, &scope);
+        let mut result = self.run(point, &handlers, payload, &mut session, &scope);
         session.commit()?;
+        result.left_out.extend(self.broken_handlers(&point.name)?);
         Ok(result)
     }
 
@@ -292,6 +304,7 @@ impl Dispatcher {
             output: None,
             stopped_by: None,
             cancelled: false,
+            left_out: Vec::new(),
         };
         // Only a pipeline replaces its input; a broadcast passes the payload as it came.
         let mut input = Cow::Borrowed(payload);
@@ -330,6 +343,15 @@ impl Dispatcher {
                     hook = %point.name,
                     "the module changed during the dispatch; its handler's result is set aside"
                 );
+                dispatch.left_out.push(LeftOut {
+                    rawname: handler.entry.record.rawname.clone(),
+                    handler: handler.name.clone(),
+                    priority: handler.priority,
+                    cause: LeftOutCause::Changed,
+                    why: "its module was disabled, uninstalled or upgraded while it ran: its \
+                          result is set aside"
+                        .to_owned(),
+                });
                 if scope.depth == 0 {
                     // The transaction was opened for a handler that may not run in it;
                     // the next handler begins its own.
@@ -437,14 +459,29 @@ impl Dispatcher {
                 error,
                 kind,
             });
-            if kind == Some(FailureKind::Cancelled) {
+            let (cause, why) = if kind == Some(FailureKind::Cancelled) {
                 dispatch.cancelled = true;
-                break;
-            }
-            if !ok && point.on_error == OnError::Stop {
-                dispatch.stopped_by = Some(rawname);
-                break;
-            }
+                (
+                    LeftOutCause::Cancelled,
+                    "the dispatch was cancelled before it".to_owned(),
+                )
+            } else if !ok && point.on_error == OnError::Stop {
+                dispatch.stopped_by = Some(rawname.clone());
+                (
+                    LeftOutCause::Stopped,
+                    format!("the chain stopped at `{rawname}`'s failure"),
+                )
+            } else {
+                continue;
+            };
+            dispatch.left_out.extend(queue.drain(..).map(|h| LeftOut {
+                rawname: h.entry.record.rawname.clone(),
+                handler: h.name.clone(),
+                priority: h.priority,
+                cause,
+                why: why.clone(),
+            }));
+            break;
         }
         // Cancelled with no handler to stop (none declared, or every one set aside): still
         // cancelled, and a pipeline gives no output, as when a handler was stopped.
@@ -625,4 +662,24 @@ impl Fire for Dispatcher {
             .collect();
         (Ok(outcomes), session)
     }
+}
+
+/// The handlers `manifest` declares for hook point `hook`, with their priorities: its
+/// `<methods>` named so, and its `<hooks>` methods on the target module `hook` names.
+fn handlers_in<'m>(manifest: &'m Manifest, hook: &str) -> impl Iterator<Item = (i32, &'m String)> {
+    let methods = manifest
+        .methods
+        .iter()
+        .filter(move |m| m.hook == hook)
+        .map(|m| (m.priority, &m.handler));
+    let hooks = manifest
+        .hooks
+        .iter()
+        .filter(move |h| {
+            hook.strip_prefix(h.target.as_str())
+                .and_then(|method| method.strip_prefix('.'))
+                == Some(h.hook.as_str())
+        })
+        .map(|h| (h.priority, &h.handler));
+    methods.chain(hooks)
 }

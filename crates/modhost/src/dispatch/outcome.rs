@@ -106,4 +106,38 @@ pub struct Dispatch {
     /// after it did not run.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cancelled: bool,
+    /// The handlers of the hook point that did not run, or whose result was set aside,
+    /// with why: a broken module's, those after a fail-closed chain stopped or the
+    /// dispatch was cancelled, one whose module changed while it ran.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A handler of a hook point that a dispatch left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftOut {
+    /// Its module.
+    pub rawname: String,
+    /// The handler's name.
+    pub handler: String,
+    /// Its priority.
+    pub priority: i32,
+    /// Why, in a word.
+    pub cause: LeftOutCause,
+    /// Why it did not run, or its result was set aside.
+    pub why: String,
+}
+
+/// Why a dispatch left a handler out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftOutCause {
+    /// Its module is broken: its files are gone or changed.
+    Broken,
+    /// Its module was disabled, uninstalled or upgraded while it ran.
+    Changed,
+    /// A fail-closed chain stopped before it.
+    Stopped,
+    /// The dispatch was cancelled before it.
+    Cancelled,
 }

@@ -53,6 +53,17 @@ pub(crate) fn reload(host: &Host) -> Result<Reload> {
     {
         return Err(Error::Reload(Box::new(failed)));
     }
+    // A module that went broken would leave its part out of the configuration, as a
+    // failed handler would: nothing is written. (One disabled, or whose handler's result
+    // was set aside because it was disabled meanwhile, is left out on purpose.)
+    let broken: Vec<_> = dispatch
+        .left_out
+        .into_iter()
+        .filter(|left| left.cause == crate::LeftOutCause::Broken)
+        .collect();
+    if !broken.is_empty() {
+        return Err(Error::ReloadBroken(broken));
+    }
     let text = dispatch.output.clone().unwrap_or_default();
     let path = host.configuration();
     layout::write_atomically(&path, text.as_bytes())?;
