@@ -523,9 +523,11 @@ int modhost_declare(const modhost_host *host,
  *
  * A handler's failure is not the dispatch's: on success, `*result` is the JSON object
  * `{"calls": [{"rawname", "priority", "handler", "ok", "output" | "error", "kind"}…],
- * "output": …, "stopped_by": …, "cancelled": true}` (`output` for a pipeline that ran
- * through, `stopped_by` when a fail-closed hook point stopped, `cancelled` only when it
- * was), which the caller frees with `modhost_string_free`. `kind` is one of `timeout`,
+ * "output": …, "stopped_by": …, "cancelled": true, "left_out": [{"rawname", "handler",
+ * "priority", "cause", "why"}…]}` (`output` for a pipeline that ran through,
+ * `stopped_by` when a fail-closed hook point stopped, `cancelled` only when it was,
+ * `left_out` when handlers did not run or were set aside: `cause` is `broken`,
+ * `changed`, `stopped` or `cancelled`), which the caller frees with `modhost_string_free`. `kind` is one of `timeout`,
  * `out-of-memory`, `too-many-resources`, `stack-overflow`, `trap`, `failed`,
  * `output-too-large`, `host`, `cancelled` and `busy` (the host was running as many
  * handlers at once as it has room for until the handler's deadline). A module
