@@ -380,3 +380,23 @@ fn scan_says_which_modules_install_together_and_shows_module_xml_warnings() {
         "{callback}"
     );
 }
+
+#[test]
+fn a_module_marked_needs_upgrade_still_meets_what_requires_it() {
+    let root = phonebook_root();
+    let dir = root.path().with_file_name("newer");
+    assert!(std::fs::create_dir_all(&dir).is_ok());
+    modhost_test_support::repackage(
+        &package("core"),
+        |xml| xml.replace("<version>16.0.40</version>", "<version>16.0.41</version>"),
+        &dir.join("core-16.0.41.tgz"),
+    );
+    root.ok(&["scan", arg(&dir)]);
+    let info = root.ok(&["info", "--json", "core"]).json();
+    assert_eq!(info["status"], "needs-upgrade");
+    // It runs, as the dispatcher runs it: what requires it is met.
+    root.ok(&["checkdepends", "phonebook"]);
+    root.ok(&["upgrade", arg(&package_at("phonebook", "2.0.0"))]);
+    root.ok(&["disable", "phonebook"]);
+    root.ok(&["enable", "phonebook"]);
+}
