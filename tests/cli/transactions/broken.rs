@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use modhost_test_support::{arg, component, package, package_at};
+use modhost_test_support::{Root, arg, component, package, package_at};
 
 use super::{lookup, phonebook_root, status};
 use crate::root;
@@ -283,4 +283,27 @@ fn a_broken_modules_handlers_are_named_as_left_out_and_reload_writes_nothing_wit
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn a_payload_too_long_for_a_command_line_comes_from_a_file_or_standard_input() {
+    let root = phonebook_root();
+    // Longer than one argument may be (128 KiB on Linux). Phonebook's route passes on a
+    // call to no number of its own as it came (its keys sorted).
+    let payload = format!("{{\"to\":\"*100\",\"pad\":\"{}\"}}", "a".repeat(200_000));
+    let file = root.path().with_file_name("payload.txt");
+    assert!(std::fs::write(&file, &payload).is_ok());
+    let answer = |run: modhost_test_support::Run| {
+        let calls = run.json();
+        let output = calls[0]["output"].as_str().unwrap_or_default().to_owned();
+        serde_json::from_str::<serde_json::Value>(&output).unwrap_or_default()
+    };
+    let payload = serde_json::from_str::<serde_json::Value>(&payload).unwrap_or_default();
+    let from_file = root.ok(&["hook", "call.route", "--payload-file", arg(&file), "--json"]);
+    assert!(answer(from_file) == payload, "not passed on whole");
+    let mut command = root.command(&["hook", "call.route", "--payload-file", "-", "--json"]);
+    let stdin = std::fs::File::open(&file).unwrap_or_else(|e| panic!("{e}"));
+    let from_stdin = Root::output(command.stdin(stdin));
+    assert!(from_stdin.success, "{}", from_stdin.stderr);
+    assert!(answer(from_stdin) == payload, "not passed on whole");
 }

@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use modhost::{OnError, Shape};
 
 use crate::Context;
@@ -15,8 +15,12 @@ pub struct Args {
     /// The hook point, e.g. `get_config`, `lookup` or `userman.delUser`.
     name: String,
     /// The input the (first) handler receives; by convention JSON.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", conflicts_with = "payload_file")]
     payload: String,
+    /// Read the payload from FILE (`-`: standard input), for one too long for a command
+    /// line.
+    #[arg(long, value_name = "FILE")]
+    payload_file: Option<std::path::PathBuf>,
     /// Override the hook point's shape.
     #[arg(long, value_enum)]
     shape: Option<ShapeArg>,
@@ -56,7 +60,18 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             OnErrorArg::Stop => OnError::Stop,
         };
     }
-    let dispatch = host.dispatch_as(&point, &args.payload, &Default::default())?;
+    let payload = match &args.payload_file {
+        Some(file) if file.as_os_str() == "-" => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .context("reading the payload from standard input")?;
+            text
+        }
+        Some(file) => std::fs::read_to_string(file)
+            .with_context(|| format!("reading the payload from `{}`", escape_path(file)))?,
+        None => args.payload.clone(),
+    };
+    let dispatch = host.dispatch_as(&point, &payload, &Default::default())?;
     if dispatch.calls.is_empty() && dispatch.left_out.is_empty() {
         // Said on stderr: the JSON stays the list of calls, empty.
         eprintln!(
