@@ -209,19 +209,26 @@ typedef struct modhost_host modhost_host;
  * `null`: nothing, for a function without a result; `none`, for an option), or non-zero
  * with `*result_json` set to a message (or NULL): for a function returning
  * `result<T, string>`, the module then gets `err(message)`; for any other, its call
- * traps with the message, and the handler fails.
+ * fails with the message, as the application's failure (kind `host`), and so does one
+ * whose answer is not JSON of the function's result type.
  *
  * WIT values as JSON: bool, numbers and strings as themselves (a char as a
  * one-character string); lists and tuples as arrays; records as objects keyed by field
  * name; enums as the case name; flags as an array of the names set; `option<T>` as
  * `null` or the value (`{"some": v}` when `T` is itself an option); `result<T, E>` as
  * `{"ok": v}` or `{"err": v}`, `v` null for a missing type; variants as
- * `{"case-name": v}`. Resources, maps, streams and futures cannot cross.
+ * `{"case-name": v}`. Resources, maps, streams and futures cannot cross. An answer is
+ * read strictly: a record field the type does not have, a payload for a case that
+ * carries none, or a number a float32 cannot hold is refused, naming where it stands.
+ * The arguments a callback is given take at most `MODHOST_MAX_ANSWER_BYTES` as JSON: a
+ * call passing more fails before the callback is called.
  *
  * A callback must return in good time: a dispatch's deadline and cancellation stop the
  * module's code, not the application's. One that waits (for a channel to answer, say)
  * polls `modhost_call_stopped` (or bounds its wait by `modhost_call_ms_left`) and
- * returns an error once the call it serves is to stop. It must return: a C++ exception or a
+ * returns an error once the call it serves is to stop: the call then ends as cancelled
+ * or timed out, whatever the callback answered. A call already stopped never calls a
+ * callback. It must return: a C++ exception or a
  * `longjmp` (a PHP exception or fatal error thrown through an FFI callback) must not
  * leave it, or the process aborts or is left in an undefined state — catch them inside.
  * It may dispatch and read the host; a change to the modules from inside it is refused
@@ -687,7 +694,9 @@ int modhost_grant(const modhost_host *host,
 /**
  * Withdraws every grant of installed module `rawname`: its directories are no longer
  * mounted, and its calls into a capability that needs a grant are refused, until
- * `modhost_grant`.
+ * `modhost_grant`. It takes effect for the module's calls that start after it returns:
+ * one already running keeps what it was given until it ends (at its deadline at the
+ * latest); cancel its dispatch to stop it sooner.
  *
  * # Safety
  *

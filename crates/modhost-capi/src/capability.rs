@@ -15,7 +15,7 @@ use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::sync::Arc;
 use std::time::Instant;
 
-use modhost::embed::Sandbox;
+use modhost::embed::{CapabilityError, Sandbox};
 use serde_json::{Map, Value};
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{Linker, Type, Val};
@@ -50,19 +50,26 @@ use modhost::shortened;
 /// `null`: nothing, for a function without a result; `none`, for an option), or non-zero
 /// with `*result_json` set to a message (or NULL): for a function returning
 /// `result<T, string>`, the module then gets `err(message)`; for any other, its call
-/// traps with the message, and the handler fails.
+/// fails with the message, as the application's failure (kind `host`), and so does one
+/// whose answer is not JSON of the function's result type.
 ///
 /// WIT values as JSON: bool, numbers and strings as themselves (a char as a
 /// one-character string); lists and tuples as arrays; records as objects keyed by field
 /// name; enums as the case name; flags as an array of the names set; `option<T>` as
 /// `null` or the value (`{"some": v}` when `T` is itself an option); `result<T, E>` as
 /// `{"ok": v}` or `{"err": v}`, `v` null for a missing type; variants as
-/// `{"case-name": v}`. Resources, maps, streams and futures cannot cross.
+/// `{"case-name": v}`. Resources, maps, streams and futures cannot cross. An answer is
+/// read strictly: a record field the type does not have, a payload for a case that
+/// carries none, or a number a float32 cannot hold is refused, naming where it stands.
+/// The arguments a callback is given take at most `MODHOST_MAX_ANSWER_BYTES` as JSON: a
+/// call passing more fails before the callback is called.
 ///
 /// A callback must return in good time: a dispatch's deadline and cancellation stop the
 /// module's code, not the application's. One that waits (for a channel to answer, say)
 /// polls `modhost_call_stopped` (or bounds its wait by `modhost_call_ms_left`) and
-/// returns an error once the call it serves is to stop. It must return: a C++ exception or a
+/// returns an error once the call it serves is to stop: the call then ends as cancelled
+/// or timed out, whatever the callback answered. A call already stopped never calls a
+/// callback. It must return: a C++ exception or a
 /// `longjmp` (a PHP exception or fatal error thrown through an FFI callback) must not
 /// leave it, or the process aborts or is left in an undefined state — catch them inside.
 /// It may dispatch and read the host; a change to the modules from inside it is refused
@@ -226,7 +233,19 @@ pub unsafe extern "C" fn modhost_capability_new(
                     shortened(package)
                 )));
             }
-            if let Some(owner) = HOST_OWN.iter().find(|(ns, _)| *ns == namespace) {
+            // As module.xml's <capabilities> names packages: one with a capital letter
+            // could never be asked for, nor granted.
+            if package.bytes().any(|b| b.is_ascii_uppercase()) {
+                return Err(Failure::argument(format!(
+                    "`{package}` is not a package modules can ask for: module.xml's \
+                     <capabilities> names packages in lower-case words joined by `-` \
+                     (`pbx:telephony`)"
+                )));
+            }
+            if let Some(owner) = HOST_OWN
+                .iter()
+                .find(|(ns, _)| ns.eq_ignore_ascii_case(namespace))
+            {
                 return Err(Failure::argument(format!(
                     "`{package}` is in the `{namespace}` namespace, {}: a capability names a \
                      package of the application's own",
@@ -436,13 +455,26 @@ impl Interface {
             .get(index)
             .ok_or_else(|| wasmtime::format_err!("no function {index}"))?;
         let named = || format!("`{}#{}`", self.name, function.to_string_lossy());
+        // The application's failures (its answer, its error) are the host's, not the
+        // module's.
+        let failed = |message: String| wasmtime::Error::from(CapabilityError(message));
         let args = ty
             .params()
             .zip(params)
             .map(|((name, _), value)| Ok((name.to_owned(), json::to_json(value)?)))
             .collect::<Result<Map<_, _>, json::Mismatch>>()
             .map_err(|e| wasmtime::format_err!("{}: an argument: {e}", named()))?;
-        let args = CString::new(Value::Object(args).to_string())?;
+        // Escaped, a string may take six times its bytes: bounded as an answer is, so that
+        // a module cannot make the host build and hand over hundreds of megabytes.
+        let mut text = Bounded(Vec::new());
+        if serde_json::to_writer(&mut text, &Value::Object(args)).is_err() {
+            return Err(wasmtime::format_err!(
+                "{}: the arguments take more than {MODHOST_MAX_ANSWER_BYTES} bytes as JSON, \
+                 more than a callback is given",
+                named()
+            ));
+        }
+        let args = CString::new(text.0)?;
         let context = sandbox
             .context::<Context>()
             .map_or(std::ptr::null(), |c| c.0.as_ptr());
@@ -465,41 +497,45 @@ impl Interface {
         drop(serving);
         // SAFETY: NULL, or a string the callback allocated with `malloc`.
         let answer = unsafe { take_malloced(answer) }.map_err(|unreadable| match unreadable {
-            Unreadable::NotText(bytes) => wasmtime::format_err!(
+            Unreadable::NotText(bytes) => failed(format!(
                 "{} answered with {bytes} bytes that are not UTF-8 text",
                 named()
-            ),
-            Unreadable::TooLong(bytes) => wasmtime::format_err!(
+            )),
+            Unreadable::TooLong(bytes) => failed(format!(
                 "{} answered with {bytes} bytes, more than the {MODHOST_MAX_ANSWER_BYTES} \
                  an answer may hold",
                 named()
-            ),
+            )),
         })?;
+        // Cut short by the caller's hang-up or the deadline (a callback that polls
+        // `modhost_call_stopped` returns then): the call ends as cancelled or timed out,
+        // whatever the callback answered.
+        sandbox.stopped()?;
         let result_type = ty.results().next();
         let (Some(result_type), Some(slot)) = (result_type, results.first_mut()) else {
             return match status {
                 0 => Ok(()),
-                _ => Err(wasmtime::format_err!(
+                _ => Err(failed(format!(
                     "{} failed: {}",
                     named(),
                     shortened(&answer.unwrap_or_default())
-                )),
+                ))),
             };
         };
         *slot = if status == 0 {
             // No answer is JSON's null: `none` for an option, which C returns most simply.
             let json: Value = match answer {
                 Some(text) => serde_json::from_str(&text).map_err(|e| {
-                    wasmtime::format_err!(
+                    failed(format!(
                         "{} returned `{}`, which is not JSON: {e}",
                         named(),
                         shortened(&text)
-                    )
+                    ))
                 })?,
                 None => Value::Null,
             };
             json::from_json(&json, &result_type)
-                .map_err(|e| wasmtime::format_err!("{} returned {e}", named()))?
+                .map_err(|e| failed(format!("{} returned {e}", named())))?
         } else {
             let message = answer.unwrap_or_else(|| format!("{} failed", named()));
             match &result_type {
@@ -507,14 +543,31 @@ impl Interface {
                     Val::Result(Err(Some(Box::new(Val::String(message)))))
                 }
                 _ => {
-                    return Err(wasmtime::format_err!(
+                    return Err(failed(format!(
                         "{} failed: {}",
                         named(),
                         shortened(&message)
-                    ));
+                    )));
                 }
             }
         };
+        Ok(())
+    }
+}
+
+/// A writer that takes at most [`MODHOST_MAX_ANSWER_BYTES`] bytes, and fails past them.
+struct Bounded(Vec<u8>);
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + bytes.len() > MODHOST_MAX_ANSWER_BYTES {
+            return Err(std::io::Error::other("too long"));
+        }
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }

@@ -84,9 +84,15 @@ pub(crate) fn from_json(json: &Value, ty: &Type) -> Result<Val, Mismatch> {
         Type::U32 => Val::U32(unsigned(json).ok_or_else(wrong)?),
         Type::S64 => Val::S64(signed(json).ok_or_else(wrong)?),
         Type::U64 => Val::U64(unsigned(json).ok_or_else(wrong)?),
-        // A float32 holds what it can of the number, as a C `float` would.
+        // A float32 holds what it can of the number, as a C `float` would; one too large
+        // for it is refused rather than made infinite.
         #[allow(clippy::cast_possible_truncation)]
-        Type::Float32 => Val::Float32(json.as_f64().ok_or_else(wrong)? as f32),
+        Type::Float32 => Val::Float32(
+            json.as_f64()
+                .map(|n| n as f32)
+                .filter(|n| n.is_finite())
+                .ok_or_else(wrong)?,
+        ),
         Type::Float64 => Val::Float64(json.as_f64().ok_or_else(wrong)?),
         Type::Char => {
             let mut chars = json.as_str().ok_or_else(wrong)?.chars();
@@ -134,6 +140,18 @@ pub(crate) fn from_json(json: &Value, ty: &Type) -> Result<Val, Mismatch> {
         }
         Type::Record(record) => {
             let object = json.as_object().ok_or_else(wrong)?;
+            // A field the record does not have is a mistake (a misspelt name), not
+            // something to drop unsaid.
+            if let Some(unknown) = object
+                .keys()
+                .find(|key| !record.fields().any(|field| field.name == key.as_str()))
+            {
+                return Err(format!(
+                    "a record with field `{}`, which {} does not have",
+                    modhost::shortened(unknown),
+                    describe(ty)
+                ));
+            }
             Val::Record(
                 record
                     .fields()
@@ -181,8 +199,12 @@ pub(crate) fn from_json(json: &Value, ty: &Type) -> Result<Val, Mismatch> {
         Type::Result(result) => {
             let (tag, payload) = single_key(json).ok_or_else(wrong)?;
             match tag {
-                "ok" => Val::Result(Ok(payload_of(payload, result.ok())?)),
-                "err" => Val::Result(Err(payload_of(payload, result.err())?)),
+                "ok" => Val::Result(Ok(
+                    payload_of(payload, result.ok()).map_err(|e| format!("`ok`: {e}"))?
+                )),
+                "err" => Val::Result(Err(
+                    payload_of(payload, result.err()).map_err(|e| format!("`err`: {e}"))?
+                )),
                 _ => return Err(wrong()),
             }
         }
@@ -205,11 +227,16 @@ pub(crate) fn from_json(json: &Value, ty: &Type) -> Result<Val, Mismatch> {
     })
 }
 
-/// A tagged value's payload: none for a case without a type, else the JSON converted.
+/// A tagged value's payload: none for a case without a type (given as `null`), else the
+/// JSON converted.
 fn payload_of(json: &Value, ty: Option<Type>) -> Result<Option<Box<Val>>, Mismatch> {
     match ty {
         Some(ty) => Ok(Some(Box::new(from_json(json, &ty)?))),
-        None => Ok(None),
+        None if json.is_null() => Ok(None),
+        None => Err(format!(
+            "`{}`, a payload for a case that carries none (give `null`)",
+            modhost::shortened(&json.to_string())
+        )),
     }
 }
 
@@ -308,6 +335,12 @@ mod tests {
             Ok(Val::S16(-5))
         ));
         assert!(from_json(&serde_json::json!("ab"), &Type::Char).is_err());
+        // Past what a float32 holds is refused, not made infinite.
+        assert!(from_json(&serde_json::json!(1e300), &Type::Float32).is_err());
+        assert!(matches!(
+            from_json(&serde_json::json!(1.5), &Type::Float32),
+            Ok(Val::Float32(x)) if x == 1.5
+        ));
         assert_eq!(
             from_json(&serde_json::json!(5), &Type::String).err(),
             Some("`5`, which is not a string".to_owned())

@@ -202,6 +202,7 @@ impl Runtime {
         // epoch callback, which stops the call at its deadline or its cancellation.
         hot.store.set_epoch_deadline(1);
 
+        let _running = crate::cancel::Running::enter(deadline, hot.store.data().cancel.clone());
         let instance = if hot.store.data().is_cancelled() {
             Err(trapped(Cancelled.into()))
         } else {

@@ -110,7 +110,27 @@ impl Sandbox {
             .as_ref()
             .is_some_and(crate::Cancel::is_cancelled)
     }
+
+    /// Fails once the call is cancelled or past its deadline, with the error that ends it
+    /// as such (a cancel or a timeout, not the module's trap): what a capability returns
+    /// after a wait the caller's hang-up or the deadline cut short.
+    pub fn stopped(&self) -> wasmtime::Result<()> {
+        if self.is_cancelled() {
+            return Err(crate::cancel::Cancelled.into());
+        }
+        if std::time::Instant::now() >= self.deadline {
+            return Err(wasmtime::Trap::Interrupt.into());
+        }
+        Ok(())
+    }
 }
+
+/// A capability's own failure, the application's and not the module's: a capability
+/// implementation returns it (as a `wasmtime::Error`) for what it cannot do, and the
+/// call fails with kind `host`, not as the module's trap.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CapabilityError(pub String);
 
 /// The per-dispatch value an application passes to its capabilities.
 pub type CallData = Arc<dyn Any + Send + Sync>;
@@ -135,7 +155,11 @@ pub(crate) fn check(capabilities: &[Arc<dyn Capability>]) -> crate::Result<()> {
         if namespace.is_empty() || name.is_empty() || name.contains([':', '/', '@']) {
             return Err(refused("a package is named `namespace:package`".into()));
         }
-        if HOST_NAMESPACES.contains(&namespace) {
+        // Compared as the component model compares names: without regard to case.
+        if HOST_NAMESPACES
+            .iter()
+            .any(|own| own.eq_ignore_ascii_case(namespace))
+        {
             return Err(refused(format!(
                 "the `{namespace}` namespace is the host's own"
             )));

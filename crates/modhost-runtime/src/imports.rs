@@ -88,8 +88,16 @@ impl Interface {
         if self.name != provided.name {
             return false;
         }
+        // wasmtime's own rule (`alternate_lookup_key`): a pre-release, or a 0.0.x, only
+        // matches itself; else versions match on their first non-zero number.
         match (&self.version, &provided.version) {
             (None, None) => true,
+            (Some(a), Some(b)) if !a.pre.is_empty() || !b.pre.is_empty() => a == b,
+            (Some(a), Some(b))
+                if a.major == 0 && b.major == 0 && (a.minor == 0 || b.minor == 0) =>
+            {
+                a == b
+            }
             (Some(a), Some(b)) if a.major == 0 && b.major == 0 => a.minor == b.minor,
             (Some(a), Some(b)) => a.major == b.major,
             _ => false,
@@ -297,6 +305,14 @@ mod tests {
         let v1_2 = Interface::parse("pbx:telephony/calls@1.2.0");
         assert!(matches!((&v1_2, &v1), (Some(a), Some(b)) if a.satisfied_by(b)));
         assert!(Interface::parse("not-an-interface").is_none());
+        // A pre-release, or a 0.0.x, matches only itself, as the linker takes it.
+        let parse = |text: &str| Interface::parse(text).unwrap_or_else(|| panic!("{text}"));
+        let rc = parse("pbx:telephony/calls@1.0.0-rc1");
+        assert!(!parse("pbx:telephony/calls@1.0.0").satisfied_by(&rc));
+        assert!(!rc.satisfied_by(&parse("pbx:telephony/calls@1.0.0")));
+        assert!(rc.satisfied_by(&rc));
+        assert!(!parse("x:y/z@0.0.1").satisfied_by(&parse("x:y/z@0.0.2")));
+        assert!(parse("x:y/z@0.0.2").satisfied_by(&parse("x:y/z@0.0.2")));
         assert_eq!(v1.as_ref().map(Interface::package), Some("pbx:telephony"));
     }
 

@@ -74,8 +74,8 @@ mod warm;
 
 pub use cache::{DEFAULT_CACHE_KEEP, LoadedComponent, Origin, PARTIAL, sha256_of};
 pub use call::{Call, CallContext, with_stack};
-pub use cancel::Cancel;
-pub use capability::{CallData, Capability};
+pub use cancel::{Cancel, running_call};
+pub use capability::{CallData, Capability, CapabilityError};
 pub use disk::{DEFAULT_DISK_QUOTA, DiskQuota, DiskUsage, disk_usage};
 pub use error::{Error, Failure, Result};
 pub use fire::{Fire, FireRequest, Fired};

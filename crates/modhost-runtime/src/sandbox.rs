@@ -9,7 +9,6 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::bindings::Instance;
-use crate::cancel::Cancelled;
 use crate::host::Sandbox;
 use crate::limiter::Limiter;
 use crate::output::Captured;
@@ -133,14 +132,16 @@ impl Runtime {
         // At every epoch tick: stop the call once it is cancelled or its deadline passed,
         // else let it run one more tick. Cancelling advances the epoch at once.
         store.epoch_deadline_callback(|store| {
-            let state = store.data();
-            if state.is_cancelled() {
-                return Err(Cancelled.into());
-            }
-            if Instant::now() >= state.deadline {
-                return Err(wasmtime::Trap::Interrupt.into());
-            }
+            store.data().stopped()?;
             Ok(wasmtime::UpdateDeadline::Continue(1))
+        });
+        // And at every call into the host: a stopped call never enters an application's
+        // capability (which may place a call) nor any other import; it ends as a cancel
+        // or a timeout. (What an import that waited out the deadline answers, such as
+        // which module held the database, still reaches the guest.)
+        store.call_hook(|store, hook| match hook {
+            wasmtime::CallHook::CallingHost => store.data().stopped(),
+            _ => Ok(()),
         });
         Ok(Hot {
             store,

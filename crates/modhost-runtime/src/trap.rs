@@ -51,6 +51,8 @@ pub(crate) fn trapped<'a>(
             Failure::TooManyResources(limits.max_resources)
         } else if let Some(panicked) = e.downcast_ref::<HostPanicked>() {
             Failure::Host(panicked.to_string())
+        } else if let Some(failed) = e.downcast_ref::<crate::CapabilityError>() {
+            Failure::Host(failed.to_string())
         } else if let Some(db) = e.downcast_ref::<modhost_state::Error>() {
             Failure::Host(db.to_string())
         } else if stack_exhausted(&e) {

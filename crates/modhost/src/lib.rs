@@ -46,7 +46,7 @@
 /// sandbox its implementations see, per-dispatch values and cancellation; and enough
 /// stack for modhost's work on an application thread whose own is small.
 pub mod embed {
-    pub use modhost_runtime::{CallData, Cancel, Capability, Sandbox, with_stack};
+    pub use modhost_runtime::{CallData, Cancel, Capability, CapabilityError, Sandbox, with_stack};
 }
 
 /// The module.xml model in full (hooks, methods, database, menu items…), for embedders

@@ -275,6 +275,18 @@ fn a_callbacks_bad_answers_fail_its_call_briefly_and_nesting_is_bounded() -> Tes
         error.contains("answered with 16777217 bytes, more than the 16777216 an answer may hold"),
         "{result}"
     );
+    // A wrong value is named by where it stands.
+    let result = dispatch(host, "voicemail.left", &left("errnum"), None, null())?;
+    let error = result["calls"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("returned `err`: `5`, which is not a string"),
+        "{result}"
+    );
+    // Each is the application's failure, not the module's.
+    for from in ["latin1", "garbage", "huge", "errnum"] {
+        let result = dispatch(host, "voicemail.left", &left(from), None, null())?;
+        assert_eq!(result["calls"][0]["kind"], "host", "{from}: {result}");
+    }
 
     // A callback that dispatches again, from inside the module's call, on the same
     // host: each level does it again, until modhost refuses the next level.

@@ -87,6 +87,8 @@ fn misbehaving(callee: &str) -> Option<CString> {
     match callee {
         // Latin-1 where UTF-8 belongs.
         "latin1" => CString::new(b"{\"ok\": \"caf\xe9\"}".to_vec()).ok(),
+        // An error that is not the string the WIT says.
+        "errnum" => CString::new(r#"{"err": 5}"#).ok(),
         // 100 000 bytes of something that is not JSON.
         "garbage" => CString::new("<".repeat(100_000)).ok(),
         // One byte more than an answer may hold.

@@ -277,9 +277,23 @@ impl Dispatcher {
         let _nested = Nested::enter(&point.name, self.limits.max_fire_depth)?;
         let (generation, handlers) = self.handlers(&point.name)?;
         let mut session = Session::lazy(self.state.clone()).as_of(generation);
+        // Started by an application's capability from inside a module's call on this
+        // thread: it ends with that call, at its deadline or when it is cancelled.
+        let outer = modhost_runtime::running_call();
+        let inherited;
+        let options = match (&outer, &options.cancel) {
+            (Some((_, Some(cancel))), None) => {
+                inherited = DispatchOptions {
+                    data: options.data.clone(),
+                    cancel: Some(cancel.clone()),
+                };
+                &inherited
+            }
+            _ => options,
+        };
         let scope = Scope {
             depth: 0,
-            deadline: None,
+            deadline: outer.as_ref().map(|(deadline, _)| *deadline),
             memory_left: None,
             options,
             logs: None,

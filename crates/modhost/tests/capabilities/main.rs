@@ -539,7 +539,7 @@ impl Capability for Declared {
 #[test]
 fn capabilities_that_cannot_be_offered_are_refused_when_the_host_opens() {
     let calls = &["pbx:telephony/calls@1.0.0"][..];
-    let cases: [(&[Declared], &str); 6] = [
+    let cases: [(&[Declared], &str); 7] = [
         (
             &[
                 Declared("pbx:telephony", calls),
@@ -554,6 +554,10 @@ fn capabilities_that_cannot_be_offered_are_refused_when_the_host_opens() {
         (
             &[Declared("modhost:module", &["modhost:module/kv@0.1.0"])],
             "capability `modhost:module` is refused: the `modhost` namespace is the host's own",
+        ),
+        (
+            &[Declared("WASI:cli", &["WASI:cli/environment@0.2.6"])],
+            "capability `WASI:cli` is refused: the `WASI` namespace is the host's own",
         ),
         (
             &[Declared("pbx:telephony", &["acme:other/calls@1.0.0"])],
