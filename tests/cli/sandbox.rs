@@ -346,9 +346,20 @@ fn limits_configured_for_a_hook_point_are_the_ones_enforced() {
     let output = calls[0]["output"].as_str().unwrap_or_default();
     assert!(
         output.contains(
-            "stopped at depth 2: hook `loopback` fired by `hostile` would nest deeper than 2 levels"
+            "stopped at depth 2: hook `loopback` fired by `hostile` would nest deeper than 2 \
+             levels"
         ),
         "{output}"
+    );
+    // A limit met is named by the setting that raises it.
+    let run = root.fails(&["hook", "bloat", "--payload", "ok:2048"]);
+    assert!(
+        run.stderr.contains(
+            "help: raise `max_output_kb` in the root's modhost.toml, under [limits] or \
+             [hooks.\"bloat\"] for this hook point alone"
+        ),
+        "{}",
+        run.stderr
     );
 }
 

@@ -352,7 +352,7 @@ fn invoke(
     let limit = store.data().limits.max_output;
     // The result is already copied out of the guest (bounded by its memory cap); refusing it
     // here keeps a dispatch from holding one such copy per handler.
-    let bounded = |text: &str| {
+    let bounded = |text: &str, failed: bool| {
         if text.len() > limit {
             Err(Error::OutputTooLarge {
                 module: rawname.to_owned(),
@@ -360,6 +360,7 @@ fn invoke(
                 call: call.to_string(),
                 size: text.len(),
                 limit,
+                failed,
             })
         } else {
             Ok(())
@@ -372,11 +373,11 @@ fn invoke(
             .unwrap_or_else(|panic| Err(HostPanicked::from_payload(panic.as_ref()).into()));
     match outcome.map_err(trapped)? {
         Ok(output) => {
-            bounded(output.as_deref().unwrap_or_default())?;
+            bounded(output.as_deref().unwrap_or_default(), false)?;
             Ok(output)
         }
         Err(message) => {
-            bounded(&message)?;
+            bounded(&message, true)?;
             // A guest whose allocation failed at the cap may report it as an error of
             // its own (a Python MemoryError, a JS "out of memory"), which says nothing of
             // the cap: said here, as a trap at the cap says it.

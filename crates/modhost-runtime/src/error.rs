@@ -145,7 +145,11 @@ pub enum Error {
     },
     /// The module's call returned a result or error message over the output limit; it was
     /// dropped.
-    #[error("module `{module}` {version}: {call} returned {size} bytes, over the output limit of {}", bytes(*.limit))]
+    #[error(
+        "module `{module}` {version}: {call} {} {size} bytes, over the output limit of {}",
+        if *.failed { "failed with an error message of" } else { "returned" },
+        bytes(*.limit)
+    )]
     OutputTooLarge {
         /// The module's rawname.
         module: String,
@@ -157,6 +161,8 @@ pub enum Error {
         size: usize,
         /// The limit, in bytes.
         limit: usize,
+        /// Whether it was an error message, not a result.
+        failed: bool,
     },
     /// The module's call returned an error.
     #[error("module `{module}` {version}: {call} failed: {message}")]

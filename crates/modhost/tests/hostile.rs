@@ -121,7 +121,7 @@ fn every_misbehaviour_fails_with_its_kind_and_the_same_host_carries_on() {
             "bloat",
             "err:2000000",
             "output-too-large",
-            "returned 2000000 bytes, over the output limit of 1 MiB",
+            "failed with an error message of 2000000 bytes, over the output limit of 1 MiB",
         ),
         ("bloat", "err:10", "failed", "failed: xxxxxxxxxx"),
         // 80 MiB of log fields from one MiB of memory: past what its memory holds.

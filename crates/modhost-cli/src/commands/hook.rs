@@ -126,7 +126,32 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
         ),
     };
     writeln!(std::io::stderr(), "error: {verdict}")?;
+    // A limit met is named by the setting that raises it, once each.
+    let mut said = std::collections::BTreeSet::new();
+    for kind in dispatch.calls.iter().filter_map(|c| c.kind) {
+        if let Some(setting) = limit_setting(kind)
+            && said.insert(setting)
+        {
+            writeln!(
+                std::io::stderr(),
+                "help: raise `{setting}` in the root's modhost.toml, under [limits] or \
+                 [hooks.\"{}\"] for this hook point alone",
+                escape(&args.name)
+            )?;
+        }
+    }
     Ok(ExitCode::FAILURE)
+}
+
+/// The modhost.toml setting of the limit a handler met, if its failure is one.
+fn limit_setting(kind: modhost::FailureKind) -> Option<&'static str> {
+    match kind {
+        modhost::FailureKind::Timeout => Some("call_timeout_ms"),
+        modhost::FailureKind::OutOfMemory => Some("max_memory_mb"),
+        modhost::FailureKind::OutputTooLarge => Some("max_output_kb"),
+        modhost::FailureKind::TooManyResources => Some("max_resources"),
+        _ => None,
+    }
 }
 
 /// `reload`: regenerates the configuration from every running module's `get_config`.
