@@ -37,6 +37,10 @@ fn zeros_that_would_fail_every_call_and_quotas_of_no_module_are_refused_by_key()
             "[data.quotas] `RHello` is not a module's rawname",
         ),
         (
+            "packages = \"\"\n",
+            "packages = \"\" names no directory (it would be the root itself)",
+        ),
+        (
             "[state.quotas]\ncore = 0\n",
             "[state.quotas] core = 0 leaves the module no room at all",
         ),

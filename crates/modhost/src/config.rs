@@ -460,7 +460,7 @@ impl Config {
             if let Some(problem) = point.problem() {
                 return Err(Error::Config {
                     path: path.to_owned(),
-                    message: format!("[hooks.\"{name}\"]: {problem}"),
+                    message: format!("[hooks.\"{}\"]: {problem}", crate::shortened(name)),
                 });
             }
         }
@@ -522,10 +522,16 @@ impl Config {
             .keys()
             .map(|name| ("[state.quotas]", name))
             .chain(self.data.quotas.keys().map(|name| ("[data.quotas]", name)));
-        for name in self.hooks.keys() {
-            if let Some(problem) = crate::dispatch::name_problem(name) {
-                problems.push(format!("[hooks.\"{}\"]: {problem}", crate::shortened(name)));
-            }
+        if self
+            .packages
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            problems.push(
+                "packages = \"\" names no directory (it would be the root itself): name the \
+                 package directory, or leave it out"
+                    .to_owned(),
+            );
         }
         let own_zeros = self
             .state

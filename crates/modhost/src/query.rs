@@ -236,8 +236,12 @@ impl Host {
             // The configured directory not made yet (or on a drive not mounted) leaves the
             // installed modules to list, and is said.
             (None, Some(dir)) if !dir.is_dir() => {
+                let what = match dir.exists() {
+                    true => "is a file, not a directory",
+                    false => "is not there",
+                };
                 tracing::warn!(
-                    "the package directory `{}` (modhost.toml's `packages`) is not there; listing only what is installed",
+                    "the package directory `{}` (modhost.toml's `packages`) {what}; listing only what is installed",
                     dir.display()
                 );
                 return Ok(Vec::new());
