@@ -197,12 +197,15 @@ impl Parser {
         match element.attribute(attribute) {
             None => default,
             Some(text) => text.trim().parse().unwrap_or_else(|_| {
+                // A number too large to be a priority is said to be one.
+                let integer = text.trim().parse::<i128>().is_ok();
+                let why = match integer {
+                    true => format!("is out of range ({} to {})", i32::MIN, i32::MAX),
+                    false => "is not an integer".to_owned(),
+                };
                 self.problem(
                     element.position,
-                    format!(
-                        "{attribute} `{text}` of <{}> is not an integer",
-                        element.name
-                    ),
+                    format!("{attribute} `{text}` of <{}> {why}", element.name),
                 );
                 default
             }),
@@ -1772,7 +1775,16 @@ fn bounded(message: String) -> String {
 }
 
 fn malformed(text: &str) -> String {
-    format!("dependency '{text}' is not of the form 'name [op] version'")
+    // A rawname with capitals (`Core ge 16.0`) is the likeliest slip: said as such.
+    let capital = text
+        .split_whitespace()
+        .next()
+        .is_some_and(|name| name.bytes().any(|b| b.is_ascii_uppercase()));
+    let hint = match capital {
+        true => " (a rawname is lower case)",
+        false => "",
+    };
+    format!("dependency '{text}' is not of the form 'name [op] version'{hint}")
 }
 
 /// Whether a table named `name` would take one of modhost's or SQLite's own names

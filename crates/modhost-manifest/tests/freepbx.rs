@@ -520,3 +520,20 @@ fn a_rawname_with_a_hyphen_loads_as_freepbxs_own_asterisk_cli_does() {
         );
     }
 }
+
+#[test]
+fn a_priority_out_of_range_and_a_capitalised_dependency_are_said_as_what_they_are() {
+    let xml = r#"<module><rawname>pb</rawname><name>PB</name><version>1.0</version>
+        <depends><module>Core ge 16.0</module></depends>
+        <methods><get_config pri="99999999999">config</get_config></methods>
+    </module>"#;
+    let refused = Manifest::parse(xml, "pb.xml")
+        .map(drop)
+        .map_err(|e| e.to_string());
+    let said = refused.err().unwrap_or_default();
+    assert!(
+        said.contains("pri `99999999999` of <get_config> is out of range (")
+            && said.contains("is not of the form 'name [op] version' (a rawname is lower case)"),
+        "{said}"
+    );
+}
