@@ -344,6 +344,33 @@ fn scan_says_which_modules_install_together_and_shows_module_xml_warnings() {
         (Some(false), vec![]),
         "callback cannot be"
     );
+    // What a requirement requires is named too: one `install` of them all works.
+    let chain = root.path().with_file_name("chain");
+    let made = std::fs::create_dir_all(&chain)
+        .and_then(|()| std::fs::copy(package("core"), chain.join("core.tgz")))
+        .and_then(|_| std::fs::copy(package_at("phonebook", "1.0.0"), chain.join("pb.tgz")));
+    assert!(made.is_ok(), "{made:?}");
+    modhost_test_support::repackage(
+        &package("voicemail"),
+        |xml| {
+            xml.replace(
+                "<module>core ge 16.0</module>",
+                "<module>phonebook</module>",
+            )
+        },
+        &chain.join("voicemail.tgz"),
+    );
+    let chained = root.ok(&["scan", arg(&chain), "--json"]).json();
+    let voicemail = chained
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["rawname"] == "voicemail"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        voicemail["installable_with"],
+        serde_json::json!(["core 16.0.40", "phonebook 1.0.0"]),
+        "{voicemail}"
+    );
     let warnings = entry("voicemail")["warnings"].clone();
     assert!(
         warnings.as_array().is_some_and(|w| w.len() == 1

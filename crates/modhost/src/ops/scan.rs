@@ -132,8 +132,25 @@ fn together(host: &Host, found: &[Found], installed: &[ModuleRecord], entries: &
         if entry.installable {
             continue;
         }
-        entry.installable_with = required_modules(manifest)
-            .filter_map(|d| planned.iter().find(|m| m.rawname == d.name))
+        // What its requirements require too, and so on: everything one `install` of
+        // them must name.
+        let mut with: Vec<&Manifest> = Vec::new();
+        let mut asked: Vec<&Manifest> = vec![manifest];
+        while let Some(next) = asked.pop() {
+            for needed in
+                required_modules(next).filter_map(|d| planned.iter().find(|m| m.rawname == d.name))
+            {
+                if needed.rawname != manifest.rawname
+                    && !with.iter().any(|w| w.rawname == needed.rawname)
+                {
+                    with.push(needed);
+                    asked.push(needed);
+                }
+            }
+        }
+        with.sort_by(|a, b| a.rawname.cmp(&b.rawname));
+        entry.installable_with = with
+            .iter()
             .map(|m| format!("{} {}", m.rawname, m.version))
             .collect();
     }
