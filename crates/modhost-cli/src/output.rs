@@ -193,6 +193,10 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
     Some(match error {
         modhost::Error::Locked { .. } => "without --no-wait, modhost waits for the lock",
         modhost::Error::InUse { .. } | modhost::Error::Protected { .. } => "--force does it anyway",
+        // Requirements the plan cannot meet: what FreePBX's module admin overrides too.
+        modhost::Error::Refused(reasons) if reasons.iter().any(|r| r.contains(" requires ")) => {
+            "--force does it anyway, setting the requirements aside"
+        }
         modhost::Error::NoPackageDir => "give --from DIR, or set `packages` in modhost.toml",
         modhost::Error::NoRoot(_) => {
             "check --root and MODHOST_ROOT; `modhost install PACKAGE` creates a root"

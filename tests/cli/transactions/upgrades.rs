@@ -205,6 +205,12 @@ fn rollback_checks_the_dependencies_of_the_version_it_returns_to() {
         "{}",
         run.stderr
     );
+    assert!(
+        run.stderr
+            .contains("help: --force does it anyway, setting the requirements aside"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(root.fingerprint(), before);
     root.ok(&["rollback", "--force", "phonebook"]);
     assert_eq!(version(&root, "phonebook"), "1.0.0");
