@@ -1023,7 +1023,7 @@ fn installlocal_leaves_out_what_cannot_be_met_and_installs_the_rest() {
 
     // A package cut short (a copy that stopped half-way) is left out by its path, and
     // upgradeall says so too: nothing it would have brought is known.
-    let bytes = std::fs::read(package_at("phonebook", "2.0.0")).unwrap_or_default();
+    let bytes = std::fs::read(package_at("phonebook", "2.0.0")).unwrap_or_else(|e| panic!("{e}"));
     let cut = packages.path().join("phonebook-2.0.0.tgz");
     assert!(std::fs::write(&cut, &bytes[..bytes.len() / 2]).is_ok());
     for command in ["installlocal", "upgradeall"] {
@@ -1049,7 +1049,7 @@ fn installlocal_leaves_out_what_cannot_be_met_and_installs_the_rest() {
     );
     // Two different packages of a version installed already change nothing: not left out.
     assert!(std::fs::remove_file(&cut).is_ok());
-    let core = std::fs::read(package("core")).unwrap_or_default();
+    let core = std::fs::read(package("core")).unwrap_or_else(|e| panic!("{e}"));
     let mut other = core.clone();
     other.push(0);
     let rival = packages.path().join("core-copy.tgz");

@@ -309,8 +309,9 @@ bool modhost_call_stopped(void);
 int64_t modhost_call_ms_left(void);
 
 /**
- * Starts describing capability `package` (`namespace:name`, each a WIT identifier, e.g.
- * `"pbx:telephony"`; not in the `modhost` or `wasi` namespace, which are the host's): add
+ * Starts describing capability `package` (`namespace:name`, each lower-case words joined
+ * by `-` as module.xml's `<capabilities>` names packages, e.g. `"pbx:telephony"`; not in
+ * the `modhost` or `wasi` namespace, in any case, which are the host's): add
  * its interfaces with `modhost_capability_add`, then give it to `modhost_open`.
  * When `needs_grant` is true, a module may import it only once an administrator granted
  * it (`MODHOST_GRANT` at install), as the module's `<capabilities><import
@@ -548,8 +549,9 @@ int modhost_declare(const modhost_host *host,
  * process forked from the one that opened it, the state database unreadable).
  *
  * A capability callback may dispatch again on the same host (from the thread it was
- * called on), up to `max_fire_depth` dispatches deep; such a dispatch is a dispatch of
- * its own: while the handler it runs inside has written, its handlers' writes wait for
+ * called on), up to `max_fire_depth` dispatches deep; such a dispatch ends with the call
+ * it runs inside, at its deadline, and when it is cancelled unless given a `cancel` of
+ * its own; while the handler it runs inside has written, its handlers' writes wait for
  * the write lock until their deadline.
  *
  * # Safety
@@ -729,7 +731,8 @@ int modhost_info(const modhost_host *host,
  * Runs `get_config` across the running modules, a fail-closed pipeline in priority
  * order, and writes what it builds to `etc/extensions_modhost.conf` in the root,
  * atomically: what an application does after its modules change, as FreePBX's "Apply
- * Config". A failing handler writes nothing (`MODHOST_ERROR_FAILED`, naming it).
+ * Config". A failing handler writes nothing (`MODHOST_ERROR_FAILED`, naming it), and so
+ * does a broken module with a `get_config` handler, whose part would be missing.
  *
  * On success, `*reload` (when `reload` is not NULL) is the JSON object
  * `{"path", "handlers": [{"rawname", "handler", "priority"}, …], "bytes"}`, which the

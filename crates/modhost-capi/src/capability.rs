@@ -196,8 +196,9 @@ pub extern "C" fn modhost_call_ms_left() -> i64 {
 /// The value `modhost_dispatch` passes to capabilities: its context string.
 pub(crate) struct Context(pub(crate) CString);
 
-/// Starts describing capability `package` (`namespace:name`, each a WIT identifier, e.g.
-/// `"pbx:telephony"`; not in the `modhost` or `wasi` namespace, which are the host's): add
+/// Starts describing capability `package` (`namespace:name`, each lower-case words joined
+/// by `-` as module.xml's `<capabilities>` names packages, e.g. `"pbx:telephony"`; not in
+/// the `modhost` or `wasi` namespace, in any case, which are the host's): add
 /// its interfaces with `modhost_capability_add`, then give it to `modhost_open`.
 /// When `needs_grant` is true, a module may import it only once an administrator granted
 /// it (`MODHOST_GRANT` at install), as the module's `<capabilities><import
@@ -233,15 +234,6 @@ pub unsafe extern "C" fn modhost_capability_new(
                     shortened(package)
                 )));
             }
-            // As module.xml's <capabilities> names packages: one with a capital letter
-            // could never be asked for, nor granted.
-            if package.bytes().any(|b| b.is_ascii_uppercase()) {
-                return Err(Failure::argument(format!(
-                    "`{package}` is not a package modules can ask for: module.xml's \
-                     <capabilities> names packages in lower-case words joined by `-` \
-                     (`pbx:telephony`)"
-                )));
-            }
             if let Some(owner) = HOST_OWN
                 .iter()
                 .find(|(ns, _)| ns.eq_ignore_ascii_case(namespace))
@@ -250,6 +242,15 @@ pub unsafe extern "C" fn modhost_capability_new(
                     "`{package}` is in the `{namespace}` namespace, {}: a capability names a \
                      package of the application's own",
                     owner.1
+                )));
+            }
+            // As module.xml's <capabilities> names packages: one with a capital letter
+            // could never be asked for, nor granted.
+            if package.bytes().any(|b| b.is_ascii_uppercase()) {
+                return Err(Failure::argument(format!(
+                    "`{package}` is not a package modules can ask for: module.xml's \
+                     <capabilities> names packages in lower-case words joined by `-` \
+                     (`pbx:telephony`)"
                 )));
             }
             let described = Capability {
@@ -464,8 +465,10 @@ impl Interface {
             .map(|((name, _), value)| Ok((name.to_owned(), json::to_json(value)?)))
             .collect::<Result<Map<_, _>, json::Mismatch>>()
             .map_err(|e| wasmtime::format_err!("{}: an argument: {e}", named()))?;
-        // Escaped, a string may take six times its bytes: bounded as an answer is, so that
-        // a module cannot make the host build and hand over hundreds of megabytes.
+        // Escaped, a string may take six times its bytes: the text is bounded as an answer
+        // is, so that a module cannot make the host write and hand over hundreds of
+        // megabytes. (The values themselves, lifted from the guest, are bounded by its
+        // memory cap.)
         let mut text = Bounded(Vec::new());
         if serde_json::to_writer(&mut text, &Value::Object(args)).is_err() {
             return Err(wasmtime::format_err!(

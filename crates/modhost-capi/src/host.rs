@@ -448,8 +448,9 @@ pub unsafe extern "C" fn modhost_declare(
 /// process forked from the one that opened it, the state database unreadable).
 ///
 /// A capability callback may dispatch again on the same host (from the thread it was
-/// called on), up to `max_fire_depth` dispatches deep; such a dispatch is a dispatch of
-/// its own: while the handler it runs inside has written, its handlers' writes wait for
+/// called on), up to `max_fire_depth` dispatches deep; such a dispatch ends with the call
+/// it runs inside, at its deadline, and when it is cancelled unless given a `cancel` of
+/// its own; while the handler it runs inside has written, its handlers' writes wait for
 /// the write lock until their deadline.
 ///
 /// # Safety

@@ -244,7 +244,8 @@ pub unsafe extern "C" fn modhost_info(
 /// Runs `get_config` across the running modules, a fail-closed pipeline in priority
 /// order, and writes what it builds to `etc/extensions_modhost.conf` in the root,
 /// atomically: what an application does after its modules change, as FreePBX's "Apply
-/// Config". A failing handler writes nothing (`MODHOST_ERROR_FAILED`, naming it).
+/// Config". A failing handler writes nothing (`MODHOST_ERROR_FAILED`, naming it), and so
+/// does a broken module with a `get_config` handler, whose part would be missing.
 ///
 /// On success, `*reload` (when `reload` is not NULL) is the JSON object
 /// `{"path", "handlers": [{"rawname", "handler", "priority"}, …], "bytes"}`, which the

@@ -78,7 +78,7 @@ fn package_interface_and_function_names_are_wit_names_given_once() -> Result<(),
     refused(new("wasi:cli"), "WASI's");
     // Names differing only in case are one name to the component model, and module.xml
     // names packages in lower case: one with a capital could never be asked for.
-    refused(new("MODHOST:module"), "not a package modules can ask for");
+    refused(new("MODHOST:module"), "modhost's own");
     refused(new("PBX:telephony"), "lower-case words joined by `-`");
 
     let capability = new("pbx:telephony")?;

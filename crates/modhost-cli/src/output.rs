@@ -193,8 +193,9 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
     Some(match error {
         modhost::Error::Locked { .. } => "without --no-wait, modhost waits for the lock",
         modhost::Error::InUse { .. } | modhost::Error::Protected { .. } => "--force does it anyway",
-        // Requirements the plan cannot meet: what FreePBX's module admin overrides too.
-        modhost::Error::Refused(reasons) if reasons.iter().any(|r| r.contains(" requires ")) => {
+        // Requirements the plan cannot meet, and nothing else (a downgrade `--force`
+        // does not make): what FreePBX's module admin overrides too.
+        modhost::Error::Refused(reasons) if reasons.iter().all(|r| r.contains(" requires ")) => {
             "--force does it anyway, setting the requirements aside"
         }
         modhost::Error::NoPackageDir => "give --from DIR, or set `packages` in modhost.toml",

@@ -109,6 +109,38 @@ impl wasmtime_wasi::p2::Pollable for Waiting {
     }
 }
 
+thread_local! {
+    /// The module call running on this thread, innermost first: its deadline and its
+    /// cancellation.
+    static CURRENT: std::cell::RefCell<Vec<(std::time::Instant, Option<Cancel>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// While alive, a module's call runs on this thread: a dispatch an application's
+/// capability starts from inside it (on this thread) ends with it, at its deadline or
+/// its cancellation.
+pub(crate) struct Running;
+
+impl Running {
+    /// Notes that a call with `deadline` and `cancel` runs on this thread.
+    pub(crate) fn enter(deadline: std::time::Instant, cancel: Option<Cancel>) -> Self {
+        CURRENT.with(|c| c.borrow_mut().push((deadline, cancel)));
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.borrow_mut().pop());
+    }
+}
+
+/// The deadline and cancellation of the module call running on this thread, if one is:
+/// what a dispatch started from inside it inherits.
+pub fn running_call() -> Option<(std::time::Instant, Option<Cancel>)> {
+    CURRENT.with(|c| c.borrow().last().cloned())
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
@@ -167,36 +199,4 @@ mod tests {
         cancel.cancel();
         assert!(cancel.is_cancelled());
     }
-}
-
-thread_local! {
-    /// The module call running on this thread, innermost first: its deadline and its
-    /// cancellation.
-    static CURRENT: std::cell::RefCell<Vec<(std::time::Instant, Option<Cancel>)>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// While alive, a module's call runs on this thread: a dispatch an application's
-/// capability starts from inside it (on this thread) ends with it, at its deadline or
-/// its cancellation.
-pub(crate) struct Running;
-
-impl Running {
-    /// Notes that a call with `deadline` and `cancel` runs on this thread.
-    pub(crate) fn enter(deadline: std::time::Instant, cancel: Option<Cancel>) -> Self {
-        CURRENT.with(|c| c.borrow_mut().push((deadline, cancel)));
-        Running
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        CURRENT.with(|c| c.borrow_mut().pop());
-    }
-}
-
-/// The deadline and cancellation of the module call running on this thread, if one is:
-/// what a dispatch started from inside it inherits.
-pub fn running_call() -> Option<(std::time::Instant, Option<Cancel>)> {
-    CURRENT.with(|c| c.borrow().last().cloned())
 }

@@ -155,6 +155,20 @@ pub(crate) fn check(capabilities: &[Arc<dyn Capability>]) -> crate::Result<()> {
         if namespace.is_empty() || name.is_empty() || name.contains([':', '/', '@']) {
             return Err(refused("a package is named `namespace:package`".into()));
         }
+        // As module.xml's <capabilities> names packages: one with a capital letter could
+        // never be asked for, nor granted. (Checked after the host's namespaces below
+        // would be, in any case.)
+        if package.bytes().any(|b| b.is_ascii_uppercase())
+            && !HOST_NAMESPACES
+                .iter()
+                .any(|own| own.eq_ignore_ascii_case(namespace))
+        {
+            return Err(refused(
+                "module.xml's <capabilities> names packages in lower-case words joined by \
+                 `-`: no module could ask for this one"
+                    .into(),
+            ));
+        }
         // Compared as the component model compares names: without regard to case.
         if HOST_NAMESPACES
             .iter()
@@ -164,7 +178,10 @@ pub(crate) fn check(capabilities: &[Arc<dyn Capability>]) -> crate::Result<()> {
                 "the `{namespace}` namespace is the host's own"
             )));
         }
-        if capabilities[..n].iter().any(|c| c.package() == package) {
+        if capabilities[..n]
+            .iter()
+            .any(|c| c.package().eq_ignore_ascii_case(package))
+        {
             return Err(refused(
                 "it is given twice: one capability per package".into(),
             ));

@@ -83,7 +83,7 @@ impl Interface {
 
     /// Whether a component importing `self` links against `provided`, as wasmtime's
     /// linker matches them: the same interface, at a semver-compatible version (the same
-    /// major, and for 0.x the same minor).
+    /// major, for 0.x the same minor, and for 0.0.x or a pre-release the same version).
     pub fn satisfied_by(&self, provided: &Interface) -> bool {
         if self.name != provided.name {
             return false;

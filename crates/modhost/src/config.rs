@@ -466,10 +466,12 @@ impl Config {
         }
         // Refused now, not at the first call: a cap the sandbox cannot hold would otherwise
         // fail every call, or be silently cut.
-        let hooks = config
-            .hooks
-            .iter()
-            .map(|(name, hook)| (format!("[hooks.\"{name}\"]"), hook.limits()));
+        let hooks = config.hooks.iter().map(|(name, hook)| {
+            (
+                format!("[hooks.\"{}\"]", crate::shortened(name)),
+                hook.limits(),
+            )
+        });
         let sections = std::iter::once(("[limits]".to_owned(), config.limits.clone())).chain(hooks);
         for (section, limits) in sections {
             limits
@@ -489,10 +491,12 @@ impl Config {
     /// write, and quotas of names that are no module's.
     fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        let hooks = self
-            .hooks
-            .iter()
-            .map(|(name, hook)| (format!("[hooks.\"{name}\"]"), hook.limits()));
+        let hooks = self.hooks.iter().map(|(name, hook)| {
+            (
+                format!("[hooks.\"{}\"]", crate::shortened(name)),
+                hook.limits(),
+            )
+        });
         for (section, limits) in
             std::iter::once(("[limits]".to_owned(), self.limits.clone())).chain(hooks)
         {

@@ -268,9 +268,13 @@ pub enum Error {
     #[error(
         "nothing was written: {}, so the configuration would lack its part; reinstall its \
          version to repair it (its data is kept), or delete it to reload without it",
-        .0.iter().map(|l| format!("`{}` has a get_config handler but {}", l.rawname, l.why.replacen("its module is", "is", 1))).collect::<Vec<_>>().join("; ")
+        .0.iter().map(|(rawname, why)| format!("`{rawname}` has a get_config handler, and {why}")).collect::<Vec<_>>().join("; ")
     )]
-    ReloadBroken(Vec<crate::LeftOut>),
+    ReloadBroken(Vec<(String, String)>),
+    /// The reload was cancelled (it ran inside a call the application cancelled), so it
+    /// wrote nothing.
+    #[error("nothing was written: the reload was cancelled before every get_config handler ran")]
+    ReloadCancelled,
     /// Running modules depend on the module.
     /// [`Options::force`](crate::Options::force) overrides it.
     #[error("module `{rawname}` is required by {}: disable or uninstall them first (or force the change)", .dependents.join(", "))]

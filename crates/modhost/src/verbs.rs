@@ -138,7 +138,8 @@ impl Host {
     /// Runs the `get_config` pipeline across the running modules and writes the
     /// configuration it builds to `etc/extensions_modhost.conf` in the root, atomically.
     /// Fails with [`Error::Reload`](crate::Error::Reload), writing nothing, if a handler
-    /// fails. `get_config` runs as a fail-closed pipeline whatever was declared for it:
+    /// fails, and with [`Error::ReloadBroken`](crate::Error::ReloadBroken) while a module
+    /// with a `get_config` handler is broken (its part would be missing). `get_config` runs as a fail-closed pipeline whatever was declared for it:
     /// only its limits are taken.
     pub fn reload(&self) -> Result<Reload> {
         ops::reload(self)

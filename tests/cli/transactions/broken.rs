@@ -252,15 +252,17 @@ fn a_broken_modules_handlers_are_named_as_left_out_and_reload_writes_nothing_wit
 
     let run = root.ok(&["hook", "call.route", "--payload", "{\"to\":\"*100\"}"]);
     assert!(
-        run.stderr
-            .contains("note: voicemail (pri 400) not run: its module is broken (component `"),
+        run.stderr.contains(
+            "note: voicemail `voicemail_route` (pri 400) not run: its module is broken (component `"
+        ),
         "{}",
         run.stderr
     );
     let run = root.fails(&["reload"]);
     assert!(
         run.stderr.contains(
-            "nothing was written: `voicemail` has a get_config handler but is broken (component `"
+            "nothing was written: `voicemail` has a get_config handler, and its module is \
+             broken (component `"
         ) && run.stderr.contains("or delete it to reload without it"),
         "{}",
         run.stderr
@@ -278,8 +280,9 @@ fn a_broken_modules_handlers_are_named_as_left_out_and_reload_writes_nothing_wit
     );
     let run = root.fails(&["hook", "call.route", "--payload", "not json"]);
     assert!(
-        run.stderr
-            .contains("note: core (pri 480) not run: the chain stopped at `phonebook`'s failure"),
+        run.stderr.contains(
+            "note: core `core_route` (pri 480) not run: the chain stopped at `phonebook`'s failure"
+        ),
         "{}",
         run.stderr
     );

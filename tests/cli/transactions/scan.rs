@@ -293,28 +293,33 @@ fn a_scan_keeps_what_it_compiled_for_the_install_within_the_caches_bound() {
     );
 }
 
+/// Makes `dir` a package directory of core, phonebook 1.0.0, the packages `more` names,
+/// and voicemail with its module.xml edited by `edit`.
+fn with_voicemail(dir: &std::path::Path, more: &[&str], edit: impl Fn(&str) -> String) {
+    let made = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::copy(package("core"), dir.join("core.tgz")))
+        .and_then(|_| std::fs::copy(package_at("phonebook", "1.0.0"), dir.join("pb.tgz")));
+    assert!(made.is_ok(), "{made:?}");
+    for name in more {
+        let copied = std::fs::copy(package(name), dir.join(format!("{name}.tgz")));
+        assert!(copied.is_ok(), "{copied:?}");
+    }
+    modhost_test_support::repackage(&package("voicemail"), edit, &dir.join("voicemail.tgz"));
+}
+
 #[test]
 fn scan_says_which_modules_install_together_and_shows_module_xml_warnings() {
     let root = root();
     let dir = root.path().with_file_name("together");
-    let made = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::copy(package("core"), dir.join("core.tgz")))
-        .and_then(|_| std::fs::copy(package_at("phonebook", "1.0.0"), dir.join("pb.tgz")))
-        .and_then(|_| std::fs::copy(package("callback"), dir.join("callback.tgz")));
-    assert!(made.is_ok(), "{made:?}");
     // A module that needs callback, which cannot be installed here (it imports an
     // application's capability this host lacks).
-    modhost_test_support::repackage(
-        &package("voicemail"),
-        |xml| {
-            xml.replace(
-                "<module>core ge 16.0</module>",
-                "<module>core ge 16.0</module><module>callback</module>",
-            )
-            .replace("</methods>", "</methods><descripton>typo</descripton>")
-        },
-        &dir.join("voicemail.tgz"),
-    );
+    with_voicemail(&dir, &["callback"], |xml| {
+        xml.replace(
+            "<module>core ge 16.0</module>",
+            "<module>core ge 16.0</module><module>callback</module>",
+        )
+        .replace("</methods>", "</methods><descripton>typo</descripton>")
+    });
     let entries = root.ok(&["scan", arg(&dir), "--json"]).json();
     let entry = |rawname: &str| {
         entries
@@ -346,20 +351,12 @@ fn scan_says_which_modules_install_together_and_shows_module_xml_warnings() {
     );
     // What a requirement requires is named too: one `install` of them all works.
     let chain = root.path().with_file_name("chain");
-    let made = std::fs::create_dir_all(&chain)
-        .and_then(|()| std::fs::copy(package("core"), chain.join("core.tgz")))
-        .and_then(|_| std::fs::copy(package_at("phonebook", "1.0.0"), chain.join("pb.tgz")));
-    assert!(made.is_ok(), "{made:?}");
-    modhost_test_support::repackage(
-        &package("voicemail"),
-        |xml| {
-            xml.replace(
-                "<module>core ge 16.0</module>",
-                "<module>phonebook</module>",
-            )
-        },
-        &chain.join("voicemail.tgz"),
-    );
+    with_voicemail(&chain, &[], |xml| {
+        xml.replace(
+            "<module>core ge 16.0</module>",
+            "<module>phonebook</module>",
+        )
+    });
     let chained = root.ok(&["scan", arg(&chain), "--json"]).json();
     let voicemail = chained
         .as_array()

@@ -81,9 +81,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     }
     // Said on stderr too, in both modes: the JSON stays the list of calls that ran.
     for left in &dispatch.left_out {
+        let what = match left.cause {
+            modhost::LeftOutCause::Changed => "result set aside",
+            _ => "not run",
+        };
         eprintln!(
-            "note: {} (pri {}) not run: {}",
+            "note: {} `{}` (pri {}) {what}: {}",
             escape(&left.rawname),
+            escape(&left.handler),
             left.priority,
             escape(&left.why)
         );

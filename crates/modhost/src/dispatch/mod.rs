@@ -78,6 +78,9 @@ struct Handler {
 struct Snapshot {
     generation: Option<i64>,
     modules: Vec<Arc<Entry>>,
+    /// The broken modules, each with why, and its manifest when it can be read: their
+    /// handlers are named as left out of a dispatch.
+    broken: Vec<(String, String, Option<Manifest>)>,
     handlers: BTreeMap<String, Arc<Vec<Handler>>>,
 }
 
@@ -157,9 +160,11 @@ impl Dispatcher {
         }
         let mut snapshot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
         if snapshot.generation != Some(generation) {
+            let (modules, broken) = self.modules_now()?;
             *snapshot = Snapshot {
                 generation: Some(generation),
-                modules: self.running_modules()?,
+                modules,
+                broken,
                 handlers: BTreeMap::new(),
             };
         }
@@ -183,23 +188,20 @@ impl Dispatcher {
         Ok((generation, handlers))
     }
 
-    /// The handlers of `hook` that broken modules declare: they cannot run, and a
-    /// dispatch says so rather than leave them out unsaid.
-    fn broken_handlers(&self, hook: &str) -> Result<Vec<LeftOut>> {
+    /// The handlers of `hook` that broken modules declare, as of the snapshot the
+    /// dispatch ran from: they cannot run, and a dispatch says so rather than leave them
+    /// out unsaid. Read from the snapshot, never from the database: a dispatch pays
+    /// nothing for it.
+    fn broken_handlers(&self, hook: &str) -> Vec<LeftOut> {
+        let snapshot = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
         let mut left_out = Vec::new();
-        for record in self
-            .state
-            .modules()?
-            .into_iter()
-            .filter(|r| r.status == modhost_state::Status::Broken)
-        {
-            let Ok(manifest) = record.parse_manifest() else {
+        for (rawname, reason, manifest) in &snapshot.broken {
+            let Some(manifest) = manifest else {
                 continue;
             };
-            let reason = record.reason.as_deref().unwrap_or("its files are gone");
-            for (priority, handler) in handlers_in(&manifest, hook) {
+            for (priority, handler) in handlers_in(manifest, hook) {
                 left_out.push(LeftOut {
-                    rawname: record.rawname.clone(),
+                    rawname: rawname.clone(),
                     handler: handler.clone(),
                     priority,
                     cause: LeftOutCause::Broken,
@@ -207,17 +209,26 @@ impl Dispatcher {
                 });
             }
         }
-        Ok(left_out)
+        left_out
     }
 
-    fn running_modules(&self) -> Result<Vec<Arc<Entry>>> {
+    /// The running modules as dispatch sees them, and the broken ones, with why.
+    #[allow(clippy::type_complexity)]
+    fn modules_now(&self) -> Result<(Vec<Arc<Entry>>, Vec<(String, String, Option<Manifest>)>)> {
         let mut entries = Vec::new();
-        for record in self
-            .state
-            .modules()?
-            .into_iter()
-            .filter(|r| r.status.runs())
-        {
+        let mut broken = Vec::new();
+        for record in self.state.modules()? {
+            if record.status == modhost_state::Status::Broken {
+                let reason = record
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| "its files are gone".to_owned());
+                broken.push((record.rawname.clone(), reason, record.parse_manifest().ok()));
+                continue;
+            }
+            if !record.status.runs() {
+                continue;
+            }
             let manifest = record.parse_manifest()?;
             let grants = self.state.grants(&record.rawname)?;
             let mounts = crate::ops::mounts(grants.clone());
@@ -231,7 +242,7 @@ impl Dispatcher {
                 warm: Warm::default(),
             }));
         }
-        Ok(entries)
+        Ok((entries, broken))
     }
 
     /// Refuses `entry`'s component if it imports a capability that needs a grant it lacks.
@@ -276,6 +287,8 @@ impl Dispatcher {
         self.runtime.same_process()?;
         let _nested = Nested::enter(&point.name, self.limits.max_fire_depth)?;
         let (generation, handlers) = self.handlers(&point.name)?;
+        // As of the same snapshot as the handlers that run.
+        let broken = self.broken_handlers(&point.name);
         let mut session = Session::lazy(self.state.clone()).as_of(generation);
         // Started by an application's capability from inside a module's call on this
         // thread: it ends with that call, at its deadline or when it is cancelled.
@@ -300,7 +313,7 @@ impl Dispatcher {
         };
         let mut result = self.run(point, &handlers, payload, &mut session, &scope);
         session.commit()?;
-        result.left_out.extend(self.broken_handlers(&point.name)?);
+        result.left_out.extend(broken);
         Ok(result)
     }
 
@@ -357,15 +370,16 @@ impl Dispatcher {
                     hook = %point.name,
                     "the module changed during the dispatch; its handler's result is set aside"
                 );
-                dispatch.left_out.push(LeftOut {
+                let set_aside = LeftOut {
                     rawname: handler.entry.record.rawname.clone(),
                     handler: handler.name.clone(),
                     priority: handler.priority,
                     cause: LeftOutCause::Changed,
-                    why: "its module was disabled, uninstalled or upgraded while it ran: its \
-                          result is set aside"
+                    why: "its module was disabled or uninstalled while it ran: its result is \
+                          set aside"
                         .to_owned(),
-                });
+                };
+                let mut rerun_here = false;
                 if scope.depth == 0 {
                     // The transaction was opened for a handler that may not run in it;
                     // the next handler begins its own.
@@ -390,11 +404,16 @@ impl Dispatcher {
                             .filter(|h| h.entry.record.rawname == *rawname)
                             .skip(answered)
                             .collect();
+                        rerun_here = !mine.is_empty();
                         for again in mine.into_iter().rev() {
                             queue.push_front(again.clone());
                         }
                         time_left.remove(rawname);
                     }
+                }
+                // Upgraded, its new version answers in its place: nothing is left out.
+                if !rerun_here {
+                    dispatch.left_out.push(set_aside);
                 }
                 continue;
             };

@@ -56,15 +56,20 @@ pub(crate) fn reload(host: &Host) -> Result<Reload> {
     // A module that went broken would leave its part out of the configuration, as a
     // failed handler would: nothing is written. (One disabled, or whose handler's result
     // was set aside because it was disabled meanwhile, is left out on purpose.)
-    let broken: Vec<_> = dispatch
+    let mut broken: Vec<(String, String)> = dispatch
         .left_out
         .into_iter()
         .filter(|left| left.cause == crate::LeftOutCause::Broken)
+        .map(|left| (left.rawname, left.why))
         .collect();
+    broken.dedup_by(|a, b| a.0 == b.0);
     if !broken.is_empty() {
         return Err(Error::ReloadBroken(broken));
     }
-    let text = dispatch.output.clone().unwrap_or_default();
+    // Cancelled (from inside a call an application cancelled), it built nothing whole.
+    let Some(text) = dispatch.output.clone().filter(|_| !dispatch.cancelled) else {
+        return Err(Error::ReloadCancelled);
+    };
     let path = host.configuration();
     layout::write_atomically(&path, text.as_bytes())?;
     Ok(Reload {

@@ -137,9 +137,16 @@ fn together(host: &Host, found: &[Found], installed: &[ModuleRecord], entries: &
         let mut with: Vec<&Manifest> = Vec::new();
         let mut asked: Vec<&Manifest> = vec![manifest];
         while let Some(next) = asked.pop() {
-            for needed in
-                required_modules(next).filter_map(|d| planned.iter().find(|m| m.rawname == d.name))
-            {
+            // A requirement the installed module meets already asks for nothing more.
+            let unmet = required_modules(next).filter(|d| {
+                !installed.iter().any(|r| {
+                    r.rawname == d.name
+                        && r.status.runs()
+                        && modhost_manifest::Version::parse(&r.version)
+                            .is_ok_and(|v| d.requirement.as_ref().is_none_or(|q| q.matches(&v)))
+                })
+            });
+            for needed in unmet.filter_map(|d| planned.iter().find(|m| m.rawname == d.name)) {
                 if needed.rawname != manifest.rawname
                     && !with.iter().any(|w| w.rawname == needed.rawname)
                 {

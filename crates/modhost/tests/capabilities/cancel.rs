@@ -134,3 +134,64 @@ fn a_dispatch_cancelled_while_it_waits_for_the_database_says_it_was_cancelled() 
         );
     });
 }
+
+thread_local! {
+    /// The host and the cancel handle of the dispatch RELOADING's `originate` serves.
+    static RELOADED: std::cell::RefCell<Option<(Arc<Host>, modhost::embed::Cancel)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `pbx:telephony` whose `originate` cancels the dispatch it serves (as the caller's
+/// hang-up would, from another thread, at that moment) and then reloads.
+const RELOADING: Scripted = Scripted {
+    needs_grant: true,
+    link: |linker| {
+        calls::add_to_linker::<_, Calls>(linker, |_| {
+            Calls(|| {
+                let (host, cancel) = RELOADED.with_borrow(Clone::clone).ok_or("no host")?;
+                cancel.cancel();
+                Err(host
+                    .reload()
+                    .map_or_else(|e| e.to_string(), |r| format!("wrote {} bytes", r.bytes)))
+            })
+        })
+    },
+};
+
+#[test]
+fn a_dispatch_started_inside_a_cancelled_call_ends_with_it_and_reload_writes_nothing() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = Embedding::new()
+        .capability(Arc::new(RELOADING) as Arc<dyn Capability>)
+        .open(root.path())
+        .map(Arc::new)
+        .unwrap_or_else(|e| panic!("{e}"));
+    host.install(
+        &[package("core"), package("voicemail"), package("callback")],
+        GRANT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    host.reload().unwrap_or_else(|e| panic!("{e}"));
+    let config = root.path().join("etc/extensions_modhost.conf");
+    let before = std::fs::read_to_string(&config).unwrap_or_default();
+    assert!(before.contains("voicemail"), "{before}");
+    let cancel = host.cancel_handle();
+    RELOADED.set(Some((Arc::clone(&host), cancel.clone())));
+    let options = DispatchOptions {
+        data: None,
+        cancel: Some(cancel),
+    };
+    let dispatch = host
+        .dispatch_with(
+            "voicemail.left",
+            r#"{"mailbox":"101","from":"2025550101"}"#,
+            &options,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    RELOADED.set(None);
+    assert!(dispatch.cancelled, "{dispatch:?}");
+    // The reload inside it was cancelled with it: it wrote nothing, and said so.
+    assert_eq!(std::fs::read_to_string(&config).unwrap_or_default(), before);
+    let seen = format!("{dispatch:?}");
+    assert!(!seen.contains("wrote "), "{seen}");
+}
