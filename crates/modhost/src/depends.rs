@@ -304,10 +304,10 @@ fn module(dependency: &NamedRequirement, modules: &BTreeMap<&str, Available<'_>>
             Err("not present at all: neither installed nor in the package directory".to_owned())
         }
         Some(Available::Installed(record)) => match record.status {
-            // Marked by a scan that found a newer package, it still runs, as the
-            // dispatcher runs it: met at its installed version. (FreePBX's own status of
-            // that name means disabled until upgraded; modhost's does not.)
-            Status::Enabled | Status::NeedsUpgrade => Version::parse(&record.version)
+            // Whatever runs meets it at its installed version: one a scan marked
+            // needs-upgrade too, as the dispatcher runs it. (FreePBX's own status of that
+            // name means disabled until upgraded; modhost's does not.)
+            status if status.runs() => Version::parse(&record.version)
                 .map(|v| (v, "installed"))
                 .map_err(|e| format!("its installed version is unreadable: {e}")),
             Status::Broken => Err(format!(

@@ -342,9 +342,10 @@ impl Host {
             manifest,
             backup_version: backup.as_ref().map(|b| b.record.version.clone()),
             backup_unusable: backup.and_then(|b| {
-                let check = crate::recover::Check::Present;
-                crate::recover::unusable(&self.layout, &b.record, check).unwrap_or_else(
-                    |unreadable| Some(format!("it cannot be checked: {unreadable}")),
+                crate::recover::backup_unusable(
+                    &self.layout,
+                    &b.record,
+                    crate::recover::Check::Present,
                 )
             }),
             tables: self.state.tables(rawname)?,

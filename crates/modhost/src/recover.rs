@@ -254,6 +254,17 @@ pub(crate) fn unusable(
     }
 }
 
+/// Why the backup `record` cannot be rolled back to, if it cannot: [`unusable`], with a
+/// backup that cannot be looked at counted as one that cannot be used.
+pub(crate) fn backup_unusable(
+    layout: &Layout,
+    record: &ModuleRecord,
+    check: Check,
+) -> Option<String> {
+    unusable(layout, record, check)
+        .unwrap_or_else(|unreadable| Some(format!("it cannot be checked: {unreadable}")))
+}
+
 /// The entries of `dir`; one that cannot be read is reported in `recovery`.
 fn entries(dir: &Path, recovery: &mut Recovery) -> Vec<PathBuf> {
     let read = std::fs::read_dir(dir).and_then(|d| {

@@ -20,11 +20,9 @@ pub(crate) fn rollback(host: &Host, rawname: &str, force: bool) -> Result<Change
     })?;
     // Its files are looked at, not only its compiled code (which the cache may still
     // hold): a backup whose files were removed by hand would roll back to a broken module.
-    let problem = match recover::unusable(&host.layout, &backup.record, recover::Check::Digest) {
-        Ok(problem) => problem,
-        Err(unreadable) => Some(format!("it cannot be checked: {unreadable}")),
-    };
-    if let Some(problem) = problem {
+    if let Some(problem) =
+        recover::backup_unusable(&host.layout, &backup.record, recover::Check::Digest)
+    {
         return Err(Error::Refused(vec![format!(
             "the backup of `{rawname}` ({}) cannot be used: {problem}",
             backup.record.version

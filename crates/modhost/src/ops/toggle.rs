@@ -36,13 +36,12 @@ pub(crate) fn enable_all(host: &Host, rawnames: &[String], force: bool) -> Resul
                 "`{rawname}` is broken ({}); reinstall or delete it",
                 record.reason.as_deref().unwrap_or("no reason recorded")
             )),
-            // Marked needs-upgrade by a scan, it runs all the same: enabled already.
-            Status::Enabled | Status::NeedsUpgrade
-                if !left.iter().any(|c: &Change| c.rawname == *rawname) =>
-            {
-                left.push(already(record));
+            // Running (one a scan marked needs-upgrade too): enabled already.
+            status if status.runs() => {
+                if !left.iter().any(|c: &Change| c.rawname == *rawname) {
+                    left.push(already(record));
+                }
             }
-            Status::Enabled | Status::NeedsUpgrade => {}
             status => refusals.push(format!("`{rawname}` is {status} and cannot be enabled")),
         }
     }

@@ -161,16 +161,7 @@ const RELOADING: Scripted = Scripted {
 #[test]
 fn a_dispatch_started_inside_a_cancelled_call_ends_with_it_and_reload_writes_nothing() {
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let host = Embedding::new()
-        .capability(Arc::new(RELOADING) as Arc<dyn Capability>)
-        .open(root.path())
-        .map(Arc::new)
-        .unwrap_or_else(|e| panic!("{e}"));
-    host.install(
-        &[package("core"), package("voicemail"), package("callback")],
-        GRANT,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let host = granted_host(&root, RELOADING, &[]);
     host.reload().unwrap_or_else(|e| panic!("{e}"));
     let config = root.path().join("etc/extensions_modhost.conf");
     let before = std::fs::read_to_string(&config).unwrap_or_default();

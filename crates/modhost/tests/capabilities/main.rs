@@ -104,6 +104,25 @@ fn telephony_host(root: &tempfile::TempDir) -> (Host, Arc<Switch>) {
     (host, switch)
 }
 
+/// A root opened by an application that gives modules `capability`, with core, voicemail,
+/// callback (granted it) and `more` installed.
+fn granted_host(
+    root: &tempfile::TempDir,
+    capability: Scripted,
+    more: &[std::path::PathBuf],
+) -> Arc<Host> {
+    let host = Embedding::new()
+        .capability(Arc::new(capability) as Arc<dyn Capability>)
+        .open(root.path())
+        .map(Arc::new)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut packages = vec![package("core"), package("voicemail"), package("callback")];
+    packages.extend_from_slice(more);
+    host.install(&packages, GRANT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    host
+}
+
 fn left(host: &Host, channel: &str) -> modhost::Dispatch {
     let options = DispatchOptions {
         data: Some(Arc::new(OnChannel(channel.to_owned()))),
@@ -424,15 +443,7 @@ fn a_module_importing_an_api_that_needs_a_grant_is_refused_without_it() {
 #[test]
 fn a_capability_that_panics_fails_the_call_not_the_host() {
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let host = Embedding::new()
-        .capability(Arc::new(PANICKY) as Arc<dyn Capability>)
-        .open(root.path())
-        .unwrap_or_else(|e| panic!("{e}"));
-    host.install(
-        &[package("core"), package("voicemail"), package("callback")],
-        GRANT,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let host = granted_host(&root, PANICKY, &[]);
     for _ in 0..2 {
         let dispatch = left(&host, "PJSIP/1");
         let call = &dispatch.calls[0];
@@ -478,21 +489,8 @@ const MEDDLING: Scripted = Scripted {
 #[test]
 fn a_change_asked_for_from_inside_a_dispatch_is_refused_at_once() {
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let host = Embedding::new()
-        .capability(Arc::new(MEDDLING) as Arc<dyn Capability>)
-        .open(root.path())
-        .map(Arc::new)
-        .unwrap_or_else(|e| panic!("{e}"));
-    host.install(
-        &[
-            package("core"),
-            package("voicemail"),
-            package("callback"),
-            modhost_test_support::package_at("phonebook", "1.0.0"),
-        ],
-        GRANT,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let phonebook = modhost_test_support::package_at("phonebook", "1.0.0");
+    let host = granted_host(&root, MEDDLING, &[phonebook]);
     MEDDLED.set(Some(Arc::clone(&host)));
     let began = Instant::now();
     let dispatch = left(&host, "PJSIP/1");
