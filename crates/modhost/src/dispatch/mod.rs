@@ -26,11 +26,13 @@ use crate::Result;
 use crate::config::DataConfig;
 use crate::layout::Layout;
 
+mod handlers;
 mod nested;
 pub(crate) use nested::inside_dispatch;
 mod outcome;
 mod point;
 
+use handlers::Snapshot;
 use nested::Nested;
 use outcome::Failed;
 pub use outcome::{Dispatch, FailureKind, HookCall, LeftOut, LeftOutCause};
@@ -71,17 +73,6 @@ struct Handler {
     priority: i32,
     name: String,
     entry: Arc<Entry>,
-}
-
-/// What is installed, as of one generation of the state database.
-#[derive(Default)]
-struct Snapshot {
-    generation: Option<i64>,
-    modules: Vec<Arc<Entry>>,
-    /// The broken modules, each with why, and its manifest when it can be read: their
-    /// handlers are named as left out of a dispatch.
-    broken: Vec<(String, String, Option<Manifest>)>,
-    handlers: BTreeMap<String, Arc<Vec<Handler>>>,
 }
 
 /// Runs hook points; shared by the host and by modules firing hooks.
@@ -144,105 +135,6 @@ impl Dispatcher {
             .get(hook)
             .cloned()
             .unwrap_or_else(|| HookPoint::undeclared(hook))
-    }
-
-    /// The handlers of `hook`, from a snapshot that is current with the state database,
-    /// and the generation it is of.
-    fn handlers(&self, hook: &str) -> Result<(i64, Arc<Vec<Handler>>)> {
-        let generation = self.state.generation()?;
-        {
-            let snapshot = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
-            if snapshot.generation == Some(generation)
-                && let Some(handlers) = snapshot.handlers.get(hook)
-            {
-                return Ok((generation, Arc::clone(handlers)));
-            }
-        }
-        let mut snapshot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
-        if snapshot.generation != Some(generation) {
-            let (modules, broken) = self.modules_now()?;
-            *snapshot = Snapshot {
-                generation: Some(generation),
-                modules,
-                broken,
-                handlers: BTreeMap::new(),
-            };
-        }
-        let mut handlers: Vec<Handler> = Vec::new();
-        for entry in &snapshot.modules {
-            for (priority, name) in handlers_in(&entry.manifest, hook) {
-                handlers.push(Handler {
-                    priority,
-                    name: name.clone(),
-                    entry: Arc::clone(entry),
-                });
-            }
-        }
-        handlers.sort_by(|a, b| {
-            (a.priority, &a.entry.record.rawname).cmp(&(b.priority, &b.entry.record.rawname))
-        });
-        let handlers = Arc::new(handlers);
-        snapshot
-            .handlers
-            .insert(hook.to_owned(), Arc::clone(&handlers));
-        Ok((generation, handlers))
-    }
-
-    /// The handlers of `hook` that broken modules declare, as of the snapshot the
-    /// dispatch ran from: they cannot run, and a dispatch says so rather than leave them
-    /// out unsaid. Read from the snapshot, never from the database: a dispatch pays
-    /// nothing for it.
-    fn broken_handlers(&self, hook: &str) -> Vec<LeftOut> {
-        let snapshot = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
-        let mut left_out = Vec::new();
-        for (rawname, reason, manifest) in &snapshot.broken {
-            let Some(manifest) = manifest else {
-                continue;
-            };
-            for (priority, handler) in handlers_in(manifest, hook) {
-                left_out.push(LeftOut {
-                    rawname: rawname.clone(),
-                    handler: handler.clone(),
-                    priority,
-                    cause: LeftOutCause::Broken,
-                    why: format!("its module is broken ({reason})"),
-                });
-            }
-        }
-        left_out
-    }
-
-    /// The running modules as dispatch sees them, and the broken ones, with why.
-    #[allow(clippy::type_complexity)]
-    fn modules_now(&self) -> Result<(Vec<Arc<Entry>>, Vec<(String, String, Option<Manifest>)>)> {
-        let mut entries = Vec::new();
-        let mut broken = Vec::new();
-        for record in self.state.modules()? {
-            if record.status == modhost_state::Status::Broken {
-                let reason = record
-                    .reason
-                    .clone()
-                    .unwrap_or_else(|| "its files are gone".to_owned());
-                broken.push((record.rawname.clone(), reason, record.parse_manifest().ok()));
-                continue;
-            }
-            if !record.status.runs() {
-                continue;
-            }
-            let manifest = record.parse_manifest()?;
-            let grants = self.state.grants(&record.rawname)?;
-            let mounts = crate::ops::mounts(grants.clone());
-            entries.push(Arc::new(Entry {
-                data_dir: self.layout.data_dir(&record.rawname, &record.data_dir),
-                record,
-                manifest,
-                mounts,
-                grants,
-                component: OnceLock::new(),
-                warm: Warm::default(),
-            }));
-        }
-        Ok((entries, broken))
     }
 
     /// Refuses `entry`'s component if it imports a capability that needs a grant it lacks.
@@ -695,24 +587,4 @@ impl Fire for Dispatcher {
             .collect();
         (Ok(outcomes), session)
     }
-}
-
-/// The handlers `manifest` declares for hook point `hook`, with their priorities: its
-/// `<methods>` named so, and its `<hooks>` methods on the target module `hook` names.
-fn handlers_in<'m>(manifest: &'m Manifest, hook: &str) -> impl Iterator<Item = (i32, &'m String)> {
-    let methods = manifest
-        .methods
-        .iter()
-        .filter(move |m| m.hook == hook)
-        .map(|m| (m.priority, &m.handler));
-    let hooks = manifest
-        .hooks
-        .iter()
-        .filter(move |h| {
-            hook.strip_prefix(h.target.as_str())
-                .and_then(|method| method.strip_prefix('.'))
-                == Some(h.hook.as_str())
-        })
-        .map(|h| (h.priority, &h.handler));
-    methods.chain(hooks)
 }
