@@ -367,19 +367,6 @@ int modhost_capability_add(modhost_capability *capability,
 void modhost_capability_free(modhost_capability *capability);
 
 /**
- * A copy of `text` allocated with the C library's `malloc`, as a capability callback's
- * `*result_json` must be: for an application whose own strings come from another
- * allocator (PHP's `FFI::new`, whose memory `free` must never see, or a custom
- * `malloc`). NULL when `text` is NULL or memory runs out. Only a callback's answer is
- * freed by modhost; any other copy is the caller's to free with `free`.
- *
- * # Safety
- *
- * `text` is NULL or a NUL-terminated string.
- */
-char *modhost_string_new(const char *text);
-
-/**
  * Opens the root directory `root`, creating it on first use, and recovers what an
  * interrupted change left.
  *
@@ -609,6 +596,19 @@ void modhost_cancel_handle_free(modhost_cancel_handle *handle);
  * `limits` is NULL or valid for one `modhost_limits` write.
  */
 void modhost_limits_default(modhost_limits *limits);
+
+/**
+ * A copy of `text` allocated with the C library's `malloc`, as a capability callback's
+ * `*result_json` must be: for an application whose own strings come from another
+ * allocator (PHP's `FFI::new`, whose memory `free` must never see, or a custom
+ * `malloc`). NULL when `text` is NULL or memory runs out. Only a callback's answer is
+ * freed by modhost; any other copy is the caller's to free with `free`.
+ *
+ * # Safety
+ *
+ * `text` is NULL or a NUL-terminated string.
+ */
+char *modhost_string_new(const char *text);
 
 /**
  * Uninstalls module `rawname`, running its `uninstall()`. `flags` is 0 or

@@ -11,7 +11,7 @@
 //! says, and a JSON answer that does not fit them is an error the call reports).
 
 use std::cell::Cell;
-use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ffi::{CString, c_char, c_int, c_void};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,6 +23,7 @@ use wasmtime::component::{Linker, Type, Val};
 use crate::MODHOST_MAX_ANSWER_BYTES;
 use crate::ffi::{Failure, guard, put_raw, quietly, str_arg, str_array};
 use crate::json;
+use crate::malloced::{Unreadable, take_malloced};
 use modhost::shortened;
 
 /// A capability function's implementation, called on the thread that runs the dispatch
@@ -573,71 +574,4 @@ impl std::io::Write for Bounded {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-unsafe extern "C" {
-    /// The C library's `malloc` and `free`: callbacks' answers are allocated with the one
-    /// and freed with the other.
-    fn malloc(size: usize) -> *mut c_void;
-    fn free(ptr: *mut c_void);
-}
-
-/// A copy of `text` allocated with the C library's `malloc`, as a capability callback's
-/// `*result_json` must be: for an application whose own strings come from another
-/// allocator (PHP's `FFI::new`, whose memory `free` must never see, or a custom
-/// `malloc`). NULL when `text` is NULL or memory runs out. Only a callback's answer is
-/// freed by modhost; any other copy is the caller's to free with `free`.
-///
-/// # Safety
-///
-/// `text` is NULL or a NUL-terminated string.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn modhost_string_new(text: *const c_char) -> *mut c_char {
-    quietly(std::ptr::null_mut(), || {
-        if text.is_null() {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: NUL-terminated, by the caller's contract.
-        let bytes = unsafe { CStr::from_ptr(text) }.to_bytes_with_nul();
-        // SAFETY: any size may be asked for; NULL is checked.
-        let copy = unsafe { malloc(bytes.len()) }.cast::<u8>();
-        if !copy.is_null() {
-            // SAFETY: `copy` holds `bytes.len()` bytes, and is not `bytes`.
-            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), copy, bytes.len()) };
-        }
-        copy.cast()
-    })
-}
-
-/// Why a callback's answer cannot be taken.
-enum Unreadable {
-    /// It is not UTF-8 text; its length.
-    NotText(usize),
-    /// It is longer than [`MODHOST_MAX_ANSWER_BYTES`]; its length.
-    TooLong(usize),
-}
-
-/// The string at `ptr`, freed with `free`; `None` for NULL. Refused, rather than read
-/// with replacement characters or copied whole, when it is not UTF-8 or is longer than a
-/// module could be given.
-///
-/// # Safety
-///
-/// `ptr` is NULL or a NUL-terminated string allocated with `malloc`, not used after.
-unsafe fn take_malloced(ptr: *mut c_char) -> Result<Option<String>, Unreadable> {
-    if ptr.is_null() {
-        return Ok(None);
-    }
-    // SAFETY: the caller's contract.
-    let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
-    let text = if bytes.len() > MODHOST_MAX_ANSWER_BYTES {
-        Err(Unreadable::TooLong(bytes.len()))
-    } else {
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| Unreadable::NotText(bytes.len()))
-    };
-    // SAFETY: allocated with `malloc`, by the caller's contract, and not used again.
-    unsafe { free(ptr.cast()) };
-    text.map(Some)
 }

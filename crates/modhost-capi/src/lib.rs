@@ -19,6 +19,7 @@
 //! - `capability.rs`: capabilities from C callbacks, linked with wasmtime's dynamic API,
 //!   and what a callback asks of the call it serves (`modhost_call_stopped`).
 //! - `json.rs`: WIT values as JSON and back.
+//! - `malloced.rs`: strings allocated with `malloc` (callbacks' answers, `modhost_string_new`).
 //! - `ffi.rs`: the boundary — no panic crosses it, strings and errors cross one way.
 
 // Every extern function dereferences the raw pointers C gives it: each is `unsafe` with its
@@ -33,11 +34,12 @@ mod ffi;
 mod host;
 mod json;
 mod limits;
+mod malloced;
 mod modules;
 
 pub use capability::{
     Callback, Capability, modhost_call_ms_left, modhost_call_stopped, modhost_capability_add,
-    modhost_capability_free, modhost_capability_new, modhost_string_new,
+    modhost_capability_free, modhost_capability_new,
 };
 pub use host::{
     CancelHandle, Host, modhost_cancel, modhost_cancel_handle_free, modhost_cancel_handle_new,
@@ -45,6 +47,7 @@ pub use host::{
     modhost_upgrade,
 };
 pub use limits::{Limits, modhost_limits_default};
+pub use malloced::modhost_string_new;
 pub use modules::{
     modhost_disable, modhost_enable, modhost_grant, modhost_info, modhost_reload, modhost_revoke,
     modhost_rollback, modhost_uninstall,
