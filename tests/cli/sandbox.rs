@@ -547,6 +547,12 @@ fn a_directory_exists_in_the_sandbox_only_once_granted() {
     );
     root.ok(&["revoke", "granted"]);
     assert_eq!(read(&root)["ok"], false);
+    // Installing the installed version again with `--grant` leaves the module as it is
+    // and grants what it asks for.
+    let run = root.ok(&["install", "--grant", arg(&package)]);
+    assert_eq!(run.stdout, "granted granted 1.0\n");
+    assert_eq!(read(&root)["output"], "s3cret");
+    root.ok(&["revoke", "granted"]);
 
     root.ok(&["uninstall", "granted"]);
     let run = root.ok(&["install", "--grant", arg(&package)]);

@@ -119,6 +119,14 @@ extern "C" {
 #define MODHOST_REINSTALL 4
 
 /**
+ * Uninstall and disable flag: run none of the module's code — for a module whose
+ * `uninstall()` or `disable()` keeps failing or never returns, or whose component this
+ * application can no longer run (it imports a capability no longer registered).
+ * Uninstalling removes its data as ever; disabling keeps it as it is.
+ */
+#define MODHOST_SKIP_CODE 8
+
+/**
  * Hook point shape: every handler gets the same payload.
  */
 #define MODHOST_SHAPE_BROADCAST 0
@@ -613,7 +621,10 @@ char *modhost_string_new(const char *text);
 /**
  * Uninstalls module `rawname`, running its `uninstall()`. `flags` is 0 or
  * `MODHOST_FORCE` (even when others depend on it, or its module.xml says it cannot be
- * uninstalled).
+ * uninstalled) and `MODHOST_SKIP_CODE` (without running its `uninstall()`) or-ed
+ * together. A module whose component cannot be loaded (it imports a capability the
+ * application no longer registers) fails with `MODHOST_ERROR_REFUSED` unless its code is
+ * skipped.
  *
  * On success, `*change` (when `change` is not NULL) is the JSON object of what was done,
  * which the caller frees with `modhost_string_free`.
@@ -646,7 +657,8 @@ int modhost_enable(const modhost_host *host,
 /**
  * Disables module `rawname`, running its `disable()`; its data is kept. `flags` is 0 or
  * `MODHOST_FORCE` (even while running modules depend on it, or its module.xml says it
- * cannot be disabled). `*change` as `modhost_uninstall` gives it.
+ * cannot be disabled) and `MODHOST_SKIP_CODE` (without running its `disable()`) or-ed
+ * together. `*change` as `modhost_uninstall` gives it.
  *
  * # Safety
  *

@@ -142,6 +142,33 @@ pub(crate) unsafe fn opt_path_arg<'a>(ptr: *const c_char) -> Option<&'a std::pat
     Some(std::path::Path::new(std::ffi::OsStr::from_bytes(bytes)))
 }
 
+/// The `count` items of the array `ptr`, argument `name`: empty for a `count` of 0;
+/// refused when `ptr` is NULL or `count` is more items than memory can hold (a length
+/// mistaken for another, or -1), which no array can be.
+///
+/// # Safety
+///
+/// `ptr` is NULL or points to `count` readable items.
+pub(crate) unsafe fn slice_arg<'a, T>(
+    ptr: *const T,
+    count: usize,
+    name: &str,
+) -> Result<&'a [T], Failure> {
+    if count == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(Failure::argument(format!("`{name}` is NULL")));
+    }
+    if count > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
+        return Err(Failure::argument(format!(
+            "`{name}` cannot hold {count} items: the count is wrong"
+        )));
+    }
+    // SAFETY: `count` readable items, by the caller's contract; their size fits `isize`.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, count) })
+}
+
 /// The `count` pointers of the array `ptr`, argument `name`, each read by `each` with
 /// its own argument name (`name[i]`).
 ///
@@ -154,14 +181,8 @@ unsafe fn array<T>(
     name: &str,
     each: impl Fn(*const c_char, String) -> Result<T, Failure>,
 ) -> Result<Vec<T>, Failure> {
-    if count == 0 {
-        return Ok(Vec::new());
-    }
-    if ptr.is_null() {
-        return Err(Failure::argument(format!("`{name}` is NULL")));
-    }
-    // SAFETY: `count` readable pointers, by the caller's contract.
-    let items = unsafe { std::slice::from_raw_parts(ptr, count) };
+    // SAFETY: the caller's contract.
+    let items = unsafe { slice_arg(ptr, count, name) }?;
     items
         .iter()
         .enumerate()

@@ -12,7 +12,8 @@ use modhost::{DispatchOptions, Embedding, HookPoint, OnError, Options, Shape};
 use crate::calls::{Calls, Entered};
 use crate::capability::{Capability, Context};
 use crate::ffi::{
-    Failure, checked_path, guard, opt_path_arg, path_array, put, put_raw, quietly, str_arg,
+    Failure, checked_path, guard, opt_path_arg, path_array, put, put_raw, quietly, slice_arg,
+    str_arg,
 };
 use crate::limits::Limits;
 use crate::{
@@ -113,27 +114,22 @@ pub unsafe extern "C" fn modhost_open(
             if let Some(limits) = limits.as_ref() {
                 embedding = embedding.limits(limits.to_modhost()?);
             }
-            if n_capabilities > 0 {
-                if capabilities.is_null() {
-                    return Err(Failure::argument("`capabilities` is NULL"));
+            let given = slice_arg(capabilities, n_capabilities, "capabilities")?;
+            for (i, capability) in given.iter().enumerate() {
+                let capability = capability
+                    .as_ref()
+                    .ok_or_else(|| Failure::argument(format!("`capabilities[{i}]` is NULL")))?;
+                let twice = given[..i]
+                    .iter()
+                    .filter_map(|earlier| earlier.as_ref())
+                    .any(|earlier| earlier.package() == capability.package());
+                if twice {
+                    return Err(Failure::argument(format!(
+                        "`capabilities[{i}]` gives `{}` again: one capability per package",
+                        capability.package()
+                    )));
                 }
-                let given = std::slice::from_raw_parts(capabilities, n_capabilities);
-                for (i, capability) in given.iter().enumerate() {
-                    let capability = capability
-                        .as_ref()
-                        .ok_or_else(|| Failure::argument(format!("`capabilities[{i}]` is NULL")))?;
-                    let twice = given[..i]
-                        .iter()
-                        .filter_map(|earlier| earlier.as_ref())
-                        .any(|earlier| earlier.package() == capability.package());
-                    if twice {
-                        return Err(Failure::argument(format!(
-                            "`capabilities[{i}]` gives `{}` again: one capability per package",
-                            capability.package()
-                        )));
-                    }
-                    embedding = embedding.capability(capability.linked());
-                }
+                embedding = embedding.capability(capability.linked());
             }
             let opened = Host {
                 host: embedding.open(root)?,

@@ -92,6 +92,11 @@ pub const MODHOST_GRANT: u32 = 1;
 pub const MODHOST_FORCE: u32 = 2;
 /// Install flag: install a module's installed version again, running its `upgrade()`.
 pub const MODHOST_REINSTALL: u32 = 4;
+/// Uninstall and disable flag: run none of the module's code — for a module whose
+/// `uninstall()` or `disable()` keeps failing or never returns, or whose component this
+/// application can no longer run (it imports a capability no longer registered).
+/// Uninstalling removes its data as ever; disabling keeps it as it is.
+pub const MODHOST_SKIP_CODE: u32 = 8;
 
 /// Hook point shape: every handler gets the same payload.
 pub const MODHOST_SHAPE_BROADCAST: u32 = 0;

@@ -4,12 +4,12 @@
 
 use std::ffi::{c_char, c_int};
 
-use crate::MODHOST_FORCE;
 use crate::ffi::{Failure, guard, put, put_raw, str_arg};
 use crate::host::{Host, host_arg};
+use crate::{MODHOST_FORCE, MODHOST_SKIP_CODE};
 
-/// A verb of one installed module, as `modhost::Host` has it: `force` is `MODHOST_FORCE`.
-type ModuleVerb = fn(&modhost::Host, &str, bool) -> modhost::Result<modhost::Change>;
+/// A verb of one installed module, given the flags it allows.
+type ModuleVerb = fn(&modhost::Host, &str, u32) -> modhost::Result<modhost::Change>;
 
 /// Runs `body` on module `rawname` and writes what it returns, as JSON, to `*out` (when
 /// `out` is not NULL): the body every function of one module shares.
@@ -44,13 +44,14 @@ unsafe fn on_module<T: serde::Serialize>(
     }
 }
 
-/// Runs `verb` on module `rawname`, `flags` 0 or `MODHOST_FORCE`.
+/// Runs `verb` on module `rawname` with `flags`, of which it allows those in `allowed`.
 ///
 /// # Safety
 ///
 /// As each verb.
 unsafe fn module_extern(
     verb: ModuleVerb,
+    allowed: u32,
     host: *const Host,
     rawname: *const c_char,
     flags: u32,
@@ -60,17 +61,25 @@ unsafe fn module_extern(
     // SAFETY: the caller's contract.
     unsafe {
         on_module(host, rawname, change, error, |host, rawname| {
-            if flags & !MODHOST_FORCE != 0 {
+            if flags & !allowed != 0 {
                 return Err(Failure::argument(format!("unknown flags {flags:#x}")));
             }
-            Ok(verb(host, rawname, flags & MODHOST_FORCE != 0)?)
+            Ok(verb(host, rawname, flags)?)
         })
     }
 }
 
+/// Whether `flags` hold `MODHOST_FORCE`.
+fn forced(flags: u32) -> bool {
+    flags & MODHOST_FORCE != 0
+}
+
 /// Uninstalls module `rawname`, running its `uninstall()`. `flags` is 0 or
 /// `MODHOST_FORCE` (even when others depend on it, or its module.xml says it cannot be
-/// uninstalled).
+/// uninstalled) and `MODHOST_SKIP_CODE` (without running its `uninstall()`) or-ed
+/// together. A module whose component cannot be loaded (it imports a capability the
+/// application no longer registers) fails with `MODHOST_ERROR_REFUSED` unless its code is
+/// skipped.
 ///
 /// On success, `*change` (when `change` is not NULL) is the JSON object of what was done,
 /// which the caller frees with `modhost_string_free`.
@@ -90,7 +99,11 @@ pub unsafe extern "C" fn modhost_uninstall(
     // SAFETY: the caller's contract.
     unsafe {
         module_extern(
-            modhost::Host::uninstall,
+            |host, rawname, flags| match flags & MODHOST_SKIP_CODE {
+                0 => host.uninstall(rawname, forced(flags)),
+                _ => host.delete(rawname, forced(flags)),
+            },
+            MODHOST_FORCE | MODHOST_SKIP_CODE,
             host,
             rawname,
             flags,
@@ -115,12 +128,23 @@ pub unsafe extern "C" fn modhost_enable(
     error: *mut *mut c_char,
 ) -> c_int {
     // SAFETY: the caller's contract.
-    unsafe { module_extern(modhost::Host::enable, host, rawname, flags, change, error) }
+    unsafe {
+        module_extern(
+            |host, rawname, flags| host.enable(rawname, forced(flags)),
+            MODHOST_FORCE,
+            host,
+            rawname,
+            flags,
+            change,
+            error,
+        )
+    }
 }
 
 /// Disables module `rawname`, running its `disable()`; its data is kept. `flags` is 0 or
 /// `MODHOST_FORCE` (even while running modules depend on it, or its module.xml says it
-/// cannot be disabled). `*change` as `modhost_uninstall` gives it.
+/// cannot be disabled) and `MODHOST_SKIP_CODE` (without running its `disable()`) or-ed
+/// together. `*change` as `modhost_uninstall` gives it.
 ///
 /// # Safety
 ///
@@ -134,7 +158,23 @@ pub unsafe extern "C" fn modhost_disable(
     error: *mut *mut c_char,
 ) -> c_int {
     // SAFETY: the caller's contract.
-    unsafe { module_extern(modhost::Host::disable, host, rawname, flags, change, error) }
+    unsafe {
+        module_extern(
+            |host, rawname, flags| {
+                let options = modhost::DisableOptions {
+                    force: forced(flags),
+                    skip_code: flags & MODHOST_SKIP_CODE != 0,
+                };
+                host.disable_with(rawname, options)
+            },
+            MODHOST_FORCE | MODHOST_SKIP_CODE,
+            host,
+            rawname,
+            flags,
+            change,
+            error,
+        )
+    }
 }
 
 /// Rolls module `rawname` back to the version its last upgrade replaced, with the data
@@ -153,7 +193,17 @@ pub unsafe extern "C" fn modhost_rollback(
     error: *mut *mut c_char,
 ) -> c_int {
     // SAFETY: the caller's contract.
-    unsafe { module_extern(modhost::Host::rollback, host, rawname, flags, change, error) }
+    unsafe {
+        module_extern(
+            |host, rawname, flags| host.rollback(rawname, forced(flags)),
+            MODHOST_FORCE,
+            host,
+            rawname,
+            flags,
+            change,
+            error,
+        )
+    }
 }
 
 /// Grants installed module `rawname` what its module.xml's `<capabilities>` ask for: the

@@ -143,6 +143,38 @@ fn package_interface_and_function_names_are_wit_names_given_once() -> Result<(),
         "`capabilities[1]` gives `pbx:telephony` again",
     );
     assert!(host.is_null());
+    // A count no array can hold (-1 as a size_t) is refused, not read.
+    let one = [c("hangup")];
+    let names = [one[0].as_ptr()];
+    // SAFETY: the counts are refused before the arrays are read.
+    let (opened, added) = unsafe {
+        (
+            modhost_open(
+                c(&root.path().to_string_lossy()).as_ptr(),
+                std::ptr::null(),
+                both.as_ptr(),
+                usize::MAX,
+                &mut host,
+                &mut error,
+            ),
+            {
+                let mut added_error = null_mut();
+                let status = modhost_capability_add(
+                    capability,
+                    c("pbx:telephony/trunks@1.0.0").as_ptr(),
+                    names.as_ptr(),
+                    usize::MAX,
+                    Some(answer_nothing),
+                    null_mut(),
+                    &mut added_error,
+                );
+                check(status, added_error)
+            },
+        )
+    };
+    refused(check(opened, error), "`capabilities` cannot hold");
+    refused(added, "`functions` cannot hold");
+    assert!(host.is_null());
     // SAFETY: made above, freed once.
     unsafe { modhost_capability_free(capability) };
     Ok(())

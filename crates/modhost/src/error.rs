@@ -284,6 +284,20 @@ pub enum Error {
         /// The modules that depend on it.
         dependents: Vec<String>,
     },
+    /// An installed module's code cannot be loaded here (it imports what this host no
+    /// longer provides, or its component will not compile), so a lifecycle call of it
+    /// cannot run: a change that skips its code still can.
+    #[error("`{rawname}` {version} cannot run its {call}, as its code cannot be loaded: {source}")]
+    CannotRun {
+        /// The module.
+        rawname: String,
+        /// Its installed version.
+        version: String,
+        /// The call, written as `uninstall()`.
+        call: String,
+        /// Why its code cannot be loaded.
+        source: Box<Error>,
+    },
 }
 
 /// Which lock is held, and by which process when it is known.
@@ -407,6 +421,7 @@ impl Error {
                 | modhost_runtime::Error::Failed { call, .. }
                 | modhost_runtime::Error::OutputTooLarge { call, .. },
             ) => Some(call),
+            Error::CannotRun { call, .. } => Some(call),
             _ => None,
         }
     }
@@ -431,7 +446,7 @@ impl Error {
     /// import nobody provides); or a dispatch
     /// was refused before any handler ran (nested too deep, or started from inside one).
     pub fn is_refusal(&self) -> bool {
-        if let Error::Online { source, .. } = self {
+        if let Error::Online { source, .. } | Error::CannotRun { source, .. } = self {
             return source.is_refusal();
         }
         matches!(

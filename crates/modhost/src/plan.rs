@@ -89,6 +89,7 @@ pub(crate) fn plan(
     }
 
     let available = depends::with_planned(installed, packaged, batch);
+    let as_is = depends::with_planned(installed, packaged, &[]);
     let mut unmet = Vec::new();
     for manifest in batch {
         unmet.extend(depends::check(manifest, &available, platform).failures());
@@ -102,11 +103,20 @@ pub(crate) fn plan(
         if !required_modules(&dependent).any(|d| upgraded(&d.name)) {
             continue;
         }
-        let report = depends::check(&dependent, &available, platform);
-        for check in report
+        // Only what this change breaks: a requirement that held before it. One already
+        // unmet (its module forced in without it, or disabled) is not the batch's doing,
+        // and would otherwise block even a reinstall of what it names.
+        let after = depends::check(&dependent, &available, platform);
+        let before = depends::check(&dependent, &as_is, platform);
+        for (check, _) in after
             .checks
             .iter()
-            .filter(|c| c.kind == "module" && c.outcome == Outcome::Failed)
+            .zip(&before.checks)
+            .filter(|(now, was)| {
+                now.kind == "module"
+                    && now.outcome == Outcome::Failed
+                    && was.outcome != Outcome::Failed
+            })
         {
             unmet.push(format!(
                 "installed `{}` {} requires module `{}`, which the upgrade would break: {}",
@@ -307,6 +317,72 @@ mod tests {
         assert!(
             still_refused.is_err(),
             "a duplicate is not a dependency problem"
+        );
+    }
+
+    /// An installed record of `manifest`, enabled.
+    fn record(manifest: &Manifest, xml: &str) -> ModuleRecord {
+        ModuleRecord {
+            rawname: manifest.rawname.clone(),
+            name: manifest.name.clone(),
+            version: manifest.version.to_string(),
+            status: modhost_state::Status::Enabled,
+            reason: None,
+            module_dir: "1".into(),
+            data_dir: "1".into(),
+            component_sha256: "00".into(),
+            manifest: xml.into(),
+            installed_at: 1,
+        }
+    }
+
+    #[test]
+    fn a_dependent_is_refused_only_what_the_batch_breaks() {
+        let xml = |name: &str, version: &str, depends: &str| {
+            format!(
+                "<module><rawname>{name}</rawname><name>{name}</name><version>{version}</version>\
+                 <depends>{depends}</depends></module>"
+            )
+        };
+        // `misc` was forced in without `userman`, and needs `core` below 17.
+        let core_xml = xml("core", "16.0.1", "");
+        let misc_xml = xml(
+            "misc",
+            "1.0",
+            "<module>core lt 17</module><module>userman</module>",
+        );
+        let parse = |x: &str| Manifest::parse(x, "m.xml").unwrap_or_else(|e| panic!("{e}"));
+        let installed = [
+            record(&parse(&core_xml), &core_xml),
+            record(&parse(&misc_xml), &misc_xml),
+        ];
+        let run = |batch: &[&Manifest], reinstall: bool| {
+            plan(
+                batch,
+                &installed,
+                &BTreeMap::new(),
+                &Platform::default(),
+                Mode::Install,
+                false,
+                reinstall,
+            )
+        };
+        let same = parse(&core_xml);
+        let reinstalled = run(&[&same], true).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(reinstalled.steps.len(), 1, "the reinstall is planned");
+        let newer = manifest("core", "16.0.2", "");
+        assert!(run(&[&newer], false).is_ok(), "userman was unmet before");
+        let breaking = manifest("core", "17.0", "");
+        let reasons = match run(&[&breaking], false) {
+            Err(Error::Refused(reasons)) => reasons,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        assert_eq!(
+            reasons,
+            [
+                "installed `misc` 1.0 requires module `core lt 17`, which the upgrade would break: \
+              to be installed 17.0 is too new"
+            ],
         );
     }
 

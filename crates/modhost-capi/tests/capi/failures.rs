@@ -444,3 +444,53 @@ fn every_out_pointer_is_left_null_on_failure() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn a_module_whose_capability_is_gone_is_disabled_and_removed_without_its_code() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony(root.path(), &seen)?;
+    install(host, &["core", "voicemail", "callback"], MODHOST_GRANT)?;
+    // SAFETY: the host, closed once.
+    unsafe { modhost_close(host) };
+    // The application no longer gives `pbx:telephony`: the module's own calls cannot run,
+    // and say so; skipping its code, it is disabled (its data kept) and removed.
+    let host = crate::common::open(root.path())?;
+    type Verb = unsafe extern "C" fn(
+        *const Host,
+        *const std::ffi::c_char,
+        u32,
+        *mut *mut std::ffi::c_char,
+        *mut *mut std::ffi::c_char,
+    ) -> i32;
+    let change = |verb: Verb, flags| {
+        let (mut change, mut error) = (null_mut(), null_mut());
+        // SAFETY: live pointers for the call.
+        let status = unsafe { verb(host, c("callback").as_ptr(), flags, &mut change, &mut error) };
+        check(status, error)?;
+        serde_json::from_str::<Value>(&take(change).unwrap_or_default()).map_err(|e| e.to_string())
+    };
+    for verb in [modhost_uninstall as Verb, modhost_disable] {
+        let refused = change(verb, MODHOST_FORCE);
+        assert!(
+            refused.as_ref().is_err_and(|e| e.starts_with("status 3:")
+                && e.contains("`callback` 1.0.0 cannot run its ")
+                && e.contains("imports pbx:telephony/calls@1.0.0")),
+            "{refused:?}"
+        );
+    }
+    let disabled = change(modhost_disable, MODHOST_SKIP_CODE)?;
+    assert_eq!(disabled["action"], "disabled", "{disabled}");
+    let rolled = change(modhost_rollback, MODHOST_SKIP_CODE);
+    assert!(
+        rolled
+            .as_ref()
+            .is_err_and(|e| e.starts_with("status 1:") && e.contains("unknown flags 0x8")),
+        "rollback runs no lifecycle call to skip: {rolled:?}"
+    );
+    let removed = change(modhost_uninstall, MODHOST_SKIP_CODE)?;
+    assert_eq!(removed["action"], "deleted", "{removed}");
+    // SAFETY: the host, closed once.
+    unsafe { modhost_close(host) };
+    Ok(())
+}

@@ -182,9 +182,19 @@ fn print(ctx: &Context, host: &Host, changes: &[Change]) -> Result<()> {
         );
     }
     ctx.out.result(&changes, || {
-        if changed().next().is_none() {
+        // A module left as it is may still have been granted what it asks for.
+        let granted = || {
+            changes
+                .iter()
+                .filter(|c| c.action == Action::Unchanged && !c.requests.is_empty())
+        };
+        if changed().next().is_none() && granted().next().is_none() {
             return "nothing to do\n".to_owned();
         }
+        let grants = granted().map(|c| {
+            let version = c.to.as_deref().unwrap_or_default();
+            format!("granted {} {version}\n", c.rawname)
+        });
         changed()
             .map(|c| match (&c.from, &c.to) {
                 (Some(from), Some(to)) if from != to => {
@@ -195,6 +205,7 @@ fn print(ctx: &Context, host: &Host, changes: &[Change]) -> Result<()> {
                 }
                 (None, None) => format!("{} {}\n", c.action, c.rawname),
             })
+            .chain(grants)
             .collect()
     })
 }

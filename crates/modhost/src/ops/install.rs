@@ -90,6 +90,14 @@ pub(crate) fn apply_locked(
     let plan = plan.steps;
     // A change that fails leaves no trace, not even the code it compiled.
     let mut tx = Transaction::new(host, lock, "apply");
+    // A module left as it is still takes the grants asked for with it: what its installed
+    // module.xml asks, as granting it would.
+    if options.grant {
+        for change in &mut left {
+            let manifest = host.installed(&change.rawname)?.parse_manifest()?;
+            change.requests = super::requests(host, tx.state()?, &manifest, true)?;
+        }
+    }
     let mut components = Vec::with_capacity(plan.len());
     let mut warned = Vec::with_capacity(plan.len());
     // An import that needs a grant nobody gives is refused before anything is compiled:

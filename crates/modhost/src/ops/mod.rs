@@ -23,7 +23,7 @@ pub(crate) use scan::scan;
 pub(crate) use toggle::{disable, enable, enable_all};
 pub(crate) use transaction::Transaction;
 
-use modhost_runtime::LoadedComponent;
+use modhost_runtime::{Call, LoadedComponent};
 use modhost_state::ModuleRecord;
 
 use crate::host::Host;
@@ -42,6 +42,20 @@ fn component(host: &Host, record: &ModuleRecord) -> Result<LoadedComponent> {
         origin: component.origin(),
     });
     Ok(component)
+}
+
+/// Loads the component of an installed version to make lifecycle call `call` of it; one
+/// that cannot be loaded is [`Error::CannotRun`], which a change skipping its code avoids.
+fn component_for(host: &Host, record: &ModuleRecord, call: &Call<'_>) -> Result<LoadedComponent> {
+    component(host, record).map_err(|e| match e {
+        Error::Runtime(_) => Error::CannotRun {
+            rawname: record.rawname.clone(),
+            version: record.version.clone(),
+            call: call.to_string(),
+            source: Box::new(e),
+        },
+        e => e,
+    })
 }
 
 /// Tells the reporter a lifecycle call is about to run.

@@ -40,7 +40,7 @@ pub(crate) fn remove(
     let mut tx = Transaction::new(host, &lock, operation);
     tx.superseding(rawname)?;
     if call_uninstall {
-        let component = super::component(host, &record)?;
+        let component = super::component_for(host, &record, &Call::Uninstall)?;
         super::running(host, "Uninstalling", rawname, &record.version);
         // `uninstall()` works on a copy of the data directory, so that one that damages
         // its data and then fails leaves the module as it was.

@@ -179,7 +179,7 @@ fn toggle(
         let rawname = record.rawname.as_str();
         let mut data_dir = record.data_dir.clone();
         if let Some(call) = &call {
-            let component = super::component(host, record)?;
+            let component = super::component_for(host, record, call)?;
             super::running(host, verb, rawname, &record.version);
             let (copy_dir, copy) = tx.stage_data(record, operation)?;
             tx.call(&component, rawname, &record.version, &copy, call)?;

@@ -342,6 +342,35 @@ fn a_root_opened_without_an_api_its_modules_import_says_which_at_their_call() {
         info.exports
     );
     assert_eq!(compiled_artifacts(root.path()), 0);
+    // Its lifecycle calls cannot run either, and say what can: disabling it without its
+    // code keeps its data; deleting it removes it.
+    for refused in [
+        host.disable("callback", false),
+        host.uninstall("callback", true),
+    ] {
+        match refused {
+            Err(e @ modhost::Error::CannotRun { .. }) => {
+                let call = e.failed_call().map(str::to_owned);
+                assert!(
+                    e.to_string()
+                        .starts_with("`callback` 1.0.0 cannot run its ")
+                        && e.to_string().contains("pbx:telephony/calls@1.0.0")
+                        && matches!(call.as_deref(), Some("disable()" | "uninstall()")),
+                    "{e}"
+                );
+            }
+            other => panic!("expected CannotRun, got {other:?}"),
+        }
+    }
+    let skipping = modhost::DisableOptions {
+        force: false,
+        skip_code: true,
+    };
+    host.disable_with("callback", skipping)
+        .unwrap_or_else(|e| panic!("{e}"));
+    host.delete("callback", false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(host.info("callback").is_err(), "deleted");
     // A module only offered by the package directory: the same check, from its package.
     let fresh = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let host = Host::open(fresh.path()).unwrap_or_else(|e| panic!("{e}"));
