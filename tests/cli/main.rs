@@ -5,6 +5,7 @@ mod concurrency;
 mod config;
 mod contract;
 mod crash;
+mod damage;
 mod disk;
 mod downloads;
 mod escapes;

@@ -170,6 +170,7 @@ pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(&err)?;
         let applied = version(&tx).map_err(&err)?;
+        refuse_foreign(&tx, path)?;
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
             if index == ANNOUNCED_BY {
                 add_column(&tx, "modhost_source_keys", "announced_by TEXT").map_err(&err)?;
@@ -193,6 +194,44 @@ pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
         tx.commit().map_err(&err)?;
     }
     Ok(())
+}
+
+/// Refuses a database that holds tables while no migration of modhost's was applied to
+/// it: another program's (copied over modhost.db, or given as a root's), or modhost's
+/// restored without its schema version. modhost's tables are never added to it.
+pub(crate) fn refuse_foreign(conn: &Connection, path: &Path) -> Result<()> {
+    let applied: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(sqlite(path))?;
+    if applied != 0 {
+        return Ok(());
+    }
+    let mut tables = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name LIMIT 4")
+        .and_then(|mut stmt| {
+            stmt.query_map([], |row| row.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()
+        })
+        .map_err(sqlite(path))?;
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let more = if tables.len() == 4 {
+        tables.pop();
+        ", …"
+    } else {
+        ""
+    };
+    let names: Vec<String> = tables.iter().map(|t| format!("`{t}`")).collect();
+    Err(crate::Error::Corrupt {
+        path: path.to_owned(),
+        message: format!(
+            "it is not a modhost state database: it holds tables ({}{more}) but no modhost \
+             schema version (PRAGMA user_version); restore the root's own modhost.db \
+             (nothing was changed)",
+            names.join(", ")
+        ),
+    })
 }
 
 /// Adds `column` (a name and a type) to `table` unless the table has it already.

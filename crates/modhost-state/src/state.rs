@@ -313,6 +313,8 @@ impl State {
         let err = sqlite(path);
         let mut conn = Connection::open(path).map_err(&err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
+        // Another program's database is left as it was found: not even put in WAL mode.
+        migrations::refuse_foreign(&conn, path)?;
         // A new database takes its vacuum mode before WAL and its first table. Setting it
         // takes the write lock, so it is never done on a database that has pages.
         let pages: i64 = conn

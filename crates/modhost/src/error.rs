@@ -165,6 +165,20 @@ pub enum Error {
         /// The name in it that a root has.
         entry: String,
     },
+    /// The root's state database is an empty file while the root holds modules: it was
+    /// emptied, and opening it as a new root would take every module for a stray.
+    #[error(
+        "the state database `{}` is empty, but the root holds `{entry}`: its records are \
+         lost, and modhost would remove every module as a stray; restore modhost.db from a \
+         backup (nothing was changed)",
+        .path.display()
+    )]
+    EmptyDatabase {
+        /// The database file.
+        path: PathBuf,
+        /// What the root holds: `modules` or `data`.
+        entry: String,
+    },
     /// What was to be a root is a file, not a directory.
     #[error("`{}` is a file, not a modhost root (a root is a directory)", .0.display())]
     NotARoot(PathBuf),

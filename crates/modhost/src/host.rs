@@ -14,7 +14,7 @@ use crate::dispatch::{Dispatch, DispatchOptions, Dispatcher, HookPoint};
 use crate::event::{Event, Reporter, Silent};
 use crate::layout::Layout;
 use crate::lock::{Holder, RootLock, RootUse};
-use crate::made::Made;
+use crate::made::{Made, holds_nothing};
 use crate::recover::{self, Recovery};
 use crate::{Error, Result};
 
@@ -596,20 +596,4 @@ fn not_a_file(root: &Path) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Whether the state database at `database` holds nothing yet: it is not there, or it is
-/// empty with nothing written beside it (its making failed, on a full disk say). Once a
-/// first transaction made its tables, it holds at least a page, here or in its log.
-fn holds_nothing(database: &Path) -> bool {
-    let empty = |path: &Path| match std::fs::symlink_metadata(path) {
-        Ok(metadata) => metadata.is_file() && metadata.len() == 0,
-        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
-    };
-    let beside = |suffix: &str| {
-        let mut path = database.as_os_str().to_owned();
-        path.push(suffix);
-        PathBuf::from(path)
-    };
-    empty(database) && empty(&beside("-wal")) && empty(&beside("-journal"))
 }

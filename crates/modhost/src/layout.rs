@@ -91,6 +91,7 @@ impl Layout {
             (layout.cache(), PUBLIC_DIR),
             (layout.staging(), PRIVATE_DIR),
         ] {
+            not_a_link(&dir)?;
             create_dirs(&dir, mode)?;
         }
         Ok(layout)
@@ -202,6 +203,23 @@ pub(crate) fn create_dirs(dir: &Path, mode: u32) -> Result<()> {
                 _ => io(dir)(source),
             }
         })
+}
+
+/// Refuses a link where the root keeps one of its own directories: recovery removes
+/// what no record names in them, and the cache's files are loaded as native code, so
+/// through a link modhost would empty, or trust, a directory that is not its own.
+fn not_a_link(dir: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(metadata) if metadata.file_type().is_symlink() => Err(Error::Io {
+            path: dir.to_owned(),
+            source: std::io::Error::other(
+                "a link stands where modhost keeps a directory of its own, which it never \
+                 follows (it would sweep or trust what the link leads to): make it a \
+                 directory (to keep it on another disk, mount that disk there)",
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// A directory name no other change in this root has used: `PREFIX-TIME-PID-N`.

@@ -4,7 +4,7 @@
 
 use std::ffi::OsStr;
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::layout::{DATABASE, Layout, io};
@@ -60,6 +60,29 @@ fn being_made(root: &Path) -> bool {
         return false;
     };
     matches!(users.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
+/// Whether the state database at `database` holds nothing yet: it is not there, or it is
+/// empty with nothing written beside it (its making failed, on a full disk say). Once a
+/// first transaction made its tables, it holds at least a page, here or in its log.
+pub(crate) fn holds_nothing(database: &Path) -> bool {
+    let empty = |path: &Path| match std::fs::symlink_metadata(path) {
+        Ok(metadata) => metadata.is_file() && metadata.len() == 0,
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    };
+    let beside = |suffix: &str| {
+        let mut path = database.as_os_str().to_owned();
+        path.push(suffix);
+        PathBuf::from(path)
+    };
+    empty(database) && empty(&beside("-wal")) && empty(&beside("-journal"))
+}
+
+/// The first of `modules/` and `data/` in `root` that holds anything.
+fn holding(root: &Path) -> Option<&'static str> {
+    ["modules", "data"].into_iter().find(|name| {
+        std::fs::read_dir(root.join(name)).is_ok_and(|mut entries| entries.next().is_some())
+    })
 }
 
 /// What a host made when it opened a path that was not a root.
@@ -119,7 +142,19 @@ impl Made {
 
     /// What is at `root` now.
     fn look(root: &Path) -> Result<Look> {
-        if std::fs::symlink_metadata(Layout::database_of(root)).is_ok_and(|m| m.is_file()) {
+        let database = Layout::database_of(root);
+        if std::fs::symlink_metadata(&database).is_ok_and(|m| m.is_file()) {
+            // An empty database beside installed modules was emptied (a failed copy, a
+            // restore gone wrong, `> modhost.db`): taken as a new root, its first opening
+            // would remove every module as a stray. (A root being made has none yet.)
+            if holds_nothing(&database)
+                && let Some(entry) = holding(root)
+            {
+                return Err(Error::EmptyDatabase {
+                    path: database,
+                    entry: entry.to_owned(),
+                });
+            }
             return Ok(Look::Made(None));
         }
         let entries = match std::fs::read_dir(root) {
