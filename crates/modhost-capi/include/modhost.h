@@ -287,7 +287,7 @@ typedef struct {
    */
   uint64_t max_kv_value_bytes;
   /**
-   * How deep hooks fired from handlers may nest (default 4).
+   * How deep hooks fired from handlers may nest (default 4, at most 32).
    */
   uint32_t max_fire_depth;
 } modhost_limits;

@@ -26,7 +26,7 @@ pub struct Limits {
     pub max_kv_key_bytes: u64,
     /// Longest key-value value, in bytes (default 1 MiB).
     pub max_kv_value_bytes: u64,
-    /// How deep hooks fired from handlers may nest (default 4).
+    /// How deep hooks fired from handlers may nest (default 4, at most 32).
     pub max_fire_depth: u32,
 }
 
@@ -77,11 +77,15 @@ impl Limits {
                 "`{field}` of 0 would fail every call: leave it at its default"
             )));
         }
-        // What else modhost refuses (a memory cap a sandbox cannot hold or run in) is a bad
-        // argument too, as a 0 is.
-        converted
-            .check()
-            .map_err(|e| Failure::argument(format!("`max_memory_bytes`: {e}")))?;
+        // What else modhost refuses (a memory cap a sandbox cannot hold or run in, a
+        // nesting deeper than a dispatch holds) is a bad argument too, as a 0 is.
+        converted.check().map_err(|e| {
+            let field = match e {
+                modhost::RuntimeError::FireDepthTooDeep { .. } => "max_fire_depth",
+                _ => "max_memory_bytes",
+            };
+            Failure::argument(format!("`{field}`: {e}"))
+        })?;
         Ok(converted)
     }
 }

@@ -1606,6 +1606,22 @@ impl Parser {
         servers
     }
 
+    /// Warns of each attribute of the capability `element` that is not one of `known`.
+    fn unused_attributes(&mut self, element: &Element, known: &[&str]) {
+        for (attribute, _) in &element.attributes {
+            if !known.contains(&attribute.as_str()) {
+                self.warn(
+                    element.position,
+                    format!(
+                        "<{}>: unknown attribute `{attribute}` is not used (known: {})",
+                        element.name,
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
     fn capabilities(&mut self, root: &Element) -> Vec<Capability> {
         let mut capabilities = Vec::new();
         for element in root
@@ -1614,6 +1630,7 @@ impl Parser {
         {
             if element.name == "import" {
                 self.check_children("module/capabilities", element, &[]);
+                self.unused_attributes(element, &["package"]);
                 match element.attribute("package") {
                     Some(package) if is_wit_package(package) => {
                         capabilities.push(Capability::Import {
@@ -1646,6 +1663,8 @@ impl Parser {
                 continue;
             }
             self.check_children("module/capabilities", element, &[]);
+            // A misspelt `access` leaves the directory read-only: said, not silently.
+            self.unused_attributes(element, &["path", "access"]);
             let access = match element.attribute("access").unwrap_or("read-only") {
                 "read-only" => Some(Access::ReadOnly),
                 "read-write" => Some(Access::ReadWrite),

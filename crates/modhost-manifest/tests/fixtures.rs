@@ -319,6 +319,25 @@ fn unknown_category_becomes_other_with_a_warning_and_capabilities_are_read() {
         (m.updateservers[0].priority, m.updateservers[0].url.as_str()),
         (2, "https://u.example.org/x.xml")
     );
+    // A misspelt attribute leaves the directory read-only, and is said.
+    let xml = r#"<module><rawname>x</rawname><name>X</name><version>1.0</version>
+        <capabilities><directory path="/srv/x" acess="read-write"/><import package="pbx:telephony" version="1"/></capabilities></module>"#;
+    let m = Manifest::parse(xml, "x.xml").unwrap_or_else(|e| panic!("{e}"));
+    let said: Vec<&str> = m.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert_eq!(
+        said,
+        [
+            "<directory>: unknown attribute `acess` is not used (known: path, access)",
+            "<import>: unknown attribute `version` is not used (known: package)",
+        ]
+    );
+    assert_eq!(
+        m.capabilities[0],
+        Capability::Directory {
+            path: "/srv/x".into(),
+            access: Access::ReadOnly
+        }
+    );
 }
 
 /// A fixture's `<!-- expect LINE:COLUMN: MESSAGE -->` comment (on any line, since an

@@ -13,10 +13,10 @@ use crate::SecretKey;
 /// publisher rebuilds (or re-signs) at least this often.
 pub const DEFAULT_VALID_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// The longest a release may be valid: 366 days. Expiry is what stops a mirror, a CDN
-/// or an attacker serving an old signed repository for ever; a release valid for longer
-/// is, in practice, never refreshed by it.
-pub const MAX_VALID_FOR: Duration = Duration::from_secs(366 * 24 * 3600);
+/// The longest a release may be valid: what clients accept
+/// ([`modhost_update::MAX_VALIDITY`], 366 days). Expiry is what stops a mirror, a CDN or
+/// an attacker serving an old signed repository for ever.
+pub const MAX_VALID_FOR: Duration = Duration::from_secs(modhost_update::MAX_VALIDITY);
 
 /// How [`crate::build_with`] builds: what [`crate::build`] takes, and the release's
 /// validity and the next key it announces.

@@ -130,6 +130,15 @@ pub enum Error {
         /// The limit's field name.
         limit: &'static str,
     },
+    /// A fire depth deeper than a dispatch may nest was asked for.
+    #[error(
+        "a `max_fire_depth` of {depth} is deeper than the {} levels hooks may nest (each holds a sandbox of its own while the ones inside it run)",
+        crate::MAX_FIRE_DEPTH
+    )]
+    FireDepthTooDeep {
+        /// The depth asked for.
+        depth: u32,
+    },
     /// A memory cap larger than the sandbox's memory slots was asked for.
     #[error("a memory cap of {} is larger than the {} a sandbox can hold", bytes(*.cap), bytes(POOL_MEMORY))]
     MemoryCapTooLarge {

@@ -81,7 +81,7 @@ pub use error::{Error, Failure, Result};
 pub use fire::{Fire, FireRequest, Fired};
 pub use host::Sandbox;
 pub use imports::{Interface, TopLevel, component_imports, exported_functions, top_level};
-pub use limits::{Limits, POOL_MEMORY};
+pub use limits::{Limits, MAX_FIRE_DEPTH, POOL_MEMORY};
 pub use log_ledger::LogLedger;
 pub use nesting::MAX_DIRECTORY_DEPTH;
 pub use runtime::{Runtime, not_forked};

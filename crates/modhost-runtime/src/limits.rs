@@ -37,6 +37,11 @@ pub struct Limits {
     pub max_fire_depth: u32,
 }
 
+/// The deepest hooks fired from handlers may nest ([`Limits::max_fire_depth`]): every
+/// level holds a sandbox while those inside it run, and all of them share the outermost
+/// call's deadline.
+pub const MAX_FIRE_DEPTH: u32 = 32;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -66,6 +71,11 @@ impl Limits {
         if let Some(limit) = self.failing_zeros().first() {
             return Err(Error::ZeroLimit { limit });
         }
+        if self.max_fire_depth > MAX_FIRE_DEPTH {
+            return Err(Error::FireDepthTooDeep {
+                depth: self.max_fire_depth,
+            });
+        }
         if self.max_memory < WASM_PAGE {
             return Err(Error::MemoryCapTooSmall {
                 cap: self.max_memory,
@@ -94,6 +104,24 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fire_depth_past_the_deepest_nesting_is_refused() {
+        let deepest = Limits {
+            max_fire_depth: MAX_FIRE_DEPTH,
+            ..Limits::default()
+        };
+        assert!(deepest.check().is_ok());
+        let refused = Limits {
+            max_fire_depth: MAX_FIRE_DEPTH + 1,
+            ..Limits::default()
+        }
+        .check();
+        assert!(
+            matches!(refused, Err(Error::FireDepthTooDeep { depth: 33 })),
+            "{refused:?}"
+        );
+    }
 
     #[test]
     fn a_zero_that_would_fail_every_call_is_refused_and_a_harmless_one_kept() {

@@ -53,7 +53,7 @@ pub use index::{Entry, Index};
 pub use location::Location;
 pub use messages::{PRIVATE_CA, plain_io};
 pub use release::{Digests, Release, SetAside, Stability, Target};
-pub use release_document::{RELEASE_DOCUMENT, ReleaseDocument};
+pub use release_document::{MAX_VALIDITY, RELEASE_DOCUMENT, ReleaseDocument};
 pub use signature::{Claims, PublicKey, SIGNATURE_SUFFIX};
 pub use source::{Kind, Source, require_https, validate_query};
 pub use trust::{MAX_CLOCK_SKEW, Refusal, Seen, Trust, span, utc};

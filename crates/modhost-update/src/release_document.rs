@@ -21,6 +21,11 @@ pub const RELEASE_FORMAT: &str = "modhost-release/1";
 /// 64-bit number.
 pub const MAX_SERIAL: u64 = i64::MAX as u64;
 
+/// The longest a release may be valid, in seconds from its build: 366 days. Expiry is
+/// what stops a mirror or an attacker serving an old signed repository for ever, so a
+/// release claiming longer (built so by mistake, or signed with a stolen key) is refused.
+pub const MAX_VALIDITY: u64 = 366 * 24 * 3600;
+
 /// `release.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseDocument {
@@ -89,7 +94,21 @@ impl ReleaseDocument {
         if let Some(next) = &release.next_key {
             crate::PublicKey::parse(next).map_err(|e| format!("its `next_key`: {e}"))?;
         }
-        for document in &release.documents {
+        let valid_for = release.valid_until.saturating_sub(release.built);
+        if valid_for > MAX_VALIDITY {
+            return Err(format!(
+                "it is valid for {} days from its build, longer than the {} a release may be",
+                valid_for / 86_400,
+                MAX_VALIDITY / 86_400
+            ));
+        }
+        for (index, document) in release.documents.iter().enumerate() {
+            if release.documents[..index]
+                .iter()
+                .any(|earlier| earlier.path == document.path)
+            {
+                return Err(format!("it names `{}` twice", document.path));
+            }
             let relative = !document.path.is_empty()
                 && !document.path.starts_with('/')
                 && document
@@ -173,5 +192,30 @@ mod tests {
             .unwrap_or_default();
         assert!(ReleaseDocument::parse(&text).is_ok());
         assert!(ReleaseDocument::parse(b"{\"format\":\"other\"}").is_err());
+    }
+
+    #[test]
+    fn a_release_naming_a_document_twice_or_valid_past_a_year_is_refused() {
+        let twice = release(vec![
+            Document::of("index.json", b"{}"),
+            Document::of("index.json", b""),
+        ]);
+        let text = serde_json::to_vec(&twice).unwrap_or_default();
+        let said = ReleaseDocument::parse(&text);
+        assert_eq!(said, Err("it names `index.json` twice".to_owned()));
+        let mut lasting = release(vec![Document::of("index.json", b"{}")]);
+        lasting.valid_until = lasting.built + MAX_VALIDITY;
+        let text = serde_json::to_vec(&lasting).unwrap_or_default();
+        assert!(ReleaseDocument::parse(&text).is_ok());
+        lasting.valid_until = lasting.built + 100 * 365 * 86_400;
+        let text = serde_json::to_vec(&lasting).unwrap_or_default();
+        let said = ReleaseDocument::parse(&text);
+        assert_eq!(
+            said,
+            Err(
+                "it is valid for 36500 days from its build, longer than the 366 a release may be"
+                    .to_owned()
+            )
+        );
     }
 }

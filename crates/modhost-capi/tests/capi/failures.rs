@@ -188,6 +188,14 @@ fn failures_are_codes_with_a_message_the_caller_frees() -> TestResult {
         );
         let said = refused_with(&|limits| limits.max_memory_bytes = 4096);
         assert!(said.contains("under one WebAssembly page"), "{said}");
+        // Each level of nesting holds a sandbox: a depth past what a dispatch holds.
+        let said = refused_with(&|limits| limits.max_fire_depth = u32::MAX);
+        assert!(
+            said.starts_with(
+                "`max_fire_depth`: a `max_fire_depth` of 4294967295 is deeper than the 32 levels"
+            ),
+            "{said}"
+        );
 
         let mut modules = null_mut();
         check(modhost_list(host, &mut modules, &mut error), error)?;

@@ -71,6 +71,11 @@ fn summary(m: &Manifest) -> String {
         line("protected", &protected);
     }
     details(m, &mut line);
+    // What it asks of the host, each granted only by an administrator (`info` says which
+    // are, once it is installed).
+    for capability in &m.capabilities {
+        line("asks for", &capability.describe());
+    }
     for table in &m.database.tables {
         line(
             "table",

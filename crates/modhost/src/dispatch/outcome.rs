@@ -61,7 +61,8 @@ impl FailureKind {
             | Error::MissingExports { .. }
             | Error::MemoryCapTooLarge { .. }
             | Error::MemoryCapTooSmall { .. }
-            | Error::ZeroLimit { .. } => FailureKind::Host,
+            | Error::ZeroLimit { .. }
+            | Error::FireDepthTooDeep { .. } => FailureKind::Host,
         }
     }
 }
