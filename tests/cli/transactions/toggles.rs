@@ -136,8 +136,22 @@ fn a_module_that_says_it_cannot_be_uninstalled_or_disabled_is_kept_unless_forced
         );
         assert_eq!(root.fingerprint(), before, "{verb}: nothing changed");
     }
-    root.ok(&["disable", "--force", "core"]);
-    root.ok(&["uninstall", "--force", "core"]);
+    // Forced, the override is said.
+    let run = root.ok(&["disable", "--force", "core"]);
+    assert!(
+        run.stderr
+            .contains("forced: `core` says it cannot be disabled (<candisable>no</candisable>)"),
+        "{}",
+        run.stderr
+    );
+    let run = root.ok(&["uninstall", "--force", "core"]);
+    assert!(
+        run.stderr.contains(
+            "forced: `core` says it cannot be uninstalled (<canuninstall>no</canuninstall>)"
+        ),
+        "{}",
+        run.stderr
+    );
     assert!(root.ok(&["list", "--json"]).json()[0].is_null());
 }
 

@@ -67,6 +67,25 @@ fn running(host: &Host, verb: &'static str, rawname: &str, version: &str) {
     });
 }
 
+/// Refuses to change `rawname`, whose module.xml says it cannot be `what` (its
+/// `<element>no</element>`), unless `force`, which is said.
+fn refuse_if_protected(
+    rawname: &str,
+    force: bool,
+    what: &'static str,
+    element: &'static str,
+) -> Result<()> {
+    if force {
+        tracing::warn!("forced: `{rawname}` says it cannot be {what} (<{element}>no</{element}>)");
+        return Ok(());
+    }
+    Err(Error::Protected {
+        rawname: rawname.to_owned(),
+        what,
+        element,
+    })
+}
+
 /// Refuses to take `rawname` away while running modules depend on it, unless `force`.
 fn refuse_if_depended_on(host: &Host, rawname: &str, force: bool) -> Result<()> {
     let dependents = crate::plan::dependents(rawname, &host.state.modules()?)?;

@@ -5,7 +5,7 @@ use modhost_runtime::Call;
 
 use super::Transaction;
 use crate::host::Host;
-use crate::{Action, Change, Error, Result};
+use crate::{Action, Change, Result};
 
 /// Removes `rawname`, running its `uninstall()` first if `call_uninstall`. Refused while
 /// running modules depend on it, unless `force`.
@@ -21,16 +21,17 @@ pub(crate) fn remove(
     // A module whose module.xml no longer parses can still be deleted: that is what
     // `delete` is for.
     let protected = record.parse_manifest().is_ok_and(|m| !m.canuninstall);
-    if protected && !force {
-        return Err(Error::Protected {
-            rawname: rawname.to_owned(),
-            what: if call_uninstall {
+    if protected {
+        super::refuse_if_protected(
+            rawname,
+            force,
+            if call_uninstall {
                 "uninstalled"
             } else {
                 "deleted"
             },
-            element: "canuninstall",
-        });
+            "canuninstall",
+        )?;
     }
     let operation = if call_uninstall {
         "uninstall"

@@ -129,12 +129,8 @@ pub(crate) fn disable(host: &Host, rawname: &str, options: DisableOptions) -> Re
         )]));
     }
     super::refuse_if_depended_on(host, rawname, options.force)?;
-    if !options.force && !record.parse_manifest()?.candisable {
-        return Err(Error::Protected {
-            rawname: rawname.to_owned(),
-            what: "disabled",
-            element: "candisable",
-        });
+    if !record.parse_manifest()?.candisable {
+        super::refuse_if_protected(rawname, options.force, "disabled", "candisable")?;
     }
     let tx = Transaction::new(host, &lock, "disable");
     let (call, reason) = if options.skip_code {
