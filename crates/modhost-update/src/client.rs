@@ -19,7 +19,7 @@ use crate::{Error, Location, Result, a2, file_error, freepbx, joomla};
 
 mod body;
 
-use body::{Body, content_encoding, read_local};
+use body::{Body, Sink, content_encoding, read_local, read_local_bytes};
 
 /// How long a server may stay silent (connecting, or between two reads) by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -62,7 +62,7 @@ impl Client {
     pub fn new(ca_cert: Option<&Path>, timeout: Duration) -> Result<Self> {
         let pem = match ca_cert {
             Some(path) => {
-                let body = read_local(path, MAX_CA_FILE)?;
+                let (body, bytes) = read_local_bytes(path, MAX_CA_FILE)?;
                 if body.over {
                     return Err(Error::File {
                         path: path.to_owned(),
@@ -72,7 +72,7 @@ impl Client {
                         ),
                     });
                 }
-                Some((path, body.bytes))
+                Some((path, bytes))
             }
             None => None,
         };
@@ -104,8 +104,9 @@ impl Client {
         self
     }
 
-    /// Reads `location` (with `query` appended to a URL, never shown in errors): at most
-    /// `max` bytes and one more, so that [`Body::over`] tells a longer answer, telling
+    /// Reads `location` (with `query` appended to a URL, never shown in errors) into
+    /// `sink`: at most `max` bytes and one more, so that [`Body::over`] tells a longer
+    /// answer, telling
     /// `progress` how much has arrived. A non-200 answer, and a JSON refusal whatever the
     /// status, is an error carrying the server's message. What a longer answer means (a
     /// document over its limit, a package over its published size) is the caller's to say.
@@ -115,11 +116,12 @@ impl Client {
         query: Option<&str>,
         max: u64,
         document: bool,
+        sink: &mut Sink<'_>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Body> {
         let shown = location.to_string();
         let url = match location {
-            Location::Path(path) => return read_local(path, max),
+            Location::Path(path) => return read_local(path, max, sink),
             Location::Url(url) => with_query(url, query),
         };
         // ureq's own messages may quote the URL, and so the download key with it.
@@ -215,7 +217,7 @@ impl Client {
         } else {
             Box::new(raw.take(max.saturating_add(1)))
         };
-        let mut bytes = Vec::new();
+        let mut len: u64 = 0;
         let mut chunk = vec![0; 64 * 1024];
         let mut pace = Pace::new(self.timeout);
         loop {
@@ -233,10 +235,9 @@ impl Client {
                         _ if gzip && undecodable => {
                             format!("the gzip-encoded document ends early or is damaged ({e})")
                         }
-                        Some(total) if !gzip && (bytes.len() as u64) < total => format!(
-                            "the transfer ended after {} of the {total} bytes the server \
-                             announced ({explained})",
-                            bytes.len()
+                        Some(total) if !gzip && len < total => format!(
+                            "the transfer ended after {len} of the {total} bytes the server \
+                             announced ({explained})"
                         ),
                         _ => explained,
                     }));
@@ -245,13 +246,14 @@ impl Client {
             if n == 0 {
                 break;
             }
-            bytes.extend_from_slice(&chunk[..n]);
-            progress(bytes.len() as u64);
+            sink.put(&chunk[..n])?;
+            len += n as u64;
+            progress(len);
             pace.received(n).map_err(fetch)?;
         }
         // jBackend refuses a download with its JSON error, and may do so with status 200:
         // its message is the answer, not a package or a document to check.
-        if let Some(message) = refusal(&bytes) {
+        if let Some(message) = sink.whole(len).and_then(refusal) {
             // A server may quote the key it refused.
             return Err(Error::Server {
                 url: shown,
@@ -274,7 +276,7 @@ impl Client {
                 None => format!("HTTP status {status}{retry}"),
             }));
         }
-        let mut body = Body::new(bytes, max);
+        let mut body = Body::new(len, max);
         body.encoding = encoding.filter(|_| !gzip);
         body.decompressed = gzip;
         Ok(body)
@@ -282,7 +284,8 @@ impl Client {
 
     /// Fetches a document of at most `max` bytes: a longer one is refused.
     pub(crate) fn fetch_document(&self, location: &Location, max: u64) -> Result<Vec<u8>> {
-        let body = self.fetch(location, None, max, true, &mut |_| {})?;
+        let mut sink = Sink::Memory(Vec::new());
+        let body = self.fetch(location, None, max, true, &mut sink, &mut |_| {})?;
         if body.over {
             let message = match body.decompressed {
                 true => format!(
@@ -301,7 +304,10 @@ impl Client {
                 },
             });
         }
-        Ok(body.bytes)
+        Ok(match sink {
+            Sink::Memory(bytes) => bytes,
+            Sink::File { .. } => Vec::new(),
+        })
     }
 
     /// Fetches the document at `location`, or `None` when there is none: a 404 or 410
@@ -477,7 +483,8 @@ impl Client {
     /// URL), refusing it unless its size and every published checksum match — and a
     /// release without any checksum is never downloaded. A package may be at most
     /// [`Client::max_package`] bytes: one published as larger is refused before it is
-    /// fetched, and no more than its published size is ever read.
+    /// fetched, and no more than its published size is ever read. It is streamed to
+    /// `path` with `.part` added, and renamed to `path` once it passed.
     pub fn download(
         &self,
         release: &Release,
@@ -485,15 +492,11 @@ impl Client {
         path: &Path,
         progress: &mut dyn FnMut(u64, Option<u64>),
     ) -> Result<()> {
-        let shown = release.location.to_string();
-        let mismatch = |message: String| Error::Mismatch {
-            url: shown.clone(),
-            message,
-        };
         if release.digests.is_empty() {
-            return Err(mismatch(
-                "no checksum is published for it, so it cannot be verified".into(),
-            ));
+            return Err(Error::Mismatch {
+                url: release.location.to_string(),
+                message: "no checksum is published for it, so it cannot be verified".into(),
+            });
         }
         // The published size bounds the download, and the cap bounds what may be
         // published: a document claiming more is refused before anything is fetched.
@@ -512,41 +515,79 @@ impl Client {
             Some(size) => size,
             None => self.max_package,
         };
-        let body = self.fetch(&release.location, extra_query, max, false, &mut |n| {
-            progress(n, release.size)
-        })?;
-        // A server that compressed the package again (or sent a compressed copy stored
-        // beside it) is named as the likely cause: the bytes are not the package's.
-        let encoded = |problem: String| match &body.encoding {
-            Some(encoding) => mismatch(format!(
-                "{problem} (the server sent it with Content-Encoding `{}`: it compressed the \
-                 package again, or sent a compressed copy; packages must be served as they are)",
-                encoding.escape_debug()
-            )),
-            None => mismatch(problem),
+        // Streamed to a file beside `path` and checked there: a package is never held in
+        // memory, and `path` is written only with a package that passed.
+        let mut part = path.as_os_str().to_owned();
+        part.push(".part");
+        let part = std::path::PathBuf::from(part);
+        let file = std::fs::File::create(&part).map_err(file_error(&part))?;
+        let mut sink = Sink::File {
+            path: &part,
+            file,
+            head: Vec::new(),
         };
-        match release.size {
-            Some(size) if body.over => {
-                return Err(encoded(format!(
-                    "more than {size} bytes received, {size} published"
-                )));
-            }
-            Some(size) if body.bytes.len() as u64 != size => {
-                return Err(encoded(format!(
-                    "{} bytes received, {size} published",
-                    body.bytes.len()
-                )));
-            }
-            None if body.over => {
-                return Err(encoded(format!(
-                    "larger than the {max}-byte limit for a package whose size is not published"
-                )));
-            }
-            _ => {}
+        let fetched = self
+            .fetch(
+                &release.location,
+                extra_query,
+                max,
+                false,
+                &mut sink,
+                &mut |n| progress(n, release.size),
+            )
+            .and_then(|body| {
+                drop(sink);
+                check_download(release, &part, max, &body)
+            })
+            .and_then(|()| std::fs::rename(&part, path).map_err(file_error(path)));
+        if fetched.is_err() {
+            let _ = std::fs::remove_file(&part);
         }
-        release.digests.verify(&body.bytes).map_err(encoded)?;
-        fs_err::write(path, &body.bytes).map_err(file_error(path))
+        fetched
     }
+}
+
+/// Checks the package downloaded to `path` against `release`'s size and checksums.
+fn check_download(release: &Release, path: &Path, max: u64, body: &Body) -> Result<()> {
+    let mismatch = |message: String| Error::Mismatch {
+        url: release.location.to_string(),
+        message,
+    };
+    // A server that compressed the package again (or sent a compressed copy stored
+    // beside it) is named as the likely cause: the bytes are not the package's.
+    let encoded = |problem: String| match &body.encoding {
+        Some(encoding) => mismatch(format!(
+            "{problem} (the server sent it with Content-Encoding `{}`: it compressed the \
+             package again, or sent a compressed copy; packages must be served as they are)",
+            encoding.escape_debug()
+        )),
+        None => mismatch(problem),
+    };
+    match release.size {
+        Some(size) if body.over => {
+            return Err(encoded(format!(
+                "more than {size} bytes received, {size} published"
+            )));
+        }
+        Some(size) if body.len != size => {
+            return Err(encoded(format!(
+                "{} bytes received, {size} published",
+                body.len
+            )));
+        }
+        None if body.over => {
+            return Err(encoded(format!(
+                "larger than the {max}-byte limit for a package whose size is not published"
+            )));
+        }
+        _ => {}
+    }
+    let file = std::fs::File::open(path).map_err(file_error(path))?;
+    release
+        .digests
+        .verify_reader(file)
+        .map_err(file_error(path))?
+        .map_err(encoded)
 }
 
 /// What a `Retry-After` header (seconds, or an HTTP date) asks, said after a status.

@@ -103,29 +103,65 @@ impl Digests {
 
     /// Checks every known checksum against `bytes`; the first mismatch is the error.
     pub fn verify(&self, bytes: &[u8]) -> Result<(), String> {
-        let checks: [(&str, &Option<String>, Hasher); 5] = [
-            ("SHA-256", &self.sha256, |b| hex::encode(Sha256::digest(b))),
-            ("SHA-384", &self.sha384, |b| hex::encode(Sha384::digest(b))),
-            ("SHA-512", &self.sha512, |b| hex::encode(Sha512::digest(b))),
-            ("SHA-1", &self.sha1, |b| hex::encode(Sha1::digest(b))),
-            ("MD5", &self.md5, |b| hex::encode(Md5::digest(b))),
+        self.verify_reader(bytes)
+            .unwrap_or_else(|e| Err(format!("cannot be read: {e}")))
+    }
+
+    /// [`Digests::verify`] of what `reader` reads, hashed as it is read (a package of
+    /// hundreds of megabytes is never held in memory); the outer error is the reader's.
+    pub fn verify_reader(
+        &self,
+        mut reader: impl std::io::Read,
+    ) -> std::io::Result<Result<(), String>> {
+        let mut sha256 = self.sha256.as_ref().map(|_| Sha256::new());
+        let mut sha384 = self.sha384.as_ref().map(|_| Sha384::new());
+        let mut sha512 = self.sha512.as_ref().map(|_| Sha512::new());
+        let mut sha1 = self.sha1.as_ref().map(|_| Sha1::new());
+        let mut md5 = self.md5.as_ref().map(|_| Md5::new());
+        let mut chunk = vec![0; 64 * 1024];
+        loop {
+            let n = reader.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            let bytes = &chunk[..n];
+            sha256.iter_mut().for_each(|h| h.update(bytes));
+            sha384.iter_mut().for_each(|h| h.update(bytes));
+            sha512.iter_mut().for_each(|h| h.update(bytes));
+            sha1.iter_mut().for_each(|h| h.update(bytes));
+            md5.iter_mut().for_each(|h| h.update(bytes));
+        }
+        let checks = [
+            (
+                "SHA-256",
+                &self.sha256,
+                sha256.map(|h| hex::encode(h.finalize())),
+            ),
+            (
+                "SHA-384",
+                &self.sha384,
+                sha384.map(|h| hex::encode(h.finalize())),
+            ),
+            (
+                "SHA-512",
+                &self.sha512,
+                sha512.map(|h| hex::encode(h.finalize())),
+            ),
+            ("SHA-1", &self.sha1, sha1.map(|h| hex::encode(h.finalize()))),
+            ("MD5", &self.md5, md5.map(|h| hex::encode(h.finalize()))),
         ];
-        for (name, expected, digest) in checks {
-            if let Some(expected) = expected {
-                let actual = digest(bytes);
-                if &actual != expected {
-                    return Err(format!(
-                        "{name} {actual} does not match the published {expected}"
-                    ));
-                }
+        for (name, expected, actual) in checks {
+            if let (Some(expected), Some(actual)) = (expected, actual)
+                && &actual != expected
+            {
+                return Ok(Err(format!(
+                    "{name} {actual} does not match the published {expected}"
+                )));
             }
         }
-        Ok(())
+        Ok(Ok(()))
     }
 }
-
-/// Hex digest of some bytes under one algorithm.
-type Hasher = fn(&[u8]) -> String;
 
 /// How stable a release must be to be offered, Joomla's scale: `dev < alpha < beta < rc <
 /// stable`.

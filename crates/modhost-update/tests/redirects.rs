@@ -214,6 +214,8 @@ fn a_failure_after_a_redirect_names_where_the_server_redirected() {
         }
     });
     let path = tls.dir.path().join("p.tgz");
+    // What was at the path stays until a download passes; a failed one leaves nothing.
+    std::fs::write(&path, "an earlier file").unwrap_or_else(|e| panic!("{e}"));
     let gone = tls.client().download(
         &release(&format!("{url}/moved/pb.tgz"), b"x"),
         None,
@@ -246,6 +248,17 @@ fn a_failure_after_a_redirect_names_where_the_server_redirected() {
         )),
         "{message}"
     );
+    assert_eq!(
+        std::fs::read_to_string(&path).ok().as_deref(),
+        Some("an earlier file")
+    );
+    let names: Vec<_> = std::fs::read_dir(tls.dir.path())
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .filter(|name| name.to_string_lossy().ends_with(".part"))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
 }
 
 #[test]

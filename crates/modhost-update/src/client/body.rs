@@ -1,6 +1,6 @@
 //! What a fetch read, and a local file read as a fetch reads a URL.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::{Error, Result, file_error};
@@ -19,10 +19,55 @@ pub(super) fn content_encoding(headers: &ureq::http::HeaderMap) -> Option<String
     (!codings.is_empty()).then(|| codings.join(", "))
 }
 
+/// The most of a package kept in memory as it is downloaded: enough for a server's JSON
+/// refusal sent in its place, which is read as a message.
+const HEAD: usize = 64 * 1024;
+
+/// Where a fetch puts what it reads: memory, for a document (small, and bounded), or a
+/// file, for a package, which may be hundreds of megabytes and is never held in memory.
+pub(super) enum Sink<'a> {
+    /// A document's bytes.
+    Memory(Vec<u8>),
+    /// A package's file, and its first [`HEAD`] bytes.
+    File {
+        /// The file's path, for its errors.
+        path: &'a Path,
+        /// The file, written in order.
+        file: std::fs::File,
+        /// Its first bytes.
+        head: Vec<u8>,
+    },
+}
+
+impl Sink<'_> {
+    /// Appends `bytes`.
+    pub(super) fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        match self {
+            Sink::Memory(all) => {
+                all.extend_from_slice(bytes);
+                Ok(())
+            }
+            Sink::File { path, file, head } => {
+                let room = HEAD.saturating_sub(head.len()).min(bytes.len());
+                head.extend_from_slice(&bytes[..room]);
+                file.write_all(bytes).map_err(file_error(path))
+            }
+        }
+    }
+
+    /// Everything put, when all of it is in memory: `len` bytes were put.
+    pub(super) fn whole(&self, len: u64) -> Option<&[u8]> {
+        match self {
+            Sink::Memory(all) => Some(all),
+            Sink::File { head, .. } => (head.len() as u64 == len).then_some(head.as_slice()),
+        }
+    }
+}
+
 /// What a fetch read: at most its limit and one byte more.
 pub(super) struct Body {
-    /// The bytes read.
-    pub(super) bytes: Vec<u8>,
+    /// How many bytes were read.
+    pub(super) len: u64,
     /// Whether there was more than the limit.
     pub(super) over: bool,
     /// The Content-Encoding the server named for bytes taken as they came (a package's).
@@ -32,21 +77,20 @@ pub(super) struct Body {
 }
 
 impl Body {
-    /// `bytes`, read with limit `max`.
-    pub(super) fn new(bytes: Vec<u8>, max: u64) -> Self {
-        let over = bytes.len() as u64 > max;
+    /// `len` bytes, read with limit `max`.
+    pub(super) fn new(len: u64, max: u64) -> Self {
         Body {
-            bytes,
-            over,
+            len,
+            over: len > max,
             encoding: None,
             decompressed: false,
         }
     }
 }
 
-/// Reads the local file `path` as [`Client::fetch`] reads a URL: at most `max` bytes and
-/// one more.
-pub(super) fn read_local(path: &Path, max: u64) -> Result<Body> {
+/// Reads the local file `path` into `sink` as [`Client::fetch`] reads a URL: at most `max`
+/// bytes and one more.
+pub(super) fn read_local(path: &Path, max: u64, sink: &mut Sink<'_>) -> Result<Body> {
     use std::os::unix::fs::OpenOptionsExt as _;
     // Opened without waiting, so that a FIFO put where a file was expected cannot hang
     // the client; only a regular file is read. (The error names the path once, below.)
@@ -71,11 +115,28 @@ pub(super) fn read_local(path: &Path, max: u64) -> Result<Body> {
             message: "not a regular file".into(),
         });
     }
-    let mut bytes = Vec::new();
-    file.take(max.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(file_error(path))?;
-    Ok(Body::new(bytes, max))
+    let mut reader = file.take(max.saturating_add(1));
+    let mut chunk = vec![0; 64 * 1024];
+    let mut len = 0;
+    loop {
+        let n = reader.read(&mut chunk).map_err(file_error(path))?;
+        if n == 0 {
+            return Ok(Body::new(len, max));
+        }
+        sink.put(&chunk[..n])?;
+        len += n as u64;
+    }
+}
+
+/// Reads the local file `path` into memory as [`read_local`] does.
+pub(super) fn read_local_bytes(path: &Path, max: u64) -> Result<(Body, Vec<u8>)> {
+    let mut sink = Sink::Memory(Vec::new());
+    let body = read_local(path, max, &mut sink)?;
+    let bytes = match sink {
+        Sink::Memory(bytes) => bytes,
+        Sink::File { .. } => Vec::new(),
+    };
+    Ok((body, bytes))
 }
 
 /// For a document missing from a directory `repo build` wrote into, the `public/` beside

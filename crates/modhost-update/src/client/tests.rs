@@ -105,7 +105,7 @@ fn a_source_naming_a_builds_output_is_pointed_at_its_public_directory() {
     let public = dir.path().join("public");
     std::fs::create_dir(&public).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(public.join("index.json"), "{}").unwrap_or_else(|e| panic!("{e}"));
-    let said = match read_local(&dir.path().join("index.json"), 1024) {
+    let said = match read_local_bytes(&dir.path().join("index.json"), 1024) {
         Err(Error::File { message, .. }) => message,
         Err(other) => panic!("{other:?}"),
         Ok(_) => panic!("read a file that is not there"),
@@ -118,7 +118,7 @@ fn a_source_naming_a_builds_output_is_pointed_at_its_public_directory() {
         "{said}"
     );
     // A file missing from anywhere else is simply missing.
-    let said = match read_local(&public.join("release.json"), 1024) {
+    let said = match read_local_bytes(&public.join("release.json"), 1024) {
         Err(Error::File { message, .. }) => message,
         Err(other) => panic!("{other:?}"),
         Ok(_) => panic!("read a file that is not there"),
