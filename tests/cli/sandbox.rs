@@ -266,6 +266,10 @@ fn a_trap_shows_the_guests_stderr_first_then_the_authors_own_frames() {
         "it points at the author's file and line: {crash}"
     );
     assert!(
+        !crash.contains("RUST_BACKTRACE"),
+        "no advice a sandboxed module cannot follow: {crash}"
+    );
+    assert!(
         crash.contains("<modhost_guest_hostile::Hostile as modhost_sdk::Module>::handle"),
         "the author's frame, demangled: {crash}"
     );

@@ -61,7 +61,7 @@ pub enum Error {
         message: String,
     },
     /// The component targets a version of the WIT contract this host does not run.
-    #[error("`{path}` is built against modhost:module@{found}; this host supports modhost:module@{}", SUPPORTED_API_VERSIONS.join(", @"))]
+    #[error("`{path}` is built against modhost:module@{found}; this host supports modhost:module@{}: rebuild it against the host's `wit/` (what `modhost new` writes)", SUPPORTED_API_VERSIONS.join(", @"))]
     ApiVersion {
         /// The component file.
         path: PathBuf,

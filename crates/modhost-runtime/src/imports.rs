@@ -145,7 +145,12 @@ pub fn top_level(bytes: &[u8]) -> Result<TopLevel, String> {
             Payload::Version { encoding, .. }
                 if depth == 0 && encoding != wasmparser::Encoding::Component =>
             {
-                return Err("it is a core WebAssembly module, not a component".to_owned());
+                return Err(
+                    "it is a core WebAssembly module, not a component: build it for \
+                            the `wasm32-wasip2` target (which makes components), or wrap it \
+                            with `wasm-tools component new`"
+                        .to_owned(),
+                );
             }
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
             Payload::End(_) => depth = depth.saturating_sub(1),

@@ -139,7 +139,12 @@ const SHOWN_FRAMES: usize = 8;
 pub(crate) fn describe(e: &wasmtime::Error, stderr: &[u8]) -> String {
     let mut text = e.root_cause().to_string();
     let stderr = String::from_utf8_lossy(stderr);
-    let lines: Vec<&str> = stderr.lines().collect();
+    // Rust's panic hook ends with how to get a backtrace from the environment, which a
+    // sandboxed module has none of: the backtrace below is the one to read.
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.starts_with("note: run with `RUST_BACKTRACE=1`"))
+        .collect();
     let blank = |line: &&str| line.trim().is_empty();
     let first = lines.iter().position(|l| !blank(l)).unwrap_or(lines.len());
     let end = lines

@@ -237,7 +237,8 @@ fn check_rows_fit(
         if rows > 0 {
             return Err(format!(
                 "cannot add NOT NULL column `{}` without a default to existing table `{}`, \
-                 which has {rows} row(s)",
+                 which has {rows} row(s); a field is NOT NULL unless it says \
+                 notnull=\"false\": say so, or give it a default",
                 field.name, table.name
             ));
         }

@@ -83,15 +83,31 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
         || !name.starts_with(|c: char| c.is_ascii_lowercase())
         || name.contains('-')
     {
+        // A rawname may hold `-`, a new module's may not: it names the source's
+        // identifiers too. The nearest name that works is suggested.
+        let nearest: String = name
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let suggestion = match modhost_manifest::is_valid_rawname(&nearest)
+            && nearest.starts_with(|c: char| c.is_ascii_lowercase())
+        {
+            true => format!(" (`{nearest}`, say)"),
+            false => String::new(),
+        };
         return Err(Error::Refused(vec![format!(
-            "`{name}` is not a module name: lower-case letters, digits and `_`, starting with a letter"
+            "`{name}` is not a module name: lower-case letters, digits and `_`, starting with a \
+             letter{suggestion}; `-` is left out, since the name is also an identifier in the \
+             module's source"
         )]));
     }
     // An empty directory (made beforehand, or by an editor) is as good as none.
     let empty = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none());
     if std::fs::symlink_metadata(dir).is_ok() && !empty {
         return Err(Error::Refused(vec![format!(
-            "`{}` already exists: a new module gets a directory of its own",
+            "`{}` already exists: a new module gets a directory of its own: choose another \
+             one",
             dir.display()
         )]));
     }
@@ -327,6 +343,21 @@ mod tests {
                 .unwrap_or_default()
         };
         assert!(refused("1abc").contains("starting with a letter"));
+        assert!(
+            refused("my-mod").contains("(`my_mod`, say); `-` is left out"),
+            "{}",
+            refused("my-mod")
+        );
+        let again = new_module(&dir, "call_log", Lang::Rust)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            again.ends_with(
+                "already exists: a new module gets a directory of its own: choose another one"
+            ),
+            "{again}"
+        );
         assert!(refused(&"a".repeat(60)).contains("choose a shorter name"));
         assert!(refused(&"a".repeat(300)).contains("a rawname has at most 64 characters"));
         assert!(!parent.path().join("y").exists(), "nothing written");

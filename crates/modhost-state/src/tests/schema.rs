@@ -99,6 +99,12 @@ fn schema_refuses_reserved_foreign_and_impossible_tables() -> Result<()> {
         ),
         "{err}"
     );
+    assert!(
+        err.ends_with(
+            "a field is NOT NULL unless it says notnull=\"false\": say so, or give it a default"
+        ),
+        "{err}"
+    );
     Ok(())
 }
 
