@@ -149,12 +149,41 @@ struct Account {
     /// truncation, a failed write): `used` may then be above what is on disk, and is
     /// counted again before a write is refused for it.
     stale: bool,
+    /// What the quota left when `used` was last counted.
+    room: DiskUsage,
+    /// Whether the last count found no more than these calls had charged: no other
+    /// process is writing the module's files, and counts may be far apart.
+    alone: bool,
+}
+
+impl Account {
+    /// How many bytes and entries may be charged before what is on disk is counted again.
+    /// Alone, every [`RECOUNT_EVERY`]; while another process may write the module's files
+    /// too, a sixteenth of the room left at the last count, so that processes at once
+    /// pass the quota together by little more than the last of those slices, not each by
+    /// a whole one.
+    fn recount_every(&self) -> (u64, u64) {
+        if self.alone {
+            return (RECOUNT_EVERY, RECOUNT_EVERY_ENTRIES);
+        }
+        (
+            (self.room.bytes / SHARES).clamp(MIN_RECOUNT, RECOUNT_EVERY),
+            (self.room.entries / SHARES).clamp(MIN_RECOUNT_ENTRIES, RECOUNT_EVERY_ENTRIES),
+        )
+    }
 }
 
 /// How many bytes are charged between two counts of what is on disk.
 const RECOUNT_EVERY: u64 = 16 << 20;
 /// How many entries are charged between two counts of what is on disk.
 const RECOUNT_EVERY_ENTRIES: u64 = 256;
+/// Into how many slices the room left is cut while other processes may write too.
+const SHARES: u64 = 16;
+/// The fewest bytes charged between two counts: a walk of the files per small write
+/// would cost more than the little it could let past the quota.
+const MIN_RECOUNT: u64 = 64 << 10;
+/// The fewest entries charged between two counts.
+const MIN_RECOUNT_ENTRIES: u64 = 8;
 
 impl Budget {
     /// The budget of `rawname`, over the directories it may write.
@@ -224,6 +253,8 @@ impl Budget {
         if account.calls == 0 {
             account.used = None;
             account.refused = false;
+            // Another process may have begun calls of the module meanwhile.
+            account.alone = false;
         }
         account.quota = quota;
         account.calls += 1;
@@ -238,12 +269,11 @@ impl Budget {
         }
         let mut account = self.account();
         // Another process's calls of the module write beside these: counted again every
-        // so often, so that together they pass the quota by no more than that.
-        if account.since_count.saturating_add(bytes) > RECOUNT_EVERY
-            || account.entries_since_count.saturating_add(entries) > RECOUNT_EVERY_ENTRIES
-        {
-            account.used = None;
-        }
+        // so often, so that together they pass the quota by little.
+        let (every, every_entries) = account.recount_every();
+        let due = account.since_count.saturating_add(bytes) > every
+            || account.entries_since_count.saturating_add(entries) > every_entries;
+        let expected = account.used;
         let quota = account.quota;
         let past = |used: DiskUsage| {
             used.bytes.saturating_add(bytes) > quota.bytes
@@ -253,7 +283,7 @@ impl Budget {
         // would be refused: a walk of the module's files costs as many of them as it has,
         // so removals and truncations do not each ask for one.
         let (used, counted) = match account.used {
-            Some(used) if !(account.stale && past(used)) => (used, false),
+            Some(used) if !(due || account.stale && past(used)) => (used, false),
             _ => match self.count() {
                 Ok(used) => (used, true),
                 Err(e) => {
@@ -263,6 +293,13 @@ impl Budget {
             },
         };
         if counted {
+            if let Some(expected) = expected {
+                account.alone = used.bytes <= expected.bytes && used.entries <= expected.entries;
+            }
+            account.room = DiskUsage {
+                bytes: quota.bytes.saturating_sub(used.bytes),
+                entries: quota.entries.saturating_sub(used.entries),
+            };
             account.stale = false;
             account.since_count = 0;
             account.entries_since_count = 0;
@@ -416,6 +453,42 @@ mod tests {
             kept <= quota.entries + RECOUNT_EVERY_ENTRIES && kept < quota.entries + 500,
             "{kept} entries under a quota of {}",
             quota.entries
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn processes_writing_at_once_pass_the_quota_together_by_little() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let quota = DiskQuota {
+            bytes: 1 << 20,
+            entries: 1000,
+        };
+        // Eight processes' budgets of one module, each with calls under way, writing
+        // 64 KiB files in turn until each is refused.
+        let processes: Vec<_> = (0..8)
+            .map(|_| Budget::new("m", vec![dir.path().to_owned()]))
+            .collect();
+        let _turns: Vec<_> = processes.iter().map(|b| b.begin(quota)).collect();
+        let mut refused = vec![false; processes.len()];
+        let mut n = 0;
+        while refused.contains(&false) {
+            for (budget, refused) in processes.iter().zip(&mut refused) {
+                if *refused || budget.charge(64 << 10, 1).is_err() {
+                    *refused = true;
+                    continue;
+                }
+                n += 1;
+                std::fs::write(dir.path().join(n.to_string()), vec![0u8; 64 << 10])?;
+            }
+        }
+        // Each counting only its own writes between counts 16 MiB apart, each would have
+        // written a whole quota: eight of them.
+        let kept = disk_usage(&[dir.path().to_owned()])?.bytes;
+        assert!(
+            kept <= quota.bytes + 8 * (64 << 10),
+            "{kept} bytes under a quota of {}",
+            quota.bytes
         );
         Ok(())
     }

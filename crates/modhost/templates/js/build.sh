@@ -20,6 +20,22 @@ if [ "$(componentize-js --version 2>/dev/null)" != "$version" ]; then
 fi
 # A syntax error, said by node with app.js's line (componentize-js would not say where).
 node --check app.js
-"$componentize_js" --wit wit --world-name module --disable http fetch-event \
-    --out module.wasm app.js
+# componentize-js's output differs from build to build, even from the same sources, and
+# modhost compiles every different component again (a minute or more): when no source
+# changed since module.wasm was built, it is kept, and a change to module.xml alone
+# (a new <version>) installs without compiling.
+inputs=
+if command -v sha256sum >/dev/null 2>&1; then
+    inputs="componentize-js $version $(find . -path ./node_modules -prune \
+        -o -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.wit' \) -exec sha256sum {} + |
+        LC_ALL=C sort -k2 | sha256sum)"
+fi
+if [ -n "$inputs" ] && [ -f module.wasm ] && [ "$(cat .module.wasm.inputs 2>/dev/null)" = "$inputs" ]; then
+    echo "build.sh: module.wasm is up to date (no source changed since it was built)" >&2
+else
+    rm -f .module.wasm.inputs
+    "$componentize_js" --wit wit --world-name module --disable http fetch-event \
+        --out module.wasm app.js
+    [ -z "$inputs" ] || printf '%s\n' "$inputs" > .module.wasm.inputs
+fi
 "$modhost" pack .

@@ -35,5 +35,21 @@ except SyntaxError as error:
     sys.stderr.write("".join(traceback.format_exception_only(type(error), error)))
     sys.exit(1)'
 fi
-"$componentize_py" -d wit -w module componentize app -p . -p sdk -o module.wasm
+# componentize-py's output differs from build to build, even from the same sources, and
+# modhost compiles every different component again (a minute or more): when no source
+# changed since module.wasm was built, it is kept, and a change to module.xml alone
+# (a new <version>) installs without compiling.
+inputs=
+if command -v sha256sum >/dev/null 2>&1; then
+    inputs="componentize-py $version $(find . -path ./.venv -prune -o -name __pycache__ -prune \
+        -o -type f \( -name '*.py' -o -name '*.wit' \) -exec sha256sum {} + |
+        LC_ALL=C sort -k2 | sha256sum)"
+fi
+if [ -n "$inputs" ] && [ -f module.wasm ] && [ "$(cat .module.wasm.inputs 2>/dev/null)" = "$inputs" ]; then
+    echo "build.sh: module.wasm is up to date (no source changed since it was built)" >&2
+else
+    rm -f .module.wasm.inputs
+    "$componentize_py" -d wit -w module componentize app -p . -p sdk -o module.wasm
+    [ -z "$inputs" ] || printf '%s\n' "$inputs" > .module.wasm.inputs
+fi
 "$modhost" pack .
