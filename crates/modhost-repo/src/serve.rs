@@ -44,8 +44,10 @@ pub use access::TARGET as ACCESS_LOG;
 /// How many connections a server serves at once unless told otherwise.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 /// What share of the connections served one client may hold unless told otherwise: a
-/// quarter, so that one client reading slowly on many connections leaves room for others.
-pub const DEFAULT_CLIENT_SHARE: usize = 4;
+/// half, so that one client reading slowly on many connections leaves room for others,
+/// and a normal client behind the same address (a NAT, loopback) is still served beside
+/// 64 slow ones.
+pub const DEFAULT_CLIENT_SHARE: usize = 2;
 /// How long a client may take to connect and send its request, or to go on reading its
 /// answer, unless the server is told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,7 +68,7 @@ pub struct Server {
     tls: Arc<ServerConfig>,
     root: PathBuf,
     max_connections: usize,
-    /// `None`: a quarter of `max_connections` ([`DEFAULT_CLIENT_SHARE`]).
+    /// `None`: half of `max_connections` ([`DEFAULT_CLIENT_SHARE`]).
     max_per_client: Option<usize>,
     timeout: Duration,
 }
@@ -125,7 +127,7 @@ impl Server {
     }
 
     /// Lets one client (an address; an IPv6 one by its /64) hold at most `max` of the
-    /// connections served at once, a quarter of them unless told: past it, its next
+    /// connections served at once, half of them unless told: past it, its next
     /// connection is answered `503` with `Retry-After`, as past the bound. A server
     /// behind a proxy, whose connections all come from the proxy, gives it them all.
     pub fn max_per_client(mut self, max: usize) -> Self {

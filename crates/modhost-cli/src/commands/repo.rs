@@ -78,7 +78,7 @@ pub enum RepoCommand {
               value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
         max_connections: usize,
         /// How many of them one client (an address; IPv6 by its /64) may hold at once;
-        /// beyond, it too is answered 503. Default: a quarter of --max-connections.
+        /// beyond, it too is answered 503. Default: half of --max-connections.
         /// Behind a proxy, whose connections all come from it, give it them all.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
         max_per_client: Option<usize>,

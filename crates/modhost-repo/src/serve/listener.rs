@@ -29,6 +29,11 @@ use super::route::{self, Files};
 /// them, new connections wait in the listen backlog (for a refusal, or a slot for a
 /// client within its share) rather than being dropped.
 const REFUSING: usize = 64;
+/// How many connections of clients past their share may wait for a refusal at once
+/// (each holds only its socket meanwhile): past them, such a connection is closed
+/// unanswered. A client's own connections are at most its share of the slots and of
+/// these, so one client cannot fill them for everyone.
+const WAITING: usize = 1024;
 /// The most of an answer the kernel holds unsent for a connection (`TCP_NOTSENT_LOWAT`):
 /// enough to keep a fast link busy between two writes, little enough that a client
 /// reading a few KiB a second lets the server write within the timeout.
@@ -95,6 +100,7 @@ pub(super) async fn serve(
     let slots = Arc::new(Semaphore::new(settings.max_connections));
     let clients = Clients::new(settings.max_per_client);
     let refusals = Arc::new(Semaphore::new(REFUSING));
+    let waiting = Arc::new(Semaphore::new(WAITING));
     let graceful = GracefulShutdown::new();
     // Told to connections still shaking hands, which have asked nothing yet: they close at
     // once rather than keep the stop waiting.
@@ -123,14 +129,34 @@ pub(super) async fn serve(
         let held = clients.take(peer.ip());
         let (permit, held, busy) = match (held, slot) {
             (Some(held), Some(permit)) => (permit, Some(held), false),
-            // A client past its share while slots are free is answered only if a refusal
-            // is free now: waiting for one would let a single client stop the server
-            // accepting anyone else. Its connection is closed instead. The slot stays
-            // free for the others.
+            // A client past its share while slots are free is refused; when no refusal is
+            // free now, its connection waits for one on its own (within its timeout),
+            // not in the accept loop: that would let a single client stop the server
+            // accepting anyone else. The slot stays free for the others.
             (None, Some(_free)) => match Arc::clone(&refusals).try_acquire_owned() {
                 Ok(permit) => (permit, None, true),
                 Err(_) => {
-                    tracing::debug!(%peer, "closed: past its share, and no refusal is free");
+                    let Ok(wait) = Arc::clone(&waiting).try_acquire_owned() else {
+                        tracing::debug!(%peer, "closed: past its share, and too many wait for a refusal");
+                        continue;
+                    };
+                    let (settings, refusals) = (Arc::clone(&settings), Arc::clone(&refusals));
+                    let (watcher, mut stopped) = (graceful.watcher(), stopped.clone());
+                    tokio::spawn(async move {
+                        let refusal = tokio::select! {
+                            refusal = tokio::time::timeout_at(
+                                accepted + settings.timeout,
+                                refusals.acquire_owned(),
+                            ) => refusal,
+                            _ = stopped.wait_for(|stopped| *stopped) => return,
+                        };
+                        drop(wait);
+                        if let Ok(Ok(permit)) = refusal {
+                            connection(tcp, peer, accepted, true, &settings, watcher, stopped)
+                                .await;
+                            drop(permit);
+                        }
+                    });
                     continue;
                 }
             },
