@@ -515,4 +515,15 @@ fn an_upgrade_held_back_by_a_newer_release_set_aside_names_it() {
         "{}",
         run.stderr
     );
+    // An install taking an older version than a channel offers says why, too.
+    let run = root.ok(&["install", "--online", "core"]);
+    assert!(
+        run.stderr.contains(
+            "source `feed` offers `core` 16.0.50, set aside: the channel gives no checksum"
+        ) && run
+            .stderr
+            .contains("the newest that can be installed is 16.0.40"),
+        "{}",
+        run.stderr
+    );
 }

@@ -37,6 +37,7 @@ pub(crate) fn install_online(
     let mut left = Vec::new();
     for name in names {
         let (source, release) = find_release(host, &offers, name, true)?;
+        warn_newer_aside(host, &offers, &release.rawname, &release.version);
         // What is installed already is left as it is before anything is downloaded.
         if let Some(record) = host.state.module(&release.rawname)?
             && plan::left_as_is(&record, options.reinstall)
@@ -66,6 +67,31 @@ pub(crate) fn install_online(
     remember(host, &accepted(&mut offers))?;
     changes.extend(left);
     Ok(changes)
+}
+
+/// Warns of each version of `rawname` newer than `version` that a channel set aside: an
+/// install taking an older one says why it did not take the newest, as `check-online`
+/// lists it.
+fn warn_newer_aside(host: &Host, offers: &[Checked], rawname: &str, version: &str) {
+    let Ok(picked) = Version::parse(version) else {
+        return;
+    };
+    for checked in offers {
+        for aside in &checked.report.set_aside {
+            if aside.rawname == rawname
+                && Version::parse(&aside.version).is_ok_and(|offered| offered > picked)
+            {
+                host.report(Event::Warning {
+                    rawname: rawname.to_owned(),
+                    message: format!(
+                        "source `{}` offers `{rawname}` {}, set aside: {}; the newest that can \
+                         be installed is {version}",
+                        checked.report.source, aside.version, aside.reason
+                    ),
+                });
+            }
+        }
+    }
 }
 
 /// See [`Host::upgrade_online`].
