@@ -161,9 +161,42 @@ impl Claims {
             return true;
         };
         let location = location.split(['?', '#']).next().unwrap_or_default();
+        let location = unreserved_decoded(location);
         let file = file.trim_start_matches('/');
         location == file || location.ends_with(&format!("/{file}"))
     }
+}
+
+/// `path` with each percent-encoded unreserved character (letters, digits, `-._~`)
+/// decoded: `phone%62ook.json` and `phonebook.json` are one URL (RFC 3986 §6.2.2.2).
+/// Anything else stays encoded: a `%2F` is no `/`.
+fn unreserved_decoded(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.contains('%') {
+        return path.into();
+    }
+    let bytes = path.as_bytes();
+    let mut decoded = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes
+            .get(i + 1..i + 3)
+            .filter(|_| bytes[i] == b'%')
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .filter(|b| b.is_ascii_alphanumeric() || b"-._~".contains(b));
+        match byte {
+            Some(b) => {
+                decoded.push(char::from(b));
+                i += 3;
+            }
+            None => {
+                let c = path[i..].chars().next().unwrap_or_default();
+                decoded.push(c);
+                i += c.len_utf8();
+            }
+        }
+    }
+    decoded.into()
 }
 
 /// What a verified signature proves: the key that made it, and what its comment claims.
@@ -502,6 +535,10 @@ mod tests {
         assert!(!claims("a2/freepbx/phonebook.json").names(doc));
         assert!(Claims::default().names(doc), "free text claims nothing");
         assert!(claims("index.json").names("/srv/repo/index.json"));
+        // One URL, however its unreserved characters are written; `%2F` is no `/`.
+        assert!(claims("freepbx/phonebook.json").names("https://h/freepbx/phone%62ook.json"));
+        assert!(!claims("freepbx/phonebook.json").names("https://h/freepbx%2Fphonebook.json"));
+        assert!(!claims("phonebook.json").names("https://h/phone%zzbook.json"));
     }
 
     #[test]
