@@ -296,7 +296,9 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         Err(e) if e == Errno::NOTDIR => {
             return match std::fs::symlink_metadata(from) {
                 Ok(metadata) if metadata.is_symlink() => Err(io(from)(std::io::Error::other(
-                    "a link stands where a directory should: not followed",
+                    "a link stands where a directory should: not followed, so the module \
+                     cannot be changed; put the directory back in its place (to keep it on \
+                     another disk, mount that disk there)",
                 ))),
                 _ => Ok(()),
             };

@@ -24,10 +24,23 @@ fn open_lock_file(path: &Path) -> Result<File> {
         .read(true)
         .write(true)
         .open(path)
-        .map_err(io)?;
+        .map_err(|e| {
+            // The system's words for a link (ELOOP) or a directory (EISDIR) in its place
+            // say nothing of what to do.
+            let what = match std::fs::symlink_metadata(path) {
+                Ok(metadata) if metadata.is_symlink() => "a link",
+                Ok(metadata) if metadata.is_dir() => "a directory",
+                _ => return io(e),
+            };
+            io(std::io::Error::other(format!(
+                "{what} stands where modhost keeps a lock file, which it never follows nor \
+                 takes for one: remove it (modhost makes the file again)"
+            )))
+        })?;
     if !file.metadata().map_err(io)?.is_file() {
         return Err(io(std::io::Error::other(
-            "it is not a regular file, so it cannot be a lock",
+            "it is not a regular file, so it cannot be a lock: remove it (modhost makes \
+             the file again)",
         )));
     }
     Ok(file)
@@ -230,6 +243,13 @@ mod tests {
             std::fs::read_to_string(&victim).ok().as_deref(),
             Some("secret\n")
         );
+        let refused = RootLock::try_acquire(&lock, Holder::Named).map(|_| ());
+        assert!(
+            refused.as_ref().is_err_and(|e| e
+                .to_string()
+                .contains("a link stands where modhost keeps a lock file")),
+            "{refused:?}"
+        );
         // Nor is a directory, a FIFO or anything but a regular file taken for one.
         let fifo = dir.path().join("fifo");
         rustix::fs::mkfifoat(
@@ -243,6 +263,15 @@ mod tests {
             refused
                 .as_ref()
                 .is_err_and(|e| e.to_string().contains("not a regular file")),
+            "{refused:?}"
+        );
+        let directory = dir.path().join("directory");
+        std::fs::create_dir(&directory).unwrap_or_else(|e| panic!("{e}"));
+        let refused = RootLock::try_acquire(&directory, Holder::Named).map(|_| ());
+        assert!(
+            refused.as_ref().is_err_and(|e| e
+                .to_string()
+                .contains("a directory stands where modhost keeps a lock file")),
             "{refused:?}"
         );
     }

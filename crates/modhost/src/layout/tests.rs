@@ -167,6 +167,20 @@ fn copy_tree_of_nothing_makes_an_empty_directory() {
     let copy = top.path().join("copy");
     assert!(copy_tree(&top.path().join("missing"), &copy).is_ok());
     assert!(std::fs::read_dir(&copy).is_ok_and(|mut d| d.next().is_none()));
+    // A data directory an administrator replaced by a link is never copied through: the
+    // change is refused, saying what to do.
+    let moved = top.path().join("moved");
+    std::fs::create_dir(&moved).unwrap_or_else(|e| panic!("{e}"));
+    write(&moved.join("kept"), "data");
+    let linked = top.path().join("linked");
+    std::os::unix::fs::symlink(&moved, &linked).unwrap_or_else(|e| panic!("{e}"));
+    let refused = copy_tree(&linked, &top.path().join("copy2")).map_err(|e| e.to_string());
+    assert!(
+        refused.as_ref().is_err_and(|e| e
+            .contains("a link stands where a directory should: not followed")
+            && e.contains("put the directory back in its place")),
+        "{refused:?}"
+    );
 }
 
 #[test]
