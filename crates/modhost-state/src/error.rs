@@ -29,6 +29,20 @@ pub enum Error {
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// Reading or writing the database's files failed below SQLite: the disk, or its
+    /// files changed under modhost (its `-wal` removed, a file system gone read-only).
+    #[error(
+        "state database `{path}`: its files could not be read or written ({source}): the \
+         disk failed, or the database's files (its -wal, -shm) were changed or \
+         removed while modhost had them open; nothing of what failed was kept — check the \
+         disk and the root, then try again"
+    )]
+    DiskFailure {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
     /// SQLite reported an error.
     #[error("state database `{path}`: {source}")]
     Sqlite {
@@ -232,6 +246,17 @@ pub(crate) fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
                 path: path.to_owned(),
             };
         }
+        // SQLITE_FULL is also the size cap reached (`max_page_count`): said as it is.
+        let failed = matches!(
+            &source,
+            rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::SystemIoFailure
+        );
+        if failed {
+            return Error::DiskFailure {
+                path: path.to_owned(),
+                source,
+            };
+        }
         if matches!(
             &source,
             rusqlite::Error::SqliteFailure(e, _)
@@ -296,6 +321,15 @@ mod tests {
         );
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let roomy = dir.path().join("modhost.db");
-        assert!(matches!(sqlite(&roomy)(io()), Error::Sqlite { .. }));
+        // Elsewhere, the disk failed or the files changed under modhost: said so, not as
+        // SQLite's bare "disk I/O error".
+        let failed = sqlite(&roomy)(io());
+        assert!(matches!(failed, Error::DiskFailure { .. }), "{failed:?}");
+        assert!(
+            failed
+                .to_string()
+                .contains("the disk failed, or the database's files"),
+            "{failed}"
+        );
     }
 }
