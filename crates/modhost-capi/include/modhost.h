@@ -66,7 +66,7 @@ extern "C" {
 
 /**
  * A change was refused before anything changed: its plan cannot succeed (every reason
- * is in the message: a package file missing, say), a package is refused for what it
+ * is in the message: a package file or directory missing, say), a package is refused for what it
  * holds (no archive, a bad module.xml, an unsafe entry), a module says it cannot be
  * removed, others depend on it, or its component is one this host does not run (another
  * WIT version, an import nobody provides).
@@ -227,7 +227,8 @@ typedef struct modhost_host modhost_host;
  * `{"ok": v}` or `{"err": v}`, `v` null for a missing type; variants as
  * `{"case-name": v}`. Resources, maps, streams and futures cannot cross. An answer is
  * read strictly: a record field the type does not have, a payload for a case that
- * carries none, or a number a float32 cannot hold is refused, naming where it stands.
+ * carries none, or a number a float32 cannot hold is refused, naming where it stands (of
+ * an object key given twice, the last is read, as JSON parsers commonly do).
  * The arguments a callback is given take at most `MODHOST_MAX_ANSWER_BYTES` as JSON: a
  * call passing more fails before the callback is called.
  *
@@ -323,7 +324,9 @@ int64_t modhost_call_ms_left(void);
  * its interfaces with `modhost_capability_add`, then give it to `modhost_open`.
  * When `needs_grant` is true, a module may import it only once an administrator granted
  * it (`MODHOST_GRANT` at install), as the module's `<capabilities><import
- * package="…"/>` asks.
+ * package="…"/>` asks. When false, it is linked for every module that imports it, as
+ * modhost's own imports are, whether or not its module.xml names it (`modhost_info`
+ * lists a module's imports either way).
  *
  * On success, `*capability` is a new capability the caller frees with
  * `modhost_capability_free` (after `modhost_open`, which keeps what it needs).
@@ -517,7 +520,8 @@ int modhost_declare(const modhost_host *host,
                     char **error);
 
 /**
- * Runs hook point `hook` with `payload` (any text; JSON by convention) through every
+ * Runs hook point `hook` with `payload` (any UTF-8 text, since modules take it as a WIT
+ * string; JSON by convention) through every
  * running module's handler, in priority order, as it is declared. `context`, when not
  * NULL, is passed to every capability callback the dispatch makes (hooks fired from
  * inside it included): the channel the call is on, say. modhost never reads it, so it

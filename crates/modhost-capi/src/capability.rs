@@ -61,7 +61,8 @@ use modhost::shortened;
 /// `{"ok": v}` or `{"err": v}`, `v` null for a missing type; variants as
 /// `{"case-name": v}`. Resources, maps, streams and futures cannot cross. An answer is
 /// read strictly: a record field the type does not have, a payload for a case that
-/// carries none, or a number a float32 cannot hold is refused, naming where it stands.
+/// carries none, or a number a float32 cannot hold is refused, naming where it stands (of
+/// an object key given twice, the last is read, as JSON parsers commonly do).
 /// The arguments a callback is given take at most `MODHOST_MAX_ANSWER_BYTES` as JSON: a
 /// call passing more fails before the callback is called.
 ///
@@ -203,7 +204,9 @@ pub(crate) struct Context(pub(crate) CString);
 /// its interfaces with `modhost_capability_add`, then give it to `modhost_open`.
 /// When `needs_grant` is true, a module may import it only once an administrator granted
 /// it (`MODHOST_GRANT` at install), as the module's `<capabilities><import
-/// package="…"/>` asks.
+/// package="…"/>` asks. When false, it is linked for every module that imports it, as
+/// modhost's own imports are, whether or not its module.xml names it (`modhost_info`
+/// lists a module's imports either way).
 ///
 /// On success, `*capability` is a new capability the caller frees with
 /// `modhost_capability_free` (after `modhost_open`, which keeps what it needs).

@@ -417,7 +417,8 @@ pub unsafe extern "C" fn modhost_declare(
     }
 }
 
-/// Runs hook point `hook` with `payload` (any text; JSON by convention) through every
+/// Runs hook point `hook` with `payload` (any UTF-8 text, since modules take it as a WIT
+/// string; JSON by convention) through every
 /// running module's handler, in priority order, as it is declared. `context`, when not
 /// NULL, is passed to every capability callback the dispatch makes (hooks fired from
 /// inside it included): the channel the call is on, say. modhost never reads it, so it

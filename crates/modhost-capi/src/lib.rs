@@ -64,7 +64,7 @@ pub const MODHOST_ERROR_ARGUMENT: c_int = 1;
 /// error, a module's `install()` failing…). A failed change changes nothing.
 pub const MODHOST_ERROR_FAILED: c_int = 2;
 /// A change was refused before anything changed: its plan cannot succeed (every reason
-/// is in the message: a package file missing, say), a package is refused for what it
+/// is in the message: a package file or directory missing, say), a package is refused for what it
 /// holds (no archive, a bad module.xml, an unsafe entry), a module says it cannot be
 /// removed, others depend on it, or its component is one this host does not run (another
 /// WIT version, an import nobody provides).

@@ -466,6 +466,7 @@ impl Error {
         matches!(
             self,
             Error::Refused(_)
+                | Error::NotAPackageDir { .. }
                 | Error::Protected { .. }
                 | Error::InUse { .. }
                 | Error::InsideDispatch

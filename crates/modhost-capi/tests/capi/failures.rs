@@ -109,6 +109,24 @@ fn failures_are_codes_with_a_message_the_caller_frees() -> TestResult {
             take(error).is_some_and(|e| e.contains("unknown flags 0x80")),
             "not named as a bad flag"
         );
+        // A package directory that is not there is refused, as a missing package file is:
+        // nothing was done.
+        let status = modhost_install(
+            host,
+            c("/nonexistent/modhost-packages").as_ptr(),
+            names.as_ptr(),
+            1,
+            0,
+            null_mut(),
+            &mut error,
+        );
+        assert_eq!(status, MODHOST_ERROR_REFUSED);
+        assert!(
+            take(error).is_some_and(
+                |e| e.contains("there is no directory `/nonexistent/modhost-packages`")
+            ),
+            "a missing package directory is not named"
+        );
         // What cannot be a name or a path is the caller's mistake, said without repeating
         // megabytes of it.
         let huge = "x".repeat(10 << 20);
