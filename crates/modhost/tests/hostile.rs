@@ -384,6 +384,13 @@ fn hooks_fired_past_the_deadline_start_nothing_so_a_fan_ends_with_its_call() {
             .all(|c| { serde_json::to_value(c).unwrap_or_default()["kind"] == "timeout" }),
         "{dispatch:?}"
     );
+    // The first call's timeout says which of the handlers it fired its deadline met.
+    let first = dispatch.calls[0].error.as_deref().unwrap_or_default();
+    assert!(
+        first.contains("(the deadline came while `fan`'s handler `fan")
+            && first.ends_with("for hook `fan`, fired from it, ran)"),
+        "{first}"
+    );
     // The module's sixteen handlers share one 500 ms; what they fired after it passed
     // started nothing. Given a tick each, they took minutes.
     assert!(

@@ -244,6 +244,7 @@ impl Dispatcher {
                 .or_insert(timeout);
             let started = Instant::now();
             let own = started + *left;
+            let outer_deadline = scope.deadline;
             let scope = &Scope {
                 depth: scope.depth,
                 deadline: Some(scope.deadline.map_or(own, |outer| outer.min(own))),
@@ -251,8 +252,19 @@ impl Dispatcher {
                 options: scope.options,
                 logs: scope.logs.clone(),
             };
+            if scope.depth == 0 {
+                nested::take_deadline_met();
+            }
             let called = self.call(point, &handler, &input, session, scope);
             *left = left.saturating_sub(started.elapsed());
+            let called = called.map(|result| {
+                nested::noting_deadline(result, scope.depth, outer_deadline, || {
+                    format!(
+                        "`{}`'s handler `{}` for hook `{}`",
+                        handler.entry.record.rawname, handler.name, point.name
+                    )
+                })
+            });
             let Some(mut result) = called else {
                 // Its module was uninstalled, disabled or upgraded while it ran: the
                 // dispatch goes on as if the module had not been there, or, upgraded,
