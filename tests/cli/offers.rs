@@ -143,7 +143,10 @@ fn a_module_installed_from_a_file_takes_a_sources_updates_once_attached() {
         "{text}"
     );
     let info = root.ok(&["info", "phonebook"]).stdout;
-    assert!(info.contains("modhost source attach NAME SOURCE"), "{info}");
+    assert!(
+        info.contains("modhost source attach phonebook SOURCE"),
+        "{info}"
+    );
     // Its module.xml names no channel of its own, and says what it needs and serves.
     for shown in [
         "source       none: installed from a file, and its module.xml names no update channel",

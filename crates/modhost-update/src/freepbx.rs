@@ -81,6 +81,17 @@ mod tests {
     }
 
     #[test]
+    fn a_web_page_in_a_documents_place_is_named_as_one() {
+        let page = b"<!DOCTYPE html><html><body>Down for maintenance</body></html>";
+        let said = parse(page, &doc()).map(|_| ()).map_err(|e| e.to_string());
+        assert!(
+            said.as_ref()
+                .is_err_and(|e| e.contains("an HTML page (61 bytes), not JSON")),
+            "{said:?}"
+        );
+    }
+
+    #[test]
     fn the_seed_document_reads_with_its_md5() {
         let seed = br#"{ "rawname": "module", "repo": "local", "name": "Module", "version": "2.3",
             "publisher": "Publisher", "license": "GPLv3+", "category": "Admin",

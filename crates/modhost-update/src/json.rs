@@ -9,6 +9,13 @@ use serde_json::{Map, Value};
 /// phrase: JSON's syntax error with its position, or what kind of value it is instead.
 pub(crate) fn object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if crate::signature::is_web_page(bytes) {
+        return Err(format!(
+            "an HTML page ({} bytes), not JSON: the server answered with an error, \
+             maintenance or login page in the document's place",
+            bytes.len()
+        ));
+    }
     match serde_json::from_slice(bytes).map_err(|e| format!("not JSON ({e})"))? {
         Value::Object(object) => Ok(object),
         other => Err(format!("{}, not an object", kind(&other))),

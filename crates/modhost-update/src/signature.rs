@@ -347,7 +347,7 @@ impl Mismatch {
 
 /// Whether `data` is an HTML page: what a failing server or a captive portal sends in
 /// place of a document, with status 200. No document modhost reads starts so.
-fn is_web_page(data: &[u8]) -> bool {
+pub(crate) fn is_web_page(data: &[u8]) -> bool {
     let start = data
         .strip_prefix(b"\xef\xbb\xbf")
         .unwrap_or(data)

@@ -145,17 +145,23 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
             line("required by", &info.dependents.join(", "));
         }
         let channels = info.manifest.updateurl.is_some() || !info.manifest.updateservers.is_empty();
+        let attach = format!(
+            "`modhost source attach {} SOURCE` takes its updates from a source",
+            info.manifest.rawname
+        );
         match &info.source {
             Some(source) => line("source", source),
             None if channels => line(
                 "source",
-                "none: installed from a file; its module.xml's channels update it, and \
-                 `modhost source attach NAME SOURCE` takes its updates from a source",
+                &format!(
+                    "none: installed from a file; its module.xml's channels update it, and {attach}"
+                ),
             ),
             None => line(
                 "source",
-                "none: installed from a file, and its module.xml names no update channel; \
-                 `modhost source attach NAME SOURCE` takes its updates from a source",
+                &format!(
+                    "none: installed from a file, and its module.xml names no update channel; {attach}"
+                ),
             ),
         }
         if !info.imports.is_empty() {

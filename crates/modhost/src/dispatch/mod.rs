@@ -279,8 +279,8 @@ impl Dispatcher {
                     handler: handler.name.clone(),
                     priority: handler.priority,
                     cause: LeftOutCause::Changed,
-                    why: "its module was disabled or uninstalled while it ran: its result is \
-                          set aside"
+                    why: "its module was disabled, uninstalled or changed again while it \
+                          ran: its result is set aside"
                         .to_owned(),
                 };
                 let mut rerun_here = false;
