@@ -656,7 +656,7 @@ fn scan_reports_what_it_cannot_read_beside_what_it_can() {
     let text = root.fails(&["scan", arg(&dir)]).stdout;
     assert!(
         text.contains("core 16.0.41 (installed: 16.0.40, upgrade)")
-            && text.contains("voicemail 16.0.12 (installed: -, new)"),
+            && text.contains("voicemail 16.0.12 (installed: -, new) in voicemail.tgz\n"),
         "{text}"
     );
     for (package, error) in &unreadable {
@@ -676,6 +676,13 @@ fn scan_reports_what_it_cannot_read_beside_what_it_can() {
             .to_owned()
     };
     assert_eq!(status(&root), "needs-upgrade");
+    // `info --json` carries the notes its text shows.
+    let info = root.ok(&["info", "--json", "core"]).json();
+    assert_eq!(
+        info["notes"],
+        serde_json::json!(["its only directories are /data and those it was granted"]),
+        "{info}"
+    );
     assert!(std::fs::remove_file(&core41).is_ok());
     root.fails(&["scan", arg(&dir)]);
     assert_eq!(status(&root), "needs-upgrade");

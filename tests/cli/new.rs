@@ -353,7 +353,8 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
             && error.contains(
                 "TypeError: handler `hello_py_later` returned a coroutine: modhost does not \
                  wait for it, so none of its code ran"
-            ),
+            )
+            && error.contains("— HelloPy.later (app.py, line "),
         "{calls}"
     );
     // Caught, they are ordinary exceptions; a handler name used twice is refused.
@@ -366,6 +367,8 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
          HostError: no such table: nosuch\n\
          TypeError: Dup: methods `a` and `b` are both marked @handler('dup'); \
          a handler name may be used once\n\
+         TypeError: at its line; a handler is called with (self, hook, payload); write \
+         `def sig(self, hook: str, payload: str) -> str`\n\
          MemoryError\n\
          RecursionError\n\
          socket.create_connection: no network",
@@ -481,6 +484,16 @@ const MISTAKES: &str = r#"
                     return "b"
         except TypeError as error:
             seen.append(f"TypeError: {error}")
+        # A handler that cannot take (hook, payload) is refused with the class, at its line.
+        try:
+            class Sig(Module):
+                @handler("sig")
+                def sig(self, payload: str) -> str:
+                    return payload
+        except TypeError as error:
+            said = str(error)
+            at = "at its line; " if "Sig.sig (app.py, line " in said else ""
+            seen.append(f"TypeError: {at}{said[said.find('a handler is called'):]}")
         # Past the memory cap, an allocation fails as Python's do: a MemoryError to catch.
         try:
             bytearray(1 << 30)

@@ -255,16 +255,33 @@ def _unicode(what: str, value: str) -> None:
         ) from None
 
 
-def _not_async(what: str, returned: object) -> None:
+def _not_async(what: str, returned: object, where: str = "") -> None:
     """Raises :class:`TypeError` when ``what`` returned a coroutine: an ``async def``
-    runs nothing until awaited, and modhost never awaits it."""
+    runs nothing until awaited, and modhost never awaits it. ``where`` names the
+    author's function (see :func:`_where`)."""
     if isinstance(returned, (types.CoroutineType, types.AsyncGeneratorType)):
         if isinstance(returned, types.CoroutineType):
             returned.close()
         raise TypeError(
             f"{what} returned a coroutine: modhost does not wait for it, so none of its "
             "code ran: make it a plain def, without async/await"
+            + (f" — {where}" if where else "")
         )
+
+
+def _takes_hook_and_payload(function: Any) -> bool:
+    """Whether ``function`` (a method, unbound) can be called with ``(self, hook,
+    payload)``: read from its code object, as ``inspect`` would (which the component
+    would then have to bundle)."""
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return True
+    defaults = len(getattr(function, "__defaults__", None) or ())
+    kwonly_defaults = getattr(function, "__kwdefaults__", None) or {}
+    takes_varargs = bool(code.co_flags & 0x04)
+    required = code.co_argcount - defaults
+    required_kwonly = code.co_kwonlyargcount - len(kwonly_defaults)
+    return required <= 3 and (code.co_argcount >= 3 or takes_varargs) and required_kwonly == 0
 
 
 def _printable(text: str) -> str:
@@ -319,6 +336,12 @@ class Module:
                     f"{cls.__name__}: methods `{seen[name]}` and `{attribute}` are both "
                     f"marked @handler({name!r}); a handler name may be used once"
                 )
+            if not _takes_hook_and_payload(value):
+                raise TypeError(
+                    f"@handler({name!r}) {_where(value)}: a handler is called with "
+                    "(self, hook, payload); write `def "
+                    f"{attribute}(self, hook: str, payload: str) -> str`"
+                )
             seen[name] = attribute
 
     def install(self) -> None:
@@ -370,7 +393,7 @@ class Module:
         def run(name: str, method: str, hook: str, payload: str) -> str:
             function = getattr(module, method)
             output = function(hook, payload)
-            _not_async(f"handler `{name}`", output)
+            _not_async(f"handler `{name}`", output, _where(function))
             if isinstance(output, str):
                 try:
                     _unicode(f"handler `{name}` returned a str that", output)

@@ -88,7 +88,13 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
             });
         }
     };
-    ctx.out.result(&info, || {
+    // What the component's imports and exports mean for it, in `--json` as in the text.
+    let notes = surface::notes(&info.imports, &info.exports);
+    let mut document = serde_json::to_value(&info)?;
+    if let (false, Some(object)) = (notes.is_empty(), document.as_object_mut()) {
+        object.insert("notes".into(), notes.clone().into());
+    }
+    ctx.out.result(&document, || {
         let r = &info.record;
         let mut text = format!(
             "{} {} ({})\n",
@@ -173,7 +179,7 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
         if let Some(refused) = &info.refused {
             line("refused", &format!("this host would not run it: {refused}"));
         }
-        for note in surface::notes(&info.imports, &info.exports) {
+        for note in &notes {
             line("note", note);
         }
         for capability in &info.manifest.capabilities {

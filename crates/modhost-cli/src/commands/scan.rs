@@ -46,11 +46,19 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
+            // Named by its file: a package and a module directory of one version may
+            // stand side by side.
+            let file = e
+                .package
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default();
             text += &format!(
-                "{} {} (installed: {}, {state})\n",
+                "{} {} (installed: {}, {state}) in {}\n",
                 escape(&e.rawname),
                 escape(&e.version),
-                escape(installed)
+                escape(installed),
+                escape(&file)
             );
             if e.installable {
                 text += "  can be installed\n";
