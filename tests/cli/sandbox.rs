@@ -760,6 +760,21 @@ fn a_component_built_against_another_wit_version_is_refused_naming_both() {
     );
     assert_eq!(root.fingerprint(), before);
     assert_eq!(compiled_artifacts(&root.path()), compiled);
+    // Packing it says so while the author is at it (a package for another host is still
+    // made).
+    let run = root.ok(&[
+        "pack",
+        arg(&module_dir),
+        "-o",
+        arg(&dir.path().join("out.tgz")),
+    ]);
+    assert!(
+        run.stdout
+            .contains("warning: modhost would not install it: ")
+            && run.stdout.contains("modhost:module@0.9.0"),
+        "{}",
+        run.stdout
+    );
     // `manifest` says so too, and exits non-zero; a sound package shows its imports.
     let run = root.fails(&["manifest", arg(&package("future_api"))]);
     assert!(

@@ -31,7 +31,19 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
         Some(file) => PackTo::File(file),
     };
     let packed = modhost::pack_module(&args.dir, to)?;
-    out.result(&packed, || {
+    // What install would refuse in milliseconds (a core module, another WIT version, an
+    // import this host does not give) is said now too: read from the component, never
+    // compiled. A component made for an application that gives more is still packed.
+    let refused = modhost::Host::open_scratch()
+        .and_then(|host| host.component_imports(&packed.package))
+        .ok()
+        .flatten()
+        .and_then(|component| component.refused);
+    let mut document = serde_json::to_value(&packed)?;
+    if let (Some(refused), Some(object)) = (&refused, document.as_object_mut()) {
+        object.insert("refused".into(), refused.clone().into());
+    }
+    out.result(&document, || {
         let mut text = format!(
             "packed {} {} into {} (module.xml and {} only: the rest of the directory is left out)\n",
             escape(&packed.rawname),
@@ -42,6 +54,12 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
         // What install would warn about is said now, while the author is at the file.
         for warning in &packed.warnings {
             text += &format!("  warning: module.xml:{}\n", escape(warning));
+        }
+        if let Some(refused) = &refused {
+            text += &format!(
+                "  warning: modhost would not install it: {}\n",
+                escape(refused)
+            );
         }
         text
     })
