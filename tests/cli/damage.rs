@@ -2,7 +2,7 @@
 //! program's, one of its directories replaced by a link — is refused as it is found:
 //! nothing of it, and nothing outside it, is removed.
 
-use modhost_test_support::{arg, package};
+use modhost_test_support::{Root, arg, package};
 
 use crate::root;
 
@@ -36,7 +36,7 @@ fn an_emptied_or_foreign_database_or_a_linked_directory_is_refused_and_nothing_r
         let run = root.fails(args);
         assert!(
             run.stderr
-                .contains("modhost.db` is empty, but the root holds `modules`")
+                .contains("modhost.db` holds no table, but the root holds `modules`")
                 && run.stderr.contains("restore modhost.db from a backup"),
             "{args:?}: {}",
             run.stderr
@@ -47,24 +47,94 @@ fn an_emptied_or_foreign_database_or_a_linked_directory_is_refused_and_nothing_r
         );
     }
 
-    // Another program's database copied over it: refused, and left as it was found.
+    // Emptied with a -wal left from a crash, or a database of no table at all (what a
+    // VACUUM of a dropped schema leaves): the same.
     reset(b"");
-    root.write_state("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)");
+    std::fs::write(wal("-wal"), vec![7u8; 12_288]).unwrap_or_else(|e| panic!("{e}"));
+    let run = root.fails(&["list"]);
+    assert!(run.stderr.contains("holds no table"), "{}", run.stderr);
+    reset(b"");
+    root.write_state("CREATE TABLE t (x); DROP TABLE t; VACUUM");
+    let run = root.fails(&["recover"]);
+    assert!(run.stderr.contains("holds no table"), "{}", run.stderr);
+    assert_eq!(
+        (root.tree("modules"), root.tree("data")),
+        (modules.clone(), data.clone())
+    );
+    // Made by a newer modhost: left for it.
+    reset(&kept);
+    root.write_state("PRAGMA user_version = 999");
+    let run = root.fails(&["list"]);
+    assert!(
+        run.stderr.contains("it was made by a newer modhost"),
+        "{}",
+        run.stderr
+    );
+
+    // Another program's database copied over it: refused, and left as it was found.
+    // Whatever schema version the other program gave it; not even its mode is changed.
+    reset(b"");
+    root.write_state(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); PRAGMA user_version = 5",
+    );
+    let mode = |path: &std::path::Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .ok()
+    };
+    let readable = std::os::unix::fs::PermissionsExt::from_mode(0o644);
+    std::fs::set_permissions(&database, readable).unwrap_or_else(|e| panic!("{e}"));
     let foreign = std::fs::read(&database).unwrap_or_else(|e| panic!("{e}"));
     for args in [&["list"][..], &["info", "core"], &["recover"]] {
         let run = root.fails(args);
         assert!(
-            run.stderr
-                .contains("it is not a modhost state database: it holds tables (`users`)"),
+            run.stderr.contains(
+                "it is not a modhost state database: it holds tables (`users`) and none of modhost's"
+            ),
             "{args:?}: {}",
             run.stderr
         );
         assert_eq!(std::fs::read(&database).ok().as_deref(), Some(&foreign[..]));
+        assert_eq!(mode(&database), Some(0o644));
         assert_eq!(
             (root.tree("modules"), root.tree("data")),
             (modules.clone(), data.clone())
         );
     }
+    // Given as a root, a directory holding another program's database gets nothing
+    // made beside it.
+    let elsewhere = root.path().with_file_name("someones");
+    std::fs::create_dir_all(&elsewhere).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(&database, elsewhere.join("modhost.db")).unwrap_or_else(|e| panic!("{e}"));
+    let run = Root::output(
+        std::process::Command::new(env!("CARGO_BIN_EXE_modhost"))
+            .arg("--root")
+            .arg(&elsewhere)
+            .arg("list"),
+    );
+    assert!(
+        !run.success && run.stderr.contains("none of modhost's"),
+        "{}",
+        run.stderr
+    );
+    let names: Vec<_> = std::fs::read_dir(&elsewhere)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    assert_eq!(names, ["modhost.db"]);
+    // modhost's own, copied without its schema version (through `.dump`): its
+    // migrations would run again over its tables.
+    reset(&kept);
+    root.write_state("PRAGMA user_version = 0");
+    let run = root.fails(&["list"]);
+    assert!(
+        run.stderr
+            .contains("it holds modhost's tables but not its schema version"),
+        "{}",
+        run.stderr
+    );
     reset(&kept);
     root.ok(&["list"]);
 
@@ -91,5 +161,34 @@ fn an_emptied_or_foreign_database_or_a_linked_directory_is_refused_and_nothing_r
         std::fs::remove_file(&at).unwrap_or_else(|e| panic!("{e}"));
         std::fs::create_dir(&at).unwrap_or_else(|e| panic!("{e}"));
     }
+    // One level down, a link where a module's directories are is never followed either:
+    // a stray one goes as a link; a module's own stays, and changes to it are refused.
+    let stray = root.path().join("modules/zzz");
+    std::os::unix::fs::symlink(&elsewhere, &stray).unwrap_or_else(|e| panic!("{e}"));
+    root.ok(&["recover"]);
+    assert!(
+        std::fs::symlink_metadata(&stray).is_err(),
+        "the stray link went"
+    );
+    assert!(elsewhere.join("sub/precious").is_file());
+    let data = root.path().join("data/core");
+    let moved = root.path().with_file_name("moved-core-data");
+    std::fs::rename(&data, &moved).unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink(&moved, &data).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(moved.join("precious"), "mine").unwrap_or_else(|e| panic!("{e}"));
+    root.ok(&["list"]);
+    let run = root.fails(&["disable", "core"]);
+    assert!(
+        run.stderr
+            .contains("a link stands where modhost keeps a directory of its own"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        moved.join("precious").is_file(),
+        "nothing beside it was swept"
+    );
+    std::fs::remove_file(&data).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::rename(&moved, &data).unwrap_or_else(|e| panic!("{e}"));
     root.ok(&["hook", "lookup", "--payload", "2025550100"]);
 }

@@ -381,11 +381,14 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
     let xml = xml.replace("<version>0.1.0</version>", "<version>0.2.0</version>");
     assert!(std::fs::write(dir.join("module.xml"), xml).is_ok());
     let built = std::fs::read(dir.join("module.wasm")).unwrap_or_default();
+    let stamp = || std::fs::read_to_string(dir.join(".module.wasm.inputs")).unwrap_or_default();
+    let inputs = stamp();
     build(&dir, &[]);
     assert!(
         std::fs::read(dir.join("module.wasm")).is_ok_and(|again| again == built),
         "module.wasm was built again though no source changed"
     );
+    assert_eq!(stamp(), inputs);
     let v2 = dir.join("hello_py-0.2.0.tgz");
     // An upgrade() that raises fails the upgrade with its traceback, and changes nothing.
     let before = root.fingerprint();
@@ -418,6 +421,12 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
             .as_array()
             .is_some_and(Vec::is_empty)
     );
+    // A source changed (the SDK's, here) is built again.
+    let sdk = dir.join("sdk/modhost_sdk/__init__.py");
+    let edited = std::fs::read_to_string(&sdk).unwrap_or_default() + "\n# edited\n";
+    assert!(std::fs::write(&sdk, edited).is_ok());
+    build(&dir, &[]);
+    assert_ne!(stamp(), inputs, "the changed SDK was not built again");
 }
 
 /// Handlers making the mistakes a new Python author makes, added to the template's app.py.

@@ -770,7 +770,7 @@ fn a_component_built_against_another_wit_version_is_refused_naming_both() {
     ]);
     assert!(
         run.stdout
-            .contains("warning: modhost would not install it: ")
+            .contains("warning: modhost's command line would not install it")
             && run.stdout.contains("modhost:module@0.9.0"),
         "{}",
         run.stdout

@@ -623,12 +623,12 @@ void modhost_limits_default(modhost_limits *limits);
 char *modhost_string_new(const char *text);
 
 /**
- * Uninstalls module `rawname`, running its `uninstall()`. `flags` is 0 or
+ * Uninstalls module `rawname`, running its `uninstall()`. `flags` is 0, or any of
  * `MODHOST_FORCE` (even when others depend on it, or its module.xml says it cannot be
- * uninstalled) and `MODHOST_SKIP_CODE` (without running its `uninstall()`) or-ed
- * together. A module whose component cannot be loaded (it imports a capability the
- * application no longer registers) fails with `MODHOST_ERROR_REFUSED` unless its code is
- * skipped.
+ * uninstalled) and `MODHOST_SKIP_CODE` (without running its `uninstall()`: the change's
+ * `action` is then `"deleted"`) or-ed together. A module whose component cannot be loaded
+ * (it imports a capability the application no longer registers) fails with
+ * `MODHOST_ERROR_REFUSED` unless its code is skipped.
  *
  * On success, `*change` (when `change` is not NULL) is the JSON object of what was done,
  * which the caller frees with `modhost_string_free`.
@@ -659,10 +659,12 @@ int modhost_enable(const modhost_host *host,
                    char **error);
 
 /**
- * Disables module `rawname`, running its `disable()`; its data is kept. `flags` is 0 or
- * `MODHOST_FORCE` (even while running modules depend on it, or its module.xml says it
- * cannot be disabled) and `MODHOST_SKIP_CODE` (without running its `disable()`) or-ed
- * together. `*change` as `modhost_uninstall` gives it.
+ * Disables module `rawname`, running its `disable()`; its data is kept. `flags` is 0, or
+ * any of `MODHOST_FORCE` (even while running modules depend on it, or its module.xml says
+ * it cannot be disabled) and `MODHOST_SKIP_CODE` (without running its `disable()`) or-ed
+ * together. A module whose component cannot be loaded fails with
+ * `MODHOST_ERROR_REFUSED` unless its code is skipped. `*change` as `modhost_uninstall`
+ * gives it.
  *
  * # Safety
  *

@@ -82,7 +82,9 @@ impl Limits {
         converted.check().map_err(|e| {
             let field = match e {
                 modhost::RuntimeError::FireDepthTooDeep { .. } => "max_fire_depth",
-                _ => "max_memory_bytes",
+                modhost::RuntimeError::MemoryCapTooLarge { .. }
+                | modhost::RuntimeError::MemoryCapTooSmall { .. } => "max_memory_bytes",
+                _ => "limits",
             };
             Failure::argument(format!("`{field}`: {e}"))
         })?;

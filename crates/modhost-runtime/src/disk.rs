@@ -151,21 +151,16 @@ struct Account {
     stale: bool,
     /// What the quota left when `used` was last counted.
     room: DiskUsage,
-    /// Whether the last count found no more than these calls had charged: no other
-    /// process is writing the module's files, and counts may be far apart.
-    alone: bool,
 }
 
 impl Account {
-    /// How many bytes and entries may be charged before what is on disk is counted again.
-    /// Alone, every [`RECOUNT_EVERY`]; while another process may write the module's files
-    /// too, a sixteenth of the room left at the last count, so that processes at once
-    /// pass the quota together by little more than the last of those slices, not each by
-    /// a whole one.
+    /// How many bytes and entries may be charged before what is on disk is counted again:
+    /// a sixteenth of the room left at the last count (at most every [`RECOUNT_EVERY`]).
+    /// Other processes may write the module's files too, and no process can tell for how
+    /// long it is alone: so that processes at once pass the quota together by little more
+    /// than the last of those slices, not each by a whole one, the slices shrink as the
+    /// room does, and a write near the quota looks at the disk first.
     fn recount_every(&self) -> (u64, u64) {
-        if self.alone {
-            return (RECOUNT_EVERY, RECOUNT_EVERY_ENTRIES);
-        }
         (
             (self.room.bytes / SHARES).clamp(MIN_RECOUNT, RECOUNT_EVERY),
             (self.room.entries / SHARES).clamp(MIN_RECOUNT_ENTRIES, RECOUNT_EVERY_ENTRIES),
@@ -253,8 +248,6 @@ impl Budget {
         if account.calls == 0 {
             account.used = None;
             account.refused = false;
-            // Another process may have begun calls of the module meanwhile.
-            account.alone = false;
         }
         account.quota = quota;
         account.calls += 1;
@@ -273,7 +266,6 @@ impl Budget {
         let (every, every_entries) = account.recount_every();
         let due = account.since_count.saturating_add(bytes) > every
             || account.entries_since_count.saturating_add(entries) > every_entries;
-        let expected = account.used;
         let quota = account.quota;
         let past = |used: DiskUsage| {
             used.bytes.saturating_add(bytes) > quota.bytes
@@ -293,9 +285,6 @@ impl Budget {
             },
         };
         if counted {
-            if let Some(expected) = expected {
-                account.alone = used.bytes <= expected.bytes && used.entries <= expected.entries;
-            }
             account.room = DiskUsage {
                 bytes: quota.bytes.saturating_sub(used.bytes),
                 entries: quota.entries.saturating_sub(used.entries),
@@ -494,6 +483,62 @@ mod tests {
     }
 
     #[test]
+    fn a_process_that_begins_writing_later_is_seen_in_time() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let quota = DiskQuota {
+            bytes: 16 << 20,
+            entries: 1000,
+        };
+        let mut n = 0;
+        let mut write = |budget: &Budget| -> std::io::Result<bool> {
+            if budget.charge(1 << 20, 1).is_err() {
+                return Ok(false);
+            }
+            n += 1;
+            std::fs::File::create(dir.path().join(n.to_string()))?.set_len(1 << 20)?;
+            Ok(true)
+        };
+        // One process writes half the quota alone; another then begins, and writes until
+        // refused; then the first goes on.
+        let first = Budget::new("m", vec![dir.path().to_owned()]);
+        let _first = first.begin(quota);
+        for _ in 0..8 {
+            assert!(write(&first)?);
+        }
+        let second = Budget::new("m", vec![dir.path().to_owned()]);
+        let _second = second.begin(quota);
+        while write(&second)? {}
+        while write(&first)? {}
+        // Counting every 16 MiB, the first would have gone on to a whole quota of its own.
+        let kept = disk_usage(&[dir.path().to_owned()])?.bytes;
+        assert!(
+            kept <= quota.bytes + quota.bytes / 4,
+            "{kept} bytes under a quota of {}",
+            quota.bytes
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_module_writing_far_from_its_quota_walks_its_files_now_and_then() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let budget = Budget::new("m", vec![dir.path().to_owned()]);
+        let quota = DiskQuota {
+            bytes: 256 << 20,
+            entries: 10_000,
+        };
+        let _turn = budget.begin(quota);
+        // 64 files of 1 MiB, a quarter of the quota: counted every sixteenth of the room.
+        for n in 0..64 {
+            assert!(budget.charge(1 << 20, 1).is_ok(), "write {n} refused");
+            std::fs::File::create(dir.path().join(n.to_string()))?.set_len(1 << 20)?;
+        }
+        let walks = budget.walks.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(walks <= 8, "{walks} walks of the files for 64 writes");
+        Ok(())
+    }
+
+    #[test]
     fn removals_do_not_each_walk_the_files_and_a_refusal_sees_what_they_freed()
     -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
@@ -514,9 +559,11 @@ mod tests {
             std::fs::remove_file(&file)?;
             budget.may_have_shrunk();
         }
+        // A walk at each refusal, and one every few entries near the quota, where
+        // another process's writes must be seen in time: not one at each write.
         let walks = budget.walks.load(std::sync::atomic::Ordering::SeqCst);
         assert!(
-            walks <= 1 + writes / quota + writes / RECOUNT_EVERY_ENTRIES,
+            walks <= 1 + writes / quota + writes / MIN_RECOUNT_ENTRIES,
             "{walks} walks of the files for {writes} writes"
         );
         Ok(())

@@ -33,7 +33,8 @@ pub enum Error {
     /// files changed under modhost (its `-wal` removed, a file system gone read-only).
     #[error(
         "state database `{path}`: its files could not be read or written ({source}): the \
-         disk failed, or the database's files (its -wal, -shm) were changed or \
+         disk failed, a disk quota or file size limit was reached, or the database's \
+         files (its -wal, -shm) were changed or \
          removed while modhost had them open; nothing of what failed was kept — check the \
          disk and the root, then try again"
     )]
@@ -328,7 +329,7 @@ mod tests {
         assert!(
             failed
                 .to_string()
-                .contains("the disk failed, or the database's files"),
+                .contains("the disk failed, a disk quota or file size limit"),
             "{failed}"
         );
     }

@@ -25,6 +25,7 @@ mod migrations;
 mod process;
 mod records;
 mod session;
+mod setup;
 mod state;
 mod stop;
 mod txn;
@@ -54,6 +55,7 @@ mod signal;
 mod writer;
 
 pub use error::{Error, Result};
+pub use migrations::Survey;
 pub use module_sql::{Rows, SqlValue};
 pub use process::Process;
 pub use quota::{DEFAULT_MODULE_QUOTA, Quotas};

@@ -170,7 +170,7 @@ pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(&err)?;
         let applied = version(&tx).map_err(&err)?;
-        refuse_foreign(&tx, path)?;
+        survey(&tx, path)?;
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
             if index == ANNOUNCED_BY {
                 add_column(&tx, "modhost_source_keys", "announced_by TEXT").map_err(&err)?;
@@ -196,41 +196,70 @@ pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a database that holds tables while no migration of modhost's was applied to
-/// it: another program's (copied over modhost.db, or given as a root's), or modhost's
-/// restored without its schema version. modhost's tables are never added to it.
-pub(crate) fn refuse_foreign(conn: &Connection, path: &Path) -> Result<()> {
-    let applied: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(sqlite(path))?;
-    if applied != 0 {
-        return Ok(());
-    }
-    let mut tables = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name LIMIT 4")
-        .and_then(|mut stmt| {
-            stmt.query_map([], |row| row.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()
-        })
-        .map_err(sqlite(path))?;
-    if tables.is_empty() {
-        return Ok(());
-    }
-    let more = if tables.len() == 4 {
-        tables.pop();
-        ", …"
-    } else {
-        ""
+/// What a database file holds, as modhost sees it before opening it as a root's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Survey {
+    /// No table at all: a new database, or one emptied.
+    Empty,
+    /// modhost's tables, at a schema version this modhost knows.
+    Ours,
+    /// Not looked at: this process may not write it, and opening it as a root's fails
+    /// for that, saying so.
+    NotLooked,
+}
+
+/// What `conn`'s database holds; refused when it is not modhost's: one holding tables but
+/// not modhost's own (another program's, copied over modhost.db or given as a root's,
+/// whatever its `user_version`), modhost's restored without its schema version (a copy
+/// through `.dump` loses it), whose migrations would run again over its tables, and one a
+/// newer modhost made. Read in one statement, so that another process making the root at
+/// the same moment is seen before or after, never half-way. Only reads.
+pub(crate) fn survey(conn: &Connection, path: &Path) -> Result<Survey> {
+    let err = sqlite(path);
+    let (tables, ours, applied, names): (i64, bool, i64, Option<String>) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM sqlite_schema WHERE type = 'table'),
+                    (SELECT count(*) > 0 FROM sqlite_schema
+                       WHERE type = 'table' AND name = 'modhost_modules'),
+                    (SELECT user_version FROM pragma_user_version),
+                    (SELECT group_concat('`' || name || '`', ', ') FROM
+                       (SELECT name FROM sqlite_schema WHERE type = 'table'
+                          ORDER BY name LIMIT 3))",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )
+        .map_err(&err)?;
+    let known = MIGRATIONS.len() as i64;
+    let message = match (tables, ours, applied) {
+        (0, _, 0) => return Ok(Survey::Empty),
+        (_, true, applied) if (1..=known).contains(&applied) => return Ok(Survey::Ours),
+        (_, true, 0) => "it holds modhost's tables but not its schema version (PRAGMA \
+                         user_version), as a copy made through `.dump` does: restore the \
+                         root's own modhost.db, or copy it with `sqlite3 modhost.db .backup` \
+                         (nothing was changed)"
+            .to_owned(),
+        (_, _, applied) if applied > known => format!(
+            "it was made by a newer modhost (its schema version {applied}; this modhost \
+             knows versions up to {known}): use that modhost (nothing was changed)"
+        ),
+        (0, _, applied) => format!(
+            "it holds modhost's schema version {applied} but none of its tables: restore \
+             the root's own modhost.db (nothing was changed)"
+        ),
+        (_, true, applied) => format!(
+            "it holds modhost's tables under schema version {applied}, which no modhost \
+             writes: restore the root's own modhost.db (nothing was changed)"
+        ),
+        (tables, false, _) => format!(
+            "it is not a modhost state database: it holds tables ({}{}) and none of \
+             modhost's; restore the root's own modhost.db (nothing was changed)",
+            names.unwrap_or_default(),
+            if tables > 3 { ", …" } else { "" }
+        ),
     };
-    let names: Vec<String> = tables.iter().map(|t| format!("`{t}`")).collect();
     Err(crate::Error::Corrupt {
         path: path.to_owned(),
-        message: format!(
-            "it is not a modhost state database: it holds tables ({}{more}) but no modhost \
-             schema version (PRAGMA user_version); restore the root's own modhost.db \
-             (nothing was changed)",
-            names.join(", ")
-        ),
+        message,
     })
 }
 

@@ -61,14 +61,15 @@ use rusqlite::Connection;
 
 use crate::error::sqlite;
 use crate::gate::{Gate, Turn};
-use crate::migrations;
+use crate::migrations::{self, Survey};
 use crate::process::Process;
 use crate::quota::{self, Quotas};
+use crate::setup::{configure, convert_to_incremental, create_private};
 use crate::signal::Signal;
 use crate::{Error, Result, Stop, Txn};
 
 /// How long a writer waits for another writer's transaction before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connections kept for reuse: opening one costs far more than a hook call.
 const POOL_SIZE: usize = 16;
@@ -226,54 +227,6 @@ impl fmt::Debug for State {
     }
 }
 
-/// Creates `path` empty with mode 0600 unless it exists (an empty file is an empty
-/// SQLite database; SQLite itself would create it 0644 less the umask), and gives an
-/// existing one, and its `-wal` and `-shm` files, mode 0600 too: they hold download keys,
-/// and a file restored from a backup or made by hand keeps whatever mode it came with.
-/// Only files this user owns are changed: a root shared through a group by its owner
-/// stays as its owner set it.
-fn create_private(path: &Path) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => return Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => {
-            return Err(Error::Io {
-                path: path.to_owned(),
-                source: e,
-            });
-        }
-    }
-    for suffix in ["", "-wal", "-shm"] {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        keep_private(Path::new(&file));
-    }
-    Ok(())
-}
-
-/// Takes group and others' access to `file` away, if it is a regular file this user owns.
-///
-/// By path, never through a descriptor: closing any descriptor of a file drops every
-/// POSIX lock this process holds on it, and SQLite's locks on the database, its WAL and
-/// its shared memory may be held here already by another connection.
-fn keep_private(file: &Path) {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let Ok(meta) = std::fs::symlink_metadata(file) else {
-        return;
-    };
-    let mode = meta.permissions().mode();
-    if meta.is_file() && meta.uid() == rustix::process::geteuid().as_raw() && mode & 0o077 != 0 {
-        // Refused, the file stays as it is: opening the database must not fail for it.
-        let _ = std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode & 0o700));
-    }
-}
-
 /// The default cap on the database's size: 1 GiB.
 pub const DEFAULT_MAX_SIZE: u64 = 1024 * 1024 * 1024;
 
@@ -295,6 +248,25 @@ impl State {
         quota::usage_of(&*self.connect()?, module).map_err(sqlite(self.path()))
     }
 
+    /// What the database file at `path` holds ([`Survey`]), refused when it is not
+    /// modhost's (see `migrations::survey`); a missing or empty file is
+    /// [`Survey::Empty`], one this process may not write [`Survey::NotLooked`]. Only reads.
+    pub fn survey(path: &Path) -> Result<Survey> {
+        if !std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+            return Ok(Survey::Empty);
+        }
+        if rustix::fs::access(path, rustix::fs::Access::WRITE_OK).is_err() {
+            return Ok(Survey::NotLooked);
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite(path))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite(path))?;
+        migrations::survey(&conn, path)
+    }
+
     /// Opens the database at `path`, creating it and bringing its schema up to date.
     /// A new database is readable by its owner only: it holds the download keys of
     /// update sources, and SQLite gives its journal files the database's mode.
@@ -309,12 +281,13 @@ impl State {
     /// own writes (installs, records, backups) still go through, and everything stays
     /// readable. See the module documentation for every bound.
     pub fn open_capped(path: &Path, max_size: u64) -> Result<Self> {
+        // Another program's database is left as it was found: not made private, not even
+        // put in WAL mode.
+        State::survey(path)?;
         create_private(path)?;
         let err = sqlite(path);
         let mut conn = Connection::open(path).map_err(&err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
-        // Another program's database is left as it was found: not even put in WAL mode.
-        migrations::refuse_foreign(&conn, path)?;
         // A new database takes its vacuum mode before WAL and its first table. Setting it
         // takes the write lock, so it is never done on a database that has pages.
         let pages: i64 = conn
@@ -518,47 +491,6 @@ impl State {
     }
 }
 
-/// Sets up a new connection: WAL with full synchronisation, foreign keys, and the bounds
-/// on what a statement may spill (see the module documentation).
-fn configure(conn: &Connection, path: &Path) -> Result<()> {
-    let err = sqlite(path);
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
-    use_wal(conn, path)?;
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(&err)?;
-    conn.pragma_update(None, "foreign_keys", "ON")
-        .map_err(&err)?;
-    conn.pragma_update(None, "temp_store", "MEMORY")
-        .map_err(&err)?;
-    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
-        .map_err(&err)?;
-    Ok(())
-}
-
-/// Puts the database in WAL mode, which it keeps once set. Switching a new database
-/// needs it alone for a moment, and SQLite answers "locked" at once, without waiting,
-/// when another process opening it at the same moment holds a read lock (its rule
-/// against two waiting on each other): the switch is tried again, all tries within
-/// `BUSY_TIMEOUT`.
-fn use_wal(conn: &Connection, path: &Path) -> Result<()> {
-    let started = Instant::now();
-    let switched = loop {
-        let left = BUSY_TIMEOUT.saturating_sub(started.elapsed());
-        conn.busy_timeout(left.max(Duration::from_millis(1)))
-            .map_err(sqlite(path))?;
-        match conn.pragma_update(None, "journal_mode", "WAL") {
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::DatabaseBusy && !left.is_zero() =>
-            {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            switched => break switched,
-        }
-    };
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite(path))?;
-    switched.map_err(|e| not_begun(path, e))
-}
-
 /// Sets `conn`'s `max_page_count` to `pages`; returns what SQLite set, which is never
 /// less than the pages the database already has.
 pub(crate) fn ceiling(conn: &Connection, path: &Path, pages: u64) -> Result<u64> {
@@ -576,33 +508,6 @@ pub(crate) fn incremental_vacuum(conn: &Connection) -> rusqlite::Result<()> {
     let mut steps = stmt.query([])?;
     while steps.next()?.is_some() {}
     Ok(())
-}
-
-/// Converts a database made before incremental auto-vacuum, if it is at most
-/// [`CONVERT_AT_OPEN_MAX`]: `VACUUM` rewrites it whole, and cannot run inside a
-/// transaction, so this happens once, when it is opened. On a connection of its own,
-/// whose temporary copy of the database goes to a file rather than to SQLite's bounded
-/// heap. Best effort: a database it cannot convert now (another writer holds the lock,
-/// the disk lacks the room) stays as it is, fully usable, and is tried again at the next
-/// open.
-fn convert_to_incremental(path: &Path) {
-    let convert = || -> rusqlite::Result<()> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(1))?;
-        let value =
-            |pragma: &str| conn.pragma_query_value(None, pragma, |row| row.get::<_, i64>(0));
-        if value("auto_vacuum")? != 0 {
-            return Ok(());
-        }
-        let pages = value("page_count")?;
-        let size = u64::try_from(pages.saturating_mul(value("page_size")?)).unwrap_or(u64::MAX);
-        if pages == 0 || size > CONVERT_AT_OPEN_MAX {
-            return Ok(());
-        }
-        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
-        conn.execute_batch("VACUUM")
-    };
-    let _ = convert();
 }
 
 /// Why a change's transaction did not begin: the write lock held past the wait

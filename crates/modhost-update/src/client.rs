@@ -15,9 +15,10 @@ use crate::redirect::{self, MAX_REDIRECTS};
 use crate::release::{Digests, Release, SetAside, Stability, Target};
 use crate::source::{Kind, Source};
 use crate::tls::roots;
-use crate::{Error, Location, Result, a2, file_error, freepbx, joomla};
+use crate::{Error, Location, Result, a2, freepbx, joomla};
 
 mod body;
+mod download;
 
 use body::{Body, Sink, content_encoding, read_local, read_local_bytes};
 
@@ -116,7 +117,7 @@ impl Client {
         query: Option<&str>,
         max: u64,
         document: bool,
-        sink: &mut Sink<'_>,
+        sink: &mut dyn Sink,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Body> {
         let shown = location.to_string();
@@ -211,11 +212,17 @@ impl Client {
         // `max` is then a body the caller can judge (a size mismatch is not a broken
         // connection), and nothing past it is ever read.
         let raw = response.into_body().into_with_config().reader();
+        // An answer other than 200 is read only for what it says (a server's message, a
+        // refusal): never the megabytes a package may take.
+        let limit = match status.as_u16() {
+            200 => max.saturating_add(1),
+            _ => max.saturating_add(1).min(body::HEAD as u64),
+        };
         // A compressed document is bounded after decompression: a small bomb stays small.
         let mut reader: Box<dyn Read> = if gzip {
-            Box::new(flate2::read::MultiGzDecoder::new(raw).take(max.saturating_add(1)))
+            Box::new(flate2::read::MultiGzDecoder::new(raw).take(limit))
         } else {
-            Box::new(raw.take(max.saturating_add(1)))
+            Box::new(raw.take(limit))
         };
         let mut len: u64 = 0;
         let mut chunk = vec![0; 64 * 1024];
@@ -284,8 +291,8 @@ impl Client {
 
     /// Fetches a document of at most `max` bytes: a longer one is refused.
     pub(crate) fn fetch_document(&self, location: &Location, max: u64) -> Result<Vec<u8>> {
-        let mut sink = Sink::Memory(Vec::new());
-        let body = self.fetch(location, None, max, true, &mut sink, &mut |_| {})?;
+        let mut bytes = Vec::new();
+        let body = self.fetch(location, None, max, true, &mut bytes, &mut |_| {})?;
         if body.over {
             let message = match body.decompressed {
                 true => format!(
@@ -304,10 +311,7 @@ impl Client {
                 },
             });
         }
-        Ok(match sink {
-            Sink::Memory(bytes) => bytes,
-            Sink::File { .. } => Vec::new(),
-        })
+        Ok(bytes)
     }
 
     /// Fetches the document at `location`, or `None` when there is none: a 404 or 410
@@ -478,116 +482,6 @@ impl Client {
         }
         Ok(checking.answer(releases, set_aside))
     }
-
-    /// Downloads `release` to `path` (with the download key `extra_query` appended to its
-    /// URL), refusing it unless its size and every published checksum match — and a
-    /// release without any checksum is never downloaded. A package may be at most
-    /// [`Client::max_package`] bytes: one published as larger is refused before it is
-    /// fetched, and no more than its published size is ever read. It is streamed to
-    /// `path` with `.part` added, and renamed to `path` once it passed.
-    pub fn download(
-        &self,
-        release: &Release,
-        extra_query: Option<&str>,
-        path: &Path,
-        progress: &mut dyn FnMut(u64, Option<u64>),
-    ) -> Result<()> {
-        if release.digests.is_empty() {
-            return Err(Error::Mismatch {
-                url: release.location.to_string(),
-                message: "no checksum is published for it, so it cannot be verified".into(),
-            });
-        }
-        // The published size bounds the download, and the cap bounds what may be
-        // published: a document claiming more is refused before anything is fetched.
-        let max = match release.size {
-            Some(size) if size > self.max_package => {
-                let document = release.document.as_ref().unwrap_or(&release.location);
-                return Err(Error::Invalid {
-                    url: document.to_string(),
-                    message: format!(
-                        "`{}` {} is published as {size} bytes, more than the {}-byte package \
-                         limit: it is not downloaded",
-                        release.rawname, release.version, self.max_package
-                    ),
-                });
-            }
-            Some(size) => size,
-            None => self.max_package,
-        };
-        // Streamed to a file beside `path` and checked there: a package is never held in
-        // memory, and `path` is written only with a package that passed.
-        let mut part = path.as_os_str().to_owned();
-        part.push(".part");
-        let part = std::path::PathBuf::from(part);
-        let file = std::fs::File::create(&part).map_err(file_error(&part))?;
-        let mut sink = Sink::File {
-            path: &part,
-            file,
-            head: Vec::new(),
-        };
-        let fetched = self
-            .fetch(
-                &release.location,
-                extra_query,
-                max,
-                false,
-                &mut sink,
-                &mut |n| progress(n, release.size),
-            )
-            .and_then(|body| {
-                drop(sink);
-                check_download(release, &part, max, &body)
-            })
-            .and_then(|()| std::fs::rename(&part, path).map_err(file_error(path)));
-        if fetched.is_err() {
-            let _ = std::fs::remove_file(&part);
-        }
-        fetched
-    }
-}
-
-/// Checks the package downloaded to `path` against `release`'s size and checksums.
-fn check_download(release: &Release, path: &Path, max: u64, body: &Body) -> Result<()> {
-    let mismatch = |message: String| Error::Mismatch {
-        url: release.location.to_string(),
-        message,
-    };
-    // A server that compressed the package again (or sent a compressed copy stored
-    // beside it) is named as the likely cause: the bytes are not the package's.
-    let encoded = |problem: String| match &body.encoding {
-        Some(encoding) => mismatch(format!(
-            "{problem} (the server sent it with Content-Encoding `{}`: it compressed the \
-             package again, or sent a compressed copy; packages must be served as they are)",
-            encoding.escape_debug()
-        )),
-        None => mismatch(problem),
-    };
-    match release.size {
-        Some(size) if body.over => {
-            return Err(encoded(format!(
-                "more than {size} bytes received, {size} published"
-            )));
-        }
-        Some(size) if body.len != size => {
-            return Err(encoded(format!(
-                "{} bytes received, {size} published",
-                body.len
-            )));
-        }
-        None if body.over => {
-            return Err(encoded(format!(
-                "larger than the {max}-byte limit for a package whose size is not published"
-            )));
-        }
-        _ => {}
-    }
-    let file = std::fs::File::open(path).map_err(file_error(path))?;
-    release
-        .digests
-        .verify_reader(file)
-        .map_err(file_error(path))?
-        .map_err(encoded)
 }
 
 /// What a `Retry-After` header (seconds, or an HTTP date) asks, said after a status.

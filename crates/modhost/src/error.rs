@@ -165,10 +165,10 @@ pub enum Error {
         /// The name in it that a root has.
         entry: String,
     },
-    /// The root's state database is an empty file while the root holds modules: it was
+    /// The root's state database holds no table while the root holds modules: it was
     /// emptied, and opening it as a new root would take every module for a stray.
     #[error(
-        "the state database `{}` is empty, but the root holds `{entry}`: its records are \
+        "the state database `{}` holds no table, but the root holds `{entry}`: its records are \
          lost, and modhost would remove every module as a stray; restore modhost.db from a \
          backup (nothing was changed)",
         .path.display()

@@ -156,6 +156,14 @@ impl Layout {
         self.modules().join(rawname).join(dir)
     }
 
+    /// Refuses a change to `rawname` while its `modules/` or `data/` directory is a link:
+    /// the change would make, copy and remove its files through it, in a directory that
+    /// is not the root's.
+    pub(crate) fn owned(&self, rawname: &str) -> Result<()> {
+        not_a_link(&self.modules().join(rawname))?;
+        not_a_link(&self.data().join(rawname))
+    }
+
     /// A `/data` of `rawname`, named `dir` by its record.
     pub(crate) fn data_dir(&self, rawname: &str, dir: &str) -> PathBuf {
         self.data().join(rawname).join(dir)

@@ -144,10 +144,13 @@ impl Made {
     fn look(root: &Path) -> Result<Look> {
         let database = Layout::database_of(root);
         if std::fs::symlink_metadata(&database).is_ok_and(|m| m.is_file()) {
-            // An empty database beside installed modules was emptied (a failed copy, a
-            // restore gone wrong, `> modhost.db`): taken as a new root, its first opening
-            // would remove every module as a stray. (A root being made has none yet.)
-            if holds_nothing(&database)
+            // Another program's database is refused before anything is made beside it.
+            // One without a table beside installed modules was emptied (a failed copy, a
+            // restore gone wrong, `> modhost.db`, its -wal left from a crash or not):
+            // taken as a new root, its first opening would remove every module as a
+            // stray. (A root being made has none yet.)
+            let survey = modhost_state::State::survey(&database).map_err(Error::State)?;
+            if survey == modhost_state::Survey::Empty
                 && let Some(entry) = holding(root)
             {
                 return Err(Error::EmptyDatabase {

@@ -89,7 +89,6 @@ pub(crate) fn plan(
     }
 
     let available = depends::with_planned(installed, packaged, batch);
-    let as_is = depends::with_planned(installed, packaged, &[]);
     let mut unmet = Vec::new();
     for manifest in batch {
         unmet.extend(depends::check(manifest, &available, platform).failures());
@@ -103,21 +102,15 @@ pub(crate) fn plan(
         if !required_modules(&dependent).any(|d| upgraded(&d.name)) {
             continue;
         }
-        // Only what this change breaks: a requirement that held before it. One already
-        // unmet (its module forced in without it, or disabled) is not the batch's doing,
-        // and would otherwise block even a reinstall of what it names.
-        let after = depends::check(&dependent, &available, platform);
-        let before = depends::check(&dependent, &as_is, platform);
-        for (check, _) in after
-            .checks
-            .iter()
-            .zip(&before.checks)
-            .filter(|(now, was)| {
-                now.kind == "module"
-                    && now.outcome == Outcome::Failed
-                    && was.outcome != Outcome::Failed
-            })
-        {
+        // Only requirements of what the batch brings: one of a module the batch leaves
+        // alone (forced in without it, or disabled) is not the batch's doing, and would
+        // otherwise block even a reinstall of what it does require.
+        let report = depends::check(&dependent, &available, platform);
+        for check in report.checks.iter().filter(|c| {
+            c.kind == "module"
+                && c.outcome == Outcome::Failed
+                && c.constraint.split_whitespace().next().is_some_and(upgraded)
+        }) {
             unmet.push(format!(
                 "installed `{}` {} requires module `{}`, which the upgrade would break: {}",
                 record.rawname, record.version, check.constraint, check.detail
@@ -344,12 +337,12 @@ mod tests {
                  <depends>{depends}</depends></module>"
             )
         };
-        // `misc` was forced in without `userman`, and needs `core` below 17.
+        // `misc` was forced in without `userman` (15 or later), and needs `core` below 17.
         let core_xml = xml("core", "16.0.1", "");
         let misc_xml = xml(
             "misc",
             "1.0",
-            "<module>core lt 17</module><module>userman</module>",
+            "<module>core lt 17</module><module>userman ge 15</module>",
         );
         let parse = |x: &str| Manifest::parse(x, "m.xml").unwrap_or_else(|e| panic!("{e}"));
         let installed = [
@@ -382,6 +375,19 @@ mod tests {
             [
                 "installed `misc` 1.0 requires module `core lt 17`, which the upgrade would break: \
               to be installed 17.0 is too new"
+            ],
+        );
+        // What the batch brings is checked, though the requirement was unmet before it.
+        let userman = manifest("userman", "14.0", "");
+        let reasons = match run(&[&userman], false) {
+            Err(Error::Refused(reasons)) => reasons,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        assert_eq!(
+            reasons,
+            [
+                "installed `misc` 1.0 requires module `userman ge 15`, which the upgrade would \
+              break: to be installed 14.0 is too old"
             ],
         );
     }

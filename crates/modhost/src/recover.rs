@@ -157,6 +157,22 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            // A link here is never followed: what it leads to is not the root's to sweep.
+            // A module's own is left, and said (its changes are refused until a directory
+            // is back in its place); any other link goes, as a link.
+            if std::fs::symlink_metadata(&module).is_ok_and(|m| m.is_symlink()) {
+                if referenced.iter().any(|(name, _, _)| *name == rawname) {
+                    warn_once(format!(
+                        "`{}` is a link, which modhost never follows: `{rawname}` cannot be \
+                         changed until a directory is back in its place (to keep it on \
+                         another disk, mount that disk there)",
+                        module.display()
+                    ));
+                } else {
+                    remove(module, &mut recovery);
+                }
+                continue;
+            }
             let mut kept = 0;
             for dir in entries(&module, &mut recovery) {
                 let name = dir

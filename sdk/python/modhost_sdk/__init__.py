@@ -255,17 +255,17 @@ def _unicode(what: str, value: str) -> None:
         ) from None
 
 
-def _not_async(what: str, returned: object, where: str = "") -> None:
+def _not_async(what: str, returned: object, function: Any = None) -> None:
     """Raises :class:`TypeError` when ``what`` returned a coroutine: an ``async def``
-    runs nothing until awaited, and modhost never awaits it. ``where`` names the
-    author's function (see :func:`_where`)."""
+    runs nothing until awaited, and modhost never awaits it. ``function``, when given,
+    is named with where it is defined (see :func:`_where`)."""
     if isinstance(returned, (types.CoroutineType, types.AsyncGeneratorType)):
         if isinstance(returned, types.CoroutineType):
             returned.close()
         raise TypeError(
             f"{what} returned a coroutine: modhost does not wait for it, so none of its "
             "code ran: make it a plain def, without async/await"
-            + (f" — {where}" if where else "")
+            + (f" — {_where(function)}" if function is not None else "")
         )
 
 
@@ -393,7 +393,7 @@ class Module:
         def run(name: str, method: str, hook: str, payload: str) -> str:
             function = getattr(module, method)
             output = function(hook, payload)
-            _not_async(f"handler `{name}`", output, _where(function))
+            _not_async(f"handler `{name}`", output, function)
             if isinstance(output, str):
                 try:
                     _unicode(f"handler `{name}` returned a str that", output)

@@ -3,7 +3,7 @@
 
 use modhost_test_support::{arg, package, package_at};
 
-use super::{Repo, at_version, failed_with, report, signed_source, version};
+use super::{Repo, at_version, failed_with, phonebook_with, report, signed_source, version};
 use crate::root;
 
 #[test]
@@ -339,4 +339,35 @@ fn upgradeall_applies_what_verifies_while_an_explicit_upgrade_is_all_or_nothing(
     );
     assert_eq!(version(&root, "phonebook"), "2.0.0");
     assert_eq!(version(&root, "voicemail"), "16.0.12");
+}
+
+#[test]
+fn installing_the_installed_version_online_with_grant_grants_what_it_asks() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap_or_else(|e| panic!("{e}"));
+    let asking = phonebook_with(
+        &format!(
+            "<capabilities><directory path=\"{}\" access=\"read-only\"/></capabilities>",
+            shared.display()
+        ),
+        dir.path(),
+    );
+    let repo = Repo::serve(&root, &[package("core"), asking], None);
+    signed_source(&repo, &root);
+    repo.ok(&root, &["install", "--online", "core", "phonebook"]);
+    let info = root.ok(&["info", "phonebook"]).stdout;
+    assert!(info.contains("(not granted)"), "{info}");
+    // Asked for again with its grants, the installed version is left as it is and granted.
+    let run = repo.ok(&root, &["install", "--online", "--grant", "phonebook"]);
+    assert_eq!(run.stdout, "granted phonebook 1.0.0\n", "{}", run.stderr);
+    let info = root.ok(&["info", "phonebook"]).stdout;
+    assert!(
+        info.contains(&format!(
+            "read-only access to `{}` (granted)",
+            shared.display()
+        )),
+        "{info}"
+    );
 }

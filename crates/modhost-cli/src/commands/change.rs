@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use modhost::{Action, Change, Host, Options};
+use modhost::{Action, Change, Host, Options, Request};
 
 use crate::escape::escape_path;
 use crate::{Context, Root};
@@ -186,7 +186,7 @@ fn print(ctx: &Context, host: &Host, changes: &[Change]) -> Result<()> {
         let granted = || {
             changes
                 .iter()
-                .filter(|c| c.action == Action::Unchanged && !c.requests.is_empty())
+                .filter(|c| c.action == Action::Unchanged && c.requests.iter().any(granted_now))
         };
         if changed().next().is_none() && granted().next().is_none() {
             return "nothing to do\n".to_owned();
@@ -208,4 +208,17 @@ fn print(ctx: &Context, host: &Host, changes: &[Change]) -> Result<()> {
             .chain(grants)
             .collect()
     })
+}
+
+/// Whether `request` is one an administrator grants: a directory, or an application's
+/// capability that needs a grant (one that does not is linked for any module).
+fn granted_now(request: &Request) -> bool {
+    match request {
+        Request::Directory { granted, .. } => *granted,
+        Request::Import {
+            needs_grant,
+            granted,
+            ..
+        } => *needs_grant && *granted,
+    }
 }

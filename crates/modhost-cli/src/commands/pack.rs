@@ -34,6 +34,7 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
     // What install would refuse in milliseconds (a core module, another WIT version, an
     // import this host does not give) is said now too: read from the component, never
     // compiled. A component made for an application that gives more is still packed.
+    // Where no scratch host can be made (no temporary directory), the check is left out.
     let refused = modhost::Host::open_scratch()
         .and_then(|host| host.component_imports(&packed.package))
         .ok()
@@ -57,7 +58,8 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
         }
         if let Some(refused) = &refused {
             text += &format!(
-                "  warning: modhost would not install it: {}\n",
+                "  warning: modhost's command line would not install it (an application \
+                 giving modules capabilities of its own may): {}\n",
                 escape(refused)
             );
         }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::Context;
-use crate::escape::{escape, escape_lines};
+use crate::escape::{escape, escape_lines, escape_path};
 use crate::surface;
 
 /// Arguments of `scan`.
@@ -48,17 +48,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
                 .unwrap_or_default();
             // Named by its file: a package and a module directory of one version may
             // stand side by side.
-            let file = e
-                .package
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let file = e.package.file_name().map(std::path::Path::new);
             text += &format!(
                 "{} {} (installed: {}, {state}) in {}\n",
                 escape(&e.rawname),
                 escape(&e.version),
                 escape(installed),
-                escape(&file)
+                file.map(escape_path).unwrap_or_default()
             );
             if e.installable {
                 text += "  can be installed\n";

@@ -26,13 +26,14 @@ use super::limits::{Activity, Limited};
 use super::route::{self, Files};
 
 /// How many `503` answers are under way at once, beyond the connections served: past
-/// them, new connections wait in the listen backlog (for a refusal, or a slot for a
-/// client within its share) rather than being dropped.
+/// them, a new connection within its client's share waits in the listen backlog (for a
+/// refusal or a slot), and one past it waits on its own (see [`WAITING`]).
 const REFUSING: usize = 64;
 /// How many connections of clients past their share may wait for a refusal at once
-/// (each holds only its socket meanwhile): past them, such a connection is closed
-/// unanswered. A client's own connections are at most its share of the slots and of
-/// these, so one client cannot fill them for everyone.
+/// (each holding its socket meanwhile): past them, such a connection is closed
+/// unanswered. One client may fill them, which only those past their share meet: a
+/// client within its share never waits for these (many clients behind one address, a
+/// NAT's, are all answered).
 const WAITING: usize = 1024;
 /// The most of an answer the kernel holds unsent for a connection (`TCP_NOTSENT_LOWAT`):
 /// enough to keep a fast link busy between two writes, little enough that a client
@@ -59,7 +60,7 @@ const H2_SEND_BUFFER: usize = 128 * 1024;
 /// managers and shells give. Says so when even that is too few for `max_connections`.
 pub(super) fn raise_open_files(max_connections: usize) {
     use rustix::process::{Resource, getrlimit, setrlimit};
-    let needed = max_connections * (1 + H2_STREAMS as usize) + REFUSING + 64;
+    let needed = max_connections * (1 + H2_STREAMS as usize) + REFUSING + WAITING + 64;
     let mut limit = getrlimit(Resource::Nofile);
     // No hard limit (`None`, where a system allows it): as many as needed.
     let most = limit.maximum.unwrap_or(needed as u64);

@@ -365,18 +365,10 @@ fn one_client_holds_its_share_of_the_connections_and_another_is_served() {
         Duration::from_secs(10),
         std::future::pending(),
     );
-    // Kept alive after its answer: the connection stays the client's.
-    let ask = |stream: &mut StreamOwned<ClientConnection, TcpStream>| {
-        let request = b"GET /index.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-        let _ = stream.write_all(request).and_then(|()| stream.flush());
-        let mut head = [0; 12];
-        let _ = stream.read_exact(&mut head);
-        String::from_utf8_lossy(&head).into_owned()
-    };
     // Two kept-alive connections from 127.0.0.1, as a client downloading slowly holds.
     let mut held: Vec<_> = (0..2).map(|_| tls.connect(addr)).collect();
     for stream in &mut held {
-        assert_eq!(ask(stream), "HTTP/1.1 200");
+        assert_eq!(ask_kept_alive(stream), "HTTP/1.1 200");
     }
     // Its third is refused as one beyond the bound is, to come back later.
     assert_busy(&tls.exchange(addr, GET_INDEX));
@@ -390,7 +382,7 @@ fn one_client_holds_its_share_of_the_connections_and_another_is_served() {
     std::thread::sleep(Duration::from_millis(200));
     let asked = Instant::now();
     let mut other = tls.connect_from(addr, Some([127, 0, 0, 2].into()));
-    assert_eq!(ask(&mut other), "HTTP/1.1 200");
+    assert_eq!(ask_kept_alive(&mut other), "HTTP/1.1 200");
     assert!(
         asked.elapsed() < Duration::from_secs(5),
         "another client waited {:?} behind the first's flood",
@@ -416,4 +408,39 @@ fn assert_busy(answer: &str) {
                 .contains("\r\nretry-after: 1\r\n"),
         "{answer}"
     );
+}
+
+#[test]
+fn by_default_one_client_holds_half_the_connections() {
+    let tls = Tls::new();
+    let repo = repository(Vec::new());
+    // Eight connections, and no share given: half of them for one client.
+    let server = Server::bind(
+        repo.path(),
+        "127.0.0.1:0",
+        &tls.file("server.pem"),
+        &tls.file("server.key"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .max_connections(8)
+    .timeout(Duration::from_secs(10));
+    let addr = server.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    std::thread::spawn(move || server.run_until(std::future::pending()));
+    let mut held: Vec<_> = (0..4).map(|_| tls.connect(addr)).collect();
+    for stream in &mut held {
+        assert_eq!(ask_kept_alive(stream), "HTTP/1.1 200");
+    }
+    assert_busy(&tls.exchange(addr, GET_INDEX));
+    let mut other = tls.connect_from(addr, Some([127, 0, 0, 2].into()));
+    assert_eq!(ask_kept_alive(&mut other), "HTTP/1.1 200");
+}
+
+/// Asks for the index on `stream` and reads the start of the answer's status line: the
+/// connection is kept alive after it, and stays the client's.
+fn ask_kept_alive(stream: &mut StreamOwned<ClientConnection, TcpStream>) -> String {
+    let request = b"GET /index.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    let _ = stream.write_all(request).and_then(|()| stream.flush());
+    let mut head = [0; 12];
+    let _ = stream.read_exact(&mut head);
+    String::from_utf8_lossy(&head).into_owned()
 }

@@ -21,46 +21,57 @@ pub(super) fn content_encoding(headers: &ureq::http::HeaderMap) -> Option<String
 
 /// The most of a package kept in memory as it is downloaded: enough for a server's JSON
 /// refusal sent in its place, which is read as a message.
-const HEAD: usize = 64 * 1024;
+pub(super) const HEAD: usize = 64 * 1024;
 
 /// Where a fetch puts what it reads: memory, for a document (small, and bounded), or a
 /// file, for a package, which may be hundreds of megabytes and is never held in memory.
-pub(super) enum Sink<'a> {
-    /// A document's bytes.
-    Memory(Vec<u8>),
-    /// A package's file, and its first [`HEAD`] bytes.
-    File {
-        /// The file's path, for its errors.
-        path: &'a Path,
-        /// The file, written in order.
-        file: std::fs::File,
-        /// Its first bytes.
-        head: Vec<u8>,
-    },
+pub(super) trait Sink {
+    /// Appends `bytes`.
+    fn put(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Everything put, when all of it is in memory: `len` bytes were put.
+    fn whole(&self, len: u64) -> Option<&[u8]>;
 }
 
-impl Sink<'_> {
-    /// Appends `bytes`.
-    pub(super) fn put(&mut self, bytes: &[u8]) -> Result<()> {
-        match self {
-            Sink::Memory(all) => {
-                all.extend_from_slice(bytes);
-                Ok(())
-            }
-            Sink::File { path, file, head } => {
-                let room = HEAD.saturating_sub(head.len()).min(bytes.len());
-                head.extend_from_slice(&bytes[..room]);
-                file.write_all(bytes).map_err(file_error(path))
-            }
-        }
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.extend_from_slice(bytes);
+        Ok(())
     }
 
-    /// Everything put, when all of it is in memory: `len` bytes were put.
-    pub(super) fn whole(&self, len: u64) -> Option<&[u8]> {
-        match self {
-            Sink::Memory(all) => Some(all),
-            Sink::File { head, .. } => (head.len() as u64 == len).then_some(head.as_slice()),
+    fn whole(&self, _: u64) -> Option<&[u8]> {
+        Some(self)
+    }
+}
+
+/// A package's file, written in order, and its first [`HEAD`] bytes: enough for a
+/// server's refusal sent in the package's place.
+pub(super) struct FileSink<'a> {
+    /// The file's path, for its errors.
+    path: &'a Path,
+    file: &'a mut std::fs::File,
+    head: Vec<u8>,
+}
+
+impl<'a> FileSink<'a> {
+    /// Writes into `file`, open at `path`.
+    pub(super) fn new(path: &'a Path, file: &'a mut std::fs::File) -> Self {
+        FileSink {
+            path,
+            file,
+            head: Vec::new(),
         }
+    }
+}
+
+impl Sink for FileSink<'_> {
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        let room = HEAD.saturating_sub(self.head.len()).min(bytes.len());
+        self.head.extend_from_slice(&bytes[..room]);
+        self.file.write_all(bytes).map_err(file_error(self.path))
+    }
+
+    fn whole(&self, len: u64) -> Option<&[u8]> {
+        (self.head.len() as u64 == len).then_some(self.head.as_slice())
     }
 }
 
@@ -90,7 +101,7 @@ impl Body {
 
 /// Reads the local file `path` into `sink` as [`Client::fetch`] reads a URL: at most `max`
 /// bytes and one more.
-pub(super) fn read_local(path: &Path, max: u64, sink: &mut Sink<'_>) -> Result<Body> {
+pub(super) fn read_local(path: &Path, max: u64, sink: &mut dyn Sink) -> Result<Body> {
     use std::os::unix::fs::OpenOptionsExt as _;
     // Opened without waiting, so that a FIFO put where a file was expected cannot hang
     // the client; only a regular file is read. (The error names the path once, below.)
@@ -130,12 +141,8 @@ pub(super) fn read_local(path: &Path, max: u64, sink: &mut Sink<'_>) -> Result<B
 
 /// Reads the local file `path` into memory as [`read_local`] does.
 pub(super) fn read_local_bytes(path: &Path, max: u64) -> Result<(Body, Vec<u8>)> {
-    let mut sink = Sink::Memory(Vec::new());
-    let body = read_local(path, max, &mut sink)?;
-    let bytes = match sink {
-        Sink::Memory(bytes) => bytes,
-        Sink::File { .. } => Vec::new(),
-    };
+    let mut bytes = Vec::new();
+    let body = read_local(path, max, &mut bytes)?;
     Ok((body, bytes))
 }
 

@@ -60,11 +60,17 @@ pub(super) fn noting_deadline(
     handler: impl FnOnce() -> String,
 ) -> std::result::Result<String, Failed> {
     match result {
-        Err((FailureKind::Timeout, error)) if depth > 0 => {
-            if outer.is_some_and(|deadline| Instant::now() >= deadline) {
-                deadline_met_in(handler);
-            }
+        Err((FailureKind::Timeout, error))
+            if depth > 0 && outer.is_some_and(|deadline| Instant::now() >= deadline) =>
+        {
+            deadline_met_in(handler);
             Err((FailureKind::Timeout, error))
+        }
+        // Ended otherwise (stopped by its own deadline, or not stopped): what it fired and
+        // noted is no concern of the calls above, which go on.
+        result if depth > 0 => {
+            take_deadline_met();
+            result
         }
         Err((FailureKind::Timeout, error)) => match take_deadline_met() {
             Some(inner) => Err((
@@ -92,4 +98,46 @@ fn deadline_met_in(handler: impl FnOnce() -> String) {
 /// forgotten once read.
 pub(super) fn take_deadline_met() -> Option<String> {
     DEADLINE_MET_IN.with(|met| met.borrow_mut().take())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn timeout() -> std::result::Result<String, Failed> {
+        Err((
+            FailureKind::Timeout,
+            "stopped after its deadline".to_owned(),
+        ))
+    }
+
+    #[test]
+    fn a_top_level_timeout_names_the_fired_handler_its_deadline_met_and_no_other() {
+        let past = Some(Instant::now() - Duration::from_millis(1));
+        let ahead = Some(Instant::now() + Duration::from_secs(60));
+        let said = |result: std::result::Result<String, Failed>| match result {
+            Err((_, error)) => error,
+            Ok(output) => output,
+        };
+        // The firing call's deadline came while H1 ran: the top-level timeout names it.
+        let _ = noting_deadline(timeout(), 1, past, || "H1".to_owned());
+        assert_eq!(
+            said(noting_deadline(timeout(), 0, None, || "H0".to_owned())),
+            "stopped after its deadline (the deadline came while H1, fired from it, ran)"
+        );
+        // H2 met H1's own, shorter deadline; H1 then timed out while H0's was still ahead:
+        // H0's later timeout is its own.
+        let _ = noting_deadline(timeout(), 2, past, || "H2".to_owned());
+        let _ = noting_deadline(timeout(), 1, ahead, || "H1".to_owned());
+        assert_eq!(
+            said(noting_deadline(timeout(), 0, None, || "H0".to_owned())),
+            "stopped after its deadline"
+        );
+        // And a fired handler that answered takes its own fired ones' notes with it.
+        let _ = noting_deadline(timeout(), 2, past, || "H2".to_owned());
+        let _ = noting_deadline(Ok("fine".to_owned()), 1, ahead, || "H1".to_owned());
+        assert_eq!(take_deadline_met(), None);
+    }
 }

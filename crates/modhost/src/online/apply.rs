@@ -44,11 +44,13 @@ pub(crate) fn install_online(
             && Version::parse(&record.version)
                 .is_ok_and(|current| announces(source.kind, &release.version, &current))
         {
-            left.push(crate::ops::unchanged(
-                &record.rawname,
-                &record.version,
-                None,
-            ));
+            let mut change = crate::ops::unchanged(&record.rawname, &record.version, None);
+            // Left as it is, it still takes the grants asked for with it, as an install
+            // from a file does.
+            if options.grant {
+                change.requests = host.grant(&record.rawname)?;
+            }
+            left.push(change);
             host.report(Event::Unchanged {
                 rawname: record.rawname,
                 version: record.version,

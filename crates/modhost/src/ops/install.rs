@@ -168,6 +168,7 @@ fn apply_one(
         Step::Upgrade(_) => "upgrade",
     };
     fault::point(operation, "begin");
+    host.layout.owned(rawname)?;
     let data_dir = layout::unique_name("data");
     let data_path = host.layout.data_dir(rawname, &data_dir);
     tx.creating(&data_path);

@@ -47,8 +47,17 @@ fn component(host: &Host, record: &ModuleRecord) -> Result<LoadedComponent> {
 /// Loads the component of an installed version to make lifecycle call `call` of it; one
 /// that cannot be loaded is [`Error::CannotRun`], which a change skipping its code avoids.
 fn component_for(host: &Host, record: &ModuleRecord, call: &Call<'_>) -> Result<LoadedComponent> {
+    use modhost_runtime::Error as Runtime;
     component(host, record).map_err(|e| match e {
-        Error::Runtime(_) => Error::CannotRun {
+        // What this host cannot run (not an I/O error, nor a cache's trouble, which the
+        // next try may not meet): skipping the module's code is then the way out.
+        Error::Runtime(
+            Runtime::Load { .. }
+            | Runtime::ApiVersion { .. }
+            | Runtime::Imports { .. }
+            | Runtime::MissingFunctions { .. }
+            | Runtime::MissingExports { .. },
+        ) => Error::CannotRun {
             rawname: record.rawname.clone(),
             version: record.version.clone(),
             call: call.to_string(),

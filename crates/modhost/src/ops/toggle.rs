@@ -129,8 +129,14 @@ pub(crate) fn disable(host: &Host, rawname: &str, options: DisableOptions) -> Re
         )]));
     }
     super::refuse_if_depended_on(host, rawname, options.force)?;
-    if !record.parse_manifest()?.candisable {
-        super::refuse_if_protected(rawname, options.force, "disabled", "candisable")?;
+    // A module whose module.xml no longer parses can still be disabled by force: that is
+    // how a broken module is put out of the way.
+    let protected = record.parse_manifest().map(|m| !m.candisable);
+    match protected {
+        Ok(true) => super::refuse_if_protected(rawname, options.force, "disabled", "candisable")?,
+        Ok(false) => {}
+        Err(e) if !options.force => return Err(e.into()),
+        Err(_) => {}
     }
     let tx = Transaction::new(host, &lock, "disable");
     let (call, reason) = if options.skip_code {

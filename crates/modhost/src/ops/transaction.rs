@@ -93,6 +93,7 @@ impl<'h> Transaction<'h> {
     /// After the commit, forgets the compiled code of the installed version and backup of
     /// `rawname` as they are now, unless a record still uses it then.
     pub(crate) fn superseding(&mut self, rawname: &str) -> Result<()> {
+        self.host.layout.owned(rawname)?;
         let state = &self.host.state;
         let installed = state.module(rawname)?;
         let backup = state.backup(rawname)?.map(|b| b.record);
@@ -122,6 +123,7 @@ impl<'h> Transaction<'h> {
         operation: &str,
     ) -> Result<(String, PathBuf)> {
         let layout = &self.host.layout;
+        layout.owned(&record.rawname)?;
         let name = layout::unique_name("data");
         let copy = layout.data_dir(&record.rawname, &name);
         self.created.push(copy.clone());

@@ -24,10 +24,15 @@ node --check app.js
 # modhost compiles every different component again (a minute or more): when no source
 # changed since module.wasm was built, it is kept, and a change to module.xml alone
 # (a new <version>) installs without compiling.
+# The inputs: the tool that runs (its own version, whichever was found), this script
+# (its command line), the package files that pin the tool, and every JavaScript and WIT
+# file, linked ones followed as the tool follows them. Without sha256sum (macOS has
+# shasum), every build builds.
 inputs=
 if command -v sha256sum >/dev/null 2>&1; then
-    inputs="componentize-js $version $(find . -path ./node_modules -prune \
-        -o -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.wit' \) -exec sha256sum {} + |
+    inputs="componentize-js $("$componentize_js" --version) $(find -L . -path ./node_modules -prune \
+        -o -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.wit' -o -name build.sh \
+        -o -name package.json -o -name package-lock.json \) -exec sha256sum {} + |
         LC_ALL=C sort -k2 | sha256sum)"
 fi
 if [ -n "$inputs" ] && [ -f module.wasm ] && [ "$(cat .module.wasm.inputs 2>/dev/null)" = "$inputs" ]; then

@@ -39,10 +39,14 @@ fi
 # modhost compiles every different component again (a minute or more): when no source
 # changed since module.wasm was built, it is kept, and a change to module.xml alone
 # (a new <version>) installs without compiling.
+# The inputs: the tool that runs (its own version, whichever was found), this script
+# (its command line), and every Python and WIT file, linked ones followed as the tool
+# follows them. Without sha256sum (macOS has shasum), every build builds.
 inputs=
 if command -v sha256sum >/dev/null 2>&1; then
-    inputs="componentize-py $version $(find . -path ./.venv -prune -o -name __pycache__ -prune \
-        -o -type f \( -name '*.py' -o -name '*.wit' \) -exec sha256sum {} + |
+    inputs="$("$componentize_py" --version) $(find -L . -path ./.venv -prune \
+        -o -name __pycache__ -prune \
+        -o -type f \( -name '*.py' -o -name '*.wit' -o -name build.sh \) -exec sha256sum {} + |
         LC_ALL=C sort -k2 | sha256sum)"
 fi
 if [ -n "$inputs" ] && [ -f module.wasm ] && [ "$(cat .module.wasm.inputs 2>/dev/null)" = "$inputs" ]; then
