@@ -161,6 +161,8 @@ impl Account {
     /// than the last of those slices, not each by a whole one, the slices shrink as the
     /// room does, and a write near the quota looks at the disk first.
     fn recount_every(&self) -> (u64, u64) {
+        // At least the fewest slices, whatever the room: processes at once pass the
+        // quota together by at most one of those each.
         (
             (self.room.bytes / SHARES).clamp(MIN_RECOUNT, RECOUNT_EVERY),
             (self.room.entries / SHARES).clamp(MIN_RECOUNT_ENTRIES, RECOUNT_EVERY_ENTRIES),
@@ -271,11 +273,15 @@ impl Budget {
             used.bytes.saturating_add(bytes) > quota.bytes
                 || used.entries.saturating_add(entries) > quota.entries
         };
-        // Counted from the disk when not yet counted, and when what may have shrunk since
-        // would be refused: a walk of the module's files costs as many of them as it has,
-        // so removals and truncations do not each ask for one.
+        // Counted from the disk when not yet counted, when a slice of the room is used up,
+        // and before a refusal when something may have shrunk or the refusal would rest
+        // on the last count alone (nothing charged since, so nothing in flight is lost by
+        // counting again): what this or another process freed meanwhile is then seen. A
+        // walk of the module's files costs as many of them as it has, so removals and
+        // truncations do not each ask for one.
+        let settled = account.since_count == 0 && account.entries_since_count == 0;
         let (used, counted) = match account.used {
-            Some(used) if !(due || account.stale && past(used)) => (used, false),
+            Some(used) if !(due || (settled || account.stale) && past(used)) => (used, false),
             _ => match self.count() {
                 Ok(used) => (used, true),
                 Err(e) => {
@@ -285,11 +291,11 @@ impl Budget {
             },
         };
         if counted {
+            account.stale = false;
             account.room = DiskUsage {
                 bytes: quota.bytes.saturating_sub(used.bytes),
                 entries: quota.entries.saturating_sub(used.entries),
             };
-            account.stale = false;
             account.since_count = 0;
             account.entries_since_count = 0;
         }
@@ -320,7 +326,8 @@ impl Budget {
     }
 
     /// Notes that something may have shrunk, or failed half-way: the count may be above
-    /// what is on disk, and is taken again before a write is refused for it.
+    /// what is on disk (it is taken again before any write is refused), and what a stream
+    /// remembers of its file's size may be out of date.
     pub(crate) fn may_have_shrunk(&self) {
         self.account().stale = true;
         self.shrinks
@@ -478,6 +485,29 @@ mod tests {
             kept <= quota.bytes + 8 * (64 << 10),
             "{kept} bytes under a quota of {}",
             quota.bytes
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn room_another_process_freed_is_seen_at_the_next_refusal() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let budget = Budget::new("m", vec![dir.path().to_owned()]);
+        let _turn = budget.begin(DiskQuota {
+            bytes: 1 << 20,
+            entries: 100,
+        });
+        let mut n = 0;
+        while budget.charge(256 << 10, 1).is_ok() {
+            n += 1;
+            std::fs::File::create(dir.path().join(n.to_string()))?.set_len(256 << 10)?;
+        }
+        // Another process (or an administrator) removes files; this one's calls are
+        // still under way, and it never saw the removal.
+        std::fs::remove_file(dir.path().join("1"))?;
+        assert!(
+            budget.charge(256 << 10, 1).is_ok(),
+            "the room freed elsewhere is seen"
         );
         Ok(())
     }

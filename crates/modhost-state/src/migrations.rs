@@ -163,7 +163,12 @@ pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
         let applied: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
         Ok(usize::try_from(applied).unwrap_or(0))
     };
-    if version(conn).map_err(&err)? < MIGRATIONS.len() {
+    let found = version(conn).map_err(&err)?;
+    // One a newer modhost made (found unsurveyed, read-only) is left for it.
+    if found > MIGRATIONS.len() {
+        survey(conn, path)?;
+    }
+    if found < MIGRATIONS.len() {
         // Read again under the write lock: two processes opening a new root at once both
         // see it empty, and only the first may create its tables.
         let tx = conn
@@ -203,8 +208,8 @@ pub enum Survey {
     Empty,
     /// modhost's tables, at a schema version this modhost knows.
     Ours,
-    /// Not looked at: this process may not write it, and opening it as a root's fails
-    /// for that, saying so.
+    /// Not looked at: this process cannot open it, and opening it as a root's fails for
+    /// that, saying so.
     NotLooked,
 }
 
@@ -250,12 +255,16 @@ pub(crate) fn survey(conn: &Connection, path: &Path) -> Result<Survey> {
             "it holds modhost's tables under schema version {applied}, which no modhost \
              writes: restore the root's own modhost.db (nothing was changed)"
         ),
-        (tables, false, _) => format!(
-            "it is not a modhost state database: it holds tables ({}{}) and none of \
-             modhost's; restore the root's own modhost.db (nothing was changed)",
-            names.unwrap_or_default(),
-            if tables > 3 { ", …" } else { "" }
-        ),
+        (tables, false, _) => {
+            // Another program's names: shown escaped and bounded.
+            let names: String = names.unwrap_or_default().chars().take(200).collect();
+            format!(
+                "it is not a modhost state database: it holds tables ({}{}) and none of \
+                 modhost's; restore the root's own modhost.db (nothing was changed)",
+                names.escape_debug(),
+                if tables > 3 { ", …" } else { "" }
+            )
+        }
     };
     Err(crate::Error::Corrupt {
         path: path.to_owned(),

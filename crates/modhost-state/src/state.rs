@@ -250,21 +250,37 @@ impl State {
 
     /// What the database file at `path` holds ([`Survey`]), refused when it is not
     /// modhost's (see `migrations::survey`); a missing or empty file is
-    /// [`Survey::Empty`], one this process may not write [`Survey::NotLooked`]. Only reads.
+    /// [`Survey::Empty`], one this process cannot open [`Survey::NotLooked`]. Only reads.
     pub fn survey(path: &Path) -> Result<Survey> {
         if !std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
             return Ok(Survey::Empty);
         }
-        if rustix::fs::access(path, rustix::fs::Access::WRITE_OK).is_err() {
-            return Ok(Survey::NotLooked);
-        }
+        // Read-write if it may be written (SQLite opens a write-protected file read-only),
+        // and never checkpointed on close: a refused file's WAL stays as it was.
         let conn = Connection::open_with_flags(
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(sqlite(path))?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite(path))?;
-        migrations::survey(&conn, path)
+        .and_then(|conn| {
+            conn.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                true,
+            )?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            Ok(conn)
+        });
+        let surveyed = conn
+            .map_err(sqlite(path))
+            .and_then(|conn| migrations::survey(&conn, path));
+        match surveyed {
+            // Not even readable here (a WAL database whose shared memory this process may
+            // not make): opening it as a root's fails for that, saying so.
+            Err(Error::Sqlite {
+                source: rusqlite::Error::SqliteFailure(e, _),
+                ..
+            }) if e.code == rusqlite::ErrorCode::CannotOpen => Ok(Survey::NotLooked),
+            surveyed => surveyed,
+        }
     }
 
     /// Opens the database at `path`, creating it and bringing its schema up to date.

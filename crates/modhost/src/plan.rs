@@ -89,6 +89,7 @@ pub(crate) fn plan(
     }
 
     let available = depends::with_planned(installed, packaged, batch);
+    let as_is = depends::with_planned(installed, packaged, &[]);
     let mut unmet = Vec::new();
     for manifest in batch {
         unmet.extend(depends::check(manifest, &available, platform).failures());
@@ -102,15 +103,22 @@ pub(crate) fn plan(
         if !required_modules(&dependent).any(|d| upgraded(&d.name)) {
             continue;
         }
-        // Only requirements of what the batch brings: one of a module the batch leaves
-        // alone (forced in without it, or disabled) is not the batch's doing, and would
-        // otherwise block even a reinstall of what it does require.
-        let report = depends::check(&dependent, &available, platform);
-        for check in report.checks.iter().filter(|c| {
-            c.kind == "module"
-                && c.outcome == Outcome::Failed
-                && c.constraint.split_whitespace().next().is_some_and(upgraded)
-        }) {
+        // Only requirements of what the batch brings, and of those only the ones it
+        // breaks: a requirement of a module the batch leaves alone, or one an installed
+        // module already failed (forced in without it), is not the batch's doing, and
+        // would otherwise block even a reinstall. One the batch brings anew is checked.
+        let after = depends::check(&dependent, &available, platform);
+        let before = depends::check(&dependent, &as_is, platform);
+        let breaks = |(now, was): &(&depends::Check, &depends::Check)| {
+            let Some(name) = now.constraint.split_whitespace().next() else {
+                return false;
+            };
+            now.kind == "module"
+                && now.outcome == Outcome::Failed
+                && upgraded(name)
+                && (was.outcome != Outcome::Failed || !records.contains_key(name))
+        };
+        for (check, _) in after.checks.iter().zip(&before.checks).filter(breaks) {
             unmet.push(format!(
                 "installed `{}` {} requires module `{}`, which the upgrade would break: {}",
                 record.rawname, record.version, check.constraint, check.detail
@@ -377,7 +385,7 @@ mod tests {
               to be installed 17.0 is too new"
             ],
         );
-        // What the batch brings is checked, though the requirement was unmet before it.
+        // What the batch brings anew is checked, though the requirement was unmet before.
         let userman = manifest("userman", "14.0", "");
         let reasons = match run(&[&userman], false) {
             Err(Error::Refused(reasons)) => reasons,
@@ -390,6 +398,29 @@ mod tests {
               break: to be installed 14.0 is too old"
             ],
         );
+        // An installed one it already failed is no breakage of the batch's: reinstalled,
+        // or upgraded still too old, it is left to the administrator who forced it.
+        let userman_xml = xml("userman", "14.0", "");
+        let with_userman = [
+            installed[0].clone(),
+            installed[1].clone(),
+            record(&parse(&userman_xml), &userman_xml),
+        ];
+        let on = |batch: &[&Manifest], reinstall: bool| {
+            plan(
+                batch,
+                &with_userman,
+                &BTreeMap::new(),
+                &Platform::default(),
+                Mode::Install,
+                false,
+                reinstall,
+            )
+        };
+        let again = parse(&userman_xml);
+        assert!(on(&[&again], true).is_ok(), "a reinstall breaks nothing");
+        let still_old = manifest("userman", "14.5", "");
+        assert!(on(&[&still_old], false).is_ok(), "nor does 14.5");
     }
 
     #[test]
