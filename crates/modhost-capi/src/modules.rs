@@ -8,9 +8,6 @@ use crate::ffi::{Failure, guard, put, put_raw, str_arg};
 use crate::host::{Host, host_arg};
 use crate::{MODHOST_FORCE, MODHOST_SKIP_CODE};
 
-/// A verb of one installed module, given the flags it allows.
-type ModuleVerb = fn(&modhost::Host, &str, u32) -> modhost::Result<modhost::Change>;
-
 /// Runs `body` on module `rawname` and writes what it returns, as JSON, to `*out` (when
 /// `out` is not NULL): the body every function of one module shares.
 ///
@@ -50,7 +47,7 @@ unsafe fn on_module<T: serde::Serialize>(
 ///
 /// As each verb.
 unsafe fn module_extern(
-    verb: ModuleVerb,
+    verb: impl FnOnce(&modhost::Host, &str, u32) -> modhost::Result<modhost::Change>,
     allowed: u32,
     host: *const Host,
     rawname: *const c_char,
@@ -72,6 +69,24 @@ unsafe fn module_extern(
 /// Whether `flags` hold `MODHOST_FORCE`.
 fn forced(flags: u32) -> bool {
     flags & MODHOST_FORCE != 0
+}
+
+/// Runs `verb`, whose one flag is `MODHOST_FORCE`, as [`module_extern`] does.
+///
+/// # Safety
+///
+/// As each verb.
+unsafe fn forced_only(
+    verb: fn(&modhost::Host, &str, bool) -> modhost::Result<modhost::Change>,
+    host: *const Host,
+    rawname: *const c_char,
+    flags: u32,
+    change: *mut *mut c_char,
+    error: *mut *mut c_char,
+) -> c_int {
+    let verb = move |host: &modhost::Host, rawname: &str, flags| verb(host, rawname, forced(flags));
+    // SAFETY: the caller's contract.
+    unsafe { module_extern(verb, MODHOST_FORCE, host, rawname, flags, change, error) }
 }
 
 /// Uninstalls module `rawname`, running its `uninstall()`. `flags` is 0, or any of
@@ -128,17 +143,7 @@ pub unsafe extern "C" fn modhost_enable(
     error: *mut *mut c_char,
 ) -> c_int {
     // SAFETY: the caller's contract.
-    unsafe {
-        module_extern(
-            |host, rawname, flags| host.enable(rawname, forced(flags)),
-            MODHOST_FORCE,
-            host,
-            rawname,
-            flags,
-            change,
-            error,
-        )
-    }
+    unsafe { forced_only(modhost::Host::enable, host, rawname, flags, change, error) }
 }
 
 /// Disables module `rawname`, running its `disable()`; its data is kept. `flags` is 0, or
@@ -195,17 +200,7 @@ pub unsafe extern "C" fn modhost_rollback(
     error: *mut *mut c_char,
 ) -> c_int {
     // SAFETY: the caller's contract.
-    unsafe {
-        module_extern(
-            |host, rawname, flags| host.rollback(rawname, forced(flags)),
-            MODHOST_FORCE,
-            host,
-            rawname,
-            flags,
-            change,
-            error,
-        )
-    }
+    unsafe { forced_only(modhost::Host::rollback, host, rawname, flags, change, error) }
 }
 
 /// Grants installed module `rawname` what its module.xml's `<capabilities>` ask for: the

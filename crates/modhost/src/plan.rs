@@ -321,6 +321,23 @@ mod tests {
         );
     }
 
+    /// The plan to install `batch` (again, with `reinstall`) on top of `installed`.
+    fn install_on(
+        installed: &[ModuleRecord],
+        batch: &[&Manifest],
+        reinstall: bool,
+    ) -> Result<Plan> {
+        plan(
+            batch,
+            installed,
+            &BTreeMap::new(),
+            &Platform::default(),
+            Mode::Install,
+            false,
+            reinstall,
+        )
+    }
+
     /// An installed record of `manifest`, enabled.
     fn record(manifest: &Manifest, xml: &str) -> ModuleRecord {
         ModuleRecord {
@@ -357,24 +374,16 @@ mod tests {
             record(&parse(&core_xml), &core_xml),
             record(&parse(&misc_xml), &misc_xml),
         ];
-        let run = |batch: &[&Manifest], reinstall: bool| {
-            plan(
-                batch,
-                &installed,
-                &BTreeMap::new(),
-                &Platform::default(),
-                Mode::Install,
-                false,
-                reinstall,
-            )
-        };
         let same = parse(&core_xml);
-        let reinstalled = run(&[&same], true).unwrap_or_else(|e| panic!("{e}"));
+        let reinstalled = install_on(&installed, &[&same], true).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(reinstalled.steps.len(), 1, "the reinstall is planned");
         let newer = manifest("core", "16.0.2", "");
-        assert!(run(&[&newer], false).is_ok(), "userman was unmet before");
+        assert!(
+            install_on(&installed, &[&newer], false).is_ok(),
+            "userman was unmet before"
+        );
         let breaking = manifest("core", "17.0", "");
-        let reasons = match run(&[&breaking], false) {
+        let reasons = match install_on(&installed, &[&breaking], false) {
             Err(Error::Refused(reasons)) => reasons,
             other => panic!("expected a refusal, got {other:?}"),
         };
@@ -387,7 +396,7 @@ mod tests {
         );
         // What the batch brings anew is checked, though the requirement was unmet before.
         let userman = manifest("userman", "14.0", "");
-        let reasons = match run(&[&userman], false) {
+        let reasons = match install_on(&installed, &[&userman], false) {
             Err(Error::Refused(reasons)) => reasons,
             other => panic!("expected a refusal, got {other:?}"),
         };
@@ -406,21 +415,16 @@ mod tests {
             installed[1].clone(),
             record(&parse(&userman_xml), &userman_xml),
         ];
-        let on = |batch: &[&Manifest], reinstall: bool| {
-            plan(
-                batch,
-                &with_userman,
-                &BTreeMap::new(),
-                &Platform::default(),
-                Mode::Install,
-                false,
-                reinstall,
-            )
-        };
         let again = parse(&userman_xml);
-        assert!(on(&[&again], true).is_ok(), "a reinstall breaks nothing");
+        assert!(
+            install_on(&with_userman, &[&again], true).is_ok(),
+            "a reinstall breaks nothing"
+        );
         let still_old = manifest("userman", "14.5", "");
-        assert!(on(&[&still_old], false).is_ok(), "nor does 14.5");
+        assert!(
+            install_on(&with_userman, &[&still_old], false).is_ok(),
+            "nor does 14.5"
+        );
     }
 
     #[test]
