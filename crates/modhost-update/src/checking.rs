@@ -194,12 +194,29 @@ impl<'a> Checking<'a> {
         Ok(())
     }
 
-    /// Fetches the document at `location` and, the source being signed, verifies it:
-    /// against the release when there is one (which names it as `named`, its path from
-    /// the repository's root), else by its own signature's claims — a signing time older
-    /// than the last accepted is a rollback, and a validity end past is a freeze.
-    pub(crate) fn document(&mut self, location: &Location, named: Option<&str>) -> Result<Vec<u8>> {
-        let bytes = self.client.fetch_document(location, MAX_INDEX)?;
+    /// Fetches the document at `location` and, the source being signed, verifies it (see
+    /// [`Checking::verified`]); with where it was found: where the server redirected the
+    /// request, or `location`.
+    pub(crate) fn document(
+        &mut self,
+        location: &Location,
+        named: Option<&str>,
+    ) -> Result<(Vec<u8>, Location)> {
+        let (bytes, found) = self.client.fetch_document_at(location, MAX_INDEX)?;
+        self.verified(location, named, bytes)
+            .map(|bytes| (bytes, found))
+    }
+
+    /// `bytes`, the document at `location`, verified: against the release when there is
+    /// one (which names it as `named`, its path from the repository's root), else by its
+    /// own signature's claims — a signing time older than the last accepted is a
+    /// rollback, and a validity end past is a freeze.
+    fn verified(
+        &mut self,
+        location: &Location,
+        named: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Result<Vec<u8>> {
         if !self.source.signed() {
             return Ok(bytes);
         }

@@ -286,11 +286,25 @@ impl Client {
         let mut body = Body::new(len, max);
         body.encoding = encoding.filter(|_| !gzip);
         body.decompressed = gzip;
+        // A document's (fetched without a download key, so none is in it).
+        body.redirected_to = (hops > 0 && query.is_none()).then_some(at);
         Ok(body)
     }
 
     /// Fetches a document of at most `max` bytes: a longer one is refused.
     pub(crate) fn fetch_document(&self, location: &Location, max: u64) -> Result<Vec<u8>> {
+        self.fetch_document_at(location, max)
+            .map(|(bytes, _)| bytes)
+    }
+
+    /// Fetches a document as [`Client::fetch_document`] does; with it, where it was found
+    /// (where the server redirected the request, or `location`): what its relative
+    /// references are resolved against.
+    pub(crate) fn fetch_document_at(
+        &self,
+        location: &Location,
+        max: u64,
+    ) -> Result<(Vec<u8>, Location)> {
         let mut bytes = Vec::new();
         let body = self.fetch(location, None, max, true, &mut bytes, &mut |_| {})?;
         if body.over {
@@ -311,7 +325,10 @@ impl Client {
                 },
             });
         }
-        Ok(bytes)
+        let found = body
+            .redirected_to
+            .map_or_else(|| location.clone(), Location::Url);
+        Ok((bytes, found))
     }
 
     /// Fetches the document at `location`, or `None` when there is none: a 404 or 410
@@ -394,8 +411,8 @@ impl Client {
             Kind::Index => {
                 checking.release_document()?;
                 let doc = source.location.join(crate::index::FILE);
-                let index = Index::parse(&checking.document(&doc, Some(crate::index::FILE))?)
-                    .map_err(invalid(&doc))?;
+                let (bytes, _) = checking.document(&doc, Some(crate::index::FILE))?;
+                let index = Index::parse(&bytes).map_err(invalid(&doc))?;
                 index
                     .modules
                     .into_iter()
@@ -418,18 +435,19 @@ impl Client {
                     })
                     .collect::<Result<Vec<_>>>()?
             }
+            // A document's relative references are resolved against where it was found.
             Kind::A2 => {
                 let doc = source.location.join(a2::INDEX);
-                let bytes = checking.document(&doc, None)?;
-                vec![a2::parse(&bytes, &doc).map_err(invalid(&doc))?]
+                let (bytes, found) = checking.document(&doc, None)?;
+                vec![a2::parse(&bytes, &found).map_err(invalid(&doc))?]
             }
             Kind::Freepbx => {
-                let bytes = checking.document(&source.location, None)?;
-                vec![freepbx::parse(&bytes, &source.location).map_err(invalid(&source.location))?]
+                let (bytes, found) = checking.document(&source.location, None)?;
+                vec![freepbx::parse(&bytes, &found).map_err(invalid(&source.location))?]
             }
             Kind::Joomla => {
-                let bytes = checking.document(&source.location, None)?;
-                let (releases, aside) = joomla::parse(&bytes, &source.location, rawname, target)
+                let (bytes, found) = checking.document(&source.location, None)?;
+                let (releases, aside) = joomla::parse(&bytes, &found, rawname, target)
                     .map_err(invalid(&source.location))?;
                 set_aside = aside;
                 releases

@@ -355,3 +355,41 @@ fn a_download_key_moved_into_the_path_of_a_redirect_never_leaves_its_origin_nor_
         "{message}"
     );
 }
+
+#[test]
+fn a_redirected_documents_relative_package_is_found_where_the_document_was() {
+    let tls = Tls::new();
+    // The document moved (to a CDN, say): its package is named beside where it is now.
+    let url = tls.scripted(|request| {
+        let target = request.split_whitespace().nth(1).unwrap_or_default();
+        match target {
+            "/modules/pb.json" => b"HTTP/1.1 302 Found\r\nLocation: /cdn/v2/pb.json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+            "/cdn/v2/pb.json" => answer(
+                "200 OK",
+                br#"{"rawname":"phonebook","name":"Phonebook","version":"1.0.0","location":"pb.tgz","sha256":"0000000000000000000000000000000000000000000000000000000000000000"}"#,
+            ),
+            _ => answer("404 Not Found", b"no"),
+        }
+    });
+    let source = modhost_update::Source {
+        name: "main".into(),
+        kind: modhost_update::Kind::Freepbx,
+        location: modhost_update::Location::Url(format!("{url}/modules/pb.json")),
+        public_keys: Vec::new(),
+        seen: Default::default(),
+        extra_query: None,
+    };
+    let target = modhost_update::Target {
+        platform: "modhost".into(),
+        version: String::new(),
+        stability: Default::default(),
+    };
+    let releases = tls
+        .client()
+        .releases(&source, None, &target)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        releases.first().map(|r| r.location.to_string()),
+        Some(format!("{url}/cdn/v2/pb.tgz"))
+    );
+}

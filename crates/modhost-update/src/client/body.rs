@@ -85,6 +85,9 @@ pub(super) struct Body {
     pub(super) encoding: Option<String>,
     /// Whether the bytes are what a gzip-encoded answer decompressed to.
     pub(super) decompressed: bool,
+    /// Where the server redirected the request, when it did: what a document's relative
+    /// references are resolved against (RFC 3986 §5.1.3).
+    pub(super) redirected_to: Option<String>,
 }
 
 impl Body {
@@ -95,6 +98,7 @@ impl Body {
             over: len > max,
             encoding: None,
             decompressed: false,
+            redirected_to: None,
         }
     }
 }
