@@ -37,7 +37,7 @@ fn an_emptied_or_foreign_database_or_a_linked_directory_is_refused_and_nothing_r
         assert!(
             run.stderr
                 .contains("modhost.db` holds no table, but the root holds `modules`")
-                && run.stderr.contains("restore modhost.db from a backup"),
+                && run.stderr.contains("restore the root from a backup, its modhost.db together with its modules/ and data/"),
             "{args:?}: {}",
             run.stderr
         );
@@ -161,6 +161,17 @@ fn an_emptied_or_foreign_database_or_a_linked_directory_is_refused_and_nothing_r
         std::fs::remove_file(&at).unwrap_or_else(|e| panic!("{e}"));
         std::fs::create_dir(&at).unwrap_or_else(|e| panic!("{e}"));
     }
+    // What recovery sweeps is said, whatever the command.
+    std::fs::create_dir_all(root.path().join("data/ghost/data-x"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let run = root.ok(&["list"]);
+    assert!(
+        run.stderr
+            .contains("of modules no record of the state database names")
+            && run.stderr.contains("restore them together"),
+        "{}",
+        run.stderr
+    );
     // One level down, a link where a module's directories are is never followed either:
     // a stray one goes as a link; a module's own stays, and changes to it are refused.
     let stray = root.path().join("modules/zzz");
@@ -191,4 +202,32 @@ fn an_emptied_or_foreign_database_or_a_linked_directory_is_refused_and_nothing_r
     std::fs::remove_file(&data).unwrap_or_else(|e| panic!("{e}"));
     std::fs::rename(&moved, &data).unwrap_or_else(|e| panic!("{e}"));
     root.ok(&["hook", "lookup", "--payload", "2025550100"]);
+}
+
+#[test]
+fn what_a_first_install_killed_half_way_left_is_made_into_a_root() {
+    // Killed before its database was made: empty directories and the users file.
+    let root = root();
+    for dir in ["modules", "data", "cache"] {
+        std::fs::create_dir_all(root.path().join(dir)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    std::fs::write(root.path().join("users"), "").unwrap_or_else(|e| panic!("{e}"));
+    let run = root.fails(&["list"]);
+    assert!(
+        run.stderr.contains("no modhost root at") && !run.stderr.contains("holds `modules`"),
+        "{}",
+        run.stderr
+    );
+    root.ok(&["install", arg(&package("core"))]);
+    root.ok(&["hook", "lookup", "--payload", "2025550100"]);
+    // A directory of someone's that holds something under such a name is still refused.
+    let other = root.path().with_file_name("someones-admin");
+    std::fs::create_dir_all(other.join("modules/core")).unwrap_or_else(|e| panic!("{e}"));
+    let run = Root::output(
+        std::process::Command::new(env!("CARGO_BIN_EXE_modhost"))
+            .arg("--root")
+            .arg(&other)
+            .arg("list"),
+    );
+    assert!(run.stderr.contains("but holds `modules`"), "{}", run.stderr);
 }

@@ -583,6 +583,18 @@ fn a_root_this_user_cannot_write_is_named_with_its_owner_and_what_to_do() {
                 .arg(&path)
                 .arg("list"),
         );
+        assert!(run.stderr.contains("cannot be written ("), "{}", run.stderr);
+        // Its database readable by others too, it is said the same way.
+        let readable = std::fs::Permissions::from_mode(0o644);
+        assert!(std::fs::set_permissions(path.join("modhost.db"), readable).is_ok());
+        let run = Root::output(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_modhost"))
+                .arg("--root")
+                .arg(&path)
+                .arg("list"),
+        );
         (run, "belongs to user `root` (uid 0), and this is ")
     } else {
         let read_only = std::fs::Permissions::from_mode(0o555);

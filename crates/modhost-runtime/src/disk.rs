@@ -274,12 +274,12 @@ impl Budget {
                 || used.entries.saturating_add(entries) > quota.entries
         };
         // Counted from the disk when not yet counted, when a slice of the room is used up,
-        // and before a refusal when something may have shrunk or the refusal would rest
-        // on the last count alone (nothing charged since, so nothing in flight is lost by
-        // counting again): what this or another process freed meanwhile is then seen. A
-        // walk of the module's files costs as many of them as it has, so removals and
-        // truncations do not each ask for one.
-        let settled = account.since_count == 0 && account.entries_since_count == 0;
+        // and before a refusal when something may have shrunk or the refusal rests on the
+        // last count more than on what was charged since (fewer bytes than this write
+        // asks: counting again loses less than it could free): what this or another
+        // process freed meanwhile is then seen. A walk of the module's files costs as many
+        // of them as it has, so removals and truncations do not each ask for one.
+        let settled = account.since_count == 0 || account.since_count < bytes;
         let (used, counted) = match account.used {
             Some(used) if !(due || (settled || account.stale) && past(used)) => (used, false),
             _ => match self.count() {
@@ -503,8 +503,10 @@ mod tests {
             std::fs::File::create(dir.path().join(n.to_string()))?.set_len(256 << 10)?;
         }
         // Another process (or an administrator) removes files; this one's calls are
-        // still under way, and it never saw the removal.
+        // still under way, and it never saw the removal, and made a directory since.
         std::fs::remove_file(dir.path().join("1"))?;
+        assert!(budget.charge(0, 1).is_ok());
+        std::fs::create_dir(dir.path().join("d"))?;
         assert!(
             budget.charge(256 << 10, 1).is_ok(),
             "the room freed elsewhere is seen"

@@ -274,11 +274,18 @@ impl State {
             .and_then(|conn| migrations::survey(&conn, path));
         match surveyed {
             // Not even readable here (a WAL database whose shared memory this process may
-            // not make): opening it as a root's fails for that, saying so.
+            // not make, in a directory it may not write): opening it as a root's fails for
+            // that, saying so.
             Err(Error::Sqlite {
                 source: rusqlite::Error::SqliteFailure(e, _),
                 ..
-            }) if e.code == rusqlite::ErrorCode::CannotOpen => Ok(Survey::NotLooked),
+            }) if matches!(
+                e.code,
+                rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly
+            ) =>
+            {
+                Ok(Survey::NotLooked)
+            }
             surveyed => surveyed,
         }
     }

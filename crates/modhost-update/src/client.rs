@@ -31,6 +31,8 @@ pub const MAX_TRANSFER_TIME: Duration = Duration::from_secs(600);
 pub const MAX_PACKAGE: u64 = 256 * 1024 * 1024;
 /// The largest file of CA certificates read: the whole Mozilla set is about 250 KiB.
 const MAX_CA_FILE: u64 = 1024 * 1024;
+/// How long the body of an answer other than 200 is read for a message it may hold.
+const ERROR_BODY_WAIT: Duration = Duration::from_secs(2);
 /// How long [`Client::check`] waits before reading a source again whose documents looked
 /// like two builds': a publish swaps its build in at once, so a short wait sees it done;
 /// the longer ones outlast a publisher that rebuilds several times in a row. A source
@@ -227,9 +229,18 @@ impl Client {
         let mut len: u64 = 0;
         let mut chunk = vec![0; 64 * 1024];
         let mut pace = Pace::new(self.timeout);
+        // An answer other than 200 is read only for a message it may hold: what arrives
+        // in a moment, never at the pace of a trickle, and a failure reading it leaves
+        // the status to be said.
+        let failed = status != 200;
+        let reading = Instant::now();
         loop {
+            if failed && reading.elapsed() > ERROR_BODY_WAIT {
+                break;
+            }
             let n = match reader.read(&mut chunk) {
                 Ok(n) => n,
+                Err(_) if failed => break,
                 Err(e) => {
                     use std::io::ErrorKind::{InvalidData, InvalidInput, UnexpectedEof};
                     // The decoder's own failures, told from the connection's (which carry
@@ -256,7 +267,9 @@ impl Client {
             sink.put(&chunk[..n])?;
             len += n as u64;
             progress(len);
-            pace.received(n).map_err(fetch)?;
+            if !failed {
+                pace.received(n).map_err(fetch)?;
+            }
         }
         // jBackend refuses a download with its JSON error, and may do so with status 200:
         // its message is the answer, not a package or a document to check.

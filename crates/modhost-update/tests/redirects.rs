@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, OnceLock};
 
@@ -391,5 +392,39 @@ fn a_redirected_documents_relative_package_is_found_where_the_document_was() {
     assert_eq!(
         releases.first().map(|r| r.location.to_string()),
         Some(format!("{url}/cdn/v2/pb.tgz"))
+    );
+}
+
+#[test]
+fn a_failure_whose_body_trickles_is_said_by_its_status_at_once() {
+    let tls = Tls::new();
+    let url = tls.streaming(|_, out| {
+        let head = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n";
+        if out.write_all(head).is_err() {
+            return;
+        }
+        for _ in 0..300 {
+            if out.write_all(b"x").and_then(|()| out.flush()).is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    });
+    let path = tls.dir.path().join("p.tgz");
+    let started = std::time::Instant::now();
+    let result = tls.client().download(
+        &release(&format!("{url}/pb.tgz"), b"x"),
+        None,
+        &path,
+        &mut |_, _| {},
+    );
+    let message = result
+        .map(|()| String::new())
+        .unwrap_or_else(|e| e.to_string());
+    assert!(message.contains("HTTP status 500"), "{message}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "took {:?}",
+        started.elapsed()
     );
 }

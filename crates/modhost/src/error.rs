@@ -169,8 +169,8 @@ pub enum Error {
     /// emptied, and opening it as a new root would take every module for a stray.
     #[error(
         "the state database `{}` holds no table, but the root holds `{entry}`: its records are \
-         lost, and modhost would remove every module as a stray; restore modhost.db from a \
-         backup (nothing was changed)",
+         lost, and modhost would remove every module as a stray; restore the root from a \
+         backup, its modhost.db together with its modules/ and data/ (nothing was changed)",
         .path.display()
     )]
     EmptyDatabase {

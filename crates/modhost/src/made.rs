@@ -85,6 +85,22 @@ fn holding(root: &Path) -> Option<&'static str> {
     })
 }
 
+/// Whether `path`, a name a root has, holds nothing a first opening would not have left
+/// had it been killed half-way: an empty directory, or a small lock file (`users`,
+/// `lock`, which may hold its holder's process id). Never a link.
+fn left_by_making(path: &Path) -> bool {
+    let lock_file = path
+        .file_name()
+        .is_some_and(|name| name == "users" || name == "lock");
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
+        }
+        Ok(meta) => lock_file && meta.is_file() && meta.len() <= 32,
+        Err(_) => false,
+    }
+}
+
 /// What a host made when it opened a path that was not a root.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Made {
@@ -183,6 +199,12 @@ impl Made {
                 continue;
             }
             if let Some(taken) = TOP.iter().find(|top| OsStr::new(top) == name) {
+                // What a first opening killed half-way left (empty directories, its lock
+                // files) is no one's: the root is made over it. One being made now is
+                // waited for.
+                if left_by_making(&root.join(taken)) && !being_made(root) {
+                    continue;
+                }
                 return Ok(Look::Holds((*taken).to_owned()));
             }
         }

@@ -190,6 +190,23 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
             }
         }
     }
+    // Said whatever the command: a database restored apart from the root's directories
+    // (from another time, or another root) makes what it does not name look left over.
+    let swept: Vec<&PathBuf> = recovery
+        .removed
+        .iter()
+        .filter(|path| path.starts_with(layout.modules()) || path.starts_with(layout.data()))
+        .collect();
+    if let Some(first) = swept.first() {
+        tracing::warn!(
+            "removed {} director{} of modules no record of the state database names, as an \
+             interrupted change leaves them (the first: `{}`); a modhost.db restored apart \
+             from the root's modules/ and data/ makes them look so: restore them together",
+            swept.len(),
+            if swept.len() == 1 { "y" } else { "ies" },
+            first.display()
+        );
+    }
     for (path, reason) in &recovery.unreadable {
         warn_once(format!("cannot read `{}`: {reason}", path.display()));
     }
