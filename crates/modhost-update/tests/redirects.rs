@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, OnceLock};
 
