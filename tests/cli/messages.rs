@@ -575,27 +575,25 @@ fn a_root_this_user_cannot_write_is_named_with_its_owner_and_what_to_do() {
         for dir in path.ancestors().take(3) {
             open_up(dir);
         }
-        let run = Root::output(
-            Command::new("setpriv")
-                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-                .arg(env!("CARGO_BIN_EXE_modhost"))
-                .arg("--root")
-                .arg(&path)
-                .arg("list"),
-        );
+        let list_as_nobody = || {
+            Root::output(
+                Command::new("setpriv")
+                    .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                    .arg(env!("CARGO_BIN_EXE_modhost"))
+                    .arg("--root")
+                    .arg(&path)
+                    .arg("list"),
+            )
+        };
+        let run = list_as_nobody();
         assert!(run.stderr.contains("cannot be written ("), "{}", run.stderr);
         // Its database readable by others too, it is said the same way.
         let readable = std::fs::Permissions::from_mode(0o644);
         assert!(std::fs::set_permissions(path.join("modhost.db"), readable).is_ok());
-        let run = Root::output(
-            Command::new("setpriv")
-                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-                .arg(env!("CARGO_BIN_EXE_modhost"))
-                .arg("--root")
-                .arg(&path)
-                .arg("list"),
-        );
-        (run, "belongs to user `root` (uid 0), and this is ")
+        (
+            list_as_nobody(),
+            "belongs to user `root` (uid 0), and this is ",
+        )
     } else {
         let read_only = std::fs::Permissions::from_mode(0o555);
         assert!(std::fs::set_permissions(&path, read_only).is_ok());

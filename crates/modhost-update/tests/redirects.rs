@@ -28,6 +28,15 @@ fn refusal(tls: &Tls, url: &str) -> String {
     message
 }
 
+/// The message of downloading `url` (without a download key) to `path`; empty if it
+/// succeeded.
+fn download_error(tls: &Tls, url: &str, path: &std::path::Path) -> String {
+    tls.client()
+        .download(&release(url, b"x"), None, path, &mut |_, _| {})
+        .map(|()| String::new())
+        .unwrap_or_else(|e| e.to_string())
+}
+
 /// A loopback port that nothing must contact, and a check that nothing did.
 struct Untouched(TcpListener);
 
@@ -216,15 +225,7 @@ fn a_failure_after_a_redirect_names_where_the_server_redirected() {
     let path = tls.dir.path().join("p.tgz");
     // What was at the path stays until a download passes; a failed one leaves nothing.
     std::fs::write(&path, "an earlier file").unwrap_or_else(|e| panic!("{e}"));
-    let gone = tls.client().download(
-        &release(&format!("{url}/moved/pb.tgz"), b"x"),
-        None,
-        &path,
-        &mut |_, _| {},
-    );
-    let message = gone
-        .map(|()| String::new())
-        .unwrap_or_else(|e| e.to_string());
+    let message = download_error(&tls, &format!("{url}/moved/pb.tgz"), &path);
     assert_eq!(
         message,
         format!(
@@ -232,15 +233,7 @@ fn a_failure_after_a_redirect_names_where_the_server_redirected() {
              redirected"
         )
     );
-    let broken = tls.client().download(
-        &release(&format!("{url}/broken/pb.tgz"), b"x"),
-        None,
-        &path,
-        &mut |_, _| {},
-    );
-    let message = broken
-        .map(|()| String::new())
-        .unwrap_or_else(|e| e.to_string());
+    let message = download_error(&tls, &format!("{url}/broken/pb.tgz"), &path);
     assert!(
         message.ends_with(&format!(
             "HTTP status 500 Internal Server Error at `{url}/error/pb.tgz`, where the server \
@@ -411,15 +404,7 @@ fn a_failure_whose_body_trickles_is_said_by_its_status_at_once() {
     });
     let path = tls.dir.path().join("p.tgz");
     let started = std::time::Instant::now();
-    let result = tls.client().download(
-        &release(&format!("{url}/pb.tgz"), b"x"),
-        None,
-        &path,
-        &mut |_, _| {},
-    );
-    let message = result
-        .map(|()| String::new())
-        .unwrap_or_else(|e| e.to_string());
+    let message = download_error(&tls, &format!("{url}/pb.tgz"), &path);
     assert!(message.contains("HTTP status 500"), "{message}");
     assert!(
         started.elapsed() < std::time::Duration::from_secs(8),
