@@ -1,8 +1,8 @@
 //! A root an administrator damaged — its state database emptied or replaced by another
-//! program's, one of its directories replaced by a link — is refused as it is found:
-//! nothing of it, and nothing outside it, is removed.
+//! program's or restored from another time, one of its directories replaced by a link —
+//! is refused or kept as it is found: nothing of it, and nothing outside it, is removed.
 
-use modhost_test_support::{Root, arg, package};
+use modhost_test_support::{Root, arg, package, package_at};
 
 use crate::root;
 
@@ -24,8 +24,9 @@ fn an_emptied_or_foreign_database_or_a_linked_directory_is_refused_and_nothing_r
     let data = root.tree("data");
     assert!(!modules.is_empty() && !data.is_empty());
 
-    // Emptied (`> modhost.db`, a failed copy): not taken for a new root, whose recovery
-    // would remove every module as a stray — not even by a command that only reads.
+    // Emptied (`> modhost.db`, a failed copy): not taken for a new root, which would
+    // list no module and keep every one's files as unclaimed — not even by a command
+    // that only reads.
     reset(b"");
     for args in [
         &["list"][..],
@@ -161,17 +162,20 @@ fn an_emptied_or_foreign_database_or_a_linked_directory_is_refused_and_nothing_r
         std::fs::remove_file(&at).unwrap_or_else(|e| panic!("{e}"));
         std::fs::create_dir(&at).unwrap_or_else(|e| panic!("{e}"));
     }
-    // What recovery sweeps is said, whatever the command.
-    std::fs::create_dir_all(root.path().join("data/ghost/data-x"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    // What no record names and no interrupted change made is kept, and said whatever
+    // the command.
+    let ghost = root.path().join("data/ghost/data-x");
+    std::fs::create_dir_all(&ghost).unwrap_or_else(|e| panic!("{e}"));
     let run = root.ok(&["list"]);
     assert!(
         run.stderr
-            .contains("of modules no record of the state database names")
-            && run.stderr.contains("restore them together"),
+            .contains("kept 1 directory under modules/ and data/ that no record")
+            && run.stderr.contains("restoring them together mends it"),
         "{}",
         run.stderr
     );
+    assert!(ghost.is_dir());
+    std::fs::remove_dir_all(root.path().join("data/ghost")).unwrap_or_else(|e| panic!("{e}"));
     // One level down, a link where a module's directories are is never followed either:
     // a stray one goes as a link; a module's own stays, and changes to it are refused.
     let stray = root.path().join("modules/zzz");
@@ -230,4 +234,65 @@ fn what_a_first_install_killed_half_way_left_is_made_into_a_root() {
             .arg("list"),
     );
     assert!(run.stderr.contains("but holds `modules`"), "{}", run.stderr);
+}
+
+#[test]
+fn a_database_restored_from_before_an_install_and_an_upgrade_loses_none_of_their_files() {
+    let root = root();
+    let database = root.path().join("modhost.db");
+    // What a backup of the database alone holds (the CLI leaves no -wal behind).
+    let snapshot = || std::fs::read(&database).unwrap_or_else(|e| panic!("{e}"));
+    let restore = |bytes: &[u8]| {
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(root.path().join(format!("modhost.db{suffix}")));
+        }
+        std::fs::write(&database, bytes).unwrap_or_else(|e| panic!("{e}"));
+    };
+    root.ok(&["install", arg(&package("core"))]);
+    let before = snapshot();
+    root.ok(&["install", arg(&package_at("phonebook", "1.0.0"))]);
+    root.ok(&["upgrade", arg(&package_at("phonebook", "2.0.0"))]);
+    let after = snapshot();
+    let modules = root.tree("modules");
+    let data = root.tree("data");
+
+    // Restored alone, from before phonebook: its versions, backup and data stay, said.
+    restore(&before);
+    for args in [
+        &["list"][..],
+        &["hook", "lookup", "--payload", "2025550100"],
+    ] {
+        let run = root.ok(args);
+        assert!(
+            run.stderr
+                .contains("kept 4 directories under modules/ and data/ that no record")
+                && run
+                    .stderr
+                    .contains("restored apart from the root's modules/ and data/"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    let recovered = root.ok(&["recover", "--json"]).json();
+    assert_eq!(recovered["removed"], serde_json::json!([]), "{recovered}");
+    let unclaimed = recovered["unclaimed"].as_array().map_or(0, Vec::len);
+    assert_eq!(unclaimed, 4, "{recovered}");
+    let said = root.ok(&["recover"]);
+    assert!(
+        said.stdout
+            .contains("kept 4 directories that no record names"),
+        "{}",
+        said.stdout
+    );
+    assert_eq!((root.tree("modules"), root.tree("data")), (modules, data));
+
+    // Restored with its own database, the root is whole again.
+    restore(&after);
+    let run = root.ok(&["list"]);
+    assert!(!run.stderr.contains("kept"), "{}", run.stderr);
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(info["version"], "2.0.0", "{info}");
+    root.ok(&["rollback", "phonebook"]);
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(info["version"], "1.0.0", "{info}");
 }

@@ -166,11 +166,12 @@ pub enum Error {
         entry: String,
     },
     /// The root's state database holds no table while the root holds modules: it was
-    /// emptied, and opening it as a new root would take every module for a stray.
+    /// emptied, and opening it as a new root would take it for one with no module.
     #[error(
         "the state database `{}` holds no table, but the root holds `{entry}`: its records are \
-         lost, and modhost would remove every module as a stray; restore the root from a \
-         backup, its modhost.db together with its modules/ and data/ (nothing was changed)",
+         lost, and modhost would take the root for one with no module installed; restore the \
+         root from a backup, its modhost.db together with its modules/ and data/ (nothing \
+         was changed)",
         .path.display()
     )]
     EmptyDatabase {

@@ -361,17 +361,20 @@ impl Host {
         })
     }
 
-    /// Repairs the root after a crash: removes what no record points at and marks
-    /// modules whose files are gone as broken. Includes what opening the root repaired.
+    /// Repairs the root after a crash: removes what the interrupted change made or
+    /// replaced that no record points at, and marks modules whose files are gone as
+    /// broken. Includes what opening the root repaired.
     pub fn recover(&self) -> Result<Recovery> {
         let _lock = self.acquire()?;
         let mut recovery = self.recovered_at_open.clone();
         let now = self.recover_locked(recover::Check::Digest)?;
         recovery.removed.extend(now.removed);
         recovery.broken.extend(now.broken);
-        // What is stuck or unreadable now is the whole of it: the open's would say it twice.
+        // What is stuck, unreadable or unclaimed now is the whole of it: the open's would
+        // say it twice.
         recovery.stuck = now.stuck;
         recovery.unreadable = now.unreadable;
+        recovery.unclaimed = now.unclaimed;
         Ok(recovery)
     }
 

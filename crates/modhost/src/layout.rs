@@ -8,11 +8,14 @@
 //! ROOT/modules/RAWNAME/DIR/        a version's files; the record names DIR
 //! ROOT/data/RAWNAME/DIR/           a module's /data; the record names DIR
 //! ROOT/cache/                      compiled components
-//! ROOT/staging/                    work in progress; emptied by recovery
+//! ROOT/staging/                    work in progress, and the intents of changes in
+//!                                  progress (`intent-…`); emptied by recovery
 //! ```
 //!
 //! Directories are never changed in place: a change writes new ones beside the old and
-//! the state database's commit switches to them. Whatever no record names is a leftover.
+//! the state database's commit switches to them. What a change makes or replaces is
+//! listed in its intent first (see `crate::intent`); whatever an interrupted change listed
+//! and no record names is a leftover, and whatever no change listed is kept.
 //!
 //! Modes are explicit, never left to the umask (which may be 000): what others may read
 //! is 0755/0644; `data/` and `staging/` are 0700, so files a module creates in its
@@ -401,7 +404,7 @@ fn set_mode(path: &Path, mode: u32) -> Result<()> {
 /// is the host's (one of the root's directories, or where generated configuration goes,
 /// which an administrator may have made a link), so a link to it is followed;
 /// `O_DIRECTORY` makes anything but a directory fail to open rather than be opened.
-fn sync_dir(path: &Path) -> Result<()> {
+pub(crate) fn sync_dir(path: &Path) -> Result<()> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let fd = openat(CWD, path, flags, Mode::empty()).map_err(os(path))?;
     fsync(&fd).map_err(os(path))

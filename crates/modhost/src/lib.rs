@@ -72,6 +72,7 @@ mod error;
 mod event;
 mod fault;
 mod host;
+mod intent;
 mod layout;
 mod lock;
 mod made;

@@ -163,8 +163,8 @@ impl Made {
             // Another program's database is refused before anything is made beside it.
             // One without a table beside installed modules was emptied (a failed copy, a
             // restore gone wrong, `> modhost.db`, its -wal left from a crash or not):
-            // taken as a new root, its first opening would remove every module as a
-            // stray. (A root being made has none yet.)
+            // taken as a new root, it would list no module beside every module's files.
+            // (A root being made has none yet.)
             let survey = modhost_state::State::survey(&database).map_err(Error::State)?;
             if survey == modhost_state::Survey::Empty
                 && let Some(entry) = holding(root)

@@ -1,6 +1,6 @@
 //! Recovery: after a crash the state database is consistent by construction (SQLite), so
-//! repairing a root means removing the files no record points at and noticing records
-//! whose files are gone.
+//! repairing a root means removing what the interrupted change listed in its intent and
+//! no record points at, and noticing records whose files are gone.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use modhost_state::{ModuleRecord, State, Status};
 
 use crate::Result;
+use crate::intent::{self, Listed};
 use crate::layout::{self, Layout};
 
 /// What a recovery did.
@@ -24,6 +25,9 @@ pub struct Recovery {
     /// Directories of the root that could not be read, with why: what they hold was
     /// neither swept nor judged.
     pub unreadable: Vec<(PathBuf, String)>,
+    /// Directories under `modules/` and `data/` that no record names and no interrupted
+    /// change made: kept (a database restored apart from them leaves them so).
+    pub unclaimed: Vec<PathBuf>,
 }
 
 impl Recovery {
@@ -33,6 +37,7 @@ impl Recovery {
             && self.broken.is_empty()
             && self.stuck.is_empty()
             && self.unreadable.is_empty()
+            && self.unclaimed.is_empty()
     }
 
     /// Whether it changed anything: removed a leftover or marked a module broken.
@@ -65,6 +70,26 @@ impl fmt::Display for Recovery {
             said.push(format!(
                 "cannot read `{}` ({reason}): what it holds was not looked at",
                 path.display()
+            ));
+        }
+        if !self.unclaimed.is_empty() {
+            const SHOWN: usize = 3;
+            let n = self.unclaimed.len();
+            let mut paths: Vec<String> = self
+                .unclaimed
+                .iter()
+                .take(SHOWN)
+                .map(|path| format!("`{}`", path.display()))
+                .collect();
+            if n > SHOWN {
+                paths.push(format!("{} more", n - SHOWN));
+            }
+            said.push(format!(
+                "kept {n} director{} that no record names and no interrupted change made \
+                 ({}): was modhost.db restored apart from modules/ and data/? remove them by \
+                 hand if nothing needs them",
+                if n == 1 { "y" } else { "ies" },
+                paths.join(", ")
             ));
         }
         f.write_str(&said.join("; "))
@@ -123,6 +148,12 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
     crate::online::clear_stale_downloads(&layout.root);
     sweep_partial(&[layout.cache(), layout.root.join("etc")], &mut recovery);
     let referenced = state.referenced_dirs()?;
+    let named = |listed: &Listed| match &listed.dir {
+        Some(dir) => referenced.contains(&(listed.rawname.clone(), listed.kind, dir.clone())),
+        None => referenced
+            .iter()
+            .any(|(name, kind, _)| *name == listed.rawname && *kind == listed.kind),
+    };
     // Said once per process: a host opened by every worker of an application would say
     // it again at each.
     let warn_once = |what: String| {
@@ -138,7 +169,10 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
     // left: it takes room and nothing else, and must never keep the modules from being
     // listed, changed or dispatched to.
     let remove = |path: PathBuf, recovery: &mut Recovery| match layout::remove_dir(&path) {
-        Ok(()) => recovery.removed.push(path),
+        Ok(()) => {
+            recovery.removed.push(path);
+            true
+        }
         Err(e) => {
             let reason = error_reason(&e);
             warn_once(format!(
@@ -146,10 +180,44 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
                 path.display()
             ));
             recovery.stuck.push((path, reason));
+            false
         }
     };
-    for path in entries(&layout.staging(), &mut recovery) {
-        remove(path, &mut recovery);
+    // What an interrupted change listed and no record names is its leftover. An intent
+    // whose leftovers cannot all go stays, for the next recovery to try again.
+    let mut intents_kept = BTreeSet::new();
+    let staged = entries(&layout.staging(), &mut recovery);
+    for path in staged.iter().filter(|path| is_intent(path)) {
+        let listed = match intent::read(path) {
+            Ok(listed) => listed,
+            Err(e) => {
+                warn_once(format!("{e}: removed, unread"));
+                continue;
+            }
+        };
+        let mut all = true;
+        for leftover in listed.iter().filter(|listed| !named(listed)) {
+            let dir = leftover.path(layout);
+            // Never through a link in a module's place (said below), and only what is
+            // there counts as removed.
+            let beyond_a_link = leftover.dir.is_some()
+                && dir
+                    .parent()
+                    .and_then(|module| std::fs::symlink_metadata(module).ok())
+                    .is_some_and(|m| m.is_symlink());
+            if beyond_a_link || std::fs::symlink_metadata(&dir).is_err() {
+                continue;
+            }
+            all &= remove(dir, &mut recovery);
+        }
+        if !all {
+            intents_kept.insert(path.clone());
+        }
+    }
+    for path in staged {
+        if !intents_kept.contains(&path) {
+            remove(path, &mut recovery);
+        }
     }
     for (kind, base) in [("modules", layout.modules()), ("data", layout.data())] {
         for module in entries(&base, &mut recovery) {
@@ -173,39 +241,36 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
                 }
                 continue;
             }
-            let mut kept = 0;
-            for dir in entries(&module, &mut recovery) {
+            let inside = entries(&module, &mut recovery);
+            if inside.is_empty() && std::fs::read_dir(&module).is_ok_and(|mut d| d.next().is_none())
+            {
+                remove(module, &mut recovery);
+                continue;
+            }
+            for dir in inside {
                 let name = dir
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                if referenced.contains(&(rawname.clone(), kind, name)) {
-                    kept += 1;
-                } else {
-                    remove(dir, &mut recovery);
+                if !referenced.contains(&(rawname.clone(), kind, name)) {
+                    recovery.unclaimed.push(dir);
                 }
-            }
-            if kept == 0 && std::fs::read_dir(&module).is_ok_and(|mut d| d.next().is_none()) {
-                remove(module, &mut recovery);
             }
         }
     }
-    // Said whatever the command: a database restored apart from the root's directories
-    // (from another time, or another root) makes what it does not name look left over.
-    let swept: Vec<&PathBuf> = recovery
-        .removed
-        .iter()
-        .filter(|path| path.starts_with(layout.modules()) || path.starts_with(layout.data()))
-        .collect();
-    if let Some(first) = swept.first() {
-        tracing::warn!(
-            "removed {} director{} of modules no record of the state database names, as an \
-             interrupted change leaves them (the first: `{}`); a modhost.db restored apart \
-             from the root's modules/ and data/ makes them look so: restore them together",
-            swept.len(),
-            if swept.len() == 1 { "y" } else { "ies" },
+    // Kept, and said whatever the command: no change of this root listed them, so they
+    // are not a crash's; a database restored apart from the root's directories (from
+    // another time, or another root) leaves them so.
+    if let Some(first) = recovery.unclaimed.first() {
+        let n = recovery.unclaimed.len();
+        warn_once(format!(
+            "kept {n} director{} under modules/ and data/ that no record of the state \
+             database names and no interrupted change made (the first: `{}`): a modhost.db \
+             restored apart from the root's modules/ and data/ leaves them so, and restoring \
+             them together mends it; remove them by hand if nothing needs them",
+            if n == 1 { "y" } else { "ies" },
             first.display()
-        );
+        ));
     }
     for (path, reason) in &recovery.unreadable {
         warn_once(format!("cannot read `{}`: {reason}", path.display()));
@@ -296,6 +361,13 @@ pub(crate) fn backup_unusable(
 ) -> Option<String> {
     unusable(layout, record, check)
         .unwrap_or_else(|unreadable| Some(format!("it cannot be checked: {unreadable}")))
+}
+
+/// Whether `path`, in `staging/`, is a change's intent.
+fn is_intent(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with(intent::PREFIX))
 }
 
 /// The entries of `dir`; one that cannot be read is reported in `recovery`.

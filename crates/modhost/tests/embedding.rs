@@ -589,11 +589,14 @@ fn recover_removes_the_half_written_files_a_crash_left_and_no_others() {
 fn recover_reports_a_leftover_it_cannot_remove_found_after_the_host_opened() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let host = Host::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-    // Left by a change run as another user, after this host opened the root.
+    // Left by a change run as another user and killed, after this host opened the root:
+    // the directory, and the intent that listed it before making it.
     let stuck = dir.path().join("data/gone/data-1");
     let file = stuck.join("recording.wav");
+    let intent = dir.path().join("staging/intent-1-2-3");
     std::fs::create_dir_all(&stuck)
         .and_then(|()| std::fs::write(&file, b"x"))
+        .and_then(|()| std::fs::write(&intent, "data/gone/data-1\n"))
         .unwrap_or_else(|e| panic!("{e}"));
     let immutable = |flag: &str| {
         std::process::Command::new("chattr")
@@ -619,4 +622,70 @@ fn recover_reports_a_leftover_it_cannot_remove_found_after_the_host_opened() {
         "{recovery}"
     );
     assert!(recovery.removed.is_empty(), "{recovery:?}");
+    // The intent stays until what it lists could go.
+    assert!(intent.is_file());
+    let recovery = host.recover().unwrap_or_else(|e| panic!("{e}"));
+    assert!(recovery.removed.contains(&stuck), "{recovery:?}");
+    assert!(!intent.exists() && !stuck.exists());
+}
+
+#[test]
+fn recover_sweeps_only_what_an_interrupted_change_listed_and_no_record_names() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = Host::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    host.install(&[package("core")], Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let root = dir.path();
+    let installed = std::fs::read_dir(root.join("data/core"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .next()
+        .unwrap_or_else(|| panic!("core has a data directory"));
+    let outside = root.with_file_name(format!(
+        "{}-outside",
+        root.file_name().and_then(|n| n.to_str()).unwrap_or("root")
+    ));
+    let make = |path: &std::path::Path| {
+        std::fs::create_dir_all(path)
+            .and_then(|()| std::fs::write(path.join("kept"), "mine"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    };
+    let crashed = root.join("data/core/data-crashed");
+    let first_install = root.join("modules/newmod");
+    let unlisted = root.join("data/core/data-restored");
+    make(&crashed);
+    make(&first_install.join("1.0-x"));
+    make(&unlisted);
+    make(&outside.join("x"));
+    std::os::unix::fs::symlink(&outside, root.join("data/linked"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A crash's intent: what it made, the installed module's own (named by its record),
+    // a path out of the root, one through a link, and a line the crash cut short.
+    let installed_line = installed
+        .strip_prefix(root)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let lines = format!(
+        "data/core/data-crashed\nmodules/newmod\n{installed_line}\ndata/../../{}\n\
+         data/linked/x\ndata/core/data-res",
+        outside.display()
+    );
+    std::fs::write(root.join("staging/intent-9-9-9"), lines).unwrap_or_else(|e| panic!("{e}"));
+    let recovery = host.recover().unwrap_or_else(|e| panic!("{e}"));
+    assert!(!crashed.exists() && !first_install.exists(), "{recovery:?}");
+    assert!(installed.is_dir(), "{recovery:?}");
+    assert!(unlisted.join("kept").is_file(), "{recovery:?}");
+    assert_eq!(recovery.unclaimed, [unlisted], "{recovery:?}");
+    assert!(outside.join("x/kept").is_file(), "{recovery:?}");
+    assert!(!root.join("staging/intent-9-9-9").exists());
+    let said = recovery.to_string();
+    assert!(
+        said.contains("kept 1 directory that no record names") && said.contains("data-restored"),
+        "{said}"
+    );
+    host.dispatch("lookup", "2025550100")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_dir_all(&outside);
 }

@@ -212,12 +212,15 @@ impl Drop for Unremovable {
 #[test]
 fn a_leftover_that_cannot_be_removed_is_reported_and_stops_nothing() {
     let root = phonebook_root();
-    // What an uninstall run by another user (or sudo) could not take away.
+    // What an uninstall run by another user (or sudo) could not take away, and the
+    // intent that listed it.
     let stuck = root.path().join("data/gone/data-1");
     let Some(_unremovable) = Unremovable::new(stuck.clone()) else {
         eprintln!("skipped: no way to make a leftover unremovable here");
         return;
     };
+    let intent = root.path().join("staging/intent-1-2-3");
+    std::fs::write(&intent, "data/gone/data-1\n").unwrap_or_else(|e| panic!("{e}"));
     let list = root.ok(&["list"]);
     assert!(list.stdout.contains("phonebook"), "{}", list.stdout);
     assert!(
@@ -235,6 +238,7 @@ fn a_leftover_that_cannot_be_removed_is_reported_and_stops_nothing() {
         recovered.stdout
     );
     assert!(stuck.exists());
+    assert!(intent.is_file(), "kept for the next recovery to try again");
 }
 
 #[test]

@@ -171,7 +171,7 @@ fn apply_one(
     host.layout.owned(rawname)?;
     let data_dir = layout::unique_name("data");
     let data_path = host.layout.data_dir(rawname, &data_dir);
-    tx.creating(&data_path);
+    tx.creating(&data_path)?;
     let call = match &step {
         Step::Install => {
             layout::create_dirs(&data_path, layout::PUBLIC_DIR)?;
@@ -222,7 +222,7 @@ fn apply_one(
     fault::point(operation, "lifecycle-called");
     let module_dir = layout::unique_name(&version);
     let target = host.layout.module_dir(rawname, &module_dir);
-    tx.creating(&target);
+    tx.creating(&target)?;
     layout::move_into_place(&unpacked.dir, &target)?;
     fault::point(operation, "files-moved");
     let xml = target.join("module.xml");

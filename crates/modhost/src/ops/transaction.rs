@@ -2,13 +2,14 @@
 //!
 //! The root's lock is held (a [`Transaction`] cannot be made without it); the SQLite
 //! transaction begins at the first write, so that compiling, which takes seconds, never
-//! holds SQLite's write lock; every directory the change creates is recorded before it
-//! exists; lifecycle calls run inside the SQLite transaction; the commit is the one
-//! atomic step; only after it are the directories the change replaced swept and the
-//! compiled components nobody uses any more forgotten. Dropped without a commit, the
-//! transaction rolls back, removes what it created and forgets what it compiled: a
-//! failure leaves no trace, as cargo's install `Transaction` guard removes what a failed
-//! install wrote.
+//! holds SQLite's write lock; every directory the change creates is listed in its
+//! [`Intent`] (flushed) before it exists, and every one it replaces before the commit;
+//! lifecycle calls run inside the SQLite transaction; the commit is the one atomic step;
+//! only after it are the directories the change replaced swept and the compiled
+//! components nobody uses any more forgotten. Dropped without a commit, the transaction
+//! rolls back, removes what it created and forgets what it compiled: a failure leaves no
+//! trace, as cargo's install `Transaction` guard removes what a failed install wrote. A
+//! crash leaves the intent, from which recovery sweeps what no record names.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use modhost_runtime::{Call, CallContext, LoadedComponent, Origin};
 use modhost_state::{ModuleRecord, Txn};
 
 use crate::host::Host;
+use crate::intent::Intent;
 use crate::lock::RootLock;
 use crate::{Error, Result, fault, layout};
 
@@ -30,6 +32,8 @@ pub(crate) struct Transaction<'h> {
     operation: &'static str,
     /// The SQLite transaction, from the first write on.
     txn: Option<Txn>,
+    /// What the change creates and replaces, for recovery after a crash.
+    intent: Intent,
     /// Directories created so far: removed unless the change commits.
     created: Vec<PathBuf>,
     /// Directories the change replaces: removed once it has committed.
@@ -49,6 +53,7 @@ impl<'h> Transaction<'h> {
             lock,
             operation,
             txn: None,
+            intent: Intent::new(&host.layout),
             created: Vec::new(),
             replaced: Vec::new(),
             superseded: Vec::new(),
@@ -76,12 +81,16 @@ impl<'h> Transaction<'h> {
     }
 
     /// Records `dir`, about to be created — with its parent when that does not exist
-    /// yet either (a first install's `modules/RAWNAME`), so a failure leaves no trace.
-    pub(crate) fn creating(&mut self, dir: &Path) {
-        match dir.parent() {
-            Some(parent) if !parent.exists() => self.created.push(parent.to_owned()),
-            _ => self.created.push(dir.to_owned()),
-        }
+    /// yet either (a first install's `modules/RAWNAME`), so a failure leaves no trace
+    /// and a crash leaves it listed.
+    pub(crate) fn creating(&mut self, dir: &Path) -> Result<()> {
+        let made = match dir.parent() {
+            Some(parent) if std::fs::symlink_metadata(parent).is_err() => parent,
+            _ => dir,
+        };
+        self.intent.record(&[made.to_owned()])?;
+        self.created.push(made.to_owned());
+        Ok(())
     }
 
     /// Sweeps `dir` once the change has committed: a version or data directory no record
@@ -126,7 +135,7 @@ impl<'h> Transaction<'h> {
         layout.owned(&record.rawname)?;
         let name = layout::unique_name("data");
         let copy = layout.data_dir(&record.rawname, &name);
-        self.created.push(copy.clone());
+        self.creating(&copy)?;
         layout::copy_tree(&layout.data_dir(&record.rawname, &record.data_dir), &copy)?;
         fault::point(operation, "data-staged");
         Ok((name, copy))
@@ -185,12 +194,16 @@ impl<'h> Transaction<'h> {
         if !self.lock.still_guards(&lock)? {
             return Err(Error::LockLost { lock });
         }
+        // Listed before the commit makes them nobody's, so a crash after it leaves them
+        // for recovery to sweep.
+        self.intent.record(&self.replaced)?;
         if let Some(txn) = self.txn.take() {
             txn.commit()?;
         }
         self.fault("committed");
         self.created.clear();
-        sweep(&std::mem::take(&mut self.replaced));
+        let swept = sweep(&std::mem::take(&mut self.replaced));
+        self.intent.finish(swept);
         let forget = [
             std::mem::take(&mut self.superseded),
             std::mem::take(&mut self.compiled),
@@ -207,22 +220,27 @@ impl Drop for Transaction<'_> {
         // Rolled back first, so that what it compiled is judged by the records as they
         // stay.
         drop(self.txn.take());
-        sweep(&std::mem::take(&mut self.created));
+        let swept = sweep(&std::mem::take(&mut self.created));
+        self.intent.finish(swept);
         forget_compiled(self.host, std::mem::take(&mut self.compiled));
     }
 }
 
-/// Removes directories no record points at any more. A failure only leaves a leftover
-/// that the next recovery removes, so it is logged rather than returned.
-pub(crate) fn sweep(dirs: &[PathBuf]) {
+/// Removes directories no record points at any more; whether all went. A failure only
+/// leaves a leftover that the next recovery removes (its intent kept), so it is logged
+/// rather than returned.
+fn sweep(dirs: &[PathBuf]) -> bool {
+    let mut all = true;
     for dir in dirs {
         if let Err(e) = layout::remove_dir(dir) {
+            all = false;
             tracing::warn!(
                 "cannot remove `{}`: {e}; no module uses it, and recovery tries again",
                 dir.display()
             );
         }
     }
+    all
 }
 
 /// Removes the compiled artifacts of `digests` that no installed version or backup
