@@ -102,7 +102,8 @@ fn consistent_as(root: &Root, allowed: &[Phonebook], enabled: bool) -> Phonebook
         Phonebook::Absent => {
             assert_eq!(output, None);
             assert!(
-                root.dirs("modules/phonebook").is_empty() && root.dirs("data/phonebook").is_empty()
+                !root.path().join("modules/phonebook").exists()
+                    && !root.path().join("data/phonebook").exists()
             );
         }
         Phonebook::V1 | Phonebook::V2 | Phonebook::V21 => {
@@ -201,6 +202,30 @@ impl<'a> Case<'a> {
             ..self
         }
     }
+}
+
+#[test]
+fn a_crash_repairing_a_module_whose_files_are_gone_leaves_nothing_of_the_repair() {
+    let root = template(&["core", "phonebook"]);
+    // Its record names `modules/phonebook/…`, which is gone: the module is broken.
+    std::fs::remove_dir_all(root.path().join("modules/phonebook"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(info["status"], "broken", "{info}");
+    let pb1 = package_at("phonebook", "1.0.0");
+    crash_at(&root, "upgrade:files-moved", &["install", arg(&pb1)]);
+    // The repair made `modules/phonebook` and a version in it: both go, though a record
+    // names the module.
+    let recovered = root.ok(&["recover"]);
+    assert!(
+        !recovered.stdout.contains("kept"),
+        "nothing of the repair is kept: {}",
+        recovered.stdout
+    );
+    assert!(!root.path().join("modules/phonebook").exists());
+    assert!(root.dirs("staging").is_empty());
+    root.ok(&["install", arg(&pb1)]);
+    consistent(&root, &[Phonebook::V1]);
 }
 
 /// Phonebook 2.0.0 as 2.1.0: a second upgrade, replacing the backup the first one kept.

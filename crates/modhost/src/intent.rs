@@ -52,21 +52,7 @@ impl Intent {
         if dirs.is_empty() {
             return Ok(());
         }
-        let mut text = Vec::new();
-        for dir in dirs {
-            let relative = dir
-                .strip_prefix(&self.root)
-                .ok()
-                .filter(|relative| Listed::parse(relative.as_os_str().as_bytes()).is_some())
-                .ok_or_else(|| {
-                    layout::io(dir)(std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        "not a module's directory of the root, so no change may list it",
-                    ))
-                })?;
-            text.extend_from_slice(relative.as_os_str().as_bytes());
-            text.push(b'\n');
-        }
+        let text = lines(&self.root, dirs)?;
         let path = &self.path;
         let made = self.file.is_none();
         let file = match &mut self.file {
@@ -89,20 +75,52 @@ impl Intent {
         Ok(())
     }
 
-    /// Ends the intent of a change that committed or rolled back: removed once the
-    /// change has `swept` all it listed that no record names, left for recovery (which
-    /// tries again) when it has not. Only the first call acts.
-    pub(crate) fn finish(&mut self, swept: bool) {
-        if self.file.take().is_none() || !swept {
+    /// Ends the intent of a change that committed or rolled back, with `left` the
+    /// directories it listed that no record names and that could not be removed: the
+    /// intent goes when none is left, and lists only those otherwise (what else it listed
+    /// is named now, and must never be swept, even under a database restored later). Only
+    /// the first call acts.
+    pub(crate) fn finish(&mut self, left: &[PathBuf]) {
+        if self.file.take().is_none() {
             return;
         }
-        if let Err(e) = std::fs::remove_file(&self.path) {
-            tracing::warn!(
-                "cannot remove `{}`: {e}; recovery tries again",
-                self.path.display()
-            );
+        if let Err(e) = keep_only(&self.path, &self.root, left) {
+            tracing::warn!("{e}; recovery tries again");
         }
     }
+}
+
+/// Leaves the intent at `path` listing only `left` (directories of the root at `root`),
+/// in one atomic step; removes it when `left` is empty.
+pub(crate) fn keep_only(path: &Path, root: &Path, left: &[PathBuf]) -> Result<()> {
+    if left.is_empty() {
+        return match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(layout::io(path)(e)),
+            _ => Ok(()),
+        };
+    }
+    layout::write_atomically(path, &lines(root, left)?)
+}
+
+/// The lines listing `dirs`, each checked to be a module's directory of the root at
+/// `root`.
+fn lines(root: &Path, dirs: &[PathBuf]) -> Result<Vec<u8>> {
+    let mut text = Vec::new();
+    for dir in dirs {
+        let relative = dir
+            .strip_prefix(root)
+            .ok()
+            .filter(|relative| Listed::parse(relative.as_os_str().as_bytes()).is_some())
+            .ok_or_else(|| {
+                layout::io(dir)(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a module's directory of the root, so no change may list it",
+                ))
+            })?;
+        text.extend_from_slice(relative.as_os_str().as_bytes());
+        text.push(b'\n');
+    }
+    Ok(text)
 }
 
 /// One directory an intent lists: a module's whole `modules/RAWNAME` or `data/RAWNAME`,

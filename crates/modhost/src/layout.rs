@@ -410,6 +410,19 @@ pub(crate) fn sync_dir(path: &Path) -> Result<()> {
     fsync(&fd).map_err(os(path))
 }
 
+/// Flushes the directories that held `removed`, so that their removal survives a power
+/// loss before whatever says they went (an intent removed) does. Best effort: one that
+/// cannot be flushed is logged.
+pub(crate) fn sync_parents<'a>(removed: impl Iterator<Item = &'a PathBuf>) {
+    let parents: std::collections::BTreeSet<&Path> =
+        removed.filter_map(|dir| dir.parent()).collect();
+    for parent in parents {
+        if let Err(e) = sync_dir(parent) {
+            tracing::warn!("cannot flush `{}`: {e}", parent.display());
+        }
+    }
+}
+
 /// Flushes every file and directory under `dir` to disk, so a power loss after the
 /// state database commits cannot leave the files it points at incomplete.
 ///

@@ -184,18 +184,23 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
         }
     };
     // What an interrupted change listed and no record names is its leftover. An intent
-    // whose leftovers cannot all go stays, for the next recovery to try again.
+    // whose leftovers cannot all go stays, listing only those, for the next recovery to
+    // try again; one that cannot be read now stays as it is.
     let mut intents_kept = BTreeSet::new();
     let staged = entries(&layout.staging(), &mut recovery);
     for path in staged.iter().filter(|path| is_intent(path)) {
         let listed = match intent::read(path) {
             Ok(listed) => listed,
+            // Not a file modhost writes (a link, a FIFO): swept below, unread.
+            Err(_) if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) => continue,
             Err(e) => {
-                warn_once(format!("{e}: removed, unread"));
+                recovery.unreadable.push((path.clone(), error_reason(&e)));
+                intents_kept.insert(path.clone());
                 continue;
             }
         };
-        let mut all = true;
+        let mut removed = Vec::new();
+        let mut left = Vec::new();
         for leftover in listed.iter().filter(|listed| !named(listed)) {
             let dir = leftover.path(layout);
             // Never through a link in a module's place (said below), and only what is
@@ -208,10 +213,18 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
             if beyond_a_link || std::fs::symlink_metadata(&dir).is_err() {
                 continue;
             }
-            all &= remove(dir, &mut recovery);
+            if remove(dir.clone(), &mut recovery) {
+                removed.push(dir);
+            } else {
+                left.push(dir);
+            }
         }
-        if !all {
+        layout::sync_parents(removed.iter());
+        if !left.is_empty() {
             intents_kept.insert(path.clone());
+            if let Err(e) = intent::keep_only(path, &layout.root, &left) {
+                warn_once(e.to_string());
+            }
         }
     }
     for path in staged {
@@ -252,7 +265,9 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                if !referenced.contains(&(rawname.clone(), kind, name)) {
+                // A leftover that could not be removed is said as one already.
+                let stuck = recovery.stuck.iter().any(|(path, _)| dir.starts_with(path));
+                if !stuck && !referenced.contains(&(rawname.clone(), kind, name)) {
                     recovery.unclaimed.push(dir);
                 }
             }
@@ -267,7 +282,8 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
             "kept {n} director{} under modules/ and data/ that no record of the state \
              database names and no interrupted change made (the first: `{}`): a modhost.db \
              restored apart from the root's modules/ and data/ leaves them so, and restoring \
-             them together mends it; remove them by hand if nothing needs them",
+             them together mends it (a crash of a modhost that kept no intents does too); \
+             remove them by hand if nothing needs them",
             if n == 1 { "y" } else { "ies" },
             first.display()
         ));

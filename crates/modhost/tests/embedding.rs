@@ -622,6 +622,10 @@ fn recover_reports_a_leftover_it_cannot_remove_found_after_the_host_opened() {
         "{recovery}"
     );
     assert!(recovery.removed.is_empty(), "{recovery:?}");
+    assert!(
+        recovery.unclaimed.is_empty(),
+        "said as stuck only: {recovery:?}"
+    );
     // The intent stays until what it lists could go.
     assert!(intent.is_file());
     let recovery = host.recover().unwrap_or_else(|e| panic!("{e}"));
@@ -643,10 +647,12 @@ fn recover_sweeps_only_what_an_interrupted_change_listed_and_no_record_names() {
         .map(|e| e.path())
         .next()
         .unwrap_or_else(|| panic!("core has a data directory"));
-    let outside = root.with_file_name(format!(
-        "{}-outside",
-        root.file_name().and_then(|n| n.to_str()).unwrap_or("root")
-    ));
+    let outside_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let outside = outside_dir.path().to_owned();
+    let outside_name = outside
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     let make = |path: &std::path::Path| {
         std::fs::create_dir_all(path)
             .and_then(|()| std::fs::write(path.join("kept"), "mine"))
@@ -668,9 +674,8 @@ fn recover_sweeps_only_what_an_interrupted_change_listed_and_no_record_names() {
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     let lines = format!(
-        "data/core/data-crashed\nmodules/newmod\n{installed_line}\ndata/../../{}\n\
-         data/linked/x\ndata/core/data-res",
-        outside.display()
+        "data/core/data-crashed\nmodules/newmod\n{installed_line}\ndata/../../{outside_name}\n\
+         data/linked/x\ndata/core/data-res"
     );
     std::fs::write(root.join("staging/intent-9-9-9"), lines).unwrap_or_else(|e| panic!("{e}"));
     let recovery = host.recover().unwrap_or_else(|e| panic!("{e}"));
@@ -687,5 +692,71 @@ fn recover_sweeps_only_what_an_interrupted_change_listed_and_no_record_names() {
     );
     host.dispatch("lookup", "2025550100")
         .unwrap_or_else(|e| panic!("{e}"));
-    let _ = std::fs::remove_dir_all(&outside);
+}
+
+#[test]
+fn a_change_that_cannot_sweep_what_it_replaced_leaves_an_intent_listing_only_that() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let root = dir.path();
+    let host = Host::open(root).unwrap_or_else(|e| panic!("{e}"));
+    host.install(&[package("core")], Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let children = |sub: &str| -> Vec<std::path::PathBuf> {
+        let mut found: Vec<_> = std::fs::read_dir(root.join(sub))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        found.sort();
+        found
+    };
+    let Ok([old_data]) = <[_; 1]>::try_from(children("data/core")) else {
+        panic!("one data directory: {:?}", children("data/core"));
+    };
+    let file = old_data.join("recording.wav");
+    std::fs::write(&file, b"x").unwrap_or_else(|e| panic!("{e}"));
+    let immutable = |flag: &str| {
+        std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(&file)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !immutable("+i") {
+        eprintln!("skipped: chattr +i is not allowed here");
+        return;
+    }
+    // The same version again: its old files and data are replaced, the new ones made.
+    let again = Options {
+        reinstall: true,
+        ..Options::default()
+    };
+    let reinstalled = host.install(&[package("core")], again);
+    let intents = children("staging");
+    let listed: Vec<String> = intents
+        .iter()
+        .map(|path| std::fs::read_to_string(path).unwrap_or_default())
+        .collect();
+    let recovery = host.recover();
+    let _ = immutable("-i");
+    reinstalled.unwrap_or_else(|e| panic!("{e}"));
+    // Only the directory that could not go: what the change made is named now, and must
+    // never be swept, even under a database restored later.
+    let relative = old_data
+        .strip_prefix(root)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    assert_eq!(listed, [format!("{relative}\n")], "{intents:?}");
+    let recovery = recovery.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        recovery.stuck.iter().any(|(path, _)| *path == old_data) && recovery.unclaimed.is_empty(),
+        "{recovery:?}"
+    );
+    let recovery = host.recover().unwrap_or_else(|e| panic!("{e}"));
+    assert!(recovery.removed.contains(&old_data), "{recovery:?}");
+    assert!(children("staging").is_empty());
+    assert_eq!(children("data/core").len(), 1);
+    host.dispatch("lookup", "2025550100")
+        .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -237,6 +237,11 @@ fn a_leftover_that_cannot_be_removed_is_reported_and_stops_nothing() {
         "{}",
         recovered.stdout
     );
+    assert!(
+        !recovered.stdout.contains("no interrupted change"),
+        "said as stuck only: {}",
+        recovered.stdout
+    );
     assert!(stuck.exists());
     assert!(intent.is_file(), "kept for the next recovery to try again");
 }

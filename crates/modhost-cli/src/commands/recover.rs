@@ -20,8 +20,12 @@ pub fn run(ctx: &Context) -> Result<()> {
     ctx.out.result(&recovery, || {
         if recovery.is_empty() {
             "nothing to recover\n".to_owned()
-        } else {
+        } else if recovery.repaired() {
             format!("recovered: {}\n", escape(&recovery.to_string()))
+        } else {
+            // Only what stays (a leftover that cannot go, a directory it keeps): said as
+            // such, not as a repair made at every run.
+            format!("nothing recovered: {}\n", escape(&recovery.to_string()))
         }
     })
 }

@@ -84,12 +84,18 @@ impl<'h> Transaction<'h> {
     /// yet either (a first install's `modules/RAWNAME`), so a failure leaves no trace
     /// and a crash leaves it listed.
     pub(crate) fn creating(&mut self, dir: &Path) -> Result<()> {
-        let made = match dir.parent() {
-            Some(parent) if std::fs::symlink_metadata(parent).is_err() => parent,
-            _ => dir,
-        };
-        self.intent.record(&[made.to_owned()])?;
-        self.created.push(made.to_owned());
+        match dir.parent() {
+            Some(parent) if std::fs::symlink_metadata(parent).is_err() => {
+                // Both listed: a record may name the module while its directory is gone
+                // (a broken module's), and then only the one inside is a leftover.
+                self.intent.record(&[parent.to_owned(), dir.to_owned()])?;
+                self.created.push(parent.to_owned());
+            }
+            _ => {
+                self.intent.record(&[dir.to_owned()])?;
+                self.created.push(dir.to_owned());
+            }
+        }
         Ok(())
     }
 
@@ -202,8 +208,8 @@ impl<'h> Transaction<'h> {
         }
         self.fault("committed");
         self.created.clear();
-        let swept = sweep(&std::mem::take(&mut self.replaced));
-        self.intent.finish(swept);
+        let left = sweep(&std::mem::take(&mut self.replaced));
+        self.intent.finish(&left);
         let forget = [
             std::mem::take(&mut self.superseded),
             std::mem::take(&mut self.compiled),
@@ -220,27 +226,28 @@ impl Drop for Transaction<'_> {
         // Rolled back first, so that what it compiled is judged by the records as they
         // stay.
         drop(self.txn.take());
-        let swept = sweep(&std::mem::take(&mut self.created));
-        self.intent.finish(swept);
+        let left = sweep(&std::mem::take(&mut self.created));
+        self.intent.finish(&left);
         forget_compiled(self.host, std::mem::take(&mut self.compiled));
     }
 }
 
-/// Removes directories no record points at any more; whether all went. A failure only
-/// leaves a leftover that the next recovery removes (its intent kept), so it is logged
-/// rather than returned.
-fn sweep(dirs: &[PathBuf]) -> bool {
-    let mut all = true;
+/// Removes directories no record points at any more, and makes their removal durable;
+/// returns those that could not be removed. A failure only leaves a leftover that the
+/// next recovery removes (its intent kept), so it is logged rather than returned.
+fn sweep(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut left = Vec::new();
     for dir in dirs {
         if let Err(e) = layout::remove_dir(dir) {
-            all = false;
             tracing::warn!(
                 "cannot remove `{}`: {e}; no module uses it, and recovery tries again",
                 dir.display()
             );
+            left.push(dir.clone());
         }
     }
-    all
+    layout::sync_parents(dirs.iter().filter(|dir| !left.contains(dir)));
+    left
 }
 
 /// Removes the compiled artifacts of `digests` that no installed version or backup
