@@ -295,4 +295,20 @@ fn a_database_restored_from_before_an_install_and_an_upgrade_loses_none_of_their
     root.ok(&["rollback", "phonebook"]);
     let info = root.ok(&["info", "--json", "phonebook"]).json();
     assert_eq!(info["version"], "1.0.0", "{info}");
+
+    // Once the administrator is sure nothing needs them, they go when asked.
+    restore(&before);
+    let removed = root.ok(&["recover", "--remove-unclaimed", "--json"]).json();
+    assert_eq!(removed["unclaimed"], serde_json::json!([]), "{removed}");
+    assert!(
+        !root.path().join("modules/phonebook").exists()
+            && !root.path().join("data/phonebook").exists(),
+        "{removed}"
+    );
+    assert!(root.path().join("data/core").is_dir());
+    let run = root.ok(&["list"]);
+    assert!(!run.stderr.contains("kept"), "{}", run.stderr);
+    root.ok(&["install", arg(&package_at("phonebook", "1.0.0"))]);
+    let run = root.ok(&["hook", "lookup", "--payload", "2025550100"]);
+    assert!(run.stdout.contains("Alice Example"), "{}", run.stdout);
 }

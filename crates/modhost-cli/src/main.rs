@@ -75,7 +75,7 @@ enum Command {
     /// Check a module's dependencies against the installed modules and the platform.
     Checkdepends(commands::checkdepends::Args),
     /// Repair the root after a crash (every change also does this first).
-    Recover,
+    Recover(commands::recover::Args),
     /// Describe the newest package of each module, and every module directory, in a
     /// directory: versions, installability, component exports; exits non-zero, after
     /// describing the rest, if any cannot be read.
@@ -324,7 +324,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rows(args) => inspect::rows(&ctx, args),
         Command::Reversedepends(args) => inspect::reversedepends(&ctx, args),
         Command::Checkdepends(args) => return commands::checkdepends::run(&ctx, args),
-        Command::Recover => commands::recover::run(&ctx),
+        Command::Recover(args) => commands::recover::run(&ctx, args),
         Command::Scan(args) => return commands::scan::run(&ctx, args),
         Command::Hook(args) => return commands::hook::run(&ctx, args),
         Command::Reload => commands::hook::reload(&ctx),

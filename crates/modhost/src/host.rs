@@ -15,7 +15,7 @@ use crate::event::{Event, Reporter, Silent};
 use crate::layout::Layout;
 use crate::lock::{Holder, RootLock, RootUse};
 use crate::made::{Made, holds_nothing};
-use crate::recover::{self, Recovery};
+use crate::recover::{self, RecoverOptions, Recovery};
 use crate::{Error, Result};
 
 /// A modhost root, opened.
@@ -255,7 +255,12 @@ impl Host {
             in_use: Some(in_use),
         };
         let recovered_at_open = match RootLock::try_acquire(&host.layout.lock(), Holder::Named)? {
-            Some(_lock) => recover::run(&host.layout, &host.state, recover::Check::Present)?,
+            Some(_lock) => recover::run(
+                &host.layout,
+                &host.state,
+                recover::Check::Present,
+                RecoverOptions::default(),
+            )?,
             None => Recovery::default(),
         };
         Ok(Host {
@@ -344,7 +349,7 @@ impl Host {
             return Err(Error::InsideDispatch);
         }
         let lock = self.acquire()?;
-        self.recover_locked(recover::Check::Present)?;
+        self.recover_locked(recover::Check::Present, RecoverOptions::default())?;
         Ok(lock)
     }
 
@@ -365,9 +370,14 @@ impl Host {
     /// replaced that no record points at, and marks modules whose files are gone as
     /// broken. Includes what opening the root repaired.
     pub fn recover(&self) -> Result<Recovery> {
+        self.recover_with(RecoverOptions::default())
+    }
+
+    /// [`Host::recover`], as `options` say.
+    pub fn recover_with(&self, options: RecoverOptions) -> Result<Recovery> {
         let _lock = self.acquire()?;
         let mut recovery = self.recovered_at_open.clone();
-        let now = self.recover_locked(recover::Check::Digest)?;
+        let now = self.recover_locked(recover::Check::Digest, options)?;
         recovery.removed.extend(now.removed);
         recovery.broken.extend(now.broken);
         // What is stuck, unreadable or unclaimed now is the whole of it: the open's would
@@ -378,8 +388,8 @@ impl Host {
         Ok(recovery)
     }
 
-    fn recover_locked(&self, check: recover::Check) -> Result<Recovery> {
-        let recovery = recover::run(&self.layout, &self.state, check)?;
+    fn recover_locked(&self, check: recover::Check, options: RecoverOptions) -> Result<Recovery> {
+        let recovery = recover::run(&self.layout, &self.state, check, options)?;
         // What could not be removed or read is warned about as it is found; only a repair
         // is an event of the change.
         if recovery.repaired() {

@@ -102,7 +102,7 @@ pub use ops::{Reload, ReloadHandler};
 pub use packages::{Available, Scan, ScanEntry, Unreadable, names_a_file, read_manifest};
 pub use packing::{PackTo, Packed, pack_module};
 pub use query::{ComponentImports, Described, Grant, Listed, ModuleInfo, NotInstalled, Offered};
-pub use recover::Recovery;
+pub use recover::{RecoverOptions, Recovery};
 pub use scaffold::{COMPONENTIZE_JS_VERSION, COMPONENTIZE_PY_VERSION, Lang, new_module};
 
 /// The result type of the embedding API.

@@ -86,8 +86,8 @@ impl fmt::Display for Recovery {
             }
             said.push(format!(
                 "kept {n} director{} that no record names and no interrupted change made \
-                 ({}): was modhost.db restored apart from modules/ and data/? remove them by \
-                 hand if nothing needs them",
+                 ({}): was modhost.db restored apart from modules/ and data/? `recover \
+                 --remove-unclaimed` removes them if nothing needs them",
                 if n == 1 { "y" } else { "ies" },
                 paths.join(", ")
             ));
@@ -131,6 +131,15 @@ fn sweep_partial(dirs: &[PathBuf], recovery: &mut Recovery) {
     }
 }
 
+/// How [`Host::recover_with`](crate::Host::recover_with) proceeds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecoverOptions {
+    /// Remove the directories under `modules/` and `data/` that no record names and no
+    /// interrupted change made, which recovery otherwise keeps: for an administrator who
+    /// has made sure nothing needs them (no backup of the state database names them).
+    pub remove_unclaimed: bool,
+}
+
 /// How closely recovery looks at installed components.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Check {
@@ -140,8 +149,14 @@ pub(crate) enum Check {
     Digest,
 }
 
-/// Repairs the root. The caller holds the root's lock.
-pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recovery> {
+/// Repairs the root, removing what no record names and no change made only as
+/// `options` say. The caller holds the root's lock.
+pub(crate) fn run(
+    layout: &Layout,
+    state: &State,
+    check: Check,
+    options: RecoverOptions,
+) -> Result<Recovery> {
     let mut recovery = Recovery::default();
     // Online installs download beside the root's directories, outside its lock: what an
     // interrupted one left goes once no process holds it.
@@ -254,22 +269,25 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
                 }
                 continue;
             }
-            let inside = entries(&module, &mut recovery);
-            if inside.is_empty() && std::fs::read_dir(&module).is_ok_and(|mut d| d.next().is_none())
-            {
-                remove(module, &mut recovery);
-                continue;
-            }
-            for dir in inside {
+            for dir in entries(&module, &mut recovery) {
                 let name = dir
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 // A leftover that could not be removed is said as one already.
                 let stuck = recovery.stuck.iter().any(|(path, _)| dir.starts_with(path));
-                if !stuck && !referenced.contains(&(rawname.clone(), kind, name)) {
+                if stuck || referenced.contains(&(rawname.clone(), kind, name)) {
+                    continue;
+                }
+                if options.remove_unclaimed {
+                    remove(dir, &mut recovery);
+                } else {
                     recovery.unclaimed.push(dir);
                 }
+            }
+            // An empty one holds nothing to lose.
+            if std::fs::read_dir(&module).is_ok_and(|mut d| d.next().is_none()) {
+                remove(module, &mut recovery);
             }
         }
     }
@@ -283,7 +301,7 @@ pub(crate) fn run(layout: &Layout, state: &State, check: Check) -> Result<Recove
              database names and no interrupted change made (the first: `{}`): a modhost.db \
              restored apart from the root's modules/ and data/ leaves them so, and restoring \
              them together mends it (a crash of a modhost that kept no intents does too); \
-             remove them by hand if nothing needs them",
+             `modhost recover --remove-unclaimed` removes them if nothing needs them",
             if n == 1 { "y" } else { "ies" },
             first.display()
         ));

@@ -5,11 +5,23 @@ use anyhow::Result;
 use crate::Context;
 use crate::escape::escape;
 
+/// Arguments of `recover`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Also remove the directories under modules/ and data/ that no record names and no
+    /// interrupted change made (kept otherwise: a modhost.db restored from a backup
+    /// leaves the files of what it does not name so).
+    #[arg(long)]
+    remove_unclaimed: bool,
+}
+
 /// Recovers the root (making an empty one when there was none, and saying so).
-pub fn run(ctx: &Context) -> Result<()> {
+pub fn run(ctx: &Context, args: Args) -> Result<()> {
     // Said when there was no root: a mistyped `--root` must not read as a healthy root.
     let made = !modhost::Host::is_root(ctx.root());
-    let recovery = ctx.open()?.recover()?;
+    let recovery = ctx.open()?.recover_with(modhost::RecoverOptions {
+        remove_unclaimed: args.remove_unclaimed,
+    })?;
     if made {
         // On stderr: the JSON stays the recovery report.
         eprintln!(
