@@ -312,3 +312,88 @@ fn a_database_restored_from_before_an_install_and_an_upgrade_loses_none_of_their
     let run = root.ok(&["hook", "lookup", "--payload", "2025550100"]);
     assert!(run.stdout.contains("Alice Example"), "{}", run.stdout);
 }
+
+#[test]
+fn an_uninstall_or_a_crash_under_a_database_restored_from_before_keeps_what_it_does_not_name() {
+    let root = root();
+    let database = root.path().join("modhost.db");
+    let wal = root.path().join("modhost.db-wal");
+    // The database with its -wal, as a crash may leave them.
+    let snapshot = || {
+        (
+            std::fs::read(&database).unwrap_or_else(|e| panic!("{e}")),
+            std::fs::read(&wal).ok(),
+        )
+    };
+    let restore = |(db, log): &(Vec<u8>, Option<Vec<u8>>)| {
+        let _ = std::fs::remove_file(root.path().join("modhost.db-shm"));
+        let _ = std::fs::remove_file(&wal);
+        std::fs::write(&database, db).unwrap_or_else(|e| panic!("{e}"));
+        if let Some(log) = log {
+            std::fs::write(&wal, log).unwrap_or_else(|e| panic!("{e}"));
+        }
+    };
+    let dirs = |kind: &str| root.dirs(&format!("{kind}/phonebook"));
+    root.ok(&[
+        "install",
+        arg(&package("core")),
+        arg(&package_at("phonebook", "1.0.0")),
+    ]);
+    let v1 = snapshot();
+    let v1_dirs = (dirs("modules"), dirs("data"));
+    root.ok(&["upgrade", arg(&package_at("phonebook", "2.0.0"))]);
+    let v2 = snapshot();
+
+    // Uninstalled under the database from before the upgrade: only what it names goes.
+    restore(&v1);
+    root.ok(&["uninstall", "phonebook"]);
+    let (modules, data) = (dirs("modules"), dirs("data"));
+    assert!(
+        modules.len() == 1 && modules.is_disjoint(&v1_dirs.0),
+        "{modules:?}"
+    );
+    assert!(data.len() == 1 && data.is_disjoint(&v1_dirs.1), "{data:?}");
+    restore(&v2);
+    let run = root.ok(&["hook", "lookup", "--payload", "2025550100"]);
+    assert!(
+        run.stdout.contains("Alice Example <+12025550100>"),
+        "{}",
+        run.stdout
+    );
+
+    // An upgrade killed right after its commit, then the database restored from before
+    // it: what the upgrade made stays (said), what it replaced goes once it is named by
+    // nothing.
+    root.ok(&["uninstall", "phonebook"]);
+    root.ok(&["recover", "--remove-unclaimed"]);
+    root.ok(&["install", arg(&package_at("phonebook", "1.0.0"))]);
+    let before = snapshot();
+    let mut upgrade = root.command(&["upgrade", arg(&package_at("phonebook", "2.0.0"))]);
+    upgrade.env("MODHOST_FAULT", "apply:committed");
+    let run = Root::output(&mut upgrade);
+    assert!(
+        !run.success && run.stderr.contains("aborting at apply:committed"),
+        "{}",
+        run.stderr
+    );
+    let after = snapshot();
+    let made = (dirs("modules"), dirs("data"));
+    restore(&before);
+    let run = root.ok(&["list"]);
+    assert!(run.stderr.contains("kept 2 directories"), "{}", run.stderr);
+    assert_eq!((dirs("modules"), dirs("data")), made);
+    restore(&after);
+    let run = root.ok(&["hook", "lookup", "--payload", "2025550100"]);
+    assert!(
+        run.stdout.contains("Alice Example <+12025550100>"),
+        "{}",
+        run.stdout
+    );
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert_eq!(
+        (info["version"].as_str(), info["status"].as_str()),
+        (Some("2.0.0"), Some("enabled")),
+        "{info}"
+    );
+    root.ok(&["rollback", "phonebook"]);
+}

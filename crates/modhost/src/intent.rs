@@ -1,10 +1,13 @@
 //! The intent log of a change in progress: the directories under `modules/` and `data/`
-//! it is about to create or replace, written to `staging/intent-…` and flushed before any
-//! of them is made, removed once the change has cleaned up after itself.
+//! it is about to make, and those its commit will replace, written to
+//! `staging/intent-…` and flushed before any is made (or the commit happens); then that
+//! it committed. Removed once the change has cleaned up after itself.
 //!
-//! Recovery sweeps only what an intent lists and no record names, so a crash's leftovers
-//! go while a directory no change of this root ever listed (one a modhost.db restored
-//! from another time does not name) is kept and said, never taken for a leftover.
+//! Recovery sweeps only what an intent lists and no record names: what the change made,
+//! when it did not commit; what it replaced, when it did. What a committed change made,
+//! and what an uncommitted one would have replaced, is never swept, so a modhost.db
+//! restored from another time after a crash loses nothing either; and a directory no
+//! change listed is kept and said, never taken for a leftover.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -23,7 +26,29 @@ pub(crate) const PREFIX: &str = "intent-";
 /// longer was not written by one.
 const MAX_LEN: u64 = 4 << 20;
 
-/// One change's intent, its file made at the first path recorded.
+/// The line that says the change committed.
+const COMMITTED: &str = "committed";
+
+/// What a change does to a directory it lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Makes it: a leftover unless the change committed.
+    Made,
+    /// Replaces it: a leftover once the change committed.
+    Replaced,
+}
+
+impl Role {
+    /// The word that begins its lines.
+    fn word(self) -> &'static str {
+        match self {
+            Role::Made => "made",
+            Role::Replaced => "replaced",
+        }
+    }
+}
+
+/// One change's intent, its file made at the first line recorded.
 pub(crate) struct Intent {
     /// The root the paths are relative to.
     root: PathBuf,
@@ -31,6 +56,8 @@ pub(crate) struct Intent {
     path: PathBuf,
     /// The file, once made.
     file: Option<File>,
+    /// Whether the change has committed.
+    committed: bool,
 }
 
 impl Intent {
@@ -43,16 +70,32 @@ impl Intent {
                 .staging()
                 .join(layout::unique_name(PREFIX.trim_end_matches('-'))),
             file: None,
+            committed: false,
         }
     }
 
-    /// Records `dirs` and flushes them to disk: called before any of them is created, or
-    /// before the commit that makes them unnamed.
-    pub(crate) fn record(&mut self, dirs: &[PathBuf]) -> Result<()> {
+    /// Records that the change makes (before it does) or replaces (before it commits)
+    /// `dirs`, flushed to disk.
+    pub(crate) fn record(&mut self, role: Role, dirs: &[PathBuf]) -> Result<()> {
         if dirs.is_empty() {
             return Ok(());
         }
-        let text = lines(&self.root, dirs)?;
+        let text = lines(&self.root, role, dirs)?;
+        self.append(&text)
+    }
+
+    /// Records that the change committed, once it has: from then on what it made is named
+    /// for good, whatever database is restored later.
+    pub(crate) fn committed(&mut self) -> Result<()> {
+        self.committed = true;
+        if self.file.is_none() {
+            return Ok(());
+        }
+        self.append(format!("{COMMITTED}\n").as_bytes())
+    }
+
+    /// Appends `text` to the file (made at the first call) and flushes it.
+    fn append(&mut self, text: &[u8]) -> Result<()> {
         let path = &self.path;
         let made = self.file.is_none();
         let file = match &mut self.file {
@@ -65,7 +108,7 @@ impl Intent {
                     .map_err(layout::io(path))?,
             ),
         };
-        file.write_all(&text)
+        file.write_all(text)
             .and_then(|()| file.sync_data())
             .map_err(layout::io(path))?;
         if made {
@@ -76,47 +119,65 @@ impl Intent {
     }
 
     /// Ends the intent of a change that committed or rolled back, with `left` the
-    /// directories it listed that no record names and that could not be removed: the
-    /// intent goes when none is left, and lists only those otherwise (what else it listed
-    /// is named now, and must never be swept, even under a database restored later). Only
+    /// leftovers it could not remove (what it replaced, if it committed; what it made,
+    /// if not): the intent goes when none is left, and lists only those otherwise (what
+    /// else it listed must never be swept, even under a database restored later). Only
     /// the first call acts.
     pub(crate) fn finish(&mut self, left: &[PathBuf]) {
         if self.file.take().is_none() {
             return;
         }
-        if let Err(e) = keep_only(&self.path, &self.root, left) {
+        let role = if self.committed {
+            Role::Replaced
+        } else {
+            Role::Made
+        };
+        if let Err(e) = keep_only(&self.path, &self.root, role, left, self.committed) {
             tracing::warn!("{e}; recovery tries again");
         }
     }
 }
 
-/// Leaves the intent at `path` listing only `left` (directories of the root at `root`),
-/// in one atomic step; removes it when `left` is empty.
-pub(crate) fn keep_only(path: &Path, root: &Path, left: &[PathBuf]) -> Result<()> {
+/// Leaves the intent at `path` listing only `left` (directories of the root at `root`,
+/// all with `role`), and whether its change `committed`, in one atomic step; removes it
+/// when `left` is empty.
+pub(crate) fn keep_only(
+    path: &Path,
+    root: &Path,
+    role: Role,
+    left: &[PathBuf],
+    committed: bool,
+) -> Result<()> {
     if left.is_empty() {
         return match std::fs::remove_file(path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(layout::io(path)(e)),
             _ => Ok(()),
         };
     }
-    layout::write_atomically(path, &lines(root, left)?)
+    let mut text = lines(root, role, left)?;
+    if committed {
+        text.extend_from_slice(format!("{COMMITTED}\n").as_bytes());
+    }
+    layout::write_atomically(path, &text)
 }
 
-/// The lines listing `dirs`, each checked to be a module's directory of the root at
-/// `root`.
-fn lines(root: &Path, dirs: &[PathBuf]) -> Result<Vec<u8>> {
+/// The lines saying the change does `role` to `dirs`, each checked to be a module's
+/// directory of the root at `root`.
+fn lines(root: &Path, role: Role, dirs: &[PathBuf]) -> Result<Vec<u8>> {
     let mut text = Vec::new();
     for dir in dirs {
         let relative = dir
             .strip_prefix(root)
             .ok()
-            .filter(|relative| Listed::parse(relative.as_os_str().as_bytes()).is_some())
+            .filter(|relative| Listed::parse(role, relative.as_os_str().as_bytes()).is_some())
             .ok_or_else(|| {
                 layout::io(dir)(std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
                     "not a module's directory of the root, so no change may list it",
                 ))
             })?;
+        text.extend_from_slice(role.word().as_bytes());
+        text.push(b' ');
         text.extend_from_slice(relative.as_os_str().as_bytes());
         text.push(b'\n');
     }
@@ -127,6 +188,8 @@ fn lines(root: &Path, dirs: &[PathBuf]) -> Result<Vec<u8>> {
 /// or one version's or `/data`'s directory in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Listed {
+    /// What the change does to it.
+    pub(crate) role: Role,
     /// `modules` or `data`.
     pub(crate) kind: &'static str,
     /// The module.
@@ -136,11 +199,11 @@ pub(crate) struct Listed {
 }
 
 impl Listed {
-    /// The listed directory of a line, if it is one: relative, two or three plain
-    /// components, the first `modules` or `data`. Anything else (a line cut short by a
-    /// crash, a path elsewhere) lists nothing.
-    fn parse(line: &[u8]) -> Option<Self> {
-        let text = std::str::from_utf8(line).ok()?;
+    /// The directory `path` names, if it is one a change may list with `role`:
+    /// relative, two or three plain components, the first `modules` or `data`. Anything
+    /// else (a path elsewhere) lists nothing.
+    fn parse(role: Role, path: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(path).ok()?;
         let mut parts = Vec::new();
         for component in Path::new(text).components() {
             match component {
@@ -155,17 +218,29 @@ impl Listed {
         };
         match parts.as_slice() {
             [_, rawname] => Some(Listed {
+                role,
                 kind,
                 rawname: rawname.clone(),
                 dir: None,
             }),
             [_, rawname, dir] => Some(Listed {
+                role,
                 kind,
                 rawname: rawname.clone(),
                 dir: Some(dir.clone()),
             }),
             _ => None,
         }
+    }
+
+    /// The directory a line lists, if it is one: `made PATH` or `replaced PATH`.
+    fn of_line(line: &[u8]) -> Option<Self> {
+        [Role::Made, Role::Replaced].into_iter().find_map(|role| {
+            let path = line
+                .strip_prefix(role.word().as_bytes())?
+                .strip_prefix(b" ")?;
+            Listed::parse(role, path)
+        })
     }
 
     /// Where it is in the root of `layout`.
@@ -178,11 +253,20 @@ impl Listed {
     }
 }
 
-/// What the intent file at `path` lists. Only lines ended by a newline count: a crash
-/// cuts a line short only while it was being written, before its directory was made.
-/// The file is opened without following a link or blocking on a FIFO, and read up to
-/// [`MAX_LEN`].
-pub(crate) fn read(path: &Path) -> Result<Vec<Listed>> {
+/// What an intent file says: the directories it lists, and whether its change committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Said {
+    /// The directories.
+    pub(crate) listed: Vec<Listed>,
+    /// Whether the change committed.
+    pub(crate) committed: bool,
+}
+
+/// What the intent file at `path` says. Only lines ended by a newline count: a crash
+/// cuts a line short only while it was being written, before its directory was made
+/// (or its commit happened). The file is opened without following a link or blocking on
+/// a FIFO, and read up to [`MAX_LEN`].
+pub(crate) fn read(path: &Path) -> Result<Said> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let fd =
         openat(CWD, path, flags, Mode::empty()).map_err(|errno| layout::io(path)(errno.into()))?;
@@ -204,7 +288,10 @@ pub(crate) fn read(path: &Path) -> Result<Vec<Listed>> {
     let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
     // What follows the last newline was cut short, or is empty.
     lines.pop();
-    Ok(lines.into_iter().filter_map(Listed::parse).collect())
+    Ok(Said {
+        committed: lines.iter().any(|line| *line == COMMITTED.as_bytes()),
+        listed: lines.into_iter().filter_map(Listed::of_line).collect(),
+    })
 }
 
 #[cfg(test)]
@@ -213,40 +300,55 @@ mod tests {
 
     #[test]
     fn only_a_module_s_directories_are_listed() {
-        let listed = |line: &str| Listed::parse(line.as_bytes());
+        let listed = |line: &str| Listed::of_line(line.as_bytes());
         assert_eq!(
-            listed("data/core/data-1"),
+            listed("made data/core/data-1"),
             Some(Listed {
+                role: Role::Made,
                 kind: "data",
                 rawname: "core".to_owned(),
                 dir: Some("data-1".to_owned()),
             })
         );
-        assert_eq!(listed("modules/core").map(|l| l.dir), Some(None::<String>));
+        assert_eq!(
+            listed("replaced modules/core").map(|l| (l.role, l.dir)),
+            Some((Role::Replaced, None))
+        );
         for refused in [
             "",
-            "modules",
-            "cache/x",
-            "/data/core/data-1",
-            "data/../etc",
-            "data/core/../../x",
-            "./data/core",
-            "data/core/d/deeper",
-            "staging/work-1",
+            "data/core/data-1",
+            "moved data/core/data-1",
+            "made modules",
+            "made cache/x",
+            "made /data/core/data-1",
+            "made data/../etc",
+            "made data/core/../../x",
+            "made ./data/core",
+            "made data/core/d/deeper",
+            "replaced staging/work-1",
+            "made  data/core/data-1",
         ] {
             assert_eq!(listed(refused), None, "{refused}");
         }
     }
 
     #[test]
-    fn a_line_cut_short_lists_nothing() {
+    fn a_line_cut_short_lists_nothing_and_a_commit_is_said_whole() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("intent-1");
-        std::fs::write(&path, "data/core/data-1\nmodules/core/1.0-abc\ndata/co")
-            .unwrap_or_else(|e| panic!("{e}"));
-        let listed = read(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(listed.len(), 2, "{listed:?}");
-        assert_eq!(listed[1].dir.as_deref(), Some("1.0-abc"));
+        let read_back = |text: &str| {
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+            read(&path).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let cut = read_back("made data/core/data-1\nmade modules/core/1.0-abc\nmade data/co");
+        assert_eq!(cut.listed.len(), 2, "{cut:?}");
+        assert_eq!(cut.listed[1].dir.as_deref(), Some("1.0-abc"));
+        assert!(!cut.committed);
+        let committing = read_back("made data/core/data-1\nreplaced data/core/data-0\ncommit");
+        assert!(!committing.committed, "{committing:?}");
+        let committed = read_back("made data/core/data-1\nreplaced data/core/data-0\ncommitted\n");
+        assert!(committed.committed, "{committed:?}");
+        assert_eq!(committed.listed[1].role, Role::Replaced);
     }
 
     #[test]

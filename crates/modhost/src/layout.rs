@@ -417,8 +417,11 @@ pub(crate) fn sync_parents<'a>(removed: impl Iterator<Item = &'a PathBuf>) {
     let parents: std::collections::BTreeSet<&Path> =
         removed.filter_map(|dir| dir.parent()).collect();
     for parent in parents {
-        if let Err(e) = sync_dir(parent) {
-            tracing::warn!("cannot flush `{}`: {e}", parent.display());
+        match sync_dir(parent) {
+            // Removed itself (a module's directory left empty): its own parent is flushed.
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("cannot flush `{}`: {e}", parent.display()),
+            Ok(()) => {}
         }
     }
 }

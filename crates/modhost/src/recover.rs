@@ -1,6 +1,7 @@
 //! Recovery: after a crash the state database is consistent by construction (SQLite), so
-//! repairing a root means removing what the interrupted change listed in its intent and
-//! no record points at, and noticing records whose files are gone.
+//! repairing a root means removing the leftovers the interrupted change listed in its
+//! intent (see [`crate::intent`]) that no record points at, and noticing records whose
+//! files are gone.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use modhost_state::{ModuleRecord, State, Status};
 
 use crate::Result;
-use crate::intent::{self, Listed};
+use crate::intent::{self, Listed, Role};
 use crate::layout::{self, Layout};
 
 /// What a recovery did.
@@ -204,8 +205,8 @@ pub(crate) fn run(
     let mut intents_kept = BTreeSet::new();
     let staged = entries(&layout.staging(), &mut recovery);
     for path in staged.iter().filter(|path| is_intent(path)) {
-        let listed = match intent::read(path) {
-            Ok(listed) => listed,
+        let read = match intent::read(path) {
+            Ok(read) => read,
             // Not a file modhost writes (a link, a FIFO): swept below, unread.
             Err(_) if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) => continue,
             Err(e) => {
@@ -216,7 +217,17 @@ pub(crate) fn run(
         };
         let mut removed = Vec::new();
         let mut left = Vec::new();
-        for leftover in listed.iter().filter(|listed| !named(listed)) {
+        // What the change made, if it did not commit; what it replaced, if it did.
+        let leftover_role = if read.committed {
+            Role::Replaced
+        } else {
+            Role::Made
+        };
+        let leftovers = read
+            .listed
+            .iter()
+            .filter(|listed| listed.role == leftover_role && !named(listed));
+        for leftover in leftovers {
             let dir = leftover.path(layout);
             // Never through a link in a module's place (said below), and only what is
             // there counts as removed.
@@ -237,7 +248,9 @@ pub(crate) fn run(
         layout::sync_parents(removed.iter());
         if !left.is_empty() {
             intents_kept.insert(path.clone());
-            if let Err(e) = intent::keep_only(path, &layout.root, &left) {
+            if let Err(e) =
+                intent::keep_only(path, &layout.root, leftover_role, &left, read.committed)
+            {
                 warn_once(e.to_string());
             }
         }

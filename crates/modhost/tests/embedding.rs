@@ -596,7 +596,7 @@ fn recover_reports_a_leftover_it_cannot_remove_found_after_the_host_opened() {
     let intent = dir.path().join("staging/intent-1-2-3");
     std::fs::create_dir_all(&stuck)
         .and_then(|()| std::fs::write(&file, b"x"))
-        .and_then(|()| std::fs::write(&intent, "data/gone/data-1\n"))
+        .and_then(|()| std::fs::write(&intent, "made data/gone/data-1\n"))
         .unwrap_or_else(|e| panic!("{e}"));
     let immutable = |flag: &str| {
         std::process::Command::new("chattr")
@@ -674,20 +674,36 @@ fn recover_sweeps_only_what_an_interrupted_change_listed_and_no_record_names() {
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     let lines = format!(
-        "data/core/data-crashed\nmodules/newmod\n{installed_line}\ndata/../../{outside_name}\n\
-         data/linked/x\ndata/core/data-res"
+        "made data/core/data-crashed\nmade modules/newmod\nmade {installed_line}\n\
+         made data/../../{outside_name}\nmade data/linked/x\nreplaced data/core/data-restored\n\
+         made data/core/data-res"
     );
     std::fs::write(root.join("staging/intent-9-9-9"), lines).unwrap_or_else(|e| panic!("{e}"));
+    // A change that committed, under a database restored from before it: what it
+    // replaced goes, what it made stays.
+    let replaced = root.join("data/core/data-before");
+    let made_then = root.join("data/core/data-after");
+    make(&replaced);
+    make(&made_then);
+    std::fs::write(
+        root.join("staging/intent-9-9-10"),
+        "made data/core/data-after\nreplaced data/core/data-before\ncommitted\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let recovery = host.recover().unwrap_or_else(|e| panic!("{e}"));
     assert!(!crashed.exists() && !first_install.exists(), "{recovery:?}");
     assert!(installed.is_dir(), "{recovery:?}");
     assert!(unlisted.join("kept").is_file(), "{recovery:?}");
-    assert_eq!(recovery.unclaimed, [unlisted], "{recovery:?}");
+    assert!(!replaced.exists() && made_then.join("kept").is_file());
+    let mut unclaimed = recovery.unclaimed.clone();
+    unclaimed.sort();
+    assert_eq!(unclaimed, [made_then, unlisted], "{recovery:?}");
     assert!(outside.join("x/kept").is_file(), "{recovery:?}");
     assert!(!root.join("staging/intent-9-9-9").exists());
+    assert!(!root.join("staging/intent-9-9-10").exists());
     let said = recovery.to_string();
     assert!(
-        said.contains("kept 1 directory that no record names") && said.contains("data-restored"),
+        said.contains("kept 2 directories that no record names") && said.contains("data-restored"),
         "{said}"
     );
     host.dispatch("lookup", "2025550100")
@@ -747,7 +763,11 @@ fn a_change_that_cannot_sweep_what_it_replaced_leaves_an_intent_listing_only_tha
         .strip_prefix(root)
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    assert_eq!(listed, [format!("{relative}\n")], "{intents:?}");
+    assert_eq!(
+        listed,
+        [format!("replaced {relative}\ncommitted\n")],
+        "{intents:?}"
+    );
     let recovery = recovery.unwrap_or_else(|e| panic!("{e}"));
     assert!(
         recovery.stuck.iter().any(|(path, _)| *path == old_data) && recovery.unclaimed.is_empty(),

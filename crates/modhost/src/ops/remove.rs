@@ -53,14 +53,20 @@ pub(crate) fn remove(
             &copy,
             &Call::Uninstall,
         )?;
+        tx.replacing(copy);
     } else {
         super::running(host, "Deleting", rawname, &record.version);
     }
     tx.fault("lifecycle-called");
+    // What its records name, and nothing else of its directories: what no record names
+    // and no change made stays, as recovery keeps it.
+    let backup = tx.state()?.backup(rawname)?.map(|b| b.record);
     tx.state()?.remove_module(rawname)?;
     tx.fault("recorded");
-    tx.replacing(host.layout.modules().join(rawname));
-    tx.replacing(host.layout.data().join(rawname));
+    for named in std::iter::once(&record).chain(&backup) {
+        tx.replacing(host.layout.module_dir(rawname, &named.module_dir));
+        tx.replacing(host.layout.data_dir(rawname, &named.data_dir));
+    }
     tx.commit()?;
     let action = if call_uninstall {
         Action::Uninstalled

@@ -18,7 +18,7 @@ use modhost_runtime::{Call, CallContext, LoadedComponent, Origin};
 use modhost_state::{ModuleRecord, Txn};
 
 use crate::host::Host;
-use crate::intent::Intent;
+use crate::intent::{Intent, Role};
 use crate::lock::RootLock;
 use crate::{Error, Result, fault, layout};
 
@@ -88,11 +88,12 @@ impl<'h> Transaction<'h> {
             Some(parent) if std::fs::symlink_metadata(parent).is_err() => {
                 // Both listed: a record may name the module while its directory is gone
                 // (a broken module's), and then only the one inside is a leftover.
-                self.intent.record(&[parent.to_owned(), dir.to_owned()])?;
+                self.intent
+                    .record(Role::Made, &[parent.to_owned(), dir.to_owned()])?;
                 self.created.push(parent.to_owned());
             }
             _ => {
-                self.intent.record(&[dir.to_owned()])?;
+                self.intent.record(Role::Made, &[dir.to_owned()])?;
                 self.created.push(dir.to_owned());
             }
         }
@@ -202,13 +203,18 @@ impl<'h> Transaction<'h> {
         }
         // Listed before the commit makes them nobody's, so a crash after it leaves them
         // for recovery to sweep.
-        self.intent.record(&self.replaced)?;
+        self.intent.record(Role::Replaced, &self.replaced)?;
         if let Some(txn) = self.txn.take() {
             txn.commit()?;
         }
+        // Unsaid, a crash before the sweep below leaves what it replaced unswept (kept,
+        // and said), never what it made: nothing is lost either way.
+        if let Err(e) = self.intent.committed() {
+            tracing::warn!("{e}");
+        }
         self.fault("committed");
         self.created.clear();
-        let left = sweep(&std::mem::take(&mut self.replaced));
+        let left = sweep(&self.host.layout, &std::mem::take(&mut self.replaced));
         self.intent.finish(&left);
         let forget = [
             std::mem::take(&mut self.superseded),
@@ -226,16 +232,17 @@ impl Drop for Transaction<'_> {
         // Rolled back first, so that what it compiled is judged by the records as they
         // stay.
         drop(self.txn.take());
-        let left = sweep(&std::mem::take(&mut self.created));
+        let left = sweep(&self.host.layout, &std::mem::take(&mut self.created));
         self.intent.finish(&left);
         forget_compiled(self.host, std::mem::take(&mut self.compiled));
     }
 }
 
-/// Removes directories no record points at any more, and makes their removal durable;
-/// returns those that could not be removed. A failure only leaves a leftover that the
-/// next recovery removes (its intent kept), so it is logged rather than returned.
-fn sweep(dirs: &[PathBuf]) -> Vec<PathBuf> {
+/// Removes directories no record points at any more, then the module directories they
+/// leave empty, and makes their removal durable; returns those that could not be
+/// removed. A failure only leaves a leftover that the next recovery removes (its intent
+/// kept), so it is logged rather than returned.
+fn sweep(layout: &crate::layout::Layout, dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut left = Vec::new();
     for dir in dirs {
         if let Err(e) = layout::remove_dir(dir) {
@@ -246,7 +253,21 @@ fn sweep(dirs: &[PathBuf]) -> Vec<PathBuf> {
             left.push(dir.clone());
         }
     }
-    layout::sync_parents(dirs.iter().filter(|dir| !left.contains(dir)));
+    let removed: Vec<PathBuf> = dirs.iter().filter(|d| !left.contains(d)).cloned().collect();
+    // A module's directory that holds nothing more goes (its last version uninstalled);
+    // one that holds anything stays, whatever it holds.
+    let emptied: Vec<PathBuf> = removed
+        .iter()
+        .filter_map(|dir| dir.parent())
+        .filter(|module| {
+            module
+                .parent()
+                .is_some_and(|top| *top == layout.modules() || *top == layout.data())
+                && std::fs::remove_dir(module).is_ok()
+        })
+        .map(Path::to_path_buf)
+        .collect();
+    layout::sync_parents(removed.iter().chain(&emptied));
     left
 }
 
