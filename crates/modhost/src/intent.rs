@@ -4,7 +4,9 @@
 //! it committed. Removed once the change has cleaned up after itself.
 //!
 //! Recovery sweeps only what an intent lists and no record names: what the change made,
-//! when it did not commit; what it replaced, when it did. What a committed change made,
+//! when it did not commit; what it replaced, when it did (said by the intent, or by the
+//! records naming a directory it made, which no other change can). What a committed
+//! change made,
 //! and what an uncommitted one would have replaced, is never swept, so a modhost.db
 //! restored from another time after a crash loses nothing either; and a directory no
 //! change listed is kept and said, never taken for a leftover.

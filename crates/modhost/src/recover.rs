@@ -217,8 +217,15 @@ pub(crate) fn run(
         };
         let mut removed = Vec::new();
         let mut left = Vec::new();
-        // What the change made, if it did not commit; what it replaced, if it did.
-        let leftover_role = if read.committed {
+        // What the change made, if it did not commit; what it replaced, if it did. A
+        // commit the crash kept from being said shows in the database: no other change
+        // can name a version or data directory this one made.
+        let committed = read.committed
+            || read
+                .listed
+                .iter()
+                .any(|listed| listed.role == Role::Made && listed.dir.is_some() && named(listed));
+        let leftover_role = if committed {
             Role::Replaced
         } else {
             Role::Made
@@ -248,9 +255,7 @@ pub(crate) fn run(
         layout::sync_parents(removed.iter());
         if !left.is_empty() {
             intents_kept.insert(path.clone());
-            if let Err(e) =
-                intent::keep_only(path, &layout.root, leftover_role, &left, read.committed)
-            {
+            if let Err(e) = intent::keep_only(path, &layout.root, leftover_role, &left, committed) {
                 warn_once(e.to_string());
             }
         }

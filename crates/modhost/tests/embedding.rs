@@ -674,7 +674,7 @@ fn recover_sweeps_only_what_an_interrupted_change_listed_and_no_record_names() {
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     let lines = format!(
-        "made data/core/data-crashed\nmade modules/newmod\nmade {installed_line}\n\
+        "made data/core/data-crashed\nmade modules/newmod\n\
          made data/../../{outside_name}\nmade data/linked/x\nreplaced data/core/data-restored\n\
          made data/core/data-res"
     );
@@ -690,17 +690,27 @@ fn recover_sweeps_only_what_an_interrupted_change_listed_and_no_record_names() {
         "made data/core/data-after\nreplaced data/core/data-before\ncommitted\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
+    // One killed between its commit and saying so: the records name what it made.
+    let gone_by = root.join("data/core/data-gone-by");
+    make(&gone_by);
+    std::fs::write(
+        root.join("staging/intent-9-9-11"),
+        format!("made {installed_line}\nreplaced data/core/data-gone-by\n"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let recovery = host.recover().unwrap_or_else(|e| panic!("{e}"));
     assert!(!crashed.exists() && !first_install.exists(), "{recovery:?}");
     assert!(installed.is_dir(), "{recovery:?}");
     assert!(unlisted.join("kept").is_file(), "{recovery:?}");
     assert!(!replaced.exists() && made_then.join("kept").is_file());
+    assert!(!gone_by.exists(), "{recovery:?}");
     let mut unclaimed = recovery.unclaimed.clone();
     unclaimed.sort();
     assert_eq!(unclaimed, [made_then, unlisted], "{recovery:?}");
     assert!(outside.join("x/kept").is_file(), "{recovery:?}");
     assert!(!root.join("staging/intent-9-9-9").exists());
     assert!(!root.join("staging/intent-9-9-10").exists());
+    assert!(!root.join("staging/intent-9-9-11").exists());
     let said = recovery.to_string();
     assert!(
         said.contains("kept 2 directories that no record names") && said.contains("data-restored"),

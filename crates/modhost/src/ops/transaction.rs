@@ -207,8 +207,9 @@ impl<'h> Transaction<'h> {
         if let Some(txn) = self.txn.take() {
             txn.commit()?;
         }
-        // Unsaid, a crash before the sweep below leaves what it replaced unswept (kept,
-        // and said), never what it made: nothing is lost either way.
+        // Unsaid (a crash right here), recovery tells it from the records naming what
+        // the change made; a change that made nothing (a rollback) then leaves what it
+        // replaced kept, and said. Nothing is lost either way.
         if let Err(e) = self.intent.committed() {
             tracing::warn!("{e}");
         }
