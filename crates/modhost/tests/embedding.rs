@@ -598,14 +598,7 @@ fn recover_reports_a_leftover_it_cannot_remove_found_after_the_host_opened() {
         .and_then(|()| std::fs::write(&file, b"x"))
         .and_then(|()| std::fs::write(&intent, "made data/gone/data-1\n"))
         .unwrap_or_else(|e| panic!("{e}"));
-    let immutable = |flag: &str| {
-        std::process::Command::new("chattr")
-            .arg(flag)
-            .arg(&file)
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    // Only root may make a file immutable, and only where the file system can.
+    let immutable = |flag: &str| chattr(flag, &file);
     if !immutable("+i") {
         eprintln!("skipped: chattr +i is not allowed here");
         return;
@@ -742,13 +735,7 @@ fn a_change_that_cannot_sweep_what_it_replaced_leaves_an_intent_listing_only_tha
     };
     let file = old_data.join("recording.wav");
     std::fs::write(&file, b"x").unwrap_or_else(|e| panic!("{e}"));
-    let immutable = |flag: &str| {
-        std::process::Command::new("chattr")
-            .arg(flag)
-            .arg(&file)
-            .status()
-            .is_ok_and(|s| s.success())
-    };
+    let immutable = |flag: &str| chattr(flag, &file);
     if !immutable("+i") {
         eprintln!("skipped: chattr +i is not allowed here");
         return;
@@ -789,4 +776,14 @@ fn a_change_that_cannot_sweep_what_it_replaced_leaves_an_intent_listing_only_tha
     assert_eq!(children("data/core").len(), 1);
     host.dispatch("lookup", "2025550100")
         .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Whether `chattr FLAG FILE` succeeded: only root may make a file immutable (`+i`), and
+/// only where the file system can.
+fn chattr(flag: &str, file: &std::path::Path) -> bool {
+    std::process::Command::new("chattr")
+        .arg(flag)
+        .arg(file)
+        .status()
+        .is_ok_and(|s| s.success())
 }
