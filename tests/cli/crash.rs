@@ -343,11 +343,38 @@ fn a_crash_at_every_step_leaves_the_old_or_the_new_version() {
     }
     for (step, expected) in [
         ("rollback:restored", Phonebook::V2),
+        ("rollback:db-committed", Phonebook::V1),
         ("rollback:committed", Phonebook::V1),
         ("rollback:cleaned", Phonebook::V1),
     ] {
         cases.push(Case::new(step, &v2, &["rollback", "phonebook"], expected));
     }
+    // Killed once the database has committed, before the intent says so: the database
+    // says it, and what the change replaced goes.
+    cases.push(Case::new(
+        "apply:db-committed",
+        &v2,
+        &["upgrade", pb21],
+        Phonebook::V21,
+    ));
+    for operation in ["uninstall", "delete"] {
+        let step = format!("{operation}:db-committed");
+        cases.push(Case::new(
+            &step,
+            &v2,
+            &[operation, "phonebook"],
+            Phonebook::Absent,
+        ));
+    }
+    cases.push(
+        Case::new(
+            "disable:db-committed",
+            &v1,
+            &["disable", "phonebook"],
+            Phonebook::V1,
+        )
+        .disabled(),
+    );
 
     for case in &cases {
         let step = case.step.as_str();

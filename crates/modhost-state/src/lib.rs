@@ -34,6 +34,7 @@ mod txn;
 // what `Txn` reads and writes.
 mod backups;
 mod grants;
+mod intents;
 mod kv;
 mod modules;
 mod quota;

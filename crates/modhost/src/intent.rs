@@ -1,11 +1,13 @@
 //! The intent log of a change in progress: the directories under `modules/` and `data/`
 //! it is about to make, and those its commit will replace, written to
-//! `staging/intent-…` and flushed before any is made (or the commit happens); then that
-//! it committed. Removed once the change has cleaned up after itself.
+//! `staging/intent-ID` and flushed before any is made (or the commit happens); the
+//! change's transaction notes ID, and once it committed the intent says so too. Removed
+//! once the change has cleaned up after itself.
 //!
 //! Recovery sweeps only what an intent lists and no record names: what the change made,
-//! when it did not commit; what it replaced, when it did (said by the intent, or by the
-//! records naming a directory it made, which no other change can). What a committed
+//! when it did not commit; what it replaced, when it did (said by the intent, by the
+//! database noting its ID, or by the records naming a directory it made, which no other
+//! change can). What a committed
 //! change made,
 //! and what an uncommitted one would have replaced, is never swept, so a modhost.db
 //! restored from another time after a crash loses nothing either; and a directory no
@@ -54,6 +56,8 @@ impl Role {
 pub(crate) struct Intent {
     /// The root the paths are relative to.
     root: PathBuf,
+    /// Its number, which names its file and which the change notes in its transaction.
+    id: i64,
     /// Where the file goes.
     path: PathBuf,
     /// The file, once made.
@@ -66,14 +70,23 @@ impl Intent {
     /// An intent of a change to the root of `layout`, with nothing recorded yet (and no
     /// file: a change that makes no directory writes none).
     pub(crate) fn new(layout: &Layout) -> Self {
+        // The time in nanoseconds: changes to a root follow one another under its lock,
+        // so no two have the same.
+        let id = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
         Intent {
             root: layout.root.clone(),
-            path: layout
-                .staging()
-                .join(layout::unique_name(PREFIX.trim_end_matches('-'))),
+            id,
+            path: layout.staging().join(format!("{PREFIX}{id}")),
             file: None,
             committed: false,
         }
+    }
+
+    /// The number to note in the change's transaction, if the change listed anything.
+    pub(crate) fn id(&self) -> Option<i64> {
+        self.file.is_some().then_some(self.id)
     }
 
     /// Records that the change makes (before it does) or replaces (before it commits)
@@ -253,6 +266,16 @@ impl Listed {
             None => module,
         }
     }
+}
+
+/// The number of the intent at `path`, from its name: what its change noted in its
+/// transaction.
+pub(crate) fn id_of(path: &Path) -> Option<i64> {
+    path.file_name()?
+        .to_str()?
+        .strip_prefix(PREFIX)?
+        .parse()
+        .ok()
 }
 
 /// What an intent file says: the directories it lists, and whether its change committed.

@@ -204,6 +204,7 @@ pub(crate) fn run(
     // try again; one that cannot be read now stays as it is.
     let mut intents_kept = BTreeSet::new();
     let staged = entries(&layout.staging(), &mut recovery);
+    let noted = state.noted_intent()?;
     for path in staged.iter().filter(|path| is_intent(path)) {
         let read = match intent::read(path) {
             Ok(read) => read,
@@ -218,9 +219,12 @@ pub(crate) fn run(
         let mut removed = Vec::new();
         let mut left = Vec::new();
         // What the change made, if it did not commit; what it replaced, if it did. A
-        // commit the crash kept from being said shows in the database: no other change
-        // can name a version or data directory this one made.
+        // commit the crash kept from being said shows in the database: in the intent it
+        // noted, or in its records of a version or data directory the change made, which
+        // no other change can name (a database restored from before the change has
+        // neither).
         let committed = read.committed
+            || (noted.is_some() && noted == intent::id_of(path))
             || read
                 .listed
                 .iter()

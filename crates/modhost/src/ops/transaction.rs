@@ -204,12 +204,15 @@ impl<'h> Transaction<'h> {
         // Listed before the commit makes them nobody's, so a crash after it leaves them
         // for recovery to sweep.
         self.intent.record(Role::Replaced, &self.replaced)?;
-        if let Some(txn) = self.txn.take() {
+        if let Some(mut txn) = self.txn.take() {
+            if let Some(id) = self.intent.id() {
+                txn.note_intent(id)?;
+            }
             txn.commit()?;
         }
-        // Unsaid (a crash right here), recovery tells it from the records naming what
-        // the change made; a change that made nothing (a rollback) then leaves what it
-        // replaced kept, and said. Nothing is lost either way.
+        self.fault("db-committed");
+        // Unsaid (a crash right here), recovery tells it from the intent the database
+        // noted.
         if let Err(e) = self.intent.committed() {
             tracing::warn!("{e}");
         }
