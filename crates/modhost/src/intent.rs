@@ -1,17 +1,17 @@
 //! The intent log of a change in progress: the directories under `modules/` and `data/`
 //! it is about to make, and those its commit will replace, written to
-//! `staging/intent-ID` and flushed before any is made (or the commit happens); the
-//! change's transaction notes ID, and once it committed the intent says so too. Removed
-//! once the change has cleaned up after itself.
+//! `staging/intent-ID` and flushed before any is made (or the commit happens), after a
+//! first line naming the intent the database last noted. The change's transaction notes
+//! ID; the intent goes once the change has cleaned up after itself.
 //!
-//! Recovery sweeps only what an intent lists and no record names: what the change made,
-//! when it did not commit; what it replaced, when it did (said by the intent, by the
-//! database noting its ID, or by the records naming a directory it made, which no other
-//! change can). What a committed
-//! change made,
-//! and what an uncommitted one would have replaced, is never swept, so a modhost.db
-//! restored from another time after a crash loses nothing either; and a directory no
-//! change listed is kept and said, never taken for a leftover.
+//! After a crash the database says how far the change went: noting ID, it committed, and
+//! what it replaced and no record names is swept; still noting the intent the change
+//! began after, it did not (unless the intent says it did: the database from just
+//! before it was restored), and what it made is swept. Noting neither, it is a database
+//! restored from another time, and nothing is swept: what it does not name is kept, and
+//! said, as is every directory no change listed. An intent the change (or a recovery)
+//! rewrote to list what it could not remove lists leftovers only, swept once no record
+//! names them.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -30,6 +30,10 @@ pub(crate) const PREFIX: &str = "intent-";
 /// longer was not written by one.
 const MAX_LEN: u64 = 4 << 20;
 
+/// The first line of an intent that lists leftovers only.
+const LEFTOVERS: &str = "leftovers";
+/// How the first line of a change's intent begins: `after ID` or `after none`.
+const AFTER: &str = "after ";
 /// The line that says the change committed.
 const COMMITTED: &str = "committed";
 
@@ -90,17 +94,28 @@ impl Intent {
     }
 
     /// Records that the change makes (before it does) or replaces (before it commits)
-    /// `dirs`, flushed to disk.
-    pub(crate) fn record(&mut self, role: Role, dirs: &[PathBuf]) -> Result<()> {
+    /// `dirs`, flushed to disk. The first record asks `noted` for the intent the
+    /// database notes before the change.
+    pub(crate) fn record(
+        &mut self,
+        role: Role,
+        dirs: &[PathBuf],
+        noted: impl FnOnce() -> Result<Option<i64>>,
+    ) -> Result<()> {
         if dirs.is_empty() {
             return Ok(());
         }
-        let text = lines(&self.root, role, dirs)?;
+        let mut text = Vec::new();
+        if self.file.is_none() {
+            let after = noted()?.map_or_else(|| "none".to_owned(), |id| id.to_string());
+            text.extend_from_slice(format!("{AFTER}{after}\n").as_bytes());
+        }
+        text.extend(lines(&self.root, role, dirs)?);
         self.append(&text)
     }
 
-    /// Records that the change committed, once it has: from then on what it made is named
-    /// for good, whatever database is restored later.
+    /// Records that the change committed, once it has: even under the database from
+    /// just before it, restored, what it made is then never swept.
     pub(crate) fn committed(&mut self) -> Result<()> {
         self.committed = true;
         if self.file.is_none() {
@@ -147,32 +162,24 @@ impl Intent {
         } else {
             Role::Made
         };
-        if let Err(e) = keep_only(&self.path, &self.root, role, left, self.committed) {
+        if let Err(e) = keep_only(&self.path, &self.root, role, left) {
             tracing::warn!("{e}; recovery tries again");
         }
     }
 }
 
-/// Leaves the intent at `path` listing only `left` (directories of the root at `root`,
-/// all with `role`), and whether its change `committed`, in one atomic step; removes it
-/// when `left` is empty.
-pub(crate) fn keep_only(
-    path: &Path,
-    root: &Path,
-    role: Role,
-    left: &[PathBuf],
-    committed: bool,
-) -> Result<()> {
+/// Leaves the intent at `path` listing only the leftovers `left` (directories of the
+/// root at `root`, which the change did `role` to), in one atomic step; removes it when
+/// `left` is empty.
+pub(crate) fn keep_only(path: &Path, root: &Path, role: Role, left: &[PathBuf]) -> Result<()> {
     if left.is_empty() {
         return match std::fs::remove_file(path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(layout::io(path)(e)),
             _ => Ok(()),
         };
     }
-    let mut text = lines(root, role, left)?;
-    if committed {
-        text.extend_from_slice(format!("{COMMITTED}\n").as_bytes());
-    }
+    let mut text = format!("{LEFTOVERS}\n").into_bytes();
+    text.extend(lines(root, role, left)?);
     layout::write_atomically(path, &text)
 }
 
@@ -278,12 +285,24 @@ pub(crate) fn id_of(path: &Path) -> Option<i64> {
         .ok()
 }
 
-/// What an intent file says: the directories it lists, and whether its change committed.
+/// What an intent's first line says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A change's, begun when the database noted this intent (or none).
+    After(Option<i64>),
+    /// Leftovers only, what a change or a recovery could not remove.
+    Leftovers,
+}
+
+/// What an intent file says: what it is (`None` for a first line that says neither),
+/// and the directories it lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Said {
+    /// What it is.
+    pub(crate) kind: Option<Kind>,
     /// The directories.
     pub(crate) listed: Vec<Listed>,
-    /// Whether the change committed.
+    /// Whether it says its change committed.
     pub(crate) committed: bool,
 }
 
@@ -313,7 +332,18 @@ pub(crate) fn read(path: &Path) -> Result<Said> {
     let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
     // What follows the last newline was cut short, or is empty.
     lines.pop();
+    let kind = lines.first().and_then(|first| {
+        let first = std::str::from_utf8(first).ok()?;
+        if first == LEFTOVERS {
+            return Some(Kind::Leftovers);
+        }
+        match first.strip_prefix(AFTER)? {
+            "none" => Some(Kind::After(None)),
+            id => id.parse().ok().map(|id| Kind::After(Some(id))),
+        }
+    });
     Ok(Said {
+        kind,
         committed: lines.iter().any(|line| *line == COMMITTED.as_bytes()),
         listed: lines.into_iter().filter_map(Listed::of_line).collect(),
     })
@@ -358,22 +388,31 @@ mod tests {
     }
 
     #[test]
-    fn a_line_cut_short_lists_nothing_and_a_commit_is_said_whole() {
+    fn a_line_cut_short_lists_nothing_and_the_first_line_says_what_it_is() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("intent-1");
         let read_back = |text: &str| {
             std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
             read(&path).unwrap_or_else(|e| panic!("{e}"))
         };
-        let cut = read_back("made data/core/data-1\nmade modules/core/1.0-abc\nmade data/co");
+        let cut =
+            read_back("after 7\nmade data/core/data-1\nmade modules/core/1.0-abc\nmade data/co");
         assert_eq!(cut.listed.len(), 2, "{cut:?}");
         assert_eq!(cut.listed[1].dir.as_deref(), Some("1.0-abc"));
-        assert!(!cut.committed);
-        let committing = read_back("made data/core/data-1\nreplaced data/core/data-0\ncommit");
-        assert!(!committing.committed, "{committing:?}");
-        let committed = read_back("made data/core/data-1\nreplaced data/core/data-0\ncommitted\n");
-        assert!(committed.committed, "{committed:?}");
-        assert_eq!(committed.listed[1].role, Role::Replaced);
+        assert_eq!(cut.kind, Some(Kind::After(Some(7))));
+        assert_eq!(read_back("after none\n").kind, Some(Kind::After(None)));
+        assert_eq!(
+            read_back("leftovers\nmade data/x/y\n").kind,
+            Some(Kind::Leftovers)
+        );
+        for unsaid in [
+            "after 7",
+            "made data/core/data-1\n",
+            "after x\n",
+            "after  7\n",
+        ] {
+            assert_eq!(read_back(unsaid).kind, None, "{unsaid}");
+        }
     }
 
     #[test]

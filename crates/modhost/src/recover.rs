@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use modhost_state::{ModuleRecord, State, Status};
 
 use crate::Result;
-use crate::intent::{self, Listed, Role};
+use crate::intent::{self, Kind, Listed, Role};
 use crate::layout::{self, Layout};
 
 /// What a recovery did.
@@ -206,8 +206,8 @@ pub(crate) fn run(
     let staged = entries(&layout.staging(), &mut recovery);
     let noted = state.noted_intent()?;
     for path in staged.iter().filter(|path| is_intent(path)) {
-        let read = match intent::read(path) {
-            Ok(read) => read,
+        let said = match intent::read(path) {
+            Ok(said) => said,
             // Not a file modhost writes (a link, a FIFO): swept below, unread.
             Err(_) if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) => continue,
             Err(e) => {
@@ -216,33 +216,37 @@ pub(crate) fn run(
                 continue;
             }
         };
+        // How far the change went, the database says (see `crate::intent`): which of
+        // what it listed are leftovers, if it can tell.
+        let noted_it = noted.is_some() && noted == intent::id_of(path);
+        let replaced: fn(&Listed) -> bool = |listed| listed.role == Role::Replaced;
+        let made: fn(&Listed) -> bool = |listed| listed.role == Role::Made;
+        let leftover: Option<fn(&Listed) -> bool> = match said.kind {
+            Some(Kind::Leftovers) => Some(|_| true),
+            Some(Kind::After(_)) if noted_it => Some(replaced),
+            // The database from just before the change: restored after its commit (which
+            // the intent says), or as the crash left it.
+            Some(Kind::After(before)) if noted == before => {
+                Some(if said.committed { replaced } else { made })
+            }
+            _ => None,
+        };
+        let Some(leftover) = leftover else {
+            // A database from another time (restored apart from the root's directories)
+            // cannot tell: nothing is swept, and the intent stays for the database it
+            // belongs to, unless what no record names is to go anyway.
+            if !options.remove_unclaimed {
+                intents_kept.insert(path.clone());
+            }
+            continue;
+        };
         let mut removed = Vec::new();
         let mut left = Vec::new();
-        // What the change made, if it did not commit; what it replaced, if it did. A
-        // commit the crash kept from being said shows in the database: in the intent it
-        // noted, or in its records of a version or data directory the change made, which
-        // no other change can name (a database restored from before the change has
-        // neither).
-        let committed = read.committed
-            || (noted.is_some() && noted == intent::id_of(path))
-            || read
-                .listed
-                .iter()
-                .any(|listed| listed.role == Role::Made && listed.dir.is_some() && named(listed));
-        let leftover_role = if committed {
-            Role::Replaced
-        } else {
-            Role::Made
-        };
-        let leftovers = read
-            .listed
-            .iter()
-            .filter(|listed| listed.role == leftover_role && !named(listed));
-        for leftover in leftovers {
-            let dir = leftover.path(layout);
+        for listed in said.listed.iter().filter(|l| leftover(l) && !named(l)) {
+            let dir = listed.path(layout);
             // Never through a link in a module's place (said below), and only what is
             // there counts as removed.
-            let beyond_a_link = leftover.dir.is_some()
+            let beyond_a_link = listed.dir.is_some()
                 && dir
                     .parent()
                     .and_then(|module| std::fs::symlink_metadata(module).ok())
@@ -259,7 +263,7 @@ pub(crate) fn run(
         layout::sync_parents(removed.iter());
         if !left.is_empty() {
             intents_kept.insert(path.clone());
-            if let Err(e) = intent::keep_only(path, &layout.root, leftover_role, &left, committed) {
+            if let Err(e) = intent::keep_only(path, &layout.root, Role::Made, &left) {
                 warn_once(e.to_string());
             }
         }

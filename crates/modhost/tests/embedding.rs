@@ -596,7 +596,7 @@ fn recover_reports_a_leftover_it_cannot_remove_found_after_the_host_opened() {
     let intent = dir.path().join("staging/intent-1-2-3");
     std::fs::create_dir_all(&stuck)
         .and_then(|()| std::fs::write(&file, b"x"))
-        .and_then(|()| std::fs::write(&intent, "made data/gone/data-1\n"))
+        .and_then(|()| std::fs::write(&intent, "after none\nmade data/gone/data-1\n"))
         .unwrap_or_else(|e| panic!("{e}"));
     let immutable = |flag: &str| chattr(flag, &file);
     if !immutable("+i") {
@@ -660,55 +660,85 @@ fn recover_sweeps_only_what_an_interrupted_change_listed_and_no_record_names() {
     make(&outside.join("x"));
     std::os::unix::fs::symlink(&outside, root.join("data/linked"))
         .unwrap_or_else(|e| panic!("{e}"));
-    // A crash's intent: what it made, the installed module's own (named by its record),
-    // a path out of the root, one through a link, and a line the crash cut short.
     let installed_line = installed
         .strip_prefix(root)
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let lines = format!(
-        "made data/core/data-crashed\nmade modules/newmod\n\
-         made data/../../{outside_name}\nmade data/linked/x\nreplaced data/core/data-restored\n\
-         made data/core/data-res"
+    let noted = modhost_state::State::open(&root.join("modhost.db"))
+        .and_then(|state| state.noted_intent())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("the install noted its intent"));
+    let intent = |name: String, text: &str| {
+        std::fs::write(root.join("staging").join(name), text).unwrap_or_else(|e| panic!("{e}"));
+    };
+    // Killed before its commit (the database still notes the intent it began after):
+    // what it made goes, but not the installed module's own (named by its record), a
+    // path out of the root, one through a link, nor a line the crash cut short; what it
+    // would have replaced stays.
+    intent(
+        "intent-1".to_owned(),
+        &format!(
+            "after {noted}\nmade data/core/data-crashed\nmade modules/newmod\n\
+             made {installed_line}\nmade data/../../{outside_name}\nmade data/linked/x\n\
+             replaced data/core/data-restored\nmade data/core/data-res"
+        ),
     );
-    std::fs::write(root.join("staging/intent-9-9-9"), lines).unwrap_or_else(|e| panic!("{e}"));
-    // A change that committed, under a database restored from before it: what it
-    // replaced goes, what it made stays.
+    // Killed after its commit (the database notes it): what it replaced goes, what it
+    // made stays.
     let replaced = root.join("data/core/data-before");
     let made_then = root.join("data/core/data-after");
     make(&replaced);
     make(&made_then);
-    std::fs::write(
-        root.join("staging/intent-9-9-10"),
-        "made data/core/data-after\nreplaced data/core/data-before\ncommitted\n",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    // One killed between its commit and saying so: the records name what it made.
-    let gone_by = root.join("data/core/data-gone-by");
-    make(&gone_by);
-    std::fs::write(
-        root.join("staging/intent-9-9-11"),
-        format!("made {installed_line}\nreplaced data/core/data-gone-by\n"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    intent(
+        format!("intent-{noted}"),
+        "after none\nmade data/core/data-after\nreplaced data/core/data-before\n",
+    );
+    // One the database cannot tell (restored from another time): nothing goes, and it
+    // stays for the database it belongs to.
+    let other_time = root.join("data/core/data-other");
+    make(&other_time);
+    intent(
+        "intent-2".to_owned(),
+        "after 5\nmade data/core/data-other\n",
+    );
     let recovery = host.recover().unwrap_or_else(|e| panic!("{e}"));
     assert!(!crashed.exists() && !first_install.exists(), "{recovery:?}");
     assert!(installed.is_dir(), "{recovery:?}");
     assert!(unlisted.join("kept").is_file(), "{recovery:?}");
     assert!(!replaced.exists() && made_then.join("kept").is_file());
-    assert!(!gone_by.exists(), "{recovery:?}");
+    assert!(other_time.join("kept").is_file(), "{recovery:?}");
     let mut unclaimed = recovery.unclaimed.clone();
     unclaimed.sort();
-    assert_eq!(unclaimed, [made_then, unlisted], "{recovery:?}");
+    assert_eq!(
+        unclaimed,
+        [made_then, other_time.clone(), unlisted],
+        "{recovery:?}"
+    );
     assert!(outside.join("x/kept").is_file(), "{recovery:?}");
-    assert!(!root.join("staging/intent-9-9-9").exists());
-    assert!(!root.join("staging/intent-9-9-10").exists());
-    assert!(!root.join("staging/intent-9-9-11").exists());
+    let staged: Vec<_> = std::fs::read_dir(root.join("staging"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(staged, ["intent-2"], "{recovery:?}");
     let said = recovery.to_string();
     assert!(
-        said.contains("kept 2 directories that no record names") && said.contains("data-restored"),
+        said.contains("kept 3 directories that no record names") && said.contains("data-restored"),
         "{said}"
     );
+    // Asked to, what no record names goes, and the intent no database can tell with it.
+    let recovery = host
+        .recover_with(modhost::RecoverOptions {
+            remove_unclaimed: true,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !other_time.exists() && recovery.unclaimed.is_empty(),
+        "{recovery:?}"
+    );
+    assert!(!root.join("staging/intent-2").exists());
+    assert!(installed.is_dir(), "{recovery:?}");
     host.dispatch("lookup", "2025550100")
         .unwrap_or_else(|e| panic!("{e}"));
 }
@@ -762,7 +792,7 @@ fn a_change_that_cannot_sweep_what_it_replaced_leaves_an_intent_listing_only_tha
         .unwrap_or_default();
     assert_eq!(
         listed,
-        [format!("replaced {relative}\ncommitted\n")],
+        [format!("leftovers\nreplaced {relative}\n")],
         "{intents:?}"
     );
     let recovery = recovery.unwrap_or_else(|e| panic!("{e}"));

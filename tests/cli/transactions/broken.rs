@@ -220,7 +220,7 @@ fn a_leftover_that_cannot_be_removed_is_reported_and_stops_nothing() {
         return;
     };
     let intent = root.path().join("staging/intent-1-2-3");
-    std::fs::write(&intent, "made data/gone/data-1\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&intent, "leftovers\nmade data/gone/data-1\n").unwrap_or_else(|e| panic!("{e}"));
     let list = root.ok(&["list"]);
     assert!(list.stdout.contains("phonebook"), "{}", list.stdout);
     assert!(

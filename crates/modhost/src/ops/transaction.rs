@@ -88,16 +88,21 @@ impl<'h> Transaction<'h> {
             Some(parent) if std::fs::symlink_metadata(parent).is_err() => {
                 // Both listed: a record may name the module while its directory is gone
                 // (a broken module's), and then only the one inside is a leftover.
-                self.intent
-                    .record(Role::Made, &[parent.to_owned(), dir.to_owned()])?;
+                self.list(Role::Made, &[parent.to_owned(), dir.to_owned()])?;
                 self.created.push(parent.to_owned());
             }
             _ => {
-                self.intent.record(Role::Made, &[dir.to_owned()])?;
+                self.list(Role::Made, &[dir.to_owned()])?;
                 self.created.push(dir.to_owned());
             }
         }
         Ok(())
+    }
+
+    /// Lists `dirs` in the change's intent, flushed, as what it does `role` to.
+    fn list(&mut self, role: Role, dirs: &[PathBuf]) -> Result<()> {
+        let state = &self.host.state;
+        self.intent.record(role, dirs, || Ok(state.noted_intent()?))
     }
 
     /// Sweeps `dir` once the change has committed: a version or data directory no record
@@ -203,7 +208,9 @@ impl<'h> Transaction<'h> {
         }
         // Listed before the commit makes them nobody's, so a crash after it leaves them
         // for recovery to sweep.
-        self.intent.record(Role::Replaced, &self.replaced)?;
+        let replaced = std::mem::take(&mut self.replaced);
+        self.list(Role::Replaced, &replaced)?;
+        self.replaced = replaced;
         if let Some(mut txn) = self.txn.take() {
             if let Some(id) = self.intent.id() {
                 txn.note_intent(id)?;
