@@ -239,15 +239,8 @@ fn what_a_first_install_killed_half_way_left_is_made_into_a_root() {
 #[test]
 fn a_database_restored_from_before_an_install_and_an_upgrade_loses_none_of_their_files() {
     let root = root();
-    let database = root.path().join("modhost.db");
-    // What a backup of the database alone holds (the CLI leaves no -wal behind).
-    let snapshot = || std::fs::read(&database).unwrap_or_else(|e| panic!("{e}"));
-    let restore = |bytes: &[u8]| {
-        for suffix in ["-wal", "-shm"] {
-            let _ = std::fs::remove_file(root.path().join(format!("modhost.db{suffix}")));
-        }
-        std::fs::write(&database, bytes).unwrap_or_else(|e| panic!("{e}"));
-    };
+    let snapshot = || snapshot(&root);
+    let restore = |database: &Database| restore(&root, database);
     root.ok(&["install", arg(&package("core"))]);
     let before = snapshot();
     root.ok(&["install", arg(&package_at("phonebook", "1.0.0"))]);
@@ -316,23 +309,8 @@ fn a_database_restored_from_before_an_install_and_an_upgrade_loses_none_of_their
 #[test]
 fn an_uninstall_or_a_crash_under_a_database_restored_from_before_keeps_what_it_does_not_name() {
     let root = root();
-    let database = root.path().join("modhost.db");
-    let wal = root.path().join("modhost.db-wal");
-    // The database with its -wal, as a crash may leave them.
-    let snapshot = || {
-        (
-            std::fs::read(&database).unwrap_or_else(|e| panic!("{e}")),
-            std::fs::read(&wal).ok(),
-        )
-    };
-    let restore = |(db, log): &(Vec<u8>, Option<Vec<u8>>)| {
-        let _ = std::fs::remove_file(root.path().join("modhost.db-shm"));
-        let _ = std::fs::remove_file(&wal);
-        std::fs::write(&database, db).unwrap_or_else(|e| panic!("{e}"));
-        if let Some(log) = log {
-            std::fs::write(&wal, log).unwrap_or_else(|e| panic!("{e}"));
-        }
-    };
+    let snapshot = || snapshot(&root);
+    let restore = |database: &Database| restore(&root, database);
     let dirs = |kind: &str| root.dirs(&format!("{kind}/phonebook"));
     root.ok(&[
         "install",
@@ -396,4 +374,28 @@ fn an_uninstall_or_a_crash_under_a_database_restored_from_before_keeps_what_it_d
         "{info}"
     );
     root.ok(&["rollback", "phonebook"]);
+}
+
+/// A root's state database and its -wal, if any: what a backup of the database alone
+/// holds (a crash may leave a -wal; a CLI that ended leaves none).
+type Database = (Vec<u8>, Option<Vec<u8>>);
+
+/// `root`'s state database as it is now.
+fn snapshot(root: &Root) -> Database {
+    let database = root.path().join("modhost.db");
+    (
+        std::fs::read(&database).unwrap_or_else(|e| panic!("{e}")),
+        std::fs::read(root.path().join("modhost.db-wal")).ok(),
+    )
+}
+
+/// Restores `database` into `root` alone, with no -wal or -shm but its own.
+fn restore(root: &Root, (db, wal): &Database) {
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(root.path().join(format!("modhost.db{suffix}")));
+    }
+    std::fs::write(root.path().join("modhost.db"), db).unwrap_or_else(|e| panic!("{e}"));
+    if let Some(wal) = wal {
+        std::fs::write(root.path().join("modhost.db-wal"), wal).unwrap_or_else(|e| panic!("{e}"));
+    }
 }
