@@ -229,7 +229,10 @@ pub(crate) fn run(
             Some(Kind::After(before)) if noted == before => {
                 Some(if said.committed { replaced } else { made })
             }
-            _ => None,
+            // No first line modhost writes whole (a crash cut it short before anything
+            // it would list was made): swept below, as any other leftover of staging/.
+            None => continue,
+            Some(Kind::After(_)) => None,
         };
         let Some(leftover) = leftover else {
             // A database from another time (restored apart from the root's directories)

@@ -701,6 +701,8 @@ fn recover_sweeps_only_what_an_interrupted_change_listed_and_no_record_names() {
         "intent-2".to_owned(),
         "after 5\nmade data/core/data-other\n",
     );
+    // One whose first line a crash cut short: nothing it lists was made yet.
+    intent("intent-3".to_owned(), "aft");
     let recovery = host.recover().unwrap_or_else(|e| panic!("{e}"));
     assert!(!crashed.exists() && !first_install.exists(), "{recovery:?}");
     assert!(installed.is_dir(), "{recovery:?}");
