@@ -18,6 +18,7 @@ use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+use modhost_state::State;
 use rustix::fs::{CWD, Mode, OFlags, fstat, openat};
 
 use crate::layout::{self, Layout};
@@ -94,20 +95,16 @@ impl Intent {
     }
 
     /// Records that the change makes (before it does) or replaces (before it commits)
-    /// `dirs`, flushed to disk. The first record asks `noted` for the intent the
+    /// `dirs`, flushed to disk. The first record reads from `state` the intent the
     /// database notes before the change.
-    pub(crate) fn record(
-        &mut self,
-        role: Role,
-        dirs: &[PathBuf],
-        noted: impl FnOnce() -> Result<Option<i64>>,
-    ) -> Result<()> {
+    pub(crate) fn record(&mut self, role: Role, dirs: &[PathBuf], state: &State) -> Result<()> {
         if dirs.is_empty() {
             return Ok(());
         }
         let mut text = Vec::new();
         if self.file.is_none() {
-            let after = noted()?.map_or_else(|| "none".to_owned(), |id| id.to_string());
+            let noted = state.noted_intent()?;
+            let after = noted.map_or_else(|| "none".to_owned(), |id| id.to_string());
             text.extend_from_slice(format!("{AFTER}{after}\n").as_bytes());
         }
         text.extend(lines(&self.root, role, dirs)?);
@@ -173,10 +170,7 @@ impl Intent {
 /// `left` is empty.
 pub(crate) fn keep_only(path: &Path, root: &Path, role: Role, left: &[PathBuf]) -> Result<()> {
     if left.is_empty() {
-        return match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(layout::io(path)(e)),
-            _ => Ok(()),
-        };
+        return layout::remove_dir(path);
     }
     let mut text = format!("{LEFTOVERS}\n").into_bytes();
     text.extend(lines(root, role, left)?);
@@ -312,9 +306,8 @@ pub(crate) struct Said {
 /// a FIFO, and read up to [`MAX_LEN`].
 pub(crate) fn read(path: &Path) -> Result<Said> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let fd =
-        openat(CWD, path, flags, Mode::empty()).map_err(|errno| layout::io(path)(errno.into()))?;
-    let stat = fstat(&fd).map_err(|errno| layout::io(path)(errno.into()))?;
+    let fd = openat(CWD, path, flags, Mode::empty()).map_err(layout::os(path))?;
+    let stat = fstat(&fd).map_err(layout::os(path))?;
     if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
         return Err(Error::Io {
             path: path.to_owned(),

@@ -562,7 +562,7 @@ fn is_regular(fd: &OwnedFd) -> rustix::io::Result<bool> {
 }
 
 /// Turns a system call's error about `path` into the crate's.
-fn os(path: &Path) -> impl FnOnce(Errno) -> Error + '_ {
+pub(crate) fn os(path: &Path) -> impl FnOnce(Errno) -> Error + '_ {
     move |errno| io(path)(errno.into())
 }
 

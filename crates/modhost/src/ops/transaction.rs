@@ -88,21 +88,17 @@ impl<'h> Transaction<'h> {
             Some(parent) if std::fs::symlink_metadata(parent).is_err() => {
                 // Both listed: a record may name the module while its directory is gone
                 // (a broken module's), and then only the one inside is a leftover.
-                self.list(Role::Made, &[parent.to_owned(), dir.to_owned()])?;
+                let made = [parent.to_owned(), dir.to_owned()];
+                self.intent.record(Role::Made, &made, &self.host.state)?;
                 self.created.push(parent.to_owned());
             }
             _ => {
-                self.list(Role::Made, &[dir.to_owned()])?;
+                self.intent
+                    .record(Role::Made, &[dir.to_owned()], &self.host.state)?;
                 self.created.push(dir.to_owned());
             }
         }
         Ok(())
-    }
-
-    /// Lists `dirs` in the change's intent, flushed, as what it does `role` to.
-    fn list(&mut self, role: Role, dirs: &[PathBuf]) -> Result<()> {
-        let state = &self.host.state;
-        self.intent.record(role, dirs, || Ok(state.noted_intent()?))
     }
 
     /// Sweeps `dir` once the change has committed: a version or data directory no record
@@ -208,9 +204,8 @@ impl<'h> Transaction<'h> {
         }
         // Listed before the commit makes them nobody's, so a crash after it leaves them
         // for recovery to sweep.
-        let replaced = std::mem::take(&mut self.replaced);
-        self.list(Role::Replaced, &replaced)?;
-        self.replaced = replaced;
+        self.intent
+            .record(Role::Replaced, &self.replaced, &self.host.state)?;
         if let Some(mut txn) = self.txn.take() {
             if let Some(id) = self.intent.id() {
                 txn.note_intent(id)?;
@@ -253,7 +248,7 @@ impl Drop for Transaction<'_> {
 /// leave empty, and makes their removal durable; returns those that could not be
 /// removed. A failure only leaves a leftover that the next recovery removes (its intent
 /// kept), so it is logged rather than returned.
-fn sweep(layout: &crate::layout::Layout, dirs: &[PathBuf]) -> Vec<PathBuf> {
+fn sweep(layout: &layout::Layout, dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut left = Vec::new();
     for dir in dirs {
         if let Err(e) = layout::remove_dir(dir) {
