@@ -68,6 +68,7 @@ mod change;
 mod config;
 mod depends;
 mod dispatch;
+mod embedding;
 mod error;
 mod event;
 mod fault;
@@ -94,9 +95,10 @@ pub use dispatch::{
     Dispatch, DispatchOptions, FailureKind, HookCall, HookPoint, LeftOut, LeftOutCause, OnError,
     Shape,
 };
+pub use embedding::Embedding;
 pub use error::{Error, held, shortened};
 pub use event::{Event, Reporter};
-pub use host::{Embedding, Host};
+pub use host::Host;
 pub use online::{Offer, OfferStatus, SourceInfo, SourceReport};
 pub use ops::{Reload, ReloadHandler};
 pub use packages::{Available, Scan, ScanEntry, Unreadable, names_a_file, read_manifest};
