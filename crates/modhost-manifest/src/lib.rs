@@ -45,8 +45,42 @@ pub const DEFAULT_PRIORITY: i32 = 500;
 /// The component's path inside the package when `<component>` is absent.
 pub const DEFAULT_COMPONENT: &str = "module.wasm";
 
-/// Table names modules may not declare: modhost's own tables and SQLite's.
+/// Table and column names modules may not declare: modhost's own tables and SQLite's.
 pub const RESERVED_PREFIXES: &[&str] = &["modhost_", "sqlite_"];
+
+/// Table names SQLite answers without their being made (its eponymous virtual tables,
+/// besides the `pragma_…` ones): a module's table of such a name would stand in for
+/// SQLite's in every other module's SQL and in modhost's own (its quotas read `dbstat`).
+pub const SQLITE_TABLES: &[&str] = &[
+    "dbstat",
+    "json_each",
+    "json_tree",
+    "jsonb_each",
+    "jsonb_tree",
+    "generate_series",
+    "carray",
+];
+
+/// Why a module may not name a table `name` (after "reserved: "), if it may not: a name of modhost's or
+/// SQLite's own ([`RESERVED_PREFIXES`], [`SQLITE_TABLES`], and `pragma_…`, under which
+/// SQLite answers its pragmas as tables). Read in any case, as SQLite reads names.
+pub fn reserved_table(name: &str) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    if RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p)) {
+        return Some(
+            "names starting with `modhost_` or `sqlite_` are modhost's and SQLite's own".into(),
+        );
+    }
+    if lower.starts_with("pragma_") {
+        return Some("names starting with `pragma_` are SQLite's pragmas, read as tables".into());
+    }
+    SQLITE_TABLES.contains(&lower.as_str()).then(|| {
+        format!(
+            "`{lower}` is a table SQLite itself answers, which other modules and modhost \
+             read"
+        )
+    })
+}
 
 /// The largest module.xml accepted, in bytes; a large core module.xml is about 30 KiB.
 pub const MAX_SIZE: usize = 1024 * 1024;
@@ -225,7 +259,8 @@ impl Manifest {
     /// Parses a module.xml; `file` names it in error messages. Every problem is reported
     /// at once; warnings (unknown elements, deprecated ones) are kept in the manifest.
     pub fn parse(source: &str, file: &str) -> Result<Self, Error> {
-        let root = xml::parse(source).map_err(|e| syntax(file, e))?;
+        let mut root = xml::parse(source).map_err(|e| syntax(file, e))?;
+        parse::fold_names(&mut root);
         let mut parser = parse::Parser::default();
         let manifest = parser.manifest(&root);
         parser

@@ -914,10 +914,13 @@ impl Parser {
                     continue;
                 }
                 let name = self.name_attribute(element);
-                if let Some(name) = name.as_deref().filter(|n| is_reserved(n)) {
+                if let Some((name, why)) = name
+                    .as_deref()
+                    .and_then(|n| crate::reserved_table(n).map(|why| (n, why)))
+                {
                     self.problem(
                         element.position,
-                        format!("table `{name}`: {}", reserved_table()),
+                        format!("table `{name}`: the table name is reserved: {why}"),
                     );
                 }
                 let again = name.as_ref().is_some_and(|name| {
@@ -1806,26 +1809,25 @@ fn malformed(text: &str) -> String {
     format!("dependency '{text}' is not of the form 'name [op] version'{hint}")
 }
 
-/// Whether a table named `name` would take one of modhost's or SQLite's own names
-/// ([`crate::RESERVED_PREFIXES`]). (A field's is refused when its table is made: a module
-/// installed before fields were checked must still read.)
-fn is_reserved(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    crate::RESERVED_PREFIXES
-        .iter()
-        .any(|p| lower.starts_with(p))
-}
-
-/// Why a table may not have a reserved name.
-fn reserved_table() -> String {
-    let prefixes: Vec<String> = crate::RESERVED_PREFIXES
-        .iter()
-        .map(|p| format!("`{p}`"))
-        .collect();
-    format!(
-        "the table name is reserved: names starting with {} are modhost's and SQLite's own",
-        prefixes.join(" or ")
-    )
+/// Lower-cases the element names of a module.xml, as FreePBX's module reader (its
+/// `xml2Array`) does before it reads any: `<Depends>`, `<CanUninstall>` and `<MODULE>`
+/// mean what they say there. Not the names that are names rather than structure: a
+/// `<methods>` entry's (a hook point, `userman.delUser`, whose case modhost keeps) and a
+/// `<hooks>` target's (read as a rawname, with a warning, by `hook_target`); nor inside
+/// `<database>`, which FreePBX's migration reads apart, names as written.
+pub(crate) fn fold_names(element: &mut Element) {
+    element.name.make_ascii_lowercase();
+    let names = matches!(element.name.as_str(), "methods" | "hooks");
+    for child in &mut element.children {
+        if child.name.eq_ignore_ascii_case("database") {
+            continue;
+        }
+        if names {
+            child.children.iter_mut().for_each(fold_names);
+        } else {
+            fold_names(child);
+        }
+    }
 }
 
 /// Letters, digits and `_`, not starting with a digit: safe to quote as an SQL name.

@@ -354,3 +354,43 @@ fn a_table_with_a_bad_name_or_key_still_has_every_field_checked() {
         ]
     );
 }
+
+#[test]
+fn a_table_may_not_take_a_name_sqlite_answers_itself() {
+    // A module's `dbstat` would stand in for SQLite's, which modhost's quotas read, and a
+    // `pragma_…` table for the pragma modhost reads as a table.
+    for (name, why) in [
+        ("dbstat", "`dbstat` is a table SQLite itself answers"),
+        ("DBStat", "`dbstat` is a table SQLite itself answers"),
+        ("json_each", "`json_each` is a table SQLite itself answers"),
+        (
+            "pragma_freelist_count",
+            "names starting with `pragma_` are SQLite's pragmas",
+        ),
+        (
+            "Pragma_Index_List",
+            "names starting with `pragma_` are SQLite's pragmas",
+        ),
+        (
+            "sqlite_stat1",
+            "names starting with `modhost_` or `sqlite_` are",
+        ),
+    ] {
+        let found = problems(&module(&format!(
+            r#"<database><table name="{name}"><field name="id" type="integer"/></table></database>"#
+        )));
+        assert!(
+            found.iter().any(|p| p.contains(&format!(
+                "table `{name}`: the table name is reserved: {why}"
+            ))),
+            "{name}: {found:#?}"
+        );
+    }
+    // Names that only begin like them are the module's to take.
+    assert!(
+        parse(&module(
+            r#"<database><table name="dbstats"><field name="id" type="integer"/></table><table name="pragmatic"><field name="id" type="integer"/></table></database>"#
+        ))
+        .is_ok()
+    );
+}

@@ -118,6 +118,13 @@ impl Element {
     pub fn trimmed_text(&self) -> &str {
         self.text.trim()
     }
+
+    /// Lower-cases its name and every descendant's, for documents whose readers fold
+    /// case (PHP's XML parser folds element names for Joomla's updater).
+    pub fn lowercase_names(&mut self) {
+        self.name.make_ascii_lowercase();
+        self.children.iter_mut().for_each(Element::lowercase_names);
+    }
 }
 
 /// A syntax error, with its position.

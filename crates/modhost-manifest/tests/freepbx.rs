@@ -537,3 +537,52 @@ fn a_priority_out_of_range_and_a_capitalised_dependency_are_said_as_what_they_ar
         "{said}"
     );
 }
+
+#[test]
+fn element_names_are_read_in_any_case_as_freepbxs_module_reader_reads_them() {
+    // xml2Array lower-cases every element name before FreePBX reads one: a hand-written
+    // `<Depends>` is a dependency there, and `<CanUninstall>no` protects the module.
+    let xml = r#"<MODULE>
+        <RawName>casey</RawName><Name>Casey</Name><Version>1.0.0</Version>
+        <Category>Admin</Category><Description>Says hello.</Description>
+        <Depends><Module>core ge 16.0</Module><Version>16.0</Version></Depends>
+        <CanUninstall>no</CanUninstall><CanDisable>No</CanDisable>
+        <Supported><Version>16.0</Version></Supported>
+        <Methods><userman.delUser pri="10">bye</userman.delUser></Methods>
+        <Hooks><Userman><Method callingMethod="addUser">hello</Method></Userman></Hooks>
+        <database><table name="greeting"><field name="id" type="integer" primaryKey="true"/></table></database>
+    </MODULE>"#;
+    let manifest = Manifest::parse(xml, "casey.xml").unwrap_or_else(|e| panic!("{e}"));
+    assert!(manifest.unknown.is_empty(), "{:?}", manifest.unknown);
+    assert_eq!(manifest.rawname, "casey");
+    assert_eq!(manifest.description.as_deref(), Some("Says hello."));
+    assert_eq!(manifest.category, "Admin");
+    let depends: Vec<String> = manifest
+        .depends
+        .modules
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    assert_eq!(depends, ["core ge 16.0"]);
+    assert_eq!(manifest.depends.version.len(), 1);
+    assert!(!manifest.canuninstall && !manifest.candisable);
+    assert_eq!(
+        manifest.supported.map(|s| s.version.to_string()).as_deref(),
+        Some("16.0")
+    );
+    // A hook point keeps its case; a hook target is read as a rawname, with a warning.
+    assert_eq!(manifest.methods[0].hook, "userman.delUser");
+    assert_eq!(manifest.hooks[0].target, "userman");
+    assert_eq!(manifest.hooks[0].hook, "addUser");
+    // `<database>` is read apart in FreePBX, names as written: a `<Table>` there is not
+    // one, and says so.
+    assert_eq!(manifest.database.tables.len(), 1);
+    let odd = Manifest::parse(
+        &xml.replace("<table name=\"greeting\">", "<Table name=\"greeting\">")
+            .replace("</table>", "</Table>"),
+        "casey.xml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(odd.database.tables.is_empty());
+    assert_eq!(odd.unknown.len(), 1, "{:?}", odd.unknown);
+}

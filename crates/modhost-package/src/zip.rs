@@ -47,13 +47,42 @@ fn zip_archive(
         return Err(too_many_entries(package, limits));
     }
     if archive.has_duplicate_names() {
+        let named = repeated_name(&mut again, archive.central_directory_start(), limits)
+            .map(|name| format!(": `{name}`"))
+            .unwrap_or_default();
         return Err(refused(
             package,
-            "duplicate entry names in the zip's central directory".into(),
+            format!("duplicate entry names in the zip's central directory{named}"),
         ));
     }
     check_layout(package, &mut again, &mut archive)?;
     Ok(archive)
+}
+
+/// The first name the central directory at `central` lists twice, read from its records
+/// (the zip crate keeps one entry of a name, so it cannot say which): at most as many
+/// records as a package may have entries, and one more.
+fn repeated_name(file: &mut std::fs::File, central: u64, limits: &Limits) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    file.seek(SeekFrom::Start(central)).ok()?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..=limits.max_entries {
+        let mut record = [0u8; 46];
+        reader.read_exact(&mut record).ok()?;
+        if record[..4] != *b"PK\x01\x02" {
+            return None;
+        }
+        let length = |at: usize| usize::from(u16::from_le_bytes([record[at], record[at + 1]]));
+        let mut name = vec![0u8; length(28)];
+        reader.read_exact(&mut name).ok()?;
+        let rest = (length(30) + length(32)) as i64;
+        reader.seek_relative(rest).ok()?;
+        if !seen.insert(name.clone()) {
+            return Some(crate::escape::shown(&name));
+        }
+    }
+    None
 }
 
 /// Opens entry `index`'s content, checking its local header against the central

@@ -48,9 +48,33 @@ impl SecretKey {
                 "a directory, not a signing key file (`repo keygen --out FILE` writes one)".into(),
             ));
         }
-        let text = fs_err::read_to_string(path).map_err(crate::error::file_error(path))?;
+        // A key file is a line or two: more is not one, and is not read whole.
+        const MOST: u64 = 64 * 1024;
+        let mut bytes = Vec::new();
+        fs_err::File::open(path)
+            .and_then(|file| {
+                std::io::Read::read_to_end(&mut std::io::Read::take(file, MOST + 1), &mut bytes)
+            })
+            .map_err(crate::error::file_error(path))?;
+        if bytes.len() as u64 > MOST {
+            return Err(refused(format!(
+                "larger than {} KiB, not a signing key: {}",
+                MOST / 1024,
+                SecretKey::EXPECTED
+            )));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| {
+            refused(format!(
+                "not text, so not a signing key: {}",
+                SecretKey::EXPECTED
+            ))
+        })?;
         SecretKey::parse(&text).map_err(refused)
     }
+
+    /// What a signing key file holds, said when a file is not one.
+    const EXPECTED: &str = "modhost signs with the key `modhost repo keygen` writes \
+                            (one line of base64: a key id and an Ed25519 secret key)";
 
     /// Writes a new key's secret file at `out`, readable by its owner alone, and beside it
     /// `OUT.pub`, the public key as minisign's `.pub` files hold it (so that `minisign -Vm
@@ -76,8 +100,7 @@ impl SecretKey {
 
     /// Parses a key as [`SecretKey::encode`] writes it.
     pub fn parse(text: &str) -> Result<Self, String> {
-        const EXPECTED: &str = "modhost signs with the key `modhost repo keygen` writes \
-                                (one line of base64: a key id and an Ed25519 secret key)";
+        const EXPECTED: &str = SecretKey::EXPECTED;
         if let Some(public) = text
             .lines()
             .find_map(|line| PublicKey::parse(line.trim()).ok())
@@ -418,6 +441,25 @@ mod tests {
                 .unwrap_or_default()
                 .contains("minisign secret key file")
         );
+    }
+
+    #[test]
+    fn a_binary_or_huge_file_is_refused_saying_which_key_is_expected() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let binary = dir.path().join("random.key");
+        let huge = dir.path().join("huge.key");
+        assert!(std::fs::write(&binary, [0xff_u8, 0xfe, 0x00, 0x9c, 0x80]).is_ok());
+        assert!(std::fs::write(&huge, "A".repeat(100 * 1024)).is_ok());
+        for (path, why) in [(&binary, "not text"), (&huge, "larger than 64 KiB")] {
+            let error = SecretKey::read(path)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                error.contains(why) && error.contains("modhost repo keygen"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -82,10 +82,9 @@ impl Txn {
             message,
         };
         for table in &database.tables {
-            let lower = table.name.to_ascii_lowercase();
-            if RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p)) {
+            if let Some(why) = modhost_manifest::reserved_table(&table.name) {
                 return Err(schema_err(format!(
-                    "table name `{}` is reserved",
+                    "table name `{}` is reserved: {why}",
                     table.name
                 )));
             }

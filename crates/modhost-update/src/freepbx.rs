@@ -36,7 +36,7 @@ pub(crate) fn parse(bytes: &[u8], doc: &Location) -> Result<Release, String> {
         }
         digests.set(algorithm, &value)?;
     }
-    let location = json::required(&d, "location")?;
+    let location = json::required_string(&d, "location")?;
     let location = doc
         .resolve(&location)
         .map_err(|e| format!("`location`: {e}"))?;
@@ -220,6 +220,10 @@ mod tests {
             (
                 r#"{"rawname":"core","location":"x"}"#,
                 "`version` is missing",
+            ),
+            (
+                r#"{"rawname":"core","version":"1.0","location":5}"#,
+                "`location`: expected a string, found a number",
             ),
             (
                 r#"[1]"#,

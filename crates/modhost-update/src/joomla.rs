@@ -44,7 +44,7 @@ pub(crate) fn parse(
             e.position.line, e.position.column, e.message
         )
     })?;
-    let root = xml::parse_within(&text, BOUNDS).map_err(|e| {
+    let mut root = xml::parse_within(&text, BOUNDS).map_err(|e| {
         format!(
             "the update XML is malformed at {}:{}: {}",
             e.position.line,
@@ -52,6 +52,8 @@ pub(crate) fn parse(
             in_update_document(&e.message)
         )
     })?;
+    // Joomla's updater reads element names folded to one case: `<Update>` is `<update>`.
+    root.lowercase_names();
     if root.name == "extensionset" {
         // A collection server's list: each extension's own document is its `detailsurl`.
         let details: Vec<&str> = root

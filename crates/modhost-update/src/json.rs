@@ -53,6 +53,19 @@ pub(crate) fn required(object: &Map<String, Value>, name: &str) -> Result<String
     text(object, name)?.ok_or_else(|| format!("`{name}` is missing"))
 }
 
+/// Field `name` of `object`, which must be there, as a string: a number is no location
+/// (`"location": 5` names no file a publisher meant).
+pub(crate) fn required_string(object: &Map<String, Value>, name: &str) -> Result<String, String> {
+    match field(object, name) {
+        Some(Value::String(text)) => Ok(text.clone()),
+        Some(other) => Err(format!(
+            "`{name}`: expected a string, found {}",
+            kind(other)
+        )),
+        None => Err(format!("`{name}` is missing")),
+    }
+}
+
 /// Field `name` of `object` as a count of bytes: a whole number, or one written as text
 /// (`"59787"`); `None` when absent, null or empty (see [`field`]).
 pub(crate) fn bytes(object: &Map<String, Value>, name: &str) -> Result<Option<u64>, String> {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use modhost::{Engine, Error, Host, Options, Outcome, Php, Platform, Version};
-use modhost_test_support::{package, repackage};
+use modhost_test_support::{package, repackage, repackage_as};
 
 /// What the PBX module declares beside the example core's own module.xml.
 const DEPENDS: &str = "<depends>\
@@ -290,6 +290,60 @@ fn with_platform_replaces_the_facts_of_modhost_toml() {
                 Outcome::Unchecked,
                 "PHP facts are not declared"
             ),
+        ]
+    );
+}
+
+#[test]
+fn a_framework_dependency_an_installed_module_meets_is_checked_not_said_unchecked() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // A module named `framework` (core's code under that name) and one that needs it, as
+    // FreePBX's userman does; the host declares no version of its own.
+    let framework = repackage_as(
+        &package("core"),
+        "framework",
+        |xml| {
+            xml.replace("<rawname>core</rawname>", "<rawname>framework</rawname>")
+                .replace(
+                    "<version>16.0.40</version>",
+                    "<version>16.0.21.14</version>",
+                )
+        },
+        &dir.path().join("framework.tgz"),
+    );
+    let needs = "<depends><module>framework ge 16.0.10</module></depends>\n</module>";
+    let dependent = repackage(
+        &package("core"),
+        |xml| xml.replace("</module>", needs),
+        &dir.path().join("core.tgz"),
+    );
+    let unchecked = |changes: &[modhost::Change]| -> Vec<String> {
+        changes
+            .iter()
+            .flat_map(|c| c.warnings.iter())
+            .filter(|w| w.starts_with("module `framework") && w.contains("was not checked"))
+            .cloned()
+            .collect()
+    };
+    let install = |root: &str, packages: &[PathBuf]| {
+        Host::open(&dir.path().join(root))
+            .and_then(|host| host.install(packages, Options::default()))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    // Brought in the same batch, or installed before: the module's version is checked.
+    let together = install("together", &[framework.clone(), dependent.clone()]);
+    assert_eq!(unchecked(&together), Vec::<String>::new());
+    install("after", std::slice::from_ref(&framework));
+    let after = install("after", std::slice::from_ref(&dependent));
+    assert_eq!(unchecked(&after), Vec::<String>::new());
+    // With no such module, it names the host application's version, which nobody
+    // declared: said so.
+    let alone = install("alone", std::slice::from_ref(&dependent));
+    assert_eq!(
+        unchecked(&alone),
+        [
+            "module `framework ge 16.0.10` was not checked: the host application's version \
+          (FreePBX's framework) is not declared (declare it under [platform] in modhost.toml)"
         ]
     );
 }

@@ -479,6 +479,25 @@ pub fn repackage(package: &Path, edit: impl Fn(&str) -> String, out: &Path) -> P
     out.to_owned()
 }
 
+/// [`repackage`], the module's directory in the package named `rawname` (which `edit`
+/// gives its module.xml too).
+pub fn repackage_as(
+    package: &Path,
+    rawname: &str,
+    edit: impl Fn(&str) -> String,
+    out: &Path,
+) -> PathBuf {
+    let edited = repackage(package, edit, out);
+    let mut files = files_of(&edited);
+    for (name, _) in &mut files {
+        if let Some((_, rest)) = name.split_once('/') {
+            *name = format!("{rawname}/{rest}");
+        }
+    }
+    hostile::write_package(out, &as_entries(&files));
+    out.to_owned()
+}
+
 /// The same module as `package` written to `out` as a zip: with its files in their
 /// top-level directory, or with the directory left out so module.xml is at the root.
 pub fn zipped(package: &Path, at_root: bool, out: &Path) -> PathBuf {

@@ -192,7 +192,7 @@ fn zips_the_writer_would_not_write_are_refused_too() {
     for (package, expected) in [
         (
             &duplicate,
-            "duplicate entry names in the zip's central directory",
+            "duplicate entry names in the zip's central directory: `demo/module.xml`",
         ),
         (&encrypted, "entry `demo/module.xml` is encrypted"),
     ] {

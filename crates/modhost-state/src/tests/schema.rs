@@ -75,6 +75,29 @@ fn schema_refuses_reserved_foreign_and_impossible_tables() -> Result<()> {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("`modhost_kv2` is reserved"), "{err}");
+    // Nor may it take a table SQLite answers without its being made: modhost's quotas
+    // read `dbstat`, and its bookkeeping the pragmas as `pragma_…` tables.
+    for name in [
+        "dbstat",
+        "DBSTAT",
+        "pragma_freelist_count",
+        "pragma_index_list",
+        "json_each",
+    ] {
+        let mut shadow = database(r#"<table name="t"><field name="a" type="string"/></table>"#);
+        shadow.tables[0].name = name.into();
+        let err = txn
+            .apply_schema("m", &shadow)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.starts_with(&format!(
+                "module `m`: database schema: table name `{name}` is reserved"
+            )),
+            "{err}"
+        );
+    }
     // modhost's copies keep rowids in a column of its own name.
     let mut column = database(r#"<table name="pad"><field name="r" type="integer"/></table>"#);
     column.tables[0].fields[0].name = "MODHOST_rowid".into();

@@ -388,3 +388,29 @@ fn an_update_naming_no_target_platform_is_skipped() {
         "{refused:?}"
     );
 }
+
+#[test]
+fn element_names_are_read_in_any_case_as_joomlas_updater_reads_them() {
+    // PHP's XML parser folds element names before Joomla's updater compares them.
+    let xml = update("2.0.0", "stable", ANY)
+        .replace("<update>", "<UPDATE>")
+        .replace("</update>", "</UPDATE>")
+        .replace("<version>", "<Version>")
+        .replace("</version>", "</Version>")
+        .replace("<downloads>", "<Downloads>")
+        .replace("</downloads>", "</Downloads>")
+        .replace("<sha256>", "<SHA256>")
+        .replace("</sha256>", "</SHA256>");
+    let found = read(
+        format!("<Updates>{xml}</Updates>").as_bytes(),
+        None,
+        Stability::Stable,
+    );
+    assert!(
+        found.as_ref().is_ok_and(|(offered, aside)| aside.is_empty()
+            && offered.len() == 1
+            && offered[0].version == "2.0.0"
+            && !offered[0].digests.is_empty()),
+        "{found:?}"
+    );
+}

@@ -106,9 +106,13 @@ pub(crate) fn apply_locked(
         let unpacked = &staged[*index].unpacked;
         refuse_ungranted(host, unpacked, options.grant)?;
     }
+    // A `framework` dependency is a module's when one is installed or comes with this
+    // batch, and the platform's only otherwise: only then can it go unchecked.
+    let none = BTreeMap::new();
+    let available = depends::with_planned(&installed, &none, &manifests);
     for (index, _) in &plan {
         let unpacked = &staged[*index].unpacked;
-        warned.push(warn_about(host, &unpacked.manifest));
+        warned.push(warn_about(host, &unpacked.manifest, &available));
         let component = load_unpacked(host, &packages[*index], unpacked)?;
         tx.loaded(&component);
         components.push(component);
@@ -374,15 +378,18 @@ fn in_package(error: modhost_runtime::Error, package: &Path, unpacked: &Unpacked
 /// Reports what a change accepts but an administrator should know: module.xml warnings,
 /// and dependencies on platform facts nobody declared, which therefore went unchecked.
 /// Returns them too, for the change's record.
-fn warn_about(host: &Host, manifest: &Manifest) -> Vec<String> {
+fn warn_about(
+    host: &Host,
+    manifest: &Manifest,
+    available: &BTreeMap<&str, depends::Available<'_>>,
+) -> Vec<String> {
     let mut warnings: Vec<String> = manifest
         .warnings
         .iter()
         .map(|problem| format!("module.xml {problem}"))
         .collect();
-    // Only platform facts go unchecked, so no module needs to be looked up (the plan has
-    // checked those already).
-    for check in depends::check(manifest, &BTreeMap::new(), &host.platform)
+    // Only platform facts go unchecked (the plan has checked the modules already).
+    for check in depends::check(manifest, available, &host.platform)
         .checks
         .into_iter()
         .filter(|c| c.outcome == Outcome::Unchecked)
