@@ -219,9 +219,11 @@ pub(crate) fn add_source_pinned(
         Location::Path(_) => location.trim().trim_end_matches('/').to_owned(),
     };
     let existing = host.state.sources()?.into_iter().find(|s| s.name == name);
-    // Other keys pinned start the source afresh, as TUF's recovery from a publisher's
-    // key loss does: what the old keys vouched for (a serial, a signing time) may be what
-    // locks the source out, a release dated far ahead by a compromised key.
+    // A key no longer pinned starts the source afresh, as TUF's recovery from a
+    // publisher's key loss does: what it vouched for (a serial, a signing time) may be
+    // what locks the source out, a release dated far ahead by a compromised key. Keys
+    // only added keep it: the old ones still vouch, and forgetting would let a mirror
+    // replay an older release they signed while a rotation is being prepared.
     // The keys compared are those pinned in their own right: a next key a release
     // announced is pinned beside them by the source itself, and pinning the same keys
     // again (as configuration tools do, mid-rotation) keeps what they vouched for.
@@ -235,7 +237,10 @@ pub(crate) fn add_source_pinned(
             keys.sort();
             keys
         };
-        keys(&existing.public_keys) != keys(&pinned)
+        let now = keys(&pinned);
+        keys(&existing.public_keys)
+            .iter()
+            .any(|key| !now.contains(key))
     });
     let extra_query = match existing {
         Some(existing) if !replace => {

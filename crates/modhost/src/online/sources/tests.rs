@@ -105,7 +105,13 @@ fn pinning_other_keys_forgets_what_the_old_ones_vouched_for() {
     add(K1);
     let kept = host.state.seen("main").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(kept.as_ref(), Some(&far));
-    // Another key starts afresh.
+    // A key pinned beside it keeps it too: the old key still vouches, and an older
+    // release it signed stays refused while a rotation is prepared.
+    host.add_source_pinned("main", Kind::Index, url, &[K1, K2], true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let kept = host.state.seen("main").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(kept.as_ref(), Some(&far));
+    // A key no longer pinned starts afresh.
     add(K2);
     let seen = host.state.seen("main").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(seen.map(|s| (s.serial, s.signed_at)), Some((None, None)));
