@@ -386,7 +386,7 @@ fn reading_commands_never_create_a_root_and_scan_and_manifest_need_none() {
 #[test]
 fn changing_an_installed_module_needs_a_root_and_makes_none() {
     let root = root();
-    let changes: [&[&str]; 10] = [
+    let changes: [&[&str]; 9] = [
         &["upgrade", "core"],
         &["upgradeall"],
         &["uninstall", "core"],
@@ -396,7 +396,6 @@ fn changing_an_installed_module_needs_a_root_and_makes_none() {
         &["rollback", "core"],
         &["grant", "core"],
         &["revoke", "core"],
-        &["recover"],
     ];
     for args in changes {
         let run = root.fails(args);
@@ -407,6 +406,21 @@ fn changing_an_installed_module_needs_a_root_and_makes_none() {
         );
         assert!(!root.path().exists(), "{args:?} created the root");
     }
+    // `recover` makes a root where there is none, and says so: a mistyped `--root` must
+    // not read as a healthy root.
+    let run = root.ok(&["recover"]);
+    assert!(
+        run.stderr.contains("note: there was no root at")
+            && run.stderr.contains("made an empty one"),
+        "{}",
+        run.stderr
+    );
+    let again = root.ok(&["recover"]);
+    assert!(
+        !again.stderr.contains("there was no root"),
+        "{}",
+        again.stderr
+    );
 }
 
 #[test]

@@ -51,8 +51,8 @@ extern "C" {
 #define MODHOST_OK 0
 
 /**
- * A bad argument: a NULL where a value is required, a string that is not UTF-8, an
- * empty path or one longer than the system opens, a rawname outside module.xml's
+ * A bad argument: a NULL where a value is required, a string that is not UTF-8 (paths
+ * are the system's bytes, any but NUL), an empty path or one longer than the system opens, a rawname outside module.xml's
  * grammar, a hook point name over 256 bytes, an unknown flag, shape or failure mode.
  * Nothing was done.
  */
@@ -713,8 +713,9 @@ int modhost_grant(const modhost_host *host,
 
 /**
  * Withdraws every grant of installed module `rawname`: its directories are no longer
- * mounted, and its calls into a capability that needs a grant are refused, until
- * `modhost_grant`. It takes effect for the module's calls that start after it returns:
+ * mounted, and a module that imports a capability needing a grant no longer runs at
+ * all (each of its calls fails, naming the capability, as its install would have been
+ * refused), until `modhost_grant`. It takes effect for the module's calls that start after it returns:
  * one already running keeps what it was given until it ends (at its deadline at the
  * latest); cancel its dispatch to stop it sooner.
  *

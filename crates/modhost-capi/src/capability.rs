@@ -489,6 +489,10 @@ impl Interface {
             .callback
             .ok_or_else(|| wasmtime::format_err!("{}: no callback", named()))?;
         let mut answer: *mut c_char = std::ptr::null_mut();
+        // Checked again here, not only as the call came in: making a large argument's
+        // JSON may have taken the call past its deadline or a hang-up, and a call stopped
+        // never reaches the application.
+        sandbox.stopped()?;
         let serving = Serving::enter(sandbox);
         // SAFETY: the application's callback, called as modhost.h documents it: every
         // string lives until it returns, and `answer` is a writable NULL.

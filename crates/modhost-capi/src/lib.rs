@@ -55,8 +55,8 @@ pub use modules::{
 
 /// Success.
 pub const MODHOST_OK: c_int = 0;
-/// A bad argument: a NULL where a value is required, a string that is not UTF-8, an
-/// empty path or one longer than the system opens, a rawname outside module.xml's
+/// A bad argument: a NULL where a value is required, a string that is not UTF-8 (paths
+/// are the system's bytes, any but NUL), an empty path or one longer than the system opens, a rawname outside module.xml's
 /// grammar, a hook point name over 256 bytes, an unknown flag, shape or failure mode.
 /// Nothing was done.
 pub const MODHOST_ERROR_ARGUMENT: c_int = 1;

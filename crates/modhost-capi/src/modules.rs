@@ -232,8 +232,9 @@ pub unsafe extern "C" fn modhost_grant(
 }
 
 /// Withdraws every grant of installed module `rawname`: its directories are no longer
-/// mounted, and its calls into a capability that needs a grant are refused, until
-/// `modhost_grant`. It takes effect for the module's calls that start after it returns:
+/// mounted, and a module that imports a capability needing a grant no longer runs at
+/// all (each of its calls fails, naming the capability, as its install would have been
+/// refused), until `modhost_grant`. It takes effect for the module's calls that start after it returns:
 /// one already running keeps what it was given until it ends (at its deadline at the
 /// latest); cancel its dispatch to stop it sooner.
 ///

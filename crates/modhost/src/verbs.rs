@@ -150,7 +150,9 @@ impl Host {
         ops::grant(self, rawname)
     }
 
-    /// Withdraws every grant of installed module `rawname`.
+    /// Withdraws every grant of installed module `rawname`: its directories are no
+    /// longer mounted, and a module importing a capability that needs a grant no longer
+    /// runs (each call fails naming it) until granted again.
     pub fn revoke(&self, rawname: &str) -> Result<()> {
         ops::revoke(self, rawname)
     }

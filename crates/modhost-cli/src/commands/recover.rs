@@ -15,11 +15,20 @@ pub struct Args {
     remove_unclaimed: bool,
 }
 
-/// Recovers the root; a root that is not there has nothing to recover, and is not made.
+/// Recovers the root (making an empty one when there was none, and saying so).
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
-    let recovery = ctx.open_existing()?.recover_with(modhost::RecoverOptions {
+    // Said when there was no root: a mistyped `--root` must not read as a healthy root.
+    let made = !modhost::Host::is_root(ctx.root());
+    let recovery = ctx.open()?.recover_with(modhost::RecoverOptions {
         remove_unclaimed: args.remove_unclaimed,
     })?;
+    if made {
+        // On stderr: the JSON stays the recovery report.
+        eprintln!(
+            "note: there was no root at `{}`: made an empty one",
+            escape(&ctx.root().display().to_string())
+        );
+    }
     ctx.out.result(&recovery, || {
         if recovery.is_empty() {
             "nothing to recover\n".to_owned()

@@ -100,11 +100,13 @@ pub(crate) fn apply_locked(
     }
     let mut components = Vec::with_capacity(plan.len());
     let mut warned = Vec::with_capacity(plan.len());
-    // An import that needs a grant nobody gives is refused before anything is compiled:
-    // what the components import is read from their bytes.
+    // An import that needs a grant nobody gives, or that this host does not provide, is
+    // refused before anything is compiled: what the components import is read from their
+    // bytes, so a batch's bad package is named in milliseconds, not after the others
+    // compiled.
     for (index, _) in &plan {
         let unpacked = &staged[*index].unpacked;
-        refuse_ungranted(host, unpacked, options.grant)?;
+        check_before_compiling(host, &packages[*index], unpacked, options.grant)?;
     }
     // A `framework` dependency is a module's when one is installed or comes with this
     // batch, and the platform's only otherwise: only then can it go unchecked.
@@ -344,15 +346,21 @@ pub(crate) fn load_unpacked(
 
 /// Refuses `unpacked` when its component imports an application's API that needs a
 /// grant its module.xml does not ask for, or that neither `grant` nor an earlier grant
-/// gives it. The check after compiling stays the one that decides; this one refuses
-/// nothing that one would take (a grant only narrows between the two), and a component
-/// whose imports cannot be read is left to the compiler to name.
-fn refuse_ungranted(host: &Host, unpacked: &Unpacked, grant: bool) -> Result<()> {
+/// gives it, or imports what this host does not provide at all. The checks when it is
+/// compiled stay the ones that decide; these refuse nothing those would take (a grant
+/// only narrows between the two), and a component that cannot be read is left to the
+/// compiler to name.
+fn check_before_compiling(
+    host: &Host,
+    package: &Path,
+    unpacked: &Unpacked,
+    grant: bool,
+) -> Result<()> {
     let manifest = &unpacked.manifest;
-    let Ok(imports) = std::fs::read(&unpacked.component)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| modhost_runtime::component_imports(&bytes))
-    else {
+    let Ok(bytes) = std::fs::read(&unpacked.component) else {
+        return Ok(());
+    };
+    let Ok(imports) = modhost_runtime::component_imports(&bytes) else {
         return Ok(());
     };
     let granted: Vec<(String, bool)> = match grant {
@@ -363,7 +371,10 @@ fn refuse_ungranted(host: &Host, unpacked: &Unpacked, grant: bool) -> Result<()>
             .collect(),
         false => host.state.grants(&manifest.rawname)?,
     };
-    super::check_imports_granted(host, manifest, &imports, &granted)
+    super::check_imports_granted(host, manifest, &imports, &granted)?;
+    host.runtime
+        .check_imports(&unpacked.component, &bytes)
+        .map_err(|e| in_package(e, package, unpacked))
 }
 
 /// Names a staged component by where it is inside its package, not by the staging

@@ -251,6 +251,8 @@ fn a_module_importing_an_api_the_application_does_not_give_is_refused_before_com
         )
         .open(root.path())
         .unwrap_or_else(|e| panic!("{e}"));
+    let loads = Loads::default();
+    let host = host.with_reporter(Box::new(loads.clone()));
     let refused = host.install(
         &[package("core"), package("voicemail"), package("callback")],
         GRANT,
@@ -264,6 +266,11 @@ fn a_module_importing_an_api_the_application_does_not_give_is_refused_before_com
             && !message.contains("pbx:telephony@1.0.0"),
         "{message}"
     );
+    // In a batch too, before any of it is compiled: not after the modules planned ahead
+    // of it (seconds each, minutes for a Python one).
+    let loaded = loads.0.lock().map(|l| l.clone()).unwrap_or_default();
+    assert!(loaded.is_empty(), "{loaded:?}");
+    assert_eq!(compiled_artifacts(root.path()), 0);
 }
 
 #[test]
