@@ -343,6 +343,10 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
             "{payload}: {error}"
         );
     }
+    // componentize-py's `Err` raised with a value that is not a str: said as Python shows
+    // it, never a trap as the WIT's string error is lowered.
+    let error = mistake("err");
+    assert!(error.contains("42"), "{error}");
     // An async handler is refused: none of its code would run.
     let calls = root
         .run(&["hook", "hello_py.later", "--payload", "x", "--json"])
@@ -464,6 +468,9 @@ const MISTAKES: &str = r#"
             return b"caller \xff".decode("utf-8", "surrogateescape")
         elif payload == "kvsurrogate":
             kv.set("k", "\udc80")
+        elif payload == "err":
+            from componentize_py_types import Err
+            raise Err(42)
         payload += "; and forgot to return it"
 
     @handler("hello_py_later")  # type: ignore[arg-type]

@@ -198,8 +198,10 @@ def _failure(error: BaseException) -> Err[str]:
     if isinstance(error, ModuleError):
         return Err(_printable(_said(error)))
     if isinstance(error, Err):
+        # The WIT's error is a string: another value (``Err(42)``) would trap the call
+        # as the result is lowered, so it is said as Python shows it.
         value = error.value
-        return Err(_printable(value)) if isinstance(value, str) else error
+        return Err(_printable(value if isinstance(value, str) else repr(value)))
     report = traceback.TracebackException(type(error), error, error.__traceback__)
     if _SDK_FILE:
         # The SDK's own frames around the module's code say nothing to its author: keep

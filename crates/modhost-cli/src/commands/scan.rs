@@ -48,13 +48,17 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
                 .unwrap_or_default();
             // Named by its file: a package and a module directory of one version may
             // stand side by side.
-            let file = e.package.file_name().map(std::path::Path::new);
+            // A directory named `.` has no file name: it is said as given.
+            let file = e
+                .package
+                .file_name()
+                .map_or(e.package.as_path(), std::path::Path::new);
             text += &format!(
                 "{} {} (installed: {}, {state}) in {}\n",
                 escape(&e.rawname),
                 escape(&e.version),
                 escape(installed),
-                file.map(escape_path).unwrap_or_default()
+                escape_path(file)
             );
             if e.installable {
                 text += "  can be installed\n";

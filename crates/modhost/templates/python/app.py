@@ -2,7 +2,8 @@
 
 # componentize-py bundles only the modules imported when the component is built: import
 # what the handlers need here, at the top (`import decimal`), not inside a function, or
-# the call fails with ModuleNotFoundError.
+# the call fails with ModuleNotFoundError. Code at the top level runs then, at build
+# time: it may not call the host (kv, db, log), which only methods below may.
 from modhost_sdk import Module, db, handler, kv, log
 
 
