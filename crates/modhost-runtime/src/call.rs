@@ -163,7 +163,10 @@ impl Runtime {
                 module: rawname.to_owned(),
                 version: version.to_owned(),
                 call: call.to_string(),
-                failure: Failure::Timeout(limits.call_timeout),
+                failure: Failure::Timeout {
+                    limit: limits.call_timeout,
+                    stderr: String::new(),
+                },
             };
             return (Err(timeout), session);
         }

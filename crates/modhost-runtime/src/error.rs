@@ -222,7 +222,13 @@ impl Error {
 #[derive(Debug)]
 pub enum Failure {
     /// It ran, or waited, past its deadline.
-    Timeout(Duration),
+    Timeout {
+        /// The deadline.
+        limit: Duration,
+        /// The end of what the guest wrote to stderr, as a report shows it (empty when
+        /// it wrote nothing): an author's last words before the loop that never ended.
+        stderr: String,
+    },
     /// Its memories together would have grown past its cap; the text includes the backtrace
     /// of what asked for the memory.
     OutOfMemory {
@@ -250,7 +256,9 @@ pub enum Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Timeout(limit) => write!(f, "was stopped after its {limit:?} deadline"),
+            Failure::Timeout { limit, stderr } => {
+                write!(f, "was stopped after its {limit:?} deadline{stderr}")
+            }
             Failure::OutOfMemory { cap, trap } => {
                 write!(
                     f,

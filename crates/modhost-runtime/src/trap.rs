@@ -38,7 +38,10 @@ pub(crate) fn trapped<'a>(
         } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt))
             || e.is::<DeadlinePassed>()
         {
-            Failure::Timeout(limits.call_timeout)
+            Failure::Timeout {
+                limit: limits.call_timeout,
+                stderr: stderr_tail(&stderr.contents().0),
+            }
         } else if let Some(reached) = e.downcast_ref::<MemoryCapReached>() {
             Failure::OutOfMemory {
                 cap: reached.cap,
@@ -138,6 +141,17 @@ const SHOWN_FRAMES: usize = 8;
 /// wrote to stderr, then the author's own frames of the backtrace.
 pub(crate) fn describe(e: &wasmtime::Error, stderr: &[u8]) -> String {
     let mut text = e.root_cause().to_string();
+    text.push_str(&stderr_tail(stderr));
+    if let Some(trace) = e.downcast_ref::<WasmBacktrace>() {
+        text.push_str(&backtrace(trace.frames()));
+    }
+    text
+}
+
+/// The end of what a call wrote to stderr, as a report shows it after what stopped the
+/// call (`\nguest stderr:` and its last lines, indented), or nothing when it wrote none.
+fn stderr_tail(stderr: &[u8]) -> String {
+    let mut text = String::new();
     let stderr = String::from_utf8_lossy(stderr);
     // Rust's panic hook ends with how to get a backtrace from the environment, which a
     // sandboxed module has none of: the backtrace below is the one to read.
@@ -167,9 +181,6 @@ pub(crate) fn describe(e: &wasmtime::Error, stderr: &[u8]) -> String {
             text.push_str("\n  ");
             text.push_str(line);
         }
-    }
-    if let Some(trace) = e.downcast_ref::<WasmBacktrace>() {
-        text.push_str(&backtrace(trace.frames()));
     }
     text
 }

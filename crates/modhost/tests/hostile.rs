@@ -146,6 +146,15 @@ fn every_misbehaviour_fails_with_its_kind_and_the_same_host_carries_on() {
         let kv = host.kv_entries("hostile").unwrap_or_else(|e| panic!("{e}"));
         assert!(kv.is_empty(), "{hook}: {kv:?}");
     }
+    // A deadline's report, as a trap's, ends with what the module last wrote to stderr:
+    // an author's trace of where it was when it never returned.
+    let (_, error) = failure(&host, "spin", "the slow path");
+    assert!(
+        error.contains(
+            "was stopped after its 300ms deadline\nguest stderr:\n  spinning on \"the slow path\""
+        ),
+        "{error}"
+    );
 }
 
 #[test]

@@ -38,7 +38,7 @@ impl FailureKind {
         use modhost_runtime::Error;
         match error {
             Error::Trapped { failure, .. } => match failure {
-                Failure::Timeout(_) => FailureKind::Timeout,
+                Failure::Timeout { .. } => FailureKind::Timeout,
                 Failure::OutOfMemory { .. } => FailureKind::OutOfMemory,
                 Failure::TooManyResources(_) => FailureKind::TooManyResources,
                 Failure::StackOverflow(_) => FailureKind::StackOverflow,

@@ -19,9 +19,13 @@ fn recurse(depth: u64) -> u64 {
 impl Module for Hostile {
     fn handle(handler: &str, hook: &str, payload: &str) -> Result<String, String> {
         match handler {
-            "spin" => loop {
-                std::hint::black_box(());
-            },
+            "spin" => {
+                // Last words, which the deadline's report shows.
+                eprintln!("spinning on {payload:?}");
+                loop {
+                    std::hint::black_box(());
+                }
+            }
             // Fires the hook it serves (every handler of it, its own among them), then
             // spins until stopped: a fan that would grow without end past its deadline.
             fan if fan.starts_with("fan") => {
