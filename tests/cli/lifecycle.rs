@@ -379,6 +379,35 @@ fn pack_makes_an_installable_package_from_a_module_directory() {
         "{}",
         run.stdout
     );
+    assert!(!run.stdout.contains("older than"), "{}", run.stdout);
+    // A source edited after the component was built: packed as asked, and said, as an
+    // install of the directory says it too.
+    let built = std::fs::metadata(work.join("module.wasm")).and_then(|m| m.modified());
+    let edited = built.and_then(|built| {
+        std::fs::write(work.join("app.py"), "# edited\n")?;
+        std::fs::File::options()
+            .write(true)
+            .open(work.join("app.py"))?
+            .set_modified(built + std::time::Duration::from_secs(60))
+    });
+    assert!(edited.is_ok(), "{edited:?}");
+    let stale = work.join("stale.tgz");
+    let run = root.ok(&["pack", arg(&work), "-o", arg(&stale), "--json"]);
+    assert!(
+        run.json()["stale"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("`module.wasm` is older than `app.py`")),
+        "{}",
+        run.stdout
+    );
+    let other = crate::root();
+    let run = other.ok(&["install", arg(&work)]);
+    assert!(
+        run.stderr
+            .contains("`module.wasm` is older than `app.py`: it holds the code as last built"),
+        "{}",
+        run.stderr
+    );
     // Given its module.xml rather than its directory, it says which to give.
     let run = root.fails(&["pack", arg(&work.join("module.xml"))]);
     assert!(

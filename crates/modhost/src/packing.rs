@@ -22,6 +22,9 @@ pub struct Packed {
     pub package: PathBuf,
     /// What module.xml's reading warned of, as an install would.
     pub warnings: Vec<String>,
+    /// Why the component looks older than the code it is built from, when it does (see
+    /// [`stale_component`]): the package then holds the code as it was last built.
+    pub stale: Option<String>,
 }
 
 /// Where a package goes when asked to go to `out`.
@@ -63,10 +66,47 @@ pub fn pack_module(dir: &Path, to: PackTo<'_>) -> Result<Packed> {
         &package,
     )?;
     Ok(Packed {
+        stale: stale_component(dir, &manifest.component),
         rawname: manifest.rawname,
         version: manifest.version.to_string(),
         component: manifest.component,
         package,
         warnings: manifest.warnings.iter().map(ToString::to_string).collect(),
     })
+}
+
+/// The most files under `src/` looked at for [`stale_component`].
+const SOURCES_LOOKED_AT: usize = 256;
+
+/// Says so when the component `component` of module directory `dir` is older than a
+/// source beside it, as `modhost new` lays them out (`app.py`, `app.js`, `src/*.rs`): a
+/// source edited and the build forgotten, which would pack or install the code as it
+/// was. Links are not followed; nothing else is looked at.
+pub(crate) fn stale_component(dir: &Path, component: &str) -> Option<String> {
+    let modified = |path: &Path| {
+        std::fs::symlink_metadata(path)
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .and_then(|m| m.modified().ok())
+    };
+    let built = modified(&dir.join(component))?;
+    let mut sources = vec![dir.join("app.py"), dir.join("app.js")];
+    if let Ok(entries) = std::fs::read_dir(dir.join("src")) {
+        sources.extend(
+            entries
+                .flatten()
+                .take(SOURCES_LOOKED_AT)
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|e| e == "rs")),
+        );
+    }
+    let newer = sources
+        .iter()
+        .find(|source| modified(source).is_some_and(|changed| changed > built))?;
+    let shown = newer.strip_prefix(dir).unwrap_or(newer);
+    Some(format!(
+        "`{component}` is older than `{}`: it holds the code as last built; build it again \
+         first (`./build.sh` in a directory `modhost new` made)",
+        shown.display()
+    ))
 }

@@ -56,6 +56,9 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
         for warning in &packed.warnings {
             text += &format!("  warning: module.xml:{}\n", escape(warning));
         }
+        if let Some(stale) = &packed.stale {
+            text += &format!("  warning: {}\n", escape(stale));
+        }
         if let Some(refused) = &refused {
             text += &format!(
                 "  warning: modhost's command line would not install it (an application \

@@ -301,6 +301,12 @@ pub(crate) fn stage(host: &Host, source: &Path, unpack: Unpack) -> Result<Staged
         let component = modhost_package::read_component(source, &manifest.component)?;
         host.runtime
             .check_imports(&source.join(&manifest.component), &component)?;
+        if let Some(stale) = crate::packing::stale_component(source, &manifest.component) {
+            host.report(Event::Warning {
+                rawname: manifest.rawname.clone(),
+                message: stale,
+            });
+        }
         packed = host.layout.staging_dir()?;
         let package = packed.path().join(format!("{}.tgz", manifest.rawname));
         modhost_package::pack(
