@@ -557,13 +557,28 @@ fn without_key(message: String, query: Option<&str>) -> String {
 
 /// `url` with `query` (a download key) added to its query. A fragment is never sent to
 /// the server, and whatever follows `#` would hide the key from it: the fragment is
-/// left out.
+/// left out. A parameter of the URL that the key names too (`key=`, `email=`) is left
+/// out as well: servers read the first of a name, which would be the document's, not
+/// the key the source was given.
 fn with_query(url: &str, query: Option<&str>) -> String {
     let url = url.split_once('#').map_or(url, |(sent, _)| sent);
-    match query {
-        Some(query) if url.contains('?') => format!("{url}&{query}"),
-        Some(query) => format!("{url}?{query}"),
-        None => url.to_owned(),
+    let Some(query) = query else {
+        return url.to_owned();
+    };
+    let name = |pair: &str| {
+        pair.split_once('=')
+            .map_or(pair, |(name, _)| name)
+            .to_owned()
+    };
+    let keyed: Vec<String> = query.split('&').map(name).collect();
+    let (path, own) = url.split_once('?').unwrap_or((url, ""));
+    let kept: Vec<&str> = own
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !keyed.contains(&name(pair)))
+        .collect();
+    match kept.is_empty() {
+        true => format!("{path}?{query}"),
+        false => format!("{path}?{}&{query}", kept.join("&")),
     }
 }
 

@@ -31,6 +31,13 @@ fn a_download_key_goes_in_the_query_never_after_a_fragment() {
             "https://h/p.tgz?v=2#f?x",
             "https://h/p.tgz?v=2&email=a%40b&key=k",
         ),
+        // The document's own `key` would be the one a server reads first: the source's
+        // key replaces it.
+        (
+            "https://h/p.tgz?key=x&v=2&email",
+            "https://h/p.tgz?v=2&email=a%40b&key=k",
+        ),
+        ("https://h/p.tgz?", "https://h/p.tgz?email=a%40b&key=k"),
     ] {
         assert_eq!(with_query(url, key), sent, "{url}");
     }
