@@ -244,9 +244,15 @@ impl Txn {
     }
 
     /// Removes an update source, its keys and what was accepted from it; returns whether
-    /// it existed.
+    /// it existed. The modules installed from it are from then on as if installed from a
+    /// file: bound to its name, they would take whatever a new source of that name (another
+    /// server, another key) offered, which only `source attach` may decide.
     pub fn remove_source(&mut self, name: &str) -> Result<bool> {
-        for table in ["modhost_source_keys", "modhost_source_seen"] {
+        for table in [
+            "modhost_source_keys",
+            "modhost_source_seen",
+            "modhost_module_sources",
+        ] {
             self.conn
                 .execute(&format!("DELETE FROM {table} WHERE source = ?1"), [name])
                 .map_err(self.err())?;

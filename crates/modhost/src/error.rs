@@ -87,7 +87,7 @@ pub enum Error {
         signed: bool,
     },
     /// Modules installed from the source are bound to it, and its removal was not forced.
-    #[error("{} installed from source `{name}` and updated only from it; force the removal to remove it anyway ({} then get{} no updates)",
+    #[error("{} installed from source `{name}` and updated only from it; force the removal to remove it anyway ({} then get{} no updates from any source until attached to one, even a new source named `{name}`)",
         names(.modules),
         if .modules.len() == 1 { "it" } else { "they" },
         if .modules.len() == 1 { "s" } else { "" })]

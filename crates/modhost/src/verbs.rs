@@ -198,7 +198,8 @@ impl Host {
     }
 
     /// Removes update source `name`. While modules installed from it are bound to it, only
-    /// if `force`: they then get no updates until installed again from a source.
+    /// if `force`: they are then as if installed from a file, updated from no source
+    /// (not even a new one of the same name) until [`Host::attach_source`] binds them.
     pub fn remove_source(&self, name: &str, force: bool) -> Result<()> {
         online::remove_source(self, name, force)
     }

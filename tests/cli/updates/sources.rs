@@ -200,9 +200,15 @@ fn a_module_from_one_source_is_never_replaced_from_another() {
         (&"2.0.0".into(), &"other-source".into()),
         "{reports}"
     );
-    assert_eq!(
-        a.ok(&root, &["upgradeall", "--online"]).stdout,
-        "nothing to do\n"
+    let run = a.ok(&root, &["upgradeall", "--online"]);
+    assert_eq!(run.stdout, "nothing to do\n");
+    // Left as it is, and said: "nothing to do" alone would read as nothing newer.
+    assert!(
+        run.stderr.contains(
+            "source `a` offers `phonebook` 2.0.0, which is updated from source `b`: left as it is"
+        ),
+        "{}",
+        run.stderr
     );
     assert_eq!(
         a.ok(&root, &["upgrade", "--online", "phonebook"]).stdout,
@@ -238,6 +244,23 @@ fn a_module_from_one_source_is_never_replaced_from_another() {
     );
     assert_eq!(root.fingerprint(), before);
     assert_eq!(version(&root, "phonebook"), "1.0.0");
+
+    // Removed by force, `b` leaves its modules bound to no source: a new source of that
+    // name, another server with another key, does not find them waiting for it.
+    root.ok(&["source", "remove", "--force", "b"]);
+    root.ok(&["source", "add", "b", &a.url, "--public-key", &a.public_key]);
+    let run = a.ok(&root, &["upgradeall", "--online"]);
+    assert!(
+        run.stdout == "nothing to do\n"
+            && run
+                .stderr
+                .contains("which is updated from no source (it was installed from a file)"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(version(&root, "phonebook"), "1.0.0");
+    assert!(root.ok(&["info", "--json", "phonebook"]).json()["source"].is_null());
 }
 
 #[test]

@@ -281,3 +281,26 @@ fn the_one_key_a_source_pinned_before_moves_to_the_keys_table() -> crate::Result
     assert_eq!(column.ok(), Some(false), "the old column is gone");
     Ok(())
 }
+
+#[test]
+fn a_removed_source_leaves_its_modules_bound_to_none() -> crate::Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.put_source(&source("main", &["A"]))?;
+    txn.put_source(&source("other", &["B"]))?;
+    txn.set_module_source("core", "main")?;
+    txn.set_module_source("phonebook", "other")?;
+    txn.commit()?;
+    let mut txn = state.begin()?;
+    assert!(txn.remove_source("main")?);
+    // A new source of the same name, on another server with another key, must not find
+    // `core` waiting for it: it is as if installed from a file until attached.
+    txn.put_source(&SourceRecord {
+        url: "https://elsewhere.example.org".into(),
+        ..source("main", &["Z"])
+    })?;
+    txn.commit()?;
+    assert_eq!(state.module_source("core")?, None);
+    assert_eq!(state.module_source("phonebook")?.as_deref(), Some("other"));
+    Ok(())
+}

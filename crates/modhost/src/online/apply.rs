@@ -288,6 +288,25 @@ pub(crate) fn upgrade_online(
             continue;
         }
         if !named {
+            // A newer release only another source offers is not taken, and not kept quiet
+            // either: `upgradeall` would otherwise say "nothing to do" beside it.
+            if let Some((source, version)) =
+                elsewhere.get(name).filter(|_| !best.contains_key(name))
+            {
+                let from = bound
+                    .iter()
+                    .find(|(bound, _)| bound == name)
+                    .and_then(|(_, from)| from.as_deref())
+                    .map_or_else(
+                        || "no source (it was installed from a file)".to_owned(),
+                        |from| format!("source `{from}`"),
+                    );
+                tracing::warn!(
+                    "source `{source}` offers `{name}` {version}, which is updated from {from}: \
+                     left as it is, as a module never silently changes source; attaching it to \
+                     `{source}` takes the release"
+                );
+            }
             continue;
         }
         if let Some(reason) = not_applicable.remove(name) {
