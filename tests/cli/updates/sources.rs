@@ -44,7 +44,17 @@ fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
         "{reports}"
     );
 
-    good.ok(&root, &["install", "--online", "core", "phonebook"]);
+    let run = good.ok(&root, &["install", "--online", "core", "phonebook"]);
+    // Sources ahead of `main` that did not answer may offer them too, and a module stays
+    // with the source it comes from: said, not left to whichever server was down.
+    assert!(
+        run.stderr.contains("source `down`: ")
+            && run
+                .stderr
+                .contains("`core` comes from source `main`, the first that answered offering it"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(version(&root, "core"), "16.0.40");
     // Not installed: said before any source is asked, whichever of them fail.
     let other = good.fails(&root, &["upgrade", "--online", "voicemail"]);

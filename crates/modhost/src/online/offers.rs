@@ -11,6 +11,7 @@ use super::sources::channels;
 use super::{
     Channel, Checked, Offer, OfferStatus, PARALLEL_CHECKS, SourceReport, announces, client, target,
 };
+use crate::event::Event;
 use crate::host::Host;
 use crate::lock::{Holder, RootLock};
 use crate::ops::Transaction;
@@ -460,6 +461,20 @@ pub(crate) fn find_release(
                         .map(|w| format!("source `{}`: {w}", report.source)),
                 );
                 continue;
+            }
+            // A source ahead of this one did not answer: it may offer the module, and
+            // the module stays with the source it comes from. Said, not decided silently
+            // by whichever server was down.
+            if !reasons.is_empty() && host.state.module(rawname)?.is_none() {
+                host.report(Event::Warning {
+                    rawname: rawname.to_owned(),
+                    message: format!(
+                        "{}; `{rawname}` comes from source `{}`, the first that answered \
+                         offering it, and is updated from it from then on",
+                        reasons.join("; "),
+                        report.source
+                    ),
+                });
             }
             return Ok(found.clone());
         }
