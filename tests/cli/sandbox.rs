@@ -598,6 +598,11 @@ fn a_granted_directory_gone_missing_leaves_only_its_module_without_it() {
     );
     root.ok(&["reload"]);
     root.ok(&["hook", "lookup", "--payload", "2025550100"]);
+    // `info` says it is gone, not merely granted.
+    let info = root.ok(&["info", "granted"]).stdout;
+    assert!(info.contains("(granted, but gone since"), "{info}");
+    let info = root.ok(&["info", "--json", "granted"]).json();
+    assert_eq!(info["grants"][0]["missing"], true, "{info}");
     // A file where the directory was is no directory either.
     assert!(std::fs::write(&shared, "a file").is_ok());
     root.ok(&["reload"]);

@@ -204,19 +204,44 @@ impl Txn {
             return Ok(None);
         };
         self.freed = true;
-        for table in tables::owned_by(&self.conn, rawname).map_err(self.err())? {
+        let owned = tables::owned_by(&self.conn, rawname).map_err(self.err())?;
+        let mut links = Vec::with_capacity(owned.len());
+        for table in &owned {
+            links.push(schema::foreign_key_targets(&self.conn, table).map_err(self.err())?);
+        }
+        let named: Vec<(&str, &[String])> = owned
+            .iter()
+            .map(String::as_str)
+            .zip(links.iter().map(Vec::as_slice))
+            .collect();
+        for n in schema::children_first(&named) {
             self.conn
-                .execute_batch(&format!("DROP TABLE IF EXISTS {}", schema::quote(&table)))
+                .execute_batch(&format!(
+                    "DROP TABLE IF EXISTS {}",
+                    schema::quote(&owned[n])
+                ))
                 .map_err(self.err())?;
         }
         self.conn
             .execute("DELETE FROM modhost_tables WHERE module = ?1", [rawname])
             .map_err(self.err())?;
         self.apply_schema(rawname, old_schema)?;
-        for (table, copy) in &backup.tables {
-            // What the old schema no longer declares and an upgrade kept (a table, a
-            // column) comes back as the copy has it.
+        // What the old schema no longer declares and an upgrade kept (a table, a column)
+        // comes back as the copy has it.
+        let copies: Vec<(&String, &String)> = backup.tables.iter().collect();
+        let mut links = Vec::with_capacity(copies.len());
+        for (table, copy) in &copies {
             self.restore_kept(rawname, table, copy)?;
+            links.push(schema::foreign_key_targets(&self.conn, table).map_err(self.err())?);
+        }
+        let named: Vec<(&str, &[String])> = copies
+            .iter()
+            .map(|(table, _)| table.as_str())
+            .zip(links.iter().map(Vec::as_slice))
+            .collect();
+        // Parents before their children: see `schema::children_first`.
+        for n in schema::children_first(&named).into_iter().rev() {
+            let (table, copy) = copies[n];
             let (mut into, mut from) = (Vec::new(), Vec::new());
             for column in schema::existing_columns(&self.conn, copy).map_err(self.err())? {
                 if column.name == ROWID {

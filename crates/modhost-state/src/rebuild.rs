@@ -33,25 +33,6 @@ struct Old {
     targets: Vec<String>,
 }
 
-/// The order to drop `old` in: a table only once no other table left refers to it, so
-/// that a parent's implicit `DELETE` finds no child for a cascade to visit. (A cycle is
-/// broken anywhere; its cascades land in tables that are refilled. With foreign keys
-/// deferred, `RESTRICT` waits for the commit as `NO ACTION` does.)
-fn children_first(old: &[Old]) -> Vec<usize> {
-    let mut left: Vec<usize> = (0..old.len()).collect();
-    let mut order = Vec::with_capacity(old.len());
-    while !left.is_empty() {
-        let unreferenced = left.iter().position(|&n| {
-            let name = old[n].name.to_ascii_lowercase();
-            !left
-                .iter()
-                .any(|&m| m != n && old[m].targets.contains(&name))
-        });
-        order.push(left.remove(unreferenced.unwrap_or(0)));
-    }
-    order
-}
-
 /// Rebuilds `changed`, tables of `module` that exist and that `database` declares in a
 /// way `ALTER TABLE` cannot reach ([`schema::tables_to_rebuild`]), with the tables that
 /// refer to them. Columns the declaration no longer has are kept, as an upgrade keeps
@@ -120,7 +101,14 @@ pub(crate) fn rebuild(
             check_rows_fit(conn, &copy_name(n), table, &was.columns)?;
         }
     }
-    let order = children_first(&old);
+    // A table dropped only once no other table left refers to it, so that a parent's
+    // implicit `DELETE` finds no child for a cascade to visit. (With foreign keys
+    // deferred, `RESTRICT` waits for the commit as `NO ACTION` does.)
+    let links: Vec<(&str, &[String])> = old
+        .iter()
+        .map(|was| (was.name.as_str(), was.targets.as_slice()))
+        .collect();
+    let order = schema::children_first(&links);
     for &n in &order {
         conn.execute_batch(&format!("DROP TABLE {}", quote(&old[n].name)))
             .map_err(|e| format!("rebuilding table `{}`: {e}", old[n].name))?;

@@ -141,6 +141,10 @@ pub struct Grant {
     pub path: String,
     /// Whether the module may only read it.
     pub read_only: bool,
+    /// Whether a granted directory is no longer there (removed after it was granted): the
+    /// module runs without it. Said in JSON only when it is so.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub missing: bool,
 }
 
 /// What a package's or module directory's component imports, read without compiling it,
@@ -352,7 +356,12 @@ impl Host {
             dependents: plan::dependents(rawname, &self.state.modules()?)?,
             grants: grants
                 .into_iter()
-                .map(|(path, read_only)| Grant { path, read_only })
+                .map(|(path, read_only)| Grant {
+                    // A package an application gives is granted too, and is no directory.
+                    missing: path.starts_with('/') && !Path::new(&path).is_dir(),
+                    path,
+                    read_only,
+                })
                 .collect(),
             source: self.state.module_source(rawname)?,
             state_used: self.state.module_usage(rawname)?,

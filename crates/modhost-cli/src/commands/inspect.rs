@@ -185,6 +185,10 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
         for capability in &info.manifest.capabilities {
             let granted = info.grants.iter().find(|g| g.path == capability.grant_key());
             let state = match granted {
+                Some(g) if g.missing => {
+                    "granted, but gone since: the module runs without it; recreate it, or \
+                     `modhost revoke` the module's grants"
+                }
                 Some(g) if g.read_only && !capability.read_only() => "granted read-only",
                 Some(_) => "granted",
                 None => "not granted",

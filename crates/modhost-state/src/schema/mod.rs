@@ -112,7 +112,7 @@ pub(crate) fn create_table_keeping(table: &Table, kept: &[&Column]) -> String {
         .fields
         .iter()
         .map(|f| column(f, single, false))
-        .chain(kept.iter().map(|c| c.definition()))
+        .chain(kept.iter().map(|c| c.kept_definition()))
         .collect();
     if !primary.is_empty() && !single {
         parts.push(format!("PRIMARY KEY ({})", columns(&primary)));
@@ -187,6 +187,7 @@ pub(crate) fn check_foreign_keys(conn: &Connection, database: &Database) -> Resu
 }
 
 /// A column of a table as it exists, as `PRAGMA table_info` describes it.
+#[derive(Clone)]
 pub(crate) struct Column {
     /// Its name.
     pub(crate) name: String,
@@ -216,6 +217,22 @@ impl Column {
             sql.push_str(default);
         }
         sql
+    }
+
+    /// The column as a column the declaration no longer has is kept: its rows' values
+    /// stay, and it may be NULL, as the module that no longer names it cannot fill it.
+    fn kept_definition(&self) -> String {
+        Column {
+            not_null: false,
+            ..self.clone()
+        }
+        .definition()
+    }
+
+    /// Whether, kept undeclared, it would refuse the rows of a module that no longer
+    /// names it: NOT NULL without a default.
+    fn refuses_rows_kept(&self) -> bool {
+        self.not_null && self.default.is_none() && !self.primary
     }
 }
 
@@ -259,6 +276,20 @@ pub(crate) fn needs_rebuild(conn: &Connection, table: &Table) -> rusqlite::Resul
         if differs {
             return Ok(true);
         }
+    }
+    // A column the declaration dropped, kept NOT NULL without a default, would fail every
+    // insert of the version that dropped it: made again, it is kept NULL-able.
+    let declared = |column: &Column| {
+        table
+            .fields
+            .iter()
+            .any(|f| f.name.eq_ignore_ascii_case(&column.name))
+    };
+    if present
+        .iter()
+        .any(|column| !declared(column) && column.refuses_rows_kept())
+    {
+        return Ok(true);
     }
     let lower = |names: Vec<String>| {
         let mut names: Vec<String> = names.iter().map(|c| c.to_ascii_lowercase()).collect();
@@ -311,6 +342,25 @@ pub(crate) fn tables_to_rebuild(
         }
     }
     Ok(tables)
+}
+
+/// The order to take `tables` in — each a name and the tables its foreign keys refer to,
+/// in lower case — so that a table comes only once no other table left refers to it:
+/// children before their parents (a cycle is broken anywhere). Dropped in this order, a
+/// parent's implicit `DELETE` finds no child to look through; filled in its reverse, a
+/// child's row finds its parent by the parent's key, never the reverse, which with no
+/// index on the child's column would read the whole child table for each parent row.
+pub(crate) fn children_first(tables: &[(&str, &[String])]) -> Vec<usize> {
+    let mut left: Vec<usize> = (0..tables.len()).collect();
+    let mut order = Vec::with_capacity(tables.len());
+    while !left.is_empty() {
+        let unreferenced = left.iter().position(|&n| {
+            let name = tables[n].0.to_ascii_lowercase();
+            !left.iter().any(|&m| m != n && tables[m].1.contains(&name))
+        });
+        order.push(left.remove(unreferenced.unwrap_or(0)));
+    }
+    order
 }
 
 /// The tables `table`'s foreign keys refer to, in lower case.

@@ -306,3 +306,42 @@ fn schema_refuses_foreign_keys_outside_the_module_or_unfit_for_their_target() ->
     }
     Ok(())
 }
+
+#[test]
+fn a_column_an_upgrade_no_longer_declares_is_kept_but_never_refuses_its_inserts() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    // `legacy` is NOT NULL without a default, as a FreePBX field is unless it says not.
+    let v1 = database(
+        r#"<table name="nn"><field name="id" type="integer" primarykey="true" autoincrement="true"/>
+        <field name="legacy" type="string"/><field name="v" type="string" notnull="false"/></table>"#,
+    );
+    txn.apply_schema("m", &v1)?;
+    run(&mut txn, "INSERT INTO nn (legacy, v) VALUES ('old', 'one')")?;
+    // 1.1 drops it: its rows keep their values, and its inserts need not name it.
+    let v2 = database(
+        r#"<table name="nn"><field name="id" type="integer" primarykey="true" autoincrement="true"/>
+        <field name="v" type="string" notnull="false"/></table>"#,
+    );
+    txn.apply_schema("m", &v2)?;
+    run(&mut txn, "INSERT INTO nn (v) VALUES ('two')")?;
+    let kept = columns(&txn, "nn").map_err(|e| e.to_string());
+    assert!(
+        kept.as_ref().is_ok_and(|c| c
+            .iter()
+            .any(|(name, _, not_null, _)| name == "legacy" && !not_null)),
+        "{kept:?}"
+    );
+    let rows = txn
+        .module_query("m", "SELECT legacy, v FROM nn ORDER BY id", &[], later())
+        .map(|r| r.rows)
+        .unwrap_or_default();
+    assert_eq!(
+        rows,
+        [
+            vec![text("old"), text("one")],
+            vec![SqlValue::Null, text("two")]
+        ]
+    );
+    Ok(())
+}
