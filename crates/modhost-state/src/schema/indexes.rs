@@ -99,6 +99,15 @@ pub(super) fn index_changes(
             .map(|c| c.map(|c| c.to_ascii_lowercase()))
             .collect::<rusqlite::Result<_>>()?;
         if unique && columns.len() == 1 && lower.starts_with(UNIQUE_INDEX) {
+            // Kept while its field is declared unique; a field that says so no more (or
+            // is no longer declared) is no longer held to it.
+            let still = table
+                .fields
+                .iter()
+                .any(|f| f.unique && f.name.eq_ignore_ascii_case(&columns[0]));
+            if !still {
+                drops.push(format!("DROP INDEX {}", quote(&name)));
+            }
             continue;
         }
         if declared
@@ -170,6 +179,18 @@ pub(crate) fn rename_legacy_indexes(conn: &Connection) -> rusqlite::Result<()> {
         ))?;
     }
     Ok(())
+}
+
+/// The columns of `table` its own `UNIQUE` column constraints cover (as `create_table`
+/// writes a unique field), in lower case: SQLite drops such a constraint only by making
+/// the table again.
+pub(super) fn unique_constraints(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT lower(max(i.name)) FROM pragma_index_list(?1) AS l, pragma_index_info(l.name) AS i
+         WHERE l.origin = 'u' GROUP BY l.name HAVING count(*) = 1",
+    )?;
+    let columns = stmt.query_map([table], |row| row.get(0))?;
+    columns.collect()
 }
 
 /// Whether a unique index (or constraint) covers exactly `column` of `table`.

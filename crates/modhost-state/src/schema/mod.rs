@@ -277,6 +277,16 @@ pub(crate) fn needs_rebuild(conn: &Connection, table: &Table) -> rusqlite::Resul
             return Ok(true);
         }
     }
+    // A field that is no longer unique, made so by its column's own constraint: only a
+    // table made again drops it.
+    let unique = indexes::unique_constraints(conn, &table.name)?;
+    if table
+        .fields
+        .iter()
+        .any(|f| !f.unique && unique.contains(&f.name.to_ascii_lowercase()))
+    {
+        return Ok(true);
+    }
     // A column the declaration dropped, kept NOT NULL without a default, would fail every
     // insert of the version that dropped it: made again, it is kept NULL-able.
     let declared = |column: &Column| {

@@ -345,3 +345,38 @@ fn a_column_an_upgrade_no_longer_declares_is_kept_but_never_refuses_its_inserts(
     );
     Ok(())
 }
+
+#[test]
+fn a_field_an_upgrade_no_longer_declares_unique_is_held_to_it_no_more() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    let table = |name: &str, unique: bool| {
+        format!(
+            r#"<table name="{name}"><field name="id" type="integer" primarykey="true" autoincrement="true"/>
+            <field name="u" type="string" notnull="false"{}/></table>"#,
+            if unique { r#" unique="true""# } else { "" }
+        )
+    };
+    let schema = |made: bool, grown: bool| {
+        database(&format!("{}{}", table("made", made), table("grown", grown)))
+    };
+    // `made` unique with the table (its column's own constraint), `grown` made unique by
+    // an upgrade (an index of modhost's).
+    txn.apply_schema("m", &schema(true, false))?;
+    txn.apply_schema("m", &schema(true, true))?;
+    for name in ["made", "grown"] {
+        run(&mut txn, &format!("INSERT INTO {name} (u) VALUES ('x')"))?;
+        let twice = run(&mut txn, &format!("INSERT INTO {name} (u) VALUES ('x')"));
+        assert!(twice.is_err(), "{name}: unique as declared");
+    }
+    txn.apply_schema("m", &schema(false, false))?;
+    for name in ["made", "grown"] {
+        run(&mut txn, &format!("INSERT INTO {name} (u) VALUES ('x')"))?;
+        let count = txn
+            .module_query("m", &format!("SELECT count(*) FROM {name}"), &[], later())
+            .map(|r| r.rows)
+            .unwrap_or_default();
+        assert_eq!(count, [vec![SqlValue::Integer(2)]], "{name}: rows kept");
+    }
+    Ok(())
+}
