@@ -221,6 +221,16 @@ pub enum Error {
         /// What the host was doing for it.
         doing: &'static str,
     },
+    /// A module's table cannot be shown (for inspection, as `rows` shows it).
+    #[error("module `{module}`: table `{table}`: {message}")]
+    Rows {
+        /// The module.
+        module: String,
+        /// The table.
+        table: String,
+        /// What is wrong: too many rows to show, say.
+        message: String,
+    },
     /// A module's `<database>` cannot be applied.
     #[error("module `{module}`: database schema: {message}")]
     Schema {

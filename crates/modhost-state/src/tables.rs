@@ -45,8 +45,9 @@ impl State {
         let sql = format!("SELECT * FROM {}", schema::quote(table));
         let deadline = Instant::now() + Duration::from_secs(10);
         module_sql::query(&mut conn, owned, &deadline.into(), &sql, &[]).map_err(|message| {
-            Error::Schema {
+            Error::Rows {
                 module: module.to_owned(),
+                table: table.to_owned(),
                 message,
             }
         })

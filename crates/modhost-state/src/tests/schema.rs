@@ -380,3 +380,27 @@ fn a_field_an_upgrade_no_longer_declares_unique_is_held_to_it_no_more() -> Resul
     }
     Ok(())
 }
+
+#[test]
+fn a_table_too_large_to_show_is_said_as_the_tables_not_the_schemas() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    txn.apply_schema(
+        "m",
+        &database(r#"<table name="many"><field name="n" type="integer"/></table>"#),
+    )?;
+    run(
+        &mut txn,
+        "INSERT INTO many (n) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+         WHERE x < 10001) SELECT x FROM c",
+    )?;
+    txn.commit()?;
+    let shown = state.table_rows("m", "many").map_err(|e| e.to_string());
+    assert!(
+        shown
+            .as_ref()
+            .is_err_and(|e| e.starts_with("module `m`: table `many`: the result exceeds")),
+        "{shown:?}"
+    );
+    Ok(())
+}
