@@ -64,6 +64,26 @@ fn zeros_that_would_fail_every_call_and_quotas_of_no_module_are_refused_by_key()
 }
 
 #[test]
+fn a_quota_for_a_name_a_letter_or_two_from_an_installed_module_is_warned_about() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    // A typo leaves `core` on the default quota, with nothing else to say so.
+    root.configure("[state.quotas]\ncroe = 1\n[data.quotas]\ncore = { mb = 5 }\n");
+    let run = root.ok(&["list"]);
+    assert!(
+        run.stderr.contains(
+            "modhost.toml's [state.quotas] names `croe`, which is not installed, and `core` is"
+        ) && !run.stderr.contains("[data.quotas] names"),
+        "{}",
+        run.stderr
+    );
+    // One set ahead for a module like none installed waits for it, unsaid.
+    root.configure("[state.quotas]\nvoicemail = 1\n");
+    let run = root.ok(&["list"]);
+    assert!(!run.stderr.contains("is not installed"), "{}", run.stderr);
+}
+
+#[test]
 fn a_config_that_links_to_nothing_or_to_a_device_is_refused_and_never_read_forever() {
     let root = root();
     root.ok(&["install", arg(&package("core"))]);

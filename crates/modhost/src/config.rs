@@ -487,6 +487,36 @@ impl Config {
 }
 
 impl Config {
+    /// The modules `[state.quotas]` and `[data.quotas]` name, each with its section.
+    pub(crate) fn quota_names(&self) -> impl Iterator<Item = (&'static str, &String)> {
+        self.state
+            .quotas
+            .keys()
+            .map(|name| ("[state.quotas]", name))
+            .chain(self.data.quotas.keys().map(|name| ("[data.quotas]", name)))
+    }
+
+    /// Warns of a quota for a module that is not installed while one of a name a letter
+    /// or two apart is: a misspelt name leaves the module it meant on the default, with
+    /// nothing else to say so. (A quota set ahead for a module not installed yet, and like
+    /// none that is, is left to wait for it.)
+    pub(crate) fn warn_of_misspelt_quotas(&self, installed: &[String]) {
+        for (section, name) in self.quota_names() {
+            if installed.contains(name) {
+                continue;
+            }
+            if let Some(meant) = installed
+                .iter()
+                .find(|module| strsim::damerau_levenshtein(module, name) <= 2)
+            {
+                tracing::warn!(
+                    "modhost.toml's {section} names `{name}`, which is not installed, and \
+                     `{meant}` is: if `{meant}` was meant, it runs on the default quota"
+                );
+            }
+        }
+    }
+
     /// What the file sets that could only fail later: zeros that stop every call or
     /// write, and quotas of names that are no module's.
     fn problems(&self) -> Vec<String> {
@@ -520,12 +550,7 @@ impl Config {
                 ));
             }
         }
-        let named = self
-            .state
-            .quotas
-            .keys()
-            .map(|name| ("[state.quotas]", name))
-            .chain(self.data.quotas.keys().map(|name| ("[data.quotas]", name)));
+        let named = self.quota_names();
         if self
             .packages
             .as_ref()

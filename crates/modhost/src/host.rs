@@ -222,6 +222,13 @@ impl Host {
         let limits = limits.unwrap_or_else(|| config.limits.apply(Limits::default()));
         let state = State::open_capped(&layout.database(), config.state.max_size())?
             .with_quotas(config.state.quotas());
+        // Only said, and only when it can be read: nothing else of opening waits on it.
+        if config.quota_names().next().is_some()
+            && let Ok(records) = state.modules()
+        {
+            let installed: Vec<String> = records.into_iter().map(|r| r.rawname).collect();
+            config.warn_of_misspelt_quotas(&installed);
+        }
         let runtime = Arc::new(
             Runtime::with_capabilities(&layout.cache(), capabilities)?.protecting(&layout.root),
         );
