@@ -3,7 +3,7 @@
 //! groups kept apart; published in one step by `publish`.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -23,7 +23,7 @@ use sha2::Digest;
 use crate::error::{Error, Result, file_error};
 use crate::licence::{Groups, create_private_dir, write_secret};
 use crate::publish::Output;
-use crate::{Options, SecretKey, packages};
+use crate::{CURRENT, Options, SecretKey, packages};
 
 /// The part of a built repository that any web server or CDN may host: every document,
 /// and the packages anyone may download.
@@ -56,6 +56,23 @@ pub struct Built {
     /// Joomla's own clients do not.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+/// `text` (a module.xml's, which may hold a control character as `&#x1;`) as XML 1.0
+/// text: escaped, and each character XML 1.0 cannot carry at all replaced by U+FFFD,
+/// so that Joomla's parser reads the whole document rather than refuse it.
+fn xml_text(text: &str) -> String {
+    let carried = |c: char| {
+        matches!(c, '\t' | '\n' | '\r')
+            || ('\u{20}'..='\u{D7FF}').contains(&c)
+            || ('\u{E000}'..='\u{FFFD}').contains(&c)
+            || c >= '\u{10000}'
+    };
+    let clean: String = text
+        .chars()
+        .map(|c| if carried(c) { c } else { '\u{FFFD}' })
+        .collect();
+    escape(clean.as_str()).into_owned()
 }
 
 /// The format of the package file `file` written by [`build`]: its extension.
@@ -159,6 +176,13 @@ pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
     // Every package is read, and refused if ambiguous, before `out` is touched.
     let scanned = packages::scan(dir)?;
     let output = Output::open(out)?;
+    // What the build published last gated, read before this one replaces it: a module it
+    // gated that this one makes public (groups.toml left behind, a name misspelt) is said.
+    let gated_before = read_if_present(&out.join(CURRENT).join(PRIVATE).join("groups.toml"))
+        .ok()
+        .flatten()
+        .map(|text| Groups::gated_in(&text))
+        .unwrap_or_default();
     let built = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -203,6 +227,44 @@ pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
     docs.write(RELEASE_DOCUMENT, &text)?;
     output.publish(stage, serial)?;
     let empty = modules.is_empty();
+    let offered: BTreeSet<&str> = modules.iter().map(|e| e.rawname.as_str()).collect();
+    let ungated = gated_before
+        .iter()
+        .filter(|m| offered.contains(m.as_str()) && groups.group_of(m).is_none())
+        .map(|m| {
+            format!(
+                "`{m}` was licence-gated in the previous build and is public in this one: \
+                 if it is still sold, put groups.toml (with the same secret, or the keys \
+                 issued stop working) back in the package directory and build again"
+            )
+        });
+    let unknown: Vec<String> = groups
+        .groups
+        .iter()
+        .flat_map(|(name, g)| g.modules.iter().map(move |m| (name, m)))
+        .filter(|(_, m)| !offered.contains(m.as_str()))
+        .map(|(name, m)| {
+            format!(
+                "group `{name}` names `{m}`, which no package here is: nothing of it is gated \
+                 (a misspelt name leaves the module meant public)"
+            )
+        })
+        .collect();
+    // Clients read no document past MAX_INDEX: one larger is published for nobody.
+    let oversized = release
+        .documents
+        .iter()
+        .filter(|d| d.size > modhost_update::index::MAX_INDEX)
+        .map(|d| {
+            format!(
+                "`{}` is {} bytes, more than the {} a client reads: it cannot be used (fewer \
+                 versions, or shorter descriptions, make it smaller)",
+                d.path,
+                d.size,
+                modhost_update::index::MAX_INDEX
+            )
+        });
+    let warnings: Vec<String> = ungated.chain(unknown).chain(oversized).collect();
     Ok(Built {
         modules,
         signed: options.key.is_some(),
@@ -214,6 +276,7 @@ pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
         warnings: scanned
             .warnings
             .into_iter()
+            .chain(warnings)
             .chain(empty.then(|| {
                 "no packages: the repository offers no module (a previous build's are withdrawn)"
                     .to_owned()
@@ -469,8 +532,8 @@ impl Publication<'_> {
                      <downloadurl type=\"full\" format=\"{}\">{}</downloadurl>\n    </downloads>\n    \
                      <tags>\n      <tag>{}</tag>\n    </tags>\n    <sha256>{}</sha256>\n    \
                      <targetplatform name=\"{}\" version=\".*\"/>\n  </update>\n",
-                    escape(manifest.name.as_str()),
-                    escape(manifest.description.as_deref().unwrap_or("")),
+                    xml_text(&manifest.name),
+                    xml_text(manifest.description.as_deref().unwrap_or("")),
                     escape(entry.rawname.as_str()),
                     escape(entry.version.as_str()),
                     joomla_format(&entry.file),

@@ -106,9 +106,37 @@ impl Groups {
                      (43 characters or more): {MAKE_SECRET}"
                 )));
             }
+            // A package is gated by one group: a key of the other would be refused for it.
+            if let Some((other, _)) = groups
+                .iter()
+                .find(|(_, g): &(&String, &Group)| g.modules.iter().any(|m| modules.contains(m)))
+            {
+                let shared = modules
+                    .iter()
+                    .find(|m| other_has(&groups, other, m))
+                    .cloned()
+                    .unwrap_or_default();
+                return Err(refused(format!(
+                    "module `{shared}` is in groups `{other}` and `{name}`: a module's packages \
+                     are gated by one group, whose keys alone open them; name it in one"
+                )));
+            }
             groups.insert(name, Group { secret, modules });
         }
         Ok(Groups { groups })
+    }
+
+    /// The modules the groups of `text` (a `groups.toml`, as an earlier build kept it)
+    /// gate, read leniently: what cannot be read gates nothing.
+    pub(crate) fn gated_in(text: &str) -> Vec<String> {
+        toml::from_str::<RawGroups>(text)
+            .map(|raw| {
+                raw.groups
+                    .into_values()
+                    .flat_map(|g| g.modules.unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The group `rawname` belongs to, if any.
@@ -118,6 +146,13 @@ impl Groups {
             .find(|(_, g)| g.modules.iter().any(|m| m == rawname))
             .map(|(name, g)| (name.as_str(), g))
     }
+}
+
+/// Whether group `name` of `groups` names `module`.
+fn other_has(groups: &BTreeMap<String, Group>, name: &str, module: &str) -> bool {
+    groups
+        .get(name)
+        .is_some_and(|g| g.modules.iter().any(|m| m == module))
 }
 
 /// The licence key of `email` for a group with `secret`: HMAC-SHA256, hex.
@@ -495,6 +530,23 @@ mod tests {
         assert_eq!(
             refusal("65a153f0d1c68f6b8c0c3334585905ef5f2f22c8317b4cfd06e016c3c3775c8f"),
             None
+        );
+    }
+
+    #[test]
+    fn a_module_in_two_groups_is_refused_naming_both() {
+        let (one, two) = (generate_secret(), generate_secret());
+        let text = format!(
+            "[groups.pro]\nsecret = \"{one}\"\nmodules = [\"phonebook\"]\n\
+             [groups.ent]\nsecret = \"{two}\"\nmodules = [\"core\", \"phonebook\"]\n"
+        );
+        let refused = Groups::parse(Path::new("groups.toml"), &text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            refused.contains("module `phonebook` is in groups `ent` and `pro`"),
+            "{refused}"
         );
     }
 

@@ -52,6 +52,10 @@ impl Output {
             Err(e) if e.kind() != ErrorKind::NotFound => return Err(file_error(&builds)(e)),
             _ => fs_err::create_dir_all(&builds).map_err(file_error(&builds))?,
         }
+        // A web server reads the builds as another user, whatever the publisher's umask
+        // (077 on hardened hosts) made of them.
+        std::fs::set_permissions(&builds, std::fs::Permissions::from_mode(0o755))
+            .map_err(file_error(&builds))?;
         let path = builds.join(".lock");
         let lock = File::options()
             .create(true)
@@ -95,9 +99,11 @@ impl Output {
     pub(crate) fn publish(&self, stage: tempfile::TempDir, serial: u64) -> Result<()> {
         let name = serial.to_string();
         let dir = self.builds.join(&name);
-        // Web servers read it as another user; the private part inside stays 0700.
+        // Web servers read it as another user, whatever the umask made of what was
+        // written; the private part inside stays 0700.
         std::fs::set_permissions(stage.path(), std::fs::Permissions::from_mode(0o755))
             .map_err(file_error(stage.path()))?;
+        readable_by_all(&stage.path().join(PUBLIC))?;
         fs_err::rename(stage.path(), &dir).map_err(file_error(&dir))?;
         // Renamed away: nothing is left for the guard to remove.
         drop(stage);
@@ -114,6 +120,17 @@ impl Output {
         }
         for part in [PUBLIC, PRIVATE] {
             self.link(part)?;
+        }
+        // A build killed between making its link and renaming it over `current` left the
+        // link behind: it names a build that is gone, or soon will be.
+        for entry in fs_err::read_dir(&self.out).into_iter().flatten().flatten() {
+            let stray = entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&format!(".{CURRENT}-"));
+            if stray && entry.file_type().is_ok_and(|kind| kind.is_symlink()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
         for entry in self.entries() {
             let keep = entry == name || Some(&entry) == previous.as_ref();
@@ -157,6 +174,29 @@ impl Output {
             .map(|entry| entry.file_name().to_string_lossy().into_owned())
             .collect()
     }
+}
+
+/// Makes what a build wrote under `dir` readable by any user (directories 0755, files
+/// 0644), as a web server running as another user reads it. A build writes only
+/// directories and regular files there; anything else is left as it is, never followed.
+fn readable_by_all(dir: &Path) -> Result<()> {
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+            .map_err(file_error(&dir))?;
+        for entry in fs_err::read_dir(&dir).map_err(file_error(&dir))? {
+            let entry = entry.map_err(file_error(&dir))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(file_error(&path))?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+                    .map_err(file_error(&path))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses `out/name` unless it is missing or what a build made there: the link

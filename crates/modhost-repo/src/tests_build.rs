@@ -31,12 +31,17 @@ fn module_xml(rawname: &str, version: &str) -> String {
 
 /// A gzip tar package of `rawname` `version` in `dir`, packed as modhost packs.
 pub(super) fn tgz(dir: &Path, rawname: &str, version: &str) -> PathBuf {
+    tgz_of(dir, rawname, version, &module_xml(rawname, version))
+}
+
+/// [`tgz`] with `text` for its module.xml.
+fn tgz_of(dir: &Path, rawname: &str, version: &str, text: &str) -> PathBuf {
     let scratch = tempdir();
     let (xml, wasm) = (
         scratch.path().join("module.xml"),
         scratch.path().join("module.wasm"),
     );
-    write(&xml, module_xml(rawname, version).as_bytes());
+    write(&xml, text.as_bytes());
     write(&wasm, b"\0asm component");
     let out = dir.join(format!("{rawname}-{version}.tgz"));
     assert!(std::fs::create_dir_all(dir).is_ok());
@@ -413,6 +418,92 @@ fn licence_secrets_are_owner_only_under_any_umask() {
 }
 
 #[test]
+fn a_gated_module_made_public_or_a_group_naming_no_package_is_warned_about() {
+    let (src, out) = (tempdir(), tempdir());
+    tgz(src.path(), "core", "1.0.0");
+    tgz(src.path(), "phonebook", "1.0.0");
+    let misspelt = GROUPS.replace("\"phonebook\"", "\"phonbook\"");
+    write(&src.path().join("groups.toml"), misspelt.as_bytes());
+    let built = build_ok(src.path(), out.path(), None);
+    assert!(
+        built.warnings.iter().any(|w| w.contains(
+            "group `pro` names `phonbook`, which no package here is: nothing of it is gated"
+        )),
+        "{:?}",
+        built.warnings
+    );
+    // Gated as meant, then groups.toml left behind: the paid module turns public, said.
+    write(&src.path().join("groups.toml"), GROUPS.as_bytes());
+    let gated = build_ok(src.path(), out.path(), None);
+    assert!(
+        gated.warnings.iter().all(|w| !w.contains("group")),
+        "{:?}",
+        gated.warnings
+    );
+    assert!(std::fs::remove_file(src.path().join("groups.toml")).is_ok());
+    let public = build_ok(src.path(), out.path(), None);
+    assert!(
+        public.warnings.iter().any(|w| w.starts_with(
+            "`phonebook` was licence-gated in the previous build and is public in this one"
+        )),
+        "{:?}",
+        public.warnings
+    );
+}
+
+#[test]
+fn what_is_published_is_readable_by_a_web_server_under_a_strict_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = std::env::var_os(UMASK_CHILD).map(PathBuf::from) {
+        build_ok(
+            &dir.join("src"),
+            &dir.join("out"),
+            Some(&SecretKey::generate()),
+        );
+        return;
+    }
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    tgz(&src, "core", "1.0.0");
+    // A build killed between making its link and swapping it in left one behind.
+    let out = dir.path().join("out");
+    assert!(std::fs::create_dir_all(&out).is_ok());
+    assert!(std::os::unix::fs::symlink("builds/1", out.join(".current-1")).is_ok());
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+    let test =
+        "build::tests_build::what_is_published_is_readable_by_a_web_server_under_a_strict_umask";
+    let run = std::process::Command::new("sh")
+        .args(["-c", "umask 077; exec \"$0\" \"$@\""])
+        .arg(&exe)
+        .args([test, "--exact", "--test-threads=1"])
+        .env(UMASK_CHILD, dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success() && stdout.contains("1 passed"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mode = |path: &Path| {
+        std::fs::symlink_metadata(path).map_or(0, |m| m.permissions().mode() & 0o7777)
+    };
+    // Every directory on the way and every file under public/, as another user reads them.
+    for dir in [out.join("builds"), out.join(PUBLIC).join("packages")] {
+        let resolved = std::fs::canonicalize(&dir).unwrap_or(dir);
+        assert_eq!(mode(&resolved), 0o755, "{}", resolved.display());
+    }
+    for file in files(&out.join(PUBLIC)) {
+        let path = std::fs::canonicalize(out.join(PUBLIC).join(&file)).unwrap_or_default();
+        assert_eq!(mode(&path), 0o644, "{file}");
+    }
+    assert!(
+        std::fs::symlink_metadata(out.join(".current-1")).is_err(),
+        "the stray link is gone"
+    );
+}
+
+#[test]
 fn a_gated_zip_is_served_on_every_path_with_a_valid_key_only() {
     let (src, out, tls) = (tempdir(), tempdir(), tempdir());
     let package = std::fs::read(zip(src.path(), "phonebook", "1.0.0")).unwrap_or_default();
@@ -536,5 +627,39 @@ fn freepbx_documents_carry_the_modules_depends_as_freepbx_writes_them() {
     assert_eq!(
         freepbx["licenselink"], "https://www.gnu.org/licenses/gpl-3.0.txt",
         "{freepbx}"
+    );
+}
+
+#[test]
+fn joomla_text_never_holds_a_character_xml_cannot_carry() {
+    // A module.xml may say `&#x1;`; Joomla's parser would refuse a document holding it.
+    assert_eq!(
+        super::xml_text("raw\u{1}ctl <b> & \u{FFFE}\t\u{1F600}"),
+        "raw\u{FFFD}ctl &lt;b&gt; &amp; \u{FFFD}\t\u{1F600}"
+    );
+}
+
+#[test]
+fn a_document_larger_than_a_client_reads_is_warned_about() {
+    let (src, out) = (tempdir(), tempdir());
+    // Six versions of a module whose description is most of a mebibyte: its Joomla
+    // document, which lists every version, is past what a client reads.
+    let description = "d".repeat(900 * 1024);
+    for minor in 0..6 {
+        let version = format!("1.{minor}.0");
+        let xml = format!(
+            "<module><rawname>big</rawname><name>Big</name><version>{version}</version>\
+             <description>{description}</description></module>"
+        );
+        tgz_of(src.path(), "big", &version, &xml);
+    }
+    let built = build_ok(src.path(), out.path(), None);
+    assert!(
+        built
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("`joomla/big.xml` is ") && w.contains("more than the 4194304")),
+        "{:?}",
+        built.warnings
     );
 }
