@@ -107,6 +107,39 @@ fn a_module_disabled_during_a_dispatch_writes_nothing_and_counts_as_absent() {
     );
 }
 
+#[test]
+fn a_module_disabled_while_its_handler_writes_only_files_is_left_out_not_failed() {
+    let (_root, host) = host();
+    host.declare(HookPoint {
+        on_error: OnError::Stop,
+        ..HookPoint::broadcast("nap_file")
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let napping = Arc::clone(&host);
+    let dispatch = thread::spawn(move || napping.dispatch("nap_file", "2000"));
+    thread::sleep(Duration::from_millis(500));
+    host.disable("hostile", false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dispatch = dispatch
+        .join()
+        .unwrap_or_else(|_| panic!("the dispatch panicked"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Its write found its /data moved away by the disable: the module's own error, but
+    // the module was no longer there to fail, and a fail-closed chain is not stopped.
+    assert_eq!(dispatch.stopped_by, None, "{dispatch:?}");
+    assert!(dispatch.calls.is_empty(), "{dispatch:?}");
+    let left: Vec<_> = dispatch
+        .left_out
+        .iter()
+        .map(|l| (l.rawname.as_str(), l.cause))
+        .collect();
+    assert_eq!(
+        left,
+        [("hostile", modhost::LeftOutCause::Changed)],
+        "{dispatch:?}"
+    );
+}
+
 /// Hostile at `version`, answering `nap` first with a quick `echo`, then its nap.
 fn hostile_echoing_then_napping(root: &tempfile::TempDir, version: &str) -> std::path::PathBuf {
     modhost_test_support::repackage(

@@ -453,9 +453,10 @@ impl Dispatcher {
         }
         let output = self.call_in_scope(point, handler, payload, session, scope);
         // The module changed under the call: the state refused its statements, or the
-        // change removed its files (its component, its /data) while it loaded or ran.
-        let set_aside = session.scope_changed()
-            || (matches!(output, Err((FailureKind::Host, _))) && self.changed_since(entry));
+        // change removed its files (its component, its /data) while it loaded or ran, and
+        // the call failed on that, the host's way or its own (a write to a /data that a
+        // disable moved away fails in the module).
+        let set_aside = session.scope_changed() || (output.is_err() && self.changed_since(entry));
         let kept = session.leave(output.is_ok() && !set_aside);
         if set_aside {
             return None;

@@ -234,6 +234,15 @@ impl Module for Hostile {
                 kv::set("napped", payload)?;
                 Ok("napped".to_owned())
             }
+            "nap_file" => {
+                // Sleeps `payload` milliseconds, then writes a file to /data alone: no
+                // state statement tells it that its module changed meanwhile.
+                let millis: u64 = payload.parse().unwrap_or(0);
+                std::thread::sleep(std::time::Duration::from_millis(millis));
+                std::fs::write("/data/napped.txt", payload)
+                    .map_err(|e| format!("/data/napped.txt: {e}"))?;
+                Ok("napped to a file".to_owned())
+            }
             "sleep" => {
                 std::thread::sleep(std::time::Duration::from_secs(24 * 60 * 60));
                 Ok("woke up a day later".to_owned())
