@@ -43,6 +43,15 @@ fn a_licence_gated_package_needs_the_right_key() {
     );
     let run = root.fails(&["source", "key", "main", "key=frag#ment7q"]);
     assert!(run.stderr.contains("`#`"), "{}", run.stderr);
+    // A plus-addressed e-mail written as typed reaches the server with a space: said.
+    let run = root.ok(&["source", "key", "main", "email=a+b@example.org&key=pl4s7q"]);
+    assert!(
+        run.stderr
+            .contains("holds `+`, which servers read as a space")
+            && !run.stderr.contains("pl4s7q"),
+        "{}",
+        run.stderr
+    );
 
     let wrong = "wr0ngK3y7f3a9c";
     root.ok(&[

@@ -335,6 +335,13 @@ pub(crate) fn set_source_key(host: &Host, name: &str, extra_query: &str) -> Resu
     // The message never quotes the key: it is a secret.
     modhost_update::validate_query(query)
         .map_err(|e| Error::Refused(vec![format!("source `{name}`: {e}")]))?;
+    // Servers read a query's `+` as a space: `email=a+b@…` reaches them as `a b@…`.
+    if query.contains('+') {
+        tracing::warn!(
+            "source `{name}`: the download key holds `+`, which servers read as a space; if \
+             it is part of an e-mail address or the key, write it as `%2B`"
+        );
+    }
     let lock = host.lock()?;
     let channel = channels(host)?
         .into_iter()
