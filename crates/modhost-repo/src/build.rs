@@ -264,7 +264,28 @@ pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
                 modhost_update::index::MAX_INDEX
             )
         });
-    let warnings: Vec<String> = ungated.chain(unknown).chain(oversized).collect();
+    // FreePBX's module admin unpacks a gzip tar only (`tar zxf`): a module published only
+    // as zips is modhost's clients' alone, however its FreePBX document names it.
+    let zipped_only = offered
+        .iter()
+        .filter(|rawname| {
+            modules
+                .iter()
+                .filter(|e| e.rawname == **rawname)
+                .all(|e| e.file.ends_with(".zip"))
+        })
+        .map(|rawname| {
+            format!(
+                "`{rawname}` is published as zips only: `freepbx/{rawname}.json` names one, \
+                 which FreePBX's own module admin does not unpack (it takes a gzip tar, as \
+                 `modhost pack` writes)"
+            )
+        });
+    let warnings: Vec<String> = ungated
+        .chain(unknown)
+        .chain(oversized)
+        .chain(zipped_only)
+        .collect();
     Ok(Built {
         modules,
         signed: options.key.is_some(),

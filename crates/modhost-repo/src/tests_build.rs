@@ -663,3 +663,21 @@ fn a_document_larger_than_a_client_reads_is_warned_about() {
         built.warnings
     );
 }
+
+#[test]
+fn a_module_published_as_zips_only_is_said_to_be_past_freepbxs_own_client() {
+    let (src, out) = (tempdir(), tempdir());
+    tgz(src.path(), "core", "1.0.0");
+    zip(src.path(), "phonebook", "1.0.0");
+    let built = build_ok(src.path(), out.path(), None);
+    let zipped: Vec<&String> = built
+        .warnings
+        .iter()
+        .filter(|w| w.contains("is published as zips only"))
+        .collect();
+    assert!(
+        zipped.len() == 1 && zipped[0].starts_with("`phonebook` is published as zips only"),
+        "{:?}",
+        built.warnings
+    );
+}
