@@ -39,7 +39,14 @@ impl Output {
     /// Checks that `out` holds nothing a build would replace but what builds wrote, then
     /// creates `builds/` and takes its lock.
     pub(crate) fn open(out: &Path) -> Result<Output> {
+        let made = !out.exists();
         fs_err::create_dir_all(out).map_err(file_error(out))?;
+        // `public` is a link through `out`: a web server running as another user must
+        // pass through it. One the publisher made is theirs to set.
+        if made {
+            std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o755))
+                .map_err(file_error(out))?;
+        }
         check_link(out, CURRENT, None)?;
         for part in [PUBLIC, PRIVATE] {
             check_link(out, part, Some(part))?;

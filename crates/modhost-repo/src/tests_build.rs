@@ -460,6 +460,7 @@ fn what_is_published_is_readable_by_a_web_server_under_a_strict_umask() {
             &dir.join("out"),
             Some(&SecretKey::generate()),
         );
+        build_ok(&dir.join("src"), &dir.join("fresh"), None);
         return;
     }
     let dir = tempdir();
@@ -489,6 +490,8 @@ fn what_is_published_is_readable_by_a_web_server_under_a_strict_umask() {
         std::fs::symlink_metadata(path).map_or(0, |m| m.permissions().mode() & 0o7777)
     };
     // Every directory on the way and every file under public/, as another user reads them.
+    let fresh = dir.path().join("fresh");
+    assert_eq!(mode(&fresh), 0o755, "an `out` the build made");
     for dir in [out.join("builds"), out.join(PUBLIC).join("packages")] {
         let resolved = std::fs::canonicalize(&dir).unwrap_or(dir);
         assert_eq!(mode(&resolved), 0o755, "{}", resolved.display());
