@@ -373,6 +373,25 @@ fn freepbx_documents_say_when_a_package_was_made_and_leave_out_what_is_unknown()
 /// runs under umask 000: the directory to build in.
 const UMASK_CHILD: &str = "MODHOST_REPO_TEST_UMASK_DIR";
 
+/// Runs `test` of this binary again, in a process of its own under `umask` (the umask is
+/// the whole process's), with [`UMASK_CHILD`] set to `dir`; fails unless it passed.
+fn run_under_umask(umask: &str, test: &str, dir: &Path) {
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+    let run = std::process::Command::new("sh")
+        .args(["-c", &format!("umask {umask}; exec \"$0\" \"$@\"")])
+        .arg(&exe)
+        .args([test, "--exact", "--test-threads=1"])
+        .env(UMASK_CHILD, dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success() && stdout.contains("1 passed"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
 #[test]
 fn licence_secrets_are_owner_only_under_any_umask() {
     use std::os::unix::fs::PermissionsExt;
@@ -387,21 +406,10 @@ fn licence_secrets_are_owner_only_under_any_umask() {
     let groups = src.join("groups.toml");
     write(&groups, GROUPS.as_bytes());
     assert!(std::fs::set_permissions(&groups, std::fs::Permissions::from_mode(0o644)).is_ok());
-    // The umask is the whole process's: the build runs in a copy of this test binary.
-    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
-    let test = "build::tests_build::licence_secrets_are_owner_only_under_any_umask";
-    let run = std::process::Command::new("sh")
-        .args(["-c", "umask 000; exec \"$0\" \"$@\""])
-        .arg(&exe)
-        .args([test, "--exact", "--test-threads=1"])
-        .env(UMASK_CHILD, dir.path())
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success() && stdout.contains("1 passed"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&run.stderr)
+    run_under_umask(
+        "000",
+        "build::tests_build::licence_secrets_are_owner_only_under_any_umask",
+        dir.path(),
     );
     // Through the links, as a web server or `repo serve` reaches them.
     let mode = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.permissions().mode() & 0o7777);
@@ -470,21 +478,10 @@ fn what_is_published_is_readable_by_a_web_server_under_a_strict_umask() {
     let out = dir.path().join("out");
     assert!(std::fs::create_dir_all(&out).is_ok());
     assert!(std::os::unix::fs::symlink("builds/1", out.join(".current-1")).is_ok());
-    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
-    let test =
-        "build::tests_build::what_is_published_is_readable_by_a_web_server_under_a_strict_umask";
-    let run = std::process::Command::new("sh")
-        .args(["-c", "umask 077; exec \"$0\" \"$@\""])
-        .arg(&exe)
-        .args([test, "--exact", "--test-threads=1"])
-        .env(UMASK_CHILD, dir.path())
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success() && stdout.contains("1 passed"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&run.stderr)
+    run_under_umask(
+        "077",
+        "build::tests_build::what_is_published_is_readable_by_a_web_server_under_a_strict_umask",
+        dir.path(),
     );
     let mode = |path: &Path| {
         std::fs::symlink_metadata(path).map_or(0, |m| m.permissions().mode() & 0o7777)
