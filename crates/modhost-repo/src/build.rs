@@ -3,7 +3,7 @@
 //! groups kept apart; published in one step by `publish`.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,6 +20,7 @@ use quick_xml::escape::escape;
 use sha1::Sha1;
 use sha2::Digest;
 
+use crate::advice;
 use crate::error::{Error, Result, file_error};
 use crate::licence::{Groups, create_private_dir, write_secret};
 use crate::publish::Output;
@@ -227,65 +228,7 @@ pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
     docs.write(RELEASE_DOCUMENT, &text)?;
     output.publish(stage, serial)?;
     let empty = modules.is_empty();
-    let offered: BTreeSet<&str> = modules.iter().map(|e| e.rawname.as_str()).collect();
-    let ungated = gated_before
-        .iter()
-        .filter(|m| offered.contains(m.as_str()) && groups.group_of(m).is_none())
-        .map(|m| {
-            format!(
-                "`{m}` was licence-gated in the previous build and is public in this one: \
-                 if it is still sold, put groups.toml (with the same secret, or the keys \
-                 issued stop working) back in the package directory and build again"
-            )
-        });
-    let unknown: Vec<String> = groups
-        .groups
-        .iter()
-        .flat_map(|(name, g)| g.modules.iter().map(move |m| (name, m)))
-        .filter(|(_, m)| !offered.contains(m.as_str()))
-        .map(|(name, m)| {
-            format!(
-                "group `{name}` names `{m}`, which no package here is: nothing of it is gated \
-                 (a misspelt name leaves the module meant public)"
-            )
-        })
-        .collect();
-    // Clients read no document past MAX_INDEX: one larger is published for nobody.
-    let oversized = release
-        .documents
-        .iter()
-        .filter(|d| d.size > modhost_update::index::MAX_INDEX)
-        .map(|d| {
-            format!(
-                "`{}` is {} bytes, more than the {} a client reads: it cannot be used (fewer \
-                 versions, or shorter descriptions, make it smaller)",
-                d.path,
-                d.size,
-                modhost_update::index::MAX_INDEX
-            )
-        });
-    // FreePBX's module admin unpacks a gzip tar only (`tar zxf`): a module published only
-    // as zips is modhost's clients' alone, however its FreePBX document names it.
-    let zipped_only = offered
-        .iter()
-        .filter(|rawname| {
-            modules
-                .iter()
-                .filter(|e| e.rawname == **rawname)
-                .all(|e| e.file.ends_with(".zip"))
-        })
-        .map(|rawname| {
-            format!(
-                "`{rawname}` is published as zips only: `freepbx/{rawname}.json` names one, \
-                 which FreePBX's own module admin does not unpack (it takes a gzip tar, as \
-                 `modhost pack` writes)"
-            )
-        });
-    let warnings: Vec<String> = ungated
-        .chain(unknown)
-        .chain(oversized)
-        .chain(zipped_only)
-        .collect();
+    let warnings = advice::warnings(&modules, &groups, &gated_before, &release.documents);
     Ok(Built {
         modules,
         signed: options.key.is_some(),

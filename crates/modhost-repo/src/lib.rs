@@ -21,6 +21,7 @@
 //!   only their owner reads.
 //! - [`serve`]: the HTTPS server.
 
+mod advice;
 mod build;
 mod error;
 mod key;
