@@ -85,7 +85,7 @@ impl Groups {
             message,
         };
         let raw: RawGroups = toml::from_str(text).map_err(|e| refused(e.to_string()))?;
-        let mut groups = BTreeMap::new();
+        let mut groups: BTreeMap<String, Group> = BTreeMap::new();
         for (name, group) in raw.groups {
             let Some(secret) = group.secret else {
                 return Err(refused(format!(
@@ -107,15 +107,12 @@ impl Groups {
                 )));
             }
             // A package is gated by one group: a key of the other would be refused for it.
-            if let Some((other, _)) = groups
-                .iter()
-                .find(|(_, g): &(&String, &Group)| g.modules.iter().any(|m| modules.contains(m)))
-            {
-                let shared = modules
+            if let Some((shared, other)) = modules.iter().find_map(|m| {
+                groups
                     .iter()
-                    .find(|m| other_has(&groups, other, m))
-                    .cloned()
-                    .unwrap_or_default();
+                    .find(|(_, g)| g.modules.contains(m))
+                    .map(|(other, _)| (m, other))
+            }) {
                 return Err(refused(format!(
                     "module `{shared}` is in groups `{other}` and `{name}`: a module's packages \
                      are gated by one group, whose keys alone open them; name it in one"
@@ -146,13 +143,6 @@ impl Groups {
             .find(|(_, g)| g.modules.iter().any(|m| m == rawname))
             .map(|(name, g)| (name.as_str(), g))
     }
-}
-
-/// Whether group `name` of `groups` names `module`.
-fn other_has(groups: &BTreeMap<String, Group>, name: &str, module: &str) -> bool {
-    groups
-        .get(name)
-        .is_some_and(|g| g.modules.iter().any(|m| m == module))
 }
 
 /// The licence key of `email` for a group with `secret`: HMAC-SHA256, hex.

@@ -130,11 +130,9 @@ impl Output {
         }
         // A build killed between making its link and renaming it over `current` left the
         // link behind: it names a build that is gone, or soon will be.
+        let swaps = format!(".{CURRENT}-");
         for entry in fs_err::read_dir(&self.out).into_iter().flatten().flatten() {
-            let stray = entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(&format!(".{CURRENT}-"));
+            let stray = entry.file_name().to_string_lossy().starts_with(&swaps);
             if stray && entry.file_type().is_ok_and(|kind| kind.is_symlink()) {
                 let _ = std::fs::remove_file(entry.path());
             }

@@ -205,16 +205,9 @@ impl Txn {
         };
         self.freed = true;
         let owned = tables::owned_by(&self.conn, rawname).map_err(self.err())?;
-        let mut links = Vec::with_capacity(owned.len());
-        for table in &owned {
-            links.push(schema::foreign_key_targets(&self.conn, table).map_err(self.err())?);
-        }
-        let named: Vec<(&str, &[String])> = owned
-            .iter()
-            .map(String::as_str)
-            .zip(links.iter().map(Vec::as_slice))
-            .collect();
-        for n in schema::children_first(&named) {
+        let names: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let order = schema::children_first_of(&self.conn, &names).map_err(self.err())?;
+        for n in order {
             self.conn
                 .execute_batch(&format!(
                     "DROP TABLE IF EXISTS {}",
@@ -229,18 +222,13 @@ impl Txn {
         // What the old schema no longer declares and an upgrade kept (a table, a column)
         // comes back as the copy has it.
         let copies: Vec<(&String, &String)> = backup.tables.iter().collect();
-        let mut links = Vec::with_capacity(copies.len());
         for (table, copy) in &copies {
             self.restore_kept(rawname, table, copy)?;
-            links.push(schema::foreign_key_targets(&self.conn, table).map_err(self.err())?);
         }
-        let named: Vec<(&str, &[String])> = copies
-            .iter()
-            .map(|(table, _)| table.as_str())
-            .zip(links.iter().map(Vec::as_slice))
-            .collect();
+        let names: Vec<&str> = copies.iter().map(|(table, _)| table.as_str()).collect();
+        let order = schema::children_first_of(&self.conn, &names).map_err(self.err())?;
         // Parents before their children: see `schema::children_first`.
-        for n in schema::children_first(&named).into_iter().rev() {
+        for n in order.into_iter().rev() {
             let (table, copy) = copies[n];
             let (mut into, mut from) = (Vec::new(), Vec::new());
             for column in schema::existing_columns(&self.conn, copy).map_err(self.err())? {

@@ -373,6 +373,23 @@ pub(crate) fn children_first(tables: &[(&str, &[String])]) -> Vec<usize> {
     order
 }
 
+/// [`children_first`] of `tables` as they exist now, their foreign keys read from them.
+pub(crate) fn children_first_of(
+    conn: &Connection,
+    tables: &[&str],
+) -> rusqlite::Result<Vec<usize>> {
+    let mut targets = Vec::with_capacity(tables.len());
+    for table in tables {
+        targets.push(foreign_key_targets(conn, table)?);
+    }
+    let links: Vec<(&str, &[String])> = tables
+        .iter()
+        .copied()
+        .zip(targets.iter().map(Vec::as_slice))
+        .collect();
+    Ok(children_first(&links))
+}
+
 /// The tables `table`'s foreign keys refer to, in lower case.
 pub(crate) fn foreign_key_targets(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
     Ok(foreign_keys_of(conn, table)?
