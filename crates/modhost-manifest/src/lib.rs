@@ -82,6 +82,16 @@ pub fn reserved_table(name: &str) -> Option<String> {
     })
 }
 
+/// Why a module may not name a column `name` (after "reserved: "), if it may not: modhost keeps
+/// columns of its own beside a module's ([`RESERVED_PREFIXES`]). Read in any case, as SQLite reads names.
+pub fn reserved_column(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    RESERVED_PREFIXES
+        .iter()
+        .any(|p| lower.starts_with(p))
+        .then_some("names starting with `modhost_` or `sqlite_` are modhost's and SQLite's own")
+}
+
 /// The largest module.xml accepted, in bytes; a large core module.xml is about 30 KiB.
 pub const MAX_SIZE: usize = 1024 * 1024;
 

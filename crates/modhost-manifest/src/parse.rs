@@ -1144,6 +1144,12 @@ impl Parser {
         let element = &lowercase_attributes(element);
         let label = label(element, "field");
         let name = self.name_attribute(element);
+        if let Some(why) = name.as_deref().and_then(crate::reserved_column) {
+            self.problem(
+                element.position,
+                format!("{label}: the column name is reserved: {why}"),
+            );
+        }
         let kind = match element
             .attribute("type")
             .map(|t| t.trim().to_ascii_lowercase())

@@ -394,3 +394,27 @@ fn a_table_may_not_take_a_name_sqlite_answers_itself() {
         .is_ok()
     );
 }
+
+#[test]
+fn reserved_column_names_are_refused_when_read() {
+    // modhost keeps a `modhost_rowid` of its own beside a module's columns; a module.xml that
+    // takes the name is told so by `scan` and `pack`, not first by an install.
+    let found = problems(&module(
+        r#"<database><table name="pad"><field name="id" type="integer"/><field name="MODHOST_rowid" type="integer"/><field name="sqlite_x" type="string"/></table></database>"#,
+    ));
+    for name in ["MODHOST_rowid", "sqlite_x"] {
+        assert!(
+            found.iter().any(|p| p.contains(&format!(
+                "field `{name}`: the column name is reserved: names starting with `modhost_`"
+            ))),
+            "{name}: {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(
+        parse(&module(
+            r#"<database><table name="pad"><field name="modhostile" type="integer"/></table></database>"#
+        ))
+        .is_ok()
+    );
+}

@@ -9,7 +9,6 @@ use modhost_manifest::Database;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::sqlite;
-use crate::schema::RESERVED_PREFIXES;
 use crate::txn::Start;
 use crate::{Error, Result, Rows, SqlValue, State, Stop, Txn, module_sql, rebuild, schema};
 
@@ -89,10 +88,11 @@ impl Txn {
                     table.name
                 )));
             }
-            if let Some(field) = table.fields.iter().find(|f| {
-                let lower = f.name.to_ascii_lowercase();
-                RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
-            }) {
+            if let Some(field) = table
+                .fields
+                .iter()
+                .find(|f| modhost_manifest::reserved_column(&f.name).is_some())
+            {
                 return Err(schema_err(format!(
                     "column name `{}` of table `{}` is reserved",
                     field.name, table.name
