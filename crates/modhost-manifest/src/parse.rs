@@ -1,6 +1,6 @@
 //! Builds the [`Manifest`] from the element tree, collecting every problem on the way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::model::*;
 use crate::xml::{Element, Position};
@@ -89,6 +89,17 @@ pub(crate) struct Parser {
 
 /// The most handlers one module gives one hook point.
 pub(crate) const MAX_HANDLERS: usize = 16;
+
+/// The most tables one module declares. FreePBX's core, among the largest, declares about
+/// 40; each table is a b-tree the module's quota measures one at a time.
+pub(crate) const MAX_TABLES: usize = 256;
+
+/// The most fields one table declares (SQLite's own limit is 2,000 columns).
+pub(crate) const MAX_FIELDS: usize = 256;
+
+/// The most indexes one module's tables make: its `<key>`s and `unique` fields. Each is a
+/// b-tree measured as a table is, and read by every statement the module runs.
+pub(crate) const MAX_INDEXES: usize = 512;
 
 /// The handlers given so far, by hook point.
 #[derive(Default)]
@@ -907,7 +918,7 @@ impl Parser {
             // FreePBX migrates the tables of one `<database>` together, keyed by name, so
             // there a later table of the same name wins. It reads only the first
             // `<database>`, so a table repeated from another one stays an error.
-            let mut here: Vec<&str> = Vec::new();
+            let mut here: HashSet<&str> = HashSet::new();
             for element in &database.children {
                 if element.name != "table" {
                     self.keep_unknown("module/database", element);
@@ -941,7 +952,26 @@ impl Parser {
                 if let Some(name) = name {
                     replace_or_push(&mut tables, Table { name, ..table }, again, |t| &t.name);
                 }
+                if tables.len() == MAX_TABLES + 1 {
+                    self.problem(
+                        element.position,
+                        format!("more than {MAX_TABLES} tables are declared"),
+                    );
+                }
             }
+        }
+        let indexes: usize = tables
+            .iter()
+            .map(|t| t.keys.len() + t.fields.iter().filter(|f| f.unique).count())
+            .sum();
+        if indexes > MAX_INDEXES {
+            self.problem(
+                root.child("database").map_or(root.position, |d| d.position),
+                format!(
+                    "the tables declare {indexes} indexes (keys and unique fields); at most \
+                     {MAX_INDEXES} are kept"
+                ),
+            );
         }
         Database { tables }
     }
@@ -1001,7 +1031,7 @@ impl Parser {
         let label = label(element, "table");
         // Every `<field>`'s name as written, even one with a bad type or a bad name: a key
         // naming it is then not reported as well, since fixing the field fixes both.
-        let field_names: Vec<String> = element
+        let field_names: HashSet<String> = element
             .children_named("field")
             .filter_map(|f| f.attribute("name"))
             .map(|n| n.trim().to_ascii_lowercase())
@@ -1030,6 +1060,12 @@ impl Parser {
                     });
                     if let Some(field) = self.field(child) {
                         replace_or_push(&mut table.fields, field, again, |f| &f.name);
+                        if table.fields.len() == MAX_FIELDS + 1 {
+                            self.problem(
+                                child.position,
+                                format!("{label} declares more than {MAX_FIELDS} fields"),
+                            );
+                        }
                     }
                 }
                 "key" => {
@@ -1245,7 +1281,7 @@ impl Parser {
 
     /// One `<key>` of `table` (its label), whose columns must be among `fields` (the
     /// table's field names, lower-cased: SQLite's column names ignore case).
-    fn key(&mut self, element: &Element, fields: &[String], table: &str) -> Option<Key> {
+    fn key(&mut self, element: &Element, fields: &HashSet<String>, table: &str) -> Option<Key> {
         let element = &lowercase_attributes(element);
         let label = label(element, "key");
         let name = self.name_attribute(element);
@@ -1867,10 +1903,15 @@ fn lowercase_attributes(element: &Element) -> Element {
 /// Pushes `item`, or, when it declares `name` `again`, puts it in the place of the
 /// earlier one of that name: PHP's keyed arrays keep a key where it was first set.
 fn replace_or_push<T>(items: &mut Vec<T>, item: T, again: bool, name: fn(&T) -> &String) {
-    match items
-        .iter()
-        .position(|earlier| again && name(earlier) == name(&item))
-    {
+    // Searched only for a name declared again: thousands of distinct ones stay linear.
+    let earlier = again
+        .then(|| {
+            items
+                .iter()
+                .position(|earlier| name(earlier) == name(&item))
+        })
+        .flatten();
+    match earlier {
         Some(index) => items[index] = item,
         None => items.push(item),
     }

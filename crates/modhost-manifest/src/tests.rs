@@ -418,3 +418,50 @@ fn reserved_column_names_are_refused_when_read() {
         .is_ok()
     );
 }
+
+#[test]
+fn a_schema_past_its_bounds_is_refused_with_the_bound() {
+    // Each table and index is a b-tree the module's quota measures and every statement it
+    // runs reads: a module.xml declaring thousands would slow every call on the root.
+    let tables = |n: usize| -> String {
+        (0..n)
+            .map(|i| format!(r#"<table name="t{i}"><field name="a" type="integer"/></table>"#))
+            .collect()
+    };
+    assert!(parse(&module(&format!("<database>{}</database>", tables(256)))).is_ok());
+    let found = problems(&module(&format!("<database>{}</database>", tables(300))));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].contains("more than 256 tables are declared"),
+        "{found:#?}"
+    );
+
+    let fields: String = (0..257)
+        .map(|i| format!(r#"<field name="f{i}" type="integer"/>"#))
+        .collect();
+    let found = problems(&module(&format!(
+        r#"<database><table name="wide">{fields}</table></database>"#
+    )));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].contains("table `wide` declares more than 256 fields"),
+        "{found:#?}"
+    );
+
+    // Keys and unique fields count alike, across tables.
+    let indexed = |keys: usize| -> String {
+        let keys: String = (0..keys)
+            .map(|i| format!(r#"<key name="k{i}" type="index"><column name="a"/></key>"#))
+            .collect();
+        format!(
+            r#"<database><table name="a"><field name="a" type="integer" unique="true"/>{keys}</table><table name="b"><field name="a" type="integer"/>{keys}</table></database>"#
+        )
+    };
+    assert!(parse(&module(&indexed(255))).is_ok());
+    let found = problems(&module(&indexed(256)));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].contains("the tables declare 513 indexes (keys and unique fields); at most 512"),
+        "{found:#?}"
+    );
+}

@@ -65,7 +65,11 @@ impl Txn {
         self.conn
             .execute_batch("SAVEPOINT modhost_schema")
             .map_err(self.err())?;
-        match self.apply_schema_now(module, database) {
+        let before = self.module_usage(module)?;
+        match self
+            .apply_schema_now(module, database)
+            .and_then(|()| self.schema_within_quota(module, before))
+        {
             Ok(()) => self.release("modhost_schema"),
             Err(e) => {
                 // Should SQLite have ended the whole transaction, this fails, and the
@@ -74,6 +78,23 @@ impl Txn {
                 Err(e)
             }
         }
+    }
+
+    /// Refuses a schema whose new tables and indexes take `module` past its quota (from
+    /// `before`): their pages are the module's to keep, and past the quota it could write
+    /// nothing. A module already past a quota lowered since may still upgrade, if the new
+    /// schema takes no more.
+    fn schema_within_quota(&self, module: &str, before: u64) -> Result<()> {
+        let used = self.module_usage(module)?;
+        let quota = self.quotas.of(module);
+        if used > quota && used > before {
+            return Err(Error::OverQuota {
+                module: module.to_owned(),
+                used,
+                quota,
+            });
+        }
+        Ok(())
     }
 
     fn apply_schema_now(&mut self, module: &str, database: &Database) -> Result<()> {

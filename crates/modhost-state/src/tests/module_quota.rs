@@ -385,3 +385,47 @@ fn one_write_may_take_most_of_the_room_its_quota_leaves() -> Result<()> {
     assert!(state.module_usage("big")? > 6 * 1024 * 1024);
     Ok(())
 }
+
+#[test]
+fn a_schema_whose_empty_tables_pass_the_quota_is_refused_whole() -> Result<()> {
+    let Ok(dir) = tempfile::tempdir() else {
+        panic!("tempdir")
+    };
+    // 16 pages of 4 KiB: 20 tables, each a page before it holds a row, pass it.
+    let quotas = Quotas {
+        default: 8 * 1024 * 1024,
+        modules: BTreeMap::from([("wide".to_owned(), 64 * 1024)]),
+    };
+    let state =
+        State::open_capped(&dir.path().join("modhost.db"), 64 * 1024 * 1024)?.with_quotas(quotas);
+    let tables: String = (0..20)
+        .map(|i| BLOBS.replace("blobs", &format!("wide_{i}")))
+        .collect();
+    let mut txn = state.begin()?;
+    txn.put_module(&record("wide", "1.0"))?;
+    let refused = txn.apply_schema("wide", &database(&tables));
+    let Err(Error::OverQuota {
+        module,
+        quota,
+        used,
+    }) = &refused
+    else {
+        panic!("not refused: {refused:?}");
+    };
+    assert_eq!((module.as_str(), *quota), ("wide", 64 * 1024));
+    assert!(*used > 64 * 1024, "{used}");
+    // Nothing of it is left: the module owns no table, and its use is what it was.
+    assert_eq!(txn.module_usage("wide")?, 0);
+    txn.commit()?;
+    assert!(state.tables("wide")?.is_empty());
+    // Three tables fit; the same schema applied again, taking no more, is kept.
+    let three: String = (0..3)
+        .map(|i| BLOBS.replace("blobs", &format!("wide_{i}")))
+        .collect();
+    let mut txn = state.begin()?;
+    txn.apply_schema("wide", &database(&three))?;
+    txn.apply_schema("wide", &database(&three))?;
+    txn.commit()?;
+    assert_eq!(state.tables("wide")?.len(), 3);
+    Ok(())
+}
