@@ -148,6 +148,15 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path);
 }
 
+/* Where modules' log records (and modhost's own) go: the PBX's log, here the stream
+ * given as user_data, at the PBX's names for the levels. It may be called on any thread
+ * that calls modhost; a module's text is its own, so a real PBX escapes it for its log. */
+static void log_record(void *user_data, int level, const char *module, const char *message) {
+    static const char *const levels[] = {"", "ERROR", "WARNING", "NOTICE", "DEBUG", "TRACE"};
+    fprintf((FILE *)user_data, "[%s] %s: %s\n", levels[level], module ? module : "modhost",
+            message);
+}
+
 /* Prints modhost's message for a failed `what`, frees it, and says whether it failed.
  * It takes the error's address, not its value: C does not say whether an argument is
  * evaluated before or after the call in another argument that sets it. */
@@ -184,6 +193,9 @@ int main(int argc, char **argv) {
         failed(modhost_capability_add(telephony_api, "pbx:telephony/calls@1.0.0", functions, 4,
                                       telephony, &sw, &error),
                &error, "capability")) {
+        goto out;
+    }
+    if (failed(modhost_set_log(log_record, stdout, MODHOST_LOG_INFO, &error), &error, "log")) {
         goto out;
     }
     modhost_limits limits;

@@ -133,6 +133,15 @@ $callback = function ($user, $function, $args, $context, $result) use ($modhost,
     return $status;
 };
 
+// Where modules' log records (and modhost's own) go: FreePBX's log, here stdout. It is
+// called on the thread that called modhost, PHP's own; a module's text is its own, so it is
+// shown escaped. Like the callback above, nothing may be thrown out of it.
+$log = function ($user, int $level, $module, string $message): void {
+    $levels = [1 => 'ERROR', 'WARNING', 'NOTICE', 'DEBUG', 'TRACE'];
+    $from = $module === null ? 'modhost' : addcslashes($module, "\0..\37");
+    echo "[{$levels[$level]}] $from: " . addcslashes($message, "\0..\37") . "\n";
+};
+
 $root = sys_get_temp_dir() . '/modhost-php-' . bin2hex(random_bytes(6));
 $host = $modhost->new('modhost_host *');
 $telephony = $modhost->new('modhost_capability *');
@@ -141,6 +150,7 @@ $error = $modhost->new('char *');
 // open and its root behind.
 $status = 0;
 try {
+    check($modhost, $modhost->modhost_set_log($log, null, $const['MODHOST_LOG_INFO'], FFI::addr($error)), $error, 'log');
     // The API modules may import, granted by the administrator (MODHOST_GRANT below).
     check($modhost, $modhost->modhost_capability_new('pbx:telephony', true, FFI::addr($telephony), FFI::addr($error)), $error, 'capability');
     [$keepFunctions, $functions] = c_strings(['originate', 'hangup', 'channel-state', 'current-channel']);

@@ -25,6 +25,9 @@
  * capability callback's *result_json is allocated by the application with malloc (or
  * modhost_string_new) and freed by modhost with free.
  *
+ * Logs: what modules log and print, and modhost's own records, are dropped unless the
+ * application sets a callback for them with modhost_set_log.
+ *
  * Threads: a modhost_host may be used from several threads at once (not closed while in
  * use); capability callbacks may be called on several threads at once; a
  * modhost_cancel_handle may be cancelled from any thread. No panic crosses into C: a bug
@@ -145,6 +148,31 @@ extern "C" {
  * Hook point failure mode: the first failure stops the chain.
  */
 #define MODHOST_ON_ERROR_STOP 1
+
+/**
+ * An error: a module's failing call, a record a module logged at `error`.
+ */
+#define MODHOST_LOG_ERROR 1
+
+/**
+ * A warning: a module past its log budget, a component that cannot be cached.
+ */
+#define MODHOST_LOG_WARN 2
+
+/**
+ * What modules log at `info` and print on stdout; modhost's own progress.
+ */
+#define MODHOST_LOG_INFO 3
+
+/**
+ * Details: what a module wrote on stderr, a trap's whole backtrace.
+ */
+#define MODHOST_LOG_DEBUG 4
+
+/**
+ * Everything, modules' `trace` records included.
+ */
+#define MODHOST_LOG_TRACE 5
 
 /**
  * A handle that cancels the dispatches it is passed to, from any thread. Made by
@@ -292,6 +320,26 @@ typedef struct {
    */
   uint32_t max_fire_depth;
 } modhost_limits;
+
+/**
+ * Receives one log record.
+ *
+ * - `user_data`: as given to `modhost_set_log`.
+ * - `level`: `MODHOST_LOG_ERROR` to `MODHOST_LOG_TRACE`.
+ * - `module`: the rawname of the module whose record (or printed line) it is, or NULL for
+ *   modhost's own.
+ * - `message`: one record: its text, then each field as ` name=value` (a line a module
+ *   printed has ` stdout=true`). A module's text is its own: show it as untrusted.
+ *
+ * Both strings are NUL-terminated, UTF-8, and valid only until the callback returns. It
+ * is called on whichever thread made the record, often several at once, so it must be
+ * safe to call from any thread; it should return promptly (a module's call waits for
+ * it). Records made by modhost functions the callback itself calls are not passed to it.
+ */
+typedef void (*modhost_log_callback)(void *user_data,
+                                     int level,
+                                     const char *module,
+                                     const char *message);
 
 /**
  * Frees a string modhost returned (a result, a message). NULL is ignored.
@@ -608,6 +656,28 @@ void modhost_cancel_handle_free(modhost_cancel_handle *handle);
  * `limits` is NULL or valid for one `modhost_limits` write.
  */
 void modhost_limits_default(modhost_limits *limits);
+
+/**
+ * Sends every log record at `level` or more severe (`MODHOST_LOG_ERROR` …
+ * `MODHOST_LOG_TRACE`) to `callback` with `user_data`, from now on and for every host in
+ * the process; a NULL callback (or a `level` of 0) stops them. Records of the libraries
+ * modhost uses (its HTTPS client, TLS, wasmtime) are passed only at
+ * `MODHOST_LOG_WARN` and above: below it, they may show URLs with download keys.
+ *
+ * Without it, records are dropped. It sets the process's `tracing` subscriber, once: it
+ * fails (`MODHOST_ERROR_FAILED`) in a process that already has one (a Rust application
+ * linking the library, which reads the records through its own).
+ *
+ * # Safety
+ *
+ * `callback`, when not NULL, is as `modhost_log_callback` says, and `user_data` is valid
+ * for it until another call of `modhost_set_log` returns. `error` is NULL or valid for one
+ * pointer write.
+ */
+int modhost_set_log(modhost_log_callback callback,
+                    void *user_data,
+                    int level,
+                    char **error);
 
 /**
  * A copy of `text` allocated with the C library's `malloc`, as a capability callback's

@@ -25,6 +25,14 @@ impl Failure {
             message: message.into(),
         }
     }
+
+    /// A failure of the operation itself.
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
+        Failure {
+            code: MODHOST_ERROR_FAILED,
+            message: message.into(),
+        }
+    }
 }
 
 impl From<modhost::Error> for Failure {

@@ -19,6 +19,7 @@
 //! - `capability.rs`: capabilities from C callbacks, linked with wasmtime's dynamic API,
 //!   and what a callback asks of the call it serves (`modhost_call_stopped`).
 //! - `json.rs`: WIT values as JSON and back.
+//! - `log.rs`: log records (modules' and modhost's own) to the application's callback.
 //! - `malloced.rs`: strings allocated with `malloc` (callbacks' answers, `modhost_string_new`).
 //! - `ffi.rs`: the boundary — no panic crosses it, strings and errors cross one way.
 
@@ -34,6 +35,7 @@ mod ffi;
 mod host;
 mod json;
 mod limits;
+mod log;
 mod malloced;
 mod modules;
 
@@ -47,6 +49,10 @@ pub use host::{
     modhost_upgrade,
 };
 pub use limits::{Limits, modhost_limits_default};
+pub use log::{
+    LogCallback, MODHOST_LOG_DEBUG, MODHOST_LOG_ERROR, MODHOST_LOG_INFO, MODHOST_LOG_TRACE,
+    MODHOST_LOG_WARN, modhost_set_log,
+};
 pub use malloced::modhost_string_new;
 pub use modules::{
     modhost_disable, modhost_enable, modhost_grant, modhost_info, modhost_reload, modhost_revoke,

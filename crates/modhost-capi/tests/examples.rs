@@ -61,12 +61,15 @@ fn run(command: &mut Command) -> Result<String, Box<dyn std::error::Error>> {
 }
 
 /// What the C example prints when the callback module called the C application's API on
-/// the caller's channel.
+/// the caller's channel, and logged it through the application's log callback.
 fn assert_called_back(output: &str) {
     assert!(
         output.contains(r#"\"serving\":\"PJSIP/2025550101-incoming\""#)
             && output.contains(r#"\"state\":\"ringing\""#)
-            && output.contains("channel PJSIP/101-00000000: ringing"),
+            && output.contains("channel PJSIP/101-00000000: ringing")
+            && output.contains(
+                "[NOTICE] callback: calling back channel=PJSIP/101-00000000 to=2025550101"
+            ),
         "{output}"
     );
 }

@@ -10,6 +10,7 @@ mod common;
 mod calls;
 mod cancel;
 mod failures;
+mod log;
 mod telephony;
 mod threads;
 

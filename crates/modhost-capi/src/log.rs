@@ -1,0 +1,230 @@
+//! Where log records go: what modules log and print, and modhost's own records, handed to
+//! the one callback an application sets with `modhost_set_log` (as Extism's
+//! `extism_log_custom` hands them to a drain). A Rust application reads the same records
+//! through its own `tracing` subscriber; a C or PHP one has no other way to see them.
+
+use std::ffi::{CString, c_char, c_int, c_void};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::prelude::*;
+
+use crate::ffi::{Failure, guard};
+
+/// An error: a module's failing call, a record a module logged at `error`.
+pub const MODHOST_LOG_ERROR: c_int = 1;
+/// A warning: a module past its log budget, a component that cannot be cached.
+pub const MODHOST_LOG_WARN: c_int = 2;
+/// What modules log at `info` and print on stdout; modhost's own progress.
+pub const MODHOST_LOG_INFO: c_int = 3;
+/// Details: what a module wrote on stderr, a trap's whole backtrace.
+pub const MODHOST_LOG_DEBUG: c_int = 4;
+/// Everything, modules' `trace` records included.
+pub const MODHOST_LOG_TRACE: c_int = 5;
+
+/// Receives one log record.
+///
+/// - `user_data`: as given to `modhost_set_log`.
+/// - `level`: `MODHOST_LOG_ERROR` to `MODHOST_LOG_TRACE`.
+/// - `module`: the rawname of the module whose record (or printed line) it is, or NULL for
+///   modhost's own.
+/// - `message`: one record: its text, then each field as ` name=value` (a line a module
+///   printed has ` stdout=true`). A module's text is its own: show it as untrusted.
+///
+/// Both strings are NUL-terminated, UTF-8, and valid only until the callback returns. It
+/// is called on whichever thread made the record, often several at once, so it must be
+/// safe to call from any thread; it should return promptly (a module's call waits for
+/// it). Records made by modhost functions the callback itself calls are not passed to it.
+pub type LogCallback = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        level: c_int,
+        module: *const c_char,
+        message: *const c_char,
+    ),
+>;
+
+/// Where records go now.
+struct Sink {
+    callback: unsafe extern "C" fn(*mut c_void, c_int, *const c_char, *const c_char),
+    user_data: *mut c_void,
+}
+
+// SAFETY: `modhost_set_log`'s contract: the callback may be called from any thread, with
+// its `user_data`.
+unsafe impl Send for Sink {}
+// SAFETY: as above.
+unsafe impl Sync for Sink {}
+
+/// The callback set, if any; taken out (an `Arc`) before it is called, so that a callback
+/// setting another never waits for itself.
+static SINK: RwLock<Option<Arc<Sink>>> = RwLock::new(None);
+/// The most detailed level passed on (0: none).
+static LEVEL: AtomicI32 = AtomicI32::new(0);
+/// Whether this library's subscriber became the process's, or why not.
+static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+
+thread_local! {
+    /// Whether this thread is inside the callback: what modhost functions it calls log is
+    /// not passed to it again.
+    static IN_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Sends every log record at `level` or more severe (`MODHOST_LOG_ERROR` …
+/// `MODHOST_LOG_TRACE`) to `callback` with `user_data`, from now on and for every host in
+/// the process; a NULL callback (or a `level` of 0) stops them. Records of the libraries
+/// modhost uses (its HTTPS client, TLS, wasmtime) are passed only at
+/// `MODHOST_LOG_WARN` and above: below it, they may show URLs with download keys.
+///
+/// Without it, records are dropped. It sets the process's `tracing` subscriber, once: it
+/// fails (`MODHOST_ERROR_FAILED`) in a process that already has one (a Rust application
+/// linking the library, which reads the records through its own).
+///
+/// # Safety
+///
+/// `callback`, when not NULL, is as `modhost_log_callback` says, and `user_data` is valid
+/// for it until another call of `modhost_set_log` returns. `error` is NULL or valid for one
+/// pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn modhost_set_log(
+    callback: LogCallback,
+    user_data: *mut c_void,
+    level: c_int,
+    error: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    unsafe {
+        guard(error, || {
+            if !(0..=MODHOST_LOG_TRACE).contains(&level) {
+                return Err(Failure::argument(format!(
+                    "`level` is {level}: it is 0 (none) or MODHOST_LOG_ERROR (1) to \
+                     MODHOST_LOG_TRACE (5)"
+                )));
+            }
+            INSTALLED
+                .get_or_init(|| {
+                    tracing_subscriber::registry()
+                        .with(Forward)
+                        .try_init()
+                        .map_err(|e| e.to_string())
+                })
+                .clone()
+                .map_err(|e| {
+                    Failure::failed(format!(
+                        "this process already has a tracing subscriber, which gets modhost's \
+                         records: {e}"
+                    ))
+                })?;
+            let sink = callback.map(|callback| {
+                Arc::new(Sink {
+                    callback,
+                    user_data,
+                })
+            });
+            let level = if sink.is_some() { level } else { 0 };
+            *SINK
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = sink;
+            LEVEL.store(level, Ordering::Relaxed);
+            Ok(())
+        })
+    }
+}
+
+/// The layer that passes records on.
+struct Forward;
+
+/// `level` as the header numbers it.
+fn number(level: Level) -> c_int {
+    match level {
+        Level::ERROR => MODHOST_LOG_ERROR,
+        Level::WARN => MODHOST_LOG_WARN,
+        Level::INFO => MODHOST_LOG_INFO,
+        Level::DEBUG => MODHOST_LOG_DEBUG,
+        Level::TRACE => MODHOST_LOG_TRACE,
+    }
+}
+
+/// Whether a record of `metadata` is passed on at the level set now.
+fn wanted(metadata: &Metadata<'_>) -> bool {
+    let level = number(*metadata.level());
+    let ours = metadata.target().starts_with("modhost");
+    level <= LEVEL.load(Ordering::Relaxed) && (ours || level <= MODHOST_LOG_WARN)
+}
+
+impl<S: Subscriber> Layer<S> for Forward {
+    fn register_callsite(
+        &self,
+        _metadata: &'static Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        // Asked at every record: the level may change at any time.
+        tracing::subscriber::Interest::sometimes()
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+        wanted(metadata)
+    }
+
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        if !wanted(event.metadata()) || IN_CALLBACK.with(std::cell::Cell::get) {
+            return;
+        }
+        let Some(sink) = SINK
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+        else {
+            return;
+        };
+        let mut record = Record::default();
+        event.record(&mut record);
+        let message = text(&(record.message + &record.fields));
+        let module = record.module.as_deref().map(text);
+        IN_CALLBACK.with(|c| c.set(true));
+        // SAFETY: `modhost_set_log`'s contract; both strings live until it returns.
+        unsafe {
+            (sink.callback)(
+                sink.user_data,
+                number(*event.metadata().level()),
+                module.as_ref().map_or(std::ptr::null(), |m| m.as_ptr()),
+                message.as_ptr(),
+            );
+        }
+        IN_CALLBACK.with(|c| c.set(false));
+    }
+}
+
+/// `text` as a C string: a NUL inside (a module's own text may hold one) is shown as `\0`.
+fn text(text: &str) -> CString {
+    CString::new(text.replace('\0', "\\0")).unwrap_or_default()
+}
+
+/// One record's parts: its message, the module it is of, and its other fields.
+#[derive(Default)]
+struct Record {
+    message: String,
+    module: Option<String>,
+    fields: String,
+}
+
+impl Visit for Record {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "message" => self.message = value.to_owned(),
+            "module" => self.module = Some(value.to_owned()),
+            // Metadata the `log` bridge records.
+            name if name.starts_with("log.") => {}
+            name => {
+                let _ = write!(self.fields, " {name}={value}");
+            }
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"));
+    }
+}
