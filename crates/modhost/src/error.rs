@@ -249,6 +249,25 @@ pub enum Error {
     /// The plan cannot succeed; every reason is listed.
     #[error("nothing was changed:{}", .0.iter().map(|r| format!("\n  - {r}")).collect::<String>())]
     Refused(Vec<String>),
+    /// A module not installed is offered by a source, but a source ahead of it could not
+    /// be read (down, or what it answered did not verify): a module stays with the source
+    /// it is installed from, so it waits for them rather than let whoever made them fail
+    /// choose where it comes from.
+    #[error(
+        "nothing was changed: `{rawname}` is offered by source `{offered_by}`, but a module \
+         is installed from the first source that offers it, and a source ahead of it could \
+         not be read, so it is not taken from `{offered_by}` until they answer (or a source \
+         gone for good is removed):{}",
+        .ahead.iter().map(|r| format!("\n  - {r}")).collect::<String>()
+    )]
+    SourcesAhead {
+        /// The module.
+        rawname: String,
+        /// The source that offers it.
+        offered_by: String,
+        /// Each source ahead that could not be read, and why.
+        ahead: Vec<String>,
+    },
     /// A change of packages downloaded from the update channels failed as they were
     /// applied: which ones, from where, then why. Nothing was changed.
     #[error("nothing was changed applying {applying}: {source}")]
@@ -467,6 +486,7 @@ impl Error {
         matches!(
             self,
             Error::Refused(_)
+                | Error::SourcesAhead { .. }
                 | Error::NotAPackageDir { .. }
                 | Error::Protected { .. }
                 | Error::InUse { .. }

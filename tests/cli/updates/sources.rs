@@ -31,6 +31,8 @@ fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
     ]);
     root.ok(&["source", "add", "junk", &garbage.url]);
 
+    let out = root.path().join("dl");
+    assert!(std::fs::create_dir(&out).is_ok());
     let run = good.fails(&root, &["check-online", "--json"]);
     let reports = run.json();
     assert!(report(&reports, "down")["error"].is_string(), "{reports}");
@@ -44,18 +46,39 @@ fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
         "{reports}"
     );
 
-    let run = good.ok(&root, &["install", "--online", "core", "phonebook"]);
-    // Sources ahead of `main` that did not answer may offer them too, and a module stays
-    // with the source it comes from: said, not left to whichever server was down.
+    // Sources ahead of `main` that could not be read may offer them too, and a module
+    // stays with the source it is installed from: it waits for them, not left to whoever
+    // took a server down or answered garbage. A download binds nothing, and only says so.
+    let run = good.fails(&root, &["install", "--online", "core", "phonebook"]);
     assert!(
-        run.stderr.contains("source `down`: ")
-            && run
-                .stderr
-                .contains("`core` comes from source `main`, the first that answered offering it"),
+        run.stderr
+            .contains("`core` is offered by source `main`, but a module is installed")
+            && run.stderr.contains("\n  - source `down`: ")
+            && run.stderr.contains("\n  - source `junk`: ")
+            && run.stderr.contains("the index is not valid"),
         "{}",
         run.stderr
     );
+    assert!(!root.ok(&["list"]).stdout.contains("core"));
+    let run = good.ok(&root, &["download", "core", "--out", &arg(&out)]);
+    assert!(
+        run.stderr
+            .contains("`core` is downloaded from source `main`, the first that answered"),
+        "{}",
+        run.stderr
+    );
+    // Once they are set aside, it comes from `main`, and stays with it when they are back.
+    root.ok(&["source", "remove", "down"]);
+    root.ok(&["source", "remove", "junk"]);
+    good.ok(&root, &["install", "--online", "core", "phonebook"]);
     assert_eq!(version(&root, "core"), "16.0.40");
+    root.ok(&[
+        "source",
+        "add",
+        "down",
+        &format!("https://127.0.0.1:{closed}"),
+    ]);
+    root.ok(&["source", "add", "junk", &garbage.url]);
     // Not installed: said before any source is asked, whichever of them fail.
     let other = good.fails(&root, &["upgrade", "--online", "voicemail"]);
     assert!(

@@ -447,13 +447,19 @@ pub(crate) fn apply_online(
                 if known {
                     continue;
                 }
-                if let Ok((source, release)) = find_release(host, offers, name, true) {
-                    host.report(Event::Requires {
-                        rawname: manifest.rawname.clone(),
-                        dependency: name.to_owned(),
-                        source: source.name.clone(),
-                    });
-                    pending.push((source, release));
+                match find_release(host, offers, name, true) {
+                    Ok((source, release)) => {
+                        host.report(Event::Requires {
+                            rawname: manifest.rawname.clone(),
+                            dependency: name.to_owned(),
+                            source: source.name.clone(),
+                        });
+                        pending.push((source, release));
+                    }
+                    // A dependency waits for the sources ahead as a module asked for does.
+                    Err(waits @ Error::SourcesAhead { .. }) => return Err(waits),
+                    // Nobody offers it: the plan says what is missing.
+                    Err(_) => {}
                 }
             }
         }

@@ -462,15 +462,24 @@ pub(crate) fn find_release(
                 );
                 continue;
             }
-            // A source ahead of this one did not answer: it may offer the module, and
-            // the module stays with the source it comes from. Said, not decided silently
-            // by whichever server was down.
+            // A source ahead of this one did not answer, or answered what did not verify:
+            // it may offer the module, and a module stays with the source it is installed
+            // from. Whoever can make that source fail (a hostile network, a tampered
+            // mirror) must not choose where the module comes from: an install waits for
+            // it. A download binds nothing, and only says so.
             if !reasons.is_empty() && host.state.module(rawname)?.is_none() {
+                if own_only {
+                    return Err(Error::SourcesAhead {
+                        rawname: rawname.to_owned(),
+                        offered_by: report.source.clone(),
+                        ahead: reasons,
+                    });
+                }
                 host.report(Event::Warning {
                     rawname: rawname.to_owned(),
                     message: format!(
-                        "{}; `{rawname}` comes from source `{}`, the first that answered \
-                         offering it, and is updated from it from then on",
+                        "{}; `{rawname}` is downloaded from source `{}`, the first that \
+                         answered offering it",
                         reasons.join("; "),
                         report.source
                     ),
