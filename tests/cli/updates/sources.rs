@@ -60,7 +60,7 @@ fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
         run.stderr
     );
     assert!(!root.ok(&["list"]).stdout.contains("core"));
-    let run = good.ok(&root, &["download", "core", "--out", &arg(&out)]);
+    let run = good.ok(&root, &["download", "core", "--out", arg(&out)]);
     assert!(
         run.stderr
             .contains("`core` is downloaded from source `main`, the first that answered"),
