@@ -109,6 +109,36 @@ fn an_old_release_replayed_after_a_newer_one_is_refused_and_changes_nothing() {
     );
     assert_eq!(root.fingerprint(), before, "the root is as it was");
     assert_eq!(crate::updates::version(&root, "phonebook"), "1.0.0");
+
+    // Moved to a mirror under the same key, the source keeps the serial the key vouched
+    // for: the mirror cannot replay the old release either.
+    let mirror = repo.url.replace("127.0.0.1", "localhost");
+    assert_ne!(mirror, repo.url);
+    root.ok(&[
+        "source",
+        "add",
+        "--replace",
+        "main",
+        &mirror,
+        "--public-key",
+        &repo.public_key,
+    ]);
+    let run = repo.fails(&root, &["check-online"]);
+    assert!(
+        run.stdout.contains(&format!(
+            "main: unavailable: release serial {old_serial} is older than serial {}",
+            serial(&newer)
+        )),
+        "{}",
+        run.stdout
+    );
+    // And lists it as the serial it holds to.
+    let listed = root.ok(&["source", "list", "--json"]).json();
+    assert_eq!(
+        listed[0]["serial"].as_u64(),
+        Some(serial(&newer)),
+        "{listed}"
+    );
 }
 
 #[test]

@@ -242,6 +242,24 @@ pub(crate) fn add_source_pinned(
             .iter()
             .any(|key| !now.contains(key))
     });
+    // A repository moved to a mirror under the same keys keeps what they vouched for: the
+    // serial accepted is the publisher's, not the server's, and forgetting it would let
+    // the mirror replay an older release. (A one-module document's serials are its
+    // server's own: another URL starts afresh.)
+    let moved = match &existing {
+        Some(existing)
+            if !repinned
+                && !pinned.is_empty()
+                && existing.url != url
+                && kind == Kind::Index
+                && existing.kind == Kind::Index.as_str() =>
+        {
+            host.state
+                .seen(name)?
+                .filter(|seen| seen.url == existing.url)
+        }
+        _ => None,
+    };
     let extra_query = match existing {
         Some(existing) if !replace => {
             return Err(Error::SourceExists {
@@ -264,6 +282,14 @@ pub(crate) fn add_source_pinned(
     let txn = tx.state()?;
     if repinned {
         txn.reset_seen(name, &url)?;
+    } else if let Some(seen) = moved {
+        txn.set_seen(
+            name,
+            &modhost_state::SeenRecord {
+                url: url.clone(),
+                ..seen
+            },
+        )?;
     }
     txn.put_source(&SourceRecord {
         name: name.to_owned(),
