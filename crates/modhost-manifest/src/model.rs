@@ -225,6 +225,22 @@ pub struct Hook {
     pub namespace: Option<String>,
 }
 
+impl Hook {
+    /// The hook point this entry runs on: `TARGET.callingMethod`, or
+    /// `TARGET.Class.callingMethod` when the target element names a class other than the
+    /// target module's own. FreePBX keys a hook by the calling class and method, so
+    /// `<framework class="Start">` and `<framework class="Stop">` hooking
+    /// `preAsteriskHooks` are two hook points: starting the PBX is not stopping it.
+    pub fn point(&self) -> String {
+        match self.target_class.as_deref().map(str::trim) {
+            Some(class) if !class.is_empty() && !class.eq_ignore_ascii_case(&self.target) => {
+                format!("{}.{class}.{}", self.target, self.hook)
+            }
+            _ => format!("{}.{}", self.target, self.hook),
+        }
+    }
+}
+
 /// `<database>`: the tables the module owns.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Database {

@@ -1487,6 +1487,19 @@ impl Parser {
             // A priority on the target applies to each of its methods that gives none.
             let inherited = self.integer(target, "priority", DEFAULT_PRIORITY);
             let target_name = self.hook_target(target);
+            // Part of the hook point's name (`framework.Start.preAsteriskHooks`): a PHP
+            // class name, without its namespace (given apart, in `namespace`).
+            let target_class = target.attribute("class").map(str::trim);
+            if let Some(class) = target_class.filter(|c| !is_identifier(c)) {
+                self.problem(
+                    target.position,
+                    format!(
+                        "<hooks><{}> class `{class}` is not a class name (letters, digits, _)",
+                        target.name
+                    ),
+                );
+            }
+            let target_class = target_class.map(str::to_owned);
             for method in &target.children {
                 let parent = format!("module/hooks/{}", target.name);
                 if method.name != "method" {
@@ -1516,20 +1529,19 @@ impl Parser {
                 let Some(hook) = hook.filter(|_| !handler.is_empty()) else {
                     continue;
                 };
-                let point = format!("{target_name}.{hook}");
-                if !self.handler_taken(handlers, method.position, point, handler, priority) {
-                    continue;
-                }
-                hooks.push(Hook {
+                let entry = Hook {
                     target: target_name.clone(),
                     hook: hook.to_owned(),
                     handler: handler.to_owned(),
                     priority,
-                    target_class: target.attribute("class").map(str::to_owned),
+                    target_class: target_class.clone(),
                     target_namespace: target.attribute("namespace").map(str::to_owned),
                     class: method.attribute("class").map(str::to_owned),
                     namespace: method.attribute("namespace").map(str::to_owned),
-                });
+                };
+                if self.handler_taken(handlers, method.position, entry.point(), handler, priority) {
+                    hooks.push(entry);
+                }
             }
         }
         hooks

@@ -106,6 +106,63 @@ fn a_hooks_targets_priority_and_the_modules_category_are_inherited() {
 }
 
 #[test]
+fn hooks_on_the_same_method_of_different_classes_are_different_hook_points() {
+    // As firewall's module.xml hooks the Start and Restart commands (and core the Stop
+    // command): FreePBX keys a hook by calling class and method, so starting the PBX never
+    // runs what stopping it runs. The module's own class (`<userman class="Userman">`)
+    // adds nothing.
+    let xml = r#"<module>
+        <rawname>firewall</rawname><name>Firewall</name><version>16.0.1</version>
+        <hooks>
+            <framework class="Start" namespace="FreePBX\Console\Command">
+                <method callingMethod="preAsteriskHooks" class="Firewall">startFirewall</method>
+            </framework>
+            <framework class="Restart" namespace="FreePBX\Console\Command">
+                <method callingMethod="preAsteriskHooks" class="Firewall">restartFirewall</method>
+            </framework>
+            <framework class="Stop">
+                <method callingMethod="preAsteriskHooks">stopFirewall</method>
+            </framework>
+            <userman class="Userman"><method callingMethod="delUser">usermanDelUser</method></userman>
+            <core><method callingMethod="getConfig">config</method></core>
+        </hooks>
+    </module>"#;
+    let manifest = Manifest::parse(xml, "firewall.xml").unwrap_or_else(|e| panic!("{e}"));
+    assert!(manifest.warnings.is_empty(), "{:?}", manifest.warnings);
+    let points: Vec<(String, &str)> = manifest
+        .hooks
+        .iter()
+        .map(|h| (h.point(), h.handler.as_str()))
+        .collect();
+    assert_eq!(
+        points,
+        [
+            (
+                "framework.Start.preAsteriskHooks".to_owned(),
+                "startFirewall"
+            ),
+            (
+                "framework.Restart.preAsteriskHooks".to_owned(),
+                "restartFirewall"
+            ),
+            ("framework.Stop.preAsteriskHooks".to_owned(), "stopFirewall"),
+            ("userman.delUser".to_owned(), "usermanDelUser"),
+            ("core.getConfig".to_owned(), "config"),
+        ]
+    );
+    // A class that is no class name is said.
+    let bad = xml.replace(r#"class="Stop""#, r#"class="Stop Now""#);
+    let Err(e) = Manifest::parse(&bad, "firewall.xml") else {
+        panic!("accepted")
+    };
+    assert!(
+        e.to_string()
+            .contains("<hooks><framework> class `Stop Now` is not a class name"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_handler_named_in_methods_and_in_hooks_runs_once_at_its_methods_priority() {
     let xml = r#"<module>
         <rawname>pb</rawname><name>PB</name><version>1.0</version>

@@ -441,10 +441,11 @@ impl Host {
     }
 
     /// Runs hook point `hook` with `payload`: every running module's handler (its
-    /// `<methods>` named `hook`, its `<hooks>` entries whose `TARGET.callingMethod` is
-    /// `hook`), in priority order — lower first, then by rawname. A `<hooks>` entry is
-    /// qualified by its target module, as in FreePBX, where it belongs to that module's
-    /// method: `userman.delUser`, never any hook point that happens to be named `delUser`.
+    /// `<methods>` named `hook`, its `<hooks>` entries whose `TARGET.callingMethod` (or
+    /// `TARGET.Class.callingMethod`: [`modhost_manifest::Hook::point`]) is `hook`), in
+    /// priority order — lower first, then by rawname. A `<hooks>` entry is qualified by
+    /// its target module, as in FreePBX, where it belongs to that module's method:
+    /// `userman.delUser`, never any hook point that happens to be named `delUser`.
     /// Safe to call from many threads at once.
     pub fn dispatch(&self, hook: &str, payload: &str) -> Result<Dispatch> {
         self.dispatch_with(hook, payload, &DispatchOptions::default())

@@ -149,8 +149,10 @@ pub(crate) fn details(m: &Manifest, line: &mut dyn FnMut(&str, &str)) {
         line(
             "hook",
             &format!(
-                "{}.{} → {} (pri {})",
-                hook.target, hook.hook, hook.handler, hook.priority
+                "{} → {} (pri {})",
+                hook.point(),
+                hook.handler,
+                hook.priority
             ),
         );
     }

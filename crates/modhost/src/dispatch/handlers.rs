@@ -124,7 +124,7 @@ impl Dispatcher {
 }
 
 /// The handlers `manifest` declares for hook point `hook`, with their priorities: its
-/// `<methods>` named so, and its `<hooks>` methods on the target module `hook` names.
+/// `<methods>` named so, and its `<hooks>` methods whose [`Hook::point`](modhost_manifest::Hook::point) it is.
 fn handlers_in<'m>(manifest: &'m Manifest, hook: &str) -> impl Iterator<Item = (i32, &'m String)> {
     let methods = manifest
         .methods
@@ -134,11 +134,7 @@ fn handlers_in<'m>(manifest: &'m Manifest, hook: &str) -> impl Iterator<Item = (
     let hooks = manifest
         .hooks
         .iter()
-        .filter(move |h| {
-            hook.strip_prefix(h.target.as_str())
-                .and_then(|method| method.strip_prefix('.'))
-                == Some(h.hook.as_str())
-        })
+        .filter(move |h| h.point() == hook)
         .map(|h| (h.priority, &h.handler));
     methods.chain(hooks)
 }
