@@ -37,6 +37,9 @@ if command -v sha256sum >/dev/null 2>&1; then
 fi
 if [ -n "$inputs" ] && [ -f module.wasm ] && [ "$(cat .module.wasm.inputs 2>/dev/null)" = "$inputs" ]; then
     echo "build.sh: module.wasm is up to date (no source changed since it was built)" >&2
+    # Newer than the sources it was built from, as `modhost pack` checks: a source touched
+    # without a change (a checkout, an editor's save) is not told as stale.
+    touch module.wasm
 else
     rm -f .module.wasm.inputs
     "$componentize_js" --wit wit --world-name module --disable http fetch-event \

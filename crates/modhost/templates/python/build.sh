@@ -24,16 +24,19 @@ if [ "$(componentize-py --version 2>/dev/null)" != "componentize-py $version" ];
     fi
 fi
 # A syntax error, said by Python with app.py's line (componentize-py would bury it in a
-# backtrace of its own).
+# backtrace of its own). The Python here may be older than the CPython componentize-py
+# bundles, and refuse newer syntax that one takes: what it says is shown only if the build
+# then fails.
 python=python3
 [ -x .venv/bin/python ] && python=.venv/bin/python
+syntax=
 if command -v "$python" >/dev/null 2>&1; then
-    "$python" -c 'import sys, traceback
+    syntax=$("$python" -c 'import sys, traceback
 try:
     compile(open("app.py", encoding="utf-8").read(), "app.py", "exec")
 except SyntaxError as error:
     sys.stderr.write("".join(traceback.format_exception_only(type(error), error)))
-    sys.exit(1)'
+    sys.exit(1)' 2>&1) || true
 fi
 # componentize-py's output differs from build to build, even from the same sources, and
 # modhost compiles every different component again (a minute or more): when no source
@@ -51,9 +54,19 @@ if command -v sha256sum >/dev/null 2>&1; then
 fi
 if [ -n "$inputs" ] && [ -f module.wasm ] && [ "$(cat .module.wasm.inputs 2>/dev/null)" = "$inputs" ]; then
     echo "build.sh: module.wasm is up to date (no source changed since it was built)" >&2
+    # Newer than the sources it was built from, as `modhost pack` checks: a source touched
+    # without a change (a checkout, an editor's save) is not told as stale.
+    touch module.wasm
 else
     rm -f .module.wasm.inputs
-    "$componentize_py" -d wit -w module componentize app -p . -p sdk -o module.wasm
+    if [ -z "$syntax" ]; then
+        "$componentize_py" -d wit -w module componentize app -p . -p sdk -o module.wasm
+    elif ! output=$("$componentize_py" -d wit -w module componentize app -p . -p sdk -o module.wasm 2>&1); then
+        printf '%s\n' "$syntax" >&2
+        exit 1
+    else
+        [ -z "$output" ] || printf '%s\n' "$output" >&2
+    fi
     [ -z "$inputs" ] || printf '%s\n' "$inputs" > .module.wasm.inputs
 fi
 "$modhost" pack .
