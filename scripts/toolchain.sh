@@ -1,5 +1,6 @@
 # Sourced by the other scripts: installs the toolchain that rust-toolchain.toml pins, with
-# the wasm32-wasip2 target, so a fresh machine needs nothing but rustup.
+# the wasm32-wasip2 target, so a fresh machine needs nothing but rustup. A script's prologue:
+# it moves to the repository's root and sets `-euo pipefail` in the shell that sources it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if command -v rustup >/dev/null 2>&1; then
