@@ -242,7 +242,8 @@ typedef struct modhost_host modhost_host;
  * a conservative garbage collector) does not know: dispatch from a thread with room.
  *
  * Return 0 with `*result_json` set to the function's result as JSON (NULL stands for
- * `null`: nothing, for a function without a result; `none`, for an option), or non-zero
+ * `null`: nothing, for a function without a result, which answers nothing else; `none`,
+ * for an option), or non-zero
  * with `*result_json` set to a message (or NULL): for a function returning
  * `result<T, string>`, the module then gets `err(message)`; for any other, its call
  * fails with the message, as the application's failure (kind `host`), and so does one

@@ -48,7 +48,8 @@ use modhost::shortened;
 /// a conservative garbage collector) does not know: dispatch from a thread with room.
 ///
 /// Return 0 with `*result_json` set to the function's result as JSON (NULL stands for
-/// `null`: nothing, for a function without a result; `none`, for an option), or non-zero
+/// `null`: nothing, for a function without a result, which answers nothing else; `none`,
+/// for an option), or non-zero
 /// with `*result_json` set to a message (or NULL): for a function returning
 /// `result<T, string>`, the module then gets `err(message)`; for any other, its call
 /// fails with the message, as the application's failure (kind `host`), and so does one
@@ -524,9 +525,17 @@ impl Interface {
         sandbox.stopped()?;
         let result_type = ty.results().next();
         let (Some(result_type), Some(slot)) = (result_type, results.first_mut()) else {
-            return match status {
-                0 => Ok(()),
-                _ => Err(failed(format!(
+            return match (status, answer) {
+                // A function with no result answers nothing, or JSON's null: anything else
+                // is a mistake of the callback's, refused as a wrong answer is.
+                (0, None) => Ok(()),
+                (0, Some(text)) if text.trim() == "null" => Ok(()),
+                (0, Some(text)) => Err(failed(format!(
+                    "{} has no result, and answered `{}`",
+                    named(),
+                    shortened(&text)
+                ))),
+                (_, answer) => Err(failed(format!(
                     "{} failed: {}",
                     named(),
                     shortened(&answer.unwrap_or_default())

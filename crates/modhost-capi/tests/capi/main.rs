@@ -11,6 +11,7 @@ mod calls;
 mod cancel;
 mod failures;
 mod log;
+mod no_result;
 mod telephony;
 mod threads;
 

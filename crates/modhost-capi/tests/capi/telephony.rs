@@ -15,7 +15,7 @@ use crate::common::{c, check, take};
 
 unsafe extern "C" {
     /// The C library's `strdup`: callbacks hand back `malloc`ed strings.
-    fn strdup(s: *const c_char) -> *mut c_char;
+    pub(crate) fn strdup(s: *const c_char) -> *mut c_char;
 }
 
 /// What the telephony callback was called with: `(function, args, context)`.
