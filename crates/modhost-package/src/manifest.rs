@@ -11,7 +11,8 @@ use crate::budget::Limits;
 use crate::error::{Error, classify, refused};
 use crate::escape::shown_str;
 use crate::format::{Format, open};
-use crate::staging::is_desktop_metadata;
+use crate::names::Layout;
+use crate::staging::{is_desktop_metadata, path_len_refusal, relative_parts};
 use crate::tar::tar_manifest;
 use crate::zip::zip_manifest;
 
@@ -20,7 +21,11 @@ use crate::zip::zip_manifest;
 /// the root if there is one, else the one in a top-level directory.
 pub fn read_manifest(package: &Path, limits: &Limits) -> Result<Manifest, Error> {
     let (file, format) = open(package)?;
-    let (found, tops) = match format {
+    let Manifests {
+        found,
+        tops,
+        layout,
+    } = match format {
         Format::GzipTar => tar_manifest(package, file, limits)?,
         Format::Zip => zip_manifest(package, file, limits)?,
     };
@@ -30,12 +35,36 @@ pub fn read_manifest(package: &Path, limits: &Limits) -> Result<Manifest, Error>
             "no `module.xml` or `<rawname>/module.xml` in the package".into(),
         )
     })?;
+    let module_dir = layout
+        .module_dir(!shown.contains('/'))
+        .map_err(|problem| refused(package, problem))?;
     let manifest = parse_manifest(package, &source, &shown)?;
-    match shown.split_once('/') {
-        Some((top, _)) if top != manifest.rawname => Err(misnamed(package, &manifest, top)),
-        Some(_) => Ok(manifest),
-        None => check_one_manifest(package, &manifest, &tops).map(|()| manifest),
+    match &module_dir {
+        Some(top) if *top != manifest.rawname => return Err(misnamed(package, &manifest, top)),
+        Some(_) => {}
+        None => check_one_manifest(package, &manifest, &tops)?,
     }
+    // The component is there, as unpacking finds it: a package listed is one that installs.
+    let component = relative_parts(Path::new(&manifest.component))
+        .filter(|parts| !parts.is_empty())
+        .map(|parts| {
+            module_dir
+                .iter()
+                .cloned()
+                .chain(parts)
+                .collect::<Vec<_>>()
+                .join("/")
+        });
+    if !component.is_some_and(|component| layout.is_file_entry(&component)) {
+        return Err(refused(
+            package,
+            format!(
+                "component `{}/{}` is missing",
+                manifest.rawname, manifest.component
+            ),
+        ));
+    }
+    Ok(manifest)
 }
 
 /// The refusal of a package whose directory is not named after its module.
@@ -74,10 +103,40 @@ pub(crate) fn check_one_manifest(
     ))
 }
 
-/// What an archive holds of module.xml files: the one [`read_manifest`] takes (at the
-/// root, else the first in a top-level directory) and its name, and the top-level
-/// directories holding one, by their raw names.
-pub(crate) type Manifests = (Option<(String, Vec<u8>)>, BTreeSet<String>);
+/// What reading an archive for its module.xml found.
+#[derive(Default)]
+pub(crate) struct Manifests {
+    /// The module.xml [`read_manifest`] takes (at the root, else the first in a top-level
+    /// directory): its name and bytes.
+    pub(crate) found: Option<(String, Vec<u8>)>,
+    /// The top-level directories holding a module.xml, by their raw names.
+    pub(crate) tops: BTreeSet<String>,
+    /// What every entry laid out, checked as unpacking checks it.
+    pub(crate) layout: Layout,
+}
+
+impl Manifests {
+    /// Records the entry at `parts` (raw name `raw`), a directory if `dir`, as unpacking
+    /// admits it: refused for what it would refuse.
+    pub(crate) fn admit(
+        &mut self,
+        package: &Path,
+        raw: &[u8],
+        parts: &[String],
+        dir: bool,
+        limits: &Limits,
+    ) -> Result<(), Error> {
+        if let Some(refusal) = path_len_refusal(raw, limits) {
+            return Err(refused(package, refusal));
+        }
+        if is_desktop_metadata(parts) {
+            return Ok(());
+        }
+        self.layout
+            .admit(parts, dir, &crate::escape::shown(raw))
+            .map_err(|problem| refused(package, problem))
+    }
+}
 
 /// The largest module.xml a package may hold: the parser's own limit, enforced before
 /// the file is read.

@@ -86,3 +86,59 @@ impl Names {
             .is_some_and(|node| node.entry && !node.dir)
     }
 }
+
+/// What a package's entries lay out, checked entry by entry as they come: each name (no
+/// control character, [`Names`]' rules) and the top-level directories. Unpacking and
+/// reading only the manifest keep one alike, so that `list --from` never offers a package
+/// `install` refuses.
+#[derive(Default)]
+pub(crate) struct Layout {
+    names: Names,
+    /// The first two top-level names: two are enough to refuse a second.
+    tops: Vec<String>,
+}
+
+impl Layout {
+    /// Records the entry at `parts` (shown as `shown`), a directory if `dir`: refused,
+    /// saying why, as [`Names::insert`] refuses it, or when a name holds a control
+    /// character.
+    pub(crate) fn admit(&mut self, parts: &[String], dir: bool, shown: &str) -> Result<(), String> {
+        let Some(first) = parts.first() else {
+            return Ok(());
+        };
+        if self.tops.len() < 2 && !self.tops.contains(first) {
+            self.tops.push(first.clone());
+        }
+        // A newline or an escape byte in a file name reaches every `ls` and log that
+        // shows it: no module needs one.
+        if parts.iter().any(|part| part.chars().any(char::is_control)) {
+            return Err(format!(
+                "entry `{shown}` has a control character in its name; \
+                 rename the file and repack the module"
+            ));
+        }
+        self.names.insert(parts, dir, shown)
+    }
+
+    /// The module's directory in the archive: none with module.xml at the root
+    /// (`root_manifest`), else its one top-level directory; refused when there is none or
+    /// more than one.
+    pub(crate) fn module_dir(&self, root_manifest: bool) -> Result<Option<String>, String> {
+        match self.tops.as_slice() {
+            _ if root_manifest => Ok(None),
+            [] => Err("the archive is empty".into()),
+            [top] => Ok(Some(top.clone())),
+            [one, other, ..] => Err(format!(
+                "more than one top-level directory (`{}` and `{}`) and no \
+                 `module.xml` at the root",
+                shown_str(one),
+                shown_str(other)
+            )),
+        }
+    }
+
+    /// Whether an entry named `path` (`/`-joined) as a file.
+    pub(crate) fn is_file_entry(&self, path: &str) -> bool {
+        self.names.is_file_entry(path)
+    }
+}

@@ -17,7 +17,7 @@ use crate::format::{Format, open};
 use crate::manifest::{
     Place, check_manifest_size, check_one_manifest, manifest_place, misnamed, parse_manifest,
 };
-use crate::names::Names;
+use crate::names::Layout;
 use crate::tar::unpack_tar;
 use crate::zip::unpack_zip;
 
@@ -101,11 +101,8 @@ pub(crate) struct Stage<'a> {
     /// [`UNPACKING`], opened.
     dir: Dir,
     dirs: DirBuilder,
-    names: Names,
+    layout: Layout,
     entries: usize,
-    /// The first two distinct first components of the entries' paths: two are enough to
-    /// know there is more than one top-level directory, and to name them.
-    tops: Vec<String>,
     /// Whether `module.xml` is a file at the archive's root.
     root_manifest: bool,
     /// The top-level directories holding a module.xml file, by their raw names.
@@ -144,9 +141,8 @@ impl<'a> Stage<'a> {
             staging,
             dir,
             dirs,
-            names: Names::default(),
+            layout: Layout::default(),
             entries: 0,
-            tops: Vec::new(),
             root_manifest: false,
             top_manifests: BTreeSet::new(),
             written: sync.then(Vec::new),
@@ -218,12 +214,8 @@ impl<'a> Stage<'a> {
     ) -> Result<Option<Target>, Error> {
         self.count()?;
         let shown = shown(raw);
-        if raw.len() > self.limits.max_path_len {
-            return Err(self.refuse(format!(
-                "entry path longer than {} bytes: `{shown}` is {} bytes long; shorten it",
-                self.limits.max_path_len,
-                raw.len()
-            )));
+        if let Some(refusal) = path_len_refusal(raw, self.limits) {
+            return Err(self.refuse(refusal));
         }
         // As reading only the manifest refuses it: `scan` and `install` agree. (A zip
         // reader would decode a name without its UTF-8 flag as CP437 and take it.)
@@ -238,24 +230,13 @@ impl<'a> Stage<'a> {
         if let Kind::Other(what) = &kind {
             return Err(self.refuse(not_regular(&shown, what)));
         }
-        let Some(first) = parts.first() else {
+        if parts.is_empty() {
             return Ok(None);
-        };
-        if self.tops.len() < 2 && !self.tops.contains(first) {
-            self.tops.push(first.clone());
         }
         let relative: PathBuf = parts.iter().collect();
-        // A newline or an escape byte in a file name reaches every `ls` and log that
-        // shows it: no module needs one.
-        if parts.iter().any(|part| part.chars().any(char::is_control)) {
-            return Err(self.refuse(format!(
-                "entry `{shown}` has a control character in its name; \
-                 rename the file and repack the module"
-            )));
-        }
         let dir = matches!(kind, Kind::Dir);
-        self.names
-            .insert(&parts, dir, &shown)
+        self.layout
+            .admit(&parts, dir, &shown)
             .map_err(|problem| self.refuse(problem))?;
         match kind {
             Kind::Dir => {
@@ -326,19 +307,10 @@ impl<'a> Stage<'a> {
     fn finish(self, staging: &Path) -> Result<Unpacked, Error> {
         // With module.xml at the root, the whole archive is the module's directory;
         // otherwise its one top-level directory is.
-        let top = match self.tops.as_slice() {
-            _ if self.root_manifest => None,
-            [] => return Err(self.refuse("the archive is empty".into())),
-            [top] => Some(top.clone()),
-            [one, other, ..] => {
-                return Err(self.refuse(format!(
-                    "more than one top-level directory (`{}` and `{}`) and no \
-                     `module.xml` at the root",
-                    shown_str(one),
-                    shown_str(other)
-                )));
-            }
-        };
+        let top = self
+            .layout
+            .module_dir(self.root_manifest)
+            .map_err(|problem| self.refuse(problem))?;
         let xml: PathBuf = top
             .iter()
             .map(String::as_str)
@@ -351,7 +323,7 @@ impl<'a> Stage<'a> {
             .chain(["module.xml"])
             .collect();
         let is_file = self.dir.metadata(&xml).is_ok_and(|m| m.is_file());
-        if !self.names.is_file_entry(&joined.join("/")) || !is_file {
+        if !self.layout.is_file_entry(&joined.join("/")) || !is_file {
             return Err(self.refuse(format!("`{shown}` is missing or not a file")));
         }
         let source = self
@@ -401,6 +373,18 @@ impl<'a> Stage<'a> {
             component,
         })
     }
+}
+
+/// The refusal of an entry named `raw` longer than the limits allow, if it is.
+pub(crate) fn path_len_refusal(raw: &[u8], limits: &Limits) -> Option<String> {
+    (raw.len() > limits.max_path_len).then(|| {
+        format!(
+            "entry path longer than {} bytes: `{}` is {} bytes long; shorten it",
+            limits.max_path_len,
+            shown(raw),
+            raw.len()
+        )
+    })
 }
 
 /// Whether `parts` name what a desktop adds to an archive beside a module: macOS Finder's

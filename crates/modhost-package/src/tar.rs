@@ -3,7 +3,6 @@
 //! read as metadata and never unpacked, and nothing but zero padding after the tar's end.
 
 use std::cell::Cell;
-use std::collections::BTreeSet;
 use std::io::{self, Read};
 use std::path::Path;
 use std::rc::Rc;
@@ -188,7 +187,7 @@ pub(crate) fn tar_manifest(
 ) -> Result<Manifests, Error> {
     let io_err = |source| classify(package, "cannot read the archive".into(), source);
     let (mut archive, truncation) = gzip_tar(file, limits);
-    let (mut root, mut top, mut tops) = (None, None, BTreeSet::new());
+    let (mut root, mut top, mut read) = (None, None, Manifests::default());
     let mut last: Option<String> = None;
     for (count, entry) in archive.entries().map_err(io_err)?.enumerate() {
         let mut entry = entry.map_err(|e| {
@@ -222,13 +221,17 @@ pub(crate) fn tar_manifest(
             Kind::Other(what) if !is_desktop_metadata(&parts) => {
                 return Err(refused(package, not_regular(&shown_name, what)));
             }
-            Kind::File => {}
-            _ => continue,
+            Kind::Other(_) => continue,
+            Kind::Dir => {
+                read.admit(package, &entry.path_bytes(), &parts, true, limits)?;
+                continue;
+            }
+            Kind::File => read.admit(package, &entry.path_bytes(), &parts, false, limits)?,
         }
         let found = match manifest_place(&parts) {
             Some(Place::Root) => &mut root,
             Some(Place::Top) => {
-                tops.insert(parts[0].clone());
+                read.tops.insert(parts[0].clone());
                 match top.is_none() {
                     true => &mut top,
                     false => continue,
@@ -243,5 +246,6 @@ pub(crate) fn tar_manifest(
     // To its end, as unpacking reads it: a package whose gzip checksum fails, or that
     // hides something after the tar, is unreadable here too, not listed as the newest.
     drain_after(package, archive.into_inner(), last)?;
-    Ok((root.or(top), tops))
+    read.found = root.or(top);
+    Ok(read)
 }

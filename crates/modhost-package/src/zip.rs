@@ -2,7 +2,6 @@
 //! by its declared sizes before it is read and bounded while it is, and its local header
 //! must agree with the central directory.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use zip::CompressionMethod;
@@ -233,7 +232,7 @@ pub(crate) fn zip_manifest(
     limits: &Limits,
 ) -> Result<Manifests, Error> {
     let mut archive = zip_archive(package, file, limits)?;
-    let (mut root, mut top, mut tops) = (None, None, BTreeSet::new());
+    let (mut root, mut top, mut read) = (None, None, Manifests::default());
     for index in 0..archive.len() {
         let entry = archive
             .by_index_data(index)
@@ -251,20 +250,24 @@ pub(crate) fn zip_manifest(
                     not_regular(&shown(entry.name_raw()), &what),
                 ));
             }
-            Kind::File => {}
-            _ => continue,
+            Kind::Other(_) => continue,
+            Kind::Dir => {
+                read.admit(package, entry.name_raw(), &parts, true, limits)?;
+                continue;
+            }
+            Kind::File => read.admit(package, entry.name_raw(), &parts, false, limits)?,
         }
         match manifest_place(&parts) {
             Some(Place::Root) => root = root.or(Some((index, parts))),
             Some(Place::Top) => {
-                tops.insert(parts[0].clone());
+                read.tops.insert(parts[0].clone());
                 top = top.or(Some((index, parts)));
             }
             None => {}
         }
     }
     let Some((index, parts)) = root.or(top) else {
-        return Ok((None, tops));
+        return Ok(read);
     };
     let entry = archive
         .by_index_data(index)
@@ -278,5 +281,6 @@ pub(crate) fn zip_manifest(
     check_method(package, &shown, entry.compression())?;
     let size = entry.size();
     let content = zip_content(&mut archive, index, package, "cannot read the archive")?;
-    read_xml(package, &shown, size, content).map(|source| (Some((shown, source)), tops))
+    read.found = Some((shown.clone(), read_xml(package, &shown, size, content)?));
+    Ok(read)
 }

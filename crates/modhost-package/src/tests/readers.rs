@@ -37,6 +37,11 @@ fn module_xml(name: &str, edit: impl Fn(&mut [u8; 512])) -> Vec<u8> {
     entry
 }
 
+/// The component entry beside `demo/module.xml`.
+fn wasm() -> Vec<u8> {
+    entry("demo/module.wasm", tar::EntryType::Regular, b"\0asm")
+}
+
 /// `data` padded to whole blocks.
 fn padded(data: &[u8]) -> Vec<u8> {
     let mut data = data.to_vec();
@@ -288,6 +293,7 @@ fn a_directory_declaring_content_is_refused_as_the_entries_it_would_hide() {
         &[
             entry("demo/", tar::EntryType::Regular, b""),
             entry("demo/module.xml", tar::EntryType::Regular, XML.as_bytes()),
+            entry("demo/module.wasm", tar::EntryType::Regular, b"\0asm"),
         ],
     );
     let read = read_manifest(&empty, &Limits::default());
@@ -334,14 +340,14 @@ fn a_ustar_header_of_another_version_than_00_is_refused() {
     let module = module_xml("demo/module.xml", |raw| {
         raw[263..265].copy_from_slice(b"\0\0");
     });
-    write_raw(&unprefixed, &[module]);
+    write_raw(&unprefixed, &[module, wasm()]);
     let read = read_manifest(&unprefixed, &Limits::default());
     assert!(read.is_ok_and(|m| m.rawname == "demo"));
 
     // Version 00 with the prefix is plain ustar, read alike everywhere.
     let plain = scratch.path().join("plain.tgz");
     let module = module_xml("module.xml", split(b"00"));
-    write_raw(&plain, &[module]);
+    write_raw(&plain, &[module, wasm()]);
     let read = read_manifest(&plain, &Limits::default());
     assert!(read.is_ok_and(|m| m.rawname == "demo"));
 }
@@ -366,4 +372,68 @@ fn a_module_xml_at_the_root_and_in_the_modules_directory_is_refused_in_both_form
             "it holds `module.xml` at its root and `demo/module.xml` too",
         );
     }
+}
+
+/// A package's files, by name.
+type Files<'a> = [(&'a str, &'a [u8])];
+
+#[test]
+fn a_package_read_for_its_module_xml_is_refused_for_what_unpacking_refuses() {
+    // `list --from` and `info --from` read only module.xml: a package they offer is one
+    // `install` takes, in either format.
+    let scratch = scratch();
+    let wasm: &[u8] = b"\0asm";
+    let cases: [(&str, &Files<'_>, &str); 3] = [
+        (
+            "beside",
+            &[
+                ("demo/module.xml", XML.as_bytes()),
+                ("demo/module.wasm", wasm),
+                ("LICENSE", b"MIT"),
+            ],
+            "more than one top-level directory (`demo` and `LICENSE`)",
+        ),
+        (
+            "nowasm",
+            &[("demo/module.xml", XML.as_bytes())],
+            "component `demo/module.wasm` is missing",
+        ),
+        (
+            "case",
+            &[
+                ("demo/module.xml", XML.as_bytes()),
+                ("demo/module.wasm", wasm),
+                ("demo/Notes.txt", b"a"),
+                ("demo/notes.txt", b"b"),
+            ],
+            "entries `demo/Notes.txt` and `demo/notes.txt` differ only in case",
+        ),
+    ];
+    for (name, files, words) in cases {
+        for zip in [false, true] {
+            let package = scratch.path().join(format!("{name}-{zip}.pkg"));
+            write_package(&package, zip, files);
+            refused_by_both(&package, words);
+        }
+    }
+    // A tar may name an entry twice, and GNU tar would unpack the later one.
+    let twice = scratch.path().join("twice.tgz");
+    write_package(
+        &twice,
+        false,
+        &[
+            ("demo/module.xml", XML.as_bytes()),
+            ("demo/module.wasm", wasm),
+            ("demo/module.xml", XML.replace("1.0", "1.1").as_bytes()),
+        ],
+    );
+    refused_by_both(&twice, "duplicate entry `demo/module.xml`");
+    // The component at the root, beside a root module.xml, is found too.
+    let flat = scratch.path().join("flat.tgz");
+    write_package(
+        &flat,
+        false,
+        &[("module.xml", XML.as_bytes()), ("module.wasm", wasm)],
+    );
+    assert!(read_manifest(&flat, &Limits::default()).is_ok_and(|m| m.rawname == "demo"));
 }
