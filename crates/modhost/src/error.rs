@@ -285,8 +285,9 @@ pub enum Error {
         /// Each channel that failed, with its error.
         failures: Vec<String>,
     },
-    /// Some packages of a package directory were left out, as what they require is not
-    /// met by what is installed and the other packages; the rest were applied.
+    /// Some packages of a package directory were left out, refused for themselves or as
+    /// what they require is not met by what is installed and the other packages; the rest
+    /// were applied.
     #[error("{}", left_out_message(.done, .left_out))]
     LeftOut {
         /// The changes made from the other packages.
@@ -392,8 +393,9 @@ fn left_out_message(done: &[crate::Change], left_out: &[String]) -> String {
     };
     let left_out: String = left_out.iter().map(|f| format!("\n  - {f}")).collect();
     format!(
-        "{done}; these packages were left out, as what they require is not met here, \
-         even with the rest of the package directory:{left_out}"
+        "{done}; these packages were left out, each for the reason given (a package \
+         refused, or what it requires not met here, even with the rest of the package \
+         directory):{left_out}"
     )
 }
 
