@@ -145,3 +145,24 @@ fn a_configured_package_directory_that_is_not_there_leaves_list_to_show_what_is_
         run.stderr
     );
 }
+
+#[test]
+fn what_a_package_directory_offers_is_listed_before_any_root_is_made() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let core = package("core");
+    let copied = std::fs::copy(&core, dir.path().join("core-16.0.40.tgz"));
+    assert!(copied.is_ok(), "{copied:?}");
+    let run = root.ok(&["list", "--from", arg(dir.path())]);
+    assert!(
+        run.stdout.contains("core     16.0.40  not-installed"),
+        "{}",
+        run.stdout
+    );
+    let run = root.ok(&["info", "core", "--from", arg(dir.path())]);
+    assert!(run.stdout.contains("16.0.40"), "{}", run.stdout);
+    // Nothing was made: a module's list still says there is no root.
+    assert!(!root.path().exists());
+    let run = root.fails(&["list"]);
+    assert!(run.stderr.contains("no modhost root"), "{}", run.stderr);
+}

@@ -40,7 +40,12 @@ pub struct InfoArgs {
 /// `info`: an installed module in full, or what a package or the package directory
 /// would install.
 pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
-    let host = ctx.open_existing()?;
+    // A package, or a module of a package directory given, is described before any root
+    // is made.
+    let host = match args.from.is_some() || modhost::names_a_file(args.rawname.as_ref()) {
+        true => ctx.open_or_scratch()?,
+        false => ctx.open_existing()?,
+    };
     let info = match host.describe(&args.rawname, args.from.as_deref())? {
         Described::Installed(info) => info,
         Described::Offered(offered) => {

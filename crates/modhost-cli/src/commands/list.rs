@@ -19,7 +19,12 @@ pub struct Args {
 
 /// Lists the modules, or says that none is installed and where packages come from.
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
-    let host = ctx.open_existing()?;
+    // What a package directory offers is listed before any root is made, as `scan`
+    // lists it: against no installed module.
+    let host = match args.from {
+        Some(_) => ctx.open_or_scratch()?,
+        None => ctx.open_existing()?,
+    };
     let modules = host.list_all(args.from.as_deref())?;
     ctx.out.result(&modules, || {
         if modules.is_empty() {
