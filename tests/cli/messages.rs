@@ -767,3 +767,28 @@ fn a_directory_of_packages_is_not_taken_as_a_source() {
         run.stderr
     );
 }
+
+#[test]
+fn an_engine_this_process_cannot_have_leaves_no_root_behind() {
+    // Under `ulimit -v` (or valgrind) the sandbox pool cannot reserve its address space:
+    // opening fails, saying so, before anything of a root is made.
+    let root = root();
+    let bin = env!("CARGO_BIN_EXE_modhost");
+    let run = Root::output(
+        Command::new("sh")
+            .args([
+                "-c",
+                "ulimit -v 8000000 && exec \"$0\" \"$@\"",
+                bin,
+                "--root",
+            ])
+            .arg(root.path())
+            .args(["install", arg(&package("core"))]),
+    );
+    assert!(
+        !run.success && run.stderr.contains("run without `ulimit -v`"),
+        "{}",
+        run.stderr
+    );
+    assert!(!root.path().exists(), "a root was left behind");
+}

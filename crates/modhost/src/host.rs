@@ -220,6 +220,11 @@ impl Host {
     ) -> Result<Self> {
         let config = config::Config::load(&layout.config())?;
         let limits = limits.unwrap_or_else(|| config.limits.apply(Limits::default()));
+        // Before the state database is made: an engine this process cannot have (under
+        // `ulimit -v`, or valgrind) then leaves no root behind.
+        let runtime = Arc::new(
+            Runtime::with_capabilities(&layout.cache(), capabilities)?.protecting(&layout.root),
+        );
         let state = State::open_capped(&layout.database(), config.state.max_size())?
             .with_quotas(config.state.quotas());
         // Only said, and only when it can be read: nothing else of opening waits on it.
@@ -229,9 +234,6 @@ impl Host {
             let installed: Vec<String> = records.into_iter().map(|r| r.rawname).collect();
             config.warn_of_misspelt_quotas(&installed);
         }
-        let runtime = Arc::new(
-            Runtime::with_capabilities(&layout.cache(), capabilities)?.protecting(&layout.root),
-        );
         let dispatcher = Dispatcher::new(
             Arc::clone(&runtime),
             state.clone(),
