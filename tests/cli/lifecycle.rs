@@ -1213,3 +1213,28 @@ fn scan_names_a_requirement_the_directory_holds_but_cannot_install() {
     assert_eq!(scanned[0]["rawname"], "core", "{scanned}");
     assert_eq!(scanned[0]["installable"], true, "{scanned}");
 }
+
+#[test]
+fn a_rolled_back_version_keeps_its_compiled_code_for_an_upgrade_again() {
+    let root = root();
+    let v1 = package_at("phonebook", "1.0.0");
+    root.ok(&["install", arg(&package("core")), arg(&v1)]);
+    let v2 = package_at("phonebook", "2.0.0");
+    let run = root.ok(&["upgrade", arg(&v2)]);
+    assert!(run.stderr.contains("Compiled phonebook"), "{}", run.stderr);
+    root.ok(&["rollback", "phonebook"]);
+    // Upgrading to it again (the rollback's cause fixed elsewhere) loads what was
+    // compiled: no minutes of compiling for a Python or JavaScript module.
+    let run = root.ok(&["upgrade", arg(&v2)]);
+    assert!(
+        run.stdout.contains("upgraded phonebook 1.0.0 -> 2.0.0")
+            && !run.stderr.contains("Compiled phonebook"),
+        "{}",
+        run.stderr
+    );
+    // With no room kept for code nothing installed uses, it goes at the rollback.
+    root.configure("[cache]\nkeep_mb = 0\n");
+    root.ok(&["rollback", "phonebook"]);
+    let run = root.ok(&["upgrade", arg(&v2)]);
+    assert!(run.stderr.contains("Compiled phonebook"), "{}", run.stderr);
+}

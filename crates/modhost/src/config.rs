@@ -34,7 +34,8 @@
 //!
 //! [cache]                      # compiled code
 //! keep_mb = 1024                 # of modules not installed (what `scan` compiled, so that an install after it
-//!                                # does not compile again), the newest kept up to this (default 512; 0 keeps none)
+//!                                # does not compile again; a version rolled back from), the newest kept up to
+//!                                # this (default 512; 0 keeps none)
 //!
 //! [updates]                    # update channels (defaults: stable, 20 s)
 //! stability = "beta"            # offer betas and release candidates too

@@ -64,8 +64,10 @@ pub(crate) fn rollback(host: &Host, rawname: &str, force: bool) -> Result<Change
         rawname,
         &format!("{} -> {}", current.version, backup.record.version),
     );
+    // The version rolled back from keeps its compiled code, within the cache's bound for
+    // code nothing installed uses: upgrading to it again, once fixed elsewhere, need not
+    // compile it again (minutes, for a Python or JavaScript module).
     let mut tx = Transaction::new(host, &lock, "rollback");
-    tx.superseding(rawname)?;
     let txn = tx.state()?;
     txn.restore_backup(rawname, &previous.database)?;
     // The backup's status is the one it had when the upgrade replaced it; since then the
@@ -84,6 +86,7 @@ pub(crate) fn rollback(host: &Host, rawname: &str, force: bool) -> Result<Change
     tx.replacing(host.layout.module_dir(rawname, &current.module_dir));
     tx.replacing(host.layout.data_dir(rawname, &current.data_dir));
     tx.commit()?;
+    super::transaction::trim_cache(host);
     Ok(Change::plain(
         rawname,
         Action::RolledBack,
