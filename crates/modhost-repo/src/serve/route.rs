@@ -175,7 +175,14 @@ async fn answer(root: Arc<PathBuf>, request: Request<Incoming>) -> Response<Body
         Err((status, description)) => return ko(status, &description),
     };
     let (request, _) = request.into_parts();
-    let range = request.headers.get(RANGE).and_then(ranges::single_range);
+    // An empty file has no byte to give part of: it is answered whole, as RFC 9110 lets
+    // a server ignore a Range (tower-http would answer `206` with a `bytes 0-0/0` range
+    // no client can read).
+    let range = request
+        .headers
+        .get(RANGE)
+        .filter(|_| !file.found.is_empty())
+        .and_then(ranges::single_range);
     let has_range = range.is_some();
     let mut response = serve_file(&file, &request, range.clone()).await;
     if let Ok(refused) = &response

@@ -181,6 +181,19 @@ fn several_ranges_or_an_invalid_range_get_the_whole_file() -> TestResult {
     let mut answer = agent.get(&url).header("Range", "bytes=-10").call()?;
     assert_eq!(answer.status(), 206);
     assert_eq!(answer.body_mut().read_to_vec()?, &package[4_990..]);
+
+    // An empty file has no part to give: any range gets it whole.
+    let (_, empty) = Served::package(0);
+    let (url, agent) = (empty.url.clone(), empty.tls.agent());
+    for range in ["bytes=0-0", "bytes=0-", "bytes=-5"] {
+        let mut answer = agent.get(&url).header("Range", range).call()?;
+        assert_eq!(answer.status(), 200, "Range: {range}");
+        assert_eq!(header_of(&answer, "content-range"), None, "Range: {range}");
+        assert!(
+            answer.body_mut().read_to_vec()?.is_empty(),
+            "Range: {range}"
+        );
+    }
     Ok(())
 }
 

@@ -84,6 +84,11 @@ impl Found {
     }
 
     /// Where it is.
+    /// Whether the file holds no byte.
+    pub(in crate::serve) fn is_empty(&self) -> bool {
+        self.inner.meta.len == 0
+    }
+
     pub(in crate::serve) fn path(&self) -> &Path {
         &self.inner.path
     }
