@@ -110,6 +110,7 @@ pub(crate) fn parse(
     {
         return Err(problem.clone());
     }
+    let releases = once_each(releases, &mut set_aside);
     // Beside sound ones, a malformed update is set aside, saying what is wrong with it:
     // nothing a channel offers is dropped silently.
     for (update, problem) in problems {
@@ -121,6 +122,47 @@ pub(crate) fn parse(
         });
     }
     Ok((releases, set_aside))
+}
+
+/// `releases` with each module's version once. A feed may list a version once per
+/// platform version it supports, all alike: one is kept. Two that differ (another
+/// package, size or checksum) are both set aside: which one the publisher meant cannot be
+/// told, and taking the first would let whoever added the other decide.
+fn once_each(releases: Vec<Release>, set_aside: &mut Vec<SetAside>) -> Vec<Release> {
+    let same = |a: &Release, b: &Release| {
+        a.location == b.location && a.size == b.size && a.digests == b.digests
+    };
+    // Where each module's version stands in `kept`: `None` once two that differ were seen.
+    let mut at: std::collections::HashMap<(String, String), Option<usize>> = Default::default();
+    let mut kept: Vec<Option<Release>> = Vec::new();
+    for release in releases {
+        let key = (release.rawname.clone(), release.version.clone());
+        match at.get(&key).copied() {
+            None => {
+                at.insert(key, Some(kept.len()));
+                kept.push(Some(release));
+            }
+            Some(None) => {}
+            Some(Some(index)) => {
+                if kept[index]
+                    .as_ref()
+                    .is_some_and(|first| same(first, &release))
+                {
+                    continue;
+                }
+                kept[index] = None;
+                at.insert(key.clone(), None);
+                set_aside.push(SetAside {
+                    rawname: key.0,
+                    version: key.1,
+                    reason: "it is offered twice, with different packages or checksums: \
+                             which one is the release cannot be told"
+                        .into(),
+                });
+            }
+        }
+    }
+    kept.into_iter().flatten().collect()
 }
 
 /// The XML reader's `message`, which speaks of the module.xml it usually reads, about an

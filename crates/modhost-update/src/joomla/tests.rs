@@ -414,3 +414,39 @@ fn element_names_are_read_in_any_case_as_joomlas_updater_reads_them() {
         "{found:?}"
     );
 }
+
+#[test]
+fn a_version_offered_twice_is_kept_once_when_alike_and_set_aside_when_not() {
+    // Feeds list a version once per platform version they support, all alike.
+    let alike = format!(
+        "<updates>{}{}{}</updates>",
+        update("2.0.0", "stable", ANY),
+        update("2.0.0", "stable", &ours("1\\..*")),
+        update("1.0.0", "stable", ANY)
+    );
+    assert_eq!(
+        offered(&alike, Stability::Stable),
+        Ok(vec!["2.0.0".to_owned(), "1.0.0".to_owned()])
+    );
+    // One differing (another checksum, added by whoever could add it): neither is taken.
+    let other = update("2.0.0", "stable", ANY).replace(&"a".repeat(64), &"b".repeat(64));
+    let differing = format!(
+        "<updates>{}{other}{}{}</updates>",
+        update("2.0.0", "stable", ANY),
+        update("2.0.0", "stable", ANY),
+        update("1.0.0", "stable", ANY)
+    );
+    let found = read(differing.as_bytes(), Some("phonebook"), Stability::Stable);
+    assert!(
+        found
+            .as_ref()
+            .is_ok_and(|(offered, aside)| offered.len() == 1
+                && offered[0].version == "1.0.0"
+                && aside.len() == 1
+                && aside[0].version == "2.0.0"
+                && aside[0]
+                    .reason
+                    .contains("offered twice, with different packages")),
+        "{found:?}"
+    );
+}
