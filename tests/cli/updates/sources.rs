@@ -243,10 +243,18 @@ fn a_module_from_one_source_is_never_replaced_from_another() {
         "{}",
         run.stderr
     );
+    let run = a.ok(&root, &["upgrade", "--online", "phonebook"]);
     assert_eq!(
-        a.ok(&root, &["upgrade", "--online", "phonebook"]).stdout,
-        "nothing to do\n",
+        run.stdout, "nothing to do\n",
         "its own source has nothing newer; a's 2.0.0 is not a candidate"
+    );
+    // Named, it is said as `upgradeall` says it.
+    assert!(
+        run.stderr.contains(
+            "source `a` offers `phonebook` 2.0.0, which is updated from source `b`: left as it is"
+        ),
+        "{}",
+        run.stderr
     );
     let before = root.fingerprint();
     let run = a.ok(&root, &["install", "--online", "phonebook"]);

@@ -287,9 +287,9 @@ pub(crate) fn upgrade_online(
             }
             continue;
         }
-        if !named {
-            // A newer release only another source offers is not taken, and not kept quiet
-            // either: `upgradeall` would otherwise say "nothing to do" beside it.
+        // A newer release only another source offers is not taken, and not kept quiet
+        // either: the upgrade would otherwise say "nothing to do" beside it.
+        let warn_elsewhere = || {
             if let Some((source, version)) =
                 elsewhere.get(name).filter(|_| !best.contains_key(name))
             {
@@ -307,6 +307,9 @@ pub(crate) fn upgrade_online(
                      `{source}` takes the release"
                 );
             }
+        };
+        if !named {
+            warn_elsewhere();
             continue;
         }
         if let Some(reason) = not_applicable.remove(name) {
@@ -319,6 +322,7 @@ pub(crate) fn upgrade_online(
             for aside in &aside {
                 tracing::warn!("{aside}");
             }
+            warn_elsewhere();
             continue;
         }
         // Else a newer release set aside is why it is not upgraded, whatever older one the
