@@ -182,7 +182,9 @@ pub fn rawname_rule() -> String {
     format!("1 to {MAX_RAWNAME} characters of {RAWNAME_GRAMMAR}")
 }
 
-/// The module-admin categories; any other is shown as `Other`.
+/// The module-admin categories: FreePBX's since 2.9, then those of its 2.x releases, which
+/// about one real module.xml in ten of its history still names (`Basic` most); any other
+/// is shown as `Other`.
 pub const CATEGORIES: &[&str] = &[
     "Admin",
     "Applications",
@@ -190,6 +192,14 @@ pub const CATEGORIES: &[&str] = &[
     "Reports",
     "Settings",
     "Other",
+    "Basic",
+    "Inbound Call Control",
+    "Internal Options & Configuration",
+    "Outbound Call Control",
+    "System Administration",
+    "Third Party Addon",
+    "Provisioning",
+    "Messaging",
 ];
 
 /// The repositories FreePBX knows; a module without `<repo>` is `local`.

@@ -291,6 +291,28 @@ fn minimal_file_gets_the_defaults() {
 }
 
 #[test]
+fn freepbx_2_categories_are_kept_as_written() {
+    for category in [
+        "Basic",
+        "System Administration",
+        "Inbound Call Control",
+        "messaging",
+    ] {
+        let xml = format!(
+            "<module><rawname>x</rawname><name>X</name><version>1.0</version>\
+             <category>{category}</category></module>"
+        );
+        let m = Manifest::parse(&xml, "x.xml").unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            m.category.eq_ignore_ascii_case(category) && m.warnings.is_empty(),
+            "{category}: {} {:?}",
+            m.category,
+            m.warnings
+        );
+    }
+}
+
+#[test]
 fn unknown_category_becomes_other_with_a_warning_and_capabilities_are_read() {
     let xml = r#"<module><rawname>x</rawname><name>X</name><version>1.0</version><category>Telephony</category>
         <capabilities><directory path="/var/spool/asterisk/voicemail" access="read-write"/><directory path="/etc/asterisk"/></capabilities>
