@@ -12,7 +12,8 @@ use std::path::Path;
 
 /// `text` on one line: every control character — C0 (newline and tab included), DEL
 /// and C1 — shown as `\x1b` (below U+0080) or `\u{9b}`, every bidirectional formatting
-/// character and the Unicode line and paragraph separators as `\u{202e}`, and a
+/// character, the Unicode line and paragraph separators and what shows as nothing
+/// (zero-width spaces, a byte-order mark) as `\u{202e}`, and a
 /// backslash that would otherwise read as the start of such an escape (`\x1b` typed out)
 /// doubled, so that an escape shown can only stand for a character escaped. Other
 /// backslashes (a Windows path, a message quoting `\`) are shown as they are. Text with
@@ -111,6 +112,16 @@ fn is_unsafe(c: char) -> bool {
                 | '\u{202a}'..='\u{202e}'
                 | '\u{2066}'..='\u{2069}'
         )
+        || is_invisible(c)
+}
+
+/// Characters that show as nothing (zero-width spaces and joiners, a byte-order mark, a
+/// soft hyphen): two module names differing only by one would read as the same.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00ad}' | '\u{180e}' | '\u{200b}'..='\u{200d}' | '\u{2060}'..='\u{2064}' | '\u{feff}'
+    )
 }
 
 #[cfg(test)]
@@ -148,6 +159,11 @@ mod tests {
             "\\u{2066}\\u{2067}\\u{2068}\\u{2069}\\u{200e}\\u{200f}\\u{61c}"
         );
         assert_eq!(escape("a\u{2028}b\u{2029}"), "a\\u{2028}b\\u{2029}");
+        // What shows as nothing: `core` and `co\u{200b}re` read alike otherwise.
+        assert_eq!(
+            escape("co\u{200b}re\u{feff}\u{ad}"),
+            "co\\u{200b}re\\u{feff}\\u{ad}"
+        );
     }
 
     #[test]
