@@ -792,3 +792,20 @@ fn an_engine_this_process_cannot_have_leaves_no_root_behind() {
     );
     assert!(!root.path().exists(), "a root was left behind");
 }
+
+#[test]
+fn installlocal_online_is_refused_rather_than_upgrading() {
+    // Nothing installs every module a source offers: modules from the sources are
+    // installed by name, and `installlocal --online` once upgraded instead.
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let before = root.fingerprint();
+    let run = root.fails(&["installlocal", "--online"]);
+    assert!(
+        run.stderr
+            .contains("modules from the update sources are installed by name: `modhost install --online NAME...`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+}

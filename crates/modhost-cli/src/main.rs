@@ -303,7 +303,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Host::install_online,
         ),
         Command::Installlocal(args) => {
-            change::local(&ctx, args, Root::MadeIfMissing, Host::install_local)
+            change::local(&ctx, args, Root::MadeIfMissing, Host::install_local, None)
         }
         Command::Upgrade(args) => change::packages(
             &ctx,
@@ -312,7 +312,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Host::upgrade_from,
             Host::upgrade_online,
         ),
-        Command::Upgradeall(args) => change::local(&ctx, args, Root::Existing, Host::upgrade_all),
+        Command::Upgradeall(args) => change::local(
+            &ctx,
+            args,
+            Root::Existing,
+            Host::upgrade_all,
+            Some(Host::upgrade_online),
+        ),
         Command::Uninstall(args) => change::module(&ctx, args, Host::uninstall),
         Command::Delete(args) => change::module(&ctx, args, Host::delete),
         Command::Enable(args) => change::enable(&ctx, args),

@@ -132,11 +132,27 @@ fn names(args: &[std::ffi::OsString]) -> modhost::Result<Vec<String>> {
         .collect()
 }
 
-/// `installlocal`/`upgradeall`: everything the package directory holds that applies.
-pub fn local(ctx: &Context, args: LocalArgs, root: Root, op: LocalOp) -> Result<()> {
-    let (host, changes) = ctx.change(root, |host| match args.online {
-        true => host.upgrade_online(&[], args.options()),
-        false => op(host, args.from.as_deref(), args.options()),
+/// `installlocal`/`upgradeall`: everything the package directory holds that applies, or
+/// with `--online` what the update sources offer (`online`: `upgradeall` only; nothing
+/// installs every module a source offers).
+pub fn local(
+    ctx: &Context,
+    args: LocalArgs,
+    root: Root,
+    op: LocalOp,
+    online: Option<OnlineOp>,
+) -> Result<()> {
+    let online = match (args.online, online) {
+        (false, _) => None,
+        (true, Some(online)) => Some(online),
+        (true, None) => anyhow::bail!(
+            "installlocal installs what the package directory holds; modules from the \
+             update sources are installed by name: `modhost install --online NAME...`"
+        ),
+    };
+    let (host, changes) = ctx.change(root, |host| match online {
+        Some(online) => online(host, &[], args.options()),
+        None => op(host, args.from.as_deref(), args.options()),
     })?;
     print(ctx, &host, &changes)
 }
