@@ -273,9 +273,13 @@ fn a_database_restored_from_before_an_install_and_an_upgrade_loses_none_of_their
     let said = root.ok(&["recover"]);
     assert!(
         said.stdout
-            .contains("kept 4 directories that no record names"),
-        "{}",
-        said.stdout
+            .contains("kept 4 directories that no record names")
+            && said
+                .stderr
+                .contains("`modhost recover --remove-unclaimed` removes them"),
+        "{}{}",
+        said.stdout,
+        said.stderr
     );
     assert_eq!((root.tree("modules"), root.tree("data")), (modules, data));
 

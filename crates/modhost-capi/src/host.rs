@@ -199,9 +199,9 @@ fn options(flags: u32) -> Result<Options, Failure> {
     })
 }
 
-/// Installs or upgrades (`verb` is `Host::install_from` or `Host::upgrade_from`) the packages
-/// `names` resolves to in `from`: what was done, as JSON.
-/// `modhost_install` and `modhost_upgrade`, which differ only in the verb.
+/// The body of `modhost_install` and `modhost_upgrade`, which differ only in the verb
+/// (`Host::install_from` or `Host::upgrade_from`): the packages `names` resolves to in
+/// `from`, installed or upgraded; what was done, as JSON.
 ///
 /// # Safety
 ///

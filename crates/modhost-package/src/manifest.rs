@@ -194,8 +194,9 @@ pub(crate) fn read_xml(
     Ok(source)
 }
 
-/// Parses a module.xml from its bytes: one that is not UTF-8 is refused at its first bad
-/// byte, naming the encoding it declares.
+/// Parses a module.xml from its bytes, decoded as it declares or marks itself (UTF-8,
+/// UTF-16, Latin-1, windows-1252…): one that cannot be decoded so is refused at its
+/// first bad byte, naming the encoding.
 pub(crate) fn parse_manifest(
     package: &Path,
     source: &[u8],

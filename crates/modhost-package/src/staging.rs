@@ -387,15 +387,15 @@ pub(crate) fn path_len_refusal(raw: &[u8], limits: &Limits) -> Option<String> {
     })
 }
 
-/// Whether `parts` name what a desktop adds to an archive beside a module: macOS Finder's
-/// `__MACOSX/` tree, its `._NAME` AppleDouble files and `.DS_Store`. They are left out,
-/// so that a zip made by right-clicking a folder installs.
 /// The refusal of an entry that is neither a regular file nor a directory (`what`
 /// says what it is), worded once for unpacking and for reading a package's module.xml.
 pub(crate) fn not_regular(shown: &str, what: &str) -> String {
     format!("entry `{shown}` is {what}; only regular files and directories are allowed")
 }
 
+/// Whether `parts` name what a desktop adds to an archive beside a module: macOS Finder's
+/// `__MACOSX/` tree, its `._NAME` AppleDouble files and `.DS_Store`. They are left out,
+/// so that a zip made by right-clicking a folder installs.
 pub(crate) fn is_desktop_metadata(parts: &[String]) -> bool {
     parts.first().is_some_and(|first| first == "__MACOSX")
         || parts

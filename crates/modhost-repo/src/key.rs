@@ -45,7 +45,9 @@ impl SecretKey {
         };
         if path.is_dir() {
             return Err(refused(
-                "a directory, not a signing key file (`repo keygen --out FILE` writes one)".into(),
+                "a directory, not a signing key file (key generation writes one, as \
+                 `modhost repo keygen --out FILE` does)"
+                    .into(),
             ));
         }
         // A key file is a line or two: more is not one, and is not read whole.

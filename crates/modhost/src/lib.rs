@@ -99,7 +99,7 @@ pub use embedding::Embedding;
 pub use error::{Error, held, shortened};
 pub use event::{Event, Reporter};
 pub use host::Host;
-pub use online::{Offer, OfferStatus, SourceInfo, SourceReport};
+pub use online::{KeyInfo, Offer, OfferStatus, SourceInfo, SourceReport};
 pub use ops::{Reload, ReloadHandler};
 pub use packages::{Available, Scan, ScanEntry, Unreadable, names_a_file, read_manifest};
 pub use packing::{PackTo, Packed, pack_module};

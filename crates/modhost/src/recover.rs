@@ -87,8 +87,8 @@ impl fmt::Display for Recovery {
             }
             said.push(format!(
                 "kept {n} director{} that no record names and no interrupted change made \
-                 ({}): was modhost.db restored apart from modules/ and data/? `recover \
-                 --remove-unclaimed` removes them if nothing needs them",
+                 ({}): was modhost.db restored apart from modules/ and data/? a recovery \
+                 told to remove unclaimed directories removes them, if nothing needs them",
                 if n == 1 { "y" } else { "ies" },
                 paths.join(", ")
             ));
@@ -330,7 +330,8 @@ pub(crate) fn run(
              database names and no interrupted change made (the first: `{}`): a modhost.db \
              restored apart from the root's modules/ and data/ leaves them so, and restoring \
              them together mends it (a crash of a modhost that kept no intents does too); \
-             `modhost recover --remove-unclaimed` removes them if nothing needs them",
+             a recovery told to remove unclaimed directories removes them, if nothing needs \
+             them",
             if n == 1 { "y" } else { "ies" },
             first.display()
         ));

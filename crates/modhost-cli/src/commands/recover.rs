@@ -29,6 +29,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             escape(&ctx.root().display().to_string())
         );
     }
+    if !recovery.unclaimed.is_empty() && !args.remove_unclaimed {
+        eprintln!("note: `modhost recover --remove-unclaimed` removes them");
+    }
     ctx.out.result(&recovery, || {
         if recovery.is_empty() {
             "nothing to recover\n".to_owned()

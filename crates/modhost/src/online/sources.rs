@@ -190,7 +190,7 @@ pub(crate) fn add_source_pinned(
     if !modhost_manifest::is_valid_rawname(name) {
         return Err(Error::Refused(vec![format!(
             "source name `{name}` must be {}",
-            modhost_manifest::RAWNAME_GRAMMAR
+            modhost_manifest::rawname_rule()
         )]));
     }
     // `…/repo/index.json` would be read as `…/repo/index.json/index.json`.
