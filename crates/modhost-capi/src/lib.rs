@@ -18,6 +18,8 @@
 //!   grant, revoke), its info, and `modhost_reload`.
 //! - `capability.rs`: capabilities from C callbacks, linked with wasmtime's dynamic API,
 //!   and what a callback asks of the call it serves (`modhost_call_stopped`).
+//! - `calls.rs`: the calls under way on a host, so that `modhost_close` waits for them.
+//! - `limits.rs`: `modhost_limits`, the sandbox limits of a host's calls, as C sets them.
 //! - `json.rs`: WIT values as JSON and back.
 //! - `log.rs`: log records (modules' and modhost's own) to the application's callback.
 //! - `malloced.rs`: strings allocated with `malloc` (callbacks' answers, `modhost_string_new`).

@@ -25,7 +25,10 @@
 //! # Map
 //!
 //! - `host.rs`: [`Host`] itself — opening a root, its settings, the root lock, recovery,
-//!   and the entry to hook dispatch (`dispatch/`: the dispatcher, hook points, outcomes).
+//!   and the entry to hook dispatch (`dispatch/`: the dispatcher, hook points, outcomes);
+//!   `embedding.rs`: [`Embedding`], how an application opens one with its limits and
+//!   capabilities; `made.rs`: what opening made, taken away by a failed change;
+//!   `intent.rs`: what a change in progress makes and replaces, listed first.
 //! - `verbs.rs`: what a host does to modules; each verb is one operation of `ops/`
 //!   (install and upgrade, remove, enable and disable, rollback, scan, grants, reload),
 //!   each run inside the one `ops/transaction.rs`, or of `online/` (sources, offers,
