@@ -22,8 +22,9 @@ pub struct Packed {
     pub package: PathBuf,
     /// What module.xml's reading warned of, as an install would.
     pub warnings: Vec<String>,
-    /// Why the component looks older than the code it is built from, when it does (see
-    /// [`stale_component`]): the package then holds the code as it was last built.
+    /// Why the component looks older than the code it is built from, when it does (a
+    /// source file or module.xml newer than it): the package then holds the code as it
+    /// was last built.
     pub stale: Option<String>,
 }
 
