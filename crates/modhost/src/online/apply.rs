@@ -8,7 +8,7 @@ use modhost_update::{Release, Source};
 
 use super::download::{download_dir, fetch_package};
 use super::offers::{accepted, find_release, offers, remember};
-use super::{Checked, OfferStatus, announces, client};
+use super::{Checked, OfferStatus, announces, client, updated_from};
 use crate::host::Host;
 use crate::plan::{self, Mode};
 use crate::{Change, Error, Event, Options, Result};
@@ -495,14 +495,5 @@ pub(crate) fn apply_online(
             applying: applied.join(", "),
             source: Box::new(error),
         }),
-    }
-}
-
-/// Whether module `name`, installed from source `bound` (`None`: from a file), is updated
-/// from channel `channel` (declared by module `declared_by`, or an administrator's source).
-fn updated_from(name: &str, bound: Option<&str>, channel: &str, declared_by: Option<&str>) -> bool {
-    match bound {
-        Some(source) => declared_by.is_none() && source == channel,
-        None => declared_by == Some(name),
     }
 }

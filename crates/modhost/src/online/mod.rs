@@ -279,3 +279,17 @@ mod tests {
         assert!(announces(Kind::Joomla, "2.0.0", &version("2.0.0")));
     }
 }
+
+/// Whether module `name`, installed from source `bound` (`None`: from a file), is updated
+/// from channel `channel` (declared by module `declared_by`, or an administrator's source).
+pub(crate) fn updated_from(
+    name: &str,
+    bound: Option<&str>,
+    channel: &str,
+    declared_by: Option<&str>,
+) -> bool {
+    match bound {
+        Some(source) => declared_by.is_none() && source == channel,
+        None => declared_by == Some(name),
+    }
+}

@@ -159,10 +159,12 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
             candidates.sort_by(|a, b| b.0.cmp(&a.0));
             let installed = host.state.module(&rawname)?;
             let from = host.state.module_source(&rawname)?;
-            let own = match &channel.declared_by {
-                Some(_) => from.is_none(),
-                None => from.as_deref() == Some(channel.name.as_str()),
-            };
+            let own = super::updated_from(
+                &rawname,
+                from.as_deref(),
+                &channel.name,
+                channel.declared_by.as_deref(),
+            );
             let mut judged: Vec<(Offer, Release)> = candidates
                 .into_iter()
                 .map(|(offered, release)| {
@@ -200,9 +202,13 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
         };
         let not_offered = updated_from
             .iter()
-            .filter(|(rawname, from)| match &channel.declared_by {
-                Some(module) => module == rawname && from.is_none(),
-                None => from.as_deref() == Some(channel.name.as_str()),
+            .filter(|(rawname, from)| {
+                super::updated_from(
+                    rawname,
+                    from.as_deref(),
+                    &channel.name,
+                    channel.declared_by.as_deref(),
+                )
             })
             .filter(|(rawname, _)| !named(rawname))
             .map(|(rawname, _)| rawname.clone())
