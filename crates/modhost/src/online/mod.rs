@@ -261,6 +261,20 @@ pub(crate) fn target(host: &Host) -> Target {
     }
 }
 
+/// Whether module `name`, installed from source `bound` (`None`: from a file), is updated
+/// from channel `channel` (declared by module `declared_by`, or an administrator's source).
+pub(crate) fn updated_from(
+    name: &str,
+    bound: Option<&str>,
+    channel: &str,
+    declared_by: Option<&str>,
+) -> bool {
+    match bound {
+        Some(source) => declared_by.is_none() && source == channel,
+        None => declared_by == Some(name),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,19 +291,5 @@ mod tests {
         // Other channels write versions as text: they must match exactly.
         assert!(!announces(Kind::Joomla, "16", &version("16.0")));
         assert!(announces(Kind::Joomla, "2.0.0", &version("2.0.0")));
-    }
-}
-
-/// Whether module `name`, installed from source `bound` (`None`: from a file), is updated
-/// from channel `channel` (declared by module `declared_by`, or an administrator's source).
-pub(crate) fn updated_from(
-    name: &str,
-    bound: Option<&str>,
-    channel: &str,
-    declared_by: Option<&str>,
-) -> bool {
-    match bound {
-        Some(source) => declared_by.is_none() && source == channel,
-        None => declared_by == Some(name),
     }
 }
