@@ -661,13 +661,17 @@ void modhost_limits_default(modhost_limits *limits);
 /**
  * Sends every log record at `level` or more severe (`MODHOST_LOG_ERROR` …
  * `MODHOST_LOG_TRACE`) to `callback` with `user_data`, from now on and for every host in
- * the process; a NULL callback (or a `level` of 0) stops them. Records of the libraries
- * modhost uses (its HTTPS client, TLS, wasmtime) are passed only at
- * `MODHOST_LOG_WARN` and above: below it, they may show URLs with download keys.
+ * the process; a NULL callback (or a `level` of 0) stops them. Of the libraries modhost
+ * uses, only wasmtime's warnings and errors are passed: below them, and from its HTTPS
+ * client and TLS, records may show URLs with download keys.
  *
  * Without it, records are dropped. It sets the process's `tracing` subscriber, once: it
  * fails (`MODHOST_ERROR_FAILED`) in a process that already has one (a Rust application
  * linking the library, which reads the records through its own).
+ *
+ * When it returns, no call of the callback set before is under way on any other thread:
+ * its `user_data` may be freed, its code unloaded. (Called from inside that callback, it
+ * does not wait for the call it is in.)
  *
  * # Safety
  *

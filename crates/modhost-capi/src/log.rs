@@ -76,13 +76,17 @@ thread_local! {
 
 /// Sends every log record at `level` or more severe (`MODHOST_LOG_ERROR` …
 /// `MODHOST_LOG_TRACE`) to `callback` with `user_data`, from now on and for every host in
-/// the process; a NULL callback (or a `level` of 0) stops them. Records of the libraries
-/// modhost uses (its HTTPS client, TLS, wasmtime) are passed only at
-/// `MODHOST_LOG_WARN` and above: below it, they may show URLs with download keys.
+/// the process; a NULL callback (or a `level` of 0) stops them. Of the libraries modhost
+/// uses, only wasmtime's warnings and errors are passed: below them, and from its HTTPS
+/// client and TLS, records may show URLs with download keys.
 ///
 /// Without it, records are dropped. It sets the process's `tracing` subscriber, once: it
 /// fails (`MODHOST_ERROR_FAILED`) in a process that already has one (a Rust application
 /// linking the library, which reads the records through its own).
+///
+/// When it returns, no call of the callback set before is under way on any other thread:
+/// its `user_data` may be freed, its code unloaded. (Called from inside that callback, it
+/// does not wait for the call it is in.)
 ///
 /// # Safety
 ///
@@ -107,10 +111,13 @@ pub unsafe extern "C" fn modhost_set_log(
             }
             INSTALLED
                 .get_or_init(|| {
-                    tracing_subscriber::registry()
-                        .with(Forward)
-                        .try_init()
-                        .map_err(|e| e.to_string())
+                    // Not `log`'s records too (what `try_init` would add): cranelift
+                    // logs every function it compiles through `log`, and its calls
+                    // would all be asked here.
+                    tracing::subscriber::set_global_default(
+                        tracing_subscriber::registry().with(Forward),
+                    )
+                    .map_err(|e| e.to_string())
                 })
                 .clone()
                 .map_err(|e| {
@@ -126,12 +133,27 @@ pub unsafe extern "C" fn modhost_set_log(
                 })
             });
             let level = if sink.is_some() { level } else { 0 };
-            *SINK
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = sink;
+            let before = std::mem::replace(
+                &mut *SINK
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                sink,
+            );
             LEVEL.store(level, Ordering::Relaxed);
+            if let Some(before) = before {
+                finished(&before);
+            }
             Ok(())
         })
+    }
+}
+
+/// Waits until no thread but this one is in a call of `sink`'s callback: each call holds
+/// a clone of it (and this thread's own, when it is inside one, holds another).
+fn finished(sink: &Arc<Sink>) {
+    let own = 1 + usize::from(IN_CALLBACK.with(std::cell::Cell::get));
+    while Arc::strong_count(sink) > own {
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 
@@ -159,9 +181,15 @@ fn wanted(metadata: &Metadata<'_>) -> bool {
 impl<S: Subscriber> Layer<S> for Forward {
     fn register_callsite(
         &self,
-        _metadata: &'static Metadata<'static>,
+        metadata: &'static Metadata<'static>,
     ) -> tracing::subscriber::Interest {
-        // Asked at every record: the level may change at any time.
+        // Another library's detail is never passed, whatever the level: said once, so that
+        // compiling (cranelift's many trace records) costs nothing here. The rest is asked
+        // at every record, since the level may change at any time.
+        let ours = metadata.target().starts_with("modhost");
+        if !ours && *metadata.level() > Level::WARN {
+            return tracing::subscriber::Interest::never();
+        }
         tracing::subscriber::Interest::sometimes()
     }
 

@@ -4,6 +4,7 @@
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr::null_mut;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use modhost_capi::*;
 
@@ -37,6 +38,16 @@ unsafe extern "C" fn keep(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     records.push((level, module, message));
+}
+
+/// How many calls of [`slow`] are under way.
+static SLOW: AtomicUsize = AtomicUsize::new(0);
+
+/// A callback that takes its time, as one writing to a slow disk does.
+unsafe extern "C" fn slow(_: *mut c_void, _: c_int, _: *const c_char, _: *const c_char) {
+    SLOW.fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    SLOW.fetch_sub(1, Ordering::SeqCst);
 }
 
 fn set(callback: LogCallback, level: c_int) -> Result<(), String> {
@@ -119,6 +130,23 @@ fn module_and_modhost_records_reach_the_callback_at_the_level_set() -> TestResul
     let status = unsafe { modhost_set_log(None, null_mut(), 6, &mut error) };
     assert_eq!(status, MODHOST_ERROR_ARGUMENT);
     assert!(take(error).is_some_and(|e| e.contains("`level` is 6")));
+
+    // Replaced while a call of the old one is under way on another thread: it returns once
+    // that call is over, so the old one's user_data may be freed then.
+    set(Some(slow), MODHOST_LOG_INFO)?;
+    let host_for = host as usize;
+    let installing =
+        std::thread::spawn(move || install(host_for as *const Host, &["voicemail"], 0));
+    while SLOW.load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    set(Some(keep), MODHOST_LOG_INFO)?;
+    assert_eq!(
+        SLOW.load(Ordering::SeqCst),
+        0,
+        "the old callback is still running"
+    );
+    installing.join().map_err(|_| "install panicked")??;
 
     // Taken away: nothing more is passed.
     set(None, MODHOST_LOG_TRACE)?;
