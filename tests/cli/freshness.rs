@@ -464,6 +464,25 @@ fn a_publisher_rotates_its_key_and_clients_follow() {
         )),
         "{list}"
     );
+    // Pinned again by a configuration tool mid-rotation, or moved to a mirror, the source
+    // keeps B beside A: the rotation goes on.
+    let mirror = repo.url.replace("127.0.0.1", "localhost");
+    for url in [&repo.url, &mirror, &repo.url] {
+        root.ok(&[
+            "source",
+            "add",
+            "--replace",
+            "main",
+            url,
+            "--public-key",
+            arg(&a_pub),
+        ]);
+        assert_eq!(
+            pinned(&root, "main"),
+            [(a_id.clone(), Some(b_id.clone())), (b_id.clone(), None)],
+            "{url}"
+        );
+    }
 
     // Signed by B alone: accepted, and A is dropped.
     repo.publish_with(&root, &packages, None, &["--sign", arg(&b)]);

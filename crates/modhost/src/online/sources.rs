@@ -260,6 +260,24 @@ pub(crate) fn add_source_pinned(
         }
         _ => None,
     };
+    // Keys pinned again keep the rotation their publisher announced under them: the next
+    // key stays pinned beside them, so that a configuration tool pinning the same keys
+    // mid-rotation (or a move to a mirror) does not lock the source out when it comes.
+    if let Some(existing) = existing.as_ref().filter(|_| !repinned) {
+        for key in &mut pinned {
+            if let Some(before) = existing.public_keys.iter().find(|p| p.key == key.key) {
+                key.successor.clone_from(&before.successor);
+            }
+        }
+        let next: Vec<PinnedKey> = existing
+            .public_keys
+            .iter()
+            .filter(|p| pinned.iter().any(|k| k.successor.as_ref() == Some(&p.key)))
+            .filter(|p| pinned.iter().all(|k| k.key != p.key))
+            .cloned()
+            .collect();
+        pinned.extend(next);
+    }
     let extra_query = match existing {
         Some(existing) if !replace => {
             return Err(Error::SourceExists {
