@@ -256,8 +256,9 @@ pub enum Error {
     #[error(
         "nothing was changed: `{rawname}` is offered by source `{offered_by}`, but a module \
          is installed from the first source that offers it, and a source ahead of it could \
-         not be read, so it is not taken from `{offered_by}` until they answer (or a source \
-         gone for good is removed):{}",
+         not be read, so it is not taken from `{offered_by}` until they can be (a source \
+         gone for good may be removed; a package downloaded from `{offered_by}` may be \
+         installed as a file):{}",
         .ahead.iter().map(|r| format!("\n  - {r}")).collect::<String>()
     )]
     SourcesAhead {

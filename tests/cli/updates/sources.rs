@@ -435,3 +435,37 @@ fn installing_the_installed_version_online_with_grant_grants_what_it_asks() {
         "{info}"
     );
 }
+
+#[test]
+fn a_one_module_channel_that_cannot_be_read_holds_back_only_its_module() {
+    let root = root();
+    let repo = Repo::phonebook(&root, "1.0.0");
+    // A FreePBX document offers phonebook alone; `0pb` sorts ahead of `main`.
+    let document = format!("{}/freepbx/phonebook.json", repo.url);
+    let one = [
+        "source",
+        "add",
+        "0pb",
+        &document,
+        "--kind",
+        "freepbx",
+        "--public-key",
+        &repo.public_key,
+    ];
+    root.ok(&one);
+    signed_source(&repo, &root);
+    repo.ok(&root, &["check-online"]);
+    assert!(std::fs::remove_file(repo.public().join("freepbx/phonebook.json")).is_ok());
+    // Down, it can offer nothing but phonebook: core is not held back by it...
+    let run = repo.ok(&root, &["install", "--online", "core"]);
+    assert!(!run.stderr.contains("0pb"), "{}", run.stderr);
+    // ...and phonebook is.
+    let run = repo.fails(&root, &["install", "--online", "phonebook"]);
+    assert!(
+        run.stderr
+            .contains("`phonebook` is offered by source `main`, but a module is installed")
+            && run.stderr.contains("\n  - source `0pb`: "),
+        "{}",
+        run.stderr
+    );
+}

@@ -213,6 +213,9 @@ struct Checked {
     releases: Vec<(Source, Release)>,
     /// What is kept of its answer once what it was asked for has succeeded.
     accepted: Option<offers::Accepted>,
+    /// The one module it can offer, when that is known: a module's own channel offers that
+    /// module, and a one-module document the module it offered when first accepted.
+    only: Option<String>,
 }
 
 /// Whether a channel of `kind` announcing `announced` means `version`. FreePBX documents

@@ -84,6 +84,10 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
     }
     let mut reports = Vec::new();
     for (channel, answer) in channels.into_iter().zip(answers) {
+        let only = channel
+            .declared_by
+            .clone()
+            .or_else(|| channel.offered.clone());
         let failed = |error: String| Checked {
             report: SourceReport {
                 source: channel.name.clone(),
@@ -96,6 +100,7 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
             declared_by: channel.declared_by.clone(),
             releases: Vec::new(),
             accepted: None,
+            only: only.clone(),
         };
         let (source, answer) = match (&channel.source, answer) {
             (Ok(source), Ok(answer)) => (source, answer),
@@ -225,6 +230,7 @@ pub(crate) fn offers(host: &Host) -> Result<Vec<Checked>> {
             declared_by: channel.declared_by.clone(),
             releases,
             accepted,
+            only,
         });
     }
     Ok(reports)
@@ -439,13 +445,20 @@ pub(crate) fn find_release(
     own_only: bool,
 ) -> Result<(Source, Release)> {
     let mut reasons = Vec::new();
+    // Of them, those of channels that may offer `rawname` (not a channel that can offer
+    // only another module): what an install waits for.
+    let mut ahead = Vec::new();
     let mut elsewhere = None;
     // Offers this host cannot take: named when nothing else is found.
     let mut not_applicable = Vec::new();
     for checked in offers {
         let report = &checked.report;
         if let Some(error) = &report.error {
-            reasons.push(format!("source `{}`: {error}", report.source));
+            let reason = format!("source `{}`: {error}", report.source);
+            if checked.only.as_deref().is_none_or(|only| only == rawname) {
+                ahead.push(reason.clone());
+            }
+            reasons.push(reason);
             continue;
         }
         for (offer, found) in report.offers.iter().zip(&checked.releases) {
@@ -473,12 +486,12 @@ pub(crate) fn find_release(
             // from. Whoever can make that source fail (a hostile network, a tampered
             // mirror) must not choose where the module comes from: an install waits for
             // it. A download binds nothing, and only says so.
-            if !reasons.is_empty() && host.state.module(rawname)?.is_none() {
+            if !ahead.is_empty() && host.state.module(rawname)?.is_none() {
                 if own_only {
                     return Err(Error::SourcesAhead {
                         rawname: rawname.to_owned(),
                         offered_by: report.source.clone(),
-                        ahead: reasons,
+                        ahead,
                     });
                 }
                 host.report(Event::Warning {
@@ -486,7 +499,7 @@ pub(crate) fn find_release(
                     message: format!(
                         "{}; `{rawname}` is downloaded from source `{}`, the first that \
                          answered offering it",
-                        reasons.join("; "),
+                        ahead.join("; "),
                         report.source
                     ),
                 });
