@@ -22,6 +22,9 @@ struct Printed {
     dropped: usize,
     /// How much of `bytes` went to the log already: the lines ended so far.
     logged: usize,
+    /// How many lines went to the log, and how many more were dropped past the limit.
+    lines: usize,
+    lines_dropped: usize,
 }
 
 /// Which part of a stream's output is kept past [`KEPT`] bytes.
@@ -42,13 +45,18 @@ pub(crate) struct Captured {
     /// The module whose lines go to the log as they end; `None` for a stream that is only
     /// read (stderr).
     module: Option<Arc<str>>,
+    /// The most lines of one call that go to the log, as many as the records a call may
+    /// log: printing cannot flood the log past the bound logging has.
+    max_lines: usize,
 }
 
 impl Captured {
-    /// Module `rawname`'s stdout: its first bytes are kept, each line logged as it ends.
-    pub(crate) fn stdout(rawname: &str) -> Self {
+    /// Module `rawname`'s stdout: its first bytes are kept, each line logged as it ends,
+    /// up to `max_lines` a call.
+    pub(crate) fn stdout(rawname: &str, max_lines: usize) -> Self {
         Captured {
             module: Some(rawname.into()),
+            max_lines,
             ..Captured::default()
         }
     }
@@ -86,10 +94,20 @@ impl Captured {
             bytes,
             dropped,
             logged,
+            mut lines,
+            mut lines_dropped,
         } = std::mem::take(&mut *self.printed());
         let text = String::from_utf8_lossy(&bytes[logged.min(bytes.len())..]);
         for line in text.lines() {
-            log_line(rawname, line);
+            if lines < self.max_lines {
+                log_line(rawname, line);
+                lines += 1;
+            } else {
+                lines_dropped += 1;
+            }
+        }
+        if lines_dropped > 0 {
+            tracing::warn!(target: "modhost::module", module = %rawname, "{lines_dropped} printed lines past the limit of {} a call were not logged", self.max_lines);
         }
         if dropped > 0 {
             tracing::warn!(target: "modhost::module", module = %rawname, "{dropped} bytes printed past the {KEPT}-byte limit of a call were dropped");
@@ -112,7 +130,12 @@ impl Captured {
                     .position(|b| *b == b'\n')
                 {
                     let line = &printed.bytes[printed.logged..printed.logged + end];
-                    log_line(module, String::from_utf8_lossy(line).trim_end_matches('\r'));
+                    if printed.lines < self.max_lines {
+                        log_line(module, String::from_utf8_lossy(line).trim_end_matches('\r'));
+                        printed.lines += 1;
+                    } else {
+                        printed.lines_dropped += 1;
+                    }
                     printed.logged += end + 1;
                 }
             }
@@ -204,7 +227,7 @@ mod tests {
 
     #[test]
     fn stderr_keeps_its_end_and_stdout_its_start_counting_the_rest() {
-        let (stderr, stdout) = (Captured::stderr(), Captured::stdout("m"));
+        let (stderr, stdout) = (Captured::stderr(), Captured::stdout("m", 1000));
         for i in 0..300u32 {
             let line = format!("{i:04} {}\n", "x".repeat(1018));
             stderr.keep(line.as_bytes());
@@ -217,5 +240,21 @@ mod tests {
         assert_eq!((kept.len(), dropped), (KEPT, 300 * 1024 - KEPT));
         assert!(kept.starts_with(b"0000 "));
         assert!(!stderr.is_empty() && Captured::stderr().is_empty());
+    }
+
+    #[test]
+    fn printed_lines_go_to_the_log_up_to_the_records_a_call_may_log() {
+        let stdout = Captured::stdout("m", 3);
+        stdout.keep(b"a\nb\nc\nd\ne\nf");
+        let (lines, dropped) = {
+            let printed = stdout.printed();
+            (printed.lines, printed.lines_dropped)
+        };
+        assert_eq!((lines, dropped), (3, 2));
+        // The call's end logs what is left (`f`), past the limit too; the next call starts
+        // afresh.
+        stdout.log("m");
+        stdout.keep(b"g\n");
+        assert_eq!(stdout.printed().lines, 1);
     }
 }

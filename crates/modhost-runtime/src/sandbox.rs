@@ -48,7 +48,7 @@ impl Runtime {
     ) -> Result<Hot> {
         let mut wasi = WasiCtxBuilder::new();
         let stderr = Captured::stderr();
-        let stdout = Captured::stdout(rawname);
+        let stdout = Captured::stdout(rawname, limits.max_log_records);
         wasi.allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
