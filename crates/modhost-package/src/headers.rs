@@ -50,11 +50,23 @@ fn sparse(package: &Path, shown: &str, real: Option<&str>, key: &str, header: &s
 /// Checks a PAX global header (`git archive` starts with one, `pax_global_header`):
 /// metadata, not a file, so it is skipped unless it could change how others read the
 /// archive. Its bytes are read through the budget like every other byte.
-pub(crate) fn check_pax_global(
+pub(crate) fn check_pax_global<R: Read>(
     package: &Path,
     shown: &str,
-    entry: &mut impl Read,
+    entry: &mut tar::Entry<'_, R>,
 ) -> Result<(), Error> {
+    // A per-entry PAX header before it: the tar crate spends it on the global header, GNU
+    // tar keeps it for the entry after (renaming a file `module.xml`, say).
+    if entry.path_bytes() != entry.header().path_bytes() {
+        let named = crate::escape::shown(&entry.header().path_bytes());
+        return Err(refused(
+            package,
+            format!(
+                "a per-entry PAX header (naming `{shown}`) comes before the PAX global \
+                 header `{named}`, and tar readers apply it to different entries"
+            ),
+        ));
+    }
     let mut records = Vec::new();
     Read::by_ref(entry)
         .take(MAX_PAX_GLOBAL + 1)

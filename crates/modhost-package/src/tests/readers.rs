@@ -437,3 +437,26 @@ fn a_package_read_for_its_module_xml_is_refused_for_what_unpacking_refuses() {
     );
     assert!(read_manifest(&flat, &Limits::default()).is_ok_and(|m| m.rawname == "demo"));
 }
+
+#[test]
+fn a_per_entry_pax_header_before_a_global_one_is_refused() {
+    // The tar crate spends the per-entry header on the global one; GNU tar keeps it for
+    // the entry after, which it then unpacks as `demo/module.xml`.
+    let scratch = scratch();
+    let package = scratch.path().join("global-after-x.tgz");
+    write_raw(
+        &package,
+        &[
+            entry("demo/module.xml", tar::EntryType::Regular, XML.as_bytes()),
+            wasm(),
+            pax(&[record("path", "demo/module.xml")]),
+            entry("pax_global_header", tar::EntryType::XGlobalHeader, b""),
+            entry("demo/zz", tar::EntryType::Regular, b"junk"),
+        ],
+    );
+    refused_by_both(
+        &package,
+        "a per-entry PAX header (naming `demo/module.xml`) comes before the PAX global header \
+         `pax_global_header`",
+    );
+}
