@@ -48,6 +48,45 @@ impl Default for Limits {
 /// much past what honest bytes before it unpacked to.
 pub(crate) const RATIO_GRACE: u64 = 1024 * 1024;
 
+/// The sizes a package's entries declare, added up as they come: refused once they pass
+/// what the package may unpack to, before a byte of them is read. Unpacking and reading
+/// only the manifest keep one alike.
+pub(crate) struct Declared {
+    total: u64,
+    most: u64,
+    length: u64,
+    limits: Limits,
+}
+
+impl Declared {
+    /// The tally for a package of `length` bytes under `limits`.
+    pub(crate) fn new(limits: &Limits, length: u64) -> Self {
+        Declared {
+            total: 0,
+            most: limits.most_unpacked(length),
+            length,
+            limits: *limits,
+        }
+    }
+
+    /// Adds entry `shown`'s declared `size`; why not, in words, once the total passes.
+    pub(crate) fn add(&mut self, size: u64, shown: &str) -> Result<(), String> {
+        self.total = self.total.saturating_add(size);
+        if self.total > self.most {
+            let exceeded = Exceeded {
+                allowed: self.most,
+                max_total_size: self.limits.max_total_size,
+                max_ratio: self.limits.max_ratio,
+                stretch: self.most,
+                from: self.length,
+                by_size: self.most >= self.limits.max_total_size,
+            };
+            return Err(exceeded.explain(&format!("`{shown}`")));
+        }
+        Ok(())
+    }
+}
+
 /// The decompressed bytes have grown past what the limits allow. Its `Display` is the
 /// package-wide figure in bytes; [`Exceeded::explain`] says it in words, naming the entry.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use modhost_manifest::Manifest;
 
-use crate::budget::Limits;
+use crate::budget::{Declared, Limits};
 use crate::error::{Error, classify, refused};
 use crate::escape::shown_str;
 use crate::format::{Format, open};
@@ -25,6 +25,7 @@ pub fn read_manifest(package: &Path, limits: &Limits) -> Result<Manifest, Error>
         found,
         tops,
         layout,
+        ..
     } = match format {
         Format::GzipTar => tar_manifest(package, file, limits)?,
         Format::Zip => zip_manifest(package, file, limits)?,
@@ -104,7 +105,6 @@ pub(crate) fn check_one_manifest(
 }
 
 /// What reading an archive for its module.xml found.
-#[derive(Default)]
 pub(crate) struct Manifests {
     /// The module.xml [`read_manifest`] takes (at the root, else the first in a top-level
     /// directory): its name and bytes.
@@ -113,17 +113,32 @@ pub(crate) struct Manifests {
     pub(crate) tops: BTreeSet<String>,
     /// What every entry laid out, checked as unpacking checks it.
     pub(crate) layout: Layout,
+    /// The sizes the entries declare, against what the package may unpack to.
+    declared: Declared,
 }
 
 impl Manifests {
-    /// Records the entry at `parts` (raw name `raw`), a directory if `dir`, as unpacking
-    /// admits it: refused for what it would refuse.
+    /// Nothing found yet in `package`, read under `limits`.
+    pub(crate) fn new(package: &Path, limits: &Limits) -> Result<Self, Error> {
+        let length = std::fs::metadata(package)
+            .map_err(|source| classify(package, "cannot read the archive".into(), source))?
+            .len();
+        Ok(Manifests {
+            found: None,
+            tops: BTreeSet::new(),
+            layout: Layout::default(),
+            declared: Declared::new(limits, length),
+        })
+    }
+
+    /// Records the entry at `parts` (raw name `raw`), a directory if `dir`, declaring
+    /// `size` bytes, as unpacking admits it: refused for what it would refuse.
     pub(crate) fn admit(
         &mut self,
         package: &Path,
         raw: &[u8],
         parts: &[String],
-        dir: bool,
+        (dir, size): (bool, u64),
         limits: &Limits,
     ) -> Result<(), Error> {
         if let Some(refusal) = path_len_refusal(raw, limits) {
@@ -132,8 +147,10 @@ impl Manifests {
         if is_desktop_metadata(parts) {
             return Ok(());
         }
+        let shown = crate::escape::shown(raw);
         self.layout
-            .admit(parts, dir, &crate::escape::shown(raw))
+            .admit(parts, dir, &shown)
+            .and_then(|()| self.declared.add(size, &shown))
             .map_err(|problem| refused(package, problem))
     }
 }

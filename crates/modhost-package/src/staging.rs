@@ -10,7 +10,7 @@ use cap_std::ambient_authority;
 use cap_std::fs::{Dir, DirBuilder, DirBuilderExt, OpenOptions, OpenOptionsExt};
 use modhost_manifest::Manifest;
 
-use crate::budget::{Exceeded, Limits};
+use crate::budget::{Declared, Limits};
 use crate::error::{Error, classify, classify_at, refused, too_many_entries};
 use crate::escape::{shown, shown_str};
 use crate::format::{Format, open};
@@ -110,12 +110,8 @@ pub(crate) struct Stage<'a> {
     /// The files written, synced to disk once the archive is accepted; `None` when
     /// nothing is synced ([`unpack_to_read`]).
     written: Option<Vec<PathBuf>>,
-    /// The sizes the entries so far declared, in total.
-    declared: u64,
-    /// What the whole package may unpack to ([`Limits::most_unpacked`]).
-    most: u64,
-    /// The package's length in bytes.
-    length: u64,
+    /// The sizes the entries so far declared, against what the package may unpack to.
+    declared: Declared,
 }
 
 impl<'a> Stage<'a> {
@@ -146,9 +142,7 @@ impl<'a> Stage<'a> {
             root_manifest: false,
             top_manifests: BTreeSet::new(),
             written: sync.then(Vec::new),
-            declared: 0,
-            most: limits.most_unpacked(length),
-            length,
+            declared: Declared::new(limits, length),
         })
     }
 
@@ -187,19 +181,9 @@ impl<'a> Stage<'a> {
     /// must fit what the whole package could ever unpack to, or the entry is refused before
     /// any of it is read.
     fn declare(&mut self, size: u64, shown: &str) -> Result<(), Error> {
-        self.declared = self.declared.saturating_add(size);
-        if self.declared > self.most {
-            let exceeded = Exceeded {
-                allowed: self.most,
-                max_total_size: self.limits.max_total_size,
-                max_ratio: self.limits.max_ratio,
-                stretch: self.most,
-                from: self.length,
-                by_size: self.most >= self.limits.max_total_size,
-            };
-            return Err(self.refuse(exceeded.explain(&format!("`{shown}`"))));
-        }
-        Ok(())
+        self.declared
+            .add(size, shown)
+            .map_err(|problem| self.refuse(problem))
     }
 
     /// Checks the entry named `raw` (read as `path`, or `None` when the archive's reading

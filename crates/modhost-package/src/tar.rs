@@ -187,7 +187,7 @@ pub(crate) fn tar_manifest(
 ) -> Result<Manifests, Error> {
     let io_err = |source| classify(package, "cannot read the archive".into(), source);
     let (mut archive, truncation) = gzip_tar(file, limits);
-    let (mut root, mut top, mut read) = (None, None, Manifests::default());
+    let (mut root, mut top, mut read) = (None, None, Manifests::new(package, limits)?);
     let mut last: Option<String> = None;
     for (count, entry) in archive.entries().map_err(io_err)?.enumerate() {
         let mut entry = entry.map_err(|e| {
@@ -223,10 +223,19 @@ pub(crate) fn tar_manifest(
             }
             Kind::Other(_) => continue,
             Kind::Dir => {
-                read.admit(package, &entry.path_bytes(), &parts, true, limits)?;
+                read.admit(
+                    package,
+                    &entry.path_bytes(),
+                    &parts,
+                    (true, entry.size()),
+                    limits,
+                )?;
                 continue;
             }
-            Kind::File => read.admit(package, &entry.path_bytes(), &parts, false, limits)?,
+            Kind::File => {
+                let size = entry.size();
+                read.admit(package, &entry.path_bytes(), &parts, (false, size), limits)?;
+            }
         }
         let found = match manifest_place(&parts) {
             Some(Place::Root) => &mut root,

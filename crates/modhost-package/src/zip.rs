@@ -232,7 +232,7 @@ pub(crate) fn zip_manifest(
     limits: &Limits,
 ) -> Result<Manifests, Error> {
     let mut archive = zip_archive(package, file, limits)?;
-    let (mut root, mut top, mut read) = (None, None, Manifests::default());
+    let (mut root, mut top, mut read) = (None, None, Manifests::new(package, limits)?);
     for index in 0..archive.len() {
         let entry = archive
             .by_index_data(index)
@@ -252,10 +252,24 @@ pub(crate) fn zip_manifest(
             }
             Kind::Other(_) => continue,
             Kind::Dir => {
-                read.admit(package, entry.name_raw(), &parts, true, limits)?;
+                read.admit(
+                    package,
+                    entry.name_raw(),
+                    &parts,
+                    (true, entry.size()),
+                    limits,
+                )?;
                 continue;
             }
-            Kind::File => read.admit(package, entry.name_raw(), &parts, false, limits)?,
+            Kind::File => {
+                read.admit(
+                    package,
+                    entry.name_raw(),
+                    &parts,
+                    (false, entry.size()),
+                    limits,
+                )?;
+            }
         }
         match manifest_place(&parts) {
             Some(Place::Root) => root = root.or(Some((index, parts))),

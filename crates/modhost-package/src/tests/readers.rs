@@ -460,3 +460,39 @@ fn a_per_entry_pax_header_before_a_global_one_is_refused() {
          `pax_global_header`",
     );
 }
+
+#[test]
+fn sizes_declared_past_the_limit_are_refused_by_reading_the_manifest_too() {
+    // A bomb's entry says how large it is before a byte is unpacked: `list --from` leaves
+    // it out as `install` refuses it, in either format.
+    let scratch = scratch();
+    let limits = Limits {
+        max_total_size: 1024 * 1024,
+        ..Limits::default()
+    };
+    let zeros = vec![0_u8; 2 * 1024 * 1024];
+    for zip in [false, true] {
+        let package = scratch.path().join(format!("bomb-{zip}.pkg"));
+        write_package(
+            &package,
+            zip,
+            &[
+                ("demo/module.xml", XML.as_bytes()),
+                ("demo/module.wasm", b"\0asm"),
+                ("demo/zeros", &zeros),
+            ],
+        );
+        let words = "`demo/zeros`";
+        let (unpacked, _) = unpack_fresh(&package, &limits);
+        assert!(
+            unpacked.as_ref().is_err_and(|e| e.contains(words)),
+            "unpack: {unpacked:?}"
+        );
+        let read = read_manifest(&package, &limits).map_err(|e| e.to_string());
+        assert!(
+            read.as_ref()
+                .is_err_and(|e| e.contains(words) && e.contains("1048576")),
+            "read_manifest: {read:?}"
+        );
+    }
+}
