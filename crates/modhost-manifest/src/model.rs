@@ -226,17 +226,42 @@ pub struct Hook {
 }
 
 impl Hook {
-    /// The hook point this entry runs on: `TARGET.callingMethod`, or
-    /// `TARGET.Class.callingMethod` when the target element names a class other than the
-    /// target module's own. FreePBX keys a hook by the calling class and method, so
-    /// `<framework class="Start">` and `<framework class="Stop">` hooking
-    /// `preAsteriskHooks` are two hook points: starting the PBX is not stopping it.
+    /// The hook point this entry runs on, keyed as FreePBX keys a hook: by the calling
+    /// class and method.
+    ///
+    /// - A target naming a module's class in `FreePBX\modules` is that module's
+    ///   (`<userman class="Certman" namespace="FreePBX\modules">` hooks `certman.…`,
+    ///   where FreePBX looks the class up, whatever the element says), and one in
+    ///   `FreePBX\modules\Dashboard` a class of module `dashboard`.
+    /// - Otherwise `TARGET.callingMethod`, or `TARGET.Class.callingMethod` when the class
+    ///   is not the target module's own: `<framework class="Start">` and
+    ///   `<framework class="Stop">` hooking `preAsteriskHooks` are two hook points.
     pub fn point(&self) -> String {
-        match self.target_class.as_deref().map(str::trim) {
-            Some(class) if !class.is_empty() && !class.eq_ignore_ascii_case(&self.target) => {
-                format!("{}.{class}.{}", self.target, self.hook)
+        let class = self
+            .target_class
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        let namespace: Vec<&str> = self
+            .target_namespace
+            .as_deref()
+            .map(|n| n.trim().trim_matches('\\'))
+            .filter(|n| !n.is_empty())
+            .map(|n| n.split('\\').collect())
+            .unwrap_or_default();
+        let modules = namespace.len() >= 2
+            && namespace[0].eq_ignore_ascii_case("FreePBX")
+            && namespace[1].eq_ignore_ascii_case("modules");
+        let target = match (modules, namespace.get(2), class) {
+            (true, Some(module), _) if namespace.len() == 3 => module.to_ascii_lowercase(),
+            (true, None, Some(class)) => class.to_ascii_lowercase(),
+            _ => self.target.clone(),
+        };
+        match class {
+            Some(class) if !class.eq_ignore_ascii_case(&target) => {
+                format!("{target}.{class}.{}", self.hook)
             }
-            _ => format!("{}.{}", self.target, self.hook),
+            _ => format!("{target}.{}", self.hook),
         }
     }
 }

@@ -110,7 +110,7 @@ fn hooks_on_the_same_method_of_different_classes_are_different_hook_points() {
     // As firewall's module.xml hooks the Start and Restart commands (and core the Stop
     // command): FreePBX keys a hook by calling class and method, so starting the PBX never
     // runs what stopping it runs. The module's own class (`<userman class="Userman">`)
-    // adds nothing.
+    // adds nothing; a class in `FreePBX\modules` names its module.
     let xml = r#"<module>
         <rawname>firewall</rawname><name>Firewall</name><version>16.0.1</version>
         <hooks>
@@ -125,6 +125,12 @@ fn hooks_on_the_same_method_of_different_classes_are_different_hook_points() {
             </framework>
             <userman class="Userman"><method callingMethod="delUser">usermanDelUser</method></userman>
             <core><method callingMethod="getConfig">config</method></core>
+            <userman class="Certman" namespace="FreePBX\modules">
+                <method callingMethod="makeCertDefault">setDefaultCert</method>
+            </userman>
+            <xx-dashboard class="Overview" namespace="\FreePBX\modules\Dashboard">
+                <method callingMethod="getSummary">summary</method>
+            </xx-dashboard>
         </hooks>
     </module>"#;
     let manifest = Manifest::parse(xml, "firewall.xml").unwrap_or_else(|e| panic!("{e}"));
@@ -148,6 +154,10 @@ fn hooks_on_the_same_method_of_different_classes_are_different_hook_points() {
             ("framework.Stop.preAsteriskHooks".to_owned(), "stopFirewall"),
             ("userman.delUser".to_owned(), "usermanDelUser"),
             ("core.getConfig".to_owned(), "config"),
+            // FreePBX finds a hook by namespace and class, whatever the element says, as
+            // ucp 14.0.1's module.xml and firewall 13.0.1's rely on.
+            ("certman.makeCertDefault".to_owned(), "setDefaultCert"),
+            ("dashboard.Overview.getSummary".to_owned(), "summary"),
         ]
     );
     // A class that is no class name is said.
