@@ -969,7 +969,7 @@ impl Parser {
                 root.child("database").map_or(root.position, |d| d.position),
                 format!(
                     "the tables declare {indexes} indexes (keys and unique fields); at most \
-                     {MAX_INDEXES} are kept"
+                     {MAX_INDEXES} are allowed"
                 ),
             );
         }
