@@ -29,25 +29,6 @@ pub fn imports(imports: &[String]) -> String {
     parts.join(", ")
 }
 
-/// What to know about `imports` and `exports` that their names do not say.
-pub fn notes(imports: &[String], exports: &[String]) -> Vec<&'static str> {
-    let mut notes = Vec::new();
-    if imports.iter().any(|i| i.starts_with("wasi:sockets/")) {
-        notes.push(
-            "wasi:sockets is linked with every network switched off: a module cannot open a connection",
-        );
-    }
-    if imports.iter().any(|i| i.starts_with("wasi:filesystem/")) {
-        notes.push("its only directories are /data and those it was granted");
-    }
-    if exports.iter().any(|e| e == "exports.init") {
-        notes.push(
-            "`exports.init` is componentize-py's own: it ran once, when the component was built, to start Python; modhost never calls it",
-        );
-    }
-    notes
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,15 +50,5 @@ mod tests {
             "modhost:module@0.1.0 (kv), pbx:telephony@1.0.0 (calls), \
              wasi:cli@0.2.9 (environment, exit), wasi:io@0.2.0 (streams), plain"
         );
-    }
-
-    #[test]
-    fn the_notes_explain_sockets_and_componentize_pys_init() {
-        let imports = vec!["wasi:sockets/tcp@0.2.9".to_owned()];
-        let exports = vec!["hooks.handle".to_owned(), "exports.init".to_owned()];
-        let found = notes(&imports, &exports);
-        assert!(found.iter().any(|n| n.contains("network switched off")));
-        assert!(found.iter().any(|n| n.contains("componentize-py's own")));
-        assert!(notes(&[], &["hooks.handle".to_owned()]).is_empty());
     }
 }

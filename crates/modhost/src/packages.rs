@@ -58,6 +58,9 @@ pub struct ScanEntry {
     pub exports: Vec<String>,
     /// The interfaces the component imports (WASI, `modhost:module`, the application's).
     pub imports: Vec<String>,
+    /// What its imports and exports mean for it, as [`ModuleInfo::notes`](crate::ModuleInfo::notes).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A package or module directory whose module.xml could not be read: `scan` reports it

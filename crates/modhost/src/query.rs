@@ -106,6 +106,31 @@ pub struct ModuleInfo {
     /// an application that gives modules an API this one does not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+    /// What its imports and exports mean for it, for an administrator or author who would
+    /// wonder (sockets linked with the network off, componentize-py's `exports.init`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// What a component's `imports` and `exports` mean for it, where a newcomer would wonder.
+pub(crate) fn surface_notes(imports: &[String], exports: &[String]) -> Vec<String> {
+    let mut notes = Vec::new();
+    if imports.iter().any(|i| i.starts_with("wasi:sockets/")) {
+        notes.push(
+            "wasi:sockets is linked with every network switched off: a module cannot open a \
+             connection",
+        );
+    }
+    if imports.iter().any(|i| i.starts_with("wasi:filesystem/")) {
+        notes.push("its only directories are /data and those it was granted");
+    }
+    if exports.iter().any(|e| e == "exports.init") {
+        notes.push(
+            "`exports.init` is componentize-py's own: it ran once, when the component was \
+             built, to start Python; modhost never calls it",
+        );
+    }
+    notes.into_iter().map(str::to_owned).collect()
 }
 
 /// What [`Host::describe`] finds of a module: installed, or offered by the package
@@ -340,6 +365,7 @@ impl Host {
         let (imports, exports, refused) = read.unwrap_or_default();
         let backup = self.state.backup(rawname)?;
         Ok(ModuleInfo {
+            notes: surface_notes(&imports, &exports),
             imports,
             exports,
             refused: refused.map(|e| e.to_string()),
@@ -463,5 +489,20 @@ impl Host {
         from: Option<&Path>,
     ) -> Result<Vec<PathBuf>> {
         packages::resolve(names, from.or(self.packages.as_deref()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::surface_notes;
+
+    #[test]
+    fn the_notes_explain_sockets_and_componentize_pys_init() {
+        let imports = vec!["wasi:sockets/tcp@0.2.9".to_owned()];
+        let exports = vec!["hooks.handle".to_owned(), "exports.init".to_owned()];
+        let found = surface_notes(&imports, &exports);
+        assert!(found.iter().any(|n| n.contains("network switched off")));
+        assert!(found.iter().any(|n| n.contains("componentize-py's own")));
+        assert!(surface_notes(&[], &["hooks.handle".to_owned()]).is_empty());
     }
 }

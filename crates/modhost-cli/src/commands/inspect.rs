@@ -93,13 +93,7 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
             });
         }
     };
-    // What the component's imports and exports mean for it, in `--json` as in the text.
-    let notes = surface::notes(&info.imports, &info.exports);
-    let mut document = serde_json::to_value(&info)?;
-    if let (false, Some(object)) = (notes.is_empty(), document.as_object_mut()) {
-        object.insert("notes".into(), notes.clone().into());
-    }
-    ctx.out.result(&document, || {
+    ctx.out.result(&info, || {
         let r = &info.record;
         let mut text = format!(
             "{} {} ({})\n",
@@ -184,7 +178,7 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
         if let Some(refused) = &info.refused {
             line("refused", &format!("this host would not run it: {refused}"));
         }
-        for note in &notes {
+        for note in &info.notes {
             line("note", note);
         }
         for capability in &info.manifest.capabilities {

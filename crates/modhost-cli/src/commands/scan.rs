@@ -86,7 +86,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             if !e.exports.is_empty() {
                 text += &format!("  exports: {}\n", escape(&e.exports.join(", ")));
             }
-            for note in surface::notes(&e.imports, &e.exports) {
+            for note in &e.notes {
                 text += &format!("  note: {note}\n");
             }
         }

@@ -78,6 +78,7 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
             installable_with: Vec::new(),
             warnings: manifest.warnings.iter().map(ToString::to_string).collect(),
             problem,
+            notes: crate::query::surface_notes(&imports, &exports),
             exports,
             imports,
         });
