@@ -27,6 +27,7 @@
 //! - [`signature`]: keys, claims, and verifying one document; [`release_document`]: the
 //!   release; `trust`: what a check established ([`Trust`]) and why one is refused.
 //! - [`index`], [`a2`], `freepbx`, `joomla`: each kind's documents, read into [`Release`]s.
+//! - `key_arg`: a public key as an administrator gives it, or the `.pub` file holding it.
 //! - [`release`]: a release and the [`Digests`] that verify its package.
 
 pub mod a2;
@@ -36,6 +37,7 @@ mod freepbx;
 pub mod index;
 mod joomla;
 mod json;
+mod key_arg;
 mod location;
 mod messages;
 mod pace;
@@ -50,6 +52,7 @@ mod trust;
 pub use checking::Answer;
 pub use client::{Client, DEFAULT_TIMEOUT, MAX_PACKAGE, MAX_TRANSFER_TIME};
 pub use index::{Entry, Index};
+pub use key_arg::{KeyArgError, public_key_text};
 pub use location::Location;
 pub use messages::{PRIVATE_CA, plain_io};
 pub use release::{Digests, Release, SetAside, Stability, Target};

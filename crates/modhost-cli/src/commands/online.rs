@@ -360,38 +360,7 @@ pub fn download(ctx: &Context, args: DownloadArgs) -> Result<()> {
 /// The text of a `--public-key` or `--next-key`: the key as given, or the contents of the
 /// minisign `.pub` file it names.
 pub(crate) fn public_key_text(given: &str) -> Result<String> {
-    use modhost_update::PublicKey;
-    if PublicKey::parse(given).is_ok() {
-        return Ok(given.to_owned());
-    }
-    let path = std::path::Path::new(given);
-    let shown = escape(given);
-    if path.is_file() {
-        let text = fs_err::read_to_string(path)?;
-        if PublicKey::parse(&text).is_ok() {
-            return Ok(text);
-        }
-        // A secret key given for its public one, the commonest slip: named, with the
-        // file to give instead when it is beside it.
-        let public = format!("{given}.pub");
-        let beside = std::path::Path::new(&public).is_file();
-        if beside || text.contains("secret key") {
-            let instead = if beside {
-                format!(", `{}`", escape(&public))
-            } else {
-                String::new()
-            };
-            anyhow::bail!("`{shown}` is a secret key: give its public key{instead}");
-        }
-        anyhow::bail!("`{shown}` holds no minisign public key");
-    }
-    // A minisign public key starts `RW`: what looks like a path is said to be missing.
-    let pathlike =
-        [".pub", ".key"].iter().any(|e| given.ends_with(e)) || given.starts_with(['/', '.', '~']);
-    if pathlike {
-        anyhow::bail!("`{shown}` is neither a minisign public key nor a file that exists");
-    }
-    Ok(given.to_owned())
+    Ok(modhost_update::public_key_text(given)?)
 }
 
 /// A `--kind`: one of [`SourceKind::ALL`]'s names; the error names them all.

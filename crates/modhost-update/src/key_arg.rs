@@ -1,0 +1,109 @@
+//! A publisher's public key as an administrator gives it: the key itself, or the minisign
+//! `.pub` file that holds it — told apart, and the commonest slip (a secret key given for
+//! its public one) named.
+
+use std::path::{Path, PathBuf};
+
+use crate::PublicKey;
+
+/// Why a key given cannot be pinned.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyArgError {
+    /// A secret key file was given; `instead` is its public key beside it, when there.
+    #[error("`{}` is a secret key: give its public key{}", .path.display(), .instead.as_ref().map(|p| format!(", `{}`", p.display())).unwrap_or_default())]
+    SecretKey {
+        /// The file given.
+        path: PathBuf,
+        /// Its `.pub` beside it.
+        instead: Option<PathBuf>,
+    },
+    /// A file that holds no minisign public key.
+    #[error("`{}` holds no minisign public key", .0.display())]
+    NoKey(PathBuf),
+    /// Text that looks like a path, naming no file.
+    #[error("`{0}` is neither a minisign public key nor a file that exists")]
+    Missing(String),
+    /// The file could not be read.
+    #[error("cannot read `{}`: {source}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The text of a public key `given` as the key itself or as the path of a minisign `.pub`
+/// file holding it; text that is neither a key nor a path is returned as it is, for the
+/// key's own parsing to refuse in its words.
+pub fn public_key_text(given: &str) -> Result<String, KeyArgError> {
+    if PublicKey::parse(given).is_ok() {
+        return Ok(given.to_owned());
+    }
+    let path = Path::new(given);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path).map_err(|source| KeyArgError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        if PublicKey::parse(&text).is_ok() {
+            return Ok(text);
+        }
+        let public = PathBuf::from(format!("{given}.pub"));
+        let beside = public.is_file();
+        if beside || text.contains("secret key") {
+            return Err(KeyArgError::SecretKey {
+                path: path.to_owned(),
+                instead: beside.then_some(public),
+            });
+        }
+        return Err(KeyArgError::NoKey(path.to_owned()));
+    }
+    // A minisign public key starts `RW`: what looks like a path is said to be missing.
+    let pathlike =
+        [".pub", ".key"].iter().any(|e| given.ends_with(e)) || given.starts_with(['/', '.', '~']);
+    if pathlike {
+        return Err(KeyArgError::Missing(given.to_owned()));
+    }
+    Ok(given.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_its_file_a_secret_key_and_a_missing_file_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let key = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
+        assert_eq!(public_key_text(key).ok().as_deref(), Some(key));
+        let public = dir.path().join("k.key.pub");
+        let file = format!("untrusted comment: minisign public key\n{key}\n");
+        assert!(std::fs::write(&public, &file).is_ok());
+        let read = public_key_text(&public.to_string_lossy());
+        assert_eq!(read.ok().as_deref(), Some(file.as_str()));
+        let secret = dir.path().join("k.key");
+        assert!(
+            std::fs::write(
+                &secret,
+                "untrusted comment: minisign encrypted secret key\nRWRT"
+            )
+            .is_ok()
+        );
+        let said = public_key_text(&secret.to_string_lossy()).map_err(|e| e.to_string());
+        assert_eq!(
+            said,
+            Err(format!(
+                "`{}` is a secret key: give its public key, `{}`",
+                secret.display(),
+                public.display()
+            ))
+        );
+        let missing = dir.path().join("gone.pub");
+        assert!(matches!(
+            public_key_text(&missing.to_string_lossy()),
+            Err(KeyArgError::Missing(_))
+        ));
+        assert_eq!(public_key_text("RWnot").ok().as_deref(), Some("RWnot"));
+    }
+}
