@@ -177,7 +177,8 @@ impl Host {
     /// `public_keys` (minisign public keys, or the text of `minisign.pub` files): its
     /// documents must be signed by one of them. A release signed by one may announce the
     /// publisher's next key, which is then pinned beside it, and the one it succeeds
-    /// dropped once the next key has signed a release.
+    /// dropped once the next key has signed a release. Whether it replaced a source of
+    /// that name.
     pub fn add_source_pinned(
         &self,
         name: &str,
@@ -185,7 +186,7 @@ impl Host {
         location: &str,
         public_keys: &[&str],
         replace: bool,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         online::add_source_pinned(self, name, kind, location, public_keys, replace)
     }
 

@@ -86,9 +86,7 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
                 .collect::<Result<Vec<_>>>()?;
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             let (_, replaced) = ctx.change(Root::MadeIfMissing, |host| {
-                let replaced = replace && host.sources()?.iter().any(|s| s.name == name);
-                host.add_source_pinned(&name, kind, &location, &keys, replace)?;
-                Ok(replaced)
+                host.add_source_pinned(&name, kind, &location, &keys, replace)
             })?;
             let document = serde_json::json!({ "added": name, "replaced": replaced });
             ctx.out.result(&document, || {

@@ -151,7 +151,7 @@ pub(crate) fn add_source(
     replace: bool,
 ) -> Result<()> {
     let keys: Vec<&str> = public_key.into_iter().collect();
-    add_source_pinned(host, name, kind, location, &keys, replace)
+    add_source_pinned(host, name, kind, location, &keys, replace).map(|_| ())
 }
 
 /// See [`Host::add_source_pinned`].
@@ -162,7 +162,7 @@ pub(crate) fn add_source_pinned(
     location: &str,
     public_keys: &[&str],
     replace: bool,
-) -> Result<()> {
+) -> Result<bool> {
     let parsed = Location::parse(location)?;
     if let Location::Path(path) = &parsed
         && !path.exists()
@@ -278,6 +278,7 @@ pub(crate) fn add_source_pinned(
             .collect();
         pinned.extend(next);
     }
+    let replaced = existing.is_some();
     let extra_query = match existing {
         Some(existing) if !replace => {
             return Err(Error::SourceExists {
@@ -316,7 +317,8 @@ pub(crate) fn add_source_pinned(
         public_keys: pinned,
         extra_query,
     })?;
-    tx.commit()
+    tx.commit()?;
+    Ok(replaced)
 }
 
 /// See [`Host::remove_source`].

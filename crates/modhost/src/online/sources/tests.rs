@@ -107,8 +107,10 @@ fn pinning_other_keys_forgets_what_the_old_ones_vouched_for() {
     assert_eq!(kept.as_ref(), Some(&far));
     // A key pinned beside it keeps it too: the old key still vouches, and an older
     // release it signed stays refused while a rotation is prepared.
-    host.add_source_pinned("main", Kind::Index, url, &[K1, K2], true)
+    let replaced = host
+        .add_source_pinned("main", Kind::Index, url, &[K1, K2], true)
         .unwrap_or_else(|e| panic!("{e}"));
+    assert!(replaced);
     let kept = host.state.seen("main").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(kept.as_ref(), Some(&far));
     // A key no longer pinned starts afresh.
