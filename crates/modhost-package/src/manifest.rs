@@ -12,7 +12,7 @@ use crate::error::{Error, classify, refused};
 use crate::escape::shown_str;
 use crate::format::{Format, open};
 use crate::names::Layout;
-use crate::staging::{is_desktop_metadata, path_len_refusal, relative_parts};
+use crate::staging::{Kind, is_desktop_metadata, not_regular, path_len_refusal, relative_parts};
 use crate::tar::tar_manifest;
 use crate::zip::zip_manifest;
 
@@ -131,27 +131,34 @@ impl Manifests {
         })
     }
 
-    /// Records the entry at `parts` (raw name `raw`), a directory if `dir`, declaring
-    /// `size` bytes, as unpacking admits it: refused for what it would refuse.
+    /// Records the entry at `parts` (raw name `raw`) of `kind`, declaring `size` bytes,
+    /// as unpacking admits it, so that `manifest` and `install` agree: refused for what it
+    /// would refuse. Whether it is a file to look at.
     pub(crate) fn admit(
         &mut self,
         package: &Path,
         raw: &[u8],
         parts: &[String],
-        (dir, size): (bool, u64),
+        (kind, size): (&Kind, u64),
         limits: &Limits,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         if let Some(refusal) = path_len_refusal(raw, limits) {
             return Err(refused(package, refusal));
         }
-        if is_desktop_metadata(parts) {
-            return Ok(());
-        }
         let shown = crate::escape::shown(raw);
+        if is_desktop_metadata(parts) {
+            return Ok(false);
+        }
+        let dir = match kind {
+            Kind::Other(what) => return Err(refused(package, not_regular(&shown, what))),
+            Kind::Dir => true,
+            Kind::File => false,
+        };
         self.layout
             .admit(parts, dir, &shown)
             .and_then(|()| self.declared.add(size, &shown))
-            .map_err(|problem| refused(package, problem))
+            .map_err(|problem| refused(package, problem))?;
+        Ok(!dir)
     }
 }
 

@@ -15,7 +15,7 @@ use crate::gzip::{Counting, Members};
 use crate::headers::{check_entry_headers, check_pax_global};
 use crate::manifest::{Manifests, Place, manifest_place, read_xml};
 use crate::sniff::TarStart;
-use crate::staging::{Kind, Stage, entry_parts, is_desktop_metadata, name_refusal, not_regular};
+use crate::staging::{Kind, Stage, entry_parts, name_refusal};
 
 /// A gzip tar's decompressed stream, bounded by the budget.
 type Stream = Bounded<TarStart<Members>, Budget>;
@@ -216,26 +216,9 @@ pub(crate) fn tar_manifest(
         let path = entry.path().map_err(io_err)?.into_owned();
         let parts =
             entry_parts(&entry.path_bytes(), Some(&path)).map_err(|why| refused(package, why))?;
-        // Refused as unpacking refuses it, so that `manifest` and `install` agree.
-        match &kind {
-            Kind::Other(what) if !is_desktop_metadata(&parts) => {
-                return Err(refused(package, not_regular(&shown_name, what)));
-            }
-            Kind::Other(_) => continue,
-            Kind::Dir => {
-                read.admit(
-                    package,
-                    &entry.path_bytes(),
-                    &parts,
-                    (true, entry.size()),
-                    limits,
-                )?;
-                continue;
-            }
-            Kind::File => {
-                let size = entry.size();
-                read.admit(package, &entry.path_bytes(), &parts, (false, size), limits)?;
-            }
+        let size = entry.size();
+        if !read.admit(package, &entry.path_bytes(), &parts, (&kind, size), limits)? {
+            continue;
         }
         let found = match manifest_place(&parts) {
             Some(Place::Root) => &mut root,

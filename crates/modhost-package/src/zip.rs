@@ -13,9 +13,7 @@ use crate::budget::{Bounded, Budget, Limits};
 use crate::error::{Error, classify, refused, too_many_entries};
 use crate::escape::{shown, shown_str};
 use crate::manifest::{Manifests, Place, manifest_place, read_xml};
-use crate::staging::{
-    Kind, Stage, entry_parts, is_desktop_metadata, name_refusal, not_regular, relative_parts,
-};
+use crate::staging::{Kind, Stage, entry_parts, name_refusal, relative_parts};
 use crate::zip_layout::check_layout;
 
 /// A zip's central directory, refused up front when it lists too many entries, the same
@@ -242,34 +240,15 @@ pub(crate) fn zip_manifest(
         }
         let parts = entry_parts(entry.name_raw(), zip_path(&entry).as_deref())
             .map_err(|why| refused(package, why))?;
-        // Refused as unpacking refuses it, so that `manifest` and `install` agree.
-        match zip_kind(&entry) {
-            Kind::Other(what) if !is_desktop_metadata(&parts) => {
-                return Err(refused(
-                    package,
-                    not_regular(&shown(entry.name_raw()), &what),
-                ));
-            }
-            Kind::Other(_) => continue,
-            Kind::Dir => {
-                read.admit(
-                    package,
-                    entry.name_raw(),
-                    &parts,
-                    (true, entry.size()),
-                    limits,
-                )?;
-                continue;
-            }
-            Kind::File => {
-                read.admit(
-                    package,
-                    entry.name_raw(),
-                    &parts,
-                    (false, entry.size()),
-                    limits,
-                )?;
-            }
+        let kind = zip_kind(&entry);
+        if !read.admit(
+            package,
+            entry.name_raw(),
+            &parts,
+            (&kind, entry.size()),
+            limits,
+        )? {
+            continue;
         }
         match manifest_place(&parts) {
             Some(Place::Root) => root = root.or(Some((index, parts))),

@@ -23,13 +23,13 @@ fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
         .map(|a| a.port())
         .unwrap_or(1);
     signed_source(&good, &root);
-    root.ok(&[
-        "source",
-        "add",
-        "down",
-        &format!("https://127.0.0.1:{closed}"),
-    ]);
-    root.ok(&["source", "add", "junk", &garbage.url]);
+    // Both sort ahead of `main`.
+    let add_failing = || {
+        let down = format!("https://127.0.0.1:{closed}");
+        root.ok(&["source", "add", "down", &down]);
+        root.ok(&["source", "add", "junk", &garbage.url]);
+    };
+    add_failing();
 
     let out = root.path().join("dl");
     assert!(std::fs::create_dir(&out).is_ok());
@@ -72,13 +72,7 @@ fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
     root.ok(&["source", "remove", "junk"]);
     good.ok(&root, &["install", "--online", "core", "phonebook"]);
     assert_eq!(version(&root, "core"), "16.0.40");
-    root.ok(&[
-        "source",
-        "add",
-        "down",
-        &format!("https://127.0.0.1:{closed}"),
-    ]);
-    root.ok(&["source", "add", "junk", &garbage.url]);
+    add_failing();
     // Not installed: said before any source is asked, whichever of them fail.
     let other = good.fails(&root, &["upgrade", "--online", "voicemail"]);
     assert!(
