@@ -9,7 +9,7 @@ use modhost_test_support::package;
 
 use crate::TestResult;
 use crate::common::{c, check};
-use crate::telephony::{dispatch, install, strdup};
+use crate::telephony::{dispatch, install, open_giving, strdup};
 
 /// `test:notes` `note(text)`: answers as its text says — `nothing` with NULL, else with
 /// the text itself (`null`, `"extra"`, `{`).
@@ -35,7 +35,7 @@ unsafe extern "C" fn note(
 }
 
 fn open_with_notes(root: &std::path::Path) -> Result<*mut Host, String> {
-    let (mut capability, mut host, mut error) = (null_mut(), null_mut(), null_mut());
+    let (mut capability, mut error) = (null_mut(), null_mut());
     let functions = [c("note")];
     let pointers: Vec<*const c_char> = functions.iter().map(|f| f.as_ptr()).collect();
     // SAFETY: live pointers for each call.
@@ -56,19 +56,8 @@ fn open_with_notes(root: &std::path::Path) -> Result<*mut Host, String> {
             ),
             error,
         )?;
-        let root = c(&root.to_string_lossy());
-        let opened = modhost_open(
-            root.as_ptr(),
-            null(),
-            [capability.cast_const()].as_ptr(),
-            1,
-            &mut host,
-            &mut error,
-        );
-        modhost_capability_free(capability);
-        check(opened, error)?;
+        open_giving(root, capability, null())
     }
-    Ok(host)
 }
 
 #[test]

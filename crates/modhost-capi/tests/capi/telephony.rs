@@ -187,7 +187,6 @@ pub(crate) fn open_with_telephony_giving(
     let mut error = null_mut();
     let functions: Vec<CString> = functions.iter().map(|f| c(f)).collect();
     let pointers: Vec<*const c_char> = functions.iter().map(|f| f.as_ptr()).collect();
-    let mut host = null_mut();
     // SAFETY: live pointers for the duration of each call; `seen` outlives the host.
     unsafe {
         check(
@@ -214,16 +213,33 @@ pub(crate) fn open_with_telephony_giving(
         let mut limits = std::mem::zeroed();
         modhost_limits_default(&mut limits);
         limits.call_timeout_ms = call_timeout_ms;
-        let root = c(&root.to_string_lossy());
+        open_giving(root, capability, &limits)
+    }
+}
+
+/// A root opened with `capability` (freed once the host has what it needs) and `limits`
+/// (NULL: the defaults).
+///
+/// # Safety
+///
+/// `capability` is a live capability, `limits` NULL or live.
+pub(crate) unsafe fn open_giving(
+    root: &Path,
+    capability: *mut Capability,
+    limits: *const Limits,
+) -> Result<*mut Host, String> {
+    let (mut host, mut error) = (null_mut(), null_mut());
+    let root = c(&root.to_string_lossy());
+    // SAFETY: the caller's contract, and live pointers for the call.
+    unsafe {
         let opened = modhost_open(
             root.as_ptr(),
-            &limits,
+            limits,
             [capability.cast_const()].as_ptr(),
             1,
             &mut host,
             &mut error,
         );
-        // The host keeps what it needs: the description is freed at once.
         modhost_capability_free(capability);
         check(opened, error)?;
     }
