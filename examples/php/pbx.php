@@ -138,8 +138,14 @@ $callback = function ($user, $function, $args, $context, $result) use ($modhost,
 // shown escaped. Like the callback above, nothing may be thrown out of it.
 $log = function ($user, int $level, $module, string $message): void {
     $levels = [1 => 'ERROR', 'WARNING', 'NOTICE', 'DEBUG', 'TRACE'];
-    $from = $module === null ? 'modhost' : addcslashes($module, "\0..\37");
-    echo "[{$levels[$level]}] $from: " . addcslashes($message, "\0..\37") . "\n";
+    // Control, C1, bidirectional and invisible characters shown as JSON escapes them.
+    $escape = fn (string $text): string => preg_replace_callback(
+        '/[\x00-\x1f\x7f\x{80}-\x{9f}\x{200b}-\x{200f}\x{2028}-\x{202e}\x{2066}-\x{2069}\x{feff}]/u',
+        fn (array $found): string => trim(json_encode($found[0]), '"'),
+        $text
+    ) ?? '?';
+    $from = $module === null ? 'modhost' : $escape($module);
+    echo "[{$levels[$level]}] $from: " . $escape($message) . "\n";
 };
 
 $root = sys_get_temp_dir() . '/modhost-php-' . bin2hex(random_bytes(6));
