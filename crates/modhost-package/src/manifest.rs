@@ -156,7 +156,13 @@ impl Manifests {
         };
         self.layout
             .admit(parts, dir, &shown)
-            .and_then(|()| self.declared.add(size, &shown))
+            .map_err(|problem| refused(package, problem))?;
+        // Said as unpacking says it, before the size counts against the whole package.
+        if !dir && manifest_place(parts).is_some() {
+            check_manifest_size(package, &shown, size)?;
+        }
+        self.declared
+            .add(size, &shown)
             .map_err(|problem| refused(package, problem))?;
         Ok(!dir)
     }
