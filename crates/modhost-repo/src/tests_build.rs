@@ -50,19 +50,20 @@ fn tgz_of(dir: &Path, rawname: &str, version: &str, text: &str) -> PathBuf {
     out
 }
 
-/// A zip package of `rawname` `version` in `dir`: one entry, `RAWNAME/module.xml` (all
-/// `repo build` reads).
+/// A zip package of `rawname` `version` in `dir`: `RAWNAME/module.xml` and the component
+/// beside it (which `repo build` reads as installing would: a package without its
+/// component is no package).
 pub(super) fn zip(dir: &Path, rawname: &str, version: &str) -> PathBuf {
     use std::io::Write;
     let out = dir.join(format!("{rawname}-{version}.zip"));
     let file = std::fs::File::create(&out).unwrap_or_else(|e| panic!("{out:?}: {e}"));
     let mut zip = ::zip::ZipWriter::new(file);
+    let options = ::zip::write::SimpleFileOptions::default();
     let written = zip
-        .start_file(
-            format!("{rawname}/module.xml"),
-            ::zip::write::SimpleFileOptions::default(),
-        )
+        .start_file(format!("{rawname}/module.xml"), options)
         .and_then(|()| Ok(zip.write_all(module_xml(rawname, version).as_bytes())?))
+        .and_then(|()| zip.start_file(format!("{rawname}/module.wasm"), options))
+        .and_then(|()| Ok(zip.write_all(b"\0asm component")?))
         .and_then(|()| zip.finish().map(drop));
     assert!(written.is_ok(), "{written:?}");
     out
