@@ -53,6 +53,7 @@
 //! ```
 
 mod budget;
+mod entries;
 mod error;
 mod escape;
 mod fault;

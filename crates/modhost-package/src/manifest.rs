@@ -7,12 +7,12 @@ use std::path::Path;
 
 use modhost_manifest::Manifest;
 
-use crate::budget::{Declared, Limits};
+use crate::budget::Limits;
+use crate::entries::{Admitted, Entries};
 use crate::error::{Error, classify, refused};
 use crate::escape::shown_str;
 use crate::format::{Format, open};
-use crate::names::Layout;
-use crate::staging::{Kind, is_desktop_metadata, not_regular, path_len_refusal, relative_parts};
+use crate::staging::{Kind, is_desktop_metadata, relative_parts};
 use crate::tar::tar_manifest;
 use crate::zip::zip_manifest;
 
@@ -24,8 +24,7 @@ pub fn read_manifest(package: &Path, limits: &Limits) -> Result<Manifest, Error>
     let Manifests {
         found,
         tops,
-        layout,
-        ..
+        entries,
     } = match format {
         Format::GzipTar => tar_manifest(package, file, limits)?,
         Format::Zip => zip_manifest(package, file, limits)?,
@@ -36,6 +35,7 @@ pub fn read_manifest(package: &Path, limits: &Limits) -> Result<Manifest, Error>
             "no `module.xml` or `<rawname>/module.xml` in the package".into(),
         )
     })?;
+    let layout = entries.layout;
     let module_dir = layout
         .module_dir(!shown.contains('/'))
         .map_err(|problem| refused(package, problem))?;
@@ -111,10 +111,8 @@ pub(crate) struct Manifests {
     pub(crate) found: Option<(String, Vec<u8>)>,
     /// The top-level directories holding a module.xml, by their raw names.
     pub(crate) tops: BTreeSet<String>,
-    /// What every entry laid out, checked as unpacking checks it.
-    pub(crate) layout: Layout,
-    /// The sizes the entries declare, against what the package may unpack to.
-    declared: Declared,
+    /// Every entry, checked as unpacking checks it.
+    pub(crate) entries: Entries,
 }
 
 impl Manifests {
@@ -126,8 +124,7 @@ impl Manifests {
         Ok(Manifests {
             found: None,
             tops: BTreeSet::new(),
-            layout: Layout::default(),
-            declared: Declared::new(limits, length),
+            entries: Entries::new(limits, length),
         })
     }
 
@@ -139,32 +136,9 @@ impl Manifests {
         package: &Path,
         raw: &[u8],
         parts: &[String],
-        (kind, size): (&Kind, u64),
-        limits: &Limits,
+        kind_size: (&Kind, u64),
     ) -> Result<bool, Error> {
-        if let Some(refusal) = path_len_refusal(raw, limits) {
-            return Err(refused(package, refusal));
-        }
-        let shown = crate::escape::shown(raw);
-        if is_desktop_metadata(parts) {
-            return Ok(false);
-        }
-        let dir = match kind {
-            Kind::Other(what) => return Err(refused(package, not_regular(&shown, what))),
-            Kind::Dir => true,
-            Kind::File => false,
-        };
-        self.layout
-            .admit(parts, dir, &shown)
-            .map_err(|problem| refused(package, problem))?;
-        // Said as unpacking says it, before the size counts against the whole package.
-        if !dir && manifest_place(parts).is_some() {
-            check_manifest_size(package, &shown, size)?;
-        }
-        self.declared
-            .add(size, &shown)
-            .map_err(|problem| refused(package, problem))?;
-        Ok(!dir)
+        Ok(self.entries.admit(package, raw, parts, kind_size)? == Admitted::File)
     }
 }
 

@@ -10,14 +10,12 @@ use cap_std::ambient_authority;
 use cap_std::fs::{Dir, DirBuilder, DirBuilderExt, OpenOptions, OpenOptionsExt};
 use modhost_manifest::Manifest;
 
-use crate::budget::{Declared, Limits};
+use crate::budget::Limits;
+use crate::entries::{Admitted, Entries};
 use crate::error::{Error, classify, classify_at, refused, too_many_entries};
 use crate::escape::{shown, shown_str};
 use crate::format::{Format, open};
-use crate::manifest::{
-    Place, check_manifest_size, check_one_manifest, manifest_place, misnamed, parse_manifest,
-};
-use crate::names::Layout;
+use crate::manifest::{Place, check_one_manifest, manifest_place, misnamed, parse_manifest};
 use crate::tar::unpack_tar;
 use crate::zip::unpack_zip;
 
@@ -101,7 +99,8 @@ pub(crate) struct Stage<'a> {
     /// [`UNPACKING`], opened.
     dir: Dir,
     dirs: DirBuilder,
-    layout: Layout,
+    /// Every entry so far, held to the rules of [`Entries`].
+    checked: Entries,
     entries: usize,
     /// Whether `module.xml` is a file at the archive's root.
     root_manifest: bool,
@@ -110,8 +109,6 @@ pub(crate) struct Stage<'a> {
     /// The files written, synced to disk once the archive is accepted; `None` when
     /// nothing is synced ([`unpack_to_read`]).
     written: Option<Vec<PathBuf>>,
-    /// The sizes the entries so far declared, against what the package may unpack to.
-    declared: Declared,
 }
 
 impl<'a> Stage<'a> {
@@ -137,12 +134,11 @@ impl<'a> Stage<'a> {
             staging,
             dir,
             dirs,
-            layout: Layout::default(),
+            checked: Entries::new(limits, length),
             entries: 0,
             root_manifest: false,
             top_manifests: BTreeSet::new(),
             written: sync.then(Vec::new),
-            declared: Declared::new(limits, length),
         })
     }
 
@@ -177,15 +173,6 @@ impl<'a> Stage<'a> {
         move |source| classify_at(package, context, &what, source)
     }
 
-    /// Counts the declared `size` of the entry `shown`: what the entries declare in all
-    /// must fit what the whole package could ever unpack to, or the entry is refused before
-    /// any of it is read.
-    fn declare(&mut self, size: u64, shown: &str) -> Result<(), Error> {
-        self.declared
-            .add(size, shown)
-            .map_err(|problem| self.refuse(problem))
-    }
-
     /// Checks the entry named `raw` (read as `path`, or `None` when the archive's reading
     /// of the name is unsafe) of kind `kind` and declared `size`; creates it when it is a
     /// directory, and returns it when it is a file to write.
@@ -197,53 +184,36 @@ impl<'a> Stage<'a> {
         size: u64,
     ) -> Result<Option<Target>, Error> {
         self.count()?;
-        let shown = shown(raw);
-        if let Some(refusal) = path_len_refusal(raw, self.limits) {
-            return Err(self.refuse(refusal));
-        }
         // As reading only the manifest refuses it: `scan` and `install` agree. (A zip
         // reader would decode a name without its UTF-8 flag as CP437 and take it.)
         if let Some(refusal) = name_refusal(raw) {
             return Err(self.refuse(refusal));
         }
         let parts = entry_parts(raw, path).map_err(|why| self.refuse(why))?;
-        if is_desktop_metadata(&parts) {
-            return Ok(None);
-        }
-        // Before the root itself (`./`) is passed over: a link named so is still one.
-        if let Kind::Other(what) = &kind {
-            return Err(self.refuse(not_regular(&shown, what)));
-        }
-        if parts.is_empty() {
-            return Ok(None);
-        }
-        let relative: PathBuf = parts.iter().collect();
-        let dir = matches!(kind, Kind::Dir);
-        self.layout
-            .admit(&parts, dir, &shown)
-            .map_err(|problem| self.refuse(problem))?;
-        match kind {
-            Kind::Dir => {
-                self.declare(size, &shown)?;
+        let shown = shown(raw);
+        match self
+            .checked
+            .admit(self.package, raw, &parts, (&kind, size))?
+        {
+            Admitted::Skipped => Ok(None),
+            Admitted::Dir => {
+                let relative: PathBuf = parts.iter().collect();
                 self.dir
                     .create_dir_with(&relative, &self.dirs)
                     .map_err(self.io_err(format!("cannot create `{shown}`")))?;
                 Ok(None)
             }
-            Kind::File => {
-                if let Some(place) = manifest_place(&parts) {
-                    check_manifest_size(self.package, &shown, size)?;
-                    match place {
-                        Place::Root => self.root_manifest = true,
-                        Place::Top => {
-                            self.top_manifests.insert(parts[0].clone());
-                        }
+            Admitted::File => {
+                match manifest_place(&parts) {
+                    Some(Place::Root) => self.root_manifest = true,
+                    Some(Place::Top) => {
+                        self.top_manifests.insert(parts[0].clone());
                     }
+                    None => {}
                 }
-                self.declare(size, &shown)?;
+                let relative: PathBuf = parts.iter().collect();
                 Ok(Some(Target { relative, shown }))
             }
-            Kind::Other(_) => Ok(None),
         }
     }
 
@@ -292,6 +262,7 @@ impl<'a> Stage<'a> {
         // With module.xml at the root, the whole archive is the module's directory;
         // otherwise its one top-level directory is.
         let top = self
+            .checked
             .layout
             .module_dir(self.root_manifest)
             .map_err(|problem| self.refuse(problem))?;
@@ -307,7 +278,7 @@ impl<'a> Stage<'a> {
             .chain(["module.xml"])
             .collect();
         let is_file = self.dir.metadata(&xml).is_ok_and(|m| m.is_file());
-        if !self.layout.is_file_entry(&joined.join("/")) || !is_file {
+        if !self.checked.layout.is_file_entry(&joined.join("/")) || !is_file {
             return Err(self.refuse(format!("`{shown}` is missing or not a file")));
         }
         let source = self

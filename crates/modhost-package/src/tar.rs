@@ -217,7 +217,7 @@ pub(crate) fn tar_manifest(
         let parts =
             entry_parts(&entry.path_bytes(), Some(&path)).map_err(|why| refused(package, why))?;
         let size = entry.size();
-        if !read.admit(package, &entry.path_bytes(), &parts, (&kind, size), limits)? {
+        if !read.admit(package, &entry.path_bytes(), &parts, (&kind, size))? {
             continue;
         }
         let found = match manifest_place(&parts) {

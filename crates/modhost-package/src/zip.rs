@@ -241,13 +241,7 @@ pub(crate) fn zip_manifest(
         let parts = entry_parts(entry.name_raw(), zip_path(&entry).as_deref())
             .map_err(|why| refused(package, why))?;
         let kind = zip_kind(&entry);
-        if !read.admit(
-            package,
-            entry.name_raw(),
-            &parts,
-            (&kind, entry.size()),
-            limits,
-        )? {
+        if !read.admit(package, entry.name_raw(), &parts, (&kind, entry.size()))? {
             continue;
         }
         match manifest_place(&parts) {
