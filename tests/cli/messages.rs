@@ -809,3 +809,25 @@ fn installlocal_online_is_refused_rather_than_upgrading() {
     );
     assert_eq!(root.fingerprint(), before);
 }
+
+#[test]
+fn force_is_suggested_only_when_requirements_alone_refuse_a_change() {
+    let root = root();
+    let phonebook = package_at("phonebook", "1.0.0");
+    let run = root.fails(&["install", arg(&phonebook)]);
+    assert!(
+        run.stderr.contains("requires module `core")
+            && run
+                .stderr
+                .contains("help: --force does it anyway, setting the requirements aside"),
+        "{}",
+        run.stderr
+    );
+    // The same package twice beside the unmet requirement: forcing would not mend that.
+    let run = root.fails(&["install", arg(&phonebook), arg(&phonebook)]);
+    assert!(
+        run.stderr.contains("requires module `core") && !run.stderr.contains("--force"),
+        "{}",
+        run.stderr
+    );
+}

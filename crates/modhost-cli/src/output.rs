@@ -166,7 +166,9 @@ fn details(error: &anyhow::Error) -> serde_json::Map<String, serde_json::Value> 
         return details;
     }
     let (key, value) = match error {
-        modhost::Error::Refused(reasons) => ("reasons", json!(reasons)),
+        modhost::Error::Refused(reasons) | modhost::Error::Unmet(reasons) => {
+            ("reasons", json!(reasons))
+        }
         modhost::Error::InUse { dependents, .. } => ("dependents", json!(dependents)),
         modhost::Error::Reload(call) => ("call", json!(call)),
         modhost::Error::Unchecked { done, failures } => {
@@ -195,9 +197,7 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
         modhost::Error::InUse { .. } | modhost::Error::Protected { .. } => "--force does it anyway",
         // Requirements the plan cannot meet, and nothing else (a downgrade `--force`
         // does not make): what FreePBX's module admin overrides too.
-        modhost::Error::Refused(reasons) if reasons.iter().all(|r| r.contains(" requires ")) => {
-            "--force does it anyway, setting the requirements aside"
-        }
+        modhost::Error::Unmet(_) => "--force does it anyway, setting the requirements aside",
         modhost::Error::NoPackageDir => "give --from DIR, or set `packages` in modhost.toml",
         modhost::Error::NoRoot(_) => {
             "check --root and MODHOST_ROOT; `modhost install PACKAGE` creates a root"

@@ -249,6 +249,11 @@ pub enum Error {
     /// The plan cannot succeed; every reason is listed.
     #[error("nothing was changed:{}", .0.iter().map(|r| format!("\n  - {r}")).collect::<String>())]
     Refused(Vec<String>),
+    /// The plan can succeed but for requirements not met (`<depends>`, `<supported>`, or
+    /// what installed modules require of a module it changes): forcing the change
+    /// ([`Options::force`](crate::Options::force), a forced rollback) sets them aside.
+    #[error("nothing was changed:{}", .0.iter().map(|r| format!("\n  - {r}")).collect::<String>())]
+    Unmet(Vec<String>),
     /// A module not installed is offered by a source, but a source ahead of it could not
     /// be read (down, or what it answered did not verify): a module stays with the source
     /// it is installed from, so it waits for them rather than let whoever made them fail
@@ -489,6 +494,7 @@ impl Error {
         matches!(
             self,
             Error::Refused(_)
+                | Error::Unmet(_)
                 | Error::SourcesAhead { .. }
                 | Error::NotAPackageDir { .. }
                 | Error::Protected { .. }

@@ -125,6 +125,8 @@ pub(crate) fn plan(
             ));
         }
     }
+    // Forcing sets unmet requirements aside, and nothing else.
+    let mut forcible = reasons.is_empty();
     if force {
         for reason in unmet {
             tracing::warn!("forced: ignoring: {reason}");
@@ -136,12 +138,17 @@ pub(crate) fn plan(
     let order = match topological(batch, &in_batch) {
         Err(Error::Refused(cycle)) => {
             reasons.extend(cycle);
+            forcible = false;
             Vec::new()
         }
         order => order?,
     };
     if !reasons.is_empty() {
-        return Err(Error::Refused(reasons));
+        return Err(if forcible {
+            Error::Unmet(reasons)
+        } else {
+            Error::Refused(reasons)
+        });
     }
     Ok(Plan {
         steps: order
@@ -270,7 +277,7 @@ mod tests {
 
     fn refusal(batch: &[&Manifest]) -> Vec<String> {
         match install(batch, false) {
-            Err(Error::Refused(reasons)) => reasons,
+            Err(Error::Refused(reasons) | Error::Unmet(reasons)) => reasons,
             other => panic!("expected a refusal, got {other:?}"),
         }
     }
@@ -312,6 +319,14 @@ mod tests {
         assert!(reasons[0].contains("`b` is given more than once"));
         assert!(reasons[1].contains("requires module `missing`: not installed"));
         assert!(reasons[2].contains("requires module `b ge 2.0`: to be installed 1.0 is too old"));
+        assert!(
+            matches!(install(&[&a, &b], false), Err(Error::Unmet(_))),
+            "only requirements refuse it, which forcing sets aside"
+        );
+        assert!(
+            matches!(install(&[&a, &b, &b], false), Err(Error::Refused(_))),
+            "forcing would not mend a duplicate"
+        );
         let forced = install(&[&a, &b], true);
         assert!(forced.is_ok(), "{forced:?}");
         let still_refused = install(&[&a, &b, &b], true);
@@ -384,7 +399,7 @@ mod tests {
         );
         let breaking = manifest("core", "17.0", "");
         let reasons = match install_on(&installed, &[&breaking], false) {
-            Err(Error::Refused(reasons)) => reasons,
+            Err(Error::Refused(reasons) | Error::Unmet(reasons)) => reasons,
             other => panic!("expected a refusal, got {other:?}"),
         };
         assert_eq!(
@@ -397,7 +412,7 @@ mod tests {
         // What the batch brings anew is checked, though the requirement was unmet before.
         let userman = manifest("userman", "14.0", "");
         let reasons = match install_on(&installed, &[&userman], false) {
-            Err(Error::Refused(reasons)) => reasons,
+            Err(Error::Refused(reasons) | Error::Unmet(reasons)) => reasons,
             other => panic!("expected a refusal, got {other:?}"),
         };
         assert_eq!(

@@ -56,7 +56,7 @@ pub(crate) fn rollback(host: &Host, rawname: &str, force: bool) -> Result<Change
     // The version returned to must itself still fit what is installed now.
     broken.extend(host.check_depends(&previous)?.failures());
     if !broken.is_empty() && !force {
-        return Err(Error::Refused(broken));
+        return Err(Error::Unmet(broken));
     }
     super::running(
         host,
