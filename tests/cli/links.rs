@@ -386,3 +386,94 @@ fn a_data_directory_replaced_by_a_link_is_refused_naming_the_module() {
     let info = root.ok(&["info", "--json", "linker"]).json();
     assert_eq!(info["status"], "enabled", "the change rolled back: {info}");
 }
+
+/// Packs `guest`'s component as module `rawname` serving `handler`, asking for `grant`
+/// read-write, and installs it granted.
+fn install_granted(root: &Root, guest: &str, rawname: &str, handler: &str, grant: &Path) {
+    let dir = parent(root).join(format!("{rawname}-src"));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let xml = format!(
+        "<module><rawname>{rawname}</rawname><name>{rawname}</name><version>1.0</version>\
+         <methods><{handler}>{handler}</{handler}></methods>\
+         <capabilities><directory path=\"{}\" access=\"read-write\"/></capabilities></module>",
+        grant.display()
+    );
+    std::fs::write(dir.join("module.xml"), xml).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(
+        modhost_test_support::component(guest),
+        dir.join("module.wasm"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let package = dir.join(format!("{rawname}-1.0.tgz"));
+    root.ok(&["pack", arg(&dir), "-o", arg(&package)]);
+    ok_within(root, &["install", "--grant", arg(&package)]);
+}
+
+#[test]
+fn a_grant_inside_another_modules_grant_is_never_reached_through_a_link_it_plants() {
+    let root = root();
+    root.configure(LIMITS);
+    let beside = parent(&root);
+    let outer = beside.join("outer");
+    let victim = beside.join("victim");
+    for dir in [outer.join("sub"), victim.clone()] {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
+    }
+    // `swapper` may write `outer`; `spooler` is granted `outer/sub`, inside it.
+    install_granted(&root, "linker", "swapper", "swap", &outer);
+    install_granted(&root, "filler", "spooler", "fill_data", &outer.join("sub"));
+    let sub = outer.join("sub");
+    let payload = format!("{}|../victim", sub.display());
+    let swapped = ok_within(&root, &["hook", "swap", "--payload", &payload, "--json"]);
+    assert!(
+        swapped.stdout.contains("-> ../victim"),
+        "{}",
+        swapped.stdout
+    );
+    assert!(std::fs::symlink_metadata(&sub).is_ok_and(|m| m.file_type().is_symlink()));
+
+    // The spooler's sandbox lacks the grant now rather than following the link: its write
+    // fails, nothing lands beside the root, and the warning names the module and the link.
+    let run = run_within(
+        &root,
+        &[
+            "hook",
+            "fill_data",
+            "--payload",
+            &sub.display().to_string(),
+            "--json",
+        ],
+    );
+    assert!(
+        run.stderr.contains("spooler") && run.stderr.contains("is now reached through"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("\"ok\": false"), "{}", run.stdout);
+    assert!(std::fs::read_dir(&victim).is_ok_and(|mut d| d.next().is_none()));
+
+    // A grant whose path runs through a link is refused when asked for, naming the link.
+    let linked = beside.join("linked");
+    symlink(&outer, &linked).unwrap_or_else(|e| panic!("{e}"));
+    let dir = beside.join("through-src");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let xml = format!(
+        "<module><rawname>through</rawname><name>Through</name><version>1.0</version>\
+         <capabilities><directory path=\"{}\" access=\"read-only\"/></capabilities></module>",
+        linked.join("sub.old").display()
+    );
+    std::fs::write(dir.join("module.xml"), xml).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(
+        modhost_test_support::component("filler"),
+        dir.join("module.wasm"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let run = root.fails(&["install", "--grant", arg(&dir)]);
+    assert!(
+        run.stderr
+            .contains(&format!("reached through the link `{}`", linked.display()))
+            && run.stderr.contains("ask for its real path"),
+        "{}",
+        run.stderr
+    );
+}

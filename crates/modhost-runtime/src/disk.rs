@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, openat, statat};
@@ -48,13 +48,42 @@ pub struct DiskUsage {
 pub fn disk_usage(dirs: &[PathBuf]) -> std::io::Result<DiskUsage> {
     let mut usage = DiskUsage::default();
     for dir in dirs {
-        match open_dir(rustix::fs::CWD, dir.as_os_str()) {
-            Ok(fd) => add_tree(fd, &mut usage)?,
-            Err(Errno::NOENT | Errno::LOOP | Errno::NOTDIR) => {}
-            Err(errno) => return Err(errno.into()),
-        }
+        add_dir(dir, None, &mut usage)?;
     }
     Ok(usage)
+}
+
+/// A directory a module may write, and which directory it was (device and inode) when its
+/// sandbox opened it, if it could be told.
+pub(crate) type Writable = (PathBuf, Option<(u64, u64)>);
+
+/// The device and inode of directory `path`, not following a link in its place.
+pub(crate) fn id_of(path: &Path) -> Option<(u64, u64)> {
+    let fd = open_dir(rustix::fs::CWD, path.as_os_str()).ok()?;
+    id(&fd)
+}
+
+fn id(fd: &OwnedFd) -> Option<(u64, u64)> {
+    rustix::fs::fstat(fd).ok().map(|s| (s.st_dev, s.st_ino))
+}
+
+/// Adds what is kept under `dir`. When it was `pinned` to a directory, a path that leads to
+/// another one now (swapped for a link or another directory while sandboxes held the
+/// first) is an error: what the module writes there would not be counted.
+fn add_dir(dir: &Path, pinned: Option<(u64, u64)>, usage: &mut DiskUsage) -> std::io::Result<()> {
+    let moved = || {
+        std::io::Error::other(format!(
+            "`{}` is no longer the directory the module's sandbox was given",
+            dir.display()
+        ))
+    };
+    match open_dir(rustix::fs::CWD, dir.as_os_str()) {
+        Ok(fd) if pinned.is_some() && id(&fd) != pinned => Err(moved()),
+        Ok(fd) => add_tree(fd, usage),
+        Err(Errno::NOENT | Errno::LOOP | Errno::NOTDIR) if pinned.is_some() => Err(moved()),
+        Err(Errno::NOENT | Errno::LOOP | Errno::NOTDIR) => Ok(()),
+        Err(errno) => Err(errno.into()),
+    }
 }
 
 /// Adds the tree open as `fd`: every call is relative to a directory's descriptor, and
@@ -119,7 +148,7 @@ pub(crate) struct OverQuota;
 /// Shared with the file streams a call opens, which outlive one import.
 pub(crate) struct Budget {
     rawname: String,
-    dirs: Vec<PathBuf>,
+    dirs: Vec<Writable>,
     account: Mutex<Account>,
     /// How many times something may have shrunk (see [`Budget::counts`]).
     shrinks: std::sync::atomic::AtomicU64,
@@ -184,7 +213,7 @@ const MIN_RECOUNT_ENTRIES: u64 = 8;
 
 impl Budget {
     /// The budget of `rawname`, over the directories it may write.
-    pub(crate) fn new(rawname: &str, dirs: Vec<PathBuf>) -> Arc<Self> {
+    pub(crate) fn new(rawname: &str, dirs: Vec<Writable>) -> Arc<Self> {
         Arc::new(Budget {
             rawname: rawname.to_owned(),
             dirs,
@@ -217,7 +246,10 @@ impl Budget {
     fn count(&self) -> std::io::Result<DiskUsage> {
         #[cfg(test)]
         self.walks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let mut used = disk_usage(&self.dirs)?;
+        let mut used = DiskUsage::default();
+        for (dir, pinned) in &self.dirs {
+            add_dir(dir, *pinned, &mut used)?;
+        }
         let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let mut removed = std::collections::HashSet::new();
         for file in open.values().filter_map(Weak::upgrade) {
@@ -235,7 +267,11 @@ impl Budget {
 
     /// Where the module's writable trees start, for how deep its directories nest.
     pub(crate) fn roots(&self) -> crate::nesting::Roots {
-        crate::nesting::Roots::of(&self.dirs)
+        crate::nesting::Roots::of(
+            self.dirs
+                .iter()
+                .filter_map(|(dir, pinned)| pinned.or_else(|| id_of(dir))),
+        )
     }
 
     fn account(&self) -> std::sync::MutexGuard<'_, Account> {
@@ -356,12 +392,13 @@ impl Drop for CallTurn {
 #[derive(Default)]
 pub(crate) struct Budgets(Mutex<HashMap<BudgetKey, Weak<Budget>>>);
 
-/// A module and the directories it may write.
-type BudgetKey = (String, Vec<PathBuf>);
+/// A module and the directories it may write: a sandbox given other directories at the
+/// same paths (one was replaced since) has a budget of its own.
+type BudgetKey = (String, Vec<Writable>);
 
 impl Budgets {
     /// The budget of `rawname` over `dirs`, made if no sandbox holds it now.
-    pub(crate) fn of(&self, rawname: &str, dirs: Vec<PathBuf>) -> Arc<Budget> {
+    pub(crate) fn of(&self, rawname: &str, dirs: Vec<Writable>) -> Arc<Budget> {
         let mut budgets = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         budgets.retain(|_, budget| budget.strong_count() > 0);
         let key = (rawname.to_owned(), dirs);
@@ -377,6 +414,11 @@ impl Budgets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `dir` as a sandbox that opened it now gives it.
+    fn writable(dir: &Path) -> Vec<Writable> {
+        vec![(dir.to_owned(), id_of(dir))]
+    }
 
     #[test]
     fn counts_files_and_entries_without_following_links() -> std::io::Result<()> {
@@ -403,7 +445,7 @@ mod tests {
     fn a_charge_past_the_quota_is_refused_and_a_recount_sees_the_disk() -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join("a"), vec![0u8; 600])?;
-        let budget = Budget::new("m", vec![dir.path().to_owned()]);
+        let budget = Budget::new("m", writable(dir.path()));
         budget.begin(DiskQuota {
             bytes: 1000,
             entries: 2,
@@ -419,6 +461,31 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_swapped_for_a_link_or_another_refuses_writes() -> std::io::Result<()> {
+        let top = tempfile::tempdir()?;
+        let granted = top.path().join("granted");
+        std::fs::create_dir(&granted)?;
+        let quota = DiskQuota {
+            bytes: 1 << 20,
+            entries: 100,
+        };
+        let budget = Budget::new("m", writable(&granted));
+        budget.begin(quota);
+        assert!(budget.charge(10, 1).is_ok());
+        // Moved aside, with a link to a directory elsewhere in its place: what the module
+        // writes in the directory it holds would go uncounted.
+        std::fs::rename(&granted, top.path().join("aside"))?;
+        std::os::unix::fs::symlink(top.path().join("aside"), &granted)?;
+        budget.may_have_shrunk();
+        assert!(budget.charge(1 << 20, 1).is_err());
+        // And another real directory in its place.
+        std::fs::remove_file(&granted)?;
+        std::fs::create_dir(&granted)?;
+        assert!(budget.count().is_err());
+        Ok(())
+    }
+
+    #[test]
     fn entries_another_process_adds_are_seen_within_a_recount() -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
         let quota = DiskQuota {
@@ -426,7 +493,7 @@ mod tests {
             entries: 600,
         };
         // This process's budget counts the directory at its first write.
-        let here = Budget::new("m", vec![dir.path().to_owned()]);
+        let here = Budget::new("m", writable(dir.path()));
         let _turn = here.begin(quota);
         let mut made = 0;
         let mut make = |at: &std::path::Path| {
@@ -463,7 +530,7 @@ mod tests {
         // Eight processes' budgets of one module, each with calls under way, writing
         // 64 KiB files in turn until each is refused.
         let processes: Vec<_> = (0..8)
-            .map(|_| Budget::new("m", vec![dir.path().to_owned()]))
+            .map(|_| Budget::new("m", writable(dir.path())))
             .collect();
         let _turns: Vec<_> = processes.iter().map(|b| b.begin(quota)).collect();
         let mut refused = vec![false; processes.len()];
@@ -492,7 +559,7 @@ mod tests {
     #[test]
     fn room_another_process_freed_is_seen_at_the_next_refusal() -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
-        let budget = Budget::new("m", vec![dir.path().to_owned()]);
+        let budget = Budget::new("m", writable(dir.path()));
         let _turn = budget.begin(DiskQuota {
             bytes: 1 << 20,
             entries: 100,
@@ -532,12 +599,12 @@ mod tests {
         };
         // One process writes half the quota alone; another then begins, and writes until
         // refused; then the first goes on.
-        let first = Budget::new("m", vec![dir.path().to_owned()]);
+        let first = Budget::new("m", writable(dir.path()));
         let _first = first.begin(quota);
         for _ in 0..8 {
             assert!(write(&first)?);
         }
-        let second = Budget::new("m", vec![dir.path().to_owned()]);
+        let second = Budget::new("m", writable(dir.path()));
         let _second = second.begin(quota);
         while write(&second)? {}
         while write(&first)? {}
@@ -554,7 +621,7 @@ mod tests {
     #[test]
     fn a_module_writing_far_from_its_quota_walks_its_files_now_and_then() -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
-        let budget = Budget::new("m", vec![dir.path().to_owned()]);
+        let budget = Budget::new("m", writable(dir.path()));
         let quota = DiskQuota {
             bytes: 256 << 20,
             entries: 10_000,
@@ -574,7 +641,7 @@ mod tests {
     fn removals_do_not_each_walk_the_files_and_a_refusal_sees_what_they_freed()
     -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
-        let budget = Budget::new("m", vec![dir.path().to_owned()]);
+        let budget = Budget::new("m", writable(dir.path()));
         let quota = 100;
         let _turn = budget.begin(DiskQuota {
             bytes: 1 << 30,

@@ -8,7 +8,6 @@
 //! with `EDQUOT`, and nothing is left of it.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::PathBuf;
 
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, fstat, openat, statat};
 
@@ -24,17 +23,9 @@ const MAX_DIRECTORY_PATH: usize = 4096 - 1 - 256;
 pub(crate) struct Roots(Vec<(u64, u64)>);
 
 impl Roots {
-    /// The roots of `dirs`, as they are now.
-    pub(crate) fn of(dirs: &[PathBuf]) -> Self {
-        Roots(
-            dirs.iter()
-                .filter_map(|dir| std::fs::metadata(dir).ok())
-                .map(|m| {
-                    use std::os::unix::fs::MetadataExt;
-                    (m.dev(), m.ino())
-                })
-                .collect(),
-        )
+    /// The roots that are these directories (device and inode).
+    pub(crate) fn of(ids: impl IntoIterator<Item = (u64, u64)>) -> Self {
+        Roots(ids.into_iter().collect())
     }
 
     /// Whether `dir`, or a directory below it, lies deeper than [`MAX_DIRECTORY_DEPTH`]
@@ -153,7 +144,7 @@ mod tests {
     #[test]
     fn a_directory_past_the_depth_is_told_from_one_at_it() -> std::io::Result<()> {
         let root = tempfile::tempdir()?;
-        let roots = Roots::of(&[root.path().to_owned()]);
+        let roots = Roots::of(crate::disk::id_of(root.path()));
         let mut deepest = root.path().to_owned();
         for _ in 0..MAX_DIRECTORY_DEPTH {
             deepest.push("d");
@@ -175,7 +166,7 @@ mod tests {
     #[test]
     fn a_directory_whose_path_would_pass_path_max_is_too_deep() -> std::io::Result<()> {
         let root = tempfile::tempdir()?;
-        let roots = Roots::of(&[root.path().to_owned()]);
+        let roots = Roots::of(crate::disk::id_of(root.path()));
         let name = "n".repeat(250);
         let mut path = root.path().to_owned();
         // Made by descriptor, as a module's `mkdirat` makes it: no path is ever that long.

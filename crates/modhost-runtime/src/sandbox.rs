@@ -9,6 +9,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::bindings::Instance;
+use crate::granted::{Granted, Unopened};
 use crate::host::Sandbox;
 use crate::limiter::Limiter;
 use crate::output::Captured;
@@ -54,16 +55,14 @@ impl Runtime {
             .allow_ip_name_lookup(false)
             .stderr(stderr.clone())
             .stdout(stdout.clone());
-        let mut preopens = vec![(
-            data_dir.to_owned(),
-            GUEST_DATA_DIR.to_owned(),
-            FsPerms::ReadWrite,
-        )];
         wasi.preopened_dir(data_dir, GUEST_DATA_DIR, FsPerms::ReadWrite)
             .map_err(|e| Error::Io {
                 path: data_dir.to_owned(),
                 source: std::io::Error::other(e.to_string()),
             })?;
+        // Each directory the module may write, with the directory it was when opened: the
+        // quota counts that one, or refuses writes if the path leads elsewhere now.
+        let mut writable = vec![(data_dir.to_owned(), crate::disk::id_of(data_dir))];
         for mount in mounts {
             let perms = if mount.read_only {
                 FsPerms::ReadOnly
@@ -84,26 +83,44 @@ impl Runtime {
             // A granted directory removed (or replaced by a file) since it was granted is
             // left out, said once per sandbox: the module runs without it and meets its
             // absence as any program meets a missing directory, while its disable() and
-            // uninstall() still run and no other module's call is held up by it.
-            if let Err(e) = wasi.preopened_dir(&mount.path, &guest, perms) {
-                // The system's words, without its error number.
-                let text = e.to_string();
-                let why = text.split(" (os error").next().unwrap_or_default();
-                tracing::warn!(
-                    module = rawname,
-                    directory = %mount.path.display(),
-                    "the module's granted directory cannot be opened ({why}), so its sandbox \
-                     lacks it: recreate it, or `modhost revoke {rawname}`"
-                );
-                continue;
+            // uninstall() still run and no other module's call is held up by it. One
+            // whose path now passes through a link (a module that may write above it
+            // swapped a directory for one) is left out too: it may lead anywhere.
+            let opened = Granted::open(&mount.path).and_then(|granted| {
+                wasi.preopened_dir(granted.path_or(&mount.path), &guest, perms)
+                    .map_err(|e| Unopened::Io(std::io::Error::other(e.to_string())))?;
+                Ok(granted)
+            });
+            let granted = match opened {
+                Ok(granted) => granted,
+                Err(Unopened::Link(link)) => {
+                    tracing::warn!(
+                        module = rawname,
+                        directory = %mount.path.display(),
+                        "the module's granted directory is now reached through `{}`, which is \
+                         a link or no directory, so its sandbox lacks it: make the path real \
+                         directories again, or `modhost revoke {rawname}`",
+                        link.display()
+                    );
+                    continue;
+                }
+                Err(Unopened::Io(e)) => {
+                    // The system's words, without its error number.
+                    let text = e.to_string();
+                    let why = text.split(" (os error").next().unwrap_or_default();
+                    tracing::warn!(
+                        module = rawname,
+                        directory = %mount.path.display(),
+                        "the module's granted directory cannot be opened ({why}), so its \
+                         sandbox lacks it: recreate it, or `modhost revoke {rawname}`"
+                    );
+                    continue;
+                }
+            };
+            if perms == FsPerms::ReadWrite {
+                writable.push((mount.path.clone(), granted.id()));
             }
-            preopens.push((mount.path.clone(), guest, perms));
         }
-        let writable = preopens
-            .iter()
-            .filter(|(_, _, perms)| *perms == FsPerms::ReadWrite)
-            .map(|(host, _, _)| host.clone())
-            .collect();
         let mut table = ResourceTable::new();
         table.set_max_capacity(limits.max_resources);
         let state = Sandbox {

@@ -70,6 +70,19 @@ fn refuse_unsafe_grant(host: &Host, rawname: &str, path: &str) -> Result<()> {
         )
     } else if let Some(what) = not_a_directory(Path::new(path)) {
         format!("{asks}, which cannot be granted yet: {what}; create it, then grant it")
+    } else if let Some(link) = modhost_runtime::link_on_path(Path::new(path)) {
+        // A sandbox is given a granted directory only through real directories: a link
+        // on the way could be re-pointed (by a module that may write beside it) to lead
+        // anywhere.
+        let real = Path::new(path)
+            .canonicalize()
+            .map(|real| format!(" (`{}`)", real.display()))
+            .unwrap_or_default();
+        format!(
+            "{asks}, which is reached through the link `{}`: a granted directory is \
+             reached only through real directories; ask for its real path{real}",
+            link.display()
+        )
     } else {
         return Ok(());
     };

@@ -12,7 +12,8 @@
 //!
 //! plus a regular file `CALL.txt`. `CALL` is `install`, `upgrade`, `enable`, `disable` or
 //! `uninstall`; what a call finds already planted (a copy keeps the links) it leaves.
-//! The `through_links` handler writes files through links that dangle until it does.
+//! The `through_links` handler writes files through links that dangle until it does;
+//! `swap` puts a link in place of a directory in a granted directory.
 
 use modhost_sdk::Module;
 
@@ -140,6 +141,15 @@ impl Module for Linker {
                     }
                 }
                 Ok(format!("{linked} links, {linked} files"))
+            }
+            // `DIR|TARGET`: moves directory DIR aside (to `DIR.old`) and puts a link to
+            // TARGET in its place, as a module that may write above another grant can.
+            "swap" => {
+                let (dir, target) = payload.split_once('|').unwrap_or((payload, ".."));
+                std::fs::rename(dir, format!("{dir}.old"))
+                    .map_err(|e| format!("cannot move {dir}: {e}"))?;
+                wasi_libc::symlink(target, dir)?;
+                Ok(format!("{dir} -> {target}"))
             }
             other => Err(format!("no handler `{other}` for hook `{hook}`")),
         }
