@@ -336,6 +336,9 @@ typedef struct {
  * is called on whichever thread made the record, often several at once, so it must be
  * safe to call from any thread; it should return promptly (a module's call waits for
  * it). Records made by modhost functions the callback itself calls are not passed to it.
+ * It should not dispatch: a module's record is made inside the module's call, which may
+ * hold the state database for its writes, so a dispatch from the callback may wait for
+ * that call's deadline, and the call with it. Hand such work to another thread.
  */
 typedef void (*modhost_log_callback)(void *user_data,
                                      int level,

@@ -39,6 +39,9 @@ pub const MODHOST_LOG_TRACE: c_int = 5;
 /// is called on whichever thread made the record, often several at once, so it must be
 /// safe to call from any thread; it should return promptly (a module's call waits for
 /// it). Records made by modhost functions the callback itself calls are not passed to it.
+/// It should not dispatch: a module's record is made inside the module's call, which may
+/// hold the state database for its writes, so a dispatch from the callback may wait for
+/// that call's deadline, and the call with it. Hand such work to another thread.
 pub type LogCallback = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
@@ -69,9 +72,10 @@ static LEVEL: AtomicI32 = AtomicI32::new(0);
 static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
 
 thread_local! {
-    /// Whether this thread is inside the callback: what modhost functions it calls log is
-    /// not passed to it again.
-    static IN_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The sink whose callback this thread is inside, if any: what modhost functions it
+    /// calls log is not passed to it again, and a `modhost_set_log` it calls waits for
+    /// every call of the sink it replaces but its own.
+    static IN_CALLBACK: std::cell::Cell<*const Sink> = const { std::cell::Cell::new(std::ptr::null()) };
 }
 
 /// Sends every log record at `level` or more severe (`MODHOST_LOG_ERROR` …
@@ -149,9 +153,11 @@ pub unsafe extern "C" fn modhost_set_log(
 }
 
 /// Waits until no thread but this one is in a call of `sink`'s callback: each call holds
-/// a clone of it (and this thread's own, when it is inside one, holds another).
+/// a clone of it (and this thread's own, when it is inside a call of this very sink,
+/// holds another; inside another sink's, it holds none of this one).
 fn finished(sink: &Arc<Sink>) {
-    let own = 1 + usize::from(IN_CALLBACK.with(std::cell::Cell::get));
+    let inside = IN_CALLBACK.with(std::cell::Cell::get) == Arc::as_ptr(sink);
+    let own = 1 + usize::from(inside);
     while Arc::strong_count(sink) > own {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
@@ -198,7 +204,7 @@ impl<S: Subscriber> Layer<S> for Forward {
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        if !wanted(event.metadata()) || IN_CALLBACK.with(std::cell::Cell::get) {
+        if !wanted(event.metadata()) || !IN_CALLBACK.with(std::cell::Cell::get).is_null() {
             return;
         }
         let Some(sink) = SINK
@@ -212,7 +218,7 @@ impl<S: Subscriber> Layer<S> for Forward {
         event.record(&mut record);
         let message = text(&(record.message + &record.fields));
         let module = record.module.as_deref().map(text);
-        IN_CALLBACK.with(|c| c.set(true));
+        IN_CALLBACK.with(|c| c.set(Arc::as_ptr(&sink)));
         // SAFETY: `modhost_set_log`'s contract; both strings live until it returns.
         unsafe {
             (sink.callback)(
@@ -222,7 +228,7 @@ impl<S: Subscriber> Layer<S> for Forward {
                 message.as_ptr(),
             );
         }
-        IN_CALLBACK.with(|c| c.set(false));
+        IN_CALLBACK.with(|c| c.set(std::ptr::null()));
     }
 }
 

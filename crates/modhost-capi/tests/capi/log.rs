@@ -12,6 +12,9 @@ use crate::TestResult;
 use crate::common::{self, check, take};
 use crate::telephony::install;
 
+/// Held by each test that sets the process's one callback, so that they take turns.
+static TURN: Mutex<()> = Mutex::new(());
+
 /// Each record passed: its level, module and message.
 static RECORDS: Mutex<Vec<(c_int, Option<String>, String)>> = Mutex::new(Vec::new());
 /// What `user_data` is set to, and must come back as.
@@ -93,6 +96,9 @@ fn uninstall(host: *const Host, rawname: &str) -> Result<(), String> {
 
 #[test]
 fn module_and_modhost_records_reach_the_callback_at_the_level_set() -> TestResult {
+    let _turn = TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let root = tempfile::tempdir()?;
     let host = common::open(root.path())?;
     set(Some(keep), MODHOST_LOG_INFO)?;
@@ -155,5 +161,82 @@ fn module_and_modhost_records_reach_the_callback_at_the_level_set() -> TestResul
     assert_eq!(RECORDS.lock().map_err(|e| e.to_string())?.len(), before);
     // SAFETY: the host, closed once.
     unsafe { modhost_close(host) };
+    Ok(())
+}
+
+/// Whether a call of [`first`] is under way, and whether it may go on.
+static IN_FIRST: AtomicUsize = AtomicUsize::new(0);
+static RELEASE_FIRST: AtomicUsize = AtomicUsize::new(0);
+/// How many calls of [`second`] are under way, and how many there were when `first`'s
+/// own `modhost_set_log` returned (`usize::MAX` until then).
+static IN_SECOND: AtomicUsize = AtomicUsize::new(0);
+static SECOND_AT_RETURN: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// The message of a record passed, when it is one this test made.
+fn ours(message: *const c_char) -> Option<String> {
+    // SAFETY: a string valid during the call.
+    let text = unsafe { CStr::from_ptr(message) }.to_string_lossy();
+    text.starts_with("race-").then(|| text.into_owned())
+}
+
+unsafe extern "C" fn ignore(_: *mut c_void, _: c_int, _: *const c_char, _: *const c_char) {}
+
+/// Waits inside its call until released, then sets another callback from inside it.
+unsafe extern "C" fn first(_: *mut c_void, _: c_int, _: *const c_char, message: *const c_char) {
+    if ours(message).as_deref() != Some("race-first") {
+        return;
+    }
+    IN_FIRST.store(1, Ordering::SeqCst);
+    while RELEASE_FIRST.load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let _ = set(Some(ignore), MODHOST_LOG_INFO);
+    SECOND_AT_RETURN.store(IN_SECOND.load(Ordering::SeqCst), Ordering::SeqCst);
+    IN_FIRST.store(0, Ordering::SeqCst);
+}
+
+/// Takes its time, as [`slow`] does.
+unsafe extern "C" fn second(_: *mut c_void, _: c_int, _: *const c_char, message: *const c_char) {
+    if ours(message).as_deref() != Some("race-second") {
+        return;
+    }
+    IN_SECOND.fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    IN_SECOND.fetch_sub(1, Ordering::SeqCst);
+}
+
+#[test]
+fn set_from_inside_a_callback_waits_for_the_calls_of_the_one_it_replaces() -> TestResult {
+    let _turn = TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    set(Some(first), MODHOST_LOG_INFO)?;
+    let inside_first = std::thread::spawn(|| tracing::info!(target: "modhost_test", "race-first"));
+    while IN_FIRST.load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // Replaced by `second` from another thread: that call waits for `first`'s.
+    let replacing = std::thread::spawn(|| set(Some(second), MODHOST_LOG_INFO));
+    // A thread inside `second` once it is set.
+    let inside_second = std::thread::spawn(|| {
+        while IN_SECOND.load(Ordering::SeqCst) == 0 && RELEASE_FIRST.load(Ordering::SeqCst) == 0 {
+            tracing::info!(target: "modhost_test", "race-second");
+        }
+    });
+    while IN_SECOND.load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // `first`, still in its call, replaces `second`: it returns only once the call of
+    // `second` under way on the other thread is over.
+    RELEASE_FIRST.store(1, Ordering::SeqCst);
+    inside_first.join().map_err(|_| "first panicked")?;
+    replacing.join().map_err(|_| "set panicked")??;
+    inside_second.join().map_err(|_| "second panicked")?;
+    assert_eq!(
+        SECOND_AT_RETURN.load(Ordering::SeqCst),
+        0,
+        "returned while the callback it replaced was still running"
+    );
+    set(None, 0)?;
     Ok(())
 }
