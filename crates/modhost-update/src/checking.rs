@@ -167,6 +167,15 @@ impl<'a> Checking<'a> {
                 accepted,
             }));
         }
+        // Documents accepted while the release was kept from this host (no serial was
+        // then) were signed at a time: a release built before it is older than they are.
+        if let Some(accepted) = self.source.seen.signed_at.filter(|a| release.built < *a) {
+            return Err(self.refused(Refusal::Replayed {
+                document: shown,
+                signed_at: release.built,
+                accepted,
+            }));
+        }
         if self.now > release.valid_until {
             return Err(self.refused(Refusal::Expired {
                 what: format!("the release (serial {})", release.serial),

@@ -32,8 +32,13 @@ fn index(version: &str) -> Vec<u8> {
 
 /// `repo build`'s trusted comment for the document at `path` of release `serial`.
 fn comment(path: &str, serial: u64, valid_until: u64) -> String {
+    comment_at(path, serial, valid_until, now())
+}
+
+/// [`comment`], signed at `timestamp` (as `repo build` signs at its build's time).
+fn comment_at(path: &str, serial: u64, valid_until: u64, timestamp: u64) -> String {
     Claims {
-        timestamp: Some(now()),
+        timestamp: Some(timestamp),
         file: Some(path.to_owned()),
         serial: Some(serial),
         expires: Some(valid_until),
@@ -62,19 +67,26 @@ impl Published {
         next: Option<&PublicKey>,
     ) -> Published {
         let index = index(version);
+        let built = now();
         let release = ReleaseDocument {
             format: RELEASE_FORMAT.into(),
             serial,
-            built: now(),
+            built,
             valid_until,
             documents: vec![Document::of("index.json", &index)],
             next_key: next.map(PublicKey::encode),
         };
         let release = serde_json::to_vec(&release).unwrap_or_default();
         Published {
-            release_sig: signer.sign(&release, &comment("release.json", serial, valid_until)),
+            release_sig: signer.sign(
+                &release,
+                &comment_at("release.json", serial, valid_until, built),
+            ),
             release,
-            index_sig: signer.sign(&index, &comment("index.json", serial, valid_until)),
+            index_sig: signer.sign(
+                &index,
+                &comment_at("index.json", serial, valid_until, built),
+            ),
             index,
         }
     }
@@ -143,6 +155,32 @@ fn an_old_release_replayed_after_a_newer_one_is_refused_as_a_rollback() {
         ),
         "a withdrawn release document"
     );
+}
+
+#[test]
+fn a_release_kept_from_a_new_host_cannot_later_bring_an_older_one_back() {
+    let (tls, signer) = (Tls::new(), Signer::new(1));
+    let site = Site::new(&tls);
+    let old = dated(&signer, 100, now() - 60);
+    // The newer build's index, its release document kept back by a mirror: the index is
+    // taken on its own signature, dated now.
+    let newer = Published::new(&signer, 101, "2.0.0", now() + 7 * 86_400);
+    site.put("index.json", newer.index.clone());
+    site.put("index.json.minisig", newer.index_sig.clone());
+    let first = check(&tls, &source(&site, &[signer.public()], Seen::default()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.releases[0].version, "2.0.0");
+    // Then the older build, whole: its release was built before what was accepted.
+    old.serve(&site);
+    let source = source(&site, &[signer.public()], first.seen);
+    assert!(
+        matches!(refusal(&tls, &source), Refusal::Replayed { document, .. } if document.ends_with("release.json")),
+        "an older release after a newer index"
+    );
+    // The newer build whole is taken.
+    newer.serve(&site);
+    let answer = check(&tls, &source).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answer.seen.serial, Some(101));
 }
 
 #[test]
