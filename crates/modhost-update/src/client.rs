@@ -287,6 +287,13 @@ impl Client {
                 redirected_to: landed,
             });
         }
+        if status == 401 || status == 403 {
+            return Err(Error::Denied {
+                url: shown,
+                status: status.as_u16(),
+                redirected_to: landed,
+            });
+        }
         if status != 200 {
             let retry = retry.unwrap_or_default();
             return Err(fetch(match landed {

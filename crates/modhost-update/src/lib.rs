@@ -125,6 +125,17 @@ pub enum Error {
         /// Where a redirect took the request, if one did (without its query).
         redirected_to: Option<String>,
     },
+    /// The server refuses the request as not allowed (401 or 403): a download or licence
+    /// key is missing or not one it accepts.
+    #[error("`{url}`: HTTP status {status}{}", redirected_to.as_ref().map(|at| format!(" at `{at}`, where the server redirected")).unwrap_or_default())]
+    Denied {
+        /// The URL.
+        url: String,
+        /// The status.
+        status: u16,
+        /// Where a redirect took the request, if one did (without its query).
+        redirected_to: Option<String>,
+    },
     /// A source answered something that is not a valid document of its kind.
     #[error("`{url}`: {message}")]
     Invalid {
@@ -155,6 +166,12 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether the server refused for want of a key it accepts: a 401 or 403 answer, or
+    /// its own refusal (jBackend's JSON).
+    pub fn wants_key(&self) -> bool {
+        matches!(self, Error::Denied { .. } | Error::Server { .. })
+    }
+
     /// What went wrong, without the source's name that the message opens with when it
     /// names one: for a report already shown under that name.
     pub fn reason(&self) -> String {

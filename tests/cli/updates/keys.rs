@@ -292,3 +292,57 @@ fn a_download_key_stored_for_one_server_never_goes_to_another() {
         "{run:?}"
     );
 }
+
+#[test]
+fn a_key_not_sent_to_a_package_on_another_server_is_named_as_why_it_was_refused() {
+    let root = root();
+    let gated = [package("core"), package_at("phonebook", "1.0.0")];
+    let repo = Repo::serve(&root, &gated, Some(PRO_GROUP));
+    // The same server under another name: another origin, as far as a key goes. FreePBX
+    // documents name their packages by absolute URL, under the base URL.
+    let elsewhere = repo.url.replace("127.0.0.1", "localhost");
+    let key = repo.dir.path().join("signing.key");
+    repo.publish_with(
+        &root,
+        &gated,
+        Some(PRO_GROUP),
+        &["--sign", arg(&key), "--base-url", &elsewhere],
+    );
+    let document = format!("{}/freepbx/phonebook.json", repo.url);
+    root.ok(&[
+        "source",
+        "add",
+        "pb",
+        &document,
+        "--kind",
+        "freepbx",
+        "--public-key",
+        &repo.public_key,
+    ]);
+    let licence = root
+        .ok(&[
+            "repo",
+            "licence-key",
+            "--groups",
+            arg(&repo.out().join("private/groups.toml")),
+            "pro",
+            "a@example.org",
+        ])
+        .stdout;
+    let query = format!("email=a%40example.org&key={}", licence.trim());
+    store_key(&root, "pb", &query);
+    root.ok(&["install", arg(&package("core"))]);
+    let before = root.fingerprint();
+    let run = repo.fails(&root, &["install", "--online", "phonebook"]);
+    assert!(
+        run.stderr.contains("that server wants a download key")
+            && run.stderr.contains(&format!(
+                "the package is at `{elsewhere}`, another server than the source's"
+            ))
+            && !run.stderr.contains("give it to the source"),
+        "{}",
+        run.stderr
+    );
+    never_shows(licence.trim(), &[&run]);
+    assert_eq!(root.fingerprint(), before);
+}

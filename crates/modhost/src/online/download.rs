@@ -91,13 +91,27 @@ pub(crate) fn fetch_package(
         })
     };
     let key = source.key_for(&release.location);
-    if key.is_none() && source.extra_query.is_some() {
+    let withheld = key.is_none() && source.extra_query.is_some();
+    if withheld {
         host.report(Event::Warning {
             rawname: release.rawname.clone(),
             message: elsewhere(&source.name, &release.location),
         });
     }
-    client.download(release, key, &path, &mut progress)?;
+    match client.download(release, key, &path, &mut progress) {
+        // The key the source has was right or wrong; it was not sent, and that is why.
+        Err(error) if withheld && error.wants_key() => {
+            return Err(Error::Refused(vec![format!(
+                "`{}`: that server wants a download key, and {}: a key goes only to its \
+                 source's own server. Ask the publisher to serve the package from the \
+                 source's server, or add its server as a source of its own with the key",
+                release.location,
+                elsewhere(&source.name, &release.location)
+                    .trim_start_matches(&format!("source `{}`: ", source.name)),
+            )]));
+        }
+        downloaded => downloaded?,
+    }
     // Named by where it came from: the file it was downloaded to is gone by the time
     // the message is read.
     let manifest = modhost_package::read_manifest(&path, &Default::default()).map_err(|e| {
