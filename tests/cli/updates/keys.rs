@@ -104,6 +104,19 @@ fn a_licence_gated_package_needs_the_right_key() {
         list.contains("download key set") && !list.contains(key.trim()),
         "{list}"
     );
+    // Replaced by another address on the same server, the source keeps its key; moved to
+    // another server, it does not, and says so.
+    let has_key = || root.ok(&["source", "list", "--json"]).json()[0]["has_key"] == true;
+    let mirror = format!("{}/mirror", repo.url);
+    root.ok(&["source", "add", "--replace", "main", &mirror]);
+    assert!(has_key(), "a key kept on its own server");
+    let other = repo.url.replace("127.0.0.1", "localhost");
+    let run = root.ok(&["source", "add", "--replace", "main", &other]);
+    assert!(
+        !has_key() && run.stderr.contains("so it is not kept"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// Fails unless `secret` is absent from every output of `runs` in every encoding a log

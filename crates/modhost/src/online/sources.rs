@@ -293,7 +293,19 @@ pub(crate) fn add_source_pinned(
                     "source `{name}` is no longer signed: it was replaced without a public key"
                 );
             }
-            existing.extra_query.filter(|_| existing.url == url)
+            // A key is its server's: kept for another address on the same origin, not
+            // taken to another server.
+            let origin = |at: &str| modhost_update::Location::parse(at).ok()?.origin();
+            let same_server = existing.url == url
+                || origin(&existing.url).is_some_and(|o| Some(o) == origin(&url));
+            if existing.extra_query.is_some() && !same_server {
+                tracing::warn!(
+                    "source `{name}`'s download key was for `{}`, another server than `{url}`, \
+                     so it is not kept: set the new server's key for it",
+                    existing.url
+                );
+            }
+            existing.extra_query.filter(|_| same_server)
         }
         None => None,
     };
