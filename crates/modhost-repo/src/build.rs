@@ -138,7 +138,8 @@ pub fn build(
 /// as it was, and a client reading during a build never finds a file missing. Files put
 /// into them by hand do not survive a build; anything else in `out` is left alone. A
 /// `public` or `private` directory no build wrote (no modhost `index.json`, no
-/// `groups.toml`) is refused rather than replaced.
+/// `groups.toml`) is refused rather than replaced. A version the last build published is
+/// not published again with other bytes, unless [`Options::republish`] allows it.
 pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
     let invalid = |message: &str| Error::Options(message.to_owned());
     options.check()?;
@@ -179,6 +180,10 @@ pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
     let output = Output::open(out)?;
     // What the build published last gated, read before this one replaces it: a module it
     // gated that this one makes public (groups.toml left behind, a name misspelt) is said.
+    let published = read_if_present(&out.join(CURRENT).join(PUBLIC).join("index.json"))
+        .ok()
+        .flatten();
+    packages::check_republished(dir, &scanned, published.as_deref(), options.republish)?;
     let gated_before = read_if_present(&out.join(CURRENT).join(PRIVATE).join("groups.toml"))
         .ok()
         .flatten()

@@ -23,6 +23,20 @@ pub enum Error {
         /// Why not.
         message: String,
     },
+    /// Packages that are not the ones the last build published as their versions.
+    #[error(
+        "`{}`: {}: hosts that installed it never take another package of the same version, \
+         and caches keep serving the one they have; give the changed package a new version \
+         (or, if no host can have taken the published one, allow publishing it again)",
+        .dir.display(),
+        .changed.join("; ")
+    )]
+    Republished {
+        /// The directory of packages.
+        dir: PathBuf,
+        /// Each package changed, and how.
+        changed: Vec<String>,
+    },
     /// Options no build can honour together or at all, whatever its packages: a
     /// validity past the longest, an empty platform, a next key without a signature.
     #[error("{0}")]

@@ -34,6 +34,9 @@ pub struct Options<'a> {
     /// The publisher's next key, announced in the signed release: clients pin it beside
     /// `key`, and drop `key` once a release signed by the next one arrives.
     pub next_key: Option<&'a PublicKey>,
+    /// Whether a version the last build published may be published again with other
+    /// bytes (see [`crate::build_with`]); refused otherwise.
+    pub republish: bool,
 }
 
 impl Default for Options<'_> {
@@ -44,6 +47,7 @@ impl Default for Options<'_> {
             platform: modhost_update::DEFAULT_PLATFORM,
             valid_for: DEFAULT_VALID_FOR,
             next_key: None,
+            republish: false,
         }
     }
 }

@@ -128,6 +128,49 @@ pub(crate) fn scan(dir: &Path) -> Result<Scanned> {
     }
 }
 
+/// Refuses to publish anew, with other bytes, a version the last build in `out` published
+/// (its `index`): hosts that installed the first never take the second, and caches keep
+/// serving the first under its name. A new version is the way; `republish` allows it
+/// (when no host can have had the first).
+pub(crate) fn check_republished(
+    dir: &Path,
+    scanned: &Scanned,
+    index: Option<&str>,
+    republish: bool,
+) -> Result<()> {
+    let Some(previous) = index.and_then(|text| modhost_update::Index::parse(text.as_bytes()).ok())
+    else {
+        return Ok(());
+    };
+    let changed: Vec<String> = scanned
+        .packages
+        .iter()
+        .filter_map(|package| {
+            let (rawname, version) = (&package.manifest.rawname, package.manifest.version.as_str());
+            let before = previous
+                .modules
+                .iter()
+                .find(|e| e.rawname == *rawname && e.version == version)?;
+            (!before.sha256.eq_ignore_ascii_case(&package.sha256)).then(|| {
+                format!(
+                    "`{rawname}` {version} (`{}`) is not the package the last build published \
+                     as that version (SHA-256 {} then, {} now)",
+                    name(&package.path),
+                    before.sha256,
+                    package.sha256
+                )
+            })
+        })
+        .collect();
+    if changed.is_empty() || republish {
+        return Ok(());
+    }
+    Err(Error::Republished {
+        dir: dir.to_owned(),
+        changed,
+    })
+}
+
 /// Copies each package into `packages/` of its part, as `RAWNAME-VERSION.EXT`, keeping
 /// its modification time: the packages with their manifests and what the index lists of
 /// them, in [`scan`]'s order. A package that changed since it was scanned is refused.

@@ -305,4 +305,31 @@ fn repo_build_refuses_two_different_files_of_one_release_and_a_public_signing_ke
         run.stdout.contains("with 1 packages") && run.stderr.contains("published once"),
         "{run:?}"
     );
+
+    // The next build, with the release the last one published changed: refused, the
+    // published repository left as it was, unless told to publish it again.
+    assert!(std::fs::remove_file(src.join("core-copy.tgz")).is_ok());
+    repackage(&core, |xml| format!("{xml}\n"), &src.join(&name));
+    let index = out.join("public/index.json");
+    let published = std::fs::read(&index).unwrap_or_default();
+    let run = root.fails(&["repo", "build", arg(&src), "--out", arg(&out)]);
+    assert!(
+        run.stderr.contains(&format!(
+            "`core` 16.0.40 (`{name}`) is not the package the last build published"
+        )) && run
+            .stderr
+            .contains("give the changed package a new version")
+            && run.stderr.contains("help: --republish publishes it anyway"),
+        "{run:?}"
+    );
+    assert_eq!(std::fs::read(&index).unwrap_or_default(), published);
+    root.ok(&[
+        "repo",
+        "build",
+        arg(&src),
+        "--out",
+        arg(&out),
+        "--republish",
+    ]);
+    assert_ne!(std::fs::read(&index).unwrap_or_default(), published);
 }

@@ -52,6 +52,11 @@ pub enum RepoCommand {
         /// the current one once a release signed by the next arrives.
         #[arg(long, value_name = "KEY|FILE", requires = "sign")]
         next_key: Option<String>,
+        /// Publish again, with other bytes, a version the last build in OUT published.
+        /// Refused without it: hosts that installed the first never take the second, and
+        /// caches go on serving the first. Only when no host can have taken it.
+        #[arg(long)]
+        republish: bool,
     },
     /// Serve a built repository over HTTPS, with licence checks for gated groups.
     ///
@@ -128,6 +133,7 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
             platform,
             valid_for,
             next_key,
+            republish,
         } => {
             let next_key = match next_key {
                 Some(given) => Some(
@@ -143,6 +149,7 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
                 platform: &platform,
                 valid_for,
                 next_key: next_key.as_ref(),
+                republish,
             };
             let built = modhost_repo::build_with(&dir, &out, &options)?;
             for warning in &built.warnings {
