@@ -25,6 +25,12 @@ fn a_mistyped_package_or_a_directory_without_module_xml_is_named_for_what_it_is(
         "{}",
         run.stderr
     );
+    let run = root.fails(&["install", "https://example.org/phonebook-1.0.0.tgz"]);
+    assert!(
+        run.stderr.contains("a URL is not read as a package"),
+        "{}",
+        run.stderr
+    );
     let run = root.fails(&["install", "phonebook"]);
     assert!(
         run.stderr
@@ -149,6 +155,34 @@ fn an_empty_modhost_root_variable_is_as_good_as_unset() {
     );
     let help = Root::output(Command::new(bin).args(["uninstall", "--help"]));
     assert!(help.stdout.contains("<canuninstall>no"), "{}", help.stdout);
+}
+
+#[test]
+fn a_root_with_a_tilde_the_shell_left_is_refused_and_makes_no_directory() {
+    let cwd = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bin = env!("CARGO_BIN_EXE_modhost");
+    let core = package("core");
+    for (env, args) in [
+        (Some("~/mh"), vec!["install", arg(&core)]),
+        (None, vec!["--root=~/mh", "install", arg(&core)]),
+        (None, vec!["--root", "~admin/mh", "list"]),
+    ] {
+        let mut command = Command::new(bin);
+        command.current_dir(cwd.path()).args(&args);
+        if let Some(root) = env {
+            command.env("MODHOST_ROOT", root);
+        }
+        let run = Root::output(&mut command);
+        assert!(
+            !run.success && run.stderr.contains("which the shell did not expand"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    assert!(
+        std::fs::read_dir(cwd.path()).is_ok_and(|mut d| d.next().is_none()),
+        "nothing made in the working directory"
+    );
 }
 
 #[test]

@@ -281,6 +281,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
         .map(PathBuf::from);
     let named = cli.root.or(from_env);
     let named_root = named.is_some();
+    // `~` is the shell's, expanded only at the start of a word it sees: quoted, or after
+    // `--root=`, it reaches here as it is, and would make a root in a directory named `~`.
+    if let Some(root) = named
+        .as_deref()
+        .filter(|root| root.as_os_str().as_encoded_bytes().starts_with(b"~"))
+    {
+        anyhow::bail!(
+            "the root `{}` starts with `~`, which the shell did not expand (it was quoted, or \
+             followed `=`): give the whole path, or `$HOME/…` unquoted",
+            crate::escape::escape(&root.display().to_string()),
+        );
+    }
     let root = match named {
         Some(root) => root,
         None => dirs::data_local_dir()

@@ -209,7 +209,7 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
         modhost::Error::NotAPackageDir { is_file: true, .. } => {
             "`modhost manifest FILE` describes one package"
         }
-        modhost::Error::SourceInUse { .. } => "use --force to remove it anyway",
+        modhost::Error::SourceInUse { .. } => "--force removes the source anyway",
         // A bare name is a module's; a package or module directory of that name is read
         // when written as a path.
         modhost::Error::NotInstalled(name) if std::path::Path::new(name).exists() => {

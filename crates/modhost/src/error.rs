@@ -87,10 +87,9 @@ pub enum Error {
         signed: bool,
     },
     /// Modules installed from the source are bound to it, and its removal was not forced.
-    #[error("{} installed from source `{name}` and updated only from it; force the removal to remove it anyway ({} then get{} no updates from any source until attached to one, even a new source named `{name}`)",
+    #[error("{} installed from source `{name}` and updated only from it: without the source, {} no updates from any source until attached to one (even to a new source named `{name}`)",
         names(.modules),
-        if .modules.len() == 1 { "it" } else { "they" },
-        if .modules.len() == 1 { "s" } else { "" })]
+        if .modules.len() == 1 { "it gets" } else { "they get" })]
     SourceInUse {
         /// The source.
         name: String,

@@ -303,6 +303,11 @@ pub(crate) fn resolve(
                     "no package directory was given or is configured (`packages` in \
                      modhost.toml) to find module `{name}` in, and there is no file `{name}`"
                 ),
+                _ if name.starts_with("https://") || name.starts_with("http://") => format!(
+                    "there is no file `{name}`: a URL is not read as a package; download the \
+                     package with its checksum first, or add the server it is on as an update \
+                     source"
+                ),
                 _ => format!("there is no file `{name}`"),
             }]))
         })

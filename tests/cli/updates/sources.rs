@@ -133,7 +133,12 @@ fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
     let run = root.fails(&["source", "remove", "main"]);
     assert!(
         run.stderr
-            .contains("`core`, `phonebook` are installed from source `main`"),
+            .contains("`core`, `phonebook` are installed from source `main`")
+            && run.stderr.contains("they get no updates from any source")
+            && run.stderr.matches("anyway").count() == 1
+            && run
+                .stderr
+                .contains("help: --force removes the source anyway"),
         "{}",
         run.stderr
     );
