@@ -756,7 +756,7 @@ fn a_missing_table_a_missing_or_file_scan_directory_and_an_empty_one_are_said_pl
     let run = root.ok(&["scan", arg(dir.path())]);
     assert!(
         run.stdout
-            .starts_with("no packages (*.tgz, *.zip) or module directories in"),
+            .starts_with("no packages (*.tgz, *.tar.gz, *.zip) or module directories in"),
         "{}",
         run.stdout
     );
@@ -764,6 +764,35 @@ fn a_missing_table_a_missing_or_file_scan_directory_and_an_empty_one_are_said_pl
         root.ok(&["--json", "scan", arg(dir.path())]).json(),
         serde_json::json!([])
     );
+    // An archive no package is named as (a release as .tar.xz, a bare .tar) is named, with
+    // what to make of it, by every command reading the directory.
+    let tar = dir.path().join("core-16.0.40.tar");
+    let unpacked = dir.path().join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap_or_else(|e| panic!("{e}"));
+    let made = Command::new("tar")
+        .arg("-xzf")
+        .arg(package("core"))
+        .arg("-C")
+        .arg(&unpacked)
+        .status()
+        .and_then(|_| {
+            Command::new("tar")
+                .arg("-cf")
+                .arg(&tar)
+                .arg("-C")
+                .arg(&unpacked)
+                .arg("core")
+                .status()
+        });
+    assert!(made.is_ok_and(|s| s.success()));
+    std::fs::remove_dir_all(&unpacked).unwrap_or_else(|e| panic!("{e}"));
+    let said = "it is an uncompressed tar archive; compress it with gzip";
+    let scan = root.fails(&["scan", arg(dir.path())]);
+    assert!(scan.stdout.contains(said), "{}", scan.stdout);
+    let install = root.fails(&["install", "--from", arg(dir.path()), "core"]);
+    assert!(install.stderr.contains(said), "{}", install.stderr);
+    let list = root.ok(&["list", "--from", arg(dir.path())]);
+    assert!(list.stderr.contains(said), "{}", list.stderr);
 }
 
 #[test]

@@ -34,23 +34,43 @@ impl Format {
     pub const ALL: [Format; 2] = [Format::GzipTar, Format::Zip];
 }
 
+/// Archives named as no package is, which a package directory may hold all the same (a
+/// module released as `.tar.xz`): listed with the packages, so that each is refused in
+/// [`format`]'s words rather than passed over without one.
+const OTHER_ARCHIVES: [&[u8]; 9] = [
+    b".tar",
+    b".tar.bz2",
+    b".tbz2",
+    b".tar.xz",
+    b".txz",
+    b".tar.zst",
+    b".7z",
+    b".rar",
+    b".tbz",
+];
+
 /// The package files in `dir`, by name: every `*.tgz`, `*.tar.gz` (what `gzip NAME.tar`
 /// and release pages make) and `*.zip`, in any case (any of them may hold either format, which
-/// [`format`] tells by the content). Sorted, so that what a directory is found to hold
-/// never depends on the file system's order.
+/// [`format`] tells by the content), and the other archives a package directory may hold
+/// (`*.tar`, `*.tar.xz`, `*.7z`, …), which [`format`] refuses saying what they are.
+/// Sorted, so that what a directory is found to hold never depends on the file system's
+/// order.
 pub fn package_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     use std::os::unix::ffi::OsStrExt;
     let mut paths = Vec::new();
     for entry in fs_err::read_dir(dir)? {
         let path = entry?.path();
         // In any case: a package copied from Windows may be `CORE.ZIP`.
+        let lower = path
+            .file_name()
+            .map(|n| n.as_bytes().to_ascii_lowercase())
+            .unwrap_or_default();
         let named = path.extension().is_some_and(|e| {
             Format::ALL
                 .iter()
                 .any(|f| e.as_bytes().eq_ignore_ascii_case(f.extension().as_bytes()))
-        }) || path
-            .file_name()
-            .is_some_and(|n| n.as_bytes().to_ascii_lowercase().ends_with(b".tar.gz"));
+        }) || lower.ends_with(b".tar.gz")
+            || OTHER_ARCHIVES.iter().any(|other| lower.ends_with(other));
         if named {
             paths.push(path);
         }

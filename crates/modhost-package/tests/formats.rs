@@ -190,7 +190,7 @@ fn a_package_past_the_size_limit_names_the_entry() {
 }
 
 #[test]
-fn a_package_directory_lists_tgz_tar_gz_and_zip_files_only() {
+fn a_package_directory_lists_packages_and_archives_said_to_be_none() {
     let scratch = scratch();
     for name in [
         "b.tar.gz",
@@ -203,6 +203,8 @@ fn a_package_directory_lists_tgz_tar_gz_and_zip_files_only() {
         "G.ZIP",
         "h.Tgz",
         "i.TAR.GZ",
+        "j.tar.xz",
+        "k.7z",
     ] {
         write(scratch.path(), name, b"");
     }
@@ -211,9 +213,13 @@ fn a_package_directory_lists_tgz_tar_gz_and_zip_files_only() {
         .iter()
         .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
         .collect();
+    // Packages by their names, and archives no package is named as, which reading
+    // refuses saying what they are rather than passing over.
     assert_eq!(
         listed,
-        ["G.ZIP", "a.tgz", "b.tar.gz", "c.zip", "h.Tgz", "i.TAR.GZ"]
+        [
+            "G.ZIP", "a.tgz", "b.tar.gz", "c.zip", "d.tar", "h.Tgz", "i.TAR.GZ", "j.tar.xz", "k.7z"
+        ]
     );
 }
 

@@ -35,7 +35,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     ctx.out.result(&document, || {
         if document.is_empty() {
             return format!(
-                "no packages (*.tgz, *.zip) or module directories in `{}`\n",
+                "no packages (*.tgz, *.tar.gz, *.zip) or module directories in `{}`\n",
                 escape(&args.dir.display().to_string())
             );
         }
