@@ -388,6 +388,31 @@ fn a_memory_cap_the_sandbox_cannot_hold_is_refused_when_the_config_is_read() {
         "{}",
         run.stderr
     );
+    // A value of the wrong type is told as what it must be, in the file's terms.
+    for (config, expected) in [
+        (
+            "[limits]\ncall_timeout_ms = \"2000\"\n",
+            "expected a whole number (without quotes)",
+        ),
+        (
+            "[platform]\nengine = \"asterisk 18.2\"\n",
+            "expected a table such as `engine = { name = \"asterisk\"",
+        ),
+        (
+            "[data.quotas]\nlookup = \"big\"\n",
+            "expected a table such as `acme = { mb = 64",
+        ),
+    ] {
+        root.configure(config);
+        let run = root.fails(&["list"]);
+        assert!(
+            run.stderr.contains(expected)
+                && !run.stderr.contains("u64")
+                && !run.stderr.contains("struct"),
+            "{config}: {}",
+            run.stderr
+        );
+    }
 }
 
 #[test]

@@ -62,7 +62,10 @@ use crate::{Error, Result};
 /// Facts about the host. A fact left out is *undeclared*: constraints on it are reported
 /// as unchecked rather than failed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table of platform facts (`[platform]` with `name`, `version`, `engine`, `php`)"
+)]
 pub struct Platform {
     /// The host application's name, matched against Joomla's `<targetplatform name>`;
     /// `modhost` when undeclared.
@@ -77,7 +80,10 @@ pub struct Platform {
 
 /// A PBX engine and its version, e.g. `asterisk 18.2.0`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as `engine = { name = \"asterisk\", version = \"18.2.0\" }`"
+)]
 pub struct Engine {
     /// The engine's name, compared case-insensitively.
     pub name: String,
@@ -87,7 +93,10 @@ pub struct Engine {
 
 /// Declared PHP facts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a `[platform.php]` table such as `version = \"8.2.7\"` and `components = { mysqli = \"\" }`"
+)]
 pub struct Php {
     /// The PHP version.
     pub version: Option<Version>,
@@ -98,7 +107,7 @@ pub struct Php {
 
 /// The root's `modhost.toml`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the tables of modhost.toml")]
 pub(crate) struct Config {
     /// The extra CA trusted for update sources.
     pub(crate) ca_cert: Option<std::path::PathBuf>,
@@ -130,7 +139,7 @@ pub(crate) struct Config {
 /// `[data]`: what each module may keep in `/data` and the granted directories it may
 /// write, together.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a `[data]` table")]
 pub(crate) struct DataConfig {
     /// Bytes of file content, in MiB (default 256).
     module_quota_mb: Option<u64>,
@@ -143,7 +152,10 @@ pub(crate) struct DataConfig {
 
 /// `[data.quotas]`: one module's disk quota; a key left out keeps the default.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as `acme = { mb = 64, entries = 2000 }`"
+)]
 struct DataQuotaConfig {
     mb: Option<u64>,
     entries: Option<u64>,
@@ -169,7 +181,7 @@ impl DataConfig {
 
 /// `[cache]`: the compiled-code cache.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a `[cache]` table")]
 pub(crate) struct CacheConfig {
     /// How much compiled code of components no installed module uses is kept, in MiB
     /// (default 512).
@@ -188,7 +200,7 @@ impl CacheConfig {
 
 /// `[state]`: the state database.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a `[state]` table")]
 pub(crate) struct StateConfig {
     /// The most the database may grow to, in MiB (default 1024): what modules write to
     /// their stores and tables counts against it.
@@ -227,7 +239,7 @@ impl StateConfig {
 
 /// `[updates]`: how update channels are read.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an `[updates]` table")]
 pub(crate) struct UpdatesConfig {
     /// The least stable release offered.
     #[serde(default)]
@@ -317,7 +329,7 @@ impl Config {
 
 /// `[limits]`: overrides of the sandbox's defaults.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a `[limits]` table")]
 pub(crate) struct LimitsConfig {
     /// A call's deadline, in milliseconds.
     call_timeout_ms: Option<u64>,
@@ -440,7 +452,7 @@ impl Config {
         };
         let mut config: Config = toml::from_str(&text).map_err(|e| Error::Config {
             path: path.to_owned(),
-            message: e.to_string(),
+            message: plain(&e.to_string()),
         })?;
         let problems = config.problems();
         if !problems.is_empty() {
@@ -608,4 +620,17 @@ fn read_bounded(path: &Path) -> std::io::Result<String> {
         )));
     }
     Ok(text)
+}
+
+/// A TOML error in an administrator's words: the type a value must have, not the Rust
+/// type that holds it.
+fn plain(message: &str) -> String {
+    let mut plain = message.to_owned();
+    for rust in ["u64", "u32", "u16", "usize", "i64"] {
+        plain = plain.replace(
+            &format!("expected {rust}"),
+            "expected a whole number (without quotes)",
+        );
+    }
+    plain
 }
