@@ -432,3 +432,39 @@ fn what_a_call_fires_shares_the_calls_memory_cap() {
     );
     still_serving(&host, "nested growth");
 }
+
+#[test]
+fn a_module_fires_only_its_own_hook_points_and_those_named_after_no_module() {
+    let (root, host) = host();
+    // `userman`'s listener, a module firing userman's hook point, and userman itself.
+    let dirs = [
+        install_hostile_as(
+            &root,
+            &host,
+            "listener",
+            "<userman.delUser>echo</userman.delUser>",
+        ),
+        install_hostile_as(&root, &host, "rogue", "<spoof>refire</spoof>"),
+        install_hostile_as(&root, &host, "userman", "<relay>refire</relay>"),
+    ];
+    let spoofed = host
+        .dispatch("spoof", "1:userman.delUser:user 1")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let error = spoofed.calls[0].error.clone().unwrap_or_default();
+    assert!(
+        error.contains("hook `userman.delUser` is module `userman`'s: `rogue` may not fire it"),
+        "{spoofed:?}"
+    );
+    let relayed = host
+        .dispatch("relay", "1:userman.delUser:user 1")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(relayed.calls[0].error.is_none(), "{relayed:?}");
+    // A hook point named after no module is anyone's to fire.
+    let open = host
+        .dispatch("spoof", "1:nobody.event:x")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(open.calls[0].error.is_none(), "{open:?}");
+    for dir in dirs {
+        std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    }
+}

@@ -575,6 +575,19 @@ impl Fire for Dispatcher {
             Ok((_, handlers)) => handlers,
             Err(e) => return (Err(e.to_string()), session),
         };
+        // As FreePBX runs a module's hooks only when that module calls them: another
+        // module cannot make `userman.delUser`'s listeners act on a user it names.
+        if let Some(owner) = self
+            .owner_of(request.hook)
+            .filter(|owner| owner != request.caller)
+        {
+            let refusal = format!(
+                "hook `{}` is module `{owner}`'s: `{}` may not fire it (a module fires the \
+                 hook points named after it; the application fires any); not fired",
+                request.hook, request.caller
+            );
+            return (Err(refusal), session);
+        }
         let options = DispatchOptions {
             data: request.data,
             cancel: request.cancel,
