@@ -561,19 +561,27 @@ fn scan_lists_module_directories_beside_packages_and_a_module_directory_installs
         found,
         [
             (
-                "voicemail".into(),
-                arg(&modules.join("voicemail.tgz")).into(),
-                "new".into(),
-                true
-            ),
-            (
                 "core".into(),
                 arg(&modules.join("core")).into(),
                 "new".into(),
                 true
             ),
+            (
+                "voicemail".into(),
+                arg(&modules.join("voicemail.tgz")).into(),
+                "new".into(),
+                true
+            ),
         ]
     );
+    // What the scan lists, the package directory offers by name too.
+    let offered = root.ok(&["list", "--from", arg(&modules)]).stdout;
+    assert!(
+        offered.contains("core") && offered.contains("voicemail"),
+        "{offered}"
+    );
+    let info = root.ok(&["info", "--json", "core", "--from", arg(&modules)]).json();
+    assert_eq!(info["version"], "16.0.40", "{info}");
 
     // A stray file named like a module (a core dump is called `core`) does not stand in
     // for the module: a bare name is looked up in the package directory first.

@@ -93,9 +93,9 @@ pub struct Scan {
 /// A package or module directory, and the module.xml read from it.
 pub(crate) type Found = (PathBuf, Manifest);
 
-/// The newest package of each module in `dir` (`*.tgz` and `*.zip`; either name may hold
-/// either format, which is told by the content), by rawname. Unreadable packages are
-/// skipped with a warning: one bad file must not hide the others.
+/// The newest package (or module directory) of each module in `dir` (`*.tgz` and `*.zip`;
+/// either name may hold either format, which is told by the content), by rawname.
+/// Unreadable packages are skipped with a warning: one bad file must not hide the others.
 pub(crate) fn newest(dir: &Path) -> Result<BTreeMap<String, Found>> {
     let (newest, unreadable) = read_packages(dir)?;
     warn_skipped(&unreadable);
@@ -151,6 +151,21 @@ pub(crate) fn read_packages(dir: &Path) -> Result<(BTreeMap<String, Found>, Vec<
             }
         }
     }
+    // Module directories are offered beside the packages, as FreePBX's modules directory
+    // holds them (and as `scan` lists them); a package of the same version is taken over
+    // the directory it was likely packed from.
+    let (module_dirs, unreadable_dirs) = read_module_dirs(dir)?;
+    unreadable.extend(unreadable_dirs);
+    for (path, manifest) in module_dirs {
+        if newest
+            .get(&manifest.rawname)
+            .is_some_and(|(_, known)| manifest.version <= known.version)
+        {
+            continue;
+        }
+        rivals.remove(&manifest.rawname);
+        newest.insert(manifest.rawname.clone(), (path, manifest));
+    }
     for (rawname, others) in rivals {
         let Some((kept, manifest)) = newest.remove(&rawname) else {
             continue;
@@ -195,7 +210,7 @@ fn same_bytes(a: &Path, b: &Path) -> bool {
 /// The module directories in `dir` (its subdirectories holding a module.xml, and `dir`
 /// itself when it holds one: an author scanning the module being written), and those
 /// whose module.xml could not be read, each sorted by path.
-pub(crate) fn read_module_dirs(dir: &Path) -> Result<(Vec<Found>, Vec<Unreadable>)> {
+fn read_module_dirs(dir: &Path) -> Result<(Vec<Found>, Vec<Unreadable>)> {
     let mut found = Vec::new();
     let mut unreadable = Vec::new();
     let subdirs = fs_err::read_dir(dir).map_err(io(dir))?;

@@ -34,16 +34,13 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
         .filter(|r| marked_here(r))
         .map(|r| (r.rawname.clone(), (Status::Enabled, None)))
         .collect();
-    let (newest, mut unreadable) = packages::read_packages(dir)?;
-    let (module_dirs, unreadable_dirs) = packages::read_module_dirs(dir)?;
-    unreadable.extend(unreadable_dirs);
-    unreadable.sort_by(|a, b| a.package.cmp(&b.package));
+    let (newest, unreadable) = packages::read_packages(dir)?;
     if !unreadable.is_empty() {
         // What could not be read may be the newer version a mark stands for: without
         // knowing, a mark is kept rather than taken back.
         statuses.clear();
     }
-    let found: Vec<Found> = newest.into_values().chain(module_dirs).collect();
+    let found: Vec<Found> = newest.into_values().collect();
     for (path, manifest) in &found {
         let current = installed.iter().find(|r| r.rawname == manifest.rawname);
         let available = packages::compare(&manifest.version, current.map(|r| r.version.as_str()));
