@@ -580,7 +580,9 @@ fn scan_lists_module_directories_beside_packages_and_a_module_directory_installs
         offered.contains("core") && offered.contains("voicemail"),
         "{offered}"
     );
-    let info = root.ok(&["info", "--json", "core", "--from", arg(&modules)]).json();
+    let info = root
+        .ok(&["info", "--json", "core", "--from", arg(&modules)])
+        .json();
     assert_eq!(info["version"], "16.0.40", "{info}");
 
     // A stray file named like a module (a core dump is called `core`) does not stand in
@@ -1083,13 +1085,26 @@ fn installlocal_leaves_out_what_cannot_be_met_and_installs_the_rest() {
     }
     // Asked for by name, the module is not taken from an older package beside it.
     let run = root.fails(&["upgrade", "--from", arg(packages.path()), "phonebook"]);
+    let shadowed = format!(
+        "`{}` cannot be read, and may hold the newest `phonebook`",
+        cut.display()
+    );
+    assert!(run.stderr.contains(&shadowed), "{}", run.stderr);
+    // And scan says so of the older package, rather than that it can be installed.
+    let scan = root.fails(&["scan", "--json", arg(packages.path())]).json();
+    let older = scan
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["rawname"] == "phonebook")
+        .cloned()
+        .unwrap_or_default();
     assert!(
-        run.stderr.contains(&format!(
-            "`{}` cannot be read, and may hold the newest `phonebook`",
-            cut.display()
-        )),
-        "{}",
-        run.stderr
+        older["installable"] == false
+            && older["problem"]
+                .as_str()
+                .is_some_and(|p| p.contains(&shadowed)),
+        "{scan}"
     );
     // Two different packages of a version installed already change nothing: not left out.
     assert!(std::fs::remove_file(&cut).is_ok());

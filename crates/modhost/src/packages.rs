@@ -199,6 +199,28 @@ pub(crate) fn read_packages(dir: &Path) -> Result<(BTreeMap<String, Found>, Vec<
     Ok((newest, unreadable))
 }
 
+/// Why module `name` is not taken from its package directory by name: a package there
+/// that cannot be read, named as the module's packages are (`NAME-VERSION…`), may hold its
+/// newest version, and the older one readable is not taken for it.
+pub(crate) fn shadowing(unreadable: &[Unreadable], name: &str) -> Option<String> {
+    let cut = unreadable.iter().find(|u| {
+        u.rawname.is_none()
+            && u.package
+                .file_name()
+                .and_then(|f| f.to_str())
+                // A version starts with a digit, where another module's hyphenated rawname
+                // goes on with a letter.
+                .and_then(|f| f.strip_prefix(&format!("{name}-")))
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+    })?;
+    Some(format!(
+        "`{}` cannot be read, and may hold the newest `{name}`: {}; remove it, or fetch it \
+         again",
+        cut.package.display(),
+        cut.error
+    ))
+}
+
 /// Whether files `a` and `b` hold the same bytes (unreadable ones never do).
 fn same_bytes(a: &Path, b: &Path) -> bool {
     match (fs_err::read(a), fs_err::read(b)) {
@@ -271,24 +293,8 @@ pub(crate) fn resolve(
             let path = Path::new(raw);
             let name = raw.to_string_lossy();
             let bare = bare(raw);
-            // A package that cannot be read, named as the module's are, may hold its
-            // newest version: the older one readable is not taken for it.
-            if let Some(cut) = unreadable.iter().find(|u| {
-                bare && u.rawname.is_none()
-                    && u.package
-                        .file_name()
-                        .and_then(|f| f.to_str())
-                        // `NAME-VERSION…`: a version starts with a digit, where another
-                        // module's hyphenated rawname goes on with a letter.
-                        .and_then(|f| f.strip_prefix(&format!("{name}-")))
-                        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
-            }) {
-                return Err(Error::Refused(vec![format!(
-                    "`{}` cannot be read, and may hold the newest `{name}`: {}; remove it, or \
-                     fetch it again",
-                    cut.package.display(),
-                    cut.error
-                )]));
+            if let Some(cut) = shadowing(&unreadable, &name).filter(|_| bare) {
+                return Err(Error::Refused(vec![cut]));
             }
             if let Some((path, _)) = index.get(name.as_ref()).filter(|_| bare) {
                 return Ok(path.clone());

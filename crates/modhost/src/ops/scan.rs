@@ -59,10 +59,12 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
         let loaded = stage(host, path, modhost_package::unpack_to_read)
             .and_then(|staged| load_unpacked(host, path, &staged.unpacked));
         let engine = host.runtime.engine();
-        let (exports, imports, problem) = match loaded {
+        let (exports, imports, mut problem) = match loaded {
             Ok(component) => (component.exports(engine), component.imports(engine), None),
             Err(e) => (Vec::new(), Vec::new(), Some(e.to_string())),
         };
+        // Installing it by name is refused while a package that may be newer is unread.
+        problem = problem.or_else(|| packages::shadowing(&unreadable, &manifest.rawname));
         let newer = matches!(available, Available::New | Available::Upgrade);
         entries.push(ScanEntry {
             package: path.clone(),
