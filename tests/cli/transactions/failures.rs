@@ -109,8 +109,8 @@ fn phonebook_bad_reading_its_mode(root: &Root) -> (PathBuf, PathBuf) {
 
 /// Runs `install ARGS`, which must fail naming module `phonebook` and then `expected`
 /// (its version, the call and how it failed), and checks that it left no trace: the root
-/// prints the same, `list` shows core alone, and no table, row, grant, directory, staged
-/// file or compiled component of phonebook's is left.
+/// prints the same, `list` shows core alone, and no table, row, grant, directory or staged
+/// file of phonebook's is left (its compiled component may stay in the cache).
 fn install_fails_leaving_no_trace(root: &Root, args: &[&str], case: &str, expected: &str) {
     let before = root.fingerprint();
     let cache = root.tree("cache");
@@ -142,10 +142,12 @@ fn install_fails_leaving_no_trace(root: &Root, args: &[&str], case: &str, expect
         Default::default(),
         "{case}: nothing staged is left"
     );
-    assert_eq!(
-        root.tree("cache"),
-        cache,
-        "{case}: no compiled component of it is left"
+    // Its compiled code alone may stay, within the cache's bound, so that installing it
+    // again (mended, or with what it lacked) does not compile it again.
+    let after = root.tree("cache");
+    assert!(
+        cache.is_subset(&after) && after.len() <= cache.len() + 1,
+        "{case}: at most its compiled component is left: {cache:?} -> {after:?}"
     );
 }
 
@@ -178,8 +180,13 @@ fn a_failing_first_install_leaves_no_trace() {
         install_fails_leaving_no_trace(&root, &[arg(package)], limits, expected);
     }
     root.configure("");
-    root.ok(&["install", arg(&pb1)]);
+    let run = root.ok(&["install", arg(&pb1)]);
     assert_eq!(lookup(&root), "Alice Example", "a later install works");
+    assert!(
+        !run.stderr.contains("Compiled phonebook"),
+        "what the failed install compiled is not compiled again: {}",
+        run.stderr
+    );
     // The fingerprint sees what a file holds, not only its name.
     let before = root.fingerprint();
     let xml = root

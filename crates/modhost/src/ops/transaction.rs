@@ -7,9 +7,12 @@
 //! lifecycle calls run inside the SQLite transaction; the commit is the one atomic step;
 //! only after it are the directories the change replaced swept and the compiled
 //! components nobody uses any more forgotten. Dropped without a commit, the transaction
-//! rolls back, removes what it created and forgets what it compiled: a failure leaves no
-//! trace, as cargo's install `Transaction` guard removes what a failed install wrote. A
-//! crash leaves the intent, from which recovery sweeps what no record names.
+//! rolls back and removes what it created: a failure leaves no trace in the root, as
+//! cargo's install `Transaction` guard removes what a failed install wrote. What it
+//! compiled stays in the cache within its bound (`[cache] keep_mb`), as what a scan
+//! compiles does: trying the same package again (with the grant it lacked, after its
+//! dependency) does not compile it again. A crash leaves the intent, from which recovery
+//! sweeps what no record names.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -40,7 +43,8 @@ pub(crate) struct Transaction<'h> {
     replaced: Vec<PathBuf>,
     /// Components whose compiled code may be unused once the change has committed.
     superseded: Vec<String>,
-    /// Components compiled by this change: forgotten unless something installed uses them.
+    /// Components compiled by this change: forgotten after a commit unless something
+    /// installed uses them; kept within the cache's bound after a failure.
     compiled: Vec<String>,
 }
 
@@ -240,7 +244,9 @@ impl Drop for Transaction<'_> {
         drop(self.txn.take());
         let left = sweep(&self.host.layout, &std::mem::take(&mut self.created));
         self.intent.finish(&left);
-        forget_compiled(self.host, std::mem::take(&mut self.compiled));
+        if !std::mem::take(&mut self.compiled).is_empty() {
+            trim_cache(self.host);
+        }
     }
 }
 
