@@ -113,29 +113,32 @@ fn the_python_sdk_and_a_new_modules_app_type_check_under_mypy_strict() {
         return;
     }
     let root = root();
-    let dir = new(&root, "typed_py", "python");
-    // The bindings the SDK imports, as componentize-py generates them when it builds.
-    let bindings = dir.join("bindings");
-    let generated = Root::output(
-        Command::new("componentize-py")
-            .args(["-d", "wit", "-w", "module", "bindings"])
-            .arg(&bindings)
-            .current_dir(&dir),
-    );
-    assert!(generated.success, "{}", generated.stderr);
-    let path = std::env::join_paths([bindings, dir.join("sdk")]).unwrap_or_default();
-    let checked = Root::output(
-        Command::new("python3")
-            .args(["-m", "mypy", "--strict", "sdk/modhost_sdk", "app.py"])
-            .env("MYPYPATH", path)
-            .current_dir(&dir),
-    );
-    assert!(
-        checked.success && checked.stdout.contains("Success: no issues found"),
-        "{}\n{}",
-        checked.stdout,
-        checked.stderr
-    );
+    // Named as its exports are too: the module's class is not one of them.
+    for name in ["typed_py", "lifecycle", "hooks"] {
+        let dir = new(&root, name, "python");
+        // The bindings the SDK imports, as componentize-py generates them when it builds.
+        let bindings = dir.join("bindings");
+        let generated = Root::output(
+            Command::new("componentize-py")
+                .args(["-d", "wit", "-w", "module", "bindings"])
+                .arg(&bindings)
+                .current_dir(&dir),
+        );
+        assert!(generated.success, "{}", generated.stderr);
+        let path = std::env::join_paths([bindings, dir.join("sdk")]).unwrap_or_default();
+        let checked = Root::output(
+            Command::new("python3")
+                .args(["-m", "mypy", "--strict", "sdk/modhost_sdk", "app.py"])
+                .env("MYPYPATH", path)
+                .current_dir(&dir),
+        );
+        assert!(
+            checked.success && checked.stdout.contains("Success: no issues found"),
+            "{name}: {}\n{}",
+            checked.stdout,
+            checked.stderr
+        );
+    }
 }
 
 #[test]
@@ -405,6 +408,16 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
         "{said}"
     );
     assert_eq!(stamp(), inputs);
+    // The bindings the README's mypy recipe writes for a type checker are no source.
+    let bindings = dir.join("bindings/module");
+    assert!(
+        std::fs::create_dir_all(&bindings)
+            .and_then(|()| std::fs::write(bindings.join("__init__.py"), "x = 1\n"))
+            .is_ok()
+    );
+    let said = build(&dir, &[]);
+    assert!(said.contains("module.wasm is up to date"), "{said}");
+    assert!(std::fs::remove_dir_all(dir.join("bindings")).is_ok());
     let v2 = dir.join("hello_py-0.2.0.tgz");
     // An upgrade() that raises fails the upgrade with its traceback, and changes nothing.
     let before = root.fingerprint();
@@ -890,6 +903,26 @@ fn a_syntax_error_is_said_with_its_line_before_anything_is_built() {
             assert!(std::fs::write(dir.join(app), source_again(&dir, app, broken) + newer).is_ok());
             build(&dir, &[]);
             assert!(dir.join("module.wasm").exists());
+            // Exported under other names: componentize-py's words, then what to write,
+            // without its own Rust backtrace.
+            let source = std::fs::read_to_string(dir.join(app)).unwrap_or_default();
+            let renamed = source.replace("Lifecycle, Hooks = ", "Life, Hook = ");
+            assert!(renamed != source && std::fs::write(dir.join(app), renamed).is_ok());
+            let run = Root::output(
+                Command::new(dir.join("build.sh"))
+                    .current_dir(&dir)
+                    .env("MODHOST", env!("CARGO_BIN_EXE_modhost"))
+                    .env("RUST_BACKTRACE", "1"),
+            );
+            assert!(
+                !run.success
+                    && run
+                        .stderr
+                        .contains("end it with `Lifecycle, Hooks = YourModule.exports()`")
+                    && !run.stderr.contains("stack backtrace"),
+                "{}",
+                run.stderr
+            );
         }
     }
 }

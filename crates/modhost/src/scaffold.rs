@@ -102,6 +102,14 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
              module's source"
         )]));
     }
+    // The module's tables are named after it (`NAME_greetings`): a name whose tables are
+    // reserved makes no module.
+    if let Some(why) = modhost_manifest::reserved_table(&format!("{name}_greetings")) {
+        return Err(Error::Refused(vec![format!(
+            "`{name}` is not a name for a module: its tables are named after it, and {why}; \
+             choose another name"
+        )]));
+    }
     // An empty directory (made beforehand, or by an editor) is as good as none.
     let empty = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none());
     if std::fs::symlink_metadata(dir).is_ok() && !empty {
@@ -207,10 +215,29 @@ fn title(name: &str) -> String {
 }
 
 /// Type names the templates' code already uses (Rust's prelude, the SDK's, Python's
-/// constants): a module named after one gets `Module` added to its type's name.
-const TAKEN_TYPES: [&str; 18] = [
-    "Module", "Result", "String", "Option", "Vec", "Box", "Some", "None", "Ok", "Err", "Self",
-    "Send", "Sync", "Sized", "Copy", "Clone", "True", "False",
+/// constants, the `Lifecycle` and `Hooks` a Python module exports): a module named after
+/// one gets `Module` added to its type's name.
+const TAKEN_TYPES: [&str; 20] = [
+    "Module",
+    "Result",
+    "String",
+    "Option",
+    "Vec",
+    "Box",
+    "Some",
+    "None",
+    "Ok",
+    "Err",
+    "Self",
+    "Send",
+    "Sync",
+    "Sized",
+    "Copy",
+    "Clone",
+    "True",
+    "False",
+    "Lifecycle",
+    "Hooks",
 ];
 
 /// Rust's keywords and the standard crates' names, which no crate may be called: a module
@@ -359,6 +386,14 @@ mod tests {
             "{again}"
         );
         assert!(refused(&"a".repeat(60)).contains("choose a shorter name"));
+        for reserved in ["modhost_x", "sqlite_stuff", "pragma_x"] {
+            let said = refused(reserved);
+            assert!(
+                said.contains("its tables are named after it")
+                    && said.ends_with("choose another name"),
+                "{said}"
+            );
+        }
         assert!(refused(&"a".repeat(300)).contains("a rawname has at most 64 characters"));
         assert!(!parent.path().join("y").exists(), "nothing written");
         // An empty directory made beforehand is used.
@@ -428,6 +463,7 @@ mod tests {
             ("module", "ModuleModule", "module"),
             ("result", "ResultModule", "result"),
             ("self", "SelfModule", "self_module"),
+            ("lifecycle", "LifecycleModule", "lifecycle"),
             ("core", "Core", "core_module"),
             ("phonebook", "Phonebook", "phonebook"),
         ] {

@@ -44,10 +44,12 @@ fi
 # (a new <version>) installs without compiling.
 # The inputs: the tool that runs (its own version, whichever was found), this script
 # (its command line), and every Python and WIT file, linked ones followed as the tool
-# follows them. Without sha256sum (macOS has shasum), every build builds.
+# follows them, but for the bindings a type checker reads (`bindings/`, which the
+# README's mypy recipe writes). Without sha256sum (macOS has shasum), every build builds.
 inputs=
 if command -v sha256sum >/dev/null 2>&1; then
     inputs="$("$componentize_py" --version) $(find -L . -path ./.venv -prune \
+        -o -path ./bindings -prune \
         -o -name __pycache__ -prune \
         -o -type f \( -name '*.py' -o -name '*.wit' -o -name build.sh \) -exec sha256sum {} + |
         LC_ALL=C sort -k2 | sha256sum)"
@@ -59,14 +61,26 @@ if [ -n "$inputs" ] && [ -f module.wasm ] && [ "$(cat .module.wasm.inputs 2>/dev
     touch module.wasm
 else
     rm -f .module.wasm.inputs
-    if [ -z "$syntax" ]; then
-        "$componentize_py" -d wit -w module componentize app -p . -p sdk -o module.wasm
-    elif ! output=$("$componentize_py" -d wit -w module componentize app -p . -p sdk -o module.wasm 2>&1); then
-        printf '%s\n' "$syntax" >&2
+    # Its own Rust backtrace (RUST_BACKTRACE set for other work) would bury the cause.
+    if ! output=$(RUST_BACKTRACE=0 "$componentize_py" -d wit -w module componentize app \
+        -p . -p sdk -o module.wasm 2>&1); then
+        case $output in
+        *SyntaxError*)
+            if [ -n "$syntax" ]; then
+                printf '%s\n' "$syntax" >&2
+                exit 1
+            fi
+            ;;
+        esac
+        printf '%s\n' "$output" >&2
+        case $output in
+        *"has no attribute 'Lifecycle'"* | *"has no attribute 'Hooks'"*)
+            echo "build.sh: componentize-py looks for \`Lifecycle\` and \`Hooks\` in app.py: end it with \`Lifecycle, Hooks = YourModule.exports()\`, YourModule being your Module subclass" >&2
+            ;;
+        esac
         exit 1
-    else
-        [ -z "$output" ] || printf '%s\n' "$output" >&2
     fi
+    [ -z "$output" ] || printf '%s\n' "$output" >&2
     [ -z "$inputs" ] || printf '%s\n' "$inputs" > .module.wasm.inputs
 fi
 "$modhost" pack .
