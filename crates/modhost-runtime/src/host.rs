@@ -106,20 +106,40 @@ impl log::Host for Sandbox {
 
 /// `fields` as a record shows them (` key=value` each), cut to `max` bytes. Each part is
 /// cut to what is left before it is escaped: however many and however large the fields,
-/// a record costs the host no more than its limit.
+/// a record costs the host no more than its limit. A key that could pass for the record's
+/// own (`module`, `level`…), or for more than one key (empty, or holding a space or `=`),
+/// is shown quoted: `log.info("x", module="core")` reads ` "module"=core`, never as the
+/// record's module.
 fn joined_fields(fields: &[types::Field], max: usize) -> String {
     let mut joined = String::new();
     for field in fields {
         if joined.len() > max {
             break;
         }
-        for (separator, part) in [(" ", &field.key), ("=", &field.value)] {
+        let key = if plain_key(&field.key) {
+            std::borrow::Cow::Borrowed(field.key.as_str())
+        } else {
+            let room = max.saturating_sub(joined.len()) + 1;
+            format!("{:?}", prefix(&field.key, room)).into()
+        };
+        for (separator, part) in [(" ", key.as_ref()), ("=", field.value.as_str())] {
             joined.push_str(separator);
             let room = max.saturating_sub(joined.len()) + 1;
             joined.push_str(&one_line(prefix(part, room)));
         }
     }
     truncate(joined, max)
+}
+
+/// Whether `key` reads as one field key of the module's own: not empty, letters, digits,
+/// `_`, `-` and `.` only, and none of the names the record itself carries.
+fn plain_key(key: &str) -> bool {
+    const RECORDS_OWN: [&str; 6] = ["module", "level", "target", "message", "stdout", "stderr"];
+    !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !RECORDS_OWN.contains(&key.to_ascii_lowercase().as_str())
 }
 
 /// `text` as one log record holds it: a line break a module writes would let it forge a
@@ -332,5 +352,17 @@ mod tests {
         assert!(joined_fields(&wide, 4095).ends_with("é…"));
         let breaks = [field("n", &"\n".repeat(5000))];
         assert!(joined_fields(&breaks, 10).starts_with(" n=\\n\\n\\n"));
+        // A key that could pass for the record's own, or for two, is quoted.
+        let posing = [
+            field("module", "spoof"),
+            field("Level", "error"),
+            field("", "empty"),
+            field("x=1 y", "2"),
+            field("call.id", "7"),
+        ];
+        assert_eq!(
+            joined_fields(&posing, 4096),
+            " \"module\"=spoof \"Level\"=error \"\"=empty \"x=1 y\"=2 call.id=7"
+        );
     }
 }

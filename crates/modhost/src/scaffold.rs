@@ -29,9 +29,9 @@ impl std::str::FromStr for Lang {
     type Err = String;
 
     fn from_str(text: &str) -> std::result::Result<Self, String> {
-        match text {
-            "rust" => Ok(Lang::Rust),
-            "python" => Ok(Lang::Python),
+        match text.to_ascii_lowercase().as_str() {
+            "rust" | "rs" => Ok(Lang::Rust),
+            "python" | "py" => Ok(Lang::Python),
             "js" | "javascript" => Ok(Lang::Js),
             other => Err(format!(
                 "`{other}` is not a language modules are written in here (rust, python, js)"
@@ -404,6 +404,15 @@ mod tests {
         })?;
         new_module(&made, "made", Lang::Rust)?;
 
+        // The languages by their names and usual short names, in any case.
+        for (given, lang) in [
+            ("Python", Lang::Python),
+            ("py", Lang::Python),
+            ("JS", Lang::Js),
+        ] {
+            assert_eq!(given.parse::<Lang>(), Ok(lang));
+        }
+        assert!("cobol".parse::<Lang>().is_err());
         let lang: Lang = "js".parse().map_err(|e| Error::Refused(vec![e]))?;
         let refused = new_module(&parent.path().join("node_modules"), "node_modules", lang);
         assert!(
