@@ -546,7 +546,7 @@ fn two_different_packages_of_one_version_in_a_directory_are_named_not_picked_by_
     let run = root.fails(&["install", "--from", arg(dir.path()), "core"]);
     assert!(
         run.stderr
-            .contains("all hold `core` 16.0.40 but are not the same file")
+            .contains("both hold `core` 16.0.40 but are not the same file")
             && run.stderr.contains("c.zip")
             && run.stderr.contains("a.tgz"),
         "{}",

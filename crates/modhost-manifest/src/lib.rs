@@ -162,7 +162,8 @@ pub fn is_valid_rawname(name: &str) -> bool {
 pub const MAX_HOOK_NAME: usize = 256;
 
 /// How [`is_valid_rawname`]'s grammar is said in a refusal.
-pub const RAWNAME_GRAMMAR: &str = "a-z, 0-9, _ and - (not first, and before a letter)";
+pub const RAWNAME_GRAMMAR: &str =
+    "a-z, 0-9, _ and -, where a - is never first and is always followed by a letter";
 
 /// Why `name` is no rawname, said as module.xml's refusal says it (quoting a long name in
 /// part); `None` when it is one.

@@ -581,7 +581,7 @@ fn a_rawname_with_a_hyphen_loads_as_freepbxs_own_asterisk_cli_does() {
         let refused = Manifest::parse(&text, "module.xml").map_err(|e| e.to_string());
         assert!(
             refused.as_ref().is_err_and(|e| e.contains(
-                "must be 1 to 64 characters of a-z, 0-9, _ and - (not first, and before a letter)"
+                "must be 1 to 64 characters of a-z, 0-9, _ and -, where a - is never first and is always followed by a letter"
             )),
             "{bad}: {refused:?}"
         );

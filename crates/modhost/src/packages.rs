@@ -182,12 +182,13 @@ pub(crate) fn read_packages(dir: &Path) -> Result<(BTreeMap<String, Found>, Vec<
         if all.len() > 4 {
             names += &format!(" and {} more", all.len() - 3);
         }
+        let all_of = if all.len() == 2 { "both" } else { "all" };
         for package in &all {
             unreadable.push(Unreadable {
                 package: package.clone(),
                 error: format!(
-                    "{names} all hold `{rawname}` {} but are not the same file: which one \
-                     is meant cannot be told, so none is used; remove all but one",
+                    "{names} {all_of} hold `{rawname}` {} but are not the same file: which \
+                     one is meant cannot be told, so none is used; remove all but one",
                     manifest.version
                 ),
                 rawname: Some(rawname.clone()),
