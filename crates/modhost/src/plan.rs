@@ -77,8 +77,8 @@ pub(crate) fn plan(
                 }
                 Ok(current) if current == manifest.version => unchanged.push(index),
                 Ok(current) if current > manifest.version => reasons.push(format!(
-                    "`{rawname}` {current} is installed; {} would be a downgrade (a rollback returns to the \
-                     kept previous version)",
+                    "`{rawname}` {current} is installed; {} would be a downgrade (a rollback \
+                     returns to the previous version, when an upgrade kept one)",
                     manifest.version
                 )),
                 _ => {
