@@ -396,6 +396,16 @@ fn reading_commands_never_create_a_root_and_scan_and_manifest_need_none() {
         .ok(&["--json", "manifest", arg(&package("core"))])
         .json();
     assert_eq!(manifest["rawname"], "core", "{manifest}");
+    // A package directory listed against a root named but not there says so.
+    let listed = root.ok(&["list", "--from", arg(&dir)]);
+    assert!(
+        listed.stdout.contains("not-installed")
+            && listed.stderr.contains(&format!(
+                "note: there is no modhost root at `{}`",
+                root.path().display()
+            )),
+        "{listed:?}"
+    );
     // A download by URL is verified by its checksum alone: it needs no root either (this
     // one fails to connect, and leaves nothing behind).
     let run = root.fails(&[

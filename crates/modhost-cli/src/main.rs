@@ -182,8 +182,29 @@ impl Context {
 
     /// Opens the root if there is one, else a throwaway one: for commands that need no root.
     pub fn open_or_scratch(&self) -> Result<Host> {
+        self.existing_or_scratch(false)
+    }
+
+    /// [`Context::open_or_scratch`], for reading modules against what is installed: a
+    /// root named but not there may be a typo, and that it is read as if nothing were
+    /// installed is said.
+    pub fn open_to_compare(&self) -> Result<Host> {
+        self.existing_or_scratch(true)
+    }
+
+    /// The root, else a throwaway one; `noting` that a root named is not there.
+    fn existing_or_scratch(&self, noting: bool) -> Result<Host> {
         match Host::open_existing(&self.root) {
-            Err(modhost::Error::NoRoot(_)) => self.configure(Host::open_scratch()?),
+            Err(modhost::Error::NoRoot(_)) => {
+                if noting && self.named_root {
+                    eprintln!(
+                        "note: there is no modhost root at `{}`: read as if nothing were \
+                         installed",
+                        crate::escape::escape_path(&self.root)
+                    );
+                }
+                self.configure(Host::open_scratch()?)
+            }
             opened => self.configure(opened?),
         }
     }

@@ -69,7 +69,9 @@ pub(crate) fn plan(
                 actions.insert(index, Step::Install);
             }
             (None, Mode::Upgrade) => {
-                reasons.push(format!("`{rawname}` is not installed; install it instead of upgrading"));
+                reasons.push(format!(
+                    "`{rawname}` is not installed; install it instead of upgrading"
+                ));
             }
             (Some(record), _) => match Version::parse(&record.version) {
                 Ok(current) if current == manifest.version && !left_as_is(record, reinstall) => {

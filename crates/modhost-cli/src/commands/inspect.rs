@@ -43,7 +43,7 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
     // A package, or a module of a package directory given, is described before any root
     // is made.
     let host = match args.from.is_some() || modhost::names_a_file(args.rawname.as_ref()) {
-        true => ctx.open_or_scratch()?,
+        true => ctx.open_to_compare()?,
         false => ctx.open_existing()?,
     };
     let info = match host.describe(&args.rawname, args.from.as_deref())? {

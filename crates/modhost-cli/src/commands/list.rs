@@ -22,7 +22,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     // What a package directory offers is listed before any root is made, as `scan`
     // lists it: against no installed module.
     let host = match args.from {
-        Some(_) => ctx.open_or_scratch()?,
+        Some(_) => ctx.open_to_compare()?,
         None => ctx.open_existing()?,
     };
     let modules = host.list_all(args.from.as_deref())?;
