@@ -44,6 +44,11 @@ fn manifest_reads_a_package_a_directory_and_a_file_alike() {
         "{text}"
     );
     assert!(text.contains("depends      core ge 16.0"), "{text}");
+    // A source directory before its build holds no component, which is said.
+    assert!(
+        text.contains("note         `module.wasm` is not built yet"),
+        "{text}"
+    );
     // What a module asks of the host is shown before it is installed.
     let text = root
         .ok(&["manifest", arg(&example_dir("callback").join("module.xml"))])

@@ -31,8 +31,19 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             object.insert("refused".into(), refused.clone().into());
         }
     }
+    // A module's source directory before its first build: described, and said unbuilt.
+    let unbuilt = args.path.is_dir()
+        && std::fs::symlink_metadata(args.path.join(&manifest.component)).is_err();
     ctx.out.result(&document, || {
         let mut text = summary(&manifest);
+        if unbuilt {
+            let _ = writeln!(
+                text,
+                "  {:<12} `{}` is not built yet: installing the directory needs it",
+                "note",
+                escape(&manifest.component)
+            );
+        }
         if let Some(component) = &component {
             for import in &component.imports {
                 let _ = writeln!(text, "  {:<12} {}", "import", escape(import));
