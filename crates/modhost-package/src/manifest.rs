@@ -29,13 +29,16 @@ pub fn read_manifest(package: &Path, limits: &Limits) -> Result<Manifest, Error>
         Format::GzipTar => tar_manifest(package, file, limits)?,
         Format::Zip => zip_manifest(package, file, limits)?,
     };
+    let layout = entries.layout;
     let (shown, source) = found.ok_or_else(|| {
         refused(
             package,
-            "no `module.xml` or `<rawname>/module.xml` in the package".into(),
+            format!(
+                "no `module.xml` or `<rawname>/module.xml` in the package{}",
+                layout.manifest_hint()
+            ),
         )
     })?;
-    let layout = entries.layout;
     let module_dir = layout
         .module_dir(!shown.contains('/'))
         .map_err(|problem| refused(package, problem))?;

@@ -85,6 +85,20 @@ impl Names {
             .get(path)
             .is_some_and(|node| node.entry && !node.dir)
     }
+
+    /// A file named module.xml in another case, or deeper than it is read: what a package
+    /// without a module.xml where it is read most likely meant.
+    fn near_manifest(&self) -> Option<&str> {
+        self.nodes
+            .iter()
+            .filter(|(_, node)| !node.dir)
+            .map(|(path, _)| path.as_str())
+            .find(|path| {
+                let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+                name.eq_ignore_ascii_case("module.xml")
+                    && (name != "module.xml" || parent.contains('/'))
+            })
+    }
 }
 
 /// What a package's entries lay out, checked entry by entry as they come: each name (no
@@ -140,5 +154,18 @@ impl Layout {
     /// Whether an entry named `path` (`/`-joined) as a file.
     pub(crate) fn is_file_entry(&self, path: &str) -> bool {
         self.names.is_file_entry(path)
+    }
+
+    /// What a refusal for a missing module.xml adds when the package holds one by another
+    /// case (`MODULE.XML`) or one level too deep (`acme/acme/module.xml`).
+    pub(crate) fn manifest_hint(&self) -> String {
+        match self.names.near_manifest() {
+            Some(near) => format!(
+                " (the package holds `{}`: module.xml is read by that name, in lower case, at \
+                 the package's root or in its one top-level directory)",
+                shown_str(near)
+            ),
+            None => String::new(),
+        }
     }
 }

@@ -279,7 +279,10 @@ impl<'a> Stage<'a> {
             .collect();
         let is_file = self.dir.metadata(&xml).is_ok_and(|m| m.is_file());
         if !self.checked.layout.is_file_entry(&joined.join("/")) || !is_file {
-            return Err(self.refuse(format!("`{shown}` is missing or not a file")));
+            return Err(self.refuse(format!(
+                "`{shown}` is missing or not a file{}",
+                self.checked.layout.manifest_hint()
+            )));
         }
         let source = self
             .dir

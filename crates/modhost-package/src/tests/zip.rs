@@ -149,6 +149,17 @@ fn every_class_of_hostile_zip_is_refused() {
             vec![Z::File("demo/module.xml", xml)],
             "component `demo/module.wasm` is missing",
         ),
+        // What was most likely meant is named: module.xml in capitals, or a level too deep.
+        (
+            "capital-module-xml",
+            vec![Z::File("demo/MODULE.XML", xml)],
+            "`demo/module.xml` is missing or not a file (the package holds `demo/MODULE.XML`",
+        ),
+        (
+            "nested-module-xml",
+            vec![Z::File("demo/demo/module.xml", xml)],
+            "(the package holds `demo/demo/module.xml`: module.xml is read by that name",
+        ),
     ];
     cases.extend(
         rules
@@ -165,6 +176,15 @@ fn every_class_of_hostile_zip_is_refused() {
                 && message.contains(expected),
             "{name}: expected `{expected}` in `{message}`"
         );
+        // Reading only its module.xml names what it holds alike.
+        if name.ends_with("module-xml") && name != "no-module-xml" {
+            let read = read_manifest(&package, &Limits::default())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            let hint = expected.split_once(" (").map_or("", |(_, hint)| hint);
+            assert!(read.contains(hint), "{name}: `{hint}` in `{read}`");
+        }
     }
 }
 
