@@ -584,6 +584,16 @@ fn scan_lists_module_directories_beside_packages_and_a_module_directory_installs
         .ok(&["info", "--json", "core", "--from", arg(&modules)])
         .json();
     assert_eq!(info["version"], "16.0.40", "{info}");
+    // Two directories of one module and version: which one is meant cannot be told.
+    let twins = root.path().with_file_name("twins");
+    module_dir("core", &twins.join("core-a"));
+    module_dir("core", &twins.join("core-b"));
+    let run = root.fails(&["install", "core", "--from", arg(&twins)]);
+    assert!(
+        run.stderr.contains("core-a") && run.stderr.contains("core-b"),
+        "{}",
+        run.stderr
+    );
 
     // A stray file named like a module (a core dump is called `core`) does not stand in
     // for the module: a bare name is looked up in the package directory first.

@@ -903,4 +903,17 @@ fn force_is_suggested_only_when_requirements_alone_refuse_a_change() {
         "{}",
         run.stderr
     );
+    // Enabling a module whose requirements are unmet, which forcing sets aside too.
+    root.ok(&["install", "--force", arg(&phonebook)]);
+    root.ok(&["disable", "phonebook"]);
+    let run = root.fails(&["enable", "phonebook"]);
+    assert!(
+        run.stderr.contains("requires module `core")
+            && run
+                .stderr
+                .contains("help: --force does it anyway, setting the requirements aside"),
+        "{}",
+        run.stderr
+    );
+    root.ok(&["enable", "--force", "phonebook"]);
 }

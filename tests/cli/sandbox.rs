@@ -392,7 +392,7 @@ fn a_memory_cap_the_sandbox_cannot_hold_is_refused_when_the_config_is_read() {
     for (config, expected) in [
         (
             "[limits]\ncall_timeout_ms = \"2000\"\n",
-            "expected a whole number (without quotes)",
+            "expected a whole number, 0 or more, written without quotes",
         ),
         (
             "[platform]\nengine = \"asterisk 18.2\"\n",

@@ -189,7 +189,10 @@ fn details(error: &anyhow::Error) -> serde_json::Map<String, serde_json::Value> 
 /// options (forcing a change, waiting for the lock, a package directory), the CLI of the
 /// flags that set them.
 fn hint(error: &anyhow::Error) -> Option<&'static str> {
-    if let Some(modhost_repo::Error::Republished { .. }) = error.downcast_ref() {
+    if let Some(modhost_repo::Error::Republished { .. }) = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<modhost_repo::Error>())
+    {
         return Some("--republish publishes it anyway");
     }
     let error = error

@@ -35,8 +35,7 @@ impl Format {
 }
 
 /// Archives named as no package is, which a package directory may hold all the same (a
-/// module released as `.tar.xz`): listed with the packages, so that each is refused in
-/// [`format`]'s words rather than passed over without one.
+/// module released as `.tar.xz`): see [`other_archives`].
 const OTHER_ARCHIVES: [&[u8]; 9] = [
     b".tar",
     b".tar.bz2",
@@ -51,27 +50,38 @@ const OTHER_ARCHIVES: [&[u8]; 9] = [
 
 /// The package files in `dir`, by name: every `*.tgz`, `*.tar.gz` (what `gzip NAME.tar`
 /// and release pages make) and `*.zip`, in any case (any of them may hold either format, which
-/// [`format`] tells by the content), and the other archives a package directory may hold
-/// (`*.tar`, `*.tar.xz`, `*.7z`, …), which [`format`] refuses saying what they are.
-/// Sorted, so that what a directory is found to hold never depends on the file system's
-/// order.
+/// [`format`] tells by the content). Sorted, so that what a directory is found to hold
+/// never depends on the file system's order.
 pub fn package_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    files_named(dir, |name| {
+        Format::ALL
+            .iter()
+            .any(|f| name.ends_with(format!(".{}", f.extension()).as_bytes()))
+            || name.ends_with(b".tar.gz")
+    })
+}
+
+/// The other archives in `dir` (`*.tar`, `*.tar.xz`, `*.7z`, …), which no package is named
+/// as: a reader of a package directory names each with [`format`]'s words (what it is, how
+/// to repack it) rather than passing over it. Sorted.
+pub fn other_archives(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    files_named(dir, |name| {
+        OTHER_ARCHIVES.iter().any(|other| name.ends_with(other))
+    })
+}
+
+/// The files in `dir` whose names, in lower case (a package copied from Windows may be
+/// `CORE.ZIP`), `named` takes; sorted.
+fn files_named(dir: &Path, named: impl Fn(&[u8]) -> bool) -> io::Result<Vec<PathBuf>> {
     use std::os::unix::ffi::OsStrExt;
     let mut paths = Vec::new();
     for entry in fs_err::read_dir(dir)? {
         let path = entry?.path();
-        // In any case: a package copied from Windows may be `CORE.ZIP`.
         let lower = path
             .file_name()
             .map(|n| n.as_bytes().to_ascii_lowercase())
             .unwrap_or_default();
-        let named = path.extension().is_some_and(|e| {
-            Format::ALL
-                .iter()
-                .any(|f| e.as_bytes().eq_ignore_ascii_case(f.extension().as_bytes()))
-        }) || lower.ends_with(b".tar.gz")
-            || OTHER_ARCHIVES.iter().any(|other| lower.ends_with(other));
-        if named {
+        if named(&lower) {
             paths.push(path);
         }
     }

@@ -71,7 +71,7 @@ mod zip_layout;
 
 pub use budget::Limits;
 pub use error::Error;
-pub use format::{Format, format, other_than_a_file, package_files};
+pub use format::{Format, format, other_archives, other_than_a_file, package_files};
 pub use manifest::read_manifest;
 pub use pack::{pack, read_component};
 pub use staging::{Unpacked, unpack, unpack_to_read};

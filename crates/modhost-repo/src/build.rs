@@ -178,12 +178,11 @@ pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
     // Every package is read, and refused if ambiguous, before `out` is touched.
     let scanned = packages::scan(dir)?;
     let output = Output::open(out)?;
+    if !options.republish {
+        packages::check_republished(dir, &scanned, &out.join(CURRENT).join(PUBLIC))?;
+    }
     // What the build published last gated, read before this one replaces it: a module it
     // gated that this one makes public (groups.toml left behind, a name misspelt) is said.
-    let published = read_if_present(&out.join(CURRENT).join(PUBLIC).join("index.json"))
-        .ok()
-        .flatten();
-    packages::check_republished(dir, &scanned, published.as_deref(), options.republish)?;
     let gated_before = read_if_present(&out.join(CURRENT).join(PRIVATE).join("groups.toml"))
         .ok()
         .flatten()

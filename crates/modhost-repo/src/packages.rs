@@ -60,6 +60,18 @@ fn listed(names: &[String]) -> String {
 /// cannot be told, and the build is refused, naming every such set of files at once.
 pub(crate) fn scan(dir: &Path) -> Result<Scanned> {
     let paths = modhost_package::package_files(dir).map_err(file_error(dir))?;
+    // A stray archive of another kind is no package to publish: left out, and said.
+    let others = modhost_package::other_archives(dir).map_err(file_error(dir))?;
+    let warnings: Vec<String> = others
+        .iter()
+        .map(|other| match modhost_package::format(other) {
+            Err(e) => format!("{e}: left out"),
+            Ok(_) => format!(
+                "`{}` is not named as a package is: left out",
+                other.display()
+            ),
+        })
+        .collect();
     let mut found = Vec::new();
     for path in paths {
         let refused = |e: modhost_package::Error| Error::File {
@@ -84,7 +96,7 @@ pub(crate) fn scan(dir: &Path) -> Result<Scanned> {
     });
     let mut scanned = Scanned {
         packages: Vec::new(),
-        warnings: Vec::new(),
+        warnings,
     };
     let mut clashes = Vec::new();
     let mut rest = found.into_iter().peekable();
@@ -128,20 +140,23 @@ pub(crate) fn scan(dir: &Path) -> Result<Scanned> {
     }
 }
 
-/// Refuses to publish anew, with other bytes, a version the last build in `out` published
-/// (its `index`): hosts that installed the first never take the second, and caches keep
-/// serving the first under its name. A new version is the way; `republish` allows it
-/// (when no host can have had the first).
-pub(crate) fn check_republished(
-    dir: &Path,
-    scanned: &Scanned,
-    index: Option<&str>,
-    republish: bool,
-) -> Result<()> {
-    let Some(previous) = index.and_then(|text| modhost_update::Index::parse(text.as_bytes()).ok())
-    else {
+/// Refuses to publish anew, with other bytes, a version the last build published (in its
+/// `public` directory): hosts that installed the first never take the second, and caches
+/// keep serving the first under its name. A new version is the way; a build may be told
+/// to publish again (when no host can have had the first), and then skips this.
+pub(crate) fn check_republished(dir: &Path, scanned: &Scanned, public: &Path) -> Result<()> {
+    let path = public.join("index.json");
+    let Some(text) = crate::build::read_if_present(&path)? else {
         return Ok(());
     };
+    // What the last build published cannot be told: not guessed to be nothing.
+    let previous = modhost_update::Index::parse(text.as_bytes()).map_err(|why| Error::File {
+        path: path.clone(),
+        message: format!(
+            "the last build's index cannot be read ({why}), so which versions it published \
+             cannot be told"
+        ),
+    })?;
     let changed: Vec<String> = scanned
         .packages
         .iter()
@@ -162,7 +177,7 @@ pub(crate) fn check_republished(
             })
         })
         .collect();
-    if changed.is_empty() || republish {
+    if changed.is_empty() {
         return Ok(());
     }
     Err(Error::Republished {

@@ -63,7 +63,8 @@ pub(crate) fn id_of(path: &Path) -> Option<(u64, u64)> {
     id(&fd)
 }
 
-fn id(fd: &OwnedFd) -> Option<(u64, u64)> {
+/// The device and inode of the file open as `fd`.
+pub(crate) fn id(fd: impl AsFd) -> Option<(u64, u64)> {
     rustix::fs::fstat(fd).ok().map(|s| (s.st_dev, s.st_ino))
 }
 
@@ -247,7 +248,20 @@ impl Budget {
         #[cfg(test)]
         self.walks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut used = DiskUsage::default();
-        for (dir, pinned) in &self.dirs {
+        for (at, (dir, pinned)) in self.dirs.iter().enumerate() {
+            // A directory granted twice (`/k` and `/k/`), or inside another the module
+            // may write (`/h` and `/h/sub`), is counted once, with the one holding it.
+            let counted = |(other, other_pin): &Writable| {
+                (pinned.is_some() && other_pin == pinned)
+                    || (dir.starts_with(other) && dir != other)
+            };
+            if self.dirs[..at].iter().any(counted)
+                || self.dirs[at + 1..]
+                    .iter()
+                    .any(|(other, _)| dir.starts_with(other) && dir != other)
+            {
+                continue;
+            }
             add_dir(dir, *pinned, &mut used)?;
         }
         let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
@@ -359,6 +373,21 @@ impl Budget {
             entries: used.entries.saturating_add(entries),
         });
         Ok(())
+    }
+
+    /// Refuses when what is on disk is past the quota now, counted afresh (what other
+    /// modules wrote into directories this one may write too is never charged to it, but
+    /// counts).
+    pub(crate) fn within_quota(&self) -> Result<(), OverQuota> {
+        let quota = self.account().quota;
+        match self.count() {
+            Ok(used) if used.bytes <= quota.bytes && used.entries <= quota.entries => Ok(()),
+            Ok(_) => Err(OverQuota),
+            Err(e) => {
+                tracing::warn!(module = %self.rawname, error = %e, "cannot count the module's disk use; refused");
+                Err(OverQuota)
+            }
+        }
     }
 
     /// Notes that something may have shrunk, or failed half-way: the count may be above

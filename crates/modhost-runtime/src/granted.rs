@@ -39,11 +39,9 @@ pub(crate) struct Granted(OwnedFd);
 impl Granted {
     /// Opens the absolute `path` one component at a time, following no link.
     pub(crate) fn open(path: &Path) -> Result<Self, Unopened> {
-        let flags = OFlags::RDONLY
-            | OFlags::DIRECTORY
-            | OFlags::NOFOLLOW
-            | OFlags::NONBLOCK
-            | OFlags::CLOEXEC;
+        // `O_PATH`: passing through a directory needs only its search permission, as
+        // opening a path does, not the read permission a listing needs.
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let mut dir = openat(rustix::fs::CWD, "/", flags, Mode::empty())
             .map_err(|e| Unopened::Io(e.into()))?;
         let mut walked = PathBuf::from("/");
@@ -81,9 +79,7 @@ impl Granted {
 
     /// The directory's device and inode.
     pub(crate) fn id(&self) -> Option<(u64, u64)> {
-        rustix::fs::fstat(&self.0)
-            .ok()
-            .map(|s| (s.st_dev, s.st_ino))
+        crate::disk::id(&self.0)
     }
 }
 

@@ -131,14 +131,15 @@ fn joined_fields(fields: &[types::Field], max: usize) -> String {
     truncate(joined, max)
 }
 
-/// Whether `key` reads as one field key of the module's own: not empty, letters, digits,
-/// `_`, `-` and `.` only, and none of the names the record itself carries.
+/// Whether `key` reads as one field key of the module's own: not empty, ASCII letters,
+/// digits, `_`, `-` and `.` only (a Cyrillic `о` would let `mоdule` pass for `module`), and
+/// none of the names the record itself carries.
 fn plain_key(key: &str) -> bool {
     const RECORDS_OWN: [&str; 6] = ["module", "level", "target", "message", "stdout", "stderr"];
     !key.is_empty()
         && key
             .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
         && !RECORDS_OWN.contains(&key.to_ascii_lowercase().as_str())
 }
 
@@ -359,10 +360,11 @@ mod tests {
             field("", "empty"),
             field("x=1 y", "2"),
             field("call.id", "7"),
+            field("m\u{43e}dule", "core"),
         ];
         assert_eq!(
             joined_fields(&posing, 4096),
-            " \"module\"=spoof \"Level\"=error \"\"=empty \"x=1 y\"=2 call.id=7"
+            " \"module\"=spoof \"Level\"=error \"\"=empty \"x=1 y\"=2 call.id=7 \"m\u{43e}dule\"=core"
         );
     }
 }

@@ -168,6 +168,13 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
         |mut store: StoreContextMut<'_, Sandbox>,
          (fd, old, new_fd, new): (Fd, String, Fd, String)| {
             let (mut fs, budget) = split(&mut store);
+            // Past its quota (what a module sharing its directories wrote counts too), a
+            // module renames nothing: a rename is how two modules sharing a directory
+            // would move what one wrote where only the other counts it. Refused before it
+            // is done, so that nothing it would replace is lost.
+            if budget.within_quota().is_err() {
+                return over_quota();
+            }
             let (from, to) = (fd.rep(), new_fd.rep());
             let result = HostDescriptor::rename_at(&mut fs, fd, old.clone(), new_fd, new.clone());
             // A rename over an existing file frees what that file held.

@@ -166,10 +166,14 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Whether the server refused for want of a key it accepts: a 401 or 403 answer, or
-    /// its own refusal (jBackend's JSON).
-    pub fn wants_key(&self) -> bool {
-        matches!(self, Error::Denied { .. } | Error::Server { .. })
+    /// What the server said when it refused as for want of a key it accepts: its own
+    /// words (jBackend's JSON), or its 401 or 403 status; `None` for any other error.
+    pub fn key_refusal(&self) -> Option<String> {
+        match self {
+            Error::Server { message, .. } => Some(format!("\"{}\"", message.escape_debug())),
+            Error::Denied { status, .. } => Some(format!("status {status}")),
+            _ => None,
+        }
     }
 
     /// What went wrong, without the source's name that the message opens with when it

@@ -454,7 +454,7 @@ fn plain(message: &str) -> String {
     for rust in ["u64", "u32", "u16", "usize", "i64"] {
         plain = plain.replace(
             &format!("expected {rust}"),
-            "expected a whole number (without quotes)",
+            "expected a whole number, 0 or more, written without quotes",
         );
     }
     plain

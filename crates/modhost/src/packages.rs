@@ -122,7 +122,11 @@ pub(crate) fn read_packages(dir: &Path) -> Result<(BTreeMap<String, Found>, Vec<
     let mut rivals: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     let mut unreadable = Vec::new();
     package_dir(dir)?;
-    for path in modhost_package::package_files(dir).map_err(io(dir))? {
+    // The other archives too, each refused in its format's words: a module released as
+    // `.tar.xz` is named, not passed over.
+    let mut files = modhost_package::package_files(dir).map_err(io(dir))?;
+    files.extend(modhost_package::other_archives(dir).map_err(io(dir))?);
+    for path in files {
         let manifest = match crate::read_manifest(&path) {
             Ok(manifest) => manifest,
             Err(e) => {
@@ -157,14 +161,22 @@ pub(crate) fn read_packages(dir: &Path) -> Result<(BTreeMap<String, Found>, Vec<
     let (module_dirs, unreadable_dirs) = read_module_dirs(dir)?;
     unreadable.extend(unreadable_dirs);
     for (path, manifest) in module_dirs {
-        if newest
-            .get(&manifest.rawname)
-            .is_some_and(|(_, known)| manifest.version <= known.version)
-        {
-            continue;
+        match newest.get(&manifest.rawname) {
+            // Two directories of one version: which one is meant cannot be told.
+            Some((known_path, known))
+                if manifest.version == known.version && known_path.is_dir() =>
+            {
+                rivals
+                    .entry(manifest.rawname.clone())
+                    .or_default()
+                    .push(path);
+            }
+            Some((_, known)) if manifest.version <= known.version => {}
+            _ => {
+                rivals.remove(&manifest.rawname);
+                newest.insert(manifest.rawname.clone(), (path, manifest));
+            }
         }
-        rivals.remove(&manifest.rawname);
-        newest.insert(manifest.rawname.clone(), (path, manifest));
     }
     for (rawname, others) in rivals {
         let Some((kept, manifest)) = newest.remove(&rawname) else {

@@ -102,14 +102,6 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
              module's source"
         )]));
     }
-    // The module's tables are named after it (`NAME_greetings`): a name whose tables are
-    // reserved makes no module.
-    if let Some(why) = modhost_manifest::reserved_table(&format!("{name}_greetings")) {
-        return Err(Error::Refused(vec![format!(
-            "`{name}` is not a name for a module: its tables are named after it, and {why}; \
-             choose another name"
-        )]));
-    }
     // An empty directory (made beforehand, or by an editor) is as good as none.
     let empty = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none());
     if std::fs::symlink_metadata(dir).is_ok() && !empty {
@@ -140,9 +132,22 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
             .replace("{componentize_py}", COMPONENTIZE_PY_VERSION)
             .replace("{componentize_js}", COMPONENTIZE_JS_VERSION)
     };
+    // The module's tables are named after it (`NAME_greetings`): a name whose tables would
+    // be reserved makes no module.
+    let module_xml = fill(MODULE_XML);
+    let tables = module_xml
+        .split("<table name=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next());
+    if let Some(why) = tables.filter_map(modhost_manifest::reserved_table).next() {
+        return Err(Error::Refused(vec![format!(
+            "`{name}` is not a name for a module: its tables are named after it, and {why}; \
+             choose another name"
+        )]));
+    }
     let files: Vec<(&str, String)> = match lang {
         Lang::Rust => vec![
-            ("module.xml", fill(MODULE_XML)),
+            ("module.xml", module_xml),
             ("Cargo.toml", fill(RUST_CARGO)),
             ("Cargo.lock", fill(RUST_LOCK)),
             ("src/lib.rs", fill(RUST_LIB)),
@@ -157,7 +162,7 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
             ("wit/module.wit", WIT.to_owned()),
         ],
         Lang::Python => vec![
-            ("module.xml", fill(MODULE_XML)),
+            ("module.xml", module_xml),
             ("app.py", fill(PYTHON_APP)),
             ("build.sh", fill(PYTHON_BUILD)),
             (".gitignore", PYTHON_GITIGNORE.to_owned()),
@@ -165,7 +170,7 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
             ("wit/module.wit", WIT.to_owned()),
         ],
         Lang::Js => vec![
-            ("module.xml", fill(MODULE_XML)),
+            ("module.xml", module_xml),
             ("app.js", fill(JS_APP)),
             ("package.json", fill(JS_PACKAGE)),
             ("package-lock.json", fill(JS_LOCK)),

@@ -434,7 +434,7 @@ fn what_a_call_fires_shares_the_calls_memory_cap() {
 }
 
 #[test]
-fn a_module_fires_only_its_own_hook_points_and_those_named_after_no_module() {
+fn a_module_fires_only_its_own_hook_points_and_those_named_after_no_module_or_declared() {
     let (root, host) = host();
     // `userman`'s listener, a module firing userman's hook point, and userman itself.
     let dirs = [
@@ -459,11 +459,27 @@ fn a_module_fires_only_its_own_hook_points_and_those_named_after_no_module() {
         .dispatch("relay", "1:userman.delUser:user 1")
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(relayed.calls[0].error.is_none(), "{relayed:?}");
-    // A hook point named after no module is anyone's to fire.
-    let open = host
-        .dispatch("spoof", "1:nobody.event:x")
+    // Named after a module not installed, it is that name's all the same: a module
+    // installed later does not find its hook points fired by others before.
+    let absent = host
+        .dispatch("spoof", "1:billing.charge:x")
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(open.calls[0].error.is_none(), "{open:?}");
+    assert!(
+        absent.calls[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("is module `billing`'s")),
+        "{absent:?}"
+    );
+    // One without a module's name, and one the application declares, anyone fires.
+    host.declare(HookPoint::broadcast("call.route"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for open in ["1:unheard:x", "1:call.route:x"] {
+        let fired = host
+            .dispatch("spoof", open)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(fired.calls[0].error.is_none(), "{open}: {fired:?}");
+    }
     for dir in dirs {
         std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     }

@@ -348,7 +348,7 @@ fn a_key_not_sent_to_a_package_on_another_server_is_named_as_why_it_was_refused(
     let before = root.fingerprint();
     let run = repo.fails(&root, &["install", "--online", "phonebook"]);
     assert!(
-        run.stderr.contains("that server wants a download key")
+        run.stderr.contains("that server turned the download down (\"a licence key for the `pro` package group is required")
             && run.stderr.contains(&format!(
                 "the package is at `{elsewhere}`, another server than the source's"
             ))

@@ -254,3 +254,44 @@ fn removals_do_not_each_walk_the_files_and_a_refusal_sees_what_they_freed() -> s
     );
     Ok(())
 }
+
+#[test]
+fn a_directory_given_twice_or_inside_another_is_counted_once() -> std::io::Result<()> {
+    let top = tempfile::tempdir()?;
+    let sub = top.path().join("sub");
+    std::fs::create_dir(&sub)?;
+    std::fs::write(sub.join("f"), vec![0u8; 100])?;
+    let dirs = vec![
+        (top.path().to_owned(), id_of(top.path())),
+        (sub.clone(), id_of(&sub)),
+        (sub.join("."), id_of(&sub)),
+    ];
+    let budget = Budget::new("m", dirs);
+    // `sub` (an entry) and `f`, once.
+    assert_eq!(
+        budget.count()?,
+        DiskUsage {
+            bytes: 100,
+            entries: 2
+        }
+    );
+    Ok(())
+}
+
+#[test]
+fn past_its_quota_by_what_others_wrote_a_module_is_refused_what_is_not_a_write()
+-> std::io::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let budget = Budget::new("m", writable(dir.path()));
+    budget.begin(DiskQuota {
+        bytes: 1000,
+        entries: 10,
+    });
+    assert!(budget.within_quota().is_ok());
+    // Another module sharing the directory wrote into it: nothing charged this one.
+    std::fs::write(dir.path().join("theirs"), vec![0u8; 2000])?;
+    assert!(budget.within_quota().is_err());
+    std::fs::remove_file(dir.path().join("theirs"))?;
+    assert!(budget.within_quota().is_ok());
+    Ok(())
+}

@@ -19,9 +19,6 @@ pub(super) struct Snapshot {
     /// The broken modules, each with why, and its manifest when it can be read: their
     /// handlers are named as left out of a dispatch.
     broken: Vec<(String, String, Option<Manifest>)>,
-    /// Every installed module's rawname, whatever its status: the hook points named after
-    /// one are its own to fire.
-    installed: std::collections::BTreeSet<String>,
     handlers: BTreeMap<String, Arc<Vec<Handler>>>,
 }
 
@@ -40,12 +37,11 @@ impl Dispatcher {
         }
         let mut snapshot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
         if snapshot.generation != Some(generation) {
-            let (modules, broken, installed) = self.modules_now()?;
+            let (modules, broken) = self.modules_now()?;
             *snapshot = Snapshot {
                 generation: Some(generation),
                 modules,
                 broken,
-                installed,
                 handlers: BTreeMap::new(),
             };
         }
@@ -93,29 +89,12 @@ impl Dispatcher {
         left_out
     }
 
-    /// The module whose hook point `hook` is (`RAWNAME.…`, RAWNAME installed), as of the
-    /// snapshot [`Dispatcher::handlers`] last made current.
-    pub(super) fn owner_of(&self, hook: &str) -> Option<String> {
-        let (owner, _) = hook.split_once('.')?;
-        let snapshot = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
-        snapshot.installed.contains(owner).then(|| owner.to_owned())
-    }
-
-    /// The running modules as dispatch sees them, the broken ones with why, and every
-    /// installed module's rawname.
+    /// The running modules as dispatch sees them, and the broken ones, with why.
     #[allow(clippy::type_complexity)]
-    fn modules_now(
-        &self,
-    ) -> Result<(
-        Vec<Arc<Entry>>,
-        Vec<(String, String, Option<Manifest>)>,
-        std::collections::BTreeSet<String>,
-    )> {
+    fn modules_now(&self) -> Result<(Vec<Arc<Entry>>, Vec<(String, String, Option<Manifest>)>)> {
         let mut entries = Vec::new();
         let mut broken = Vec::new();
-        let mut installed = std::collections::BTreeSet::new();
         for record in self.state.modules()? {
-            installed.insert(record.rawname.clone());
             if record.status == modhost_state::Status::Broken {
                 let reason = record
                     .reason
@@ -140,7 +119,7 @@ impl Dispatcher {
                 warm: Warm::default(),
             }));
         }
-        Ok((entries, broken, installed))
+        Ok((entries, broken))
     }
 }
 

@@ -575,15 +575,17 @@ impl Fire for Dispatcher {
             Ok((_, handlers)) => handlers,
             Err(e) => return (Err(e.to_string()), session),
         };
-        // As FreePBX runs a module's hooks only when that module calls them: another
-        // module cannot make `userman.delUser`'s listeners act on a user it names.
-        if let Some(owner) = self
-            .owner_of(request.hook)
-            .filter(|owner| owner != request.caller)
+        let declared = || {
+            let points = self.points.read().unwrap_or_else(|e| e.into_inner());
+            points.contains_key(request.hook)
+        };
+        if let Some(owner) =
+            point::named_after(request.hook).filter(|owner| *owner != request.caller && !declared())
         {
             let refusal = format!(
                 "hook `{}` is module `{owner}`'s: `{}` may not fire it (a module fires the \
-                 hook points named after it; the application fires any); not fired",
+                 hook points named after it, those the application declares, and those \
+                 without a module's name); not fired",
                 request.hook, request.caller
             );
             return (Err(refusal), session);

@@ -20,6 +20,15 @@ pub(crate) fn name_problem(name: &str) -> Option<&'static str> {
         .then_some("a hook point's name is at most 256 bytes long")
 }
 
+/// The module hook point `hook` is named after (`userman` of `userman.delUser`): only
+/// that module fires it, as FreePBX runs a module's hooks only when that module calls
+/// them, so that no other can make `userman.delUser`'s listeners act on a user it names.
+/// A hook point the application declares is the application's, whatever its name.
+pub(crate) fn named_after(hook: &str) -> Option<&str> {
+    let (prefix, _) = hook.split_once('.')?;
+    modhost_manifest::is_valid_rawname(prefix).then_some(prefix)
+}
+
 /// How a hook point passes input to its handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

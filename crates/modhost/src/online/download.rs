@@ -95,22 +95,21 @@ pub(crate) fn fetch_package(
     if withheld {
         host.report(Event::Warning {
             rawname: release.rawname.clone(),
-            message: elsewhere(&source.name, &release.location),
+            message: format!("source `{}`: {}", source.name, elsewhere(&release.location)),
         });
     }
-    match client.download(release, key, &path, &mut progress) {
-        // The key the source has was right or wrong; it was not sent, and that is why.
-        Err(error) if withheld && error.wants_key() => {
-            return Err(Error::Refused(vec![format!(
-                "`{}`: that server wants a download key, and {}: a key goes only to its \
-                 source's own server. Ask the publisher to serve the package from the \
-                 source's server, or add its server as a source of its own with the key",
+    if let Err(error) = client.download(release, key, &path, &mut progress) {
+        // Whether the key the source has is right or wrong, it was not sent: that is why.
+        return Err(match error.key_refusal().filter(|_| withheld) {
+            Some(said) => Error::Refused(vec![format!(
+                "`{}`: that server turned the download down ({said}), and {}: a key goes \
+                 only to its source's own server. Ask the publisher to serve the package from \
+                 the source's server, or add its server as a source of its own with the key",
                 release.location,
-                elsewhere(&source.name, &release.location)
-                    .trim_start_matches(&format!("source `{}`: ", source.name)),
-            )]));
-        }
-        downloaded => downloaded?,
+                elsewhere(&release.location),
+            )]),
+            None => error.into(),
+        });
     }
     // Named by where it came from: the file it was downloaded to is gone by the time
     // the message is read.
@@ -149,17 +148,17 @@ pub(crate) fn fetch_package(
     Ok(path)
 }
 
-/// The warning that source `name`'s download key is not sent to `location`, where its
-/// package is: on another server, or at a location that does not parse (shown escaped).
-fn elsewhere(name: &str, location: &Location) -> String {
+/// Why a source's download key is not sent to `location`, where its package is: on
+/// another server, or at a location that does not parse (shown escaped).
+fn elsewhere(location: &Location) -> String {
     match location.origin() {
         Some((scheme, host, port)) => format!(
-            "source `{name}`: the package is at `{scheme}://{host}:{port}`, another server \
-             than the source's, so the source's download key is not sent there"
+            "the package is at `{scheme}://{host}:{port}`, another server than the source's, \
+             so the source's download key is not sent there"
         ),
         None => format!(
-            "source `{name}`: the package's location \"{}\" cannot be parsed, so the \
-             source's download key is not sent there",
+            "the package's location \"{}\" cannot be parsed, so the source's download key \
+             is not sent there",
             location.to_string().escape_debug()
         ),
     }
@@ -254,11 +253,11 @@ mod tests {
 
     #[test]
     fn a_package_elsewhere_is_named_by_its_origin_or_as_not_parsing() {
-        let at = |url: &str| elsewhere("main", &Location::Url(url.into()));
+        let at = |url: &str| elsewhere(&Location::Url(url.into()));
         assert_eq!(
             at("https://CDN.example.org/p/x.tgz"),
-            "source `main`: the package is at `https://cdn.example.org:443`, another server \
-             than the source's, so the source's download key is not sent there"
+            "the package is at `https://cdn.example.org:443`, another server than the \
+             source's, so the source's download key is not sent there"
         );
         for (url, shown) in [
             ("https://a\\b/x.tgz", "https://a\\\\b/x.tgz"),
@@ -268,8 +267,8 @@ mod tests {
             assert_eq!(
                 at(url),
                 format!(
-                    "source `main`: the package's location \"{shown}\" cannot be parsed, so \
-                     the source's download key is not sent there"
+                    "the package's location \"{shown}\" cannot be parsed, so the source's \
+                     download key is not sent there"
                 )
             );
         }

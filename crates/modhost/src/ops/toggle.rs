@@ -82,7 +82,7 @@ pub(crate) fn enable_all(host: &Host, rawnames: &[String], force: bool) -> Resul
         .flat_map(|m| depends::check(m, &available, &host.platform).failures())
         .collect();
     if !failures.is_empty() && !force {
-        return Err(Error::Refused(failures));
+        return Err(Error::Unmet(failures));
     }
     let order = plan::dependencies_first(&references)?;
     let ordered: Vec<ModuleRecord> = order.into_iter().map(|i| wanted[i].clone()).collect();

@@ -61,6 +61,7 @@ if [ -n "$inputs" ] && [ -f module.wasm ] && [ "$(cat .module.wasm.inputs 2>/dev
     touch module.wasm
 else
     rm -f .module.wasm.inputs
+    echo "build.sh: building module.wasm with componentize-py $version (a minute or more)" >&2
     # Its own Rust backtrace (RUST_BACKTRACE set for other work) would bury the cause.
     if ! output=$(RUST_BACKTRACE=0 "$componentize_py" -d wit -w module componentize app \
         -p . -p sdk -o module.wasm 2>&1); then
