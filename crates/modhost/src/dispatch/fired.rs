@@ -1,0 +1,78 @@
+//! Hooks a module fires from inside its call: refused past the call's deadline, deeper
+//! than the nesting allows, or named after another module; else run within what the
+//! firing call has left of its deadline and memory, with its outcomes returned to it.
+
+use std::time::Instant;
+
+use modhost_runtime::{Fire, FireRequest, Fired};
+use modhost_state::Session;
+
+use super::{DispatchOptions, Dispatcher, Scope, point};
+
+impl Fire for Dispatcher {
+    fn fire(
+        &self,
+        request: FireRequest<'_>,
+        mut session: Session,
+    ) -> (std::result::Result<Fired, String>, Session) {
+        if Instant::now() >= request.deadline {
+            let refusal = format!(
+                "hook `{}` fired by `{}` after its deadline passed; not fired",
+                request.hook, request.caller
+            );
+            return (Err(refusal), session);
+        }
+        let point = self.point(request.hook);
+        let max_depth = point.limits.unwrap_or(self.limits).max_fire_depth;
+        if request.depth > max_depth {
+            let refusal = format!(
+                "hook `{}` fired by `{}` would nest deeper than {max_depth} levels; not fired",
+                request.hook, request.caller
+            );
+            return (Err(refusal), session);
+        }
+        let handlers = match self.handlers(request.hook) {
+            Ok((_, handlers)) => handlers,
+            Err(e) => return (Err(e.to_string()), session),
+        };
+        let declared = || {
+            let points = self.points.read().unwrap_or_else(|e| e.into_inner());
+            points.contains_key(request.hook)
+        };
+        if let Some(owner) =
+            point::named_after(request.hook).filter(|owner| *owner != request.caller && !declared())
+        {
+            let refusal = format!(
+                "hook `{}` is module `{owner}`'s: `{}` may not fire it (a module fires the \
+                 hook points named after it, those the application declares, and those \
+                 without a module's name); not fired",
+                request.hook, request.caller
+            );
+            return (Err(refusal), session);
+        }
+        let options = DispatchOptions {
+            data: request.data,
+            cancel: request.cancel,
+        };
+        let scope = Scope {
+            depth: request.depth,
+            deadline: Some(request.deadline),
+            memory_left: Some(request.memory_left),
+            options: &options,
+            logs: Some(request.logs),
+        };
+        let dispatch = self.run(&point, &handlers, request.payload, &mut session, &scope);
+        let outcomes = dispatch
+            .calls
+            .into_iter()
+            .map(|call| {
+                let result = match call.error {
+                    Some(error) => Err(error),
+                    None => Ok(call.output.unwrap_or_default()),
+                };
+                (call.rawname, result)
+            })
+            .collect();
+        (Ok(outcomes), session)
+    }
+}
