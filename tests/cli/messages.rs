@@ -887,15 +887,18 @@ fn installlocal_online_is_refused_rather_than_upgrading() {
 fn force_is_suggested_only_when_requirements_alone_refuse_a_change() {
     let root = root();
     let phonebook = package_at("phonebook", "1.0.0");
-    let run = root.fails(&["install", arg(&phonebook)]);
-    assert!(
-        run.stderr.contains("requires module `core")
-            && run
-                .stderr
-                .contains("help: --force does it anyway, setting the requirements aside"),
-        "{}",
-        run.stderr
-    );
+    let suggests_force = |args: &[&str]| {
+        let run = root.fails(args);
+        assert!(
+            run.stderr.contains("requires module `core")
+                && run
+                    .stderr
+                    .contains("help: --force does it anyway, setting the requirements aside"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    };
+    suggests_force(&["install", arg(&phonebook)]);
     // The same package twice beside the unmet requirement: forcing would not mend that.
     let run = root.fails(&["install", arg(&phonebook), arg(&phonebook)]);
     assert!(
@@ -906,14 +909,6 @@ fn force_is_suggested_only_when_requirements_alone_refuse_a_change() {
     // Enabling a module whose requirements are unmet, which forcing sets aside too.
     root.ok(&["install", "--force", arg(&phonebook)]);
     root.ok(&["disable", "phonebook"]);
-    let run = root.fails(&["enable", "phonebook"]);
-    assert!(
-        run.stderr.contains("requires module `core")
-            && run
-                .stderr
-                .contains("help: --force does it anyway, setting the requirements aside"),
-        "{}",
-        run.stderr
-    );
+    suggests_force(&["enable", "phonebook"]);
     root.ok(&["enable", "--force", "phonebook"]);
 }

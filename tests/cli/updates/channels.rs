@@ -254,16 +254,7 @@ fn joomla_servers_are_chosen_by_priority_platform_and_stability_and_take_downloa
         run.stderr
     );
     assert_eq!(root.fingerprint(), before);
-    let key = root
-        .ok(&[
-            "repo",
-            "licence-key",
-            "--groups",
-            arg(&repo.out().join("private/groups.toml")),
-            "pro",
-            "a@example.org",
-        ])
-        .stdout;
+    let key = repo.licence_key(&root, "a@example.org");
     root.ok(&[
         "source",
         "key",

@@ -80,17 +80,7 @@ fn a_licence_gated_package_needs_the_right_key() {
     assert_eq!(list_json.json()[0]["has_key"], true, "{}", list_json.stdout);
     never_shows(wrong, &[&run, &json, &list, &list_json]);
 
-    let groups_file = repo.out().join("private/groups.toml");
-    let key = root
-        .ok(&[
-            "repo",
-            "licence-key",
-            "--groups",
-            arg(&groups_file),
-            "pro",
-            "admin@example.org",
-        ])
-        .stdout;
+    let key = repo.licence_key(&root, "admin@example.org");
     root.ok(&[
         "source",
         "key",
@@ -199,18 +189,7 @@ fn store_key(root: &Root, source: &str, query: &str) {
 fn a_download_key_never_shows_even_in_trace_logs() {
     let root = root();
     let repo = gated_phonebook(&root);
-    let key = root
-        .ok(&[
-            "repo",
-            "licence-key",
-            "--groups",
-            arg(&repo.dir.path().join("src/groups.toml")),
-            "pro",
-            "admin@example.org",
-        ])
-        .stdout
-        .trim()
-        .to_owned();
+    let key = repo.licence_key(&root, "admin@example.org");
     store_key(
         &root,
         "main",
@@ -244,16 +223,7 @@ fn a_download_key_stored_for_one_server_never_goes_to_another() {
         &[package("core"), package_at("phonebook", "2.0.0")],
         Some(PRO_GROUP),
     );
-    let key = root
-        .ok(&[
-            "repo",
-            "licence-key",
-            "--groups",
-            arg(&b.out().join("private/groups.toml")),
-            "pro",
-            "a@example.org",
-        ])
-        .stdout;
+    let key = b.licence_key(&root, "a@example.org");
     let query = format!("email=a%40example.org&key={}", key.trim());
     let server = |url: &str| {
         format!("<updateservers><server type=\"extension\">{url}</server></updateservers>")
@@ -332,16 +302,7 @@ fn a_key_not_sent_to_a_package_on_another_server_is_named_as_why_it_was_refused(
         "--public-key",
         &repo.public_key,
     ]);
-    let licence = root
-        .ok(&[
-            "repo",
-            "licence-key",
-            "--groups",
-            arg(&repo.out().join("private/groups.toml")),
-            "pro",
-            "a@example.org",
-        ])
-        .stdout;
+    let licence = repo.licence_key(&root, "a@example.org");
     let query = format!("email=a%40example.org&key={}", licence.trim());
     store_key(&root, "pb", &query);
     root.ok(&["install", arg(&package("core"))]);

@@ -188,6 +188,22 @@ impl Repo {
         ]);
     }
 
+    /// The licence key of `email` for the `pro` group, as `repo licence-key` gives it from
+    /// the groups this repository was last built with.
+    pub(crate) fn licence_key(&self, root: &Root, email: &str) -> String {
+        root.ok(&[
+            "repo",
+            "licence-key",
+            "--groups",
+            arg(&self.out().join("private/groups.toml")),
+            "pro",
+            email,
+        ])
+        .stdout
+        .trim()
+        .to_owned()
+    }
+
     /// `args` prefixed with `--ca-cert` for this repository's CA.
     pub(crate) fn trusting<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
         let mut all = vec!["--ca-cert", arg(&self.tls.ca)];
