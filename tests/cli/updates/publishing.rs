@@ -332,4 +332,16 @@ fn repo_build_refuses_two_different_files_of_one_release_and_a_public_signing_ke
         "--republish",
     ]);
     assert_ne!(std::fs::read(&index).unwrap_or_default(), published);
+    // An archive of another kind beside the packages is left out, and said to be.
+    assert!(std::fs::write(src.join("core-17.0.0.tar.xz"), b"\xfd7zXZ\0 not a package").is_ok());
+    let run = root.ok(&["repo", "build", arg(&src), "--out", arg(&out)]);
+    assert!(
+        run.stderr.contains("core-17.0.0.tar.xz") && run.stderr.contains("left out"),
+        "{run:?}"
+    );
+    assert!(
+        !std::fs::read_to_string(&index)
+            .unwrap_or_default()
+            .contains("17.0.0")
+    );
 }
