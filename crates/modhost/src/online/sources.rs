@@ -279,6 +279,8 @@ pub(crate) fn add_source_pinned(
         pinned.extend(next);
     }
     let replaced = existing.is_some();
+    // What the replacement drops, said once it is done.
+    let mut said = Vec::new();
     let extra_query = match existing {
         Some(existing) if !replace => {
             return Err(Error::SourceExists {
@@ -289,9 +291,9 @@ pub(crate) fn add_source_pinned(
         }
         Some(existing) => {
             if !existing.public_keys.is_empty() && pinned.is_empty() {
-                tracing::warn!(
+                said.push(format!(
                     "source `{name}` is no longer signed: it was replaced without a public key"
-                );
+                ));
             }
             // A key is its server's: kept for another address on the same origin, not
             // taken to another server.
@@ -299,11 +301,11 @@ pub(crate) fn add_source_pinned(
             let same_server = existing.url == url
                 || origin(&existing.url).is_some_and(|o| Some(o) == origin(&url));
             if existing.extra_query.is_some() && !same_server {
-                tracing::warn!(
+                said.push(format!(
                     "source `{name}`'s download key was for `{}`, another server than `{url}`, \
                      so it is not kept: set the new server's key for it",
                     existing.url
-                );
+                ));
             }
             existing.extra_query.filter(|_| same_server)
         }
@@ -330,6 +332,9 @@ pub(crate) fn add_source_pinned(
         extra_query,
     })?;
     tx.commit()?;
+    for warning in said {
+        tracing::warn!("{warning}");
+    }
     Ok(replaced)
 }
 
