@@ -247,7 +247,11 @@ pub enum Failure {
     /// (say, the write lock stayed taken past its deadline). Not the module's fault.
     Host(String),
     /// The application cancelled it (the caller hung up). Not the module's fault.
-    Cancelled,
+    Cancelled {
+        /// The end of what the guest wrote to stderr, as a report shows it (empty when it
+        /// wrote nothing): what it was doing when the call was stopped.
+        stderr: String,
+    },
     /// No pooled instance slot came free before its deadline: the host was running as
     /// many calls at once as its pool holds (the number). Not the module's fault.
     Busy(u32),
@@ -284,7 +288,7 @@ impl fmt::Display for Failure {
             }
             Failure::Trap(text) => write!(f, "trapped: {text}"),
             Failure::Host(text) => write!(f, "was stopped by the host: {text}"),
-            Failure::Cancelled => f.write_str("was cancelled by the application"),
+            Failure::Cancelled { stderr } => write!(f, "was cancelled by the application{stderr}"),
             Failure::Busy(slots) => write!(
                 f,
                 "did not start: the host was running as many calls at once as it has room \

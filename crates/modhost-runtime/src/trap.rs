@@ -32,7 +32,9 @@ pub(crate) fn trapped<'a>(
                 e.downcast_ref::<modhost_state::Error>(),
                 Some(modhost_state::Error::Cancelled)
             ) {
-            Failure::Cancelled
+            Failure::Cancelled {
+                stderr: stderr_tail(&stderr.contents().0),
+            }
         } else if e.is::<PoolConcurrencyLimitError>() {
             Failure::Busy(POOL_INSTANCES)
         } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt))

@@ -44,7 +44,7 @@ impl FailureKind {
                 Failure::StackOverflow(_) => FailureKind::StackOverflow,
                 Failure::Trap(_) => FailureKind::Trap,
                 Failure::Host(_) => FailureKind::Host,
-                Failure::Cancelled => FailureKind::Cancelled,
+                Failure::Cancelled { .. } => FailureKind::Cancelled,
                 Failure::Busy(_) => FailureKind::Busy,
             },
             Error::Failed { .. } => FailureKind::Failed,

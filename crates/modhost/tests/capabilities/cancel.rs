@@ -32,7 +32,7 @@ fn a_dispatch_cancelled_from_another_thread_stops_at_once_and_keeps_no_writes() 
     host.install(&[package("hostile")], Options::default())
         .unwrap_or_else(|e| panic!("{e}"));
     // Spinning in wasm, blocked in a WASI call, and inside one endless SQL statement.
-    for hook in ["note_then_spin", "sleep", "race"] {
+    for hook in ["note_then_spin", "sleep", "race", "spin"] {
         let (dispatch, after) = cancelled(&host, hook);
         assert!(dispatch.cancelled, "{hook}: {dispatch:?}");
         let call = &dispatch.calls[0];
@@ -45,6 +45,15 @@ fn a_dispatch_cancelled_from_another_thread_stops_at_once_and_keeps_no_writes() 
         );
         // Its deadline is 10 s away: only the cancellation stopped it.
         assert!(after < Duration::from_secs(2), "{hook}: {after:?}");
+        // What it wrote to stderr before it was stopped ends the error, as at a deadline.
+        if hook == "spin" {
+            assert!(
+                call.error.as_deref().is_some_and(
+                    |e| e.contains("guest stderr") && e.contains("spinning on \"kept?\"")
+                ),
+                "{call:?}"
+            );
+        }
     }
     let kv = host.kv_entries("hostile").unwrap_or_else(|e| panic!("{e}"));
     assert!(
