@@ -594,6 +594,26 @@ fn scan_lists_module_directories_beside_packages_and_a_module_directory_installs
         "{}",
         run.stderr
     );
+    // A directory not built yet offers nothing, and hides no package beside it.
+    let unbuilt = root.path().with_file_name("unbuilt");
+    module_dir("core", &unbuilt.join("core-src"));
+    assert!(std::fs::remove_file(unbuilt.join("core-src/module.wasm")).is_ok());
+    assert!(std::fs::copy(package("voicemail"), unbuilt.join("voicemail.tgz")).is_ok());
+    assert!(std::fs::copy(package("core"), unbuilt.join("core.tgz")).is_ok());
+    let info = root
+        .ok(&["info", "--json", "core", "--from", arg(&unbuilt)])
+        .json();
+    assert!(
+        info["status"]
+            .as_str()
+            .is_some_and(|s| s.contains("core.tgz"))
+            || info["package"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("core.tgz")),
+        "{info}"
+    );
+    let scan = root.fails(&["scan", "--json", arg(&unbuilt)]).json();
+    assert!(scan.to_string().contains("is not built yet"), "{scan}");
 
     // A stray file named like a module (a core dump is called `core`) does not stand in
     // for the module: a bare name is looked up in the package directory first.
@@ -1096,10 +1116,30 @@ fn installlocal_leaves_out_what_cannot_be_met_and_installs_the_rest() {
     // Asked for by name, the module is not taken from an older package beside it.
     let run = root.fails(&["upgrade", "--from", arg(packages.path()), "phonebook"]);
     let shadowed = format!(
-        "`{}` cannot be read, and may hold the newest `phonebook`",
+        "`{}` cannot be read, and may hold a newer `phonebook`",
         cut.display()
     );
     assert!(run.stderr.contains(&shadowed), "{}", run.stderr);
+    // So does installlocal, which leaves the module out saying why, and installs the rest.
+    let fresh = crate::root();
+    let newer = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (from, name) in [
+        (package("core"), "core-16.0.40.tgz"),
+        (package_at("phonebook", "1.0.0"), "phonebook-1.0.0.tgz"),
+    ] {
+        assert!(std::fs::copy(from, newer.path().join(name)).is_ok());
+    }
+    assert!(std::fs::write(newer.path().join("phonebook-3.0.0.tar.xz"), b"\xfd7zXZ\0").is_ok());
+    let run = fresh.fails(&["--json", "installlocal", "--from", arg(newer.path())]);
+    let left_out = run.json()["left_out"].to_string();
+    assert!(
+        left_out.contains("may hold a newer `phonebook`"),
+        "{left_out}"
+    );
+    assert_eq!(
+        listed(&fresh),
+        [("core".into(), "16.0.40".into(), "enabled".into())]
+    );
     // And scan says so of the older package, rather than that it can be installed.
     let scan = root.fails(&["scan", "--json", arg(packages.path())]).json();
     let older = scan
@@ -1116,8 +1156,14 @@ fn installlocal_leaves_out_what_cannot_be_met_and_installs_the_rest() {
                 .is_some_and(|p| p.contains(&shadowed)),
         "{scan}"
     );
-    // Two different packages of a version installed already change nothing: not left out.
+    // Cut short but named older than what is readable, it stands in nobody's way.
     assert!(std::fs::remove_file(&cut).is_ok());
+    let older_cut = packages.path().join("phonebook-0.9.tgz");
+    assert!(std::fs::write(&older_cut, &bytes[..bytes.len() / 2]).is_ok());
+    let scan = root.fails(&["scan", "--json", arg(packages.path())]).json();
+    assert!(!scan.to_string().contains("may hold a newer"), "{scan}");
+    assert!(std::fs::remove_file(&older_cut).is_ok());
+    // Two different packages of a version installed already change nothing: not left out.
     let core = std::fs::read(package("core")).unwrap_or_else(|e| panic!("{e}"));
     let mut other = core.clone();
     other.push(0);

@@ -62,7 +62,7 @@ pub(crate) fn scan(dir: &Path) -> Result<Scanned> {
     let paths = modhost_package::package_files(dir).map_err(file_error(dir))?;
     // A stray archive of another kind is no package to publish: left out, and said.
     let others = modhost_package::other_archives(dir).map_err(file_error(dir))?;
-    let warnings: Vec<String> = others
+    let mut warnings: Vec<String> = others
         .iter()
         .map(|other| match modhost_package::format(other) {
             Err(e) => format!("{e}: left out"),
@@ -72,6 +72,21 @@ pub(crate) fn scan(dir: &Path) -> Result<Scanned> {
             ),
         })
         .collect();
+    // A module directory (which a host's package directory offers) is no package: a
+    // repository publishes packages, with their checksums.
+    let subdirs = fs_err::read_dir(dir).map_err(file_error(dir))?;
+    let mut module_dirs: Vec<PathBuf> = std::iter::once(dir.to_owned())
+        .chain(subdirs.filter_map(|entry| entry.ok().map(|e| e.path())))
+        .filter(|path| path.join("module.xml").is_file())
+        .collect();
+    module_dirs.sort();
+    warnings.extend(module_dirs.iter().map(|path| {
+        format!(
+            "`{}` is a module directory, not a package: left out (pack it into a package to \
+             publish it)",
+            path.display()
+        )
+    }));
     let mut found = Vec::new();
     for path in paths {
         let refused = |e: modhost_package::Error| Error::File {

@@ -212,10 +212,16 @@ pub(crate) fn read_packages(dir: &Path) -> Result<(BTreeMap<String, Found>, Vec<
     Ok((newest, unreadable))
 }
 
-/// Why module `name` is not taken from its package directory by name: a package there
-/// that cannot be read, named as the module's packages are (`NAME-VERSION…`), may hold its
-/// newest version, and the older one readable is not taken for it.
-pub(crate) fn shadowing(unreadable: &[Unreadable], name: &str) -> Option<String> {
+/// Why module `name` is not taken (at `version`, the newest readable, if any) from its
+/// package directory: a package there that cannot be read, named as the module's packages
+/// are (`NAME-VERSION…`), may hold a newer version, and the older one readable is not
+/// taken for it. One whose name says an older version (or the same) does not stand in the
+/// way.
+pub(crate) fn shadowing(
+    unreadable: &[Unreadable],
+    name: &str,
+    version: Option<&Version>,
+) -> Option<String> {
     let cut = unreadable.iter().find(|u| {
         u.rawname.is_none()
             && u.package
@@ -224,14 +230,30 @@ pub(crate) fn shadowing(unreadable: &[Unreadable], name: &str) -> Option<String>
                 // A version starts with a digit, where another module's hyphenated rawname
                 // goes on with a letter.
                 .and_then(|f| f.strip_prefix(&format!("{name}-")))
-                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+                .filter(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+                .is_some_and(|rest| match (named_version(rest), version) {
+                    (Some(named), Some(version)) => named > *version,
+                    _ => true,
+                })
     })?;
     Some(format!(
-        "`{}` cannot be read, and may hold the newest `{name}`: {}; remove it, or fetch it \
-         again",
+        "`{}` cannot be read, and may hold a newer `{name}`: {}",
         cut.package.display(),
         cut.error
     ))
+}
+
+/// The version a package file's name after `NAME-` says (`2.0.0.tgz` → 2.0.0), if its
+/// name ends as a package's or an archive's does and the rest parses.
+fn named_version(rest: &str) -> Option<Version> {
+    let lower = rest.to_ascii_lowercase();
+    let stem = [
+        ".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz", ".tar.zst",
+        ".tar", ".7z", ".rar",
+    ]
+    .iter()
+    .find_map(|ext| lower.strip_suffix(ext).map(|stem| &rest[..stem.len()]))?;
+    Version::parse(stem).ok()
 }
 
 /// Whether files `a` and `b` hold the same bytes (unreadable ones never do).
@@ -255,6 +277,21 @@ fn read_module_dirs(dir: &Path) -> Result<(Vec<Found>, Vec<Unreadable>)> {
             continue;
         }
         match crate::read_manifest(&path) {
+            // Not built yet (a module's sources): nothing to install, so not offered in
+            // place of a package of it, and said.
+            Ok(manifest) if !path.join(&manifest.component).is_file() => {
+                unreadable.push(Unreadable {
+                    error: format!(
+                        "module directory `{}`: its component `{}` is not built yet, so it \
+                         offers nothing to install",
+                        path.display(),
+                        manifest.component
+                    ),
+                    package: path,
+                    rawname: None,
+                    version: None,
+                });
+            }
             Ok(manifest) => found.push((path, manifest)),
             Err(e) => unreadable.push(Unreadable {
                 package: path,
@@ -306,10 +343,16 @@ pub(crate) fn resolve(
             let path = Path::new(raw);
             let name = raw.to_string_lossy();
             let bare = bare(raw);
-            if let Some(cut) = shadowing(&unreadable, &name).filter(|_| bare) {
+            let found = index.get(name.as_ref()).filter(|_| bare);
+            let cut = shadowing(
+                &unreadable,
+                &name,
+                found.map(|(_, manifest)| &manifest.version),
+            );
+            if let Some(cut) = cut.filter(|_| bare) {
                 return Err(Error::Refused(vec![cut]));
             }
-            if let Some((path, _)) = index.get(name.as_ref()).filter(|_| bare) {
+            if let Some((path, _)) = found {
                 return Ok(path.clone());
             }
             if let Some(rival) = unreadable
@@ -337,7 +380,7 @@ pub(crate) fn resolve(
                     "no package directory was given or is configured (`packages` in \
                      modhost.toml) to find module `{name}` in, and there is no file `{name}`"
                 ),
-                _ if name.starts_with("https://") || name.starts_with("http://") => format!(
+                _ if name.contains("://") => format!(
                     "there is no file `{name}`: a URL is not read as a package; download the \
                      package with its checksum first, or add the server it is on as an update \
                      source"

@@ -344,4 +344,20 @@ fn repo_build_refuses_two_different_files_of_one_release_and_a_public_signing_ke
             .unwrap_or_default()
             .contains("17.0.0")
     );
+    // So is a module directory, which a host's package directory offers but a repository
+    // does not publish.
+    let module = src.join("widget");
+    assert!(
+        std::fs::create_dir(&module)
+            .and_then(|()| std::fs::write(module.join("module.xml"), "<module/>"))
+            .is_ok()
+    );
+    let run = root.ok(&["repo", "build", arg(&src), "--out", arg(&out)]);
+    assert!(
+        run.stderr.contains(&format!(
+            "`{}` is a module directory, not a package",
+            module.display()
+        )),
+        "{run:?}"
+    );
 }

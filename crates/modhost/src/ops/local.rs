@@ -122,6 +122,15 @@ fn apply_local(
     let dir = host.package_dir_or(from)?;
     let installed = host.state.modules()?;
     let (newest, unreadable) = packages::read_packages(&dir)?;
+    // As installing it by name is, a module is left out while a package that may hold a
+    // newer version of it cannot be read.
+    let shadowed: Vec<(String, String)> = newest
+        .values()
+        .filter_map(|(_, manifest)| {
+            packages::shadowing(&unreadable, &manifest.rawname, Some(&manifest.version))
+                .map(|why| (manifest.rawname.clone(), why))
+        })
+        .collect();
     let wanted_version = |rawname: &str, version: &modhost_manifest::Version| {
         let current = installed.iter().find(|r| r.rawname == rawname);
         wanted.contains(&packages::compare(
@@ -144,6 +153,16 @@ fn apply_local(
     let candidates: Vec<Found> = newest
         .into_values()
         .filter(|(_, manifest)| wanted_version(&manifest.rawname, &manifest.version))
+        .filter(|(_, manifest)| {
+            let Some((_, why)) = shadowed.iter().find(|(r, _)| *r == manifest.rawname) else {
+                return true;
+            };
+            left_out.push(format!(
+                "`{}` {}: {why}",
+                manifest.rawname, manifest.version
+            ));
+            false
+        })
         .collect();
     // A package this host would refuse for itself (a component importing what it does not
     // offer) is left out, and with it what requires it.

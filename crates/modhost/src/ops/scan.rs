@@ -64,7 +64,9 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
             Err(e) => (Vec::new(), Vec::new(), Some(e.to_string())),
         };
         // Installing it by name is refused while a package that may be newer is unread.
-        problem = problem.or_else(|| packages::shadowing(&unreadable, &manifest.rawname));
+        problem = problem.or_else(|| {
+            packages::shadowing(&unreadable, &manifest.rawname, Some(&manifest.version))
+        });
         let newer = matches!(available, Available::New | Available::Upgrade);
         entries.push(ScanEntry {
             package: path.clone(),
