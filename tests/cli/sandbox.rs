@@ -402,6 +402,16 @@ fn a_memory_cap_the_sandbox_cannot_hold_is_refused_when_the_config_is_read() {
             "[data.quotas]\nlookup = \"big\"\n",
             "expected a table such as `acme = { mb = 64",
         ),
+        ("[platform]\nversion = 16\n", "expected a string in quotes"),
+        ("hooks = 3\n", "expected a table"),
+        (
+            "[hooks.lookup]\nshape = 5\n",
+            "`shape = 5`: it is \"broadcast\" or \"pipeline\"",
+        ),
+        (
+            "[limits]\ncall_timeout_ms = 99999999999999999999999\n",
+            "(too large)",
+        ),
     ] {
         root.configure(config);
         let run = root.fails(&["list"]);

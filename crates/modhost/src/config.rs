@@ -450,7 +450,11 @@ fn read_bounded(path: &Path) -> std::io::Result<String> {
 /// A TOML error in an administrator's words: the type a value must have, not the Rust
 /// type that holds it.
 fn plain(message: &str) -> String {
-    let mut plain = message.to_owned();
+    let mut plain = message
+        .replace(" as i128", " (too large)")
+        .replace("expected a map", "expected a table")
+        .replace("invalid type: sequence", "invalid type: an array")
+        .replace("expected a string", "expected a string in quotes");
     for rust in ["u64", "u32", "u16", "usize", "i64"] {
         plain = plain.replace(
             &format!("expected {rust}"),

@@ -21,20 +21,30 @@ impl TryFrom<toml::Table> for HookConfig {
     type Error = toml::de::Error;
 
     fn try_from(mut table: toml::Table) -> Result<Self, Self::Error> {
-        let shape = table
-            .remove("shape")
-            .map(toml::Value::try_into)
-            .transpose()?;
-        let on_error = table
-            .remove("on_error")
-            .map(toml::Value::try_into)
-            .transpose()?;
+        let shape = choice(&mut table, "shape", "\"broadcast\" or \"pipeline\"")?;
+        let on_error = choice(&mut table, "on_error", "\"continue\" or \"stop\"")?;
         Ok(HookConfig {
             shape,
             on_error,
             limits: toml::Value::Table(table).try_into()?,
         })
     }
+}
+
+/// The value of `key` in `table`, one of `choices` (as the error says them), taken out of
+/// it; a wrong one is refused naming the key and what it may be.
+fn choice<T: serde::de::DeserializeOwned>(
+    table: &mut toml::Table,
+    key: &str,
+    choices: &str,
+) -> Result<Option<T>, toml::de::Error> {
+    let Some(value) = table.remove(key) else {
+        return Ok(None);
+    };
+    let shown = value.to_string();
+    value.try_into().map(Some).map_err(|_| {
+        <toml::de::Error as serde::de::Error>::custom(format!("`{key} = {shown}`: it is {choices}"))
+    })
 }
 
 impl HookConfig {
