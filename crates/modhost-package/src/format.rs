@@ -70,6 +70,33 @@ pub fn other_archives(dir: &Path) -> io::Result<Vec<PathBuf>> {
     })
 }
 
+/// `name` without the ending a package or another archive is named with (`core-1.0.tgz` →
+/// `core-1.0`, in any case); `None` when it has none.
+pub fn archive_stem(name: &str) -> Option<&str> {
+    let lower = name.to_ascii_lowercase();
+    Format::ALL
+        .iter()
+        .map(|f| format!(".{}", f.extension()).into_bytes())
+        .chain(std::iter::once(b".tar.gz".to_vec()))
+        .chain(OTHER_ARCHIVES.iter().map(|other| other.to_vec()))
+        .filter(|ending| lower.as_bytes().ends_with(ending))
+        .map(|ending| &name[..name.len() - ending.len()])
+        // The longest ending that matches, should two.
+        .min_by_key(|stem| stem.len())
+}
+
+/// The module directories `dir` may hold: its subdirectories holding a module.xml, and
+/// `dir` itself when it holds one (an author's module being written); sorted.
+pub fn module_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut dirs = vec![dir.to_owned()];
+    for entry in fs_err::read_dir(dir)? {
+        dirs.push(entry?.path());
+    }
+    dirs.retain(|path| path.join("module.xml").is_file());
+    dirs.sort();
+    Ok(dirs)
+}
+
 /// The files in `dir` whose names, in lower case (a package copied from Windows may be
 /// `CORE.ZIP`), `named` takes; sorted.
 fn files_named(dir: &Path, named: impl Fn(&[u8]) -> bool) -> io::Result<Vec<PathBuf>> {

@@ -71,7 +71,9 @@ mod zip_layout;
 
 pub use budget::Limits;
 pub use error::Error;
-pub use format::{Format, format, other_archives, other_than_a_file, package_files};
+pub use format::{
+    Format, archive_stem, format, module_dirs, other_archives, other_than_a_file, package_files,
+};
 pub use manifest::read_manifest;
 pub use pack::{pack, read_component};
 pub use staging::{Unpacked, unpack, unpack_to_read};

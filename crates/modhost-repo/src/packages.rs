@@ -74,12 +74,7 @@ pub(crate) fn scan(dir: &Path) -> Result<Scanned> {
         .collect();
     // A module directory (which a host's package directory offers) is no package: a
     // repository publishes packages, with their checksums.
-    let subdirs = fs_err::read_dir(dir).map_err(file_error(dir))?;
-    let mut module_dirs: Vec<PathBuf> = std::iter::once(dir.to_owned())
-        .chain(subdirs.filter_map(|entry| entry.ok().map(|e| e.path())))
-        .filter(|path| path.join("module.xml").is_file())
-        .collect();
-    module_dirs.sort();
+    let module_dirs = modhost_package::module_dirs(dir).map_err(file_error(dir))?;
     warnings.extend(module_dirs.iter().map(|path| {
         format!(
             "`{}` is a module directory, not a package: left out (pack it into a package to \

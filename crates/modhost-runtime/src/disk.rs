@@ -68,6 +68,23 @@ pub(crate) fn id(fd: impl AsFd) -> Option<(u64, u64)> {
     rustix::fs::fstat(fd).ok().map(|s| (s.st_dev, s.st_ino))
 }
 
+/// Of `dirs`, those a count walks: a directory granted twice (`/k` and `/k/`, one
+/// directory) or inside another the module may write (`/h` and `/h/sub`) is counted once,
+/// with the one holding it.
+fn walked_once(dirs: &[Writable]) -> Vec<Writable> {
+    let inside = |dir: &Path, other: &Path| dir.starts_with(other) && dir != other;
+    dirs.iter()
+        .enumerate()
+        .filter(|(at, (dir, pinned))| {
+            let again = dirs[..*at]
+                .iter()
+                .any(|(_, other_pin)| pinned.is_some() && other_pin == pinned);
+            !again && !dirs.iter().any(|(other, _)| inside(dir, other))
+        })
+        .map(|(_, writable)| writable.clone())
+        .collect()
+}
+
 /// Adds what is kept under `dir`. When it was `pinned` to a directory, a path that leads to
 /// another one now (swapped for a link or another directory while sandboxes held the
 /// first) is an error: what the module writes there would not be counted.
@@ -150,6 +167,8 @@ pub(crate) struct OverQuota;
 pub(crate) struct Budget {
     rawname: String,
     dirs: Vec<Writable>,
+    /// Those of `dirs` a count walks: each once (see [`walked_once`]).
+    walked: Vec<Writable>,
     account: Mutex<Account>,
     /// How many times something may have shrunk (see [`Budget::counts`]).
     shrinks: std::sync::atomic::AtomicU64,
@@ -217,6 +236,7 @@ impl Budget {
     pub(crate) fn new(rawname: &str, dirs: Vec<Writable>) -> Arc<Self> {
         Arc::new(Budget {
             rawname: rawname.to_owned(),
+            walked: walked_once(&dirs),
             dirs,
             account: Mutex::default(),
             shrinks: Default::default(),
@@ -248,20 +268,7 @@ impl Budget {
         #[cfg(test)]
         self.walks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut used = DiskUsage::default();
-        for (at, (dir, pinned)) in self.dirs.iter().enumerate() {
-            // A directory granted twice (`/k` and `/k/`), or inside another the module
-            // may write (`/h` and `/h/sub`), is counted once, with the one holding it.
-            let counted = |(other, other_pin): &Writable| {
-                (pinned.is_some() && other_pin == pinned)
-                    || (dir.starts_with(other) && dir != other)
-            };
-            if self.dirs[..at].iter().any(counted)
-                || self.dirs[at + 1..]
-                    .iter()
-                    .any(|(other, _)| dir.starts_with(other) && dir != other)
-            {
-                continue;
-            }
+        for (dir, pinned) in &self.walked {
             add_dir(dir, *pinned, &mut used)?;
         }
         let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);

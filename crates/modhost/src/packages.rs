@@ -246,14 +246,7 @@ pub(crate) fn shadowing(
 /// The version a package file's name after `NAME-` says (`2.0.0.tgz` → 2.0.0), if its
 /// name ends as a package's or an archive's does and the rest parses.
 fn named_version(rest: &str) -> Option<Version> {
-    let lower = rest.to_ascii_lowercase();
-    let stem = [
-        ".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz", ".tar.zst",
-        ".tar", ".7z", ".rar",
-    ]
-    .iter()
-    .find_map(|ext| lower.strip_suffix(ext).map(|stem| &rest[..stem.len()]))?;
-    Version::parse(stem).ok()
+    Version::parse(modhost_package::archive_stem(rest)?).ok()
 }
 
 /// Whether files `a` and `b` hold the same bytes (unreadable ones never do).
@@ -270,12 +263,7 @@ fn same_bytes(a: &Path, b: &Path) -> bool {
 fn read_module_dirs(dir: &Path) -> Result<(Vec<Found>, Vec<Unreadable>)> {
     let mut found = Vec::new();
     let mut unreadable = Vec::new();
-    let subdirs = fs_err::read_dir(dir).map_err(io(dir))?;
-    for entry in std::iter::once(Ok(dir.to_owned())).chain(subdirs.map(|e| e.map(|e| e.path()))) {
-        let path = entry.map_err(io(dir))?;
-        if !path.join("module.xml").is_file() {
-            continue;
-        }
+    for path in modhost_package::module_dirs(dir).map_err(io(dir))? {
         match crate::read_manifest(&path) {
             // Not built yet (a module's sources): nothing to install, so not offered in
             // place of a package of it, and said.
@@ -344,12 +332,11 @@ pub(crate) fn resolve(
             let name = raw.to_string_lossy();
             let bare = bare(raw);
             let found = index.get(name.as_ref()).filter(|_| bare);
-            let cut = shadowing(
-                &unreadable,
-                &name,
-                found.map(|(_, manifest)| &manifest.version),
-            );
-            if let Some(cut) = cut.filter(|_| bare) {
+            let version = found.map(|(_, manifest)| &manifest.version);
+            if let Some(cut) = bare
+                .then(|| shadowing(&unreadable, &name, version))
+                .flatten()
+            {
                 return Err(Error::Refused(vec![cut]));
             }
             if let Some((path, _)) = found {
