@@ -155,7 +155,7 @@ fn every_class_is_refused(writer: Writer, skip: &[&str]) {
         (
             "two-tops",
             vec![("evil/module.xml", FILE, xml), ("other/x", FILE, b"x")],
-            "more than one top-level directory",
+            "more than one entry at the archive's top level",
         ),
         (
             "no-module-xml",
@@ -223,7 +223,7 @@ fn every_class_is_refused(writer: Writer, skip: &[&str]) {
                 ("evil/module.xml", FILE, xml),
                 ("evil/module.wasm", FILE, &wasm),
             ],
-            "more than one top-level directory (`README` and `evil`)",
+            "more than one entry at the archive's top level (`README` and `evil`)",
         ),
     ];
     for (name, entries, expected) in &cases {

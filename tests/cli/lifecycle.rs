@@ -1140,6 +1140,23 @@ fn installlocal_leaves_out_what_cannot_be_met_and_installs_the_rest() {
         listed(&fresh),
         [("core".into(), "16.0.40".into(), "enabled".into())]
     );
+    // info says why asking for it by name is refused, and warns of the archive once,
+    // though (nothing installed) it reads the directory for the module and again for
+    // what it requires.
+    let info = crate::root().ok(&["info", "--json", "--from", arg(newer.path()), "phonebook"]);
+    assert!(
+        info.json()["blocked"]
+            .as_str()
+            .is_some_and(|b| b.contains("may hold a newer `phonebook`")),
+        "{}",
+        info.stdout
+    );
+    assert_eq!(
+        info.stderr.matches("skipping").count(),
+        1,
+        "{}",
+        info.stderr
+    );
     // And scan says so of the older package, rather than that it can be installed.
     let scan = root.fails(&["scan", "--json", arg(packages.path())]).json();
     let older = scan

@@ -556,7 +556,7 @@ fn two_different_packages_of_one_version_in_a_directory_are_named_not_picked_by_
     let run = root.fails(&["install", "--from", arg(dir.path()), "core"]);
     assert!(
         run.stderr
-            .contains("both hold `core` 16.0.40 but are not the same file")
+            .contains("both hold `core` 16.0.40 but are not the same package")
             && run.stderr.contains("c.zip")
             && run.stderr.contains("a.tgz"),
         "{}",
@@ -567,7 +567,7 @@ fn two_different_packages_of_one_version_in_a_directory_are_named_not_picked_by_
     let scan = root.run(&["scan", "--json", arg(dir.path())]).json();
     // Each rival is named, with the module it holds.
     assert_eq!(
-        scan.to_string().matches("not the same file").count(),
+        scan.to_string().matches("not the same package").count(),
         2,
         "{scan}"
     );

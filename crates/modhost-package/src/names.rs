@@ -143,8 +143,9 @@ impl Layout {
             [] => Err("the archive is empty".into()),
             [top] => Ok(Some(top.clone())),
             [one, other, ..] => Err(format!(
-                "more than one top-level directory (`{}` and `{}`) and no \
-                 `module.xml` at the root",
+                "more than one entry at the archive's top level (`{}` and `{}`) and no \
+                 `module.xml` at the root: a package holds its module either at its root or \
+                 in one top-level directory",
                 shown_str(one),
                 shown_str(other)
             )),

@@ -46,6 +46,8 @@ pub struct Host {
     pub(crate) cache_keep: u64,
     /// What opening the root repaired, so that [`Host::recover`] can report it too.
     recovered_at_open: Recovery,
+    /// The unreadable packages already warned about.
+    pub(crate) skipped: crate::packages::Skipped,
     /// The throwaway root of [`Host::open_scratch`], removed with the host.
     _scratch: Option<tempfile::TempDir>,
     /// What opening made where there was no root: see [`Host::discard_if_unused`].
@@ -259,6 +261,7 @@ impl Host {
             hooks,
             cache_keep: config.cache.keep(),
             recovered_at_open: Recovery::default(),
+            skipped: Default::default(),
             _scratch: None,
             made,
             in_use: Some(in_use),

@@ -1,8 +1,9 @@
 //! A local package directory: where `install NAME`, `upgradeall` and `installlocal` find
 //! packages, and what `scan` reports about it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use modhost_manifest::{Manifest, Version};
 use serde::Serialize;
@@ -96,9 +97,9 @@ pub(crate) type Found = (PathBuf, Manifest);
 /// The newest package (or module directory) of each module in `dir` (`*.tgz` and `*.zip`;
 /// either name may hold either format, which is told by the content), by rawname.
 /// Unreadable packages are skipped with a warning: one bad file must not hide the others.
-pub(crate) fn newest(dir: &Path) -> Result<BTreeMap<String, Found>> {
+pub(crate) fn newest(dir: &Path, skipped: &Skipped) -> Result<BTreeMap<String, Found>> {
     let (newest, unreadable) = read_packages(dir)?;
-    warn_skipped(&unreadable);
+    skipped.warn(&unreadable);
     Ok(newest)
 }
 
@@ -199,7 +200,7 @@ pub(crate) fn read_packages(dir: &Path) -> Result<(BTreeMap<String, Found>, Vec<
             unreadable.push(Unreadable {
                 package: package.clone(),
                 error: format!(
-                    "{names} {all_of} hold `{rawname}` {} but are not the same file: which \
+                    "{names} {all_of} hold `{rawname}` {} but are not the same package: which \
                      one is meant cannot be told, so none is used; remove all but one",
                     manifest.version
                 ),
@@ -294,15 +295,28 @@ fn read_module_dirs(dir: &Path) -> Result<(Vec<Found>, Vec<Unreadable>)> {
     Ok((found, unreadable))
 }
 
-/// Logs each of `unreadable` as skipped, for the commands that only look for packages to
-/// install in a directory.
-fn warn_skipped(unreadable: &[Unreadable]) {
-    for skipped in unreadable {
-        tracing::warn!(
-            "skipping `{}`: {}",
-            skipped.package.display(),
-            skipped.error
-        );
+/// The unreadable packages a host has warned about: a command reads its package directory
+/// more than once (the module, then what it requires), and says each once.
+#[derive(Debug, Default)]
+pub(crate) struct Skipped(Mutex<BTreeSet<(PathBuf, String)>>);
+
+impl Skipped {
+    /// Logs each of `unreadable` as skipped, unless already said with the same reason,
+    /// for the commands that only look for packages to install in a directory.
+    pub(crate) fn warn(&self, unreadable: &[Unreadable]) {
+        let mut said = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for skipped in unreadable {
+            if said.insert((skipped.package.clone(), skipped.error.clone())) {
+                tracing::warn!(
+                    "skipping `{}`: {}",
+                    skipped.package.display(),
+                    skipped.error
+                );
+            }
+        }
     }
 }
 
@@ -314,6 +328,7 @@ fn warn_skipped(unreadable: &[Unreadable]) {
 pub(crate) fn resolve(
     names: &[impl AsRef<std::ffi::OsStr>],
     dir: Option<&Path>,
+    skipped: &Skipped,
 ) -> Result<Vec<PathBuf>> {
     // A name that is not UTF-8 can only be a path; it is shown with its bytes replaced.
     let text = |name: &std::ffi::OsStr| name.to_str().map(str::to_owned);
@@ -323,7 +338,7 @@ pub(crate) fn resolve(
         Some(dir) if names.iter().any(|n| bare(n.as_ref())) => read_packages(dir)?,
         _ => (BTreeMap::new(), Vec::new()),
     };
-    warn_skipped(&unreadable);
+    skipped.warn(&unreadable);
     names
         .iter()
         .map(|name| {

@@ -157,6 +157,9 @@ pub struct Offered {
     pub manifest: Manifest,
     /// Its requirements that what is installed does not meet, each said in full.
     pub unmet: Vec<String>,
+    /// Why installing it by name is refused, when a package of the directory that cannot
+    /// be read may hold a newer version of it.
+    pub blocked: Option<String>,
 }
 
 /// A host directory a module was granted.
@@ -241,7 +244,7 @@ impl Host {
     /// directory `from` (default: the configured one) offers that is not installed.
     pub fn list_all(&self, from: Option<&Path>) -> Result<Vec<Listed>> {
         let installed = self.state.modules()?;
-        let offered = self.offered(from, &installed)?;
+        let (offered, _) = self.offered(from, &installed)?;
         let mut listed: Vec<Listed> = installed.into_iter().map(Listed::Installed).collect();
         listed.extend(offered.into_iter().map(Listed::NotInstalled));
         Ok(listed)
@@ -251,15 +254,16 @@ impl Host {
     /// of and that are not installed: their status is `not-installed`. Empty without a
     /// package directory.
     pub fn not_installed(&self, from: Option<&Path>) -> Result<Vec<NotInstalled>> {
-        self.offered(from, &self.state.modules()?)
+        Ok(self.offered(from, &self.state.modules()?)?.0)
     }
 
-    /// What [`Host::not_installed`] returns, given the installed modules.
+    /// What [`Host::not_installed`] returns, given the installed modules, and the packages
+    /// of the directory that cannot be read.
     fn offered(
         &self,
         from: Option<&Path>,
         installed: &[ModuleRecord],
-    ) -> Result<Vec<NotInstalled>> {
+    ) -> Result<(Vec<NotInstalled>, Vec<packages::Unreadable>)> {
         let dir = match (from, self.packages.as_deref()) {
             (Some(dir), _) => packages::package_dir(dir)?,
             // The configured directory not made yet (or on a drive not mounted) leaves the
@@ -273,12 +277,14 @@ impl Host {
                     "the package directory `{}` (modhost.toml's `packages`) {what}; listing only what is installed",
                     dir.display()
                 );
-                return Ok(Vec::new());
+                return Ok(Default::default());
             }
             (None, Some(dir)) => dir,
-            (None, None) => return Ok(Vec::new()),
+            (None, None) => return Ok(Default::default()),
         };
-        Ok(packages::newest(dir)?
+        let (newest, unreadable) = packages::read_packages(dir)?;
+        self.skipped.warn(&unreadable);
+        let offered = newest
             .into_values()
             .filter(|(_, manifest)| !installed.iter().any(|r| r.rawname == manifest.rawname))
             .map(|(package, manifest)| NotInstalled {
@@ -289,7 +295,8 @@ impl Host {
                 status: Status::NotInstalled,
                 package,
             })
-            .collect())
+            .collect();
+        Ok((offered, unreadable))
     }
 
     /// The installed module `rawname`, if any.
@@ -305,8 +312,8 @@ impl Host {
                 Err(Error::NotARawname(rawname.to_owned()))
             }
             Err(Error::NotInstalled(_)) => {
-                let module = self
-                    .not_installed(from)?
+                let (offered, unreadable) = self.offered(from, &self.state.modules()?)?;
+                let module = offered
                     .into_iter()
                     .find(|m| m.rawname == rawname)
                     .ok_or_else(|| Error::NotInstalled(rawname.to_owned()))?;
@@ -319,6 +326,7 @@ impl Host {
                     },
                 };
                 let manifest = packages::read_manifest(&module.package)?;
+                let blocked = packages::shadowing(&unreadable, rawname, Some(&manifest.version));
                 let unmet = self
                     .check_depends_in(&manifest, from.or(self.packages.as_deref()))?
                     .failures();
@@ -327,6 +335,7 @@ impl Host {
                     component,
                     manifest,
                     unmet,
+                    blocked,
                 })))
             }
             info => info.map(|info| Described::Installed(Box::new(info))),
@@ -465,7 +474,7 @@ impl Host {
         let Some(dir) = dir.filter(|_| !missing.is_empty()) else {
             return BTreeMap::new();
         };
-        let mut found = match packages::newest(dir) {
+        let mut found = match packages::newest(dir, &self.skipped) {
             Ok(found) => found,
             Err(e) => {
                 tracing::warn!("cannot read the package directory: {e}");
@@ -488,7 +497,7 @@ impl Host {
         names: &[impl AsRef<std::ffi::OsStr>],
         from: Option<&Path>,
     ) -> Result<Vec<PathBuf>> {
-        packages::resolve(names, from.or(self.packages.as_deref()))
+        packages::resolve(names, from.or(self.packages.as_deref()), &self.skipped)
     }
 }
 

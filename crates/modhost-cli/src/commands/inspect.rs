@@ -83,6 +83,9 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
                 for unmet in &offered.unmet {
                     line("unmet", unmet);
                 }
+                if let Some(blocked) = &offered.blocked {
+                    line("blocked", blocked);
+                }
                 if !component.imports.is_empty() {
                     line("imports", &surface::imports(&component.imports));
                 }

@@ -119,7 +119,8 @@ fn module_xml_at_the_root_puts_every_entry_under_the_rawname() {
         let (unpacked, _) = unpack_fresh(&mixed, &Limits::default());
         let message = unpacked.err().unwrap_or_default();
         assert!(
-            message.contains("more than one top-level directory (`README` and `demo`)"),
+            message
+                .contains("more than one entry at the archive's top level (`README` and `demo`)"),
             "zip {zip}: {message}"
         );
     }

@@ -391,7 +391,7 @@ fn a_package_read_for_its_module_xml_is_refused_for_what_unpacking_refuses() {
                 ("demo/module.wasm", wasm),
                 ("LICENSE", b"MIT"),
             ],
-            "more than one top-level directory (`demo` and `LICENSE`)",
+            "more than one entry at the archive's top level (`demo` and `LICENSE`)",
         ),
         (
             "nowasm",

@@ -129,7 +129,7 @@ fn every_class_of_hostile_zip_is_refused() {
         (
             "two-tops",
             vec![Z::File("demo/module.xml", xml), Z::File("other/x", b"x")],
-            "more than one top-level directory (`demo` and `other`)",
+            "more than one entry at the archive's top level (`demo` and `other`)",
         ),
         (
             "wrong-dir",

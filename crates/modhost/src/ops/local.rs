@@ -28,7 +28,7 @@ pub(crate) fn apply_named(
     options: Options,
 ) -> Result<Vec<Change>> {
     let dir = from.or(host.packages.as_deref());
-    let mut selected = packages::resolve(names, dir)?;
+    let mut selected = packages::resolve(names, dir, &host.skipped)?;
     if let Some(dir) = dir.filter(|_| mode == Mode::Install && !options.force) {
         let required = required_from(host, &selected, dir)?;
         selected.extend(required);
@@ -54,7 +54,7 @@ fn required_from(host: &Host, selected: &[PathBuf], dir: &Path) -> Result<Vec<Pa
         }
         let index = match &mut index {
             Some(index) => index,
-            None => index.insert(packages::newest(dir)?),
+            None => index.insert(packages::newest(dir, &host.skipped)?),
         };
         let mut found: Vec<Manifest> = Vec::new();
         for name in missing {
