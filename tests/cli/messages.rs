@@ -912,3 +912,36 @@ fn force_is_suggested_only_when_requirements_alone_refuse_a_change() {
     suggests_force(&["enable", "phonebook"]);
     root.ok(&["enable", "--force", "phonebook"]);
 }
+
+#[test]
+fn a_dependency_only_in_a_package_that_cannot_be_read_is_named_with_why() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let phonebook = dir.path().join("phonebook-1.0.0.tgz");
+    std::fs::copy(package_at("phonebook", "1.0.0"), &phonebook).unwrap_or_else(|e| panic!("{e}"));
+    // core's package, cut short by a copy that stopped half-way.
+    let core = std::fs::read(package("core")).unwrap_or_else(|e| panic!("{e}"));
+    let cut = dir.path().join("core-16.0.40.tgz");
+    std::fs::write(&cut, &core[..core.len() / 2]).unwrap_or_else(|e| panic!("{e}"));
+    let info = root().ok(&["info", "--json", "--from", arg(dir.path()), "phonebook"]);
+    let unmet = info.json()["unmet"].to_string();
+    assert!(
+        unmet.contains(&format!(
+            "requires module `core ge 16.0`: not installed, and `{}` may hold it but cannot be read: ",
+            cut.display()
+        )) && unmet.contains("truncated"),
+        "{unmet}"
+    );
+    // Not "not present at all", which sends the administrator looking for a package
+    // that is there.
+    assert!(!unmet.contains("not present at all"), "{unmet}");
+    // Installing it from that directory is refused saying the same.
+    let run = root().fails(&["install", "--from", arg(dir.path()), "phonebook"]);
+    assert!(
+        run.stderr.contains(&format!(
+            "not installed, and `{}` may hold it but cannot be read",
+            cut.display()
+        )),
+        "{}",
+        run.stderr
+    );
+}

@@ -76,19 +76,31 @@ pub(crate) enum Available<'a> {
     Installed(&'a ModuleRecord),
     /// Part of the batch being installed.
     Planned(&'a Manifest),
-    /// Not installed; the package directory holds this version of it, or nothing.
-    Packaged(Option<&'a Version>),
+    /// Not installed; what the package directory holds of it.
+    Packaged(&'a Packaged),
+}
+
+/// What the package directory holds of a module nobody installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Packaged {
+    /// A readable package of this version.
+    Version(Version),
+    /// No readable package, but one that cannot be read is named as this module's: what
+    /// that package is and why it cannot be read.
+    Unreadable(String),
+    /// Nothing of it.
+    Nothing,
 }
 
 /// The modules a check can find: every installed one, and what the package directory
 /// holds of the missing ones (see [`missing`]).
 pub(crate) fn available<'a>(
     installed: &'a [ModuleRecord],
-    packaged: &'a BTreeMap<String, Option<Version>>,
+    packaged: &'a BTreeMap<String, Packaged>,
 ) -> BTreeMap<&'a str, Available<'a>> {
     let mut available: BTreeMap<&str, Available<'_>> = packaged
         .iter()
-        .map(|(name, version)| (name.as_str(), Available::Packaged(version.as_ref())))
+        .map(|(name, packaged)| (name.as_str(), Available::Packaged(packaged)))
         .collect();
     available.extend(
         installed
@@ -119,7 +131,7 @@ pub(crate) fn missing(manifests: &[&Manifest], installed: &[ModuleRecord]) -> BT
 /// The modules a check of a batch can find: what [`available`] gives, and `planned`.
 pub(crate) fn with_planned<'a>(
     installed: &'a [ModuleRecord],
-    packaged: &'a BTreeMap<String, Option<Version>>,
+    packaged: &'a BTreeMap<String, Packaged>,
     planned: &[&'a Manifest],
 ) -> BTreeMap<&'a str, Available<'a>> {
     let mut modules = available(installed, packaged);
@@ -297,10 +309,13 @@ fn module(dependency: &NamedRequirement, modules: &BTreeMap<&str, Available<'_>>
     let found = match modules.get(dependency.name.as_str()) {
         None => Err("not installed".to_owned()),
         Some(Available::Planned(manifest)) => Ok((manifest.version.clone(), "to be installed")),
-        Some(Available::Packaged(Some(version))) => Err(format!(
+        Some(Available::Packaged(Packaged::Version(version))) => Err(format!(
             "not installed ({version} is in the package directory: install it first, or with this module)"
         )),
-        Some(Available::Packaged(None)) => {
+        Some(Available::Packaged(Packaged::Unreadable(why))) => {
+            Err(format!("not installed, and {why}"))
+        }
+        Some(Available::Packaged(Packaged::Nothing)) => {
             Err("not present at all: neither installed nor in the package directory".to_owned())
         }
         Some(Available::Installed(record)) => match record.status {

@@ -223,7 +223,22 @@ pub(crate) fn shadowing(
     name: &str,
     version: Option<&Version>,
 ) -> Option<String> {
-    let cut = unreadable.iter().find(|u| {
+    let cut = named_as(unreadable, name, version)?;
+    Some(format!(
+        "`{}` cannot be read, and may hold a newer `{name}`: {}",
+        cut.package.display(),
+        cut.error
+    ))
+}
+
+/// The first of `unreadable` named as a package of module `name` newer than `version`
+/// (than any version, when `None`, or when its name says no version).
+pub(crate) fn named_as<'a>(
+    unreadable: &'a [Unreadable],
+    name: &str,
+    version: Option<&Version>,
+) -> Option<&'a Unreadable> {
+    unreadable.iter().find(|u| {
         u.rawname.is_none()
             && u.package
                 .file_name()
@@ -236,12 +251,7 @@ pub(crate) fn shadowing(
                     (Some(named), Some(version)) => named > *version,
                     _ => true,
                 })
-    })?;
-    Some(format!(
-        "`{}` cannot be read, and may hold a newer `{name}`: {}",
-        cut.package.display(),
-        cut.error
-    ))
+    })
 }
 
 /// The version a package file's name after `NAME-` says (`2.0.0.tgz` → 2.0.0), if its

@@ -45,7 +45,7 @@ pub(crate) struct Plan {
 pub(crate) fn plan(
     batch: &[&Manifest],
     installed: &[ModuleRecord],
-    packaged: &BTreeMap<String, Option<Version>>,
+    packaged: &BTreeMap<String, depends::Packaged>,
     platform: &Platform,
     mode: Mode,
     force: bool,

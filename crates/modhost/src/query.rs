@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use modhost_manifest::{Manifest, Version};
+use modhost_manifest::Manifest;
 use modhost_state::{ModuleRecord, Rows, Status};
 
 use crate::depends::{self, DependencyReport};
@@ -459,33 +459,44 @@ impl Host {
         &self,
         manifests: &[&Manifest],
         installed: &[ModuleRecord],
-    ) -> BTreeMap<String, Option<Version>> {
+    ) -> BTreeMap<String, depends::Packaged> {
         self.packaged_in(manifests, installed, self.packages.as_deref())
     }
 
     /// [`Host::packaged`], of the package directory `dir`.
-    fn packaged_in(
+    pub(crate) fn packaged_in(
         &self,
         manifests: &[&Manifest],
         installed: &[ModuleRecord],
         dir: Option<&Path>,
-    ) -> BTreeMap<String, Option<Version>> {
+    ) -> BTreeMap<String, depends::Packaged> {
         let missing = depends::missing(manifests, installed);
         let Some(dir) = dir.filter(|_| !missing.is_empty()) else {
             return BTreeMap::new();
         };
-        let mut found = match packages::newest(dir, &self.skipped) {
-            Ok(found) => found,
+        let (mut found, unreadable) = match packages::read_packages(dir) {
+            Ok(read) => read,
             Err(e) => {
                 tracing::warn!("cannot read the package directory: {e}");
                 return BTreeMap::new();
             }
         };
+        self.skipped.warn(&unreadable);
         missing
             .into_iter()
             .map(|name| {
-                let version = found.remove(&name).map(|(_, manifest)| manifest.version);
-                (name, version)
+                let packaged = match found.remove(&name) {
+                    Some((_, manifest)) => depends::Packaged::Version(manifest.version),
+                    None => match packages::named_as(&unreadable, &name, None) {
+                        Some(cut) => depends::Packaged::Unreadable(format!(
+                            "`{}` may hold it but cannot be read: {}",
+                            cut.package.display(),
+                            cut.error
+                        )),
+                        None => depends::Packaged::Nothing,
+                    },
+                };
+                (name, packaged)
             })
             .collect()
     }

@@ -16,7 +16,14 @@ impl Host {
     /// stand for a package: it is packed first and passes the same checks. See
     /// [`Host::upgrade`] for what "one unit" guarantees.
     pub fn install(&self, packages: &[PathBuf], options: Options) -> Result<Vec<Change>> {
-        ops::apply(self, packages, Mode::Install, options, &Default::default())
+        ops::apply(
+            self,
+            packages,
+            Mode::Install,
+            options,
+            &Default::default(),
+            None,
+        )
     }
 
     /// Upgrades installed modules from packages, as one unit: every package is unpacked
@@ -27,7 +34,14 @@ impl Host {
     /// step fails, nothing changes. [`Options::force`] skips dependency checks, never
     /// safety checks.
     pub fn upgrade(&self, packages: &[PathBuf], options: Options) -> Result<Vec<Change>> {
-        ops::apply(self, packages, Mode::Upgrade, options, &Default::default())
+        ops::apply(
+            self,
+            packages,
+            Mode::Upgrade,
+            options,
+            &Default::default(),
+            None,
+        )
     }
 
     /// Installs, as [`Host::install`], the packages `names` resolve to

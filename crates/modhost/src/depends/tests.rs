@@ -69,8 +69,8 @@ fn framework_is_the_host_application_unless_a_module_of_that_name_is_there() {
         )
     );
     // One in the package directory is FreePBX's PHP, not the application here.
-    let mirrored = version("16.0.1");
-    let packaged = BTreeMap::from([("framework", Available::Packaged(Some(&mirrored)))]);
+    let mirrored = Packaged::Version(version("16.0.1"));
+    let packaged = BTreeMap::from([("framework", Available::Packaged(&mirrored))]);
     assert_eq!(
         outcomes(&check(&m, &packaged, &platform))[0].1,
         "the host application's version (FreePBX's framework) is 13.0.1alpha1 (too old)"
@@ -95,15 +95,26 @@ fn each_module_status_gets_its_own_message_and_one_marked_needs_upgrade_still_ru
         record("d", "1.0", Status::Broken),
     ];
     let m = manifest(
-        "<module>a ge 3.0</module><module>a lt 2.0</module><module>b</module><module>c</module><module>d</module><module>e</module><module>a</module><module>f</module><module>g</module>",
+        "<module>a ge 3.0</module><module>a lt 2.0</module><module>b</module><module>c</module><module>d</module><module>e</module><module>a</module><module>f</module><module>g</module><module>h</module>",
     );
     let packaged = BTreeMap::from([
-        ("f".to_owned(), Version::parse("3.1").ok()),
-        ("g".to_owned(), None),
+        ("f".to_owned(), Packaged::Version(version("3.1"))),
+        ("g".to_owned(), Packaged::Nothing),
+        (
+            "h".to_owned(),
+            Packaged::Unreadable(
+                "`h-2.0.tgz` may hold it but cannot be read: truncated".to_owned(),
+            ),
+        ),
     ]);
     assert_eq!(
         missing(&[&m], &records),
-        BTreeSet::from(["e".to_owned(), "f".to_owned(), "g".to_owned()])
+        BTreeSet::from([
+            "e".to_owned(),
+            "f".to_owned(),
+            "g".to_owned(),
+            "h".to_owned()
+        ])
     );
     let available = available(&records, &packaged);
     let report = check(&m, &available, &Platform::default());
@@ -127,6 +138,10 @@ fn each_module_status_gets_its_own_message_and_one_marked_needs_upgrade_still_ru
             (
                 Outcome::Failed,
                 "not present at all: neither installed nor in the package directory"
+            ),
+            (
+                Outcome::Failed,
+                "not installed, and `h-2.0.tgz` may hold it but cannot be read: truncated"
             ),
         ]
     );

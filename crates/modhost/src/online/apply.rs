@@ -477,7 +477,7 @@ pub(crate) fn apply_online(
         return Ok((Vec::new(), failures));
     }
     let lock = host.lock()?;
-    match crate::ops::apply_locked(host, &lock, &packages, mode, options, &origin) {
+    match crate::ops::apply_locked(host, &lock, &packages, mode, options, &origin, None) {
         Ok(mut changes) => {
             for change in &mut changes {
                 change.warnings.extend(weak.remove(&change.rawname));

@@ -20,16 +20,18 @@ use crate::plan::{self, Mode, Step};
 use crate::{Action, Change, Error, Event, Options, Result, fault};
 
 /// Installs or upgrades (as `mode` allows) `packages` as one unit; `origin` names the
-/// update source each module came from, if any.
+/// update source each module came from, if any; `dir` is the package directory they were
+/// chosen from, where a refusal looks for what they require (else the configured one).
 pub(crate) fn apply(
     host: &Host,
     packages: &[PathBuf],
     mode: Mode,
     options: Options,
     origin: &BTreeMap<String, String>,
+    dir: Option<&Path>,
 ) -> Result<Vec<Change>> {
     let lock = host.lock()?;
-    apply_locked(host, &lock, packages, mode, options, origin)
+    apply_locked(host, &lock, packages, mode, options, origin, dir)
 }
 
 /// [`apply`] for a caller that already holds the root's lock.
@@ -40,6 +42,7 @@ pub(crate) fn apply_locked(
     mode: Mode,
     options: Options,
     origin: &BTreeMap<String, String>,
+    dir: Option<&Path>,
 ) -> Result<Vec<Change>> {
     let mut staged = Vec::new();
     for package in packages {
@@ -53,7 +56,7 @@ pub(crate) fn apply_locked(
     let plan = plan::plan(
         &manifests,
         &installed,
-        &host.packaged(&manifests, &installed),
+        &host.packaged_in(&manifests, &installed, dir.or(host.packages.as_deref())),
         &host.platform,
         mode,
         options.force,

@@ -33,7 +33,7 @@ pub(crate) fn apply_named(
         let required = required_from(host, &selected, dir)?;
         selected.extend(required);
     }
-    apply(host, &selected, mode, options, &Default::default())
+    apply(host, &selected, mode, options, &Default::default(), dir)
 }
 
 /// The packages in `dir` of the modules `selected` require, directly or through each
@@ -207,7 +207,14 @@ fn apply_local(
         .collect();
     let done = match selected.is_empty() {
         true => Vec::new(),
-        false => apply(host, &selected, mode, options, &Default::default())?,
+        false => apply(
+            host,
+            &selected,
+            mode,
+            options,
+            &Default::default(),
+            Some(&dir),
+        )?,
     };
     match left_out.is_empty() {
         true => Ok(done),

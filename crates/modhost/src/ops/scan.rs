@@ -114,12 +114,17 @@ fn together(host: &Host, found: &[Found], installed: &[ModuleRecord], entries: &
     let planned = depends::satisfiable(candidates, installed, &host.platform);
     // What the directory holds that cannot be installed with the rest: named by a
     // requirement on it as there (and to be looked at), not as absent.
-    let aside: BTreeMap<String, Option<modhost_manifest::Version>> = found
+    let aside: BTreeMap<String, depends::Packaged> = found
         .iter()
         .map(|(_, m)| m)
         .filter(|m| !planned.iter().any(|p| p.rawname == m.rawname))
         .filter(|m| !installed.iter().any(|r| r.rawname == m.rawname))
-        .map(|m| (m.rawname.clone(), Some(m.version.clone())))
+        .map(|m| {
+            (
+                m.rawname.clone(),
+                depends::Packaged::Version(m.version.clone()),
+            )
+        })
         .collect();
     let unmeetable = depends::with_planned(installed, &aside, &planned);
     for ((_, manifest), entry) in found.iter().zip(entries.iter_mut()) {
