@@ -945,3 +945,57 @@ fn a_dependency_only_in_a_package_that_cannot_be_read_is_named_with_why() {
         run.stderr
     );
 }
+
+#[test]
+fn a_requirement_is_not_brought_while_a_package_that_may_be_newer_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (from, name) in [
+        (package("core"), "core-16.0.40.tgz"),
+        (package_at("phonebook", "1.0.0"), "phonebook-1.0.0.tgz"),
+    ] {
+        std::fs::copy(from, dir.path().join(name)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let junk = dir.path().join("core-16.0.50.tgz");
+    std::fs::write(&junk, b"not a package").unwrap_or_else(|e| panic!("{e}"));
+    let root = root();
+    let run = root.fails(&["install", "--from", arg(dir.path()), "phonebook"]);
+    assert!(
+        run.stderr.contains(&format!(
+            "`core` is not brought from `{}` (`phonebook` requires it; `{}` cannot be read, and may hold a newer `core`",
+            dir.path().display(),
+            junk.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    // Nothing was installed, and the root it would have made is not left behind.
+    assert!(!root.path().exists());
+}
+
+#[test]
+fn upgradeall_passes_over_what_holds_no_installed_module() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // A module's sources not built yet, and a broken package of a module nobody installed.
+    let sources = dir.path().join("notes");
+    std::fs::create_dir(&sources).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        sources.join("module.xml"),
+        "<module><rawname>notes</rawname><name>Notes</name><version>1.0</version></module>",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("billing-2.0.tgz"), b"cut").unwrap_or_else(|e| panic!("{e}"));
+    let run = root.ok(&["upgradeall", "--from", arg(dir.path())]);
+    assert!(!run.stderr.contains("left out"), "{}", run.stderr);
+    // One that may hold an installed module's newer version still stops it.
+    let cut = dir.path().join("core-16.0.50.tgz");
+    std::fs::write(&cut, b"cut").unwrap_or_else(|e| panic!("{e}"));
+    let run = root.fails(&["upgradeall", "--from", arg(dir.path())]);
+    assert!(
+        run.stderr.contains(&format!("`{}`", cut.display())),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("billing-2.0.tgz`:"), "{}", run.stderr);
+}

@@ -926,3 +926,25 @@ fn a_syntax_error_is_said_with_its_line_before_anything_is_built() {
         }
     }
 }
+
+#[test]
+fn a_javascript_module_builds_with_the_tool_its_package_json_pins_when_none_is_on_path() {
+    if !componentize_js() {
+        eprintln!("skipped: componentize-js is not on PATH (run scripts/test)");
+        return;
+    }
+    let root = root();
+    let dir = new(&root, "pinned_js", "js");
+    // PATH as a new author's: node and npm, and no componentize-js of this suite's.
+    let path = std::env::var("PATH").unwrap_or_default();
+    let path: Vec<&str> = path
+        .split(':')
+        .filter(|p| !p.contains("componentize-js"))
+        .collect();
+    let stderr = build(&dir, &[("PATH", PathBuf::from(path.join(":")))]);
+    assert!(
+        dir.join("node_modules/.bin/componentize-js").exists(),
+        "npm did not install the pinned tool: {stderr}"
+    );
+    assert!(dir.join("pinned_js-0.1.0.tgz").is_file(), "{stderr}");
+}

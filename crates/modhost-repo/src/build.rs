@@ -191,7 +191,15 @@ pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
     let built = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let serial = built.max(output.last_serial().saturating_add(1));
+    let last = output.last_serial();
+    if last > built.saturating_add(modhost_update::MAX_CLOCK_SKEW) {
+        return Err(Error::SerialAhead {
+            out: out.to_owned(),
+            last,
+            now: built,
+        });
+    }
+    let serial = built.max(last.saturating_add(1));
     let valid_until = built.saturating_add(options.valid_for.as_secs());
     // Removed when dropped, unless published.
     let stage = output.stage()?;

@@ -37,6 +37,26 @@ pub enum Error {
         /// Each package changed, and how.
         changed: Vec<String>,
     },
+    /// The last build's serial is more than a day ahead of this machine's clock: a build
+    /// made with a clock set ahead, which hosts refuse, and so every build after it.
+    #[error(
+        "`{}`: the last build's serial {last} is {} ahead of this machine's clock ({}): it was \
+         built with a clock set ahead, and hosts refuse a release more than a day ahead of \
+         theirs, so this build would be refused too; with the clock right, build into a new \
+         output directory (a host that refused that serial never took it), or wait until {}",
+        .out.display(),
+        modhost_update::span(.last.saturating_sub(*.now)),
+        modhost_update::utc(*.now),
+        modhost_update::utc(.last.saturating_sub(modhost_update::MAX_CLOCK_SKEW))
+    )]
+    SerialAhead {
+        /// The output directory.
+        out: PathBuf,
+        /// Its last build's serial.
+        last: u64,
+        /// This machine's time, in seconds since the epoch.
+        now: u64,
+    },
     /// Options no build can honour together or at all, whatever its packages: a
     /// validity past the longest, an empty platform, a next key without a signature.
     #[error("{0}")]

@@ -266,12 +266,16 @@ mod tests {
         )
     }
 
+    /// Claims of a document signed a minute ago, valid for 30 days.
     fn claims(file: &str) -> Claims {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         Claims {
-            timestamp: Some(1_700_000_000),
+            timestamp: Some(now - 60),
             file: Some(file.to_owned()),
             serial: Some(7),
-            expires: Some(4_102_444_800),
+            expires: Some(now + 30 * 86_400),
         }
     }
 
@@ -279,13 +283,10 @@ mod tests {
     fn signatures_verify_only_with_the_signing_key_and_the_exact_bytes() {
         let key = SecretKey::generate();
         let other = SecretKey::generate();
-        let signature = key.sign(b"index", &claims("index.json"));
+        let claimed = claims("index.json");
+        let signature = key.sign(b"index", &claimed);
         let signed = verified(&key, b"index", &signature).map(|s| s.claims);
-        assert_eq!(
-            signed,
-            Ok(claims("index.json")),
-            "the claims come back as signed"
-        );
+        assert_eq!(signed, Ok(claimed), "the claims come back as signed");
         assert!(
             matches!(
                 verified(&key, b"indeX", &signature),

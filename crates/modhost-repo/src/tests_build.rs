@@ -682,3 +682,44 @@ fn a_module_published_as_zips_only_is_said_to_be_past_freepbxs_own_client() {
         built.warnings
     );
 }
+
+#[test]
+fn a_build_after_one_made_with_a_clock_set_ahead_is_refused_saying_how_to_recover() {
+    let (src, out) = (tempdir(), tempdir());
+    tgz(src.path(), "core", "1.0.0");
+    build_ok(src.path(), out.path(), None);
+    // A build made ten days ahead left its serial behind.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let ahead = out
+        .path()
+        .join(BUILDS)
+        .join((now + 10 * 86_400).to_string());
+    assert!(std::fs::create_dir(&ahead).is_ok());
+    let before = files(out.path());
+    let refused = build(
+        src.path(),
+        out.path(),
+        None,
+        None,
+        modhost_update::DEFAULT_PLATFORM,
+    );
+    let message = refused
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+        .err()
+        .unwrap_or_default();
+    assert!(
+        message.contains(" days ")
+            && message.contains("ahead of this machine's clock")
+            && message.contains("build into a new output directory"),
+        "{message}"
+    );
+    assert_eq!(files(out.path()), before);
+    // Less than a day ahead (quick rebuilds take serials ahead by one) builds.
+    assert!(std::fs::remove_dir(&ahead).is_ok());
+    let near = out.path().join(BUILDS).join((now + 3600).to_string());
+    assert!(std::fs::create_dir(&near).is_ok());
+    assert_eq!(build_ok(src.path(), out.path(), None).serial, now + 3601);
+}

@@ -1,6 +1,6 @@
 //! Compiled components, kept on disk: [`Runtime::load`] maps an artifact compiled earlier
-//! or compiles the component and stores one; [`Runtime::forget`] removes them, and
-//! [`Runtime::trim`] bounds what is kept of components nothing installed uses.
+//! or compiles the component and stores one, and [`Runtime::trim`] bounds what is kept of
+//! components nothing installed uses.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -243,35 +243,6 @@ impl Runtime {
         tmp.write_all(&bytes).map_err(io)?;
         tmp.as_file().sync_all().map_err(io)?;
         tmp.persist(artifact).map_err(|e| io(e.error))?;
-        Ok(())
-    }
-
-    /// Removes every compiled artifact of the component with digest `sha256`, whatever
-    /// engine compiled it, once no installed version needs it: compiled code should not
-    /// outlive the module it came from.
-    pub fn forget(&self, sha256: &str) -> Result<()> {
-        let prefix = format!("{sha256}-");
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| Error::Io { path, source }
-        };
-        for entry in fs_err::read_dir(&self.cache_dir).map_err(io(&self.cache_dir))? {
-            let entry = entry.map_err(io(&self.cache_dir))?;
-            let name = entry.file_name();
-            let ours = name.to_str().is_some_and(|n| {
-                n.strip_prefix(&prefix)
-                    .is_some_and(|rest| rest.ends_with(".cwasm"))
-            });
-            if ours {
-                let path = entry.path();
-                match fs_err::remove_file(&path) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(io(&path)(e));
-                    }
-                    _ => {}
-                }
-            }
-        }
         Ok(())
     }
 }

@@ -73,7 +73,28 @@ pub(crate) fn configure(conn: &Connection, path: &Path) -> Result<()> {
         .map_err(&err)?;
     conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
         .map_err(&err)?;
+    keep_wal_files(conn);
     Ok(())
+}
+
+/// Keeps the `-wal` and `-shm` files when the last connection closes (the WAL emptied,
+/// as `journal_size_limit` asks): reading the database then needs no file created nor
+/// grown, so that on a full disk the administrator still sees what is installed, and
+/// hook points still run (what they would write is refused, and said).
+#[allow(unsafe_code)]
+fn keep_wal_files(conn: &Connection) {
+    let mut persist: std::ffi::c_int = 1;
+    // SAFETY: the handle is this open connection's; SQLITE_FCNTL_PERSIST_WAL reads and
+    // writes one `int` through the pointer, which outlives the call. A VFS without the
+    // setting answers an error, left unanswered: the files then go as they did.
+    let _ = unsafe {
+        rusqlite::ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
+            (&raw mut persist).cast(),
+        )
+    };
 }
 
 /// Puts the database in WAL mode, which it keeps once set. Switching a new database
@@ -125,4 +146,24 @@ pub(crate) fn convert_to_incremental(path: &Path) {
         conn.execute_batch("VACUUM")
     };
     let _ = convert();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_wal_files_outlast_the_last_connection_emptied_so_reads_need_no_new_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("modhost.db");
+        // Opening a new database writes its schema, through the WAL.
+        let state = crate::State::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        drop(state);
+        let len = |suffix: &str| {
+            std::fs::metadata(dir.path().join(format!("modhost.db{suffix}"))).map(|m| m.len())
+        };
+        assert_eq!(len("-wal").ok(), Some(0), "the WAL is kept, checkpointed");
+        assert!(
+            len("-shm").is_ok_and(|n| n > 0),
+            "the shared memory is kept"
+        );
+    }
 }

@@ -273,6 +273,21 @@ impl<'a> Checking<'a> {
                 accepted,
             }));
         }
+        // Bounded as a release's validity is: a signature valid for ever would let a
+        // mirror serve the document for ever.
+        if let (Some(signed_at), Some(expires)) = (claims.timestamp, claims.expires)
+            && expires.saturating_sub(signed_at) > crate::release_document::MAX_VALIDITY
+        {
+            return Err(self.refused(Refusal::Malformed {
+                document: shown,
+                why: format!(
+                    "it claims to be valid for {} days from its signing, longer than the {} \
+                     a signature may be",
+                    expires.saturating_sub(signed_at) / 86_400,
+                    crate::release_document::MAX_VALIDITY / 86_400
+                ),
+            }));
+        }
         if let Some(expires) = claims.expires.filter(|e| self.now > *e) {
             return Err(self.refused(Refusal::Expired {
                 what: format!("the signature of `{shown}`"),

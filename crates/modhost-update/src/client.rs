@@ -91,6 +91,9 @@ impl Client {
             .timeout_recv_response(Some(timeout))
             .timeout_per_read(Some(timeout))
             .timeout_global(Some(MAX_TRANSFER_TIME))
+            // Named as itself, as apt and FreePBX's updater are: a publisher's logs tell
+            // modhost's requests from a script's.
+            .user_agent(concat!("modhost/", env!("CARGO_PKG_VERSION")))
             .tls_config(TlsConfig::builder().root_certs(roots).build())
             .build();
         Ok(Client {
@@ -209,6 +212,14 @@ impl Client {
                  asked for (only gzip is) and cannot be read; serve it plain or gzip-encoded",
                 other.escape_debug()
             )));
+        }
+        // A body announced longer than may be taken is over the limit before a byte of it
+        // is read: a server announcing gigabytes does not hold the client for the
+        // timeout, nor is its trickle read to find out.
+        if status == 200 && !gzip && announced.is_some_and(|total| total > max) {
+            let mut body = Body::new(max.saturating_add(1), max);
+            body.encoding = encoding;
+            return Ok(body);
         }
         // Cut off here rather than by ureq's limit, which fails the read: one byte past
         // `max` is then a body the caller can judge (a size mismatch is not a broken

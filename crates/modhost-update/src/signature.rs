@@ -155,12 +155,18 @@ impl Claims {
 
     /// Whether the `file` claim fits the document at `location` (a URL or a path): the
     /// claimed path ends it, on a `/` boundary. A claim of minisign's bare file name fits
-    /// that file in any directory; no claim fits anything.
+    /// that file in any directory; no claim fits anything. A claim with a query
+    /// (`phonebook.json?channel=stable`) fits only that query, so that one channel's
+    /// document cannot pass for another's; one without fits the path with any query.
     pub fn names(&self, location: &str) -> bool {
         let Some(file) = &self.file else {
             return true;
         };
-        let location = location.split(['?', '#']).next().unwrap_or_default();
+        let location = location.split('#').next().unwrap_or_default();
+        let location = match file.contains('?') {
+            true => location,
+            false => location.split('?').next().unwrap_or_default(),
+        };
         let location = unreserved_decoded(location);
         let file = file.trim_start_matches('/');
         location == file || location.ends_with(&format!("/{file}"))
@@ -539,6 +545,14 @@ mod tests {
         assert!(claims("freepbx/phonebook.json").names("https://h/freepbx/phone%62ook.json"));
         assert!(!claims("freepbx/phonebook.json").names("https://h/freepbx%2Fphonebook.json"));
         assert!(!claims("phonebook.json").names("https://h/phone%zzbook.json"));
+        // A channel chosen by its query: a claim of that query fits it and no other; a
+        // claim of the path alone fits the path with any query.
+        let stable = "https://h/freepbx/phonebook.json?channel=stable";
+        assert!(claims("freepbx/phonebook.json?channel=stable").names(stable));
+        assert!(claims("phonebook.json?channel=stable").names(&format!("{stable}#top")));
+        assert!(!claims("freepbx/phonebook.json?channel=beta").names(stable));
+        assert!(!claims("freepbx/phonebook.json?channel=stable").names(doc));
+        assert!(claims("freepbx/phonebook.json").names(stable));
     }
 
     #[test]

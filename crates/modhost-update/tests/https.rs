@@ -70,7 +70,7 @@ fn a_package_over_its_published_size_is_a_mismatch_and_an_unsized_one_meets_the_
     let mut sized = release(&format!("{url}/101"), &[0x1f; 100]);
     assert_eq!(
         mismatch(&sized),
-        "more than 100 bytes received, 100 published"
+        "more than 100 bytes sent or announced, 100 published"
     );
     sized.location = Location::Url(format!("{url}/99"));
     assert_eq!(mismatch(&sized), "99 bytes received, 100 published");
@@ -91,7 +91,7 @@ fn a_package_over_its_published_size_is_a_mismatch_and_an_unsized_one_meets_the_
     from_disk.location = Location::Path(local);
     assert_eq!(
         mismatch(&from_disk),
-        "more than 100 bytes received, 100 published"
+        "more than 100 bytes sent or announced, 100 published"
     );
 }
 
@@ -493,7 +493,10 @@ fn an_endless_package_is_read_no_further_than_its_published_size() {
     });
     match downloaded {
         Err(Error::Mismatch { message, .. }) => {
-            assert_eq!(message, "more than 1000 bytes received, 1000 published");
+            assert_eq!(
+                message,
+                "more than 1000 bytes sent or announced, 1000 published"
+            );
         }
         other => panic!("expected a mismatch, got {other:?}"),
     }
@@ -547,6 +550,32 @@ fn a_package_trickled_slower_than_the_floor_is_given_up_on_within_the_timeout() 
         took >= Duration::from_secs(1) && took < Duration::from_secs(10),
         "given up on after {took:?}"
     );
+    assert!(!tls.file("p.tgz").exists());
+}
+
+#[test]
+fn a_package_announced_longer_than_published_is_refused_before_its_body_is_read() {
+    let tls = Tls::new();
+    let (source, _) = a2_channel(&tls, 1000, move |out| {
+        // A gigabyte announced, then a slow trickle that would hold a reader.
+        let mut sent = out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n");
+        while sent.is_ok() {
+            sent = out.write_all(b"x").and_then(|()| out.flush());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let (downloaded, took) = impatient_download(&tls, &source);
+    match downloaded {
+        Err(Error::Mismatch { message, .. }) => {
+            assert_eq!(
+                message,
+                "more than 1000 bytes sent or announced, 1000 published"
+            );
+        }
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
+    // Not one stretch of the 1 s timeout waited for.
+    assert!(took < Duration::from_millis(900), "refused after {took:?}");
     assert!(!tls.file("p.tgz").exists());
 }
 

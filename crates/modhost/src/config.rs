@@ -18,6 +18,7 @@
 //!                              # declares without limits of its own
 //! shape = "pipeline"
 //! on_error = "stop"
+//! fired_by = "any"               # any module may fire it, though named after module `call`
 //! call_timeout_ms = 200
 //!
 //! [state]
@@ -34,8 +35,8 @@
 //!
 //! [cache]                      # compiled code
 //! keep_mb = 1024                 # of modules not installed (what `scan` compiled, so that an install after it
-//!                                # does not compile again; a version rolled back from), the newest kept up to
-//!                                # this (default 512; 0 keeps none)
+//!                                # does not compile again; a version rolled back from; an uninstalled module's;
+//!                                # a failed install's), the newest kept up to this (default 512; 0 keeps none)
 //!
 //! [updates]                    # update channels (defaults: stable, 20 s)
 //! stability = "beta"            # offer betas and release candidates too

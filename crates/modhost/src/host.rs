@@ -127,7 +127,7 @@ impl Host {
     }
 
     /// Closes the host and, when opening it made its root and nothing was kept there
-    /// since (no module, no source), removes what opening made: a change that failed,
+    /// since (no module, no source, no compiled code), removes what opening made: a change that failed,
     /// given a mistyped root, leaves no empty root behind. Only what opening made goes: a
     /// directory that was there before (someone's, given as the root by mistake) is kept
     /// with everything it held. A root another host has open (in this process or
@@ -142,6 +142,17 @@ impl Host {
             return Ok(false);
         };
         if !self.state.modules()?.is_empty() || !self.state.sources()?.is_empty() {
+            return Ok(false);
+        }
+        // Code compiled for a change that failed afterwards (an install() that raised) is
+        // kept for trying again, as in any root: a component is not compiled for a
+        // mistyped root's sake, and a Python module's takes minutes.
+        let compiled = fs_err::read_dir(self.layout.cache()).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".cwasm"))
+        });
+        if compiled {
             return Ok(false);
         }
         let root = self.layout.root.clone();
@@ -243,8 +254,8 @@ impl Host {
             limits,
             config.data.clone(),
         );
-        for point in config.hook_points(limits) {
-            dispatcher.declare(point);
+        for (point, open) in config.hook_points(limits) {
+            dispatcher.declare(point, open);
         }
         let hooks = config.hooks;
         let host = Host {
@@ -430,7 +441,8 @@ impl Host {
             Some(configured) => configured.declared(point, self.limits()),
             None => point,
         };
-        self.dispatcher.declare(point);
+        // The application's own hook point: any module may fire it.
+        self.dispatcher.declare(point, true);
         Ok(())
     }
 

@@ -95,12 +95,16 @@ pub struct Scan {
 pub(crate) type Found = (PathBuf, Manifest);
 
 /// The newest package (or module directory) of each module in `dir` (`*.tgz` and `*.zip`;
-/// either name may hold either format, which is told by the content), by rawname.
-/// Unreadable packages are skipped with a warning: one bad file must not hide the others.
-pub(crate) fn newest(dir: &Path, skipped: &Skipped) -> Result<BTreeMap<String, Found>> {
-    let (newest, unreadable) = read_packages(dir)?;
-    skipped.warn(&unreadable);
-    Ok(newest)
+/// either name may hold either format, which is told by the content), by rawname, and
+/// the packages that cannot be read. Those are warned about, once each per host: one bad
+/// file must not hide the others.
+pub(crate) fn read_warned(
+    dir: &Path,
+    skipped: &Skipped,
+) -> Result<(BTreeMap<String, Found>, Vec<Unreadable>)> {
+    let read = read_packages(dir)?;
+    skipped.warn(&read.1);
+    Ok(read)
 }
 
 /// `dir` when it is a directory; else why it cannot be a directory of packages (it is
@@ -254,6 +258,27 @@ pub(crate) fn named_as<'a>(
     })
 }
 
+/// The module `unreadable` would hold, as far as can be told: the one it was read as, the
+/// rawname its module directory's module.xml gives, or the `NAME` its file name starts with
+/// (`NAME-VERSION…`).
+pub(crate) fn module_of(unreadable: &Unreadable) -> Option<String> {
+    if let Some(rawname) = &unreadable.rawname {
+        return Some(rawname.clone());
+    }
+    if unreadable.package.is_dir() {
+        return read_manifest(&unreadable.package).ok().map(|m| m.rawname);
+    }
+    let name = unreadable.package.file_name()?.to_str()?;
+    // A version starts with a digit, where a hyphenated rawname goes on with a letter.
+    let at = name
+        .char_indices()
+        .find(|&(i, c)| c == '-' && name[i + 1..].starts_with(|d: char| d.is_ascii_digit()))?
+        .0;
+    Some(&name[..at])
+        .filter(|n| modhost_manifest::is_valid_rawname(n))
+        .map(str::to_owned)
+}
+
 /// The version a package file's name after `NAME-` says (`2.0.0.tgz` → 2.0.0), if its
 /// name ends as a package's or an archive's does and the rest parses.
 fn named_version(rest: &str) -> Option<Version> {
@@ -345,10 +370,9 @@ pub(crate) fn resolve(
     let bare =
         |name: &std::ffi::OsStr| text(name).is_some_and(|n| modhost_manifest::is_valid_rawname(&n));
     let (index, unreadable) = match dir {
-        Some(dir) if names.iter().any(|n| bare(n.as_ref())) => read_packages(dir)?,
+        Some(dir) if names.iter().any(|n| bare(n.as_ref())) => read_warned(dir, skipped)?,
         _ => (BTreeMap::new(), Vec::new()),
     };
-    skipped.warn(&unreadable);
     names
         .iter()
         .map(|name| {

@@ -79,6 +79,10 @@ pub struct ModuleInfo {
     pub tables: Vec<String>,
     /// The running modules that depend on it.
     pub dependents: Vec<String>,
+    /// Its requirements that what is installed no longer meets (a dependency disabled or
+    /// removed with `force`), each said in full.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmet: Vec<String>,
     /// The host directories it was granted (its `<capabilities>` say what it asks for).
     pub grants: Vec<Grant>,
     /// The update source it was installed from, which alone updates it.
@@ -282,8 +286,7 @@ impl Host {
             (None, Some(dir)) => dir,
             (None, None) => return Ok(Default::default()),
         };
-        let (newest, unreadable) = packages::read_packages(dir)?;
-        self.skipped.warn(&unreadable);
+        let (newest, unreadable) = packages::read_warned(dir, &self.skipped)?;
         let offered = newest
             .into_values()
             .filter(|(_, manifest)| !installed.iter().any(|r| r.rawname == manifest.rawname))
@@ -373,6 +376,11 @@ impl Host {
         });
         let (imports, exports, refused) = read.unwrap_or_default();
         let backup = self.state.backup(rawname)?;
+        // Only a running module's: a disabled one is checked again when enabled.
+        let unmet = match record.status.runs() {
+            true => self.check_depends(&manifest)?.failures(),
+            false => Vec::new(),
+        };
         Ok(ModuleInfo {
             notes: surface_notes(&imports, &exports),
             imports,
@@ -389,6 +397,7 @@ impl Host {
             }),
             tables: self.state.tables(rawname)?,
             dependents: plan::dependents(rawname, &self.state.modules()?)?,
+            unmet,
             grants: grants
                 .into_iter()
                 .map(|(path, read_only)| Grant {
@@ -474,14 +483,13 @@ impl Host {
         let Some(dir) = dir.filter(|_| !missing.is_empty()) else {
             return BTreeMap::new();
         };
-        let (mut found, unreadable) = match packages::read_packages(dir) {
+        let (mut found, unreadable) = match packages::read_warned(dir, &self.skipped) {
             Ok(read) => read,
             Err(e) => {
                 tracing::warn!("cannot read the package directory: {e}");
                 return BTreeMap::new();
             }
         };
-        self.skipped.warn(&unreadable);
         missing
             .into_iter()
             .map(|name| {

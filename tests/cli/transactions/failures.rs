@@ -339,3 +339,18 @@ fn a_failure_midway_or_a_refusal_leaves_the_root_as_it_was_and_force_overrides_a
     assert_eq!(version(&root, "core"), "16.1.0");
     assert_eq!(lookup(&root), "Alice Example", "its dependents still run");
 }
+
+#[test]
+fn a_first_install_that_fails_after_compiling_keeps_the_root_for_its_compiled_code() {
+    let root = root();
+    // Its install() runs out of memory: after its component was compiled.
+    root.configure("[limits]\nmax_memory_mb = 1\n");
+    let pb1 = package_at("phonebook", "1.0.0");
+    let run = root.fails(&["install", "--force", arg(&pb1)]);
+    assert!(run.stderr.contains("Compiled"), "{}", run.stderr);
+    assert!(root.ok(&["list", "--json"]).json()[0].is_null());
+    // Tried again, nothing is compiled.
+    root.configure("");
+    let run = root.ok(&["install", "--force", arg(&pb1)]);
+    assert!(!run.stderr.contains("Compiled"), "{}", run.stderr);
+}

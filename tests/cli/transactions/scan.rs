@@ -93,7 +93,15 @@ fn needs_upgrade_lasts_while_the_scanned_directory_holds_a_newer_version() {
         "another directory says nothing about it"
     );
     assert!(std::fs::remove_file(&newer).is_ok());
+    // The same directory spelt another way is the same directory.
+    root.ok(&["scan", &format!("{}/./", dir.display())]);
+    assert_eq!(status(&root), ("enabled".to_owned(), None));
+    // A mark of a directory removed since is taken back by the next scan of any.
+    assert!(std::fs::copy(package_at("phonebook", "3.0.0"), &newer).is_ok());
     root.ok(&["scan", arg(&dir)]);
+    assert_eq!(status(&root), marked);
+    assert!(std::fs::remove_dir_all(&dir).is_ok());
+    root.ok(&["scan", arg(&elsewhere)]);
     assert_eq!(status(&root), ("enabled".to_owned(), None));
 }
 

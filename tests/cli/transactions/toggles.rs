@@ -186,6 +186,24 @@ fn disable_and_enable_respect_dependencies_and_stop_handlers() {
     );
     root.ok(&["enable", "phonebook"]);
     assert_eq!(lookup(&root), "Alice Example");
+    // Forced past its dependents, core's absence is shown on them, not only by
+    // checkdepends: they run without what they require.
+    root.ok(&["disable", "--force", "core"]);
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert!(
+        info["unmet"][0].as_str().is_some_and(
+            |u| u.contains("requires module `core ge 16.0`: installed 16.0.40 but disabled")
+        ),
+        "{info}"
+    );
+    let text = root.ok(&["info", "phonebook"]).stdout;
+    assert!(
+        text.contains("  unmet        `phonebook` 1.0.0 requires"),
+        "{text}"
+    );
+    root.ok(&["enable", "core"]);
+    let info = root.ok(&["info", "--json", "phonebook"]).json();
+    assert!(info.get("unmet").is_none(), "{info}");
 }
 
 #[test]

@@ -87,6 +87,27 @@ fn a_module_updateurl_is_followed_and_its_md5_is_verified() {
         assert_eq!(root.fingerprint(), before);
     }
 
+    // A document announcing a version its package is not: refused, naming the module and
+    // source once each, and what the package holds.
+    publish(&[("version", "2.0.1".into())]);
+    let run = repo.fails(&root, &["upgradeall", "--online"]);
+    assert!(
+        run.stderr
+            .contains("source `phonebook/updateurl`: `phonebook` 2.0.1: `")
+            && run
+                .stderr
+                .contains("the package holds `phonebook` 2.0.0, not what the source announced"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("phonebook/updateurl").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before);
+
     // A SHA-1 alone is accepted, with a warning on the offer.
     publish(&[("sha256", null.clone()), ("md5sum", null.clone())]);
     let reports = repo.ok(&root, &["check-online", "--json"]).json();

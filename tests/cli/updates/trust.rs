@@ -118,7 +118,7 @@ fn bad_checksums_and_signatures_are_refused_and_the_root_is_unchanged() {
     let published = original.len();
     assert!(
         run.stderr.contains(&format!(
-            "more than {published} bytes received, {published} published; the package was discarded"
+            "more than {published} bytes sent or announced, {published} published; the package was discarded"
         )),
         "{}",
         run.stderr

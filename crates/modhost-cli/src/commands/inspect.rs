@@ -152,6 +152,9 @@ pub fn info(ctx: &Context, args: InfoArgs) -> Result<()> {
         if !info.dependents.is_empty() {
             line("required by", &info.dependents.join(", "));
         }
+        for unmet in &info.unmet {
+            line("unmet", unmet);
+        }
         let channels = info.manifest.updateurl.is_some() || !info.manifest.updateservers.is_empty();
         let attach = format!(
             "`modhost source attach {} SOURCE` takes its updates from a source",

@@ -116,7 +116,7 @@ fn check(
     match release.size {
         Some(size) if body.over => {
             return Err(encoded(format!(
-                "more than {size} bytes received, {size} published"
+                "more than {size} bytes sent or announced, {size} published"
             )));
         }
         Some(size) if body.len != size => {

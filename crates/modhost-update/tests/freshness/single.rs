@@ -193,3 +193,37 @@ fn a_single_document_signed_far_ahead_is_refused_and_not_kept() {
     let answer = check(&tls, &source).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(answer.seen.signed_at, Some(signed_at));
 }
+
+#[test]
+fn a_single_document_claiming_to_be_valid_longer_than_a_release_may_is_refused() {
+    let (tls, signer) = (Tls::new(), Signer::new(1));
+    let site = Site::new(&tls);
+    let document = freepbx_document("phonebook", "1.0.0");
+    let signed_at = now() - 60;
+    let put = |expires: u64| {
+        let claims = Claims {
+            timestamp: Some(signed_at),
+            file: Some("freepbx/phonebook.json".into()),
+            serial: None,
+            expires: Some(expires),
+        };
+        site.put("freepbx/phonebook.json", document.clone());
+        site.put(
+            "freepbx/phonebook.json.minisig",
+            signer.sign(&document, &claims.to_comment()),
+        );
+    };
+    let source = freepbx(&site, &signer, Seen::default());
+    put(9_999_999_999);
+    let refused = refusal(&tls, &source);
+    assert!(
+        refused
+            .to_string()
+            .contains("days from its signing, longer than the 366 a signature may be"),
+        "{refused}"
+    );
+    // A year is what a release may claim, and so may a single document.
+    put(signed_at + 365 * 86_400);
+    let answer = check(&tls, &source).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answer.trust.valid_until, Some(signed_at + 365 * 86_400));
+}

@@ -12,7 +12,21 @@ use super::Config;
 pub(crate) struct HookConfig {
     shape: Option<crate::Shape>,
     on_error: Option<crate::OnError>,
+    /// Who may fire it from inside a call: `any` module opens a hook point named after a
+    /// module (`pbx.event`) as the application's declaring it does. Tuning its shape or
+    /// limits alone leaves it to its owner.
+    fired_by: Option<FiredBy>,
     limits: LimitsConfig,
+}
+
+/// `fired_by` of a `[hooks."NAME"]` section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum FiredBy {
+    /// Any module.
+    Any,
+    /// Only the module it is named after (the default).
+    Owner,
 }
 
 /// Read by hand because serde's `flatten` cannot refuse unknown keys, and a misspelt
@@ -23,9 +37,11 @@ impl TryFrom<toml::Table> for HookConfig {
     fn try_from(mut table: toml::Table) -> Result<Self, Self::Error> {
         let shape = choice(&mut table, "shape", "\"broadcast\" or \"pipeline\"")?;
         let on_error = choice(&mut table, "on_error", "\"continue\" or \"stop\"")?;
+        let fired_by = choice(&mut table, "fired_by", "\"any\" or \"owner\"")?;
         Ok(HookConfig {
             shape,
             on_error,
+            fired_by,
             limits: toml::Value::Table(table).try_into()?,
         })
     }
@@ -85,11 +101,18 @@ impl HookConfig {
 }
 
 impl Config {
-    /// The hook points the file declares; `defaults` are the host's limits.
-    pub(crate) fn hook_points(&self, defaults: modhost_runtime::Limits) -> Vec<crate::HookPoint> {
+    /// The hook points the file declares, each with whether any module may fire it;
+    /// `defaults` are the host's limits.
+    pub(crate) fn hook_points(
+        &self,
+        defaults: modhost_runtime::Limits,
+    ) -> Vec<(crate::HookPoint, bool)> {
         self.hooks
             .iter()
-            .map(|(name, hook)| hook.undeclared(name, defaults))
+            .map(|(name, hook)| {
+                let open = hook.fired_by == Some(FiredBy::Any);
+                (hook.undeclared(name, defaults), open)
+            })
             .collect()
     }
 }

@@ -35,17 +35,28 @@ impl Fire for Dispatcher {
             Ok((_, handlers)) => handlers,
             Err(e) => return (Err(e.to_string()), session),
         };
-        let declared = || {
-            let points = self.points.read().unwrap_or_else(|e| e.into_inner());
-            points.contains_key(request.hook)
+        // The configuration is built by the host alone: a module firing it would read
+        // every other module's part, and run their handlers on a payload of its choice.
+        if request.hook == point::GET_CONFIG {
+            let refusal = format!(
+                "hook `{}` builds the configuration, which only the host runs: `{}` may \
+                 not fire it; not fired",
+                request.hook, request.caller
+            );
+            return (Err(refusal), session);
+        }
+        let open = || {
+            let open = self.open.read().unwrap_or_else(|e| e.into_inner());
+            open.contains(request.hook)
         };
         if let Some(owner) =
-            point::named_after(request.hook).filter(|owner| *owner != request.caller && !declared())
+            point::named_after(request.hook).filter(|owner| *owner != request.caller && !open())
         {
             let refusal = format!(
                 "hook `{}` is module `{owner}`'s: `{}` may not fire it (a module fires the \
-                 hook points named after it, those the application declares, and those \
-                 without a module's name); not fired",
+                 hook points named after it, those the application declares or modhost.toml \
+                 opens with `fired_by = \"any\"`, and those without a module's name); not \
+                 fired",
                 request.hook, request.caller
             );
             return (Err(refusal), session);

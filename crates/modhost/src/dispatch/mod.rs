@@ -83,6 +83,9 @@ pub(crate) struct Dispatcher {
     limits: Limits,
     data: DataConfig,
     points: RwLock<BTreeMap<String, HookPoint>>,
+    /// The hook points any module may fire though they are named after one: those the
+    /// application declares, and those modhost.toml opens (`fired_by = "any"`).
+    open: RwLock<BTreeSet<String>>,
     snapshot: RwLock<Snapshot>,
     this: Weak<Dispatcher>,
 }
@@ -105,6 +108,7 @@ impl Dispatcher {
                 point::GET_CONFIG.to_owned(),
                 HookPoint::undeclared(point::GET_CONFIG),
             )])),
+            open: RwLock::default(),
             snapshot: RwLock::default(),
             this: this.clone(),
         })
@@ -124,7 +128,12 @@ impl Dispatcher {
         self.data.quota_of(rawname)
     }
 
-    pub(crate) fn declare(&self, point: HookPoint) {
+    /// Declares how `point` runs, and, when `open`, that any module may fire it.
+    pub(crate) fn declare(&self, point: HookPoint, open: bool) {
+        if open {
+            let mut opened = self.open.write().unwrap_or_else(|e| e.into_inner());
+            opened.insert(point.name.clone());
+        }
         let mut points = self.points.write().unwrap_or_else(|e| e.into_inner());
         points.insert(point.name.clone(), point);
     }
@@ -509,6 +518,12 @@ impl Dispatcher {
         let entry = &handler.entry;
         let component = self.component(entry).map_err(|e| host(&e))?;
         let mut limits = point.limits.unwrap_or(self.limits);
+        // A pipeline handler returns what the handlers before it made with its own part:
+        // the output limit bounds its part, so that one module's large part neither fails
+        // the next module nor is blamed on it.
+        if point.shape == Shape::Pipeline {
+            limits.max_output = limits.max_output.saturating_add(payload.len());
+        }
         let usual = limits.max_memory;
         if let Some(left) = scope.memory_left {
             // At least a byte: a cap of 0 reads as a mistake, and no instance fits in one.

@@ -113,25 +113,14 @@ pub(crate) fn fetch_package(
     }
     // Named by where it came from: the file it was downloaded to is gone by the time
     // the message is read.
-    let manifest = modhost_package::read_manifest(&path, &Default::default()).map_err(|e| {
-        Error::Refused(vec![format!(
-            "`{}` from source `{}`: {}",
-            release.location,
-            source.name,
-            e.problem()
-        )])
-    })?;
+    let manifest = modhost_package::read_manifest(&path, &Default::default())
+        .map_err(|e| Error::Refused(vec![format!("`{}`: {}", release.location, e.problem())]))?;
     if manifest.rawname != release.rawname
         || !announces(source.kind, &release.version, &manifest.version)
     {
         return Err(Error::Refused(vec![format!(
-            "`{}`: source `{}` announced {} {} but the package is {} {}",
-            release.location,
-            source.name,
-            release.rawname,
-            release.version,
-            manifest.rawname,
-            manifest.version
+            "`{}`: the package holds `{}` {}, not what the source announced",
+            release.location, manifest.rawname, manifest.version
         )]));
     }
     // Accepted, since FreePBX servers publish nothing stronger, but not silently.

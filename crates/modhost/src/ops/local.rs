@@ -52,18 +52,28 @@ fn required_from(host: &Host, selected: &[PathBuf], dir: &Path) -> Result<Vec<Pa
         if missing.is_empty() {
             return Ok(added);
         }
-        let index = match &mut index {
-            Some(index) => index,
-            None => index.insert(packages::newest(dir, &host.skipped)?),
+        let (index, unreadable) = match &mut index {
+            Some(read) => read,
+            None => index.insert(packages::read_warned(dir, &host.skipped)?),
         };
         let mut found: Vec<Manifest> = Vec::new();
         for name in missing {
             let Some((path, manifest)) = index.remove(&name) else {
                 continue;
             };
+            // Not brought while a package that may hold a newer version cannot be read,
+            // as installing it by name is not.
             let by = manifests
                 .iter()
                 .find(|m| plan::required_modules(m).any(|d| d.name == name));
+            if let Some(cut) = packages::shadowing(unreadable, &name, Some(&manifest.version)) {
+                let by = by.map(|m| format!("`{}` requires it; ", m.rawname));
+                return Err(Error::Refused(vec![format!(
+                    "`{name}` is not brought from `{}` ({}{cut})",
+                    dir.display(),
+                    by.unwrap_or_default()
+                )]));
+            }
             host.report(Event::Requires {
                 rawname: by.map(|m| m.rawname.clone()).unwrap_or_default(),
                 dependency: name,
@@ -141,12 +151,17 @@ fn apply_local(
     // A package that cannot be read is left out too, by its path: what it would have
     // installed or upgraded is not known, and a script must see that something was not.
     // Two packages of one version that differ are, when that version would be applied.
+    // An upgrade leaves alone what holds a module nobody installed, as far as can be told.
+    let concerns = |u: &packages::Unreadable| {
+        wanted.contains(&Available::New)
+            || packages::module_of(u).is_none_or(|m| installed.iter().any(|r| r.rawname == m))
+    };
     let mut left_out: Vec<String> = unreadable
         .into_iter()
         .filter(|u| match (&u.rawname, &u.version) {
             (Some(rawname), Some(version)) => modhost_manifest::Version::parse(version)
                 .map_or(true, |version| wanted_version(rawname, &version)),
-            _ => true,
+            _ => concerns(u),
         })
         .map(|u| format!("`{}`: {}", u.package.display(), u.error))
         .collect();

@@ -45,9 +45,11 @@ pub(crate) fn reload(host: &Host) -> Result<Reload> {
         on_error: OnError::Stop,
         ..host.hook_point("get_config")
     };
-    let mut dispatch =
-        host.dispatcher
-            .dispatch_as(&point, RELOAD_HEADER, &DispatchOptions::default())?;
+    // The header is the host's, put before what the modules built: no module can take it
+    // away or write one of its own in its place.
+    let mut dispatch = host
+        .dispatcher
+        .dispatch_as(&point, "", &DispatchOptions::default())?;
     if dispatch.stopped_by.is_some()
         && let Some(failed) = dispatch.calls.pop()
     {
@@ -67,9 +69,35 @@ pub(crate) fn reload(host: &Host) -> Result<Reload> {
         return Err(Error::ReloadBroken(broken));
     }
     // Cancelled (from inside a call an application cancelled), it built nothing whole.
-    let Some(text) = dispatch.output.clone().filter(|_| !dispatch.cancelled) else {
+    let Some(built) = dispatch.output.clone().filter(|_| !dispatch.cancelled) else {
         return Err(Error::ReloadCancelled);
     };
+    // A NUL or another control byte than a tab or a line end reaches the PBX's parser,
+    // which reads such bytes in ways of its own: refused, naming the first module whose
+    // part holds one (those before it held none).
+    if let Some(call) = dispatch
+        .calls
+        .iter()
+        .find(|c| c.output.as_deref().and_then(control_byte).is_some())
+    {
+        let byte = call
+            .output
+            .as_deref()
+            .and_then(control_byte)
+            .unwrap_or_default();
+        return Err(Error::Reload(Box::new(crate::HookCall {
+            ok: false,
+            output: None,
+            error: Some(format!(
+                "module `{}` returned a configuration holding the control byte {byte:#04x}, \
+                 which no configuration line may hold",
+                call.rawname
+            )),
+            kind: Some(crate::FailureKind::Failed),
+            ..call.clone()
+        })));
+    }
+    let text = format!("{RELOAD_HEADER}{built}");
     let path = host.configuration();
     layout::write_atomically(&path, text.as_bytes())?;
     Ok(Reload {
@@ -85,4 +113,10 @@ pub(crate) fn reload(host: &Host) -> Result<Reload> {
             .collect(),
         bytes: text.len(),
     })
+}
+
+/// The first control byte of `text` other than a tab, a line feed or a carriage return.
+fn control_byte(text: &str) -> Option<u8> {
+    text.bytes()
+        .find(|b| b.is_ascii_control() && !matches!(b, b'\t' | b'\n' | b'\r'))
 }

@@ -24,10 +24,16 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
     let mut tx = Transaction::new(host, &lock, "scan");
     let installed = host.state.modules()?;
     let mut entries = Vec::new();
-    let suffix = format!(" is available in `{}`", dir.display());
+    // The directory by its full path: a mark made scanning `pd` is this one's when the
+    // next scan says `./pd/` or `/srv/pd`, from wherever it runs.
+    let full = fs_err::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+    let suffix = format!(" is available in `{}`", full.display());
     let marked_here = |r: &ModuleRecord| {
         r.status == Status::NeedsUpgrade
-            && r.reason.as_deref().is_some_and(|x| x.ends_with(&suffix))
+            && r.reason.as_deref().is_some_and(|x| {
+                // A mark of a directory gone since says of nothing: taken back too.
+                x.ends_with(&suffix) || marked_in(x).is_some_and(|d| !Path::new(d).is_dir())
+            })
     };
     let mut statuses: BTreeMap<String, (Status, Option<String>)> = installed
         .iter()
@@ -168,4 +174,10 @@ fn together(host: &Host, found: &[Found], installed: &[ModuleRecord], entries: &
             .map(|m| format!("{} {}", m.rawname, m.version))
             .collect();
     }
+}
+
+/// The directory a `needs-upgrade` mark's reason names (`2.0.0 is available in `DIR``).
+fn marked_in(reason: &str) -> Option<&str> {
+    let (_, dir) = reason.split_once(" is available in `")?;
+    dir.strip_suffix('`')
 }

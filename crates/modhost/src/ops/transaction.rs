@@ -5,8 +5,10 @@
 //! holds SQLite's write lock; every directory the change creates is listed in its
 //! [`Intent`] (flushed) before it exists, and every one it replaces before the commit;
 //! lifecycle calls run inside the SQLite transaction; the commit is the one atomic step;
-//! only after it are the directories the change replaced swept and the compiled
-//! components nobody uses any more forgotten. Dropped without a commit, the transaction
+//! only after it are the directories the change replaced swept, and the compiled code
+//! nobody uses any more trimmed to the cache's bound (`[cache] keep_mb`: an uninstalled
+//! module installed again, as an author does, is not compiled again). Dropped without a
+//! commit, the transaction
 //! rolls back and removes what it created: a failure leaves no trace in the root, as
 //! cargo's install `Transaction` guard removes what a failed install wrote. What it
 //! compiled stays in the cache within its bound (`[cache] keep_mb`), as what a scan
@@ -43,8 +45,7 @@ pub(crate) struct Transaction<'h> {
     replaced: Vec<PathBuf>,
     /// Components whose compiled code may be unused once the change has committed.
     superseded: Vec<String>,
-    /// Components compiled by this change: forgotten after a commit unless something
-    /// installed uses them; kept within the cache's bound after a failure.
+    /// Components compiled by this change: kept within the cache's bound after a failure.
     compiled: Vec<String>,
 }
 
@@ -111,8 +112,9 @@ impl<'h> Transaction<'h> {
         self.replaced.push(dir);
     }
 
-    /// After the commit, forgets the compiled code of the installed version and backup of
-    /// `rawname` as they are now, unless a record still uses it then.
+    /// After the commit, lets the compiled code of the installed version and backup of
+    /// `rawname` as they are now go (within the cache's bound), unless a record still
+    /// uses it then.
     pub(crate) fn superseding(&mut self, rawname: &str) -> Result<()> {
         self.host.layout.owned(rawname)?;
         let state = &self.host.state;
@@ -199,8 +201,8 @@ impl<'h> Transaction<'h> {
         Ok(())
     }
 
-    /// Commits the change — the one atomic step — then sweeps what it replaced and
-    /// forgets the compiled code nothing uses any more.
+    /// Commits the change — the one atomic step — then sweeps what it replaced and trims
+    /// the compiled code nothing installed uses to the cache's bound.
     pub(crate) fn commit(mut self) -> Result<()> {
         let lock = self.host.layout.lock();
         if !self.lock.still_guards(&lock)? {
@@ -226,12 +228,11 @@ impl<'h> Transaction<'h> {
         self.created.clear();
         let left = sweep(&self.host.layout, &std::mem::take(&mut self.replaced));
         self.intent.finish(&left);
-        let forget = [
-            std::mem::take(&mut self.superseded),
-            std::mem::take(&mut self.compiled),
-        ]
-        .concat();
-        forget_compiled(self.host, forget);
+        let unused = !std::mem::take(&mut self.superseded).is_empty()
+            | !std::mem::take(&mut self.compiled).is_empty();
+        if unused {
+            trim_cache(self.host);
+        }
         self.fault("cleaned");
         Ok(())
     }
@@ -281,23 +282,6 @@ fn sweep(layout: &layout::Layout, dirs: &[PathBuf]) -> Vec<PathBuf> {
         .collect();
     layout::sync_parents(removed.iter().chain(&emptied));
     left
-}
-
-/// Removes the compiled artifacts of `digests` that no installed version or backup
-/// uses any more. A failure only leaves a file in the cache, so it is logged.
-fn forget_compiled(host: &Host, digests: Vec<String>) {
-    if digests.is_empty() {
-        return;
-    }
-    let forgotten = in_use(host).and_then(|in_use| {
-        digests
-            .iter()
-            .filter(|d| !in_use.contains(*d))
-            .try_for_each(|d| host.runtime.forget(d).map_err(Error::from))
-    });
-    if let Err(e) = forgotten {
-        tracing::warn!("cannot clear compiled components from the cache: {e}");
-    }
 }
 
 /// Bounds the compiled code kept of components nothing installed uses (what a scan
