@@ -169,7 +169,7 @@ fn an_emptied_or_foreign_database_or_a_linked_directory_is_refused_and_nothing_r
     let run = root.ok(&["list"]);
     assert!(
         run.stderr
-            .contains("kept 1 directory under modules/ and data/ that no record")
+            .contains("found 1 directory under modules/ and data/ that no record")
             && run.stderr.contains("restoring them together mends it"),
         "{}",
         run.stderr
@@ -258,7 +258,7 @@ fn a_database_restored_from_before_an_install_and_an_upgrade_loses_none_of_their
         let run = root.ok(args);
         assert!(
             run.stderr
-                .contains("kept 4 directories under modules/ and data/ that no record")
+                .contains("found 4 directories under modules/ and data/ that no record")
                 && run
                     .stderr
                     .contains("restored apart from the root's modules/ and data/"),

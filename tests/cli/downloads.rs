@@ -172,8 +172,10 @@ fn a_download_that_is_no_package_is_named_by_its_url_and_source() {
     let before = root.fingerprint();
     let run = install_online(&root, &tls);
     assert!(
-        run.stderr
-            .contains(&format!("`{url}/phonebook.tgz` from source `slow`: it is "))
+        run.stderr.contains("source `slow`: `phonebook` ")
+            && run
+                .stderr
+                .contains(&format!("`{url}/phonebook.tgz`: it is "))
             && !run.stderr.contains(".modhost-download-"),
         "{}",
         run.stderr
@@ -193,7 +195,8 @@ fn a_download_that_is_no_package_is_named_by_its_url_and_source() {
         run.stderr.contains("source `slow`: `phonebook` ")
             && run
                 .stderr
-                .contains(&format!("`{url}/phonebook.tgz` from source `slow`: it is ")),
+                .contains(&format!("`{url}/phonebook.tgz`: it is "))
+            && run.stderr.matches("`slow`").count() == 1,
         "{}",
         run.stderr
     );

@@ -895,6 +895,29 @@ fn a_syntax_error_is_said_with_its_line_before_anything_is_built() {
             run.stderr
         );
         assert!(!dir.join("module.wasm").exists(), "{lang}: built anyway");
+        // The host called from the top level, which runs at build time: said as that,
+        // naming the call, not as the tool's wasm backtrace.
+        let top_level = match lang {
+            "python" => "\nkv.get('x')\n",
+            _ => "\nkv.get('x');\n",
+        };
+        let called = source_again(&dir, app, broken) + top_level;
+        assert!(std::fs::write(dir.join(app), called).is_ok());
+        let run = Root::output(
+            Command::new(dir.join("build.sh"))
+                .current_dir(&dir)
+                .env("MODHOST", env!("CARGO_BIN_EXE_modhost")),
+        );
+        assert!(
+            !run.success
+                && run.stderr.contains(&format!(
+                    "build.sh: {app} calls the host (modhost:module/kv@0.1.0#get) from its top level"
+                ))
+                && !run.stderr.contains("wasm backtrace"),
+            "{lang}: {}",
+            run.stderr
+        );
+        assert!(std::fs::write(dir.join(app), source_again(&dir, app, top_level)).is_ok());
         if lang == "python" {
             // Syntax the bundled CPython (3.14) takes and an older python3 here refuses
             // (PEP 758): built, whichever Python checked it first.

@@ -32,6 +32,11 @@ pub struct Session {
     lost_by: Option<String>,
     /// Why that statement failed, as it was told.
     lost_cause: Option<String>,
+    /// Whether a handler's scope (an outermost one) kept its changes since the
+    /// transaction opened: a transaction in which every handler's changes were undone (a
+    /// call that failed, or was cancelled) is rolled back, not committed, which would
+    /// write a commit record and wait for the disk to sync it for nothing.
+    kept: bool,
 }
 
 /// One handler's scope of a session.
@@ -67,6 +72,7 @@ impl Session {
             lost: false,
             lost_by: None,
             lost_cause: None,
+            kept: false,
         }
     }
 
@@ -81,6 +87,7 @@ impl Session {
             lost: false,
             lost_by: None,
             lost_cause: None,
+            kept: false,
         }
     }
 
@@ -199,8 +206,10 @@ impl Session {
         self.lost = false;
         self.lost_by = None;
         self.lost_cause = None;
+        let kept = std::mem::take(&mut self.kept);
         match self.txn.take() {
-            Some(txn) if !lost => txn.commit(),
+            Some(txn) if !lost && kept => txn.commit(),
+            // Dropped, it rolls back: nothing of it was kept.
             _ => Ok(()),
         }
     }
@@ -243,7 +252,11 @@ impl Session {
             return Ok(());
         }
         match (created, self.txn.as_mut()) {
-            (true, Some(txn)) if keep => txn.release(&format!("scope{depth}")),
+            (true, Some(txn)) if keep => {
+                txn.release(&format!("scope{depth}"))?;
+                self.kept |= depth == 0;
+                Ok(())
+            }
             (true, Some(txn)) => txn.rollback_to(&format!("scope{depth}")),
             _ => Ok(()),
         }

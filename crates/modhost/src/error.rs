@@ -317,7 +317,11 @@ pub enum Error {
     ReloadCancelled,
     /// Running modules depend on the module.
     /// [`Options::force`](crate::Options::force) overrides it.
-    #[error("module `{rawname}` is required by {}: disable or uninstall them first (or force the change)", .dependents.join(", "))]
+    #[error(
+        "module `{rawname}` is required by {}: disable or uninstall {} first",
+        .dependents.join(", "),
+        if .dependents.len() == 1 { "it" } else { "them" }
+    )]
     InUse {
         /// The module.
         rawname: String,

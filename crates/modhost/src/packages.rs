@@ -91,6 +91,18 @@ pub struct Scan {
     pub unreadable: Vec<Unreadable>,
 }
 
+impl Unreadable {
+    /// Why it could not be read, without the package's name when the error starts with
+    /// it: for a line that names the package itself.
+    pub(crate) fn reason(&self) -> String {
+        let named = format!("package `{}`: ", self.package.display());
+        self.error
+            .strip_prefix(&named)
+            .unwrap_or(&self.error)
+            .to_owned()
+    }
+}
+
 /// A package or module directory, and the module.xml read from it.
 pub(crate) type Found = (PathBuf, Manifest);
 
@@ -348,7 +360,7 @@ impl Skipped {
                 tracing::warn!(
                     "skipping `{}`: {}",
                     skipped.package.display(),
-                    skipped.error
+                    skipped.reason()
                 );
             }
         }

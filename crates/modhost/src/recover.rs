@@ -326,12 +326,12 @@ pub(crate) fn run(
     if let Some(first) = recovery.unclaimed.first() {
         let n = recovery.unclaimed.len();
         warn_once(format!(
-            "kept {n} director{} under modules/ and data/ that no record of the state \
+            "found {n} director{} under modules/ and data/ that no record of the state \
              database names and no interrupted change made (the first: `{}`): a modhost.db \
              restored apart from the root's modules/ and data/ leaves them so, and restoring \
              them together mends it (a crash of a modhost that kept no intents does too); \
-             a recovery told to remove unclaimed directories removes them, if nothing needs \
-             them",
+             they are left as they are, unless a recovery is told to remove unclaimed \
+             directories, if nothing needs them",
             if n == 1 { "y" } else { "ies" },
             first.display()
         ));

@@ -38,7 +38,7 @@ fn upgrade_migrates_data_keeps_a_backup_and_rollback_restores_everything() {
 
     let run = root.ok(&["rollback", "phonebook"]);
     assert!(
-        run.stdout.contains("rolled-back phonebook 2.0.0 -> 1.0.0"),
+        run.stdout.contains("rolled back phonebook 2.0.0 -> 1.0.0"),
         "{}",
         run.stdout
     );

@@ -212,14 +212,18 @@ fn print(ctx: &Context, host: &Host, changes: &[Change]) -> Result<()> {
             format!("granted {} {version}\n", c.rawname)
         });
         changed()
-            .map(|c| match (&c.from, &c.to) {
-                (Some(from), Some(to)) if from != to => {
-                    format!("{} {} {from} -> {to}\n", c.action, c.rawname)
+            .map(|c| {
+                // In words: `rolled back`, where the JSON's value is `rolled-back`.
+                let action = c.action.as_str().replace('-', " ");
+                match (&c.from, &c.to) {
+                    (Some(from), Some(to)) if from != to => {
+                        format!("{action} {} {from} -> {to}\n", c.rawname)
+                    }
+                    (_, Some(version)) | (Some(version), None) => {
+                        format!("{action} {} {version}\n", c.rawname)
+                    }
+                    (None, None) => format!("{action} {}\n", c.rawname),
                 }
-                (_, Some(version)) | (Some(version), None) => {
-                    format!("{} {} {version}\n", c.action, c.rawname)
-                }
-                (None, None) => format!("{} {}\n", c.action, c.rawname),
             })
             .chain(grants)
             .collect()

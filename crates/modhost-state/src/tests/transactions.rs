@@ -23,6 +23,29 @@ fn committed_changes_persist_and_dropped_transactions_roll_back() -> Result<()> 
 }
 
 #[test]
+fn a_dispatch_whose_handlers_kept_nothing_writes_no_commit() -> Result<()> {
+    let (dir, state) = open();
+    let wal = || std::fs::metadata(dir.path().join("modhost.db-wal")).map_or(0, |m| m.len());
+    let mut session = Session::lazy(state.clone());
+    // A handler that wrote, then failed (or was cancelled): its scope undone.
+    session.enter()?;
+    session.txn(far())?.kv_set("a", "undone", "1")?;
+    session.leave(false)?;
+    let before = wal();
+    session.checkpoint()?;
+    assert_eq!(wal(), before, "a commit record was written for nothing");
+    assert!(state.kv_entries("a")?.is_empty());
+    // One that kept its write commits it.
+    session.enter()?;
+    session.txn(far())?.kv_set("a", "kept", "1")?;
+    session.leave(true)?;
+    session.checkpoint()?;
+    assert!(wal() > before);
+    assert_eq!(state.kv_entries("a")?.len(), 1);
+    Ok(())
+}
+
+#[test]
 fn a_lazy_session_opens_only_when_used_and_scopes_undo_alone() -> Result<()> {
     let (_dir, state) = open();
     let generation = state.generation()?;

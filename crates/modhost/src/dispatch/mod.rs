@@ -244,7 +244,28 @@ impl Dispatcher {
         let mut queue: VecDeque<Handler> = handlers.iter().cloned().collect();
         // Modules upgraded under the dispatch, whose new version's handlers ran instead.
         let mut rerun = BTreeSet::new();
+        let cancelled = || {
+            scope
+                .options
+                .cancel
+                .as_ref()
+                .is_some_and(modhost_runtime::Cancel::is_cancelled)
+        };
         while let Some(handler) = queue.pop_front() {
+            // Cancelled before it started: left out, as the handlers after it are, not
+            // reported as a call that never ran.
+            if cancelled() {
+                queue.push_front(handler);
+                dispatch.cancelled = true;
+                dispatch.left_out.extend(queue.drain(..).map(|h| LeftOut {
+                    rawname: h.entry.record.rawname.clone(),
+                    handler: h.name.clone(),
+                    priority: h.priority,
+                    cause: LeftOutCause::Cancelled,
+                    why: "the dispatch was cancelled before it".to_owned(),
+                }));
+                break;
+            }
             // Loaded first (a failure is the call's to report): compiling a component is
             // not its module's time.
             let _ = self.component(&handler.entry);
@@ -431,13 +452,7 @@ impl Dispatcher {
         }
         // Cancelled with no handler to stop (none declared, or every one set aside): still
         // cancelled, and a pipeline gives no output, as when a handler was stopped.
-        if dispatch.calls.is_empty()
-            && scope
-                .options
-                .cancel
-                .as_ref()
-                .is_some_and(modhost_runtime::Cancel::is_cancelled)
-        {
+        if dispatch.calls.is_empty() && cancelled() {
             dispatch.cancelled = true;
         }
         if point.shape == Shape::Pipeline && dispatch.stopped_by.is_none() && !dispatch.cancelled {

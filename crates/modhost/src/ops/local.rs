@@ -163,7 +163,7 @@ fn apply_local(
                 .map_or(true, |version| wanted_version(rawname, &version)),
             _ => concerns(u),
         })
-        .map(|u| format!("`{}`: {}", u.package.display(), u.error))
+        .map(|u| format!("`{}`: {}", u.package.display(), u.reason()))
         .collect();
     let candidates: Vec<Found> = newest
         .into_values()

@@ -42,8 +42,20 @@ if [ -n "$inputs" ] && [ -f module.wasm ] && [ "$(cat .module.wasm.inputs 2>/dev
     touch module.wasm
 else
     rm -f .module.wasm.inputs
-    "$componentize_js" --wit wit --world-name module --disable http fetch-event \
-        --out module.wasm app.js
+    if ! output=$("$componentize_js" --wit wit --world-name module --disable http fetch-event \
+        --out module.wasm app.js 2>&1); then
+        case $output in
+        *"unknown imported function: 'modhost:module/"*)
+            # Its wasm backtrace names no line of app.js: what it called is what helps.
+            stub=$(printf '%s\n' "$output" | sed -n "s/.*unknown imported function: '\(modhost:module[^']*\)' '\([^']*\)'.*/\1#\2/p" | head -n 1)
+            echo "build.sh: app.js calls the host ($stub) from its top level, which runs while componentize-js builds the component, when there is no host to answer: call it from a method (install(), a handler)" >&2
+            exit 1
+            ;;
+        esac
+        printf '%s\n' "$output" >&2
+        exit 1
+    fi
+    [ -z "$output" ] || printf '%s\n' "$output" >&2
     [ -z "$inputs" ] || printf '%s\n' "$inputs" > .module.wasm.inputs
 fi
 "$modhost" pack .

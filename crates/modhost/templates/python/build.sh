@@ -72,6 +72,12 @@ else
                 exit 1
             fi
             ;;
+        *"called trapping stub: modhost:module/"*)
+            # Its wasm backtrace names no line of app.py: what it called is what helps.
+            stub=$(printf '%s\n' "$output" | sed -n 's/.*called trapping stub: \(modhost:module[^ ]*\).*/\1/p' | head -n 1)
+            echo "build.sh: app.py calls the host ($stub) from its top level, which runs while componentize-py builds the component, when there is no host to answer: call it from a method (install(), a handler)" >&2
+            exit 1
+            ;;
         esac
         printf '%s\n' "$output" >&2
         case $output in
