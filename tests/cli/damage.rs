@@ -362,7 +362,7 @@ fn an_uninstall_or_a_crash_under_a_database_restored_from_before_keeps_what_it_d
     let made = (dirs("modules"), dirs("data"));
     restore(&before);
     let run = root.ok(&["list"]);
-    assert!(run.stderr.contains("kept 2 directories"), "{}", run.stderr);
+    assert!(run.stderr.contains("found 2 directories"), "{}", run.stderr);
     assert_eq!((dirs("modules"), dirs("data")), made);
     restore(&after);
     let run = root.ok(&["hook", "lookup", "--payload", "2025550100"]);

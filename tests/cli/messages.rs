@@ -893,12 +893,20 @@ fn force_is_suggested_only_when_requirements_alone_refuse_a_change() {
             run.stderr.contains("requires module `core")
                 && run
                     .stderr
-                    .contains("help: --force does it anyway, setting the requirements aside"),
+                    .contains("--force does it anyway, setting the requirements aside"),
             "{args:?}: {}",
             run.stderr
         );
     };
     suggests_force(&["install", arg(&phonebook)]);
+    // And, first, what mends it: core installed with it.
+    let run = root.fails(&["install", arg(&phonebook)]);
+    assert!(
+        run.stderr
+            .contains("help: install what it requires with it (give its packages too"),
+        "{}",
+        run.stderr
+    );
     // The same package twice beside the unmet requirement: forcing would not mend that.
     let run = root.fails(&["install", arg(&phonebook), arg(&phonebook)]);
     assert!(
@@ -911,6 +919,18 @@ fn force_is_suggested_only_when_requirements_alone_refuse_a_change() {
     root.ok(&["disable", "phonebook"]);
     suggests_force(&["enable", "phonebook"]);
     root.ok(&["enable", "--force", "phonebook"]);
+    // A requirement disabled: enabled with it.
+    root.ok(&["install", arg(&package("core"))]);
+    root.ok(&["disable", "phonebook"]);
+    root.ok(&["disable", "core"]);
+    let run = root.fails(&["enable", "phonebook"]);
+    assert!(
+        run.stderr.contains(
+            "help: enable what it requires with it (`modhost enable` takes several modules)"
+        ),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

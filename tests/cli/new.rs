@@ -9,9 +9,8 @@ use modhost_test_support::{Root, arg};
 
 use crate::root;
 
-/// Runs `./build.sh` in `dir` with this build's `modhost` for packing; what it said on
-/// stderr.
-fn build(dir: &Path, envs: &[(&str, PathBuf)]) -> String {
+/// Runs `./build.sh` in `dir` with this build's `modhost` for packing, and `envs`.
+fn run_build(dir: &Path, envs: &[(&str, &std::ffi::OsStr)]) -> modhost_test_support::Run {
     let mut command = Command::new(dir.join("build.sh"));
     command
         .current_dir(dir)
@@ -19,7 +18,14 @@ fn build(dir: &Path, envs: &[(&str, PathBuf)]) -> String {
     for (key, value) in envs {
         command.env(key, value);
     }
-    let run = Root::output(&mut command);
+    Root::output(&mut command)
+}
+
+/// [`run_build`], which must succeed; what it said on stderr.
+fn build(dir: &Path, envs: &[(&str, PathBuf)]) -> String {
+    let envs: Vec<(&str, &std::ffi::OsStr)> =
+        envs.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    let run = run_build(dir, &envs);
     assert!(
         run.success,
         "build.sh failed:\n{}\n{}",
@@ -826,11 +832,7 @@ fn a_build_script_without_modhost_to_pack_with_says_so_before_building() {
     let root = root();
     for lang in ["rust", "python", "js"] {
         let dir = new(&root, "nopath", lang);
-        let run = Root::output(
-            Command::new(dir.join("build.sh"))
-                .current_dir(&dir)
-                .env("MODHOST", "/nowhere/modhost"),
-        );
+        let run = run_build(&dir, &[("MODHOST", "/nowhere/modhost".as_ref())]);
         assert!(
             !run.success
                 && run
@@ -880,11 +882,7 @@ fn a_syntax_error_is_said_with_its_line_before_anything_is_built() {
         let source = std::fs::read_to_string(dir.join(app)).unwrap_or_default();
         let lines = source.lines().count();
         assert!(std::fs::write(dir.join(app), source + broken).is_ok());
-        let run = Root::output(
-            Command::new(dir.join("build.sh"))
-                .current_dir(&dir)
-                .env("MODHOST", env!("CARGO_BIN_EXE_modhost")),
-        );
+        let run = run_build(&dir, &[]);
         assert!(
             !run.success
                 && run.stderr.contains(said)
@@ -903,11 +901,7 @@ fn a_syntax_error_is_said_with_its_line_before_anything_is_built() {
         };
         let called = source_again(&dir, app, broken) + top_level;
         assert!(std::fs::write(dir.join(app), called).is_ok());
-        let run = Root::output(
-            Command::new(dir.join("build.sh"))
-                .current_dir(&dir)
-                .env("MODHOST", env!("CARGO_BIN_EXE_modhost")),
-        );
+        let run = run_build(&dir, &[]);
         assert!(
             !run.success
                 && run.stderr.contains(&format!(
@@ -931,12 +925,7 @@ fn a_syntax_error_is_said_with_its_line_before_anything_is_built() {
             let source = std::fs::read_to_string(dir.join(app)).unwrap_or_default();
             let renamed = source.replace("Lifecycle, Hooks = ", "Life, Hook = ");
             assert!(renamed != source && std::fs::write(dir.join(app), renamed).is_ok());
-            let run = Root::output(
-                Command::new(dir.join("build.sh"))
-                    .current_dir(&dir)
-                    .env("MODHOST", env!("CARGO_BIN_EXE_modhost"))
-                    .env("RUST_BACKTRACE", "1"),
-            );
+            let run = run_build(&dir, &[("RUST_BACKTRACE", "1".as_ref())]);
             assert!(
                 !run.success
                     && run

@@ -203,6 +203,21 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
         modhost::Error::InUse { .. } | modhost::Error::Protected { .. } => "--force does it anyway",
         // Requirements the plan cannot meet, and nothing else (a downgrade `--force`
         // does not make): what FreePBX's module admin overrides too.
+        // What mends it first, where the reasons tell: a requirement disabled is enabled
+        // with it; one not installed is installed with it.
+        modhost::Error::Unmet(reasons) if reasons.iter().any(|r| r.contains(" but disabled")) => {
+            "enable what it requires with it (`modhost enable` takes several modules), or \
+             --force does it anyway, setting the requirements aside"
+        }
+        modhost::Error::Unmet(reasons)
+            if reasons
+                .iter()
+                .any(|r| r.contains(": not installed") || r.contains(": not present at all")) =>
+        {
+            "install what it requires with it (give its packages too, or --from DIR to bring \
+             them from a package directory), or --force does it anyway, setting the \
+             requirements aside"
+        }
         modhost::Error::Unmet(_) => "--force does it anyway, setting the requirements aside",
         modhost::Error::NoPackageDir => "give --from DIR, or set `packages` in modhost.toml",
         modhost::Error::NoRoot(_) => {

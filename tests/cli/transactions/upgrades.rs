@@ -207,7 +207,10 @@ fn rollback_checks_the_dependencies_of_the_version_it_returns_to() {
     );
     assert!(
         run.stderr
-            .contains("help: --force does it anyway, setting the requirements aside"),
+            .contains("help: install what it requires with it")
+            && run
+                .stderr
+                .contains("--force does it anyway, setting the requirements aside"),
         "{}",
         run.stderr
     );
