@@ -43,6 +43,9 @@ impl Location {
                     ),
                 });
             }
+            // A fragment is never sent: left out, so that what it holds (a key pasted
+            // after `#`) is not kept and shown as the source's.
+            let text = text.split_once('#').map_or(text, |(sent, _)| sent);
             // Parsed as every request's URL will be, so that one that can never be
             // requested (a bad port, no host) is refused now, and a host in Unicode or a
             // space in the path is written as it is sent (punycode, `%20`).
@@ -378,6 +381,11 @@ mod tests {
         }
         // A query that names no secret (a channel, a format) is the source's own.
         assert!(Location::parse("https://pbx.example/update.php?channel=stable&keyring=x").is_ok());
+        // A fragment, never sent, is not kept either.
+        assert_eq!(
+            Location::parse("https://pbx.example/u.php?channel=stable#key=883c0ffee").ok(),
+            Some(url("https://pbx.example/u.php?channel=stable"))
+        );
     }
 
     #[test]

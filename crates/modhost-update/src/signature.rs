@@ -135,6 +135,19 @@ impl Claims {
         })
     }
 
+    /// The first field [`Claims::parse`] knows that `comment` claims more than once.
+    pub fn repeated(comment: &str) -> Option<&str> {
+        let known: Vec<&str> = fields(comment)
+            .map(|(key, _)| key)
+            .filter(|key| matches!(*key, "timestamp" | "serial" | "expires" | "file"))
+            .collect();
+        known
+            .iter()
+            .enumerate()
+            .find(|(i, key)| known[..*i].contains(key))
+            .map(|(_, key)| *key)
+    }
+
     /// The trusted comment that claims these fields, in [`Claims::parse`]'s format.
     pub fn to_comment(&self) -> String {
         let mut fields = Vec::new();
@@ -292,6 +305,17 @@ pub fn verify(
                     key: key.key_id(),
                 },
             },
+        });
+    }
+    // Signed so by its publisher, but read one way by one client and another way by the
+    // next: which of the two is meant cannot be told.
+    if let Some(field) = Claims::repeated(decoded.trusted_comment()) {
+        return Err(Refusal::Malformed {
+            document,
+            why: format!(
+                "its trusted comment claims `{field}:` more than once, so what it claims \
+                 cannot be told; re-sign it with one `{field}:`"
+            ),
         });
     }
     match mismatch {
@@ -579,6 +603,11 @@ mod tests {
         assert_eq!(
             Claims::unreadable("serial:-1\ttimestamp:1"),
             Some(("serial", "-1"))
+        );
+        assert_eq!(Claims::repeated(&claims.to_comment()), None);
+        assert_eq!(
+            Claims::repeated("file:a.json\ttimestamp:1\tnote:x\tnote:y\tfile:b.json"),
+            Some("file")
         );
     }
 

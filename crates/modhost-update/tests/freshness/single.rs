@@ -222,6 +222,20 @@ fn a_single_document_claiming_to_be_valid_longer_than_a_release_may_is_refused()
             .contains("days from its signing, longer than the 366 a signature may be"),
         "{refused}"
     );
+    // Two claims of one field: which one is meant cannot be told.
+    let twice =
+        format!("timestamp:{signed_at}\tfile:freepbx/phonebook.json\tfile:freepbx/core.json");
+    site.put(
+        "freepbx/phonebook.json.minisig",
+        signer.sign(&document, &twice),
+    );
+    let refused = refusal(&tls, &source);
+    assert!(
+        refused
+            .to_string()
+            .contains("its trusted comment claims `file:` more than once"),
+        "{refused}"
+    );
     // A year is what a release may claim, and so may a single document.
     put(signed_at + 365 * 86_400);
     let answer = check(&tls, &source).unwrap_or_else(|e| panic!("{e}"));
