@@ -200,12 +200,31 @@ impl Runtime {
         };
         let api_version = check_api_version(&self.engine, &component, path)?;
         let load_err = |e: wasmtime::Error| load_failure(path, e);
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(load_err)?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| self.unlinked(path, &e).unwrap_or_else(|| load_err(e)))?;
         let pre = Pre::new(api_version, instance_pre).map_err(load_err)?;
         Ok(LoadedComponent {
             pre,
             sha256,
             origin,
+        })
+    }
+
+    /// The linking failure `error` as the application's, when it names an interface of
+    /// one of its capabilities.
+    fn unlinked(&self, path: &Path, error: &wasmtime::Error) -> Option<Error> {
+        let message = format!("{error:#}");
+        let interface = self
+            .capabilities
+            .iter()
+            .flat_map(|capability| capability.interfaces())
+            .find(|interface| message.contains(&format!("`{interface}`")))?;
+        Some(Error::Unlinked {
+            path: path.to_owned(),
+            interface,
+            message,
         })
     }
 

@@ -98,6 +98,23 @@ pub enum Error {
         /// The functions it provides.
         provided: Vec<String>,
     },
+    /// The component imports an interface of an application's capability that the
+    /// capability did not fully link (it lists no functions, so this is found only when
+    /// the compiled component is linked): the application's lack, not the package's.
+    #[error(
+        "`{path}` imports `{interface}`, which the application's capability does not fully \
+         provide here ({message}); the application must link every function of it, or list \
+         its functions (`Capability::functions`), so that install refuses such a module \
+         before compiling it"
+    )]
+    Unlinked {
+        /// The component file.
+        path: PathBuf,
+        /// The interface, `namespace:package/interface@version`.
+        interface: String,
+        /// wasmtime's explanation.
+        message: String,
+    },
     /// The component does not export what every module exports.
     #[error(
         "`{}` does not export modhost:module's {}: a module exports both `lifecycle` and \
@@ -213,6 +230,13 @@ impl Error {
                 provided,
             },
             Error::MissingExports { missing, .. } => Error::MissingExports { path, missing },
+            Error::Unlinked {
+                interface, message, ..
+            } => Error::Unlinked {
+                path,
+                interface,
+                message,
+            },
             other => other,
         }
     }

@@ -512,6 +512,7 @@ impl Error {
                     modhost_runtime::Error::ApiVersion { .. }
                         | modhost_runtime::Error::Imports { .. }
                         | modhost_runtime::Error::MissingFunctions { .. }
+                        | modhost_runtime::Error::Unlinked { .. }
                         | modhost_runtime::Error::MissingExports { .. }
                 )
         )

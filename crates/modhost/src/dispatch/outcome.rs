@@ -58,6 +58,7 @@ impl FailureKind {
             | Error::ApiVersion { .. }
             | Error::Imports { .. }
             | Error::MissingFunctions { .. }
+            | Error::Unlinked { .. }
             | Error::MissingExports { .. }
             | Error::MemoryCapTooLarge { .. }
             | Error::MemoryCapTooSmall { .. }

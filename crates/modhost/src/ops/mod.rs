@@ -56,6 +56,7 @@ fn component_for(host: &Host, record: &ModuleRecord, call: &Call<'_>) -> Result<
             | Runtime::ApiVersion { .. }
             | Runtime::Imports { .. }
             | Runtime::MissingFunctions { .. }
+            | Runtime::Unlinked { .. }
             | Runtime::MissingExports { .. },
         ) => Error::CannotRun {
             rawname: record.rawname.clone(),

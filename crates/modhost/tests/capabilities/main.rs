@@ -620,3 +620,31 @@ fn capabilities_that_cannot_be_offered_are_refused_when_the_host_opens() {
         assert_eq!(opened, Err(said.to_owned()), "case {n}");
     }
 }
+
+#[test]
+fn a_capability_that_links_less_than_it_declares_is_named_not_the_package() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // It says it provides pbx:telephony/calls, lists no functions, and links none.
+    let host = Embedding::new()
+        .capability(
+            Arc::new(Declared("pbx:telephony", &["pbx:telephony/calls@1.0.0"]))
+                as Arc<dyn Capability>,
+        )
+        .open(root.path())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let packages = [package("core"), package("voicemail"), package("callback")];
+    let error = host
+        .install(&packages, GRANT)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+        .err()
+        .unwrap_or_default();
+    assert!(
+        error.contains(
+            "imports `pbx:telephony/calls@1.0.0`, which the application's capability does not \
+             fully provide here"
+        ) && !error.contains("is not a loadable"),
+        "{error}"
+    );
+    assert!(host.list().unwrap_or_else(|e| panic!("{e}")).is_empty());
+}
