@@ -204,6 +204,17 @@ fn disable_and_enable_respect_dependencies_and_stop_handlers() {
     root.ok(&["enable", "core"]);
     let info = root.ok(&["info", "--json", "phonebook"]).json();
     assert!(info.get("unmet").is_none(), "{info}");
+    // Removed while only disabled modules require it: allowed, and said.
+    root.ok(&["disable", "phonebook"]);
+    root.ok(&["disable", "voicemail"]);
+    let run = root.ok(&["uninstall", "--force", "core"]);
+    assert!(
+        run.stderr.contains(
+            "phonebook, voicemail (disabled) require it: enabling them needs `core` installed again"
+        ),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -4,8 +4,10 @@
 use modhost_runtime::Call;
 
 use super::Transaction;
+use modhost_state::Status;
+
 use crate::host::Host;
-use crate::{Action, Change, Result};
+use crate::{Action, Change, Event, Result};
 
 /// Removes `rawname`, running its `uninstall()` first if `call_uninstall`. Refused while
 /// running modules depend on it, unless `force`.
@@ -73,5 +75,36 @@ pub(crate) fn remove(
     } else {
         Action::Deleted
     };
-    Ok(Change::plain(rawname, action, Some(record.version), None))
+    let mut change = Change::plain(rawname, action, Some(record.version), None);
+    // Disabled modules that require it do not stop it going, but enabling them will.
+    let waiting = disabled_dependents(host, rawname)?;
+    if !waiting.is_empty() {
+        let message = format!(
+            "{} (disabled) require{} it: enabling {} needs `{rawname}` installed again",
+            waiting.join(", "),
+            if waiting.len() == 1 { "s" } else { "" },
+            if waiting.len() == 1 { "it" } else { "them" },
+        );
+        host.report(Event::Warning {
+            rawname: rawname.to_owned(),
+            message: message.clone(),
+        });
+        change.warnings.push(message);
+    }
+    Ok(change)
+}
+
+/// The disabled modules that require `rawname`.
+fn disabled_dependents(host: &Host, rawname: &str) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for record in host.state.modules()? {
+        let requires = record.status == Status::Disabled
+            && record
+                .parse_manifest()
+                .is_ok_and(|m| crate::plan::required_modules(&m).any(|d| d.name == rawname));
+        if requires {
+            found.push(record.rawname);
+        }
+    }
+    Ok(found)
 }
