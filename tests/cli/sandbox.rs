@@ -957,7 +957,11 @@ fn what_a_module_prints_is_logged_under_its_name_and_bounded() {
     assert!(
         // 10,000 lines of `line {i} from stdout\n`: 218,890 bytes, all but 64 KiB dropped.
         run.stderr
-            .contains("153354 bytes printed past the 65536-byte limit of a call were dropped"),
+            .contains("153354 bytes printed past the 65536-byte limit of a call were dropped")
+            // And every line not logged is counted once, kept or dropped.
+            && run
+                .stderr
+                .contains("9000 printed lines past the limit of 1000 a call were not logged"),
         "{}",
         &run.stderr[run.stderr.len().saturating_sub(300)..]
     );

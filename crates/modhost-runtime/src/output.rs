@@ -97,7 +97,13 @@ impl Captured {
             mut lines,
             mut lines_dropped,
         } = std::mem::take(&mut *self.printed());
-        let text = String::from_utf8_lossy(&bytes[logged.min(bytes.len())..]);
+        // A last line cut at the limit goes on in what was dropped, where its end was
+        // counted.
+        let rest = match dropped {
+            0 => &bytes[logged.min(bytes.len())..],
+            _ => &[][..],
+        };
+        let text = String::from_utf8_lossy(rest);
         for line in text.lines() {
             if lines < self.max_lines {
                 log_line(rawname, line);
@@ -122,6 +128,9 @@ impl Captured {
                 let kept = bytes.len().min(room);
                 printed.bytes.extend_from_slice(&bytes[..kept]);
                 printed.dropped += bytes.len() - kept;
+                // The lines of what is dropped are counted too: one count of the lines
+                // not logged, wherever they were lost.
+                printed.lines_dropped += bytes[kept..].iter().filter(|b| **b == b'\n').count();
                 let Some(module) = &self.module else {
                     return;
                 };

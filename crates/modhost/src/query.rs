@@ -316,10 +316,19 @@ impl Host {
             }
             Err(Error::NotInstalled(_)) => {
                 let (offered, unreadable) = self.offered(from, &self.state.modules()?)?;
+                let dir = from.or(self.packages.as_deref());
                 let module = offered
                     .into_iter()
                     .find(|m| m.rawname == rawname)
-                    .ok_or_else(|| Error::NotInstalled(rawname.to_owned()))?;
+                    .ok_or_else(|| match dir {
+                        // Looked for in the package directory too: said, naming it.
+                        Some(dir) => Error::Refused(vec![format!(
+                            "module `{rawname}` is not installed, and `{}` holds no package \
+                             of it",
+                            dir.display()
+                        )]),
+                        None => Error::NotInstalled(rawname.to_owned()),
+                    })?;
                 // A package that cannot be read says so where the imports would be.
                 let component = match self.component_imports(&module.package) {
                     Ok(component) => component.unwrap_or_default(),

@@ -195,6 +195,16 @@ fn list_and_info_show_every_status_with_its_reason_not_installed_included() {
         "{}",
         unknown.stderr
     );
+    // Looked for in a package directory too, which is named.
+    let unknown = root.fails(&["info", "nosuchmodule", "--from", arg(&dir)]);
+    assert!(
+        unknown.stderr.contains(&format!(
+            "module `nosuchmodule` is not installed, and `{}` holds no package of it",
+            dir.display()
+        )),
+        "{}",
+        unknown.stderr
+    );
 }
 
 #[test]
