@@ -1591,6 +1591,16 @@ impl Parser {
             ) {
                 continue;
             }
+            if let Some(meant) = mistyped_hook_point(&element.name) {
+                self.warn(
+                    element.position,
+                    format!(
+                        "<{}> {meant}: as written, its handler runs only when something fires \
+                         a hook point of that name",
+                        element.name
+                    ),
+                );
+            }
             methods.push(Method {
                 hook: element.name.clone(),
                 handler: handler.to_owned(),
@@ -1962,4 +1972,40 @@ fn identifier_attribute(element: &Element) -> Option<&str> {
         .attribute("name")
         .map(str::trim)
         .filter(|name| is_identifier(name))
+}
+
+/// What a `<methods>` child named `name` was likely meant as, when it looks like a slip:
+/// `get_config` mistyped (which `reload` runs, and nothing else would) — another case or
+/// separator, a letter left out or added, letters swapped — or module.xml's own elements
+/// put inside `<methods>`. A name one letter off another way (`set_config`) may be an
+/// application's own hook point, and is not warned about.
+fn mistyped_hook_point(name: &str) -> Option<String> {
+    const GET_CONFIG: &str = "get_config";
+    if ["hooks", "methods", "depends", "database"].contains(&name) {
+        return Some(format!(
+            "is read as a hook point named `{name}`: <{name}> belongs beside <methods>, not \
+             inside it"
+        ));
+    }
+    let letters = |text: &str| -> Vec<char> {
+        text.chars()
+            .filter(|c| !matches!(c, '_' | '-' | '.'))
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let (typed, meant) = (letters(name), letters(GET_CONFIG));
+    let sorted = |mut chars: Vec<char>| {
+        chars.sort_unstable();
+        chars
+    };
+    let one_off = |long: &[char], short: &[char]| {
+        long.len() == short.len() + 1
+            && (0..long.len()).any(|i| long[..i] == short[..i] && long[i + 1..] == short[i..])
+    };
+    let slip = typed == meant
+        || sorted(typed.clone()) == sorted(meant.clone())
+        || one_off(&typed, &meant)
+        || one_off(&meant, &typed);
+    (name != GET_CONFIG && slip)
+        .then(|| format!("is not `{GET_CONFIG}`, the hook point `reload` runs"))
 }

@@ -465,3 +465,46 @@ fn a_schema_past_its_bounds_is_refused_with_the_bound() {
         "{found:#?}"
     );
 }
+
+#[test]
+fn a_mistyped_get_config_or_an_element_inside_methods_is_warned_about() {
+    let warned = |methods: &str| {
+        let xml = format!(
+            "<module><rawname>demo</rawname><name>Demo</name><version>1.0</version>\
+             <methods>{methods}</methods></module>"
+        );
+        let m = parse(&xml).unwrap_or_else(|e| panic!("{e}"));
+        m.warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    };
+    for slip in [
+        "get_confg",
+        "getConfig",
+        "get-config",
+        "get_cofnig",
+        "get_configs",
+    ] {
+        let said = warned(&format!("<{slip}>demo_config</{slip}>"));
+        assert!(
+            said.iter().any(|w| w.contains(&format!(
+                "<{slip}> is not `get_config`, the hook point `reload` runs"
+            ))),
+            "{slip}: {said:?}"
+        );
+    }
+    let said = warned("<hooks>demo_hooks</hooks>");
+    assert!(
+        said.iter()
+            .any(|w| w.contains("<hooks> is read as a hook point named `hooks`")),
+        "{said:?}"
+    );
+    // The real one, and an application's own hook points, are not.
+    for fine in ["get_config", "set_config", "call.route", "lookup"] {
+        assert!(
+            warned(&format!("<{fine}>demo_{}</{fine}>", fine.replace('.', "_"))).is_empty(),
+            "{fine}"
+        );
+    }
+}
