@@ -424,6 +424,25 @@ fn reading_commands_never_create_a_root_and_scan_and_manifest_need_none() {
         "{}",
         run.stderr
     );
+    // One whose query holds a download key: refused in a one-off download's words,
+    // without showing the key.
+    let run = root.fails(&[
+        "download",
+        "https://127.0.0.1:1/core.tgz?key=883c0ffee",
+        "--sha256",
+        &"0".repeat(64),
+        "--out",
+        arg(&dir),
+    ]);
+    assert!(
+        run.stderr.contains("its query holds `key=`")
+            && run
+                .stderr
+                .contains("a package behind a download key comes from its update source")
+            && !run.stderr.contains("883c0ffee"),
+        "{}",
+        run.stderr
+    );
     assert!(!root.path().exists(), "a root was created");
 }
 

@@ -73,6 +73,19 @@ pub enum Error {
     /// A URL is not HTTPS.
     #[error("`{0}`: plain HTTP is refused; update sources must use https://")]
     PlainHttp(String),
+    /// A URL whose query holds a secret (a download key), which would be shown wherever
+    /// the URL is kept and sent to every server a document names.
+    #[error(
+        "`{location}`: its query holds `{name}=`, a secret that would be shown wherever the \
+         source is and sent to every server a document names: give the source a download \
+         key instead (stored, never shown, sent only to its own server)"
+    )]
+    Secret {
+        /// The location, its query left out.
+        location: String,
+        /// The parameter that holds the secret.
+        name: String,
+    },
     /// A location that cannot be fetched, and why.
     #[error("`{location}`: {why}")]
     Location {

@@ -33,14 +33,9 @@ impl Location {
                 });
             }
             if let Some(name) = secret_parameter(text) {
-                return Err(Error::Location {
+                return Err(Error::Secret {
                     location: text.split_once('?').map_or(text, |(url, _)| url).to_owned() + "?…",
-                    why: format!(
-                        "its query holds `{name}=`, a secret that would be shown wherever the \
-                         source is and sent to every server a document names: give the \
-                         source a download key instead (stored, never shown, sent only to \
-                         its own server)"
-                    ),
+                    name,
                 });
             }
             // A fragment is never sent: left out, so that what it holds (a key pasted

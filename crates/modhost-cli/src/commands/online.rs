@@ -30,7 +30,7 @@ pub enum SourceCommand {
         /// one: documents must then be signed by it. Repeat to pin several keys.
         #[arg(long, value_name = "KEY|FILE")]
         public_key: Vec<String>,
-        /// Change an existing source (its download key is kept only if the URL stays).
+        /// Change an existing source (its download key is kept only while it stays on the same server).
         #[arg(long)]
         replace: bool,
     },

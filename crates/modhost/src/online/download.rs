@@ -38,7 +38,16 @@ pub(crate) fn download_url(host: &Host, url: &str, sha256: &str, dir: &Path) -> 
     digests
         .set("sha256", sha256)
         .map_err(|e| Error::Refused(vec![e]))?;
-    let location = Location::parse(url)?;
+    let location = Location::parse(url).map_err(|e| match e {
+        // A one-off download has no source to keep a key: said in its own words.
+        modhost_update::Error::Secret { location, name } => Error::Refused(vec![format!(
+            "`{location}`: its query holds `{name}=`, a secret that would be shown and logged \
+             with the URL: a package behind a download key comes from its update source (the \
+             server added as a source, the key stored as its download key, the module then \
+             downloaded by name)"
+        )]),
+        e => e.into(),
+    })?;
     let name = location.file_name().unwrap_or_default();
     let release = Release {
         rawname: name.clone(),
