@@ -164,7 +164,7 @@ mod tests {
         // Every field PHP never set comes as an empty array: absent, as it is meant.
         let unset = php.replacen(
             "\"supported\":[]",
-            "\"supported\":[],\"md5sum\":[],\"sha1sum\":{},\"size\":[],\"name\":[]",
+            "\"supported\":[],\"md5sum\":[],\"sha1sum\":{},\"size\":[]",
             1,
         );
         let release = parse(unset.as_bytes(), &doc()).unwrap_or_else(|e| panic!("{e}"));

@@ -17,8 +17,46 @@ pub(crate) fn object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
         ));
     }
     match serde_json::from_slice(bytes).map_err(|e| format!("not JSON ({e})"))? {
-        Value::Object(object) => Ok(object),
+        // Read again, field by field, for a field given twice, which the first reading
+        // (the last one wins) does not tell.
+        Value::Object(_) => serde_json::from_slice::<Unique>(bytes)
+            .map(|unique| unique.0)
+            .map_err(|e| e.to_string()),
         other => Err(format!("{}, not an object", kind(&other))),
+    }
+}
+
+/// An object that names no field twice: one client reads the first of two `version`s,
+/// another the last, and which the publisher meant (or signed) cannot be told.
+struct Unique(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = Unique;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Unique, A::Error> {
+                let mut fields = Map::new();
+                while let Some((name, value)) = map.next_entry::<String, Value>()? {
+                    if fields.contains_key(&name) {
+                        return Err(serde::de::Error::custom(format!(
+                            "field `{name}` is given twice, so which one is meant cannot be told"
+                        )));
+                    }
+                    fields.insert(name, value);
+                }
+                Ok(Unique(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields)
     }
 }
 
@@ -94,5 +132,26 @@ pub(crate) fn kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::object;
+
+    #[test]
+    fn a_field_given_twice_is_refused_and_one_given_once_is_read() {
+        let twice =
+            object(b"\xEF\xBB\xBF{\"rawname\":\"pb\",\"version\":\"1.0\",\"version\":\"9.0\"}");
+        assert!(
+            twice
+                .as_ref()
+                .is_err_and(|e| e.contains("field `version` is given twice")),
+            "{twice:?}"
+        );
+        // Nested objects are the publisher's to shape; only the top level is one's fields.
+        let once = object(br#"{"version":"1.0","supported":{"version":"16.0"}}"#);
+        assert!(once.is_ok_and(|o| o.len() == 2));
+        assert!(object(b"[1]").is_err_and(|e| e.ends_with("not an object")));
     }
 }
