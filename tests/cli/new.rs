@@ -947,11 +947,11 @@ fn a_javascript_module_builds_with_the_tool_its_package_json_pins_when_none_is_o
     }
     let root = root();
     let dir = new(&root, "pinned_js", "js");
-    // PATH as a new author's: node and npm, and no componentize-js of this suite's.
+    // PATH as a new author's: node and npm, and no componentize-js anywhere on it.
     let path = std::env::var("PATH").unwrap_or_default();
     let path: Vec<&str> = path
         .split(':')
-        .filter(|p| !p.contains("componentize-js"))
+        .filter(|p| !Path::new(p).join("componentize-js").exists())
         .collect();
     let stderr = build(&dir, &[("PATH", PathBuf::from(path.join(":")))]);
     assert!(

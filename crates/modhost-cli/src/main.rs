@@ -146,7 +146,8 @@ impl Context {
     /// install, a source: what a new root is for), else refused as
     /// [`Context::open_existing`] refuses it (an upgrade: nothing is installed there).
     /// When the change fails, what was made for it is removed again: a mistyped `--root`
-    /// is not left behind by a failed install.
+    /// is not left behind by a failed install (unless the install compiled a component
+    /// that loads, whose code is kept for trying again).
     pub fn change<T>(
         &self,
         root: Root,

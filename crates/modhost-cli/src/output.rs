@@ -202,9 +202,9 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
         modhost::Error::Locked { .. } => "without --no-wait, modhost waits for the lock",
         modhost::Error::InUse { .. } | modhost::Error::Protected { .. } => "--force does it anyway",
         // Requirements the plan cannot meet, and nothing else (a downgrade `--force`
-        // does not make): what FreePBX's module admin overrides too.
-        // What mends it first, where the reasons tell: a requirement disabled is enabled
-        // with it; one not installed is installed with it.
+        // does not make): what FreePBX's module admin overrides too. What mends it is
+        // said first, where the reasons tell: a requirement disabled is enabled with it;
+        // one not installed is installed with it.
         modhost::Error::Unmet(reasons) if reasons.iter().any(|r| r.contains(" but disabled")) => {
             "enable what it requires with it (`modhost enable` takes several modules), or \
              --force does it anyway, setting the requirements aside"

@@ -212,10 +212,16 @@ impl Runtime {
         })
     }
 
-    /// The linking failure `error` as the application's, when it names an interface of
-    /// one of its capabilities.
+    /// The linking failure `error` as the application's, when it is an implementation
+    /// missing from an interface of one of its capabilities (a function of another type,
+    /// from a package built against another WIT, stays the package's).
     fn unlinked(&self, path: &Path, error: &wasmtime::Error) -> Option<Error> {
         let message = format!("{error:#}");
+        let missing = message.contains("implementation is missing")
+            || message.contains("matching implementation was not found");
+        if !missing {
+            return None;
+        }
         let interface = self
             .capabilities
             .iter()

@@ -274,16 +274,20 @@ impl<'a> Checking<'a> {
             }));
         }
         // Bounded as a release's validity is: a signature valid for ever would let a
-        // mirror serve the document for ever.
-        if let (Some(signed_at), Some(expires)) = (claims.timestamp, claims.expires)
-            && expires.saturating_sub(signed_at) > crate::release_document::MAX_VALIDITY
+        // mirror serve the document for ever. Without a signing time, from now (and the
+        // clock's leeway).
+        let from = claims
+            .timestamp
+            .unwrap_or_else(|| self.now.saturating_add(crate::MAX_CLOCK_SKEW));
+        if let Some(expires) = claims.expires
+            && expires.saturating_sub(from) > crate::release_document::MAX_VALIDITY
         {
             return Err(self.refused(Refusal::Malformed {
                 document: shown,
                 why: format!(
                     "it claims to be valid for {} days from its signing, longer than the {} \
                      a signature may be",
-                    expires.saturating_sub(signed_at) / 86_400,
+                    expires.saturating_sub(from) / 86_400,
                     crate::release_document::MAX_VALIDITY / 86_400
                 ),
             }));

@@ -23,6 +23,9 @@ impl Location {
         let text = text.trim();
         too_long(text)?;
         if text.to_ascii_lowercase().starts_with("https://") {
+            // A fragment is never sent: left out, so that what it holds (a key pasted
+            // after `#`) is neither kept nor shown, even in a refusal.
+            let text = text.split_once('#').map_or(text, |(sent, _)| sent);
             if has_credentials(text) {
                 return Err(Error::Location {
                     location: without_credentials(text),
@@ -38,9 +41,6 @@ impl Location {
                     name,
                 });
             }
-            // A fragment is never sent: left out, so that what it holds (a key pasted
-            // after `#`) is not kept and shown as the source's.
-            let text = text.split_once('#').map_or(text, |(sent, _)| sent);
             // Parsed as every request's URL will be, so that one that can never be
             // requested (a bad port, no host) is refused now, and a host in Unicode or a
             // space in the path is written as it is sent (punycode, `%20`).

@@ -176,13 +176,19 @@ impl Claims {
             return true;
         };
         let location = location.split('#').next().unwrap_or_default();
-        let location = match file.contains('?') {
-            true => location,
-            false => location.split('?').next().unwrap_or_default(),
+        let (path, query) = location.split_once('?').unwrap_or((location, ""));
+        let (file, claimed_query) = match file.split_once('?') {
+            Some((file, claimed)) => (file, Some(claimed)),
+            None => (file.as_str(), None),
         };
-        let location = unreserved_decoded(location);
+        // The path as minisign's rule has it, on a `/` boundary; the query, when claimed,
+        // the whole of the location's.
+        let path = unreserved_decoded(path);
         let file = file.trim_start_matches('/');
-        location == file || location.ends_with(&format!("/{file}"))
+        let path_fits = path == file || path.ends_with(&format!("/{file}"));
+        path_fits
+            && claimed_query
+                .is_none_or(|claimed| unreserved_decoded(query) == unreserved_decoded(claimed))
     }
 }
 
@@ -577,6 +583,12 @@ mod tests {
         assert!(!claims("freepbx/phonebook.json?channel=beta").names(stable));
         assert!(!claims("freepbx/phonebook.json?channel=stable").names(doc));
         assert!(claims("freepbx/phonebook.json").names(stable));
+        // A claimed query is the location's whole query, not a suffix across its `/`s.
+        assert!(
+            !claims("phonebook.json?channel=stable")
+                .names("https://h/other.php?u=/phonebook.json?channel=stable")
+        );
+        assert!(!claims("phonebook.json?channel=stable").names(&format!("{stable}&x=1")));
     }
 
     #[test]

@@ -569,10 +569,10 @@ fn a_package_announced_longer_than_published_is_refused_before_its_body_is_read(
             std::thread::sleep(Duration::from_millis(100));
         }
     });
-    let (downloaded, took) = impatient_download(&tls, &source);
+    // Read, the trickle would be given up on as too slow (a `Fetch` error): refused as
+    // oversized, it was never read.
+    let (downloaded, _) = impatient_download(&tls, &source);
     assert_oversized(downloaded);
-    // Not one stretch of the 1 s timeout waited for.
-    assert!(took < Duration::from_millis(900), "refused after {took:?}");
     assert!(!tls.file("p.tgz").exists());
 }
 

@@ -48,6 +48,9 @@ pub struct Host {
     recovered_at_open: Recovery,
     /// The unreadable packages already warned about.
     pub(crate) skipped: crate::packages::Skipped,
+    /// Whether a change of this host compiled a component that loaded: a root opening
+    /// made is then kept for that code when the change fails after.
+    pub(crate) compiled: std::sync::atomic::AtomicBool,
     /// The throwaway root of [`Host::open_scratch`], removed with the host.
     _scratch: Option<tempfile::TempDir>,
     /// What opening made where there was no root: see [`Host::discard_if_unused`].
@@ -144,15 +147,10 @@ impl Host {
         if !self.state.modules()?.is_empty() || !self.state.sources()?.is_empty() {
             return Ok(false);
         }
-        // Code compiled for a change that failed afterwards (an install() that raised) is
-        // kept for trying again, as in any root: a component is not compiled for a
-        // mistyped root's sake, and a Python module's takes minutes.
-        let compiled = fs_err::read_dir(self.layout.cache()).is_ok_and(|entries| {
-            entries
-                .flatten()
-                .any(|e| e.file_name().to_string_lossy().ends_with(".cwasm"))
-        });
-        if compiled {
+        // Code this host compiled and loaded for a change that failed afterwards (an
+        // install() that raised) is kept for trying again, as in any root: a component
+        // that loads was not given to a mistyped root, and a Python module's takes minutes.
+        if self.compiled.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(false);
         }
         let root = self.layout.root.clone();
@@ -273,6 +271,7 @@ impl Host {
             cache_keep: config.cache.keep(),
             recovered_at_open: Recovery::default(),
             skipped: Default::default(),
+            compiled: Default::default(),
             _scratch: None,
             made,
             in_use: Some(in_use),

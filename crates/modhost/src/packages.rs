@@ -131,7 +131,8 @@ pub(crate) fn package_dir(dir: &Path) -> Result<&Path> {
     }
 }
 
-/// [`newest`], and the packages that could not be read, sorted by path.
+/// [`read_warned`] without the warnings: the newest package of each module, and the
+/// packages that could not be read, sorted by path.
 pub(crate) fn read_packages(dir: &Path) -> Result<(BTreeMap<String, Found>, Vec<Unreadable>)> {
     let mut newest: BTreeMap<String, Found> = BTreeMap::new();
     // Packages of a module's newest version with other bytes than the one kept: which one
@@ -243,7 +244,7 @@ pub(crate) fn shadowing(
     Some(format!(
         "`{}` cannot be read, and may hold a newer `{name}`: {}",
         cut.package.display(),
-        cut.error
+        cut.reason()
     ))
 }
 

@@ -163,6 +163,7 @@ pub struct Offered {
     pub unmet: Vec<String>,
     /// Why installing it by name is refused, when a package of the directory that cannot
     /// be read may hold a newer version of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked: Option<String>,
 }
 
@@ -508,7 +509,7 @@ impl Host {
                         Some(cut) => depends::Packaged::Unreadable(format!(
                             "`{}` may hold it but cannot be read: {}",
                             cut.package.display(),
-                            cut.error
+                            cut.reason()
                         )),
                         None => depends::Packaged::Nothing,
                     },

@@ -222,6 +222,24 @@ fn a_single_document_claiming_to_be_valid_longer_than_a_release_may_is_refused()
             .contains("days from its signing, longer than the 366 a signature may be"),
         "{refused}"
     );
+    // Without a signing time, the validity runs from now, bounded all the same.
+    let undated = Claims {
+        timestamp: None,
+        file: Some("freepbx/phonebook.json".into()),
+        serial: None,
+        expires: Some(9_999_999_999),
+    };
+    site.put(
+        "freepbx/phonebook.json.minisig",
+        signer.sign(&document, &undated.to_comment()),
+    );
+    let refused = refusal(&tls, &source);
+    assert!(
+        refused
+            .to_string()
+            .contains("longer than the 366 a signature may be"),
+        "{refused}"
+    );
     // Two claims of one field: which one is meant cannot be told.
     let twice =
         format!("timestamp:{signed_at}\tfile:freepbx/phonebook.json\tfile:freepbx/core.json");

@@ -15,6 +15,16 @@ impl Fire for Dispatcher {
         request: FireRequest<'_>,
         mut session: Session,
     ) -> (std::result::Result<Fired, String>, Session) {
+        // The configuration is built by the host alone: a module firing it would read
+        // every other module's part, and run their handlers on a payload of its choice.
+        if request.hook == point::GET_CONFIG {
+            let refusal = format!(
+                "hook `{}` builds the configuration, which only the host runs: `{}` may \
+                 not fire it; not fired",
+                request.hook, request.caller
+            );
+            return (Err(refusal), session);
+        }
         if Instant::now() >= request.deadline {
             let refusal = format!(
                 "hook `{}` fired by `{}` after its deadline passed; not fired",
@@ -35,16 +45,6 @@ impl Fire for Dispatcher {
             Ok((_, handlers)) => handlers,
             Err(e) => return (Err(e.to_string()), session),
         };
-        // The configuration is built by the host alone: a module firing it would read
-        // every other module's part, and run their handlers on a payload of its choice.
-        if request.hook == point::GET_CONFIG {
-            let refusal = format!(
-                "hook `{}` builds the configuration, which only the host runs: `{}` may \
-                 not fire it; not fired",
-                request.hook, request.caller
-            );
-            return (Err(refusal), session);
-        }
         let open = || {
             let open = self.open.read().unwrap_or_else(|e| e.into_inner());
             open.contains(request.hook)
@@ -73,6 +73,15 @@ impl Fire for Dispatcher {
             logs: Some(request.logs),
         };
         let dispatch = self.run(&point, &handlers, request.payload, &mut session, &scope);
+        // Cancelled before any handler ran: said as that, not as a hook nobody handles,
+        // which a module could take for consent.
+        if dispatch.cancelled && dispatch.calls.is_empty() && !dispatch.left_out.is_empty() {
+            let refusal = format!(
+                "hook `{}` fired by `{}`: the call was cancelled before any handler ran",
+                request.hook, request.caller
+            );
+            return (Err(refusal), session);
+        }
         let outcomes = dispatch
             .calls
             .into_iter()

@@ -535,8 +535,11 @@ impl Dispatcher {
         let mut limits = point.limits.unwrap_or(self.limits);
         // A pipeline handler returns what the handlers before it made with its own part:
         // the output limit bounds its part, so that one module's large part neither fails
-        // the next module nor is blamed on it.
-        if point.shape == Shape::Pipeline {
+        // the next module nor is blamed on it. Only in the application's (and reload's)
+        // dispatches: a hook a module fires, with a payload of its choosing, keeps the
+        // plain bound, so that its handlers cannot pass megabytes along for the host to
+        // hold one copy of per handler.
+        if point.shape == Shape::Pipeline && scope.depth == 0 {
             limits.max_output = limits.max_output.saturating_add(payload.len());
         }
         let usual = limits.max_memory;

@@ -75,10 +75,11 @@ pub(crate) fn reload(host: &Host) -> Result<Reload> {
     // A NUL or another control byte than a tab or a line end reaches the PBX's parser,
     // which reads such bytes in ways of its own: refused, naming the first module whose
     // part holds one (those before it held none).
-    if let Some(call) = dispatch
-        .calls
-        .iter()
-        .find(|c| c.output.as_deref().and_then(control_byte).is_some())
+    if control_byte(&built).is_some()
+        && let Some(call) = dispatch
+            .calls
+            .iter()
+            .find(|c| c.output.as_deref().and_then(control_byte).is_some())
     {
         let byte = call
             .output

@@ -2,10 +2,9 @@
 //! code): the record, tables, key-value store, backup, files and data all go.
 
 use modhost_runtime::Call;
-
-use super::Transaction;
 use modhost_state::Status;
 
+use super::Transaction;
 use crate::host::Host;
 use crate::{Action, Change, Event, Result};
 
@@ -40,6 +39,9 @@ pub(crate) fn remove(
     } else {
         "delete"
     };
+    // Disabled modules that require it do not stop it going, but enabling them will:
+    // found before the change, so that a failure reading them cannot fail a removal made.
+    let waiting = disabled_dependents(host, rawname)?;
     let mut tx = Transaction::new(host, &lock, operation);
     tx.superseding(rawname)?;
     if call_uninstall {
@@ -76,8 +78,6 @@ pub(crate) fn remove(
         Action::Deleted
     };
     let mut change = Change::plain(rawname, action, Some(record.version), None);
-    // Disabled modules that require it do not stop it going, but enabling them will.
-    let waiting = disabled_dependents(host, rawname)?;
     if !waiting.is_empty() {
         let message = format!(
             "{} (disabled) require{} it: enabling {} needs `{rawname}` installed again",

@@ -31,8 +31,9 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
     let marked_here = |r: &ModuleRecord| {
         r.status == Status::NeedsUpgrade
             && r.reason.as_deref().is_some_and(|x| {
-                // A mark of a directory gone since says of nothing: taken back too.
-                x.ends_with(&suffix) || marked_in(x).is_some_and(|d| !Path::new(d).is_dir())
+                // The same directory however the mark spelt it; and a mark of a directory
+                // gone since says of nothing: taken back too.
+                marked_in(x).is_some_and(|d| fs_err::canonicalize(d).map_or(true, |d| d == full))
             })
     };
     let mut statuses: BTreeMap<String, (Status, Option<String>)> = installed

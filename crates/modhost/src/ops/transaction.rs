@@ -43,10 +43,12 @@ pub(crate) struct Transaction<'h> {
     created: Vec<PathBuf>,
     /// Directories the change replaces: removed once it has committed.
     replaced: Vec<PathBuf>,
-    /// Components whose compiled code may be unused once the change has committed.
-    superseded: Vec<String>,
-    /// Components compiled by this change: kept within the cache's bound after a failure.
-    compiled: Vec<String>,
+    /// Whether compiled code may be unused once the change has committed (a version
+    /// replaced or removed): the cache is trimmed then.
+    superseded: bool,
+    /// Whether this change compiled a component: the cache is trimmed at its end, kept
+    /// within its bound after a failure.
+    compiled: bool,
 }
 
 impl<'h> Transaction<'h> {
@@ -61,8 +63,8 @@ impl<'h> Transaction<'h> {
             intent: Intent::new(&host.layout),
             created: Vec::new(),
             replaced: Vec::new(),
-            superseded: Vec::new(),
-            compiled: Vec::new(),
+            superseded: false,
+            compiled: false,
         }
     }
 
@@ -112,28 +114,24 @@ impl<'h> Transaction<'h> {
         self.replaced.push(dir);
     }
 
-    /// After the commit, lets the compiled code of the installed version and backup of
-    /// `rawname` as they are now go (within the cache's bound), unless a record still
-    /// uses it then.
+    /// Notes that `rawname`'s installed version or backup is replaced or removed: after the
+    /// commit, their compiled code goes within the cache's bound unless a record still uses
+    /// it.
     pub(crate) fn superseding(&mut self, rawname: &str) -> Result<()> {
         self.host.layout.owned(rawname)?;
-        let state = &self.host.state;
-        let installed = state.module(rawname)?;
-        let backup = state.backup(rawname)?.map(|b| b.record);
-        self.superseded.extend(
-            installed
-                .into_iter()
-                .chain(backup)
-                .map(|r| r.component_sha256),
-        );
+        self.superseded = true;
         Ok(())
     }
 
-    /// Notes a component this change loaded: if it was compiled now, its code is
-    /// forgotten at the end unless an installed version or backup uses it.
+    /// Notes a component this change loaded: if it was compiled now, the cache is trimmed
+    /// at the end, and the host keeps a root it made for it (see
+    /// [`Host::discard_if_unused`](crate::Host::discard_if_unused)).
     pub(crate) fn loaded(&mut self, component: &LoadedComponent) {
         if component.origin() == Origin::Compiled {
-            self.compiled.push(component.sha256().to_owned());
+            self.compiled = true;
+            self.host
+                .compiled
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -228,9 +226,8 @@ impl<'h> Transaction<'h> {
         self.created.clear();
         let left = sweep(&self.host.layout, &std::mem::take(&mut self.replaced));
         self.intent.finish(&left);
-        let unused = !std::mem::take(&mut self.superseded).is_empty()
-            | !std::mem::take(&mut self.compiled).is_empty();
-        if unused {
+        let superseded = std::mem::take(&mut self.superseded);
+        if std::mem::take(&mut self.compiled) || superseded {
             trim_cache(self.host);
         }
         self.fault("cleaned");
@@ -245,7 +242,7 @@ impl Drop for Transaction<'_> {
         drop(self.txn.take());
         let left = sweep(&self.host.layout, &std::mem::take(&mut self.created));
         self.intent.finish(&left);
-        if !std::mem::take(&mut self.compiled).is_empty() {
+        if std::mem::take(&mut self.compiled) {
             trim_cache(self.host);
         }
     }
