@@ -91,6 +91,14 @@ pub(super) fn build_ok(src: &Path, out: &Path, key: Option<&SecretKey>) -> Built
     build(src, out, key, None, modhost_update::DEFAULT_PLATFORM).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Why an unsigned build of `src` into `out` is refused; a panic when it is not.
+fn build_refused(src: &Path, out: &Path) -> String {
+    match build(src, out, None, None, modhost_update::DEFAULT_PLATFORM) {
+        Ok(built) => panic!("built: {built:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
 pub(super) const GROUPS: &str = "[groups.pro]\nsecret = \"9d2c6f1e8b4a7305c2e1f9d8b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8\"\nmodules = [\"phonebook\"]\n";
 
 #[test]
@@ -187,33 +195,16 @@ fn a_build_does_not_replace_a_directory_it_did_not_write() {
     tgz(src.path(), "core", "1.0.0");
     let out = tempdir();
     write(&out.path().join("public/index.html"), b"someone's site");
-    let refused = build(
-        src.path(),
-        out.path(),
-        None,
-        None,
-        modhost_update::DEFAULT_PLATFORM,
-    );
+    let refused = build_refused(src.path(), out.path());
     assert!(
-        refused
-            .as_ref()
-            .is_err_and(|e| e.to_string().contains("not a part `repo build` wrote")),
-        "{refused:?}"
+        refused.contains("not a part `repo build` wrote"),
+        "{refused}"
     );
     assert_eq!(files(out.path()), ["public/index.html"]);
 
     let out = tempdir();
     write(&out.path().join("private"), b"a file");
-    assert!(
-        build(
-            src.path(),
-            out.path(),
-            None,
-            None,
-            modhost_update::DEFAULT_PLATFORM
-        )
-        .is_err()
-    );
+    build_refused(src.path(), out.path());
     assert_eq!(files(out.path()), ["private"]);
 
     // An empty directory holds nothing to lose.
@@ -232,16 +223,7 @@ fn a_failed_build_leaves_the_previous_repository_in_place() {
     let index = std::fs::read(out.path().join("public/index.json")).unwrap_or_default();
     tgz(src.path(), "voicemail", "1.0.0");
     write(&src.path().join("zz-broken.tgz"), b"not a package");
-    assert!(
-        build(
-            src.path(),
-            out.path(),
-            None,
-            None,
-            modhost_update::DEFAULT_PLATFORM
-        )
-        .is_err()
-    );
+    build_refused(src.path(), out.path());
     assert_eq!(
         files(out.path()),
         before,
@@ -698,18 +680,7 @@ fn a_build_after_one_made_with_a_clock_set_ahead_is_refused_saying_how_to_recove
         .join((now + 10 * 86_400).to_string());
     assert!(std::fs::create_dir(&ahead).is_ok());
     let before = files(out.path());
-    let refused = build(
-        src.path(),
-        out.path(),
-        None,
-        None,
-        modhost_update::DEFAULT_PLATFORM,
-    );
-    let message = refused
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-        .err()
-        .unwrap_or_default();
+    let message = build_refused(src.path(), out.path());
     assert!(
         message.contains(" days ")
             && message.contains("ahead of this machine's clock")
