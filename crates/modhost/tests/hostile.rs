@@ -583,6 +583,36 @@ fn in_the_configuration_a_module_is_bounded_by_its_own_part_and_cannot_forge_the
     }
 }
 
+#[test]
+fn a_pipeline_a_module_fires_keeps_each_handlers_output_within_the_plain_bound() {
+    let (root, host) = host();
+    host.declare(HookPoint::pipeline("relay"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Two handlers passing their input on, fired with 700 KiB: the second returns more
+    // than the 1 MiB bound, which a module's own fire does not raise by its input.
+    let dirs = [
+        install_hostile_as(&root, &host, "passer", "<relay pri=\"1\">pad400</relay>"),
+        install_hostile_as(&root, &host, "sender", "<send>pipe</send>"),
+    ];
+    let sent = host
+        .dispatch("send", "relay:700")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let said = sent.calls[0].output.clone().unwrap_or_default();
+    assert!(
+        said.contains("passer: failed: ") && said.contains("over the output limit of 1 MiB"),
+        "{sent:?}"
+    );
+    // The application's own dispatch of it bounds the part the handler adds.
+    let payload = "x".repeat(700 * 1024);
+    let direct = host
+        .dispatch("relay", &payload)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(direct.calls[0].ok, "{:?}", direct.calls[0].error);
+    for dir in dirs {
+        std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
 /// Why `host`'s reload wrote nothing; a panic when it wrote.
 fn reload_error(host: &Host) -> String {
     match host.reload() {

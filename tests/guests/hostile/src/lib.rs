@@ -225,6 +225,19 @@ impl Module for Hostile {
                 static CALLS: AtomicU32 = AtomicU32::new(0);
                 Ok((CALLS.fetch_add(1, Ordering::Relaxed) + 1).to_string())
             }
+            "pipe" => {
+                // `HOOK:N` fires HOOK with N KiB, and says how each handler fared.
+                let (hook, kib) = payload.split_once(':').unwrap_or((payload, "0"));
+                let sent = "x".repeat(kib.parse::<usize>().unwrap_or(0) * 1024);
+                let outcomes = dispatch::fire(hook, &sent)?;
+                Ok(outcomes
+                    .iter()
+                    .map(|o| match o.ok {
+                        true => format!("{}: {} bytes\n", o.module, o.output.len()),
+                        false => format!("{}: failed: {}\n", o.module, o.output),
+                    })
+                    .collect())
+            }
             "loopback" => {
                 let depth: u32 = payload.parse().unwrap_or(0);
                 kv::set(&format!("depth/{depth}"), "reached")?;
