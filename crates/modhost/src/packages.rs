@@ -257,18 +257,25 @@ pub(crate) fn named_as<'a>(
 ) -> Option<&'a Unreadable> {
     unreadable.iter().find(|u| {
         u.rawname.is_none()
-            && u.package
-                .file_name()
-                .and_then(|f| f.to_str())
-                // A version starts with a digit, where another module's hyphenated rawname
-                // goes on with a letter.
-                .and_then(|f| f.strip_prefix(&format!("{name}-")))
-                .filter(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
-                .is_some_and(|rest| match (named_version(rest), version) {
+            && name_and_version(&u.package)
+                .filter(|(named, _)| *named == name)
+                .is_some_and(|(_, rest)| match (named_version(rest), version) {
                     (Some(named), Some(version)) => named > *version,
                     _ => true,
                 })
     })
+}
+
+/// A package file's name as `NAME` and what follows `NAME-` (`2.0.0.tgz`), when it is
+/// named as packages are: a version starts with a digit, where a hyphenated rawname goes on
+/// with a letter.
+fn name_and_version(path: &Path) -> Option<(&str, &str)> {
+    let name = path.file_name()?.to_str()?;
+    let at = name
+        .char_indices()
+        .find(|&(i, c)| c == '-' && name[i + 1..].starts_with(|d: char| d.is_ascii_digit()))?
+        .0;
+    Some((&name[..at], &name[at + 1..]))
 }
 
 /// The module `unreadable` would hold, as far as can be told: the one it was read as, the
@@ -281,14 +288,9 @@ pub(crate) fn module_of(unreadable: &Unreadable) -> Option<String> {
     if unreadable.package.is_dir() {
         return read_manifest(&unreadable.package).ok().map(|m| m.rawname);
     }
-    let name = unreadable.package.file_name()?.to_str()?;
-    // A version starts with a digit, where a hyphenated rawname goes on with a letter.
-    let at = name
-        .char_indices()
-        .find(|&(i, c)| c == '-' && name[i + 1..].starts_with(|d: char| d.is_ascii_digit()))?
-        .0;
-    Some(&name[..at])
-        .filter(|n| modhost_manifest::is_valid_rawname(n))
+    name_and_version(&unreadable.package)
+        .map(|(name, _)| name)
+        .filter(|name| modhost_manifest::is_valid_rawname(name))
         .map(str::to_owned)
 }
 

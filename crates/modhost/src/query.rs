@@ -340,9 +340,7 @@ impl Host {
                 };
                 let manifest = packages::read_manifest(&module.package)?;
                 let blocked = packages::shadowing(&unreadable, rawname, Some(&manifest.version));
-                let unmet = self
-                    .check_depends_in(&manifest, from.or(self.packages.as_deref()))?
-                    .failures();
+                let unmet = self.check_depends_in(&manifest, dir)?.failures();
                 Ok(Described::Offered(Box::new(Offered {
                     module,
                     component,
