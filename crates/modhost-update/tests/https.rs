@@ -634,3 +634,71 @@ fn a_modules_own_a2_channel_naming_another_module_is_set_aside_with_why() {
         )]
     );
 }
+
+#[test]
+fn requests_name_modhost_and_its_version_and_ask_gzip_for_documents_only() {
+    use std::sync::Mutex;
+    let tls = Tls::new();
+    let package = b"package bytes".to_vec();
+    let sha256: String = Sha256::digest(&package)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    // The header lines of each request, by path.
+    let heads = Arc::new(Mutex::new(Vec::<(String, Vec<String>)>::new()));
+    let seen = Arc::clone(&heads);
+    let url = tls.with_heads(move |request, headers| {
+        let path = request.split_whitespace().nth(1).unwrap_or_default();
+        if let Ok(mut seen) = seen.lock() {
+            seen.push((path.to_owned(), headers.to_vec()));
+        }
+        if path.ends_with(".json") {
+            answer(
+                "200 OK",
+                format!(
+                    r#"{{"rawname":"pb","version":"1.0.0","size":{},"sha256":"{sha256}"}}"#,
+                    package.len()
+                )
+                .as_bytes(),
+            )
+        } else {
+            answer("200 OK", &package)
+        }
+    });
+    let client = tls.client();
+    let releases = client
+        .releases(&a2_source(&url), None, &Target::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let downloaded = download(&client, &releases[0], tls.dir.path());
+    assert!(downloaded.is_ok(), "{downloaded:?}");
+    let heads = heads.lock().map(|h| h.clone()).unwrap_or_default();
+    let header = |headers: &[String], name: &str| {
+        headers.iter().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    };
+    let [(document, document_head), (package_path, package_head)] = heads.as_slice() else {
+        panic!("expected a document and a package request, got {heads:?}");
+    };
+    assert_eq!(document, "/a2/pb/modsource.json");
+    assert_eq!(package_path, "/a2/pb/1.0.0.tgz");
+    let agent = format!("modhost/{}", env!("CARGO_PKG_VERSION"));
+    for head in [document_head, package_head] {
+        assert_eq!(
+            header(head, "user-agent").as_deref(),
+            Some(agent.as_str()),
+            "{head:?}"
+        );
+    }
+    assert_eq!(
+        header(document_head, "accept-encoding").as_deref(),
+        Some("gzip")
+    );
+    // A package is taken byte-exact, as its checksum describes it.
+    assert!(
+        header(package_head, "accept-encoding").is_none_or(|v| v == "identity"),
+        "{package_head:?}"
+    );
+}

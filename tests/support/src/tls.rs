@@ -79,6 +79,17 @@ pub fn serve(
     config: Arc<ServerConfig>,
     answer: impl Fn(&str, &mut dyn Write) + Send + 'static,
 ) -> String {
+    serve_heads(config, move |request_line, _, out| {
+        answer(request_line, out)
+    })
+}
+
+/// As [`serve`], with the request's header lines (`Name: value`, without line ends) given
+/// to `answer` beside its request line: for tests of what a client sends.
+pub fn serve_heads(
+    config: Arc<ServerConfig>,
+    answer: impl Fn(&str, &[String], &mut dyn Write) + Send + 'static,
+) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     let url = format!(
         "https://{}",
@@ -95,11 +106,13 @@ pub fn serve(
             if reader.read_line(&mut request_line).is_err() {
                 continue;
             }
+            let mut headers = Vec::new();
             let mut line = String::new();
             while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                headers.push(line.trim_end().to_owned());
                 line.clear();
             }
-            answer(&request_line, &mut tls);
+            answer(&request_line, &headers, &mut tls);
             tls.conn.send_close_notify();
             let _ = tls.flush();
         }

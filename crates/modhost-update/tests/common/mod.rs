@@ -66,9 +66,20 @@ impl Tls {
     pub fn streaming(&self, answer: impl Fn(&str, &mut dyn Write) + Send + 'static) -> String {
         serve(self.server_config(), answer)
     }
+
+    /// An HTTPS server on loopback that answers each request, one connection at a time,
+    /// with the raw bytes `answer` gives for its request line and header lines.
+    pub fn with_heads(
+        &self,
+        answer: impl Fn(&str, &[String]) -> Vec<u8> + Send + 'static,
+    ) -> String {
+        serve_heads(self.server_config(), move |request, headers, out| {
+            let _ = out.write_all(&answer(request, headers));
+        })
+    }
 }
 
-use modhost_test_support::tls::serve;
+use modhost_test_support::tls::{serve, serve_heads};
 
 /// An answer with status `status` and `body`.
 pub fn answer(status: &str, body: &[u8]) -> Vec<u8> {
