@@ -182,6 +182,16 @@ fn release(
     patterns: &mut Patterns,
 ) -> Result<Result<Release, String>, String> {
     let field = |name: &str| update.child(name).map_or("", Element::trimmed_text);
+    for name in ["element", "version"] {
+        // Two different values: which one the publisher meant is unknowable, and taking
+        // the first would let whoever added the other decide.
+        if update
+            .children_named(name)
+            .any(|other| other.trimmed_text() != field(name))
+        {
+            return Err(format!("it names two different <{name}>s"));
+        }
+    }
     valid_release(field("element"), field("version"))?;
     if !platform_matches(update, target, patterns)? {
         let platform = update.child("targetplatform");

@@ -450,3 +450,44 @@ fn a_version_offered_twice_is_kept_once_when_alike_and_set_aside_when_not() {
         "{found:?}"
     );
 }
+
+#[test]
+fn an_update_naming_two_versions_or_two_elements_is_malformed_and_set_aside() {
+    let two_versions = update("2.0.0", "stable", ANY).replace(
+        "<version>2.0.0</version>",
+        "<version>2.0.0</version><version>9.0.0</version>",
+    );
+    let two_elements = update("3.0.0", "stable", ANY).replace(
+        "<element>phonebook</element>",
+        "<element>phonebook</element><element>core</element>",
+    );
+    // The same value twice says one thing: it is taken.
+    let repeated = update("4.0.0", "stable", ANY).replace(
+        "<version>4.0.0</version>",
+        "<version>4.0.0</version><version> 4.0.0 </version>",
+    );
+    let xml = format!("<updates>{two_versions}{two_elements}{repeated}</updates>");
+    let found = read(xml.as_bytes(), None, Stability::Stable);
+    let Ok((offered, aside)) = &found else {
+        panic!("{found:?}");
+    };
+    let offered: Vec<&str> = offered.iter().map(|r| r.version.as_str()).collect();
+    assert_eq!(offered, ["4.0.0"]);
+    let reasons: Vec<(&str, &str)> = aside
+        .iter()
+        .map(|a| (a.version.as_str(), a.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (
+                "2.0.0",
+                "it is malformed: <update> at line 1: it names two different <version>s"
+            ),
+            (
+                "3.0.0",
+                "it is malformed: <update> at line 1: it names two different <element>s"
+            ),
+        ]
+    );
+}
