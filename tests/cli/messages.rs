@@ -349,6 +349,44 @@ fn a_change_that_fails_on_a_root_it_made_leaves_no_root_behind() {
 }
 
 #[test]
+fn a_change_that_fails_or_does_nothing_leaves_no_directory_it_made_for_a_nested_root() {
+    let root = root();
+    let top = root.path();
+    let nested = top.join("a").join("b");
+    let empty = root.path().with_file_name("empty");
+    assert!(std::fs::create_dir(&empty).is_ok());
+    let empty = arg(&empty);
+    let changes: [(&[&str], bool); 4] = [
+        (&["install", "nosuch-1.0.0.tgz"], false),
+        (&["installlocal"], false),
+        (&["source", "add", "main", "/nonexistent/repository"], false),
+        // Nothing to do: no root is kept for it.
+        (&["installlocal", "--from", empty], true),
+    ];
+    for (args, succeeds) in changes {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_modhost"));
+        command
+            .arg("--root")
+            .arg(&nested)
+            .args(args)
+            .env_remove("MODHOST_ROOT");
+        let run = Root::output(&mut command);
+        assert_eq!(run.success, succeeds, "{args:?}: {}", run.stderr);
+        assert!(!top.exists(), "{args:?} left {top:?}: {}", run.stderr);
+    }
+    // A directory that was there stays, though opening made what is below it.
+    assert!(std::fs::create_dir(&top).is_ok());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_modhost"));
+    command
+        .arg("--root")
+        .arg(&nested)
+        .args(["install", "nosuch-1.0.0.tgz"])
+        .env_remove("MODHOST_ROOT");
+    assert!(!Root::output(&mut command).success);
+    assert!(top.is_dir() && !top.join("a").exists());
+}
+
+#[test]
 fn reading_commands_never_create_a_root_and_scan_and_manifest_need_none() {
     let root = root();
     let reads: [&[&str]; 12] = [

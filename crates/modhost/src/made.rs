@@ -104,8 +104,12 @@ fn left_by_making(path: &Path) -> bool {
 /// What a host made when it opened a path that was not a root.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Made {
-    /// The directory itself did not exist: it goes too, once empty.
-    Directory,
+    /// The directory itself did not exist: it goes too, once empty, and so do the
+    /// `parents` directories above it that did not exist either (a mistyped `a/b/root`).
+    Directory {
+        /// How many of its ancestors, nearest first, opening made.
+        parents: usize,
+    },
     /// The directory existed, holding none of a root's names but those [`SEEDED`] ones
     /// its `modhost.toml` allows, each marked when it was there before: it stays, with
     /// them and whatever else is in it.
@@ -179,7 +183,16 @@ impl Made {
         let entries = match std::fs::read_dir(root) {
             Ok(entries) => entries,
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Ok(Look::Made(Some(Made::Directory)));
+                let parents = root
+                    .ancestors()
+                    .skip(1)
+                    .take_while(|dir| {
+                        !dir.as_os_str().is_empty()
+                            && std::fs::symlink_metadata(dir)
+                                .is_err_and(|e| e.kind() == ErrorKind::NotFound)
+                    })
+                    .count();
+                return Ok(Look::Made(Some(Made::Directory { parents })));
             }
             Err(source) => {
                 return Err(Error::Io {
@@ -219,7 +232,7 @@ impl Made {
                 .iter()
                 .zip(seeded)
                 .any(|(seed, was)| *was && *seed == name),
-            Made::Directory => false,
+            Made::Directory { .. } => false,
         };
         for name in TOP.into_iter().filter(|name| !kept(name)) {
             let path = root.join(name);
@@ -236,10 +249,12 @@ impl Made {
         }
         // Anything another process put there meanwhile is not modhost's to remove: the
         // directory then stays.
-        if let Made::Directory = self {
-            match std::fs::remove_dir(root) {
-                Err(e) if e.kind() == ErrorKind::DirectoryNotEmpty => {}
-                removed => removed.map_err(io(root))?,
+        if let Made::Directory { parents } = self {
+            for dir in root.ancestors().take(parents + 1) {
+                match std::fs::remove_dir(dir) {
+                    Err(e) if e.kind() == ErrorKind::DirectoryNotEmpty => break,
+                    removed => removed.map_err(io(dir))?,
+                }
             }
         }
         Ok(())

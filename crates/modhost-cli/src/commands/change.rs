@@ -118,7 +118,7 @@ pub fn packages(
         true => online(host, &names(&args.packages)?, options),
         false => op(host, &args.packages, args.local.from.as_deref(), options),
     })?;
-    print(ctx, &host, &changes)
+    done(ctx, host, &changes)
 }
 
 /// The module names `args` give, which are text.
@@ -154,7 +154,19 @@ pub fn local(
         Some(online) => online(host, &[], args.options()),
         None => op(host, args.from.as_deref(), args.options()),
     })?;
-    print(ctx, &host, &changes)
+    done(ctx, host, &changes)
+}
+
+/// Prints what a change of packages did; one that found nothing to do takes away the root
+/// it made for it: a root holding nothing is a mistyped `--root` kept.
+fn done(ctx: &Context, host: Host, changes: &[Change]) -> Result<()> {
+    print(ctx, &host, changes)?;
+    if changes.is_empty()
+        && let Err(e) = host.discard_if_unused()
+    {
+        tracing::warn!("cannot remove the root this command made: {e}");
+    }
+    Ok(())
 }
 
 /// `uninstall`, `delete`, `enable`, `disable`, `rollback`.
