@@ -46,7 +46,12 @@ pub fn public_key_text(given: &str) -> Result<String, KeyArgError> {
             path: path.to_owned(),
             source,
         })?;
-        if PublicKey::parse(&text).is_ok() {
+        // A file holding a key is the key's to accept, or to refuse in its own words (it
+        // holds two).
+        if text
+            .lines()
+            .any(|line| PublicKey::parse(line.trim()).is_ok())
+        {
             return Ok(text);
         }
         let public = PathBuf::from(format!("{given}.pub"));
@@ -82,6 +87,16 @@ mod tests {
         assert!(std::fs::write(&public, &file).is_ok());
         let read = public_key_text(&public.to_string_lossy());
         assert_eq!(read.ok().as_deref(), Some(file.as_str()));
+        // Two keys in one file: the key's own parsing says so.
+        let two = dir.path().join("two.pub");
+        let other = "RWRsVdpn+Dj1V0yV6VdHDmbrF0wqzrbGp0TMNdpV0SzXHEwAFn3n2tlC";
+        assert!(std::fs::write(&two, format!("{file}{other}\n")).is_ok());
+        let read = public_key_text(&two.to_string_lossy()).map(|text| PublicKey::parse(&text));
+        assert!(
+            read.as_ref()
+                .is_ok_and(|parsed| parsed.as_ref().is_err_and(|e| e.contains("it holds two"))),
+            "{read:?}"
+        );
         let secret = dir.path().join("k.key");
         assert!(
             std::fs::write(

@@ -46,15 +46,23 @@ impl Eq for PublicKey {}
 
 impl PublicKey {
     /// Parses a minisign public key: its base64 line, or a whole `minisign.pub` (an
-    /// untrusted comment line, then the key).
+    /// untrusted comment line, then the key). As the minisign tool does, the key is the
+    /// line after the comment and what follows it is not read, unless it is another key:
+    /// which of two was meant cannot be told, so that is refused.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let line = text
-            .lines()
-            .map(str::trim)
-            .rfind(|l| !l.is_empty())
-            .unwrap_or_default();
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        let mut line = lines.next().unwrap_or_default();
+        if line.starts_with("untrusted comment:") {
+            line = lines.next().unwrap_or_default();
+        }
         let key = minisign_verify::PublicKey::from_base64(line)
             .map_err(|e| format!("not a minisign public key: {e}"))?;
+        if let Some(other) = lines.find(|l| minisign_verify::PublicKey::from_base64(l).is_ok()) {
+            return Err(format!(
+                "not one minisign public key: it holds two, `{line}` and `{other}`; pin \
+                 each on its own"
+            ));
+        }
         // minisign-verify keeps the key id to itself; it is bytes 2..10 of the key.
         let id = STANDARD
             .decode(line)
@@ -410,6 +418,32 @@ mod tests {
 
     fn tool_key() -> PublicKey {
         PublicKey::parse(TOOL_KEY).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_public_key_file_is_read_as_the_minisign_tool_reads_it() {
+        let key = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
+        // What follows the key is not read; a stray line is no reason to refuse it.
+        for text in [
+            key.to_owned(),
+            format!("  {key}  \n"),
+            TOOL_KEY.to_owned(),
+            format!("{TOOL_KEY}trusted comment: pasted by mistake\n"),
+        ] {
+            let parsed = PublicKey::parse(&text).map(|k| k.encode());
+            assert_eq!(parsed.as_deref(), Ok(key), "{text:?}");
+        }
+        let other = "RWRsVdpn+Dj1V0yV6VdHDmbrF0wqzrbGp0TMNdpV0SzXHEwAFn3n2tlC";
+        assert!(PublicKey::parse(other).is_ok());
+        let two = format!("{TOOL_KEY}{other}\n");
+        assert_eq!(
+            PublicKey::parse(&two).map(|k| k.encode()),
+            Err(format!(
+                "not one minisign public key: it holds two, `{key}` and `{other}`; pin each \
+                 on its own"
+            ))
+        );
+        assert!(PublicKey::parse("untrusted comment: nothing after it\n").is_err());
     }
 
     #[test]
