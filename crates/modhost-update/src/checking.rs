@@ -147,6 +147,12 @@ impl<'a> Checking<'a> {
                 release.serial
             ))));
         }
+        // A signature that ends sooner than the release says it does ends it then: the
+        // earlier end holds.
+        let valid_until = signed
+            .claims
+            .expires
+            .map_or(release.valid_until, |e| e.min(release.valid_until));
         self.not_ahead(
             format!("the release (serial {})", release.serial),
             release.built,
@@ -176,10 +182,10 @@ impl<'a> Checking<'a> {
                 accepted,
             }));
         }
-        if self.now > release.valid_until {
+        if self.now > valid_until {
             return Err(self.refused(Refusal::Expired {
                 what: format!("the release (serial {})", release.serial),
-                valid_until: release.valid_until,
+                valid_until,
                 now: self.now,
             }));
         }
@@ -193,7 +199,7 @@ impl<'a> Checking<'a> {
             key_id: Some(signed.key.key_id()),
             serial: Some(release.serial),
             signed_at: Some(release.built),
-            valid_until: Some(release.valid_until),
+            valid_until: Some(valid_until),
             next_key: release.next_key.clone(),
         };
         answer.seen.serial = Some(release.serial);
@@ -236,6 +242,15 @@ impl<'a> Checking<'a> {
             release
                 .check(path, &shown, &bytes)
                 .map_err(|refusal| self.refused(refusal))?;
+            // The release vouches for it until its own end, unless its signature ends
+            // sooner: the earlier end holds.
+            if let Some(expires) = signed.claims.expires.filter(|e| self.now > *e) {
+                return Err(self.refused(Refusal::Expired {
+                    what: format!("the signature of `{shown}`"),
+                    valid_until: expires,
+                    now: self.now,
+                }));
+            }
             return Ok(bytes);
         }
         let claims = &signed.claims;

@@ -47,6 +47,7 @@ fn comment_at(path: &str, serial: u64, valid_until: u64, timestamp: u64) -> Stri
 }
 
 /// A repository as `repo build` signs one, of core at `version`, release `serial`.
+#[derive(Clone)]
 struct Published {
     release: Vec<u8>,
     release_sig: String,
@@ -574,4 +575,57 @@ fn a_release_documents_signature_from_another_build_is_named_stale() {
         )
     );
     assert!(refused.torn(), "read again, a publisher's swap is over");
+}
+
+#[test]
+fn a_release_or_a_document_whose_signature_ends_sooner_than_the_release_expires_then() {
+    let (tls, signer) = (Tls::new(), Signer::new(1));
+    let site = Site::new(&tls);
+    let valid_until = now() + 7 * 86_400;
+    let published = Published::new(&signer, 7, "1.0.0", valid_until);
+    let built = ReleaseDocument::parse(&published.release)
+        .map(|r| r.built)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let keys = [signer.public()];
+    let seen = Seen::default();
+    let expired = now() - 3600 - 30;
+    // The release's own signature ends before the release says it does.
+    Published {
+        release_sig: signer.sign(
+            &published.release,
+            &comment_at("release.json", 7, expired, built),
+        ),
+        ..published.clone()
+    }
+    .serve(&site);
+    let refused = refusal(&tls, &source(&site, &keys, seen));
+    assert!(
+        matches!(refused, Refusal::Expired { valid_until, .. } if valid_until == expired)
+            && refused
+                .to_string()
+                .starts_with("the release (serial 7) expired 1 h"),
+        "{refused}"
+    );
+    // A document the release names, whose own signature ended already: it is not taken
+    // for as long as the release lasts.
+    Published {
+        index_sig: signer.sign(
+            &published.index,
+            &comment_at("index.json", 7, expired, built),
+        ),
+        ..published.clone()
+    }
+    .serve(&site);
+    let refused = refusal(&tls, &source(&site, &keys, seen));
+    assert!(
+        matches!(refused, Refusal::Expired { .. })
+            && refused.to_string().starts_with(&format!(
+                "the signature of `{}/index.json` expired 1 h",
+                site.url
+            )),
+        "{refused}"
+    );
+    published.serve(&site);
+    let answer = check(&tls, &source(&site, &keys, seen)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answer.trust.valid_until, Some(valid_until));
 }
