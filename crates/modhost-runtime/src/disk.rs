@@ -342,7 +342,12 @@ impl Budget {
             _ => match self.count() {
                 Ok(used) => (used, true),
                 Err(e) => {
-                    tracing::warn!(module = %self.rawname, error = %e, "cannot count the module's disk use; its write is refused");
+                    // Once per call: a module that took its directory away would otherwise
+                    // have a line logged for every write it tries.
+                    if !account.refused {
+                        tracing::warn!(module = %self.rawname, error = %e, "cannot count the module's disk use; its write is refused");
+                    }
+                    account.refused = true;
                     return Err(OverQuota);
                 }
             },
@@ -391,7 +396,11 @@ impl Budget {
             Ok(used) if used.bytes <= quota.bytes && used.entries <= quota.entries => Ok(()),
             Ok(_) => Err(OverQuota),
             Err(e) => {
-                tracing::warn!(module = %self.rawname, error = %e, "cannot count the module's disk use; refused");
+                let mut account = self.account();
+                if !account.refused {
+                    tracing::warn!(module = %self.rawname, error = %e, "cannot count the module's disk use; refused");
+                }
+                account.refused = true;
                 Err(OverQuota)
             }
         }

@@ -328,6 +328,21 @@ pub enum Error {
         /// The modules that depend on it.
         dependents: Vec<String>,
     },
+    /// A module's data directory kept changing while a change copied it (one of its
+    /// handlers still running, in another process): the change is not made, and may be
+    /// tried again once the handler has finished.
+    #[error(
+        "module `{rawname}` changed its data directory while it was being copied, each of \
+         the times it was tried (`{}` changed as it was read): one of its handlers is still \
+         running; try again once it has finished (nothing was changed)",
+        .path.display()
+    )]
+    DataChanging {
+        /// The module.
+        rawname: String,
+        /// What changed as it was read.
+        path: PathBuf,
+    },
     /// An installed module's code cannot be loaded here (it imports what this host no
     /// longer provides, or its component will not compile), so a lifecycle call of it
     /// cannot run: a change that skips its code still can.
@@ -480,6 +495,7 @@ impl Error {
         matches!(
             self,
             Error::Locked { .. }
+                | Error::DataChanging { .. }
                 | Error::LockLost { .. }
                 | Error::State(modhost_state::Error::Contended { .. })
         )

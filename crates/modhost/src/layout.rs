@@ -295,7 +295,69 @@ pub(crate) fn make_durable(dir: &Path) -> Result<()> {
 /// - a FIFO, socket or device node is skipped with a warning. No module can make one
 ///   (WASI has no `mknod`), so it came from outside; recreating a device node would hand
 ///   the module a device, and opening either could block the change or act on a device.
-pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+///
+/// An entry that changes as it is read (gone, or something else in its place) makes the
+/// copy start again, up to [`COPY_TRIES`] times in all, since the copy must be of one
+/// moment; past that, it fails naming the module `rawname`.
+pub(crate) fn copy_tree(rawname: &str, from: &Path, to: &Path) -> Result<()> {
+    let mut tries = 1;
+    loop {
+        match copy_once(from, to) {
+            Err(Copy::Changed(path)) if tries == COPY_TRIES => {
+                return Err(Error::DataChanging {
+                    rawname: rawname.to_owned(),
+                    path,
+                });
+            }
+            Err(Copy::Changed(path)) => {
+                tracing::debug!(module = rawname, path = %path.display(), "changed as it was copied: copying again");
+                remove_dir(to)?;
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20 * u64::from(tries)));
+            }
+            Err(Copy::Failed(e)) => return Err(e),
+            Ok(()) => return Ok(()),
+        }
+    }
+}
+
+/// How many times a copy of a module's data is tried while the module keeps changing it.
+const COPY_TRIES: u32 = 3;
+
+/// Why one try at copying a tree failed.
+enum Copy {
+    /// The entry at this path changed as it was read.
+    Changed(PathBuf),
+    /// Anything else.
+    Failed(Error),
+}
+
+impl From<Error> for Copy {
+    fn from(e: Error) -> Self {
+        Copy::Failed(e)
+    }
+}
+
+/// Whether a call on a listed entry failed because the entry is no longer what was
+/// listed: gone (`ENOENT`), or a link or other file in a directory's place (`ENOTDIR`,
+/// `ELOOP`), or no link any more in a link's (`EINVAL`).
+fn changed(errno: Errno) -> bool {
+    matches!(
+        errno,
+        Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::INVAL
+    )
+}
+
+/// `errno`, from a call on the listed entry at `path`: a change, or a failure.
+fn on_entry(path: &Path) -> impl FnOnce(Errno) -> Copy + '_ {
+    move |errno| match changed(errno) {
+        true => Copy::Changed(path.to_owned()),
+        false => Copy::Failed(os(path)(errno)),
+    }
+}
+
+/// One try of [`copy_tree`].
+fn copy_once(from: &Path, to: &Path) -> std::result::Result<(), Copy> {
     create_dirs(to, PUBLIC_DIR)?;
     let source = match open_dir(CWD, from) {
         Ok(fd) => fd,
@@ -310,11 +372,12 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
                     "a link stands where a directory should: not followed, so the module \
                      cannot be changed; put the directory back in its place (to keep it on \
                      another disk, mount that disk there)",
-                ))),
+                ))
+                .into()),
                 _ => Ok(()),
             };
         }
-        Err(e) => return Err(os(from)(e)),
+        Err(e) => return Err(os(from)(e).into()),
     };
     let target = open_dir(CWD, to).map_err(os(to))?;
     let mut stack = vec![(Walk::new(source, from.to_owned())?, target, to.to_owned())];
@@ -331,13 +394,14 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
                 let made = open_dir(&*target, &entry.name).map_err(os(&to))?;
                 // The umask may have taken bits from the mode mkdir was given.
                 fchmod(&made, Mode::from_raw_mode(PUBLIC_DIR)).map_err(os(&to))?;
-                let source = open_dir(&walk.fd, &entry.name).map_err(os(&from))?;
+                let source = open_dir(&walk.fd, &entry.name).map_err(on_entry(&from))?;
                 let next = Walk::new(source, from)?;
                 stack.push((next, made, to));
             }
             Kind::File => copy_file(&walk.fd, target, &entry.name, &from, &to)?,
             Kind::Link => {
-                let text = readlinkat(&walk.fd, &entry.name, Vec::new()).map_err(os(&from))?;
+                let text =
+                    readlinkat(&walk.fd, &entry.name, Vec::new()).map_err(on_entry(&from))?;
                 symlinkat(text.as_c_str(), &*target, &entry.name).map_err(os(&to))?;
             }
             Kind::Special => not_copied(&from),
@@ -355,8 +419,8 @@ fn copy_file(
     name: &CStr,
     from: &Path,
     to: &Path,
-) -> Result<()> {
-    let source = open_file(from_dir, name).map_err(os(from))?;
+) -> std::result::Result<(), Copy> {
+    let source = open_file(from_dir, name).map_err(on_entry(from))?;
     if !is_regular(&source).map_err(os(from))? {
         not_copied(from);
         return Ok(());
@@ -447,13 +511,19 @@ pub(crate) fn sync_tree(dir: &Path) -> Result<()> {
         };
         let path = walk.path_of(&entry.name);
         match entry.kind {
-            Kind::Dir => {
-                let fd = open_dir(&walk.fd, &entry.name).map_err(os(&path))?;
-                let next = Walk::new(fd, path)?;
-                stack.push(next);
-            }
+            // An entry no longer what was listed (the module changing its files from
+            // another process) needs no flush from this walk: it is not what is kept.
+            Kind::Dir => match open_dir(&walk.fd, &entry.name) {
+                Ok(fd) => stack.push(Walk::new(fd, path)?),
+                Err(errno) if changed(errno) => {}
+                Err(errno) => return Err(os(&path)(errno)),
+            },
             Kind::File => {
-                let fd = open_file(&walk.fd, &entry.name).map_err(os(&path))?;
+                let fd = match open_file(&walk.fd, &entry.name) {
+                    Ok(fd) => fd,
+                    Err(errno) if changed(errno) => continue,
+                    Err(errno) => return Err(os(&path)(errno)),
+                };
                 // Something else may have taken the file's place since it was listed.
                 if is_regular(&fd).map_err(os(&path))? {
                     fsync(&fd).map_err(os(&path))?;
@@ -511,9 +581,14 @@ impl Walk {
             }
             let kind = match entry.file_type() {
                 // Some file systems do not say in the listing: ask, not following a link.
-                FileType::Unknown => statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)
-                    .map(|stat| FileType::from_raw_mode(stat.st_mode))
-                    .map_err(os(&path.join(OsStr::from_bytes(name.to_bytes()))))?,
+                FileType::Unknown => match statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(stat) => FileType::from_raw_mode(stat.st_mode),
+                    // Gone since it was listed: not there to walk.
+                    Err(Errno::NOENT) => continue,
+                    Err(errno) => {
+                        return Err(os(&path.join(OsStr::from_bytes(name.to_bytes())))(errno));
+                    }
+                },
                 known => known,
             };
             let kind = match kind {

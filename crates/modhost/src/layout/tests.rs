@@ -117,7 +117,7 @@ fn copy_tree_copies_links_as_links_and_leaves_special_files_out() {
     let copy = top.path().join("copy");
     let to = copy.clone();
     let result = within_deadline("copy_tree", move || {
-        copy_tree(&data, &to).map_err(|e| e.to_string())
+        copy_tree("m", &data, &to).map_err(|e| e.to_string())
     });
     assert_eq!(result, Ok(()));
     assert_eq!(
@@ -165,7 +165,7 @@ fn copy_tree_copies_links_as_links_and_leaves_special_files_out() {
 fn copy_tree_of_nothing_makes_an_empty_directory() {
     let top = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let copy = top.path().join("copy");
-    assert!(copy_tree(&top.path().join("missing"), &copy).is_ok());
+    assert!(copy_tree("m", &top.path().join("missing"), &copy).is_ok());
     assert!(std::fs::read_dir(&copy).is_ok_and(|mut d| d.next().is_none()));
     // A data directory an administrator replaced by a link is never copied through: the
     // change is refused, saying what to do.
@@ -174,7 +174,7 @@ fn copy_tree_of_nothing_makes_an_empty_directory() {
     write(&moved.join("kept"), "data");
     let linked = top.path().join("linked");
     std::os::unix::fs::symlink(&moved, &linked).unwrap_or_else(|e| panic!("{e}"));
-    let refused = copy_tree(&linked, &top.path().join("copy2")).map_err(|e| e.to_string());
+    let refused = copy_tree("m", &linked, &top.path().join("copy2")).map_err(|e| e.to_string());
     assert!(
         refused.as_ref().is_err_and(|e| e
             .contains("a link stands where a directory should: not followed")
@@ -225,5 +225,62 @@ fn a_full_disk_and_a_file_where_a_directory_goes_are_said_as_what_they_are() {
             "`{}`: a file is where modhost keeps a directory: move it away",
             etc.display()
         ))
+    );
+}
+
+#[test]
+fn a_tree_its_module_keeps_changing_is_copied_whole_or_refused_naming_the_module() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let top = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let data = top.path().join("data");
+    std::fs::create_dir_all(data.join("d/sub")).unwrap_or_else(|e| panic!("{e}"));
+    write(&data.join("a"), "file");
+    std::os::unix::fs::symlink("../../..", data.join("b")).unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink("../..", data.join("e")).unwrap_or_else(|e| panic!("{e}"));
+    // What a handler in another process does: swap a file with a link, a directory with
+    // a link, over and over.
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let churn = {
+        let (stop, data) = (std::sync::Arc::clone(&stop), data.clone());
+        std::thread::spawn(move || {
+            let tmp = data.join(".swap");
+            while !stop.load(Ordering::Relaxed) {
+                for (x, y) in [("a", "b"), ("d", "e")] {
+                    let _ = std::fs::rename(data.join(x), &tmp);
+                    let _ = std::fs::rename(data.join(y), data.join(x));
+                    let _ = std::fs::rename(&tmp, data.join(y));
+                }
+            }
+        })
+    };
+    let mut outcomes = std::collections::BTreeSet::new();
+    for n in 0..200 {
+        let copy = top.path().join(format!("copy{n}"));
+        match copy_tree("m", &data, &copy) {
+            Ok(()) => {
+                outcomes.insert("copied");
+            }
+            Err(Error::DataChanging { rawname, .. }) if rawname == "m" => {
+                outcomes.insert("refused");
+            }
+            Err(e) => panic!("{e}"),
+        }
+        assert_eq!(sync_tree(&data).map_err(|e| e.to_string()), Ok(()));
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(churn.join().is_ok());
+    assert!(!outcomes.is_empty());
+    // Left alone, it is copied.
+    let copy = top.path().join("quiet");
+    assert!(copy_tree("m", &data, &copy).is_ok());
+    let names: std::collections::BTreeSet<_> = std::fs::read_dir(&copy)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.is_superset(&["a", "b", "d", "e"].map(String::from).into()),
+        "{names:?}"
     );
 }

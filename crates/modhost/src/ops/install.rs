@@ -189,6 +189,7 @@ fn apply_one(
         }
         Step::Upgrade(previous) => {
             layout::copy_tree(
+                rawname,
                 &host.layout.data_dir(rawname, &previous.data_dir),
                 &data_path,
             )?;

@@ -148,7 +148,11 @@ impl<'h> Transaction<'h> {
         let name = layout::unique_name("data");
         let copy = layout.data_dir(&record.rawname, &name);
         self.creating(&copy)?;
-        layout::copy_tree(&layout.data_dir(&record.rawname, &record.data_dir), &copy)?;
+        layout::copy_tree(
+            &record.rawname,
+            &layout.data_dir(&record.rawname, &record.data_dir),
+            &copy,
+        )?;
         fault::point(operation, "data-staged");
         Ok((name, copy))
     }
