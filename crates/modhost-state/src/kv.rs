@@ -6,6 +6,12 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::error::sqlite;
 use crate::{Result, State, Stop, Txn};
 
+/// The keys of module `?1` from `?2` on, in byte order. The index holds names and keys
+/// alone: a scan of the table itself would read every value it passes (its rows hold
+/// them, and their overflow pages are read to compare a row with the range's bounds).
+pub(crate) const KEYS_SQL: &str = "SELECT key FROM modhost_kv INDEXED BY modhost_kv_keys
+     WHERE module = ?1 AND key >= ?2 ORDER BY key";
+
 /// The most the keys one listing returns may take in the host, as a query's result may.
 const MAX_KEYS_BYTES: usize = 16 * 1024 * 1024;
 
@@ -28,16 +34,25 @@ const OVERFLOW: u64 = PAGE - 4;
 const MAX_LOCAL: u64 = (PAGE - 12) * 64 / 255 - 23;
 const MIN_LOCAL: u64 = (PAGE - 12) * 32 / 255 - 23;
 
-/// What an entry takes in the database: the part of its row its b-tree page holds (its
-/// bytes and [`ROW_OVERHEAD`], with an eighth more for the room b-tree pages keep free
-/// and for the interior pages above), and each whole overflow page the rest fills — a
-/// value of 1000 bytes spills past [`MAX_LOCAL`] into a page of its own. Measured,
-/// 50,000 entries in one transaction each grew the file by: 85 bytes for 64 + 4 + 0
-/// bytes (this counts 85), 16 for 4 + 4 + 0 (18), 56 for 16 + 8 + 20 (58), 231 for 64 +
-/// 30 + 100 (227); the test `kv_cost_follows_what_rows_take` checks it against SQLite's
-/// own count.
+/// What an entry takes in the database: its row, and its entry in `modhost_kv_keys` (the
+/// index of its module's name and key, which lists keys without reading values). Each is
+/// the part of it its b-tree page holds (its bytes and [`ROW_OVERHEAD`], with an eighth
+/// more for the room b-tree pages keep free and for the interior pages above), and each
+/// whole overflow page the rest fills — a value of 1000 bytes spills past [`MAX_LOCAL`]
+/// into a page of its own. Measured without the index, 50,000 entries in one transaction
+/// each grew the file by: 85 bytes for 64 + 4 + 0 bytes (the row counts 85), 16 for 4 +
+/// 4 + 0 (18), 56 for 16 + 8 + 20 (58), 231 for 64 + 30 + 100 (227); the test
+/// `kv_cost_follows_what_rows_take` checks both against SQLite's own count.
 pub(crate) fn row_cost(module: &str, key: &str, value: &str) -> u64 {
-    let payload = (module.len() + key.len() + value.len()) as u64 + HEADER;
+    let named = (module.len() + key.len()) as u64;
+    cell_cost(named + value.len() as u64 + HEADER) + cell_cost(named + KEYS_HEADER)
+}
+
+/// The record header of an entry of `modhost_kv_keys`: its size and two serial types.
+const KEYS_HEADER: u64 = HEADER - 1;
+
+/// What a cell of `payload` bytes takes, as [`row_cost`] counts it.
+fn cell_cost(payload: u64) -> u64 {
     let (local, overflow_pages) = split(payload);
     let in_page = local + ROW_OVERHEAD - HEADER + if overflow_pages > 0 { 4 } else { 0 };
     in_page + in_page / 8 + overflow_pages * PAGE
@@ -58,10 +73,22 @@ fn split(payload: u64) -> (u64, u64) {
     (local, (payload - local).div_ceil(OVERFLOW))
 }
 
-/// [`row_cost`] as an SQL expression (a scalar subquery) of the row `row` (a table's
-/// alias, or `NEW` and `OLD` in a trigger), its constants written in: one definition for
-/// summing a backup's entries and for the triggers that keep `modhost_kv_usage`.
+/// [`row_cost`] as an SQL expression of the row `row` (a table's alias, or `NEW` and `OLD`
+/// in a trigger), its constants written in: one definition for summing a backup's entries
+/// and for the triggers that keep `modhost_kv_usage`.
 pub(crate) fn row_cost_sql(row: &str) -> String {
+    let named = format!("length(CAST({row}.module AS BLOB)) + length(CAST({row}.key AS BLOB))");
+    format!(
+        "({} + {})",
+        cell_cost_sql(&format!(
+            "{named} + length(CAST({row}.value AS BLOB)) + {HEADER}"
+        )),
+        cell_cost_sql(&format!("{named} + {KEYS_HEADER}"))
+    )
+}
+
+/// [`cell_cost`] as an SQL scalar subquery of the payload size `payload`.
+fn cell_cost_sql(payload: &str) -> String {
     format!(
         "(SELECT in_page + in_page / 8 + pages * {PAGE} FROM (
              SELECT local + {extra} + CASE WHEN pages > 0 THEN 4 ELSE 0 END AS in_page, pages
@@ -74,10 +101,7 @@ pub(crate) fn row_cost_sql(row: &str) -> String {
                          WHEN {MIN_LOCAL} + (p - {MIN_LOCAL}) % {OVERFLOW} <= {MAX_LOCAL}
                              THEN {MIN_LOCAL} + (p - {MIN_LOCAL}) % {OVERFLOW}
                          ELSE {MIN_LOCAL} END AS local
-                     FROM (
-                         SELECT length(CAST({row}.module AS BLOB))
-                                + length(CAST({row}.key AS BLOB))
-                                + length(CAST({row}.value AS BLOB)) + {HEADER} AS p)))))",
+                     FROM (SELECT {payload} AS p)))))",
         extra = ROW_OVERHEAD - HEADER
     )
 }
@@ -221,17 +245,12 @@ impl Txn {
     /// ([`Error::TooManyKeys`](crate::Error::TooManyKeys)), and the scan ends at `stop`
     /// ([`Error::Stopped`](crate::Error::Stopped)).
     pub fn kv_keys(&self, module: &str, prefix: &str, stop: &Stop) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT key FROM modhost_kv WHERE module = ?1 AND key >= ?2 ORDER BY key",
-            )
-            .map_err(self.err())?;
+        let mut stmt = self.conn.prepare_cached(KEYS_SQL).map_err(self.err())?;
         let mut rows = stmt.query([module, prefix]).map_err(self.err())?;
         let mut keys = Vec::new();
         let mut bytes = 0usize;
         // In byte order the keys that start with `prefix` come together, first among those
-        // not below it, so the scan starts there on the primary key and stops at the first
+        // not below it, so the scan starts there on the index and stops at the first
         // key that does not start with it: no `LIKE` or `substr` (whose `%`, `_` and NUL
         // handling differ from a byte prefix), and no keys outside the range are read.
         while let Some(row) = rows.next().map_err(self.err())? {

@@ -140,7 +140,15 @@ const MIGRATIONS: &[&str] = &[
     "
     -- nothing more
 ",
+    // An index of each entry's module and key, so that listing keys reads no value; what
+    // an entry takes counts it, so `kv::usage_sql` runs again (see `KV_KEYS`).
+    "
+    CREATE INDEX IF NOT EXISTS modhost_kv_keys ON modhost_kv (module, key);
+",
 ];
+
+/// The migration that added `modhost_kv_keys`.
+const KV_KEYS: usize = 11;
 
 /// The migration that added `modhost_kv_usage` and its triggers.
 const KV_USAGE: usize = 10;
@@ -184,7 +192,7 @@ pub(crate) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
                 add_column(&tx, "modhost_source_seen", "module TEXT").map_err(&err)?;
             }
             tx.execute_batch(migration).map_err(&err)?;
-            if index == KV_USAGE {
+            if index == KV_USAGE || index == KV_KEYS {
                 tx.execute_batch(&crate::kv::usage_sql()).map_err(&err)?;
             }
         }
