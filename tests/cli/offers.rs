@@ -530,3 +530,65 @@ fn an_upgrade_held_back_by_a_newer_release_set_aside_names_it() {
         run.stderr
     );
 }
+
+#[test]
+fn an_index_or_a2_package_without_a_checksum_is_unverifiable_and_the_rest_still_offered() {
+    let root = root();
+    let (index, a2) = (tempfile::tempdir(), tempfile::tempdir());
+    let (Ok(index), Ok(a2)) = (index, a2) else {
+        panic!("tempdir")
+    };
+    let entry = |rawname: &str, sha256: &str| {
+        format!(
+            r#"{{"rawname":"{rawname}","name":"{rawname}","version":"9.0.0",
+                "file":"{rawname}-9.0.0.tgz","size":10{sha256}}}"#
+        )
+    };
+    let document = format!(
+        r#"{{"format":"modhost-index/1","modules":[{},{}]}}"#,
+        entry("core", &format!(r#","sha256":"{}""#, "a".repeat(64))),
+        entry("phonebook", ""),
+    );
+    assert!(std::fs::write(index.path().join("index.json"), document).is_ok());
+    assert!(
+        std::fs::write(
+            a2.path().join("modsource.json"),
+            r#"{"rawname":"voicemail","version":"9.0.0"}"#
+        )
+        .is_ok()
+    );
+    root.ok(&["source", "add", "ix", arg(index.path())]);
+    root.ok(&["source", "add", "vm", arg(a2.path()), "--kind", "a2"]);
+    let reports = root.ok(&["check-online", "--json"]).json();
+    let status = |source: &str, rawname: &str| {
+        report(&reports, source)["offers"]
+            .as_array()
+            .and_then(|o| o.iter().find(|o| o["rawname"] == rawname))
+            .map(|o| (o["status"].clone(), o["warnings"][0].clone()))
+    };
+    assert_eq!(
+        status("ix", "core").map(|(s, _)| s),
+        Some("available".into()),
+        "{reports}"
+    );
+    for (source, rawname) in [("ix", "phonebook"), ("vm", "voicemail")] {
+        let Some((status, warning)) = status(source, rawname) else {
+            panic!("{source} offers no {rawname}: {reports}");
+        };
+        assert_eq!(status, "unverifiable", "{reports}");
+        assert!(
+            warning
+                .as_str()
+                .is_some_and(|w| w.contains("no checksum") && w.contains("sha256")),
+            "{warning}"
+        );
+    }
+    let run = root.fails(&["install", "--online", "voicemail"]);
+    assert!(
+        run.stderr
+            .contains("cannot be verified and is never downloaded")
+            && !run.stderr.contains("Downloading"),
+        "{}",
+        run.stderr
+    );
+}

@@ -26,7 +26,9 @@ pub struct ModSource {
     /// The package's size in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
-    /// The package's SHA-256, hex.
+    /// The package's SHA-256, hex; empty when the index gives none, which leaves the
+    /// package unverifiable: offered, never downloaded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sha256: String,
 }
 
@@ -41,7 +43,9 @@ pub(crate) fn parse(bytes: &[u8], doc: &Location) -> Result<Release, String> {
         version: json::required(&fields, "version").map_err(not_ours)?,
         format: json::text(&fields, "format").map_err(not_ours)?,
         size: json::bytes(&fields, "size").map_err(not_ours)?,
-        sha256: json::required(&fields, "sha256").map_err(not_ours)?,
+        sha256: json::text(&fields, "sha256")
+            .map_err(not_ours)?
+            .unwrap_or_default(),
     };
     valid_release(&source.rawname, &source.version)?;
     let extension = match source.format.as_deref() {
@@ -50,7 +54,9 @@ pub(crate) fn parse(bytes: &[u8], doc: &Location) -> Result<Release, String> {
         Some(other) => return Err(format!("unknown package format `{other}` (tgz or zip)")),
     };
     let mut digests = Digests::default();
-    digests.set("sha256", &source.sha256)?;
+    if !source.sha256.is_empty() {
+        digests.set("sha256", &source.sha256)?;
+    }
     Ok(Release {
         location: doc
             .resolve(&format!("{}.{extension}", source.version))
@@ -71,7 +77,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_payload_sits_beside_the_index_and_needs_a_checksum() {
+    fn the_payload_sits_beside_the_index_and_is_unverifiable_without_a_checksum() {
         let doc = Location::Url("https://h/a2/phonebook/modsource.json".into());
         let sha = "a".repeat(64);
         let text = format!(r#"{{"rawname":"phonebook","version":"2.0.0","sha256":"{sha}"}}"#);
@@ -80,7 +86,17 @@ mod tests {
             release.location,
             Location::Url("https://h/a2/phonebook/2.0.0.tgz".into())
         );
-        assert!(parse(br#"{"rawname":"phonebook","version":"2.0.0"}"#, &doc).is_err());
+        // Offered, with nothing to verify it by: never downloaded.
+        for unsummed in [
+            &br#"{"rawname":"phonebook","version":"2.0.0"}"#[..],
+            br#"{"rawname":"phonebook","version":"2.0.0","sha256":""}"#,
+        ] {
+            let release = parse(unsummed, &doc);
+            assert!(
+                release.as_ref().is_ok_and(|r| r.digests.is_empty()),
+                "{release:?}"
+            );
+        }
         let traversal =
             format!(r#"{{"rawname":"phonebook","version":"../../x","sha256":"{sha}"}}"#);
         assert!(parse(traversal.as_bytes(), &doc).is_err());

@@ -449,9 +449,11 @@ impl Client {
                     .into_iter()
                     .map(|entry| {
                         let mut digests = Digests::default();
-                        digests
-                            .set("sha256", &entry.sha256)
-                            .map_err(invalid(&doc))?;
+                        if !entry.sha256.is_empty() {
+                            digests
+                                .set("sha256", &entry.sha256)
+                                .map_err(invalid(&doc))?;
+                        }
                         Ok(Release {
                             location: source.location.join("packages").join(&entry.file),
                             document: Some(doc.clone()),

@@ -37,7 +37,9 @@ pub struct Entry {
     pub file: String,
     /// The package's size in bytes.
     pub size: u64,
-    /// The package's SHA-256, hex.
+    /// The package's SHA-256, hex; empty when the index gives none, which leaves the
+    /// package unverifiable: offered, never downloaded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sha256: String,
     /// The licence group whose key a download needs, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,7 +69,8 @@ impl Entry {
                 clipped(&self.file)
             ));
         }
-        if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let hex = self.sha256.len() == 64 && self.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+        if !self.sha256.is_empty() && !hex {
             return Some(format!(
                 "for `{rawname}` has a sha256 of `{}`, not 64 hex digits",
                 clipped(&self.sha256)
@@ -131,7 +134,7 @@ impl Entry {
             version: json::required(fields, "version")?,
             file: json::required(fields, "file")?,
             size: json::bytes(fields, "size")?.ok_or("`size` is missing")?,
-            sha256: json::required(fields, "sha256")?,
+            sha256: json::text(fields, "sha256")?.unwrap_or_default(),
             group: json::text(fields, "group")?,
         })
     }
@@ -218,15 +221,16 @@ mod tests {
             Ok(1)
         );
         assert_eq!(with(&good.replace("\"size\":5", "\"size\":\"5\"")), Ok(1));
+        // No checksum is no error: the package is offered as unverifiable.
+        let unsummed = good.replace(&format!(",\"sha256\":\"{sha}\""), "");
+        assert_eq!(with(&unsummed), Ok(1));
+        assert_eq!(with(&good.replace(&sha, "")), Ok(1));
+        assert!(with(&good.replace(&sha, "abc")).is_err_and(|e| e.contains("not 64 hex digits")));
         for (entry, expected) in [
             (
                 good.replace("\"size\":5", "\"size\":\"five\""),
                 "the index is not valid: entry 1 (`core`): `size`: expected a number of bytes, \
                  found `five`",
-            ),
-            (
-                good.replace(&format!(",\"sha256\":\"{sha}\""), ""),
-                "the index is not valid: entry 1 (`core`): `sha256` is missing",
             ),
             (
                 good.replace("\"name\":\"Core\"", "\"name\":[\"Core\"]"),
