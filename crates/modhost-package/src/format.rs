@@ -248,8 +248,9 @@ pub(crate) const ZIP_END: u64 = 22;
 /// zip readers look for one (its comment may be up to 64 KiB).
 #[derive(Debug, Default)]
 pub(crate) struct ZipTail {
-    /// Where the record whose comment runs exactly to the file's last byte starts: the
-    /// one a careful reader takes.
+    /// Where the record whose comment runs exactly to the file's last byte starts, or to
+    /// zero bytes that pad the file to the end (`bsdtar --format zip` writing to a pipe
+    /// pads to its 10 KiB block): the one a careful reader takes.
     pub(crate) closing: Option<u64>,
     /// Where the last whole record starts, whatever its comment's length says: the one
     /// Python's `zipfile` takes (`unzip` too, the comment cut short). A crafted file puts
@@ -283,7 +284,8 @@ pub(crate) fn zip_tail(file: &mut std::fs::File) -> io::Result<ZipTail> {
         .collect();
     let closing = records.iter().rev().copied().find(|&at| {
         let comment = usize::from(u16::from_le_bytes([tail[at + 20], tail[at + 21]]));
-        tail.len() - at == ZIP_END as usize + comment
+        tail.get(at + ZIP_END as usize + comment..)
+            .is_some_and(|padding| padding.iter().all(|&b| b == 0))
     });
     let last_record = records.last().copied();
     // A reader finds the central directory right before the record, as long as the

@@ -259,14 +259,24 @@ fn a_zip_with_bytes_after_its_end_or_a_gzip_tar_that_is_a_zip_too_is_refused() {
         ("demo/module.xml", XML.replace("Demo", "Other").as_bytes()),
         ("demo/module.wasm", WASM),
     ]);
-    // What zip tools write is accepted: a comment, and a zip64 end.
+    // What zip tools write is accepted: a comment, a zip64 end, and zeros padding the
+    // file to a block's end (`bsdtar --format zip` writing to a pipe).
     let mut commented = good.clone();
     let length = commented.len();
     commented[length - 2..].copy_from_slice(&5u16.to_le_bytes());
     commented.extend(b"hello");
     let zip64 = zip64_bytes();
     assert!(zip64.windows(4).any(|w| w == b"PK\x06\x06"), "no zip64 end");
-    for (name, bytes) in [("commented.zip", &commented), ("zip64.zip", &zip64)] {
+    let mut padded = good.clone();
+    padded.resize(padded.len().next_multiple_of(10_240), 0);
+    let mut padded_commented = commented.clone();
+    padded_commented.resize(padded_commented.len() + 5_021, 0);
+    for (name, bytes) in [
+        ("commented.zip", &commented),
+        ("zip64.zip", &zip64),
+        ("padded.zip", &padded),
+        ("padded-commented.zip", &padded_commented),
+    ] {
         let package = write(scratch.path(), name, bytes);
         assert_eq!(unpacked(&package), Ok("demo".to_owned()), "{name}");
         assert_eq!(manifest(&package), Ok("demo".to_owned()), "{name}");
@@ -277,8 +287,11 @@ fn a_zip_with_bytes_after_its_end_or_a_gzip_tar_that_is_a_zip_too_is_refused() {
     junk.extend(b"GARBAGE");
     let mut zip64_junk = zip64.clone();
     zip64_junk.extend(b"GARBAGE");
+    let mut padded_junk = padded.clone();
+    padded_junk.extend(b"GARBAGE");
     for (name, bytes) in [
         ("junk.zip", junk),
+        ("padded-junk.zip", padded_junk),
         ("zip64-junk.zip", zip64_junk),
         ("good-then-other.zip", appended(&good, &other)),
         ("other-then-good.zip", appended(&other, &good)),
