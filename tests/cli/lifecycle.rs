@@ -532,6 +532,10 @@ fn scan_lists_module_directories_beside_packages_and_a_module_directory_installs
     assert!(std::fs::create_dir_all(modules.join("assets")).is_ok());
 
     // Loading every component takes a while on a fresh root: the scan says what it does.
+    let sources = root.path().with_file_name("sources");
+    assert!(std::fs::create_dir_all(&sources).is_ok());
+    root.ok(&["source", "add", "made", arg(&sources)]);
+    root.ok(&["source", "remove", "made"]);
     let run = root.fails(&["scan", arg(&modules)]);
     assert!(
         run.stderr.contains("Compiled core") && run.stderr.contains("Compiled voicemail"),

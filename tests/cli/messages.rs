@@ -427,9 +427,17 @@ fn reading_commands_never_create_a_root_and_scan_and_manifest_need_none() {
     let dir = root.path().with_file_name("packages");
     assert!(std::fs::create_dir_all(&dir).is_ok());
     assert!(std::fs::copy(package("core"), dir.join("core.tgz")).is_ok());
-    let scan = root.ok(&["--json", "scan", arg(&dir)]).json();
+    let run = root.ok(&["--json", "scan", arg(&dir)]);
+    let scan = run.json();
     assert_eq!(scan[0]["rawname"], "core", "{scan}");
     assert_eq!(scan[0]["installable"], true, "{scan}");
+    // With no root to keep it in, nothing is compiled: the component is read.
+    assert!(!run.stderr.contains("Compiled"), "{}", run.stderr);
+    let exports = scan[0]["exports"].as_array().cloned().unwrap_or_default();
+    assert!(
+        exports.contains(&"lifecycle.install".into()) && exports.contains(&"hooks.handle".into()),
+        "{scan}"
+    );
     let manifest = root
         .ok(&["--json", "manifest", arg(&package("core"))])
         .json();

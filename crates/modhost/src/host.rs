@@ -98,6 +98,12 @@ impl Host {
         Embedding::new().open(root)
     }
 
+    /// Whether this is a throwaway host ([`Host::open_scratch`]): what it makes goes with
+    /// it, so nothing is worth keeping.
+    pub(crate) fn is_scratch(&self) -> bool {
+        self._scratch.is_some()
+    }
+
     /// Fails, saying why, in a process forked from the one that opened the host: it has
     /// none of the host's threads, and may hold for ever a lock one of them held at the
     /// fork, so every call on the host there fails before touching any.

@@ -143,8 +143,9 @@ impl Host {
     /// are still described. Installed modules for which `dir` holds a newer version are
     /// marked `needs-upgrade`; those an earlier scan of `dir` marked, and for which it no
     /// longer holds one, are enabled again — unless something in `dir` could not be read,
-    /// which may be that newer version. The artifacts the scan compiles to list exports
-    /// are removed again unless an installed version or backup uses them.
+    /// which may be that newer version. What the scan compiles stays in the cache within
+    /// its bound, so that installing a scanned package compiles nothing; a throwaway host
+    /// ([`Host::open_scratch`]) compiles nothing, and reads each component instead.
     pub fn scan(&self, dir: &Path) -> Result<Scan> {
         ops::scan(self, dir)
     }

@@ -389,7 +389,11 @@ fn check_before_compiling(
 
 /// Names a staged component by where it is inside its package, not by the staging
 /// directory it was unpacked to, which is gone by the time anyone reads the error.
-fn in_package(error: modhost_runtime::Error, package: &Path, unpacked: &Unpacked) -> Error {
+pub(crate) fn in_package(
+    error: modhost_runtime::Error,
+    package: &Path,
+    unpacked: &Unpacked,
+) -> Error {
     let inside = package
         .join(&unpacked.manifest.rawname)
         .join(&unpacked.manifest.component);

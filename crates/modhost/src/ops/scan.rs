@@ -8,7 +8,7 @@ use modhost_manifest::Manifest;
 use modhost_state::{ModuleRecord, Status};
 
 use super::Transaction;
-use super::install::{load_unpacked, stage};
+use super::install::{in_package, load_unpacked, stage};
 use crate::Result;
 use crate::depends;
 use crate::host::Host;
@@ -17,7 +17,8 @@ use crate::plan::required_modules;
 
 /// Describes every module in `dir` and updates the `needs-upgrade` marks; see
 /// [`Host::scan`]. What the scan compiles stays in the cache, within its bound (`[cache]
-/// keep_mb`), so that installing a scanned package compiles nothing.
+/// keep_mb`), so that installing a scanned package compiles nothing. With no root (a
+/// throwaway host) nothing would be kept: each component is read, never compiled.
 pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
     packages::package_dir(dir)?;
     let lock = host.lock()?;
@@ -63,11 +64,17 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
             );
         }
         let report = host.check_depends(manifest)?;
-        let loaded = stage(host, path, modhost_package::unpack_to_read)
-            .and_then(|staged| load_unpacked(host, path, &staged.unpacked));
-        let engine = host.runtime.engine();
-        let (exports, imports, mut problem) = match loaded {
-            Ok(component) => (component.exports(engine), component.imports(engine), None),
+        let described = stage(host, path, modhost_package::unpack_to_read).and_then(|staged| {
+            match host.is_scratch() {
+                true => read_unpacked(path, &staged.unpacked, &host.runtime),
+                false => load_unpacked(host, path, &staged.unpacked).map(|component| {
+                    let engine = host.runtime.engine();
+                    (component.exports(engine), component.imports(engine))
+                }),
+            }
+        });
+        let (exports, imports, mut problem) = match described {
+            Ok((exports, imports)) => (exports, imports, None),
             Err(e) => (Vec::new(), Vec::new(), Some(e.to_string())),
         };
         // Installing it by name is refused while a package that may be newer is unread.
@@ -102,6 +109,33 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
         entries,
         unreadable,
     })
+}
+
+/// The functions `unpacked`'s component exports and the interfaces it imports, read
+/// without compiling it, and checked as installing it checks them before compiling.
+fn read_unpacked(
+    package: &Path,
+    unpacked: &modhost_package::Unpacked,
+    runtime: &modhost_runtime::Runtime,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let component = &unpacked.component;
+    let bytes = std::fs::read(component).map_err(|source| crate::Error::Io {
+        path: component.clone(),
+        source,
+    })?;
+    let names = modhost_runtime::top_level(&bytes)
+        .map_err(|message| modhost_runtime::Error::Load {
+            path: component.clone(),
+            message,
+        })
+        .and_then(|names| {
+            runtime
+                .check_read(component, &bytes, &names)
+                .map(|()| names)
+        })
+        .map_err(|e| in_package(e, package, unpacked))?;
+    let exports = modhost_runtime::exported_functions(&bytes, &names.exports).unwrap_or_default();
+    Ok((exports, names.imports))
 }
 
 /// Fills [`ScanEntry::installable_with`]: the entries that cannot be installed alone but
