@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 use crate::Stop;
 
 /// How often a cancellable wait looks at its cancellation, which cannot wake it: often
-/// enough that a cancelled call stops within a millisecond, and a wakeup costs a few
-/// microseconds.
-const CANCEL_LOOK: Duration = Duration::from_millis(1);
+/// enough that a cancelled call stops within a millisecond, what it then does to stop
+/// included (looking every millisecond, half of them took longer), and a wakeup costs a
+/// few microseconds.
+const CANCEL_LOOK: Duration = Duration::from_micros(200);
 
 /// Who holds the write lock among this process's writers, and which changes wait for it.
 #[derive(Debug, Default)]
