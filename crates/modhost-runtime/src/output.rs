@@ -113,7 +113,8 @@ impl Captured {
             }
         }
         if lines_dropped > 0 {
-            tracing::warn!(target: "modhost::module", module = %rawname, "{lines_dropped} printed lines past the limit of {} a call were not logged", self.max_lines);
+            // Either limit may have stopped them: the lines, or the bytes kept.
+            tracing::warn!(target: "modhost::module", module = %rawname, "{lines_dropped} printed lines were not logged (a call logs at most {} lines and {KEPT} bytes of what it prints)", self.max_lines);
         }
         if dropped > 0 {
             tracing::warn!(target: "modhost::module", module = %rawname, "{dropped} bytes printed past the {KEPT}-byte limit of a call were dropped");
