@@ -448,7 +448,9 @@ pub unsafe extern "C" fn modhost_declare(
 /// called on), up to `max_fire_depth` dispatches deep; such a dispatch ends with the call
 /// it runs inside, at its deadline, and when it is cancelled unless given a `cancel` of
 /// its own; while the handler it runs inside has written, its handlers' writes wait for
-/// the write lock until their deadline.
+/// the write lock until their deadline. Its writes are its own, as the application's
+/// action: kept when it ends, even if the call it runs inside then fails or is cancelled
+/// (unlike a hook the module fires, which rolls back with the module's call).
 ///
 /// # Safety
 ///

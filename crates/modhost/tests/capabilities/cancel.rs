@@ -202,3 +202,55 @@ fn a_dispatch_started_inside_a_cancelled_call_ends_with_it_and_reload_writes_not
     let seen = format!("{dispatch:?}");
     assert!(!seen.contains("wrote "), "{seen}");
 }
+
+thread_local! {
+    /// The host whose dispatch REMEMBERING's `originate` serves.
+    static REMEMBERED: std::cell::RefCell<Option<Arc<Host>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `pbx:telephony` whose `originate` dispatches `remember` (hostile's handler writes
+/// what it is given) and then fails, as an application that acted and then refused.
+const REMEMBERING: Scripted = Scripted {
+    needs_grant: true,
+    link: |linker| {
+        calls::add_to_linker::<_, Calls>(linker, |_| {
+            Calls(|| {
+                let host = REMEMBERED.with_borrow(Clone::clone).ok_or("no host")?;
+                let remembered = host
+                    .dispatch("remember", "asked by the application")
+                    .map_err(|e| e.to_string())?;
+                Err(format!("refused after {} call", remembered.calls.len()))
+            })
+        })
+    },
+};
+
+#[test]
+fn a_dispatch_the_application_makes_inside_a_call_keeps_its_writes_when_that_call_fails() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = granted_host(&root, REMEMBERING, &[package("hostile")]);
+    REMEMBERED.set(Some(Arc::clone(&host)));
+    let dispatch = host
+        .dispatch("voicemail.left", r#"{"mailbox":"101","from":"2025550101"}"#)
+        .unwrap_or_else(|e| panic!("{e}"));
+    REMEMBERED.set(None);
+    let call = &dispatch.calls[0];
+    assert!(
+        call.kind.is_some()
+            && call
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("refused after 1 call")),
+        "{dispatch:?}"
+    );
+    // What the application's own dispatch wrote is the application's: kept.
+    let entries = host.kv_entries("hostile").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        entries.contains(&(
+            "remembered".to_owned(),
+            "asked by the application".to_owned()
+        )),
+        "{entries:?}"
+    );
+}
