@@ -788,8 +788,8 @@ impl Parser {
         i32::try_from(kept).ok()
     }
 
-    /// The `<menuitems>`; one without a `category` is in the module's `category`, where
-    /// FreePBX's menu shows it.
+    /// The `<menuitems>`; one without a `category`, or with an empty one, is in the
+    /// module's `category`, where FreePBX's menu shows it.
     fn menuitems(&mut self, root: &Element, category: &str) -> Vec<MenuItem> {
         let mut items = Vec::new();
         for element in root
@@ -803,7 +803,13 @@ impl Parser {
             items.push(MenuItem {
                 key: element.name.clone(),
                 label: element.trimmed_text().to_owned(),
-                category: Some(element.attribute("category").unwrap_or(category).to_owned()),
+                category: Some(
+                    element
+                        .attribute("category")
+                        .filter(|c| !c.trim().is_empty())
+                        .unwrap_or(category)
+                        .to_owned(),
+                ),
                 sort,
                 attributes: element.attributes.iter().cloned().collect(),
             });

@@ -85,6 +85,7 @@ fn a_hooks_targets_priority_and_the_modules_category_are_inherited() {
         <menuitems>
             <contactmanager>Contact Manager</contactmanager>
             <cmsettings category="Settings">Contact Settings</cmsettings>
+            <cmgroups category=" ">Contact Groups</cmgroups>
         </menuitems>
         <hooks>
             <userman class="Userman" namespace="FreePBX\modules" priority="600">
@@ -102,7 +103,10 @@ fn a_hooks_targets_priority_and_the_modules_category_are_inherited() {
         priorities(&manifest),
         [("delUser", 600), ("addUser", 100), ("fwcChownFiles", 500)]
     );
-    assert_eq!(categories(&manifest), [Some("Admin"), Some("Settings")]);
+    assert_eq!(
+        categories(&manifest),
+        [Some("Admin"), Some("Settings"), Some("Admin")]
+    );
 }
 
 #[test]
