@@ -232,6 +232,18 @@ fn what_else(file: &mut std::fs::File, head: &[u8]) -> io::Result<String> {
                 .into(),
         );
     }
+    // What a download that failed leaves: nothing, or the server's error page.
+    if head.is_empty() {
+        return Ok("it is empty (a download or a copy that failed?)".into());
+    }
+    let lower = text.to_ascii_lowercase();
+    if lower.starts_with(b"<!doctype html") || lower.starts_with(b"<html") {
+        return Ok(
+            "it is an HTML page, not a package (a web server's error or login page saved \
+             in its place?)"
+                .into(),
+        );
+    }
     Ok("it is neither a gzip tar nor a zip archive".into())
 }
 

@@ -26,7 +26,6 @@ fn the_format_is_told_by_the_first_bytes_not_the_name() {
     }
     for (name, bytes) in [
         ("text.tgz", &b"module: yaml"[..]),
-        ("empty.zip", b""),
         ("gzip-only-one-byte.tgz", b"\x1f"),
         ("zip-spanned.zip", b"PK\x07\x08"),
     ] {
@@ -57,6 +56,22 @@ fn the_format_is_told_by_the_first_bytes_not_the_name() {
             "component.wasm",
             b"\0asm\x0d\0\x01\0",
             "it is a WebAssembly file, not a package: give the module's directory",
+        ),
+        // What a download that failed leaves.
+        (
+            "empty.zip",
+            b"",
+            "it is empty (a download or a copy that failed?)",
+        ),
+        (
+            "error.tgz",
+            b"\n<!DOCTYPE html>\n<html><body>404 Not Found</body></html>",
+            "it is an HTML page, not a package (a web server's error or login page",
+        ),
+        (
+            "login.tgz",
+            b"<HTML><form>Sign in</form></HTML>",
+            "it is an HTML page",
         ),
     ] {
         let package = dir.join(name);
