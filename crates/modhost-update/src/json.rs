@@ -16,7 +16,20 @@ pub(crate) fn object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
             bytes.len()
         ));
     }
-    match serde_json::from_slice(bytes).map_err(|e| format!("not JSON ({e})"))? {
+    let syntax = |e: serde_json::Error| {
+        // Invisible in an editor, and JSON takes no space but ASCII's: a document copied
+        // from a web page or a wiki carries them.
+        let pasted = std::str::from_utf8(bytes).is_ok_and(|text| text.contains('\u{a0}'));
+        match pasted {
+            true => format!(
+                "not JSON ({e}); it holds non-breaking spaces (U+00A0), which JSON does not \
+                 read as spaces: a document copied from a web page? Replace them with \
+                 plain spaces"
+            ),
+            false => format!("not JSON ({e})"),
+        }
+    };
+    match serde_json::from_slice(bytes).map_err(syntax)? {
         // Read again, field by field, for a field given twice, which the first reading
         // (the last one wins) does not tell.
         Value::Object(_) => serde_json::from_slice::<Unique>(bytes)
@@ -153,5 +166,26 @@ mod tests {
         let once = object(br#"{"version":"1.0","supported":{"version":"16.0"}}"#);
         assert!(once.is_ok_and(|o| o.len() == 2));
         assert!(object(b"[1]").is_err_and(|e| e.ends_with("not an object")));
+    }
+
+    #[test]
+    fn non_breaking_spaces_pasted_from_a_web_page_are_named() {
+        let pasted = object("{\u{a0}\"rawname\":\u{a0}\"pb\"}".as_bytes());
+        assert!(
+            pasted.as_ref().is_err_and(|e| e.starts_with("not JSON (")
+                && e.contains("non-breaking spaces (U+00A0)")
+                && e.contains("Replace them with plain spaces")),
+            "{pasted:?}"
+        );
+        // Inside a string it is text, read as it is.
+        assert!(object("{\"name\":\"Phone\u{a0}book\"}".as_bytes()).is_ok());
+        // Any other syntax error is said alone.
+        let broken = object(b"{\"rawname\" \"pb\"}");
+        assert!(
+            broken
+                .as_ref()
+                .is_err_and(|e| e.starts_with("not JSON (") && !e.contains("U+00A0")),
+            "{broken:?}"
+        );
     }
 }
