@@ -165,4 +165,15 @@ fn what_a_package_directory_offers_is_listed_before_any_root_is_made() {
     assert!(!root.path().exists());
     let run = root.fails(&["list"]);
     assert!(run.stderr.contains("no modhost root"), "{}", run.stderr);
+    // A mistyped directory is said, for an installed module too, which needs none.
+    root.ok(&["install", arg(&core)]);
+    let missing = dir.path().join("mistyped");
+    for rawname in ["core", "voicemail"] {
+        let run = root.fails(&["info", rawname, "--from", arg(&missing)]);
+        assert!(
+            run.stderr.contains(&missing.display().to_string()),
+            "{}",
+            run.stderr
+        );
+    }
 }

@@ -311,6 +311,11 @@ impl Host {
     /// What `info` shows of `rawname`: the installed module in full, or else the module
     /// a package of the package directory (`from`, or the configured one) offers.
     pub fn describe(&self, rawname: &str, from: Option<&Path>) -> Result<Described> {
+        // A directory named that is not there is a slip to say, even where an installed
+        // module needs none.
+        if let Some(dir) = from {
+            packages::package_dir(dir)?;
+        }
         match self.info(rawname) {
             Err(Error::NotInstalled(_)) if !modhost_manifest::is_valid_rawname(rawname) => {
                 Err(Error::NotARawname(rawname.to_owned()))
