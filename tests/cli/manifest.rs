@@ -57,6 +57,27 @@ fn manifest_reads_a_package_a_directory_and_a_file_alike() {
         text.contains("  asks for     the application's `pbx:telephony`"),
         "{text}"
     );
+    // What a FreePBX module.xml says of its release is shown in text, as in JSON.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let xml = dir.path().join("module.xml");
+    let written = std::fs::write(
+        &xml,
+        r#"<module><rawname>cdr</rawname><name>CDR Reports</name><version>16.0.40</version>
+        <more-info>https://wiki.freepbx.org/display/F2/CDR+Reports+Module</more-info>
+        <modtype>report</modtype>
+        <bugfix id="FREEPBX-23041">https://issues.freepbx.org/browse/FREEPBX-23041</bugfix>
+        <bugfix>Fixed a crash when exporting</bugfix></module>"#,
+    );
+    assert!(written.is_ok(), "{written:?}");
+    let text = root.ok(&["manifest", arg(&xml)]).stdout;
+    for said in [
+        "more info    https://wiki.freepbx.org/display/F2/CDR+Reports+Module",
+        "type         report",
+        "fixes        FREEPBX-23041: https://issues.freepbx.org/browse/FREEPBX-23041",
+        "fixes        Fixed a crash when exporting",
+    ] {
+        assert!(text.contains(said), "{said}: {text}");
+    }
 }
 
 #[test]

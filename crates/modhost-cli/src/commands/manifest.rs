@@ -167,6 +167,12 @@ pub(crate) fn details(m: &Manifest, line: &mut dyn FnMut(&str, &str)) {
             ),
         );
     }
+    for fix in &m.bugfix {
+        match &fix.id {
+            Some(id) if id != &fix.text => line("fixes", &format!("{id}: {}", fix.text)),
+            _ => line("fixes", &fix.text),
+        }
+    }
     if !m.menuitems.is_empty() {
         line(
             "menu",
