@@ -557,7 +557,17 @@ fn unsigned_sources_work_and_are_shown_as_unsigned() {
     let repo = Repo::phonebook(&root, "1.0.0");
     root.ok(&["source", "add", "main", &repo.url]);
     let list = root.ok(&["source", "list"]).stdout;
-    assert!(list.contains("(unsigned)"), "{list}");
+    let mut lines = list.lines();
+    assert!(
+        lines.next().is_some_and(|header| header.starts_with("NAME")
+            && header.contains("  KIND  ")
+            && header.contains("  LOCATION")
+            && header.ends_with("  TRUST"))
+            && lines.next().is_some_and(|row| row.starts_with("main  ")
+                && row.contains(&format!("  {}  ", repo.url))
+                && row.ends_with("  unsigned")),
+        "{list}"
+    );
     let listed = root.ok(&["source", "list", "--json"]).json();
     assert_eq!(listed[0]["signed"], false, "{listed}");
     let text = repo.ok(&root, &["check-online"]).stdout;

@@ -75,7 +75,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
 }
 
 /// Left-aligned columns, as wide as their widest cell.
-fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+pub(crate) fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     let mut widths = header.map(str::len);
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {

@@ -151,7 +151,7 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
                             `modhost source add NAME URL`\n"
                         .to_owned();
                 }
-                sources
+                let rows: Vec<[String; 4]> = sources
                     .iter()
                     .map(|s| {
                         let signed = if s.signed {
@@ -180,14 +180,15 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
                             .as_ref()
                             .map(|m| format!(", declared by {}", escape(m)))
                             .unwrap_or_default();
-                        format!(
-                            "{}  {}  {}  ({signed}{key}{declared})\n",
-                            escape(&s.name),
-                            s.kind.map_or("unknown", SourceKind::as_str),
-                            escape(&s.url)
-                        )
+                        [
+                            escape(&s.name).into_owned(),
+                            s.kind.map_or("unknown", SourceKind::as_str).to_owned(),
+                            escape(&s.url).into_owned(),
+                            format!("{signed}{key}{declared}"),
+                        ]
                     })
-                    .collect()
+                    .collect();
+                super::list::table(["NAME", "KIND", "LOCATION", "TRUST"], &rows)
             })
         }
     }
