@@ -200,4 +200,11 @@ fn a_download_that_is_no_package_is_named_by_its_url_and_source() {
         "{}",
         run.stderr
     );
+    // A download changes nothing, whatever befalls it: what it says is that nothing was
+    // downloaded.
+    assert!(
+        run.stderr.contains("nothing was downloaded:") && !run.stderr.contains("changed"),
+        "{}",
+        run.stderr
+    );
 }

@@ -481,7 +481,8 @@ fn reading_commands_never_create_a_root_and_scan_and_manifest_need_none() {
         arg(&dir),
     ]);
     assert!(
-        run.stderr.contains("its query holds `key=`")
+        run.stderr.contains("nothing was downloaded:")
+            && run.stderr.contains("its query holds `key=`")
             && run
                 .stderr
                 .contains("a package behind a download key comes from its update source")

@@ -166,9 +166,9 @@ fn details(error: &anyhow::Error) -> serde_json::Map<String, serde_json::Value> 
         return details;
     }
     let (key, value) = match error {
-        modhost::Error::Refused(reasons) | modhost::Error::Unmet(reasons) => {
-            ("reasons", json!(reasons))
-        }
+        modhost::Error::Refused(reasons)
+        | modhost::Error::Unmet(reasons)
+        | modhost::Error::NotDownloaded(reasons) => ("reasons", json!(reasons)),
         modhost::Error::InUse { dependents, .. } => ("dependents", json!(dependents)),
         modhost::Error::Reload(call) => ("call", json!(call)),
         modhost::Error::Unchecked { done, failures } => {

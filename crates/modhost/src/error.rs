@@ -248,6 +248,10 @@ pub enum Error {
     /// The plan cannot succeed; every reason is listed.
     #[error("nothing was changed:{}", .0.iter().map(|r| format!("\n  - {r}")).collect::<String>())]
     Refused(Vec<String>),
+    /// A download was refused, or what it fetched did not verify: nothing was kept. Every
+    /// reason is listed.
+    #[error("nothing was downloaded:{}", .0.iter().map(|r| format!("\n  - {r}")).collect::<String>())]
+    NotDownloaded(Vec<String>),
     /// The plan can succeed but for requirements not met (`<depends>`, `<supported>`, or
     /// what installed modules require of a module it changes): forcing the change
     /// ([`Options::force`](crate::Options::force), a forced rollback) sets them aside.
@@ -513,6 +517,7 @@ impl Error {
         matches!(
             self,
             Error::Refused(_)
+                | Error::NotDownloaded(_)
                 | Error::Unmet(_)
                 | Error::SourcesAhead { .. }
                 | Error::NotAPackageDir { .. }

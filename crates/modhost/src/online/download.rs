@@ -16,7 +16,11 @@ use crate::{Error, Event, Result};
 pub(crate) fn download(host: &Host, rawname: &str, dir: &Path) -> Result<PathBuf> {
     // Only a file is written: any source will do, even for an installed module.
     let mut checked = offers(host)?;
-    let (source, release) = find_release(host, &checked, rawname, false)?;
+    let (source, release) =
+        find_release(host, &checked, rawname, false).map_err(|error| match error {
+            Error::Refused(reasons) => Error::NotDownloaded(reasons),
+            error => error,
+        })?;
     let work = download_dir(dir)?;
     // Which module, from which source: the download's own error names a URL.
     let path =
@@ -25,7 +29,7 @@ pub(crate) fn download(host: &Host, rawname: &str, dir: &Path) -> Result<PathBuf
                 "source `{}`: `{}` {}",
                 source.name, release.rawname, release.version
             );
-            Error::Refused(super::apply::reasons_in(&context, error))
+            Error::NotDownloaded(super::apply::reasons_in(&context, error))
         })?;
     let kept = keep_package(&path, dir)?;
     remember(host, &accepted(&mut checked))?;
@@ -37,10 +41,10 @@ pub(crate) fn download_url(host: &Host, url: &str, sha256: &str, dir: &Path) -> 
     let mut digests = Digests::default();
     digests
         .set("sha256", sha256)
-        .map_err(|e| Error::Refused(vec![e]))?;
+        .map_err(|e| Error::NotDownloaded(vec![e]))?;
     let location = Location::parse(url).map_err(|e| match e {
         // A one-off download has no source to keep a key: said in its own words.
-        modhost_update::Error::Secret { location, name } => Error::Refused(vec![format!(
+        modhost_update::Error::Secret { location, name } => Error::NotDownloaded(vec![format!(
             "`{location}`: its query holds `{name}=`, a secret that would be shown and logged \
              with the URL: a package behind a download key comes from its update source (the \
              server added as a source, the key stored as its download key, the module then \
@@ -122,8 +126,9 @@ pub(crate) fn fetch_package(
     }
     // Named by where it came from: the file it was downloaded to is gone by the time
     // the message is read.
-    let manifest = modhost_package::read_manifest(&path, &Default::default())
-        .map_err(|e| Error::Refused(vec![format!("`{}`: {}", release.location, e.problem())]))?;
+    let manifest = modhost_package::read_manifest(&path, &Default::default()).map_err(|e| {
+        Error::Refused(vec![format!("`{}`: {}", release.location, e.problem())])
+    })?;
     if manifest.rawname != release.rawname
         || !announces(source.kind, &release.version, &manifest.version)
     {
