@@ -550,9 +550,10 @@ fn an_index_or_a2_package_without_a_checksum_is_unverifiable_and_the_rest_still_
         entry("phonebook", ""),
     );
     assert!(std::fs::write(index.path().join("index.json"), document).is_ok());
+    // Under the name a2 itself gives it.
     assert!(
         std::fs::write(
-            a2.path().join("modsource.json"),
+            a2.path().join("a2modsource.json"),
             r#"{"rawname":"voicemail","version":"9.0.0"}"#
         )
         .is_ok()

@@ -9,7 +9,11 @@ use crate::{Location, json, valid_release};
 /// The index file's name under a source's `update_url`.
 pub const INDEX: &str = "modsource.json";
 
-/// `modsource.json`. Unlike a2's own file it must carry the package's SHA-256: modhost
+/// The name a2 itself gives the index file, read where there is no [`INDEX`].
+pub const A2_INDEX: &str = "a2modsource.json";
+
+/// `modsource.json` (or a2's own `a2modsource.json`). Beside a2's fields it carries the
+/// package's SHA-256: without it the package is offered as unverifiable, and modhost
 /// installs nothing it cannot verify.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModSource {

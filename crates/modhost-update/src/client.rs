@@ -470,8 +470,26 @@ impl Client {
             }
             // A document's relative references are resolved against where it was found.
             Kind::A2 => {
-                let doc = source.location.join(a2::INDEX);
-                let (bytes, found) = checking.document(&doc, None)?;
+                // a2 itself names the document `a2modsource.json`: read where there is no
+                // `modsource.json`.
+                let ours = source.location.join(a2::INDEX);
+                let theirs = source.location.join(a2::A2_INDEX);
+                let only_theirs = matches!((&ours, &theirs),
+                    (Location::Path(ours), Location::Path(theirs))
+                        if !ours.exists() && theirs.exists());
+                let (doc, fetched) = match only_theirs {
+                    true => (theirs.clone(), checking.document(&theirs, None)),
+                    false => match checking.document(&ours, None) {
+                        Err(missing @ Error::Missing { .. }) => {
+                            match checking.document(&theirs, None) {
+                                Err(Error::Missing { .. }) => (ours, Err(missing)),
+                                fetched => (theirs, fetched),
+                            }
+                        }
+                        fetched => (ours, fetched),
+                    },
+                };
+                let (bytes, found) = fetched?;
                 vec![a2::parse(&bytes, &found).map_err(invalid(&doc))?]
             }
             Kind::Freepbx => {

@@ -702,3 +702,44 @@ fn requests_name_modhost_and_its_version_and_ask_gzip_for_documents_only() {
         "{package_head:?}"
     );
 }
+
+#[test]
+fn an_a2_channel_holding_a2s_own_document_name_is_read() {
+    let tls = Tls::new();
+    let site = common::Site::new(&tls);
+    let sha = "a".repeat(64);
+    site.put(
+        "a2/pb/a2modsource.json",
+        format!(r#"{{"rawname":"pb","version":"2.0.0","sha256":"{sha}"}}"#),
+    );
+    let source = Source {
+        location: Location::Url(format!("{}/a2/pb", site.url)),
+        ..a2_source(&site.url)
+    };
+    let releases = tls
+        .client()
+        .releases(&source, None, &Target::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(releases[0].version, "2.0.0");
+    // `modsource.json` comes first where both are.
+    site.put(
+        "a2/pb/modsource.json",
+        format!(r#"{{"rawname":"pb","version":"3.0.0","sha256":"{sha}"}}"#),
+    );
+    let releases = tls
+        .client()
+        .releases(&source, None, &Target::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(releases[0].version, "3.0.0");
+    // Neither there: the one modhost reads is named as missing.
+    site.remove("a2/pb/modsource.json");
+    site.remove("a2/pb/a2modsource.json");
+    match tls.client().releases(&source, None, &Target::default()) {
+        Err(Error::Missing {
+            url, status: 404, ..
+        }) => {
+            assert!(url.ends_with("/a2/pb/modsource.json"), "{url}")
+        }
+        other => panic!("expected the document missing, got {other:?}"),
+    }
+}

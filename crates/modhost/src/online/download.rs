@@ -126,9 +126,8 @@ pub(crate) fn fetch_package(
     }
     // Named by where it came from: the file it was downloaded to is gone by the time
     // the message is read.
-    let manifest = modhost_package::read_manifest(&path, &Default::default()).map_err(|e| {
-        Error::Refused(vec![format!("`{}`: {}", release.location, e.problem())])
-    })?;
+    let manifest = modhost_package::read_manifest(&path, &Default::default())
+        .map_err(|e| Error::Refused(vec![format!("`{}`: {}", release.location, e.problem())]))?;
     if manifest.rawname != release.rawname
         || !announces(source.kind, &release.version, &manifest.version)
     {
