@@ -157,6 +157,21 @@ pub fn decode_within(
     if bytes.len() > max_size {
         return Err(too_large(max_size));
     }
+    // UTF-32, which libxml2 reads only where built with iconv, and no editor saves an
+    // XML file in unasked: told by its byte-order mark or its first `<` (and before the
+    // UTF-16 mark its own starts with), and named.
+    if let [0xFF, 0xFE, 0, 0, ..]
+    | [0, 0, 0xFE, 0xFF, ..]
+    | [b'<', 0, 0, 0, ..]
+    | [0, 0, 0, b'<', ..] = bytes
+    {
+        return Err(SyntaxError {
+            position: Position { line: 1, column: 1 },
+            message: "the document is UTF-32, which modhost does not read (convert the file \
+                      to UTF-8)"
+                .to_owned(),
+        });
+    }
     let utf16 = match bytes {
         [0xFF, 0xFE, rest @ ..] => Some((encoding_rs::UTF_16LE, rest)),
         [0xFE, 0xFF, rest @ ..] => Some((encoding_rs::UTF_16BE, rest)),

@@ -220,6 +220,24 @@ fn bytes_that_are_not_utf8_are_read_as_declared_or_placed() {
     ] {
         assert_eq!(decode(&doc).ok().as_deref(), Some(text), "{doc:?}");
     }
+    // UTF-32, with its mark or without, is named rather than read as UTF-16 with NULs.
+    let le32 = || text.chars().flat_map(|c| u32::from(c).to_le_bytes());
+    let be32 = || text.chars().flat_map(|c| u32::from(c).to_be_bytes());
+    for doc in [
+        [0xFF, 0xFE, 0, 0]
+            .into_iter()
+            .chain(le32())
+            .collect::<Vec<u8>>(),
+        [0, 0, 0xFE, 0xFF].into_iter().chain(be32()).collect(),
+        le32().collect(),
+        be32().collect(),
+    ] {
+        assert_eq!(
+            decode(&doc).err().map(|e| e.message).as_deref(),
+            Some("the document is UTF-32, which modhost does not read (convert the file to UTF-8)"),
+            "{doc:?}"
+        );
+    }
     let truncated = decode(b"\xFF\xFE<\0m\0/\0>").err().map(|e| e.message);
     assert_eq!(
         truncated.as_deref(),
