@@ -362,13 +362,26 @@ pub(crate) fn is_desktop_metadata(parts: &[String]) -> bool {
 }
 
 /// Why reading a package's manifest refuses the entry named `raw` without unpacking it,
-/// as unpacking would: a `\\` ([`backslash_refusal`]), a name that is not UTF-8, or a
-/// control character in it.
+/// as unpacking would: a `\\` ([`backslash_refusal`]), a Windows drive (`c:`), a name
+/// that is not UTF-8, or a control character in it.
 pub(crate) fn name_refusal(raw: &[u8]) -> Option<String> {
     if let Some(refusal) = backslash_refusal(raw) {
         return Some(refusal);
     }
     let shown = shown(raw);
+    // `c:x` is a file's name on Unix, and on Windows the path `x` on drive C: which tar
+    // and zip readers would each take their own way, so both refuse it. Other colons
+    // (`at-12:30.txt`) name nothing but a file.
+    let drive = raw
+        .split(|&b| b == b'/')
+        .find(|part| matches!(part, [letter, b':', ..] if letter.is_ascii_alphabetic()));
+    if let Some(drive) = drive {
+        return Some(format!(
+            "entry `{shown}` names a Windows drive (`{}`) in its path; rename the file and \
+             repack the module",
+            String::from_utf8_lossy(&drive[..2])
+        ));
+    }
     match std::str::from_utf8(raw) {
         Err(_) => Some(format!(
             "entry `{shown}` has a name that is not UTF-8 (shown here with its bytes \

@@ -206,6 +206,43 @@ fn backslash_names_are_refused_by_both_formats_with_a_hint() {
     }
 }
 
+#[test]
+fn windows_drive_names_are_refused_by_both_formats_and_other_colons_kept() {
+    let refused = |name: &'static str, drive: &str| {
+        (
+            name,
+            format!(
+                "entry `{name}` names a Windows drive (`{drive}`) in its path; rename the \
+                 file and repack the module"
+            ),
+        )
+    };
+    let cases = [
+        refused("demo/x/c:file.wav", "c:"),
+        refused("demo/c:evil", "c:"),
+        refused("demo/D:/x", "D:"),
+        refused("C:/evil", "C:"),
+    ];
+    names_refused("drive", &cases);
+    let scratch = scratch();
+    for zip in [true, false] {
+        let package = scratch.path().join(format!("colons-{zip}.pkg"));
+        write_package(
+            &package,
+            zip,
+            &[
+                ("demo/module.xml", XML.as_bytes()),
+                ("demo/module.wasm", b"\0asm"),
+                ("demo/ab:c", b"x"),
+                ("demo/at-12:30.txt", b"x"),
+            ],
+        );
+        let (unpacked, _) = unpack_fresh(&package, &Limits::default());
+        let unpacked = unpacked.unwrap_or_else(|e| panic!("zip {zip}: {e}"));
+        assert!(unpacked.dir.join("at-12:30.txt").is_file() && unpacked.dir.join("ab:c").is_file());
+    }
+}
+
 /// Asserts that a package holding an entry of each `(name, message)`, zipped and tarred,
 /// is refused by unpacking and by reading its manifest alone (`manifest`, `scan`,
 /// `checkdepends`) with `message`.

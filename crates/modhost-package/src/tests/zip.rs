@@ -100,9 +100,11 @@ fn every_class_of_hostile_zip_is_refused() {
         "demo\\..\\..\\escape",
         "C:/demo/x",
     ] {
-        // A Windows separator gets its own refusal, saying what wrote it.
+        // A Windows separator or drive gets its own refusal, saying what wrote it.
         let expected = if path.contains('\\') {
             format!("entry `{path}` separates its path with `\\`")
+        } else if path.starts_with("C:") {
+            format!("entry `{path}` names a Windows drive (`C:`)")
         } else {
             format!("entry `{path}` is not a relative path inside the package")
         };
