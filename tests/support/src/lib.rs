@@ -2,6 +2,7 @@
 //! this crate's build script) and temporary roots driven through the real `modhost` binary.
 
 pub mod hostile;
+pub mod log;
 pub mod tls;
 
 use std::collections::BTreeSet;

@@ -14,7 +14,7 @@ use std::error::Error;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Barrier, Mutex, OnceLock};
+use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,6 +22,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use modhost_repo::licence_key;
 use modhost_repo::serve::{MAX_HEAD, Server};
+use modhost_test_support::log::Sink;
 use modhost_update::index::FORMAT;
 use modhost_update::{Entry, Index};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
@@ -225,40 +226,24 @@ fn pattern(len: usize) -> Vec<u8> {
 
 /// Everything logged in this test binary, from every thread: the servers' threads
 /// included, so the subscriber is the global one.
-fn access_log() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+fn access_log() -> &'static Sink {
+    static LOG: OnceLock<Sink> = OnceLock::new();
     LOG.get_or_init(|| {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&log);
+        let log = Sink::default();
+        let sink = log.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::DEBUG)
             .with_ansi(false)
-            .with_writer(move || Capture(Arc::clone(&sink)))
+            .with_writer(move || sink.clone())
             .finish();
         assert!(tracing::subscriber::set_global_default(subscriber).is_ok());
         log
     })
 }
 
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut log) = self.0.lock() {
-            log.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The log so far as text.
 fn logged() -> String {
-    let log = access_log().lock().map(|l| l.clone()).unwrap_or_default();
-    String::from_utf8_lossy(&log).into_owned()
+    access_log().text()
 }
 
 /// Waits for a log line holding every one of `parts`: the line is written when the answer

@@ -299,21 +299,6 @@ fn past_its_quota_by_what_others_wrote_a_module_is_refused_what_is_not_a_write()
 #[test]
 fn a_directory_that_cannot_be_counted_is_logged_once_per_call_however_many_writes_it_refuses()
 -> std::io::Result<()> {
-    use std::sync::{Arc, Mutex};
-    /// What the log received.
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            if let Ok(mut log) = self.0.lock() {
-                log.extend_from_slice(buf);
-            }
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let top = tempfile::tempdir()?;
     let granted = top.path().join("granted");
     std::fs::create_dir(&granted)?;
@@ -322,7 +307,7 @@ fn a_directory_that_cannot_be_counted_is_logged_once_per_call_however_many_write
         entries: 100,
     };
     let budget = Budget::new("m", writable(&granted));
-    let sink = Sink::default();
+    let sink = modhost_test_support::log::Sink::default();
     let writer = sink.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_ansi(false)
@@ -342,8 +327,7 @@ fn a_directory_that_cannot_be_counted_is_logged_once_per_call_however_many_write
         assert!(budget.charge(10, 1).is_err());
         Ok(())
     })?;
-    let log = sink.0.lock().map(|l| l.clone()).unwrap_or_default();
-    let log = String::from_utf8_lossy(&log);
+    let log = sink.text();
     assert_eq!(
         log.matches("cannot count the module's disk use").count(),
         2,
