@@ -532,6 +532,8 @@ fn scan_lists_module_directories_beside_packages_and_a_module_directory_installs
     assert!(std::fs::create_dir_all(modules.join("assets")).is_ok());
 
     // Loading every component takes a while on a fresh root: the scan says what it does.
+    // (A root, made by adding a source and removing it: a scan with no root compiles
+    // nothing.)
     let sources = root.path().with_file_name("sources");
     assert!(std::fs::create_dir_all(&sources).is_ok());
     root.ok(&["source", "add", "made", arg(&sources)]);

@@ -66,7 +66,8 @@ fn manifest_reads_a_package_a_directory_and_a_file_alike() {
         <more-info>https://wiki.freepbx.org/display/F2/CDR+Reports+Module</more-info>
         <modtype>report</modtype>
         <bugfix id="FREEPBX-23041">https://issues.freepbx.org/browse/FREEPBX-23041</bugfix>
-        <bugfix>Fixed a crash when exporting</bugfix></module>"#,
+        <bugfix>Fixed a crash
+            when exporting</bugfix><bugfix id="FREEPBX-1"/></module>"#,
     );
     assert!(written.is_ok(), "{written:?}");
     let text = root.ok(&["manifest", arg(&xml)]).stdout;
@@ -74,7 +75,8 @@ fn manifest_reads_a_package_a_directory_and_a_file_alike() {
         "more info    https://wiki.freepbx.org/display/F2/CDR+Reports+Module",
         "type         report",
         "fixes        FREEPBX-23041: https://issues.freepbx.org/browse/FREEPBX-23041",
-        "fixes        Fixed a crash when exporting",
+        "fixes        Fixed a crash when exporting\n",
+        "fixes        FREEPBX-1\n",
     ] {
         assert!(text.contains(said), "{said}: {text}");
     }

@@ -384,6 +384,18 @@ fn a_change_that_fails_or_does_nothing_leaves_no_directory_it_made_for_a_nested_
         .env_remove("MODHOST_ROOT");
     assert!(!Root::output(&mut command).success);
     assert!(top.is_dir() && !top.join("a").exists());
+    // Through `..` the path's text names other directories than those made: an empty one
+    // that was there stays.
+    let had = top.join("had");
+    assert!(std::fs::create_dir(&had).is_ok());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_modhost"));
+    command
+        .arg("--root")
+        .arg(top.join("x/../had/root"))
+        .args(["install", "nosuch-1.0.0.tgz"])
+        .env_remove("MODHOST_ROOT");
+    assert!(!Root::output(&mut command).success);
+    assert!(had.is_dir() && !had.join("root").exists());
 }
 
 #[test]

@@ -89,8 +89,9 @@ extern "C" {
 
 /**
  * The state database stayed locked, for the 30 s a change waits, by a dispatch whose
- * handler wrote (or another process's change): try again. (A change waits without a
- * time limit for another thread's or process's change to end.)
+ * handler wrote (or another process's change), or the module kept changing its data
+ * directory while the change copied it (one of its handlers still running): try again.
+ * (A change waits without a time limit for another thread's or process's change to end.)
  */
 #define MODHOST_ERROR_LOCKED 6
 

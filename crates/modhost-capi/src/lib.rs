@@ -83,8 +83,9 @@ pub const MODHOST_ERROR_NOT_INSTALLED: c_int = 4;
 /// given (`MODHOST_GRANT`).
 pub const MODHOST_ERROR_NOT_GRANTED: c_int = 5;
 /// The state database stayed locked, for the 30 s a change waits, by a dispatch whose
-/// handler wrote (or another process's change): try again. (A change waits without a
-/// time limit for another thread's or process's change to end.)
+/// handler wrote (or another process's change), or the module kept changing its data
+/// directory while the change copied it (one of its handlers still running): try again.
+/// (A change waits without a time limit for another thread's or process's change to end.)
 pub const MODHOST_ERROR_LOCKED: c_int = 6;
 /// modhost panicked: a bug, stopped at the boundary. The host may still be used.
 pub const MODHOST_ERROR_PANIC: c_int = 99;

@@ -294,11 +294,25 @@ pub(crate) fn zip_tail(file: &mut std::fs::File) -> io::Result<ZipTail> {
     let records: Vec<usize> = (0..=last)
         .filter(|&at| tail[at..].starts_with(b"PK\x05\x06"))
         .collect();
-    let closing = records.iter().rev().copied().find(|&at| {
+    // The bytes after the record and its comment, when it has them all.
+    let after = |at: usize| {
         let comment = usize::from(u16::from_le_bytes([tail[at + 20], tail[at + 21]]));
         tail.get(at + ZIP_END as usize + comment..)
-            .is_some_and(|padding| padding.iter().all(|&b| b == 0))
-    });
+    };
+    // A record whose comment runs to the end comes first: zeros padding a file are taken
+    // only where none does, so that one hidden in another's comment is never the one.
+    let closing = records
+        .iter()
+        .rev()
+        .copied()
+        .find(|&at| after(at).is_some_and(<[u8]>::is_empty))
+        .or_else(|| {
+            records
+                .iter()
+                .rev()
+                .copied()
+                .find(|&at| after(at).is_some_and(|padding| padding.iter().all(|&b| b == 0)))
+        });
     let last_record = records.last().copied();
     // A reader finds the central directory right before the record, as long as the
     // record says it is: a real one is there whatever the disk fields claim.

@@ -344,6 +344,20 @@ fn a_zip_with_bytes_after_its_end_or_a_gzip_tar_that_is_a_zip_too_is_refused() {
     for result in [unpacked(&package), manifest(&package)] {
         refused_with(&result, &["the zip's comment holds another end record"]);
     }
+    // The same with the hidden record's comment empty and zeros after it, as padding
+    // looks: the record whose comment runs to the end is still the zip's.
+    let mut padded_hiding = good.clone();
+    let mut inner = other[other.len() - 22..].to_vec();
+    inner[20..22].copy_from_slice(&0u16.to_le_bytes());
+    inner.extend([0; 64]);
+    let length = padded_hiding.len();
+    let comment = u16::try_from(inner.len()).unwrap_or_else(|e| panic!("{e}"));
+    padded_hiding[length - 2..].copy_from_slice(&comment.to_le_bytes());
+    padded_hiding.extend(&inner);
+    let package = write(scratch.path(), "padded-hiding.zip", &padded_hiding);
+    for result in [unpacked(&package), manifest(&package)] {
+        refused_with(&result, &["the zip's comment holds another end record"]);
+    }
     // A zip whose comment is shorter than the rest of the file: Python reads it too, and
     // so it does when the record claims another disk, its central directory before it.
     let mut other_disk = other.clone();

@@ -187,6 +187,8 @@ struct Account {
     used: Option<DiskUsage>,
     /// Whether these calls have been refused a write already (logged once).
     refused: bool,
+    /// Whether these calls could not count the module's files already (logged once).
+    uncounted: bool,
     /// The module's calls under way: they share the account, so that calls at once
     /// cannot each write up to the quota.
     calls: usize,
@@ -307,6 +309,7 @@ impl Budget {
         if account.calls == 0 {
             account.used = None;
             account.refused = false;
+            account.uncounted = false;
         }
         account.quota = quota;
         account.calls += 1;
@@ -344,10 +347,10 @@ impl Budget {
                 Err(e) => {
                     // Once per call: a module that took its directory away would otherwise
                     // have a line logged for every write it tries.
-                    if !account.refused {
+                    if !account.uncounted {
                         tracing::warn!(module = %self.rawname, error = %e, "cannot count the module's disk use; its write is refused");
                     }
-                    account.refused = true;
+                    account.uncounted = true;
                     return Err(OverQuota);
                 }
             },
@@ -397,10 +400,10 @@ impl Budget {
             Ok(_) => Err(OverQuota),
             Err(e) => {
                 let mut account = self.account();
-                if !account.refused {
+                if !account.uncounted {
                     tracing::warn!(module = %self.rawname, error = %e, "cannot count the module's disk use; refused");
                 }
-                account.refused = true;
+                account.uncounted = true;
                 Err(OverQuota)
             }
         }

@@ -207,9 +207,16 @@ pub(crate) fn imported_functions(
 /// left out when they are a `modhost:module` version this host runs (`lifecycle.install`,
 /// `hooks.handle`). `None` when it does not validate.
 pub fn exported_functions(bytes: &[u8], exports: &[String]) -> Option<Vec<String>> {
+    validated_exports(bytes, exports).ok()
+}
+
+/// [`exported_functions`], or why the component does not validate.
+pub fn validated_exports(bytes: &[u8], exports: &[String]) -> Result<Vec<String>, String> {
     use wasmparser::component_types::ComponentEntityType;
     let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
-    let types = validator.validate_all(bytes).ok()?;
+    let types = validator
+        .validate_all(bytes)
+        .map_err(|e| format!("it is not a valid WebAssembly component: {e}"))?;
     let mut names = Vec::new();
     for export in exports {
         match types.component_item_for_export(export).map(|item| item.ty) {
@@ -224,7 +231,7 @@ pub fn exported_functions(bytes: &[u8], exports: &[String]) -> Option<Vec<String
             _ => {}
         }
     }
-    Some(names)
+    Ok(names)
 }
 
 /// How an export is shown: `interface.function`, or the function alone, the interface's
@@ -319,6 +326,30 @@ mod tests {
         assert!(!parse("x:y/z@0.0.1").satisfied_by(&parse("x:y/z@0.0.2")));
         assert!(parse("x:y/z@0.0.2").satisfied_by(&parse("x:y/z@0.0.2")));
         assert_eq!(v1.as_ref().map(Interface::package), Some("pbx:telephony"));
+    }
+
+    #[test]
+    fn a_component_whose_code_does_not_validate_is_read_but_not_validated() {
+        // A component holding one core module whose one function body is an unknown
+        // opcode: its top level reads, and validating it (as compiling begins) fails.
+        let core = [
+            0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // a core module
+            0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // one type: [] -> []
+            0x03, 0x02, 0x01, 0x00, // one function of it
+            0x0a, 0x04, 0x01, 0x02, 0x00, 0xff, // its body: no locals, opcode 0xff
+        ];
+        let mut component = vec![0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00, 0x01];
+        component.push(u8::try_from(core.len()).unwrap_or(0));
+        component.extend(core);
+        assert!(top_level(&component).is_ok_and(|names| names.exports.is_empty()));
+        let validated = validated_exports(&component, &[]);
+        assert!(
+            validated
+                .as_ref()
+                .is_err_and(|e| e.starts_with("it is not a valid WebAssembly component: ")),
+            "{validated:?}"
+        );
+        assert_eq!(exported_functions(&component, &[]), None);
     }
 
     #[test]

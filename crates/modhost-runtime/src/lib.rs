@@ -82,7 +82,9 @@ pub use error::{Error, Failure, Result};
 pub use fire::{Fire, FireRequest, Fired};
 pub use granted::link_on_path;
 pub use host::Sandbox;
-pub use imports::{Interface, TopLevel, component_imports, exported_functions, top_level};
+pub use imports::{
+    Interface, TopLevel, component_imports, exported_functions, top_level, validated_exports,
+};
 pub use limits::{Limits, MAX_FIRE_DEPTH, POOL_MEMORY};
 pub use log_ledger::LogLedger;
 pub use nesting::MAX_DIRECTORY_DEPTH;

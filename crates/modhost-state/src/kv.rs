@@ -77,14 +77,25 @@ fn split(payload: u64) -> (u64, u64) {
 /// in a trigger), its constants written in: one definition for summing a backup's entries
 /// and for the triggers that keep `modhost_kv_usage`.
 pub(crate) fn row_cost_sql(row: &str) -> String {
-    let named = format!("length(CAST({row}.module AS BLOB)) + length(CAST({row}.key AS BLOB))");
     format!(
         "({} + {})",
-        cell_cost_sql(&format!(
-            "{named} + length(CAST({row}.value AS BLOB)) + {HEADER}"
-        )),
-        cell_cost_sql(&format!("{named} + {KEYS_HEADER}"))
+        row_only_cost_sql(row),
+        cell_cost_sql(&format!("{} + {KEYS_HEADER}", named_sql(row)))
     )
+}
+
+/// [`row_cost_sql`] of a row in a table without `modhost_kv_keys` (a backup's copy of a
+/// store): the row alone.
+fn row_only_cost_sql(row: &str) -> String {
+    cell_cost_sql(&format!(
+        "{} + length(CAST({row}.value AS BLOB)) + {HEADER}",
+        named_sql(row)
+    ))
+}
+
+/// The bytes of the module's name and the key of the row `row`, as SQL.
+fn named_sql(row: &str) -> String {
+    format!("length(CAST({row}.module AS BLOB)) + length(CAST({row}.key AS BLOB))")
 }
 
 /// [`cell_cost`] as an SQL scalar subquery of the payload size `payload`.
@@ -107,13 +118,15 @@ fn cell_cost_sql(payload: &str) -> String {
 }
 
 /// [`row_cost`] summed over `module`'s entries of `table` (`modhost_kv`, or a backup's
-/// copy of it), reading every one: for a backup, taken once per upgrade. The live store's
-/// is kept as it changes, in `modhost_kv_usage` ([`usage_sql`]).
+/// copy of it, `modhost_backup_kv`, whose rows have no index entry), reading every one:
+/// for a backup, taken once per upgrade. The live store's is kept as it changes, in
+/// `modhost_kv_usage` ([`usage_sql`]).
 pub(crate) fn cost_sql(table: &str) -> String {
-    format!(
-        "SELECT coalesce(sum({}), 0) FROM {table} AS e WHERE e.module = ?1",
-        row_cost_sql("e")
-    )
+    let cost = match table {
+        "modhost_kv" => row_cost_sql("e"),
+        _ => row_only_cost_sql("e"),
+    };
+    format!("SELECT coalesce(sum({cost}), 0) FROM {table} AS e WHERE e.module = ?1")
 }
 
 /// `modhost_kv_usage`: what each module's entries take, kept by triggers in the same

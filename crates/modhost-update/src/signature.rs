@@ -57,7 +57,9 @@ impl PublicKey {
         }
         let key = minisign_verify::PublicKey::from_base64(line)
             .map_err(|e| format!("not a minisign public key: {e}"))?;
-        if let Some(other) = lines.find(|l| minisign_verify::PublicKey::from_base64(l).is_ok()) {
+        if let Some(other) =
+            lines.find(|l| *l != line && minisign_verify::PublicKey::from_base64(l).is_ok())
+        {
             return Err(format!(
                 "not one minisign public key: it holds two, `{line}` and `{other}`; pin \
                  each on its own"
@@ -444,6 +446,12 @@ mod tests {
             ))
         );
         assert!(PublicKey::parse("untrusted comment: nothing after it\n").is_err());
+        // The same key twice (a file concatenated with itself) is one key.
+        let twice = format!("{TOOL_KEY}{TOOL_KEY}");
+        assert_eq!(
+            PublicKey::parse(&twice).map(|k| k.encode()).as_deref(),
+            Ok(key)
+        );
     }
 
     #[test]

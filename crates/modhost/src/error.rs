@@ -490,8 +490,9 @@ impl Error {
         }
     }
 
-    /// Whether the root, or its state database, stayed locked by someone else: the same
-    /// change may succeed if tried again.
+    /// Whether the root, or its state database, stayed locked by someone else, or a
+    /// module's running handler kept changing its data under the change: the same change
+    /// may succeed if tried again.
     pub fn is_locked(&self) -> bool {
         if let Error::Online { source, .. } = self {
             return source.is_locked();

@@ -297,8 +297,10 @@ pub(crate) fn make_durable(dir: &Path) -> Result<()> {
 ///   the module a device, and opening either could block the change or act on a device.
 ///
 /// An entry that changes as it is read (gone, or something else in its place) makes the
-/// copy start again, up to [`COPY_TRIES`] times in all, since the copy must be of one
-/// moment; past that, it fails naming the module `rawname`.
+/// copy start again, up to [`COPY_TRIES`] times in all; past that, it fails naming the
+/// module `rawname`. A change that fails no call (a file renamed from a directory not
+/// yet copied into one copied already) goes unseen: a module changing its data while a
+/// change of it is made races itself, and the copy is of no one moment then.
 pub(crate) fn copy_tree(rawname: &str, from: &Path, to: &Path) -> Result<()> {
     let mut tries = 1;
     loop {
@@ -338,21 +340,27 @@ impl From<Error> for Copy {
     }
 }
 
-/// Whether a call on a listed entry failed because the entry is no longer what was
+/// Whether opening a listed entry failed because the entry is no longer what was
 /// listed: gone (`ENOENT`), or a link or other file in a directory's place (`ENOTDIR`,
-/// `ELOOP`), or no link any more in a link's (`EINVAL`).
+/// `ELOOP`). Any other error is a real one.
 fn changed(errno: Errno) -> bool {
-    matches!(
-        errno,
-        Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::INVAL
-    )
+    matches!(errno, Errno::NOENT | Errno::NOTDIR | Errno::LOOP)
 }
 
-/// `errno`, from a call on the listed entry at `path`: a change, or a failure.
+/// `errno`, from opening the listed entry at `path`: a change, or a failure.
 fn on_entry(path: &Path) -> impl FnOnce(Errno) -> Copy + '_ {
     move |errno| match changed(errno) {
         true => Copy::Changed(path.to_owned()),
         false => Copy::Failed(os(path)(errno)),
+    }
+}
+
+/// `errno`, from reading the listed link at `path`: a change also when it is no link any
+/// more (`EINVAL`, which only `readlink` means so).
+fn on_link(path: &Path) -> impl FnOnce(Errno) -> Copy + '_ {
+    move |errno| match errno {
+        Errno::INVAL => Copy::Changed(path.to_owned()),
+        errno => on_entry(path)(errno),
     }
 }
 
@@ -400,8 +408,7 @@ fn copy_once(from: &Path, to: &Path) -> std::result::Result<(), Copy> {
             }
             Kind::File => copy_file(&walk.fd, target, &entry.name, &from, &to)?,
             Kind::Link => {
-                let text =
-                    readlinkat(&walk.fd, &entry.name, Vec::new()).map_err(on_entry(&from))?;
+                let text = readlinkat(&walk.fd, &entry.name, Vec::new()).map_err(on_link(&from))?;
                 symlinkat(text.as_c_str(), &*target, &entry.name).map_err(os(&to))?;
             }
             Kind::Special => not_copied(&from),
@@ -421,9 +428,17 @@ fn copy_file(
     to: &Path,
 ) -> std::result::Result<(), Copy> {
     let source = open_file(from_dir, name).map_err(on_entry(from))?;
-    if !is_regular(&source).map_err(os(from))? {
-        not_copied(from);
-        return Ok(());
+    let kind = fstat(&source)
+        .map(|stat| FileType::from_raw_mode(stat.st_mode))
+        .map_err(os(from))?;
+    match kind {
+        FileType::RegularFile => {}
+        // Listed as a file: a directory in its place since is the module's own change.
+        FileType::Directory => return Err(Copy::Changed(from.to_owned())),
+        _ => {
+            not_copied(from);
+            return Ok(());
+        }
     }
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let target = openat(to_dir, name, flags, Mode::from_raw_mode(PUBLIC_FILE)).map_err(os(to))?;

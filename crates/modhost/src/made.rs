@@ -183,11 +183,17 @@ impl Made {
         let entries = match std::fs::read_dir(root) {
             Ok(entries) => entries,
             Err(e) if e.kind() == ErrorKind::NotFound => {
+                // Counted on the path as written: through a `..` (`x/../y/root`) its text
+                // names directories other than those made, so then none is counted.
+                let plain = root
+                    .components()
+                    .all(|c| !matches!(c, std::path::Component::ParentDir));
                 let parents = root
                     .ancestors()
                     .skip(1)
                     .take_while(|dir| {
-                        !dir.as_os_str().is_empty()
+                        plain
+                            && !dir.as_os_str().is_empty()
                             && std::fs::symlink_metadata(dir)
                                 .is_err_and(|e| e.kind() == ErrorKind::NotFound)
                     })
@@ -250,9 +256,13 @@ impl Made {
         // Anything another process put there meanwhile is not modhost's to remove: the
         // directory then stays.
         if let Made::Directory { parents } = self {
+            // A parent made meanwhile by another process and left empty goes too: it
+            // holds nothing of anyone's.
             for dir in root.ancestors().take(parents + 1) {
                 match std::fs::remove_dir(dir) {
                     Err(e) if e.kind() == ErrorKind::DirectoryNotEmpty => break,
+                    // Not made after all (opening failed before it got there).
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
                     removed => removed.map_err(io(dir))?,
                 }
             }

@@ -168,9 +168,12 @@ pub(crate) fn details(m: &Manifest, line: &mut dyn FnMut(&str, &str)) {
         );
     }
     for fix in &m.bugfix {
-        match &fix.id {
-            Some(id) if id != &fix.text => line("fixes", &format!("{id}: {}", fix.text)),
-            _ => line("fixes", &fix.text),
+        // On one line, as the description: its text may be wrapped as its file was.
+        let text = fix.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        match fix.id.as_deref() {
+            Some(id) if text.is_empty() || text == id => line("fixes", id),
+            Some(id) => line("fixes", &format!("{id}: {text}")),
+            None => line("fixes", &text),
         }
     }
     if !m.menuitems.is_empty() {

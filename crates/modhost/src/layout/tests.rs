@@ -253,23 +253,18 @@ fn a_tree_its_module_keeps_changing_is_copied_whole_or_refused_naming_the_module
             }
         })
     };
-    let mut outcomes = std::collections::BTreeSet::new();
+    // Copied, or refused naming the module; never failed on what changed under the copy.
     for n in 0..200 {
         let copy = top.path().join(format!("copy{n}"));
         match copy_tree("m", &data, &copy) {
-            Ok(()) => {
-                outcomes.insert("copied");
-            }
-            Err(Error::DataChanging { rawname, .. }) if rawname == "m" => {
-                outcomes.insert("refused");
-            }
+            Ok(()) => {}
+            Err(Error::DataChanging { rawname, .. }) if rawname == "m" => {}
             Err(e) => panic!("{e}"),
         }
         assert_eq!(sync_tree(&data).map_err(|e| e.to_string()), Ok(()));
     }
     stop.store(true, Ordering::Relaxed);
     assert!(churn.join().is_ok());
-    assert!(!outcomes.is_empty());
     // Left alone, it is copied.
     let copy = top.path().join("quiet");
     assert!(copy_tree("m", &data, &copy).is_ok());

@@ -66,7 +66,9 @@ pub(crate) fn download_url(host: &Host, url: &str, sha256: &str, dir: &Path) -> 
     };
     let work = download_dir(dir)?;
     let path = work.path().join("download");
-    client(host)?.download(&release, None, &path, &mut |_, _| {})?;
+    client(host)?
+        .download(&release, None, &path, &mut |_, _| {})
+        .map_err(|e| Error::NotDownloaded(vec![e.to_string()]))?;
     keep_package(&path, dir)
 }
 

@@ -123,18 +123,22 @@ fn read_unpacked(
         path: component.clone(),
         source,
     })?;
+    let load = |message| modhost_runtime::Error::Load {
+        path: component.clone(),
+        message,
+    };
     let names = modhost_runtime::top_level(&bytes)
-        .map_err(|message| modhost_runtime::Error::Load {
-            path: component.clone(),
-            message,
-        })
+        .map_err(load)
         .and_then(|names| {
             runtime
                 .check_read(component, &bytes, &names)
                 .map(|()| names)
         })
         .map_err(|e| in_package(e, package, unpacked))?;
-    let exports = modhost_runtime::exported_functions(&bytes, &names.exports).unwrap_or_default();
+    // Validated as compiling it would begin: what does not validate is no installable
+    // component, though it was not compiled.
+    let exports = modhost_runtime::validated_exports(&bytes, &names.exports)
+        .map_err(|message| in_package(load(message), package, unpacked))?;
     Ok((exports, names.imports))
 }
 
