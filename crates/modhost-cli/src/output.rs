@@ -170,6 +170,8 @@ fn details(error: &anyhow::Error) -> serde_json::Map<String, serde_json::Value> 
         | modhost::Error::Unmet(reasons)
         | modhost::Error::NotDownloaded(reasons) => ("reasons", json!(reasons)),
         modhost::Error::InUse { dependents, .. } => ("dependents", json!(dependents)),
+        // The module whose running handler is in the way, to wait for.
+        modhost::Error::DataChanging { rawname, .. } => ("rawname", json!(rawname)),
         modhost::Error::Reload(call) => ("call", json!(call)),
         modhost::Error::Unchecked { done, failures } => {
             details.insert("changes".to_owned(), json!(done));
