@@ -106,14 +106,7 @@ fn every_update_set_aside_is_reported_with_why_and_one_without_a_checksum_is_unv
     );
 
     // Installing it is refused from the start: nothing is downloaded.
-    let run = root.fails(&["install", "--online", "phonebook"]);
-    assert!(
-        run.stderr
-            .contains("cannot be verified and is never downloaded")
-            && !run.stderr.contains("Downloading"),
-        "{}",
-        run.stderr
-    );
+    refused_as_unverifiable(&root, "phonebook");
     let text = root.ok(&["showupgrades"]).stdout;
     assert!(text.contains("set aside: it is tagged beta"), "{text}");
     let reports = root.ok(&["showupgrades", "--json"]).json();
@@ -584,7 +577,13 @@ fn an_index_or_a2_package_without_a_checksum_is_unverifiable_and_the_rest_still_
             "{warning}"
         );
     }
-    let run = root.fails(&["install", "--online", "voicemail"]);
+    refused_as_unverifiable(&root, "voicemail");
+}
+
+/// Asserts that installing `rawname` online is refused as unverifiable before anything
+/// is downloaded.
+fn refused_as_unverifiable(root: &Root, rawname: &str) {
+    let run = root.fails(&["install", "--online", rawname]);
     assert!(
         run.stderr
             .contains("cannot be verified and is never downloaded")

@@ -7,10 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Tls, answer, release};
+use common::{Tls, answer, release, sha256_hex};
 use modhost_update::index::MAX_INDEX;
 use modhost_update::{Client, Error, Kind, Location, Release, Source, Target};
-use sha2::{Digest, Sha256};
 
 fn write(path: &Path, bytes: &[u8]) {
     let written = std::fs::create_dir_all(path.parent().unwrap_or(path))
@@ -177,10 +176,7 @@ fn a_download_key_reaches_the_sources_own_server_and_never_another() {
     use std::sync::Mutex;
     let tls = Tls::new();
     let package = b"package bytes".to_vec();
-    let sha256: String = Sha256::digest(&package)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = sha256_hex(&package);
     // Every request line each server sees, and the document `a` serves.
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
     let document = Arc::new(Mutex::new(Vec::<u8>::new()));
@@ -640,10 +636,7 @@ fn requests_name_modhost_and_its_version_and_ask_gzip_for_documents_only() {
     use std::sync::Mutex;
     let tls = Tls::new();
     let package = b"package bytes".to_vec();
-    let sha256: String = Sha256::digest(&package)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = sha256_hex(&package);
     // The header lines of each request, by path.
     let heads = Arc::new(Mutex::new(Vec::<(String, Vec<String>)>::new()));
     let seen = Arc::clone(&heads);

@@ -200,14 +200,18 @@ impl Signer {
     }
 }
 
+/// The SHA-256 of `bytes`, in hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A release at `url` whose package is `package`.
 pub fn release(url: &str, package: &[u8]) -> Release {
     let mut digests = Digests::default();
-    let sha256: String = Sha256::digest(package)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert!(digests.set("sha256", &sha256).is_ok());
+    assert!(digests.set("sha256", &sha256_hex(package)).is_ok());
     Release {
         rawname: "phonebook".into(),
         name: "Phonebook".into(),
