@@ -63,8 +63,9 @@ fn being_made(root: &Path) -> bool {
 }
 
 /// Whether the state database at `database` holds nothing yet: it is not there, or it is
-/// empty with nothing written beside it (its making failed, on a full disk say). Once a
-/// first transaction made its tables, it holds at least a page, here or in its log.
+/// empty, or holds no table (its header written, its tables not: a full disk), with
+/// nothing written beside it. Once a first transaction made its tables, it holds them, or
+/// its log holds at least a page.
 pub(crate) fn holds_nothing(database: &Path) -> bool {
     let empty = |path: &Path| match std::fs::symlink_metadata(path) {
         Ok(metadata) => metadata.is_file() && metadata.len() == 0,
@@ -75,7 +76,44 @@ pub(crate) fn holds_nothing(database: &Path) -> bool {
         path.push(suffix);
         PathBuf::from(path)
     };
-    empty(database) && empty(&beside("-wal")) && empty(&beside("-journal"))
+    let no_table = || {
+        std::fs::symlink_metadata(database).is_ok_and(|m| m.is_file())
+            && matches!(
+                modhost_state::State::survey(database),
+                Ok(modhost_state::Survey::Empty)
+            )
+    };
+    empty(&beside("-wal")) && empty(&beside("-journal")) && (empty(database) || no_table())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds_nothing;
+
+    #[test]
+    fn a_database_with_its_header_and_no_table_holds_nothing_and_one_with_a_table_does() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let database = dir.path().join("modhost.db");
+        assert!(holds_nothing(&database), "not there");
+        assert!(std::fs::write(&database, b"").is_ok());
+        assert!(holds_nothing(&database), "empty");
+        // What a full disk leaves: the header page, written as the file was set up.
+        let header = modhost_state::State::open(&database).map(drop);
+        assert!(header.is_ok(), "{header:?}");
+        assert!(!holds_nothing(&database), "its tables made");
+        assert!(std::fs::remove_file(&database).is_ok());
+        let conn = rusqlite::Connection::open(&database).and_then(|conn| {
+            conn.execute_batch("PRAGMA user_version = 0; VACUUM;")
+                .map(|()| conn)
+        });
+        assert!(conn.is_ok(), "{conn:?}");
+        drop(conn);
+        assert!(
+            std::fs::metadata(&database).is_ok_and(|m| m.len() > 0),
+            "a header was written"
+        );
+        assert!(holds_nothing(&database), "a header and no table");
+    }
 }
 
 /// The first of `modules/` and `data/` in `root` that holds anything.
