@@ -76,14 +76,35 @@ pub(crate) fn holds_nothing(database: &Path) -> bool {
         path.push(suffix);
         PathBuf::from(path)
     };
-    let no_table = || {
-        std::fs::symlink_metadata(database).is_ok_and(|m| m.is_file())
-            && matches!(
-                modhost_state::State::survey(database),
-                Ok(modhost_state::Survey::Empty)
-            )
+    empty(&beside("-wal")) && empty(&beside("-journal")) && (empty(database) || no_table(database))
+}
+
+/// Whether `database` is an SQLite file of one page listing no table: what setting it
+/// up writes before its tables are made. Read from its bytes, not through SQLite, which
+/// cannot open a WAL database on a full disk.
+fn no_table(database: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 105];
+    let read = std::fs::File::open(database)
+        .and_then(|mut file| {
+            let length = file.metadata()?.len();
+            file.read_exact(&mut head)?;
+            Ok(length)
+        })
+        .ok();
+    let Some(length) = read else {
+        return false;
     };
-    empty(&beside("-wal")) && empty(&beside("-journal")) && (empty(database) || no_table())
+    // The page size, where 1 stands for 65536; page 1's b-tree header follows the
+    // 100-byte file header: its type (a table leaf, 13) and its number of cells.
+    let page = match u16::from_be_bytes([head[16], head[17]]) {
+        1 => 65_536,
+        size => u64::from(size),
+    };
+    head.starts_with(b"SQLite format 3\0")
+        && length <= page
+        && head[100] == 13
+        && u16::from_be_bytes([head[103], head[104]]) == 0
 }
 
 #[cfg(test)]
