@@ -363,38 +363,31 @@ fn a_change_that_fails_or_does_nothing_leaves_no_directory_it_made_for_a_nested_
         // Nothing to do: no root is kept for it.
         (&["installlocal", "--from", empty], true),
     ];
-    for (args, succeeds) in changes {
+    // The binary with `args` on the root at `at`.
+    let run_at = |at: &std::path::Path, args: &[&str]| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_modhost"));
         command
             .arg("--root")
-            .arg(&nested)
+            .arg(at)
             .args(args)
             .env_remove("MODHOST_ROOT");
-        let run = Root::output(&mut command);
+        Root::output(&mut command)
+    };
+    for (args, succeeds) in changes {
+        let run = run_at(&nested, args);
         assert_eq!(run.success, succeeds, "{args:?}: {}", run.stderr);
         assert!(!top.exists(), "{args:?} left {top:?}: {}", run.stderr);
     }
     // A directory that was there stays, though opening made what is below it.
     assert!(std::fs::create_dir(&top).is_ok());
-    let mut command = Command::new(env!("CARGO_BIN_EXE_modhost"));
-    command
-        .arg("--root")
-        .arg(&nested)
-        .args(["install", "nosuch-1.0.0.tgz"])
-        .env_remove("MODHOST_ROOT");
-    assert!(!Root::output(&mut command).success);
+    assert!(!run_at(&nested, &["install", "nosuch-1.0.0.tgz"]).success);
     assert!(top.is_dir() && !top.join("a").exists());
     // Through `..` the path's text names other directories than those made: an empty one
     // that was there stays.
     let had = top.join("had");
     assert!(std::fs::create_dir(&had).is_ok());
-    let mut command = Command::new(env!("CARGO_BIN_EXE_modhost"));
-    command
-        .arg("--root")
-        .arg(top.join("x/../had/root"))
-        .args(["install", "nosuch-1.0.0.tgz"])
-        .env_remove("MODHOST_ROOT");
-    assert!(!Root::output(&mut command).success);
+    let through = top.join("x/../had/root");
+    assert!(!run_at(&through, &["install", "nosuch-1.0.0.tgz"]).success);
     assert!(had.is_dir() && !had.join("root").exists());
 }
 

@@ -88,7 +88,7 @@ pub use imports::{
 pub use limits::{Limits, MAX_FIRE_DEPTH, POOL_MEMORY};
 pub use log_ledger::LogLedger;
 pub use nesting::MAX_DIRECTORY_DEPTH;
-pub use runtime::{Runtime, not_forked};
+pub use runtime::{ReadComponent, Runtime, not_forked};
 pub use sandbox::{GUEST_DATA_DIR, Mount};
 pub use version::SUPPORTED_API_VERSIONS;
 pub use warm::Warm;

@@ -271,6 +271,24 @@ impl Runtime {
         self.check_read(path, bytes, &names)
     }
 
+    /// The component in `bytes` (from `path`, for messages) read without compiling it:
+    /// what it imports, the functions it exports (or why it does not validate) and why
+    /// this runtime would refuse it, if it would; an error when its top level cannot be
+    /// read at all.
+    pub fn read_component(&self, path: &Path, bytes: &[u8]) -> Result<ReadComponent> {
+        let names = imports::top_level(bytes).map_err(|message| Error::Load {
+            path: path.to_owned(),
+            message,
+        })?;
+        let refused = self.check_read(path, bytes, &names).err();
+        let exports = imports::validated_exports(bytes, &names.exports);
+        Ok(ReadComponent {
+            imports: names.imports,
+            exports,
+            refused,
+        })
+    }
+
     /// [`Runtime::check_imports`] of a component whose top level was read already.
     pub fn check_read(&self, path: &Path, bytes: &[u8], names: &TopLevel) -> Result<()> {
         self.check_top_level(path, names)?;
@@ -452,6 +470,18 @@ pub(crate) fn out_of_memory(error: &wasmtime::Error) -> bool {
 /// `path` with its links resolved, or as given when it cannot be (not there yet).
 fn resolved(path: &Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_owned())
+}
+
+/// A component as [`Runtime::read_component`] reads it, never compiled.
+#[derive(Debug)]
+pub struct ReadComponent {
+    /// The interfaces it imports.
+    pub imports: Vec<String>,
+    /// The functions it exports ([`crate::exported_functions`]), or why it does not
+    /// validate.
+    pub exports: std::result::Result<Vec<String>, String>,
+    /// Why this runtime would refuse it, if it would.
+    pub refused: Option<Error>,
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use crate::client::Client;
 use crate::index::MAX_INDEX;
 use crate::release::{Release, SetAside};
 use crate::release_document::{RELEASE_DOCUMENT, ReleaseDocument};
-use crate::signature::{PublicKey, Signed, verify};
+use crate::signature::{Claims, PublicKey, Signed, verify};
 use crate::source::Source;
 use crate::trust::{MAX_CLOCK_SKEW, Refusal, Seen, Trust, now};
 use crate::{Error, Location, Result};
@@ -99,6 +99,19 @@ impl<'a> Checking<'a> {
             self.not_ahead(format!("`{shown}`"), at)?;
         }
         Ok(signed)
+    }
+
+    /// Refuses the signature of the document `shown` when the validity end it claims is
+    /// past: a freeze.
+    fn signature_current(&self, shown: &str, claims: &Claims) -> Result<()> {
+        match claims.expires.filter(|e| self.now > *e) {
+            Some(expires) => Err(self.refused(Refusal::Expired {
+                what: format!("the signature of `{shown}`"),
+                valid_until: expires,
+                now: self.now,
+            })),
+            None => Ok(()),
+        }
     }
 
     /// Refuses `what`, dated `at`, when that is more than [`MAX_CLOCK_SKEW`] ahead of the
@@ -244,13 +257,7 @@ impl<'a> Checking<'a> {
                 .map_err(|refusal| self.refused(refusal))?;
             // The release vouches for it until its own end, unless its signature ends
             // sooner: the earlier end holds.
-            if let Some(expires) = signed.claims.expires.filter(|e| self.now > *e) {
-                return Err(self.refused(Refusal::Expired {
-                    what: format!("the signature of `{shown}`"),
-                    valid_until: expires,
-                    now: self.now,
-                }));
-            }
+            self.signature_current(&shown, &signed.claims)?;
             return Ok(bytes);
         }
         let claims = &signed.claims;
@@ -307,13 +314,7 @@ impl<'a> Checking<'a> {
                 ),
             }));
         }
-        if let Some(expires) = claims.expires.filter(|e| self.now > *e) {
-            return Err(self.refused(Refusal::Expired {
-                what: format!("the signature of `{shown}`"),
-                valid_until: expires,
-                now: self.now,
-            }));
-        }
+        self.signature_current(&shown, claims)?;
         let answer = &mut self.answer;
         answer.trust = Trust {
             signed: true,

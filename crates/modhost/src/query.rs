@@ -382,10 +382,8 @@ impl Host {
         // Read, never compiled: a broken module's files may be gone, and its record is
         // still worth showing.
         let read = std::fs::read(&component).ok().and_then(|bytes| {
-            let names = modhost_runtime::top_level(&bytes).ok()?;
-            let refused = self.runtime.check_read(&component, &bytes, &names).err();
-            let exports = modhost_runtime::exported_functions(&bytes, &names.exports);
-            Some((names.imports, exports.unwrap_or_default(), refused))
+            let read = self.runtime.read_component(&component, &bytes).ok()?;
+            Some((read.imports, read.exports.unwrap_or_default(), read.refused))
         });
         let (imports, exports, refused) = read.unwrap_or_default();
         let backup = self.state.backup(rawname)?;

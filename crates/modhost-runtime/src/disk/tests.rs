@@ -8,6 +8,20 @@ fn writable(dir: &Path) -> Vec<Writable> {
     vec![(dir.to_owned(), id_of(dir))]
 }
 
+/// One MiB and 100 entries.
+const QUOTA: DiskQuota = DiskQuota {
+    bytes: 1 << 20,
+    entries: 100,
+};
+
+/// A directory `granted` made in `top`, and module `m`'s budget over it.
+fn granted(top: &Path) -> std::io::Result<(PathBuf, std::sync::Arc<Budget>)> {
+    let granted = top.join("granted");
+    std::fs::create_dir(&granted)?;
+    let budget = Budget::new("m", writable(&granted));
+    Ok((granted, budget))
+}
+
 #[test]
 fn counts_files_and_entries_without_following_links() -> std::io::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -51,14 +65,8 @@ fn a_charge_past_the_quota_is_refused_and_a_recount_sees_the_disk() -> std::io::
 #[test]
 fn a_directory_swapped_for_a_link_or_another_refuses_writes() -> std::io::Result<()> {
     let top = tempfile::tempdir()?;
-    let granted = top.path().join("granted");
-    std::fs::create_dir(&granted)?;
-    let quota = DiskQuota {
-        bytes: 1 << 20,
-        entries: 100,
-    };
-    let budget = Budget::new("m", writable(&granted));
-    budget.begin(quota);
+    let (granted, budget) = granted(top.path())?;
+    budget.begin(QUOTA);
     assert!(budget.charge(10, 1).is_ok());
     // Moved aside, with a link to a directory elsewhere in its place: what the module
     // writes in the directory it holds would go uncounted.
@@ -300,13 +308,7 @@ fn past_its_quota_by_what_others_wrote_a_module_is_refused_what_is_not_a_write()
 fn a_directory_that_cannot_be_counted_is_logged_once_per_call_however_many_writes_it_refuses()
 -> std::io::Result<()> {
     let top = tempfile::tempdir()?;
-    let granted = top.path().join("granted");
-    std::fs::create_dir(&granted)?;
-    let quota = DiskQuota {
-        bytes: 1 << 20,
-        entries: 100,
-    };
-    let budget = Budget::new("m", writable(&granted));
+    let (granted, budget) = granted(top.path())?;
     let sink = modhost_test_support::log::Sink::default();
     let writer = sink.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -314,7 +316,7 @@ fn a_directory_that_cannot_be_counted_is_logged_once_per_call_however_many_write
         .with_writer(move || writer.clone())
         .finish();
     tracing::subscriber::with_default(subscriber, || -> std::io::Result<()> {
-        let call = budget.begin(quota);
+        let call = budget.begin(QUOTA);
         std::fs::rename(&granted, top.path().join("aside"))?;
         for _ in 0..50 {
             budget.may_have_shrunk();
@@ -323,7 +325,7 @@ fn a_directory_that_cannot_be_counted_is_logged_once_per_call_however_many_write
         }
         drop(call);
         // The next call says so again.
-        let _call = budget.begin(quota);
+        let _call = budget.begin(QUOTA);
         assert!(budget.charge(10, 1).is_err());
         Ok(())
     })?;

@@ -123,23 +123,22 @@ fn read_unpacked(
         path: component.clone(),
         source,
     })?;
-    let load = |message| modhost_runtime::Error::Load {
-        path: component.clone(),
-        message,
-    };
-    let names = modhost_runtime::top_level(&bytes)
-        .map_err(load)
-        .and_then(|names| {
-            runtime
-                .check_read(component, &bytes, &names)
-                .map(|()| names)
-        })
+    let read = runtime
+        .read_component(component, &bytes)
         .map_err(|e| in_package(e, package, unpacked))?;
+    if let Some(refused) = read.refused {
+        return Err(in_package(refused, package, unpacked));
+    }
     // Validated as compiling it would begin: what does not validate is no installable
     // component, though it was not compiled.
-    let exports = modhost_runtime::validated_exports(&bytes, &names.exports)
-        .map_err(|message| in_package(load(message), package, unpacked))?;
-    Ok((exports, names.imports))
+    let exports = read.exports.map_err(|message| {
+        let load = modhost_runtime::Error::Load {
+            path: component.clone(),
+            message,
+        };
+        in_package(load, package, unpacked)
+    })?;
+    Ok((exports, read.imports))
 }
 
 /// Fills [`ScanEntry::installable_with`]: the entries that cannot be installed alone but
