@@ -405,7 +405,15 @@ fn read_manifest_refuses_an_oversized_module_xml_and_too_many_entries() {
 }
 
 #[test]
-fn installed_files_never_take_modes_from_the_archive_or_a_lax_umask() {
+fn installed_files_never_take_modes_from_the_archive_or_the_umask() {
+    for umask in ["000", "077"] {
+        installed_modes_under(umask);
+    }
+}
+
+/// Installs a package whose headers ask for mode 7777 under `umask` and checks that its
+/// files have exactly the modes modhost gives them.
+fn installed_modes_under(umask: &str) {
     use std::os::unix::fs::PermissionsExt;
     let root = root();
     let wasm = std::fs::read(component("core")).unwrap_or_default();
@@ -423,7 +431,7 @@ fn installed_files_never_take_modes_from_the_archive_or_a_lax_umask() {
             ("core/nested/deep/file", FILE, b"x"),
         ],
     );
-    root.ok_under_umask_000(&["install", arg(&path)]);
+    root.ok_under_umask(umask, &["install", arg(&path)]);
     let dir = root.installed_dir("core", "modules");
     let mut modes = Vec::new();
     let mut pending = vec![dir.clone()];
@@ -462,5 +470,5 @@ fn installed_files_never_take_modes_from_the_archive_or_a_lax_umask() {
         ("nested/deep/file", "644"),
     ]
     .map(|(name, mode)| (name.to_owned(), mode.to_owned()));
-    assert_eq!(modes, expected, "modes under umask 000");
+    assert_eq!(modes, expected, "modes under umask {umask}");
 }

@@ -29,6 +29,10 @@ fn zeros_that_would_fail_every_call_and_quotas_of_no_module_are_refused_by_key()
             "[data] module_entries = 0 leaves no room at all",
         ),
         (
+            "[updates]\ntimeout_secs = 9223372036854775807\n",
+            "[updates] timeout_secs is more than 600, the longest a whole transfer may take",
+        ),
+        (
             "[state.quotas]\n\"../x\" = 5\n",
             "[state.quotas] `../x` is not a module's rawname",
         ),

@@ -369,6 +369,56 @@ fn a_module_directory_whose_module_xml_is_a_link_is_refused_naming_it() {
 }
 
 #[test]
+fn a_module_xml_that_is_no_file_is_named_by_scan_and_install_not_passed_over() {
+    let root = root();
+    let parent = root.path().with_file_name("odd");
+    let (fifo, dir, link) = (parent.join("a"), parent.join("b"), parent.join("c"));
+    for module in [&fifo, &dir, &link] {
+        module_dir("core", module);
+        assert!(std::fs::remove_file(module.join("module.xml")).is_ok());
+    }
+    let made = std::process::Command::new("mkfifo")
+        .arg(fifo.join("module.xml"))
+        .status()
+        .map(|status| status.success())
+        .and_then(|_| std::fs::create_dir(dir.join("module.xml")))
+        .and_then(|()| std::os::unix::fs::symlink("elsewhere.xml", link.join("module.xml")));
+    assert!(made.is_ok(), "{made:?}");
+    let scanned = root.fails(&["scan", "--json", arg(&parent)]).json();
+    let errors: Vec<(&str, &str)> = scanned
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Some((e["package"].as_str()?, e["error"].as_str()?)))
+        .collect();
+    let expected = [
+        (&fifo, "is a FIFO, not a module.xml"),
+        (&dir, "is a directory, not a module.xml"),
+        (&link, "is a symbolic link, and modhost never follows links"),
+    ]
+    .map(|(module, what)| {
+        (
+            arg(module),
+            format!("`{}` {what}", module.join("module.xml").display()),
+        )
+    });
+    assert_eq!(errors.len(), expected.len(), "{scanned}");
+    for ((package, error), (module, said)) in errors.iter().zip(&expected) {
+        // Reading changes nothing, and says nothing of changes.
+        assert!(
+            package == module && error.starts_with(said.as_str()),
+            "{said}: {scanned}"
+        );
+    }
+    let run = root.fails(&["install", arg(&fifo)]);
+    assert!(
+        run.stderr.contains("is a FIFO, not a module.xml"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn pack_makes_an_installable_package_from_a_module_directory() {
     let root = root();
     let work = root.path().with_file_name("author");
@@ -813,20 +863,15 @@ fn the_root_is_the_flag_else_modhost_root_else_a_per_user_directory_created_on_f
     assert!(flag.join("modhost.db").is_file(), "--root wins");
 }
 
-#[test]
-fn under_umask_000_nothing_others_can_reach_is_writable_and_secrets_are_private() {
+/// The mode of `path`, or 0 when it is missing.
+fn mode_of(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
-    let root = root();
-    let under_lax_umask = |args: &[&str]| root.ok_under_umask_000(args);
-    under_lax_umask(&["install", arg(&package("core")), arg(&package("voicemail"))]);
-    under_lax_umask(&["reload"]);
-    under_lax_umask(&["disable", "voicemail"]);
-    under_lax_umask(&["source", "add", "vendor", "https://example.invalid/"]);
+    std::fs::symlink_metadata(path).map_or(0, |m| m.permissions().mode() & 0o7777)
+}
 
-    let mode = |path: &std::path::Path| {
-        std::fs::symlink_metadata(path).map_or(0, |m| m.permissions().mode() & 0o7777)
-    };
-    let base = root.path();
+/// Checks the modes of the root at `base`'s own files, made under `umask`: what others
+/// must read (the PBX reads generated configuration) readable, secrets private.
+fn assert_root_modes(base: &std::path::Path, umask: &str) {
     let expected = [
         ("", 0o755),
         ("modules", 0o755),
@@ -840,18 +885,54 @@ fn under_umask_000_nothing_others_can_reach_is_writable_and_secrets_are_private(
     ];
     for (path, want) in expected {
         assert_eq!(
-            format!("{:o}", mode(&base.join(path))),
+            format!("{:o}", mode_of(&base.join(path))),
             format!("{want:o}"),
-            "mode of `{path}`"
+            "mode of `{path}` under umask {umask}"
         );
     }
+}
+
+#[test]
+fn under_a_strict_umask_what_others_must_read_stays_readable() {
+    let root = root();
+    let strict = |args: &[&str]| root.ok_under_umask("077", args);
+    strict(&["install", arg(&package("core"))]);
+    strict(&["reload"]);
+    let base = root.path();
+    assert_root_modes(&base, "077");
+    let core = root.installed_dir("core", "modules");
+    for path in [
+        core.clone(),
+        core.join("module.xml"),
+        base.join("modules/core"),
+    ] {
+        let want = if path.is_dir() { 0o755 } else { 0o644 };
+        assert_eq!(
+            format!("{:o}", mode_of(&path)),
+            format!("{want:o}"),
+            "mode of {path:?} under umask 077"
+        );
+    }
+}
+
+#[test]
+fn under_umask_000_nothing_others_can_reach_is_writable_and_secrets_are_private() {
+    let root = root();
+    let under_lax_umask = |args: &[&str]| root.ok_under_umask("000", args);
+    under_lax_umask(&["install", arg(&package("core")), arg(&package("voicemail"))]);
+    under_lax_umask(&["reload"]);
+    under_lax_umask(&["disable", "voicemail"]);
+    under_lax_umask(&["source", "add", "vendor", "https://example.invalid/"]);
+
+    let base = root.path();
+    assert_root_modes(&base, "000");
 
     // Walk the tree: whatever others can reach (every directory above it lets them
     // through) must not be writable by them.
     let mut pending = vec![(base.clone(), true)];
     let mut seen = 0;
     while let Some((path, reachable)) = pending.pop() {
-        let bits = mode(&path);
+        let bits = mode_of(&path);
         seen += 1;
         assert!(
             !reachable || bits & 0o002 == 0,

@@ -10,6 +10,7 @@ use modhost::Host;
 
 mod commands;
 mod escape;
+mod interrupt;
 mod output;
 mod progress;
 mod surface;
@@ -157,6 +158,7 @@ impl Context {
             Root::MadeIfMissing => self.open()?,
             Root::Existing => self.open_existing()?,
         };
+        interrupt::stop_changes_on_signal(host.interruption());
         match change(&host) {
             Ok(done) => Ok((host, done)),
             Err(error) => {
@@ -239,7 +241,17 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             let _ = output::Output::new(json).error(&error);
-            ExitCode::FAILURE
+            let interrupted = error.chain().any(|e| {
+                matches!(
+                    e.downcast_ref::<modhost::Error>(),
+                    Some(modhost::Error::Interrupted)
+                )
+            });
+            if interrupted {
+                ExitCode::from(interrupt::INTERRUPTED)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -86,13 +86,15 @@ pub fn archive_stem(name: &str) -> Option<&str> {
 }
 
 /// The module directories `dir` may hold: its subdirectories holding a module.xml, and
-/// `dir` itself when it holds one (an author's module being written); sorted.
+/// `dir` itself when it holds one (an author's module being written); sorted. A
+/// module.xml that is a link, a directory or a FIFO counts, for reading it to refuse it
+/// by name rather than pass over the directory in silence.
 pub fn module_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut dirs = vec![dir.to_owned()];
     for entry in fs_err::read_dir(dir)? {
         dirs.push(entry?.path());
     }
-    dirs.retain(|path| path.join("module.xml").is_file());
+    dirs.retain(|path| path.is_dir() && std::fs::symlink_metadata(path.join("module.xml")).is_ok());
     dirs.sort();
     Ok(dirs)
 }

@@ -5,8 +5,8 @@
 //! host touches anything else: only regular files and directories (a PAX global header,
 //! such as `git archive` writes, is metadata and skipped), relative paths, at
 //! most one top-level directory (named after the rawname), bounded sizes, no duplicates,
-//! modes never taken from the archive (files 0644, directories 0755, less what the umask
-//! removes). The staging directory is opened with cap-std, so even a path that slipped
+//! modes never taken from the archive nor left to the umask (files 0644, directories
+//! 0755). The staging directory is opened with cap-std, so even a path that slipped
 //! past the checks could not land outside it. The format is told by the file's first
 //! bytes, never by its name, and both formats' entries go through the same checks.
 //!

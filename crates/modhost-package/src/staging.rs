@@ -4,10 +4,11 @@
 
 use std::collections::BTreeSet;
 use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use cap_std::ambient_authority;
-use cap_std::fs::{Dir, DirBuilder, DirBuilderExt, OpenOptions, OpenOptionsExt};
+use cap_std::fs::{Dir, DirBuilder, DirBuilderExt, OpenOptions, OpenOptionsExt, Permissions};
 use modhost_manifest::Manifest;
 
 use crate::budget::Limits;
@@ -60,10 +61,16 @@ fn unpack_synced(
     stage.finish(staging)
 }
 
-/// The mode of unpacked files and directories, whatever the archive says.
+/// The mode of unpacked files and directories, whatever the archive says and whatever the
+/// umask: the PBX, running as another user, reads what a module ships.
 pub(crate) const FILE_MODE: u32 = 0o644;
 /// The mode of unpacked directories (see [`FILE_MODE`]).
 pub(crate) const DIR_MODE: u32 = 0o755;
+
+/// `bits` as cap-std's permissions.
+fn mode(bits: u32) -> Permissions {
+    Permissions::from_std(std::fs::Permissions::from_mode(bits))
+}
 
 /// Where entries are unpacked before the module's directory is known (it is named after
 /// the rawname, which only module.xml tells when it is at the root). The leading dot
@@ -106,6 +113,8 @@ pub(crate) struct Stage<'a> {
     root_manifest: bool,
     /// The top-level directories holding a module.xml file, by their raw names.
     top_manifests: BTreeSet<String>,
+    /// The directories made so far, each given [`DIR_MODE`] once.
+    made: BTreeSet<PathBuf>,
     /// The files written, synced to disk once the archive is accepted; `None` when
     /// nothing is synced ([`unpack_to_read`]).
     written: Option<Vec<PathBuf>>,
@@ -124,6 +133,9 @@ impl<'a> Stage<'a> {
         let mut dirs = DirBuilder::new();
         dirs.recursive(true).mode(DIR_MODE);
         staging.create_dir_with(UNPACKING, &dirs).map_err(io_err)?;
+        staging
+            .set_permissions(UNPACKING, mode(DIR_MODE))
+            .map_err(io_err)?;
         let dir = staging.open_dir(UNPACKING).map_err(io_err)?;
         let length = std::fs::metadata(package)
             .map_err(|source| classify(package, "cannot read the archive".into(), source))?
@@ -138,6 +150,7 @@ impl<'a> Stage<'a> {
             entries: 0,
             root_manifest: false,
             top_manifests: BTreeSet::new(),
+            made: BTreeSet::new(),
             written: sync.then(Vec::new),
         })
     }
@@ -198,9 +211,7 @@ impl<'a> Stage<'a> {
             Admitted::Skipped => Ok(None),
             Admitted::Dir => {
                 let relative: PathBuf = parts.iter().collect();
-                self.dir
-                    .create_dir_with(&relative, &self.dirs)
-                    .map_err(self.io_err(format!("cannot create `{shown}`")))?;
+                self.make_dirs(&relative, &shown)?;
                 Ok(None)
             }
             Admitted::File => {
@@ -222,9 +233,7 @@ impl<'a> Stage<'a> {
     pub(crate) fn write(&mut self, target: &Target, mut content: impl Read) -> Result<(), Error> {
         let Target { relative, shown } = target;
         if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
-            self.dir
-                .create_dir_with(parent, &self.dirs)
-                .map_err(self.io_err(format!("cannot create `{shown}`")))?;
+            self.make_dirs(parent, shown)?;
         }
         let mut out = self
             .dir
@@ -236,10 +245,33 @@ impl<'a> Stage<'a> {
                     .mode(FILE_MODE),
             )
             .map_err(self.io_err(format!("cannot create `{shown}`")))?;
+        // The umask may have taken bits from the mode the file was created with.
+        out.set_permissions(mode(FILE_MODE))
+            .map_err(self.io_err(format!("cannot create `{shown}`")))?;
         io::copy(&mut content, &mut out)
             .map_err(self.io_err_at(format!("cannot unpack `{shown}`"), shown))?;
         if let Some(written) = &mut self.written {
             written.push(relative.clone());
+        }
+        Ok(())
+    }
+
+    /// Creates `relative` and its missing parents, each with exactly [`DIR_MODE`]: the
+    /// umask may have taken bits from the mode they were created with.
+    fn make_dirs(&mut self, relative: &Path, shown: &str) -> Result<(), Error> {
+        self.dir
+            .create_dir_with(relative, &self.dirs)
+            .map_err(self.io_err(format!("cannot create `{shown}`")))?;
+        let new: Vec<PathBuf> = relative
+            .ancestors()
+            .filter(|a| !a.as_os_str().is_empty() && !self.made.contains(*a))
+            .map(Path::to_path_buf)
+            .collect();
+        for made in new {
+            self.dir
+                .set_permissions(&made, mode(DIR_MODE))
+                .map_err(self.io_err(format!("cannot create `{shown}`")))?;
+            self.made.insert(made);
         }
         Ok(())
     }

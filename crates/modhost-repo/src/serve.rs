@@ -51,6 +51,10 @@ pub const DEFAULT_CLIENT_SHARE: usize = 2;
 /// How long a client may take to connect and send its request, or to go on reading its
 /// answer, unless the server is told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest [`Server::timeout`] taken: an hour to send a request is already no
+/// deadline, and a longer one would pass what a clock can add.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 /// The most of a request's head (line and headers) that is read: a longer one is refused
 /// (`431`).
 pub const MAX_HEAD: u64 = 16 * 1024;
@@ -137,9 +141,10 @@ impl Server {
 
     /// Gives a client `timeout` from connecting to have sent its whole request, however
     /// it trickles (and as long again for each next request on the connection), and
-    /// drops one whose answer does not move for as long.
+    /// drops one whose answer does not move for as long. Longer than [`MAX_TIMEOUT`] is
+    /// taken as that.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.timeout = timeout.min(MAX_TIMEOUT);
         self
     }
 

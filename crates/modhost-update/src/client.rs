@@ -61,8 +61,10 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// A client that trusts the public (Mozilla) roots, and also every certificate in
     /// the PEM file `ca_cert` when given — how private repositories and tests are trusted;
-    /// verification is never turned off. A server silent for `timeout` is given up on.
+    /// verification is never turned off. A server silent for `timeout` is given up on;
+    /// longer than [`MAX_TRANSFER_TIME`], which bounds a whole transfer, is taken as that.
     pub fn new(ca_cert: Option<&Path>, timeout: Duration) -> Result<Self> {
+        let timeout = timeout.min(MAX_TRANSFER_TIME);
         let pem = match ca_cert {
             Some(path) => {
                 let (body, bytes) = read_local_bytes(path, MAX_CA_FILE)?;

@@ -60,12 +60,13 @@ impl Entry {
             && self
                 .file
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b))
             && !self.file.starts_with('.');
         if !safe_file {
             return Some(format!(
                 "for `{rawname}` names its package `{}`: a plain file name is needed \
-                 (letters, digits, `.`, `_` and `-`, not starting with `.`)",
+                 (letters, digits, `.`, `_`, `-` and `+`, as a version has them, not \
+                 starting with `.`)",
                 clipped(&self.file)
             ));
         }

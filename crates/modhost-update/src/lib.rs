@@ -53,7 +53,7 @@ pub use checking::Answer;
 pub use client::{Client, DEFAULT_TIMEOUT, MAX_PACKAGE, MAX_TRANSFER_TIME};
 pub use index::{Entry, Index};
 pub use key_arg::{KeyArgError, public_key_text};
-pub use location::Location;
+pub use location::{Location, shown_url};
 pub use messages::{PRIVATE_CA, plain_io};
 pub use release::{Digests, Release, SetAside, Stability, Target};
 pub use release_document::{MAX_VALIDITY, RELEASE_DOCUMENT, ReleaseDocument};

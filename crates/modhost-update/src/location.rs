@@ -37,7 +37,7 @@ impl Location {
             }
             if let Some(name) = secret_parameter(text) {
                 return Err(Error::Secret {
-                    location: text.split_once('?').map_or(text, |(url, _)| url).to_owned() + "?…",
+                    location: shown_url(text),
                     name,
                 });
             }
@@ -301,6 +301,22 @@ fn secret_parameter(url: &str) -> Option<String> {
         })
 }
 
+/// `text`, a URL as a document or module.xml gives it, as it may be shown: without the
+/// credentials before its host, and without its query when that holds a secret (a
+/// download key in a module's `<updateurl>`).
+pub fn shown_url(text: &str) -> String {
+    let text = without_credentials(text);
+    match secret_parameter(&text) {
+        Some(_) => {
+            text.split_once('?')
+                .map_or(text.as_str(), |(url, _)| url)
+                .to_owned()
+                + "?…"
+        }
+        None => text,
+    }
+}
+
 /// `url` with any credentials before its host left out, as a message may show it.
 fn without_credentials(url: &str) -> String {
     let (start, authority) = authority(url);
@@ -329,6 +345,18 @@ mod tests {
 
     fn url(text: &str) -> Location {
         Location::Url(text.to_owned())
+    }
+
+    #[test]
+    fn a_url_is_shown_without_credentials_or_a_query_holding_a_secret() {
+        for (text, shown) in [
+            ("https://user:s3cret@h/u?key=abc", "https://…@h/u?…"),
+            ("https://h/u?v=1&dlid=abc", "https://h/u?…"),
+            ("https://h/u?v=1", "https://h/u?v=1"),
+            ("https://h/u", "https://h/u"),
+        ] {
+            assert_eq!(shown_url(text), shown, "{text}");
+        }
     }
 
     #[test]

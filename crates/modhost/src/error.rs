@@ -245,6 +245,14 @@ pub enum Error {
     /// A directory given for a module directory has no module.xml.
     #[error("`{}` is a directory without a module.xml, so it is not a module directory", .0.display())]
     NoModuleXml(PathBuf),
+    /// What was given as a module.xml, or a module directory's module.xml, is a link, a
+    /// directory, a FIFO or a device, none of which is read as one; said in full.
+    #[error("{0}")]
+    NotAModuleXml(String),
+    /// The change was interrupted ([`Host::interruption`](crate::Host::interruption))
+    /// before it committed: nothing was changed.
+    #[error("interrupted before the change was committed: nothing was changed")]
+    Interrupted,
     /// The plan cannot succeed; every reason is listed.
     #[error("nothing was changed:{}", .0.iter().map(|r| format!("\n  - {r}")).collect::<String>())]
     Refused(Vec<String>),
@@ -518,6 +526,7 @@ impl Error {
         matches!(
             self,
             Error::Refused(_)
+                | Error::NotAModuleXml(_)
                 | Error::NotDownloaded(_)
                 | Error::Unmet(_)
                 | Error::SourcesAhead { .. }

@@ -51,6 +51,8 @@ pub struct Host {
     /// Whether a change of this host compiled a component that loaded: a root opening
     /// made is then kept for that code when the change fails after.
     pub(crate) compiled: std::sync::atomic::AtomicBool,
+    /// Set to stop changes before they commit: see [`Host::interruption`].
+    interrupted: Arc<std::sync::atomic::AtomicBool>,
     /// The throwaway root of [`Host::open_scratch`], removed with the host.
     _scratch: Option<tempfile::TempDir>,
     /// What opening made where there was no root: see [`Host::discard_if_unused`].
@@ -135,6 +137,19 @@ impl Host {
         })
     }
 
+    /// A flag that stops this host's changes before they commit: set it (from a SIGINT
+    /// handler: it is an atomic store) and the change running, and any later one, ends
+    /// with [`Error::Interrupted`](crate::Error::Interrupted) at its commit, leaving the
+    /// root as it was. A guest call or a compile under way runs to its end first.
+    pub fn interruption(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        Arc::clone(&self.interrupted)
+    }
+
+    /// Whether [`Host::interruption`] was set.
+    pub(crate) fn is_interrupted(&self) -> bool {
+        self.interrupted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Closes the host and, when opening it made its root and nothing was kept there
     /// since (no module, no source, no compiled code), removes what opening made: a change that failed,
     /// given a mistyped root, leaves no empty root behind. Only what opening made goes: a
@@ -156,7 +171,8 @@ impl Host {
         // Code this host compiled and loaded for a change that failed afterwards (an
         // install() that raised) is kept for trying again, as in any root: a component
         // that loads was not given to a mistyped root, and a Python module's takes minutes.
-        if self.compiled.load(std::sync::atomic::Ordering::Relaxed) {
+        // A change interrupted was not wanted, code and all.
+        if self.compiled.load(std::sync::atomic::Ordering::Relaxed) && !self.is_interrupted() {
             return Ok(false);
         }
         let root = self.layout.root.clone();
@@ -278,6 +294,7 @@ impl Host {
             recovered_at_open: Recovery::default(),
             skipped: Default::default(),
             compiled: Default::default(),
+            interrupted: Default::default(),
             _scratch: None,
             made,
             in_use: Some(in_use),
@@ -386,7 +403,9 @@ impl Host {
         // wait would be for the parent's change, and then nothing could run.
         self.check_process()?;
         let path = self.layout.lock();
-        RootLock::acquire(&path, Holder::Named, self.wait_for_lock, |holder| {
+        let stopped = || self.is_interrupted();
+        let wait = self.wait_for_lock.then_some(&stopped as &dyn Fn() -> bool);
+        RootLock::acquire(&path, Holder::Named, wait, |holder| {
             self.report(Event::Waiting {
                 lock: path.clone(),
                 holder,

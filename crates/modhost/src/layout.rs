@@ -180,13 +180,18 @@ impl Layout {
 
 /// Directories others may read and traverse, files they may read.
 pub(crate) const PUBLIC_DIR: u32 = 0o755;
-const PUBLIC_FILE: u32 = 0o644;
+pub(crate) const PUBLIC_FILE: u32 = 0o644;
 /// Directories only modhost's own user may enter.
 const PRIVATE_DIR: u32 = 0o700;
 
-/// Creates `dir` and its missing parents with `mode`; existing directories keep theirs,
-/// since an administrator may have chosen them.
+/// Creates `dir` and its missing parents with exactly `mode`, whatever the umask;
+/// existing directories keep theirs, since an administrator may have chosen them.
 pub(crate) fn create_dirs(dir: &Path, mode: u32) -> Result<()> {
+    let missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && std::fs::symlink_metadata(a).is_err())
+        .map(Path::to_path_buf)
+        .collect();
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(mode)
@@ -209,7 +214,10 @@ pub(crate) fn create_dirs(dir: &Path, mode: u32) -> Result<()> {
                 },
                 _ => io(dir)(source),
             }
-        })
+        })?;
+    // The umask may have taken bits from the mode mkdir was given (a hardened host's
+    // 027 would keep the PBX, running as another user, out of `etc/`).
+    missing.iter().try_for_each(|made| set_mode(made, mode))
 }
 
 /// Refuses a link where the root keeps one of its own directories: recovery removes
@@ -296,7 +304,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Gives `path` exactly `mode`, whatever the umask took away.
-fn set_mode(path: &Path, mode: u32) -> Result<()> {
+pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<()> {
     fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io(path))
 }
 

@@ -86,13 +86,14 @@ impl Drop for RootLock {
 }
 
 impl RootLock {
-    /// Takes the lock. If another process holds it, waits when `wait` is true (calling
+    /// Takes the lock. If another process holds it, waits when given `wait` (calling
     /// `waiting` with the holder's process id first, so the user knows why nothing
-    /// happens) and fails otherwise.
+    /// happens) until it is taken or `wait` says to stop ([`Error::Interrupted`]), and
+    /// fails otherwise.
     pub(crate) fn acquire(
         path: &Path,
         holder: Holder,
-        wait: bool,
+        wait: Option<&dyn Fn() -> bool>,
         waiting: impl FnOnce(Option<u32>),
     ) -> Result<Self> {
         let io = |source| Error::Io {
@@ -104,11 +105,11 @@ impl RootLock {
         for attempt in 0.. {
             match file.try_lock() {
                 Ok(()) => {}
-                Err(TryLockError::WouldBlock) if wait => {
+                Err(TryLockError::WouldBlock) if let Some(stopped) = wait => {
                     if let Some(waiting) = waiting.take() {
                         waiting(written_holder(&mut file));
                     }
-                    file.lock().map_err(io)?;
+                    wait_for(&file, stopped).map_err(|e| e.into_error(io))?;
                 }
                 Err(TryLockError::WouldBlock) => {
                     return Err(Error::Locked {
@@ -163,7 +164,7 @@ impl RootLock {
 
     /// Takes the lock only if it is free at once.
     pub(crate) fn try_acquire(path: &Path, holder: Holder) -> Result<Option<Self>> {
-        match RootLock::acquire(path, holder, false, |_| {}) {
+        match RootLock::acquire(path, holder, None, |_| {}) {
             Ok(lock) => Ok(Some(lock)),
             Err(Error::Locked { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -173,6 +174,42 @@ impl RootLock {
 
 /// How many times a lock file found replaced once locked is opened again.
 const MAX_REOPENS: u32 = 8;
+
+/// How often a wait for the lock looks again: often enough that a change waiting behind
+/// another starts at once to a person, and that Ctrl-C stops the wait at once.
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Why a wait for the lock ended without it.
+enum Unlocked {
+    /// The wait was told to stop.
+    Stopped,
+    /// Locking failed.
+    Failed(std::io::Error),
+}
+
+impl Unlocked {
+    /// The crate's error, `io` turning a failure into it.
+    fn into_error(self, io: impl FnOnce(std::io::Error) -> Error) -> Error {
+        match self {
+            Unlocked::Stopped => Error::Interrupted,
+            Unlocked::Failed(e) => io(e),
+        }
+    }
+}
+
+/// Waits until `file`'s lock is taken, or `stopped` says to stop.
+fn wait_for(file: &File, stopped: &dyn Fn() -> bool) -> std::result::Result<(), Unlocked> {
+    loop {
+        if stopped() {
+            return Err(Unlocked::Stopped);
+        }
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(TryLockError::WouldBlock) => std::thread::sleep(LOCK_POLL),
+            Err(TryLockError::Error(e)) => return Err(Unlocked::Failed(e)),
+        }
+    }
+}
 
 /// Whether `file` is the file at `path`, that path not a link.
 fn is_at(file: &File, path: &Path) -> std::io::Result<bool> {
@@ -236,7 +273,7 @@ mod tests {
         let lock = dir.path().join("lock");
         std::os::unix::fs::symlink(&victim, &lock).unwrap_or_else(|e| panic!("{e}"));
         for holder in [Holder::Named, Holder::Unnamed] {
-            assert!(RootLock::acquire(&lock, holder, false, |_| {}).is_err());
+            assert!(RootLock::acquire(&lock, holder, None, |_| {}).is_err());
             assert!(RootLock::try_acquire(&lock, holder).is_err());
         }
         assert_eq!(
@@ -280,13 +317,13 @@ mod tests {
     fn only_a_named_lock_holds_its_holders_process_id() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("lock");
-        let named = RootLock::acquire(&path, Holder::Named, false, |_| {});
+        let named = RootLock::acquire(&path, Holder::Named, None, |_| {});
         assert_eq!(
             std::fs::read_to_string(&path).ok(),
             Some(format!("{}\n", std::process::id()))
         );
         drop(named);
-        let unnamed = RootLock::acquire(&path, Holder::Unnamed, false, |_| {});
+        let unnamed = RootLock::acquire(&path, Holder::Unnamed, None, |_| {});
         assert!(unnamed.is_ok());
         assert_eq!(std::fs::read_to_string(&path).ok().as_deref(), Some(""));
     }
@@ -295,12 +332,12 @@ mod tests {
     fn a_lock_file_removed_while_waited_for_is_not_taken_for_the_lock() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("lock");
-        let first = RootLock::acquire(&path, Holder::Named, false, |_| {});
+        let first = RootLock::acquire(&path, Holder::Named, None, |_| {});
         let first = first.unwrap_or_else(|e| panic!("{e}"));
         let waited = path.clone();
         let (started, running) = std::sync::mpsc::channel();
         let waiter = std::thread::spawn(move || {
-            let lock = RootLock::acquire(&waited, Holder::Named, true, |_| {
+            let lock = RootLock::acquire(&waited, Holder::Named, Some(&|| false), |_| {
                 let _ = started.send(());
             });
             lock.and_then(|lock| lock.still_guards(&waited))
@@ -311,7 +348,7 @@ mod tests {
         // Removed by hand, and another process takes the new file at the path.
         std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{e}"));
         assert!(!first.still_guards(&path).unwrap_or(true));
-        let second = RootLock::acquire(&path, Holder::Named, false, |_| {});
+        let second = RootLock::acquire(&path, Holder::Named, None, |_| {});
         let second = second.unwrap_or_else(|e| panic!("{e}"));
         drop(first);
         std::thread::sleep(std::time::Duration::from_millis(300));

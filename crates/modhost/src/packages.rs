@@ -412,7 +412,8 @@ pub(crate) fn resolve(
             {
                 return Err(Error::Refused(vec![rival.error.clone()]));
             }
-            if path.is_file() || path.join("module.xml").is_file() {
+            // A module.xml that is no file is the module directory's to refuse, by what it is.
+            if path.is_file() || std::fs::symlink_metadata(path.join("module.xml")).is_ok() {
                 return Ok(path.to_owned());
             }
             if let Some(kind) = not_a_package_file(path) {
@@ -486,14 +487,21 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
             Err(_) => return Err(Error::NoModuleXml(path.to_owned())),
             // As packing it would be: a module directory's files are never followed.
             Ok(meta) if meta.file_type().is_symlink() => {
-                return Err(Error::Refused(vec![format!(
+                return Err(Error::NotAModuleXml(format!(
                     "`{}` is a symbolic link, and modhost never follows links in a module \
                      directory; copy the file itself into `{}`",
                     xml.display(),
                     path.display()
-                )]));
+                )));
             }
-            Ok(_) => {}
+            Ok(meta) => {
+                if let Some(kind) = modhost_package::other_than_a_file(meta.file_type()) {
+                    return Err(Error::NotAModuleXml(format!(
+                        "`{}` is {kind}, not a module.xml",
+                        xml.display()
+                    )));
+                }
+            }
         }
         return read_manifest(&xml);
     }
@@ -510,10 +518,10 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
     // Bytes, not a string: a file that is not UTF-8 gets the line and column of its first
     // bad byte, and the encoding it declares, from the parser.
     if let Some(kind) = not_a_package_file(path) {
-        return Err(Error::Refused(vec![format!(
+        return Err(Error::NotAModuleXml(format!(
             "`{}` is {kind}, not a module.xml",
             path.display()
-        )]));
+        )));
     }
     let mut source = Vec::new();
     fs_err::File::open(path)

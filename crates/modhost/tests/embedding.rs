@@ -819,3 +819,22 @@ fn chattr(flag: &str, file: &std::path::Path) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+#[test]
+fn an_interrupted_change_stops_before_it_commits_and_its_root_goes() {
+    let base = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let root = base.path().join("new");
+    let host = Host::open(&root).unwrap_or_else(|e| panic!("{e}"));
+    // What a SIGINT handler does while the change runs.
+    host.interruption()
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let installed = host.install(&[package("core")], Options::default());
+    assert!(
+        matches!(installed, Err(modhost::Error::Interrupted)),
+        "{installed:?}"
+    );
+    assert_eq!(host.list().map(|l| l.len()).ok(), Some(0));
+    // Code it compiled is not kept for it: the change was not wanted.
+    assert_eq!(host.discard_if_unused().ok(), Some(true));
+    assert!(!root.exists(), "the root made for it is gone");
+}

@@ -390,7 +390,27 @@ fn a2_sources_and_local_directories_are_sources_too() {
         &root,
         &["download", &url, "--sha256", &sha, "--out", arg(out.path())],
     );
-    assert!(out.path().join("core-16.0.40.tgz").is_file());
+    let kept = out.path().join("core-16.0.40.tgz");
+    let mode = std::fs::metadata(&kept).map(|m| {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode() & 0o777
+    });
+    assert_eq!(mode.ok(), Some(0o644), "a package others may read");
+    // `--out` names a directory; a file's name, new or not, is said to be no directory.
+    for (out, said) in [
+        (kept.clone(), "it is a file, not a directory"),
+        (out.path().join("new.tgz"), "there is no such directory"),
+    ] {
+        let run = repo.fails(
+            &root,
+            &["download", &url, "--sha256", &sha, "--out", arg(&out)],
+        );
+        assert!(
+            run.stderr.contains(said) && !run.stderr.contains(".modhost-download"),
+            "{}",
+            run.stderr
+        );
+    }
 }
 
 #[test]

@@ -174,7 +174,7 @@ impl Repo {
 
     /// Adds this repository's a2 channel of `rawname` to `root` as source `name`, pinned
     /// to the repository's signing key.
-    fn add_a2_source(&self, root: &Root, name: &str, rawname: &str) {
+    pub(crate) fn add_a2_source(&self, root: &Root, name: &str, rawname: &str) {
         let url = format!("{}/a2/{rawname}", self.url);
         root.ok(&[
             "source",

@@ -30,6 +30,37 @@ fn repo_serve_stops_on_sigterm_with_every_request_it_served_logged() {
 }
 
 #[test]
+fn a_version_with_a_plus_is_published_served_installed_and_built_again() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let plus = repackage(
+        &package_at("phonebook", "2.0.0"),
+        |xml| xml.replace("<version>2.0.0</version>", "<version>2.1.0+1</version>"),
+        &dir.path().join("phonebook-2.1.0+1.tgz"),
+    );
+    let packages = [package("core"), plus];
+    let repo = Repo::serve(&root, &packages, None);
+    assert!(
+        repo.public()
+            .join("packages/phonebook-2.1.0+1.tgz")
+            .is_file()
+    );
+    signed_source(&repo, &root);
+    repo.ok(&root, &["install", "--online", "phonebook"]);
+    assert_eq!(version(&root, "phonebook"), "2.1.0+1");
+
+    // a2 names the package after the version alone.
+    let other = crate::root();
+    repo.add_a2_source(&other, "pb", "phonebook");
+    other.ok(&["install", arg(&package("core"))]);
+    repo.ok(&other, &["install", "--online", "phonebook"]);
+    assert_eq!(version(&other, "phonebook"), "2.1.0+1");
+
+    // The next build reads what this one published.
+    repo.publish(&root, &packages, None);
+}
+
+#[test]
 fn repo_build_writes_all_three_client_formats_reproducibly() {
     let root = root();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

@@ -7,6 +7,27 @@ use super::{Repo, at_version, failed_with, phonebook_with, report, signed_source
 use crate::root;
 
 #[test]
+fn a_secret_in_a_modules_update_url_is_never_listed() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let declaring = phonebook_with(
+        "<updateurl>https://user:s3cret@example.invalid/u.json?key=k3y</updateurl>",
+        dir.path(),
+    );
+    root.ok(&["install", arg(&package("core")), arg(&declaring)]);
+    for args in [&["source", "list"][..], &["source", "list", "--json"]] {
+        let listed = root.ok(args).stdout;
+        assert!(
+            listed.contains("phonebook/updateurl")
+                && listed.contains("https://…@example.invalid/u.json?…")
+                && !listed.contains("s3cret")
+                && !listed.contains("k3y"),
+            "{args:?}: {listed}"
+        );
+    }
+}
+
+#[test]
 fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
     let root = root();
     let good = Repo::phonebook(&root, "1.0.0");

@@ -138,12 +138,13 @@ impl Root {
         Root::output(&mut self.command(args))
     }
 
-    /// Runs the binary with `args` under umask 000, through `sh`, and fails the test
-    /// unless it succeeds: what modhost creates must not depend on the caller's umask.
-    pub fn ok_under_umask_000(&self, args: &[&str]) -> Run {
+    /// Runs the binary with `args` under `umask` (such as `000` or `077`), through `sh`,
+    /// and fails the test unless it succeeds: what modhost creates must not depend on the
+    /// caller's umask.
+    pub fn ok_under_umask(&self, umask: &str, args: &[&str]) -> Run {
         let mut command = Command::new("sh");
         command
-            .args(["-c", "umask 000; exec \"$0\" \"$@\""])
+            .args(["-c", &format!("umask {umask}; exec \"$0\" \"$@\"")])
             .arg(&self.bin)
             .arg("--root")
             .arg(self.path())

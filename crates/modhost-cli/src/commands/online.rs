@@ -329,7 +329,7 @@ pub struct DownloadArgs {
     /// The package's SHA-256, required with a URL: nothing unverified is downloaded.
     #[arg(long)]
     sha256: Option<String>,
-    /// Where to write the package.
+    /// The directory to write the package into, as RAWNAME-VERSION.tgz (or .zip).
     #[arg(long, default_value = ".")]
     out: PathBuf,
 }

@@ -88,9 +88,9 @@ pub enum RepoCommand {
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
         max_per_client: Option<usize>,
         /// Seconds a client has to send its request; an answer it stops reading is
-        /// given six times as long to move again.
+        /// given six times as long to move again. At most 3600.
         #[arg(long, default_value_t = serve::DEFAULT_TIMEOUT.as_secs(),
-              value_parser = clap::value_parser!(u64).range(1..))]
+              value_parser = clap::value_parser!(u64).range(1..=serve::MAX_TIMEOUT.as_secs()))]
         timeout_secs: u64,
     },
     /// Make a signing key: writes the secret key file, prints the public key to pin.

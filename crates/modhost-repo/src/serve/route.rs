@@ -325,14 +325,14 @@ fn find(root: &Path, path: &str, query: &str) -> Result<File, Refusal> {
     }
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     // Plain names only, no longer than a file's name may be: no way up, no hidden files,
-    // nothing to decode.
+    // nothing to decode. A version may hold `+` (`2.1.0+b1`), and so may a package's name.
     let safe = |name: &&str| {
         !name.is_empty()
             && name.len() <= MAX_NAME
             && !name.starts_with('.')
             && name
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b))
     };
     let not_found = || (StatusCode::NOT_FOUND, "no such file".to_owned());
     if !parts.iter().all(safe) {

@@ -69,6 +69,15 @@ fn connections_beyond_the_cap_are_answered_503_and_a_client_that_stops_reading_i
 }
 
 #[test]
+fn a_timeout_past_what_a_clock_can_add_still_serves() {
+    let tls = Tls::new();
+    let repo = repository(Vec::new());
+    let addr = tls.serve(repo.path(), 4, Duration::MAX);
+    let answer = tls.exchange(addr, GET_INDEX);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[test]
 fn a_client_trickling_its_request_is_dropped_at_the_timeout() {
     let tls = Tls::new();
     let repo = repository(Vec::new());

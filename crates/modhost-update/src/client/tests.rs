@@ -60,6 +60,17 @@ fn a_timeout_names_the_wait_and_the_setting_that_sets_it() {
 }
 
 #[test]
+fn patience_past_what_a_clock_can_add_is_a_whole_transfers() {
+    let client = Client::new(None, Duration::MAX).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(client.timeout, MAX_TRANSFER_TIME);
+    let (listener, url) = listener();
+    // Hangs up on every connection: the error path adds the patience to a clock.
+    std::thread::spawn(move || listener.incoming().for_each(drop));
+    let fetched = client.fetch_document(&Location::Url(url), 1024);
+    assert!(matches!(fetched, Err(Error::Fetch { .. })), "{fetched:?}");
+}
+
+#[test]
 fn an_unknown_issuer_points_at_the_ca_settings() {
     let (listener, url) = listener();
     let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));

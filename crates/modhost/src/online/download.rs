@@ -78,6 +78,8 @@ fn keep_package(path: &Path, dir: &Path) -> Result<PathBuf> {
     let manifest = modhost_package::read_manifest(path, &Default::default())?;
     let target =
         dir.join(modhost_package::format(path)?.file_name(&manifest.rawname, &manifest.version));
+    // Readable by others, as a package is wherever it is published or kept.
+    crate::layout::set_mode(path, crate::layout::PUBLIC_FILE)?;
     fs_err::rename(path, &target).map_err(crate::layout::io(&target))?;
     Ok(target)
 }
@@ -173,6 +175,20 @@ fn elsewhere(location: &Location) -> String {
 /// renamed into place. It is removed when dropped; one an
 /// interrupted download left behind is removed by the next download into `dir`.
 pub(crate) fn download_dir(dir: &Path) -> Result<DownloadDir> {
+    let problem = match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("there is no such directory"),
+        Ok(meta) if !meta.is_dir() => Some("it is a file, not a directory"),
+        _ => None,
+    };
+    if let Some(problem) = problem {
+        return Err(Error::Io {
+            path: dir.to_owned(),
+            source: std::io::Error::other(format!(
+                "{problem}: a package is downloaded into an existing directory, named after \
+                 its module and version"
+            )),
+        });
+    }
     clear_stale_downloads(dir);
     let work = tempfile::Builder::new()
         .prefix(DOWNLOAD_PREFIX)
@@ -181,7 +197,7 @@ pub(crate) fn download_dir(dir: &Path) -> Result<DownloadDir> {
     let held = RootLock::acquire(
         &work.path().join(DOWNLOAD_LOCK),
         Holder::Unnamed,
-        false,
+        None,
         |_| {},
     )?;
     Ok(DownloadDir { work, _held: held })

@@ -94,7 +94,8 @@ pub(crate) fn channels(host: &Host) -> Result<Vec<Channel>> {
                 name,
                 declared_by: Some(module.rawname.clone()),
                 source,
-                url,
+                // The module's text, which may hold a secret that refused it as a source.
+                url: modhost_update::shown_url(&url),
                 public_keys: key.as_deref().map(PinnedKey::new).into_iter().collect(),
                 kind: Some(kind),
                 seen,

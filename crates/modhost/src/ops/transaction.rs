@@ -206,6 +206,9 @@ impl<'h> Transaction<'h> {
     /// Commits the change — the one atomic step — then sweeps what it replaced and trims
     /// the compiled code nothing installed uses to the cache's bound.
     pub(crate) fn commit(mut self) -> Result<()> {
+        if self.host.is_interrupted() {
+            return Err(Error::Interrupted);
+        }
         let lock = self.host.layout.lock();
         if !self.lock.still_guards(&lock)? {
             return Err(Error::LockLost { lock });
