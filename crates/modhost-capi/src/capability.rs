@@ -389,6 +389,11 @@ impl Capability {
         &self.package
     }
 
+    /// Whether no interface was added to it: nothing a module could import.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.interfaces.is_empty()
+    }
+
     /// What the host links: the description as it is now.
     pub(crate) fn linked(&self) -> Arc<dyn modhost::embed::Capability> {
         Arc::new(Linked {
@@ -523,6 +528,11 @@ impl Interface {
         // `modhost_call_stopped` returns then): the call ends as cancelled or timed out,
         // whatever the callback answered.
         sandbox.stopped()?;
+        // What a failure the callback answered says: its message, else its code.
+        let failure = |answer: Option<String>| match answer.filter(|a| !a.trim().is_empty()) {
+            Some(message) => format!("{} failed: {}", named(), shortened(&message)),
+            None => format!("{} failed with code {status}, saying nothing more", named()),
+        };
         let result_type = ty.results().next();
         let (Some(result_type), Some(slot)) = (result_type, results.first_mut()) else {
             return match (status, answer) {
@@ -535,11 +545,7 @@ impl Interface {
                     named(),
                     shortened(&text)
                 ))),
-                (_, answer) => Err(failed(format!(
-                    "{} failed: {}",
-                    named(),
-                    shortened(&answer.unwrap_or_default())
-                ))),
+                (_, answer) => Err(failed(failure(answer))),
             };
         };
         *slot = if status == 0 {
@@ -557,18 +563,12 @@ impl Interface {
             json::from_json(&json, &result_type)
                 .map_err(|e| failed(format!("{} returned {e}", named())))?
         } else {
-            let message = answer.unwrap_or_else(|| format!("{} failed", named()));
             match &result_type {
                 Type::Result(result) if matches!(result.err(), Some(Type::String)) => {
+                    let message = answer.unwrap_or_else(|| failure(None));
                     Val::Result(Err(Some(Box::new(Val::String(message)))))
                 }
-                _ => {
-                    return Err(failed(format!(
-                        "{} failed: {}",
-                        named(),
-                        shortened(&message)
-                    )));
-                }
+                _ => return Err(failed(failure(answer))),
             }
         };
         Ok(())

@@ -26,7 +26,10 @@ use crate::{
 /// Every function taking a `const modhost_host *` may be called from several threads at
 /// once on the same host: dispatches run in parallel, and changes to the root take turns
 /// (one process or thread changes a root at a time, and a change waits, without a time
-/// limit, for the one before it; readers never wait). A change also waits, up to 30 s,
+/// limit, for the one before it; readers never wait). Handlers that use the state
+/// database take turns at it, each from its first statement (a read too) to its end, so
+/// that what one read still holds when it writes: under hundreds of lookups at once, a
+/// handler waiting past its deadline fails with kind `busy`. A change also waits, up to 30 s,
 /// for a dispatch whose handler has written to finish, then fails with
 /// `MODHOST_ERROR_LOCKED` (try again). A change asked for from inside a dispatch on the
 /// same thread (from a capability callback) is refused at once, `MODHOST_ERROR_REFUSED`:
@@ -126,6 +129,13 @@ pub unsafe extern "C" fn modhost_open(
                 if twice {
                     return Err(Failure::argument(format!(
                         "`capabilities[{i}]` gives `{}` again: one capability per package",
+                        capability.package()
+                    )));
+                }
+                if capability.is_empty() {
+                    return Err(Failure::argument(format!(
+                        "`capabilities[{i}]` (`{}`) has no interface: give it one with \
+                         `modhost_capability_add` first",
                         capability.package()
                     )));
                 }
@@ -434,7 +444,8 @@ pub unsafe extern "C" fn modhost_declare(
 /// `changed`, `stopped` or `cancelled`), which the caller frees with `modhost_string_free`. `kind` is one of `timeout`,
 /// `out-of-memory`, `too-many-resources`, `stack-overflow`, `trap`, `failed`,
 /// `output-too-large`, `host`, `cancelled` and `busy` (the host was running as many
-/// handlers at once as it has room for until the handler's deadline). A module
+/// handlers at once as it has room for, or other handlers held the state database, until
+/// the handler's deadline). A module
 /// uninstalled or disabled while the dispatch runs is left out of it, as if it had not
 /// been there, once its handler reaches the state database; one upgraded meanwhile
 /// answers as its new version.

@@ -279,6 +279,9 @@ pub enum Failure {
     /// No pooled instance slot came free before its deadline: the host was running as
     /// many calls at once as its pool holds (the number). Not the module's fault.
     Busy(u32),
+    /// The state database stayed taken by other calls' (or another process's) writes
+    /// until its deadline: handlers using the state take turns. Not the module's fault.
+    Waited(String),
 }
 
 impl fmt::Display for Failure {
@@ -318,6 +321,7 @@ impl fmt::Display for Failure {
                 "did not start: the host was running as many calls at once as it has room \
                  for ({slots} instances) until this call's deadline"
             ),
+            Failure::Waited(text) => write!(f, "waited in vain: {text}"),
         }
     }
 }

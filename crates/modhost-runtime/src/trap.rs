@@ -59,7 +59,10 @@ pub(crate) fn trapped<'a>(
         } else if let Some(failed) = e.downcast_ref::<crate::CapabilityError>() {
             Failure::Host(failed.to_string())
         } else if let Some(db) = e.downcast_ref::<modhost_state::Error>() {
-            Failure::Host(db.to_string())
+            match db {
+                modhost_state::Error::Busy { .. } => Failure::Waited(db.to_string()),
+                _ => Failure::Host(db.to_string()),
+            }
         } else if stack_exhausted(&e) {
             Failure::StackOverflow(describe())
         } else if let Some(cap) = refused

@@ -10,10 +10,17 @@ use crate::Error;
 /// Says why a root could not be opened when it is that this process may not write it:
 /// a read-only file system, or a root that belongs to another user.
 pub(crate) fn not_writable(root: &Path, error: Error) -> Error {
-    let source = match &error {
-        Error::Io { path, source } if path.starts_with(root) => source,
-        Error::State(modhost_state::Error::Io { path, source }) if path.starts_with(root) => source,
+    let (path, source) = match &error {
+        Error::Io { path, source } if path.starts_with(root) => (path, source),
+        Error::State(modhost_state::Error::Io { path, source }) if path.starts_with(root) => {
+            (path, source)
+        }
         _ => return error,
+    };
+    // A file in the root the user may not write (`modhost.db` left read-only) is named.
+    let file = match path.strip_prefix(root) {
+        Ok(inside) if !inside.as_os_str().is_empty() => format!("`{}`: ", inside.display()),
+        _ => String::new(),
     };
     use rustix::io::Errno;
     let why = match Errno::from_io_error(source) {
@@ -26,7 +33,7 @@ pub(crate) fn not_writable(root: &Path, error: Error) -> Error {
                 user(metadata.uid()),
                 user(rustix::process::geteuid().as_raw())
             ),
-            _ => format!("{source}: let this user write it, or run modhost as one who may"),
+            _ => format!("{file}{source}: let this user write it, or run modhost as one who may"),
         },
         _ => return error,
     };
@@ -101,5 +108,19 @@ mod tests {
             source: std::io::Error::from_raw_os_error(2),
         };
         assert!(matches!(not_writable(root, missing), Error::Io { .. }));
+    }
+
+    #[test]
+    fn a_file_of_ones_own_root_one_may_not_write_is_named() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let error = Error::Io {
+            path: root.path().join("modhost.db"),
+            source: std::io::Error::from_raw_os_error(13),
+        };
+        let said = not_writable(root.path(), error).to_string();
+        assert!(
+            said.contains("cannot be written (`modhost.db`: Permission denied"),
+            "{said}"
+        );
     }
 }

@@ -71,9 +71,9 @@ pub enum Error {
     /// A change was asked for on a thread running a dispatch: from an application's
     /// capability a module's handler called. It would wait for that dispatch's own writes.
     #[error(
-        "the modules cannot be changed from inside a dispatch (from a capability a module's \
-         handler called): the change would wait for that dispatch's own writes; make it once \
-         the dispatch has returned"
+        "the modules cannot be changed from inside a dispatch (from a callback it made on \
+         this thread: a capability a module's handler called, or a log callback): the change \
+         would wait for that dispatch's own writes; make it once the dispatch has returned"
     )]
     InsideDispatch,
     /// An update source of that name exists, and replacing it was not asked for.

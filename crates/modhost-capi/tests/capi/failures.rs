@@ -215,6 +215,30 @@ fn failures_are_codes_with_a_message_the_caller_frees() -> TestResult {
             "{said}"
         );
 
+        // A capability with no interface gives modules nothing: a bad argument too.
+        let mut empty = null_mut();
+        check(
+            modhost_capability_new(c("pbx:empty").as_ptr(), false, &mut empty, &mut error),
+            error,
+        )?;
+        let given = [empty.cast_const()];
+        let mut refused = null_mut();
+        let status = modhost_open(
+            c(&other.path().to_string_lossy()).as_ptr(),
+            null(),
+            given.as_ptr(),
+            1,
+            &mut refused,
+            &mut error,
+        );
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT);
+        assert_eq!(
+            take(error).unwrap_or_default(),
+            "`capabilities[0]` (`pbx:empty`) has no interface: give it one with \
+             `modhost_capability_add` first"
+        );
+        modhost_capability_free(empty);
+
         let mut modules = null_mut();
         check(modhost_list(host, &mut modules, &mut error), error)?;
         let modules: Value = serde_json::from_str(&take(modules).unwrap_or_default())?;

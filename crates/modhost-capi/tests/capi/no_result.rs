@@ -11,8 +11,8 @@ use crate::TestResult;
 use crate::common::{c, check};
 use crate::telephony::{dispatch, install, open_giving, strdup};
 
-/// `test:notes` `note(text)`: answers as its text says — `nothing` with NULL, else with
-/// the text itself (`null`, `"extra"`, `{`).
+/// `test:notes` `note(text)`: answers as its text says — `nothing` with NULL, `fail`
+/// with code 7 and NULL, else with the text itself (`null`, `"extra"`, `{`).
 unsafe extern "C" fn note(
     _user_data: *mut c_void,
     _function: *const c_char,
@@ -26,6 +26,9 @@ unsafe extern "C" fn note(
         .ok()
         .and_then(|args| args["text"].as_str().map(str::to_owned))
         .unwrap_or_default();
+    if text == "fail" {
+        return 7;
+    }
     if text != "nothing" {
         let answer = c(&text);
         // SAFETY: `*result_json` is writable; strdup's copy is freed by modhost.
@@ -88,6 +91,14 @@ fn an_answer_to_a_function_without_a_result_is_nothing_or_null() -> TestResult {
             );
         }
     }
+    // A failure without a message is said once, with its code.
+    let result = dispatch(host, "note", "fail", None, null())?;
+    let error = result["calls"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("`test:notes/notes@1.0.0#note` failed with code 7, saying nothing more")
+            && error.matches("#note").count() == 1,
+        "{result}"
+    );
     // SAFETY: the host, closed once.
     unsafe { modhost_close(host) };
     Ok(())

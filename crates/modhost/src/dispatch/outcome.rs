@@ -28,8 +28,8 @@ pub enum FailureKind {
     /// The application cancelled the dispatch (the caller hung up) while it ran or before
     /// it started.
     Cancelled,
-    /// The host was running as many calls at once as it has room for, until the handler's
-    /// deadline: it never started.
+    /// The host was running as many calls at once as it has room for, or other calls held
+    /// the state database, until the handler's deadline.
     Busy,
 }
 
@@ -45,7 +45,7 @@ impl FailureKind {
                 Failure::Trap(_) => FailureKind::Trap,
                 Failure::Host(_) => FailureKind::Host,
                 Failure::Cancelled { .. } => FailureKind::Cancelled,
-                Failure::Busy(_) => FailureKind::Busy,
+                Failure::Busy(_) | Failure::Waited(_) => FailureKind::Busy,
             },
             Error::Failed { .. } => FailureKind::Failed,
             Error::OutputTooLarge { .. } => FailureKind::OutputTooLarge,
