@@ -138,6 +138,9 @@ fn force_overrides_dependency_checks_but_never_safety_checks() {
     // Reverse dependencies are dependency checks: --force overrides them.
     root.fails(&["uninstall", "core"]);
     root.ok(&["uninstall", "--force", "core"]);
+    // Whom that left without it is still asked after by its name.
+    let dependents = root.ok(&["reversedepends", "--json", "core"]).json();
+    assert_eq!(dependents, serde_json::json!(["phonebook", "voicemail"]));
 }
 
 #[test]

@@ -1090,3 +1090,19 @@ fn upgradeall_passes_over_what_holds_no_installed_module() {
     );
     assert!(!run.stderr.contains("billing-2.0.tgz`:"), "{}", run.stderr);
 }
+
+#[test]
+fn output_that_cannot_be_written_is_said_on_stderr_under_json_too() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    for args in [&["list"][..], &["list", "--json"]] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+        let Ok(full) = full else { panic!("{full:?}") };
+        let run = Root::output(root.command(args).stdout(full));
+        assert!(
+            !run.success && run.stderr.contains("error:") && run.stderr.contains("No space left"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}

@@ -299,7 +299,9 @@ impl Output {
             if let Some(hint) = hint {
                 document.insert("hint".to_owned(), hint.into());
             }
-            writeln!(std::io::stdout(), "{}", serde_json::Value::Object(document))?;
+            // A stdout that cannot be written (a full disk, `/dev/full`) still leaves the
+            // error on stderr.
+            let _ = writeln!(std::io::stdout(), "{}", serde_json::Value::Object(document));
         }
         writeln!(std::io::stderr(), "error: {}", escape_lines(&message))?;
         if let Some(hint) = hint {

@@ -446,10 +446,16 @@ impl Host {
         Ok(self.installed(rawname)?.parse_manifest()?)
     }
 
-    /// The running modules that depend on `rawname`.
+    /// The running modules that depend on `rawname`: also when it is not installed (deleted
+    /// with `force`), for an administrator to see whom that left unmet; a module neither
+    /// installed nor depended on is not installed.
     pub fn reverse_dependencies(&self, rawname: &str) -> Result<Vec<String>> {
-        self.installed(rawname)?;
-        plan::dependents(rawname, &self.state.modules()?)
+        let installed = self.installed(rawname);
+        let dependents = plan::dependents(rawname, &self.state.modules()?)?;
+        match installed {
+            Err(e) if dependents.is_empty() => Err(e),
+            _ => Ok(dependents),
+        }
     }
 
     /// Checks every constraint of `manifest` against the installed modules and the
