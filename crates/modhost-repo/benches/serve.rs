@@ -127,6 +127,7 @@ fn fixture() -> &'static Path {
                         group: None,
                     })
                     .collect(),
+                malformed: Vec::new(),
             };
             let index = serde_json::to_vec(&index).unwrap_or_else(|e| panic!("{e}"));
             std::fs::write(public.join("index.json"), index).unwrap_or_else(|e| panic!("{e}"));

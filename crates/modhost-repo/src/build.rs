@@ -372,6 +372,7 @@ impl Publication<'_> {
         let index = Index {
             format: FORMAT.to_owned(),
             modules: self.found.iter().map(|(_, e)| e.clone()).collect(),
+            malformed: Vec::new(),
         };
         let json = serde_json::to_vec_pretty(&index).map_err(|e| Error::File {
             path: self.docs.out.join(modhost_update::index::FILE),

@@ -446,6 +446,7 @@ impl Client {
                 let doc = source.location.join(crate::index::FILE);
                 let (bytes, _) = checking.document(&doc, Some(crate::index::FILE))?;
                 let index = Index::parse(&bytes).map_err(invalid(&doc))?;
+                set_aside.extend(index.malformed);
                 index
                     .modules
                     .into_iter()

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::json;
 use crate::messages::clipped;
+use crate::release::SetAside;
 
 /// The format tag every index carries.
 pub const FORMAT: &str = "modhost-index/1";
@@ -22,6 +23,10 @@ pub struct Index {
     pub format: String,
     /// Every package, newest first per module.
     pub modules: Vec<Entry>,
+    /// The entries beside them that could not be read or are unsafe, set aside with why:
+    /// never written, only read.
+    #[serde(skip)]
+    pub malformed: Vec<SetAside>,
 }
 
 /// One package in the index.
@@ -105,21 +110,54 @@ impl Index {
             None => return Err(invalid("`modules` is missing".to_owned())),
         };
         let mut modules = Vec::with_capacity(listed.len());
+        let mut malformed = Vec::new();
         for (number, listed) in listed.iter().enumerate() {
-            let entry = Entry::read(listed).map_err(|e| {
-                let named = listed
-                    .get("rawname")
+            let field = |name: &str| {
+                listed
+                    .get(name)
                     .and_then(Value::as_str)
-                    .map(|r| format!(" (`{}`)", clipped(r)))
-                    .unwrap_or_default();
-                invalid(format!("entry {}{named}: {e}", number + 1))
-            })?;
-            if let Some(problem) = entry.problem() {
-                return Err(format!("the index's entry {problem}"));
-            }
-            modules.push(entry);
+                    .map(|text| clipped(text).into_owned())
+                    .unwrap_or_default()
+            };
+            let problem = match Entry::read(listed) {
+                Err(e) => {
+                    let named = listed
+                        .get("rawname")
+                        .and_then(Value::as_str)
+                        .map(|r| format!(" (`{}`)", clipped(r)))
+                        .unwrap_or_default();
+                    invalid(format!("entry {}{named}: {e}", number + 1))
+                }
+                Ok(entry) => match entry.problem() {
+                    Some(problem) => format!("the index's entry {problem}"),
+                    None => {
+                        modules.push(entry);
+                        continue;
+                    }
+                },
+            };
+            malformed.push(SetAside {
+                rawname: field("rawname"),
+                version: field("version"),
+                reason: format!("it is malformed: {problem}"),
+            });
         }
-        Ok(Index { format, modules })
+        // Beside sound entries, a malformed one is set aside, saying what is wrong with
+        // it, as a Joomla feed's is: one bad entry does not take the others' updates.
+        if modules.is_empty()
+            && let Some(first) = malformed.first()
+        {
+            let reason = &first.reason;
+            return Err(reason
+                .strip_prefix("it is malformed: ")
+                .unwrap_or(reason)
+                .to_owned());
+        }
+        Ok(Index {
+            format,
+            modules,
+            malformed,
+        })
     }
 }
 
@@ -166,6 +204,44 @@ mod tests {
             );
         }
         assert!(Index::parse(b"<html>").is_err());
+    }
+
+    #[test]
+    fn a_malformed_entry_beside_sound_ones_is_set_aside_alone() {
+        let sha = "a".repeat(64);
+        let json = serde_json::json!({
+            "format": FORMAT,
+            "modules": [
+                {"rawname": "core", "name": "Core", "version": "1.0", "file": "core-1.0.tgz",
+                 "size": 1, "sha256": sha},
+                {"rawname": "pb", "name": "Pb", "version": "2.0", "file": "../pb.tgz",
+                 "size": 1, "sha256": sha},
+                {"rawname": "vm", "name": "Vm", "version": "3.0", "size": 1},
+            ],
+        });
+        let index = Index::parse(json.to_string().as_bytes());
+        let Ok(index) = index else {
+            panic!("{index:?}")
+        };
+        assert_eq!(index.modules.len(), 1);
+        let aside: Vec<(&str, &str, bool)> = index
+            .malformed
+            .iter()
+            .map(|a| {
+                (
+                    a.rawname.as_str(),
+                    a.version.as_str(),
+                    a.reason.starts_with("it is malformed: "),
+                )
+            })
+            .collect();
+        assert_eq!(aside, [("pb", "2.0", true), ("vm", "3.0", true)]);
+        assert!(
+            index.malformed[0]
+                .reason
+                .contains("names its package `../pb.tgz`")
+        );
+        assert!(index.malformed[1].reason.contains("`file` is missing"));
     }
 
     #[test]

@@ -189,6 +189,7 @@ fn repository(modules: Vec<Entry>) -> tempfile::TempDir {
     let index = Index {
         format: FORMAT.into(),
         modules,
+        malformed: Vec::new(),
     };
     let written = std::fs::create_dir_all(dir.path().join("public/packages")).and_then(|()| {
         std::fs::write(
