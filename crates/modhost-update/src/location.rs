@@ -285,13 +285,19 @@ const SECRET_PARAMETERS: &[&str] = &[
     "license",
 ];
 
-/// The first parameter of `url`'s query whose name, decoded as a server decodes it
-/// (`k%65y` is `key`), says it carries a secret.
+/// The first parameter of `url`'s query, or of its path (`/pkg;key=…`, which some
+/// servers read as parameters too), whose name, decoded as a server decodes it (`k%65y` is
+/// `key`), says it carries a secret.
 fn secret_parameter(url: &str) -> Option<String> {
     let url = url.split_once('#').map_or(url, |(url, _)| url);
-    let (_, query) = url.split_once('?')?;
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let (start, authority) = authority(path);
+    let path_parameters = path[start + authority.len()..]
+        .split('/')
+        .flat_map(|segment| segment.split(';').skip(1));
     query
         .split(['&', ';'])
+        .chain(path_parameters)
         .filter_map(|pair| url::form_urlencoded::parse(pair.as_bytes()).next())
         .map(|(name, _)| name.into_owned())
         .find(|name| {
@@ -302,19 +308,24 @@ fn secret_parameter(url: &str) -> Option<String> {
 }
 
 /// `text`, a URL as a document or module.xml gives it, as it may be shown: without the
-/// credentials before its host, and without its query when that holds a secret (a
-/// download key in a module's `<updateurl>`).
+/// credentials before its host, and without its parameters (from the first `;` of its
+/// path, or its query) when they hold a secret (a download key in a module's
+/// `<updateurl>`).
 pub fn shown_url(text: &str) -> String {
     let text = without_credentials(text);
-    match secret_parameter(&text) {
-        Some(_) => {
-            text.split_once('?')
-                .map_or(text.as_str(), |(url, _)| url)
-                .to_owned()
-                + "?…"
-        }
-        None => text,
+    if secret_parameter(&text).is_none() {
+        return text;
     }
+    let (start, authority) = authority(&text);
+    let after = start + authority.len();
+    let cut = text[after..]
+        .find([';', '?'])
+        .map_or(text.len(), |at| after + at);
+    format!(
+        "{}{}…",
+        &text[..cut],
+        &text[cut..].chars().next().unwrap_or('?')
+    )
 }
 
 /// `url` with any credentials before its host left out, as a message may show it.
@@ -352,6 +363,8 @@ mod tests {
         for (text, shown) in [
             ("https://user:s3cret@h/u?key=abc", "https://…@h/u?…"),
             ("https://h/u?v=1&dlid=abc", "https://h/u?…"),
+            ("https://h/pkg;key=abc/x.json", "https://h/pkg;…"),
+            ("https://h/a;v=1", "https://h/a;v=1"),
             ("https://h/u?v=1", "https://h/u?v=1"),
             ("https://h/u", "https://h/u"),
         ] {
@@ -390,6 +403,9 @@ mod tests {
             // Named as the server reads it.
             "https://pbx.example/x?k%65y=883c0ffee",
             "https://pbx.example/x?%44LID=abc123",
+            // A path's parameters, which some servers read as a query.
+            "https://pbx.example/;key=883c0ffee",
+            "https://pbx.example/repo;v=1;token=t0k/index.json",
         ] {
             let refused = Location::parse(text).map_err(|e| e.to_string());
             assert!(
