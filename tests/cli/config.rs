@@ -29,10 +29,6 @@ fn zeros_that_would_fail_every_call_and_quotas_of_no_module_are_refused_by_key()
             "[data] module_entries = 0 leaves no room at all",
         ),
         (
-            "[updates]\ntimeout_secs = 9223372036854775807\n",
-            "[updates] timeout_secs is more than 600, the longest a whole transfer may take",
-        ),
-        (
             "[state.quotas]\n\"../x\" = 5\n",
             "[state.quotas] `../x` is not a module's rawname",
         ),
@@ -180,4 +176,25 @@ fn what_a_package_directory_offers_is_listed_before_any_root_is_made() {
             run.stderr
         );
     }
+}
+
+#[test]
+fn an_update_timeout_past_a_whole_transfers_is_waited_as_that_and_said() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let src = root.path().with_file_name("src");
+    let site = root.path().with_file_name("site");
+    assert!(std::fs::create_dir_all(&src).is_ok());
+    assert!(std::fs::copy(package("core"), src.join("core.tgz")).is_ok());
+    root.ok(&["repo", "build", arg(&src), "--out", arg(&site)]);
+    root.ok(&["source", "add", "local", arg(&site.join("public"))]);
+    root.configure("[updates]\ntimeout_secs = 9223372036854775807\n");
+    let run = root.ok(&["check-online"]);
+    assert!(
+        run.stderr.contains(
+            "[updates] timeout_secs is more than 600 s, the longest a whole transfer may take"
+        ),
+        "{}",
+        run.stderr
+    );
 }

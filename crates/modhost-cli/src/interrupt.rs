@@ -2,17 +2,20 @@
 //! was (a root made for it goes again), where the default action would end the process
 //! mid-change and leave recovery to the next command. A second Ctrl-C ends it at once.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use modhost::embed::Cancel;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 /// The exit code of a command stopped by SIGINT, as a shell reports one killed by it.
 pub const INTERRUPTED: u8 = 130;
 
-/// Sets `flag` (a host's [`modhost::Host::interruption`]) at the first SIGINT or SIGTERM,
-/// saying on stderr what happens; ends the process at the second.
-pub fn stop_changes_on_signal(flag: Arc<AtomicBool>) {
+/// Whether a signal stopped, or tried to stop, the change.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+/// Cancels `interruption` (a host's [`modhost::Host::interruption`]) at the first SIGINT
+/// or SIGTERM, saying on stderr what happens; ends the process at the second.
+pub fn stop_changes_on_signal(interruption: Cancel) {
     let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
         Ok(signals) => signals,
         Err(e) => {
@@ -21,15 +24,22 @@ pub fn stop_changes_on_signal(flag: Arc<AtomicBool>) {
         }
     };
     std::thread::spawn(move || {
-        for signal in signals.forever() {
-            if flag.swap(true, Ordering::SeqCst) {
-                std::process::exit(128 + signal);
+        for _ in signals.forever() {
+            if SIGNALLED.swap(true, Ordering::SeqCst) {
+                std::process::exit(INTERRUPTED.into());
             }
             eprintln!(
-                "stopping: the change ends before it is committed, leaving everything as it \
-                 was (once a compile or a module's call under way ends); interrupt again to \
-                 stop at once"
+                "stopping: unless it has committed already, the change ends at its next step \
+                 (once a compile under way ends), leaving everything as it was; interrupt \
+                 again to stop at once"
             );
+            interruption.cancel();
         }
     });
+}
+
+/// Whether a signal came while the change ran: one that came too late to stop it, the
+/// change having committed, is then said.
+pub fn signalled() -> bool {
+    SIGNALLED.load(Ordering::SeqCst)
 }

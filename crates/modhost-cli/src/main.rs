@@ -160,7 +160,12 @@ impl Context {
         };
         interrupt::stop_changes_on_signal(host.interruption());
         match change(&host) {
-            Ok(done) => Ok((host, done)),
+            Ok(done) => {
+                if interrupt::signalled() {
+                    eprintln!("note: the change had committed before it could be stopped");
+                }
+                Ok((host, done))
+            }
             Err(error) => {
                 if let Err(e) = host.discard_if_unused() {
                     tracing::warn!("cannot remove the root this command made: {e}");

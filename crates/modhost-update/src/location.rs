@@ -308,10 +308,12 @@ fn secret_parameter(url: &str) -> Option<String> {
 }
 
 /// `text`, a URL as a document or module.xml gives it, as it may be shown: without the
-/// credentials before its host, and without its parameters (from the first `;` of its
+/// credentials before its host nor a fragment, and without its parameters (from the first `;` of its
 /// path, or its query) when they hold a secret (a download key in a module's
 /// `<updateurl>`).
 pub fn shown_url(text: &str) -> String {
+    // A fragment is never sent, and may hold a key pasted after `#`: never shown either.
+    let text = text.split_once('#').map_or(text, |(sent, _)| sent);
     let text = without_credentials(text);
     if secret_parameter(&text).is_none() {
         return text;
@@ -365,6 +367,7 @@ mod tests {
             ("https://h/u?v=1&dlid=abc", "https://h/u?…"),
             ("https://h/pkg;key=abc/x.json", "https://h/pkg;…"),
             ("https://h/a;v=1", "https://h/a;v=1"),
+            ("https://h/u.json#key=abc", "https://h/u.json"),
             ("https://h/u?v=1", "https://h/u?v=1"),
             ("https://h/u", "https://h/u"),
         ] {

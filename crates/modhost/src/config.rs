@@ -389,13 +389,6 @@ impl Config {
                 ));
             }
         }
-        let longest = modhost_update::MAX_TRANSFER_TIME.as_secs();
-        if self.updates.timeout_secs.is_some_and(|secs| secs > longest) {
-            problems.push(format!(
-                "[updates] timeout_secs is more than {longest}, the longest a whole transfer \
-                 may take: give at most {longest}"
-            ));
-        }
         let named = self.quota_names();
         if self
             .packages

@@ -51,8 +51,8 @@ pub struct Host {
     /// Whether a change of this host compiled a component that loaded: a root opening
     /// made is then kept for that code when the change fails after.
     pub(crate) compiled: std::sync::atomic::AtomicBool,
-    /// Set to stop changes before they commit: see [`Host::interruption`].
-    interrupted: Arc<std::sync::atomic::AtomicBool>,
+    /// Cancelled to stop this host's changes: see [`Host::interruption`].
+    pub(crate) interrupted: Cancel,
     /// The throwaway root of [`Host::open_scratch`], removed with the host.
     _scratch: Option<tempfile::TempDir>,
     /// What opening made where there was no root: see [`Host::discard_if_unused`].
@@ -137,17 +137,28 @@ impl Host {
         })
     }
 
-    /// A flag that stops this host's changes before they commit: set it (from a SIGINT
-    /// handler: it is an atomic store) and the change running, and any later one, ends
-    /// with [`Error::Interrupted`](crate::Error::Interrupted) at its commit, leaving the
-    /// root as it was. A guest call or a compile under way runs to its end first.
-    pub fn interruption(&self) -> Arc<std::sync::atomic::AtomicBool> {
-        Arc::clone(&self.interrupted)
+    /// A handle that stops this host's changes (the administrator's Ctrl-C): cancelled
+    /// from any thread, the change running ends at its next step — a module's lifecycle
+    /// call at once, as a cancelled dispatch's handler; a compile under way once it ends;
+    /// a wait for the lock at once — with [`Error::Interrupted`](crate::Error::Interrupted),
+    /// leaving the root as it was; so does every later change of this host. A change
+    /// past its commit is done, and stays done.
+    pub fn interruption(&self) -> Cancel {
+        self.interrupted.clone()
     }
 
-    /// Whether [`Host::interruption`] was set.
+    /// Whether [`Host::interruption`] was cancelled.
     pub(crate) fn is_interrupted(&self) -> bool {
-        self.interrupted.load(std::sync::atomic::Ordering::SeqCst)
+        self.interrupted.is_cancelled()
+    }
+
+    /// [`Error::Interrupted`](crate::Error::Interrupted) once [`Host::interruption`] was
+    /// cancelled: a change looks between its steps.
+    pub(crate) fn check_interrupted(&self) -> Result<()> {
+        if self.is_interrupted() {
+            return Err(Error::Interrupted);
+        }
+        Ok(())
     }
 
     /// Closes the host and, when opening it made its root and nothing was kept there
@@ -278,6 +289,7 @@ impl Host {
             dispatcher.declare(point, open);
         }
         let hooks = config.hooks;
+        let interrupted = runtime.cancel_handle();
         let host = Host {
             layout,
             platform: config.platform,
@@ -294,7 +306,7 @@ impl Host {
             recovered_at_open: Recovery::default(),
             skipped: Default::default(),
             compiled: Default::default(),
-            interrupted: Default::default(),
+            interrupted,
             _scratch: None,
             made,
             in_use: Some(in_use),
@@ -394,6 +406,7 @@ impl Host {
             return Err(Error::InsideDispatch);
         }
         let lock = self.acquire()?;
+        self.check_interrupted()?;
         self.recover_locked(recover::Check::Present, RecoverOptions::default())?;
         Ok(lock)
     }

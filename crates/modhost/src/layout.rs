@@ -27,7 +27,7 @@
 //! anything but a regular file or a directory, so a planted link cannot make a change
 //! block while it holds the root's lock, nor make the host open a device as its user.
 
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -185,39 +185,70 @@ pub(crate) const PUBLIC_FILE: u32 = 0o644;
 const PRIVATE_DIR: u32 = 0o700;
 
 /// Creates `dir` and its missing parents with exactly `mode`, whatever the umask;
-/// existing directories keep theirs, since an administrator may have chosen them.
+/// existing directories keep theirs, since an administrator may have chosen them. Each
+/// is made relative to its parent's descriptor and its mode set through its own, opened
+/// without following a link: a link swapped in meanwhile (in a root another user owns)
+/// is refused, never given the mode.
 pub(crate) fn create_dirs(dir: &Path, mode: u32) -> Result<()> {
-    let missing: Vec<PathBuf> = dir
+    let missing: Vec<&Path> = dir
         .ancestors()
         .take_while(|a| !a.as_os_str().is_empty() && std::fs::symlink_metadata(a).is_err())
-        .map(Path::to_path_buf)
         .collect();
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(dir)
-        .map_err(|source| {
-            // The system's "File exists" or "Not a directory" says nothing of which: the
-            // first of `dir` and its parents that is there and no directory is named.
-            let file = dir
-                .ancestors()
-                .find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir()));
-            match (source.kind(), file) {
-                (
-                    std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory,
-                    Some(file),
-                ) => Error::Io {
-                    path: file.to_owned(),
-                    source: std::io::Error::other(
-                        "a file is where modhost keeps a directory: move it away",
-                    ),
-                },
-                _ => io(dir)(source),
-            }
-        })?;
-    // The umask may have taken bits from the mode mkdir was given (a hardened host's
-    // 027 would keep the PBX, running as another user, out of `etc/`).
-    missing.iter().try_for_each(|made| set_mode(made, mode))
+    let Some(top) = missing.last() else {
+        return match std::fs::metadata(dir) {
+            Ok(metadata) if metadata.is_dir() => Ok(()),
+            _ => Err(not_a_directory(dir, Errno::NOTDIR)),
+        };
+    };
+    // What exists above is the administrator's, links included.
+    let parent = top
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let directory = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut fd = openat(CWD, parent, directory, Mode::empty()).map_err(|errno| {
+        // A link to nothing is there, and in the way.
+        let dangling = errno == Errno::NOENT && std::fs::symlink_metadata(parent).is_ok();
+        not_a_directory(parent, if dangling { Errno::NOTDIR } else { errno })
+    })?;
+    for made in missing.iter().rev() {
+        let name = made.file_name().unwrap_or_default();
+        let created = match rustix::fs::mkdirat(&fd, name, Mode::from_raw_mode(mode)) {
+            Ok(()) => true,
+            // Made meanwhile by another process: theirs, mode and all.
+            Err(Errno::EXIST) => false,
+            Err(errno) => return Err(not_a_directory(made, errno)),
+        };
+        let next = openat(&fd, name, directory | OFlags::NOFOLLOW, Mode::empty())
+            .map_err(|errno| not_a_directory(made, errno))?;
+        if created {
+            // The umask may have taken bits from the mode mkdir was given (a hardened
+            // host's 027 would keep the PBX, running as another user, out of `etc/`).
+            rustix::fs::fchmod(&next, Mode::from_raw_mode(mode)).map_err(os(made))?;
+        }
+        fd = next;
+    }
+    Ok(())
+}
+
+/// The error of making or opening directory `path`, which failed with `errno`: a file
+/// (or a link) where a directory belongs is named as what is in the way.
+fn not_a_directory(path: &Path, errno: Errno) -> Error {
+    if !matches!(errno, Errno::EXIST | Errno::NOTDIR | Errno::LOOP) {
+        return os(path)(errno);
+    }
+    // The system's "File exists" or "Not a directory" says nothing of which: the first
+    // of `path` and its parents that is there and no directory is named.
+    let file = path
+        .ancestors()
+        .find(|a| {
+            std::fs::symlink_metadata(a).is_ok() && !std::fs::metadata(a).is_ok_and(|m| m.is_dir())
+        })
+        .unwrap_or(path);
+    Error::Io {
+        path: file.to_owned(),
+        source: std::io::Error::other("a file is where modhost keeps a directory: move it away"),
+    }
 }
 
 /// Refuses a link where the root keeps one of its own directories: recovery removes

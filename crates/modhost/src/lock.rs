@@ -176,7 +176,9 @@ impl RootLock {
 const MAX_REOPENS: u32 = 8;
 
 /// How often a wait for the lock looks again: often enough that a change waiting behind
-/// another starts at once to a person, and that Ctrl-C stops the wait at once.
+/// another starts at once to a person, and that Ctrl-C stops the wait at once. Waiters
+/// poll, so none is first in a queue: a process that takes the lock again within a poll
+/// of letting it go goes before them.
 const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Why a wait for the lock ended without it.

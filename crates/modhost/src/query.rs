@@ -453,8 +453,9 @@ impl Host {
         let installed = self.installed(rawname);
         let dependents = plan::dependents(rawname, &self.state.modules()?)?;
         match installed {
-            Err(e) if dependents.is_empty() => Err(e),
-            _ => Ok(dependents),
+            Err(Error::NotInstalled(_)) if !dependents.is_empty() => Ok(dependents),
+            Err(e) => Err(e),
+            Ok(_) => Ok(dependents),
         }
     }
 

@@ -825,9 +825,8 @@ fn an_interrupted_change_stops_before_it_commits_and_its_root_goes() {
     let base = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let root = base.path().join("new");
     let host = Host::open(&root).unwrap_or_else(|e| panic!("{e}"));
-    // What a SIGINT handler does while the change runs.
-    host.interruption()
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    // What the command line's SIGINT handler does while the change runs.
+    host.interruption().cancel();
     let installed = host.install(&[package("core")], Options::default());
     assert!(
         matches!(installed, Err(modhost::Error::Interrupted)),

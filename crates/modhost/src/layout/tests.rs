@@ -229,6 +229,36 @@ fn a_full_disk_and_a_file_where_a_directory_goes_are_said_as_what_they_are() {
 }
 
 #[test]
+fn create_dirs_gives_what_it_makes_its_mode_through_links_above_and_never_below() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // An administrator's link above is followed: the parent is theirs.
+    let real = dir.path().join("real");
+    assert!(std::fs::create_dir(&real).is_ok());
+    let above = dir.path().join("above");
+    link("real", &above);
+    let made = above.join("a/b");
+    assert!(create_dirs(&made, 0o750).is_ok());
+    assert_eq!(mode(&real.join("a")), 0o750);
+    assert_eq!(mode(&real.join("a/b")), 0o750);
+    // What was there keeps its mode; a link to nothing is in the way, named.
+    assert!(create_dirs(&made, 0o700).is_ok());
+    assert_eq!(mode(&real.join("a/b")), 0o750);
+    let dangling = dir.path().join("dangling");
+    link("nowhere", &dangling);
+    let refused = create_dirs(&dangling.join("x"), PUBLIC_DIR).map_err(|e| e.to_string());
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("dangling`: a file is where")),
+        "{refused:?}"
+    );
+    assert!(
+        !dir.path().join("nowhere").exists(),
+        "never made through the link"
+    );
+}
+
+#[test]
 fn a_tree_its_module_keeps_changing_is_copied_whole_or_refused_naming_the_module() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let top = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));

@@ -416,6 +416,7 @@ pub(crate) fn apply_online(
         if !fetched.insert(release.rawname.clone()) {
             continue;
         }
+        host.check_interrupted()?;
         let package = match fetch_package(host, &client, &source, &release, downloads.path()) {
             Ok(package) => package,
             // Which module, from which source: the download's own error names a URL.

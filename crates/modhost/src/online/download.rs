@@ -14,6 +14,8 @@ use crate::{Error, Event, Result};
 
 /// See [`Host::download`].
 pub(crate) fn download(host: &Host, rawname: &str, dir: &Path) -> Result<PathBuf> {
+    // Said before any source is asked.
+    check_out_dir(dir)?;
     // Only a file is written: any source will do, even for an installed module.
     let mut checked = offers(host)?;
     let (source, release) =
@@ -175,6 +177,23 @@ fn elsewhere(location: &Location) -> String {
 /// renamed into place. It is removed when dropped; one an
 /// interrupted download left behind is removed by the next download into `dir`.
 pub(crate) fn download_dir(dir: &Path) -> Result<DownloadDir> {
+    check_out_dir(dir)?;
+    clear_stale_downloads(dir);
+    let work = tempfile::Builder::new()
+        .prefix(DOWNLOAD_PREFIX)
+        .tempdir_in(dir)
+        .map_err(crate::layout::io(dir))?;
+    let held = RootLock::acquire(
+        &work.path().join(DOWNLOAD_LOCK),
+        Holder::Unnamed,
+        None,
+        |_| {},
+    )?;
+    Ok(DownloadDir { work, _held: held })
+}
+
+/// Refuses `dir` for downloads unless it is an existing directory, saying which it is not.
+fn check_out_dir(dir: &Path) -> Result<()> {
     let problem = match std::fs::metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("there is no such directory"),
         Ok(meta) if !meta.is_dir() => Some("it is a file, not a directory"),
@@ -189,18 +208,7 @@ pub(crate) fn download_dir(dir: &Path) -> Result<DownloadDir> {
             )),
         });
     }
-    clear_stale_downloads(dir);
-    let work = tempfile::Builder::new()
-        .prefix(DOWNLOAD_PREFIX)
-        .tempdir_in(dir)
-        .map_err(crate::layout::io(dir))?;
-    let held = RootLock::acquire(
-        &work.path().join(DOWNLOAD_LOCK),
-        Holder::Unnamed,
-        None,
-        |_| {},
-    )?;
-    Ok(DownloadDir { work, _held: held })
+    Ok(())
 }
 
 /// A download's work directory, and the lock that tells other downloads it is in use.

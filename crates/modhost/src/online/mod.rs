@@ -244,6 +244,15 @@ pub(crate) fn client(host: &Host) -> Result<Client> {
         .updates
         .timeout_secs
         .map_or(DEFAULT_TIMEOUT, std::time::Duration::from_secs);
+    let longest = modhost_update::MAX_TRANSFER_TIME;
+    if timeout > longest {
+        tracing::warn!(
+            "[updates] timeout_secs is more than {} s, the longest a whole transfer may take: \
+             {} s is waited",
+            longest.as_secs(),
+            longest.as_secs()
+        );
+    }
     Ok(Client::new(host.ca_cert.as_deref(), timeout)?)
 }
 

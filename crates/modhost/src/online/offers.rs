@@ -383,7 +383,7 @@ pub(crate) fn remember(host: &Host, accepted: &[Accepted]) -> Result<()> {
         tracing::debug!("the root is locked: what the channels answered is kept next time");
         return Ok(());
     };
-    let mut tx = Transaction::new(host, &lock, "source");
+    let mut tx = Transaction::bookkeeping(host, &lock, "source");
     // Read once the root is locked: what the channels are now, which no change can move
     // before this one commits.
     let now = channels(host)?;

@@ -118,6 +118,8 @@ pub(crate) fn apply_locked(
     for (index, _) in &plan {
         let unpacked = &staged[*index].unpacked;
         warned.push(warn_about(host, &unpacked.manifest, &available));
+        // A batch's compiles take seconds each: Ctrl-C is looked at between them.
+        host.check_interrupted()?;
         let component = load_unpacked(host, &packages[*index], unpacked)?;
         tx.loaded(&component);
         components.push(component);

@@ -49,6 +49,9 @@ pub(crate) struct Transaction<'h> {
     /// Whether this change compiled a component: the cache is trimmed at its end, kept
     /// within its bound after a failure.
     compiled: bool,
+    /// Whether the host's interruption stops it: not for keeping what a check read,
+    /// which stays true whatever the administrator stops.
+    interruptible: bool,
 }
 
 impl<'h> Transaction<'h> {
@@ -65,7 +68,16 @@ impl<'h> Transaction<'h> {
             replaced: Vec::new(),
             superseded: false,
             compiled: false,
+            interruptible: true,
         }
+    }
+
+    /// [`Transaction::new`] for keeping what reading the root learnt (a channel's
+    /// serial), which the host's interruption does not stop.
+    pub(crate) fn bookkeeping(host: &'h Host, lock: &'h RootLock, operation: &'static str) -> Self {
+        let mut tx = Transaction::new(host, lock, operation);
+        tx.interruptible = false;
+        tx
     }
 
     /// The SQLite transaction, begun at the first call.
@@ -184,12 +196,16 @@ impl<'h> Transaction<'h> {
             depth: 0,
             disk_quota: dispatcher.disk_quota(rawname),
             data: None,
-            cancel: None,
+            // The administrator's Ctrl-C stops a lifecycle call at once.
+            cancel: self.interruptible.then(|| self.host.interrupted.clone()),
             logs: None,
         };
         let (result, mut session) = self.host.runtime.call(component, context, call);
         let lost = session.lost().then(|| session.rolled_back().to_string());
         self.txn = session.into_txn();
+        if result.is_err() && self.interruptible {
+            self.host.check_interrupted()?;
+        }
         result?;
         if self.txn.is_none() {
             let why = lost.unwrap_or_else(|| "its transaction ended under it".to_owned());
@@ -206,8 +222,8 @@ impl<'h> Transaction<'h> {
     /// Commits the change — the one atomic step — then sweeps what it replaced and trims
     /// the compiled code nothing installed uses to the cache's bound.
     pub(crate) fn commit(mut self) -> Result<()> {
-        if self.host.is_interrupted() {
-            return Err(Error::Interrupted);
+        if self.interruptible {
+            self.host.check_interrupted()?;
         }
         let lock = self.host.layout.lock();
         if !self.lock.still_guards(&lock)? {
