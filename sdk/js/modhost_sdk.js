@@ -272,14 +272,39 @@ function failure(error, seen = new Set()) {
   if (seen.has(error)) return '(the same error again: its causes go round)';
   seen.add(error);
   // The bindings' frames and the SDK's own say nothing about the author's code.
-  const frames = safely(() => String(error.stack ?? ''), '')
-    .split('\n')
-    .filter((frame) => frame && !frame.includes('initializer.js') && !frame.includes('modhost_sdk.js'));
+  const frames = collapsed(
+    safely(() => String(error.stack ?? ''), '')
+      .split('\n')
+      .filter((frame) => frame && !frame.includes('initializer.js') && !frame.includes('modhost_sdk.js')),
+  );
   const name = safely(() => String(error.name), 'Error');
   const message = safely(() => String(error.message), '(its message cannot be read)');
   const said = [`${name}: ${message}`, ...frames].join('\n');
   const cause = safely(() => error.cause, undefined);
   return cause === undefined ? said : `${said}\nCaused by: ${failure(cause, seen)}`;
+}
+
+/** `frames` with each run of one frame repeated (a recursion's) said once, then how many
+ * more times it came, as Python's tracebacks do. */
+function collapsed(frames) {
+  const out = [];
+  let repeated = 0;
+  const flush = () => {
+    if (repeated > 0) {
+      out.push(`  [the frame above repeated ${repeated} more time${repeated === 1 ? '' : 's'}]`);
+    }
+    repeated = 0;
+  };
+  for (const frame of frames) {
+    if (out.length > 0 && frame === out[out.length - 1]) {
+      repeated += 1;
+      continue;
+    }
+    flush();
+    out.push(frame);
+  }
+  flush();
+  return out;
 }
 
 /** Whether `value` is a Promise, or behaves as one. */

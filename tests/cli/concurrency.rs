@@ -184,7 +184,6 @@ fn a_call_that_waited_out_another_processs_write_names_that_process() {
 
 #[test]
 fn ctrl_c_stops_a_change_waiting_for_the_lock_with_nothing_changed() {
-    use std::io::BufRead;
     let root = root();
     root.ok(&["install", arg(&package("core"))]);
     let before = root.fingerprint();
@@ -195,34 +194,15 @@ fn ctrl_c_stops_a_change_waiting_for_the_lock_with_nothing_changed() {
         .open(root.path().join("lock"));
     let Ok(lock) = lock else { panic!("{lock:?}") };
     assert!(lock.try_lock().is_ok());
-    let spawned = root
-        .command(&["install", arg(&package("voicemail"))])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn();
-    let Ok(mut child) = spawned else {
-        panic!("{spawned:?}")
-    };
-    let Some(stderr) = child.stderr.take() else {
-        panic!("no stderr")
-    };
-    let mut lines = std::io::BufReader::new(stderr)
-        .lines()
-        .map_while(Result::ok);
     // Said once the change runs, with its handler of Ctrl-C in place.
-    let waiting = lines.by_ref().find(|line| line.contains("Waiting"));
-    assert!(waiting.is_some(), "the change never said it waits");
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    assert!(sent.is_ok_and(|s| s.success()));
-    let said: Vec<String> = lines.collect();
-    let status = child.wait().map(|s| s.code());
-    assert_eq!(status.ok(), Some(Some(130)), "{said:?}");
+    let run = crate::interrupted(&root, &["install", arg(&package("voicemail"))], "Waiting");
+    assert_eq!(run.code, Some(130), "{:?}", run.said);
     assert!(
-        said.iter()
+        run.said
+            .iter()
             .any(|line| line.contains("interrupted before the change was committed")),
-        "{said:?}"
+        "{:?}",
+        run.said
     );
     drop(lock);
     assert_eq!(root.fingerprint(), before, "nothing was changed");

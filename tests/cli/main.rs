@@ -28,3 +28,49 @@ use modhost_test_support::Root;
 fn root() -> Root {
     Root::new(env!("CARGO_BIN_EXE_modhost"))
 }
+
+/// What `modhost ARGS` did when sent SIGINT once its stderr said `marker`: its exit code,
+/// what it said after, and how long it took to end after the signal.
+struct Interrupted {
+    code: Option<i32>,
+    said: Vec<String>,
+    took: std::time::Duration,
+}
+
+/// Runs `modhost ARGS` on `root`, sends it SIGINT once a line of its stderr contains
+/// `marker` (failing the test if none does), and waits for it to end.
+fn interrupted(root: &Root, args: &[&str], marker: &str) -> Interrupted {
+    use std::io::BufRead;
+    let spawned = root
+        .command(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = spawned else {
+        panic!("{spawned:?}")
+    };
+    let Some(stderr) = child.stderr.take() else {
+        panic!("no stderr")
+    };
+    let mut lines = std::io::BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok);
+    let seen = lines.by_ref().find(|line| line.contains(marker));
+    assert!(
+        seen.is_some(),
+        "`modhost {}` never said `{marker}`",
+        args.join(" ")
+    );
+    let signalled = std::time::Instant::now();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    assert!(sent.is_ok_and(|s| s.success()));
+    let said: Vec<String> = lines.collect();
+    let code = child.wait().ok().and_then(|s| s.code());
+    Interrupted {
+        code,
+        said,
+        took: signalled.elapsed(),
+    }
+}

@@ -259,6 +259,17 @@ fn a_bare_name_that_is_also_a_directory_says_how_to_read_the_directory() {
         "{}",
         run.stderr
     );
+    // A command that takes no path says nothing of one.
+    for args in [&["uninstall", "voicemail"][..], &["kv", "voicemail"]] {
+        let run = Root::output(root.command(args).current_dir(dir.path()));
+        assert!(
+            !run.success
+                && run.stderr.contains("module `voicemail` is not installed")
+                && !run.stderr.contains("as a path"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
 }
 
 #[test]
@@ -1104,5 +1115,24 @@ fn output_that_cannot_be_written_is_said_on_stderr_under_json_too() {
             "{args:?}: {}",
             run.stderr
         );
+    }
+}
+
+#[test]
+fn a_reader_that_stopped_reading_ends_the_command_quietly() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    for args in [&["info", "core"][..], &["info", "--json", "core"]] {
+        // A pipe whose reader is gone before anything is written: `| head -0`.
+        let pipe = std::io::pipe();
+        let Ok((reader, writer)) = pipe else {
+            panic!("{pipe:?}")
+        };
+        drop(reader);
+        let run = root.command(args).stdout(writer).output();
+        let Ok(run) = run else { panic!("{run:?}") };
+        // As a shell shows a program SIGPIPE ended, with nothing said.
+        assert_eq!(run.status.code(), Some(141), "{args:?}");
+        assert!(run.stderr.is_empty(), "{args:?}: {:?}", run.stderr);
     }
 }

@@ -384,6 +384,8 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
          a handler name may be used once\n\
          TypeError: at its line; a handler is called with (self, hook, payload); write \
          `def sig(self, hook: str, payload: str) -> str`\n\
+         TypeError: at its line; modhost calls `upgrade` with (self, from_version); write \
+         `def upgrade(self, from_version: str) -> None`\n\
          MemoryError\n\
          RecursionError\n\
          socket.create_connection: no network",
@@ -541,6 +543,15 @@ const MISTAKES: &str = r#"
             said = str(error)
             at = "at its line; " if "Sig.sig (app.py, line " in said else ""
             seen.append(f"TypeError: {at}{said[said.find('a handler is called'):]}")
+        # So is a lifecycle method that cannot take what modhost gives it.
+        try:
+            class Life(Module):
+                def upgrade(self) -> None:  # type: ignore[override]
+                    pass
+        except TypeError as error:
+            said = str(error)
+            at = "at its line; " if "Life.upgrade (app.py, line " in said else ""
+            seen.append(f"TypeError: {at}{said[said.find('modhost calls'):]}")
         # Past the memory cap, an allocation fails as Python's do: a MemoryError to catch.
         try:
             bytearray(1 << 30)
@@ -621,6 +632,10 @@ const JS_HANDLERS: &str = r#"
       if (payload === 'hungry') {
         const kept = [];
         for (;;) kept.push(new Array(1e6).fill(kept.length));
+      }
+      if (payload === 'recurse') {
+        const down = (n) => down(n + 1) + 1;
+        down(0);
       }
       payload += '; and forgot to return it';
     },
@@ -768,6 +783,15 @@ fn a_javascript_module_installs_runs_upgrades_and_fails_with_its_stack() {
             "{payload}: {error}"
         );
     }
+    // A runaway recursion's frames are said once, with how often they came.
+    let (kind, error) = call("mistake", "recurse");
+    assert!(
+        kind == "failed"
+            && error.contains("recursion")
+            && error.contains("more times]")
+            && error.lines().count() < 20,
+        "{error}"
+    );
     let (_, error) = call("mistake", "cause");
     assert!(
         error.contains("\nCaused by: RangeError: inner\n"),

@@ -180,8 +180,9 @@ pub extern "C" fn modhost_call_stopped() -> bool {
 }
 
 /// The milliseconds left before the deadline of the call the capability callback running
-/// on this thread serves: what a wait inside it may take at most. 0 once the deadline
-/// passed or the dispatch was cancelled; -1 outside a callback.
+/// on this thread serves: what a wait inside it may take at most, rounded up, so that 0
+/// means stopped. 0 once the deadline passed or the dispatch was cancelled; -1 outside a
+/// callback.
 #[unsafe(no_mangle)]
 pub extern "C" fn modhost_call_ms_left() -> i64 {
     quietly(-1, || {
@@ -190,7 +191,8 @@ pub extern "C" fn modhost_call_ms_left() -> i64 {
                 return 0;
             }
             let left = sandbox.deadline().saturating_duration_since(Instant::now());
-            i64::try_from(left.as_millis()).unwrap_or(i64::MAX)
+            // Rounded up: a call with half a millisecond left is not stopped yet.
+            i64::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(i64::MAX)
         })
         .unwrap_or(-1)
     })

@@ -231,6 +231,10 @@ impl Context {
     }
 }
 
+/// The exit code of a command whose output's reader went away, as a shell reports one
+/// SIGPIPE ended (128 + 13).
+const BROKEN_PIPE: u8 = 141;
+
 fn main() -> ExitCode {
     let cli = match parse() {
         Ok(cli) => cli,
@@ -244,6 +248,15 @@ fn main() -> ExitCode {
     let json = cli.json;
     match run(cli) {
         Ok(code) => code,
+        // A reader that stopped reading (`| head`) is no failure to report: ended as a
+        // program the shell's SIGPIPE ended is.
+        Err(error)
+            if error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::from(BROKEN_PIPE)
+        }
         Err(error) => {
             let _ = output::Output::new(json).error(&error);
             let interrupted = error.chain().any(|e| {

@@ -190,7 +190,7 @@ fn details(error: &anyhow::Error) -> serde_json::Map<String, serde_json::Value> 
 /// What to do about `error` with this command line's own flags: the library speaks of its
 /// options (forcing a change, waiting for the lock, a package directory), the CLI of the
 /// flags that set them.
-fn hint(error: &anyhow::Error) -> Option<&'static str> {
+pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
     if let Some(modhost_repo::Error::Republished { .. }) = error
         .chain()
         .find_map(|e| e.downcast_ref::<modhost_repo::Error>())
@@ -230,11 +230,6 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
             "`modhost manifest FILE` describes one package"
         }
         modhost::Error::SourceInUse { .. } => "--force removes the source anyway",
-        // A bare name is a module's; a package or module directory of that name is read
-        // when written as a path.
-        modhost::Error::NotInstalled(name) if std::path::Path::new(name).exists() => {
-            "to read the file or directory of that name, write it as a path: `./NAME`"
-        }
         error if error.failed_call() == Some("disable()") => {
             "`disable --force` disables it without running its code, keeping its data"
         }
@@ -279,8 +274,10 @@ impl Output {
     pub fn result<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> Result<()> {
         let mut stdout = std::io::stdout().lock();
         if self.json {
-            serde_json::to_writer_pretty(&mut stdout, value)?;
-            writeln!(stdout)?;
+            // Written whole first: a reader gone (`| head`) is then the write's own error,
+            // which the command ends on quietly.
+            let document = serde_json::to_string_pretty(value)?;
+            writeln!(stdout, "{document}")?;
         } else {
             write!(stdout, "{}", text())?;
         }
@@ -291,8 +288,13 @@ impl Output {
     /// (escaped: it names packages, modules and what they said), and as `{"error": …}`
     /// in JSON mode (exact).
     pub fn error(&self, error: &anyhow::Error) -> Result<()> {
+        self.error_with_hint(error, hint(error))
+    }
+
+    /// [`Output::error`], with `hint` (what to do about it, which only the command knows)
+    /// in place of the one the error's kind suggests.
+    pub fn error_with_hint(&self, error: &anyhow::Error, hint: Option<&str>) -> Result<()> {
         let message = chain(error);
-        let hint = hint(error);
         if self.json {
             let mut document = details(error);
             document.insert("error".to_owned(), message.clone().into());

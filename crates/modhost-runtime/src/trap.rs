@@ -63,6 +63,15 @@ pub(crate) fn trapped<'a>(
                 modhost_state::Error::Busy { .. } => Failure::Waited(db.to_string()),
                 _ => Failure::Host(db.to_string()),
             }
+        } else if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            // WASI 0.2's exit passes on success or failure alone: the status the module
+            // gave (`process::exit(3)`) arrives as 1, so only which of the two is said.
+            Failure::Trap(format!(
+                "exited ({}) instead of returning; a module's code must return from every \
+                 call (WASI passes on only whether an exit succeeded, not its status){}",
+                if exit.0 == 0 { "succeeding" } else { "failing" },
+                stderr_tail(&stderr.contents().0)
+            ))
         } else if stack_exhausted(&e) {
             Failure::StackOverflow(describe())
         } else if let Some(cap) = refused

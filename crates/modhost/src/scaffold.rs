@@ -220,9 +220,10 @@ fn title(name: &str) -> String {
 }
 
 /// Type names the templates' code already uses (Rust's prelude, the SDK's, Python's
-/// constants, the `Lifecycle` and `Hooks` a Python module exports): a module named after
-/// one gets `Module` added to its type's name.
-const TAKEN_TYPES: [&str; 20] = [
+/// constants and built-in exceptions, the `Lifecycle` and `Hooks` a Python module
+/// exports): a module named after one gets `Module` added to its type's name (a class
+/// `KeyError` would break every `except KeyError:` in the module).
+const TAKEN_TYPES: &[&str] = &[
     "Module",
     "Result",
     "String",
@@ -243,6 +244,73 @@ const TAKEN_TYPES: [&str; 20] = [
     "False",
     "Lifecycle",
     "Hooks",
+    "HostError",
+    "NotImplemented",
+    "Ellipsis",
+    "BaseException",
+    "BaseExceptionGroup",
+    "GeneratorExit",
+    "KeyboardInterrupt",
+    "SystemExit",
+    "Exception",
+    "ExceptionGroup",
+    "ArithmeticError",
+    "AssertionError",
+    "AttributeError",
+    "BufferError",
+    "FloatingPointError",
+    "OverflowError",
+    "ZeroDivisionError",
+    "ImportError",
+    "ModuleNotFoundError",
+    "LookupError",
+    "IndexError",
+    "KeyError",
+    "MemoryError",
+    "NameError",
+    "UnboundLocalError",
+    "ChildProcessError",
+    "ConnectionError",
+    "BrokenPipeError",
+    "ConnectionAbortedError",
+    "ConnectionRefusedError",
+    "ConnectionResetError",
+    "FileExistsError",
+    "FileNotFoundError",
+    "InterruptedError",
+    "IsADirectoryError",
+    "NotADirectoryError",
+    "PermissionError",
+    "ProcessLookupError",
+    "TimeoutError",
+    "ReferenceError",
+    "RuntimeError",
+    "NotImplementedError",
+    "RecursionError",
+    "StopAsyncIteration",
+    "StopIteration",
+    "SyntaxError",
+    "IndentationError",
+    "TabError",
+    "SystemError",
+    "TypeError",
+    "ValueError",
+    "UnicodeError",
+    "UnicodeDecodeError",
+    "UnicodeEncodeError",
+    "UnicodeTranslateError",
+    "Warning",
+    "BytesWarning",
+    "DeprecationWarning",
+    "EncodingWarning",
+    "FutureWarning",
+    "ImportWarning",
+    "PendingDeprecationWarning",
+    "ResourceWarning",
+    "RuntimeWarning",
+    "SyntaxWarning",
+    "UnicodeWarning",
+    "UserWarning",
 ];
 
 /// Rust's keywords and the standard crates' names, which no crate may be called: a module
@@ -497,6 +565,10 @@ mod tests {
             ("none", "NoneModule"),
             ("true", "TrueModule"),
             ("false", "FalseModule"),
+            // A built-in exception's name would break the module's `except` clauses.
+            ("key_error", "KeyErrorModule"),
+            ("exception", "ExceptionModule"),
+            ("host_error", "HostErrorModule"),
         ] {
             let dir = parent.path().join(format!("python-{name}"));
             new_module(&dir, name, Lang::Python)?;

@@ -171,6 +171,20 @@ fn a_deadline_stops_a_sleeping_module_promptly() {
 }
 
 #[test]
+fn a_module_that_exits_instead_of_returning_is_told_so_and_the_host_goes_on() {
+    let (_root, host) = host();
+    let (kind, error) = failure(&host, "exit", "");
+    assert_eq!(kind, "trap", "{error}");
+    assert!(
+        error.contains("exited (failing) instead of returning")
+            && error.contains("not its status")
+            && error.contains("leaving with status 3"),
+        "{error}"
+    );
+    still_serving(&host, "an exit");
+}
+
+#[test]
 fn memory_and_output_within_their_limits_are_fine() {
     let (_root, host) = host();
     let dispatch = host

@@ -271,10 +271,10 @@ def _not_async(what: str, returned: object, function: Any = None) -> None:
         )
 
 
-def _takes_hook_and_payload(function: Any) -> bool:
-    """Whether ``function`` (a method, unbound) can be called with ``(self, hook,
-    payload)``: read from its code object, as ``inspect`` would (which the component
-    would then have to bundle)."""
+def _takes(function: Any, count: int) -> bool:
+    """Whether ``function`` (a method, unbound) can be called with ``count`` positional
+    arguments, ``self`` included: read from its code object, as ``inspect`` would (which
+    the component would then have to bundle)."""
     code = getattr(function, "__code__", None)
     if code is None:
         return True
@@ -283,7 +283,26 @@ def _takes_hook_and_payload(function: Any) -> bool:
     takes_varargs = bool(code.co_flags & 0x04)
     required = code.co_argcount - defaults
     required_kwonly = code.co_kwonlyargcount - len(kwonly_defaults)
-    return required <= 3 and (code.co_argcount >= 3 or takes_varargs) and required_kwonly == 0
+    return (
+        required <= count
+        and (code.co_argcount >= count or takes_varargs)
+        and required_kwonly == 0
+    )
+
+
+def _takes_hook_and_payload(function: Any) -> bool:
+    """Whether ``function`` can be called with ``(self, hook, payload)``."""
+    return _takes(function, 3)
+
+
+# The lifecycle methods and what modhost calls each with, after ``self``.
+_LIFECYCLE = {
+    "install": "",
+    "upgrade": "from_version: str",
+    "uninstall": "",
+    "enable": "",
+    "disable": "",
+}
 
 
 def _printable(text: str) -> str:
@@ -345,6 +364,17 @@ class Module:
                     f"{attribute}(self, hook: str, payload: str) -> str`"
                 )
             seen[name] = attribute
+        # Refused when the class is made (at build time, for the module's class), at the
+        # author's line, rather than when modhost first calls it.
+        for method, parameters in _LIFECYCLE.items():
+            value = vars(cls).get(method)
+            count = 2 if parameters else 1
+            if value is not None and callable(value) and not _takes(value, count):
+                raise TypeError(
+                    f"{_where(value)}: modhost calls `{method}` with (self"
+                    f"{', ' + parameters.split(':')[0] if parameters else ''}); write "
+                    f"`def {method}(self{', ' + parameters if parameters else ''}) -> None`"
+                )
 
     def install(self) -> None:
         """First-time setup, called once when the module is installed."""

@@ -363,46 +363,29 @@ fn rollback_keeps_the_status_the_module_has_now_not_the_one_its_backup_was_taken
 
 #[test]
 fn ctrl_c_stops_an_upgrade_whose_call_loops_at_once_leaving_the_old_version() {
-    use std::io::BufRead;
     let root = phonebook_root();
     // A deadline far off: only the interruption can stop the looping upgrade() soon.
     root.configure("[limits]\ncall_timeout_ms = 60000\n");
     let data = fail_next_call(&root, "loop");
     let before = root.fingerprint();
-    let spawned = root
-        .command(&["upgrade", arg(&package_at("phonebook", "3.0.0"))])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let Ok(mut child) = spawned else {
-        panic!("{spawned:?}")
-    };
-    let Some(stderr) = child.stderr.take() else {
-        panic!("no stderr")
-    };
-    let mut lines = std::io::BufReader::new(stderr)
-        .lines()
-        .map_while(Result::ok);
     // Said just before its upgrade() runs.
-    let upgrading = lines.by_ref().find(|line| line.contains("Upgrading"));
-    assert!(upgrading.is_some(), "the upgrade never started");
-    let started = std::time::Instant::now();
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    assert!(sent.is_ok_and(|s| s.success()));
-    let said: Vec<String> = lines.collect();
-    let status = child.wait().map(|s| s.code());
-    assert_eq!(status.ok(), Some(Some(130)), "{said:?}");
+    let run = crate::interrupted(
+        &root,
+        &["upgrade", arg(&package_at("phonebook", "3.0.0"))],
+        "Upgrading",
+    );
+    assert_eq!(run.code, Some(130), "{:?}", run.said);
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(20),
+        run.took < std::time::Duration::from_secs(20),
         "stopped only after {:?}",
-        started.elapsed()
+        run.took
     );
     assert!(
-        said.iter()
+        run.said
+            .iter()
             .any(|line| line.contains("interrupted before the change was committed")),
-        "{said:?}"
+        "{:?}",
+        run.said
     );
     assert_eq!(root.fingerprint(), before, "the old version, as it was");
     assert!(!data.join("damage").exists());

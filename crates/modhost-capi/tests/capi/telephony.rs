@@ -110,10 +110,23 @@ fn wait(seen: &Seen, result_json: *mut *mut c_char) -> c_int {
         .push(("waiting".to_owned(), Value::Null, None));
     let left_at_start = modhost_call_ms_left();
     let started = Instant::now();
-    while !modhost_call_stopped() && started.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(1));
+    // Whether 0 ms were ever said to be left of a call not yet stopped.
+    let mut none_left_running = false;
+    loop {
+        // In this order: once none is left, the call must be stopped already.
+        let none_left = modhost_call_ms_left() == 0;
+        let stopped = modhost_call_stopped();
+        none_left_running |= none_left && !stopped;
+        if stopped || started.elapsed() >= Duration::from_secs(5) {
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(100));
     }
-    let left = serde_json::json!({ "at_start": left_at_start, "after": modhost_call_ms_left() });
+    let left = serde_json::json!({
+        "at_start": left_at_start,
+        "after": modhost_call_ms_left(),
+        "none_left_running": none_left_running,
+    });
     seen.0
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

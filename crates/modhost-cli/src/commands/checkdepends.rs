@@ -39,7 +39,18 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let report = match checked {
         Ok(report) => report,
         Err(error) => {
-            out.error(&error)?;
+            // A bare name is a module's; a package or module directory of that name is
+            // read when written as a path, which this command takes.
+            let path_too = matches!(
+                error.downcast_ref::<modhost::Error>(),
+                Some(modhost::Error::NotInstalled(name)) if Path::new(name).exists()
+            );
+            let hint = path_too
+                .then_some(
+                    "to read the file or directory of that name, write it as a path: `./NAME`",
+                )
+                .or_else(|| crate::output::hint(&error));
+            out.error_with_hint(&error, hint)?;
             return Ok(ExitCode::from(2));
         }
     };

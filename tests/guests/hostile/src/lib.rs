@@ -267,6 +267,10 @@ impl Module for Hostile {
                     .map_err(|e| format!("/data/napped.txt: {e}"))?;
                 Ok("napped to a file".to_owned())
             }
+            "exit" => {
+                eprintln!("leaving with status 3");
+                std::process::exit(3)
+            }
             "sleep" => {
                 std::thread::sleep(std::time::Duration::from_secs(24 * 60 * 60));
                 Ok("woke up a day later".to_owned())
