@@ -38,8 +38,10 @@ pub fn stop_changes_on_signal(interruption: Cancel) {
     });
 }
 
-/// Whether a signal came while the change ran: one that came too late to stop it, the
-/// change having committed, is then said.
-pub fn signalled() -> bool {
-    SIGNALLED.load(Ordering::SeqCst)
+/// Says, once, that a signal came too late to stop the change, which committed.
+pub fn note_if_too_late() {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if SIGNALLED.load(Ordering::SeqCst) && !SAID.swap(true, Ordering::SeqCst) {
+        eprintln!("note: the change had committed before it could be stopped");
+    }
 }

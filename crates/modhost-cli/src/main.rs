@@ -161,9 +161,7 @@ impl Context {
         interrupt::stop_changes_on_signal(host.interruption());
         match change(&host) {
             Ok(done) => {
-                if interrupt::signalled() {
-                    eprintln!("note: the change had committed before it could be stopped");
-                }
+                interrupt::note_if_too_late();
                 Ok((host, done))
             }
             Err(error) => {
@@ -186,6 +184,14 @@ impl Context {
             }
             opened => self.configure(opened?),
         }
+    }
+
+    /// [`Context::open_existing`], for a change to a module installed there: Ctrl-C stops
+    /// it before it commits.
+    pub fn open_to_change(&self) -> Result<Host> {
+        let host = self.open_existing()?;
+        interrupt::stop_changes_on_signal(host.interruption());
+        Ok(host)
     }
 
     /// Opens the root if there is one, else a throwaway one: for commands that need no root.

@@ -2,7 +2,7 @@
 
 use modhost_test_support::{arg, package, package_at, repackage};
 
-use super::{fail_next_call, lookup, phonebook_root};
+use super::{fail_next_call, lookup, phonebook_root, status};
 use crate::root;
 
 #[test]
@@ -294,4 +294,25 @@ fn enable_takes_several_modules_dependencies_first_all_or_none() {
         before,
         "all or none: core stays disabled"
     );
+}
+
+#[test]
+fn ctrl_c_stops_an_uninstall_whose_call_loops_at_once_keeping_the_module() {
+    let root = phonebook_root();
+    root.ok(&["uninstall", "phonebook"]);
+    root.ok(&["install", arg(&package_at("phonebook", "3.0.0"))]);
+    // A deadline far off: only the interruption can stop the looping uninstall() soon.
+    root.configure("[limits]\ncall_timeout_ms = 60000\n");
+    let data = fail_next_call(&root, "loop");
+    let before = root.fingerprint();
+    let run = crate::interrupted(&root, &["uninstall", "phonebook"], "Uninstalling");
+    assert_eq!(run.code, Some(130), "{:?}", run.said);
+    assert!(
+        run.took < std::time::Duration::from_secs(20),
+        "stopped only after {:?}",
+        run.took
+    );
+    assert_eq!(root.fingerprint(), before, "the module, as it was");
+    assert!(!data.join("damage").exists());
+    assert_eq!(status(&root, "phonebook"), "enabled");
 }

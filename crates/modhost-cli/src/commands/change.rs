@@ -171,19 +171,19 @@ fn done(ctx: &Context, host: Host, changes: &[Change]) -> Result<()> {
 
 /// `uninstall`, `delete`, `enable`, `disable`, `rollback`.
 pub fn module(ctx: &Context, args: ModuleArgs, op: ModuleOp) -> Result<()> {
-    let host = ctx.open_existing()?;
+    let host = ctx.open_to_change()?;
     print(ctx, &host, &[op(&host, &args.rawname, args.force)?])
 }
 
 /// `rollback NAME`.
 pub fn rollback(ctx: &Context, args: RollbackArgs) -> Result<()> {
-    let host = ctx.open_existing()?;
+    let host = ctx.open_to_change()?;
     print(ctx, &host, &[host.rollback(&args.rawname, args.force)?])
 }
 
 /// `disable NAME`; `--force` runs none of the module's code.
 pub fn disable(ctx: &Context, args: DisableArgs) -> Result<()> {
-    let host = ctx.open_existing()?;
+    let host = ctx.open_to_change()?;
     let options = modhost::DisableOptions {
         force: args.force,
         skip_code: args.force,
@@ -193,13 +193,14 @@ pub fn disable(ctx: &Context, args: DisableArgs) -> Result<()> {
 
 /// `enable A B…`: all of them or none.
 pub fn enable(ctx: &Context, args: EnableArgs) -> Result<()> {
-    let host = ctx.open_existing()?;
+    let host = ctx.open_to_change()?;
     print(ctx, &host, &host.enable_all(&args.rawnames, args.force)?)
 }
 
 /// Prints what was done; once a configuration was built, says that it waits for a reload,
 /// on stderr so that `--json` stays the list of changes.
 fn print(ctx: &Context, host: &Host, changes: &[Change]) -> Result<()> {
+    crate::interrupt::note_if_too_late();
     let configuration = host.configuration();
     // What was left as it is was said as it was met (on stderr), and is in `--json`.
     let changed = || changes.iter().filter(|c| c.action != Action::Unchanged);

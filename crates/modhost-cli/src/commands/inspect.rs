@@ -257,7 +257,7 @@ pub fn reversedepends(ctx: &Context, args: Rawname) -> Result<()> {
 
 /// `grant`: gives a module what its `<capabilities>` ask for.
 pub fn grant(ctx: &Context, args: Rawname) -> Result<()> {
-    let granted = ctx.open_existing()?.grant(&args.rawname)?;
+    let granted = ctx.open_to_change()?.grant(&args.rawname)?;
     ctx.out.result(&granted, || {
         let what = match granted.len() {
             0 => "nothing (it asks for no capability)".to_owned(),
@@ -270,7 +270,7 @@ pub fn grant(ctx: &Context, args: Rawname) -> Result<()> {
 
 /// `revoke`: takes back what was granted to a module.
 pub fn revoke(ctx: &Context, args: Rawname) -> Result<()> {
-    ctx.open_existing()?.revoke(&args.rawname)?;
+    ctx.open_to_change()?.revoke(&args.rawname)?;
     let document = serde_json::json!({ "rawname": args.rawname, "revoked": true });
     ctx.out.result(&document, || {
         format!("revoked every grant of {}\n", escape(&args.rawname))
