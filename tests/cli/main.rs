@@ -37,6 +37,22 @@ struct Interrupted {
     took: std::time::Duration,
 }
 
+impl Interrupted {
+    /// Fails the test unless the command stopped as an interrupted change does: exit 130
+    /// within `within` of the signal, saying that it committed nothing.
+    fn assert_stopped(&self, within: std::time::Duration) {
+        assert_eq!(self.code, Some(130), "{:?}", self.said);
+        assert!(self.took < within, "stopped only after {:?}", self.took);
+        assert!(
+            self.said
+                .iter()
+                .any(|line| line.contains("interrupted before the change was committed")),
+            "{:?}",
+            self.said
+        );
+    }
+}
+
 /// Runs `modhost ARGS` on `root`, sends it SIGINT once a line of its stderr contains
 /// `marker` (failing the test if none does), and waits for it to end.
 fn interrupted(root: &Root, args: &[&str], marker: &str) -> Interrupted {
