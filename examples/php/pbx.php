@@ -119,10 +119,23 @@ function telephony(array &$channels, string $function, array $args, ?string $con
     return [1, "unknown function $function"];
 }
 
+// A callback must return to modhost. What a `try` catches is caught in each; a fatal
+// error (memory_limit, max_execution_time) cannot be, and leaves modhost's work on this
+// thread unfinished for good (the dispatch the callback served, a change's lock): such a
+// process must not use modhost again. A CLI script ends anyway; a php-fpm worker would go
+// on to its next request, so it is ended here (its master starts another).
+$inCallback = 0;
+register_shutdown_function(function () use (&$inCallback): void {
+    if ($inCallback > 0 && PHP_SAPI !== 'cli' && function_exists('posix_kill')) {
+        posix_kill(posix_getpid(), 9); // SIGKILL: pcntl, which names it, may not be loaded
+    }
+});
+
 // What modhost calls. Its answer must come from the C library's malloc, which PHP's own
 // strings do not: modhost_string_new copies it there. Nothing may be thrown out of it
-// (PHP stops the process if anything is), so everything that could throw is in `try`.
-$callback = function ($user, $function, $args, $context, $result) use ($modhost, &$channels): int {
+// (PHP refuses to, and ends the request there), so everything that could throw is in `try`.
+$callback = function ($user, $function, $args, $context, $result) use ($modhost, &$channels, &$inCallback): int {
+    $inCallback++;
     try {
         [$status, $answer] = telephony($channels, $function, json_decode($args, true, 16, JSON_THROW_ON_ERROR), $context);
         $answer = c_text($answer);
@@ -130,22 +143,30 @@ $callback = function ($user, $function, $args, $context, $result) use ($modhost,
         [$status, $answer] = [1, str_replace("\0", ' ', $e->getMessage())];
     }
     $result[0] = $modhost->modhost_string_new($answer);
+    $inCallback--;
     return $status;
 };
 
 // Where modules' log records (and modhost's own) go: FreePBX's log, here stdout. It is
 // called on the thread that called modhost, PHP's own; a module's text is its own, so it is
 // shown escaped. Like the callback above, nothing may be thrown out of it.
-$log = function ($user, int $level, $module, string $message): void {
-    $levels = [1 => 'ERROR', 'WARNING', 'NOTICE', 'DEBUG', 'TRACE'];
-    // Control, C1, bidirectional and invisible characters shown as JSON escapes them.
-    $escape = fn (string $text): string => preg_replace_callback(
-        '/[\x00-\x1f\x7f\x{80}-\x{9f}\x{200b}-\x{200f}\x{2028}-\x{202e}\x{2066}-\x{2069}\x{feff}]/u',
-        fn (array $found): string => trim(json_encode($found[0]), '"'),
-        $text
-    ) ?? '?';
-    $from = $module === null ? 'modhost' : $escape($module);
-    echo "[{$levels[$level]}] $from: " . $escape($message) . "\n";
+$log = function ($user, int $level, $module, string $message) use (&$inCallback): void {
+    $inCallback++;
+    try {
+        $levels = [1 => 'ERROR', 'WARNING', 'NOTICE', 'DEBUG', 'TRACE'];
+        // Control, C1, bidirectional and invisible characters shown as JSON escapes them.
+        $escape = fn (string $text): string => preg_replace_callback(
+            '/[\x00-\x1f\x7f\x{80}-\x{9f}\x{200b}-\x{200f}\x{2028}-\x{202e}\x{2066}-\x{2069}\x{feff}]/u',
+            fn (array $found): string => trim(json_encode($found[0]), '"'),
+            $text
+        ) ?? '?';
+        $from = $module === null ? 'modhost' : $escape($module);
+        $shown = $levels[$level] ?? (string) $level;
+        echo "[$shown] $from: " . $escape($message) . "\n";
+    } catch (Throwable $e) {
+        // A record lost is better than a callback that never returns.
+    }
+    $inCallback--;
 };
 
 $root = sys_get_temp_dir() . '/modhost-php-' . bin2hex(random_bytes(6));
@@ -209,6 +230,9 @@ try {
 } finally {
     $modhost->modhost_close($host);
     $modhost->modhost_capability_free($telephony);
+    // The log callback is the process's, and outlives this script's closures: a php-fpm
+    // worker's next request would call this one, freed, unless it is unset.
+    $modhost->modhost_set_log(null, null, 0, null);
     if (is_dir($root)) {
         $files = new RecursiveIteratorIterator(
             new RecursiveDirectoryIterator($root, FilesystemIterator::SKIP_DOTS),

@@ -273,6 +273,10 @@ typedef struct modhost_host modhost_host;
  * callback. It must return: a C++ exception or a
  * `longjmp` (a PHP exception or fatal error thrown through an FFI callback) must not
  * leave it, or the process aborts or is left in an undefined state — catch them inside.
+ * What cannot be caught (PHP's fatal errors: `memory_limit`, `max_execution_time`) leaves
+ * modhost's work on that thread unfinished for good (its dispatch, a change's lock): the
+ * process must not use modhost again, and ends (a php-fpm worker exits; see the PHP
+ * example).
  * It may dispatch and read the host; a change to the modules from inside it is refused
  * (`MODHOST_ERROR_REFUSED`), since the change would wait for the dispatch it is in.
  */
@@ -342,7 +346,9 @@ typedef struct {
  * it). Records made by modhost functions the callback itself calls are not passed to it.
  * It should not dispatch: a module's record is made inside the module's call, which may
  * hold the state database for its writes, so a dispatch from the callback may wait for
- * that call's deadline, and the call with it. Hand such work to another thread.
+ * that call's deadline, and the call with it. Hand such work to another thread. Like a
+ * capability callback it must return: nothing may be thrown or `longjmp` out of it (see
+ * `modhost_callback`).
  */
 typedef void (*modhost_log_callback)(void *user_data,
                                      int level,
@@ -368,8 +374,9 @@ bool modhost_call_stopped(void);
 
 /**
  * The milliseconds left before the deadline of the call the capability callback running
- * on this thread serves: what a wait inside it may take at most. 0 once the deadline
- * passed or the dispatch was cancelled; -1 outside a callback.
+ * on this thread serves: what a wait inside it may take at most, rounded up, so that 0
+ * means stopped. 0 once the deadline passed or the dispatch was cancelled; -1 outside a
+ * callback.
  */
 int64_t modhost_call_ms_left(void);
 
@@ -681,7 +688,10 @@ void modhost_limits_default(modhost_limits *limits);
  *
  * When it returns, no call of the callback set before is under way on any other thread:
  * its `user_data` may be freed, its code unloaded. (Called from inside that callback, it
- * does not wait for the call it is in.)
+ * does not wait for the call it is in.) The callback stays set until then, across
+ * whatever the application does meanwhile: one that goes away first (a PHP closure,
+ * freed when its request ends while the php-fpm worker goes on) must be unset with NULL
+ * before it does, or the next record calls freed code.
  *
  * # Safety
  *

@@ -75,6 +75,10 @@ use modhost::shortened;
 /// callback. It must return: a C++ exception or a
 /// `longjmp` (a PHP exception or fatal error thrown through an FFI callback) must not
 /// leave it, or the process aborts or is left in an undefined state — catch them inside.
+/// What cannot be caught (PHP's fatal errors: `memory_limit`, `max_execution_time`) leaves
+/// modhost's work on that thread unfinished for good (its dispatch, a change's lock): the
+/// process must not use modhost again, and ends (a php-fpm worker exits; see the PHP
+/// example).
 /// It may dispatch and read the host; a change to the modules from inside it is refused
 /// (`MODHOST_ERROR_REFUSED`), since the change would wait for the dispatch it is in.
 pub type Callback = Option<

@@ -41,7 +41,9 @@ pub const MODHOST_LOG_TRACE: c_int = 5;
 /// it). Records made by modhost functions the callback itself calls are not passed to it.
 /// It should not dispatch: a module's record is made inside the module's call, which may
 /// hold the state database for its writes, so a dispatch from the callback may wait for
-/// that call's deadline, and the call with it. Hand such work to another thread.
+/// that call's deadline, and the call with it. Hand such work to another thread. Like a
+/// capability callback it must return: nothing may be thrown or `longjmp` out of it (see
+/// `modhost_callback`).
 pub type LogCallback = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
@@ -90,7 +92,10 @@ thread_local! {
 ///
 /// When it returns, no call of the callback set before is under way on any other thread:
 /// its `user_data` may be freed, its code unloaded. (Called from inside that callback, it
-/// does not wait for the call it is in.)
+/// does not wait for the call it is in.) The callback stays set until then, across
+/// whatever the application does meanwhile: one that goes away first (a PHP closure,
+/// freed when its request ends while the php-fpm worker goes on) must be unset with NULL
+/// before it does, or the next record calls freed code.
 ///
 /// # Safety
 ///

@@ -38,6 +38,13 @@ pub(crate) fn parse(
     rawname: Option<&str>,
     target: &Target,
 ) -> Result<(Vec<Release>, Vec<SetAside>), String> {
+    if crate::signature::is_web_page(bytes) {
+        return Err(format!(
+            "an HTML page ({} bytes), not update XML: the server answered with an error, \
+             maintenance or login page in the document's place",
+            bytes.len()
+        ));
+    }
     let text = xml::decode_within(bytes, BOUNDS.max_size).map_err(|e| {
         format!(
             "the update XML cannot be read at {}:{}: {}",

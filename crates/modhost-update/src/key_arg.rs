@@ -23,6 +23,9 @@ pub enum KeyArgError {
     /// Text that looks like a path, naming no file.
     #[error("`{0}` is neither a minisign public key nor a file that exists")]
     Missing(String),
+    /// A directory was given for the key's file.
+    #[error("`{}` is a directory, not a minisign public key file", .0.display())]
+    Directory(PathBuf),
     /// The file could not be read.
     #[error("cannot read `{}`: {source}", .path.display())]
     Read {
@@ -41,11 +44,19 @@ pub fn public_key_text(given: &str) -> Result<String, KeyArgError> {
         return Ok(given.to_owned());
     }
     let path = Path::new(given);
+    if path.is_dir() {
+        return Err(KeyArgError::Directory(path.to_owned()));
+    }
     if path.is_file() {
         let text = std::fs::read_to_string(path).map_err(|source| KeyArgError::Read {
             path: path.to_owned(),
             source,
         })?;
+        // Saved by an editor with a byte-order mark, as minisign itself reads it.
+        let text = text
+            .strip_prefix('\u{feff}')
+            .map(str::to_owned)
+            .unwrap_or(text);
         // A file holding a key is the key's to accept, or to refuse in its own words (it
         // holds two).
         if text
@@ -64,9 +75,11 @@ pub fn public_key_text(given: &str) -> Result<String, KeyArgError> {
         }
         return Err(KeyArgError::NoKey(path.to_owned()));
     }
-    // A minisign public key starts `RW`: what looks like a path is said to be missing.
-    let pathlike =
-        [".pub", ".key"].iter().any(|e| given.ends_with(e)) || given.starts_with(['/', '.', '~']);
+    // A minisign public key starts `RW`: what looks like a path (a `/` in what is no key
+    // is one, or a key mistyped: the message says both) is said to be missing.
+    let pathlike = [".pub", ".key"].iter().any(|e| given.ends_with(e))
+        || given.starts_with(['/', '.', '~'])
+        || given.contains('/');
     if pathlike {
         return Err(KeyArgError::Missing(given.to_owned()));
     }
@@ -114,6 +127,20 @@ mod tests {
                 public.display()
             ))
         );
+        // A byte-order mark before it, as an editor saves it, is read past.
+        let marked = dir.path().join("marked.pub");
+        assert!(std::fs::write(&marked, format!("\u{feff}{file}")).is_ok());
+        let read = public_key_text(&marked.to_string_lossy()).map(|text| PublicKey::parse(&text));
+        assert!(read.is_ok_and(|parsed| parsed.is_ok()));
+        // A directory, and a relative path that names nothing, are said as what they are.
+        assert!(matches!(
+            public_key_text(&dir.path().to_string_lossy()),
+            Err(KeyArgError::Directory(_))
+        ));
+        assert!(matches!(
+            public_key_text("keys/minisign.pub.txt"),
+            Err(KeyArgError::Missing(_))
+        ));
         let missing = dir.path().join("gone.pub");
         assert!(matches!(
             public_key_text(&missing.to_string_lossy()),

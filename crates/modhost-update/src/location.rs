@@ -18,8 +18,21 @@ pub enum Location {
 
 impl Location {
     /// Parses an administrator's `https://` URL or absolute path; anything else (plain
-    /// HTTP, other schemes, relative paths) is refused.
+    /// HTTP, other schemes, relative paths) is refused. A URL is a directory: a trailing
+    /// `/` is left out.
     pub fn parse(text: &str) -> Result<Self> {
+        Location::parse_as(text, true)
+    }
+
+    /// [`Location::parse`] for a source of `kind`: a document (FreePBX JSON, Joomla XML)
+    /// is fetched at exactly the URL given, a trailing `/` included (a server may tell
+    /// `/upd/x` from `/upd/x/`); a directory's (an index's, a2's) trailing `/` is left out.
+    pub fn parse_for(text: &str, kind: crate::Kind) -> Result<Self> {
+        Location::parse_as(text, kind.document_beneath().is_some())
+    }
+
+    /// [`Location::parse`], a URL's trailing `/` left out when `directory`.
+    fn parse_as(text: &str, directory: bool) -> Result<Self> {
         let text = text.trim();
         too_long(text)?;
         if text.to_ascii_lowercase().starts_with("https://") {
@@ -48,7 +61,12 @@ impl Location {
                 location: text.to_owned(),
                 why,
             })?;
-            return Ok(Location::Url(url.trim_end_matches('/').to_owned()));
+            let url = if directory {
+                url.trim_end_matches('/')
+            } else {
+                url.as_str()
+            };
+            return Ok(Location::Url(url.to_owned()));
         }
         if text.to_ascii_lowercase().starts_with("http://") {
             return Err(Error::PlainHttp(without_credentials(text)));
@@ -274,6 +292,9 @@ fn has_credentials(url: &str) -> bool {
 const SECRET_PARAMETERS: &[&str] = &[
     "key",
     "dlid",
+    // Joomla's own name for its download key, which jBackend's documentation uses.
+    "download_id",
+    "downloadid",
     "token",
     "access_token",
     "apikey",
@@ -361,6 +382,27 @@ mod tests {
     }
 
     #[test]
+    fn a_document_keeps_its_trailing_slash_and_a_directory_does_not() {
+        let given = "https://h/upd/phonebook/";
+        for (kind, kept) in [
+            (crate::Kind::Freepbx, "https://h/upd/phonebook/"),
+            (crate::Kind::Joomla, "https://h/upd/phonebook/"),
+            (crate::Kind::Index, "https://h/upd/phonebook"),
+            (crate::Kind::A2, "https://h/upd/phonebook"),
+        ] {
+            assert_eq!(
+                Location::parse_for(given, kind).ok(),
+                Some(url(kept)),
+                "{kind:?}"
+            );
+        }
+        assert_eq!(
+            Location::parse(given).ok(),
+            Some(url("https://h/upd/phonebook"))
+        );
+    }
+
+    #[test]
     fn a_url_is_shown_without_credentials_or_a_query_holding_a_secret() {
         for (text, shown) in [
             ("https://user:s3cret@h/u?key=abc", "https://…@h/u?…"),
@@ -402,6 +444,7 @@ mod tests {
         for text in [
             "https://pbx.example/a2/voicemail?email=a%40b.c&key=883c0ffee",
             "https://pbx.example/joomla.xml?DLID=abc123",
+            "https://pbx.example/joomla.xml?download_id=abc123",
             "https://pbx.example/repo?channel=stable;token=t0k",
             // Named as the server reads it.
             "https://pbx.example/x?k%65y=883c0ffee",

@@ -50,6 +50,8 @@ impl PublicKey {
     /// line after the comment and what follows it is not read, unless it is another key:
     /// which of two was meant cannot be told, so that is refused.
     pub fn parse(text: &str) -> Result<Self, String> {
+        // A file an editor saved with a byte-order mark, which minisign reads past too.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
         let mut line = lines.next().unwrap_or_default();
         if line.starts_with("untrusted comment:") {
@@ -261,6 +263,14 @@ pub fn verify(
         document: document.to_owned(),
         why: why.to_owned(),
     };
+    if is_web_page(signature) {
+        return Err(malformed(&format!(
+            "an HTML page ({} bytes) came back in its place: the server answered with an \
+             error, fallback or login page where the `.minisig` file should be (is it \
+             published beside the document?)",
+            signature.len()
+        )));
+    }
     let text = std::str::from_utf8(signature).map_err(|_| malformed("it is not text"))?;
     let decoded = minisign_verify::Signature::decode(text)
         .map_err(|e| malformed(&format!("it is not a minisign signature ({e})")))?;

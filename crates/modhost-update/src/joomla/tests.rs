@@ -491,3 +491,18 @@ fn an_update_naming_two_versions_or_two_elements_is_malformed_and_set_aside() {
         ]
     );
 }
+
+#[test]
+fn an_html_page_in_the_feeds_place_is_said_to_be_one() {
+    let page = "<!DOCTYPE html>\n<html><head><title>Welcome</title></head></html>";
+    let said = read(page.as_bytes(), None, Stability::Stable)
+        .err()
+        .unwrap_or_default();
+    assert!(
+        said.starts_with(&format!(
+            "an HTML page ({} bytes), not update XML",
+            page.len()
+        )),
+        "{said}"
+    );
+}

@@ -95,6 +95,20 @@ fn an_error_page_in_place_of_a_signed_document_is_named_as_one() {
         let said = refused.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(said.contains("came back as an HTML page"), "{said}");
     }
+    // A page where the signature should be (a fallback to index.html) is said as one.
+    let fallback = verify(
+        &[tool_key()],
+        "https://h/a/test",
+        b"{}",
+        b"<!doctype html><html><body>Not here</body></html>",
+        None,
+    );
+    let said = fallback.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        said.contains("the signature of `https://h/a/test` is not valid: an HTML page (")
+            && said.contains("where the `.minisig` file should be"),
+        "{said}"
+    );
     // A document that merely holds markup is judged as a document.
     let changed = verify(
         &[tool_key()],

@@ -164,7 +164,7 @@ pub(crate) fn add_source_pinned(
     public_keys: &[&str],
     replace: bool,
 ) -> Result<bool> {
-    let parsed = Location::parse(location)?;
+    let parsed = Location::parse_for(location, kind)?;
     if let Location::Path(path) = &parsed
         && !path.exists()
     {
@@ -463,7 +463,7 @@ fn declared_source(
         }
         None => None,
     };
-    match Location::parse(url) {
+    match Location::parse_for(url, kind) {
         Ok(location @ Location::Url(_)) => Ok(Source {
             name: name.to_owned(),
             kind,
@@ -501,7 +501,7 @@ fn admin_source(
     Ok(Source {
         name: record.name.clone(),
         kind,
-        location: Location::parse(&record.url).map_err(|e| e.to_string())?,
+        location: Location::parse_for(&record.url, kind).map_err(|e| e.to_string())?,
         public_keys,
         seen,
         extra_query: record.extra_query.clone(),
