@@ -121,7 +121,11 @@ fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
 
     // A repository's (or an a2 channel's) own document given for its location is said,
     // with the location to give.
-    for (kind, document) in [("index", "index.json"), ("a2", "modsource.json")] {
+    for (kind, document) in [
+        ("index", "index.json"),
+        ("index", "release.json"),
+        ("a2", "modsource.json"),
+    ] {
         let run = root.fails(&[
             "source",
             "add",

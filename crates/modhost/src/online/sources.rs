@@ -194,10 +194,15 @@ pub(crate) fn add_source_pinned(
             modhost_manifest::rawname_rule()
         )]));
     }
-    // `…/repo/index.json` would be read as `…/repo/index.json/index.json`.
+    // `…/repo/index.json` would be read as `…/repo/index.json/index.json`, and so would
+    // the `release.json` beside it.
     let trimmed = location.trim().trim_end_matches('/');
-    if let Some(document) = kind.document_beneath()
-        && let Some(parent) = trimmed.strip_suffix(document).filter(|p| p.ends_with('/'))
+    let beside = (kind == Kind::Index).then_some(modhost_update::RELEASE_DOCUMENT);
+    if let Some(document) = kind.document_beneath().into_iter().chain(beside).find(|d| {
+        trimmed
+            .strip_suffix(d)
+            .is_some_and(|parent| parent.ends_with('/'))
+    }) && let Some(parent) = trimmed.strip_suffix(document)
     {
         return Err(Error::Refused(vec![format!(
             "source `{name}`: `{trimmed}` names the {kind} source's `{document}`; give the \
