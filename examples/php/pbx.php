@@ -125,9 +125,18 @@ function telephony(array &$channels, string $function, array $args, ?string $con
 // process must not use modhost again. A CLI script ends anyway; a php-fpm worker would go
 // on to its next request, so it is ended here (its master starts another).
 $inCallback = 0;
-register_shutdown_function(function () use (&$inCallback): void {
-    if ($inCallback > 0 && PHP_SAPI !== 'cli' && function_exists('posix_kill')) {
+register_shutdown_function(function () use (&$inCallback, $modhost): void {
+    // The log callback is the process's, and outlives this script's closures: a worker's
+    // next request would call this one, freed, unless it is unset (here too, for a
+    // fatal error that skipped `finally` below).
+    $modhost->modhost_set_log(null, null, 0, null);
+    if ($inCallback === 0) {
+        return;
+    }
+    if (PHP_SAPI === 'fpm-fcgi' && function_exists('posix_kill')) {
         posix_kill(posix_getpid(), 9); // SIGKILL: pcntl, which names it, may not be loaded
+    } elseif (function_exists('apache_child_terminate')) {
+        apache_child_terminate(); // mod_php: this child ends after the request
     }
 });
 
@@ -230,8 +239,7 @@ try {
 } finally {
     $modhost->modhost_close($host);
     $modhost->modhost_capability_free($telephony);
-    // The log callback is the process's, and outlives this script's closures: a php-fpm
-    // worker's next request would call this one, freed, unless it is unset.
+    // Unset now, not only at shutdown: records of what runs after would reach it.
     $modhost->modhost_set_log(null, null, 0, null);
     if (is_dir($root)) {
         $files = new RecursiveIteratorIterator(

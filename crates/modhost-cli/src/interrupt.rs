@@ -2,6 +2,7 @@
 //! was (a root made for it goes again), where the default action would end the process
 //! mid-change and leave recovery to the next command. A second Ctrl-C ends it at once.
 
+use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use modhost::embed::Cancel;
@@ -24,16 +25,19 @@ pub fn stop_changes_on_signal(interruption: Cancel) {
         }
     };
     std::thread::spawn(move || {
-        for _ in signals.forever() {
+        for signal in signals.forever() {
             if SIGNALLED.swap(true, Ordering::SeqCst) {
-                std::process::exit(INTERRUPTED.into());
+                // As the shell reports a process the signal ended: 130 for SIGINT.
+                std::process::exit(128 + signal);
             }
-            eprintln!(
+            // Stopped first: a stderr that cannot be written must not keep it going.
+            interruption.cancel();
+            let _ = writeln!(
+                std::io::stderr(),
                 "stopping: unless it has committed already, the change ends at its next step \
                  (once a compile under way ends), leaving everything as it was; interrupt \
                  again to stop at once"
             );
-            interruption.cancel();
         }
     });
 }

@@ -160,10 +160,7 @@ impl Context {
         };
         interrupt::stop_changes_on_signal(host.interruption());
         match change(&host) {
-            Ok(done) => {
-                interrupt::note_if_too_late();
-                Ok((host, done))
-            }
+            Ok(done) => Ok((host, done)),
             Err(error) => {
                 if let Err(e) = host.discard_if_unused() {
                     tracing::warn!("cannot remove the root this command made: {e}");

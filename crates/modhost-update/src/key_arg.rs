@@ -75,11 +75,16 @@ pub fn public_key_text(given: &str) -> Result<String, KeyArgError> {
         }
         return Err(KeyArgError::NoKey(path.to_owned()));
     }
-    // A minisign public key starts `RW`: what looks like a path (a `/` in what is no key
-    // is one, or a key mistyped: the message says both) is said to be missing.
+    // A minisign public key starts `RW` and is base64 (`/` among its letters): a key
+    // mistyped is the key's parsing to refuse in its words. What looks like a path
+    // otherwise is said to be missing.
+    let keylike = given.starts_with("RW")
+        && given
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
     let pathlike = [".pub", ".key"].iter().any(|e| given.ends_with(e))
         || given.starts_with(['/', '.', '~'])
-        || given.contains('/');
+        || (given.contains('/') && !keylike);
     if pathlike {
         return Err(KeyArgError::Missing(given.to_owned()));
     }
@@ -141,6 +146,9 @@ mod tests {
             public_key_text("keys/minisign.pub.txt"),
             Err(KeyArgError::Missing(_))
         ));
+        // A key with a letter lost is left to the key's own parsing, to say what it is.
+        let mistyped = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GF/";
+        assert_eq!(public_key_text(mistyped).ok().as_deref(), Some(mistyped));
         let missing = dir.path().join("gone.pub");
         assert!(matches!(
             public_key_text(&missing.to_string_lossy()),

@@ -18,21 +18,8 @@ pub enum Location {
 
 impl Location {
     /// Parses an administrator's `https://` URL or absolute path; anything else (plain
-    /// HTTP, other schemes, relative paths) is refused. A URL is a directory: a trailing
-    /// `/` is left out.
+    /// HTTP, other schemes, relative paths) is refused. A trailing `/` is left out.
     pub fn parse(text: &str) -> Result<Self> {
-        Location::parse_as(text, true)
-    }
-
-    /// [`Location::parse`] for a source of `kind`: a document (FreePBX JSON, Joomla XML)
-    /// is fetched at exactly the URL given, a trailing `/` included (a server may tell
-    /// `/upd/x` from `/upd/x/`); a directory's (an index's, a2's) trailing `/` is left out.
-    pub fn parse_for(text: &str, kind: crate::Kind) -> Result<Self> {
-        Location::parse_as(text, kind.document_beneath().is_some())
-    }
-
-    /// [`Location::parse`], a URL's trailing `/` left out when `directory`.
-    fn parse_as(text: &str, directory: bool) -> Result<Self> {
         let text = text.trim();
         too_long(text)?;
         if text.to_ascii_lowercase().starts_with("https://") {
@@ -61,12 +48,7 @@ impl Location {
                 location: text.to_owned(),
                 why,
             })?;
-            let url = if directory {
-                url.trim_end_matches('/')
-            } else {
-                url.as_str()
-            };
-            return Ok(Location::Url(url.to_owned()));
+            return Ok(Location::Url(url.trim_end_matches('/').to_owned()));
         }
         if text.to_ascii_lowercase().starts_with("http://") {
             return Err(Error::PlainHttp(without_credentials(text)));
@@ -379,27 +361,6 @@ mod tests {
 
     fn url(text: &str) -> Location {
         Location::Url(text.to_owned())
-    }
-
-    #[test]
-    fn a_document_keeps_its_trailing_slash_and_a_directory_does_not() {
-        let given = "https://h/upd/phonebook/";
-        for (kind, kept) in [
-            (crate::Kind::Freepbx, "https://h/upd/phonebook/"),
-            (crate::Kind::Joomla, "https://h/upd/phonebook/"),
-            (crate::Kind::Index, "https://h/upd/phonebook"),
-            (crate::Kind::A2, "https://h/upd/phonebook"),
-        ] {
-            assert_eq!(
-                Location::parse_for(given, kind).ok(),
-                Some(url(kept)),
-                "{kind:?}"
-            );
-        }
-        assert_eq!(
-            Location::parse(given).ok(),
-            Some(url("https://h/upd/phonebook"))
-        );
     }
 
     #[test]

@@ -493,3 +493,27 @@ fn a_one_module_channel_that_cannot_be_read_holds_back_only_its_module() {
         run.stderr
     );
 }
+
+#[test]
+fn a_documents_trailing_slash_left_out_is_said() {
+    let root = root();
+    let run = root.ok(&[
+        "source",
+        "add",
+        "fp",
+        "https://example.invalid/upd/phonebook/",
+        "--kind",
+        "freepbx",
+    ]);
+    assert!(
+        run.stderr.contains(
+            "source `fp`: the `/` that ends its location is left out: \
+             `https://example.invalid/upd/phonebook` is the document read"
+        ),
+        "{}",
+        run.stderr
+    );
+    // A repository's location is a directory: its `/` says nothing.
+    let run = root.ok(&["source", "add", "repo", "https://example.invalid/repo/"]);
+    assert!(!run.stderr.contains("left out"), "{}", run.stderr);
+}

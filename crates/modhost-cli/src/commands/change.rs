@@ -200,7 +200,9 @@ pub fn enable(ctx: &Context, args: EnableArgs) -> Result<()> {
 /// Prints what was done; once a configuration was built, says that it waits for a reload,
 /// on stderr so that `--json` stays the list of changes.
 fn print(ctx: &Context, host: &Host, changes: &[Change]) -> Result<()> {
-    crate::interrupt::note_if_too_late();
+    if !changes.is_empty() {
+        crate::interrupt::note_if_too_late();
+    }
     let configuration = host.configuration();
     // What was left as it is was said as it was met (on stderr), and is in `--json`.
     let changed = || changes.iter().filter(|c| c.action != Action::Unchanged);

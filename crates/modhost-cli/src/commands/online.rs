@@ -88,6 +88,7 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
             let (_, replaced) = ctx.change(Root::MadeIfMissing, |host| {
                 host.add_source_pinned(&name, kind, &location, &keys, replace)
             })?;
+            crate::interrupt::note_if_too_late();
             let document = serde_json::json!({ "added": name, "replaced": replaced });
             ctx.out.result(&document, || {
                 let said = if replaced { "replaced" } else { "added" };

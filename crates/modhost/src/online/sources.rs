@@ -82,11 +82,15 @@ pub(crate) fn channels(host: &Host) -> Result<Vec<Channel>> {
                 server.publickey.clone(),
             ));
         }
-        for (suffix, kind, url, key) in declared {
+        for (suffix, kind, written, key) in declared {
             let name = format!("{}/{suffix}", module.rawname);
+            // The module's text as it may be shown (a secret that refuses it as a source,
+            // a fragment never sent, left out), and as it is compared and kept; read as
+            // it is written.
+            let url = modhost_update::shown_url(&written);
             let extra_query = channel_key(host, &name, &url)?;
             let seen = seen(host, &name, &url)?;
-            let mut source = declared_source(&name, kind, &url, key.as_deref(), extra_query);
+            let mut source = declared_source(&name, kind, &written, key.as_deref(), extra_query);
             if let Ok(source) = &mut source {
                 source.seen = seen;
             }
@@ -94,8 +98,7 @@ pub(crate) fn channels(host: &Host) -> Result<Vec<Channel>> {
                 name,
                 declared_by: Some(module.rawname.clone()),
                 source,
-                // The module's text, which may hold a secret that refused it as a source.
-                url: modhost_update::shown_url(&url),
+                url,
                 public_keys: key.as_deref().map(PinnedKey::new).into_iter().collect(),
                 kind: Some(kind),
                 seen,
@@ -164,7 +167,18 @@ pub(crate) fn add_source_pinned(
     public_keys: &[&str],
     replace: bool,
 ) -> Result<bool> {
-    let parsed = Location::parse_for(location, kind)?;
+    let parsed = Location::parse(location)?;
+    // A source's location is kept without a trailing `/`: for a document (FreePBX JSON,
+    // Joomla XML) that may be another URL to its server, which is said.
+    if let Location::Url(url) = &parsed
+        && kind.document_beneath().is_none()
+        && location.trim().ends_with('/')
+    {
+        tracing::warn!(
+            "source `{name}`: the `/` that ends its location is left out: `{url}` is the \
+             document read, and `{url}.minisig` its signature"
+        );
+    }
     if let Location::Path(path) = &parsed
         && !path.exists()
     {
@@ -468,7 +482,7 @@ fn declared_source(
         }
         None => None,
     };
-    match Location::parse_for(url, kind) {
+    match Location::parse(url) {
         Ok(location @ Location::Url(_)) => Ok(Source {
             name: name.to_owned(),
             kind,
@@ -506,7 +520,7 @@ fn admin_source(
     Ok(Source {
         name: record.name.clone(),
         kind,
-        location: Location::parse_for(&record.url, kind).map_err(|e| e.to_string())?,
+        location: Location::parse(&record.url).map_err(|e| e.to_string())?,
         public_keys,
         seen,
         extra_query: record.extra_query.clone(),
