@@ -121,11 +121,11 @@ impl Index {
             };
             let problem = match Entry::read(listed) {
                 Err(e) => {
-                    let named = listed
-                        .get("rawname")
-                        .and_then(Value::as_str)
-                        .map(|r| format!(" (`{}`)", clipped(r)))
-                        .unwrap_or_default();
+                    let rawname = field("rawname");
+                    let named = match rawname.is_empty() {
+                        true => String::new(),
+                        false => format!(" (`{rawname}`)"),
+                    };
                     invalid(format!("entry {}{named}: {e}", number + 1))
                 }
                 Ok(entry) => match entry.problem() {

@@ -52,11 +52,6 @@ pub fn public_key_text(given: &str) -> Result<String, KeyArgError> {
             path: path.to_owned(),
             source,
         })?;
-        // Saved by an editor with a byte-order mark, as minisign itself reads it.
-        let text = text
-            .strip_prefix('\u{feff}')
-            .map(str::to_owned)
-            .unwrap_or(text);
         // A file holding a key is the key's to accept, or to refuse in its own words (it
         // holds two).
         if text

@@ -109,7 +109,7 @@ impl RootLock {
                     if let Some(waiting) = waiting.take() {
                         waiting(written_holder(&mut file));
                     }
-                    wait_for(&file, stopped).map_err(|e| e.into_error(io))?;
+                    wait_for(&file, path, stopped)?;
                 }
                 Err(TryLockError::WouldBlock) => {
                     return Err(Error::Locked {
@@ -181,34 +181,22 @@ const MAX_REOPENS: u32 = 8;
 /// of letting it go goes before them.
 const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Why a wait for the lock ended without it.
-enum Unlocked {
-    /// The wait was told to stop.
-    Stopped,
-    /// Locking failed.
-    Failed(std::io::Error),
-}
-
-impl Unlocked {
-    /// The crate's error, `io` turning a failure into it.
-    fn into_error(self, io: impl FnOnce(std::io::Error) -> Error) -> Error {
-        match self {
-            Unlocked::Stopped => Error::Interrupted,
-            Unlocked::Failed(e) => io(e),
-        }
-    }
-}
-
-/// Waits until `file`'s lock is taken, or `stopped` says to stop.
-fn wait_for(file: &File, stopped: &dyn Fn() -> bool) -> std::result::Result<(), Unlocked> {
+/// Waits until `file` (the lock file at `path`) is locked, or `stopped` says to stop
+/// ([`Error::Interrupted`]).
+fn wait_for(file: &File, path: &Path, stopped: &dyn Fn() -> bool) -> Result<()> {
     loop {
         if stopped() {
-            return Err(Unlocked::Stopped);
+            return Err(Error::Interrupted);
         }
         match file.try_lock() {
             Ok(()) => return Ok(()),
             Err(TryLockError::WouldBlock) => std::thread::sleep(LOCK_POLL),
-            Err(TryLockError::Error(e)) => return Err(Unlocked::Failed(e)),
+            Err(TryLockError::Error(source)) => {
+                return Err(Error::Io {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
         }
     }
 }

@@ -66,6 +66,7 @@ pub(crate) fn download_url(host: &Host, url: &str, sha256: &str, dir: &Path) -> 
         gated: false,
         supported: None,
     };
+    check_out_dir(dir)?;
     let work = download_dir(dir)?;
     let path = work.path().join("download");
     client(host)?
@@ -177,7 +178,6 @@ fn elsewhere(location: &Location) -> String {
 /// renamed into place. It is removed when dropped; one an
 /// interrupted download left behind is removed by the next download into `dir`.
 pub(crate) fn download_dir(dir: &Path) -> Result<DownloadDir> {
-    check_out_dir(dir)?;
     clear_stale_downloads(dir);
     let work = tempfile::Builder::new()
         .prefix(DOWNLOAD_PREFIX)
