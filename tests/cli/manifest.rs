@@ -67,7 +67,14 @@ fn manifest_reads_a_package_a_directory_and_a_file_alike() {
         <modtype>report</modtype>
         <bugfix id="FREEPBX-23041">https://issues.freepbx.org/browse/FREEPBX-23041</bugfix>
         <bugfix>Fixed a crash
-            when exporting</bugfix><bugfix id="FREEPBX-1"/></module>"#,
+            when exporting</bugfix><bugfix id="FREEPBX-1"/>
+        <category>Dashboard</category>
+        <database><table name="trunks">
+            <field name="trunkid" type="integer" primaryKey="true"/>
+            <field name="tech" type="string" length="20" primarykey="true"/>
+            <field name="name" type="string" length="50"/>
+            <key name="name" type="index"><column name="name"/></key>
+        </table></database></module>"#,
     );
     assert!(written.is_ok(), "{written:?}");
     let text = root.ok(&["manifest", arg(&xml)]).stdout;
@@ -77,9 +84,14 @@ fn manifest_reads_a_package_a_directory_and_a_file_alike() {
         "fixes        FREEPBX-23041: https://issues.freepbx.org/browse/FREEPBX-23041",
         "fixes        Fixed a crash when exporting\n",
         "fixes        FREEPBX-1\n",
+        // FreePBX's dashboard module's own category, kept as written.
+        "category     Dashboard\n",
+        // A primary key over two columns is said as one, beside the other keys.
+        "table        trunks (3 fields, primary key (trunkid, tech), 1 other key)\n",
     ] {
         assert!(text.contains(said), "{said}: {text}");
     }
+    assert!(!text.contains("warning"), "{text}");
 }
 
 #[test]

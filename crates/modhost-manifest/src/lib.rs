@@ -184,8 +184,8 @@ pub fn rawname_rule() -> String {
 }
 
 /// The module-admin categories: FreePBX's since 2.9, then those of its 2.x releases, which
-/// about one real module.xml in ten of its history still names (`Basic` most); any other
-/// is shown as `Other`.
+/// about one real module.xml in ten of its history still names (`Basic` most), and
+/// `Dashboard`, FreePBX's own dashboard module's from 13 on; any other is shown as `Other`.
 pub const CATEGORIES: &[&str] = &[
     "Admin",
     "Applications",
@@ -201,6 +201,7 @@ pub const CATEGORIES: &[&str] = &[
     "Third Party Addon",
     "Provisioning",
     "Messaging",
+    "Dashboard",
 ];
 
 /// The repositories FreePBX knows; a module without `<repo>` is `local`.

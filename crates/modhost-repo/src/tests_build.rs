@@ -255,6 +255,7 @@ fn offered_on(kind: Kind, document: PathBuf, platform: &str) -> Vec<String> {
         platform: platform.into(),
         version: "1.0".into(),
         stability: Stability::Stable,
+        php: None,
     };
     client
         .releases(&source, None, &target)
@@ -509,6 +510,7 @@ fn a_gated_zip_is_served_on_every_path_with_a_valid_key_only() {
         platform: "modhost".into(),
         version: "1.0".into(),
         stability: Stability::Stable,
+        php: None,
     };
     let key = licence_key(
         "9d2c6f1e8b4a7305c2e1f9d8b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8",

@@ -201,21 +201,10 @@ fn release(
     }
     valid_release(field("element"), field("version"))?;
     if !platform_matches(update, target, patterns)? {
-        let platform = update.child("targetplatform");
-        let attribute = |name| platform.and_then(|p| p.attribute(name)).unwrap_or("");
-        return Ok(Err(format!(
-            "it is for <targetplatform name=\"{}\" version=\"{}\">, not this host ({} {}; \
-             a host that is that platform says so in modhost.toml's [platform] name and \
-             version)",
-            attribute("name"),
-            attribute("version"),
-            target.platform,
-            if target.version.is_empty() {
-                "of undeclared version"
-            } else {
-                &target.version
-            }
-        )));
+        return Ok(Err(not_for_this_host(update, target)));
+    }
+    if let Some(reason) = php_too_old(update, target) {
+        return Ok(Err(reason));
     }
     let tagged = stability(update);
     if tagged < target.stability {
@@ -281,6 +270,67 @@ fn download(update: &Element) -> Option<&Element> {
     gzip_tar.or_else(|| full.iter().copied().find(|d| format(d) == "zip"))
 }
 
+/// The `<targetplatform>` Joomla reads of `update`: the last one, each replacing the one
+/// before as Joomla's update adapter reads them.
+fn target_platform(update: &Element) -> Option<&Element> {
+    update.children_named("targetplatform").last()
+}
+
+/// Why `update`, whose `<targetplatform>` does not match, is not for this host: what it
+/// is for and what this host is, and the fix only where it may be this host's to make
+/// (another platform named, or a version not declared).
+fn not_for_this_host(update: &Element, target: &Target) -> String {
+    let platform = target_platform(update);
+    let attribute = |name| platform.and_then(|p| p.attribute(name)).unwrap_or("");
+    let written = format!(
+        "<targetplatform name=\"{}\" version=\"{}\">",
+        attribute("name"),
+        attribute("version")
+    );
+    let same_platform = attribute("name").eq_ignore_ascii_case(&target.platform);
+    let host = match (same_platform, target.version.is_empty()) {
+        (true, true) => format!(
+            "this host ({} of undeclared version; a host says its version in modhost.toml's \
+             [platform] version)",
+            target.platform
+        ),
+        (true, false) => format!(
+            "this host's version ({} {})",
+            target.platform, target.version
+        ),
+        (false, _) => format!(
+            "this host ({} {}; a host that is that platform says so in modhost.toml's \
+             [platform] name and version)",
+            target.platform,
+            match target.version.is_empty() {
+                true => "of undeclared version",
+                false => &target.version,
+            }
+        ),
+    };
+    let others = update.children_named("targetplatform").count();
+    let last = match others {
+        1 => String::new(),
+        n => format!(" (the last of its {n} <targetplatform>s, the one Joomla reads)"),
+    };
+    format!("it is for {written}{last}, not {host}")
+}
+
+/// Why `update` is not for this host's PHP, when the host declares its PHP version and
+/// the update's `<php_minimum>` is newer, as Joomla refuses it for the PHP it runs on.
+/// An update whose minimum is not a version is left to its install, which checks its
+/// module.xml.
+fn php_too_old(update: &Element, target: &Target) -> Option<String> {
+    let host = target.php.as_ref()?;
+    let minimum = update.child("php_minimum")?.trimmed_text();
+    let needed = modhost_manifest::Version::parse(minimum).ok()?;
+    (needed > *host).then(|| {
+        format!(
+            "it needs PHP {minimum} or newer (its <php_minimum>), and this host's PHP is {host}"
+        )
+    })
+}
+
 /// Joomla's rule: the update names a `<targetplatform>`, the name matches and `^(?:version)` matches the host's version. The
 /// pattern is compiled with bounded size; the `regex` crate matches in linear time.
 fn platform_matches(
@@ -290,7 +340,7 @@ fn platform_matches(
 ) -> Result<bool, String> {
     // Joomla skips such an update too: with no platform named, nothing says it fits this
     // host rather than another application sharing the update server.
-    let Some(platform) = update.child("targetplatform") else {
+    let Some(platform) = target_platform(update) else {
         return Err("it has no <targetplatform>, so nothing says it is meant for this host".into());
     };
     let name = platform.attribute("name").unwrap_or("");

@@ -246,6 +246,9 @@ pub struct Target {
     pub version: String,
     /// The least stable release to offer.
     pub stability: Stability,
+    /// The PHP version the host declares, checked against Joomla's `<php_minimum>`
+    /// (`None`: not declared, and not checked).
+    pub php: Option<modhost_manifest::Version>,
 }
 
 #[cfg(test)]

@@ -164,6 +164,7 @@ fn an_index_over_the_limit_is_refused_even_without_a_content_length() {
         platform: "modhost".into(),
         version: String::new(),
         stability: Default::default(),
+        php: None,
     };
     match tls.client().releases(&source, None, &target) {
         Err(Error::Fetch { message, .. }) => assert!(message.contains("limit"), "{message}"),
@@ -198,6 +199,7 @@ fn a_download_key_reaches_the_sources_own_server_and_never_another() {
         platform: "modhost".into(),
         version: String::new(),
         stability: Default::default(),
+        php: None,
     };
     let client = tls.client();
     let source = Source {
@@ -334,6 +336,7 @@ fn a_gzip_encoded_document_is_read_and_bounded_after_decompression() {
         platform: "modhost".into(),
         version: String::new(),
         stability: Default::default(),
+        php: None,
     };
     let source = |name: &str| Source {
         name: "main".into(),

@@ -376,6 +376,7 @@ fn a_redirected_documents_relative_package_is_found_where_the_document_was() {
         platform: "modhost".into(),
         version: String::new(),
         stability: Default::default(),
+        php: None,
     };
     let releases = tls
         .client()

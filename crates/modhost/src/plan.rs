@@ -121,9 +121,25 @@ pub(crate) fn plan(
                 && (was.outcome != Outcome::Failed || !records.contains_key(name))
         };
         for (check, _) in after.checks.iter().zip(&before.checks).filter(breaks) {
+            // Said as the change it is: an upgrade breaks what was met; an install of a
+            // module the dependent was forced in without does not meet it either.
+            let name = check
+                .constraint
+                .split_whitespace()
+                .next()
+                .unwrap_or_default();
+            let change = match (records.contains_key(name), in_batch.get(name)) {
+                (true, Some(&i)) => format!("upgrading `{name}` to {}", batch[i].version),
+                (false, Some(&i)) => format!("installing `{name}` {}", batch[i].version),
+                (_, None) => format!("the change to `{name}`"),
+            };
+            let why = check
+                .detail
+                .strip_prefix("to be installed ")
+                .unwrap_or(&check.detail);
             unmet.push(format!(
-                "installed `{}` {} requires module `{}`, which the upgrade would break: {}",
-                record.rawname, record.version, check.constraint, check.detail
+                "installed `{}` {} requires module `{}`, which {change} would not meet: {why}",
+                record.rawname, record.version, check.constraint
             ));
         }
     }
@@ -407,8 +423,8 @@ mod tests {
         assert_eq!(
             reasons,
             [
-                "installed `misc` 1.0 requires module `core lt 17`, which the upgrade would break: \
-              to be installed 17.0 is too new"
+                "installed `misc` 1.0 requires module `core lt 17`, which upgrading `core` to \
+                 17.0 would not meet: 17.0 is too new"
             ],
         );
         // What the batch brings anew is checked, though the requirement was unmet before.
@@ -420,8 +436,8 @@ mod tests {
         assert_eq!(
             reasons,
             [
-                "installed `misc` 1.0 requires module `userman ge 15`, which the upgrade would \
-              break: to be installed 14.0 is too old"
+                "installed `misc` 1.0 requires module `userman ge 15`, which installing \
+                 `userman` 14.0 would not meet: 14.0 is too old"
             ],
         );
         // An installed one it already failed is no breakage of the batch's: reinstalled,

@@ -329,7 +329,8 @@ fn a_failure_midway_or_a_refusal_leaves_the_root_as_it_was_and_force_overrides_a
     let run = root.fails(&["upgrade", arg(&core161)]);
     assert!(
         run.stderr.contains(
-            "installed `voicemail` 16.0.13 requires module `core lt 16.1`, which the upgrade would break"
+            "installed `voicemail` 16.0.13 requires module `core lt 16.1`, which upgrading \
+             `core` to 16.1.0 would not meet: 16.1.0 is too new"
         ),
         "{}",
         run.stderr

@@ -88,13 +88,25 @@ fn summary(m: &Manifest) -> String {
         line("asks for", &capability.describe());
     }
     for table in &m.database.tables {
+        // The primary key is said by its columns: "0 keys" of a table keyed on three
+        // columns would read as a table with no key at all.
+        let primary: Vec<&str> = table
+            .fields
+            .iter()
+            .filter(|f| f.primarykey)
+            .map(|f| f.name.as_str())
+            .collect();
+        let primary = match primary.is_empty() {
+            true => String::new(),
+            false => format!(", primary key ({})", primary.join(", ")),
+        };
         line(
             "table",
             &format!(
-                "{} ({}, {})",
+                "{} ({}{primary}, {})",
                 table.name,
                 counted(table.fields.len(), "field"),
-                counted(table.keys.len(), "key")
+                counted(table.keys.len(), "other key")
             ),
         );
     }

@@ -11,6 +11,7 @@ fn target(stability: Stability) -> Target {
         platform: "modhost".into(),
         version: "1.4.0".into(),
         stability,
+        php: None,
     }
 }
 
@@ -197,6 +198,90 @@ fn what_is_not_offered_is_set_aside_with_why() {
             .is_ok_and(|(_, aside)| aside[0].reason.contains("no full download")),
         "{found:?}"
     );
+}
+
+/// The reasons a host on `version` of our platform, with PHP `php`, sets `xml`'s updates
+/// aside for, and the versions it is offered.
+fn judged(xml: &str, version: &str, php: Option<&str>) -> (Vec<String>, Vec<String>) {
+    let doc = Location::Url("https://h/joomla/phonebook.xml".into());
+    let target = Target {
+        version: version.into(),
+        php: php.and_then(|v| modhost_manifest::Version::parse(v).ok()),
+        ..target(Stability::Stable)
+    };
+    match parse(xml.as_bytes(), &doc, Some("phonebook"), &target) {
+        Ok((offered, aside)) => (
+            offered.into_iter().map(|r| r.version).collect(),
+            aside.into_iter().map(|a| a.reason).collect(),
+        ),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn the_last_target_platform_is_the_one_read_as_joomla_reads_it() {
+    // A generator that writes one line per platform version: Joomla's adapter keeps the
+    // last, and so does modhost, saying so when it sets the update aside.
+    let both = format!("{}{}", ours("1\\."), ours("2\\."));
+    let xml = format!("<updates>{}</updates>", update("2.0.0", "stable", &both));
+    assert_eq!(judged(&xml, "2.1.0", None), (vec!["2.0.0".into()], vec![]));
+    let (offered, aside) = judged(&xml, "1.4.0", None);
+    assert!(offered.is_empty(), "{offered:?}");
+    assert_eq!(
+        aside,
+        vec![
+            "it is for <targetplatform name=\"modhost\" version=\"2\\.\"> (the last of its 2 \
+             <targetplatform>s, the one Joomla reads), not this host's version (modhost 1.4.0)"
+                .to_owned()
+        ]
+    );
+    // Our platform at another version: no advice to declare what is declared.
+    let xml = offering_for("3\\.");
+    let (_, aside) = judged(&xml, "1.4.0", None);
+    assert_eq!(
+        aside,
+        vec![
+            "it is for <targetplatform name=\"modhost\" version=\"3\\.\">, not this host's \
+             version (modhost 1.4.0)"
+                .to_owned()
+        ]
+    );
+    // Our platform, of a version not declared: how to declare it.
+    let (_, aside) = judged(&xml, "", None);
+    assert!(
+        aside.len() == 1
+            && aside[0].ends_with(
+                "not this host (modhost of undeclared version; a host says its version in \
+             modhost.toml's [platform] version)"
+            ),
+        "{aside:?}"
+    );
+}
+
+#[test]
+fn an_update_needing_a_newer_php_than_the_host_declares_is_set_aside() {
+    let xml = format!(
+        "<updates>{}</updates>",
+        update("2.0.0", "stable", ANY)
+            .replace("</update>", "<php_minimum>8.1</php_minimum></update>")
+    );
+    let (offered, aside) = judged(&xml, "1.4.0", Some("7.4.33"));
+    assert!(offered.is_empty(), "{offered:?}");
+    assert_eq!(
+        aside,
+        vec![
+            "it needs PHP 8.1 or newer (its <php_minimum>), and this host's PHP is 7.4.33"
+                .to_owned()
+        ]
+    );
+    // A PHP as new, or newer, or none declared (a host that runs no PHP): offered.
+    for php in [Some("8.1.0"), Some("8.3.2"), None] {
+        assert_eq!(
+            judged(&xml, "1.4.0", php),
+            (vec!["2.0.0".into()], vec![]),
+            "{php:?}"
+        );
+    }
 }
 
 #[test]

@@ -270,6 +270,7 @@ pub(crate) fn target(host: &Host) -> Target {
             .map(Version::to_string)
             .unwrap_or_default(),
         stability: host.updates.stability,
+        php: host.platform.php.as_ref().and_then(|p| p.version.clone()),
     }
 }
 
