@@ -682,6 +682,11 @@ void modhost_limits_default(modhost_limits *limits);
  * uses, only wasmtime's warnings and errors are passed: below them, and from its HTTPS
  * client and TLS, records may show URLs with download keys.
  *
+ * In a process forked from one that set a callback, NULL stops the records at once, and
+ * the calls of the callback under way at the fork (on threads this process does not
+ * have) are not waited for; setting a callback there fails if one of the parent's
+ * threads was taking the callback at the fork.
+ *
  * Without it, records are dropped. It sets the process's `tracing` subscriber, once: it
  * fails (`MODHOST_ERROR_FAILED`) in a process that already has one (a Rust application
  * linking the library, which reads the records through its own).

@@ -571,7 +571,10 @@ impl Interface {
         } else {
             match &result_type {
                 Type::Result(result) if matches!(result.err(), Some(Type::String)) => {
-                    let message = answer.unwrap_or_else(|| failure(None));
+                    // A blank message says as little as none.
+                    let message = answer
+                        .filter(|a| !a.trim().is_empty())
+                        .unwrap_or_else(|| failure(None));
                     Val::Result(Err(Some(Box::new(Val::String(message)))))
                 }
                 _ => return Err(failed(failure(answer))),

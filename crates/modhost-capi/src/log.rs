@@ -5,7 +5,7 @@
 
 use std::ffi::{CString, c_char, c_int, c_void};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use tracing::field::{Field, Visit};
@@ -57,6 +57,9 @@ pub type LogCallback = Option<
 struct Sink {
     callback: unsafe extern "C" fn(*mut c_void, c_int, *const c_char, *const c_char),
     user_data: *mut c_void,
+    /// The process that set it: in a process forked from that one, the threads that were
+    /// inside its callback at the fork are not there to return from it.
+    pid: u32,
 }
 
 // SAFETY: `modhost_set_log`'s contract: the callback may be called from any thread, with
@@ -68,6 +71,9 @@ unsafe impl Sync for Sink {}
 /// The callback set, if any; taken out (an `Arc`) before it is called, so that a callback
 /// setting another never waits for itself.
 static SINK: RwLock<Option<Arc<Sink>>> = RwLock::new(None);
+/// The process that set the callback now set (0: none set): the slot is taken only
+/// briefly in it, and may be held for ever in a process forked from it.
+static SET_BY: AtomicU32 = AtomicU32::new(0);
 /// The most detailed level passed on (0: none).
 static LEVEL: AtomicI32 = AtomicI32::new(0);
 /// Whether this library's subscriber became the process's, or why not.
@@ -85,6 +91,11 @@ thread_local! {
 /// the process; a NULL callback (or a `level` of 0) stops them. Of the libraries modhost
 /// uses, only wasmtime's warnings and errors are passed: below them, and from its HTTPS
 /// client and TLS, records may show URLs with download keys.
+///
+/// In a process forked from one that set a callback, NULL stops the records at once, and
+/// the calls of the callback under way at the fork (on threads this process does not
+/// have) are not waited for; setting a callback there fails if one of the parent's
+/// threads was taking the callback at the fork.
 ///
 /// Without it, records are dropped. It sets the process's `tracing` subscriber, once: it
 /// fails (`MODHOST_ERROR_FAILED`) in a process that already has one (a Rust application
@@ -139,15 +150,29 @@ pub unsafe extern "C" fn modhost_set_log(
                 Arc::new(Sink {
                     callback,
                     user_data,
+                    pid: std::process::id(),
                 })
             });
             let level = if sink.is_some() { level } else { 0 };
-            let before = std::mem::replace(
-                &mut *SINK
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-                sink,
-            );
+            if sink.is_none() {
+                // First: records stop here even where the slot below cannot be had.
+                LEVEL.store(0, Ordering::Relaxed);
+            }
+            let Some(mut slot) = slot() else {
+                // Only in a process forked while a thread of its parent was taking the
+                // callback: that thread is not here to let go of it.
+                return match sink {
+                    None => Ok(()),
+                    Some(_) => Err(Failure::failed(
+                        "this process was forked while another thread of its parent was \
+                         taking the log callback: no callback can be set here (records \
+                         stay off; NULL is accepted)",
+                    )),
+                };
+            };
+            SET_BY.store(sink.as_ref().map_or(0, |s| s.pid), Ordering::Relaxed);
+            let before = std::mem::replace(&mut *slot, sink);
+            drop(slot);
             LEVEL.store(level, Ordering::Relaxed);
             if let Some(before) = before {
                 finished(&before);
@@ -157,10 +182,41 @@ pub unsafe extern "C" fn modhost_set_log(
     }
 }
 
+/// The slot of the callback, to replace it; `None` in a process forked while a thread
+/// of its parent held it, which no thread here will ever let go of. Held only for a
+/// clone or a swap, so waited for only that long.
+fn slot() -> Option<std::sync::RwLockWriteGuard<'static, Option<Arc<Sink>>>> {
+    let set_by = SET_BY.load(Ordering::Relaxed);
+    if set_by == 0 || set_by == std::process::id() {
+        return Some(
+            SINK.write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+    }
+    let started = std::time::Instant::now();
+    loop {
+        match SINK.try_write() {
+            Ok(slot) => return Some(slot),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => return Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                if started.elapsed() > std::time::Duration::from_secs(1) {
+                    return None;
+                }
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
 /// Waits until no thread but this one is in a call of `sink`'s callback: each call holds
 /// a clone of it (and this thread's own, when it is inside a call of this very sink,
-/// holds another; inside another sink's, it holds none of this one).
+/// holds another; inside another sink's, it holds none of this one). In a process forked
+/// from the one that set it, the calls under way at the fork are on threads this process
+/// does not have: they never end, and are not waited for.
 fn finished(sink: &Arc<Sink>) {
+    if sink.pid != std::process::id() {
+        return;
+    }
     let inside = IN_CALLBACK.with(std::cell::Cell::get) == Arc::as_ptr(sink);
     let own = 1 + usize::from(inside);
     while Arc::strong_count(sink) > own {

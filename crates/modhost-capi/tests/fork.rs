@@ -4,7 +4,8 @@
 //! once, never waiting for the parent's call, which never ends there. A child forked
 //! while another thread declares a hook point is refused its declarations and
 //! dispatches, never left waiting for a lock the parent's thread held, and opening a
-//! host of its own fails at once, before any database is touched. Its own test
+//! host of its own fails at once, before any database is touched; one forked while a
+//! thread is inside the log callback takes the callback away at once. Its own test
 //! binary: a fork from a test binary running other tests on other threads could copy a
 //! lock one of them holds.
 
@@ -184,8 +185,74 @@ fn a_child_forked_during_a_call_is_refused_changes_and_closes_at_once() {
     // Refused before anything was made: no database, no directory of a root.
     let made = std::fs::read_dir(other.path()).map_or(usize::MAX, Iterator::count);
     assert_eq!(made, 0, "opening in a forked child made part of a root");
+
+    // A child forked while another thread is inside the log callback: taking the callback
+    // away there returns at once, never waiting for a call no thread there will end.
+    set_log(Some(held), MODHOST_LOG_TRACE).unwrap_or_else(|e| panic!("{e}"));
+    let logging = std::thread::spawn(move || {
+        dispatch(address as *const Host, "call.route", "{}", None, null())
+    });
+    let started = Instant::now();
+    while HELD.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no record reached the callback"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // SAFETY: as above.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let status = match set_log(None, 0) {
+            Ok(()) => FINE,
+            Err(e) => {
+                eprintln!("child: {e}");
+                CHANGED_ACROSS_THE_FORK
+            }
+        };
+        // SAFETY: ends the child at once, as a forked child must.
+        unsafe { libc::_exit(status) };
+    }
+    let ended = ended_within(pid, Duration::from_secs(20));
+    RELEASED.store(true, std::sync::atomic::Ordering::SeqCst);
+    let Some(status) = ended else {
+        panic!("a child forked during a log callback never returned from unsetting it")
+    };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == FINE,
+        "see the child's message above: {status}"
+    );
+    let _ = logging.join();
+    set_log(None, 0).unwrap_or_else(|e| panic!("{e}"));
     // SAFETY: the host, closed once.
     unsafe { modhost_close(host) };
+}
+
+/// How many calls of [`held`] have begun.
+static HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Whether [`held`] may return.
+static RELEASED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A log callback that holds its first caller until released, as a slow log sink does.
+unsafe extern "C" fn held(
+    _: *mut std::ffi::c_void,
+    _: std::ffi::c_int,
+    _: *const std::ffi::c_char,
+    _: *const std::ffi::c_char,
+) {
+    HELD.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    while !RELEASED.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Sets the process's log callback.
+fn set_log(callback: LogCallback, level: std::ffi::c_int) -> Result<(), String> {
+    let mut error = std::ptr::null_mut();
+    // SAFETY: a callback as the header describes it; no user data.
+    let status = unsafe { modhost_set_log(callback, std::ptr::null_mut(), level, &mut error) };
+    common::check(status, error)
 }
 
 /// Declares `hook` a fail-closed pipeline on `host`.

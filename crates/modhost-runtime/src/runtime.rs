@@ -211,6 +211,11 @@ impl Runtime {
         imports::packages_of(&self.provided)
     }
 
+    /// Whether an application's capability of this runtime gives `package`.
+    pub fn provides(&self, package: &str) -> bool {
+        self.capabilities.iter().any(|c| c.package() == package)
+    }
+
     /// Whether the application's capability providing `package` needs the administrator's
     /// grant: `false` when it needs none, or when no capability provides the package.
     pub fn grant_needed(&self, package: &str) -> bool {

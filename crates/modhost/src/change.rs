@@ -136,9 +136,20 @@ pub enum Request {
         /// Whether the application requires the administrator's grant for it; when it
         /// does not, the module reaches it granted or not.
         needs_grant: bool,
+        /// Whether the application that opened this host gives it: when it does not (a
+        /// root shared with one that does), the module cannot run here, granted or not,
+        /// and whether that one needs a grant is not known here. Said in JSON only when
+        /// it is not given.
+        #[serde(skip_serializing_if = "crate::change::is_true")]
+        provided: bool,
         /// Whether the administrator granted it.
         granted: bool,
     },
+}
+
+/// Whether `value` is true: a field said only when it is false.
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 #[cfg(test)]

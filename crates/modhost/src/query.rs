@@ -247,12 +247,49 @@ impl Host {
 
     /// Every installed module and, after them in rawname order, every module the package
     /// directory `from` (default: the configured one) offers that is not installed.
+    /// A running module whose component this host would not run (it imports an
+    /// application's API this host was not given, on a root shared with that application)
+    /// has that for its reason.
     pub fn list_all(&self, from: Option<&Path>) -> Result<Vec<Listed>> {
-        let installed = self.state.modules()?;
+        let mut installed = self.state.modules()?;
+        for record in installed
+            .iter_mut()
+            .filter(|r| r.status.runs() && r.reason.is_none())
+        {
+            record.reason = self.not_run_here(record);
+        }
         let (offered, _) = self.offered(from, &installed)?;
         let mut listed: Vec<Listed> = installed.into_iter().map(Listed::Installed).collect();
         listed.extend(offered.into_iter().map(Listed::NotInstalled));
         Ok(listed)
+    }
+
+    /// Why this host would not run installed module `record`'s component, said short for
+    /// a line of `list` (`info` says it in full); `None` when it would, or when its
+    /// component cannot be read (a call says why).
+    fn not_run_here(&self, record: &ModuleRecord) -> Option<String> {
+        let manifest = record.parse_manifest().ok()?;
+        let component = self
+            .layout
+            .module_dir(&record.rawname, &record.module_dir)
+            .join(&manifest.component);
+        let bytes = std::fs::read(&component).ok()?;
+        let names = modhost_runtime::top_level(&bytes).ok()?;
+        let refused = self.runtime.check_read(&component, &bytes, &names).err()?;
+        Some(match refused {
+            modhost_runtime::Error::Imports { unknown, .. } => format!(
+                "this host cannot run it: it imports {}, which this host does not provide",
+                unknown.join(", ")
+            ),
+            modhost_runtime::Error::MissingFunctions {
+                interface, missing, ..
+            } => format!(
+                "this host cannot run it: it imports {} from `{interface}`, which this host's \
+                 capability does not provide",
+                missing.join(", ")
+            ),
+            other => format!("this host cannot run it: {other}"),
+        })
     }
 
     /// The modules package directory `from` (default: the configured one) holds packages

@@ -60,7 +60,9 @@ pub(crate) unsafe extern "C" fn telephony(
     let (status, answer) = match function.as_str() {
         "originate" => {
             let callee = args["callee"].as_str().unwrap_or_default();
-            if callee.chars().all(|c| c.is_ascii_digit()) {
+            if callee == "blank" {
+                (1, "  ".to_owned())
+            } else if callee.chars().all(|c| c.is_ascii_digit()) {
                 let channel = format!("PJSIP/{}-00000001", args["caller"].as_str().unwrap_or(""));
                 (0, serde_json::json!({ "ok": channel }).to_string())
             } else {

@@ -246,14 +246,16 @@ fn print(ctx: &Context, host: &Host, changes: &[Change]) -> Result<()> {
 }
 
 /// Whether `request` is one an administrator grants: a directory, or an application's
-/// capability that needs a grant (one that does not is linked for any module).
+/// capability that needs a grant (one that does not is linked for any module), or one
+/// this host does not give (kept for the application that does).
 fn granted_now(request: &Request) -> bool {
     match request {
         Request::Directory { granted, .. } => *granted,
         Request::Import {
             needs_grant,
+            provided,
             granted,
             ..
-        } => *needs_grant && *granted,
+        } => (*needs_grant || !*provided) && *granted,
     }
 }

@@ -120,6 +120,7 @@ pub(crate) fn requests(
             Capability::Import { package } => Request::Import {
                 package: package.clone(),
                 needs_grant: host.runtime.grant_needed(package),
+                provided: host.runtime.provides(package),
                 granted,
             },
         };
@@ -128,6 +129,7 @@ pub(crate) fn requests(
             request,
             Request::Import {
                 needs_grant: false,
+                provided: true,
                 granted: false,
                 ..
             }

@@ -303,6 +303,7 @@ fn an_install_says_which_apis_a_module_asks_for_and_whether_they_need_a_grant() 
         Some(vec![modhost::Request::Import {
             package: "pbx:telephony".into(),
             needs_grant: false,
+            provided: true,
             granted: false,
         }])
     );
@@ -349,6 +350,39 @@ fn a_root_opened_without_an_api_its_modules_import_says_which_at_their_call() {
         info.exports
     );
     assert_eq!(compiled_artifacts(root.path()), 0);
+    // Granting it here records the grant for the application that gives the API, and
+    // says this host does not give it (not that it needs no grant).
+    let requests = host.grant("callback").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        serde_json::to_value(&requests).unwrap_or_default(),
+        serde_json::json!([{"package": "pbx:telephony", "needs_grant": false,
+            "provided": false, "granted": true}])
+    );
+    // `list` says it cannot run here, shortly, beside its status; this host's own
+    // modules read as they are.
+    let listed = host.list_all(None).unwrap_or_else(|e| panic!("{e}"));
+    let reasons: Vec<(String, Option<String>)> = listed
+        .iter()
+        .map(|l| {
+            let (rawname, _, _, _, reason) = l.summary();
+            (rawname.to_owned(), reason.map(str::to_owned))
+        })
+        .collect();
+    let callback = reasons.iter().find(|(r, _)| r == "callback");
+    assert!(
+        callback.is_some_and(|(_, reason)| reason.as_deref()
+            == Some(
+                "this host cannot run it: it imports pbx:telephony/calls@1.0.0, which this \
+                 host does not provide"
+            )),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .all(|(r, reason)| r == "callback" || reason.is_none()),
+        "{reasons:?}"
+    );
     // Its lifecycle calls cannot run either, and say what can: disabling it without its
     // code keeps its data; deleting it removes it.
     for refused in [
