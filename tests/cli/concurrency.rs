@@ -197,6 +197,13 @@ fn ctrl_c_stops_a_change_waiting_for_the_lock_with_nothing_changed() {
     // Said once the change runs, with its handler of Ctrl-C in place.
     let run = crate::interrupted(&root, &["install", arg(&package("voicemail"))], "Waiting");
     run.assert_stopped(std::time::Duration::from_secs(5));
+    // And so do `kill` and a closed terminal or SSH session.
+    let voicemail = package("voicemail");
+    for signal in ["TERM", "HUP"] {
+        let args = ["install", arg(&voicemail)];
+        let run = crate::interrupted_by(&root, &args, "Waiting", signal);
+        run.assert_stopped(std::time::Duration::from_secs(5));
+    }
     drop(lock);
     assert_eq!(root.fingerprint(), before, "nothing was changed");
 }

@@ -233,3 +233,82 @@ fn a_module_cannot_give_its_files_second_names_the_quota_would_not_count() {
     root.ok(&["install", "--reinstall", arg(&package("filler"))]);
     assert!(data_bytes(&root, "filler") <= MIB);
 }
+
+/// A tmpfs of `mib` MiB mounted at a directory while it lives, as a small disk that fills.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    /// Mounted at `at`, made first; `None` where mounting is not permitted (not root).
+    fn mount(at: &std::path::Path, mib: u64) -> Option<Self> {
+        std::fs::create_dir_all(at).ok()?;
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| SmallDisk(at.to_owned()))
+    }
+
+    /// Takes all but `left` bytes of what is free, in a file `name` at its top.
+    fn fill_leaving(&self, name: &str, left: u64) {
+        let df = std::process::Command::new("df")
+            .args(["-B1", "--output=avail"])
+            .arg(&self.0)
+            .output();
+        let free: u64 = df
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|text| text.lines().nth(1).and_then(|l| l.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("df could not tell what is free"));
+        let taken = std::process::Command::new("fallocate")
+            .args(["-l", &free.saturating_sub(left).to_string()])
+            .arg(self.0.join(name))
+            .status();
+        assert!(taken.as_ref().is_ok_and(|s| s.success()), "{taken:?}");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_an_uninstall_naming_the_module_and_what_needs_no_room() {
+    let root = root();
+    // The root on a disk of its own, which can be filled without filling the machine's.
+    let Some(disk) = SmallDisk::mount(&root.path(), 64) else {
+        eprintln!("skipped: mounting a tmpfs is not permitted here");
+        return;
+    };
+    root.ok(&["install", arg(&package("filler"))]);
+    root.configure("[data]\nmodule_quota_mb = 4\n");
+    let (ok, report) = call(&root, "fill_data", "", "filler");
+    assert!(ok, "{report}");
+    disk.fill_leaving("ballast", MIB);
+    let before = root.fingerprint();
+    // uninstall() runs on a copy of /data, for which there is no room: said as that,
+    // naming the module, with what needs none.
+    let run = root.fails(&["uninstall", "filler"]);
+    assert!(
+        run.stderr
+            .contains("cannot uninstall `filler`: its /data (")
+            && run.stderr.contains("MiB) is copied for the call")
+            && run.stderr.contains("has no room for the copy")
+            && run.stderr.contains("(nothing was changed)")
+            && run
+                .stderr
+                .contains("`modhost delete` removes it without running its code"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before, "nothing was changed");
+    root.ok(&["delete", "filler"]);
+    let listed = root.ok(&["list", "--json"]).json();
+    assert_eq!(listed, serde_json::json!([]), "{listed}");
+}

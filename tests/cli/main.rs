@@ -56,6 +56,11 @@ impl Interrupted {
 /// Runs `modhost ARGS` on `root`, sends it SIGINT once a line of its stderr contains
 /// `marker` (failing the test if none does), and waits for it to end.
 fn interrupted(root: &Root, args: &[&str], marker: &str) -> Interrupted {
+    interrupted_by(root, args, marker, "INT")
+}
+
+/// [`interrupted`], by `signal` (as `kill` names it: `INT`, `TERM`, `HUP`).
+fn interrupted_by(root: &Root, args: &[&str], marker: &str, signal: &str) -> Interrupted {
     use std::io::BufRead;
     let spawned = root
         .command(args)
@@ -79,7 +84,7 @@ fn interrupted(root: &Root, args: &[&str], marker: &str) -> Interrupted {
     );
     let signalled = std::time::Instant::now();
     let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status();
     assert!(sent.is_ok_and(|s| s.success()));
     let said: Vec<String> = lines.collect();

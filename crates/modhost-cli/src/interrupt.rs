@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use modhost::embed::Cancel;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 /// The exit code of a command stopped by SIGINT, as a shell reports one killed by it.
 pub const INTERRUPTED: u8 = 130;
@@ -14,10 +14,11 @@ pub const INTERRUPTED: u8 = 130;
 /// Whether a signal stopped, or tried to stop, the change.
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
-/// Cancels `interruption` (a host's [`modhost::Host::interruption`]) at the first SIGINT
-/// or SIGTERM, saying on stderr what happens; ends the process at the second.
+/// Cancels `interruption` (a host's [`modhost::Host::interruption`]) at the first SIGINT,
+/// SIGTERM or SIGHUP (the terminal or SSH session closed), saying on stderr what happens;
+/// ends the process at the second.
 pub fn stop_changes_on_signal(interruption: Cancel) {
-    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         Ok(signals) => signals,
         Err(e) => {
             tracing::debug!("signals keep their default action: {e}");

@@ -110,6 +110,30 @@ pub enum Error {
         /// The element that says so.
         element: &'static str,
     },
+    /// A lifecycle call's copy of a module's `/data` found the disk full: nothing changed.
+    #[error(
+        "cannot {operation} `{rawname}`: its /data ({}) is copied for \
+         the call, so that a call that fails leaves it as it was, and the disk holding it \
+         has no room for the copy (writing `{}` found it full); free some space on it \
+         (nothing was changed){}",
+        crate::error::mebibytes(*.bytes),
+        .path.display(),
+        match .operation.as_str() {
+            "uninstall" => "; deleting the module runs none of its code and needs no copy",
+            "disable" => "; disabling it without running its code needs no copy",
+            _ => "",
+        }
+    )]
+    NoRoomForData {
+        /// The module.
+        rawname: String,
+        /// The change (`uninstall`, `disable`, `upgrade`…).
+        operation: String,
+        /// What its `/data` holds, in bytes.
+        bytes: u64,
+        /// The file the copy could not write.
+        path: PathBuf,
+    },
     /// What was to be a directory of packages is missing or is not a directory.
     #[error("{}", match .is_file {
         true => format!("`{}` is a file, not a directory of packages", .path.display()),
@@ -548,4 +572,9 @@ impl Error {
                 )
         )
     }
+}
+
+/// `bytes` in mebibytes, to one decimal: a size an administrator frees room for.
+pub(crate) fn mebibytes(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }

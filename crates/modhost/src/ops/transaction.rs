@@ -160,11 +160,24 @@ impl<'h> Transaction<'h> {
         let name = layout::unique_name("data");
         let copy = layout.data_dir(&record.rawname, &name);
         self.creating(&copy)?;
-        layout::copy_tree(
-            &record.rawname,
-            &layout.data_dir(&record.rawname, &record.data_dir),
-            &copy,
-        )?;
+        let original = layout.data_dir(&record.rawname, &record.data_dir);
+        layout::copy_tree(&record.rawname, &original, &copy).map_err(|e| match e {
+            Error::Io { path, ref source }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                ) =>
+            {
+                let usage = modhost_runtime::disk_usage(&[original]).unwrap_or_default();
+                Error::NoRoomForData {
+                    rawname: record.rawname.clone(),
+                    operation: operation.to_owned(),
+                    bytes: usage.bytes,
+                    path,
+                }
+            }
+            e => e,
+        })?;
         fault::point(operation, "data-staged");
         Ok((name, copy))
     }
