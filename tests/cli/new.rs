@@ -777,7 +777,13 @@ fn a_javascript_module_installs_runs_upgrades_and_fails_with_its_stack() {
         ),
     ] {
         let (kind, error) = call("mistake", payload);
-        assert_eq!(kind, "failed", "{payload}: {error}");
+        // Out of memory at its cap is the cap's doing, whoever says it: its own kind,
+        // for which `hook` says which limit to raise.
+        let expected_kind = match payload {
+            "hungry" => "out-of-memory",
+            _ => "failed",
+        };
+        assert_eq!(kind, expected_kind, "{payload}: {error}");
         assert!(
             error.contains(&format!("failed: {expected}")),
             "{payload}: {error}"
@@ -936,6 +942,36 @@ fn a_syntax_error_is_said_with_its_line_before_anything_is_built() {
             run.stderr
         );
         assert!(std::fs::write(dir.join(app), source_again(&dir, app, top_level)).is_ok());
+        if lang == "js" {
+            // What componentize-js says of a file it calls source.js, and of a package it
+            // cannot follow, said of app.js, with what to write.
+            let source = source_again(&dir, app, top_level);
+            let unexported = source.replacen(
+                "export const { lifecycle, hooks }",
+                "const { lifecycle, hooks }",
+                1,
+            );
+            let package = format!("import leftPad from 'left-pad';\n{source}");
+            for (changed, said) in [
+                (
+                    unexported,
+                    "build.sh: app.js must export `lifecycle` and `hooks`",
+                ),
+                (
+                    package,
+                    "build.sh: app.js imports `left-pad`, a package: componentize-js follows only relative imports",
+                ),
+            ] {
+                assert!(changed != source && std::fs::write(dir.join(app), changed).is_ok());
+                let run = run_build(&dir, &[]);
+                assert!(
+                    !run.success && run.stderr.contains(said) && !run.stderr.contains("source.js"),
+                    "{}",
+                    run.stderr
+                );
+            }
+            assert!(std::fs::write(dir.join(app), source).is_ok());
+        }
         if lang == "python" {
             // Syntax the bundled CPython (3.14) takes and an older python3 here refuses
             // (PEP 758): built, whichever Python checked it first.
@@ -944,6 +980,39 @@ fn a_syntax_error_is_said_with_its_line_before_anything_is_built() {
             assert!(std::fs::write(dir.join(app), source_again(&dir, app, broken) + newer).is_ok());
             build(&dir, &[]);
             assert!(dir.join("module.wasm").exists());
+            // A top level that fails as componentize-py runs it: Python's traceback alone,
+            // naming app.py as the author knows it (not where the tool mounted it, `/0/`).
+            let source = source_again(&dir, app, newer);
+            let lines = source.lines().count();
+            let missing = "\nimport nosuchthing\n";
+            assert!(std::fs::write(dir.join(app), source.clone() + missing).is_ok());
+            let run = run_build(&dir, &[]);
+            assert!(
+                !run.success
+                    && run.stderr.contains(&format!(
+                        "Traceback (most recent call last):\n  File \"app.py\", line {}, in <module>",
+                        lines + 2
+                    ))
+                    && run.stderr.contains("No module named 'nosuchthing'")
+                    && !run.stderr.contains("/0/")
+                    && !run.stderr.contains("AssertionError"),
+                "{}",
+                run.stderr
+            );
+            // `@handler` without its name: said with what to write.
+            let bare = source.replacen("@handler(\"typo_hello\")", "@handler", 1);
+            assert!(bare != source && std::fs::write(dir.join(app), bare).is_ok());
+            let run = run_build(&dir, &[]);
+            assert!(
+                !run.success
+                    && run.stderr.contains(
+                        "@handler needs the handler's name, as module.xml's <methods> or \
+                         <hooks> names it: write @handler(\"NAME\") above `def hello`"
+                    ),
+                "{}",
+                run.stderr
+            );
+            assert!(std::fs::write(dir.join(app), source).is_ok());
             // Exported under other names: componentize-py's words, then what to write,
             // without its own Rust backtrace.
             let source = std::fs::read_to_string(dir.join(app)).unwrap_or_default();

@@ -951,6 +951,16 @@ fn what_a_module_prints_is_logged_under_its_name_and_bounded() {
         "{}",
         run.stderr
     );
+    // A line left without its end (`print!`) is logged when the call ends.
+    let run = root.run(&["hook", "print.partial", "--payload", "a partial line"]);
+    assert!(
+        run.success
+            && run
+                .stderr
+                .contains("a partial line with no end of line module=hostile stdout=true"),
+        "{}",
+        run.stderr
+    );
     // Past 64 KiB a call's output is dropped and counted; printing never fails the call.
     let run = root.run(&["hook", "print", "--payload", "10000", "--json"]);
     assert_eq!(run.json()[0]["output"], "printed 10000", "{}", run.stderr);

@@ -346,11 +346,12 @@ fn invoke(
     version: &str,
     trapped: &impl Fn(wasmtime::Error) -> Error,
 ) -> Result<Option<String>> {
-    let failed = |message: String| Error::Failed {
+    let failed = |message: String, at_memory_cap: bool| Error::Failed {
         module: rawname.to_owned(),
         version: version.to_owned(),
         call: call.to_string(),
         message,
+        at_memory_cap,
     };
     let limit = store.data().limits.max_output;
     // The result is already copied out of the guest (bounded by its memory cap); refusing it
@@ -384,14 +385,15 @@ fn invoke(
             // A guest whose allocation failed at the cap may report it as an error of
             // its own (a Python MemoryError, a JS "out of memory"), which says nothing of
             // the cap: said here, as a trap at the cap says it.
-            let message = match store.data().limiter.refused().cap() {
+            let cap = store.data().limiter.refused().cap();
+            let message = match cap {
                 Some(cap) => format!(
                     "{message} (its memory reached its cap of {}: more was refused during the call)",
                     crate::error::bytes(cap)
                 ),
                 None => message,
             };
-            Err(failed(message))
+            Err(failed(message, cap.is_some()))
         }
     }
 }

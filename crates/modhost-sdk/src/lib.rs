@@ -87,26 +87,34 @@ pub struct Export<M>(PhantomData<M>);
 
 impl<M: Module> lifecycle::Guest for Export<M> {
     fn install() -> Result<(), String> {
-        M::install()
+        flushed(M::install())
     }
     fn upgrade(from_version: String) -> Result<(), String> {
-        M::upgrade(&from_version)
+        flushed(M::upgrade(&from_version))
     }
     fn uninstall() -> Result<(), String> {
-        M::uninstall()
+        flushed(M::uninstall())
     }
     fn enable() -> Result<(), String> {
-        M::enable()
+        flushed(M::enable())
     }
     fn disable() -> Result<(), String> {
-        M::disable()
+        flushed(M::disable())
     }
 }
 
 impl<M: Module> hooks::Guest for Export<M> {
     fn handle(handler: String, hook: String, payload: String) -> Result<String, String> {
-        M::handle(&handler, &hook, &payload)
+        flushed(M::handle(&handler, &hook, &payload))
     }
+}
+
+/// `result`, once what the call printed is out: Rust's stdout holds a line until it
+/// ends, and a `print!` without one would otherwise never reach the host's log (or
+/// reach it in a later call).
+fn flushed<T>(result: T) -> T {
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    result
 }
 
 /// Registers a type implementing [`Module`] as the component's exports.

@@ -323,6 +323,13 @@ def handler(name: str) -> Callable[[HandlerFn], HandlerFn]:
     ``json.dumps`` structured data. Two methods of one class marked with the same name
     are refused when the class is defined.
     """
+    if callable(name):
+        # `@handler` without its name: the method itself came as the name.
+        method = getattr(name, "__name__", "method")
+        raise TypeError(
+            f"@handler needs the handler's name, as module.xml's <methods> or <hooks> "
+            f"names it: write @handler(\"NAME\") above `def {method}`"
+        )
     _text("handler", "name", name)
 
     def mark(function: HandlerFn) -> HandlerFn:

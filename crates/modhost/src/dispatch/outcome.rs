@@ -47,6 +47,11 @@ impl FailureKind {
                 Failure::Cancelled { .. } => FailureKind::Cancelled,
                 Failure::Busy(_) | Failure::Waited(_) => FailureKind::Busy,
             },
+            // Its own report of an allocation refused at the cap is the cap's doing.
+            Error::Failed {
+                at_memory_cap: true,
+                ..
+            } => FailureKind::OutOfMemory,
             Error::Failed { .. } => FailureKind::Failed,
             Error::OutputTooLarge { .. } => FailureKind::OutputTooLarge,
             Error::Io { .. }

@@ -51,6 +51,22 @@ else
             echo "build.sh: app.js calls the host ($stub) from its top level, which runs while componentize-js builds the component, when there is no host to answer: call it from a method (install(), a handler)" >&2
             exit 1
             ;;
+        *"does not export a \""*"\" interface as expected by the world"*)
+            # componentize-js names the file it was given as source.js, and would have an
+            # empty object exported: a module with no handlers.
+            echo "build.sh: app.js must export \`lifecycle\` and \`hooks\`, as it does when it ends with \`export const { lifecycle, hooks } = defineModule({ ... });\`" >&2
+            exit 1
+            ;;
+        *'Error loading module "'*)
+            imported=$(printf '%s\n' "$output" | sed -n 's/.*Error loading module "\([^"]*\)".*/\1/p' | head -n 1)
+            case $imported in
+            ./* | ../* | /*) ;;
+            *)
+                echo "build.sh: app.js imports \`$imported\`, a package: componentize-js follows only relative imports (./file.js); bundle the package into one file first (esbuild --bundle --format=esm), or copy its code beside app.js" >&2
+                exit 1
+                ;;
+            esac
+            ;;
         esac
         printf '%s\n' "$output" >&2
         exit 1

@@ -79,7 +79,16 @@ else
             exit 1
             ;;
         esac
-        printf '%s\n' "$output" >&2
+        case $output in
+        *"AssertionError: Traceback"*)
+            # app.py failed as componentize-py ran its top level: its traceback, without
+            # the one componentize-py wraps it in.
+            output=${output#*AssertionError: }
+            ;;
+        esac
+        # componentize-py names the files it was given by where it mounted them (`-p .` at
+        # /0, `-p sdk` at /1): named here as the author knows them.
+        printf '%s\n' "$output" | sed -e 's#File "/0/#File "#g' -e 's#File "/1/#File "sdk/#g' >&2
         case $output in
         *"has no attribute 'Lifecycle'"* | *"has no attribute 'Hooks'"*)
             echo "build.sh: componentize-py looks for \`Lifecycle\` and \`Hooks\` in app.py: end it with \`Lifecycle, Hooks = YourModule.exports()\`, YourModule being your Module subclass" >&2

@@ -208,6 +208,12 @@ impl Module for Hostile {
                 log::info("after printing", &[]);
                 Ok(format!("printed {lines}"))
             }
+            "print_partial" => {
+                // A line without its end, as `print!` leaves one: Rust's stdout holds it
+                // until flushed.
+                print!("{payload} with no end of line");
+                Ok("printed".to_owned())
+            }
             "runaway" => {
                 // Writes first, then one write statement that never ends: SQLite rolls back
                 // the whole transaction when the deadline interrupts it.

@@ -24,7 +24,11 @@ impl Module for {type_name} {
                 log::info("greeted", &[("who", payload)]);
                 Ok(format!("{greeting}, {payload}!"))
             }
-            other => Err(format!("no handler `{other}` for hook `{hook}`")),
+            // module.xml names a handler this match lacks: a typo on one side.
+            other => Err(format!(
+                "no handler `{other}` for hook `{hook}` in src/lib.rs (it has {name}_get_config, \
+                 {name}_hello): module.xml's <methods> or <hooks> and this match must name it alike"
+            )),
         }
     }
 }
