@@ -290,6 +290,19 @@ fn a_full_disk_stops_an_uninstall_naming_the_module_and_what_needs_no_room() {
     root.configure("[data]\nmodule_quota_mb = 4\n");
     let (ok, report) = call(&root, "fill_data", "", "filler");
     assert!(ok, "{report}");
+    // A module writing on a full disk sees an I/O error; the administrator is told.
+    disk.fill_leaving("ballast", MIB);
+    root.configure("[data]\nmodule_quota_mb = 64\n");
+    let run = root.run(&["hook", "fill_data"]);
+    assert!(
+        run.stderr.contains(
+            "the disk holding its /data is full: a write was refused, which the module sees \
+             as an I/O error; free some space on it module=filler"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(std::fs::remove_file(root.path().join("ballast")).is_ok());
     disk.fill_leaving("ballast", MIB);
     let before = root.fingerprint();
     // uninstall() runs on a copy of /data, for which there is no room: said as that,

@@ -197,6 +197,19 @@ pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
     {
         return Some("--republish publishes it anyway");
     }
+    // A full disk under anything but a lifecycle call's copy of /data (which says what
+    // needs no copy): every change is all or nothing, and so is publishing.
+    let full = error.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        })
+    });
+    if full {
+        return Some("nothing was changed: free some space on that disk, then run it again");
+    }
     let error = error
         .chain()
         .find_map(|e| e.downcast_ref::<modhost::Error>())?;
@@ -567,6 +580,23 @@ mod tests {
                 Some("give --from DIR, or set `packages` in modhost.toml"),
             ),
             (modhost::Error::NotInstalled("core".into()), None),
+            // A full disk under any step of a change: what to do, and that it did nothing.
+            (
+                modhost::Error::Io {
+                    path: "staging/intent-1".into(),
+                    source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+                },
+                Some("nothing was changed: free some space on that disk, then run it again"),
+            ),
+            (
+                modhost::Error::NoRoomForData {
+                    rawname: "core".into(),
+                    operation: "uninstall".into(),
+                    bytes: 1 << 20,
+                    path: "data/core/data-1/big".into(),
+                },
+                Some("`modhost delete` removes it without running its code, and needs no copy"),
+            ),
         ];
         for (error, expected) in cases {
             let library = error.to_string();

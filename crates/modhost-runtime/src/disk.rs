@@ -189,6 +189,8 @@ struct Account {
     refused: bool,
     /// Whether these calls could not count the module's files already (logged once).
     uncounted: bool,
+    /// Whether these calls found the disk full already (logged once).
+    full: bool,
     /// The module's calls under way: they share the account, so that calls at once
     /// cannot each write up to the quota.
     calls: usize,
@@ -234,6 +236,22 @@ const MIN_RECOUNT: u64 = 64 << 10;
 const MIN_RECOUNT_ENTRIES: u64 = 8;
 
 impl Budget {
+    /// Says, once for these calls, that the disk holding the module's directories is
+    /// full: the module sees only an I/O error (wasi-libc's for a refused stream write), and
+    /// the administrator is the one who can free space.
+    pub(crate) fn disk_full(&self) {
+        let mut account = self.account.lock().unwrap_or_else(PoisonError::into_inner);
+        if !account.full {
+            tracing::warn!(
+                target: "modhost::module",
+                module = %self.rawname,
+                "the disk holding its /data is full: a write was refused, which the module \
+                 sees as an I/O error; free some space on it"
+            );
+        }
+        account.full = true;
+    }
+
     /// The budget of `rawname`, over the directories it may write.
     pub(crate) fn new(rawname: &str, dirs: Vec<Writable>) -> Arc<Self> {
         Arc::new(Budget {

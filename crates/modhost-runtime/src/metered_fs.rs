@@ -267,9 +267,30 @@ fn returned<T>(
         Ok(value) => Ok((Ok(value),)),
         Err(e) => {
             budget.may_have_shrunk();
-            Ok((Err(Host::convert_error_code(fs, e)?),))
+            let code = Host::convert_error_code(fs, e)?;
+            if code == ErrorCode::InsufficientSpace {
+                budget.disk_full();
+            }
+            Ok((Err(code),))
         }
     }
+}
+
+/// `result`, a stream's, noted on `budget` when its failure is a full disk.
+fn noted<T>(budget: &Budget, result: Result<T, StreamError>) -> Result<T, StreamError> {
+    if let Err(StreamError::LastOperationFailed(e)) = &result
+        && e.chain().any(|cause| {
+            cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                )
+            })
+        })
+    {
+        budget.disk_full();
+    }
+    result
 }
 
 /// Puts the stream wasmtime-wasi opened on `file` behind a meter: starting at `offset`,
@@ -329,7 +350,7 @@ impl OutputStream for Metered {
         }
         // Charged already: a write that fails leaves the count high until it is taken
         // again.
-        if let Err(e) = self.inner.write(bytes) {
+        if let Err(e) = noted(&self.budget, self.inner.write(bytes)) {
             self.budget.may_have_shrunk();
             return Err(e);
         }
@@ -341,11 +362,11 @@ impl OutputStream for Metered {
     }
 
     fn flush(&mut self) -> Result<(), StreamError> {
-        self.inner.flush()
+        noted(&self.budget, self.inner.flush())
     }
 
     fn check_write(&mut self) -> Result<usize, StreamError> {
-        self.inner.check_write()
+        noted(&self.budget, self.inner.check_write())
     }
 
     async fn cancel(&mut self) {
