@@ -57,6 +57,8 @@ pub struct Host {
     _scratch: Option<tempfile::TempDir>,
     /// What opening made where there was no root: see [`Host::discard_if_unused`].
     made: Option<Made>,
+    /// Whether a change began, and wrote down what opening made ([`Made::record`]).
+    made_recorded: std::sync::atomic::AtomicBool,
     /// This host's hold on the root, which no other host's removal of it breaks; taken
     /// out only by [`Host::discard_if_unused`], to outlast the rest of the host.
     in_use: Option<RootUse>,
@@ -86,6 +88,7 @@ impl Host {
     /// inspecting) must not leave an empty one behind a mistyped path.
     pub fn open_existing(root: &Path) -> Result<Self> {
         not_a_file(root)?;
+        Made::clear_abandoned(root)?;
         if !Layout::exists(root) {
             // A directory holding a root's names without its database is said to be so,
             // as a change there is told, not taken for a mistyped path.
@@ -177,6 +180,7 @@ impl Host {
             return Ok(false);
         };
         if !self.state.modules()?.is_empty() || !self.state.sources()?.is_empty() {
+            self.keep_made();
             return Ok(false);
         }
         // Code this host compiled and loaded for a change that failed afterwards (an
@@ -184,6 +188,7 @@ impl Host {
         // that loads was not given to a mistyped root, and a Python module's takes minutes.
         // A change interrupted was not wanted, code and all.
         if self.compiled.load(std::sync::atomic::Ordering::Relaxed) && !self.is_interrupted() {
+            self.keep_made();
             return Ok(false);
         }
         let root = self.layout.root.clone();
@@ -206,6 +211,7 @@ impl Host {
         } = embedding;
         modhost_runtime::not_forked()?;
         not_a_file(root)?;
+        Made::clear_abandoned(root)?;
         // A root removed while this host opened it (a failed change's, made at the same
         // moment) is made again; twice is more than a race.
         let (made, layout, in_use) = {
@@ -252,6 +258,13 @@ impl Host {
                 drop(users);
             }
         })
+    }
+
+    /// Says that the root, if opening made it, is kept: a change committed in it.
+    pub(crate) fn keep_made(&self) {
+        if self.made.is_some() {
+            Made::kept(&self.layout.root);
+        }
     }
 
     /// The host on the root `layout` opening made ready, which `in_use` holds.
@@ -309,6 +322,7 @@ impl Host {
             interrupted,
             _scratch: None,
             made,
+            made_recorded: Default::default(),
             in_use: Some(in_use),
         };
         let recovered_at_open = match RootLock::try_acquire(&host.layout.lock(), Holder::Named)? {
@@ -408,6 +422,16 @@ impl Host {
         let lock = self.acquire()?;
         self.check_interrupted()?;
         self.recover_locked(recover::Check::Present, RecoverOptions::default())?;
+        // A change begins in a root opening made: what it made is written down, for the
+        // next opener should this process be killed before the change keeps it or takes
+        // it away.
+        if let Some(made) = self.made
+            && !self
+                .made_recorded
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            made.record(&self.layout.root);
+        }
         Ok(lock)
     }
 
@@ -436,6 +460,8 @@ impl Host {
     /// [`Host::recover`], as `options` say.
     pub fn recover_with(&self, options: RecoverOptions) -> Result<Recovery> {
         let _lock = self.acquire()?;
+        // A root recovering made is kept: what it made is what was asked for.
+        self.keep_made();
         let mut recovery = self.recovered_at_open.clone();
         let now = self.recover_locked(recover::Check::Digest, options)?;
         recovery.removed.extend(now.removed);

@@ -10,10 +10,15 @@ use std::time::{Duration, Instant};
 use crate::layout::{DATABASE, Layout, io};
 use crate::{Error, Result};
 
+/// The file that says a root was made by a change still to decide whether it keeps it
+/// (see [`Made::record`]).
+pub(crate) const MADE: &str = "made";
+
 /// What a root holds at its top, all of it modhost's: the state database and its files,
-/// the locks, and the directories of modules, their data, compiled code, work in
-/// progress and generated configuration.
-const TOP: [&str; 12] = [
+/// the locks, the record of its making, and the directories of modules, their data,
+/// compiled code, work in progress and generated configuration.
+const TOP: [&str; 13] = [
+    MADE,
     DATABASE,
     "modhost.db-wal",
     "modhost.db-shm",
@@ -146,11 +151,11 @@ fn holding(root: &Path) -> Option<&'static str> {
 
 /// Whether `path`, a name a root has, holds nothing a first opening would not have left
 /// had it been killed half-way: an empty directory, or a small lock file (`users`,
-/// `lock`, which may hold its holder's process id). Never a link.
+/// `lock`, which may hold its holder's process id) or record of the making. Never a link.
 fn left_by_making(path: &Path) -> bool {
     let lock_file = path
         .file_name()
-        .is_some_and(|name| name == "users" || name == "lock");
+        .is_some_and(|name| name == "users" || name == "lock" || name == MADE);
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => {
             std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
@@ -289,6 +294,113 @@ impl Made {
         Ok(Look::Made(Some(Made::Within { seeded })))
     }
 
+    /// Writes down, in `root`, what opening it made, as a change begins there, until the
+    /// change keeps it ([`Made::kept`]) or takes it away: a process killed before either
+    /// (`kill -9`, a second Ctrl-C) leaves it for the next opening to decide
+    /// ([`Made::clear_abandoned`]). Best effort: without it, such a root stays, empty.
+    pub(crate) fn record(&self, root: &Path) {
+        let text = match self {
+            Made::Directory { parents } => format!("directory {parents}\n"),
+            Made::Within { seeded } => {
+                format!("within {} {}\n", u8::from(seeded[0]), u8::from(seeded[1]))
+            }
+        };
+        if let Err(e) = std::fs::write(root.join(MADE), text) {
+            tracing::debug!("cannot record what opening `{}` made: {e}", root.display());
+        }
+    }
+
+    /// What [`Made::record`] wrote, read back; `None` for anything else.
+    fn parse(text: &str) -> Option<Made> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        match words.as_slice() {
+            ["directory", parents] => Some(Made::Directory {
+                parents: parents.parse().ok()?,
+            }),
+            ["within", cache, etc] => {
+                let seeded = |w: &str| match w {
+                    "0" => Some(false),
+                    "1" => Some(true),
+                    _ => None,
+                };
+                Some(Made::Within {
+                    seeded: [seeded(cache)?, seeded(etc)?],
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Says that `root`, which opening made, is kept: a change committed in it, or the
+    /// code it compiled is kept for trying again.
+    pub(crate) fn kept(root: &Path) {
+        match std::fs::remove_file(root.join(MADE)) {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                tracing::debug!(
+                    "cannot remove `{}`'s record of its making: {e}",
+                    root.display()
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Takes away what a change that died before deciding made at `root` ([`Made::record`]),
+    /// when nothing was kept there (no module, no source) and no one has the root open:
+    /// the next command finds what was there before, not an empty root a mistyped
+    /// `--root` and a `kill -9` left. A root where something was kept only loses the
+    /// record.
+    pub(crate) fn clear_abandoned(root: &Path) -> Result<()> {
+        let record = root.join(MADE);
+        let small_file =
+            std::fs::symlink_metadata(&record).is_ok_and(|m| m.is_file() && m.len() <= 64);
+        if !small_file || being_made(root) {
+            return Ok(());
+        }
+        let Some(made) = std::fs::read_to_string(&record)
+            .ok()
+            .as_deref()
+            .and_then(Made::parse)
+        else {
+            return Ok(());
+        };
+        let layout = Layout {
+            root: root.to_owned(),
+        };
+        let Some(users) = crate::lock::RootUse::take(&Layout::users_of(root))? else {
+            return Ok(());
+        };
+        if !users.sole() {
+            return Ok(());
+        }
+        let Some(lock) =
+            crate::lock::RootLock::try_acquire(&layout.lock(), crate::lock::Holder::Named)?
+        else {
+            return Ok(());
+        };
+        let database = Layout::database_of(root);
+        if !holds_nothing(&database) {
+            // A database that cannot be read is left for opening to say so.
+            let Ok(state) = modhost_state::State::open(&database) else {
+                return Ok(());
+            };
+            let empty = |n: Option<usize>| n == Some(0);
+            if !empty(state.modules().ok().map(|m| m.len()))
+                || !empty(state.sources().ok().map(|s| s.len()))
+            {
+                Made::kept(root);
+                return Ok(());
+            }
+        }
+        tracing::info!(
+            "removing the root `{}`: a change that made it was stopped before it kept anything",
+            root.display()
+        );
+        made.remove(root)?;
+        drop((users, lock));
+        Ok(())
+    }
+
     /// Removes what was made in (or as) `root`. Links are removed as links, never
     /// followed: `remove_dir_all` does not follow them either.
     pub(crate) fn remove(&self, root: &Path) -> Result<()> {
@@ -327,5 +439,38 @@ impl Made {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::Made;
+
+    #[test]
+    fn what_opening_made_is_read_back_as_written_and_nothing_else_is() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for made in [
+            Made::Directory { parents: 2 },
+            Made::Within {
+                seeded: [true, false],
+            },
+        ] {
+            made.record(dir.path());
+            let text = std::fs::read_to_string(dir.path().join(super::MADE)).unwrap_or_default();
+            assert_eq!(
+                Made::parse(&text).map(|m| format!("{m:?}")),
+                Some(format!("{made:?}"))
+            );
+        }
+        for other in [
+            "",
+            "directory",
+            "directory -1",
+            "within 1",
+            "within 2 0",
+            "root 0",
+        ] {
+            assert!(Made::parse(other).is_none(), "{other}");
+        }
     }
 }

@@ -355,3 +355,76 @@ fn a_first_install_that_fails_after_compiling_keeps_the_root_for_its_compiled_co
     let run = root.ok(&["install", "--force", arg(&pb1)]);
     assert!(!run.stderr.contains("Compiled"), "{}", run.stderr);
 }
+
+#[test]
+fn a_first_install_killed_mid_change_leaves_the_next_command_no_root_to_find() {
+    use std::io::BufRead;
+    let root = root();
+    let (bad, mode_dir) = phonebook_bad_reading_its_mode(&root);
+    // Its install() loops: the change is under way when it is killed.
+    assert!(std::fs::write(mode_dir.join("mode"), "loop").is_ok());
+    for (given, kept) in [
+        (None, false),
+        (Some("[limits]\ncall_timeout_ms = 60000\n"), true),
+    ] {
+        // Given a modhost.toml first, the directory is the administrator's, and stays.
+        if let Some(config) = given {
+            assert!(std::fs::create_dir_all(root.path()).is_ok());
+            assert!(std::fs::write(root.path().join("modhost.toml"), config).is_ok());
+        }
+        let spawned = root
+            .command(&["install", "--grant", arg(&package("core")), arg(&bad)])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn();
+        let Ok(mut child) = spawned else {
+            panic!("{spawned:?}")
+        };
+        let Some(stderr) = child.stderr.take() else {
+            panic!("no stderr")
+        };
+        let mut lines = std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok);
+        let running = lines.find(|line| line.contains("Installing phonebook"));
+        assert!(running.is_some(), "never ran phonebook's install()");
+        assert!(child.kill().is_ok() && child.wait().is_ok());
+        assert!(
+            root.path().join("modhost.db").exists(),
+            "the kill left the root"
+        );
+        // The next command finds what was there before: nothing, or the administrator's
+        // directory with its modhost.toml, a root to be with nothing in it.
+        let run = root.run(&["list"]);
+        let said = match kept {
+            false => "no modhost root at",
+            true => "nothing is installed in",
+        };
+        assert!(
+            run.success == kept && (run.stdout + &run.stderr).contains(said),
+            "{kept}: {said}"
+        );
+        let left: Vec<String> = std::fs::read_dir(root.path())
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        match kept {
+            false => assert!(!root.path().exists(), "{left:?}"),
+            // A root is meant there: `list` finds it empty, as before the change.
+            true => assert!(
+                left.contains(&"modhost.toml".to_owned()) && !left.contains(&"made".to_owned()),
+                "{left:?}"
+            ),
+        }
+    }
+    // A root where a change committed keeps its modules whatever is killed after.
+    root.ok(&["install", arg(&package("core"))]);
+    assert!(
+        !root.path().join("made").exists(),
+        "kept: no record of its making"
+    );
+    root.ok(&["list"]);
+}

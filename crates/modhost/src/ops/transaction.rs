@@ -259,6 +259,7 @@ impl<'h> Transaction<'h> {
             tracing::warn!("{e}");
         }
         self.fault("committed");
+        self.host.keep_made();
         self.created.clear();
         let left = sweep(&self.host.layout, &std::mem::take(&mut self.replaced));
         self.intent.finish(&left);
