@@ -151,7 +151,8 @@ extern "C" {
 #define MODHOST_ON_ERROR_STOP 1
 
 /**
- * An error: a module's failing call, a record a module logged at `error`.
+ * An error: a record a module logged at `error`. (A handler's failure is in its
+ * dispatch's result, `"ok": false` with its `"error"`, not logged.)
  */
 #define MODHOST_LOG_ERROR 1
 
@@ -508,7 +509,9 @@ void modhost_close(modhost_host *host);
  * On success, `*changes` (when `changes` is not NULL) is a JSON array of what was done,
  * each `{"rawname", "action", "from", "to"}`, with `"requests"` (what its module.xml asks
  * for: a host directory as `{"path", "read_only", "granted"}`, an API of the application's
- * as `{"package", "needs_grant", "granted"}`) and
+ * as `{"package", "needs_grant", "granted"}`, with `"provided": false` when this host was
+ * not opened with that capability: the module cannot run here, and whether the
+ * application that gives it needs a grant is not known) and
  * `"warnings"` (what an administrator should know: module.xml warnings, a weak
  * checksum) when there are any; the caller frees it with `modhost_string_free`. A
  * failure changes nothing.

@@ -274,7 +274,9 @@ fn change(
 /// On success, `*changes` (when `changes` is not NULL) is a JSON array of what was done,
 /// each `{"rawname", "action", "from", "to"}`, with `"requests"` (what its module.xml asks
 /// for: a host directory as `{"path", "read_only", "granted"}`, an API of the application's
-/// as `{"package", "needs_grant", "granted"}`) and
+/// as `{"package", "needs_grant", "granted"}`, with `"provided": false` when this host was
+/// not opened with that capability: the module cannot run here, and whether the
+/// application that gives it needs a grant is not known) and
 /// `"warnings"` (what an administrator should know: module.xml warnings, a weak
 /// checksum) when there are any; the caller frees it with `modhost_string_free`. A
 /// failure changes nothing.

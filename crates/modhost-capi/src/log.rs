@@ -15,7 +15,8 @@ use tracing_subscriber::prelude::*;
 
 use crate::ffi::{Failure, guard};
 
-/// An error: a module's failing call, a record a module logged at `error`.
+/// An error: a record a module logged at `error`. (A handler's failure is in its
+/// dispatch's result, `"ok": false` with its `"error"`, not logged.)
 pub const MODHOST_LOG_ERROR: c_int = 1;
 /// A warning: a module past its log budget, a component that cannot be cached.
 pub const MODHOST_LOG_WARN: c_int = 2;

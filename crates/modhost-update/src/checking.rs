@@ -96,7 +96,7 @@ impl<'a> Checking<'a> {
         let signed = verify(&self.source.public_keys, &shown, bytes, &signature, serial)
             .map_err(|refusal| self.refused(refusal))?;
         if let Some(at) = signed.claims.timestamp {
-            self.not_ahead(format!("`{shown}`"), at)?;
+            self.not_ahead(format!("`{shown}`"), "signed", at)?;
         }
         Ok(signed)
     }
@@ -114,12 +114,13 @@ impl<'a> Checking<'a> {
         }
     }
 
-    /// Refuses `what`, dated `at`, when that is more than [`MAX_CLOCK_SKEW`] ahead of the
-    /// check's time.
-    fn not_ahead(&self, what: String, at: u64) -> Result<()> {
+    /// Refuses `what`, `how` (built, signed) at `at`, when that is more than
+    /// [`MAX_CLOCK_SKEW`] ahead of the check's time.
+    fn not_ahead(&self, what: String, how: &'static str, at: u64) -> Result<()> {
         if at > self.now.saturating_add(MAX_CLOCK_SKEW) {
             return Err(self.refused(Refusal::Future {
                 what,
+                how,
                 at,
                 now: self.now,
             }));
@@ -168,6 +169,7 @@ impl<'a> Checking<'a> {
             .map_or(release.valid_until, |e| e.min(release.valid_until));
         self.not_ahead(
             format!("the release (serial {})", release.serial),
+            "built",
             release.built,
         )?;
         // A serial is a build time (or one more than the last build's): one far ahead of

@@ -54,7 +54,7 @@ pub use client::{Client, DEFAULT_TIMEOUT, MAX_PACKAGE, MAX_TRANSFER_TIME};
 pub use index::{Entry, Index};
 pub use key_arg::{KeyArgError, public_key_text};
 pub use location::{Location, shown_url};
-pub use messages::{PRIVATE_CA, plain_io};
+pub use messages::{PRIVATE_CA, certificate as certificate_problem, plain_io};
 pub use release::{Digests, Release, SetAside, Stability, Target};
 pub use release_document::{MAX_VALIDITY, RELEASE_DOCUMENT, ReleaseDocument};
 pub use signature::{Claims, PublicKey, SIGNATURE_SUFFIX};
@@ -76,7 +76,7 @@ pub enum Error {
     /// A URL whose query holds a secret (a download key), which would be shown wherever
     /// the URL is kept and sent to every server a document names.
     #[error(
-        "`{location}`: its query holds `{name}=`, a secret that would be shown wherever the \
+        "`{location}`: it holds `{name}=` (in its query, or its path's parameters), a secret that would be shown wherever the \
          source is and sent to every server a document names: give the source a download \
          key instead (stored, never shown, sent only to its own server)"
     )]

@@ -269,24 +269,51 @@ fn has_credentials(url: &str) -> bool {
     authority(url).1.contains('@')
 }
 
-/// Query parameters that carry a secret: download keys (FreePBX's and jBackend's `key`,
-/// Joomla's `dlid`) and the usual names of tokens and passwords.
+/// Query parameters that carry a secret, by their whole name as [`normalized`]: download
+/// keys (Joomla's `dlid`), passwords, signatures (Azure's `sig`), credentials.
 const SECRET_PARAMETERS: &[&str] = &[
-    "key",
     "dlid",
     // Joomla's own name for its download key, which jBackend's documentation uses.
-    "download_id",
     "downloadid",
-    "token",
-    "access_token",
-    "apikey",
-    "api_key",
-    "password",
+    "pass",
+    "pwd",
     "passwd",
-    "secret",
+    "auth",
+    "authorization",
+    "sig",
+    "credential",
+    "credentials",
     "licence",
     "license",
 ];
+
+/// Endings of parameter names that carry a secret, as [`normalized`]: FreePBX's and
+/// jBackend's `key` and every `…key` (`apikey`, `licensekey`), `…token`, `…secret`,
+/// `…password`, `…signature` (`X-Amz-Signature`), `…credential`.
+const SECRET_ENDINGS: &[&str] = &[
+    "key",
+    "token",
+    "secret",
+    "password",
+    "signature",
+    "credential",
+];
+
+/// `name` as the secret names are compared: lower case, without `-`, `_` and `.`
+/// (`X-Amz-Signature`, `api_key` and `API.Key` read as one spelling each).
+fn normalized(name: &str) -> String {
+    name.trim()
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Whether a parameter named `name` carries a secret.
+fn is_secret(name: &str) -> bool {
+    let name = normalized(name);
+    SECRET_PARAMETERS.contains(&name.as_str()) || SECRET_ENDINGS.iter().any(|e| name.ends_with(e))
+}
 
 /// The first parameter of `url`'s query, or of its path (`/pkg;key=…`, which some
 /// servers read as parameters too), whose name, decoded as a server decodes it (`k%65y` is
@@ -303,11 +330,7 @@ fn secret_parameter(url: &str) -> Option<String> {
         .chain(path_parameters)
         .filter_map(|pair| url::form_urlencoded::parse(pair.as_bytes()).next())
         .map(|(name, _)| name.into_owned())
-        .find(|name| {
-            SECRET_PARAMETERS
-                .iter()
-                .any(|s| s.eq_ignore_ascii_case(name.trim()))
-        })
+        .find(|name| is_secret(name))
 }
 
 /// `text`, a URL as a document or module.xml gives it, as it may be shown: without the

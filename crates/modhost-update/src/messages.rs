@@ -115,8 +115,8 @@ fn problem(error: &(dyn std::error::Error + 'static)) -> Option<Problem> {
 /// What is wrong with the server's certificate, in words, saying what would fix it:
 /// rustls' own (`invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))`) say
 /// neither. Only a certificate from an unknown issuer ends with [`PRIVATE_CA`]: trusting
-/// a CA fixes nothing else.
-fn certificate(problem: &rustls::CertificateError) -> String {
+/// a CA fixes nothing else. A server checking its own certificate says it the same way.
+pub fn certificate(problem: &rustls::CertificateError) -> String {
     use rustls::CertificateError as E;
     const CERTIFICATE: &str = "the server's certificate";
     match problem {

@@ -68,6 +68,9 @@ pub struct Digests {
     pub sha1: Option<String>,
     /// MD5 (FreePBX `md5sum`): a legacy extra, checked whenever present.
     pub md5: Option<String>,
+    /// Given by the administrator (`download URL` with its SHA-256), not published by a
+    /// channel: said so when a package does not match.
+    pub given: bool,
 }
 
 impl Digests {
@@ -154,8 +157,12 @@ impl Digests {
             if let (Some(expected), Some(actual)) = (expected, actual)
                 && &actual != expected
             {
+                let whose = match self.given {
+                    true => "given",
+                    false => "published",
+                };
                 return Ok(Err(format!(
-                    "{name} {actual} does not match the published {expected}"
+                    "{name} {actual} does not match the {whose} {expected}"
                 )));
             }
         }

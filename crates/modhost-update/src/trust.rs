@@ -292,13 +292,15 @@ pub enum Refusal {
     /// accepted, its time would be kept as the last accepted, and every genuine later
     /// document would look older than it.
     #[error(
-        "{what} was signed {} in the future (at {}): check the publisher's clock (or this \
+        "{what} was {how} {} in the future (at {}): check the publisher's clock (or this \
          host's); nothing from it is trusted",
         span(.at.saturating_sub(*.now)), utc(*.at)
     )]
     Future {
         /// What is dated ahead: `the release (serial N)` or a document's signature.
         what: String,
+        /// What the time it claims is of: `built` (a release) or `signed` (a signature).
+        how: &'static str,
         /// The time it claims.
         at: u64,
         /// The time of the check.

@@ -73,7 +73,10 @@ pub enum Error {
     #[error(
         "the modules cannot be changed from inside a dispatch (from a callback it made on \
          this thread: a capability a module's handler called, or a log callback): the change \
-         would wait for that dispatch's own writes; make it once the dispatch has returned"
+         would wait for that dispatch's own writes; make it once the dispatch has returned \
+         (if no dispatch is under way, an earlier callback on this thread never returned: a \
+         PHP fatal error or a longjmp out of it, after which this process must not use \
+         modhost again)"
     )]
     InsideDispatch,
     /// An update source of that name exists, and replacing it was not asked for.

@@ -56,6 +56,15 @@ fn a_source_url_carrying_a_secret_in_its_query_is_refused_without_showing_it() {
         // A path's parameters, which some servers read as a query.
         "https://pbx.example/;key=883c0ffee",
         "https://pbx.example/repo;v=1;token=t0k/index.json",
+        // Every spelling of a password, a key, a signature or a credential.
+        "https://pbx.example/?pass=883c0ffee",
+        "https://pbx.example/?pwd=883c0ffee",
+        "https://pbx.example/?licensekey=883c0ffee",
+        "https://pbx.example/?License_Key=883c0ffee",
+        "https://pbx.example/?X-Amz-Signature=883c0ffee",
+        "https://pbx.example/?auth=883c0ffee",
+        "https://pbx.example/?sig=883c0ffee",
+        "https://pbx.example/?api.key=883c0ffee",
     ] {
         let refused = Location::parse(text).map_err(|e| e.to_string());
         assert!(

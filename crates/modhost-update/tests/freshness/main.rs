@@ -434,7 +434,7 @@ fn a_release_built_far_ahead_or_with_a_serial_past_what_is_kept_is_refused() {
         );
         let text = refused.to_string();
         assert!(
-            text.starts_with("the release (serial 100) was signed ")
+            text.starts_with("the release (serial 100) was built ")
                 && text.contains("in the future")
                 && text.contains("check the publisher's clock"),
             "{text}"
@@ -448,14 +448,14 @@ fn a_release_built_far_ahead_or_with_a_serial_past_what_is_kept_is_refused() {
     assert!(
         [before, after]
             .iter()
-            .any(|days| refused.contains(&format!("was signed {days} days "))),
+            .any(|days| refused.contains(&format!("was built {days} days "))),
         "{refused}"
     );
     dated(&signer, 100, now() + 3 * 86_400 + 60).serve(&site);
     assert!(
         refusal(&tls, &source)
             .to_string()
-            .contains(" signed 3 days 0 h in the future")
+            .contains(" built 3 days 0 h in the future")
     );
     // A serial no client can keep.
     dated(&signer, u64::MAX, now()).serve(&site);

@@ -40,14 +40,17 @@ pub(crate) fn download(host: &Host, rawname: &str, dir: &Path) -> Result<PathBuf
 
 /// See [`Host::download_url`].
 pub(crate) fn download_url(host: &Host, url: &str, sha256: &str, dir: &Path) -> Result<PathBuf> {
-    let mut digests = Digests::default();
+    let mut digests = Digests {
+        given: true,
+        ..Digests::default()
+    };
     digests
         .set("sha256", sha256)
         .map_err(|e| Error::NotDownloaded(vec![e]))?;
     let location = Location::parse(url).map_err(|e| match e {
         // A one-off download has no source to keep a key: said in its own words.
         modhost_update::Error::Secret { location, name } => Error::NotDownloaded(vec![format!(
-            "`{location}`: its query holds `{name}=`, a secret that would be shown and logged \
+            "`{location}`: it holds `{name}=` (in its query, or its path's parameters), a secret that would be shown and logged \
              with the URL: a package behind a download key comes from its update source (the \
              server added as a source, the key stored as its download key, the module then \
              downloaded by name)"
