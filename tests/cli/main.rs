@@ -59,7 +59,7 @@ fn interrupted(root: &Root, args: &[&str], marker: &str) -> Interrupted {
     interrupted_by(root, args, marker, "INT")
 }
 
-/// [`interrupted`], by `signal` (as `kill` names it: `INT`, `TERM`, `HUP`).
+/// [`interrupted`], by `signal` (as `kill` names it: `INT`, `TERM`, `HUP`, `KILL`).
 fn interrupted_by(root: &Root, args: &[&str], marker: &str, signal: &str) -> Interrupted {
     use std::io::BufRead;
     let spawned = root

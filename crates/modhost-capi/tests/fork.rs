@@ -49,14 +49,7 @@ fn a_child_forked_during_a_call_is_refused_changes_and_closes_at_once() {
             .iter()
             .any(|(function, _, _)| function == "waiting")
     };
-    let started = Instant::now();
-    while !waiting() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never called back"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until("never called back", waiting);
 
     // SAFETY: the child runs only this test's code, then leaves with `_exit`, running no
     // destructor and no test harness; this binary runs no other test.
@@ -192,14 +185,9 @@ fn a_child_forked_during_a_call_is_refused_changes_and_closes_at_once() {
     let logging = std::thread::spawn(move || {
         dispatch(address as *const Host, "call.route", "{}", None, null())
     });
-    let started = Instant::now();
-    while HELD.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no record reached the callback"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until("no record reached the callback", || {
+        HELD.load(std::sync::atomic::Ordering::SeqCst) > 0
+    });
     // SAFETY: as above.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
@@ -227,6 +215,15 @@ fn a_child_forked_during_a_call_is_refused_changes_and_closes_at_once() {
     set_log(None, 0).unwrap_or_else(|e| panic!("{e}"));
     // SAFETY: the host, closed once.
     unsafe { modhost_close(host) };
+}
+
+/// Waits for `done`, failing the test with `never` after a minute.
+fn wait_until(never: &str, done: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < Duration::from_secs(60), "{never}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// How many calls of [`held`] have begun.

@@ -358,7 +358,6 @@ fn a_first_install_that_fails_after_compiling_keeps_the_root_for_its_compiled_co
 
 #[test]
 fn a_first_install_killed_mid_change_leaves_the_next_command_no_root_to_find() {
-    use std::io::BufRead;
     let root = root();
     let (bad, mode_dir) = phonebook_bad_reading_its_mode(&root);
     // Its install() loops: the change is under way when it is killed.
@@ -372,23 +371,10 @@ fn a_first_install_killed_mid_change_leaves_the_next_command_no_root_to_find() {
             assert!(std::fs::create_dir_all(root.path()).is_ok());
             assert!(std::fs::write(root.path().join("modhost.toml"), config).is_ok());
         }
-        let spawned = root
-            .command(&["install", "--grant", arg(&package("core")), arg(&bad)])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn();
-        let Ok(mut child) = spawned else {
-            panic!("{spawned:?}")
-        };
-        let Some(stderr) = child.stderr.take() else {
-            panic!("no stderr")
-        };
-        let mut lines = std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok);
-        let running = lines.find(|line| line.contains("Installing phonebook"));
-        assert!(running.is_some(), "never ran phonebook's install()");
-        assert!(child.kill().is_ok() && child.wait().is_ok());
+        let core = package("core");
+        let args = ["install", "--grant", arg(&core), arg(&bad)];
+        let run = crate::interrupted_by(&root, &args, "Installing phonebook", "KILL");
+        assert_eq!(run.code, None, "killed: {:?}", run.said);
         assert!(
             root.path().join("modhost.db").exists(),
             "the kill left the root"
