@@ -384,10 +384,9 @@ impl Made {
             let Ok(state) = modhost_state::State::open(&database) else {
                 return Ok(());
             };
-            let empty = |n: Option<usize>| n == Some(0);
-            if !empty(state.modules().ok().map(|m| m.len()))
-                || !empty(state.sources().ok().map(|s| s.len()))
-            {
+            let empty = state.modules().is_ok_and(|m| m.is_empty())
+                && state.sources().is_ok_and(|s| s.is_empty());
+            if !empty {
                 Made::kept(root);
                 return Ok(());
             }

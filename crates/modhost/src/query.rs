@@ -264,15 +264,19 @@ impl Host {
         Ok(listed)
     }
 
+    /// The component file of installed module `record`, whose module.xml is `manifest`.
+    fn installed_component(&self, record: &ModuleRecord, manifest: &Manifest) -> PathBuf {
+        self.layout
+            .module_dir(&record.rawname, &record.module_dir)
+            .join(&manifest.component)
+    }
+
     /// Why this host would not run installed module `record`'s component, said short for
     /// a line of `list` (`info` says it in full); `None` when it would, or when its
     /// component cannot be read (a call says why).
     fn not_run_here(&self, record: &ModuleRecord) -> Option<String> {
         let manifest = record.parse_manifest().ok()?;
-        let component = self
-            .layout
-            .module_dir(&record.rawname, &record.module_dir)
-            .join(&manifest.component);
+        let component = self.installed_component(record, &manifest);
         let bytes = std::fs::read(&component).ok()?;
         let names = modhost_runtime::top_level(&bytes).ok()?;
         let refused = self.runtime.check_read(&component, &bytes, &names).err()?;
@@ -412,10 +416,7 @@ impl Host {
         })?;
         let data_quota = self.dispatcher.disk_quota(rawname);
         let manifest = record.parse_manifest()?;
-        let component = self
-            .layout
-            .module_dir(rawname, &record.module_dir)
-            .join(&manifest.component);
+        let component = self.installed_component(&record, &manifest);
         // Read, never compiled: a broken module's files may be gone, and its record is
         // still worth showing.
         let read = std::fs::read(&component).ok().and_then(|bytes| {
