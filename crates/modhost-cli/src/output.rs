@@ -11,10 +11,11 @@ use tracing::Level;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::RecordFields;
-use tracing_subscriber::filter::{FilterExt, filter_fn};
+use tracing_subscriber::filter::{FilterExt, LevelFilter, filter_fn};
 use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::Filter;
 use tracing_subscriber::prelude::*;
 
 use crate::escape::{escape, escape_lines};
@@ -42,14 +43,6 @@ pub fn init_tracing(server: bool) -> Option<tracing_appender::non_blocking::Work
             modhost_repo::serve::ACCESS_LOG
         ))
     });
-    // A separate filter, not directives added to `filter`: a more specific directive in
-    // MODHOST_LOG (`ureq::run=trace`) would win over an added `ureq=warn`.
-    let quiet = filter_fn(|meta| {
-        *meta.level() <= Level::WARN
-            || !QUIET_BELOW_WARN
-                .iter()
-                .any(|target| meta.target().starts_with(target))
-    });
     let (writer, guard) = if server {
         // Not lossy: far behind, a request waits for the log rather than go unlogged.
         let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
@@ -65,9 +58,26 @@ pub fn init_tracing(server: bool) -> Option<tracing_appender::non_blocking::Work
         .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .fmt_fields(EscapedFields)
-        .with_filter(filter.and(quiet));
+        .with_filter(shown(filter));
     tracing_subscriber::registry().with(layer).init();
     guard
+}
+
+/// What the log shows: what `filter` lets through, except [`QUIET_BELOW_WARN`]'s records
+/// below warn. A separate filter, not directives added to `filter`: a more specific
+/// directive in MODHOST_LOG (`ureq::run=trace`) would win over an added `ureq=warn`.
+fn shown<S: tracing::Subscriber>(filter: EnvFilter) -> impl Filter<S> {
+    let quiet = filter_fn(|meta| {
+        *meta.level() <= Level::WARN
+            || !QUIET_BELOW_WARN
+                .iter()
+                .any(|target| meta.target().starts_with(target))
+    })
+    // It narrows no level, so the whole filter's level is `filter`'s: `log`'s records
+    // above it (cranelift logs every function it compiles) are then dropped where they
+    // are made, not each asked of the filter, which took 90% of a debug build's install.
+    .with_max_level_hint(LevelFilter::TRACE);
+    filter.and(quiet)
 }
 
 /// Formats a record's fields as the default formatter does (the message, then
@@ -499,6 +509,22 @@ impl Reporter for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_log_is_asked_only_for_records_at_a_level_it_may_show() {
+        type Shown = tracing_subscriber::Registry;
+        // The level `log`'s records are cut at where they are made (by `init`'s
+        // `LogTracer`): the widest directive's, whatever the quiet targets.
+        for (directives, level) in [
+            ("warn,modhost::module=info", LevelFilter::INFO),
+            ("warn", LevelFilter::WARN),
+            ("modhost=debug", LevelFilter::DEBUG),
+            ("ureq=trace", LevelFilter::TRACE),
+        ] {
+            let hint = Filter::<Shown>::max_level_hint(&shown::<Shown>(EnvFilter::new(directives)));
+            assert_eq!(hint, Some(level), "{directives}");
+        }
+    }
 
     #[test]
     fn a_cause_already_in_the_message_is_shown_once() {
