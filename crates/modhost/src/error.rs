@@ -342,12 +342,13 @@ pub enum Error {
     /// A `get_config` handler failed, so `reload` wrote nothing.
     #[error("nothing was written: {}", reload_failure(.0))]
     Reload(Box<crate::HookCall>),
-    /// A broken module has a `get_config` handler, so `reload` wrote nothing: the
-    /// configuration would lack its part.
+    /// A broken module has a `get_config` handler (or its module.xml cannot be read to
+    /// tell), so `reload` wrote nothing: the configuration would lack its part. Each
+    /// module with what is said of it.
     #[error(
         "nothing was written: {}, so the configuration would lack its part; reinstall its \
          version to repair it (its data is kept), or delete it to reload without it",
-        .0.iter().map(|(rawname, why)| format!("`{rawname}` has a get_config handler, and {why}")).collect::<Vec<_>>().join("; ")
+        .0.iter().map(|(rawname, why)| format!("`{rawname}` {why}")).collect::<Vec<_>>().join("; ")
     )]
     ReloadBroken(Vec<(String, String)>),
     /// The reload was cancelled (it ran inside a call the application cancelled), so it

@@ -154,8 +154,9 @@ impl Host {
     /// configuration it builds to `etc/extensions_modhost.conf` in the root, atomically.
     /// Fails with [`Error::Reload`](crate::Error::Reload), writing nothing, if a handler
     /// fails, and with [`Error::ReloadBroken`](crate::Error::ReloadBroken) while a module
-    /// with a `get_config` handler is broken (its part would be missing). `get_config` runs as a fail-closed pipeline whatever was declared for it:
-    /// only its limits are taken.
+    /// with a `get_config` handler is broken (its part would be missing), or a broken
+    /// module's module.xml cannot be read to tell. `get_config` runs as a fail-closed
+    /// pipeline whatever was declared for it: only its limits are taken.
     pub fn reload(&self) -> Result<Reload> {
         ops::reload(self)
     }

@@ -281,6 +281,28 @@ fn a_broken_modules_handlers_are_named_as_left_out_and_reload_writes_nothing_wit
     root.ok(&["install", "--reinstall", arg(&package("voicemail"))]);
     root.ok(&["reload"]);
     assert_eq!(std::fs::read_to_string(&config).unwrap_or_default(), before);
+    // Broken with a module.xml no longer read (as a stricter modhost may find one it
+    // took): whether it has a get_config handler is unknown, so nothing is written.
+    root.write_state(
+        "UPDATE modhost_modules SET manifest = replace(manifest, '<version>16.0.12</version>', \
+         '<version>16.0.12 x</version>') WHERE rawname = 'voicemail'",
+    );
+    root.ok(&["recover"]);
+    assert!(std::fs::write(&config, "kept\n").is_ok());
+    let run = root.fails(&["reload"]);
+    assert!(
+        run.stderr
+            .contains("nothing was written: `voicemail` is broken (installed module `voicemail`: ")
+            && run.stderr.contains(
+                "its module.xml cannot be read to tell whether it has a get_config handler"
+            ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap_or_default(),
+        "kept\n"
+    );
 
     // A fail-closed chain that stops says which handlers never ran.
     root.configure(

@@ -89,6 +89,18 @@ impl Dispatcher {
         left_out
     }
 
+    /// The broken modules whose module.xml cannot be read, each with why it is broken, as
+    /// of the last snapshot: which hooks they handle is not known.
+    pub(crate) fn broken_unread(&self) -> Vec<(String, String)> {
+        let snapshot = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
+        snapshot
+            .broken
+            .iter()
+            .filter(|(_, _, manifest)| manifest.is_none())
+            .map(|(rawname, reason, _)| (rawname.clone(), reason.clone()))
+            .collect()
+    }
+
     /// The running modules as dispatch sees them, and the broken ones, with why.
     #[allow(clippy::type_complexity)]
     fn modules_now(&self) -> Result<(Vec<Arc<Entry>>, Vec<(String, String, Option<Manifest>)>)> {

@@ -58,13 +58,26 @@ pub(crate) fn reload(host: &Host) -> Result<Reload> {
     // A module that went broken would leave its part out of the configuration, as a
     // failed handler would: nothing is written. (One disabled, or whose handler's result
     // was set aside because it was disabled meanwhile, is left out on purpose.)
+    // So would one whose module.xml cannot be read: whether it has a handler is unknown.
     let mut broken: Vec<(String, String)> = dispatch
         .left_out
         .into_iter()
         .filter(|left| left.cause == crate::LeftOutCause::Broken)
-        .map(|left| (left.rawname, left.why))
+        .map(|left| {
+            (
+                left.rawname,
+                format!("has a get_config handler, and {}", left.why),
+            )
+        })
         .collect();
     broken.dedup_by(|a, b| a.0 == b.0);
+    broken.extend(host.dispatcher.broken_unread().into_iter().map(|(rawname, reason)| {
+        let why = format!(
+            "is broken ({reason}), and its module.xml cannot be read to tell whether it has \
+             a get_config handler"
+        );
+        (rawname, why)
+    }));
     if !broken.is_empty() {
         return Err(Error::ReloadBroken(broken));
     }
