@@ -221,6 +221,10 @@ typedef struct modhost_capability modhost_capability;
  * few hundred handlers running at once) wait for a slot until their deadline, then fail
  * with kind `busy`. A dispatch needs no particular thread stack: a thread with less than
  * 3 MiB left runs the module's call on a stack segment of its own.
+ *
+ * The handle is never freed, only the host in it: a thread that begins a call as
+ * another closes the host (an application shutting down) reads a live handle that
+ * refuses the call. It is the size of two pointers and a few counters.
  */
 typedef struct modhost_host modhost_host;
 
@@ -482,18 +486,19 @@ int modhost_open(const char *root,
 
 /**
  * Closes `host`, once every call on it under way in other threads has returned (a
- * dispatch in a capability callback, say): it waits for them, and a call made from
- * inside one of them meanwhile (a callback dispatching again) fails with
- * `MODHOST_ERROR_ARGUMENT`. Closed from inside one of its own calls (a capability
- * callback), it cannot wait for that call: it is then left open, and refuses every call
- * after, until the process ends. In a process forked from the one that opened it, it
- * only lets go of the handle, at once: the host there is the parent's copy, whose calls
- * under way at the fork never end, and nothing of it is freed. NULL is ignored.
+ * dispatch in a capability callback, say): it waits for them. A call begun meanwhile or
+ * after, from inside one of them (a callback dispatching again) or from another thread
+ * racing the close, fails with `MODHOST_ERROR_ARGUMENT`: the handle stays valid memory
+ * for that, and only the host in it is freed. Closed from inside one of its own calls (a
+ * capability callback), it cannot wait for that call: it is then left open, and refuses
+ * every call after, until the process ends. Closed again, or by two threads at once, the
+ * later close does nothing. In a process forked from the one that opened it, it only
+ * lets go of the handle, at once: the host there is the parent's copy, whose calls under
+ * way at the fork never end, and nothing of it is freed. NULL is ignored.
  *
  * # Safety
  *
- * `host` is NULL or a host from `modhost_open`, not closed before; once this is called,
- * no thread begins a call on it other than from inside a call already under way.
+ * `host` is NULL or a host from `modhost_open`.
  */
 void modhost_close(modhost_host *host);
 
@@ -638,7 +643,7 @@ int modhost_dispatch(const modhost_host *host,
 
 /**
  * A new cancel handle for dispatches on `host`, which the caller frees with
- * `modhost_cancel_handle_free`; NULL when `host` is NULL or being closed, or in a
+ * `modhost_cancel_handle_free`; NULL when `host` is NULL, closed or being closed, or in a
  * process forked from the one that opened it. It may outlive the host.
  *
  * # Safety

@@ -1,13 +1,18 @@
 //! The calls under way on a host, so that `modhost_close` waits for them: an application
 //! unloading (an Asterisk module, say) may close a host while another thread's dispatch
-//! is still in a capability callback, and the host is then freed only once that dispatch
-//! has returned, rather than under it. A call made from inside one under way once the
-//! host is closing is refused. The count lives in an `Arc` each call holds, so that the
-//! last call's unlock and wake-up never touch a host already freed.
+//! is still in a capability callback, and the host is then dropped only once that
+//! dispatch has returned, rather than under it. A call begun once the host is closing,
+//! or closed, is refused: the handle outlives its host (see [`Host`]), so a thread racing
+//! the close reads a live handle, never freed memory.
+//!
+//! Entering a call takes no lock, only atomics: in a process forked from one that used
+//! the host, a lock a parent's thread held at the fork would be held for ever.
 
 use std::cell::RefCell;
 use std::ops::Deref;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
 use crate::ffi::Failure;
 use crate::host::Host;
@@ -15,14 +20,11 @@ use crate::host::Host;
 /// A host's calls under way, and whether it is being closed.
 #[derive(Debug, Default)]
 pub(crate) struct Calls {
-    state: Mutex<State>,
+    running: AtomicUsize,
+    closing: AtomicBool,
+    /// What the closer waits on until `running` is 0.
+    wait: Mutex<()>,
     ended: Condvar,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    running: usize,
-    closing: bool,
 }
 
 thread_local! {
@@ -35,34 +37,41 @@ impl Calls {
     /// Counts a call on `host` in until the returned guard is dropped; refused once the
     /// host is being closed.
     pub(crate) fn enter(host: &Host) -> Result<Entered<'_>, Failure> {
-        let calls = Arc::clone(&host.calls);
-        {
-            let mut state = calls.state.lock().unwrap_or_else(PoisonError::into_inner);
-            if state.closing {
-                return Err(Failure::argument("the host is being closed"));
-            }
-            state.running += 1;
+        let calls = host.calls();
+        // Counted before `closing` is read, and the closer sets `closing` before it reads
+        // the count: one of the two always sees the other.
+        calls.running.fetch_add(1, Ordering::SeqCst);
+        INSIDE.with(|inside| inside.borrow_mut().push(address(calls)));
+        let entered = Entered { host };
+        if calls.closing.load(Ordering::SeqCst) {
+            return Err(Failure::argument("the host is closed, or being closed"));
         }
-        INSIDE.with(|inside| inside.borrow_mut().push(address(&calls)));
-        Ok(Entered { host, calls })
+        Ok(entered)
     }
 
-    /// Marks the host closing and waits until no call on it is under way. False, and
-    /// nothing waited for, when this thread is itself inside a call on it.
+    /// Marks the host closing and waits until no call on it is under way. True only for
+    /// the one caller that is then to drop the host: false, and nothing waited for, when
+    /// it was closing already (closed twice, or by two threads at once) or this thread is
+    /// itself inside a call on it.
     pub(crate) fn close(&self) -> bool {
         let mine = INSIDE.with(|inside| inside.borrow().contains(&address(self)));
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.closing = true;
-        if mine {
+        if self.closing.swap(true, Ordering::SeqCst) || mine {
             return false;
         }
-        while state.running > 0 {
-            state = self
+        let mut waiting = self.wait.lock().unwrap_or_else(PoisonError::into_inner);
+        while self.running.load(Ordering::SeqCst) > 0 {
+            // Woken by the last call to leave; the timeout only bounds a wake-up missed.
+            waiting = self
                 .ended
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+                .wait_timeout(waiting, Duration::from_millis(50))
+                .map_or_else(|e| e.into_inner().0, |(guard, _)| guard);
         }
         true
+    }
+
+    /// Whether the host is closing or closed.
+    pub(crate) fn closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
     }
 }
 
@@ -71,34 +80,35 @@ fn address(calls: &Calls) -> usize {
     std::ptr::from_ref(calls) as usize
 }
 
-/// A call under way on a host, which reads as the host.
+/// A call under way on a host, which reads as the open host.
 pub(crate) struct Entered<'a> {
     host: &'a Host,
-    /// The host's count, held apart from the host: the closer may free the host as soon
-    /// as the count reaches zero.
-    calls: Arc<Calls>,
 }
 
 impl Deref for Entered<'_> {
-    type Target = Host;
+    type Target = modhost::Host;
 
-    fn deref(&self) -> &Host {
-        self.host
+    fn deref(&self) -> &modhost::Host {
+        // SAFETY: a call is counted in while this lives, so the host is not dropped
+        // (`Calls::close` waits for the count to reach 0 first); `Calls::enter` hands
+        // out an `Entered` only while the host is not closing.
+        unsafe { self.host.open() }
     }
 }
 
 impl Drop for Entered<'_> {
     fn drop(&mut self) {
-        let calls = &self.calls;
+        let calls = self.host.calls();
         INSIDE.with(|inside| {
             let mut inside = inside.borrow_mut();
             if let Some(at) = inside.iter().rposition(|&a| a == address(calls)) {
                 inside.remove(at);
             }
         });
-        let mut state = calls.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.running -= 1;
-        if state.running == 0 {
+        if calls.running.fetch_sub(1, Ordering::SeqCst) == 1 && calls.closing() {
+            // Under the closer's lock: between its reading the count and its waiting, a
+            // wake-up would be lost.
+            let _waiting = calls.wait.lock().unwrap_or_else(PoisonError::into_inner);
             calls.ended.notify_all();
         }
     }

@@ -2,7 +2,9 @@
 //! points, dispatching, and cancelling a dispatch from another thread. Each function is
 //! one call of `modhost::Host`; what it returns crosses as JSON.
 
+use std::cell::UnsafeCell;
 use std::ffi::{CStr, c_char, c_int};
+use std::mem::ManuallyDrop;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,18 +54,54 @@ use crate::{
 /// few hundred handlers running at once) wait for a slot until their deadline, then fail
 /// with kind `busy`. A dispatch needs no particular thread stack: a thread with less than
 /// 3 MiB left runs the module's call on a stack segment of its own.
+///
+/// The handle is never freed, only the host in it: a thread that begins a call as
+/// another closes the host (an application shutting down) reads a live handle that
+/// refuses the call. It is the size of two pointers and a few counters.
 pub struct Host {
-    pub(crate) host: modhost::Host,
+    /// The open host, read only through a call counted in `calls`, and dropped by
+    /// `modhost_close` once none is under way.
+    open: UnsafeCell<ManuallyDrop<Box<modhost::Host>>>,
     /// The calls under way, which closing waits for.
-    pub(crate) calls: std::sync::Arc<Calls>,
+    calls: Calls,
 }
+
+// SAFETY: `open` is read only from inside a call counted in `calls` (`Calls::enter`), and
+// dropped only when none is under way and none can begin (`Calls::close`); what is read,
+// `modhost::Host`, is itself shareable (checked below).
+unsafe impl Sync for Host {}
 
 // modhost.h promises that a host may be used from several threads at once: this stops
 // compiling if `modhost::Host` ever stops being shareable.
 const _: fn() = || {
     fn shareable<T: Send + Sync>() {}
+    shareable::<modhost::Host>();
     shareable::<Host>();
 };
+
+impl Host {
+    fn new(open: modhost::Host) -> Self {
+        Self {
+            open: UnsafeCell::new(ManuallyDrop::new(Box::new(open))),
+            calls: Calls::default(),
+        }
+    }
+
+    /// The calls under way on it.
+    pub(crate) fn calls(&self) -> &Calls {
+        &self.calls
+    }
+
+    /// The open host.
+    ///
+    /// # Safety
+    ///
+    /// Only from inside a call counted in [`Host::calls`].
+    pub(crate) unsafe fn open(&self) -> &modhost::Host {
+        // SAFETY: not dropped while a call is counted in (the caller's contract).
+        unsafe { &*self.open.get() }
+    }
+}
 
 /// Opens the root directory `root`, creating it on first use, and recovers what an
 /// interrupted change left.
@@ -141,10 +179,7 @@ pub unsafe extern "C" fn modhost_open(
                 }
                 embedding = embedding.capability(capability.linked());
             }
-            let opened = Host {
-                host: embedding.open(root)?,
-                calls: std::sync::Arc::default(),
-            };
+            let opened = Host::new(embedding.open(root)?);
             put_raw(host, Box::into_raw(Box::new(opened)));
             Ok(())
         })
@@ -152,34 +187,40 @@ pub unsafe extern "C" fn modhost_open(
 }
 
 /// Closes `host`, once every call on it under way in other threads has returned (a
-/// dispatch in a capability callback, say): it waits for them, and a call made from
-/// inside one of them meanwhile (a callback dispatching again) fails with
-/// `MODHOST_ERROR_ARGUMENT`. Closed from inside one of its own calls (a capability
-/// callback), it cannot wait for that call: it is then left open, and refuses every call
-/// after, until the process ends. In a process forked from the one that opened it, it
-/// only lets go of the handle, at once: the host there is the parent's copy, whose calls
-/// under way at the fork never end, and nothing of it is freed. NULL is ignored.
+/// dispatch in a capability callback, say): it waits for them. A call begun meanwhile or
+/// after, from inside one of them (a callback dispatching again) or from another thread
+/// racing the close, fails with `MODHOST_ERROR_ARGUMENT`: the handle stays valid memory
+/// for that, and only the host in it is freed. Closed from inside one of its own calls (a
+/// capability callback), it cannot wait for that call: it is then left open, and refuses
+/// every call after, until the process ends. Closed again, or by two threads at once, the
+/// later close does nothing. In a process forked from the one that opened it, it only
+/// lets go of the handle, at once: the host there is the parent's copy, whose calls under
+/// way at the fork never end, and nothing of it is freed. NULL is ignored.
 ///
 /// # Safety
 ///
-/// `host` is NULL or a host from `modhost_open`, not closed before; once this is called,
-/// no thread begins a call on it other than from inside a call already under way.
+/// `host` is NULL or a host from `modhost_open`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn modhost_close(host: *mut Host) {
-    // SAFETY: made by `Box::into_raw` in `modhost_open`, not closed before.
-    let Some(open) = (unsafe { host.as_ref() }) else {
+    // SAFETY: made by `Box::into_raw` in `modhost_open`, and never freed.
+    let Some(handle) = (unsafe { host.as_ref() }) else {
         return;
     };
-    if !quietly(false, || open.host.check_process().is_ok()) {
+    // Entered, to read the host: refused when it is closed or closing already.
+    let forked = match Calls::enter(handle) {
+        Ok(open) => quietly(true, || open.check_process().is_err()),
+        Err(_) => return,
+    };
+    if forked || !quietly(false, || handle.calls().close()) {
         return;
     }
-    if !quietly(false, || open.calls.close()) {
-        return;
-    }
-    // SAFETY: no call on it is under way, and none begins. Closing ends the host's pool
-    // and engine, on a stack segment of its own where the thread's is small.
+    // SAFETY: no call on it is under way, and none begins (`close` returned true once).
+    // Closing ends the host's pool and engine, on a stack segment of its own where the
+    // thread's is small.
     quietly((), || {
-        modhost::embed::with_stack(|| drop(unsafe { Box::from_raw(host) }))
+        modhost::embed::with_stack(|| unsafe {
+            ManuallyDrop::drop(&mut *handle.open.get());
+        })
     });
 }
 
@@ -187,14 +228,15 @@ pub unsafe extern "C" fn modhost_close(host: *mut Host) {
 ///
 /// # Safety
 ///
-/// `host` is NULL or a live host.
+/// `host` is NULL or a host from `modhost_open`.
 pub(crate) unsafe fn host_arg<'a>(host: *const Host) -> Result<Entered<'a>, Failure> {
     // SAFETY: the caller's contract.
     let host = unsafe { host.as_ref() }.ok_or_else(|| Failure::argument("`host` is NULL"))?;
-    // Before anything of the host is touched: in a forked child, a lock a parent's thread
-    // held at the fork is held for ever.
-    host.host.check_process()?;
-    Calls::enter(host)
+    // Entering takes no lock: in a forked child, one a parent's thread held at the fork
+    // is held for ever.
+    let open = Calls::enter(host)?;
+    open.check_process()?;
+    Ok(open)
 }
 
 /// The options `flags` (`MODHOST_GRANT`, `MODHOST_FORCE`, `MODHOST_REINSTALL`) stand for.
@@ -252,14 +294,14 @@ type Verb =
 
 fn change(
     verb: Verb,
-    host: &Host,
+    host: &modhost::Host,
     from: Option<&Path>,
     names: Vec<&Path>,
     flags: u32,
 ) -> Result<String, Failure> {
     // The arguments first: an unknown flag is the caller's mistake whatever the packages.
     let options = options(flags)?;
-    let done = verb(&host.host, &names, from, options)?;
+    let done = verb(host, &names, from, options)?;
     Ok(serde_json::to_string(&done)?)
 }
 
@@ -363,7 +405,7 @@ pub unsafe extern "C" fn modhost_list(
             if modules.is_null() {
                 return Err(Failure::argument("`modules` is NULL"));
             }
-            let listed = host_arg(host)?.host.list()?;
+            let listed = host_arg(host)?.list()?;
             put(modules, serde_json::to_string(&listed)?);
             Ok(())
         })
@@ -413,12 +455,11 @@ pub unsafe extern "C" fn modhost_declare(
             let limits = (timeout_ms > 0).then(|| modhost::Limits {
                 call_timeout: Duration::from_millis(timeout_ms),
                 ..host
-                    .host
                     .hook_point(&name)
                     .limits
-                    .unwrap_or_else(|| host.host.limits())
+                    .unwrap_or_else(|| host.limits())
             });
-            host.host.declare(HookPoint {
+            host.declare(HookPoint {
                 name,
                 shape,
                 on_error,
@@ -488,7 +529,7 @@ pub unsafe extern "C" fn modhost_dispatch(
                 return Err(Failure::argument("`result` is NULL"));
             }
             let open = host_arg(host)?;
-            let host = &open.host;
+            let host = &*open;
             let hook = str_arg(hook, "hook")?;
             let payload = str_arg(payload, "payload")?;
             let options = DispatchOptions {
@@ -510,7 +551,7 @@ pub unsafe extern "C" fn modhost_dispatch(
 pub struct CancelHandle(modhost::embed::Cancel);
 
 /// A new cancel handle for dispatches on `host`, which the caller frees with
-/// `modhost_cancel_handle_free`; NULL when `host` is NULL or being closed, or in a
+/// `modhost_cancel_handle_free`; NULL when `host` is NULL, closed or being closed, or in a
 /// process forked from the one that opened it. It may outlive the host.
 ///
 /// # Safety
@@ -521,7 +562,7 @@ pub unsafe extern "C" fn modhost_cancel_handle_new(host: *const Host) -> *mut Ca
     quietly(std::ptr::null_mut(), || {
         // SAFETY: the caller's contract.
         match unsafe { host_arg(host) } {
-            Ok(host) => Box::into_raw(Box::new(CancelHandle(host.host.cancel_handle()))),
+            Ok(host) => Box::into_raw(Box::new(CancelHandle(host.cancel_handle()))),
             Err(_) => std::ptr::null_mut(),
         }
     })

@@ -26,7 +26,7 @@ unsafe fn on_module<T: serde::Serialize>(
         guard(error, || {
             put_raw(out, std::ptr::null_mut());
             let open = host_arg(host)?;
-            let host = &open.host;
+            let host = &*open;
             let rawname = str_arg(rawname, "rawname")?;
             if rawname.is_empty() {
                 return Err(Failure::argument("`rawname` is empty"));
@@ -312,7 +312,7 @@ pub unsafe extern "C" fn modhost_reload(
     unsafe {
         guard(error, || {
             put_raw(reload, std::ptr::null_mut());
-            let written = host_arg(host)?.host.reload()?;
+            let written = host_arg(host)?.reload()?;
             put(reload, serde_json::to_string(&written)?);
             Ok(())
         })

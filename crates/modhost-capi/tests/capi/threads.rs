@@ -1,4 +1,5 @@
-//! One host on many threads, and on a thread with a small stack.
+//! One host on many threads, with one closing it under them, and on a thread with a
+//! small stack.
 
 use std::ptr::null;
 
@@ -48,6 +49,65 @@ fn one_host_dispatches_from_many_threads_each_with_its_own_context() -> TestResu
     assert_eq!(seen.0.lock().map_err(|e| e.to_string())?.len(), 8 * 40);
     // SAFETY: every thread is joined; the host is not used again.
     unsafe { modhost_close(host) };
+    Ok(())
+}
+
+#[test]
+fn threads_racing_a_close_are_refused_and_closing_again_does_nothing() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = open_with_telephony(root.path(), &seen)?;
+    install(host, &["core", "caller"], MODHOST_GRANT)?;
+    /// The host, shared with the threads that dispatch on it.
+    #[derive(Clone, Copy)]
+    struct Shared(*mut Host);
+    // SAFETY: a host may be used from several threads at once (modhost.h).
+    unsafe impl Send for Shared {}
+    // Channels dispatching as the application shuts down: each goes on until refused,
+    // and once more after, as a late thread would.
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let shared = Shared(host);
+            std::thread::spawn(move || {
+                let shared = shared;
+                let mut served = 0;
+                loop {
+                    match dispatch(shared.0, "whoami", "", Some("PJSIP/1"), null()) {
+                        Ok(_) => served += 1,
+                        Err(error) => {
+                            let again = dispatch(shared.0, "whoami", "", None, null());
+                            return (served, error, again.err());
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let refused = format!(
+        "status {MODHOST_ERROR_ARGUMENT}: {:?}",
+        Some("the host is closed, or being closed")
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: the host, closed while other threads call it (which modhost.h allows).
+    unsafe { modhost_close(host) };
+    for thread in threads {
+        let (served, error, again) = thread.join().map_err(|_| "a dispatching thread panicked")?;
+        assert!(served > 0, "no dispatch ran before the close");
+        for error in [Some(error), again] {
+            assert_eq!(error.as_deref(), Some(refused.as_str()), "after {served}");
+        }
+    }
+    // Closed, every call is refused the same way, and closing it again does nothing.
+    assert_eq!(
+        dispatch(host, "whoami", "", None, null()).err().as_deref(),
+        Some(refused.as_str())
+    );
+    // SAFETY: a closed host, which stays valid memory.
+    unsafe {
+        assert!(modhost_cancel_handle_new(host).is_null());
+        modhost_close(host);
+        modhost_close(host);
+    }
     Ok(())
 }
 
