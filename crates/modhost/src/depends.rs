@@ -309,9 +309,17 @@ fn module(dependency: &NamedRequirement, modules: &BTreeMap<&str, Available<'_>>
     let found = match modules.get(dependency.name.as_str()) {
         None => Err("not installed".to_owned()),
         Some(Available::Planned(manifest)) => Ok((manifest.version.clone(), "to be installed")),
-        Some(Available::Packaged(Packaged::Version(version))) => Err(format!(
-            "not installed ({version} is in the package directory: install it first, or with this module)"
-        )),
+        Some(Available::Packaged(Packaged::Version(version))) => {
+            Err(match &dependency.requirement {
+                Some(requirement) if !requirement.matches(version) => format!(
+                    "not installed, and the package directory's {version} is {}",
+                    direction(requirement)
+                ),
+                _ => format!(
+                    "not installed ({version} is in the package directory: install it first, or with this module)"
+                ),
+            })
+        }
         Some(Available::Packaged(Packaged::Unreadable(why))) => {
             Err(format!("not installed, and {why}"))
         }

@@ -95,7 +95,7 @@ fn each_module_status_gets_its_own_message_and_one_marked_needs_upgrade_still_ru
         record("d", "1.0", Status::Broken),
     ];
     let m = manifest(
-        "<module>a ge 3.0</module><module>a lt 2.0</module><module>b</module><module>c</module><module>d</module><module>e</module><module>a</module><module>f</module><module>g</module><module>h</module>",
+        "<module>a ge 3.0</module><module>a lt 2.0</module><module>b</module><module>c</module><module>d</module><module>e</module><module>a</module><module>f</module><module>g</module><module>h</module><module>f ge 4.0</module>",
     );
     let packaged = BTreeMap::from([
         ("f".to_owned(), Packaged::Version(version("3.1"))),
@@ -142,6 +142,11 @@ fn each_module_status_gets_its_own_message_and_one_marked_needs_upgrade_still_ru
             (
                 Outcome::Failed,
                 "not installed, and `h-2.0.tgz` may hold it but cannot be read: truncated"
+            ),
+            // Too old to meet it: never said as one to install first.
+            (
+                Outcome::Failed,
+                "not installed, and the package directory's 3.1 is too old"
             ),
         ]
     );
