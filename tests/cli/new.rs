@@ -379,7 +379,7 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
     assert_eq!(
         calls[0]["output"],
         "TypeError: kv.set: `key` must be a str, not int (5)\n\
-         HostError: no such table: nosuch\n\
+         HostError: no such table: nosuch (a module reaches only the tables its module.xml's <database> declares)\n\
          TypeError: Dup: methods `a` and `b` are both marked @handler('dup'); \
          a handler name may be used once\n\
          TypeError: at its line; a handler is called with (self, hook, payload); write \
@@ -755,7 +755,7 @@ fn a_javascript_module_installs_runs_upgrades_and_fails_with_its_stack() {
         ),
         (
             "host",
-            "HostError: no such table: nosuch\nhello_js_mistake@app.js:",
+            "HostError: no such table: nosuch (a module reaches only the tables its module.xml's <database> declares)\nhello_js_mistake@app.js:",
         ),
         ("fetch", "TypeError: fetch: modhost modules have no network"),
         ("cause", "Error: outer\nhello_js_mistake@app.js:"),
@@ -821,7 +821,7 @@ fn a_javascript_module_installs_runs_upgrades_and_fails_with_its_stack() {
         calls[0]["output"],
         "[{\"r\":100000000000000000000,\"i\":1099511627776}]\n\
          TypeError: kv.set: `key` must be a string, not a number\n\
-         true: no such table: nosuch\n\
+         true: no such table: nosuch (a module reaches only the tables its module.xml's <database> declares)\n\
          [{\"h\":\"0102FF\"}]\n\
          [{\"id\":1,\"who\":\"world\"}]",
         "{calls}"

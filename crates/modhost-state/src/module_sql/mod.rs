@@ -388,12 +388,25 @@ fn confined<T>(
         run(stmt)
     });
     match result {
-        Err(failure) if !prepared => Err(alone(conn, &owned, stop, sql)
-            .unwrap_or(failure)
-            .to_string()),
+        Err(failure) if !prepared => {
+            let said = alone(conn, &owned, stop, sql)
+                .unwrap_or(failure)
+                .to_string();
+            // Said of every table missing, another module's or none at all: an author
+            // reading core's tables as FreePBX modules do would take it for core missing.
+            Err(if said.starts_with("no such table: ") {
+                format!("{said} {REACH}")
+            } else {
+                said
+            })
+        }
         other => other.map_err(|failure| failure.to_string()),
     }
 }
+
+/// What a module's SQL reaches, said with every "no such table".
+pub(crate) const REACH: &str =
+    "(a module reaches only the tables its module.xml's <database> declares)";
 
 /// [`confined`]'s work on one connection: prepares and vets `sql` under the guards, runs
 /// it, and removes the guards whatever happened.

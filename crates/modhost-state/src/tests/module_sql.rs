@@ -45,7 +45,10 @@ fn module_sql_reaches_only_the_modules_own_tables() -> Result<()> {
         let denied = txn.module_query("m", sql, &[], later());
         assert_eq!(
             denied,
-            Err(format!("no such table: {table}")),
+            Err(format!(
+                "no such table: {table} {}",
+                crate::module_sql::REACH
+            )),
             "`{sql}` must be refused"
         );
     }
@@ -453,7 +456,10 @@ fn a_module_cannot_tell_another_modules_table_from_a_missing_one() -> Result<()>
     }
     assert_eq!(
         missing[0][0],
-        Err("no such table: Secrets".to_owned()),
+        Err(format!(
+            "no such table: Secrets {}",
+            crate::module_sql::REACH
+        )),
         "useful for the module's own typos"
     );
     // …is what it is told once another module has it, whatever its spelling.
