@@ -1579,6 +1579,8 @@ impl Parser {
             .flat_map(|m| m.children.iter())
         {
             self.check_children("module/methods", element, &[]);
+            // A `priority="50"` guessed for `pri` would leave the handler at the default.
+            self.unused_attributes(element, &["pri"]);
             let handler = element.trimmed_text();
             let priority = self.integer(element, "pri", DEFAULT_PRIORITY);
             if handler.is_empty() {
@@ -1679,10 +1681,11 @@ impl Parser {
         servers
     }
 
-    /// Warns of each attribute of the capability `element` that is not one of `known`.
+    /// Warns of each attribute of `element` that is not one of `known` (in any case, as
+    /// FreePBX reads them).
     fn unused_attributes(&mut self, element: &Element, known: &[&str]) {
         for (attribute, _) in &element.attributes {
-            if !known.contains(&attribute.as_str()) {
+            if !known.iter().any(|k| k.eq_ignore_ascii_case(attribute)) {
                 self.warn(
                     element.position,
                     format!(

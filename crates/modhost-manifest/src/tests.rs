@@ -50,6 +50,24 @@ fn reads_identity_depends_and_methods() {
 }
 
 #[test]
+fn a_methods_priority_is_pri_in_any_case_and_a_guessed_spelling_is_warned_of() {
+    let Ok(m) = parse(
+        "<module><rawname>bl</rawname><name>B</name><version>1.0</version><methods>\
+         <call.route priority=\"50\">bl_route</call.route>\
+         <get_config PRI=\"200\">bl_config</get_config></methods></module>",
+    ) else {
+        panic!("parses")
+    };
+    assert_eq!(m.methods[0].priority, DEFAULT_PRIORITY);
+    assert_eq!(m.methods[1].priority, 200);
+    let warnings: Vec<String> = m.warnings.iter().map(|w| w.message.clone()).collect();
+    assert_eq!(
+        warnings,
+        ["<call.route>: unknown attribute `priority` is not used (known: pri)"]
+    );
+}
+
+#[test]
 fn reports_every_problem_with_its_position() {
     let found = problems(
         "<module>\n<rawname>Bad-Name</rawname>\n<name></name>\n<version>1.0foo</version>\n\
