@@ -249,6 +249,14 @@ fn main() -> ExitCode {
     );
     let _log = output::init_tracing(serving);
     let json = cli.json;
+    let asked = match cli.command {
+        Command::Install(_) | Command::Installlocal(_) => output::Asked::Install,
+        Command::Upgrade(_) => output::Asked::Upgrade,
+        Command::Upgradeall(_) => output::Asked::Upgradeall,
+        Command::Enable(_) => output::Asked::Enable,
+        Command::Rollback(_) => output::Asked::Rollback,
+        _ => output::Asked::Other,
+    };
     match run(cli) {
         Ok(code) => code,
         // A reader that stopped reading (`| head`) is no failure to report: ended as a
@@ -261,7 +269,7 @@ fn main() -> ExitCode {
             ExitCode::from(BROKEN_PIPE)
         }
         Err(error) => {
-            let _ = output::Output::new(json).error(&error);
+            let _ = output::Output::new(json).error_after(&error, asked);
             let interrupted = error.chain().any(|e| {
                 matches!(
                     e.downcast_ref::<modhost::Error>(),

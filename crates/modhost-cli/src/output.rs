@@ -197,10 +197,33 @@ fn details(error: &anyhow::Error) -> serde_json::Map<String, serde_json::Value> 
     details
 }
 
+/// The command an error ended, where what to do about it depends on it: `enable` takes no
+/// packages, `upgrade` installs nothing new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// `install` and `installlocal`.
+    Install,
+    /// `upgrade`.
+    Upgrade,
+    /// `upgradeall`.
+    Upgradeall,
+    /// `enable`.
+    Enable,
+    /// `rollback`.
+    Rollback,
+    /// Any other.
+    Other,
+}
+
 /// What to do about `error` with this command line's own flags: the library speaks of its
 /// options (forcing a change, waiting for the lock, a package directory), the CLI of the
 /// flags that set them.
 pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    hint_after(error, Asked::Other)
+}
+
+/// [`hint`], for what `asked` ran.
+pub fn hint_after(error: &anyhow::Error, asked: Asked) -> Option<&'static str> {
     if let Some(modhost_repo::Error::Republished { .. }) = error
         .chain()
         .find_map(|e| e.downcast_ref::<modhost_repo::Error>())
@@ -245,19 +268,38 @@ pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
                 .iter()
                 .any(|r| r.contains(": not installed") || r.contains(": not present at all")) =>
         {
-            "install what it requires with it (give its packages too, or --from DIR to bring \
-             them from a package directory), or --force does it anyway, setting the \
-             requirements aside"
+            match asked {
+                // An upgrade installs nothing new, and enable takes no packages.
+                Asked::Upgrade | Asked::Upgradeall | Asked::Enable | Asked::Rollback => {
+                    "install what it requires first (`modhost install` with its package, or \
+                     --from DIR to bring it from a package directory), or --force does it \
+                     anyway, setting the requirements aside"
+                }
+                Asked::Install | Asked::Other => {
+                    "install what it requires with it (give its packages too, or --from DIR to \
+                     bring them from a package directory), or --force does it anyway, setting \
+                     the requirements aside"
+                }
+            }
         }
         modhost::Error::Unmet(_) => "--force does it anyway, setting the requirements aside",
+        modhost::Error::NoPackageDir if asked == Asked::Upgradeall => {
+            "give --from DIR, or set `packages` in modhost.toml; `upgradeall --online` upgrades \
+             from the update sources instead"
+        }
         modhost::Error::NoPackageDir => "give --from DIR, or set `packages` in modhost.toml",
         modhost::Error::NoRoot(_) => {
             "check --root and MODHOST_ROOT; `modhost install PACKAGE` creates a root"
         }
         modhost::Error::SourceExists { .. } => "use `source add --replace` to change it",
-        modhost::Error::NotAPackageDir { is_file: true, .. } => {
-            "`modhost manifest FILE` describes one package"
-        }
+        modhost::Error::NotAPackageDir { is_file: true, .. } => match asked {
+            Asked::Install | Asked::Upgrade | Asked::Upgradeall => {
+                "--from names a directory of packages: give a package file itself without it"
+            }
+            Asked::Enable | Asked::Rollback | Asked::Other => {
+                "`modhost manifest FILE` describes one package"
+            }
+        },
         modhost::Error::SourceInUse { .. } => "--force removes the source anyway",
         error if error.failed_call() == Some("disable()") => {
             "`disable --force` disables it without running its code, keeping its data"
@@ -318,6 +360,11 @@ impl Output {
     /// in JSON mode (exact).
     pub fn error(&self, error: &anyhow::Error) -> Result<()> {
         self.error_with_hint(error, hint(error))
+    }
+
+    /// [`Output::error`] for what `asked` ran.
+    pub fn error_after(&self, error: &anyhow::Error, asked: Asked) -> Result<()> {
+        self.error_with_hint(error, hint_after(error, asked))
     }
 
     /// [`Output::error`], with `hint` (what to do about it, which only the command knows)
@@ -581,6 +628,52 @@ mod tests {
             written,
             " INFO hi\\x1b]0;pwned\\x07\\x0d\n  line two\tend module=evil\\x1b[2J\n \
              WARN dropped module=evil\\x1b[2J count=3 path=\"a\\\\u{202e}b\"\n"
+        );
+    }
+
+    #[test]
+    fn what_to_do_follows_the_command_that_failed() {
+        let unmet = || {
+            anyhow::Error::new(modhost::Error::Unmet(vec![
+                "`backup` 16.0.68 requires module `core ge 16.0.56`: not installed".into(),
+            ]))
+        };
+        let with_it = "install what it requires with it (give its packages too";
+        let first = "install what it requires first (`modhost install` with its package";
+        for (asked, said) in [
+            (Asked::Install, with_it),
+            (Asked::Other, with_it),
+            (Asked::Upgrade, first),
+            (Asked::Upgradeall, first),
+            (Asked::Enable, first),
+            (Asked::Rollback, first),
+        ] {
+            let hint = hint_after(&unmet(), asked).unwrap_or_default();
+            assert!(hint.starts_with(said), "{asked:?}: {hint}");
+        }
+        let file = || {
+            anyhow::Error::new(modhost::Error::NotAPackageDir {
+                path: "core-16.0.40.tgz".into(),
+                is_file: true,
+            })
+        };
+        assert_eq!(
+            hint_after(&file(), Asked::Install),
+            Some("--from names a directory of packages: give a package file itself without it")
+        );
+        assert_eq!(
+            hint(&file()),
+            Some("`modhost manifest FILE` describes one package")
+        );
+        let nowhere = || anyhow::Error::new(modhost::Error::NoPackageDir);
+        assert!(
+            hint_after(&nowhere(), Asked::Upgradeall).is_some_and(
+                |h| h.contains("`upgradeall --online` upgrades from the update sources")
+            )
+        );
+        assert_eq!(
+            hint_after(&nowhere(), Asked::Install),
+            Some("give --from DIR, or set `packages` in modhost.toml")
         );
     }
 

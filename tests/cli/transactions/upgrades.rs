@@ -207,7 +207,7 @@ fn rollback_checks_the_dependencies_of_the_version_it_returns_to() {
     );
     assert!(
         run.stderr
-            .contains("help: install what it requires with it")
+            .contains("help: install what it requires first (`modhost install` with its package")
             && run
                 .stderr
                 .contains("--force does it anyway, setting the requirements aside"),
