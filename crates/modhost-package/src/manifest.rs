@@ -12,7 +12,7 @@ use crate::entries::{Admitted, Entries};
 use crate::error::{Error, classify, refused};
 use crate::escape::shown_str;
 use crate::format::{Format, open};
-use crate::staging::{Kind, is_desktop_metadata, relative_parts};
+use crate::staging::{Kind, is_desktop_metadata, is_php, missing_component, relative_parts};
 use crate::tar::tar_manifest;
 use crate::zip::zip_manifest;
 
@@ -62,9 +62,10 @@ pub fn read_manifest(package: &Path, limits: &Limits) -> Result<Manifest, Error>
     if !component.is_some_and(|component| layout.is_file_entry(&component)) {
         return Err(refused(
             package,
-            format!(
-                "component `{}/{}` is missing",
-                manifest.rawname, manifest.component
+            missing_component(
+                &manifest.rawname,
+                &manifest.component,
+                layout.file_entries().find(|name| is_php(name)),
             ),
         ));
     }

@@ -157,6 +157,15 @@ impl Layout {
         self.names.is_file_entry(path)
     }
 
+    /// The names (`/`-joined) of the files the package holds, in order.
+    pub(crate) fn file_entries(&self) -> impl Iterator<Item = &str> {
+        self.names
+            .nodes
+            .iter()
+            .filter(|(_, node)| node.entry && !node.dir)
+            .map(|(path, _)| path.as_str())
+    }
+
     /// What a refusal for a missing module.xml adds when the package holds one by another
     /// case (`MODULE.XML`) or one level too deep (`acme/acme/module.xml`).
     pub(crate) fn manifest_hint(&self) -> String {

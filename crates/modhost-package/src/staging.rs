@@ -352,9 +352,17 @@ impl<'a> Stage<'a> {
             .iter()
             .fold(module_dir.clone(), |p, c| p.join(c));
         if !component.is_file() {
-            return Err(self.refuse(format!(
-                "component `{rawname}/{}` is missing",
-                manifest.component
+            let php = std::fs::read_dir(&module_dir).ok().and_then(|entries| {
+                entries
+                    .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+                    .filter(|name| is_php(name))
+                    .min()
+                    .map(|name| format!("{rawname}/{name}"))
+            });
+            return Err(self.refuse(missing_component(
+                &rawname,
+                &manifest.component,
+                php.as_deref(),
             )));
         }
         Ok(Unpacked {
@@ -363,6 +371,25 @@ impl<'a> Stage<'a> {
             component,
         })
     }
+}
+
+/// Why a package cannot be installed that lacks its component: a FreePBX module as its
+/// mirror serves it (PHP, `php` one of its files) is said as that, and what modhost runs.
+pub(crate) fn missing_component(rawname: &str, component: &str, php: Option<&str>) -> String {
+    match php {
+        Some(php) => format!(
+            "component `{rawname}/{component}` is missing: the package holds PHP (`{php}`), \
+             as a FreePBX module does, and modhost runs a WebAssembly component built \
+             against its WIT, not PHP"
+        ),
+        None => format!("component `{rawname}/{component}` is missing"),
+    }
+}
+
+/// Whether the file `name` (its last part) is PHP source.
+pub(crate) fn is_php(name: &str) -> bool {
+    let name = name.rsplit('/').next().unwrap_or(name);
+    name.len() > 4 && name[name.len() - 4..].eq_ignore_ascii_case(".php")
 }
 
 /// The refusal of an entry named `raw` longer than the limits allow, if it is.

@@ -383,7 +383,7 @@ fn a_package_read_for_its_module_xml_is_refused_for_what_unpacking_refuses() {
     // `install` takes, in either format.
     let scratch = scratch();
     let wasm: &[u8] = b"\0asm";
-    let cases: [(&str, &Files<'_>, &str); 3] = [
+    let cases: [(&str, &Files<'_>, &str); 4] = [
         (
             "beside",
             &[
@@ -397,6 +397,16 @@ fn a_package_read_for_its_module_xml_is_refused_for_what_unpacking_refuses() {
             "nowasm",
             &[("demo/module.xml", XML.as_bytes())],
             "component `demo/module.wasm` is missing",
+        ),
+        // A FreePBX module as its mirror serves it: PHP, said as that.
+        (
+            "php",
+            &[
+                ("demo/module.xml", XML.as_bytes()),
+                ("demo/Demo.class.php", b"<?php"),
+                ("demo/install.php", b"<?php"),
+            ],
+            "component `demo/module.wasm` is missing: the package holds PHP (`demo/Demo.class.php`",
         ),
         (
             "case",
