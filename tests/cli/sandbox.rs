@@ -627,7 +627,7 @@ fn a_granted_directory_gone_missing_leaves_only_its_module_without_it() {
     assert_eq!(calls[0]["ok"], false, "{calls}");
     assert!(
         run.stderr.contains("granted directory cannot be opened")
-            && run.stderr.contains("modhost revoke granted"),
+            && run.stderr.contains("or revoke the module's grant of it"),
         "{}",
         run.stderr
     );

@@ -75,7 +75,7 @@ impl Runtime {
                     module = rawname,
                     directory = %mount.path.display(),
                     "the module's granted directory now leads into or holds `{}`, which no \
-                     module may reach, so its sandbox lacks it: `modhost revoke {rawname}`",
+                     module may reach, so its sandbox lacks it: revoke the module's grant of it",
                     protected.display()
                 );
                 continue;
@@ -99,7 +99,7 @@ impl Runtime {
                         directory = %mount.path.display(),
                         "the module's granted directory is now reached through `{}`, which is \
                          a link or no directory, so its sandbox lacks it: make the path real \
-                         directories again, or `modhost revoke {rawname}`",
+                         directories again, or revoke the module's grant of it",
                         link.display()
                     );
                     continue;
@@ -112,7 +112,7 @@ impl Runtime {
                         module = rawname,
                         directory = %mount.path.display(),
                         "the module's granted directory cannot be opened ({why}), so its \
-                         sandbox lacks it: recreate it, or `modhost revoke {rawname}`"
+                         sandbox lacks it: recreate it, or revoke the module's grant of it"
                     );
                     continue;
                 }
