@@ -85,8 +85,8 @@ pub(crate) fn rollback(host: &Host, rawname: &str, force: bool) -> Result<Change
     tx.fault("restored");
     tx.replacing(host.layout.module_dir(rawname, &current.module_dir));
     tx.replacing(host.layout.data_dir(rawname, &current.data_dir));
+    tx.superseding(rawname)?;
     tx.commit()?;
-    super::transaction::trim_cache(host);
     Ok(Change::plain(
         rawname,
         Action::RolledBack,

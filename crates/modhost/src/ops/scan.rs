@@ -68,6 +68,8 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
             match host.is_scratch() {
                 true => read_unpacked(path, &staged.unpacked, &host.runtime),
                 false => load_unpacked(host, path, &staged.unpacked).map(|component| {
+                    // Compiled now, the cache is trimmed at the end, however the scan ends.
+                    tx.loaded(&component);
                     let engine = host.runtime.engine();
                     (component.exports(engine), component.imports(engine))
                 }),
@@ -104,7 +106,6 @@ pub(crate) fn scan(host: &Host, dir: &Path) -> Result<Scan> {
             .set_status(rawname, *status, reason.as_deref())?;
     }
     tx.commit()?;
-    super::transaction::trim_cache(host);
     Ok(Scan {
         entries,
         unreadable,

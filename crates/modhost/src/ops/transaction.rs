@@ -321,7 +321,7 @@ fn sweep(layout: &layout::Layout, dirs: &[PathBuf]) -> Vec<PathBuf> {
 /// Bounds the compiled code kept of components nothing installed uses (what a scan
 /// compiled) to the configured size. A failure only leaves files in the cache, so it is
 /// logged.
-pub(crate) fn trim_cache(host: &Host) {
+fn trim_cache(host: &Host) {
     let trimmed =
         in_use(host).and_then(|in_use| Ok(host.runtime.trim(&in_use, host.cache_keep)?));
     if let Err(e) = trimmed {
