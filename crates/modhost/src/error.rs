@@ -384,8 +384,9 @@ pub enum Error {
         path: PathBuf,
     },
     /// An installed module's code cannot be loaded here (it imports what this host no
-    /// longer provides, or its component will not compile), so a lifecycle call of it
-    /// cannot run: a change that skips its code still can.
+    /// longer provides, its component will not compile, or its module.xml no longer
+    /// reads), so a lifecycle call of it cannot run: a change that skips its code still
+    /// can.
     #[error("`{rawname}` {version} cannot run its {call}, as its code cannot be loaded: {source}")]
     CannotRun {
         /// The module.

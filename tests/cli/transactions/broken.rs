@@ -303,6 +303,19 @@ fn a_broken_modules_handlers_are_named_as_left_out_and_reload_writes_nothing_wit
         std::fs::read_to_string(&config).unwrap_or_default(),
         "kept\n"
     );
+    // Its uninstall() cannot run, said as that, with the way out.
+    let run = root.fails(&["uninstall", "voicemail"]);
+    assert!(
+        run.stderr.contains(
+            "`voicemail` 16.0.12 cannot run its uninstall(), as its code cannot be loaded"
+        ) && run
+            .stderr
+            .contains("help: `delete` removes it without running its code"),
+        "{}",
+        run.stderr
+    );
+    root.ok(&["delete", "voicemail"]);
+    root.ok(&["reload"]);
 
     // A fail-closed chain that stops says which handlers never ran.
     root.configure(

@@ -51,6 +51,7 @@ fn component_for(host: &Host, record: &ModuleRecord, call: &Call<'_>) -> Result<
     component(host, record).map_err(|e| match e {
         // What this host cannot run (not an I/O error, nor a cache's trouble, which the
         // next try may not meet): skipping the module's code is then the way out.
+        // So is a module.xml it took once and this modhost no longer reads.
         Error::Runtime(
             Runtime::Load { .. }
             | Runtime::ApiVersion { .. }
@@ -58,7 +59,8 @@ fn component_for(host: &Host, record: &ModuleRecord, call: &Call<'_>) -> Result<
             | Runtime::MissingFunctions { .. }
             | Runtime::Unlinked { .. }
             | Runtime::MissingExports { .. },
-        ) => Error::CannotRun {
+        )
+        | Error::Manifest { .. } => Error::CannotRun {
             rawname: record.rawname.clone(),
             version: record.version.clone(),
             call: call.to_string(),
