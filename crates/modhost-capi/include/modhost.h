@@ -596,7 +596,8 @@ int modhost_declare(const modhost_host *host,
  * running module's handler, in priority order, as it is declared. `context`, when not
  * NULL, is passed to every capability callback the dispatch makes (hooks fired from
  * inside it included): the channel the call is on, say. modhost never reads it, so it
- * need not be UTF-8; what a callback answers must be. `cancel`, when not NULL, stops
+ * need not be UTF-8; what a callback answers must be (a failure's message that is not
+ * reaches the module with U+FFFD in place of what is not). `cancel`, when not NULL, stops
  * the dispatch when another thread calls `modhost_cancel` on it.
  *
  * A handler's failure is not the dispatch's: on success, `*result` is the JSON object

@@ -519,16 +519,20 @@ impl Interface {
         };
         drop(serving);
         // SAFETY: NULL, or a string the callback allocated with `malloc`.
-        let answer = unsafe { take_malloced(answer) }.map_err(|unreadable| match unreadable {
-            Unreadable::NotText(bytes) => failed(format!(
+        let answer = unsafe { take_malloced(answer) }.or_else(|unreadable| match unreadable {
+            // A failure's message in another encoding than UTF-8 (Latin-1 caller names
+            // are common in a PBX) still reaches the module as its error, what is not
+            // UTF-8 replaced: lost, the module could not handle the failure.
+            Unreadable::NotText(_, lossy) if status != 0 => Ok(Some(lossy)),
+            Unreadable::NotText(bytes, _) => Err(failed(format!(
                 "{} answered with {bytes} bytes that are not UTF-8 text",
                 named()
-            )),
-            Unreadable::TooLong(bytes) => failed(format!(
+            ))),
+            Unreadable::TooLong(bytes) => Err(failed(format!(
                 "{} answered with {bytes} bytes, more than the {MODHOST_MAX_ANSWER_BYTES} \
                  an answer may hold",
                 named()
-            )),
+            ))),
         })?;
         // Cut short by the caller's hang-up or the deadline (a callback that polls
         // `modhost_call_stopped` returns then): the call ends as cancelled or timed out,

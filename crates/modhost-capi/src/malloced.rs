@@ -43,15 +43,16 @@ pub unsafe extern "C" fn modhost_string_new(text: *const c_char) -> *mut c_char 
 
 /// Why a callback's answer cannot be taken.
 pub(crate) enum Unreadable {
-    /// It is not UTF-8 text; its length.
-    NotText(usize),
+    /// It is not UTF-8 text; its length, and the text with what is not UTF-8 replaced
+    /// (`U+FFFD`), for where a failure's message is better said so than lost.
+    NotText(usize, String),
     /// It is longer than [`MODHOST_MAX_ANSWER_BYTES`]; its length.
     TooLong(usize),
 }
 
-/// The string at `ptr`, freed with `free`; `None` for NULL. Refused, rather than read
-/// with replacement characters or copied whole, when it is not UTF-8 or is longer than a
-/// module could be given.
+/// The string at `ptr`, freed with `free`; `None` for NULL. Refused, rather than copied
+/// whole, when it is longer than a module could be given, and when it is not UTF-8 (the
+/// refusal carries it with replacement characters, for the caller to use where it may).
 ///
 /// # Safety
 ///
@@ -67,7 +68,7 @@ pub(crate) unsafe fn take_malloced(ptr: *mut c_char) -> Result<Option<String>, U
     } else {
         std::str::from_utf8(bytes)
             .map(str::to_owned)
-            .map_err(|_| Unreadable::NotText(bytes.len()))
+            .map_err(|_| Unreadable::NotText(bytes.len(), String::from_utf8_lossy(bytes).into()))
     };
     // SAFETY: allocated with `malloc`, by the caller's contract, and not used again.
     unsafe { free(ptr.cast()) };

@@ -236,6 +236,8 @@ fn a_c_application_gives_modules_its_api_as_json_callbacks() -> TestResult {
             "blank",
             "`pbx:telephony/calls@1.0.0#originate` failed with code 1, saying nothing more",
         ),
+        // A message that is not UTF-8 still reaches the module, what is not replaced.
+        ("latin1err", "no answer from Jos\u{fffd}"),
     ] {
         let left = format!(r#"{{"mailbox":"101","from":"{from}"}}"#);
         let result = dispatch(host, "voicemail.left", &left, None, null())?;
