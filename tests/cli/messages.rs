@@ -245,6 +245,43 @@ fn the_default_root_not_made_yet_reads_as_empty_and_a_file_is_no_root() {
 }
 
 #[test]
+fn a_mistyped_module_name_is_told_the_installed_one_it_is_near() {
+    let root = root();
+    root.ok(&["install", arg(&package("core")), arg(&package("voicemail"))]);
+    for args in [
+        &["info", "voicemial"][..],
+        &["uninstall", "vociemail"],
+        &["disable", "Voicemail"],
+        &["rollback", "voicemal"],
+        &["kv", "cor"],
+        &["grant", "voicemai"],
+    ] {
+        let run = root.fails(args);
+        let meant = if args[1].starts_with('c') {
+            "core"
+        } else {
+            "voicemail"
+        };
+        assert!(
+            run.stderr.contains(&format!(
+                "module `{}` is not installed (did you mean `{meant}`?)",
+                args[1]
+            )),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    // Nothing near: nothing guessed.
+    let run = root.fails(&["info", "phonebook"]);
+    assert!(
+        run.stderr.contains("module `phonebook` is not installed")
+            && !run.stderr.contains("did you mean"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn a_bare_name_that_is_also_a_directory_says_how_to_read_the_directory() {
     let root = root();
     root.ok(&["install", arg(&package("core"))]);

@@ -698,7 +698,7 @@ mod tests {
                 modhost::Error::NoPackageDir,
                 Some("give --from DIR, or set `packages` in modhost.toml"),
             ),
-            (modhost::Error::NotInstalled("core".into()), None),
+            (modhost::Error::NotInstalled("core".into(), None), None),
             // A full disk under any step of a change: what to do, and that it did nothing.
             (
                 modhost::Error::Io {

@@ -255,9 +255,10 @@ pub enum Error {
         /// Why not.
         problem: String,
     },
-    /// The module is not installed.
-    #[error("module `{0}` is not installed")]
-    NotInstalled(String),
+    /// The module is not installed; an installed module whose name is near it, if one
+    /// is (a slip of the keyboard).
+    #[error("module `{0}` is not installed{near}", near = near(.1.as_deref()))]
+    NotInstalled(String, Option<String>),
     /// A module was asked for by something that cannot be a rawname (a path, say).
     #[error(
         "`{}` is not a module's rawname ({}); a package file or module directory is read \
@@ -480,6 +481,13 @@ fn unchecked(done: &[crate::Change], failures: &[String]) -> String {
         "{upgraded}; these channels could not be checked, or what they offer could not be \
          used, so their modules may be out of date:{failures}"
     )
+}
+
+/// What [`Error::NotInstalled`] adds of a module installed under a name near the one
+/// asked for.
+fn near(near: Option<&str>) -> String {
+    near.map(|near| format!(" (did you mean `{near}`?)"))
+        .unwrap_or_default()
 }
 
 impl From<modhost_state::Error> for Error {

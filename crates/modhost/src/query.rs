@@ -358,10 +358,10 @@ impl Host {
             packages::package_dir(dir)?;
         }
         match self.info(rawname) {
-            Err(Error::NotInstalled(_)) if !modhost_manifest::is_valid_rawname(rawname) => {
+            Err(Error::NotInstalled(..)) if !modhost_manifest::is_valid_rawname(rawname) => {
                 Err(Error::NotARawname(rawname.to_owned()))
             }
-            Err(Error::NotInstalled(_)) => {
+            Err(Error::NotInstalled(..)) => {
                 let (offered, unreadable) = self.offered(from, &self.state.modules()?)?;
                 let dir = from.or(self.packages.as_deref());
                 let module = offered
@@ -374,7 +374,9 @@ impl Host {
                              of it",
                             dir.display()
                         )]),
-                        None => Error::NotInstalled(rawname.to_owned()),
+                        None => {
+                            Error::NotInstalled(rawname.to_owned(), self.installed_near(rawname))
+                        }
                     })?;
                 // A package that cannot be read says so where the imports would be.
                 let component = match self.component_imports(&module.package) {
@@ -491,7 +493,7 @@ impl Host {
         let installed = self.installed(rawname);
         let dependents = plan::dependents(rawname, &self.state.modules()?)?;
         match installed {
-            Err(Error::NotInstalled(_)) if !dependents.is_empty() => Ok(dependents),
+            Err(Error::NotInstalled(..)) if !dependents.is_empty() => Ok(dependents),
             Err(e) => Err(e),
             Ok(_) => Ok(dependents),
         }

@@ -43,7 +43,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             // read when written as a path, which this command takes.
             let path_too = matches!(
                 error.downcast_ref::<modhost::Error>(),
-                Some(modhost::Error::NotInstalled(name)) if Path::new(name).exists()
+                Some(modhost::Error::NotInstalled(name, _)) if Path::new(name).exists()
             );
             let hint = path_too
                 .then_some(
