@@ -118,7 +118,18 @@ fn an_empty_list_and_a_hook_nobody_handles_say_so() {
     assert_eq!(run.json(), serde_json::json!([]));
     assert!(
         run.stderr
-            .contains("no running module handles hook `nobody.handles`"),
+            .contains("no running module handles hook `nobody.handles`")
+            && !run.stderr.contains("differs"),
+        "{}",
+        run.stderr
+    );
+    // Hook names are case-sensitive: one handled in another case is named.
+    let run = root.ok(&["hook", "Call.Route", "--payload", "{}"]);
+    assert!(
+        run.stderr.contains(
+            "no running module handles hook `Call.Route`; `call.route` differs from it only \
+             in case (hook names are case-sensitive)"
+        ),
         "{}",
         run.stderr
     );

@@ -409,24 +409,6 @@ impl Host {
             .ok_or_else(|| Error::NotInstalled(rawname.to_owned(), self.installed_near(rawname)))
     }
 
-    /// The installed module whose name is nearest `rawname`, within two edits (or a
-    /// difference of case alone), if one is.
-    pub(crate) fn installed_near(&self, rawname: &str) -> Option<String> {
-        let modules = self.state.modules().ok()?;
-        modules
-            .into_iter()
-            .map(|record| record.rawname)
-            .map(|name| {
-                (
-                    strsim::damerau_levenshtein(&name.to_lowercase(), &rawname.to_lowercase()),
-                    name,
-                )
-            })
-            .filter(|(distance, _)| *distance <= 2)
-            .min()
-            .map(|(_, name)| name)
-    }
-
     /// Tells the reporter.
     pub(crate) fn report(&self, event: Event) {
         self.reporter.report(event);

@@ -34,7 +34,7 @@
 //!   each run inside the one `ops/transaction.rs`, or of `online/` (sources, offers,
 //!   applying what verified).
 //! - `query.rs`: read-only questions (list, info, kv, rows, reverse dependencies,
-//!   dependency checks).
+//!   dependency checks); `near.rs`: names near a mistyped one.
 //! - `event.rs` and `change.rs`: progress events, and what a change did.
 //! - `plan.rs` and `depends.rs`: what a batch does and whether its constraints hold;
 //!   `packages.rs`: a local package directory; `config.rs`: `modhost.toml`;
@@ -80,6 +80,7 @@ mod intent;
 mod layout;
 mod lock;
 mod made;
+mod near;
 mod online;
 mod ops;
 mod packages;

@@ -74,8 +74,17 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
     let dispatch = host.dispatch_as(&point, &payload, &Default::default())?;
     if dispatch.calls.is_empty() && dispatch.left_out.is_empty() {
         // Said on stderr: the JSON stays the list of calls, empty.
+        let other_case = host
+            .hook_point_in_other_case(&args.name)
+            .map(|point| {
+                format!(
+                    "; `{}` differs from it only in case (hook names are case-sensitive)",
+                    escape(&point)
+                )
+            })
+            .unwrap_or_default();
         eprintln!(
-            "note: no running module handles hook `{}`",
+            "note: no running module handles hook `{}`{other_case}",
             escape(&args.name)
         );
     }

@@ -101,6 +101,21 @@ impl Dispatcher {
             .collect()
     }
 
+    /// A hook point the running modules handle, as of the last snapshot, whose name
+    /// differs from `hook` only in case: FreePBX's are camelCase, and easily mistyped.
+    pub(crate) fn point_in_other_case(&self, hook: &str) -> Option<String> {
+        let snapshot = self.snapshot.read().unwrap_or_else(|e| e.into_inner());
+        snapshot.modules.iter().find_map(|entry| {
+            let manifest = &entry.manifest;
+            manifest
+                .methods
+                .iter()
+                .map(|m| m.hook.clone())
+                .chain(manifest.hooks.iter().map(|h| h.point()))
+                .find(|point| point != hook && point.eq_ignore_ascii_case(hook))
+        })
+    }
+
     /// The running modules as dispatch sees them, and the broken ones, with why.
     #[allow(clippy::type_complexity)]
     fn modules_now(&self) -> Result<(Vec<Arc<Entry>>, Vec<(String, String, Option<Manifest>)>)> {
