@@ -323,9 +323,20 @@ fn find(root: &Path, path: &str, query: &str) -> Result<File, Refusal> {
     if path.len() > MAX_PATH {
         return Err((StatusCode::URI_TOO_LONG, "the path is too long".to_owned()));
     }
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    // Plain names only, no longer than a file's name may be: no way up, no hidden files,
-    // nothing to decode. A version may hold `+` (`2.1.0+b1`), and so may a package's name.
+    // Each name decoded as nginx decodes a path (`%2B` is `+`), after the path is split:
+    // an encoded `/` is no separator, and decoded, fails `safe` as any `/` in a name would.
+    let decoded: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(|part| {
+            percent_encoding::percent_decode_str(part)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let parts: Vec<&str> = decoded.iter().map(String::as_str).collect();
+    // Plain names only, no longer than a file's name may be: no way up, no hidden files.
+    // A version may hold `+` (`2.1.0+b1`), and so may a package's name.
     let safe = |name: &&str| {
         !name.is_empty()
             && name.len() <= MAX_NAME
@@ -449,11 +460,9 @@ fn package_part(root: &Path, file: &str, query: &str) -> Result<(PathBuf, bool),
         ));
     };
     let param = |name: &str| {
-        query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| percent_decode(v))
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     };
     match (param("email"), param("key")) {
         (Some(email), Some(key)) if licence_key_matches(&secret, &email, &key) => {
@@ -466,28 +475,6 @@ fn package_part(root: &Path, file: &str, query: &str) -> Result<(PathBuf, bool),
             "a licence key for the `{group}` package group is required (email=…&key=…)"
         ))),
     }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match (bytes[i], bytes.get(i + 1..i + 3)) {
-            (b'%', Some(hex)) => match u8::from_str_radix(&String::from_utf8_lossy(hex), 16) {
-                Ok(b) => {
-                    out.push(b);
-                    i += 3;
-                    continue;
-                }
-                Err(_) => out.push(b'%'),
-            },
-            (b'+', _) => out.push(b' '),
-            (b, _) => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -567,6 +567,7 @@ fn every_file_of_the_public_part_is_served_and_nothing_beside_it() -> TestResult
     write(&dir.join("public/release.json"), b"{\"serial\":1}");
     write(&dir.join("public/release.json.minisig"), b"signature");
     write(&dir.join("public/joomla/core.xml"), b"<updates/>");
+    write(&dir.join("public/a2/cdr/1.0.1+1.xml"), b"<updates/>");
     write(&dir.join("private/groups.toml"), b"[groups]");
     write(&dir.join("secret.txt"), b"secret");
     let addr = tls.serve(dir, 8, Duration::from_secs(5));
@@ -575,6 +576,10 @@ fn every_file_of_the_public_part_is_served_and_nothing_beside_it() -> TestResult
         ("/release.json", "application/json"),
         ("/release.json.minisig", "text/plain"),
         ("/joomla/core.xml", "application/xml"),
+        // A path's names are decoded as nginx decodes them: a client that encodes `+`,
+        // or anything else, is served the same file.
+        ("/a2/cdr/1.0.1%2B1.xml", "application/xml"),
+        ("/%6Aoomla/core%2Exml", "application/xml"),
     ] {
         let answer = agent.get(format!("https://{addr}{path}")).call()?;
         assert_eq!(answer.status(), 200, "{path}");
@@ -593,6 +598,10 @@ fn every_file_of_the_public_part_is_served_and_nothing_beside_it() -> TestResult
         "/private/groups.toml",
         "/../private/groups.toml",
         "/%2e%2e/secret.txt",
+        "/joomla%2F..%2F..%2Fsecret.txt",
+        "/joomla/%2e%2e/%2e%2e/secret.txt",
+        "/joomla/core.xml%00",
+        "/%2ehidden",
         "/.hidden",
         // A name longer than a file's may be: no such file, not a server error.
         &format!("/{}", "a".repeat(300)),
