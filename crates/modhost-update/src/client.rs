@@ -151,6 +151,7 @@ impl Client {
         let started = Instant::now();
         let mut at = url.clone();
         let mut hops = 0;
+        let mut waits = 0;
         let response = loop {
             let left = limit
                 .saturating_sub(started.elapsed())
@@ -167,6 +168,18 @@ impl Client {
                 .build()
                 .call()
                 .map_err(|e| fetch(explain(&e, document, self.timeout)))?;
+            // A server too busy for now (`repo serve` past its connections, a CDN's rate
+            // limit) that says to come back within a few seconds is asked again, a few
+            // times, within the exchange's limit: a fleet of PBXs checking at the same
+            // minute would otherwise fail all but the first ones.
+            if let Some(wait) = busy_for(&response)
+                .filter(|wait| waits < MAX_BUSY_WAITS && started.elapsed() + *wait < limit)
+            {
+                waits += 1;
+                drop(response);
+                std::thread::sleep(wait);
+                continue;
+            }
             match redirect::target(&at, &response, keyed).map_err(&fetch)? {
                 None => break response,
                 Some(_) if hops == MAX_REDIRECTS => {
@@ -554,6 +567,31 @@ impl Client {
         }
         Ok(checking.answer(releases, set_aside))
     }
+}
+
+/// How many times a server that answers it is busy is asked again in one exchange.
+const MAX_BUSY_WAITS: u32 = 3;
+
+/// The longest `Retry-After` waited for: longer, the failure is said at once, with it.
+const MAX_BUSY_WAIT: Duration = Duration::from_secs(5);
+
+/// How long `response` asks to be waited for before asking again, when it is a 503 or
+/// 429 whose `Retry-After` is a few seconds (at least a quarter of one, so that a `0`
+/// is no busy loop).
+fn busy_for(response: &ureq::http::Response<ureq::Body>) -> Option<Duration> {
+    if !matches!(response.status().as_u16(), 429 | 503) {
+        return None;
+    }
+    let seconds: u64 = response
+        .headers()
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let wait = Duration::from_secs(seconds).max(Duration::from_millis(250));
+    (wait <= MAX_BUSY_WAIT).then_some(wait)
 }
 
 /// What a `Retry-After` header (seconds, or an HTTP date) asks, said after a status.

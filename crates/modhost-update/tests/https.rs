@@ -139,6 +139,53 @@ fn a_transfer_cut_short_and_an_answer_to_come_back_later_are_said_so() {
 }
 
 #[test]
+fn a_server_busy_for_a_moment_is_asked_again_a_few_times() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let tls = Tls::new();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&asked);
+    let package = [0x1f; 64];
+    let url = tls.scripted(move |request| {
+        let n = counted.fetch_add(1, Ordering::SeqCst);
+        let busy = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
+                     Content-Length: 0\r\nConnection: close\r\n\r\n"
+            .to_vec();
+        match () {
+            // Busy twice, as `repo serve` past its connections answers, then served.
+            () if request.contains("/soon") && n < 2 => busy,
+            () if request.contains("/soon") => answer("200 OK", &package),
+            // Busy for as long as anyone asks.
+            () => busy,
+        }
+    });
+    let started = std::time::Instant::now();
+    assert!(
+        download(
+            &tls.client(),
+            &release(&format!("{url}/soon"), &package),
+            tls.dir.path()
+        )
+        .is_ok()
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 3);
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    // Asked again three times at most, then said with what the server asked.
+    asked.store(0, Ordering::SeqCst);
+    match download(
+        &tls.client(),
+        &release(&format!("{url}/never"), &package),
+        tls.dir.path(),
+    ) {
+        Err(Error::Fetch { message, .. }) => assert_eq!(
+            message,
+            "HTTP status 503 Service Unavailable; the server asks to be asked again in 1 s"
+        ),
+        other => panic!("expected a failed fetch, got {other:?}"),
+    }
+    assert_eq!(asked.load(Ordering::SeqCst), 4);
+}
+
+#[test]
 fn an_index_over_the_limit_is_refused_even_without_a_content_length() {
     let tls = Tls::new();
     let url = tls.scripted(|_| {
