@@ -15,6 +15,7 @@ pub(crate) use download::{clear_stale_downloads, download, download_url};
 pub(crate) use offers::{check_online, check_upgrades};
 pub(crate) use sources::{
     add_source, add_source_pinned, attach_source, remove_source, set_source_key, sources,
+    warn_if_unpinned,
 };
 
 use modhost_manifest::Version;

@@ -1,7 +1,8 @@
 //! Which channels there are: the administrator's sources, stored in the state, and the
 //! channels installed modules declare; adding, removing and keying them.
 
-use modhost_state::{PinnedKey, SourceRecord};
+use modhost_manifest::Manifest;
+use modhost_state::{ModuleRecord, PinnedKey, SourceRecord};
 use modhost_update::{Kind, Location, PublicKey, Seen, Source};
 
 use super::{Channel, KeyInfo, SourceInfo};
@@ -465,6 +466,33 @@ pub(crate) fn sources(host: &Host) -> Result<Vec<SourceInfo>> {
         });
     }
     Ok(infos)
+}
+
+/// Whether `new`, a module's next version, pins no publisher key for its update
+/// channels where `old` pinned one: what they offer would then go unverified, unsaid.
+pub(crate) fn unpins(old: &Manifest, new: &Manifest) -> bool {
+    let pins = |m: &Manifest| {
+        m.updateurl_publickey.is_some() || m.updateservers.iter().any(|s| s.publickey.is_some())
+    };
+    pins(old) && !pins(new)
+}
+
+/// Warns, as `previous` is replaced by `manifest`, when [`unpins`] says so.
+pub(crate) fn warn_if_unpinned(previous: &ModuleRecord, manifest: &Manifest) {
+    if previous
+        .parse_manifest()
+        .is_ok_and(|old| unpins(&old, manifest))
+    {
+        tracing::warn!(
+            module = %manifest.rawname,
+            "{} {} pins no publisher key for its update channels, where {} did: what they \
+             offer is no longer verified (pin one with a source of the administrator's, or \
+             ask the publisher to put its publickey back)",
+            manifest.rawname,
+            manifest.version,
+            previous.version
+        );
+    }
 }
 
 /// The client's view of a channel a module declares, or why it cannot be used: it must be

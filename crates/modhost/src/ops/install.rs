@@ -218,6 +218,7 @@ fn apply_one(
                 rawname,
                 &format!("{} -> {version}", previous.version),
             );
+            crate::online::warn_if_unpinned(previous, manifest);
             Call::Upgrade {
                 from: &previous.version,
             }

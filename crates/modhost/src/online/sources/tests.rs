@@ -196,3 +196,30 @@ fn a_module_whose_recorded_manifest_is_unreadable_is_reported_not_skipped() {
         "{error}"
     );
 }
+
+#[test]
+fn a_next_version_that_drops_its_publishers_key_is_told_apart() {
+    let manifest = |channels: &str| {
+        Manifest::parse(
+            &format!(
+                "<module><rawname>pb</rawname><name>P</name><version>1.0</version>{channels}</module>"
+            ),
+            "module.xml",
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let key = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
+    let pinned = manifest(&format!(
+        "<updateurl publickey=\"{key}\">https://example.com/pb.json</updateurl>"
+    ));
+    let joomla = manifest(&format!(
+        "<updateservers><server publickey=\"{key}\">https://example.com/pb.xml</server></updateservers>"
+    ));
+    let unpinned = manifest("<updateurl>https://example.com/pb.json</updateurl>");
+    let none = manifest("");
+    assert!(unpins(&pinned, &unpinned));
+    assert!(unpins(&joomla, &none));
+    assert!(!unpins(&pinned, &joomla));
+    assert!(!unpins(&unpinned, &none));
+    assert!(!unpins(&pinned, &pinned));
+}
