@@ -232,6 +232,22 @@ fn every_hostile_behaviour_is_contained_and_the_host_carries_on() {
             "{hook_name}: and so does the hostile one"
         );
     }
+    // Stopped at its deadline in its own code, it is told where: its frames, as a trap's.
+    let spin = error_of(&hook(&root, "spin", ""), "hostile");
+    assert!(
+        spin.contains("guest stderr:")
+            && spin.contains("spinning on")
+            && spin.contains("wasm backtrace (")
+            && spin.contains("modhost_guest_hostile"),
+        "{spin}"
+    );
+    // Asleep, where it slept.
+    let sleep = error_of(&hook(&root, "sleep", ""), "hostile");
+    assert!(
+        sleep.contains("clock_nanosleep")
+            && sleep.contains("Hostile as modhost_sdk::Module>::handle"),
+        "{sleep}"
+    );
     let recurse = hook(&root, "recurse", "");
     let hostile = recurse.iter().find(|c| c["rawname"] == "hostile");
     assert_eq!(

@@ -253,7 +253,9 @@ pub enum Failure {
         /// The deadline.
         limit: Duration,
         /// The end of what the guest wrote to stderr, as a report shows it (empty when
-        /// it wrote nothing): an author's last words before the loop that never ended.
+        /// it wrote nothing): an author's last words before the loop that never ended;
+        /// then, when the deadline interrupted the author's own code, its frames of the
+        /// backtrace: where that loop is.
         stderr: String,
     },
     /// Its memories together would have grown past its cap; the text includes the backtrace

@@ -42,7 +42,7 @@ pub(crate) fn trapped<'a>(
         {
             Failure::Timeout {
                 limit: limits.call_timeout,
-                stderr: stderr_tail(&stderr.contents().0),
+                stderr: stderr_tail(&stderr.contents().0) + &stopped_at(&e),
             }
         } else if let Some(reached) = e.downcast_ref::<MemoryCapReached>() {
             Failure::OutOfMemory {
@@ -203,6 +203,25 @@ fn stderr_tail(stderr: &[u8]) -> String {
 /// none when every frame is the language runtime's (a Python module's are CPython's, and
 /// its traceback on stderr says where its own code was).
 fn backtrace(frames: &[FrameInfo]) -> String {
+    own_backtrace(frames).unwrap_or_else(|| {
+        format!(
+            "\nwasm backtrace: {} frames, all the language runtime's, the bindings' or nameless (logged at debug level)",
+            frames.len()
+        )
+    })
+}
+
+/// Where a call stopped at its deadline was: its author's own frames of the backtrace
+/// (the loop that never ended), or nothing when it has none (an interpreter's frames are
+/// all the runtime's: a Python module's loop is in CPython's).
+fn stopped_at(e: &wasmtime::Error) -> String {
+    e.downcast_ref::<WasmBacktrace>()
+        .and_then(|trace| own_backtrace(trace.frames()))
+        .unwrap_or_default()
+}
+
+/// [`backtrace`]'s text when some frames are the author's own.
+fn own_backtrace(frames: &[FrameInfo]) -> Option<String> {
     let own: Vec<(usize, String, &FrameInfo)> = frames
         .iter()
         .enumerate()
@@ -210,10 +229,7 @@ fn backtrace(frames: &[FrameInfo]) -> String {
         .filter(|(_, name, frame)| !runtime(frame, name) && !nameless(frame))
         .collect();
     if own.is_empty() {
-        return format!(
-            "\nwasm backtrace: {} frames, all the language runtime's, the bindings' or nameless (logged at debug level)",
-            frames.len()
-        );
+        return None;
     }
     let mut text = format!(
         "\nwasm backtrace ({} of {} frames; the language runtime's and the bindings' left out, \
@@ -233,7 +249,7 @@ fn backtrace(frames: &[FrameInfo]) -> String {
             text.push_str(&format!(" at {file}:{line}"));
         }
     }
-    text
+    Some(text)
 }
 
 /// A frame's function name, demangled, without the crate disambiguators (`std[d123…]::`)
