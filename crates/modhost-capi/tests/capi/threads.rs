@@ -8,17 +8,25 @@ use modhost_capi::*;
 use crate::TestResult;
 use crate::telephony::*;
 
+/// A host, shared with the threads that dispatch on it.
+#[derive(Clone, Copy)]
+struct Shared(*mut Host);
+// SAFETY: a host may be used from several threads at once (modhost.h).
+unsafe impl Send for Shared {}
+
+/// A host on `root` with the telephony capability (telling `seen`), core and caller
+/// installed.
+fn telephony_host(root: &std::path::Path, seen: &Seen) -> Result<*mut Host, String> {
+    let host = open_with_telephony(root, seen)?;
+    install(host, &["core", "caller"], MODHOST_GRANT)?;
+    Ok(host)
+}
+
 #[test]
 fn one_host_dispatches_from_many_threads_each_with_its_own_context() -> TestResult {
     let root = tempfile::tempdir()?;
     let seen = Seen::default();
-    let host = open_with_telephony(root.path(), &seen)?;
-    install(host, &["core", "caller"], MODHOST_GRANT)?;
-    /// The host, shared with the threads that dispatch on it.
-    #[derive(Clone, Copy)]
-    struct Shared(*mut Host);
-    // SAFETY: a host may be used from several threads at once (modhost.h).
-    unsafe impl Send for Shared {}
+    let host = telephony_host(root.path(), &seen)?;
     let threads: Vec<_> = (0..8)
         .map(|thread| {
             let shared = Shared(host);
@@ -56,13 +64,7 @@ fn one_host_dispatches_from_many_threads_each_with_its_own_context() -> TestResu
 fn threads_racing_a_close_are_refused_and_closing_again_does_nothing() -> TestResult {
     let root = tempfile::tempdir()?;
     let seen = Seen::default();
-    let host = open_with_telephony(root.path(), &seen)?;
-    install(host, &["core", "caller"], MODHOST_GRANT)?;
-    /// The host, shared with the threads that dispatch on it.
-    #[derive(Clone, Copy)]
-    struct Shared(*mut Host);
-    // SAFETY: a host may be used from several threads at once (modhost.h).
-    unsafe impl Send for Shared {}
+    let host = telephony_host(root.path(), &seen)?;
     // Channels dispatching as the application shuts down: each goes on until refused,
     // and once more after, as a late thread would.
     let threads: Vec<_> = (0..4)
