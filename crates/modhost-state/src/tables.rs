@@ -1,6 +1,6 @@
 //! A module's own tables: which it owns (`modhost_tables`), creating and altering them
-//! to match its `<database>` (the DDL is `schema.rs`'s), and the SQL it runs against them
-//! (checked by `module_sql.rs`).
+//! to match its `<database>` (the DDL is `schema/`'s), and the SQL it runs against them
+//! (checked by `module_sql/`, whose authorizer confines it to them).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
