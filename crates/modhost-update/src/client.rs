@@ -18,6 +18,7 @@ use crate::tls::roots;
 use crate::{Error, Location, Result, a2, freepbx, joomla};
 
 mod body;
+mod busy;
 mod download;
 
 use body::{Body, Sink, content_encoding, read_local, read_local_bytes};
@@ -172,8 +173,8 @@ impl Client {
             // limit) that says to come back within a few seconds is asked again, a few
             // times, within the exchange's limit: a fleet of PBXs checking at the same
             // minute would otherwise fail all but the first ones.
-            if let Some(wait) = busy_for(&response)
-                .filter(|wait| waits < MAX_BUSY_WAITS && started.elapsed() + *wait < limit)
+            if let Some(wait) = busy::busy_for(&response)
+                .filter(|wait| waits < busy::MAX_BUSY_WAITS && started.elapsed() + *wait < limit)
             {
                 waits += 1;
                 drop(response);
@@ -216,7 +217,7 @@ impl Client {
         };
         // What the server announced, for a transfer it cuts short to be told by its bytes.
         let announced: Option<u64> = header("content-length").and_then(|v| v.parse().ok());
-        let retry = header("retry-after").map(|after| retry_text(&after));
+        let retry = header("retry-after").map(|after| busy::retry_text(&after));
         // RFC 9110 §8.4.1.3: `x-gzip` is `gzip`, as some servers still name it.
         let gzip = document && matches!(encoding.as_deref(), Some("gzip" | "x-gzip"));
         // Only gzip is asked for: a document in another encoding would otherwise be read as
@@ -566,45 +567,6 @@ impl Client {
             });
         }
         Ok(checking.answer(releases, set_aside))
-    }
-}
-
-/// How many times a server that answers it is busy is asked again in one exchange.
-const MAX_BUSY_WAITS: u32 = 3;
-
-/// The longest `Retry-After` waited for: longer, the failure is said at once, with it.
-const MAX_BUSY_WAIT: Duration = Duration::from_secs(5);
-
-/// How long `response` asks to be waited for before asking again, when it is a 503 or
-/// 429 whose `Retry-After` is a few seconds (at least a quarter of one, so that a `0`
-/// is no busy loop).
-fn busy_for(response: &ureq::http::Response<ureq::Body>) -> Option<Duration> {
-    if !matches!(response.status().as_u16(), 429 | 503) {
-        return None;
-    }
-    let seconds: u64 = response
-        .headers()
-        .get("retry-after")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    let wait = Duration::from_secs(seconds).max(Duration::from_millis(250));
-    (wait <= MAX_BUSY_WAIT).then_some(wait)
-}
-
-/// What a `Retry-After` header (seconds, or an HTTP date) asks, said after a status.
-fn retry_text(after: &str) -> String {
-    match after.parse::<u64>() {
-        Ok(seconds) => format!("; the server asks to be asked again in {seconds} s"),
-        Err(_) => {
-            let date: String = after.chars().take(64).collect();
-            format!(
-                "; the server asks to be asked again after {}",
-                date.escape_debug()
-            )
-        }
     }
 }
 
