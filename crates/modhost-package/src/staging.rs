@@ -388,8 +388,9 @@ pub(crate) fn missing_component(rawname: &str, component: &str, php: Option<&str
 
 /// Whether the file `name` (its last part) is PHP source.
 pub(crate) fn is_php(name: &str) -> bool {
-    let name = name.rsplit('/').next().unwrap_or(name);
-    name.len() > 4 && name[name.len() - 4..].eq_ignore_ascii_case(".php")
+    Path::new(name)
+        .extension()
+        .is_some_and(|extension| extension.eq_ignore_ascii_case("php"))
 }
 
 /// The refusal of an entry named `raw` longer than the limits allow, if it is.

@@ -15,23 +15,16 @@ pub(super) fn busy_for(response: &ureq::http::Response<ureq::Body>) -> Option<Du
     if !matches!(response.status().as_u16(), 429 | 503) {
         return None;
     }
-    let seconds: u64 = response
-        .headers()
-        .get("retry-after")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    let seconds = seconds(response.headers().get("retry-after")?.to_str().ok()?)?;
     let wait = Duration::from_secs(seconds).max(Duration::from_millis(250));
     (wait <= MAX_BUSY_WAIT).then_some(wait)
 }
 
 /// What a `Retry-After` header (seconds, or an HTTP date) asks, said after a status.
 pub(super) fn retry_text(after: &str) -> String {
-    match after.parse::<u64>() {
-        Ok(seconds) => format!("; the server asks to be asked again in {seconds} s"),
-        Err(_) => {
+    match seconds(after) {
+        Some(seconds) => format!("; the server asks to be asked again in {seconds} s"),
+        None => {
             let date: String = after.chars().take(64).collect();
             format!(
                 "; the server asks to be asked again after {}",
@@ -39,4 +32,9 @@ pub(super) fn retry_text(after: &str) -> String {
             )
         }
     }
+}
+
+/// A `Retry-After` given in seconds, as a number; `None` for an HTTP date.
+fn seconds(after: &str) -> Option<u64> {
+    after.trim().parse().ok()
 }
