@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::release::valid_release;
 use crate::release::{Digests, Release};
-use crate::{Location, json, valid_release};
+use crate::{Location, json};
 
 /// The index file's name under a source's `update_url`.
 pub const INDEX: &str = "modsource.json";

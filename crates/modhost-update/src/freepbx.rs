@@ -4,8 +4,9 @@
 use serde_json::Value;
 
 use crate::json::{kind, text};
+use crate::release::valid_release;
 use crate::release::{Digests, Release};
-use crate::{Location, json, valid_release};
+use crate::{Location, json};
 
 /// Reads the document at `doc`: the release it describes, its `location` resolved (it must
 /// be HTTPS) and its checksums. Only the fields modhost reads are checked — the rest

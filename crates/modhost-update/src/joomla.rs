@@ -4,9 +4,10 @@
 use modhost_manifest::xml::{self, Element};
 use regex::RegexBuilder;
 
+use crate::Location;
 use crate::index::MAX_INDEX;
+use crate::release::valid_release;
 use crate::release::{Digests, Release, SetAside, Stability, Target};
-use crate::{Location, valid_release};
 
 /// How large an update XML is read: as large as any channel document, and as many
 /// elements as that many bytes could sensibly hold (an `<update>` is some 20 elements in

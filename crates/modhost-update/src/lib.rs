@@ -19,6 +19,36 @@
 //! side — building a repository, signing it, licence-gated groups and the HTTPS server
 //! for them — is the `modhost-repo` crate.
 //!
+//! ```
+//! use modhost_update::{Client, Kind, Location, Seen, Source, Stability, Target};
+//!
+//! // An a2-style source in a local directory: `modsource.json` names the current version.
+//! let dir = tempfile::tempdir()?;
+//! let sha256 = "ab".repeat(32);
+//! std::fs::write(
+//!     dir.path().join("modsource.json"),
+//!     format!(r#"{{"rawname":"phonebook","version":"2.1.0","sha256":"{sha256}"}}"#),
+//! )?;
+//! let source = Source {
+//!     name: "phonebook".into(),
+//!     kind: Kind::A2,
+//!     location: Location::parse(&dir.path().display().to_string())?,
+//!     public_keys: Vec::new(),
+//!     seen: Seen::default(),
+//!     extra_query: None,
+//! };
+//! let target = Target {
+//!     platform: "modhost".into(),
+//!     version: String::new(),
+//!     stability: Stability::Stable,
+//!     php: None,
+//! };
+//! let client = Client::new(None, modhost_update::DEFAULT_TIMEOUT)?;
+//! let releases = client.releases(&source, None, &target)?;
+//! assert_eq!(releases[0].version, "2.1.0");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! - `source`: what a source is — its [`Kind`], [`Location`], pinned keys, download key,
 //!   and what was last accepted from it ([`Seen`]).
 //! - `client`: [`Client`], fetching documents and downloading verified packages;
@@ -33,6 +63,7 @@
 pub mod a2;
 mod checking;
 mod client;
+mod error;
 mod freepbx;
 pub mod index;
 mod joomla;
@@ -51,6 +82,7 @@ mod trust;
 
 pub use checking::Answer;
 pub use client::{Client, DEFAULT_TIMEOUT, MAX_PACKAGE, MAX_TRANSFER_TIME};
+pub use error::{Error, Result, file_error};
 pub use index::{Entry, Index};
 pub use key_arg::{KeyArgError, public_key_text};
 pub use location::{Location, shown_url};
@@ -61,163 +93,6 @@ pub use signature::{Claims, PublicKey, SIGNATURE_SUFFIX};
 pub use source::{Kind, Source, require_https, validate_query};
 pub use trust::{MAX_CLOCK_SKEW, Refusal, Seen, Trust, span, utc};
 
-use std::path::PathBuf;
-
 /// The host application's name when its root declares none: what Joomla update servers
 /// match `<targetplatform name>` against, and what `repo build` targets by default.
 pub const DEFAULT_PLATFORM: &str = "modhost";
-
-/// Why an update step failed. Every variant names the source, URL or file involved.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A URL is not HTTPS.
-    #[error("`{0}`: plain HTTP is refused; update sources must use https://")]
-    PlainHttp(String),
-    /// A URL whose query holds a secret (a download key), which would be shown wherever
-    /// the URL is kept and sent to every server a document names.
-    #[error(
-        "`{location}`: it holds `{name}=` (in its query, or its path's parameters), a secret that would be shown wherever the \
-         source is and sent to every server a document names: give the source a download \
-         key instead (stored, never shown, sent only to its own server)"
-    )]
-    Secret {
-        /// The location, its query left out.
-        location: String,
-        /// The parameter that holds the secret.
-        name: String,
-    },
-    /// A location that cannot be fetched, and why.
-    #[error("`{location}`: {why}")]
-    Location {
-        /// The location as written.
-        location: String,
-        /// Why it is refused.
-        why: String,
-    },
-    /// The request failed: connection, TLS, timeout or size limit.
-    #[error("`{url}`: {message}")]
-    Fetch {
-        /// The URL.
-        url: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// The server refused with its own message (a JSON `{"status":"ko", …}`).
-    #[error("`{url}`: the server refused: {message}")]
-    Server {
-        /// The URL.
-        url: String,
-        /// The server's message.
-        message: String,
-    },
-    /// The index is malformed, or a signed source's document vouches for a package with
-    /// a legacy checksum alone.
-    #[error("source `{source_name}`: {message}")]
-    Untrusted {
-        /// The source.
-        source_name: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A signed source's answer cannot be trusted: unsigned, signed by another key,
-    /// changed, stale, replayed, expired or mixed from several releases.
-    #[error("source `{source_name}`: {refusal}")]
-    Refused {
-        /// The source.
-        source_name: String,
-        /// Why.
-        refusal: Refusal,
-    },
-    /// The server has no such document: a 404 or 410 answer.
-    #[error("`{url}`: HTTP status {status}{}", redirected_to.as_ref().map(|at| format!(" at `{at}`, where the server redirected")).unwrap_or_default())]
-    Missing {
-        /// The URL.
-        url: String,
-        /// The status.
-        status: u16,
-        /// Where a redirect took the request, if one did (without its query).
-        redirected_to: Option<String>,
-    },
-    /// The server refuses the request as not allowed (401 or 403): a download or licence
-    /// key is missing or not one it accepts.
-    #[error("`{url}`: HTTP status {status}{}", redirected_to.as_ref().map(|at| format!(" at `{at}`, where the server redirected")).unwrap_or_default())]
-    Denied {
-        /// The URL.
-        url: String,
-        /// The status.
-        status: u16,
-        /// Where a redirect took the request, if one did (without its query).
-        redirected_to: Option<String>,
-    },
-    /// A source answered something that is not a valid document of its kind.
-    #[error("`{url}`: {message}")]
-    Invalid {
-        /// The document's URL or path.
-        url: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A downloaded package does not match the index.
-    #[error("`{url}`: {message}; the package was discarded")]
-    Mismatch {
-        /// The URL.
-        url: String,
-        /// What differs.
-        message: String,
-    },
-    /// A local file could not be read or written.
-    #[error("`{path}`: {message}")]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
-}
-
-/// The result type of this crate.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-impl Error {
-    /// What the server said when it refused as for want of a key it accepts: its own
-    /// words (jBackend's JSON), or its 401 or 403 status; `None` for any other error.
-    pub fn key_refusal(&self) -> Option<String> {
-        match self {
-            Error::Server { message, .. } => Some(format!("\"{}\"", message.escape_debug())),
-            Error::Denied { status, .. } => Some(format!("status {status}")),
-            _ => None,
-        }
-    }
-
-    /// What went wrong, without the source's name that the message opens with when it
-    /// names one: for a report already shown under that name.
-    pub fn reason(&self) -> String {
-        match self {
-            Error::Untrusted { message, .. } => message.clone(),
-            Error::Refused { refusal, .. } => refusal.to_string(),
-            other => other.to_string(),
-        }
-    }
-}
-
-/// Makes an I/O error on `path` an [`Error::File`], for `map_err`.
-pub fn file_error(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |e| Error::File {
-        path: path.to_owned(),
-        message: plain_io(&e),
-    }
-}
-
-/// Checks a release's rawname and version grammar: what keeps a server's answer from
-/// naming files or versions modhost cannot handle.
-pub(crate) fn valid_release(rawname: &str, version: &str) -> std::result::Result<(), String> {
-    if !modhost_manifest::is_valid_rawname(rawname) {
-        return Err(format!(
-            "`{}` is not a valid module rawname",
-            messages::clipped(rawname)
-        ));
-    }
-    modhost_manifest::Version::parse(version)
-        .map(|_| ())
-        .map_err(|e| format!("`{rawname}`: {e}"))
-}

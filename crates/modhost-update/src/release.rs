@@ -350,3 +350,17 @@ mod tests {
         }
     }
 }
+
+/// Checks a release's rawname and version grammar: what keeps a server's answer from
+/// naming files or versions modhost cannot handle.
+pub(crate) fn valid_release(rawname: &str, version: &str) -> std::result::Result<(), String> {
+    if !modhost_manifest::is_valid_rawname(rawname) {
+        return Err(format!(
+            "`{}` is not a valid module rawname",
+            crate::messages::clipped(rawname)
+        ));
+    }
+    modhost_manifest::Version::parse(version)
+        .map(|_| ())
+        .map_err(|e| format!("`{rawname}`: {e}"))
+}
