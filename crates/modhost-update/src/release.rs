@@ -258,6 +258,20 @@ pub struct Target {
     pub php: Option<modhost_manifest::Version>,
 }
 
+/// Checks a release's rawname and version grammar: what keeps a server's answer from
+/// naming files or versions modhost cannot handle.
+pub(crate) fn valid_release(rawname: &str, version: &str) -> std::result::Result<(), String> {
+    if !modhost_manifest::is_valid_rawname(rawname) {
+        return Err(format!(
+            "`{}` is not a valid module rawname",
+            crate::messages::clipped(rawname)
+        ));
+    }
+    modhost_manifest::Version::parse(version)
+        .map(|_| ())
+        .map_err(|e| format!("`{rawname}`: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,18 +363,4 @@ mod tests {
             assert_eq!(Stability::from_tag(stability.tag()), Some(stability));
         }
     }
-}
-
-/// Checks a release's rawname and version grammar: what keeps a server's answer from
-/// naming files or versions modhost cannot handle.
-pub(crate) fn valid_release(rawname: &str, version: &str) -> std::result::Result<(), String> {
-    if !modhost_manifest::is_valid_rawname(rawname) {
-        return Err(format!(
-            "`{}` is not a valid module rawname",
-            crate::messages::clipped(rawname)
-        ));
-    }
-    modhost_manifest::Version::parse(version)
-        .map(|_| ())
-        .map_err(|e| format!("`{rawname}`: {e}"))
 }
