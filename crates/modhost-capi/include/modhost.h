@@ -370,20 +370,37 @@ typedef void (*modhost_log_callback)(void *user_data,
 void modhost_string_free(char *string);
 
 /**
- * Whether the call the capability callback running on this thread serves is to stop:
- * its dispatch was cancelled or its deadline passed. The module's code is stopped as
- * soon as the callback returns, so a callback that waits polls this and returns an
- * error once it is true. `false` outside a callback.
+ * A new cancel handle for dispatches on `host`, which the caller frees with
+ * `modhost_cancel_handle_free`; NULL when `host` is NULL, closed or being closed, or in a
+ * process forked from the one that opened it. It may outlive the host.
+ *
+ * # Safety
+ *
+ * `host` is NULL or a live host.
  */
-bool modhost_call_stopped(void);
+modhost_cancel_handle *modhost_cancel_handle_new(const modhost_host *host);
 
 /**
- * The milliseconds left before the deadline of the call the capability callback running
- * on this thread serves: what a wait inside it may take at most, rounded up, so that 0
- * means stopped. 0 once the deadline passed or the dispatch was cancelled; -1 outside a
- * callback.
+ * Cancels: the handler running in a dispatch given `handle` stops at once, as at its
+ * deadline, its writes are rolled back, the handlers after it do not run, and the
+ * dispatch's result says `"cancelled": true`. Dispatches given `handle` later are
+ * cancelled before they start: use a new handle per call that may be cancelled. Safe from
+ * any thread, while the dispatch runs. NULL is ignored.
+ *
+ * # Safety
+ *
+ * `handle` is NULL or a live cancel handle.
  */
-int64_t modhost_call_ms_left(void);
+void modhost_cancel(const modhost_cancel_handle *handle);
+
+/**
+ * Frees `handle`; a dispatch it was passed to keeps what it needs. NULL is ignored.
+ *
+ * # Safety
+ *
+ * `handle` is NULL or a handle from `modhost_cancel_handle_new`, not freed before.
+ */
+void modhost_cancel_handle_free(modhost_cancel_handle *handle);
 
 /**
  * Starts describing capability `package` (`namespace:name`, each lower-case words joined
@@ -643,39 +660,6 @@ int modhost_dispatch(const modhost_host *host,
                      char **error);
 
 /**
- * A new cancel handle for dispatches on `host`, which the caller frees with
- * `modhost_cancel_handle_free`; NULL when `host` is NULL, closed or being closed, or in a
- * process forked from the one that opened it. It may outlive the host.
- *
- * # Safety
- *
- * `host` is NULL or a live host.
- */
-modhost_cancel_handle *modhost_cancel_handle_new(const modhost_host *host);
-
-/**
- * Cancels: the handler running in a dispatch given `handle` stops at once, as at its
- * deadline, its writes are rolled back, the handlers after it do not run, and the
- * dispatch's result says `"cancelled": true`. Dispatches given `handle` later are
- * cancelled before they start: use a new handle per call that may be cancelled. Safe from
- * any thread, while the dispatch runs. NULL is ignored.
- *
- * # Safety
- *
- * `handle` is NULL or a live cancel handle.
- */
-void modhost_cancel(const modhost_cancel_handle *handle);
-
-/**
- * Frees `handle`; a dispatch it was passed to keeps what it needs. NULL is ignored.
- *
- * # Safety
- *
- * `handle` is NULL or a handle from `modhost_cancel_handle_new`, not freed before.
- */
-void modhost_cancel_handle_free(modhost_cancel_handle *handle);
-
-/**
  * Fills `*limits` with modhost's defaults. NULL is ignored.
  *
  * # Safety
@@ -873,6 +857,22 @@ int modhost_info(const modhost_host *host,
 int modhost_reload(const modhost_host *host,
                    char **reload,
                    char **error);
+
+/**
+ * Whether the call the capability callback running on this thread serves is to stop:
+ * its dispatch was cancelled or its deadline passed. The module's code is stopped as
+ * soon as the callback returns, so a callback that waits polls this and returns an
+ * error once it is true. `false` outside a callback.
+ */
+bool modhost_call_stopped(void);
+
+/**
+ * The milliseconds left before the deadline of the call the capability callback running
+ * on this thread serves: what a wait inside it may take at most, rounded up, so that 0
+ * means stopped. 0 once the deadline passed or the dispatch was cancelled; -1 outside a
+ * callback.
+ */
+int64_t modhost_call_ms_left(void);
 
 #ifdef __cplusplus
 } /* extern "C" */

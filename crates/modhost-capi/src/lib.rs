@@ -32,6 +32,7 @@
 use std::ffi::{CString, c_char, c_int};
 
 mod calls;
+mod cancel;
 mod capability;
 mod ffi;
 mod host;
@@ -40,15 +41,17 @@ mod limits;
 mod log;
 mod malloced;
 mod modules;
+mod serving;
 
+pub use cancel::{
+    CancelHandle, modhost_cancel, modhost_cancel_handle_free, modhost_cancel_handle_new,
+};
 pub use capability::{
-    Callback, Capability, modhost_call_ms_left, modhost_call_stopped, modhost_capability_add,
-    modhost_capability_free, modhost_capability_new,
+    Callback, Capability, modhost_capability_add, modhost_capability_free, modhost_capability_new,
 };
 pub use host::{
-    CancelHandle, Host, modhost_cancel, modhost_cancel_handle_free, modhost_cancel_handle_new,
-    modhost_close, modhost_declare, modhost_dispatch, modhost_install, modhost_list, modhost_open,
-    modhost_upgrade,
+    Host, modhost_close, modhost_declare, modhost_dispatch, modhost_install, modhost_list,
+    modhost_open, modhost_upgrade,
 };
 pub use limits::{Limits, modhost_limits_default};
 pub use log::{
@@ -60,6 +63,7 @@ pub use modules::{
     modhost_disable, modhost_enable, modhost_grant, modhost_info, modhost_reload, modhost_revoke,
     modhost_rollback, modhost_uninstall,
 };
+pub use serving::{modhost_call_ms_left, modhost_call_stopped};
 
 /// Success.
 pub const MODHOST_OK: c_int = 0;

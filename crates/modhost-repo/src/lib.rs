@@ -28,6 +28,7 @@ mod key;
 mod licence;
 mod options;
 mod packages;
+mod publication;
 mod publish;
 pub mod serve;
 

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use modhost_update::{Client, Location, Source, Target};
+use modhost_update::{Client, Location, Source, Stability, Target};
 
 use super::*;
 use crate::licence::licence_key;
@@ -619,7 +619,7 @@ fn freepbx_documents_carry_the_modules_depends_as_freepbx_writes_them() {
 fn joomla_text_never_holds_a_character_xml_cannot_carry() {
     // A module.xml may say `&#x1;`; Joomla's parser would refuse a document holding it.
     assert_eq!(
-        super::xml_text("raw\u{1}ctl <b> & \u{FFFE}\t\u{1F600}"),
+        crate::publication::xml_text("raw\u{1}ctl <b> & \u{FFFE}\t\u{1F600}"),
         "raw\u{FFFD}ctl &lt;b&gt; &amp; \u{FFFD}\t\u{1F600}"
     );
 }

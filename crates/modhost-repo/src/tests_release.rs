@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use modhost_update::index::FORMAT;
 use modhost_update::{Claims, PublicKey, RELEASE_DOCUMENT, ReleaseDocument, SIGNATURE_SUFFIX};
 
 use super::tests_build::{GROUPS, build_ok, files, tempdir, tgz, write, zip};

@@ -20,8 +20,10 @@ use crate::{Error, Location, Result, a2, freepbx, joomla};
 mod body;
 mod busy;
 mod download;
+mod key;
 
 use body::{Body, Sink, content_encoding, read_local, read_local_bytes};
+use key::{with_query, without_key};
 
 /// How long a server may stay silent (connecting, or between two reads) by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -567,59 +569,6 @@ impl Client {
             });
         }
         Ok(checking.answer(releases, set_aside))
-    }
-}
-
-/// `message` with the download key `query` left out: the whole query, and each of its
-/// values (`dlid=KEY`, `email=…&key=KEY`) as sent and decoded, wherever one is quoted.
-/// One pass over the message, the longest secret tried first at each place, so that
-/// none is cut into by a shorter one.
-fn without_key(message: String, query: Option<&str>) -> String {
-    let Some(query) = query.filter(|q| !q.is_empty()) else {
-        return message;
-    };
-    let secrets = redirect::secrets(query);
-    let mut shown = String::with_capacity(message.len());
-    let mut rest = message.as_str();
-    while let Some(c) = rest.chars().next() {
-        match secrets.iter().find(|s| rest.starts_with(s.as_str())) {
-            Some(secret) => {
-                shown.push_str("<download key>");
-                rest = &rest[secret.len()..];
-            }
-            None => {
-                shown.push(c);
-                rest = &rest[c.len_utf8()..];
-            }
-        }
-    }
-    shown
-}
-
-/// `url` with `query` (a download key) added to its query. A fragment is never sent to
-/// the server, and whatever follows `#` would hide the key from it: the fragment is
-/// left out. A parameter of the URL that the key names too (`key=`, `email=`) is left
-/// out as well: servers read the first of a name, which would be the document's, not
-/// the key the source was given.
-fn with_query(url: &str, query: Option<&str>) -> String {
-    let url = url.split_once('#').map_or(url, |(sent, _)| sent);
-    let Some(query) = query else {
-        return url.to_owned();
-    };
-    let name = |pair: &str| {
-        pair.split_once('=')
-            .map_or(pair, |(name, _)| name)
-            .to_owned()
-    };
-    let keyed: Vec<String> = query.split('&').map(name).collect();
-    let (path, own) = url.split_once('?').unwrap_or((url, ""));
-    let kept: Vec<&str> = own
-        .split('&')
-        .filter(|pair| !pair.is_empty() && !keyed.contains(&name(pair)))
-        .collect();
-    match kept.is_empty() {
-        true => format!("{path}?{query}"),
-        false => format!("{path}?{}&{query}", kept.join("&")),
     }
 }
 

@@ -18,6 +18,8 @@ use crate::made::{Made, holds_nothing};
 use crate::recover::{self, RecoverOptions, Recovery};
 use crate::{Error, Result};
 
+mod settings;
+
 /// A modhost root, opened.
 ///
 /// A host may be shared between threads: dispatches run in parallel, and changes take
@@ -338,61 +340,6 @@ impl Host {
             recovered_at_open,
             ..host
         })
-    }
-
-    /// Sends progress events to `reporter`.
-    pub fn with_reporter(mut self, reporter: Box<dyn Reporter>) -> Self {
-        self.reporter = reporter;
-        self
-    }
-
-    /// Whether a change waits for another process's change to finish (the default) or
-    /// fails at once with [`Error::Locked`].
-    pub fn wait_for_lock(mut self, wait: bool) -> Self {
-        self.wait_for_lock = wait;
-        self
-    }
-
-    /// Also trusts every CA certificate in `path` (PEM) for update sources, beside the
-    /// public roots: how private repositories (and tests) are trusted.
-    pub fn with_ca_cert(mut self, path: &Path) -> Self {
-        self.ca_cert = Some(path.to_owned());
-        self
-    }
-
-    /// Offers releases down to `stability` from update channels (default: stable only).
-    pub fn with_stability(mut self, stability: modhost_update::Stability) -> Self {
-        self.updates.stability = stability;
-        self
-    }
-
-    /// Declares the host's platform facts, replacing those of the root's `modhost.toml`.
-    pub fn with_platform(mut self, platform: Platform) -> Self {
-        self.platform = platform;
-        self
-    }
-
-    /// The platform facts constraints are checked against.
-    pub fn platform(&self) -> &Platform {
-        &self.platform
-    }
-
-    /// The local package directory named by the root's `modhost.toml`, if any.
-    pub fn package_dir(&self) -> Option<&Path> {
-        self.packages.as_deref()
-    }
-
-    /// The root directory.
-    pub fn root(&self) -> &Path {
-        &self.layout.root
-    }
-
-    /// Where [`Host::reload`] writes the configuration the running modules build:
-    /// `etc/extensions_modhost.conf` in the root. A change of the modules leaves it as it
-    /// is until the next reload, as FreePBX's module admin leaves its configuration until
-    /// "Apply Config".
-    pub fn configuration(&self) -> PathBuf {
-        self.layout.root.join("etc").join("extensions_modhost.conf")
     }
 
     /// The package directory `from`, else the configured one; refused when neither is.
