@@ -347,5 +347,8 @@ mod tests_build;
 #[path = "tests_inputs.rs"]
 mod tests_inputs;
 #[cfg(test)]
+#[path = "tests_licence.rs"]
+mod tests_licence;
+#[cfg(test)]
 #[path = "tests_release.rs"]
 mod tests_release;

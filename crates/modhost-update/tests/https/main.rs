@@ -1,5 +1,6 @@
 //! The client against misbehaving HTTPS servers, on loopback with certificates made here.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::io::Write;
@@ -8,6 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Tls, answer, release, sha256_hex};
+
+mod encoding;
+mod sizes;
 use modhost_update::index::MAX_INDEX;
 use modhost_update::{Client, Error, Kind, Location, Release, Source, Target};
 
@@ -19,6 +23,44 @@ fn write(path: &Path, bytes: &[u8]) {
 
 fn download(client: &Client, release: &Release, dir: &Path) -> Result<(), Error> {
     client.download(release, None, &dir.join("p.tgz"), &mut |_, _| {})
+}
+
+/// An a2 channel at `url`/a2/pb publishing pb 2.0.0 as `size` bytes, whose package
+/// `package` writes; how many times the package was asked for.
+fn a2_channel(
+    tls: &Tls,
+    size: u64,
+    package: impl Fn(&mut dyn Write) + Send + 'static,
+) -> (Source, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&asked);
+    let url = tls.streaming(move |request, out| {
+        let path = request.split_whitespace().nth(1).unwrap_or_default();
+        if path == "/a2/pb/modsource.json" {
+            let document = format!(
+                r#"{{"rawname":"pb","version":"2.0.0","size":{size},"sha256":"{}"}}"#,
+                "a".repeat(64)
+            );
+            let _ = out.write_all(&answer("200 OK", document.as_bytes()));
+            return;
+        }
+        counted.fetch_add(1, Ordering::SeqCst);
+        package(out);
+    });
+    (a2_source(&url), asked)
+}
+
+/// Module pb's own a2 channel at `url`/a2/pb.
+fn a2_source(url: &str) -> Source {
+    Source {
+        name: "pb/update_url".into(),
+        kind: Kind::A2,
+        location: Location::Url(format!("{url}/a2/pb")),
+        public_keys: Vec::new(),
+        seen: Default::default(),
+        extra_query: None,
+    }
 }
 
 #[test]
@@ -286,368 +328,6 @@ fn a_download_key_reaches_the_sources_own_server_and_never_another() {
             "only the source's own server gets the key: {seen:?}"
         );
     }
-}
-
-/// `body` compressed with gzip.
-fn gzip(body: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    let written = encoder.write_all(body).and_then(|()| encoder.finish());
-    written.unwrap_or_else(|e| panic!("{e}"))
-}
-
-#[test]
-fn a_package_compressed_again_by_the_server_is_refused_naming_the_encoding() {
-    let tls = Tls::new();
-    let package = gzip(b"a package, already a gzip tar");
-    let twice = gzip(&package);
-    let served = package.clone();
-    let url = tls.scripted(move |line| {
-        // nginx's `gzip_static always` with a `.tgz.gz` beside the package: compressed again.
-        let body = if line.contains("again") {
-            &twice
-        } else {
-            &served
-        };
-        // Apache's `AddEncoding x-gzip .tgz` labels the package as it is: taken.
-        let mut head = format!(
-            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        )
-        .into_bytes();
-        head.extend_from_slice(body);
-        head
-    });
-    let refused = download(
-        &tls.client(),
-        &release(&format!("{url}/again.tgz"), &package),
-        tls.dir.path(),
-    );
-    assert!(
-        matches!(&refused, Err(e) if e.to_string().contains("the server sent it with Content-Encoding `gzip`")),
-        "{refused:?}"
-    );
-    let labelled = download(
-        &tls.client(),
-        &release(&format!("{url}/p.tgz"), &package),
-        tls.dir.path(),
-    );
-    assert!(labelled.is_ok(), "{labelled:?}");
-}
-
-#[test]
-fn a_gzip_encoded_document_is_read_and_bounded_after_decompression() {
-    let tls = Tls::new();
-    let document = format!(
-        r#"{{"rawname":"phonebook","name":"Phonebook","version":"1.0.0",
-            "location":"pb.tgz","sha256":"{}"}}"#,
-        "0".repeat(64)
-    )
-    .into_bytes();
-    let encoded = gzip(&document);
-    let bomb = gzip(&vec![b' '; 64 * 1024 * 1024]);
-    // Two gzip members, as `cat a.gz b.gz` and some compressors write: one document.
-    let (head, tail) = document.split_at(document.len() / 2);
-    let members = [gzip(head), gzip(tail)].concat();
-    let junk = [encoded.clone(), b"<html>".to_vec()].concat();
-    let url = tls.scripted(move |line| {
-        let body = if line.contains("bomb") {
-            &bomb
-        } else if line.contains("members") {
-            &members
-        } else if line.contains("junk") {
-            &junk
-        } else {
-            &encoded
-        };
-        // A server sending an encoding nobody asked for.
-        let encoding = if line.contains("deflate") {
-            "deflate"
-        } else if line.contains("x-gzip") {
-            "x-gzip"
-        } else if line.contains("twice") {
-            // Two header lines are one list (RFC 9110 §5.3): gzip applied twice.
-            "gzip\r\nContent-Encoding: gzip"
-        } else {
-            "gzip"
-        };
-        let mut bytes = format!(
-            "HTTP/1.1 200 OK\r\nContent-Encoding: {encoding}\r\nContent-Length: {}\r\n\
-             Connection: close\r\n\r\n",
-            body.len()
-        )
-        .into_bytes();
-        bytes.extend_from_slice(body);
-        bytes
-    });
-    let target = Target {
-        platform: "modhost".into(),
-        version: String::new(),
-        stability: Default::default(),
-        php: None,
-    };
-    let source = |name: &str| Source {
-        name: "main".into(),
-        kind: Kind::Freepbx,
-        location: Location::Url(format!("{url}/{name}.json")),
-        public_keys: Vec::new(),
-        seen: Default::default(),
-        extra_query: None,
-    };
-    let releases = tls
-        .client()
-        .releases(&source("pb"), None, &target)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(releases[0].version, "1.0.0");
-    // `x-gzip` is the old name of gzip (RFC 9110 §8.4.1.3).
-    let releases = tls
-        .client()
-        .releases(&source("x-gzip"), None, &target)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(releases[0].version, "1.0.0");
-    let releases = tls
-        .client()
-        .releases(&source("members"), None, &target)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(releases[0].version, "1.0.0");
-    // What follows the compressed document is not quietly dropped.
-    let refused = tls.client().releases(&source("junk"), None, &target);
-    let message = refused
-        .map(|_| String::new())
-        .unwrap_or_else(|e| e.to_string());
-    assert!(
-        message.contains("the gzip-encoded document ends early or is damaged"),
-        "{message}"
-    );
-    let refused = tls.client().releases(&source("bomb"), None, &target);
-    let message = refused
-        .map(|_| String::new())
-        .unwrap_or_else(|e| e.to_string());
-    assert!(message.contains("larger than"), "{message}");
-    assert!(
-        message.contains("once decompressed (it came gzip-encoded)"),
-        "{message}"
-    );
-    let refused = tls.client().releases(&source("deflate"), None, &target);
-    let message = refused
-        .map(|_| String::new())
-        .unwrap_or_else(|e| e.to_string());
-    assert!(
-        message.contains("Content-Encoding `deflate`, which was not asked for"),
-        "{message}"
-    );
-    let refused = tls.client().releases(&source("twice"), None, &target);
-    let message = refused
-        .map(|_| String::new())
-        .unwrap_or_else(|e| e.to_string());
-    assert!(
-        message.contains("Content-Encoding `gzip, gzip`, which was not asked for"),
-        "{message}"
-    );
-}
-
-/// An a2 channel at `url`/a2/pb publishing pb 2.0.0 as `size` bytes, whose package is an
-/// endless answer; how many times the package was asked for.
-fn endless_a2(tls: &Tls, size: u64) -> (Source, Arc<std::sync::atomic::AtomicUsize>) {
-    a2_channel(tls, size, |out| {
-        // No length, and no end: only the client hanging up stops it.
-        let mut sent = out.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
-        let chunk = vec![0x1f; 64 * 1024];
-        while sent.is_ok() {
-            sent = out.write_all(&chunk);
-        }
-    })
-}
-
-/// An a2 channel at `url`/a2/pb publishing pb 2.0.0 as `size` bytes, whose package
-/// `package` writes; how many times the package was asked for.
-fn a2_channel(
-    tls: &Tls,
-    size: u64,
-    package: impl Fn(&mut dyn Write) + Send + 'static,
-) -> (Source, Arc<std::sync::atomic::AtomicUsize>) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let asked = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&asked);
-    let url = tls.streaming(move |request, out| {
-        let path = request.split_whitespace().nth(1).unwrap_or_default();
-        if path == "/a2/pb/modsource.json" {
-            let document = format!(
-                r#"{{"rawname":"pb","version":"2.0.0","size":{size},"sha256":"{}"}}"#,
-                "a".repeat(64)
-            );
-            let _ = out.write_all(&answer("200 OK", document.as_bytes()));
-            return;
-        }
-        counted.fetch_add(1, Ordering::SeqCst);
-        package(out);
-    });
-    (a2_source(&url), asked)
-}
-
-/// Module pb's own a2 channel at `url`/a2/pb.
-fn a2_source(url: &str) -> Source {
-    Source {
-        name: "pb/update_url".into(),
-        kind: Kind::A2,
-        location: Location::Url(format!("{url}/a2/pb")),
-        public_keys: Vec::new(),
-        seen: Default::default(),
-        extra_query: None,
-    }
-}
-
-#[test]
-fn a_published_size_above_the_cap_is_refused_before_the_package_is_fetched() {
-    use std::sync::atomic::Ordering;
-    let tls = Tls::new();
-    let (source, asked) = endless_a2(&tls, u64::MAX);
-    let client = tls.client();
-    let releases = client
-        .releases(&source, None, &Target::default())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let started = std::time::Instant::now();
-    match download(&client, &releases[0], tls.dir.path()) {
-        Err(Error::Invalid { url, message }) => {
-            assert!(url.ends_with("/a2/pb/modsource.json"), "{url}");
-            assert_eq!(
-                message,
-                format!(
-                    "`pb` 2.0.0 is published as 18446744073709551615 bytes, more than the \
-                     {}-byte package limit: it is not downloaded",
-                    modhost_update::MAX_PACKAGE
-                )
-            );
-        }
-        other => panic!("expected the published size refused, got {other:?}"),
-    }
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
-    assert_eq!(asked.load(Ordering::SeqCst), 0, "the package was fetched");
-    assert!(!tls.file("p.tgz").exists());
-}
-
-#[test]
-fn an_endless_package_is_read_no_further_than_its_published_size() {
-    let tls = Tls::new();
-    let (source, _) = endless_a2(&tls, 1000);
-    let client = tls.client();
-    let releases = client
-        .releases(&source, None, &Target::default())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut received = 0;
-    let downloaded = client.download(&releases[0], None, &tls.file("p.tgz"), &mut |n, _| {
-        received = n;
-    });
-    assert_oversized(downloaded);
-    assert_eq!(received, 1001, "read past the published size");
-    assert!(!tls.file("p.tgz").exists());
-}
-
-/// That `downloaded` was refused as more than the 1000 bytes its release published.
-fn assert_oversized<T: std::fmt::Debug>(downloaded: Result<T, Error>) {
-    match downloaded {
-        Err(Error::Mismatch { message, .. }) => {
-            assert_eq!(
-                message,
-                "more than 1000 bytes sent or announced, 1000 published"
-            );
-        }
-        other => panic!("expected a mismatch, got {other:?}"),
-    }
-}
-
-/// Downloads `source`'s first release with a client patient for 1 s: what it came to,
-/// and how long it took.
-fn impatient_download(tls: &Tls, source: &Source) -> (Result<(), Error>, Duration) {
-    let client = Client::new(Some(&tls.file("ca.pem")), Duration::from_secs(1))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let releases = client
-        .releases(source, None, &Target::default())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let started = std::time::Instant::now();
-    let downloaded = download(&client, &releases[0], tls.dir.path());
-    (downloaded, started.elapsed())
-}
-
-#[test]
-fn a_package_trickled_slower_than_the_floor_is_given_up_on_within_the_timeout() {
-    let tls = Tls::new();
-    let size = 1 << 20;
-    let (source, _) = a2_channel(&tls, size, move |out| {
-        // Never silent for long, never fast: a byte every 20 ms, 50 bytes a second.
-        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
-        let mut sent = out.write_all(head.as_bytes());
-        while sent.is_ok() {
-            sent = out.write_all(b"x").and_then(|()| out.flush());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    });
-    let url = source.location.to_string();
-    let (downloaded, took) = impatient_download(&tls, &source);
-    match downloaded {
-        Err(Error::Fetch {
-            url: fetched,
-            message,
-        }) => {
-            assert!(fetched.starts_with(&url), "{fetched}");
-            assert!(
-                message.contains("slower than the 1024 bytes a second a transfer needs"),
-                "{message}"
-            );
-        }
-        other => panic!("expected the trickle given up on, got {other:?}"),
-    }
-    assert!(
-        // Read to its end, it would take almost six hours.
-        took >= Duration::from_secs(1) && took < Duration::from_secs(10),
-        "given up on after {took:?}"
-    );
-    assert!(!tls.file("p.tgz").exists());
-}
-
-#[test]
-fn a_package_announced_longer_than_published_is_refused_before_its_body_is_read() {
-    let tls = Tls::new();
-    let (source, _) = a2_channel(&tls, 1000, move |out| {
-        // A gigabyte announced, then a slow trickle that would hold a reader.
-        let mut sent = out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n");
-        while sent.is_ok() {
-            sent = out.write_all(b"x").and_then(|()| out.flush());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    });
-    // Read, the trickle would be given up on as too slow (a `Fetch` error): refused as
-    // oversized, it was never read.
-    let (downloaded, _) = impatient_download(&tls, &source);
-    assert_oversized(downloaded);
-    assert!(!tls.file("p.tgz").exists());
-}
-
-#[test]
-fn a_package_whose_answer_head_is_trickled_is_given_up_on_within_the_timeout() {
-    let tls = Tls::new();
-    let (source, _) = a2_channel(&tls, 1000, move |out| {
-        // The head a byte every 200 ms: no read waits a second, and no body byte comes.
-        let head = "HTTP/1.1 200 OK\r\nX-Padding: ".to_owned() + &"p".repeat(4096);
-        for byte in head.as_bytes() {
-            if out.write_all(&[*byte]).and_then(|()| out.flush()).is_err() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    });
-    let (downloaded, took) = impatient_download(&tls, &source);
-    match downloaded {
-        Err(Error::Fetch { message, .. }) => {
-            assert!(
-                message.contains("timed out: no complete answer within 1 s"),
-                "{message}"
-            );
-        }
-        other => panic!("expected the trickled head given up on, got {other:?}"),
-    }
-    // The whole head would take over 13 minutes; the transfer limit is 10.
-    assert!(took < Duration::from_secs(10), "given up on after {took:?}");
-    assert!(!tls.file("p.tgz").exists());
 }
 
 #[test]
