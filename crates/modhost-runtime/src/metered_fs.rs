@@ -2,7 +2,8 @@
 //! module's [`Budget`]: each is linked over wasmtime-wasi's own (which then does the
 //! work), so a write past the quota fails in the guest with `EDQUOT` while the call runs.
 //! File streams (how wasi-libc and Python write files) are wrapped to charge each write;
-//! wasi-libc reports a refused stream write as `EIO`, the others as `EDQUOT`.
+//! wasi-libc reports a refused stream write as `EIO`, the others as `EDQUOT`. Opening a
+//! FIFO, a socket or a device is refused (`EPERM`): see [`is_special`].
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemCtxView, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::sync::filesystem::types::{
-    DescriptorFlags, ErrorCode, Host, HostDescriptor, OpenFlags, PathFlags,
+    DescriptorFlags, DescriptorType, ErrorCode, Host, HostDescriptor, OpenFlags, PathFlags,
 };
 use wasmtime_wasi::p2::{DynOutputStream, FsResult, IoError, OutputStream, Pollable, StreamError};
 
@@ -86,14 +87,18 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
             DescriptorFlags,
         )| {
             let (mut fs, budget) = split(&mut store);
-            if oflags.contains(OpenFlags::CREATE) {
-                let at = Resource::new_borrow(fd.rep());
-                // Looked up as the open will resolve it: through a link it follows, the
-                // file made is the link's target, a new entry when the link dangles.
-                let exists = HostDescriptor::stat_at(&mut fs, at, path_flags, path.clone());
-                if exists.is_err() && budget.charge(0, 1).is_err() {
-                    return over_quota();
-                }
+            // Looked up as the open will resolve it: through a link it follows, the file
+            // made is the link's target, a new entry when the link dangles.
+            let at = Resource::new_borrow(fd.rep());
+            let found = HostDescriptor::stat_at(&mut fs, at, path_flags, path.clone());
+            if let Ok(stat) = &found
+                && is_special(stat.type_)
+            {
+                return Ok((Err(ErrorCode::NotPermitted),));
+            }
+            if oflags.contains(OpenFlags::CREATE) && found.is_err() && budget.charge(0, 1).is_err()
+            {
+                return over_quota();
             }
             let result = HostDescriptor::open_at(&mut fs, fd, path_flags, path, oflags, flags);
             if oflags.contains(OpenFlags::TRUNCATE) {
@@ -206,6 +211,20 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
     )?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+/// Whether a file of type `kind` is one a module never opens: anything but a file, a
+/// directory or a link (which the open then follows or refuses as it was asked to) —
+/// a FIFO, a socket or a device, which wasmtime-wasi tells apart only as far as devices
+/// go. Opening a FIFO blocks the host's thread until a writer comes, where no deadline
+/// can stop it (nor free the call's turn at the state database); a device reads without
+/// end. None can be made inside the sandbox: one is in a granted directory, put there
+/// from outside.
+fn is_special(kind: DescriptorType) -> bool {
+    !matches!(
+        kind,
+        DescriptorType::RegularFile | DescriptorType::Directory | DescriptorType::SymbolicLink
+    )
 }
 
 /// The store's filesystem view and its budget, borrowed together.

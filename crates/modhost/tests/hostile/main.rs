@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
+#[path = "../common/mod.rs"]
 mod common;
+mod granted;
 
 use modhost::{HookPoint, Host, Limits};
 
