@@ -42,9 +42,13 @@ pub(crate) struct Plan {
 /// twice; a version already installed; a downgrade; in upgrade mode, a module that is not
 /// installed; a failed constraint of any batch module, or of an installed module whose
 /// dependency the batch upgrades (unless `force`); a dependency cycle in the batch.
+/// `kept` holds the version each module's last upgrade kept for a rollback, which a
+/// downgrade's refusal names.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn plan(
     batch: &[&Manifest],
     installed: &[ModuleRecord],
+    kept: &BTreeMap<String, String>,
     packaged: &BTreeMap<String, depends::Packaged>,
     platform: &Platform,
     mode: Mode,
@@ -79,9 +83,13 @@ pub(crate) fn plan(
                 }
                 Ok(current) if current == manifest.version => unchanged.push(index),
                 Ok(current) if current > manifest.version => reasons.push(format!(
-                    "`{rawname}` {current} is installed; {} would be a downgrade (a rollback \
-                     returns to the previous version, when an upgrade kept one)",
-                    manifest.version
+                    "`{rawname}` {current} is installed; {} would be a downgrade ({})",
+                    manifest.version,
+                    match kept.get(rawname) {
+                        Some(version) =>
+                            format!("a rollback returns to {version}, which its last upgrade kept"),
+                        None => "and no upgrade kept an earlier version for a rollback".to_owned(),
+                    }
                 )),
                 _ => {
                     actions.insert(index, Step::Upgrade(Box::new((*record).clone())));
@@ -279,6 +287,7 @@ mod tests {
             batch,
             &[],
             &BTreeMap::new(),
+            &BTreeMap::new(),
             &Platform::default(),
             Mode::Install,
             force,
@@ -363,6 +372,7 @@ mod tests {
         plan(
             batch,
             installed,
+            &BTreeMap::new(),
             &BTreeMap::new(),
             &Platform::default(),
             Mode::Install,
@@ -483,6 +493,41 @@ mod tests {
         assert_eq!(
             dependents("base", &[record]).unwrap_or_default(),
             ["legacy"]
+        );
+    }
+
+    #[test]
+    fn a_downgrade_is_refused_naming_the_version_a_rollback_returns_to() {
+        let installed_xml =
+            "<module><rawname>pb</rawname><name>pb</name><version>2.0</version></module>";
+        let installed = [record(
+            &Manifest::parse(installed_xml, "m.xml").unwrap_or_else(|e| panic!("{e}")),
+            installed_xml,
+        )];
+        let older = manifest("pb", "1.0", "");
+        let refusal = |kept: &BTreeMap<String, String>| match plan(
+            &[&older],
+            &installed,
+            kept,
+            &BTreeMap::new(),
+            &Platform::default(),
+            Mode::Install,
+            true,
+            false,
+        ) {
+            Err(Error::Refused(reasons) | Error::Unmet(reasons)) => reasons.join("\n"),
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        let kept = BTreeMap::from([("pb".to_owned(), "1.5".to_owned())]);
+        assert_eq!(
+            refusal(&kept),
+            "`pb` 2.0 is installed; 1.0 would be a downgrade (a rollback returns to 1.5, \
+             which its last upgrade kept)"
+        );
+        assert_eq!(
+            refusal(&BTreeMap::new()),
+            "`pb` 2.0 is installed; 1.0 would be a downgrade (and no upgrade kept an earlier \
+             version for a rollback)"
         );
     }
 }

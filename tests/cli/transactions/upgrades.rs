@@ -156,6 +156,13 @@ fn upgradeall_uses_the_package_directory_and_downgrades_are_refused() {
         "{}",
         refused.stderr
     );
+    assert!(
+        refused
+            .stderr
+            .contains("a rollback returns to 1.0.0, which its last upgrade kept"),
+        "{}",
+        refused.stderr
+    );
     let refused = root.ok(&["install", arg(&package("core"))]);
     assert!(
         refused

@@ -34,6 +34,31 @@ pub(crate) fn apply(
     apply_locked(host, &lock, packages, mode, options, origin, dir)
 }
 
+/// The version each installed module of `batch` would return to on a rollback, for those
+/// the batch would downgrade: what their refusal names.
+fn kept_for_rollback(
+    host: &Host,
+    batch: &[&Manifest],
+    installed: &[ModuleRecord],
+) -> Result<BTreeMap<String, String>> {
+    let mut kept = BTreeMap::new();
+    for manifest in batch {
+        let downgraded = installed.iter().any(|r| {
+            r.rawname == manifest.rawname
+                && modhost_manifest::Version::parse(&r.version)
+                    .is_ok_and(|current| current > manifest.version)
+        });
+        if let Some(backup) = downgraded
+            .then(|| host.state.backup(&manifest.rawname))
+            .transpose()?
+            .flatten()
+        {
+            kept.insert(manifest.rawname.clone(), backup.record.version);
+        }
+    }
+    Ok(kept)
+}
+
 /// [`apply`] for a caller that already holds the root's lock.
 pub(crate) fn apply_locked(
     host: &Host,
@@ -56,6 +81,7 @@ pub(crate) fn apply_locked(
     let plan = plan::plan(
         &manifests,
         &installed,
+        &kept_for_rollback(host, &manifests, &installed)?,
         &host.packaged_in(&manifests, &installed, dir.or(host.packages.as_deref())),
         &host.platform,
         mode,
