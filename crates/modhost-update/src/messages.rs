@@ -66,6 +66,12 @@ fn plain(error: &(dyn std::error::Error + 'static)) -> Option<String> {
         ureq::Error::HostNotFound => {
             "the host name is not found (DNS has no address for it)".into()
         }
+        // What the system resolver says, as std words it: no kind of its own to match.
+        ureq::Error::Io(io) => {
+            let text = io.to_string();
+            let why = text.strip_prefix(LOOKUP_FAILED)?;
+            format!("the host name cannot be resolved (DNS:{why})")
+        }
         ureq::Error::Protocol(e) => format!("the server's answer is not valid HTTP ({e})"),
         ureq::Error::Http(e) => format!("the URL cannot be requested ({e})"),
         ureq::Error::BadUri(e) => format!("the URL is not valid ({e})"),
@@ -79,6 +85,9 @@ fn plain(error: &(dyn std::error::Error + 'static)) -> Option<String> {
         _ => return None,
     })
 }
+
+/// How std's message for a failed name lookup begins, before the resolver's own words.
+const LOOKUP_FAILED: &str = "failed to lookup address information:";
 
 /// A request failure the administrator can act on.
 #[derive(Debug, Clone)]
@@ -296,6 +305,27 @@ pub(crate) fn clipped(text: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_that_does_not_resolve_is_said_so_without_ureqs_words() {
+        let failed = |detail: &str| {
+            let io = std::io::Error::other(format!("{LOOKUP_FAILED} {detail}"));
+            explain(&ureq::Error::Io(io), true, Duration::from_secs(20))
+        };
+        assert_eq!(
+            failed("Name or service not known"),
+            "the host name cannot be resolved (DNS: Name or service not known)"
+        );
+        assert_eq!(
+            failed("Temporary failure in name resolution"),
+            "the host name cannot be resolved (DNS: Temporary failure in name resolution)"
+        );
+        let other = std::io::Error::other("something else");
+        assert_eq!(
+            explain(&ureq::Error::Io(other), true, Duration::from_secs(20)),
+            "io: something else"
+        );
+    }
 
     #[test]
     fn a_servers_message_is_shown_without_its_escape_sequences() {

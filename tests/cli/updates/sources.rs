@@ -517,3 +517,45 @@ fn a_documents_trailing_slash_left_out_is_said() {
     let run = root.ok(&["source", "add", "repo", "https://example.invalid/repo/"]);
     assert!(!run.stderr.contains("left out"), "{}", run.stderr);
 }
+
+#[test]
+fn a_module_no_source_offers_is_said_apart_from_sources_that_could_not_be_read() {
+    let root = root();
+    let dir = root.path().join("sources");
+    let (broken, empty) = (dir.join("broken"), dir.join("empty"));
+    for (at, index) in [
+        (&broken, "<!DOCTYPE html><html>oops</html>"),
+        (&empty, r#"{"format":"modhost-index/1","modules":[]}"#),
+    ] {
+        assert!(std::fs::create_dir_all(at).is_ok());
+        assert!(std::fs::write(at.join("index.json"), index).is_ok());
+    }
+    root.ok(&["source", "add", "broken", arg(&broken)]);
+    let run = root.fails(&["install", "--online", "voicemail"]);
+    assert!(
+        run.stderr.contains("\n  - source `broken`: ")
+            && run.stderr.contains(
+                "no source could be read, so none was found to offer `voicemail`: try again \
+                 when the failures above are mended"
+            ),
+        "{}",
+        run.stderr
+    );
+    root.ok(&["source", "add", "empty", arg(&empty)]);
+    let run = root.fails(&["install", "--online", "voicemail"]);
+    assert!(
+        run.stderr.contains(
+            "no source that answered offers `voicemail`; 1 of 2 could not be read, and may"
+        ),
+        "{}",
+        run.stderr
+    );
+    root.ok(&["source", "remove", "broken"]);
+    let run = root.fails(&["install", "--online", "voicemail"]);
+    assert!(
+        run.stderr.contains("no source offers `voicemail`")
+            && !run.stderr.contains("could not be read"),
+        "{}",
+        run.stderr
+    );
+}

@@ -547,7 +547,19 @@ pub(crate) fn find_release(
             "no update sources are configured (and no installed module declares a channel), \
              so nothing offers `{rawname}`; add a source first"
         ),
-        None => format!("no source offers `{rawname}`"),
+        // The sources that failed are listed above: what is said is of the others.
+        None => match offers.iter().filter(|c| c.report.error.is_some()).count() {
+            0 => format!("no source offers `{rawname}`"),
+            failed if failed == offers.len() => format!(
+                "no source could be read, so none was found to offer `{rawname}`: try again \
+                 when the failures above are mended"
+            ),
+            failed => format!(
+                "no source that answered offers `{rawname}`; {failed} of {} could not be \
+                 read, and may",
+                offers.len()
+            ),
+        },
     });
     Err(Error::Refused(reasons))
 }
