@@ -53,6 +53,9 @@ pub struct Client {
     timeout: Duration,
     /// The largest package downloaded, whatever size the channel states.
     max_package: u64,
+    /// The proxy the environment names, which every request not excepted by `NO_PROXY`
+    /// goes through: named in a failure, which may be the proxy's.
+    proxy: Option<ureq::Proxy>,
 }
 
 impl std::fmt::Debug for Client {
@@ -85,7 +88,11 @@ impl Client {
             None => None,
         };
         let roots = roots(pem.as_ref().map(|(path, pem)| (*path, pem.as_slice())))?;
+        // As curl and apt read them: `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY` (or in lower
+        // case), and `NO_PROXY` for hosts reached directly.
+        let proxy = ureq::Proxy::try_from_env();
         let config = ureq::Agent::config_builder()
+            .proxy(proxy.clone())
             .https_only(true)
             .max_redirects(0)
             .http_status_as_error(false)
@@ -105,7 +112,32 @@ impl Client {
             agent: ureq::Agent::new_with_config(config),
             timeout,
             max_package: MAX_PACKAGE,
+            proxy,
         })
+    }
+
+    /// `message` about a request to `url` that failed with `error`, naming the proxy it
+    /// went through, if one: a connection refused is the proxy's, and any other failure
+    /// may be.
+    fn through_proxy(&self, url: &str, error: &ureq::Error, message: String) -> String {
+        let Some(proxy) = self.proxy.as_ref().filter(|proxy| {
+            url.parse::<ureq::http::Uri>()
+                .is_ok_and(|uri| !proxy.is_no_proxy(&uri))
+        }) else {
+            return message;
+        };
+        let message = match error {
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                "the proxy refused the connection: nothing answers at its host and port".to_owned()
+            }
+            _ => message,
+        };
+        format!(
+            "{message} (through the proxy at `{}:{}`, which ALL_PROXY, HTTPS_PROXY or \
+             HTTP_PROXY names; NO_PROXY lists hosts reached directly)",
+            proxy.host(),
+            proxy.port()
+        )
     }
 
     /// Sets the largest package downloaded, whatever size its channel states
@@ -170,7 +202,9 @@ impl Client {
                 .timeout_global(Some(left))
                 .build()
                 .call()
-                .map_err(|e| fetch(explain(&e, document, self.timeout)))?;
+                .map_err(|e| {
+                    fetch(self.through_proxy(&at, &e, explain(&e, document, self.timeout)))
+                })?;
             // A server too busy for now (`repo serve` past its connections, a CDN's rate
             // limit) that says to come back within a few seconds is asked again, a few
             // times, within the exchange's limit: a fleet of PBXs checking at the same

@@ -559,3 +559,46 @@ fn a_module_no_source_offers_is_said_apart_from_sources_that_could_not_be_read()
         run.stderr
     );
 }
+
+#[test]
+fn a_proxy_the_environment_names_is_gone_through_and_named_when_it_fails() {
+    let root = root();
+    let repo = Repo::phonebook(&root, "1.0.0");
+    signed_source(&repo, &root);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(1);
+    let checked = |no_proxy: Option<&str>| {
+        let args = repo.trusting(&["check-online"]);
+        let mut command = root.command(&args);
+        for name in ["ALL_PROXY", "all_proxy", "http_proxy", "HTTP_PROXY", "no_proxy"] {
+            command.env_remove(name);
+        }
+        command.env("HTTPS_PROXY", format!("http://127.0.0.1:{closed}"));
+        match no_proxy {
+            Some(hosts) => command.env("NO_PROXY", hosts),
+            None => command.env_remove("NO_PROXY"),
+        };
+        modhost_test_support::Root::output(&mut command)
+    };
+    let run = checked(None);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        !run.success
+            && said.contains("the proxy refused the connection")
+            && said.contains(&format!("through the proxy at `127.0.0.1:{closed}`"))
+            && !said.contains("the server refused"),
+        "{said}"
+    );
+    // A host NO_PROXY names is reached directly.
+    let host = repo
+        .url
+        .trim_start_matches("https://")
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let run = checked(Some(&host));
+    assert!(run.success, "{}{}", run.stdout, run.stderr);
+}
