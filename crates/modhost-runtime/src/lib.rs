@@ -52,6 +52,7 @@ mod cache;
 mod call;
 mod cancel;
 mod capability;
+mod compile_cost;
 #[cfg(test)]
 mod core_wasm;
 mod deadline;
@@ -77,6 +78,7 @@ pub use cache::{DEFAULT_CACHE_KEEP, LoadedComponent, Origin, PARTIAL, sha256_of}
 pub use call::{Call, CallContext, with_stack};
 pub use cancel::{Cancel, running_call};
 pub use capability::{CallData, Capability, CapabilityError};
+pub use compile_cost::{MAX_FUNCTION_COST, MAX_TOTAL_COST};
 pub use disk::{DEFAULT_DISK_QUOTA, DiskQuota, DiskUsage, disk_usage};
 pub use error::{Error, Failure, Result};
 pub use fire::{Fire, FireRequest, Fired};

@@ -12,6 +12,7 @@ use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::compile_cost;
 use crate::host::Sandbox;
 use crate::imports::{self, Interface, TopLevel};
 use crate::trap::BACKTRACE_FRAMES;
@@ -267,7 +268,8 @@ impl Runtime {
     /// compiling it, and refuses one this runtime does not provide, naming it and what
     /// is offered, or a `modhost:module` version, imported or exported, it does not run.
     /// An import of an application's interface whose capability lists its functions is
-    /// checked function by function too.
+    /// checked function by function too; and code that would cost minutes and gigabytes
+    /// to compile is refused ([`MAX_FUNCTION_COST`](crate::MAX_FUNCTION_COST)).
     pub fn check_imports(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         let names = imports::top_level(bytes).map_err(|message| Error::Load {
             path: path.to_owned(),
@@ -297,6 +299,10 @@ impl Runtime {
     /// [`Runtime::check_imports`] of a component whose top level was read already.
     pub fn check_read(&self, path: &Path, bytes: &[u8], names: &TopLevel) -> Result<()> {
         self.check_top_level(path, names)?;
+        compile_cost::check(bytes).map_err(|message| Error::Load {
+            path: path.to_owned(),
+            message,
+        })?;
         self.check_functions(path, names, |imports| {
             imports::imported_functions(bytes, imports)
         })

@@ -572,7 +572,13 @@ fn a_proxy_the_environment_names_is_gone_through_and_named_when_it_fails() {
     let checked = |no_proxy: Option<&str>| {
         let args = repo.trusting(&["check-online"]);
         let mut command = root.command(&args);
-        for name in ["ALL_PROXY", "all_proxy", "http_proxy", "HTTP_PROXY", "no_proxy"] {
+        for name in [
+            "ALL_PROXY",
+            "all_proxy",
+            "http_proxy",
+            "HTTP_PROXY",
+            "no_proxy",
+        ] {
             command.env_remove(name);
         }
         command.env("HTTPS_PROXY", format!("http://127.0.0.1:{closed}"));

@@ -1,6 +1,7 @@
 //! Support for modhost's end-to-end tests: real packages of the example modules (built by
 //! this crate's build script) and temporary roots driven through the real `modhost` binary.
 
+pub mod costly;
 pub mod hostile;
 pub mod log;
 pub mod tls;

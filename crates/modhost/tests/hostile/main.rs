@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 #[path = "../common/mod.rs"]
 mod common;
+mod compile;
 mod granted;
 
 use modhost::{HookPoint, Host, Limits};
