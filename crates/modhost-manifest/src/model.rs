@@ -34,6 +34,9 @@ pub struct Manifest {
     pub description: Option<String>,
     /// What changed, release by release.
     pub changelog: Option<String>,
+    /// What its publisher wants an administrator to read before installing it
+    /// (`<attention>`, which FreePBX's module admin shows in a warning box).
+    pub attention: Option<String>,
     /// A link to more information.
     pub info: Option<String>,
     /// The licence's name.

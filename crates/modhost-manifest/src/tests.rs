@@ -526,3 +526,17 @@ fn a_mistyped_get_config_or_an_element_inside_methods_is_warned_about() {
         );
     }
 }
+
+#[test]
+fn attention_is_read_as_the_publishers_note_not_an_unknown_element() {
+    let xml = "<module><rawname>pb</rawname><name>Pb</name><version>1.0</version>\
+               <attention>\n\tThis upgrade restarts Asterisk.\n</attention></module>";
+    let m = parse(xml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        m.attention.as_deref(),
+        Some("This upgrade restarts Asterisk.")
+    );
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    let plain = parse(VOICEMAIL).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plain.attention, None);
+}

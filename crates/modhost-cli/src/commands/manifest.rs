@@ -128,6 +128,7 @@ fn counted(n: usize, noun: &str) -> String {
 /// who publishes it, what it needs, what it serves, and its menu.
 pub(crate) fn details(m: &Manifest, line: &mut dyn FnMut(&str, &str)) {
     for (label, value) in [
+        ("attention", &m.attention),
         ("publisher", &m.publisher),
         ("license", &m.license),
         ("more info", &m.more_info),

@@ -437,10 +437,17 @@ fn warn_about(
     manifest: &Manifest,
     available: &BTreeMap<&str, depends::Available<'_>>,
 ) -> Vec<String> {
+    // What its publisher asks an administrator to read comes first, as FreePBX shows it.
     let mut warnings: Vec<String> = manifest
-        .warnings
+        .attention
         .iter()
-        .map(|problem| format!("module.xml {problem}"))
+        .map(|text| format!("its publisher asks you to read this: {text}"))
+        .chain(
+            manifest
+                .warnings
+                .iter()
+                .map(|problem| format!("module.xml {problem}")),
+        )
         .collect();
     // Only platform facts go unchecked (the plan has checked the modules already).
     for check in depends::check(manifest, available, &host.platform)

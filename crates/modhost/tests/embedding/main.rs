@@ -404,3 +404,31 @@ fn an_embedder_matches_the_errors_of_every_layer() {
         "{installed:?}"
     );
 }
+
+#[test]
+fn a_publishers_attention_note_is_said_first_among_an_installs_warnings() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = Host::open(&dir.path().join("root")).unwrap_or_else(|e| panic!("{e}"));
+    let xml = dir.path().join("module.xml");
+    std::fs::write(
+        &xml,
+        "<module><rawname>noted</rawname><name>Noted</name><version>1.0</version>\
+         <attention>Restart Asterisk after installing.</attention><fancy/></module>",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let package = dir.path().join("noted-1.0.tgz");
+    modhost::pack(&xml, &component("hostile"), &package).unwrap_or_else(|e| panic!("{e}"));
+    let changes = host
+        .install(&[package], Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let warnings = &changes[0].warnings;
+    assert_eq!(
+        warnings.first().map(String::as_str),
+        Some("its publisher asks you to read this: Restart Asterisk after installing."),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("<fancy>")),
+        "{warnings:?}"
+    );
+}
