@@ -502,8 +502,10 @@ int modhost_open(const char *root,
                  char **error);
 
 /**
- * Closes `host`, once every call on it under way in other threads has returned (a
- * dispatch in a capability callback, say): it waits for them. A call begun meanwhile or
+ * Closes `host`, once every call on it under way in other threads has returned: it
+ * cancels their dispatches (their handlers stop at once, their writes are rolled back,
+ * and each returns `"cancelled": true`), stops a change under way before it commits
+ * (it fails, and nothing of it is kept), and waits for them. A call begun meanwhile or
  * after, from inside one of them (a callback dispatching again) or from another thread
  * racing the close, fails with `MODHOST_ERROR_ARGUMENT`: the handle stays valid memory
  * for that, and only the host in it is freed. Closed from inside one of its own calls (a

@@ -49,17 +49,20 @@ impl Calls {
         Ok(entered)
     }
 
-    /// Marks the host closing and waits until no call on it is under way. True only for
-    /// the one caller that is then to drop the host: false, and nothing waited for, when
-    /// it was closing already (closed twice, or by two threads at once) or this thread is
-    /// itself inside a call on it.
-    pub(crate) fn close(&self) -> bool {
+    /// Marks the host closing and waits until no call on it is under way, running `stop`
+    /// (which stops what those calls run) before each wait: a call that had entered just
+    /// before the host was marked closing may begin its work after a first `stop`. True
+    /// only for the one caller that is then to drop the host: false, and nothing waited
+    /// for, when it was closing already (closed twice, or by two threads at once) or this
+    /// thread is itself inside a call on it.
+    pub(crate) fn close(&self, stop: impl Fn()) -> bool {
         let mine = INSIDE.with(|inside| inside.borrow().contains(&address(self)));
         if self.closing.swap(true, Ordering::SeqCst) || mine {
             return false;
         }
         let mut waiting = self.wait.lock().unwrap_or_else(PoisonError::into_inner);
         while self.running.load(Ordering::SeqCst) > 0 {
+            stop();
             // Woken by the last call to leave; the timeout only bounds a wake-up missed.
             waiting = self
                 .ended

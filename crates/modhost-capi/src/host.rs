@@ -187,8 +187,10 @@ pub unsafe extern "C" fn modhost_open(
     }
 }
 
-/// Closes `host`, once every call on it under way in other threads has returned (a
-/// dispatch in a capability callback, say): it waits for them. A call begun meanwhile or
+/// Closes `host`, once every call on it under way in other threads has returned: it
+/// cancels their dispatches (their handlers stop at once, their writes are rolled back,
+/// and each returns `"cancelled": true`), stops a change under way before it commits
+/// (it fails, and nothing of it is kept), and waits for them. A call begun meanwhile or
 /// after, from inside one of them (a callback dispatching again) or from another thread
 /// racing the close, fails with `MODHOST_ERROR_ARGUMENT`: the handle stays valid memory
 /// for that, and only the host in it is freed. Closed from inside one of its own calls (a
@@ -212,7 +214,16 @@ pub unsafe extern "C" fn modhost_close(host: *mut Host) {
         Ok(open) => quietly(true, || open.check_process().is_err()),
         Err(_) => return,
     };
-    if forked || !quietly(false, || handle.calls().close()) {
+    // What the calls under way run is stopped, so that closing does not wait out their
+    // deadlines: dispatches are cancelled, and a change stops before it commits.
+    let stop = || {
+        // SAFETY: the host is dropped only below, by this thread, once `close` returned
+        // true: while `close` runs it is alive, and only read.
+        let open = unsafe { &**handle.open.get() };
+        open.cancel_dispatches();
+        open.interruption().cancel();
+    };
+    if forked || !quietly(false, || handle.calls().close(stop)) {
         return;
     }
     // SAFETY: no call on it is under way, and none begins (`close` returned true once).

@@ -514,6 +514,15 @@ impl Host {
         self.runtime.cancel_handle()
     }
 
+    /// Cancels every dispatch running on this host now, as an application shutting down
+    /// does rather than wait out their deadlines: each stops as its own cancel handle
+    /// would stop it (its handler at once, its writes rolled back, the handlers after it
+    /// left out, its result `cancelled`). Dispatches begun later run as usual. Returns
+    /// how many were cancelled.
+    pub fn cancel_dispatches(&self) -> usize {
+        self.dispatcher.cancel_all()
+    }
+
     /// The WIT packages a module's component may import here, with their versions: WASI,
     /// `modhost:module` and the application's capabilities.
     pub fn offered_imports(&self) -> Vec<String> {

@@ -132,6 +132,42 @@ fn closing_a_host_waits_for_a_dispatch_in_a_callback_on_another_thread() -> Test
     let result = dispatching
         .join()
         .map_err(|_| "the dispatching thread panicked")??;
-    assert_eq!(result["calls"][0]["kind"], "timeout", "{result}");
+    // Closing cancelled it: the callback, polling `modhost_call_stopped`, stopped waiting.
+    assert_eq!(result["calls"][0]["kind"], "cancelled", "{result}");
+    Ok(())
+}
+
+/// A host, shared with the thread dispatching on it.
+#[derive(Clone, Copy)]
+struct Shared(*mut Host);
+// SAFETY: a host may be used from several threads at once (modhost.h).
+unsafe impl Send for Shared {}
+
+#[test]
+fn closing_a_host_cancels_its_dispatches_rather_than_wait_for_their_deadlines() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let host = common::open(root.path())?;
+    let hostile = package("hostile");
+    install(host, &[&hostile.to_string_lossy()], 0)?;
+    let shared = Shared(host);
+    // Spinning until its deadline, 10 s away, with no cancel handle of its own.
+    let spinning = std::thread::spawn(move || {
+        let shared = shared;
+        dispatch(shared.0, "spin", "", None, null())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let closing = Instant::now();
+    // SAFETY: the host, closed while another thread dispatches (which modhost.h allows).
+    unsafe { modhost_close(host) };
+    let took = closing.elapsed();
+    let result = spinning
+        .join()
+        .map_err(|_| "the dispatching thread panicked")??;
+    assert_eq!(result["cancelled"], true, "{result}");
+    assert_eq!(result["calls"][0]["kind"], "cancelled", "{result}");
+    assert!(
+        took < Duration::from_secs(3),
+        "the close took {took:?}: {result}"
+    );
     Ok(())
 }

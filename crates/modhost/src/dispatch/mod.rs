@@ -28,6 +28,7 @@ use crate::layout::Layout;
 mod fired;
 mod handlers;
 mod nested;
+mod under_way;
 pub(crate) use nested::inside_dispatch;
 mod outcome;
 mod point;
@@ -87,6 +88,8 @@ pub(crate) struct Dispatcher {
     /// application declares, and those modhost.toml opens (`fired_by = "any"`).
     open: RwLock<BTreeSet<String>>,
     snapshot: RwLock<Snapshot>,
+    /// The application's dispatches running now, which [`Dispatcher::cancel_all`] stops.
+    under_way: under_way::UnderWay,
     this: Weak<Dispatcher>,
 }
 
@@ -110,8 +113,15 @@ impl Dispatcher {
             )])),
             open: RwLock::default(),
             snapshot: RwLock::default(),
+            under_way: under_way::UnderWay::default(),
             this: this.clone(),
         })
+    }
+
+    /// Cancels every dispatch of the application's running now (and the hooks they fire):
+    /// each stops as its own cancel handle would stop it. Returns how many.
+    pub(crate) fn cancel_all(&self) -> usize {
+        self.under_way.cancel_all()
     }
 
     /// Where hooks fired by modules go.
@@ -203,8 +213,22 @@ impl Dispatcher {
                 };
                 &inherited
             }
+            // The application's own dispatch gets a cancellation when it brings none, so
+            // that `cancel_all` can stop it.
+            (None, None) => {
+                inherited = DispatchOptions {
+                    data: options.data.clone(),
+                    cancel: Some(self.runtime.cancel_handle()),
+                };
+                &inherited
+            }
             _ => options,
         };
+        let _under_way = options
+            .cancel
+            .clone()
+            .filter(|_| outer.is_none())
+            .map(|cancel| self.under_way.enter(cancel));
         let scope = Scope {
             depth: 0,
             deadline: outer.as_ref().map(|(deadline, _)| *deadline),

@@ -256,3 +256,54 @@ fn a_dispatch_the_application_makes_inside_a_call_keeps_its_writes_when_that_cal
         "{entries:?}"
     );
 }
+
+#[test]
+fn an_application_shutting_down_cancels_every_dispatch_under_way_at_once() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let host = Host::open(root.path()).unwrap_or_else(|e| panic!("{e}"));
+    host.install(&[package("hostile")], Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::thread::scope(|scope| {
+        // Three dispatches given no cancel handle, spinning, blocked in WASI, and inside
+        // an endless statement; their deadlines are 10 s away.
+        let running: Vec<_> = ["spin", "sleep", "race"]
+            .into_iter()
+            .map(|hook| {
+                let host = &host;
+                scope.spawn(move || {
+                    let dispatch = host.dispatch(hook, "x").unwrap_or_else(|e| panic!("{e}"));
+                    (hook, dispatch, Instant::now())
+                })
+            })
+            .collect();
+        let mut counted = 0;
+        let started = Instant::now();
+        while counted < 3 && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(300));
+            counted = host.cancel_dispatches();
+        }
+        let at = Instant::now();
+        assert_eq!(counted, 3, "the three dispatches under way");
+        for thread in running {
+            let (hook, dispatch, ended) = thread.join().unwrap_or_else(|_| panic!("panicked"));
+            assert!(dispatch.cancelled, "{hook}: {dispatch:?}");
+            assert_eq!(
+                dispatch.calls[0].kind,
+                Some(FailureKind::Cancelled),
+                "{hook}"
+            );
+            let after = ended.saturating_duration_since(at);
+            assert!(after < Duration::from_secs(2), "{hook}: {after:?}");
+        }
+    });
+    // Dispatches begun after it run as usual.
+    assert_eq!(host.cancel_dispatches(), 0);
+    let echo = host
+        .dispatch("echo", "still here")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        echo.calls[0].output.as_deref(),
+        Some("still here"),
+        "{echo:?}"
+    );
+}
