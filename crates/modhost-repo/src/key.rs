@@ -57,7 +57,15 @@ impl SecretKey {
             .and_then(|file| {
                 std::io::Read::read_to_end(&mut std::io::Read::take(file, MOST + 1), &mut bytes)
             })
-            .map_err(crate::error::file_error(path))?;
+            .map_err(|e| match e.kind() {
+                // A first build names a key that is yet to be made.
+                std::io::ErrorKind::NotFound => refused(
+                    "does not exist: `modhost repo keygen --out FILE` makes a signing key (or \
+                     `minisign -G -W`, one without a password)"
+                        .into(),
+                ),
+                _ => crate::error::file_error(path)(e),
+            })?;
         if bytes.len() as u64 > MOST {
             return Err(refused(format!(
                 "larger than {} KiB, not a signing key: {}",
@@ -443,6 +451,24 @@ mod tests {
                 .err()
                 .unwrap_or_default()
                 .contains("minisign secret key file")
+        );
+    }
+
+    #[test]
+    fn a_key_file_not_made_yet_is_said_with_how_to_make_one() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let missing = dir.path().join("repo.key");
+        let error = SecretKey::read(&missing)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            error,
+            format!(
+                "`{}`: does not exist: `modhost repo keygen --out FILE` makes a signing key \
+                 (or `minisign -G -W`, one without a password)",
+                missing.display()
+            )
         );
     }
 
