@@ -298,11 +298,18 @@ impl Runtime {
 
     /// [`Runtime::check_imports`] of a component whose top level was read already.
     pub fn check_read(&self, path: &Path, bytes: &[u8], names: &TopLevel) -> Result<()> {
-        self.check_top_level(path, names)?;
+        self.check_links(path, bytes, names)?;
         compile_cost::check(bytes).map_err(|message| Error::Load {
             path: path.to_owned(),
             message,
-        })?;
+        })
+    }
+
+    /// Whether this runtime would link the component read (its imports and the functions
+    /// it asks of a capability), without reading its code for the cost of compiling it:
+    /// for a component installed already, which that was checked for then.
+    pub fn check_links(&self, path: &Path, bytes: &[u8], names: &TopLevel) -> Result<()> {
+        self.check_top_level(path, names)?;
         self.check_functions(path, names, |imports| {
             imports::imported_functions(bytes, imports)
         })

@@ -279,7 +279,7 @@ impl Host {
         let component = self.installed_component(record, &manifest);
         let bytes = std::fs::read(&component).ok()?;
         let names = modhost_runtime::top_level(&bytes).ok()?;
-        let refused = self.runtime.check_read(&component, &bytes, &names).err()?;
+        let refused = self.runtime.check_links(&component, &bytes, &names).err()?;
         Some(match refused {
             modhost_runtime::Error::Imports { unknown, .. } => format!(
                 "this host cannot run it: it imports {}, which this host does not provide",
