@@ -107,8 +107,9 @@ enum Command {
     Source(commands::online::SourceCommand),
     /// Ask every update source what it offers.
     CheckOnline,
-    /// Show the upgrades the update sources offer.
-    Showupgrades,
+    /// Show the upgrades the update sources offer, or with --from those a package
+    /// directory holds.
+    Showupgrades(commands::online::ShowupgradesArgs),
     /// Download a module's newest verified package from the update sources.
     Download(commands::online::DownloadArgs),
     /// Publish: build, serve, sign a repository; make licence secrets and keys.
@@ -417,7 +418,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::CompareVersions(args) => return commands::compare_versions::run(&ctx.out, args),
         Command::Source(command) => commands::online::source(&ctx, command),
         Command::CheckOnline => return commands::online::check(&ctx, false),
-        Command::Showupgrades => return commands::online::check(&ctx, true),
+        Command::Showupgrades(args) => return commands::online::showupgrades(&ctx, args),
         Command::Download(args) => commands::online::download(&ctx, args),
         Command::Repo(command) => commands::repo::run(&ctx, command),
     };

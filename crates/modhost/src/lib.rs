@@ -105,7 +105,9 @@ pub use event::{Event, Reporter};
 pub use host::Host;
 pub use online::{KeyInfo, Offer, OfferStatus, SourceInfo, SourceReport};
 pub use ops::{Reload, ReloadHandler};
-pub use packages::{Available, Scan, ScanEntry, Unreadable, names_a_file, read_manifest};
+pub use packages::{
+    Available, LocalUpgrade, Scan, ScanEntry, Unreadable, names_a_file, read_manifest,
+};
 pub use packing::{PackTo, Packed, pack_module};
 pub use query::{ComponentImports, Described, Grant, Listed, ModuleInfo, NotInstalled, Offered};
 pub use recover::{RecoverOptions, Recovery};

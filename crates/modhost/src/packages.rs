@@ -25,6 +25,46 @@ pub enum Available {
     Older,
 }
 
+/// An upgrade a package directory holds: an installed module with a newer package there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocalUpgrade {
+    /// The module.
+    pub rawname: String,
+    /// The version installed.
+    pub installed: String,
+    /// The newer version the directory holds.
+    pub version: String,
+    /// Its package file (or module directory).
+    #[serde(serialize_with = "crate::serialize::path")]
+    pub package: PathBuf,
+}
+
+impl crate::Host {
+    /// The upgrades the package directory `from` (default: the configured one) holds, by
+    /// rawname: what `upgradeall` would apply from it, read from the packages' module.xml
+    /// alone (nothing is unpacked further, compiled or changed). A package that cannot
+    /// be read is warned about, as `upgradeall` warns.
+    pub fn local_upgrades(&self, from: Option<&Path>) -> Result<Vec<LocalUpgrade>> {
+        let dir = self.package_dir_or(from)?;
+        let installed = self.state.modules()?;
+        let (newest, _) = read_warned(&dir, &self.skipped)?;
+        Ok(newest
+            .into_values()
+            .filter_map(|(package, manifest)| {
+                let record = installed.iter().find(|r| r.rawname == manifest.rawname)?;
+                (compare(&manifest.version, Some(&record.version)) == Available::Upgrade).then(
+                    || LocalUpgrade {
+                        rawname: manifest.rawname.clone(),
+                        installed: record.version.clone(),
+                        version: manifest.version.to_string(),
+                        package,
+                    },
+                )
+            })
+            .collect())
+    }
+}
+
 /// One package found in a directory.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScanEntry {

@@ -129,6 +129,21 @@ fn upgradeall_uses_the_package_directory_and_downgrades_are_refused() {
     }
     assert!(std::fs::copy(package_at("phonebook", "1.0.0"), dir.join("pb1.tgz")).is_ok());
     assert!(std::fs::copy(package_at("phonebook", "2.0.0"), dir.join("pb2.tgz")).is_ok());
+    // What upgradeall would apply, shown first: read, nothing changed.
+    let before = root.fingerprint();
+    let shown = root
+        .ok(&["showupgrades", "--from", arg(&dir), "--json"])
+        .json();
+    assert_eq!(
+        shown,
+        serde_json::json!([{"rawname": "phonebook", "installed": "1.0.0", "version": "2.0.0",
+                            "package": dir.join("pb2.tgz").display().to_string()}])
+    );
+    assert_eq!(
+        root.fingerprint(),
+        before,
+        "showing upgrades changes nothing"
+    );
     let run = root
         .ok(&["upgradeall", "--from", arg(&dir), "--json"])
         .json();
@@ -139,6 +154,13 @@ fn upgradeall_uses_the_package_directory_and_downgrades_are_refused() {
     assert_eq!(
         root.ok(&["upgradeall", "--from", arg(&dir)]).stdout,
         "nothing to do\n"
+    );
+    assert_eq!(
+        root.ok(&["showupgrades", "--from", arg(&dir)]).stdout,
+        format!(
+            "no upgrades: `{}` holds no newer version of an installed module\n",
+            dir.display()
+        )
     );
     let run = root
         .ok(&["installlocal", "--from", arg(&dir), "--json"])

@@ -321,6 +321,44 @@ pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
     })
 }
 
+/// Arguments of `showupgrades`.
+#[derive(Debug, clap::Args)]
+pub struct ShowupgradesArgs {
+    /// The upgrades this package directory holds (what `upgradeall --from DIR` applies),
+    /// instead of the update sources'.
+    #[arg(long, value_name = "DIR")]
+    from: Option<PathBuf>,
+}
+
+/// `showupgrades`: the update sources' upgrades, or a package directory's.
+pub fn showupgrades(ctx: &Context, args: ShowupgradesArgs) -> Result<ExitCode> {
+    let Some(dir) = args.from else {
+        return check(ctx, true);
+    };
+    let upgrades = ctx.open_existing()?.local_upgrades(Some(&dir))?;
+    ctx.out.result(&upgrades, || {
+        if upgrades.is_empty() {
+            return format!(
+                "no upgrades: `{}` holds no newer version of an installed module\n",
+                escape_path(&dir)
+            );
+        }
+        upgrades
+            .iter()
+            .map(|u| {
+                format!(
+                    "{} {} -> {} in {}\n",
+                    escape(&u.rawname),
+                    escape(&u.installed),
+                    escape(&u.version),
+                    escape_path(&u.package)
+                )
+            })
+            .collect()
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Arguments of `download`.
 #[derive(Debug, clap::Args)]
 pub struct DownloadArgs {
