@@ -121,6 +121,14 @@ impl Host {
         ops::disable(self, rawname, options)
     }
 
+    /// Disables several modules as one change: those given may depend on each other
+    /// (each is refused only while a running module not given depends on it, unless
+    /// `options.force`), their `disable()` calls run dependents first, and either all of
+    /// them end up disabled or none does.
+    pub fn disable_all(&self, rawnames: &[String], options: DisableOptions) -> Result<Vec<Change>> {
+        ops::disable_all(self, rawnames, options)
+    }
+
     /// [`Host::disable`] with every option: [`DisableOptions::skip_code`] disables a module
     /// whose `disable()` never returns or keeps failing without running any of its code,
     /// keeping its data as it is (where [`Host::delete`] would remove it).

@@ -311,3 +311,54 @@ fn ctrl_c_stops_an_uninstall_whose_call_loops_at_once_keeping_the_module() {
     assert!(!data.join("damage").exists());
     assert_eq!(status(&root, "phonebook"), "enabled");
 }
+
+#[test]
+fn disable_takes_several_modules_dependents_first_all_or_none() {
+    let root = phonebook_root();
+    root.ok(&["uninstall", "phonebook"]);
+    root.ok(&["install", arg(&package_at("phonebook", "3.0.0"))]);
+    root.ok(&["install", arg(&package("voicemail"))]);
+    fail_next_call(&root, "ok");
+    // Alone, core is refused: phonebook and voicemail require it.
+    let run = root.fails(&["disable", "core"]);
+    assert!(
+        run.stderr.contains("`core`") && run.stderr.contains("phonebook"),
+        "{}",
+        run.stderr
+    );
+    // Given with them, it goes last.
+    let disabled = root
+        .ok(&["disable", "--json", "core", "phonebook", "voicemail"])
+        .json();
+    let order: Vec<&str> = disabled
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["rawname"].as_str())
+        .collect();
+    assert_eq!(
+        order,
+        ["voicemail", "phonebook", "core"],
+        "dependents first, as enabling's order turned round"
+    );
+    for rawname in ["core", "phonebook", "voicemail"] {
+        assert_eq!(status(&root, rawname), "disabled", "{rawname}");
+    }
+
+    // A failing disable() among several leaves every one of them enabled.
+    root.ok(&["enable", "core", "phonebook", "voicemail"]);
+    fail_next_call(&root, "error");
+    let before = root.fingerprint();
+    // voicemail's disable() runs first and succeeds; phonebook's then fails.
+    let run = root.fails(&["disable", "voicemail", "phonebook"]);
+    assert!(
+        run.stderr.contains("Disabling voicemail") && run.stderr.contains("disable() failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        root.fingerprint(),
+        before,
+        "all or none: voicemail stays enabled"
+    );
+}

@@ -72,11 +72,12 @@ pub struct RollbackArgs {
     force: bool,
 }
 
-/// Arguments of `disable`.
+/// Arguments of `disable`, which takes several modules as one change.
 #[derive(Debug, clap::Args)]
 pub struct DisableArgs {
-    /// The module's rawname.
-    rawname: String,
+    /// The modules' rawnames; those depending on others of them are disabled first.
+    #[arg(required = true)]
+    rawnames: Vec<String>,
     /// Disable it even while running modules depend on it or its module.xml says
     /// `<candisable>no`, and without running its disable() (for a module whose disable()
     /// hangs or keeps failing); its data is kept.
@@ -181,14 +182,14 @@ pub fn rollback(ctx: &Context, args: RollbackArgs) -> Result<()> {
     print(ctx, &host, &[host.rollback(&args.rawname, args.force)?])
 }
 
-/// `disable NAME`; `--force` runs none of the module's code.
+/// `disable A B…`: all of them or none; `--force` runs none of their code.
 pub fn disable(ctx: &Context, args: DisableArgs) -> Result<()> {
     let host = ctx.open_to_change()?;
     let options = modhost::DisableOptions {
         force: args.force,
         skip_code: args.force,
     };
-    print(ctx, &host, &[host.disable_with(&args.rawname, options)?])
+    print(ctx, &host, &host.disable_all(&args.rawnames, options)?)
 }
 
 /// `enable A B…`: all of them or none.

@@ -20,7 +20,7 @@ pub use reload::{Reload, ReloadHandler};
 pub(crate) use remove::remove;
 pub(crate) use rollback::rollback;
 pub(crate) use scan::scan;
-pub(crate) use toggle::{disable, enable, enable_all};
+pub(crate) use toggle::{disable, disable_all, enable, enable_all};
 pub(crate) use transaction::Transaction;
 
 use modhost_runtime::{Call, LoadedComponent};
@@ -101,6 +101,12 @@ fn refuse_if_protected(
 /// Refuses to take `rawname` away while running modules depend on it, unless `force`.
 fn refuse_if_depended_on(host: &Host, rawname: &str, force: bool) -> Result<()> {
     let dependents = crate::plan::dependents(rawname, &host.state.modules()?)?;
+    refuse_if_required_by(rawname, dependents, force)
+}
+
+/// Refuses to take `rawname` away from running modules `dependents` (unless `force`,
+/// which warns instead); nothing when there are none.
+fn refuse_if_required_by(rawname: &str, dependents: Vec<String>, force: bool) -> Result<()> {
     if dependents.is_empty() {
         return Ok(());
     }

@@ -109,55 +109,98 @@ fn already(record: ModuleRecord) -> Change {
     )
 }
 
-/// Disables a module: refused while running modules depend on it (unless `options.force`);
-/// runs its `disable()` (unless `options.skip_code`) and marks it disabled, in one
-/// transaction.
+/// Disables one module: [`disable_all`] of one.
 pub(crate) fn disable(host: &Host, rawname: &str, options: DisableOptions) -> Result<Change> {
-    let lock = host.lock()?;
-    let record = host.installed(rawname)?;
-    if record.status == Status::Disabled {
-        host.report(Event::AlreadyIn {
-            rawname: rawname.to_owned(),
-            status: Status::Disabled,
-        });
-        return Ok(already(record));
-    }
-    if !record.status.runs() {
-        return Err(Error::Refused(vec![format!(
-            "`{rawname}` is {}, not enabled",
-            record.status
-        )]));
-    }
-    super::refuse_if_depended_on(host, rawname, options.force)?;
-    // A module whose module.xml no longer parses can still be disabled by force: that is
-    // how a broken module is put out of the way.
-    let protected = record.parse_manifest().map(|m| !m.candisable);
-    match protected {
-        Ok(true) => super::refuse_if_protected(rawname, options.force, "disabled", "candisable")?,
-        Ok(false) => {}
-        Err(e) if !options.force => return Err(e.into()),
-        Err(_) => {}
-    }
-    let tx = Transaction::new(host, &lock, "disable");
-    let (call, reason) = if options.skip_code {
-        (
-            None,
-            "disabled by an administrator without running its disable()",
-        )
-    } else {
-        (Some(Call::Disable), "disabled by an administrator")
-    };
-    let mut changes = toggle(
-        host,
-        tx,
-        std::slice::from_ref(&record),
-        call,
-        Status::Disabled,
-        Some(reason),
-    )?;
+    let mut changes = disable_all(host, &[rawname.to_owned()], options)?;
     changes
         .pop()
         .ok_or_else(|| Error::Refused(vec![format!("`{rawname}` was not disabled")]))
+}
+
+/// Disables several modules as one change: each is refused while running modules other
+/// than the ones given depend on it (unless `options.force`); their `disable()` calls run
+/// (unless `options.skip_code`) dependents first, and either all of them end up disabled
+/// or none does.
+pub(crate) fn disable_all(
+    host: &Host,
+    rawnames: &[String],
+    options: DisableOptions,
+) -> Result<Vec<Change>> {
+    let lock = host.lock()?;
+    let mut wanted: Vec<ModuleRecord> = Vec::new();
+    let mut left = Vec::new();
+    for rawname in rawnames {
+        if wanted.iter().chain(&left).any(|r| &r.rawname == rawname) {
+            continue;
+        }
+        let record = host.installed(rawname)?;
+        if record.status == Status::Disabled {
+            host.report(Event::AlreadyIn {
+                rawname: rawname.to_owned(),
+                status: Status::Disabled,
+            });
+            left.push(record);
+            continue;
+        }
+        if !record.status.runs() {
+            return Err(Error::Refused(vec![format!(
+                "`{rawname}` is {}, not enabled",
+                record.status
+            )]));
+        }
+        wanted.push(record);
+    }
+    let installed = host.state.modules()?;
+    let mut manifests = Vec::with_capacity(wanted.len());
+    for record in &wanted {
+        let rawname = record.rawname.as_str();
+        // Those given together may depend on each other: they go together.
+        let outside: Vec<String> = plan::dependents(rawname, &installed)?
+            .into_iter()
+            .filter(|d| !wanted.iter().any(|w| &w.rawname == d))
+            .collect();
+        super::refuse_if_required_by(rawname, outside, options.force)?;
+        // A module whose module.xml no longer parses can still be disabled by force: that
+        // is how a broken module is put out of the way.
+        match record.parse_manifest() {
+            Ok(manifest) => {
+                if !manifest.candisable {
+                    super::refuse_if_protected(rawname, options.force, "disabled", "candisable")?;
+                }
+                manifests.push(manifest);
+            }
+            Err(e) if !options.force => return Err(e.into()),
+            Err(_) => {}
+        }
+    }
+    let mut changes = Vec::new();
+    if !wanted.is_empty() {
+        // Dependents first (enabling's order turned round), when every module.xml could
+        // be read to tell; otherwise in the order given.
+        let ordered: Vec<ModuleRecord> = match manifests.len() == wanted.len() {
+            true => {
+                let references: Vec<&Manifest> = manifests.iter().collect();
+                plan::dependencies_first(&references)?
+                    .into_iter()
+                    .rev()
+                    .map(|i| wanted[i].clone())
+                    .collect()
+            }
+            false => wanted,
+        };
+        let tx = Transaction::new(host, &lock, "disable");
+        let (call, reason) = if options.skip_code {
+            (
+                None,
+                "disabled by an administrator without running its disable()",
+            )
+        } else {
+            (Some(Call::Disable), "disabled by an administrator")
+        };
+        changes = toggle(host, tx, &ordered, call, Status::Disabled, Some(reason))?;
+    }
+    changes.extend(left.into_iter().map(already));
+    Ok(changes)
 }
 
 /// Runs `call` on each of `records` in order and gives them `status`, in `tx`. Each call
