@@ -53,13 +53,14 @@ enum Command {
     Upgrade(change::PackageArgs),
     /// Upgrade every installed module the package directory holds a newer version of.
     Upgradeall(change::LocalArgs),
-    /// Run a module's uninstall() and remove it with its data and tables.
+    /// Run modules' uninstall() and remove them with their data and tables (dependents
+    /// first; all of them or none).
     Uninstall(change::ModuleArgs),
-    /// Remove a module without running its code (for broken modules).
+    /// Remove modules without running their code (for broken modules).
     Delete(change::ModuleArgs),
     /// Enable disabled modules (dependencies first; all of them or none).
     Enable(change::EnableArgs),
-    /// Disable a module: its handlers stop running.
+    /// Disable modules: their handlers stop running (dependents first; all of them or none).
     Disable(change::DisableArgs),
     /// Return a module to the version its last upgrade replaced.
     Rollback(change::RollbackArgs),
@@ -395,8 +396,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Host::upgrade_all,
             Some(Host::upgrade_online),
         ),
-        Command::Uninstall(args) => change::module(&ctx, args, Host::uninstall),
-        Command::Delete(args) => change::module(&ctx, args, Host::delete),
+        Command::Uninstall(args) => change::module(&ctx, args, Host::uninstall_all),
+        Command::Delete(args) => change::module(&ctx, args, Host::delete_all),
         Command::Enable(args) => change::enable(&ctx, args),
         Command::Disable(args) => change::disable(&ctx, args),
         Command::Rollback(args) => change::rollback(&ctx, args),

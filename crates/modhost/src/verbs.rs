@@ -91,6 +91,20 @@ impl Host {
         ops::remove(self, rawname, force, true)
     }
 
+    /// Uninstalls several modules as one change: those given may depend on each other
+    /// (each is refused only while a running module not given depends on it, unless
+    /// `force`), their `uninstall()` calls run dependents first, and either all of them
+    /// go or none does.
+    pub fn uninstall_all(&self, rawnames: &[String], force: bool) -> Result<Vec<Change>> {
+        ops::remove_all(self, rawnames, force, true)
+    }
+
+    /// Deletes several modules as one change, running none of their code: as
+    /// [`Host::uninstall_all`] without the `uninstall()` calls.
+    pub fn delete_all(&self, rawnames: &[String], force: bool) -> Result<Vec<Change>> {
+        ops::remove_all(self, rawnames, force, false)
+    }
+
     /// Removes a module without running any of its code — for a module that is broken or
     /// whose `uninstall()` keeps failing. Refused while running modules depend on it,
     /// unless `force`.

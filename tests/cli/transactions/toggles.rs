@@ -362,3 +362,52 @@ fn disable_takes_several_modules_dependents_first_all_or_none() {
         "all or none: voicemail stays enabled"
     );
 }
+
+#[test]
+fn uninstall_and_delete_take_several_modules_dependents_first_all_or_none() {
+    let root = phonebook_root();
+    root.ok(&["uninstall", "phonebook"]);
+    root.ok(&["install", arg(&package_at("phonebook", "3.0.0"))]);
+    root.ok(&["install", arg(&package("voicemail"))]);
+    // A failing uninstall() among several leaves every one of them installed.
+    fail_next_call(&root, "error");
+    let before = root.fingerprint();
+    let run = root.fails(&["uninstall", "voicemail", "phonebook"]);
+    assert!(
+        run.stderr.contains("Uninstalling voicemail") && run.stderr.contains("uninstall() failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(root.fingerprint(), before, "all or none: voicemail stays");
+
+    // core alone is refused; given with those requiring it, it goes last.
+    fail_next_call(&root, "ok");
+    assert!(
+        root.fails(&["uninstall", "core"])
+            .stderr
+            .contains("phonebook")
+    );
+    let removed = root
+        .ok(&["uninstall", "--json", "core", "phonebook", "voicemail"])
+        .json();
+    let order: Vec<&str> = removed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["rawname"].as_str())
+        .collect();
+    assert_eq!(order, ["voicemail", "phonebook", "core"], "{removed}");
+    assert!(root.ok(&["list", "--json"]).json() == serde_json::json!([]));
+    assert!(root.dirs("modules").is_empty() && root.dirs("data").is_empty());
+
+    // delete takes several too, running none of their code.
+    root.ok(&["install", arg(&package("core")), arg(&package("voicemail"))]);
+    let deleted = root.ok(&["delete", "--json", "voicemail", "core"]).json();
+    assert_eq!(
+        deleted,
+        serde_json::json!([
+            {"rawname": "voicemail", "action": "deleted", "from": "16.0.12", "to": null},
+            {"rawname": "core", "action": "deleted", "from": "16.0.40", "to": null}
+        ])
+    );
+}

@@ -50,11 +50,12 @@ impl LocalArgs {
     }
 }
 
-/// Arguments of the commands that take one installed module.
+/// Arguments of `uninstall` and `delete`, which take several modules as one change.
 #[derive(Debug, clap::Args)]
 pub struct ModuleArgs {
-    /// The module's rawname.
-    rawname: String,
+    /// The modules' rawnames; those depending on others of them go first.
+    #[arg(required = true)]
+    rawnames: Vec<String>,
     /// Skip dependency checks and a module.xml's `<canuninstall>no` (never safety
     /// checks).
     #[arg(long)]
@@ -104,7 +105,7 @@ type PackageOp = fn(
 ) -> modhost::Result<Vec<Change>>;
 type LocalOp = fn(&Host, Option<&std::path::Path>, Options) -> modhost::Result<Vec<Change>>;
 type OnlineOp = fn(&Host, &[String], Options) -> modhost::Result<Vec<Change>>;
-type ModuleOp = fn(&Host, &str, bool) -> modhost::Result<Change>;
+type ModuleOp = fn(&Host, &[String], bool) -> modhost::Result<Vec<Change>>;
 
 /// `install`/`upgrade`: the packages named, or found in the package directory, as one batch.
 pub fn packages(
@@ -170,10 +171,10 @@ fn done(ctx: &Context, host: Host, changes: &[Change]) -> Result<()> {
     Ok(())
 }
 
-/// `uninstall`, `delete`, `enable`, `disable`, `rollback`.
+/// `uninstall A B…`, `delete A B…`: all of them or none.
 pub fn module(ctx: &Context, args: ModuleArgs, op: ModuleOp) -> Result<()> {
     let host = ctx.open_to_change()?;
-    print(ctx, &host, &[op(&host, &args.rawname, args.force)?])
+    print(ctx, &host, &op(&host, &args.rawnames, args.force)?)
 }
 
 /// `rollback NAME`.

@@ -17,7 +17,7 @@ pub(crate) use install::{apply, apply_locked, unchanged};
 pub(crate) use local::{apply_named, install_local, upgrade_all};
 pub(crate) use reload::reload;
 pub use reload::{Reload, ReloadHandler};
-pub(crate) use remove::remove;
+pub(crate) use remove::{remove, remove_all};
 pub(crate) use rollback::rollback;
 pub(crate) use scan::scan;
 pub(crate) use toggle::{disable, disable_all, enable, enable_all};
@@ -96,12 +96,6 @@ fn refuse_if_protected(
         what,
         element,
     })
-}
-
-/// Refuses to take `rawname` away while running modules depend on it, unless `force`.
-fn refuse_if_depended_on(host: &Host, rawname: &str, force: bool) -> Result<()> {
-    let dependents = crate::plan::dependents(rawname, &host.state.modules()?)?;
-    refuse_if_required_by(rawname, dependents, force)
 }
 
 /// Refuses to take `rawname` away from running modules `dependents` (unless `force`,
