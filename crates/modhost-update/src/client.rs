@@ -9,7 +9,7 @@ use ureq::tls::TlsConfig;
 
 use crate::checking::{Answer, Checking};
 use crate::index::Index;
-use crate::messages::{explain, refusal};
+use crate::messages::{explain, refusal, through_proxy};
 use crate::pace::Pace;
 use crate::redirect::{self, MAX_REDIRECTS};
 use crate::release::{Digests, Release, SetAside, Stability, Target};
@@ -116,30 +116,6 @@ impl Client {
         })
     }
 
-    /// `message` about a request to `url` that failed with `error`, naming the proxy it
-    /// went through, if one: a connection refused is the proxy's, and any other failure
-    /// may be.
-    fn through_proxy(&self, url: &str, error: &ureq::Error, message: String) -> String {
-        let Some(proxy) = self.proxy.as_ref().filter(|proxy| {
-            url.parse::<ureq::http::Uri>()
-                .is_ok_and(|uri| !proxy.is_no_proxy(&uri))
-        }) else {
-            return message;
-        };
-        let message = match error {
-            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-                "the proxy refused the connection: nothing answers at its host and port".to_owned()
-            }
-            _ => message,
-        };
-        format!(
-            "{message} (through the proxy at `{}:{}`, which ALL_PROXY, HTTPS_PROXY or \
-             HTTP_PROXY names; NO_PROXY lists hosts reached directly)",
-            proxy.host(),
-            proxy.port()
-        )
-    }
-
     /// Sets the largest package downloaded, whatever size its channel states
     /// ([`MAX_PACKAGE`] unless changed).
     pub fn max_package(mut self, bytes: u64) -> Self {
@@ -203,7 +179,12 @@ impl Client {
                 .build()
                 .call()
                 .map_err(|e| {
-                    fetch(self.through_proxy(&at, &e, explain(&e, document, self.timeout)))
+                    fetch(through_proxy(
+                        self.proxy.as_ref(),
+                        &at,
+                        &e,
+                        explain(&e, document, self.timeout),
+                    ))
                 })?;
             // A server too busy for now (`repo serve` past its connections, a CDN's rate
             // limit) that says to come back within a few seconds is asked again, a few

@@ -52,6 +52,35 @@ pub(crate) fn explain(
     }
 }
 
+/// `message` about a request to `url` that failed with `error`, naming the proxy it
+/// went through, if one: a connection refused is the proxy's, and any other failure
+/// may be.
+pub(crate) fn through_proxy(
+    proxy: Option<&ureq::Proxy>,
+    url: &str,
+    error: &ureq::Error,
+    message: String,
+) -> String {
+    let Some(proxy) = proxy.filter(|proxy| {
+        url.parse::<ureq::http::Uri>()
+            .is_ok_and(|uri| !proxy.is_no_proxy(&uri))
+    }) else {
+        return message;
+    };
+    let message = match error {
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "the proxy refused the connection: nothing answers at its host and port".to_owned()
+        }
+        _ => message,
+    };
+    format!(
+        "{message} (through the proxy at `{}:{}`, which ALL_PROXY, HTTPS_PROXY or \
+         HTTP_PROXY names; NO_PROXY lists hosts reached directly)",
+        proxy.host(),
+        proxy.port()
+    )
+}
+
 /// ureq's commonest failures in words, where its own (`io: Connection refused (os error
 /// 111)`, `protocol: …`) name its internals.
 fn plain(error: &(dyn std::error::Error + 'static)) -> Option<String> {
