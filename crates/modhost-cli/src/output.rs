@@ -307,6 +307,17 @@ pub fn hint_after(error: &anyhow::Error, asked: Asked) -> Option<&'static str> {
         error if error.failed_call() == Some("uninstall()") => {
             "`delete` removes it without running its code, and its data with it"
         }
+        // The module's own code refused, in words of its own shown above: nothing of the
+        // attempt was kept, and its stderr (a traceback) is at debug level.
+        error
+            if matches!(
+                error.failed_call(),
+                Some("enable()" | "install()" | "upgrade()")
+            ) =>
+        {
+            "nothing of the attempt was kept (an upgrade keeps the version before it); \
+             `MODHOST_LOG=modhost::module=debug` shows what the module wrote to stderr"
+        }
         _ => return flag_hint(&error.to_string()),
     })
 }

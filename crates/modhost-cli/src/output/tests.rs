@@ -158,6 +158,19 @@ fn library_errors_get_the_flag_that_overrides_them() {
             },
             Some("`modhost delete` removes it without running its code, and needs no copy"),
         ),
+        (
+            modhost::Error::Runtime(modhost::RuntimeError::Failed {
+                module: "pb".into(),
+                version: "1.0".into(),
+                call: "enable()".into(),
+                message: "no trunk configured".into(),
+                at_memory_cap: false,
+            }),
+            Some(
+                "nothing of the attempt was kept (an upgrade keeps the version before it); \
+                 `MODHOST_LOG=modhost::module=debug` shows what the module wrote to stderr",
+            ),
+        ),
     ];
     for (error, expected) in cases {
         let library = error.to_string();
