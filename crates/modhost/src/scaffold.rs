@@ -48,7 +48,28 @@ const RUST_CARGO: &str = include_str!("../templates/rust/Cargo.toml");
 /// first build resolves nothing, and an author's later additions keep these.
 const RUST_LOCK: &str = include_str!("../templates/rust/Cargo.lock");
 const RUST_SDK_CARGO: &str = include_str!("../templates/rust/sdk.Cargo.toml");
-const RUST_SDK: &str = include_str!("../../modhost-sdk/src/lib.rs");
+/// The Rust SDK's sources, by where a new module holds them: every file of
+/// `crates/modhost-sdk/src` (a test checks none is left out).
+const RUST_SDK: [(&str, &str); 6] = [
+    (
+        "sdk/src/lib.rs",
+        include_str!("../../modhost-sdk/src/lib.rs"),
+    ),
+    (
+        "sdk/src/module.rs",
+        include_str!("../../modhost-sdk/src/module.rs"),
+    ),
+    ("sdk/src/db.rs", include_str!("../../modhost-sdk/src/db.rs")),
+    (
+        "sdk/src/dispatch.rs",
+        include_str!("../../modhost-sdk/src/dispatch.rs"),
+    ),
+    ("sdk/src/kv.rs", include_str!("../../modhost-sdk/src/kv.rs")),
+    (
+        "sdk/src/log.rs",
+        include_str!("../../modhost-sdk/src/log.rs"),
+    ),
+];
 const RUST_LIB: &str = include_str!("../templates/rust/src/lib.rs");
 const RUST_BUILD: &str = include_str!("../templates/rust/build.sh");
 const PYTHON_SDK: &str = include_str!("../../../sdk/python/modhost_sdk/__init__.py");
@@ -146,7 +167,7 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
         )]));
     }
     let files: Vec<(&str, String)> = match lang {
-        Lang::Rust => vec![
+        Lang::Rust => [
             ("module.xml", module_xml),
             ("Cargo.toml", fill(RUST_CARGO)),
             ("Cargo.lock", fill(RUST_LOCK)),
@@ -154,13 +175,14 @@ pub fn new_module(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>> {
             ("build.sh", fill(RUST_BUILD)),
             (".gitignore", RUST_GITIGNORE.to_owned()),
             ("sdk/Cargo.toml", RUST_SDK_CARGO.to_owned()),
-            // The SDK's bindings read the contract two levels up, as in this repository.
-            (
-                "sdk/src/lib.rs",
-                RUST_SDK.replace("\"../../wit/v0.1.0\"", "\"../wit\""),
-            ),
             ("wit/module.wit", WIT.to_owned()),
-        ],
+        ]
+        .into_iter()
+        // The SDK's bindings read the contract two levels up, as in this repository.
+        .chain(
+            RUST_SDK.map(|(path, text)| (path, text.replace("\"../../wit/v0.1.0\"", "\"../wit\""))),
+        )
+        .collect(),
         Lang::Python => vec![
             ("module.xml", module_xml),
             ("app.py", fill(PYTHON_APP)),
@@ -531,6 +553,23 @@ mod tests {
             sdk.contains("path: \"../wit\""),
             "the SDK reads the copied WIT"
         );
+        // Every file of the SDK's crate is copied, and nothing else of it.
+        let sdk_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../modhost-sdk/src");
+        let mut crate_files: Vec<String> = std::fs::read_dir(&sdk_dir)
+            .map_err(|e| Error::Io {
+                path: sdk_dir.clone(),
+                source: e,
+            })?
+            .flatten()
+            .map(|e| format!("sdk/src/{}", e.file_name().to_string_lossy()))
+            .collect();
+        crate_files.sort();
+        let mut copied: Vec<String> = RUST_SDK.iter().map(|(p, _)| (*p).to_owned()).collect();
+        copied.sort();
+        assert_eq!(copied, crate_files);
+        for path in &copied {
+            assert!(rust.join(path).is_file(), "{path}");
+        }
         Ok(())
     }
 
