@@ -55,4 +55,44 @@ mod module;
 
 #[doc(hidden)]
 pub use module::Export;
-pub use module::Module;
+
+// Defined here, not in `module.rs`: a module's backtrace names its handler by the trait's
+// path, `<… as modhost_sdk::Module>::handle`.
+/// A modhost module. Every method has a default, so a module overrides only what it needs.
+pub trait Module {
+    /// First-time setup. The default does nothing.
+    fn install() -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Migration from `from_version`, called instead of [`Module::install`] on upgrade.
+    /// The default does nothing.
+    fn upgrade(from_version: &str) -> Result<(), String> {
+        let _ = from_version;
+        Ok(())
+    }
+
+    /// Clean-up before the module's files and store are removed. The default does nothing.
+    fn uninstall() -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Called when the module is enabled. The default does nothing.
+    fn enable() -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Called when the module is disabled. The default does nothing.
+    fn disable() -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Runs the handler named `handler` for hook point `hook`.
+    ///
+    /// The default refuses every handler, so a module that declares `<methods>` or
+    /// `<hooks>` in its module.xml must override this.
+    fn handle(handler: &str, hook: &str, payload: &str) -> Result<String, String> {
+        let _ = payload;
+        Err(format!("no handler `{handler}` for hook `{hook}`"))
+    }
+}

@@ -1,49 +1,11 @@
-//! The [`Module`] trait an author implements, and its adapter to the generated exports.
+//! The adapter from a [`Module`] to the generated exports.
 
 use std::marker::PhantomData;
 
+use crate::Module;
 use crate::bindings::exports::modhost::module::{hooks, lifecycle};
 
-/// A modhost module. Every method has a default, so a module overrides only what it needs.
-pub trait Module {
-    /// First-time setup. The default does nothing.
-    fn install() -> Result<(), String> {
-        Ok(())
-    }
-
-    /// Migration from `from_version`, called instead of [`Module::install`] on upgrade.
-    /// The default does nothing.
-    fn upgrade(from_version: &str) -> Result<(), String> {
-        let _ = from_version;
-        Ok(())
-    }
-
-    /// Clean-up before the module's files and store are removed. The default does nothing.
-    fn uninstall() -> Result<(), String> {
-        Ok(())
-    }
-
-    /// Called when the module is enabled. The default does nothing.
-    fn enable() -> Result<(), String> {
-        Ok(())
-    }
-
-    /// Called when the module is disabled. The default does nothing.
-    fn disable() -> Result<(), String> {
-        Ok(())
-    }
-
-    /// Runs the handler named `handler` for hook point `hook`.
-    ///
-    /// The default refuses every handler, so a module that declares `<methods>` or
-    /// `<hooks>` in its module.xml must override this.
-    fn handle(handler: &str, hook: &str, payload: &str) -> Result<String, String> {
-        let _ = payload;
-        Err(format!("no handler `{handler}` for hook `{hook}`"))
-    }
-}
-
-/// Adapts a [`Module`] to the generated export traits; used by [`export_module!`].
+/// Adapts a [`Module`] to the generated export traits; used by [`crate::export_module!`].
 #[doc(hidden)]
 pub struct Export<M>(PhantomData<M>);
 
