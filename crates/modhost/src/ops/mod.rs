@@ -98,9 +98,18 @@ fn refuse_if_protected(
     })
 }
 
-/// Refuses to take `rawname` away from running modules `dependents` (unless `force`,
-/// which warns instead); nothing when there are none.
-fn refuse_if_required_by(rawname: &str, dependents: Vec<String>, force: bool) -> Result<()> {
+/// Refuses to take `rawname` away while running modules of `installed` depend on it
+/// (unless `force`, which warns instead), but for those of `batch`, which go with it.
+fn refuse_if_others_require(
+    rawname: &str,
+    installed: &[ModuleRecord],
+    batch: &[ModuleRecord],
+    force: bool,
+) -> Result<()> {
+    let dependents: Vec<String> = crate::plan::dependents(rawname, installed)?
+        .into_iter()
+        .filter(|d| !batch.iter().any(|r| &r.rawname == d))
+        .collect();
     if dependents.is_empty() {
         return Ok(());
     }
@@ -115,4 +124,21 @@ fn refuse_if_required_by(rawname: &str, dependents: Vec<String>, force: bool) ->
         rawname: rawname.to_owned(),
         dependents,
     })
+}
+
+/// `records` in the order they are taken away: dependents first (enabling's order turned
+/// round), when `manifests` holds every one's module.xml to tell; otherwise as given.
+fn dependents_first<'a>(
+    records: &'a [ModuleRecord],
+    manifests: &[modhost_manifest::Manifest],
+) -> Result<Vec<&'a ModuleRecord>> {
+    if manifests.len() != records.len() {
+        return Ok(records.iter().collect());
+    }
+    let references: Vec<&modhost_manifest::Manifest> = manifests.iter().collect();
+    Ok(crate::plan::dependencies_first(&references)?
+        .into_iter()
+        .rev()
+        .map(|i| &records[i])
+        .collect())
 }

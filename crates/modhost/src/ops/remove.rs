@@ -47,11 +47,7 @@ pub(crate) fn remove_all(
     let mut manifests: Vec<Manifest> = Vec::with_capacity(records.len());
     for record in &records {
         let rawname = record.rawname.as_str();
-        let outside: Vec<String> = plan::dependents(rawname, &installed)?
-            .into_iter()
-            .filter(|d| !given(d))
-            .collect();
-        super::refuse_if_required_by(rawname, outside, force)?;
+        super::refuse_if_others_require(rawname, &installed, &records, force)?;
         // A module whose module.xml no longer parses can still be deleted: that is what
         // `delete` is for.
         if let Ok(manifest) = record.parse_manifest() {
@@ -61,18 +57,7 @@ pub(crate) fn remove_all(
             manifests.push(manifest);
         }
     }
-    // Dependents first, when every module.xml could be read to tell.
-    let ordered: Vec<&ModuleRecord> = match manifests.len() == records.len() {
-        true => {
-            let references: Vec<&Manifest> = manifests.iter().collect();
-            plan::dependencies_first(&references)?
-                .into_iter()
-                .rev()
-                .map(|i| &records[i])
-                .collect()
-        }
-        false => records.iter().collect(),
-    };
+    let ordered = super::dependents_first(&records, &manifests)?;
     // Disabled modules that require one of them do not stop it going, but enabling them
     // will: found before the change, so that a failure reading them cannot fail a
     // removal made.

@@ -155,11 +155,7 @@ pub(crate) fn disable_all(
     for record in &wanted {
         let rawname = record.rawname.as_str();
         // Those given together may depend on each other: they go together.
-        let outside: Vec<String> = plan::dependents(rawname, &installed)?
-            .into_iter()
-            .filter(|d| !wanted.iter().any(|w| &w.rawname == d))
-            .collect();
-        super::refuse_if_required_by(rawname, outside, options.force)?;
+        super::refuse_if_others_require(rawname, &installed, &wanted, options.force)?;
         // A module whose module.xml no longer parses can still be disabled by force: that
         // is how a broken module is put out of the way.
         match record.parse_manifest() {
@@ -175,19 +171,10 @@ pub(crate) fn disable_all(
     }
     let mut changes = Vec::new();
     if !wanted.is_empty() {
-        // Dependents first (enabling's order turned round), when every module.xml could
-        // be read to tell; otherwise in the order given.
-        let ordered: Vec<ModuleRecord> = match manifests.len() == wanted.len() {
-            true => {
-                let references: Vec<&Manifest> = manifests.iter().collect();
-                plan::dependencies_first(&references)?
-                    .into_iter()
-                    .rev()
-                    .map(|i| wanted[i].clone())
-                    .collect()
-            }
-            false => wanted,
-        };
+        let ordered: Vec<ModuleRecord> = super::dependents_first(&wanted, &manifests)?
+            .into_iter()
+            .cloned()
+            .collect();
         let tx = Transaction::new(host, &lock, "disable");
         let (call, reason) = if options.skip_code {
             (
