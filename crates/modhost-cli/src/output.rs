@@ -177,7 +177,7 @@ fn details(error: &anyhow::Error) -> serde_json::Map<String, serde_json::Value> 
     }
     let (key, value) = match error {
         modhost::Error::Refused(reasons)
-        | modhost::Error::Unmet(reasons)
+        | modhost::Error::Unmet { reasons, .. }
         | modhost::Error::NotDownloaded(reasons) => ("reasons", json!(reasons)),
         modhost::Error::InUse { dependents, .. } => ("dependents", json!(dependents)),
         // The module whose running handler is in the way, to wait for.
@@ -257,17 +257,13 @@ pub fn hint_after(error: &anyhow::Error, asked: Asked) -> Option<&'static str> {
         modhost::Error::InUse { .. } | modhost::Error::Protected { .. } => "--force does it anyway",
         // Requirements the plan cannot meet, and nothing else (a downgrade `--force`
         // does not make): what FreePBX's module admin overrides too. What mends it is
-        // said first, where the reasons tell: a requirement disabled is enabled with it;
+        // said first, where the library names it: a requirement disabled is enabled with it;
         // one not installed is installed with it.
-        modhost::Error::Unmet(reasons) if reasons.iter().any(|r| r.contains(" but disabled")) => {
+        modhost::Error::Unmet { mends, .. } if mends.contains(&modhost::Mend::Enable) => {
             "enable what it requires with it (`modhost enable` takes several modules), or \
              --force does it anyway, setting the requirements aside"
         }
-        modhost::Error::Unmet(reasons)
-            if reasons
-                .iter()
-                .any(|r| r.contains(": not installed") || r.contains(": not present at all")) =>
-        {
+        modhost::Error::Unmet { mends, .. } if mends.contains(&modhost::Mend::Install) => {
             match asked {
                 // An upgrade installs nothing new, and enable takes no packages.
                 Asked::Upgrade | Asked::Upgradeall | Asked::Enable | Asked::Rollback => {
@@ -282,7 +278,7 @@ pub fn hint_after(error: &anyhow::Error, asked: Asked) -> Option<&'static str> {
                 }
             }
         }
-        modhost::Error::Unmet(_) => "--force does it anyway, setting the requirements aside",
+        modhost::Error::Unmet { .. } => "--force does it anyway, setting the requirements aside",
         modhost::Error::NoPackageDir if asked == Asked::Upgradeall => {
             "give --from DIR, or set `packages` in modhost.toml; `upgradeall --online` upgrades \
              from the update sources instead"

@@ -22,6 +22,16 @@ pub enum Outcome {
     Unchecked,
 }
 
+/// The one step that meets a failed requirement on another module, where there is one:
+/// what a caller can offer to do, or tell its user to do, beside forcing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mend {
+    /// The module required is installed but disabled: enabling it meets the requirement.
+    Enable,
+    /// The module required is not installed: installing it (from its package) meets it.
+    Install,
+}
+
 /// One constraint and its outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
@@ -34,6 +44,9 @@ pub struct Check {
     pub outcome: Outcome,
     /// What was found, e.g. `installed 16.0.40` or `disabled`.
     pub detail: String,
+    /// For a failed requirement on another module, the step that meets it.
+    #[serde(skip)]
+    pub mend: Option<Mend>,
 }
 
 /// Every check of one module.
@@ -67,6 +80,14 @@ impl DependencyReport {
                 )
             })
             .collect()
+    }
+
+    /// The steps that meet its failed requirements, where a step does.
+    pub fn mends(&self) -> impl Iterator<Item = Mend> + '_ {
+        self.checks
+            .iter()
+            .filter(|c| c.outcome == Outcome::Failed)
+            .filter_map(|c| c.mend)
     }
 }
 
@@ -223,6 +244,7 @@ pub(crate) fn check(
             } else {
                 "does not exist".into()
             },
+            mend: None,
         });
     }
     if let Some(supported) = &manifest.supported {
@@ -292,6 +314,7 @@ fn versioned(
         constraint: requirement.to_string(),
         outcome,
         detail,
+        mend: None,
     }
 }
 
@@ -306,10 +329,16 @@ fn direction(requirement: &Requirement) -> &'static str {
 }
 
 fn module(dependency: &NamedRequirement, modules: &BTreeMap<&str, Available<'_>>) -> Check {
+    // The step that meets it, should it fail for the module's absence or state.
+    let mut mend = None;
     let found = match modules.get(dependency.name.as_str()) {
-        None => Err("not installed".to_owned()),
+        None => {
+            mend = Some(Mend::Install);
+            Err("not installed".to_owned())
+        }
         Some(Available::Planned(manifest)) => Ok((manifest.version.clone(), "to be installed")),
         Some(Available::Packaged(Packaged::Version(version))) => {
+            mend = Some(Mend::Install);
             Err(match &dependency.requirement {
                 Some(requirement) if !requirement.matches(version) => format!(
                     "not installed, and the package directory's {version} is {}",
@@ -321,9 +350,11 @@ fn module(dependency: &NamedRequirement, modules: &BTreeMap<&str, Available<'_>>
             })
         }
         Some(Available::Packaged(Packaged::Unreadable(why))) => {
+            mend = Some(Mend::Install);
             Err(format!("not installed, and {why}"))
         }
         Some(Available::Packaged(Packaged::Nothing)) => {
+            mend = Some(Mend::Install);
             Err("not present at all: neither installed nor in the package directory".to_owned())
         }
         Some(Available::Installed(record)) => match record.status {
@@ -338,7 +369,10 @@ fn module(dependency: &NamedRequirement, modules: &BTreeMap<&str, Available<'_>>
                 record.version,
                 record.reason.as_deref().unwrap_or("no reason recorded")
             )),
-            status => Err(format!("installed {} but {status}", record.version)),
+            status => {
+                mend = (status == Status::Disabled).then_some(Mend::Enable);
+                Err(format!("installed {} but {status}", record.version))
+            }
         },
     };
     let (outcome, detail) = match found {
@@ -356,6 +390,7 @@ fn module(dependency: &NamedRequirement, modules: &BTreeMap<&str, Available<'_>>
         constraint: dependency.to_string(),
         outcome,
         detail,
+        mend: mend.filter(|_| outcome == Outcome::Failed),
     }
 }
 
@@ -391,6 +426,7 @@ fn engines(engines: &[NamedRequirement], platform: &Platform) -> Check {
         constraint,
         outcome,
         detail,
+        mend: None,
     }
 }
 
@@ -454,6 +490,7 @@ fn php_component(alternatives: &[NamedRequirement], platform: &Platform) -> Chec
         constraint,
         outcome,
         detail,
+        mend: None,
     }
 }
 

@@ -1,6 +1,9 @@
 //! The embedding API's error type.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+use crate::depends::Mend;
 
 /// Why a host operation failed. Every variant names the module or file involved.
 #[derive(Debug, thiserror::Error)]
@@ -291,8 +294,14 @@ pub enum Error {
     /// The plan can succeed but for requirements not met (`<depends>`, `<supported>`, or
     /// what installed modules require of a module it changes): forcing the change
     /// ([`Options::force`](crate::Options::force), a forced rollback) sets them aside.
-    #[error("nothing was changed:{}", .0.iter().map(|r| format!("\n  - {r}")).collect::<String>())]
-    Unmet(Vec<String>),
+    #[error("nothing was changed:{}", .reasons.iter().map(|r| format!("\n  - {r}")).collect::<String>())]
+    Unmet {
+        /// Every requirement not met, in words.
+        reasons: Vec<String>,
+        /// The steps that would meet some of them (enabling or installing what they
+        /// require), for a caller to offer beside forcing.
+        mends: BTreeSet<Mend>,
+    },
     /// A module not installed is offered by a source, but a source ahead of it could not
     /// be read (down, or what it answered did not verify): a module stays with the source
     /// it is installed from, so it waits for them rather than let whoever made them fail
@@ -565,7 +574,7 @@ impl Error {
             Error::Refused(_)
                 | Error::NotAModuleXml(_)
                 | Error::NotDownloaded(_)
-                | Error::Unmet(_)
+                | Error::Unmet { .. }
                 | Error::SourcesAhead { .. }
                 | Error::NotAPackageDir { .. }
                 | Error::Protected { .. }

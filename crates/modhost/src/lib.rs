@@ -94,7 +94,7 @@ mod verbs;
 
 pub use change::{Action, Change, DisableOptions, Options, Request};
 pub use config::{Engine, Php, Platform};
-pub use depends::{Check, DependencyReport, Outcome};
+pub use depends::{Check, DependencyReport, Mend, Outcome};
 pub use dispatch::{
     Dispatch, DispatchOptions, FailureKind, HookCall, HookPoint, LeftOut, LeftOutCause, OnError,
     Shape,

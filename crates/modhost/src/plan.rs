@@ -101,8 +101,11 @@ pub(crate) fn plan(
     let available = depends::with_planned(installed, packaged, batch);
     let as_is = depends::with_planned(installed, packaged, &[]);
     let mut unmet = Vec::new();
+    let mut mends = BTreeSet::new();
     for manifest in batch {
-        unmet.extend(depends::check(manifest, &available, platform).failures());
+        let report = depends::check(manifest, &available, platform);
+        mends.extend(report.mends());
+        unmet.extend(report.failures());
     }
     for record in installed
         .iter()
@@ -145,6 +148,7 @@ pub(crate) fn plan(
                 .detail
                 .strip_prefix("to be installed ")
                 .unwrap_or(&check.detail);
+            mends.extend(check.mend);
             unmet.push(format!(
                 "installed `{}` {} requires module `{}`, which {change} would not meet: {why}",
                 record.rawname, record.version, check.constraint
@@ -171,7 +175,7 @@ pub(crate) fn plan(
     };
     if !reasons.is_empty() {
         return Err(if forcible {
-            Error::Unmet(reasons)
+            Error::Unmet { reasons, mends }
         } else {
             Error::Refused(reasons)
         });
@@ -304,7 +308,7 @@ mod tests {
 
     fn refusal(batch: &[&Manifest]) -> Vec<String> {
         match install(batch, false) {
-            Err(Error::Refused(reasons) | Error::Unmet(reasons)) => reasons,
+            Err(Error::Refused(reasons) | Error::Unmet { reasons, .. }) => reasons,
             other => panic!("expected a refusal, got {other:?}"),
         }
     }
@@ -347,7 +351,7 @@ mod tests {
         assert!(reasons[1].contains("requires module `missing`: not installed"));
         assert!(reasons[2].contains("requires module `b ge 2.0`: to be installed 1.0 is too old"));
         assert!(
-            matches!(install(&[&a, &b], false), Err(Error::Unmet(_))),
+            matches!(install(&[&a, &b], false), Err(Error::Unmet { .. })),
             "only requirements refuse it, which forcing sets aside"
         );
         assert!(
@@ -427,7 +431,7 @@ mod tests {
         );
         let breaking = manifest("core", "17.0", "");
         let reasons = match install_on(&installed, &[&breaking], false) {
-            Err(Error::Refused(reasons) | Error::Unmet(reasons)) => reasons,
+            Err(Error::Refused(reasons) | Error::Unmet { reasons, .. }) => reasons,
             other => panic!("expected a refusal, got {other:?}"),
         };
         assert_eq!(
@@ -440,7 +444,7 @@ mod tests {
         // What the batch brings anew is checked, though the requirement was unmet before.
         let userman = manifest("userman", "14.0", "");
         let reasons = match install_on(&installed, &[&userman], false) {
-            Err(Error::Refused(reasons) | Error::Unmet(reasons)) => reasons,
+            Err(Error::Refused(reasons) | Error::Unmet { reasons, .. }) => reasons,
             other => panic!("expected a refusal, got {other:?}"),
         };
         assert_eq!(
@@ -515,7 +519,7 @@ mod tests {
             true,
             false,
         ) {
-            Err(Error::Refused(reasons) | Error::Unmet(reasons)) => reasons.join("\n"),
+            Err(Error::Refused(reasons) | Error::Unmet { reasons, .. }) => reasons.join("\n"),
             other => panic!("expected a refusal, got {other:?}"),
         };
         let kept = BTreeMap::from([("pb".to_owned(), "1.5".to_owned())]);

@@ -184,7 +184,7 @@ fn an_unmet_fact_is_refused_naming_the_constraint_and_what_the_host_declared() {
         assert_eq!(report.failures(), [expected]);
 
         match host.install(std::slice::from_ref(&pkg), Options::default()) {
-            Err(Error::Unmet(reasons)) => assert_eq!(reasons, [expected]),
+            Err(Error::Unmet { reasons, .. }) => assert_eq!(reasons, [expected]),
             other => panic!("{expected}: install was not refused: {other:?}"),
         }
         assert!(

@@ -77,9 +77,12 @@ fn log_records_are_shown_escaped() {
 #[test]
 fn what_to_do_follows_the_command_that_failed() {
     let unmet = || {
-        anyhow::Error::new(modhost::Error::Unmet(vec![
-            "`backup` 16.0.68 requires module `core ge 16.0.56`: not installed".into(),
-        ]))
+        anyhow::Error::new(modhost::Error::Unmet {
+            reasons: vec![
+                "`backup` 16.0.68 requires module `core ge 16.0.56`: not installed".into(),
+            ],
+            mends: [modhost::Mend::Install].into(),
+        })
     };
     let with_it = "install what it requires with it (give its packages too";
     let first = "install what it requires first (`modhost install` with its package";

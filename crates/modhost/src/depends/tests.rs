@@ -155,6 +155,19 @@ fn each_module_status_gets_its_own_message_and_one_marked_needs_upgrade_still_ru
         report.failures()[0],
         "`m` 1.0 requires module `a ge 3.0`: installed 2.0 is too old"
     );
+    // The one step that meets each, for a caller to offer: enabling what is disabled,
+    // installing what is not installed; none for a wrong version or a broken module.
+    let (enable, install) = (Some(Mend::Enable), Some(Mend::Install));
+    assert_eq!(
+        report.checks.iter().map(|c| c.mend).collect::<Vec<_>>(),
+        [
+            None, None, enable, None, None, install, None, install, install, install, install
+        ]
+    );
+    assert_eq!(
+        report.mends().collect::<BTreeSet<_>>(),
+        BTreeSet::from([Mend::Enable, Mend::Install])
+    );
 }
 
 #[test]

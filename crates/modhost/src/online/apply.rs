@@ -17,7 +17,7 @@ use crate::{Change, Error, Event, Options, Result};
 /// "nothing was changed" heading, which the caller's own refusal says.
 pub(super) fn reasons_in(context: &str, error: Error) -> Vec<String> {
     match error {
-        Error::Refused(reasons) | Error::Unmet(reasons) => reasons
+        Error::Refused(reasons) | Error::Unmet { reasons, .. } => reasons
             .into_iter()
             .map(|reason| format!("{context}: {reason}"))
             .collect(),
@@ -491,11 +491,11 @@ pub(crate) fn apply_online(
             reasons.extend(failures);
             Err(Error::Refused(reasons))
         }
-        Err(Error::Unmet(mut reasons)) if !failures.is_empty() => {
+        Err(Error::Unmet { mut reasons, .. }) if !failures.is_empty() => {
             reasons.extend(failures);
             Err(Error::Refused(reasons))
         }
-        Err(error @ (Error::Refused(_) | Error::Unmet(_))) => Err(error),
+        Err(error @ (Error::Refused(_) | Error::Unmet { .. })) => Err(error),
         // The error names a module: which version, from which source, is said first.
         Err(error) => Err(Error::Online {
             applying: applied.join(", "),

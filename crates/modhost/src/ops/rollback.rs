@@ -54,9 +54,13 @@ pub(crate) fn rollback(host: &Host, rawname: &str, force: bool) -> Result<Change
         }
     }
     // The version returned to must itself still fit what is installed now.
-    broken.extend(host.check_depends(&previous)?.failures());
+    let report = host.check_depends(&previous)?;
+    broken.extend(report.failures());
     if !broken.is_empty() && !force {
-        return Err(Error::Unmet(broken));
+        return Err(Error::Unmet {
+            reasons: broken,
+            mends: report.mends().collect(),
+        });
     }
     super::running(
         host,

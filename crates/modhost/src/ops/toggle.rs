@@ -77,12 +77,16 @@ pub(crate) fn enable_all(host: &Host, rawnames: &[String], force: bool) -> Resul
     let references: Vec<&Manifest> = manifests.iter().collect();
     let packaged = host.packaged(&references, &after);
     let available = depends::available(&after, &packaged);
-    let failures: Vec<String> = manifests
+    let reports: Vec<_> = manifests
         .iter()
-        .flat_map(|m| depends::check(m, &available, &host.platform).failures())
+        .map(|m| depends::check(m, &available, &host.platform))
         .collect();
+    let failures: Vec<String> = reports.iter().flat_map(|r| r.failures()).collect();
     if !failures.is_empty() && !force {
-        return Err(Error::Unmet(failures));
+        return Err(Error::Unmet {
+            reasons: failures,
+            mends: reports.iter().flat_map(|r| r.mends()).collect(),
+        });
     }
     let order = plan::dependencies_first(&references)?;
     let ordered: Vec<ModuleRecord> = order.into_iter().map(|i| wanted[i].clone()).collect();
