@@ -204,3 +204,97 @@ fn the_php_example_routes_a_call_and_gives_its_api_through_ffi_where_php_is_inst
     );
     Ok(())
 }
+
+/// The one block of code in `language` in the README's "Embedding modhost" section.
+fn readme_sketch(language: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let readme = std::fs::read_to_string(workspace().join("README.md"))?;
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Embedding modhost"))
+        .ok_or("the README has no \"Embedding modhost\" section")?;
+    let fence = format!("\n```{language}\n");
+    let mut blocks = section.split(fence.as_str()).skip(1);
+    let block = blocks
+        .next()
+        .and_then(|rest| rest.split("\n```").next())
+        .ok_or_else(|| format!("no {language} block in \"Embedding modhost\""))?;
+    if blocks.next().is_some() {
+        return Err(format!("more than one {language} block in \"Embedding modhost\"").into());
+    }
+    Ok(block.to_owned())
+}
+
+#[test]
+fn the_readmes_c_sketch_compiles_and_links_against_the_header_and_library() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let sketch = readme_sketch("c")?;
+    // The sketch's surroundings: the application's telephony callback and its state.
+    let program = format!(
+        "#include <stdbool.h>\n#include \"modhost.h\"\n\
+         static int telephony(void *user_data, const char *function, const char *args_json,\n\
+                              const char *context, char **result_json) {{\n\
+             (void)user_data; (void)function; (void)args_json; (void)context;\n\
+             *result_json = NULL;\n\
+             return 1;\n\
+         }}\n\
+         int main(void) {{\n\
+             int sw = 0;\n\
+         {sketch}\n\
+             modhost_close(host);\n\
+             return 0;\n\
+         }}\n"
+    );
+    let source = dir.path().join("sketch.c");
+    std::fs::write(&source, program)?;
+    let lib = library_dir()?;
+    run(Command::new("cc")
+        .args(["-Wall", "-Wextra", "-Werror", "-std=c11", "-I"])
+        .arg(workspace().join("crates/modhost-capi/include"))
+        .arg("-o")
+        .arg(dir.path().join("sketch"))
+        .arg(&source)
+        .arg("-L")
+        .arg(&lib)
+        .arg("-lmodhost_capi")
+        .arg("-lpthread"))?;
+    Ok(())
+}
+
+#[test]
+fn the_readmes_php_sketch_opens_a_root_and_dispatches_as_written() -> TestResult {
+    match Command::new("php").arg("-m").output() {
+        Ok(output)
+            if String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .any(|l| l == "FFI") => {}
+        Ok(_) => return skip("this `php` has no FFI extension"),
+        Err(e) => return skip(&format!("`php` cannot run here ({e})")),
+    }
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("root");
+    let sketch = readme_sketch("php")?;
+    // Where the sketch names a deployment's paths, this test's; the rest as written.
+    let header = workspace().join("crates/modhost-capi/include/modhost.h");
+    let library = library_dir()?.join("libmodhost_capi.so");
+    let mut script = sketch.clone();
+    for (written, here) in [
+        ("'crates/modhost-capi/include/modhost.h'", header.as_path()),
+        ("'libmodhost_capi.so'", library.as_path()),
+        ("'/var/lib/modhost'", root.as_path()),
+    ] {
+        if !sketch.contains(written) {
+            return Err(format!("the PHP sketch no longer names {written}").into());
+        }
+        script = script.replace(written, &format!("'{}'", here.display()));
+    }
+    let mut script = format!("<?php\n{script}");
+    script.push_str("\necho json_encode($dispatch);\n");
+    let file = dir.path().join("sketch.php");
+    std::fs::write(&file, script)?;
+    let output = run(Command::new("php").arg(&file))?;
+    // The root was made, and the dispatch answered: no module handles the hook yet.
+    let dispatch: serde_json::Value = serde_json::from_str(output.trim())?;
+    assert_eq!(dispatch["calls"], serde_json::json!([]), "{output}");
+    assert!(root.join("modhost.db").is_file());
+    Ok(())
+}
