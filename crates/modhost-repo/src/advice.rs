@@ -1,6 +1,6 @@
 //! What a build says to its publisher beside what it published: the mistakes a build
 //! cannot refuse (a licence group naming no package, a paid module turned public, a
-//! document no client reads, packages only modhost's clients unpack).
+//! document no client reads, packages only modhost's clients unpack, a next key withdrawn).
 
 use std::collections::BTreeSet;
 
@@ -69,4 +69,29 @@ pub(crate) fn warnings(
         .chain(oversized)
         .chain(zipped_only)
         .collect()
+}
+
+/// The warning for a next key the previous release announced that this one, signed by
+/// `signer` and announcing `next`, neither signs with nor announces: clients that pinned
+/// it beside the current key drop it, so a rotation to it stops half-way.
+pub(crate) fn rotation(
+    announced_before: Option<&str>,
+    signer: Option<&str>,
+    next: Option<&str>,
+) -> Option<String> {
+    let before = announced_before?;
+    if signer == Some(before) || next == Some(before) {
+        return None;
+    }
+    let id =
+        modhost_update::PublicKey::parse(before).map_or_else(|_| before.to_owned(), |k| k.key_id());
+    let instead = match next {
+        Some(_) => "announces another next key",
+        None => "announces no next key",
+    };
+    Some(format!(
+        "the previous release announced next key {id}, and this one {instead} and is not \
+         signed by it: clients that pinned it drop it (announce it again to keep the \
+         rotation going, or sign with it to complete it)"
+    ))
 }

@@ -152,6 +152,7 @@ pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let last = output.last_serial();
+    let announced_before = output.last_release().and_then(|r| r.next_key);
     if last > built.saturating_add(modhost_update::MAX_CLOCK_SKEW) {
         return Err(Error::SerialAhead {
             out: out.to_owned(),
@@ -200,7 +201,13 @@ pub fn build_with(dir: &Path, out: &Path, options: &Options) -> Result<Built> {
     docs.write(RELEASE_DOCUMENT, &text)?;
     output.publish(stage, serial)?;
     let empty = modules.is_empty();
-    let warnings = advice::warnings(&modules, &groups, &gated_before, &release.documents);
+    let warnings = advice::warnings(&modules, &groups, &gated_before, &release.documents)
+        .into_iter()
+        .chain(advice::rotation(
+            announced_before.as_deref(),
+            options.key.map(|k| k.public().encode()).as_deref(),
+            release.next_key.as_deref(),
+        ));
     Ok(Built {
         modules,
         signed: options.key.is_some(),

@@ -81,14 +81,18 @@ impl Output {
     /// The serial the next build must pass: the one the published release document
     /// carries, and every build directory's.
     pub(crate) fn last_serial(&self) -> u64 {
-        let published = fs_err::read(self.out.join(PUBLIC).join(RELEASE_DOCUMENT))
-            .ok()
-            .and_then(|bytes| ReleaseDocument::parse(&bytes).ok())
-            .map_or(0, |release| release.serial);
+        let published = self.last_release().map_or(0, |release| release.serial);
         self.entries()
             .iter()
             .filter_map(|name| name.parse::<u64>().ok())
             .fold(published, u64::max)
+    }
+
+    /// The release document published last, if one is there and readable.
+    pub(crate) fn last_release(&self) -> Option<ReleaseDocument> {
+        fs_err::read(self.out.join(PUBLIC).join(RELEASE_DOCUMENT))
+            .ok()
+            .and_then(|bytes| ReleaseDocument::parse(&bytes).ok())
     }
 
     /// A new, empty directory to write a build into, removed unless it is published.

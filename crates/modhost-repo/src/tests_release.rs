@@ -123,6 +123,53 @@ fn a_next_key_is_announced_only_in_a_release_signed_by_another() {
 }
 
 #[test]
+fn a_next_key_withdrawn_is_said_and_a_rotation_kept_going_or_completed_is_not() {
+    let (src, out) = (tempdir(), tempdir());
+    tgz(src.path(), "core", "1.0.0");
+    let (key, next, other) = (
+        SecretKey::generate(),
+        SecretKey::generate(),
+        SecretKey::generate(),
+    );
+    let (next_public, other_public) = (next.public(), other.public());
+    let build = |key: &SecretKey, next: Option<&PublicKey>| {
+        let options = Options {
+            key: Some(key),
+            next_key: next,
+            ..Options::default()
+        };
+        let built = build_with(src.path(), out.path(), &options).unwrap_or_else(|e| panic!("{e}"));
+        built
+            .warnings
+            .into_iter()
+            .filter(|w| w.contains("announced next key"))
+            .collect::<Vec<_>>()
+    };
+    let id = next_public.key_id();
+    // Announced, announced again: the rotation goes on.
+    assert_eq!(build(&key, Some(&next_public)), Vec::<String>::new());
+    assert_eq!(build(&key, Some(&next_public)), Vec::<String>::new());
+    // Withdrawn: said, naming the key, once.
+    let withdrawn = build(&key, None);
+    assert!(
+        withdrawn.len() == 1
+            && withdrawn[0].contains(&id)
+            && withdrawn[0].contains("announces no next key"),
+        "{withdrawn:?}"
+    );
+    assert_eq!(build(&key, None), Vec::<String>::new());
+    // Replaced by another: said.
+    assert_eq!(build(&key, Some(&next_public)), Vec::<String>::new());
+    let replaced = build(&key, Some(&other_public));
+    assert!(
+        replaced.len() == 1 && replaced[0].contains("announces another next key"),
+        "{replaced:?}"
+    );
+    // Completed: the release is signed by the key announced.
+    assert_eq!(build(&other, None), Vec::<String>::new());
+}
+
+#[test]
 fn an_output_of_the_layout_before_builds_had_directories_is_taken_over() {
     let (src, out) = (tempdir(), tempdir());
     tgz(src.path(), "core", "1.0.0");
