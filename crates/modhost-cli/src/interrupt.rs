@@ -4,6 +4,7 @@
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, Once, PoisonError};
 
 use modhost::embed::Cancel;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -14,33 +15,56 @@ pub const INTERRUPTED: u8 = 130;
 /// Whether a signal stopped, or tried to stop, the change.
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
-/// Cancels `interruption` (a host's [`modhost::Host::interruption`]) at the first SIGINT,
-/// SIGTERM or SIGHUP (the terminal or SSH session closed), saying on stderr what happens;
-/// ends the process at the second.
-pub fn stop_changes_on_signal(interruption: Cancel) {
-    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
-        Ok(signals) => signals,
-        Err(e) => {
-            tracing::debug!("signals keep their default action: {e}");
-            return;
-        }
-    };
-    std::thread::spawn(move || {
-        for signal in signals.forever() {
-            if SIGNALLED.swap(true, Ordering::SeqCst) {
-                // As the shell reports a process the signal ended: 130 for SIGINT.
-                std::process::exit(128 + signal);
+/// What the first signal cancels, once the host is open; whether one came before it was.
+static STOPS: Mutex<(Option<Cancel>, bool)> = Mutex::new((None, false));
+
+/// Catches SIGINT, SIGTERM and SIGHUP (the terminal or SSH session closed) from now on,
+/// before a root is opened: a signal while opening (which may make the root) then stops
+/// the change as one during it does, rather than end the process with what opening made
+/// left behind. The first says on stderr what happens; the second ends the process.
+pub fn catch_signals() {
+    static CAUGHT: Once = Once::new();
+    CAUGHT.call_once(|| {
+        let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+            Ok(signals) => signals,
+            Err(e) => {
+                tracing::debug!("signals keep their default action: {e}");
+                return;
             }
-            // Stopped first: a stderr that cannot be written must not keep it going.
-            interruption.cancel();
-            let _ = writeln!(
-                std::io::stderr(),
-                "stopping: unless it has committed already, the change ends at its next step \
-                 (once a compile under way ends), leaving everything as it was; interrupt \
-                 again to stop at once"
-            );
-        }
+        };
+        std::thread::spawn(move || {
+            for signal in signals.forever() {
+                if SIGNALLED.swap(true, Ordering::SeqCst) {
+                    // As the shell reports a process the signal ended: 130 for SIGINT.
+                    std::process::exit(128 + signal);
+                }
+                // Stopped first: a stderr that cannot be written must not keep it going.
+                let mut stops = STOPS.lock().unwrap_or_else(PoisonError::into_inner);
+                stops.1 = true;
+                if let Some(interruption) = &stops.0 {
+                    interruption.cancel();
+                }
+                drop(stops);
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "stopping: unless it has committed already, the change ends at its next \
+                     step (once a compile under way ends), leaving everything as it was; \
+                     interrupt again to stop at once"
+                );
+            }
+        });
     });
+}
+
+/// Cancels `interruption` (a host's [`modhost::Host::interruption`]) at the first signal
+/// [`catch_signals`] catches, or at once if one came while the host was opened.
+pub fn stop_changes_on_signal(interruption: Cancel) {
+    catch_signals();
+    let mut stops = STOPS.lock().unwrap_or_else(PoisonError::into_inner);
+    if stops.1 {
+        interruption.cancel();
+    }
+    stops.0 = Some(interruption);
 }
 
 /// Says, once, that a signal came too late to stop the change, which committed.

@@ -156,6 +156,7 @@ impl Context {
         root: Root,
         change: impl FnOnce(&Host) -> modhost::Result<T>,
     ) -> Result<(Host, T)> {
+        interrupt::catch_signals();
         let host = match root {
             Root::MadeIfMissing => self.open()?,
             Root::Existing => self.open_existing()?,
@@ -188,6 +189,7 @@ impl Context {
     /// [`Context::open_existing`], for a change to a module installed there: Ctrl-C stops
     /// it before it commits.
     pub fn open_to_change(&self) -> Result<Host> {
+        interrupt::catch_signals();
         let host = self.open_existing()?;
         interrupt::stop_changes_on_signal(host.interruption());
         Ok(host)

@@ -59,11 +59,18 @@ pub struct Host {
     _scratch: Option<tempfile::TempDir>,
     /// What opening made where there was no root: see [`Host::discard_if_unused`].
     made: Option<Made>,
-    /// Whether a change began, and wrote down what opening made ([`Made::record`]).
-    made_recorded: std::sync::atomic::AtomicBool,
     /// This host's hold on the root, which no other host's removal of it breaks; taken
     /// out only by [`Host::discard_if_unused`], to outlast the rest of the host.
     in_use: Option<RootUse>,
+}
+
+/// A host closed, not killed, with the root it made still undecided (no change kept it,
+/// none took it away: a read, an application that only dispatched) leaves the root as
+/// it is: the record of its making is for a process killed before it decided.
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.keep_made();
+    }
 }
 
 impl std::fmt::Debug for Host {
@@ -135,11 +142,9 @@ impl Host {
                 path: std::env::temp_dir(),
                 source,
             })?;
-        let host = Embedding::new().open(dir.path())?;
-        Ok(Host {
-            _scratch: Some(dir),
-            ..host
-        })
+        let mut host = Embedding::new().open(dir.path())?;
+        host._scratch = Some(dir);
+        Ok(host)
     }
 
     /// A handle that stops this host's changes (the administrator's Ctrl-C): cancelled
@@ -227,6 +232,13 @@ impl Host {
                     .inspect_err(|_| forget(root, made))?;
                 match in_use {
                     Some(in_use) => {
+                        // Written down at once, while the users are held (so no other
+                        // opener takes the root for abandoned): a process killed from
+                        // here on, before any change begins, leaves a record from which
+                        // the next opener takes away what was made.
+                        if let Some(made) = made {
+                            made.record(root);
+                        }
                         let layout = Layout::create(root).inspect_err(|_| forget(root, made))?;
                         break (made, layout, in_use);
                     }
@@ -305,7 +317,7 @@ impl Host {
         }
         let hooks = config.hooks;
         let interrupted = runtime.cancel_handle();
-        let host = Host {
+        let mut host = Host {
             layout,
             platform: config.platform,
             packages: config.packages,
@@ -324,10 +336,9 @@ impl Host {
             interrupted,
             _scratch: None,
             made,
-            made_recorded: Default::default(),
             in_use: Some(in_use),
         };
-        let recovered_at_open = match RootLock::try_acquire(&host.layout.lock(), Holder::Named)? {
+        host.recovered_at_open = match RootLock::try_acquire(&host.layout.lock(), Holder::Named)? {
             Some(_lock) => recover::run(
                 &host.layout,
                 &host.state,
@@ -336,10 +347,7 @@ impl Host {
             )?,
             None => Recovery::default(),
         };
-        Ok(Host {
-            recovered_at_open,
-            ..host
-        })
+        Ok(host)
     }
 
     /// The package directory `from`, else the configured one; refused when neither is.
@@ -369,16 +377,6 @@ impl Host {
         let lock = self.acquire()?;
         self.check_interrupted()?;
         self.recover_locked(recover::Check::Present, RecoverOptions::default())?;
-        // A change begins in a root opening made: what it made is written down, for the
-        // next opener should this process be killed before the change keeps it or takes
-        // it away.
-        if let Some(made) = self.made
-            && !self
-                .made_recorded
-                .swap(true, std::sync::atomic::Ordering::Relaxed)
-        {
-            made.record(&self.layout.root);
-        }
         Ok(lock)
     }
 

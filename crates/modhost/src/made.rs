@@ -294,10 +294,12 @@ impl Made {
         Ok(Look::Made(Some(Made::Within { seeded })))
     }
 
-    /// Writes down, in `root`, what opening it made, as a change begins there, until the
-    /// change keeps it ([`Made::kept`]) or takes it away: a process killed before either
-    /// (`kill -9`, a second Ctrl-C) leaves it for the next opening to decide
-    /// ([`Made::clear_abandoned`]). Best effort: without it, such a root stays, empty.
+    /// Writes down, in `root`, what opening it made, as soon as opening holds it, until a
+    /// change keeps it ([`Made::kept`]) or it is taken away: a process killed before
+    /// either (`kill -9` while it opens, or before its change commits; a second Ctrl-C)
+    /// leaves it for the next opening to decide ([`Made::clear_abandoned`]), which takes
+    /// the root away only if nothing was kept in it. Best effort: without it, such a root
+    /// stays, empty.
     pub(crate) fn record(&self, root: &Path) {
         let text = match self {
             Made::Directory { parents } => format!("directory {parents}\n"),

@@ -8,9 +8,16 @@ use crate::config::Platform;
 use crate::event::Reporter;
 
 impl Host {
-    /// Sends progress events to `reporter`.
+    /// Sends progress events to `reporter`, starting with what opening the root repaired
+    /// ([`Event::Recovered`](crate::Event::Recovered): an interrupted change's leftovers
+    /// removed before any reporter could be set), so that a repair is never silent.
     pub fn with_reporter(mut self, reporter: Box<dyn Reporter>) -> Self {
         self.reporter = reporter;
+        if self.recovered_at_open.repaired() {
+            self.report(crate::Event::Recovered {
+                summary: self.recovered_at_open.to_string(),
+            });
+        }
         self
     }
 
