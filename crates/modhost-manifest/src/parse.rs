@@ -1452,6 +1452,22 @@ impl Parser {
         handler: &str,
         priority: i32,
     ) -> bool {
+        // Names reach logs, terminals and the module's own dispatch: a control character
+        // in one (`&#x1b;` written in) is nothing a module's code could mean.
+        for (what, name) in [("handler", handler), ("hook point", hook.as_str())] {
+            if let Some(c) = name.chars().find(|c| c.is_control()) {
+                self.problem(
+                    position,
+                    format!(
+                        "{what} `{}` holds the control character U+{:04X}: a {what}'s name is \
+                         printable text",
+                        name.escape_debug(),
+                        u32::from(c)
+                    ),
+                );
+                return false;
+            }
+        }
         if hook.len() > MAX_HOOK_NAME {
             let shown = &hook[..hook.floor_char_boundary(64)];
             self.problem(

@@ -294,6 +294,23 @@ fn every_problem_of_a_hook_method_server_or_directory_is_reported() {
 }
 
 #[test]
+fn a_handler_or_hook_point_named_with_a_control_character_is_refused() {
+    let found = problems(&module(
+        "<methods><call.route pri=\"480\">core_route&#x1b;]0;PWN&#x07;</call.route></methods>\n\
+         <hooks><core><method callingMethod=\"a&#x9b;b\">core_hook</method></core></hooks>\n",
+    ));
+    assert_eq!(
+        found,
+        [
+            "2:10: handler `core_route\\u{1b}]0;PWN\\u{7}` holds the control character U+001B: \
+             a handler's name is printable text",
+            "3:14: hook point `core.a\\u{9b}b` holds the control character U+009B: a hook point's \
+             name is printable text",
+        ]
+    );
+}
+
+#[test]
 fn sha1_and_sha1sum_agree_or_are_refused_and_an_empty_one_does_not_hide_the_other() {
     let sha = "62cdb7020ff920e5aa642c3d4066950dd1f01f4d";
     let other = "0beec7b5ea3f0fdbc95d0dd47f3c5bc275da8a33";
