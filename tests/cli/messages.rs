@@ -1050,7 +1050,14 @@ fn force_is_suggested_only_when_requirements_alone_refuse_a_change() {
     root.ok(&["install", "--force", arg(&phonebook)]);
     root.ok(&["disable", "phonebook"]);
     suggests_force(&["enable", "phonebook"]);
-    root.ok(&["enable", "--force", "phonebook"]);
+    // Forced, what it sets aside is said, as a forced install says it.
+    let run = root.ok(&["enable", "--force", "phonebook"]);
+    assert!(
+        run.stderr
+            .contains("forced: ignoring: `phonebook` 1.0.0 requires module `core"),
+        "{}",
+        run.stderr
+    );
     // A requirement disabled: enabled with it.
     root.ok(&["install", arg(&package("core"))]);
     root.ok(&["disable", "phonebook"]);

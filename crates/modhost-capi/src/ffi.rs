@@ -41,7 +41,7 @@ impl From<modhost::Error> for Failure {
         let code = match &error {
             locked if locked.is_locked() => MODHOST_ERROR_LOCKED,
             refused if refused.is_refusal() => MODHOST_ERROR_REFUSED,
-            Error::NotInstalled(..) => MODHOST_ERROR_NOT_INSTALLED,
+            Error::NotInstalled(..) | Error::NotOffered { .. } => MODHOST_ERROR_NOT_INSTALLED,
             Error::NotGranted { .. } => MODHOST_ERROR_NOT_GRANTED,
             Error::HookPoint { .. } => MODHOST_ERROR_ARGUMENT,
             _ => MODHOST_ERROR_FAILED,

@@ -258,6 +258,24 @@ pub enum Error {
         /// Why not.
         problem: String,
     },
+    /// The module is neither installed nor offered by the package directory looked in;
+    /// why a package of it there is not used, when one is there.
+    #[error(
+        "module `{rawname}` is not installed, and `{}` {}",
+        .dir.display(),
+        match .unused {
+            None => "holds no package of it".to_owned(),
+            Some(why) => format!("holds none of it that can be used: {why}"),
+        }
+    )]
+    NotOffered {
+        /// The module.
+        rawname: String,
+        /// The package directory.
+        dir: PathBuf,
+        /// Why a package of it there is not used (two of one version that differ).
+        unused: Option<String>,
+    },
     /// The module is not installed; an installed module whose name is near it, if one
     /// is (a slip of the keyboard).
     #[error("module `{0}` is not installed{near}", near = near(.1.as_deref()))]

@@ -368,12 +368,16 @@ impl Host {
                     .into_iter()
                     .find(|m| m.rawname == rawname)
                     .ok_or_else(|| match dir {
-                        // Looked for in the package directory too: said, naming it.
-                        Some(dir) => Error::Refused(vec![format!(
-                            "module `{rawname}` is not installed, and `{}` holds no package \
-                             of it",
-                            dir.display()
-                        )]),
+                        // Looked for in the package directory too: said, naming it, and
+                        // why a package of it there is not used, when one is.
+                        Some(dir) => Error::NotOffered {
+                            rawname: rawname.to_owned(),
+                            dir: dir.to_owned(),
+                            unused: unreadable
+                                .iter()
+                                .find(|u| u.rawname.as_deref() == Some(rawname))
+                                .map(|u| u.error.clone()),
+                        },
                         None => {
                             Error::NotInstalled(rawname.to_owned(), self.installed_near(rawname))
                         }

@@ -1,6 +1,6 @@
 //! `scan`, `list` and `info`: every status with its reason, and what a scan compiles kept.
 
-use modhost_test_support::{Root, arg, package, package_at, packages_dir};
+use modhost_test_support::{Root, arg, package, package_at, packages_dir, repackage};
 
 use super::phonebook_root;
 use crate::root;
@@ -204,6 +204,27 @@ fn list_and_info_show_every_status_with_its_reason_not_installed_included() {
         )),
         "{}",
         unknown.stderr
+    );
+    // Two packages of one version that differ: neither is used, and that is why.
+    let dir = root.path().with_file_name("twins");
+    assert!(std::fs::create_dir(&dir).is_ok());
+    assert!(std::fs::copy(package("voicemail"), dir.join("voicemail-16.0.12.tgz")).is_ok());
+    let twin = dir.join("zz-voicemail-twin.tgz");
+    repackage(
+        &package("voicemail"),
+        |xml| xml.replace("</module>", "<!-- rebuilt --></module>"),
+        &twin,
+    );
+    let unused = root.fails(&["info", "voicemail", "--from", arg(&dir)]);
+    assert!(
+        unused.stderr.contains(&format!(
+            "module `voicemail` is not installed, and `{}` holds none of it that can be \
+             used: ",
+            dir.display()
+        )) && unused.stderr.contains("but are not the same package")
+            && !unused.stderr.contains("nothing was changed"),
+        "{}",
+        unused.stderr
     );
 }
 

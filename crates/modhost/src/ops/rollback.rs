@@ -62,6 +62,9 @@ pub(crate) fn rollback(host: &Host, rawname: &str, force: bool) -> Result<Change
             mends: report.mends().collect(),
         });
     }
+    for reason in &broken {
+        tracing::warn!("forced: ignoring: {reason}");
+    }
     super::running(
         host,
         "Rolling back",

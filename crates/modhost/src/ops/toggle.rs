@@ -88,6 +88,10 @@ pub(crate) fn enable_all(host: &Host, rawnames: &[String], force: bool) -> Resul
             mends: reports.iter().flat_map(|r| r.mends()).collect(),
         });
     }
+    // Set aside, as an install forced does it: said, not silent.
+    for reason in &failures {
+        tracing::warn!("forced: ignoring: {reason}");
+    }
     let order = plan::dependencies_first(&references)?;
     let ordered: Vec<ModuleRecord> = order.into_iter().map(|i| wanted[i].clone()).collect();
     let tx = Transaction::new(host, &lock, "enable");
