@@ -414,3 +414,88 @@ fn a_first_install_killed_mid_change_leaves_the_next_command_no_root_to_find() {
     );
     root.ok(&["list"]);
 }
+
+#[test]
+fn a_first_install_signalled_or_killed_while_it_opens_a_new_root_leaves_nothing_behind() {
+    let root = root();
+    // A mistyped root two directories deep: neither directory was there.
+    let top = root.path();
+    let typo = top.join("a/b");
+    let core = package("core");
+    let modhost = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_modhost"));
+        command
+            .arg("--root")
+            .arg(&typo)
+            .args(args)
+            .env_remove("MODHOST_ROOT")
+            .env_remove("MODHOST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        command
+    };
+    // Signals spread over the first tenth of a second, while the root is being made and
+    // opened, before the change begins.
+    for (signal, delay_ms) in (0..8).flat_map(|i| [("TERM", i * 12), ("KILL", i * 12 + 6)]) {
+        let Ok(mut child) = modhost(&["install", arg(&core)]).spawn() else {
+            panic!("cannot run modhost");
+        };
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status();
+        assert!(sent.is_ok_and(|s| s.success()));
+        let code = child.wait().ok().and_then(|s| s.code());
+        // SIGTERM stops the change as Ctrl-C does, once modhost catches it: before
+        // then (the process barely started) it ends the process, which made nothing yet.
+        match signal {
+            "TERM" => assert!(matches!(code, Some(130) | None), "{delay_ms} ms: {code:?}"),
+            _ => assert_eq!(code, None, "{delay_ms} ms"),
+        }
+        // The next command finds no root, and what the first made is gone.
+        let listed = modhost(&["list"]).status();
+        assert!(
+            listed.is_ok_and(|s| !s.success()),
+            "{signal} at {delay_ms} ms"
+        );
+        assert!(
+            !top.exists(),
+            "{signal} at {delay_ms} ms left {:?}",
+            walkdir(&top)
+        );
+    }
+}
+
+/// Every path under `dir`, for a failure to show.
+fn walkdir(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).into_iter().flatten().flatten() {
+            pending.push(entry.path());
+            found.push(entry.path());
+        }
+    }
+    found
+}
+
+#[test]
+fn a_command_that_repairs_what_a_killed_change_left_says_so() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let (bad, mode_dir) = phonebook_bad_reading_its_mode(&root);
+    assert!(std::fs::write(mode_dir.join("mode"), "loop").is_ok());
+    let args = ["install", "--grant", arg(&bad)];
+    let run = crate::interrupted_by(&root, &args, "Installing phonebook", "KILL");
+    assert_eq!(run.code, None, "killed: {:?}", run.said);
+    // A read repairs it as it opens the root, and says so rather than leave `recover`
+    // to find nothing.
+    let run = root.ok(&["list"]);
+    assert!(
+        run.stderr.contains("Recovered") && run.stderr.contains("leftover"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("phonebook"), "{}", run.stdout);
+    assert!(root.ok(&["recover"]).stdout.contains("nothing to recover"));
+}
