@@ -83,7 +83,7 @@ fn a_rust_module_from_nothing_to_installed_in_five_commands() {
         packages
     };
     let before = locked();
-    build(&dir, &[("CARGO_TARGET_DIR", target)]);
+    build(&dir, &[("CARGO_TARGET_DIR", target.clone())]);
     // Every dependency was pinned already: the build resolved nothing anew.
     assert!(
         before.iter().any(|p| p.contains("name = \"wit-bindgen\"")),
@@ -92,6 +92,27 @@ fn a_rust_module_from_nothing_to_installed_in_five_commands() {
     assert_eq!(locked(), before);
     hello_round_trip(&root, &dir.join("hello_rust-0.1.0.tgz"), "hello_rust");
     root.ok(&["uninstall", "hello_rust"]);
+
+    // A copy of the module, changed, built into the same target directory, and then the
+    // original built again: each package holds its own directory's code, although cargo
+    // names both crates, and both SDKs, alike.
+    let copy = dir.with_file_name("hello_rust_copy");
+    let copied = Command::new("cp").arg("-a").arg(&dir).arg(&copy).status();
+    assert!(copied.is_ok_and(|s| s.success()));
+    let source = copy.join("src/lib.rs");
+    let code = std::fs::read_to_string(&source).unwrap_or_default();
+    assert!(code.contains("{payload}!\")"), "{code}");
+    assert!(std::fs::write(&source, code.replace("{payload}!\")", "{payload}!!\")")).is_ok());
+    build(&copy, &[("CARGO_TARGET_DIR", target.clone())]);
+    build(&dir, &[("CARGO_TARGET_DIR", target)]);
+    for (built, said) in [(&dir, "Hello, world!"), (&copy, "Hello, world!!")] {
+        root.ok(&["install", arg(&built.join("hello_rust-0.1.0.tgz"))]);
+        let calls = root
+            .ok(&["hook", "hello_rust.hello", "--payload", "world", "--json"])
+            .json();
+        assert_eq!(calls[0]["output"], said, "{}: {calls}", built.display());
+        root.ok(&["uninstall", "hello_rust"]);
+    }
 }
 
 /// Whether componentize-py is on PATH; the suite's script puts it there and asks for it.
