@@ -371,6 +371,17 @@ impl Txn {
             .map_err(self.err())
     }
 
+    /// Forgets the download key of a module-declared channel.
+    pub fn clear_channel_key(&mut self, channel: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM modhost_channel_keys WHERE channel = ?1",
+                [channel],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
     /// Records that `rawname` came from `source`.
     pub fn set_module_source(&mut self, rawname: &str, source: &str) -> Result<()> {
         self.conn

@@ -250,6 +250,12 @@ impl Host {
         online::set_source_key(self, name, extra_query)
     }
 
+    /// Forgets the download key of source (or module channel) `name`, as a leaked or
+    /// expired licence key is: its downloads go without one. Whether it had one.
+    pub fn clear_source_key(&self, name: &str) -> Result<bool> {
+        online::clear_source_key(self, name)
+    }
+
     /// The administrator's sources and the channels installed modules declare.
     pub fn sources(&self) -> Result<Vec<SourceInfo>> {
         online::sources(self)

@@ -274,12 +274,30 @@ fn joomla_servers_are_chosen_by_priority_platform_and_stability_and_take_downloa
     );
     assert_eq!(root.fingerprint(), before);
     let key = repo.licence_key(&root, "a@example.org");
-    root.ok(&[
-        "source",
-        "key",
-        "phonebook/2",
-        &format!("email=a%40example.org&key={}", key.trim()),
-    ]);
+    let keyed = |has: bool| {
+        let sources = root.ok(&["source", "list", "--json"]).json();
+        let channel = sources
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["name"] == "phonebook/2"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(channel["has_key"], has, "{sources}");
+    };
+    let store = || {
+        root.ok(&[
+            "source",
+            "key",
+            "phonebook/2",
+            &format!("email=a%40example.org&key={}", key.trim()),
+        ])
+    };
+    // A module's channel's key is forgotten as a source's is.
+    store();
+    keyed(true);
+    root.ok(&["source", "key", "--clear", "phonebook/2"]);
+    keyed(false);
+    store();
+    keyed(true);
     let run = repo.ok(&root, &["upgradeall", "--online"]);
     assert!(
         run.stdout.contains("upgraded phonebook 1.0.0 -> 2.0.0"),

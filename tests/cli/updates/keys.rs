@@ -94,6 +94,31 @@ fn a_licence_gated_package_needs_the_right_key() {
         list.contains("download key set") && !list.contains(key.trim()),
         "{list}"
     );
+    // A key forgotten (leaked, expired): the downloads go without it, and are refused.
+    let out = root.path().with_file_name("downloaded");
+    assert!(std::fs::create_dir_all(&out).is_ok());
+    repo.ok(&root, &["download", "phonebook", "--out", arg(&out)]);
+    let cleared = root.ok(&["source", "key", "--clear", "main"]);
+    assert!(cleared.stdout.contains("forgot the download key of main"));
+    assert_eq!(
+        root.ok(&["source", "list", "--json"]).json()[0]["has_key"],
+        false
+    );
+    let run = repo.fails(&root, &["download", "phonebook", "--out", arg(&out)]);
+    assert!(
+        run.stderr
+            .contains("a licence key for the `pro` package group is required"),
+        "{}",
+        run.stderr
+    );
+    let again = root.ok(&["source", "key", "--clear", "main"]);
+    assert!(again.stdout.contains("main had no download key"));
+    root.ok(&[
+        "source",
+        "key",
+        "main",
+        &format!("email=admin%40example.org&key={}", key.trim()),
+    ]);
     // Replaced by another address on the same server, the source keeps its key; moved to
     // another server, it does not, and says so.
     let has_key = || root.ok(&["source", "list", "--json"]).json()[0]["has_key"] == true;

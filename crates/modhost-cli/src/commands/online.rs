@@ -52,13 +52,19 @@ pub enum SourceCommand {
         /// The source's name.
         source: String,
     },
-    /// Store the download key appended to a source's package URLs, e.g. 'email=…&key=…'.
+    /// Store the download key appended to a source's package URLs, e.g. 'email=…&key=…'
+    /// (or forget it with --clear).
     Key {
         /// The source's name, or a module's channel (`phonebook/updateurl`, `phonebook/1`).
         name: String,
         /// The query string, or `-` to read it from the first line of standard input, where
         /// other users cannot see it in the process list.
-        query: String,
+        #[arg(required_unless_present = "clear", conflicts_with = "clear")]
+        query: Option<String>,
+        /// Forget the source's download key (a leaked or expired one): its downloads go
+        /// without one.
+        #[arg(long)]
+        clear: bool,
     },
 }
 
@@ -129,7 +135,20 @@ pub fn source(ctx: &Context, command: SourceCommand) -> Result<()> {
                 format!("removed source {}\n", escape(&name))
             })
         }
-        SourceCommand::Key { name, query } => {
+        SourceCommand::Key {
+            name, clear: true, ..
+        } => {
+            let had = ctx.open_existing()?.clear_source_key(&name)?;
+            ctx.out.result(
+                &serde_json::json!({ "source": name, "key": if had { "cleared" } else { "none" } }),
+                || match had {
+                    true => format!("forgot the download key of {}\n", escape(&name)),
+                    false => format!("{} had no download key\n", escape(&name)),
+                },
+            )
+        }
+        SourceCommand::Key { name, query, .. } => {
+            let query = query.unwrap_or_default();
             let query = if query == "-" {
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line)?;
