@@ -92,6 +92,10 @@ fn plain(error: &(dyn std::error::Error + 'static)) -> Option<String> {
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionReset => {
             "the server closed the connection before it answered".into()
         }
+        // Closed cleanly, or without TLS's close_notify (rustls then links its manual).
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "the server closed the connection without a complete answer".into()
+        }
         ureq::Error::HostNotFound => {
             "the host name is not found (DNS has no address for it)".into()
         }

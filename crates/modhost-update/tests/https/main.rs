@@ -83,6 +83,22 @@ fn a_refusal_answered_with_status_200_is_the_servers_message_not_a_mismatch() {
 }
 
 #[test]
+fn a_server_that_hangs_up_without_answering_is_said_so_in_words() {
+    let tls = Tls::new();
+    // Reads the request, answers nothing, and closes the connection.
+    let url = tls.scripted(|_| Vec::new());
+    let release = release(&format!("{url}/pb.tgz"), &[0x1f; 4000]);
+    let error = download(&tls.client(), &release, tls.dir.path()).err();
+    let text = error.as_ref().map(ToString::to_string).unwrap_or_default();
+    assert!(
+        text.contains("the server closed the connection without a complete answer")
+            && !text.contains("close_notify")
+            && !text.contains("docs.rs"),
+        "{error:?}"
+    );
+}
+
+#[test]
 fn a_package_over_its_published_size_is_a_mismatch_and_an_unsized_one_meets_the_cap() {
     let tls = Tls::new();
     // Answers `/N` with N bytes.
