@@ -76,13 +76,33 @@ pub fn pack_module(dir: &Path, to: PackTo<'_>) -> Result<Packed> {
     })
 }
 
-/// The most files under `src/` looked at for [`stale_component`].
-const SOURCES_LOOKED_AT: usize = 256;
+/// The most directory entries looked at for [`stale_component`].
+const SOURCES_LOOKED_AT: usize = 2048;
+
+/// How deep under the module directory sources are looked for.
+const SOURCE_DEPTH: usize = 6;
+
+/// Whether a file of this name is source a component is built from: code in the
+/// languages `modhost new` writes (and their helper modules anywhere under the
+/// directory), the WIT contract, and Cargo's manifest.
+fn is_source(name: &str) -> bool {
+    name == "Cargo.toml"
+        || Path::new(name)
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "rs" | "py" | "js" | "mjs" | "wit"))
+}
+
+/// Whether a directory of this name holds what a build made or fetched, not sources.
+fn is_built(name: &str) -> bool {
+    name.starts_with('.') || matches!(name, "target" | "node_modules" | "__pycache__")
+}
 
 /// Says so when the component `component` of module directory `dir` is older than a
-/// source beside it, as `modhost new` lays them out (`app.py`, `app.js`, `src/*.rs`): a
-/// source edited and the build forgotten, which would pack or install the code as it
-/// was. Links are not followed; nothing else is looked at.
+/// source in it (`app.py`, `helpers/util.py`, `src/handlers/mod.rs`, `Cargo.toml`,
+/// `wit/module.wit`, …; not what builds made, under `target/`, `.venv/` or
+/// `node_modules/`): a source edited and the build forgotten, which would pack or install
+/// the code as it was. Links are not followed, and a bounded number of entries is read.
 pub(crate) fn stale_component(dir: &Path, component: &str) -> Option<String> {
     let modified = |path: &Path| {
         std::fs::symlink_metadata(path)
@@ -91,16 +111,30 @@ pub(crate) fn stale_component(dir: &Path, component: &str) -> Option<String> {
             .and_then(|m| m.modified().ok())
     };
     let built = modified(&dir.join(component))?;
-    let mut sources = vec![dir.join("app.py"), dir.join("app.js")];
-    if let Ok(entries) = std::fs::read_dir(dir.join("src")) {
-        sources.extend(
-            entries
-                .flatten()
-                .take(SOURCES_LOOKED_AT)
-                .map(|entry| entry.path())
-                .filter(|path| path.extension().is_some_and(|e| e == "rs")),
-        );
+    let mut sources = Vec::new();
+    let mut pending = vec![(dir.to_owned(), 0)];
+    let mut looked_at = 0;
+    while let Some((at, depth)) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&at) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            looked_at += 1;
+            if looked_at > SOURCES_LOOKED_AT {
+                break;
+            }
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() && depth < SOURCE_DEPTH && !is_built(&name) => {
+                    pending.push((entry.path(), depth + 1));
+                }
+                Ok(kind) if kind.is_file() && is_source(&name) => sources.push(entry.path()),
+                _ => {}
+            }
+        }
     }
+    sources.sort();
     let newer = sources
         .iter()
         .find(|source| modified(source).is_some_and(|changed| changed > built))?;
@@ -110,4 +144,60 @@ pub(crate) fn stale_component(dir: &Path, component: &str) -> Option<String> {
          first (`./build.sh` in a directory `modhost new` made)",
         shown.display()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::{Duration, SystemTime};
+
+    use super::stale_component;
+
+    /// Writes `path` under `dir`, modified `age` seconds after the epoch's 1,700,000,000.
+    fn write(dir: &Path, path: &str, age: u64) {
+        let path = dir.join(path);
+        let written = std::fs::create_dir_all(path.parent().unwrap_or(dir))
+            .and_then(|()| std::fs::write(&path, "x"))
+            .and_then(|()| std::fs::File::options().write(true).open(&path))
+            .and_then(|file| {
+                file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + age))
+            });
+        assert!(written.is_ok(), "{written:?}");
+    }
+
+    #[test]
+    fn a_source_anywhere_in_the_module_newer_than_its_component_is_named_but_not_what_builds_made()
+    {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = dir.path();
+        write(dir, "module.wasm", 100);
+        write(dir, "src/lib.rs", 50);
+        write(dir, "app.py", 50);
+        // What builds and tools write, however new, is no source.
+        for made in [
+            "target/wasm32-wasip2/release/build/out.rs",
+            ".venv/lib/python3.12/site-packages/x.py",
+            "node_modules/pkg/index.js",
+            "__pycache__/app.py",
+            "notes.txt",
+        ] {
+            write(dir, made, 200);
+        }
+        assert_eq!(stale_component(dir, "module.wasm"), None);
+        for source in [
+            "src/handlers/mod.rs",
+            "Cargo.toml",
+            "lib/util.py",
+            "lib/util.js",
+            "wit/module.wit",
+        ] {
+            write(dir, source, 200);
+            let said = stale_component(dir, "module.wasm").unwrap_or_default();
+            assert!(
+                said.starts_with(&format!("`module.wasm` is older than `{source}`")),
+                "{source}: {said}"
+            );
+            write(dir, source, 50);
+        }
+    }
 }
