@@ -419,6 +419,27 @@ fn a_module_xml_that_is_no_file_is_named_by_scan_and_install_not_passed_over() {
 }
 
 #[test]
+fn pack_refuses_what_no_host_runs_and_writes_nothing() {
+    let root = root();
+    let work = root.path().with_file_name("author");
+    module_dir("core", &work);
+    let out = work.join("core.tgz");
+    // A core WebAssembly module, not a component; then bytes that are no WebAssembly.
+    for (bytes, why) in [
+        (
+            &b"\0asm\x01\0\0\0"[..],
+            "nothing was packed: no host can run this component: ",
+        ),
+        (&b"#!/bin/sh\n"[..], "is not a WebAssembly file"),
+    ] {
+        assert!(std::fs::write(work.join("module.wasm"), bytes).is_ok());
+        let run = root.fails(&["pack", arg(&work), "-o", arg(&out)]);
+        assert!(run.stderr.contains(why), "{}", run.stderr);
+        assert!(!out.exists());
+    }
+}
+
+#[test]
 fn pack_makes_an_installable_package_from_a_module_directory() {
     let root = root();
     let work = root.path().with_file_name("author");

@@ -208,6 +208,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether every host refuses the component so: it is no component (a core module,
+    /// bytes that are not WebAssembly, code too costly to compile) or lacks the exports
+    /// every module has. (An import nobody provides here may be an application's
+    /// capability; another WIT version, a newer modhost's.)
+    pub fn refused_by_any_host(&self) -> bool {
+        matches!(self, Error::Load { .. } | Error::MissingExports { .. })
+    }
+
     /// The same error naming the component `path` instead (where it sits inside its
     /// package, say, rather than where it was unpacked); others as they are.
     pub fn naming_component(self, path: PathBuf) -> Self {

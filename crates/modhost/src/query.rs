@@ -190,6 +190,10 @@ pub struct ComponentImports {
     /// not run, or an import nobody provides.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+    /// Whether every host would refuse it so, whatever capabilities its application
+    /// gives ([`RuntimeError::refused_by_any_host`](crate::RuntimeError::refused_by_any_host)).
+    #[serde(skip)]
+    pub by_any_host: bool,
 }
 
 impl Host {
@@ -236,6 +240,9 @@ impl Host {
         };
         Ok(Some(ComponentImports {
             imports,
+            by_any_host: refused
+                .as_ref()
+                .is_some_and(modhost_runtime::Error::refused_by_any_host),
             refused: refused.map(|e| e.to_string()),
         }))
     }
@@ -388,6 +395,7 @@ impl Host {
                     Err(e) => ComponentImports {
                         imports: Vec::new(),
                         refused: Some(e.to_string()),
+                        by_any_host: true,
                     },
                 };
                 let manifest = packages::read_manifest(&module.package)?;

@@ -30,16 +30,25 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
         }
         Some(file) => PackTo::File(file),
     };
-    let packed = modhost::pack_module(&args.dir, to)?;
     // What install would refuse in milliseconds (a core module, another WIT version, an
     // import this host does not give) is said now too: read from the component, never
-    // compiled. A component made for an application that gives more is still packed.
-    // Where no scratch host can be made (no temporary directory), the check is left out.
-    let refused = modhost::Host::open_scratch()
-        .and_then(|host| host.component_imports(&packed.package))
+    // compiled. One no host runs is not packed; one made for an application that gives
+    // more is. Where no scratch host can be made (no temporary directory), the check is
+    // left out.
+    let checked = modhost::Host::open_scratch()
+        .and_then(|host| host.component_imports(&args.dir))
         .ok()
-        .flatten()
-        .and_then(|component| component.refused);
+        .flatten();
+    if let Some(modhost::ComponentImports {
+        refused: Some(why),
+        by_any_host: true,
+        ..
+    }) = &checked
+    {
+        anyhow::bail!("nothing was packed: no host can run this component: {why}");
+    }
+    let packed = modhost::pack_module(&args.dir, to)?;
+    let refused = checked.and_then(|component| component.refused);
     let mut document = serde_json::to_value(&packed)?;
     if let (Some(refused), Some(object)) = (&refused, document.as_object_mut()) {
         object.insert("refused".into(), refused.clone().into());
@@ -61,8 +70,8 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
         }
         if let Some(refused) = &refused {
             text += &format!(
-                "  warning: modhost's command line would not install it (an application \
-                 giving modules capabilities of its own may): {}\n",
+                "  warning: modhost's command line would not install it (a newer modhost, or \
+                 an application giving modules capabilities of its own, may): {}\n",
                 escape(refused)
             );
         }

@@ -26,8 +26,8 @@ impl Module for {type_name} {
             }
             // module.xml names a handler this match lacks: a typo on one side.
             other => Err(format!(
-                "no handler `{other}` for hook `{hook}` in src/lib.rs (it has {name}_get_config, \
-                 {name}_hello): module.xml's <methods> or <hooks> and this match must name it alike"
+                "no handler `{other}` for hook `{hook}` in src/lib.rs's match: module.xml's \
+                 <methods> or <hooks> and the match must name it alike"
             )),
         }
     }
