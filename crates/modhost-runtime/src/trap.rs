@@ -25,7 +25,9 @@ pub(crate) fn trapped<'a>(
     refused: Refused,
 ) -> impl Fn(wasmtime::Error) -> Error + 'a {
     move |e| {
-        tracing::debug!(target: "modhost::module", module = %rawname, "{call} stopped: {e:?}");
+        // The chain with the wasm backtrace, not `{e:?}`: under RUST_BACKTRACE that would
+        // add the host's own Rust stack, which says nothing of the module's code.
+        tracing::debug!(target: "modhost::module", module = %rawname, "{call} stopped: {e:#}");
         let describe = || describe(&e, &stderr.contents().0);
         let failure = if e.is::<Cancelled>()
             || matches!(
