@@ -90,6 +90,25 @@ function text(what, name, value) {
   if (typeof value !== 'string') {
     throw new TypeError(`${what}: \`${name}\` must be a string, not ${kind(value)}`);
   }
+  wellFormed(`${what}: \`${name}\``, value);
+}
+
+/** A surrogate that is not half of a pair. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Refuses a string holding a lone surrogate, as Python's SDK does: the host takes Unicode
+ * text, and the bindings would replace it with U+FFFD, so that two different keys became
+ * one.
+ */
+function wellFormed(what, value) {
+  const found = LONE_SURROGATE.exec(value);
+  if (found) {
+    const unit = found[0].charCodeAt(0).toString(16);
+    throw new TypeError(
+      `${what} holds a lone surrogate (\\u${unit}) at index ${found.index}, which is no Unicode text`,
+    );
+  }
 }
 
 /** The module's own key-value store. */
@@ -131,13 +150,21 @@ function toSql(value, number) {
     }
     return { tag: 'integer', val: value };
   }
-  // A whole number JavaScript holds exactly is an integer; any other number, a real.
+  // A whole number within SQLite's 64-bit integers is an integer (every whole number a
+  // JavaScript number holds is exact); any other number, a real. NaN, which SQLite would
+  // store as NULL, is refused.
   if (typeof value === 'number') {
-    return Number.isSafeInteger(value)
+    if (Number.isNaN(value)) {
+      throw new RangeError(`${what} is NaN, which SQLite stores as NULL: bind null if that is meant`);
+    }
+    return Number.isInteger(value) && value >= -(2 ** 63) && value < 2 ** 63
       ? { tag: 'integer', val: BigInt(value) }
       : { tag: 'real', val: value };
   }
-  if (typeof value === 'string') return { tag: 'text', val: value };
+  if (typeof value === 'string') {
+    wellFormed(what, value);
+    return { tag: 'text', val: value };
+  }
   // Any byte view, a blob read back from a query among them (the bindings' arrays are
   // not always this realm's Uint8Array): its bytes as they are.
   if (ArrayBuffer.isView(value)) {
@@ -364,6 +391,7 @@ export function defineModule(spec = {}) {
         }
         const output = guarded(() => run.call(handlers, hook, payload));
         if (typeof output !== 'string') throw notText(handler, output);
+        guarded(() => wellFormed(`handler \`${handler}\`'s result`, output));
         return output;
       },
     },

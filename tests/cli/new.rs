@@ -639,6 +639,9 @@ const JS_HANDLERS: &str = r#"
       if (payload === 'kv') kv.set('k', 5);
       if (payload === 'db') db.execute('INSERT INTO hello_js_greetings (who) VALUES (?1)', 2n ** 64n);
       if (payload === 'host') db.execute('INSERT INTO nosuch VALUES (1)');
+      if (payload === 'nan') db.execute('INSERT INTO hello_js_greetings (who) VALUES (?1)', NaN);
+      if (payload === 'surrogate') kv.set('k\uD800', 'v');
+      if (payload === 'lone') return 'a\uDC00b';
       if (payload === 'getter') {
         class ApiError extends Error {
           get message() { throw new Error('no message'); }
@@ -674,6 +677,9 @@ const JS_HANDLERS: &str = r#"
       const seen = [];
       log.info('fields', { when: new Date(0), list: [1, 2], big: 2n ** 70n });
       seen.push(JSON.stringify(db.query('SELECT ?1 AS r, ?2 AS i', 1e20, 2 ** 40)));
+      // Whole numbers past 2^53 are integers still, as exact as JavaScript holds them.
+      const [{ t, n }] = db.query('SELECT typeof(?1) AS t, ?1 AS n', 2 ** 60);
+      seen.push(`${t} ${typeof n} ${n}`);
       try {
         kv.set(5, 'v');
       } catch (error) {
@@ -778,6 +784,21 @@ fn a_javascript_module_installs_runs_upgrades_and_fails_with_its_stack() {
             "host",
             "HostError: no such table: nosuch (a module reaches only the tables its module.xml's <database> declares)\nhello_js_mistake@app.js:",
         ),
+        (
+            "nan",
+            "RangeError: db: parameter ?1 is NaN, which SQLite stores as NULL: bind null if \
+             that is meant",
+        ),
+        (
+            "surrogate",
+            "TypeError: kv.set: `key` holds a lone surrogate (\\ud800) at index 1, which is \
+             no Unicode text",
+        ),
+        (
+            "lone",
+            "TypeError: handler `hello_js_mistake`'s result holds a lone surrogate (\\udc00) \
+             at index 1, which is no Unicode text",
+        ),
         ("fetch", "TypeError: fetch: modhost modules have no network"),
         ("cause", "Error: outer\nhello_js_mistake@app.js:"),
         (
@@ -841,6 +862,7 @@ fn a_javascript_module_installs_runs_upgrades_and_fails_with_its_stack() {
     assert_eq!(
         calls[0]["output"],
         "[{\"r\":100000000000000000000,\"i\":1099511627776}]\n\
+         integer bigint 1152921504606846976\n\
          TypeError: kv.set: `key` must be a string, not a number\n\
          true: no such table: nosuch (a module reaches only the tables its module.xml's <database> declares)\n\
          [{\"h\":\"0102FF\"}]\n\
