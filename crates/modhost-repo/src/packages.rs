@@ -41,15 +41,14 @@ fn name(path: &Path) -> String {
 
 /// `names` as a list in a sentence: `a`, `a` and `b`, `a`, `b` and `c`.
 fn listed(names: &[String]) -> String {
-    match names.split_last() {
-        Some((last, [])) => format!("`{last}`"),
-        Some((last, rest)) => format!(
-            "{} and `{last}`",
-            rest.iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+    joined(&names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>())
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn joined(items: &[String]) -> String {
+    match items.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
         None => String::new(),
     }
 }
@@ -130,11 +129,32 @@ pub(crate) fn scan(dir: &Path) -> Result<Scanned> {
                     listed(&names)
                 ));
             } else {
-                let all = if names.len() == 2 { "both" } else { "all" };
+                // Byte-identical copies are named with the file they copy, so that the
+                // files that differ are the ones listed.
+                let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
+                for package in std::iter::once(&first).chain(&same) {
+                    match groups.iter_mut().find(|(sha, _)| *sha == package.sha256) {
+                        Some((_, names)) => names.push(name(&package.path)),
+                        None => groups.push((&package.sha256, vec![name(&package.path)])),
+                    }
+                }
+                let shown: Vec<String> = groups
+                    .iter()
+                    .map(|(_, names)| match names.split_first() {
+                        Some((one, [])) => format!("`{one}`"),
+                        Some((one, copies)) => format!(
+                            "`{one}` (and its cop{} {})",
+                            if copies.len() == 1 { "y" } else { "ies" },
+                            listed(copies)
+                        ),
+                        None => String::new(),
+                    })
+                    .collect();
+                let all = if shown.len() == 2 { "both" } else { "all" };
                 clashes.push(format!(
                     "{} {all} hold {what} but are not the same file: which one to publish \
                      cannot be told; remove all but one",
-                    listed(&names)
+                    joined(&shown)
                 ));
             }
         }

@@ -52,6 +52,21 @@ fn packages_of_one_module_and_version_that_differ_are_refused_changing_nothing()
         "{message}"
     );
     assert_eq!(files(out.path()), before, "a refused build changes nothing");
+    // A byte-identical copy beside them is named as the copy it is.
+    let copied = std::fs::copy(
+        src.path().join("hello-0.1.0.tgz"),
+        src.path().join("hello-copy.tgz"),
+    );
+    assert!(copied.is_ok(), "{copied:?}");
+    let message = refused(src.path(), out.path(), &Options::default());
+    assert!(
+        message.contains(
+            "`hello-0.1.0.tgz` (and its copy `hello-copy.tgz`), `hello-0.1.0.zip` and \
+             `hello-repacked.tgz` all hold `hello` 0.1.0 but are not the same file"
+        ),
+        "{message}"
+    );
+    assert!(std::fs::remove_file(src.path().join("hello-copy.tgz")).is_ok());
     // Nor does it create the output directory.
     let fresh = out.path().join("fresh");
     assert!(build_with(src.path(), &fresh, &Options::default()).is_err());

@@ -144,6 +144,25 @@ fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
         );
     }
 
+    // A single document given as an index source (the default kind): the kind it is.
+    for (document, kind) in [
+        ("freepbx/phonebook.json", "freepbx"),
+        ("joomla/phonebook.XML", "joomla"),
+    ] {
+        let location = format!("https://127.0.0.1:{closed}/{document}");
+        let run = root.fails(&["source", "add", "wrong", &location]);
+        assert!(
+            run.stderr.contains(&format!(
+                "`{location}` names a document, and an index source is the directory a \
+                 repository's `index.json` is in;"
+            )) && run
+                .stderr
+                .contains(&format!("is a source of kind `{kind}`")),
+            "{}",
+            run.stderr
+        );
+    }
+
     // A source is not silently redefined (which would drop its signing key)...
     let down = format!("https://127.0.0.1:{closed}");
     let run = root.fails(&["source", "add", "main", &down]);

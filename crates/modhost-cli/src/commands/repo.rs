@@ -269,15 +269,16 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         }
     };
     let not_a_duration = || format!("`{text}` is not a positive duration, such as 7d or 36h");
+    let too_long = || format!("`{text}` is far longer than any release may be valid for");
     let number = match number.parse::<u64>() {
         Ok(number) => number,
         // All digits, and still no u64: too long, not malformed.
-        Err(_) if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) => u64::MAX,
+        Err(_) if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(too_long());
+        }
         Err(_) => return Err(not_a_duration()),
     };
-    let seconds = number
-        .checked_mul(scale)
-        .ok_or_else(|| format!("`{text}` is far longer than any release may be valid for"))?;
+    let seconds = number.checked_mul(scale).ok_or_else(too_long)?;
     if seconds == 0 {
         return Err(not_a_duration());
     }
@@ -318,7 +319,11 @@ mod tests {
             parse_duration("36h"),
             Ok(std::time::Duration::from_secs(36 * 3600))
         );
-        for text in ["9999999999999999d", "99999999999999999999d"] {
+        for text in [
+            "9999999999999999d",
+            "99999999999999999999d",
+            "99999999999999999999",
+        ] {
             let err = parse_duration(text).err().unwrap_or_default();
             assert!(err.contains("far longer than any release"), "{text}: {err}");
         }

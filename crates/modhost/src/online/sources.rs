@@ -224,6 +224,23 @@ pub(crate) fn add_source_pinned(
              location that holds it, `{parent}`"
         )]));
     }
+    // A repository is a directory: a location naming a document is one of the
+    // one-document kinds, which the index kind (the default) would read beneath it.
+    let lower = trimmed.to_ascii_lowercase();
+    let document = [(".json", Kind::Freepbx), (".xml", Kind::Joomla)]
+        .into_iter()
+        .find(|(suffix, _)| lower.ends_with(suffix));
+    if let (Kind::Index, Some((_, meant))) = (kind, document) {
+        return Err(Error::Refused(vec![format!(
+            "source `{name}`: `{trimmed}` names a document, and an {kind} source is the \
+             directory a repository's `index.json` is in; a single {} document is a source \
+             of kind `{meant}`",
+            match meant {
+                Kind::Joomla => "Joomla update XML",
+                _ => "FreePBX updateurl JSON",
+            }
+        )]));
+    }
     let mut pinned: Vec<PinnedKey> = Vec::new();
     for key in public_keys {
         let key = PublicKey::parse(key)
