@@ -55,9 +55,12 @@ pub enum Error {
     /// The database reached its size cap: modules can write no more until something is
     /// removed or the cap raised. Names the module whose write was refused, when known.
     #[error(
-        "{}state database `{path}` is full: it reached its size cap of {} MiB ([state] max_size_mb in modhost.toml)",
+        "{}state database `{path}` is full: it reached its size cap of {} MiB ([state] max_size_mb in modhost.toml){}",
         .module.as_ref().map(|m| format!("module `{m}`: ")).unwrap_or_default(),
-        *.max_size as f64 / (1024.0 * 1024.0)
+        *.max_size as f64 / (1024.0 * 1024.0),
+        .keeps_most.as_ref().map(|(m, bytes)| format!(
+            "; `{m}` keeps the most, {:.1} MiB", *bytes as f64 / (1024.0 * 1024.0)
+        )).unwrap_or_default()
     )]
     Full {
         /// The database file.
@@ -67,6 +70,9 @@ pub enum Error {
         /// The module whose write was refused; `None` for modhost's own writes, or when
         /// the caller did not say.
         module: Option<String>,
+        /// The module that keeps the most in the state, and its bytes: whose data filled
+        /// it, which the refused module's name alone does not say.
+        keeps_most: Option<(String, u64)>,
     },
     /// A module's write would take it past its own quota in the state; the other modules
     /// keep writing.

@@ -70,6 +70,23 @@ pub(crate) fn usage_of(conn: &Connection, module: &str) -> rusqlite::Result<u64>
     Ok(kv.saturating_add(tables_usage(conn, module)?))
 }
 
+/// The installed module that keeps the most in the state, with its bytes; `None` when no
+/// module keeps anything.
+pub(crate) fn keeps_most(conn: &Connection) -> rusqlite::Result<Option<(String, u64)>> {
+    let modules: Vec<String> = conn
+        .prepare_cached("SELECT rawname FROM modhost_modules")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut most: Option<(String, u64)> = None;
+    for module in modules {
+        let bytes = usage_of(conn, &module)?;
+        if bytes > 0 && most.as_ref().is_none_or(|(_, kept)| bytes > *kept) {
+            most = Some((module, bytes));
+        }
+    }
+    Ok(most)
+}
+
 /// The bytes of every page of `module`'s tables and their indexes.
 fn tables_usage(conn: &Connection, module: &str) -> rusqlite::Result<u64> {
     let mut objects = conn.prepare_cached(

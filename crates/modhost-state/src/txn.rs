@@ -135,6 +135,7 @@ impl Txn {
             path: self.path.to_path_buf(),
             max_size: self.room.max_size,
             module: module.map(str::to_owned),
+            keeps_most: crate::quota::keeps_most(&self.conn).ok().flatten(),
         }
     }
 
