@@ -211,11 +211,27 @@ pub fn kv(ctx: &Context, args: Rawname) -> Result<()> {
     let entries = ctx.open_existing()?.kv_entries(&args.rawname)?;
     let document: BTreeMap<_, _> = entries.iter().cloned().collect();
     ctx.out.result(&document, || {
-        entries
-            .iter()
-            .map(|(k, v)| format!("{}={}\n", escape(k), escape(v)))
-            .collect()
+        entries.iter().map(|(k, v)| kv_line(k, v)).collect()
     })
+}
+
+/// One entry of `kv`'s text: `key=value`, escaped, with a `=` in the key written `\=`, so
+/// that the first bare `=` parts key from value: `a=b` holding `c` and `a` holding `b=c`
+/// are told apart.
+fn kv_line(key: &str, value: &str) -> String {
+    let escaped = escape(key);
+    let mut shown = String::with_capacity(escaped.len());
+    let mut chars = escaped.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '=' => shown.push_str("\\="),
+            // A backslash `escape` left single, before a `=` or the separator, is
+            // doubled: `a\` holding `=c` is not `a=` holding `c`.
+            '\\' if matches!(chars.peek(), None | Some('=')) => shown.push_str("\\\\"),
+            c => shown.push(c),
+        }
+    }
+    format!("{shown}={}\n", escape(value))
 }
 
 /// `rows`: the rows of one of a module's tables.
@@ -275,4 +291,16 @@ pub fn revoke(ctx: &Context, args: Rawname) -> Result<()> {
     ctx.out.result(&document, || {
         format!("revoked every grant of {}\n", escape(&args.rawname))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_key_holding_an_equals_sign_is_told_from_a_value_holding_one() {
+        use super::kv_line;
+        assert_eq!(kv_line("a=b", "c"), "a\\=b=c\n");
+        assert_eq!(kv_line("a", "b=c"), "a=b=c\n");
+        assert_eq!(kv_line("a\\", "=c"), "a\\\\==c\n");
+        assert_eq!(kv_line("a=", "c"), "a\\==c\n");
+    }
 }
