@@ -29,7 +29,6 @@ pub(crate) struct Start {
     /// slack, within the cap's. The page ceiling holds this for the file's growth, but a
     /// statement that fills free pages first grows what is used without growing the
     /// file: with free pages about, the statement is checked against it after it ran.
-    /// At the cap, nothing: a statement then runs only if it grows nothing (a `DELETE`).
     pub(crate) room: Option<u64>,
 }
 
@@ -247,11 +246,7 @@ impl Txn {
         };
         let used = usage.modules();
         let most = self.room.cap.saturating_add(self.room.slack);
-        let full = used >= self.room.cap || used.saturating_add(needed) > most;
-        // At the cap, a statement that may free room (a `DELETE`) still runs, and is
-        // undone if it grew what is used at all: else nothing a module runs could make
-        // room again, and every module's writes would stay refused.
-        if full && !may_shrink {
+        if used >= self.room.cap || used.saturating_add(needed) > most {
             return Err(self.full(Some(module)));
         }
         // A module past its quota may still free room. Its statement runs with the slack
@@ -267,10 +262,7 @@ impl Txn {
         Ok(Start {
             used: self.used_of(&usage),
             at_quota: room.is_none(),
-            room: match full {
-                true => Some(0),
-                false => self.free_room(&usage, left),
-            },
+            room: self.free_room(&usage, left),
         })
     }
 
