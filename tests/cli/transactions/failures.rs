@@ -461,8 +461,8 @@ fn a_first_install_signalled_or_killed_while_it_opens_a_new_root_leaves_nothing_
         // Nothing is left; only a kill in the instant between making the root's
         // directories and recording that it made them (before that record, nothing
         // says they were not the administrator's) may leave those directories, empty.
-        let left = walkdir(&top);
-        let empty_dirs_only = left.iter().all(|path| path.is_dir());
+        let left = root.tree("");
+        let empty_dirs_only = left.iter().all(|path| top.join(path).is_dir());
         assert!(
             !top.exists() || (signal == "KILL" && empty_dirs_only),
             "{signal} at {delay_ms} ms left {left:?}"
@@ -471,19 +471,6 @@ fn a_first_install_signalled_or_killed_while_it_opens_a_new_root_leaves_nothing_
             assert!(std::fs::remove_dir_all(&top).is_ok());
         }
     }
-}
-
-/// Every path under `dir`, for a failure to show.
-fn walkdir(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(next) = pending.pop() {
-        for entry in std::fs::read_dir(&next).into_iter().flatten().flatten() {
-            pending.push(entry.path());
-            found.push(entry.path());
-        }
-    }
-    found
 }
 
 #[test]
