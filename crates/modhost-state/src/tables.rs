@@ -9,6 +9,7 @@ use modhost_manifest::Database;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::sqlite;
+use crate::module_sql::Writes;
 use crate::txn::Start;
 use crate::{Error, Result, Rows, SqlValue, State, Stop, Txn, module_sql, rebuild, schema};
 
@@ -43,13 +44,13 @@ impl State {
         }
         let sql = format!("SELECT * FROM {}", schema::quote(table));
         let deadline = Instant::now() + Duration::from_secs(10);
-        module_sql::query(&mut conn, owned, &deadline.into(), &sql, &[]).map_err(|message| {
-            Error::Rows {
+        module_sql::query(&mut conn, owned, Writes::Any, &deadline.into(), &sql, &[]).map_err(
+            |message| Error::Rows {
                 module: module.to_owned(),
                 table: table.to_owned(),
                 message,
-            }
-        })
+            },
+        )
     }
 }
 
@@ -207,7 +208,7 @@ impl Txn {
             .collect();
         let stop = stop.into();
         let done = self.within_quota(module, start, |conn| {
-            module_sql::execute(conn, owned, &stop, sql, params)
+            module_sql::execute(conn, owned, start.writes, &stop, sql, params)
         });
         self.count_statement(module, start.used);
         self.failed(done.map_err(|e| self.name_full(module, e)))
@@ -285,7 +286,7 @@ impl Txn {
             .collect();
         let stop = stop.into();
         let done = self.within_quota(module, start, |conn| {
-            module_sql::query(conn, owned, &stop, sql, params)
+            module_sql::query(conn, owned, start.writes, &stop, sql, params)
         });
         self.count_statement(module, start.used);
         self.failed(done.map_err(|e| self.name_full(module, e)))

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::sqlite;
 use crate::gate::Turn;
+use crate::module_sql::Writes;
 use crate::quota::Quotas;
 use crate::schema;
 use crate::signal::Signal;
@@ -29,7 +30,10 @@ pub(crate) struct Start {
     /// slack, within the cap's. The page ceiling holds this for the file's growth, but a
     /// statement that fills free pages first grows what is used without growing the
     /// file: with free pages about, the statement is checked against it after it ran.
+    /// At the cap, nothing: a statement then runs only if it grows nothing.
     pub(crate) room: Option<u64>,
+    /// What the statement may change: at the cap, it may only delete.
+    pub(crate) writes: Writes,
 }
 
 /// An open transaction. Dropping it without [`Txn::commit`] rolls everything back.
@@ -246,7 +250,11 @@ impl Txn {
         };
         let used = usage.modules();
         let most = self.room.cap.saturating_add(self.room.slack);
-        if used >= self.room.cap || used.saturating_add(needed) > most {
+        let full = used >= self.room.cap || used.saturating_add(needed) > most;
+        // At the cap, a statement that may free room still runs if it only deletes, and
+        // is undone if it grew what is used at all: else nothing a module runs could make
+        // room again, and every module's writes would stay refused until an uninstall.
+        if full && !may_shrink {
             return Err(self.full(Some(module)));
         }
         // A module past its quota may still free room. Its statement runs with the slack
@@ -259,11 +267,7 @@ impl Txn {
             .saturating_add(left)
             .saturating_add(self.room.slack);
         self.set_ceiling(self.room.module_ceiling(usage.backups).min(own))?;
-        Ok(Start {
-            used: self.used_of(&usage),
-            at_quota: room.is_none(),
-            room: self.free_room(&usage, left),
-        })
+        Ok(self.start(&usage, room.is_none(), left, full))
     }
 
     /// [`Start::room`] for a module with `left` pages of its quota, when free pages
@@ -294,11 +298,25 @@ impl Txn {
             .saturating_add(pages)
             .saturating_add(self.room.slack);
         self.set_ceiling(self.room.module_ceiling(usage.backups).min(own))?;
-        Ok(Start {
-            used: self.used_of(&usage),
-            at_quota: left == 0,
-            room: self.free_room(&usage, pages),
-        })
+        let full = usage.modules() >= self.room.cap;
+        Ok(self.start(&usage, left == 0, pages, full))
+    }
+
+    /// What a module's statement starts from, with `left` pages of its quota; `full`
+    /// when modules have reached the cap.
+    fn start(&self, usage: &Usage, at_quota: bool, left: u64, full: bool) -> Start {
+        Start {
+            used: self.used_of(usage),
+            at_quota,
+            room: match full {
+                true => Some(0),
+                false => self.free_room(usage, left),
+            },
+            writes: match full {
+                true => Writes::DeletesOnly,
+                false => Writes::Any,
+            },
+        }
     }
 
     /// The bytes the used pages of `usage` take.

@@ -200,9 +200,21 @@ pub(crate) const FUNCTIONS: &[&str] = &[
 /// deadline, holding the write lock.
 const UNSTOPPABLE: &[&str] = &["json_patch", "jsonb_patch"];
 
+/// What a module's statement may change in the module's own tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writes {
+    /// Insert, update and delete rows.
+    Any,
+    /// Only delete rows: the shared cap is reached, and a statement may make room but
+    /// not take any, not even in pages already used.
+    DeletesOnly,
+}
+
 /// What the authorizer learns while a module's statement is prepared.
 #[derive(Debug)]
 struct Audit {
+    /// What the statement may change.
+    writes: Writes,
     /// Whether the module's statement is being prepared, so that names of unknown
     /// kind may still be noted for [`vet`] rather than refused.
     preparing: bool,
@@ -286,7 +298,20 @@ fn authorize(
         AuthAction::Read { table_name, .. }
         | AuthAction::Insert { table_name }
         | AuthAction::Update { table_name, .. }
-        | AuthAction::Delete { table_name } => (!own(table_name)).then_some(Failure::NotItsTables),
+        | AuthAction::Delete { table_name }
+            if !own(table_name) =>
+        {
+            Some(Failure::NotItsTables)
+        }
+        AuthAction::Insert { .. } | AuthAction::Update { .. }
+            if audit.writes == Writes::DeletesOnly =>
+        {
+            Some(Failure::Full)
+        }
+        AuthAction::Read { .. }
+        | AuthAction::Insert { .. }
+        | AuthAction::Update { .. }
+        | AuthAction::Delete { .. } => None,
         AuthAction::Function { function_name }
             if UNSTOPPABLE
                 .iter()
@@ -378,18 +403,19 @@ fn vet(audit: &Mutex<Audit>) {
 fn confined<T>(
     conn: &mut Connection,
     owned: BTreeSet<String>,
+    writes: Writes,
     stop: &Stop,
     sql: &str,
     run: impl FnOnce(&mut Statement<'_>) -> Result<T, Failure>,
 ) -> Result<T, String> {
     let mut prepared = false;
-    let result = guarded(conn, &owned, stop, sql, |stmt| {
+    let result = guarded(conn, &owned, writes, stop, sql, |stmt| {
         prepared = true;
         run(stmt)
     });
     match result {
         Err(failure) if !prepared => {
-            let said = alone(conn, &owned, stop, sql)
+            let said = alone(conn, &owned, writes, stop, sql)
                 .unwrap_or(failure)
                 .to_string();
             // Said of every table missing, another module's or none at all: an author
@@ -413,11 +439,13 @@ pub(crate) const REACH: &str =
 fn guarded<T>(
     conn: &mut Connection,
     owned: &BTreeSet<String>,
+    writes: Writes,
     stop: &Stop,
     sql: &str,
     run: impl FnOnce(&mut Statement<'_>) -> Result<T, Failure>,
 ) -> Result<T, Failure> {
     let audit = Arc::new(Mutex::new(Audit {
+        writes,
         preparing: true,
         unvetted: BTreeSet::new(),
         vetted: BTreeSet::new(),
@@ -496,7 +524,13 @@ fn guarded<T>(
 /// made. Whatever other modules' tables and the host's exist, and whatever their names'
 /// case, the answer is the same: a missing table of the module's own and another's are
 /// both "no such table", as the statement spells it.
-fn alone(conn: &Connection, owned: &BTreeSet<String>, stop: &Stop, sql: &str) -> Option<Failure> {
+fn alone(
+    conn: &Connection,
+    owned: &BTreeSet<String>,
+    writes: Writes,
+    stop: &Stop,
+    sql: &str,
+) -> Option<Failure> {
     let mut schema = Vec::new();
     {
         // Each table before its indexes; a foreign key may name a table made later.
@@ -520,7 +554,7 @@ fn alone(conn: &Connection, owned: &BTreeSet<String>, stop: &Stop, sql: &str) ->
     for statement in &schema {
         shadow.execute_batch(statement).ok()?;
     }
-    guarded(&mut shadow, owned, stop, sql, |_| Ok(())).err()
+    guarded(&mut shadow, owned, writes, stop, sql, |_| Ok(())).err()
 }
 
 /// Refuses `params` unless they are as many as `stmt` takes. (SQLite's binding stops
@@ -541,11 +575,12 @@ fn counted(stmt: &Statement<'_>, params: &[SqlValue]) -> Result<(), Failure> {
 pub(crate) fn execute(
     conn: &mut Connection,
     owned: BTreeSet<String>,
+    writes: Writes,
     stop: &Stop,
     sql: &str,
     params: &[SqlValue],
 ) -> Result<u64, String> {
-    confined(conn, owned, stop, sql, |stmt| {
+    confined(conn, owned, writes, stop, sql, |stmt| {
         counted(stmt, params)?;
         let changed = stmt.execute(params_from_iter(params.iter().map(to_sql)))?;
         Ok(changed as u64)
@@ -556,11 +591,12 @@ pub(crate) fn execute(
 pub(crate) fn query(
     conn: &mut Connection,
     owned: BTreeSet<String>,
+    writes: Writes,
     stop: &Stop,
     sql: &str,
     params: &[SqlValue],
 ) -> Result<Rows, String> {
-    confined(conn, owned, stop, sql, |stmt| {
+    confined(conn, owned, writes, stop, sql, |stmt| {
         counted(stmt, params)?;
         let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
         let width = columns.len();

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 use rusqlite::limits::Limit;
 
 use super::{V1, database, later, open, text};
+use crate::module_sql::Writes;
 use crate::{Result, Rows, SqlValue, Txn, module_sql};
 
 #[test]
@@ -300,7 +301,14 @@ fn module_sql_is_one_select_insert_update_or_delete_even_outside_a_transaction()
         "VACUUM".to_owned(),
         "REINDEX".to_owned(),
     ] {
-        let refused = module_sql::query(&mut conn, owned.clone(), &later().into(), &sql, &[]);
+        let refused = module_sql::query(
+            &mut conn,
+            owned.clone(),
+            Writes::Any,
+            &later().into(),
+            &sql,
+            &[],
+        );
         assert_eq!(
             refused,
             Err("not authorized: a module may only read and write its own tables".to_owned()),
@@ -329,7 +337,14 @@ fn module_sql_is_one_select_insert_update_or_delete_even_outside_a_transaction()
     }
     let kept = txn.module_query("m", "SELECT count(*) FROM book", &[], later());
     assert_eq!(kept.map(|r| r.rows), Ok(vec![vec![SqlValue::Integer(1)]]));
-    let values = module_sql::query(&mut conn, owned, &later().into(), "VALUES (1)", &[]);
+    let values = module_sql::query(
+        &mut conn,
+        owned,
+        Writes::Any,
+        &later().into(),
+        "VALUES (1)",
+        &[],
+    );
     assert_eq!(values.map(|r| r.rows), Ok(vec![vec![SqlValue::Integer(1)]]));
     Ok(())
 }

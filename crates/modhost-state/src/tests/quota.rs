@@ -176,7 +176,7 @@ fn a_module_filling_the_cap_is_refused_with_an_error_naming_it_and_the_setting()
 }
 
 #[test]
-fn a_full_database_names_the_module_that_keeps_the_most() -> Result<()> {
+fn at_the_cap_a_module_can_still_delete_to_make_room_but_not_grow() -> Result<()> {
     let (_dir, state) = with_blobs(CAP)?;
     // Filled through its own table, one row at a time, until the cap refuses.
     let insert = "INSERT INTO blobs (data) VALUES (zeroblob(16384))";
@@ -209,6 +209,63 @@ fn a_full_database_names_the_module_that_keeps_the_most() -> Result<()> {
         message.starts_with("module `other`: ") && message.contains("; `m` keeps the most, "),
         "{message}"
     );
+    drop(txn);
+    // At the cap nothing grows, not even into pages already used: a small insert, an
+    // update, an `INSERT … RETURNING` are all refused as the cap.
+    let mut txn = state.begin()?;
+    let small = "INSERT INTO blobs (data) VALUES (x'00')";
+    let update = "UPDATE blobs SET data = zeroblob(10) WHERE id = 1";
+    for refused in [
+        txn.module_execute("m", small, &[], later()).map(drop),
+        txn.module_execute("m", update, &[], later()).map(drop),
+        txn.module_query("m", &format!("{small} RETURNING id"), &[], later())
+            .map(drop),
+    ] {
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.starts_with("module `m`: ") && e.contains("is full")),
+            "{refused:?}"
+        );
+    }
+    // Rows deleted at the cap, through `execute` or `query`: the statement runs, and
+    // what it freed is kept.
+    let deleted = txn.module_execute(
+        "m",
+        "DELETE FROM blobs WHERE id IN (SELECT id FROM blobs ORDER BY id LIMIT 8)",
+        &[],
+        later(),
+    );
+    assert_eq!(deleted, Ok(8));
+    let returned = txn.module_query(
+        "m",
+        "DELETE FROM blobs WHERE id = (SELECT min(id) FROM blobs) RETURNING id",
+        &[],
+        later(),
+    );
+    assert_eq!(returned.map(|rows| rows.rows.len()), Ok(1));
+    txn.commit()?;
+    // Room made: writes go through again.
+    let mut txn = state.begin()?;
+    assert_eq!(txn.module_execute("m", insert, &[], later()), Ok(1));
+    txn.commit()?;
+    // Filled again within one transaction: the insert past the cap is refused alone, and
+    // a delete after it still runs.
+    let mut txn = state.begin()?;
+    while txn.module_execute("m", insert, &[], later()).is_ok() {}
+    let grown = txn.module_execute("m", insert, &[], later());
+    assert!(grown.is_err_and(|e| e.contains("full")));
+    assert_eq!(
+        txn.module_execute(
+            "m",
+            "DELETE FROM blobs WHERE id = (SELECT max(id) FROM blobs)",
+            &[],
+            later()
+        ),
+        Ok(1)
+    );
+    txn.commit()?;
+    assert_eq!(integrity(state.path()), "ok");
     Ok(())
 }
 
