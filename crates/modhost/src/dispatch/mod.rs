@@ -600,8 +600,20 @@ impl Dispatcher {
             self.runtime.call(&component, context, &call)
         };
         *session = returned;
-        result
-            .map(Option::unwrap_or_default)
-            .map_err(|e| (FailureKind::of(&e), e.to_string()))
+        result.map(Option::unwrap_or_default).map_err(|e| {
+            let kind = FailureKind::of(&e);
+            let mut message = e.to_string();
+            // The cap it met is not the one its settings give it: said, or the author
+            // would look for a setting of that size.
+            if kind == FailureKind::OutOfMemory && limits.max_memory < usual {
+                message += &format!(
+                    " (what the call that fired `{}` left of its own cap of {}: a fired \
+                     hook's handlers share their firing call's memory cap)",
+                    point.name,
+                    crate::error::mebibytes(usual as u64)
+                );
+            }
+            (kind, message)
+        })
     }
 }

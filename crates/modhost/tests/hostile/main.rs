@@ -447,6 +447,11 @@ fn what_a_call_fires_shares_the_calls_memory_cap() {
         output.starts_with("hostile: failed") && output.contains("memory cap"),
         "the fired handler got a cap of its own: {output}"
     );
+    // Said as what the firing call left, not as a setting of that size.
+    assert!(
+        output.contains("(what the call that fired `grow` left of its own cap of 32.0 MiB"),
+        "{output}"
+    );
     still_serving(&host, "nested growth");
 }
 
