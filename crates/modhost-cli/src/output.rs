@@ -248,12 +248,14 @@ pub fn hint_after(error: &anyhow::Error, asked: Asked) -> Option<&'static str> {
         .find_map(|e| e.downcast_ref::<modhost::Error>())?;
     Some(match error {
         modhost::Error::Locked { .. } => "without --no-wait, modhost waits for the lock",
-        modhost::Error::NoRoomForData { operation, .. } if operation == "uninstall" => {
-            "`modhost delete` removes it without running its code, and needs no copy"
-        }
-        modhost::Error::NoRoomForData { operation, .. } if operation == "disable" => {
-            "`modhost disable --force` disables it without running its code, and needs no copy"
-        }
+        modhost::Error::NoRoomForData {
+            operation: modhost::StagedCall::Uninstall,
+            ..
+        } => "`modhost delete` removes it without running its code, and needs no copy",
+        modhost::Error::NoRoomForData {
+            operation: modhost::StagedCall::Disable,
+            ..
+        } => "`modhost disable --force` disables it without running its code, and needs no copy",
         modhost::Error::InUse { .. } | modhost::Error::Protected { .. } => "--force does it anyway",
         // Requirements the plan cannot meet, and nothing else (a downgrade `--force`
         // does not make): what FreePBX's module admin overrides too. What mends it is

@@ -124,17 +124,17 @@ pub enum Error {
          (nothing was changed){}",
         crate::error::mebibytes(*.bytes),
         .path.display(),
-        match .operation.as_str() {
-            "uninstall" => "; deleting the module runs none of its code and needs no copy",
-            "disable" => "; disabling it without running its code needs no copy",
-            _ => "",
+        match .operation {
+            StagedCall::Uninstall => "; deleting the module runs none of its code and needs no copy",
+            StagedCall::Disable => "; disabling it without running its code needs no copy",
+            StagedCall::Enable => "",
         }
     )]
     NoRoomForData {
         /// The module.
         rawname: String,
-        /// The change (`uninstall`, `disable`, `upgrade`…).
-        operation: String,
+        /// The call the copy was for.
+        operation: StagedCall,
         /// What its `/data` holds, in bytes.
         bytes: u64,
         /// The file the copy could not write.
@@ -611,6 +611,35 @@ impl Error {
                         | modhost_runtime::Error::MissingExports { .. }
                 )
         )
+    }
+}
+
+/// A lifecycle call that works on a copy of the module's `/data`, which replaces the
+/// original only if the change commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StagedCall {
+    /// `enable()`.
+    Enable,
+    /// `disable()`.
+    Disable,
+    /// `uninstall()`.
+    Uninstall,
+}
+
+impl StagedCall {
+    /// The operation's name, as its fault points and messages say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StagedCall::Enable => "enable",
+            StagedCall::Disable => "disable",
+            StagedCall::Uninstall => "uninstall",
+        }
+    }
+}
+
+impl std::fmt::Display for StagedCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -100,7 +100,7 @@ pub use dispatch::{
     Shape,
 };
 pub use embedding::Embedding;
-pub use error::{Error, held, shortened};
+pub use error::{Error, StagedCall, held, shortened};
 pub use event::{Event, Reporter};
 pub use host::Host;
 pub use online::{KeyInfo, Offer, OfferStatus, SourceInfo, SourceReport};

@@ -155,7 +155,7 @@ fn library_errors_get_the_flag_that_overrides_them() {
         (
             modhost::Error::NoRoomForData {
                 rawname: "core".into(),
-                operation: "uninstall".into(),
+                operation: modhost::StagedCall::Uninstall,
                 bytes: 1 << 20,
                 path: "data/core/data-1/big".into(),
             },

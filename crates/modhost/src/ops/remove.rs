@@ -7,7 +7,7 @@ use modhost_state::{ModuleRecord, Status};
 
 use super::Transaction;
 use crate::host::Host;
-use crate::{Action, Change, Error, Event, Result, plan};
+use crate::{Action, Change, Error, Event, Result, StagedCall, plan};
 
 /// Removes `rawname`: [`remove_all`] of one.
 pub(crate) fn remove(
@@ -76,7 +76,7 @@ pub(crate) fn remove_all(
             super::running(host, "Uninstalling", rawname, &record.version);
             // `uninstall()` works on a copy of the data directory, so that one that
             // damages its data and then fails leaves the module as it was.
-            let (_, copy) = tx.stage_data(record, operation)?;
+            let (_, copy) = tx.stage_data(record, StagedCall::Uninstall)?;
             tx.call(
                 &component,
                 rawname,

@@ -7,7 +7,7 @@ use modhost_state::{ModuleRecord, Status};
 
 use super::Transaction;
 use crate::host::Host;
-use crate::{Action, Change, DisableOptions, Error, Event, Result, depends, plan};
+use crate::{Action, Change, DisableOptions, Error, Event, Result, StagedCall, depends, plan};
 
 /// Enables one disabled module: [`enable_all`] of one.
 pub(crate) fn enable(host: &Host, rawname: &str, force: bool) -> Result<Change> {
@@ -211,8 +211,8 @@ fn toggle(
     reason: Option<&str>,
 ) -> Result<Vec<Change>> {
     let (operation, verb, action) = match status {
-        Status::Enabled => ("enable", "Enabling", Action::Enabled),
-        _ => ("disable", "Disabling", Action::Disabled),
+        Status::Enabled => (StagedCall::Enable, "Enabling", Action::Enabled),
+        _ => (StagedCall::Disable, "Disabling", Action::Disabled),
     };
     let mut changes = Vec::new();
     for record in records {

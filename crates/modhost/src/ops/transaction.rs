@@ -25,7 +25,7 @@ use modhost_state::{ModuleRecord, Txn};
 use crate::host::Host;
 use crate::intent::{Intent, Role};
 use crate::lock::RootLock;
-use crate::{Error, Result, fault, layout};
+use crate::{Error, Result, StagedCall, fault, layout};
 
 /// A change to a root in progress; see the module documentation.
 pub(crate) struct Transaction<'h> {
@@ -153,7 +153,7 @@ impl<'h> Transaction<'h> {
     pub(crate) fn stage_data(
         &mut self,
         record: &ModuleRecord,
-        operation: &str,
+        operation: StagedCall,
     ) -> Result<(String, PathBuf)> {
         let layout = &self.host.layout;
         layout.owned(&record.rawname)?;
@@ -171,14 +171,14 @@ impl<'h> Transaction<'h> {
                 let usage = modhost_runtime::disk_usage(&[original]).unwrap_or_default();
                 Error::NoRoomForData {
                     rawname: record.rawname.clone(),
-                    operation: operation.to_owned(),
+                    operation,
                     bytes: usage.bytes,
                     path,
                 }
             }
             e => e,
         })?;
-        fault::point(operation, "data-staged");
+        fault::point(operation.as_str(), "data-staged");
         Ok((name, copy))
     }
 
