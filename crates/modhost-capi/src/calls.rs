@@ -38,8 +38,14 @@ impl Calls {
     /// host is being closed.
     pub(crate) fn enter(host: &Host) -> Result<Entered<'_>, Failure> {
         let calls = host.calls();
-        // Counted before `closing` is read, and the closer sets `closing` before it reads
-        // the count: one of the two always sees the other.
+        // Refused uncounted once the host is closing: counted in, even for the moment
+        // before the refusal, threads calling in a loop would keep the count above 0 and
+        // the closer waiting for ever.
+        if calls.closing.load(Ordering::SeqCst) {
+            return Err(Failure::argument("the host is closed, or being closed"));
+        }
+        // Counted before `closing` is read again, and the closer sets `closing` before it
+        // reads the count: one of the two always sees the other.
         calls.running.fetch_add(1, Ordering::SeqCst);
         INSIDE.with(|inside| inside.borrow_mut().push(address(calls)));
         let entered = Entered { host };

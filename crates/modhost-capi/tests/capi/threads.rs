@@ -114,6 +114,64 @@ fn threads_racing_a_close_are_refused_and_closing_again_does_nothing() -> TestRe
 }
 
 #[test]
+fn threads_calling_on_after_refusals_never_hold_a_close_up() -> TestResult {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let root = tempfile::tempdir()?;
+    let seen = Seen::default();
+    let host = telephony_host(root.path(), &seen)?;
+    // Workers that stop only once the close returned, as an application's shutdown may
+    // have them: a refused call in a tight loop, on more threads than cores.
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let workers: Vec<_> = (0..64)
+        .map(|_| {
+            let shared = Shared(host);
+            std::thread::spawn(move || {
+                let shared = shared;
+                let mut refused = 0u64;
+                while !STOP.load(Ordering::SeqCst) {
+                    let (mut list, mut error) = (std::ptr::null_mut(), std::ptr::null_mut());
+                    // SAFETY: a host that may be closing, which modhost.h allows.
+                    let status = unsafe { modhost_list(shared.0, &mut list, &mut error) };
+                    refused += u64::from(status != MODHOST_OK);
+                    // SAFETY: strings this call returned, or NULL.
+                    unsafe {
+                        modhost_string_free(list);
+                        modhost_string_free(error);
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let (closed, done) = mpsc::channel();
+    let shared = Shared(host);
+    let closer = std::thread::spawn(move || {
+        let shared = shared;
+        // SAFETY: the host, closed while other threads call it (which modhost.h allows).
+        unsafe { modhost_close(shared.0) };
+        let _ = closed.send(());
+    });
+    let returned = done.recv_timeout(Duration::from_secs(30)).is_ok();
+    // Stopped either way, so that a close held up ends the test rather than hangs it.
+    STOP.store(true, Ordering::SeqCst);
+    closer.join().map_err(|_| "the closing thread panicked")?;
+    let mut refused = 0;
+    for worker in workers {
+        refused += worker.join().map_err(|_| "a worker panicked")?;
+    }
+    assert!(
+        returned,
+        "the close waited for 30 s on threads whose calls it refused"
+    );
+    assert!(refused > 0, "no call came while it closed");
+    Ok(())
+}
+
+#[test]
 fn a_thread_with_a_small_stack_installs_and_dispatches() -> TestResult {
     let root = tempfile::tempdir()?;
     let seen = Seen::default();
