@@ -1,6 +1,7 @@
 //! Packages from a slow or a trickling server: downloaded before the root's lock is taken,
 //! so that other changes of the root never wait for a server, and given up on when the
-//! server sends slower than the floor, leaving the root as it was.
+//! server sends slower than the floor, or stopped at once by Ctrl-C, leaving the root as it
+//! was.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -207,4 +208,25 @@ fn a_download_that_is_no_package_is_named_by_its_url_and_source() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn ctrl_c_stops_a_download_at_once_and_the_root_is_unchanged() {
+    let root = root();
+    root.ok(&["install", arg(&package("core"))]);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let tls = generate(dir.path());
+    let bytes = std::fs::read(package_at("phonebook", "1.0.0")).unwrap_or_default();
+    // 2 KiB a second: fast enough to go on, and half a minute for the package.
+    let (url, _) = slow_server(&tls, bytes.clone(), 200, Duration::from_millis(100));
+    feed(&root, dir.path(), &url, &bytes);
+    let before = root.fingerprint();
+    let ca = arg(&tls.ca);
+    let stopped = crate::interrupted(
+        &root,
+        &["--ca-cert", ca, "install", "--online", "phonebook"],
+        "Downloading",
+    );
+    stopped.assert_stopped(Duration::from_secs(5));
+    assert_eq!(root.fingerprint(), before);
 }

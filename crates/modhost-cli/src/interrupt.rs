@@ -48,8 +48,8 @@ pub fn catch_signals() {
                 let _ = writeln!(
                     std::io::stderr(),
                     "stopping: unless it has committed already, the change ends at its next \
-                     step (once a compile under way ends), leaving everything as it was; \
-                     interrupt again to stop at once"
+                     step (a download at once, a compile under way once it ends), leaving \
+                     everything as it was; interrupt again to stop at once"
                 );
             }
         });

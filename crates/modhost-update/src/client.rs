@@ -56,7 +56,12 @@ pub struct Client {
     /// The proxy the environment names, which every request not excepted by `NO_PROXY`
     /// goes through: named in a failure, which may be the proxy's.
     proxy: Option<ureq::Proxy>,
+    /// Asked between a transfer's steps: when it says stop, the transfer ends at once.
+    stop: Option<Stop>,
 }
+
+/// What tells a client's transfers to stop.
+type Stop = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -113,7 +118,27 @@ impl Client {
             timeout,
             max_package: MAX_PACKAGE,
             proxy,
+            stop: None,
         })
+    }
+
+    /// Asks `stop` between the steps of every transfer (each chunk read, each redirect
+    /// or wait for a busy server): once it says stop, the transfer ends with
+    /// [`Error::Stopped`] rather than run on for as long as the server takes. An
+    /// interrupted command then ends within a read's timeout, not a download's.
+    pub fn stopped_by(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.stop = Some(std::sync::Arc::new(stop));
+        self
+    }
+
+    /// [`Error::Stopped`] for `url` if the client's stop says so.
+    fn check_stop(&self, url: &str) -> Result<()> {
+        match &self.stop {
+            Some(stop) if stop() => Err(Error::Stopped {
+                url: url.to_owned(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Sets the largest package downloaded, whatever size its channel states
@@ -164,6 +189,7 @@ impl Client {
         let mut hops = 0;
         let mut waits = 0;
         let response = loop {
+            self.check_stop(&shown)?;
             let left = limit
                 .saturating_sub(started.elapsed())
                 .max(Duration::from_millis(1));
@@ -308,6 +334,7 @@ impl Client {
             if n == 0 {
                 break;
             }
+            self.check_stop(&shown)?;
             sink.put(&chunk[..n])?;
             len += n as u64;
             progress(len);

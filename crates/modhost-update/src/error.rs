@@ -102,6 +102,13 @@ pub enum Error {
         /// What differs.
         message: String,
     },
+    /// The client's stop ([`Client::stopped_by`](crate::Client::stopped_by)) was asked
+    /// for while the request was under way: what had arrived was dropped.
+    #[error("`{url}`: stopped before the transfer ended")]
+    Stopped {
+        /// The URL.
+        url: String,
+    },
     /// A local file could not be read or written.
     #[error("`{path}`: {message}")]
     File {

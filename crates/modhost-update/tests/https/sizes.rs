@@ -169,3 +169,45 @@ fn a_package_whose_answer_head_is_trickled_is_given_up_on_within_the_timeout() {
     assert!(took < Duration::from_secs(10), "given up on after {took:?}");
     assert!(!tls.file("p.tgz").exists());
 }
+
+#[test]
+fn a_download_stops_at_once_when_its_client_is_told_to_stop() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let tls = Tls::new();
+    let size = 1 << 20;
+    let (source, _) = a2_channel(&tls, size, move |out| {
+        // 4 KiB a second: above the floor, and over four minutes for the whole package.
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
+        let mut sent = out.write_all(head.as_bytes());
+        while sent.is_ok() {
+            sent = out.write_all(&[b'x'; 400]).and_then(|()| out.flush());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let asked = Arc::clone(&stop);
+    let client = Client::new(Some(&tls.file("ca.pem")), Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .stopped_by(move || asked.load(Ordering::SeqCst));
+    let releases = client
+        .releases(&source, None, &Target::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = source.location.to_string();
+    // Told to stop half a second in, as an administrator's Ctrl-C would.
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, Ordering::SeqCst);
+    });
+    let started = std::time::Instant::now();
+    let downloaded = download(&client, &releases[0], tls.dir.path());
+    let took = started.elapsed();
+    stopper
+        .join()
+        .unwrap_or_else(|_| panic!("the stopping thread panicked"));
+    match downloaded {
+        Err(Error::Stopped { url: stopped }) => assert!(stopped.starts_with(&url), "{stopped}"),
+        other => panic!("expected the download stopped, got {other:?}"),
+    }
+    assert!(took < Duration::from_secs(5), "stopped after {took:?}");
+    assert!(!tls.file("p.tgz").exists());
+}

@@ -419,6 +419,7 @@ pub(crate) fn apply_online(
         host.check_interrupted()?;
         let package = match fetch_package(host, &client, &source, &release, downloads.path()) {
             Ok(package) => package,
+            Err(Error::Interrupted) => return Err(Error::Interrupted),
             // Which module, from which source: the download's own error names a URL.
             Err(error) if partial => {
                 let context = format!(

@@ -31,7 +31,10 @@ pub(crate) fn download(host: &Host, rawname: &str, dir: &Path) -> Result<PathBuf
                 "source `{}`: `{}` {}",
                 source.name, release.rawname, release.version
             );
-            Error::NotDownloaded(super::apply::reasons_in(&context, error))
+            match error {
+                Error::Interrupted => error,
+                error => Error::NotDownloaded(super::apply::reasons_in(&context, error)),
+            }
         })?;
     let kept = keep_package(&path, dir)?;
     remember(host, &accepted(&mut checked))?;
@@ -74,7 +77,10 @@ pub(crate) fn download_url(host: &Host, url: &str, sha256: &str, dir: &Path) -> 
     let path = work.path().join("download");
     client(host)?
         .download(&release, None, &path, &mut |_, _| {})
-        .map_err(|e| Error::NotDownloaded(vec![e.to_string()]))?;
+        .map_err(|e| match e {
+            modhost_update::Error::Stopped { .. } => Error::Interrupted,
+            e => Error::NotDownloaded(vec![e.to_string()]),
+        })?;
     keep_package(&path, dir)
 }
 
@@ -131,7 +137,10 @@ pub(crate) fn fetch_package(
                 release.location,
                 elsewhere(&release.location),
             )]),
-            None => error.into(),
+            None => match error {
+                modhost_update::Error::Stopped { .. } => Error::Interrupted,
+                error => error.into(),
+            },
         });
     }
     // Named by where it came from: the file it was downloaded to is gone by the time

@@ -254,7 +254,11 @@ pub(crate) fn client(host: &Host) -> Result<Client> {
             longest.as_secs()
         );
     }
-    Ok(Client::new(host.ca_cert.as_deref(), timeout)?)
+    // An interrupted change stops its downloads too: nothing of them is kept, and the
+    // lock is not held while they run, so nothing waits for them to end.
+    let interruption = host.interruption();
+    Ok(Client::new(host.ca_cert.as_deref(), timeout)?
+        .stopped_by(move || interruption.is_cancelled()))
 }
 
 pub(crate) fn target(host: &Host) -> Target {
