@@ -251,23 +251,7 @@ pub unsafe extern "C" fn modhost_capability_add(
             if callback.is_none() {
                 return Err(Failure::argument("`callback` is NULL"));
             }
-            let interface = name
-                .strip_prefix(capability.package.as_str())
-                .and_then(|rest| rest.strip_prefix('/'))
-                .and_then(|rest| rest.split_once('@'));
-            let named = interface.is_some_and(|(interface, version)| {
-                is_wit_id(interface) && semver::Version::parse(version).is_ok()
-            });
-            if !named {
-                return Err(Failure::argument(format!(
-                    "`{}` is not an interface of `{}` ({}/interface@version, the \
-                     version semver: `{}/calls@1.0.0`)",
-                    shortened(name),
-                    capability.package,
-                    capability.package,
-                    capability.package
-                )));
-            }
+            interface_named(&capability.package, name)?;
             // One version of an interface: the linker takes two of one major for the same.
             let unversioned = |name: &str| name.split('@').next().unwrap_or_default().to_owned();
             if let Some(added) = capability
@@ -275,10 +259,15 @@ pub unsafe extern "C" fn modhost_capability_add(
                 .iter()
                 .find(|i| unversioned(&i.name) == unversioned(name))
             {
-                return Err(Failure::argument(format!(
-                    "`{name}`: `{}` is added already",
-                    added.name
-                )));
+                return Err(Failure::argument(if added.name == name {
+                    format!("`{name}` is added already")
+                } else {
+                    format!(
+                        "`{name}`: `{}` is added already, and a capability gives one version \
+                         of an interface",
+                        added.name
+                    )
+                }));
             }
             let names = str_array(functions, n_functions, "functions")?;
             if names.is_empty() {
@@ -542,4 +531,48 @@ impl std::io::Write for Bounded {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Refuses `name` unless it is `package/interface@version`, with a WIT identifier and a
+/// semver version, saying which part is wrong.
+fn interface_named(package: &str, name: &str) -> Result<(), Failure> {
+    let example = format!("`{package}/calls@1.0.0`");
+    let Some(rest) = name
+        .strip_prefix(package)
+        .and_then(|rest| rest.strip_prefix('/'))
+    else {
+        return Err(Failure::argument(format!(
+            "`{}` is not an interface of `{package}`: an interface is named \
+             {package}/interface@version, as {example}",
+            shortened(name)
+        )));
+    };
+    let Some((interface, version)) = rest.split_once('@') else {
+        return Err(Failure::argument(format!(
+            "`{}` has no version: an interface is named with its package's version, as \
+             {example}",
+            shortened(name)
+        )));
+    };
+    if interface.is_empty() {
+        return Err(Failure::argument(format!(
+            "`{}` names no interface: an interface is named as {example}",
+            shortened(name)
+        )));
+    }
+    if !is_wit_id(interface) {
+        return Err(Failure::argument(format!(
+            "`{}`: `{}` is not a WIT interface name (a kebab-case identifier, as {example})",
+            shortened(name),
+            shortened(interface)
+        )));
+    }
+    if semver::Version::parse(version).is_err() {
+        return Err(Failure::argument(format!(
+            "`{}`: `{}` is not a semver version (major.minor.patch, as {example})",
+            shortened(name),
+            shortened(version)
+        )));
+    }
+    Ok(())
 }

@@ -82,17 +82,30 @@ fn package_interface_and_function_names_are_wit_names_given_once() -> Result<(),
     refused(new("PBX:telephony"), "lower-case words joined by `-`");
 
     let capability = new("pbx:telephony")?;
-    for interface in [
-        "pbx:telephony/calls",
-        "pbx:telephony/calls@banana",
-        "pbx:telephony/has space@1.0.0",
-        "pbx:other/calls@1.0.0",
-        "pbx:telephony/@1.0.0",
+    // Each said for what is wrong with it.
+    for (interface, said) in [
+        (
+            "pbx:telephony/calls",
+            "`pbx:telephony/calls` has no version",
+        ),
+        (
+            "pbx:telephony/calls@banana",
+            "`banana` is not a semver version",
+        ),
+        (
+            "pbx:telephony/has space@1.0.0",
+            "`has space` is not a WIT interface name",
+        ),
+        (
+            "pbx:other/calls@1.0.0",
+            "`pbx:other/calls@1.0.0` is not an interface of `pbx:telephony`",
+        ),
+        (
+            "pbx:telephony/@1.0.0",
+            "`pbx:telephony/@1.0.0` names no interface",
+        ),
     ] {
-        refused(
-            add(capability, interface, &["originate"]),
-            "is not an interface of",
-        );
+        refused(add(capability, interface, &["originate"]), said);
     }
     refused(
         add(capability, "pbx:telephony/calls@1.0.0", &[""]),
