@@ -107,6 +107,14 @@ extern "C" {
 #define MODHOST_MAX_ANSWER_BYTES 16777216
 
 /**
+ * The most bytes a capability callback's failure message may hold (64 KiB): a module
+ * gets it as its `err`, and would pass on a longer one as its own error, where its
+ * output limit would blame the module. A longer one fails the module's call as the
+ * application's failure (kind `host`).
+ */
+#define MODHOST_MAX_ERROR_BYTES 65536
+
+/**
  * Install flag: grant the host directories and capabilities the modules ask for.
  */
 #define MODHOST_GRANT 1
@@ -252,11 +260,11 @@ typedef struct modhost_host modhost_host;
  *
  * Return 0 with `*result_json` set to the function's result as JSON (NULL stands for
  * `null`: nothing, for a function without a result, which answers nothing else; `none`,
- * for an option), or non-zero
- * with `*result_json` set to a message (or NULL): for a function returning
- * `result<T, string>`, the module then gets `err(message)`; for any other, its call
- * fails with the message, as the application's failure (kind `host`), and so does one
- * whose answer is not JSON of the function's result type.
+ * for an option), or non-zero with `*result_json` set to a message (or NULL) of at
+ * most `MODHOST_MAX_ERROR_BYTES`: for a function returning `result<T, string>`, the
+ * module then gets `err(message)`; for any other, its call fails with the message, as
+ * the application's failure (kind `host`), and so does one whose answer is not JSON of
+ * the function's result type, or whose message is longer.
  *
  * WIT values as JSON: bool, numbers and strings as themselves (a char as a
  * one-character string); lists and tuples as arrays; records as objects keyed by field

@@ -18,11 +18,11 @@ use serde_json::{Map, Value};
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{Linker, Type, Val};
 
-use crate::MODHOST_MAX_ANSWER_BYTES;
 use crate::ffi::{Failure, guard, put_raw, quietly, str_arg, str_array};
 use crate::json;
 use crate::malloced::{Unreadable, take_malloced};
 use crate::serving::Serving;
+use crate::{MODHOST_MAX_ANSWER_BYTES, MODHOST_MAX_ERROR_BYTES};
 use modhost::shortened;
 
 /// A capability function's implementation, called on the thread that runs the dispatch
@@ -48,11 +48,11 @@ use modhost::shortened;
 ///
 /// Return 0 with `*result_json` set to the function's result as JSON (NULL stands for
 /// `null`: nothing, for a function without a result, which answers nothing else; `none`,
-/// for an option), or non-zero
-/// with `*result_json` set to a message (or NULL): for a function returning
-/// `result<T, string>`, the module then gets `err(message)`; for any other, its call
-/// fails with the message, as the application's failure (kind `host`), and so does one
-/// whose answer is not JSON of the function's result type.
+/// for an option), or non-zero with `*result_json` set to a message (or NULL) of at
+/// most `MODHOST_MAX_ERROR_BYTES`: for a function returning `result<T, string>`, the
+/// module then gets `err(message)`; for any other, its call fails with the message, as
+/// the application's failure (kind `host`), and so does one whose answer is not JSON of
+/// the function's result type, or whose message is longer.
 ///
 /// WIT values as JSON: bool, numbers and strings as themselves (a char as a
 /// one-character string); lists and tuples as arrays; records as objects keyed by field
@@ -466,6 +466,20 @@ impl Interface {
         // `modhost_call_stopped` returns then): the call ends as cancelled or timed out,
         // whatever the callback answered.
         sandbox.stopped()?;
+        // A failure's message is a sentence for the module to handle or pass on: one of
+        // megabytes is the application's mistake, not the module's to be blamed for.
+        if let Some(message) = answer
+            .as_ref()
+            .filter(|m| status != 0 && m.len() > MODHOST_MAX_ERROR_BYTES)
+        {
+            return Err(failed(format!(
+                "{} failed with a message of {} bytes, more than the \
+                 {MODHOST_MAX_ERROR_BYTES} a failure's message may hold: `{}`",
+                named(),
+                message.len(),
+                shortened(message)
+            )));
+        }
         // What a failure the callback answered says: its message, else its code.
         let failure = |answer: Option<String>| match answer.filter(|a| !a.trim().is_empty()) {
             Some(message) => format!("{} failed: {}", named(), shortened(&message)),

@@ -98,6 +98,12 @@ pub const MODHOST_ERROR_PANIC: c_int = 99;
 /// the module's call unread, as a module's own output past its limit does.
 pub const MODHOST_MAX_ANSWER_BYTES: usize = 16_777_216;
 
+/// The most bytes a capability callback's failure message may hold (64 KiB): a module
+/// gets it as its `err`, and would pass on a longer one as its own error, where its
+/// output limit would blame the module. A longer one fails the module's call as the
+/// application's failure (kind `host`).
+pub const MODHOST_MAX_ERROR_BYTES: usize = 65_536;
+
 /// Install flag: grant the host directories and capabilities the modules ask for.
 pub const MODHOST_GRANT: u32 = 1;
 /// Change flag: skip dependency checks (never safety checks); uninstall a module others

@@ -167,12 +167,12 @@ pub enum Error {
     /// The application dispatched a hook point from inside a module's call (a capability
     /// it implements dispatching again) deeper than the hook nesting limit.
     #[error(
-        "dispatch of `{hook}` refused: it was started from inside a module's call {depth} levels deep, past the limit of {limit} nested dispatches"
+        "dispatch of `{hook}` refused: the application started it from inside a module's call (a callback of a capability it gives modules), nested {depth} deep in dispatches running on this thread, past the limit of {limit} nested dispatches"
     )]
     NestedTooDeep {
         /// The hook point.
         hook: String,
-        /// How deep it would have run.
+        /// How deep it would have run: the dispatches running on the thread already.
         depth: u32,
         /// The limit (`Limits::max_fire_depth`).
         limit: u32,

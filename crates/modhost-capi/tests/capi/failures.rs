@@ -325,6 +325,16 @@ fn a_callbacks_bad_answers_fail_its_call_briefly_and_nesting_is_bounded() -> Tes
         error.contains("answered with 16777217 bytes, more than the 16777216 an answer may hold"),
         "{result}"
     );
+    // So is a failure's message past its limit: the application's, not the module's to
+    // pass on and be blamed for as output past its own limit.
+    let result = dispatch(host, "voicemail.left", &left("longerr"), None, null())?;
+    let error = result["calls"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(
+            "failed with a message of 65537 bytes, more than the 65536 a failure's message may hold"
+        ) && error.len() < 2_000,
+        "{result}"
+    );
     // A wrong value is named by where it stands.
     let result = dispatch(host, "voicemail.left", &left("errnum"), None, null())?;
     let error = result["calls"][0]["error"].as_str().unwrap_or_default();
@@ -333,7 +343,7 @@ fn a_callbacks_bad_answers_fail_its_call_briefly_and_nesting_is_bounded() -> Tes
         "{result}"
     );
     // Each is the application's failure, not the module's.
-    for from in ["latin1", "garbage", "huge", "errnum"] {
+    for from in ["latin1", "garbage", "huge", "longerr", "errnum"] {
         let result = dispatch(host, "voicemail.left", &left(from), None, null())?;
         assert_eq!(result["calls"][0]["kind"], "host", "{from}: {result}");
     }
@@ -347,7 +357,8 @@ fn a_callbacks_bad_answers_fail_its_call_briefly_and_nesting_is_bounded() -> Tes
     let text = result.to_string();
     assert!(
         text.contains("refused (status 3): dispatch of `voicemail.left` refused")
-            && text.contains("past the limit of 4 nested dispatches"),
+            && text.contains("from inside a module's call (a callback of a capability")
+            && text.contains("nested 5 deep in dispatches running on this thread, past the limit of 4 nested dispatches"),
         "{result}"
     );
     assert_eq!(text.matches("inner dispatch").count(), 5, "{result}");

@@ -62,6 +62,9 @@ pub(crate) unsafe extern "C" fn telephony(
             let callee = args["callee"].as_str().unwrap_or_default();
             if callee == "blank" {
                 (1, "  ".to_owned())
+            } else if callee == "longerr" {
+                // A failure's message one byte longer than one may be.
+                (1, "x".repeat(MODHOST_MAX_ERROR_BYTES + 1))
             } else if callee == "latin1err" {
                 // Marked here, said in Latin-1 below, as a PBX's caller names often are.
                 (1, "no answer from Jos\u{e9}".to_owned())
