@@ -93,6 +93,10 @@ fn is_source(name: &str) -> bool {
             .is_some_and(|e| matches!(e, "rs" | "py" | "js" | "mjs" | "wit"))
 }
 
+/// The directory of a Python module's generated bindings, which the README's type-check
+/// recipe writes (`componentize-py … bindings bindings`) and `build.sh` leaves out too.
+const GENERATED_BINDINGS: &str = "bindings";
+
 /// Whether a directory of this name holds what a build made or fetched, not sources.
 fn is_built(name: &str) -> bool {
     name.starts_with('.') || matches!(name, "target" | "node_modules" | "__pycache__")
@@ -100,8 +104,8 @@ fn is_built(name: &str) -> bool {
 
 /// Says so when the component `component` of module directory `dir` is older than a
 /// source in it (`app.py`, `helpers/util.py`, `src/handlers/mod.rs`, `Cargo.toml`,
-/// `wit/module.wit`, …; not what builds made, under `target/`, `.venv/` or
-/// `node_modules/`): a source edited and the build forgotten, which would pack or install
+/// `wit/module.wit`, …; not what builds made, under `target/`, `.venv/`, `node_modules/`
+/// or the top-level `bindings/`): a source edited and the build forgotten, which would pack or install
 /// the code as it was. Links are not followed, and a bounded number of entries is read.
 pub(crate) fn stale_component(dir: &Path, component: &str) -> Option<String> {
     let modified = |path: &Path| {
@@ -126,7 +130,12 @@ pub(crate) fn stale_component(dir: &Path, component: &str) -> Option<String> {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             match entry.file_type() {
-                Ok(kind) if kind.is_dir() && depth < SOURCE_DEPTH && !is_built(&name) => {
+                Ok(kind)
+                    if kind.is_dir()
+                        && depth < SOURCE_DEPTH
+                        && !is_built(&name)
+                        && !(depth == 0 && name == GENERATED_BINDINGS) =>
+                {
                     pending.push((entry.path(), depth + 1));
                 }
                 Ok(kind) if kind.is_file() && is_source(&name) => sources.push(entry.path()),
@@ -179,6 +188,7 @@ mod tests {
             ".venv/lib/python3.12/site-packages/x.py",
             "node_modules/pkg/index.js",
             "__pycache__/app.py",
+            "bindings/wit_world/__init__.py",
             "notes.txt",
         ] {
             write(dir, made, 200);
@@ -189,6 +199,7 @@ mod tests {
             "Cargo.toml",
             "lib/util.py",
             "lib/util.js",
+            "lib/bindings/util.py",
             "wit/module.wit",
         ] {
             write(dir, source, 200);
