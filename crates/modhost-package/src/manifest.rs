@@ -59,12 +59,16 @@ pub fn read_manifest(package: &Path, limits: &Limits) -> Result<Manifest, Error>
                 .collect::<Vec<_>>()
                 .join("/")
         });
-    if !component.is_some_and(|component| layout.is_file_entry(&component)) {
+    if !component
+        .as_ref()
+        .is_some_and(|component| layout.is_file_entry(component))
+    {
         return Err(refused(
             package,
             missing_component(
                 &manifest.rawname,
                 &manifest.component,
+                component.is_some_and(|component| layout.is_dir(&component)),
                 layout.file_entries().find(|name| is_php(name)),
             ),
         ));

@@ -157,6 +157,11 @@ impl Layout {
         self.names.is_file_entry(path)
     }
 
+    /// Whether `path` (`/`-joined) is a directory: an entry named so, or one beneath it.
+    pub(crate) fn is_dir(&self, path: &str) -> bool {
+        self.names.nodes.get(path).is_some_and(|node| node.dir)
+    }
+
     /// The names (`/`-joined) of the files the package holds, in order.
     pub(crate) fn file_entries(&self) -> impl Iterator<Item = &str> {
         self.names

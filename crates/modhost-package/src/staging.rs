@@ -352,6 +352,7 @@ impl<'a> Stage<'a> {
             .iter()
             .fold(module_dir.clone(), |p, c| p.join(c));
         if !component.is_file() {
+            let dir = std::fs::symlink_metadata(&component).is_ok_and(|m| m.is_dir());
             let php = std::fs::read_dir(&module_dir).ok().and_then(|entries| {
                 entries
                     .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
@@ -362,6 +363,7 @@ impl<'a> Stage<'a> {
             return Err(self.refuse(missing_component(
                 &rawname,
                 &manifest.component,
+                dir,
                 php.as_deref(),
             )));
         }
@@ -373,9 +375,18 @@ impl<'a> Stage<'a> {
     }
 }
 
-/// Why a package cannot be installed that lacks its component: a FreePBX module as its
-/// mirror serves it (PHP, `php` one of its files) is said as that, and what modhost runs.
-pub(crate) fn missing_component(rawname: &str, component: &str, php: Option<&str>) -> String {
+/// Why a package cannot be installed that lacks its component: one that is a directory
+/// (`dir`) is said to be, and a FreePBX module as its mirror serves it (PHP, `php` one of
+/// its files) is said as that, and what modhost runs.
+pub(crate) fn missing_component(
+    rawname: &str,
+    component: &str,
+    dir: bool,
+    php: Option<&str>,
+) -> String {
+    if dir {
+        return format!("component `{rawname}/{component}` is a directory, not a file");
+    }
     match php {
         Some(php) => format!(
             "component `{rawname}/{component}` is missing: the package holds PHP (`{php}`), \

@@ -14,6 +14,13 @@ use crate::{Location, json};
 /// install — and they are taken as PHP's `json_encode` writes them: a byte-order mark
 /// before the document, a version as a number (`16.0`), an empty `supported` as `[]`.
 pub(crate) fn parse(bytes: &[u8], doc: &Location) -> Result<Release, String> {
+    if json::first_byte(bytes) == Some(b'<') && !crate::signature::is_web_page(bytes) {
+        return Err(
+            "not a FreePBX module description: it is XML, not JSON (Joomla update \
+                    XML is read by a source of kind `joomla`)"
+                .to_owned(),
+        );
+    }
     let d = json::object(bytes).map_err(|e| format!("not a FreePBX module description: {e}"))?;
     let rawname = json::required(&d, "rawname")?;
     let version = json::required(&d, "version")?;
@@ -229,6 +236,12 @@ mod tests {
             (
                 r#"[1]"#,
                 "not a FreePBX module description: an array, not an object",
+            ),
+            // Another kind's document, said as that kind's.
+            (
+                "\u{feff}\n<?xml version=\"1.0\"?><updates></updates>",
+                "not a FreePBX module description: it is XML, not JSON (Joomla update XML is \
+                 read by a source of kind `joomla`)",
             ),
         ] {
             assert_eq!(

@@ -46,6 +46,13 @@ pub(crate) fn parse(
             bytes.len()
         ));
     }
+    if matches!(crate::json::first_byte(bytes), Some(b'{' | b'[')) {
+        return Err(
+            "JSON, not update XML (FreePBX updateurl JSON is read by a source of \
+                    kind `freepbx`, an a2 repository's by kind `a2`)"
+                .to_owned(),
+        );
+    }
     let text = xml::decode_within(bytes, BOUNDS.max_size).map_err(|e| {
         format!(
             "the update XML cannot be read at {}:{}: {}",

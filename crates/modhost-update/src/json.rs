@@ -5,6 +5,13 @@
 
 use serde_json::{Map, Value};
 
+/// The first byte of a document past a UTF-8 byte-order mark and whitespace: `{` or `[`
+/// for JSON, `<` for XML (or HTML).
+pub(crate) fn first_byte(bytes: &[u8]) -> Option<u8> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    bytes.trim_ascii_start().first().copied()
+}
+
 /// The object `bytes` hold, a byte-order mark before it allowed; else why not, as a
 /// phrase: JSON's syntax error with its position, or what kind of value it is instead.
 pub(crate) fn object(bytes: &[u8]) -> Result<Map<String, Value>, String> {

@@ -383,7 +383,7 @@ fn a_package_read_for_its_module_xml_is_refused_for_what_unpacking_refuses() {
     // `install` takes, in either format.
     let scratch = scratch();
     let wasm: &[u8] = b"\0asm";
-    let cases: [(&str, &Files<'_>, &str); 4] = [
+    let cases: [(&str, &Files<'_>, &str); 5] = [
         (
             "beside",
             &[
@@ -397,6 +397,14 @@ fn a_package_read_for_its_module_xml_is_refused_for_what_unpacking_refuses() {
             "nowasm",
             &[("demo/module.xml", XML.as_bytes())],
             "component `demo/module.wasm` is missing",
+        ),
+        (
+            "dirwasm",
+            &[
+                ("demo/module.xml", XML.as_bytes()),
+                ("demo/module.wasm/inner", b"x"),
+            ],
+            "component `demo/module.wasm` is a directory, not a file",
         ),
         // A FreePBX module as its mirror serves it: PHP, said as that.
         (

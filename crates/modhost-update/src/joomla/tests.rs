@@ -591,3 +591,17 @@ fn an_html_page_in_the_feeds_place_is_said_to_be_one() {
         "{said}"
     );
 }
+
+#[test]
+fn a_json_document_in_the_feeds_place_names_the_kinds_that_read_json() {
+    for json in [r#"{"rawname":"core","version":"16.0.40"}"#, "\u{feff} [1]"] {
+        let said = read(json.as_bytes(), None, Stability::Stable)
+            .err()
+            .unwrap_or_default();
+        assert_eq!(
+            said,
+            "JSON, not update XML (FreePBX updateurl JSON is read by a source of kind \
+             `freepbx`, an a2 repository's by kind `a2`)"
+        );
+    }
+}
