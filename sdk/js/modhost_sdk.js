@@ -358,13 +358,89 @@ function notText(name, value) {
   return `handler \`${name}\` returned ${kind(value)}: return a string (${hint})`;
 }
 
+/** What `defineModule` reads of its spec. */
+const LIFECYCLE = ['install', 'upgrade', 'uninstall', 'enable', 'disable'];
+const SPEC_KEYS = [...LIFECYCLE, 'handlers'];
+
+/**
+ * Whether `name` is one typing slip from `meant`: the same but for case, an `on` prefix,
+ * or one letter added (not at its end), dropped, changed or two swapped (`instal`,
+ * `handler`, `enabel`).
+ */
+function slipOf(name, meant) {
+  const lower = name.toLowerCase().replace(/^on_?/, '');
+  if (lower === meant) return true;
+  const [a, b] = [lower, meant];
+  // A word made longer (`enabled`, `installs`) is a name of its own, not a slip.
+  if (Math.abs(a.length - b.length) > 1 || a.startsWith(b)) return false;
+  // Optimal string alignment distance, stopped past 1.
+  const rows = [];
+  for (let i = 0; i <= a.length; i++) {
+    rows.push([i]);
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        rows[i].push(j);
+        continue;
+      }
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, rows[i - 2][j - 2] + 1);
+      }
+      rows[i].push(best);
+    }
+  }
+  return rows[a.length][b.length] <= 1;
+}
+
+/**
+ * Refuses, at build time (where app.js's top level runs), a spec modhost would read
+ * wrong: a key one slip from one it reads (`instal`, `handler`), whose function would
+ * silently never run, and a lifecycle entry or handler that is not a function.
+ */
+function checkSpec(spec) {
+  for (const key of Object.keys(spec)) {
+    if (SPEC_KEYS.includes(key)) continue;
+    const meant = SPEC_KEYS.find((known) => slipOf(key, known));
+    if (meant !== undefined) {
+      throw new TypeError(
+        `defineModule: \`${key}\` is not something modhost reads: did you mean \`${meant}\`? ` +
+          `(it reads ${SPEC_KEYS.join(', ')}; name a helper otherwise)`,
+      );
+    }
+  }
+  for (const name of LIFECYCLE) {
+    if (spec[name] !== undefined && typeof spec[name] !== 'function') {
+      throw new TypeError(`defineModule: \`${name}\` must be a function, not ${kind(spec[name])}`);
+    }
+  }
+  const handlers = spec.handlers;
+  if (handlers === undefined) return;
+  if (handlers === null || typeof handlers !== 'object') {
+    throw new TypeError(
+      `defineModule: \`handlers\` must be an object of functions, by the names module.xml ` +
+        `gives them, not ${kind(handlers)}`,
+    );
+  }
+  for (const [name, run] of Object.entries(handlers)) {
+    if (typeof run !== 'function') {
+      throw new TypeError(
+        `defineModule: handler \`${name}\` must be a function (hook, payload) => string, ` +
+          `not ${kind(run)}`,
+      );
+    }
+  }
+}
+
 /**
  * Makes a module of `spec`: `install()`, `upgrade(fromVersion)`, `uninstall()`,
  * `enable()` and `disable()` when it has them, and `handlers`, by the names module.xml
  * gives them, each `(hook, payload) => string`. Returns `{ lifecycle, hooks }`, which
- * app.js exports.
+ * app.js exports. A key one slip from one of those (`instal`, `handler`) is refused, as
+ * is an entry that is not a function: either would never run.
  */
 export function defineModule(spec = {}) {
+  checkSpec(spec);
   const handlers = spec.handlers ?? {};
   const step = (name) => (...args) => {
     const run = spec[name];

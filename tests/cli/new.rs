@@ -196,7 +196,7 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
         .replace("\n\nLifecycle, Hooks", MISTAKES)
         .replace(
             "from modhost_sdk import ",
-            "import json\nfrom modhost_sdk import HostError, ",
+            "import json\nimport logging\nfrom modhost_sdk import HostError, ",
         )
         .replace(
             "    @handler(\"hello_py_get_config\")",
@@ -206,6 +206,7 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
              @handler(\"hello_py_rows\")\n    \
              def rows(self, hook: str, payload: str) -> str:\n        \
              print(\"printed\", payload)\n        \
+             logging.warning(\"warned through logging %s\", payload)\n        \
              if payload == \"refuse\":\n            kv.set(\"refuse_upgrade\", \"yes\")\n        \
              elif payload == \"allow\":\n            kv.delete(\"refuse_upgrade\")\n        \
              return json.dumps(db.query(\"SELECT id, who FROM hello_py_greetings ORDER BY id\"))\n\n    \
@@ -249,6 +250,14 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
     );
     assert!(
         run.stderr.contains("printed refuse") && run.stderr.contains("module=hello_py"),
+        "{}",
+        run.stderr
+    );
+    // Python's logging reaches the module's log at its level, not stderr's debug.
+    assert!(
+        run.stderr.lines().any(|line| line.contains("WARN")
+            && line.contains("warned through logging refuse")
+            && !line.contains("stderr=true")),
         "{}",
         run.stderr
     );
@@ -407,6 +416,8 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
          `def sig(self, hook: str, payload: str) -> str`\n\
          TypeError: at its line; modhost calls `upgrade` with (self, from_version); write \
          `def upgrade(self, from_version: str) -> None`\n\
+         TypeError: at its line; modhost calls no method `instal`: did you mean `install`? \
+         (name a helper otherwise)\n\
          MemoryError\n\
          RecursionError\n\
          socket.create_connection: no network",
@@ -572,6 +583,15 @@ const MISTAKES: &str = r#"
         except TypeError as error:
             said = str(error)
             at = "at its line; " if "Life.upgrade (app.py, line " in said else ""
+            seen.append(f"TypeError: {at}{said[said.find('modhost calls'):]}")
+        # A lifecycle method misspelled would never run: refused, naming the one meant.
+        try:
+            class Typo(Module):
+                def instal(self) -> None:
+                    pass
+        except TypeError as error:
+            said = str(error)
+            at = "at its line; " if "Typo.instal (app.py, line " in said else ""
             seen.append(f"TypeError: {at}{said[said.find('modhost calls'):]}")
         # Past the memory cap, an allocation fails as Python's do: a MemoryError to catch.
         try:
@@ -995,7 +1015,14 @@ fn a_syntax_error_is_said_with_its_line_before_anything_is_built() {
                 1,
             );
             let package = format!("import leftPad from 'left-pad';\n{source}");
+            // A key misspelled, whose handlers would never run: refused at build time.
+            let misspelled = source.replacen("  handlers: {", "  handler: {", 1);
             for (changed, said) in [
+                (
+                    misspelled,
+                    "defineModule: `handler` is not something modhost reads: did you mean \
+                     `handlers`?",
+                ),
                 (
                     unexported,
                     "build.sh: app.js must export `lifecycle` and `hooks`",

@@ -32,6 +32,10 @@ Mistakes fail the call, naming the function and the argument, never the sandbox:
   range) at the caller's line. ``log`` field values are converted with ``str()``.
 - What the host refuses (a failing SQL statement, a full store, a hook nested too deep)
   raises :class:`HostError` with the host's message; catch it with ``except HostError``.
+- Python's :mod:`logging` writes to the module's log at each record's level: warnings
+  and errors, as Python's root logger passes on by default, and more after
+  ``logging.getLogger().setLevel(logging.INFO)``. (``logging.basicConfig`` does nothing,
+  as the root logger has the SDK's handler already.)
 - componentize-py bundles only the modules imported when the component is built: import
   what a handler needs (``import decimal``) at the top of app.py, not inside a function,
   or the call fails with :class:`ModuleNotFoundError`.
@@ -45,6 +49,7 @@ from ``-2**63`` to ``2**63 - 1``; ``float`` is REAL; ``str`` is TEXT; ``bytes``,
 
 from __future__ import annotations
 
+import logging as _logging
 import socket
 import sys
 import traceback
@@ -305,6 +310,32 @@ _LIFECYCLE = {
 }
 
 
+def _slip_of(name: str, meant: str) -> bool:
+    """Whether ``name`` is one typing slip from ``meant``: the same but for case or an
+    ``on_`` prefix, or one letter added (not at its end), dropped, changed or two swapped
+    (``instal``, ``enabel``)."""
+    a = name.lower()
+    a = a[3:] if a.startswith("on_") else a[2:] if a.startswith("on") else a
+    b = meant
+    if a == b:
+        return True
+    # A word made longer (`enabled`, `installs`) is a name of its own, not a slip.
+    if abs(len(a) - len(b)) > 1 or a.startswith(b):
+        return False
+    # Optimal string alignment distance.
+    rows = [[j for j in range(len(b) + 1)]]
+    for i in range(1, len(a) + 1):
+        row = [i]
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            best = min(rows[i - 1][j] + 1, row[j - 1] + 1, rows[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                best = min(best, rows[i - 2][j - 2] + 1)
+            row.append(best)
+        rows.append(row)
+    return rows[len(a)][len(b)] <= 1
+
+
 def _printable(text: str) -> str:
     """``text`` with any lone surrogate written as its escape: what the SDK itself sends
     (an error message, a log field) must never stop the interpreter."""
@@ -372,7 +403,19 @@ class Module:
                 )
             seen[name] = attribute
         # Refused when the class is made (at build time, for the module's class), at the
-        # author's line, rather than when modhost first calls it.
+        # author's line, rather than when modhost first calls it, or never: a lifecycle
+        # method misspelled (`instal`) would silently not run.
+        for attribute, value in vars(cls).items():
+            if attribute in _LIFECYCLE or attribute.startswith("__") or not callable(value):
+                continue
+            if getattr(value, "_modhost_handler", None) is not None:
+                continue
+            meant = next((m for m in _LIFECYCLE if _slip_of(attribute, m)), None)
+            if meant is not None:
+                raise TypeError(
+                    f"{_where(value)}: modhost calls no method `{attribute}`: did you mean "
+                    f"`{meant}`? (name a helper otherwise)"
+                )
         for method, parameters in _LIFECYCLE.items():
             value = vars(cls).get(method)
             count = 2 if parameters else 1
@@ -630,6 +673,34 @@ Outcome = _dispatch.Outcome
 kv = _Kv()
 #: The module's log.
 log = _Log()
+
+
+class _ToModuleLog(_logging.Handler):
+    """The root logger's handler: Python's :mod:`logging` writes to the module's log, at
+    the record's level, the logger's name as a field. Without it, ``logging.warning``
+    would set up a handler writing to stderr, which the host logs at debug level only."""
+
+    def emit(self, record: _logging.LogRecord) -> None:
+        levels = (
+            (_logging.ERROR, _types.Level.ERROR),
+            (_logging.WARNING, _types.Level.WARN),
+            (_logging.INFO, _types.Level.INFO),
+            (_logging.DEBUG, _types.Level.DEBUG),
+        )
+        level = next((ours for at, ours in levels if record.levelno >= at), _types.Level.TRACE)
+        fields = {} if record.name == "root" else {"logger": record.name}
+        try:
+            log._log(level, "logging", self.format(record), fields)
+        except Exception:
+            # Logging never fails the call; and at build time (componentize-py runs the top
+            # level) there is no host to log to.
+            pass
+
+
+# On the root logger, as hosts of Python code (Azure Functions' worker) put theirs: what
+# any logger writes reaches it, and `logging.basicConfig` then leaves it in place.
+_logging.getLogger().addHandler(_ToModuleLog())
+
 #: The module's tables.
 db = _Db()
 
