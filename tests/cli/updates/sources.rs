@@ -163,6 +163,27 @@ fn a_source_that_is_down_or_answers_garbage_affects_only_itself() {
         );
     }
 
+    // One document kind given the other's document: added, with a warning naming the
+    // kind it looks like (a server may name its documents as it likes).
+    for (document, given, meant) in [
+        ("joomla/phonebook.xml", "freepbx", "joomla"),
+        ("freepbx/phonebook.json", "joomla", "freepbx"),
+    ] {
+        let location = format!("https://127.0.0.1:{closed}/{document}");
+        let run = root.ok(&["source", "add", given, &location, "--kind", given]);
+        assert!(
+            run.stderr.contains(&format!(
+                "`{location}` is named as a .{} document, which a {given} source does not read",
+                &document[document.len() - 4..].trim_start_matches('.')
+            )) && run
+                .stderr
+                .contains(&format!("is a source of kind `{meant}`")),
+            "{}",
+            run.stderr
+        );
+        root.ok(&["source", "remove", given]);
+    }
+
     // A source is not silently redefined (which would drop its signing key)...
     let down = format!("https://127.0.0.1:{closed}");
     let run = root.fails(&["source", "add", "main", &down]);

@@ -235,11 +235,19 @@ pub(crate) fn add_source_pinned(
             "source `{name}`: `{trimmed}` names a document, and an {kind} source is the \
              directory a repository's `index.json` is in; a single {} document is a source \
              of kind `{meant}`",
-            match meant {
-                Kind::Joomla => "Joomla update XML",
-                _ => "FreePBX updateurl JSON",
-            }
+            document_words(meant)
         )]));
+    }
+    // A document of the other one-document kind, by its name: warned of, as a server may
+    // name a document as it likes, and said when it is read too.
+    if let (Kind::Freepbx | Kind::Joomla, Some((suffix, meant))) = (kind, document)
+        && meant != kind
+    {
+        tracing::warn!(
+            "source `{name}`: `{trimmed}` is named as a {suffix} document, which a {kind} \
+             source does not read; a {} document is a source of kind `{meant}`",
+            document_words(meant)
+        );
     }
     let mut pinned: Vec<PinnedKey> = Vec::new();
     for key in public_keys {
@@ -598,6 +606,14 @@ fn admin_source(
         seen,
         extra_query: record.extra_query.clone(),
     })
+}
+
+/// What a one-document kind's document is called, as its publishers call it.
+fn document_words(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Joomla => "Joomla update XML",
+        _ => "FreePBX updateurl JSON",
+    }
 }
 
 #[cfg(test)]
