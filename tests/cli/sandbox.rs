@@ -955,6 +955,10 @@ fn a_module_filling_its_store_hits_the_state_cap_and_nothing_is_lost() {
 #[test]
 fn what_a_module_prints_is_logged_under_its_name_and_bounded() {
     let root = pbx(true);
+    // Ten thousand lines take a moment: on a loaded machine, more than the suite's second.
+    root.configure(&format!(
+        "{LIMITS}\n[hooks.print]\ncall_timeout_ms = 30000\n"
+    ));
     let run = root.run(&["hook", "print", "--payload", "2"]);
     assert!(run.success, "{}", run.stderr);
     assert!(
