@@ -119,10 +119,31 @@ fn an_empty_list_and_a_hook_nobody_handles_say_so() {
     assert!(
         run.stderr
             .contains("no running module handles hook `nobody.handles`")
-            && !run.stderr.contains("differs"),
+            && !run.stderr.contains("differs")
+            && !run.stderr.contains("hook point"),
         "{}",
         run.stderr
     );
+    // One of an installed module's hook points: what would handle it.
+    let run = root.ok(&["hook", "core.undeclared"]);
+    assert!(
+        run.stderr.contains(
+            "no running module handles hook `core.undeclared`; it is module `core`'s hook \
+             point, and no enabled module's module.xml maps a handler to it (under <hooks> or \
+             <methods>: `<core.undeclared>handler_name</core.undeclared>`)"
+        ),
+        "{}",
+        run.stderr
+    );
+    root.ok(&["disable", "core"]);
+    let run = root.ok(&["hook", "core.undeclared"]);
+    assert!(
+        run.stderr
+            .contains("; module `core`, whose hook point it is, is disabled"),
+        "{}",
+        run.stderr
+    );
+    root.ok(&["enable", "core"]);
     // Hook names are case-sensitive: one handled in another case is named.
     let run = root.ok(&["hook", "Call.Route", "--payload", "{}"]);
     assert!(

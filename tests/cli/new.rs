@@ -1123,3 +1123,27 @@ fn a_javascript_module_builds_with_the_tool_its_package_json_pins_when_none_is_o
     );
     assert!(dir.join("pinned_js-0.1.0.tgz").is_file(), "{stderr}");
 }
+
+#[test]
+fn a_module_written_where_the_command_runs_is_built_without_changing_directory() {
+    let root = root();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut here = root.command(&["new", "here", "--lang", "rust", "--dir", "."]);
+    here.current_dir(dir.path());
+    let run = Root::output(&mut here);
+    assert!(
+        run.success && run.stdout.contains("Next:\n  ./build.sh\n") && !run.stdout.contains("cd "),
+        "{}",
+        run.stdout
+    );
+    // Elsewhere, the step to get there comes first.
+    let run = root.ok(&[
+        "new",
+        "there",
+        "--lang",
+        "rust",
+        "--dir",
+        arg(&dir.path().join("there")),
+    ]);
+    assert!(run.stdout.contains("Next:\n  cd "), "{}", run.stdout);
+}

@@ -82,7 +82,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
                     escape(&point)
                 )
             })
-            .unwrap_or_default();
+            .unwrap_or_else(|| not_mapped(&host, &args.name));
         eprintln!(
             "note: no running module handles hook `{}`{other_case}",
             escape(&args.name)
@@ -191,4 +191,27 @@ pub fn reload(ctx: &Context) -> Result<()> {
         );
         text
     })
+}
+
+/// What a hook nobody handles lacks, when the module its name belongs to (`hello` of
+/// `hello.greet`) is installed: a handler a module.xml maps to it, or that module enabled.
+fn not_mapped(host: &modhost::Host, hook: &str) -> String {
+    let Some((rawname, _)) = hook.split_once('.') else {
+        return String::new();
+    };
+    match host.module(rawname) {
+        Ok(Some(record)) if record.status == modhost::Status::Enabled => format!(
+            "; it is module `{}`'s hook point, and no enabled module's module.xml maps a \
+             handler to it (under <hooks> or <methods>: `<{}>handler_name</{}>`)",
+            escape(rawname),
+            escape(hook),
+            escape(hook)
+        ),
+        Ok(Some(record)) => format!(
+            "; module `{}`, whose hook point it is, is {}",
+            escape(rawname),
+            record.status
+        ),
+        _ => String::new(),
+    }
 }

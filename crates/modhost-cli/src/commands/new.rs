@@ -29,12 +29,19 @@ pub fn run(out: &Output, args: Args) -> Result<()> {
     let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
     let files = modhost::new_module(&dir, &args.name, args.lang)?;
     let document = serde_json::json!({ "dir": dir, "files": files });
+    // Written where the command ran (`--dir .`): no directory to change to first.
+    let here = std::env::current_dir()
+        .and_then(|cwd| Ok(cwd == std::fs::canonicalize(&dir)?))
+        .unwrap_or(false);
     out.result(&document, || {
+        let cd = match here {
+            true => String::new(),
+            false => format!("  cd {}\n", shell_quoted(&escape_path(&dir))),
+        };
         format!(
-            "wrote {} ({} files). Next:\n  cd {}\n  ./build.sh\n  modhost install {}-0.1.0.tgz\n  modhost hook {}.hello --payload world\n",
+            "wrote {} ({} files). Next:\n{cd}  ./build.sh\n  modhost install {}-0.1.0.tgz\n  modhost hook {}.hello --payload world\n",
             escape_path(&dir),
             files.len(),
-            shell_quoted(&escape_path(&dir)),
             args.name,
             args.name
         )
