@@ -378,9 +378,10 @@ typedef void (*modhost_log_callback)(void *user_data,
 void modhost_string_free(char *string);
 
 /**
- * A new cancel handle for dispatches on `host`, which the caller frees with
- * `modhost_cancel_handle_free`; NULL when `host` is NULL, closed or being closed, or in a
- * process forked from the one that opened it. It may outlive the host.
+ * A new cancel handle, which the caller frees with `modhost_cancel_handle_free`; NULL
+ * when `host` is NULL, closed or being closed, or in a process forked from the one that
+ * opened it. It may outlive the host. It is a token, whichever host made it: passed to a
+ * dispatch on any host, it cancels that dispatch.
  *
  * # Safety
  *

@@ -7,9 +7,10 @@ use crate::host::{Host, host_arg};
 /// `modhost_cancel_handle_new`, freed by `modhost_cancel_handle_free`.
 pub struct CancelHandle(pub(crate) modhost::embed::Cancel);
 
-/// A new cancel handle for dispatches on `host`, which the caller frees with
-/// `modhost_cancel_handle_free`; NULL when `host` is NULL, closed or being closed, or in a
-/// process forked from the one that opened it. It may outlive the host.
+/// A new cancel handle, which the caller frees with `modhost_cancel_handle_free`; NULL
+/// when `host` is NULL, closed or being closed, or in a process forked from the one that
+/// opened it. It may outlive the host. It is a token, whichever host made it: passed to a
+/// dispatch on any host, it cancels that dispatch.
 ///
 /// # Safety
 ///
