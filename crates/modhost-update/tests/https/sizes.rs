@@ -88,19 +88,27 @@ fn impatient_download(tls: &Tls, source: &Source) -> (Result<(), Error>, Duratio
     (downloaded, started.elapsed())
 }
 
+/// An a2 channel publishing pb 2.0.0 as 1 MiB, whose package comes `chunk` bytes every
+/// `pause`, never ending.
+fn trickled(tls: &Tls, chunk: usize, pause: Duration) -> Source {
+    let size = 1 << 20;
+    let (source, _) = a2_channel(tls, size, move |out| {
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
+        let mut sent = out.write_all(head.as_bytes());
+        let bytes = vec![b'x'; chunk];
+        while sent.is_ok() {
+            sent = out.write_all(&bytes).and_then(|()| out.flush());
+            std::thread::sleep(pause);
+        }
+    });
+    source
+}
+
 #[test]
 fn a_package_trickled_slower_than_the_floor_is_given_up_on_within_the_timeout() {
     let tls = Tls::new();
-    let size = 1 << 20;
-    let (source, _) = a2_channel(&tls, size, move |out| {
-        // Never silent for long, never fast: a byte every 20 ms, 50 bytes a second.
-        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
-        let mut sent = out.write_all(head.as_bytes());
-        while sent.is_ok() {
-            sent = out.write_all(b"x").and_then(|()| out.flush());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    });
+    // Never silent for long, never fast: a byte every 20 ms, 50 bytes a second.
+    let source = trickled(&tls, 1, Duration::from_millis(20));
     let url = source.location.to_string();
     let (downloaded, took) = impatient_download(&tls, &source);
     match downloaded {
@@ -174,16 +182,8 @@ fn a_package_whose_answer_head_is_trickled_is_given_up_on_within_the_timeout() {
 fn a_download_stops_at_once_when_its_client_is_told_to_stop() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let tls = Tls::new();
-    let size = 1 << 20;
-    let (source, _) = a2_channel(&tls, size, move |out| {
-        // 4 KiB a second: above the floor, and over four minutes for the whole package.
-        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
-        let mut sent = out.write_all(head.as_bytes());
-        while sent.is_ok() {
-            sent = out.write_all(&[b'x'; 400]).and_then(|()| out.flush());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    });
+    // 4 KiB a second: above the floor, and over four minutes for the whole package.
+    let source = trickled(&tls, 400, Duration::from_millis(100));
     let stop = Arc::new(AtomicBool::new(false));
     let asked = Arc::clone(&stop);
     let client = Client::new(Some(&tls.file("ca.pem")), Duration::from_secs(20))
