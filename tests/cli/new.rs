@@ -196,7 +196,7 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
         .replace("\n\nLifecycle, Hooks", MISTAKES)
         .replace(
             "from modhost_sdk import ",
-            "import json\nimport logging\nfrom modhost_sdk import HostError, ",
+            "import json\nimport logging\nimport tempfile\nfrom modhost_sdk import HostError, ",
         )
         .replace(
             "    @handler(\"hello_py_get_config\")",
@@ -373,10 +373,14 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
              import `decimal` at the top of app.py",
             IN_MISTAKE,
         ),
+        // The cap met and the refusal handled: a later failure is the module's own, not
+        // the cap's (`mistake` asserts the kind `failed`).
+        ("handled", "ValueError: no rows to read", IN_MISTAKE),
     ] {
         let error = mistake(payload);
         assert!(
             error.contains(expected)
+                && !error.contains("its memory reached its cap")
                 && error.contains(line)
                 && error.contains("app.py")
                 && !error.contains("/0/")
@@ -420,7 +424,8 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
          (name a helper otherwise)\n\
          MemoryError\n\
          RecursionError\n\
-         socket.create_connection: no network",
+         socket.create_connection: no network\n\
+         tempfile: kept a moment",
         "{calls}"
     );
 
@@ -536,6 +541,13 @@ const MISTAKES: &str = r#"
         elif payload == "err":
             from componentize_py_types import Err
             raise Err(42)
+        elif payload == "handled":
+            # Refused at the cap, handled, and a failure of another kind after.
+            try:
+                bytearray(1 << 30)
+            except MemoryError:
+                pass
+            raise ValueError("no rows to read")
         payload += "; and forgot to return it"
 
     @handler("hello_py_later")  # type: ignore[arg-type]
@@ -612,6 +624,11 @@ const MISTAKES: &str = r#"
             socket.create_connection(("127.0.0.1", 80))
         except PermissionError as error:
             seen.append(str(error).split(": modhost modules have no network")[0] + ": no network")
+        # A temporary file is made where a module may write.
+        with tempfile.TemporaryFile() as scratch:
+            scratch.write(b"kept a moment")
+            scratch.seek(0)
+            seen.append("tempfile: " + scratch.read().decode())
         # A message, or a log field, with a lone surrogate is sent escaped.
         log.info("escaped", raw=b"\xff".decode("utf-8", "surrogateescape"))
         return "\n".join(seen)
@@ -1064,11 +1081,22 @@ fn a_syntax_error_is_said_with_its_line_before_anything_is_built() {
                         lines + 2
                     ))
                     && run.stderr.contains("No module named 'nosuchthing'")
+                    && run.stderr.contains(
+                        "build.sh: `nosuchthing` is in neither app.py's directory, sdk/ nor \
+                         deps/: a pure-Python package from PyPI goes in deps/ (`python3 -m pip \
+                         install --target deps nosuchthing`"
+                    )
                     && !run.stderr.contains("/0/")
                     && !run.stderr.contains("AssertionError"),
                 "{}",
                 run.stderr
             );
+            // In deps/, as pip puts a pure-Python package there, it is built in.
+            let lib = dir.join("deps/nosuchthing");
+            assert!(std::fs::create_dir_all(&lib).is_ok());
+            assert!(std::fs::write(lib.join("__init__.py"), "GREETING = 'hi'\n").is_ok());
+            let run = run_build(&dir, &[]);
+            assert!(run.success, "{}", run.stderr);
             // `@handler` without its name: said with what to write.
             let bare = source.replacen("@handler(\"typo_hello\")", "@handler", 1);
             assert!(bare != source && std::fs::write(dir.join(app), bare).is_ok());

@@ -384,8 +384,12 @@ fn invoke(
             bounded(&message, true)?;
             // A guest whose allocation failed at the cap may report it as an error of
             // its own (a Python MemoryError, a JS "out of memory"), which says nothing of
-            // the cap: said here, as a trap at the cap says it.
-            let cap = store.data().limiter.refused().cap();
+            // the cap: said here, as a trap at the cap says it. One that handled the
+            // refusal (caught the MemoryError) and then failed of something else is not
+            // blamed on the cap: its report speaks of no memory.
+            let lower = message.to_ascii_lowercase();
+            let of_memory = lower.contains("memory") || lower.contains("alloc");
+            let cap = store.data().limiter.refused().cap().filter(|_| of_memory);
             let message = match cap {
                 Some(cap) => format!(
                     "{message} (its memory reached its cap of {}: more was refused during the call)",

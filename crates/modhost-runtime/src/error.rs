@@ -201,8 +201,9 @@ pub enum Error {
         call: String,
         /// The module's own message.
         message: String,
-        /// Whether its memory reached its cap during the call: the failure is then the
-        /// guest's own report of an allocation refused (a Python `MemoryError`).
+        /// Whether its memory reached its cap during the call and its report speaks of
+        /// memory: the failure is then the guest's own report of an allocation refused
+        /// (a Python `MemoryError`, a JS "out of memory").
         at_memory_cap: bool,
     },
 }

@@ -164,3 +164,32 @@ mod tests {
         }
     }
 }
+
+/// A lifecycle call that works on a copy of the module's `/data`, which replaces the
+/// original only if the change commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StagedCall {
+    /// `enable()`.
+    Enable,
+    /// `disable()`.
+    Disable,
+    /// `uninstall()`.
+    Uninstall,
+}
+
+impl StagedCall {
+    /// The operation's name, as its fault points and messages say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StagedCall::Enable => "enable",
+            StagedCall::Disable => "disable",
+            StagedCall::Uninstall => "uninstall",
+        }
+    }
+}
+
+impl std::fmt::Display for StagedCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

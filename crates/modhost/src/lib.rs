@@ -92,7 +92,7 @@ mod scaffold;
 mod serialize;
 mod verbs;
 
-pub use change::{Action, Change, DisableOptions, Options, Request};
+pub use change::{Action, Change, DisableOptions, Options, Request, StagedCall};
 pub use config::{Engine, Php, Platform};
 pub use depends::{Check, DependencyReport, Mend, Outcome};
 pub use dispatch::{
@@ -100,7 +100,7 @@ pub use dispatch::{
     Shape,
 };
 pub use embedding::Embedding;
-pub use error::{Error, StagedCall, held, shortened};
+pub use error::{Error, held, shortened};
 pub use event::{Event, Reporter};
 pub use host::Host;
 pub use online::{KeyInfo, Offer, OfferStatus, SourceInfo, SourceReport};

@@ -32,6 +32,7 @@ Mistakes fail the call, naming the function and the argument, never the sandbox:
   range) at the caller's line. ``log`` field values are converted with ``str()``.
 - What the host refuses (a failing SQL statement, a full store, a hook nested too deep)
   raises :class:`HostError` with the host's message; catch it with ``except HostError``.
+- :mod:`tempfile` makes its files in ``/data``, the one directory a module may write.
 - Python's :mod:`logging` writes to the module's log at each record's level: warnings
   and errors, as Python's root logger passes on by default, and more after
   ``logging.getLogger().setLevel(logging.INFO)``. (``logging.basicConfig`` does nothing,
@@ -50,6 +51,7 @@ from ``-2**63`` to ``2**63 - 1``; ``float`` is REAL; ``str`` is TEXT; ``bytes``,
 from __future__ import annotations
 
 import logging as _logging
+import os
 import socket
 import sys
 import traceback
@@ -120,6 +122,7 @@ for _name in (
 ):
     setattr(socket, _name, _no_network(f"socket.{_name}"))
 setattr(socket.socket, "__init__", _no_network("socket.socket"))
+
 
 #: This file, whose frames around the module's own are left out of a traceback.
 _SDK_FILE: str = globals().get("__file__") or ""
@@ -461,6 +464,11 @@ class Module:
         handlers = cls.handlers()
 
         def guarded(call: Callable[[], Any]) -> Any:
+            # `tempfile` looks for a writable directory among TMPDIR, /tmp and the working
+            # directory, and a module may write only to /data: its temporary files go
+            # there (counted in its /data quota while they last). Set for each call, as
+            # the environment a build saw is not the one a call runs in.
+            os.environ.setdefault("TMPDIR", "/data")
             try:
                 return call()
             except BaseException as error:  # noqa: BLE001 - every failure is the call's error

@@ -18,9 +18,12 @@ use serde::Serialize;
 use crate::Stop;
 use crate::{bytecode, functions};
 
+mod allowed;
 mod failure;
 mod memory;
 
+pub(crate) use allowed::FUNCTIONS;
+use allowed::UNSTOPPABLE;
 pub(crate) use failure::FULL;
 use failure::Failure;
 
@@ -85,120 +88,6 @@ const MAX_SQL: i32 = 1024 * 1024;
 /// One step may cost tens of milliseconds (a `randomblob` of `MAX_VALUE` bytes), so the
 /// look comes often: a deadline at 10,000 steps was overrun by a minute and a half.
 const PROGRESS_STEPS: i32 = 100;
-
-/// The SQL functions a module may call: SQLite's core scalar, aggregate, window, date
-/// and JSON functions that see nothing but their arguments. Everything else is refused,
-/// notably `load_extension`, `fts3_tokenizer` (takes a pointer), `sqlite_log`, and
-/// `last_insert_rowid`, `changes` and `total_changes`, which would tell one module what
-/// another did on the shared connection (`INSERT … RETURNING` gives a module its own
-/// row ids).
-pub(crate) const FUNCTIONS: &[&str] = &[
-    "->",
-    "->>",
-    "abs",
-    "avg",
-    "char",
-    "coalesce",
-    "concat",
-    "concat_ws",
-    "count",
-    "cume_dist",
-    "current_date",
-    "current_time",
-    "current_timestamp",
-    "date",
-    "datetime",
-    "dense_rank",
-    "first_value",
-    "format",
-    "glob",
-    "group_concat",
-    "hex",
-    "if",
-    "ifnull",
-    "iif",
-    "instr",
-    "json",
-    "json_array",
-    "json_array_insert",
-    "json_array_length",
-    "json_error_position",
-    "json_extract",
-    "json_group_array",
-    "json_group_object",
-    "json_insert",
-    "json_object",
-    "json_pretty",
-    "json_quote",
-    "json_remove",
-    "json_replace",
-    "json_set",
-    "json_type",
-    "json_valid",
-    "jsonb",
-    "jsonb_array",
-    "jsonb_array_insert",
-    "jsonb_extract",
-    "jsonb_group_array",
-    "jsonb_group_object",
-    "jsonb_insert",
-    "jsonb_object",
-    "jsonb_remove",
-    "jsonb_replace",
-    "jsonb_set",
-    "julianday",
-    "lag",
-    "last_value",
-    "lead",
-    "length",
-    "like",
-    "likelihood",
-    "likely",
-    "lower",
-    "ltrim",
-    "max",
-    "min",
-    "nth_value",
-    "ntile",
-    "nullif",
-    "octet_length",
-    "percent_rank",
-    "printf",
-    "quote",
-    "random",
-    "randomblob",
-    "rank",
-    "replace",
-    "round",
-    "row_number",
-    "rtrim",
-    "sign",
-    "soundex",
-    "string_agg",
-    "strftime",
-    "substr",
-    "substring",
-    "sum",
-    "time",
-    "timediff",
-    "total",
-    "trim",
-    "typeof",
-    "unhex",
-    "unicode",
-    "unistr",
-    "unistr_quote",
-    "unixepoch",
-    "unlikely",
-    "upper",
-    "zeroblob",
-];
-
-/// SQLite functions left out of [`FUNCTIONS`] because one call of them, which is one step
-/// of SQLite's machine and never interrupted, takes time up to the product of its
-/// objects' sizes: a `json_patch` of two 60,000-key objects ran for minutes past its
-/// deadline, holding the write lock.
-const UNSTOPPABLE: &[&str] = &["json_patch", "jsonb_patch"];
 
 /// What a module's statement may change in the module's own tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

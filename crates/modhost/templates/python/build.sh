@@ -62,9 +62,12 @@ if [ -n "$inputs" ] && [ -f module.wasm ] && [ "$(cat .module.wasm.inputs 2>/dev
 else
     rm -f .module.wasm.inputs
     echo "build.sh: building module.wasm with componentize-py $version (a minute or more)" >&2
+    # Pure-Python packages from PyPI go in deps/ (`python3 -m pip install --target deps NAME`).
+    deps=
+    [ ! -d deps ] || deps=deps
     # Its own Rust backtrace (RUST_BACKTRACE set for other work) would bury the cause.
     if ! output=$(RUST_BACKTRACE=0 "$componentize_py" -d wit -w module componentize app \
-        -p . -p sdk -o module.wasm 2>&1); then
+        -p . -p sdk ${deps:+-p deps} -o module.wasm 2>&1); then
         case $output in
         *SyntaxError*)
             if [ -n "$syntax" ]; then
@@ -87,9 +90,14 @@ else
             ;;
         esac
         # componentize-py names the files it was given by where it mounted them (`-p .` at
-        # /0, `-p sdk` at /1): named here as the author knows them.
-        printf '%s\n' "$output" | sed -e 's#File "/0/#File "#g' -e 's#File "/1/#File "sdk/#g' >&2
+        # /0, `-p sdk` at /1, `-p deps` at /2): named here as the author knows them.
+        printf '%s\n' "$output" | sed -e 's#File "/0/#File "#g' -e 's#File "/1/#File "sdk/#g' \
+            -e 's#File "/2/#File "deps/#g' >&2
         case $output in
+        *"ModuleNotFoundError: No module named '"*)
+            missing=$(printf '%s\n' "$output" | sed -n "s/.*No module named '\([^'.]*\).*/\1/p" | tail -n 1)
+            echo "build.sh: \`$missing\` is in neither app.py's directory, sdk/ nor deps/: a pure-Python package from PyPI goes in deps/ (\`python3 -m pip install --target deps $missing\`, by its PyPI name); one with compiled parts cannot run in a module" >&2
+            ;;
         *"has no attribute 'Lifecycle'"* | *"has no attribute 'Hooks'"*)
             echo "build.sh: componentize-py looks for \`Lifecycle\` and \`Hooks\` in app.py: end it with \`Lifecycle, Hooks = YourModule.exports()\`, YourModule being your Module subclass" >&2
             ;;

@@ -1,9 +1,16 @@
 //! The embedding API's error type.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use crate::StagedCall;
 use crate::depends::Mend;
+
+mod words;
+
+pub(crate) use words::mebibytes;
+pub use words::{held, shortened};
+use words::{left_out_message, names, near, reload_failure, unchecked};
 
 /// Why a host operation failed. Every variant names the module or file involved.
 #[derive(Debug, thiserror::Error)]
@@ -428,95 +435,6 @@ pub enum Error {
     },
 }
 
-/// Which lock is held, and by which process when it is known.
-pub fn held(lock: &Path, holder: Option<u32>) -> String {
-    match holder {
-        Some(pid) => format!("process {pid} holds lock `{}`", lock.display()),
-        None => format!("lock `{}` is held", lock.display()),
-    }
-}
-
-/// The modules of [`Error::SourceInUse`], quoted, with their verb: "`a`, `b` are".
-fn names(modules: &[String]) -> String {
-    let quoted: Vec<String> = modules.iter().map(|m| format!("`{m}`")).collect();
-    let verb = if modules.len() == 1 { "is" } else { "are" };
-    format!("{} {verb}", quoted.join(", "))
-}
-
-/// [`Error::Reload`]'s message: the handler and its error, which names the module.
-fn reload_failure(call: &crate::HookCall) -> String {
-    format!(
-        "get_config handler `{}` (priority {}) failed: {}",
-        call.handler,
-        call.priority,
-        call.error.as_deref().unwrap_or("no message")
-    )
-}
-
-/// The most of a caller's text a message quotes.
-const QUOTED: usize = 200;
-
-/// `text` as a message quotes it: its start, and how long it was, when it is long (a name
-/// or an answer of megabytes an application or a module passed).
-pub fn shortened(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.len() <= QUOTED {
-        return text.into();
-    }
-    let end = (0..=QUOTED)
-        .rev()
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0);
-    format!("{}… ({} bytes in all)", &text[..end], text.len()).into()
-}
-
-/// [`Error::LeftOut`]'s message: what was done, then every package left out.
-fn left_out_message(done: &[crate::Change], left_out: &[String]) -> String {
-    let done = match done.is_empty() {
-        true => "nothing was changed".to_owned(),
-        false => {
-            let changes: Vec<String> = done
-                .iter()
-                .map(|c| {
-                    let version = c.to.as_deref().unwrap_or("?");
-                    format!("{} `{}` {version}", c.action, c.rawname)
-                })
-                .collect();
-            changes.join(", ")
-        }
-    };
-    let left_out: String = left_out.iter().map(|f| format!("\n  - {f}")).collect();
-    format!(
-        "{done}; these packages were left out, each for the reason given (a package \
-         refused, or what it requires not met here, even with the rest of the package \
-         directory):{left_out}"
-    )
-}
-
-/// [`Error::Unchecked`]'s message: what was upgraded, then every channel that failed.
-fn unchecked(done: &[crate::Change], failures: &[String]) -> String {
-    let upgraded = if done.is_empty() {
-        "nothing was upgraded".to_owned()
-    } else {
-        let changes: Vec<String> = done
-            .iter()
-            .map(|c| format!("`{}` to {}", c.rawname, c.to.as_deref().unwrap_or("?")))
-            .collect();
-        format!("upgraded {}", changes.join(", "))
-    };
-    let failures: String = failures.iter().map(|f| format!("\n  - {f}")).collect();
-    format!(
-        "{upgraded}; these channels could not be checked, or what they offer could not be \
-         used, so their modules may be out of date:{failures}"
-    )
-}
-
-/// What [`Error::NotInstalled`] adds of a module installed under a name near the one
-/// asked for.
-fn near(near: Option<&str>) -> String {
-    near.map(|near| format!(" (did you mean `{near}`?)"))
-        .unwrap_or_default()
-}
-
 impl From<modhost_state::Error> for Error {
     /// An installed module's manifest that no longer parses is [`Error::Manifest`]
     /// wherever it was read; every other state error is [`Error::State`].
@@ -612,38 +530,4 @@ impl Error {
                 )
         )
     }
-}
-
-/// A lifecycle call that works on a copy of the module's `/data`, which replaces the
-/// original only if the change commits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StagedCall {
-    /// `enable()`.
-    Enable,
-    /// `disable()`.
-    Disable,
-    /// `uninstall()`.
-    Uninstall,
-}
-
-impl StagedCall {
-    /// The operation's name, as its fault points and messages say it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StagedCall::Enable => "enable",
-            StagedCall::Disable => "disable",
-            StagedCall::Uninstall => "uninstall",
-        }
-    }
-}
-
-impl std::fmt::Display for StagedCall {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// `bytes` in mebibytes, to one decimal: a size an administrator frees room for.
-pub(crate) fn mebibytes(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
