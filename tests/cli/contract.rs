@@ -122,6 +122,21 @@ fn force_overrides_dependency_checks_but_never_safety_checks() {
     let run = root.fails(&["install", arg(&package("voicemail"))]);
     assert!(run.stderr.contains("core"), "{}", run.stderr);
     root.ok(&["install", "--force", arg(&package("voicemail"))]);
+    // Forced in, it runs, and `list` says what it lacks, in text and JSON.
+    let list = root.ok(&["list"]).stdout;
+    assert!(
+        list.lines().any(|line| line.contains("voicemail")
+            && line.contains("enabled (requirements not met: module `core")
+            && line.contains("not installed")),
+        "{list}"
+    );
+    let listed = root.ok(&["list", "--json"]).json();
+    assert!(
+        listed[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("requirements not met: module `core")),
+        "{listed}"
+    );
 
     // Safety checks stand: a downgrade and a hostile archive stay refused.
     root.ok(&["install", arg(&package("core"))]);

@@ -259,16 +259,47 @@ impl Host {
     /// has that for its reason.
     pub fn list_all(&self, from: Option<&Path>) -> Result<Vec<Listed>> {
         let mut installed = self.state.modules()?;
+        let unmet = self.unmet(&installed);
         for record in installed
             .iter_mut()
             .filter(|r| r.status.runs() && r.reason.is_none())
         {
-            record.reason = self.not_run_here(record);
+            record.reason = self
+                .not_run_here(record)
+                .or_else(|| unmet.get(&record.rawname).cloned());
         }
         let (offered, _) = self.offered(from, &installed)?;
         let mut listed: Vec<Listed> = installed.into_iter().map(Listed::Installed).collect();
         listed.extend(offered.into_iter().map(Listed::NotInstalled));
         Ok(listed)
+    }
+
+    /// For each running module of `installed` whose requirements the others do not meet
+    /// (forced in, or a module it requires forced out or disabled since), what is unmet,
+    /// said short for a line of `list`.
+    fn unmet(&self, installed: &[ModuleRecord]) -> BTreeMap<String, String> {
+        let nothing_packaged = BTreeMap::new();
+        let available = depends::available(installed, &nothing_packaged);
+        installed
+            .iter()
+            .filter(|record| record.status.runs())
+            .filter_map(|record| {
+                let manifest = record.parse_manifest().ok()?;
+                let report = depends::check(&manifest, &available, &self.platform);
+                let failed: Vec<String> = report
+                    .checks
+                    .iter()
+                    .filter(|check| check.outcome == depends::Outcome::Failed)
+                    .map(|check| format!("{} `{}`: {}", check.kind, check.constraint, check.detail))
+                    .collect();
+                (!failed.is_empty()).then(|| {
+                    (
+                        record.rawname.clone(),
+                        format!("requirements not met: {}", failed.join("; ")),
+                    )
+                })
+            })
+            .collect()
     }
 
     /// The component file of installed module `record`, whose module.xml is `manifest`.
