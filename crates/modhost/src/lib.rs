@@ -78,6 +78,7 @@ mod fault;
 mod host;
 mod intent;
 mod layout;
+mod list_reasons;
 mod lock;
 mod made;
 mod near;
