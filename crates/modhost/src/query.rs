@@ -259,15 +259,7 @@ impl Host {
     /// has that for its reason.
     pub fn list_all(&self, from: Option<&Path>) -> Result<Vec<Listed>> {
         let mut installed = self.state.modules()?;
-        let unmet = self.unmet(&installed);
-        for record in installed
-            .iter_mut()
-            .filter(|r| r.status.runs() && r.reason.is_none())
-        {
-            record.reason = self
-                .not_run_here(record)
-                .or_else(|| unmet.get(&record.rawname).cloned());
-        }
+        self.give_list_reasons(&mut installed);
         let (offered, _) = self.offered(from, &installed)?;
         let mut listed: Vec<Listed> = installed.into_iter().map(Listed::Installed).collect();
         listed.extend(offered.into_iter().map(Listed::NotInstalled));
