@@ -2,6 +2,7 @@
 //! by its declared sizes before it is read and bounded while it is, and its local header
 //! must agree with the central directory.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use zip::CompressionMethod;
@@ -174,6 +175,37 @@ fn zip_kind(entry: &ZipFileEntry<'_>) -> Kind {
     }
 }
 
+/// Whether a zip entry is a symbolic link (its unix file type says so).
+fn is_link(entry: &ZipFileEntry<'_>) -> bool {
+    entry
+        .unix_mode()
+        .is_some_and(|mode| mode & 0o170_000 == 0o120_000)
+}
+
+/// A symlink's `kind` named with its target, as tar names it: a zip keeps the target as
+/// the entry's content, of which at most the first KiB is read as text (never followed).
+/// A target that cannot be read leaves the kind as it was: the entry is refused anyway.
+fn named_link(
+    kind: Kind,
+    link: bool,
+    archive: &mut ZipArchive<std::fs::File>,
+    index: usize,
+) -> Kind {
+    const SHOWN: u64 = 1024;
+    if !link {
+        return kind;
+    }
+    let mut target = Vec::new();
+    let read = archive
+        .by_index(index)
+        .ok()
+        .and_then(|content| content.take(SHOWN).read_to_end(&mut target).ok());
+    match read {
+        Some(_) if !target.is_empty() => Kind::Other(format!("a symlink to `{}`", shown(&target))),
+        _ => kind,
+    }
+}
+
 /// A zip entry's path, when the zip crate's safe reading of its name (`enclosed_name`)
 /// and ours agree: that refuses absolute paths, `..`, drive prefixes and backslashes
 /// that one reading would take for separators and the other not.
@@ -203,7 +235,9 @@ pub(crate) fn unpack_zip(file: std::fs::File, stage: &mut Stage<'_>) -> Result<(
         let (size, compressed) = (entry.size(), entry.compressed_size());
         let path = zip_path(&entry);
         let method = entry.compression();
-        let admitted = stage.admit(entry.name_raw(), path.as_deref(), zip_kind(&entry), size)?;
+        let (raw, kind, link) = (entry.name_raw().to_vec(), zip_kind(&entry), is_link(&entry));
+        let kind = named_link(kind, link, &mut archive, index);
+        let admitted = stage.admit(&raw, path.as_deref(), kind, size)?;
         let Some(target) = admitted else { continue };
         check_method(package, &name, method)?;
         budget
@@ -240,8 +274,9 @@ pub(crate) fn zip_manifest(
         }
         let parts = entry_parts(entry.name_raw(), zip_path(&entry).as_deref())
             .map_err(|why| refused(package, why))?;
-        let kind = zip_kind(&entry);
-        if !read.admit(package, entry.name_raw(), &parts, (&kind, entry.size()))? {
+        let (raw, size, link) = (entry.name_raw().to_vec(), entry.size(), is_link(&entry));
+        let kind = named_link(zip_kind(&entry), link, &mut archive, index);
+        if !read.admit(package, &raw, &parts, (&kind, size))? {
             continue;
         }
         match manifest_place(&parts) {

@@ -63,7 +63,11 @@ fn every_class_of_hostile_zip_is_refused() {
     let long = format!("demo/{}", "a".repeat(300));
     let mut cases: Vec<(String, Vec<Z<'_>>, String)> = Vec::new();
     for (name, entry, what) in [
-        ("symlink", Z::Symlink("demo/x"), "a symlink"),
+        (
+            "symlink",
+            Z::Symlink("demo/x"),
+            "a symlink to `/etc/passwd`",
+        ),
         ("fifo", Z::Special("demo/x", 0o010_000), "a FIFO"),
         (
             "device",
