@@ -305,7 +305,8 @@ typedef int (*modhost_callback)(void *user_data,
  */
 typedef struct {
   /**
-   * Wall-clock budget of one call, in milliseconds (default 10 000; not 0).
+   * Wall-clock budget of one call, in milliseconds (default 10 000; not 0, at most a
+   * day: 86 400 000).
    */
   uint64_t call_timeout_ms;
   /**
@@ -597,7 +598,7 @@ int modhost_list(const modhost_host *host,
  * Declares how hook point `hook` runs: `shape` is `MODHOST_SHAPE_BROADCAST` (every
  * handler gets the payload) or `MODHOST_SHAPE_PIPELINE` (each gets the previous output);
  * `on_error` is `MODHOST_ON_ERROR_CONTINUE` (fail-open) or `MODHOST_ON_ERROR_STOP`
- * (fail-closed); `timeout_ms`, when not 0, is each handler's deadline, replacing the
+ * (fail-closed); `timeout_ms`, when not 0, is each handler's deadline (at most a day), replacing the
  * call timeout of the hook point's limits (the other limits stay as they are). With 0,
  * its calls run under the limits the root's `modhost.toml` sets for it
  * (`[hooks."NAME"]`), else the host's (those given to `modhost_open`, else the root's

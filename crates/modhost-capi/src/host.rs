@@ -427,7 +427,7 @@ pub unsafe extern "C" fn modhost_list(
 /// Declares how hook point `hook` runs: `shape` is `MODHOST_SHAPE_BROADCAST` (every
 /// handler gets the payload) or `MODHOST_SHAPE_PIPELINE` (each gets the previous output);
 /// `on_error` is `MODHOST_ON_ERROR_CONTINUE` (fail-open) or `MODHOST_ON_ERROR_STOP`
-/// (fail-closed); `timeout_ms`, when not 0, is each handler's deadline, replacing the
+/// (fail-closed); `timeout_ms`, when not 0, is each handler's deadline (at most a day), replacing the
 /// call timeout of the hook point's limits (the other limits stay as they are). With 0,
 /// its calls run under the limits the root's `modhost.toml` sets for it
 /// (`[hooks."NAME"]`), else the host's (those given to `modhost_open`, else the root's
@@ -471,6 +471,11 @@ pub unsafe extern "C" fn modhost_declare(
                     .limits
                     .unwrap_or_else(|| host.limits())
             });
+            if let Some(limits) = &limits {
+                limits
+                    .check()
+                    .map_err(|e| Failure::argument(format!("`timeout_ms`: {e}")))?;
+            }
             host.declare(HookPoint {
                 name,
                 shape,

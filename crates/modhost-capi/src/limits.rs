@@ -9,7 +9,8 @@ use crate::ffi::{Failure, put_raw, quietly};
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Wall-clock budget of one call, in milliseconds (default 10 000; not 0).
+    /// Wall-clock budget of one call, in milliseconds (default 10 000; not 0, at most a
+    /// day: 86 400 000).
     pub call_timeout_ms: u64,
     /// Linear memory of one call, all its memories together, in bytes (default 64 MiB, at
     /// most 256 MiB; not 0).
@@ -82,6 +83,7 @@ impl Limits {
         converted.check().map_err(|e| {
             let field = match e {
                 modhost::RuntimeError::FireDepthTooDeep { .. } => "max_fire_depth",
+                modhost::RuntimeError::TimeoutTooLong { .. } => "call_timeout_ms",
                 modhost::RuntimeError::MemoryCapTooLarge { .. }
                 | modhost::RuntimeError::MemoryCapTooSmall { .. } => "max_memory_bytes",
                 _ => "limits",

@@ -147,6 +147,16 @@ pub enum Error {
         /// The limit's field name.
         limit: &'static str,
     },
+    /// A call deadline longer than [`MAX_CALL_TIMEOUT`](crate::MAX_CALL_TIMEOUT) was
+    /// asked for.
+    #[error(
+        "a call deadline of {} ms is longer than the day a call may run at most",
+        .limit.as_millis()
+    )]
+    TimeoutTooLong {
+        /// The deadline asked for.
+        limit: std::time::Duration,
+    },
     /// A fire depth deeper than a dispatch may nest was asked for.
     #[error(
         "a `max_fire_depth` of {depth} is deeper than the {} levels hooks may nest (each holds a sandbox of its own while the ones inside it run)",

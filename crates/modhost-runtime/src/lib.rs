@@ -87,7 +87,7 @@ pub use host::Sandbox;
 pub use imports::{
     Interface, TopLevel, component_imports, exported_functions, top_level, validated_exports,
 };
-pub use limits::{Limits, MAX_FIRE_DEPTH, POOL_MEMORY};
+pub use limits::{Limits, MAX_CALL_TIMEOUT, MAX_FIRE_DEPTH, POOL_MEMORY};
 pub use log_ledger::LogLedger;
 pub use nesting::MAX_DIRECTORY_DEPTH;
 pub use runtime::{ReadComponent, Runtime, not_forked};

@@ -11,10 +11,15 @@ pub const POOL_MEMORY: usize = 256 << 20;
 /// a memory, which is every real one.
 pub const WASM_PAGE: usize = 64 << 10;
 
+/// The longest deadline a call may have: a day. Longer is no deadline in practice, and a
+/// `Duration` near its maximum would overflow the clock it is added to.
+pub const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Bounds on what one call may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Wall-clock CPU budget of one call, enforced by epoch interruption.
+    /// Wall-clock CPU budget of one call, enforced by epoch interruption; at most
+    /// [`MAX_CALL_TIMEOUT`].
     pub call_timeout: Duration,
     /// Linear memory one call's instance may hold, in bytes, across all its memories; at
     /// most [`POOL_MEMORY`].
@@ -71,6 +76,11 @@ impl Limits {
         if let Some(limit) = self.failing_zeros().first() {
             return Err(Error::ZeroLimit { limit });
         }
+        if self.call_timeout > MAX_CALL_TIMEOUT {
+            return Err(Error::TimeoutTooLong {
+                limit: self.call_timeout,
+            });
+        }
         if self.max_fire_depth > MAX_FIRE_DEPTH {
             return Err(Error::FireDepthTooDeep {
                 depth: self.max_fire_depth,
@@ -121,6 +131,26 @@ mod tests {
             matches!(refused, Err(Error::FireDepthTooDeep { depth: 33 })),
             "{refused:?}"
         );
+    }
+
+    #[test]
+    fn a_deadline_longer_than_a_day_is_refused_even_the_longest_duration() {
+        let day = Limits {
+            call_timeout: MAX_CALL_TIMEOUT,
+            ..Limits::default()
+        };
+        assert!(day.check().is_ok());
+        for limit in [MAX_CALL_TIMEOUT + Duration::from_millis(1), Duration::MAX] {
+            let refused = Limits {
+                call_timeout: limit,
+                ..Limits::default()
+            }
+            .check();
+            assert!(
+                matches!(refused, Err(Error::TimeoutTooLong { limit: l }) if l == limit),
+                "{refused:?}"
+            );
+        }
     }
 
     #[test]

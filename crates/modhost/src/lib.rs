@@ -57,7 +57,9 @@ pub mod embed {
 pub use modhost_manifest as manifest;
 pub use modhost_manifest::{Capability, Manifest, ModuleDependency, Op, Version};
 pub use modhost_package::pack;
-pub use modhost_runtime::{Limits, MAX_FIRE_DEPTH, Origin, SUPPORTED_API_VERSIONS};
+pub use modhost_runtime::{
+    Limits, MAX_CALL_TIMEOUT, MAX_FIRE_DEPTH, Origin, SUPPORTED_API_VERSIONS,
+};
 pub use modhost_state::{ModuleRecord, Rows, SqlValue, Status};
 pub use modhost_update::{Kind as SourceKind, Stability};
 // The errors [`Error`]'s variants carry, for an embedder to match on.

@@ -215,6 +215,30 @@ fn failures_are_codes_with_a_message_the_caller_frees() -> TestResult {
             "{said}"
         );
 
+        // The longest deadline C can write is no deadline in practice: refused, naming
+        // the field, as is a hook point's.
+        let said = refused_with(&|limits| limits.call_timeout_ms = u64::MAX);
+        assert_eq!(
+            said,
+            "`call_timeout_ms`: a call deadline of 18446744073709551615 ms is longer than \
+             the day a call may run at most"
+        );
+        let mut error = null_mut();
+        let status = modhost_declare(
+            host,
+            c("pbx.forever").as_ptr(),
+            MODHOST_SHAPE_BROADCAST,
+            MODHOST_ON_ERROR_CONTINUE,
+            u64::MAX,
+            &mut error,
+        );
+        let said = take(error).unwrap_or_default();
+        assert_eq!(status, MODHOST_ERROR_ARGUMENT, "{said}");
+        assert!(
+            said.contains("longer than the day a call may run"),
+            "{said}"
+        );
+
         // A capability with no interface gives modules nothing: a bad argument too.
         let mut empty = null_mut();
         check(

@@ -297,7 +297,9 @@ impl Dispatcher {
                 .entry(handler.entry.record.rawname.clone())
                 .or_insert(timeout);
             let started = Instant::now();
-            let own = started + *left;
+            // The sandbox refuses a deadline past a day; bounded here first, so that the
+            // longest `Duration` reaches that refusal instead of overflowing the clock.
+            let own = started + (*left).min(modhost_runtime::MAX_CALL_TIMEOUT);
             let outer_deadline = scope.deadline;
             let scope = &Scope {
                 depth: scope.depth,

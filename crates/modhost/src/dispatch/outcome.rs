@@ -68,6 +68,7 @@ impl FailureKind {
             | Error::MemoryCapTooLarge { .. }
             | Error::MemoryCapTooSmall { .. }
             | Error::ZeroLimit { .. }
+            | Error::TimeoutTooLong { .. }
             | Error::FireDepthTooDeep { .. } => FailureKind::Host,
         }
     }
