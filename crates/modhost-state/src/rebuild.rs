@@ -196,7 +196,7 @@ fn check_rows_fit(
     table: &Table,
     columns: &[Column],
 ) -> Result<(), String> {
-    for field in table.fields.iter().filter(|f| schema::not_null(f)) {
+    for field in table.fields.iter().filter(|f| schema::not_null(table, f)) {
         if field.default.is_some() || schema::is_rowid(table, field) {
             continue;
         }
@@ -251,8 +251,8 @@ fn refill(conn: &Connection, copy: &str, was: &Old, table: Option<&Table>) -> Re
                 t.fields
                     .iter()
                     .find(|f| f.name.eq_ignore_ascii_case(&column.name))
+                    .filter(|f| schema::not_null(t, f))
             })
-            .filter(|f| schema::not_null(f))
             .and(column.default.as_deref());
         from.push(match default {
             Some(default) => format!("coalesce({}, {default})", quote(&column.name)),

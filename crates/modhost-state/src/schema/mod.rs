@@ -33,15 +33,15 @@ fn sql_type(field: &Field) -> &'static str {
 
 /// A column definition. `alone` is true for `ALTER TABLE … ADD COLUMN`, where SQLite
 /// allows neither PRIMARY KEY nor UNIQUE: [`migration`] adds a unique index instead.
-fn column(field: &Field, single_primary: bool, alone: bool) -> String {
+fn column(table: &Table, field: &Field, alone: bool) -> String {
     let mut sql = format!("{} {}", quote(&field.name), sql_type(field));
-    if single_primary && field.primarykey && !alone {
+    if single_primary(table) && field.primarykey && !alone {
         sql.push_str(" PRIMARY KEY");
         if field.autoincrement {
             sql.push_str(" AUTOINCREMENT");
         }
     }
-    if not_null(field) {
+    if not_null(table, field) {
         sql.push_str(" NOT NULL");
     }
     if let Some(default) = &field.default {
@@ -54,10 +54,12 @@ fn column(field: &Field, single_primary: bool, alone: bool) -> String {
     sql
 }
 
-/// Whether `field`'s column is declared NOT NULL: an autoincrement key never is, SQLite
-/// fills it.
-pub(crate) fn not_null(field: &Field) -> bool {
-    field.notnull && !(field.primarykey && field.autoincrement)
+/// Whether `field` of `table` is declared NOT NULL: an autoincrement key SQLite fills (the
+/// table's lone INTEGER primary key) never is. A field of a composite key declared
+/// autoincrement is not filled, so it is NOT NULL as declared: SQLite would otherwise let
+/// a key column hold NULL, and rows the key should tell apart repeat.
+pub(crate) fn not_null(table: &Table, field: &Field) -> bool {
+    field.notnull && !(field.autoincrement && is_rowid(table, field))
 }
 
 /// Whether `table`'s primary key is one field declared `primarykey`: then the column
@@ -111,7 +113,7 @@ pub(crate) fn create_table_keeping(table: &Table, kept: &[&Column]) -> String {
     let mut parts: Vec<String> = table
         .fields
         .iter()
-        .map(|f| column(f, single, false))
+        .map(|f| column(table, f, false))
         .chain(kept.iter().map(|c| c.kept_definition()))
         .collect();
     if !primary.is_empty() && !single {
@@ -253,9 +255,9 @@ pub(crate) fn existing_columns(conn: &Connection, table: &str) -> rusqlite::Resu
 
 /// Whether an existing column differs from its declaration in a way `ALTER TABLE`
 /// cannot change: its type, NOT NULL or default.
-fn column_differs(field: &Field, column: &Column) -> bool {
+fn column_differs(table: &Table, field: &Field, column: &Column) -> bool {
     !column.kind.eq_ignore_ascii_case(sql_type(field))
-        || column.not_null != not_null(field)
+        || column.not_null != not_null(table, field)
         || column.default != field.default.as_deref().map(literal)
 }
 
@@ -270,8 +272,8 @@ pub(crate) fn needs_rebuild(conn: &Connection, table: &Table) -> rusqlite::Resul
             .iter()
             .find(|c| c.name.eq_ignore_ascii_case(&field.name))
         {
-            Some(column) => column_differs(field, column),
-            None => field.primarykey || (not_null(field) && field.default.is_none()),
+            Some(column) => column_differs(table, field, column),
+            None => field.primarykey || (not_null(table, field) && field.default.is_none()),
         };
         if differs {
             return Ok(true);
@@ -538,7 +540,7 @@ fn alterations(conn: &Connection, module: &str, table: &Table) -> Result<Vec<Str
         statements.push(format!(
             "ALTER TABLE {} ADD COLUMN {}",
             quote(&table.name),
-            column(field, false, true)
+            column(table, field, true)
         ));
     }
     // A lone primary key is unique already, an INTEGER one without any index.

@@ -404,3 +404,39 @@ fn a_table_too_large_to_show_is_said_as_the_tables_not_the_schemas() -> Result<(
     );
     Ok(())
 }
+
+#[test]
+fn a_composite_keys_autoincrement_field_is_not_null_and_the_key_holds() -> Result<()> {
+    let (_dir, state) = open();
+    let mut txn = state.begin()?;
+    // SQLite fills only a lone INTEGER primary key; in a composite key the field declared
+    // autoincrement is an ordinary key column, NOT NULL as the field says.
+    let composite = database(
+        r#"<table name="pair"><field name="id" type="integer" primarykey="true"/>
+        <field name="b" type="integer" primarykey="true" autoincrement="true"/></table>"#,
+    );
+    txn.apply_schema("m", &composite)?;
+    let declared = columns(&txn, "pair").map_err(|e| e.to_string());
+    assert!(
+        declared.as_ref().is_ok_and(|c| c
+            .iter()
+            .all(|(name, _, not_null, _)| (name == "id" || name == "b") && *not_null)),
+        "{declared:?}"
+    );
+    // Without `b`, a row is refused rather than kept twice with a NULL in its key.
+    let refused = run(&mut txn, "INSERT INTO pair (id) VALUES (1)").map_err(|e| e.to_string());
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("NOT NULL")),
+        "{refused:?}"
+    );
+    run(&mut txn, "INSERT INTO pair (id, b) VALUES (1, 1)")?;
+    assert!(run(&mut txn, "INSERT INTO pair (id, b) VALUES (1, 1)").is_err());
+    // The lone INTEGER autoincrement key is still the rowid, which SQLite fills.
+    let lone = database(
+        r#"<table name="one"><field name="id" type="integer" primarykey="true" autoincrement="true"/>
+        <field name="v" type="string" notnull="false"/></table>"#,
+    );
+    txn.apply_schema("m", &lone)?;
+    assert_eq!(run(&mut txn, "INSERT INTO one (v) VALUES ('x')")?, 1);
+    Ok(())
+}
