@@ -172,6 +172,9 @@ pub fn parse_within(source: &str, bounds: Bounds) -> Result<Element, SyntaxError
     if source.len() > bounds.max_size {
         return Err(too_large(bounds.max_size));
     }
+    // A byte-order mark (Notepad writes one) is no character of the document: the reader
+    // counts offsets after it, and so do the positions reported, as editors show them.
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let mut reader = Reader::from_str(source);
     reader.config_mut().trim_text(false);
     let mut stack: Vec<Element> = Vec::new();

@@ -55,6 +55,33 @@ fn walking_forward_finds_the_same_positions_as_counting_from_the_start() {
 }
 
 #[test]
+fn a_byte_order_mark_moves_no_position() {
+    let doc = "<module>\n<rawname>demo</rawname>\n<name>x</name><version>1.x</version></module>";
+    let marked = format!("\u{feff}{doc}");
+    for source in [doc, marked.as_str()] {
+        let Ok(root) = parse(source).map_err(|e| e.message) else {
+            panic!("parses")
+        };
+        let version = root.child("version").map(|e| e.position);
+        assert_eq!(
+            version,
+            Some(Position {
+                line: 3,
+                column: 15
+            })
+        );
+        assert_eq!(
+            root.position,
+            Position { line: 1, column: 1 },
+            "the mark is not a column"
+        );
+        let broken = source.replace("</name>", "</nam>");
+        let error = parse(&broken).err().map(|e| e.position);
+        assert_eq!(error, Some(Position { line: 3, column: 8 }));
+    }
+}
+
+#[test]
 fn refuses_doctype_and_custom_entities() {
     let bomb = "<!DOCTYPE m [<!ENTITY a \"aaaa\">]><module>&a;</module>";
     let err = parse(bomb).err().map(|e| e.message);
