@@ -13,7 +13,8 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::{
-    ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_RANGE, RANGE, RETRY_AFTER,
+    ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_RANGE, RANGE,
+    RETRY_AFTER,
 };
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
@@ -248,6 +249,10 @@ async fn serve_file(
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     *head.version_mut() = request.version;
     *head.headers_mut() = request.headers.clone();
+    // A date cannot tell apart two builds of one second, nor a package republished with
+    // its time kept: `If-Modified-Since` would answer `304` for bytes the client never
+    // had. Only the ETag, which changes with every build that writes a file, says `304`.
+    head.headers_mut().remove(IF_MODIFIED_SINCE);
     match range {
         Some(range) => head.headers_mut().insert(RANGE, range),
         None => head.headers_mut().remove(RANGE),

@@ -230,11 +230,13 @@ fn conditional_gets_are_answered_304_with_the_validators() -> TestResult {
         let mut again = agent.get(&url).header("If-None-Match", &etag).call()?;
         assert_eq!(again.status(), 304, "{path}: If-None-Match");
         assert!(again.body_mut().read_to_vec()?.is_empty());
-        let again = agent
+        // A date is no validator here: two builds of one second share it.
+        let mut again = agent
             .get(&url)
             .header("If-Modified-Since", &modified)
             .call()?;
-        assert_eq!(again.status(), 304, "{path}: If-Modified-Since");
+        assert_eq!(again.status(), 200, "{path}: If-Modified-Since");
+        assert!(!again.body_mut().read_to_vec()?.is_empty());
         let changed = agent
             .get(&url)
             .header("If-None-Match", "\"another\"")
