@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::builder::TypedValueParser as _;
 use modhost_repo::{Groups, SecretKey, serve};
 
@@ -239,9 +239,7 @@ pub fn run(ctx: &Context, command: RepoCommand) -> Result<()> {
             group,
             email,
         } => {
-            let key = Groups::load(&groups)?
-                .licence_key(&group, &email)
-                .with_context(|| format!("no group `{group}` in `{}`", groups.display()))?;
+            let key = Groups::licence_key_in(&groups, &group, &email)?;
             ctx.out
                 .result(&serde_json::json!({ "email": email, "key": key }), || {
                     format!("{key}\n")
