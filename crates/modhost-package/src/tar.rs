@@ -105,15 +105,15 @@ pub(crate) fn unpack_tar(file: std::fs::File, stage: &mut Stage<'_>) -> Result<(
     let entries = archive
         .entries()
         .map_err(stage.io_err("cannot read the archive".into()))?;
+    let mut broken = None;
     for entry in entries {
-        let mut entry = entry.map_err(|e| {
-            classify_at(
-                stage.package,
-                "cannot read the archive".into(),
-                &after(&last),
-                truncation.explain(e),
-            )
-        })?;
+        let mut entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                broken = Some(truncation.explain(error));
+                break;
+            }
+        };
         let raw = entry.path_bytes().into_owned();
         let shown = shown(&raw);
         if entry.header().entry_type().is_pax_global_extensions() {
@@ -133,7 +133,26 @@ pub(crate) fn unpack_tar(file: std::fs::File, stage: &mut Stage<'_>) -> Result<(
         }
         last = Some(shown);
     }
+    if let Some(error) = broken {
+        let error = damaged_stream_first(error, archive.into_inner());
+        let context = "cannot read the archive".into();
+        return Err(classify_at(stage.package, context, &after(&last), error));
+    }
     drain_after(stage.package, archive.into_inner(), last)
+}
+
+/// The tar reader's `error`, unless the gzip stream under it is damaged: what a damaged
+/// member inflates to reads as a broken tar header (`numeric field was not a number`)
+/// before the member's checksum is reached, so the stream is read on, within the budget,
+/// and a fault of its own is the one said.
+fn damaged_stream_first(error: io::Error, mut rest: Stream) -> io::Error {
+    if find::<Fault>(&error).is_some() || find::<Exceeded>(&error).is_some() {
+        return error;
+    }
+    match io::copy(&mut rest, &mut io::sink()) {
+        Err(fault) if find::<Fault>(&fault).is_some() => fault,
+        _ => error,
+    }
 }
 
 /// [`drain`]s `rest`, what follows the tar's end, its fault placed after `last`, the
@@ -189,15 +208,15 @@ pub(crate) fn tar_manifest(
     let (mut archive, truncation) = gzip_tar(file, limits);
     let (mut root, mut top, mut read) = (None, None, Manifests::new(package, limits)?);
     let mut last: Option<String> = None;
+    let mut broken = None;
     for (count, entry) in archive.entries().map_err(io_err)?.enumerate() {
-        let mut entry = entry.map_err(|e| {
-            classify_at(
-                package,
-                "cannot read the archive".into(),
-                &after(&last),
-                truncation.explain(e),
-            )
-        })?;
+        let mut entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                broken = Some(truncation.explain(error));
+                break;
+            }
+        };
         if count >= limits.max_entries {
             return Err(too_many_entries(package, limits));
         }
@@ -234,6 +253,11 @@ pub(crate) fn tar_manifest(
         let shown = shown_str(&parts.join("/"));
         let source = read_xml(package, &shown, entry.size(), &mut entry)?;
         *found = Some((shown, source));
+    }
+    if let Some(error) = broken {
+        let error = damaged_stream_first(error, archive.into_inner());
+        let context = "cannot read the archive".into();
+        return Err(classify_at(package, context, &after(&last), error));
     }
     // To its end, as unpacking reads it: a package whose gzip checksum fails, or that
     // hides something after the tar, is unreadable here too, not listed as the newest.

@@ -79,6 +79,24 @@ fn a_damaged_or_truncated_gzip_stream_is_refused() {
         // never listed, or taken as the newest of a directory.
         refused_with(&manifest(&package), &[expected]);
     }
+    // Damage inside a tar header, which the tar reader meets before the member's
+    // checksum: stored (not deflated), so that the damaged bytes are the header's own.
+    let tar = demo_tar(&[]);
+    let mut stored = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    assert!(std::io::Write::write_all(&mut stored, &tar).is_ok());
+    let Ok(mut stored) = stored.finish() else {
+        panic!("gzip")
+    };
+    let second = stored
+        .windows(b"demo/module.wasm".len())
+        .position(|w| w == b"demo/module.wasm")
+        .unwrap_or_else(|| panic!("the second header is stored as it is"));
+    // Its size and checksum fields, as a bad sector or a bad copy leaves them.
+    stored[second + 124..second + 128].copy_from_slice(b"\xff\xffzz");
+    stored[second + 148..second + 152].copy_from_slice(b"\xff\xffzz");
+    let package = write(scratch.path(), "header.tgz", &stored);
+    refused_with(&unpacked(&package), &[checksum]);
+    refused_with(&manifest(&package), &[checksum]);
     // A whole gzip stream of a tar cut inside an entry's content.
     let tar = demo_tar(&[]);
     let cut = gzip(&tar[..1024 + 100]);
