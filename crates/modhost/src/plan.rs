@@ -58,10 +58,19 @@ pub(crate) fn plan(
     let mut reasons = Vec::new();
     let mut unchanged = Vec::new();
     let mut in_batch: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut given: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (index, manifest) in batch.iter().enumerate() {
-        if in_batch.insert(&manifest.rawname, index).is_some() {
-            reasons.push(format!("`{}` is given more than once", manifest.rawname));
-        }
+        in_batch.insert(&manifest.rawname, index);
+        given
+            .entry(&manifest.rawname)
+            .or_default()
+            .push(manifest.version.to_string());
+    }
+    for (rawname, versions) in given.iter().filter(|(_, v)| v.len() > 1) {
+        reasons.push(format!(
+            "`{rawname}` is given more than once ({}): give one package of each module",
+            versions.join(" and ")
+        ));
     }
     let records: BTreeMap<&str, &ModuleRecord> =
         installed.iter().map(|r| (r.rawname.as_str(), r)).collect();
@@ -347,7 +356,7 @@ mod tests {
         let b = manifest("b", "1.0", "");
         let reasons = refusal(&[&a, &b, &b]);
         assert_eq!(reasons.len(), 3, "{reasons:#?}");
-        assert!(reasons[0].contains("`b` is given more than once"));
+        assert!(reasons[0].contains("`b` is given more than once (1.0 and 1.0)"));
         assert!(reasons[1].contains("requires module `missing`: not installed"));
         assert!(reasons[2].contains("requires module `b ge 2.0`: to be installed 1.0 is too old"));
         assert!(
