@@ -143,10 +143,8 @@ fn classify_faults(package: &Path, context: String, source: io::Error) -> Error 
                 context,
                 source: io::Error::new(
                     source.kind(),
-                    format!(
-                        "the disk it is unpacked to (the root's) is full; free some space on \
-                         it: the package is not at fault"
-                    ),
+                    "the disk it is unpacked to (the root's) is full; free some space on it: \
+                     the package is not at fault",
                 ),
             }
         }
