@@ -14,6 +14,11 @@ fn a_licence_gated_package_needs_the_right_key() {
     let root = root();
     let repo = gated_phonebook(&root);
     repo.ok(&root, &["install", "--online", "core"]);
+    let offered = repo.ok(&root, &["check-online"]).stdout;
+    assert!(
+        offered.contains("phonebook 1.0.0 (installed -): available (licence key needed"),
+        "{offered}"
+    );
 
     let run = repo.fails(&root, &["install", "--online", "phonebook"]);
     assert!(
@@ -87,6 +92,23 @@ fn a_licence_gated_package_needs_the_right_key() {
         "main",
         &format!("email=admin%40example.org&key={}", key.trim()),
     ]);
+    // Told apart from one still needing it, in text and JSON.
+    let offered = repo.ok(&root, &["check-online"]).stdout;
+    assert!(
+        offered.contains("phonebook 1.0.0 (installed -): available (licence key given)"),
+        "{offered}"
+    );
+    let offered = repo.ok(&root, &["--json", "check-online"]).json();
+    let phonebook = offered[0]["offers"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["rawname"] == "phonebook"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (&phonebook["gated"], &phonebook["key_given"]),
+        (&true.into(), &true.into()),
+        "{offered}"
+    );
     repo.ok(&root, &["install", "--online", "phonebook"]);
     assert_eq!(version(&root, "phonebook"), "1.0.0");
     let list = root.ok(&["source", "list"]).stdout;

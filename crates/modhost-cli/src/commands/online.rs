@@ -245,10 +245,10 @@ pub fn check(ctx: &Context, upgrades_only: bool) -> Result<ExitCode> {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default();
-                let gated = if offer.gated {
-                    " (licence key needed)"
-                } else {
-                    ""
+                let gated = match (offer.gated, offer.key_given) {
+                    (true, false) => " (licence key needed: `modhost source key SOURCE …`)",
+                    (true, true) => " (licence key given)",
+                    (false, _) => "",
                 };
                 text += &format!(
                     "{}: {} {} (installed {installed}): {status}{gated}\n",

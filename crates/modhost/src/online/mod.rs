@@ -120,6 +120,10 @@ pub struct Offer {
     pub status: OfferStatus,
     /// Whether a download needs a licence key.
     pub gated: bool,
+    /// Whether the source holds a download key it would send for the package (a key
+    /// goes to the source's own server only): a gated offer without one cannot be
+    /// downloaded until `Host::set_source_key` gives one.
+    pub key_given: bool,
     /// Whether this channel updates the module: the one it is updated from, or any for a
     /// module not installed. Another channel's offer is never installed over it.
     pub own: bool,

@@ -301,6 +301,7 @@ fn judge(
         installed: installed.map(|r| r.version.clone()),
         status,
         gated: release.gated,
+        key_given: source.key_for(&release.location).is_some(),
         own: installed.is_none() || own,
         attachable,
         warnings,
