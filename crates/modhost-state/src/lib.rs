@@ -60,7 +60,7 @@ pub use migrations::Survey;
 pub use module_sql::{Rows, SqlValue};
 pub use process::Process;
 pub use quota::{DEFAULT_MODULE_QUOTA, Quotas};
-pub use records::{Backup, ModuleRecord, Status};
+pub use records::{Backup, Found, ModuleRecord, Status};
 pub use schema::RESERVED_PREFIXES;
 pub use session::Session;
 pub use sources::{ChannelKey, PinnedKey, SeenRecord, SourceRecord};

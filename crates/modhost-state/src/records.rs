@@ -91,15 +91,41 @@ pub struct ModuleRecord {
     pub installed_at: i64,
 }
 
+/// A running module as a call found it: its version's files and its `/data`. A record
+/// that later differs in either, or no longer runs, is no longer the module the call
+/// began on (see [`ModuleRecord::change_since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The module.
+    pub rawname: String,
+    /// Its version's directory under `modules/RAWNAME/`.
+    pub module_dir: String,
+    /// Its `/data` under `data/RAWNAME/`.
+    pub data_dir: String,
+}
+
 impl ModuleRecord {
-    /// What happened to a module found running from `module_dir`, given its record now
-    /// (`None`: not installed): `uninstalled`, `replaced by another version`, `disabled`,
-    /// or nothing.
-    pub fn change_since(now: Option<&ModuleRecord>, module_dir: &str) -> Option<&'static str> {
+    /// The module as a call finds it now.
+    pub fn found(&self) -> Found {
+        Found {
+            rawname: self.rawname.clone(),
+            module_dir: self.module_dir.clone(),
+            data_dir: self.data_dir.clone(),
+        }
+    }
+
+    /// What happened to a module as `found`, given its record now (`None`: not
+    /// installed): `uninstalled`, `replaced by another version`, `disabled`, `disabled and
+    /// enabled again` (its `/data` was replaced, the one the call had swept away), or
+    /// nothing.
+    pub fn change_since(now: Option<&ModuleRecord>, found: &Found) -> Option<&'static str> {
         match now {
             None => Some("uninstalled"),
-            Some(record) if record.module_dir != module_dir => Some("replaced by another version"),
+            Some(record) if record.module_dir != found.module_dir => {
+                Some("replaced by another version")
+            }
             Some(record) if !record.status.runs() => Some("disabled"),
+            Some(record) if record.data_dir != found.data_dir => Some("disabled and enabled again"),
             Some(_) => None,
         }
     }

@@ -1,7 +1,7 @@
 //! A module call's view of the database: a transaction opened on first use, with one
 //! savepoint per handler scope so a failing handler's changes are undone alone.
 
-use crate::{Error, ModuleRecord, Result, State, Stop, Txn};
+use crate::{Error, Found, ModuleRecord, Result, State, Stop, Txn};
 
 /// The transaction a call (and the calls it fires) reads and writes through.
 ///
@@ -44,14 +44,14 @@ pub struct Session {
 struct Scope {
     /// Whether its savepoint exists yet.
     created: bool,
-    /// The module whose call it is, as the dispatch found it: `(rawname, module_dir)`.
-    module: Option<(String, String)>,
+    /// The module whose call it is, as the dispatch found it.
+    module: Option<Found>,
     /// What happened to that module since, once checked and found changed.
     changed: Option<&'static str>,
 }
 
 impl Scope {
-    fn new(created: bool, module: Option<(String, String)>) -> Self {
+    fn new(created: bool, module: Option<Found>) -> Self {
         Scope {
             created,
             module,
@@ -115,7 +115,7 @@ impl Session {
                 .scopes
                 .iter()
                 .rev()
-                .find_map(|s| s.module.as_ref().map(|(rawname, _)| rawname.as_str()));
+                .find_map(|s| s.module.as_ref().map(|found| found.rawname.as_str()));
             let txn = state.begin_by(stop, holder)?;
             self.moved = match self.as_of {
                 Some(as_of) => generation(&txn)? != as_of,
@@ -129,10 +129,10 @@ impl Session {
             self.txn = Some(txn);
         }
         if let Some(scope) = self.scopes.iter().find(|s| s.changed.is_some())
-            && let (Some((module, _)), Some(now)) = (&scope.module, scope.changed)
+            && let (Some(found), Some(now)) = (&scope.module, scope.changed)
         {
             return Err(Error::ModuleChanged {
-                module: module.clone(),
+                module: found.rawname.clone(),
                 now,
             });
         }
@@ -167,7 +167,7 @@ impl Session {
                 .scopes
                 .iter()
                 .rev()
-                .find_map(|s| s.module.as_ref().map(|(rawname, _)| rawname.clone()));
+                .find_map(|s| s.module.as_ref().map(|found| found.rawname.clone()));
         }
         self.lost
     }
@@ -219,13 +219,13 @@ impl Session {
         self.open_scope(None)
     }
 
-    /// Opens the scope of a call of module `rawname`, whose files the dispatch found in
-    /// `module_dir`; see [`Session::as_of`].
-    pub fn enter_module(&mut self, rawname: &str, module_dir: &str) -> Result<()> {
-        self.open_scope(Some((rawname.to_owned(), module_dir.to_owned())))
+    /// Opens the scope of a call of a module as the dispatch `found` it; see
+    /// [`Session::as_of`].
+    pub fn enter_module(&mut self, found: &Found) -> Result<()> {
+        self.open_scope(Some(found.clone()))
     }
 
-    fn open_scope(&mut self, module: Option<(String, String)>) -> Result<()> {
+    fn open_scope(&mut self, module: Option<Found>) -> Result<()> {
         if self.lost() {
             return Err(self.rolled_back());
         }
@@ -293,14 +293,14 @@ fn generation(txn: &Txn) -> Result<i64> {
         .map_err(crate::error::sqlite(&txn.path))
 }
 
-/// What happened to `module` (`(rawname, module_dir)` as a dispatch found it) by the time
-/// `txn` began, if anything did.
-fn changed(txn: &Txn, module: Option<&(String, String)>) -> Result<Option<&'static str>> {
-    let Some((rawname, module_dir)) = module else {
+/// What happened to `module` (as a dispatch found it) by the time `txn` began, if
+/// anything did.
+fn changed(txn: &Txn, module: Option<&Found>) -> Result<Option<&'static str>> {
+    let Some(found) = module else {
         return Ok(None);
     };
     Ok(ModuleRecord::change_since(
-        txn.module(rawname)?.as_ref(),
-        module_dir,
+        txn.module(&found.rawname)?.as_ref(),
+        found,
     ))
 }

@@ -122,6 +122,33 @@ fn a_module_disabled_while_its_handler_writes_only_files_is_left_out_not_failed(
     left_out_as_changed(&dispatch);
 }
 
+#[test]
+fn a_module_disabled_and_enabled_again_while_its_handler_writes_answers_from_its_new_data() {
+    let (_root, host) = host();
+    host.declare(HookPoint {
+        on_error: OnError::Stop,
+        ..HookPoint::broadcast("nap_file")
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let dispatch = hook_during(&host, "nap_file", 2000, |host| {
+        host.disable("hostile", false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        host.enable("hostile", false)
+            .unwrap_or_else(|e| panic!("{e}"));
+    });
+    // Running again at the same version, from a new /data: its write into the one the
+    // disable swept away is no failure of its own, nor the host's (a path it never saw),
+    // and its handler answers again from the new one.
+    assert_eq!(dispatch.stopped_by, None, "{dispatch:?}");
+    let calls: Vec<_> = dispatch
+        .calls
+        .iter()
+        .map(|c| (c.rawname.as_str(), c.ok))
+        .collect();
+    assert_eq!(calls, [("hostile", true)], "{dispatch:?}");
+    assert!(dispatch.left_out.is_empty(), "{dispatch:?}");
+}
+
 /// Fails the test unless hostile, changed while its handler ran, was left out of
 /// `dispatch` (and said to be, with why) rather than answering or stopping it.
 fn left_out_as_changed(dispatch: &Dispatch) {

@@ -126,10 +126,10 @@ fn far() -> std::time::Instant {
 fn a_call_that_waited_out_its_deadline_for_the_lock_names_the_module_holding_it() -> Result<()> {
     let (_dir, state) = open();
     let mut holding = Session::lazy(state.clone());
-    holding.enter_module("slowpoke", "slowpoke-1")?;
+    holding.enter_module(&record("slowpoke", "1").found())?;
     holding.txn(far())?;
     let mut waiting = Session::lazy(state.clone());
-    waiting.enter_module("victim", "victim-1")?;
+    waiting.enter_module(&record("victim", "1").found())?;
     let soon = std::time::Instant::now() + std::time::Duration::from_millis(100);
     let busy = waiting.txn(soon).map(|_| ()).err();
     assert!(
@@ -150,7 +150,7 @@ fn a_call_cancelled_while_it_waits_for_the_lock_stops_waiting_at_once() -> Resul
     use std::sync::atomic::{AtomicBool, Ordering};
     let (_dir, state) = open();
     let mut holding = Session::lazy(state.clone());
-    holding.enter_module("slowpoke", "slowpoke-1")?;
+    holding.enter_module(&record("slowpoke", "1").found())?;
     holding.txn(far())?;
     let flag = Arc::new(AtomicBool::new(false));
     let setter = Arc::clone(&flag);
@@ -159,7 +159,7 @@ fn a_call_cancelled_while_it_waits_for_the_lock_stops_waiting_at_once() -> Resul
         setter.store(true, Ordering::SeqCst);
     });
     let mut waiting = Session::lazy(state.clone());
-    waiting.enter_module("victim", "victim-1")?;
+    waiting.enter_module(&record("victim", "1").found())?;
     let started = std::time::Instant::now();
     let busy = waiting.txn(Stop::new(far(), Some(flag))).map(|_| ()).err();
     let waited = started.elapsed();

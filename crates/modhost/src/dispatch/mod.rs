@@ -498,7 +498,7 @@ impl Dispatcher {
         scope: &Scope<'_>,
     ) -> Option<std::result::Result<String, Failed>> {
         let entry = &handler.entry;
-        if let Err(e) = session.enter_module(&entry.record.rawname, &entry.record.module_dir) {
+        if let Err(e) = session.enter_module(&entry.record.found()) {
             return Some(Err((FailureKind::Host, e.to_string())));
         }
         let output = self.call_in_scope(point, handler, payload, session, scope);
@@ -521,7 +521,7 @@ impl Dispatcher {
     /// dispatch found.
     fn changed_since(&self, entry: &Entry) -> bool {
         self.state.module(&entry.record.rawname).is_ok_and(|now| {
-            ModuleRecord::change_since(now.as_ref(), &entry.record.module_dir).is_some()
+            ModuleRecord::change_since(now.as_ref(), &entry.record.found()).is_some()
         })
     }
 
