@@ -115,6 +115,11 @@ fn files_sparse_lengths_and_far_writes_count_against_the_quota() {
     assert!(ok, "{out}");
     let (ok, error) = call(&root, "pwrite", &(1u64 << 30).to_string(), "filler");
     assert!(!ok && error.contains("I/O error"), "{error}");
+    // The module sees only an I/O error; its failure says what it ran into.
+    assert!(
+        error.contains("(its /data reached its disk quota of 1 MiB or 40 files: a write was refused during the call)"),
+        "{error}"
+    );
     let (ok, out) = call(&root, "pwrite", "100", "filler");
     assert!(ok, "{out}");
     let kept = data_bytes(&root, "filler");

@@ -390,12 +390,23 @@ fn invoke(
             let lower = message.to_ascii_lowercase();
             let of_memory = lower.contains("memory") || lower.contains("alloc");
             let cap = store.data().limiter.refused().cap().filter(|_| of_memory);
-            let message = match cap {
-                Some(cap) => format!(
+            // A write refused for the quota (or a full disk) reaches the guest as an
+            // I/O error (wasi-libc's for a failed stream write), which says neither.
+            let of_writing = ["i/o error", "errno 29", "os error 29", "quota", "no space"]
+                .iter()
+                .any(|words| lower.contains(words));
+            let disk = store
+                .data()
+                .budget
+                .refusal()
+                .filter(|_| of_writing && cap.is_none());
+            let message = match (cap, disk) {
+                (Some(cap), _) => format!(
                     "{message} (its memory reached its cap of {}: more was refused during the call)",
                     crate::error::bytes(cap)
                 ),
-                None => message,
+                (None, Some(disk)) => format!("{message} ({disk})"),
+                (None, None) => message,
             };
             Err(failed(message, cap.is_some()))
         }

@@ -252,6 +252,25 @@ impl Budget {
         account.full = true;
     }
 
+    /// Why the module's calls under way were refused a write, if they were: its quota
+    /// used up, or its disk full. Said with a call's failure, since the module itself
+    /// sees only an I/O error.
+    pub(crate) fn refusal(&self) -> Option<String> {
+        let account = self.account.lock().unwrap_or_else(PoisonError::into_inner);
+        if account.refused {
+            Some(format!(
+                "its /data reached its disk quota of {} or {} files: a write was refused \
+                 during the call",
+                crate::error::bytes(usize::try_from(account.quota.bytes).unwrap_or(usize::MAX)),
+                account.quota.entries
+            ))
+        } else if account.full {
+            Some("the disk holding its /data is full: a write was refused during the call".into())
+        } else {
+            None
+        }
+    }
+
     /// The budget of `rawname`, over the directories it may write.
     pub(crate) fn new(rawname: &str, dirs: Vec<Writable>) -> Arc<Self> {
         Arc::new(Budget {
