@@ -99,7 +99,7 @@ impl Server {
         let tls = tls::config(cert, key)?;
         let cannot_listen = |e: std::io::Error| Error::Listen {
             address: listen.to_owned(),
-            message: format!("cannot listen: {e}"),
+            message: listen_words(&e),
         };
         let mut last = None;
         for address in listen.to_socket_addrs().map_err(cannot_listen)? {
@@ -232,6 +232,26 @@ async fn stop_signal() {
 }
 
 /// A listener on `address` with a backlog deep enough for bursts of clients.
+/// Why the server cannot listen on an address, the usual causes in words with what to do.
+fn listen_words(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::AddrInUse => "cannot listen: another program listens on that port already; \
+                                 stop it, or choose another port"
+            .into(),
+        ErrorKind::PermissionDenied => "cannot listen: a port under 1024 needs root (or \
+                                        CAP_NET_BIND_SERVICE); choose a port of 1024 or more"
+            .into(),
+        ErrorKind::AddrNotAvailable => {
+            "cannot listen: no network interface of this machine has that address".into()
+        }
+        ErrorKind::InvalidInput => "cannot listen: it is not an address and port; give \
+                                    ADDRESS:PORT, such as 0.0.0.0:8443 or [::]:8443"
+            .into(),
+        _ => format!("cannot listen: {e}"),
+    }
+}
+
 fn listen_on(address: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = Socket::new(
         Domain::for_address(address),

@@ -356,10 +356,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// `bytes` in MiB when it is a whole number of them, else in bytes.
 pub(crate) fn bytes(bytes: usize) -> String {
     const MIB: usize = 1 << 20;
-    // A size given in MiB too large to count in bytes was saturated.
-    if bytes == usize::MAX {
-        return "more MiB than can be counted".to_owned();
-    }
     if bytes >= MIB && bytes.is_multiple_of(MIB) {
         format!("{} MiB", bytes / MIB)
     } else {

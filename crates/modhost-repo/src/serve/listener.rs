@@ -206,7 +206,8 @@ pub(super) async fn serve(
         .is_err()
     {
         tracing::warn!(
-            "stopped with answers still being sent: their clients did not read them within {:?}",
+            "stopped with answers still being sent: those not done within the {:?} a stop \
+             waits for were cut off",
             settings.timeout
         );
     }

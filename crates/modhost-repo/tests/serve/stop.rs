@@ -144,3 +144,36 @@ fn a_stop_is_not_kept_waiting_by_connections_beyond_the_bound() {
         "the stop waited for refusals that end only at their timeout",
     );
 }
+
+#[test]
+fn an_address_it_cannot_listen_on_is_said_with_what_to_do() {
+    let tls = Tls::new();
+    let repo = repository(vec![entry("core")]);
+    let bind = |listen: &str| {
+        Server::bind(
+            repo.path(),
+            listen,
+            &tls.file("server.pem"),
+            &tls.file("server.key"),
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    };
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = taken.local_addr().map(|a| a.port()).unwrap_or_default();
+    let in_use = bind(&format!("127.0.0.1:{port}"));
+    assert!(
+        in_use.as_ref().is_err_and(
+            |e| e.contains("another program listens on that port already")
+                && !e.contains("os error")
+        ),
+        "{in_use:?}"
+    );
+    let nonsense = bind("nope");
+    assert!(
+        nonsense
+            .as_ref()
+            .is_err_and(|e| e.contains("`nope`") && e.contains("give ADDRESS:PORT")),
+        "{nonsense:?}"
+    );
+}
