@@ -572,7 +572,7 @@ fn unsigned_sources_work_and_are_shown_as_unsigned() {
     assert_eq!(listed[0]["signed"], false, "{listed}");
     let text = repo.ok(&root, &["check-online"]).stdout;
     assert!(
-        text.ends_with("main: unsigned: no publisher key is pinned, so only the connection vouches for what it offers\n"),
+        text.ends_with("main: unsigned: no publisher key is pinned, so only where it is read from (a server's certificate, a directory) vouches for what it offers\n"),
         "{text}"
     );
     let reports = repo.ok(&root, &["check-online", "--json"]).json();

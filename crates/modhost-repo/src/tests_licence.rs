@@ -219,4 +219,29 @@ fn a_gated_zip_is_served_on_every_path_with_a_valid_key_only() {
         assert!(fetched.is_ok(), "{kind:?}: {fetched:?}");
         assert_eq!(std::fs::read(&to).unwrap_or_default(), package, "{kind:?}");
     }
+    // Read from the built directory instead, the gated package is not there: said as
+    // gated, with where it is handed out, not as a missing file.
+    let source = Source {
+        name: "local".into(),
+        kind: Kind::Index,
+        location: Location::Path(out.path().join(PUBLIC)),
+        public_keys: Vec::new(),
+        seen: Default::default(),
+        extra_query: None,
+    };
+    let releases = client
+        .releases(&source, Some("phonebook"), &target)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let [release] = releases.as_slice() else {
+        panic!("one release expected, got {releases:?}");
+    };
+    let to = tls.path().join("local.zip");
+    let refused = client
+        .download(release, None, &to, &mut |_, _| {})
+        .map_err(|e| e.to_string());
+    assert!(
+        refused.as_ref().is_err_and(|e| e
+            .contains("`phonebook` 1.0.0 is licence-gated, and a repository's directory holds no gated package")),
+        "{refused:?}"
+    );
 }

@@ -41,7 +41,7 @@ impl Trust {
     /// A few words on it: `unsigned`, or who signed, and what says it is current.
     pub fn describe(&self) -> String {
         let Some(key) = self.key_id.as_deref().filter(|_| self.signed) else {
-            return "unsigned: no publisher key is pinned, so only the connection vouches for what it offers".to_owned();
+            return "unsigned: no publisher key is pinned, so only where it is read from (a server's certificate, a directory) vouches for what it offers".to_owned();
         };
         let mut text = format!("signed by key ID {key}");
         match (self.serial, self.signed_at) {
@@ -455,7 +455,7 @@ mod tests {
     fn trust_describes_who_signed_and_what_says_it_is_current() {
         assert_eq!(
             Trust::default().describe(),
-            "unsigned: no publisher key is pinned, so only the connection vouches for what it offers"
+            "unsigned: no publisher key is pinned, so only where it is read from (a server's certificate, a directory) vouches for what it offers"
         );
         let trust = Trust {
             signed: true,

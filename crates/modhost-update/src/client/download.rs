@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::Client;
 use super::body::{Body, FileSink};
 use crate::release::Release;
-use crate::{Error, Result, file_error};
+use crate::{Error, Location, Result, file_error};
 
 impl Client {
     /// Downloads `release` to `path` (with the download key `extra_query` appended to its
@@ -25,6 +25,21 @@ impl Client {
         path: &Path,
         progress: &mut dyn FnMut(u64, Option<u64>),
     ) -> Result<()> {
+        // `repo build` keeps a gated package out of the public directory: only `repo
+        // serve` hands it out, to a request with a licence key.
+        if let (true, Location::Path(path)) = (release.gated, &release.location)
+            && !path.exists()
+        {
+            return Err(Error::File {
+                path: path.clone(),
+                message: format!(
+                    "`{}` {} is licence-gated, and a repository's directory holds no gated \
+                     package: its publisher's server (`repo serve`) hands it out to a request \
+                     with a licence key, so make the source that server's address",
+                    release.rawname, release.version
+                ),
+            });
+        }
         if release.digests.is_empty() {
             return Err(Error::Mismatch {
                 url: release.location.to_string(),
