@@ -160,12 +160,12 @@ fn every_class_is_refused(writer: Writer, skip: &[&str]) {
         (
             "no-module-xml",
             vec![("evil/module.wasm", FILE, b"x")],
-            "`evil/module.xml` is missing or not a file",
+            "no `module.xml` at the package's root or in its top-level directory `evil/`",
         ),
         (
             "module-xml-dir",
             vec![("evil/module.xml/", EntryType::Directory, b"")],
-            "`evil/module.xml` is missing or not a file",
+            "`evil/module.xml` is a directory, not a file",
         ),
         (
             "bad-rawname",

@@ -30,15 +30,7 @@ pub fn read_manifest(package: &Path, limits: &Limits) -> Result<Manifest, Error>
         Format::Zip => zip_manifest(package, file, limits)?,
     };
     let layout = entries.layout;
-    let (shown, source) = found.ok_or_else(|| {
-        refused(
-            package,
-            format!(
-                "no `module.xml` or `<rawname>/module.xml` in the package{}",
-                layout.manifest_hint()
-            ),
-        )
-    })?;
+    let (shown, source) = found.ok_or_else(|| refused(package, layout.missing_manifest()))?;
     let module_dir = layout
         .module_dir(!shown.contains('/'))
         .map_err(|problem| refused(package, problem))?;

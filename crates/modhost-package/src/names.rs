@@ -173,6 +173,28 @@ impl Layout {
 
     /// What a refusal for a missing module.xml adds when the package holds one by another
     /// case (`MODULE.XML`) or one level too deep (`acme/acme/module.xml`).
+    /// Why no module.xml was found, as reading only the manifest and unpacking both say
+    /// it: the archive is empty, it has no one module directory, or neither that
+    /// directory nor the root holds one (with [`Layout::manifest_hint`]).
+    pub(crate) fn missing_manifest(&self) -> String {
+        let top = match self.module_dir(false) {
+            Err(problem) => return problem,
+            Ok(top) => top.unwrap_or_default(),
+        };
+        let inside = format!("{top}/module.xml");
+        if let Some(dir) = ["module.xml", inside.as_str()]
+            .into_iter()
+            .find(|path| self.is_dir(path))
+        {
+            return format!("`{}` is a directory, not a file", shown_str(dir));
+        }
+        format!(
+            "no `module.xml` at the package's root or in its top-level directory `{}/`{}",
+            shown_str(&top),
+            self.manifest_hint()
+        )
+    }
+
     pub(crate) fn manifest_hint(&self) -> String {
         match self.names.near_manifest() {
             Some(near) => format!(

@@ -311,10 +311,7 @@ impl<'a> Stage<'a> {
             .collect();
         let is_file = self.dir.metadata(&xml).is_ok_and(|m| m.is_file());
         if !self.checked.layout.is_file_entry(&joined.join("/")) || !is_file {
-            return Err(self.refuse(format!(
-                "`{shown}` is missing or not a file{}",
-                self.checked.layout.manifest_hint()
-            )));
+            return Err(self.refuse(self.checked.layout.missing_manifest()));
         }
         let source = self
             .dir

@@ -468,3 +468,38 @@ fn unpacking_to_read_checks_and_writes_what_unpacking_to_install_does() {
         }
     }
 }
+
+#[test]
+fn reading_the_manifest_and_unpacking_say_the_same_of_a_package_without_one() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    type Files<'a> = &'a [(&'a str, &'a [u8])];
+    let cases: [(&str, Files<'_>, &str); 3] = [
+        ("empty", &[], "empty"),
+        (
+            "component-only",
+            &[("core/module.wasm", b"\0asm")],
+            "no `module.xml` at the package's root or in its top-level directory `core/`",
+        ),
+        (
+            "capitals",
+            &[("core/Module.xml", XML.as_bytes())],
+            "(the package holds `core/Module.xml`",
+        ),
+    ];
+    for (name, files, expected) in cases {
+        for zip in [false, true] {
+            let kind = if zip { "zip" } else { "tgz" };
+            let package = dir.join(format!("{name}-{kind}.{kind}"));
+            write_package(&package, zip, files);
+            let (unpacked, _) = unpack_fresh(&package, &Limits::default());
+            let unpacked = unpacked.err().unwrap_or_default();
+            let read = read_manifest(&package, &Limits::default())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(unpacked.contains(expected), "{package:?}: {unpacked}");
+            assert_eq!(read, unpacked, "{package:?}");
+        }
+    }
+}

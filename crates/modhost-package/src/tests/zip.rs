@@ -137,7 +137,7 @@ fn every_class_of_hostile_zip_is_refused() {
         (
             "no-module-xml",
             vec![Z::File("demo/module.wasm", b"\0asm")],
-            "`demo/module.xml` is missing or not a file",
+            "no `module.xml` at the package's root or in its top-level directory `demo/`",
         ),
         (
             "no-component",
@@ -148,7 +148,8 @@ fn every_class_of_hostile_zip_is_refused() {
         (
             "capital-module-xml",
             vec![Z::File("demo/MODULE.XML", xml)],
-            "`demo/module.xml` is missing or not a file (the package holds `demo/MODULE.XML`",
+            "no `module.xml` at the package's root or in its top-level directory `demo/` (the \
+             package holds `demo/MODULE.XML`",
         ),
         (
             "nested-module-xml",
