@@ -78,7 +78,7 @@ enum Command {
     Checkdepends(commands::checkdepends::Args),
     /// Repair the root after a crash (every change also does this first).
     Recover(commands::recover::Args),
-    /// Describe the newest package of each module, and every module directory, in a
+    /// Describe the newest of each module's packages and module directories in a
     /// directory: versions, installability, component exports; exits non-zero, after
     /// describing the rest, if any cannot be read.
     Scan(commands::scan::Args),

@@ -1,4 +1,4 @@
-//! `scan`: the newest package of each module and every module directory in a directory,
+//! `scan`: the newest of each module's packages and module directories in a directory,
 //! described.
 
 use std::path::PathBuf;
