@@ -517,6 +517,10 @@ impl Reporter for Status {
                 "Revoked",
                 format!("{rawname}: {capability} (its module.xml no longer asks for it)"),
             ),
+            // A module directory is copied and checked, not unpacked.
+            Event::Unpacking { package } if package.is_dir() => {
+                ("Reading", package.display().to_string())
+            }
             Event::Unpacking { package } => ("Unpacking", package.display().to_string()),
             Event::Downloading {
                 rawname,

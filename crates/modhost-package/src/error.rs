@@ -11,7 +11,7 @@ use crate::fault::{Fault, find};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The package could not be read or the staging directory written.
-    #[error("package `{}`: {context}: {source}", shown_path(package))]
+    #[error("{} `{}`: {context}: {source}", noun(package), shown_path(package))]
     Io {
         /// The package file.
         package: PathBuf,
@@ -21,7 +21,7 @@ pub enum Error {
         source: io::Error,
     },
     /// The package's content breaks a rule.
-    #[error("package `{}`: {problem}", shown_path(package))]
+    #[error("{} `{}`: {problem}", noun(package), shown_path(package))]
     Refused {
         /// The package file.
         package: PathBuf,
@@ -29,7 +29,7 @@ pub enum Error {
         problem: String,
     },
     /// The package's module.xml is invalid.
-    #[error("package `{}`: {source}", shown_path(package))]
+    #[error("{} `{}`: {source}", noun(package), shown_path(package))]
     Manifest {
         /// The package file.
         package: PathBuf,
@@ -82,6 +82,15 @@ pub(crate) fn refused(package: &Path, problem: String) -> Error {
 /// The refusal of a package with more entries than `limits` allow.
 pub(crate) fn too_many_entries(package: &Path, limits: &Limits) -> Error {
     refused(package, format!("more than {} entries", limits.max_entries))
+}
+
+/// What `package` is called in a message: a module directory (which a newcomer installs
+/// or packs as it is), else a package. Never follows a link: one is called a package.
+fn noun(package: &Path) -> &'static str {
+    match std::fs::symlink_metadata(package) {
+        Ok(meta) if meta.is_dir() => "module directory",
+        _ => "package",
+    }
 }
 
 /// An I/O error while reading `package`; the budget's refusal and a fault in the
@@ -182,6 +191,24 @@ mod tests {
                 .contains("the archive is damaged (archive header checksum"),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn a_module_directory_is_called_one_and_a_file_or_link_a_package() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let said = |path: &Path| refused(path, "x".into()).to_string();
+        assert!(
+            said(dir.path()).starts_with("module directory `"),
+            "{}",
+            said(dir.path())
+        );
+        let file = dir.path().join("p.tgz");
+        let link = dir.path().join("link");
+        let made = std::fs::write(&file, b"x")
+            .and_then(|()| std::os::unix::fs::symlink(dir.path(), &link));
+        assert!(made.is_ok(), "{made:?}");
+        assert!(said(&file).starts_with("package `"), "{}", said(&file));
+        assert!(said(&link).starts_with("package `"), "{}", said(&link));
     }
 
     #[test]
