@@ -73,7 +73,9 @@ pub(crate) fn misnamed(package: &Path, manifest: &Manifest, top: &str) -> Error 
     refused(
         package,
         format!(
-            "module.xml names rawname `{}` but the package's directory is `{}`",
+            "module.xml names rawname `{}` but the package's directory is `{}`: FreePBX \
+             reads a module from the directory named after it, so pack it as `{0}/` (as \
+             `tar -czf {0}.tgz {0}` or `git archive --prefix={0}/` make it)",
             manifest.rawname,
             shown_str(top)
         ),

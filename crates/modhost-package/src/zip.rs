@@ -175,6 +175,11 @@ fn zip_kind(entry: &ZipFileEntry<'_>) -> Kind {
     }
 }
 
+/// The refusal of an encrypted entry: nothing could read it without its password.
+fn encrypted(name: &str) -> String {
+    format!("entry `{name}` is encrypted; zip the module again without a password")
+}
+
 /// Whether a zip entry is a symbolic link (its unix file type says so).
 fn is_link(entry: &ZipFileEntry<'_>) -> bool {
     entry
@@ -230,7 +235,7 @@ pub(crate) fn unpack_zip(file: std::fs::File, stage: &mut Stage<'_>) -> Result<(
             .map_err(zip_err(package, "cannot read the archive"))?;
         let name = shown(entry.name_raw());
         if entry.encrypted() {
-            return Err(stage.refuse(format!("entry `{name}` is encrypted")));
+            return Err(stage.refuse(encrypted(&name)));
         }
         let (size, compressed) = (entry.size(), entry.compressed_size());
         let path = zip_path(&entry);
@@ -298,7 +303,7 @@ pub(crate) fn zip_manifest(
     // tar side names it: the caller takes the module's directory from it.
     let shown = shown_str(&parts.join("/"));
     if entry.encrypted() {
-        return Err(refused(package, format!("entry `{shown}` is encrypted")));
+        return Err(refused(package, encrypted(&shown)));
     }
     check_method(package, &shown, entry.compression())?;
     let size = entry.size();

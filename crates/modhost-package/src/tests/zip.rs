@@ -210,7 +210,10 @@ fn zips_the_writer_would_not_write_are_refused_too() {
             &duplicate,
             "duplicate entry names in the zip's central directory: `demo/module.xml`",
         ),
-        (&encrypted, "entry `demo/module.xml` is encrypted"),
+        (
+            &encrypted,
+            "entry `demo/module.xml` is encrypted; zip the module again without a password",
+        ),
     ] {
         let (unpacked, _) = unpack_fresh(package, &Limits::default());
         assert_eq!(
