@@ -340,6 +340,23 @@ function thenable(value) {
 }
 
 /** `call` with what it throws turned into the call's error, thrown as WIT's `err`. */
+/** The line the host reads on stderr as where a call is (see `running`). */
+const RUNNING_MARK = '[modhost] running ';
+
+/**
+ * Tells the host which of the author's functions the call runs now: a call stopped at
+ * its deadline is then said to have been stopped in it (`handlers.onCall`), where the
+ * engine's own frames would name nothing of the author's. The host reads the line on
+ * stderr and shows it as no output of the module's.
+ */
+function running(where) {
+  try {
+    console.error(`${RUNNING_MARK}${where}`);
+  } catch {
+    // Saying where is a courtesy: the call goes on without it.
+  }
+}
+
 function guarded(call) {
   try {
     return call();
@@ -445,6 +462,7 @@ export function defineModule(spec = {}) {
   const step = (name) => (...args) => {
     const run = spec[name];
     if (run === undefined) return;
+    running(`${name}()`);
     const returned = guarded(() => run.apply(spec, args));
     // What an async function does after its first `await` would happen after the call,
     // and its failure would be lost: refused, so that the change is undone.
@@ -465,6 +483,7 @@ export function defineModule(spec = {}) {
           const known = Object.keys(handlers).join(', ') || 'none';
           throw `no handler \`${handler}\` for hook \`${hook}\` (this module has: ${known})`;
         }
+        running(`handlers.${handler}`);
         const output = guarded(() => run.call(handlers, hook, payload));
         if (typeof output !== 'string') throw notText(handler, output);
         guarded(() => wellFormed(`handler \`${handler}\`'s result`, output));

@@ -219,6 +219,7 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
         "\t<hello_py.boom>hello_py_boom</hello_py.boom>\n\t\
          <hello_py.abort>hello_py_abort</hello_py.abort>\n\t\
          <hello_py.mistake>hello_py_mistake</hello_py.mistake>\n\t\
+         <hello_py.spin>hello_py_mistake</hello_py.spin>\n\t\
          <hello_py.caught>hello_py_caught</hello_py.caught>\n\t\
          <hello_py.later>hello_py_later</hello_py.later>\n\t\
          <hello_py.rows>hello_py_rows</hello_py.rows>\n\t</methods>",
@@ -299,7 +300,11 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
     let stderr = error.find("giving up: now");
     let frames = error.find("wasm backtrace");
     assert!(
-        error.contains("app.py") && stderr.is_some() && frames.is_some() && stderr < frames,
+        error.contains("app.py")
+            && stderr.is_some()
+            && frames.is_some()
+            && stderr < frames
+            && !error.contains("[modhost]"),
         "{error}"
     );
 
@@ -388,6 +393,20 @@ fn a_python_module_installs_runs_upgrades_and_fails_with_its_traceback() {
             "{payload}: {error}"
         );
     }
+    // A loop stopped at its deadline is said to be in the author's handler, where the
+    // interpreter's frames name nothing of it; the SDK's mark is not shown as stderr.
+    root.configure("[hooks.\"hello_py.spin\"]\ncall_timeout_ms = 800\n");
+    let calls = root
+        .run(&["hook", "hello_py.spin", "--payload", "spin", "--json"])
+        .json();
+    let error = calls[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        calls[0]["kind"] == "timeout"
+            && error
+                .contains("was stopped after its 800ms deadline in HelloPy.mistake (app.py, line ")
+            && !error.contains("[modhost]"),
+        "{calls}"
+    );
     // componentize-py's `Err` raised with a value that is not a str: said as Python shows
     // it, never a trap as the WIT's string error is lowered.
     let error = mistake("err");
@@ -509,6 +528,9 @@ const MISTAKES: &str = r#"
     def mistake(self, hook: str, payload: str) -> str:
         if payload == "dict":
             return {"a": 1}  # type: ignore[return-value]
+        elif payload == "spin":
+            while True:
+                pass
         elif payload == "kv":
             kv.set("k", 5)  # type: ignore[arg-type]
         elif payload == "log":
@@ -670,6 +692,7 @@ const JS_HANDLERS: &str = r#"
 
     hello_js_mistake(hook, payload) {
       if (payload === 'object') return { a: 1 };
+      if (payload === 'spin') for (;;) {}
       if (payload === 'fetch') fetch('https://example.com/');
       if (payload === 'cause') throw new Error('outer', { cause: new RangeError('inner') });
       if (payload === 'thrown') throw { code: 7, why: 'an object' };
@@ -767,6 +790,7 @@ fn a_javascript_module_installs_runs_upgrades_and_fails_with_its_stack() {
         "</methods>",
         "\t<hello_js.boom>hello_js_boom</hello_js.boom>\n\t\
          <hello_js.mistake>hello_js_mistake</hello_js.mistake>\n\t\
+         <hello_js.spin>hello_js_mistake</hello_js.spin>\n\t\
          <hello_js.caught>hello_js_caught</hello_js.caught>\n\t\
          <hello_js.later>hello_js_later</hello_js.later>\n\t\
          <hello_js.arm>hello_js_arm</hello_js.arm>\n\t</methods>",
@@ -791,6 +815,15 @@ fn a_javascript_module_installs_runs_upgrades_and_fails_with_its_stack() {
             calls[0]["error"].as_str().unwrap_or_default().to_owned(),
         )
     };
+    // A loop stopped at its deadline is said to be in the author's handler.
+    root.configure("[hooks.\"hello_js.spin\"]\ncall_timeout_ms = 800\n");
+    let (kind, error) = call("spin", "spin");
+    assert!(
+        kind == "timeout"
+            && error.contains("was stopped after its 800ms deadline in handlers.hello_js_mistake")
+            && !error.contains("[modhost]"),
+        "{kind}: {error}"
+    );
     let (kind, error) = call("boom", "x");
     assert_eq!(kind, "failed", "{error}");
     assert!(

@@ -224,7 +224,10 @@ impl Runtime {
         });
         hot.stdout.log(rawname);
         let (stderr, _) = hot.stderr.contents();
-        for line in String::from_utf8_lossy(&stderr).lines() {
+        for line in String::from_utf8_lossy(&stderr)
+            .lines()
+            .filter(|line| !crate::trap::is_mark(line))
+        {
             tracing::debug!(target: "modhost::module", module = %rawname, stderr = true, "{line}");
         }
         let state = hot.store.data_mut();

@@ -42,9 +42,10 @@ pub(crate) fn trapped<'a>(
         } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt))
             || e.is::<DeadlinePassed>()
         {
+            let written = stderr.contents().0;
             Failure::Timeout {
                 limit: limits.call_timeout,
-                stderr: stderr_tail(&stderr.contents().0) + &stopped_at(&e),
+                stderr: running(&written) + &stderr_tail(&written) + &stopped_at(&e),
             }
         } else if let Some(reached) = e.downcast_ref::<MemoryCapReached>() {
             Failure::OutOfMemory {
@@ -153,6 +154,28 @@ const STDERR_LINES: usize = 24;
 /// The most backtrace frames a trap report shows.
 const SHOWN_FRAMES: usize = 8;
 
+/// How an SDK marks, on stderr, the author's code a call runs: a line of this and where
+/// that code is (`Pyx.loop (app.py, line 21)`), written before the SDK calls it. An
+/// interpreted module's backtrace shows only its interpreter's frames; this line names
+/// the handler a deadline stopped. The line is the SDK's, not the author's: never shown as
+/// what the guest wrote.
+pub(crate) const RUNNING_MARK: &str = "[modhost] running ";
+
+/// Where the call was, as its SDK last marked it on stderr: ` in WHERE`, or nothing.
+fn running(stderr: &[u8]) -> String {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix(RUNNING_MARK))
+        .map(|place| format!(" in {}", place.trim()))
+        .unwrap_or_default()
+}
+
+/// Whether `line` of stderr is an SDK's mark rather than the author's own words.
+pub(crate) fn is_mark(line: &str) -> bool {
+    line.starts_with(RUNNING_MARK)
+}
+
 /// A trap as a module's author reads it: what stopped the call, the end of what the guest
 /// wrote to stderr, then the author's own frames of the backtrace.
 pub(crate) fn describe(e: &wasmtime::Error, stderr: &[u8]) -> String {
@@ -173,7 +196,7 @@ fn stderr_tail(stderr: &[u8]) -> String {
     // sandboxed module has none of: the backtrace below is the one to read.
     let lines: Vec<&str> = stderr
         .lines()
-        .filter(|line| !line.starts_with("note: run with `RUST_BACKTRACE=1`"))
+        .filter(|line| !line.starts_with("note: run with `RUST_BACKTRACE=1`") && !is_mark(line))
         .collect();
     let blank = |line: &&str| line.trim().is_empty();
     let first = lines.iter().position(|l| !blank(l)).unwrap_or(lines.len());

@@ -382,6 +382,25 @@ def _where(function: Any) -> str:
     return f"{name} ({_shown_path(code.co_filename)}, line {code.co_firstlineno})"
 
 
+#: The line the host reads on stderr as where a call is (see :func:`_running`).
+_RUNNING_MARK = "[modhost] running "
+
+
+def _running(function: Any) -> None:
+    """Tells the host which of the author's functions the call runs now: a call stopped
+    at its deadline is then said to have been stopped in it (``Pyx.loop (app.py, line
+    21)``), where the interpreter's own frames would name nothing of the author's. The
+    host reads the line on stderr and shows it as no output of the module's."""
+    if function is None:
+        return
+    stream = sys.__stderr__ or sys.stderr
+    try:
+        stream.write(f"{_RUNNING_MARK}{_where(function)}\n")
+        stream.flush()
+    except (OSError, ValueError):
+        pass
+
+
 class Module:
     """A modhost module. Override the lifecycle methods you need; mark handlers with
     :func:`handler`; export with :meth:`exports`."""
@@ -475,6 +494,11 @@ class Module:
                 raise _failure(error) from None
 
         def lifecycle(name: str, call: Callable[[], Any]) -> None:
+            # Marked when the author wrote it: the default does nothing, and never runs long.
+            function = getattr(module, name, None)
+            if getattr(function, "__func__", None) is not getattr(Module, name, None):
+                _running(function)
+
             def checked() -> None:
                 _not_async(f"{name}()", call())
 
@@ -482,6 +506,7 @@ class Module:
 
         def run(name: str, method: str, hook: str, payload: str) -> str:
             function = getattr(module, method)
+            _running(function)
             output = function(hook, payload)
             _not_async(f"handler `{name}`", output, function)
             if isinstance(output, str):
