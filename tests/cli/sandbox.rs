@@ -241,6 +241,12 @@ fn every_hostile_behaviour_is_contained_and_the_host_carries_on() {
             && spin.contains("modhost_guest_hostile"),
         "{spin}"
     );
+    // Recursing, its repeated frame is said once with how often, not eight times over.
+    let recurse = error_of(&hook(&root, "recurse", ""), "hostile");
+    assert!(
+        recurse.contains("(the frame above ") && recurse.contains(" more times)"),
+        "{recurse}"
+    );
     // Asleep, where it slept.
     let sleep = error_of(&hook(&root, "sleep", ""), "hostile");
     assert!(

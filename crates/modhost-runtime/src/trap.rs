@@ -256,14 +256,22 @@ fn own_backtrace(frames: &[FrameInfo]) -> Option<String> {
     if own.is_empty() {
         return None;
     }
+    // A recursion repeats one frame: said once with how often, so that the frames around
+    // it (the call that began it) still fit.
+    let mut runs: Vec<(usize, String, &FrameInfo, usize)> = Vec::new();
+    for (i, name, frame) in own {
+        match runs.last_mut() {
+            Some((_, last, _, times)) if *last == name => *times += 1,
+            _ => runs.push((i, name, frame, 1)),
+        }
+    }
+    let shown: usize = runs.iter().take(SHOWN_FRAMES).map(|run| run.3).sum();
     let mut text = format!(
-        "\nwasm backtrace ({} of {} frames; the language runtime's and the bindings' left out, \
-         and nameless ones; \
-         all of them are logged at debug level):",
-        own.len().min(SHOWN_FRAMES),
+        "\nwasm backtrace ({shown} of {} frames; the language runtime's and the bindings' left \
+         out, and nameless ones; all of them are logged at debug level):",
         frames.len(),
     );
-    for (i, name, frame) in own.into_iter().take(SHOWN_FRAMES) {
+    for (i, name, frame, times) in runs.into_iter().take(SHOWN_FRAMES) {
         let module = frame.module().name().unwrap_or("<module>");
         text.push_str(&format!("\n  {i:>3}: {module}!{name}"));
         let place = frame
@@ -272,6 +280,12 @@ fn own_backtrace(frames: &[FrameInfo]) -> Option<String> {
             .find_map(|s| Some((s.file()?, s.line()?)));
         if let Some((file, line)) = place {
             text.push_str(&format!(" at {file}:{line}"));
+        }
+        if times > 1 {
+            text.push_str(&format!(
+                "\n       (the frame above {} more times)",
+                times - 1
+            ));
         }
     }
     Some(text)
