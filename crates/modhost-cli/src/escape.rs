@@ -24,15 +24,17 @@ pub fn escape(text: &str) -> Cow<'_, str> {
 
 /// [`escape`] for text that spans lines (a handler's output, an error and its causes,
 /// a log message): newline and tab are kept, and a line that would start at the left
-/// edge is indented by two spaces, so that no text a module wrote can pass for a line of
-/// modhost's own (`error: …`). Lines already indented are shown as they are.
+/// edge, or one space in (where a log line's ` WARN` starts), is indented by two spaces,
+/// so that no text a module or a file name wrote can pass for a line of modhost's own
+/// (`error: …`, ` WARN …`). Lines indented further are shown as they are.
 pub fn escape_lines(text: &str) -> Cow<'_, str> {
     let escaped = escape_with(text, true);
     let flush = |i: usize, escaped: &str| {
-        escaped[i + 1..]
-            .chars()
-            .next()
-            .is_some_and(|c| !matches!(c, ' ' | '\t' | '\n'))
+        let line = &escaped[i + 1..];
+        !(line.is_empty()
+            || line.starts_with(['\t', '\n'])
+            || line.starts_with("  ")
+            || line.starts_with(" \n"))
     };
     if !escaped
         .char_indices()
@@ -175,6 +177,11 @@ mod tests {
         assert_eq!(
             escape_lines("boom\nerror: forged\n  at app.py:3\n\n\tx"),
             "boom\n  error: forged\n  at app.py:3\n\n\tx"
+        );
+        // Nor for a log line of its own, which starts one space in (` WARN …`).
+        assert_eq!(
+            escape_lines("skipping `x\n WARN forged.tgz`"),
+            "skipping `x\n   WARN forged.tgz`"
         );
     }
 
