@@ -172,6 +172,24 @@ fn a_gated_zip_is_served_on_every_path_with_a_valid_key_only() {
         stability: Stability::Stable,
         php: None,
     };
+    // Phonebook's one release, as a source of `kind` at `location` offers it.
+    let phonebook = |kind: Kind, location: Location| {
+        let source = Source {
+            name: "main".into(),
+            kind,
+            location,
+            public_keys: Vec::new(),
+            seen: Default::default(),
+            extra_query: None,
+        };
+        let releases = client
+            .releases(&source, Some("phonebook"), &target)
+            .unwrap_or_else(|e| panic!("{e}"));
+        match <[_; 1]>::try_from(releases) {
+            Ok([release]) => release,
+            Err(releases) => panic!("{kind:?}: one release expected, got {releases:?}"),
+        }
+    };
     let key = licence_key(
         "9d2c6f1e8b4a7305c2e1f9d8b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8",
         "a@example.org",
@@ -190,23 +208,10 @@ fn a_gated_zip_is_served_on_every_path_with_a_valid_key_only() {
             "phonebook-1.0.0.zip",
         ),
     ] {
-        let source = Source {
-            name: "main".into(),
-            kind,
-            location: Location::Url(location),
-            public_keys: Vec::new(),
-            seen: Default::default(),
-            extra_query: None,
-        };
-        let releases = client
-            .releases(&source, Some("phonebook"), &target)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let [release] = releases.as_slice() else {
-            panic!("{kind:?}: one release expected, got {releases:?}");
-        };
+        let release = phonebook(kind, Location::Url(location));
         assert!(release.location.to_string().ends_with(file), "{release:?}");
         let to = tls.path().join(file);
-        let download = |query: Option<&str>| client.download(release, query, &to, &mut |_, _| {});
+        let download = |query: Option<&str>| client.download(&release, query, &to, &mut |_, _| {});
         for query in [None, Some(wrong.as_str())] {
             let refused = download(query);
             assert!(
@@ -221,23 +226,10 @@ fn a_gated_zip_is_served_on_every_path_with_a_valid_key_only() {
     }
     // Read from the built directory instead, the gated package is not there: said as
     // gated, with where it is handed out, not as a missing file.
-    let source = Source {
-        name: "local".into(),
-        kind: Kind::Index,
-        location: Location::Path(out.path().join(PUBLIC)),
-        public_keys: Vec::new(),
-        seen: Default::default(),
-        extra_query: None,
-    };
-    let releases = client
-        .releases(&source, Some("phonebook"), &target)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let [release] = releases.as_slice() else {
-        panic!("one release expected, got {releases:?}");
-    };
+    let release = phonebook(Kind::Index, Location::Path(out.path().join(PUBLIC)));
     let to = tls.path().join("local.zip");
     let refused = client
-        .download(release, None, &to, &mut |_, _| {})
+        .download(&release, None, &to, &mut |_, _| {})
         .map_err(|e| e.to_string());
     assert!(
         refused.as_ref().is_err_and(|e| e

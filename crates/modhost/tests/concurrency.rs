@@ -105,15 +105,21 @@ fn a_module_disabled_during_a_dispatch_writes_nothing_and_counts_as_absent() {
     );
 }
 
-#[test]
-fn a_module_disabled_while_its_handler_writes_only_files_is_left_out_not_failed() {
-    let (_root, host) = host();
+/// Hostile's `nap_file` (writing /data, then napping 2 s) fired fail-closed, with
+/// `change` made while it naps.
+fn nap_file_during(host: &Arc<Host>, change: impl FnOnce(&Host)) -> Dispatch {
     host.declare(HookPoint {
         on_error: OnError::Stop,
         ..HookPoint::broadcast("nap_file")
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    let dispatch = hook_during(&host, "nap_file", 2000, |host| {
+    hook_during(host, "nap_file", 2000, change)
+}
+
+#[test]
+fn a_module_disabled_while_its_handler_writes_only_files_is_left_out_not_failed() {
+    let (_root, host) = host();
+    let dispatch = nap_file_during(&host, |host| {
         host.disable("hostile", false)
             .unwrap_or_else(|e| panic!("{e}"));
     });
@@ -125,12 +131,7 @@ fn a_module_disabled_while_its_handler_writes_only_files_is_left_out_not_failed(
 #[test]
 fn a_module_disabled_and_enabled_again_while_its_handler_writes_answers_from_its_new_data() {
     let (_root, host) = host();
-    host.declare(HookPoint {
-        on_error: OnError::Stop,
-        ..HookPoint::broadcast("nap_file")
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    let dispatch = hook_during(&host, "nap_file", 2000, |host| {
+    let dispatch = nap_file_during(&host, |host| {
         host.disable("hostile", false)
             .unwrap_or_else(|e| panic!("{e}"));
         host.enable("hostile", false)
