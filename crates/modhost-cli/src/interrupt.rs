@@ -15,6 +15,12 @@ pub const INTERRUPTED: u8 = 130;
 /// Whether a signal stopped, or tried to stop, the change.
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
+/// Whether the change committed: a signal after that has nothing left to stop.
+static COMMITTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the note that a signal came too late was said.
+static NOTED: AtomicBool = AtomicBool::new(false);
+
 /// What the first signal cancels, once the host is open; whether one came before it was.
 static STOPS: Mutex<(Option<Cancel>, bool)> = Mutex::new((None, false));
 
@@ -45,6 +51,10 @@ pub fn catch_signals() {
                     interruption.cancel();
                 }
                 drop(stops);
+                if COMMITTED.load(Ordering::SeqCst) {
+                    note_if_too_late();
+                    continue;
+                }
                 let _ = writeln!(
                     std::io::stderr(),
                     "stopping: unless it has committed already, the change ends at its next \
@@ -67,10 +77,14 @@ pub fn stop_changes_on_signal(interruption: Cancel) {
     stops.0 = Some(interruption);
 }
 
-/// Says, once, that a signal came too late to stop the change, which committed.
+/// Marks the change committed, and says, once, that a signal came too late to stop it;
+/// a signal from now on says so too rather than that the change is stopping.
 pub fn note_if_too_late() {
-    static SAID: AtomicBool = AtomicBool::new(false);
-    if SIGNALLED.load(Ordering::SeqCst) && !SAID.swap(true, Ordering::SeqCst) {
-        eprintln!("note: the change had committed before it could be stopped");
+    COMMITTED.store(true, Ordering::SeqCst);
+    if SIGNALLED.load(Ordering::SeqCst) && !NOTED.swap(true, Ordering::SeqCst) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: the change had committed before it could be stopped"
+        );
     }
 }
