@@ -7,15 +7,16 @@
 
 mod apply;
 mod download;
+mod keys;
 mod offers;
 mod sources;
 
 pub(crate) use apply::{install_online, upgrade_online};
 pub(crate) use download::{clear_stale_downloads, download, download_url};
+pub(crate) use keys::{clear_source_key, set_source_key};
 pub(crate) use offers::{check_online, check_upgrades};
 pub(crate) use sources::{
-    add_source, add_source_pinned, attach_source, clear_source_key, remove_source, set_source_key,
-    sources, warn_if_unpinned,
+    add_source, add_source_pinned, attach_source, remove_source, sources, warn_if_unpinned,
 };
 
 use modhost_manifest::Version;
