@@ -1,5 +1,6 @@
 //! The client against servers that misbehave in ways a message must explain.
 
+use super::key::{with_query, without_key};
 use super::*;
 
 /// The error of fetching a document from `url` with a client patient for `patience`.
