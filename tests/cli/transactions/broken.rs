@@ -267,6 +267,32 @@ fn a_broken_modules_handlers_are_named_as_left_out_and_reload_writes_nothing_wit
         "{}",
         run.stderr
     );
+    // Fail-closed, the chain cannot be whole: it runs up to the broken module's place
+    // (phonebook at 100) and stops there; core, after it, is left out as stopped.
+    root.configure("[hooks.\"call.route\"]\non_error = \"stop\"\n");
+    let run = root.fails(&[
+        "hook",
+        "call.route",
+        "--payload",
+        "{\"to\":\"*100\"}",
+        "--json",
+    ]);
+    let ran: Vec<String> = run.json().as_array().map_or_else(Vec::new, |calls| {
+        calls.iter().map(|c| c["rawname"].to_string()).collect()
+    });
+    assert_eq!(ran, ["\"phonebook\""], "{}", run.stdout);
+    assert!(
+        run.stderr.contains(
+            "error: hook `call.route` stopped: `voicemail`'s handler could not run, its module \
+             is broken"
+        ) && run.stderr.contains(
+            "core `core_route` (pri 480) not run: the chain stopped at `voicemail`, whose \
+             module is broken"
+        ),
+        "{}",
+        run.stderr
+    );
+    root.configure("");
     let run = root.fails(&["reload"]);
     assert!(
         run.stderr.contains(

@@ -123,11 +123,23 @@ pub fn run(ctx: &Context, args: Args) -> Result<ExitCode> {
             .collect()
     })?;
     let failed = dispatch.calls.iter().filter(|c| !c.ok).count();
-    if failed == 0 {
+    if failed == 0 && dispatch.stopped_by.is_none() {
         return Ok(ExitCode::SUCCESS);
     }
     // stdout holds the calls (in JSON mode, the one document): the verdict goes to stderr.
+    let broke = |rawname: &str| {
+        !dispatch.calls.iter().any(|c| c.rawname == rawname && !c.ok)
+            && dispatch
+                .left_out
+                .iter()
+                .any(|l| l.rawname == rawname && l.cause == modhost::LeftOutCause::Broken)
+    };
     let verdict = match &dispatch.stopped_by {
+        Some(rawname) if broke(rawname) => format!(
+            "hook `{}` stopped: `{}`'s handler could not run, its module is broken",
+            escape(&args.name),
+            escape(rawname)
+        ),
         Some(rawname) => format!(
             "hook `{}` stopped: `{}`'s handler failed",
             escape(&args.name),

@@ -218,8 +218,25 @@ impl Dispatcher {
             options,
             logs: None,
         };
-        let mut result = self.run(point, &handlers, payload, &mut session, &scope);
+        // A fail-closed chain with a broken module's handler in it cannot be whole: it runs
+        // up to that handler's place and stops there, as at a handler that failed.
+        let broken_at = broken
+            .iter()
+            .filter(|_| point.on_error == OnError::Stop)
+            .min_by(|a, b| (a.priority, &a.rawname).cmp(&(b.priority, &b.rawname)))
+            .map(|first| (first.priority, first.rawname.clone()));
+        let (before, after): (Vec<Handler>, Vec<Handler>) = match &broken_at {
+            Some((priority, rawname)) => handlers
+                .iter()
+                .cloned()
+                .partition(|h| (h.priority, &h.entry.record.rawname) < (*priority, rawname)),
+            None => (handlers.to_vec(), Vec::new()),
+        };
+        let mut result = self.run(point, &before, payload, &mut session, &scope);
         session.commit()?;
+        if let Some((_, rawname)) = broken_at {
+            stop_at_broken(&mut result, &rawname, &after);
+        }
         result.left_out.extend(broken);
         Ok(result)
     }
@@ -468,4 +485,35 @@ impl Dispatcher {
         }
         dispatch
     }
+}
+
+/// Ends `dispatch`, of a fail-closed chain that stopped short of `rawname`'s broken
+/// handlers, there: stopped by that module unless something before it already stopped
+/// the chain, with the handlers `after` it left out for the same reason.
+fn stop_at_broken(dispatch: &mut Dispatch, rawname: &str, after: &[Handler]) {
+    let (cause, why) = match (&dispatch.stopped_by, dispatch.cancelled) {
+        (_, true) => (
+            LeftOutCause::Cancelled,
+            "the dispatch was cancelled before it".to_owned(),
+        ),
+        (Some(by), false) => (
+            LeftOutCause::Stopped,
+            format!("the chain stopped at `{by}`'s failure"),
+        ),
+        (None, false) => {
+            dispatch.stopped_by = Some(rawname.to_owned());
+            dispatch.output = None;
+            (
+                LeftOutCause::Stopped,
+                format!("the chain stopped at `{rawname}`, whose module is broken"),
+            )
+        }
+    };
+    dispatch.left_out.extend(after.iter().map(|h| LeftOut {
+        rawname: h.entry.record.rawname.clone(),
+        handler: h.name.clone(),
+        priority: h.priority,
+        cause,
+        why: why.clone(),
+    }));
 }

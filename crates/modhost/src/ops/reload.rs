@@ -50,7 +50,10 @@ pub(crate) fn reload(host: &Host) -> Result<Reload> {
     let mut dispatch = host
         .dispatcher
         .dispatch_as(&point, "", &DispatchOptions::default())?;
+    // Stopped by a failed handler (the last call); a chain stopped at a broken module's
+    // place is said as that, below.
     if dispatch.stopped_by.is_some()
+        && dispatch.calls.last().is_some_and(|call| !call.ok)
         && let Some(failed) = dispatch.calls.pop()
     {
         return Err(Error::Reload(Box::new(failed)));
