@@ -15,6 +15,16 @@ impl Fire for Dispatcher {
         request: FireRequest<'_>,
         mut session: Session,
     ) -> (std::result::Result<Fired, String>, Session) {
+        // A name no application's dispatch takes (empty, too long, not text a hook point
+        // is named with) is refused to a module too, as no hook point's.
+        if let Some(problem) = point::name_problem(request.hook) {
+            let refusal = format!(
+                "hook `{}` fired by `{}`: {problem}; not fired",
+                crate::shortened(request.hook),
+                request.caller
+            );
+            return (Err(refusal), session);
+        }
         // The configuration is built by the host alone: a module firing it would read
         // every other module's part, and run their handlers on a payload of its choice.
         if request.hook == point::GET_CONFIG {

@@ -484,6 +484,15 @@ fn a_module_fires_only_its_own_hook_points_and_those_named_after_no_module_or_de
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(fired.calls[0].error.is_none(), "{open}: {fired:?}");
     }
+    // A name no hook point has is refused, as the application's dispatch refuses it.
+    let fired = host
+        .dispatch("spoof", "1::x")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let error = fired.calls[0].error.clone().unwrap_or_default();
+    assert!(
+        error.contains("hook `` fired by `rogue`: a hook point needs a name; not fired"),
+        "{fired:?}"
+    );
     // Tuning a module's hook point in modhost.toml leaves it to its owner; only
     // `fired_by = "any"` opens it. And the configuration is built by the host alone.
     let tuned = |extra: &str| {
