@@ -205,6 +205,14 @@ impl Txn {
         };
         self.freed = true;
         let owned = tables::owned_by(&self.conn, rawname).map_err(self.err())?;
+        // What AUTOINCREMENT handed out, before and since the upgrade, stays handed out:
+        // the rows put back would make each counter only as high as their largest id.
+        let mut sequences = Vec::new();
+        for table in &owned {
+            if let Some(sequence) = schema::sequence_of(&self.conn, table).map_err(self.err())? {
+                sequences.push((table.clone(), sequence));
+            }
+        }
         let names: Vec<&str> = owned.iter().map(String::as_str).collect();
         let order = schema::children_first_of(&self.conn, &names).map_err(self.err())?;
         for n in order {
@@ -254,6 +262,9 @@ impl Txn {
                     schema::quote(copy)
                 ))
                 .map_err(self.err())?;
+        }
+        for (table, sequence) in &sequences {
+            schema::keep_sequence(&self.conn, table, *sequence).map_err(self.err())?;
         }
         self.conn
             .execute("DELETE FROM modhost_kv WHERE module = ?1", [rawname])

@@ -11,7 +11,7 @@
 //! refilled from its copy, and foreign keys are checked at the commit.
 
 use modhost_manifest::{Database, Table};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use crate::schema::{self, Column, ROWID, quote};
 
@@ -163,21 +163,7 @@ fn read_old(conn: &Connection, table: &str, targets: Vec<String>) -> rusqlite::R
     let sql = stmt
         .query_map([&name], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    let has_sequence: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'sqlite_sequence'",
-        [],
-        |row| row.get(0),
-    )?;
-    let sequence = if has_sequence {
-        conn.query_row(
-            "SELECT seq FROM sqlite_sequence WHERE name = ?1 COLLATE NOCASE",
-            [&name],
-            |row| row.get(0),
-        )
-        .optional()?
-    } else {
-        None
-    };
+    let sequence = schema::sequence_of(conn, &name)?;
     Ok(Old {
         columns: schema::existing_columns(conn, &name)?,
         targets,
@@ -278,30 +264,7 @@ fn refill(conn: &Connection, copy: &str, was: &Old, table: Option<&Table>) -> Re
         )
     })?;
     if let Some(sequence) = was.sequence {
-        // What AUTOINCREMENT had handed out stays handed out: the refill made its row if
-        // any row came back, and an empty table gets one. (Names ignore case: the table
-        // made again is named as now declared.)
-        let (name, autoincrement): (String, bool) = conn
-            .query_row(
-                "SELECT name, sql LIKE '%AUTOINCREMENT%' FROM sqlite_schema
-                 WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
-                [&was.name],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .map_err(|e| e.to_string())?;
-        conn.execute(
-            "UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1",
-            rusqlite::params![name, sequence],
-        )
-        .map_err(|e| e.to_string())?;
-        if autoincrement {
-            conn.execute(
-                "INSERT INTO sqlite_sequence (name, seq) SELECT ?1, ?2
-                 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?1)",
-                rusqlite::params![name, sequence],
-            )
-            .map_err(|e| e.to_string())?;
-        }
+        schema::keep_sequence(conn, &was.name, sequence).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! dropped) on upgrade, dropped on uninstall.
 
 use modhost_manifest::{Database, FOREIGN_KEY_ACTIONS, Field, Key, Table};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension as _};
 
 pub use modhost_manifest::RESERVED_PREFIXES;
 
@@ -560,4 +560,53 @@ fn alterations(conn: &Connection, module: &str, table: &Table) -> Result<Vec<Str
         }
     }
     Ok(statements)
+}
+
+/// What AUTOINCREMENT has handed out for table `name` (its `sqlite_sequence` row), if
+/// anything. Names ignore case.
+pub(crate) fn sequence_of(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
+    let has_sequence: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'sqlite_sequence'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_sequence {
+        return Ok(None);
+    }
+    conn.query_row(
+        "SELECT seq FROM sqlite_sequence WHERE name = ?1 COLLATE NOCASE",
+        [name],
+        |row| row.get(0),
+    )
+    .optional()
+}
+
+/// Keeps what AUTOINCREMENT had handed out (`sequence`) handed out for table `name`, made
+/// again with its rows put back (a rebuild, a rollback): the rows made its counter as high
+/// as their largest id, which may be lower, and an empty table has none. (Names ignore
+/// case: the table made again is named as now declared.)
+pub(crate) fn keep_sequence(conn: &Connection, name: &str, sequence: i64) -> rusqlite::Result<()> {
+    let Some((name, autoincrement)) = conn
+        .query_row(
+            "SELECT name, sql LIKE '%AUTOINCREMENT%' FROM sqlite_schema
+             WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+            [name],
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?)),
+        )
+        .optional()?
+    else {
+        return Ok(());
+    };
+    if sequence_of(conn, &name)?.is_some() {
+        conn.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1",
+            rusqlite::params![name, sequence],
+        )?;
+    } else if autoincrement {
+        conn.execute(
+            "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)",
+            rusqlite::params![name, sequence],
+        )?;
+    }
+    Ok(())
 }

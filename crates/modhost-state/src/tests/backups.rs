@@ -95,6 +95,43 @@ fn backup_restores_record_kv_and_table_contents() -> Result<()> {
 }
 
 #[test]
+fn a_rollback_hands_out_no_id_autoincrement_handed_out_before() -> Result<()> {
+    let (_dir, state) = open();
+    let v1 = record("m", "1.0");
+    let mut txn = state.begin()?;
+    txn.put_module(&v1)?;
+    txn.apply_schema("m", &database(V1))?;
+    let run = |txn: &mut crate::Txn, sql: &str| txn.module_execute("m", sql, &[], later());
+    // Ids 1 to 5 handed out, 4 and 5 deleted: the next is 6, never 4 again.
+    for number in ["1", "2", "3", "4", "5"] {
+        let sql = format!("INSERT INTO book (number) VALUES ('{number}')");
+        assert_eq!(run(&mut txn, &sql), Ok(1));
+    }
+    assert_eq!(run(&mut txn, "DELETE FROM book WHERE id >= 4"), Ok(2));
+    txn.keep_backup(&v1)?;
+    txn.apply_schema("m", &database(V2))?;
+    txn.put_module(&record("m", "2.0"))?;
+    assert_eq!(txn.restore_backup("m", &database(V1))?, Some(v1));
+    assert_eq!(
+        run(&mut txn, "INSERT INTO book (number) VALUES ('6')"),
+        Ok(1)
+    );
+    txn.commit()?;
+    let rows = state.table_rows("m", "book")?;
+    let ids: Vec<&SqlValue> = rows.rows.iter().map(|row| &row[0]).collect();
+    assert_eq!(
+        ids,
+        [
+            &SqlValue::Integer(1),
+            &SqlValue::Integer(2),
+            &SqlValue::Integer(3),
+            &SqlValue::Integer(6)
+        ]
+    );
+    Ok(())
+}
+
+#[test]
 fn referenced_dirs_cover_current_and_backup_versions() -> Result<()> {
     let (_dir, state) = open();
     let mut txn = state.begin()?;
