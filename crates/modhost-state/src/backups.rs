@@ -213,6 +213,14 @@ impl Txn {
                 sequences.push((table.clone(), sequence));
             }
         }
+        // A table the old version does not declare was kept by the upgrade as it was: its
+        // definition now (constraints, keys, indexes) is the one to make it again with.
+        let mut definitions = BTreeMap::new();
+        for table in owned.iter().filter(|t| !declares(old_schema, t)) {
+            let sql = schema::definition_of(&self.conn, table).map_err(self.err())?;
+            let columns = schema::existing_columns(&self.conn, table).map_err(self.err())?;
+            definitions.insert(table.to_ascii_lowercase(), (sql, columns));
+        }
         let names: Vec<&str> = owned.iter().map(String::as_str).collect();
         let order = schema::children_first_of(&self.conn, &names).map_err(self.err())?;
         for n in order {
@@ -231,7 +239,8 @@ impl Txn {
         // comes back as the copy has it.
         let copies: Vec<(&String, &String)> = backup.tables.iter().collect();
         for (table, copy) in &copies {
-            self.restore_kept(rawname, table, copy)?;
+            let definition = definitions.get(&table.to_ascii_lowercase());
+            self.restore_kept(rawname, table, copy, definition)?;
         }
         let names: Vec<&str> = copies.iter().map(|(table, _)| table.as_str()).collect();
         let order = schema::children_first_of(&self.conn, &names).map_err(self.err())?;
@@ -285,15 +294,39 @@ impl Txn {
     }
 
     /// Makes `table` (restored from `copy`) hold every column the copy has: a table the
-    /// restored schema does not declare is made as the copy is, and owned by `rawname`;
-    /// a column it does not declare is added.
-    fn restore_kept(&mut self, rawname: &str, table: &str, copy: &str) -> Result<()> {
+    /// restored schema does not declare is made again by its `definition` before the
+    /// rollback (the statements, and the columns they make) when that has the copy's
+    /// columns, else as the copy is; it is owned by `rawname`. A column the restored
+    /// schema does not declare is added.
+    fn restore_kept(
+        &mut self,
+        rawname: &str,
+        table: &str,
+        copy: &str,
+        definition: Option<&(Vec<String>, Vec<schema::Column>)>,
+    ) -> Result<()> {
         let kept: Vec<_> = schema::existing_columns(&self.conn, copy)
             .map_err(self.err())?
             .into_iter()
             .filter(|c| c.name != ROWID)
             .collect();
-        if !schema::table_exists(&self.conn, table).map_err(self.err())? {
+        let exists = schema::table_exists(&self.conn, table).map_err(self.err())?;
+        let same_columns = |columns: &[schema::Column]| {
+            columns.len() == kept.len()
+                && columns
+                    .iter()
+                    .zip(&kept)
+                    .all(|(a, b)| a.name.eq_ignore_ascii_case(&b.name))
+        };
+        if let (false, Some((sql, columns))) = (exists, definition)
+            && same_columns(columns)
+        {
+            for statement in sql {
+                self.conn.execute_batch(statement).map_err(self.err())?;
+            }
+            return self.own_table(rawname, table);
+        }
+        if !exists {
             let list = kept
                 .iter()
                 .map(|c| schema::quote(&c.name))
@@ -325,4 +358,12 @@ impl Txn {
         }
         Ok(())
     }
+}
+
+/// Whether `schema` declares `table` (names ignore case).
+fn declares(schema: &Database, table: &str) -> bool {
+    schema
+        .tables
+        .iter()
+        .any(|t| t.name.eq_ignore_ascii_case(table))
 }

@@ -156,13 +156,7 @@ fn read_old(conn: &Connection, table: &str, targets: Vec<String>) -> rusqlite::R
         [table],
         |row| row.get(0),
     )?;
-    let mut stmt = conn.prepare(
-        "SELECT sql FROM sqlite_schema WHERE tbl_name = ?1 AND sql IS NOT NULL
-         ORDER BY type = 'index', name",
-    )?;
-    let sql = stmt
-        .query_map([&name], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let sql = schema::definition_of(conn, &name)?;
     let sequence = schema::sequence_of(conn, &name)?;
     Ok(Old {
         columns: schema::existing_columns(conn, &name)?,

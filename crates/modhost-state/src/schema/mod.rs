@@ -610,3 +610,16 @@ pub(crate) fn keep_sequence(conn: &Connection, name: &str, sequence: i64) -> rus
     }
     Ok(())
 }
+
+/// The statements that make table `name` as it is: its `CREATE TABLE`, then those of its
+/// indexes (an index SQLite makes for a constraint has none: the table's makes it).
+pub(crate) fn definition_of(conn: &Connection, name: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT sql FROM sqlite_schema WHERE tbl_name = ?1 COLLATE NOCASE AND sql IS NOT NULL
+         ORDER BY type = 'index', name",
+    )?;
+    let sql = stmt
+        .query_map([name], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(sql)
+}

@@ -216,6 +216,63 @@ fn a_rollback_brings_back_the_columns_and_tables_an_upgrade_kept() -> Result<()>
 }
 
 #[test]
+fn a_table_an_upgrade_kept_comes_back_from_a_rollback_with_its_keys() -> Result<()> {
+    let (_dir, state) = open();
+    let v1 = database(
+        r#"<table name="entries"><field name="id" type="integer" primarykey="true" autoincrement="true"/>
+           <field name="number" type="string"/><key name="number" type="unique"><column name="number"/></key></table>"#,
+    );
+    // 1.1 and 1.2 declare another table only: `entries` is kept, as it was.
+    let v11 =
+        database(r#"<table name="extra"><field name="v" type="string" notnull="false"/></table>"#);
+    let v12 = database(
+        r#"<table name="extra"><field name="v" type="string" notnull="false"/>
+           <field name="w" type="integer" notnull="false"/></table>"#,
+    );
+    let mut txn = state.begin()?;
+    txn.put_module(&record("m", "1.0"))?;
+    txn.apply_schema("m", &v1)?;
+    let run = |txn: &mut crate::Txn, sql: &str| txn.module_execute("m", sql, &[], later());
+    assert_eq!(
+        run(&mut txn, "INSERT INTO entries (number) VALUES ('100')"),
+        Ok(1)
+    );
+    txn.apply_schema("m", &v11)?;
+    let v11_record = record("m", "1.1");
+    txn.put_module(&v11_record)?;
+    let before = definition(&txn)?;
+    txn.keep_backup(&v11_record)?;
+    txn.apply_schema("m", &v12)?;
+    txn.put_module(&record("m", "1.2"))?;
+    assert_eq!(txn.restore_backup("m", &v11)?, Some(v11_record));
+    // Made again as it was: its key, its counter, its unique number.
+    assert_eq!(definition(&txn)?, before);
+    assert_eq!(
+        run(&mut txn, "INSERT INTO entries (number) VALUES ('101')"),
+        Ok(1)
+    );
+    assert!(run(&mut txn, "INSERT INTO entries (number) VALUES ('100')").is_err());
+    txn.commit()?;
+    let rows = state.table_rows("m", "entries")?.rows;
+    assert_eq!(
+        rows,
+        vec![
+            vec![SqlValue::Integer(1), text("100")],
+            vec![SqlValue::Integer(2), text("101")]
+        ]
+    );
+    Ok(())
+}
+
+/// How `entries` is made: its table's and its indexes' statements.
+fn definition(txn: &crate::Txn) -> Result<Vec<String>> {
+    crate::schema::definition_of(&txn.conn, "entries").map_err(|e| crate::Error::Corrupt {
+        path: txn.path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+#[test]
 fn a_rollback_keeps_the_rowids_of_a_table_without_an_integer_key() -> Result<()> {
     let (_dir, state) = open();
     let pairs = database(
