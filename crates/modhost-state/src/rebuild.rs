@@ -198,7 +198,9 @@ fn check_rows_fit(
         if rows > 0 && existing {
             return Err(format!(
                 "cannot make column `{}` of existing table `{}` NOT NULL without a default: \
-                 {rows} row(s) hold NULL in it",
+                 {rows} row(s) hold NULL in it; give it a default (default=\"…\"), which \
+                 those rows take, or leave it nullable (notnull=\"false\"): the schema \
+                 changes before upgrade() runs, so the module cannot fill them first",
                 field.name, table.name
             ));
         }

@@ -171,14 +171,23 @@ pub(crate) fn check_foreign_targets(database: &Database) -> Result<(), String> {
 /// rows change, and then for every change, uninstalling included.
 pub(crate) fn check_foreign_keys(conn: &Connection, database: &Database) -> Result<(), String> {
     for table in &database.tables {
+        // The first row refused: its rowid and the table it names no row of.
         let violation = conn
             .prepare(&format!("PRAGMA foreign_key_check({})", quote(&table.name)))
-            .and_then(|mut stmt| stmt.query([])?.next().map(|row| row.is_some()));
+            .and_then(|mut stmt| {
+                stmt.query_row([], |row| {
+                    Ok((row.get::<_, Option<i64>>(1)?, row.get::<_, String>(2)?))
+                })
+                .optional()
+            });
         match violation {
-            Ok(false) => {}
-            Ok(true) => {
+            Ok(None) => {}
+            Ok(Some((rowid, parent))) => {
+                let row = rowid.map_or_else(|| "a row".to_owned(), |id| format!("row {id}"));
                 return Err(format!(
-                    "table `{}` has rows its foreign keys refuse",
+                    "table `{}` has rows its foreign keys refuse ({row} names no row of \
+                     `{parent}`); remove or correct those rows in the version before, or \
+                     leave the key out",
                     table.name
                 ));
             }

@@ -200,7 +200,9 @@ fn an_upgrade_keeps_unique_fields_unique_and_rebuilds_what_alter_cannot_change()
         (
             r#"<field name="code" type="string"/>"#,
             "cannot make column `code` of existing table `book` NOT NULL without a default: \
-             1 row(s) hold NULL in it",
+             1 row(s) hold NULL in it; give it a default (default=\"…\"), which those rows \
+             take, or leave it nullable (notnull=\"false\"): the schema changes before \
+             upgrade() runs, so the module cannot fill them first",
         ),
     ] {
         let err = txn
