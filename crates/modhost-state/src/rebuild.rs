@@ -255,8 +255,9 @@ fn refill(conn: &Connection, copy: &str, was: &Old, table: Option<&Table>) -> Re
     ))
     .map_err(|e| {
         format!(
-            "cannot keep the rows of table `{}` as now declared: {e}",
-            was.name
+            "cannot keep the rows of table `{}` as now declared: {e}{}",
+            was.name,
+            crate::tables::unique_hint(&e)
         )
     })?;
     if let Some(sequence) = was.sequence {

@@ -153,7 +153,7 @@ impl Txn {
         for statement in statements {
             self.conn
                 .execute_batch(&statement)
-                .map_err(|e| schema_err(format!("{e} (in `{statement}`)")))?;
+                .map_err(|e| schema_err(format!("{e} (in `{statement}`){}", unique_hint(&e))))?;
         }
         // Rebuilding copies tables and drops them again: modhost's write, as a backup is.
         self.host_ceiling()?;
@@ -297,5 +297,17 @@ impl Txn {
     fn failed<T>(&mut self, done: Result<T, String>) -> Result<T, String> {
         self.last_failure = done.as_ref().err().cloned();
         done
+    }
+}
+
+/// What to do when a key or a field made unique meets rows that repeat: SQLite's words
+/// name the columns, not the way out.
+pub(crate) fn unique_hint(error: &dyn std::fmt::Display) -> &'static str {
+    match error.to_string().contains("UNIQUE constraint failed") {
+        true => {
+            "; rows already repeat those values: remove the repeats in the version before, \
+             or leave the key (or `unique`) out"
+        }
+        false => "",
     }
 }

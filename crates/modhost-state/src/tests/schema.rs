@@ -193,6 +193,11 @@ fn an_upgrade_keeps_unique_fields_unique_and_rebuilds_what_alter_cannot_change()
             "UNIQUE constraint failed: book.same",
         ),
         (
+            r#"<field name="same" type="string" unique="true" default="x"/>"#,
+            "rows already repeat those values: remove the repeats in the version before, or \
+             leave the key (or `unique`) out",
+        ),
+        (
             r#"<field name="label" type="string"/>"#,
             "cannot add NOT NULL column `label` without a default to existing table `book`, \
              which has 2 row(s)",
