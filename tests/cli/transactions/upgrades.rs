@@ -274,7 +274,11 @@ fn a_backup_whose_files_were_removed_by_hand_is_never_rolled_back_to() {
     assert!(
         run.stderr
             .contains("the backup of `phonebook` (1.0.0) cannot be used: component `")
-            && run.stderr.contains("is missing"),
+            && run.stderr.contains("is missing")
+            && run.stderr.contains(
+                "2.0.0 stays installed, and the only way back to 1.0.0 without the backup is \
+                 to uninstall `phonebook`"
+            ),
         "{}",
         run.stderr
     );

@@ -24,8 +24,10 @@ pub(crate) fn rollback(host: &Host, rawname: &str, force: bool) -> Result<Change
         recover::backup_unusable(&host.layout, &backup.record, recover::Check::Digest)
     {
         return Err(Error::Refused(vec![format!(
-            "the backup of `{rawname}` ({}) cannot be used: {problem}",
-            backup.record.version
+            "the backup of `{rawname}` ({0}) cannot be used: {problem}; {1} stays installed, \
+             and the only way back to {0} without the backup is to uninstall `{rawname}` \
+             (its data and tables go with it) and install {0} again",
+            backup.record.version, current.version
         )]));
     }
     let previous = backup.record.parse_manifest()?;
