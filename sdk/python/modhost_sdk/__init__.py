@@ -386,16 +386,22 @@ def _where(function: Any) -> str:
 _RUNNING_MARK = "[modhost] running "
 
 
-def _running(function: Any) -> None:
-    """Tells the host which of the author's functions the call runs now: a call stopped
-    at its deadline is then said to have been stopped in it (``Pyx.loop (app.py, line
-    21)``), where the interpreter's own frames would name nothing of the author's. The
-    host reads the line on stderr and shows it as no output of the module's."""
-    if function is None:
+def _mark(function: Any) -> str:
+    """The line :func:`_running` writes for ``function``."""
+    return f"{_RUNNING_MARK}{_where(function)}\n"
+
+
+def _running(mark: Optional[str]) -> None:
+    """Tells the host which of the author's functions the call runs now (its ``mark``,
+    made once by :func:`_mark`): a call stopped at its deadline is then said to have
+    been stopped in it (``Pyx.loop (app.py, line 21)``), where the interpreter's own
+    frames would name nothing of the author's. The host reads the line on stderr and
+    shows it as no output of the module's."""
+    if mark is None:
         return
     stream = sys.__stderr__ or sys.stderr
     try:
-        stream.write(f"{_RUNNING_MARK}{_where(function)}\n")
+        stream.write(mark)
         stream.flush()
     except (OSError, ValueError):
         pass
@@ -481,6 +487,16 @@ class Module:
         instance of this module."""
         module = cls()
         handlers = cls.handlers()
+        # Where each of the author's functions is, made once: a call only writes it. A
+        # lifecycle method is marked when the author wrote it: the default does nothing,
+        # and never runs long.
+        marks: Dict[str, str] = {
+            method: _mark(getattr(module, method)) for method in set(handlers.values())
+        }
+        for name in ("install", "upgrade", "uninstall", "enable", "disable"):
+            function = getattr(module, name)
+            if getattr(function, "__func__", None) is not getattr(Module, name):
+                marks[name] = _mark(function)
 
         def guarded(call: Callable[[], Any]) -> Any:
             # `tempfile` looks for a writable directory among TMPDIR, /tmp and the working
@@ -494,10 +510,7 @@ class Module:
                 raise _failure(error) from None
 
         def lifecycle(name: str, call: Callable[[], Any]) -> None:
-            # Marked when the author wrote it: the default does nothing, and never runs long.
-            function = getattr(module, name, None)
-            if getattr(function, "__func__", None) is not getattr(Module, name, None):
-                _running(function)
+            _running(marks.get(name))
 
             def checked() -> None:
                 _not_async(f"{name}()", call())
@@ -506,7 +519,7 @@ class Module:
 
         def run(name: str, method: str, hook: str, payload: str) -> str:
             function = getattr(module, method)
-            _running(function)
+            _running(marks.get(method))
             output = function(hook, payload)
             _not_async(f"handler `{name}`", output, function)
             if isinstance(output, str):

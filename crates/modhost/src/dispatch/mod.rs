@@ -75,6 +75,27 @@ struct Handler {
     entry: Arc<Entry>,
 }
 
+impl Handler {
+    /// This handler, left out of a dispatch for `cause`, as `why` says.
+    fn left_out(&self, cause: LeftOutCause, why: &str) -> LeftOut {
+        LeftOut {
+            rawname: self.entry.record.rawname.clone(),
+            handler: self.name.clone(),
+            priority: self.priority,
+            cause,
+            why: why.to_owned(),
+        }
+    }
+}
+
+/// Why the handlers after a cancellation did not run.
+const CANCELLED_BEFORE: &str = "the dispatch was cancelled before it";
+
+/// Why the handlers after `rawname`'s failure in a fail-closed chain did not run.
+fn stopped_by_failure(rawname: &str) -> String {
+    format!("the chain stopped at `{rawname}`'s failure")
+}
+
 /// Runs hook points; shared by the host and by modules firing hooks.
 pub(crate) struct Dispatcher {
     runtime: Arc<Runtime>,
@@ -225,17 +246,19 @@ impl Dispatcher {
             .filter(|_| point.on_error == OnError::Stop)
             .min_by(|a, b| (a.priority, &a.rawname).cmp(&(b.priority, &b.rawname)))
             .map(|first| (first.priority, first.rawname.clone()));
-        let (before, after): (Vec<Handler>, Vec<Handler>) = match &broken_at {
-            Some((priority, rawname)) => handlers
-                .iter()
-                .cloned()
-                .partition(|h| (h.priority, &h.entry.record.rawname) < (*priority, rawname)),
-            None => (handlers.to_vec(), Vec::new()),
-        };
-        let mut result = self.run(point, &before, payload, &mut session, &scope);
+        // The handlers are in (priority, rawname) order: split where the broken one stands.
+        let split = broken_at
+            .as_ref()
+            .map_or(handlers.len(), |(priority, rawname)| {
+                handlers.partition_point(|h| {
+                    (h.priority, &h.entry.record.rawname) < (*priority, rawname)
+                })
+            });
+        let (before, after) = handlers.split_at(split);
+        let mut result = self.run(point, before, payload, &mut session, &scope);
         session.commit()?;
         if let Some((_, rawname)) = broken_at {
-            stop_at_broken(&mut result, &rawname, &after);
+            stop_at_broken(&mut result, &rawname, after);
         }
         result.left_out.extend(broken);
         Ok(result)
@@ -280,13 +303,11 @@ impl Dispatcher {
             if cancelled() {
                 queue.push_front(handler);
                 dispatch.cancelled = true;
-                dispatch.left_out.extend(queue.drain(..).map(|h| LeftOut {
-                    rawname: h.entry.record.rawname.clone(),
-                    handler: h.name.clone(),
-                    priority: h.priority,
-                    cause: LeftOutCause::Cancelled,
-                    why: "the dispatch was cancelled before it".to_owned(),
-                }));
+                dispatch.left_out.extend(
+                    queue
+                        .drain(..)
+                        .map(|h| h.left_out(LeftOutCause::Cancelled, CANCELLED_BEFORE)),
+                );
                 break;
             }
             // Loaded first (a failure is the call's to report): compiling a component is
@@ -329,15 +350,11 @@ impl Dispatcher {
                     hook = %point.name,
                     "the module changed during the dispatch; its handler's result is set aside"
                 );
-                let set_aside = LeftOut {
-                    rawname: handler.entry.record.rawname.clone(),
-                    handler: handler.name.clone(),
-                    priority: handler.priority,
-                    cause: LeftOutCause::Changed,
-                    why: "its module was disabled, uninstalled or changed again while it \
-                          ran: its result is set aside"
-                        .to_owned(),
-                };
+                let set_aside = handler.left_out(
+                    LeftOutCause::Changed,
+                    "its module was disabled, uninstalled or changed again while it ran: its \
+                     result is set aside",
+                );
                 let mut rerun_here = false;
                 if scope.depth == 0 {
                     // The transaction was opened for a handler that may not run in it;
@@ -453,26 +470,16 @@ impl Dispatcher {
             });
             let (cause, why) = if kind == Some(FailureKind::Cancelled) {
                 dispatch.cancelled = true;
-                (
-                    LeftOutCause::Cancelled,
-                    "the dispatch was cancelled before it".to_owned(),
-                )
+                (LeftOutCause::Cancelled, CANCELLED_BEFORE.to_owned())
             } else if !ok && point.on_error == OnError::Stop {
                 dispatch.stopped_by = Some(rawname.clone());
-                (
-                    LeftOutCause::Stopped,
-                    format!("the chain stopped at `{rawname}`'s failure"),
-                )
+                (LeftOutCause::Stopped, stopped_by_failure(&rawname))
             } else {
                 continue;
             };
-            dispatch.left_out.extend(queue.drain(..).map(|h| LeftOut {
-                rawname: h.entry.record.rawname.clone(),
-                handler: h.name.clone(),
-                priority: h.priority,
-                cause,
-                why: why.clone(),
-            }));
+            dispatch
+                .left_out
+                .extend(queue.drain(..).map(|h| h.left_out(cause, &why)));
             break;
         }
         // Cancelled with no handler to stop (none declared, or every one set aside): still
@@ -492,14 +499,8 @@ impl Dispatcher {
 /// the chain, with the handlers `after` it left out for the same reason.
 fn stop_at_broken(dispatch: &mut Dispatch, rawname: &str, after: &[Handler]) {
     let (cause, why) = match (&dispatch.stopped_by, dispatch.cancelled) {
-        (_, true) => (
-            LeftOutCause::Cancelled,
-            "the dispatch was cancelled before it".to_owned(),
-        ),
-        (Some(by), false) => (
-            LeftOutCause::Stopped,
-            format!("the chain stopped at `{by}`'s failure"),
-        ),
+        (_, true) => (LeftOutCause::Cancelled, CANCELLED_BEFORE.to_owned()),
+        (Some(by), false) => (LeftOutCause::Stopped, stopped_by_failure(by)),
         (None, false) => {
             dispatch.stopped_by = Some(rawname.to_owned());
             dispatch.output = None;
@@ -509,11 +510,7 @@ fn stop_at_broken(dispatch: &mut Dispatch, rawname: &str, after: &[Handler]) {
             )
         }
     };
-    dispatch.left_out.extend(after.iter().map(|h| LeftOut {
-        rawname: h.entry.record.rawname.clone(),
-        handler: h.name.clone(),
-        priority: h.priority,
-        cause,
-        why: why.clone(),
-    }));
+    dispatch
+        .left_out
+        .extend(after.iter().map(|h| h.left_out(cause, &why)));
 }
